@@ -1,0 +1,353 @@
+"""From raw runs to the report: medians over rounds, added latency against the same round's direct
+run, ratios against the peer, the issue's targets as PASS/FAIL, and latest.{json,md,png}."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+# (scenario, system) → the mode a row is reported under
+MODES = {
+    ("unary", "direct"): "HTTP unary",
+    ("unary", "switchboard"): "HTTP unary",
+    ("unary", "litellm"): "HTTP unary",
+    ("stream", "direct"): "HTTP stream",
+    ("stream", "switchboard"): "HTTP stream",
+    ("stream", "litellm"): "HTTP stream",
+    ("stream", "switchboard-grpc"): "gRPC stream",
+    ("unary-py", "direct"): "HTTP unary (py)",
+    ("unary-py", "switchboard-grpc"): "gRPC unary",
+}
+_ORDER = ["HTTP unary", "HTTP stream", "gRPC unary", "gRPC stream", "HTTP unary (py)"]
+_SYSTEMS = ["switchboard", "switchboard-grpc", "litellm", "direct"]
+
+
+def _median(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _get(run: dict[str, Any], key: str, pct: str) -> float | None:
+    block = run.get(key)
+    return None if not block else block.get(pct)
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+# Rounds during which other work kept more cores busy than this are used only when a row has no
+# quieter round (a shared machine: someone's test suite).
+QUIET_CORES = 0.25
+
+
+def _quiet(run: dict[str, Any]) -> bool:
+    return (run.get("other_cores") or 0.0) <= QUIET_CORES
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (mode, system, level): medians over rounds; `added_*` is the median of the
+    per-round differences against the direct run of the same scenario, level and round. Only
+    quiet rounds count when there is at least one (see QUIET_CORES)."""
+    by_key: dict[tuple[str, str, int], dict[int, dict[str, Any]]] = defaultdict(dict)
+    for run in runs:
+        by_key[(run["scenario"], run["system"], run["level"])][run["round"]] = run
+    rows = []
+    for (scenario, system, level), rounds in by_key.items():
+        base = by_key.get((scenario, "direct", level), {})
+        # rounds used: quiet for the system and its baseline, else quiet for the system, else all
+        used = (
+            [r for r, v in rounds.items() if _quiet(v) and r in base and _quiet(base[r])]
+            or [r for r, v in rounds.items() if _quiet(v)]
+            or list(rounds)
+        )
+        values = [rounds[r] for r in used]
+        pairs = {r: (rounds[r], base[r]) for r in used if r in base}
+
+        def added(key: str, pct: str, pairs: dict[int, Any] = pairs) -> float | None:
+            return _median(_diff(_get(a, key, pct), _get(b, key, pct)) for a, b in pairs.values())
+
+        own = system != "direct"
+        rows.append(
+            {
+                "mode": MODES.get((scenario, system), scenario),
+                "scenario": scenario,
+                "system": system,
+                "level": level,
+                "rounds": len(rounds),
+                "rounds_used": len(used),
+                "client": values[0].get("client"),
+                "rps": _median(v["rps"] for v in values),
+                "p50_ms": _median(_get(v, "latency_ms", "p50") for v in values),
+                "p99_ms": _median(_get(v, "latency_ms", "p99") for v in values),
+                "added_p50_ms": added("latency_ms", "p50") if own else None,
+                "added_p99_ms": added("latency_ms", "p99") if own else None,
+                "ttft_p50_ms": _median(_get(v, "ttft_ms", "p50") for v in values),
+                "added_ttft_p50_ms": added("ttft_ms", "p50") if own else None,
+                "added_ttft_p99_ms": added("ttft_ms", "p99") if own else None,
+                "chunks_per_s": _median(v["chunks_per_s"] for v in values) or None,
+                "cpu_s_per_1k": _median(v.get("cpu_s_per_1k") for v in values),
+                "errors": sum(v["errors"] for v in rounds.values()),
+                "other_cores": _median(v.get("other_cores") for v in values),
+            }
+        )
+    rows.sort(key=lambda r: (_ORDER.index(r["mode"]), r["level"], _SYSTEMS.index(r["system"])))
+    return rows
+
+
+def _row(rows: list[dict[str, Any]], mode: str, system: str, level: int) -> dict[str, Any] | None:
+    return next(
+        (r for r in rows if r["mode"] == mode and r["system"] == system and r["level"] == level),
+        None,
+    )
+
+
+def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Switchboard against LiteLLM, per mode and level (>1 means Switchboard is better)."""
+    out = []
+    for mode in ("HTTP unary", "HTTP stream"):
+        for level in sorted({r["level"] for r in rows}):
+            sb, lt = _row(rows, mode, "switchboard", level), _row(rows, mode, "litellm", level)
+            if sb is None or lt is None:
+                continue
+
+            def ratio(key: str, inverse: bool = False) -> float | None:
+                a, b = sb.get(key), lt.get(key)  # noqa: B023 - used right away
+                if a is None or b is None:
+                    return None
+                num, den = (b, a) if inverse else (a, b)
+                return num / den if den > 0 else None
+
+            out.append(
+                {
+                    "mode": mode,
+                    "level": level,
+                    "rps_x": ratio("rps"),
+                    "added_p50_x_lower": ratio("added_p50_ms", inverse=True),
+                    "added_ttft_x_lower": ratio("added_ttft_p50_ms", inverse=True),
+                    "chunks_x": ratio("chunks_per_s"),
+                    "cpu_x_lower": ratio("cpu_s_per_1k", inverse=True),
+                }
+            )
+    return out
+
+
+def _target(name: str, passed: bool | None, detail: str) -> dict[str, Any]:
+    status = "N/A" if passed is None else ("PASS" if passed else "FAIL")
+    return {"target": name, "status": status, "detail": detail}
+
+
+_MISSING = "not measured in this run"
+
+
+def _lower_than(name: str, ours: float | None, peer: float | None, share: int) -> dict[str, Any]:
+    """Ours ≤ peer / share (added latencies: lower is better)."""
+    if ours is None or peer is None:
+        return _target(name, None, _MISSING)
+    limit = peer / share
+    return _target(
+        name,
+        ours <= limit,
+        f"Switchboard {ours:.2f} ms vs LiteLLM {peer:.2f} ms (limit {limit:.2f} ms)",
+    )
+
+
+def _times_more(name: str, ours: float | None, peer: float | None, factor: int) -> dict[str, Any]:
+    """Ours ≥ factor × peer (throughputs: higher is better)."""
+    if ours is None or peer is None or peer <= 0:
+        return _target(name, None, _MISSING)
+    return _target(
+        name,
+        ours >= factor * peer,
+        f"Switchboard {ours:,.0f}/s vs LiteLLM {peer:,.0f}/s ({ours / peer:.1f}×)",
+    )
+
+
+def targets(rows: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each PASS, FAIL or N/A, with the numbers behind it."""
+
+    def val(mode: str, system: str, level: int, key: str) -> float | None:
+        row = _row(rows, mode, system, level)
+        return None if row is None else row.get(key)
+
+    def pair(mode: str, level: int, key: str) -> tuple[float | None, float | None]:
+        return val(mode, "switchboard", level, key), val(mode, "litellm", level, key)
+
+    out = [
+        _lower_than(
+            "non-streaming added p50 at c=1 ≤ 1/8 of LiteLLM's",
+            *pair("HTTP unary", 1, "added_p50_ms"),
+            8,
+        ),
+        _times_more("requests/s at c=64 ≥ 10× LiteLLM's", *pair("HTTP unary", 64, "rps"), 10),
+        _lower_than(
+            "streaming added TTFT at c=1 ≤ 1/8 of LiteLLM's",
+            *pair("HTTP stream", 1, "added_ttft_p50_ms"),
+            8,
+        ),
+        _times_more(
+            "chunks/s at c=16 ≥ 10× LiteLLM's", *pair("HTTP stream", 16, "chunks_per_s"), 10
+        ),
+    ]
+    name = "gRPC path added p50 at c=1 ≤ 0.6 ms and ≥ 2,500 unary requests/s"
+    added = val("gRPC unary", "switchboard-grpc", 1, "added_p50_ms")
+    best = max((r["rps"] for r in rows if r["mode"] == "gRPC unary"), default=None)
+    if added is None or best is None:
+        out.append(_target(name, None, _MISSING))
+    else:
+        detail = f"added p50 {added:.2f} ms; best {best:,.0f} unary req/s"
+        out.append(_target(name, added <= 0.6 and best >= 2500, detail))
+
+    name = "router + edge idle RSS ≤ 1/3 of LiteLLM's"
+    ours, peer = (data.get("idle_rss_kib", {}).get(k) for k in ("switchboard", "litellm"))
+    if ours is None or peer is None:
+        out.append(_target(name, None, _MISSING))
+    else:
+        detail = f"Switchboard {ours / 1024:.0f} MiB vs LiteLLM {peer / 1024:.0f} MiB"
+        out.append(_target(name, ours <= peer / 3, f"{detail} (1/{peer / ours:.2f})"))
+
+    name = "2,000 idle open streams cost ≤ 30 KB each"
+    streams = data.get("idle_streams") or {}
+    kib = streams.get("kib_per_stream")
+    if kib is None:
+        out.append(_target(name, None, _MISSING))
+    else:
+        kb = kib * 1.024
+        detail = f"{kb:.1f} KB per stream (router + edge RSS), {streams['opened']} open"
+        out.append(_target(name, kb <= 30 and streams["opened"] >= 2000, detail))
+
+    name = "a deployment that refuses connections costs ≤ 2 ms before the fallback answers"
+    extras = [r.get("extra_p50_ms") for r in (data.get("failover") or {}).get("rounds", [])]
+    extra = _median(extras)
+    if extra is None:
+        out.append(_target(name, None, _MISSING))
+    else:
+        rounds = ", ".join(f"{e:.2f}" for e in extras if e is not None)
+        out.append(_target(name, extra <= 2.0, f"extra p50 {extra:.2f} ms (rounds: {rounds})"))
+    return out
+
+
+# ---- output -----------------------------------------------------------------------------------
+
+
+def _f(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def _mib(kib: int | None) -> float | None:
+    return None if kib is None else kib / 1024
+
+
+def markdown(data: dict[str, Any]) -> str:
+    meta, rows = data["meta"], data["summary"]
+    lines = [
+        "# Switchboard benchmark",
+        "",
+        f"{meta['date']} · commit `{meta['commit']}` · {meta['cpus']} CPUs · Python "
+        f"{meta['python']} · peer: {meta['peer'] or 'none'} ({meta['peer_workers']} worker) · "
+        f"levels {meta['levels']} · {meta['duration_s']:g} s per run after {meta['warmup_s']:g} s "
+        f"warm-up · {meta['rounds']} round(s) · non-streaming client: {meta['unary_client']}"
+        + (" · **quick run**" if meta["quick"] else "")
+        + f" · waited {meta.get('waited_for_quiet_s', 0):g} s for other work to calm down",
+        "",
+    ]
+    if meta.get("peer_note"):
+        lines += [f"> {meta['peer_note']}", ""]
+    lines += ["## Targets", ""]
+    lines += [f"- **{t['status']}** {t['target']}: {t['detail']}" for t in data["targets"]]
+    lines += [
+        "",
+        "## Per system and level",
+        "",
+        "Added = the system minus the direct-to-upstream run of the same round (median over "
+        "rounds). CPU = the system's processes only (router + edge; LiteLLM's process tree). "
+        f"Other load = cores busy with work that is not the harness's during the runs used "
+        f"(median). Rounds = rounds used / run: rounds with other load above {QUIET_CORES} are "
+        "left out when the row has a quieter one; a row whose other load is still high is "
+        "disturbed.",
+        "",
+        "| mode | c | system | req/s | p50 ms | added p50 ms | added p99 ms | added TTFT p50 ms "
+        "| chunks/s | CPU s / 1k req | errors | other load | rounds |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['mode']} | {r['level']} | {r['system']} | {_f(r['rps'], '{:,.0f}')} "
+            f"| {_f(r['p50_ms'])} | {_f(r['added_p50_ms'])} | {_f(r['added_p99_ms'])} "
+            f"| {_f(r['added_ttft_p50_ms'])} | {_f(r['chunks_per_s'], '{:,.0f}')} "
+            f"| {_f(r['cpu_s_per_1k'], '{:.3f}')} | {r['errors']} "
+            f"| {_f(r.get('other_cores'), '{:.2f}')} | {r.get('rounds_used', '?')}/{r['rounds']} |"
+        )
+    if data["ratios"]:
+        lines += [
+            "",
+            "## Switchboard against LiteLLM (× better)",
+            "",
+            "| mode | c | req/s | added p50 | added TTFT | chunks/s | CPU per request |",
+            "|---|--:|--:|--:|--:|--:|--:|",
+        ]
+        for q in data["ratios"]:
+            lines.append(
+                f"| {q['mode']} | {q['level']} | {_f(q['rps_x'], '{:.1f}×')} "
+                f"| {_f(q['added_p50_x_lower'], '{:.1f}×')} "
+                f"| {_f(q['added_ttft_x_lower'], '{:.1f}×')} | {_f(q['chunks_x'], '{:.1f}×')} "
+                f"| {_f(q['cpu_x_lower'], '{:.1f}×')} |"
+            )
+    idle, peak = data["idle_rss_kib"], data["peak_rss_kib"]
+    by_level = data.get("peak_rss_kib_by_level") or {}
+    levels = sorted({int(k) for v in by_level.values() for k in v})
+    lines += [
+        "",
+        "## Memory",
+        "",
+        "| system | idle RSS MiB | peak RSS (VmHWM) MiB |"
+        + "".join(f" peak after c={n} |" for n in levels),
+        "|---|--:|--:|" + "--:|" * len(levels),
+    ]
+    for name in ("switchboard", "litellm"):
+        if name in idle:
+            peak_mib = (peak.get(name) or 0) / 1024
+            mine = by_level.get(name) or {}
+            after = "".join(f" {_f(_mib(mine.get(str(n))), '{:.0f}')} |" for n in levels)
+            lines.append(f"| {name} | {idle[name] / 1024:.0f} | {peak_mib:.0f} |{after}")
+    streams, fail = data["idle_streams"], data["failover"]
+    lines += [
+        "",
+        f"Router alone idle: {idle.get('switchboard-router', 0) / 1024:.0f} MiB. "
+        f"Idle streams: {streams['opened']} of {streams['requested']} opened in "
+        f"{_f(streams['open_s'], '{:.1f}')} s; router + edge RSS "
+        f"{streams['rss_before_kib'] / 1024:.0f} → {streams['rss_open_kib'] / 1024:.0f} MiB.",
+        "",
+        "Failover (c=1 through the edge, first deployment refuses connections), p50 ms per round: "
+        + "; ".join(
+            f"plain {_f(r['bench']['p50_ms'])} / fallback {_f(r['bench-fallback']['p50_ms'])}"
+            for r in fail["rounds"]
+        )
+        + ".",
+        "",
+        "Chart: `latest.png`. Raw runs: `latest.json`. Method: `benchmarks/README.md`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_all(data: dict[str, Any], out: Path) -> dict[str, Any]:
+    data["summary"] = summarise(data["runs"])
+    data["ratios"] = ratios(data["summary"])
+    data["targets"] = targets(data["summary"], data)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "latest.json", out / "latest.md"]
+    files[0].write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    text = markdown(data)
+    files[1].write_text(text)
+    try:
+        from benchmarks._chart import chart
+
+        files.append(chart(data, out / "latest.png"))
+    except ImportError as exc:
+        print(f"bench: no chart ({exc}); `make bench` installs matplotlib")
+    return {"markdown": text, "files": files}

@@ -1,0 +1,184 @@
+"""The systems under test, each started as subprocesses on free loopback ports.
+
+- `direct`: the fast fake upstream itself (the baseline every "added" number subtracts).
+- `switchboard`: router + edge (`switchboard router`, `switchboard edge`), one process each.
+- `switchboard-grpc`: the same router called directly over gRPC (no edge).
+- `litellm`: LiteLLM proxy (the peer) with `--num_workers` set explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks._peer import Peer, master_key, peer_config
+from benchmarks._procs import Proc, ProcessGroup, free_port, wait_http, wait_tcp
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = "bench"  # the public model name on every system
+UPSTREAM_MODEL = "bench-model"
+FALLBACK_MODEL = "bench-fallback"  # first deployment refuses connections, second answers
+IDLE_MODEL = "bench-idle"  # upstream streams one chunk, then holds the stream idle
+CALLER_KEY = "sk-bench-caller"
+_STARTUP_S = 120.0
+
+
+@dataclass
+class System:
+    name: str
+    model: str = MODEL
+    chat_url: str | None = None
+    grpc_target: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    procs: list[Proc] = field(default_factory=list)  # the processes whose cost is measured
+
+    def pids(self) -> list[int]:
+        return [pid for proc in self.procs for pid in proc.pids()]
+
+    def alive(self) -> bool:
+        return all(proc.alive() for proc in self.procs)
+
+
+def _python() -> list[str]:
+    return [sys.executable, "-m", "router_service"]
+
+
+def _env(src: Path) -> dict[str, str]:
+    """Run Switchboard from `src` (the repo, or a snapshot of it: see _source.py)."""
+    return {"PYTHONPATH": str(src)}
+
+
+def start_upstream(group: ProcessGroup) -> tuple[System, str]:
+    """The fast fake upstream (the harness's tool: always from the work tree); returns the
+    `direct` system and the OpenAI base URL."""
+    port = free_port()
+    argv = [*_python(), "fake-upstream", "--fast", "--port", str(port)]
+    proc = group.start("upstream", argv, env=_env(REPO), cwd=REPO)
+    base = f"http://127.0.0.1:{port}/v1"
+    wait_http(f"{base}/models", proc, 30)
+    direct = System("direct", model=UPSTREAM_MODEL, chat_url=f"{base}/chat/completions")
+    direct.procs = [proc]
+    return direct, base
+
+
+def switchboard_config(
+    upstream_base: str, router_port: int, dead_port: int, with_auth: bool = True
+) -> str:
+    auth = ""
+    if with_auth:  # callers authenticate, as in production: the cost is part of the path
+        digest = hashlib.sha256(CALLER_KEY.encode()).hexdigest()
+        auth = f"auth:\n  clients: [{{name: bench, key_sha256: {digest}}}]\n"
+    return (
+        auth
+        + f"""\
+# Written by benchmarks/: Switchboard in front of the fast fake upstream.
+providers:
+  fast:
+    kind: openai
+    base_url: {upstream_base}
+    keys: [sk-bench-upstream]
+  dead:  # nothing listens here: every connection is refused
+    kind: openai
+    base_url: http://127.0.0.1:{dead_port}/v1
+    keys: [sk-bench-dead]
+    timeouts: {{connect_s: 2}}
+models:
+  {MODEL}:
+    deployments: [{{provider: fast, model: {UPSTREAM_MODEL}}}]
+  {FALLBACK_MODEL}:
+    deployments:
+      - {{provider: dead, model: {UPSTREAM_MODEL}}}
+      - {{provider: fast, model: {UPSTREAM_MODEL}}}
+  {IDLE_MODEL}:
+    deployments: [{{provider: fast, model: hold-300}}]
+server: {{host: 127.0.0.1, port: {router_port}}}
+# Room for the 2,000-idle-streams measurement (defaults: 1,000 connections, 200 kept alive).
+http: {{max_connections: 4096, max_keepalive_connections: 1024}}
+# A refused deployment is cooled for a millisecond only, so every request of the failover
+# measurement pays the refused attempt (the worst case) instead of skipping it for 15 s.
+cooldowns: {{transient_s: 0.001}}
+"""
+    )
+
+
+def start_switchboard(
+    group: ProcessGroup, upstream_base: str, tmp: Path, src: Path = REPO
+) -> tuple[System, System]:
+    """Router + edge; returns the HTTP system (edge) and the gRPC system (router alone)."""
+    router_port, edge_port, dead_port = free_port(), free_port(), free_port()
+    config = tmp / "switchboard.yaml"
+    for with_auth in (True, False):  # trees from before client auth reject an `auth:` section
+        config.write_text(switchboard_config(upstream_base, router_port, dead_port, with_auth))
+        check = subprocess.run(
+            [*_python(), "check-config", str(config)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **_env(src)},
+            cwd=src,
+            timeout=60,
+            check=False,
+        )
+        if check.returncode == 0:
+            break
+        if not with_auth or "auth" not in check.stderr + check.stdout:
+            raise RuntimeError(f"the bench config does not load:\n{check.stderr}{check.stdout}")
+    argv = [*_python(), "router", "--config", str(config)]
+    router = group.start("router", argv, env=_env(src), cwd=src)
+    wait_tcp(router_port, router, _STARTUP_S)
+    target = f"127.0.0.1:{router_port}"
+    # --host is given explicitly: the edge's settings do not carry a host of their own.
+    edge = group.start(
+        "edge",
+        [*_python(), "edge", "--host", "127.0.0.1", "--port", str(edge_port), "--router", target],
+        env=_env(src),
+        cwd=src,
+    )
+    wait_http(f"http://127.0.0.1:{edge_port}/readyz", edge, _STARTUP_S)
+    auth = {"authorization": f"Bearer {CALLER_KEY}"}
+    http = System(
+        "switchboard",
+        chat_url=f"http://127.0.0.1:{edge_port}/v1/chat/completions",
+        headers=auth,
+        procs=[router, edge],
+    )
+    grpc = System("switchboard-grpc", grpc_target=target, headers=auth, procs=[router])
+    return http, grpc
+
+
+def start_peer(
+    group: ProcessGroup, peer: Peer, upstream_base: str, tmp: Path, workers: int
+) -> System:
+    port = free_port()
+    config = tmp / "litellm.yaml"
+    config.write_text(peer_config(upstream_base, MODEL, UPSTREAM_MODEL))
+    key = master_key()
+    env = {
+        "LITELLM_MASTER_KEY": key,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PYTHONPATH": "",
+        "VIRTUAL_ENV": str(peer.executable.parent.parent),
+        "PATH": f"{peer.executable.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    argv = [
+        str(peer.executable),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        str(workers),
+    ]
+    proc = group.start("litellm", argv, env=env, cwd=tmp)
+    wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, _STARTUP_S)
+    return System(
+        "litellm",
+        chat_url=f"http://127.0.0.1:{port}/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        procs=[proc],
+    )

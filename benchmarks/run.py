@@ -1,0 +1,241 @@
+"""Switchboard vs a direct baseline vs LiteLLM proxy, side by side on this machine.
+
+    python -m benchmarks.run [--quick] [--levels 1,16,64,256] [--duration S] [--no-peer]
+
+Starts the fast fake upstream, Switchboard (router + edge), and LiteLLM proxy (installed into
+benchmarks/.peer-venv at a pinned version) as subprocesses on free loopback ports; runs fixed
+concurrency levels, non-streaming and streaming, alternating the systems run by run; then the
+failover and idle-streams probes. Writes benchmarks/results/latest.{json,md,png}. Every process it
+starts is stopped on exit; all traffic goes to 127.0.0.1; every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import _report, _source
+from benchmarks._measure import LoadPlan, failover, idle_streams, measure, warm_up
+from benchmarks._peer import PEER_VERSION, PeerUnavailable, ensure_peer
+from benchmarks._procs import ProcessGroup, memory_kib, sigterm_as_interrupt
+from benchmarks._systems import System, start_peer, start_switchboard, start_upstream
+from benchmarks._wrk import find_wrk
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# scenario → the systems it runs, in their first-round order (rotated each round)
+SCENARIOS = {
+    "unary": ("direct", "switchboard", "litellm"),
+    "stream": ("direct", "switchboard", "litellm", "switchboard-grpc"),
+    "unary-py": ("direct", "switchboard-grpc"),  # the gRPC path's baseline: same-language client
+}
+
+
+def _levels(text: str) -> list[int]:
+    levels = [int(x) for x in text.split(",") if x.strip()]
+    if not levels or any(n < 1 or n > 4096 for n in levels):
+        raise argparse.ArgumentTypeError("levels are integers between 1 and 4096")
+    return levels
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="smoke run: levels 1,16; short runs")
+    p.add_argument("--levels", type=_levels, help="concurrency levels (default 1,16,64,256)")
+    p.add_argument("--duration", type=float, help="measured seconds per run (default 4; quick 2)")
+    p.add_argument("--warmup", type=float, help="unmeasured seconds per run (default 1; quick 0.5)")
+    p.add_argument(
+        "--rounds", type=int, help="rounds of alternation per level (default 3; quick 1)"
+    )
+    p.add_argument("--no-peer", action="store_true", help="leave LiteLLM out")
+    p.add_argument(
+        "--peer-workers",
+        type=int,
+        default=1,
+        help="LiteLLM --num_workers (default 1: Switchboard's edge runs one worker process)",
+    )
+    p.add_argument("--idle-streams", type=int, help="idle streams to open (default 2000)")
+    p.add_argument("--failover-requests", type=int, help="requests per model and round (300)")
+    p.add_argument("--no-wrk", action="store_true", help="Python client for non-streaming too")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="seconds in all that runs may wait for other work on the machine to calm down "
+        "(default 300; quick 30; 0: never wait)",
+    )
+    p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    p.add_argument("--report", type=Path, help="only render the report from a run's JSON file")
+    _source.add_arguments(p)
+    args = p.parse_args(argv)
+    args.out = args.out.resolve()  # subprocesses run from other directories
+    quick = args.quick
+    args.levels = args.levels or ([1, 16] if quick else [1, 16, 64, 256])
+    args.duration = args.duration or (2.0 if quick else 4.0)
+    args.warmup = args.warmup if args.warmup is not None else (0.5 if quick else 1.0)
+    args.rounds = args.rounds or (1 if quick else 3)
+    args.idle_streams = args.idle_streams or 2000
+    if args.quiet_wait is None:
+        args.quiet_wait = 30.0 if quick else 300.0
+    args.failover_requests = args.failover_requests or (100 if quick else 300)
+    return args
+
+
+def _say(text: str) -> None:
+    print(f"bench: {text}", flush=True)
+
+
+def _brief(result: dict[str, Any]) -> str:
+    lat = result.get("latency_ms") or {}
+    ttft = result.get("ttft_ms") or {}
+    parts = [f"{result['rps']:8.1f} req/s", f"p50 {lat.get('p50', float('nan')):7.2f} ms"]
+    if ttft:
+        parts += [f"ttft {ttft['p50']:7.2f} ms", f"{result['chunks_per_s']:8.0f} chunks/s"]
+    if result["errors"]:
+        parts.append(f"{result['errors']} errors")
+    return ", ".join(parts)
+
+
+def run_matrix(
+    systems: dict[str, System], args: argparse.Namespace, plan: LoadPlan
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
+    """Every run, and each system's peak RSS (VmHWM, KiB) after each level."""
+    runs: list[dict[str, Any]] = []
+    peaks: dict[str, dict[str, int]] = {}
+    for level in args.levels:
+        for rnd in range(args.rounds):
+            for scenario, names in SCENARIOS.items():
+                present = [n for n in names if n in systems]
+                shift = rnd % len(present)
+                for name in present[shift:] + present[:shift]:
+                    result = measure(systems[name], scenario, level, plan)
+                    runs.append(
+                        {
+                            "scenario": scenario,
+                            "system": name,
+                            "level": level,
+                            "round": rnd,
+                            **result,
+                        }
+                    )
+                    _say(f"c={level:<4} r{rnd} {scenario:<8} {name:<17} {_brief(result)}")
+        for name in ("switchboard", "litellm"):
+            if name in systems:
+                hwm = memory_kib(systems[name].pids(), "VmHWM")
+                peaks.setdefault(name, {})[str(level)] = hwm
+    return runs, peaks
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.report is not None:  # render the report again from a run's JSON
+        data = json.loads(args.report.read_text())
+        report = _report.write_all(data, args.out)
+        print(report["markdown"])
+        return 0
+    started = time.monotonic()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    tmp = args.out / "tmp" / stamp
+    tmp.mkdir(parents=True, exist_ok=True)
+    wrk = None if args.no_wrk else find_wrk(install=True)
+    _say(f"levels {args.levels}, {args.duration:g}s runs, {args.rounds} round(s); logs in {tmp}")
+    if wrk is None:
+        _say("wrk is not available: non-streaming load comes from the Python client")
+    peer_note: str | None = None
+    data: dict[str, Any] = {}
+    with sigterm_as_interrupt(), ProcessGroup(tmp) as group:
+        src, source_label = _source.resolve(args, tmp)
+        _say(f"Switchboard from {src} ({source_label})")
+        direct, upstream = start_upstream(group)
+        sb_http, sb_grpc = start_switchboard(group, upstream, tmp, src)
+        systems = {s.name: s for s in (direct, sb_http, sb_grpc)}
+        if args.no_peer:
+            peer_note = "LiteLLM left out (--no-peer)"
+        else:
+            try:
+                peer = ensure_peer()
+                systems["litellm"] = start_peer(group, peer, upstream, tmp, args.peer_workers)
+            except (PeerUnavailable, RuntimeError) as exc:
+                peer_note = f"LiteLLM skipped: {exc}"
+        if peer_note:
+            _say(peer_note)
+        plan = LoadPlan(
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            wrk=wrk,
+            tmp=tmp,
+            started_pids=lambda: [pid for proc in group.procs for pid in proc.pids()],
+            quiet_budget_s=args.quiet_wait,
+        )
+        for system in systems.values():
+            if system.name != "switchboard-grpc":
+                warm_up(system, plan)
+        time.sleep(1.0)
+        idle = {
+            "switchboard": memory_kib(sb_http.pids(), "VmRSS"),
+            "switchboard-router": memory_kib(sb_grpc.pids(), "VmRSS"),
+        }
+        if "litellm" in systems:
+            idle["litellm"] = memory_kib(systems["litellm"].pids(), "VmRSS")
+        _say(f"idle RSS (KiB): {idle}")
+        runs, peak_by_level = run_matrix(systems, args, plan)
+        peak = {
+            name: memory_kib(systems[name].pids(), "VmHWM")
+            for name in ("switchboard", "litellm")
+            if name in systems
+        }
+        _say("failover probe: a deployment that refuses connections, then the fallback")
+        fail = failover(sb_http, args.failover_requests, max(3, args.rounds), plan)
+        _say(f"idle streams probe: {args.idle_streams} streams through the edge")
+        streams = idle_streams(sb_http, args.idle_streams)
+        _say(f"idle streams: {streams['opened']} open, {streams['kib_per_stream']} KiB each")
+        data = {
+            "meta": {
+                "date": stamp,
+                "commit": source_label,
+                "python": platform.python_version(),
+                "cpus": _cpu_count(),
+                "peer": None if "litellm" not in systems else f"litellm {PEER_VERSION}",
+                "peer_workers": args.peer_workers,
+                "peer_note": peer_note,
+                "levels": args.levels,
+                "duration_s": args.duration,
+                "warmup_s": args.warmup,
+                "rounds": args.rounds,
+                "quick": args.quick,
+                "unary_client": "wrk" if wrk else "aiohttp",
+                "waited_for_quiet_s": round(plan.waited_s, 1),
+                "elapsed_s": None,
+            },
+            "idle_rss_kib": idle,
+            "peak_rss_kib": peak,
+            "peak_rss_kib_by_level": peak_by_level,
+            "runs": runs,
+            "failover": fail,
+            "idle_streams": streams,
+        }
+    data["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
+    report = _report.write_all(data, args.out)
+    print(report["markdown"])
+    _say(f"wrote {', '.join(str(p) for p in report['files'])}")
+    return 0
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bench: interrupted; every process it started is stopped", file=sys.stderr)
+        sys.exit(130)

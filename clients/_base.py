@@ -1,0 +1,229 @@
+"""What the async and the sync client share: channel configuration, lifetime, the error boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import ipaddress
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
+from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
+
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Pings keep idle connections through NATs and load balancers alive and find dead routers fast.
+# The router's server permits them: grpc.http2.min_ping_interval_without_data_ms = 10000 (half
+# this keepalive time) and keepalive_permit_without_calls = 1; otherwise it would answer GOAWAY
+# "too_many_pings" (tests/e2e/test_keepalive.py holds the two sides together).
+_KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+Metadata = Sequence[tuple[str, str]]
+
+
+class UseClientDefault:
+    """The type of :data:`USE_CLIENT_DEFAULT`: "no value given", as opposed to ``None``.
+
+    ``timeout=None`` means "no deadline"; leaving ``timeout`` out means "the client's
+    ``default_timeout``" (httpx's ``USE_CLIENT_DEFAULT``).
+    """
+
+    def __repr__(self) -> str:
+        return "USE_CLIENT_DEFAULT"
+
+
+USE_CLIENT_DEFAULT = UseClientDefault()
+Timeout = float | None | UseClientDefault
+
+
+def channel_target(target: str | Sequence[str]) -> str:
+    """One gRPC target for one or several router addresses.
+
+    A string is used as it is (``dns:///router:50051`` resolves to every replica). Several
+    ``host:port`` addresses become one static ``ipv4:``/``ipv6:`` target; host names among them
+    are resolved once, here (blocking), because a static list cannot be re-resolved later.
+    """
+    if isinstance(target, str):
+        return target
+    if not target:
+        raise ValueError("at least one router target is required")
+    if len(target) == 1:
+        return target[0]
+    resolved = [_resolve(address) for address in target]
+    for family, scheme in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+        if all(any(fam == family for fam, _ in addrs) for addrs in resolved):
+            picked: list[str] = []
+            for addrs in resolved:
+                picked.extend(a for fam, a in addrs if fam == family and a not in picked)
+            return f"{scheme}:{','.join(picked)}"
+    raise ValueError(f"router targets {list(target)!r} share no address family")
+
+
+def _resolve(address: str) -> list[tuple[socket.AddressFamily, str]]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        raise ValueError(f"a router target in a list must be host:port, not {address!r}")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        ips = [ipaddress.ip_address(info[4][0]) for info in infos]
+    else:
+        ips = [ip]
+    return [_formatted(ip, port) for ip in ips]
+
+
+def _formatted(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: str
+) -> tuple[socket.AddressFamily, str]:
+    if ip.version == 4:
+        return socket.AF_INET, f"{ip}:{port}"
+    return socket.AF_INET6, f"[{ip}]:{port}"
+
+
+def channel_options(
+    max_message_bytes: int, options: Sequence[tuple[str, Any]]
+) -> list[tuple[str, Any]]:
+    """Our defaults (round robin, keepalive, message limits), overridden by the caller's."""
+    merged: dict[str, Any] = {
+        "grpc.lb_policy_name": "round_robin",
+        **dict(_KEEPALIVE_OPTIONS),
+        "grpc.max_send_message_length": max_message_bytes,
+        "grpc.max_receive_message_length": max_message_bytes,
+    }
+    merged.update(options)
+    return list(merged.items())
+
+
+def call_metadata(api_key: str | None, metadata: Metadata | None) -> tuple[tuple[str, str], ...]:
+    """The caller's metadata plus ``authorization: Bearer <api_key>``.
+
+    Credentials the caller passes win: the edge forwards each HTTP caller's own key.
+    """
+    merged = tuple(metadata or ())
+    if api_key is not None and not any(key.lower() == "authorization" for key, _ in merged):
+        merged += (("authorization", f"Bearer {api_key}"),)
+    return merged
+
+
+def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
+    return default if isinstance(timeout, UseClientDefault) else timeout
+
+
+_LOCALLY_CANCELLED = ErrorDetails(
+    code=grpc.StatusCode.CANCELLED,
+    message="The call was cancelled on this side: the client or the stream was closed.",
+    reason="CANCELLED",
+)
+
+
+class map_rpc_errors:
+    """The one boundary where gRPC errors become :class:`RouterError`.
+
+    grpc.aio also raises ``CancelledError`` when the *call* was cancelled locally (the channel was
+    closed under it) although no one cancelled the awaiting task; that is a ``CANCELLED`` router
+    error too, so that task groups do not mistake it for their own cancellation. A cancellation
+    of the task itself propagates untouched. A class rather than ``@contextmanager`` so that
+    ``StopIteration`` passes through with no generator in between.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, grpc.RpcError):
+            raise RouterError(details_from_rpc_error(exc)) from exc
+        if isinstance(exc, asyncio.CancelledError) and not _task_cancelling():
+            raise RouterError(_LOCALLY_CANCELLED) from exc
+
+
+def _task_cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+class State(enum.Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class BaseClient(ABC):
+    """Configuration and lifetime shared by both clients; subclasses make the channel.
+
+    ``interceptors`` wrap every call: ``grpc.aio`` client interceptors for the async client,
+    ``grpc`` ones for the sync client (tracing, for one: ``router_service.telemetry``).
+    """
+
+    def __init__(
+        self,
+        target: str | Sequence[str],
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
+        default_timeout: float | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        interceptors: Sequence[Any] = (),
+    ) -> None:
+        self._target = channel_target(target)
+        self._interceptors = tuple(interceptors)
+        self._credentials = credentials
+        self._api_key = api_key
+        self._default_timeout = default_timeout
+        self._options = channel_options(max_message_bytes, options)
+        self._state = State.UNOPENED
+        self._channel: Any = None
+        self._router: Any = None
+        self._admin: Any = None
+
+    @property
+    def target(self) -> str:
+        """The gRPC target the channel uses (``ipv4:a:p,b:p`` for several addresses)."""
+        return self._target
+
+    @property
+    def is_closed(self) -> bool:
+        return self._state is State.CLOSED
+
+    @abstractmethod
+    def _make_channel(self) -> Any:
+        """The grpc channel, async or sync: the one thing the two clients build differently."""
+
+    def _open(self) -> None:
+        if self._state is not State.UNOPENED:
+            raise RuntimeError("Cannot open a client instance more than once.")
+        self._channel = self._make_channel()
+        self._router = router_service_pb2_grpc.RouterServiceStub(self._channel)
+        self._admin = admin_service_pb2_grpc.AdminServiceStub(self._channel)
+        self._state = State.OPENED
+
+    def _stub(self, service: str) -> Any:
+        """The ``router`` or ``admin`` stub, opening the channel on first use."""
+        if self._state is State.CLOSED:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        if self._state is State.UNOPENED:
+            self._open()
+        return self._router if service == "router" else self._admin
+
+    def _kwargs(self, timeout: Timeout, metadata: Metadata | None) -> dict[str, Any]:
+        return {
+            "timeout": resolve_timeout(timeout, self._default_timeout),
+            "metadata": call_metadata(self._api_key, metadata),
+        }

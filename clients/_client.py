@@ -1,0 +1,236 @@
+"""``RouterClient``: the async caller of the router, shared by the edge and internal services.
+
+A client owns one channel (several router replicas behind it, balanced round robin) with an
+explicit lifetime: UNOPENED → OPENED (on ``async with`` or the first call) → CLOSED, never back.
+It does not retry: the router retries across keys and deployments, and a second layer of retries
+would multiply upstream load. Every gRPC error becomes :class:`~clients.errors.RouterError`.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from clients._base import (
+    USE_CLIENT_DEFAULT,
+    BaseClient,
+    Metadata,
+    State,
+    Timeout,
+    map_rpc_errors,
+)
+from clients.errors import RouterError
+from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
+
+
+class RouterStream:
+    """The messages of one ``ChatStream`` call: an async iterator and an async context manager.
+
+    Leaving the ``async with`` block (or :meth:`aclose`) cancels the call, and the cancellation
+    reaches the router, which aborts the upstream request: a caller that goes away stops paying.
+    """
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._closed = False
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> router_service_pb2.ChatStreamResponse:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            with map_rpc_errors():
+                message = await self._call.read()
+        except RouterError as exc:
+            # Our own aclose() from another task cancelled the call under a pending read: that is
+            # the end of the stream, not an error.
+            if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
+                raise StopAsyncIteration from None
+            raise
+        if message is grpc.aio.EOF:
+            self._closed = True
+            raise StopAsyncIteration
+        response: router_service_pb2.ChatStreamResponse = message
+        return response
+
+    async def aclose(self) -> None:
+        """Cancel the call if it is still running; idempotent."""
+        self._closed = True
+        self._call.cancel()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class RouterClient(BaseClient):
+    """Async client of the router's ``RouterService`` and ``AdminService``.
+
+    Use ``async with RouterClient(...) as client:`` (or call :meth:`aclose`). Each method takes a
+    ``timeout`` in seconds (the gRPC deadline; ``None`` for none; left out, the client's
+    ``default_timeout``) and extra ``metadata``, sent with ``authorization: Bearer <api_key>``.
+    """
+
+    def _make_channel(self) -> Any:
+        # grpc.aio channels bind to the running loop, so they are made on open, not in __init__.
+        interceptors = self._interceptors or None
+        if self._credentials is None:
+            return grpc.aio.insecure_channel(
+                self._target, options=self._options, interceptors=interceptors
+            )
+        return grpc.aio.secure_channel(
+            self._target, self._credentials, options=self._options, interceptors=interceptors
+        )
+
+    async def __aenter__(self) -> Self:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self, grace: float | None = None) -> None:
+        """Close the channel (cancelling running calls after ``grace`` seconds); idempotent."""
+        if self._state is State.CLOSED:
+            return
+        self._state = State.CLOSED
+        if self._channel is not None:
+            await self._channel.close(grace)
+
+    async def _unary(
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        """One unary call on the router (``stub="router"``) or admin service."""
+        method = getattr(self._stub(stub), rpc)
+        with map_rpc_errors():
+            return await method(req, **self._kwargs(deadline, metadata))
+
+    def chat_stream(
+        self,
+        req: router_service_pb2.ChatStreamRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> RouterStream:
+        """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
+        router = self._stub("router")
+        with map_rpc_errors():
+            return RouterStream(router.ChatStream(req, **self._kwargs(timeout, metadata)))
+
+    async def chat(
+        self,
+        req: router_service_pb2.ChatRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.ChatResponse:
+        response: router_service_pb2.ChatResponse = await self._unary(
+            "router", "Chat", req, timeout, metadata
+        )
+        return response
+
+    async def embed(
+        self,
+        req: router_service_pb2.EmbedRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.EmbedResponse:
+        response: router_service_pb2.EmbedResponse = await self._unary(
+            "router", "Embed", req, timeout, metadata
+        )
+        return response
+
+    async def list_models(
+        self,
+        req: router_service_pb2.ListModelsRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.ListModelsResponse:
+        response: router_service_pb2.ListModelsResponse = await self._unary(
+            "router", "ListModels", req or router_service_pb2.ListModelsRequest(), timeout, metadata
+        )
+        return response
+
+    async def pick_route(
+        self,
+        req: router_service_pb2.PickRouteRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.PickRouteResponse:
+        """A deployment and a leased key for a call the caller makes itself (``route`` scope)."""
+        response: router_service_pb2.PickRouteResponse = await self._unary(
+            "router", "PickRoute", req, timeout, metadata
+        )
+        return response
+
+    async def report_outcome(
+        self,
+        req: router_service_pb2.ReportOutcomeRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.ReportOutcomeResponse:
+        """Return a :meth:`pick_route` lease with the call's outcome."""
+        response: router_service_pb2.ReportOutcomeResponse = await self._unary(
+            "router", "ReportOutcome", req, timeout, metadata
+        )
+        return response
+
+    async def list_keys(
+        self,
+        req: admin_service_pb2.ListKeysRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.ListKeysResponse:
+        response: admin_service_pb2.ListKeysResponse = await self._unary(
+            "admin", "ListKeys", req or admin_service_pb2.ListKeysRequest(), timeout, metadata
+        )
+        return response
+
+    async def set_key_enabled(
+        self,
+        req: admin_service_pb2.SetKeyEnabledRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.SetKeyEnabledResponse:
+        response: admin_service_pb2.SetKeyEnabledResponse = await self._unary(
+            "admin", "SetKeyEnabled", req, timeout, metadata
+        )
+        return response
+
+    async def get_routing_stats(
+        self,
+        req: admin_service_pb2.GetRoutingStatsRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.GetRoutingStatsResponse:
+        response: admin_service_pb2.GetRoutingStatsResponse = await self._unary(
+            "admin",
+            "GetRoutingStats",
+            req or admin_service_pb2.GetRoutingStatsRequest(),
+            timeout,
+            metadata,
+        )
+        return response

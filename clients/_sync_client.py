@@ -1,0 +1,222 @@
+"""``SyncRouterClient``: :class:`~clients.RouterClient`'s surface over a blocking channel.
+
+For scripts, tests and services without an event loop. Same lifetime (UNOPENED → OPENED → CLOSED),
+same errors (:class:`~clients.errors.RouterError`), no retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from clients._base import (
+    USE_CLIENT_DEFAULT,
+    BaseClient,
+    Metadata,
+    State,
+    Timeout,
+    map_rpc_errors,
+)
+from clients.errors import RouterError
+from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
+
+
+class SyncRouterStream:
+    """The sync ``ChatStream``: an iterator and a context manager; :meth:`close` cancels it."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._closed = False
+
+    def __iter__(self) -> Iterator[router_service_pb2.ChatStreamResponse]:
+        return self
+
+    def __next__(self) -> router_service_pb2.ChatStreamResponse:
+        if self._closed:
+            raise StopIteration
+        try:
+            with map_rpc_errors():
+                message: router_service_pb2.ChatStreamResponse = next(self._call)
+        except RouterError as exc:
+            # close() from another thread cancels the call under a blocked next().
+            if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
+                raise StopIteration from None
+            raise
+        except StopIteration:
+            self._closed = True
+            raise
+        return message
+
+    def close(self) -> None:
+        """Cancel the call if it is still running; idempotent."""
+        self._closed = True
+        self._call.cancel()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SyncRouterClient(BaseClient):
+    """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
+
+    def _make_channel(self) -> Any:
+        if self._credentials is None:
+            channel = grpc.insecure_channel(self._target, options=self._options)
+        else:
+            channel = grpc.secure_channel(self._target, self._credentials, options=self._options)
+        if self._interceptors:
+            return grpc.intercept_channel(channel, *self._interceptors)
+        return channel
+
+    def __enter__(self) -> Self:
+        self._open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel, cancelling running calls; idempotent."""
+        if self._state is State.CLOSED:
+            return
+        self._state = State.CLOSED
+        if self._channel is not None:
+            self._channel.close()
+
+    def _unary(
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        """One unary call on the router (``stub="router"``) or admin service."""
+        method = getattr(self._stub(stub), rpc)
+        with map_rpc_errors():
+            return method(req, **self._kwargs(deadline, metadata))
+
+    def chat_stream(
+        self,
+        req: router_service_pb2.ChatStreamRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> SyncRouterStream:
+        """Start a stream; use it as ``with client.chat_stream(req) as stream:``."""
+        router = self._stub("router")
+        with map_rpc_errors():
+            return SyncRouterStream(router.ChatStream(req, **self._kwargs(timeout, metadata)))
+
+    def chat(
+        self,
+        req: router_service_pb2.ChatRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.ChatResponse:
+        response: router_service_pb2.ChatResponse = self._unary(
+            "router", "Chat", req, timeout, metadata
+        )
+        return response
+
+    def embed(
+        self,
+        req: router_service_pb2.EmbedRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.EmbedResponse:
+        response: router_service_pb2.EmbedResponse = self._unary(
+            "router", "Embed", req, timeout, metadata
+        )
+        return response
+
+    def list_models(
+        self,
+        req: router_service_pb2.ListModelsRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.ListModelsResponse:
+        response: router_service_pb2.ListModelsResponse = self._unary(
+            "router", "ListModels", req or router_service_pb2.ListModelsRequest(), timeout, metadata
+        )
+        return response
+
+    def pick_route(
+        self,
+        req: router_service_pb2.PickRouteRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.PickRouteResponse:
+        """A deployment and a leased key for a call the caller makes itself (``route`` scope)."""
+        response: router_service_pb2.PickRouteResponse = self._unary(
+            "router", "PickRoute", req, timeout, metadata
+        )
+        return response
+
+    def report_outcome(
+        self,
+        req: router_service_pb2.ReportOutcomeRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.ReportOutcomeResponse:
+        """Return a :meth:`pick_route` lease with the call's outcome."""
+        response: router_service_pb2.ReportOutcomeResponse = self._unary(
+            "router", "ReportOutcome", req, timeout, metadata
+        )
+        return response
+
+    def list_keys(
+        self,
+        req: admin_service_pb2.ListKeysRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.ListKeysResponse:
+        response: admin_service_pb2.ListKeysResponse = self._unary(
+            "admin", "ListKeys", req or admin_service_pb2.ListKeysRequest(), timeout, metadata
+        )
+        return response
+
+    def set_key_enabled(
+        self,
+        req: admin_service_pb2.SetKeyEnabledRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.SetKeyEnabledResponse:
+        response: admin_service_pb2.SetKeyEnabledResponse = self._unary(
+            "admin", "SetKeyEnabled", req, timeout, metadata
+        )
+        return response
+
+    def get_routing_stats(
+        self,
+        req: admin_service_pb2.GetRoutingStatsRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.GetRoutingStatsResponse:
+        response: admin_service_pb2.GetRoutingStatsResponse = self._unary(
+            "admin",
+            "GetRoutingStats",
+            req or admin_service_pb2.GetRoutingStatsRequest(),
+            timeout,
+            metadata,
+        )
+        return response

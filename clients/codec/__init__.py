@@ -1,0 +1,37 @@
+"""OpenAI JSON ⇄ Switchboard protobuf, losslessly, as pure functions.
+
+Used in four places: the HTTP edge parses callers' bodies (``*_params_from_openai``, strict:
+:class:`~clients.errors.InvalidRequestError` names the JSON path), the router writes upstream
+bodies (``*_params_to_openai``) and parses upstream answers (``*_from_openai`` of responses,
+raising :class:`~clients.errors.UpstreamFormatError`), and the edge writes answers back
+(``*_to_openai``). Unmodelled keys ride in ``extra_json``; see ``_json`` for the rules.
+"""
+
+from clients.codec._embeddings import (
+    embedding_params_from_openai,
+    embedding_params_to_openai,
+    embedding_result_from_openai,
+    embedding_result_to_openai,
+)
+from clients.codec._models import model_list_to_openai
+from clients.codec._request import chat_params_from_openai, chat_params_to_openai
+from clients.codec._response import (
+    chat_completion_from_openai,
+    chat_completion_to_openai,
+    chunk_from_openai,
+    chunk_to_openai,
+)
+
+__all__ = [
+    "chat_completion_from_openai",
+    "chat_completion_to_openai",
+    "chat_params_from_openai",
+    "chat_params_to_openai",
+    "chunk_from_openai",
+    "chunk_to_openai",
+    "embedding_params_from_openai",
+    "embedding_params_to_openai",
+    "embedding_result_from_openai",
+    "embedding_result_to_openai",
+    "model_list_to_openai",
+]

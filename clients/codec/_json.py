@@ -1,0 +1,220 @@
+"""JSON mechanics shared by every codec module: typed reads with OpenAI-style paths, and extras.
+
+The lossless rule, applied to every object the codec models:
+
+* a key the proto models goes into its typed field;
+* every other key, and a modelled key whose value the typed field cannot tell from "absent"
+  (JSON ``null``; ``""``, ``0`` or ``[]`` in a field without presence), goes into the object's
+  ``extra_json`` verbatim (:func:`split_known`, :func:`stash`);
+* on the way back, ``extra_json`` is merged into the typed keys and the typed keys win
+  (:func:`merge_extra`), so a router that rewrites a typed field (``model``) is never overridden
+  by a stale extra.
+
+Sub-objects whose message has no ``extra_json`` (``function``, ``stream_options`` ...) are kept
+typed only when they round-trip exactly; otherwise the whole value goes to the parent's extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import orjson
+from google.protobuf.message import Message
+
+from clients.errors import InvalidRequestError, UpstreamFormatError
+
+_Enum = TypeVar("_Enum", bound=int)  # a generated enum's ValueType
+_INT64 = (-(2**63), 2**63 - 1)
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def at(path: str, key: str) -> str:
+    """``messages[2]`` + ``content`` → ``messages[2].content``; the top level has an empty path."""
+    return f"{path}.{key}" if path else key
+
+
+def at_index(path: str, index: int) -> str:
+    return f"{path}[{index}]"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def fail_type(path: str, expected: str, value: Any) -> NoReturn:
+    """Raise the error OpenAI itself gives for a wrong type, naming the JSON path."""
+    raise InvalidRequestError(
+        f"Invalid type for '{path or 'body'}': expected {expected}, "
+        f"but got {_kind(value)} instead.",
+        param=path or None,
+    )
+
+
+def missing(path: str) -> NoReturn:
+    raise InvalidRequestError(f"Missing required parameter: '{path}'.", param=path)
+
+
+def invalid_value(path: str, value: Any, supported: Iterable[str]) -> NoReturn:
+    choices = ", ".join(f"'{name}'" for name in supported)
+    raise InvalidRequestError(
+        f"Invalid value for '{path}': {value!r}. Supported values are: {choices}.", param=path
+    )
+
+
+def enum_name(names: Mapping[_Enum, str], value: _Enum, path: str) -> str:
+    """The JSON string of an enum value; a proto built elsewhere may hold a value we do not know."""
+    name = names.get(value)
+    if name is None:
+        raise InvalidRequestError(f"Invalid enum value {value} in '{path}'.", param=path)
+    return name
+
+
+def expect_object(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        fail_type(path, "an object", value)
+    return value
+
+
+def expect_list(value: Any, path: str) -> list[Any]:
+    if not isinstance(value, list):
+        fail_type(path, "an array", value)
+    return value
+
+
+def expect_str(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        fail_type(path, "a string", value)
+    return value
+
+
+def expect_bool(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        fail_type(path, "a boolean", value)
+    return value
+
+
+def expect_int(value: Any, path: str) -> int:
+    """An int64. ``True`` is not an integer here, whatever Python thinks."""
+    return _ranged_int(value, path, _INT64)
+
+
+def expect_int32(value: Any, path: str) -> int:
+    return _ranged_int(value, path, _INT32)
+
+
+def _ranged_int(value: Any, path: str, bounds: tuple[int, int]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        fail_type(path, "an integer", value)
+    if not bounds[0] <= value <= bounds[1]:
+        raise InvalidRequestError(
+            f"Invalid value for '{path}': integer out of range ({value}).", param=path
+        )
+    return value
+
+
+def expect_number(value: Any, path: str) -> float:
+    """A double field. A JSON integer is accepted and comes back as a float (same JSON number)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        fail_type(path, "a number", value)
+    return float(value)
+
+
+def split_known(
+    obj: dict[str, Any], known: frozenset[str], *, nullable: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split an object into (modelled keys, extra keys).
+
+    A modelled key whose value is ``null`` goes to the extras, since proto presence cannot say
+    "present and null", unless it is in ``nullable`` (its typed form emits ``null`` itself, like a
+    choice's ``finish_reason``); then it is dropped from both.
+    """
+    typed: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key not in known:
+            extra[key] = value
+        elif value is not None:
+            typed[key] = value
+        elif key not in nullable:
+            extra[key] = value
+    return typed, extra
+
+
+def dump_json(value: Any, path: str) -> str:
+    """Compact JSON text, as the proto's ``*_json`` fields hold it."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as exc:
+        message = f"Invalid value for '{path or 'body'}': {exc}."
+        raise InvalidRequestError(message, param=path or None) from exc
+
+
+def dump_extra(extra: dict[str, Any], path: str) -> str:
+    """The ``extra_json`` for an object's leftover keys; empty when there are none."""
+    if not extra:
+        return ""
+    try:
+        return orjson.dumps(extra).decode()
+    except orjson.JSONEncodeError:
+        for key, value in extra.items():  # name the key that cannot be JSON (an int > 64 bits)
+            dump_json(value, at(path, key))
+        return dump_json(extra, path)  # a non-string key: reported for the object itself
+
+
+def load_json(text: str, path: str) -> Any:
+    """Parse a ``*_json`` field of a proto (which another-language caller may have built)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequestError(f"Invalid JSON in '{path}': {exc}.", param=path) from exc
+
+
+def merge_extra(out: dict[str, Any], extra_json: str, path: str) -> dict[str, Any]:
+    """Add the keys of ``extra_json`` to an object built from typed fields; typed keys win."""
+    if not extra_json:
+        return out
+    extra = load_json(extra_json, at(path, "extra_json"))
+    if not isinstance(extra, dict):
+        fail_type(at(path, "extra_json"), "a JSON object", extra)
+    for key, value in extra.items():
+        out.setdefault(key, value)
+    return out
+
+
+def assign(child: Message, value: Message) -> None:
+    """Set a sub-message field to ``value``, marking it present even when ``value`` is empty."""
+    child.SetInParent()
+    child.CopyFrom(value)
+
+
+def has(message: Message, field: str) -> bool:
+    """``HasField`` for a field named at run time (the generated stubs only take literals)."""
+    return message.HasField(field)
+
+
+@contextmanager
+def upstream_format(what: str) -> Iterator[None]:
+    """Report a malformed upstream body as :class:`UpstreamFormatError`: not the caller's fault."""
+    try:
+        yield
+    except InvalidRequestError as exc:
+        where = f" at '{exc.param}'" if exc.param else ""
+        raise UpstreamFormatError(
+            f"Malformed upstream {what}{where}: {exc.message}", path=exc.param
+        ) from exc

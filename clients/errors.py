@@ -1,0 +1,339 @@
+"""The error contract between the router and its callers, in both directions.
+
+A failed router call travels as a gRPC status code plus ``google.rpc.Status`` details in the
+trailers: ``ErrorInfo`` (``reason`` = an Outcome name without ``OUTCOME_``, or another reason word
+such as ``MODEL_NOT_FOUND``; ``domain`` = ``switchboard``; string metadata ``provider``,
+``upstream_status``, ``openai_type``, ``openai_code``, ``openai_param``, ``upstream_error``),
+``RetryInfo`` when a retry may help and ``BadRequest`` for invalid fields. The router builds the
+status with :func:`to_grpc_status`; callers read it back with :func:`details_from_rpc_error`; the
+HTTP edge turns it into OpenAI's error JSON with :func:`http_status_for` and
+:func:`openai_error_body`. Other languages read the same details with their own googleapis types.
+
+Exception tree (everything this package raises on purpose)::
+
+    SwitchboardClientError
+    ├── RouterError             a router call failed; carries ErrorDetails, gRPC and HTTP status
+    ├── InvalidRequestError     a caller's OpenAI JSON is malformed (also a ValueError; HTTP 400)
+    └── UpstreamFormatError     an upstream's OpenAI JSON is malformed (also a ValueError)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import grpc
+import orjson
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+__all__ = [
+    "ERROR_DOMAIN",
+    "ErrorDetails",
+    "InvalidRequestError",
+    "RouterError",
+    "SwitchboardClientError",
+    "UpstreamFormatError",
+    "details_from_rpc_error",
+    "http_status_for",
+    "openai_error_body",
+    "to_grpc_status",
+]
+
+ERROR_DOMAIN = "switchboard"
+_DETAILS_KEY = "grpc-status-details-bin"
+# Status details ride in the trailers, and gRPC refuses metadata beyond a few KiB (8 KiB soft
+# limit by default). Both the message and the passed-through upstream error are bounded so that
+# an upstream's chatty error page cannot turn into an unreadable RESOURCE_EXHAUSTED.
+_MAX_MESSAGE_BYTES = 1024
+_MAX_UPSTREAM_ERROR_BYTES = 2048
+_OPENAI_ERROR_KEYS = ("message", "type", "param", "code")
+
+# googleapis google/rpc/code.proto, "HTTP Mapping" of each code.
+_HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+# OpenAI's error `type` for an HTTP status, when the router did not name one.
+_OPENAI_TYPE: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    504: "timeout",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetails:
+    """Everything a caller learns about a failed router call, independent of the transport."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str
+    openai_type: str | None = None
+    openai_code: str | None = None
+    openai_param: str | None = None
+    provider: str | None = None
+    upstream_status: int | None = None
+    # The upstream's own error JSON, passed through verbatim to HTTP callers.
+    upstream_error: dict[str, Any] | None = None
+    retry_after_s: float | None = None
+    field_violations: tuple[tuple[str, str], ...] = ()
+
+
+class SwitchboardClientError(Exception):
+    """Root of every error the clients package raises on purpose."""
+
+
+class RouterError(SwitchboardClientError):
+    """A router call failed. ``str(err)`` is the router's message."""
+
+    def __init__(self, details: ErrorDetails) -> None:
+        super().__init__(details.message)
+        self.details = details
+        self.grpc_code: grpc.StatusCode = details.code
+        self.http_status: int = http_status_for(details)
+
+    def __reduce__(self) -> tuple[type[RouterError], tuple[ErrorDetails]]:
+        return (type(self), (self.details,))
+
+    @property
+    def reason(self) -> str:
+        """The ``ErrorInfo.reason``: an Outcome name (``RATE_LIMITED``) or another reason word."""
+        return self.details.reason
+
+
+class InvalidRequestError(SwitchboardClientError, ValueError):
+    """A caller's request body does not have OpenAI's shape; the edge answers HTTP 400."""
+
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INVALID_ARGUMENT
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def to_details(self) -> ErrorDetails:
+        """The same error as the router reports it, so both entrances answer alike."""
+        violations = ((self.param, self.message),) if self.param else ()
+        return ErrorDetails(
+            code=self.grpc_code,
+            message=self.message,
+            reason="INVALID_ARGUMENT",
+            openai_type="invalid_request_error",
+            openai_param=self.param,
+            field_violations=violations,
+        )
+
+
+class UpstreamFormatError(SwitchboardClientError, ValueError):
+    """An upstream answered with JSON that is not OpenAI's shape; the router classifies it."""
+
+    # A broken upstream is the upstream's fault and another candidate may work.
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNAVAILABLE
+    http_status: ClassVar[int] = 503
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+
+def to_grpc_status(details: ErrorDetails) -> grpc.Status:
+    """The status a servicer aborts with: ``await context.abort_with_status(to_grpc_status(d))``."""
+    if details.code is grpc.StatusCode.OK:
+        raise ValueError("an error status cannot have code OK")
+    message = _truncate_utf8(details.message, _MAX_MESSAGE_BYTES)
+    status = status_pb2.Status(code=details.code.value[0], message=message)
+    status.details.append(
+        _packed(
+            error_details_pb2.ErrorInfo(
+                reason=details.reason,
+                domain=ERROR_DOMAIN,
+                metadata=_info_metadata(details),
+            )
+        )
+    )
+    if details.retry_after_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(details.retry_after_s * 1e9))
+        status.details.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
+    if details.field_violations:
+        bad = error_details_pb2.BadRequest()
+        for field, description in details.field_violations:
+            bad.field_violations.add(field=field, description=description)
+        status.details.append(_packed(bad))
+    return rpc_status.to_status(status)
+
+
+def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
+    """Read :class:`ErrorDetails` back from a failed call, sync or ``grpc.aio``.
+
+    Errors that carry no ``google.rpc.Status`` (a dead channel, a deadline, a foreign server) get
+    the status code's name as their reason and gRPC's own message.
+    """
+    code = _call_attr(err, "code") or grpc.StatusCode.UNKNOWN
+    message = _call_attr(err, "details") or ""
+    status = _rich_status(_call_attr(err, "trailing_metadata") or ())
+    if status is None:
+        return ErrorDetails(code=code, message=message, reason=code.name)
+    info = error_details_pb2.ErrorInfo()
+    retry: float | None = None
+    violations: list[tuple[str, str]] = []
+    for packed in status.details:
+        if packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            packed.Unpack(info)
+        elif packed.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+            retry_info = error_details_pb2.RetryInfo()
+            packed.Unpack(retry_info)
+            retry = retry_info.retry_delay.ToNanoseconds() / 1e9
+        elif packed.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            packed.Unpack(bad)
+            violations.extend((v.field, v.description) for v in bad.field_violations)
+    meta = dict(info.metadata)
+    return ErrorDetails(
+        code=code,
+        message=status.message or message,
+        reason=info.reason or code.name,
+        openai_type=meta.get("openai_type"),
+        openai_code=meta.get("openai_code"),
+        openai_param=meta.get("openai_param"),
+        provider=meta.get("provider"),
+        upstream_status=_parse_int(meta.get("upstream_status")),
+        upstream_error=_parse_object(meta.get("upstream_error")),
+        retry_after_s=retry,
+        field_violations=tuple(violations),
+    )
+
+
+def http_status_for(details: ErrorDetails) -> int:
+    """The HTTP status an OpenAI caller sees; the upstream's own when its error is passed on."""
+    upstream = details.upstream_status
+    if details.upstream_error is not None and upstream is not None and 400 <= upstream <= 599:
+        return upstream
+    return _HTTP_STATUS.get(details.code, 500)
+
+
+def openai_error_body(details: ErrorDetails) -> dict[str, Any]:
+    """OpenAI's error JSON, ``{"error": {"message", "type", "param", "code"}}``.
+
+    A passed-through upstream error is returned as the upstream sent it (wrapped in ``error`` when
+    it is not already), because OpenAI SDKs and users match on the upstream's own codes.
+    ``code`` defaults to the lower-cased reason (``model_not_found``, ``rate_limited``).
+    """
+    upstream = details.upstream_error
+    if upstream is not None:
+        inner = upstream.get("error")
+        if isinstance(inner, dict):
+            return upstream
+        if not isinstance(inner, str):
+            return {"error": upstream}
+    status = http_status_for(details)
+    default_type = "server_error" if 500 <= status <= 599 else "api_error"
+    return {
+        "error": {
+            "message": details.message,
+            "type": details.openai_type or _OPENAI_TYPE.get(status, default_type),
+            "param": details.openai_param,
+            "code": details.openai_code or details.reason.lower(),
+        }
+    }
+
+
+def _packed(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def _info_metadata(details: ErrorDetails) -> dict[str, str]:
+    meta = {
+        "provider": details.provider,
+        "openai_type": details.openai_type,
+        "openai_code": details.openai_code,
+        "openai_param": details.openai_param,
+        "upstream_status": None
+        if details.upstream_status is None
+        else str(details.upstream_status),
+        "upstream_error": _bounded_upstream_error(details.upstream_error),
+    }
+    return {key: value for key, value in meta.items() if value is not None}
+
+
+def _bounded_upstream_error(error: dict[str, Any] | None) -> str | None:
+    """The upstream error as compact JSON; trimmed to OpenAI's four keys when it is too large."""
+    if error is None:
+        return None
+    data = orjson.dumps(error)
+    if len(data) <= _MAX_UPSTREAM_ERROR_BYTES:
+        return data.decode()
+    wrapped = isinstance(error.get("error"), dict)
+    inner: dict[str, Any] = error["error"] if wrapped else error
+    small = {key: inner[key] for key in _OPENAI_ERROR_KEYS if key in inner}
+    if isinstance(small.get("message"), str):
+        small["message"] = _truncate_utf8(small["message"], _MAX_UPSTREAM_ERROR_BYTES // 2)
+    data = orjson.dumps({"error": small} if wrapped else small)
+    return data.decode() if len(data) <= _MAX_UPSTREAM_ERROR_BYTES else None
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode(errors="ignore") + "..."
+
+
+def _call_attr(err: grpc.RpcError, name: str) -> Any:
+    """``err.code()`` and friends; a bare ``RpcError`` that is not a call has none of them."""
+    method = getattr(err, name, None)
+    return method() if callable(method) else None
+
+
+def _rich_status(trailers: Any) -> status_pb2.Status | None:
+    for key, value in trailers:
+        if key == _DETAILS_KEY and isinstance(value, bytes):
+            try:
+                return status_pb2.Status.FromString(value)
+            except DecodeError:  # a foreign server's garbage is no reason to crash
+                return None
+    return None
+
+
+def _parse_int(text: str | None) -> int | None:
+    try:
+        return None if text is None else int(text)
+    except ValueError:
+        return None
+
+
+def _parse_object(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,208 @@
+"""The operator's view: `/admin` (a status page refreshed live), `/admin/api/status` and
+`/admin/keys` (JSON), all behind `edge.admin_token`.
+
+The page itself is static (`admin_static/`: no data, no secrets); its script reads the token from
+the URL fragment (`/admin#token=…`, never sent to a server) or a prompt, keeps it in the tab's
+sessionStorage, and polls `/admin/api/status` with `authorization: Bearer <token>`.
+
+The data comes from the router's AdminService (ListKeys, GetRoutingStats) through the app's
+RouterClient. The router wants an admin-scoped client key for it: `edge.admin_router_key` when
+set, else the caller's own `authorization` is forwarded (one secret for both, or an open router).
+Without `edge.admin_token` every admin route is a 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import FileResponse, Response
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+
+from ._errors import EdgeError
+from ._json import JSONBytesResponse
+from ._metadata import Metadata, forwarded_metadata
+from ._state import EdgeState, edge_state
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_STATIC = Path(__file__).parent / "admin_static"
+_ASSETS = {"admin.js": "text/javascript", "admin.css": "text/css"}
+_STATES = {
+    admin_pb.KEY_STATE_ACTIVE: "active",
+    admin_pb.KEY_STATE_COOLING: "cooling",
+    admin_pb.KEY_STATE_DISABLED: "disabled",
+}
+_ADMIN_TIMEOUT_S = 5.0
+_NO_STORE = {"cache-control": "no-store"}
+
+
+def _enabled(state: EdgeState) -> None:
+    if state.settings.admin_token is None:
+        raise EdgeError(404, "The admin pages are off: set edge.admin_token.", code="not_found")
+
+
+def _authorize(request: Request) -> EdgeState:
+    """The edge state, once the caller proved it holds the admin token."""
+    state = edge_state(request)
+    _enabled(state)
+    token = state.settings.admin_token
+    assert token is not None
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+        message = "The admin token is missing or wrong."
+        raise EdgeError(401, message, code="invalid_admin_token", type="auth_error")
+    return state
+
+
+def _router_metadata(request: Request, state: EdgeState) -> Metadata:
+    """What AdminService calls carry: the configured router key, else the caller's own."""
+    pairs = [(k, v) for k, v in forwarded_metadata(request) if k != "authorization"]
+    key = state.settings.admin_router_key
+    if key is not None:
+        pairs.append(("authorization", f"Bearer {key.get_secret_value()}"))
+    elif "authorization" in request.headers:
+        pairs.append(("authorization", request.headers["authorization"]))
+    return tuple(pairs)
+
+
+@router.get("/admin", include_in_schema=False)
+async def admin_page(request: Request) -> Response:
+    _enabled(edge_state(request))
+    return FileResponse(_STATIC / "index.html", media_type="text/html", headers=_NO_STORE)
+
+
+@router.get("/admin/static/{name}", include_in_schema=False)
+async def admin_asset(request: Request, name: str) -> Response:
+    _enabled(edge_state(request))
+    if name not in _ASSETS:
+        raise EdgeError(404, "No such file.", code="not_found")
+    return FileResponse(_STATIC / name, media_type=_ASSETS[name], headers=_NO_STORE)
+
+
+@router.get("/admin/keys")
+async def admin_keys(request: Request, provider: str = "") -> Response:
+    """Every upstream key by fingerprint, with its state (AdminService.ListKeys)."""
+    state = _authorize(request)
+    listed = await state.router().list_keys(
+        admin_pb.ListKeysRequest(provider=provider),
+        timeout=_ADMIN_TIMEOUT_S,
+        metadata=_router_metadata(request, state),
+    )
+    now = time.time()
+    return JSONBytesResponse({"keys": [_key(k, now) for k in listed.keys]}, headers=_NO_STORE)
+
+
+@router.get("/admin/api/status")
+async def admin_status(request: Request) -> Response:
+    """Pools, groups, deployments with routing statistics, keys by state, cooldowns, sessions."""
+    state = _authorize(request)
+    client, metadata = state.router(), _router_metadata(request, state)
+    keys, stats = await asyncio.gather(
+        client.list_keys(admin_pb.ListKeysRequest(), timeout=_ADMIN_TIMEOUT_S, metadata=metadata),
+        client.get_routing_stats(
+            admin_pb.GetRoutingStatsRequest(), timeout=_ADMIN_TIMEOUT_S, metadata=metadata
+        ),
+    )
+    return JSONBytesResponse(status_view(keys, stats, time.time()), headers=_NO_STORE)
+
+
+def status_view(
+    keys: admin_pb.ListKeysResponse, stats: admin_pb.GetRoutingStatsResponse, now: float
+) -> dict[str, Any]:
+    """The page's data: everything the router said, with remaining times computed here."""
+    key_rows = [_key(k, now) for k in keys.keys]
+    by_state: dict[str, dict[str, int]] = {}
+    for row in key_rows:
+        counts = by_state.setdefault(row["provider"], {"active": 0, "cooling": 0, "disabled": 0})
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    deployments = [_deployment(d, now) for d in stats.deployments]
+    return {
+        "generated_at": now,
+        "groups": [
+            {
+                "name": g.name,
+                "kind": "pool" if g.groups else "group",
+                "strategy": g.strategy,
+                "deployments": list(g.deployments),
+                "groups": list(g.groups),
+            }
+            for g in stats.groups
+        ],
+        "deployments": deployments,
+        "keys": key_rows,
+        "keys_by_state": by_state,
+        "cooldowns": _cooldowns(deployments, key_rows),
+        "sessions": [
+            {
+                "provider": s.provider,
+                "thread_protection": s.thread_protection,
+                "active_sessions": len(s.active),
+                "active_requests": sum(s.active.values()),
+                "banned_sessions": list(s.banned_sessions),
+                "skipped": list(s.skipped),
+            }
+            for s in stats.sessions
+        ],
+    }
+
+
+def _left(until: float, now: float) -> float:
+    return round(max(0.0, until - now), 1)
+
+
+def _key(key: admin_pb.KeyStatus, now: float) -> dict[str, Any]:
+    return {
+        "fingerprint": key.fingerprint,
+        "provider": key.provider,
+        "state": _STATES.get(key.state, "unknown"),
+        "in_flight": key.in_flight,
+        "max_in_flight": key.max_in_flight or None,
+        "until_unix": key.until_unix or None,
+        "left_s": _left(key.until_unix, now) if key.until_unix else None,
+        "last_outcome": key.last_outcome or None,
+        "cooling_models": {m: _left(u, now) for m, u in sorted(key.cooling_models.items())},
+    }
+
+
+def _deployment(d: admin_pb.DeploymentStatus, now: float) -> dict[str, Any]:
+    cooling = d.cooldown_until_unix > now
+    return {
+        "deployment": d.deployment,
+        "provider": d.provider,
+        "success_mean": round(d.success_mean, 4),
+        "alpha": round(d.alpha, 3),
+        "beta": round(d.beta, 3),
+        "successes": d.successes,
+        "failures": d.failures,
+        "latency_ewma_ms": round(d.latency_ewma_ms, 1) if d.latency_ewma_ms else None,
+        "cooldown_left_s": _left(d.cooldown_until_unix, now) if cooling else None,
+    }
+
+
+def _cooldowns(deployments: list[dict[str, Any]], keys: list[dict[str, Any]]) -> list[Any]:
+    rows: list[dict[str, Any]] = [
+        {"scope": "deployment", "name": d["deployment"], "provider": d["provider"], "left_s": left}
+        for d in deployments
+        if (left := d["cooldown_left_s"]) is not None
+    ]
+    for key in keys:
+        name = f"{key['provider']}:{key['fingerprint']}"
+        if key["state"] == "disabled":
+            rows.append(
+                {"scope": "key", "name": name, "provider": key["provider"], "left_s": key["left_s"]}
+            )
+        for model, left in key["cooling_models"].items():
+            rows.append(
+                {"scope": "key × model", "name": f"{name} × {model}", "provider": key["provider"]}
+                | {"left_s": left}
+            )
+    return sorted(rows, key=lambda row: -(row["left_s"] or 0))

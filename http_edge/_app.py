@@ -1,0 +1,130 @@
+"""The app factory, its lifespan, and `serve()`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from clients import RouterClient
+
+from . import _admin, _routes_chat, _routes_misc, _telemetry
+from ._errors import install_error_handlers
+from ._health import RouterHealth
+from ._settings import EdgeSettings
+from ._state import EdgeState
+from ._tls import router_credentials
+
+__all__ = ["create_app", "serve", "uvicorn_config"]
+
+# How long a shutdown waits for open requests (streams included) before cancelling them; the
+# cancellation reaches the router, which aborts the upstream requests.
+SHUTDOWN_GRACE_S = 30
+
+# Response headers a browser client may read.
+_EXPOSED_HEADERS = [
+    "x-switchboard-deployment",
+    "x-switchboard-attempts",
+    "retry-after",
+    "retry-after-ms",
+]
+
+
+def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> FastAPI:
+    """The edge as an ASGI app.
+
+    The app opens its own `RouterClient` at startup and closes it at shutdown; an injected `client`
+    is used as is and left open (its owner closes it).
+    """
+    state = EdgeState(settings=settings, client=client)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            credentials = router_credentials(settings)
+            if client is None:
+                router = RouterClient(
+                    settings.router_target,
+                    credentials=credentials,
+                    max_message_bytes=_message_limit(settings),
+                    interceptors=_telemetry.router_interceptors(),
+                )
+                state.client = await stack.enter_async_context(router)
+            state.probe = RouterHealth(state.router().target, credentials)
+            stack.push_async_callback(state.probe.aclose)
+            try:
+                yield
+            finally:
+                state.client, state.probe = client, None
+
+    app = FastAPI(
+        title="Switchboard edge",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.edge = state
+    install_error_handlers(app)
+    app.include_router(_routes_chat.router)
+    app.include_router(_routes_misc.router)
+    app.include_router(_telemetry.router)
+    app.include_router(_admin.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials="*" not in settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=_EXPOSED_HEADERS,
+        )
+    _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
+    return app
+
+
+def _message_limit(settings: EdgeSettings) -> int:
+    """The router client's gRPC message limit: room for the protobuf of the largest body the
+    edge accepts (never larger than its JSON, less a little framing), at least gRPC's default."""
+    return max(16 * 1024 * 1024, settings.max_body_bytes + 1024 * 1024)
+
+
+def uvicorn_config(app: FastAPI, host: str = "127.0.0.1", port: int = 8080) -> uvicorn.Config:
+    """How the edge runs under uvicorn: httptools, no access log, lifespan on, bounded grace.
+
+    `loop` only matters when uvicorn creates the loop (`uvicorn.Server.run`); `serve()` runs on
+    the caller's loop.
+    """
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
+        http="httptools",
+        ws="none",
+        lifespan="on",
+        access_log=False,
+        log_config=None,  # uvicorn logs through the root logger (JSON lines, see telemetry)
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+
+
+async def serve(settings: EdgeSettings, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Run the edge until cancelled (or until SIGINT/SIGTERM), then shut down gracefully.
+
+    On cancellation the server stops accepting, lets open requests finish, runs the lifespan
+    shutdown (closing the router client), and re-raises `CancelledError`.
+    """
+    server = uvicorn.Server(uvicorn_config(create_app(settings), host, port))
+    task = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await task
+        raise

@@ -1,0 +1,84 @@
+"""Reading a JSON request body within the size limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+
+from clients import InvalidRequestError
+
+from ._errors import EdgeError
+
+__all__ = ["parse_request", "read_json_object"]
+
+T = TypeVar("T")
+
+
+def _too_large(limit: int) -> EdgeError:
+    return EdgeError(
+        413, f"Request body is larger than the limit of {limit} bytes.", code="request_too_large"
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to exceed `limit` bytes.
+
+    A declared Content-Length is checked before anything is read; a chunked body is counted
+    while it arrives and never held beyond the limit.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise EdgeError(400, "Invalid Content-Length header.", code="invalid_header") from None
+        if length > limit:
+            raise _too_large(limit)
+    buffer = bytearray()
+    async for part in request.stream():
+        if len(buffer) + len(part) > limit:
+            raise _too_large(limit)
+        buffer += part
+    return bytes(buffer)
+
+
+async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+    """The body parsed as a JSON object, or a 400/413 `EdgeError`."""
+    raw = await read_body(request, limit)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise EdgeError(400, f"Invalid JSON body: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        kind = _json_kind(body)
+        raise EdgeError(
+            400, f"The request body must be a JSON object, not {kind}.", code="invalid_json"
+        )
+    return body
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+def parse_request(parse: Callable[[dict[str, Any]], T], body: dict[str, Any]) -> T:
+    """Run a codec parser on the caller's body; its complaints are the caller's fault (400).
+
+    Only here: the codec raises the same exception for a malformed router answer, which is not.
+    """
+    try:
+        return parse(body)
+    except InvalidRequestError as exc:
+        # The code the router gives the same error (`InvalidRequestError.to_details()`).
+        raise EdgeError(400, exc.message, code="invalid_argument", param=exc.param) from exc

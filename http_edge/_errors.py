@@ -1,0 +1,123 @@
+"""The edge's one error boundary: every failure becomes OpenAI's error JSON with an HTTP status.
+
+Errors reaching a client, and where they come from::
+
+    EdgeError               detected by the edge itself (body size, JSON, headers), or the codec
+                            refused a field of the caller's payload (400, with `param`)
+    clients.RouterError     the router answered with a gRPC status (status from `http_status_for`)
+    HTTPException           Starlette routing: unknown URL (404), wrong method (405)
+    RequestValidationError  FastAPI parameter validation (400)
+    Exception               a bug: 500 without a traceback in the body
+
+Errors after a stream has started are not HTTP responses; see `_routes_chat`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from clients import RouterError, http_status_for, openai_error_body
+
+from ._json import JSONBytesResponse
+
+__all__ = ["EdgeError", "error_body", "error_response", "install_error_handlers"]
+
+
+class EdgeError(Exception):
+    """An error the edge answers itself: a refused request, or a call it had to abandon."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.type = type
+        self.param = param
+
+
+def error_body(
+    message: str, type: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error object: `{"error": {"message", "type", "param", "code"}}`."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def error_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    return JSONBytesResponse(body, status_code=status, headers=headers)
+
+
+def _router_error_response(exc: RouterError) -> Response:
+    """The HTTP response for a router error, with `Retry-After` when the router gave one."""
+    details = exc.details
+    headers: dict[str, str] = {}
+    if details.retry_after_s is not None and details.retry_after_s > 0:
+        headers["retry-after"] = str(math.ceil(details.retry_after_s))
+        headers["retry-after-ms"] = str(math.ceil(details.retry_after_s * 1000))
+    return error_response(http_status_for(details), openai_error_body(details), headers)
+
+
+async def _on_edge_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, EdgeError)
+    return error_response(exc.status, error_body(exc.message, exc.type, exc.code, exc.param))
+
+
+async def _on_router_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RouterError)
+    return _router_error_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    message = str(first.get("msg", "Invalid request"))
+    param = ".".join(loc) or None
+    return error_response(400, error_body(message, "invalid_request_error", "invalid_value", param))
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 404:
+        body = error_body(f"Unknown request URL: {where}", "invalid_request_error", "unknown_url")
+    elif exc.status_code == 405:
+        message = f"Method not allowed: {where}"
+        body = error_body(message, "invalid_request_error", "method_not_allowed")
+    else:
+        body = error_body(str(exc.detail), _type_for_status(exc.status_code))
+    return error_response(exc.status_code, body, dict(exc.headers or {}))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    # Starlette's ServerErrorMiddleware logs the traceback; the caller only learns that it failed.
+    body = error_body("The edge failed to handle the request.", "server_error", "internal_error")
+    return error_response(500, body)
+
+
+def _type_for_status(status: int) -> str:
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every exception class the edge knows about to its OpenAI-shaped response."""
+    app.add_exception_handler(EdgeError, _on_edge_error)
+    app.add_exception_handler(RouterError, _on_router_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,60 @@
+"""What travels between HTTP headers and the router besides the payload.
+
+Requests: what the edge forwards to the router as gRPC metadata.
+
+Only the caller's identity and correlation headers travel: `authorization` (the router
+authenticates), `x-session-id` (sticky routing), `x-request-id` (correlation) and the peer address
+as `x-forwarded-for` (uvicorn already resolved trusted proxies' X-Forwarded-For into it).
+
+Responses: the route the router took, as `x-switchboard-*` headers.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from clients.switchboard.v1.routing_pb2 import RouteInfo
+
+from ._errors import EdgeError
+
+__all__ = ["Metadata", "forwarded_metadata", "route_headers", "session_id"]
+
+Metadata = tuple[tuple[str, str], ...]
+
+_FORWARDED_HEADERS = ("authorization", "x-session-id", "x-request-id")
+
+
+def session_id(request: Request) -> str:
+    """The caller's session name (`x-session-id`), or "" to let the router derive one."""
+    return request.headers.get("x-session-id", "")
+
+
+def forwarded_metadata(request: Request) -> Metadata:
+    """gRPC metadata for one call: the forwarded headers plus the peer address."""
+    pairs: list[tuple[str, str]] = []
+    for name in _FORWARDED_HEADERS:
+        value = request.headers.get(name)
+        if value:
+            pairs.append((name, _checked(name, value)))
+    if request.client is not None and request.client.host:
+        pairs.append(("x-forwarded-for", request.client.host))
+    return tuple(pairs)
+
+
+def _checked(name: str, value: str) -> str:
+    # gRPC refuses non-printable-ASCII metadata values; say so instead of failing the call.
+    if not (value.isascii() and value.isprintable()):
+        raise EdgeError(
+            400, f"Header {name} must be printable ASCII.", code="invalid_header", param=name
+        )
+    return value
+
+
+def route_headers(route: RouteInfo | None) -> dict[str, str]:
+    """Response headers naming the deployment that answered and how many attempts it took."""
+    if route is None or not route.deployment:
+        return {}
+    headers = {"x-switchboard-attempts": str(len(route.attempts))}
+    if route.deployment.isascii() and route.deployment.isprintable():
+        headers["x-switchboard-deployment"] = route.deployment
+    return headers

@@ -1,0 +1,113 @@
+"""The request bodies of the edge's OpenAPI document (`GET /openapi.json`).
+
+The routes read their bodies themselves (size limit first, then the codec), so FastAPI cannot
+infer these schemas; they describe the OpenAI shapes the codec accepts, for clients, generators
+and the edge's own schema-driven fuzz test. Every error answer is OpenAI's error object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["CHAT_COMPLETIONS", "EMBEDDINGS", "ERRORS"]
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    "default": {
+        "description": "OpenAI's error object (400, 401, 403, 404, 413, 429, 5xx).",
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+}
+
+_TEXT_PART = {
+    "type": "object",
+    "required": ["type", "text"],
+    "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
+}
+_MESSAGE = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"enum": ["system", "developer", "user", "assistant", "tool"]},
+        "content": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": _TEXT_PART},
+                {"type": "null"},
+            ]
+        },
+        "name": {"type": "string"},
+        "tool_call_id": {"type": "string"},
+    },
+}
+_CHAT_REQUEST = {
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
+        "stream": {"type": "boolean"},
+        "stream_options": {
+            "type": "object",
+            "properties": {"include_usage": {"type": "boolean"}},
+        },
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+        "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "max_completion_tokens": {"type": "integer", "minimum": 1},
+        "n": {"type": "integer", "minimum": 1, "maximum": 8},
+        "seed": {"type": "integer"},
+        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+        "user": {"type": "string"},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+_EMBEDDINGS_REQUEST = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                },
+            ]
+        },
+        "encoding_format": {"enum": ["float", "base64"]},
+        "dimensions": {"type": "integer", "minimum": 1},
+        "user": {"type": "string"},
+    },
+}
+
+
+def _operation(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": ERRORS,
+    }
+
+
+CHAT_COMPLETIONS = _operation(_CHAT_REQUEST)
+EMBEDDINGS = _operation(_EMBEDDINGS_REQUEST)

@@ -1,0 +1,171 @@
+"""`POST /v1/chat/completions`: one completion as JSON, or a stream as server-sent events.
+
+A stream commits HTTP 200 only once the router has produced its first chunk (or ended the stream
+itself): a failure before the first token is a real HTTP error that OpenAI clients map to their
+exceptions and retries. After the commit, a failure is an error event followed by `[DONE]`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from clients import (
+    RouterClient,
+    RouterError,
+    chat_completion_to_openai,
+    chat_params_from_openai,
+    chunk_to_openai,
+    openai_error_body,
+)
+from clients.switchboard.v1.router_service_pb2 import (
+    ChatRequest,
+    ChatStreamRequest,
+    ChatStreamResponse,
+    StreamError,
+)
+from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
+
+from ._body import parse_request, read_json_object
+from ._disconnect import unless_disconnected
+from ._errors import EdgeError
+from ._json import JSONBytesResponse
+from ._metadata import Metadata, forwarded_metadata, route_headers, session_id
+from ._openapi import CHAT_COMPLETIONS
+from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
+from ._state import edge_state
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+# The router's stream messages that let the edge commit HTTP 200.
+_COMMITTING = frozenset({"chunk", "error", "summary"})
+
+
+@router.post("/v1/chat/completions", openapi_extra=CHAT_COMPLETIONS)
+async def chat_completions(request: Request) -> Response:
+    state = edge_state(request)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    params, stream = parse_request(chat_params_from_openai, body)
+    routing = RoutingOptions(session_id=session_id(request))
+    metadata = forwarded_metadata(request)
+    timeout = state.settings.request_timeout_s
+    client = state.router()
+    if stream:
+        stream_call = ChatStreamRequest(params=params, routing=routing)
+        return await _stream(request, client, stream_call, timeout, metadata)
+    call = ChatRequest(params=params, routing=routing)
+    response = await unless_disconnected(
+        request, client.chat(call, timeout=timeout, metadata=metadata)
+    )
+    return JSONBytesResponse(
+        chat_completion_to_openai(response.completion), headers=route_headers(response.route)
+    )
+
+
+@dataclass
+class _Head:
+    """What the router sent before the edge committed: the route, and the committing message."""
+
+    route: RouteInfo | None
+    first: ChatStreamResponse
+
+
+async def _stream(
+    request: Request,
+    client: RouterClient,
+    call: ChatStreamRequest,
+    timeout_s: float,
+    metadata: Metadata,
+) -> Response:
+    stream = client.chat_stream(call, timeout=timeout_s, metadata=metadata)
+    try:
+        events = aiter(stream)
+        head = await unless_disconnected(request, _read_head(events))
+    except BaseException:
+        await stream.aclose()
+        raise
+    return SSEResponse(
+        _relay(events, head.first),
+        on_close=stream.aclose,
+        headers=route_headers(head.route),
+    )
+
+
+async def _read_head(events: AsyncIterator[ChatStreamResponse]) -> _Head:
+    """Pull messages up to the first chunk, error or summary; routes and heartbeats go before."""
+    route: RouteInfo | None = None
+    async for message in events:
+        kind = message.WhichOneof("event")
+        if kind in _COMMITTING:
+            return _Head(route, message)
+        if kind == "route":
+            route = message.route
+    raise EdgeError(
+        502,
+        "The router ended the stream before sending anything.",
+        code="stream_truncated",
+        type="upstream_error",
+    )
+
+
+async def _relay(
+    events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
+) -> AsyncIterator[bytes]:
+    """Router stream messages as SSE bytes, always ending with `data: [DONE]`.
+
+    The router call itself is cancelled by `SSEResponse.on_close`, on every path.
+    """
+    message: ChatStreamResponse | None = first
+    ended = False  # the router ended the stream itself, with a summary or an error
+    try:
+        while message is not None:
+            kind = message.WhichOneof("event")
+            if kind == "chunk":
+                yield data_event(chunk_to_openai(message.chunk))
+            elif kind == "heartbeat":
+                yield KEEPALIVE
+            elif kind == "error":
+                yield _stream_error_event(message.error)
+                ended = True
+                break
+            elif kind == "summary":
+                ended = True
+            message = await anext(events, None)
+        if not ended:
+            yield _TRUNCATED_EVENT
+    except RouterError as exc:
+        yield _router_error_event(exc)
+    except Exception:
+        # The response is committed: a bug can only be told as an error event.
+        logger.exception("relaying a chat stream failed")
+        yield error_event(
+            "The edge failed while relaying the stream.", "server_error", "internal_error"
+        )
+    yield DONE
+
+
+_TRUNCATED_EVENT = error_event(
+    "The stream ended before it was complete.", "stream_truncated", "stream_truncated"
+)
+
+
+def _stream_error_event(error: StreamError) -> bytes:
+    return error_event(error.message, error.type or "upstream_error", error.code or None)
+
+
+def _router_error_event(exc: RouterError) -> bytes:
+    error = openai_error_body(exc.details)["error"]
+    return error_event(
+        str(error.get("message", "")),
+        str(error.get("type") or "server_error"),
+        error.get("code"),
+        error.get("param"),
+    )

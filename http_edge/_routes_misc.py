@@ -1,0 +1,103 @@
+"""`/v1/models`, `/v1/embeddings`, and the probes `/healthz` and `/readyz`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from clients import (
+    embedding_params_from_openai,
+    embedding_result_to_openai,
+    model_list_to_openai,
+)
+from clients.switchboard.v1.router_service_pb2 import (
+    EmbedRequest,
+    ListModelsRequest,
+    ListModelsResponse,
+)
+from clients.switchboard.v1.routing_pb2 import RoutingOptions
+
+from ._body import parse_request, read_json_object
+from ._disconnect import unless_disconnected
+from ._errors import EdgeError, error_body
+from ._json import JSONBytesResponse
+from ._metadata import forwarded_metadata, route_headers, session_id
+from ._openapi import EMBEDDINGS, ERRORS
+from ._state import EdgeState, edge_state
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+READY_TIMEOUT_S = 1.0
+OPEN_MODE_WARNING = (
+    "The router runs with auth.open: true: anyone who reaches it can spend the provider keys."
+)
+
+
+@router.post("/v1/embeddings", openapi_extra=EMBEDDINGS)
+async def embeddings(request: Request) -> Response:
+    state = edge_state(request)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    params = parse_request(embedding_params_from_openai, body)
+    call = EmbedRequest(params=params, routing=RoutingOptions(session_id=session_id(request)))
+    embed = state.router().embed(
+        call, timeout=state.settings.request_timeout_s, metadata=forwarded_metadata(request)
+    )
+    response = await unless_disconnected(request, embed)
+    return JSONBytesResponse(
+        embedding_result_to_openai(response.result), headers=route_headers(response.route)
+    )
+
+
+async def _models(request: Request, state: EdgeState) -> ListModelsResponse:
+    return await state.router().list_models(
+        ListModelsRequest(),
+        timeout=state.settings.request_timeout_s,
+        metadata=forwarded_metadata(request),
+    )
+
+
+@router.get("/v1/models", responses=ERRORS)
+async def list_models(request: Request) -> Response:
+    state = edge_state(request)
+    return JSONBytesResponse(model_list_to_openai(await _models(request, state)))
+
+
+@router.get("/v1/models/{model_id:path}", responses=ERRORS)
+async def retrieve_model(request: Request, model_id: str) -> Response:
+    state = edge_state(request)
+    models = await _models(request, state)
+    for model in models.models:
+        if model.id == model_id:
+            listed = model_list_to_openai(ListModelsResponse(models=[model]))
+            return JSONBytesResponse(listed["data"][0])
+    raise EdgeError(
+        404,
+        f"The model `{model_id}` does not exist or you do not have access to it.",
+        code="model_not_found",
+        param="model",
+    )
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    """The process is alive; says nothing about the router."""
+    return JSONBytesResponse({"status": "ok"})
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    """Ready when the router answers the standard gRPC health check within a second; `auth`
+    says whether the router authenticates callers (`keys`) or lets anyone in (`open`)."""
+    probe = edge_state(request).health()
+    reason = await probe.check(READY_TIMEOUT_S)
+    if reason is not None:
+        body = {"status": "unavailable", "reason": reason, **error_body(reason, "server_error")}
+        return JSONBytesResponse(body, status_code=503)
+    ready: dict[str, str] = {"status": "ready"}
+    if probe.auth_mode is not None:
+        ready["auth"] = probe.auth_mode
+    if probe.auth_mode == "open":
+        ready["warning"] = OPEN_MODE_WARNING
+    return JSONBytesResponse(ready)

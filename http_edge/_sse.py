@@ -1,0 +1,74 @@
+"""Server-sent events as the OpenAI SDK reads them: `data:` lines, comments, `[DONE]`.
+
+Never `id:` or `event:` lines: the OpenAI SDK mishandles them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from ._json import dumps
+
+__all__ = ["DONE", "KEEPALIVE", "SSEResponse", "data_event", "error_event"]
+
+DONE = b"data: [DONE]\n\n"
+KEEPALIVE = b": keepalive\n\n"
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def data_event(obj: Any) -> bytes:
+    """One `data:` event; compact JSON never contains a raw newline."""
+    return b"data: " + dumps(obj) + b"\n\n"
+
+
+def error_event(message: str, type: str, code: str | None, param: str | None = None) -> bytes:
+    """The error event OpenAI streams end with; the SDK raises `openai.APIError` on it."""
+    return data_event({"error": {"message": message, "type": type, "code": code, "param": param}})
+
+
+class SSEResponse(StreamingResponse):
+    """A `text/event-stream` response that always releases what feeds it.
+
+    It watches for the client going away whatever ASGI spec version the server speaks, and on
+    every path (done, disconnect, send failure, cancellation) closes the event iterator and then
+    calls `on_close` (which cancels the router call).
+    """
+
+    def __init__(
+        self,
+        events: AsyncIterator[bytes],
+        *,
+        on_close: Callable[[], Awaitable[None]],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            events, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
+        )
+        self._events = events
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def stream() -> None:
+                    with contextlib.suppress(OSError):  # the client went away mid-write
+                        await self.stream_response(send)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream)
+                await self.listen_for_disconnect(receive)
+                group.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                aclose = getattr(self._events, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+                await self._on_close()

@@ -1,0 +1,43 @@
+"""What the routes share: settings and the router client of the running app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from clients import RouterClient
+
+from ._errors import EdgeError
+from ._health import RouterHealth
+from ._settings import EdgeSettings
+
+__all__ = ["EdgeState", "edge_state"]
+
+
+@dataclass
+class EdgeState:
+    settings: EdgeSettings
+    client: RouterClient | None = None
+    probe: RouterHealth | None = None
+
+    def router(self) -> RouterClient:
+        """The router client; only set while the app is running (between lifespan events)."""
+        if self.client is None:
+            raise _not_started()
+        return self.client
+
+    def health(self) -> RouterHealth:
+        if self.probe is None:
+            raise _not_started()
+        return self.probe
+
+
+def _not_started() -> EdgeError:
+    return EdgeError(503, "The edge is not started.", code="not_ready", type="server_error")
+
+
+def edge_state(request: Request) -> EdgeState:
+    state = request.app.state.edge
+    assert isinstance(state, EdgeState)
+    return state

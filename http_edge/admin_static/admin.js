@@ -1,0 +1,167 @@
+// Switchboard status page: polls /admin/api/status with the admin token and renders it.
+// The token comes from the URL fragment (#token=…, never sent to a server) or the form, and is
+// kept in this tab's sessionStorage only. Everything is rendered with textContent: no HTML
+// from the router reaches the page as markup.
+"use strict";
+
+const REFRESH_MS = 2000;
+const TOKEN_KEY = "switchboard-admin-token";
+let timer = null;
+
+function takeTokenFromFragment() {
+  const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+}
+
+function el(tag, props = {}, children = []) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function seconds(value) {
+  if (value === null || value === undefined) return "—";
+  if (value >= 3600) return `${(value / 3600).toFixed(1)} h`;
+  if (value >= 60) return `${Math.floor(value / 60)} m ${Math.round(value % 60)} s`;
+  return `${value.toFixed(1)} s`;
+}
+
+function fill(tableId, rows, render, emptyText) {
+  const body = document.querySelector(`#${tableId} tbody`);
+  const columns = document.querySelectorAll(`#${tableId} thead th`).length;
+  body.replaceChildren();
+  if (!rows.length) {
+    body.append(el("tr", {}, [el("td", { class: "empty", colspan: columns, text: emptyText })]));
+    return;
+  }
+  for (const row of rows) body.append(render(row));
+}
+
+function td(text, cls) {
+  return el("td", cls ? { class: cls, text } : { text });
+}
+
+function badge(text, kind) {
+  return el("td", {}, [el("span", { class: `badge ${kind}`, text })]);
+}
+
+function successCell(mean, total) {
+  if (!total) return td("no traffic yet", "empty");
+  const pct = Math.round(mean * 100);
+  const level = pct < 50 ? "low" : pct < 90 ? "mid" : "";
+  const bar = el("span", { class: `bar ${level}` }, [el("span", { style: `width:${pct}%` })]);
+  return el("td", {}, [bar, `${pct}%`]);
+}
+
+function renderCards(data) {
+  const states = { active: 0, cooling: 0, disabled: 0 };
+  for (const counts of Object.values(data.keys_by_state)) {
+    for (const [state, n] of Object.entries(counts)) states[state] = (states[state] || 0) + n;
+  }
+  const cooling = data.deployments.filter((d) => d.cooldown_left_s !== null).length;
+  const sessions = data.sessions.reduce((sum, s) => sum + s.active_sessions, 0);
+  const cards = [
+    ["Deployments", data.deployments.length, ""],
+    ["Deployments cooling", cooling, cooling ? "warn" : ""],
+    ["Keys active", states.active, ""],
+    ["Keys cooling", states.cooling, states.cooling ? "warn" : ""],
+    ["Keys disabled", states.disabled, states.disabled ? "bad" : ""],
+    ["Active cooldowns", data.cooldowns.length, data.cooldowns.length ? "warn" : ""],
+    ["Active sessions", sessions, ""],
+  ];
+  document.getElementById("cards").replaceChildren(
+    ...cards.map(([label, value, level]) =>
+      el("div", { class: `card ${level}` }, [
+        el("div", { class: "value", text: String(value) }),
+        el("div", { class: "label", text: label }),
+      ]),
+    ),
+  );
+}
+
+function render(data) {
+  renderCards(data);
+  fill("cooldowns", data.cooldowns, (c) => el("tr", { class: c.scope === "key" ? "disabled" : "cooling" }, [
+    td(c.scope), el("td", {}, [el("code", { text: c.name })]), td(c.provider), td(seconds(c.left_s), "num"),
+  ]), "No cooldowns: every deployment and key is in rotation.");
+  fill("deployments", data.deployments, (d) => el("tr", { class: d.cooldown_left_s !== null ? "cooling" : "" }, [
+    el("td", {}, [el("code", { text: d.deployment })]), td(d.provider),
+    successCell(d.success_mean, d.successes + d.failures),
+    td(String(d.successes), "num"), td(String(d.failures), "num"),
+    td(d.latency_ewma_ms === null ? "—" : `${d.latency_ewma_ms} ms`, "num"),
+    td(`${d.alpha} / ${d.beta}`, "num"),
+    d.cooldown_left_s !== null ? badge(`cooling ${seconds(d.cooldown_left_s)}`, "cooling") : td("—"),
+  ]), "No deployments.");
+  fill("groups", data.groups, (g) => el("tr", {}, [
+    el("td", {}, [el("code", { text: g.name })]), badge(g.kind, g.kind), td(g.strategy),
+    td(g.kind === "pool" ? g.groups.join(", ") : g.deployments.join(", ")),
+  ]), "No model groups.");
+  fill("sessions", data.sessions, (s) => el("tr", {}, [
+    td(s.provider), td(s.thread_protection), td(String(s.active_sessions), "num"),
+    td(String(s.active_requests), "num"),
+    td(s.banned_sessions.join(", ") || "–"), td(s.skipped.join(", ") || "–"),
+  ]), "No providers.");
+  fill("keys", data.keys, (k) => el("tr", { class: k.state === "active" ? "" : k.state }, [
+    td(k.provider), el("td", {}, [el("code", { text: k.fingerprint })]), badge(k.state, k.state),
+    td(k.max_in_flight ? `${k.in_flight} / ${k.max_in_flight}` : String(k.in_flight), "num"),
+    td(k.last_outcome || "—"), td(k.left_s === null ? "—" : seconds(k.left_s)),
+    td(Object.entries(k.cooling_models).map(([m, left]) => `${m} (${seconds(left)})`).join(", ") || "—"),
+  ]), "No keys.");
+}
+
+function setLive(ok, text) {
+  const live = document.getElementById("live");
+  live.className = `live ${ok ? "ok" : "bad"}`;
+  document.getElementById("live-text").textContent = text;
+}
+
+function showLogin(message) {
+  clearTimeout(timer);
+  document.getElementById("status").hidden = true;
+  document.getElementById("login").hidden = false;
+  const error = document.getElementById("login-error");
+  error.hidden = !message;
+  error.textContent = message || "";
+  setLive(false, "signed out");
+}
+
+async function refresh() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return showLogin();
+  try {
+    const response = await fetch("/admin/api/status", {
+      headers: { authorization: `Bearer ${token}` },
+      cache: "no-store",
+    });
+    if (response.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      return showLogin("That token was not accepted.");
+    }
+    const data = await response.json();
+    if (!response.ok) throw new Error(data.error ? data.error.message : response.statusText);
+    document.getElementById("login").hidden = true;
+    document.getElementById("status").hidden = false;
+    render(data);
+    setLive(true, `live · updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`);
+  } catch (error) {
+    setLive(false, `router unreachable: ${error.message}`);
+  }
+  timer = setTimeout(refresh, REFRESH_MS);
+}
+
+document.getElementById("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value);
+  refresh();
+});
+
+takeTokenFromFragment();
+refresh();

@@ -1,0 +1,56 @@
+"""Callers of the router: client keys (hashed), scopes, allowed models, per-client limits, audit.
+
+Enforced for gRPC and HTTP callers alike by the server's interceptor
+(`router_service/server/_interceptors.py`), which feeds every guarded call through a `Gate`:
+
+    gate = Gate(config.auth, store, max_tokens_ceiling=..., known_model=...)
+    caller = gate.authenticate(Attempt(method, authorization, peer), rule_for(method))
+    admission = await gate.admit(attempt, caller, rule, request)   # ... serve ...
+    await admission.close()
+
+A servicer reads the caller of the RPC it serves with `current_caller()`.
+"""
+
+from router_service.auth._audit import AuditEvent, audit
+from router_service.auth._callers import (
+    ANONYMOUS,
+    Authenticator,
+    Caller,
+    bearer_token,
+    current_caller,
+    hash_key,
+    set_current_caller,
+)
+from router_service.auth._gate import Admission, Attempt, Gate
+from router_service.auth._limits import CallerLimits, RateTicket
+from router_service.auth._methods import (
+    ADMIN_SERVICE,
+    ROUTER_SERVICE,
+    RULES,
+    MethodRule,
+    check_max_tokens,
+    rule_for,
+)
+
+__all__ = [
+    "ADMIN_SERVICE",
+    "ANONYMOUS",
+    "ROUTER_SERVICE",
+    "RULES",
+    "Admission",
+    "Attempt",
+    "AuditEvent",
+    "Authenticator",
+    "Caller",
+    "CallerLimits",
+    "Gate",
+    "MethodRule",
+    "RateTicket",
+    "audit",
+    "bearer_token",
+    "check_max_tokens",
+    "current_caller",
+    "hash_key",
+    "rule_for",
+    "set_current_caller",
+]

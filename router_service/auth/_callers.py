@@ -1,0 +1,109 @@
+"""Who is calling: client keys as SHA-256 hashes, compared in constant time, never kept in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from contextvars import ContextVar
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from router_service.config import AuthConfig, ClientKeyConfig, ClientScope
+from router_service.errors import AuthenticationError
+
+__all__ = ["ANONYMOUS", "Authenticator", "Caller", "bearer_token", "current_caller", "hash_key"]
+
+_ALL_SCOPES: frozenset[ClientScope] = frozenset({"chat", "embed", "models", "admin", "route"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller: a configured client key, or `anonymous` in open mode."""
+
+    name: str
+    scopes: frozenset[ClientScope]
+    models: tuple[str, ...] = ("*",)
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrent_streams: int | None = None
+    anonymous: bool = False
+
+    @classmethod
+    def from_config(cls, client: ClientKeyConfig) -> Caller:
+        return cls(
+            name=client.name,
+            scopes=frozenset(client.scopes),
+            models=tuple(client.models),
+            rpm=client.rpm,
+            tpm=client.tpm,
+            max_concurrent_streams=client.max_concurrent_streams,
+        )
+
+    def may_use(self, model: str) -> bool:
+        """Whether `model` matches one of the allowed names or shell patterns (`*`: all)."""
+        return any(fnmatchcase(model, pattern) for pattern in self.models)
+
+    @property
+    def limited(self) -> bool:
+        return self.rpm is not None or self.tpm is not None
+
+
+ANONYMOUS = Caller(name="anonymous", scopes=_ALL_SCOPES, anonymous=True)
+
+# The caller of the RPC being served. grpc.aio runs every RPC (interceptors and handler alike) in
+# a context of its own, so a servicer can read it anywhere below the interceptor.
+_CURRENT: ContextVar[Caller | None] = ContextVar("switchboard_caller", default=None)
+
+
+def current_caller() -> Caller | None:
+    """The caller of the RPC this code serves; None outside an authenticated RPC."""
+    return _CURRENT.get()
+
+
+def set_current_caller(caller: Caller) -> None:
+    _CURRENT.set(caller)
+
+
+def hash_key(key: str) -> str:
+    """The hex SHA-256 a client key is configured by (`auth.clients[].key_sha256`)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The key of an `authorization: Bearer <key>` value; None when absent or another scheme."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+class Authenticator:
+    """Maps a presented key to its Caller. Every configured hash is compared, with
+    `hmac.compare_digest`, whatever matches: the time taken says nothing about the key."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self.open = config.open
+        self._clients = [
+            (bytes.fromhex(client.key_sha256), Caller.from_config(client))
+            for client in config.clients
+        ]
+
+    def identify(self, key: str | None) -> Caller:
+        """The caller `key` belongs to. Without a known key: `ANONYMOUS` in open mode, else
+        AuthenticationError."""
+        found: Caller | None = None
+        if key is not None:
+            digest = hashlib.sha256(key.encode()).digest()
+            for expected, caller in self._clients:
+                if hmac.compare_digest(digest, expected):
+                    found = caller
+        if found is not None:
+            return found
+        if self.open:
+            return ANONYMOUS
+        if key is None:
+            raise AuthenticationError(
+                "Missing client key: send `authorization: Bearer <key>`.", code="missing_api_key"
+            )
+        raise AuthenticationError("Incorrect client key provided.", code="invalid_api_key")

@@ -1,0 +1,160 @@
+"""The gate every guarded call passes: who is calling, may they call this method with this model,
+is the request within bounds, are they within their limits. Transport-free: the gRPC interceptor
+(`router_service/server/_interceptors.py`) feeds it and turns its errors into statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from router_service.auth._audit import AuditEvent, AuditOutcome, audit
+from router_service.auth._callers import Authenticator, Caller, bearer_token
+from router_service.auth._limits import CallerLimits, RateTicket
+from router_service.auth._methods import MethodRule
+from router_service.config import AuthConfig
+from router_service.errors import AuthenticationError, ModelNotFoundError, PermissionDeniedError
+from router_service.keys import fingerprint
+from router_service.state import StateStore
+
+__all__ = ["Admission", "Attempt", "Gate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call at the door, as the transport sees it."""
+
+    method: str
+    authorization: str | None
+    peer: str
+    forwarded_for: str | None = None
+
+
+class Admission:
+    """A call that was let in: its caller, and the stream slot it holds until `close()`."""
+
+    __slots__ = ("_closed", "_limits", "_stream_lease", "_ticket", "caller")
+
+    def __init__(
+        self,
+        caller: Caller,
+        limits: CallerLimits,
+        ticket: RateTicket | None,
+        stream_lease: str | None,
+    ) -> None:
+        self.caller = caller
+        self._limits = limits
+        self._ticket = ticket
+        self._stream_lease = stream_lease
+        self._closed = False
+
+    async def settle(self, used_tokens: int) -> None:
+        """Correct the caller's tpm window with the tokens the call really used."""
+        ticket, self._ticket = self._ticket, None
+        await self._limits.settle(ticket, used_tokens)
+
+    async def close(self) -> None:
+        """Give the stream slot back; idempotent."""
+        if not self._closed:
+            self._closed = True
+            await self._limits.close_stream(self.caller, self._stream_lease)
+
+
+class Gate:
+    def __init__(
+        self,
+        config: AuthConfig,
+        store: StateStore,
+        *,
+        max_tokens_ceiling: int,
+        known_model: Callable[[str], bool],
+    ) -> None:
+        self._authenticator = Authenticator(config)
+        self._limits = CallerLimits(store)
+        self._ceiling = max_tokens_ceiling
+        self._known_model = known_model
+
+    @property
+    def open(self) -> bool:
+        """Whether callers without a known key are let in (`auth.open`)."""
+        return self._authenticator.open
+
+    def authenticate(self, attempt: Attempt, rule: MethodRule) -> Caller:
+        """The caller, allowed this method's scope; audited either way."""
+        key = bearer_token(attempt.authorization)
+        key_fp = fingerprint(key) if key is not None else None
+        try:
+            caller = self._authenticator.identify(key)
+        except AuthenticationError as exc:
+            self._audit(attempt, "failure", key_fingerprint=key_fp, reason=exc.code)
+            raise
+        if rule.scope not in caller.scopes:
+            self._audit(attempt, "denied", client=caller.name, reason=f"scope:{rule.scope}")
+            raise PermissionDeniedError(
+                f"Client '{caller.name}' may not call {attempt.method.rsplit('/', 1)[-1]} "
+                f"(needs the `{rule.scope}` scope).",
+                code="missing_scope",
+            )
+        if caller.anonymous:
+            self._audit(attempt, "open", client=caller.name, key_fingerprint=key_fp)
+        else:
+            self._audit(attempt, "success", client=caller.name)
+        return caller
+
+    async def admit(
+        self,
+        attempt: Attempt,
+        caller: Caller,
+        rule: MethodRule,
+        request: Any,
+        *,
+        stream_ttl_s: float | None = None,
+    ) -> Admission:
+        """Check the request and count it against the caller's limits; `stream_ttl_s` set: take
+        a stream slot too. Raises InvalidRequestError, ModelNotFoundError, PermissionDeniedError
+        or ClientRateLimitedError."""
+        if rule.validate is not None:
+            rule.validate(request, self._ceiling)
+        model = rule.model(request) if rule.model is not None else ""
+        if model and not caller.may_use(model):
+            if not self._known_model(model):
+                raise ModelNotFoundError(model)
+            self._audit(attempt, "denied", client=caller.name, reason=f"model:{model}")
+            raise PermissionDeniedError(
+                f"Client '{caller.name}' may not use the model `{model}`.",
+                param="model",
+                code="model_not_allowed",
+            )
+        lease = None
+        if stream_ttl_s is not None:
+            lease = await self._limits.open_stream(caller, stream_ttl_s)
+        try:
+            ticket = None
+            if rule.counted:
+                tokens = rule.tokens(request) if rule.tokens is not None else 0
+                ticket = await self._limits.count(caller, tokens)
+        except BaseException:
+            await self._limits.close_stream(caller, lease)
+            raise
+        return Admission(caller, self._limits, ticket, lease)
+
+    def _audit(
+        self,
+        attempt: Attempt,
+        outcome: AuditOutcome,
+        *,
+        client: str | None = None,
+        key_fingerprint: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        audit(
+            AuditEvent(
+                outcome=outcome,
+                method=attempt.method,
+                peer=attempt.peer,
+                client=client,
+                key_fingerprint=key_fingerprint,
+                forwarded_for=attempt.forwarded_for,
+                reason=reason,
+            )
+        )

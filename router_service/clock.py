@@ -1,0 +1,60 @@
+"""Time as an injected dependency. Cooldowns and leases are wall-clock deadlines (replicas share
+them); timeouts use the monotonic clock. Tests move a ManualClock instead of sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Wall-clock seconds since the epoch: deadlines that other replicas read."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back: durations within this process."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait on this clock (a ManualClock just moves forward)."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class ManualClock:
+    """A clock that moves only when told to. Shipped in the package: users test with it too."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._mono = 1000.0
+
+    def now(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go back")
+        self._now += seconds
+        self._mono += seconds
+
+
+SYSTEM_CLOCK = SystemClock()

@@ -1,0 +1,90 @@
+"""Callers: client keys, scopes and limits."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from router_service.config._base import _Strict
+
+ClientScope = Literal["chat", "embed", "models", "admin", "route"]
+
+
+class ClientKeyConfig(_Strict):
+    """One caller of the router: its key (as a hash), what it may use, its limits."""
+
+    name: str = Field(min_length=1, description="Shown in audit logs; never the key.")
+    key_sha256: str = Field(
+        description="Hex SHA-256 of the key. Alternatively `key: ${ENV}`: the key itself, hashed "
+        "when the file is loaded and never kept."
+    )
+    models: list[str] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description="Model groups, pools or deployments this key may name; shell patterns "
+        "(`openai/*`) allowed; `*`: all.",
+    )
+    scopes: list[ClientScope] = Field(
+        default_factory=lambda: list[ClientScope](["chat", "embed", "models"]),
+        description="chat: Chat, ChatStream; embed: Embed; models: ListModels; admin: "
+        "AdminService; route: PickRoute, ReportOutcome (hands out upstream keys).",
+    )
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute; unset: none.")
+    tpm: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tokens per minute, estimated before a call and corrected from its usage.",
+    )
+    max_concurrent_streams: int | None = Field(
+        default=None, ge=1, description="Streams open at once; unset: no limit."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hash_plain_key(cls, data: object) -> object:
+        # `key:` is hashed here and dropped: the plaintext never reaches the model.
+        if isinstance(data, dict) and "key" in data:
+            data = dict(data)
+            key = data.pop("key")
+            if "key_sha256" in data:
+                raise ValueError("give either `key` or `key_sha256`, not both")
+            if not isinstance(key, str) or not key:
+                raise ValueError("`key` must be a non-empty string")
+            data["key_sha256"] = hashlib.sha256(key.encode()).hexdigest()
+        return data
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        value = value.strip().lower()
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError("key_sha256 must be 64 hex digits (the SHA-256 of the key)")
+        return value
+
+
+class AuthConfig(_Strict):
+    """Who may call the router. Without client keys the router refuses to start, unless `open`."""
+
+    open: bool = Field(
+        default=False,
+        description="Admit callers without a known key (as `anonymous`, every scope, no limits). "
+        "Listed keys still get their own scopes and limits. For demos and tests only.",
+    )
+    clients: list[ClientKeyConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _usable(self) -> AuthConfig:
+        if not self.open and not self.clients:
+            raise ValueError(
+                "no client keys: add auth.clients, or set auth.open: true to run without "
+                "authentication"
+            )
+        names = [c.name for c in self.clients]
+        hashes = [c.key_sha256 for c in self.clients]
+        if len(set(names)) != len(names):
+            raise ValueError("client names must be unique")
+        if len(set(hashes)) != len(hashes):
+            raise ValueError("two clients have the same key")
+        return self

@@ -1,0 +1,160 @@
+"""Providers and their keys: where upstreams are and how keys fall ill and recover."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from router_service.config._base import _Strict
+
+
+class KeyConfig(_Strict):
+    """One upstream API key of a provider."""
+
+    key: SecretStr = Field(description="The key; use ${ENV_VAR} to keep it out of the file.")
+    max_in_flight: int | None = Field(
+        default=None, ge=1, description="Concurrent requests this key may carry; unset: no limit."
+    )
+    weight: float = Field(default=1.0, gt=0, description="Relative share among usable keys.")
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute; unset: none.")
+    tpm: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tokens per minute, estimated before a call and corrected from its usage.",
+    )
+
+
+class TimeoutsConfig(_Strict):
+    """Upstream timeouts of one provider (seconds)."""
+
+    connect_s: float = Field(default=5.0, gt=0, description="TCP + TLS connect.")
+    first_chunk_s: float = Field(
+        default=30.0, gt=0, description="Until response headers / the first stream chunk."
+    )
+    stall_s: float = Field(default=45.0, gt=0, description="Longest silence inside a stream.")
+    total_s: float = Field(default=600.0, gt=0, description="A whole non-streaming request.")
+
+
+class ProviderConfig(_Strict):
+    """An upstream account family: base URL, adapter kind, key pool."""
+
+    kind: Literal["openai", "gemini", "anthropic", "cohere", "cloudflare"] = Field(
+        default="openai", description="Adapter: the wire format the provider speaks."
+    )
+    base_url: str = Field(
+        description="API base, e.g. https://api.openai.com/v1 (see README, Providers, per kind)"
+    )
+    api_version: str | None = Field(
+        default=None,
+        description="anthropic: the `anthropic-version` header; unset: 2023-06-01.",
+    )
+    default_max_tokens: int = Field(
+        default=4096,
+        ge=1,
+        description="anthropic: `max_tokens` when the caller sets none (the API requires it).",
+    )
+    account_id: str | None = Field(
+        default=None, description="cloudflare (required): the account id in the API path."
+    )
+    keys: list[KeyConfig] = Field(min_length=1, description="The key pool.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
+    thread_protection: Literal["provider-ban", "model-skip", "off"] = Field(
+        default="model-skip",
+        description="What a failure does to a conversation: ban this provider for the session, "
+        "skip only the failing deployment, or nothing.",
+    )
+    max_sessions: int = Field(
+        default=1,
+        ge=1,
+        description="provider-ban only: concurrent sessions this provider serves at once.",
+    )
+    queue_timeout_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a request waits, in arrival order, when every key is at its limit.",
+    )
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _plain_keys(cls, value: object) -> object:
+        # A bare string in the list is shorthand for {key: "..."}.
+        if isinstance(value, list):
+            return [{"key": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ProviderConfig:
+        if self.kind == "cloudflare" and not self.account_id:
+            raise ValueError("a cloudflare provider needs account_id")
+        return self
+
+
+class CooldownsConfig(_Strict):
+    transient_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Global cooldown of a deployment after a 5xx / connect failure.",
+    )
+    rate_limit_backoff_s: float = Field(
+        default=5.0, gt=0, description="Key × model cooldown after a 429 without Retry-After."
+    )
+    quota_disable_s: float = Field(
+        default=3600.0, gt=0, description="How long a key with exhausted quota stays disabled."
+    )
+    auth_disable_s: float = Field(
+        default=86400.0, gt=0, description="How long a key with invalid credentials stays disabled."
+    )
+
+
+class KeyHealthConfig(_Strict):
+    """How keys fall ill and recover (every provider)."""
+
+    backoff_max_s: float = Field(
+        default=300.0, gt=0, description="Ceiling of a 429 backoff without Retry-After."
+    )
+    provider_throttle_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of a provider's keys rate-limited within the window that cools the "
+        "whole provider (account- or IP-level throttling). Needs at least two keys.",
+    )
+    provider_throttle_window_s: float = Field(default=10.0, gt=0)
+    probe: Literal["models", "completion"] = Field(
+        default="models",
+        description="How a disabled key is probed: list models, or a 1-token completion.",
+    )
+    probe_model: str | None = Field(
+        default=None, description="Model for `completion` probes (else the key's last model)."
+    )
+    probe_initial_s: float = Field(default=30.0, gt=0, description="First probe after disable.")
+    probe_max_s: float = Field(default=3600.0, gt=0, description="Probe backoff ceiling.")
+    probe_concurrency: int = Field(default=4, ge=1)
+    probe_interval_s: float = Field(default=5.0, gt=0, description="How often the prober looks.")
+    half_open_successes: int = Field(
+        default=3,
+        ge=1,
+        description="Real requests a recovered key serves one at a time before it is trusted.",
+    )
+
+
+class HttpConfig(_Strict):
+    max_connections: int = Field(default=1000, ge=1, description="Upstream connections, all hosts.")
+    max_keepalive_connections: int = Field(default=200, ge=0)
+    keepalive_expiry_s: float = Field(default=30.0, gt=0)
+    transport: Literal["httpx", "aiohttp"] = Field(
+        default="aiohttp",
+        description="What carries the upstream HTTP under httpx's client: aiohttp's connection "
+        "pool (default; measured faster, more so under concurrency: benchmarks/README.md, HTTP "
+        "transport) or httpx's own (httpcore). With aiohttp, max_keepalive_connections does "
+        "not apply: idle connections are capped only by max_connections and keepalive_expiry_s.",
+    )

@@ -1,0 +1,78 @@
+"""Model groups, pools, sessions, strategies and streams."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from router_service.config._base import Strategy, _Strict
+
+
+class DeploymentRef(_Strict):
+    """A deployment: one provider's upstream model."""
+
+    provider: str
+    model: str = Field(description="The model id the upstream knows.")
+    weight: float = Field(default=1.0, gt=0, description="Share under the `weighted` strategy.")
+    context_window: int | None = Field(
+        default=None,
+        ge=1,
+        description="Tokens the model accepts; a context-length failure moves to a larger one.",
+    )
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class ModelGroupConfig(_Strict):
+    """A public model name and the deployments that serve it."""
+
+    strategy: Strategy = Field(
+        default="ordered",
+        description="ordered: in the order listed; weighted: random by weight; thompson: "
+        "recency-weighted Beta sampling of success; latency: fastest by EWMA, power of two "
+        "choices.",
+    )
+    deployments: list[DeploymentRef] = Field(min_length=1)
+
+
+class PoolConfig(_Strict):
+    """A tier of model groups (e.g. fast, balanced, smart), addressable as a model name."""
+
+    groups: list[str] = Field(min_length=1, description="Member model groups.")
+    strategy: Strategy = Field(default="thompson", description="Ordering over all members.")
+
+
+class SessionsConfig(_Strict):
+    """Conversations: sticky routing and thread protection."""
+
+    sticky_ttl_s: float = Field(
+        default=3600.0, gt=0, description="How long a session keeps the deployment that served it."
+    )
+    thread_cooldown_s: float = Field(
+        default=600.0, gt=0, description="How long a session avoids what failed it."
+    )
+    active_ttl_s: float = Field(
+        default=900.0, gt=0, description="Backstop expiry of a request's active mark."
+    )
+
+
+class RoutingConfig(_Strict):
+    """Routing statistics and strategy tuning."""
+
+    thompson_window_s: float = Field(
+        default=7 * 86400.0, gt=0, description="Results older than this no longer count."
+    )
+    thompson_floor: float = Field(
+        default=0.1, gt=0, description="Floor of the Beta parameters, so they stay positive."
+    )
+    bucket_s: float = Field(default=600.0, gt=0, description="Statistics bucket width.")
+    latency_alpha: float = Field(
+        default=0.3, gt=0, le=1, description="EWMA weight of the newest latency sample."
+    )
+
+
+class StreamsConfig(_Strict):
+    heartbeat_s: float = Field(
+        default=15.0, gt=0, description="Heartbeat on an idle stream after this long."
+    )

@@ -1,0 +1,181 @@
+"""The processes: router server, shared state, edge, telemetry."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from router_service.config._base import _Strict
+
+
+class ServerTLSConfig(_Strict):
+    """TLS on the router's port; with `require_client_cert`, mutual TLS."""
+
+    cert_file: str = Field(description="PEM certificate chain of the router.")
+    key_file: str = Field(description="PEM private key of the router.")
+    client_ca_file: str | None = Field(
+        default=None, description="PEM CA bundle that client certificates must chain to."
+    )
+    require_client_cert: bool = Field(
+        default=False, description="Refuse connections without a valid client certificate."
+    )
+
+    @model_validator(mode="after")
+    def _ca_for_clients(self) -> ServerTLSConfig:
+        if self.require_client_cert and not self.client_ca_file:
+            raise ValueError("require_client_cert needs client_ca_file")
+        return self
+
+
+class RouterTLSConfig(_Strict):
+    """How the edge reaches a router that serves TLS."""
+
+    ca_file: str | None = Field(
+        default=None, description="PEM CA bundle to verify the router; unset: system roots."
+    )
+    cert_file: str | None = Field(default=None, description="Client certificate (mTLS).")
+    key_file: str | None = Field(default=None, description="Client private key (mTLS).")
+
+    @model_validator(mode="after")
+    def _pair(self) -> RouterTLSConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=50051, ge=0, le=65535)
+    max_message_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest gRPC message either way; at least the edge's max_body_bytes.",
+    )
+    max_tokens_ceiling: int = Field(
+        default=128_000,
+        ge=1,
+        description="Largest `max_tokens` / `max_completion_tokens` a caller may ask for.",
+    )
+    tls: ServerTLSConfig | None = Field(default=None, description="Unset: plaintext gRPC.")
+    lease_ttl_s: float = Field(
+        default=900.0, gt=0, description="Backstop expiry of a key lease in shared state."
+    )
+    route_lease_ttl_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a PickRoute lease lives unreported before it counts as unknown.",
+    )
+
+
+class StateConfig(_Strict):
+    """Where shared state lives (DESIGN.md §5): in this process, or on one Redis that every
+    replica of the router shares."""
+
+    backend: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="memory: one process. redis: replicas agree on keys, cooldowns, sessions.",
+    )
+    url: SecretStr | None = Field(
+        default=None,
+        description="redis (required): redis://[user:password@]host:port/db, rediss:// for TLS, "
+        "or unix:///path. Use ${REDIS_URL} to keep a password out of the file.",
+    )
+    prefix: str = Field(
+        default="switchboard",
+        min_length=1,
+        description="Namespace of every Redis key: replicas that share state share the prefix.",
+    )
+    pool_size: int = Field(default=64, ge=1, description="Redis connections per replica.")
+    socket_timeout_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="Longest wait for one Redis reply before this replica falls back to local "
+        "state; also the longest wait for a free pooled connection.",
+    )
+    connect_timeout_s: float = Field(default=0.5, gt=0, description="Redis TCP connect timeout.")
+    retry_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="While Redis is unreachable, how often a replica tries it again.",
+    )
+
+    @model_validator(mode="after")
+    def _redis_needs_url(self) -> StateConfig:
+        if self.backend == "redis":
+            if self.url is None:
+                raise ValueError("state.backend redis needs state.url")
+            if not self.url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError("state.url must start with redis://, rediss:// or unix://")
+        return self
+
+
+class EdgeConfig(_Strict):
+    """The HTTP edge: where it listens and how it reaches the router. The edge holds no routing,
+    key or retry configuration (`http_edge.EdgeSettings` is this model)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    router_target: str | list[str] = Field(
+        default="127.0.0.1:50051",
+        description="gRPC target of the router (`host:port`), or several targets of its replicas "
+        "(client-side round robin).",
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="Largest request body; larger gets HTTP 413."
+    )
+    request_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Deadline of one request (a whole stream included), passed to the router.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS; empty disables CORS. `*` disables credentials.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token for the edge's /admin pages and endpoints."
+    )
+    admin_router_key: SecretStr | None = Field(
+        default=None,
+        description="Client key (scope `admin`) the edge presents to the router's AdminService "
+        "for /admin; unset: the caller's own `authorization` is forwarded.",
+    )
+    router_tls: RouterTLSConfig | None = Field(
+        default=None, description="Reach the router over TLS (set when `server.tls` is)."
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            scheme, sep, rest = origin.partition("://")
+            exact = sep and scheme in ("http", "https") and rest and "/" not in rest
+            if origin != "*" and not exact:
+                raise ValueError(
+                    f"CORS origin {origin!r} must be `*` or scheme://host[:port], without a path"
+                )
+        return value
+
+
+class TelemetryConfig(_Strict):
+    """Logs and Prometheus endpoints. Traces and OTLP export follow the standard `OTEL_*`
+    environment variables (see `router_service.telemetry.setup`)."""
+
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="JSON lines with trace ids, or human-readable text."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    prometheus_host: str = Field(
+        default="127.0.0.1", description="Where the router's Prometheus listener binds."
+    )
+    prometheus_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="The router's Prometheus scrape port; unset or 0: no listener (the edge "
+        "serves `GET /metrics` on its own port).",
+    )
+    state_interval_s: float = Field(
+        default=10.0, gt=0, description="How often key, cooldown and ban gauges are refreshed."
+    )

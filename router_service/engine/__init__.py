@@ -1,0 +1,22 @@
+"""The routing engine: Planner, AttemptRunner, Executor, StreamGuard (DESIGN.md §1)."""
+
+from router_service.engine._attempts import AttemptRunner
+from router_service.engine._executor import Executor
+from router_service.engine._model import Deployment, Plan, RequestContext
+from router_service.engine._planner import Group, Planner
+from router_service.engine._route_leases import RouteLease, RouteLeases
+from router_service.engine._stream_guard import Idle, StreamGuard
+
+__all__ = [
+    "AttemptRunner",
+    "Deployment",
+    "Executor",
+    "Group",
+    "Idle",
+    "Plan",
+    "Planner",
+    "RequestContext",
+    "RouteLease",
+    "RouteLeases",
+    "StreamGuard",
+]

@@ -1,0 +1,225 @@
+"""The attempt loop: for each candidate, lease a key, call, classify, let the Outcome table react.
+
+Two budgets, never confused: the key walk tries each key of a deployment's provider at most once
+(so a request never fails while a healthy key sits unused), and the candidate walk moves through
+the plan. Everything a successful attempt holds (its lease, its session mark, an open upstream
+stream) lives in an AsyncExitStack that the caller takes over; a failed attempt's stack is closed
+at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import TypeVar
+
+from router_service.clock import Clock
+from router_service.config import CooldownsConfig
+from router_service.engine._model import Deployment, Plan, RequestContext
+from router_service.errors import (
+    AllCandidatesFailedError,
+    DeadlineExceededError,
+    NoCapacityError,
+    UpstreamFailure,
+)
+from router_service.keys import KeyLease, Refusal, Unavailable
+from router_service.outcomes import NextStep, Outcome, reaction_for
+from router_service.routing import RoutingStats
+from router_service.sessions import SessionState, thread_actions
+from router_service.state import StateStore
+from router_service.telemetry import attempt_span, key_wait, record_reaction, record_refusal
+
+T = TypeVar("T")
+Attempt = Callable[[Deployment, KeyLease, AsyncExitStack], Awaitable[T]]
+Walked = tuple[T, Deployment, AsyncExitStack]
+_BUSY = Unavailable(Refusal.UNHEALTHY)  # the provider already serves its limit of sessions
+
+
+class AttemptRunner:
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Clock,
+        cooldowns: CooldownsConfig,
+        sessions: SessionState,
+        stats: RoutingStats,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._cooldowns = cooldowns
+        self.sessions = sessions
+        self.stats = stats
+
+    async def run(
+        self,
+        ctx: RequestContext,
+        plan: Plan,
+        attempt: Attempt[T],
+        *,
+        tokens: int = 0,
+        record_success: bool = True,
+    ) -> Walked[T]:
+        """Run `attempt` until one succeeds; return its result, deployment and open stack.
+
+        Deployments whose keys are all at their limits are skipped at first; if nothing else
+        answered, the request then queues (in arrival order) for the first of them.
+        `record_success=False` leaves the success statistic to the caller (a stream records
+        its result when it ends)."""
+        if not plan.candidates:
+            reasons = ", ".join(f"{name} ({why})" for name, why in plan.excluded.items())
+            raise NoCapacityError(
+                f"No deployment of `{ctx.requested_model}` may serve this request: {reasons}."
+            )
+        last: tuple[UpstreamFailure, Deployment] | None = None
+        refusals: list[Unavailable] = []
+        blocked: list[Deployment] = []
+        window_floor: int | None = None
+        for deployment in plan.candidates:
+            if deployment.provider in ctx.banned_providers:
+                continue  # this conversation just banned the provider
+            if window_floor is not None and (deployment.context_window or 0) <= window_floor:
+                continue  # after a context-length failure only a larger window can help
+            if not plan.forced and await self._cooling(deployment):
+                continue  # another request's failure cooled it since we planned
+            walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success)
+            if isinstance(walked, tuple):
+                return walked
+            if isinstance(walked, UpstreamFailure):
+                last = (walked, deployment)
+                if walked.outcome is Outcome.CONTEXT_TOO_LONG:
+                    window_floor = deployment.context_window or 0
+            else:
+                record_refusal(deployment, walked)
+                refusals.append(walked)
+                blocked += [deployment] if walked.at_limit else []
+        if blocked and last is None:
+            deployment = blocked[0]
+            wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
+            walked = await self._walk(ctx, deployment, attempt, tokens, wait_s, record_success)
+            if isinstance(walked, tuple):
+                return walked
+            if isinstance(walked, UpstreamFailure):
+                last = (walked, deployment)
+            else:
+                refusals.append(walked)
+        if last is not None:
+            raise AllCandidatesFailedError(last[0], last[1].provider)
+        hints = [r.retry_after_s for r in refusals if r.retry_after_s is not None]
+        raise NoCapacityError(
+            "No key of any candidate deployment is available now.",
+            retry_after_s=max(0.0, min(hints)) if hints else None,
+        )
+
+    async def _cooling(self, deployment: Deployment) -> bool:
+        return bool((await self._store.deadlines([deployment.cooldown_name]))[0])
+
+    async def _walk(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        attempt: Attempt[T],
+        tokens: int,
+        wait_s: float,
+        record_success: bool,
+    ) -> Walked[T] | UpstreamFailure | Unavailable:
+        """Walk one deployment's keys, each at most once, while the Outcome table says to.
+        Statistics get one result for the deployment, whatever happened to its keys."""
+        tried: set[str] = set()
+        failure: UpstreamFailure | None = None
+        started = self._clock.monotonic()
+        while True:
+            wait = 0.0 if tried else wait_s
+            with key_wait(deployment, wait):
+                lease = await deployment.pool.lease_or_wait(
+                    deployment.upstream_model, tried, tokens=tokens, wait_s=wait
+                )
+            if isinstance(lease, Unavailable):
+                if failure is None:
+                    return lease
+                break
+            tried.add(lease.key.fingerprint)
+            with attempt_span(ctx, deployment, lease) as span:
+                result = await self._one(ctx, deployment, lease, attempt)
+                if isinstance(result, tuple):
+                    span.end_with(result[1])  # a stream's attempt lasts as long as the stream
+            if isinstance(result, Unavailable):
+                return result
+            if not isinstance(result, UpstreamFailure):
+                if record_success:
+                    elapsed = self._clock.monotonic() - started
+                    await self.stats.record(deployment.name, True, elapsed)
+                return result[0], deployment, result[1]
+            failure = result
+            step = reaction_for(result.outcome).next_step
+            if step is NextStep.RETURN_ERROR:
+                raise AllCandidatesFailedError(result, deployment.provider)
+            if step is not NextStep.OTHER_KEY:
+                break
+        if reaction_for(failure.outcome).counts_against_deployment:
+            await self.stats.record(deployment.name, False)
+        return failure
+
+    async def _one(
+        self, ctx: RequestContext, deployment: Deployment, lease: KeyLease, attempt: Attempt[T]
+    ) -> tuple[T, AsyncExitStack] | UpstreamFailure | Unavailable:
+        started = self._clock.monotonic()
+        fp = lease.key.fingerprint
+        stack = AsyncExitStack()
+        stack.push_async_callback(lease.release)
+        mark = await self.sessions.enter(
+            ctx.session_id, deployment.provider, deployment.session_limit
+        )
+        if mark is None:
+            await stack.aclose()
+            return _BUSY
+        stack.push_async_callback(self.sessions.leave, mark)
+        try:
+            value = await attempt(deployment, lease, stack)
+        except UpstreamFailure as failure:
+            failure.scrub(lease.key.secret)
+            await stack.aclose()
+            ctx.record(
+                deployment,
+                fp,
+                failure.outcome,
+                started,
+                upstream_status=failure.upstream_status,
+                detail=failure.message[:200],
+            )
+            await self.react(ctx, deployment, lease, failure, started=False)
+            return failure
+        except (asyncio.CancelledError, DeadlineExceededError):
+            # The caller left or its deadline passed: released, recorded, nobody penalised.
+            await stack.aclose()
+            ctx.record(deployment, fp, Outcome.CANCELLED, started)
+            raise
+        except BaseException:
+            await stack.aclose()
+            raise
+        ctx.record(deployment, fp, Outcome.OK, started, upstream_status=200)
+        await deployment.pool.report(lease.key, lease.model, Outcome.OK)
+        await self.sessions.stick(ctx.session_id, deployment.name)
+        return value, stack
+
+    async def react(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        lease: KeyLease,
+        failure: UpstreamFailure,
+        *,
+        started: bool,
+    ) -> None:
+        """Apply the Outcome table: to the key, to the deployment, to the conversation."""
+        outcome = failure.outcome
+        await deployment.pool.report(lease.key, lease.model, outcome, failure.retry_after_s)
+        if reaction_for(outcome).cools_deployment:
+            until = self._clock.now() + self._cooldowns.transient_s
+            await self._store.extend_deadline(deployment.cooldown_name, until)
+        actions = thread_actions(outcome, deployment.protection, started)
+        if actions.ban_provider:
+            ctx.banned_providers.add(deployment.provider)
+        if actions.any:
+            await self.sessions.apply(ctx.session_id, deployment.provider, deployment.name, actions)
+        record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns)

@@ -1,0 +1,240 @@
+"""Executor: one caller request → attempts → an answer, a stream, or one typed error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AsyncExitStack, aclosing
+from dataclasses import dataclass
+
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, router_service_pb2, routing_pb2
+from router_service.clock import Clock
+from router_service.config import StreamsConfig
+from router_service.engine._attempts import AttemptRunner
+from router_service.engine._model import Deployment, RequestContext
+from router_service.engine._planner import Planner
+from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
+from router_service.engine._tokens import estimate_chat_tokens
+from router_service.errors import DeadlineExceededError, UpstreamFailure
+from router_service.keys import KeyLease
+from router_service.outcomes import Outcome, reaction_for
+from router_service.providers import ChatCall, EmbedCall
+
+StreamEvent = router_service_pb2.ChatStreamResponse
+# Role-only chunks buffered before the first meaningful one; more than this is not an opening.
+_MAX_OPENING_CHUNKS = 8
+
+
+@dataclass(slots=True)
+class _OpenStream:
+    chunks: AsyncIterator[chat_pb2.ChatCompletionChunk]
+    opening: list[chat_pb2.ChatCompletionChunk]
+    first_at: float
+    lease: KeyLease
+
+
+class Executor:
+    def __init__(
+        self, planner: Planner, runner: AttemptRunner, clock: Clock, streams: StreamsConfig
+    ) -> None:
+        self.planner = planner
+        self._runner = runner
+        self._clock = clock
+        self._streams = streams
+
+    async def chat(
+        self, params: chat_pb2.ChatParams, ctx: RequestContext
+    ) -> router_service_pb2.ChatResponse:
+        async def attempt(
+            deployment: Deployment, lease: KeyLease, _: AsyncExitStack
+        ) -> chat_pb2.ChatCompletion:
+            timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
+            call = ChatCall(deployment.upstream_model, lease.key.secret, params, timeout)
+            try:
+                async with asyncio.timeout(timeout):
+                    completion = await deployment.adapter.chat(call)
+            except TimeoutError as exc:
+                raise timed_out(ctx, "upstream timed out") from exc
+            if completion.HasField("usage"):
+                await lease.settle_tokens(completion.usage.total_tokens)
+            return completion
+
+        plan = await self.planner.plan(ctx)
+        completion, deployment, stack = await self._runner.run(
+            ctx, plan, attempt, tokens=estimate_chat_tokens(params)
+        )
+        await stack.aclose()
+        return router_service_pb2.ChatResponse(completion=completion, route=ctx.route(deployment))
+
+    async def embed(
+        self, params: embeddings_pb2.EmbeddingParams, ctx: RequestContext
+    ) -> router_service_pb2.EmbedResponse:
+        async def attempt(
+            deployment: Deployment, lease: KeyLease, _: AsyncExitStack
+        ) -> embeddings_pb2.EmbeddingResult:
+            timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
+            call = EmbedCall(deployment.upstream_model, lease.key.secret, params, timeout)
+            try:
+                async with asyncio.timeout(timeout):
+                    return await deployment.adapter.embed(call)
+            except TimeoutError as exc:
+                raise timed_out(ctx, "upstream timed out") from exc
+
+        plan = await self.planner.plan(ctx)
+        result, deployment, stack = await self._runner.run(ctx, plan, attempt)
+        await stack.aclose()
+        return router_service_pb2.EmbedResponse(result=result, route=ctx.route(deployment))
+
+    async def chat_stream(
+        self, params: chat_pb2.ChatParams, ctx: RequestContext
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Route event, chunks (heartbeats while idle), then a summary — or an error event.
+
+        Failures before the first meaningful chunk fail over invisibly (inside the attempt loop)
+        and, when nothing is left, raise a typed error before anything was yielded."""
+
+        async def attempt(
+            deployment: Deployment, lease: KeyLease, stack: AsyncExitStack
+        ) -> _OpenStream:
+            return await self._open(ctx, params, deployment, lease, stack)
+
+        plan = await self.planner.plan(ctx)
+        started = self._clock.monotonic()
+        opened, deployment, stack = await self._runner.run(
+            ctx, plan, attempt, tokens=estimate_chat_tokens(params), record_success=False
+        )
+        async with stack:
+            usage: chat_pb2.Usage | None = None
+            # Closed here, not by the garbage collector: the guard's reader task must be gone
+            # before the stack closes the upstream response it reads.
+            async with aclosing(self._relay(ctx, deployment, opened)) as relay:
+                async for event in relay:
+                    if isinstance(event, chat_pb2.Usage):
+                        usage = event
+                    else:
+                        yield event
+            if ctx.attempts and ctx.attempts[-1].outcome != Outcome.OK.value:
+                return  # the relay ended with an error event (and recorded the failure)
+            await self._runner.stats.record(
+                deployment.name, True, self._clock.monotonic() - started
+            )
+            summary = router_service_pb2.StreamSummary(
+                route=ctx.route(deployment),
+                time_to_first_token_ms=(opened.first_at - started) * 1000.0,
+            )
+            if usage is not None:
+                summary.usage.CopyFrom(usage)
+                await opened.lease.settle_tokens(usage.total_tokens)
+            yield StreamEvent(summary=summary)
+
+    async def _open(
+        self,
+        ctx: RequestContext,
+        params: chat_pb2.ChatParams,
+        deployment: Deployment,
+        lease: KeyLease,
+        stack: AsyncExitStack,
+    ) -> _OpenStream:
+        """Open the upstream stream and read up to its first meaningful chunk, within the
+        deployment's first-chunk timeout (capped by the caller's deadline)."""
+        timeouts = deployment.timeouts
+        call = ChatCall(
+            deployment.upstream_model,
+            lease.key.secret,
+            params,
+            ctx.attempt_timeout(timeouts.total_s),
+        )
+        opening: list[chat_pb2.ChatCompletionChunk] = []
+        try:
+            async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)):
+                chunks = await stack.enter_async_context(deployment.adapter.stream_chat(call))
+                async for chunk in chunks:
+                    opening.append(chunk)
+                    if is_meaningful(chunk) or len(opening) >= _MAX_OPENING_CHUNKS:
+                        return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
+        except TimeoutError as exc:
+            raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
+        except UpstreamFailure as failure:
+            if failure.outcome is Outcome.STALLED:
+                failure.outcome = Outcome.FIRST_CHUNK_TIMEOUT
+            raise
+        raise UpstreamFailure(Outcome.TRUNCATED, "upstream stream ended before any content")
+
+    async def _relay(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        opened: _OpenStream,
+    ) -> AsyncGenerator[StreamEvent | chat_pb2.Usage, None]:
+        """The committed part of a stream, from the route event on: errors now end it with an
+        error event, and a caller who goes away is recorded as CANCELLED."""
+        guard = StreamGuard(
+            self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
+        )
+        finished = any(has_finish(c) for c in opened.opening)
+        started = self._clock.monotonic()
+        try:
+            yield StreamEvent(route=ctx.route(deployment))
+            for chunk in opened.opening:
+                if chunk.HasField("usage"):
+                    yield chunk.usage
+                yield StreamEvent(chunk=chunk)
+            async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
+                async for item in items:
+                    if isinstance(item, Idle):
+                        idle_ms = int(item.idle_s * 1000)
+                        yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
+                        continue
+                    if item.HasField("usage"):
+                        yield item.usage
+                    yield StreamEvent(chunk=item)
+        except (asyncio.CancelledError, GeneratorExit):
+            # The caller went away (disconnect, cancellation, deadline): no one is penalised.
+            ctx.record(deployment, opened.lease.key.fingerprint, Outcome.CANCELLED, started)
+            raise
+        except UpstreamFailure as failure:
+            lease = opened.lease
+            failure.scrub(lease.key.secret)
+            ctx.record(
+                deployment,
+                lease.key.fingerprint,
+                failure.outcome,
+                started,
+                upstream_status=failure.upstream_status,
+                detail=failure.message[:200],
+            )
+            await self._runner.react(ctx, deployment, lease, failure, started=True)
+            if reaction_for(failure.outcome).counts_against_deployment:
+                await self._runner.stats.record(deployment.name, False)
+            yield StreamEvent(error=_stream_error(failure, deployment))
+
+
+def timed_out(ctx: RequestContext, detail: str) -> UpstreamFailure | DeadlineExceededError:
+    """A timer fired: the upstream's fault if the deployment's own limit ran out, nobody's when it
+    was the caller's deadline that capped the wait (then no key, deployment or session pays)."""
+    remaining = ctx.remaining()
+    if remaining is not None and remaining <= _DEADLINE_SLACK_S:
+        return DeadlineExceededError("The request's deadline passed before the upstream answered.")
+    return UpstreamFailure(Outcome.FIRST_CHUNK_TIMEOUT, detail)
+
+
+# A timer that fires this close to the caller's deadline was set by that deadline.
+_DEADLINE_SLACK_S = 0.005
+
+_ERROR_TYPES = {
+    Outcome.STALLED: "stream_timeout",
+    Outcome.TRUNCATED: "stream_truncated",
+}
+
+
+def _stream_error(
+    failure: UpstreamFailure, deployment: Deployment
+) -> router_service_pb2.StreamError:
+    return router_service_pb2.StreamError(
+        message=failure.message,
+        type=_ERROR_TYPES.get(failure.outcome, "upstream_error"),
+        code=failure.outcome.name.lower(),
+        outcome=routing_pb2.Outcome.ValueType(failure.outcome.value),
+        upstream_status=failure.upstream_status,
+        provider=deployment.provider,
+    )

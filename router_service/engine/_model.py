@@ -1,0 +1,119 @@
+"""The engine's nouns: deployments, attempts, the per-request context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clients.switchboard.v1 import routing_pb2
+from router_service.clock import Clock
+from router_service.config import TimeoutsConfig
+from router_service.keys import KeyPool
+from router_service.outcomes import Outcome
+from router_service.providers import ProviderAdapter
+from router_service.sessions import ThreadProtection
+
+_PROTECTION = {level.value: level for level in ThreadProtection}
+
+
+@dataclass(slots=True)
+class Plan:
+    """The Planner's answer, kept on the request for traces and admin output."""
+
+    candidates: list[Deployment]
+    excluded: dict[str, str] = field(default_factory=dict)  # deployment -> why
+    scores: dict[str, float] = field(default_factory=dict)
+    strategy: str = "ordered"
+    pool: str | None = None
+    sticky_hit: bool = False
+    forced: bool = False  # every candidate was cooling: the soonest is tried anyway
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Deployment:
+    """Provider + upstream model: the unit that is routed to, cooled down and measured."""
+
+    name: str
+    provider: str
+    upstream_model: str
+    adapter: ProviderAdapter
+    pool: KeyPool
+    weight: float = 1.0
+    context_window: int | None = None
+
+    @property
+    def timeouts(self) -> TimeoutsConfig:
+        return self.adapter.config.timeouts
+
+    @property
+    def protection(self) -> ThreadProtection:
+        # A dict lookup, not ThreadProtection(value): Enum.__new__ showed up in hot-path profiles.
+        return _PROTECTION[self.adapter.config.thread_protection]
+
+    @property
+    def session_limit(self) -> int | None:
+        """Concurrent sessions the provider serves: bounded only under provider-ban."""
+        if self.protection is ThreadProtection.PROVIDER_BAN:
+            return self.adapter.config.max_sessions
+        return None
+
+    @property
+    def cooldown_name(self) -> str:
+        return f"dcool:{self.name}"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One caller request as it moves through the engine."""
+
+    requested_model: str
+    clock: Clock
+    # Monotonic instant by which the caller wants an answer; None: no deadline.
+    deadline: float | None = None
+    session_id: str = ""
+    attempts: list[routing_pb2.Attempt] = field(default_factory=list)
+    plan: Plan | None = None
+    # Providers this request's session banned while it ran: later candidates skip them too.
+    banned_providers: set[str] = field(default_factory=set)
+
+    def remaining(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return self.deadline - self.clock.monotonic()
+
+    def attempt_timeout(self, cap_s: float) -> float:
+        remaining = self.remaining()
+        return cap_s if remaining is None else max(0.001, min(cap_s, remaining))
+
+    def record(
+        self,
+        deployment: Deployment,
+        key_fingerprint: str,
+        outcome: Outcome,
+        started: float,
+        *,
+        upstream_status: int = 0,
+        detail: str = "",
+    ) -> None:
+        self.attempts.append(
+            routing_pb2.Attempt(
+                deployment=deployment.name,
+                provider=deployment.provider,
+                key_fingerprint=key_fingerprint,
+                outcome=routing_pb2.Outcome.ValueType(outcome.value),
+                upstream_status=upstream_status,
+                latency_ms=(self.clock.monotonic() - started) * 1000.0,
+                detail=detail,
+            )
+        )
+
+    def route(self, deployment: Deployment | None) -> routing_pb2.RouteInfo:
+        info = routing_pb2.RouteInfo(
+            requested_model=self.requested_model,
+            attempts=self.attempts,
+            session_id=self.session_id,
+        )
+        if deployment is not None:
+            info.deployment = deployment.name
+            info.provider = deployment.provider
+            info.upstream_model = deployment.upstream_model
+        return info

@@ -1,0 +1,124 @@
+"""Planner: a model name → the ordered deployments to try for this request.
+
+Resolve the name (deployment | group | pool), order by the strategy, drop what this session has
+banned or skipped and what is on a global cooldown, put the session's sticky deployment first
+while it is still allowed. If cooldowns alone left nothing, wait for the soonest to end when the
+caller's deadline allows, else try it anyway rather than refuse.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from router_service.clock import Clock
+from router_service.engine._model import Deployment, Plan, RequestContext
+from router_service.errors import ModelNotFoundError
+from router_service.routing import RoutingStats, order
+from router_service.sessions import SessionState
+from router_service.state import StateStore
+from router_service.telemetry import record_plan
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    name: str
+    strategy: str
+    members: tuple[Deployment, ...]
+    pool: str | None = None  # set when this "group" is a pool over groups
+    member_groups: tuple[str, ...] = ()  # a pool's groups
+
+
+class Planner:
+    def __init__(
+        self,
+        deployments: Mapping[str, Deployment],
+        groups: Mapping[str, Group],
+        *,
+        store: StateStore,
+        clock: Clock,
+        stats: RoutingStats,
+        sessions: SessionState,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.deployments = dict(deployments)
+        self.groups = dict(groups)
+        self._store = store
+        self._clock = clock
+        self._stats = stats
+        self._sessions = sessions
+        self._rng = rng if rng is not None else random.Random()
+
+    def resolve(self, model: str) -> Group:
+        """A group or pool by name, or the one deployment named `provider/model`."""
+        group = self.groups.get(model)
+        if group is not None:
+            return group
+        deployment = self.deployments.get(model)
+        if deployment is not None:
+            return Group(model, "ordered", (deployment,))
+        raise ModelNotFoundError(model)
+
+    async def plan(self, ctx: RequestContext) -> Plan:
+        group = self.resolve(ctx.requested_model)
+        names = [d.name for d in group.members]
+        indices, scores = await order(
+            group.strategy, names, [d.weight for d in group.members], self._stats, self._rng
+        )
+        ordered = [group.members[i] for i in indices]
+        plan = Plan([], scores=scores, strategy=group.strategy, pool=group.pool)
+        cooled = await self._cooldowns(ordered)
+        banned, skipped = await self._sessions.excluded(
+            ctx.session_id, sorted({d.provider for d in ordered}), names
+        )
+        for deployment in ordered:
+            if deployment.provider in banned:
+                plan.excluded[deployment.name] = "session_provider_ban"
+            elif deployment.name in skipped:
+                plan.excluded[deployment.name] = "session_skip"
+            elif deployment.name in cooled:
+                plan.excluded[deployment.name] = "cooldown"
+            else:
+                plan.candidates.append(deployment)
+        await self._stick(ctx, plan)
+        if not plan.candidates:
+            await self._soonest(ctx, plan, ordered, cooled)
+        ctx.plan = plan
+        record_plan(plan)
+        return plan
+
+    async def _cooldowns(self, deployments: Sequence[Deployment]) -> dict[str, float]:
+        until = await self._store.deadlines([d.cooldown_name for d in deployments])
+        return {d.name: end for d, end in zip(deployments, until, strict=True) if end}
+
+    async def _stick(self, ctx: RequestContext, plan: Plan) -> None:
+        """The session's sticky deployment goes first whenever it is still allowed for it —
+        whatever the strategy drew."""
+        sticky = await self._sessions.sticky(ctx.session_id)
+        if not sticky:
+            return
+        for i, deployment in enumerate(plan.candidates):
+            if deployment.name == sticky:
+                plan.candidates.insert(0, plan.candidates.pop(i))
+                plan.sticky_hit = True
+                return
+
+    async def _soonest(
+        self,
+        ctx: RequestContext,
+        plan: Plan,
+        ordered: Sequence[Deployment],
+        cooled: dict[str, float],
+    ) -> None:
+        only_cooled = [d for d in ordered if plan.excluded.get(d.name) == "cooldown"]
+        if not only_cooled:
+            return  # the session's own bans: respected, the caller gets a typed error
+        soonest = min(only_cooled, key=lambda d: cooled[d.name])
+        wait = cooled[soonest.name] - self._clock.now()
+        remaining = ctx.remaining()
+        if wait > 0 and remaining is not None and wait < remaining:
+            await self._clock.sleep(wait)
+        plan.candidates.append(soonest)
+        plan.forced = True
+        del plan.excluded[soonest.name]

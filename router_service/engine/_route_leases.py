@@ -1,0 +1,147 @@
+"""The decision API: PickRoute hands a caller a deployment and a leased key, chosen exactly as for
+a proxied call; ReportOutcome returns the lease with the result, which feeds the same Outcome
+table, session rules and statistics. A lease never reported expires and counts as unknown — not
+as a success — and its key slot is given back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from router_service.clock import Clock
+from router_service.engine._attempts import AttemptRunner
+from router_service.engine._model import Deployment, RequestContext
+from router_service.engine._planner import Planner
+from router_service.errors import NoCapacityError, UpstreamFailure
+from router_service.keys import KeyLease
+from router_service.outcomes import Outcome, reaction_for
+
+log = logging.getLogger("switchboard.router")
+
+# Outstanding leases one process holds at most: a caller that never reports cannot grow this.
+MAX_OUTSTANDING = 10_000
+
+
+@dataclass(slots=True)
+class RouteLease:
+    lease_id: str
+    deployment: Deployment
+    lease: KeyLease
+    ctx: RequestContext
+    stack: AsyncExitStack  # gives back the key slot and the session mark
+    expires_at: float
+
+
+class RouteLeases:
+    def __init__(self, planner: Planner, runner: AttemptRunner, clock: Clock, ttl_s: float) -> None:
+        self._planner = planner
+        self._runner = runner
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._outstanding: dict[str, RouteLease] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._outstanding)
+
+    async def pick(
+        self, ctx: RequestContext, *, tokens: int, exclude: frozenset[str]
+    ) -> RouteLease:
+        await self.sweep()
+        if len(self._outstanding) >= MAX_OUTSTANDING:
+            raise NoCapacityError("Too many unreported PickRoute leases.", retry_after_s=1.0)
+        plan = await self._planner.plan(ctx)
+        for deployment in plan.candidates:
+            if deployment.name in exclude:
+                continue
+            lease = await deployment.pool.lease(deployment.upstream_model, tokens=tokens)
+            if not isinstance(lease, KeyLease):
+                continue
+            stack = AsyncExitStack()
+            stack.push_async_callback(lease.release)
+            mark = await self._runner.sessions.enter(
+                ctx.session_id, deployment.provider, deployment.session_limit
+            )
+            if mark is None:
+                await stack.aclose()
+                continue
+            stack.push_async_callback(self._runner.sessions.leave, mark)
+            lease_id = "rl_" + secrets.token_urlsafe(18)
+            route = RouteLease(
+                lease_id, deployment, lease, ctx, stack, self._clock.now() + self._ttl_s
+            )
+            self._outstanding[lease_id] = route
+            return route
+        raise NoCapacityError("No deployment of that model can be leased now.")
+
+    async def report(
+        self,
+        lease_id: str,
+        outcome: Outcome,
+        *,
+        upstream_status: int = 0,
+        latency_s: float | None = None,
+        retry_after_s: float | None = None,
+        total_tokens: int | None = None,
+    ) -> bool:
+        route = self._outstanding.pop(lease_id, None)
+        if route is None:
+            return False
+        deployment, lease, ctx = route.deployment, route.lease, route.ctx
+        try:
+            if outcome is Outcome.OK:
+                if total_tokens is not None:
+                    await lease.settle_tokens(total_tokens)
+                await deployment.pool.report(lease.key, lease.model, Outcome.OK)
+                await self._runner.sessions.stick(ctx.session_id, deployment.name)
+                await self._runner.stats.record(deployment.name, True, latency_s)
+            elif outcome is not Outcome.CANCELLED:
+                failure = UpstreamFailure(
+                    outcome,
+                    "reported by caller",
+                    upstream_status=upstream_status,
+                    retry_after_s=retry_after_s,
+                )
+                await self._runner.react(ctx, deployment, lease, failure, started=False)
+                if reaction_for(outcome).counts_against_deployment:
+                    await self._runner.stats.record(deployment.name, False)
+        finally:
+            await route.stack.aclose()
+        return True
+
+    async def sweep(self) -> int:
+        """Give back every expired lease; they count as an unknown outcome (no statistic)."""
+        now = self._clock.now()
+        expired = [r for r in self._outstanding.values() if r.expires_at <= now]
+        for route in expired:
+            del self._outstanding[route.lease_id]
+            await route.stack.aclose()
+            log.warning(
+                "PickRoute lease for %s (key %s) expired unreported",
+                route.deployment.name,
+                route.lease.key.fingerprint,
+            )
+        return len(expired)
+
+    def start(self) -> None:
+        """Sweep expired leases in the background (also done on every pick)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._sweep_forever(), name="switchboard-leases")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, self._ttl_s / 4))
+            await self.sweep()
+
+    async def aclose(self) -> None:
+        """Stop sweeping and give back everything still outstanding. Idempotent."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait((task,))
+        routes, self._outstanding = list(self._outstanding.values()), {}
+        for route in routes:
+            await route.stack.aclose()

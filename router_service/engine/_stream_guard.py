@@ -1,0 +1,196 @@
+"""StreamGuard: watches an upstream stream after it started. Heartbeats while idle, a stall window,
+truncation.
+
+One reader task per stream (owned: cancelled and awaited when the stream ends, however it ends)
+pulls the upstream and hands each chunk over through a single slot; it reads at most one chunk
+ahead of the caller, so a slow caller slows the upstream read instead of filling a buffer. The
+guard's waits run inside the request's own task: a timer callback only wakes it, never raises, and
+nothing outlives the stream. A chunk that is already there is taken without a timer or a task: the
+hot path costs one slot hand-over per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.clock import Clock
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+
+Chunk = chat_pb2.ChatCompletionChunk
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """No chunk for a heartbeat interval: the caller should hear that we are alive."""
+
+    idle_s: float
+
+
+def is_meaningful(chunk: Chunk) -> bool:
+    """Whether a chunk carries something the caller would see (content, tool calls, an end).
+    A role-only opening chunk does not: a stall after it still fails over invisibly."""
+    if chunk.HasField("usage"):
+        return True
+    for choice in chunk.choices:
+        delta = choice.delta
+        if (
+            choice.finish_reason
+            or choice.finish_reason_raw
+            or delta.tool_calls
+            or delta.HasField("function_call")
+            or delta.HasField("refusal")
+            or (delta.WhichOneof("content") == "text" and delta.text)
+            or delta.WhichOneof("content") == "parts"
+            or delta.extra_json
+        ):
+            return True
+    return False
+
+
+def has_finish(chunk: Chunk) -> bool:
+    return any(c.finish_reason or c.finish_reason_raw for c in chunk.choices)
+
+
+class _End:
+    """The upstream iterator is exhausted."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """The upstream iterator raised: re-raised in the guard's (the request's) task."""
+
+    error: Exception
+
+
+_EMPTY: Final = object()
+_END: Final = _End()
+_Item = Chunk | _End | _Failed
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class _Reader:
+    """A task reading `chunks` into one slot. The reader waits while the slot is full, so at most
+    one chunk is read ahead of the guard."""
+
+    __slots__ = ("_giver", "_item", "_loop", "_taker", "task")
+
+    def __init__(self, chunks: AsyncIterator[Chunk]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._item: object = _EMPTY
+        self._taker: asyncio.Future[None] | None = None  # the guard, waiting for an item
+        self._giver: asyncio.Future[None] | None = None  # the reader, waiting for room
+        self.task = self._loop.create_task(self._read(chunks))
+
+    async def _read(self, chunks: AsyncIterator[Chunk]) -> None:
+        try:
+            async for chunk in chunks:
+                await self._put(chunk)
+        except Exception as exc:  # handed over, raised in the guard's task
+            await self._put(_Failed(exc))
+        else:
+            await self._put(_END)
+        finally:
+            # Closed here, in its reader's task, rather than by the garbage collector's.
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _put(self, item: _Item) -> None:
+        if self._item is not _EMPTY:
+            self._giver = self._loop.create_future()
+            await self._giver
+        self._item = item
+        if self._taker is not None:
+            _wake(self._taker)
+
+    def take(self) -> object:
+        """The item in the slot (making room for the next), or `_EMPTY`."""
+        item = self._item
+        if item is not _EMPTY:
+            self._item = _EMPTY
+            if self._giver is not None:
+                _wake(self._giver)
+                self._giver = None
+        return item
+
+    async def wait(self, seconds: float) -> None:
+        """Return when the slot holds an item or after `seconds`, whichever is first."""
+        if self._item is not _EMPTY:
+            return
+        waiter = self._taker = self._loop.create_future()
+        timer = self._loop.call_later(seconds, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._taker = None
+
+    async def aclose(self) -> None:
+        """Stop reading and wait until the read has unwound (the upstream is then free to close).
+        Never raises the reader's errors: they were handed over already."""
+        task = self.task
+        if not task.done():
+            task.cancel()
+            await asyncio.wait((task,))
+        if not task.cancelled():
+            task.exception()  # retrieved: no "exception never retrieved" warning
+
+
+class StreamGuard:
+    def __init__(self, clock: Clock, *, stall_s: float, heartbeat_s: float) -> None:
+        self._clock = clock
+        self._stall_s = stall_s
+        self._heartbeat_s = heartbeat_s
+
+    async def follow(
+        self, chunks: AsyncIterator[Chunk], *, finished: bool = False
+    ) -> AsyncGenerator[Chunk | Idle, None]:
+        """Relay `chunks`, yielding Idle while the upstream is quiet. Raises UpstreamFailure
+        STALLED after the stall window of silence and TRUNCATED when the upstream ends without a
+        finish reason; the upstream's own failures are raised as they are. `finished`: a chunk
+        already relayed carried the finish reason.
+
+        Silence is counted only while the guard waits for the upstream: time the caller takes to
+        accept a chunk (a slow reader) never counts towards the stall window."""
+        clock = self._clock
+        reader = _Reader(chunks)
+        try:
+            last = clock.monotonic()
+            while True:
+                item = reader.take()
+                if item is _EMPTY:
+                    idle = clock.monotonic() - last
+                    if idle >= self._stall_s:
+                        raise UpstreamFailure(
+                            Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
+                        )
+                    beat = self._heartbeat_s <= self._stall_s - idle
+                    await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
+                    item = reader.take()
+                    if item is _EMPTY:
+                        if beat:
+                            yield Idle(clock.monotonic() - last)
+                        continue
+                if isinstance(item, Chunk):
+                    finished = finished or has_finish(item)
+                    yield item
+                    last = clock.monotonic()
+                elif isinstance(item, _Failed):
+                    raise item.error
+                elif finished:
+                    return
+                else:
+                    raise UpstreamFailure(
+                        Outcome.TRUNCATED, "upstream ended the stream without a finish reason"
+                    )
+        finally:
+            await reader.aclose()

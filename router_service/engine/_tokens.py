@@ -1,0 +1,32 @@
+"""A cheap, pre-call estimate of a request's token cost, for per-key tpm windows. Corrected from
+the upstream's reported usage after the call (KeyLease.settle_tokens)."""
+
+from __future__ import annotations
+
+from clients.switchboard.v1 import chat_pb2
+
+# Roughly four characters per token for English text with common tokenizers.
+_CHARS_PER_TOKEN = 4
+# When the caller sets no output bound, assume this many output tokens.
+_DEFAULT_OUTPUT_TOKENS = 256
+
+
+def estimate_chat_tokens(params: chat_pb2.ChatParams) -> int:
+    chars = 0
+    for message in params.messages:
+        which = message.WhichOneof("content")
+        if which == "text":
+            chars += len(message.text)
+        elif which == "parts":
+            chars += sum(len(p.text.text) for p in message.parts.parts if p.HasField("text"))
+        for call in message.tool_calls:
+            chars += len(call.function.arguments)
+    for tool in params.tools:
+        chars += len(tool.function.parameters_json) + len(tool.function.description)
+    if params.HasField("max_completion_tokens"):
+        output = params.max_completion_tokens
+    elif params.HasField("max_tokens"):
+        output = params.max_tokens
+    else:
+        output = _DEFAULT_OUTPUT_TOKENS
+    return chars // _CHARS_PER_TOKEN + 4 * len(params.messages) + max(0, output)

@@ -1,0 +1,179 @@
+"""The router's one error tree. Each class carries its gRPC and HTTP status, so the server maps a
+domain error to the wire without a second table (google-api-core's habit).
+
+    SwitchboardError
+    ├── ConfigError               bad configuration (refuses to start)
+    ├── InvalidRequestError       the caller's request is malformed       INVALID_ARGUMENT / 400
+    ├── ModelNotFoundError        no such deployment, group or pool       NOT_FOUND / 404
+    ├── AuthenticationError       missing or unknown client key           UNAUTHENTICATED / 401
+    ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
+    ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
+    ├── NoCapacityError           every key busy or limited               RESOURCE_EXHAUSTED / 429
+    ├── DeadlineExceededError     the caller's deadline passed            DEADLINE_EXCEEDED / 504
+    ├── StoreUnavailableError     the shared state store is unreachable   UNAVAILABLE / 503
+    ├── UpstreamFailure           one attempt failed; carries its Outcome (status by outcome)
+    └── AllCandidatesFailedError  every candidate failed; wraps the last UpstreamFailure
+
+Foreign errors (httpx, grpc) are translated at exactly one boundary each: providers/_http.py for
+upstream I/O and server/_errors.py for the gRPC wire.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import grpc
+
+from router_service.outcomes import Outcome, Scope
+
+
+class SwitchboardError(Exception):
+    """Root of every error the router raises on purpose."""
+
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    http_status: ClassVar[int] = 500
+    reason: ClassVar[str] = "INTERNAL"
+    openai_type: ClassVar[str] = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+class ConfigError(SwitchboardError):
+    reason = "CONFIG"
+
+
+class InvalidRequestError(SwitchboardError):
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    http_status = 400
+    reason = "INVALID_ARGUMENT"
+    openai_type = "invalid_request_error"
+
+
+class ModelNotFoundError(SwitchboardError):
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "MODEL_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+
+
+class AuthenticationError(SwitchboardError):
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    http_status = 401
+    reason = "UNAUTHENTICATED"
+    openai_type = "authentication_error"
+
+
+class PermissionDeniedError(SwitchboardError):
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
+    reason = "PERMISSION_DENIED"
+    openai_type = "permission_error"
+
+
+class ClientRateLimitedError(SwitchboardError):
+    """A caller is over one of its own limits (`auth.clients[].rpm` / `tpm` /
+    `max_concurrent_streams`); the upstream keys were never asked."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = "RATE_LIMITED"
+    openai_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceededError(SwitchboardError):
+    """The caller's own deadline ran out while an upstream was working: nobody's fault upstream,
+    so no key, deployment or session is penalised for it."""
+
+    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+    http_status = 504
+    reason = "DEADLINE_EXCEEDED"
+    openai_type = "timeout"
+
+
+class StoreUnavailableError(SwitchboardError):
+    """A shared store cannot be reached (or answered with an error). The store's foreign errors
+    (redis) become this at one boundary; `ResilientStateStore` answers from local state instead,
+    so callers of a configured store never see it."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
+    reason = "STATE_UNAVAILABLE"
+
+
+class NoCapacityError(SwitchboardError):
+    """Every usable key of every candidate is at its limit or cooling down."""
+
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    http_status = 429
+    reason = Outcome.NO_CAPACITY.name
+    openai_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message, code="no_capacity")
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamFailure(SwitchboardError):
+    """One upstream attempt ended in a failure Outcome. The executor reacts to it; when it is the
+    caller's fault (BAD_REQUEST & co.) it reaches the caller with the upstream's own error."""
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        detail: str,
+        *,
+        upstream_status: int = 0,
+        retry_after_s: float | None = None,
+        scope: Scope | None = None,
+        upstream_error: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+        self.upstream_status = upstream_status
+        self.retry_after_s = retry_after_s
+        self.scope = scope if scope is not None else outcome.default_scope
+        self.upstream_error = upstream_error
+
+    def scrub(self, secret: str) -> None:
+        """Remove a key from what the upstream said: some providers echo the key they got."""
+        if not secret:
+            return
+        mask = "[redacted]"
+        self.message = self.message.replace(secret, mask)
+        self.args = (self.message,)
+        if self.upstream_error is not None:
+            self.upstream_error = _scrubbed(self.upstream_error, secret, mask)
+
+
+def _scrubbed(value: Any, secret: str, mask: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(secret, mask)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, secret, mask) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, secret, mask) for v in value]
+    return value
+
+
+class AllCandidatesFailedError(SwitchboardError):
+    """No candidate produced an answer. The wire status follows the last failure's Outcome."""
+
+    def __init__(self, last: UpstreamFailure, provider: str) -> None:
+        super().__init__(f"All upstream attempts failed; last: {last.outcome.name}: {last.message}")
+        self.last = last
+        self.provider = provider

@@ -1,0 +1,13 @@
+"""Fault-injecting fake OpenAI-compatible upstream for tests, the offline demo and benchmarks.
+
+async with FakeUpstream() as fake:
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="2", times=3), key="k1")
+    ...  # point a client at fake.base_url
+    await fake.state.wait_for(lambda: fake.state.count(key="k1") == 3)
+"""
+
+from ._scenario import Scenario
+from ._server import FakeUpstream, create_app, serve
+from ._state import CallRecord, FakeUpstreamState
+
+__all__ = ["CallRecord", "FakeUpstream", "FakeUpstreamState", "Scenario", "create_app", "serve"]

@@ -1,0 +1,141 @@
+"""Anthropic Messages API route: `POST /v1/messages` (JSON, or SSE with `"stream": true`).
+
+Shapes from https://docs.anthropic.com/en/api/messages and the streaming event flow of
+https://docs.anthropic.com/en/docs/build-with-claude/streaming: message_start, a ping, one
+content block (text deltas, or a tool_use block with input_json_delta), message_delta with the
+stop reason and usage, message_stop. The key comes from `x-api-key`; like the real API, the fake
+insists on `anthropic-version` and `max_tokens`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from . import _responses as R
+from ._dialects import ANTHROPIC, named_sse
+from ._faults import Call, run_stream, send_answer, send_error
+from ._native import RequestView, chat_answer, words
+from ._openai import handle
+
+TOOL_USE_ID = "toolu_fake_1"
+
+
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    blocks = content if isinstance(content, list) else []
+    return [
+        str(b.get("text", "")) for b in blocks if isinstance(b, dict) and b.get("type") == "text"
+    ]
+
+
+def _view(body: dict[str, Any]) -> RequestView:
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    user = [m for m in messages if m.get("role") == "user" and _texts(m.get("content"))]
+    last = messages[-1].get("content") if messages else None
+    answered = isinstance(last, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in last
+    )
+    tools = body.get("tools")
+    first = str(tools[0].get("name")) if isinstance(tools, list) and tools else None
+    system = " ".join(_texts(body.get("system")))
+    all_text = " ".join(t for m in messages for t in _texts(m.get("content")))
+    last_user = " ".join(_texts(user[-1].get("content"))) if user else ""
+    return RequestView(last_user, words(system, all_text), first, answered)
+
+
+def _problem(call: Call) -> str | None:
+    body = call.body
+    if "anthropic-version" not in call.request.headers:
+        return "anthropic-version: header is required"
+    if not call.record.model:
+        return "model: Field required"
+    if not isinstance(body.get("max_tokens"), int):
+        return "max_tokens: Field required"
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        return "messages: at least one message is required"
+    return None
+
+
+def _message(answer: R.ChatAnswer) -> dict[str, Any]:
+    if answer.tool_name is not None:
+        block = {
+            "type": "tool_use",
+            "id": TOOL_USE_ID,
+            "name": answer.tool_name,
+            "input": orjson.loads(answer.tool_arguments),
+        }
+        content, stop = [block], "tool_use"
+    else:
+        content, stop = [{"type": "text", "text": answer.text}], "end_turn"
+    return {
+        "id": answer.completion_id,
+        "type": "message",
+        "role": "assistant",
+        "model": answer.model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": answer.completion_tokens},
+    }
+
+
+def _block_events(answer: R.ChatAnswer) -> list[dict[str, Any]]:
+    if answer.tool_name is None:
+        start: dict[str, Any] = {"type": "text", "text": ""}
+        deltas = [{"type": "text_delta", "text": piece} for piece in answer.pieces]
+    else:
+        start = {"type": "tool_use", "id": TOOL_USE_ID, "name": answer.tool_name, "input": {}}
+        half = len(answer.tool_arguments) // 2
+        halves = (answer.tool_arguments[:half], answer.tool_arguments[half:])
+        deltas = [{"type": "input_json_delta", "partial_json": part} for part in halves]
+    return [
+        {"type": "content_block_start", "index": 0, "content_block": start},
+        *({"type": "content_block_delta", "index": 0, "delta": d} for d in deltas),
+        {"type": "content_block_stop", "index": 0},
+    ]
+
+
+def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
+    """All events of a healthy stream, and how many precede the stop reason (message_delta)."""
+    message = _message(answer)
+    stop = message["stop_reason"]
+    start = {**message, "content": [], "stop_reason": None}
+    start["usage"] = {"input_tokens": answer.prompt_tokens, "output_tokens": 1}
+    payloads: list[dict[str, Any]] = [
+        {"type": "message_start", "message": start},
+        {"type": "ping"},
+        *_block_events(answer),
+    ]
+    content_count = len(payloads)
+    payloads += [
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop, "stop_sequence": None},
+            "usage": {"output_tokens": answer.completion_tokens},
+        },
+        {"type": "message_stop"},
+    ]
+    return [named_sse(str(p["type"]), p) for p in payloads], content_count
+
+
+async def _messages(call: Call) -> web.StreamResponse:
+    problem = _problem(call)
+    if problem is not None:
+        return await send_error(call, 400, problem, "bad_request")
+    answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
+    if not call.record.stream:
+        return await send_answer(call, _message(answer))
+    events, content_count = stream_events(answer)
+    return await run_stream(call, events, content_count)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await handle(request, _messages, dialect=ANTHROPIC)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/messages", messages)

@@ -1,0 +1,146 @@
+"""Cohere v2 routes: `POST /v2/chat` (JSON, or SSE with `"stream": true`) and `POST /v2/embed`.
+
+Shapes from https://docs.cohere.com/reference/chat, the stream events of
+https://docs.cohere.com/v2/docs/streaming and https://docs.cohere.com/docs/tool-use-streaming,
+and https://docs.cohere.com/reference/embed. The key is the bearer token. The model list
+(`GET /v1/models?page_size=…`) is served by the shared `/v1/models` route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from . import _responses as R
+from ._dialects import COHERE, named_sse
+from ._faults import Call, run_stream, send_answer, send_error
+from ._native import RequestView, chat_answer, words
+from ._openai import handle
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else []
+    return " ".join(str(p.get("text", "")) for p in parts if isinstance(p, dict) and "text" in p)
+
+
+def _view(body: dict[str, Any]) -> RequestView:
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    user = [m for m in messages if m.get("role") == "user" and _text(m.get("content"))]
+    answered = bool(messages) and messages[-1].get("role") == "tool"
+    tools = body.get("tools")
+    function = tools[0].get("function") if isinstance(tools, list) and tools else None
+    first = str(function.get("name")) if isinstance(function, dict) else None
+    all_text = " ".join(_text(m.get("content")) for m in messages)
+    last_user = _text(user[-1].get("content")) if user else ""
+    return RequestView(last_user, words(all_text), first, answered)
+
+
+def _usage(answer: R.ChatAnswer) -> dict[str, Any]:
+    counts = {"input_tokens": answer.prompt_tokens, "output_tokens": answer.completion_tokens}
+    return {"billed_units": dict(counts), "tokens": dict(counts)}
+
+
+def _tool_call(answer: R.ChatAnswer, arguments: str) -> dict[str, Any]:
+    function = {"name": answer.tool_name, "arguments": arguments}
+    return {"id": R.TOOL_CALL_ID, "type": "function", "function": function}
+
+
+def _response(answer: R.ChatAnswer) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant"}
+    if answer.tool_name is not None:
+        message["tool_plan"] = f"I will call {answer.tool_name}."
+        message["tool_calls"] = [_tool_call(answer, answer.tool_arguments)]
+        finish = "TOOL_CALL"
+    else:
+        message["content"] = [{"type": "text", "text": answer.text}]
+        finish = "COMPLETE"
+    return {
+        "id": answer.completion_id,
+        "finish_reason": finish,
+        "message": message,
+        "usage": _usage(answer),
+    }
+
+
+def _body_events(answer: R.ChatAnswer) -> list[dict[str, Any]]:
+    if answer.tool_name is not None:
+        plan = {"message": {"tool_plan": f"I will call {answer.tool_name}."}}
+        start = {"message": {"tool_calls": _tool_call(answer, "")}}
+        arguments = {"message": {"tool_calls": {"function": {"arguments": answer.tool_arguments}}}}
+        return [
+            {"type": "tool-plan-delta", "delta": plan},
+            {"type": "tool-call-start", "index": 0, "delta": start},
+            {"type": "tool-call-delta", "index": 0, "delta": arguments},
+            {"type": "tool-call-end", "index": 0},
+        ]
+    start = {"message": {"content": {"type": "text", "text": ""}}}
+    deltas = [
+        {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": p}}}}
+        for p in answer.pieces
+    ]
+    return [
+        {"type": "content-start", "index": 0, "delta": start},
+        *deltas,
+        {"type": "content-end", "index": 0},
+    ]
+
+
+def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
+    """All events of a healthy stream, and how many precede message-end (the finish reason)."""
+    role = {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": []}}
+    payloads = [
+        {"id": answer.completion_id, "type": "message-start", "delta": role},
+        *_body_events(answer),
+    ]
+    content_count = len(payloads)
+    finish = "TOOL_CALL" if answer.tool_name is not None else "COMPLETE"
+    end = {"finish_reason": finish, "usage": _usage(answer)}
+    payloads.append({"type": "message-end", "delta": end})
+    return [named_sse(str(p["type"]), p) for p in payloads], content_count
+
+
+async def _chat(call: Call) -> web.StreamResponse:
+    if not call.record.model:
+        return await send_error(call, 400, "invalid request: model is required", "bad_request")
+    messages = call.body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return await send_error(call, 400, "invalid request: messages is empty", "bad_request")
+    answer = chat_answer(call, _view(call.body), f"fake-{call.record.seq}")
+    if not call.record.stream:
+        return await send_answer(call, _response(answer))
+    events, content_count = stream_events(answer)
+    return await run_stream(call, events, content_count)
+
+
+async def _embed(call: Call) -> web.StreamResponse:
+    texts = call.body.get("texts")
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or not texts:
+        return await send_error(call, 400, "invalid request: texts is required", "bad_request")
+    dims = call.body.get("output_dimension", R.DEFAULT_EMBEDDING_DIMS)
+    dims = dims if isinstance(dims, int) and not isinstance(dims, bool) and dims > 0 else 8
+    return await send_answer(
+        call,
+        {
+            "id": f"fake-embed-{call.record.seq}",
+            "embeddings": {"float": [R.embedding_vector(t, dims) for t in texts]},
+            "texts": texts,
+            "meta": {"billed_units": {"input_tokens": words(*texts)}},
+            "response_type": "embeddings_by_type",
+        },
+    )
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    return await handle(request, _chat, dialect=COHERE)
+
+
+async def embed(request: web.Request) -> web.StreamResponse:
+    return await handle(request, _embed, dialect=COHERE)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v2/chat", chat)
+    app.router.add_post("/v2/embed", embed)

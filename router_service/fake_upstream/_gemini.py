@@ -1,0 +1,139 @@
+"""Gemini API (v1beta) routes: `POST /v1beta/models/{model}:generateContent`,
+`:streamGenerateContent?alt=sse`, `:embedContent`, `:batchEmbedContents`, `GET /v1beta/models`.
+
+Shapes from https://ai.google.dev/api/generate-content and https://ai.google.dev/api/embeddings.
+The key comes from `x-goog-api-key` (or `?key=`), the model and the streaming flag from the path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from . import _responses as R
+from ._dialects import GEMINI
+from ._faults import Call, run_stream, send_answer, send_error
+from ._native import RequestView, chat_answer, words
+from ._openai import handle
+
+_METHODS = ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents")
+
+
+def _texts(content: Any) -> list[str]:
+    parts = content.get("parts") if isinstance(content, dict) else None
+    return [str(p["text"]) for p in parts or [] if isinstance(p, dict) and "text" in p]
+
+
+def _view(body: dict[str, Any]) -> RequestView:
+    contents = [c for c in body.get("contents") or [] if isinstance(c, dict)]
+    user = [c for c in contents if c.get("role", "user") == "user" and _texts(c)]
+    last = contents[-1] if contents else {}
+    answered = any("functionResponse" in p for p in last.get("parts") or [] if isinstance(p, dict))
+    tools = body.get("tools") or [{}]
+    declarations = tools[0].get("functionDeclarations") or [] if isinstance(tools[0], dict) else []
+    first = str(declarations[0].get("name")) if declarations else None
+    system = " ".join(_texts(body.get("systemInstruction")))
+    all_text = " ".join(t for c in contents for t in _texts(c))
+    return RequestView(
+        " ".join(_texts(user[-1])) if user else "", words(system, all_text), first, answered
+    )
+
+
+def _usage(answer: R.ChatAnswer, done: bool = True) -> dict[str, int]:
+    completion = answer.completion_tokens if done else 0
+    return {
+        "promptTokenCount": answer.prompt_tokens,
+        "candidatesTokenCount": completion,
+        "totalTokenCount": answer.prompt_tokens + completion,
+    }
+
+
+def _response(answer: R.ChatAnswer, parts: list[dict[str, Any]], finish: str | None) -> Any:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if finish is not None:
+        candidate["finishReason"] = finish
+    return {
+        "candidates": [candidate],
+        "usageMetadata": _usage(answer, finish is not None),
+        "modelVersion": answer.model,
+        "responseId": answer.completion_id,
+    }
+
+
+def _answer_parts(answer: R.ChatAnswer) -> list[dict[str, Any]]:
+    if answer.tool_name is not None:
+        args = orjson.loads(answer.tool_arguments)
+        return [{"functionCall": {"name": answer.tool_name, "args": args}}]
+    return [{"text": answer.text}]
+
+
+async def _generate(call: Call) -> web.StreamResponse:
+    contents = call.body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return await send_error(call, 400, "* contents: contents is not specified", "bad_request")
+    answer = chat_answer(call, _view(call.body), f"fake-response-{call.record.seq}")
+    if not call.record.stream:
+        return await send_answer(call, _response(answer, _answer_parts(answer), "STOP"))
+    if call.request.query.get("alt") != "sse":
+        return await send_error(call, 400, "the fake streams with alt=sse only", "bad_request")
+    if answer.tool_name is not None:
+        pieces = [_answer_parts(answer)]
+    else:
+        pieces = [[{"text": piece}] for piece in answer.pieces]
+    events = [R.sse(_response(answer, parts, None)) for parts in pieces]
+    events.append(R.sse(_response(answer, [{"text": ""}], "STOP")))
+    return await run_stream(call, events, len(events) - 1)
+
+
+def _dimensions(request: dict[str, Any]) -> int:
+    dims = request.get("outputDimensionality", R.DEFAULT_EMBEDDING_DIMS)
+    return dims if isinstance(dims, int) and not isinstance(dims, bool) and dims > 0 else 8
+
+
+async def _embed(call: Call) -> web.StreamResponse:
+    text = " ".join(_texts(call.body.get("content")))
+    vector = R.embedding_vector(text, _dimensions(call.body))
+    return await send_answer(call, {"embedding": {"values": vector}})
+
+
+async def _batch_embed(call: Call) -> web.StreamResponse:
+    requests = call.body.get("requests")
+    if not isinstance(requests, list) or not requests:
+        return await send_error(call, 400, "* requests: must not be empty", "bad_request")
+    embeddings = [
+        {"values": R.embedding_vector(" ".join(_texts(r.get("content"))), _dimensions(r))}
+        for r in requests
+    ]
+    return await send_answer(call, {"embeddings": embeddings})
+
+
+_PRODUCERS: dict[str, Callable[[Call], Awaitable[web.StreamResponse]]] = {
+    "generateContent": _generate,
+    "streamGenerateContent": _generate,
+    "embedContent": _embed,
+    "batchEmbedContents": _batch_embed,
+}
+
+
+async def model_method(request: web.Request) -> web.StreamResponse:
+    model, _, method = request.match_info["target"].rpartition(":")
+    if method not in _METHODS or not model:
+        raise web.HTTPNotFound()
+    stream = method == "streamGenerateContent"
+    return await handle(request, _PRODUCERS[method], dialect=GEMINI, model=model, stream=stream)
+
+
+async def _models(call: Call) -> web.StreamResponse:
+    return await send_answer(call, GEMINI.model_list(call.state.models))
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    return await handle(request, _models, dialect=GEMINI)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1beta/models/{target}", model_method)
+    app.router.add_get("/v1beta/models", list_models)

@@ -1,0 +1,164 @@
+"""OpenAI-compatible route handlers: /v1/chat/completions, /v1/embeddings, /v1/models, and
+`handle`, the one request flow every provider format's routes share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from . import _responses as R
+from ._dialects import OPENAI, Dialect, bearer, model_list_dialect
+from ._faults import (
+    NO_FAULTS,
+    Call,
+    note_cancelled,
+    pre_response,
+    run_stream,
+    send_answer,
+    send_error,
+)
+from ._runtime import runtime_of
+
+Producer = Callable[[Call], Awaitable[web.StreamResponse]]
+api_key = bearer  # OpenAI's key: the bearer token
+
+
+async def read_body(request: web.Request) -> tuple[dict[str, Any], str | None]:
+    """(parsed JSON object, error message). GETs have an empty body and no error."""
+    if request.method == "GET":
+        return {}, None
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        return {}, "We could not parse the JSON body of your request. (HINT: send a JSON object.)"
+    return body, None
+
+
+async def handle(
+    request: web.Request,
+    producer: Producer,
+    *,
+    dialect: Dialect = OPENAI,
+    model: str | None = None,
+    stream: bool | None = None,
+) -> web.StreamResponse:
+    """Shared flow: record the call, pick its scenario, apply faults, then produce the answer.
+
+    `dialect` names the provider format (its auth header, its error words); `model` and `stream`
+    are given by formats that carry them in the path rather than the body (Gemini)."""
+    rt = runtime_of(request)
+    body, parse_error = await read_body(request)
+    key = dialect.api_key(request)
+    if model is None:
+        model = str(body.get("model") or "")
+    if stream is None:
+        stream = body.get("stream") is True
+    scenario = rt.state.scenarios.take(key, model) if parse_error is None else None
+    record = rt.state.begin_call(
+        path=request.path,
+        key=key,
+        model=model,
+        stream=stream,
+        body=body,
+        scenario=scenario,
+        headers=dict(request.headers),
+    )
+    # Which client connection carried it: tests check that connections are reused.
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    record.peer = f"{peer[0]}:{peer[1]}" if peer else ""
+    call = Call(request, rt.state, record, scenario or NO_FAULTS, body, dialect)
+    task = asyncio.current_task()
+    rt.track(task, request.task)
+    try:
+        if parse_error is not None:
+            return await send_error(call, 400, parse_error, "bad_request")
+        resp = await pre_response(call, stream)
+        return resp if resp is not None else await producer(call)
+    except asyncio.CancelledError:
+        note_cancelled(call, rt.closing)
+        raise
+    except ConnectionError:
+        # A write hit a closed socket: the client left between our awaits.
+        call.mark(client_disconnected=True, outcome="client_disconnected")
+        return web.Response()  # aiohttp's own write of this fails quietly
+    finally:
+        rt.untrack(task)
+        rt.state.end_call(record)
+
+
+async def _chat(call: Call) -> web.StreamResponse:
+    body = call.body
+    messages = body.get("messages")
+    if not call.record.model:
+        return await send_error(call, 400, "you must provide a model parameter", "bad_request")
+    if not isinstance(messages, list) or not messages:
+        return await send_error(call, 400, "'messages' must be a non-empty array", "bad_request")
+    sc = call.scenario
+    text, pieces = R.split_pieces(R.answer_text(body, sc), sc.chunks)
+    answer = R.ChatAnswer(
+        completion_id=call.state.next_completion_id(),
+        created=int(time.time()),
+        model=call.record.model,
+        text=text,
+        pieces=pieces,
+        tool_name=R.tool_to_call(body, sc),
+        prompt_tokens=R.prompt_tokens(messages),
+        tool_arguments=R.tool_arguments(sc),
+    )
+    if not call.record.stream:
+        return await send_answer(call, R.chat_completion(answer))
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+    events, content_count = R.stream_events(answer, include_usage)
+    return await run_stream(call, events, content_count)
+
+
+async def _embeddings(call: Call) -> web.StreamResponse:
+    body = call.body
+    if not call.record.model:
+        return await send_error(call, 400, "you must provide a model parameter", "bad_request")
+    inputs = R.embedding_inputs(body.get("input"))
+    if inputs is None:
+        msg = "'input' must be a string, an array of strings or an array of token arrays"
+        return await send_error(call, 400, msg, "bad_request")
+    dims = body.get("dimensions", R.DEFAULT_EMBEDDING_DIMS)
+    if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= 8192:
+        return await send_error(call, 400, "'dimensions' must be a positive integer", "bad_request")
+    encoding = body.get("encoding_format")
+    payload = R.embeddings_response(call.record.model, inputs, dims, encoding)
+    return await send_answer(call, payload)
+
+
+async def _models(call: Call) -> web.StreamResponse:
+    model_id = call.request.match_info.get("model_id")
+    if model_id is not None:
+        # Any model is accepted elsewhere, so retrieving any id succeeds too.
+        return await send_answer(call, R.model_obj(model_id))
+    return await send_answer(call, call.dialect.model_list(call.state.models))
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await handle(request, _chat)
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await handle(request, _embeddings)
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    return await handle(request, _models, dialect=model_list_dialect(request))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model_id}", list_models)

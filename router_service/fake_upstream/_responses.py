@@ -1,0 +1,283 @@
+"""Pure builders for OpenAI wire-format payloads (no I/O), deterministic for a given request."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from ._scenario import Scenario
+
+SYSTEM_FINGERPRINT = "fp_fake"
+TOOL_CALL_ID = "call_fake_1"
+MODEL_CREATED = 1_700_000_000
+DEFAULT_EMBEDDING_DIMS = 8
+DONE_EVENT = b"data: [DONE]\n\n"
+# Filler used when a scenario asks for more chunks than the answer has words.
+_FILLER = ("lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit")
+_PIECE = re.compile(r"\S+\s*")
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+def message_text(content: Any) -> str:
+    """Text of a message `content`: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict) and "text" in p]
+        return " ".join(str(p) for p in parts)
+    return ""
+
+
+def prompt_tokens(messages: list[Any]) -> int:
+    return sum(count_words(message_text(m.get("content"))) for m in messages if isinstance(m, dict))
+
+
+def last_user_text(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return message_text(message.get("content"))
+    return ""
+
+
+def tool_to_call(body: dict[str, Any], scenario: Scenario) -> str | None:
+    """Name of the tool to call, if the scenario asks for a tool call and the request allows it."""
+    tools = body.get("tools")
+    if not scenario.tool_call or not isinstance(tools, list) or not tools:
+        return None
+    messages = body.get("messages") or []
+    if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
+        return None  # the tool already answered: a real model now replies in text
+    first: Any = tools[0] if isinstance(tools[0], dict) else {}
+    # Accept the modern {"type": "function", "function": {...}} shape and the bare legacy one.
+    function: Any = first.get("function")
+    if not isinstance(function, dict):
+        function = first
+    return str(function.get("name") or "tool")
+
+
+def _pieces(text: str) -> list[str]:
+    pieces = _PIECE.findall(text)
+    if not pieces:
+        return [text]  # empty/whitespace-only answer still yields one content chunk
+    lead = text[: len(text) - len(text.lstrip())]
+    pieces[0] = lead + pieces[0]
+    return pieces
+
+
+def split_pieces(text: str, chunks: int | None) -> tuple[str, list[str]]:
+    """Split the answer into stream pieces that concatenate back to the (possibly padded) text.
+
+    Default: one piece per word, each keeping its trailing whitespace. With `chunks`, exactly
+    that many pieces; the text is padded with filler words if it has too few.
+    """
+    pieces = _pieces(text)
+    if chunks is None or chunks == 0:
+        return text, pieces
+    missing = chunks - len(_PIECE.findall(text))
+    if missing > 0:
+        filler = [_FILLER[i % len(_FILLER)] for i in range(missing)]
+        text = f"{text.rstrip()} {' '.join(filler)}" if text.strip() else " ".join(filler)
+        pieces = _pieces(text)
+    size, extra = divmod(len(pieces), chunks)
+    grouped: list[str] = []
+    start = 0
+    for i in range(chunks):
+        end = start + size + (1 if i < extra else 0)
+        grouped.append("".join(pieces[start:end]))
+        start = end
+    return text, grouped
+
+
+def answer_text(body: dict[str, Any], scenario: Scenario) -> str:
+    if scenario.content is not None:
+        return scenario.content
+    return "Echo: " + last_user_text(body.get("messages") or [])
+
+
+def usage(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def tool_arguments(scenario: Scenario) -> str:
+    """The JSON arguments of the scenario's tool call."""
+    return orjson.dumps(scenario.tool_arguments or {}).decode()
+
+
+def tool_call_obj(name: str, arguments: str = "{}") -> dict[str, Any]:
+    return {
+        "id": TOOL_CALL_ID,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    }
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    """Everything that differs between completions; shared by stream and non-stream output."""
+
+    completion_id: str
+    created: int
+    model: str
+    text: str
+    pieces: list[str]
+    tool_name: str | None
+    prompt_tokens: int
+    tool_arguments: str = "{}"
+
+    @property
+    def completion_tokens(self) -> int:
+        return 2 if self.tool_name is not None else count_words(self.text)
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_name is not None else "stop"
+
+
+def chat_completion(answer: ChatAnswer) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+    if answer.tool_name is not None:
+        message["content"] = None
+        message["tool_calls"] = [tool_call_obj(answer.tool_name, answer.tool_arguments)]
+    return {
+        "id": answer.completion_id,
+        "object": "chat.completion",
+        "created": answer.created,
+        "model": answer.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": answer.finish_reason,
+            }
+        ],
+        "usage": usage(answer.prompt_tokens, answer.completion_tokens),
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+
+
+def sse(payload: Any) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _chunk(answer: ChatAnswer, choices: list[dict[str, Any]], with_usage: bool) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "id": answer.completion_id,
+        "object": "chat.completion.chunk",
+        "created": answer.created,
+        "model": answer.model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "choices": choices,
+    }
+    if with_usage:
+        chunk["usage"] = None  # OpenAI sends usage: null on every chunk but the last
+    return chunk
+
+
+def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+
+def content_deltas(answer: ChatAnswer) -> list[dict[str, Any]]:
+    if answer.tool_name is None:
+        return [{"content": piece} for piece in answer.pieces]
+    call = tool_call_obj(answer.tool_name)
+    call["function"]["arguments"] = ""
+    return [
+        {"tool_calls": [{"index": 0, **call}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": answer.tool_arguments}}]},
+    ]
+
+
+def stream_events(answer: ChatAnswer, include_usage: bool) -> tuple[list[bytes], int]:
+    """All SSE events of a healthy stream, and how many precede the finish_reason chunk."""
+    role_content = None if answer.tool_name is not None else ""
+    deltas = [{"role": "assistant", "content": role_content}, *content_deltas(answer)]
+    events = [sse(_chunk(answer, [_choice(d)], include_usage)) for d in deltas]
+    content_count = len(events)
+    events.append(sse(_chunk(answer, [_choice({}, answer.finish_reason)], include_usage)))
+    if include_usage:
+        final = _chunk(answer, [], False)
+        final["usage"] = usage(answer.prompt_tokens, answer.completion_tokens)
+        events.append(sse(final))
+    events.append(DONE_EVENT)
+    return events, content_count
+
+
+# ---- embeddings / models ------------------------------------------------------------------
+
+
+def embedding_inputs(raw: Any) -> list[tuple[str, int]] | None:
+    """(text, token count) per input; None if `input` is not a valid OpenAI embeddings input."""
+    if isinstance(raw, str):
+        return [(raw, count_words(raw))]
+    if isinstance(raw, list) and raw and all(isinstance(t, int) for t in raw):
+        return [(" ".join(map(str, raw)), len(raw))]  # a single token array
+    if not isinstance(raw, list) or not raw:
+        return None
+    out: list[tuple[str, int]] = []
+    for item in raw:
+        if isinstance(item, str):
+            out.append((item, count_words(item)))
+        elif isinstance(item, list) and all(isinstance(t, int) for t in item):
+            out.append((" ".join(map(str, item)), len(item)))
+        else:
+            return None
+    return out
+
+
+def embedding_vector(text: str, dims: int) -> list[float]:
+    """Unit-length vector derived from SHA-256 of the text: same text, same vector."""
+    raw = b""
+    block = 0
+    while len(raw) < 4 * dims:
+        raw += hashlib.sha256(f"{block}:{text}".encode()).digest()
+        block += 1
+    ints = struct.unpack(f"<{dims}I", raw[: 4 * dims])
+    values = [(i / 0xFFFFFFFF) * 2.0 - 1.0 for i in ints]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    # Round-trip through float32 so the float and base64 encodings carry identical numbers.
+    packed = struct.pack(f"<{dims}f", *(v / norm for v in values))
+    return list(struct.unpack(f"<{dims}f", packed))
+
+
+def embeddings_response(
+    model: str, inputs: list[tuple[str, int]], dims: int, encoding_format: str | None
+) -> dict[str, Any]:
+    data: list[dict[str, Any]] = []
+    for index, (text, _) in enumerate(inputs):
+        vector = embedding_vector(text, dims)
+        embedding: Any = vector
+        if encoding_format == "base64":
+            # The openai SDK asks for base64 by default and decodes it as little-endian float32.
+            embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode("ascii")
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    tokens = sum(n for _, n in inputs)
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def model_obj(model_id: str) -> dict[str, Any]:
+    return {"id": model_id, "object": "model", "created": MODEL_CREATED, "owned_by": "fake"}
+
+
+def models_response(models: list[str]) -> dict[str, Any]:
+    return {"object": "list", "data": [model_obj(m) for m in models]}

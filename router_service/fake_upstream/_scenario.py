@@ -1,0 +1,332 @@
+"""Fault-injection scenarios and the (key, model) rule table that selects them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WILDCARD = "*"
+
+# Gemini answers a bad key with 400 + this exact body; routers must recognise it as an auth error.
+_GEMINI_INVALID_KEY: dict[str, Any] = {
+    "error": {
+        "code": 400,
+        "message": "API key not valid. Please pass a valid API key.",
+        "status": "INVALID_ARGUMENT",
+    }
+}
+_OPENAI_INVALID_KEY: dict[str, Any] = {
+    "error": {
+        "message": "Incorrect API key provided: sk-...",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_api_key",
+    }
+}
+_QUOTA_EXHAUSTED: dict[str, Any] = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
+# (type, code) per status, mirroring what OpenAI actually sends so error classifiers get real input.
+_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", "permission_denied"),
+    404: ("invalid_request_error", "model_not_found"),
+    408: ("timeout_error", "timeout"),
+    413: ("invalid_request_error", "request_too_large"),
+    422: ("invalid_request_error", None),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+}
+
+
+def default_error_body(status: int, message: str | None = None) -> dict[str, Any]:
+    """OpenAI-shaped error body for `status` (5xx -> server_error)."""
+    if status in _ERROR_KINDS:
+        err_type, code = _ERROR_KINDS[status]
+    elif status >= 500:
+        err_type, code = "server_error", None
+    else:
+        err_type, code = "invalid_request_error", None
+    if message is None:
+        try:
+            message = f"Fake upstream error: {HTTPStatus(status).phrase}"
+        except ValueError:
+            message = f"Fake upstream error: HTTP {status}"
+    return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
+
+
+def default_wrapped_error() -> dict[str, Any]:
+    return default_error_body(500, "The server had an error while processing your request.")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How the fake upstream should (mis)behave for one request. Defaults = healthy provider.
+
+    Stream "chunks" are SSE data events in order (role chunk, content chunks, finish chunk,
+    usage chunk, [DONE]); the `*_chunks` counts and `wrapped_error_at_chunk` refer to them.
+    For non-stream answers the `*_after_chunks` faults act after the headers (see send_answer).
+    For healthy streams `latency_ms` is time-to-first-chunk: headers go out immediately.
+    """
+
+    kind: str | None = None
+    latency_ms: float = 0.0
+    chunk_interval_ms: float = 0.0
+    status: int | None = None
+    error_body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    retry_after: str | None = None
+    wrapped_error: dict[str, Any] | None = None
+    wrapped_error_at_chunk: int | None = None
+    stall_before_first_byte: bool = False
+    stall_before_ms: float | None = None
+    stall_after_chunks: int | None = None
+    truncate_after_chunks: int | None = None
+    reset_before_response: bool = False
+    reset_after_chunks: int | None = None
+    tool_call: bool = False
+    # Arguments of that tool call (default `{}`).
+    tool_arguments: dict[str, Any] | None = None
+    content: str | None = None
+    # The provider's content filter withholds the answer, for this reason (e.g. "SAFETY"), in
+    # the provider's own way (Gemini: a 200 with promptFeedback.blockReason; others a 400).
+    blocked: str | None = None
+    chunks: int | None = None
+    times: int | None = None
+
+    def __post_init__(self) -> None:
+        # Fail at configuration time rather than producing a confusing fake response later.
+        for name in ("latency_ms", "chunk_interval_ms", "stall_before_ms"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"Scenario.{name} must be >= 0, got {value!r}")
+        for name in (
+            "wrapped_error_at_chunk",
+            "stall_after_chunks",
+            "truncate_after_chunks",
+            "reset_after_chunks",
+            "chunks",
+            "times",
+        ):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"Scenario.{name} must be a non-negative int, got {value!r}")
+        if self.times == 0:
+            raise ValueError("Scenario.times must be >= 1 (or None for unlimited)")
+        if self.status is not None and not 100 <= self.status <= 599:
+            raise ValueError(f"Scenario.status must be an HTTP status, got {self.status!r}")
+
+    # ---- derived behaviour -------------------------------------------------------------
+
+    @property
+    def effective_status(self) -> int | None:
+        """Status to answer with; a bare retry_after implies 429, a bare error_body 400."""
+        if self.status is not None:
+            return self.status
+        if self.retry_after is not None:
+            return 429
+        if self.error_body is not None:
+            return 400
+        return None
+
+    @property
+    def is_error(self) -> bool:
+        status = self.effective_status
+        return self.error_body is not None or (status is not None and status >= 400)
+
+    def error_response_body(self) -> dict[str, Any]:
+        status = self.effective_status or 400
+        return self.error_body if self.error_body is not None else default_error_body(status)
+
+    def wrapped_error_body(self) -> dict[str, Any]:
+        """The `{"error": {...}}` payload; wrapped_error may omit the "error" wrapper."""
+        inner = self.wrapped_error if self.wrapped_error is not None else default_wrapped_error()
+        if set(inner) == {"error"}:
+            return inner
+        return {"error": inner}
+
+    @property
+    def stalls_forever_before_first_byte(self) -> bool:
+        return self.stall_before_first_byte and self.stall_before_ms is None
+
+    # ---- presets -----------------------------------------------------------------------
+
+    @classmethod
+    def rate_limited(cls, retry_after: str | None = "1", **overrides: Any) -> Scenario:
+        return cls(kind="rate_limited", status=429, retry_after=retry_after, **overrides)
+
+    @classmethod
+    def server_error(cls, status: int = 500, **overrides: Any) -> Scenario:
+        return cls(kind="server_error", status=status, **overrides)
+
+    @classmethod
+    def invalid_key(cls, style: str = "gemini", **overrides: Any) -> Scenario:
+        """An invalid-key reply. `gemini` and `openai` send those providers' bodies on every
+        route; `native` answers in the words (status and body) of the route's own provider."""
+        if style == "native":
+            return cls(kind="invalid_key_native", status=401, **overrides)
+        if style == "gemini":
+            return cls(kind="invalid_key", status=400, error_body=_GEMINI_INVALID_KEY, **overrides)
+        if style == "openai":
+            return cls(
+                kind="invalid_key_openai", status=401, error_body=_OPENAI_INVALID_KEY, **overrides
+            )
+        raise ValueError(
+            f"unknown invalid_key style {style!r} (expected 'gemini', 'openai' or 'native')"
+        )
+
+    @classmethod
+    def quota_exhausted(cls, **overrides: Any) -> Scenario:
+        return cls(kind="quota_exhausted", status=429, error_body=_QUOTA_EXHAUSTED, **overrides)
+
+    @classmethod
+    def stall(cls, **overrides: Any) -> Scenario:
+        return cls(kind="stall", stall_before_first_byte=True, **overrides)
+
+    # ---- (de)serialisation -------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only non-default fields, so YAML/JSON stays readable and round-trips via from_dict."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            if value != default:
+                out[f.name] = dict(value) if isinstance(value, dict) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        """Build from YAML/JSON. `kind` names a preset; other keys override the preset's fields."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown Scenario field(s): {sorted(unknown)}")
+        fields = dict(data)
+        # YAML turns `retry_after: 2` / `X-Foo: 1` into ints; HTTP header values must be str.
+        if fields.get("retry_after") is not None:
+            fields["retry_after"] = str(fields["retry_after"])
+        if isinstance(fields.get("headers"), Mapping):
+            fields["headers"] = {str(k): str(v) for k, v in fields["headers"].items()}
+        kind = fields.get("kind")
+        if kind is not None and kind in _PRESETS:
+            return dataclasses.replace(_PRESETS[kind](), **fields)
+        return cls(**fields)
+
+
+_PRESETS: dict[str, Callable[[], Scenario]] = {
+    "rate_limited": Scenario.rate_limited,
+    "server_error": Scenario.server_error,
+    "invalid_key": Scenario.invalid_key,
+    "invalid_key_openai": lambda: Scenario.invalid_key(style="openai"),
+    "invalid_key_native": lambda: Scenario.invalid_key(style="native"),
+    "quota_exhausted": Scenario.quota_exhausted,
+    "stall": Scenario.stall,
+}
+
+
+@dataclass
+class Rule:
+    """One entry of the scenario table; `remaining` counts down when the scenario has `times`."""
+
+    key: str
+    model: str
+    scenario: Scenario
+    remaining: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "model": self.model,
+            "scenario": self.scenario.to_dict(),
+            "remaining": self.remaining,
+        }
+
+
+class ScenarioTable:
+    """Rules keyed by (key, model); the most specific live rule wins for a request."""
+
+    def __init__(self) -> None:
+        self._rules: dict[tuple[str, str], Rule] = {}
+
+    def set(self, scenario: Scenario, key: str = WILDCARD, model: str = WILDCARD) -> None:
+        self._rules[(key, model)] = Rule(key, model, scenario, scenario.times)
+
+    def remove(self, key: str = WILDCARD, model: str = WILDCARD) -> bool:
+        return self._rules.pop((key, model), None) is not None
+
+    def clear(self) -> None:
+        self._rules.clear()
+
+    def rules(self) -> list[Rule]:
+        return list(self._rules.values())
+
+    def peek(self, key: str, model: str) -> Scenario | None:
+        rule = self._lookup(key, model)
+        return rule.scenario if rule is not None else None
+
+    def take(self, key: str, model: str) -> Scenario | None:
+        """Select the scenario for a request, consuming one use of a `times`-limited rule.
+
+        A used-up rule is removed, so the next most specific rule (or normal behaviour) applies.
+        """
+        rule = self._lookup(key, model)
+        if rule is None:
+            return None
+        if rule.remaining is not None:
+            rule.remaining -= 1
+            if rule.remaining <= 0:
+                del self._rules[(rule.key, rule.model)]
+        return rule.scenario
+
+    def _lookup(self, key: str, model: str) -> Rule | None:
+        for candidate in ((key, model), (key, WILDCARD), (WILDCARD, model), (WILDCARD, WILDCARD)):
+            rule = self._rules.get(candidate)
+            if rule is not None:
+                return rule
+        return None
+
+    def load(self, rules: Iterable[Mapping[str, Any]]) -> None:
+        """Add rules shaped `{key?, model?, scenario: {...}}` (the YAML file / HTTP PUT format)."""
+        parsed = [parse_rule(raw) for raw in rules]  # validate all before mutating anything
+        for key, model, scenario in parsed:
+            self.set(scenario, key=key, model=model)
+
+
+def parse_rule(raw: Mapping[str, Any]) -> tuple[str, str, Scenario]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"scenario rule must be a mapping, got {type(raw).__name__}")
+    extra = set(raw) - {"key", "model", "scenario"}
+    if extra:
+        raise ValueError(f"unknown scenario rule field(s): {sorted(extra)}")
+    scenario_data = raw.get("scenario") or {}
+    if not isinstance(scenario_data, Mapping):
+        raise ValueError("rule 'scenario' must be a mapping")
+    key = str(raw.get("key", WILDCARD))
+    model = str(raw.get("model", WILDCARD))
+    return key, model, Scenario.from_dict(scenario_data)
+
+
+def load_rules_file(path: str | Path) -> list[dict[str, Any]]:
+    """Read a YAML (or JSON) scenarios file: a list of rules, or `{scenarios: [...]}`."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if data is None:
+        return []
+    if isinstance(data, dict) and "scenarios" in data:
+        data = data["scenarios"]
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of {{key, model, scenario}} rules")
+    return data

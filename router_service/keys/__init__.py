@@ -1,0 +1,22 @@
+"""Upstream key pools: leases, limits, health per key × model, recovery, fingerprints."""
+
+from router_service.keys._fingerprint import fingerprint
+from router_service.keys._health import DisableReason, KeyHealth
+from router_service.keys._lease import KeyLease, UpstreamKey
+from router_service.keys._pool import KeyPool, KeySnapshot
+from router_service.keys._prober import KeyProber, ProbeFn
+from router_service.keys._refusal import Refusal, Unavailable
+
+__all__ = [
+    "DisableReason",
+    "KeyHealth",
+    "KeyLease",
+    "KeyPool",
+    "KeyProber",
+    "KeySnapshot",
+    "ProbeFn",
+    "Refusal",
+    "Unavailable",
+    "UpstreamKey",
+    "fingerprint",
+]

@@ -1,0 +1,51 @@
+"""What one process remembers about each key's health, beside the shared deadlines: backoff
+strikes per key × model, half-open recovery, the prober's schedule. Small and bounded: one entry
+per configured key, and per key only the models that are currently failing."""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass, field
+
+from router_service.outcomes import Outcome
+
+# Base of the exponential backoff after a 429 that gave no hint.
+_BACKOFF_BASE_S = 1.0
+
+
+class DisableReason(enum.Enum):
+    NONE = ""
+    AUTH = "auth"
+    QUOTA = "quota"
+    MANUAL = "manual"
+
+
+@dataclass(slots=True)
+class KeyHealth:
+    last_used: int = 0  # order of last use within this process (0: never)
+    last_outcome: Outcome | None = None
+    # model -> consecutive 429s without a hint; cleared by a success.
+    strikes: dict[str, int] = field(default_factory=dict)
+    disabled: DisableReason = DisableReason.NONE
+    half_open_left: int = 0
+    probe_backoff_s: float = 0.0
+    next_probe_at: float = 0.0
+    probe_failures: int = 0
+    reported: bool = False  # backed off to the ceiling and still failing
+    recent_429_at: float = 0.0
+
+    @property
+    def half_open(self) -> bool:
+        return self.half_open_left > 0
+
+
+def jittered(seconds: float, rng: random.Random) -> float:
+    """Full-range jitter around the value (0.5x to 1.5x), so replicas and keys do not align."""
+    return seconds * (0.5 + rng.random())
+
+
+def rate_limit_backoff(strikes: int, base_s: float, ceiling_s: float, rng: random.Random) -> float:
+    """Exponential backoff with jitter for the n-th consecutive hint-less 429."""
+    raw = max(base_s, _BACKOFF_BASE_S) * (2 ** max(0, strikes - 1))
+    return min(ceiling_s, jittered(raw, rng))

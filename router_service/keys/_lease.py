@@ -1,0 +1,80 @@
+"""KeyLease: the right to use one key for one attempt, released on every path."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from router_service.keys._pool import KeyPool
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamKey:
+    provider: str
+    secret: str = field(repr=False)
+    fingerprint: str
+    max_in_flight: int | None
+    weight: float
+    rpm: int | None = None
+    tpm: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.fingerprint}"
+
+
+class KeyLease:
+    """Holds one in-flight slot of `key` for `model`. Use with `async with`; `release()` is
+    idempotent, and the slot also carries a TTL in the state store as a backstop."""
+
+    __slots__ = ("_lease_id", "_pool", "_released", "_settled", "key", "model", "tokens", "window")
+
+    def __init__(
+        self,
+        pool: KeyPool,
+        key: UpstreamKey,
+        model: str,
+        lease_id: str,
+        *,
+        window: int = 0,
+        tokens: int = 0,
+    ) -> None:
+        self._pool = pool
+        self._lease_id = lease_id
+        self._released = False
+        self._settled = False
+        self.key = key
+        self.model = model
+        self.window = window
+        self.tokens = tokens  # the estimate counted against the key's tpm window
+
+    @property
+    def released(self) -> bool:
+        return self._released
+
+    async def settle_tokens(self, actual: int) -> None:
+        """Replace the token estimate with the usage the upstream reported (once)."""
+        if self._settled or self.key.tpm is None:
+            return
+        self._settled = True
+        await self._pool._add_tokens(self, actual - self.tokens)
+
+    async def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        # Shielded: a cancellation arriving while we give the slot back must not leak it.
+        await asyncio.shield(self._pool._release(self.key, self._lease_id))
+
+    async def __aenter__(self) -> KeyLease:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.release()

@@ -1,0 +1,292 @@
+"""KeyPool: the keys of one provider, their health per key × model, and their leases.
+
+Shared facts (in-flight slots, rate windows, cooldown and disable deadlines) live in the
+StateStore so replicas agree; this process's bookkeeping (backoff strikes, half-open, probe
+schedule) lives in `KeyHealth`. Choosing among usable keys: least in flight (per weight) first,
+then least recently used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from router_service.clock import Clock
+from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
+from router_service.keys._fingerprint import fingerprint
+from router_service.keys._health import DisableReason, KeyHealth, rate_limit_backoff
+from router_service.keys._lease import KeyLease, UpstreamKey
+from router_service.keys._refusal import Refusal, Unavailable
+from router_service.keys._waiters import ArrivalQueue
+from router_service.outcomes import KeyAction, Outcome, reaction_for
+from router_service.state import SlotRequest, StateStore
+
+# Manual disables last until an operator lifts them.
+_FOREVER_S = 10 * 365 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class KeySnapshot:
+    """What admin output shows of a key: never its secret."""
+
+    key: UpstreamKey
+    in_flight: int
+    disabled_until: float
+    disabled_reason: str
+    cooling: dict[str, float]
+    last_outcome: str
+    half_open: bool
+    probe_failures: int
+    reported: bool
+
+
+class KeyPool:
+    def __init__(
+        self,
+        provider: str,
+        keys: Sequence[KeyConfig],
+        *,
+        store: StateStore,
+        clock: Clock,
+        cooldowns: CooldownsConfig,
+        health: KeyHealthConfig | None = None,
+        lease_ttl_s: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider = provider
+        self.keys = [
+            UpstreamKey(
+                provider=provider,
+                secret=k.key.get_secret_value(),
+                fingerprint=fingerprint(k.key.get_secret_value()),
+                max_in_flight=k.max_in_flight,
+                weight=k.weight,
+                rpm=k.rpm,
+                tpm=k.tpm,
+            )
+            for k in keys
+        ]
+        self.store = store
+        self.clock = clock
+        self.cooldowns = cooldowns
+        self.health_config = health if health is not None else KeyHealthConfig()
+        self.rng = rng if rng is not None else random.Random()
+        self._lease_ttl_s = lease_ttl_s
+        self.health: dict[str, KeyHealth] = {k.fingerprint: KeyHealth() for k in self.keys}
+        self._queue = ArrivalQueue()
+        self._use_seq = itertools.count(1)
+        self._models_seen: dict[str, None] = {}
+
+    # -- names in the state store ------------------------------------------------------------
+    def slot_name(self, key: UpstreamKey) -> str:
+        return f"lease:{self.provider}:{key.fingerprint}"
+
+    def off_name(self, key: UpstreamKey) -> str:
+        return f"off:{self.provider}:{key.fingerprint}"
+
+    def cool_name(self, key: UpstreamKey, model: str) -> str:
+        return f"cool:{self.provider}:{key.fingerprint}:{model}"
+
+    @property
+    def throttle_name(self) -> str:
+        return f"pcool:{self.provider}"
+
+    # -- leasing -------------------------------------------------------------------------------
+    async def lease(
+        self, model: str, exclude: Collection[str] = (), *, tokens: int = 0
+    ) -> KeyLease | Unavailable:
+        """Lease a usable key for `model` now, or say why none can be had."""
+        candidates = [k for k in self.keys if k.fingerprint not in exclude]
+        usable = await self._usable(model, candidates)
+        if isinstance(usable, Unavailable):
+            return usable
+        held = await self.store.held([self.slot_name(k) for k in usable])
+        order = sorted(
+            range(len(usable)),
+            key=lambda i: (
+                held[i] / usable[i].weight,
+                self.health[usable[i].fingerprint].last_used,
+            ),
+        )
+        retry: float | None = None
+        for i in order:
+            key = usable[i]
+            limit = key.max_in_flight
+            if self.health[key.fingerprint].half_open:
+                limit = 1  # a recovering key serves one real request at a time
+            grant = await self.store.acquire(
+                SlotRequest(self.slot_name(key), self._lease_ttl_s, limit, key.rpm, key.tpm, tokens)
+            )
+            if grant.lease_id is not None:
+                # A sequence number, not a time: ties cannot happen, whatever the clock does.
+                self.health[key.fingerprint].last_used = next(self._use_seq)
+                return KeyLease(
+                    self, key, model, grant.lease_id, window=grant.window, tokens=tokens
+                )
+            if grant.retry_after_s:
+                retry = grant.retry_after_s if retry is None else min(retry, grant.retry_after_s)
+        return Unavailable(Refusal.AT_LIMIT, retry)
+
+    async def _usable(
+        self, model: str, candidates: list[UpstreamKey]
+    ) -> list[UpstreamKey] | Unavailable:
+        """The candidates neither disabled nor cooling for `model`, the provider not throttled."""
+        if not candidates:
+            return Unavailable(Refusal.EXHAUSTED)
+        names = [self.throttle_name]
+        names += [self.off_name(k) for k in candidates]
+        names += [self.cool_name(k, model) for k in candidates]
+        until = await self.store.deadlines(names)
+        now = self.clock.now()
+        if until[0]:
+            return Unavailable(Refusal.UNHEALTHY, until[0] - now)
+        n = len(candidates)
+        usable = [k for i, k in enumerate(candidates) if not until[1 + i] and not until[1 + n + i]]
+        if not usable:
+            ends = [max(until[1 + i], until[1 + n + i]) for i in range(n)]
+            return Unavailable(Refusal.UNHEALTHY, min(ends) - now)
+        return usable
+
+    async def lease_or_wait(
+        self, model: str, exclude: Collection[str] = (), *, tokens: int = 0, wait_s: float
+    ) -> KeyLease | Unavailable:
+        """Like `lease`, but when every usable key is at its limit, wait in arrival order for up
+        to `wait_s` seconds for a slot to free."""
+
+        async def attempt() -> KeyLease | Unavailable:
+            return await self.lease(model, exclude, tokens=tokens)
+
+        return await self._queue.wait_for(attempt, wait_s)
+
+    async def _release(self, key: UpstreamKey, lease_id: str) -> None:
+        await self.store.release(self.slot_name(key), lease_id)
+        self._queue.notify()
+
+    async def _add_tokens(self, lease: KeyLease, delta: int) -> None:
+        if delta:
+            await self.store.add_tokens(self.slot_name(lease.key), lease.window, delta)
+
+    # -- reacting to outcomes ------------------------------------------------------------------
+    async def report(
+        self, key: UpstreamKey, model: str, outcome: Outcome, retry_after_s: float | None = None
+    ) -> None:
+        """Apply the Outcome table's key action for one attempt's result."""
+        health = self.health[key.fingerprint]
+        health.last_outcome = outcome
+        action = reaction_for(outcome).key_action
+        if outcome is Outcome.OK:
+            health.strikes.pop(model, None)
+            if health.half_open_left:
+                health.half_open_left -= 1
+                if not health.half_open_left:
+                    health.probe_backoff_s = 0.0
+                    health.probe_failures = 0
+                    health.reported = False
+        elif action is KeyAction.COOL_KEY_MODEL:
+            await self._rate_limited(key, health, model, retry_after_s)
+        elif action is KeyAction.DISABLE_KEY_LONG:
+            await self._disable(key, health, DisableReason.QUOTA, self.cooldowns.quota_disable_s)
+        elif action is KeyAction.DISABLE_KEY:
+            await self._disable(key, health, DisableReason.AUTH, self.cooldowns.auth_disable_s)
+
+    async def _rate_limited(
+        self, key: UpstreamKey, health: KeyHealth, model: str, retry_after_s: float | None
+    ) -> None:
+        now = self.clock.now()
+        if retry_after_s is None:
+            strikes = health.strikes[model] = health.strikes.get(model, 0) + 1
+            retry_after_s = rate_limit_backoff(
+                strikes,
+                self.cooldowns.rate_limit_backoff_s,
+                self.health_config.backoff_max_s,
+                self.rng,
+            )
+        self._models_seen[model] = None
+        await self.store.extend_deadline(self.cool_name(key, model), now + retry_after_s)
+        health.recent_429_at = now
+        await self._maybe_throttle_provider(now, retry_after_s)
+
+    async def _maybe_throttle_provider(self, now: float, wait_s: float) -> None:
+        """Most keys rate-limited at once is the account or the IP being throttled: cool the
+        provider as a whole instead of burning through every key."""
+        if len(self.keys) < 2:
+            return
+        window = self.health_config.provider_throttle_window_s
+        limited = sum(1 for h in self.health.values() if now - h.recent_429_at <= window)
+        needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * len(self.keys)))
+        if limited >= needed:
+            await self.store.extend_deadline(self.throttle_name, now + wait_s)
+
+    async def _disable(
+        self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, window_s: float
+    ) -> None:
+        now = self.clock.now()
+        if health.half_open:
+            # It failed again while recovering: twice as long before the next probe.
+            health.probe_backoff_s = min(
+                self.health_config.probe_max_s,
+                max(self.health_config.probe_initial_s, health.probe_backoff_s * 2),
+            )
+            health.half_open_left = 0
+        elif not health.probe_backoff_s:
+            health.probe_backoff_s = self.health_config.probe_initial_s
+        health.disabled = reason
+        health.next_probe_at = now + health.probe_backoff_s
+        await self.store.extend_deadline(self.off_name(key), now + window_s)
+
+    # -- operating -----------------------------------------------------------------------------
+    def find(self, key_fingerprint: str) -> UpstreamKey | None:
+        return next((k for k in self.keys if k.fingerprint == key_fingerprint), None)
+
+    async def set_enabled(self, key: UpstreamKey, enabled: bool) -> None:
+        health = self.health[key.fingerprint]
+        if enabled:
+            health.disabled = DisableReason.NONE
+            health.probe_backoff_s = 0.0
+            health.reported = False
+            await self.store.clear_deadline(self.off_name(key))
+            self._queue.notify()
+        else:
+            health.disabled = DisableReason.MANUAL
+            await self.store.extend_deadline(self.off_name(key), self.clock.now() + _FOREVER_S)
+
+    async def recovered(self, key: UpstreamKey) -> None:
+        """A probe passed: the key is half-open, one real request at a time."""
+        health = self.health[key.fingerprint]
+        health.disabled = DisableReason.NONE
+        health.half_open_left = self.health_config.half_open_successes
+        await self.store.clear_deadline(self.off_name(key))
+        self._queue.notify()
+
+    async def snapshot(self) -> list[KeySnapshot]:
+        models = list(self._models_seen)
+        held = await self.store.held([self.slot_name(k) for k in self.keys])
+        out = []
+        for key, in_flight in zip(self.keys, held, strict=True):
+            names = [self.off_name(key)] + [self.cool_name(key, m) for m in models]
+            until = await self.store.deadlines(names)
+            cooling = {m: d for m, d in zip(models, until[1:], strict=True) if d}
+            h = self.health[key.fingerprint]
+            reason = h.disabled.value if until[0] else ""
+            out.append(
+                KeySnapshot(
+                    key,
+                    in_flight,
+                    until[0],
+                    reason or ("shared" if until[0] else ""),
+                    cooling,
+                    h.last_outcome.name if h.last_outcome else "",
+                    h.half_open,
+                    h.probe_failures,
+                    h.reported,
+                )
+            )
+        return out
+
+    async def next_available_in(self, model: str) -> float | None:
+        """Seconds until some key of this pool is usable for `model` again (None: one is)."""
+        usable = await self._usable(model, list(self.keys))
+        return usable.retry_after_s if isinstance(usable, Unavailable) else None

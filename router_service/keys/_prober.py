@@ -1,0 +1,115 @@
+"""KeyProber: brings disabled keys back without a vicious circle.
+
+A disabled key is probed cheaply (a models list or a 1-token request) on an exponential backoff
+with jitter, a few at a time. A passing probe makes the key half-open — one real request at a
+time until it has proved itself — and a failure while half-open doubles the backoff (KeyPool).
+A key that keeps failing backs off to the ceiling and is reported, never retried in a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+
+from router_service.clock import Clock
+from router_service.config import KeyHealthConfig
+from router_service.errors import UpstreamFailure
+from router_service.keys._health import DisableReason, jittered
+from router_service.keys._lease import UpstreamKey
+from router_service.keys._pool import KeyPool
+from router_service.outcomes import Outcome
+
+log = logging.getLogger("switchboard.keys")
+
+# Probe one key: return on success, raise UpstreamFailure on failure.
+ProbeFn = Callable[[UpstreamKey], Awaitable[None]]
+_PROBED = (DisableReason.AUTH, DisableReason.QUOTA)
+_KEY_FAILURES = (Outcome.AUTH_INVALID, Outcome.QUOTA_EXHAUSTED, Outcome.RATE_LIMITED)
+
+
+class KeyProber:
+    def __init__(
+        self,
+        pools: Mapping[str, KeyPool],
+        probes: Mapping[str, ProbeFn],
+        *,
+        clock: Clock,
+        config: KeyHealthConfig,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._pools = pools
+        self._probes = probes
+        self._clock = clock
+        self._config = config
+        self._rng = rng if rng is not None else random.Random()
+        self._task: asyncio.Task[None] | None = None
+
+    def due(self) -> list[tuple[KeyPool, UpstreamKey]]:
+        now = self._clock.now()
+        return [
+            (pool, key)
+            for pool in self._pools.values()
+            for key in pool.keys
+            if pool.health[key.fingerprint].disabled in _PROBED
+            and pool.health[key.fingerprint].next_probe_at <= now
+        ]
+
+    async def tick(self) -> int:
+        """Probe every key that is due, at most `probe_concurrency` at once. Returns how many."""
+        due = self.due()
+        gate = asyncio.Semaphore(self._config.probe_concurrency)
+
+        async def one(pool: KeyPool, key: UpstreamKey) -> None:
+            async with gate:
+                await self._probe(pool, key)
+
+        async with asyncio.TaskGroup() as tasks:
+            for pool, key in due:
+                tasks.create_task(one(pool, key))
+        return len(due)
+
+    async def _probe(self, pool: KeyPool, key: UpstreamKey) -> None:
+        health = pool.health[key.fingerprint]
+        try:
+            await self._probes[pool.provider](key)
+        except UpstreamFailure as failure:
+            now = self._clock.now()
+            if failure.outcome in _KEY_FAILURES:
+                health.probe_failures += 1
+                health.probe_backoff_s = min(
+                    self._config.probe_max_s,
+                    max(self._config.probe_initial_s, health.probe_backoff_s * 2),
+                )
+                if health.probe_backoff_s >= self._config.probe_max_s and not health.reported:
+                    health.reported = True
+                    log.warning(
+                        "key %s keeps failing its probes (%s); probing every %.0fs",
+                        key,
+                        failure.outcome.name,
+                        self._config.probe_max_s,
+                    )
+            # Anything else (connect failure, 5xx) says nothing about the key: same backoff.
+            health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
+            return
+        log.info("key %s passed its probe; half-open", key)
+        await pool.recovered(key)
+
+    async def run(self) -> None:
+        """Probe forever, every `probe_interval_s` (until cancelled)."""
+        while True:
+            await self.tick()
+            await asyncio.sleep(self._config.probe_interval_s)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="switchboard-key-prober")
+
+    async def shutdown(self) -> None:
+        """Stop probing; idempotent. The task is owned: cancelled and awaited here."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            # wait() does not re-raise the task's CancelledError, but does raise our own.
+            await asyncio.wait((task,))

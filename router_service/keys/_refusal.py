@@ -1,0 +1,22 @@
+"""Why a pool could not lease a key right now."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Refusal(enum.Enum):
+    EXHAUSTED = "exhausted"  # every key was already tried by this request
+    UNHEALTHY = "unhealthy"  # disabled, cooling, or the provider is throttled
+    AT_LIMIT = "at_limit"  # usable keys, all at their in-flight or rate limits
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    reason: Refusal
+    retry_after_s: float | None = None
+
+    @property
+    def at_limit(self) -> bool:
+        return self.reason is Refusal.AT_LIMIT

@@ -1,0 +1,60 @@
+"""ArrivalQueue: requests waiting for a key slot are served in the order they arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from router_service.keys._refusal import Refusal, Unavailable
+
+T = TypeVar("T")
+
+# A waiter at the head re-checks this often even without a release in this process: rate
+# windows open with time, and other replicas release slots we hear nothing of.
+POLL_S = 0.05
+
+
+class ArrivalQueue:
+    def __init__(self) -> None:
+        self._waiters: deque[asyncio.Event] = deque()
+
+    def notify(self) -> None:
+        """A slot may have freed: the head of the queue tries again."""
+        if self._waiters:
+            self._waiters[0].set()
+
+    async def wait_for(
+        self, attempt: Callable[[], Awaitable[T | Unavailable]], wait_s: float
+    ) -> T | Unavailable:
+        """Run `attempt` until it returns something that is not a refusal-at-limit, waiting in
+        arrival order for at most `wait_s`. Newcomers never overtake earlier waiters."""
+        if not self._waiters:
+            result = await attempt()
+            if not (isinstance(result, Unavailable) and result.at_limit) or wait_s <= 0:
+                return result
+        else:
+            result = Unavailable(Refusal.AT_LIMIT)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        me = asyncio.Event()
+        self._waiters.append(me)
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return result
+                me.clear()
+                poll = min(remaining, POLL_S) if self._waiters[0] is me else remaining
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(poll):
+                        await me.wait()
+                if self._waiters[0] is me:
+                    result = await attempt()
+                    if not (isinstance(result, Unavailable) and result.at_limit):
+                        return result
+        finally:
+            self._waiters.remove(me)
+            self.notify()  # pass the turn on

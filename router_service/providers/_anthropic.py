@@ -1,0 +1,93 @@
+"""The Anthropic Messages API adapter (https://docs.anthropic.com/en/api/messages).
+
+`base_url` is the versioned API root (https://api.anthropic.com/v1); the key travels in
+`x-api-key` with the `anthropic-version` header. Anthropic has no embeddings API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from clients import chat_completion_from_openai, chat_params_to_openai
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.errors import UpstreamFailure
+from router_service.providers import _anthropic_map as A
+from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._mapping import caller_error
+from router_service.providers._openai import model_ids
+from router_service.providers._transport import (
+    MAPPING_ERRORS,
+    HttpAdapter,
+    JsonObject,
+    malformed,
+    root_error,
+)
+
+DEFAULT_API_VERSION = "2023-06-01"
+
+
+class AnthropicAdapter(HttpAdapter):
+    kind = "anthropic"
+
+    def _headers(self, api_key: str) -> dict[str, str]:
+        return {
+            **self.config.headers,
+            "x-api-key": api_key,
+            "anthropic-version": self.config.api_version or DEFAULT_API_VERSION,
+            "content-type": "application/json",
+        }
+
+    def _wrapped_error(self, data: JsonObject) -> tuple[int, JsonObject] | None:
+        # `{"type": "error", "error": {...}}`: an error body, a stream's `error` event.
+        if data.get("type") == "error" or data.get("error") is not None:
+            return 200, root_error(data)
+        return None
+
+    def _failure(
+        self, status: int, error: JsonObject, headers: Mapping[str, str]
+    ) -> UpstreamFailure:
+        if status < 400:  # inside a 200: the error type says which status it stands for
+            status = A.STATUS_BY_ERROR_TYPE.get(str(error.get("type")), status)
+        return super()._failure(status, error, headers)
+
+    def _body(self, call: ChatCall, *, stream: bool) -> JsonObject:
+        body = chat_params_to_openai(call.params)
+        return A.request_body(
+            body, call.upstream_model, self.config.default_max_tokens, stream=stream
+        )
+
+    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        url = f"{self.config.base_url}/messages"
+        data = await self._post_json(
+            url, self._body(call, stream=False), call.api_key, call.timeout_s
+        )
+        try:
+            mapped = A.completion(data, call.upstream_model, int(self.clock.now()))
+            return chat_completion_from_openai(mapped)
+        except MAPPING_ERRORS as exc:
+            raise malformed("response", exc) from exc
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        raise caller_error("anthropic offers no embeddings API", "model")
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        # https://docs.anthropic.com/en/api/models-list: {"data": [{"id": ...}], "has_more"}
+        data = await self._get_json(
+            f"{self.config.base_url}/models", api_key, timeout_s, {"limit": "1000"}
+        )
+        return model_ids(data)
+
+    @asynccontextmanager
+    async def stream_chat(
+        self, call: ChatCall
+    ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        url = f"{self.config.base_url}/messages"
+        body = self._body(call, stream=True)
+        async with self._open_stream(url, body, call.api_key, call.timeout_s) as response:
+            mapper = A.StreamMapper(
+                call.upstream_model,
+                int(self.clock.now()),
+                include_usage=call.params.stream_options.include_usage,
+            )
+            yield self._mapped_chunks(response, mapper.feed)

@@ -1,0 +1,287 @@
+"""Anthropic Messages API ⇄ OpenAI chat dialect: requests, responses and stream events.
+
+Followed:
+- Messages API (request, response, stop reasons, usage): https://docs.anthropic.com/en/api/messages
+- Streaming events (message_start, content_block_start/delta/stop, message_delta, message_stop,
+  ping, error; text_delta, input_json_delta, thinking_delta):
+  https://docs.anthropic.com/en/docs/build-with-claude/streaming
+- Tool use (tools with input_schema, tool_choice auto/any/tool/none, tool_use / tool_result
+  blocks): https://docs.anthropic.com/en/docs/build-with-claude/tool-use/overview
+- Images (base64 and url sources): https://docs.anthropic.com/en/docs/build-with-claude/vision
+- Error types and their HTTP statuses: https://docs.claude.com/en/api/errors
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from router_service.providers import _mapping as M
+
+JsonObject = dict[str, Any]
+
+# https://docs.claude.com/en/api/errors: error.type → the HTTP status it is sent with. Used for
+# errors that arrive inside a 200 (a stream's `error` event carries no status of its own).
+STATUS_BY_ERROR_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+
+# --- request ------------------------------------------------------------------------------------
+
+
+def request_body(
+    body: Mapping[str, Any], model: str, default_max_tokens: int, *, stream: bool
+) -> JsonObject:
+    """The Messages API body for an OpenAI-dialect chat body."""
+    system, messages = _messages(body.get("messages") or [])
+    out: JsonObject = {
+        **M.passthrough(body),
+        "model": model,
+        "messages": messages,
+        "max_tokens": M.max_tokens(body) or default_max_tokens,
+    }
+    if system:
+        out["system"] = system
+    for key in ("temperature", "top_p"):
+        if key in body:
+            out[key] = body[key]
+    stops = M.stop_list(body)
+    if stops:
+        out["stop_sequences"] = stops
+    if isinstance(body.get("user"), str):
+        out["metadata"] = {"user_id": body["user"]}
+    tools = M.function_tools(body)
+    if tools:
+        out["tools"] = [_tool(f) for f in tools]
+    choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
+    if choice is not None and tools:
+        out["tool_choice"] = choice
+    if stream:
+        out["stream"] = True
+    return out
+
+
+def _tool(function: Mapping[str, Any]) -> JsonObject:
+    tool: JsonObject = {
+        "name": function.get("name", ""),
+        "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
+    }
+    if function.get("description"):
+        tool["description"] = function["description"]
+    return tool
+
+
+def _tool_choice(choice: Any, parallel: Any) -> JsonObject | None:
+    out: JsonObject | None
+    if choice == "required":
+        out = {"type": "any"}
+    elif choice == "none":
+        out = {"type": "none"}
+    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        out = {"type": "tool", "name": choice["function"].get("name", "")}
+    else:
+        out = {"type": "auto"} if parallel is False else None
+    if out is not None and parallel is False and out["type"] != "none":
+        out["disable_parallel_tool_use"] = True
+    return out
+
+
+def _messages(messages: list[Any]) -> tuple[str, list[JsonObject]]:
+    """(system prompt, messages): system and developer turns become the top-level prompt, tool
+    results become `tool_result` blocks of a user turn, and turns of one role are merged."""
+    system: list[str] = []
+    out: list[JsonObject] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role, content = message.get("role"), message.get("content")
+        if role in ("system", "developer"):
+            system.append(M.text_of(content))
+        elif role == "tool":
+            result = {
+                "type": "tool_result",
+                "tool_use_id": str(message.get("tool_call_id", "")),
+                "content": M.text_of(content),
+            }
+            _append(out, "user", [result])
+        elif role == "assistant":
+            blocks = _blocks(content, f"messages[{i}]")
+            blocks += _tool_uses(message.get("tool_calls") or [], f"messages[{i}].tool_calls")
+            _append(out, "assistant", blocks)
+        else:
+            _append(out, "user", _blocks(content, f"messages[{i}]"))
+    return "\n\n".join(s for s in system if s), out
+
+
+def _append(out: list[JsonObject], role: str, blocks: list[JsonObject]) -> None:
+    if not blocks:
+        return
+    if out and out[-1]["role"] == role:
+        out[-1]["content"].extend(blocks)
+    else:
+        out.append({"role": role, "content": blocks})
+
+
+def _blocks(content: Any, path: str) -> list[JsonObject]:
+    blocks: list[JsonObject] = []
+    for part in M.parts_of(content):
+        kind = part.get("type")
+        if kind == "text":
+            if part.get("text"):
+                blocks.append({"type": "text", "text": part["text"]})
+        elif kind == "image_url":
+            blocks.append(_image(M.image_url(part)))
+        else:
+            raise M.caller_error(f"anthropic does not take {kind!r} content parts", path)
+    return blocks
+
+
+def _image(url: str) -> JsonObject:
+    inline = M.split_data_url(url)
+    if inline is not None:
+        media_type, data = inline
+        source = {"type": "base64", "media_type": media_type, "data": data}
+        return {"type": "image", "source": source}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
+    blocks = []
+    for i, call in enumerate(calls):
+        function = call.get("function") or {}
+        arguments = str(function.get("arguments") or "")
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": str(call.get("id", "")),
+                "name": str(function.get("name", "")),
+                "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
+            }
+        )
+    return blocks
+
+
+# --- response -----------------------------------------------------------------------------------
+
+
+def usage(raw: Mapping[str, Any]) -> JsonObject:
+    """OpenAI counts cached prompt tokens inside prompt_tokens; Anthropic reports them apart."""
+    cached = int(raw.get("cache_read_input_tokens") or 0)
+    created = int(raw.get("cache_creation_input_tokens") or 0)
+    prompt = int(raw.get("input_tokens") or 0) + cached + created
+    return M.usage(prompt, int(raw.get("output_tokens") or 0), cached=cached)
+
+
+def finish_reason(stop_reason: Any) -> str | None:
+    return _FINISH.get(str(stop_reason), "stop") if stop_reason else None
+
+
+def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
+    """An OpenAI `chat.completion` for a Messages API response."""
+    text: list[str] = []
+    thinking: list[str] = []
+    calls: list[JsonObject] = []
+    for block in data.get("content") or []:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "text":
+            text.append(str(block.get("text", "")))
+        elif kind == "thinking":
+            thinking.append(str(block.get("thinking", "")))
+        elif kind == "tool_use":
+            arguments = M.dump_arguments(block.get("input"))
+            calls.append(
+                M.tool_call(str(block.get("id", "")), str(block.get("name", "")), arguments)
+            )
+    message = M.assistant_message("".join(text), calls)
+    if thinking:
+        message["reasoning_content"] = "".join(thinking)
+    raw_usage = data.get("usage")
+    return M.completion(
+        str(data.get("id", "")),
+        created,
+        str(data.get("model") or model),
+        message,
+        finish_reason(data.get("stop_reason")) or "stop",
+        usage(raw_usage) if isinstance(raw_usage, dict) else None,
+    )
+
+
+class StreamMapper:
+    """Stream events → OpenAI chunks. Anthropic numbers content blocks; OpenAI numbers tool
+    calls: `_tools` maps one to the other."""
+
+    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+        self.id = ""
+        self.model = model
+        self.created = created
+        self.include_usage = include_usage
+        self._tools: dict[int, int] = {}
+        self._usage: JsonObject = {}
+
+    def _chunk(self, delta: JsonObject | None, **kwargs: Any) -> JsonObject:
+        return M.chunk(self.id, self.created, self.model, delta, **kwargs)
+
+    def feed(self, event: Mapping[str, Any]) -> list[JsonObject]:
+        kind = event.get("type")
+        if kind == "message_start":
+            message = event.get("message") or {}
+            self.id = str(message.get("id", ""))
+            self.model = str(message.get("model") or self.model)
+            self._usage.update(message.get("usage") or {})
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "content_block_start":
+            return self._block_start(int(event.get("index", 0)), event.get("content_block") or {})
+        if kind == "content_block_delta":
+            return self._block_delta(int(event.get("index", 0)), event.get("delta") or {})
+        if kind == "message_delta":
+            return self._message_delta(event)
+        return []  # ping, content_block_stop, message_stop
+
+    def _block_start(self, index: int, block: Mapping[str, Any]) -> list[JsonObject]:
+        if block.get("type") == "tool_use":
+            position = self._tools.setdefault(index, len(self._tools))
+            call = M.tool_call(str(block.get("id", "")), str(block.get("name", "")), "", position)
+            return [self._chunk({"tool_calls": [call]})]
+        if block.get("type") == "text" and block.get("text"):
+            return [self._chunk({"content": block["text"]})]
+        return []
+
+    def _block_delta(self, index: int, delta: Mapping[str, Any]) -> list[JsonObject]:
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [self._chunk({"content": str(delta.get("text", ""))})]
+        if kind == "input_json_delta" and index in self._tools:
+            partial = {
+                "index": self._tools[index],
+                "function": {"arguments": delta.get("partial_json", "")},
+            }
+            return [self._chunk({"tool_calls": [partial]})]
+        if kind == "thinking_delta":
+            return [self._chunk({"reasoning_content": str(delta.get("thinking", ""))})]
+        return []
+
+    def _message_delta(self, event: Mapping[str, Any]) -> list[JsonObject]:
+        # message_delta's usage counts are cumulative; input tokens come with message_start.
+        self._usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+        reason = finish_reason((event.get("delta") or {}).get("stop_reason"))
+        chunks = [self._chunk({}, finish_reason=reason)] if reason else []
+        if self.include_usage:
+            chunks.append(self._chunk(None, usage_obj=usage(self._usage)))
+        return chunks

@@ -1,0 +1,67 @@
+"""The one provider interface. The router never branches on a provider's name: it calls these
+methods, and each adapter maps its wire format and its failures onto our types and Outcomes."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+import httpx
+
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.clock import Clock
+from router_service.config import ProviderConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    """One attempt's input: the seam takes one dataclass, so fields can be added freely."""
+
+    upstream_model: str
+    api_key: str
+    params: chat_pb2.ChatParams
+    # Seconds this attempt may take in all (the caller's remaining deadline, capped by config).
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedCall:
+    upstream_model: str
+    api_key: str
+    params: embeddings_pb2.EmbeddingParams
+    timeout_s: float
+
+
+class ProviderAdapter(ABC):
+    """Speaks one provider wire format. Failures are raised as `UpstreamFailure` with an Outcome;
+    wrapped errors (HTTP 200 carrying an error) are detected in bodies and in every stream chunk."""
+
+    kind: str
+
+    def __init__(
+        self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.http = http
+        self.clock = clock
+
+    @abstractmethod
+    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        """One non-streaming completion."""
+
+    @abstractmethod
+    def stream_chat(
+        self, call: ChatCall
+    ) -> AbstractAsyncContextManager[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        """Open a stream. Leaving the context closes the upstream response, whatever happened."""
+
+    @abstractmethod
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        """Embeddings for the call's inputs."""
+
+    @abstractmethod
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        """Model ids the provider offers to this key (also a cheap probe of the key)."""

@@ -1,0 +1,168 @@
+"""Upstream failures → Outcomes: status, error code and message text, for every adapter.
+
+One pattern table recognises credential, quota, context-length and content-filter failures in the
+words providers actually use, whether they arrive as a real HTTP error or wrapped in a 200.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from router_service.clock import Clock
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome, Scope
+
+# (outcome, pattern over "code type status message" in lower case). First match wins.
+_TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
+    (
+        Outcome.AUTH_INVALID,
+        re.compile(
+            r"invalid_api_key|incorrect api key|api key not valid|api_key_invalid"
+            r"|authentication_error|invalid api[ -]?key|api key not found|invalid x-api-key"
+            r"|invalid authentication|unauthenticated|permission_denied"
+            # Cohere: 401 "invalid api token"; Cloudflare: code 10000 "Authentication error".
+            r"|invalid api token|authentication error"
+        ),
+    ),
+    (
+        Outcome.QUOTA_EXHAUSTED,
+        re.compile(
+            r"insufficient_quota|exceeded your current quota|billing|credit balance"
+            # Cloudflare Workers AI 3036: "used up your daily free allocation of … neurons".
+            r"|free allocation"
+        ),
+    ),
+    (
+        Outcome.CONTEXT_TOO_LONG,
+        re.compile(
+            r"context_length_exceeded|maximum context length|context window|too many tokens"
+            r"|prompt is too long|input is too long"
+        ),
+    ),
+    (
+        Outcome.CONTENT_FILTERED,
+        re.compile(
+            r"content_filter|content_policy|content management policy|safety"
+            # Anthropic: "Output blocked by content filtering policy".
+            r"|content filtering"
+        ),
+    ),
+    # Gemini's google.rpc status RESOURCE_EXHAUSTED is its 429.
+    (
+        Outcome.RATE_LIMITED,
+        re.compile(r"rate_limit|rate limit|too many requests|resource_exhausted"),
+    ),
+    # Anthropic: overloaded_error (529) and api_error (500), also as stream `error` events.
+    (Outcome.UPSTREAM_ERROR, re.compile(r"overloaded|server_error|internal error|api_error")),
+)
+
+
+def classify_http_error(
+    status: int,
+    error: Mapping[str, Any] | None,
+    headers: Mapping[str, str],
+    clock: Clock,
+) -> UpstreamFailure:
+    """Classify an upstream error response (or a wrapped error object) into an UpstreamFailure.
+
+    `status` is the HTTP status, or the status carried inside a wrapped error (0 if none)."""
+    inner_status = _inner_status(error)
+    effective = status if status >= 400 else inner_status
+    text = _error_text(error)
+    outcome = _outcome_for(effective, text)
+    retry_after = retry_after_seconds(headers, clock) if outcome is Outcome.RATE_LIMITED else None
+    message = str(error.get("message", "")) if error else ""
+    detail = f"HTTP {effective or status}: {message[:200]}" if message else f"HTTP {effective}"
+    return UpstreamFailure(
+        outcome,
+        detail,
+        upstream_status=effective or status,
+        retry_after_s=retry_after,
+        scope=Scope.KEY if outcome is Outcome.AUTH_INVALID else None,
+        upstream_error=dict(error) if error is not None else None,
+    )
+
+
+def _outcome_for(status: int, text: str) -> Outcome:
+    for outcome, pattern in _TEXT_PATTERNS:
+        if pattern.search(text):
+            # A 5xx that mentions "rate limit" is still the server's failure, and a 429 whose
+            # text says "overloaded" is still throttling: the status decides between those two.
+            if outcome is Outcome.RATE_LIMITED and status >= 500:
+                return Outcome.UPSTREAM_ERROR
+            if outcome is Outcome.UPSTREAM_ERROR and status == 429:
+                return Outcome.RATE_LIMITED
+            return outcome
+    if status in (401, 403):
+        return Outcome.AUTH_INVALID
+    if status == 402:  # Payment Required: the account's credit, not this request
+        return Outcome.QUOTA_EXHAUSTED
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status >= 500 or status == 408:
+        return Outcome.UPSTREAM_ERROR
+    if 400 <= status < 500:
+        return Outcome.BAD_REQUEST
+    return Outcome.UPSTREAM_ERROR
+
+
+def _inner_status(error: Mapping[str, Any] | None) -> int:
+    if not error:
+        return 0
+    for field in ("code", "status"):
+        value = error.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+            return value
+        if isinstance(value, str) and value.isdigit() and 100 <= int(value) <= 599:
+            return int(value)
+    return 0
+
+
+def _error_text(error: Mapping[str, Any] | None) -> str:
+    if not error:
+        return ""
+    parts = [str(error.get(field, "")) for field in ("code", "type", "status", "message")]
+    for detail in error.get("details", ()) if isinstance(error.get("details"), list) else ():
+        if isinstance(detail, dict):
+            parts.append(str(detail.get("reason", "")))
+    return " ".join(parts).lower()
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | None:
+    """The wait an upstream asked for: `Retry-After` (seconds or HTTP date), `retry-after-ms`, or
+    OpenAI's `x-ratelimit-reset-requests` / `-tokens` durations ("1s", "6m0s", "20ms")."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - clock.now())
+    resets = [
+        _parse_duration(lowered[name])
+        for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
+        if name in lowered
+    ]
+    known = [r for r in resets if r is not None]
+    return max(known) if known else None
+
+
+def _parse_duration(text: str) -> float | None:
+    matches = _DURATION.findall(text.strip())
+    if not matches:
+        return None
+    return sum(float(number) * _UNITS[unit] for number, unit in matches)

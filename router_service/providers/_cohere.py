@@ -1,0 +1,102 @@
+"""The Cohere adapter: Chat API v2 and Embed API v2 (https://docs.cohere.com/reference/chat).
+
+`base_url` is the unversioned root (https://api.cohere.com): chat is `/v2/chat`, embeddings
+`/v2/embed` (https://docs.cohere.com/reference/embed) and the model list `/v1/models`
+(https://docs.cohere.com/reference/list-models). The key is a bearer token. Errors are the HTTP
+status with `{"message": ...}` (an invalid key: 401 "invalid api token").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from clients import (
+    chat_completion_from_openai,
+    chat_params_to_openai,
+    embedding_params_to_openai,
+    embedding_result_from_openai,
+)
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers import _cohere_map as C
+from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._mapping import embedding_list, embedding_texts
+from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
+
+# Keys of an OpenAI embeddings body; any other key (input_type, truncate…) is Cohere's own.
+_OPENAI_EMBED_KEYS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+
+
+class CohereAdapter(HttpAdapter):
+    kind = "cohere"
+
+    def _headers(self, api_key: str) -> dict[str, str]:
+        return {
+            **self.config.headers,
+            "authorization": f"Bearer {api_key}",
+            "content-type": "application/json",
+        }
+
+    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        body = C.request_body(chat_params_to_openai(call.params), call.upstream_model, stream=False)
+        url = f"{self.config.base_url}/v2/chat"
+        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        try:
+            mapped = C.completion(data, call.upstream_model, int(self.clock.now()))
+            return chat_completion_from_openai(mapped)
+        except MAPPING_ERRORS as exc:
+            raise malformed("response", exc) from exc
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        texts = embedding_texts(call.params)
+        own = {
+            k: v
+            for k, v in embedding_params_to_openai(call.params).items()
+            if k not in _OPENAI_EMBED_KEYS
+        }
+        body: dict[str, Any] = {
+            "model": call.upstream_model,
+            "texts": texts,
+            "input_type": "search_document",
+            "embedding_types": ["float"],
+            **own,
+        }
+        if call.params.HasField("dimensions"):
+            body["output_dimension"] = call.params.dimensions
+        data = await self._post_json(
+            f"{self.config.base_url}/v2/embed", body, call.api_key, call.timeout_s
+        )
+        try:
+            vectors = data["embeddings"]["float"]
+            billed = (data.get("meta") or {}).get("billed_units") or {}
+            tokens = int(billed.get("input_tokens") or 0)
+            encoding = call.params.encoding_format or None
+            listed = embedding_list(call.upstream_model, vectors, encoding, tokens)
+            return embedding_result_from_openai(listed)
+        except MAPPING_ERRORS as exc:
+            raise malformed("embeddings", exc) from exc
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        url = f"{self.config.base_url}/v1/models"
+        data = await self._get_json(url, api_key, timeout_s, {"page_size": "1000"})
+        models = data.get("models")
+        if not isinstance(models, list):
+            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed model list")
+        return [str(m["name"]) for m in models if isinstance(m, dict) and "name" in m]
+
+    @asynccontextmanager
+    async def stream_chat(
+        self, call: ChatCall
+    ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        body = C.request_body(chat_params_to_openai(call.params), call.upstream_model, stream=True)
+        url = f"{self.config.base_url}/v2/chat"
+        async with self._open_stream(url, body, call.api_key, call.timeout_s) as response:
+            mapper = C.StreamMapper(
+                call.upstream_model,
+                int(self.clock.now()),
+                include_usage=call.params.stream_options.include_usage,
+            )
+            yield self._mapped_chunks(response, mapper.feed)

@@ -1,0 +1,219 @@
+"""Cohere Chat API v2 ⇄ OpenAI chat dialect.
+
+Followed:
+- Chat v2 request and response (messages with system/user/assistant/tool roles, tools in the
+  OpenAI function shape, `p`, `stop_sequences`, finish_reason COMPLETE / STOP_SEQUENCE /
+  MAX_TOKENS / TOOL_CALL / ERROR, usage.tokens and usage.billed_units):
+  https://docs.cohere.com/reference/chat
+- Stream events (message-start, content-start/delta/end, tool-plan-delta, tool-call-start/
+  delta/end, citation-start/end, message-end with finish_reason and usage):
+  https://docs.cohere.com/v2/docs/streaming and https://docs.cohere.com/docs/tool-use-streaming
+- Images as `image_url` content parts: https://docs.cohere.com/docs/image-inputs
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers import _mapping as M
+
+JsonObject = dict[str, Any]
+
+_FINISH = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "MAX_TOKENS": "length",
+    "TOOL_CALL": "tool_calls",
+    "ERROR_TOXIC": "content_filter",
+}
+_FAILED = frozenset({"ERROR", "TIMEOUT", "ERROR_LIMIT"})
+_PARAMS = {
+    "temperature": "temperature",
+    "top_p": "p",
+    "seed": "seed",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+}
+_CHOICES = {"required": "REQUIRED", "none": "NONE"}
+
+
+def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonObject:
+    out: JsonObject = {
+        **M.passthrough(body),
+        "model": model,
+        "messages": [
+            _message(m, f"messages[{i}]") for i, m in enumerate(body.get("messages") or [])
+        ],
+    }
+    out.update({native: body[key] for key, native in _PARAMS.items() if key in body})
+    limit = M.max_tokens(body)
+    if limit is not None:
+        out["max_tokens"] = limit
+    stops = M.stop_list(body)
+    if stops:
+        out["stop_sequences"] = stops
+    functions = M.function_tools(body)
+    if functions:
+        out["tools"] = [{"type": "function", "function": f} for f in functions]
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict):  # a named function: Cohere can only require some tool
+            out["tool_choice"] = "REQUIRED"
+        elif isinstance(choice, str) and choice in _CHOICES:
+            out["tool_choice"] = _CHOICES[choice]
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") != "text":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        out["response_format"] = {
+            "type": "json_object",
+            **({"json_schema": schema} if schema else {}),
+        }
+    if stream:
+        out["stream"] = True
+    return out
+
+
+def _message(message: Any, path: str) -> JsonObject:
+    role = message.get("role")
+    content = message.get("content")
+    if role in ("system", "developer"):
+        return {"role": "system", "content": M.text_of(content)}
+    if role == "tool":
+        return {
+            "role": "tool",
+            "tool_call_id": str(message.get("tool_call_id", "")),
+            "content": M.text_of(content),
+        }
+    if role == "assistant":
+        out: JsonObject = {"role": "assistant"}
+        text = M.text_of(content)
+        if text:
+            out["content"] = text
+        if message.get("tool_calls"):
+            out["tool_calls"] = [
+                {"id": c.get("id", ""), "type": "function", "function": c.get("function") or {}}
+                for c in message["tool_calls"]
+            ]
+        return out
+    return {"role": "user", "content": _user_content(content, path)}
+
+
+def _user_content(content: Any, path: str) -> Any:
+    if isinstance(content, str):
+        return content
+    parts: list[JsonObject] = []
+    for part in M.parts_of(content):
+        kind = part.get("type")
+        if kind == "text":
+            parts.append({"type": "text", "text": part.get("text", "")})
+        elif kind == "image_url":
+            parts.append({"type": "image_url", "image_url": {"url": M.image_url(part)}})
+        else:
+            raise M.caller_error(f"cohere does not take {kind!r} content parts", path)
+    return parts
+
+
+# --- response -----------------------------------------------------------------------------------
+
+
+def usage(raw: Mapping[str, Any]) -> JsonObject:
+    counts = raw.get("tokens") or raw.get("billed_units") or {}
+    return M.usage(int(counts.get("input_tokens") or 0), int(counts.get("output_tokens") or 0))
+
+
+def finish_reason(raw: Any, error: Any = None) -> str | None:
+    """OpenAI's finish reason; a failed generation is raised as the upstream's failure."""
+    if not raw:
+        return None
+    if raw in _FAILED:
+        detail = f": {error}" if error else ""
+        raise UpstreamFailure(
+            Outcome.UPSTREAM_ERROR,
+            f"cohere ended the generation with {raw}{detail}",
+            upstream_error={"message": str(error or raw), "finish_reason": raw},
+        )
+    return _FINISH.get(str(raw), "stop")
+
+
+def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
+    message = data.get("message") or {}
+    text = "".join(
+        str(c.get("text", "")) for c in message.get("content") or [] if c.get("type") == "text"
+    )
+    calls = [
+        M.tool_call(
+            str(c.get("id", "")),
+            str((c.get("function") or {}).get("name", "")),
+            str((c.get("function") or {}).get("arguments") or "{}"),
+        )
+        for c in message.get("tool_calls") or []
+    ]
+    raw_usage = data.get("usage")
+    return M.completion(
+        str(data.get("id", "")),
+        created,
+        model,
+        M.assistant_message(text, calls),
+        finish_reason(data.get("finish_reason")) or "stop",
+        usage(raw_usage) if isinstance(raw_usage, dict) else None,
+    )
+
+
+class StreamMapper:
+    """Chat v2 stream events → OpenAI chunks."""
+
+    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+        self.id = ""
+        self.model = model
+        self.created = created
+        self.include_usage = include_usage
+        self._tools: dict[int, int] = {}  # event index → OpenAI tool call index
+
+    def _chunk(self, delta: JsonObject | None, **kwargs: Any) -> JsonObject:
+        return M.chunk(self.id, self.created, self.model, delta, **kwargs)
+
+    def feed(self, event: Mapping[str, Any]) -> list[JsonObject]:
+        kind = event.get("type")
+        delta = event.get("delta") or {}
+        message = delta.get("message") or {}
+        if kind == "message-start":
+            self.id = str(event.get("id") or self.id)
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind in ("content-start", "content-delta"):
+            text = str((message.get("content") or {}).get("text") or "")
+            return [self._chunk({"content": text})] if text else []
+        if kind in ("tool-call-start", "tool-call-delta"):
+            return self._tool_call(int(event.get("index", 0)), message.get("tool_calls") or {})
+        if kind == "message-end":
+            return self._end(delta)
+        return []  # content-end, tool-plan-delta, tool-call-end, citation-*
+
+    def _tool_call(self, index: int, call: Mapping[str, Any]) -> list[JsonObject]:
+        function = call.get("function") or {}
+        if index not in self._tools:
+            position = self._tools[index] = len(self._tools)
+            name, arguments = str(function.get("name", "")), str(function.get("arguments") or "")
+            return [
+                self._chunk(
+                    {
+                        "tool_calls": [
+                            M.tool_call(str(call.get("id", "")), name, arguments, position)
+                        ]
+                    }
+                )
+            ]
+        partial = {
+            "index": self._tools[index],
+            "function": {"arguments": str(function.get("arguments") or "")},
+        }
+        return [self._chunk({"tool_calls": [partial]})]
+
+    def _end(self, delta: Mapping[str, Any]) -> list[JsonObject]:
+        reason = finish_reason(delta.get("finish_reason"), delta.get("error"))
+        chunks = [self._chunk({}, finish_reason=reason)] if reason else []
+        raw_usage = delta.get("usage")
+        if self.include_usage and isinstance(raw_usage, dict):
+            chunks.append(self._chunk(None, usage_obj=usage(raw_usage)))
+        return chunks

@@ -1,0 +1,106 @@
+"""The Gemini API adapter (Generative Language API, https://ai.google.dev/api).
+
+`base_url` is the versioned root (https://generativelanguage.googleapis.com/v1beta); the key
+travels in `x-goog-api-key`. Chat is `models/{model}:generateContent`, streams are
+`:streamGenerateContent?alt=sse` (one GenerateContentResponse per SSE event, no sentinel), and
+embeddings are `:embedContent` (one text) or `:batchEmbedContents` (several,
+https://ai.google.dev/api/embeddings). Errors are google.rpc statuses
+(`{"error": {"code", "message", "status", "details"}}`), classified as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from clients import (
+    chat_completion_from_openai,
+    chat_params_to_openai,
+    embedding_result_from_openai,
+)
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers import _gemini_map as G
+from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._mapping import embedding_list, embedding_texts
+from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
+
+
+def _model_path(model: str) -> str:
+    return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+
+
+class GeminiAdapter(HttpAdapter):
+    kind = "gemini"
+
+    def _headers(self, api_key: str) -> dict[str, str]:
+        return {
+            **self.config.headers,
+            "x-goog-api-key": api_key,
+            "content-type": "application/json",
+        }
+
+    def _url(self, model: str, method: str) -> str:
+        return f"{self.config.base_url}/{_model_path(model)}:{method}"
+
+    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        body = G.request_body(chat_params_to_openai(call.params))
+        url = self._url(call.upstream_model, "generateContent")
+        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        try:
+            mapped = G.completion(data, call.upstream_model, int(self.clock.now()))
+            return chat_completion_from_openai(mapped)
+        except MAPPING_ERRORS as exc:
+            raise malformed("response", exc) from exc
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        texts = embedding_texts(call.params)
+        model = _model_path(call.upstream_model)
+        extra: dict[str, Any] = {}
+        if call.params.HasField("dimensions"):
+            extra["outputDimensionality"] = call.params.dimensions
+        if len(texts) == 1:
+            body: dict[str, Any] = {"content": {"parts": [{"text": texts[0]}]}, **extra}
+            url = self._url(call.upstream_model, "embedContent")
+        else:
+            requests = [
+                {"model": model, "content": {"parts": [{"text": t}]}, **extra} for t in texts
+            ]
+            body = {"requests": requests}
+            url = self._url(call.upstream_model, "batchEmbedContents")
+        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        try:
+            items = data["embeddings"] if "embeddings" in data else [data["embedding"]]
+            vectors = [item["values"] for item in items]
+            encoding = call.params.encoding_format or None
+            return embedding_result_from_openai(
+                embedding_list(call.upstream_model, vectors, encoding, 0)
+            )
+        except MAPPING_ERRORS as exc:
+            raise malformed("embeddings", exc) from exc
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        # https://ai.google.dev/api/models#method:-models.list: {"models": [{"name": "models/…"}]}
+        url = f"{self.config.base_url}/models"
+        data = await self._get_json(url, api_key, timeout_s, {"pageSize": "1000"})
+        models = data.get("models")
+        if not isinstance(models, list):
+            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed model list")
+        names = [str(m.get("name", "")) for m in models if isinstance(m, dict)]
+        return [name.removeprefix("models/") for name in names if name]
+
+    @asynccontextmanager
+    async def stream_chat(
+        self, call: ChatCall
+    ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        body = G.request_body(chat_params_to_openai(call.params))
+        url = self._url(call.upstream_model, "streamGenerateContent") + "?alt=sse"
+        async with self._open_stream(url, body, call.api_key, call.timeout_s) as response:
+            mapper = G.StreamMapper(
+                call.upstream_model,
+                int(self.clock.now()),
+                include_usage=call.params.stream_options.include_usage,
+            )
+            yield self._mapped_chunks(response, mapper.feed)

@@ -1,0 +1,308 @@
+"""Gemini API (Generative Language, v1beta) ⇄ OpenAI chat dialect.
+
+Followed:
+- generateContent / streamGenerateContent, GenerationConfig, candidates, finishReason,
+  promptFeedback.blockReason, usageMetadata: https://ai.google.dev/api/generate-content
+- Content and Part (text, inlineData, fileData, functionCall, functionResponse), Tool,
+  FunctionDeclaration (parametersJsonSchema), ToolConfig: https://ai.google.dev/api/caching
+- Function calling round trip (functionCall → functionResponse in a user turn):
+  https://ai.google.dev/gemini-api/docs/function-calling
+- System instructions: https://ai.google.dev/gemini-api/docs/text-generation#system-instructions
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers import _mapping as M
+
+JsonObject = dict[str, Any]
+
+# Candidate.FinishReason values that mean the output was withheld by a content policy.
+_FILTERED = frozenset(
+    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+)
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "stop"}
+_CALLING_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+_CONFIG_KEYS = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "n": "candidateCount",
+    "seed": "seed",
+    "presence_penalty": "presencePenalty",
+    "frequency_penalty": "frequencyPenalty",
+}
+
+
+# --- request ------------------------------------------------------------------------------------
+
+
+def request_body(body: Mapping[str, Any]) -> JsonObject:
+    """A generateContent body for an OpenAI-dialect chat body."""
+    messages = body.get("messages") or []
+    system, contents = _contents(messages, M.tool_names_by_id(messages))
+    out: JsonObject = {**M.passthrough(body), "contents": contents}
+    if system:
+        out["systemInstruction"] = {"parts": [{"text": system}]}
+    config = _generation_config(body)
+    if config:
+        # A caller's own generationConfig (passed through) refines ours.
+        out["generationConfig"] = {**config, **(out.get("generationConfig") or {})}
+    functions = M.function_tools(body)
+    if functions:
+        out["tools"] = [{"functionDeclarations": [_declaration(f) for f in functions]}]
+        tool_config = _tool_config(body.get("tool_choice"))
+        if tool_config is not None:
+            out["toolConfig"] = tool_config
+    return out
+
+
+def _generation_config(body: Mapping[str, Any]) -> JsonObject:
+    config = {native: body[key] for key, native in _CONFIG_KEYS.items() if key in body}
+    limit = M.max_tokens(body)
+    if limit is not None:
+        config["maxOutputTokens"] = limit
+    stops = M.stop_list(body)
+    if stops:
+        config["stopSequences"] = stops
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") != "text":
+        config["responseMimeType"] = "application/json"
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if schema is not None:
+            config["responseJsonSchema"] = schema
+    return config
+
+
+def _declaration(function: Mapping[str, Any]) -> JsonObject:
+    # parametersJsonSchema takes JSON Schema as OpenAI tools write it (`parameters` would need
+    # Gemini's OpenAPI subset).
+    out: JsonObject = {"name": function.get("name", "")}
+    if function.get("description"):
+        out["description"] = function["description"]
+    if function.get("parameters"):
+        out["parametersJsonSchema"] = function["parameters"]
+    return out
+
+
+def _tool_config(choice: Any) -> JsonObject | None:
+    if isinstance(choice, str) and choice in _CALLING_MODES:
+        return {"functionCallingConfig": {"mode": _CALLING_MODES[choice]}}
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        name = choice["function"].get("name", "")
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+    return None
+
+
+def _contents(messages: list[Any], names: Mapping[str, str]) -> tuple[str, list[JsonObject]]:
+    """(system instruction, contents): roles user/model, tool results as functionResponse
+    parts of a user turn, consecutive turns of one role merged."""
+    system: list[str] = []
+    contents: list[JsonObject] = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role, content = message.get("role"), message.get("content")
+        if role in ("system", "developer"):
+            system.append(M.text_of(content))
+        elif role == "tool":
+            call_id = str(message.get("tool_call_id", ""))
+            response = {"name": names.get(call_id, call_id), "response": _result(content)}
+            _append(contents, "user", [{"functionResponse": response}])
+        elif role == "assistant":
+            parts = _parts(content, f"messages[{i}]")
+            parts += _calls(message.get("tool_calls") or [], f"messages[{i}].tool_calls")
+            _append(contents, "model", parts)
+        else:
+            _append(contents, "user", _parts(content, f"messages[{i}]"))
+    return "\n\n".join(s for s in system if s), contents
+
+
+def _append(contents: list[JsonObject], role: str, parts: list[JsonObject]) -> None:
+    if not parts:
+        return
+    if contents and contents[-1]["role"] == role:
+        contents[-1]["parts"].extend(parts)
+    else:
+        contents.append({"role": role, "parts": parts})
+
+
+def _parts(content: Any, path: str) -> list[JsonObject]:
+    parts: list[JsonObject] = []
+    for part in M.parts_of(content):
+        kind = part.get("type")
+        if kind == "text":
+            if part.get("text"):
+                parts.append({"text": part["text"]})
+        elif kind == "image_url":
+            url = M.image_url(part)
+            inline = M.split_data_url(url)
+            if inline is not None:
+                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}})
+            else:
+                parts.append({"fileData": {"mimeType": M.guess_media_type(url), "fileUri": url}})
+        else:
+            raise M.caller_error(f"gemini does not take {kind!r} content parts here", path)
+    return parts
+
+
+def _calls(calls: list[Any], path: str) -> list[JsonObject]:
+    parts = []
+    for i, call in enumerate(calls):
+        function = call.get("function") or {}
+        args = M.load_arguments(str(function.get("arguments") or ""), f"{path}[{i}]")
+        parts.append({"functionCall": {"name": str(function.get("name", "")), "args": args}})
+    return parts
+
+
+def _result(content: Any) -> JsonObject:
+    """A tool result as the JSON object functionResponse.response must be."""
+    text = M.text_of(content)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    return value if isinstance(value, dict) else {"result": text}
+
+
+# --- response -----------------------------------------------------------------------------------
+
+
+def filtered(reason: str, detail: str = "") -> UpstreamFailure:
+    message = f"gemini withheld the content ({reason}){': ' + detail if detail else ''}"
+    error = {"message": message, "type": "invalid_request_error", "code": "content_filter"}
+    return UpstreamFailure(
+        Outcome.CONTENT_FILTERED, message, upstream_status=400, upstream_error=error
+    )
+
+
+def check_prompt_blocked(data: Mapping[str, Any]) -> None:
+    feedback = data.get("promptFeedback")
+    if isinstance(feedback, dict) and feedback.get("blockReason"):
+        raise filtered(str(feedback["blockReason"]), "the prompt was blocked")
+
+
+def usage(raw: Mapping[str, Any]) -> JsonObject:
+    thoughts = int(raw.get("thoughtsTokenCount") or 0)
+    prompt = int(raw.get("promptTokenCount") or 0)
+    completion = int(raw.get("candidatesTokenCount") or 0) + thoughts
+    return M.usage(
+        prompt,
+        completion,
+        total=int(raw.get("totalTokenCount") or prompt + completion),
+        cached=int(raw.get("cachedContentTokenCount") or 0),
+        reasoning=thoughts,
+    )
+
+
+def finish_reason(raw: Any, called: bool) -> str | None:
+    if not raw or raw == "FINISH_REASON_UNSPECIFIED":
+        return None
+    if raw in _FILTERED:
+        return "content_filter"
+    reason = _FINISH.get(str(raw), "stop")
+    return "tool_calls" if called and reason == "stop" else reason
+
+
+def candidate_delta(candidate: Mapping[str, Any], first_call: int, prefix: str) -> JsonObject:
+    """A candidate's text and function calls as an OpenAI message / delta (no role)."""
+    text: list[str] = []
+    calls: list[JsonObject] = []
+    for part in (candidate.get("content") or {}).get("parts") or []:
+        if "text" in part and not part.get("thought"):
+            text.append(str(part["text"]))
+        elif isinstance(part.get("functionCall"), dict):
+            call = part["functionCall"]
+            call_id = str(call.get("id") or f"{prefix}_{first_call + len(calls)}")
+            arguments = M.dump_arguments(call.get("args"))
+            calls.append(M.tool_call(call_id, str(call.get("name", "")), arguments))
+    delta: JsonObject = {"content": "".join(text)} if text or not calls else {}
+    if calls:
+        delta["tool_calls"] = calls
+    return delta
+
+
+def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
+    """An OpenAI `chat.completion` for a generateContent response."""
+    check_prompt_blocked(data)
+    candidates = [c for c in data.get("candidates") or [] if isinstance(c, dict)]
+    if not candidates:
+        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "gemini returned no candidates")
+    prefix = f"call_{data.get('responseId') or secrets.token_hex(6)}"
+    choices = []
+    for position, candidate in enumerate(candidates):
+        delta = candidate_delta(candidate, 0, f"{prefix}_{position}")
+        reason = candidate.get("finishReason")
+        if reason in _FILTERED and not delta.get("content") and not delta.get("tool_calls"):
+            raise filtered(str(reason), str(candidate.get("finishMessage") or ""))
+        message = M.assistant_message(delta.get("content") or "", delta.get("tool_calls") or [])
+        finish = finish_reason(reason, bool(delta.get("tool_calls"))) or "stop"
+        index = int(candidate.get("index", position))
+        choices.append({"index": index, "message": message, "finish_reason": finish})
+    raw_usage = data.get("usageMetadata")
+    out = M.completion(
+        str(data.get("responseId") or ""),
+        created,
+        str(data.get("modelVersion") or model),
+        {},
+        None,
+        usage(raw_usage) if isinstance(raw_usage, dict) else None,
+    )
+    out["choices"] = choices
+    return out
+
+
+class StreamMapper:
+    """streamGenerateContent?alt=sse events (each a GenerateContentResponse) → OpenAI chunks."""
+
+    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+        self.model = model
+        self.created = created
+        self.include_usage = include_usage
+        self.id = ""
+        self._prefix = f"call_{secrets.token_hex(6)}"
+        self._calls: dict[int, int] = {}  # candidate index → tool calls sent
+        self._sent: set[int] = set()  # candidates whose role was sent
+        self._content_sent = False
+
+    def feed(self, data: Mapping[str, Any]) -> list[JsonObject]:
+        check_prompt_blocked(data)
+        self.id = self.id or str(data.get("responseId") or "")
+        self.model = str(data.get("modelVersion") or self.model)
+        chunks: list[JsonObject] = []
+        finished = False
+        for position, candidate in enumerate(data.get("candidates") or []):
+            index = int(candidate.get("index", position))
+            chunks += self._candidate(index, candidate)
+            finished = finished or bool(candidate.get("finishReason"))
+        raw_usage = data.get("usageMetadata")
+        if finished and self.include_usage and isinstance(raw_usage, dict):
+            chunks.append(
+                M.chunk(self.id, self.created, self.model, None, usage_obj=usage(raw_usage))
+            )
+        return chunks
+
+    def _candidate(self, index: int, candidate: Mapping[str, Any]) -> list[JsonObject]:
+        sent = self._calls.get(index, 0)
+        delta = candidate_delta(candidate, sent, f"{self._prefix}_{index}")
+        calls = delta.get("tool_calls") or []
+        for offset, call in enumerate(calls):
+            call["index"] = sent + offset
+        self._calls[index] = sent + len(calls)
+        if index not in self._sent:
+            self._sent.add(index)
+            delta = {"role": "assistant", **delta}
+        self._content_sent = self._content_sent or bool(delta.get("content") or calls)
+        raw = candidate.get("finishReason")
+        if raw in _FILTERED and not self._content_sent:
+            raise filtered(str(raw), str(candidate.get("finishMessage") or ""))
+        reason = finish_reason(raw, self._calls[index] > 0)
+        chunk = M.chunk(self.id, self.created, self.model, delta, finish_reason=reason)
+        chunk["choices"][0]["index"] = index
+        return [chunk]

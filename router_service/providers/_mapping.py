@@ -1,0 +1,254 @@
+"""Pure helpers shared by the native-format mappings (Gemini, Anthropic, Cohere).
+
+Each of those adapters maps the OpenAI-dialect body that the codec writes from `ChatParams`
+(`chat_params_to_openai`) into its provider's body, and its provider's answers back into OpenAI
+`chat.completion` / `chat.completion.chunk` objects that the codec parses. Working on the OpenAI
+dialect on both sides keeps one set of protobuf rules (the codec's) and makes every mapping a
+plain dict → dict function.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from clients.switchboard.v1 import embeddings_pb2
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+
+JsonObject = dict[str, Any]
+
+# Request keys of OpenAI's chat API. Any other top-level key is a provider's own field that the
+# caller sent on purpose (`top_k`, `safetySettings`, `thinking`…): it passes through unchanged.
+OPENAI_CHAT_KEYS = frozenset(
+    {
+        "model", "messages", "stream", "stream_options", "tools", "tool_choice", "temperature",
+        "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
+        "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user", "seed",
+        "response_format", "parallel_tool_calls", "functions", "function_call", "service_tier",
+        "store", "metadata", "reasoning_effort", "modalities", "audio", "prediction",
+    }
+)  # fmt: skip
+
+
+def passthrough(body: Mapping[str, Any]) -> JsonObject:
+    """The caller's provider-specific top-level keys."""
+    return {k: v for k, v in body.items() if k not in OPENAI_CHAT_KEYS}
+
+
+def caller_error(message: str, param: str | None = None) -> UpstreamFailure:
+    """A request this provider cannot express: the caller's to fix, returned as a 400."""
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+    return UpstreamFailure(Outcome.BAD_REQUEST, message, upstream_status=400, upstream_error=error)
+
+
+def text_of(content: Any) -> str:
+    """The text of an OpenAI message `content`: a string, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
+def parts_of(content: Any) -> list[JsonObject]:
+    """An OpenAI `content` as a list of parts (a string is one text part)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if isinstance(content, list):
+        return [p for p in content if isinstance(p, dict)]
+    return []
+
+
+def stop_list(body: Mapping[str, Any]) -> list[str]:
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        return [stop]
+    return [s for s in stop if isinstance(s, str)] if isinstance(stop, list) else []
+
+
+def max_tokens(body: Mapping[str, Any]) -> int | None:
+    value = body.get("max_completion_tokens", body.get("max_tokens"))
+    return value if isinstance(value, int) else None
+
+
+def image_url(part: Mapping[str, Any]) -> str:
+    image = part.get("image_url")
+    return str(image.get("url", "")) if isinstance(image, dict) else ""
+
+
+def split_data_url(url: str) -> tuple[str, str] | None:
+    """(media type, base64 data) of a `data:<type>;base64,<data>` URL, else None."""
+    if not url.startswith("data:"):
+        return None
+    header, sep, data = url[5:].partition(",")
+    if not sep or not header.endswith(";base64"):
+        return None
+    return header.removesuffix(";base64") or "application/octet-stream", data
+
+
+def guess_media_type(url: str) -> str:
+    guessed, _ = mimetypes.guess_type(url.split("?", 1)[0])
+    return guessed or "image/jpeg"
+
+
+def load_arguments(arguments: str, param: str) -> JsonObject:
+    """A tool call's JSON arguments as the object native formats carry."""
+    if not arguments.strip():
+        return {}
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError as exc:
+        raise caller_error(f"tool call arguments are not JSON: {exc}", param) from exc
+    if not isinstance(value, dict):
+        raise caller_error("tool call arguments must be a JSON object", param)
+    return value
+
+
+def dump_arguments(value: Any) -> str:
+    return orjson.dumps(value if value is not None else {}).decode()
+
+
+def tool_names_by_id(messages: Iterable[Any]) -> dict[str, str]:
+    """Tool call id → function name, from the assistant messages of a conversation (native
+    formats that name a tool result by function need it; OpenAI's names it by call id)."""
+    names: dict[str, str] = {}
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and call.get("id"):
+                names[str(call["id"])] = str(function.get("name", ""))
+    return names
+
+
+def function_tools(body: Mapping[str, Any]) -> list[JsonObject]:
+    """The `function` objects of the request's tools."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return []
+    return [
+        t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+    ]
+
+
+def usage(
+    prompt: int,
+    completion: int,
+    *,
+    total: int | None = None,
+    cached: int | None = None,
+    reasoning: int | None = None,
+) -> JsonObject:
+    out: JsonObject = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": total if total is not None else prompt + completion,
+    }
+    if cached:
+        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    if reasoning:
+        out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return out
+
+
+def completion(
+    completion_id: str,
+    created: int,
+    model: str,
+    message: JsonObject,
+    finish_reason: str | None,
+    usage_obj: JsonObject | None,
+) -> JsonObject:
+    out: JsonObject = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+    }
+    if usage_obj is not None:
+        out["usage"] = usage_obj
+    return out
+
+
+def chunk(
+    chunk_id: str,
+    created: int,
+    model: str,
+    delta: JsonObject | None,
+    finish_reason: str | None = None,
+    usage_obj: JsonObject | None = None,
+) -> JsonObject:
+    """A `chat.completion.chunk`; `delta=None` makes the choice-less usage chunk."""
+    choices = (
+        [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish_reason}]
+    )
+    out: JsonObject = {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": choices,
+    }
+    if usage_obj is not None:
+        out["usage"] = usage_obj
+    return out
+
+
+def assistant_message(text: str, tool_calls: Sequence[JsonObject]) -> JsonObject:
+    message: JsonObject = {"role": "assistant", "content": text if text or not tool_calls else None}
+    if tool_calls:
+        message["tool_calls"] = list(tool_calls)
+    return message
+
+
+def tool_call(call_id: str, name: str, arguments: str, index: int | None = None) -> JsonObject:
+    out: JsonObject = {} if index is None else {"index": index}
+    out.update(
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    )
+    return out
+
+
+# --- embeddings ---------------------------------------------------------------------------------
+
+
+def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
+    """The texts to embed; token inputs only mean something to OpenAI's own tokenizer."""
+    which = params.WhichOneof("input")
+    if which == "text":
+        return [params.text]
+    if which == "texts":
+        return list(params.texts.values)
+    raise caller_error("this provider embeds text only, not token arrays", "input")
+
+
+def embedding_list(
+    model: str, vectors: Sequence[Sequence[float]], encoding_format: str | None, tokens: int
+) -> JsonObject:
+    """An OpenAI embeddings response. `base64` (the openai SDK's default) packs little-endian
+    float32, as OpenAI does."""
+    data = []
+    for index, vector in enumerate(vectors):
+        embedding: Any = [float(v) for v in vector]
+        if encoding_format == "base64":
+            packed = struct.pack(f"<{len(embedding)}f", *embedding)
+            embedding = base64.b64encode(packed).decode("ascii")
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }

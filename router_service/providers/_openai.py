@@ -1,0 +1,96 @@
+"""The OpenAI-compatible adapter: OpenAI, Groq, OpenRouter, Together, vLLM, Ollama, LM Studio…
+Differences between them are configuration (base URL, headers), not code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from clients import (
+    UpstreamFormatError,
+    chat_completion_from_openai,
+    chat_params_to_openai,
+    chunk_from_openai,
+    embedding_params_to_openai,
+    embedding_result_from_openai,
+)
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._sse import json_events
+from router_service.providers._transport import HttpAdapter, JsonObject, malformed
+
+
+class OpenAIAdapter(HttpAdapter):
+    kind = "openai"
+
+    @property
+    def api_base(self) -> str:
+        """Where `/chat/completions`, `/embeddings` and `/models` live."""
+        return self.config.base_url
+
+    def _headers(self, api_key: str) -> dict[str, str]:
+        return {
+            **self.config.headers,
+            "authorization": f"Bearer {api_key}",
+            "content-type": "application/json",
+        }
+
+    def _chat_body(self, call: ChatCall) -> dict[str, Any]:
+        body = chat_params_to_openai(call.params)
+        body["model"] = call.upstream_model
+        return body
+
+    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        url = f"{self.api_base}/chat/completions"
+        data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
+        try:
+            return chat_completion_from_openai(data)
+        except UpstreamFormatError as exc:
+            raise malformed("response", exc) from exc
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        body = embedding_params_to_openai(call.params)
+        body["model"] = call.upstream_model
+        url = f"{self.api_base}/embeddings"
+        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        try:
+            return embedding_result_from_openai(data)
+        except UpstreamFormatError as exc:
+            raise malformed("response", exc) from exc
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        data = await self._get_json(f"{self.api_base}/models", api_key, timeout_s)
+        return model_ids(data)
+
+    @asynccontextmanager
+    async def stream_chat(
+        self, call: ChatCall
+    ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        body = self._chat_body(call)
+        body["stream"] = True
+        url = f"{self.api_base}/chat/completions"
+        async with self._open_stream(url, body, call.api_key, call.timeout_s) as response:
+            yield self._chunks(response)
+
+    async def _chunks(
+        self, response: httpx.Response
+    ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+        async for _, data in json_events(response):
+            self.raise_if_wrapped(data, response.headers)
+            try:
+                yield chunk_from_openai(data)
+            except UpstreamFormatError as exc:
+                raise malformed("stream chunk", exc) from exc
+
+
+def model_ids(data: JsonObject) -> list[str]:
+    """The ids of an OpenAI-shaped model list (`{"data": [{"id": ...}]}`)."""
+    items = data.get("data")
+    if not isinstance(items, list):
+        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed model list")
+    return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]

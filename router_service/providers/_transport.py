@@ -1,0 +1,164 @@
+"""What every HTTP+JSON adapter shares: requests with the call's timeouts, error bodies, wrapped
+errors and opening a stream. Adapters differ in the hooks: headers, where an error object lives
+in a body, and which HTTP status a wrapped error stands for."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+
+from clients import UpstreamFormatError, chunk_from_openai
+from clients.switchboard.v1 import chat_pb2
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers._base import ProviderAdapter
+from router_service.providers._classify import classify_http_error
+from router_service.providers._http import map_transport_errors
+from router_service.providers._sse import json_events
+
+JsonObject = dict[str, Any]
+# What mapping a malformed upstream body can raise: the codec's own error, and a wrong type or
+# value where a mapping expected another (a list for an object, text for a number).
+MAPPING_ERRORS = (UpstreamFormatError, AttributeError, KeyError, TypeError, ValueError)
+
+
+def parse_object(content: bytes) -> JsonObject | None:
+    """The body as a JSON object, or None when it is not one."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def root_error(data: Mapping[str, Any] | None, content: bytes = b"") -> JsonObject:
+    """The error object of an error body, in whatever shape the upstream chose: a root-level
+    `error` object or string, or the body itself when it carries a `message`."""
+    if data is not None:
+        error = data.get("error")
+        if isinstance(error, dict):
+            return error
+        if isinstance(error, str):
+            return {"message": error}
+        if "message" in data:
+            return dict(data)
+    return {"message": content[:500].decode("utf-8", "replace")}
+
+
+class HttpAdapter(ProviderAdapter):
+    """A ProviderAdapter over JSON HTTP. Subclasses set `_headers` and may refine the hooks."""
+
+    @abstractmethod
+    def _headers(self, api_key: str) -> dict[str, str]:
+        """Request headers, the key among them in the provider's own auth header."""
+
+    def _wrapped_error(self, data: JsonObject) -> tuple[int, JsonObject] | None:
+        """(HTTP status it stands for, error object) when a 2xx body or a stream event is an
+        error; the default is a root-level `error` (DESIGN.md §4, wrapped errors)."""
+        if data.get("error") is not None:
+            return 200, root_error(data)
+        return None
+
+    def _error_of(self, status: int, data: JsonObject | None, content: bytes) -> JsonObject:
+        """The error object of a non-2xx response."""
+        return root_error(data, content)
+
+    def _failure(
+        self, status: int, error: JsonObject, headers: Mapping[str, str]
+    ) -> UpstreamFailure:
+        return classify_http_error(status, error, headers, self.clock)
+
+    def _timeout(self, total_s: float) -> httpx.Timeout:
+        connect = min(self.config.timeouts.connect_s, total_s)
+        return httpx.Timeout(connect=connect, read=total_s, write=total_s, pool=total_s)
+
+    async def _post_json(
+        self, url: str, body: Mapping[str, Any], api_key: str, timeout_s: float
+    ) -> JsonObject:
+        with map_transport_errors():
+            response = await self.http.post(
+                url,
+                content=orjson.dumps(body),
+                headers=self._headers(api_key),
+                timeout=self._timeout(timeout_s),
+            )
+        return self._checked_json(response.status_code, response.content, response.headers)
+
+    async def _get_json(
+        self, url: str, api_key: str, timeout_s: float, params: Mapping[str, str] | None = None
+    ) -> JsonObject:
+        with map_transport_errors():
+            response = await self.http.get(
+                url,
+                params=params,
+                headers=self._headers(api_key),
+                timeout=self._timeout(timeout_s),
+            )
+        return self._checked_json(response.status_code, response.content, response.headers)
+
+    def _checked_json(self, status: int, content: bytes, headers: Mapping[str, str]) -> JsonObject:
+        data = parse_object(content)
+        if status >= 400:
+            raise self._failure(status, self._error_of(status, data, content), headers)
+        if data is None:
+            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, f"HTTP {status} with a non-JSON body")
+        self.raise_if_wrapped(data, headers)
+        return data
+
+    def raise_if_wrapped(self, data: JsonObject, headers: Mapping[str, str]) -> None:
+        """Raise the classified failure when a body or stream event is a wrapped error."""
+        wrapped = self._wrapped_error(data)
+        if wrapped is not None:
+            raise self._failure(wrapped[0], wrapped[1], headers)
+
+    @asynccontextmanager
+    async def _open_stream(
+        self, url: str, body: Mapping[str, Any], api_key: str, timeout_s: float
+    ) -> AsyncIterator[httpx.Response]:
+        """POST and yield the streaming response once its status is known to be a success.
+        The response is closed on leaving, whatever happened."""
+        request = self.http.build_request(
+            "POST",
+            url,
+            content=orjson.dumps(body),
+            headers=self._headers(api_key),
+            # Read timeouts are the StreamGuard's job (first chunk, stall); httpx only connects.
+            timeout=httpx.Timeout(
+                connect=self.config.timeouts.connect_s, read=None, write=timeout_s, pool=timeout_s
+            ),
+        )
+        with map_transport_errors():
+            response = await self.http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                with map_transport_errors(started=True):
+                    content = await response.aread()
+                error = self._error_of(response.status_code, parse_object(content), content)
+                raise self._failure(response.status_code, error, response.headers)
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _mapped_chunks(
+        self, response: httpx.Response, feed: Callable[[JsonObject], list[JsonObject]]
+    ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+        """A native stream as protobuf chunks: each event is checked for a wrapped error, then
+        mapped by `feed` into OpenAI chunk objects, which the codec parses."""
+        async for _, event in json_events(response):
+            self.raise_if_wrapped(event, response.headers)
+            try:
+                chunks = [chunk_from_openai(c) for c in feed(event)]
+            except MAPPING_ERRORS as exc:
+                raise malformed("stream event", exc) from exc
+            for chunk in chunks:
+                yield chunk
+
+
+def malformed(what: str, exc: Exception) -> UpstreamFailure:
+    """A body we cannot map is the upstream's failure, not the caller's."""
+    return UpstreamFailure(Outcome.UPSTREAM_ERROR, f"malformed {what}: {exc}")

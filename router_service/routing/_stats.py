@@ -1,0 +1,89 @@
+"""Routing statistics per deployment: one result per request per provider, in time buckets in
+the StateStore (shared by replicas), read back as recency-weighted Beta parameters for Thompson
+sampling, with the raw counts beside them for display. Latency is an EWMA kept per process."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from router_service.clock import Clock
+from router_service.config import RoutingConfig
+from router_service.state import StateStore
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentStats:
+    deployment: str
+    alpha: float  # recency-weighted successes + floor
+    beta: float  # recency-weighted failures + floor
+    successes: int  # raw, inside the window
+    failures: int
+    latency_ewma_s: float | None
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+
+class RoutingStats:
+    def __init__(self, store: StateStore, clock: Clock, config: RoutingConfig) -> None:
+        self._store = store
+        self._clock = clock
+        self._config = config
+        self._latency: dict[str, float] = {}
+
+    @staticmethod
+    def _name(deployment: str) -> str:
+        return f"stats:{deployment}"
+
+    async def record(self, deployment: str, ok: bool, latency_s: float | None = None) -> None:
+        bucket = math.floor(self._clock.now() / self._config.bucket_s)
+        counts = {"s": 1.0} if ok else {"f": 1.0}
+        ttl = self._config.thompson_window_s + self._config.bucket_s
+        await self._store.add_to_bucket(self._name(deployment), bucket, counts, ttl)
+        if ok and latency_s is not None:
+            self.observe_latency(deployment, latency_s)
+
+    def observe_latency(self, deployment: str, seconds: float) -> None:
+        previous = self._latency.get(deployment)
+        alpha = self._config.latency_alpha
+        self._latency[deployment] = (
+            seconds if previous is None else alpha * seconds + (1 - alpha) * previous
+        )
+
+    def latency(self, deployment: str) -> float | None:
+        return self._latency.get(deployment)
+
+    async def read(self, deployments: Sequence[str]) -> list[DeploymentStats]:
+        """Each result weighs by its age: 1 when new, falling linearly to 0 at the window's end."""
+        buckets = await self._store.read_buckets([self._name(d) for d in deployments])
+        now = self._clock.now()
+        width, window = self._config.bucket_s, self._config.thompson_window_s
+        floor = self._config.thompson_floor
+        out = []
+        for deployment, by_bucket in zip(deployments, buckets, strict=True):
+            alpha = beta = 0.0
+            raw_s = raw_f = 0
+            for bucket, fields in by_bucket.items():
+                age = max(0.0, now - (bucket + 0.5) * width)
+                weight = max(0.0, 1.0 - age / window)
+                if weight <= 0:
+                    continue
+                s, f = fields.get("s", 0.0), fields.get("f", 0.0)
+                alpha += weight * s
+                beta += weight * f
+                raw_s += int(s)
+                raw_f += int(f)
+            out.append(
+                DeploymentStats(
+                    deployment,
+                    alpha + floor,
+                    beta + floor,
+                    raw_s,
+                    raw_f,
+                    self._latency.get(deployment),
+                )
+            )
+        return out

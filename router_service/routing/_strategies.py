@@ -1,0 +1,55 @@
+"""Strategies: how a model group orders its deployments for one request. Each returns the order
+and the scores it drew (for traces and admin output)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TypeVar
+
+from router_service.routing._stats import RoutingStats
+
+T = TypeVar("T")
+
+
+async def order(
+    strategy: str,
+    names: Sequence[str],
+    weights: Sequence[float],
+    stats: RoutingStats,
+    rng: random.Random,
+) -> tuple[list[int], dict[str, float]]:
+    """Indices of `names` in the order to try them, and the score each was given."""
+    n = len(names)
+    if n <= 1 or strategy == "ordered":
+        return list(range(n)), {}
+    if strategy == "weighted":
+        return _weighted(weights, rng), {}
+    if strategy == "thompson":
+        params = await stats.read(names)
+        scores = [rng.betavariate(p.alpha, p.beta) for p in params]
+        ranked = sorted(range(n), key=lambda i: -scores[i])
+        return ranked, {names[i]: scores[i] for i in range(n)}
+    if strategy == "latency":
+        return _latency(names, stats, rng)
+    raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def _weighted(weights: Sequence[float], rng: random.Random) -> list[int]:
+    """Weighted random order without replacement (Efraimidis–Spirakis keys)."""
+    keys = [rng.random() ** (1.0 / w) for w in weights]
+    return sorted(range(len(weights)), key=lambda i: -keys[i])
+
+
+def _latency(
+    names: Sequence[str], stats: RoutingStats, rng: random.Random
+) -> tuple[list[int], dict[str, float]]:
+    """Power of two choices: of two deployments drawn at random, the faster goes first, so one
+    fast deployment is not stampeded by everyone; the rest follow fastest first. A deployment
+    with no measurement yet counts as fastest, so it gets measured."""
+    ewma = {name: stats.latency(name) for name in names}
+    score = {name: (value if value is not None else 0.0) for name, value in ewma.items()}
+    a, b = rng.sample(range(len(names)), 2)
+    first = a if score[names[a]] <= score[names[b]] else b
+    rest = sorted((i for i in range(len(names)) if i != first), key=lambda i: score[names[i]])
+    return [first, *rest], score

@@ -1,0 +1,181 @@
+"""Runtime: everything the router builds from its config, with one explicit lifetime."""
+
+from __future__ import annotations
+
+import httpx
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.clock import SYSTEM_CLOCK, Clock
+from router_service.config import SwitchboardConfig
+from router_service.engine import (
+    AttemptRunner,
+    Deployment,
+    Executor,
+    Group,
+    Planner,
+    RouteLeases,
+)
+from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
+from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
+from router_service.routing import RoutingStats
+from router_service.sessions import SessionState
+from router_service.state import StateStore, open_store
+from router_service.telemetry import StateGauges
+
+
+class Runtime:
+    """Adapters, key pools, state and the engine for one config. Build with `create`, end with
+    `aclose` (idempotent); the shared HTTP client is closed only if the runtime created it."""
+
+    def __init__(
+        self,
+        config: SwitchboardConfig,
+        *,
+        clock: Clock,
+        store: StateStore,
+        http: httpx.AsyncClient,
+        owns_http: bool,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store
+        self.http = http
+        self._owns_http = owns_http
+        self._closed = False
+        self.adapters: dict[str, ProviderAdapter] = {}
+        self.pools: dict[str, KeyPool] = {}
+        for name, provider in config.providers.items():
+            self.adapters[name] = ADAPTERS[provider.kind](name, provider, http, clock)
+            self.pools[name] = KeyPool(
+                name,
+                provider.keys,
+                store=store,
+                clock=clock,
+                cooldowns=config.cooldowns,
+                health=config.key_health,
+                lease_ttl_s=config.server.lease_ttl_s,
+            )
+        self.stats = RoutingStats(store, clock, config.routing)
+        self.sessions = SessionState(store, clock, config.sessions)
+        deployments, groups = _build_groups(config, self.adapters, self.pools)
+        self.planner = Planner(
+            deployments,
+            groups,
+            store=store,
+            clock=clock,
+            stats=self.stats,
+            sessions=self.sessions,
+        )
+        self.runner = AttemptRunner(store, clock, config.cooldowns, self.sessions, self.stats)
+        self.executor = Executor(self.planner, self.runner, clock, config.streams)
+        self.route_leases = RouteLeases(
+            self.planner, self.runner, clock, config.server.route_lease_ttl_s
+        )
+        self.prober = KeyProber(
+            self.pools,
+            {name: self._probe_fn(adapter) for name, adapter in self.adapters.items()},
+            clock=clock,
+            config=config.key_health,
+        )
+        self.gauges = StateGauges(self, config.telemetry.state_interval_s)
+
+    def _probe_fn(self, adapter: ProviderAdapter) -> ProbeFn:
+        health = self.config.key_health
+        timeout = adapter.config.timeouts.first_chunk_s
+
+        async def probe(key: UpstreamKey) -> None:
+            if health.probe == "models":
+                await adapter.list_models(key.secret, timeout)
+                return
+            model = health.probe_model or next(
+                (
+                    d.upstream_model
+                    for d in self.planner.deployments.values()
+                    if d.provider == adapter.name
+                ),
+                "",
+            )
+            params = chat_pb2.ChatParams(
+                model=model,
+                messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="ping")],
+                max_tokens=1,
+            )
+            await adapter.chat(ChatCall(model, key.secret, params, timeout))
+
+        return probe
+
+    def start_background(self) -> None:
+        """Start the background work (the key prober). Stopped by `aclose`."""
+        self.prober.start()
+        self.route_leases.start()
+        self.gauges.start()  # only when metrics are on
+
+    @classmethod
+    async def create(
+        cls,
+        config: SwitchboardConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        store: StateStore | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> Runtime:
+        """Build from `config`; the store is the one `config.state` names unless given."""
+        if store is None:
+            store = await open_store(config.state, clock)
+        return cls(
+            config,
+            clock=clock,
+            store=store,
+            http=http if http is not None else create_http_client(config.http),
+            owns_http=http is None,
+        )
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.prober.shutdown()
+        await self.route_leases.aclose()
+        await self.gauges.aclose()
+        if self._owns_http:
+            await self.http.aclose()
+        await self.store.aclose()
+
+
+def _build_groups(
+    config: SwitchboardConfig,
+    adapters: dict[str, ProviderAdapter],
+    pools: dict[str, KeyPool],
+) -> tuple[dict[str, Deployment], dict[str, Group]]:
+    """Deployments (one object per provider/model, shared by every group naming it), model
+    groups, and pools as groups over their member groups' deployments."""
+    deployments: dict[str, Deployment] = {}
+    groups: dict[str, Group] = {}
+    for group_name, group in config.models.items():
+        members = []
+        for ref in group.deployments:
+            if ref.name not in deployments:
+                deployments[ref.name] = Deployment(
+                    ref.name,
+                    ref.provider,
+                    ref.model,
+                    adapters[ref.provider],
+                    pools[ref.provider],
+                    weight=ref.weight,
+                    context_window=ref.context_window,
+                )
+            members.append(deployments[ref.name])
+        groups[group_name] = Group(group_name, group.strategy, tuple(members))
+    for pool_name, pool in config.pools.items():
+        seen: dict[str, Deployment] = {}
+        for member in pool.groups:
+            for deployment in groups[member].members:
+                seen.setdefault(deployment.name, deployment)
+        groups[pool_name] = Group(
+            pool_name,
+            pool.strategy,
+            tuple(seen.values()),
+            pool=pool_name,
+            member_groups=tuple(pool.groups),
+        )
+    return deployments, groups

@@ -1,0 +1,102 @@
+"""AdminService: key pools as an operator sees them (fingerprints only)."""
+
+from __future__ import annotations
+
+import grpc
+
+from clients.switchboard.v1 import admin_service_pb2 as pb
+from clients.switchboard.v1 import admin_service_pb2_grpc as pb_grpc
+from router_service.keys import KeyPool, KeySnapshot
+from router_service.runtime import Runtime
+
+
+class AdminServicer(pb_grpc.AdminServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def ListKeys(
+        self, request: pb.ListKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListKeysResponse:
+        pools = [
+            pool
+            for name, pool in self._runtime.pools.items()
+            if not request.provider or name == request.provider
+        ]
+        now = self._runtime.clock.now()
+        keys = [_status(snap, now) for pool in pools for snap in await pool.snapshot()]
+        return pb.ListKeysResponse(keys=keys)
+
+    async def SetKeyEnabled(
+        self, request: pb.SetKeyEnabledRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetKeyEnabledResponse:
+        pool: KeyPool | None = self._runtime.pools.get(request.provider)
+        key = pool.find(request.fingerprint) if pool is not None else None
+        if pool is None or key is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"no key {request.fingerprint!r} in provider {request.provider!r}",
+            )
+            raise AssertionError("unreachable")
+        await pool.set_enabled(key, request.enabled)
+        snap = next(s for s in await pool.snapshot() if s.key is key)
+        return pb.SetKeyEnabledResponse(key=_status(snap, self._runtime.clock.now()))
+
+    async def GetRoutingStats(
+        self, request: pb.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetRoutingStatsResponse:
+        runtime = self._runtime
+        planner = runtime.planner
+        names = list(planner.deployments)
+        stats = await runtime.stats.read(names)
+        cooldowns = await runtime.store.deadlines(
+            [planner.deployments[n].cooldown_name for n in names]
+        )
+        response = pb.GetRoutingStatsResponse()
+        for st, until in zip(stats, cooldowns, strict=True):
+            response.deployments.add(
+                deployment=st.deployment,
+                provider=planner.deployments[st.deployment].provider,
+                alpha=st.alpha,
+                beta=st.beta,
+                success_mean=st.mean,
+                successes=st.successes,
+                failures=st.failures,
+                latency_ewma_ms=(st.latency_ewma_s or 0.0) * 1000.0,
+                cooldown_until_unix=until,
+            )
+        for group in planner.groups.values():
+            response.groups.add(
+                name=group.name,
+                strategy=group.strategy,
+                deployments=[d.name for d in group.members],
+                groups=list(group.member_groups),
+            )
+        for name, adapter in runtime.adapters.items():
+            banned, skipped = await runtime.sessions.exclusions(name)
+            response.sessions.add(
+                provider=name,
+                thread_protection=adapter.config.thread_protection,
+                active=await runtime.sessions.active(name),
+                banned_sessions=banned,
+                skipped=skipped,
+            )
+        return response
+
+
+def _status(snap: KeySnapshot, now: float) -> pb.KeyStatus:
+    if snap.disabled_until > now:
+        state = pb.KEY_STATE_DISABLED
+    elif snap.cooling:
+        state = pb.KEY_STATE_COOLING
+    else:
+        state = pb.KEY_STATE_ACTIVE
+    return pb.KeyStatus(
+        fingerprint=snap.key.fingerprint,
+        provider=snap.key.provider,
+        state=state,
+        in_flight=snap.in_flight,
+        max_in_flight=snap.key.max_in_flight or 0,
+        until_unix=snap.disabled_until,
+        last_outcome=snap.last_outcome,
+        cooling_models=snap.cooling,
+    )

@@ -1,0 +1,83 @@
+"""The gRPC error boundary: every error leaving a handler becomes a status with details here."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from clients import ErrorDetails
+from router_service.errors import (
+    AllCandidatesFailedError,
+    ClientRateLimitedError,
+    NoCapacityError,
+    SwitchboardError,
+    UpstreamFailure,
+)
+from router_service.outcomes import Outcome
+
+log = logging.getLogger("switchboard.router")
+
+# Failures the caller can act on come back as the upstream said them (status and error object).
+_PASSED_THROUGH = {Outcome.BAD_REQUEST, Outcome.CONTEXT_TOO_LONG, Outcome.CONTENT_FILTERED}
+_UPSTREAM_TO_GRPC = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    404: grpc.StatusCode.NOT_FOUND,
+    409: grpc.StatusCode.ABORTED,
+    413: grpc.StatusCode.INVALID_ARGUMENT,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+}
+_OPENAI_TYPE = {
+    Outcome.RATE_LIMITED: "rate_limit_error",
+    Outcome.QUOTA_EXHAUSTED: "insufficient_quota",
+    Outcome.AUTH_INVALID: "upstream_auth_error",
+}
+
+
+def error_details(exc: BaseException) -> ErrorDetails:
+    """The wire form of any exception a handler lets escape. Unknown ones say nothing inside."""
+    if isinstance(exc, AllCandidatesFailedError):
+        return _failed_details(exc.last, exc.provider)
+    if isinstance(exc, SwitchboardError):
+        return ErrorDetails(
+            code=exc.grpc_code,
+            message=exc.message,
+            reason=exc.reason,
+            openai_type=exc.openai_type,
+            openai_code=exc.code,
+            openai_param=exc.param,
+            retry_after_s=exc.retry_after_s
+            if isinstance(exc, NoCapacityError | ClientRateLimitedError)
+            else None,
+        )
+    log.exception("internal error in a RouterService handler", exc_info=exc)
+    return ErrorDetails(
+        code=grpc.StatusCode.INTERNAL,
+        message="Internal router error.",
+        reason="INTERNAL",
+        openai_type="server_error",
+    )
+
+
+def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
+    outcome = last.outcome
+    if outcome in _PASSED_THROUGH and last.upstream_error is not None:
+        return ErrorDetails(
+            code=_UPSTREAM_TO_GRPC.get(last.upstream_status, grpc.StatusCode.INVALID_ARGUMENT),
+            message=str(last.upstream_error.get("message") or last.message),
+            reason=outcome.name,
+            provider=provider,
+            upstream_status=last.upstream_status or None,
+            upstream_error=last.upstream_error,
+        )
+    throttled = outcome in (Outcome.RATE_LIMITED, Outcome.QUOTA_EXHAUSTED)
+    return ErrorDetails(
+        code=grpc.StatusCode.RESOURCE_EXHAUSTED if throttled else grpc.StatusCode.UNAVAILABLE,
+        message=f"No upstream could serve the request; last: {outcome.name} ({last.message})",
+        reason=outcome.name,
+        openai_type=_OPENAI_TYPE.get(outcome, "upstream_error"),
+        openai_code=outcome.name.lower(),
+        provider=provider,
+        upstream_status=last.upstream_status or None,
+        retry_after_s=last.retry_after_s if throttled else None,
+    )

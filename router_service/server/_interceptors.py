@@ -1,0 +1,189 @@
+"""The router's door: one interceptor that puts every RouterService and AdminService call through
+the auth Gate (key, scope, allowed model, request bounds, the caller's limits) before its handler
+runs. Health and reflection stay open; the health check's trailing metadata says whether the
+router runs in open mode (`switchboard-auth: open | keys`), which the edge shows in `/readyz`.
+
+Handlers are wrapped, not replaced: a unary handler is admitted, served and its usage settled
+against the caller's tpm window; a streaming handler also holds a stream slot for its whole life,
+given back on every path (end, error, cancellation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
+from typing import Any
+
+import grpc
+
+from clients import to_grpc_status
+from router_service.auth import Admission, Attempt, Gate, MethodRule, rule_for, set_current_caller
+from router_service.errors import ModelNotFoundError
+from router_service.runtime import Runtime
+from router_service.server._errors import error_details
+
+__all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor"]
+
+log = logging.getLogger("switchboard.router")
+
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+AUTH_MODE_METADATA = "switchboard-auth"
+# A stream's slot outlives its deadline by this much before the store expires it on its own.
+_STREAM_SLOT_MARGIN_S = 5.0
+
+Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, gate: Gate, *, stream_ttl_s: float) -> None:
+        self._gate = gate
+        self._stream_ttl_s = stream_ttl_s  # backstop of a stream slot without a deadline
+        # method -> (the handler as registered, its wrapper); registered methods only.
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+
+    def warn_if_open(self) -> None:
+        """The loud start-up warning of open mode."""
+        if self._gate.open:
+            log.warning(
+                "AUTHENTICATION IS OFF (auth.open: true): anyone who reaches the router can spend "
+                "the provider keys. Configure auth.clients for anything but a demo."
+            )
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method: str = handler_call_details.method
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
+        if method == HEALTH_CHECK and handler.unary_unary is not None:
+            mode = "open" if self._gate.open else "keys"
+            return _unary_handler(handler, _with_auth_mode(handler.unary_unary, mode))
+        rule = rule_for(method)
+        if rule is None:
+            return handler
+        if handler.unary_unary is not None:
+            return _unary_handler(handler, self._unary(method, rule, handler.unary_unary))
+        if handler.unary_stream is not None:
+            return _stream_handler(handler, self._stream(method, rule, handler.unary_stream))
+        return None  # client streaming would pass unchecked; none exists, so refuse
+
+    def _unary(self, method: str, rule: MethodRule, behavior: Unary) -> Unary:
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            admission = await self._admit(method, rule, request, context, stream=False)
+            response = await behavior(request, context)
+            if rule.usage is not None:
+                await admission.settle(rule.usage(response))
+            return response
+
+        return handle
+
+    def _stream(self, method: str, rule: MethodRule, behavior: Streaming) -> Streaming:
+        async def handle(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncGenerator[Any, None]:
+            admission = await self._admit(method, rule, request, context, stream=True)
+            try:
+                used = 0
+                async with aclosing(behavior(request, context)) as events:
+                    async for message in events:
+                        if rule.usage is not None:
+                            used = rule.usage(message) or used
+                        yield message
+                await admission.settle(used)
+            finally:
+                await admission.close()
+
+        return handle
+
+    async def _admit(
+        self,
+        method: str,
+        rule: MethodRule,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        *,
+        stream: bool,
+    ) -> Admission:
+        """Authenticate and admit, or end the call with the error's rich status."""
+        attempt = _attempt(method, context)
+        ttl_s = None
+        if stream:
+            remaining = context.time_remaining()
+            ttl_s = self._stream_ttl_s if remaining is None else remaining + _STREAM_SLOT_MARGIN_S
+        try:
+            caller = self._gate.authenticate(attempt, rule)
+            admission = await self._gate.admit(attempt, caller, rule, request, stream_ttl_s=ttl_s)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise AssertionError("unreachable: abort raises") from exc
+        # Each RPC runs in a context of its own: the servicer below sees this caller only.
+        set_current_caller(caller)
+        return admission
+
+
+def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
+    authorization = forwarded_for = None
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization" and authorization is None:
+            authorization = value if isinstance(value, str) else None
+        elif key == "x-forwarded-for" and forwarded_for is None:
+            forwarded_for = value if isinstance(value, str) else None
+    return Attempt(method, authorization, context.peer(), forwarded_for)
+
+
+def _with_auth_mode(behavior: Unary, mode: str) -> Unary:
+    async def check(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        context.set_trailing_metadata(((AUTH_MODE_METADATA, mode),))
+        return await behavior(request, context)
+
+    return check
+
+
+def _unary_handler(handler: Any, behavior: Unary) -> Any:
+    return grpc.unary_unary_rpc_method_handler(
+        behavior,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _stream_handler(handler: Any, behavior: Streaming) -> Any:
+    return grpc.unary_stream_rpc_method_handler(
+        behavior,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+def auth_interceptor(runtime: Runtime) -> AuthInterceptor:
+    """The interceptor for a runtime: its `auth` config, its StateStore (limits shared by every
+    replica on the same store), its planner (an unknown model is a 404, not a 403)."""
+    config = runtime.config
+
+    def known_model(model: str) -> bool:
+        try:
+            runtime.planner.resolve(model)
+        except ModelNotFoundError:
+            return False
+        return True
+
+    gate = Gate(
+        config.auth,
+        runtime.store,
+        max_tokens_ceiling=config.server.max_tokens_ceiling,
+        known_model=known_model,
+    )
+    return AuthInterceptor(gate, stream_ttl_s=config.server.lease_ttl_s)

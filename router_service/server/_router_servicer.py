@@ -1,0 +1,176 @@
+"""RouterService over grpc.aio. Handlers translate the wire to the engine and errors to statuses;
+the decisions are the engine's. Streaming handlers are async generators (OpenTelemetry's aio
+interceptor needs that)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import grpc
+
+from clients import to_grpc_status
+from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
+from router_service.auth import current_caller
+from router_service.engine import RequestContext
+from router_service.errors import InvalidRequestError, PermissionDeniedError
+from router_service.outcomes import Outcome
+from router_service.runtime import Runtime
+from router_service.server._errors import error_details
+from router_service.sessions import session_id_for
+from router_service.telemetry import chat_span, embed_span
+
+
+class RouterServicer(pb_grpc.RouterServiceServicer):
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    def _context(
+        self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> RequestContext:
+        if not model:
+            raise InvalidRequestError("`model` is required.", param="model")
+        clock = self._runtime.clock
+        remaining = grpc_ctx.time_remaining()
+        deadline = None if remaining is None else clock.monotonic() + remaining
+        return RequestContext(model, clock, deadline=deadline, session_id=session_id)
+
+    async def Chat(
+        self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ChatResponse:
+        try:
+            _validate_chat(request.params)
+            session = session_id_for(request.routing.session_id, request.params)
+            ctx = self._context(request.params.model, session, context)
+            with chat_span(request.params, ctx, stream=False) as span:
+                response = await self._runtime.executor.chat(request.params, ctx)
+                span.respond(response.completion)
+            return response
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise  # unreachable: abort raises
+
+    async def ChatStream(
+        self, request: pb.ChatStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ChatStreamResponse]:
+        try:
+            _validate_chat(request.params)
+            session = session_id_for(request.routing.session_id, request.params)
+            ctx = self._context(request.params.model, session, context)
+            with chat_span(request.params, ctx, stream=True) as span:
+                stream = self._runtime.executor.chat_stream(request.params, ctx)
+                async with aclosing(stream):
+                    async for event in stream:
+                        span.observe(event)
+                        yield event
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+
+    async def Embed(
+        self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> pb.EmbedResponse:
+        try:
+            if request.params.WhichOneof("input") is None:
+                raise InvalidRequestError("`input` is required.", param="input")
+            session = request.routing.session_id or request.params.user
+            ctx = self._context(request.params.model, session, context)
+            with embed_span(request.params, ctx) as span:
+                response = await self._runtime.executor.embed(request.params, ctx)
+                span.respond_embeddings(response.result)
+            return response
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+
+    async def PickRoute(
+        self, request: pb.PickRouteRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PickRouteResponse:
+        try:
+            caller = current_caller()
+            if caller is None or caller.anonymous:
+                # Open mode lets anyone chat through the router; it never hands out raw keys.
+                raise PermissionDeniedError(
+                    "PickRoute returns upstream keys: it needs a client key with the `route` "
+                    "scope, also when the router runs with auth.open.",
+                    code="missing_scope",
+                )
+            ctx = self._context(request.model, request.routing.session_id, context)
+            route = await self._runtime.route_leases.pick(
+                ctx,
+                tokens=max(0, request.estimated_tokens),
+                exclude=frozenset(request.exclude_deployments),
+            )
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+        deployment = route.deployment
+        return pb.PickRouteResponse(
+            lease_id=route.lease_id,
+            deployment=deployment.name,
+            provider=deployment.provider,
+            upstream_model=deployment.upstream_model,
+            provider_kind=deployment.adapter.kind,
+            base_url=deployment.adapter.config.base_url,
+            api_key=route.lease.key.secret,
+            key_fingerprint=route.lease.key.fingerprint,
+            expires_unix=route.expires_at,
+            session_id=ctx.session_id,
+        )
+
+    async def ReportOutcome(
+        self, request: pb.ReportOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportOutcomeResponse:
+        try:
+            try:
+                outcome = Outcome(request.outcome)
+            except ValueError:
+                raise InvalidRequestError(
+                    "`outcome` must be a known Outcome.", param="outcome"
+                ) from None
+            accepted = await self._runtime.route_leases.report(
+                request.lease_id,
+                outcome,
+                upstream_status=request.upstream_status,
+                latency_s=request.latency_ms / 1000.0 if request.latency_ms else None,
+                retry_after_s=(
+                    request.retry_after_s if request.HasField("retry_after_s") else None
+                ),
+                total_tokens=request.total_tokens if request.HasField("total_tokens") else None,
+            )
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+        return pb.ReportOutcomeResponse(accepted=accepted)
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        planner = self._runtime.planner
+        caller = current_caller()
+
+        def visible(name: str) -> bool:
+            return caller is None or caller.may_use(name)
+
+        models = [
+            pb.ModelInfo(
+                id=name,
+                kind=pb.MODEL_KIND_POOL if group.pool else pb.MODEL_KIND_GROUP,
+                members=group.member_groups or [d.name for d in group.members],
+                owned_by="switchboard",
+            )
+            for name, group in planner.groups.items()
+            if visible(name)
+        ]
+        models += [
+            pb.ModelInfo(id=name, kind=pb.MODEL_KIND_DEPLOYMENT, owned_by=d.provider)
+            for name, d in planner.deployments.items()
+            if visible(name)
+        ]
+        return pb.ListModelsResponse(models=models)
+
+
+def _validate_chat(params: object) -> None:
+    messages = getattr(params, "messages", None)
+    if not messages:
+        raise InvalidRequestError("`messages` must contain at least one message.", param="messages")

@@ -1,0 +1,132 @@
+"""The router's grpc.aio server: RouterService, AdminService, health, reflection; graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from clients.switchboard.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    router_service_pb2,
+    router_service_pb2_grpc,
+)
+from router_service.runtime import Runtime
+from router_service.server._admin_servicer import AdminServicer
+from router_service.server._interceptors import auth_interceptor
+from router_service.server._router_servicer import RouterServicer
+from router_service.server._tls import server_credentials
+from router_service.telemetry import server_interceptors
+
+log = logging.getLogger("switchboard.router")
+
+_SERVICE_NAMES = (
+    router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name,
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+)
+
+
+# The shortest interval between a client's pings the router is built for; clients ping less often.
+MIN_PING_INTERVAL_MS = 10_000
+
+
+def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    """Keepalive agreed with clients.RouterClient (pings every 20 s even when idle), so that long
+    idle streams are neither killed by `too_many_pings` nor by intermediaries.
+
+    The server accepts a client's pings down to one per 10 s, with calls or without (core's
+    GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, spelled
+    `grpc.http2.min_ping_interval_without_data_ms`; an unknown key would leave core's 5-minute
+    default in force), and never answers faster pings with GOAWAY (`max_ping_strikes` 0), so a
+    caller in another language with a shorter keepalive is not cut off mid-stream either."""
+    return [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
+        ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+class RouterServer:
+    """Owns a grpc.aio server around one Runtime. `start()`, then `wait()` or `shutdown()`;
+    `async with` does both. Shutdown is idempotent: health goes NOT_SERVING first, so balancers
+    drain us, then in-flight calls get `grace` seconds."""
+
+    def __init__(self, runtime: Runtime, *, host: str | None = None, port: int | None = None):
+        self.runtime = runtime
+        cfg = runtime.config.server
+        self._address = f"{host or cfg.host}:{cfg.port if port is None else port}"
+        # Every RouterService / AdminService call is authenticated and admitted here first.
+        self._auth = auth_interceptor(runtime)
+        self._server = grpc.aio.server(
+            # Tracing outermost (when on): a refused call is traced too.
+            interceptors=[*server_interceptors(), self._auth],
+            options=server_options(cfg.max_message_bytes),
+        )
+        self._health = health.aio.HealthServicer()
+        router_service_pb2_grpc.add_RouterServiceServicer_to_server(
+            RouterServicer(runtime), self._server
+        )
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
+            AdminServicer(runtime), self._server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (*_SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+        self.port = 0
+        self._stopped = False
+
+    async def start(self) -> int:
+        tls = self.runtime.config.server.tls
+        if tls is None:
+            self.port = self._server.add_insecure_port(self._address)
+        else:
+            self.port = self._server.add_secure_port(self._address, server_credentials(tls))
+        if self.port == 0:
+            raise OSError(f"cannot bind the router to {self._address}")
+        await self._server.start()
+        self.runtime.start_background()
+        for name in ("", *_SERVICE_NAMES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("router listening on %s%s", self.address, " (TLS)" if tls else "")
+        self._auth.warn_if_open()
+        return self.port
+
+    @property
+    def address(self) -> str:
+        return f"{self._address.rsplit(':', 1)[0]}:{self.port}"
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+    async def shutdown(self, grace: float = 5.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        await self._health.enter_graceful_shutdown()
+        try:
+            await self._server.stop(grace)
+        finally:
+            await self.runtime.aclose()
+
+    async def __aenter__(self) -> RouterServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.shield(self.shutdown())

@@ -1,0 +1,115 @@
+"""SessionState: a conversation's sticky deployment, bans, skips and active marks, all in the
+StateStore with TTLs so replicas agree and nothing outlives its use."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from router_service.clock import Clock
+from router_service.config import SessionsConfig
+from router_service.sessions._protection import ThreadActions
+from router_service.state import StateStore
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveMark:
+    """One request's mark on a provider; leave() removes exactly this one."""
+
+    group: str
+    session: str
+    token: str
+
+
+class SessionState:
+    def __init__(self, store: StateStore, clock: Clock, config: SessionsConfig) -> None:
+        self._store = store
+        self._clock = clock
+        self._config = config
+
+    @staticmethod
+    def _sticky(session: str) -> str:
+        return f"sticky:{session}"
+
+    @staticmethod
+    def _ban(session: str, provider: str) -> str:
+        return f"sban:{session}:{provider}"
+
+    @staticmethod
+    def _skip(session: str, deployment: str) -> str:
+        return f"sskip:{session}:{deployment}"
+
+    # A request without a session (embeddings without a `user`) skips all of this.
+
+    async def sticky(self, session: str) -> str | None:
+        if not session:
+            return None
+        return (await self._store.get_values([self._sticky(session)]))[0] or None
+
+    async def stick(self, session: str, deployment: str) -> None:
+        if not session:
+            return
+        await self._store.set_value(self._sticky(session), deployment, self._config.sticky_ttl_s)
+
+    async def excluded(
+        self, session: str, providers: Sequence[str], deployments: Sequence[str]
+    ) -> tuple[set[str], set[str]]:
+        """(banned providers, skipped deployments) for this session, in one store call."""
+        if not session:
+            return set(), set()
+        names = [self._ban(session, p) for p in providers]
+        names += [self._skip(session, d) for d in deployments]
+        until = await self._store.deadlines(names)
+        n = len(providers)
+        banned = {p for p, end in zip(providers, until[:n], strict=True) if end}
+        skipped = {d for d, end in zip(deployments, until[n:], strict=True) if end}
+        return banned, skipped
+
+    async def apply(
+        self, session: str, provider: str, deployment: str, actions: ThreadActions
+    ) -> None:
+        if not session:
+            return
+        until = self._clock.now() + self._config.thread_cooldown_s
+        ttl = self._config.thread_cooldown_s
+        # The deadline decides; the expiring group entry only lets operators list who is
+        # excluded where (deadlines cannot be enumerated, groups can).
+        if actions.ban_provider:
+            await self._store.extend_deadline(self._ban(session, provider), until)
+            await self._store.enter(f"banned:{provider}", session, limit=None, ttl_s=ttl)
+        if actions.skip_deployment:
+            await self._store.extend_deadline(self._skip(session, deployment), until)
+            await self._store.enter(
+                f"skipped:{provider}", f"{session} {deployment}", limit=None, ttl_s=ttl
+            )
+        if actions.clear_sticky and await self.sticky(session) == deployment:
+            # An empty value reads as "no sticky deployment"; it expires like any other.
+            await self._store.set_value(self._sticky(session), "", self._config.sticky_ttl_s)
+
+    async def enter(self, session: str, provider: str, limit: int | None) -> ActiveMark | None:
+        """Mark this request active on `provider`; None when the provider already serves
+        `limit` other sessions."""
+        if not session:
+            return _ANONYMOUS
+        group = f"active:{provider}"
+        token = await self._store.enter(
+            group, session, limit=limit, ttl_s=self._config.active_ttl_s
+        )
+        return ActiveMark(group, session, token) if token is not None else None
+
+    async def leave(self, mark: ActiveMark) -> None:
+        if mark is _ANONYMOUS:
+            return
+        await self._store.leave(mark.group, mark.session, mark.token)
+
+    async def active(self, provider: str) -> dict[str, int]:
+        return await self._store.members(f"active:{provider}")
+
+    async def exclusions(self, provider: str) -> tuple[list[str], list[str]]:
+        """(sessions banned from `provider`, "session deployment" skips on it), for operators."""
+        banned = await self._store.members(f"banned:{provider}")
+        skipped = await self._store.members(f"skipped:{provider}")
+        return sorted(banned), sorted(skipped)
+
+
+_ANONYMOUS = ActiveMark("", "", "")

@@ -1,0 +1,33 @@
+"""Shared and local router state behind one StateStore interface."""
+
+from router_service.state._base import (
+    RATE_WINDOW_S,
+    SlotGrant,
+    SlotRequest,
+    StateStore,
+    StoreUnavailableError,
+)
+from router_service.state._memory import MemoryStateStore
+from router_service.state._resilient import ResilientStateStore, open_store
+
+
+def __getattr__(name: str) -> object:
+    # RedisStateStore is imported on first use only: most processes run on the memory backend.
+    if name == "RedisStateStore":
+        from router_service.state._redis import RedisStateStore
+
+        return RedisStateStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "RATE_WINDOW_S",
+    "MemoryStateStore",
+    "RedisStateStore",
+    "ResilientStateStore",
+    "SlotGrant",
+    "SlotRequest",
+    "StateStore",
+    "StoreUnavailableError",
+    "open_store",
+]

@@ -1,0 +1,125 @@
+"""The one StateStore interface (DESIGN.md §5). The memory store serves one process; a shared
+store (Redis) serves replicas. Both speak the same small set of atomic primitives, so that every
+decision the router takes is one call here and can be one round trip to a server.
+
+Primitives:
+- slots: counted holds on a resource within an in-flight limit and per-minute request and token
+  windows, with a TTL backstop (a key's leases); one atomic decision per acquire;
+- deadlines: named wall-clock instants that can only be pushed later (cooldowns, disables);
+- values: small strings with a TTL (a session's sticky deployment);
+- groups: who is active where, one token per request, with a limit on distinct members
+  (a provider serving a bounded number of sessions);
+- buckets: time-bucketed counters with a TTL (routing statistics).
+Every entry expires; nothing grows with the number of requests.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from router_service.errors import StoreUnavailableError
+
+# Rate windows are fixed minutes, read as a sliding minute: the previous window counts in
+# proportion to how much of it still lies inside the last 60 seconds.
+RATE_WINDOW_S = 60.0
+
+__all__ = ["RATE_WINDOW_S", "SlotGrant", "SlotRequest", "StateStore", "StoreUnavailableError"]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRequest:
+    resource: str
+    ttl_s: float
+    max_in_flight: int | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    tokens: int = 0  # estimated tokens this use will cost (for tpm)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotGrant:
+    lease_id: str | None  # None: refused
+    # When refused by a rate window: seconds until the window alone would admit it (0: the
+    # in-flight limit refused; a release frees it).
+    retry_after_s: float = 0.0
+    window: int = 0  # the rate window the request and its tokens were counted in
+
+
+def sliding_count(prev: float, cur: float, now: float, window: int) -> float:
+    """The sliding-minute estimate from two fixed windows."""
+    elapsed = now - window * RATE_WINDOW_S
+    return prev * max(0.0, 1.0 - elapsed / RATE_WINDOW_S) + cur
+
+
+class StateStore(ABC):
+    @abstractmethod
+    async def acquire(self, request: SlotRequest) -> SlotGrant:
+        """Take one slot of `request.resource` if its in-flight limit and rate windows allow.
+
+        The slot frees itself after `ttl_s` if never released (a crashed holder)."""
+
+    @abstractmethod
+    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
+        """Correct the tokens counted for a grant once the real usage is known."""
+
+    @abstractmethod
+    async def release(self, resource: str, lease_id: str) -> None:
+        """Give a slot back. Releasing twice, or after expiry, is harmless."""
+
+    @abstractmethod
+    async def held(self, resources: Sequence[str]) -> list[int]:
+        """How many slots of each resource are held now."""
+
+    @abstractmethod
+    async def extend_deadline(self, name: str, until: float) -> float:
+        """Set `name` to `until` unless it already ends later; return the deadline in force.
+
+        A later, shorter cooldown never shortens an earlier, longer one."""
+
+    @abstractmethod
+    async def deadlines(self, names: Sequence[str]) -> list[float]:
+        """The deadline of each name, 0.0 where none is in force."""
+
+    @abstractmethod
+    async def clear_deadline(self, name: str) -> None:
+        """Remove a deadline at once (an operator re-enables a key; a probe succeeded)."""
+
+    @abstractmethod
+    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
+        """Store a small value that expires after `ttl_s`."""
+
+    @abstractmethod
+    async def get_values(self, names: Sequence[str]) -> list[str | None]:
+        """The live value of each name, None where absent or expired."""
+
+    @abstractmethod
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        """Mark one request of `member` active in `group`; return its token, or None when the
+        group already has `limit` distinct other members. A member already inside is always
+        admitted. Each mark expires after `ttl_s` if never left (a crashed process)."""
+
+    @abstractmethod
+    async def leave(self, group: str, member: str, token: str) -> None:
+        """Remove exactly one request's mark. Harmless if already gone."""
+
+    @abstractmethod
+    async def members(self, group: str) -> dict[str, int]:
+        """Active members of a group and how many requests each has there."""
+
+    @abstractmethod
+    async def add_to_bucket(
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
+    ) -> None:
+        """Add `counts` to the fields of one time bucket of `name`."""
+
+    @abstractmethod
+    async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
+        """Every live bucket of each name: {bucket: {field: total}}."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Release connections. Idempotent."""

@@ -1,0 +1,231 @@
+"""StateStore for one process: dictionaries with expiry, swept as they are touched."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from router_service.clock import SYSTEM_CLOCK, Clock
+from router_service.state._base import (
+    RATE_WINDOW_S,
+    SlotGrant,
+    SlotRequest,
+    StateStore,
+    sliding_count,
+)
+
+# Sweep expired entries once a map holds this many, so idle names cannot accumulate.
+_SWEEP_AT = 4096
+
+
+@dataclass(slots=True)
+class _Rate:
+    window: int
+    requests: float = 0.0
+    tokens: float = 0.0
+    prev_requests: float = 0.0
+    prev_tokens: float = 0.0
+
+    def roll(self, window: int) -> None:
+        if window == self.window:
+            return
+        adjacent = window == self.window + 1
+        self.prev_requests = self.requests if adjacent else 0.0
+        self.prev_tokens = self.tokens if adjacent else 0.0
+        self.requests = self.tokens = 0.0
+        self.window = window
+
+
+class MemoryStateStore(StateStore):
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
+        self._leases: dict[str, dict[str, float]] = {}
+        self._rates: dict[str, _Rate] = {}
+        self._deadlines: dict[str, float] = {}
+        self._values: dict[str, tuple[str, float]] = {}
+        self._groups: dict[str, dict[str, dict[str, float]]] = {}
+        self._buckets: dict[str, dict[int, tuple[dict[str, float], float]]] = {}
+        self._ids = itertools.count(1)
+
+    async def acquire(self, request: SlotRequest) -> SlotGrant:
+        now = self._clock.now()
+        resource = request.resource
+        holders = self._leases.get(resource)
+        if holders and request.max_in_flight is not None and len(holders) >= request.max_in_flight:
+            self._expire(resource, holders, now)
+            if len(self._leases.get(resource, ())) >= request.max_in_flight:
+                return SlotGrant(None)
+        window = math.floor(now / RATE_WINDOW_S)
+        if request.rpm is not None or request.tpm is not None:
+            wait = self._rate_check(request, now, window)
+            if wait is not None:
+                return SlotGrant(None, retry_after_s=wait, window=window)
+        lease_id = str(next(self._ids))
+        self._leases.setdefault(resource, {})[lease_id] = now + request.ttl_s
+        return SlotGrant(lease_id, window=window)
+
+    def _rate_check(self, request: SlotRequest, now: float, window: int) -> float | None:
+        """Count the request in its window, or return how long until the window admits it."""
+        rate = self._rates.get(request.resource)
+        if rate is None:
+            if len(self._rates) >= _SWEEP_AT:
+                self._sweep_rates(window)
+            rate = self._rates[request.resource] = _Rate(window)
+        rate.roll(window)
+        requests = sliding_count(rate.prev_requests, rate.requests, now, window)
+        tokens = sliding_count(rate.prev_tokens, rate.tokens, now, window)
+        over_rpm = request.rpm is not None and requests + 1 > request.rpm
+        # A request larger than the whole tpm budget is admitted into an empty window rather
+        # than refused forever.
+        over_tpm = request.tpm is not None and tokens > 0 and tokens + request.tokens > request.tpm
+        if over_rpm or over_tpm:
+            return max(0.001, (window + 1) * RATE_WINDOW_S - now)
+        rate.requests += 1
+        rate.tokens += request.tokens
+        return None
+
+    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
+        rate = self._rates.get(resource)
+        if rate is None:
+            return
+        if rate.window == window:
+            rate.tokens = max(0.0, rate.tokens + delta)
+        elif rate.window == window + 1:
+            rate.prev_tokens = max(0.0, rate.prev_tokens + delta)
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        holders = self._leases.get(resource)
+        if holders is not None:
+            holders.pop(lease_id, None)
+            if not holders:
+                del self._leases[resource]
+
+    async def held(self, resources: Sequence[str]) -> list[int]:
+        now = self._clock.now()
+        counts = []
+        for resource in resources:
+            holders = self._leases.get(resource)
+            if holders:
+                self._expire(resource, holders, now)
+            counts.append(len(self._leases.get(resource, ())))
+        return counts
+
+    def _expire(self, resource: str, holders: dict[str, float], now: float) -> None:
+        for lease_id in [lid for lid, expiry in holders.items() if expiry <= now]:
+            del holders[lease_id]
+        if not holders:
+            self._leases.pop(resource, None)
+
+    async def extend_deadline(self, name: str, until: float) -> float:
+        current = self._deadlines.get(name, 0.0)
+        if until > current:
+            self._deadlines[name] = until
+            current = until
+        if len(self._deadlines) >= _SWEEP_AT:
+            self._sweep_deadlines()
+        return current
+
+    async def deadlines(self, names: Sequence[str]) -> list[float]:
+        now = self._clock.now()
+        out = []
+        for name in names:
+            until = self._deadlines.get(name, 0.0)
+            if until and until <= now:
+                del self._deadlines[name]
+                until = 0.0
+            out.append(until)
+        return out
+
+    async def clear_deadline(self, name: str) -> None:
+        self._deadlines.pop(name, None)
+
+    def _sweep_deadlines(self) -> None:
+        now = self._clock.now()
+        for name in [n for n, until in self._deadlines.items() if until <= now]:
+            del self._deadlines[name]
+
+    def _sweep_rates(self, window: int) -> None:
+        for name in [n for n, r in self._rates.items() if r.window < window - 1]:
+            del self._rates[name]
+
+    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
+        if name not in self._values and len(self._values) >= _SWEEP_AT:
+            now = self._clock.now()
+            for key in [k for k, (_, exp) in self._values.items() if exp <= now]:
+                del self._values[key]
+        self._values[name] = (value, self._clock.now() + ttl_s)
+
+    async def get_values(self, names: Sequence[str]) -> list[str | None]:
+        now = self._clock.now()
+        out: list[str | None] = []
+        for name in names:
+            entry = self._values.get(name)
+            if entry is not None and entry[1] <= now:
+                del self._values[name]
+                entry = None
+            out.append(entry[0] if entry is not None else None)
+        return out
+
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        now = self._clock.now()
+        members = self._live_members(group, now)
+        if member not in members and limit is not None and len(members) >= limit:
+            return None
+        token = str(next(self._ids))
+        self._groups.setdefault(group, {}).setdefault(member, {})[token] = now + ttl_s
+        return token
+
+    async def leave(self, group: str, member: str, token: str) -> None:
+        members = self._groups.get(group)
+        if members is None or member not in members:
+            return
+        members[member].pop(token, None)
+        if not members[member]:
+            del members[member]
+        if not members:
+            del self._groups[group]
+
+    async def members(self, group: str) -> dict[str, int]:
+        return {m: len(t) for m, t in self._live_members(group, self._clock.now()).items()}
+
+    def _live_members(self, group: str, now: float) -> dict[str, dict[str, float]]:
+        members = self._groups.get(group, {})
+        for member in list(members):
+            tokens = members[member]
+            for token in [t for t, exp in tokens.items() if exp <= now]:
+                del tokens[token]
+            if not tokens:
+                del members[member]
+        if not members:
+            self._groups.pop(group, None)
+        return members
+
+    async def add_to_bucket(
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
+    ) -> None:
+        now = self._clock.now()
+        buckets = self._buckets.setdefault(name, {})
+        fields, _ = buckets.get(bucket, ({}, 0.0))
+        for field, value in counts.items():
+            fields[field] = fields.get(field, 0.0) + value
+        buckets[bucket] = (fields, now + ttl_s)
+        for old in [b for b, (_, exp) in buckets.items() if exp <= now]:
+            del buckets[old]
+
+    async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
+        now = self._clock.now()
+        return [
+            {b: dict(f) for b, (f, exp) in self._buckets.get(name, {}).items() if exp > now}
+            for name in names
+        ]
+
+    async def aclose(self) -> None:
+        return None
+
+    def sizes(self) -> tuple[int, int, int]:
+        """(resources with leases, rate windows, deadlines): tests prove nothing accumulates."""
+        return len(self._leases), len(self._rates), len(self._deadlines)

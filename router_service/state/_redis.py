@@ -1,0 +1,290 @@
+"""StateStore on one Redis that every replica shares (DESIGN.md §5, issue #9).
+
+Each decision is one round trip: a Lua script (EVALSHA through `register_script`; redis-py
+loads the script again when a restarted server has forgotten it), one MGET, or one pipeline.
+Time is the caller's clock, as in the memory store: deadlines are the wall-clock instants the
+callers pass in, leases and marks expire at `now + ttl_s` of the replica that took them, so the
+replicas' clocks must agree (NTP) to well within the shortest cooldown.
+
+Keys, all under `{prefix}:` and each with a TTL a second past the last instant it can matter:
+
+    {prefix}:slot:{resource}   zset   lease id -> expiry            (a key's leases)
+    {prefix}:rate:{resource}   hash   w r t pr pt                   (its rpm/tpm windows)
+    {prefix}:dl:{name}         string until                         (cooldowns, disables)
+    {prefix}:val:{name}        string "expiry|value"                (a session's sticky choice)
+    {prefix}:grp:{group}       zset   "token\\nmember" -> expiry     (active requests)
+    {prefix}:grpn:{group}      hash   member -> live marks          (distinct-member limit)
+    {prefix}:bkt:{name}        hash   "bucket|field" -> total       (routing statistics)
+    {prefix}:bkti:{name}       zset   bucket -> expiry
+
+Redis errors become `StoreUnavailableError` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import secrets
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from router_service.clock import SYSTEM_CLOCK, Clock
+from router_service.state import _redis_scripts as lua
+from router_service.state._base import (
+    RATE_WINDOW_S,
+    SlotGrant,
+    SlotRequest,
+    StateStore,
+    StoreUnavailableError,
+)
+
+# How long a key outlives the last instant it can matter (clock skew between replicas).
+_SLACK_MS = 1000
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """The one boundary where redis (and socket) errors become ours."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailableError(f"redis: {exc}") from exc
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def redacted(url: str) -> str:
+    """A Redis URL fit for a log line: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
+
+
+class RedisStateStore(StateStore):
+    """The StateStore on Redis. Owns `client` (closed by `aclose`). Build with `from_url`."""
+
+    def __init__(self, client: Redis, *, prefix: str, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._client = client
+        self.prefix = prefix
+        self._clock = clock
+        # Lease ids and marks are unique across replicas: a random instance tag and a counter.
+        self._instance = secrets.token_hex(6)
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._acquire = client.register_script(lua.ACQUIRE)
+        self._add_tokens = client.register_script(lua.ADD_TOKENS)
+        self._extend = client.register_script(lua.EXTEND_DEADLINE)
+        self._enter = client.register_script(lua.ENTER)
+        self._leave = client.register_script(lua.LEAVE)
+        self._members = client.register_script(lua.MEMBERS)
+        self._add_to_bucket = client.register_script(lua.ADD_TO_BUCKET)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str,
+        clock: Clock = SYSTEM_CLOCK,
+        pool_size: int = 64,
+        socket_timeout_s: float = 0.5,
+        connect_timeout_s: float = 0.5,
+    ) -> RedisStateStore:
+        """A store on a pool of at most `pool_size` connections, made lazily. One immediate
+        retry (a pooled connection that died with a restarted server), no backoff sleeps: an
+        unreachable Redis must fail fast so that requests go on with local state."""
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=pool_size,
+            timeout=socket_timeout_s,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            retry=Retry(NoBackoff(), 1),
+            decode_responses=True,
+        )
+        return cls(Redis.from_pool(pool), prefix=prefix, clock=clock)
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self.prefix}:{kind}:{name}"
+
+    def _new_id(self) -> str:
+        return f"{self._instance}.{next(self._ids)}"
+
+    async def ping(self) -> None:
+        with _translated():
+            await self._client.ping()
+
+    # -- slots ---------------------------------------------------------------------------------
+    async def acquire(self, request: SlotRequest) -> SlotGrant:
+        lease_id = self._new_id()
+        keys = [self._key("slot", request.resource), self._key("rate", request.resource)]
+        args: list[str | int] = [
+            repr(self._clock.now()),
+            repr(float(request.ttl_s)),
+            _opt(request.max_in_flight),
+            _opt(request.rpm),
+            _opt(request.tpm),
+            str(request.tokens),
+            lease_id,
+            repr(RATE_WINDOW_S),
+            _SLACK_MS,
+        ]
+        with _translated():
+            granted, retry_after, window = await self._acquire(keys=keys, args=args)
+        return SlotGrant(
+            lease_id if granted else None, retry_after_s=float(retry_after), window=int(window)
+        )
+
+    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
+        with _translated():
+            await self._add_tokens(keys=[self._key("rate", resource)], args=[window, delta])
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        with _translated():
+            await self._client.zrem(self._key("slot", resource), lease_id)
+
+    async def held(self, resources: Sequence[str]) -> list[int]:
+        if not resources:
+            return []
+        after_now = f"({self._clock.now()!r}"
+        with _translated():
+            async with self._client.pipeline(transaction=False) as pipe:
+                for resource in resources:
+                    pipe.zcount(self._key("slot", resource), after_now, "+inf")
+                counts = await pipe.execute()
+        return [int(c) for c in counts]
+
+    # -- deadlines -----------------------------------------------------------------------------
+    async def extend_deadline(self, name: str, until: float) -> float:
+        args: list[str | int] = [repr(float(until)), repr(self._clock.now()), _SLACK_MS]
+        with _translated():
+            current = await self._extend(keys=[self._key("dl", name)], args=args)
+        return float(current)
+
+    async def deadlines(self, names: Sequence[str]) -> list[float]:
+        if not names:
+            return []
+        with _translated():
+            stored = await self._client.mget([self._key("dl", n) for n in names])
+        now = self._clock.now()
+        out = []
+        for value in stored:
+            until = float(value) if value is not None else 0.0
+            out.append(until if until > now else 0.0)
+        return out
+
+    async def clear_deadline(self, name: str) -> None:
+        with _translated():
+            await self._client.delete(self._key("dl", name))
+
+    # -- values --------------------------------------------------------------------------------
+    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
+        expiry = self._clock.now() + ttl_s
+        ttl_ms = max(0, math.ceil(ttl_s * 1000)) + _SLACK_MS
+        with _translated():
+            await self._client.set(self._key("val", name), f"{expiry!r}|{value}", px=ttl_ms)
+
+    async def get_values(self, names: Sequence[str]) -> list[str | None]:
+        if not names:
+            return []
+        with _translated():
+            stored = await self._client.mget([self._key("val", n) for n in names])
+        now = self._clock.now()
+        out: list[str | None] = []
+        for entry in stored:
+            if entry is None:
+                out.append(None)
+                continue
+            expiry, _, value = str(entry).partition("|")  # decode_responses: a str
+            out.append(value if float(expiry) > now else None)
+        return out
+
+    # -- groups --------------------------------------------------------------------------------
+    def _group_keys(self, group: str) -> list[str]:
+        return [self._key("grp", group), self._key("grpn", group)]
+
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        token = self._new_id()
+        args: list[str | int] = [
+            repr(self._clock.now()),
+            member,
+            token,
+            _opt(limit),
+            repr(float(ttl_s)),
+            _SLACK_MS,
+        ]
+        with _translated():
+            admitted = await self._enter(keys=self._group_keys(group), args=args)
+        return token if admitted else None
+
+    async def leave(self, group: str, member: str, token: str) -> None:
+        with _translated():
+            await self._leave(keys=self._group_keys(group), args=[member, token])
+
+    async def members(self, group: str) -> dict[str, int]:
+        with _translated():
+            flat = await self._members(keys=self._group_keys(group), args=[repr(self._clock.now())])
+        return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
+
+    # -- buckets -------------------------------------------------------------------------------
+    async def add_to_bucket(
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
+    ) -> None:
+        args: list[str | int] = [
+            repr(self._clock.now()),
+            str(bucket),
+            repr(float(ttl_s)),
+            _SLACK_MS,
+        ]
+        for field, value in counts.items():
+            args += [field, repr(float(value))]
+        keys = [self._key("bkt", name), self._key("bkti", name)]
+        with _translated():
+            await self._add_to_bucket(keys=keys, args=args)
+
+    async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
+        if not names:
+            return []
+        with _translated():
+            async with self._client.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hgetall(self._key("bkt", name))
+                    pipe.zrange(self._key("bkti", name), 0, -1, withscores=True)
+                replies = await pipe.execute()
+        now = self._clock.now()
+        out = []
+        for fields, index in _pairs(replies):
+            live: dict[int, dict[str, float]] = {
+                int(bucket): {} for bucket, expiry in index if expiry > now
+            }
+            for key, total in fields.items():
+                bucket, _, field = key.partition("|")
+                if int(bucket) in live:
+                    live[int(bucket)][field] = float(total)
+            out.append(live)
+        return out
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.aclose()
+
+
+def _pairs(replies: list[Any]) -> Iterator[tuple[Any, Any]]:
+    it = iter(replies)
+    return zip(it, it, strict=True)

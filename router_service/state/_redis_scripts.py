@@ -1,0 +1,184 @@
+"""The Lua scripts behind RedisStateStore: each decision is one script, atomic on the server.
+
+Conventions shared by every script:
+- time is the caller's clock (`now`, epoch seconds, ARGV) so that replicas and the memory store
+  read deadlines the same way; a ManualClock moves Redis state as it moves memory state;
+- numbers are written with `%.17g` (Lua numbers are the same doubles as Python floats), so the
+  arithmetic, and therefore every decision, is bit for bit the memory store's;
+- every key written gets a PEXPIRE a little past the last instant it can matter (`slack_ms`), so
+  a key nobody touches again disappears on its own. Logical expiry is always the stored time
+  compared with `now`; the Redis TTL is only the backstop that keeps memory bounded.
+"""
+
+from __future__ import annotations
+
+_PRELUDE = """
+local function num(x) return string.format('%.17g', x) end
+local function expire_at(key, last, now, slack_ms)
+  local ms = math.ceil((last - now) * 1000) + slack_ms
+  if ms < slack_ms then ms = slack_ms end
+  redis.call('PEXPIRE', key, ms)
+end
+local function expire_to_last(key, now, slack_ms)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then expire_at(key, tonumber(last[2]), now, slack_ms) end
+end
+"""
+
+# KEYS: slots (zset lease -> expiry), rate (hash w r t pr pt)
+# ARGV: now, ttl_s, max_in_flight|'', rpm|'', tpm|'', tokens, lease_id, window_s, slack_ms
+# -> {granted 0|1, retry_after_s (string), window}
+ACQUIRE = (
+    _PRELUDE
+    + """
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local max_in_flight, rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local tokens, window_s, slack = tonumber(ARGV[6]), tonumber(ARGV[8]), tonumber(ARGV[9])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(now))
+if max_in_flight and redis.call('ZCARD', KEYS[1]) >= max_in_flight then
+  return {0, '0', 0}
+end
+local window = math.floor(now / window_s)
+if rpm or tpm then
+  local r = redis.call('HMGET', KEYS[2], 'w', 'r', 't', 'pr', 'pt')
+  local w = tonumber(r[1]) or window
+  local req, tok = tonumber(r[2]) or 0, tonumber(r[3]) or 0
+  local preq, ptok = tonumber(r[4]) or 0, tonumber(r[5]) or 0
+  if w ~= window then
+    if window == w + 1 then preq, ptok = req, tok else preq, ptok = 0, 0 end
+    req, tok = 0, 0
+  end
+  local share = math.max(0.0, 1.0 - (now - window * window_s) / window_s)
+  local sreq, stok = preq * share + req, ptok * share + tok
+  local over = (rpm and sreq + 1 > rpm) or (tpm and stok > 0 and stok + tokens > tpm)
+  if not over then req, tok = req + 1, tok + tokens end
+  redis.call('HSET', KEYS[2], 'w', num(window), 'r', num(req), 't', num(tok),
+    'pr', num(preq), 'pt', num(ptok))
+  expire_at(KEYS[2], (window + 2) * window_s, now, slack)
+  if over then
+    return {0, num(math.max(0.001, (window + 1) * window_s - now)), window}
+  end
+end
+redis.call('ZADD', KEYS[1], num(now + ttl), ARGV[7])
+expire_to_last(KEYS[1], now, slack)
+return {1, '0', window}
+"""
+)
+
+# KEYS: rate. ARGV: window, delta. Corrects the tokens of the window a grant was counted in.
+ADD_TOKENS = (
+    _PRELUDE
+    + """
+local r = redis.call('HMGET', KEYS[1], 'w', 't', 'pt')
+local w = tonumber(r[1])
+if not w then return 0 end
+local window, delta = tonumber(ARGV[1]), tonumber(ARGV[2])
+if w == window then
+  redis.call('HSET', KEYS[1], 't', num(math.max(0.0, (tonumber(r[2]) or 0) + delta)))
+elseif w == window + 1 then
+  redis.call('HSET', KEYS[1], 'pt', num(math.max(0.0, (tonumber(r[3]) or 0) + delta)))
+end
+return 1
+"""
+)
+
+# KEYS: deadline (string). ARGV: until (the caller's exact repr), now, slack_ms.
+# -> the deadline in force, as stored (a string, exact).
+EXTEND_DEADLINE = (
+    _PRELUDE
+    + """
+local current = redis.call('GET', KEYS[1])
+local untl = tonumber(ARGV[1])
+if (current and tonumber(current) or 0) >= untl then return current or '0' end
+local ms = math.ceil((untl - tonumber(ARGV[2])) * 1000) + tonumber(ARGV[3])
+if ms > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ms) end
+return ARGV[1]
+"""
+)
+
+# Groups: KEYS: tokens (zset "token\\nmember" -> expiry), counts (hash member -> live tokens).
+# Expired marks are pruned first, their members' counts taken down with them.
+_PRUNE_GROUP = """
+local function prune(now)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', num(now))
+  for _, entry in ipairs(gone) do
+    local member = string.sub(entry, string.find(entry, '\\n', 1, true) + 1)
+    if redis.call('HINCRBY', KEYS[2], member, -1) <= 0 then
+      redis.call('HDEL', KEYS[2], member)
+    end
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(now)) end
+end
+"""
+
+# ARGV: now, member, token, limit|'', ttl_s, slack_ms -> 1 admitted | 0 refused
+ENTER = (
+    _PRELUDE
+    + _PRUNE_GROUP
+    + """
+local now, member, limit = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4])
+prune(now)
+if limit and redis.call('HEXISTS', KEYS[2], member) == 0
+    and redis.call('HLEN', KEYS[2]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], num(now + tonumber(ARGV[5])), ARGV[3] .. '\\n' .. member)
+redis.call('HINCRBY', KEYS[2], member, 1)
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+expire_at(KEYS[1], tonumber(last[2]), now, tonumber(ARGV[6]))
+expire_at(KEYS[2], tonumber(last[2]), now, tonumber(ARGV[6]))
+return 1
+"""
+)
+
+# ARGV: member, token
+LEAVE = """
+if redis.call('ZREM', KEYS[1], ARGV[2] .. '\\n' .. ARGV[1]) == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) <= 0 then
+    redis.call('HDEL', KEYS[2], ARGV[1])
+  end
+end
+return 1
+"""
+
+# ARGV: now -> flat [member, count, ...]
+MEMBERS = (
+    _PRELUDE
+    + _PRUNE_GROUP
+    + """
+prune(tonumber(ARGV[1]))
+return redis.call('HGETALL', KEYS[2])
+"""
+)
+
+# KEYS: fields (hash "bucket|field" -> total), index (zset bucket -> expiry)
+# ARGV: now, bucket, ttl_s, slack_ms, field1, value1, field2, value2, ...
+ADD_TO_BUCKET = (
+    _PRELUDE
+    + """
+local now, bucket, slack = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[4])
+for i = 5, #ARGV, 2 do
+  local field = bucket .. '|' .. ARGV[i]
+  local total = (tonumber(redis.call('HGET', KEYS[1], field)) or 0) + tonumber(ARGV[i + 1])
+  redis.call('HSET', KEYS[1], field, num(total))
+end
+redis.call('ZADD', KEYS[2], num(now + tonumber(ARGV[3])), bucket)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', num(now))
+if #gone > 0 then
+  local dead = {}
+  for _, b in ipairs(gone) do dead[b] = true end
+  for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if dead[string.sub(field, 1, string.find(field, '|', 1, true) - 1)] then
+      redis.call('HDEL', KEYS[1], field)
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', num(now))
+end
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if last[2] then
+  expire_at(KEYS[1], tonumber(last[2]), now, slack)
+  expire_at(KEYS[2], tonumber(last[2]), now, slack)
+end
+return 1
+"""
+)

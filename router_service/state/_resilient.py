@@ -1,0 +1,287 @@
+"""ResilientStateStore: shared state while it answers, this replica's own state while it does not.
+
+DESIGN.md §5: a Redis outage degrades to local state with a warning instead of failing requests.
+
+- Healthy: every call goes to the shared store. Deadlines are also written to, and mirrored
+  into, the local store as they are read, so a replica that loses Redis still knows which keys
+  and models were disabled or cooling when it lost it. Values are written through as well.
+- Unreachable (a `StoreUnavailableError`): the call is answered by the local store, with one
+  warning per outage. Leases and marks taken locally carry a `~` tag, so they are given back
+  where they were taken. Writes the shared store must not miss (releases, leaves, deadline
+  changes) are queued, bounded, and replayed in order when it is back; a lease the shared store
+  never hears released still frees itself by its TTL.
+- Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
+  shared store; when it answers, the queue is replayed and the replica is back on shared state.
+
+Limits meant per key hold per replica during an outage, not across them (each replica counts
+only its own leases); that is the price of requests flowing on.
+
+Telemetry hooks: `degraded`, `fallback_count` (calls answered locally), `outages`,
+`journal_dropped`, `last_error`, and `detail()` (one line for a readiness probe).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeVar
+
+from router_service.clock import SYSTEM_CLOCK, Clock
+from router_service.config import StateConfig
+from router_service.state._base import SlotGrant, SlotRequest, StateStore, StoreUnavailableError
+from router_service.state._memory import MemoryStateStore
+
+log = logging.getLogger("switchboard.state")
+
+T = TypeVar("T")
+
+_LOCAL = "~"  # tags a lease id or mark token issued by the local store
+_JOURNAL_MAX = 10_000
+
+
+class _Down:
+    """The shared store did not answer: use local state."""
+
+
+_DOWN: Final = _Down()
+
+
+class ResilientStateStore(StateStore):
+    def __init__(
+        self,
+        shared: StateStore,
+        local: StateStore,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        retry_interval_s: float = 1.0,
+        name: str = "shared state",
+    ) -> None:
+        self.shared = shared
+        self.local = local
+        self.name = name
+        self._clock = clock
+        self._retry_interval_s = retry_interval_s
+        self.degraded = False
+        self.fallback_count = 0
+        self.outages = 0
+        self.journal_dropped = 0
+        self.last_error = ""
+        self._down_since = 0.0
+        self._retry_at = 0.0
+        self._probing = False
+        self._journal: deque[Callable[[], Awaitable[object]]] = deque()
+
+    def detail(self) -> str:
+        """One line for a readiness probe or an admin page."""
+        if not self.degraded:
+            return f"{self.name}: ok"
+        down_s = self._clock.monotonic() - self._down_since
+        return (
+            f"{self.name}: unreachable for {down_s:.0f}s ({self.last_error}); "
+            f"serving from local state, {len(self._journal)} writes queued"
+        )
+
+    def mark_down(self, exc: StoreUnavailableError) -> None:
+        """Enter (or stay in) local mode after a failure of the shared store."""
+        now = self._clock.monotonic()
+        self._retry_at = now + self._retry_interval_s
+        self.last_error = str(exc)
+        if not self.degraded:
+            self.degraded = True
+            self.outages += 1
+            self._down_since = now
+            log.warning(
+                "%s unreachable (%s): requests go on with this replica's local state; "
+                "trying again every %.1fs",
+                self.name,
+                exc,
+                self._retry_interval_s,
+            )
+
+    async def _try_shared(self, op: Callable[[], Awaitable[T]]) -> T | _Down:
+        probe = False
+        if self.degraded:
+            if self._probing or self._clock.monotonic() < self._retry_at:
+                self.fallback_count += 1
+                return _DOWN
+            probe = self._probing = True
+        try:
+            replayed = await self._replay() if probe else 0
+            result = await op()
+            if probe:
+                self._back(replayed)
+        except StoreUnavailableError as exc:
+            self.mark_down(exc)
+            self.fallback_count += 1
+            return _DOWN
+        finally:
+            if probe:
+                self._probing = False
+        return result
+
+    async def _replay(self) -> int:
+        """Replay the queued writes, oldest first, before anything reads the shared store."""
+        replayed = 0
+        while self._journal:
+            await self._journal[0]()
+            self._journal.popleft()
+            replayed += 1
+        return replayed
+
+    def _back(self, replayed: int) -> None:
+        self.degraded = False
+        log.warning(
+            "%s reachable again after %.1fs: back on shared state (%d queued writes replayed, "
+            "%d dropped)",
+            self.name,
+            self._clock.monotonic() - self._down_since,
+            replayed,
+            self.journal_dropped,
+        )
+        self.journal_dropped = 0
+
+    async def _write(self, op: Callable[[], Awaitable[object]]) -> None:
+        """A write the shared store must see eventually: now, or replayed when it is back."""
+        if isinstance(await self._try_shared(op), _Down):
+            self._enqueue(op)
+
+    def _enqueue(self, op: Callable[[], Awaitable[object]]) -> None:
+        if len(self._journal) >= _JOURNAL_MAX:
+            self._journal.popleft()
+            self.journal_dropped += 1
+        self._journal.append(op)
+
+    # -- slots ---------------------------------------------------------------------------------
+    async def acquire(self, request: SlotRequest) -> SlotGrant:
+        grant = await self._try_shared(lambda: self.shared.acquire(request))
+        if not isinstance(grant, _Down):
+            return grant
+        grant = await self.local.acquire(request)
+        if grant.lease_id is None:
+            return grant
+        return dataclasses.replace(grant, lease_id=_LOCAL + grant.lease_id)
+
+    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
+        done = await self._try_shared(lambda: self.shared.add_tokens(resource, window, delta))
+        if isinstance(done, _Down):
+            await self.local.add_tokens(resource, window, delta)
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        if lease_id.startswith(_LOCAL):
+            await self.local.release(resource, lease_id.removeprefix(_LOCAL))
+        else:
+            await self._write(lambda: self.shared.release(resource, lease_id))
+
+    async def held(self, resources: Sequence[str]) -> list[int]:
+        counts = await self._try_shared(lambda: self.shared.held(resources))
+        return await self.local.held(resources) if isinstance(counts, _Down) else counts
+
+    # -- deadlines -----------------------------------------------------------------------------
+    async def extend_deadline(self, name: str, until: float) -> float:
+        local = await self.local.extend_deadline(name, until)
+        shared = await self._try_shared(lambda: self.shared.extend_deadline(name, until))
+        if isinstance(shared, _Down):
+            self._enqueue(lambda: self.shared.extend_deadline(name, until))
+            return local
+        return shared
+
+    async def deadlines(self, names: Sequence[str]) -> list[float]:
+        until = await self._try_shared(lambda: self.shared.deadlines(names))
+        if isinstance(until, _Down):
+            return await self.local.deadlines(names)
+        for name, end in zip(names, until, strict=True):
+            # Mirrored, so that an outage starts from what every replica knew.
+            await self.local.clear_deadline(name)
+            if end:
+                await self.local.extend_deadline(name, end)
+        return until
+
+    async def clear_deadline(self, name: str) -> None:
+        await self.local.clear_deadline(name)
+        await self._write(lambda: self.shared.clear_deadline(name))
+
+    # -- values --------------------------------------------------------------------------------
+    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
+        await self.local.set_value(name, value, ttl_s)
+        await self._try_shared(lambda: self.shared.set_value(name, value, ttl_s))
+
+    async def get_values(self, names: Sequence[str]) -> list[str | None]:
+        values = await self._try_shared(lambda: self.shared.get_values(names))
+        return await self.local.get_values(names) if isinstance(values, _Down) else values
+
+    # -- groups --------------------------------------------------------------------------------
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        token = await self._try_shared(
+            lambda: self.shared.enter(group, member, limit=limit, ttl_s=ttl_s)
+        )
+        if not isinstance(token, _Down):
+            return token
+        token = await self.local.enter(group, member, limit=limit, ttl_s=ttl_s)
+        return None if token is None else _LOCAL + token
+
+    async def leave(self, group: str, member: str, token: str) -> None:
+        if token.startswith(_LOCAL):
+            await self.local.leave(group, member, token.removeprefix(_LOCAL))
+        else:
+            await self._write(lambda: self.shared.leave(group, member, token))
+
+    async def members(self, group: str) -> dict[str, int]:
+        found = await self._try_shared(lambda: self.shared.members(group))
+        return await self.local.members(group) if isinstance(found, _Down) else found
+
+    # -- buckets -------------------------------------------------------------------------------
+    async def add_to_bucket(
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
+    ) -> None:
+        done = await self._try_shared(
+            lambda: self.shared.add_to_bucket(name, bucket, counts, ttl_s)
+        )
+        if isinstance(done, _Down):
+            await self.local.add_to_bucket(name, bucket, counts, ttl_s)
+
+    async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
+        found = await self._try_shared(lambda: self.shared.read_buckets(names))
+        return await self.local.read_buckets(names) if isinstance(found, _Down) else found
+
+    async def aclose(self) -> None:
+        await self.shared.aclose()
+        await self.local.aclose()
+
+
+async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateStore:
+    """The store `config` names: memory, or Redis with a local fallback. An unreachable Redis at
+    start is not fatal: the replica starts on local state and joins the others when it can."""
+    if config.backend == "memory":
+        return MemoryStateStore(clock)
+    # Imported here: the redis client costs tens of MB and a slow import to every process that
+    # never uses it (the default, memory backend).
+    from router_service.state._redis import RedisStateStore, redacted
+
+    assert config.url is not None  # the config validator requires it
+    url = config.url.get_secret_value()
+    shared = RedisStateStore.from_url(
+        url,
+        prefix=config.prefix,
+        clock=clock,
+        pool_size=config.pool_size,
+        socket_timeout_s=config.socket_timeout_s,
+        connect_timeout_s=config.connect_timeout_s,
+    )
+    store = ResilientStateStore(
+        shared,
+        MemoryStateStore(clock),
+        clock=clock,
+        retry_interval_s=config.retry_interval_s,
+        name=f"redis {redacted(url)} (prefix {config.prefix!r})",
+    )
+    try:
+        await shared.ping()
+    except StoreUnavailableError as exc:
+        store.mark_down(exc)
+    else:
+        log.info("shared state on %s", store.name)
+    return store

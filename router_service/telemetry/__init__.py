@@ -1,0 +1,66 @@
+"""Telemetry (DESIGN.md §8): OpenTelemetry traces and metrics, Prometheus text, JSON logs.
+
+Setup happens once per process (`configure_telemetry`, called by the CLI). Everything else is
+read from the current `Telemetry` when it runs: with nothing configured, spans are the API's
+no-op spans and instruments are no-ops, and servers and clients get no tracing interceptors.
+
+- `chat_span` / `embed_span` (the router request) and `attempt_span` (one upstream attempt);
+- `record_plan`, `record_refusal`, `record_reaction`: routing decisions as span events;
+- `key_wait`: time to lease a key; `StateGauges`: keys, cooldowns and bans as gauges;
+- `server_interceptors` / `client_interceptors`: gRPC tracing with context over metadata;
+- `traced_transport`: the upstream HTTP call as a span;
+- `metrics_text`, `PrometheusListener`: Prometheus exposition.
+"""
+
+from router_service.telemetry._decisions import (
+    key_wait,
+    record_plan,
+    record_reaction,
+    record_refusal,
+)
+from router_service.telemetry._gauges import StateGauges
+from router_service.telemetry._grpc import client_interceptors, server_interceptors
+from router_service.telemetry._httpx import traced_transport
+from router_service.telemetry._logging import JsonFormatter, Redactor
+from router_service.telemetry._prometheus import (
+    CONTENT_TYPE_LATEST,
+    PrometheusListener,
+    metrics_text,
+)
+from router_service.telemetry._request import RequestSpan, chat_span, embed_span
+from router_service.telemetry._spans import AttemptHandle, AttemptSpan, RequestHandle, attempt_span
+from router_service.telemetry._state import Telemetry, current, install
+from router_service.telemetry.setup import (
+    config_secrets,
+    configure_telemetry,
+    shutdown_telemetry,
+)
+
+__all__ = [
+    "CONTENT_TYPE_LATEST",
+    "AttemptHandle",
+    "AttemptSpan",
+    "JsonFormatter",
+    "PrometheusListener",
+    "Redactor",
+    "RequestHandle",
+    "RequestSpan",
+    "StateGauges",
+    "Telemetry",
+    "attempt_span",
+    "chat_span",
+    "client_interceptors",
+    "config_secrets",
+    "configure_telemetry",
+    "current",
+    "embed_span",
+    "install",
+    "key_wait",
+    "metrics_text",
+    "record_plan",
+    "record_reaction",
+    "record_refusal",
+    "server_interceptors",
+    "shutdown_telemetry",
+    "traced_transport",
+]

@@ -1,0 +1,133 @@
+"""Attribute names and the GenAI attributes read from our messages.
+
+Names follow OpenTelemetry's GenAI semantic conventions (`gen_ai.*`; `gen_ai.provider.name`
+replaced `gen_ai.system`), the general ones (`server.*`, `error.type`), and ours under
+`switchboard.*`. Builders run only for recording spans: callers check `span.is_recording()`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from opentelemetry.util.types import AttributeValue
+
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+
+Attributes = dict[str, AttributeValue]
+
+# GenAI semantic conventions
+OPERATION = "gen_ai.operation.name"
+PROVIDER_NAME = "gen_ai.provider.name"
+REQUEST_MODEL = "gen_ai.request.model"
+RESPONSE_MODEL = "gen_ai.response.model"
+RESPONSE_ID = "gen_ai.response.id"
+FINISH_REASONS = "gen_ai.response.finish_reasons"
+TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+INPUT_TOKENS = "gen_ai.usage.input_tokens"
+OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+TOKEN_TYPE = "gen_ai.token.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+ERROR_TYPE = "error.type"
+
+# Ours
+DEPLOYMENT = "switchboard.deployment"
+PROVIDER = "switchboard.provider"  # the configured provider (one account), not its kind
+MODEL_GROUP = "switchboard.model_group"
+POOL = "switchboard.pool"
+STRATEGY = "switchboard.routing.strategy"
+STICKY_HIT = "switchboard.session.sticky_hit"
+STREAM = "switchboard.stream"
+OUTCOME = "switchboard.outcome"
+ATTEMPTS = "switchboard.attempts"
+RETRIES = "switchboard.retries"
+FALLBACKS = "switchboard.fallbacks"
+ATTEMPT_INDEX = "switchboard.attempt.index"
+ATTEMPT_OUTCOME = "switchboard.attempt.outcome"
+KEY_FINGERPRINT = "switchboard.key.fingerprint"
+UPSTREAM_STATUS = "switchboard.upstream.status"
+COOLDOWN_APPLIED = "switchboard.cooldown.applied"
+SESSION_BAN_APPLIED = "switchboard.session.ban_applied"
+KEY_STATE = "switchboard.key.state"
+SCOPE = "switchboard.cooldown.scope"
+
+# `gen_ai.provider.name` well-known values by adapter kind.
+_PROVIDER_NAMES = {
+    "openai": "openai",
+    "gemini": "gcp.gemini",
+    "anthropic": "anthropic",
+    "cohere": "cohere",
+    "cloudflare": "cloudflare",
+}
+_FINISH = {
+    chat_pb2.FINISH_REASON_STOP: "stop",
+    chat_pb2.FINISH_REASON_LENGTH: "length",
+    chat_pb2.FINISH_REASON_TOOL_CALLS: "tool_calls",
+    chat_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
+    chat_pb2.FINISH_REASON_FUNCTION_CALL: "function_call",
+}
+# Model groups in metric labels: callers may name anything, labels must stay bounded.
+UNRESOLVED = "_unresolved"
+
+
+def provider_name(kind: str) -> str:
+    return _PROVIDER_NAMES.get(kind, kind)
+
+
+def server_attributes(base_url: str) -> Attributes:
+    """`server.address` / `server.port` of an upstream base URL (never its path or query)."""
+    parts = urlsplit(base_url)
+    attributes: Attributes = {}
+    if parts.hostname:
+        attributes[SERVER_ADDRESS] = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        attributes[SERVER_PORT] = port
+    return attributes
+
+
+def chat_request(params: chat_pb2.ChatParams) -> Attributes:
+    """The sampling parameters a caller set (proto3 presence: unset stays out)."""
+    attributes: Attributes = {}
+    if params.HasField("max_completion_tokens"):
+        attributes["gen_ai.request.max_tokens"] = params.max_completion_tokens
+    elif params.HasField("max_tokens"):
+        attributes["gen_ai.request.max_tokens"] = params.max_tokens
+    for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty", "seed"):
+        if params.HasField(name):
+            attributes[f"gen_ai.request.{name}"] = getattr(params, name)
+    if params.HasField("n"):
+        attributes["gen_ai.request.choice.count"] = params.n
+    stop = params.WhichOneof("stop")
+    if stop == "stop_text":
+        attributes["gen_ai.request.stop_sequences"] = [params.stop_text]
+    elif stop == "stop_list":
+        attributes["gen_ai.request.stop_sequences"] = list(params.stop_list.values)
+    return attributes
+
+
+def embed_request(params: embeddings_pb2.EmbeddingParams) -> Attributes:
+    if params.HasField("dimensions"):
+        return {"gen_ai.embeddings.dimension.count": params.dimensions}
+    return {}
+
+
+def finish_reason(value: chat_pb2.FinishReason.ValueType, raw: str) -> str | None:
+    if value in _FINISH:
+        return _FINISH[value]
+    return raw or None
+
+
+def usage(value: chat_pb2.Usage) -> Attributes:
+    return {INPUT_TOKENS: value.prompt_tokens, OUTPUT_TOKENS: value.completion_tokens}
+
+
+def completion(value: chat_pb2.ChatCompletion) -> Attributes:
+    reasons = [finish_reason(c.finish_reason, c.finish_reason_raw) for c in value.choices]
+    attributes: Attributes = {
+        RESPONSE_ID: value.id,
+        RESPONSE_MODEL: value.model,
+        FINISH_REASONS: [r for r in reasons if r],
+    }
+    if value.HasField("usage"):
+        attributes |= usage(value.usage)
+    return attributes

@@ -1,0 +1,142 @@
+"""Routing decisions as span events and counters: the plan, candidates skipped for their keys,
+and the Outcome table's reactions (key cooled or disabled, deployment cooled, session banned).
+
+Events go on the span they belong to: the plan on the request span, a reaction on the span of
+the attempt whose failure caused it (also after a stream's first chunk, when that attempt is no
+longer the current span)."""
+
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from opentelemetry import trace
+
+from router_service.outcomes import KeyAction, reaction_for
+from router_service.telemetry import _attributes as attr
+from router_service.telemetry._spans import span_for
+from router_service.telemetry._state import current
+
+if TYPE_CHECKING:
+    from router_service.config import CooldownsConfig
+    from router_service.engine import Deployment, Plan, RequestContext
+    from router_service.errors import UpstreamFailure
+    from router_service.keys import KeyLease, Unavailable
+    from router_service.sessions import ThreadActions
+
+__all__ = ["key_wait", "record_plan", "record_reaction", "record_refusal"]
+
+
+def record_plan(plan: Plan) -> None:
+    """The routing decision on the current span: what was considered, excluded (and why), the
+    strategy's sampled scores, the sticky hit."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    decided: attr.Attributes = {attr.STRATEGY: plan.strategy, attr.STICKY_HIT: plan.sticky_hit}
+    if plan.pool:
+        decided[attr.POOL] = plan.pool
+    span.set_attributes(decided)
+    scored = sorted(plan.scores)
+    span.add_event(
+        "switchboard.route.plan",
+        {
+            "switchboard.route.candidates": [d.name for d in plan.candidates],
+            "switchboard.route.excluded": list(plan.excluded),
+            "switchboard.route.excluded_reasons": list(plan.excluded.values()),
+            "switchboard.route.scored": scored,
+            "switchboard.route.scores": [float(plan.scores[name]) for name in scored],
+            "switchboard.route.forced": plan.forced,
+        },
+    )
+
+
+def record_refusal(deployment: Deployment, refusal: Unavailable) -> None:
+    """A candidate passed over because no key of it could be leased (limits, health)."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    attributes: attr.Attributes = {
+        attr.DEPLOYMENT: deployment.name,
+        "switchboard.route.skip_reason": f"keys_{refusal.reason.value}",
+    }
+    if refusal.retry_after_s is not None:
+        attributes["switchboard.retry_after_s"] = refusal.retry_after_s
+    span.add_event("switchboard.route.skipped", attributes)
+
+
+def record_reaction(
+    ctx: RequestContext,
+    deployment: Deployment,
+    lease: KeyLease,
+    failure: UpstreamFailure,
+    actions: ThreadActions,
+    cooldowns: CooldownsConfig,
+) -> None:
+    """What the Outcome table did about one failed attempt."""
+    t = current()
+    reaction = reaction_for(failure.outcome)
+    provider = {attr.PROVIDER: deployment.provider}
+    events: list[tuple[str, attr.Attributes]] = []
+    key = {attr.KEY_FINGERPRINT: lease.key.fingerprint, attr.REQUEST_MODEL: lease.model}
+    if reaction.key_action is KeyAction.COOL_KEY_MODEL:
+        t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "key_model"})
+        seconds = failure.retry_after_s
+        events.append(("switchboard.key.cooldown", key | _seconds(seconds)))
+    elif reaction.key_action is not KeyAction.NONE:
+        quota = reaction.key_action is KeyAction.DISABLE_KEY_LONG
+        window = cooldowns.quota_disable_s if quota else cooldowns.auth_disable_s
+        t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "key"})
+        reason = {"switchboard.key.disable_reason": "quota" if quota else "auth"}
+        events.append(("switchboard.key.disabled", key | reason | _seconds(window)))
+    if reaction.cools_deployment:
+        t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "deployment"})
+        cooled = {attr.DEPLOYMENT: deployment.name} | _seconds(cooldowns.transient_s)
+        events.append(("switchboard.deployment.cooldown", cooled))
+    if ctx.session_id and (actions.ban_provider or actions.skip_deployment):
+        kind = "ban" if actions.ban_provider else "skip"
+        t.metrics.session_bans.add(1, {**provider, "switchboard.session.ban_kind": kind})
+        if actions.ban_provider:
+            t.bans.add(deployment.provider, ctx.session_id)
+        events.append(
+            (f"switchboard.session.{kind}", {**provider, attr.DEPLOYMENT: deployment.name})
+        )
+    span = span_for(lease)
+    if events and span.is_recording():
+        for name, attributes in events:
+            span.add_event(name, attributes)
+        banned = [name.startswith("switchboard.session.") for name, _ in events]
+        span.set_attribute(attr.COOLDOWN_APPLIED, not all(banned))
+        span.set_attribute(attr.SESSION_BAN_APPLIED, any(banned))
+
+
+def _seconds(value: float | None) -> attr.Attributes:
+    return {} if value is None else {"switchboard.cooldown.seconds": float(value)}
+
+
+class key_wait:
+    """Time spent queued for a key of `deployment` (every key at its limit), when the lease may
+    wait (`wait_s` > 0); an immediate lease is no queue and is not measured."""
+
+    __slots__ = ("_deployment", "_started", "_wait_s")
+
+    def __init__(self, deployment: Deployment, wait_s: float) -> None:
+        self._deployment = deployment
+        self._wait_s = wait_s
+        self._started = 0.0
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._wait_s <= 0:
+            return
+        d = self._deployment
+        labels = {attr.PROVIDER: d.provider, attr.DEPLOYMENT: d.name}
+        current().metrics.key_queue_wait.record(time.perf_counter() - self._started, labels)

@@ -1,0 +1,104 @@
+"""State gauges: keys by state, keys' in-flight requests, cooldowns and bans in force.
+
+Pool snapshots and cooldown deadlines live in the StateStore and are read asynchronously, while
+the SDK's gauge callbacks are synchronous; so one owned task per router polls them every
+`telemetry.state_interval_s` into a `StateView` that the callbacks read. Nothing runs when
+metrics are off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from router_service.telemetry import _attributes as attr
+from router_service.telemetry._instruments import Labels, StateView
+from router_service.telemetry._state import Telemetry, current
+
+if TYPE_CHECKING:
+    from router_service.runtime import Runtime
+
+__all__ = ["StateGauges"]
+
+log = logging.getLogger("switchboard.telemetry")
+_STATES = ("active", "cooling", "disabled")
+
+
+class StateGauges:
+    """`start()` begins polling `runtime`; `aclose()` (idempotent) stops and forgets its view."""
+
+    def __init__(self, runtime: Runtime, interval_s: float = 10.0) -> None:
+        self._runtime = runtime
+        self._interval_s = interval_s
+        self._telemetry: Telemetry | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        telemetry = current()
+        if not telemetry.metering or self._task is not None:
+            return
+        self._telemetry = telemetry
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except Exception:  # the store may be away; gauges keep their last values
+                log.warning("polling router state for metrics failed", exc_info=True)
+            await asyncio.sleep(self._interval_s)
+
+    async def poll(self) -> StateView:
+        """Read the runtime's state now and publish it to the gauges."""
+        runtime = self._runtime
+        now = runtime.clock.now()
+        view = StateView()
+        for provider, pool in runtime.pools.items():
+            for state in _STATES:
+                view.keys[_labels(provider, (attr.KEY_STATE, state))] = 0
+            for snap in await pool.snapshot():
+                state = (
+                    "disabled"
+                    if snap.disabled_until > now
+                    else "cooling"
+                    if snap.cooling
+                    else "active"
+                )
+                _bump(view.keys, _labels(provider, (attr.KEY_STATE, state)))
+                in_flight = _labels(provider, (attr.KEY_FINGERPRINT, snap.key.fingerprint))
+                view.in_flight[in_flight] = snap.in_flight
+                _bump(
+                    view.cooldowns, _labels(provider, (attr.SCOPE, "key_model")), len(snap.cooling)
+                )
+                if state == "disabled":
+                    _bump(view.cooldowns, _labels(provider, (attr.SCOPE, "key")))
+        deployments = list(runtime.planner.deployments.values())
+        until = await runtime.store.deadlines([d.cooldown_name for d in deployments])
+        for deployment, end in zip(deployments, until, strict=True):
+            scope = _labels(deployment.provider, (attr.SCOPE, "deployment"))
+            _bump(view.cooldowns, scope, 1 if end > now else 0)
+        telemetry = self._telemetry or current()
+        ttl_s = runtime.config.sessions.thread_cooldown_s
+        for provider in runtime.pools:
+            view.bans[_labels(provider)] = 0
+        for provider, count in telemetry.bans.active(ttl_s).items():
+            view.bans[_labels(provider)] = count
+        telemetry.metrics.views[id(self)] = view
+        return view
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait((task,))
+        if self._telemetry is not None:
+            self._telemetry.metrics.views.pop(id(self), None)
+
+
+def _labels(provider: str, *pairs: tuple[str, str]) -> Labels:
+    return ((attr.PROVIDER, provider), *pairs)
+
+
+def _bump(counts: dict[Labels, int], labels: Labels, by: int = 1) -> None:
+    counts[labels] = counts.get(labels, 0) + by

@@ -1,0 +1,224 @@
+"""gRPC tracing interceptors (grpc.aio), server and client, with W3C context over metadata.
+
+Ours rather than opentelemetry-instrumentation-grpc's aio interceptors, which (0.66b) lose the
+status set by `abort_with_status` (the only way our servicers fail), end a server span on
+cancellation without an error status, do not propagate `CancelledError` through the client
+interceptors (opentelemetry-python-contrib #3271) and, for server streams, end the client span
+only when someone iterates the response. Here:
+
+- the server span is outermost (before authentication), reads the final code from the context,
+  and marks a cancelled call CANCELLED with an error status;
+- the client interceptors return the call they were given, untouched, and end their span from
+  the call's done callback: cancellation, `read()` and `cancel()` behave as without tracing.
+
+Only `switchboard.*` services are traced: health checks and reflection stay out of traces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from contextlib import aclosing
+from typing import Any
+
+import grpc
+from opentelemetry import context, propagate, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from router_service.telemetry._state import current
+
+__all__ = ["TracingServerInterceptor", "client_interceptors", "server_interceptors"]
+
+_TRACED_PREFIX = "/switchboard."
+Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
+
+
+def _rpc_attributes(method: str) -> dict[str, str]:
+    service, _, name = method.lstrip("/").partition("/")
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+
+def _finish(span: Span, code: grpc.StatusCode, details: str | None) -> None:
+    span.set_attribute("rpc.grpc.status_code", code.value[0])
+    if code is not grpc.StatusCode.OK:
+        span.set_attribute("error.type", code.name)
+        span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details or ''}"[:300]))
+    span.end()
+
+
+# -- server --------------------------------------------------------------------------------------
+
+
+class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """One SERVER span per RouterService / AdminService call, child of the caller's context."""
+
+    def __init__(self, tracer: Tracer) -> None:
+        self._tracer = tracer
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or not method.startswith(_TRACED_PREFIX):
+            return handler
+        cached = self._wrapped.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
+        options = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            unary = self._unary(method, handler.unary_unary)
+            return grpc.unary_unary_rpc_method_handler(unary, **options)
+        if handler.unary_stream is not None:
+            streaming = self._stream(method, handler.unary_stream)
+            return grpc.unary_stream_rpc_method_handler(streaming, **options)
+        return handler
+
+    def _start(self, method: str, ctx: grpc.aio.ServicerContext) -> tuple[Span, object]:
+        carrier = {
+            key: value
+            for key, value in ctx.invocation_metadata() or ()
+            if isinstance(value, str) and not key.endswith("-bin")
+        }
+        parent = propagate.extract(carrier)
+        attributes: dict[str, Any] = _rpc_attributes(method)
+        attributes["network.peer.address"] = ctx.peer()
+        span = self._tracer.start_span(
+            method.lstrip("/"), context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
+        return span, context.attach(trace.set_span_in_context(span, parent))
+
+    def _unary(self, method: str, behavior: Unary) -> Unary:
+        async def handle(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+            span, token = self._start(method, ctx)
+            try:
+                response = await behavior(request, ctx)
+            except BaseException as exc:
+                _finish(span, *_server_status(ctx, exc))
+                raise
+            finally:
+                context.detach(token)  # type: ignore[arg-type]
+            _finish(span, *_server_status(ctx, None))
+            return response
+
+        return handle
+
+    def _stream(self, method: str, behavior: Streaming) -> Streaming:
+        async def handle(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncGenerator[Any, None]:
+            span, token = self._start(method, ctx)
+            try:
+                async with aclosing(behavior(request, ctx)) as messages:
+                    async for message in messages:
+                        yield message
+            except BaseException as exc:
+                _finish(span, *_server_status(ctx, exc))
+                raise
+            else:
+                _finish(span, *_server_status(ctx, None))
+            finally:
+                context.detach(token)  # type: ignore[arg-type]
+
+        return handle
+
+
+def _server_status(
+    ctx: grpc.aio.ServicerContext, exc: BaseException | None
+) -> tuple[grpc.StatusCode, str | None]:
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        return grpc.StatusCode.CANCELLED, "cancelled by the caller"
+    code = ctx.code()
+    if isinstance(code, grpc.StatusCode):
+        return code, ctx.details()
+    if exc is not None:
+        return grpc.StatusCode.UNKNOWN, type(exc).__name__
+    return grpc.StatusCode.OK, None
+
+
+def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    """The tracing interceptor, outermost, when tracing is on; else none (no cost)."""
+    telemetry = current()
+    return [TracingServerInterceptor(telemetry.tracer)] if telemetry.tracing else []
+
+
+# -- client --------------------------------------------------------------------------------------
+
+
+def _sync_result(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """The value of a finished call's `code()` / `details()` coroutine, read without a loop turn
+    (a done call has its status: the coroutine returns at once). None if it would wait."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    return None
+
+
+def _call_done(span: Span, call: Any) -> None:
+    if call.cancelled():
+        _finish(span, grpc.StatusCode.CANCELLED, "cancelled by the client")
+        return
+    code = _sync_result(call.code()) or grpc.StatusCode.UNKNOWN
+    _finish(span, code, _sync_result(call.details()))
+
+
+class _ClientTracing:
+    def __init__(self, tracer: Tracer) -> None:
+        self._tracer = tracer
+
+    def _start(self, method: str, details: grpc.aio.ClientCallDetails) -> tuple[Span, Any]:
+        span = self._tracer.start_span(
+            method.lstrip("/"), kind=SpanKind.CLIENT, attributes=_rpc_attributes(method)
+        )
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        metadata = grpc.aio.Metadata(*tuple(details.metadata or ()), *carrier.items())
+        traced = grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+        return span, traced
+
+    async def _call(self, continuation: Any, details: Any, request: Any) -> Any:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        if not method.startswith(_TRACED_PREFIX):
+            return await continuation(details, request)
+        span, traced = self._start(method, details)
+        try:
+            call = await continuation(traced, request)
+        except BaseException as exc:
+            code = exc.code() if isinstance(exc, grpc.RpcError) else grpc.StatusCode.CANCELLED
+            _finish(span, code, type(exc).__name__)
+            raise
+        call.add_done_callback(functools.partial(_call_done, span))
+        return call
+
+
+class _UnaryUnary(_ClientTracing, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await self._call(continuation, details, request)
+
+
+class _UnaryStream(_ClientTracing, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await self._call(continuation, details, request)
+
+
+def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
+    """Interceptors for a grpc.aio channel to the router, when tracing is on; else none."""
+    telemetry = current()
+    if not telemetry.tracing:
+        return []
+    return [_UnaryUnary(telemetry.tracer), _UnaryStream(telemetry.tracer)]

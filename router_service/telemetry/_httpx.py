@@ -1,0 +1,90 @@
+"""The upstream HTTP call as a CLIENT span: an httpx transport wrapper.
+
+Ours rather than opentelemetry-instrumentation-httpx, whose span ends when the response headers
+arrive: for a streamed completion that is the first byte, not the call. Here the span ends when
+the response body is closed, so an upstream stream's HTTP span lasts as long as the stream. No
+trace context is sent upstream (providers are third parties); URLs are recorded without their
+query string, and no header is recorded at all (keys travel in headers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from router_service.telemetry._state import current
+
+__all__ = ["TracingTransport", "traced_transport"]
+
+
+class _EndingStream(httpx.AsyncByteStream):
+    """The response body; ends the span when it is closed (read to the end or abandoned)."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, span: Span) -> None:
+        self._inner = inner
+        self._span = span
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for part in self._inner:
+                yield part
+        except Exception as exc:
+            self._span.set_attribute("error.type", type(exc).__qualname__)
+            self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            raise
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._span.end()  # idempotent: a second end is ignored
+
+
+class TracingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, tracer: Tracer) -> None:
+        self._inner = inner
+        self._tracer = tracer
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        span = self._tracer.start_span(
+            request.method,
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": request.method,
+                "url.full": str(url.copy_with(query=None, fragment=None)),
+                "server.address": url.host,
+                "server.port": url.port or (443 if url.scheme == "https" else 80),
+            },
+        )
+        try:
+            response = await self._inner.handle_async_request(request)
+        except BaseException as exc:
+            span.set_attribute("error.type", type(exc).__qualname__)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            span.end()
+            raise
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code >= 400:
+            span.set_attribute("error.type", str(response.status_code))
+            span.set_status(Status(StatusCode.ERROR))
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_EndingStream(response.stream, span),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def traced_transport(transport: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+    """`transport`, wrapped in upstream-call spans when tracing is on; as it is otherwise."""
+    telemetry = current()
+    if not telemetry.tracing:
+        return transport
+    return TracingTransport(transport, telemetry.tracer)

@@ -1,0 +1,157 @@
+"""Every metric the router and edge record, built once per meter.
+
+Labels are bounded: provider, deployment, model group, operation, outcome, key state — all from
+configuration or enums — and key fingerprints only where a provider's configured keys bound them.
+Never a key, a session id or a caller-chosen string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+__all__ = ["Instruments", "StateView"]
+
+# Bucket boundaries recommended by the GenAI semantic conventions.
+_DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24]
+_DURATION_BUCKETS += [20.48, 40.96, 81.92]
+_TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304]
+_TTFC_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0]
+_TTFC_BUCKETS += [7.5, 10.0]
+_CHUNK_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5]
+_WAIT_BUCKETS = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+
+Labels = tuple[tuple[str, str], ...]
+_Callback = Callable[[CallbackOptions], Iterable[Observation]]
+
+
+@dataclass
+class StateView:
+    """One router's state as last polled (keys, cooldowns, bans), read by the gauges."""
+
+    keys: dict[Labels, int] = field(default_factory=dict)
+    in_flight: dict[Labels, int] = field(default_factory=dict)
+    cooldowns: dict[Labels, int] = field(default_factory=dict)
+    bans: dict[Labels, int] = field(default_factory=dict)
+
+
+class Instruments:
+    def __init__(self, meter: Meter) -> None:
+        self._histograms(meter)
+        self._counters(meter)
+        self.streams_open = 0  # streams open now: a plain count that a gauge reads
+        self.views: dict[int, StateView] = {}  # each router's last polled state
+        self._gauges(meter)
+
+    def _histograms(self, meter: Meter) -> None:
+        hist = meter.create_histogram
+        self.operation_duration = hist(
+            "gen_ai.client.operation.duration",
+            unit="s",
+            description="Duration of one upstream GenAI call (an attempt; a stream until it ends).",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.token_usage = hist(
+            "gen_ai.client.token.usage",
+            unit="{token}",
+            description="Tokens used per request, by gen_ai.token.type (input, output).",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
+        self.time_to_first_chunk = hist(
+            "gen_ai.client.operation.time_to_first_chunk",
+            unit="s",
+            description="Time from the router receiving a stream request to its first chunk.",
+            explicit_bucket_boundaries_advisory=_TTFC_BUCKETS,
+        )
+        self.time_per_output_chunk = hist(
+            "gen_ai.client.operation.time_per_output_chunk",
+            unit="s",
+            description="Mean gap between a stream's chunks after the first, one value per stream.",
+            explicit_bucket_boundaries_advisory=_CHUNK_BUCKETS,
+        )
+        self.request_duration = hist(
+            "switchboard.request.duration",
+            unit="s",
+            description="Duration of one router request, every attempt included.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.key_queue_wait = hist(
+            "switchboard.key.queue.duration",
+            unit="s",
+            description="Time spent waiting to lease an upstream key.",
+            explicit_bucket_boundaries_advisory=_WAIT_BUCKETS,
+        )
+
+    def _counters(self, meter: Meter) -> None:
+        count = meter.create_counter
+        self.requests = count(
+            "switchboard.requests", unit="{request}", description="Router requests by outcome."
+        )
+        self.attempts = count(
+            "switchboard.attempts", unit="{attempt}", description="Upstream attempts by outcome."
+        )
+        self.retries = count(
+            "switchboard.retries",
+            unit="{retry}",
+            description="Attempts retried with another key of the same deployment.",
+        )
+        self.fallbacks = count(
+            "switchboard.fallbacks",
+            unit="{fallback}",
+            description="Requests moved on from a deployment to the next candidate.",
+        )
+        self.cooldowns = count(
+            "switchboard.cooldowns",
+            unit="{cooldown}",
+            description="Cooldowns and disables applied, by scope (key_model, key, deployment).",
+        )
+        self.session_bans = count(
+            "switchboard.session.bans",
+            unit="{ban}",
+            description="Session bans (provider) and skips (deployment) applied.",
+        )
+
+    def _gauges(self, meter: Meter) -> None:
+        meter.create_observable_up_down_counter(
+            "switchboard.streams.active",
+            callbacks=[lambda options: [Observation(self.streams_open)]],
+            unit="{stream}",
+            description="Streams open now.",
+        )
+        gauge = meter.create_observable_gauge
+        gauge(
+            "switchboard.keys",
+            callbacks=[self._observe("keys")],
+            unit="{key}",
+            description="Upstream keys by provider and state (active, cooling, disabled).",
+        )
+        gauge(
+            "switchboard.key.in_flight",
+            callbacks=[self._observe("in_flight")],
+            unit="{request}",
+            description="Requests in flight per key fingerprint.",
+        )
+        gauge(
+            "switchboard.cooldowns.active",
+            callbacks=[self._observe("cooldowns")],
+            unit="{cooldown}",
+            description="Cooldowns in force: deployment, key × model, disabled keys.",
+        )
+        gauge(
+            "switchboard.session.bans.active",
+            callbacks=[self._observe("bans")],
+            unit="{ban}",
+            description="Session bans applied by this process and not yet expired.",
+        )
+
+    def _observe(self, name: str) -> _Callback:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            totals: dict[Labels, int] = {}
+            for view in list(self.views.values()):
+                for labels, value in getattr(view, name).items():
+                    totals[labels] = totals.get(labels, 0) + value
+            return [Observation(value, dict(labels)) for labels, value in totals.items()]
+
+        return callback

@@ -1,0 +1,136 @@
+"""Logs as JSON lines: time, level, component, logger, message, the current trace and span ids,
+and a record's `extra` fields. Every line goes through the redactor first: configured secrets
+(upstream keys, the Redis URL, the admin token) and anything shaped like a bearer token or an API
+key are masked, whatever logged them.
+
+    {"ts": "2026-10-02T09:14:03.512Z", "level": "WARNING", "component": "router",
+     "logger": "switchboard.router", "message": "...", "trace_id": "4bf9…", "span_id": "00f0…"}
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from opentelemetry import trace
+
+__all__ = ["JsonFormatter", "Redactor", "TextFormatter", "configure_logging"]
+
+MASK = "[redacted]"
+# Bearer credentials, OpenAI-style `sk-…` keys, Google `AIza…` keys, Anthropic `sk-ant-…`.
+_PATTERNS = re.compile(
+    r"(?i:bearer\s+)[A-Za-z0-9._~+/=-]{6,}|\bsk-[A-Za-z0-9_-]{8,}|\bAIza[0-9A-Za-z_-]{20,}"
+)
+# LogRecord attributes that are not `extra` fields.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# Loggers by package, for the `component` field.
+_COMPONENTS = (
+    ("router_service.fake_upstream", "fake-upstream"),
+    ("router_service", "router"),
+    ("http_edge", "edge"),
+    ("clients", "client"),
+    ("uvicorn", "edge"),
+    ("switchboard.", ""),  # switchboard.router -> router
+)
+
+
+class Redactor:
+    """Masks known secrets and secret-shaped strings."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        known = set(self._secrets) | {s for s in secrets if len(s) >= 4}
+        self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial masks
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return _PATTERNS.sub(MASK, text)
+
+
+def component(logger: str) -> str:
+    for prefix, name in _COMPONENTS:
+        if logger.startswith(prefix):
+            return name or logger.removeprefix(prefix).split(".", 1)[0]
+    return logger.split(".", 1)[0]
+
+
+def _trace_ids() -> dict[str, str]:
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return {}
+    return {
+        "trace_id": trace.format_trace_id(span_context.trace_id),
+        "span_id": trace.format_span_id(span_context.span_id),
+    }
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": _timestamp(record.created),
+            "level": record.levelname,
+            "component": component(record.name),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **_trace_ids(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry.setdefault(
+                    key, value if isinstance(value, int | float | bool) else str(value)
+                )
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        line = orjson.dumps(entry, default=str).decode()
+        return self.redactor(line)
+
+
+class TextFormatter(logging.Formatter):
+    """The human format (`switchboard dev`), redacted and with the trace id when there is one."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+        self.redactor = redactor or Redactor()
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        ids = _trace_ids()
+        if ids:
+            text += f" trace_id={ids['trace_id']} span_id={ids['span_id']}"
+        return self.redactor(text)
+
+
+def _timestamp(created: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+
+
+def configure_logging(fmt: str, level: str, redactor: Redactor) -> logging.Handler:
+    """One stderr handler on the root logger (replacing any), JSON or text, redacting."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else TextFormatter(redactor))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # One line per upstream request adds nothing to its span; warnings still come through.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+    return handler

@@ -1,0 +1,74 @@
+"""Prometheus exposition: the text of the current registry, and the router's scrape listener.
+
+Metrics are recorded once, through the OpenTelemetry API; the SDK's `PrometheusMetricReader`
+(opentelemetry-exporter-prometheus) turns them into a `prometheus_client` registry of our own (not
+the library's global one), which the edge serves at `GET /metrics` and the router on
+`telemetry.prometheus_port`. OTLP export reads the same instruments.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from types import TracebackType
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.exposition import start_http_server
+
+from router_service.telemetry._state import current
+
+__all__ = ["CONTENT_TYPE_LATEST", "PrometheusListener", "metrics_text"]
+
+log = logging.getLogger("switchboard.telemetry")
+
+
+def metrics_text(registry: CollectorRegistry | None = None) -> bytes | None:
+    """The Prometheus text of `registry` (default: the current telemetry's); None when metrics
+    are off."""
+    registry = registry or current().registry
+    return generate_latest(registry) if registry is not None else None
+
+
+class PrometheusListener:
+    """A small HTTP listener serving the registry at any path (`/metrics`), in a thread of its
+    own so a scrape never waits for the event loop. `start()`, `close()` (idempotent), or
+    `with`."""
+
+    def __init__(self, host: str, port: int, registry: CollectorRegistry | None = None) -> None:
+        self._host = host
+        self._port = port
+        self._registry = registry
+        self._server: object = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    def start(self) -> int:
+        registry = self._registry or current().registry
+        if registry is None:
+            raise RuntimeError("metrics are not configured: call configure_telemetry first")
+        server, thread = start_http_server(self._port, self._host, registry=registry)
+        self._server, self._thread = server, thread
+        self.port = server.server_port
+        log.info("Prometheus metrics on http://%s:%d/metrics", self._host, self.port)
+        return self.port
+
+    def close(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> PrometheusListener:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

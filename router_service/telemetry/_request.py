@@ -1,0 +1,235 @@
+"""The router's request span: from planning to the last chunk, its attributes and the
+request-level metrics (duration, outcome, tokens, time to first chunk, retries, fallbacks)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from opentelemetry.trace import SpanKind
+
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, router_service_pb2
+from router_service.telemetry import _attributes as attr
+from router_service.telemetry._spans import (
+    CANCELLED,
+    OFF_REQUEST,
+    OK,
+    Activated,
+    RequestHandle,
+    error_type,
+    fail,
+    open_requests,
+    outcome_name,
+)
+from router_service.telemetry._state import Telemetry, current
+
+if TYPE_CHECKING:
+    from router_service.engine import Deployment, RequestContext
+
+__all__ = ["RequestSpan", "chat_span", "embed_span"]
+
+
+class RequestSpan(RequestHandle, Activated):
+    """One router request: `with chat_span(...) as span:`; `observe` each stream event,
+    `respond` with a unary answer."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        operation: str,
+        ctx: RequestContext,
+        attributes: attr.Attributes,
+        *,
+        stream: bool = False,
+    ) -> None:
+        self._t = telemetry
+        self.operation = operation
+        self._ctx = ctx
+        self._stream = stream
+        self._started = time.perf_counter()
+        self._first_at: float | None = None
+        self._last_at = 0.0
+        self._chunks = 0
+        self._usage: chat_pb2.Usage | None = None
+        self._error: str | None = None
+        self._finish: list[str] = []
+        self._response: attr.Attributes = {}
+        self.attempts = 0
+        if telemetry.tracing:
+            attributes = {
+                attr.OPERATION: operation,
+                attr.REQUEST_MODEL: ctx.requested_model,
+                attr.STREAM: stream,
+                **attributes,
+            }
+            name = f"{operation} {ctx.requested_model}"
+            self.span = telemetry.tracer.start_span(
+                name, kind=SpanKind.INTERNAL, attributes=attributes
+            )
+
+    def __enter__(self) -> RequestSpan:
+        self._activate()
+        open_requests[id(self._ctx)] = self
+        if self._stream:
+            self._t.metrics.streams_open += 1
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        open_requests.pop(id(self._ctx), None)
+        self._deactivate()
+        if self._stream:
+            self._t.metrics.streams_open -= 1
+        _RequestEnd(self, exc).record()
+
+    def observe(self, event: router_service_pb2.ChatStreamResponse) -> None:
+        """One stream event on its way to the caller."""
+        kind = event.WhichOneof("event")
+        if kind == "chunk":
+            now = self._last_at = time.perf_counter()
+            if self._first_at is None:
+                self._first_at = now
+            self._chunks += 1
+            chunk = event.chunk
+            if chunk.HasField("usage"):
+                self._usage = chunk.usage
+            if self.span.is_recording():
+                self._chunk_attributes(chunk)
+        elif kind == "summary" and event.summary.HasField("usage"):
+            self._usage = event.summary.usage
+        elif kind == "error":
+            self._error = outcome_name(event.error.outcome)
+
+    def _chunk_attributes(self, chunk: chat_pb2.ChatCompletionChunk) -> None:
+        if not self._response:
+            self._response = {attr.RESPONSE_ID: chunk.id, attr.RESPONSE_MODEL: chunk.model}
+        for choice in chunk.choices:
+            reason = attr.finish_reason(choice.finish_reason, choice.finish_reason_raw)
+            if reason:
+                self._finish.append(reason)
+
+    def respond(self, completion: chat_pb2.ChatCompletion) -> None:
+        if completion.HasField("usage"):
+            self._usage = completion.usage
+        if self.span.is_recording():
+            self._response = attr.completion(completion)
+
+    def respond_embeddings(self, result: embeddings_pb2.EmbeddingResult) -> None:
+        if result.HasField("usage"):
+            self._usage = chat_pb2.Usage(prompt_tokens=result.usage.prompt_tokens)
+        if self.span.is_recording():
+            self._response = {attr.RESPONSE_MODEL: result.model}
+
+    def _labels(self) -> attr.Attributes:
+        return {attr.OPERATION: self.operation, attr.MODEL_GROUP: self.model_group}
+
+    @property
+    def model_group(self) -> str:
+        return self._ctx.requested_model if self._ctx.plan is not None else attr.UNRESOLVED
+
+
+class _RequestEnd:
+    """What a request leaves behind when it ends: span attributes and metrics."""
+
+    def __init__(self, request: RequestSpan, exc: BaseException | None) -> None:
+        self.r = request
+        self.exc = exc
+        ctx = request._ctx
+        self.winner = next((a for a in reversed(ctx.attempts) if a.outcome == OK), None)
+        if isinstance(exc, CANCELLED):
+            self.outcome = "CANCELLED"
+        elif exc is not None:
+            self.outcome = error_type(exc)
+        else:
+            self.outcome = request._error or "OK"
+
+    def record(self) -> None:
+        r = self.r
+        metrics = r._t.metrics
+        labels = r._labels()
+        elapsed = time.perf_counter() - r._started
+        outcome = {**labels, attr.STREAM: r._stream, attr.OUTCOME: self.outcome}
+        metrics.requests.add(1, outcome)
+        metrics.request_duration.record(elapsed, outcome)
+        deployment = self._deployment()
+        served = {**labels, **self._served(deployment)}
+        if r._first_at is not None:
+            metrics.time_to_first_chunk.record(r._first_at - r._started, served)
+            if r._chunks > 1:  # one value per stream: the mean gap after the first chunk
+                per_chunk = (r._last_at - r._first_at) / (r._chunks - 1)
+                metrics.time_per_output_chunk.record(per_chunk, served)
+        if r._usage is not None:
+            metrics.token_usage.record(r._usage.prompt_tokens, {**served, attr.TOKEN_TYPE: "input"})
+            if r.operation == "chat":
+                output = {**served, attr.TOKEN_TYPE: "output"}
+                metrics.token_usage.record(r._usage.completion_tokens, output)
+        self._count_retries(labels)
+        if r.span.is_recording():
+            self._finish_span(served)
+        r.span.end()
+
+    def _deployment(self) -> Deployment | None:
+        plan = self.r._ctx.plan
+        if self.winner is None or plan is None:
+            return None
+        return next((d for d in plan.candidates if d.name == self.winner.deployment), None)
+
+    def _served(self, deployment: Deployment | None) -> attr.Attributes:
+        if deployment is None:
+            return {}
+        return {
+            attr.PROVIDER_NAME: attr.provider_name(deployment.adapter.kind),
+            attr.PROVIDER: deployment.provider,
+            attr.DEPLOYMENT: deployment.name,
+            attr.RESPONSE_MODEL: deployment.upstream_model,
+        }
+
+    def _count_retries(self, labels: attr.Attributes) -> None:
+        metrics = self.r._t.metrics
+        attempts = self.r._ctx.attempts
+        for before, after in itertools.pairwise(attempts):
+            if before.deployment != after.deployment:
+                metrics.fallbacks.add(1, {**labels, attr.DEPLOYMENT: before.deployment})
+            elif before.key_fingerprint != after.key_fingerprint:
+                metrics.retries.add(1, {**labels, attr.DEPLOYMENT: before.deployment})
+
+    def _finish_span(self, served: attr.Attributes) -> None:
+        r, span = self.r, self.r.span
+        attributes: attr.Attributes = {**served, **r._response, attr.OUTCOME: self.outcome}
+        attributes[attr.ATTEMPTS] = r.attempts
+        if r._finish:
+            attributes[attr.FINISH_REASONS] = r._finish
+        if r._usage is not None:
+            attributes |= attr.usage(r._usage)
+        if r._first_at is not None:
+            attributes[attr.TIME_TO_FIRST_CHUNK] = r._first_at - r._started
+        span.set_attributes(attributes)
+        if self.outcome == "OK":
+            return
+        if self.exc is not None and not isinstance(self.exc, CANCELLED):
+            message = str(getattr(self.exc, "message", "") or type(self.exc).__name__)
+        else:
+            message = "cancelled by the caller" if self.outcome == "CANCELLED" else "stream failed"
+        fail(span, self.outcome, message)
+
+
+def chat_span(params: chat_pb2.ChatParams, ctx: RequestContext, *, stream: bool) -> RequestHandle:
+    t = current()
+    if not (t.tracing or t.metering):
+        return OFF_REQUEST
+    attributes = attr.chat_request(params) if t.tracing else {}
+    return RequestSpan(t, "chat", ctx, attributes, stream=stream)
+
+
+def embed_span(params: embeddings_pb2.EmbeddingParams, ctx: RequestContext) -> RequestHandle:
+    t = current()
+    if not (t.tracing or t.metering):
+        return OFF_REQUEST
+    attributes = attr.embed_request(params) if t.tracing else {}
+    return RequestSpan(t, "embeddings", ctx, attributes)

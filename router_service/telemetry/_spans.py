@@ -1,0 +1,247 @@
+"""The router's spans: one per request (`_request.py`), one per upstream attempt (here), and the
+metrics they close with.
+
+    chat chain                  INTERNAL  the request: planning, every attempt, the whole stream
+    ├── chat model-a            CLIENT    attempt 1 (deployment, key fingerprint, outcome)
+    │   └── POST                CLIENT    the upstream HTTP call
+    └── chat model-b            CLIENT    attempt 2 …
+
+A stream's attempt span is handed to the AsyncExitStack that holds the stream (`end_with`), so it
+ends when the stream ends — normally, by stall, by error or by cancellation. Attribute building
+sits behind `span.is_recording()`; with tracing off the span is the API's invalid span.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context, trace
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, router_service_pb2, routing_pb2
+from router_service.telemetry import _attributes as attr
+from router_service.telemetry._state import Telemetry, current
+
+if TYPE_CHECKING:
+    from router_service.engine import Deployment, RequestContext
+    from router_service.keys import KeyLease
+    from router_service.telemetry._request import RequestSpan
+
+__all__ = ["AttemptHandle", "AttemptSpan", "RequestHandle", "attempt_span", "span_for"]
+
+CANCELLED = (asyncio.CancelledError, GeneratorExit)
+OK = routing_pb2.OUTCOME_OK
+# Open requests and attempts, so an attempt knows its request and a reaction its attempt.
+open_requests: dict[int, RequestSpan] = {}
+open_attempts: dict[int, AttemptSpan] = {}
+
+
+def outcome_name(value: routing_pb2.Outcome.ValueType) -> str:
+    return routing_pb2.Outcome.Name(value).removeprefix("OUTCOME_")
+
+
+def error_type(exc: BaseException) -> str:
+    """The outcome (or error reason) an exception stands for."""
+    last = getattr(exc, "last", None)  # AllCandidatesFailedError: its last failure decides
+    outcome = getattr(last if last is not None else exc, "outcome", None)
+    if outcome is not None:
+        return str(outcome.name)
+    return str(getattr(exc, "reason", None) or type(exc).__name__)
+
+
+def fail(span: Span, kind: str, message: str) -> None:
+    """Mark `span` failed: `error.type` and an error status saying what happened."""
+    span.set_attribute(attr.ERROR_TYPE, kind)
+    span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}"[:300]))
+
+
+class Activated:
+    """Makes its span current between `__enter__` and `__exit__` (only when it records)."""
+
+    span: Span = INVALID_SPAN
+    _token: object = None
+
+    def _activate(self) -> None:
+        if self.span.is_recording():
+            self._token = context.attach(trace.set_span_in_context(self.span))
+
+    def _deactivate(self) -> None:
+        if self._token is not None:
+            context.detach(self._token)  # type: ignore[arg-type]
+            self._token = None
+
+
+class RequestHandle:
+    """What the servicer holds for one request. This base does nothing: it is what a request
+    gets when telemetry is off entirely (no tracing, no metrics), so that costs nothing."""
+
+    def __enter__(self) -> RequestHandle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def observe(self, event: router_service_pb2.ChatStreamResponse) -> None:
+        """One stream event on its way to the caller."""
+
+    def respond(self, completion: chat_pb2.ChatCompletion) -> None:
+        """The unary chat answer."""
+
+    def respond_embeddings(self, result: embeddings_pb2.EmbeddingResult) -> None:
+        """The embeddings answer."""
+
+
+class AttemptHandle:
+    """What the attempt loop holds for one attempt; this base (telemetry off) does nothing."""
+
+    def __enter__(self) -> AttemptHandle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def end_with(self, stack: AsyncExitStack) -> None:
+        """End when `stack` closes (a stream's attempt lasts as long as the stream)."""
+
+
+OFF_REQUEST = RequestHandle()
+_OFF_ATTEMPT = AttemptHandle()
+
+
+class AttemptSpan(AttemptHandle, Activated):
+    """One upstream attempt: `with attempt_span(...) as span:` around the attempt; a successful
+    attempt whose stack holds a stream calls `end_with(stack)`."""
+
+    def __init__(
+        self, telemetry: Telemetry, ctx: RequestContext, deployment: Deployment, lease: KeyLease
+    ) -> None:
+        self._t = telemetry
+        self._ctx = ctx
+        self._deployment = deployment
+        self._lease_id = id(lease)
+        self._fingerprint = lease.key.fingerprint
+        self._first = len(ctx.attempts)
+        self._held = False
+        self._started = time.perf_counter()
+        request = open_requests.get(id(ctx))
+        self.operation = request.operation if request is not None else "chat"
+        if request is not None:
+            request.attempts += 1
+        if telemetry.tracing:
+            self.span = telemetry.tracer.start_span(
+                f"{self.operation} {deployment.upstream_model}",
+                kind=SpanKind.CLIENT,
+                attributes=self._start_attributes(request.attempts if request else 1),
+            )
+
+    def _start_attributes(self, index: int) -> attr.Attributes:
+        d = self._deployment
+        return {
+            attr.OPERATION: self.operation,
+            attr.PROVIDER_NAME: attr.provider_name(d.adapter.kind),
+            attr.REQUEST_MODEL: d.upstream_model,
+            attr.PROVIDER: d.provider,
+            attr.DEPLOYMENT: d.name,
+            attr.KEY_FINGERPRINT: self._fingerprint,
+            attr.ATTEMPT_INDEX: index,
+            **attr.server_attributes(d.adapter.config.base_url),
+        }
+
+    def __enter__(self) -> AttemptSpan:
+        open_attempts[self._lease_id] = self
+        self._activate()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._deactivate()
+        if not self._held:
+            self._end(exc)
+
+    def end_with(self, stack: AsyncExitStack) -> None:
+        """End when `stack` closes, after everything the attempt holds (for a stream, the
+        upstream response, hence its HTTP span) is released."""
+        self._held = True
+        held = stack.pop_all()
+        stack.push(self._stack_exit)
+        stack.push_async_exit(held)
+
+    def _stack_exit(self, *exc_info: Any) -> bool:
+        self._end(exc_info[1])
+        return False
+
+    def _end(self, exc: BaseException | None) -> None:
+        open_attempts.pop(self._lease_id, None)
+        recorded = self._ctx.attempts[self._first :]
+        last = recorded[-1] if recorded else None
+        if isinstance(exc, CANCELLED) and (last is None or last.outcome == OK):
+            outcome, status, detail = "CANCELLED", 0, "cancelled by the caller"
+        elif last is not None:
+            outcome, status, detail = outcome_name(last.outcome), last.upstream_status, last.detail
+        else:
+            outcome, status, detail = "UNAVAILABLE", 0, "the provider serves its limit of sessions"
+        if last is not None or outcome == "CANCELLED":
+            self._measure(outcome)
+        span = self.span
+        if span.is_recording():
+            span.set_attribute(attr.ATTEMPT_OUTCOME, outcome)
+            if status:
+                span.set_attribute(attr.UPSTREAM_STATUS, status)
+            if outcome != "OK":
+                fail(span, outcome, detail or outcome)
+        span.end()
+
+    def _measure(self, outcome: str) -> None:
+        d = self._deployment
+        request = open_requests.get(id(self._ctx))
+        group = request.model_group if request is not None else self._ctx.requested_model
+        labels: attr.Attributes = {
+            attr.PROVIDER: d.provider,
+            attr.DEPLOYMENT: d.name,
+            attr.MODEL_GROUP: group,
+            attr.OUTCOME: outcome,
+        }
+        metrics = self._t.metrics
+        metrics.attempts.add(1, labels)
+        duration: attr.Attributes = {
+            attr.OPERATION: self.operation,
+            attr.PROVIDER_NAME: attr.provider_name(d.adapter.kind),
+            attr.REQUEST_MODEL: d.upstream_model,
+            attr.PROVIDER: d.provider,
+            attr.DEPLOYMENT: d.name,
+        }
+        if outcome != "OK":
+            duration[attr.ERROR_TYPE] = outcome
+        metrics.operation_duration.record(time.perf_counter() - self._started, duration)
+
+
+def attempt_span(ctx: RequestContext, deployment: Deployment, lease: KeyLease) -> AttemptHandle:
+    telemetry = current()
+    if not (telemetry.tracing or telemetry.metering):
+        return _OFF_ATTEMPT
+    return AttemptSpan(telemetry, ctx, deployment, lease)
+
+
+def span_for(lease: KeyLease) -> Span:
+    """The span of the attempt holding `lease` (even after it stopped being current: a stream's
+    reactions after the first chunk), else the current span."""
+    attempt = open_attempts.get(id(lease))
+    return attempt.span if attempt is not None else trace.get_current_span()

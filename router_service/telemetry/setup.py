@@ -1,0 +1,181 @@
+"""`configure_telemetry`: once per process, from the config's `telemetry:` section and the
+standard `OTEL_*` environment variables.
+
+- Logs: JSON lines (or text) on stderr with trace and span ids, secrets masked.
+- Metrics: always recorded once configured; Prometheus text from our own registry (edge
+  `GET /metrics`, router `telemetry.prometheus_port`), and OTLP when `OTEL_METRICS_EXPORTER=otlp`
+  or an OTLP endpoint is set.
+- Traces: only when `OTEL_TRACES_EXPORTER` names an exporter (`otlp`, `console`) or an OTLP
+  endpoint is set; otherwise no SDK tracer provider exists and tracing costs nothing. Sampling
+  follows `OTEL_TRACES_SAMPLER` / `_ARG` (default parentbased_always_on).
+- OTLP over gRPC by default; `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` (or the per-signal
+  `…_TRACES_PROTOCOL` / `…_METRICS_PROTOCOL`) for HTTP. Endpoints, headers, timeouts, batching and
+  the export interval are the SDK's own `OTEL_*` variables.
+- `OTEL_SDK_DISABLED=true` turns traces and metrics off (logs stay configured).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from prometheus_client import CollectorRegistry
+
+from router_service.telemetry._logging import Redactor, configure_logging
+from router_service.telemetry._state import VERSION, Telemetry, current, install
+
+if TYPE_CHECKING:
+    from router_service.config import SwitchboardConfig
+
+__all__ = ["config_secrets", "configure_telemetry", "shutdown_telemetry"]
+
+log = logging.getLogger("switchboard.telemetry")
+_configured: Telemetry | None = None
+_redactor = Redactor()
+
+
+def configure_telemetry(
+    service_name: str, config: SwitchboardConfig | None = None, *, secrets: Iterable[str] = ()
+) -> Telemetry:
+    """Set up logs, metrics and traces for this process and make them current. The first call
+    wins (OpenTelemetry's global providers can be set once); later calls only add secrets to
+    the log redactor and return the same telemetry."""
+    global _configured
+    _redactor.add([*secrets, *config_secrets(config)])
+    if _configured is not None:
+        return _configured
+    section = config.telemetry if config is not None else None
+    configure_logging(
+        section.log_format if section else "json",
+        section.log_level if section else "INFO",
+        _redactor,
+    )
+    if _env("OTEL_SDK_DISABLED") == "true":
+        _configured = current()
+        return _configured
+    resource = _resource(service_name)
+    registry = CollectorRegistry(auto_describe=True)
+    readers: list[MetricReader] = [
+        PrometheusMetricReader(registry=registry, scope_info_enabled=False)
+    ]
+    readers += _otlp_metric_readers()
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    tracer_provider = _tracer_provider(resource)
+    metrics.set_meter_provider(meter_provider)
+    if tracer_provider is not None:
+        trace.set_tracer_provider(tracer_provider)
+    _configured = Telemetry(tracer_provider, meter_provider, registry)
+    install(_configured)
+    log.info(
+        "telemetry: traces %s, metrics %s",
+        "on" if tracer_provider is not None else "off",
+        "prometheus" + (" + otlp" if len(readers) > 1 else ""),
+    )
+    return _configured
+
+
+def shutdown_telemetry() -> None:
+    """Flush and stop the exporters (the last spans and metrics of a stopping process)."""
+    telemetry = _configured
+    if telemetry is None:
+        return
+    for provider in (telemetry.tracer_provider, telemetry.meter_provider):
+        shutdown = getattr(provider, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+
+
+def config_secrets(config: SwitchboardConfig | None) -> list[str]:
+    """Every secret a config holds, for the log redactor."""
+    if config is None:
+        return []
+    found = [k.key.get_secret_value() for p in config.providers.values() for k in p.keys]
+    for secret in (config.state.url, config.edge.admin_token, config.edge.admin_router_key):
+        if secret is not None:
+            found.append(secret.get_secret_value())
+    return found
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip().lower()
+
+
+def _exporters(signal: str) -> list[str]:
+    """`OTEL_{signal}_EXPORTER` as a list; unset means OTLP when an OTLP endpoint is set."""
+    value = _env(f"OTEL_{signal}_EXPORTER")
+    if not value:
+        endpoint = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env(
+            f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"
+        )
+        return ["otlp"] if endpoint else []
+    return [name.strip() for name in value.split(",") if name.strip() not in ("", "none")]
+
+
+def _protocol(signal: str) -> str:
+    return (
+        _env(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "grpc"
+    )
+
+
+def _resource(service_name: str) -> Resource:
+    detected = Resource.create()
+    attributes: dict[str, Any] = {"service.version": VERSION}
+    if str(detected.attributes.get("service.name", "")).startswith("unknown_service"):
+        attributes["service.name"] = service_name
+    return detected.merge(Resource.create(attributes))
+
+
+def _tracer_provider(resource: Resource) -> TracerProvider | None:
+    exporters = _exporters("TRACES")
+    if not exporters:
+        return None
+    provider = TracerProvider(resource=resource)
+    for name in exporters:
+        if name == "otlp":
+            provider.add_span_processor(BatchSpanProcessor(_otlp_span_exporter()))
+        elif name == "console":
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+            provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        else:
+            log.warning("OTEL_TRACES_EXPORTER=%s is not supported; use otlp or console", name)
+    return provider
+
+
+def _otlp_span_exporter() -> Any:
+    if _protocol("TRACES") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
+            OTLPSpanExporter,
+        )
+    return OTLPSpanExporter()
+
+
+def _otlp_metric_readers() -> list[MetricReader]:
+    readers: list[MetricReader] = []
+    for name in _exporters("METRICS"):
+        if name == "otlp":
+            if _protocol("METRICS") == "grpc":
+                from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+                    OTLPMetricExporter,
+                )
+            else:
+                from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
+                    OTLPMetricExporter,
+                )
+            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        elif name != "prometheus":  # Prometheus is always on
+            log.warning("OTEL_METRICS_EXPORTER=%s is not supported; use otlp or prometheus", name)
+    return readers

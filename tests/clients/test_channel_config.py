@@ -1,0 +1,78 @@
+"""Channel target, options and per-call metadata of the clients."""
+
+from __future__ import annotations
+
+import pytest
+
+from clients import USE_CLIENT_DEFAULT, RouterClient, SyncRouterClient
+from clients._base import call_metadata, channel_options, channel_target, resolve_timeout
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("dns:///router.internal:50051", "dns:///router.internal:50051"),
+        (["10.0.0.1:50051"], "10.0.0.1:50051"),
+        (["10.0.0.1:50051", "10.0.0.2:50052"], "ipv4:10.0.0.1:50051,10.0.0.2:50052"),
+        (["[::1]:1", "[fe80::2]:2"], "ipv6:[::1]:1,[fe80::2]:2"),
+        (["10.0.0.1:1", "10.0.0.1:1"], "ipv4:10.0.0.1:1"),
+    ],
+)
+def test_channel_target(target: str | list[str], expected: str) -> None:
+    assert channel_target(target) == expected
+
+
+def test_host_names_in_a_list_are_resolved() -> None:
+    target = channel_target(["localhost:7001", "127.0.0.1:7002"])
+    assert target.startswith("ipv4:")
+    assert "127.0.0.1:7001" in target and "127.0.0.1:7002" in target
+
+
+@pytest.mark.parametrize(
+    "target", [[], ["dns:///a:1", "b:2"], ["a", "b:1"], ["10.0.0.1:1", "[::1]:2"]]
+)
+def test_bad_target_lists(target: list[str]) -> None:
+    with pytest.raises(ValueError, match="target"):
+        channel_target(target)
+
+
+def test_channel_options_defaults_and_overrides() -> None:
+    options = dict(channel_options(1024, [("grpc.keepalive_time_ms", 60_000), ("grpc.x", "y")]))
+    assert options == {
+        "grpc.lb_policy_name": "round_robin",
+        "grpc.keepalive_time_ms": 60_000,
+        "grpc.keepalive_timeout_ms": 10_000,
+        "grpc.keepalive_permit_without_calls": 1,
+        "grpc.http2.max_pings_without_data": 0,
+        "grpc.max_send_message_length": 1024,
+        "grpc.max_receive_message_length": 1024,
+        "grpc.x": "y",
+    }
+
+
+def test_default_message_limit_is_16_mib() -> None:
+    options = dict(channel_options(16 * 1024 * 1024, ()))
+    client = SyncRouterClient("localhost:1")
+    assert dict(client._options) == options
+    client.close()
+
+
+def test_call_metadata() -> None:
+    assert call_metadata(None, None) == ()
+    assert call_metadata("k", None) == (("authorization", "Bearer k"),)
+    assert call_metadata("k", [("x-a", "1")]) == (("x-a", "1"), ("authorization", "Bearer k"))
+    caller = [("Authorization", "Bearer caller")]
+    assert call_metadata("k", caller) == (("Authorization", "Bearer caller"),)
+
+
+def test_timeouts() -> None:
+    assert resolve_timeout(USE_CLIENT_DEFAULT, 30.0) == 30.0
+    assert resolve_timeout(None, 30.0) is None
+    assert resolve_timeout(2.5, 30.0) == 2.5
+
+
+def test_constructing_needs_no_event_loop() -> None:
+    """The aio channel is made on open, inside the loop; constructing is plain Python."""
+    client = RouterClient(["127.0.0.1:1", "127.0.0.1:2"], api_key="k", default_timeout=3)
+    assert client.target == "ipv4:127.0.0.1:1,127.0.0.1:2"
+    assert not client.is_closed

@@ -1,0 +1,71 @@
+"""The public surface of `clients` is exactly what we mean it to be."""
+
+from __future__ import annotations
+
+import clients
+import clients.codec
+
+EXPECTED = [
+    "USE_CLIENT_DEFAULT",
+    "ErrorDetails",
+    "InvalidRequestError",
+    "RouterClient",
+    "RouterError",
+    "RouterStream",
+    "SwitchboardClientError",
+    "SyncRouterClient",
+    "SyncRouterStream",
+    "UpstreamFormatError",
+    "UseClientDefault",
+    "chat_completion_from_openai",
+    "chat_completion_to_openai",
+    "chat_params_from_openai",
+    "chat_params_to_openai",
+    "chunk_from_openai",
+    "chunk_to_openai",
+    "details_from_rpc_error",
+    "embedding_params_from_openai",
+    "embedding_params_to_openai",
+    "embedding_result_from_openai",
+    "embedding_result_to_openai",
+    "http_status_for",
+    "model_list_to_openai",
+    "openai_error_body",
+    "to_grpc_status",
+]
+
+
+def test_all_is_the_intended_list() -> None:
+    assert clients.__all__ == EXPECTED
+
+
+def test_every_export_exists_and_is_public() -> None:
+    for name in clients.__all__:
+        assert getattr(clients, name) is not None
+    public = {name for name in vars(clients) if not name.startswith("_")}
+    # Subpackages and modules are importable (`clients.codec`, `clients.errors`,
+    # `clients.switchboard.v1`) but are not part of `__all__`.
+    assert public - set(EXPECTED) <= {"codec", "errors", "switchboard"}
+
+
+def test_codec_exports_are_reexported() -> None:
+    assert set(clients.codec.__all__) <= set(clients.__all__)
+
+
+def test_generated_modules_are_importable() -> None:
+    from clients.switchboard.v1 import (
+        admin_service_pb2,
+        admin_service_pb2_grpc,
+        chat_pb2,
+        embeddings_pb2,
+        router_service_pb2,
+        router_service_pb2_grpc,
+        routing_pb2,
+    )
+
+    assert chat_pb2.ChatParams.DESCRIPTOR.full_name == "switchboard.v1.ChatParams"
+    assert router_service_pb2.ChatRequest().params.model == ""
+    modules = (embeddings_pb2, routing_pb2, admin_service_pb2)
+    assert all(module.DESCRIPTOR.package == "switchboard.v1" for module in modules)
+    assert callable(router_service_pb2_grpc.RouterServiceStub)
+    assert callable(admin_service_pb2_grpc.AdminServiceStub)

@@ -1,0 +1,396 @@
+"""RouterClient against real grpc.aio servers on port 0, with a small test servicer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+import pytest
+
+from clients import USE_CLIENT_DEFAULT, RouterClient, RouterError
+from clients.switchboard.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    chat_pb2,
+    router_service_pb2,
+    router_service_pb2_grpc,
+)
+
+# The router's server settings that accept the client's keepalive pings (see clients._base).
+SERVER_OPTIONS = [
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+def chunk(text: str) -> router_service_pb2.ChatStreamResponse:
+    completion_chunk = chat_pb2.ChatCompletionChunk(id="c")
+    completion_chunk.choices.add(index=0, delta=chat_pb2.ChatMessage(text=text))
+    return router_service_pb2.ChatStreamResponse(chunk=completion_chunk)
+
+
+class FakeRouter(
+    router_service_pb2_grpc.RouterServiceServicer, admin_service_pb2_grpc.AdminServiceServicer
+):
+    """Answers with its own name; ``model="hang"`` blocks until cancelled, and says so."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.calls = 0
+        self.metadata: list[dict[str, str | bytes]] = []
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        self.never = asyncio.Event()
+
+    def _seen(self, context: grpc.aio.ServicerContext) -> None:
+        self.calls += 1
+        self.started.set()
+        self.metadata.append(dict(context.invocation_metadata()))
+
+    async def _hang(self) -> None:
+        """Wait until the call ends; the caller's cancellation must reach us."""
+        try:
+            await self.never.wait()
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    def _watch(self, context: grpc.aio.ServicerContext) -> None:
+        """Observe a call that ends without this server sending its status: the caller cancelled
+        it (or its deadline passed). The done callback also sees a cancellation that lands while
+        a stream handler is suspended in a `yield`, where the handler itself gets no
+        CancelledError (grpc cancels the task that drives the generator, not the generator)."""
+
+        def done(ctx: grpc.aio.ServicerContext) -> None:
+            if not ctx.done():  # done() is "status sent"
+                self.cancelled.set()
+
+        context.add_done_callback(done)
+
+    async def Chat(
+        self, request: router_service_pb2.ChatRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.ChatResponse:
+        self._seen(context)
+        self._watch(context)
+        if request.params.model == "hang":
+            await self._hang()
+        completion = chat_pb2.ChatCompletion(id=self.name, model=request.params.model)
+        return router_service_pb2.ChatResponse(completion=completion)
+
+    async def ChatStream(
+        self, request: router_service_pb2.ChatStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_service_pb2.ChatStreamResponse]:
+        self._seen(context)
+        self._watch(context)
+        for text in ("Hel", "lo"):
+            yield chunk(text)
+        if request.params.model == "hang":
+            await self._hang()
+        yield router_service_pb2.ChatStreamResponse(summary=router_service_pb2.StreamSummary())
+
+    async def Embed(
+        self, request: router_service_pb2.EmbedRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.EmbedResponse:
+        self._seen(context)
+        return router_service_pb2.EmbedResponse()
+
+    async def ListModels(
+        self, request: router_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.ListModelsResponse:
+        self._seen(context)
+        return router_service_pb2.ListModelsResponse(
+            models=[router_service_pb2.ModelInfo(id=self.name)]
+        )
+
+    async def PickRoute(
+        self, request: router_service_pb2.PickRouteRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.PickRouteResponse:
+        self._seen(context)
+        return router_service_pb2.PickRouteResponse(lease_id="l1", deployment=request.model)
+
+    async def ReportOutcome(
+        self, request: router_service_pb2.ReportOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.ReportOutcomeResponse:
+        self._seen(context)
+        return router_service_pb2.ReportOutcomeResponse(accepted=request.lease_id == "l1")
+
+    async def GetRoutingStats(
+        self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.GetRoutingStatsResponse:
+        self._seen(context)
+        status = admin_service_pb2.DeploymentStatus(deployment="openai/gpt")
+        return admin_service_pb2.GetRoutingStatsResponse(deployments=[status])
+
+    async def ListKeys(
+        self, request: admin_service_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ListKeysResponse:
+        self._seen(context)
+        key = admin_service_pb2.KeyStatus(fingerprint="fp1", provider=request.provider)
+        return admin_service_pb2.ListKeysResponse(keys=[key])
+
+    async def SetKeyEnabled(
+        self, request: admin_service_pb2.SetKeyEnabledRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.SetKeyEnabledResponse:
+        self._seen(context)
+        state = (
+            admin_service_pb2.KEY_STATE_ACTIVE
+            if request.enabled
+            else admin_service_pb2.KEY_STATE_DISABLED
+        )
+        key = admin_service_pb2.KeyStatus(fingerprint=request.fingerprint, state=state)
+        return admin_service_pb2.SetKeyEnabledResponse(key=key)
+
+
+@asynccontextmanager
+async def serving(name: str) -> AsyncIterator[tuple[FakeRouter, str]]:
+    router = FakeRouter(name)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    router_service_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(router, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield router, f"127.0.0.1:{port}"
+    finally:
+        await server.stop(None)
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[tuple[FakeRouter, str]]:
+    async with serving("a") as served:
+        yield served
+
+
+def chat_request(model: str = "m") -> router_service_pb2.ChatRequest:
+    return router_service_pb2.ChatRequest(params=chat_pb2.ChatParams(model=model))
+
+
+def stream_request(model: str = "m") -> router_service_pb2.ChatStreamRequest:
+    return router_service_pb2.ChatStreamRequest(params=chat_pb2.ChatParams(model=model))
+
+
+async def within(awaitable: asyncio.Event, seconds: float = 5.0) -> None:
+    async with asyncio.timeout(seconds):
+        await awaitable.wait()
+
+
+async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
+    fake, target = router
+    async with RouterClient(target) as client:
+        assert (await client.chat(chat_request("gpt"))).completion.model == "gpt"
+        assert (
+            await client.embed(router_service_pb2.EmbedRequest())
+        ) == router_service_pb2.EmbedResponse()
+        assert [m.id for m in (await client.list_models()).models] == ["a"]
+        keys = await client.list_keys(admin_service_pb2.ListKeysRequest(provider="groq"))
+        assert keys.keys[0].provider == "groq"
+        enabled = admin_service_pb2.SetKeyEnabledRequest(fingerprint="fp1", enabled=False)
+        changed = await client.set_key_enabled(enabled)
+        assert changed.key.state == admin_service_pb2.KEY_STATE_DISABLED
+        lease = await client.pick_route(router_service_pb2.PickRouteRequest(model="gpt"))
+        assert (lease.lease_id, lease.deployment) == ("l1", "gpt")
+        report = router_service_pb2.ReportOutcomeRequest(lease_id=lease.lease_id)
+        assert (await client.report_outcome(report)).accepted
+        stats = await client.get_routing_stats()
+        assert stats.deployments[0].deployment == "openai/gpt"
+    assert fake.calls == 8
+
+
+async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:
+    _, target = router
+    async with RouterClient(target) as client, client.chat_stream(stream_request()) as stream:
+        events = [event.WhichOneof("event") async for event in stream]
+    assert events == ["chunk", "chunk", "summary"]
+
+
+async def test_leaving_a_stream_early_cancels_the_router_handler(
+    router: tuple[FakeRouter, str],
+) -> None:
+    fake, target = router
+    async with RouterClient(target) as client:
+        async with client.chat_stream(stream_request("hang")) as stream:
+            first = await anext(stream)
+            assert first.chunk.choices[0].delta.text == "Hel"
+        await within(fake.cancelled)
+        assert [e async for e in stream] == []  # a closed stream is over
+
+
+async def test_aclose_from_another_task_ends_a_pending_read(router: tuple[FakeRouter, str]) -> None:
+    fake, target = router
+    async with RouterClient(target) as client:
+        stream = client.chat_stream(stream_request("hang"))
+        received: list[router_service_pb2.ChatStreamResponse] = []
+        both_chunks = asyncio.Event()
+
+        async def consume() -> None:
+            async for event in stream:
+                received.append(event)
+                if len(received) == 2:
+                    both_chunks.set()
+
+        consumer = asyncio.create_task(consume())
+        await within(both_chunks)  # the consumer now waits in a read the server never answers
+        await stream.aclose()
+        await asyncio.wait_for(consumer, 5)  # ends quietly: StopAsyncIteration, not CancelledError
+        await within(fake.cancelled)
+
+
+async def test_cancelling_the_caller_task_propagates_and_cancels_the_call(
+    router: tuple[FakeRouter, str],
+) -> None:
+    fake, target = router
+    async with RouterClient(target) as client:
+        task = asyncio.create_task(client.chat(chat_request("hang")))
+        await within(fake.started)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await within(fake.cancelled)
+
+
+async def test_cancelling_a_stream_reader_propagates_and_cancels_the_call(
+    router: tuple[FakeRouter, str],
+) -> None:
+    fake, target = router
+    async with RouterClient(target) as client:
+        both_chunks = asyncio.Event()
+
+        async def consume() -> None:
+            async with client.chat_stream(stream_request("hang")) as stream:
+                received = [await anext(stream), await anext(stream)]
+                assert len(received) == 2
+                both_chunks.set()
+                await anext(stream)
+
+        task = asyncio.create_task(consume())
+        await within(both_chunks)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await within(fake.cancelled)
+
+
+async def test_deadline_becomes_router_error(router: tuple[FakeRouter, str]) -> None:
+    fake, target = router
+    async with RouterClient(target, default_timeout=30) as client:
+        with pytest.raises(RouterError) as info:
+            await client.chat(chat_request("hang"), timeout=0.05)
+        assert info.value.grpc_code is grpc.StatusCode.DEADLINE_EXCEEDED
+        assert info.value.http_status == 504
+        assert info.value.reason == "DEADLINE_EXCEEDED"
+        await within(fake.cancelled)
+        with pytest.raises(RouterError) as info:
+            async with client.chat_stream(stream_request("hang"), timeout=0.05) as stream:
+                _ = [event async for event in stream]
+        assert info.value.grpc_code is grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_api_key_and_metadata_arrive(router: tuple[FakeRouter, str]) -> None:
+    fake, target = router
+    async with RouterClient(target, api_key="sk-client") as client:
+        await client.chat(chat_request(), metadata=[("x-session-id", "s1")])
+        await client.chat(chat_request(), metadata=[("authorization", "Bearer sk-caller")])
+        async with client.chat_stream(stream_request()) as stream:
+            _ = [event async for event in stream]
+    assert fake.metadata[0]["authorization"] == "Bearer sk-client"
+    assert fake.metadata[0]["x-session-id"] == "s1"
+    assert fake.metadata[1]["authorization"] == "Bearer sk-caller"  # a forwarded key wins
+    assert fake.metadata[2]["authorization"] == "Bearer sk-client"
+
+
+async def test_round_robin_spreads_calls_over_replicas() -> None:
+    async with serving("a") as (a, target_a), serving("b") as (b, target_b):
+        async with RouterClient([target_a, target_b]) as client:
+            assert client.target.startswith("ipv4:127.0.0.1:")
+            answered = set()
+            for _ in range(200):  # round robin starts once both subchannels are READY
+                answered.add((await client.chat(chat_request())).completion.id)
+                if answered == {"a", "b"}:
+                    break
+        assert answered == {"a", "b"}
+        assert a.calls > 0 and b.calls > 0
+
+
+async def test_dns_target_with_round_robin(router: tuple[FakeRouter, str]) -> None:
+    _, target = router
+    async with RouterClient(f"dns:///{target}") as client:
+        assert (await client.chat(chat_request("x"))).completion.id == "a"
+
+
+async def test_lifetime(router: tuple[FakeRouter, str]) -> None:
+    _, target = router
+    client = RouterClient(target)
+    assert (await client.list_models()).models  # opens on first use, like httpx
+    with pytest.raises(RuntimeError, match="more than once"):
+        await client.__aenter__()
+    await client.aclose()
+    await client.aclose()  # idempotent
+    assert client.is_closed
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.chat(chat_request())
+    with pytest.raises(RuntimeError, match="closed"):
+        client.chat_stream(stream_request())
+    async with RouterClient(target) as fresh:
+        pass
+    with pytest.raises(RuntimeError):
+        async with fresh:
+            pass
+
+
+async def test_unreachable_router_is_a_router_error() -> None:
+    async with serving("gone") as (_, target):
+        pass  # the server is stopped again: nothing listens on the port
+    async with RouterClient(target) as client:
+        with pytest.raises(RouterError) as info:
+            await client.chat(chat_request(), timeout=5)
+    assert info.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+
+
+def snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+@pytest.mark.parametrize("service", ["RouterService", "AdminService"])
+def test_client_covers_every_rpc(service: str) -> None:
+    """A new RPC in the proto must reach RouterClient and SyncRouterClient too."""
+    from clients import SyncRouterClient
+
+    pb2 = router_service_pb2 if service == "RouterService" else admin_service_pb2
+    methods = pb2.DESCRIPTOR.services_by_name[service].methods
+    for method in methods:
+        for cls in (RouterClient, SyncRouterClient):
+            assert callable(getattr(cls, snake(method.name), None)), (cls, method.name)
+
+
+def test_timeout_sentinel() -> None:
+    assert repr(USE_CLIENT_DEFAULT) == "USE_CLIENT_DEFAULT"
+
+
+async def test_closing_the_client_under_pending_calls_is_a_cancelled_router_error(
+    router: tuple[FakeRouter, str],
+) -> None:
+    """grpc.aio signals a locally cancelled call with CancelledError; the awaiting task was not
+    cancelled, so it gets a RouterError instead (a TaskGroup would swallow a CancelledError)."""
+    fake, target = router
+    client = RouterClient(target)
+    stream = client.chat_stream(stream_request("hang"))
+    first_chunk = asyncio.Event()
+
+    async def read_stream() -> None:
+        async for _ in stream:
+            first_chunk.set()
+
+    reader = asyncio.create_task(read_stream())
+    unary = asyncio.create_task(client.chat(chat_request("hang")))
+    await within(first_chunk)
+    while fake.calls < 2:
+        await within(fake.started)
+        fake.started.clear()
+    await client.aclose()
+    for task in (reader, unary):
+        with pytest.raises(RouterError) as info:
+            await task
+        assert info.value.grpc_code is grpc.StatusCode.CANCELLED
+        assert info.value.reason == "CANCELLED"

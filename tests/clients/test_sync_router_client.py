@@ -1,0 +1,271 @@
+"""SyncRouterClient against a real (threaded) grpc server on port 0."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+
+import grpc
+import pytest
+
+from clients import (
+    ErrorDetails,
+    RouterError,
+    SyncRouterClient,
+    details_from_rpc_error,
+    to_grpc_status,
+)
+from clients.switchboard.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    chat_pb2,
+    router_service_pb2,
+    router_service_pb2_grpc,
+)
+
+WAIT = 5.0
+SERVER_OPTIONS = [
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+RATE_LIMITED = ErrorDetails(
+    code=grpc.StatusCode.RESOURCE_EXHAUSTED,
+    message="slow down",
+    reason="RATE_LIMITED",
+    provider="groq",
+    retry_after_s=2.0,
+)
+
+
+class SyncFakeRouter(
+    router_service_pb2_grpc.RouterServiceServicer, admin_service_pb2_grpc.AdminServiceServicer
+):
+    """``model="hang"`` blocks until the call ends; ``model="limited"`` aborts with details."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.metadata: list[dict[str, str | bytes]] = []
+        self.ended = threading.Event()
+
+    def _seen(self, context: grpc.ServicerContext) -> None:
+        with self.lock:
+            self.calls += 1
+            self.metadata.append(dict(context.invocation_metadata()))
+
+    def _watch(self, context: grpc.ServicerContext) -> threading.Event:
+        """An event set when the call terminates; a ``hang`` call only ends by cancellation.
+
+        Registered before the first ``yield``: a cancellation that lands while the generator is
+        suspended closes it without running any more of its code.
+        """
+        done = threading.Event()
+
+        def on_done() -> None:
+            done.set()
+            self.ended.set()
+
+        assert context.add_callback(on_done)
+        return done
+
+    def Chat(
+        self, request: router_service_pb2.ChatRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.ChatResponse:
+        self._seen(context)
+        if request.params.model == "hang":
+            self._watch(context).wait(WAIT * 2)
+        if request.params.model == "limited":
+            context.abort_with_status(to_grpc_status(RATE_LIMITED))
+        completion = chat_pb2.ChatCompletion(id=self.name, model=request.params.model)
+        return router_service_pb2.ChatResponse(completion=completion)
+
+    def ChatStream(
+        self, request: router_service_pb2.ChatStreamRequest, context: grpc.ServicerContext
+    ) -> Iterator[router_service_pb2.ChatStreamResponse]:
+        self._seen(context)
+        done = self._watch(context) if request.params.model == "hang" else None
+        for text in ("Hel", "lo"):
+            response = chat_pb2.ChatCompletionChunk(id="c")
+            response.choices.add(delta=chat_pb2.ChatMessage(text=text))
+            yield router_service_pb2.ChatStreamResponse(chunk=response)
+        if done is not None:
+            done.wait(WAIT * 2)
+            return
+        yield router_service_pb2.ChatStreamResponse(summary=router_service_pb2.StreamSummary())
+
+    def Embed(
+        self, request: router_service_pb2.EmbedRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.EmbedResponse:
+        self._seen(context)
+        return router_service_pb2.EmbedResponse()
+
+    def ListModels(
+        self, request: router_service_pb2.ListModelsRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.ListModelsResponse:
+        self._seen(context)
+        return router_service_pb2.ListModelsResponse(models=[router_service_pb2.ModelInfo(id="m")])
+
+    def PickRoute(
+        self, request: router_service_pb2.PickRouteRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.PickRouteResponse:
+        self._seen(context)
+        return router_service_pb2.PickRouteResponse(lease_id="l1", deployment=request.model)
+
+    def ReportOutcome(
+        self, request: router_service_pb2.ReportOutcomeRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.ReportOutcomeResponse:
+        self._seen(context)
+        return router_service_pb2.ReportOutcomeResponse(accepted=True)
+
+    def GetRoutingStats(
+        self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.GetRoutingStatsResponse:
+        self._seen(context)
+        return admin_service_pb2.GetRoutingStatsResponse()
+
+    def ListKeys(
+        self, request: admin_service_pb2.ListKeysRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ListKeysResponse:
+        self._seen(context)
+        return admin_service_pb2.ListKeysResponse(keys=[admin_service_pb2.KeyStatus()])
+
+    def SetKeyEnabled(
+        self, request: admin_service_pb2.SetKeyEnabledRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.SetKeyEnabledResponse:
+        self._seen(context)
+        key = admin_service_pb2.KeyStatus(fingerprint=request.fingerprint)
+        return admin_service_pb2.SetKeyEnabledResponse(key=key)
+
+
+@contextmanager
+def serving(name: str) -> Iterator[tuple[SyncFakeRouter, str]]:
+    router = SyncFakeRouter(name)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=SERVER_OPTIONS)
+    router_service_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(router, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield router, f"127.0.0.1:{port}"
+    finally:
+        server.stop(None).wait(WAIT)
+
+
+@pytest.fixture
+def router() -> Iterator[tuple[SyncFakeRouter, str]]:
+    with serving("a") as served:
+        yield served
+
+
+def chat_request(model: str = "m") -> router_service_pb2.ChatRequest:
+    return router_service_pb2.ChatRequest(params=chat_pb2.ChatParams(model=model))
+
+
+def stream_request(model: str = "m") -> router_service_pb2.ChatStreamRequest:
+    return router_service_pb2.ChatStreamRequest(params=chat_pb2.ChatParams(model=model))
+
+
+def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
+    fake, target = router
+    with SyncRouterClient(target, api_key="sk-1") as client:
+        assert client.chat(chat_request("x"), metadata=[("x-trace", "t")]).completion.model == "x"
+        assert client.embed(router_service_pb2.EmbedRequest()) == router_service_pb2.EmbedResponse()
+        assert client.list_models().models[0].id == "m"
+        assert len(client.list_keys().keys) == 1
+        req = admin_service_pb2.SetKeyEnabledRequest(fingerprint="fp", enabled=True)
+        assert client.set_key_enabled(req).key.fingerprint == "fp"
+        pick = router_service_pb2.PickRouteRequest(model="gpt")
+        assert client.pick_route(pick).deployment == "gpt"
+        assert client.report_outcome(router_service_pb2.ReportOutcomeRequest()).accepted
+        assert client.get_routing_stats() == admin_service_pb2.GetRoutingStatsResponse()
+    assert fake.calls == 8
+    assert fake.metadata[0]["authorization"] == "Bearer sk-1"
+    assert fake.metadata[0]["x-trace"] == "t"
+
+
+def test_stream(router: tuple[SyncFakeRouter, str]) -> None:
+    _, target = router
+    with SyncRouterClient(target) as client, client.chat_stream(stream_request()) as stream:
+        events = [event.WhichOneof("event") for event in stream]
+    assert events == ["chunk", "chunk", "summary"]
+
+
+def test_closing_a_stream_early_cancels_the_router_handler(
+    router: tuple[SyncFakeRouter, str],
+) -> None:
+    fake, target = router
+    with SyncRouterClient(target) as client:
+        with client.chat_stream(stream_request("hang")) as stream:
+            assert next(stream).chunk.choices[0].delta.text == "Hel"
+        assert fake.ended.wait(WAIT)
+        assert list(stream) == []
+
+
+def test_close_from_another_thread_ends_a_blocked_next(router: tuple[SyncFakeRouter, str]) -> None:
+    fake, target = router
+    with SyncRouterClient(target) as client:
+        stream = client.chat_stream(stream_request("hang"))
+        received: list[router_service_pb2.ChatStreamResponse] = []
+        both_chunks = threading.Event()
+
+        def consume() -> None:  # an exception here fails the test (unraisable thread error)
+            for event in stream:
+                received.append(event)
+                if len(received) == 2:
+                    both_chunks.set()
+
+        consumer = threading.Thread(target=consume)
+        consumer.start()
+        assert both_chunks.wait(WAIT)  # the consumer now blocks in a next() never answered
+        stream.close()
+        consumer.join(WAIT)
+        assert not consumer.is_alive()
+        assert len(received) == 2
+        assert fake.ended.wait(WAIT)
+
+
+def test_deadline(router: tuple[SyncFakeRouter, str]) -> None:
+    fake, target = router
+    with SyncRouterClient(target) as client:
+        with pytest.raises(RouterError) as info:
+            client.chat(chat_request("hang"), timeout=0.05)
+    assert info.value.grpc_code is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert fake.ended.wait(WAIT)
+
+
+def test_error_details_from_a_sync_call(router: tuple[SyncFakeRouter, str]) -> None:
+    _, target = router
+    with grpc.insecure_channel(target) as channel:
+        stub = router_service_pb2_grpc.RouterServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as raw:
+            stub.Chat(chat_request("limited"))
+    assert details_from_rpc_error(raw.value) == RATE_LIMITED
+    with SyncRouterClient(target) as client, pytest.raises(RouterError) as info:
+        client.chat(chat_request("limited"))
+    assert (info.value.details, info.value.http_status) == (RATE_LIMITED, 429)
+
+
+def test_round_robin() -> None:
+    with serving("a") as (_, target_a), serving("b") as (_, target_b):
+        with SyncRouterClient([target_a, target_b]) as client:
+            answered = set()
+            for _ in range(200):
+                answered.add(client.chat(chat_request()).completion.id)
+                if answered == {"a", "b"}:
+                    break
+        assert answered == {"a", "b"}
+
+
+def test_lifetime(router: tuple[SyncFakeRouter, str]) -> None:
+    _, target = router
+    client = SyncRouterClient(target)
+    client.list_models()
+    client.close()
+    client.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        client.chat(chat_request())
+    with pytest.raises(RuntimeError, match="more than once"), client:
+        pass

@@ -1,0 +1,264 @@
+"""One profile per adapter kind: how to point a provider of that kind at the fake upstream, and
+how to read back, from the provider's own wire format, what an upstream request carried.
+
+Adding a provider means adding its adapter and a profile here; the conformance tests run
+unchanged against every profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from router_service.fake_upstream import FakeUpstream
+
+Body = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An upstream request, normalised: what the provider was asked, whatever its format."""
+
+    system: str = ""
+    texts: list[str] = field(default_factory=list)  # text of the user turns
+    images: list[str] = field(default_factory=list)  # base64 data, or the URL of a linked image
+    stop: list[str] = field(default_factory=list)
+    max_tokens: int | None = None
+    tools: list[str] = field(default_factory=list)  # names of the tools offered
+    tool_calls: list[tuple[str, Any]] = field(default_factory=list)  # (name, arguments object)
+    tool_results: list[str] = field(default_factory=list)
+    # What each tool result names its call by: the call id, or (Gemini) the function name.
+    tool_refs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Profile:
+    kind: str
+    base_url: Callable[[FakeUpstream], str]
+    read: Callable[[Body], Seen]
+    extra: dict[str, Any] = field(default_factory=dict)  # further ProviderConfig fields
+    overloaded_status: int = 503  # how the provider says it is overloaded
+    embeds: bool = True
+
+    def provider(self, fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
+        return {"kind": self.kind, "base_url": self.base_url(fake), "keys": keys, **self.extra}
+
+    def __str__(self) -> str:
+        return self.kind
+
+
+def _b64(url: str) -> str:
+    return url.split(",", 1)[1] if url.startswith("data:") else url
+
+
+def _stops(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _loads(text: str) -> Any:
+    return orjson.loads(text) if text else {}
+
+
+# --- OpenAI dialect (openai, cloudflare) ----------------------------------------------------------
+
+
+def _openai_parts(content: Any) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+
+
+def read_openai(body: Body) -> Seen:
+    seen = Seen(
+        stop=_stops(body.get("stop")),
+        max_tokens=body.get("max_completion_tokens", body.get("max_tokens")),
+        tools=[t["function"]["name"] for t in body.get("tools") or []],
+    )
+    system: list[str] = []
+    for message in body.get("messages") or []:
+        parts = _openai_parts(message.get("content"))
+        texts = [p["text"] for p in parts if p.get("type") == "text"]
+        if message["role"] in ("system", "developer"):
+            system += texts
+        elif message["role"] == "user":
+            seen.texts.extend(texts)
+            seen.images.extend(_b64(p["image_url"]["url"]) for p in parts if "image_url" in p)
+        elif message["role"] == "tool":
+            seen.tool_results.append("".join(texts))
+            seen.tool_refs.append(message["tool_call_id"])
+        for call in message.get("tool_calls") or []:
+            function = call["function"]
+            seen.tool_calls.append((function["name"], _loads(function["arguments"])))
+    return Seen(**{**seen.__dict__, "system": "\n\n".join(system)})
+
+
+# --- Gemini -------------------------------------------------------------------------------------
+
+
+def read_gemini(body: Body) -> Seen:
+    config = body.get("generationConfig") or {}
+    declarations = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations", [])]
+    system = body.get("systemInstruction") or {"parts": []}
+    seen = Seen(
+        system="".join(p.get("text", "") for p in system["parts"]),
+        stop=list(config.get("stopSequences") or []),
+        max_tokens=config.get("maxOutputTokens"),
+        tools=[d["name"] for d in declarations],
+    )
+    for content in body.get("contents") or []:
+        for part in content["parts"]:
+            if "text" in part and content["role"] == "user":
+                seen.texts.append(part["text"])
+            elif "inlineData" in part:
+                seen.images.append(part["inlineData"]["data"])
+            elif "fileData" in part:
+                seen.images.append(part["fileData"]["fileUri"])
+            elif "functionCall" in part:
+                call = part["functionCall"]
+                seen.tool_calls.append((call["name"], call.get("args") or {}))
+            elif "functionResponse" in part:
+                response = part["functionResponse"]
+                seen.tool_results.append(response["response"].get("result", ""))
+                seen.tool_refs.append(response["name"])
+    return seen
+
+
+# --- Anthropic ----------------------------------------------------------------------------------
+
+
+def read_anthropic(body: Body) -> Seen:
+    system = body.get("system") or ""
+    seen = Seen(
+        system=system if isinstance(system, str) else "".join(b["text"] for b in system),
+        stop=list(body.get("stop_sequences") or []),
+        max_tokens=body.get("max_tokens"),
+        tools=[t["name"] for t in body.get("tools") or []],
+    )
+    for message in body.get("messages") or []:
+        content = message["content"]
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for block in blocks:
+            kind = block["type"]
+            if kind == "text" and message["role"] == "user":
+                seen.texts.append(block["text"])
+            elif kind == "image":
+                source = block["source"]
+                seen.images.append(source.get("data") or source.get("url"))
+            elif kind == "tool_use":
+                seen.tool_calls.append((block["name"], block["input"]))
+            elif kind == "tool_result":
+                seen.tool_results.append(block["content"])
+                seen.tool_refs.append(block["tool_use_id"])
+    return seen
+
+
+# --- Cohere -------------------------------------------------------------------------------------
+
+
+def read_cohere(body: Body) -> Seen:
+    seen = Seen(
+        stop=list(body.get("stop_sequences") or []),
+        max_tokens=body.get("max_tokens"),
+        tools=[t["function"]["name"] for t in body.get("tools") or []],
+    )
+    system: list[str] = []
+    for message in body.get("messages") or []:
+        role = message["role"]
+        parts = _openai_parts(message.get("content"))
+        texts = [p["text"] for p in parts if p.get("type") == "text"]
+        if role == "system":
+            system += texts
+        elif role == "user":
+            seen.texts.extend(texts)
+            seen.images.extend(_b64(p["image_url"]["url"]) for p in parts if "image_url" in p)
+        elif role == "tool":
+            seen.tool_results.append("".join(texts))
+            seen.tool_refs.append(message["tool_call_id"])
+        for call in message.get("tool_calls") or []:
+            function = call["function"]
+            seen.tool_calls.append((function["name"], _loads(function["arguments"])))
+    return Seen(**{**seen.__dict__, "system": "\n\n".join(system)})
+
+
+PROFILES: list[Profile] = [
+    Profile("openai", lambda fake: fake.base_url, read_openai),
+    Profile("gemini", lambda fake: f"{fake.url}/v1beta", read_gemini),
+    Profile(
+        "anthropic",
+        lambda fake: fake.base_url,
+        read_anthropic,
+        extra={"api_version": "2023-06-01"},
+        overloaded_status=529,
+        embeds=False,
+    ),
+    Profile("cohere", lambda fake: fake.url, read_cohere),
+    Profile(
+        "cloudflare",
+        lambda fake: f"{fake.url}/client/v4",
+        read_openai,
+        extra={"account_id": "acct-123"},
+    ),
+]
+BY_KIND = {profile.kind: profile for profile in PROFILES}
+
+# Each kind fails over to another kind once and is failed over to once; Anthropic → Gemini is
+# the issue's own example.
+FALLBACK_PAIRS: list[tuple[Profile, Profile]] = [
+    (BY_KIND[a], BY_KIND[b])
+    for a, b in (
+        ("anthropic", "gemini"),
+        ("gemini", "cohere"),
+        ("cohere", "cloudflare"),
+        ("cloudflare", "openai"),
+        ("openai", "anthropic"),
+    )
+]
+
+KEYS = ["k-1", "k-2"]
+
+
+def conformance_config(fake: FakeUpstream, profile: Profile, **sections: Any) -> dict[str, Any]:
+    """A provider of the profile's kind with two keys (`up`), an OpenAI-compatible backup, and:
+    `solo` (up only), `chain` (up, then backup), `vectors` (up's embedding model)."""
+    config: dict[str, Any] = {
+        "providers": {
+            "up": profile.provider(fake, list(KEYS)),
+            "backup": {"kind": "openai", "base_url": fake.base_url, "keys": ["k-backup"]},
+        },
+        "models": {
+            "solo": {"deployments": [{"provider": "up", "model": "m-up"}]},
+            "chain": {
+                "deployments": [
+                    {"provider": "up", "model": "m-up"},
+                    {"provider": "backup", "model": "m-backup"},
+                ]
+            },
+            "vectors": {"deployments": [{"provider": "up", "model": "e-up"}]},
+        },
+        "server": {"port": 0},
+        "streams": {"heartbeat_s": 5},
+        "auth": {"open": True},
+    }
+    config.update(sections)
+    return config
+
+
+def mixed_config(fake: FakeUpstream, first: Profile, second: Profile) -> dict[str, Any]:
+    """Group `mixed`: a deployment of `first`'s kind, then one of `second`'s."""
+    return {
+        "providers": {
+            "first": first.provider(fake, ["k-first"]),
+            "second": second.provider(fake, ["k-second"]),
+        },
+        "models": {
+            "mixed": {
+                "deployments": [
+                    {"provider": "first", "model": "m-first"},
+                    {"provider": "second", "model": "m-second"},
+                ]
+            }
+        },
+        "server": {"port": 0},
+        "auth": {"open": True},
+    }

@@ -1,0 +1,114 @@
+"""Shared fixtures: a fake upstream and routers built on it, all real servers on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
+from http_edge import EdgeSettings
+from router_service.clock import SYSTEM_CLOCK, Clock
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream
+from router_service.runtime import Runtime
+from router_service.server import RouterServer
+from tests.http_edge.harness import Edge, stop_edge
+from tests.http_edge.harness import start_edge as start_edge_server
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeUpstream]:
+    async with FakeUpstream() as server:
+        yield server
+
+
+def base_config(fake_url: str, **sections: Any) -> dict[str, Any]:
+    """Two providers on the fake upstream and one ordered group over them; open access (the
+    authentication tests pass their own `auth` section)."""
+    config: dict[str, Any] = {
+        "providers": {
+            "alpha": {"base_url": fake_url, "keys": ["sk-alpha-1", "sk-alpha-2"]},
+            "beta": {"base_url": fake_url, "keys": ["sk-beta-1"]},
+        },
+        "models": {
+            "chain": {
+                "deployments": [
+                    {"provider": "alpha", "model": "model-a"},
+                    {"provider": "beta", "model": "model-b"},
+                ]
+            },
+            "embedder": {"deployments": [{"provider": "alpha", "model": "embed-a"}]},
+        },
+        "server": {"port": 0},
+        "streams": {"heartbeat_s": 5},
+        "auth": {"open": True},
+    }
+    config.update(sections)
+    return config
+
+
+class RouterHandle:
+    """A started router and real channels to it."""
+
+    def __init__(self, server: RouterServer, channel: grpc.aio.Channel) -> None:
+        self.server = server
+        self.runtime = server.runtime
+        self.channel = channel
+        self.stub = router_service_pb2_grpc.RouterServiceStub(channel)
+        self.admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+
+    async def leases_held(self) -> int:
+        """Key slots held across every pool: zero whenever no request is in flight."""
+        total = 0
+        for pool in self.runtime.pools.values():
+            total += sum(s.in_flight for s in await pool.snapshot())
+        return total
+
+
+StartRouter = Callable[..., Awaitable[RouterHandle]]
+
+
+@pytest.fixture
+async def start_router() -> AsyncIterator[StartRouter]:
+    handles: list[RouterHandle] = []
+
+    async def start(config: dict[str, Any], *, clock: Clock = SYSTEM_CLOCK) -> RouterHandle:
+        # A config without `auth` runs open: only the authentication tests care about callers.
+        config = {"auth": {"open": True}, **config}
+        runtime = await Runtime.create(SwitchboardConfig.model_validate(config), clock=clock)
+        server = RouterServer(runtime, port=0)
+        await server.start()
+        channel = grpc.aio.insecure_channel(server.address)
+        handle = RouterHandle(server, channel)
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        await handle.channel.close()
+        await handle.server.shutdown(grace=0.5)
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(base_config(fake.base_url))
+
+
+@pytest.fixture
+async def start_edge() -> AsyncIterator[Callable[..., Awaitable[Edge]]]:
+    """Start the real edge (uvicorn on loopback) in front of a router; stopped at teardown."""
+    edges: list[Edge] = []
+
+    async def start(router: RouterHandle, **settings: Any) -> Edge:
+        edge = await start_edge_server(
+            EdgeSettings(router_target=router.server.address, **settings)
+        )
+        edges.append(edge)
+        return edge
+
+    yield start
+    for edge in edges:
+        await stop_edge(edge)

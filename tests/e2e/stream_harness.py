@@ -1,0 +1,105 @@
+"""Shared by the end-to-end stream tests: a full stack (fake upstream, router, edge, SDK) with
+small windows, and readers of the SSE wire format."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+import orjson
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream._state import CallRecord
+from tests.conftest import RouterHandle, base_config
+from tests.helpers import eventually
+from tests.http_edge.harness import Edge
+
+StartEdge = Callable[..., Awaitable[Edge]]
+MESSAGES: list[Any] = [{"role": "user", "content": "tell me a story"}]
+BODY: dict[str, Any] = {"model": "chain", "messages": MESSAGES, "stream": True}
+
+
+def chat_params(text: str = "tell me a story") -> chat_pb2.ChatParams:
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)
+    return chat_pb2.ChatParams(model="chain", messages=[message])
+
+
+def stream_config(
+    fake_url: str, *, first_chunk_s: float = 5.0, stall_s: float = 5.0, heartbeat_s: float = 5.0
+) -> dict[str, Any]:
+    config = base_config(fake_url, streams={"heartbeat_s": heartbeat_s})
+    for provider in config["providers"].values():
+        provider["timeouts"] = {"first_chunk_s": first_chunk_s, "stall_s": stall_s}
+    return config
+
+
+@dataclass
+class Stack:
+    router: RouterHandle
+    edge: Edge
+    sdk: openai.AsyncOpenAI
+    http: httpx.AsyncClient
+
+    async def wire(self, body: dict[str, Any] | None = None) -> tuple[int, bytes, httpx.Headers]:
+        """Status, raw body bytes and headers of one streamed request."""
+        response = await self.http.post("/v1/chat/completions", json=body or BODY)
+        return response.status_code, response.content, response.headers
+
+    async def settled(self) -> None:
+        """Every key lease and every session's active mark released."""
+
+        async def released() -> bool:
+            marks = [await self.router.runtime.sessions.active(p) for p in ("alpha", "beta")]
+            return await self.router.leases_held() == 0 and not any(marks)
+
+        await eventually(released, what="leases and active marks released")
+
+
+OpenStack = Callable[..., Awaitable[Stack]]
+
+
+def events(body: bytes) -> list[bytes]:
+    """The SSE events of a body, comments included, each without its blank line."""
+    assert body.endswith(b"\n\n"), body[-200:]
+    return body[:-2].split(b"\n\n")
+
+
+def error_of(event: bytes) -> dict[str, Any]:
+    assert event.startswith(b"data: {"), event
+    payload = orjson.loads(event[len(b"data: ") :])
+    assert set(payload) == {"error"}, payload
+    error: dict[str, Any] = payload["error"]
+    return error
+
+
+def data_chunks(body: bytes) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(e[len(b"data: ") :])
+        for e in events(body)
+        if e.startswith(b"data: {") and b'"error"' not in e[:20]
+    ]
+
+
+def stream_call(fake: FakeUpstream, model: str = "model-a") -> CallRecord:
+    return fake.state.calls(model=model, path="/chat/completions")[-1]
+
+
+async def sdk_read(stack: Stack, **extra: Any) -> tuple[list[Any], BaseException | None]:
+    """Chunks the SDK yields, and the exception it raised (None: the stream ended normally)."""
+    stream = await stack.sdk.chat.completions.create(
+        model="chain", messages=MESSAGES, stream=True, **extra
+    )
+    received: list[Any] = []
+    try:
+        async for chunk in stream:
+            received.append(chunk)
+    except openai.APIError as exc:
+        return received, exc
+    return received, None
+
+
+# ---- the wire ------------------------------------------------------------------------------

@@ -1,0 +1,100 @@
+"""What a user sees: the official `openai` SDK → the edge → the router → the fake upstream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import openai
+import pytest
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle
+from tests.http_edge.harness import Edge
+
+StartEdge = Callable[..., Awaitable[Edge]]
+
+
+@pytest.fixture
+async def sdk(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        yield client
+
+
+async def test_chat(sdk: openai.AsyncOpenAI) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=[{"role": "user", "content": "hello world"}]
+    )
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Echo: hello world"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None and completion.usage.total_tokens > 0
+    assert completion.system_fingerprint == "fp_fake"  # an unmodelled field, passed through
+    assert raw.headers["x-switchboard-deployment"] == "alpha/model-a"
+
+
+async def test_stream_with_usage(sdk: openai.AsyncOpenAI) -> None:
+    stream = await sdk.chat.completions.create(
+        model="chain",
+        messages=[{"role": "user", "content": "one two three"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Echo: one two three"
+    assert len({c.id for c in chunks}) == 1
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
+
+
+async def test_failover_is_invisible(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.parse().choices[0].message.content == "Echo: hi"
+    assert raw.headers["x-switchboard-deployment"] == "beta/model-b"
+    assert raw.headers["x-switchboard-attempts"] == "2"
+
+
+async def test_bad_request_keeps_the_upstream_error(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    error = {
+        "message": "bad temperature",
+        "type": "invalid_request_error",
+        "param": "temperature",
+        "code": "invalid_value",
+    }
+    fake.state.set_scenario(Scenario(status=400, error_body={"error": error}))
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(
+            model="chain", messages=[{"role": "user", "content": "hi"}], temperature=9
+        )
+    assert caught.value.status_code == 400
+    assert caught.value.body == error
+
+
+async def test_unknown_model_and_rate_limit_map_to_sdk_exceptions(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    with pytest.raises(openai.NotFoundError) as not_found:
+        await sdk.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+    assert not_found.value.code == "model_not_found"
+
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="9"))
+    with pytest.raises(openai.RateLimitError) as limited:
+        await sdk.chat.completions.create(
+            model="chain", messages=[{"role": "user", "content": "x"}]
+        )
+    assert limited.value.response.headers["retry-after"] == "9"
+
+
+async def test_embeddings_and_models(sdk: openai.AsyncOpenAI) -> None:
+    result = await sdk.embeddings.create(model="embedder", input=["a", "b"])
+    assert [len(d.embedding) for d in result.data] == [8, 8]
+    models = [m.id async for m in sdk.models.list()]
+    assert {"chain", "embedder", "alpha/model-a"} <= set(models)

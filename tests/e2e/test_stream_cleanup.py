@@ -1,0 +1,352 @@
+"""Every way a stream ends releases what it held: leases, session marks, upstream connections,
+tasks; callers who leave or run out of time penalise no one; slow readers bound the upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import grpc
+import httpx
+import pytest
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.engine import RequestContext
+from router_service.errors import DeadlineExceededError
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream._state import CallRecord
+from router_service.outcomes import Outcome
+from tests.conftest import StartRouter
+from tests.e2e.stream_harness import (
+    BODY,
+    MESSAGES,
+    OpenStack,
+    Stack,
+    StartEdge,
+    chat_params,
+    error_of,
+    events,
+    sdk_read,
+    stream_call,
+    stream_config,
+)
+from tests.helpers import eventually
+
+
+def task_census() -> Counter[str]:
+    """Running tasks by coroutine name: long-lived server tasks (gRPC's call waiters, uvicorn,
+    the fake's connections) come back to their counts after a stream, and nothing else stays.
+
+    Left out: asyncio's own finalizer tasks (`aclose()` of async generators that libraries, the
+    SDK and httpx among them, abandon to the garbage collector); they end within a loop turn.
+    And the fake upstream's per-connection tasks: finished streams leave their upstream
+    connection idle in the router's keep-alive pool (bounded by `http.max_keepalive_connections`)
+    rather than closing it — that is connection reuse, not a leak; the upstream's own request
+    handlers are still counted."""
+    return Counter(
+        name
+        for task in asyncio.all_tasks()
+        if not task.done()
+        and task is not asyncio.current_task()
+        and type(coro := task.get_coro()).__name__ != "async_generator_athrow"
+        and (name := getattr(coro, "__qualname__", type(coro).__name__)) != _POOLED_CONNECTION
+    )
+
+
+_POOLED_CONNECTION = "RequestHandler.start"
+
+
+# Tasks that live exactly as long as one request: gRPC's per-call tasks (server and client),
+# uvicorn's and aiohttp's per-request tasks, the StreamGuard's reader.
+_PER_REQUEST = frozenset(
+    {
+        "_schedule_rpc_coro",
+        "_handle_exceptions",
+        "_AioCall._handle_status_once_received",
+        "RequestResponseCycle.run_asgi",
+        "RequestHandler._handle_request",
+        "_Reader._read",
+    }
+)
+
+
+async def idle_census() -> Counter[str]:
+    """The census once the requests before it are over: the baseline of the long-lived tasks."""
+
+    async def idle() -> bool:
+        return not _PER_REQUEST & set(task_census())
+
+    await eventually(idle, what="requests before the baseline over")
+    return task_census()
+
+
+async def back_to(baseline: Counter[str]) -> None:
+    """No task beyond the baseline is left running. (A baseline task may end: pooled upstream
+    connections are per-connection tasks in the fake upstream, closed when a stream is cut.)"""
+
+    async def settled() -> bool:
+        return not task_census() - baseline
+
+    try:
+        await eventually(settled, what="running tasks back to the baseline")
+    except AssertionError:
+        raise AssertionError(
+            f"left behind: {task_census() - baseline}, gone: {baseline - task_census()}"
+        ) from None
+
+
+async def not_penalised(stack: Stack, fake: FakeUpstream) -> None:
+    runtime = stack.router.runtime
+    deployment = runtime.planner.deployments["alpha/model-a"]
+    assert not (await runtime.store.deadlines([deployment.cooldown_name]))[0]
+    [stats] = await runtime.stats.read(["alpha/model-a"])
+    assert stats.failures == 0
+    for key in await deployment.pool.snapshot():
+        assert not key.disabled_until and not key.cooling
+
+
+async def test_client_disconnect_mid_stream_releases_everything(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(heartbeat_s=0.05)
+    _, error = await sdk_read(stack)  # warm up: lazily started long-lived tasks now exist
+    assert error is None
+    await stack.settled()
+    baseline = await idle_census()
+    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+
+    stream = await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+    received = 0
+    async for chunk in stream:
+        received += bool(chunk.choices and chunk.choices[0].delta.content)
+        if received == 3:
+            break
+    record = stream_call(fake)
+    assert not record.client_disconnected
+    sent_at_close = record.chunks_sent
+    left = time.monotonic()
+    await stream.close()  # the HTTP caller goes away mid-stream
+
+    await fake.state.wait_for(lambda: record.client_disconnected)
+    elapsed = time.monotonic() - left
+    # Edge → gRPC cancel → router → upstream close: a couple of milliseconds here; the bound
+    # below only keeps a loaded CI machine from failing the test. The ordering says the same:
+    # at most one more chunk (20 ms apart) left the upstream after the caller was gone.
+    assert elapsed < 1.0
+    assert record.chunks_sent <= sent_at_close + 1 or elapsed < 0.1
+    await stack.settled()
+    await not_penalised(stack, fake)
+    await back_to(baseline)
+
+
+async def test_grpc_deadline_mid_stream_releases_everything(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(heartbeat_s=0.05)
+    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+    request = pb.ChatStreamRequest(params=chat_params())
+
+    call = stack.router.stub.ChatStream(request, timeout=0.5)
+    kinds: list[str] = []
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for event in call:
+            kinds.append(event.WhichOneof("event"))
+
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert kinds[0] == "route" and "chunk" in kinds
+    record = stream_call(fake)
+    await fake.state.wait_for(lambda: record.client_disconnected)
+    assert record.chunks_sent < 500
+    await stack.settled()
+    await not_penalised(stack, fake)
+
+
+async def test_cancelled_stream_is_recorded_as_cancelled(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(heartbeat_s=0.05)
+    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+    runtime = stack.router.runtime
+    ctx = RequestContext("chain", runtime.clock, session_id="s-cancel")
+
+    stream = runtime.executor.chat_stream(chat_params(), ctx)
+    async with aclosing(stream):
+        async for event in stream:
+            if event.HasField("chunk"):
+                break
+
+    assert [Outcome(a.outcome) for a in ctx.attempts] == [Outcome.OK, Outcome.CANCELLED]
+    await fake.state.wait_for(lambda: stream_call(fake).client_disconnected)
+    await stack.settled()
+    await not_penalised(stack, fake)
+    banned, skipped = await runtime.sessions.excluded("s-cancel", ["alpha"], ["alpha/model-a"])
+    assert not banned and not skipped
+
+
+async def test_a_deadline_before_the_first_token_penalises_no_one(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """The caller's deadline is shorter than the first-chunk timeout: when it passes, that is
+    the caller's DEADLINE_EXCEEDED (recorded CANCELLED), not the upstream's FIRST_CHUNK_TIMEOUT:
+    nothing is cooled and nothing fails over."""
+    stack = await open_stack(first_chunk_s=5)
+    fake.state.set_scenario(Scenario.stall())
+    runtime = stack.router.runtime
+    deadline = runtime.clock.monotonic() + 0.2
+    ctx = RequestContext("chain", runtime.clock, deadline=deadline, session_id="s-deadline")
+
+    with pytest.raises(DeadlineExceededError):
+        async with aclosing(runtime.executor.chat_stream(chat_params(), ctx)) as stream:
+            async for _ in stream:
+                pass
+
+    assert [Outcome(a.outcome) for a in ctx.attempts] == [Outcome.CANCELLED]
+    assert fake.state.count(path="/chat/completions") == 1  # no failover
+    await fake.state.wait_for(lambda: stream_call(fake).client_disconnected)
+    await stack.settled()
+    await not_penalised(stack, fake)
+
+    # Through gRPC: the caller sees DEADLINE_EXCEEDED; still nobody pays.
+    request = pb.ChatStreamRequest(params=chat_params("again"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in stack.router.stub.ChatStream(request, timeout=0.2):
+            pass
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    await fake.state.wait_for(lambda: stream_call(fake).client_disconnected)
+    await stack.settled()
+    await not_penalised(stack, fake)
+
+
+async def test_client_disconnect_before_the_first_token_penalises_no_one(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(first_chunk_s=5)
+    fake.state.set_scenario(Scenario.stall())
+
+    request = asyncio.create_task(stack.wire())
+    record = await fake.state.wait_for(lambda: fake.state.last(path="/chat/completions"))
+    request.cancel()  # the HTTP caller gives up while the upstream is silent
+    with pytest.raises(asyncio.CancelledError):
+        await request
+
+    await fake.state.wait_for(lambda: record.client_disconnected)
+    await stack.settled()
+    await not_penalised(stack, fake)
+    assert fake.state.count(path="/chat/completions") == 1  # no failover
+
+
+# ---- a slow reader slows the upstream down --------------------------------------------------
+
+
+async def test_a_reader_that_stops_reading_stops_the_upstream_read(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """Back-pressure end to end: the caller's TCP window → uvicorn's write buffer → the edge stops
+    reading its gRPC call → HTTP/2 flow control stops the router's send → the StreamGuard (one
+    chunk ahead at most) stops reading the upstream → the upstream's TCP window closes. What the
+    upstream gets ahead is the sum of those finite buffers (a few MB measured), whatever the
+    length of the answer."""
+    stack = await open_stack()
+    total, piece = 10_000, "x" * 4000 + " "  # 40 MB of answer
+    fake.state.set_scenario(Scenario(chunks=total, content=piece * total))
+    resume = asyncio.Event()
+
+    async with stack.http.stream("POST", "/v1/chat/completions", json=BODY) as response:
+        lines = response.aiter_lines()
+        async for line in lines:
+            if line.startswith("data: "):
+                break
+        record = stream_call(fake)
+        reader = asyncio.create_task(read_after(resume, lines))
+        try:
+            await quiet(fake, record)
+            ahead = record.chunks_sent
+            assert ahead < total / 2, f"the upstream was drained: {ahead} of {total} chunks"
+            resume.set()
+            assert await reader >= 10  # the reader reads on once it reads again
+        finally:
+            reader.cancel()
+    await fake.state.wait_for(lambda: record.finished)
+    await stack.settled()
+
+
+async def read_after(resume: asyncio.Event, lines: AsyncIterator[str]) -> int:
+    await resume.wait()
+    count = 0
+    async for line in lines:
+        count += line.startswith("data: ")
+        if count == 10:
+            break
+    return count
+
+
+async def quiet(fake: FakeUpstream, record: CallRecord, *, for_s: float = 0.3) -> None:
+    """Wait until the upstream has sent nothing for `for_s` (its writes are blocked)."""
+    while True:
+        sent = record.chunks_sent
+        try:
+            await fake.state.wait_for(lambda n=sent: record.chunks_sent > n, timeout=for_s)
+        except TimeoutError:
+            return
+
+
+# ---- many streams at once -------------------------------------------------------------------
+
+
+async def test_hundreds_of_streams_end_every_way_and_leave_nothing_behind(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """300 streams open at once, heartbeating, ended by a mix of normal ends, stalls and callers
+    who leave: every lease, active mark, upstream request and task is gone afterwards."""
+    per_kind = 100
+    config = stream_config(fake.base_url, stall_s=1.0, heartbeat_s=0.2)
+    # A stall cools its deployment; late starters would wait the cooldown out (the planner's
+    # last resort), which is not what this test is about.
+    config["cooldowns"] = {"transient_s": 0.01}
+    config["models"] = {
+        kind: {"deployments": [{"provider": "alpha", "model": kind}]}
+        for kind in ("ends", "stalls", "left")
+    }
+    fake.state.set_scenario(Scenario(chunks=2, chunk_interval_ms=300), model="ends")
+    fake.state.set_scenario(Scenario(chunks=3, stall_after_chunks=3), model="stalls")
+    fake.state.set_scenario(Scenario(chunks=100, chunk_interval_ms=100), model="left")
+    router = await start_router(config)
+    edge = await start_edge(router)
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=30, limits=limits) as http:
+
+        async def one(kind: str, i: int) -> bytes:
+            body = {**BODY, "model": kind, "messages": [{"role": "user", "content": f"#{i}"}]}
+            async with http.stream("POST", "/v1/chat/completions", json=body) as response:
+                assert response.status_code == 200
+                received = b""
+                async for part in response.aiter_bytes():
+                    received += part
+                    if kind == "left" and received.count(b'"content":"') >= 3:
+                        break  # the caller goes away mid-stream
+                return received
+
+        await one("ends", -1)  # warm up
+        baseline = await idle_census()
+        async with asyncio.timeout(30):
+            bodies = await asyncio.gather(
+                *(one(kind, i) for kind in ("ends", "stalls", "left") for i in range(per_kind))
+            )
+
+    ends, stalls, _ = (bodies[k * per_kind : (k + 1) * per_kind] for k in range(3))
+    for body in ends:
+        assert body.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in body
+        assert b'"error"' not in body
+    for body in stalls:
+        *_, error, done = events(body)
+        assert done == b"data: [DONE]" and error_of(error)["type"] == "stream_timeout"
+    assert sum(b": keepalive" in body for body in bodies) >= per_kind  # idle streams heartbeat
+    await fake.state.wait_idle(timeout=10)
+    for record in fake.state.calls(model="stalls") + fake.state.calls(model="left"):
+        assert record.client_disconnected  # the router closed each abandoned upstream request
+    assert await router.leases_held() == 0
+    assert not await router.runtime.sessions.active("alpha")
+    await back_to(baseline)

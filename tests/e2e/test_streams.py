@@ -1,0 +1,175 @@
+"""Streams end to end: the official `openai` SDK (or raw httpx) → the edge → the router → the fake
+upstream, with small windows. Every stream ends on the wire as OpenAI's do, and every ending
+(normal, stall, truncation, upstream error, disconnect, deadline) releases what it held."""
+
+from __future__ import annotations
+
+import itertools
+
+import openai
+import orjson
+import pytest
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.e2e.stream_harness import (
+    BODY,
+    MESSAGES,
+    OpenStack,
+    data_chunks,
+    error_of,
+    events,
+    sdk_read,
+    stream_call,
+)
+
+
+async def test_stream_bytes_are_openais(open_stack: OpenStack, fake: FakeUpstream) -> None:
+    stack = await open_stack()
+    body = {**BODY, "stream_options": {"include_usage": True}}
+
+    status, raw, headers = await stack.wire(body)
+
+    assert status == 200
+    assert headers["content-type"].startswith("text/event-stream")
+    *data, done = events(raw)
+    assert done == b"data: [DONE]"
+    # Only `data:` lines of compact JSON: no `id:`/`event:` lines, no comments on a busy stream.
+    assert all(e.startswith(b"data: {") and b"\n" not in e for e in data)
+    chunks = [orjson.loads(e[len(b"data: ") :]) for e in data]
+    assert all(e == b"data: " + orjson.dumps(c) for e, c in zip(data, chunks, strict=True))
+    assert len({(c["id"], c["created"]) for c in chunks}) == 1
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    *content, finish, usage = chunks
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in content) == (
+        "Echo: tell me a story"
+    )
+    assert finish["choices"][0]["finish_reason"] == "stop"
+    assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 5
+
+
+# ---- heartbeats ---------------------------------------------------------------------------
+
+
+async def test_heartbeats_on_an_idle_upstream_and_the_sdk_reads_past_them(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(heartbeat_s=0.05, stall_s=5)
+    fake.state.set_scenario(Scenario(chunks=3, chunk_interval_ms=300))
+
+    status, body, _ = await stack.wire()
+
+    assert status == 200
+    parts = events(body)
+    assert parts[-1] == b"data: [DONE]"
+    keepalives = [i for i, e in enumerate(parts) if e == b": keepalive"]
+    data = [i for i, e in enumerate(parts) if e.startswith(b"data: {")]
+    # Heartbeats fill every 300 ms gap between chunks: one per 50 ms of silence, give or take
+    # the loop's jitter.
+    assert len(data) == 5  # role and first content (relayed together), 2 more, the finish
+    for before, after in itertools.pairwise(data[1:]):
+        assert any(before < k < after for k in keepalives), parts
+
+    fake.state.set_scenario(Scenario(chunks=3, chunk_interval_ms=150))
+    chunks, error = await sdk_read(stack)
+    assert error is None
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    await stack.settled()
+
+
+async def test_heartbeat_cadence_is_bounded_by_the_windows(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(heartbeat_s=0.1, stall_s=0.5)
+    fake.state.set_scenario(Scenario(chunks=5, stall_after_chunks=3))
+
+    _, body, _ = await stack.wire()
+
+    beats = events(body).count(b": keepalive")
+    # One per heartbeat interval of silence, none past the stall window: 1..stall/heartbeat.
+    assert 1 <= beats <= 5
+    await stack.settled()
+
+
+# ---- failures before the first token: invisible ---------------------------------------------
+
+
+async def test_stall_before_the_first_byte_fails_over_invisibly(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(first_chunk_s=0.3, heartbeat_s=0.05)
+    fake.state.set_scenario(Scenario.stall(), model="model-a")
+
+    raw = await stack.sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=MESSAGES, stream=True
+    )
+    chunks = [c async for c in raw.parse()]
+
+    assert raw.headers["x-switchboard-deployment"] == "beta/model-b"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Echo: tell me a story"
+    assert len({(c.id, c.created) for c in chunks}) == 1
+    # A first-chunk timeout moves to the next deployment; the stalled request was closed.
+    [stalled] = fake.state.calls(model="model-a")
+    assert stalled.client_disconnected
+    await stack.settled()
+
+
+async def test_no_candidate_left_before_the_first_token_is_an_http_status(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(first_chunk_s=0.2)
+    fake.state.set_scenario(Scenario.stall())
+
+    with pytest.raises(openai.InternalServerError) as caught:
+        await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+
+    assert caught.value.status_code == 503  # a real status: the SDK's own retries apply
+    assert len(fake.state.calls(path="/chat/completions")) == 2  # one try per deployment
+    await stack.settled()
+
+
+# ---- failures after the first token: one error event, then [DONE] ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error_type", "code"),
+    [
+        (Scenario(chunks=6, stall_after_chunks=3), "stream_timeout", "stalled"),
+        (Scenario(chunks=6, truncate_after_chunks=3), "stream_truncated", "truncated"),
+        (Scenario(chunks=6, reset_after_chunks=3), "upstream_error", "upstream_error"),
+        (Scenario(chunks=8, wrapped_error_at_chunk=5), "upstream_error", "upstream_error"),
+    ],
+    ids=["stall", "truncated", "reset", "wrapped-error-in-5th-chunk"],
+)
+async def test_mid_stream_failure_is_one_error_event_then_done(
+    open_stack: OpenStack, fake: FakeUpstream, scenario: Scenario, error_type: str, code: str
+) -> None:
+    stack = await open_stack(stall_s=0.3, heartbeat_s=0.1)
+    fake.state.set_scenario(scenario)  # every deployment: the failure is never failed over
+
+    status, body, headers = await stack.wire()
+
+    assert status == 200
+    assert headers["x-switchboard-deployment"] == "alpha/model-a"
+    *data, error, done = events(body)
+    assert done == b"data: [DONE]"
+    assert error_of(error)["type"] == error_type
+    assert error_of(error)["code"] == code
+    assert all(b'"error"' not in e for e in data)
+    assert body.count(b'"error"') == 1
+    assert data_chunks(body)  # the content that had arrived was relayed
+    # The upstream request ended: closed by the router (stall) or by the upstream itself.
+    record = await fake.state.wait_for(
+        lambda: stream_call(fake) if stream_call(fake).finished else None
+    )
+    if scenario.stall_after_chunks is not None:
+        assert record.client_disconnected
+    # No silent failover once content was relayed: the one upstream call was the only one.
+    assert fake.state.count(path="/chat/completions") == 1
+
+    chunks, raised = await sdk_read(stack)
+    assert isinstance(raised, openai.APIError)
+    assert chunks
+    await stack.settled()
+
+
+# ---- the caller goes away: everything is released, nobody is penalised ----------------------

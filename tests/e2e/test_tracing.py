@@ -1,0 +1,110 @@
+"""One trace end to end: the edge's HTTP span → the gRPC client span → the router's server span
+(context over gRPC metadata) → the request span → one span per upstream attempt → the upstream
+HTTP call. For a fallback, and for a stream its caller walks away from."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import openai
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import StartRouter, base_config
+from tests.http_edge.harness import Edge
+from tests.router_service.telemetry.spans import Trace, attrs, ended
+
+StartEdge = Callable[..., Awaitable[Edge]]
+CHAT = "switchboard.v1.RouterService/Chat"
+STREAM = "switchboard.v1.RouterService/ChatStream"
+HTTP = "POST /v1/chat/completions"
+
+
+@pytest.fixture
+def captured() -> Iterator[TelemetryCapture]:
+    with TelemetryCapture() as capture:
+        yield capture
+
+
+@pytest.fixture
+async def sdk(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    router = await start_router(base_config(fake.base_url))
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        yield client
+
+
+def child(trace: Trace, parent: ReadableSpan, name: str, kind: SpanKind) -> ReadableSpan:
+    found = [s for s in trace.children(parent) if s.name == name and s.kind is kind]
+    assert len(found) == 1, f"{name} ({kind}) under {parent.name}: {trace.names()}"
+    return found[0]
+
+
+async def test_a_fallback_is_one_trace_from_the_edge_to_the_upstream(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, captured: TelemetryCapture
+) -> None:
+    fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert raw.headers["x-switchboard-attempts"] == "2"
+
+    trace = await ended(captured, HTTP, CHAT, "chat chain")
+    assert len(trace.trace_ids()) == 1
+    edge = trace.one(HTTP)
+    assert edge.kind is SpanKind.SERVER and edge.parent is None
+    assert attrs(edge)["http.response.status_code"] == 200
+    client = child(trace, edge, CHAT, SpanKind.CLIENT)
+    assert attrs(client)["rpc.grpc.status_code"] == 0
+    server = child(trace, client, CHAT, SpanKind.SERVER)
+    request = child(trace, server, "chat chain", SpanKind.INTERNAL)
+    attempts = trace.children(request)
+    assert [a.name for a in attempts] == ["chat model-a", "chat model-b"]
+    assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
+    for attempt in attempts:
+        assert [s.name for s in trace.children(attempt)] == ["POST"]
+
+
+async def test_a_stream_the_caller_leaves_ends_its_spans_cancelled(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, captured: TelemetryCapture
+) -> None:
+    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+
+    stream = await sdk.chat.completions.create(
+        model="chain", messages=[{"role": "user", "content": "a story"}], stream=True
+    )
+    received = 0
+    async for chunk in stream:
+        received += bool(chunk.choices and chunk.choices[0].delta.content)
+        if received == 5:
+            break
+    await stream.close()
+
+    trace = await ended(captured, HTTP, STREAM, "chat chain", "chat model-a")
+    assert len(trace.trace_ids()) == 1
+    edge = trace.one(HTTP)
+    # exclude_spans=["receive", "send"]: no span per SSE event.
+    assert trace.names().count(HTTP) == 1
+    assert not [name for name in trace.names() if name.endswith((" send", " receive"))]
+    client = child(trace, edge, STREAM, SpanKind.CLIENT)
+    assert attrs(client)["rpc.grpc.status_code"] == 1  # CANCELLED
+    assert client.status.status_code is StatusCode.ERROR
+    server = child(trace, client, STREAM, SpanKind.SERVER)
+    assert attrs(server)["rpc.grpc.status_code"] == 1
+    assert server.status.status_code is StatusCode.ERROR
+    request = child(trace, server, "chat chain", SpanKind.INTERNAL)
+    assert attrs(request)["switchboard.outcome"] == "CANCELLED"
+    assert attrs(request)["gen_ai.response.time_to_first_chunk"] > 0
+    attempt = child(trace, request, "chat model-a", SpanKind.CLIENT)
+    assert attrs(attempt)["switchboard.attempt.outcome"] == "CANCELLED"
+    # Every span of the stream ended once the stream did, not at its first chunk.
+    upstream = trace.children(attempt)[0]
+    assert (upstream.end_time or 0) - (upstream.start_time or 0) > 50_000_000  # > 5 chunks

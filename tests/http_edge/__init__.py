@@ -1,0 +1,1 @@
+"""Tests of the HTTP edge (`http_edge`)."""

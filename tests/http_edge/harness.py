@@ -1,0 +1,151 @@
+"""The edge tests' harness: a stub router on a real gRPC server and the edge on real uvicorn.
+
+The stub router is a `RouterServiceServicer` whose behaviour each test sets with handler functions
+(like httpx's MockTransport): `stub.on_chat = async def (request, context) -> ChatResponse`,
+`stub.on_chat_stream = async generator (request, context)`, `stub.on_embed`, `stub.on_list_models`.
+It records every call with its metadata and sets `stub.cancelled` when a handler is cancelled (the
+caller went away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import uvicorn
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from clients import ErrorDetails, RouterClient, to_grpc_status
+from clients.switchboard.v1 import router_service_pb2 as rs
+from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
+from http_edge import EdgeSettings, create_app
+from http_edge._app import uvicorn_config
+from tests.helpers import eventually
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[rs.ChatStreamResponse]]
+
+
+@dataclass
+class Call:
+    method: str
+    request: Any
+    metadata: dict[str, str]
+
+
+async def _unimplemented(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no handler set in this test")
+
+
+async def _unimplemented_stream(
+    request: Any, context: grpc.aio.ServicerContext
+) -> AsyncIterator[rs.ChatStreamResponse]:
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, "no handler set in this test")
+    yield rs.ChatStreamResponse()  # pragma: no cover
+
+
+@dataclass
+class StubRouter(rs_grpc.RouterServiceServicer):
+    target: str = ""
+    on_chat: Handler = _unimplemented
+    on_chat_stream: StreamHandler = _unimplemented_stream
+    on_embed: Handler = _unimplemented
+    on_list_models: Handler = _unimplemented
+    calls: list[Call] = field(default_factory=list)
+    # Set when a handler is cancelled: its caller went away or cancelled the call.
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
+
+    def _record(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
+        metadata = {key: value for key, value in context.invocation_metadata() or ()}
+        self.calls.append(Call(method, request, metadata))
+
+    async def _unary(self, handler: Handler, request: Any, context: Any) -> Any:
+        try:
+            return await handler(request, context)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def Chat(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self._record("Chat", request, context)
+        return await self._unary(self.on_chat, request, context)
+
+    async def ChatStream(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[rs.ChatStreamResponse]:
+        self._record("ChatStream", request, context)
+        try:
+            async for message in self.on_chat_stream(request, context):
+                yield message
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def Embed(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self._record("Embed", request, context)
+        return await self._unary(self.on_embed, request, context)
+
+    async def ListModels(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self._record("ListModels", request, context)
+        return await self._unary(self.on_list_models, request, context)
+
+
+async def abort_with(context: grpc.aio.ServicerContext, details: ErrorDetails) -> None:
+    """End an RPC with the rich status the router would send for `details`."""
+    await context.abort_with_status(to_grpc_status(details))
+
+
+@asynccontextmanager
+async def serve_stub_router() -> AsyncIterator[StubRouter]:
+    """A stub router (and the standard health service, SERVING) on a loopback port."""
+    server = grpc.aio.server()
+    router = StubRouter()
+    rs_grpc.add_RouterServiceServicer_to_server(router, server)
+    health_pb2_grpc.add_HealthServicer_to_server(router.health, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    await router.health.set("", health_pb2.HealthCheckResponse.SERVING)
+    router.target = f"127.0.0.1:{port}"
+    try:
+        yield router
+    finally:
+        await server.stop(grace=None)
+
+
+@dataclass
+class Edge:
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+EdgeFactory = Callable[..., Awaitable[Edge]]
+
+
+async def start_edge(settings: EdgeSettings, client: RouterClient | None = None) -> Edge:
+    """The edge on real uvicorn, on a loopback port; stop it with `stop_edge`."""
+    server = uvicorn.Server(uvicorn_config(create_app(settings, client), "127.0.0.1", 0))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        if task.done():
+            task.result()  # startup failed: raise its error
+        return server.started
+
+    await eventually(started, within=10, what="uvicorn started")
+    return Edge(server, task, server.servers[0].sockets[0].getsockname()[1])
+
+
+async def stop_edge(edge: Edge) -> None:
+    """Graceful shutdown: open requests finish, the lifespan closes the app's router client."""
+    edge.server.should_exit = True
+    await edge.task

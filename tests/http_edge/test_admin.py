@@ -1,0 +1,168 @@
+"""The edge's admin surface against a real router: `/admin` (the status page), `/admin/api/status`
+and `/admin/keys` (issue #3), behind `edge.admin_token`, reaching the router's AdminService with
+`edge.admin_router_key` or the caller's own credentials."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from http_edge import EdgeSettings
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.http_edge.harness import Edge, stop_edge
+from tests.http_edge.harness import start_edge as start_edge_on
+
+StartEdge = Callable[..., Awaitable[Edge]]
+TOKEN = "edge-admin-token"
+ADMIN = {"authorization": f"Bearer {TOKEN}"}
+CHAT = {"model": "chain", "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def traffic(edge: Edge, fake: FakeUpstream) -> None:
+    """One fallback (alpha/model-a cools down) and one key disabled (sk-alpha-1)."""
+    fake.state.set_scenario(Scenario.invalid_key(), key="sk-alpha-1")
+    fake.state.set_scenario(Scenario.server_error(503), key="sk-alpha-2")
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        response = await http.post("/v1/chat/completions", json=CHAT)
+    assert response.headers["x-switchboard-deployment"] == "beta/model-b"
+
+
+@pytest.fixture
+async def start_edge() -> AsyncIterator[StartEdge]:
+    """The real edge in front of a real router (this package's `start_edge` is the stub's)."""
+    edges: list[Edge] = []
+
+    async def start(router: RouterHandle, **settings: Any) -> Edge:
+        edge_settings = EdgeSettings(router_target=router.server.address, **settings)
+        edges.append(await start_edge_on(edge_settings))
+        return edges[-1]
+
+    yield start
+    for edge in edges:
+        await stop_edge(edge)
+
+
+@pytest.fixture
+async def opened(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> tuple[RouterHandle, Edge]:
+    router = await start_router(base_config(fake.base_url))
+    return router, await start_edge(router, admin_token=TOKEN)
+
+
+async def get(edge: Edge, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        return await http.get(path, headers=headers)
+
+
+async def test_keys_by_fingerprint_with_their_state(
+    opened: tuple[RouterHandle, Edge], fake: FakeUpstream
+) -> None:
+    _, edge = opened
+    await traffic(edge, fake)
+
+    response = await get(edge, "/admin/keys", ADMIN)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    keys = response.json()["keys"]
+    assert {(k["provider"], k["state"]) for k in keys} == {
+        ("alpha", "disabled"),
+        ("alpha", "active"),
+        ("beta", "active"),
+    }
+    disabled = next(k for k in keys if k["state"] == "disabled")
+    assert disabled["fingerprint"].startswith("fp_")
+    assert disabled["last_outcome"] == "AUTH_INVALID" and disabled["left_s"] > 0
+    assert "sk-alpha" not in response.text and "sk-beta" not in response.text
+    only_beta = (await get(edge, "/admin/keys?provider=beta", ADMIN)).json()["keys"]
+    assert [k["provider"] for k in only_beta] == ["beta"]
+
+
+async def test_status_has_deployments_groups_cooldowns_and_sessions(
+    opened: tuple[RouterHandle, Edge], fake: FakeUpstream
+) -> None:
+    _, edge = opened
+    await traffic(edge, fake)
+
+    status: dict[str, Any] = (await get(edge, "/admin/api/status", ADMIN)).json()
+    deployments = {d["deployment"]: d for d in status["deployments"]}
+    assert deployments["alpha/model-a"]["cooldown_left_s"] > 0
+    assert deployments["alpha/model-a"]["failures"] == 1
+    assert deployments["beta/model-b"]["successes"] == 1
+    assert deployments["beta/model-b"]["cooldown_left_s"] is None
+    groups = {g["name"]: g for g in status["groups"]}
+    assert groups["chain"]["deployments"] == ["alpha/model-a", "beta/model-b"]
+    assert groups["chain"]["kind"] == "group"
+    assert status["keys_by_state"]["alpha"] == {"active": 1, "cooling": 0, "disabled": 1}
+    scopes = {(c["scope"], c["name"].split(":")[0]) for c in status["cooldowns"]}
+    assert ("deployment", "alpha/model-a") in scopes and ("key", "alpha") in scopes
+    assert {s["provider"] for s in status["sessions"]} == {"alpha", "beta"}
+
+
+@pytest.mark.parametrize("headers", [None, {"authorization": "Bearer wrong"}, {"x": "y"}])
+async def test_a_wrong_or_missing_token_is_401(
+    opened: tuple[RouterHandle, Edge], headers: dict[str, str] | None
+) -> None:
+    _, edge = opened
+    for path in ("/admin/keys", "/admin/api/status"):
+        response = await get(edge, path, headers)
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "invalid_admin_token"
+
+
+async def test_the_page_and_its_assets_carry_no_data(opened: tuple[RouterHandle, Edge]) -> None:
+    _, edge = opened
+    page = await get(edge, "/admin")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/admin/static/admin.js" in page.text and "fp_" not in page.text
+    script = await get(edge, "/admin/static/admin.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert (await get(edge, "/admin/static/index.html")).status_code == 404
+    assert (await get(edge, "/admin/static/..%2F_admin.py")).status_code == 404
+
+
+async def test_without_an_admin_token_there_are_no_admin_routes(
+    router: RouterHandle, start_edge: StartEdge
+) -> None:
+    edge = await start_edge(router)
+    for path in ("/admin", "/admin/keys", "/admin/api/status", "/admin/static/admin.js"):
+        assert (await get(edge, path, ADMIN)).status_code == 404
+
+
+def guarded(fake_url: str) -> dict[str, Any]:
+    """A router that wants keys: `ops` may use AdminService, `app` may only chat."""
+    return base_config(
+        fake_url,
+        auth={
+            "clients": [
+                {"name": "ops", "key": "router-admin-key", "scopes": ["admin"]},
+                {"name": "app", "key": "router-app-key"},
+            ]
+        },
+    )
+
+
+async def test_the_configured_router_key_reaches_the_admin_service(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    router = await start_router(guarded(fake.base_url))
+    edge = await start_edge(router, admin_token=TOKEN, admin_router_key="router-admin-key")
+    response = await get(edge, "/admin/keys", ADMIN)
+    assert response.status_code == 200 and len(response.json()["keys"]) == 3
+
+
+async def test_without_a_router_key_the_callers_own_credentials_are_forwarded(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    router = await start_router(guarded(fake.base_url))
+    edge = await start_edge(router, admin_token="router-admin-key")  # one secret for both
+    assert (await get(edge, "/admin/keys", {"authorization": "Bearer router-admin-key"})).is_success
+
+    other = await start_edge(router, admin_token=TOKEN)  # the router does not know this one
+    response = await get(other, "/admin/keys", ADMIN)
+    assert response.status_code == 401
+    assert "fp_" not in response.text

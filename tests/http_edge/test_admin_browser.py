@@ -1,0 +1,128 @@
+"""The status page as an operator sees it: headless Chromium opens `/admin#token=…` on a real edge
+in front of a real router that just failed over, the page's script fetches the status with the
+token and renders it. The screenshot lands in `test-artifacts/admin-status.png`.
+
+Needs Debian's `chromium` (`make test` installs it when missing and run as root); skipped
+without it, except under CI=true where a missing browser fails."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from http_edge import EdgeSettings
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.http_edge.harness import Edge, stop_edge
+from tests.http_edge.harness import start_edge as start_edge_on
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TOKEN = "browser-admin-token"
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        reason = (
+            "chromium is not installed (apt-get install -y chromium; `make test` does it as root)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture
+async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[Edge]:
+    config = base_config(fake.base_url)
+    config["providers"]["gamma"] = {"base_url": fake.base_url, "keys": ["sk-gamma-1", "sk-gamma-2"]}
+    config["models"]["backup"] = {"deployments": [{"provider": "gamma", "model": "model-c"}]}
+    config["pools"] = {"smart": {"groups": ["chain", "backup"], "strategy": "thompson"}}
+    config["providers"]["alpha"]["thread_protection"] = "provider-ban"
+    router: RouterHandle = await start_router(config)
+    started = await start_edge_on(
+        EdgeSettings(router_target=router.server.address, admin_token=TOKEN)
+    )
+    try:
+        yield started
+    finally:
+        await stop_edge(started)
+
+
+async def incident(edge: Edge, fake: FakeUpstream) -> None:
+    """A bad key, a rate-limited key, a failing deployment, and some healthy traffic."""
+    fake.state.set_scenario(Scenario.invalid_key(), key="sk-alpha-1")
+    fake.state.set_scenario(Scenario.server_error(503), key="sk-alpha-2", model="model-a")
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="120"), key="sk-gamma-1")
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        for i, model in enumerate(["chain"] * 6 + ["backup"] * 3):
+            body = {"model": model, "messages": [{"role": "user", "content": f"question {i}"}]}
+            assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+
+
+async def run(*argv: str) -> bytes:
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    return out
+
+
+@pytest.mark.timeout(120)
+async def test_the_status_page_renders_the_routers_state(
+    edge: Edge, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    browser = chromium()
+    await incident(edge, fake)
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "admin-status.png"
+    screenshot.unlink(missing_ok=True)
+    url = f"{edge.base_url}/admin#token={TOKEN}"
+    common = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
+
+    dom = (await run(*common, "--dump-dom", url)).decode()
+    await run(*common, "--window-size=1400,1300", f"--screenshot={screenshot}", url)
+
+    assert 'id="status"' in dom and 'id="status" hidden' not in dom  # signed in, rendered
+    for shown in ("alpha/model-a", "gamma/model-c", "smart", "disabled", "cooling", "live"):
+        assert shown in dom
+    assert TOKEN not in dom  # the token left the URL and was never rendered
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert screenshot.stat().st_size > 20_000
+
+
+async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path) -> None:
+    browser = chromium()
+    dom = (
+        await run(
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+            f"{edge.base_url}/admin#token=wrong",
+        )
+    ).decode()
+    assert 'id="login"' in dom and 'id="login" hidden' not in dom
+    assert "not accepted" in dom
+    assert "alpha/model-a" not in dom

@@ -1,0 +1,180 @@
+"""Every failure reaches the caller as OpenAI's error JSON with the right HTTP status."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+import httpx
+import openai
+import pytest
+
+from clients import ErrorDetails
+from clients.switchboard.v1 import router_service_pb2 as rs
+from tests.http_edge.edge_messages import chunk, completion
+from tests.http_edge.harness import EdgeFactory, StubRouter, abort_with
+
+CHAT = "/v1/chat/completions"
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def assert_openai_error(response: httpx.Response, status: int, code: str | None) -> dict[str, Any]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    payload = response.json()
+    assert set(payload) == {"error"}
+    error: dict[str, Any] = payload["error"]
+    assert {"message", "type", "param", "code"} <= set(error)
+    assert error["code"] == code
+    assert "Traceback" not in error["message"]
+    return error
+
+
+async def test_invalid_json_is_400(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        CHAT, content=b'{"model": ', headers={"content-type": "application/json"}
+    )
+    error = assert_openai_error(response, 400, "invalid_json")
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] is None
+    assert error["message"].startswith("Invalid JSON body: ")
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"null", b"3"])
+async def test_body_that_is_not_an_object_is_400(http: httpx.AsyncClient, body: bytes) -> None:
+    response = await http.post(CHAT, content=body)
+    error = assert_openai_error(response, 400, "invalid_json")
+    assert "must be a JSON object" in error["message"]
+
+
+async def test_wrong_types_name_the_param(http: httpx.AsyncClient, stub: StubRouter) -> None:
+    response = await http.post(CHAT, json={**BODY, "temperature": "hot"})
+    error = assert_openai_error(response, 400, "invalid_argument")
+    assert error["param"] == "temperature"
+    assert error["type"] == "invalid_request_error"
+    assert stub.calls == []
+
+
+async def test_wrong_types_raise_bad_request_in_the_sdk(sdk: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model="gpt-4o-mini", messages="hi")  # type: ignore[arg-type]
+    assert caught.value.param == "messages"
+
+
+async def test_too_large_body_with_content_length_is_413(
+    start_edge: EdgeFactory, stub: StubRouter
+) -> None:
+    edge = await start_edge(max_body_bytes=1024)
+    body = b'{"model": "' + b"x" * 2048 + b'"}'
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        response = await client.post(CHAT, content=body)
+        assert_openai_error(response, 413, "request_too_large")
+        # The connection stays usable, and a body within the limit still passes the check.
+        response = await client.post(CHAT, content=b"[]")
+        assert_openai_error(response, 400, "invalid_json")
+    assert stub.calls == []
+
+
+async def test_too_large_chunked_body_is_413(start_edge: EdgeFactory, stub: StubRouter) -> None:
+    edge = await start_edge(max_body_bytes=1024)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"model": "'
+        for _ in range(8):
+            yield b"x" * 256
+        yield b'"}'
+
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        response = await client.post(CHAT, content=chunks())
+    assert "content-length" not in response.request.headers
+    assert_openai_error(response, 413, "request_too_large")
+    assert stub.calls == []
+
+
+async def test_unknown_route_is_openai_404(http: httpx.AsyncClient) -> None:
+    response = await http.post("/v1/completions-that-do-not-exist", json=BODY)
+    error = assert_openai_error(response, 404, "unknown_url")
+    assert error["type"] == "invalid_request_error"
+
+
+async def test_wrong_method_is_openai_405(http: httpx.AsyncClient) -> None:
+    response = await http.get(CHAT)
+    assert_openai_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+
+
+async def test_unauthenticated_is_401_authentication_error(
+    stub: StubRouter, sdk: openai.AsyncOpenAI
+) -> None:
+    async def on_chat(request: Any, context: Any) -> Any:
+        await abort_with(
+            context,
+            ErrorDetails(
+                code=grpc.StatusCode.UNAUTHENTICATED,
+                message="Unknown client key.",
+                reason="UNAUTHENTICATED",
+            ),
+        )
+
+    stub.on_chat = on_chat
+    with pytest.raises(openai.AuthenticationError) as caught:
+        await sdk.chat.completions.create(model="gpt-4o-mini", messages=BODY["messages"])  # type: ignore[arg-type]
+    assert caught.value.status_code == 401
+    assert caught.value.type == "authentication_error"
+
+
+@pytest.fixture
+def dead_target() -> Iterator[str]:
+    """A loopback address where nothing listens (the port stays reserved while the test runs)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+async def test_router_down_is_503(start_edge: EdgeFactory, dead_target: str) -> None:
+    edge = await start_edge(router_target=dead_target)
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        chat = await client.post(CHAT, json=BODY)
+        stream = await client.post(CHAT, json={**BODY, "stream": True})
+        ready = await client.get("/readyz")
+        alive = await client.get("/healthz")
+    error = assert_openai_error(chat, 503, "unavailable")
+    assert error["type"] == "server_error"
+    assert_openai_error(stream, 503, "unavailable")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert alive.status_code == 200
+
+
+async def test_malformed_router_answer_is_500_without_traceback(
+    stub: StubRouter, http: httpx.AsyncClient
+) -> None:
+    async def on_chat(request: Any, context: Any) -> rs.ChatResponse:
+        broken = rs.ChatResponse(completion=completion("hi"))
+        broken.completion.extra_json = "not json"
+        return broken
+
+    stub.on_chat = on_chat
+    response = await http.post(CHAT, json=BODY)
+    error = assert_openai_error(response, 500, "internal_error")
+    assert error["type"] == "server_error"
+
+
+async def test_malformed_router_chunk_ends_stream_with_error_event(
+    stub: StubRouter, http: httpx.AsyncClient
+) -> None:
+    broken = chunk("lo")
+    broken.chunk.extra_json = "not json"
+
+    async def on_stream(request: Any, context: Any) -> AsyncIterator[rs.ChatStreamResponse]:
+        yield chunk("Hel")
+        yield broken
+
+    stub.on_chat_stream = on_stream
+    response = await http.post(CHAT, json={**BODY, "stream": True})
+    assert response.status_code == 200
+    events = response.content.split(b"\n\n")
+    assert events[1].startswith(b'data: {"error":{"message":"The edge failed')
+    assert events[2:] == [b"data: [DONE]", b""]

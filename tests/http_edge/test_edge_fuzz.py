@@ -1,0 +1,232 @@
+"""Hostile input at the edge (issue #7): schema-driven cases from the edge's own OpenAPI document
+(schemathesis) and hand-made hostile bodies (hypothesis) through the real stack. Never a 5xx,
+never a hang, always OpenAI's error shape, and the next normal request is still served.
+
+Bounded: a few hundred examples in all, seconds on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+
+from http_edge import EdgeSettings, create_app
+from tests.http_edge.live_stack import CALLER_KEY, MAX_BODY_BYTES, LiveStack
+
+AUTH = {"authorization": f"Bearer {CALLER_KEY}"}
+CALL_TIMEOUT_S = 10  # a hang fails the test instead of stalling it
+NORMAL = {"model": "chain", "messages": [{"role": "user", "content": "still there?"}]}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LiveStack]:
+    with LiveStack().running() as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def http(stack: LiveStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, timeout=CALL_TIMEOUT_S) as client:
+        yield client
+
+
+def assert_answered_well(response: httpx.Response) -> None:
+    assert response.status_code < 500, response.text[:500]
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert isinstance(error["message"], str) and "Traceback" not in error["message"]
+        assert isinstance(error["type"], str)
+
+
+def assert_still_serves(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", json=NORMAL, headers=AUTH)
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["choices"][0]["message"]["content"] == "Echo: still there?"
+
+
+# --- schemathesis: the edge's own OpenAPI document ---------------------------------------------
+
+schema = schemathesis.openapi.from_dict(create_app(EdgeSettings()).openapi())
+# Valid bodies and bodies that break the schema (wrong types, missing fields, out of range).
+schema.config.generation.update(modes=list(schemathesis.GenerationMode))
+
+
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_openapi_cases_never_fail_the_server(case: Any, stack: LiveStack) -> None:
+    case.call_and_validate(
+        base_url=stack.base_url,
+        headers=AUTH,
+        checks=[not_a_server_error],
+        timeout=CALL_TIMEOUT_S,
+    )
+
+
+def test_the_openapi_document_is_served(http: httpx.Client) -> None:
+    document = http.get("/openapi.json").json()
+    chat = document["paths"]["/v1/chat/completions"]["post"]
+    body = chat["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["model", "messages"]
+    assert "default" in chat["responses"]
+
+
+# --- hypothesis: hostile bodies -----------------------------------------------------------------
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=50)
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+HUGE_NUMBERS = st.sampled_from(
+    [
+        *(b"1e400", b"-1e400", b"1e-400", b"0.0000000000000000000001"),
+        *(b"123456789012345678901234567890", b"18446744073709551616"),
+        *(b"-9223372036854775809", b"9223372036854775807"),
+    ]
+)
+MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "system", "assistant", "tool"]) | JSON},
+    optional={"content": st.text(max_size=40) | JSON, "name": JSON, "tool_calls": JSON},
+)
+CHAT_BODY = st.fixed_dictionaries(
+    {
+        "model": st.sampled_from(["chain", "alpha/model-a", "nope", ""]) | JSON,
+        "messages": st.lists(MESSAGE, max_size=3) | JSON,
+    },
+    optional={
+        key: JSON | st.integers(min_value=-(2**70), max_value=2**70)
+        for key in (
+            "max_tokens",
+            "max_completion_tokens",
+            "temperature",
+            "n",
+            "stream",
+            "stop",
+            "tools",
+            "tool_choice",
+            "response_format",
+            "stream_options",
+            "metadata",
+            "seed",
+            "user",
+        )
+    },
+)
+
+
+def _dumps(value: Any) -> bytes:
+    # The standard library writes integers of any size (orjson stops at 64 bits) and escapes
+    # lone surrogates, both of which the edge must refuse cleanly.
+    return json.dumps(value, allow_nan=False).encode()
+
+
+def _nested(depth: int, kind: str) -> bytes:
+    opening, closing = (b"[", b"]") if kind == "array" else (b'{"a":', b"}")
+    inner = opening * depth + b"1" + closing * depth
+    return b'{"model":"chain","messages":[{"role":"user","content":' + inner + b"}]}"
+
+
+def _with_bytes(raw: bytes) -> bytes:
+    return b'{"model":"chain","messages":[{"role":"user","content":"' + raw + b'"}]}'
+
+
+def _with_number(number: bytes) -> bytes:
+    return (
+        b'{"model":"chain","messages":[{"role":"user","content":"x"}],"max_tokens":' + number + b"}"
+    )
+
+
+def _huge_string(size: int) -> bytes:
+    return orjson.dumps({**NORMAL, "messages": [{"role": "user", "content": "y" * size}]})
+
+
+BODIES = st.one_of(
+    CHAT_BODY.map(_dumps),
+    JSON.map(_dumps),
+    st.binary(max_size=200),
+    st.binary(min_size=1, max_size=8).filter(lambda b: not _is_utf8(b)).map(_with_bytes),
+    st.tuples(st.integers(min_value=1, max_value=5000), st.sampled_from(["array", "object"])).map(
+        lambda args: _nested(*args)
+    ),
+    HUGE_NUMBERS.map(_with_number),
+    st.sampled_from([MAX_BODY_BYTES // 2, MAX_BODY_BYTES - 200, MAX_BODY_BYTES * 4]).map(
+        _huge_string
+    ),
+)
+PATHS = st.sampled_from(["/v1/chat/completions", "/v1/embeddings"])
+HEADERS = st.sampled_from(
+    [AUTH, {}, {"authorization": "Bearer sk-wrong"}, {**AUTH, "content-type": "text/plain"}]
+)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return b'"' not in data and b"\\" not in data
+
+
+@given(body=BODIES, path=PATHS, headers=HEADERS)
+@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+def test_hostile_bodies_never_fail_the_server(
+    http: httpx.Client, body: bytes, path: str, headers: dict[str, str]
+) -> None:
+    assert_answered_well(http.post(path, content=body, headers=headers))
+    assert_still_serves(http)
+
+
+def test_a_body_over_the_limit_is_413_and_the_edge_goes_on(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", content=_huge_string(MAX_BODY_BYTES), headers=AUTH)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert_still_serves(http)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({**NORMAL, "temperature": "hot"}, "temperature"),
+        ({**NORMAL, "max_tokens": 1.5}, "max_tokens"),
+        ({**NORMAL, "max_tokens": 0}, "max_tokens"),
+        ({**NORMAL, "max_completion_tokens": 10**6}, "max_completion_tokens"),
+        ({**NORMAL, "messages": "hi"}, "messages"),
+        ({**NORMAL, "messages": [{"role": 7, "content": "x"}]}, "messages[0].role"),
+        ({**NORMAL, "stream": "yes"}, "stream"),
+    ],
+)
+def test_wrong_values_name_their_param(
+    http: httpx.Client, body: dict[str, Any], param: str
+) -> None:
+    response = http.post("/v1/chat/completions", json=body, headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+
+
+def test_invalid_json_names_the_problem(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", content=b'{"model": "chain",,}', headers=AUTH)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert "line 1 column" in response.json()["error"]["message"]

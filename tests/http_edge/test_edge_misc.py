@@ -1,0 +1,214 @@
+"""Models, embeddings, probes, CORS, forwarded metadata, the app's lifetime and exports."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import struct
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from grpc_health.v1 import health_pb2
+
+import http_edge
+from clients import RouterClient
+from clients.switchboard.v1 import embeddings_pb2 as emb
+from clients.switchboard.v1 import router_service_pb2 as rs
+from tests.helpers import eventually
+from tests.http_edge.edge_messages import DEPLOYMENT, completion, route
+from tests.http_edge.harness import Edge, EdgeFactory, StubRouter
+
+MODELS = rs.ListModelsResponse(
+    models=[
+        rs.ModelInfo(id=DEPLOYMENT, kind=rs.MODEL_KIND_DEPLOYMENT, owned_by="openai", created=1),
+        rs.ModelInfo(id="fast", kind=rs.MODEL_KIND_POOL, members=["gpt-4o-mini"], created=2),
+    ]
+)
+
+
+async def list_models(request: Any, context: Any) -> rs.ListModelsResponse:
+    return MODELS
+
+
+async def test_models_list_and_retrieve(stub: StubRouter, sdk: openai.AsyncOpenAI) -> None:
+    stub.on_list_models = list_models
+    page = await sdk.models.list()
+    assert [model.id for model in page.data] == [DEPLOYMENT, "fast"]
+    model = await sdk.models.retrieve(DEPLOYMENT)
+    assert model.id == DEPLOYMENT
+    assert model.object == "model"
+    with pytest.raises(openai.NotFoundError) as caught:
+        await sdk.models.retrieve("no-such-model")
+    assert caught.value.code == "model_not_found"
+
+
+def _vector_base64(values: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
+async def test_embeddings(stub: StubRouter, sdk: openai.AsyncOpenAI) -> None:
+    vectors = [[0.5, -1.0, 0.25], [1.0, 0.0, -0.5]]
+
+    async def on_embed(request: rs.EmbedRequest, context: Any) -> rs.EmbedResponse:
+        as_base64 = request.params.encoding_format == "base64"
+        data = [
+            emb.Embedding(index=i, base64=_vector_base64(v))
+            if as_base64
+            else emb.Embedding(index=i, values=v)
+            for i, v in enumerate(vectors)
+        ]
+        usage = emb.EmbeddingUsage(prompt_tokens=4, total_tokens=4)
+        result = emb.EmbeddingResult(data=data, model="text-embedding-3-small", usage=usage)
+        return rs.EmbedResponse(result=result, route=route())
+
+    stub.on_embed = on_embed
+    response = await sdk.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+    assert [item.embedding for item in response.data] == vectors
+    assert response.usage.total_tokens == 4
+    assert list(stub.calls[0].request.params.texts.values) == ["a", "b"]
+
+    floats = await sdk.embeddings.create(
+        model="text-embedding-3-small", input="a", encoding_format="float"
+    )
+    assert floats.data[0].embedding == vectors[0]
+
+
+async def test_healthz_and_readyz(stub: StubRouter, http: httpx.AsyncClient) -> None:
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    ready = await http.get("/readyz")
+    assert ready.status_code == 200
+    await stub.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    not_ready = await http.get("/readyz")
+    assert not_ready.status_code == 503
+    assert "not serving" in not_ready.json()["reason"]
+
+
+async def test_metadata_is_forwarded(stub: StubRouter, edge: Edge) -> None:
+    async def on_chat(request: Any, context: Any) -> rs.ChatResponse:
+        return rs.ChatResponse(completion=completion("ok"), route=route())
+
+    stub.on_chat = on_chat
+    sdk = openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1",
+        api_key="sk-caller",
+        max_retries=0,
+        default_headers={"x-session-id": "conversation-7", "x-request-id": "req-42"},
+    )
+    async with sdk:
+        await sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+    [call] = stub.calls
+    assert call.metadata["authorization"] == "Bearer sk-caller"
+    assert call.metadata["x-session-id"] == "conversation-7"
+    assert call.metadata["x-request-id"] == "req-42"
+    assert call.metadata["x-forwarded-for"] == "127.0.0.1"
+    assert call.request.routing.session_id == "conversation-7"
+    # Nothing else of the HTTP request travels (no user agent, no SDK headers).
+    assert not [key for key in call.metadata if key.startswith("x-stainless")]
+
+
+async def test_non_ascii_credentials_are_refused(stub: StubRouter, http: httpx.AsyncClient) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    response = await http.post(
+        "/v1/chat/completions", json=body, headers={b"authorization": b"Bearer s\xe9cret"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "authorization"
+    assert stub.calls == []
+
+
+async def test_cors_preflight_when_configured(start_edge: EdgeFactory) -> None:
+    origin = "https://app.example"
+    edge = await start_edge(cors_origins=[origin])
+    preflight = {
+        "origin": origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, x-stainless-os",
+    }
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        allowed = await client.options("/v1/chat/completions", headers=preflight)
+        refused = await client.options(
+            "/v1/chat/completions", headers={**preflight, "origin": "https://evil.example"}
+        )
+        simple = await client.get("/healthz", headers={"origin": origin})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == origin
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert refused.status_code == 400
+    assert simple.headers["access-control-allow-origin"] == origin
+    assert "x-switchboard-deployment" in simple.headers["access-control-expose-headers"]
+
+
+async def test_cors_wildcard_never_allows_credentials(start_edge: EdgeFactory) -> None:
+    edge = await start_edge(cors_origins=["*"])
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        response = await client.get("/healthz", headers={"origin": "https://any.example"})
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in response.headers
+
+
+async def test_no_cors_unless_configured(http: httpx.AsyncClient) -> None:
+    response = await http.options(
+        "/v1/chat/completions",
+        headers={"origin": "https://app.example", "access-control-request-method": "POST"},
+    )
+    assert response.status_code == 405
+    assert "access-control-allow-origin" not in response.headers
+
+
+async def test_injected_client_is_used_and_left_open(
+    stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    stub.on_list_models = list_models
+    async with RouterClient(stub.target) as client:
+        edge = await start_edge(client=client)
+        async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+            assert (await http.get("/v1/models")).status_code == 200
+        edge.server.should_exit = True
+        await edge.task
+        # The app's shutdown did not close a client it does not own.
+        assert (await client.list_models(rs.ListModelsRequest())).models == MODELS.models
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_serve_runs_until_cancelled(stub: StubRouter) -> None:
+    port = _free_port()
+    settings = http_edge.EdgeSettings(router_target=stub.target)
+    task = asyncio.create_task(http_edge.serve(settings, port=port))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+
+        async def answers() -> bool:
+            assert not task.done()
+            try:
+                return (await client.get("/healthz")).status_code == 200
+            except httpx.ConnectError:
+                return False
+
+        await eventually(answers, within=10, what="the edge answers")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(timeout=10) as client:
+            await client.get(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_exports() -> None:
+    assert http_edge.__all__ == ["EdgeSettings", "create_app", "serve"]
+    settings = http_edge.EdgeSettings(admin_token="secret")
+    assert settings.router_target == "127.0.0.1:50051"
+    assert settings.max_body_bytes == 4 * 1024 * 1024
+    assert settings.request_timeout_s == 600
+    assert settings.cors_origins == []
+    assert "secret" not in repr(settings)

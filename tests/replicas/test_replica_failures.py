@@ -1,0 +1,123 @@
+"""Replicas when things break (issue #9): a replica killed while holding leases, and Redis itself
+going away and coming back."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2_grpc
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
+from router_service.state import ResilientStateStore
+from tests.conftest import RouterHandle, StartRouter
+from tests.helpers import eventually
+from tests.replicas.harness import ask, replica_config
+from tests.replicas.redis_fixtures import PrivateRedis, free_port
+
+LEASE_TTL_S = 3.0
+
+
+async def test_leases_of_a_killed_replica_free_themselves_after_their_ttl(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    redis_url: str,
+    redis_prefix: str,
+    tmp_path: Path,
+) -> None:
+    config = replica_config(fake.base_url, redis_url, redis_prefix, auth={"open": True})
+    config["providers"]["alpha"].update(keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=0)
+    config["server"] = {"host": "127.0.0.1", "port": free_port(), "lease_ttl_s": LEASE_TTL_S}
+    (tmp_path / "router.yaml").write_text(yaml.safe_dump(config))
+    fake.state.set_scenario(Scenario(latency_ms=30_000), key="k1")
+
+    # Replica X: its own process, killed with SIGKILL while its request holds k1's only slot.
+    with (tmp_path / "router.log").open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router_service", "router", "-c", str(tmp_path / "router.yaml"),
+            stdout=log, stderr=log,
+        )  # fmt: skip
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{config['server']['port']}")
+    try:
+        await asyncio.wait_for(channel.channel_ready(), 30)
+        stuck = asyncio.ensure_future(
+            router_service_pb2_grpc.RouterServiceStub(channel).Chat(ask())
+        )
+        await eventually(lambda: _is(fake.state.in_flight == 1), what="X calls upstream")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stuck
+    await channel.close()
+    fake.state.clear_scenarios()
+
+    config["server"] = {"port": 0, "lease_ttl_s": LEASE_TTL_S}
+    survivor = await start_router(config)
+    assert await survivor.leases_held() == 1  # the dead replica's lease, in Redis
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await survivor.stub.Chat(ask())
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    await eventually(
+        lambda: _is_zero(survivor), within=LEASE_TTL_S + 2, what="the dead lease expires"
+    )
+    response = await survivor.stub.Chat(ask())
+    assert response.completion.choices[0].message.text == "Echo: hi"
+
+
+async def _is(value: bool) -> bool:
+    return value
+
+
+async def _is_zero(router: RouterHandle) -> bool:
+    return await router.leases_held() == 0
+
+
+async def test_requests_flow_through_a_redis_outage_and_shared_state_resumes(
+    fake: FakeUpstream, start_router: StartRouter, private_redis: PrivateRedis
+) -> None:
+    config = replica_config(fake.base_url, private_redis.url, "outage")
+    config["state"].update(retry_interval_s=0.1, socket_timeout_s=0.2, connect_timeout_s=0.2)
+    a, b = await start_router(config), await start_router(config)
+    stores = [a.runtime.store, b.runtime.store]
+    assert all(isinstance(s, ResilientStateStore) for s in stores)
+    for replica in (a, b) * 5:
+        await replica.stub.Chat(ask())
+
+    await private_redis.stop()
+    for replica in (a, b) * 10:
+        response = await replica.stub.Chat(ask())
+        assert response.completion.choices[0].message.text == "Echo: hi"
+    for store in stores:
+        assert isinstance(store, ResilientStateStore)
+        assert store.degraded and store.fallback_count > 0 and store.outages == 1
+        assert "unreachable" in store.detail()
+
+    await private_redis.start()  # same port, empty
+
+    async def both_back() -> bool:
+        for replica in (a, b):
+            await replica.stub.Chat(ask())
+        return not any(isinstance(s, ResilientStateStore) and s.degraded for s in stores)
+
+    await eventually(both_back, within=5.0, what="both replicas back on Redis")
+
+    # Shared again: a key disabled through A is left alone by B.
+    await a.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(
+            provider="alpha", fingerprint=fingerprint("k1"), enabled=False
+        )
+    )
+    before = fake.state.count(key="k1")
+    for _ in range(10):
+        await b.stub.Chat(ask())
+    assert fake.state.count(key="k1") == before
+    assert await a.leases_held() == 0 and await b.leases_held() == 0

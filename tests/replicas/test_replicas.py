@@ -1,0 +1,129 @@
+"""Three router replicas on one Redis (issue #9): what one of them learns, all of them honour —
+disabled keys, cooled deployments, in-flight limits, sticky sessions, callers' rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
+from router_service.state import ResilientStateStore
+from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.harness import ask, peak_concurrency, replica_config
+
+
+async def three(start_router: StartRouter, config: dict[str, object]) -> list[RouterHandle]:
+    replicas = [await start_router(config) for _ in range(3)]
+    for replica in replicas:
+        store = replica.runtime.store
+        assert isinstance(store, ResilientStateStore) and not store.degraded
+    return replicas
+
+
+async def test_a_key_disabled_by_an_operator_on_one_replica_is_used_by_none(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    a, b, c = await three(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
+    await a.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(
+            provider="alpha", fingerprint=fingerprint("k1"), enabled=False
+        )
+    )
+    for replica in (b, c) * 10:
+        await replica.stub.Chat(ask())
+    assert fake.state.count(key="k1") == 0
+    assert fake.state.count(key="k2") == 20
+    listed = await c.admin.ListKeys(admin_pb.ListKeysRequest())
+    assert {k.fingerprint: k.state for k in listed.keys}[fingerprint("k1")] == (
+        admin_pb.KEY_STATE_DISABLED
+    )
+
+    await b.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=fingerprint("k1"), enabled=True)
+    )
+    for _ in range(4):
+        await a.stub.Chat(ask())
+    assert fake.state.count(key="k1") > 0  # enabled again everywhere
+
+
+async def test_an_invalid_key_found_by_one_replica_is_never_tried_by_the_others(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    a, b, c = await three(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
+    fake.state.set_scenario(Scenario.invalid_key(), key="k1")
+    for _ in range(4):  # least-in-flight, then least recently used: A meets k1 in two requests
+        await a.stub.Chat(ask())
+    assert fake.state.count(key="k1") == 1
+    for replica in (b, c, a) * 10:
+        response = await replica.stub.Chat(ask())
+        assert response.completion.choices[0].message.text == "Echo: hi"
+    assert fake.state.count(key="k1") == 1
+
+
+async def test_a_cooldown_registered_on_one_replica_holds_on_all(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    a, b, c = await three(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
+    fake.state.set_scenario(Scenario.server_error(503, times=1), model="model-a")
+    response = await b.stub.Chat(ask("chain"))
+    assert response.route.deployment == "beta/model-b"
+    assert fake.state.count(model="model-a") == 1
+
+    # model-a is healthy again, but cooled for everyone for cooldowns.transient_s.
+    for replica in (a, c) * 10:
+        assert (await replica.stub.Chat(ask("chain"))).route.deployment == "beta/model-b"
+    assert fake.state.count(model="model-a") == 1
+
+
+async def test_max_in_flight_holds_across_replicas(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"].update(
+        keys=[{"key": "k1", "max_in_flight": 2}], queue_timeout_s=30
+    )
+    replicas = await three(start_router, config)
+    fake.state.set_scenario(Scenario(latency_ms=10))
+
+    responses = await asyncio.gather(*(replicas[i % 3].stub.Chat(ask()) for i in range(60)))
+
+    assert len(responses) == 60
+    assert {r.route.attempts[-1].key_fingerprint for r in responses} == {fingerprint("k1")}
+    assert peak_concurrency(fake.state.calls(key="k1")) <= 2
+    assert peak_concurrency(fake.state.calls(key="k1")) == 2  # and the limit was reached
+    for replica in replicas:
+        assert await replica.leases_held() == 0
+
+
+async def test_a_session_sticks_to_one_deployment_on_every_replica(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["models"]["chain"]["strategy"] = "weighted"
+    replicas = await three(start_router, config)
+    for session in (f"conversation-{i}" for i in range(8)):
+        served = {
+            (await replicas[i % 3].stub.Chat(ask("chain", session))).route.deployment
+            for i in range(9)
+        }
+        assert len(served) == 1, (session, served)
+
+
+async def test_a_callers_rate_limit_holds_across_replicas(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["auth"] = {"clients": [{"name": "app", "key": "sk-client-app", "rpm": 4}]}
+    replicas = await three(start_router, config)
+    metadata = (("authorization", "Bearer sk-client-app"),)
+    for i in range(4):
+        await replicas[i % 3].stub.Chat(ask(), metadata=metadata)
+    for replica in replicas:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await replica.stub.Chat(ask(), metadata=metadata)
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count() == 4

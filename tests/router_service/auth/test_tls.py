@@ -1,0 +1,177 @@
+"""TLS and mutual TLS on the router's port, with a CA made for the test and real secure channels;
+and the edge reaching such a router with its own client certificate."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from clients.switchboard.v1 import router_service_pb2_grpc
+from router_service.config import SwitchboardConfig
+from router_service.errors import ConfigError
+from router_service.fake_upstream import FakeUpstream
+from router_service.runtime import Runtime
+from router_service.server import RouterServer
+from tests.conftest import StartRouter, base_config
+from tests.router_service.auth.helpers import chat
+
+_NOW = datetime.datetime.now(datetime.UTC)
+
+
+@dataclass
+class Issued:
+    cert: Path
+    key: Path
+
+    def pair(self) -> tuple[bytes, bytes]:
+        return self.key.read_bytes(), self.cert.read_bytes()
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _write(directory: Path, stem: str, cert: x509.Certificate, key: Any) -> Issued:
+    cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Issued(cert_path, key_path)
+
+
+class CA:
+    def __init__(self, directory: Path, name: str) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.name = _name(name)
+        self.cert = (
+            self._builder(self.name, self.key.public_key())
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.directory = directory
+        self.issued = _write(directory, name, self.cert, self.key)
+
+    def _builder(self, subject: x509.Name, public_key: Any) -> x509.CertificateBuilder:
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.name)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_NOW - datetime.timedelta(minutes=5))
+            .not_valid_after(_NOW + datetime.timedelta(days=1))
+        )
+
+    def issue(self, stem: str, *, server: bool) -> Issued:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = self._builder(_name(stem), key.public_key())
+        if server:
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+            usage = ExtendedKeyUsageOID.SERVER_AUTH
+        else:
+            usage = ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        return _write(self.directory, stem, builder.sign(self.key, hashes.SHA256()), key)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Any]:
+    ca = CA(tmp_path, "switchboard-test-ca")
+    rogue = CA(tmp_path, "rogue-ca")
+    return {
+        "ca": ca,
+        "server": ca.issue("router", server=True),
+        "client": ca.issue("edge", server=False),
+        "rogue": rogue.issue("intruder", server=False),
+    }
+
+
+def _credentials(pki: dict[str, Any], client: Issued | None) -> grpc.ChannelCredentials:
+    key, cert = client.pair() if client is not None else (None, None)
+    return grpc.ssl_channel_credentials(
+        root_certificates=pki["ca"].issued.cert.read_bytes(),
+        private_key=key,
+        certificate_chain=cert,
+    )
+
+
+async def test_mutual_tls(
+    fake: FakeUpstream, start_router: StartRouter, pki: dict[str, Any]
+) -> None:
+    tls = {
+        "cert_file": str(pki["server"].cert),
+        "key_file": str(pki["server"].key),
+        "client_ca_file": str(pki["ca"].issued.cert),
+        "require_client_cert": True,
+    }
+    router = await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
+    address = router.server.address
+
+    async with grpc.aio.secure_channel(address, _credentials(pki, pki["client"])) as channel:
+        stub = router_service_pb2_grpc.RouterServiceStub(channel)
+        answer = await stub.Chat(chat(), timeout=10)
+        assert answer.completion.choices[0].message.text == "Echo: hello"
+
+    for client in (None, pki["rogue"]):  # no certificate, or one from another CA
+        async with grpc.aio.secure_channel(address, _credentials(pki, client)) as channel:
+            stub = router_service_pb2_grpc.RouterServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.Chat(chat(), timeout=5)
+            assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+
+    # Plaintext does not reach a TLS port either.
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(chat(), timeout=5)
+    assert fake.state.calls() and len(fake.state.calls()) == 1
+
+
+async def test_the_edge_reaches_a_router_over_mtls(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any, pki: dict[str, Any]
+) -> None:
+    tls = {
+        "cert_file": str(pki["server"].cert),
+        "key_file": str(pki["server"].key),
+        "client_ca_file": str(pki["ca"].issued.cert),
+        "require_client_cert": True,
+    }
+    router = await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
+    router_tls = {
+        "ca_file": str(pki["ca"].issued.cert),
+        "cert_file": str(pki["client"].cert),
+        "key_file": str(pki["client"].key),
+    }
+    edge = await start_edge(router, router_tls=router_tls)
+    body = {"model": "chain", "messages": [{"role": "user", "content": "over tls"}]}
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        assert (await http.get("/readyz")).json()["status"] == "ready"
+        answer = await http.post("/v1/chat/completions", json=body)
+    assert answer.status_code == 200
+    assert answer.json()["choices"][0]["message"]["content"] == "Echo: over tls"
+
+
+async def test_unreadable_certificate_is_a_config_error(fake: FakeUpstream, tmp_path: Path) -> None:
+    tls = {"cert_file": str(tmp_path / "missing.pem"), "key_file": str(tmp_path / "missing.key")}
+    config = base_config(fake.base_url, server={"port": 0, "tls": tls})
+    server = RouterServer(await Runtime.create(SwitchboardConfig.model_validate(config)))
+    try:
+        with pytest.raises(ConfigError, match=r"server\.tls\.key_file: cannot read"):
+            await server.start()
+    finally:
+        await server.shutdown(grace=0)

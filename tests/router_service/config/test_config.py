@@ -1,0 +1,93 @@
+"""One YAML file, validated, with ${ENV} interpolation and errors that name their place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from router_service.cli import main
+from router_service.config import load_config, parse_config
+from router_service.errors import ConfigError
+
+GOOD = """
+providers:
+  openai:
+    base_url: https://api.example.com/v1/
+    keys:
+      - ${OPENAI_KEY}
+      - key: ${OTHER_KEY:-sk-default}
+        max_in_flight: 4
+models:
+  gpt:
+    deployments:
+      - {provider: openai, model: gpt-4o-mini}
+auth: {open: true}
+"""
+
+
+def test_interpolates_env_and_defaults() -> None:
+    config = parse_config(GOOD, env={"OPENAI_KEY": "sk-from-env"})
+    keys = config.providers["openai"].keys
+    assert [k.key.get_secret_value() for k in keys] == ["sk-from-env", "sk-default"]
+    assert keys[1].max_in_flight == 4
+    assert config.providers["openai"].base_url == "https://api.example.com/v1"
+    assert "sk-from-env" not in repr(config)  # secrets are SecretStr
+
+
+def test_missing_env_names_variable_and_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(GOOD, source="c.yaml", env={})
+    assert (
+        str(caught.value)
+        == "c.yaml:6: providers.openai.keys[0]: environment variable OPENAI_KEY is not set"
+    )
+
+
+def test_validation_errors_carry_their_location() -> None:
+    text = GOOD.replace("max_in_flight: 4", "max_in_flight: lots").replace(
+        "base_url: https", "base_url: ftp"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env={"OPENAI_KEY": "k"})
+    lines = str(caught.value).splitlines()
+    assert (
+        "c.yaml:4: providers.openai.base_url: Value error, base_url must start with http:// or https://"
+        in lines
+    )
+    assert any(
+        line.startswith("c.yaml:8: providers.openai.keys[1].max_in_flight:") for line in lines
+    )
+
+
+def test_unknown_keys_and_providers_are_errors() -> None:
+    typo = GOOD.replace("models:", "    tiemouts: {}\nmodels:")
+    with pytest.raises(ConfigError, match=r"providers\.openai\.tiemouts: Extra inputs"):
+        parse_config(typo, env={"OPENAI_KEY": "k"})
+    with pytest.raises(ConfigError, match="unknown provider 'nope'"):
+        parse_config(GOOD.replace("{provider: openai", "{provider: nope"), env={"OPENAI_KEY": "k"})
+
+
+def test_invalid_yaml_and_empty_file() -> None:
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        parse_config("providers: [", env={})
+    with pytest.raises(ConfigError, match="empty"):
+        parse_config("", env={})
+
+
+def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD.replace("${OPENAI_KEY}", "sk-literal"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("providers: {}\n")
+
+    assert main(["check-config", str(good)]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["check-config", str(bad)]) == 2
+    assert f"{bad}:1: providers:" in capsys.readouterr().err
+
+
+def test_shipped_examples_are_valid() -> None:
+    root = Path(__file__).resolve().parents[3]
+    config = load_config(root / "examples" / "dev.yaml", env={})
+    assert "demo-chat" in config.models

@@ -1,0 +1,93 @@
+"""StreamGuard: heartbeats while idle, stall window, truncation, and no task left behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.clock import SYSTEM_CLOCK
+from router_service.engine import Idle, StreamGuard
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+
+
+def chunk(text: str = "", finish: bool = False) -> chat_pb2.ChatCompletionChunk:
+    c = chat_pb2.ChatCompletionChunk(id="c1")
+    choice = c.choices.add(index=0)
+    choice.delta.text = text
+    if finish:
+        choice.finish_reason = chat_pb2.FINISH_REASON_STOP
+        choice.finish_reason_raw = "stop"
+    return c
+
+
+async def upstream(
+    items: list[chat_pb2.ChatCompletionChunk], then: asyncio.Event | None = None
+) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+    for item in items:
+        yield item
+    if then is not None:
+        await then.wait()  # silence until told otherwise
+
+
+async def collect(
+    guard: StreamGuard, source: AsyncIterator[chat_pb2.ChatCompletionChunk]
+) -> list[object]:
+    return [item async for item in guard.follow(source)]
+
+
+async def test_relays_a_finished_stream() -> None:
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=5)
+    items = await collect(guard, upstream([chunk("a"), chunk("b", finish=True)]))
+    assert [i.choices[0].delta.text for i in items] == ["a", "b"]  # type: ignore[attr-defined]
+
+
+async def test_heartbeats_while_idle_then_stall() -> None:
+    baseline = asyncio.all_tasks()
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=0.25, heartbeat_s=0.05)
+    seen: list[object] = []
+    with pytest.raises(UpstreamFailure) as caught:
+        async for item in guard.follow(upstream([chunk("a")], then=asyncio.Event())):
+            seen.append(item)
+    assert caught.value.outcome is Outcome.STALLED
+    heartbeats = [i for i in seen if isinstance(i, Idle)]
+    assert len(heartbeats) >= 3
+    assert asyncio.all_tasks() == baseline  # the pending read was cancelled and awaited
+
+
+async def test_heartbeat_does_not_lose_the_pending_chunk() -> None:
+    release = asyncio.Event()
+
+    async def slow() -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+        yield chunk("a")
+        await release.wait()
+        yield chunk("b", finish=True)
+
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=0.02)
+    texts = []
+    async for item in guard.follow(slow()):
+        if isinstance(item, Idle):
+            release.set()
+        else:
+            texts.append(item.choices[0].delta.text)
+    assert texts == ["a", "b"]
+
+
+async def test_end_without_finish_reason_is_truncated() -> None:
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=5)
+    with pytest.raises(UpstreamFailure) as caught:
+        await collect(guard, upstream([chunk("a"), chunk("b")]))
+    assert caught.value.outcome is Outcome.TRUNCATED
+
+
+async def test_closing_early_cancels_the_pending_read() -> None:
+    baseline = asyncio.all_tasks()
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=0.02)
+    follower = guard.follow(upstream([chunk("a")], then=asyncio.Event()))
+    assert not isinstance(await follower.__anext__(), Idle)
+    assert isinstance(await follower.__anext__(), Idle)
+    await follower.aclose()
+    assert asyncio.all_tasks() == baseline

@@ -1,0 +1,178 @@
+"""StreamGuard's reader: one task per stream, at most one chunk read ahead, the upstream's errors
+raised in the caller's task, a slow caller never mistaken for a stalled upstream, and nothing
+left running however the stream ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import aclosing
+from typing import Any
+
+import pytest
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.clock import SYSTEM_CLOCK, ManualClock
+from router_service.engine import Idle, StreamGuard
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+
+Chunk = chat_pb2.ChatCompletionChunk
+
+
+def chunk(text: str = "x", finish: bool = False) -> Chunk:
+    c = Chunk(id="c1")
+    choice = c.choices.add(index=0)
+    choice.delta.text = text
+    if finish:
+        choice.finish_reason = chat_pb2.FINISH_REASON_STOP
+    return c
+
+
+class Upstream:
+    """An upstream stream that counts what was pulled from it and whether it was closed."""
+
+    def __init__(self, count: int, *, then: BaseException | asyncio.Event | None = None) -> None:
+        self.count = count
+        self.then = then
+        self.pulled = 0
+        self.closed = False
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        try:
+            for i in range(self.count):
+                self.pulled += 1
+                yield chunk(str(i), finish=i == self.count - 1 and self.then is None)
+            if isinstance(self.then, asyncio.Event):
+                await self.then.wait()
+            elif self.then is not None:
+                raise self.then
+        finally:
+            self.closed = True
+
+
+def other_tasks() -> set[asyncio.Task[Any]]:
+    return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+
+async def spin(turns: int = 50) -> None:
+    """Let every runnable task run (loop turns, no waiting on time)."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+async def test_reads_at_most_one_chunk_ahead_of_the_caller() -> None:
+    upstream = Upstream(1000)
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    async with aclosing(guard.follow(upstream.chunks())) as items:
+        for taken in range(1, 4):
+            assert isinstance(await anext(items), Chunk)
+            await spin()
+            # One chunk in the slot, one in the reader's hands waiting for room.
+            assert upstream.pulled == taken + 2
+    assert upstream.closed
+
+
+async def test_a_slow_caller_is_not_a_stalled_upstream() -> None:
+    clock = ManualClock()
+    upstream = Upstream(3)
+    guard = StreamGuard(clock, stall_s=1, heartbeat_s=60)
+    texts = []
+    async for item in guard.follow(upstream.chunks()):
+        assert isinstance(item, Chunk)
+        texts.append(item.choices[0].delta.text)
+        clock.advance(30)  # the caller took 30 s to accept this chunk
+    assert texts == ["0", "1", "2"]
+
+
+async def test_the_upstreams_error_is_raised_in_the_callers_task() -> None:
+    baseline = other_tasks()
+    failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, "wrapped error in chunk 3")
+    upstream = Upstream(2, then=failure)
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    seen = []
+    with pytest.raises(UpstreamFailure) as caught:
+        async for item in guard.follow(upstream.chunks()):
+            seen.append(item)
+    assert caught.value is failure
+    assert len(seen) == 2
+    assert upstream.closed
+    assert other_tasks() == baseline
+
+
+async def test_a_finished_stream_ends_and_an_unfinished_one_is_truncated() -> None:
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    assert len([i async for i in guard.follow(Upstream(2).chunks())]) == 2
+    # A finish reason relayed before the guard took over counts too.
+    assert [i async for i in guard.follow(Upstream(0).chunks(), finished=True)] == []
+    with pytest.raises(UpstreamFailure) as caught:
+        async for _ in guard.follow(Upstream(0).chunks()):
+            pass
+    assert caught.value.outcome is Outcome.TRUNCATED
+
+
+async def test_heartbeats_never_outnumber_the_stall_window() -> None:
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=0.25, heartbeat_s=0.05)
+    upstream = Upstream(1, then=asyncio.Event())
+    beats = 0
+    with pytest.raises(UpstreamFailure) as caught:
+        async for item in guard.follow(upstream.chunks()):
+            beats += isinstance(item, Idle)
+    assert caught.value.outcome is Outcome.STALLED
+    assert 1 <= beats <= 5  # one per heartbeat interval of silence, none past the window
+    assert upstream.closed  # the stalled read was cancelled: the upstream is free to close
+
+
+async def test_a_cancelled_caller_leaves_nothing_running() -> None:
+    baseline = other_tasks()
+    upstream = Upstream(1, then=asyncio.Event())
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    first = asyncio.Event()
+
+    async def caller() -> None:
+        async for _ in guard.follow(upstream.chunks()):
+            first.set()
+
+    task = asyncio.create_task(caller())
+    await first.wait()
+    await spin()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert upstream.closed
+    assert other_tasks() == baseline
+
+
+async def test_closing_while_the_reader_waits_for_room_leaves_nothing_running() -> None:
+    baseline = other_tasks()
+    upstream = Upstream(100)
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    follower = guard.follow(upstream.chunks())
+    await anext(follower)
+    await spin()
+    await follower.aclose()
+    assert upstream.closed
+    assert other_tasks() == baseline
+
+
+async def test_one_task_per_stream_not_per_chunk() -> None:
+    """The hot path: a chunk that is already there costs no task and no timer."""
+    loop = asyncio.get_running_loop()
+    assert loop.get_task_factory() is None
+    created = 0
+
+    def counting(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        nonlocal created
+        created += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    loop.set_task_factory(counting)
+    try:
+        items = [i async for i in guard.follow(Upstream(500).chunks())]
+    finally:
+        loop.set_task_factory(None)
+    assert len(items) == 500
+    assert created == 1

@@ -1,0 +1,220 @@
+"""KeyPool: choosing keys, limits, health per key × model, throttling, the arrival queue."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+from pydantic import SecretStr
+
+from router_service.clock import ManualClock
+from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
+from router_service.keys import KeyLease, KeyPool, Refusal, Unavailable, fingerprint
+from router_service.outcomes import Outcome
+from router_service.state import MemoryStateStore
+
+
+def make_pool(
+    *secrets: str, clock: ManualClock | None = None, **key_fields: object
+) -> tuple[KeyPool, ManualClock]:
+    clock = clock or ManualClock()
+    keys = [KeyConfig(key=SecretStr(s), **key_fields) for s in secrets]  # type: ignore[arg-type]
+    pool = KeyPool(
+        "p",
+        keys,
+        store=MemoryStateStore(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        health=KeyHealthConfig(half_open_successes=2),
+        lease_ttl_s=60,
+        rng=random.Random(7),
+    )
+    return pool, clock
+
+
+async def take(pool: KeyPool, model: str = "m", **kwargs: object) -> KeyLease:
+    lease = await pool.lease(model, **kwargs)  # type: ignore[arg-type]
+    assert isinstance(lease, KeyLease), lease
+    return lease
+
+
+async def test_least_in_flight_then_least_recently_used() -> None:
+    pool, _ = make_pool("k1", "k2", "k3")
+    used = []
+    for _ in range(6):
+        async with await take(pool) as lease:
+            used.append(lease.key.secret)
+    assert used == ["k1", "k2", "k3", "k1", "k2", "k3"]
+    held = [await take(pool), await take(pool)]
+    assert {lease.key.secret for lease in held} == {"k1", "k2"}
+    assert (await take(pool)).key.secret == "k3"  # the one with nothing in flight
+
+
+async def test_weights_share_load() -> None:
+    clock = ManualClock()
+    keys = [KeyConfig(key=SecretStr("heavy"), weight=3.0), KeyConfig(key=SecretStr("light"))]
+    pool = KeyPool(
+        "p",
+        keys,
+        store=MemoryStateStore(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        lease_ttl_s=60,
+    )
+    held = [await take(pool) for _ in range(4)]
+    assert sorted(lease.key.secret for lease in held) == ["heavy", "heavy", "heavy", "light"]
+
+
+async def test_max_in_flight_and_release_on_error() -> None:
+    pool, _ = make_pool("k1", max_in_flight=1)
+    lease = await take(pool)
+    assert await pool.lease("m") == Unavailable(Refusal.AT_LIMIT)
+    with pytest.raises(RuntimeError):
+        async with lease:
+            raise RuntimeError("a bug inside the attempt")
+    assert lease.released
+    await take(pool)
+
+
+async def test_rpm_limit_skips_to_another_key() -> None:
+    pool, _ = make_pool("k1", "k2", rpm=1)
+    first, second = await take(pool), await take(pool)
+    assert {first.key.secret, second.key.secret} == {"k1", "k2"}
+    refused = await pool.lease("m")
+    assert isinstance(refused, Unavailable)
+    assert refused.at_limit
+    assert refused.retry_after_s is not None and 0 < refused.retry_after_s <= 60
+
+
+async def test_rate_limit_cools_key_for_that_model_only() -> None:
+    pool, clock = make_pool("k1")
+    key = pool.keys[0]
+    await pool.report(key, "model-a", Outcome.RATE_LIMITED, retry_after_s=2.0)
+    refused = await pool.lease("model-a")
+    assert isinstance(refused, Unavailable) and refused.reason is Refusal.UNHEALTHY
+    assert refused.retry_after_s == pytest.approx(2.0)
+    await (await take(pool, "model-b")).release()
+    clock.advance(2.0)
+    await take(pool, "model-a")
+
+
+async def test_backoff_without_hint_grows_and_a_success_resets_it() -> None:
+    pool, clock = make_pool("k1")
+    key = pool.keys[0]
+    waits = []
+    for _ in range(4):
+        await pool.report(key, "m", Outcome.RATE_LIMITED)
+        refused = await pool.lease("m")
+        assert isinstance(refused, Unavailable)
+        assert refused.retry_after_s is not None
+        waits.append(refused.retry_after_s)
+        clock.advance(refused.retry_after_s)
+    # Exponential from the 5 s base, each with jitter in [0.5, 1.5).
+    for n, wait in enumerate(waits):
+        assert 0.5 * 5 * 2**n <= wait < 1.5 * 5 * 2**n
+    await pool.report(key, "m", Outcome.OK)
+    assert pool.health[key.fingerprint].strikes == {}
+
+
+async def test_a_shorter_cooldown_never_shortens_a_longer_one() -> None:
+    pool, _ = make_pool("k1")
+    key = pool.keys[0]
+    await pool.report(key, "m", Outcome.RATE_LIMITED, retry_after_s=30.0)
+    await pool.report(key, "m", Outcome.RATE_LIMITED, retry_after_s=1.0)
+    refused = await pool.lease("m")
+    assert isinstance(refused, Unavailable)
+    assert refused.retry_after_s == pytest.approx(30.0)
+
+
+async def test_auth_failure_disables_key_for_every_model() -> None:
+    pool, _ = make_pool("k1", "k2")
+    await pool.report(pool.keys[0], "model-a", Outcome.AUTH_INVALID)
+    for model in ("model-a", "model-b", "model-a"):
+        lease = await take(pool, model)
+        assert lease.key.secret == "k2"
+        await lease.release()
+
+
+async def test_most_keys_throttled_at_once_cools_the_provider() -> None:
+    pool, clock = make_pool("k1", "k2", "k3", "k4")
+    await pool.report(pool.keys[0], "m", Outcome.RATE_LIMITED, retry_after_s=5.0)
+    await (await take(pool)).release()  # one key limited: the others still serve
+    await pool.report(pool.keys[1], "m", Outcome.RATE_LIMITED, retry_after_s=5.0)
+    refused = await pool.lease("other-model")
+    assert isinstance(refused, Unavailable) and refused.reason is Refusal.UNHEALTHY
+    clock.advance(5.0)
+    await take(pool, "other-model")
+
+
+async def test_exclude_walks_each_key_once() -> None:
+    pool, _ = make_pool("k1", "k2")
+    first = await take(pool)
+    second = await take(pool, exclude={first.key.fingerprint})
+    assert second.key is not first.key
+    assert await pool.lease("m", exclude={k.fingerprint for k in pool.keys}) == Unavailable(
+        Refusal.EXHAUSTED
+    )
+
+
+async def test_waiters_are_served_in_arrival_order_and_time_out() -> None:
+    pool, _ = make_pool("k1", max_in_flight=1)
+    holder = await take(pool)
+    order: list[int] = []
+
+    async def wait(n: int) -> None:
+        lease = await pool.lease_or_wait("m", wait_s=5.0)
+        assert isinstance(lease, KeyLease)
+        order.append(n)
+        await lease.release()
+
+    waiters = []
+    for n in range(3):
+        waiters.append(asyncio.create_task(wait(n)))
+        await asyncio.sleep(0)  # let it join the queue before the next arrives
+    await holder.release()
+    await asyncio.gather(*waiters)
+    assert order == [0, 1, 2]
+
+    holder = await take(pool)
+    refused = await pool.lease_or_wait("m", wait_s=0.05)
+    assert isinstance(refused, Unavailable) and refused.at_limit
+    await holder.release()
+
+
+async def test_half_open_key_serves_one_request_at_a_time() -> None:
+    pool, _ = make_pool("k1")
+    key = pool.keys[0]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    await pool.recovered(key)
+    lease = await take(pool)
+    assert (await pool.lease("m")) == Unavailable(Refusal.AT_LIMIT)
+    await pool.report(key, "m", Outcome.OK)
+    await lease.release()
+    await pool.report(key, "m", Outcome.OK)  # second success: trusted again
+    assert not pool.health[key.fingerprint].half_open
+    both = [await take(pool), await take(pool)]
+    assert len(both) == 2
+
+
+async def test_admin_disable_enable_and_snapshot_shows_no_secret() -> None:
+    pool, _ = make_pool("sk-very-secret")
+    key = pool.keys[0]
+    assert key.fingerprint == fingerprint("sk-very-secret")
+    await pool.set_enabled(key, False)
+    assert isinstance(await pool.lease("m"), Unavailable)
+    snapshot = await pool.snapshot()
+    assert snapshot[0].disabled_until > 0
+    assert snapshot[0].disabled_reason == "manual"
+    assert "sk-very-secret" not in repr(snapshot) and "sk-very-secret" not in str(key)
+    await pool.set_enabled(key, True)
+    await take(pool)
+
+
+async def test_token_estimate_is_corrected_by_usage() -> None:
+    pool, _ = make_pool("k1", tpm=1000)
+    lease = await take(pool, tokens=900)
+    assert isinstance(await pool.lease("m", tokens=500), Unavailable)
+    await lease.settle_tokens(100)
+    await lease.release()
+    await take(pool, tokens=500)

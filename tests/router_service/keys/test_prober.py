@@ -1,0 +1,118 @@
+"""KeyProber: disabled keys come back half-open, then fully; failing keys back off to a ceiling."""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import SecretStr
+
+from router_service.clock import ManualClock
+from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
+from router_service.errors import UpstreamFailure
+from router_service.keys import DisableReason, KeyLease, KeyPool, KeyProber, UpstreamKey
+from router_service.outcomes import Outcome
+from router_service.state import MemoryStateStore
+
+HEALTH = KeyHealthConfig(
+    probe_initial_s=10.0, probe_max_s=80.0, half_open_successes=2, probe_concurrency=2
+)
+
+
+class ScriptedProbe:
+    """A probe whose answers the test decides: True passes, an Outcome fails with it."""
+
+    def __init__(self) -> None:
+        self.answers: list[bool | Outcome] = []
+        self.calls: list[str] = []
+
+    async def __call__(self, key: UpstreamKey) -> None:
+        self.calls.append(key.fingerprint)
+        answer = self.answers.pop(0)
+        if answer is not True:
+            assert isinstance(answer, Outcome)
+            raise UpstreamFailure(answer, "probe failed")
+
+
+def setup() -> tuple[KeyPool, KeyProber, ScriptedProbe, ManualClock]:
+    clock = ManualClock()
+    pool = KeyPool(
+        "p",
+        [KeyConfig(key=SecretStr("k1"))],
+        store=MemoryStateStore(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        health=HEALTH,
+        lease_ttl_s=60,
+    )
+    probe = ScriptedProbe()
+    prober = KeyProber({"p": pool}, {"p": probe}, clock=clock, config=HEALTH, rng=random.Random(1))
+    return pool, prober, probe, clock
+
+
+async def test_recovered_key_is_half_open_then_trusted() -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    assert await prober.tick() == 0  # not due before its first backoff
+    clock.advance(10.0)
+    probe.answers = [True]
+    assert await prober.tick() == 1
+    health = pool.health[key.fingerprint]
+    assert health.disabled is DisableReason.NONE and health.half_open
+    for _ in range(2):
+        lease = await pool.lease("m")
+        assert isinstance(lease, KeyLease)
+        await pool.report(key, "m", Outcome.OK)
+        await lease.release()
+    assert not health.half_open
+
+
+async def test_failing_key_backs_off_longer_each_time_up_to_a_ceiling() -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    health = pool.health[key.fingerprint]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    backoffs = []
+    for _ in range(5):
+        clock.advance(health.next_probe_at - clock.now())
+        probe.answers = [Outcome.AUTH_INVALID]
+        assert await prober.tick() == 1
+        assert await prober.tick() == 0  # never again at once: no tight loop
+        backoffs.append(health.probe_backoff_s)
+    assert backoffs == [20.0, 40.0, 80.0, 80.0, 80.0]
+    assert health.reported
+    assert len(probe.calls) == 5
+
+
+async def test_failure_while_half_open_doubles_the_backoff() -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    health = pool.health[key.fingerprint]
+    await pool.report(key, "m", Outcome.QUOTA_EXHAUSTED)
+    clock.advance(10.0)
+    probe.answers = [True]
+    await prober.tick()
+    assert health.half_open
+    await pool.report(key, "m", Outcome.QUOTA_EXHAUSTED)  # the first real request fails
+    assert health.disabled is DisableReason.QUOTA
+    assert health.probe_backoff_s == 20.0
+    assert health.next_probe_at == clock.now() + 20.0
+
+
+async def test_inconclusive_probe_keeps_the_backoff() -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    health = pool.health[key.fingerprint]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    clock.advance(10.0)
+    probe.answers = [Outcome.CONNECT_FAILED]
+    await prober.tick()
+    assert health.probe_backoff_s == 10.0
+    assert health.disabled is DisableReason.AUTH
+
+
+async def test_prober_task_is_owned_and_stops() -> None:
+    _, prober, _, _ = setup()
+    prober.start()
+    await prober.shutdown()
+    await prober.shutdown()  # idempotent

@@ -1,0 +1,160 @@
+"""Upstream failures → Outcomes: statuses, wrapped errors, the credential pattern table."""
+
+from __future__ import annotations
+
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.outcomes import Outcome, Scope
+from router_service.providers import classify_http_error, retry_after_seconds
+
+CLOCK = ManualClock(start=1_700_000_000.0)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "expected"),
+    [
+        (401, {"message": "whatever"}, Outcome.AUTH_INVALID),
+        (403, {"message": "forbidden"}, Outcome.AUTH_INVALID),
+        (
+            400,
+            {"code": "invalid_api_key", "message": "Incorrect API key provided: sk-…"},
+            Outcome.AUTH_INVALID,
+        ),
+        (
+            400,
+            {
+                "code": 400,
+                "message": "API key not valid. Please pass a valid API key.",
+                "status": "INVALID_ARGUMENT",
+            },
+            Outcome.AUTH_INVALID,
+        ),
+        (400, {"message": "x", "details": [{"reason": "API_KEY_INVALID"}]}, Outcome.AUTH_INVALID),
+        (
+            401,
+            {"type": "authentication_error", "message": "invalid x-api-key"},
+            Outcome.AUTH_INVALID,
+        ),
+        (400, {"message": "Invalid API Key"}, Outcome.AUTH_INVALID),
+        (404, {"message": "API key not found"}, Outcome.AUTH_INVALID),
+        (
+            429,
+            {"code": "insufficient_quota", "message": "You exceeded your current quota"},
+            Outcome.QUOTA_EXHAUSTED,
+        ),
+        (
+            429,
+            {"code": "rate_limit_exceeded", "message": "Rate limit reached"},
+            Outcome.RATE_LIMITED,
+        ),
+        (429, {"message": "Overloaded"}, Outcome.RATE_LIMITED),
+        (
+            400,
+            {"code": "context_length_exceeded", "message": "maximum context length is 8192"},
+            Outcome.CONTEXT_TOO_LONG,
+        ),
+        (400, {"code": "content_filter", "message": "blocked"}, Outcome.CONTENT_FILTERED),
+        (400, {"message": "Invalid value for temperature"}, Outcome.BAD_REQUEST),
+        (404, {"message": "The model does not exist"}, Outcome.BAD_REQUEST),
+        (422, {"message": "unprocessable"}, Outcome.BAD_REQUEST),
+        (500, {"message": "oops"}, Outcome.UPSTREAM_ERROR),
+        (503, {"message": "rate limit of the backend pool"}, Outcome.UPSTREAM_ERROR),
+        (529, {"type": "overloaded_error", "message": "Overloaded"}, Outcome.UPSTREAM_ERROR),
+        # Wrapped: HTTP 200 whose body is an error; the inner status decides.
+        (200, {"code": 429, "message": "Too many requests"}, Outcome.RATE_LIMITED),
+        (200, {"code": 500, "message": "internal"}, Outcome.UPSTREAM_ERROR),
+        (200, {"code": 401, "message": "no"}, Outcome.AUTH_INVALID),
+        (200, {"message": "Incorrect API key provided"}, Outcome.AUTH_INVALID),
+        # Cohere: 401 {"message": "invalid api token"}, also when it arrives wrapped.
+        (401, {"id": "x", "message": "invalid api token"}, Outcome.AUTH_INVALID),
+        (200, {"message": "invalid api token"}, Outcome.AUTH_INVALID),
+        (402, {"message": "Please add or update your payment method."}, Outcome.QUOTA_EXHAUSTED),
+        # Cloudflare's envelope errors: v4 code 10000, Workers AI 3036 (free allocation spent).
+        (200, {"code": 10000, "message": "Authentication error"}, Outcome.AUTH_INVALID),
+        (
+            429,
+            {"code": 3036, "message": "You have used up your daily free allocation of 10,000"},
+            Outcome.QUOTA_EXHAUSTED,
+        ),
+        (429, {"code": 3040, "message": "Capacity temporarily exceeded"}, Outcome.RATE_LIMITED),
+        # Anthropic, as stream `error` events (no status of their own) and as HTTP errors.
+        (200, {"type": "overloaded_error", "message": "Overloaded"}, Outcome.UPSTREAM_ERROR),
+        (200, {"type": "api_error", "message": "Internal server error"}, Outcome.UPSTREAM_ERROR),
+        (200, {"type": "rate_limit_error", "message": "slow down"}, Outcome.RATE_LIMITED),
+        (200, {"type": "authentication_error", "message": "invalid"}, Outcome.AUTH_INVALID),
+        (400, {"type": "billing_error", "message": "credit too low"}, Outcome.QUOTA_EXHAUSTED),
+        (
+            400,
+            {"type": "invalid_request_error", "message": "Output blocked by content filtering"},
+            Outcome.CONTENT_FILTERED,
+        ),
+        (
+            400,
+            {"type": "invalid_request_error", "message": "prompt is too long: 210000 tokens"},
+            Outcome.CONTEXT_TOO_LONG,
+        ),
+        # Gemini: google.rpc statuses, with or without a numeric code.
+        (200, {"message": "Quota", "status": "RESOURCE_EXHAUSTED"}, Outcome.RATE_LIMITED),
+        (
+            429,
+            {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"},
+            Outcome.RATE_LIMITED,
+        ),
+        (
+            503,
+            {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"},
+            Outcome.UPSTREAM_ERROR,
+        ),
+        (200, {"code": 500, "message": "Internal", "status": "INTERNAL"}, Outcome.UPSTREAM_ERROR),
+        (
+            400,
+            {
+                "code": 400,
+                "message": "Candidate blocked due to SAFETY",
+                "status": "INVALID_ARGUMENT",
+            },
+            Outcome.CONTENT_FILTERED,
+        ),
+        (
+            400,
+            {"code": 400, "message": "Invalid JSON payload", "status": "INVALID_ARGUMENT"},
+            Outcome.BAD_REQUEST,
+        ),
+    ],
+)
+def test_classification(status: int, error: dict[str, object], expected: Outcome) -> None:
+    failure = classify_http_error(status, error, {}, CLOCK)
+    assert failure.outcome is expected
+    assert failure.upstream_error == error
+
+
+def test_auth_failures_are_key_wide() -> None:
+    failure = classify_http_error(401, {"message": "bad key"}, {}, CLOCK)
+    assert failure.scope is Scope.KEY
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "2"}, 2.0),
+        ({"retry-after": "0.5"}, 0.5),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"Retry-After": "Tue, 14 Nov 2023 22:13:30 GMT"}, 10.0),
+        ({"x-ratelimit-reset-requests": "6m0s", "x-ratelimit-reset-tokens": "20ms"}, 360.0),
+        ({"x-ratelimit-reset-tokens": "1.5s"}, 1.5),
+        ({}, None),
+        ({"Retry-After": "soon"}, None),
+    ],
+)
+def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
+    # CLOCK's epoch second 1_700_000_000 is 2023-11-14 22:13:20 GMT.
+    assert retry_after_seconds(headers, CLOCK) == (
+        pytest.approx(expected) if expected is not None else None
+    )
+
+
+def test_retry_after_is_attached_to_rate_limits_only() -> None:
+    limited = classify_http_error(429, {"message": "slow down"}, {"retry-after": "4"}, CLOCK)
+    failed = classify_http_error(503, {"message": "down"}, {"retry-after": "4"}, CLOCK)
+    assert (limited.retry_after_s, failed.retry_after_s) == (4.0, None)

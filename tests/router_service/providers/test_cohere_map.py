@@ -1,0 +1,127 @@
+"""Cohere Chat v2 ⇄ OpenAI dialect: parameters, finish reasons, failed generations, streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers import _cohere_map as C
+
+USER = {"role": "user", "content": "hi"}
+
+
+def test_parameters() -> None:
+    out = C.request_body(
+        {
+            "messages": [{"role": "developer", "content": "rules"}, USER],
+            "top_p": 0.5,
+            "temperature": 0.1,
+            "stop": ["a", "b"],
+            "max_tokens": 9,
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "tool_choice": "required",
+            "response_format": {"type": "json_object"},
+            "n": 3,
+            "k": 4,
+        },
+        "command-x",
+        stream=True,
+    )
+    assert out == {
+        "k": 4,  # Cohere's own parameter, passed through; `n` has no Cohere equivalent
+        "model": "command-x",
+        "messages": [{"role": "system", "content": "rules"}, {"role": "user", "content": "hi"}],
+        "p": 0.5,
+        "temperature": 0.1,
+        "max_tokens": 9,
+        "stop_sequences": ["a", "b"],
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "tool_choice": "REQUIRED",
+        "response_format": {"type": "json_object"},
+        "stream": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "finish"),
+    [
+        ("COMPLETE", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("TOOL_CALL", "tool_calls"),
+        ("ERROR_TOXIC", "content_filter"),
+    ],
+)
+def test_finish_reasons(raw: str, finish: str) -> None:
+    data = {
+        "id": "x",
+        "finish_reason": raw,
+        "message": {"content": [{"type": "text", "text": "t"}]},
+    }
+    assert C.completion(data, "m", 1)["choices"][0]["finish_reason"] == finish
+
+
+def test_a_failed_generation_is_an_upstream_error() -> None:
+    mapper = C.StreamMapper("m", 1, include_usage=False)
+    with pytest.raises(UpstreamFailure) as caught:
+        mapper.feed({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}})
+    assert caught.value.outcome is Outcome.UPSTREAM_ERROR
+    assert "boom" in caught.value.message
+
+
+def test_usage_prefers_tokens_over_billed_units() -> None:
+    usage = {
+        "billed_units": {"input_tokens": 1, "output_tokens": 2},
+        "tokens": {"input_tokens": 10, "output_tokens": 20},
+    }
+    assert C.usage(usage)["total_tokens"] == 30
+    assert C.usage({"billed_units": {"input_tokens": 1, "output_tokens": 2}})["total_tokens"] == 3
+
+
+def test_stream_events() -> None:
+    mapper = C.StreamMapper("m", 1, include_usage=True)
+    events: list[dict[str, Any]] = [
+        {"type": "message-start", "id": "abc", "delta": {"message": {"role": "assistant"}}},
+        {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will"}}},
+        {
+            "type": "tool-call-start",
+            "index": 0,
+            "delta": {
+                "message": {
+                    "tool_calls": {
+                        "id": "t1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": ""},
+                    }
+                }
+            },
+        },
+        {
+            "type": "tool-call-delta",
+            "index": 0,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": "{}"}}}},
+        },
+        {"type": "tool-call-end", "index": 0},
+        {
+            "type": "message-end",
+            "delta": {
+                "finish_reason": "TOOL_CALL",
+                "usage": {"tokens": {"input_tokens": 2, "output_tokens": 3}},
+            },
+        },
+    ]
+    chunks = [c for e in events for c in mapper.feed(e)]
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert {c["id"] for c in chunks} == {"abc"}
+    assert deltas[0] == {"role": "assistant", "content": ""}
+    assert deltas[1]["tool_calls"][0] == {
+        "index": 0,
+        "id": "t1",
+        "type": "function",
+        "function": {"name": "f", "arguments": ""},
+    }
+    assert deltas[2]["tool_calls"][0] == {"index": 0, "function": {"arguments": "{}"}}
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["usage"]["total_tokens"] == 5

@@ -1,0 +1,182 @@
+"""Gemini API ⇄ OpenAI dialect: roles, function calling, generation config, safety blocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers import _gemini_map as G
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q":1}'}}
+
+
+def test_roles_system_instruction_and_function_responses() -> None:
+    out = G.request_body(
+        {
+            "messages": [
+                {"role": "system", "content": "Be terse."},
+                {"role": "user", "content": "find it"},
+                {"role": "assistant", "content": None, "tool_calls": [CALL]},
+                {"role": "tool", "tool_call_id": "call_1", "content": '{"found": true}'},
+                {"role": "tool", "tool_call_id": "unknown", "content": "plain text"},
+            ]
+        }
+    )
+    assert out["systemInstruction"] == {"parts": [{"text": "Be terse."}]}
+    assert out["contents"] == [
+        {"role": "user", "parts": [{"text": "find it"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": 1}}}]},
+        {
+            "role": "user",
+            "parts": [
+                # The function is named from the assistant's call with that id; a JSON object
+                # result is the response itself, anything else is wrapped.
+                {"functionResponse": {"name": "lookup", "response": {"found": True}}},
+                {"functionResponse": {"name": "unknown", "response": {"result": "plain text"}}},
+            ],
+        },
+    ]
+
+
+def test_generation_config_tools_and_passthrough() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    out = G.request_body(
+        {
+            "messages": [{"role": "user", "content": "x"}],
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "n": 2,
+            "seed": 7,
+            "max_completion_tokens": 64,
+            "stop": "STOP",
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "s", "schema": schema},
+            },
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": schema}}],
+            "tool_choice": {"type": "function", "function": {"name": "f"}},
+            "safetySettings": [
+                {"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_NONE"}
+            ],
+            "generationConfig": {"topK": 3},
+        }
+    )
+    assert out["generationConfig"] == {
+        "temperature": 0.5,
+        "topP": 0.9,
+        "candidateCount": 2,
+        "seed": 7,
+        "maxOutputTokens": 64,
+        "stopSequences": ["STOP"],
+        "responseMimeType": "application/json",
+        "responseJsonSchema": schema,
+        "topK": 3,
+    }
+    assert out["tools"] == [
+        {"functionDeclarations": [{"name": "f", "parametersJsonSchema": schema}]}
+    ]
+    assert out["toolConfig"] == {
+        "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["f"]}
+    }
+    assert out["safetySettings"][0]["threshold"] == "BLOCK_NONE"
+
+
+def _candidate(parts: list[dict[str, Any]], finish: str | None = "STOP", index: int = 0) -> Any:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": index}
+    if finish:
+        candidate["finishReason"] = finish
+    return candidate
+
+
+def test_completion_with_function_calls_thoughts_and_usage() -> None:
+    data = {
+        "responseId": "r1",
+        "modelVersion": "gemini-x-001",
+        "candidates": [
+            _candidate(
+                [
+                    {"text": "thinking…", "thought": True},
+                    {"functionCall": {"name": "f", "args": {"a": 1}}},
+                    {"functionCall": {"name": "g", "args": {}, "id": "given"}},
+                ]
+            ),
+            _candidate([{"text": "other"}], "MAX_TOKENS", 1),
+        ],
+        "usageMetadata": {
+            "promptTokenCount": 10,
+            "candidatesTokenCount": 5,
+            "thoughtsTokenCount": 2,
+            "cachedContentTokenCount": 4,
+            "totalTokenCount": 17,
+        },
+    }
+    out = G.completion(data, "fallback", 1)
+    first, second = out["choices"]
+    assert (out["id"], out["model"]) == ("r1", "gemini-x-001")
+    assert first["message"]["content"] is None
+    calls = first["message"]["tool_calls"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("call_r1_0_0", "f", '{"a":1}'),
+        ("given", "g", "{}"),
+    ]
+    assert first["finish_reason"] == "tool_calls"
+    assert (second["index"], second["message"]["content"], second["finish_reason"]) == (
+        1,
+        "other",
+        "length",
+    )
+    assert out["usage"] == {
+        "prompt_tokens": 10,
+        "completion_tokens": 7,
+        "total_tokens": 17,
+        "prompt_tokens_details": {"cached_tokens": 4},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"promptFeedback": {"blockReason": "SAFETY"}},
+        {"candidates": [_candidate([], "SAFETY")]},
+        {"candidates": [{"finishReason": "PROHIBITED_CONTENT", "index": 0}]},
+    ],
+    ids=["prompt_blocked", "answer_blocked", "no_content"],
+)
+def test_safety_blocks_are_content_filtered(data: dict[str, Any]) -> None:
+    with pytest.raises(UpstreamFailure) as caught:
+        G.completion(data, "m", 1)
+    assert caught.value.outcome is Outcome.CONTENT_FILTERED
+    assert caught.value.upstream_error is not None
+
+
+def test_a_block_after_some_content_is_a_content_filter_finish() -> None:
+    out = G.completion({"candidates": [_candidate([{"text": "partial"}], "SAFETY")]}, "m", 1)
+    assert out["choices"][0]["finish_reason"] == "content_filter"
+
+
+def test_stream_mapper() -> None:
+    mapper = G.StreamMapper("m", 1, include_usage=True)
+    usage = {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}
+    first = mapper.feed({"responseId": "r", "candidates": [_candidate([{"text": "He"}], None)]})
+    call = mapper.feed({"candidates": [_candidate([{"functionCall": {"name": "f"}}], None)]})
+    last = mapper.feed(
+        {"candidates": [_candidate([{"functionCall": {"name": "g"}}])], "usageMetadata": usage}
+    )
+
+    assert first[0]["choices"][0]["delta"] == {"role": "assistant", "content": "He"}
+    assert call[0]["choices"][0]["delta"]["tool_calls"][0]["index"] == 0
+    assert last[0]["choices"][0]["delta"]["tool_calls"][0]["index"] == 1
+    assert last[0]["choices"][0]["finish_reason"] == "tool_calls"
+    assert last[1]["choices"] == [] and last[1]["usage"]["total_tokens"] == 5
+    assert {c["id"] for c in first + call + last} == {"r"}
+
+
+def test_stream_blocked_before_any_content_is_content_filtered() -> None:
+    mapper = G.StreamMapper("m", 1, include_usage=False)
+    with pytest.raises(UpstreamFailure) as caught:
+        mapper.feed({"candidates": [_candidate([], "SAFETY")]})
+    assert caught.value.outcome is Outcome.CONTENT_FILTERED

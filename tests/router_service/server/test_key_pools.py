@@ -1,0 +1,173 @@
+"""Key pools end to end (issue #3): bad keys are left at once, limited keys rest for exactly as long
+as asked, one model's failures do not poison a key for another, limits hold under load."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter
+
+
+def one_provider(fake_url: str, keys: list[object], **provider: object) -> dict[str, object]:
+    return {
+        "providers": {"alpha": {"base_url": fake_url, "keys": keys, **provider}},
+        "models": {
+            "a": {"deployments": [{"provider": "alpha", "model": "model-a"}]},
+            "b": {"deployments": [{"provider": "alpha", "model": "model-b"}]},
+        },
+        "server": {"port": 0},
+    }
+
+
+def ask(model: str = "a") -> pb.ChatRequest:
+    return pb.ChatRequest(
+        params=chat_pb2.ChatParams(
+            model=model, messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")]
+        )
+    )
+
+
+async def test_invalid_key_once_and_limited_key_rests_for_retry_after(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    router = await start_router(
+        one_provider(fake.base_url, ["k-bad", "k-limited", "k-good"]), clock=clock
+    )
+    fake.state.set_scenario(Scenario.invalid_key(), key="k-bad")
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="2", times=1), key="k-limited")
+
+    for _ in range(100):
+        response = await router.stub.Chat(ask())
+        assert response.completion.choices[0].message.text == "Echo: hi"
+
+    assert fake.state.count(key="k-bad") == 1
+    assert fake.state.count(key="k-limited") == 1  # never again before its Retry-After
+    assert fake.state.count(key="k-good") == 100
+
+    clock.advance(2.0)
+    for _ in range(4):
+        await router.stub.Chat(ask())
+    assert fake.state.count(key="k-limited") >= 2  # back in rotation after it
+    assert fake.state.count(key="k-bad") == 1
+
+
+async def test_key_failing_for_one_model_still_serves_another(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(one_provider(fake.base_url, ["k1"]))
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"), key="k1", model="model-a")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(ask("a"))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details_from_rpc_error(caught.value).retry_after_s == pytest.approx(60.0)
+
+    response = await router.stub.Chat(ask("b"))
+    assert response.completion.choices[0].message.text == "Echo: hi"
+    assert fake.state.count(key="k1", model="model-b") == 1
+
+
+async def test_max_in_flight_holds_under_concurrency(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(
+        one_provider(fake.base_url, [{"key": "k1", "max_in_flight": 2}], queue_timeout_s=30)
+    )
+    fake.state.set_scenario(Scenario(latency_ms=10))
+
+    responses = await asyncio.gather(*(router.stub.Chat(ask()) for _ in range(50)))
+
+    assert len(responses) == 50
+    records = fake.state.calls(key="k1")
+    events = sorted(
+        [(r.started_at, 1) for r in records] + [(r.ended_at or 0.0, -1) for r in records]
+    )
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak <= 2
+    assert await router.leases_held() == 0
+
+
+async def test_every_key_at_its_limit_waits_then_429s_with_a_hint(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(
+        one_provider(fake.base_url, [{"key": "k1", "rpm": 1}], queue_timeout_s=0.05)
+    )
+    await router.stub.Chat(ask())
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(ask())
+
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details.reason == "NO_CAPACITY"
+    assert details.retry_after_s is not None and 0 < details.retry_after_s <= 60
+    assert fake.state.count() == 1  # a key at its limit is skipped, not tried
+
+
+async def test_admin_lists_and_toggles_keys_by_fingerprint(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(one_provider(fake.base_url, ["sk-secret-1", "sk-secret-2"]))
+    fake.state.set_scenario(Scenario.invalid_key(), key="sk-secret-1")
+    await router.stub.Chat(ask())
+
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    states = {k.fingerprint: k for k in listed.keys}
+    assert "sk-secret" not in str(listed)
+    bad = next(k for k in listed.keys if k.last_outcome == "AUTH_INVALID")
+    assert bad.state == admin_pb.KEY_STATE_DISABLED
+    assert len(states) == 2
+
+    good = next(k for k in listed.keys if k is not bad)
+    toggled = await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=good.fingerprint, enabled=False)
+    )
+    assert toggled.key.state == admin_pb.KEY_STATE_DISABLED
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask())  # no usable key left
+    await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=good.fingerprint, enabled=True)
+    )
+    await router.stub.Chat(ask())
+
+
+async def test_raw_keys_never_leak(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = ["sk-leak-test-bad", "sk-leak-test-limited", "sk-leak-test-good"]
+    router = await start_router(one_provider(fake.base_url, secrets))
+    # Some providers echo the key they were given: that must not reach anyone either.
+    echo = {"error": {"message": f"Incorrect API key provided: {secrets[0]}", "code": 400}}
+    fake.state.set_scenario(Scenario(status=400, error_body=echo), key=secrets[0])
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="5"), key=secrets[1])
+    passthrough = {"error": {"message": f"field not allowed for {secrets[2]}", "code": 422}}
+    fake.state.set_scenario(Scenario(status=422, error_body=passthrough), model="model-b")
+    seen: list[str] = []
+    with caplog.at_level(logging.DEBUG):
+        for model in ("a", "a", "a", "b", "b"):
+            try:
+                seen.append(str(await router.stub.Chat(ask(model))))
+            except grpc.aio.AioRpcError as exc:
+                seen += [str(exc), repr(details_from_rpc_error(exc))]
+        seen.append(str(await router.admin.ListKeys(admin_pb.ListKeysRequest())))
+    seen += [record.getMessage() for record in caplog.records]
+    blob = "\n".join(seen)
+    assert "fp_" in blob
+    assert "field not allowed for [redacted]" in blob  # the caller's error, key removed
+    for secret in secrets:
+        assert secret not in blob

@@ -1,0 +1,257 @@
+"""The StateStore contract: every test here runs against each store (memory, Redis) and expects
+the same answers, to the float. Time is a ManualClock; the Redis store reads it as the memory
+store does, so moving the clock moves both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.state import MemoryStateStore, RedisStateStore, SlotRequest, StateStore
+
+MakeStore = Callable[[ManualClock], StateStore]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[MakeStore]:
+    """A factory of empty stores of one kind on a given clock; all closed afterwards."""
+    stores: list[StateStore] = []
+
+    def make(clock: ManualClock) -> StateStore:
+        store: StateStore
+        if request.param == "memory":
+            store = MemoryStateStore(clock)
+        else:
+            url = request.getfixturevalue("redis_url")
+            prefix = request.getfixturevalue("redis_prefix")
+            store = RedisStateStore.from_url(url, prefix=prefix, clock=clock)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        await store.aclose()
+
+
+# -- slots ---------------------------------------------------------------------------------------
+async def test_acquire_respects_limit_and_release_frees(make_store: MakeStore) -> None:
+    store = make_store(ManualClock())
+    first = (await store.acquire(SlotRequest("r", 60, 2))).lease_id
+    second = (await store.acquire(SlotRequest("r", 60, 2))).lease_id
+    assert first and second and first != second
+    refused = await store.acquire(SlotRequest("r", 60, 2))
+    assert (refused.lease_id, refused.retry_after_s, refused.window) == (None, 0.0, 0)
+    await store.release("r", first)
+    await store.release("r", first)  # twice is harmless
+    await store.release("r", "no-such-lease")
+    assert await store.held(["r", "other"]) == [1, 0]
+    assert (await store.acquire(SlotRequest("r", 60, 2))).lease_id is not None
+
+
+async def test_unreleased_lease_expires_by_ttl(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    assert (await store.acquire(SlotRequest("r", 30, 1))).lease_id is not None
+    assert (await store.acquire(SlotRequest("r", 30, 1))).lease_id is None
+    clock.advance(29.5)
+    assert await store.held(["r"]) == [1]
+    clock.advance(0.5)
+    assert await store.held(["r"]) == [0]
+    assert (await store.acquire(SlotRequest("r", 30, 1))).lease_id is not None
+
+
+async def test_no_limit_counts_every_holder(make_store: MakeStore) -> None:
+    store = make_store(ManualClock())
+    leases = [(await store.acquire(SlotRequest("r", 60))).lease_id for _ in range(5)]
+    assert None not in leases and len(set(leases)) == 5
+    assert await store.held(["r"]) == [5]
+    assert await store.held([]) == []
+
+
+async def test_grant_names_its_rate_window(make_store: MakeStore) -> None:
+    store = make_store(ManualClock(start=6_000.5))
+    grant = await store.acquire(SlotRequest("k", 60, rpm=10))
+    assert grant.window == 100
+
+
+async def test_rpm_window_slides(make_store: MakeStore) -> None:
+    clock = ManualClock(start=600.0)  # the start of a window
+    store = make_store(clock)
+    for _ in range(3):
+        grant = await store.acquire(SlotRequest("k", 60, rpm=3))
+        assert grant.lease_id is not None
+    refused = await store.acquire(SlotRequest("k", 60, rpm=3))
+    assert refused.lease_id is None
+    assert refused.retry_after_s == 60.0
+    assert refused.window == 10
+    clock.advance(60.0)  # next window: the previous one still counts in full at its start
+    assert (await store.acquire(SlotRequest("k", 60, rpm=3))).lease_id is None
+    clock.advance(30.0)  # halfway: 3 * 0.5 = 1.5 of the budget used
+    assert (await store.acquire(SlotRequest("k", 60, rpm=3))).lease_id is not None
+    refused = await store.acquire(SlotRequest("k", 60, rpm=3))
+    assert refused.lease_id is None
+    assert refused.retry_after_s == 30.0
+
+
+async def test_a_skipped_window_forgets_the_old_one(make_store: MakeStore) -> None:
+    clock = ManualClock(start=600.0)
+    store = make_store(clock)
+    for _ in range(2):
+        assert (await store.acquire(SlotRequest("k", 60, rpm=2))).lease_id is not None
+    clock.advance(120.0)  # two windows on: nothing of the first counts
+    for _ in range(2):
+        assert (await store.acquire(SlotRequest("k", 60, rpm=2))).lease_id is not None
+
+
+async def test_tpm_counts_estimates_and_corrections(make_store: MakeStore) -> None:
+    clock = ManualClock(start=600.0)
+    store = make_store(clock)
+    grant = await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=900))
+    assert grant.lease_id is not None
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=200))).lease_id is None
+    await store.add_tokens("k", grant.window, -800)  # it really cost 100
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=200))).lease_id is not None
+    # A request larger than the whole budget still gets into an empty window.
+    assert (await store.acquire(SlotRequest("big", 60, tpm=10, tokens=50))).lease_id is not None
+    await store.add_tokens("never-used", 10, 5)  # harmless
+
+
+async def test_token_correction_reaches_the_previous_window(make_store: MakeStore) -> None:
+    clock = ManualClock(start=600.0)
+    store = make_store(clock)
+    grant = await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=1000))
+    clock.advance(60.0)  # the window rolls on the next acquire
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=10))).lease_id is None
+    await store.add_tokens("k", grant.window, -990)  # the usage arrives late
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=10))).lease_id is not None
+    await store.add_tokens("k", grant.window, -10_000)  # never below zero
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=900))).lease_id is not None
+
+
+async def test_in_flight_and_rate_limits_together(make_store: MakeStore) -> None:
+    store = make_store(ManualClock(start=600.0))
+    one = await store.acquire(SlotRequest("k", 60, 1, rpm=5))
+    assert one.lease_id is not None
+    busy = await store.acquire(SlotRequest("k", 60, 1, rpm=5))
+    assert (busy.lease_id, busy.retry_after_s) == (None, 0.0)  # refused before counting
+    await store.release("k", one.lease_id)
+    for _ in range(4):
+        grant = await store.acquire(SlotRequest("k", 60, 1, rpm=5))
+        assert grant.lease_id is not None
+        await store.release("k", grant.lease_id)
+    assert (await store.acquire(SlotRequest("k", 60, 1, rpm=5))).retry_after_s == 60.0
+
+
+# -- deadlines -----------------------------------------------------------------------------------
+async def test_deadline_only_extends(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    now = clock.now()
+    assert await store.extend_deadline("d", now + 60) == now + 60
+    assert await store.extend_deadline("d", now + 5) == now + 60  # never shortened
+    assert await store.extend_deadline("d", now + 60.25) == now + 60.25
+    assert await store.deadlines(["d", "other"]) == [now + 60.25, 0.0]
+    assert await store.deadlines([]) == []
+    clock.advance(60.25)
+    assert await store.deadlines(["d"]) == [0.0]
+
+
+async def test_clear_deadline(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    await store.extend_deadline("off", clock.now() + 3600)
+    await store.clear_deadline("off")
+    await store.clear_deadline("never-set")
+    assert await store.deadlines(["off"]) == [0.0]
+    assert await store.extend_deadline("off", clock.now() + 1) == clock.now() + 1
+
+
+# -- values --------------------------------------------------------------------------------------
+async def test_values_expire_and_overwrite(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    await store.set_value("sticky:s1", "alpha/model-a", 10)
+    await store.set_value("sticky:s2", "", 10)
+    await store.set_value("odd", "a|b\nc", 10)
+    assert await store.get_values(["sticky:s1", "sticky:s2", "odd", "none"]) == [
+        "alpha/model-a",
+        "",
+        "a|b\nc",
+        None,
+    ]
+    clock.advance(5)
+    await store.set_value("sticky:s1", "beta/model-b", 10)  # a new value, a new TTL
+    clock.advance(5)
+    assert await store.get_values(["sticky:s1", "sticky:s2"]) == ["beta/model-b", None]
+    clock.advance(5)
+    assert await store.get_values(["sticky:s1"]) == [None]
+    assert await store.get_values([]) == []
+
+
+# -- groups --------------------------------------------------------------------------------------
+async def test_groups_limit_distinct_members(make_store: MakeStore) -> None:
+    store = make_store(ManualClock())
+    a1 = await store.enter("active:alpha", "s-a", limit=2, ttl_s=60)
+    a2 = await store.enter("active:alpha", "s-a", limit=2, ttl_s=60)
+    b1 = await store.enter("active:alpha", "s-b", limit=2, ttl_s=60)
+    assert a1 and a2 and b1 and len({a1, a2, b1}) == 3
+    assert await store.enter("active:alpha", "s-c", limit=2, ttl_s=60) is None
+    assert await store.enter("active:alpha", "s-b", limit=2, ttl_s=60) is not None  # inside
+    assert await store.enter("active:beta", "s-c", limit=2, ttl_s=60) is not None
+    assert await store.members("active:alpha") == {"s-a": 2, "s-b": 2}
+    await store.leave("active:alpha", "s-a", a1)
+    await store.leave("active:alpha", "s-a", a1)  # twice is harmless
+    await store.leave("active:alpha", "s-x", "no-token")
+    assert await store.members("active:alpha") == {"s-a": 1, "s-b": 2}
+    await store.leave("active:alpha", "s-a", a2)
+    assert await store.enter("active:alpha", "s-c", limit=2, ttl_s=60) is not None
+    assert await store.members("active:alpha") == {"s-b": 2, "s-c": 1}
+    assert await store.members("nobody") == {}
+
+
+async def test_group_marks_expire(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    old = await store.enter("g", "s-a", limit=1, ttl_s=10)
+    assert old is not None
+    clock.advance(5)
+    assert await store.enter("g", "s-a", limit=1, ttl_s=10) is not None
+    clock.advance(5)  # the first mark is gone; the second holds s-a inside
+    assert await store.members("g") == {"s-a": 1}
+    assert await store.enter("g", "s-b", limit=1, ttl_s=10) is None
+    await store.leave("g", "s-a", old)  # an expired mark: nothing more to take away
+    assert await store.members("g") == {"s-a": 1}
+    clock.advance(5)
+    assert await store.enter("g", "s-b", limit=1, ttl_s=10) is not None
+    assert await store.members("g") == {"s-b": 1}
+    assert await store.enter("g", "s-c", limit=None, ttl_s=10) is not None
+
+
+# -- buckets -------------------------------------------------------------------------------------
+async def test_buckets_add_up_and_expire(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    await store.add_to_bucket("stats:a", 7, {"ok": 1, "latency_ms": 120.5}, ttl_s=30)
+    await store.add_to_bucket("stats:a", 7, {"ok": 1, "errors": 1, "latency_ms": 80.25}, 30)
+    await store.add_to_bucket("stats:a", 8, {}, ttl_s=30)
+    clock.advance(20)
+    await store.add_to_bucket("stats:a", 9, {"ok": 2}, ttl_s=30)
+    await store.add_to_bucket("stats:b", 9, {"ok": -1.5}, ttl_s=30)
+    assert await store.read_buckets(["stats:a", "stats:b", "none"]) == [
+        {7: {"ok": 2.0, "latency_ms": 200.75, "errors": 1.0}, 8: {}, 9: {"ok": 2.0}},
+        {9: {"ok": -1.5}},
+        {},
+    ]
+    clock.advance(10)  # buckets 7 and 8 were last written 30 s ago
+    assert await store.read_buckets(["stats:a"]) == [{9: {"ok": 2.0}}]
+    await store.add_to_bucket("stats:a", 10, {"ok": 1}, ttl_s=30)
+    assert await store.read_buckets(["stats:a"]) == [{9: {"ok": 2.0}, 10: {"ok": 1.0}}]
+    assert await store.read_buckets([]) == []
+
+
+async def test_aclose_is_idempotent(make_store: MakeStore) -> None:
+    store = make_store(ManualClock())
+    await store.aclose()
+    await store.aclose()

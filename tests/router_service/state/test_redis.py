@@ -1,0 +1,141 @@
+"""What only the Redis store promises: its keys are namespaced and all expire, its decisions are
+atomic across replicas, it survives a server that forgot its scripts, and its failures are ours."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from router_service.clock import ManualClock
+from router_service.config import StateConfig
+from router_service.state import (
+    MemoryStateStore,
+    RedisStateStore,
+    ResilientStateStore,
+    SlotRequest,
+    StoreUnavailableError,
+    open_store,
+)
+from router_service.state._redis import redacted
+from tests.replicas.redis_fixtures import free_port, keys_under
+
+
+async def test_every_key_is_namespaced_and_expires(redis_url: str, redis_prefix: str) -> None:
+    clock = ManualClock()
+    store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    try:
+        lease = (await store.acquire(SlotRequest("lease:a", 900, 2, rpm=10, tpm=100))).lease_id
+        assert lease is not None
+        await store.extend_deadline("off:a", clock.now() + 10 * 365 * 86400.0)
+        await store.set_value("sticky:s", "alpha/m", 600)
+        token = await store.enter("active:alpha", "s", limit=3, ttl_s=900)
+        assert token is not None
+        await store.add_to_bucket("stats:alpha/m", 1, {"ok": 1}, ttl_s=3600)
+
+        keys = keys_under(redis_url, redis_prefix)
+        assert {k.removeprefix(redis_prefix + ":").split(":")[0] for k in keys} == {
+            "slot", "rate", "dl", "val", "grp", "grpn", "bkt", "bkti"
+        }  # fmt: skip
+        assert all(ttl > 0 for ttl in keys.values()), keys
+        assert keys[f"{redis_prefix}:slot:lease:a"] <= 901_000
+        assert keys[f"{redis_prefix}:rate:lease:a"] <= 121_000 + 1000
+
+        await store.release("lease:a", lease)
+        await store.leave("active:alpha", "s", token)
+        await store.clear_deadline("off:a")
+        left = keys_under(redis_url, redis_prefix)
+        assert not any(":slot:" in k or ":grp:" in k or ":dl:" in k for k in left), left
+    finally:
+        await store.aclose()
+
+
+async def test_decisions_are_atomic_across_replicas(redis_url: str, redis_prefix: str) -> None:
+    replicas = [RedisStateStore.from_url(redis_url, prefix=redis_prefix) for _ in range(3)]
+    try:
+        grants = await asyncio.gather(
+            *(replicas[i % 3].acquire(SlotRequest("k", 60, 5, rpm=7)) for i in range(90))
+        )
+        won = [g.lease_id for g in grants if g.lease_id is not None]
+        assert len(won) == 5 and len(set(won)) == 5
+        for lease in won:
+            await replicas[0].release("k", lease)
+        more = await asyncio.gather(*(r.acquire(SlotRequest("k", 60, 5, rpm=7)) for r in replicas))
+        assert sum(g.lease_id is not None for g in more) == 2  # 5 + 2 = the rpm budget of 7
+
+        tokens = await asyncio.gather(
+            *(replicas[i % 3].enter("active:p", f"s{i % 10}", limit=4, ttl_s=60) for i in range(60))
+        )
+        assert len(await replicas[1].members("active:p")) == 4
+        assert sum(t is not None for t in tokens) == sum(
+            (await replicas[2].members("active:p")).values()
+        )
+    finally:
+        for replica in replicas:
+            await replica.aclose()
+
+
+async def test_scripts_are_reloaded_after_a_flush(redis_url: str, redis_prefix: str) -> None:
+    store = RedisStateStore.from_url(redis_url, prefix=redis_prefix)
+    try:
+        assert (await store.acquire(SlotRequest("k", 60, 1))).lease_id is not None
+        await store._client.script_flush()  # what a restarted server forgets
+        assert (await store.acquire(SlotRequest("k", 60, 2))).lease_id is not None
+    finally:
+        await store.aclose()
+
+
+async def test_unreachable_redis_fails_fast_as_our_error() -> None:
+    store = RedisStateStore.from_url(
+        f"redis://127.0.0.1:{free_port()}/0", prefix="x", connect_timeout_s=0.2
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError) as caught:
+            await store.acquire(SlotRequest("k", 60, 1))
+        assert time.monotonic() - started < 1.0
+        assert caught.value.reason == "STATE_UNAVAILABLE"
+        with pytest.raises(StoreUnavailableError):
+            await store.deadlines(["d"])
+    finally:
+        await store.aclose()
+
+
+async def test_open_store_follows_the_config(redis_url: str, redis_prefix: str) -> None:
+    memory = await open_store(StateConfig())
+    assert isinstance(memory, MemoryStateStore)
+
+    shared = await open_store(
+        StateConfig.model_validate({"backend": "redis", "url": redis_url, "prefix": redis_prefix})
+    )
+    assert isinstance(shared, ResilientStateStore) and not shared.degraded
+    assert isinstance(shared.shared, RedisStateStore) and shared.shared.prefix == redis_prefix
+    await shared.aclose()
+
+    down = await open_store(
+        StateConfig.model_validate(
+            {"backend": "redis", "url": f"redis://127.0.0.1:{free_port()}", "prefix": "x"}
+        )
+    )
+    assert isinstance(down, ResilientStateStore) and down.degraded  # starts on local state
+    assert (await down.acquire(SlotRequest("k", 60, 1))).lease_id is not None
+    await down.aclose()
+
+
+def test_state_config_checks_the_url() -> None:
+    with pytest.raises(ValidationError, match=r"needs state\.url"):
+        StateConfig.model_validate({"backend": "redis"})
+    with pytest.raises(ValidationError, match="must start with"):
+        StateConfig.model_validate({"backend": "redis", "url": "http://127.0.0.1:6379"})
+    config = StateConfig.model_validate({"backend": "redis", "url": "redis://:pw@h:6379/0"})
+    assert "pw" not in repr(config)
+
+
+def test_logged_urls_hide_the_password() -> None:
+    assert redacted("redis://user:s3cret@redis.internal:6379/2") == (
+        "redis://user:***@redis.internal:6379/2"
+    )
+    assert redacted("redis://:s3cret@h:6379") == "redis://:***@h:6379"
+    assert redacted("redis://h:6379/0") == "redis://h:6379/0"

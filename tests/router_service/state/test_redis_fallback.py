@@ -1,0 +1,177 @@
+"""ResilientStateStore (the Redis outage fallback) against a shared store we switch off and on:
+requests go on with local state, writes the shared store must not miss are replayed, and the
+replica goes back to shared state once it answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.state import (
+    MemoryStateStore,
+    ResilientStateStore,
+    SlotGrant,
+    SlotRequest,
+    StoreUnavailableError,
+)
+
+
+class Flaky(MemoryStateStore):
+    """A shared store that can be made unreachable; counts the calls that reached it."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.up = True
+        self.calls = 0
+
+    def _check(self) -> None:
+        self.calls += 1
+        if not self.up:
+            raise StoreUnavailableError("redis: Connection refused")
+
+    async def acquire(self, request: SlotRequest) -> SlotGrant:
+        self._check()
+        return await super().acquire(request)
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        self._check()
+        await super().release(resource, lease_id)
+
+    async def held(self, resources: Sequence[str]) -> list[int]:
+        self._check()
+        return await super().held(resources)
+
+    async def extend_deadline(self, name: str, until: float) -> float:
+        self._check()
+        return await super().extend_deadline(name, until)
+
+    async def deadlines(self, names: Sequence[str]) -> list[float]:
+        self._check()
+        return await super().deadlines(names)
+
+    async def clear_deadline(self, name: str) -> None:
+        self._check()
+        await super().clear_deadline(name)
+
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        self._check()
+        return await super().enter(group, member, limit=limit, ttl_s=ttl_s)
+
+    async def leave(self, group: str, member: str, token: str) -> None:
+        self._check()
+        await super().leave(group, member, token)
+
+    async def members(self, group: str) -> dict[str, int]:
+        self._check()
+        return await super().members(group)
+
+
+def resilient(clock: ManualClock) -> tuple[ResilientStateStore, Flaky]:
+    shared = Flaky(clock)
+    return ResilientStateStore(
+        shared, MemoryStateStore(clock), clock=clock, retry_interval_s=1.0
+    ), shared
+
+
+async def test_an_outage_is_served_locally_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    assert (await store.acquire(SlotRequest("k", 60, 1))).lease_id is not None
+    assert not store.degraded and store.fallback_count == 0
+
+    shared.up = False
+    with caplog.at_level(logging.WARNING, logger="switchboard.state"):
+        local = await store.acquire(SlotRequest("k", 60, 1))
+        assert local.lease_id is not None and local.lease_id.startswith("~")
+        assert (await store.acquire(SlotRequest("k", 60, 1))).lease_id is None  # per replica
+        await store.release("k", local.lease_id)
+        assert await store.held(["k"]) == [0]
+    assert store.degraded and store.outages == 1 and store.fallback_count == 3
+    assert "Connection refused" in store.last_error and "unreachable" in store.detail()
+    assert [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()] == [
+        "shared state unreachable (redis: Connection refused): requests go on with this "
+        "replica's local state; trying again every 1.0s"
+    ]
+
+
+async def test_the_shared_store_is_tried_again_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    shared.up = False
+    await store.deadlines(["d"])
+    assert shared.calls == 1
+    for _ in range(10):
+        await store.deadlines(["d"])
+    assert shared.calls == 1  # not before the interval
+    clock.advance(1.0)
+    await store.deadlines(["d"])
+    assert shared.calls == 2 and store.degraded
+
+    shared.up = True
+    clock.advance(1.0)
+    with caplog.at_level(logging.WARNING, logger="switchboard.state"):
+        await store.deadlines(["d"])
+    assert not store.degraded and store.detail() == "shared state: ok"
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
+
+
+async def test_writes_missed_during_an_outage_are_replayed() -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    lease = (await store.acquire(SlotRequest("k", 900, 1))).lease_id
+    token = await store.enter("active:p", "s1", limit=1, ttl_s=900)
+    await store.extend_deadline("off:k1", clock.now() + 3600)
+    assert lease is not None and token is not None
+
+    shared.up = False
+    await store.release("k", lease)  # the shared store must hear of it, or hold k for 900 s
+    await store.leave("active:p", "s1", token)
+    until = clock.now() + 30
+    assert await store.extend_deadline("cool:m", until) == until  # answered locally
+    await store.clear_deadline("off:k1")
+    assert await store.deadlines(["cool:m", "off:k1"]) == [until, 0.0]
+
+    shared.up = True
+    clock.advance(1.0)
+    assert await store.held(["k"]) == [0]  # the replay ran before this answer
+    assert await shared.members("active:p") == {}
+    assert await shared.deadlines(["cool:m", "off:k1"]) == [until, 0.0]
+    assert not store.degraded
+
+
+async def test_deadlines_known_before_an_outage_hold_during_it() -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    until = clock.now() + 600
+    await shared.extend_deadline("off:k1", until)  # another replica disabled k1
+    await shared.extend_deadline("cool:x", clock.now() + 5)
+    assert await store.deadlines(["off:k1", "cool:x"]) == [until, clock.now() + 5]
+    await shared.clear_deadline("cool:x")  # and lifted a cooldown
+    assert await store.deadlines(["off:k1", "cool:x"]) == [until, 0.0]
+
+    shared.up = False
+    assert await store.deadlines(["off:k1", "cool:x"]) == [until, 0.0]
+
+
+async def test_local_marks_are_left_locally() -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    shared.up = False
+    token = await store.enter("active:p", "s1", limit=1, ttl_s=60)
+    assert token is not None and token.startswith("~")
+    assert await store.enter("active:p", "s2", limit=1, ttl_s=60) is None
+    await store.leave("active:p", "s1", token)
+    assert await store.members("active:p") == {}
+    shared.up = True
+    clock.advance(1.0)
+    assert await store.enter("active:p", "s2", limit=1, ttl_s=60) is not None
+    assert await shared.members("active:p") == {"s2": 1}

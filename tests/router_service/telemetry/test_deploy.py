@@ -1,0 +1,97 @@
+"""deploy/ stays in step with the code: every metric and label the Grafana dashboard queries is
+one the router and edge really export, and the Prometheus and Collector configs are well formed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import StartRouter
+from tests.http_edge.harness import Edge
+from tests.router_service.telemetry.test_metrics import queued_config
+
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
+_METRIC = re.compile(r"\b(?:gen_ai|switchboard|http_server)_[a-z0-9_]+\b")
+_LABELS = re.compile(r"\bby \(([^)]*)\)|([a-z_]+)(?:=~|!=|=)\"")
+
+
+def expressions() -> list[str]:
+    dashboard = json.loads((DEPLOY / "grafana" / "switchboard.json").read_text())
+    found = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    found += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    return found
+
+
+async def exported(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    captured: TelemetryCapture,
+) -> tuple[set[str], set[str]]:
+    """Sample and label names after traffic that exercises every path the dashboard shows."""
+    router = await start_router(queued_config(fake.base_url))
+    edge = await start_edge(router)
+    fake.state.set_scenario(Scenario(latency_ms=20), model="model-c")
+    solo = chat_pb2.ChatParams(model="solo", messages=[chat_pb2.ChatMessage(role=1, text="q")])
+    await asyncio.gather(*(router.stub.Chat(pb.ChatRequest(params=solo)) for _ in range(2)))
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="sk-alpha-1")
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+    params = chat_pb2.ChatParams(model="chain", messages=[message])
+    params.stream_options.include_usage = True
+    async for _ in router.stub.ChatStream(pb.ChatStreamRequest(params=params)):
+        pass  # a retry with the other key, a stream with a first chunk and usage
+    fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+    body: dict[str, Any] = {"model": "chain", "messages": [{"role": "user", "content": "x"}]}
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+    await router.runtime.gauges.poll()
+    families = list(text_string_to_metric_families(captured.prometheus_text()))
+    samples = {s.name for f in families for s in f.samples}
+    labels = {name for f in families for s in f.samples for name in s.labels}
+    return samples, labels
+
+
+async def test_the_dashboard_queries_what_is_exported(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    captured: TelemetryCapture,
+) -> None:
+    samples, labels = await exported(fake, start_router, start_edge, captured)
+    queried: set[str] = set()
+    queried_labels: set[str] = set()
+    for expr in expressions():
+        for by, selector in _LABELS.findall(expr):
+            queried_labels |= {n.strip() for n in by.split(",") if n.strip()} | {selector} - {""}
+        queried |= set(_METRIC.findall(expr))
+    queried -= queried_labels  # label names share the prefixes
+    assert queried - samples == set()
+    assert queried_labels - labels - {"le"} == set()
+    assert len(queried) >= 15
+
+
+def test_the_prometheus_and_collector_configs_are_well_formed() -> None:
+    prometheus = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    assert set(jobs) == {"switchboard-router", "switchboard-edge"}
+    assert all(job["metrics_path"] == "/metrics" for job in jobs.values())
+    collector = yaml.safe_load((DEPLOY / "otel-collector.yaml").read_text())
+    pipelines = collector["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics"}
+    for pipeline in pipelines.values():
+        assert pipeline["receivers"] == ["otlp"]
+        for stage in ("processors", "exporters"):
+            assert set(pipeline[stage]) <= set(collector[stage])
+    assert collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(":4317")

@@ -1,0 +1,150 @@
+"""The gRPC tracing interceptors against the known traps: cancellation must still reach the caller
+through the client interceptors (opentelemetry-python-contrib #3271), a server-side cancel must
+not end a span as OK, `abort_with_status` codes must be recorded, a stream cancelled without a
+pending read must still end its span, and the W3C context must cross the wire."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from clients import ErrorDetails, RouterClient, RouterError, to_grpc_status
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
+from router_service.telemetry import client_interceptors, server_interceptors
+from router_service.telemetry.testing import TelemetryCapture
+from tests.helpers import eventually
+from tests.router_service.telemetry.spans import Trace, attrs
+
+CHAT = "switchboard.v1.RouterService/Chat"
+STREAM = "switchboard.v1.RouterService/ChatStream"
+MODELS = "switchboard.v1.RouterService/ListModels"
+
+
+class Slow(pb_grpc.RouterServiceServicer):
+    """Answers slowly (or never), records cancellations."""
+
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def Chat(self, request: pb.ChatRequest, context: grpc.aio.ServicerContext) -> object:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()  # until the caller cancels
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return pb.ChatResponse()
+
+    async def ChatStream(
+        self, request: pb.ChatStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ChatStreamResponse]:
+        try:
+            yield pb.ChatStreamResponse(chunk=chat_pb2.ChatCompletionChunk(id="c0"))
+            await asyncio.Event().wait()  # then silence, until the caller cancels
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        details = ErrorDetails(code=grpc.StatusCode.NOT_FOUND, message="no models", reason="X")
+        await context.abort_with_status(to_grpc_status(details))
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture
+async def served(captured: TelemetryCapture) -> AsyncIterator[tuple[Slow, RouterClient]]:
+    server = grpc.aio.server(interceptors=server_interceptors())
+    servicer = Slow()
+    pb_grpc.add_RouterServiceServicer_to_server(servicer, server)
+    checks = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    client = RouterClient(f"127.0.0.1:{port}", interceptors=client_interceptors())
+    try:
+        yield servicer, client
+    finally:
+        await client.aclose()
+        await server.stop(grace=None)
+
+
+async def pair(captured: TelemetryCapture, name: str) -> tuple[ReadableSpan, ReadableSpan]:
+    """The client and the server span of one call, once both ended."""
+
+    async def both() -> bool:
+        return len(Trace(captured.spans()).named(name)) == 2
+
+    await eventually(both, what=f"client and server spans of {name} ended")
+    trace = Trace(captured.spans())
+    assert len(trace.trace_ids()) == 1
+    client = next(s for s in trace.named(name) if s.kind is SpanKind.CLIENT)
+    server = next(s for s in trace.named(name) if s.kind is SpanKind.SERVER)
+    assert server.parent is not None and server.parent.span_id == client.context.span_id
+    return client, server
+
+
+async def test_a_cancelled_unary_call_raises_cancelled_error_in_the_caller(
+    served: tuple[Slow, RouterClient], captured: TelemetryCapture
+) -> None:
+    servicer, client = served
+    task = asyncio.create_task(client.chat(pb.ChatRequest(), timeout=10))
+    await servicer.started.wait()
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task  # propagated, not swallowed by an interceptor
+    await asyncio.wait_for(servicer.cancelled.wait(), 5)
+
+    for span in await pair(captured, CHAT):
+        assert attrs(span)["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+        assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_stream_cancelled_between_reads_still_ends_its_spans(
+    served: tuple[Slow, RouterClient], captured: TelemetryCapture
+) -> None:
+    servicer, client = served
+    stream = client.chat_stream(pb.ChatStreamRequest(), timeout=10)
+    first = await anext(aiter(stream))
+    assert first.chunk.id == "c0"
+    await stream.aclose()  # no read pending: nobody iterates a wrapper any more
+
+    await asyncio.wait_for(servicer.cancelled.wait(), 5)
+    for span in await pair(captured, STREAM):
+        assert attrs(span)["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+        assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_abort_with_status_is_the_spans_code(
+    served: tuple[Slow, RouterClient], captured: TelemetryCapture
+) -> None:
+    _, client = served
+    with pytest.raises(RouterError) as caught:
+        await client.list_models(timeout=5)
+    assert caught.value.grpc_code is grpc.StatusCode.NOT_FOUND
+
+    for span in await pair(captured, MODELS):
+        assert attrs(span)["rpc.grpc.status_code"] == grpc.StatusCode.NOT_FOUND.value[0]
+        assert attrs(span)["error.type"] == "NOT_FOUND"
+
+
+async def test_health_checks_are_not_traced(
+    served: tuple[Slow, RouterClient], captured: TelemetryCapture
+) -> None:
+    _, client = served
+    async with grpc.aio.insecure_channel(
+        client.target, interceptors=client_interceptors()
+    ) as channel:
+        await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert captured.spans() == []

@@ -1,0 +1,89 @@
+"""Log lines: JSON with the current trace and span ids, the component, `extra` fields, and no
+secrets — neither configured ones nor anything shaped like a key or a bearer token."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import orjson
+import pytest
+
+from router_service.telemetry import JsonFormatter, Redactor
+from router_service.telemetry._logging import TextFormatter, component
+from router_service.telemetry.testing import TelemetryCapture
+
+
+def record(
+    message: str, *args: object, name: str = "switchboard.router", **extra: object
+) -> logging.LogRecord:
+    made = logging.LogRecord(name, logging.WARNING, __file__, 1, message, args, None)
+    made.__dict__.update(extra)
+    return made
+
+
+def test_a_line_carries_the_trace_and_span_of_the_current_span(
+    captured: TelemetryCapture,
+) -> None:
+    formatter = JsonFormatter()
+    with captured.telemetry.tracer.start_as_current_span("work") as span:
+        line = orjson.loads(formatter.format(record("picked %s", "alpha/model-a")))
+    context = span.get_span_context()
+    assert line["trace_id"] == f"{context.trace_id:032x}"
+    assert line["span_id"] == f"{context.span_id:016x}"
+    assert line["message"] == "picked alpha/model-a"
+    assert line["level"] == "WARNING"
+    assert line["component"] == "router"
+    assert line["logger"] == "switchboard.router"
+    assert line["ts"].endswith("Z")
+
+
+def test_outside_a_span_there_are_no_ids_and_extra_fields_come_along() -> None:
+    line = orjson.loads(JsonFormatter().format(record("done", deployment="beta/x", attempts=2)))
+    assert "trace_id" not in line and "span_id" not in line
+    assert line["deployment"] == "beta/x" and line["attempts"] == 2
+
+
+@pytest.mark.parametrize(
+    ("logger", "expected"),
+    [
+        ("switchboard.router", "router"),
+        ("switchboard.telemetry", "telemetry"),
+        ("router_service.engine._attempts", "router"),
+        ("router_service.fake_upstream._server", "fake-upstream"),
+        ("http_edge._routes_chat", "edge"),
+        ("uvicorn.error", "edge"),
+        ("grpc._cython", "grpc"),
+    ],
+)
+def test_components(logger: str, expected: str) -> None:
+    assert component(logger) == expected
+
+
+def test_secrets_never_reach_a_line() -> None:
+    formatter = JsonFormatter(Redactor(["upstream-secret-123", "redis://:pw@host"]))
+    try:
+        raise ValueError("failed with key upstream-secret-123")
+    except ValueError:
+        failed = record("boom")
+        failed.exc_info = sys.exc_info()
+    lines = [
+        formatter.format(record("key %s", "upstream-secret-123")),
+        formatter.format(record("auth: Bearer abcdef123456 and sk-live-abcdefghijklmnop")),
+        formatter.format(record("google AIzaSyA1234567890abcdefghijklmn")),
+        formatter.format(record("state", url="redis://:pw@host")),
+        formatter.format(failed),
+    ]
+    text = "\n".join(lines)
+    for secret in ("upstream-secret-123", "abcdef123456", "sk-live", "AIzaSy", "redis://:pw"):
+        assert secret not in text
+    assert text.count("[redacted]") >= 6
+    assert all(isinstance(orjson.loads(line), dict) for line in lines)  # still valid JSON
+
+
+def test_text_lines_are_redacted_and_carry_the_trace_id(captured: TelemetryCapture) -> None:
+    formatter = TextFormatter(Redactor(["upstream-secret-123"]))
+    with captured.telemetry.tracer.start_as_current_span("work") as span:
+        line = formatter.format(record("key %s", "upstream-secret-123"))
+    assert "upstream-secret-123" not in line
+    assert f"trace_id={span.get_span_context().trace_id:032x}" in line

@@ -1,0 +1,219 @@
+"""OTLP export for real: a receiver on loopback, built from opentelemetry-proto's generated
+TraceService / MetricsService servicers on a grpc.aio server, gets spans and metrics from the
+SDK's OTLP/gRPC exporters — wired by hand, and wired by `configure_telemetry` from `OTEL_*`
+variables in a process of its own, over gRPC and over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+import uvicorn
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream
+from router_service.telemetry import Telemetry, install
+from tests.conftest import StartRouter, base_config
+from tests.helpers import eventually
+
+
+@dataclass
+class Receiver:
+    """What the collector received: (resource attributes, span or metric)."""
+
+    spans: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+    metrics: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
+    endpoint: str = ""
+
+    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    self.spans += [(_resource(resource), span) for span in scope.spans]
+            return trace_service_pb2.ExportTraceServiceResponse()
+        for resource in request.resource_metrics:
+            for scope in resource.scope_metrics:
+                self.metrics += [(_resource(resource), metric) for metric in scope.metrics]
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    def span_names(self) -> set[str]:
+        return {span.name for _, span in self.spans}
+
+    def metric_names(self) -> set[str]:
+        return {metric.name for _, metric in self.metrics}
+
+
+class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+
+    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._receiver.Export(request, context)
+
+
+class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+
+    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await self._receiver.Export(request, context)
+
+
+def _resource(resource: Any) -> dict[str, Any]:
+    return {a.key: a.value.string_value for a in resource.resource.attributes}
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    server = grpc.aio.server()
+    found = Receiver()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(found), server)
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(found), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    found.endpoint = f"http://127.0.0.1:{port}"
+    try:
+        yield found
+    finally:
+        await server.stop(grace=None)
+
+
+async def test_spans_and_metrics_reach_a_real_otlp_receiver(
+    fake: FakeUpstream, start_router: StartRouter, receiver: Receiver
+) -> None:
+    resource = Resource.create({"service.name": "switchboard-router"})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=receiver.endpoint, insecure=True))
+    )
+    exporter = OTLPMetricExporter(endpoint=receiver.endpoint, insecure=True)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+    previous = install(Telemetry(tracer_provider, meter_provider))
+    try:
+        router = await start_router(base_config(fake.base_url))
+        message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+        params = chat_pb2.ChatParams(model="chain", messages=[message])
+        await router.stub.Chat(pb.ChatRequest(params=params))
+        # The exporters are synchronous gRPC clients: flush them off the loop the receiver uses.
+        await asyncio.to_thread(tracer_provider.force_flush)
+        await asyncio.to_thread(meter_provider.force_flush)
+    finally:
+        install(previous)
+        await asyncio.to_thread(tracer_provider.shutdown)
+        await asyncio.to_thread(meter_provider.shutdown)
+
+    assert {"switchboard.v1.RouterService/Chat", "chat chain", "chat model-a", "POST"} <= (
+        receiver.span_names()
+    )
+    assert {r["service.name"] for r, _ in receiver.spans} == {"switchboard-router"}
+    [(_, request)] = [(r, s) for r, s in receiver.spans if s.name == "chat chain"]
+    attributes = {a.key: a.value for a in request.attributes}
+    assert attributes["gen_ai.request.model"].string_value == "chain"
+    assert attributes["switchboard.deployment"].string_value == "alpha/model-a"
+    assert {
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+        "switchboard.attempts",
+        "switchboard.requests",
+    } <= receiver.metric_names()
+
+
+_CHILD = """
+from router_service.telemetry import configure_telemetry, current, shutdown_telemetry
+telemetry = configure_telemetry("switchboard-probe")
+assert telemetry.tracing and telemetry.metering
+with telemetry.tracer.start_as_current_span("probe"):
+    telemetry.metrics.requests.add(1, {"switchboard.outcome": "OK"})
+shutdown_telemetry()
+"""
+
+
+@pytest.fixture
+async def http_receiver() -> AsyncIterator[Receiver]:
+    """The same receiver behind OTLP/HTTP (protobuf bodies at /v1/traces and /v1/metrics)."""
+    found = Receiver()
+
+    async def export(request: Request) -> Response:
+        body = await request.body()
+        if request.url.path == "/v1/traces":
+            message: Any = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        else:
+            message = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
+        reply = await found.Export(message, None)  # type: ignore[arg-type]
+        return Response(reply.SerializeToString(), media_type="application/x-protobuf")
+
+    app = Starlette(
+        routes=[Route(p, export, methods=["POST"]) for p in ("/v1/traces", "/v1/metrics")]
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started
+
+    await eventually(started, what="the OTLP/HTTP receiver started")
+    found.endpoint = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    try:
+        yield found
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+async def test_configure_telemetry_exports_by_the_otel_variables(
+    protocol: str, receiver: Receiver, http_receiver: Receiver
+) -> None:
+    if protocol != "grpc":
+        receiver = http_receiver
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+        "PYTHONPATH": os.getcwd(),
+    }
+    env.pop("OTEL_SDK_DISABLED", None)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CHILD,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(child.communicate(), timeout=30)
+    assert child.returncode == 0, stderr.decode()
+
+    async def arrived() -> bool:
+        return "probe" in receiver.span_names() and "switchboard.requests" in (
+            receiver.metric_names()
+        )
+
+    await eventually(arrived, what="the child's span and metric at the receiver")
+    resource = next(r for r, s in receiver.spans if s.name == "probe")
+    assert resource["service.name"] == "switchboard-probe"
+    assert resource["deployment.environment"] == "test"
+    # The child's logs were JSON lines (the telemetry's start-up line among them).
+    assert b'"component":"telemetry"' in stderr

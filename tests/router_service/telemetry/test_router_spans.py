@@ -1,0 +1,227 @@
+"""The router's trace of one request, from the in-memory exporter: the gRPC server span, the
+request span with the routing decision, one span per upstream attempt with its reactions, the
+upstream HTTP call inside each — for a fallback, a stream cancelled by its caller, a stall."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import SYSTEM_CLOCK
+from router_service.engine import RequestContext
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry import (
+    RequestHandle,
+    chat_span,
+    client_interceptors,
+    current,
+    embed_span,
+    server_interceptors,
+    traced_transport,
+)
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import StartRouter, base_config
+from tests.router_service.telemetry.spans import attrs, ended, events
+
+SERVER_CHAT = "switchboard.v1.RouterService/Chat"
+SERVER_STREAM = "switchboard.v1.RouterService/ChatStream"
+
+
+def params(model: str = "chain", text: str = "hello") -> chat_pb2.ChatParams:
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)
+    return chat_pb2.ChatParams(model=model, messages=[message], max_tokens=64, temperature=0.2)
+
+
+async def test_fallback_is_one_trace_with_a_span_per_attempt(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+
+    response = await router.stub.Chat(pb.ChatRequest(params=params()))
+    assert response.route.deployment == "beta/model-b"
+
+    trace = await ended(captured, SERVER_CHAT)
+    assert len(trace.trace_ids()) == 1
+    server = trace.one(SERVER_CHAT)
+    assert server.kind is SpanKind.SERVER
+    assert attrs(server)["rpc.grpc.status_code"] == 0
+    [request] = trace.children(server)
+    assert request.name == "chat chain" and request.kind is SpanKind.INTERNAL
+    got = attrs(request)
+    assert got["gen_ai.operation.name"] == "chat"
+    assert got["gen_ai.request.model"] == "chain"
+    assert got["gen_ai.request.max_tokens"] == 64
+    assert got["gen_ai.request.temperature"] == pytest.approx(0.2)
+    assert got["gen_ai.provider.name"] == "openai"
+    assert got["gen_ai.response.model"] == "model-b"
+    assert got["gen_ai.response.finish_reasons"] == ("stop",)
+    assert got["gen_ai.usage.input_tokens"] > 0 and got["gen_ai.usage.output_tokens"] > 0
+    assert got["switchboard.deployment"] == "beta/model-b"
+    assert got["switchboard.attempts"] == 2
+    assert got["switchboard.outcome"] == "OK"
+    assert got["switchboard.routing.strategy"] == "ordered"
+    assert got["switchboard.session.sticky_hit"] is False
+    plan = events(request)["switchboard.route.plan"]
+    assert plan["switchboard.route.candidates"] == ("alpha/model-a", "beta/model-b")
+    assert plan["switchboard.route.excluded"] == ()
+
+    failed, served = trace.children(request)
+    assert (failed.name, served.name) == ("chat model-a", "chat model-b")
+    assert failed.kind is SpanKind.CLIENT
+    first = attrs(failed)
+    assert first["switchboard.attempt.outcome"] == "UPSTREAM_ERROR"
+    assert first["switchboard.upstream.status"] == 502
+    assert first["switchboard.key.fingerprint"].startswith("fp_")
+    assert first["switchboard.attempt.index"] == 1
+    assert first["server.address"] == "127.0.0.1"
+    assert first["error.type"] == "UPSTREAM_ERROR"
+    assert first["switchboard.cooldown.applied"] is True
+    assert first["switchboard.session.ban_applied"] is True  # model-skip for this session
+    assert failed.status.status_code is StatusCode.ERROR
+    decided = events(failed)
+    assert decided["switchboard.deployment.cooldown"]["switchboard.deployment"] == "alpha/model-a"
+    assert "switchboard.session.skip" in decided
+    assert attrs(served)["switchboard.attempt.outcome"] == "OK"
+    assert attrs(served)["switchboard.attempt.index"] == 2
+    assert served.status.status_code is StatusCode.UNSET
+    for attempt, status in ((failed, 502), (served, 200)):
+        [http] = trace.children(attempt)
+        assert http.name == "POST" and http.kind is SpanKind.CLIENT
+        assert attrs(http)["http.response.status_code"] == status
+        assert "?" not in attrs(http)["url.full"]
+
+
+async def test_excluded_candidates_and_why_are_on_the_plan(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario.server_error(503), model="model-a")
+    await router.stub.Chat(pb.ChatRequest(params=params(text="first")))  # cools alpha/model-a
+    captured.clear()
+
+    await router.stub.Chat(pb.ChatRequest(params=params(text="second")))
+
+    trace = await ended(captured, SERVER_CHAT)
+    plan = events(trace.one("chat chain"))["switchboard.route.plan"]
+    assert plan["switchboard.route.candidates"] == ("beta/model-b",)
+    assert plan["switchboard.route.excluded"] == ("alpha/model-a",)
+    assert plan["switchboard.route.excluded_reasons"] == ("cooldown",)
+
+
+async def test_a_stream_cancelled_by_its_caller_ends_every_span_cancelled(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params()))
+    chunks = 0
+    async for event in call:
+        chunks += event.WhichOneof("event") == "chunk"
+        if chunks == 3:
+            break
+    call.cancel()
+
+    trace = await ended(captured, SERVER_STREAM, "chat model-a", "chat chain", "POST")
+    server = trace.one(SERVER_STREAM)
+    assert attrs(server)["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+    assert server.status.status_code is StatusCode.ERROR  # not a silent OK
+    request = trace.one("chat chain")
+    assert attrs(request)["switchboard.outcome"] == "CANCELLED"
+    assert attrs(request)["switchboard.stream"] is True
+    assert attrs(request)["gen_ai.response.time_to_first_chunk"] > 0
+    assert request.status.status_code is StatusCode.ERROR
+    attempt = trace.one("chat model-a")
+    assert attempt.parent is not None and attempt.parent.span_id == request.context.span_id
+    assert attrs(attempt)["switchboard.attempt.outcome"] == "CANCELLED"
+    http = trace.one("POST")
+    assert http.parent is not None and http.parent.span_id == attempt.context.span_id
+    # Each span ends with what it covers: the upstream call and the attempt with the stream.
+    assert attempt.end_time is not None and http.end_time is not None
+    assert http.end_time <= attempt.end_time <= (request.end_time or 0)
+
+
+async def test_a_stall_mid_stream_is_the_attempts_outcome_with_its_reaction(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    config = base_config(fake.base_url)
+    config["providers"]["alpha"]["timeouts"] = {"stall_s": 0.2}
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario(stall_after_chunks=2), model="model-a")
+
+    kinds = [
+        event.WhichOneof("event")
+        async for event in router.stub.ChatStream(pb.ChatStreamRequest(params=params()))
+    ]
+    assert kinds[-1] == "error"
+
+    trace = await ended(captured, SERVER_STREAM)
+    request = trace.one("chat chain")
+    assert attrs(request)["switchboard.outcome"] == "STALLED"
+    assert request.status.status_code is StatusCode.ERROR
+    attempt = trace.one("chat model-a")
+    assert attrs(attempt)["switchboard.attempt.outcome"] == "STALLED"
+    # The reaction after the first chunk still lands on the attempt that stalled.
+    assert "switchboard.deployment.cooldown" in events(attempt)
+
+
+async def test_tracing_off_records_nothing_and_adds_no_interceptor(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    with TelemetryCapture(tracing=False) as capture:
+        router = await start_router(base_config(fake.base_url))
+        assert not current().tracing
+        await router.stub.Chat(pb.ChatRequest(params=params()))
+        assert capture.spans() == []
+        assert server_interceptors() == [] and client_interceptors() == []
+
+
+async def test_one_failed_request_is_an_error_trace(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario.server_error(500))
+
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(pb.ChatRequest(params=params()))
+
+    trace = await ended(captured, SERVER_CHAT)
+    server = trace.one(SERVER_CHAT)
+    assert attrs(server)["rpc.grpc.status_code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert server.status.status_code is StatusCode.ERROR
+    request = trace.one("chat chain")
+    assert attrs(request)["switchboard.outcome"] == "UPSTREAM_ERROR"
+    assert attrs(request)["error.type"] == "UPSTREAM_ERROR"
+
+
+def test_with_telemetry_off_every_helper_is_a_shared_no_op() -> None:
+    assert not current().tracing and not current().metering  # nothing configured in tests
+    ctx = RequestContext("chain", SYSTEM_CLOCK)
+    request = chat_span(params(), ctx, stream=True)
+    assert request is embed_span(embeddings_pb2.EmbeddingParams(model="e"), ctx)
+    assert type(request) is RequestHandle  # no span, no clock read, no registration
+    transport = httpx.AsyncHTTPTransport()
+    assert traced_transport(transport) is transport
+    assert server_interceptors() == [] and client_interceptors() == []
+
+
+async def test_a_refused_caller_is_traced_too(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    clients = [{"name": "app", "key": "router-app-key"}]
+    router = await start_router(base_config(fake.base_url, auth={"clients": clients}))
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(pb.ChatRequest(params=params()), metadata=[("authorization", "x")])
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+    trace = await ended(captured, SERVER_CHAT)
+    server = trace.one(SERVER_CHAT)  # tracing sits outside authentication
+    assert attrs(server)["rpc.grpc.status_code"] == grpc.StatusCode.UNAUTHENTICATED.value[0]
+    assert trace.children(server) == []  # refused before any routing
+    assert "router-app-key" not in str(attrs(server)) + (server.status.description or "")
