@@ -16,6 +16,7 @@ from clients import RouterClient
 from . import _admin, _routes_chat, _routes_misc, _telemetry
 from ._errors import install_error_handlers
 from ._health import RouterHealth
+from ._hot import HotRoutes
 from ._settings import EdgeSettings
 from ._state import EdgeState
 from ._tls import router_credentials
@@ -75,6 +76,8 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Fa
     app.include_router(_routes_misc.router)
     app.include_router(_telemetry.router)
     app.include_router(_admin.router)
+    # Added first, so it is the innermost middleware: CORS and telemetry still see every request.
+    app.add_middleware(HotRoutes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -14,6 +14,7 @@ Errors after a stream has started are not HTTP responses; see `_routes_chat`.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -26,7 +27,15 @@ from clients import RouterError, http_status_for, openai_error_body
 
 from ._json import JSONBytesResponse
 
-__all__ = ["EdgeError", "error_body", "error_response", "install_error_handlers"]
+__all__ = [
+    "EdgeError",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+    "response_for",
+]
+
+log = logging.getLogger("http_edge")
 
 
 class EdgeError(Exception):
@@ -106,12 +115,27 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     # Starlette's ServerErrorMiddleware logs the traceback; the caller only learns that it failed.
+    return _internal_error()
+
+
+def _internal_error() -> Response:
     body = error_body("The edge failed to handle the request.", "server_error", "internal_error")
     return error_response(500, body)
 
 
 def _type_for_status(status: int) -> str:
     return "server_error" if status >= 500 else "invalid_request_error"
+
+
+async def response_for(request: Request, exc: Exception) -> Response:
+    """The response FastAPI's handlers give `exc`, for routes served outside its routing
+    (`_hot.HotRoutes`); a bug is logged with its traceback here, as Starlette would."""
+    if isinstance(exc, EdgeError):
+        return await _on_edge_error(request, exc)
+    if isinstance(exc, RouterError):
+        return _router_error_response(exc)
+    log.error("Exception in %s %s", request.method, request.url.path, exc_info=exc)
+    return _internal_error()
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,10 +6,11 @@ handlers. A key is never logged: a known one by its client's name, an unknown on
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
+
+import orjson
 
 __all__ = ["AuditEvent", "AuditOutcome", "audit"]
 
@@ -31,7 +32,16 @@ class AuditEvent:
 
 
 def audit(event: AuditEvent) -> None:
-    """Log one attempt: INFO when it was let in, WARNING when it was refused."""
-    fields = {key: value for key, value in asdict(event).items() if value is not None}
-    level = logging.INFO if event.outcome in ("success", "open") else logging.WARNING
-    audit_log.log(level, json.dumps(fields, separators=(",", ":")), extra=fields)
+    """Log one attempt: INFO when it was let in, WARNING when it was refused.
+
+    On every call's path: nothing is built when the level is off, and the fields are read off
+    the slots directly (`dataclasses.asdict` copies recursively and cost more than the rest)."""
+    level = logging.INFO if event.outcome in _LET_IN else logging.WARNING
+    if not audit_log.isEnabledFor(level):
+        return
+    logged = {name: value for name in _FIELDS if (value := getattr(event, name)) is not None}
+    audit_log.log(level, orjson.dumps(logged).decode(), extra=logged)
+
+
+_LET_IN = frozenset(("success", "open"))
+_FIELDS = tuple(field.name for field in fields(AuditEvent))

@@ -18,10 +18,15 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import ProviderAdapter
 from router_service.providers._classify import classify_http_error
-from router_service.providers._http import map_transport_errors
+from router_service.providers._http import map_transport_errors, send_upstream
 from router_service.providers._sse import json_events
+from router_service.telemetry._state import VERSION
 
 JsonObject = dict[str, Any]
+# Sent with every upstream request (an adapter's own headers win). No Accept-Encoding: answers
+# are small JSON or event streams, where compression saves little and a compressing proxy may
+# hold chunks back; a compressed body is still decoded (httpx reads Content-Encoding).
+_BASE_HEADERS = {"accept": "application/json", "user-agent": f"switchboard/{VERSION}"}
 # What mapping a malformed upstream body can raise: the codec's own error, and a wrong type or
 # value where a mapping expected another (a list for an object, text for a number).
 MAPPING_ERRORS = (UpstreamFormatError, AttributeError, KeyError, TypeError, ValueError)
@@ -73,32 +78,45 @@ class HttpAdapter(ProviderAdapter):
     ) -> UpstreamFailure:
         return classify_http_error(status, error, headers, self.clock)
 
-    def _timeout(self, total_s: float) -> httpx.Timeout:
+    def _timeout(self, total_s: float) -> dict[str, float | None]:
+        """httpx's `timeout` request extension (what `httpx.Timeout.as_dict()` gives)."""
         connect = min(self.config.timeouts.connect_s, total_s)
-        return httpx.Timeout(connect=connect, read=total_s, write=total_s, pool=total_s)
+        return {"connect": connect, "read": total_s, "write": total_s, "pool": total_s}
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        api_key: str,
+        timeout: dict[str, float | None],
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        """One upstream request, complete: it is sent as built (see `send_upstream`)."""
+        return httpx.Request(
+            method,
+            url,
+            params=params,
+            content=None if body is None else orjson.dumps(body),
+            headers=_BASE_HEADERS | self._headers(api_key),
+            extensions={"timeout": timeout},
+        )
 
     async def _post_json(
         self, url: str, body: Mapping[str, Any], api_key: str, timeout_s: float
     ) -> JsonObject:
+        request = self._request("POST", url, api_key, self._timeout(timeout_s), body=body)
         with map_transport_errors():
-            response = await self.http.post(
-                url,
-                content=orjson.dumps(body),
-                headers=self._headers(api_key),
-                timeout=self._timeout(timeout_s),
-            )
+            response = await send_upstream(self.http, request)
         return self._checked_json(response.status_code, response.content, response.headers)
 
     async def _get_json(
         self, url: str, api_key: str, timeout_s: float, params: Mapping[str, str] | None = None
     ) -> JsonObject:
+        request = self._request("GET", url, api_key, self._timeout(timeout_s), params=params)
         with map_transport_errors():
-            response = await self.http.get(
-                url,
-                params=params,
-                headers=self._headers(api_key),
-                timeout=self._timeout(timeout_s),
-            )
+            response = await send_upstream(self.http, request)
         return self._checked_json(response.status_code, response.content, response.headers)
 
     def _checked_json(self, status: int, content: bytes, headers: Mapping[str, str]) -> JsonObject:
@@ -122,18 +140,13 @@ class HttpAdapter(ProviderAdapter):
     ) -> AsyncIterator[httpx.Response]:
         """POST and yield the streaming response once its status is known to be a success.
         The response is closed on leaving, whatever happened."""
-        request = self.http.build_request(
-            "POST",
-            url,
-            content=orjson.dumps(body),
-            headers=self._headers(api_key),
-            # Read timeouts are the StreamGuard's job (first chunk, stall); httpx only connects.
-            timeout=httpx.Timeout(
-                connect=self.config.timeouts.connect_s, read=None, write=timeout_s, pool=timeout_s
-            ),
-        )
+        # Read timeouts are the StreamGuard's job (first chunk, stall); the transport only
+        # bounds connecting and writing.
+        timeout = {"connect": self.config.timeouts.connect_s, "read": None}
+        timeout |= {"write": timeout_s, "pool": timeout_s}
+        request = self._request("POST", url, api_key, timeout, body=body)
         with map_transport_errors():
-            response = await self.http.send(request, stream=True)
+            response = await send_upstream(self.http, request, stream=True)
         try:
             if response.status_code >= 400:
                 with map_transport_errors(started=True):

@@ -12,6 +12,8 @@ no-op spans and instruments are no-ops, and servers and clients get no tracing i
 - `metrics_text`, `PrometheusListener`: Prometheus exposition.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from router_service.telemetry._decisions import (
     key_wait,
     record_plan,
@@ -20,7 +22,6 @@ from router_service.telemetry._decisions import (
 )
 from router_service.telemetry._gauges import StateGauges
 from router_service.telemetry._grpc import client_interceptors, server_interceptors
-from router_service.telemetry._httpx import traced_transport
 from router_service.telemetry._logging import JsonFormatter, Redactor
 from router_service.telemetry._prometheus import (
     CONTENT_TYPE_LATEST,
@@ -35,6 +36,20 @@ from router_service.telemetry.setup import (
     configure_telemetry,
     shutdown_telemetry,
 )
+
+if TYPE_CHECKING:
+    from router_service.telemetry._httpx import traced_transport
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: only the router's provider layer needs httpx, and importing it
+    # (with the CLI extras it pulls in) is ~15 MiB of the edge's resident memory for nothing.
+    if name == "traced_transport":
+        from router_service.telemetry._httpx import traced_transport
+
+        return traced_transport
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CONTENT_TYPE_LATEST",

@@ -1,0 +1,91 @@
+"""The router's upstream client (`create_http_client` → `UpstreamClient`), against a loopback
+aiohttp server: adapters' requests go out exactly as built — our headers, no cookies kept from an
+earlier answer, no redirect followed — with the timeouts the adapter set."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from clients import chat_params_from_openai
+from router_service.clock import SYSTEM_CLOCK
+from router_service.config import HttpConfig, ProviderConfig
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers import ChatCall, OpenAIAdapter, create_http_client
+from router_service.providers._http import UpstreamClient
+from router_service.telemetry._state import VERSION
+
+pytestmark = pytest.mark.timeout(20)
+
+COMPLETION = {
+    "id": "c1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "m",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
+    ],
+}
+
+
+class Upstream:
+    """Answers with a cookie and records what each request carried."""
+
+    def __init__(self) -> None:
+        self.seen: list[CIMultiDictProxy[str]] = []
+        self.redirect = False
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(request.headers)
+        if self.redirect:
+            raise web.HTTPTemporaryRedirect("/elsewhere")
+        response = web.json_response(COMPLETION)
+        response.set_cookie("session", "from-the-first-answer")
+        return response
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
+    state = Upstream()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", state.chat)
+    app.router.add_post("/elsewhere", state.chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield state, f"http://127.0.0.1:{port}/v1"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+async def test_requests_go_out_as_built(upstream: tuple[Upstream, str], transport: str) -> None:
+    state, base_url = upstream
+    http = create_http_client(HttpConfig(transport=transport))  # type: ignore[arg-type]
+    assert isinstance(http, UpstreamClient)
+    config = ProviderConfig(kind="openai", base_url=base_url, keys=["sk-upstream"])  # type: ignore[list-item]
+    adapter = OpenAIAdapter("p", config, http, SYSTEM_CLOCK)
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    params, _ = chat_params_from_openai(body)
+    call = ChatCall("m", "sk-upstream", params, 5.0)
+    async with http:
+        first = await adapter.chat(call)
+        second = await adapter.chat(call)
+        state.redirect = True
+        with pytest.raises(UpstreamFailure) as caught:
+            await adapter.chat(call)
+    assert first.choices[0].message.text == second.choices[0].message.text == "hi"
+    assert caught.value.outcome is Outcome.UPSTREAM_ERROR  # a redirect is not followed
+    assert len(state.seen) == 3
+    for headers in state.seen:
+        assert headers["authorization"] == "Bearer sk-upstream"
+        assert headers["user-agent"] == f"switchboard/{VERSION}"
+        assert headers["accept"] == "application/json"
+        assert "accept-encoding" not in headers
+        # The first answer's cookie never rides along on a later request.
+        assert "cookie" not in headers
