@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from . import _routes_chat, _routes_misc
 from ._errors import response_for
 
-__all__ = ["HotRoutes"]
+__all__ = ["HOT_PATHS", "HotRoutes"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -29,6 +29,8 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/v1/chat/completions"): _routes_chat.chat_completions,
     ("POST", "/v1/embeddings"): _routes_misc.embeddings,
 }
+
+HOT_PATHS = frozenset(path for _, path in _ENDPOINTS)
 
 
 class HotRoutes:
