@@ -4,6 +4,7 @@ in a body, and which HTTP status a wrapped error stands for."""
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -30,6 +31,12 @@ _BASE_HEADERS = {"accept": "application/json", "user-agent": f"switchboard/{VERS
 # What mapping a malformed upstream body can raise: the codec's own error, and a wrong type or
 # value where a mapping expected another (a list for an object, text for a number).
 MAPPING_ERRORS = (UpstreamFormatError, AttributeError, KeyError, TypeError, ValueError)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(url: str) -> httpx.URL:
+    """Endpoint URLs are few and repeat on every call; httpx parses a string URL each time."""
+    return httpx.URL(url)
 
 
 def parse_object(content: bytes) -> JsonObject | None:
@@ -96,7 +103,7 @@ class HttpAdapter(ProviderAdapter):
         """One upstream request, complete: it is sent as built (see `send_upstream`)."""
         return httpx.Request(
             method,
-            url,
+            _parsed(url),
             params=params,
             content=None if body is None else orjson.dumps(body),
             headers=_BASE_HEADERS | self._headers(api_key),
