@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 # The router's stream messages that let the edge commit HTTP 200.
-_COMMITTING = frozenset({"chunk", "error", "summary"})
+_COMMITTING = frozenset({"chunk", "chunks", "error", "summary"})
 
 
 @router.post("/v1/chat/completions", openapi_extra=CHAT_COMPLETIONS)
@@ -59,7 +59,8 @@ async def chat_completions(request: Request) -> Response:
     timeout = state.settings.request_timeout_s
     client = state.router()
     if stream:
-        stream_call = ChatStreamRequest(params=params, routing=routing)
+        # Chunks ready together arrive in one message and leave in one write.
+        stream_call = ChatStreamRequest(params=params, routing=routing, batch_chunks=True)
         return await _stream(request, client, stream_call, timeout, metadata)
     call = ChatRequest(params=params, routing=routing)
     response = await unless_disconnected(
@@ -130,6 +131,8 @@ async def _relay(
             kind = message.WhichOneof("event")
             if kind == "chunk":
                 yield data_event(chunk_to_openai(message.chunk))
+            elif kind == "chunks":
+                yield b"".join(data_event(chunk_to_openai(c)) for c in message.chunks.chunks)
             elif kind == "heartbeat":
                 yield KEEPALIVE
             elif kind == "error":

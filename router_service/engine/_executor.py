@@ -86,9 +86,10 @@ class Executor:
         return router_service_pb2.EmbedResponse(result=result, route=ctx.route(deployment))
 
     async def chat_stream(
-        self, params: chat_pb2.ChatParams, ctx: RequestContext
+        self, params: chat_pb2.ChatParams, ctx: RequestContext, *, batch: bool = False
     ) -> AsyncGenerator[StreamEvent, None]:
         """Route event, chunks (heartbeats while idle), then a summary — or an error event.
+        `batch`: the caller reads `chunks` events (ChatStreamRequest.batch_chunks).
 
         Failures before the first meaningful chunk fail over invisibly (inside the attempt loop)
         and, when nothing is left, raise a typed error before anything was yielded."""
@@ -107,7 +108,7 @@ class Executor:
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
-            async with aclosing(self._relay(ctx, deployment, opened)) as relay:
+            async with aclosing(self._relay(ctx, deployment, opened, batch)) as relay:
                 async for event in relay:
                     if isinstance(event, chat_pb2.Usage):
                         usage = event
@@ -165,9 +166,11 @@ class Executor:
         ctx: RequestContext,
         deployment: Deployment,
         opened: _OpenStream,
+        batch: bool,
     ) -> AsyncGenerator[StreamEvent | chat_pb2.Usage, None]:
         """The committed part of a stream, from the route event on: errors now end it with an
-        error event, and a caller who goes away is recorded as CANCELLED."""
+        error event, and a caller who goes away is recorded as CANCELLED. `batch`: chunks ready
+        together go out as one `chunks` event."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )
@@ -185,9 +188,14 @@ class Executor:
                         idle_ms = int(item.idle_s * 1000)
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
-                    if item.HasField("usage"):
-                        yield item.usage
-                    yield StreamEvent(chunk=item)
+                    for chunk in item:
+                        if chunk.HasField("usage"):
+                            yield chunk.usage
+                    if batch and len(item) > 1:
+                        yield StreamEvent(chunks=router_service_pb2.ChunkBatch(chunks=item))
+                    else:
+                        for chunk in item:
+                            yield StreamEvent(chunk=chunk)
         except (asyncio.CancelledError, GeneratorExit):
             # The caller went away (disconnect, cancellation, deadline): no one is penalised.
             ctx.record(deployment, opened.lease.key.fingerprint, Outcome.CANCELLED, started)

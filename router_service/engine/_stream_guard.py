@@ -2,16 +2,19 @@
 truncation.
 
 One reader task per stream (owned: cancelled and awaited when the stream ends, however it ends)
-pulls the upstream and hands each chunk over through a single slot; it reads at most one chunk
-ahead of the caller, so a slow caller slows the upstream read instead of filling a buffer. The
-guard's waits run inside the request's own task: a timer callback only wakes it, never raises, and
-nothing outlives the stream. A chunk that is already there is taken without a timer or a task: the
-hot path costs one slot hand-over per chunk.
+pulls the upstream into a small bounded buffer (`read_ahead` chunks); when it is full the reader
+waits, so a slow caller slows the upstream read instead of filling memory. The guard hands over
+everything that is ready at once, as one batch: while the caller's send of one batch is in flight
+the reader parses the next chunks, and a burst costs one message downstream instead of one per
+chunk. The guard's waits run inside the request's own task: a timer callback only wakes it, never
+raises, and nothing outlives the stream. Chunks that are already there are taken without a timer or
+a task.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Final
@@ -67,9 +70,10 @@ class _Failed:
     error: Exception
 
 
-_EMPTY: Final = object()
 _END: Final = _End()
 _Item = Chunk | _End | _Failed
+# Chunks read ahead of the caller at most (the bound on what a slow caller makes us hold).
+READ_AHEAD = 32
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
@@ -78,14 +82,15 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 
 class _Reader:
-    """A task reading `chunks` into one slot. The reader waits while the slot is full, so at most
-    one chunk is read ahead of the guard."""
+    """A task reading `chunks` into a buffer of `capacity` items; the reader waits while it is
+    full. An end or a failure is the buffer's last item."""
 
-    __slots__ = ("_giver", "_item", "_loop", "_taker", "task")
+    __slots__ = ("_buffer", "_capacity", "_giver", "_loop", "_taker", "task")
 
-    def __init__(self, chunks: AsyncIterator[Chunk]) -> None:
+    def __init__(self, chunks: AsyncIterator[Chunk], capacity: int) -> None:
         self._loop = asyncio.get_running_loop()
-        self._item: object = _EMPTY
+        self._buffer: deque[_Item] = deque()
+        self._capacity = capacity
         self._taker: asyncio.Future[None] | None = None  # the guard, waiting for an item
         self._giver: asyncio.Future[None] | None = None  # the reader, waiting for room
         self.task = self._loop.create_task(self._read(chunks))
@@ -105,26 +110,34 @@ class _Reader:
                 await aclose()
 
     async def _put(self, item: _Item) -> None:
-        if self._item is not _EMPTY:
+        if len(self._buffer) >= self._capacity:
             self._giver = self._loop.create_future()
             await self._giver
-        self._item = item
+        self._buffer.append(item)
         if self._taker is not None:
             _wake(self._taker)
 
-    def take(self) -> object:
-        """The item in the slot (making room for the next), or `_EMPTY`."""
-        item = self._item
-        if item is not _EMPTY:
-            self._item = _EMPTY
-            if self._giver is not None:
-                _wake(self._giver)
-                self._giver = None
-        return item
+    def take(self) -> list[Chunk] | _End | _Failed | None:
+        """Every chunk ready now, in order (making room for more); else the end or failure that
+        follows them; None when nothing is ready."""
+        buffer = self._buffer
+        if not buffer:
+            return None
+        batch: list[Chunk] = []
+        while buffer and isinstance(buffer[0], Chunk):
+            batch.append(buffer.popleft())  # type: ignore[arg-type]
+        if self._giver is not None:
+            _wake(self._giver)
+            self._giver = None
+        if batch:
+            return batch
+        last = buffer.popleft()
+        assert not isinstance(last, Chunk)
+        return last
 
     async def wait(self, seconds: float) -> None:
-        """Return when the slot holds an item or after `seconds`, whichever is first."""
-        if self._item is not _EMPTY:
+        """Return when an item is ready or after `seconds`, whichever is first."""
+        if self._buffer:
             return
         waiter = self._taker = self._loop.create_future()
         timer = self._loop.call_later(seconds, _wake, waiter)
@@ -146,28 +159,32 @@ class _Reader:
 
 
 class StreamGuard:
-    def __init__(self, clock: Clock, *, stall_s: float, heartbeat_s: float) -> None:
+    def __init__(
+        self, clock: Clock, *, stall_s: float, heartbeat_s: float, read_ahead: int = READ_AHEAD
+    ) -> None:
         self._clock = clock
         self._stall_s = stall_s
         self._heartbeat_s = heartbeat_s
+        self._read_ahead = read_ahead
 
     async def follow(
         self, chunks: AsyncIterator[Chunk], *, finished: bool = False
-    ) -> AsyncGenerator[Chunk | Idle, None]:
-        """Relay `chunks`, yielding Idle while the upstream is quiet. Raises UpstreamFailure
-        STALLED after the stall window of silence and TRUNCATED when the upstream ends without a
-        finish reason; the upstream's own failures are raised as they are. `finished`: a chunk
+    ) -> AsyncGenerator[list[Chunk] | Idle, None]:
+        """Relay `chunks` in batches (every chunk ready at once, in order, at least one), yielding
+        Idle while the upstream is quiet. Raises UpstreamFailure STALLED after the stall window of
+        silence and TRUNCATED when the upstream ends without a finish reason; the upstream's own
+        failures are raised as they are, after the chunks before them. `finished`: a chunk
         already relayed carried the finish reason.
 
         Silence is counted only while the guard waits for the upstream: time the caller takes to
-        accept a chunk (a slow reader) never counts towards the stall window."""
+        accept a batch (a slow reader) never counts towards the stall window."""
         clock = self._clock
-        reader = _Reader(chunks)
+        reader = _Reader(chunks, self._read_ahead)
         try:
             last = clock.monotonic()
             while True:
                 item = reader.take()
-                if item is _EMPTY:
+                if item is None:
                     idle = clock.monotonic() - last
                     if idle >= self._stall_s:
                         raise UpstreamFailure(
@@ -176,12 +193,12 @@ class StreamGuard:
                     beat = self._heartbeat_s <= self._stall_s - idle
                     await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
                     item = reader.take()
-                    if item is _EMPTY:
+                    if item is None:
                         if beat:
                             yield Idle(clock.monotonic() - last)
                         continue
-                if isinstance(item, Chunk):
-                    finished = finished or has_finish(item)
+                if isinstance(item, list):
+                    finished = finished or any(has_finish(chunk) for chunk in item)
                     yield item
                     last = clock.monotonic()
                 elif isinstance(item, _Failed):

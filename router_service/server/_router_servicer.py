@@ -59,7 +59,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
             with chat_span(request.params, ctx, stream=True) as span:
-                stream = self._runtime.executor.chat_stream(request.params, ctx)
+                stream = self._runtime.executor.chat_stream(
+                    request.params, ctx, batch=request.batch_chunks
+                )
                 async with aclosing(stream):
                     async for event in stream:
                         span.observe(event)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -92,19 +93,25 @@ class RequestSpan(RequestHandle, Activated):
         """One stream event on its way to the caller."""
         kind = event.WhichOneof("event")
         if kind == "chunk":
-            now = self._last_at = time.perf_counter()
-            if self._first_at is None:
-                self._first_at = now
-            self._chunks += 1
-            chunk = event.chunk
-            if chunk.HasField("usage"):
-                self._usage = chunk.usage
-            if self.span.is_recording():
-                self._chunk_attributes(chunk)
+            self._observe_chunks((event.chunk,))
+        elif kind == "chunks":
+            self._observe_chunks(event.chunks.chunks)
         elif kind == "summary" and event.summary.HasField("usage"):
             self._usage = event.summary.usage
         elif kind == "error":
             self._error = outcome_name(event.error.outcome)
+
+    def _observe_chunks(self, chunks: Iterable[chat_pb2.ChatCompletionChunk]) -> None:
+        now = self._last_at = time.perf_counter()
+        if self._first_at is None:
+            self._first_at = now
+        recording = self.span.is_recording()
+        for chunk in chunks:
+            self._chunks += 1
+            if chunk.HasField("usage"):
+                self._usage = chunk.usage
+            if recording:
+                self._chunk_attributes(chunk)
 
     def _chunk_attributes(self, chunk: chat_pb2.ChatCompletionChunk) -> None:
         if not self._response:

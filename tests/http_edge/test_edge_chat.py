@@ -114,6 +114,24 @@ async def test_stream_bytes_are_plain_data_events(
     assert not [line for line in lines if line.startswith((b"id:", b"event:"))]
 
 
+async def test_a_chunk_batch_is_written_as_its_chunks_events(
+    stub: StubRouter, sdk: openai.AsyncOpenAI, http: httpx.AsyncClient
+) -> None:
+    singles = (chunk(), chunk("Hel"), chunk("lo"), chunk(" there"), chunk(finish=True))
+    batch = rs.ChatStreamResponse(
+        chunks=rs.ChunkBatch(chunks=[message.chunk for message in singles[1:]])
+    )
+    stub.on_chat_stream = stream_of(route_message(), singles[0], batch, summary())
+    response = await http.post("/v1/chat/completions", json=BODY)
+    # The same bytes as one event per chunk: callers cannot tell a batch from singles.
+    assert response.content == sse_bytes(*singles)
+    stream = await sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    texts = [c.choices[0].delta.content or "" async for c in stream]
+    assert "".join(texts) == "Hello there"
+    # The edge asks the router for batches.
+    assert all(call.request.batch_chunks for call in stub.calls)
+
+
 async def test_heartbeats_become_comments_and_sdk_reads_past_them(
     stub: StubRouter, sdk: openai.AsyncOpenAI, http: httpx.AsyncClient
 ) -> None:

@@ -27,47 +27,49 @@ from clients.switchboard.v1 import embeddings_pb2 as switchboard_dot_v1_dot_embe
 from clients.switchboard.v1 import routing_pb2 as switchboard_dot_v1_dot_routing__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#switchboard/v1/router_service.proto\x12\x0eswitchboard.v1\x1a\x19switchboard/v1/chat.proto\x1a\x1fswitchboard/v1/embeddings.proto\x1a\x1cswitchboard/v1/routing.proto\"j\n\x0b\x43hatRequest\x12*\n\x06params\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.ChatParams\x12/\n\x07routing\x18\x02 \x01(\x0b\x32\x1e.switchboard.v1.RoutingOptions\"l\n\x0c\x43hatResponse\x12\x32\n\ncompletion\x18\x01 \x01(\x0b\x32\x1e.switchboard.v1.ChatCompletion\x12(\n\x05route\x18\x02 \x01(\x0b\x32\x19.switchboard.v1.RouteInfo\"p\n\x11\x43hatStreamRequest\x12*\n\x06params\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.ChatParams\x12/\n\x07routing\x18\x02 \x01(\x0b\x32\x1e.switchboard.v1.RoutingOptions\"\x1c\n\tHeartbeat\x12\x0f\n\x07idle_ms\x18\x01 \x01(\x03\"\x8f\x01\n\x0bStreamError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12(\n\x07outcome\x18\x04 \x01(\x0e\x32\x17.switchboard.v1.Outcome\x12\x17\n\x0fupstream_status\x18\x05 \x01(\x05\x12\x10\n\x08provider\x18\x06 \x01(\t\"\x7f\n\rStreamSummary\x12$\n\x05usage\x18\x01 \x01(\x0b\x32\x15.switchboard.v1.Usage\x12(\n\x05route\x18\x02 \x01(\x0b\x32\x19.switchboard.v1.RouteInfo\x12\x1e\n\x16time_to_first_token_ms\x18\x03 \x01(\x01\"\x8f\x02\n\x12\x43hatStreamResponse\x12\x34\n\x05\x63hunk\x18\x01 \x01(\x0b\x32#.switchboard.v1.ChatCompletionChunkH\x00\x12.\n\theartbeat\x18\x02 \x01(\x0b\x32\x19.switchboard.v1.HeartbeatH\x00\x12*\n\x05route\x18\x03 \x01(\x0b\x32\x19.switchboard.v1.RouteInfoH\x00\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1b.switchboard.v1.StreamErrorH\x00\x12\x30\n\x07summary\x18\x05 \x01(\x0b\x32\x1d.switchboard.v1.StreamSummaryH\x00\x42\x07\n\x05\x65vent\"p\n\x0c\x45mbedRequest\x12/\n\x06params\x18\x01 \x01(\x0b\x32\x1f.switchboard.v1.EmbeddingParams\x12/\n\x07routing\x18\x02 \x01(\x0b\x32\x1e.switchboard.v1.RoutingOptions\"j\n\rEmbedResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.switchboard.v1.EmbeddingResult\x12(\n\x05route\x18\x02 \x01(\x0b\x32\x19.switchboard.v1.RouteInfo\"\x89\x01\n\x10PickRouteRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\x07routing\x18\x02 \x01(\x0b\x32\x1e.switchboard.v1.RoutingOptions\x12\x18\n\x10\x65stimated_tokens\x18\x03 \x01(\x03\x12\x1b\n\x13\x65xclude_deployments\x18\x04 \x03(\t\"\xe0\x01\n\x11PickRouteResponse\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x12\n\ndeployment\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x16\n\x0eupstream_model\x18\x04 \x01(\t\x12\x15\n\rprovider_kind\x18\x05 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x06 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x07 \x01(\t\x12\x17\n\x0fkey_fingerprint\x18\x08 \x01(\t\x12\x14\n\x0c\x65xpires_unix\x18\t \x01(\x01\x12\x12\n\nsession_id\x18\n \x01(\t\"\xd9\x01\n\x14ReportOutcomeRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12(\n\x07outcome\x18\x02 \x01(\x0e\x32\x17.switchboard.v1.Outcome\x12\x17\n\x0fupstream_status\x18\x03 \x01(\x05\x12\x12\n\nlatency_ms\x18\x04 \x01(\x01\x12\x1a\n\rretry_after_s\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0ctotal_tokens\x18\x06 \x01(\x03H\x01\x88\x01\x01\x42\x10\n\x0e_retry_after_sB\x0f\n\r_total_tokens\")\n\x15ReportOutcomeResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\"\x13\n\x11ListModelsRequest\"t\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.switchboard.v1.ModelKind\x12\x0f\n\x07members\x18\x03 \x03(\t\x12\x10\n\x08owned_by\x18\x04 \x01(\t\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\"?\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.switchboard.v1.ModelInfo*m\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_KIND_DEPLOYMENT\x10\x01\x12\x14\n\x10MODEL_KIND_GROUP\x10\x02\x12\x13\n\x0fMODEL_KIND_POOL\x10\x03\x32\xf4\x03\n\rRouterService\x12\x41\n\x04\x43hat\x12\x1b.switchboard.v1.ChatRequest\x1a\x1c.switchboard.v1.ChatResponse\x12U\n\nChatStream\x12!.switchboard.v1.ChatStreamRequest\x1a\".switchboard.v1.ChatStreamResponse0\x01\x12\x44\n\x05\x45mbed\x12\x1c.switchboard.v1.EmbedRequest\x1a\x1d.switchboard.v1.EmbedResponse\x12S\n\nListModels\x12!.switchboard.v1.ListModelsRequest\x1a\".switchboard.v1.ListModelsResponse\x12P\n\tPickRoute\x12 .switchboard.v1.PickRouteRequest\x1a!.switchboard.v1.PickRouteResponse\x12\\\n\rReportOutcome\x12$.switchboard.v1.ReportOutcomeRequest\x1a%.switchboard.v1.ReportOutcomeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#switchboard/v1/router_service.proto\x12\x0eswitchboard.v1\x1a\x19switchboard/v1/chat.proto\x1a\x1fswitchboard/v1/embeddings.proto\x1a\x1cswitchboard/v1/routing.proto\"j\n\x0b\x43hatRequest\x12*\n\x06params\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.ChatParams\x12/\n\x07routing\x18\x02 \x01(\x0b\x32\x1e.switchboard.v1.RoutingOptions\"l\n\x0c\x43hatResponse\x12\x32\n\ncompletion\x18\x01 \x01(\x0b\x32\x1e.switchboard.v1.ChatCompletion\x12(\n\x05route\x18\x02 \x01(\x0b\x32\x19.switchboard.v1.RouteInfo\"\x86\x01\n\x11\x43hatStreamRequest\x12*\n\x06params\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.ChatParams\x12/\n\x07routing\x18\x02 \x01(\x0b\x32\x1e.switchboard.v1.RoutingOptions\x12\x14\n\x0c\x62\x61tch_chunks\x18\x03 \x01(\x08\"A\n\nChunkBatch\x12\x33\n\x06\x63hunks\x18\x01 \x03(\x0b\x32#.switchboard.v1.ChatCompletionChunk\"\x1c\n\tHeartbeat\x12\x0f\n\x07idle_ms\x18\x01 \x01(\x03\"\x8f\x01\n\x0bStreamError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12(\n\x07outcome\x18\x04 \x01(\x0e\x32\x17.switchboard.v1.Outcome\x12\x17\n\x0fupstream_status\x18\x05 \x01(\x05\x12\x10\n\x08provider\x18\x06 \x01(\t\"\x7f\n\rStreamSummary\x12$\n\x05usage\x18\x01 \x01(\x0b\x32\x15.switchboard.v1.Usage\x12(\n\x05route\x18\x02 \x01(\x0b\x32\x19.switchboard.v1.RouteInfo\x12\x1e\n\x16time_to_first_token_ms\x18\x03 \x01(\x01\"\xbd\x02\n\x12\x43hatStreamResponse\x12\x34\n\x05\x63hunk\x18\x01 \x01(\x0b\x32#.switchboard.v1.ChatCompletionChunkH\x00\x12.\n\theartbeat\x18\x02 \x01(\x0b\x32\x19.switchboard.v1.HeartbeatH\x00\x12*\n\x05route\x18\x03 \x01(\x0b\x32\x19.switchboard.v1.RouteInfoH\x00\x12,\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1b.switchboard.v1.StreamErrorH\x00\x12\x30\n\x07summary\x18\x05 \x01(\x0b\x32\x1d.switchboard.v1.StreamSummaryH\x00\x12,\n\x06\x63hunks\x18\x06 \x01(\x0b\x32\x1a.switchboard.v1.ChunkBatchH\x00\x42\x07\n\x05\x65vent\"p\n\x0c\x45mbedRequest\x12/\n\x06params\x18\x01 \x01(\x0b\x32\x1f.switchboard.v1.EmbeddingParams\x12/\n\x07routing\x18\x02 \x01(\x0b\x32\x1e.switchboard.v1.RoutingOptions\"j\n\rEmbedResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.switchboard.v1.EmbeddingResult\x12(\n\x05route\x18\x02 \x01(\x0b\x32\x19.switchboard.v1.RouteInfo\"\x89\x01\n\x10PickRouteRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12/\n\x07routing\x18\x02 \x01(\x0b\x32\x1e.switchboard.v1.RoutingOptions\x12\x18\n\x10\x65stimated_tokens\x18\x03 \x01(\x03\x12\x1b\n\x13\x65xclude_deployments\x18\x04 \x03(\t\"\xe0\x01\n\x11PickRouteResponse\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12\x12\n\ndeployment\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x16\n\x0eupstream_model\x18\x04 \x01(\t\x12\x15\n\rprovider_kind\x18\x05 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x06 \x01(\t\x12\x0f\n\x07\x61pi_key\x18\x07 \x01(\t\x12\x17\n\x0fkey_fingerprint\x18\x08 \x01(\t\x12\x14\n\x0c\x65xpires_unix\x18\t \x01(\x01\x12\x12\n\nsession_id\x18\n \x01(\t\"\xd9\x01\n\x14ReportOutcomeRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12(\n\x07outcome\x18\x02 \x01(\x0e\x32\x17.switchboard.v1.Outcome\x12\x17\n\x0fupstream_status\x18\x03 \x01(\x05\x12\x12\n\nlatency_ms\x18\x04 \x01(\x01\x12\x1a\n\rretry_after_s\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0ctotal_tokens\x18\x06 \x01(\x03H\x01\x88\x01\x01\x42\x10\n\x0e_retry_after_sB\x0f\n\r_total_tokens\")\n\x15ReportOutcomeResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\"\x13\n\x11ListModelsRequest\"t\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.switchboard.v1.ModelKind\x12\x0f\n\x07members\x18\x03 \x03(\t\x12\x10\n\x08owned_by\x18\x04 \x01(\t\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\"?\n\x12ListModelsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.switchboard.v1.ModelInfo*m\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x19\n\x15MODEL_KIND_DEPLOYMENT\x10\x01\x12\x14\n\x10MODEL_KIND_GROUP\x10\x02\x12\x13\n\x0fMODEL_KIND_POOL\x10\x03\x32\xf4\x03\n\rRouterService\x12\x41\n\x04\x43hat\x12\x1b.switchboard.v1.ChatRequest\x1a\x1c.switchboard.v1.ChatResponse\x12U\n\nChatStream\x12!.switchboard.v1.ChatStreamRequest\x1a\".switchboard.v1.ChatStreamResponse0\x01\x12\x44\n\x05\x45mbed\x12\x1c.switchboard.v1.EmbedRequest\x1a\x1d.switchboard.v1.EmbedResponse\x12S\n\nListModels\x12!.switchboard.v1.ListModelsRequest\x1a\".switchboard.v1.ListModelsResponse\x12P\n\tPickRoute\x12 .switchboard.v1.PickRouteRequest\x1a!.switchboard.v1.PickRouteResponse\x12\\\n\rReportOutcome\x12$.switchboard.v1.ReportOutcomeRequest\x1a%.switchboard.v1.ReportOutcomeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clients.switchboard.v1.router_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELKIND']._serialized_start=2112
-  _globals['_MODELKIND']._serialized_end=2221
+  _globals['_MODELKIND']._serialized_start=2248
+  _globals['_MODELKIND']._serialized_end=2357
   _globals['_CHATREQUEST']._serialized_start=145
   _globals['_CHATREQUEST']._serialized_end=251
   _globals['_CHATRESPONSE']._serialized_start=253
   _globals['_CHATRESPONSE']._serialized_end=361
-  _globals['_CHATSTREAMREQUEST']._serialized_start=363
-  _globals['_CHATSTREAMREQUEST']._serialized_end=475
-  _globals['_HEARTBEAT']._serialized_start=477
-  _globals['_HEARTBEAT']._serialized_end=505
-  _globals['_STREAMERROR']._serialized_start=508
-  _globals['_STREAMERROR']._serialized_end=651
-  _globals['_STREAMSUMMARY']._serialized_start=653
-  _globals['_STREAMSUMMARY']._serialized_end=780
-  _globals['_CHATSTREAMRESPONSE']._serialized_start=783
-  _globals['_CHATSTREAMRESPONSE']._serialized_end=1054
-  _globals['_EMBEDREQUEST']._serialized_start=1056
-  _globals['_EMBEDREQUEST']._serialized_end=1168
-  _globals['_EMBEDRESPONSE']._serialized_start=1170
-  _globals['_EMBEDRESPONSE']._serialized_end=1276
-  _globals['_PICKROUTEREQUEST']._serialized_start=1279
-  _globals['_PICKROUTEREQUEST']._serialized_end=1416
-  _globals['_PICKROUTERESPONSE']._serialized_start=1419
-  _globals['_PICKROUTERESPONSE']._serialized_end=1643
-  _globals['_REPORTOUTCOMEREQUEST']._serialized_start=1646
-  _globals['_REPORTOUTCOMEREQUEST']._serialized_end=1863
-  _globals['_REPORTOUTCOMERESPONSE']._serialized_start=1865
-  _globals['_REPORTOUTCOMERESPONSE']._serialized_end=1906
-  _globals['_LISTMODELSREQUEST']._serialized_start=1908
-  _globals['_LISTMODELSREQUEST']._serialized_end=1927
-  _globals['_MODELINFO']._serialized_start=1929
-  _globals['_MODELINFO']._serialized_end=2045
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2047
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2110
-  _globals['_ROUTERSERVICE']._serialized_start=2224
-  _globals['_ROUTERSERVICE']._serialized_end=2724
+  _globals['_CHATSTREAMREQUEST']._serialized_start=364
+  _globals['_CHATSTREAMREQUEST']._serialized_end=498
+  _globals['_CHUNKBATCH']._serialized_start=500
+  _globals['_CHUNKBATCH']._serialized_end=565
+  _globals['_HEARTBEAT']._serialized_start=567
+  _globals['_HEARTBEAT']._serialized_end=595
+  _globals['_STREAMERROR']._serialized_start=598
+  _globals['_STREAMERROR']._serialized_end=741
+  _globals['_STREAMSUMMARY']._serialized_start=743
+  _globals['_STREAMSUMMARY']._serialized_end=870
+  _globals['_CHATSTREAMRESPONSE']._serialized_start=873
+  _globals['_CHATSTREAMRESPONSE']._serialized_end=1190
+  _globals['_EMBEDREQUEST']._serialized_start=1192
+  _globals['_EMBEDREQUEST']._serialized_end=1304
+  _globals['_EMBEDRESPONSE']._serialized_start=1306
+  _globals['_EMBEDRESPONSE']._serialized_end=1412
+  _globals['_PICKROUTEREQUEST']._serialized_start=1415
+  _globals['_PICKROUTEREQUEST']._serialized_end=1552
+  _globals['_PICKROUTERESPONSE']._serialized_start=1555
+  _globals['_PICKROUTERESPONSE']._serialized_end=1779
+  _globals['_REPORTOUTCOMEREQUEST']._serialized_start=1782
+  _globals['_REPORTOUTCOMEREQUEST']._serialized_end=1999
+  _globals['_REPORTOUTCOMERESPONSE']._serialized_start=2001
+  _globals['_REPORTOUTCOMERESPONSE']._serialized_end=2042
+  _globals['_LISTMODELSREQUEST']._serialized_start=2044
+  _globals['_LISTMODELSREQUEST']._serialized_end=2063
+  _globals['_MODELINFO']._serialized_start=2065
+  _globals['_MODELINFO']._serialized_end=2181
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2183
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2246
+  _globals['_ROUTERSERVICE']._serialized_start=2360
+  _globals['_ROUTERSERVICE']._serialized_end=2860
 # @@protoc_insertion_point(module_scope)

@@ -101,6 +101,12 @@ class ChatStreamRequest(_message.Message):
 
     PARAMS_FIELD_NUMBER: _builtins.int
     ROUTING_FIELD_NUMBER: _builtins.int
+    BATCH_CHUNKS_FIELD_NUMBER: _builtins.int
+    batch_chunks: _builtins.bool
+    """The caller reads `chunks` events: chunks that are ready together (a burst from the upstream,
+    or a caller that reads slower than the upstream writes) then travel in one message, which
+    costs far less than one message each. Off: every chunk is its own `chunk` event.
+    """
     @_builtins.property
     def params(self) -> _chat_pb2.ChatParams: ...
     @_builtins.property
@@ -110,14 +116,37 @@ class ChatStreamRequest(_message.Message):
         *,
         params: _chat_pb2.ChatParams | None = ...,
         routing: _routing_pb2.RoutingOptions | None = ...,
+        batch_chunks: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["params", b"params", "routing", b"routing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["params", b"params", "routing", b"routing"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_chunks", b"batch_chunks", "params", b"params", "routing", b"routing"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChatStreamRequest: _TypeAlias = ChatStreamRequest  # noqa: Y015
+
+@_typing.final
+class ChunkBatch(_message.Message):
+    """Consecutive chunks of one stream, in order (only to callers that set `batch_chunks`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def chunks(self) -> _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatCompletionChunk]: ...
+    def __init__(
+        self,
+        *,
+        chunks: _abc.Iterable[_chat_pb2.ChatCompletionChunk] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChunkBatch: _TypeAlias = ChunkBatch  # noqa: Y015
 
 @_typing.final
 class Heartbeat(_message.Message):
@@ -216,6 +245,7 @@ class ChatStreamResponse(_message.Message):
     ROUTE_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
+    CHUNKS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _chat_pb2.ChatCompletionChunk: ...
     @_builtins.property
@@ -228,6 +258,10 @@ class ChatStreamResponse(_message.Message):
     def error(self) -> Global___StreamError: ...
     @_builtins.property
     def summary(self) -> Global___StreamSummary: ...
+    @_builtins.property
+    def chunks(self) -> Global___ChunkBatch:
+        """Two or more chunks at once; a single ready chunk is still a `chunk` event."""
+
     def __init__(
         self,
         *,
@@ -236,12 +270,13 @@ class ChatStreamResponse(_message.Message):
         route: _routing_pb2.RouteInfo | None = ...,
         error: Global___StreamError | None = ...,
         summary: Global___StreamSummary | None = ...,
+        chunks: Global___ChunkBatch | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "error", b"error", "event", b"event", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "chunks", b"chunks", "error", b"error", "event", b"event", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "error", b"error", "event", b"event", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "chunks", b"chunks", "error", b"error", "event", b"event", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "heartbeat", "route", "error", "summary"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "heartbeat", "route", "error", "summary", "chunks"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 

@@ -36,13 +36,28 @@ async def upstream(
 async def collect(
     guard: StreamGuard, source: AsyncIterator[chat_pb2.ChatCompletionChunk]
 ) -> list[object]:
-    return [item async for item in guard.follow(source)]
+    """Every item, batches flattened into their chunks."""
+    items: list[object] = []
+    async for item in guard.follow(source):
+        items.extend(item if isinstance(item, list) else [item])
+    return items
 
 
 async def test_relays_a_finished_stream() -> None:
     guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=5)
     items = await collect(guard, upstream([chunk("a"), chunk("b", finish=True)]))
     assert [i.choices[0].delta.text for i in items] == ["a", "b"]  # type: ignore[attr-defined]
+
+
+async def test_chunks_ready_together_come_as_one_batch_in_order() -> None:
+    # Nothing in this upstream waits: the reader fills its buffer before the guard takes any.
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=5, read_ahead=4)
+    texts = [str(i) for i in range(10)]
+    source = upstream([chunk(t, finish=t == "9") for t in texts])
+    batches = [item async for item in guard.follow(source)]
+    assert all(isinstance(b, list) and 1 <= len(b) <= 4 for b in batches)
+    assert [c.choices[0].delta.text for b in batches for c in b] == texts  # type: ignore[union-attr]
+    assert len(batches) < len(texts)  # fewer hand-overs than chunks
 
 
 async def test_heartbeats_while_idle_then_stall() -> None:
@@ -72,7 +87,7 @@ async def test_heartbeat_does_not_lose_the_pending_chunk() -> None:
         if isinstance(item, Idle):
             release.set()
         else:
-            texts.append(item.choices[0].delta.text)
+            texts += [c.choices[0].delta.text for c in item]
     assert texts == ["a", "b"]
 
 

@@ -1,4 +1,4 @@
-"""StreamGuard's reader: one task per stream, at most one chunk read ahead, the upstream's errors
+"""StreamGuard's reader: one task per stream, a bounded read-ahead, the upstream's errors
 raised in the caller's task, a slow caller never mistaken for a stalled upstream, and nothing
 left running however the stream ends."""
 
@@ -61,15 +61,19 @@ async def spin(turns: int = 50) -> None:
         await asyncio.sleep(0)
 
 
-async def test_reads_at_most_one_chunk_ahead_of_the_caller() -> None:
+@pytest.mark.parametrize("read_ahead", [1, 8])
+async def test_reads_no_more_than_its_read_ahead_past_the_caller(read_ahead: int) -> None:
     upstream = Upstream(1000)
-    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60, read_ahead=read_ahead)
+    taken = 0
     async with aclosing(guard.follow(upstream.chunks())) as items:
-        for taken in range(1, 4):
-            assert isinstance(await anext(items), Chunk)
+        for _ in range(3):
+            batch = await anext(items)
+            assert isinstance(batch, list) and 1 <= len(batch) <= read_ahead
+            taken += len(batch)
             await spin()
-            # One chunk in the slot, one in the reader's hands waiting for room.
-            assert upstream.pulled == taken + 2
+            # A full buffer, and one chunk in the reader's hands waiting for room.
+            assert upstream.pulled == taken + read_ahead + 1
     assert upstream.closed
 
 
@@ -79,9 +83,9 @@ async def test_a_slow_caller_is_not_a_stalled_upstream() -> None:
     guard = StreamGuard(clock, stall_s=1, heartbeat_s=60)
     texts = []
     async for item in guard.follow(upstream.chunks()):
-        assert isinstance(item, Chunk)
-        texts.append(item.choices[0].delta.text)
-        clock.advance(30)  # the caller took 30 s to accept this chunk
+        assert isinstance(item, list)
+        texts += [c.choices[0].delta.text for c in item]
+        clock.advance(30)  # the caller took 30 s to accept this batch
     assert texts == ["0", "1", "2"]
 
 
@@ -93,16 +97,17 @@ async def test_the_upstreams_error_is_raised_in_the_callers_task() -> None:
     seen = []
     with pytest.raises(UpstreamFailure) as caught:
         async for item in guard.follow(upstream.chunks()):
-            seen.append(item)
+            assert isinstance(item, list)
+            seen += item
     assert caught.value is failure
-    assert len(seen) == 2
+    assert len(seen) == 2  # the chunks before the failure reach the caller first
     assert upstream.closed
     assert other_tasks() == baseline
 
 
 async def test_a_finished_stream_ends_and_an_unfinished_one_is_truncated() -> None:
     guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
-    assert len([i async for i in guard.follow(Upstream(2).chunks())]) == 2
+    assert len([c async for i in guard.follow(Upstream(2).chunks()) for c in i]) == 2  # type: ignore[union-attr]
     # A finish reason relayed before the guard took over counts too.
     assert [i async for i in guard.follow(Upstream(0).chunks(), finished=True)] == []
     with pytest.raises(UpstreamFailure) as caught:
@@ -171,7 +176,7 @@ async def test_one_task_per_stream_not_per_chunk() -> None:
     guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
     loop.set_task_factory(counting)
     try:
-        items = [i async for i in guard.follow(Upstream(500).chunks())]
+        items = [c async for i in guard.follow(Upstream(500).chunks()) for c in i]  # type: ignore[union-attr]
     finally:
         loop.set_task_factory(None)
     assert len(items) == 500
