@@ -178,24 +178,17 @@ class Executor:
         started = self._clock.monotonic()
         try:
             yield StreamEvent(route=ctx.route(deployment))
-            for chunk in opened.opening:
-                if chunk.HasField("usage"):
-                    yield chunk.usage
-                yield StreamEvent(chunk=chunk)
+            # The opening (role chunk, first content) was read before the commit: ready together.
+            for event in _chunk_events(opened.opening, batch):
+                yield event
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
                 async for item in items:
                     if isinstance(item, Idle):
                         idle_ms = int(item.idle_s * 1000)
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
-                    for chunk in item:
-                        if chunk.HasField("usage"):
-                            yield chunk.usage
-                    if batch and len(item) > 1:
-                        yield StreamEvent(chunks=router_service_pb2.ChunkBatch(chunks=item))
-                    else:
-                        for chunk in item:
-                            yield StreamEvent(chunk=chunk)
+                    for event in _chunk_events(item, batch):
+                        yield event
         except (asyncio.CancelledError, GeneratorExit):
             # The caller went away (disconnect, cancellation, deadline): no one is penalised.
             ctx.record(deployment, opened.lease.key.fingerprint, Outcome.CANCELLED, started)
@@ -215,6 +208,19 @@ class Executor:
             if reaction_for(failure.outcome).counts_against_deployment:
                 await self._runner.stats.record(deployment.name, False)
             yield StreamEvent(error=_stream_error(failure, deployment))
+
+
+def _chunk_events(
+    chunks: list[chat_pb2.ChatCompletionChunk], batch: bool
+) -> list[StreamEvent | chat_pb2.Usage]:
+    """Chunks ready together as stream events: one `chunks` event when the caller takes batches
+    and there are several, else a `chunk` event each; each usage goes first, for the summary."""
+    events: list[StreamEvent | chat_pb2.Usage] = [c.usage for c in chunks if c.HasField("usage")]
+    if batch and len(chunks) > 1:
+        events.append(StreamEvent(chunks=router_service_pb2.ChunkBatch(chunks=chunks)))
+    else:
+        events += [StreamEvent(chunk=chunk) for chunk in chunks]
+    return events
 
 
 def timed_out(ctx: RequestContext, detail: str) -> UpstreamFailure | DeadlineExceededError:

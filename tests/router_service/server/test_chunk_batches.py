@@ -76,8 +76,9 @@ async def test_chunks_ready_together_travel_together_when_asked(
     assert "".join(texts) == "".join(WORDS)  # every chunk, in order
     assert kinds[0] == "route" and kinds[-1] == "summary"
     if batch:
-        # The opening chunks before the commit go one by one; the burst after them in batches.
-        assert sizes and all(size >= 2 for size in sizes)
+        # The opening (role chunk and first content, read before the commit) is one batch too.
+        assert kinds[1] == "chunks" and sizes[0] == 2
+        assert all(size >= 2 for size in sizes)
         assert kinds.count("chunk") + sum(sizes) == len(WORDS) + 2
     else:
         assert "chunks" not in kinds
