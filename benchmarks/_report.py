@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from benchmarks._variants import variant_targets, variants_markdown
+
 # (scenario, system) → the mode a row is reported under
 MODES = {
     ("unary", "direct"): "HTTP unary",
@@ -228,7 +230,7 @@ def targets(rows: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, 
     else:
         rounds = ", ".join(f"{e:.2f}" for e in extras if e is not None)
         out.append(_target(name, extra <= 2.0, f"extra p50 {extra:.2f} ms (rounds: {rounds})"))
-    return out
+    return out + variant_targets(data)
 
 
 # ---- output -----------------------------------------------------------------------------------
@@ -329,9 +331,9 @@ def markdown(data: dict[str, Any]) -> str:
         )
         + ".",
         "",
-        "Chart: `latest.png`. Raw runs: `latest.json`. Method: `benchmarks/README.md`.",
-        "",
     ]
+    lines += variants_markdown(data)
+    lines += ["Chart: `latest.png`. Raw runs: `latest.json`. Method: `benchmarks/README.md`.", ""]
     return "\n".join(lines)
 
 

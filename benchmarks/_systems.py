@@ -106,13 +106,26 @@ cooldowns: {{transient_s: 0.001}}
 
 
 def start_switchboard(
-    group: ProcessGroup, upstream_base: str, tmp: Path, src: Path = REPO
+    group: ProcessGroup,
+    upstream_base: str,
+    tmp: Path,
+    src: Path = REPO,
+    *,
+    variant: str | None = None,
+    env: dict[str, str] | None = None,
+    extra_config: str = "",
 ) -> tuple[System, System]:
-    """Router + edge; returns the HTTP system (edge) and the gRPC system (router alone)."""
+    """Router + edge; returns the HTTP system (edge) and the gRPC system (router alone).
+
+    A `variant` (e.g. `tracing`) is a second stack beside the plain one: its config, logs and
+    system names carry the variant's name; `env` goes to both processes and `extra_config`
+    (top-level YAML) is appended to the router's config."""
+    suffix = f"-{variant}" if variant else ""
     router_port, edge_port, dead_port = free_port(), free_port(), free_port()
-    config = tmp / "switchboard.yaml"
+    config = tmp / f"switchboard{suffix}.yaml"
     for with_auth in (True, False):  # trees from before client auth reject an `auth:` section
-        config.write_text(switchboard_config(upstream_base, router_port, dead_port, with_auth))
+        text = switchboard_config(upstream_base, router_port, dead_port, with_auth)
+        config.write_text(text + extra_config)
         check = subprocess.run(
             [*_python(), "check-config", str(config)],
             capture_output=True,
@@ -126,26 +139,27 @@ def start_switchboard(
             break
         if not with_auth or "auth" not in check.stderr + check.stdout:
             raise RuntimeError(f"the bench config does not load:\n{check.stderr}{check.stdout}")
+    proc_env = {**(env or {}), **_env(src)}
     argv = [*_python(), "router", "--config", str(config)]
-    router = group.start("router", argv, env=_env(src), cwd=src)
+    router = group.start(f"router{suffix}", argv, env=proc_env, cwd=src)
     wait_tcp(router_port, router, _STARTUP_S)
     target = f"127.0.0.1:{router_port}"
     # --host is given explicitly: the edge's settings do not carry a host of their own.
     edge = group.start(
-        "edge",
+        f"edge{suffix}",
         [*_python(), "edge", "--host", "127.0.0.1", "--port", str(edge_port), "--router", target],
-        env=_env(src),
+        env=proc_env,
         cwd=src,
     )
     wait_http(f"http://127.0.0.1:{edge_port}/readyz", edge, _STARTUP_S)
     auth = {"authorization": f"Bearer {CALLER_KEY}"}
     http = System(
-        "switchboard",
+        f"switchboard{suffix}",
         chat_url=f"http://127.0.0.1:{edge_port}/v1/chat/completions",
         headers=auth,
         procs=[router, edge],
     )
-    grpc = System("switchboard-grpc", grpc_target=target, headers=auth, procs=[router])
+    grpc = System(f"switchboard-grpc{suffix}", grpc_target=target, headers=auth, procs=[router])
     return http, grpc
 
 

@@ -5,8 +5,9 @@
 Starts the fast fake upstream, Switchboard (router + edge), and LiteLLM proxy (installed into
 benchmarks/.peer-venv at a pinned version) as subprocesses on free loopback ports; runs fixed
 concurrency levels, non-streaming and streaming, alternating the systems run by run; then the
-failover and idle-streams probes. Writes benchmarks/results/latest.{json,md,png}. Every process it
-starts is stopped on exit; all traffic goes to 127.0.0.1; every run is bounded in time.
+failover probe, the variants probe (tracing on, Redis state: each a second stack against the
+plain one) and the idle-streams probe. Writes benchmarks/results/latest.{json,md,png}. Every
+process it starts is stopped on exit; all traffic goes to 127.0.0.1; every run is bounded in time.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from benchmarks._measure import LoadPlan, failover, idle_streams, measure, warm_
 from benchmarks._peer import PEER_VERSION, PeerUnavailable, ensure_peer
 from benchmarks._procs import ProcessGroup, memory_kib, sigterm_as_interrupt
 from benchmarks._systems import System, start_peer, start_switchboard, start_upstream
+from benchmarks._variants import VARIANT_LEVEL, Context, run_variants
 from benchmarks._wrk import find_wrk
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,6 +66,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--failover-requests", type=int, help="requests per model and round (300)")
     p.add_argument("--no-wrk", action="store_true", help="Python client for non-streaming too")
     p.add_argument(
+        "--no-variants", action="store_true", help="skip the tracing and Redis variants probe"
+    )
+    p.add_argument(
+        "--variant-level",
+        type=int,
+        default=VARIANT_LEVEL,
+        help=f"concurrency of the variants probe (default {VARIANT_LEVEL})",
+    )
+    p.add_argument(
         "--quiet-wait",
         type=float,
         help="seconds in all that runs may wait for other work on the machine to calm down "
@@ -83,6 +94,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quiet_wait is None:
         args.quiet_wait = 30.0 if quick else 300.0
     args.failover_requests = args.failover_requests or (100 if quick else 300)
+    # the variants' cost is a ratio of medians: at least 3 rounds (2 in a smoke run)
+    args.variant_rounds = max(2 if quick else 3, args.rounds)
     return args
 
 
@@ -129,7 +142,6 @@ def run_matrix(
                 hwm = memory_kib(systems[name].pids(), "VmHWM")
                 peaks.setdefault(name, {})[str(level)] = hwm
     return runs, peaks
-    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         _say("failover probe: a deployment that refuses connections, then the fallback")
         fail = failover(sb_http, args.failover_requests, max(3, args.rounds), plan)
+        variants = None
+        if not args.no_variants:  # before the idle streams: their stacks are gone by then
+            level, rounds = args.variant_level, args.variant_rounds
+            ctx = Context(group, upstream, tmp, src, sb_http, plan, level, rounds, _say)
+            variants = run_variants(ctx)
         _say(f"idle streams probe: {args.idle_streams} streams through the edge")
         streams = idle_streams(sb_http, args.idle_streams)
         _say(f"idle streams: {streams['opened']} open, {streams['kib_per_stream']} KiB each")
@@ -219,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
             "failover": fail,
             "idle_streams": streams,
+            "variants": variants,  # None: --no-variants
         }
     data["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
     report = _report.write_all(data, args.out)
