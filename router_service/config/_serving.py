@@ -86,7 +86,12 @@ class StateConfig(_Strict):
         min_length=1,
         description="Namespace of every Redis key: replicas that share state share the prefix.",
     )
-    pool_size: int = Field(default=64, ge=1, description="Redis connections per replica.")
+    pool_size: int = Field(
+        default=2,
+        ge=1,
+        description="Redis connections per replica. Each carries any number of requests at once "
+        "(commands are pipelined), so a few are plenty.",
+    )
     socket_timeout_s: float = Field(
         default=0.5,
         gt=0,

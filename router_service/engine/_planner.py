@@ -68,10 +68,7 @@ class Planner:
         )
         ordered = [group.members[i] for i in indices]
         plan = Plan([], scores=scores, strategy=group.strategy, pool=group.pool)
-        cooled = await self._cooldowns(ordered)
-        banned, skipped = await self._sessions.excluded(
-            ctx.session_id, sorted({d.provider for d in ordered}), names
-        )
+        cooled, banned, skipped = await self._exclusions(ctx.session_id, ordered, names)
         for deployment in ordered:
             if deployment.provider in banned:
                 plan.excluded[deployment.name] = "session_provider_ban"
@@ -88,9 +85,18 @@ class Planner:
         record_plan(plan)
         return plan
 
-    async def _cooldowns(self, deployments: Sequence[Deployment]) -> dict[str, float]:
-        until = await self._store.deadlines([d.cooldown_name for d in deployments])
-        return {d.name: end for d, end in zip(deployments, until, strict=True) if end}
+    async def _exclusions(
+        self, session: str, ordered: Sequence[Deployment], names: Sequence[str]
+    ) -> tuple[dict[str, float], set[str], set[str]]:
+        """(cooling deployments and until when, the session's banned providers, its skipped
+        deployments): every deadline in one store call."""
+        providers = sorted({d.provider for d in ordered})
+        session_names = self._sessions.exclusion_names(session, providers, names)
+        until = await self._store.deadlines([d.cooldown_name for d in ordered] + session_names)
+        n = len(ordered)
+        cooled = {d.name: end for d, end in zip(ordered, until[:n], strict=True) if end}
+        banned, skipped = self._sessions.excluded_by(providers, names, until[n:])
+        return cooled, banned, skipped
 
     async def _stick(self, ctx: RequestContext, plan: Plan) -> None:
         """The session's sticky deployment goes first whenever it is still allowed for it —

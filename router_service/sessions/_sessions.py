@@ -55,11 +55,27 @@ class SessionState:
         self, session: str, providers: Sequence[str], deployments: Sequence[str]
     ) -> tuple[set[str], set[str]]:
         """(banned providers, skipped deployments) for this session, in one store call."""
+        names = self.exclusion_names(session, providers, deployments)
+        until = await self._store.deadlines(names) if names else []
+        return self.excluded_by(providers, deployments, until)
+
+    def exclusion_names(
+        self, session: str, providers: Sequence[str], deployments: Sequence[str]
+    ) -> list[str]:
+        """The deadlines `excluded` reads; the planner reads them together with the
+        deployments' cooldowns, in one store call (one Redis round trip)."""
         if not session:
-            return set(), set()
+            return []
         names = [self._ban(session, p) for p in providers]
-        names += [self._skip(session, d) for d in deployments]
-        until = await self._store.deadlines(names)
+        return names + [self._skip(session, d) for d in deployments]
+
+    @staticmethod
+    def excluded_by(
+        providers: Sequence[str], deployments: Sequence[str], until: Sequence[float]
+    ) -> tuple[set[str], set[str]]:
+        """(banned providers, skipped deployments) from the deadlines of `exclusion_names`."""
+        if not until:  # no session: nothing is excluded
+            return set(), set()
         n = len(providers)
         banned = {p for p, end in zip(providers, until[:n], strict=True) if end}
         skipped = {d for d, end in zip(deployments, until[n:], strict=True) if end}

@@ -1,7 +1,8 @@
 """StateStore on one Redis that every replica shares (DESIGN.md §5, issue #9).
 
-Each decision is one round trip: a Lua script (EVALSHA through `register_script`; redis-py
-loads the script again when a restarted server has forgotten it), one MGET, or one pipeline.
+Each decision is one round trip: a Lua script (EVALSHA; the script is sent again when a
+restarted server has forgotten it), one MGET, or one pipeline, on our own small client
+(`_resp.py`: multiplexed, auto-pipelined connections; see there why not redis-py).
 Time is the caller's clock, as in the memory store: deadlines are the wall-clock instants the
 callers pass in, leases and marks expire at `now + ttl_s` of the replica that took them, so the
 replicas' clocks must agree (NTP) to well within the shortest cooldown.
@@ -17,7 +18,8 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
     {prefix}:bkt:{name}        hash   "bucket|field" -> total       (routing statistics)
     {prefix}:bkti:{name}       zset   bucket -> expiry
 
-Redis errors become `StoreUnavailableError` here and nowhere else.
+Redis errors (error replies, lost connections, timeouts) become `StoreUnavailableError` here and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -30,11 +32,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
@@ -44,6 +41,7 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
+from router_service.state._resp import RedisReplyError, RespClient
 
 # How long a key outlives the last instant it can matter (clock skew between replicas).
 _SLACK_MS = 1000
@@ -54,7 +52,7 @@ def _translated() -> Iterator[None]:
     """The one boundary where redis (and socket) errors become ours."""
     try:
         yield
-    except (RedisError, OSError) as exc:
+    except (RedisReplyError, OSError) as exc:  # OSError: ConnectionError, TimeoutError
         raise StoreUnavailableError(f"redis: {exc}") from exc
 
 
@@ -75,7 +73,7 @@ def redacted(url: str) -> str:
 class RedisStateStore(StateStore):
     """The StateStore on Redis. Owns `client` (closed by `aclose`). Build with `from_url`."""
 
-    def __init__(self, client: Redis, *, prefix: str, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, client: RespClient, *, prefix: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self._client = client
         self.prefix = prefix
         self._clock = clock
@@ -83,13 +81,13 @@ class RedisStateStore(StateStore):
         self._instance = secrets.token_hex(6)
         self._ids = itertools.count(1)
         self._closed = False
-        self._acquire = client.register_script(lua.ACQUIRE)
-        self._add_tokens = client.register_script(lua.ADD_TOKENS)
-        self._extend = client.register_script(lua.EXTEND_DEADLINE)
-        self._enter = client.register_script(lua.ENTER)
-        self._leave = client.register_script(lua.LEAVE)
-        self._members = client.register_script(lua.MEMBERS)
-        self._add_to_bucket = client.register_script(lua.ADD_TO_BUCKET)
+        self._acquire = client.script(lua.ACQUIRE)
+        self._add_tokens = client.script(lua.ADD_TOKENS)
+        self._extend = client.script(lua.EXTEND_DEADLINE)
+        self._enter = client.script(lua.ENTER)
+        self._leave = client.script(lua.LEAVE)
+        self._members = client.script(lua.MEMBERS)
+        self._add_to_bucket = client.script(lua.ADD_TO_BUCKET)
 
     @classmethod
     def from_url(
@@ -98,23 +96,20 @@ class RedisStateStore(StateStore):
         *,
         prefix: str,
         clock: Clock = SYSTEM_CLOCK,
-        pool_size: int = 64,
+        pool_size: int = 2,
         socket_timeout_s: float = 0.5,
         connect_timeout_s: float = 0.5,
     ) -> RedisStateStore:
-        """A store on a pool of at most `pool_size` connections, made lazily. One immediate
-        retry (a pooled connection that died with a restarted server), no backoff sleeps: an
-        unreachable Redis must fail fast so that requests go on with local state."""
-        pool = BlockingConnectionPool.from_url(
+        """A store on `pool_size` multiplexed connections, made lazily. No retry and no backoff:
+        an unreachable Redis must fail fast so that requests go on with local state (the
+        ResilientStateStore); a connection that died is made again by the next command."""
+        client = RespClient(
             url,
-            max_connections=pool_size,
-            timeout=socket_timeout_s,
-            socket_timeout=socket_timeout_s,
-            socket_connect_timeout=connect_timeout_s,
-            retry=Retry(NoBackoff(), 1),
-            decode_responses=True,
+            connections=pool_size,
+            timeout_s=socket_timeout_s,
+            connect_timeout_s=connect_timeout_s,
         )
-        return cls(Redis.from_pool(pool), prefix=prefix, clock=clock)
+        return cls(client, prefix=prefix, clock=clock)
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}:{kind}:{name}"
@@ -124,7 +119,7 @@ class RedisStateStore(StateStore):
 
     async def ping(self) -> None:
         with _translated():
-            await self._client.ping()
+            await self._client.execute("PING")
 
     # -- slots ---------------------------------------------------------------------------------
     async def acquire(self, request: SlotRequest) -> SlotGrant:
@@ -142,42 +137,40 @@ class RedisStateStore(StateStore):
             _SLACK_MS,
         ]
         with _translated():
-            granted, retry_after, window = await self._acquire(keys=keys, args=args)
+            granted, retry_after, window = await self._acquire(keys, args)
         return SlotGrant(
             lease_id if granted else None, retry_after_s=float(retry_after), window=int(window)
         )
 
     async def add_tokens(self, resource: str, window: int, delta: int) -> None:
         with _translated():
-            await self._add_tokens(keys=[self._key("rate", resource)], args=[window, delta])
+            await self._add_tokens([self._key("rate", resource)], [window, delta])
 
     async def release(self, resource: str, lease_id: str) -> None:
         with _translated():
-            await self._client.zrem(self._key("slot", resource), lease_id)
+            await self._client.execute("ZREM", self._key("slot", resource), lease_id)
 
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:
             return []
         after_now = f"({self._clock.now()!r}"
+        commands = [("ZCOUNT", self._key("slot", r), after_now, "+inf") for r in resources]
         with _translated():
-            async with self._client.pipeline(transaction=False) as pipe:
-                for resource in resources:
-                    pipe.zcount(self._key("slot", resource), after_now, "+inf")
-                counts = await pipe.execute()
+            counts = _checked(await self._client.pipeline(commands))
         return [int(c) for c in counts]
 
     # -- deadlines -----------------------------------------------------------------------------
     async def extend_deadline(self, name: str, until: float) -> float:
         args: list[str | int] = [repr(float(until)), repr(self._clock.now()), _SLACK_MS]
         with _translated():
-            current = await self._extend(keys=[self._key("dl", name)], args=args)
+            current = await self._extend([self._key("dl", name)], args)
         return float(current)
 
     async def deadlines(self, names: Sequence[str]) -> list[float]:
         if not names:
             return []
         with _translated():
-            stored = await self._client.mget([self._key("dl", n) for n in names])
+            stored = await self._client.execute("MGET", *(self._key("dl", n) for n in names))
         now = self._clock.now()
         out = []
         for value in stored:
@@ -187,27 +180,28 @@ class RedisStateStore(StateStore):
 
     async def clear_deadline(self, name: str) -> None:
         with _translated():
-            await self._client.delete(self._key("dl", name))
+            await self._client.execute("DEL", self._key("dl", name))
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
         expiry = self._clock.now() + ttl_s
         ttl_ms = max(0, math.ceil(ttl_s * 1000)) + _SLACK_MS
+        entry = f"{expiry!r}|{value}"
         with _translated():
-            await self._client.set(self._key("val", name), f"{expiry!r}|{value}", px=ttl_ms)
+            await self._client.execute("SET", self._key("val", name), entry, "PX", ttl_ms)
 
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         if not names:
             return []
         with _translated():
-            stored = await self._client.mget([self._key("val", n) for n in names])
+            stored = await self._client.execute("MGET", *(self._key("val", n) for n in names))
         now = self._clock.now()
         out: list[str | None] = []
         for entry in stored:
             if entry is None:
                 out.append(None)
                 continue
-            expiry, _, value = str(entry).partition("|")  # decode_responses: a str
+            expiry, _, value = str(entry).partition("|")
             out.append(value if float(expiry) > now else None)
         return out
 
@@ -228,16 +222,16 @@ class RedisStateStore(StateStore):
             _SLACK_MS,
         ]
         with _translated():
-            admitted = await self._enter(keys=self._group_keys(group), args=args)
+            admitted = await self._enter(self._group_keys(group), args)
         return token if admitted else None
 
     async def leave(self, group: str, member: str, token: str) -> None:
         with _translated():
-            await self._leave(keys=self._group_keys(group), args=[member, token])
+            await self._leave(self._group_keys(group), [member, token])
 
     async def members(self, group: str) -> dict[str, int]:
         with _translated():
-            flat = await self._members(keys=self._group_keys(group), args=[repr(self._clock.now())])
+            flat = await self._members(self._group_keys(group), [repr(self._clock.now())])
         return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
     # -- buckets -------------------------------------------------------------------------------
@@ -254,24 +248,24 @@ class RedisStateStore(StateStore):
             args += [field, repr(float(value))]
         keys = [self._key("bkt", name), self._key("bkti", name)]
         with _translated():
-            await self._add_to_bucket(keys=keys, args=args)
+            await self._add_to_bucket(keys, args)
 
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         if not names:
             return []
+        commands: list[tuple[str, ...]] = []
+        for name in names:
+            commands.append(("HGETALL", self._key("bkt", name)))
+            commands.append(("ZRANGE", self._key("bkti", name), "0", "-1", "WITHSCORES"))
         with _translated():
-            async with self._client.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.hgetall(self._key("bkt", name))
-                    pipe.zrange(self._key("bkti", name), 0, -1, withscores=True)
-                replies = await pipe.execute()
+            replies = _checked(await self._client.pipeline(commands))
         now = self._clock.now()
         out = []
         for fields, index in _pairs(replies):
             live: dict[int, dict[str, float]] = {
-                int(bucket): {} for bucket, expiry in index if expiry > now
+                int(bucket): {} for bucket, expiry in _pairs(index) if float(expiry) > now
             }
-            for key, total in fields.items():
+            for key, total in _pairs(fields):
                 bucket, _, field = key.partition("|")
                 if int(bucket) in live:
                     live[int(bucket)][field] = float(total)
@@ -286,5 +280,15 @@ class RedisStateStore(StateStore):
 
 
 def _pairs(replies: list[Any]) -> Iterator[tuple[Any, Any]]:
+    """[a, b, c, d] → (a, b), (c, d): pipelines of two commands per name, and Redis's flat
+    field/value and member/score lists."""
     it = iter(replies)
     return zip(it, it, strict=True)
+
+
+def _checked(replies: list[Any]) -> list[Any]:
+    """A pipeline's replies, raising its first error reply."""
+    for reply in replies:
+        if isinstance(reply, RedisReplyError):
+            raise reply
+    return replies

@@ -257,8 +257,8 @@ async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateS
     start is not fatal: the replica starts on local state and joins the others when it can."""
     if config.backend == "memory":
         return MemoryStateStore(clock)
-    # Imported here: the redis client costs tens of MB and a slow import to every process that
-    # never uses it (the default, memory backend).
+    # Imported here: nothing of the Redis store is loaded by processes that never use it (the
+    # default, memory backend).
     from router_service.state._redis import RedisStateStore, redacted
 
     assert config.url is not None  # the config validator requires it

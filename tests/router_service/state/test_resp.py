@@ -1,0 +1,231 @@
+"""The Redis StateStore's own client (`_resp.py`): RESP parsing at every cut, URLs, replies matched
+to callers on a multiplexed connection (also when a caller gave up), timeouts that close the
+connection and a reconnect after them — against a scripted loopback server and the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from router_service.state._resp import (
+    RedisAddress,
+    RedisReplyError,
+    RespClient,
+    _Incomplete,
+    encode,
+    parse,
+    parse_url,
+)
+
+pytestmark = pytest.mark.timeout(20)
+
+REPLIES = (
+    b"+OK\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*3\r\n$1\r\na\r\n*1\r\n:7\r\n$-1\r\n"
+    b"-ERR boom\r\n*-1\r\n$0\r\n\r\n"
+)
+VALUES = ["OK", 42, "hello", None, ["a", [7], None], "ERR boom", None, ""]
+
+
+def parse_all(data: bytes) -> list[object]:
+    buf, pos, out = bytearray(data), 0, []
+    while pos < len(buf):
+        value, pos = parse(buf, pos)
+        out.append(str(value) if isinstance(value, RedisReplyError) else value)
+    return out
+
+
+def test_every_reply_type_parses() -> None:
+    assert parse_all(REPLIES) == VALUES
+
+
+def test_a_reply_cut_anywhere_waits_for_the_rest() -> None:
+    # Every prefix parses exactly the replies that end before the cut, then asks for more.
+    for cut in range(len(REPLIES) + 1):
+        head = bytearray(REPLIES[:cut])
+        pos, parsed = 0, []
+        with contextlib.suppress(_Incomplete):
+            while pos < len(head):
+                value, pos = parse(head, pos)
+                parsed.append(str(value) if isinstance(value, RedisReplyError) else value)
+        assert parsed == VALUES[: len(parsed)]
+        assert parse_all(REPLIES[:pos]) == parsed  # it stopped on a reply boundary
+    assert parse_all(REPLIES) == VALUES
+
+
+def test_commands_are_arrays_of_bulk_strings() -> None:
+    assert encode(["SET", "k", 12, b"\x00v"]) == (
+        b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n12\r\n$2\r\n\x00v\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("redis://127.0.0.1:6379/0", RedisAddress()),
+        ("redis://h", RedisAddress(host="h")),
+        ("redis://:p%40ss@h:7000/3", RedisAddress(host="h", port=7000, password="p@ss", db=3)),
+        ("rediss://u:pw@h/2", RedisAddress(host="h", tls=True, username="u", password="pw", db=2)),
+        ("unix:///run/redis.sock?db=5", RedisAddress(path="/run/redis.sock", db=5)),
+    ],
+)
+def test_urls(url: str, address: RedisAddress) -> None:
+    assert parse_url(url) == address
+
+
+def test_other_schemes_are_refused() -> None:
+    with pytest.raises(ValueError, match="scheme"):
+        parse_url("http://127.0.0.1:6379")
+
+
+class ScriptedServer:
+    """A loopback server that writes what the test queues, one byte per write, whatever was
+    asked: replies arrive when (and cut how) the test decides."""
+
+    def __init__(self) -> None:
+        self.replies: asyncio.Queue[bytes] = asyncio.Queue()
+        self.connections = 0
+        self.closed = asyncio.Event()  # a client connection has gone
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        answering = asyncio.ensure_future(self._answer(writer))
+        try:
+            while await reader.read(1024):
+                pass
+        except ConnectionError:
+            pass
+        finally:
+            answering.cancel()
+            writer.close()
+            self.closed.set()
+
+    async def _answer(self, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while True:
+                reply = await self.replies.get()
+                for i in range(len(reply)):
+                    writer.write(reply[i : i + 1])
+                    await writer.drain()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[tuple[ScriptedServer, str]]:
+    server = ScriptedServer()
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    yield server, f"redis://127.0.0.1:{port}/0"
+    listener.close()
+    await listener.wait_closed()
+
+
+async def test_replies_in_pieces_reach_the_right_callers(
+    scripted: tuple[ScriptedServer, str],
+) -> None:
+    server, url = scripted
+    client = RespClient(url, connections=1)
+    try:
+        first = asyncio.ensure_future(client.execute("GET", "a"))
+        second = asyncio.ensure_future(client.pipeline([("GET", "b"), ("BAD",)]))
+        await asyncio.sleep(0)
+        for reply in (b"$1\r\nA\r\n", b"$1\r\nB\r\n-ERR no\r\n"):
+            server.replies.put_nowait(reply)
+        assert await first == "A"
+        b, bad = await second
+        assert b == "B" and isinstance(bad, RedisReplyError) and str(bad) == "ERR no"
+    finally:
+        await client.aclose()
+
+
+async def test_a_caller_that_gave_up_does_not_shift_the_replies(
+    scripted: tuple[ScriptedServer, str],
+) -> None:
+    server, url = scripted
+    client = RespClient(url, connections=1, timeout_s=5)
+    try:
+        gone = asyncio.ensure_future(client.execute("GET", "gone"))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        stays = asyncio.ensure_future(client.execute("GET", "stays"))
+        server.replies.put_nowait(b"$4\r\ngone\r\n$5\r\nstays\r\n")
+        assert await stays == "stays"
+        assert gone.cancelled()
+    finally:
+        await client.aclose()
+
+
+async def test_a_silent_server_times_out_every_waiting_caller_and_the_next_call_reconnects(
+    scripted: tuple[ScriptedServer, str],
+) -> None:
+    server, url = scripted
+    client = RespClient(url, connections=1, timeout_s=0.2)
+    try:
+        waiting = [asyncio.ensure_future(client.execute("PING")) for _ in range(3)]
+        results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(r, (TimeoutError, ConnectionError)) for r in results), results
+        assert any(isinstance(r, TimeoutError) for r in results)
+        await server.closed.wait()  # the client closed the silent connection
+        server.replies.put_nowait(b"+PONG\r\n")
+        assert await client.execute("PING") == "PONG"
+        assert server.connections == 2
+    finally:
+        await client.aclose()
+
+
+async def test_nothing_listening_fails_fast() -> None:
+    client = RespClient("redis://127.0.0.1:9/0", connect_timeout_s=0.2)
+    with pytest.raises(ConnectionRefusedError):
+        await client.execute("PING")
+    await client.aclose()
+
+
+# -- against the real Redis ---------------------------------------------------------------------
+async def test_many_callers_share_one_connection(redis_url: str, redis_prefix: str) -> None:
+    client = RespClient(redis_url, connections=1)
+    key = f"{redis_prefix}:counter"
+    try:
+        counts = await asyncio.gather(*(client.execute("INCR", key) for _ in range(300)))
+        assert sorted(counts) == list(range(1, 301))  # every caller got its own reply
+        await client.execute("DEL", key)
+    finally:
+        await client.aclose()
+
+
+async def test_the_database_in_the_url_is_selected(redis_url: str, redis_prefix: str) -> None:
+    base = redis_url.rsplit("/", 1)[0]
+    key, value = f"{redis_prefix}:db", secrets.token_hex(4)
+    in_db3, in_db0 = RespClient(f"{base}/3"), RespClient(f"{base}/0")
+    try:
+        await in_db3.execute("SET", key, value, "PX", 60_000)
+        assert await in_db3.execute("GET", key) == value
+        assert await in_db0.execute("GET", key) is None
+        await in_db3.execute("DEL", key)
+    finally:
+        await in_db3.aclose()
+        await in_db0.aclose()
+
+
+async def test_a_refused_login_is_an_error_reply(redis_url: str) -> None:
+    # The test Redis has no password: AUTH is refused, and the connection is not used.
+    host = redis_url.split("://", 1)[1].rsplit("@", 1)[-1]
+    client = RespClient(f"redis://:wrong@{host}")
+    with pytest.raises(RedisReplyError):
+        await client.execute("PING")
+    await client.aclose()
+
+
+async def test_scripts_run_by_hash_and_survive_a_flush(redis_url: str) -> None:
+    client = RespClient(redis_url)
+    source = f"return {{ARGV[1], '{secrets.token_hex(4)}'}}"
+    script: Callable[..., object] = client.script(source)
+    try:
+        assert (await script([], ["x"]))[0] == "x"  # type: ignore[index]
+        await client.execute("SCRIPT", "FLUSH")
+        assert (await script([], ["y"]))[0] == "y"  # type: ignore[index]
+        with pytest.raises(RedisReplyError):
+            await client.script("return redis.call('NOPE')")([], [])
+    finally:
+        await client.aclose()
