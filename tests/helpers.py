@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
 
 # How often `eventually` re-checks its condition; the deadline, not this, bounds the wait.
 POLL_INTERVAL_S = 0.005
@@ -20,3 +23,17 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"{what} did not hold within {within}s")
         await asyncio.sleep(POLL_INTERVAL_S)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve an aiohttp app on a free loopback port; yields its base URL ("http://127.0.0.1:N").
+    For upstreams the fake cannot play (one-off wire behaviour in a single test)."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

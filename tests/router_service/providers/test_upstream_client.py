@@ -18,6 +18,7 @@ from router_service.outcomes import Outcome
 from router_service.providers import ChatCall, OpenAIAdapter, create_http_client
 from router_service.providers._http import UpstreamClient
 from router_service.telemetry._state import VERSION
+from tests.helpers import serve_app
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -54,13 +55,8 @@ async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", state.chat)
     app.router.add_post("/elsewhere", state.chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield state, f"http://127.0.0.1:{port}/v1"
-    await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield state, f"{base_url}/v1"
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])

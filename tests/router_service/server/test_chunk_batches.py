@@ -14,6 +14,7 @@ from aiohttp import web
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from tests.conftest import StartRouter, base_config
+from tests.helpers import serve_app
 
 WORDS = [f"w{i} " for i in range(12)]
 
@@ -44,12 +45,8 @@ async def _burst(request: web.Request) -> web.StreamResponse:
 async def burst_url() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", _burst)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    await runner.cleanup()
+    async with serve_app(app) as base_url:
+        yield f"{base_url}/v1"
 
 
 @pytest.mark.parametrize("batch", [True, False])
