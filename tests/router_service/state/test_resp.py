@@ -126,7 +126,7 @@ async def test_replies_in_pieces_reach_the_right_callers(
     scripted: tuple[ScriptedServer, str],
 ) -> None:
     server, url = scripted
-    client = RespClient(url, connections=1)
+    client = RespClient(url, connections=1, timeout_s=5)
     try:
         first = asyncio.ensure_future(client.execute("GET", "a"))
         second = asyncio.ensure_future(client.pipeline([("GET", "b"), ("BAD",)]))
