@@ -100,10 +100,17 @@ class KeyPool:
     ) -> KeyLease | Unavailable:
         """Lease a usable key for `model` now, or say why none can be had."""
         candidates = [k for k in self.keys if k.fingerprint not in exclude]
-        usable = await self._usable(model, candidates)
-        if isinstance(usable, Unavailable):
-            return usable
-        held = await self.store.held([self.slot_name(k) for k in usable])
+        if not candidates:
+            return Unavailable(Refusal.EXHAUSTED)
+        # Health and in-flight counts in one store call (one Redis round trip).
+        until, held_all = await self.store.deadlines_and_held(
+            self._health_names(model, candidates), [self.slot_name(k) for k in candidates]
+        )
+        found = self._usable_of(candidates, until)
+        if isinstance(found, Unavailable):
+            return found
+        usable = [candidates[i] for i in found]
+        held = [held_all[i] for i in found]
         order = sorted(
             range(len(usable)),
             key=lambda i: (
@@ -136,15 +143,26 @@ class KeyPool:
         """The candidates neither disabled nor cooling for `model`, the provider not throttled."""
         if not candidates:
             return Unavailable(Refusal.EXHAUSTED)
+        until = await self.store.deadlines(self._health_names(model, candidates))
+        found = self._usable_of(candidates, until)
+        return found if isinstance(found, Unavailable) else [candidates[i] for i in found]
+
+    def _health_names(self, model: str, candidates: list[UpstreamKey]) -> list[str]:
+        """The deadlines that rule candidates out: the provider's throttle, then each key's
+        disable, then each key's cooldown for `model`."""
         names = [self.throttle_name]
         names += [self.off_name(k) for k in candidates]
-        names += [self.cool_name(k, model) for k in candidates]
-        until = await self.store.deadlines(names)
+        return names + [self.cool_name(k, model) for k in candidates]
+
+    def _usable_of(
+        self, candidates: list[UpstreamKey], until: list[float]
+    ) -> list[int] | Unavailable:
+        """Indices of the candidates `until` (read for `_health_names`) leaves usable."""
         now = self.clock.now()
         if until[0]:
             return Unavailable(Refusal.UNHEALTHY, until[0] - now)
         n = len(candidates)
-        usable = [k for i, k in enumerate(candidates) if not until[1 + i] and not until[1 + n + i]]
+        usable = [i for i in range(n) if not until[1 + i] and not until[1 + n + i]]
         if not usable:
             ends = [max(until[1 + i], until[1 + n + i]) for i in range(n)]
             return Unavailable(Refusal.UNHEALTHY, min(ends) - now)

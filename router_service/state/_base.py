@@ -72,6 +72,13 @@ class StateStore(ABC):
     async def held(self, resources: Sequence[str]) -> list[int]:
         """How many slots of each resource are held now."""
 
+    async def deadlines_and_held(
+        self, names: Sequence[str], resources: Sequence[str]
+    ) -> tuple[list[float], list[int]]:
+        """`deadlines(names)` and `held(resources)` at once: what a key lease reads, in one round
+        trip where the store can (Redis); by default the two calls."""
+        return await self.deadlines(names), await self.held(resources)
+
     @abstractmethod
     async def extend_deadline(self, name: str, until: float) -> float:
         """Set `name` to `until` unless it already ends later; return the deadline in force.

@@ -153,11 +153,26 @@ class RedisStateStore(StateStore):
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:
             return []
-        after_now = f"({self._clock.now()!r}"
-        commands = [("ZCOUNT", self._key("slot", r), after_now, "+inf") for r in resources]
         with _translated():
-            counts = _checked(await self._client.pipeline(commands))
+            counts = _checked(await self._client.pipeline(self._held_commands(resources)))
         return [int(c) for c in counts]
+
+    def _held_commands(self, resources: Sequence[str]) -> list[tuple[str, ...]]:
+        after_now = f"({self._clock.now()!r}"
+        return [("ZCOUNT", self._key("slot", r), after_now, "+inf") for r in resources]
+
+    async def deadlines_and_held(
+        self, names: Sequence[str], resources: Sequence[str]
+    ) -> tuple[list[float], list[int]]:
+        commands: list[tuple[str, ...]] = []
+        if names:
+            commands.append(("MGET", *(self._key("dl", n) for n in names)))
+        commands += self._held_commands(resources)
+        with _translated():
+            replies = _checked(await self._client.pipeline(commands))
+        stored = replies[0] if names else []
+        counts = replies[1:] if names else replies
+        return self._live_deadlines(stored), [int(c) for c in counts]
 
     # -- deadlines -----------------------------------------------------------------------------
     async def extend_deadline(self, name: str, until: float) -> float:
@@ -171,6 +186,9 @@ class RedisStateStore(StateStore):
             return []
         with _translated():
             stored = await self._client.execute("MGET", *(self._key("dl", n) for n in names))
+        return self._live_deadlines(stored)
+
+    def _live_deadlines(self, stored: Sequence[str | None]) -> list[float]:
         now = self._clock.now()
         out = []
         for value in stored:

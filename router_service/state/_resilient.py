@@ -191,12 +191,25 @@ class ResilientStateStore(StateStore):
         until = await self._try_shared(lambda: self.shared.deadlines(names))
         if isinstance(until, _Down):
             return await self.local.deadlines(names)
+        await self._mirror(names, until)
+        return until
+
+    async def deadlines_and_held(
+        self, names: Sequence[str], resources: Sequence[str]
+    ) -> tuple[list[float], list[int]]:
+        found = await self._try_shared(lambda: self.shared.deadlines_and_held(names, resources))
+        if isinstance(found, _Down):
+            return await self.local.deadlines_and_held(names, resources)
+        await self._mirror(names, found[0])
+        return found
+
+    async def _mirror(self, names: Sequence[str], until: Sequence[float]) -> None:
+        """Copy shared deadlines into local state, so that an outage starts from what every
+        replica knew."""
         for name, end in zip(names, until, strict=True):
-            # Mirrored, so that an outage starts from what every replica knew.
             await self.local.clear_deadline(name)
             if end:
                 await self.local.extend_deadline(name, end)
-        return until
 
     async def clear_deadline(self, name: str) -> None:
         await self.local.clear_deadline(name)

@@ -255,3 +255,16 @@ async def test_aclose_is_idempotent(make_store: MakeStore) -> None:
     store = make_store(ManualClock())
     await store.aclose()
     await store.aclose()
+
+
+async def test_deadlines_and_held_read_together_as_apart(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    assert (await store.acquire(SlotRequest("r", 60, 3))).lease_id is not None
+    await store.extend_deadline("cool", clock.now() + 30)
+    names, resources = ["cool", "none"], ["r", "other"]
+    together = await store.deadlines_and_held(names, resources)
+    assert together == (await store.deadlines(names), await store.held(resources))
+    assert together == ([clock.now() + 30, 0.0], [1, 0])
+    assert await store.deadlines_and_held([], ["r"]) == ([], [1])
+    assert await store.deadlines_and_held(["cool"], []) == ([clock.now() + 30], [])
