@@ -75,13 +75,15 @@ class AttemptRunner:
         refusals: list[Unavailable] = []
         blocked: list[Deployment] = []
         window_floor: int | None = None
-        for deployment in plan.candidates:
+        for index, deployment in enumerate(plan.candidates):
             if deployment.provider in ctx.banned_providers:
                 continue  # this conversation just banned the provider
             if window_floor is not None and (deployment.context_window or 0) <= window_floor:
                 continue  # after a context-length failure only a larger window can help
-            if not plan.forced and await self._cooling(deployment):
-                continue  # another request's failure cooled it since we planned
+            # Another request's failure may have cooled it since we planned; the first
+            # candidate was checked by the plan a moment ago (one store round trip saved).
+            if index and not plan.forced and await self._cooling(deployment):
+                continue
             walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success)
             if isinstance(walked, tuple):
                 return walked
