@@ -68,7 +68,7 @@ class Planner:
         )
         ordered = [group.members[i] for i in indices]
         plan = Plan([], scores=scores, strategy=group.strategy, pool=group.pool)
-        cooled, banned, skipped = await self._exclusions(ctx.session_id, ordered, names)
+        cooled, banned, skipped, sticky = await self._read(ctx.session_id, ordered, names)
         for deployment in ordered:
             if deployment.provider in banned:
                 plan.excluded[deployment.name] = "session_provider_ban"
@@ -78,30 +78,32 @@ class Planner:
                 plan.excluded[deployment.name] = "cooldown"
             else:
                 plan.candidates.append(deployment)
-        await self._stick(ctx, plan)
+        self._stick(plan, sticky)
         if not plan.candidates:
             await self._soonest(ctx, plan, ordered, cooled)
         ctx.plan = plan
         record_plan(plan)
         return plan
 
-    async def _exclusions(
+    async def _read(
         self, session: str, ordered: Sequence[Deployment], names: Sequence[str]
-    ) -> tuple[dict[str, float], set[str], set[str]]:
+    ) -> tuple[dict[str, float], set[str], set[str], str | None]:
         """(cooling deployments and until when, the session's banned providers, its skipped
-        deployments): every deadline in one store call."""
+        deployments, its sticky deployment): all of it in one store call."""
         providers = sorted({d.provider for d in ordered})
         session_names = self._sessions.exclusion_names(session, providers, names)
-        until = await self._store.deadlines([d.cooldown_name for d in ordered] + session_names)
-        n = len(ordered)
+        reading = await self._store.read(
+            deadlines=[d.cooldown_name for d in ordered] + session_names,
+            values=self._sessions.sticky_names(session),
+        )
+        until, n = reading.deadlines, len(ordered)
         cooled = {d.name: end for d, end in zip(ordered, until[:n], strict=True) if end}
         banned, skipped = self._sessions.excluded_by(providers, names, until[n:])
-        return cooled, banned, skipped
+        return cooled, banned, skipped, self._sessions.sticky_of(reading.values)
 
-    async def _stick(self, ctx: RequestContext, plan: Plan) -> None:
+    def _stick(self, plan: Plan, sticky: str | None) -> None:
         """The session's sticky deployment goes first whenever it is still allowed for it —
         whatever the strategy drew."""
-        sticky = await self._sessions.sticky(ctx.session_id)
         if not sticky:
             return
         for i, deployment in enumerate(plan.candidates):

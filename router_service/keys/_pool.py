@@ -103,10 +103,12 @@ class KeyPool:
         if not candidates:
             return Unavailable(Refusal.EXHAUSTED)
         # Health and in-flight counts in one store call (one Redis round trip).
-        until, held_all = await self.store.deadlines_and_held(
-            self._health_names(model, candidates), [self.slot_name(k) for k in candidates]
+        reading = await self.store.read(
+            deadlines=self._health_names(model, candidates),
+            held=[self.slot_name(k) for k in candidates],
         )
-        found = self._usable_of(candidates, until)
+        held_all = reading.held
+        found = self._usable_of(candidates, reading.deadlines)
         if isinstance(found, Unavailable):
             return found
         usable = [candidates[i] for i in found]

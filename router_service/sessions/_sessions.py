@@ -42,9 +42,17 @@ class SessionState:
     # A request without a session (embeddings without a `user`) skips all of this.
 
     async def sticky(self, session: str) -> str | None:
-        if not session:
-            return None
-        return (await self._store.get_values([self._sticky(session)]))[0] or None
+        names = self.sticky_names(session)
+        return self.sticky_of(await self._store.get_values(names)) if names else None
+
+    def sticky_names(self, session: str) -> list[str]:
+        """The value `sticky` reads (the planner reads it with its deadlines, in one call)."""
+        return [self._sticky(session)] if session else []
+
+    @staticmethod
+    def sticky_of(values: Sequence[str | None]) -> str | None:
+        """The sticky deployment from the values of `sticky_names`."""
+        return (values[0] or None) if values else None
 
     async def stick(self, session: str, deployment: str) -> None:
         if not session:

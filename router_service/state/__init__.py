@@ -2,6 +2,7 @@
 
 from router_service.state._base import (
     RATE_WINDOW_S,
+    Reading,
     SlotGrant,
     SlotRequest,
     StateStore,
@@ -23,6 +24,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "RATE_WINDOW_S",
     "MemoryStateStore",
+    "Reading",
     "RedisStateStore",
     "ResilientStateStore",
     "SlotGrant",

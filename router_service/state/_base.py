@@ -25,7 +25,14 @@ from router_service.errors import StoreUnavailableError
 # proportion to how much of it still lies inside the last 60 seconds.
 RATE_WINDOW_S = 60.0
 
-__all__ = ["RATE_WINDOW_S", "SlotGrant", "SlotRequest", "StateStore", "StoreUnavailableError"]
+__all__ = [
+    "RATE_WINDOW_S",
+    "Reading",
+    "SlotGrant",
+    "SlotRequest",
+    "StateStore",
+    "StoreUnavailableError",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,15 @@ class SlotGrant:
     # in-flight limit refused; a release frees it).
     retry_after_s: float = 0.0
     window: int = 0  # the rate window the request and its tokens were counted in
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What `StateStore.read` found, each list in the order asked."""
+
+    deadlines: list[float]
+    held: list[int]
+    values: list[str | None]
 
 
 def sliding_count(prev: float, cur: float, now: float, window: int) -> float:
@@ -72,12 +88,20 @@ class StateStore(ABC):
     async def held(self, resources: Sequence[str]) -> list[int]:
         """How many slots of each resource are held now."""
 
-    async def deadlines_and_held(
-        self, names: Sequence[str], resources: Sequence[str]
-    ) -> tuple[list[float], list[int]]:
-        """`deadlines(names)` and `held(resources)` at once: what a key lease reads, in one round
-        trip where the store can (Redis); by default the two calls."""
-        return await self.deadlines(names), await self.held(resources)
+    async def read(
+        self,
+        *,
+        deadlines: Sequence[str] = (),
+        held: Sequence[str] = (),
+        values: Sequence[str] = (),
+    ) -> Reading:
+        """`deadlines`, `held` and `get_values` at once: what one decision reads (a plan, a key
+        lease), in one round trip where the store can (Redis); by default the separate calls."""
+        return Reading(
+            await self.deadlines(deadlines) if deadlines else [],
+            await self.held(held) if held else [],
+            await self.get_values(values) if values else [],
+        )
 
     @abstractmethod
     async def extend_deadline(self, name: str, until: float) -> float:

@@ -36,6 +36,7 @@ from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
     RATE_WINDOW_S,
+    Reading,
     SlotGrant,
     SlotRequest,
     StateStore,
@@ -161,18 +162,28 @@ class RedisStateStore(StateStore):
         after_now = f"({self._clock.now()!r}"
         return [("ZCOUNT", self._key("slot", r), after_now, "+inf") for r in resources]
 
-    async def deadlines_and_held(
-        self, names: Sequence[str], resources: Sequence[str]
-    ) -> tuple[list[float], list[int]]:
+    async def read(
+        self,
+        *,
+        deadlines: Sequence[str] = (),
+        held: Sequence[str] = (),
+        values: Sequence[str] = (),
+    ) -> Reading:
         commands: list[tuple[str, ...]] = []
-        if names:
-            commands.append(("MGET", *(self._key("dl", n) for n in names)))
-        commands += self._held_commands(resources)
+        if deadlines:
+            commands.append(("MGET", *(self._key("dl", n) for n in deadlines)))
+        commands += self._held_commands(held)
+        if values:
+            commands.append(("MGET", *(self._key("val", n) for n in values)))
         with _translated():
-            replies = _checked(await self._client.pipeline(commands))
-        stored = replies[0] if names else []
-        counts = replies[1:] if names else replies
-        return self._live_deadlines(stored), [int(c) for c in counts]
+            replies = _checked(await self._client.pipeline(commands)) if commands else []
+        stored_deadlines = replies.pop(0) if deadlines else []
+        stored_values = replies.pop() if values else []
+        return Reading(
+            self._live_deadlines(stored_deadlines),
+            [int(c) for c in replies],
+            self._live_values(stored_values),
+        )
 
     # -- deadlines -----------------------------------------------------------------------------
     async def extend_deadline(self, name: str, until: float) -> float:
@@ -213,6 +224,9 @@ class RedisStateStore(StateStore):
             return []
         with _translated():
             stored = await self._client.execute("MGET", *(self._key("val", n) for n in names))
+        return self._live_values(stored)
+
+    def _live_values(self, stored: Sequence[str | None]) -> list[str | None]:
         now = self._clock.now()
         out: list[str | None] = []
         for entry in stored:

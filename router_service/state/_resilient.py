@@ -30,7 +30,13 @@ from typing import Final, TypeVar
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import StateConfig
-from router_service.state._base import SlotGrant, SlotRequest, StateStore, StoreUnavailableError
+from router_service.state._base import (
+    Reading,
+    SlotGrant,
+    SlotRequest,
+    StateStore,
+    StoreUnavailableError,
+)
 from router_service.state._memory import MemoryStateStore
 
 log = logging.getLogger("switchboard.state")
@@ -194,13 +200,19 @@ class ResilientStateStore(StateStore):
         await self._mirror(names, until)
         return until
 
-    async def deadlines_and_held(
-        self, names: Sequence[str], resources: Sequence[str]
-    ) -> tuple[list[float], list[int]]:
-        found = await self._try_shared(lambda: self.shared.deadlines_and_held(names, resources))
+    async def read(
+        self,
+        *,
+        deadlines: Sequence[str] = (),
+        held: Sequence[str] = (),
+        values: Sequence[str] = (),
+    ) -> Reading:
+        found = await self._try_shared(
+            lambda: self.shared.read(deadlines=deadlines, held=held, values=values)
+        )
         if isinstance(found, _Down):
-            return await self.local.deadlines_and_held(names, resources)
-        await self._mirror(names, found[0])
+            return await self.local.read(deadlines=deadlines, held=held, values=values)
+        await self._mirror(deadlines, found.deadlines)
         return found
 
     async def _mirror(self, names: Sequence[str], until: Sequence[float]) -> None:

@@ -257,14 +257,20 @@ async def test_aclose_is_idempotent(make_store: MakeStore) -> None:
     await store.aclose()
 
 
-async def test_deadlines_and_held_read_together_as_apart(make_store: MakeStore) -> None:
+async def test_one_read_finds_what_the_separate_calls_find(make_store: MakeStore) -> None:
     clock = ManualClock()
     store = make_store(clock)
     assert (await store.acquire(SlotRequest("r", 60, 3))).lease_id is not None
     await store.extend_deadline("cool", clock.now() + 30)
-    names, resources = ["cool", "none"], ["r", "other"]
-    together = await store.deadlines_and_held(names, resources)
-    assert together == (await store.deadlines(names), await store.held(resources))
-    assert together == ([clock.now() + 30, 0.0], [1, 0])
-    assert await store.deadlines_and_held([], ["r"]) == ([], [1])
-    assert await store.deadlines_and_held(["cool"], []) == ([clock.now() + 30], [])
+    await store.set_value("v", "alpha", 60)
+    names, resources, values = ["cool", "none"], ["r", "other"], ["v", "nothing"]
+    reading = await store.read(deadlines=names, held=resources, values=values)
+    assert reading.deadlines == await store.deadlines(names) == [clock.now() + 30, 0.0]
+    assert reading.held == await store.held(resources) == [1, 0]
+    assert reading.values == await store.get_values(values) == ["alpha", None]
+    # Any part may be left out.
+    assert (await store.read(held=["r"])).held == [1]
+    only = await store.read(values=["v"])
+    assert (only.deadlines, only.held, only.values) == ([], [], ["alpha"])
+    nothing = await store.read()
+    assert (nothing.deadlines, nothing.held, nothing.values) == ([], [], [])
