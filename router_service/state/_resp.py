@@ -12,9 +12,10 @@ What it supports is what the store uses: `redis://`, `rediss://` (TLS, verified)
 URLs with an optional user, password and database; commands, pipelines and Lua scripts (EVALSHA,
 falling back to EVAL when the server has forgotten the script). Bulk strings are decoded as UTF-8.
 
-Failures: a connection that cannot be made within `connect_timeout_s`, or a reply that does not
-arrive within `timeout_s`, raises `ConnectionError`/`TimeoutError` and closes that connection
-(every caller waiting on it fails at once; the next command reconnects). An error reply raises
+Failures: a connection that cannot be made within `connect_timeout_s` raises; a reply that does
+not arrive within `timeout_s` (one watchdog timer per connection checks the oldest) closes that
+connection and fails every caller waiting on it with `TimeoutError`; a lost connection fails them
+with `ConnectionError`; the next command reconnects. An error reply raises
 `RedisReplyError`. The store turns all of these into `StoreUnavailableError`.
 """
 
@@ -124,13 +125,18 @@ class _Connection(asyncio.Protocol):
     """One connection: commands are written without waiting (auto-pipelined per loop turn) and
     each reply resolves the oldest waiting future."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float) -> None:
         self._loop = asyncio.get_running_loop()
+        self._timeout_s = timeout_s
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._waiting: deque[asyncio.Future[Any]] = deque()
+        # Callers waiting for a reply, oldest first, each with the instant it is overdue.
+        self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._out: list[bytes] = []
         self._flush_pending = False
+        # One timer per connection, not one per command: it wakes when the oldest waiting reply
+        # is due and aborts the connection if that reply is still missing.
+        self._watchdog: asyncio.TimerHandle | None = None
         self.broken: BaseException | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -141,12 +147,25 @@ class _Connection(asyncio.Protocol):
         if self.broken is not None:
             raise ConnectionError(f"redis connection lost: {self.broken}")
         futures = [self._loop.create_future() for _ in commands]
-        self._waiting.extend(futures)
+        due = self._loop.time() + self._timeout_s
+        self._waiting.extend((future, due) for future in futures)
         self._out += [encode(command) for command in commands]
         if not self._flush_pending:
             self._flush_pending = True
             self._loop.call_soon(self._flush)
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_at(due, self._watch)
         return futures
+
+    def _watch(self) -> None:
+        self._watchdog = None
+        if not self._waiting or self.broken is not None:
+            return
+        due = self._waiting[0][1]
+        if due <= self._loop.time():
+            self.abort(TimeoutError(f"redis: no reply within {self._timeout_s:g}s"))
+        else:
+            self._watchdog = self._loop.call_at(due, self._watch)
 
     def _flush(self) -> None:
         self._flush_pending = False
@@ -163,8 +182,8 @@ class _Connection(asyncio.Protocol):
                 reply, pos = parse(buffer, pos)
                 if not self._waiting:
                     raise ConnectionError("redis: a reply nobody asked for")
-                future = self._waiting.popleft()
-                if not future.done():  # a caller that gave up (timeout, cancel) is skipped
+                future, _ = self._waiting.popleft()
+                if not future.done():  # a caller that gave up (cancelled) is skipped
                     future.set_result(reply)
         except _Incomplete:
             pass
@@ -186,10 +205,18 @@ class _Connection(asyncio.Protocol):
     def _fail(self, exc: BaseException) -> None:
         if self.broken is None:
             self.broken = exc
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         while self._waiting:
-            future = self._waiting.popleft()
+            future, _ = self._waiting.popleft()
             if not future.done():
-                future.set_exception(ConnectionError(f"redis connection lost: {exc}"))
+                failure = (
+                    TimeoutError(str(exc))
+                    if isinstance(exc, TimeoutError)
+                    else ConnectionError(f"redis connection lost: {exc}")
+                )
+                future.set_exception(failure)
 
     def close(self) -> None:
         self._fail(ConnectionError("client closed"))
@@ -229,17 +256,14 @@ class RespClient:
         connection = await self._connection()
         futures = connection.send(commands)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                return [await future for future in futures]
-        except BaseException as exc:
+            # No timer here: the connection's watchdog fails these futures when overdue.
+            return [await future for future in futures]
+        except BaseException:
             for future in futures:  # the replies nobody will read now
                 if not future.done():
                     future.cancel()
                 elif not future.cancelled():
                     future.exception()  # retrieved: no "never retrieved" warning
-            if isinstance(exc, TimeoutError):
-                connection.abort(TimeoutError("no reply in time"))
-                raise TimeoutError(f"redis: no reply within {self._timeout_s:g}s") from None
             raise
 
     def script(self, source: str) -> Script:
@@ -262,13 +286,17 @@ class RespClient:
     async def _connect(self) -> _Connection:
         address = self.address
         loop = asyncio.get_running_loop()
+
+        def protocol() -> _Connection:
+            return _Connection(self._timeout_s)
+
         async with asyncio.timeout(self._connect_timeout_s):
             if address.path is not None:
-                _, connection = await loop.create_unix_connection(_Connection, address.path)
+                _, connection = await loop.create_unix_connection(protocol, address.path)
             else:
                 context = ssl.create_default_context() if address.tls else None
                 _, connection = await loop.create_connection(
-                    _Connection, address.host, address.port, ssl=context
+                    protocol, address.host, address.port, ssl=context
                 )
             setup: list[Command] = []
             if address.password is not None:
