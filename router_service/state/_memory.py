@@ -127,6 +127,18 @@ class MemoryStateStore(StateStore):
             self._sweep_deadlines()
         return current
 
+    def mirror_deadlines(self, names: Sequence[str], until: Sequence[float]) -> None:
+        """Set each name's deadline to exactly `until` (0.0: none): a copy of what a shared
+        store said, kept for when it is unreachable (ResilientStateStore). Synchronous: it runs
+        on every shared read."""
+        for name, end in zip(names, until, strict=True):
+            if end:
+                self._deadlines[name] = end
+            else:
+                self._deadlines.pop(name, None)
+        if len(self._deadlines) >= _SWEEP_AT:
+            self._sweep_deadlines()
+
     async def deadlines(self, names: Sequence[str]) -> list[float]:
         now = self._clock.now()
         out = []

@@ -58,7 +58,7 @@ class ResilientStateStore(StateStore):
     def __init__(
         self,
         shared: StateStore,
-        local: StateStore,
+        local: MemoryStateStore,
         *,
         clock: Clock = SYSTEM_CLOCK,
         retry_interval_s: float = 1.0,
@@ -218,10 +218,7 @@ class ResilientStateStore(StateStore):
     async def _mirror(self, names: Sequence[str], until: Sequence[float]) -> None:
         """Copy shared deadlines into local state, so that an outage starts from what every
         replica knew."""
-        for name, end in zip(names, until, strict=True):
-            await self.local.clear_deadline(name)
-            if end:
-                await self.local.extend_deadline(name, end)
+        self.local.mirror_deadlines(names, until)
 
     async def clear_deadline(self, name: str) -> None:
         await self.local.clear_deadline(name)
