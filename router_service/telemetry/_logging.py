@@ -54,7 +54,11 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        return _PATTERNS.sub(MASK, text)
+        # The pattern scan costs ~20 µs a line (a case-insensitive alternation at every
+        # position); a secret-shaped string always contains one of these, found in well under 1.
+        if "sk-" in text or "AIza" in text or "bearer" in text.lower():
+            return _PATTERNS.sub(MASK, text)
+        return text
 
 
 def component(logger: str) -> str:

@@ -8,9 +8,11 @@ import sys
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from router_service.telemetry import JsonFormatter, Redactor
-from router_service.telemetry._logging import TextFormatter, component
+from router_service.telemetry._logging import _PATTERNS, MASK, TextFormatter, component
 from router_service.telemetry.testing import TelemetryCapture
 
 
@@ -87,3 +89,13 @@ def test_text_lines_are_redacted_and_carry_the_trace_id(captured: TelemetryCaptu
         line = formatter.format(record("key %s", "upstream-secret-123"))
     assert "upstream-secret-123" not in line
     assert f"trace_id={span.get_span_context().trace_id:032x}" in line
+
+
+_FRAGMENTS = st.sampled_from(
+    ["Bearer ", "bEaReR\t", "bearer", "sk-", "sk-ant-", "AIza", "x" * 20, "abc_DEF-123.", " ", "\n"]
+)
+
+
+@given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=12)), max_size=12).map("".join))
+def test_the_quick_check_never_skips_a_line_the_patterns_would_change(text: str) -> None:
+    assert Redactor()(text) == _PATTERNS.sub(MASK, text)
