@@ -89,13 +89,14 @@ class ScriptedServer:
         self.replies: asyncio.Queue[bytes] = asyncio.Queue()
         self.connections = 0
         self.closed = asyncio.Event()  # a client connection has gone
+        self.received = asyncio.Event()  # a command has arrived
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         answering = asyncio.ensure_future(self._answer(writer))
         try:
             while await reader.read(1024):
-                pass
+                self.received.set()
         except ConnectionError:
             pass
         finally:
@@ -147,7 +148,7 @@ async def test_a_caller_that_gave_up_does_not_shift_the_replies(
     client = RespClient(url, connections=1, timeout_s=5)
     try:
         gone = asyncio.ensure_future(client.execute("GET", "gone"))
-        await asyncio.sleep(0.01)
+        await server.received.wait()  # its command is out: its reply will come first
         gone.cancel()
         stays = asyncio.ensure_future(client.execute("GET", "stays"))
         server.replies.put_nowait(b"$4\r\ngone\r\n$5\r\nstays\r\n")
