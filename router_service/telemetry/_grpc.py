@@ -94,11 +94,11 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             if isinstance(value, str) and not key.endswith("-bin")
         }
         parent = propagate.extract(carrier)
-        attributes: dict[str, Any] = _rpc_attributes(method)
-        attributes["network.peer.address"] = ctx.peer()
-        span = self._tracer.start_span(
-            method.lstrip("/"), context=parent, kind=SpanKind.SERVER, attributes=attributes
-        )
+        span = self._tracer.start_span(method.lstrip("/"), context=parent, kind=SpanKind.SERVER)
+        if span.is_recording():  # a sampled-out call builds no attributes
+            attributes: dict[str, Any] = _rpc_attributes(method)
+            attributes["network.peer.address"] = ctx.peer()
+            span.set_attributes(attributes)
         return span, context.attach(trace.set_span_in_context(span, parent))
 
     def _unary(self, method: str, behavior: Unary) -> Unary:
@@ -180,9 +180,9 @@ class _ClientTracing:
         self._tracer = tracer
 
     def _start(self, method: str, details: grpc.aio.ClientCallDetails) -> tuple[Span, Any]:
-        span = self._tracer.start_span(
-            method.lstrip("/"), kind=SpanKind.CLIENT, attributes=_rpc_attributes(method)
-        )
+        span = self._tracer.start_span(method.lstrip("/"), kind=SpanKind.CLIENT)
+        if span.is_recording():  # a sampled-out call builds no attributes
+            span.set_attributes(_rpc_attributes(method))
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
         metadata = grpc.aio.Metadata(*tuple(details.metadata or ()), *carrier.items())

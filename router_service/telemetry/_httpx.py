@@ -49,16 +49,16 @@ class TracingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        span = self._tracer.start_span(
-            request.method,
-            kind=SpanKind.CLIENT,
-            attributes={
-                "http.request.method": request.method,
-                "url.full": str(url.copy_with(query=None, fragment=None)),
-                "server.address": url.host,
-                "server.port": url.port or (443 if url.scheme == "https" else 80),
-            },
-        )
+        span = self._tracer.start_span(request.method, kind=SpanKind.CLIENT)
+        if span.is_recording():  # a sampled-out request builds no attributes
+            span.set_attributes(
+                {
+                    "http.request.method": request.method,
+                    "url.full": str(url.copy_with(query=None, fragment=None)),
+                    "server.address": url.host,
+                    "server.port": url.port or (443 if url.scheme == "https" else 80),
+                }
+            )
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException as exc:

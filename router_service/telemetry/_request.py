@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -41,7 +41,7 @@ class RequestSpan(RequestHandle, Activated):
         telemetry: Telemetry,
         operation: str,
         ctx: RequestContext,
-        attributes: attr.Attributes,
+        request_attributes: Callable[[], attr.Attributes],
         *,
         stream: bool = False,
     ) -> None:
@@ -59,16 +59,18 @@ class RequestSpan(RequestHandle, Activated):
         self._response: attr.Attributes = {}
         self.attempts = 0
         if telemetry.tracing:
-            attributes = {
-                attr.OPERATION: operation,
-                attr.REQUEST_MODEL: ctx.requested_model,
-                attr.STREAM: stream,
-                **attributes,
-            }
             name = f"{operation} {ctx.requested_model}"
-            self.span = telemetry.tracer.start_span(
-                name, kind=SpanKind.INTERNAL, attributes=attributes
-            )
+            self.span = telemetry.tracer.start_span(name, kind=SpanKind.INTERNAL)
+            # Attributes only for a span that records: a sampled-out request pays nothing here.
+            if self.span.is_recording():
+                self.span.set_attributes(
+                    {
+                        attr.OPERATION: operation,
+                        attr.REQUEST_MODEL: ctx.requested_model,
+                        attr.STREAM: stream,
+                        **request_attributes(),
+                    }
+                )
 
     def __enter__(self) -> RequestSpan:
         self._activate()
@@ -230,13 +232,11 @@ def chat_span(params: chat_pb2.ChatParams, ctx: RequestContext, *, stream: bool)
     t = current()
     if not (t.tracing or t.metering):
         return OFF_REQUEST
-    attributes = attr.chat_request(params) if t.tracing else {}
-    return RequestSpan(t, "chat", ctx, attributes, stream=stream)
+    return RequestSpan(t, "chat", ctx, lambda: attr.chat_request(params), stream=stream)
 
 
 def embed_span(params: embeddings_pb2.EmbeddingParams, ctx: RequestContext) -> RequestHandle:
     t = current()
     if not (t.tracing or t.metering):
         return OFF_REQUEST
-    attributes = attr.embed_request(params) if t.tracing else {}
-    return RequestSpan(t, "embeddings", ctx, attributes)
+    return RequestSpan(t, "embeddings", ctx, lambda: attr.embed_request(params))

@@ -143,10 +143,10 @@ class AttemptSpan(AttemptHandle, Activated):
             request.attempts += 1
         if telemetry.tracing:
             self.span = telemetry.tracer.start_span(
-                f"{self.operation} {deployment.upstream_model}",
-                kind=SpanKind.CLIENT,
-                attributes=self._start_attributes(request.attempts if request else 1),
+                f"{self.operation} {deployment.upstream_model}", kind=SpanKind.CLIENT
             )
+            if self.span.is_recording():  # a sampled-out request builds no attributes
+                self.span.set_attributes(self._start_attributes(request.attempts if request else 1))
 
     def _start_attributes(self, index: int) -> attr.Attributes:
         d = self._deployment
