@@ -1,44 +1,63 @@
-"""The edge's HTTP server metrics, as OpenTelemetry's HTTP semantic conventions name them:
-`http.server.request.duration` (by method, route, status, scheme, protocol version, and
-`error.type` for failures) and `http.server.active_requests` (by method and scheme).
+"""The edge's HTTP server telemetry, one ASGI middleware, as OpenTelemetry's HTTP semantic
+conventions name it:
 
-Ours rather than the OpenTelemetry ASGI middleware's: that middleware collects a dozen span
-attributes from the scope and headers and records five instruments on every request even when
-no span is recorded, which cost the edge about a sixth of its throughput in `benchmarks/`. The
-middleware still makes the edge's spans when tracing is on (`_telemetry.instrument`), with its
-own metrics turned off, so each metric has one source.
+- metrics: `http.server.request.duration` (by method, route, status, scheme, protocol version,
+  and `error.type` for failures) and `http.server.active_requests` (by method and scheme);
+- a SERVER span per request (`POST /v1/chat/completions`), child of the caller's W3C
+  `traceparent` when there is one, current while the request runs (the gRPC call to the router
+  continues the trace), ended when the response is complete — for a stream, when its last event
+  was written. No span per ASGI `send`/`receive`.
+
+Ours rather than OpenTelemetry's ASGI/FastAPI instrumentation: that middleware collects a dozen
+attributes from the scope and headers and records five instruments on every request, sampled or
+not, which cost the edge about a sixth of its throughput in `benchmarks/`. Here attributes are
+built only for spans that record, and the route template comes from the routing that already
+happened (never the raw path: unmatched URLs must not grow label sets or span names).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from opentelemetry import context, propagate, trace
 from opentelemetry.metrics import Meter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._hot import HOT_PATHS
 
-__all__ = ["HttpServerMetrics"]
+__all__ = ["HttpServerTelemetry"]
 
 # The semantic conventions' advisory buckets for http.server.request.duration (seconds).
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 
-class HttpServerMetrics:
-    def __init__(self, app: ASGIApp, *, meter: Meter, excluded: tuple[str, ...] = ()) -> None:
+class HttpServerTelemetry:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        meter: Meter | None,
+        tracer: Tracer | None,
+        excluded: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
-        self._excluded = excluded  # path prefixes that are not measured (probes, scrapes)
-        self._duration = meter.create_histogram(
-            "http.server.request.duration",
-            unit="s",
-            description="Duration of HTTP server requests.",
-            explicit_bucket_boundaries_advisory=list(_BUCKETS),
-        )
-        self._active = meter.create_up_down_counter(
-            "http.server.active_requests",
-            unit="{request}",
-            description="Number of active HTTP server requests.",
-        )
+        self._tracer = tracer
+        self._excluded = excluded  # path prefixes neither traced nor measured (probes, scrapes)
+        self._duration = self._active = None
+        if meter is not None:
+            self._duration = meter.create_histogram(
+                "http.server.request.duration",
+                unit="s",
+                description="Duration of HTTP server requests.",
+                explicit_bucket_boundaries_advisory=list(_BUCKETS),
+            )
+            self._active = meter.create_up_down_counter(
+                "http.server.active_requests",
+                unit="{request}",
+                description="Number of active HTTP server requests.",
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self._excluded):
@@ -53,17 +72,59 @@ class HttpServerMetrics:
                 status = message["status"]
             await send(message)
 
+        span, token = self._start(scope)
         error: str | None = None
         started = time.perf_counter()
-        self._active.add(1, active)
+        if self._active is not None:
+            self._active.add(1, active)
         try:
             await self.app(scope, receive, observed)
         except BaseException as exc:
             error = type(exc).__qualname__
             raise
         finally:
-            self._active.add(-1, active)
-            self._duration.record(time.perf_counter() - started, _attributes(scope, status, error))
+            attributes = _attributes(scope, status, error)
+            if self._active is not None and self._duration is not None:
+                self._active.add(-1, active)
+                self._duration.record(time.perf_counter() - started, attributes)
+            if span is not None:
+                _end(span, scope, attributes)
+            if token is not None:
+                context.detach(token)
+
+    def _start(self, scope: Scope) -> tuple[Span | None, Any]:
+        if self._tracer is None:
+            return None, None
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", ())
+            if name in (b"traceparent", b"tracestate")
+        }
+        parent = propagate.extract(carrier)
+        method = scope["method"]
+        path = scope["path"]
+        name = f"{method} {path}" if path in HOT_PATHS else method  # the route is set at the end
+        span = self._tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
+        if span.is_recording():
+            client = scope.get("client")
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "url.path": path,
+                    "url.scheme": scope.get("scheme", "http"),
+                    "network.protocol.version": scope.get("http_version", "1.1"),
+                    **({"client.address": client[0]} if client else {}),
+                }
+            )
+        return span, context.attach(trace.set_span_in_context(span, parent))
+
+
+def _route(scope: Scope) -> str | None:
+    """The route template (FastAPI's routing sets it; the hot paths are their own template)."""
+    route = getattr(scope.get("route"), "path", None)
+    if route is None and scope["path"] in HOT_PATHS:
+        route = scope["path"]
+    return route
 
 
 def _attributes(scope: Scope, status: int, error: str | None) -> dict[str, str | int]:
@@ -72,10 +133,7 @@ def _attributes(scope: Scope, status: int, error: str | None) -> dict[str, str |
         "url.scheme": scope.get("scheme", "http"),
         "network.protocol.version": scope.get("http_version", "1.1"),
     }
-    # The route template (never the raw path: unmatched URLs must not grow the label set).
-    route = getattr(scope.get("route"), "path", None)
-    if route is None and scope["path"] in HOT_PATHS:
-        route = scope["path"]
+    route = _route(scope)
     if route is not None:
         attributes["http.route"] = route
     if status:
@@ -85,3 +143,14 @@ def _attributes(scope: Scope, status: int, error: str | None) -> dict[str, str |
     if error is not None:
         attributes["error.type"] = error
     return attributes
+
+
+def _end(span: Span, scope: Scope, attributes: dict[str, str | int]) -> None:
+    if span.is_recording():
+        route = attributes.get("http.route")
+        if route is not None:
+            span.update_name(f"{scope['method']} {route}")
+        span.set_attributes(attributes)
+        if "error.type" in attributes:
+            span.set_status(Status(StatusCode.ERROR, str(attributes["error.type"])))
+    span.end()

@@ -91,7 +91,7 @@ async def test_a_stream_the_caller_leaves_ends_its_spans_cancelled(
     trace = await ended(captured, HTTP, STREAM, "chat chain", "chat model-a")
     assert len(trace.trace_ids()) == 1
     edge = trace.one(HTTP)
-    # exclude_spans=["receive", "send"]: no span per SSE event.
+    # One SERVER span for the whole stream, none per SSE event (`send`) or `receive`.
     assert trace.names().count(HTTP) == 1
     assert not [name for name in trace.names() if name.endswith((" send", " receive"))]
     client = child(trace, edge, STREAM, SpanKind.CLIENT)

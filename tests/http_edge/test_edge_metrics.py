@@ -1,7 +1,8 @@
-"""The edge's HTTP server metrics (`_metrics.HttpServerMetrics`) as a scrape shows them: one
-duration sample per request labelled by route template and status (hot routes, routed ones,
-failures, unknown URLs without a route), nothing for probes and scrapes, and no request left
-counted as active."""
+"""The edge's HTTP server telemetry (`_metrics.HttpServerTelemetry`). Metrics: one duration sample
+per request labelled by route template and status (hot routes, routed ones, failures, unknown URLs
+without a route), nothing for probes and scrapes, no request left counted as active. Spans: one
+SERVER span per request, named by its route, continuing the caller's trace, parent of the gRPC
+call; none for probes, and none when the caller's trace is not sampled."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from opentelemetry.trace import SpanKind, StatusCode
 
 from clients import ErrorDetails
 from clients.switchboard.v1 import router_service_pb2 as rs
@@ -78,3 +80,61 @@ async def test_requests_are_measured_by_route_and_status(
 
 async def _models() -> rs.ListModelsResponse:
     return rs.ListModelsResponse(models=[rs.ModelInfo(id="other")])
+
+
+@pytest.fixture
+def traced() -> Iterator[TelemetryCapture]:
+    with TelemetryCapture() as capture:
+        yield capture
+
+
+async def test_server_spans_continue_the_callers_trace_and_name_the_route(
+    traced: TelemetryCapture, stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    async def on_chat(request: Any, context: Any) -> rs.ChatResponse:
+        details = ErrorDetails(code=grpc.StatusCode.INTERNAL, message="boom", reason="INTERNAL")
+        await abort_with(context, details)
+        raise AssertionError("unreachable")
+
+    stub.on_chat = on_chat
+    stub.on_list_models = lambda request, context: _models()
+    edge = await start_edge()
+    trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    caller = {"traceparent": f"00-{trace_id}-{parent_id}-01"}
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        assert (await http.post("/v1/chat/completions", json=BODY, headers=caller)).status_code
+        assert (await http.get("/v1/models/some-model")).status_code == 404
+        assert (await http.get("/no/such/url")).status_code == 404
+        await http.get("/healthz")
+    servers = [s for s in traced.spans() if s.kind is SpanKind.SERVER]
+    by_name = {s.name: s for s in servers}
+    assert set(by_name) == {"POST /v1/chat/completions", "GET /v1/models/{model_id:path}", "GET"}
+    chat = by_name["POST /v1/chat/completions"]
+    assert chat.parent is not None and chat.parent.span_id == int(parent_id, 16)
+    assert chat.context.trace_id == int(trace_id, 16)
+    assert chat.attributes is not None and chat.attributes["http.response.status_code"] >= 500
+    assert chat.status.status_code is StatusCode.ERROR
+    # The gRPC call to the router is a child of the request's span.
+    clients = [s for s in traced.spans() if s.kind is SpanKind.CLIENT]
+    assert clients and all(c.parent is not None for c in clients)
+    assert any(c.parent.span_id == chat.context.span_id for c in clients if c.parent)
+    models = by_name["GET /v1/models/{model_id:path}"]
+    assert models.attributes is not None and models.attributes["http.route"] == (
+        "/v1/models/{model_id:path}"
+    )
+    assert models.status.status_code is not StatusCode.ERROR  # a 404 is the caller's
+
+
+async def test_a_sampled_out_caller_gets_its_answer_and_no_span(
+    traced: TelemetryCapture, stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    async def on_chat(request: Any, context: Any) -> rs.ChatResponse:
+        return rs.ChatResponse()
+
+    stub.on_chat = on_chat
+    edge = await start_edge()
+    not_sampled = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        response = await http.post("/v1/chat/completions", json=BODY, headers=not_sampled)
+    assert response.status_code == 200
+    assert [s for s in traced.spans() if s.kind is SpanKind.SERVER] == []
