@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 
 from clients.switchboard.v1 import chat_pb2
@@ -19,7 +21,7 @@ from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
-from router_service.state import StateStore, open_store
+from router_service.state import StateStore, StoreUnavailableError, open_store
 from router_service.telemetry import StateGauges
 
 
@@ -137,6 +139,8 @@ class Runtime:
         await self.prober.shutdown()
         await self.route_leases.aclose()
         await self.gauges.aclose()
+        with contextlib.suppress(StoreUnavailableError):  # statistics are worth a try, no more
+            await self.stats.flush()
         if self._owns_http:
             await self.http.aclose()
         await self.store.aclose()

@@ -70,6 +70,13 @@ class RoutingConfig(_Strict):
     latency_alpha: float = Field(
         default=0.3, gt=0, le=1, description="EWMA weight of the newest latency sample."
     )
+    stats_flush_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Results are added up in the process and written to the state store at "
+        "most this often (one write per deployment instead of one per request); a replica's "
+        "own reads always include them. 0: write every result at once.",
+    )
 
 
 class StreamsConfig(_Strict):

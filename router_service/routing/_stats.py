@@ -28,11 +28,18 @@ class DeploymentStats:
 
 
 class RoutingStats:
+    """Results are counted in the process and written to the store at most every
+    `stats_flush_s` (a bucket is 10 minutes wide: a second of delay changes nothing a strategy
+    sees, and a shared store gets one write per deployment instead of one per request)."""
+
     def __init__(self, store: StateStore, clock: Clock, config: RoutingConfig) -> None:
         self._store = store
         self._clock = clock
         self._config = config
         self._latency: dict[str, float] = {}
+        # (deployment, bucket) -> field -> count, not yet written; since when (monotonic).
+        self._pending: dict[tuple[str, int], dict[str, float]] = {}
+        self._pending_since = 0.0
 
     @staticmethod
     def _name(deployment: str) -> str:
@@ -40,11 +47,22 @@ class RoutingStats:
 
     async def record(self, deployment: str, ok: bool, latency_s: float | None = None) -> None:
         bucket = math.floor(self._clock.now() / self._config.bucket_s)
-        counts = {"s": 1.0} if ok else {"f": 1.0}
-        ttl = self._config.thompson_window_s + self._config.bucket_s
-        await self._store.add_to_bucket(self._name(deployment), bucket, counts, ttl)
+        if not self._pending:
+            self._pending_since = self._clock.monotonic()
+        counts = self._pending.setdefault((deployment, bucket), {})
+        field = "s" if ok else "f"
+        counts[field] = counts.get(field, 0.0) + 1.0
         if ok and latency_s is not None:
             self.observe_latency(deployment, latency_s)
+        if self._clock.monotonic() - self._pending_since >= self._config.stats_flush_s:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write what was counted since the last flush (reads and shutdown call it too)."""
+        pending, self._pending = self._pending, {}
+        ttl = self._config.thompson_window_s + self._config.bucket_s
+        for (deployment, bucket), counts in pending.items():
+            await self._store.add_to_bucket(self._name(deployment), bucket, counts, ttl)
 
     def observe_latency(self, deployment: str, seconds: float) -> None:
         previous = self._latency.get(deployment)
@@ -58,6 +76,7 @@ class RoutingStats:
 
     async def read(self, deployments: Sequence[str]) -> list[DeploymentStats]:
         """Each result weighs by its age: 1 when new, falling linearly to 0 at the window's end."""
+        await self.flush()  # this replica's own results, counted but not yet written
         buckets = await self._store.read_buckets([self._name(d) for d in deployments])
         now = self._clock.now()
         width, window = self._config.bucket_s, self._config.thompson_window_s

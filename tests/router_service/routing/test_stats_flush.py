@@ -1,0 +1,57 @@
+"""Routing results are added up in the process and written at most every `stats_flush_s`: one
+store write per deployment and bucket instead of one per request, and a replica's own reads always
+include what it counted."""
+
+from __future__ import annotations
+
+from router_service.clock import ManualClock
+from router_service.config import RoutingConfig
+from router_service.routing import RoutingStats
+from router_service.state import MemoryStateStore
+
+
+class CountingStore(MemoryStateStore):
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.writes: list[tuple[str, dict[str, float]]] = []
+
+    async def add_to_bucket(
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
+    ) -> None:
+        self.writes.append((name, dict(counts)))
+        await super().add_to_bucket(name, bucket, counts, ttl_s)
+
+
+async def test_results_are_written_together_and_read_at_once() -> None:
+    clock = ManualClock()
+    store = CountingStore(clock)
+    stats = RoutingStats(store, clock, RoutingConfig(stats_flush_s=1.0))
+    for _ in range(30):
+        await stats.record("a", True)
+    await stats.record("a", False)
+    await stats.record("b", True)
+    assert store.writes == []  # nothing written within the interval
+    a, b = await stats.read(["a", "b"])  # a read writes them first
+    assert (a.successes, a.failures, b.successes) == (30, 1, 1)
+    assert sorted(store.writes) == [("stats:a", {"s": 30.0, "f": 1.0}), ("stats:b", {"s": 1.0})]
+
+    store.writes.clear()
+    await stats.record("a", True)
+    clock.advance(1.0)
+    await stats.record("a", True)  # the interval has passed: both go out in one write
+    assert store.writes == [("stats:a", {"s": 2.0})]
+
+
+async def test_zero_writes_every_result_and_flush_writes_the_rest() -> None:
+    clock = ManualClock()
+    store = CountingStore(clock)
+    stats = RoutingStats(store, clock, RoutingConfig(stats_flush_s=0))
+    await stats.record("a", True)
+    await stats.record("a", False)
+    assert store.writes == [("stats:a", {"s": 1.0}), ("stats:a", {"f": 1.0})]
+
+    later = RoutingStats(store, clock, RoutingConfig(stats_flush_s=60))
+    await later.record("b", True)
+    await later.flush()  # what shutdown does
+    await later.flush()  # nothing left: no second write
+    assert store.writes[-1] == ("stats:b", {"s": 1.0}) and len(store.writes) == 3
