@@ -7,12 +7,13 @@ Never a key, a session id or a caller-chosen string.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-__all__ = ["Instruments", "StateView"]
+__all__ = ["Instruments", "LocalCounter", "StateView"]
 
 # Bucket boundaries recommended by the GenAI semantic conventions.
 _DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24]
@@ -35,6 +36,27 @@ class StateView:
     in_flight: dict[Labels, int] = field(default_factory=dict)
     cooldowns: dict[Labels, int] = field(default_factory=dict)
     bans: dict[Labels, int] = field(default_factory=dict)
+
+
+class LocalCounter:
+    """A monotonic counter added up in the process and reported through an observable counter:
+    an `add` is a dict update (about a microsecond) instead of the SDK's measurement path (about
+    eight: attribute cleaning, hashing, aggregation under a lock), for the counters that move on
+    every request. Exported exactly like a counter (cumulative sums per attribute set)."""
+
+    def __init__(self, meter: Meter, name: str, *, unit: str, description: str) -> None:
+        self._totals: dict[tuple[tuple[str, Any], ...], float] = {}
+        meter.create_observable_counter(
+            name, callbacks=[self._observe], unit=unit, description=description
+        )
+
+    def add(self, amount: float, attributes: Mapping[str, Any]) -> None:
+        key = tuple(sorted(attributes.items()))
+        self._totals[key] = self._totals.get(key, 0.0) + amount
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        # Collection runs on the reader's thread: iterate over a snapshot (one C-level copy).
+        return [Observation(total, dict(key)) for key, total in list(self._totals.items())]
 
 
 class Instruments:
@@ -86,11 +108,18 @@ class Instruments:
 
     def _counters(self, meter: Meter) -> None:
         count = meter.create_counter
-        self.requests = count(
-            "switchboard.requests", unit="{request}", description="Router requests by outcome."
+        # The two counters every request moves are added up here and observed at collection.
+        self.requests = LocalCounter(
+            meter,
+            "switchboard.requests",
+            unit="{request}",
+            description="Router requests by outcome.",
         )
-        self.attempts = count(
-            "switchboard.attempts", unit="{attempt}", description="Upstream attempts by outcome."
+        self.attempts = LocalCounter(
+            meter,
+            "switchboard.attempts",
+            unit="{attempt}",
+            description="Upstream attempts by outcome.",
         )
         self.retries = count(
             "switchboard.retries",
