@@ -1,9 +1,9 @@
 """The edge's telemetry: its HTTP server spans and metrics, its gRPC client spans to the router,
 and `GET /metrics`.
 
-- HTTP server metrics and SERVER spans from one lean middleware of ours (`_metrics.py`): one
-  span per request, none per SSE `send`; probes, `/metrics` and the admin pages are neither
-  traced nor measured.
+- HTTP server metrics and SERVER spans from one lean middleware of ours
+  (`_server_telemetry.py`): one span per request, none per SSE `send`; probes, `/metrics` and
+  the admin pages are neither traced nor measured.
 - The router channel gets the tracing interceptors, so the trace continues into the router over
   gRPC metadata (W3C traceparent).
 Both only when telemetry is configured (`router_service.telemetry`); otherwise nothing is added.
@@ -20,7 +20,7 @@ from router_service.telemetry import CONTENT_TYPE_LATEST, client_interceptors, c
 from router_service.telemetry._state import SCOPE, VERSION
 
 from ._errors import EdgeError
-from ._metrics import HttpServerTelemetry
+from ._server_telemetry import HttpServerTelemetry
 
 __all__ = ["instrument", "router", "router_interceptors"]
 

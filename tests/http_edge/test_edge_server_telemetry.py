@@ -1,6 +1,7 @@
-"""The edge's HTTP server telemetry (`_metrics.HttpServerTelemetry`). Metrics: one duration sample
-per request labelled by route template and status (hot routes, routed ones, failures, unknown URLs
-without a route), nothing for probes and scrapes, no request left counted as active. Spans: one
+"""The edge's HTTP server telemetry (`_server_telemetry.HttpServerTelemetry`). Metrics: one
+duration sample per request labelled by route template and status (hot routes, routed ones,
+failures, unknown URLs without a route), nothing for probes and scrapes, no request left counted
+as active. Spans: one
 SERVER span per request, named by its route, continuing the caller's trace, parent of the gRPC
 call; none for probes, and none when the caller's trace is not sampled."""
 
