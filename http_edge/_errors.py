@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("http_edge")
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class EdgeError(Exception):
@@ -114,11 +117,8 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    # Starlette's ServerErrorMiddleware logs the traceback; the caller only learns that it failed.
-    return _internal_error()
-
-
-def _internal_error() -> Response:
+    # The traceback is logged (Starlette's ServerErrorMiddleware, or `response_for`); the caller
+    # only learns that it failed.
     body = error_body("The edge failed to handle the request.", "server_error", "internal_error")
     return error_response(500, body)
 
@@ -127,21 +127,28 @@ def _type_for_status(status: int) -> str:
     return "server_error" if status >= 500 else "invalid_request_error"
 
 
+# The errors an endpoint raises, and their responses: one table for FastAPI's handlers and for the
+# routes served outside its routing (`_hot.HotRoutes`). Routing's own errors come after.
+_ENDPOINT_ERRORS: tuple[tuple[type[Exception], Handler], ...] = (
+    (EdgeError, _on_edge_error),
+    (RouterError, _on_router_error),
+)
+
+
 async def response_for(request: Request, exc: Exception) -> Response:
     """The response FastAPI's handlers give `exc`, for routes served outside its routing
     (`_hot.HotRoutes`); a bug is logged with its traceback here, as Starlette would."""
-    if isinstance(exc, EdgeError):
-        return await _on_edge_error(request, exc)
-    if isinstance(exc, RouterError):
-        return _router_error_response(exc)
+    for kind, handler in _ENDPOINT_ERRORS:
+        if isinstance(exc, kind):
+            return await handler(request, exc)
     log.error("Exception in %s %s", request.method, request.url.path, exc_info=exc)
-    return _internal_error()
+    return await _on_unexpected(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception class the edge knows about to its OpenAI-shaped response."""
-    app.add_exception_handler(EdgeError, _on_edge_error)
-    app.add_exception_handler(RouterError, _on_router_error)
+    for kind, handler in _ENDPOINT_ERRORS:
+        app.add_exception_handler(kind, handler)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_exception)
     app.add_exception_handler(Exception, _on_unexpected)

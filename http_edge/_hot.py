@@ -4,10 +4,10 @@ Every call of an OpenAI client goes through one of these two routes. Through Fas
 route matching over every registered route, the exception middleware, the per-request exit
 stack and dependency solving (none of which they use): about a fifth of the edge's CPU per
 request in `benchmarks.profile`. `HotRoutes` is an ASGI middleware placed innermost among the
-app's middlewares (inside the OpenTelemetry middleware and CORS, which still see every request)
-that calls the same endpoint functions directly and renders their exceptions with the same
-handlers FastAPI would (`_errors.response_for`). The routes stay registered on the app, so the
-OpenAPI document, and any request that reaches the router in another way, is unchanged.
+app's middlewares (inside the server telemetry and CORS, which still see every request) that
+calls the same endpoint functions directly and renders their exceptions with the same handlers
+FastAPI would (`_errors.response_for`). The routes stay registered on the app, so the OpenAPI
+document still describes them.
 """
 
 from __future__ import annotations

@@ -73,9 +73,10 @@ class RoutingConfig(_Strict):
     stats_flush_s: float = Field(
         default=1.0,
         ge=0,
-        description="Results are added up in the process and written to the state store at "
-        "most this often (one write per deployment instead of one per request); a replica's "
-        "own reads always include them. 0: write every result at once.",
+        description="Results are added up in the process and written to the state store "
+        "together once the oldest unwritten one is this old (checked as results arrive), before "
+        "the replica reads statistics, and at shutdown: one write per deployment instead of one "
+        "per request. 0: write every result at once.",
     )
 
 

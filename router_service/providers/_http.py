@@ -11,7 +11,7 @@ from router_service.config import HttpConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._aiohttp_transport import AiohttpTransport
-from router_service.telemetry._httpx import traced_transport
+from router_service.telemetry import traced_transport
 
 
 class UpstreamClient(httpx.AsyncClient):

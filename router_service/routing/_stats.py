@@ -28,9 +28,11 @@ class DeploymentStats:
 
 
 class RoutingStats:
-    """Results are counted in the process and written to the store at most every
-    `stats_flush_s` (a bucket is 10 minutes wide: a second of delay changes nothing a strategy
-    sees, and a shared store gets one write per deployment instead of one per request)."""
+    """Results are counted in the process and written to the store together: with the first
+    result recorded `stats_flush_s` or more after the oldest unwritten one, before this replica
+    reads statistics, and at shutdown. Each keeps the bucket of its own time (a bucket is 10
+    minutes wide), and a shared store gets one write per deployment instead of one per request;
+    other replicas see a quiet replica's last results when it next records, reads or stops."""
 
     def __init__(self, store: StateStore, clock: Clock, config: RoutingConfig) -> None:
         self._store = store

@@ -197,7 +197,7 @@ class ResilientStateStore(StateStore):
         until = await self._try_shared(lambda: self.shared.deadlines(names))
         if isinstance(until, _Down):
             return await self.local.deadlines(names)
-        await self._mirror(names, until)
+        self.local.mirror_deadlines(names, until)  # an outage starts from what all knew
         return until
 
     async def read(
@@ -212,13 +212,8 @@ class ResilientStateStore(StateStore):
         )
         if isinstance(found, _Down):
             return await self.local.read(deadlines=deadlines, held=held, values=values)
-        await self._mirror(deadlines, found.deadlines)
+        self.local.mirror_deadlines(deadlines, found.deadlines)
         return found
-
-    async def _mirror(self, names: Sequence[str], until: Sequence[float]) -> None:
-        """Copy shared deadlines into local state, so that an outage starts from what every
-        replica knew."""
-        self.local.mirror_deadlines(names, until)
 
     async def clear_deadline(self, name: str) -> None:
         await self.local.clear_deadline(name)

@@ -254,17 +254,7 @@ class RespClient:
         """The replies of `commands`, sent together, in order; error replies are returned as
         `RedisReplyError` values."""
         connection = await self._connection()
-        futures = connection.send(commands)
-        try:
-            # No timer here: the connection's watchdog fails these futures when overdue.
-            return [await future for future in futures]
-        except BaseException:
-            for future in futures:  # the replies nobody will read now
-                if not future.done():
-                    future.cancel()
-                elif not future.cancelled():
-                    future.exception()  # retrieved: no "never retrieved" warning
-            raise
+        return await _replies(connection.send(commands))
 
     def script(self, source: str) -> Script:
         return Script(self, source)
@@ -304,10 +294,13 @@ class RespClient:
                 setup.append(["AUTH", *credentials, address.password])
             if address.db:
                 setup.append(["SELECT", address.db])
-            for reply in [await future for future in connection.send(setup)]:
-                if isinstance(reply, RedisReplyError):
-                    connection.close()
-                    raise reply
+            try:
+                for reply in await _replies(connection.send(setup)):
+                    if isinstance(reply, RedisReplyError):
+                        raise reply
+            except BaseException:  # refused, timed out or cancelled: the connection goes too
+                connection.close()
+                raise
         return connection
 
     async def aclose(self) -> None:
@@ -316,6 +309,20 @@ class RespClient:
             if connection is not None:
                 connection.close()
             self._slots[index] = None
+
+
+async def _replies(futures: list[asyncio.Future[Any]]) -> list[Any]:
+    """The replies behind `futures`, in order. No timer here: the connection's watchdog fails
+    them when overdue. A caller that gives up leaves no reply pending and no failure unread."""
+    try:
+        return [await future for future in futures]
+    except BaseException:
+        for future in futures:
+            if not future.done():
+                future.cancel()
+            elif not future.cancelled():
+                future.exception()  # retrieved: no "never retrieved" warning
+        raise
 
 
 class Script:

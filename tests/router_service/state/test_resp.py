@@ -176,6 +176,20 @@ async def test_a_silent_server_times_out_every_waiting_caller_and_the_next_call_
         await client.aclose()
 
 
+async def test_a_login_without_an_answer_times_out_and_closes_its_connection(
+    scripted: tuple[ScriptedServer, str],
+) -> None:
+    server, url = scripted
+    # The reply watchdog (60 s) would close it far too late: only the failed login may.
+    client = RespClient(
+        url.replace("redis://", "redis://:pw@"), timeout_s=60, connect_timeout_s=0.2
+    )
+    with pytest.raises(TimeoutError):
+        await client.execute("PING")  # AUTH goes first and is never answered
+    await server.closed.wait()  # the half-made connection was closed, not left behind
+    await client.aclose()
+
+
 async def test_nothing_listening_fails_fast() -> None:
     client = RespClient("redis://127.0.0.1:9/0", connect_timeout_s=0.2)
     with pytest.raises(ConnectionRefusedError):
