@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from clients import RouterClient
 
@@ -21,7 +25,7 @@ from ._settings import EdgeSettings
 from ._state import EdgeState
 from ._tls import router_credentials
 
-__all__ = ["create_app", "serve", "uvicorn_config"]
+__all__ = ["EdgeApp", "create_app", "serve", "uvicorn_config"]
 
 # How long a shutdown waits for open requests (streams included) before cancelling them; the
 # cancellation reaches the router, which aborts the upstream requests.
@@ -36,7 +40,46 @@ _EXPOSED_HEADERS = [
 ]
 
 
-def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> FastAPI:
+# FastAPI ≥ 0.16x traces and measures every request itself once OpenTelemetry's global providers
+# are set (our telemetry sets them): a second SERVER span and a second
+# `http.server.request.duration` per request, beside ours (`_server_telemetry.py`), at ~10 % of the
+# edge's CPU. The edge's telemetry is ours alone.
+_NO_FASTAPI_TELEMETRY: dict[str, Any] = (
+    {
+        "telemetry": {
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        }
+    }
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
+
+class EdgeApp(FastAPI):
+    """FastAPI with the edge's own middlewares (`outer_middleware`: server telemetry, CORS) and
+    the hot routes (`_hot.HotRoutes`) outside Starlette's stack.
+
+    Every OpenAI call takes one of the two hot routes; inside Starlette's stack it would also pay
+    for the error, body-limit and exception middlewares it does not use (it renders its own
+    errors). Everything else still goes through the whole stack, inside ours.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs, **_NO_FASTAPI_TELEMETRY)
+        self.outer_middleware: list[Middleware] = []  # outermost first
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = HotRoutes(super().build_middleware_stack())
+        for middleware in reversed(self.outer_middleware):
+            app = middleware.cls(app, *middleware.args, **middleware.kwargs)
+        return app
+
+
+def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> EdgeApp:
     """The edge as an ASGI app.
 
     The app opens its own `RouterClient` at startup and closes it at shutdown; an injected `client`
@@ -63,7 +106,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Fa
             finally:
                 state.client, state.probe = client, None
 
-    app = FastAPI(
+    app = EdgeApp(
         title="Switchboard edge",
         lifespan=lifespan,
         openapi_url="/openapi.json",
@@ -76,18 +119,18 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Fa
     app.include_router(_routes_misc.router)
     app.include_router(_telemetry.router)
     app.include_router(_admin.router)
-    # Added first, so it is the innermost middleware: CORS and telemetry still see every request.
-    app.add_middleware(HotRoutes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials="*" not in settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["*"],
-            expose_headers=_EXPOSED_HEADERS,
-        )
     _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
+    if settings.cors_origins:
+        app.outer_middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_credentials="*" not in settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=_EXPOSED_HEADERS,
+            )
+        )
     return app
 
 

@@ -1,13 +1,13 @@
 """The hot path: `POST /v1/chat/completions` and `POST /v1/embeddings` without FastAPI's routing.
 
 Every call of an OpenAI client goes through one of these two routes. Through FastAPI they pay for
-route matching over every registered route, the exception middleware, the per-request exit
-stack and dependency solving (none of which they use): about a fifth of the edge's CPU per
-request in `benchmarks.profile`. `HotRoutes` is an ASGI middleware placed innermost among the
-app's middlewares (inside the server telemetry and CORS, which still see every request) that
-calls the same endpoint functions directly and renders their exceptions with the same handlers
-FastAPI would (`_errors.response_for`). The routes stay registered on the app, so the OpenAPI
-document still describes them.
+route matching over every registered route, Starlette's error, body-limit and exception
+middlewares, the per-request exit stack and dependency solving (none of which they use): about a
+fifth of the edge's CPU per request in `benchmarks.profile`. `HotRoutes` wraps Starlette's stack
+(`_app.EdgeApp`: inside the server telemetry and CORS, which still see every request), calls the
+same endpoint functions directly and renders their exceptions with the same handlers FastAPI
+would (`_errors.response_for`). The routes stay registered on the app, so the OpenAPI document
+still describes them.
 """
 
 from __future__ import annotations

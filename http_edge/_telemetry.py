@@ -11,9 +11,10 @@ Both only when telemetry is configured (`router_service.telemetry`); otherwise n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
+from starlette.middleware import Middleware
 from starlette.responses import Response
 
 from router_service.telemetry import CONTENT_TYPE_LATEST, client_interceptors, current, metrics_text
@@ -21,6 +22,9 @@ from router_service.telemetry._state import SCOPE, VERSION
 
 from ._errors import EdgeError
 from ._server_telemetry import HttpServerTelemetry
+
+if TYPE_CHECKING:
+    from ._app import EdgeApp
 
 __all__ = ["instrument", "router", "router_interceptors"]
 
@@ -39,9 +43,9 @@ async def metrics() -> Response:
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
-def instrument(app: FastAPI) -> None:
+def instrument(app: EdgeApp) -> None:
     """Measure the app's requests when metrics are on, and trace them when tracing is on: the
-    outermost of the app's own middlewares."""
+    outermost middleware (call before adding others)."""
     telemetry = current()
     if not (telemetry.tracing or telemetry.metering):
         return
@@ -51,7 +55,10 @@ def instrument(app: FastAPI) -> None:
         else None
     )
     tracer = telemetry.tracer if telemetry.tracing else None
-    app.add_middleware(HttpServerTelemetry, meter=meter, tracer=tracer, excluded=_UNTRACED_PREFIXES)
+    app.outer_middleware.insert(
+        0,
+        Middleware(HttpServerTelemetry, meter=meter, tracer=tracer, excluded=_UNTRACED_PREFIXES),
+    )
 
 
 def router_interceptors() -> list[Any]:

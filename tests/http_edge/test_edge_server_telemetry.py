@@ -139,3 +139,33 @@ async def test_a_sampled_out_caller_gets_its_answer_and_no_span(
         response = await http.post("/v1/chat/completions", json=BODY, headers=not_sampled)
     assert response.status_code == 200
     assert [s for s in traced.spans() if s.kind is SpanKind.SERVER] == []
+
+
+async def test_the_edge_telemetry_is_ours_alone_also_with_global_providers_set(
+    traced: TelemetryCapture,
+    stub: StubRouter,
+    start_edge: EdgeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In production our telemetry also sets OpenTelemetry's global providers; FastAPI (≥ 0.16x)
+    would then trace and measure each request a second time. One SERVER span, one duration
+    sample, both ours."""
+    from opentelemetry import trace
+    from opentelemetry.metrics import _internal as global_metrics
+
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", traced.tracer_provider)
+    monkeypatch.setattr(global_metrics, "_METER_PROVIDER", traced.meter_provider)
+
+    async def on_chat(request: Any, context: Any) -> rs.ChatResponse:
+        return rs.ChatResponse()
+
+    stub.on_chat = on_chat
+    edge = await start_edge()
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        assert (await http.post("/v1/chat/completions", json=BODY)).status_code == 200
+    servers = [s for s in traced.spans() if s.kind is SpanKind.SERVER]
+    assert [s.name for s in servers] == ["POST /v1/chat/completions"]
+    assert {s.instrumentation_scope.name for s in servers if s.instrumentation_scope} == {
+        "switchboard"
+    }
+    assert durations(traced) == {("/v1/chat/completions", 200, None): 1}
