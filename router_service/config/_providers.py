@@ -151,10 +151,11 @@ class HttpConfig(_Strict):
     max_connections: int = Field(default=1000, ge=1, description="Upstream connections, all hosts.")
     max_keepalive_connections: int = Field(default=200, ge=0)
     keepalive_expiry_s: float = Field(default=30.0, gt=0)
-    transport: Literal["httpx", "aiohttp"] = Field(
-        default="aiohttp",
-        description="What carries the upstream HTTP under httpx's client: aiohttp's connection "
-        "pool (default; measured faster, more so under concurrency: benchmarks/README.md, HTTP "
-        "transport) or httpx's own (httpcore). With aiohttp, max_keepalive_connections does "
-        "not apply: idle connections are capped only by max_connections and keepalive_expiry_s.",
+    transport: Literal["lean", "aiohttp", "httpx"] = Field(
+        default="lean",
+        description="What carries the upstream HTTP under httpx's API: Switchboard's own "
+        "HTTP/1.1 client on asyncio and httptools (default; ~6x less CPU per call than aiohttp, "
+        "~9x less than httpcore: benchmarks/README.md, HTTP transport), aiohttp's connection "
+        "pool, or httpx's own (httpcore). With aiohttp, max_keepalive_connections does not "
+        "apply: idle connections are capped only by max_connections and keepalive_expiry_s.",
     )

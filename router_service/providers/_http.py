@@ -11,6 +11,7 @@ from router_service.config import HttpConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._aiohttp_transport import AiohttpTransport
+from router_service.providers._lean_transport import LeanTransport
 from router_service.telemetry import traced_transport
 
 
@@ -60,7 +61,13 @@ def create_http_client(config: HttpConfig) -> httpx.AsyncClient:
         keepalive_expiry=config.keepalive_expiry_s,
     )
     inner: httpx.AsyncBaseTransport
-    if config.transport == "aiohttp":
+    if config.transport == "lean":
+        inner = LeanTransport(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_keepalive_connections,
+            keepalive_expiry_s=config.keepalive_expiry_s,
+        )
+    elif config.transport == "aiohttp":
         inner = AiohttpTransport(
             max_connections=config.max_connections, keepalive_expiry_s=config.keepalive_expiry_s
         )

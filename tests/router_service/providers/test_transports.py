@@ -1,5 +1,7 @@
-"""AiohttpTransport against real servers on loopback: the fake upstream, and a small aiohttp app
-for what the fake cannot send (compressed bodies, repeated headers)."""
+"""The upstream transports (`LeanTransport`, the default, and `AiohttpTransport`) against real
+servers on loopback: the fake upstream, and a small aiohttp app for what the fake cannot send
+(compressed bodies, repeated headers). Every behaviour is checked on both, and their errors
+against httpx's own transport, fault by fault."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from router_service.fake_upstream import CallRecord, FakeUpstream, Scenario
 from router_service.outcomes import Outcome
 from router_service.providers import create_http_client, map_transport_errors
 from router_service.providers._aiohttp_transport import AiohttpTransport
+from router_service.providers._lean_transport import LeanTransport
 from router_service.telemetry._httpx import TracingTransport
 
 pytestmark = pytest.mark.timeout(20)
@@ -33,17 +36,35 @@ def chat(text: str = "hello there", *, stream: bool = False) -> dict[str, object
     return {"model": "m", "messages": [{"role": "user", "content": text}], "stream": stream}
 
 
+Transport = AiohttpTransport | LeanTransport
+
+
+def make(kind: str, max_connections: int, keepalive_expiry_s: float) -> Transport:
+    if kind == "aiohttp":
+        return AiohttpTransport(
+            max_connections=max_connections, keepalive_expiry_s=keepalive_expiry_s
+        )
+    return LeanTransport(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry_s=keepalive_expiry_s,
+    )
+
+
+@pytest.fixture(params=["lean", "aiohttp"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-async def transport() -> AsyncIterator[AiohttpTransport]:
-    transport = AiohttpTransport(max_connections=8, keepalive_expiry_s=5.0)
+async def transport(kind: str) -> AsyncIterator[Transport]:
+    transport = make(kind, 8, 5.0)
     yield transport
     await transport.aclose()
 
 
 @pytest.fixture
-async def client(
-    fake: FakeUpstream, transport: AiohttpTransport
-) -> AsyncIterator[httpx.AsyncClient]:
+async def client(fake: FakeUpstream, transport: Transport) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url=fake.base_url) as client:
         yield client
 
@@ -123,7 +144,7 @@ async def test_cancelled_request_propagates_and_disconnects(
     assert (await finished(fake)).client_disconnected
 
 
-async def test_connect_refused(transport: AiohttpTransport) -> None:
+async def test_connect_refused(transport: Transport) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
@@ -190,7 +211,7 @@ async def test_streamed_request_body(fake: FakeUpstream, client: httpx.AsyncClie
     assert (await finished(fake)).body == chat("in parts")
 
 
-async def test_bodies_stay_byte_exact() -> None:
+async def test_bodies_stay_byte_exact(kind: str) -> None:
     """A gzip body reaches httpx still compressed (httpx decodes it, as over httpcore);
     repeated response headers all arrive."""
     payload = b'{"ok": true}' * 100
@@ -210,9 +231,7 @@ async def test_bodies_stay_byte_exact() -> None:
     await site.start()
     port = runner.addresses[0][1]
     try:
-        async with httpx.AsyncClient(
-            transport=AiohttpTransport(max_connections=1, keepalive_expiry_s=1.0)
-        ) as client:
+        async with httpx.AsyncClient(transport=make(kind, 1, 1.0)) as client:
             response = await client.get(f"http://127.0.0.1:{port}/")
             assert response.content == payload
             assert response.headers.get_list("x-twice") == ["1", "2"]
@@ -227,6 +246,7 @@ async def test_bodies_stay_byte_exact() -> None:
 async def test_factory_and_tracing_wrapper(fake: FakeUpstream) -> None:
     """create_http_client picks the transport; the tracing wrapper ends its span when the body
     is closed; closing the client closes aiohttp's session."""
+    assert isinstance(create_http_client(HttpConfig())._transport, LeanTransport)  # the default
     client = create_http_client(HttpConfig(transport="aiohttp"))
     assert isinstance(client._transport, AiohttpTransport)  # tracing is off in tests
     exporter = InMemorySpanExporter()
@@ -244,8 +264,8 @@ async def test_factory_and_tracing_wrapper(fake: FakeUpstream) -> None:
     provider.shutdown()
 
 
-async def test_aclose_is_idempotent_and_final(fake: FakeUpstream) -> None:
-    transport = AiohttpTransport(max_connections=1, keepalive_expiry_s=1.0)
+async def test_aclose_is_idempotent_and_final(fake: FakeUpstream, kind: str) -> None:
+    transport = make(kind, 1, 1.0)
     request = httpx.Request("GET", f"{fake.base_url}/models")
     response = await transport.handle_async_request(request)
     await response.aread()
@@ -279,7 +299,7 @@ async def outcome_of(client: httpx.AsyncClient, fake: FakeUpstream, fault: str) 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_same_error_as_httpx_own_transport(
-    fake: FakeUpstream, transport: AiohttpTransport, fault: str
+    fake: FakeUpstream, transport: Transport, fault: str
 ) -> None:
     timeout = httpx.Timeout(5.0, read=0.2)
     outcomes = []
