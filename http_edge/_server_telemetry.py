@@ -25,6 +25,8 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from router_service.telemetry._instruments import LocalCounter
+
 from ._hot import HOT_PATHS
 
 __all__ = ["HttpServerTelemetry"]
@@ -53,10 +55,12 @@ class HttpServerTelemetry:
                 description="Duration of HTTP server requests.",
                 explicit_bucket_boundaries_advisory=list(_BUCKETS),
             )
-            self._active = meter.create_up_down_counter(
+            self._active = LocalCounter(
+                meter,
                 "http.server.active_requests",
                 unit="{request}",
                 description="Number of active HTTP server requests.",
+                up_down=True,
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -74,10 +74,10 @@ class Http1Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
         if not self.complete and self._error is None:
-            if self._head.done() and self._reads_until_close():
-                self.complete = True  # a body delimited by the end of the connection
-            elif exc is not None:
+            if exc is not None:  # a reset ends no body, not even one delimited by the close
                 self._error = httpx.ReadError(str(exc) or type(exc).__name__)
+            elif self._head.done() and self._reads_until_close():
+                self.complete = True  # a body delimited by the end of the connection
             elif self._head.done():
                 self._error = httpx.RemoteProtocolError(
                     "peer closed connection without sending complete message body"
@@ -146,6 +146,8 @@ class Http1Connection(asyncio.Protocol):
         self, head: bytes, body: bytes | AsyncIterator[bytes], write_s: float | None
     ) -> None:
         assert self._transport is not None
+        if self._paused:  # the last body arrived whole but was left unread: read this one
+            self._transport.resume_reading()
         self._reset_exchange()
         if isinstance(body, bytes):
             self._transport.write(head + body if body else head)

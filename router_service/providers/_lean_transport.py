@@ -87,9 +87,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
                     head, body if body is not None else _parts(request), _t(timeout, "write")
                 )
                 await conn.response_head(_t(timeout, "read"))
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 conn.close()
-                if conn.reused and not conn.answered and body is not None:
+                if (
+                    conn.reused
+                    and not conn.answered
+                    and body is not None
+                    and not isinstance(exc, httpx.TimeoutException)  # slow is not closed
+                ):
                     continue  # the server closed an idle connection as we used it: once more
                 raise
             except BaseException:
@@ -131,6 +136,10 @@ class LeanTransport(httpx.AsyncBaseTransport):
             self._waiters.append(waiter)
             try:
                 await bounded(waiter, _t(limits, "pool"), httpx.PoolTimeout)
+            except BaseException:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._wake_one()  # woken, then cancelled before it ran: pass the turn on
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)

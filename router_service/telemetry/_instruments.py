@@ -42,13 +42,17 @@ class LocalCounter:
     """A monotonic counter added up in the process and reported through an observable counter:
     an `add` is a dict update (about a microsecond) instead of the SDK's measurement path (about
     eight: attribute cleaning, hashing, aggregation under a lock), for the counters that move on
-    every request. Exported exactly like a counter (cumulative sums per attribute set)."""
+    every request. Exported exactly like a counter (cumulative sums per attribute set); with
+    `up_down`, like an up-down counter (current values: requests in flight)."""
 
-    def __init__(self, meter: Meter, name: str, *, unit: str, description: str) -> None:
+    def __init__(
+        self, meter: Meter, name: str, *, unit: str, description: str, up_down: bool = False
+    ) -> None:
         self._totals: dict[tuple[tuple[str, Any], ...], float] = {}
-        meter.create_observable_counter(
-            name, callbacks=[self._observe], unit=unit, description=description
+        create = (
+            meter.create_observable_up_down_counter if up_down else meter.create_observable_counter
         )
+        create(name, callbacks=[self._observe], unit=unit, description=description)
 
     def add(self, amount: float, attributes: Mapping[str, Any]) -> None:
         key = tuple(sorted(attributes.items()))

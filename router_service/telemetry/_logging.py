@@ -9,6 +9,7 @@ key are masked, whatever logged them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -61,6 +62,7 @@ class Redactor:
         return text
 
 
+@functools.cache
 def component(logger: str) -> str:
     for prefix, name in _COMPONENTS:
         if logger.startswith(prefix):
@@ -121,8 +123,13 @@ class TextFormatter(logging.Formatter):
 
 
 def _timestamp(created: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+    return f"{_second(int(created))}.{int(created % 1 * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second(whole: int) -> str:
+    # Lines come many to a second (an audit line per call): format each second once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
 
 
 def configure_logging(fmt: str, level: str, redactor: Redactor) -> logging.Handler:
@@ -134,6 +141,10 @@ def configure_logging(fmt: str, level: str, redactor: Redactor) -> logging.Handl
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # Fields no formatter of ours prints, which every record would otherwise compute (the
+    # caller's frame walk, thread and process lookups): the logging HOWTO's "Optimization".
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     # One line per upstream request adds nothing to its span; warnings still come through.
     for chatty in ("httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -4,7 +4,8 @@ standard `OTEL_*` environment variables.
 - Logs: JSON lines (or text) on stderr with trace and span ids, secrets masked.
 - Metrics: always recorded once configured; Prometheus text from our own registry (edge
   `GET /metrics`, router `telemetry.prometheus_port`), and OTLP when `OTEL_METRICS_EXPORTER=otlp`
-  or an OTLP endpoint is set.
+  or an OTLP endpoint is set. Exemplars only when metrics go out over OTLP (or
+  `OTEL_METRICS_EXEMPLAR_FILTER` is set).
 - Traces: only when `OTEL_TRACES_EXPORTER` names an exporter (`otlp`, `console`) or an OTLP
   endpoint is set; otherwise no SDK tracer provider exists and tracing costs nothing. Sampling
   follows `OTEL_TRACES_SAMPLER` / `_ARG` (default parentbased_always_on).
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -68,7 +69,18 @@ def configure_telemetry(
         PrometheusMetricReader(registry=registry, scope_info_enabled=False)
     ]
     readers += _otlp_metric_readers()
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    meter_provider = MeterProvider(
+        resource=resource,
+        metric_readers=readers,
+        # Exemplars only reach a backend over OTLP (Prometheus text here carries none), and with
+        # tracing on the SDK samples one on every histogram record: off unless they can leave the
+        # process, or `OTEL_METRICS_EXEMPLAR_FILTER` asks for them.
+        exemplar_filter=(
+            AlwaysOffExemplarFilter()
+            if len(readers) == 1 and not _env("OTEL_METRICS_EXEMPLAR_FILTER")
+            else None
+        ),
+    )
     tracer_provider = _tracer_provider(resource)
     metrics.set_meter_provider(meter_provider)
     if tracer_provider is not None:

@@ -217,3 +217,50 @@ async def test_configure_telemetry_exports_by_the_otel_variables(
     assert resource["deployment.environment"] == "test"
     # The child's logs were JSON lines (the telemetry's start-up line among them).
     assert b'"component":"telemetry"' in stderr
+
+
+_EXEMPLAR_CHILD = """
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from router_service.telemetry import configure_telemetry
+telemetry = configure_telemetry("switchboard-probe")
+reader = InMemoryMetricReader()
+telemetry.meter_provider.add_metric_reader(reader)
+with telemetry.tracer.start_as_current_span("probe"):
+    telemetry.metrics.operation_duration.record(0.1, {"gen_ai.operation.name": "chat"})
+data = reader.get_metrics_data()
+exemplars = [
+    exemplar
+    for resource in data.resource_metrics
+    for scope in resource.scope_metrics
+    for metric in scope.metrics
+    for point in metric.data.data_points
+    for exemplar in point.exemplars
+]
+print("EXEMPLARS", len(exemplars))
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, 0),  # Prometheus alone carries no exemplars: none are sampled
+        ({"OTEL_METRICS_EXEMPLAR_FILTER": "trace_based"}, 1),  # asked for
+    ],
+)
+async def test_exemplars_only_when_they_can_leave_the_process(
+    extra: dict[str, str], expected: int
+) -> None:
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "console", "PYTHONPATH": os.getcwd(), **extra}
+    for name in ("OTEL_SDK_DISABLED", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRICS_EXPORTER"):
+        env.pop(name, None)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _EXEMPLAR_CHILD,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(child.communicate(), timeout=30)
+    assert child.returncode == 0, stderr.decode()
+    assert f"EXEMPLARS {expected}\n" in stdout.decode()
