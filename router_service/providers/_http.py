@@ -10,7 +10,6 @@ import httpx
 from router_service.config import HttpConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._aiohttp_transport import AiohttpTransport
 from router_service.providers._lean_transport import LeanTransport
 from router_service.telemetry import traced_transport
 
@@ -68,6 +67,9 @@ def create_http_client(config: HttpConfig) -> httpx.AsyncClient:
             keepalive_expiry_s=config.keepalive_expiry_s,
         )
     elif config.transport == "aiohttp":
+        # Imported when chosen: aiohttp costs a process ~7 MiB it does not use otherwise.
+        from router_service.providers._aiohttp_transport import AiohttpTransport
+
         inner = AiohttpTransport(
             max_connections=config.max_connections, keepalive_expiry_s=config.keepalive_expiry_s
         )
