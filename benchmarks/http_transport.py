@@ -1,4 +1,5 @@
-"""The router's upstream HTTP transport, httpx's pool (httpcore) against aiohttp's (issue #10).
+"""The router's upstream HTTP transport: httpx's pool (httpcore), aiohttp's, and Switchboard's own
+(`LeanTransport`, asyncio + httptools), side by side (issue #10).
 
     .venv/bin/python -m benchmarks.http_transport [--rounds 3] [--requests 3000] [--no-router]
 
@@ -46,7 +47,7 @@ from benchmarks._systems import (
 from router_service.config import HttpConfig
 from router_service.providers import create_http_client
 
-TRANSPORTS = ("httpx", "aiohttp")
+TRANSPORTS = ("httpx", "aiohttp", "lean")
 STREAM_LEVEL = 16
 BURST = 256
 PROMPT = [{"role": "user", "content": "Say something short about routers."}]
@@ -153,8 +154,7 @@ async def client_part(base: str, levels: list[int], rounds: int, count: int) -> 
     runs: dict[str, list[dict[str, Any]]] = {}
     for r in range(rounds):
         for case in client_cases(levels):
-            order = TRANSPORTS if r % 2 == 0 else TRANSPORTS[::-1]
-            for name in order:
+            for name in _order(r):
                 result = await _client_run(name, url, case, count)
                 runs.setdefault(f"{case[0]}|{case[1]}|{name}", []).append(result)
                 _progress(f"client {case[0]} c={case[1]} {name} round {r + 1}: {_fmt(result)}")
@@ -198,8 +198,7 @@ def router_part(
     runs: dict[str, list[dict[str, Any]]] = {}
     for r in range(rounds):
         for scenario, level in cases:
-            order = TRANSPORTS if r % 2 == 0 else TRANSPORTS[::-1]
-            for name in order:
+            for name in _order(r):
                 raw = measure(systems[name], scenario, level, plan)
                 if raw["errors"]:
                     raise RuntimeError(f"{name} {scenario} c={level}: {raw['error_samples']}")
@@ -219,6 +218,12 @@ def router_part(
 # ---- output ----------------------------------------------------------------------------------
 
 
+def _order(round_index: int) -> tuple[str, ...]:
+    """The transports' turn order, rotated each round so none always runs first."""
+    k = round_index % len(TRANSPORTS)
+    return TRANSPORTS[k:] + TRANSPORTS[:k]
+
+
 def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: statistics.median(r[k] for r in results) for k in results[0]}
 
@@ -232,21 +237,24 @@ def _progress(line: str) -> None:
 
 
 def table(title: str, figures: dict[str, Any], cost: str, cost_label: str) -> str:
+    """One row per case; per transport its requests/s, p50 and cost."""
+    head = ["case", "c"]
+    for name in TRANSPORTS:
+        head += [f"{name} req/s", f"{name} p50 ms", f"{name} {cost_label}"]
     lines = [
         f"### {title}",
         "",
-        f"| case | c | httpx req/s | aiohttp req/s | ratio | httpx p50 ms | aiohttp p50 ms "
-        f"| httpx {cost_label} | aiohttp {cost_label} |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| " + " | ".join(head) + " |",
+        "|---|--:|" + "--:|" * (3 * len(TRANSPORTS)),
     ]
     keys = list(dict.fromkeys(k.rsplit("|", 1)[0] for k in figures))
     for key in keys:
-        a, b = figures[f"{key}|httpx"], figures[f"{key}|aiohttp"]
         kind, level = key.split("|")
-        lines.append(
-            f"| {kind} | {level} | {a['rps']:,.0f} | {b['rps']:,.0f} | {b['rps'] / a['rps']:.2f}× "
-            f"| {a['p50_ms']:.2f} | {b['p50_ms']:.2f} | {a[cost]:,.0f} | {b[cost]:,.0f} |"
-        )
+        cells = [kind, level]
+        for name in TRANSPORTS:
+            f = figures[f"{key}|{name}"]
+            cells += [f"{f['rps']:,.0f}", f"{f['p50_ms']:.2f}", f"{f[cost]:,.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

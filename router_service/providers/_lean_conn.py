@@ -47,6 +47,7 @@ class Http1Connection(asyncio.Protocol):
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False  # the whole response arrived
+        self._informational = False  # parsing a 1xx response
         self._reusable = False  # and the server keeps the connection open after it
         self._started = False  # any response byte arrived
         self._head: asyncio.Future[None] = self._loop.create_future()
@@ -108,7 +109,14 @@ class Http1Connection(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # Informational (103 Early Hints, an unasked 100 Continue): the final response
+            # follows on the same connection; what this one said is not its head.
+            self._informational = True
+            self.reason, self.headers = b"", []
+            return
+        self.status = status
         if not self._head.done():
             self._head.set_result(None)
 
@@ -121,6 +129,9 @@ class Http1Connection(asyncio.Protocol):
         self._wake_reader()
 
     def on_message_complete(self) -> None:
+        if self._informational:
+            self._informational = False
+            return
         # Asked now: the parser forgets once the callback returns.
         self._reusable = self._parser.should_keep_alive()
         self.complete = True

@@ -20,7 +20,8 @@ What it does, as httpx's transport would:
 - A request on a reused keep-alive connection that the server closed before answering a single
   byte is sent once more on a new connection (the race every keep-alive client meets).
 
-What it does not do: HTTP/2, proxies, `Expect: 100-continue`, upgrades.
+What it does not do: HTTP/2, proxies, `Expect: 100-continue`, upgrades, HEAD (refused with
+`httpx.LocalProtocolError`). Informational (1xx) responses are skipped.
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         url = request.url
         if url.scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
+        if request.method == "HEAD":
+            # The parser would wait for the body a HEAD response announces; no adapter sends one.
+            raise httpx.LocalProtocolError("LeanTransport does not send HEAD requests")
         origin: Origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
         timeout: Mapping[str, float | None] = request.extensions.get("timeout") or {}
         head = _head(request)

@@ -1,0 +1,41 @@
+"""The `lean` fixture: LeanTransports built on demand and closed at teardown."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from router_service.providers._lean_transport import LeanTransport
+from tests.router_service.providers.lean_harness import MakeTransport
+
+
+@pytest.fixture
+async def lean() -> AsyncIterator[MakeTransport]:
+    """Build LeanTransports; each is closed at teardown."""
+    made: list[LeanTransport] = []
+
+    def make(
+        max_connections: int = 4,
+        max_keepalive_connections: int | None = None,
+        keepalive_expiry_s: float = 5.0,
+        verify: ssl.SSLContext | bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> LeanTransport:
+        transport = LeanTransport(
+            max_connections=max_connections,
+            max_keepalive_connections=(
+                max_connections if max_keepalive_connections is None else max_keepalive_connections
+            ),
+            keepalive_expiry_s=keepalive_expiry_s,
+            verify=verify,
+            clock=clock,
+        )
+        made.append(transport)
+        return transport
+
+    yield make
+    for transport in made:
+        await transport.aclose()
