@@ -185,7 +185,9 @@ def _start_router(group: ProcessGroup, base: str, transport: str, tmp: Path) -> 
 def router_part(
     group: ProcessGroup, base: str, levels: list[int], rounds: int, duration_s: float
 ) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-transport-", dir=REPO / "benchmarks/results/tmp"))
+    parent = REPO / "benchmarks/results/tmp"
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-transport-", dir=parent))
     systems = {t: _start_router(group, base, t, tmp) for t in TRANSPORTS}
     plan = LoadPlan(
         duration_s=duration_s,
