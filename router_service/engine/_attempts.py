@@ -26,7 +26,7 @@ from router_service.errors import (
 from router_service.keys import KeyLease, Refusal, Unavailable
 from router_service.outcomes import NextStep, Outcome, reaction_for
 from router_service.routing import RoutingStats
-from router_service.sessions import SessionState, thread_actions
+from router_service.sessions import ActiveMark, SessionState, thread_actions
 from router_service.state import StateStore
 from router_service.telemetry import attempt_span, key_wait, record_reaction, record_refusal
 
@@ -64,8 +64,10 @@ class AttemptRunner:
 
         Deployments whose keys are all at their limits are skipped at first; if nothing else
         answered, the request then queues (in arrival order) for the first of them.
-        `record_success=False` leaves the success statistic to the caller (a stream records
-        its result when it ends)."""
+        `record_success=False` is for a stream, which stays open after its attempt: the caller
+        records its result when it ends, and the session sticks to the deployment at once
+        (not when the stream's stack closes, after its last event went out). A call answered
+        at once sticks when its stack closes, together with the lease release."""
         if not plan.candidates:
             reasons = ", ".join(f"{name} ({why})" for name, why in plan.excluded.items())
             raise NoCapacityError(
@@ -142,7 +144,7 @@ class AttemptRunner:
                 break
             tried.add(lease.key.fingerprint)
             with attempt_span(ctx, deployment, lease) as span:
-                result = await self._one(ctx, deployment, lease, attempt)
+                result = await self._one(ctx, deployment, lease, attempt, record_success)
                 if isinstance(result, tuple):
                     span.end_with(result[1])  # a stream's attempt lasts as long as the stream
             if isinstance(result, Unavailable):
@@ -163,19 +165,24 @@ class AttemptRunner:
         return failure
 
     async def _one(
-        self, ctx: RequestContext, deployment: Deployment, lease: KeyLease, attempt: Attempt[T]
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        lease: KeyLease,
+        attempt: Attempt[T],
+        stick_at_close: bool,
     ) -> tuple[T, AsyncExitStack] | UpstreamFailure | Unavailable:
         started = self._clock.monotonic()
         fp = lease.key.fingerprint
         stack = AsyncExitStack()
-        stack.push_async_callback(lease.release)
-        mark = await self.sessions.enter(
+        end = _AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
+        stack.push_async_callback(end)
+        end.mark = await self.sessions.enter(
             ctx.session_id, deployment.provider, deployment.session_limit
         )
-        if mark is None:
+        if end.mark is None:
             await stack.aclose()
             return _BUSY
-        stack.push_async_callback(self.sessions.leave, mark)
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
@@ -201,7 +208,11 @@ class AttemptRunner:
             raise
         ctx.record(deployment, fp, Outcome.OK, started, upstream_status=200)
         await deployment.pool.report(lease.key, lease.model, Outcome.OK)
-        await self.sessions.stick(ctx.session_id, deployment.name)
+        current = ctx.plan.sticky if ctx.plan is not None else None
+        if stick_at_close:
+            end.stick = (ctx.session_id, deployment.name, current)
+        else:
+            await self.sessions.stick(ctx.session_id, deployment.name, current=current)
         return value, stack
 
     async def react(
@@ -225,3 +236,39 @@ class AttemptRunner:
         if actions.any:
             await self.sessions.apply(ctx.session_id, deployment.provider, deployment.name, actions)
         record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns)
+
+
+class _AttemptEnd:
+    """What an attempt's stack does when it closes: leave the session's active mark, release
+    the key lease and, after a success, stick the session to the deployment. Independent
+    writes: started together where the store sends them in one round trip (Redis)."""
+
+    __slots__ = ("_lease", "_sessions", "_together", "mark", "stick")
+
+    def __init__(self, lease: KeyLease, sessions: SessionState, *, together: bool) -> None:
+        self._lease = lease
+        self._sessions = sessions
+        self._together = together
+        self.mark: ActiveMark | None = None
+        self.stick: tuple[str, str, str | None] | None = None  # session, deployment, current
+
+    async def __call__(self) -> None:
+        jobs: list[Awaitable[None]] = []
+        if self.stick is not None:
+            session, deployment, current = self.stick
+            jobs.append(self._sessions.stick(session, deployment, current=current))
+        if self.mark is not None:
+            jobs.append(self._sessions.leave(self.mark))
+        jobs.append(self._lease.release())
+        errors: list[BaseException] = []
+        if self._together:
+            results = await asyncio.gather(*jobs, return_exceptions=True)
+            errors = [result for result in results if isinstance(result, BaseException)]
+        else:
+            for job in jobs:  # each runs even when one before it failed, as in an exit stack
+                try:
+                    await job
+                except Exception as exc:
+                    errors.append(exc)
+        if errors:
+            raise errors[0]

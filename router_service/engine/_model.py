@@ -27,6 +27,11 @@ class Plan:
     sticky_hit: bool = False
     forced: bool = False  # every candidate was cooling: the soonest is tried anyway
 
+    @property
+    def sticky(self) -> str | None:
+        """The deployment the session stuck to when planned (then the first candidate)."""
+        return self.candidates[0].name if self.sticky_hit else None
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Deployment:

@@ -21,11 +21,20 @@ class ActiveMark:
     token: str
 
 
+# A sticky value is written again while unchanged (its TTL renewed) only once a tenth of the TTL
+# has passed since this replica wrote it: a conversation that stays on one deployment costs a
+# write every few minutes instead of one per request. It may then expire up to that tenth early.
+_RENEW_AFTER = 0.1
+# Sessions whose last sticky write this replica remembers (the oldest is forgotten first).
+_REMEMBERED = 10_000
+
+
 class SessionState:
     def __init__(self, store: StateStore, clock: Clock, config: SessionsConfig) -> None:
         self._store = store
         self._clock = clock
         self._config = config
+        self._written: dict[str, tuple[str, float]] = {}  # session -> (deployment, when)
 
     @staticmethod
     def _sticky(session: str) -> str:
@@ -54,10 +63,22 @@ class SessionState:
         """The sticky deployment from the values of `sticky_names`."""
         return (values[0] or None) if values else None
 
-    async def stick(self, session: str, deployment: str) -> None:
+    async def stick(self, session: str, deployment: str, *, current: str | None = None) -> None:
+        """Stick `session` to `deployment`. `current`: the sticky deployment the request's plan
+        read; when it is this one and this replica wrote it recently, nothing is written."""
         if not session:
             return
+        now = self._clock.monotonic()
+        if current == deployment:
+            written = self._written.get(session)
+            renew_after = self._config.sticky_ttl_s * _RENEW_AFTER
+            if written is not None and written[0] == deployment and now - written[1] < renew_after:
+                return
         await self._store.set_value(self._sticky(session), deployment, self._config.sticky_ttl_s)
+        self._written.pop(session, None)  # re-inserted last: the dict keeps write order
+        self._written[session] = (deployment, now)
+        if len(self._written) > _REMEMBERED:
+            del self._written[next(iter(self._written))]
 
     async def excluded(
         self, session: str, providers: Sequence[str], deployments: Sequence[str]

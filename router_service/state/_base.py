@@ -70,6 +70,11 @@ def sliding_count(prev: float, cur: float, now: float, window: int) -> float:
 
 
 class StateStore(ABC):
+    # Whether calls started together (in one event-loop turn) share one round trip: true for
+    # Redis (our client pipelines them), so callers with independent writes start them at once.
+    # In memory there is nothing to share, and starting tasks would only cost.
+    batches_concurrent_calls: bool = False
+
     @abstractmethod
     async def acquire(self, request: SlotRequest) -> SlotGrant:
         """Take one slot of `request.resource` if its in-flight limit and rate windows allow.

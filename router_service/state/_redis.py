@@ -74,6 +74,8 @@ def redacted(url: str) -> str:
 class RedisStateStore(StateStore):
     """The StateStore on Redis. Owns `client` (closed by `aclose`). Build with `from_url`."""
 
+    batches_concurrent_calls = True
+
     def __init__(self, client: RespClient, *, prefix: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self._client = client
         self.prefix = prefix
@@ -170,19 +172,17 @@ class RedisStateStore(StateStore):
         values: Sequence[str] = (),
     ) -> Reading:
         commands: list[tuple[str, ...]] = []
-        if deadlines:
-            commands.append(("MGET", *(self._key("dl", n) for n in deadlines)))
+        if deadlines or values:  # one MGET for both: deadlines first, then values
+            keys = [self._key("dl", n) for n in deadlines] + [self._key("val", n) for n in values]
+            commands.append(("MGET", *keys))
         commands += self._held_commands(held)
-        if values:
-            commands.append(("MGET", *(self._key("val", n) for n in values)))
         with _translated():
             replies = _checked(await self._client.pipeline(commands)) if commands else []
-        stored_deadlines = replies.pop(0) if deadlines else []
-        stored_values = replies.pop() if values else []
+        stored = replies.pop(0) if deadlines or values else []
         return Reading(
-            self._live_deadlines(stored_deadlines),
+            self._live_deadlines(stored[: len(deadlines)]),
             [int(c) for c in replies],
-            self._live_values(stored_values),
+            self._live_values(stored[len(deadlines) :]),
         )
 
     # -- deadlines -----------------------------------------------------------------------------

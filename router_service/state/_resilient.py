@@ -67,6 +67,7 @@ class ResilientStateStore(StateStore):
         self.shared = shared
         self.local = local
         self.name = name
+        self.batches_concurrent_calls = shared.batches_concurrent_calls
         self._clock = clock
         self._retry_interval_s = retry_interval_s
         self.degraded = False

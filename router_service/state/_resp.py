@@ -134,6 +134,7 @@ class _Connection(asyncio.Protocol):
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._out: list[bytes] = []
         self._flush_pending = False
+        self.writes = 0  # socket writes so far: one per loop turn that sent commands
         # One timer per connection, not one per command: it wakes when the oldest waiting reply
         # is due and aborts the connection if that reply is still missing.
         self._watchdog: asyncio.TimerHandle | None = None
@@ -157,6 +158,11 @@ class _Connection(asyncio.Protocol):
             self._watchdog = self._loop.call_at(due, self._watch)
         return futures
 
+    @property
+    def backlog(self) -> int:
+        """Replies still awaited."""
+        return len(self._waiting)
+
     def _watch(self) -> None:
         self._watchdog = None
         if not self._waiting or self.broken is not None:
@@ -171,6 +177,7 @@ class _Connection(asyncio.Protocol):
         self._flush_pending = False
         if self._out and self._transport is not None and self.broken is None:
             self._transport.write(b"".join(self._out))
+            self.writes += 1
         self._out.clear()
 
     def data_received(self, data: bytes) -> None:
@@ -224,8 +231,15 @@ class _Connection(asyncio.Protocol):
             self._transport.close()
 
 
+# Replies waiting on a connection before the next connection takes the new commands.
+BACKLOG = 64
+
+
 class RespClient:
-    """Commands over `connections` multiplexed connections, made lazily, used in turn."""
+    """Commands over up to `connections` multiplexed connections, made lazily. One carries
+    everything until `BACKLOG` replies wait on it, then the next takes over: commands started
+    together (an attempt's release, leave and sticky write) go out in one write and come back
+    in one round trip, and a connection backed up behind a slow reply is relieved."""
 
     def __init__(
         self,
@@ -263,8 +277,10 @@ class RespClient:
         if self._closed:
             raise ConnectionError("the redis client is closed")
         index = self._turn
-        self._turn = (index + 1) % len(self._slots)
         connection = self._slots[index]
+        if connection is not None and connection.backlog >= BACKLOG and len(self._slots) > 1:
+            index = self._turn = (index + 1) % len(self._slots)
+            connection = self._slots[index]
         if connection is not None and connection.broken is None:
             return connection
         async with self._locks[index]:  # one connect per slot; the others wait for it

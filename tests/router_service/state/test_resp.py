@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from router_service.state._resp import (
+    BACKLOG,
     RedisAddress,
     RedisReplyError,
     RespClient,
@@ -242,5 +243,33 @@ async def test_scripts_run_by_hash_and_survive_a_flush(redis_url: str) -> None:
         assert (await script([], ["y"]))[0] == "y"  # type: ignore[index]
         with pytest.raises(RedisReplyError):
             await client.script("return redis.call('NOPE')")([], [])
+    finally:
+        await client.aclose()
+
+
+async def test_commands_started_together_go_out_in_one_write(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Calls started in one loop turn share a connection and a socket write (one round trip);
+    a second connection takes over only while `BACKLOG` replies wait on the first."""
+    client = RespClient(redis_url, connections=2)
+    key = f"{redis_prefix}:together"
+    try:
+        await client.execute("PING")
+        (first,) = [c for c in client._slots if c is not None]
+        before = first.writes
+        replies = await asyncio.gather(
+            client.execute("SET", key, "1"),
+            client.execute("INCR", key),
+            client.execute("DEL", key),
+        )
+        assert replies == ["OK", 2, 1]
+        assert first.writes - before == 1
+        assert client._slots.count(None) == 1  # no second connection was needed
+
+        burst = [client.execute("PING") for _ in range(BACKLOG + 10)]
+        assert await asyncio.gather(*burst) == ["PONG"] * (BACKLOG + 10)
+        second = next(c for c in client._slots if c is not None and c is not first)
+        assert second.writes >= 1  # it carried the commands past the backlog
     finally:
         await client.aclose()
