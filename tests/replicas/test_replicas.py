@@ -13,6 +13,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from router_service.state import ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
+from tests.helpers import eventually
 from tests.replicas.harness import ask, peak_concurrency, replica_config
 
 
@@ -127,3 +128,36 @@ async def test_a_callers_rate_limit_holds_across_replicas(
             await replica.stub.Chat(ask(), metadata=metadata)
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert fake.state.count() == 4
+
+
+async def active_on(replica: RouterHandle, provider: str) -> dict[str, int]:
+    stats = await replica.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+    found = next((p for p in stats.sessions if p.provider == provider), None)
+    return dict(found.active) if found is not None else {}
+
+
+async def test_session_marks_made_with_the_lease_hold_and_are_taken_back_without_one(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """On Redis a request marks its session active on the provider while it leases a key (one
+    round trip). Provider-ban's session limit still holds across replicas, and a mark made for
+    a lease that was refused is taken back."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"].update(
+        keys=[{"key": "k1", "max_in_flight": 1}], thread_protection="provider-ban", max_sessions=2
+    )
+    a, b, _ = await three(start_router, config)
+    fake.state.set_scenario(Scenario(latency_ms=300), model="model-a")
+    held = asyncio.ensure_future(a.stub.Chat(ask("chain", session="s1")))
+    await fake.state.wait_for(lambda: fake.state.last())  # s1 is at the upstream on k1
+    assert await active_on(b, "alpha") == {"s1": 1}
+
+    # s2 may join alpha (2 sessions allowed) but k1 is busy: beta serves it, and its mark goes.
+    moved = await b.stub.Chat(ask("chain", session="s2"))
+    assert moved.route.deployment == "beta/model-b"
+    assert (await held).route.deployment == "alpha/model-a"
+
+    async def no_one_active() -> bool:
+        return await active_on(a, "alpha") == {}
+
+    await eventually(no_one_active, what="alpha's session marks taken back")
