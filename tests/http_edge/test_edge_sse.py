@@ -72,3 +72,64 @@ async def test_complete_stream_closes_the_feed_once() -> None:
     assert b"".join(sent) == b"data: 1\n\ndata: 2\n\n"
     assert feed.finalized
     assert feed.closed == 1
+
+
+async def test_a_disconnect_mid_stream_ends_it_quietly_and_closes_the_feed() -> None:
+    """The client leaves while the feed waits for its next event: the response returns (no
+    cancellation escapes to the server), the feed is closed and `on_close` runs once."""
+    first_sent = asyncio.Event()
+    finalized: list[bool] = []
+    closed: list[int] = []
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: 1\n\n"
+            await asyncio.Event().wait()  # the router has nothing more for now
+            yield b"data: never\n\n"
+        finally:
+            finalized.append(True)
+
+    async def on_close() -> None:
+        closed.append(1)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message.get("body"):
+            first_sent.set()
+
+    async def receive() -> dict[str, Any]:
+        await first_sent.wait()
+        return {"type": "http.disconnect"}
+
+    task = asyncio.current_task()
+    assert task is not None
+    async with asyncio.timeout(5):
+        await SSEResponse(events(), on_close=on_close)(SCOPE, receive, send)
+    assert finalized == [True] and closed == [1]
+    assert task.cancelling() == 0  # the cancellation that ended the stream was taken back
+
+
+async def test_a_cancellation_from_outside_propagates_and_still_closes_the_feed() -> None:
+    """The server shutting down cancels the request: that is not a client leaving, so the
+    cancellation goes on, and the router call is cancelled all the same."""
+    started = asyncio.Event()
+    closed: list[int] = []
+
+    async def events() -> AsyncIterator[bytes]:
+        started.set()
+        await asyncio.Event().wait()
+        yield b"data: never\n\n"
+
+    async def on_close() -> None:
+        closed.append(1)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        return None
+
+    request = asyncio.ensure_future(
+        SSEResponse(events(), on_close=on_close)(SCOPE, never_disconnects, send)
+    )
+    await started.wait()
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    assert closed == [1]
