@@ -62,6 +62,13 @@ def root_error(data: Mapping[str, Any] | None, content: bytes = b"") -> JsonObje
     return {"message": content[:500].decode("utf-8", "replace")}
 
 
+def _exact(encoded: bytes) -> bytes:
+    """`encoded` in a buffer of its own size. orjson hands back bytes in a buffer of at least
+    4 KiB; a stream keeps its request (and so its body) for as long as it is open, which made
+    the body ~4 KiB of every open stream's memory whatever its length."""
+    return bytes(memoryview(encoded))
+
+
 class HttpAdapter(ProviderAdapter):
     """A ProviderAdapter over JSON HTTP. Subclasses set `_headers` and may refine the hooks."""
 
@@ -105,7 +112,7 @@ class HttpAdapter(ProviderAdapter):
             method,
             _parsed(url),
             params=params,
-            content=None if body is None else orjson.dumps(body),
+            content=None if body is None else _exact(orjson.dumps(body)),
             headers=_BASE_HEADERS | self._headers(api_key),
             extensions={"timeout": timeout},
         )
