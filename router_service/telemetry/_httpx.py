@@ -54,7 +54,8 @@ class TracingTransport(httpx.AsyncBaseTransport):
             span.set_attributes(
                 {
                     "http.request.method": request.method,
-                    "url.full": str(url.copy_with(query=None, fragment=None)),
+                    # From the parsed parts: `copy_with` would parse the URL again (~30 µs).
+                    "url.full": f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}",
                     "server.address": url.host,
                     "server.port": url.port or (443 if url.scheme == "https" else 80),
                 }
