@@ -21,7 +21,7 @@ from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
-from router_service.state import StateStore, StoreUnavailableError, open_store
+from router_service.state import MemoryStateStore, StateStore, StoreUnavailableError, open_store
 from router_service.telemetry import StateGauges
 
 
@@ -58,7 +58,9 @@ class Runtime:
                 lease_ttl_s=config.server.lease_ttl_s,
             )
         self.stats = RoutingStats(store, clock, config.routing)
-        self.sessions = SessionState(store, clock, config.sessions)
+        # Marks nobody decides on stay in this process when state is shared (SessionState).
+        marks = None if isinstance(store, MemoryStateStore) else MemoryStateStore(clock)
+        self.sessions = SessionState(store, clock, config.sessions, marks=marks)
         deployments, groups = _build_groups(config, self.adapters, self.pools)
         self.planner = Planner(
             deployments,

@@ -239,7 +239,8 @@ class AttemptRunner:
         """Start marking the session active on the provider while the key is leased, where
         the store sends both in one round trip (Redis); not for a lease that may queue (the
         mark would count the session as served while it waits)."""
-        if not (ctx.session_id and self._store.batches_concurrent_calls) or wait_s > 0:
+        shared = deployment.session_limit is not None  # other marks stay in this process
+        if not (ctx.session_id and shared and self._store.batches_concurrent_calls) or wait_s > 0:
             return None
         entering = asyncio.ensure_future(
             self.sessions.enter(ctx.session_id, deployment.provider, deployment.session_limit)

@@ -19,6 +19,7 @@ class ActiveMark:
     group: str
     session: str
     token: str
+    shared: bool = True  # in the shared store (a session limit counts it), else this replica's
 
 
 # A sticky value is written again while unchanged (its TTL renewed) only once a tenth of the TTL
@@ -30,8 +31,21 @@ _REMEMBERED = 10_000
 
 
 class SessionState:
-    def __init__(self, store: StateStore, clock: Clock, config: SessionsConfig) -> None:
+    """`marks`: where the active marks of providers without a session limit go. Nothing is
+    decided on them (only a provider-ban session limit counts marks), so a replica on Redis
+    keeps them in its own memory (give it a MemoryStateStore) instead of paying two Lua
+    scripts per request; the admin view then lists those per replica. Default: `store`."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Clock,
+        config: SessionsConfig,
+        *,
+        marks: StateStore | None = None,
+    ) -> None:
         self._store = store
+        self._marks = marks if marks is not None else store
         self._clock = clock
         self._config = config
         self._written: dict[str, tuple[str, float]] = {}  # session -> (deployment, when)
@@ -137,18 +151,23 @@ class SessionState:
         if not session:
             return _ANONYMOUS
         group = f"active:{provider}"
-        token = await self._store.enter(
-            group, session, limit=limit, ttl_s=self._config.active_ttl_s
-        )
-        return ActiveMark(group, session, token) if token is not None else None
+        shared = limit is not None
+        store = self._store if shared else self._marks
+        token = await store.enter(group, session, limit=limit, ttl_s=self._config.active_ttl_s)
+        return ActiveMark(group, session, token, shared) if token is not None else None
 
     async def leave(self, mark: ActiveMark) -> None:
         if mark is _ANONYMOUS:
             return
-        await self._store.leave(mark.group, mark.session, mark.token)
+        store = self._store if mark.shared else self._marks
+        await store.leave(mark.group, mark.session, mark.token)
 
     async def active(self, provider: str) -> dict[str, int]:
-        return await self._store.members(f"active:{provider}")
+        found = await self._store.members(f"active:{provider}")
+        if self._marks is not self._store:
+            for session, count in (await self._marks.members(f"active:{provider}")).items():
+                found[session] = found.get(session, 0) + count
+        return found
 
     async def exclusions(self, provider: str) -> tuple[list[str], list[str]]:
         """(sessions banned from `provider`, "session deployment" skips on it), for operators."""

@@ -15,6 +15,7 @@ from router_service.state import ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
 from tests.replicas.harness import ask, peak_concurrency, replica_config
+from tests.replicas.redis_fixtures import keys_under
 
 
 async def three(start_router: StartRouter, config: dict[str, object]) -> list[RouterHandle]:
@@ -161,3 +162,19 @@ async def test_session_marks_made_with_the_lease_hold_and_are_taken_back_without
         return await active_on(a, "alpha") == {}
 
     await eventually(no_one_active, what="alpha's session marks taken back")
+
+
+async def test_marks_of_a_provider_without_a_session_limit_stay_on_their_replica(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """Nothing is decided on them, so they cost Redis nothing: the replica serving the request
+    lists it, the others do not, and no mark is written to Redis."""
+    a, b, _ = await three(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
+    fake.state.set_scenario(Scenario(latency_ms=300), model="model-a")
+    served = asyncio.ensure_future(a.stub.Chat(ask(session="s1")))
+    await fake.state.wait_for(lambda: fake.state.last())
+    assert await active_on(a, "alpha") == {"s1": 1}
+    assert await active_on(b, "alpha") == {}
+    assert not [key for key in keys_under(redis_url, redis_prefix) if "active" in key]
+    await served
+    assert await active_on(a, "alpha") == {}
