@@ -149,6 +149,22 @@ shutdown_telemetry()
 """
 
 
+async def run_child(code: str, env: dict[str, str]) -> tuple[bytes, bytes]:
+    """Run `code` in a fresh interpreter (telemetry is configured once per process); its
+    (stdout, stderr), after checking it succeeded."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(child.communicate(), timeout=30)
+    assert child.returncode == 0, stderr.decode()
+    return stdout, stderr
+
+
 @pytest.fixture
 async def http_receiver() -> AsyncIterator[Receiver]:
     """The same receiver behind OTLP/HTTP (protobuf bodies at /v1/traces and /v1/metrics)."""
@@ -195,16 +211,7 @@ async def test_configure_telemetry_exports_by_the_otel_variables(
         "PYTHONPATH": os.getcwd(),
     }
     env.pop("OTEL_SDK_DISABLED", None)
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _CHILD,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, stderr = await asyncio.wait_for(child.communicate(), timeout=30)
-    assert child.returncode == 0, stderr.decode()
+    _, stderr = await run_child(_CHILD, env)
 
     async def arrived() -> bool:
         return "probe" in receiver.span_names() and "switchboard.requests" in (
@@ -253,14 +260,5 @@ async def test_exemplars_only_when_they_can_leave_the_process(
     env = {**os.environ, "OTEL_TRACES_EXPORTER": "console", "PYTHONPATH": os.getcwd(), **extra}
     for name in ("OTEL_SDK_DISABLED", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRICS_EXPORTER"):
         env.pop(name, None)
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        _EXEMPLAR_CHILD,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(child.communicate(), timeout=30)
-    assert child.returncode == 0, stderr.decode()
+    stdout, _ = await run_child(_EXEMPLAR_CHILD, env)
     assert f"EXEMPLARS {expected}\n" in stdout.decode()
