@@ -76,7 +76,7 @@ def create_http_client(config: HttpConfig) -> httpx.AsyncClient:
     else:
         inner = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     # Per-request timeouts are set by each adapter call; these are only the defaults.
-    # The client's aclose closes the transport (and with it aiohttp's session).
+    # The client's aclose closes the transport: its idle connections (aiohttp: its session).
     return UpstreamClient(traced_transport(inner))
 
 
