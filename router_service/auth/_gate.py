@@ -130,7 +130,10 @@ class Gate:
         try:
             ticket = None
             if rule.counted:
-                tokens = rule.tokens(request) if rule.tokens is not None else 0
+                tokens = 0
+                # Estimated for a tpm limit only: the estimate reads every message.
+                if rule.tokens is not None and caller.tpm is not None:
+                    tokens = rule.tokens(request)
                 ticket = await self._limits.count(caller, tokens)
         except BaseException:
             await self._limits.close_stream(caller, lease)
