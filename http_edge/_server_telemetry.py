@@ -25,7 +25,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router_service.telemetry._instruments import LocalCounter
+from router_service.telemetry import LocalCounter
 
 from ._hot import HOT_PATHS
 

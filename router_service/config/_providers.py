@@ -154,8 +154,9 @@ class HttpConfig(_Strict):
     transport: Literal["lean", "aiohttp", "httpx"] = Field(
         default="lean",
         description="What carries the upstream HTTP under httpx's API: Switchboard's own "
-        "HTTP/1.1 client on asyncio and httptools (default; ~6x less CPU per call than aiohttp, "
-        "~9x less than httpcore: benchmarks/README.md, HTTP transport), aiohttp's connection "
-        "pool, or httpx's own (httpcore). With aiohttp, max_keepalive_connections does not "
-        "apply: idle connections are capped only by max_connections and keepalive_expiry_s.",
+        "HTTP/1.1 client on asyncio and httptools (default; through the router 1.3x aiohttp's "
+        "throughput and 1.7x httpcore's: benchmarks/README.md, HTTP transport), aiohttp's "
+        "connection pool, or httpx's own (httpcore). With aiohttp, max_keepalive_connections "
+        "does not apply: idle connections are capped only by max_connections and "
+        "keepalive_expiry_s.",
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
@@ -50,9 +50,6 @@ class AttemptRunner:
         self._cooldowns = cooldowns
         self.sessions = sessions
         self.stats = stats
-        # Session marks started alongside a key lease, and their take-backs: held here so they
-        # run to the end (the event loop keeps only weak references to tasks).
-        self._entering: set[asyncio.Task[Any]] = set()
 
     async def run(
         self,
@@ -137,23 +134,17 @@ class AttemptRunner:
         started = self._clock.monotonic()
         while True:
             wait = 0.0 if tried else wait_s
-            entering = self._enter_early(ctx, deployment, wait)
-            try:
-                with key_wait(deployment, wait):
-                    lease = await deployment.pool.lease_or_wait(
-                        deployment.upstream_model, tried, tokens=tokens, wait_s=wait
-                    )
-            except BaseException:
-                self._abandon(entering)
-                raise
+            with key_wait(deployment, wait):
+                lease = await deployment.pool.lease_or_wait(
+                    deployment.upstream_model, tried, tokens=tokens, wait_s=wait
+                )
             if isinstance(lease, Unavailable):
-                self._abandon(entering)
                 if failure is None:
                     return lease
                 break
             tried.add(lease.key.fingerprint)
             with attempt_span(ctx, deployment, lease) as span:
-                result = await self._one(ctx, deployment, lease, attempt, record_success, entering)
+                result = await self._one(ctx, deployment, lease, attempt, record_success)
                 if isinstance(result, tuple):
                     span.end_with(result[1])  # a stream's attempt lasts as long as the stream
             if isinstance(result, Unavailable):
@@ -180,24 +171,15 @@ class AttemptRunner:
         lease: KeyLease,
         attempt: Attempt[T],
         stick_at_close: bool,
-        entering: asyncio.Task[ActiveMark | None] | None,
     ) -> tuple[T, AsyncExitStack] | UpstreamFailure | Unavailable:
         started = self._clock.monotonic()
         fp = lease.key.fingerprint
         stack = AsyncExitStack()
         end = _AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
         stack.push_async_callback(end)
-        try:
-            end.mark = await (
-                entering
-                if entering is not None
-                else self.sessions.enter(
-                    ctx.session_id, deployment.provider, deployment.session_limit
-                )
-            )
-        except BaseException:
-            await stack.aclose()
-            raise
+        end.mark = await self.sessions.enter(
+            ctx.session_id, deployment.provider, deployment.session_limit
+        )
         if end.mark is None:
             await stack.aclose()
             return _BUSY
@@ -233,40 +215,6 @@ class AttemptRunner:
             await self.sessions.stick(ctx.session_id, deployment.name, current=current)
         return value, stack
 
-    def _enter_early(
-        self, ctx: RequestContext, deployment: Deployment, wait_s: float
-    ) -> asyncio.Task[ActiveMark | None] | None:
-        """Start marking the session active on the provider while the key is leased, where
-        the store sends both in one round trip (Redis); not for a lease that may queue (the
-        mark would count the session as served while it waits)."""
-        shared = deployment.session_limit is not None  # other marks stay in this process
-        if not (ctx.session_id and shared and self._store.batches_concurrent_calls) or wait_s > 0:
-            return None
-        entering = asyncio.ensure_future(
-            self.sessions.enter(ctx.session_id, deployment.provider, deployment.session_limit)
-        )
-        self._entering.add(entering)
-        entering.add_done_callback(self._entering.discard)
-        return entering
-
-    def _abandon(self, entering: asyncio.Task[ActiveMark | None] | None) -> None:
-        """No lease, so no attempt: take back the mark started early, once it is made (also
-        when this request was cancelled meanwhile)."""
-        if entering is None:
-            return
-
-        def leave(task: asyncio.Task[ActiveMark | None]) -> None:
-            if task.cancelled() or task.exception() is not None:
-                return
-            mark = task.result()
-            if mark is None:
-                return
-            leaving = asyncio.ensure_future(self.sessions.leave(mark))
-            self._entering.add(leaving)
-            leaving.add_done_callback(self._entering.discard)
-
-        entering.add_done_callback(leave)
-
     async def react(
         self,
         ctx: RequestContext,
@@ -291,9 +239,11 @@ class AttemptRunner:
 
 
 class _AttemptEnd:
-    """What an attempt's stack does when it closes: leave the session's active mark, release
-    the key lease and, after a success, stick the session to the deployment. Independent
-    writes: started together where the store sends them in one round trip (Redis)."""
+    """What an attempt's stack does when it closes: release the key lease, leave the session's
+    active mark and, after a success, stick the session to the deployment. Independent writes:
+    started together where the store sends them in one round trip (Redis); otherwise one after
+    the other, each run whatever happened to the one before (a cancellation included), as the
+    callbacks of an exit stack would."""
 
     __slots__ = ("_lease", "_sessions", "_together", "mark", "stick")
 
@@ -305,22 +255,21 @@ class _AttemptEnd:
         self.stick: tuple[str, str, str | None] | None = None  # session, deployment, current
 
     async def __call__(self) -> None:
-        jobs: list[Awaitable[None]] = []
+        jobs: list[Awaitable[None]] = [self._lease.release()]
+        if self.mark is not None:
+            jobs.append(self._sessions.leave(self.mark))
         if self.stick is not None:
             session, deployment, current = self.stick
             jobs.append(self._sessions.stick(session, deployment, current=current))
-        if self.mark is not None:
-            jobs.append(self._sessions.leave(self.mark))
-        jobs.append(self._lease.release())
         errors: list[BaseException] = []
         if self._together:
             results = await asyncio.gather(*jobs, return_exceptions=True)
             errors = [result for result in results if isinstance(result, BaseException)]
         else:
-            for job in jobs:  # each runs even when one before it failed, as in an exit stack
+            for job in jobs:
                 try:
                     await job
-                except Exception as exc:
+                except BaseException as exc:
                     errors.append(exc)
         if errors:
             raise errors[0]

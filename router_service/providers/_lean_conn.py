@@ -26,7 +26,6 @@ Origin = tuple[str, str, int]  # scheme, host, port
 
 # Buffered response bytes above which the socket stops being read until the consumer catches up.
 _HIGH_WATER = 256 * 1024
-_LOW_WATER = 64 * 1024
 
 
 class Http1Connection(asyncio.Protocol):
@@ -34,6 +33,7 @@ class Http1Connection(asyncio.Protocol):
         self.origin = origin
         self.idle_since = 0.0
         self.reused = False
+        self.counted = False  # holds one of the pool's slots (set once connected)
         self._on_lost = on_lost
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
@@ -187,7 +187,7 @@ class Http1Connection(asyncio.Protocol):
             wake = self._loop.create_future()
             self._wake = wake
             # Headers, or an error (connection lost, malformed): whichever comes first.
-            self._head.add_done_callback(lambda _: _wake(wake))
+            self._head.add_done_callback(lambda _: _resolve(wake))
             await bounded(wake, read_s, httpx.ReadTimeout)
             if not self._head.done():
                 raise self._error or httpx.RemoteProtocolError("no response")
@@ -225,9 +225,8 @@ class Http1Connection(asyncio.Protocol):
         self.close()
 
     def _wake_reader(self) -> None:
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
+        if self._wake is not None:
+            _resolve(self._wake)
 
 
 async def bounded(
@@ -246,7 +245,7 @@ async def bounded(
         timer.cancel()
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
+def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
 

@@ -88,9 +88,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn = await self._acquire(origin, timeout)
             try:
                 await conn.send(
-                    head, body if body is not None else _parts(request), _t(timeout, "write")
+                    head, body if body is not None else _parts(request), timeout.get("write")
                 )
-                await conn.response_head(_t(timeout, "read"))
+                await conn.response_head(timeout.get("read"))
             except httpx.TransportError as exc:
                 conn.close()
                 if (
@@ -107,7 +107,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             return httpx.Response(
                 status_code=conn.status,
                 headers=conn.headers,
-                stream=_ResponseBody(self, conn, _t(timeout, "read")),
+                stream=_ResponseBody(self, conn, timeout.get("read")),
                 extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
             )
         raise AssertionError("unreachable")
@@ -135,11 +135,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if self._open >= self._max_connections:
                 self._close_oldest_idle()
             if self._open < self._max_connections:
-                return await self._connect(origin, _t(limits, "connect"))
+                return await self._connect(origin, limits.get("connect"))
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
-                await bounded(waiter, _t(limits, "pool"), httpx.PoolTimeout)
+                await bounded(waiter, limits.get("pool"), httpx.PoolTimeout)
             except BaseException:
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._wake_one()  # woken, then cancelled before it ran: pass the turn on
@@ -198,6 +198,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         except BaseException:
             self._slot_freed()
             raise
+        conn.counted = True
         return conn
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -221,6 +222,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
             conn.close()
 
     def _lost(self, conn: Http1Connection) -> None:
+        if not conn.counted:
+            return  # lost while connecting: `_connect` freed its slot
         idle = self._idle.get(conn.origin)
         if idle and conn in idle:
             idle.remove(conn)
@@ -277,7 +280,3 @@ async def _parts(request: httpx.Request) -> AsyncIterator[bytes]:
     assert isinstance(request.stream, httpx.AsyncByteStream)
     async for part in request.stream:
         yield part
-
-
-def _t(timeout: Mapping[str, float | None], name: str) -> float | None:
-    return timeout.get(name)

@@ -22,6 +22,7 @@ from router_service.telemetry._decisions import (
 )
 from router_service.telemetry._gauges import StateGauges
 from router_service.telemetry._grpc import client_interceptors, server_interceptors
+from router_service.telemetry._instruments import LocalCounter
 from router_service.telemetry._logging import JsonFormatter, Redactor
 from router_service.telemetry._prometheus import (
     CONTENT_TYPE_LATEST,
@@ -56,6 +57,7 @@ __all__ = [
     "AttemptHandle",
     "AttemptSpan",
     "JsonFormatter",
+    "LocalCounter",
     "PrometheusListener",
     "Redactor",
     "RequestHandle",

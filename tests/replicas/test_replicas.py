@@ -137,12 +137,11 @@ async def active_on(replica: RouterHandle, provider: str) -> dict[str, int]:
     return dict(found.active) if found is not None else {}
 
 
-async def test_session_marks_made_with_the_lease_hold_and_are_taken_back_without_one(
+async def test_provider_ban_session_marks_are_shared_and_gone_when_a_lease_is_refused(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
-    """On Redis a request marks its session active on the provider while it leases a key (one
-    round trip). Provider-ban's session limit still holds across replicas, and a mark made for
-    a lease that was refused is taken back."""
+    """A provider-ban provider's session marks live in Redis, so every replica sees them; a
+    session whose key lease was refused leaves no mark behind."""
     config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["providers"]["alpha"].update(
         keys=[{"key": "k1", "max_in_flight": 1}], thread_protection="provider-ban", max_sessions=2
