@@ -1,7 +1,7 @@
 """OTLP export for real: a receiver on loopback, built from opentelemetry-proto's generated
 TraceService / MetricsService servicers on a grpc.aio server, gets spans and metrics from the
-SDK's OTLP/gRPC exporters — wired by hand, and wired by `configure_telemetry` from `OTEL_*`
-variables in a process of its own, over gRPC and over HTTP."""
+OTLP/gRPC exporters (ours for spans, the SDK's for metrics) — wired by hand, and wired by
+`configure_telemetry` from `OTEL_*` variables in a process of its own, over gRPC and HTTP."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import grpc
 import pytest
 import uvicorn
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.metrics import MeterProvider
@@ -33,6 +32,7 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry import Telemetry, install
+from router_service.telemetry._otlp import BytesOTLPSpanExporter
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
 
@@ -104,7 +104,7 @@ async def test_spans_and_metrics_reach_a_real_otlp_receiver(
     resource = Resource.create({"service.name": "switchboard-router"})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=receiver.endpoint, insecure=True))
+        BatchSpanProcessor(BytesOTLPSpanExporter(endpoint=receiver.endpoint, insecure=True))
     )
     exporter = OTLPMetricExporter(endpoint=receiver.endpoint, insecure=True)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)

@@ -1,0 +1,170 @@
+"""`encode_spans` writes the bytes the SDK's OTLP encoder writes, for every shape of span the
+SDK can hand an exporter: each attribute type, events, links, status, trace state, remote and
+local parents, several resources and scopes, attributes the encoder must drop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import pytest
+from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
+
+from router_service.telemetry import _otlp
+from router_service.telemetry._otlp import BytesOTLPSpanExporter, encode_spans
+
+
+class _Keep(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: object) -> SpanExportResult:
+        self.spans.extend(spans)  # type: ignore[call-overload]
+        return SpanExportResult.SUCCESS
+
+
+Tracing = Callable[[Resource], tuple[TracerProvider, _Keep]]
+
+
+@pytest.fixture
+def tracing() -> Iterator[Tracing]:
+    providers: list[TracerProvider] = []
+
+    def make(resource: Resource) -> tuple[TracerProvider, _Keep]:
+        kept = _Keep()
+        provider = TracerProvider(resource=resource)
+        provider.add_span_processor(SimpleSpanProcessor(kept))
+        providers.append(provider)
+        return provider, kept
+
+    yield make
+    for provider in providers:
+        provider.shutdown()
+
+
+def _same_as_sdk(spans: list[ReadableSpan]) -> bytes:
+    ours = encode_spans(spans)
+    assert ours == sdk_encode(spans).SerializeToString()
+    return ours
+
+
+def test_every_attribute_type_and_span_part_encodes_as_the_sdk_does(tracing: Tracing) -> None:
+    provider, kept = tracing(Resource.create({"service.name": "switchboard-router", "n": 3}))
+    tracer = provider.get_tracer("switchboard", "1.2.3", schema_url="https://example/schema")
+    values = {
+        "text": "héllo ✓",
+        "empty": "",
+        "yes": True,
+        "no": False,
+        "zero": 0,
+        "int": 300,
+        "negative": -7,
+        "int64.max": (1 << 63) - 1,
+        "int64.min": -(1 << 63),
+        "float": 1.5,
+        "float.negative": -0.25,
+        "strings": ["a", "b"],
+        "ints": [1, -2, 3],
+        "bools": [True, False],
+        "floats": [0.5, 2.0],
+        "long": "x" * 300,  # a length that needs a two-byte varint
+    }
+    with tracer.start_as_current_span("root", kind=SpanKind.SERVER, attributes=values) as root:
+        root.add_event("plan", {"candidates": 2, "order": ["a/x", "b/y"]}, timestamp=123)
+        root.add_event("bare")
+        child = tracer.start_span(
+            "chat model-a",
+            kind=SpanKind.CLIENT,
+            links=[Link(root.get_span_context(), {"why": "retry"}), Link(root.get_span_context())],
+        )
+        child.set_status(Status(StatusCode.ERROR, "RATE_LIMITED: 429 from upstream"))
+        child.end()
+        root.set_status(Status(StatusCode.OK))
+    for kind in (SpanKind.INTERNAL, SpanKind.PRODUCER, SpanKind.CONSUMER):
+        tracer.start_span(f"kind {kind.name}", kind=kind).end()
+    assert len(kept.spans) == 5
+    parsed = ExportTraceServiceRequest.FromString(_same_as_sdk(kept.spans))
+    [root_span] = [s for s in parsed.resource_spans[0].scope_spans[0].spans if s.name == "root"]
+    assert {a.key for a in root_span.attributes} == set(values)
+
+
+def test_remote_parent_and_trace_state_encode_as_the_sdk_does(tracing: Tracing) -> None:
+    provider, kept = tracing(Resource.create({"service.name": "switchboard-edge"}))
+    remote = SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0xB7AD6B7169203331,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        trace_state=TraceState([("vendor", "value"), ("other", "x")]),
+    )
+    parent = set_span_in_context(NonRecordingSpan(remote), Context())
+    tracer = provider.get_tracer("switchboard")
+    with tracer.start_as_current_span("from a caller", context=parent, kind=SpanKind.SERVER):
+        tracer.start_span("local child").end()
+    _same_as_sdk(kept.spans)
+
+
+def test_spans_of_several_resources_and_scopes_group_as_the_sdk_groups_them(
+    tracing: Tracing,
+) -> None:
+    router, kept = tracing(Resource.create({"service.name": "router"}))
+    edge, edge_kept = tracing(Resource.create({"service.name": "edge"}))
+    for name in ("a", "b"):
+        router.get_tracer("first").start_span(f"first {name}").end()
+        router.get_tracer("second", "2").start_span(f"second {name}").end()
+        edge.get_tracer("first").start_span(f"edge {name}").end()
+        router.get_tracer("first").start_span(f"first again {name}").end()  # a new Tracer
+    spans = kept.spans + edge_kept.spans
+    parsed = ExportTraceServiceRequest.FromString(_same_as_sdk(spans))
+    assert [len(r.scope_spans) for r in parsed.resource_spans] == [2, 1]
+
+
+def test_cached_encodings_stay_right_past_the_cache_limit(
+    tracing: Tracing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_otlp, "_KV_CACHE_MAX", 8)
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    tracer = provider.get_tracer("switchboard")
+    for i in range(40):  # repeated and new values, the cache emptied several times
+        tracer.start_span("s", attributes={"i": i % 12, "same": "x", "f": float(i % 3)}).end()
+    _same_as_sdk(kept.spans)
+    assert len(_otlp._kv_cache) <= 8
+
+
+def test_a_value_outside_int64_is_dropped_with_a_warning_as_the_sdk_drops_it(
+    tracing: Tracing, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    provider.get_tracer("t").start_span("s", attributes={"big": 1 << 64, "ok": 1}).end()
+    with caplog.at_level(logging.WARNING, logger="switchboard.telemetry"):
+        parsed = ExportTraceServiceRequest.FromString(_same_as_sdk(kept.spans))
+    [span] = parsed.resource_spans[0].scope_spans[0].spans
+    assert [a.key for a in span.attributes] == ["ok"]
+    assert "big" in caplog.text
+
+
+def test_the_exporter_sends_the_encoded_request(tracing: Tracing) -> None:
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    provider.get_tracer("t").start_span("s", attributes={"k": "v"}).end()
+    exporter = BytesOTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True)
+    try:
+        request = exporter._translate_data(kept.spans)
+    finally:
+        exporter.shutdown()
+    assert request == sdk_encode(kept.spans)
