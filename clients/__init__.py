@@ -5,7 +5,7 @@ Everything public is importable from here. The generated messages and stubs live
 """
 
 from clients._base import USE_CLIENT_DEFAULT, UseClientDefault
-from clients._client import RouterClient, RouterStream
+from clients._client import CallObserver, ObservedCall, RouterClient, RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
     chat_completion_from_openai,
@@ -34,8 +34,10 @@ from clients.errors import (
 
 __all__ = [
     "USE_CLIENT_DEFAULT",
+    "CallObserver",
     "ErrorDetails",
     "InvalidRequestError",
+    "ObservedCall",
     "RouterClient",
     "RouterError",
     "RouterStream",

@@ -8,12 +8,14 @@ would multiply upstream load. Every gRPC error becomes :class:`~clients.errors.R
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import grpc
 
 from clients._base import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     USE_CLIENT_DEFAULT,
     BaseClient,
     Metadata,
@@ -23,6 +25,34 @@ from clients._base import (
 )
 from clients.errors import RouterError
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
+
+
+class ObservedCall(Protocol):
+    """One call as a :class:`CallObserver` sees it (for tracing: its span)."""
+
+    metadata: tuple[tuple[str, str], ...]  # what the call sends (the observer may add to it)
+
+    def attach(self, call: Any) -> None:
+        """The call started; the observer learns its end from its done callback."""
+
+    def fail(self, exc: BaseException) -> None:
+        """The call could not start."""
+
+
+class CallObserver(Protocol):
+    """Sees every call of a :class:`RouterClient` (``observer=``), e.g. to trace it.
+
+    The cheap alternative to a grpc.aio client interceptor, which makes every call run through
+    an extra task and Python wrappers around the call object (with tracing on, ~15 % of the
+    edge's CPU per request went there). The call object stays grpc's own.
+    """
+
+    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> ObservedCall:
+        """``method`` is the full gRPC name (``/switchboard.v1.RouterService/Chat``)."""
+        ...
+
+
+_SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
 
 
 class RouterStream:
@@ -82,6 +112,31 @@ class RouterClient(BaseClient):
     ``default_timeout``) and extra ``metadata``, sent with ``authorization: Bearer <api_key>``.
     """
 
+    def __init__(
+        self,
+        target: str | Sequence[str],
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
+        default_timeout: float | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        interceptors: Sequence[Any] = (),
+        observer: CallObserver | None = None,
+    ) -> None:
+        """``observer`` sees every call (tracing: ``router_service.telemetry.client_observer``);
+        the other options are :class:`BaseClient`'s."""
+        super().__init__(
+            target,
+            credentials=credentials,
+            api_key=api_key,
+            default_timeout=default_timeout,
+            options=options,
+            max_message_bytes=max_message_bytes,
+            interceptors=interceptors,
+        )
+        self._observer = observer
+
     def _make_channel(self) -> Any:
         # grpc.aio channels bind to the running loop, so they are made on open, not in __init__.
         interceptors = self._interceptors or None
@@ -118,8 +173,23 @@ class RouterClient(BaseClient):
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
         method = getattr(self._stub(stub), rpc)
+        kwargs = self._kwargs(deadline, metadata)
         with map_rpc_errors():
-            return await method(req, **self._kwargs(deadline, metadata))
+            return await self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs)
+
+    def _started(self, method: Any, name: str, req: Any, kwargs: dict[str, Any]) -> Any:
+        """The call, started and shown to the observer."""
+        if self._observer is None:
+            return method(req, **kwargs)
+        observed = self._observer.start(name, kwargs["metadata"])
+        kwargs["metadata"] = observed.metadata
+        try:
+            call = method(req, **kwargs)
+        except BaseException as exc:
+            observed.fail(exc)
+            raise
+        observed.attach(call)
+        return call
 
     def chat_stream(
         self,
@@ -130,8 +200,11 @@ class RouterClient(BaseClient):
     ) -> RouterStream:
         """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
         router = self._stub("router")
+        kwargs = self._kwargs(timeout, metadata)
         with map_rpc_errors():
-            return RouterStream(router.ChatStream(req, **self._kwargs(timeout, metadata)))
+            return RouterStream(
+                self._started(router.ChatStream, _SERVICES["router"] + "ChatStream", req, kwargs)
+            )
 
     async def chat(
         self,

@@ -96,7 +96,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
                     settings.router_target,
                     credentials=credentials,
                     max_message_bytes=_message_limit(settings),
-                    interceptors=_telemetry.router_interceptors(),
+                    observer=_telemetry.router_observer(),
                 )
                 state.client = await stack.enter_async_context(router)
             state.probe = RouterHealth(state.router().target, credentials)

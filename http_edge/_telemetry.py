@@ -4,29 +4,31 @@ and `GET /metrics`.
 - HTTP server metrics and SERVER spans from one lean middleware of ours
   (`_server_telemetry.py`): one span per request, none per SSE `send`; probes, `/metrics` and
   the admin pages are neither traced nor measured.
-- The router channel gets the tracing interceptors, so the trace continues into the router over
+- The router client gets the tracing call observer, so the trace continues into the router over
   gRPC metadata (W3C traceparent).
 Both only when telemetry is configured (`router_service.telemetry`); otherwise nothing is added.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from router_service.telemetry import CONTENT_TYPE_LATEST, client_interceptors, current, metrics_text
+from router_service.telemetry import CONTENT_TYPE_LATEST, client_observer, current, metrics_text
 from router_service.telemetry._state import SCOPE, VERSION
 
 from ._errors import EdgeError
 from ._server_telemetry import HttpServerTelemetry
 
 if TYPE_CHECKING:
+    from clients import CallObserver
+
     from ._app import EdgeApp
 
-__all__ = ["instrument", "router", "router_interceptors"]
+__all__ = ["instrument", "router", "router_observer"]
 
 router = APIRouter()
 
@@ -61,6 +63,6 @@ def instrument(app: EdgeApp) -> None:
     )
 
 
-def router_interceptors() -> list[Any]:
-    """Interceptors for the router channel (none when tracing is off)."""
-    return list(client_interceptors())
+def router_observer() -> CallObserver | None:
+    """What traces the router client's calls (None when tracing is off)."""
+    return client_observer()

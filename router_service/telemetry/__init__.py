@@ -7,7 +7,7 @@ no-op spans and instruments are no-ops, and servers and clients get no tracing i
 - `chat_span` / `embed_span` (the router request) and `attempt_span` (one upstream attempt);
 - `record_plan`, `record_refusal`, `record_reaction`: routing decisions as span events;
 - `key_wait`: time to lease a key; `StateGauges`: keys, cooldowns and bans as gauges;
-- `server_interceptors` / `client_interceptors`: gRPC tracing with context over metadata;
+- `server_interceptors` / `client_observer`: gRPC tracing with context over metadata;
 - `traced_transport`: the upstream HTTP call as a span;
 - `metrics_text`, `PrometheusListener`: Prometheus exposition.
 """
@@ -21,7 +21,7 @@ from router_service.telemetry._decisions import (
     record_refusal,
 )
 from router_service.telemetry._gauges import StateGauges
-from router_service.telemetry._grpc import client_interceptors, server_interceptors
+from router_service.telemetry._grpc import client_observer, server_interceptors
 from router_service.telemetry._instruments import LocalCounter
 from router_service.telemetry._logging import JsonFormatter, Redactor
 from router_service.telemetry._prometheus import (
@@ -66,7 +66,7 @@ __all__ = [
     "Telemetry",
     "attempt_span",
     "chat_span",
-    "client_interceptors",
+    "client_observer",
     "config_secrets",
     "configure_telemetry",
     "current",

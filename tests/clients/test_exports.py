@@ -7,8 +7,10 @@ import clients.codec
 
 EXPECTED = [
     "USE_CLIENT_DEFAULT",
+    "CallObserver",
     "ErrorDetails",
     "InvalidRequestError",
+    "ObservedCall",
     "RouterClient",
     "RouterError",
     "RouterStream",

@@ -18,7 +18,7 @@ from clients import ErrorDetails, RouterClient, RouterError, to_grpc_status
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
-from router_service.telemetry import client_interceptors, server_interceptors
+from router_service.telemetry import client_observer, server_interceptors
 from router_service.telemetry.testing import TelemetryCapture
 from tests.helpers import eventually
 from tests.router_service.telemetry.spans import Trace, attrs
@@ -71,7 +71,7 @@ async def served(captured: TelemetryCapture) -> AsyncIterator[tuple[Slow, Router
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    client = RouterClient(f"127.0.0.1:{port}", interceptors=client_interceptors())
+    client = RouterClient(f"127.0.0.1:{port}", observer=client_observer())
     try:
         yield servicer, client
     finally:
@@ -143,8 +143,28 @@ async def test_health_checks_are_not_traced(
     served: tuple[Slow, RouterClient], captured: TelemetryCapture
 ) -> None:
     _, client = served
-    async with grpc.aio.insecure_channel(
-        client.target, interceptors=client_interceptors()
-    ) as channel:
+    async with grpc.aio.insecure_channel(client.target) as channel:
         await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     assert captured.spans() == []
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (grpc.aio.UsageError("the channel is closed"), grpc.StatusCode.UNKNOWN),
+        (asyncio.CancelledError(), grpc.StatusCode.CANCELLED),
+    ],
+)
+def test_a_client_call_that_cannot_start_ends_its_span_failed(
+    captured: TelemetryCapture, exc: BaseException, code: grpc.StatusCode
+) -> None:
+    observer = client_observer()
+    assert observer is not None
+    call = observer.start("/" + CHAT, (("authorization", "Bearer sk-x"),))
+    assert call.metadata[0] == ("authorization", "Bearer sk-x")
+    assert any(key == "traceparent" for key, _ in call.metadata)
+    call.fail(exc)
+    [span] = captured.spans()
+    assert (span.name, span.kind) == (CHAT, SpanKind.CLIENT)
+    assert attrs(span)["rpc.grpc.status_code"] == code.value[0]
+    assert span.status.status_code is StatusCode.ERROR

@@ -17,7 +17,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry import (
     RequestHandle,
     chat_span,
-    client_interceptors,
+    client_observer,
     current,
     embed_span,
     server_interceptors,
@@ -178,7 +178,7 @@ async def test_tracing_off_records_nothing_and_adds_no_interceptor(
         assert not current().tracing
         await router.stub.Chat(pb.ChatRequest(params=params()))
         assert capture.spans() == []
-        assert server_interceptors() == [] and client_interceptors() == []
+        assert server_interceptors() == [] and client_observer() is None
 
 
 async def test_one_failed_request_is_an_error_trace(
@@ -207,7 +207,7 @@ def test_with_telemetry_off_every_helper_is_a_shared_no_op() -> None:
     assert type(request) is RequestHandle  # no span, no clock read, no registration
     transport = httpx.AsyncHTTPTransport()
     assert traced_transport(transport) is transport
-    assert server_interceptors() == [] and client_interceptors() == []
+    assert server_interceptors() == [] and client_observer() is None
 
 
 async def test_a_refused_caller_is_traced_too(
