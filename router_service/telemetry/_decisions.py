@@ -30,7 +30,7 @@ __all__ = ["key_wait", "record_plan", "record_reaction", "record_refusal"]
 
 def record_plan(plan: Plan) -> None:
     """The routing decision on the current span: what was considered, excluded (and why), the
-    strategy's sampled scores, the sticky hit."""
+    strategy's sampled scores, whether a route was forced, the sticky hit."""
     span = trace.get_current_span()
     if not span.is_recording():
         return
@@ -38,18 +38,21 @@ def record_plan(plan: Plan) -> None:
     if plan.pool:
         decided[attr.POOL] = plan.pool
     span.set_attributes(decided)
-    scored = sorted(plan.scores)
-    span.add_event(
-        "switchboard.route.plan",
-        {
-            "switchboard.route.candidates": [d.name for d in plan.candidates],
-            "switchboard.route.excluded": list(plan.excluded),
-            "switchboard.route.excluded_reasons": list(plan.excluded.values()),
-            "switchboard.route.scored": scored,
-            "switchboard.route.scores": [float(plan.scores[name]) for name in scored],
-            "switchboard.route.forced": plan.forced,
-        },
-    )
+    # What is empty (nothing excluded, no scores, not forced) is left out: every attribute costs
+    # the SDK's validation and the export on every request.
+    considered: attr.Attributes = {
+        "switchboard.route.candidates": [d.name for d in plan.candidates]
+    }
+    if plan.excluded:
+        considered["switchboard.route.excluded"] = list(plan.excluded)
+        considered["switchboard.route.excluded_reasons"] = list(plan.excluded.values())
+    if plan.scores:
+        scored = sorted(plan.scores)
+        considered["switchboard.route.scored"] = scored
+        considered["switchboard.route.scores"] = [float(plan.scores[name]) for name in scored]
+    if plan.forced:
+        considered["switchboard.route.forced"] = True
+    span.add_event("switchboard.route.plan", considered)
 
 
 def record_refusal(deployment: Deployment, refusal: Unavailable) -> None:

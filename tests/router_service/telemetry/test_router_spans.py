@@ -68,7 +68,9 @@ async def test_fallback_is_one_trace_with_a_span_per_attempt(
     assert got["switchboard.session.sticky_hit"] is False
     plan = events(request)["switchboard.route.plan"]
     assert plan["switchboard.route.candidates"] == ("alpha/model-a", "beta/model-b")
-    assert plan["switchboard.route.excluded"] == ()
+    # Nothing excluded, no scores (ordered strategy), not forced: left out rather than empty.
+    assert "switchboard.route.excluded" not in plan
+    assert "switchboard.route.scored" not in plan and "switchboard.route.forced" not in plan
 
     failed, served = trace.children(request)
     assert (failed.name, served.name) == ("chat model-a", "chat model-b")
@@ -225,3 +227,20 @@ async def test_a_refused_caller_is_traced_too(
     assert attrs(server)["rpc.grpc.status_code"] == grpc.StatusCode.UNAUTHENTICATED.value[0]
     assert trace.children(server) == []  # refused before any routing
     assert "router-app-key" not in str(attrs(server)) + (server.status.description or "")
+
+
+async def test_a_scoring_strategy_puts_its_sampled_scores_on_the_plan(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    config = base_config(fake.base_url)
+    config["models"]["chain"]["strategy"] = "thompson"
+    router = await start_router(config)
+
+    await router.stub.Chat(pb.ChatRequest(params=params()))
+
+    trace = await ended(captured, SERVER_CHAT)
+    plan = events(trace.one("chat chain"))["switchboard.route.plan"]
+    assert sorted(plan["switchboard.route.scored"]) == ["alpha/model-a", "beta/model-b"]
+    scores = plan["switchboard.route.scores"]
+    assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)  # Beta samples
+    assert "switchboard.route.forced" not in plan
