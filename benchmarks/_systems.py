@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,12 +115,15 @@ def start_switchboard(
     variant: str | None = None,
     env: dict[str, str] | None = None,
     extra_config: str = "",
+    launcher: Callable[[str], list[str]] | None = None,
+    startup_s: float = _STARTUP_S,
 ) -> tuple[System, System]:
     """Router + edge; returns the HTTP system (edge) and the gRPC system (router alone).
 
     A `variant` (e.g. `tracing`) is a second stack beside the plain one: its config, logs and
     system names carry the variant's name; `env` goes to both processes and `extra_config`
-    (top-level YAML) is appended to the router's config."""
+    (top-level YAML) is appended to the router's config. `launcher(name)` is put before each
+    process's command line (e.g. valgrind, for `instructions.py`)."""
     suffix = f"-{variant}" if variant else ""
     router_port, edge_port, dead_port = free_port(), free_port(), free_port()
     config = tmp / f"switchboard{suffix}.yaml"
@@ -140,18 +144,31 @@ def start_switchboard(
         if not with_auth or "auth" not in check.stderr + check.stdout:
             raise RuntimeError(f"the bench config does not load:\n{check.stderr}{check.stdout}")
     proc_env = {**(env or {}), **_env(src)}
-    argv = [*_python(), "router", "--config", str(config)]
+
+    def wrapped(name: str) -> list[str]:
+        return [*(launcher(name) if launcher else []), *_python()]
+
+    argv = [*wrapped("router"), "router", "--config", str(config)]
     router = group.start(f"router{suffix}", argv, env=proc_env, cwd=src)
-    wait_tcp(router_port, router, _STARTUP_S)
+    wait_tcp(router_port, router, startup_s)
     target = f"127.0.0.1:{router_port}"
     # --host is given explicitly: the edge's settings do not carry a host of their own.
     edge = group.start(
         f"edge{suffix}",
-        [*_python(), "edge", "--host", "127.0.0.1", "--port", str(edge_port), "--router", target],
+        [
+            *wrapped("edge"),
+            "edge",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(edge_port),
+            "--router",
+            target,
+        ],
         env=proc_env,
         cwd=src,
     )
-    wait_http(f"http://127.0.0.1:{edge_port}/readyz", edge, _STARTUP_S)
+    wait_http(f"http://127.0.0.1:{edge_port}/readyz", edge, startup_s)
     auth = {"authorization": f"Bearer {CALLER_KEY}"}
     http = System(
         f"switchboard{suffix}",

@@ -30,7 +30,7 @@ from typing import Any
 
 from benchmarks._measure import LoadPlan, measure, warm_up
 from benchmarks._otlp_sink import parse_counts
-from benchmarks._procs import ProcessGroup, cpu_seconds, free_port, wait_tcp
+from benchmarks._procs import Proc, ProcessGroup, cpu_seconds, free_port, wait_tcp
 from benchmarks._systems import REPO, System, start_switchboard
 
 VARIANT_LEVEL = 16  # one level: the variants' cost per request, with the stack busy
@@ -103,21 +103,28 @@ def _block(ctx: Context) -> dict[str, Any]:
     return {"level": ctx.level, "rounds": ctx.rounds, "runs": [], "note": None}
 
 
+def start_sink(group: ProcessGroup) -> tuple[Proc, dict[str, str]]:
+    """The OTLP sink, and the environment that makes a Switchboard process trace every request
+    and export to it (the endpoint also turns on OTLP metrics, as it would in production)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "benchmarks._otlp_sink", "--port", str(port)]
+    sink = group.start("otlp-sink", argv, cwd=REPO)
+    wait_tcp(port, sink, 30)
+    env = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",  # http: no TLS
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_TRACES_SAMPLER": "always_on",
+    }
+    return sink, env
+
+
 def probe_tracing(ctx: Context) -> dict[str, Any]:
     block = _block(ctx)
     before = list(ctx.group.procs)
     sink = None
     try:
-        port = free_port()
-        argv = [sys.executable, "-m", "benchmarks._otlp_sink", "--port", str(port)]
-        sink = ctx.group.start("otlp-sink", argv, cwd=REPO)
-        wait_tcp(port, sink, 30)
-        env = {
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",  # http: no TLS
-            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-            "OTEL_TRACES_SAMPLER": "always_on",
-        }
+        sink, env = start_sink(ctx.group)
         block["runs"] = _compare(ctx, "tracing", env, "")
     except RuntimeError as exc:
         block["note"] = f"tracing variant failed: {str(exc)[:300]}"

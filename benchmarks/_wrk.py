@@ -31,17 +31,26 @@ def _lua_string(text: str) -> str:
 
 
 def find_wrk(install: bool) -> str | None:
-    """`wrk` on PATH; with `install`, `apt-get install -y wrk` first when running as root."""
-    found = shutil.which("wrk")
+    """`wrk` on PATH; with `install`, Debian's package first when running as root."""
+    found = find_tool("wrk", install)
+    if found is None and install:
+        print("bench: no wrk; using the Python client", flush=True)
+    return found
+
+
+def find_tool(name: str, install: bool) -> str | None:
+    """A tool on PATH (`wrk`, `valgrind`); with `install`, `apt-get install -y <name>` first
+    when it is missing and this runs as root."""
+    found = shutil.which(name)
     if found or not install or os.geteuid() != 0 or shutil.which("apt-get") is None:
         return found
-    print("bench: wrk is missing; installing Debian's package (apt-get install -y wrk)", flush=True)
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "wrk"]):
+    print(f"bench: {name} is missing; installing Debian's package (apt-get install -y {name})")
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", name]):
         done = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
         if done.returncode != 0:
-            print(f"bench: `{' '.join(cmd)}` failed; using the Python client", flush=True)
+            print(f"bench: `{' '.join(cmd)}` failed", flush=True)
             return None
-    return shutil.which("wrk")
+    return shutil.which(name)
 
 
 def write_script(path: Path, body: dict[str, Any], headers: dict[str, str]) -> Path:

@@ -1,0 +1,123 @@
+"""Instructions per request under callgrind: `python -m benchmarks.instructions`.
+
+Timings on this shared 2-core machine move with its neighbours (steal time, other jobs): on
+2026-12-02 the same commit measured 198–525 req/s from one run to the next. Instruction counts do
+not: callgrind counts what the router and the edge execute, and the same build gives the same
+count within ~2 %. This is the tool to judge a change A/B (the work tree against `--snapshot
+REV`) when timings are too noisy; the targets stay with `make bench`.
+
+For each variant (`plain`: no telemetry export; `tracing`: every request sampled, batch export
+to the OTLP sink, as the bench's tracing variant) it starts the fast fake upstream's twin of
+the bench stack with router and edge each under `valgrind --tool=callgrind`, warms them up,
+zeroes the counters (`callgrind_control -z`), sends N non-streaming requests one at a time
+through the edge, dumps the counters (`callgrind_control -d`) and prints the instructions per
+request of each process. The batch processor exports every 512 spans, as in production, so its
+encoding is counted. valgrind is installed with apt-get when missing (as root); ~5 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from benchmarks import _source
+from benchmarks._measure import chat_body
+from benchmarks._procs import ProcessGroup, sigterm_as_interrupt
+from benchmarks._systems import start_switchboard, start_upstream
+from benchmarks._variants import start_sink
+from benchmarks._wrk import find_tool
+
+VARIANTS = ("plain", "tracing")
+_TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
+
+
+def dumped_instructions(text: str) -> int:
+    """The instruction count (event Ir) of one callgrind dump."""
+    found = [int(n) for n in _TOTALS.findall(text)]
+    if not found:
+        raise ValueError("no summary or totals line: not a callgrind dump")
+    return max(found)
+
+
+def _send(url: str, headers: dict[str, str], count: int) -> None:
+    body = json.dumps(chat_body("bench", False)).encode()
+    for _ in range(count):
+        request = urllib.request.Request(url, body, {**headers, "content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+
+
+def _callgrind(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], capture_output=True, timeout=120, check=True)
+
+
+def measure_variant(
+    variant: str, requests: int, warmup: int, src: Path, tmp: Path
+) -> dict[str, float]:
+    """Instructions per request of router and edge, in millions."""
+    out = tmp / variant
+    out.mkdir(parents=True, exist_ok=True)
+
+    def launcher(name: str) -> list[str]:
+        return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/{name}.out"]
+
+    with ProcessGroup(out) as group:
+        _, upstream = start_upstream(group)
+        env: dict[str, str] = {}
+        if variant == "tracing":
+            _, env = start_sink(group)
+            # Exports of full batches only (512 spans), as under load; at one request at a time
+            # under valgrind the 5 s timer would otherwise send a few spans per export.
+            env["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
+        http, _ = start_switchboard(
+            group, upstream, out, src, variant=variant, env=env, launcher=launcher, startup_s=600
+        )
+        assert http.chat_url is not None
+        _send(http.chat_url, http.headers, warmup)
+        pids = {
+            name: proc.pids()[0] for name, proc in zip(("router", "edge"), http.procs, strict=True)
+        }
+        for pid in pids.values():
+            _callgrind("-z", str(pid))
+        _send(http.chat_url, http.headers, requests)
+        for pid in pids.values():
+            _callgrind("-d", str(pid))
+        dumps = {name: Path(f"{out}/{name}.out.1") for name in pids}
+        return {
+            name: dumped_instructions(dump.read_text(errors="replace")) / requests / 1e6
+            for name, dump in dumps.items()
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__)
+    p.add_argument("--variants", default="plain,tracing", help=f"of {', '.join(VARIANTS)}")
+    p.add_argument("--requests", type=int, default=150, help="measured requests per variant")
+    p.add_argument("--warmup", type=int, default=30, help="unmeasured requests first")
+    _source.add_arguments(p)
+    args = p.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if unknown := set(variants) - set(VARIANTS):
+        p.error(f"unknown variants: {', '.join(sorted(unknown))}")
+    if find_tool("valgrind", install=True) is None:
+        print("instructions: valgrind is not installed and could not be", file=sys.stderr)
+        return 2
+    with sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="sb-instr-") as tmp:
+        src, label = _source.resolve(args, Path(tmp))
+        print(f"Switchboard {label}; {args.requests} requests one at a time, through the edge\n")
+        print("| variant | router M instr/req | edge M instr/req | total |\n|---|--:|--:|--:|")
+        for variant in variants:
+            figures = measure_variant(variant, args.requests, args.warmup, src, Path(tmp))
+            total = figures["router"] + figures["edge"]
+            print(f"| {variant} | {figures['router']:.3f} | {figures['edge']:.3f} | {total:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
