@@ -7,8 +7,9 @@ standard `OTEL_*` environment variables.
   or an OTLP endpoint is set. Exemplars only when metrics go out over OTLP (or
   `OTEL_METRICS_EXEMPLAR_FILTER` is set).
 - Traces: only when `OTEL_TRACES_EXPORTER` names an exporter (`otlp`, `console`) or an OTLP
-  endpoint is set; otherwise no SDK tracer provider exists and tracing costs nothing. Sampling
-  follows `OTEL_TRACES_SAMPLER` / `_ARG` (default parentbased_always_on).
+  endpoint is set; otherwise no tracer provider exists and tracing costs nothing. Spans are
+  ours (`_lean_trace.py`; the SDK's with the console exporter). Sampling follows
+  `OTEL_TRACES_SAMPLER` / `_ARG` (default parentbased_always_on).
 - OTLP over gRPC by default (spans encoded by `_otlp.py`, ~4x cheaper than the SDK's encoder);
   `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` (or the per-signal
   `…_TRACES_PROTOCOL` / `…_METRICS_PROTOCOL`) for HTTP. Endpoints, headers, timeouts, batching and
@@ -32,6 +33,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from prometheus_client import CollectorRegistry
 
+from router_service.telemetry._lean_trace import LeanTracerProvider
 from router_service.telemetry._logging import Redactor, configure_logging
 from router_service.telemetry._state import VERSION, Telemetry, current, install
 
@@ -149,11 +151,17 @@ def _resource(service_name: str) -> Resource:
     return detected.merge(Resource.create(attributes))
 
 
-def _tracer_provider(resource: Resource) -> TracerProvider | None:
+def _tracer_provider(resource: Resource) -> LeanTracerProvider | TracerProvider | None:
     exporters = _exporters("TRACES")
     if not exporters:
         return None
-    provider = TracerProvider(resource=resource)
+    # Our lean spans (`_lean_trace.py`: the SDK's per-span machinery was most of tracing's
+    # cost); the SDK's own only for the console exporter, which prints the SDK's span JSON.
+    provider: LeanTracerProvider | TracerProvider = (
+        TracerProvider(resource=resource)
+        if "console" in exporters
+        else LeanTracerProvider(resource=resource)
+    )
     for name in exporters:
         if name == "otlp":
             provider.add_span_processor(BatchSpanProcessor(_otlp_span_exporter()))

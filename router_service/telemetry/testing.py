@@ -16,11 +16,12 @@ from typing import Any
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry, generate_latest
 
+from router_service.telemetry._lean_trace import LeanTracerProvider
 from router_service.telemetry._state import Telemetry, install
 
 __all__ = ["TelemetryCapture"]
@@ -31,7 +32,7 @@ class TelemetryCapture:
 
     def __init__(self, *, tracing: bool = True, metering: bool = True) -> None:
         self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
+        self.tracer_provider = LeanTracerProvider()  # the spans production makes
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.reader = InMemoryMetricReader()
         self.registry = CollectorRegistry(auto_describe=True)

@@ -21,7 +21,6 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,6 +31,7 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry import Telemetry, install
+from router_service.telemetry._lean_trace import LeanTracerProvider
 from router_service.telemetry._otlp import BytesOTLPSpanExporter
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
@@ -102,7 +102,7 @@ async def test_spans_and_metrics_reach_a_real_otlp_receiver(
     fake: FakeUpstream, start_router: StartRouter, receiver: Receiver
 ) -> None:
     resource = Resource.create({"service.name": "switchboard-router"})
-    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider = LeanTracerProvider(resource=resource)
     tracer_provider.add_span_processor(
         BatchSpanProcessor(BytesOTLPSpanExporter(endpoint=receiver.endpoint, insecure=True))
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.context import Context
@@ -27,6 +28,7 @@ from opentelemetry.trace import (
 )
 
 from router_service.telemetry import _otlp
+from router_service.telemetry._lean_trace import LeanTracerProvider
 from router_service.telemetry._otlp import BytesOTLPSpanExporter, encode_spans
 
 
@@ -39,16 +41,19 @@ class _Keep(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-Tracing = Callable[[Resource], tuple[TracerProvider, _Keep]]
+Tracing = Callable[[Resource], tuple[Any, _Keep]]
 
 
-@pytest.fixture
-def tracing() -> Iterator[Tracing]:
-    providers: list[TracerProvider] = []
+@pytest.fixture(params=["sdk", "lean"])
+def tracing(request: pytest.FixtureRequest) -> Iterator[Tracing]:
+    """Spans of the SDK's provider, and of ours (what Switchboard makes), to encode."""
+    providers: list[Any] = []
 
-    def make(resource: Resource) -> tuple[TracerProvider, _Keep]:
+    def make(resource: Resource) -> tuple[Any, _Keep]:
         kept = _Keep()
-        provider = TracerProvider(resource=resource)
+        provider = (TracerProvider if request.param == "sdk" else LeanTracerProvider)(
+            resource=resource
+        )
         provider.add_span_processor(SimpleSpanProcessor(kept))
         providers.append(provider)
         return provider, kept

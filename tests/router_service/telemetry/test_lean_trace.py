@@ -1,0 +1,166 @@
+"""`LeanTracerProvider` behaves as the SDK's provider where our code, the propagators and the
+span processors can tell: sampling from the environment, parents and trace ids, attribute
+values, status rules, events, exceptions, one end, current-span handling, flush and shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode
+
+from router_service.telemetry._lean_trace import LeanSpan, LeanTracerProvider
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.fixture
+def made() -> Iterator[tuple[LeanTracerProvider, InMemorySpanExporter]]:
+    provider = LeanTracerProvider(resource=Resource.create({"service.name": "test"}))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+def test_children_share_the_trace_and_point_at_their_parent(
+    made: tuple[LeanTracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = made
+    tracer = provider.get_tracer("switchboard", "1")
+    with tracer.start_as_current_span("parent", kind=SpanKind.SERVER) as parent:
+        assert trace.get_current_span() is parent
+        child = tracer.start_span("child")
+        child.end()
+    assert trace.get_current_span() is not parent
+    ended_child, ended_parent = exporter.get_finished_spans()
+    assert ended_parent.parent is None and ended_parent.kind is SpanKind.SERVER
+    assert ended_child.parent is not None
+    assert ended_child.parent.span_id == ended_parent.context.span_id
+    assert ended_child.context.trace_id == ended_parent.context.trace_id
+    assert ended_child.instrumentation_scope.name == "switchboard"
+    assert ended_child.resource.attributes["service.name"] == "test"
+    assert ended_parent.start_time <= ended_child.start_time <= ended_child.end_time
+
+
+def test_a_remote_parent_from_traceparent_is_continued(
+    made: tuple[LeanTracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = made
+    parent = propagate.extract({"traceparent": TRACEPARENT})
+    provider.get_tracer("t").start_span("server", context=parent).end()
+    [span] = exporter.get_finished_spans()
+    assert f"{span.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
+    assert span.parent is not None and span.parent.is_remote
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    assert carrier["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+
+
+def test_the_sampler_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
+    provider = LeanTracerProvider()
+    span = provider.get_tracer("t").start_span("dropped")
+    assert isinstance(span, NonRecordingSpan) and not span.is_recording()
+    assert not span.get_span_context().trace_flags.sampled
+    assert span.get_span_context().is_valid  # the context still travels
+
+
+def test_attribute_values_are_kept_as_the_sdk_keeps_them(
+    made: tuple[LeanTracerProvider, InMemorySpanExporter], caplog: pytest.LogCaptureFixture
+) -> None:
+    provider, exporter = made
+    span = provider.get_tracer("t").start_span("s", attributes={"at.start": 1})
+    span.set_attribute("list", ["a", "b"])
+    span.set_attributes({"n": 2, "f": 0.5, "b": False, "mixed": [1, "x"]})
+    with caplog.at_level(logging.WARNING, logger="switchboard.telemetry"):
+        span.set_attribute("bad", {"a": 1})
+        span.set_attributes({"none": None})
+    span.end()
+    span.set_attribute("after.end", 1)  # ignored: the span has ended
+    [ended] = exporter.get_finished_spans()
+    assert dict(ended.attributes) == {
+        "at.start": 1,
+        "list": ("a", "b"),
+        "n": 2,
+        "f": 0.5,
+        "b": False,
+        "mixed": (1, "x"),
+    }
+    assert "bad" in caplog.text and "none" in caplog.text
+
+
+def test_status_ok_is_final_and_only_errors_keep_a_description(
+    made: tuple[LeanTracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = made
+    tracer = provider.get_tracer("t")
+    failed = tracer.start_span("failed")
+    failed.set_status(StatusCode.ERROR, "boom")
+    failed.end()
+    ok = tracer.start_span("ok")
+    ok.set_status(Status(StatusCode.OK))
+    ok.set_status(StatusCode.ERROR, "too late")
+    ok.end()
+    unset = tracer.start_span("unset")
+    unset.end()
+    statuses = {s.name: s.status for s in exporter.get_finished_spans()}
+    assert (statuses["failed"].status_code, statuses["failed"].description) == (
+        StatusCode.ERROR,
+        "boom",
+    )
+    assert statuses["ok"].status_code is StatusCode.OK
+    assert statuses["unset"].status_code is StatusCode.UNSET
+
+
+def test_events_exceptions_names_and_one_end(
+    made: tuple[LeanTracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = made
+    span = provider.get_tracer("t").start_span("first name")
+    assert isinstance(span, LeanSpan)
+    span.add_event("plan", {"candidates": ["a", "b"]}, timestamp=7)
+    try:
+        raise ValueError("bad input")
+    except ValueError as exc:
+        span.record_exception(exc)
+    span.update_name("GET /v1/models")
+    span.end()
+    span.end()  # a second end changes nothing and exports nothing
+    [ended] = exporter.get_finished_spans()
+    assert ended.name == "GET /v1/models" and not span.is_recording()
+    plan, error = ended.events
+    assert (plan.name, plan.timestamp, dict(plan.attributes)) == (
+        "plan",
+        7,
+        {"candidates": ("a", "b")},
+    )
+    assert error.name == "exception"
+    assert error.attributes["exception.type"] == "ValueError"
+    assert "bad input" in str(error.attributes["exception.stacktrace"])
+
+
+def test_an_exception_in_start_as_current_span_marks_the_span(
+    made: tuple[LeanTracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = made
+    with pytest.raises(RuntimeError), provider.get_tracer("t").start_as_current_span("s"):
+        raise RuntimeError("failed")
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+
+
+def test_flush_and_shutdown_reach_the_processors() -> None:
+    provider = LeanTracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    assert provider.force_flush()
+    provider.shutdown()
+    provider.get_tracer("t").start_span("after shutdown").end()
+    assert exporter.get_finished_spans() == ()  # the exporter was shut down with the provider
