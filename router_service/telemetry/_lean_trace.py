@@ -228,9 +228,7 @@ class LeanTracer(trace_api.Tracer):
         span = LeanSpan(
             name, span_context, parent, kind, provider, self._scope, start_time, links or ()
         )
-        if attributes:
-            span.set_attributes(attributes)
-        if sampled.attributes:
+        if sampled.attributes:  # the start attributes, as the sampler passed them on (SDK too)
             span.set_attributes(sampled.attributes)
         return span
 
