@@ -9,7 +9,8 @@ themselves to the SDK's span processors at the end, looking like the `ReadableSp
 (the batch processor, the in-memory exporter of tests, our OTLP encoder).
 
 What they keep from the SDK: the sampler (`OTEL_TRACES_SAMPLER`, via the SDK's provider), the id
-generator, the resource, the processors. What they leave out: span limits (our code sets a
+generator, the resource, the processors (`on_end` only: `on_start` is a no-op in the SDK's batch
+and simple processors, the only ones used). What they leave out: span limits (our code sets a
 bounded set of attributes) and attribute validation beyond what the encoder needs (a list value
 becomes a tuple, as the SDK stores it; a value of another type is dropped with a warning).
 """
@@ -261,11 +262,12 @@ class LeanTracerProvider(trace_api.TracerProvider):
     span processors."""
 
     def __init__(self, resource: Resource | None = None) -> None:
-        sdk = TracerProvider(resource=resource)  # only read from: its env-configured parts
+        # Only read from (its env-configured parts), so no exit hook of its own: the process
+        # flushes this provider (`shutdown_telemetry`).
+        sdk = TracerProvider(resource=resource, shutdown_on_exit=False)
         self.resource = sdk.resource
         self.sampler = sdk.sampler
         self.ids = sdk.id_generator
-        sdk.shutdown()
         self.processors: list[SpanProcessor] = []
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
