@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode
 
+from router_service.telemetry import setup
 from router_service.telemetry._lean_trace import LeanSpan, LeanTracerProvider
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -164,3 +165,19 @@ def test_flush_and_shutdown_reach_the_processors() -> None:
     provider.shutdown()
     provider.get_tracer("t").start_span("after shutdown").end()
     assert exporter.get_finished_spans() == ()  # the exporter was shut down with the provider
+
+
+@pytest.mark.parametrize(
+    ("exporters", "lean"), [("otlp", True), ("console", False), ("otlp,console", False)]
+)
+def test_configured_tracing_uses_lean_spans_unless_the_console_prints_them(
+    monkeypatch: pytest.MonkeyPatch, exporters: str, lean: bool
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", exporters)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9")
+    provider = setup._tracer_provider(Resource.create({"service.name": "test"}))
+    try:
+        assert isinstance(provider, LeanTracerProvider) is lean
+    finally:
+        assert provider is not None
+        provider.shutdown()
