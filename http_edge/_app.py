@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from clients import RouterClient
+from router_service.telemetry import client_observer
 
 from . import _admin, _routes_chat, _routes_misc, _telemetry
 from ._errors import install_error_handlers
@@ -96,7 +97,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
                     settings.router_target,
                     credentials=credentials,
                     max_message_bytes=_message_limit(settings),
-                    observer=_telemetry.router_observer(),
+                    observer=client_observer(),
                 )
                 state.client = await stack.enter_async_context(router)
             state.probe = RouterHealth(state.router().target, credentials)

@@ -4,8 +4,8 @@ and `GET /metrics`.
 - HTTP server metrics and SERVER spans from one lean middleware of ours
   (`_server_telemetry.py`): one span per request, none per SSE `send`; probes, `/metrics` and
   the admin pages are neither traced nor measured.
-- The router client gets the tracing call observer, so the trace continues into the router over
-  gRPC metadata (W3C traceparent).
+- The router client (made in `_app.py`) gets the tracing call observer, so the trace continues
+  into the router over gRPC metadata (W3C traceparent).
 Both only when telemetry is configured (`router_service.telemetry`); otherwise nothing is added.
 """
 
@@ -17,18 +17,16 @@ from fastapi import APIRouter
 from starlette.middleware import Middleware
 from starlette.responses import Response
 
-from router_service.telemetry import CONTENT_TYPE_LATEST, client_observer, current, metrics_text
+from router_service.telemetry import CONTENT_TYPE_LATEST, current, metrics_text
 from router_service.telemetry._state import SCOPE, VERSION
 
 from ._errors import EdgeError
 from ._server_telemetry import HttpServerTelemetry
 
 if TYPE_CHECKING:
-    from clients import CallObserver
-
     from ._app import EdgeApp
 
-__all__ = ["instrument", "router", "router_observer"]
+__all__ = ["instrument", "router"]
 
 router = APIRouter()
 
@@ -61,8 +59,3 @@ def instrument(app: EdgeApp) -> None:
         0,
         Middleware(HttpServerTelemetry, meter=meter, tracer=tracer, excluded=_UNTRACED_PREFIXES),
     )
-
-
-def router_observer() -> CallObserver | None:
-    """What traces the router client's calls (None when tracing is off)."""
-    return client_observer()

@@ -11,8 +11,8 @@ themselves to the SDK's span processors at the end, looking like the `ReadableSp
 What they keep from the SDK: the sampler (`OTEL_TRACES_SAMPLER`, via the SDK's provider), the id
 generator, the resource, the processors (`on_end` only: `on_start` is a no-op in the SDK's batch
 and simple processors, the only ones used). What they leave out: span limits (our code sets a
-bounded set of attributes) and attribute validation beyond what the encoder needs (a list value
-becomes a tuple, as the SDK stores it; a value of another type is dropped with a warning).
+bounded set of attributes). Values are kept as the SDK keeps them: scalars, and sequences of one
+scalar type as tuples; anything else is dropped with a warning.
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ _UNSET = Status(StatusCode.UNSET)
 
 
 def _clean(key: str, value: Any) -> AttributeValue | None:
+    """The value as the SDK would keep it: a scalar, or a sequence of one scalar type (as a
+    tuple); anything else is dropped with a warning."""
     if isinstance(value, _SCALARS):
         return value
-    if (
-        isinstance(value, Sequence)
-        and not isinstance(value, bytes | bytearray)
-        and all(isinstance(v, _SCALARS) for v in value)
-    ):
-        return tuple(value)
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        kinds = {type(v) for v in value}
+        if len(kinds) <= 1 and kinds <= set(_SCALARS):
+            return tuple(value)
     log.warning("span attribute %s dropped: %r is not a valid attribute value", key, value)
     return None
 
@@ -210,12 +210,9 @@ class LeanTracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         provider = self._provider
-        parent = trace_api.get_current_span(context).get_span_context()
-        if parent.is_valid:
-            trace_id = parent.trace_id
-        else:
-            trace_id = provider.ids.generate_trace_id()
-            parent = None  # type: ignore[assignment]
+        found = trace_api.get_current_span(context).get_span_context()
+        parent = found if found.is_valid else None
+        trace_id = parent.trace_id if parent is not None else provider.ids.generate_trace_id()
         sampled = provider.sampler.should_sample(context, trace_id, name, kind, attributes, links)
         span_context = SpanContext(
             trace_id,

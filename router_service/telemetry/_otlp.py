@@ -46,7 +46,8 @@ _KIND = {
 }
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags masks
 _KV_CACHE_MAX = 4096  # encoded key/value pairs kept (they repeat across spans)
-_kv_cache: dict[tuple[bytes, str, type, Any], bytes] = {}
+_CACHED_TYPES = (str, bool, int, float)
+_kv_cache: dict[tuple[bytes, str, type, Any] | None, bytes] = {}
 _status_cache: dict[tuple[int, str | None], bytes] = {}
 _block_cache: dict[int, tuple[object, bytes]] = {}  # id(resource | scope) -> (it, its bytes)
 
@@ -112,11 +113,11 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     out = []
     cache = _kv_cache
     for key, value in items.items():
-        try:
-            cache_key = (tag, key, type(value), value)  # the type too: True == 1 == 1.0
-            field = cache.get(cache_key)
-        except TypeError:  # unhashable (a list inside a tuple): encoded every time
-            cache_key, field = None, None
+        # Scalars only: their type goes into the key (True == 1 == 1.0), which a sequence's
+        # elements would not ((True,) == (1,)); sequences are rare and encoded every time.
+        scalar = type(value) in _CACHED_TYPES
+        cache_key = (tag, key, type(value), value) if scalar else None
+        field = cache.get(cache_key) if scalar else None
         if field is None:
             try:
                 field = _len_field(tag, _key_value(key, value))

@@ -152,6 +152,17 @@ def test_cached_encodings_stay_right_past_the_cache_limit(
     assert len(_otlp._kv_cache) <= 8
 
 
+def test_sequences_equal_in_python_but_not_in_type_encode_apart(tracing: Tracing) -> None:
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    tracer = provider.get_tracer("switchboard")
+    for value in ([1], [True], [1.0], [1], [True]):  # (True,) == (1,) == (1.0,) in Python
+        tracer.start_span("s", attributes={"v": value}).end()
+    parsed = ExportTraceServiceRequest.FromString(_same_as_sdk(kept.spans))
+    spans = parsed.resource_spans[0].scope_spans[0].spans
+    kinds = [s.attributes[0].value.array_value.values[0].WhichOneof("value") for s in spans]
+    assert kinds == ["int_value", "bool_value", "double_value", "int_value", "bool_value"]
+
+
 def test_a_value_outside_int64_is_dropped_with_a_warning_as_the_sdk_drops_it(
     tracing: Tracing, caplog: pytest.LogCaptureFixture
 ) -> None:
