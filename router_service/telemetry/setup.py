@@ -4,7 +4,8 @@ standard `OTEL_*` environment variables.
 - Logs: JSON lines (or text) on stderr with trace and span ids, secrets masked.
 - Metrics: always recorded once configured; Prometheus text from our own registry (edge
   `GET /metrics`, router `telemetry.prometheus_port`), and OTLP when `OTEL_METRICS_EXPORTER=otlp`
-  or an OTLP endpoint is set. Exemplars only when metrics go out over OTLP (or
+  or an OTLP endpoint is set — from the same aggregation as Prometheus when the exporter wants
+  cumulative data (`_push_reader.py`). Exemplars only when metrics go out over OTLP (or
   `OTEL_METRICS_EXEMPLAR_FILTER` is set).
 - Traces: only when `OTEL_TRACES_EXPORTER` names an exporter (`otlp`, `console`) or an OTLP
   endpoint is set; otherwise no tracer provider exists and tracing costs nothing. Spans are
@@ -27,7 +28,11 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
@@ -35,6 +40,10 @@ from prometheus_client import CollectorRegistry
 
 from router_service.telemetry._lean_trace import LeanTracerProvider
 from router_service.telemetry._logging import Redactor, configure_logging
+from router_service.telemetry._push_reader import (
+    PrometheusPushReader,
+    shares_prometheus_aggregation,
+)
 from router_service.telemetry._state import VERSION, Telemetry, current, install
 
 if TYPE_CHECKING:
@@ -68,10 +77,8 @@ def configure_telemetry(
         return _configured
     resource = _resource(service_name)
     registry = CollectorRegistry(auto_describe=True)
-    readers: list[MetricReader] = [
-        PrometheusMetricReader(registry=registry, scope_info_enabled=False)
-    ]
-    readers += _otlp_metric_readers()
+    exporters = _otlp_metric_exporters()
+    readers = _metric_readers(registry, exporters)
     meter_provider = MeterProvider(
         resource=resource,
         metric_readers=readers,
@@ -80,7 +87,7 @@ def configure_telemetry(
         # process, or `OTEL_METRICS_EXEMPLAR_FILTER` asks for them.
         exemplar_filter=(
             AlwaysOffExemplarFilter()
-            if len(readers) == 1 and not _env("OTEL_METRICS_EXEMPLAR_FILTER")
+            if not exporters and not _env("OTEL_METRICS_EXEMPLAR_FILTER")
             else None
         ),
     )
@@ -93,7 +100,7 @@ def configure_telemetry(
     log.info(
         "telemetry: traces %s, metrics %s",
         "on" if tracer_provider is not None else "off",
-        "prometheus" + (" + otlp" if len(readers) > 1 else ""),
+        "prometheus" + (" + otlp" if exporters else ""),
     )
     return _configured
 
@@ -184,8 +191,8 @@ def _otlp_span_exporter() -> Any:
     return OTLPSpanExporter()
 
 
-def _otlp_metric_readers() -> list[MetricReader]:
-    readers: list[MetricReader] = []
+def _otlp_metric_exporters() -> list[MetricExporter]:
+    exporters: list[MetricExporter] = []
     for name in _exporters("METRICS"):
         if name == "otlp":
             if _protocol("METRICS") == "grpc":
@@ -196,7 +203,21 @@ def _otlp_metric_readers() -> list[MetricReader]:
                 from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
                     OTLPMetricExporter,
                 )
-            readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+            exporters.append(OTLPMetricExporter())
         elif name != "prometheus":  # Prometheus is always on
             log.warning("OTEL_METRICS_EXPORTER=%s is not supported; use otlp or prometheus", name)
-    return readers
+    return exporters
+
+
+def _metric_readers(
+    registry: CollectorRegistry, exporters: list[MetricExporter]
+) -> list[MetricReader]:
+    """Prometheus's reader, pushing to the first OTLP exporter too when that exporter wants
+    the same cumulative data (one aggregation per measurement instead of two); any other
+    exporter gets a periodic reader of its own."""
+    rest = list(exporters)
+    if rest and shares_prometheus_aggregation(rest[0]):
+        readers: list[MetricReader] = [PrometheusPushReader(rest.pop(0), registry)]
+    else:
+        readers = [PrometheusMetricReader(registry=registry, scope_info_enabled=False)]
+    return readers + [PeriodicExportingMetricReader(exporter) for exporter in rest]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from router_service.telemetry.testing import TelemetryCapture
+from tests.router_service.telemetry.otlp_receiver import Receiver, start_receiver
 
 
 @pytest.fixture
 def captured() -> Iterator[TelemetryCapture]:
     with TelemetryCapture() as capture:
         yield capture
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A real OTLP/gRPC collector on loopback (`receiver.endpoint`)."""
+    async with start_receiver() as found:
+        yield found

@@ -9,15 +9,13 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import grpc
 import pytest
 import uvicorn
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -35,67 +33,7 @@ from router_service.telemetry._lean_trace import LeanTracerProvider
 from router_service.telemetry._otlp import BytesOTLPSpanExporter
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
-
-
-@dataclass
-class Receiver:
-    """What the collector received: (resource attributes, span or metric)."""
-
-    spans: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
-    metrics: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
-    endpoint: str = ""
-
-    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        if isinstance(request, trace_service_pb2.ExportTraceServiceRequest):
-            for resource in request.resource_spans:
-                for scope in resource.scope_spans:
-                    self.spans += [(_resource(resource), span) for span in scope.spans]
-            return trace_service_pb2.ExportTraceServiceResponse()
-        for resource in request.resource_metrics:
-            for scope in resource.scope_metrics:
-                self.metrics += [(_resource(resource), metric) for metric in scope.metrics]
-        return metrics_service_pb2.ExportMetricsServiceResponse()
-
-    def span_names(self) -> set[str]:
-        return {span.name for _, span in self.spans}
-
-    def metric_names(self) -> set[str]:
-        return {metric.name for _, metric in self.metrics}
-
-
-class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
-    def __init__(self, receiver: Receiver) -> None:
-        self._receiver = receiver
-
-    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await self._receiver.Export(request, context)
-
-
-class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
-    def __init__(self, receiver: Receiver) -> None:
-        self._receiver = receiver
-
-    async def Export(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return await self._receiver.Export(request, context)
-
-
-def _resource(resource: Any) -> dict[str, Any]:
-    return {a.key: a.value.string_value for a in resource.resource.attributes}
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = grpc.aio.server()
-    found = Receiver()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(found), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(found), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    found.endpoint = f"http://127.0.0.1:{port}"
-    try:
-        yield found
-    finally:
-        await server.stop(grace=None)
+from tests.router_service.telemetry.otlp_receiver import Receiver
 
 
 async def test_spans_and_metrics_reach_a_real_otlp_receiver(
