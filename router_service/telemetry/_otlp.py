@@ -11,8 +11,8 @@ models, status codes) and the resource and scope blocks cached.
 `encode_spans(spans).SerializeToString()` (tests compare the two on spans with every kind of
 value, events, links, status and trace state). `BytesOTLPSpanExporter` is the SDK's own
 OTLP/gRPC span exporter — endpoint, headers, TLS, compression, timeouts and retries from the
-same `OTEL_EXPORTER_OTLP_*` variables — with its translation step replaced: the bytes are parsed
-once by the protobuf C runtime (a few µs per span) into the request it sends.
+same `OTEL_EXPORTER_OTLP_*` variables — with its translation step replaced: the bytes go to
+the collector as they are (no request message is built, parsed or serialized).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import grpc
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -45,6 +46,7 @@ _KIND = {
     SpanKind.CONSUMER: b"\x30\x05",
 }
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags masks
+_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _KV_CACHE_MAX = 4096  # encoded key/value pairs kept (they repeat across spans)
 _CACHED_TYPES = (str, bool, int, float)
 _kv_cache: dict[tuple[bytes, str, type, Any] | None, bytes] = {}
@@ -269,8 +271,25 @@ def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
     return b"".join(out)
 
 
-class BytesOTLPSpanExporter(OTLPSpanExporter):
-    """The SDK's OTLP/gRPC span exporter with `encode_spans` above as its translation step."""
+class _SerializedExport:
+    """TraceService's `Export` for a request that is already bytes (grpc sends bytes as they are
+    when a method has no serializer)."""
 
-    def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
-        return ExportTraceServiceRequest.FromString(encode_spans(data))
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.Export = channel.unary_unary(
+            _EXPORT_METHOD, response_deserializer=ExportTraceServiceResponse.FromString
+        )
+
+
+class BytesOTLPSpanExporter(OTLPSpanExporter):
+    """The SDK's OTLP/gRPC span exporter (its endpoint, TLS, headers, compression, retries and
+    reconnects from the `OTEL_*` variables) sending `encode_spans`' bytes as they are. Parsing
+    them into the SDK's request message for grpc to serialize again cost more than encoding
+    them (callgrind: ~60 % of the export thread's instructions)."""
+
+    def _initialize_channel_and_stub(self) -> None:  # also called on reconnects
+        super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+        self._client = _SerializedExport(self._channel)  # type: ignore[assignment]
+
+    def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
+        return encode_spans(data)

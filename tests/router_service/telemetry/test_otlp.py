@@ -19,7 +19,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -75,6 +76,29 @@ async def test_spans_and_metrics_reach_a_real_otlp_receiver(
         "switchboard.attempts",
         "switchboard.requests",
     } <= receiver.metric_names()
+
+
+async def test_span_bytes_still_reach_the_receiver_after_a_reconnect(receiver: Receiver) -> None:
+    """On UNAVAILABLE the SDK's exporter builds a new channel and stub; ours must still send
+    the encoded bytes as they are (the receiver parses them as a request)."""
+    provider = LeanTracerProvider(resource=Resource.create({"service.name": "router"}))
+    exporter = BytesOTLPSpanExporter(endpoint=receiver.endpoint, insecure=True)
+    kept = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    tracer = provider.get_tracer("t")
+    try:
+        tracer.start_span("before", attributes={"n": 1}).end()
+        first = await asyncio.to_thread(exporter.export, kept.get_finished_spans())
+        assert first is SpanExportResult.SUCCESS
+        exporter._initialize_channel_and_stub()  # what the SDK does after UNAVAILABLE
+        kept.clear()
+        tracer.start_span("after", attributes={"n": 2}).end()
+        result = await asyncio.to_thread(exporter.export, kept.get_finished_spans())
+    finally:
+        await asyncio.to_thread(exporter.shutdown)
+    assert result is SpanExportResult.SUCCESS
+    assert [span.name for _, span in receiver.spans] == ["before", "after"]
+    assert receiver.spans[1][1].attributes[0].value.int_value == 2
 
 
 _CHILD = """

@@ -183,4 +183,4 @@ def test_the_exporter_sends_the_encoded_request(tracing: Tracing) -> None:
         request = exporter._translate_data(kept.spans)
     finally:
         exporter.shutdown()
-    assert request == sdk_encode(kept.spans)
+    assert request == sdk_encode(kept.spans).SerializeToString()
