@@ -22,7 +22,7 @@ from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._waiters import ArrivalQueue
 from router_service.outcomes import KeyAction, Outcome, reaction_for
-from router_service.state import SlotRequest, StateStore
+from router_service.state import SlotGrant, SlotRequest, StateStore
 
 # Manual disables last until an operator lifts them.
 _FOREVER_S = 10 * 365 * 86400.0
@@ -102,6 +102,8 @@ class KeyPool:
         candidates = [k for k in self.keys if k.fingerprint not in exclude]
         if not candidates:
             return Unavailable(Refusal.EXHAUSTED)
+        if len(candidates) == 1:  # nothing to order: health is checked by the acquire itself
+            return await self._lease_only(candidates[0], model, tokens)
         # Health and in-flight counts in one store call (one Redis round trip).
         reading = await self.store.read(
             deadlines=self._health_names(model, candidates),
@@ -123,21 +125,43 @@ class KeyPool:
         retry: float | None = None
         for i in order:
             key = usable[i]
-            limit = key.max_in_flight
-            if self.health[key.fingerprint].half_open:
-                limit = 1  # a recovering key serves one real request at a time
-            grant = await self.store.acquire(
-                SlotRequest(self.slot_name(key), self._lease_ttl_s, limit, key.rpm, key.tpm, tokens)
-            )
+            grant = await self.store.acquire(self._slot_request(key, tokens))
             if grant.lease_id is not None:
-                # A sequence number, not a time: ties cannot happen, whatever the clock does.
-                self.health[key.fingerprint].last_used = next(self._use_seq)
-                return KeyLease(
-                    self, key, model, grant.lease_id, window=grant.window, tokens=tokens
-                )
+                return self._granted(key, model, grant.lease_id, grant, tokens)
             if grant.retry_after_s:
                 retry = grant.retry_after_s if retry is None else min(retry, grant.retry_after_s)
         return Unavailable(Refusal.AT_LIMIT, retry)
+
+    async def _lease_only(
+        self, key: UpstreamKey, model: str, tokens: int
+    ) -> KeyLease | Unavailable:
+        """The lone candidate, leased unless its health rules it out, in one store call."""
+        names = self._health_names(model, [key])
+        grant = await self.store.acquire(self._slot_request(key, tokens, unless=names))
+        if grant.lease_id is not None:
+            return self._granted(key, model, grant.lease_id, grant, tokens)
+        if any(grant.deadlines):
+            found = self._usable_of([key], list(grant.deadlines))
+            if isinstance(found, Unavailable):
+                return found
+        return Unavailable(Refusal.AT_LIMIT, grant.retry_after_s or None)
+
+    def _slot_request(
+        self, key: UpstreamKey, tokens: int, unless: Sequence[str] = ()
+    ) -> SlotRequest:
+        limit = key.max_in_flight
+        if self.health[key.fingerprint].half_open:
+            limit = 1  # a recovering key serves one real request at a time
+        return SlotRequest(
+            self.slot_name(key), self._lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
+        )
+
+    def _granted(
+        self, key: UpstreamKey, model: str, lease_id: str, grant: SlotGrant, tokens: int
+    ) -> KeyLease:
+        # A sequence number, not a time: ties cannot happen, whatever the clock does.
+        self.health[key.fingerprint].last_used = next(self._use_seq)
+        return KeyLease(self, key, model, lease_id, window=grant.window, tokens=tokens)
 
     async def _usable(
         self, model: str, candidates: list[UpstreamKey]

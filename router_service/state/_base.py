@@ -43,6 +43,10 @@ class SlotRequest:
     rpm: int | None = None
     tpm: int | None = None
     tokens: int = 0  # estimated tokens this use will cost (for tpm)
+    # Deadlines that refuse the slot while any of them is in force (a key's disable and
+    # cooldown, its provider's throttle), checked within the same atomic decision, before the
+    # limits count anything: a lone candidate key is checked and leased in one round trip.
+    unless: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,9 @@ class SlotGrant:
     # in-flight limit refused; a release frees it).
     retry_after_s: float = 0.0
     window: int = 0  # the rate window the request and its tokens were counted in
+    # The request's `unless` deadlines as found, in its order (0.0 where none is in force);
+    # the slot was refused if any is non-zero.
+    deadlines: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,20 +51,23 @@ class MemoryStateStore(StateStore):
 
     async def acquire(self, request: SlotRequest) -> SlotGrant:
         now = self._clock.now()
+        found = tuple(self._deadlines_now(request.unless)) if request.unless else ()
+        if any(found):
+            return SlotGrant(None, deadlines=found)
         resource = request.resource
         holders = self._leases.get(resource)
         if holders and request.max_in_flight is not None and len(holders) >= request.max_in_flight:
             self._expire(resource, holders, now)
             if len(self._leases.get(resource, ())) >= request.max_in_flight:
-                return SlotGrant(None)
+                return SlotGrant(None, deadlines=found)
         window = math.floor(now / RATE_WINDOW_S)
         if request.rpm is not None or request.tpm is not None:
             wait = self._rate_check(request, now, window)
             if wait is not None:
-                return SlotGrant(None, retry_after_s=wait, window=window)
+                return SlotGrant(None, retry_after_s=wait, window=window, deadlines=found)
         lease_id = str(next(self._ids))
         self._leases.setdefault(resource, {})[lease_id] = now + request.ttl_s
-        return SlotGrant(lease_id, window=window)
+        return SlotGrant(lease_id, window=window, deadlines=found)
 
     def _rate_check(self, request: SlotRequest, now: float, window: int) -> float | None:
         """Count the request in its window, or return how long until the window admits it."""
@@ -140,6 +143,9 @@ class MemoryStateStore(StateStore):
             self._sweep_deadlines()
 
     async def deadlines(self, names: Sequence[str]) -> list[float]:
+        return self._deadlines_now(names)
+
+    def _deadlines_now(self, names: Sequence[str]) -> list[float]:
         now = self._clock.now()
         out = []
         for name in names:

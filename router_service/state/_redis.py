@@ -128,6 +128,7 @@ class RedisStateStore(StateStore):
     async def acquire(self, request: SlotRequest) -> SlotGrant:
         lease_id = self._new_id()
         keys = [self._key("slot", request.resource), self._key("rate", request.resource)]
+        keys += [self._key("dl", name) for name in request.unless]
         args: list[str | int] = [
             repr(self._clock.now()),
             repr(float(request.ttl_s)),
@@ -140,9 +141,12 @@ class RedisStateStore(StateStore):
             _SLACK_MS,
         ]
         with _translated():
-            granted, retry_after, window = await self._acquire(keys, args)
+            granted, retry_after, window, *found = await self._acquire(keys, args)
         return SlotGrant(
-            lease_id if granted else None, retry_after_s=float(retry_after), window=int(window)
+            lease_id if granted else None,
+            retry_after_s=float(retry_after),
+            window=int(window),
+            deadlines=tuple(float(until) for until in found),
         )
 
     async def add_tokens(self, resource: str, window: int, delta: int) -> None:

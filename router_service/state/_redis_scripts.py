@@ -25,18 +25,33 @@ local function expire_to_last(key, now, slack_ms)
 end
 """
 
-# KEYS: slots (zset lease -> expiry), rate (hash w r t pr pt)
+# KEYS: slots (zset lease -> expiry), rate (hash w r t pr pt), then the `unless` deadlines
 # ARGV: now, ttl_s, max_in_flight|'', rpm|'', tpm|'', tokens, lease_id, window_s, slack_ms
-# -> {granted 0|1, retry_after_s (string), window}
+# -> {granted 0|1, retry_after_s (string), window, each `unless` deadline in force or '0'}
 ACQUIRE = (
     _PRELUDE
     + """
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local max_in_flight, rpm, tpm = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local tokens, window_s, slack = tonumber(ARGV[6]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local found, blocked = {}, false
+for i = 3, #KEYS do
+  local untl = redis.call('GET', KEYS[i])
+  if untl and tonumber(untl) > now then
+    found[#found + 1], blocked = untl, true
+  else
+    found[#found + 1] = '0'
+  end
+end
+local function reply(granted, retry_after, window)
+  local out = {granted, retry_after, window}
+  for _, untl in ipairs(found) do out[#out + 1] = untl end
+  return out
+end
+if blocked then return reply(0, '0', 0) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', num(now))
 if max_in_flight and redis.call('ZCARD', KEYS[1]) >= max_in_flight then
-  return {0, '0', 0}
+  return reply(0, '0', 0)
 end
 local window = math.floor(now / window_s)
 if rpm or tpm then
@@ -56,12 +71,12 @@ if rpm or tpm then
     'pr', num(preq), 'pt', num(ptok))
   expire_at(KEYS[2], (window + 2) * window_s, now, slack)
   if over then
-    return {0, num(math.max(0.001, (window + 1) * window_s - now)), window}
+    return reply(0, num(math.max(0.001, (window + 1) * window_s - now)), window)
   end
 end
 redis.call('ZADD', KEYS[1], num(now + ttl), ARGV[7])
 expire_to_last(KEYS[1], now, slack)
-return {1, '0', window}
+return reply(1, '0', window)
 """
 )
 

@@ -164,6 +164,8 @@ class ResilientStateStore(StateStore):
     async def acquire(self, request: SlotRequest) -> SlotGrant:
         grant = await self._try_shared(lambda: self.shared.acquire(request))
         if not isinstance(grant, _Down):
+            if request.unless:  # an outage starts from what all knew (as after a read)
+                self.local.mirror_deadlines(request.unless, grant.deadlines)
             return grant
         grant = await self.local.acquire(request)
         if grant.lease_id is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -12,7 +13,7 @@ from router_service.clock import ManualClock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.keys import KeyLease, KeyPool, Refusal, Unavailable, fingerprint
 from router_service.outcomes import Outcome
-from router_service.state import MemoryStateStore
+from router_service.state import MemoryStateStore, Reading, SlotGrant, SlotRequest
 
 
 def make_pool(
@@ -218,3 +219,52 @@ async def test_token_estimate_is_corrected_by_usage() -> None:
     await lease.settle_tokens(100)
     await lease.release()
     await take(pool, tokens=500)
+
+
+class CountingStore(MemoryStateStore):
+    """Counts the store calls a lease makes (each is one Redis round trip)."""
+
+    calls: list[str]
+
+    async def read(self, **kwargs: Any) -> Reading:
+        self.calls.append("read")
+        return await super().read(**kwargs)
+
+    async def acquire(self, request: SlotRequest) -> SlotGrant:
+        self.calls.append("acquire")
+        return await super().acquire(request)
+
+
+def counting_pool(*secrets: str) -> tuple[KeyPool, CountingStore]:
+    pool, clock = make_pool(*secrets)
+    store = pool.store = CountingStore(clock)
+    store.calls = []
+    return pool, store
+
+
+async def test_a_lone_candidate_is_checked_and_leased_in_one_store_call() -> None:
+    pool, store = counting_pool("k1")
+    await (await take(pool)).release()
+    assert store.calls == ["acquire"]
+
+    store.calls.clear()
+    await pool.report(pool.keys[0], "m", Outcome.AUTH_INVALID)  # disabled for every model
+    refused = await pool.lease("m")
+    assert refused == Unavailable(Refusal.UNHEALTHY, CooldownsConfig().auth_disable_s)
+    assert store.calls == ["acquire"]
+    assert await store.held([pool.slot_name(pool.keys[0])]) == [0]  # nothing was taken
+
+    several, store = counting_pool("k1", "k2")
+    await (await take(several)).release()
+    assert store.calls == ["read", "acquire"]  # the order needs the shared in-flight counts
+
+
+async def test_a_throttled_provider_refuses_its_last_candidate_too() -> None:
+    pool, clock = make_pool("k1", "k2", "k3")
+    for key in pool.keys[:2]:
+        await pool.report(key, "m", Outcome.RATE_LIMITED, retry_after_s=4.0)
+    last = [k.fingerprint for k in pool.keys[:2]]
+    refused = await pool.lease("other", exclude=last)  # only k3 left, and the provider cools
+    assert refused == Unavailable(Refusal.UNHEALTHY, 4.0)
+    clock.advance(4.0)
+    assert (await take(pool, "other", exclude=last)).key.secret == "k3"

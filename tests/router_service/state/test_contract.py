@@ -144,6 +144,36 @@ async def test_in_flight_and_rate_limits_together(make_store: MakeStore) -> None
     assert (await store.acquire(SlotRequest("k", 60, 1, rpm=5))).retry_after_s == 60.0
 
 
+async def test_unless_refuses_while_a_deadline_is_in_force_and_counts_nothing(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock(start=600.0)
+    store = make_store(clock)
+    until = clock.now() + 10.25
+    await store.extend_deadline("cool", until)
+    guarded = SlotRequest("r", 60, 1, rpm=2, unless=("throttle", "cool"))
+    refused = await store.acquire(guarded)
+    assert (refused.lease_id, refused.retry_after_s, refused.window) == (None, 0.0, 0)
+    assert refused.deadlines == (0.0, until)
+    assert await store.held(["r"]) == [0]
+    clock.advance(10.25)  # a deadline ends at its instant
+    first = await store.acquire(guarded)
+    assert first.lease_id is not None and first.deadlines == (0.0, 0.0)
+    # The refused attempt took no rate budget: rpm=2 still admits a second request.
+    await store.release("r", first.lease_id)
+    assert (await store.acquire(guarded)).lease_id is not None
+    over = await store.acquire(SlotRequest("r", 60, rpm=2, unless=("throttle",)))
+    assert over.lease_id is None and over.retry_after_s > 0 and over.deadlines == (0.0,)
+
+
+async def test_unless_reports_deadlines_when_the_limit_refuses(make_store: MakeStore) -> None:
+    store = make_store(ManualClock())
+    assert (await store.acquire(SlotRequest("r", 60, 1, unless=("a", "b")))).lease_id
+    refused = await store.acquire(SlotRequest("r", 60, 1, unless=("a", "b")))
+    assert (refused.lease_id, refused.deadlines) == (None, (0.0, 0.0))
+    assert (await store.acquire(SlotRequest("s", 60))).deadlines == ()
+
+
 # -- deadlines -----------------------------------------------------------------------------------
 async def test_deadline_only_extends(make_store: MakeStore) -> None:
     clock = ManualClock()

@@ -162,6 +162,19 @@ async def test_deadlines_known_before_an_outage_hold_during_it() -> None:
     assert await store.deadlines(["off:k1", "cool:x"]) == [until, 0.0]
 
 
+async def test_deadlines_a_guarded_acquire_found_hold_during_an_outage() -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    until = clock.now() + 600
+    await shared.extend_deadline("off:k1", until)  # another replica disabled k1
+    guarded = SlotRequest("lease:k1", 60, unless=("off:k1",))
+    assert (await store.acquire(guarded)).deadlines == (until,)
+
+    shared.up = False
+    refused = await store.acquire(guarded)  # served locally, from what the shared store said
+    assert (refused.lease_id, refused.deadlines) == (None, (until,))
+
+
 async def test_local_marks_are_left_locally() -> None:
     clock = ManualClock()
     store, shared = resilient(clock)
