@@ -7,6 +7,8 @@ replaced `gen_ai.system`), the general ones (`server.*`, `error.type`), and ours
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from opentelemetry.util.types import AttributeValue
@@ -74,8 +76,10 @@ def provider_name(kind: str) -> str:
     return _PROVIDER_NAMES.get(kind, kind)
 
 
-def server_attributes(base_url: str) -> Attributes:
-    """`server.address` / `server.port` of an upstream base URL (never its path or query)."""
+@functools.lru_cache(maxsize=256)
+def server_attributes(base_url: str) -> Mapping[str, AttributeValue]:
+    """`server.address` / `server.port` of an upstream base URL (never its path or query).
+    Parsed once per URL (every attempt span asks); the mapping is shared: read it only."""
     parts = urlsplit(base_url)
     attributes: Attributes = {}
     if parts.hostname:

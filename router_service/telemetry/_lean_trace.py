@@ -29,6 +29,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes, AttributeValue
@@ -36,8 +37,16 @@ from opentelemetry.util.types import Attributes, AttributeValue
 __all__ = ["LeanSpan", "LeanTracer", "LeanTracerProvider"]
 
 log = logging.getLogger("switchboard.telemetry")
-_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
-_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
+# Trace flags by (sampled, random trace id): W3C Trace Context level 2 marks a trace id that
+# is random (as the SDK's generator makes them); a child inherits the mark from its parent.
+_FLAGS = {
+    (sampled, random): TraceFlags(
+        (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        | (TraceFlags.RANDOM_TRACE_ID if random else 0)
+    )
+    for sampled in (False, True)
+    for random in (False, True)
+}
 _SCALARS = (str, bool, int, float)
 _UNSET = Status(StatusCode.UNSET)
 
@@ -212,22 +221,32 @@ class LeanTracer(trace_api.Tracer):
         provider = self._provider
         found = trace_api.get_current_span(context).get_span_context()
         parent = found if found.is_valid else None
-        trace_id = parent.trace_id if parent is not None else provider.ids.generate_trace_id()
-        sampled = provider.sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        span_context = SpanContext(
-            trace_id,
-            provider.ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=_SAMPLED if sampled.decision.is_sampled() else _UNSAMPLED,  # type: ignore[no-untyped-call]
-            trace_state=sampled.trace_state,
-        )
-        if not sampled.decision.is_recording():  # type: ignore[no-untyped-call]
-            return trace_api.NonRecordingSpan(span_context)
+        if parent is not None:
+            trace_id, random = parent.trace_id, parent.trace_flags.random_trace_id
+        else:
+            trace_id, random = provider.ids.generate_trace_id(), provider.random_trace_ids
+        sampler = provider.sampler
+        if sampler is ALWAYS_ON or (
+            sampler is DEFAULT_ON and (parent is None or parent.trace_flags.sampled)
+        ):
+            # What these two samplers decide here, without their calls: record and sample,
+            # keep the parent's trace state, pass the start attributes on.
+            flags, state, start = _FLAGS[True, random], parent and parent.trace_state, attributes
+        else:
+            sampled = sampler.should_sample(context, trace_id, name, kind, attributes, links)
+            flags = _FLAGS[sampled.decision.is_sampled(), random]  # type: ignore[no-untyped-call]
+            state, start = sampled.trace_state, sampled.attributes
+            if not sampled.decision.is_recording():  # type: ignore[no-untyped-call]
+                span_context = SpanContext(
+                    trace_id, provider.ids.generate_span_id(), False, flags, state
+                )
+                return trace_api.NonRecordingSpan(span_context)
+        span_context = SpanContext(trace_id, provider.ids.generate_span_id(), False, flags, state)
         span = LeanSpan(
             name, span_context, parent, kind, provider, self._scope, start_time, links or ()
         )
-        if sampled.attributes:  # the start attributes, as the sampler passed them on (SDK too)
-            span.set_attributes(sampled.attributes)
+        if start:  # the start attributes, as the sampler passed them on (SDK too)
+            span.set_attributes(start)
         return span
 
     @contextmanager
@@ -265,6 +284,7 @@ class LeanTracerProvider(trace_api.TracerProvider):
         self.resource = sdk.resource
         self.sampler = sdk.sampler
         self.ids = sdk.id_generator
+        self.random_trace_ids = self.ids.is_trace_id_random()
         self.processors: list[SpanProcessor] = []
 
     def add_span_processor(self, processor: SpanProcessor) -> None:

@@ -10,9 +10,18 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_OFF,
+    DEFAULT_ON,
+    ParentBasedTraceIdRatio,
+    Sampler,
+)
+from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, TraceState
 
 from router_service.telemetry import setup
 from router_service.telemetry._lean_trace import LeanSpan, LeanTracerProvider
@@ -70,6 +79,44 @@ def test_the_sampler_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert isinstance(span, NonRecordingSpan) and not span.is_recording()
     assert not span.get_span_context().trace_flags.sampled
     assert span.get_span_context().is_valid  # the context still travels
+
+
+_PARENTS = {
+    "root": None,
+    "remote sampled, with trace state": {"traceparent": TRACEPARENT, "tracestate": "v=1,w=2"},
+    "remote not sampled": {"traceparent": TRACEPARENT[:-2] + "00", "tracestate": "v=3"},
+    "remote, random trace id": {"traceparent": TRACEPARENT[:-2] + "03", "tracestate": "v=4"},
+}
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [ALWAYS_ON, DEFAULT_ON, ALWAYS_OFF, DEFAULT_OFF, ParentBasedTraceIdRatio(0.5)],
+    ids=["always_on", "parentbased_always_on", "always_off", "parentbased_always_off", "ratio"],
+)
+@pytest.mark.parametrize("parent", list(_PARENTS))
+def test_sampling_decides_as_the_sdk_provider(sampler: Sampler, parent: str) -> None:
+    """Lean spans take the two common samplers' decision without calling them; every sampler,
+    called or not, must give what the SDK's provider gives: flags (sampled, and the W3C level 2
+    random-trace-id mark of a root or of its parent), trace state, recording, start attributes."""
+    carrier = _PARENTS[parent]
+    context = propagate.extract(carrier) if carrier is not None else None
+    lean_provider, sdk_provider = LeanTracerProvider(), TracerProvider(sampler=sampler)
+    lean_provider.sampler = sampler
+    # The same root trace id on both sides (a ratio sampler decides by it).
+    for ids in (lean_provider.ids, sdk_provider.id_generator):
+        ids.generate_trace_id = lambda: 0x0AF7651916CD43DD8448EB211C80319C  # type: ignore[method-assign]
+    made = []
+    for provider in (lean_provider, sdk_provider):
+        span = provider.get_tracer("t").start_span("s", context, attributes={"a": 1})
+        ctx = span.get_span_context()
+        attributes = dict(span.attributes) if span.is_recording() else {}  # type: ignore[attr-defined]
+        made.append((span.is_recording(), ctx.trace_flags, ctx.trace_state, attributes))
+        span.end()
+    lean, sdk = made
+    assert lean == sdk
+    if carrier is not None:  # the parent's trace state goes on, whatever was decided
+        assert lean[2] == TraceState.from_header([carrier["tracestate"]])
 
 
 def test_attribute_values_are_kept_as_the_sdk_keeps_them(
