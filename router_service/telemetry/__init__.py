@@ -9,7 +9,8 @@ no-op spans and instruments are no-ops, and servers and clients get no tracing i
 - `key_wait`: time to lease a key; `StateGauges`: keys, cooldowns and bans as gauges;
 - `server_interceptors` / `client_observer`: gRPC tracing with context over metadata;
 - `traced_transport`: the upstream HTTP call as a span;
-- `metrics_text`, `PrometheusListener`: Prometheus exposition.
+- `metrics_text`, `PrometheusListener`: Prometheus exposition (with OTLP metrics on, the same
+  aggregation is pushed to the collector: `_push_reader.py`).
 """
 
 from typing import TYPE_CHECKING, Any

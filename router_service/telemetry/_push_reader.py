@@ -9,6 +9,9 @@ temporality, explicit-bucket histograms: the defaults), this reader serves both:
 collects it on scrape as before, and a daemon thread collects it every
 `OTEL_METRIC_EXPORT_INTERVAL` and hands the same cumulative data to the exporter. Cumulative
 collection does not reset what the other consumer sees, so both see the totals.
+
+Unlike the SDK's periodic reader it does not restart its thread in a forked child: Switchboard's
+processes do not fork once telemetry is configured.
 """
 
 from __future__ import annotations
