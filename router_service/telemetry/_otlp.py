@@ -51,6 +51,7 @@ _KV_CACHE_MAX = 4096  # encoded key/value pairs kept (they repeat across spans)
 _CACHED_TYPES = (str, bool, int, float)
 _kv_cache: dict[tuple[bytes, str, type, Any] | None, bytes] = {}
 _status_cache: dict[tuple[int, str | None], bytes] = {}
+_name_cache: dict[str, bytes] = {}
 _block_cache: dict[int, tuple[object, bytes]] = {}  # id(resource | scope) -> (it, its bytes)
 
 
@@ -114,22 +115,28 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     items = getattr(attributes, "_dict", attributes)
     out = []
     cache = _kv_cache
+    get = cache.get
     for key, value in items.items():
         # Scalars only: their type goes into the key (True == 1 == 1.0), which a sequence's
         # elements would not ((True,) == (1,)); sequences are rare and encoded every time.
-        scalar = type(value) in _CACHED_TYPES
-        cache_key = (tag, key, type(value), value) if scalar else None
-        field = cache.get(cache_key) if scalar else None
-        if field is None:
-            try:
-                field = _len_field(tag, _key_value(key, value))
-            except ValueError as exc:  # the SDK's encoder logs and drops such an attribute too
-                log.warning("span attribute %s not exported: %s", key, exc)
+        kind = type(value)
+        if kind in _CACHED_TYPES:
+            cache_key: tuple[bytes, str, type, Any] | None = (tag, key, kind, value)
+            field = get(cache_key)
+            if field is not None:
+                out.append(field)
                 continue
-            if cache_key is not None:
-                if len(cache) >= _KV_CACHE_MAX:
-                    cache.clear()
-                cache[cache_key] = field
+        else:
+            cache_key = None
+        try:
+            field = _len_field(tag, _key_value(key, value))
+        except ValueError as exc:  # the SDK's encoder logs and drops such an attribute too
+            log.warning("span attribute %s not exported: %s", key, exc)
+            continue
+        if cache_key is not None:
+            if len(cache) >= _KV_CACHE_MAX:
+                cache.clear()
+            cache[cache_key] = field
         out.append(field)
     return b"".join(out)
 
@@ -187,12 +194,26 @@ def _status(status: Status) -> bytes:
     return field
 
 
+def _name(name: str) -> bytes:
+    """The span's name field; names repeat (a route, a method, an operation and model), so their
+    encodings are cached."""
+    field = _name_cache.get(name)
+    if field is None:
+        field = _str_field(b"\x2a", name)
+        if len(_name_cache) >= _KV_CACHE_MAX:
+            _name_cache.clear()
+        _name_cache[name] = field
+    return field
+
+
 def _span(span: ReadableSpan) -> bytes:
     """One `Span`, as a ScopeSpans.spans field; the fields in field-number order."""
     ctx = span.get_span_context()
     assert ctx is not None  # an SDK span always has one
     parent = span.parent
     start, end = span.start_time, span.end_time
+    events, links = span.events, span.links
+    dropped = span.dropped_attributes, span.dropped_events, span.dropped_links
     body = b"".join(
         (
             b"\x0a\x10",
@@ -201,16 +222,16 @@ def _span(span: ReadableSpan) -> bytes:
             ctx.span_id.to_bytes(8, "big"),
             _trace_state(ctx.trace_state) if ctx.trace_state else b"",
             b"\x22\x08" + parent.span_id.to_bytes(8, "big") if parent is not None else b"",
-            _str_field(b"\x2a", span.name),
+            _name(span.name),
             _KIND[span.kind],
             b"\x39" + _FIXED64(start) if start else b"",
             b"\x41" + _FIXED64(end) if end else b"",
             _attributes(b"\x4a", span.attributes),
-            _uint_field(b"\x50", span.dropped_attributes),
-            _events(span.events),
-            _uint_field(b"\x60", span.dropped_events),
-            _links(span.links),
-            _uint_field(b"\x70", span.dropped_links),
+            _uint_field(b"\x50", dropped[0]) if dropped[0] else b"",
+            _events(events) if events else b"",
+            _uint_field(b"\x60", dropped[1]) if dropped[1] else b"",
+            _links(links) if links else b"",
+            _uint_field(b"\x70", dropped[2]) if dropped[2] else b"",
             _status(span.status),
             _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT,
         )
