@@ -20,8 +20,9 @@ Only `switchboard.*` services are traced: health checks and reflection stay out 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import aclosing
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -33,6 +34,9 @@ from router_service.telemetry._state import current
 __all__ = ["ClientTracing", "TracingServerInterceptor", "client_observer", "server_interceptors"]
 
 _TRACED_PREFIX = "/switchboard."
+_incoming: ContextVar[Sequence[tuple[str, Any]] | None] = ContextVar(
+    "switchboard_incoming_metadata", default=None
+)
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
 
@@ -69,6 +73,9 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         method: str = handler_call_details.method
         if handler is None or not method.startswith(_TRACED_PREFIX):
             return handler
+        # The handler runs next in this call's task: it reads the metadata grpc already
+        # converted for the interceptors (`ctx.invocation_metadata()` converts it again).
+        _incoming.set(handler_call_details.invocation_metadata)
         cached = self._wrapped.get(method)
         if cached is not None and cached[0] is handler:
             return cached[1]
@@ -90,9 +97,13 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         return handler
 
     def _start(self, method: str, ctx: grpc.aio.ServicerContext) -> tuple[Span, object]:
+        metadata = _incoming.get()
+        _incoming.set(None)
+        if metadata is None:
+            metadata = ctx.invocation_metadata()
         carrier = {
             key: value
-            for key, value in ctx.invocation_metadata() or ()
+            for key, value in metadata or ()
             if isinstance(value, str) and not key.endswith("-bin")
         }
         parent = propagate.extract(carrier)
