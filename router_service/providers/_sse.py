@@ -2,16 +2,25 @@
 
 Follows the event-stream grammar of the HTML standard
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
-`data:` lines of one event are joined with newlines, `event:` names it, lines starting with `:` are
-comments, and a blank line dispatches the event. A last event without its blank line is still
-dispatched when the stream ends (providers cut streams short; the adapter decides if that is
-truncation). OpenAI's `data: [DONE]` sentinel ends the iteration.
+lines end with CRLF, LF or CR, a leading byte-order mark is dropped, `data:` lines of one event
+are joined with newlines, `event:` names it, lines starting with `:` are comments, and a blank
+line dispatches the event. A last event without its blank line is still dispatched when the
+stream ends (providers cut streams short; the adapter decides if that is truncation). OpenAI's
+`data: [DONE]` sentinel ends the iteration.
+
+The parser works on the response's bytes (`SseDecoder.feed`, synchronous) rather than on
+httpx's `aiter_lines()`: that is four async generators deep (lines, text, bytes, raw), each with
+its own decoder, chunker and context manager, held for as long as a stream stays open and run
+for every chunk. An event stream is UTF-8 by definition, and a line end is never part of a
+multi-byte character, so complete lines can be cut from bytes; the JSON payload goes to orjson
+as bytes, never decoded to a `str` first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,52 +32,83 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._http import map_transport_errors
 
-DONE = "[DONE]"
+__all__ = ["DONE", "SseDecoder", "SseEvent", "json_events"]
 
+DONE = b"[DONE]"
+_BOM = b"\xef\xbb\xbf"
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 # After `[DONE]` only the stream's end is left to read. Reading it lets the connection go back to
 # the pool instead of being closed (a new TCP connection per stream otherwise); an upstream that
 # keeps talking or stays silent is cut off instead.
-_DRAIN_LINES = 16
+_DRAIN_READS = 16
 _DRAIN_S = 0.5
-
-
-async def _drain(lines: AsyncIterator[str]) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(_DRAIN_S):
-            read = 0
-            async for _ in lines:
-                read += 1
-                if read >= _DRAIN_LINES:
-                    return
 
 
 @dataclass(frozen=True, slots=True)
 class SseEvent:
     event: str  # "" when the upstream named none ("message" in the standard)
-    data: str
+    data: bytes  # the event's data lines joined with b"\n" (UTF-8)
 
 
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[SseEvent]:
-    """Events from the decoded lines of an event stream."""
-    event = ""
-    data: list[str] = []
-    async for line in lines:
+class SseDecoder:
+    """Incremental: `feed` each received chunk, `close` at the end of the stream."""
+
+    __slots__ = ("_data", "_event", "_first", "_pending", "_skip_lf")
+
+    def __init__(self) -> None:
+        self._pending = b""  # an incomplete line, carried to the next chunk
+        self._skip_lf = False  # the last chunk ended in CR: an LF now belongs to it (CRLF)
+        self._first = True  # the first line may carry a byte-order mark
+        self._event = ""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        if self._skip_lf:
+            self._skip_lf = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
+        data = self._pending + chunk if self._pending else chunk
+        if b"\r" in data:
+            self._skip_lf = data.endswith(b"\r")
+            lines = _LINE_END.split(data)
+        else:
+            lines = data.split(b"\n")
+        self._pending = lines.pop()  # b"" when the chunk ended with a line end
+        events: list[SseEvent] = []
+        for line in lines:
+            self._line(line, events)
+        return events
+
+    def close(self) -> list[SseEvent]:
+        """The end of the stream: a last line and a last event without their line ends count."""
+        events: list[SseEvent] = []
+        if self._pending:
+            self._line(self._pending, events)
+            self._pending = b""
+        if self._data:
+            events.append(SseEvent(self._event, b"\n".join(self._data)))
+        self._event, self._data = "", []
+        return events
+
+    def _line(self, line: bytes, events: list[SseEvent]) -> None:
+        if self._first:
+            self._first = False
+            line = line.removeprefix(_BOM)
         if not line:
-            if data:
-                yield SseEvent(event, "\n".join(data))
-            event, data = "", []
-            continue
-        if line.startswith(":"):
-            continue
-        field, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if field == "data":
-            data.append(value)
-        elif field == "event":
-            event = value
-    if data:
-        yield SseEvent(event, "\n".join(data))
+            if self._data:
+                events.append(SseEvent(self._event, b"\n".join(self._data)))
+            self._event, self._data = "", []
+            return
+        if line[:1] == b":":
+            return  # a comment
+        field, _, value = line.partition(b":")
+        if value[:1] == b" ":
+            value = value[1:]
+        if field == b"data":
+            self._data.append(value)
+        elif field == b"event":
+            self._event = value.decode("utf-8", "replace")
 
 
 async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
@@ -76,17 +116,36 @@ async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict
 
     Transport failures are translated (the response had started: a broken connection is a
     mid-stream failure); a payload that is not a JSON object is the upstream's fault."""
+    decoder = SseDecoder()
     with map_transport_errors(started=True):
-        lines = response.aiter_lines()
-        async for sse in sse_events(lines):
-            payload = sse.data.strip()
-            if payload == DONE:
-                await _drain(lines)
+        chunks = response.aiter_bytes()
+        async for chunk in chunks:
+            for sse in decoder.feed(chunk):
+                if sse.data.strip() == DONE:
+                    await _drain(chunks)
+                    return
+                yield sse.event, _json_object(sse.data)
+        for sse in decoder.close():
+            if sse.data.strip() == DONE:
                 return
-            try:
-                data = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                data = None
-            if not isinstance(data, dict):
-                raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed stream event")
-            yield sse.event, data
+            yield sse.event, _json_object(sse.data)
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed stream event")
+    return data
+
+
+async def _drain(chunks: AsyncIterator[bytes]) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_DRAIN_S):
+            read = 0
+            async for _ in chunks:
+                read += 1
+                if read >= _DRAIN_READS:
+                    return
