@@ -20,7 +20,9 @@ _STYLE = {
 _FLOOR = 0.01  # log axes: an added latency at or below zero (noise) is drawn at the floor
 
 
-def _series(rows: list[dict[str, Any]], mode: str, system: str, key: str) -> tuple[list, list]:
+def _series(
+    rows: list[dict[str, Any]], mode: str, system: str, key: str
+) -> tuple[list[Any], list[Any]]:
     points = sorted(
         (r["level"], r[key])
         for r in rows

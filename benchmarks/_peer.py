@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email.parser
 import secrets
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
+
+from benchmarks import _venv
 
 PEER_VERSION = "1.106.10"
 PEER_VENV = Path(__file__).resolve().parent / ".peer-venv"
@@ -52,16 +53,6 @@ def requirements_from_metadata(metadata: str, extras: tuple[str, ...] = ("proxy"
     return wanted
 
 
-def _pip(venv: Path, *args: str, log: Path) -> None:
-    cmd = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", *args]
-    with log.open("a") as out:
-        out.write(f"$ {' '.join(cmd)}\n")
-        out.flush()
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=1200, check=False)
-    if done.returncode != 0:
-        raise PeerUnavailable(f"`pip {' '.join(args[:2])}` failed; see {log}")
-
-
 def ensure_peer(version: str = PEER_VERSION, venv: Path = PEER_VENV) -> Peer:
     """Install LiteLLM proxy `version` into `venv` unless it is there already."""
     stamp = venv / f".installed-{version}"
@@ -72,15 +63,10 @@ def ensure_peer(version: str = PEER_VERSION, venv: Path = PEER_VENV) -> Peer:
     log.parent.mkdir(parents=True, exist_ok=True)
     print(f"bench: installing LiteLLM proxy {version} into {venv} (log: {log})", flush=True)
     try:
-        if not (venv / "bin" / "python").exists():
-            subprocess.run(
-                [getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)],
-                check=True,
-                timeout=300,
-            )
-        _pip(venv, "install", "--quiet", "--upgrade", "pip", "packaging", log=log)
+        _venv.create(venv)
+        _venv.pip(venv, "install", "--quiet", "--upgrade", "pip", "packaging", log=log)
         with tempfile.TemporaryDirectory() as tmp:
-            _pip(venv, "download", "--no-deps", "-d", tmp, f"litellm=={version}", log=log)
+            _venv.pip(venv, "download", "--no-deps", "-d", tmp, f"litellm=={version}", log=log)
             wheel = next(Path(tmp).glob("litellm-*.whl"), None)
             if wheel is None:
                 raise PeerUnavailable(f"no wheel of litellm {version} in the index")
@@ -89,9 +75,9 @@ def ensure_peer(version: str = PEER_VERSION, venv: Path = PEER_VENV) -> Peer:
                 metadata = zf.read(name).decode()
             reqs = Path(tmp) / "requirements.txt"
             reqs.write_text("\n".join(requirements_from_metadata(metadata)) + "\n")
-            _pip(venv, "install", "--no-deps", str(wheel), log=log)
-            _pip(venv, "install", "-r", str(reqs), log=log)
-    except (OSError, subprocess.SubprocessError) as exc:
+            _venv.pip(venv, "install", "--no-deps", str(wheel), log=log)
+            _venv.pip(venv, "install", "-r", str(reqs), log=log)
+    except (OSError, _venv.VenvFailed) as exc:
         raise PeerUnavailable(f"installing litellm {version} failed: {exc}") from exc
     if not exe.exists():
         raise PeerUnavailable(f"litellm {version} installed without its `litellm` script")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks._peer import Peer, master_key, peer_config
 from benchmarks._procs import Proc, ProcessGroup, free_port, wait_http, wait_tcp
+from benchmarks._runtime import runtime_python
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "bench"  # the public model name on every system
@@ -44,8 +45,11 @@ class System:
         return all(proc.alive() for proc in self.procs)
 
 
-def _python() -> list[str]:
-    return [sys.executable, "-m", "router_service"]
+def _python(src: Path | None = None) -> list[str]:
+    """Switchboard's command line: for a measured tree `src`, from the runtime virtualenv (see
+    _runtime.py); without one (the harness's fake upstream), from this Python."""
+    python = sys.executable if src is None else runtime_python(src)
+    return [python, "-m", "router_service"]
 
 
 def _env(src: Path) -> dict[str, str]:
@@ -131,7 +135,7 @@ def start_switchboard(
         text = switchboard_config(upstream_base, router_port, dead_port, with_auth)
         config.write_text(text + extra_config)
         check = subprocess.run(
-            [*_python(), "check-config", str(config)],
+            [*_python(src), "check-config", str(config)],
             capture_output=True,
             text=True,
             env={**os.environ, **_env(src)},
@@ -146,7 +150,7 @@ def start_switchboard(
     proc_env = {**(env or {}), **_env(src)}
 
     def wrapped(name: str) -> list[str]:
-        return [*(launcher(name) if launcher else []), *_python()]
+        return [*(launcher(name) if launcher else []), *_python(src)]
 
     argv = [*wrapped("router"), "router", "--config", str(config)]
     router = group.start(f"router{suffix}", argv, env=proc_env, cwd=src)

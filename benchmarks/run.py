@@ -147,8 +147,8 @@ def run_matrix(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report is not None:  # render the report again from a run's JSON
-        data = json.loads(args.report.read_text())
-        report = _report.write_all(data, args.out)
+        saved = json.loads(args.report.read_text())
+        report = _report.write_all(saved, args.out)
         print(report["markdown"])
         return 0
     started = time.monotonic()

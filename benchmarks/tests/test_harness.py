@@ -122,7 +122,7 @@ def _data(sb_p50: float) -> dict[str, Any]:
 
 
 def _status(data: dict[str, Any], prefix: str) -> str:
-    return next(t["status"] for t in data["targets"] if t["target"].startswith(prefix))
+    return str(next(t["status"] for t in data["targets"] if t["target"].startswith(prefix)))
 
 
 def test_added_latency_subtracts_the_same_rounds_direct_run() -> None:
