@@ -113,7 +113,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=AiohttpResponseStream(response, request),
+            stream=AiohttpResponseStream(response),
             extensions={
                 "http_version": _HTTP_VERSIONS.get(response.version or (1, 1), b"HTTP/1.1"),
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
@@ -132,11 +132,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 class AiohttpResponseStream(httpx.AsyncByteStream):
     """A response body as aiohttp receives it (no decoding). `aclose` hands a fully read
     connection back to the pool and closes any other, so the upstream sees an abandoned body as
-    a disconnect."""
+    a disconnect. It does not keep the request: a stream is open for as long as the model
+    writes, and the request holds the whole encoded prompt (a mid-body error names none)."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         read = self._response.content.readany
@@ -144,7 +144,7 @@ class AiohttpResponseStream(httpx.AsyncByteStream):
             try:
                 chunk = await read()
             except _MAPPED_ERRORS as exc:
-                raise _to_httpx(exc, self._request) from exc
+                raise _to_httpx(exc, None) from exc
             if not chunk:
                 return
             yield chunk
@@ -198,7 +198,7 @@ _MAPPED_ERRORS = (aiohttp.ClientError, TimeoutError)
 _CONNECTION_LOST = ("ConnectionResetError(", "ConnectionAbortedError(", "BrokenPipeError(")
 
 
-def _to_httpx(exc: BaseException, request: httpx.Request) -> httpx.HTTPError:
+def _to_httpx(exc: BaseException, request: httpx.Request | None) -> httpx.HTTPError:
     """The httpx error httpx's own transport raises in the same situation (the tests compare
     them scenario by scenario against the fake upstream)."""
     message = str(exc) or type(exc).__name__

@@ -84,7 +84,9 @@ class AnthropicAdapter(HttpAdapter):
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
         url = f"{self.config.base_url}/messages"
         body = self._body(call, stream=True)
-        async with self._open_stream(url, body, call.api_key, call.timeout_s) as response:
+        opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+        del body  # encoded into the request: not kept for as long as the stream is open
+        async with opened as response:
             mapper = A.StreamMapper(
                 call.upstream_model,
                 int(self.clock.now()),

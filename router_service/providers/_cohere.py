@@ -93,7 +93,9 @@ class CohereAdapter(HttpAdapter):
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
         body = C.request_body(chat_params_to_openai(call.params), call.upstream_model, stream=True)
         url = f"{self.config.base_url}/v2/chat"
-        async with self._open_stream(url, body, call.api_key, call.timeout_s) as response:
+        opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+        del body  # encoded into the request: not kept for as long as the stream is open
+        async with opened as response:
             mapper = C.StreamMapper(
                 call.upstream_model,
                 int(self.clock.now()),

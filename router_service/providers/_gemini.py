@@ -97,7 +97,9 @@ class GeminiAdapter(HttpAdapter):
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
         body = G.request_body(chat_params_to_openai(call.params))
         url = self._url(call.upstream_model, "streamGenerateContent") + "?alt=sse"
-        async with self._open_stream(url, body, call.api_key, call.timeout_s) as response:
+        opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+        del body  # encoded into the request: not kept for as long as the stream is open
+        async with opened as response:
             mapper = G.StreamMapper(
                 call.upstream_model,
                 int(self.clock.now()),

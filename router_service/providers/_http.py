@@ -39,12 +39,14 @@ async def send_upstream(
     """Send a request built by an adapter (method, URL, headers, body and the `timeout`
     extension all set). Streaming: the caller closes the response; otherwise the body is read.
 
-    Any other httpx client (tests give adapters their own) sends it the ordinary way."""
+    Any other httpx client (tests give adapters their own) sends it the ordinary way. A streaming
+    response does not point back to its request: the body was sent, and a stream is held open
+    for minutes (see `UpstreamStream`); nothing reads `response.request` or `response.url`."""
     if not isinstance(http, UpstreamClient):
         return await http.send(request, stream=stream)
     response = await http.upstream_transport.handle_async_request(request)
-    response.request = request
     if not stream:
+        response.request = request
         try:
             await response.aread()
         finally:

@@ -40,9 +40,11 @@ class OpenAIAdapter(HttpAdapter):
             "content-type": "application/json",
         }
 
-    def _chat_body(self, call: ChatCall) -> dict[str, Any]:
+    def _chat_body(self, call: ChatCall, *, stream: bool = False) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
+        if stream:
+            body["stream"] = True
         return body
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
@@ -71,10 +73,11 @@ class OpenAIAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        body = self._chat_body(call)
-        body["stream"] = True
         url = f"{self.api_base}/chat/completions"
-        async with self._open_stream(url, body, call.api_key, call.timeout_s) as response:
+        body = self._chat_body(call, stream=True)
+        opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+        del body  # encoded into the request: not kept for as long as the stream is open
+        async with opened as response:
             yield self._chunks(response)
 
     async def _chunks(

@@ -4,8 +4,12 @@ earlier answer, no redirect followed — with the timeouts the adapter set."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import AsyncIterator
 
+import httpx
+import orjson
 import pytest
 from aiohttp import web
 from multidict import CIMultiDictProxy
@@ -85,3 +89,59 @@ async def test_requests_go_out_as_built(upstream: tuple[Upstream, str], transpor
         assert "accept-encoding" not in headers
         # The first answer's cookie never rides along on a later request.
         assert "cookie" not in headers
+
+
+class HoldingUpstream:
+    """Streams one chunk, then holds the stream open until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        chunk = {**COMPLETION, "object": "chat.completion.chunk"}
+        chunk["choices"] = [{"index": 0, "delta": {"role": "assistant", "content": "hi"}}]
+        await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        await self.release.wait()
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+def _holders_of(marker: str) -> list[object]:
+    """Live request objects and body dicts that still carry the prompt `marker`."""
+
+    def carries(obj: object) -> bool:
+        if isinstance(obj, httpx.Request):
+            return marker.encode() in obj.content
+        return isinstance(obj, dict) and "messages" in obj and marker in str(obj["messages"])
+
+    gc.collect()
+    return [obj for obj in gc.get_objects() if carries(obj)]
+
+
+@pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
+async def test_an_open_stream_does_not_hold_its_request_body(transport: str) -> None:
+    # A stream is open for as long as the model writes; were its request (the encoded body)
+    # or the body's dict kept that long, every open stream would hold its prompt twice more.
+    state = HoldingUpstream()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", state.chat)
+    marker = "prompt-" + "x" * 4096
+    body = {"model": "m", "messages": [{"role": "user", "content": marker}], "stream": True}
+    params, _ = chat_params_from_openai(body)
+    del body
+    call = ChatCall("m", "sk-upstream", params, 5.0)
+    async with serve_app(app) as base_url:
+        http = create_http_client(HttpConfig(transport=transport))  # type: ignore[arg-type]
+        config = ProviderConfig(kind="openai", base_url=f"{base_url}/v1", keys=["sk-upstream"])  # type: ignore[list-item]
+        adapter = OpenAIAdapter("p", config, http, SYSTEM_CLOCK)
+        try:
+            async with http, adapter.stream_chat(call) as chunks:
+                first = await anext(aiter(chunks))
+                assert first.choices[0].delta.text == "hi"
+                assert _holders_of(marker) == []
+                state.release.set()
+                assert [c async for c in chunks] == []
+        finally:
+            state.release.set()  # the server's shutdown waits for its handlers
