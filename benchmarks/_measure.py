@@ -168,50 +168,98 @@ def failover(edge: System, requests: int, rounds: int, plan: LoadPlan) -> dict[s
     return {"requests_per_model": requests, "rounds": rows}
 
 
+def long_prompt(kib: int) -> list[dict[str, str]]:
+    """A conversation whose user message is `kib` KiB of text (ASCII: one byte a character)."""
+    text = ("The quick brown fox jumps over the lazy dog. " * (kib * 24))[: kib * 1024]
+    return [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": text}]
+
+
 def idle_streams(edge: System, count: int, settle_s: float = 3.0) -> dict[str, Any]:
     """Open `count` streams through the edge that the upstream then holds idle; the RSS the
     router and edge gained, per stream."""
-    pids = edge.pids()
-    before = memory_kib(pids, "VmRSS")
-    spec = {
-        "kind": "hold",
-        "url": edge.chat_url,
-        "headers": edge.headers,
-        "body": chat_body(IDLE_MODEL, True),
-        "concurrency": count,
-        "open_concurrency": 100,
-        "open_timeout_s": 120,
-        "max_hold_s": 180,
+    with _Holding(edge) as hold:
+        return hold.open(count, chat_body(IDLE_MODEL, True), settle_s)
+
+
+def idle_streams_by_prompt(
+    edge: System, count: int, prompt_kib: int, settle_s: float = 3.0
+) -> dict[str, Any]:
+    """`count` idle streams with the bench's short prompt, then, while those stay open (so
+    that their memory cannot be reused), `count` with a prompt of `prompt_kib` KiB each; the
+    cost per stream of each, and the RSS each KiB of prompt adds to a stream: the copies a
+    stream keeps, plus what the transient ones made while streams open left in the heap."""
+    long_body = chat_body(IDLE_MODEL, True)
+    long_body["messages"] = long_prompt(prompt_kib)
+    with _Holding(edge) as hold:
+        short = hold.open(count, chat_body(IDLE_MODEL, True), settle_s)
+        long = hold.open(count, long_body, settle_s)
+    per_prompt_kib = None
+    if short["kib_per_stream"] is not None and long["kib_per_stream"] is not None:
+        per_prompt_kib = (long["kib_per_stream"] - short["kib_per_stream"]) / prompt_kib
+    return {
+        "prompt_kib": prompt_kib,
+        "short": short,
+        "long": long,
+        "rss_per_prompt_kib": per_prompt_kib,
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._load", json.dumps(spec)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
+
+
+class _Holding:
+    """Load generator processes holding streams open until the block ends."""
+
+    def __init__(self, edge: System) -> None:
+        self._edge = edge
+        self._procs: list[subprocess.Popen[str]] = []
+
+    def __enter__(self) -> _Holding:
+        return self
+
+    def open(self, count: int, body: dict[str, Any], settle_s: float) -> dict[str, Any]:
+        edge, pids = self._edge, self._edge.pids()
+        before = memory_kib(pids, "VmRSS")
+        spec = {
+            "kind": "hold",
+            "url": edge.chat_url,
+            "headers": edge.headers,
+            "body": body,
+            "concurrency": count,
+            "open_concurrency": 100,
+            "open_timeout_s": 120,
+            "max_hold_s": 180,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._load", json.dumps(spec)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        self._procs.append(proc)
+        assert proc.stdout is not None
         report = json.loads(proc.stdout.readline() or "{}")
         time.sleep(settle_s)
         after = memory_kib(pids, "VmRSS")
-        hwm = memory_kib(pids, "VmHWM")
-        proc.stdin.close()
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    opened = int(report.get("open", 0))
-    return {
-        "requested": count,
-        "opened": opened,
-        "failed": report.get("failed"),
-        "open_s": report.get("open_s"),
-        "error_samples": report.get("error_samples", []),
-        "rss_before_kib": before,
-        "rss_open_kib": after,
-        "hwm_kib": hwm,
-        "kib_per_stream": (after - before) / opened if opened else None,
-    }
+        opened = int(report.get("open", 0))
+        return {
+            "requested": count,
+            "opened": opened,
+            "failed": report.get("failed"),
+            "open_s": report.get("open_s"),
+            "error_samples": report.get("error_samples", []),
+            "rss_before_kib": before,
+            "rss_open_kib": after,
+            "hwm_kib": memory_kib(pids, "VmHWM"),
+            "kib_per_stream": (after - before) / opened if opened else None,
+        }
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            if proc.stdin is not None:
+                proc.stdin.close()  # the generator lets its streams go at the end of its input
+        for proc in self._procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)

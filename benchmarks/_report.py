@@ -322,7 +322,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"Router alone idle: {idle.get('switchboard-router', 0) / 1024:.0f} MiB. "
         f"Idle streams: {streams['opened']} of {streams['requested']} opened in "
         f"{_f(streams['open_s'], '{:.1f}')} s; router + edge RSS "
-        f"{streams['rss_before_kib'] / 1024:.0f} → {streams['rss_open_kib'] / 1024:.0f} MiB.",
+        f"{streams['rss_before_kib'] / 1024:.0f} → {streams['rss_open_kib'] / 1024:.0f} MiB."
+        + _long_prompt_streams(data),
         "",
         "Failover (c=1 through the edge, first deployment refuses connections), p50 ms per round: "
         + "; ".join(
@@ -353,3 +354,18 @@ def write_all(data: dict[str, Any], out: Path) -> dict[str, Any]:
     except ImportError as exc:
         print(f"bench: no chart ({exc}); `make bench` installs matplotlib")
     return {"markdown": text, "files": files}
+
+
+def _long_prompt_streams(data: dict[str, Any]) -> str:
+    """The idle streams with long prompts (`idle_streams_by_prompt`): the cost per stream with
+    short and long prompts, and the RSS (router + edge) each KiB of prompt adds to a stream."""
+    probe = data.get("idle_streams_long_prompt")
+    if not probe or probe["rss_per_prompt_kib"] is None:
+        return ""
+    short, long, kib = probe["short"], probe["long"], probe["prompt_kib"]
+    return (
+        f" On a new stack, {short['opened']} streams with the short prompt cost "
+        f"{short['kib_per_stream']:.1f} KiB each and {long['opened']} more with a {kib} KiB "
+        f"prompt each {long['kib_per_stream']:.1f} KiB: a KiB of prompt adds "
+        f"{probe['rss_per_prompt_kib']:.1f} KiB to an open stream."
+    )

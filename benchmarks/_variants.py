@@ -92,9 +92,9 @@ def _compare(
     return runs
 
 
-def _stop_started_since(group: ProcessGroup, before: list[Any]) -> None:
-    """Stop what a variant started, newest first (the stack before the sink that takes its
-    last spans)."""
+def stop_started_since(group: ProcessGroup, before: list[Any]) -> None:
+    """Stop what was started since `before`, newest first (a variant's stack before the sink
+    that takes its last spans)."""
     for proc in reversed([p for p in group.procs if p not in before]):
         group.stop(proc)
 
@@ -131,7 +131,7 @@ def probe_tracing(ctx: Context) -> dict[str, Any]:
     finally:
         if sink is not None:  # its CPU is on this machine; a real collector's would not be
             block["sink_cpu_s"] = round(cpu_seconds(sink.pids()), 2)
-        _stop_started_since(ctx.group, before)  # the sink last: it prints its final counts
+        stop_started_since(ctx.group, before)  # the sink last: it prints its final counts
     if sink is not None:
         with contextlib.suppress(OSError, ValueError):
             block["sink"] = parse_counts(sink.log.read_text(errors="replace"))
@@ -177,7 +177,7 @@ def probe_redis(ctx: Context) -> dict[str, Any]:
     except RuntimeError as exc:
         block["note"] = f"Redis variant failed: {str(exc)[:300]}"
     finally:
-        _stop_started_since(ctx.group, before)
+        stop_started_since(ctx.group, before)
         # keys found prove the router used Redis (it falls back to local state when it cannot)
         block["redis_keys"] = _drop_keys(prefix)
     return block

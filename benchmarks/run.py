@@ -22,11 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _report, _source
-from benchmarks._measure import LoadPlan, failover, idle_streams, measure, warm_up
+from benchmarks._measure import (
+    LoadPlan,
+    failover,
+    idle_streams,
+    idle_streams_by_prompt,
+    measure,
+    warm_up,
+)
 from benchmarks._peer import PEER_VERSION, PeerUnavailable, ensure_peer
 from benchmarks._procs import ProcessGroup, memory_kib, sigterm_as_interrupt
 from benchmarks._systems import System, start_peer, start_switchboard, start_upstream
-from benchmarks._variants import VARIANT_LEVEL, Context, run_variants
+from benchmarks._variants import VARIANT_LEVEL, Context, run_variants, stop_started_since
 from benchmarks._wrk import find_wrk
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,6 +70,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="LiteLLM --num_workers (default 1: Switchboard's edge runs one worker process)",
     )
     p.add_argument("--idle-streams", type=int, help="idle streams to open (default 2000)")
+    p.add_argument(
+        "--idle-prompt-kib",
+        type=int,
+        default=32,
+        help="then, on a new stack, 500 idle streams with the short prompt and 500 more with a "
+        "prompt of this many KiB each (0: not measured)",
+    )
     p.add_argument("--failover-requests", type=int, help="requests per model and round (300)")
     p.add_argument("--no-wrk", action="store_true", help="Python client for non-streaming too")
     p.add_argument(
@@ -212,6 +226,19 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"idle streams probe: {args.idle_streams} streams through the edge")
         streams = idle_streams(sb_http, args.idle_streams)
         _say(f"idle streams: {streams['opened']} open, {streams['kib_per_stream']} KiB each")
+        long_streams = None
+        if args.idle_prompt_kib:
+            kib = args.idle_prompt_kib
+            _say(f"idle streams probe: 500 short prompts, then 500 of {kib} KiB (a new stack)")
+            # A stack of its own: the memory the first probe's streams freed would be reused
+            # by these and hide their cost.
+            before = list(group.procs)
+            fresh, _ = start_switchboard(group, upstream, tmp, src, variant="long-prompt")
+            warm_up(fresh, plan)
+            long_streams = idle_streams_by_prompt(fresh, 500, kib)
+            stop_started_since(group, before)
+            ratio = long_streams["rss_per_prompt_kib"]
+            _say(f"idle streams ({kib} KiB prompts): a KiB of prompt adds {ratio} KiB a stream")
         data = {
             "meta": {
                 "date": stamp,
@@ -236,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
             "failover": fail,
             "idle_streams": streams,
+            "idle_streams_long_prompt": long_streams,  # None: --idle-prompt-kib 0
             "variants": variants,  # None: --no-variants
         }
     data["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)

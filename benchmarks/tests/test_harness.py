@@ -157,3 +157,19 @@ def test_profile_summary_attributes_native_time_to_python_callers(tmp_path: Path
     assert ("sendmsg (libc.so.6)", 0.75) in summary["native"]
     assert all(not name.startswith("main ") for name, _ in summary["inclusive"])
     assert summary["main_idle_share"] == pytest.approx(0.1)
+
+
+def test_long_prompt_streams_say_how_many_copies_of_the_prompt_a_stream_holds() -> None:
+    from benchmarks._measure import long_prompt
+    from benchmarks._report import _long_prompt_streams
+
+    assert sum(len(m["content"]) for m in long_prompt(32)) == 32 * 1024 + len("Answer briefly.")
+    probe = {
+        "prompt_kib": 32,
+        "short": {"opened": 500, "kib_per_stream": 100.0},
+        "long": {"opened": 500, "kib_per_stream": 164.0},
+        "rss_per_prompt_kib": 2.0,
+    }
+    text = _long_prompt_streams({"idle_streams_long_prompt": probe})
+    assert "100.0 KiB each" in text and "164.0 KiB" in text and "adds 2.0 KiB" in text
+    assert _long_prompt_streams({"idle_streams_long_prompt": None}) == ""
