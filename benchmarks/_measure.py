@@ -177,7 +177,7 @@ def long_prompt(kib: int) -> list[dict[str, str]]:
 def idle_streams(edge: System, count: int, settle_s: float = 3.0) -> dict[str, Any]:
     """Open `count` streams through the edge that the upstream then holds idle; the RSS the
     router and edge gained, per stream."""
-    with _Holding(edge) as hold:
+    with Holding(edge) as hold:
         return hold.open(count, chat_body(IDLE_MODEL, True), settle_s)
 
 
@@ -190,7 +190,7 @@ def idle_streams_by_prompt(
     stream keeps, plus what the transient ones made while streams open left in the heap."""
     long_body = chat_body(IDLE_MODEL, True)
     long_body["messages"] = long_prompt(prompt_kib)
-    with _Holding(edge) as hold:
+    with Holding(edge) as hold:
         short = hold.open(count, chat_body(IDLE_MODEL, True), settle_s)
         long = hold.open(count, long_body, settle_s)
     per_prompt_kib = None
@@ -204,14 +204,14 @@ def idle_streams_by_prompt(
     }
 
 
-class _Holding:
+class Holding:
     """Load generator processes holding streams open until the block ends."""
 
     def __init__(self, edge: System) -> None:
         self._edge = edge
         self._procs: list[subprocess.Popen[str]] = []
 
-    def __enter__(self) -> _Holding:
+    def __enter__(self) -> Holding:
         return self
 
     def open(self, count: int, body: dict[str, Any], settle_s: float) -> dict[str, Any]:

@@ -173,3 +173,12 @@ def test_long_prompt_streams_say_how_many_copies_of_the_prompt_a_stream_holds() 
     text = _long_prompt_streams({"idle_streams_long_prompt": probe})
     assert "100.0 KiB each" in text and "164.0 KiB" in text and "adds 2.0 KiB" in text
     assert _long_prompt_streams({"idle_streams_long_prompt": None}) == ""
+
+
+def test_memtrace_attributes_a_file_to_our_packages_only() -> None:
+    from benchmarks._memtrace import _ours
+
+    assert _ours("/work/x/router_service/providers/_sse.py") == "router_service/providers/_sse.py"
+    assert _ours("/work/x/http_edge/_sse.py") == "http_edge/_sse.py"
+    assert _ours("/v/lib/python3.11/site-packages/clients/x.py") is None  # not ours
+    assert _ours("/usr/lib/python3.11/asyncio/tasks.py") is None
