@@ -53,6 +53,32 @@ class CallObserver(Protocol):
 
 
 _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
+_CHAT_STREAM = _SERVICES["router"] + "ChatStream"
+
+
+class _SentOnce:
+    """A request that lets go of its message once grpc has serialized it.
+
+    grpc.aio's call keeps its request object until the call ends, and a stream is open for as
+    long as the model writes: holding the message would hold the whole prompt per open stream
+    (measured with 32 KiB prompts: ~32 KiB of every stream in the edge). The call keeps this
+    shell instead; the message goes once sent, unless the caller still holds it.
+    """
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: router_service_pb2.ChatStreamRequest) -> None:
+        self._message: router_service_pb2.ChatStreamRequest | None = message
+
+    def serialize(self) -> bytes:
+        message, self._message = self._message, None
+        if message is None:
+            raise RuntimeError("a ChatStream request is serialized once")
+        return message.SerializeToString()
+
+
+def _serialize_once(request: _SentOnce) -> bytes:
+    return request.serialize()
 
 
 class RouterStream:
@@ -136,6 +162,17 @@ class RouterClient(BaseClient):
             interceptors=interceptors,
         )
         self._observer = observer
+        self._chat_stream: Any = None  # ChatStream through `_SentOnce`, made on open
+
+    def _open(self) -> None:
+        super()._open()
+        # Interceptors see the request object: with any, ChatStream keeps the stub's own.
+        if not self._interceptors:
+            self._chat_stream = self._channel.unary_stream(
+                _CHAT_STREAM,
+                request_serializer=_serialize_once,
+                response_deserializer=router_service_pb2.ChatStreamResponse.FromString,
+            )
 
     def _make_channel(self) -> Any:
         # grpc.aio channels bind to the running loop, so they are made on open, not in __init__.
@@ -202,9 +239,11 @@ class RouterClient(BaseClient):
         router = self._stub("router")
         kwargs = self._kwargs(timeout, metadata)
         with map_rpc_errors():
-            return RouterStream(
-                self._started(router.ChatStream, _SERVICES["router"] + "ChatStream", req, kwargs)
-            )
+            if self._chat_stream is not None:
+                call = self._started(self._chat_stream, _CHAT_STREAM, _SentOnce(req), kwargs)
+            else:
+                call = self._started(router.ChatStream, _CHAT_STREAM, req, kwargs)
+            return RouterStream(call)
 
     async def chat(
         self,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import grpc
 import pytest
 
-from clients import USE_CLIENT_DEFAULT, RouterClient, RouterError
+from clients import USE_CLIENT_DEFAULT, RouterClient, RouterError, chat_params_from_openai
 from clients.switchboard.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
@@ -394,3 +395,45 @@ async def test_closing_the_client_under_pending_calls_is_a_cancelled_router_erro
             await task
         assert info.value.grpc_code is grpc.StatusCode.CANCELLED
         assert info.value.reason == "CANCELLED"
+
+
+async def test_an_open_stream_does_not_hold_its_request() -> None:
+    # A stream is open for as long as the model writes; were the call to keep its request, it
+    # would keep the whole prompt per open stream (the edge's streams, most of all). The server
+    # here takes the request as bytes, so any ChatStreamRequest left is the client's.
+    release = asyncio.Event()
+
+    async def hold(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        yield chunk("Hel").SerializeToString()
+        await release.wait()
+
+    handler = grpc.unary_stream_rpc_method_handler(hold)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    service = grpc.method_handlers_generic_handler(
+        "switchboard.v1.RouterService", {"ChatStream": handler}
+    )
+    server.add_generic_rpc_handlers((service,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    marker = "prompt-" + "x" * 4096
+    try:
+        async with RouterClient(f"127.0.0.1:{port}") as client:
+            params, _ = chat_params_from_openai(
+                {"model": "m", "messages": [{"role": "user", "content": marker}]}
+            )
+            opened = client.chat_stream(router_service_pb2.ChatStreamRequest(params=params))
+            del params
+            async with opened as stream:
+                first = await anext(stream)
+                assert first.chunk.choices[0].delta.text == "Hel"
+                gc.collect()
+                kept = [
+                    o
+                    for o in gc.get_objects()
+                    if isinstance(o, router_service_pb2.ChatStreamRequest)
+                    and marker in str(o.params.messages)
+                ]
+                assert kept == []
+    finally:
+        release.set()
+        await server.stop(None)
