@@ -172,6 +172,7 @@ class RouterClient(BaseClient):
                 _CHAT_STREAM,
                 request_serializer=_serialize_once,
                 response_deserializer=router_service_pb2.ChatStreamResponse.FromString,
+                _registered_method=True,  # as the generated stub: registered once, not per call
             )
 
     def _make_channel(self) -> Any:
