@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from clients import ObservedCall, RouterClient, RouterError
-from tests.clients.test_router_client import (
+from tests.clients.fake_router import (
     FakeRouter,
     chat_request,
     serving,

@@ -1,11 +1,11 @@
-"""RouterClient against real grpc.aio servers on port 0, with a small test servicer."""
+"""RouterClient against real grpc.aio servers on port 0, with a small test servicer
+(`fake_router.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import grpc
 import pytest
@@ -13,168 +13,23 @@ import pytest
 from clients import USE_CLIENT_DEFAULT, RouterClient, RouterError, chat_params_from_openai
 from clients.switchboard.v1 import (
     admin_service_pb2,
-    admin_service_pb2_grpc,
-    chat_pb2,
     router_service_pb2,
-    router_service_pb2_grpc,
 )
-
-# The router's server settings that accept the client's keepalive pings (see clients._base).
-SERVER_OPTIONS = [
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-]
-
-
-def chunk(text: str) -> router_service_pb2.ChatStreamResponse:
-    completion_chunk = chat_pb2.ChatCompletionChunk(id="c")
-    completion_chunk.choices.add(index=0, delta=chat_pb2.ChatMessage(text=text))
-    return router_service_pb2.ChatStreamResponse(chunk=completion_chunk)
-
-
-class FakeRouter(
-    router_service_pb2_grpc.RouterServiceServicer, admin_service_pb2_grpc.AdminServiceServicer
-):
-    """Answers with its own name; ``model="hang"`` blocks until cancelled, and says so."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.calls = 0
-        self.metadata: list[dict[str, str | bytes]] = []
-        self.started = asyncio.Event()
-        self.cancelled = asyncio.Event()
-        self.never = asyncio.Event()
-
-    def _seen(self, context: grpc.aio.ServicerContext) -> None:
-        self.calls += 1
-        self.started.set()
-        self.metadata.append(dict(context.invocation_metadata()))
-
-    async def _hang(self) -> None:
-        """Wait until the call ends; the caller's cancellation must reach us."""
-        try:
-            await self.never.wait()
-        except asyncio.CancelledError:
-            self.cancelled.set()
-            raise
-
-    def _watch(self, context: grpc.aio.ServicerContext) -> None:
-        """Observe a call that ends without this server sending its status: the caller cancelled
-        it (or its deadline passed). The done callback also sees a cancellation that lands while
-        a stream handler is suspended in a `yield`, where the handler itself gets no
-        CancelledError (grpc cancels the task that drives the generator, not the generator)."""
-
-        def done(ctx: grpc.aio.ServicerContext) -> None:
-            if not ctx.done():  # done() is "status sent"
-                self.cancelled.set()
-
-        context.add_done_callback(done)
-
-    async def Chat(
-        self, request: router_service_pb2.ChatRequest, context: grpc.aio.ServicerContext
-    ) -> router_service_pb2.ChatResponse:
-        self._seen(context)
-        self._watch(context)
-        if request.params.model == "hang":
-            await self._hang()
-        completion = chat_pb2.ChatCompletion(id=self.name, model=request.params.model)
-        return router_service_pb2.ChatResponse(completion=completion)
-
-    async def ChatStream(
-        self, request: router_service_pb2.ChatStreamRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[router_service_pb2.ChatStreamResponse]:
-        self._seen(context)
-        self._watch(context)
-        for text in ("Hel", "lo"):
-            yield chunk(text)
-        if request.params.model == "hang":
-            await self._hang()
-        yield router_service_pb2.ChatStreamResponse(summary=router_service_pb2.StreamSummary())
-
-    async def Embed(
-        self, request: router_service_pb2.EmbedRequest, context: grpc.aio.ServicerContext
-    ) -> router_service_pb2.EmbedResponse:
-        self._seen(context)
-        return router_service_pb2.EmbedResponse()
-
-    async def ListModels(
-        self, request: router_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
-    ) -> router_service_pb2.ListModelsResponse:
-        self._seen(context)
-        return router_service_pb2.ListModelsResponse(
-            models=[router_service_pb2.ModelInfo(id=self.name)]
-        )
-
-    async def PickRoute(
-        self, request: router_service_pb2.PickRouteRequest, context: grpc.aio.ServicerContext
-    ) -> router_service_pb2.PickRouteResponse:
-        self._seen(context)
-        return router_service_pb2.PickRouteResponse(lease_id="l1", deployment=request.model)
-
-    async def ReportOutcome(
-        self, request: router_service_pb2.ReportOutcomeRequest, context: grpc.aio.ServicerContext
-    ) -> router_service_pb2.ReportOutcomeResponse:
-        self._seen(context)
-        return router_service_pb2.ReportOutcomeResponse(accepted=request.lease_id == "l1")
-
-    async def GetRoutingStats(
-        self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
-    ) -> admin_service_pb2.GetRoutingStatsResponse:
-        self._seen(context)
-        status = admin_service_pb2.DeploymentStatus(deployment="openai/gpt")
-        return admin_service_pb2.GetRoutingStatsResponse(deployments=[status])
-
-    async def ListKeys(
-        self, request: admin_service_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
-    ) -> admin_service_pb2.ListKeysResponse:
-        self._seen(context)
-        key = admin_service_pb2.KeyStatus(fingerprint="fp1", provider=request.provider)
-        return admin_service_pb2.ListKeysResponse(keys=[key])
-
-    async def SetKeyEnabled(
-        self, request: admin_service_pb2.SetKeyEnabledRequest, context: grpc.aio.ServicerContext
-    ) -> admin_service_pb2.SetKeyEnabledResponse:
-        self._seen(context)
-        state = (
-            admin_service_pb2.KEY_STATE_ACTIVE
-            if request.enabled
-            else admin_service_pb2.KEY_STATE_DISABLED
-        )
-        key = admin_service_pb2.KeyStatus(fingerprint=request.fingerprint, state=state)
-        return admin_service_pb2.SetKeyEnabledResponse(key=key)
-
-
-@asynccontextmanager
-async def serving(name: str) -> AsyncIterator[tuple[FakeRouter, str]]:
-    router = FakeRouter(name)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    router_service_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
-    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(router, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield router, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+from tests.clients.fake_router import (
+    SERVER_OPTIONS,
+    FakeRouter,
+    chat_request,
+    chunk,
+    serving,
+    stream_request,
+    within,
+)
 
 
 @pytest.fixture
 async def router() -> AsyncIterator[tuple[FakeRouter, str]]:
     async with serving("a") as served:
         yield served
-
-
-def chat_request(model: str = "m") -> router_service_pb2.ChatRequest:
-    return router_service_pb2.ChatRequest(params=chat_pb2.ChatParams(model=model))
-
-
-def stream_request(model: str = "m") -> router_service_pb2.ChatStreamRequest:
-    return router_service_pb2.ChatStreamRequest(params=chat_pb2.ChatParams(model=model))
-
-
-async def within(awaitable: asyncio.Event, seconds: float = 5.0) -> None:
-    async with asyncio.timeout(seconds):
-        await awaitable.wait()
 
 
 async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
