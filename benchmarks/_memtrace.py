@@ -37,9 +37,8 @@ def _ours(filename: str) -> str | None:
 
 
 class _Reporter:
-    def __init__(self, out: str, frames: int) -> None:
+    def __init__(self, out: str) -> None:
         self.out = out
-        self.frames = frames
         self.count = 0
         self.previous: tracemalloc.Snapshot | None = None
 
@@ -90,7 +89,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit("usage: python -m benchmarks._memtrace OUT FRAMES -- <python> -m MOD ...")
     module, args = command[2], command[3:]
     tracemalloc.start(int(frames))
-    signal.signal(signal.SIGUSR2, _Reporter(out, int(frames)))
+    signal.signal(signal.SIGUSR2, _Reporter(out))
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

@@ -64,7 +64,7 @@ class SseDecoder:
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
-        if self._skip_lf:
+        if self._skip_lf and chunk:  # an empty chunk between CR and LF changes nothing
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]

@@ -121,3 +121,7 @@ async def test_a_payload_that_is_not_a_json_object_is_the_upstreams_failure(
     with pytest.raises(UpstreamFailure) as caught:
         [e async for e in json_events(_response(payload))]
     assert caught.value.outcome is Outcome.UPSTREAM_ERROR
+
+
+def test_an_empty_chunk_between_cr_and_lf_keeps_them_one_line_end() -> None:
+    assert _parse(b"data: 1\r", b"", b"\ndata: 2\r\n\r\n") == [SseEvent("", b"1\n2")]
