@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 import sys
 import tomllib
 from pathlib import Path
@@ -42,10 +43,11 @@ def runtime_python(src: Path, venv: Path = RUNTIME_VENV) -> str:
         return str(python)
     log = venv.parent / "results" / "tmp" / "runtime-install.log"
     print(f"bench: installing Switchboard's runtime dependencies into {venv} (log: {log})")
+    # Made anew: a package the tree no longer depends on must not stay behind (uvicorn's
+    # `standard` extras left watchfiles, which uvicorn imports when it finds it).
+    shutil.rmtree(venv, ignore_errors=True)
     try:
         _venv.create(venv)
-        for old in venv.glob(".installed-*"):
-            old.unlink()
         requirements = venv / "requirements.txt"
         requirements.write_text("\n".join(wanted) + "\n")
         _venv.pip(venv, "install", "--quiet", "-r", str(requirements), log=log)

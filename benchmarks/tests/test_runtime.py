@@ -42,6 +42,15 @@ def test_a_venv_made_for_these_dependencies_is_reused_and_a_change_remakes_it(
     assert runtime_python(src, venv) == python
     assert "installing" not in capsys.readouterr().out  # the stamp matched
     runtime_python.cache_clear()
+    # Another dependency list (pip is there already: no index used): the venv is made anew,
+    # so nothing installed for the old list stays behind.
+    leftover = venv / "lib" / "left-behind.py"
+    leftover.write_text("")
+    assert runtime_python(_tree(tmp_path, ["pip"]), venv) == python
+    assert "installing" in capsys.readouterr().out
+    assert not leftover.exists()
+    assert len(list(venv.glob(".installed-*"))) == 1
+    runtime_python.cache_clear()
     # A changed dependency list that pip cannot satisfy: said, and this Python is used instead.
     changed = _tree(tmp_path, ["no-such-package-for-switchboard-bench==0.0.1"])
     assert runtime_python(changed, venv) == sys.executable
