@@ -65,8 +65,12 @@ class KeyLease:
         if self._released:
             return
         self._released = True
-        # Shielded: a cancellation arriving while we give the slot back must not leak it.
-        await asyncio.shield(self._pool._release(self.key, self._lease_id))
+        release = self._pool._release(self.key, self._lease_id)
+        if self._pool.store.completes_without_waiting:
+            await release  # it never suspends: nothing can interrupt it
+        else:
+            # Shielded: a cancellation arriving while we give the slot back must not leak it.
+            await asyncio.shield(release)
 
     async def __aenter__(self) -> KeyLease:
         return self

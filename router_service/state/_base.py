@@ -81,6 +81,9 @@ class StateStore(ABC):
     # Redis (our client pipelines them), so callers with independent writes start them at once.
     # In memory there is nothing to share, and starting tasks would only cost.
     batches_concurrent_calls: bool = False
+    # Whether every call completes without suspending (in memory): a cancellation cannot cut one
+    # short, so a lease's release needs no shield (a task per request) to be sure to finish.
+    completes_without_waiting: bool = False
 
     @abstractmethod
     async def acquire(self, request: SlotRequest) -> SlotGrant:

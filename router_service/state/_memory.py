@@ -39,6 +39,8 @@ class _Rate:
 
 
 class MemoryStateStore(StateStore):
+    completes_without_waiting = True  # no call here awaits anything
+
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
         self._leases: dict[str, dict[str, float]] = {}

@@ -268,3 +268,39 @@ async def test_a_throttled_provider_refuses_its_last_candidate_too() -> None:
     assert refused == Unavailable(Refusal.UNHEALTHY, 4.0)
     clock.advance(4.0)
     assert (await take(pool, "other", exclude=last)).key.secret == "k3"
+
+
+class SuspendingStore(MemoryStateStore):
+    """A store whose release suspends, as a shared store's round trip does."""
+
+    completes_without_waiting = False
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        await asyncio.sleep(0)
+        await super().release(resource, lease_id)
+
+
+@pytest.mark.parametrize("suspends", [False, True], ids=["in-memory", "suspending"])
+async def test_a_lease_goes_back_with_a_cancellation_pending(suspends: bool) -> None:
+    pool, clock = make_pool("k1", max_in_flight=1)
+    if suspends:
+        pool.store = SuspendingStore(clock)
+    lease = await take(pool)
+    slot = pool.slot_name(lease.key)
+    seen: list[list[int]] = []
+
+    async def holder() -> None:
+        asyncio.current_task().cancel()  # type: ignore[union-attr]  # as a caller goes away
+        try:
+            await lease.release()
+        finally:
+            seen.append(await pool.store.held([slot]))
+
+    task = asyncio.create_task(holder())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # A shielded release goes on in a task of its own: let everything still running finish.
+    await asyncio.gather(*(t for t in asyncio.all_tasks() if t is not asyncio.current_task()))
+    assert await pool.store.held([slot]) == [0]  # never leaked
+    # In memory the slot was back before `release()` returned: no task, no loop turn between.
+    assert seen == ([[1]] if suspends else [[0]])
