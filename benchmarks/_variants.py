@@ -1,9 +1,12 @@
 """The variants probe: what tracing and the Redis state backend cost in throughput.
 
-Each variant is a second Switchboard stack (router + edge) beside the plain one, started after
-the main matrix, measured against the plain stack with non-streaming load at one level (plain,
-variant, plain, variant …), then stopped before the next variant starts, so the two never share
-the machine with each other or with the idle-streams probe.
+Each variant is a Switchboard stack (router + edge) of its own, started after the main matrix
+together with a fresh plain stack, both warmed the same way, measured in turn with
+non-streaming load at one level (plain, variant, plain, variant …), then both stopped before
+the next variant starts, so that variants never share the machine with each other or with the
+idle-streams probe. The plain stack is a fresh one, not the matrix's: that one has the whole
+load matrix behind it (every level, streaming, thousands of connections), the variant's stack
+nothing, and a comparison should differ in the variant only.
 
 - `tracing`: both processes export every span (`always_on`) through the SDK's batch processor to
   an OTLP/gRPC sink of ours (`_otlp_sink.py`, its own process), which counts what arrived.
@@ -31,7 +34,7 @@ from typing import Any
 from benchmarks._measure import LoadPlan, measure, warm_up
 from benchmarks._otlp_sink import parse_counts
 from benchmarks._procs import Proc, ProcessGroup, cpu_seconds, free_port, wait_tcp
-from benchmarks._systems import REPO, System, start_switchboard
+from benchmarks._systems import REPO, start_switchboard
 
 VARIANT_LEVEL = 16  # one level: the variants' cost per request, with the stack busy
 REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 0
@@ -44,7 +47,6 @@ class Context:
     upstream: str  # the mock's OpenAI base URL
     tmp: Path
     src: Path  # where Switchboard runs from (work tree or snapshot)
-    plain: System  # the plain stack's edge, already running and warm
     plan: LoadPlan
     level: int = VARIANT_LEVEL
     rounds: int = 3
@@ -75,14 +77,17 @@ def _trim(run: dict[str, Any], rnd: int, which: str) -> dict[str, Any]:
 def _compare(
     ctx: Context, name: str, env: dict[str, str], extra_config: str
 ) -> list[dict[str, Any]]:
-    """Start the variant's stack, warm it, then plain and variant in turn for every round."""
+    """Start the variant's stack and a fresh plain one, warm both, then plain and variant in
+    turn for every round."""
     variant, _ = start_switchboard(
         ctx.group, ctx.upstream, ctx.tmp, ctx.src, variant=name, env=env, extra_config=extra_config
     )
-    warm_up(variant, ctx.plan)
+    plain, _ = start_switchboard(ctx.group, ctx.upstream, ctx.tmp, ctx.src, variant=f"{name}-plain")
+    for system in (plain, variant):
+        warm_up(system, ctx.plan)
     runs: list[dict[str, Any]] = []
     for rnd in range(ctx.rounds):
-        for which, system in (("plain", ctx.plain), ("variant", variant)):
+        for which, system in (("plain", plain), ("variant", variant)):
             result = measure(system, "unary", ctx.level, ctx.plan)
             runs.append(_trim(result, rnd, which))
             errors = f", {result['errors']} errors" if result["errors"] else ""

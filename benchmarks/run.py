@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         variants = None
         if not args.no_variants:  # before the idle streams: their stacks are gone by then
             level, rounds = args.variant_level, args.variant_rounds
-            ctx = Context(group, upstream, tmp, src, sb_http, plan, level, rounds, _say)
+            ctx = Context(group, upstream, tmp, src, plan, level, rounds, _say)
             variants = run_variants(ctx)
         _say(f"idle streams probe: {args.idle_streams} streams through the edge")
         streams = idle_streams(sb_http, args.idle_streams)

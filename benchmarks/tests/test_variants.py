@@ -16,7 +16,7 @@ from benchmarks import _otlp_sink, _variants
 from benchmarks._measure import LoadPlan
 from benchmarks._procs import ProcessGroup, free_port
 from benchmarks._report import markdown
-from benchmarks._systems import System, switchboard_config
+from benchmarks._systems import switchboard_config
 from benchmarks._variants import (
     redis_problem,
     redis_state_yaml,
@@ -163,9 +163,7 @@ def test_redis_variant_is_skipped_with_a_note_when_redis_does_not_answer(
     monkeypatch.setattr(_variants, "redis_problem", lambda: "Redis not reachable at x (refused)")
     plan = LoadPlan(duration_s=1, warmup_s=0, wrk=None, tmp=tmp_path)
     with ProcessGroup(tmp_path) as group:  # nothing may be started
-        ctx = _variants.Context(
-            group, "http://127.0.0.1:1/v1", tmp_path, tmp_path, System("s"), plan
-        )
+        ctx = _variants.Context(group, "http://127.0.0.1:1/v1", tmp_path, tmp_path, plan)
         block = _variants.probe_redis(ctx)
         assert group.procs == []
     assert block["note"] == "Redis variant skipped: Redis not reachable at x (refused)"
