@@ -240,10 +240,11 @@ class AttemptRunner:
 
 class _AttemptEnd:
     """What an attempt's stack does when it closes: release the key lease, leave the session's
-    active mark and, after a success, stick the session to the deployment. Independent writes:
-    started together where the store sends them in one round trip (Redis); otherwise one after
-    the other, each run whatever happened to the one before (a cancellation included), as the
-    callbacks of an exit stack would."""
+    active mark and, after a success, stick the session to the deployment. Independent writes,
+    each run whatever happened to the others (a cancellation included), as the callbacks of an
+    exit stack would. Those that reach the shared store are started together when the store
+    sends them in one round trip (Redis) and there is more than one (a task each); the rest
+    (a mark kept in this process, a stick with nothing to write) cost no task."""
 
     __slots__ = ("_lease", "_sessions", "_together", "mark", "stick")
 
@@ -255,21 +256,31 @@ class _AttemptEnd:
         self.stick: tuple[str, str, str | None] | None = None  # session, deployment, current
 
     async def __call__(self) -> None:
-        jobs: list[Awaitable[None]] = [self._lease.release()]
-        if self.mark is not None:
-            jobs.append(self._sessions.leave(self.mark))
-        if self.stick is not None:
+        sessions, mark = self._sessions, self.mark
+        local = mark if mark is not None and sessions.leaves_locally(mark) else None
+        shared: list[Awaitable[None]] = [self._lease.release()]
+        if mark is not None and local is None:
+            shared.append(sessions.leave(mark))
+        if self.stick is not None and not sessions.stuck(*self.stick):
             session, deployment, current = self.stick
-            jobs.append(self._sessions.stick(session, deployment, current=current))
-        errors: list[BaseException] = []
-        if self._together:
-            results = await asyncio.gather(*jobs, return_exceptions=True)
+            shared.append(sessions.stick(session, deployment, current=current))
+        if self._together and len(shared) > 1:
+            results = await asyncio.gather(*shared, return_exceptions=True)
             errors = [result for result in results if isinstance(result, BaseException)]
         else:
-            for job in jobs:
-                try:
-                    await job
-                except BaseException as exc:
-                    errors.append(exc)
+            errors = await _each(shared)
+        if local is not None:
+            errors += await _each([sessions.leave(local)])
         if errors:
             raise errors[0]
+
+
+async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
+    """Await every job, whatever the ones before raised; what they raised, in order."""
+    errors: list[BaseException] = []
+    for job in jobs:
+        try:
+            await job
+        except BaseException as exc:
+            errors.append(exc)
+    return errors

@@ -77,20 +77,29 @@ class SessionState:
         """The sticky deployment from the values of `sticky_names`."""
         return (values[0] or None) if values else None
 
+    def stuck(self, session: str, deployment: str, current: str | None) -> bool:
+        """Whether `stick(session, deployment, current=current)` would write nothing: no
+        session, or the plan read this deployment and this replica wrote it recently."""
+        if not session:
+            return True
+        if current != deployment:
+            return False
+        written = self._written.get(session)
+        renew_after = self._config.sticky_ttl_s * _RENEW_AFTER
+        return (
+            written is not None
+            and written[0] == deployment
+            and self._clock.monotonic() - written[1] < renew_after
+        )
+
     async def stick(self, session: str, deployment: str, *, current: str | None = None) -> None:
         """Stick `session` to `deployment`. `current`: the sticky deployment the request's plan
         read; when it is this one and this replica wrote it recently, nothing is written."""
-        if not session:
+        if self.stuck(session, deployment, current):
             return
-        now = self._clock.monotonic()
-        if current == deployment:
-            written = self._written.get(session)
-            renew_after = self._config.sticky_ttl_s * _RENEW_AFTER
-            if written is not None and written[0] == deployment and now - written[1] < renew_after:
-                return
         await self._store.set_value(self._sticky(session), deployment, self._config.sticky_ttl_s)
         self._written.pop(session, None)  # re-inserted last: the dict keeps write order
-        self._written[session] = (deployment, now)
+        self._written[session] = (deployment, self._clock.monotonic())
         if len(self._written) > _REMEMBERED:
             del self._written[next(iter(self._written))]
 
@@ -155,6 +164,11 @@ class SessionState:
         store = self._store if shared else self._marks
         token = await store.enter(group, session, limit=limit, ttl_s=self._config.active_ttl_s)
         return ActiveMark(group, session, token, shared) if token is not None else None
+
+    @staticmethod
+    def leaves_locally(mark: ActiveMark) -> bool:
+        """Whether `leave(mark)` stays in this process (no shared-store call)."""
+        return mark is _ANONYMOUS or not mark.shared
 
     async def leave(self, mark: ActiveMark) -> None:
         if mark is _ANONYMOUS:

@@ -1,0 +1,139 @@
+"""What closing a successful attempt writes, and what it costs in tasks: the lease goes back, the
+session's mark is left, the session sticks to the deployment when there is something to write.
+Writes that reach the shared store start together (a task each) only when there are several."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from router_service.clock import ManualClock
+from router_service.config import (
+    CooldownsConfig,
+    KeyConfig,
+    ProviderConfig,
+    RoutingConfig,
+    SessionsConfig,
+)
+from router_service.engine import AttemptRunner, Deployment, Plan, RequestContext
+from router_service.keys import KeyLease, KeyPool
+from router_service.providers import OpenAIAdapter
+from router_service.routing import RoutingStats
+from router_service.sessions import SessionState
+from router_service.state import MemoryStateStore
+
+
+class SharedLikeStore(MemoryStateStore):
+    """Memory state behind a round trip: every write suspends once, and calls started together
+    would share one (as the Redis store's do)."""
+
+    batches_concurrent_calls = True
+    completes_without_waiting = False
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        await asyncio.sleep(0)
+        await super().release(resource, lease_id)
+
+    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
+        await asyncio.sleep(0)
+        await super().set_value(name, value, ttl_s)
+
+
+@contextmanager
+def counted_tasks() -> Iterator[list[str]]:
+    """The names of the tasks created on this loop meanwhile."""
+    loop = asyncio.get_running_loop()
+    made: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kw: Any) -> Any:
+        made.append(getattr(coro, "__qualname__", type(coro).__name__))
+        return asyncio.Task(coro, loop=loop, **kw)
+
+    previous = loop.get_task_factory()
+    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    try:
+        yield made
+    finally:
+        loop.set_task_factory(previous)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def _runner(
+    http: httpx.AsyncClient, store: MemoryStateStore, clock: ManualClock, **provider: Any
+) -> tuple[AttemptRunner, Deployment]:
+    keys = [KeyConfig(key=SecretStr("k1"))]
+    config = ProviderConfig(base_url="http://127.0.0.1:9/v1", keys=keys, **provider)
+    cooldowns = CooldownsConfig()
+    pool = KeyPool("p", keys, store=store, clock=clock, cooldowns=cooldowns, lease_ttl_s=60)
+    deployment = Deployment("p/m", "p", "m", OpenAIAdapter("p", config, http, clock), pool)
+    sessions = SessionState(store, clock, SessionsConfig())
+    runner = AttemptRunner(
+        store, clock, cooldowns, sessions, RoutingStats(store, clock, RoutingConfig())
+    )
+    return runner, deployment
+
+
+async def _answer(d: Deployment, lease: KeyLease, stack: AsyncExitStack) -> str:
+    return "answer"
+
+
+async def _served(runner: AttemptRunner, deployment: Deployment, plan: Plan) -> AsyncExitStack:
+    ctx = RequestContext("g", ManualClock(), session_id="s")
+    ctx.plan = plan
+    value, served, stack = await runner.run(ctx, plan, _answer)
+    assert (value, served) == ("answer", deployment)
+    return stack
+
+
+async def test_only_the_lease_to_give_back_costs_no_task_of_its_own(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = ManualClock()
+    store = SharedLikeStore(clock)
+    runner, deployment = _runner(http, store, clock)  # no session limit: the mark stays local
+    slot = deployment.pool.slot_name(deployment.pool.keys[0])
+
+    # The first answer of a session: the lease and the new sticky choice go together.
+    stack = await _served(runner, deployment, Plan([deployment]))
+    with counted_tasks() as made:
+        await stack.aclose()
+    # One task each for the two writes started together, and the release's shield.
+    assert sorted(made) == ["KeyLease.release", "KeyPool._release", "SessionState.stick"]
+    assert await store.get_values(["sticky:s"]) == ["p/m"]
+    assert await store.held([slot]) == [0]
+
+    # The next one read that choice in its plan, and this replica wrote it: only the lease.
+    stack = await _served(runner, deployment, Plan([deployment], sticky_hit=True))
+    with counted_tasks() as made:
+        await stack.aclose()
+    assert made == ["KeyPool._release"]
+    assert await store.held([slot]) == [0]
+    assert await store.members("active:p") == {}  # the local mark was left too
+
+
+async def test_a_shared_mark_is_left_together_with_the_lease(http: httpx.AsyncClient) -> None:
+    clock = ManualClock()
+    store = SharedLikeStore(clock)
+    runner, deployment = _runner(
+        http, store, clock, thread_protection="provider-ban", max_sessions=4
+    )
+    stack = await _served(runner, deployment, Plan([deployment]))
+    assert await store.members("active:p") == {"s": 1}  # counted where replicas see it
+    with counted_tasks() as made:
+        await stack.aclose()
+    # The lease, the mark and the sticky choice start together; the release has its shield.
+    expected = ["KeyLease.release", "KeyPool._release", "SessionState.leave", "SessionState.stick"]
+    assert sorted(made) == expected
+    assert await store.members("active:p") == {}
+    assert await store.get_values(["sticky:s"]) == ["p/m"]
