@@ -108,8 +108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quiet_wait is None:
         args.quiet_wait = 30.0 if quick else 300.0
     args.failover_requests = args.failover_requests or (100 if quick else 300)
-    # the variants' cost is a ratio of medians: at least 3 rounds (2 in a smoke run)
-    args.variant_rounds = max(2 if quick else 3, args.rounds)
+    # the variants' cost is a ratio of medians over noisy rounds: at least 5 (2 in a smoke run)
+    args.variant_rounds = max(2 if quick else 5, args.rounds)
     return args
 
 

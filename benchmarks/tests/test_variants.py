@@ -176,4 +176,4 @@ def test_variant_options() -> None:
     quick = parse_args(["--quick", "--no-variants"])
     assert quick.no_variants and quick.variant_rounds == 2
     full = parse_args(["--variant-level", "32"])
-    assert not full.no_variants and full.variant_rounds == 3 and full.variant_level == 32
+    assert not full.no_variants and full.variant_rounds == 5 and full.variant_level == 32
