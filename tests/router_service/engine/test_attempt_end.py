@@ -5,8 +5,8 @@ Writes that reach the shared store start together (a task each) only when there 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ from router_service.providers import OpenAIAdapter
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
 from router_service.state import MemoryStateStore
+from tests.helpers import counted_tasks
 
 
 class SharedLikeStore(MemoryStateStore):
@@ -43,24 +44,6 @@ class SharedLikeStore(MemoryStateStore):
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
         await asyncio.sleep(0)
         await super().set_value(name, value, ttl_s)
-
-
-@contextmanager
-def counted_tasks() -> Iterator[list[str]]:
-    """The names of the tasks created on this loop meanwhile."""
-    loop = asyncio.get_running_loop()
-    made: list[str] = []
-
-    def factory(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kw: Any) -> Any:
-        made.append(getattr(coro, "__qualname__", type(coro).__name__))
-        return asyncio.Task(coro, loop=loop, **kw)
-
-    previous = loop.get_task_factory()
-    loop.set_task_factory(factory)  # type: ignore[arg-type]
-    try:
-        yield made
-    finally:
-        loop.set_task_factory(previous)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.keys import KeyLease, KeyPool, Refusal, Unavailable, fingerprint
 from router_service.outcomes import Outcome
 from router_service.state import MemoryStateStore, Reading, SlotGrant, SlotRequest
+from tests.helpers import counted_tasks
 
 
 def make_pool(
@@ -296,11 +297,13 @@ async def test_a_lease_goes_back_with_a_cancellation_pending(suspends: bool) -> 
         finally:
             seen.append(await pool.store.held([slot]))
 
-    task = asyncio.create_task(holder())
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    # A shielded release goes on in a task of its own: let everything still running finish.
-    await asyncio.gather(*(t for t in asyncio.all_tasks() if t is not asyncio.current_task()))
+    with counted_tasks() as made:
+        task = asyncio.create_task(holder())
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # A shielded release goes on in a task of its own: let everything still running finish.
+        await asyncio.gather(*(t for t in asyncio.all_tasks() if t is not asyncio.current_task()))
     assert await pool.store.held([slot]) == [0]  # never leaked
-    # In memory the slot was back before `release()` returned: no task, no loop turn between.
     assert seen == ([[1]] if suspends else [[0]])
+    # In memory nothing can interrupt the release: it runs in the caller's task, unshielded.
+    assert made == [holder.__qualname__, *(["KeyPool._release"] if suspends else [])]
