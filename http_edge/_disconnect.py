@@ -23,25 +23,36 @@ T = TypeVar("T")
 async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
     """The result of `work`, unless the client disconnects first: then `work` is cancelled.
 
-    Call only after the request body has been read. On every call's path: two tasks and a
-    callback, no `asyncio.wait` (its futures and callback sets cost as much as the tasks).
+    Call only after the request body has been read. On every call's path: `work` runs in this
+    task; one watcher task waits for the disconnect and cancels this one (as `SSEResponse`
+    does), and a cancellation of our own becomes the 499 below. No `asyncio.wait` and no task
+    for `work` (their futures, callbacks and loop turns cost as much as the call's own work).
     """
-    loop = asyncio.get_running_loop()
-    job = loop.create_task(work)
-    gone = loop.create_task(_disconnected(request))
-    gone.add_done_callback(lambda _: job.cancel())
+    task = asyncio.current_task()
+    assert task is not None
+    state = {"gone": False, "finished": False}
+
+    def on_disconnect(watcher: asyncio.Task[None]) -> None:
+        if watcher.cancelled():
+            return
+        watcher.exception()  # retrieved: a failed receive means gone as well
+        if not state["finished"]:  # after `work` finished a disconnect changes nothing here
+            state["gone"] = True
+            task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(_disconnected(request))
+    watcher.add_done_callback(on_disconnect)
     try:
-        # Cancelling this task (the server shutting down) cancels `job` with it.
-        return await job
+        return await work
     except asyncio.CancelledError:
-        if job.cancelled() and gone.done() and not gone.cancelled():
-            # Nobody reads this answer; it is what access logs call 499.
-            raise EdgeError(499, "The client closed the request.", code="client_closed") from None
-        raise
+        if not state["gone"]:
+            raise  # the server shutting down, or the caller's own cancellation
+        task.uncancel()
+        # Nobody reads this answer; it is what access logs call 499.
+        raise EdgeError(499, "The client closed the request.", code="client_closed") from None
     finally:
-        if gone.done() and not gone.cancelled():
-            gone.exception()  # retrieved: a failed receive means gone, said above
-        gone.cancel()
+        state["finished"] = True
+        watcher.cancel()
 
 
 async def _disconnected(request: Request) -> None:

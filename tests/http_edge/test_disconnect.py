@@ -1,0 +1,32 @@
+"""`unless_disconnected` (http_edge/_disconnect.py): a router call runs in the request's own task,
+with one watcher task for the client going away; a disconnect cancels the call (see
+test_edge_chat.py for the end-to-end cases), a finished call is left alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from clients.switchboard.v1 import router_service_pb2 as rs
+from tests.helpers import counted_tasks
+from tests.http_edge.edge_messages import completion, route
+from tests.http_edge.harness import StubRouter
+
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": False}
+
+
+async def test_a_router_call_gets_a_watcher_and_no_task_of_its_own(
+    stub: StubRouter, http: httpx.AsyncClient
+) -> None:
+    async def on_chat(request: rs.ChatRequest, context: Any) -> rs.ChatResponse:
+        return rs.ChatResponse(completion=completion("Hello!"), route=route())
+
+    stub.on_chat = on_chat
+    with counted_tasks() as made:
+        response = await http.post("/v1/chat/completions", json=BODY)
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"]["content"] == "Hello!"
+    assert made.count("_disconnected") == 1
+    # The router call ran in the request's task, not in one made for it.
+    assert not [name for name in made if name.startswith("RouterClient.")]
