@@ -47,12 +47,15 @@ async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) ->
     except asyncio.CancelledError:
         if not state["gone"]:
             raise  # the server shutting down, or the caller's own cancellation
-        task.uncancel()
         # Nobody reads this answer; it is what access logs call 499.
         raise EdgeError(499, "The client closed the request.", code="client_closed") from None
     finally:
         state["finished"] = True
         watcher.cancel()
+        if state["gone"]:
+            # Our own cancellation is taken back whatever `work` ended with (it may have turned
+            # it into an error of its own): later awaits of this request must not inherit it.
+            task.uncancel()
 
 
 async def _disconnected(request: Request) -> None:

@@ -4,11 +4,15 @@ test_edge_chat.py for the end-to-end cases), a finished call is left alone."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as rs
+from http_edge._disconnect import unless_disconnected
+from http_edge._errors import EdgeError
 from tests.helpers import counted_tasks
 from tests.http_edge.edge_messages import completion, route
 from tests.http_edge.harness import StubRouter
@@ -30,3 +34,35 @@ async def test_a_router_call_gets_a_watcher_and_no_task_of_its_own(
     assert made.count("_disconnected") == 1
     # The router call ran in the request's task, not in one made for it.
     assert not [name for name in made if name.startswith("RouterClient.")]
+
+
+class _GoneClient:
+    """What `Request.receive` gives once the client has gone."""
+
+    async def receive(self) -> dict[str, str]:
+        return {"type": "http.disconnect"}
+
+
+async def _disconnected_work(raises: type[BaseException] | None) -> str:
+    try:
+        await asyncio.Event().wait()  # a router call that only a cancellation ends
+    except asyncio.CancelledError:
+        if raises is not None:
+            raise raises("the call ended its own way") from None
+        raise
+    return "unreachable"
+
+
+@pytest.mark.parametrize("raises", [None, RuntimeError], ids=["cancelled", "own-error"])
+async def test_a_disconnect_cancels_the_call_and_leaves_the_task_uncancelled(
+    raises: type[BaseException] | None,
+) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    request: Any = _GoneClient()
+    with pytest.raises(EdgeError if raises is None else raises) as caught:
+        await unless_disconnected(request, _disconnected_work(raises))
+    if raises is None:
+        assert caught.value.status == 499
+    # The cancellation was the disconnect's, not this task's caller's: nothing is left pending.
+    assert task.cancelling() == 0
