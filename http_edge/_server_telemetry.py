@@ -25,7 +25,7 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router_service.telemetry import LocalCounter
+from router_service.telemetry import LocalCounter, LocalHistograms
 
 from ._hot import HOT_PATHS
 
@@ -42,6 +42,7 @@ class HttpServerTelemetry:
         *,
         meter: Meter | None,
         tracer: Tracer | None,
+        histograms: LocalHistograms | None = None,
         excluded: tuple[str, ...] = (),
     ) -> None:
         self.app = app
@@ -49,7 +50,8 @@ class HttpServerTelemetry:
         self._excluded = excluded  # path prefixes neither traced nor measured (probes, scrapes)
         self._duration = self._active = None
         if meter is not None:
-            self._duration = meter.create_histogram(
+            # Ours when the readers merge them (`LocalHistograms`): a record costs under 1 µs.
+            self._duration = (histograms or meter).create_histogram(
                 "http.server.request.duration",
                 unit="s",
                 description="Duration of HTTP server requests.",

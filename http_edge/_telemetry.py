@@ -57,5 +57,11 @@ def instrument(app: EdgeApp) -> None:
     tracer = telemetry.tracer if telemetry.tracing else None
     app.outer_middleware.insert(
         0,
-        Middleware(HttpServerTelemetry, meter=meter, tracer=tracer, excluded=_UNTRACED_PREFIXES),
+        Middleware(
+            HttpServerTelemetry,
+            meter=meter,
+            histograms=telemetry.histograms,
+            tracer=tracer,
+            excluded=_UNTRACED_PREFIXES,
+        ),
     )

@@ -23,6 +23,7 @@ from router_service.telemetry._decisions import (
 )
 from router_service.telemetry._gauges import StateGauges
 from router_service.telemetry._grpc import client_observer, server_interceptors
+from router_service.telemetry._histograms import LocalHistograms
 from router_service.telemetry._instruments import LocalCounter
 from router_service.telemetry._logging import JsonFormatter, Redactor
 from router_service.telemetry._prometheus import (
@@ -59,6 +60,7 @@ __all__ = [
     "AttemptSpan",
     "JsonFormatter",
     "LocalCounter",
+    "LocalHistograms",
     "PrometheusListener",
     "Redactor",
     "RequestHandle",

@@ -13,6 +13,8 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from router_service.telemetry._histograms import LocalHistograms
+
 __all__ = ["Instruments", "LocalCounter", "StateView"]
 
 # Bucket boundaries recommended by the GenAI semantic conventions.
@@ -64,15 +66,18 @@ class LocalCounter:
 
 
 class Instruments:
-    def __init__(self, meter: Meter) -> None:
-        self._histograms(meter)
+    """`histograms`: where the per-request histograms are aggregated (`LocalHistograms`, merged
+    by the readers), or None for the SDK's own (`meter`)."""
+
+    def __init__(self, meter: Meter, histograms: LocalHistograms | None = None) -> None:
+        self._histograms(histograms or meter)
         self._counters(meter)
         self.streams_open = 0  # streams open now: a plain count that a gauge reads
         self.views: dict[int, StateView] = {}  # each router's last polled state
         self._gauges(meter)
 
-    def _histograms(self, meter: Meter) -> None:
-        hist = meter.create_histogram
+    def _histograms(self, factory: Meter | LocalHistograms) -> None:
+        hist = factory.create_histogram
         self.operation_duration = hist(
             "gen_ai.client.operation.duration",
             unit="s",

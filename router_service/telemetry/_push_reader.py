@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
@@ -29,12 +28,13 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     MetricExporter,
     MetricExportResult,
-    MetricsData,
 )
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from prometheus_client import CollectorRegistry
 
-__all__ = ["PrometheusPushReader", "shares_prometheus_aggregation"]
+from router_service.telemetry._histograms import LocalHistograms, MergesLocalHistograms
+
+__all__ = ["PrometheusPushReader", "PrometheusReader", "shares_prometheus_aggregation"]
 
 log = logging.getLogger("switchboard.telemetry")
 
@@ -64,7 +64,20 @@ def _env_ms(name: str, default: float) -> float:
     return value if value > 0 else default
 
 
-class PrometheusPushReader(PrometheusMetricReader):
+class PrometheusReader(MergesLocalHistograms, PrometheusMetricReader):
+    """Prometheus's reader (no `otel_scope_info`), whose scrapes include `histograms`' points.
+    Prometheus text has no exemplars: a scrape leaves them for the OTLP push."""
+
+    takes_exemplars = False
+
+    def __init__(
+        self, registry: CollectorRegistry, histograms: LocalHistograms | None = None
+    ) -> None:
+        super().__init__(registry=registry, scope_info_enabled=False)
+        self.local_histograms = histograms
+
+
+class PrometheusPushReader(PrometheusReader):
     """Prometheus's reader (scraped through `registry`) that also pushes its cumulative data to
     `exporter` every `interval_ms` (`OTEL_METRIC_EXPORT_INTERVAL`, default 60 s), on flush, and
     once more at shutdown."""
@@ -74,10 +87,11 @@ class PrometheusPushReader(PrometheusMetricReader):
         exporter: MetricExporter,
         registry: CollectorRegistry,
         *,
+        histograms: LocalHistograms | None = None,
         interval_ms: float | None = None,
         timeout_ms: float | None = None,
     ) -> None:
-        super().__init__(registry=registry, scope_info_enabled=False)
+        super().__init__(registry, histograms)
         self._exporter = exporter
         self._interval_s = (interval_ms or _env_ms("OTEL_METRIC_EXPORT_INTERVAL", 60_000)) / 1e3
         self._timeout_ms = timeout_ms or _env_ms("OTEL_METRIC_EXPORT_TIMEOUT", 30_000)
@@ -91,12 +105,7 @@ class PrometheusPushReader(PrometheusMetricReader):
     def push(self, timeout_millis: float | None = None) -> bool:
         """Collect now and export; False when the export failed."""
         timeout = timeout_millis or self._timeout_ms
-        # The SDK's collection callback, set when a provider owns this reader (its annotation
-        # in the SDK is not what it is called with, nor what it returns).
-        collect: Callable[..., MetricsData | None] | None = self._collect  # type: ignore[assignment]
-        if collect is None:
-            return True
-        data = collect(self, timeout_millis=timeout)
+        data = self.collect_merged(timeout, exemplars=True)
         if data is None:
             return True
         # The exporter's own calls must not be measured or traced (as the SDK's reader does).

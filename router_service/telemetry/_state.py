@@ -19,6 +19,7 @@ from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, Tracer, TracerProvider
 from prometheus_client import CollectorRegistry
 
+from router_service.telemetry._histograms import LocalHistograms
 from router_service.telemetry._instruments import Instruments
 
 __all__ = ["BanLedger", "Telemetry", "current", "install"]
@@ -62,11 +63,14 @@ class BanLedger:
 @dataclass(eq=False)
 class Telemetry:
     """Providers and what is built from them. `tracer_provider=None`: tracing off;
-    `meter_provider=None`: metrics off; `registry`: where Prometheus text is read from."""
+    `meter_provider=None`: metrics off; `registry`: where Prometheus text is read from;
+    `histograms`: where per-request histograms are aggregated when the provider's readers merge
+    them (`MergesLocalHistograms`), else None (the SDK's histograms)."""
 
     tracer_provider: TracerProvider | None = None
     meter_provider: MeterProvider | None = None
     registry: CollectorRegistry | None = None
+    histograms: LocalHistograms | None = None
     tracer: Tracer = field(init=False)
     metrics: Instruments = field(init=False)
     bans: BanLedger = field(init=False)
@@ -75,7 +79,7 @@ class Telemetry:
         provider = self.tracer_provider or NoOpTracerProvider()
         self.tracer = provider.get_tracer(SCOPE, VERSION)
         meters = self.meter_provider or NoOpMeterProvider()
-        self.metrics = Instruments(meters.get_meter(SCOPE, VERSION))
+        self.metrics = Instruments(meters.get_meter(SCOPE, VERSION), self.histograms)
         self.bans = BanLedger(time.monotonic)
 
     @property

@@ -6,7 +6,8 @@ standard `OTEL_*` environment variables.
   `GET /metrics`, router `telemetry.prometheus_port`), and OTLP when `OTEL_METRICS_EXPORTER=otlp`
   or an OTLP endpoint is set — from the same aggregation as Prometheus when the exporter wants
   cumulative data (`_push_reader.py`). Exemplars only when metrics go out over OTLP (or
-  `OTEL_METRICS_EXEMPLAR_FILTER` is set).
+  `OTEL_METRICS_EXEMPLAR_FILTER` is set). The histograms recorded per request are aggregated
+  by us (`_histograms.py`) and merged into what the readers collect.
 - Traces: only when `OTEL_TRACES_EXPORTER` names an exporter (`otlp`, `console`) or an OTLP
   endpoint is set; otherwise no tracer provider exists and tracing costs nothing. Spans are
   ours (`_lean_trace.py`; the SDK's with the console exporter). Sampling follows
@@ -26,8 +27,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import (
     MetricExporter,
     MetricReader,
@@ -36,15 +42,18 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry
 
+from router_service.telemetry._histograms import LocalHistograms
 from router_service.telemetry._lean_trace import LeanTracerProvider
 from router_service.telemetry._logging import Redactor, configure_logging
 from router_service.telemetry._push_reader import (
     PrometheusPushReader,
+    PrometheusReader,
     shares_prometheus_aggregation,
 )
-from router_service.telemetry._state import VERSION, Telemetry, current, install
+from router_service.telemetry._state import SCOPE, VERSION, Telemetry, current, install
 
 if TYPE_CHECKING:
     from router_service.config import SwitchboardConfig
@@ -78,24 +87,23 @@ def configure_telemetry(
     resource = _resource(service_name)
     registry = CollectorRegistry(auto_describe=True)
     exporters = _otlp_metric_exporters()
-    readers = _metric_readers(registry, exporters)
+    exemplar_filter = _exemplar_filter(exporters)
+    histograms = LocalHistograms(
+        resource, InstrumentationScope(SCOPE, VERSION), exemplar_filter=exemplar_filter
+    )
+    readers, merged = _metric_readers(registry, exporters, histograms)
     meter_provider = MeterProvider(
         resource=resource,
         metric_readers=readers,
-        # Exemplars only reach a backend over OTLP (Prometheus text here carries none), and with
-        # tracing on the SDK samples one on every histogram record: off unless they can leave the
-        # process, or `OTEL_METRICS_EXEMPLAR_FILTER` asks for them.
-        exemplar_filter=(
-            AlwaysOffExemplarFilter()
-            if not exporters and not _env("OTEL_METRICS_EXEMPLAR_FILTER")
-            else None
-        ),
+        exemplar_filter=exemplar_filter or AlwaysOffExemplarFilter(),
     )
     tracer_provider = _tracer_provider(resource)
     metrics.set_meter_provider(meter_provider)
     if tracer_provider is not None:
         trace.set_tracer_provider(tracer_provider)
-    _configured = Telemetry(tracer_provider, meter_provider, registry)
+    _configured = Telemetry(
+        tracer_provider, meter_provider, registry, histograms if merged else None
+    )
     install(_configured)
     log.info(
         "telemetry: traces %s, metrics %s",
@@ -209,15 +217,33 @@ def _otlp_metric_exporters() -> list[MetricExporter]:
     return exporters
 
 
+def _exemplar_filter(exporters: list[MetricExporter]) -> ExemplarFilter | None:
+    """`OTEL_METRICS_EXEMPLAR_FILTER`; unset: `trace_based` when metrics leave over OTLP, else
+    none (Prometheus text carries no exemplars, and with tracing on the SDK would sample one on
+    every histogram record). None means no exemplars."""
+    name = _env("OTEL_METRICS_EXEMPLAR_FILTER") or ("trace_based" if exporters else "always_off")
+    if name == "always_off":
+        return None
+    if name == "always_on":
+        return AlwaysOnExemplarFilter()
+    if name != "trace_based":
+        log.warning("OTEL_METRICS_EXEMPLAR_FILTER=%s is not known; using trace_based", name)
+    return TraceBasedExemplarFilter()
+
+
 def _metric_readers(
-    registry: CollectorRegistry, exporters: list[MetricExporter]
-) -> list[MetricReader]:
+    registry: CollectorRegistry, exporters: list[MetricExporter], histograms: LocalHistograms
+) -> tuple[list[MetricReader], bool]:
     """Prometheus's reader, pushing to the first OTLP exporter too when that exporter wants
     the same cumulative data (one aggregation per measurement instead of two); any other
-    exporter gets a periodic reader of its own."""
+    exporter gets a periodic reader of its own. The second value: whether every reader merges
+    `histograms` (else the SDK's histograms are used: a delta or exponential exporter)."""
     rest = list(exporters)
-    if rest and shares_prometheus_aggregation(rest[0]):
-        readers: list[MetricReader] = [PrometheusPushReader(rest.pop(0), registry)]
-    else:
-        readers = [PrometheusMetricReader(registry=registry, scope_info_enabled=False)]
-    return readers + [PeriodicExportingMetricReader(exporter) for exporter in rest]
+    push = rest.pop(0) if rest and shares_prometheus_aggregation(rest[0]) else None
+    local = histograms if not rest else None  # a periodic reader of the SDK cannot merge them
+    first = (
+        PrometheusPushReader(push, registry, histograms=local)
+        if push is not None
+        else PrometheusReader(registry, local)
+    )
+    return [first, *(PeriodicExportingMetricReader(e) for e in rest)], local is not None

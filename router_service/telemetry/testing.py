@@ -13,39 +13,57 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry, generate_latest
 
+from router_service.telemetry._histograms import LocalHistograms, MergesLocalHistograms
 from router_service.telemetry._lean_trace import LeanTracerProvider
-from router_service.telemetry._state import Telemetry, install
+from router_service.telemetry._push_reader import PrometheusReader
+from router_service.telemetry._state import SCOPE, VERSION, Telemetry, install
 
 __all__ = ["TelemetryCapture"]
 
 
-class TelemetryCapture:
-    """Installs in-memory tracing and metrics while entered; puts the previous ones back."""
+class _InMemoryReader(MergesLocalHistograms, InMemoryMetricReader):
+    """The SDK's in-memory reader, with the local histograms in each collection."""
 
-    def __init__(self, *, tracing: bool = True, metering: bool = True) -> None:
+
+class TelemetryCapture:
+    """Installs in-memory tracing and metrics while entered; puts the previous ones back.
+    Histograms are aggregated as in production (`LocalHistograms`, with trace-based exemplars);
+    `sdk_histograms=True` uses the SDK's own instead (what a delta exporter gets)."""
+
+    def __init__(
+        self, *, tracing: bool = True, metering: bool = True, sdk_histograms: bool = False
+    ) -> None:
         self.exporter = InMemorySpanExporter()
         self.tracer_provider = LeanTracerProvider()  # the spans production makes
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
+        resource = Resource.create({})
+        exemplars = TraceBasedExemplarFilter()
+        histograms = None
+        if not sdk_histograms:
+            scope = InstrumentationScope(SCOPE, VERSION)
+            histograms = LocalHistograms(resource, scope, exemplar_filter=exemplars)
+        self.reader = _InMemoryReader()
+        self.reader.local_histograms = histograms
         self.registry = CollectorRegistry(auto_describe=True)
         self.meter_provider = MeterProvider(
-            metric_readers=[
-                self.reader,
-                PrometheusMetricReader(registry=self.registry, scope_info_enabled=False),
-            ]
+            resource=resource,
+            metric_readers=[self.reader, PrometheusReader(self.registry, histograms)],
+            exemplar_filter=exemplars,
         )
         self.telemetry = Telemetry(
             self.tracer_provider if tracing else None,
             self.meter_provider if metering else None,
             self.registry if metering else None,
+            histograms if metering else None,
         )
         self._previous: Telemetry | None = None
 

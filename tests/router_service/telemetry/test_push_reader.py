@@ -11,16 +11,20 @@ from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.proto.metrics.v1 import metrics_pb2
-from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics import Histogram, MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from router_service.telemetry._histograms import LocalHistograms
 from router_service.telemetry._push_reader import (
     PrometheusPushReader,
+    PrometheusReader,
     shares_prometheus_aggregation,
 )
 from router_service.telemetry.setup import _metric_readers
@@ -33,6 +37,10 @@ _HOUR_MS = 3_600_000  # no push of the ticker's own during a test that pushes by
 def _exporter(receiver: Receiver | None = None, **kwargs: Any) -> OTLPMetricExporter:
     endpoint = receiver.endpoint if receiver is not None else "http://127.0.0.1:9"
     return OTLPMetricExporter(endpoint=endpoint, insecure=True, **kwargs)
+
+
+def _histograms() -> LocalHistograms:
+    return LocalHistograms(Resource.create({}), InstrumentationScope("switchboard"))
 
 
 def _scrape(registry: CollectorRegistry) -> dict[str, float]:
@@ -97,6 +105,40 @@ async def test_scrapes_and_pushes_read_one_aggregation(
     assert requests_metric.sum.aggregation_temporality == cumulative
 
 
+async def test_local_histograms_are_scraped_and_pushed_with_their_exemplars(
+    receiver: Receiver, providers: list[MeterProvider]
+) -> None:
+    histograms = LocalHistograms(
+        Resource.create({"service.name": "probe"}),
+        InstrumentationScope("switchboard"),
+        exemplar_filter=TraceBasedExemplarFilter(),
+    )
+    registry = CollectorRegistry()
+    reader = PrometheusPushReader(
+        _exporter(receiver), registry, histograms=histograms, interval_ms=_HOUR_MS
+    )
+    providers.append(MeterProvider(metric_readers=[reader]))
+    latency = histograms.create_histogram("probe.latency", unit="s")
+    with TracerProvider().get_tracer("probe").start_as_current_span("request") as span:
+        latency.record(0.5, {"outcome": "OK"})
+
+    # A scrape in between shows the totals and leaves the exemplar to the push.
+    assert _scrape(registry)["probe_latency_seconds_count"] == 1
+    assert await asyncio.to_thread(reader.push)
+    [(resource, metric)] = [(r, m) for r, m in receiver.metrics if m.name == "probe.latency"]
+    assert resource["service.name"] == "probe"  # the histograms' resource: no SDK data here
+    [point] = metric.histogram.data_points
+    assert (point.count, point.sum) == (1, 0.5)
+    [exemplar] = point.exemplars
+    assert exemplar.as_double == 0.5
+    assert exemplar.trace_id == span.get_span_context().trace_id.to_bytes(16, "big")
+
+    latency.record(1.5, {"outcome": "OK"})
+    assert await asyncio.to_thread(reader.push)
+    [point] = [m for _, m in receiver.metrics if m.name == "probe.latency"][-1].histogram.data_points
+    assert (point.count, point.sum, list(point.exemplars)) == (2, 2.0, [])  # cumulative; no span
+
+
 async def test_the_ticker_pushes_and_shutdown_pushes_the_rest(receiver: Receiver) -> None:
     registry = CollectorRegistry()
     reader = PrometheusPushReader(_exporter(receiver), registry, interval_ms=20)
@@ -157,13 +199,17 @@ def test_one_reader_only_when_the_exporter_wants_prometheus_data(
         monkeypatch.setenv(name, value)
     exporter = _exporter(**kwargs)
     assert shares_prometheus_aggregation(exporter) is shared
-    readers = _metric_readers(CollectorRegistry(), [exporter])
+    readers, merged = _metric_readers(CollectorRegistry(), [exporter], _histograms())
     try:
         kinds = [type(reader) for reader in readers]
+        # The local histograms only where every reader merges them: else the SDK's are used.
+        assert merged is shared
         if shared:
             assert kinds == [PrometheusPushReader]
+            assert readers[0].local_histograms is not None  # type: ignore[attr-defined]
         else:
-            assert kinds == [PrometheusMetricReader, PeriodicExportingMetricReader]
+            assert kinds == [PrometheusReader, PeriodicExportingMetricReader]
+            assert readers[0].local_histograms is None  # type: ignore[attr-defined]
     finally:
         for reader in readers:
             reader.shutdown(timeout_millis=1_000)
@@ -171,5 +217,7 @@ def test_one_reader_only_when_the_exporter_wants_prometheus_data(
 
 def test_without_otlp_prometheus_reads_alone() -> None:
     exporters: list[MetricExporter] = []
-    [reader] = _metric_readers(CollectorRegistry(), exporters)
-    assert type(reader) is PrometheusMetricReader
+    histograms = _histograms()
+    [reader], merged = _metric_readers(CollectorRegistry(), exporters, histograms)
+    assert type(reader) is PrometheusReader
+    assert merged and reader.local_histograms is histograms  # type: ignore[attr-defined]
