@@ -105,8 +105,10 @@ _CHILD = """
 from router_service.telemetry import configure_telemetry, current, shutdown_telemetry
 telemetry = configure_telemetry("switchboard-probe")
 assert telemetry.tracing and telemetry.metering
+assert telemetry.histograms is not None  # aggregated by us, merged into the OTLP push
 with telemetry.tracer.start_as_current_span("probe"):
     telemetry.metrics.requests.add(1, {"switchboard.outcome": "OK"})
+    telemetry.metrics.request_duration.record(0.25, {"switchboard.outcome": "OK"})
 shutdown_telemetry()
 """
 
@@ -184,6 +186,16 @@ async def test_configure_telemetry_exports_by_the_otel_variables(
     resource = next(r for r, s in receiver.spans if s.name == "probe")
     assert resource["service.name"] == "switchboard-probe"
     assert resource["deployment.environment"] == "test"
+    # The local histogram went out with the push: its point, and the span as its exemplar.
+    [(histogram_resource, histogram)] = [
+        (r, m) for r, m in receiver.metrics if m.name == "switchboard.request.duration"
+    ]
+    assert histogram_resource["service.name"] == "switchboard-probe"
+    [point] = histogram.histogram.data_points
+    assert (point.count, point.sum) == (1, 0.25)
+    [exemplar] = point.exemplars
+    probe = next(s for _, s in receiver.spans if s.name == "probe")
+    assert exemplar.trace_id == probe.trace_id and exemplar.span_id == probe.span_id
     # The child's logs were JSON lines (the telemetry's start-up line among them).
     assert b'"component":"telemetry"' in stderr
 

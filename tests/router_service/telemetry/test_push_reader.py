@@ -135,7 +135,8 @@ async def test_local_histograms_are_scraped_and_pushed_with_their_exemplars(
 
     latency.record(1.5, {"outcome": "OK"})
     assert await asyncio.to_thread(reader.push)
-    [point] = [m for _, m in receiver.metrics if m.name == "probe.latency"][-1].histogram.data_points
+    last = [m for _, m in receiver.metrics if m.name == "probe.latency"][-1]
+    [point] = last.histogram.data_points
     assert (point.count, point.sum, list(point.exemplars)) == (2, 2.0, [])  # cumulative; no span
 
 
