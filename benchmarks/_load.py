@@ -243,10 +243,15 @@ async def hold_streams(spec: dict[str, Any], session: Any) -> dict[str, Any]:
         try:
             async with opened:
                 response = await session.post(url, data=body, headers=headers)
-                if response.status != 200:
-                    raise RequestFailed(f"HTTP {response.status}")
-                while b"data:" not in await response.content.readline():
-                    pass
+                try:
+                    if response.status != 200:
+                        raise RequestFailed(f"HTTP {response.status}")
+                    while b"data:" not in (line := await response.content.readline()):
+                        if not line:  # the body ended before its first event
+                            raise RequestFailed("stream ended before its first event")
+                except BaseException:
+                    response.release()  # a refused or broken stream gives its connection back
+                    raise
             state["open"] += 1
         except Exception as exc:
             state["failed"] += 1
