@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -56,7 +57,7 @@ async def server() -> AsyncIterator[str]:
         await task
 
 
-async def _hold(url: str, concurrency: int) -> dict[str, object]:
+async def _hold(url: str, concurrency: int) -> dict[str, Any]:
     spec = {
         "kind": "hold",
         "url": url,
@@ -79,7 +80,7 @@ async def _hold(url: str, concurrency: int) -> dict[str, object]:
     child.stdin.close()  # the orchestrator has measured: let go of the streams
     _, stderr = await asyncio.wait_for(child.communicate(), 30)
     assert child.returncode == 0, stderr.decode()[-2000:]
-    report: dict[str, object] = json.loads(line)
+    report: dict[str, Any] = json.loads(line)
     return report
 
 
