@@ -36,21 +36,16 @@ class _InMemoryReader(MergesLocalHistograms, InMemoryMetricReader):
 
 class TelemetryCapture:
     """Installs in-memory tracing and metrics while entered; puts the previous ones back.
-    Histograms are aggregated as in production (`LocalHistograms`, with trace-based exemplars);
-    `sdk_histograms=True` uses the SDK's own instead (what a delta exporter gets)."""
+    Histograms are aggregated as in production (`LocalHistograms`, with trace-based exemplars)."""
 
-    def __init__(
-        self, *, tracing: bool = True, metering: bool = True, sdk_histograms: bool = False
-    ) -> None:
+    def __init__(self, *, tracing: bool = True, metering: bool = True) -> None:
         self.exporter = InMemorySpanExporter()
         self.tracer_provider = LeanTracerProvider()  # the spans production makes
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         resource = Resource.create({})
         exemplars = TraceBasedExemplarFilter()
-        histograms = None
-        if not sdk_histograms:
-            scope = InstrumentationScope(SCOPE, VERSION)
-            histograms = LocalHistograms(resource, scope, exemplar_filter=exemplars)
+        scope = InstrumentationScope(SCOPE, VERSION)
+        histograms = LocalHistograms(resource, scope, exemplar_filter=exemplars)
         self.reader = _InMemoryReader()
         self.reader.local_histograms = histograms
         self.registry = CollectorRegistry(auto_describe=True)
