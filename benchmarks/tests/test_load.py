@@ -12,49 +12,40 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from aiohttp import web
 
 from benchmarks._systems import REPO
-from tests.helpers import eventually
+from tests.helpers import serve_app
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def _held() -> AsyncIterator[bytes]:
-    yield b'data: {"first": true}\n\n'
-    await asyncio.Event().wait()  # held open until the client goes
-
-
-async def _stream(request: Request) -> Response:
-    kind = request.query_params["kind"]
-    if kind == "refused":
-        return Response("no", status_code=503)
-    if kind == "empty":
-        return StreamingResponse(iter([b": a comment, then the end\n\n"]))
-    return StreamingResponse(_held(), media_type="text/event-stream")
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
-    app = Starlette(routes=[Route("/stream", _stream, methods=["POST"])])
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    running = uvicorn.Server(config)
-    task = asyncio.create_task(running.serve())
+    """Streams by `?kind=`: refused (503), empty (a comment, then the end), held (one event,
+    then open until the test is over)."""
+    over = asyncio.Event()
 
-    async def started() -> bool:
-        return running.started
+    async def stream(request: web.Request) -> web.StreamResponse:
+        kind = request.query["kind"]
+        if kind == "refused":
+            return web.Response(status=503, text="no")
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        if kind == "empty":
+            await response.write(b": a comment, then the end\n\n")
+        else:
+            await response.write(b'data: {"first": true}\n\n')
+            await over.wait()
+        return response
 
-    await eventually(started, what="the loopback server started")
-    port = running.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/stream"
-    finally:
-        running.should_exit = True
-        await task
+    app = web.Application()
+    app.router.add_post("/stream", stream)
+    async with serve_app(app) as base:
+        try:
+            yield f"{base}/stream"
+        finally:
+            over.set()
 
 
 async def _hold(url: str, concurrency: int) -> dict[str, Any]:

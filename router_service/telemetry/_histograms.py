@@ -107,7 +107,9 @@ class LocalHistogram:
             return
         key = tuple(sorted(attributes.items())) if attributes else ()
         index = bisect_left(self.bounds, amount)
-        exemplar = self._exemplar(amount, attributes, context) if self._filter else None
+        exemplar = None
+        if self._filter is not None:
+            exemplar = self._exemplar(self._filter, amount, attributes, context)
         with self._lock:
             series = self._series.get(key)
             if series is None:
@@ -121,11 +123,15 @@ class LocalHistogram:
                 series.exemplars[index] = exemplar
 
     def _exemplar(
-        self, amount: float, attributes: Mapping[str, Any] | None, context: Context | None
+        self,
+        exemplar_filter: ExemplarFilter,
+        amount: float,
+        attributes: Mapping[str, Any] | None,
+        context: Context | None,
     ) -> _Exemplar | None:
         now = self._clock()
         current = context if context is not None else get_current()
-        if self._filter is None or not self._filter.should_sample(amount, now, attributes, current):
+        if not exemplar_filter.should_sample(amount, now, attributes, current):
             return None
         span_context = trace.get_current_span(current).get_span_context()
         if not span_context.is_valid:
@@ -135,16 +141,16 @@ class LocalHistogram:
     def points(self, now_ns: int, *, exemplars: bool = True) -> list[HistogramDataPoint]:
         """A cumulative point per attribute set; with `exemplars`, those offered since the last
         collection that took them (a collection without them leaves them for the next)."""
+        snapshot = []
         with self._lock:
-            snapshot = [
-                (key, list(s.counts), s.count, s.sum, s.min, s.max, s.exemplars)
-                for key, s in self._series.items()
-            ]
-            if exemplars:
-                for series in self._series.values():
+            for key, series in self._series.items():
+                taken = series.exemplars if exemplars else {}
+                counts = list(series.counts)
+                snapshot.append(
+                    (key, counts, series.count, series.sum, series.min, series.max, taken)
+                )
+                if exemplars:
                     series.exemplars = {}
-            else:
-                snapshot = [(*point[:-1], {}) for point in snapshot]
         return [
             HistogramDataPoint(
                 attributes=dict(key),

@@ -1,8 +1,9 @@
 """Prometheus exposition: the text of the current registry, and the router's scrape listener.
 
-Metrics are recorded once, through the OpenTelemetry API; the SDK's `PrometheusMetricReader`
-(opentelemetry-exporter-prometheus) turns them into a `prometheus_client` registry of our own (not
-the library's global one), which the edge serves at `GET /metrics` and the router on
+Metrics are recorded once, through the OpenTelemetry API (the per-request histograms through
+`LocalHistograms`); the SDK's `PrometheusMetricReader` (opentelemetry-exporter-prometheus, as our
+`PrometheusReader`) turns them into a `prometheus_client` registry of our own (not the library's
+global one), which the edge serves at `GET /metrics` and the router on
 `telemetry.prometheus_port`. OTLP export reads the same instruments.
 """
 

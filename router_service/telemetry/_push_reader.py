@@ -1,4 +1,6 @@
-"""`PrometheusPushReader`: one aggregation of every measurement for Prometheus and OTLP.
+"""The Prometheus readers: `PrometheusReader` (scraped; it adds the local histograms of
+`_histograms.py` to each scrape) and `PrometheusPushReader`, one aggregation of every
+measurement for Prometheus and OTLP.
 
 With OTLP metrics on, the SDK's way is two readers — Prometheus's, collected on scrape, and a
 periodic one pushing to the OTLP exporter — and the SDK aggregates every measurement once per
@@ -8,7 +10,8 @@ each process. When the OTLP exporter wants what Prometheus shows anyway (cumulat
 temporality, explicit-bucket histograms: the defaults), this reader serves both: Prometheus
 collects it on scrape as before, and a daemon thread collects it every
 `OTEL_METRIC_EXPORT_INTERVAL` and hands the same cumulative data to the exporter. Cumulative
-collection does not reset what the other consumer sees, so both see the totals.
+collection does not reset what the other consumer sees, so both see the totals (and the local
+histograms' exemplars, which Prometheus text cannot carry, are left for the push).
 
 Unlike the SDK's periodic reader it does not restart its thread in a forked child: Switchboard's
 processes do not fork once telemetry is configured.
