@@ -69,10 +69,7 @@ class AttemptRunner:
         (not when the stream's stack closes, after its last event went out). A call answered
         at once sticks when its stack closes, together with the lease release."""
         if not plan.candidates:
-            reasons = ", ".join(f"{name} ({why})" for name, why in plan.excluded.items())
-            raise NoCapacityError(
-                f"No deployment of `{ctx.requested_model}` may serve this request: {reasons}."
-            )
+            raise _nothing_planned(ctx, plan)
         last: tuple[UpstreamFailure, Deployment] | None = None
         refusals: list[Unavailable] = []
         blocked: list[Deployment] = []
@@ -109,11 +106,7 @@ class AttemptRunner:
                 refusals.append(walked)
         if last is not None:
             raise AllCandidatesFailedError(last[0], last[1].provider)
-        hints = [r.retry_after_s for r in refusals if r.retry_after_s is not None]
-        raise NoCapacityError(
-            "No key of any candidate deployment is available now.",
-            retry_after_s=max(0.0, min(hints)) if hints else None,
-        )
+        raise _no_key_free(refusals)
 
     async def _cooling(self, deployment: Deployment) -> bool:
         return bool((await self._store.deadlines([deployment.cooldown_name]))[0])
@@ -284,3 +277,19 @@ async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
         except BaseException as exc:
             errors.append(exc)
     return errors
+
+
+def _nothing_planned(ctx: RequestContext, plan: Plan) -> NoCapacityError:
+    reasons = ", ".join(f"{name} ({why})" for name, why in plan.excluded.items())
+    return NoCapacityError(
+        f"No deployment of `{ctx.requested_model}` may serve this request: {reasons}."
+    )
+
+
+def _no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
+    """Every candidate refused before any call: the earliest hint says when to come back."""
+    hints = [r.retry_after_s for r in refusals if r.retry_after_s is not None]
+    return NoCapacityError(
+        "No key of any candidate deployment is available now.",
+        retry_after_s=max(0.0, min(hints)) if hints else None,
+    )

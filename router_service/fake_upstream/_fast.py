@@ -216,6 +216,30 @@ async def _wait_disconnect(receive: Receive, seconds: float) -> None:
         await asyncio.wait_for(gone(), seconds)
 
 
+def _parsed(raw: bytes) -> Any:
+    """The JSON body, or None when it is not JSON (the caller answers 400)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+async def _send_events(
+    receive: Receive, send: Send, events: list[bytes], hold: float | None
+) -> None:
+    """One write per event, as a real upstream's tokens arrive; a `hold-<s>` model stops after
+    the first content chunk until the client leaves or the time is up."""
+    await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+    if hold is not None:
+        for event in events[:2]:
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        await _wait_disconnect(receive, hold)
+        events = events[2:]
+    for event in events[:-1]:
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+    await send({"type": "http.response.body", "body": events[-1]})
+
+
 def create_fast_app(default_chunks: int = DEFAULT_CHUNKS) -> Callable[..., Awaitable[None]]:
     """The raw ASGI app."""
     completions = _Cache()
@@ -226,10 +250,7 @@ def create_fast_app(default_chunks: int = DEFAULT_CHUNKS) -> Callable[..., Await
         raw = await _read_body(receive)
         if raw is None:
             return
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
+        body = _parsed(raw)
         if not isinstance(body, dict):
             return await _respond(send, 400, _error("The body must be a JSON object."))
         model = str(body.get("model") or "fake")
@@ -242,24 +263,13 @@ def create_fast_app(default_chunks: int = DEFAULT_CHUNKS) -> Callable[..., Await
         hold = _hold_seconds(model)
         count = 1 if hold is not None else chunks
         events = streams.get((model, count, usage), lambda: stream_events(model, count, usage))
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        if hold is not None:
-            for event in events[:2]:
-                await send({"type": "http.response.body", "body": event, "more_body": True})
-            await _wait_disconnect(receive, hold)
-            events = events[2:]
-        for event in events[:-1]:
-            await send({"type": "http.response.body", "body": event, "more_body": True})
-        await send({"type": "http.response.body", "body": events[-1]})
+        await _send_events(receive, send, events, hold)
 
     async def embed(receive: Receive, send: Send) -> None:
         raw = await _read_body(receive)
         if raw is None:
             return
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            body = None
+        body = _parsed(raw)
         items = body.get("input") if isinstance(body, dict) else None
         if not items:
             return await _respond(send, 400, _error("`input` is required."))

@@ -120,23 +120,14 @@ def _messages(messages: list[Any]) -> tuple[str, list[JsonObject]]:
                 "tool_use_id": str(message.get("tool_call_id", "")),
                 "content": M.text_of(content),
             }
-            _append(out, "user", [result])
+            M.append_turn(out, "user", "content", [result])
         elif role == "assistant":
             blocks = _blocks(content, f"messages[{i}]")
             blocks += _tool_uses(message.get("tool_calls") or [], f"messages[{i}].tool_calls")
-            _append(out, "assistant", blocks)
+            M.append_turn(out, "assistant", "content", blocks)
         else:
-            _append(out, "user", _blocks(content, f"messages[{i}]"))
+            M.append_turn(out, "user", "content", _blocks(content, f"messages[{i}]"))
     return "\n\n".join(s for s in system if s), out
-
-
-def _append(out: list[JsonObject], role: str, blocks: list[JsonObject]) -> None:
-    if not blocks:
-        return
-    if out and out[-1]["role"] == role:
-        out[-1]["content"].extend(blocks)
-    else:
-        out.append({"role": role, "content": blocks})
 
 
 def _blocks(content: Any, path: str) -> list[JsonObject]:

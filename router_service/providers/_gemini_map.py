@@ -114,23 +114,14 @@ def _contents(messages: list[Any], names: Mapping[str, str]) -> tuple[str, list[
         elif role == "tool":
             call_id = str(message.get("tool_call_id", ""))
             response = {"name": names.get(call_id, call_id), "response": _result(content)}
-            _append(contents, "user", [{"functionResponse": response}])
+            M.append_turn(contents, "user", "parts", [{"functionResponse": response}])
         elif role == "assistant":
             parts = _parts(content, f"messages[{i}]")
             parts += _calls(message.get("tool_calls") or [], f"messages[{i}].tool_calls")
-            _append(contents, "model", parts)
+            M.append_turn(contents, "model", "parts", parts)
         else:
-            _append(contents, "user", _parts(content, f"messages[{i}]"))
+            M.append_turn(contents, "user", "parts", _parts(content, f"messages[{i}]"))
     return "\n\n".join(s for s in system if s), contents
-
-
-def _append(contents: list[JsonObject], role: str, parts: list[JsonObject]) -> None:
-    if not parts:
-        return
-    if contents and contents[-1]["role"] == role:
-        contents[-1]["parts"].extend(parts)
-    else:
-        contents.append({"role": role, "parts": parts})
 
 
 def _parts(content: Any, path: str) -> list[JsonObject]:

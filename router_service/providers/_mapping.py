@@ -69,6 +69,18 @@ def parts_of(content: Any) -> list[JsonObject]:
     return []
 
 
+def append_turn(turns: list[JsonObject], role: str, key: str, items: list[JsonObject]) -> None:
+    """Add `items` as a turn of `role`, merged into the last turn when it has the same role:
+    Anthropic and Gemini want user and assistant turns to alternate, where OpenAI allows two
+    in a row (e.g. a tool result followed by a user message)."""
+    if not items:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})
+
+
 def stop_list(body: Mapping[str, Any]) -> list[str]:
     stop = body.get("stop")
     if isinstance(stop, str):
