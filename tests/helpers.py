@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
+import grpc
 from aiohttp import web
 
 # How often `eventually` re-checks its condition; the deadline, not this, bounds the wait.
 POLL_INTERVAL_S = 0.005
+
+# A generated `add_<Service>Servicer_to_server` function and the servicer it adds.
+Servicer = tuple[Callable[[Any, grpc.aio.Server], None], object]
 
 
 async def eventually(
@@ -38,6 +42,28 @@ async def serve_app(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def serve_grpc(
+    *servicers: Servicer,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    options: Sequence[tuple[str, Any]] = (),
+    handlers: Sequence[grpc.GenericRpcHandler] = (),
+) -> AsyncIterator[str]:
+    """Serve servicers (`(add_XServicer_to_server, servicer)` pairs) and generic handlers on a
+    grpc.aio server on a free loopback port; yields its target ("127.0.0.1:N"). Stops the server
+    without grace on exit: what the test opened on it (channels, clients) it closes first, inside.
+    For the tests that need a real server on the wire rather than a servicer called directly."""
+    server = grpc.aio.server(handlers=handlers, interceptors=interceptors, options=options)
+    for add_to_server, servicer in servicers:
+        add_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(grace=None)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from clients.switchboard.v1 import (
     router_service_pb2,
     router_service_pb2_grpc,
 )
+from tests.helpers import serve_grpc
 
 # The router's server settings that accept the client's keepalive pings (see clients._base).
 SERVER_OPTIONS = [
@@ -144,15 +145,12 @@ class FakeRouter(
 @asynccontextmanager
 async def serving(name: str) -> AsyncIterator[tuple[FakeRouter, str]]:
     router = FakeRouter(name)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    router_service_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
-    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(router, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield router, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with serve_grpc(
+        (router_service_pb2_grpc.add_RouterServiceServicer_to_server, router),
+        (admin_service_pb2_grpc.add_AdminServiceServicer_to_server, router),
+        options=SERVER_OPTIONS,
+    ) as target:
+        yield router, target
 
 
 def chat_request(model: str = "m") -> router_service_pb2.ChatRequest:

@@ -21,6 +21,7 @@ from clients import (
     to_grpc_status,
 )
 from clients.switchboard.v1 import router_service_pb2, router_service_pb2_grpc
+from tests.helpers import serve_grpc
 
 Code = grpc.StatusCode
 
@@ -45,14 +46,10 @@ class AbortingRouter(router_service_pb2_grpc.RouterServiceServicer):
 @pytest.fixture
 async def aborting() -> AsyncIterator[tuple[AbortingRouter, str]]:
     servicer = AbortingRouter()  # type: ignore[abstract]  # only Chat is called
-    server = grpc.aio.server()
-    router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield servicer, f"127.0.0.1:{port}"
-    finally:
-        await server.stop(None)
+    async with serve_grpc(
+        (router_service_pb2_grpc.add_RouterServiceServicer_to_server, servicer)
+    ) as target:
+        yield servicer, target
 
 
 FULL = ErrorDetails(

@@ -24,6 +24,7 @@ from tests.clients.fake_router import (
     stream_request,
     within,
 )
+from tests.helpers import serve_grpc
 
 
 @pytest.fixture
@@ -263,32 +264,28 @@ async def test_an_open_stream_does_not_hold_its_request() -> None:
         await release.wait()
 
     handler = grpc.unary_stream_rpc_method_handler(hold)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
     service = grpc.method_handlers_generic_handler(
         "switchboard.v1.RouterService", {"ChatStream": handler}
     )
-    server.add_generic_rpc_handlers((service,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
     marker = "prompt-" + "x" * 4096
-    try:
-        async with RouterClient(f"127.0.0.1:{port}") as client:
-            params, _ = chat_params_from_openai(
-                {"model": "m", "messages": [{"role": "user", "content": marker}]}
-            )
-            opened = client.chat_stream(router_service_pb2.ChatStreamRequest(params=params))
-            del params
-            async with opened as stream:
-                first = await anext(stream)
-                assert first.chunk.choices[0].delta.text == "Hel"
-                gc.collect()
-                kept = [
-                    o
-                    for o in gc.get_objects()
-                    if isinstance(o, router_service_pb2.ChatStreamRequest)
-                    and marker in str(o.params.messages)
-                ]
-                assert kept == []
-    finally:
-        release.set()
-        await server.stop(None)
+    async with serve_grpc(handlers=[service], options=SERVER_OPTIONS) as target:
+        try:
+            async with RouterClient(target) as client:
+                params, _ = chat_params_from_openai(
+                    {"model": "m", "messages": [{"role": "user", "content": marker}]}
+                )
+                opened = client.chat_stream(router_service_pb2.ChatStreamRequest(params=params))
+                del params
+                async with opened as stream:
+                    first = await anext(stream)
+                    assert first.chunk.choices[0].delta.text == "Hel"
+                    gc.collect()
+                    kept = [
+                        o
+                        for o in gc.get_objects()
+                        if isinstance(o, router_service_pb2.ChatStreamRequest)
+                        and marker in str(o.params.messages)
+                    ]
+                    assert kept == []
+        finally:
+            release.set()

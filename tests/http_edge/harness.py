@@ -24,7 +24,7 @@ from clients.switchboard.v1 import router_service_pb2 as rs
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
 from http_edge import EdgeSettings, create_app
 from http_edge._app import uvicorn_config
-from tests.helpers import eventually
+from tests.helpers import eventually, serve_grpc
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[rs.ChatStreamResponse]]
@@ -103,18 +103,14 @@ async def abort_with(context: grpc.aio.ServicerContext, details: ErrorDetails) -
 @asynccontextmanager
 async def serve_stub_router() -> AsyncIterator[StubRouter]:
     """A stub router (and the standard health service, SERVING) on a loopback port."""
-    server = grpc.aio.server()
     router = StubRouter()
-    rs_grpc.add_RouterServiceServicer_to_server(router, server)
-    health_pb2_grpc.add_HealthServicer_to_server(router.health, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    await router.health.set("", health_pb2.HealthCheckResponse.SERVING)
-    router.target = f"127.0.0.1:{port}"
-    try:
+    async with serve_grpc(
+        (rs_grpc.add_RouterServiceServicer_to_server, router),
+        (health_pb2_grpc.add_HealthServicer_to_server, router.health),
+    ) as target:
+        await router.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        router.target = target
         yield router
-    finally:
-        await server.stop(grace=None)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from router_service.auth import Caller, Gate, current_caller
 from router_service.config import AuthConfig
 from router_service.server._interceptors import AuthInterceptor
 from router_service.state import MemoryStateStore
-from tests.helpers import eventually
+from tests.helpers import eventually, serve_grpc
 from tests.http_edge.edge_messages import chunk, completion
 from tests.http_edge.harness import StubRouter, abort_with
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client
@@ -29,17 +29,15 @@ async def served() -> AsyncIterator[tuple[StubRouter, rs_grpc.RouterServiceStub,
     store = MemoryStateStore()
     config = AuthConfig.model_validate({"clients": [client("svc", KEY, max_concurrent_streams=2)]})
     gate = Gate(config, store, max_tokens_ceiling=100, known_model=lambda model: True)
-    server = grpc.aio.server(interceptors=[AuthInterceptor(gate, stream_ttl_s=60)])
     stub_router = StubRouter()
-    rs_grpc.add_RouterServiceServicer_to_server(stub_router, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
+    async with (
+        serve_grpc(
+            (rs_grpc.add_RouterServiceServicer_to_server, stub_router),
+            interceptors=[AuthInterceptor(gate, stream_ttl_s=60)],
+        ) as target,
+        grpc.aio.insecure_channel(target) as channel,
+    ):
         yield stub_router, rs_grpc.RouterServiceStub(channel), store
-    finally:
-        await channel.close()
-        await server.stop(None)
 
 
 async def test_the_servicer_sees_its_caller(served: Any) -> None:

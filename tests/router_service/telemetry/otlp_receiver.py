@@ -12,6 +12,8 @@ import grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from tests.helpers import serve_grpc
+
 __all__ = ["Receiver", "start_receiver"]
 
 
@@ -63,14 +65,10 @@ def _resource(resource: Any) -> dict[str, Any]:
 
 @asynccontextmanager
 async def start_receiver() -> AsyncIterator[Receiver]:
-    server = grpc.aio.server()
     found = Receiver()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(found), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(found), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    found.endpoint = f"http://127.0.0.1:{port}"
-    try:
+    async with serve_grpc(
+        (trace_service_pb2_grpc.add_TraceServiceServicer_to_server, _Traces(found)),
+        (metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server, _Metrics(found)),
+    ) as target:
+        found.endpoint = f"http://{target}"
         yield found
-    finally:
-        await server.stop(grace=None)

@@ -20,7 +20,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.telemetry import client_observer, server_interceptors
 from router_service.telemetry.testing import TelemetryCapture
-from tests.helpers import eventually
+from tests.helpers import eventually, serve_grpc
 from tests.router_service.telemetry.spans import Trace, attrs
 
 CHAT = "switchboard.v1.RouterService/Chat"
@@ -64,19 +64,17 @@ class Slow(pb_grpc.RouterServiceServicer):
 
 @pytest.fixture
 async def served(captured: TelemetryCapture) -> AsyncIterator[tuple[Slow, RouterClient]]:
-    server = grpc.aio.server(interceptors=server_interceptors())
     servicer = Slow()
-    pb_grpc.add_RouterServiceServicer_to_server(servicer, server)
-    checks = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    client = RouterClient(f"127.0.0.1:{port}", observer=client_observer())
-    try:
-        yield servicer, client
-    finally:
-        await client.aclose()
-        await server.stop(grace=None)
+    async with serve_grpc(
+        (pb_grpc.add_RouterServiceServicer_to_server, servicer),
+        (health_pb2_grpc.add_HealthServicer_to_server, health.aio.HealthServicer()),
+        interceptors=server_interceptors(),
+    ) as target:
+        client = RouterClient(target, observer=client_observer())
+        try:
+            yield servicer, client
+        finally:
+            await client.aclose()
 
 
 async def pair(captured: TelemetryCapture, name: str) -> tuple[ReadableSpan, ReadableSpan]:
