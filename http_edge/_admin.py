@@ -26,6 +26,7 @@ from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
+from ._openapi import PROVIDER_PARAM
 from ._metadata import Metadata, forwarded_metadata
 from ._state import EdgeState, edge_state
 
@@ -81,16 +82,18 @@ async def admin_page(request: Request) -> Response:
 
 
 @router.get("/admin/static/{name}", include_in_schema=False)
-async def admin_asset(request: Request, name: str) -> Response:
+async def admin_asset(request: Request) -> Response:
+    name: str = request.path_params["name"]  # not a signature parameter: see _openapi.py
     _enabled(edge_state(request))
     if name not in _ASSETS:
         raise EdgeError(404, "No such file.", code="not_found")
     return FileResponse(_STATIC / name, media_type=_ASSETS[name], headers=_NO_STORE)
 
 
-@router.get("/admin/keys")
-async def admin_keys(request: Request, provider: str = "") -> Response:
+@router.get("/admin/keys", openapi_extra=PROVIDER_PARAM)
+async def admin_keys(request: Request) -> Response:
     """Every upstream key by fingerprint, with its state (AdminService.ListKeys)."""
+    provider = request.query_params.get("provider", "")  # not a signature parameter: _openapi.py
     state = _authorize(request)
     listed = await state.router().list_keys(
         admin_pb.ListKeysRequest(provider=provider),

@@ -1,15 +1,19 @@
-"""The request bodies of the edge's OpenAPI document (`GET /openapi.json`).
+"""The request bodies and parameters of the edge's OpenAPI document (`GET /openapi.json`).
 
 The routes read their bodies themselves (size limit first, then the codec), so FastAPI cannot
 infer these schemas; they describe the OpenAI shapes the codec accepts, for clients, generators
 and the edge's own schema-driven fuzz test. Every error answer is OpenAI's error object.
+
+The routes read their path and query parameters from the request too: a parameter declared in a
+route's signature makes FastAPI build a pydantic field for it and import `pydantic.v1` (to reject
+v1 models), 1.5 MiB of the edge's idle memory for three strings. They are described here instead.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CHAT_COMPLETIONS", "EMBEDDINGS", "ERRORS"]
+__all__ = ["CHAT_COMPLETIONS", "EMBEDDINGS", "ERRORS", "MODEL_ID_PARAM", "PROVIDER_PARAM"]
 
 _ERROR = {
     "type": "object",
@@ -111,3 +115,20 @@ def _operation(schema: dict[str, Any]) -> dict[str, Any]:
 
 CHAT_COMPLETIONS = _operation(_CHAT_REQUEST)
 EMBEDDINGS = _operation(_EMBEDDINGS_REQUEST)
+
+MODEL_ID_PARAM: dict[str, Any] = {
+    "parameters": [
+        {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+}
+PROVIDER_PARAM: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "provider",
+            "in": "query",
+            "required": False,
+            "description": "Only this provider's keys.",
+            "schema": {"type": "string", "default": ""},
+        }
+    ]
+}

@@ -22,7 +22,7 @@ from ._disconnect import unless_disconnected
 from ._errors import EdgeError, error_body
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, route_headers, session_id
-from ._openapi import EMBEDDINGS, ERRORS
+from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 
 __all__ = ["router"]
@@ -64,8 +64,9 @@ async def list_models(request: Request) -> Response:
     return JSONBytesResponse(model_list_to_openai(await _models(request, state)))
 
 
-@router.get("/v1/models/{model_id:path}", responses=ERRORS)
-async def retrieve_model(request: Request, model_id: str) -> Response:
+@router.get("/v1/models/{model_id:path}", responses=ERRORS, openapi_extra=MODEL_ID_PARAM)
+async def retrieve_model(request: Request) -> Response:
+    model_id: str = request.path_params["model_id"]  # not a signature parameter: _openapi.py
     state = edge_state(request)
     models = await _models(request, state)
     for model in models.models:

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import socket
 import struct
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -212,3 +214,26 @@ def test_exports() -> None:
     assert settings.request_timeout_s == 600
     assert settings.cors_origins == []
     assert "secret" not in repr(settings)
+
+
+def test_route_parameters_are_documented_by_hand() -> None:
+    # The routes read them from the request (see http_edge/_openapi.py); the document still
+    # names them, for clients, generators and the schema-driven fuzz test.
+    paths = http_edge.create_app(http_edge.EdgeSettings()).openapi()["paths"]
+    (model_id,) = paths["/v1/models/{model_id}"]["get"]["parameters"]
+    assert (model_id["name"], model_id["in"], model_id["required"]) == ("model_id", "path", True)
+    (provider,) = paths["/admin/keys"]["get"]["parameters"]
+    assert (provider["name"], provider["in"], provider["required"]) == ("provider", "query", False)
+
+
+def test_building_the_app_leaves_pydantic_v1_unloaded() -> None:
+    # FastAPI imports pydantic.v1 (1.5 MiB) for any parameter declared in a route's signature;
+    # a fresh interpreter shows whether one slipped back in.
+    probe = (
+        "import sys; import http_edge; "
+        "http_edge.create_app(http_edge.EdgeSettings()); print('pydantic.v1' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "False", done.stderr
