@@ -26,8 +26,8 @@ from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
-from ._openapi import PROVIDER_PARAM
 from ._metadata import Metadata, forwarded_metadata
+from ._openapi import PROVIDER_PARAM
 from ._state import EdgeState, edge_state
 
 __all__ = ["router"]
