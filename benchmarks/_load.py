@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 now = time.perf_counter
@@ -152,6 +152,47 @@ def _grpc_one(spec: dict[str, Any], stub: Any) -> Callable[[], Awaitable[Sample]
 # ---- the closed loop --------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What the workers of one closed loop share: the samples that ended in the measurement
+    window, the counts, and the first few errors."""
+
+    window_start: float
+    count: int | None  # a fixed number of requests to send, or None: a timed window
+    samples: list[Sample] = field(default_factory=list)
+    completed_total: int = 0
+    in_window: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    stopping: bool = False
+
+    def count_reached(self) -> bool:
+        return self.count is not None and self.completed_total + self.errors >= self.count
+
+
+async def _worker(one: Callable[[], Awaitable[Sample]], tally: _Tally) -> None:
+    """One request after another until the loop stops or the fixed count is reached."""
+    while not tally.stopping:
+        try:
+            sample = await one()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            tally.errors += 1
+            if len(tally.error_samples) < 5:
+                tally.error_samples.append(f"{type(exc).__name__}: {exc}"[:300])
+            await asyncio.sleep(0.01)  # no hot loop against a failing system
+            if tally.count_reached():
+                return
+            continue
+        tally.completed_total += 1
+        if sample.end >= tally.window_start:
+            tally.in_window += 1
+            tally.samples.append(sample)
+        if tally.count_reached():
+            return
+
+
 async def closed_loop(one: Callable[[], Awaitable[Sample]], spec: dict[str, Any]) -> dict[str, Any]:
     concurrency = int(spec["concurrency"])
     count = spec.get("count")
@@ -162,33 +203,8 @@ async def closed_loop(one: Callable[[], Awaitable[Sample]], spec: dict[str, Any]
     window_start = t0 + warmup
     stop_at = window_start + duration
     hard_stop = window_start + max(3 * duration, duration + 10)
-    samples: list[Sample] = []
-    errors: list[str] = []
-    totals = {"done": 0, "in_window": 0, "errors": 0}
-    stopping = False
-
-    async def worker() -> None:
-        while not stopping:
-            try:
-                sample = await one()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                totals["errors"] += 1
-                if len(errors) < 5:
-                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
-                await asyncio.sleep(0.01)  # no hot loop against a failing system
-                if count is not None and totals["done"] + totals["errors"] >= count:
-                    return
-                continue
-            totals["done"] += 1
-            if sample.end >= window_start:
-                totals["in_window"] += 1
-                samples.append(sample)
-            if count is not None and totals["done"] + totals["errors"] >= count:
-                return
-
-    tasks = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+    tally = _Tally(window_start, count)
+    tasks = [asyncio.ensure_future(_worker(one, tally)) for _ in range(concurrency)]
     try:
         while True:
             await asyncio.sleep(0.02)
@@ -196,22 +212,27 @@ async def closed_loop(one: Callable[[], Awaitable[Sample]], spec: dict[str, Any]
             if count is not None:
                 if all(task.done() for task in tasks) or t >= t0 + float(spec.get("max_s", 300)):
                     break
-            elif t >= stop_at and (totals["in_window"] >= min_done or t >= hard_stop):
+            elif t >= stop_at and (tally.in_window >= min_done or t >= hard_stop):
                 break
     finally:
         window_end = now()
-        stopping = True
+        tally.stopping = True
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    window = window_end - window_start
+    return _results(tally, window_end - window_start, len(spec.get("bodies") or []))
+
+
+def _results(tally: _Tally, window: float, bodies: int) -> dict[str, Any]:
+    """The loop's JSON line: counts, rates over the window, percentiles (also per body sent)."""
+    samples = tally.samples
     ttfts = [s.ttft for s in samples if s.ttft is not None]
     chunks = sum(s.chunks for s in samples)
     return {
         "completed": len(samples),
-        "completed_total": totals["done"],
-        "errors": totals["errors"],
-        "error_samples": errors,
+        "completed_total": tally.completed_total,
+        "errors": tally.errors,
+        "error_samples": tally.error_samples,
         "window_s": window,
         "rps": len(samples) / window if window > 0 else 0.0,
         "latency_ms": percentiles([s.latency for s in samples]),
@@ -219,8 +240,7 @@ async def closed_loop(one: Callable[[], Awaitable[Sample]], spec: dict[str, Any]
         "chunks": chunks,
         "chunks_per_s": chunks / window if window > 0 else 0.0,
         "latency_ms_by_body": [
-            percentiles([s.latency for s in samples if s.tag == tag])
-            for tag in range(len(spec.get("bodies") or []))
+            percentiles([s.latency for s in samples if s.tag == tag]) for tag in range(bodies)
         ],
     }
 

@@ -1,16 +1,15 @@
-"""From raw runs to the report: medians over rounds, added latency against the same round's direct
-run, ratios against the peer, the issue's targets as PASS/FAIL, and latest.{json,md,png}."""
+"""From raw runs to the report's numbers: medians over rounds, added latency against the same
+round's direct run, ratios against the peer, the issue's targets as PASS/FAIL. `_render.py` turns
+them into latest.{json,md,png}."""
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from benchmarks._variants import variant_targets, variants_markdown
+from benchmarks._variants import variant_targets
 
 # (scenario, system) → the mode a row is reported under
 MODES = {
@@ -169,17 +168,22 @@ def _times_more(name: str, ours: float | None, peer: float | None, factor: int) 
     )
 
 
-def targets(rows: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets, each PASS, FAIL or N/A, with the numbers behind it."""
+def _value(
+    rows: list[dict[str, Any]], mode: str, system: str, level: int, key: str
+) -> float | None:
+    row = _row(rows, mode, system, level)
+    return None if row is None else row.get(key)
 
-    def val(mode: str, system: str, level: int, key: str) -> float | None:
-        row = _row(rows, mode, system, level)
-        return None if row is None else row.get(key)
+
+def _peer_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Targets 1–4: Switchboard against LiteLLM, same mode and level."""
 
     def pair(mode: str, level: int, key: str) -> tuple[float | None, float | None]:
-        return val(mode, "switchboard", level, key), val(mode, "litellm", level, key)
+        return _value(rows, mode, "switchboard", level, key), _value(
+            rows, mode, "litellm", level, key
+        )
 
-    out = [
+    return [
         _lower_than(
             "non-streaming added p50 at c=1 ≤ 1/8 of LiteLLM's",
             *pair("HTTP unary", 1, "added_p50_ms"),
@@ -195,177 +199,55 @@ def targets(rows: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, 
             "chunks/s at c=16 ≥ 10× LiteLLM's", *pair("HTTP stream", 16, "chunks_per_s"), 10
         ),
     ]
+
+
+def _grpc_target(rows: list[dict[str, Any]]) -> dict[str, Any]:
     name = "gRPC path added p50 at c=1 ≤ 0.6 ms and ≥ 2,500 unary requests/s"
-    added = val("gRPC unary", "switchboard-grpc", 1, "added_p50_ms")
+    added = _value(rows, "gRPC unary", "switchboard-grpc", 1, "added_p50_ms")
     best = max((r["rps"] for r in rows if r["mode"] == "gRPC unary"), default=None)
     if added is None or best is None:
-        out.append(_target(name, None, _MISSING))
-    else:
-        detail = f"added p50 {added:.2f} ms; best {best:,.0f} unary req/s"
-        out.append(_target(name, added <= 0.6 and best >= 2500, detail))
+        return _target(name, None, _MISSING)
+    detail = f"added p50 {added:.2f} ms; best {best:,.0f} unary req/s"
+    return _target(name, added <= 0.6 and best >= 2500, detail)
 
+
+def _idle_rss_target(data: dict[str, Any]) -> dict[str, Any]:
     name = "router + edge idle RSS ≤ 1/3 of LiteLLM's"
     ours, peer = (data.get("idle_rss_kib", {}).get(k) for k in ("switchboard", "litellm"))
     if ours is None or peer is None:
-        out.append(_target(name, None, _MISSING))
-    else:
-        detail = f"Switchboard {ours / 1024:.0f} MiB vs LiteLLM {peer / 1024:.0f} MiB"
-        out.append(_target(name, ours <= peer / 3, f"{detail} (1/{peer / ours:.2f})"))
+        return _target(name, None, _MISSING)
+    detail = f"Switchboard {ours / 1024:.0f} MiB vs LiteLLM {peer / 1024:.0f} MiB"
+    return _target(name, ours <= peer / 3, f"{detail} (1/{peer / ours:.2f})")
 
+
+def _idle_streams_target(data: dict[str, Any]) -> dict[str, Any]:
     name = "2,000 idle open streams cost ≤ 30 KB each"
     streams = data.get("idle_streams") or {}
     kib = streams.get("kib_per_stream")
     if kib is None:
-        out.append(_target(name, None, _MISSING))
-    else:
-        kb = kib * 1.024
-        detail = f"{kb:.1f} KB per stream (router + edge RSS), {streams['opened']} open"
-        out.append(_target(name, kb <= 30 and streams["opened"] >= 2000, detail))
+        return _target(name, None, _MISSING)
+    kb = kib * 1.024
+    detail = f"{kb:.1f} KB per stream (router + edge RSS), {streams['opened']} open"
+    return _target(name, kb <= 30 and streams["opened"] >= 2000, detail)
 
+
+def _failover_target(data: dict[str, Any]) -> dict[str, Any]:
     name = "a deployment that refuses connections costs ≤ 2 ms before the fallback answers"
     extras = [r.get("extra_p50_ms") for r in (data.get("failover") or {}).get("rounds", [])]
     extra = _median(extras)
     if extra is None:
-        out.append(_target(name, None, _MISSING))
-    else:
-        rounds = ", ".join(f"{e:.2f}" for e in extras if e is not None)
-        out.append(_target(name, extra <= 2.0, f"extra p50 {extra:.2f} ms (rounds: {rounds})"))
-    return out + variant_targets(data)
+        return _target(name, None, _MISSING)
+    rounds = ", ".join(f"{e:.2f}" for e in extras if e is not None)
+    return _target(name, extra <= 2.0, f"extra p50 {extra:.2f} ms (rounds: {rounds})")
 
 
-# ---- output -----------------------------------------------------------------------------------
-
-
-def _f(value: float | None, fmt: str = "{:.2f}") -> str:
-    return "–" if value is None else fmt.format(value)
-
-
-def _mib(kib: int | None) -> float | None:
-    return None if kib is None else kib / 1024
-
-
-def markdown(data: dict[str, Any]) -> str:
-    meta, rows = data["meta"], data["summary"]
-    lines = [
-        "# Switchboard benchmark",
-        "",
-        f"{meta['date']} · commit `{meta['commit']}` · {meta['cpus']} CPUs · Python "
-        f"{meta['python']} · peer: {meta['peer'] or 'none'} ({meta['peer_workers']} worker) · "
-        f"levels {meta['levels']} · {meta['duration_s']:g} s per run after {meta['warmup_s']:g} s "
-        f"warm-up · {meta['rounds']} round(s) · non-streaming client: {meta['unary_client']}"
-        + (" · **quick run**" if meta["quick"] else "")
-        + f" · waited {meta.get('waited_for_quiet_s', 0):g} s for other work to calm down",
-        "",
+def targets(rows: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each PASS, FAIL or N/A, with the numbers behind it."""
+    return [
+        *_peer_targets(rows),
+        _grpc_target(rows),
+        _idle_rss_target(data),
+        _idle_streams_target(data),
+        _failover_target(data),
+        *variant_targets(data),
     ]
-    if meta.get("peer_note"):
-        lines += [f"> {meta['peer_note']}", ""]
-    lines += ["## Targets", ""]
-    lines += [f"- **{t['status']}** {t['target']}: {t['detail']}" for t in data["targets"]]
-    lines += [
-        "",
-        "## Per system and level",
-        "",
-        "Added = the system minus the direct-to-upstream run of the same round (median over "
-        "rounds). CPU = the system's processes only (router + edge; LiteLLM's process tree). "
-        f"Other load = cores busy with work that is not the harness's during the runs used "
-        f"(median). Rounds = rounds used / run: rounds with other load above {QUIET_CORES} are "
-        "left out when the row has a quieter one; a row whose other load is still high is "
-        "disturbed.",
-        "",
-        "| mode | c | system | req/s | p50 ms | added p50 ms | added p99 ms | added TTFT p50 ms "
-        "| chunks/s | CPU s / 1k req | errors | other load | rounds |",
-        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['mode']} | {r['level']} | {r['system']} | {_f(r['rps'], '{:,.0f}')} "
-            f"| {_f(r['p50_ms'])} | {_f(r['added_p50_ms'])} | {_f(r['added_p99_ms'])} "
-            f"| {_f(r['added_ttft_p50_ms'])} | {_f(r['chunks_per_s'], '{:,.0f}')} "
-            f"| {_f(r['cpu_s_per_1k'], '{:.3f}')} | {r['errors']} "
-            f"| {_f(r.get('other_cores'), '{:.2f}')} | {r.get('rounds_used', '?')}/{r['rounds']} |"
-        )
-    if data["ratios"]:
-        lines += [
-            "",
-            "## Switchboard against LiteLLM (× better)",
-            "",
-            "| mode | c | req/s | added p50 | added TTFT | chunks/s | CPU per request |",
-            "|---|--:|--:|--:|--:|--:|--:|",
-        ]
-        for q in data["ratios"]:
-            lines.append(
-                f"| {q['mode']} | {q['level']} | {_f(q['rps_x'], '{:.1f}×')} "
-                f"| {_f(q['added_p50_x_lower'], '{:.1f}×')} "
-                f"| {_f(q['added_ttft_x_lower'], '{:.1f}×')} | {_f(q['chunks_x'], '{:.1f}×')} "
-                f"| {_f(q['cpu_x_lower'], '{:.1f}×')} |"
-            )
-    idle, peak = data["idle_rss_kib"], data["peak_rss_kib"]
-    by_level = data.get("peak_rss_kib_by_level") or {}
-    levels = sorted({int(k) for v in by_level.values() for k in v})
-    lines += [
-        "",
-        "## Memory",
-        "",
-        "| system | idle RSS MiB | peak RSS (VmHWM) MiB |"
-        + "".join(f" peak after c={n} |" for n in levels),
-        "|---|--:|--:|" + "--:|" * len(levels),
-    ]
-    for name in ("switchboard", "litellm"):
-        if name in idle:
-            peak_mib = (peak.get(name) or 0) / 1024
-            mine = by_level.get(name) or {}
-            after = "".join(f" {_f(_mib(mine.get(str(n))), '{:.0f}')} |" for n in levels)
-            lines.append(f"| {name} | {idle[name] / 1024:.0f} | {peak_mib:.0f} |{after}")
-    streams, fail = data["idle_streams"], data["failover"]
-    lines += [
-        "",
-        f"Router alone idle: {idle.get('switchboard-router', 0) / 1024:.0f} MiB. "
-        f"Idle streams: {streams['opened']} of {streams['requested']} opened in "
-        f"{_f(streams['open_s'], '{:.1f}')} s; router + edge RSS "
-        f"{streams['rss_before_kib'] / 1024:.0f} → {streams['rss_open_kib'] / 1024:.0f} MiB."
-        + _long_prompt_streams(data),
-        "",
-        "Failover (c=1 through the edge, first deployment refuses connections), p50 ms per round: "
-        + "; ".join(
-            f"plain {_f(r['bench']['p50_ms'])} / fallback {_f(r['bench-fallback']['p50_ms'])}"
-            for r in fail["rounds"]
-        )
-        + ".",
-        "",
-    ]
-    lines += variants_markdown(data)
-    lines += ["Chart: `latest.png`. Raw runs: `latest.json`. Method: `benchmarks/README.md`.", ""]
-    return "\n".join(lines)
-
-
-def write_all(data: dict[str, Any], out: Path) -> dict[str, Any]:
-    data["summary"] = summarise(data["runs"])
-    data["ratios"] = ratios(data["summary"])
-    data["targets"] = targets(data["summary"], data)
-    out.mkdir(parents=True, exist_ok=True)
-    files = [out / "latest.json", out / "latest.md"]
-    files[0].write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
-    text = markdown(data)
-    files[1].write_text(text)
-    try:
-        from benchmarks._chart import chart
-
-        files.append(chart(data, out / "latest.png"))
-    except ImportError as exc:
-        print(f"bench: no chart ({exc}); `make bench` installs matplotlib")
-    return {"markdown": text, "files": files}
-
-
-def _long_prompt_streams(data: dict[str, Any]) -> str:
-    """The idle streams with long prompts (`idle_streams_by_prompt`): the cost per stream with
-    short and long prompts, and the RSS (router + edge) each KiB of prompt adds to a stream."""
-    probe = data.get("idle_streams_long_prompt")
-    if not probe or probe["rss_per_prompt_kib"] is None:
-        return ""
-    short, long, kib = probe["short"], probe["long"], probe["prompt_kib"]
-    return (
-        f" On a new stack, {short['opened']} streams with the short prompt cost "
-        f"{short['kib_per_stream']:.1f} KiB each and {long['opened']} more with a {kib} KiB "
-        f"prompt each {long['kib_per_stream']:.1f} KiB: a KiB of prompt adds "
-        f"{probe['rss_per_prompt_kib']:.1f} KiB to an open stream."
-    )

@@ -131,22 +131,7 @@ def start_switchboard(
     suffix = f"-{variant}" if variant else ""
     router_port, edge_port, dead_port = free_port(), free_port(), free_port()
     config = tmp / f"switchboard{suffix}.yaml"
-    for with_auth in (True, False):  # trees from before client auth reject an `auth:` section
-        text = switchboard_config(upstream_base, router_port, dead_port, with_auth)
-        config.write_text(text + extra_config)
-        check = subprocess.run(
-            [*_python(src), "check-config", str(config)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **_env(src)},
-            cwd=src,
-            timeout=60,
-            check=False,
-        )
-        if check.returncode == 0:
-            break
-        if not with_auth or "auth" not in check.stderr + check.stdout:
-            raise RuntimeError(f"the bench config does not load:\n{check.stderr}{check.stdout}")
+    _write_config(config, src, upstream_base, router_port, dead_port, extra_config)
     proc_env = {**(env or {}), **_env(src)}
 
     def wrapped(name: str) -> list[str]:
@@ -156,22 +141,8 @@ def start_switchboard(
     router = group.start(f"router{suffix}", argv, env=proc_env, cwd=src)
     wait_tcp(router_port, router, startup_s)
     target = f"127.0.0.1:{router_port}"
-    # --host is given explicitly: the edge's settings do not carry a host of their own.
-    edge = group.start(
-        f"edge{suffix}",
-        [
-            *wrapped("edge"),
-            "edge",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(edge_port),
-            "--router",
-            target,
-        ],
-        env=proc_env,
-        cwd=src,
-    )
+    argv = [*wrapped("edge"), *_edge_arguments(edge_port, target)]
+    edge = group.start(f"edge{suffix}", argv, env=proc_env, cwd=src)
     wait_http(f"http://127.0.0.1:{edge_port}/readyz", edge, startup_s)
     auth = {"authorization": f"Bearer {CALLER_KEY}"}
     http = System(
@@ -182,6 +153,33 @@ def start_switchboard(
     )
     grpc = System(f"switchboard-grpc{suffix}", grpc_target=target, headers=auth, procs=[router])
     return http, grpc
+
+
+def _write_config(
+    config: Path, src: Path, upstream_base: str, router_port: int, dead_port: int, extra: str
+) -> None:
+    """The bench config (`extra` appended), checked with the `src` tree's own `check-config`."""
+    for with_auth in (True, False):  # trees from before client auth reject an `auth:` section
+        text = switchboard_config(upstream_base, router_port, dead_port, with_auth)
+        config.write_text(text + extra)
+        check = subprocess.run(
+            [*_python(src), "check-config", str(config)],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **_env(src)},
+            cwd=src,
+            timeout=60,
+            check=False,
+        )
+        if check.returncode == 0:
+            return
+        if not with_auth or "auth" not in check.stderr + check.stdout:
+            raise RuntimeError(f"the bench config does not load:\n{check.stderr}{check.stdout}")
+
+
+def _edge_arguments(port: int, router_target: str) -> list[str]:
+    # --host is given explicitly: the edge's settings do not carry a host of their own.
+    return ["edge", "--host", "127.0.0.1", "--port", str(port), "--router", router_target]
 
 
 def start_peer(

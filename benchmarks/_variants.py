@@ -14,8 +14,8 @@ nothing, and a comparison should differ in the variant only.
   of this run's own (deleted afterwards); skipped when Redis does not answer PING.
 
 Only raw runs go into the JSON; the medians, the cost and the two target lines are computed
-when the report is rendered (`variant_targets`, `variants_markdown`, used by `_report.py`), so
-`--report` renders old runs too: a run without the probe gets N/A.
+when the report is rendered (`variant_targets`, used by `_report.py`, and `variants_markdown`,
+by `_render.py`), so `--report` renders old runs too: a run without the probe gets N/A.
 """
 
 from __future__ import annotations

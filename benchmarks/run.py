@@ -18,10 +18,11 @@ import json
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _report, _source
+from benchmarks import _render, _source
 from benchmarks._measure import (
     LoadPlan,
     failover,
@@ -162,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.report is not None:  # render the report again from a run's JSON
         saved = json.loads(args.report.read_text())
-        report = _report.write_all(saved, args.out)
-        print(report["markdown"])
+        print(_render.write_all(saved, args.out)["markdown"])
         return 0
     started = time.monotonic()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -173,104 +173,166 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"levels {args.levels}, {args.duration:g}s runs, {args.rounds} round(s); logs in {tmp}")
     if wrk is None:
         _say("wrk is not available: non-streaming load comes from the Python client")
-    peer_note: str | None = None
-    data: dict[str, Any] = {}
     with sigterm_as_interrupt(), ProcessGroup(tmp) as group:
-        src, source_label = _source.resolve(args, tmp)
-        _say(f"Switchboard from {src} ({source_label})")
-        direct, upstream = start_upstream(group)
-        sb_http, sb_grpc = start_switchboard(group, upstream, tmp, src)
-        systems = {s.name: s for s in (direct, sb_http, sb_grpc)}
-        if args.no_peer:
-            peer_note = "LiteLLM left out (--no-peer)"
-        else:
-            try:
-                peer = ensure_peer()
-                systems["litellm"] = start_peer(group, peer, upstream, tmp, args.peer_workers)
-            except (PeerUnavailable, RuntimeError) as exc:
-                peer_note = f"LiteLLM skipped: {exc}"
-        if peer_note:
-            _say(peer_note)
-        plan = LoadPlan(
-            duration_s=args.duration,
-            warmup_s=args.warmup,
-            wrk=wrk,
-            tmp=tmp,
-            started_pids=lambda: [pid for proc in group.procs for pid in proc.pids()],
-            quiet_budget_s=args.quiet_wait,
-        )
-        for system in systems.values():
-            if system.name != "switchboard-grpc":
-                warm_up(system, plan)
-        time.sleep(1.0)
-        idle = {
-            "switchboard": memory_kib(sb_http.pids(), "VmRSS"),
-            "switchboard-router": memory_kib(sb_grpc.pids(), "VmRSS"),
-        }
-        if "litellm" in systems:
-            idle["litellm"] = memory_kib(systems["litellm"].pids(), "VmRSS")
-        _say(f"idle RSS (KiB): {idle}")
-        runs, peak_by_level = run_matrix(systems, args, plan)
-        peak = {
-            name: memory_kib(systems[name].pids(), "VmHWM")
-            for name in ("switchboard", "litellm")
-            if name in systems
-        }
-        _say("failover probe: a deployment that refuses connections, then the fallback")
-        fail = failover(sb_http, args.failover_requests, max(3, args.rounds), plan)
-        variants = None
-        if not args.no_variants:  # before the idle streams: their stacks are gone by then
-            level, rounds = args.variant_level, args.variant_rounds
-            ctx = Context(group, upstream, tmp, src, plan, level, rounds, _say)
-            variants = run_variants(ctx)
-        _say(f"idle streams probe: {args.idle_streams} streams through the edge")
-        streams = idle_streams(sb_http, args.idle_streams)
-        _say(f"idle streams: {streams['opened']} open, {streams['kib_per_stream']} KiB each")
-        long_streams = None
-        if args.idle_prompt_kib:
-            kib = args.idle_prompt_kib
-            _say(f"idle streams probe: 500 short prompts, then 500 of {kib} KiB (a new stack)")
-            # A stack of its own: the memory the first probe's streams freed would be reused
-            # by these and hide their cost.
-            before = list(group.procs)
-            fresh, _ = start_switchboard(group, upstream, tmp, src, variant="long-prompt")
-            warm_up(fresh, plan)
-            long_streams = idle_streams_by_prompt(fresh, 500, kib)
-            stop_started_since(group, before)
-            ratio = long_streams["rss_per_prompt_kib"]
-            _say(f"idle streams ({kib} KiB prompts): a KiB of prompt adds {ratio} KiB a stream")
-        data = {
-            "meta": {
-                "date": stamp,
-                "commit": source_label,
-                "python": platform.python_version(),
-                "cpus": _cpu_count(),
-                "peer": None if "litellm" not in systems else f"litellm {PEER_VERSION}",
-                "peer_workers": args.peer_workers,
-                "peer_note": peer_note,
-                "levels": args.levels,
-                "duration_s": args.duration,
-                "warmup_s": args.warmup,
-                "rounds": args.rounds,
-                "quick": args.quick,
-                "unary_client": "wrk" if wrk else "aiohttp",
-                "waited_for_quiet_s": round(plan.waited_s, 1),
-                "elapsed_s": None,
-            },
-            "idle_rss_kib": idle,
-            "peak_rss_kib": peak,
-            "peak_rss_kib_by_level": peak_by_level,
-            "runs": runs,
-            "failover": fail,
-            "idle_streams": streams,
-            "idle_streams_long_prompt": long_streams,  # None: --idle-prompt-kib 0
-            "variants": variants,  # None: --no-variants
-        }
+        data = run_bench(args, group, tmp, wrk, stamp)
     data["meta"]["elapsed_s"] = round(time.monotonic() - started, 1)
-    report = _report.write_all(data, args.out)
+    report = _render.write_all(data, args.out)
     print(report["markdown"])
     _say(f"wrote {', '.join(str(p) for p in report['files'])}")
     return 0
+
+
+@dataclass
+class Bench:
+    """What the steps after start-up share."""
+
+    args: argparse.Namespace
+    group: ProcessGroup
+    tmp: Path  # this run's logs and generated configs
+    src: Path  # where Switchboard runs from (work tree or snapshot)
+    upstream: str  # the mock's OpenAI base URL
+    plan: LoadPlan
+
+
+def run_bench(
+    args: argparse.Namespace, group: ProcessGroup, tmp: Path, wrk: str | None, stamp: str
+) -> dict[str, Any]:
+    """Start every system, measure it, and return the run's raw data (`elapsed_s` still None)."""
+    src, source_label = _source.resolve(args, tmp)
+    _say(f"Switchboard from {src} ({source_label})")
+    systems, upstream, peer_note = start_systems(group, args, tmp, src)
+    plan = LoadPlan(
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        wrk=wrk,
+        tmp=tmp,
+        started_pids=lambda: [pid for proc in group.procs for pid in proc.pids()],
+        quiet_budget_s=args.quiet_wait,
+    )
+    idle = idle_rss_after_warm_up(systems, plan)
+    runs, peak_by_level = run_matrix(systems, args, plan)
+    peak = {
+        name: memory_kib(systems[name].pids(), "VmHWM")
+        for name in ("switchboard", "litellm")
+        if name in systems
+    }
+    bench = Bench(args, group, tmp, src, upstream, plan)
+    probes = run_probes(bench, systems["switchboard"])
+    meta = run_meta(bench, stamp, source_label, peer_note, with_peer="litellm" in systems)
+    return {
+        "meta": meta,
+        "idle_rss_kib": idle,
+        "peak_rss_kib": peak,
+        "peak_rss_kib_by_level": peak_by_level,
+        "runs": runs,
+        **probes,
+    }
+
+
+def run_meta(
+    bench: Bench, stamp: str, source_label: str, peer_note: str | None, *, with_peer: bool
+) -> dict[str, Any]:
+    """How the run was made; read after the probes (`waited_for_quiet_s` counts theirs too)."""
+    args = bench.args
+    return {
+        "date": stamp,
+        "commit": source_label,
+        "python": platform.python_version(),
+        "cpus": _cpu_count(),
+        "peer": f"litellm {PEER_VERSION}" if with_peer else None,
+        "peer_workers": args.peer_workers,
+        "peer_note": peer_note,
+        "levels": args.levels,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "rounds": args.rounds,
+        "quick": args.quick,
+        "unary_client": "wrk" if bench.plan.wrk else "aiohttp",
+        "waited_for_quiet_s": round(bench.plan.waited_s, 1),
+        "elapsed_s": None,
+    }
+
+
+def start_systems(
+    group: ProcessGroup, args: argparse.Namespace, tmp: Path, src: Path
+) -> tuple[dict[str, System], str, str | None]:
+    """direct, switchboard and switchboard-grpc, then litellm unless it is left out or cannot
+    start; returns them by name, the mock's OpenAI base URL and why LiteLLM is missing."""
+    direct, upstream = start_upstream(group)
+    sb_http, sb_grpc = start_switchboard(group, upstream, tmp, src)
+    systems = {s.name: s for s in (direct, sb_http, sb_grpc)}
+    peer_note: str | None = None
+    if args.no_peer:
+        peer_note = "LiteLLM left out (--no-peer)"
+    else:
+        try:
+            peer = ensure_peer()
+            systems["litellm"] = start_peer(group, peer, upstream, tmp, args.peer_workers)
+        except (PeerUnavailable, RuntimeError) as exc:
+            peer_note = f"LiteLLM skipped: {exc}"
+    if peer_note:
+        _say(peer_note)
+    return systems, upstream, peer_note
+
+
+def idle_rss_after_warm_up(systems: dict[str, System], plan: LoadPlan) -> dict[str, int]:
+    """VmRSS (KiB) of each system after a warm-up and a second's rest, before any load."""
+    for system in systems.values():
+        if system.name != "switchboard-grpc":
+            warm_up(system, plan)
+    time.sleep(1.0)
+    idle = {
+        "switchboard": memory_kib(systems["switchboard"].pids(), "VmRSS"),
+        "switchboard-router": memory_kib(systems["switchboard-grpc"].pids(), "VmRSS"),
+    }
+    if "litellm" in systems:
+        idle["litellm"] = memory_kib(systems["litellm"].pids(), "VmRSS")
+    _say(f"idle RSS (KiB): {idle}")
+    return idle
+
+
+def run_probes(bench: Bench, switchboard: System) -> dict[str, Any]:
+    """The probes after the load matrix, in this order: failover, variants, idle streams, idle
+    streams with long prompts. Returns their results under their keys in the JSON."""
+    args = bench.args
+    _say("failover probe: a deployment that refuses connections, then the fallback")
+    fail = failover(switchboard, args.failover_requests, max(3, args.rounds), bench.plan)
+    variants = None
+    if not args.no_variants:  # before the idle streams: their stacks are gone by then
+        level, rounds = args.variant_level, args.variant_rounds
+        ctx = Context(
+            bench.group, bench.upstream, bench.tmp, bench.src, bench.plan, level, rounds, _say
+        )
+        variants = run_variants(ctx)
+    _say(f"idle streams probe: {args.idle_streams} streams through the edge")
+    streams = idle_streams(switchboard, args.idle_streams)
+    _say(f"idle streams: {streams['opened']} open, {streams['kib_per_stream']} KiB each")
+    long_streams = None
+    if args.idle_prompt_kib:
+        long_streams = long_prompt_probe(bench, args.idle_prompt_kib)
+    return {
+        "failover": fail,
+        "idle_streams": streams,
+        "idle_streams_long_prompt": long_streams,  # None: --idle-prompt-kib 0
+        "variants": variants,  # None: --no-variants
+    }
+
+
+def long_prompt_probe(bench: Bench, kib: int) -> dict[str, Any]:
+    """500 idle streams with the short prompt, then 500 with a prompt of `kib` KiB each."""
+    _say(f"idle streams probe: 500 short prompts, then 500 of {kib} KiB (a new stack)")
+    # A stack of its own: the memory the first probe's streams freed would be reused
+    # by these and hide their cost.
+    before = list(bench.group.procs)
+    fresh, _ = start_switchboard(
+        bench.group, bench.upstream, bench.tmp, bench.src, variant="long-prompt"
+    )
+    warm_up(fresh, bench.plan)
+    long_streams = idle_streams_by_prompt(fresh, 500, kib)
+    stop_started_since(bench.group, before)
+    ratio = long_streams["rss_per_prompt_kib"]
+    _say(f"idle streams ({kib} KiB prompts): a KiB of prompt adds {ratio} KiB a stream")
+    return long_streams
 
 
 def _cpu_count() -> int:

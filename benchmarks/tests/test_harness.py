@@ -9,7 +9,8 @@ import pytest
 
 from benchmarks._load import percentiles
 from benchmarks._peer import requirements_from_metadata
-from benchmarks._report import markdown, ratios, summarise, targets
+from benchmarks._render import markdown
+from benchmarks._report import ratios, summarise, targets
 from benchmarks.profile import summarise_raw
 
 pytestmark = pytest.mark.timeout(10)
@@ -161,7 +162,7 @@ def test_profile_summary_attributes_native_time_to_python_callers(tmp_path: Path
 
 def test_long_prompt_streams_say_how_many_copies_of_the_prompt_a_stream_holds() -> None:
     from benchmarks._measure import long_prompt
-    from benchmarks._report import _long_prompt_streams
+    from benchmarks._render import _long_prompt_streams
 
     assert sum(len(m["content"]) for m in long_prompt(32)) == 32 * 1024 + len("Answer briefly.")
     probe = {

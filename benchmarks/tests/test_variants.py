@@ -15,7 +15,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from benchmarks import _otlp_sink, _variants
 from benchmarks._measure import LoadPlan
 from benchmarks._procs import ProcessGroup, free_port
-from benchmarks._report import markdown
+from benchmarks._render import markdown
 from benchmarks._systems import switchboard_config
 from benchmarks._variants import (
     redis_problem,
