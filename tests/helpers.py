@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
-from typing import Any
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+    Sequence,
+)
+from typing import Any, TypeVar
 
 import grpc
 from aiohttp import web
+
+T = TypeVar("T")
 
 # How often `eventually` re-checks its condition; the deadline, not this, bounds the wait.
 POLL_INTERVAL_S = 0.005
@@ -73,12 +83,16 @@ def counted_tasks() -> Iterator[list[str]]:
     loop = asyncio.get_running_loop()
     made: list[str] = []
 
-    def factory(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kw: Any) -> Any:
+    def factory(
+        loop: asyncio.AbstractEventLoop,
+        coro: Generator[Any, None, T] | Coroutine[Any, Any, T],  # what a task factory is given
+        **kw: Any,
+    ) -> asyncio.Task[T]:
         made.append(getattr(coro, "__qualname__", type(coro).__name__))
         return asyncio.Task(coro, loop=loop, **kw)
 
     previous = loop.get_task_factory()
-    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    loop.set_task_factory(factory)
     try:
         yield made
     finally:

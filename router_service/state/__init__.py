@@ -1,5 +1,7 @@
 """Shared and local router state behind one StateStore interface."""
 
+from typing import TYPE_CHECKING
+
 from router_service.state._base import (
     RATE_WINDOW_S,
     Reading,
@@ -10,6 +12,9 @@ from router_service.state._base import (
 )
 from router_service.state._memory import MemoryStateStore
 from router_service.state._resilient import ResilientStateStore, open_store
+
+if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use
+    from router_service.state._redis import RedisStateStore
 
 
 def __getattr__(name: str) -> object:

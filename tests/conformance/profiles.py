@@ -137,7 +137,9 @@ def read_anthropic(body: Body) -> Seen:
     )
     for message in body.get("messages") or []:
         content = message["content"]
-        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        blocks: list[Body] = (
+            [{"type": "text", "text": content}] if isinstance(content, str) else content
+        )
         for block in blocks:
             kind = block["type"]
             if kind == "text" and message["role"] == "user":

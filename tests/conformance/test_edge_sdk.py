@@ -6,9 +6,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionContentPartParam,
+    ChatCompletionMessageParam,
+    ChatCompletionToolMessageParam,
+    ChatCompletionUserMessageParam,
+)
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conformance.helpers import PNG_B64, WEATHER_TOOL
@@ -17,7 +25,7 @@ from tests.conftest import RouterHandle, StartRouter
 from tests.http_edge.harness import Edge
 
 StartEdge = Callable[..., Awaitable[Edge]]
-HELLO = [{"role": "user", "content": "hello there"}]
+HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello there"}]
 
 
 async def _client(edge: Edge) -> openai.AsyncOpenAI:
@@ -69,7 +77,7 @@ async def test_tool_call_round_trip(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, profile: Profile
 ) -> None:
     fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Paris"}))
-    question = {"role": "user", "content": "what is the weather"}
+    question: ChatCompletionUserMessageParam = {"role": "user", "content": "what is the weather"}
 
     first = await sdk.chat.completions.create(
         model="solo", messages=[question], tools=[WEATHER_TOOL]
@@ -78,13 +86,20 @@ async def test_tool_call_round_trip(
     assert first.choices[0].finish_reason == "tool_calls"
     assert message.tool_calls is not None and len(message.tool_calls) == 1
     call = message.tool_calls[0]
+    assert call.type == "function"
     assert (call.type, call.function.name) == ("function", "get_weather")
     assert json.loads(call.function.arguments) == {"city": "Paris"}
 
-    result = {"role": "tool", "tool_call_id": call.id, "content": "22 degrees"}
+    result: ChatCompletionToolMessageParam = {
+        "role": "tool",
+        "tool_call_id": call.id,
+        "content": "22 degrees",
+    }
+    # The answer's message, sent back as the request's assistant message.
+    assistant = cast(ChatCompletionAssistantMessageParam, message.model_dump(exclude_none=True))
     second = await sdk.chat.completions.create(
         model="solo",
-        messages=[question, message.model_dump(exclude_none=True), result],
+        messages=[question, assistant, result],
         tools=[WEATHER_TOOL],
     )
     assert second.choices[0].message.content == "Echo: what is the weather"
@@ -111,13 +126,13 @@ async def test_streamed_tool_call(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -
 
 
 async def test_image_part(sdk: openai.AsyncOpenAI, fake: FakeUpstream, profile: Profile) -> None:
-    content = [
+    content: list[ChatCompletionContentPartParam] = [
         {"type": "text", "text": "describe"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}},
     ]
     completion = await sdk.chat.completions.create(
         model="solo",
-        messages=[{"role": "user", "content": content}],  # type: ignore[list-item,misc]
+        messages=[{"role": "user", "content": content}],
     )
     assert completion.choices[0].message.content == "Echo: describe"
     seen = profile.read(fake.state.last(model="m-up").body)  # type: ignore[union-attr]
@@ -153,7 +168,7 @@ async def test_errors_are_openai_errors(
 ) -> None:
     fake.state.set_scenario(scenario, model="m-up")
     with pytest.raises(error) as caught:
-        await sdk.chat.completions.create(model="solo", messages=HELLO)  # type: ignore[arg-type]
+        await sdk.chat.completions.create(model="solo", messages=HELLO)
     assert isinstance(caught.value.body, dict) and caught.value.body.get("message")
 
 
@@ -162,7 +177,7 @@ async def test_error_mid_stream(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> 
     stream = await sdk.chat.completions.create(
         model="solo",
         messages=HELLO,
-        stream=True,  # type: ignore[arg-type]
+        stream=True,
     )
     text = ""
     with pytest.raises(openai.APIError):
@@ -183,7 +198,7 @@ async def test_anthropic_fails_over_to_gemini(
             stream = await sdk.chat.completions.create(
                 model="mixed",
                 messages=HELLO,
-                stream=True,  # type: ignore[arg-type]
+                stream=True,
             )
             chunks = [chunk async for chunk in stream]
             text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -191,7 +206,7 @@ async def test_anthropic_fails_over_to_gemini(
         else:
             raw = await sdk.chat.completions.with_raw_response.create(
                 model="mixed",
-                messages=HELLO,  # type: ignore[arg-type]
+                messages=HELLO,
             )
             assert raw.headers["x-switchboard-deployment"] == "second/m-second"
             assert raw.headers["x-switchboard-attempts"] == "2"

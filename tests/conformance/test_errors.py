@@ -96,7 +96,8 @@ async def test_rate_limited_with_retry_after(
 
     details = details_from_rpc_error(error)
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert (details.reason, details.retry_after_s) == ("RATE_LIMITED", pytest.approx(7.0))
+    assert details.reason == "RATE_LIMITED"
+    assert details.retry_after_s == pytest.approx(7.0)
     assert sorted(r.key for r in fake.state.calls(model="m-up")) == ["k-1", "k-2"]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
@@ -20,7 +21,7 @@ StartEdge = Callable[..., Awaitable[Edge]]
 APP_KEY = "sk-app-0123456789"
 NARROW_KEY = "sk-narrow-0123456789"
 STREAM_KEY = "sk-streamer-0123456789"
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture
@@ -62,11 +63,11 @@ async def test_missing_and_wrong_keys_are_401(edge: Edge) -> None:
 
     async with sdk(edge, "sk-wrong") as wrong:
         with pytest.raises(openai.AuthenticationError) as caught:
-            await wrong.chat.completions.create(model="chain", messages=HI)  # type: ignore[arg-type]
+            await wrong.chat.completions.create(model="chain", messages=HI)
         assert caught.value.code == "invalid_api_key"
         # Before the first token a stream fails as a real HTTP status too.
         with pytest.raises(openai.AuthenticationError):
-            await wrong.chat.completions.create(model="chain", messages=HI, stream=True)  # type: ignore[arg-type]
+            await wrong.chat.completions.create(model="chain", messages=HI, stream=True)
         with pytest.raises(openai.AuthenticationError):
             await wrong.models.list()
 
@@ -74,21 +75,21 @@ async def test_missing_and_wrong_keys_are_401(edge: Edge) -> None:
 async def test_a_model_the_key_may_not_use_is_403(edge: Edge) -> None:
     async with sdk(edge, NARROW_KEY) as narrow:
         with pytest.raises(openai.PermissionDeniedError) as caught:
-            await narrow.chat.completions.create(model="chain", messages=HI)  # type: ignore[arg-type]
+            await narrow.chat.completions.create(model="chain", messages=HI)
         assert caught.value.code == "model_not_allowed"
         assert caught.value.body["param"] == "model"  # type: ignore[index]
         result = await narrow.embeddings.create(model="embedder", input="x")
         assert result.data
         with pytest.raises(openai.NotFoundError) as missing:
-            await narrow.chat.completions.create(model="nope", messages=HI)  # type: ignore[arg-type]
+            await narrow.chat.completions.create(model="nope", messages=HI)
         assert missing.value.code == "model_not_found"
 
 
 async def test_over_the_rate_limit_is_429_with_retry_after(app: openai.AsyncOpenAI) -> None:
     for _ in range(3):
-        await app.chat.completions.create(model="chain", messages=HI)  # type: ignore[arg-type]
+        await app.chat.completions.create(model="chain", messages=HI)
     with pytest.raises(openai.RateLimitError) as caught:
-        await app.chat.completions.create(model="chain", messages=HI)  # type: ignore[arg-type]
+        await app.chat.completions.create(model="chain", messages=HI)
     assert caught.value.code == "rate_limit_exceeded"
     retry_after = int(caught.value.response.headers["retry-after"])
     assert 1 <= retry_after <= 60
@@ -99,10 +100,10 @@ async def test_concurrent_streams_over_http(
 ) -> None:
     fake.state.set_scenario(Scenario(stall_after_chunks=2))  # one content chunk, then silence
     async with sdk(edge, STREAM_KEY) as streamer:
-        first = await streamer.chat.completions.create(model="chain", messages=HI, stream=True)  # type: ignore[arg-type]
+        first = await streamer.chat.completions.create(model="chain", messages=HI, stream=True)
         assert (await anext(aiter(first))).choices
         with pytest.raises(openai.RateLimitError) as caught:
-            await streamer.chat.completions.create(model="chain", messages=HI, stream=True)  # type: ignore[arg-type]
+            await streamer.chat.completions.create(model="chain", messages=HI, stream=True)
         assert "concurrent streams" in caught.value.message
         await first.close()  # the edge cancels the router call, which gives the slot back
         store = guarded.runtime.store
@@ -112,7 +113,7 @@ async def test_concurrent_streams_over_http(
 
         await eventually(released, what="stream slot released")
         fake.state.set_scenario(Scenario())
-        again = await streamer.chat.completions.create(model="chain", messages=HI, stream=True)  # type: ignore[arg-type]
+        again = await streamer.chat.completions.create(model="chain", messages=HI, stream=True)
         assert "".join([c.choices[0].delta.content or "" async for c in again if c.choices])
 
 
@@ -122,8 +123,9 @@ async def test_concurrent_streams_over_http(
 async def test_max_tokens_out_of_bounds_is_400(
     app: openai.AsyncOpenAI, fake: FakeUpstream, field: str, value: int
 ) -> None:
+    out_of_bounds: dict[str, Any] = {field: value}
     with pytest.raises(openai.BadRequestError) as caught:
-        await app.chat.completions.create(model="chain", messages=HI, **{field: value})  # type: ignore[call-overload]
+        await app.chat.completions.create(model="chain", messages=HI, **out_of_bounds)
     assert caught.value.param == field
     assert "between 1 and 4096" in caught.value.message
     assert fake.state.calls() == []
@@ -153,11 +155,13 @@ async def test_the_edge_deadline_reaches_the_upstream_call(
     fake.state.set_scenario(Scenario.stall())
     async with sdk(edge, "sk-anyone") as client:
         for stream in (False, True):
-            messages = [{"role": "user", "content": f"stream={stream}"}]
+            messages: list[ChatCompletionMessageParam] = [
+                {"role": "user", "content": f"stream={stream}"}
+            ]
             with pytest.raises(openai.InternalServerError) as caught:
                 await client.chat.completions.create(
                     model="chain",
-                    messages=messages,  # type: ignore[arg-type]
+                    messages=messages,
                     stream=stream,
                     timeout=5,
                 )
@@ -187,7 +191,7 @@ async def test_body_limit_is_413(
             )
         assert caught.value.status_code == 413
         assert caught.value.code == "request_too_large"
-        answer = await client.chat.completions.create(model="chain", messages=HI)  # type: ignore[arg-type]
+        answer = await client.chat.completions.create(model="chain", messages=HI)
         assert answer.choices[0].message.content == "Echo: hi"
 
 

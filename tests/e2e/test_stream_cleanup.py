@@ -287,8 +287,12 @@ async def quiet(fake: FakeUpstream, record: CallRecord, *, for_s: float = 0.3) -
     """Wait until the upstream has sent nothing for `for_s` (its writes are blocked)."""
     while True:
         sent = record.chunks_sent
+
+        def more_sent(n: int = sent) -> bool:
+            return record.chunks_sent > n
+
         try:
-            await fake.state.wait_for(lambda n=sent: record.chunks_sent > n, timeout=for_s)
+            await fake.state.wait_for(more_sent, timeout=for_s)
         except TimeoutError:
             return
 

@@ -94,6 +94,17 @@ class StubRouter(rs_grpc.RouterServiceServicer):
         self._record("ListModels", request, context)
         return await self._unary(self.on_list_models, request, context)
 
+    # The edge never calls these: the generated servicer's UNIMPLEMENTED answer.
+    def PickRoute(
+        self, request: rs.PickRouteRequest, context: grpc.aio.ServicerContext
+    ) -> rs.PickRouteResponse | Awaitable[rs.PickRouteResponse]:
+        return super().PickRoute(request, context)
+
+    def ReportOutcome(
+        self, request: rs.ReportOutcomeRequest, context: grpc.aio.ServicerContext
+    ) -> rs.ReportOutcomeResponse | Awaitable[rs.ReportOutcomeResponse]:
+        return super().ReportOutcome(request, context)
+
 
 async def abort_with(context: grpc.aio.ServicerContext, details: ErrorDetails) -> None:
     """End an RPC with the rich status the router would send for `details`."""

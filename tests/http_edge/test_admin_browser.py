@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from http_edge import EdgeSettings
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -47,7 +48,7 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"
     router: RouterHandle = await start_router(config)
     started = await start_edge_on(
-        EdgeSettings(router_target=router.server.address, admin_token=TOKEN)
+        EdgeSettings(router_target=router.server.address, admin_token=SecretStr(TOKEN))
     )
     try:
         yield started

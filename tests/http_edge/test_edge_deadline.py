@@ -9,11 +9,12 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from clients.switchboard.v1 import router_service_pb2 as rs
 from tests.http_edge.harness import EdgeFactory, StubRouter
 
-HI = [{"role": "user", "content": "hi"}]
+HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
 async def test_timeout_is_504_for_the_sdk_and_the_router_sees_the_deadline(
@@ -38,7 +39,7 @@ async def test_timeout_is_504_for_the_sdk_and_the_router_sees_the_deadline(
     ) as sdk:
         for stream in (False, True):
             with pytest.raises(openai.InternalServerError) as caught:
-                await sdk.chat.completions.create(model="m", messages=HI, stream=stream)  # type: ignore[call-overload]
+                await sdk.chat.completions.create(model="m", messages=HI, stream=stream)
             assert caught.value.status_code == 504
             assert caught.value.type == "timeout"
             assert caught.value.code == "deadline_exceeded"

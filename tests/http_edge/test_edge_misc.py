@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 from grpc_health.v1 import health_pb2
+from pydantic import SecretStr
 
 import http_edge
 from clients import RouterClient
@@ -208,7 +209,7 @@ async def test_serve_runs_until_cancelled(stub: StubRouter) -> None:
 
 def test_exports() -> None:
     assert http_edge.__all__ == ["EdgeSettings", "create_app", "serve"]
-    settings = http_edge.EdgeSettings(admin_token="secret")
+    settings = http_edge.EdgeSettings(admin_token=SecretStr("secret"))
     assert settings.router_target == "127.0.0.1:50051"
     assert settings.max_body_bytes == 4 * 1024 * 1024
     assert settings.request_timeout_s == 600

@@ -8,7 +8,7 @@ call; none for probes, and none when the caller's trace is not sampled."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import httpx
@@ -113,7 +113,8 @@ async def test_server_spans_continue_the_callers_trace_and_name_the_route(
     chat = by_name["POST /v1/chat/completions"]
     assert chat.parent is not None and chat.parent.span_id == int(parent_id, 16)
     assert chat.context.trace_id == int(trace_id, 16)
-    assert chat.attributes is not None and chat.attributes["http.response.status_code"] >= 500
+    assert chat.attributes is not None
+    assert cast(int, chat.attributes["http.response.status_code"]) >= 500
     assert chat.status.status_code is StatusCode.ERROR
     # The gRPC call to the router is a child of the request's span.
     clients = [s for s in traced.spans() if s.kind is SpanKind.CLIENT]

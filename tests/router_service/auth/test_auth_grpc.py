@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from typing import Any
 
 import grpc
 import pytest
@@ -149,18 +150,20 @@ async def test_max_tokens_bounds(
     router = await start_router(
         base_config(fake.base_url, server={"port": 0, "max_tokens_ceiling": 1000})
     )
+    bound: dict[str, Any] = {field: value}
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router.stub.Chat(chat(**{field: value}))
+        await router.stub.Chat(chat(**bound))
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     details = details_from_rpc_error(caught.value)
     assert details.openai_param == field
     assert "between 1 and 1000" in details.message
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for _ in router.stub.ChatStream(chat_stream(**{field: value})):
+        async for _ in router.stub.ChatStream(chat_stream(**bound)):
             pass
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert fake.state.calls() == []
-    await router.stub.Chat(chat(**{field: 1000}))
+    ceiling: dict[str, Any] = {field: 1000}
+    await router.stub.Chat(chat(**ceiling))
 
 
 async def test_rpm_limit_with_retry_info(fake: FakeUpstream, start_router: StartRouter) -> None:

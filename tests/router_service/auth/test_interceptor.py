@@ -24,8 +24,11 @@ from tests.router_service.auth.helpers import bearer, chat, chat_stream, client
 KEY = "sk-stub-caller"
 
 
+Served = tuple[StubRouter, rs_grpc.RouterServiceStub, MemoryStateStore]
+
+
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[StubRouter, rs_grpc.RouterServiceStub, MemoryStateStore]]:
+async def served() -> AsyncIterator[Served]:
     store = MemoryStateStore()
     config = AuthConfig.model_validate({"clients": [client("svc", KEY, max_concurrent_streams=2)]})
     gate = Gate(config, store, max_tokens_ceiling=100, known_model=lambda model: True)
@@ -40,7 +43,7 @@ async def served() -> AsyncIterator[tuple[StubRouter, rs_grpc.RouterServiceStub,
         yield stub_router, rs_grpc.RouterServiceStub(channel), store
 
 
-async def test_the_servicer_sees_its_caller(served: Any) -> None:
+async def test_the_servicer_sees_its_caller(served: Served) -> None:
     stub_router, stub, _ = served
     seen: list[Caller | None] = []
 
@@ -54,7 +57,7 @@ async def test_the_servicer_sees_its_caller(served: Any) -> None:
     assert current_caller() is None  # nothing leaks into the caller's own context
 
 
-async def test_stream_slots_come_back_when_streams_fail(served: Any) -> None:
+async def test_stream_slots_come_back_when_streams_fail(served: Served) -> None:
     stub_router, stub, store = served
 
     async def failing(request: Any, context: Any) -> AsyncIterator[rs.ChatStreamResponse]:
@@ -75,7 +78,7 @@ async def test_stream_slots_come_back_when_streams_fail(served: Any) -> None:
     await eventually(released, what="stream slots released")
 
 
-async def test_bounds_are_checked_before_the_handler(served: Any) -> None:
+async def test_bounds_are_checked_before_the_handler(served: Served) -> None:
     stub_router, stub, _ = served
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.Chat(chat(max_completion_tokens=101), metadata=bearer(KEY))

@@ -5,9 +5,9 @@ left running however the stream ends."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Generator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -18,6 +18,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 
 Chunk = chat_pb2.ChatCompletionChunk
+T = TypeVar("T")
 
 
 def chunk(text: str = "x", finish: bool = False) -> Chunk:
@@ -167,8 +168,10 @@ async def test_one_task_per_stream_not_per_chunk() -> None:
     created = 0
 
     def counting(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
-    ) -> asyncio.Task[Any]:
+        loop: asyncio.AbstractEventLoop,
+        coro: Generator[Any, None, T] | Coroutine[Any, Any, T],  # what a task factory is given
+        **kwargs: Any,
+    ) -> asyncio.Task[T]:
         nonlocal created
         created += 1
         return asyncio.Task(coro, loop=loop, **kwargs)

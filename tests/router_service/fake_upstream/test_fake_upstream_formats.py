@@ -3,7 +3,7 @@ scenario controls: keys from each provider's own auth header, errors in each pro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -173,7 +173,7 @@ REQUESTS: dict[str, tuple[str, dict[str, Any], dict[str, str]]] = {
         {"Authorization": "Bearer bad"},
     ),
 }
-INVALID_KEY = {
+INVALID_KEY: dict[str, tuple[int, Callable[[Any], object], object]] = {
     "gemini": (400, lambda b: b["error"]["details"][0]["reason"], "API_KEY_INVALID"),
     "anthropic": (401, lambda b: b["error"]["message"], "invalid x-api-key"),
     "cohere": (401, lambda b: b["message"], "invalid api token"),
@@ -193,7 +193,7 @@ async def test_invalid_key_in_each_providers_own_words(
     assert (resp.status_code, words(resp.json())) == (status, expected)
 
 
-WRAPPED = {
+WRAPPED: dict[str, Callable[[Any], object]] = {
     "gemini": lambda b: b["error"]["code"],
     "anthropic": lambda b: (b["type"], b["error"]["code"]),
     "cohere": lambda b: b["error"]["code"],

@@ -177,7 +177,7 @@ def test_stop_reasons(stop: str, finish: str) -> None:
 
 def test_stream_numbers_tool_calls_apart_from_content_blocks() -> None:
     mapper = A.StreamMapper("m", 1, include_usage=True)
-    events = [
+    events: list[dict[str, Any]] = [
         {
             "type": "message_start",
             "message": {"id": "msg_1", "model": "claude-x", "usage": {"input_tokens": 5}},

@@ -25,8 +25,10 @@ def test_every_configurable_kind_has_an_adapter() -> None:
 def test_cloudflare_needs_an_account_id() -> None:
     with pytest.raises(pydantic.ValidationError, match="account_id"):
         ProviderConfig(
-            kind="cloudflare", base_url="https://api.cloudflare.com/client/v4", keys=["k"]
-        )  # type: ignore[list-item]
+            kind="cloudflare",
+            base_url="https://api.cloudflare.com/client/v4",
+            keys=["k"],  # type: ignore[list-item]  # a bare key string: the config-file shorthand
+        )
 
 
 def test_anthropic_defaults() -> None:

@@ -78,7 +78,7 @@ async def test_weighted_follows_weights() -> None:
     clock = ManualClock()
     stats = make_stats(clock)
     rng = random.Random(5)
-    firsts = Counter()
+    firsts: Counter[int] = Counter()
     for _ in range(2000):
         indices, _ = await order("weighted", ["a", "b"], [3.0, 1.0], stats, rng)
         firsts[indices[0]] += 1
@@ -91,7 +91,7 @@ async def test_latency_prefers_faster_without_stampeding() -> None:
     for name, seconds in {"a": 0.1, "b": 0.2, "c": 0.9}.items():
         stats.observe_latency(name, seconds)
     rng = random.Random(9)
-    firsts = Counter()
+    firsts: Counter[int] = Counter()
     for _ in range(3000):
         indices, scores = await order("latency", ["a", "b", "c"], [1.0] * 3, stats, rng)
         firsts[indices[0]] += 1

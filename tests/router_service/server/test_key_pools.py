@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import grpc
 import pytest
@@ -18,7 +19,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
 
 
-def one_provider(fake_url: str, keys: list[object], **provider: object) -> dict[str, object]:
+def one_provider(fake_url: str, keys: Sequence[object], **provider: object) -> dict[str, object]:
     return {
         "providers": {"alpha": {"base_url": fake_url, "keys": keys, **provider}},
         "models": {

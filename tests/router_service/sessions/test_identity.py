@@ -6,7 +6,9 @@ from clients.switchboard.v1 import chat_pb2
 from router_service.sessions import session_id_for
 
 
-def conversation(*turns: tuple[int, str], user: str | None = None) -> chat_pb2.ChatParams:
+def conversation(
+    *turns: tuple[chat_pb2.Role.ValueType, str], user: str | None = None
+) -> chat_pb2.ChatParams:
     params = chat_pb2.ChatParams(
         model="m", messages=[chat_pb2.ChatMessage(role=role, text=text) for role, text in turns]
     )

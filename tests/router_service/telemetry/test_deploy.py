@@ -44,7 +44,9 @@ async def exported(
     router = await start_router(queued_config(fake.base_url))
     edge = await start_edge(router)
     fake.state.set_scenario(Scenario(latency_ms=20), model="model-c")
-    solo = chat_pb2.ChatParams(model="solo", messages=[chat_pb2.ChatMessage(role=1, text="q")])
+    solo = chat_pb2.ChatParams(
+        model="solo", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_SYSTEM, text="q")]
+    )
     await asyncio.gather(*(router.stub.Chat(pb.ChatRequest(params=solo)) for _ in range(2)))
     fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="sk-alpha-1")
     message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")

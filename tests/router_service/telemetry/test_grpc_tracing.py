@@ -35,7 +35,9 @@ class Slow(pb_grpc.RouterServiceServicer):
         self.cancelled = asyncio.Event()
         self.started = asyncio.Event()
 
-    async def Chat(self, request: pb.ChatRequest, context: grpc.aio.ServicerContext) -> object:
+    async def Chat(
+        self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ChatResponse:
         self.started.set()
         try:
             await asyncio.Event().wait()  # until the caller cancels
@@ -64,7 +66,7 @@ class Slow(pb_grpc.RouterServiceServicer):
 
 @pytest.fixture
 async def served(captured: TelemetryCapture) -> AsyncIterator[tuple[Slow, RouterClient]]:
-    servicer = Slow()
+    servicer = Slow()  # type: ignore[abstract]  # only Chat, ChatStream and ListModels are called
     async with serve_grpc(
         (pb_grpc.add_RouterServiceServicer_to_server, servicer),
         (health_pb2_grpc.add_HealthServicer_to_server, health.aio.HealthServicer()),

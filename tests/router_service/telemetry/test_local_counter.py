@@ -4,7 +4,7 @@ attribute set, exactly as an SDK counter would be."""
 from __future__ import annotations
 
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, Sum
 
 from router_service.telemetry._instruments import LocalCounter
 
@@ -12,14 +12,14 @@ from router_service.telemetry._instruments import LocalCounter
 def sums(reader: InMemoryMetricReader, name: str) -> dict[tuple[tuple[str, object], ...], float]:
     data = reader.get_metrics_data()
     assert data is not None
-    out = {}
+    out: dict[tuple[tuple[str, object], ...], float] = {}
     for resource in data.resource_metrics:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 if metric.name == name:
-                    assert metric.data.is_monotonic  # type: ignore[union-attr]
+                    assert isinstance(metric.data, Sum) and metric.data.is_monotonic
                     for point in metric.data.data_points:
-                        out[tuple(sorted((point.attributes or {}).items()))] = point.value  # type: ignore[union-attr]
+                        out[tuple(sorted((point.attributes or {}).items()))] = point.value
     return out
 
 

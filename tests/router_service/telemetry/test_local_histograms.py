@@ -159,7 +159,7 @@ def test_exemplars_follow_the_filter_and_only_a_taking_collection_resets_them() 
     def exemplars(*, take: bool) -> list[tuple[float, int | None, int | None]]:
         [metric] = local.metrics(exemplars=take)
         [point] = metric.data.data_points
-        return [(e.value, e.trace_id, e.span_id) for e in point.exemplars]  # type: ignore[union-attr]
+        return [(e.value, e.trace_id, e.span_id) for e in point.exemplars]
 
     assert exemplars(take=False) == []  # a Prometheus scrape: none shown, none taken
     expected = [(0.5, ids.trace_id, ids.span_id), (3.0, ids.trace_id, ids.span_id)]

@@ -140,7 +140,7 @@ async def http_receiver() -> AsyncIterator[Receiver]:
             message: Any = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
         else:
             message = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
-        reply = await found.Export(message, None)  # type: ignore[arg-type]
+        reply = await found.Export(message, None)
         return Response(reply.SerializeToString(), media_type="application/x-protobuf")
 
     app = Starlette(

@@ -221,4 +221,4 @@ def test_without_otlp_prometheus_reads_alone() -> None:
     histograms = _histograms()
     [reader], merged = _metric_readers(CollectorRegistry(), exporters, histograms)
     assert type(reader) is PrometheusReader
-    assert merged and reader.local_histograms is histograms  # type: ignore[attr-defined]
+    assert merged and reader.local_histograms is histograms
