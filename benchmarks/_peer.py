@@ -21,7 +21,6 @@ from packaging.requirements import Requirement
 from benchmarks import _venv
 
 PEER_VERSION = "1.106.10"
-PEER_VENV = Path(__file__).resolve().parent / ".peer-venv"
 _UNPINNED = {"certifi"}
 
 
@@ -53,8 +52,10 @@ def requirements_from_metadata(metadata: str, extras: tuple[str, ...] = ("proxy"
     return wanted
 
 
-def ensure_peer(version: str = PEER_VERSION, venv: Path = PEER_VENV) -> Peer:
-    """Install LiteLLM proxy `version` into `venv` unless it is there already."""
+def ensure_peer(version: str = PEER_VERSION, venv: Path | None = None) -> Peer:
+    """Install LiteLLM proxy `version` into `venv` unless it is there already (default:
+    `benchmarks/.peer-venv`, suffixed for another interpreter than the harness's)."""
+    venv = venv or _venv.venv_dir("peer-venv")
     stamp = venv / f".installed-{version}"
     exe = venv / "bin" / "litellm"
     if stamp.exists() and exe.exists():

@@ -7,6 +7,7 @@ load. There, schemathesis (a test tool) brings rich and pygments, and with them 
 importable `import httpx` also loads httpx's command-line client: 84 modules, ~3.5 MiB of the
 router's idle RSS that no installation of Switchboard has. Made once per set of dependencies
 (a stamp holds their digest); when it cannot be made the run says so and uses this Python.
+Made from `_venv.base_python()` (`BENCH_PYTHON`), like the peer's.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from pathlib import Path
 
 from benchmarks import _venv
 
-RUNTIME_VENV = Path(__file__).resolve().parent / ".runtime-venv"
-
 
 def dependencies(src: Path) -> list[str]:
     project = tomllib.loads((src / "pyproject.toml").read_text())["project"]
@@ -29,8 +28,10 @@ def dependencies(src: Path) -> list[str]:
 
 
 @functools.cache
-def runtime_python(src: Path, venv: Path = RUNTIME_VENV) -> str:
-    """The runtime virtualenv's python for the tree `src` (made or refreshed first)."""
+def runtime_python(src: Path, venv: Path | None = None) -> str:
+    """The runtime virtualenv's python for the tree `src` (made or refreshed first); `venv`
+    defaults to `benchmarks/.runtime-venv` (suffixed for another interpreter)."""
+    venv = venv or _venv.venv_dir("runtime-venv")
     try:
         wanted = dependencies(src)
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:

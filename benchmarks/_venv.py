@@ -1,11 +1,56 @@
 """Virtualenvs the harness makes for the systems it measures: LiteLLM's (`_peer.py`) and
-Switchboard's runtime (`_runtime.py`). Each is made once and reused; pip's output goes to a log."""
+Switchboard's runtime (`_runtime.py`). Each is made once and reused; pip's output goes to a log.
+
+Both are made from one interpreter, so the systems compare on equal terms: the one running the
+harness, or `BENCH_PYTHON` (a path). CPython builds differ a lot in speed: this machine's
+`python3` (pyenv, built without profile-guided and link-time optimization, libpython shared)
+runs the router ~10-20 % slower per request than Debian's `/usr/bin/python3.11` (built with
+both); see README, "Which CPython". Each interpreter gets virtualenvs of its own.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent
+_HARNESS_BASE = getattr(sys, "_base_executable", sys.executable)
+
+
+def base_python() -> str:
+    """The interpreter the systems' virtualenvs are made from."""
+    return os.environ.get("BENCH_PYTHON") or _HARNESS_BASE
+
+
+def venv_dir(name: str) -> Path:
+    """`benchmarks/.<name>` for the harness's interpreter, `.<name>-<8 hex>` for another, so
+    switching interpreters neither remakes nor mixes the other's virtualenvs."""
+    base = os.path.realpath(base_python())
+    if base == os.path.realpath(_HARNESS_BASE):
+        return BENCHMARKS / f".{name}"
+    return BENCHMARKS / f".{name}-{hashlib.sha256(base.encode()).hexdigest()[:8]}"
+
+
+def describe_python() -> str:
+    """Version and path of the systems' interpreter, for the report (`3.11.2 /usr/bin/...`)."""
+    base = base_python()
+    if os.path.realpath(base) == os.path.realpath(_HARNESS_BASE):
+        return f"{platform.python_version()} {_HARNESS_BASE}"
+    try:
+        done = subprocess.run(
+            [base, "-c", "import platform; print(platform.python_version())"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return f"? {base}"
+    return f"{done.stdout.strip()} {base}"
 
 
 class VenvFailed(Exception):
@@ -18,7 +63,7 @@ def create(venv: Path) -> Path:
     if not python.exists():
         try:
             subprocess.run(
-                [getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)],
+                [base_python(), "-m", "venv", str(venv)],
                 check=True,
                 timeout=300,
                 capture_output=True,

@@ -8,6 +8,8 @@ concurrency levels, non-streaming and streaming, alternating the systems run by 
 failover probe, the variants probe (tracing on, Redis state: each a second stack against the
 plain one) and the idle-streams probe. Writes benchmarks/results/latest.{json,md,png}. Every
 process it starts is stopped on exit; all traffic goes to 127.0.0.1; every run is bounded in time.
+Switchboard and LiteLLM run from virtualenvs made from one interpreter: this one, or the path in
+`BENCH_PYTHON` (see `_venv.py`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import platform
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import _render, _source
+from benchmarks import _render, _source, _venv
 from benchmarks._measure import (
     LoadPlan,
     failover,
@@ -237,7 +238,7 @@ def run_meta(
     return {
         "date": stamp,
         "commit": source_label,
-        "python": platform.python_version(),
+        "python": _venv.describe_python(),
         "cpus": _cpu_count(),
         "peer": f"litellm {PEER_VERSION}" if with_peer else None,
         "peer_workers": args.peer_workers,
