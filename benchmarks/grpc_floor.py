@@ -18,6 +18,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -41,7 +42,9 @@ class EmptyRouter(pb_grpc.RouterServiceServicer):
     async def Chat(self, request: pb.ChatRequest, context: object) -> pb.ChatResponse:
         return pb.ChatResponse()
 
-    async def ChatStream(self, request: pb.ChatStreamRequest, context: object):  # type: ignore[no-untyped-def]
+    async def ChatStream(
+        self, request: pb.ChatStreamRequest, context: object
+    ) -> AsyncIterator[pb.ChatStreamResponse]:
         yield pb.ChatStreamResponse(heartbeat=pb.Heartbeat(idle_ms=1))
         await asyncio.Event().wait()  # held open until the client goes
 

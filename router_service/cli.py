@@ -121,6 +121,7 @@ def without_httpx_cli() -> None:
     `sys.modules` makes that one import fail, which httpx handles: `httpx.main` then says what
     to install. Nothing else of httpx changes."""
     if "httpx" not in sys.modules:
+        # None, which typeshed does not allow there, is what makes an import fail.
         sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 

@@ -125,7 +125,7 @@ class _Reader:
             return None
         batch: list[Chunk] = []
         while buffer and isinstance(buffer[0], Chunk):
-            batch.append(buffer.popleft())  # type: ignore[arg-type]
+            batch.append(buffer.popleft())  # type: ignore[arg-type]  # buffer[0] is a Chunk
         if self._giver is not None:
             _wake(self._giver)
             self._giver = None

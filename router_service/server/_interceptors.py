@@ -36,7 +36,7 @@ Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     def __init__(self, gate: Gate, *, stream_ttl_s: float) -> None:
         self._gate = gate
         self._stream_ttl_s = stream_ttl_s  # backstop of a stream slot without a deadline

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import aclosing
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 import grpc
@@ -57,7 +57,7 @@ def _finish(span: Span, code: grpc.StatusCode, details: str | None) -> None:
 # -- server --------------------------------------------------------------------------------------
 
 
-class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     """One SERVER span per RouterService / AdminService call, child of the caller's context."""
 
     def __init__(self, tracer: Tracer) -> None:
@@ -96,7 +96,9 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             return grpc.unary_stream_rpc_method_handler(streaming, **options)
         return handler
 
-    def _start(self, method: str, ctx: grpc.aio.ServicerContext) -> tuple[Span, object]:
+    def _start(
+        self, method: str, ctx: grpc.aio.ServicerContext
+    ) -> tuple[Span, Token[context.Context]]:
         metadata = _incoming.get()
         _incoming.set(None)
         if metadata is None:
@@ -123,7 +125,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 _finish(span, *_server_status(ctx, exc))
                 raise
             finally:
-                context.detach(token)  # type: ignore[arg-type]
+                context.detach(token)
             _finish(span, *_server_status(ctx, None))
             return response
 
@@ -142,7 +144,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             else:
                 _finish(span, *_server_status(ctx, None))
             finally:
-                context.detach(token)  # type: ignore[arg-type]
+                context.detach(token)
 
         return handle
 

@@ -249,10 +249,10 @@ class MergesLocalHistograms(MetricReader):
     local_histograms: LocalHistograms | None = None
     takes_exemplars = True
 
+    # `collect` is final in the SDK's annotations (a reader is meant to implement
+    # `_receive_metrics` only), but the SDK does not call `_receive_metrics` when it
+    # collected nothing of its own, and the local histograms may have points then.
     def collect(self, timeout_millis: float = 10_000) -> None:  # type: ignore[misc]
-        # `collect` is final in the SDK's annotations (a reader is meant to implement
-        # `_receive_metrics` only), but the SDK does not call `_receive_metrics` when it
-        # collected nothing of its own, and the local histograms may have points then.
         if self.local_histograms is None or self._collect is None:
             super().collect(timeout_millis)
             return

@@ -234,9 +234,10 @@ class LeanTracer(trace_api.Tracer):
             flags, state, start = _FLAGS[True, random], parent and parent.trace_state, attributes
         else:
             sampled = sampler.should_sample(context, trace_id, name, kind, attributes, links)
+            # `Decision`'s methods are unannotated in the SDK.
             flags = _FLAGS[sampled.decision.is_sampled(), random]  # type: ignore[no-untyped-call]
             state, start = sampled.trace_state, sampled.attributes
-            if not sampled.decision.is_recording():  # type: ignore[no-untyped-call]
+            if not sampled.decision.is_recording():  # type: ignore[no-untyped-call]  # the same
                 span_context = SpanContext(
                     trace_id, provider.ids.generate_span_id(), False, flags, state
                 )
@@ -250,7 +251,7 @@ class LeanTracer(trace_api.Tracer):
         return span
 
     @contextmanager
-    def start_as_current_span(  # type: ignore[override]
+    def start_as_current_span(  # type: ignore[override]  # contextlib's manager, not the API's
         self,
         name: str,
         context: context_api.Context | None = None,

@@ -309,8 +309,11 @@ class BytesOTLPSpanExporter(OTLPSpanExporter):
     them (callgrind: ~60 % of the export thread's instructions)."""
 
     def _initialize_channel_and_stub(self) -> None:  # also called on reconnects
+        # Unannotated in the SDK.
         super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+        # The SDK types `_client` as None (and sets its own stub here).
         self._client = _SerializedExport(self._channel)  # type: ignore[assignment]
 
+    # Bytes, not the SDK's request message: `_SerializedExport` sends them as they are.
     def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
         return encode_spans(data)

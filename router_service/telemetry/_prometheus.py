@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from types import TracebackType
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.exposition import start_http_server
@@ -39,7 +40,7 @@ class PrometheusListener:
         self._host = host
         self._port = port
         self._registry = registry
-        self._server: object = None
+        self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
 
@@ -57,8 +58,8 @@ class PrometheusListener:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()  # type: ignore[attr-defined]
-        server.server_close()  # type: ignore[attr-defined]
+        server.shutdown()
+        server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -27,6 +27,8 @@ from router_service.telemetry import _attributes as attr
 from router_service.telemetry._state import Telemetry, current
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
     from router_service.engine import Deployment, RequestContext
     from router_service.keys import KeyLease
     from router_service.telemetry._request import RequestSpan
@@ -63,7 +65,7 @@ class Activated:
     """Makes its span current between `__enter__` and `__exit__` (only when it records)."""
 
     span: Span = INVALID_SPAN
-    _token: object = None
+    _token: Token[context.Context] | None = None
 
     def _activate(self) -> None:
         if self.span.is_recording():
@@ -71,7 +73,7 @@ class Activated:
 
     def _deactivate(self) -> None:
         if self._token is not None:
-            context.detach(self._token)  # type: ignore[arg-type]
+            context.detach(self._token)
             self._token = None
 
 

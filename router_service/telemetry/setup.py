@@ -208,6 +208,7 @@ def _otlp_metric_exporters() -> list[MetricExporter]:
                     OTLPMetricExporter,
                 )
             else:
+                # The HTTP exporter's class under the same name: it is called the same way.
                 from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[assignment]
                     OTLPMetricExporter,
                 )

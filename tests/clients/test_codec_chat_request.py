@@ -322,7 +322,7 @@ def test_missing_role_is_an_error() -> None:
 
 def test_body_must_be_an_object() -> None:
     with pytest.raises(InvalidRequestError) as info:
-        chat_params_from_openai([1, 2])  # type: ignore[arg-type]
+        chat_params_from_openai([1, 2])  # type: ignore[arg-type]  # not an object, on purpose
     assert info.value.param is None
     assert isinstance(info.value, ValueError)
 

@@ -245,7 +245,7 @@ def test_malformed_upstream_chunk(change: dict[str, Any], path: str) -> None:
 
 def test_malformed_upstream_completion() -> None:
     with pytest.raises(UpstreamFormatError, match=r"chat\.completion"):
-        chat_completion_from_openai(["not", "an", "object"])  # type: ignore[arg-type]
+        chat_completion_from_openai(["not", "an", "object"])  # type: ignore[arg-type]  # on purpose
     with pytest.raises(UpstreamFormatError) as info:
         chat_completion_from_openai(COMPLETION | {"choices": [{"message": {"content": 1}}]})
     assert info.value.path == "choices[0].message.content"

@@ -177,11 +177,11 @@ def test_ok_is_not_an_error() -> None:
         to_grpc_status(ErrorDetails(code=Code.OK, message="", reason="OK"))
 
 
-class BareRpcError(grpc.RpcError):  # type: ignore[misc]
+class BareRpcError(grpc.RpcError):  # type: ignore[misc]  # grpc is untyped
     """An RpcError that is not a call (gRPC raises a few of those)."""
 
 
-class ForeignRpcError(grpc.RpcError):  # type: ignore[misc]
+class ForeignRpcError(grpc.RpcError):  # type: ignore[misc]  # grpc is untyped
     """A call error from a server that puts garbage where the status details belong."""
 
     def code(self) -> grpc.StatusCode:

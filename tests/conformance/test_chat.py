@@ -102,7 +102,9 @@ async def test_tool_call_round_trip(
     assert [(name, args) for _, name, args in calls] == [("get_weather", {"city": "Paris"})]
     call_id = calls[0][0]
     assert call_id
-    assert profile.read(fake.state.last(model="m-up").body).tools == ["get_weather"]  # type: ignore[union-attr]
+    record = fake.state.last(model="m-up")
+    assert record is not None
+    assert profile.read(record.body).tools == ["get_weather"]
 
     assistant = {
         "role": "assistant",
@@ -123,7 +125,9 @@ async def test_tool_call_round_trip(
         answer = (await chat(router, second)).completion.choices[0].message.text
     assert answer == "Echo: what is the weather"  # the tool answered: the model replies in text
 
-    seen = profile.read(fake.state.last(model="m-up").body)  # type: ignore[union-attr]
+    record = fake.state.last(model="m-up")
+    assert record is not None
+    seen = profile.read(record.body)
     assert seen.tool_calls == [("get_weather", {"city": "Paris"})]
     assert seen.tool_results == ["22 degrees"]
     assert seen.tool_refs[0] in (call_id, "get_weather")
@@ -138,7 +142,9 @@ async def test_image_parts(router: RouterHandle, fake: FakeUpstream, profile: Pr
     response = await chat(router, params(messages=[{"role": "user", "content": content}]))
 
     assert response.completion.choices[0].message.text == "Echo: what is in these"
-    seen = profile.read(fake.state.last(model="m-up").body)  # type: ignore[union-attr]
+    record = fake.state.last(model="m-up")
+    assert record is not None
+    seen = profile.read(record.body)
     assert seen.images == [PNG_B64, "https://example.com/cat.png"]
 
 
@@ -184,7 +190,8 @@ async def test_list_models_probes_the_key(
     adapter = router.runtime.adapters["up"]
 
     assert await adapter.list_models("k-1", 5.0) == fake.state.models
-    assert fake.state.last().key == "k-1"  # type: ignore[union-attr]
+    record = fake.state.last()
+    assert record is not None and record.key == "k-1"
 
     fake.state.set_scenario(Scenario.invalid_key(style="native"), key="k-2")
     with pytest.raises(UpstreamFailure) as caught:

@@ -103,7 +103,9 @@ async def test_tool_call_round_trip(
         tools=[WEATHER_TOOL],
     )
     assert second.choices[0].message.content == "Echo: what is the weather"
-    seen = profile.read(fake.state.last(model="m-up").body)  # type: ignore[union-attr]
+    record = fake.state.last(model="m-up")
+    assert record is not None
+    seen = profile.read(record.body)
     assert seen.tool_results == ["22 degrees"]
 
 
@@ -135,7 +137,9 @@ async def test_image_part(sdk: openai.AsyncOpenAI, fake: FakeUpstream, profile: 
         messages=[{"role": "user", "content": content}],
     )
     assert completion.choices[0].message.content == "Echo: describe"
-    seen = profile.read(fake.state.last(model="m-up").body)  # type: ignore[union-attr]
+    record = fake.state.last(model="m-up")
+    assert record is not None
+    seen = profile.read(record.body)
     assert seen.images == [PNG_B64]
 
 

@@ -77,7 +77,7 @@ async def test_a_model_the_key_may_not_use_is_403(edge: Edge) -> None:
         with pytest.raises(openai.PermissionDeniedError) as caught:
             await narrow.chat.completions.create(model="chain", messages=HI)
         assert caught.value.code == "model_not_allowed"
-        assert caught.value.body["param"] == "model"  # type: ignore[index]
+        assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "model"
         result = await narrow.embeddings.create(model="embedder", input="x")
         assert result.data
         with pytest.raises(openai.NotFoundError) as missing:

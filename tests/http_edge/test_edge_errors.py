@@ -59,6 +59,7 @@ async def test_wrong_types_name_the_param(http: httpx.AsyncClient, stub: StubRou
 
 async def test_wrong_types_raise_bad_request_in_the_sdk(sdk: openai.AsyncOpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
+        # A string for `messages`, on purpose.
         await sdk.chat.completions.create(model="gpt-4o-mini", messages="hi")  # type: ignore[arg-type]
     assert caught.value.param == "messages"
 
@@ -120,7 +121,9 @@ async def test_unauthenticated_is_401_authentication_error(
 
     stub.on_chat = on_chat
     with pytest.raises(openai.AuthenticationError) as caught:
-        await sdk.chat.completions.create(model="gpt-4o-mini", messages=BODY["messages"])  # type: ignore[arg-type]
+        await sdk.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
     assert caught.value.status_code == 401
     assert caught.value.type == "authentication_error"
 

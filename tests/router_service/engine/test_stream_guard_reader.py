@@ -108,6 +108,7 @@ async def test_the_upstreams_error_is_raised_in_the_callers_task() -> None:
 
 async def test_a_finished_stream_ends_and_an_unfinished_one_is_truncated() -> None:
     guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    # Batches only (no Idle): nothing waits near the 60 s heartbeat.
     assert len([c async for i in guard.follow(Upstream(2).chunks()) for c in i]) == 2  # type: ignore[union-attr]
     # A finish reason relayed before the guard took over counts too.
     assert [i async for i in guard.follow(Upstream(0).chunks(), finished=True)] == []
@@ -179,6 +180,7 @@ async def test_one_task_per_stream_not_per_chunk() -> None:
     guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
     loop.set_task_factory(counting)
     try:
+        # Batches only (no Idle): nothing waits near the 60 s heartbeat.
         items = [c async for i in guard.follow(Upstream(500).chunks()) for c in i]  # type: ignore[union-attr]
     finally:
         loop.set_task_factory(None)

@@ -40,15 +40,17 @@ async def test_gemini_generate_and_stream(http: httpx.AsyncClient, fake: FakeUps
     assert data["candidates"][0]["content"]["parts"] == [{"text": "Echo: hello world"}]
     assert data["candidates"][0]["finishReason"] == "STOP"
     assert data["usageMetadata"]["candidatesTokenCount"] == 3
-    assert (fake.state.last().key, fake.state.last().model) == ("kg", "gem-1")  # type: ignore[union-attr]
+    record = fake.state.last()
+    assert record is not None and (record.key, record.model) == ("kg", "gem-1")
 
     resp = await http.post("/v1beta/models/gem-1:streamGenerateContent?alt=sse&key=kq", json=body)
     events = sse_events(resp.text)
     text = "".join(p["text"] for _, e in events for p in e["candidates"][0]["content"]["parts"])
     assert text == "Echo: hello world"
     assert [e["candidates"][0].get("finishReason") for _, e in events][-1] == "STOP"
-    assert fake.state.last().key == "kq"  # type: ignore[union-attr]
-    assert fake.state.last().stream  # type: ignore[union-attr]
+    record = fake.state.last()
+    assert record is not None and record.key == "kq"
+    assert record.stream
 
 
 async def test_gemini_streams_with_alt_sse_only(http: httpx.AsyncClient) -> None:
@@ -78,7 +80,8 @@ async def test_anthropic_messages(http: httpx.AsyncClient, fake: FakeUpstream) -
     data = (await http.post("/v1/messages", json=body, headers=ANTHROPIC_HEADERS)).json()
     assert data["content"] == [{"type": "text", "text": "Echo: hello world"}]
     assert (data["stop_reason"], data["usage"]["output_tokens"]) == ("end_turn", 3)
-    assert fake.state.last().key == "ka"  # type: ignore[union-attr]
+    record = fake.state.last()
+    assert record is not None and record.key == "ka"
 
     resp = await http.post("/v1/messages", json={**body, "stream": True}, headers=ANTHROPIC_HEADERS)
     names = [name for name, _ in sse_events(resp.text)]
@@ -109,7 +112,8 @@ async def test_cohere_chat_stream_and_embed(http: httpx.AsyncClient, fake: FakeU
     data = (await http.post("/v2/chat", json=body, headers=auth)).json()
     assert data["message"]["content"] == [{"type": "text", "text": "Echo: hello world"}]
     assert data["finish_reason"] == "COMPLETE"
-    assert fake.state.last().key == "kc"  # type: ignore[union-attr]
+    record = fake.state.last()
+    assert record is not None and record.key == "kc"
 
     resp = await http.post("/v2/chat", json={**body, "stream": True}, headers=auth)
     events = sse_events(resp.text)
@@ -131,7 +135,8 @@ async def test_cloudflare_routes(http: httpx.AsyncClient, fake: FakeUpstream) ->
         )
     ).json()
     assert data["choices"][0]["message"]["content"] == "Echo: hello world"
-    assert fake.state.last().key == "kf"  # type: ignore[union-attr]
+    record = fake.state.last()
+    assert record is not None and record.key == "kf"
     models = (await http.get(f"{base}/models/search")).json()
     assert models["success"] is True
     assert [m["name"] for m in models["result"]] == fake.state.models

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ def make_pool(
     *secrets: str, clock: ManualClock | None = None, **key_fields: object
 ) -> tuple[KeyPool, ManualClock]:
     clock = clock or ManualClock()
+    # The callers pass KeyConfig's own fields, each of its type.
     keys = [KeyConfig(key=SecretStr(s), **key_fields) for s in secrets]  # type: ignore[arg-type]
     pool = KeyPool(
         "p",
@@ -35,8 +37,10 @@ def make_pool(
     return pool, clock
 
 
-async def take(pool: KeyPool, model: str = "m", **kwargs: object) -> KeyLease:
-    lease = await pool.lease(model, **kwargs)  # type: ignore[arg-type]
+async def take(
+    pool: KeyPool, model: str = "m", exclude: Collection[str] = (), *, tokens: int = 0
+) -> KeyLease:
+    lease = await pool.lease(model, exclude, tokens=tokens)
     assert isinstance(lease, KeyLease), lease
     return lease
 

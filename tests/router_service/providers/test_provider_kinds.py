@@ -32,6 +32,7 @@ def test_cloudflare_needs_an_account_id() -> None:
 
 
 def test_anthropic_defaults() -> None:
+    # A bare key string: the config-file shorthand.
     config = ProviderConfig(kind="anthropic", base_url="https://api.anthropic.com/v1", keys=["k"])  # type: ignore[list-item]
     assert (config.api_version, config.default_max_tokens) == (None, 4096)
 
@@ -42,7 +43,7 @@ async def cloudflare() -> AsyncIterator[CloudflareAdapter]:
         kind="cloudflare",
         base_url="https://api.cloudflare.com/client/v4",
         account_id="acc",
-        keys=["k"],  # type: ignore[list-item]
+        keys=["k"],  # type: ignore[list-item]  # a bare key string: the config-file shorthand
     )
     async with httpx.AsyncClient() as http:
         yield CloudflareAdapter("cf", config, http, SYSTEM_CLOCK)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -84,7 +85,7 @@ class _Chunks(httpx.AsyncByteStream):
         self.chunks = chunks
         self.read_to_the_end = False
 
-    async def __aiter__(self):  # type: ignore[no-untyped-def]
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self.chunks:
             yield chunk
         self.read_to_the_end = True

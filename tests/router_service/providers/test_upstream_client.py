@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import httpx
 import orjson
@@ -64,10 +65,13 @@ async def upstream() -> AsyncIterator[tuple[Upstream, str]]:
 
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
-async def test_requests_go_out_as_built(upstream: tuple[Upstream, str], transport: str) -> None:
+async def test_requests_go_out_as_built(
+    upstream: tuple[Upstream, str], transport: Literal["aiohttp", "httpx"]
+) -> None:
     state, base_url = upstream
-    http = create_http_client(HttpConfig(transport=transport))  # type: ignore[arg-type]
+    http = create_http_client(HttpConfig(transport=transport))
     assert isinstance(http, UpstreamClient)
+    # A bare key string: the config-file shorthand.
     config = ProviderConfig(kind="openai", base_url=base_url, keys=["sk-upstream"])  # type: ignore[list-item]
     adapter = OpenAIAdapter("p", config, http, SYSTEM_CLOCK)
     body = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
@@ -121,7 +125,9 @@ def _holders_of(marker: str) -> list[object]:
 
 
 @pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
-async def test_an_open_stream_does_not_hold_its_request_body(transport: str) -> None:
+async def test_an_open_stream_does_not_hold_its_request_body(
+    transport: Literal["lean", "aiohttp", "httpx"],
+) -> None:
     # A stream is open for as long as the model writes; were its request (the encoded body)
     # or the body's dict kept that long, every open stream would hold its prompt twice more.
     state = HoldingUpstream()
@@ -133,7 +139,8 @@ async def test_an_open_stream_does_not_hold_its_request_body(transport: str) -> 
     del body
     call = ChatCall("m", "sk-upstream", params, 5.0)
     async with serve_app(app) as base_url:
-        http = create_http_client(HttpConfig(transport=transport))  # type: ignore[arg-type]
+        http = create_http_client(HttpConfig(transport=transport))
+        # A bare key string: the config-file shorthand.
         config = ProviderConfig(kind="openai", base_url=f"{base_url}/v1", keys=["sk-upstream"])  # type: ignore[list-item]
         adapter = OpenAIAdapter("p", config, http, SYSTEM_CLOCK)
         try:

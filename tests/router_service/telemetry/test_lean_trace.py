@@ -107,13 +107,14 @@ def test_sampling_decides_as_the_sdk_provider(sampler: Sampler, parent: str) -> 
     context = propagate.extract(carrier) if carrier is not None else None
     lean_provider, sdk_provider = LeanTracerProvider(), TracerProvider(sampler=sampler)
     lean_provider.sampler = sampler
-    # The same root trace id on both sides (a ratio sampler decides by it).
+    # The same root trace id on both sides (a ratio sampler decides by it), patched per instance.
     for ids in (lean_provider.ids, sdk_provider.id_generator):
         ids.generate_trace_id = lambda: 0x0AF7651916CD43DD8448EB211C80319C  # type: ignore[method-assign]
     made = []
     for provider in (lean_provider, sdk_provider):
         span = provider.get_tracer("t").start_span("s", context, attributes={"a": 1})
         ctx = span.get_span_context()
+        # Both recording spans (LeanSpan, the SDK's) have `attributes`; the API's Span has not.
         attributes = dict(span.attributes) if span.is_recording() else {}  # type: ignore[attr-defined]
         made.append((span.is_recording(), ctx.trace_flags, ctx.trace_state, attributes))
         span.end()

@@ -8,6 +8,7 @@ from typing import Any
 from opentelemetry.sdk.metrics import MeterProvider, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    Histogram,
     HistogramDataPoint,
     InMemoryMetricReader,
     MetricsData,
@@ -36,6 +37,7 @@ class _Reader(MergesLocalHistograms, InMemoryMetricReader):
 def _points(data: MetricsData | None, name: str) -> dict[tuple[Any, ...], HistogramDataPoint]:
     assert data is not None
     return {
+        # Only histograms are asked for: their points are HistogramDataPoints.
         tuple(sorted((point.attributes or {}).items())): point  # type: ignore[misc]
         for resource in data.resource_metrics
         for scope in resource.scope_metrics
@@ -135,9 +137,10 @@ def test_totals_accumulate_and_data_is_merged_into_the_scope() -> None:
     [scope] = data.resource_metrics[0].scope_metrics
     assert sorted(m.name for m in scope.metrics) == ["probe.count", "probe.latency"]
     [metric] = [m for m in scope.metrics if m.name == "probe.latency"]
-    assert metric.data.aggregation_temporality is AggregationTemporality.CUMULATIVE  # type: ignore[union-attr]
+    assert isinstance(metric.data, Histogram)
+    assert metric.data.aggregation_temporality is AggregationTemporality.CUMULATIVE
     [point] = metric.data.data_points
-    assert (point.count, point.sum, list(point.bucket_counts)) == (2, 2.5, [1, 1])  # type: ignore[union-attr]
+    assert (point.count, point.sum, list(point.bucket_counts)) == (2, 2.5, [1, 1])
 
 
 def test_exemplars_follow_the_filter_and_only_a_taking_collection_resets_them() -> None:

@@ -205,12 +205,13 @@ def test_one_reader_only_when_the_exporter_wants_prometheus_data(
         kinds = [type(reader) for reader in readers]
         # The local histograms only where every reader merges them: else the SDK's are used.
         assert merged is shared
+        assert isinstance(readers[0], PrometheusReader)
         if shared:
             assert kinds == [PrometheusPushReader]
-            assert readers[0].local_histograms is not None  # type: ignore[attr-defined]
+            assert readers[0].local_histograms is not None
         else:
             assert kinds == [PrometheusReader, PeriodicExportingMetricReader]
-            assert readers[0].local_histograms is None  # type: ignore[attr-defined]
+            assert readers[0].local_histograms is None
     finally:
         for reader in readers:
             reader.shutdown(timeout_millis=1_000)
