@@ -53,6 +53,10 @@ def runtime_python(src: Path, venv: Path | None = None) -> str:
         requirements.write_text("\n".join(wanted) + "\n")
         _venv.pip(venv, "install", "--quiet", "-r", str(requirements), log=log)
     except _venv.VenvFailed as exc:
+        if _venv.another_python() is not None:
+            # Falling back would measure Switchboard on another interpreter than the peer and
+            # than the report names: an explicit BENCH_PYTHON fails the run instead.
+            raise SystemExit(f"bench: {exc} (BENCH_PYTHON={_venv.base_python()})") from exc
         print(f"bench: {exc}; Switchboard runs from {sys.executable} instead", flush=True)
         return sys.executable
     stamp.touch()

@@ -26,19 +26,26 @@ def base_python() -> str:
     return os.environ.get("BENCH_PYTHON") or _HARNESS_BASE
 
 
+def another_python() -> str | None:
+    """`BENCH_PYTHON` when it names another interpreter than the harness's, else None."""
+    base = base_python()
+    return None if os.path.realpath(base) == os.path.realpath(_HARNESS_BASE) else base
+
+
 def venv_dir(name: str) -> Path:
     """`benchmarks/.<name>` for the harness's interpreter, `.<name>-<8 hex>` for another, so
     switching interpreters neither remakes nor mixes the other's virtualenvs."""
-    base = os.path.realpath(base_python())
-    if base == os.path.realpath(_HARNESS_BASE):
+    other = another_python()
+    if other is None:
         return BENCHMARKS / f".{name}"
-    return BENCHMARKS / f".{name}-{hashlib.sha256(base.encode()).hexdigest()[:8]}"
+    tag = hashlib.sha256(os.path.realpath(other).encode()).hexdigest()[:8]
+    return BENCHMARKS / f".{name}-{tag}"
 
 
 def describe_python() -> str:
     """Version and path of the systems' interpreter, for the report (`3.11.2 /usr/bin/...`)."""
-    base = base_python()
-    if os.path.realpath(base) == os.path.realpath(_HARNESS_BASE):
+    base = another_python()
+    if base is None:
         return f"{platform.python_version()} {_HARNESS_BASE}"
     try:
         done = subprocess.run(

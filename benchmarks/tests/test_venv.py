@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import _venv
+from benchmarks._runtime import runtime_python
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -46,3 +47,21 @@ def test_an_interpreter_that_does_not_run_is_reported_not_raised(
     assert _venv.describe_python() == f"? {missing}"
     with pytest.raises(_venv.VenvFailed):
         _venv.create(tmp_path / "venv")
+
+
+def test_an_explicit_interpreter_fails_the_run_rather_than_falling_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Without BENCH_PYTHON a failed install falls back to the harness's Python (test_runtime);
+    # with it, Switchboard would run on another interpreter than the peer and the report name.
+    missing = str(tmp_path / "no-such-python")
+    monkeypatch.setenv("BENCH_PYTHON", missing)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = []\n')
+    runtime_python.cache_clear()
+    try:
+        with pytest.raises(SystemExit, match="BENCH_PYTHON"):
+            runtime_python(src, tmp_path / "venv")
+    finally:
+        runtime_python.cache_clear()

@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 import threading
 from types import TracebackType
-from wsgiref.simple_server import WSGIServer
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.exposition import start_http_server
 
 from router_service.telemetry._state import current
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 __all__ = ["CONTENT_TYPE_LATEST", "PrometheusListener", "metrics_text"]
 
