@@ -8,6 +8,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
@@ -98,9 +99,45 @@ def run_server_loop(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main)
+        asyncio.run(until_terminated(main))
     else:
-        uvloop.run(main)
+        uvloop.run(until_terminated(main))
+
+
+async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main`; SIGTERM cancels it as Ctrl-C does, and the process then exits 0.
+
+    SIGTERM is how Kubernetes, systemd and `docker stop` ask a process to stop. Left to its
+    default action it kills the process at once: every open stream cut mid-answer, leases left
+    in Redis until their TTL, the last spans never exported. Cancelled instead, the server's
+    own shutdown runs (the router's health goes NOT_SERVING, it takes no new calls and gives
+    the open ones `server.shutdown_grace_s`; the edge lets uvicorn drain). A second SIGTERM
+    cancels again, cutting the wait for the open calls short."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    terminated = 0  # SIGTERMs received, each a cancellation of `task`
+
+    def terminate() -> None:
+        nonlocal terminated
+        if not terminated:
+            log.info("SIGTERM: shutting down")
+        terminated += 1
+        task.cancel()
+
+    # Not on Windows, nor outside the main thread: there, SIGTERM keeps its default action.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        await main
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        for _ in range(terminated):
+            task.uncancel()
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _check_config(path: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -25,6 +26,15 @@ POLL_INTERVAL_S = 0.005
 
 # A generated `add_<Service>Servicer_to_server` function and the servicer it adds.
 Servicer = tuple[Callable[[Any, grpc.aio.Server], None], object]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, for a server that must be told its port (a
+    process started with a config file)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 async def eventually(

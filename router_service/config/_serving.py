@@ -66,6 +66,12 @@ class ServerConfig(_Strict):
         gt=0,
         description="How long a PickRoute lease lives unreported before it counts as unknown.",
     )
+    shutdown_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM or Ctrl-C: how long open calls (streams too) may run on after the "
+        "router stops taking new ones; then they are cancelled. As the edge's.",
+    )
 
 
 class StateConfig(_Strict):

@@ -107,17 +107,32 @@ class RouterServer:
         return f"{self._address.rsplit(':', 1)[0]}:{self.port}"
 
     async def wait(self) -> None:
-        await self._server.wait_for_termination()
+        """Until the server has stopped. Cancelling this wait leaves the server as it is: grpc's
+        own wait, cancelled, would cancel the future its graceful stop waits on, and the drain
+        of open calls would end before it began."""
+        await asyncio.shield(self._server.wait_for_termination())
 
-    async def shutdown(self, grace: float = 5.0) -> None:
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, no new calls, then the open ones get `grace` seconds
+        (`server.shutdown_grace_s` unless given) before they are cancelled."""
         if self._stopped:
             return
         self._stopped = True
+        if grace is None:
+            grace = self.runtime.config.server.shutdown_grace_s
         await self._health.enter_graceful_shutdown()
+        log.info("router stopping: no new calls; open calls have up to %gs to finish", grace)
         try:
-            await self._server.stop(grace)
+            try:
+                await self._server.stop(grace)
+            except asyncio.CancelledError:
+                # Asked again while draining (a second SIGTERM or Ctrl-C): stop waiting.
+                log.warning("router stopping now: open calls cancelled")
+                await self._server.stop(0)
+                raise
         finally:
             await self.runtime.aclose()
+        log.info("router stopped")
 
     async def __aenter__(self) -> RouterServer:
         await self.start()
@@ -129,4 +144,4 @@ class RouterServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await asyncio.shield(self.shutdown())
+        await self.shutdown()

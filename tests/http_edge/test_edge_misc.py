@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import struct
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import http_edge
 from clients import RouterClient
 from clients.switchboard.v1 import embeddings_pb2 as emb
 from clients.switchboard.v1 import router_service_pb2 as rs
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 from tests.http_edge.edge_messages import DEPLOYMENT, completion, route
 from tests.http_edge.harness import Edge, EdgeFactory, StubRouter
 
@@ -178,15 +177,8 @@ async def test_injected_client_is_used_and_left_open(
         assert (await client.list_models(rs.ListModelsRequest())).models == MODELS.models
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_serve_runs_until_cancelled(stub: StubRouter) -> None:
-    port = _free_port()
+    port = free_port()
     settings = http_edge.EdgeSettings(router_target=stub.target)
     task = asyncio.create_task(http_edge.serve(settings, port=port))
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

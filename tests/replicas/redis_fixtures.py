@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
@@ -17,6 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import redis.asyncio
+
+from tests.helpers import free_port
 
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -66,13 +67,6 @@ def keys_under(url: str, prefix: str) -> dict[str, int]:
         }
     finally:
         client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PrivateRedis:

@@ -18,9 +18,9 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from router_service.state import ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 from tests.replicas.harness import ask, replica_config
-from tests.replicas.redis_fixtures import PrivateRedis, free_port
+from tests.replicas.redis_fixtures import PrivateRedis
 
 LEASE_TTL_S = 3.0
 

@@ -20,7 +20,8 @@ from router_service.state import (
     open_store,
 )
 from router_service.state._redis import redacted
-from tests.replicas.redis_fixtures import free_port, keys_under
+from tests.helpers import free_port
+from tests.replicas.redis_fixtures import keys_under
 
 
 async def test_every_key_is_namespaced_and_expires(redis_url: str, redis_prefix: str) -> None:
