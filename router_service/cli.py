@@ -165,13 +165,13 @@ def without_httpx_cli() -> None:
 async def _run_router(args: argparse.Namespace) -> None:
     without_httpx_cli()
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer
+    from router_service.server import RouterServer, reloading_on_sighup
 
     config = load_config(args.config)
     _telemetry("switchboard-router", config)
     server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
     with _metrics_listener(config):
-        async with server:
+        async with server, reloading_on_sighup(server, args.config):
             await server.wait()
 
 
@@ -198,14 +198,14 @@ async def _run_dev(args: argparse.Namespace) -> None:
     _telemetry("switchboard", config)
     scenarios = args.scenarios if os.path.exists(args.scenarios) else None  # noqa: ASYNC240
     with _metrics_listener(config):
-        await _dev(config, scenarios, args.fake_port)
+        await _dev(args.config, config, scenarios, args.fake_port)
 
 
-async def _dev(config: SwitchboardConfig, scenarios: str | None, fake_port: int) -> None:
+async def _dev(path: str, config: SwitchboardConfig, scenarios: str | None, fake_port: int) -> None:
     from http_edge import serve as serve_edge
     from router_service.fake_upstream import serve as serve_fake
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer
+    from router_service.server import RouterServer, reloading_on_sighup
 
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(serve_fake("127.0.0.1", fake_port, scenarios))
@@ -215,7 +215,8 @@ async def _dev(config: SwitchboardConfig, scenarios: str | None, fake_port: int)
             edge = config.edge.model_copy(update={"router_target": server.address})
             tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port))
             _print_banner(edge.host, edge.port, server.address, config)
-            await server.wait()
+            async with reloading_on_sighup(server, path):  # the router's part of the file
+                await server.wait()
         finally:
             await server.shutdown()
 

@@ -37,12 +37,15 @@ class Runtime:
         store: StateStore,
         http: httpx.AsyncClient,
         owns_http: bool,
+        session_marks: MemoryStateStore | None = None,
+        stats: RoutingStats | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.store = store
         self.http = http
         self._owns_http = owns_http
+        self._owns_store = True
         self._closed = False
         self.adapters: dict[str, ProviderAdapter] = {}
         self.pools: dict[str, KeyPool] = {}
@@ -57,10 +60,12 @@ class Runtime:
                 health=config.key_health,
                 lease_ttl_s=config.server.lease_ttl_s,
             )
-        self.stats = RoutingStats(store, clock, config.routing)
+        self.stats = stats or RoutingStats(store, clock, config.routing)
         # Marks nobody decides on stay in this process when state is shared (SessionState).
-        marks = None if isinstance(store, MemoryStateStore) else MemoryStateStore(clock)
-        self.sessions = SessionState(store, clock, config.sessions, marks=marks)
+        if session_marks is None and not isinstance(store, MemoryStateStore):
+            session_marks = MemoryStateStore(clock)
+        self._session_marks = session_marks
+        self.sessions = SessionState(store, clock, config.sessions, marks=session_marks)
         deployments, groups = _build_groups(config, self.adapters, self.pools)
         self.planner = Planner(
             deployments,
@@ -134,6 +139,29 @@ class Runtime:
             owns_http=http is None,
         )
 
+    def successor(self, config: SwitchboardConfig) -> Runtime:
+        """A runtime for a reloaded `config`, on this one's clock, state store, HTTP client and
+        session marks, which it takes over (closing them is its job from now on); it adopts the
+        PickRoute leases still out. Routing statistics carry over unless `routing:` changed.
+
+        Calls already running keep the objects they hold (this runtime's pools, deployments,
+        executor) until they end, so `aclose` this one once the successor serves: that stops
+        only its background work. State lives in the store, so what the old pools learned (a
+        disabled key, a cooldown, a lease in flight) the new ones see."""
+        same_routing = config.routing == self.config.routing
+        new = Runtime(
+            config,
+            clock=self.clock,
+            store=self.store,
+            http=self.http,
+            owns_http=self._owns_http,
+            session_marks=self._session_marks,
+            stats=self.stats if same_routing else None,
+        )
+        new.route_leases.adopt(self.route_leases)
+        self._owns_http = self._owns_store = False
+        return new
+
     async def aclose(self) -> None:
         if self._closed:
             return
@@ -145,7 +173,8 @@ class Runtime:
             await self.stats.flush()
         if self._owns_http:
             await self.http.aclose()
-        await self.store.aclose()
+        if self._owns_store:
+            await self.store.aclose()
 
 
 def _build_groups(

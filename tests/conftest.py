@@ -55,10 +55,13 @@ class RouterHandle:
 
     def __init__(self, server: RouterServer, channel: grpc.aio.Channel) -> None:
         self.server = server
-        self.runtime = server.runtime
         self.channel = channel
         self.stub = router_service_pb2_grpc.RouterServiceStub(channel)
         self.admin = admin_service_pb2_grpc.AdminServiceStub(channel)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.server.runtime  # the current one: a config reload replaces it
 
     async def leases_held(self) -> int:
         """Key slots held across every pool: zero whenever no request is in flight."""

@@ -136,6 +136,13 @@ class RouteLeases:
             await asyncio.sleep(min(5.0, self._ttl_s / 4))
             await self.sweep()
 
+    def adopt(self, other: RouteLeases) -> None:
+        """Take over `other`'s outstanding leases (a reloaded config's runtime): a caller who
+        picked a route before the reload reports its outcome here. Each keeps the deployment
+        and key it was picked with."""
+        self._outstanding.update(other._outstanding)
+        other._outstanding = {}
+
     async def aclose(self) -> None:
         """Stop sweeping and give back everything still outstanding. Idempotent."""
         task, self._task = self._task, None

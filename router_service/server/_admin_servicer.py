@@ -12,24 +12,24 @@ from router_service.runtime import Runtime
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+        self.runtime = runtime  # replaced whole by a config reload
 
     async def ListKeys(
         self, request: pb.ListKeysRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListKeysResponse:
         pools = [
             pool
-            for name, pool in self._runtime.pools.items()
+            for name, pool in self.runtime.pools.items()
             if not request.provider or name == request.provider
         ]
-        now = self._runtime.clock.now()
+        now = self.runtime.clock.now()
         keys = [_status(snap, now) for pool in pools for snap in await pool.snapshot()]
         return pb.ListKeysResponse(keys=keys)
 
     async def SetKeyEnabled(
         self, request: pb.SetKeyEnabledRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetKeyEnabledResponse:
-        pool: KeyPool | None = self._runtime.pools.get(request.provider)
+        pool: KeyPool | None = self.runtime.pools.get(request.provider)
         key = pool.find(request.fingerprint) if pool is not None else None
         if pool is None or key is None:
             await context.abort(
@@ -39,12 +39,12 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             raise AssertionError("unreachable")
         await pool.set_enabled(key, request.enabled)
         snap = next(s for s in await pool.snapshot() if s.key is key)
-        return pb.SetKeyEnabledResponse(key=_status(snap, self._runtime.clock.now()))
+        return pb.SetKeyEnabledResponse(key=_status(snap, self.runtime.clock.now()))
 
     async def GetRoutingStats(
         self, request: pb.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetRoutingStatsResponse:
-        runtime = self._runtime
+        runtime = self.runtime
         planner = runtime.planner
         names = list(planner.deployments)
         stats = await runtime.stats.read(names)

@@ -23,7 +23,7 @@ from router_service.errors import ModelNotFoundError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 
-__all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor"]
+__all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor", "gate_for"]
 
 log = logging.getLogger("switchboard.router")
 
@@ -42,6 +42,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         self._stream_ttl_s = stream_ttl_s  # backstop of a stream slot without a deadline
         # method -> (the handler as registered, its wrapper); registered methods only.
         self._wrapped: dict[str, tuple[Any, Any]] = {}
+
+    def use(self, gate: Gate, *, stream_ttl_s: float) -> None:
+        """Admit calls through `gate` from now on (a reloaded config's callers and limits)."""
+        self._gate = gate
+        self._stream_ttl_s = stream_ttl_s
 
     def warn_if_open(self) -> None:
         """The loud start-up warning of open mode."""
@@ -69,8 +74,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
     def _wrap(self, method: str, handler: Any) -> Any:
         if method == HEALTH_CHECK and handler.unary_unary is not None:
-            mode = "open" if self._gate.open else "keys"
-            return _unary_handler(handler, _with_auth_mode(handler.unary_unary, mode))
+            return _unary_handler(handler, self._with_auth_mode(handler.unary_unary))
         rule = rule_for(method)
         if rule is None:
             return handler
@@ -108,6 +112,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
         return handle
 
+    def _with_auth_mode(self, behavior: Unary) -> Unary:
+        async def check(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            mode = "open" if self._gate.open else "keys"  # read per call: a reload may change it
+            context.set_trailing_metadata(((AUTH_MODE_METADATA, mode),))
+            return await behavior(request, context)
+
+        return check
+
     async def _admit(
         self,
         method: str,
@@ -144,14 +156,6 @@ def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
     return Attempt(method, authorization, context.peer(), forwarded_for)
 
 
-def _with_auth_mode(behavior: Unary, mode: str) -> Unary:
-    async def check(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        context.set_trailing_metadata(((AUTH_MODE_METADATA, mode),))
-        return await behavior(request, context)
-
-    return check
-
-
 def _unary_handler(handler: Any, behavior: Unary) -> Any:
     return grpc.unary_unary_rpc_method_handler(
         behavior,
@@ -169,8 +173,13 @@ def _stream_handler(handler: Any, behavior: Streaming) -> Any:
 
 
 def auth_interceptor(runtime: Runtime) -> AuthInterceptor:
-    """The interceptor for a runtime: its `auth` config, its StateStore (limits shared by every
-    replica on the same store), its planner (an unknown model is a 404, not a 403)."""
+    """The interceptor for a runtime (`use` moves it to a reloaded one's gate)."""
+    return AuthInterceptor(gate_for(runtime), stream_ttl_s=runtime.config.server.lease_ttl_s)
+
+
+def gate_for(runtime: Runtime) -> Gate:
+    """The gate of a runtime: its `auth` config, its StateStore (limits shared by every replica
+    on the same store), its planner (an unknown model is a 404, not a 403)."""
     config = runtime.config
 
     def known_model(model: str) -> bool:
@@ -180,10 +189,9 @@ def auth_interceptor(runtime: Runtime) -> AuthInterceptor:
             return False
         return True
 
-    gate = Gate(
+    return Gate(
         config.auth,
         runtime.store,
         max_tokens_ceiling=config.server.max_tokens_ceiling,
         known_model=known_model,
     )
-    return AuthInterceptor(gate, stream_ttl_s=config.server.lease_ttl_s)

@@ -24,14 +24,15 @@ from router_service.telemetry import chat_span, embed_span
 
 class RouterServicer(pb_grpc.RouterServiceServicer):
     def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+        # Replaced whole by a config reload; a call reads it once, so it runs on one runtime.
+        self.runtime = runtime
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
     ) -> RequestContext:
         if not model:
             raise InvalidRequestError("`model` is required.", param="model")
-        clock = self._runtime.clock
+        clock = self.runtime.clock
         remaining = grpc_ctx.time_remaining()
         deadline = None if remaining is None else clock.monotonic() + remaining
         return RequestContext(model, clock, deadline=deadline, session_id=session_id)
@@ -44,7 +45,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
             with chat_span(request.params, ctx, stream=False) as span:
-                response = await self._runtime.executor.chat(request.params, ctx)
+                response = await self.runtime.executor.chat(request.params, ctx)
                 span.respond(response.completion)
             return response
         except Exception as exc:
@@ -59,7 +60,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
             with chat_span(request.params, ctx, stream=True) as span:
-                stream = self._runtime.executor.chat_stream(
+                stream = self.runtime.executor.chat_stream(
                     request.params, ctx, batch=request.batch_chunks
                 )
                 async with aclosing(stream):
@@ -78,7 +79,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             session = request.routing.session_id or request.params.user
             ctx = self._context(request.params.model, session, context)
             with embed_span(request.params, ctx) as span:
-                response = await self._runtime.executor.embed(request.params, ctx)
+                response = await self.runtime.executor.embed(request.params, ctx)
                 span.respond_embeddings(response.result)
             return response
         except Exception as exc:
@@ -98,7 +99,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     code="missing_scope",
                 )
             ctx = self._context(request.model, request.routing.session_id, context)
-            route = await self._runtime.route_leases.pick(
+            route = await self.runtime.route_leases.pick(
                 ctx,
                 tokens=max(0, request.estimated_tokens),
                 exclude=frozenset(request.exclude_deployments),
@@ -130,7 +131,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 raise InvalidRequestError(
                     "`outcome` must be a known Outcome.", param="outcome"
                 ) from None
-            accepted = await self._runtime.route_leases.report(
+            accepted = await self.runtime.route_leases.report(
                 request.lease_id,
                 outcome,
                 upstream_status=request.upstream_status,
@@ -148,7 +149,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
-        planner = self._runtime.planner
+        planner = self.runtime.planner
         caller = current_caller()
 
         def visible(name: str) -> bool:

@@ -16,9 +16,11 @@ from clients.switchboard.v1 import (
     router_service_pb2,
     router_service_pb2_grpc,
 )
+from router_service.config import SwitchboardConfig
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
-from router_service.server._interceptors import auth_interceptor
+from router_service.server._interceptors import auth_interceptor, gate_for
+from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._tls import server_credentials
 from router_service.telemetry import server_interceptors
@@ -73,18 +75,17 @@ class RouterServer:
             options=server_options(cfg.max_message_bytes),
         )
         self._health = health.aio.HealthServicer()
-        router_service_pb2_grpc.add_RouterServiceServicer_to_server(
-            RouterServicer(runtime), self._server
-        )
-        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-            AdminServicer(runtime), self._server
-        )
+        self._router = RouterServicer(runtime)
+        self._admin = AdminServicer(runtime)
+        router_service_pb2_grpc.add_RouterServiceServicer_to_server(self._router, self._server)
+        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(self._admin, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (*_SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
         self.port = 0
         self._stopped = False
+        self._reloading = asyncio.Lock()
 
     async def start(self) -> int:
         tls = self.runtime.config.server.tls
@@ -105,6 +106,23 @@ class RouterServer:
     @property
     def address(self) -> str:
         return f"{self._address.rsplit(':', 1)[0]}:{self.port}"
+
+    async def reload(self, config: SwitchboardConfig) -> list[str]:
+        """Serve `config` from now on, without a restart: new calls see its providers, keys,
+        models, callers and limits; calls under way end on the runtime they began on. Returns
+        the changed settings only a restart applies (`_reload.restart_only`): they keep their
+        old values until then."""
+        async with self._reloading:
+            if self._stopped:
+                raise RuntimeError("the router is stopping: nothing to reload")
+            old = self.runtime
+            pending = restart_only(old.config, config)
+            new = old.successor(config)
+            self._router.runtime = self._admin.runtime = self.runtime = new
+            self._auth.use(gate_for(new), stream_ttl_s=config.server.lease_ttl_s)
+            new.start_background()
+            await old.aclose()  # its background work only: the store and client are new's now
+            return pending
 
     async def wait(self) -> None:
         """Until the server has stopped. Cancelling this wait leaves the server as it is: grpc's

@@ -5,102 +5,23 @@ stop` send it, stops new calls and lets open ones finish within `server.shutdown
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-import yaml
 
-from clients.switchboard.v1 import chat_pb2, router_service_pb2_grpc
-from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import base_config
-from tests.helpers import eventually, free_port
+from tests.helpers import eventually
+from tests.router_service.server.processes import read_events, router_process
 
 pytestmark = pytest.mark.timeout(60)
 
-STARTUP_S = 30.0
-# Time the process gets to exit once nothing holds it: far above what it needs, a bound on a hang.
-EXIT_S = 15.0
 
-
-@dataclass
-class RouterProcess:
-    process: asyncio.subprocess.Process
-    stub: router_service_pb2_grpc.RouterServiceStub
-    log: Path
-
-    async def exit_code(self) -> int:
-        return await asyncio.wait_for(self.process.wait(), EXIT_S)
-
-    async def stream_open(
-        self,
-    ) -> grpc.aio.UnaryStreamCall[pb.ChatStreamRequest, pb.ChatStreamResponse]:
-        """A stream, read until its first chunk: the upstream call is then under way."""
-        call = self.stub.ChatStream(_stream_request())
-        async for message in call:
-            if message.WhichOneof("event") == "chunk":
-                return call
-        raise AssertionError("the stream ended before its first chunk")
-
-    async def refuses_new_calls(self) -> bool:
-        """Whether a new call is refused (UNAVAILABLE). One that reached the router as it began
-        to stop may still be served, or cancelled (grpc's shutdown drops the calls it had not
-        yet handed to a handler): HTTP/2's GOAWAY races the calls in flight to the server."""
-        try:
-            await self.stub.ListModels(pb.ListModelsRequest(), timeout=5)
-        except grpc.aio.AioRpcError as exc:
-            code: grpc.StatusCode = exc.code()
-            if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-                raise
-            return code is grpc.StatusCode.UNAVAILABLE
-        return False
-
-
-def _params() -> chat_pb2.ChatParams:
-    return chat_pb2.ChatParams(
-        model="chain", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")]
-    )
-
-
-def _stream_request() -> pb.ChatStreamRequest:
-    return pb.ChatStreamRequest(params=_params())
-
-
-@contextlib.asynccontextmanager
-async def router_process(
-    fake: FakeUpstream, tmp_path: Path, grace_s: float
-) -> AsyncIterator[RouterProcess]:
-    """`python -m router_service router` in front of the fake upstream, with a real channel."""
-    port = free_port()
-    server = {"host": "127.0.0.1", "port": port, "shutdown_grace_s": grace_s}
-    (tmp_path / "router.yaml").write_text(yaml.safe_dump(base_config(fake.base_url, server=server)))
-    log = tmp_path / "router.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "router_service", "router", "-c", str(tmp_path / "router.yaml"),
-            stdout=out, stderr=out,
-        )  # fmt: skip
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    try:
-        await asyncio.wait_for(channel.channel_ready(), STARTUP_S)
-        yield RouterProcess(process, router_service_pb2_grpc.RouterServiceStub(channel), log)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await channel.close()
-
-
-async def _read_rest(
-    call: grpc.aio.UnaryStreamCall[pb.ChatStreamRequest, pb.ChatStreamResponse],
-) -> list[str]:
-    return [message.WhichOneof("event") or "" async for message in call]
+def _config(fake: FakeUpstream, grace_s: float) -> dict[str, Any]:
+    return base_config(fake.base_url, server={"shutdown_grace_s": grace_s})
 
 
 async def test_sigterm_drains_open_streams_refuses_new_calls_and_exits_zero(
@@ -108,9 +29,9 @@ async def test_sigterm_drains_open_streams_refuses_new_calls_and_exits_zero(
 ) -> None:
     # A stream of 30 pieces, 100 ms apart: ~3 s still to go when SIGTERM arrives.
     fake.state.set_scenario(Scenario(chunks=30, chunk_interval_ms=100))
-    async with router_process(fake, tmp_path, grace_s=30) as router:
+    async with router_process(_config(fake, 30), tmp_path) as router:
         call = await router.stream_open()
-        rest = asyncio.ensure_future(_read_rest(call))
+        rest = asyncio.ensure_future(read_events(call))
         router.process.send_signal(signal.SIGTERM)
 
         await eventually(router.refuses_new_calls, within=10, what="new calls refused")
@@ -128,11 +49,11 @@ async def test_open_calls_past_the_grace_are_cancelled_and_the_upstream_call_clo
 ) -> None:
     # The upstream sends one piece, then nothing: only the grace ends this stream.
     fake.state.set_scenario(Scenario(stall_after_chunks=2))
-    async with router_process(fake, tmp_path, grace_s=0.3) as router:
+    async with router_process(_config(fake, 0.3), tmp_path) as router:
         call = await router.stream_open()
         router.process.send_signal(signal.SIGTERM)
         with pytest.raises(grpc.aio.AioRpcError) as ended:
-            await _read_rest(call)
+            await read_events(call)
         assert ended.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
         assert await router.exit_code() == 0
 
@@ -145,14 +66,14 @@ async def test_open_calls_past_the_grace_are_cancelled_and_the_upstream_call_clo
 
 async def test_a_second_sigterm_cuts_the_drain_short(fake: FakeUpstream, tmp_path: Path) -> None:
     fake.state.set_scenario(Scenario(stall_after_chunks=2))
-    async with router_process(fake, tmp_path, grace_s=60) as router:
+    async with router_process(_config(fake, 60), tmp_path) as router:
         call = await router.stream_open()
         router.process.send_signal(signal.SIGTERM)
         await eventually(router.refuses_new_calls, within=10, what="new calls refused")
         router.process.send_signal(signal.SIGTERM)  # an operator who will not wait a minute
         assert await router.exit_code() == 0
         with pytest.raises(grpc.aio.AioRpcError) as ended:
-            await _read_rest(call)
+            await read_events(call)
         assert ended.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
 
         async def upstream_closed() -> bool:

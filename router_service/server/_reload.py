@@ -1,0 +1,125 @@
+"""Reloading the router's config file without a restart: on SIGHUP, or when asked.
+
+A reload reads and validates the file again; a file that does not load changes nothing (the
+error is logged and the router keeps serving what it had). A file that loads becomes a new
+Runtime on the same state store and HTTP client (`Runtime.successor`): new calls see its
+providers, keys, models, callers and limits; calls under way end as they began. What the store
+knows (disabled keys, cooldowns, sessions, leases in flight) stays known. A few settings shape
+the process itself and apply on the next start only; a reload that changes them says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from router_service.config import SwitchboardConfig, load_config
+from router_service.errors import ConfigError
+from router_service.keys import fingerprint
+from router_service.telemetry import configure_telemetry
+
+if TYPE_CHECKING:
+    from router_service.server._server import RouterServer
+
+__all__ = ["changes", "reload_from", "reloading_on_sighup", "restart_only"]
+
+log = logging.getLogger("switchboard.router")
+
+# Settings of the process rather than of routing: the listening socket and its TLS and message
+# limits, the state store, the upstream HTTP client, telemetry and logging.
+_SERVER_SOCKET = ("host", "port", "tls", "max_message_bytes")
+_PROCESS_SECTIONS = ("state", "http", "telemetry")
+
+
+def restart_only(old: SwitchboardConfig, new: SwitchboardConfig) -> list[str]:
+    """The changed settings a reload cannot apply (they keep their old values until a restart)."""
+    socket = [f"server.{name}" for name in _SERVER_SOCKET if _differs(old.server, new.server, name)]
+    return socket + [name for name in _PROCESS_SECTIONS if _differs(old, new, name)]
+
+
+def _differs(old: object, new: object, name: str) -> bool:
+    return bool(getattr(old, name) != getattr(new, name))
+
+
+def changes(old: SwitchboardConfig, new: SwitchboardConfig) -> str:
+    """What a reload changed, for the log: providers, keys (by fingerprint), models, callers."""
+    parts = [
+        _delta("providers", old.providers, new.providers),
+        _delta("keys", _fingerprints(old), _fingerprints(new)),
+        _delta("models", [*old.models, *old.pools], [*new.models, *new.pools]),
+        _delta("callers", _callers(old), _callers(new)),
+    ]
+    return ", ".join(parts)
+
+
+def _fingerprints(config: SwitchboardConfig) -> list[str]:
+    return [
+        f"{name}:{fingerprint(key.key.get_secret_value())}"
+        for name, provider in config.providers.items()
+        for key in provider.keys
+    ]
+
+
+def _callers(config: SwitchboardConfig) -> list[str]:
+    return [caller.name for caller in config.auth.clients]
+
+
+def _delta(what: str, old: Iterable[str], new: Iterable[str]) -> str:
+    before, after = set(old), set(new)
+    return f"{what} {len(after)} (+{len(after - before)} -{len(before - after)})"
+
+
+async def reload_from(server: RouterServer, path: str | Path) -> bool:
+    """Reload `path` into `server`; False (and the reason logged) when the file does not load."""
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        log.error("config reload from %s failed, still serving the previous config:\n%s", path, exc)
+        return False
+    configure_telemetry("switchboard-router", config)  # new secrets join the log redactor
+    old = server.runtime.config
+    try:
+        pending = await server.reload(config)
+    except Exception:
+        log.exception("config reload from %s failed, still serving the previous config", path)
+        return False
+    log.info("config reloaded from %s: %s", path, changes(old, config))
+    if pending:
+        log.warning(
+            "config reload: %s changed in %s and apply only after a restart",
+            ", ".join(pending),
+            path,
+        )
+    return True
+
+
+@contextlib.asynccontextmanager
+async def reloading_on_sighup(server: RouterServer, path: str | Path) -> AsyncIterator[None]:
+    """While inside, SIGHUP reloads `path` into `server` (one reload at a time; a SIGHUP during
+    a reload queues one more). Not on Windows, nor outside the main thread."""
+    loop = asyncio.get_running_loop()
+    wanted = asyncio.Event()
+
+    async def reloads() -> None:
+        while True:
+            await wanted.wait()
+            wanted.clear()
+            await reload_from(server, path)
+
+    task = loop.create_task(reloads())
+    installed = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, wanted.set)
+        installed = True
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGHUP)
+        task.cancel()
+        await asyncio.wait((task,))

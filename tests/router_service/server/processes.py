@@ -1,0 +1,104 @@
+"""A router in a process of its own (`python -m router_service router`), for what only a real
+process shows: signals, exit status, the log it writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import grpc
+import yaml
+
+from clients.switchboard.v1 import chat_pb2, router_service_pb2_grpc
+from clients.switchboard.v1 import router_service_pb2 as pb
+from tests.helpers import free_port
+
+STARTUP_S = 30.0
+# Time the process gets to exit once nothing holds it: far above what it needs, a bound on a hang.
+EXIT_S = 15.0
+
+StreamCall: TypeAlias = "grpc.aio.UnaryStreamCall[pb.ChatStreamRequest, pb.ChatStreamResponse]"
+
+
+@dataclass
+class RouterProcess:
+    process: asyncio.subprocess.Process
+    stub: router_service_pb2_grpc.RouterServiceStub
+    config_path: Path
+    log: Path
+    server: dict[str, Any]  # the config's `server` section, with the port it listens on
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Replace the config file (keeping the address the process listens on)."""
+        config = {**config, "server": {**config.get("server", {}), **self.server}}
+        self.config_path.write_text(yaml.safe_dump(config))
+
+    async def exit_code(self) -> int:
+        return await asyncio.wait_for(self.process.wait(), EXIT_S)
+
+    async def stream_open(self, model: str = "chain") -> StreamCall:
+        """A stream, read until its first chunk: the upstream call is then under way."""
+        call = self.stub.ChatStream(pb.ChatStreamRequest(params=params(model)))
+        async for message in call:
+            if message.WhichOneof("event") == "chunk":
+                return call
+        raise AssertionError("the stream ended before its first chunk")
+
+    async def models(self) -> set[str]:
+        listed = await self.stub.ListModels(pb.ListModelsRequest(), timeout=5)
+        return {model.id for model in listed.models}
+
+    async def refuses_new_calls(self) -> bool:
+        """Whether a new call is refused (UNAVAILABLE). One that reached the router as it began
+        to stop may still be served, or cancelled (grpc's shutdown drops the calls it had not
+        yet handed to a handler): HTTP/2's GOAWAY races the calls in flight to the server."""
+        try:
+            await self.stub.ListModels(pb.ListModelsRequest(), timeout=5)
+        except grpc.aio.AioRpcError as exc:
+            code: grpc.StatusCode = exc.code()
+            if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                raise
+            return code is grpc.StatusCode.UNAVAILABLE
+        return False
+
+
+def params(model: str = "chain") -> chat_pb2.ChatParams:
+    return chat_pb2.ChatParams(
+        model=model, messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")]
+    )
+
+
+async def read_events(call: StreamCall) -> list[str]:
+    """The kinds of the stream's remaining messages, in order."""
+    return [message.WhichOneof("event") or "" async for message in call]
+
+
+@contextlib.asynccontextmanager
+async def router_process(config: dict[str, Any], tmp_path: Path) -> AsyncIterator[RouterProcess]:
+    """A router process serving `config` (its `server` section gets a free loopback port), with
+    a real channel to it; killed at the end if it is still running."""
+    port = free_port()
+    config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
+    config_path = tmp_path / "router.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    log = tmp_path / "router.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router_service", "router", "-c", str(config_path),
+            stdout=out, stderr=out,
+        )  # fmt: skip
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        await asyncio.wait_for(channel.channel_ready(), STARTUP_S)
+        stub = router_service_pb2_grpc.RouterServiceStub(channel)
+        yield RouterProcess(process, stub, config_path, log, config["server"])
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await channel.close()

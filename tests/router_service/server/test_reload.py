@@ -1,0 +1,189 @@
+"""Reloading the config without a restart (server/_server.py `RouterServer.reload`,
+server/_reload.py, `Runtime.successor`): new calls see the new file, calls under way end as they
+began, what the state store knows survives, and a file that does not load changes nothing."""
+
+from __future__ import annotations
+
+import copy
+import signal
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
+from router_service.server import reload_from
+from router_service.server._reload import changes, restart_only
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.helpers import eventually
+from tests.router_service.auth.helpers import bearer, client, guarded_config
+from tests.router_service.server.processes import params, read_events, router_process
+from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _validated(config: dict[str, Any]) -> SwitchboardConfig:
+    return SwitchboardConfig.model_validate({"auth": {"open": True}, **config})
+
+
+def _solo_config(fake_url: str) -> dict[str, Any]:
+    """`chain` gone, a `solo` model on beta instead; alpha with one new key."""
+    config = base_config(fake_url)
+    config["providers"]["alpha"]["keys"] = ["sk-alpha-new"]
+    config["models"] = {"solo": {"deployments": [{"provider": "beta", "model": "model-b"}]}}
+    return config
+
+
+async def _models(router: RouterHandle) -> set[str]:
+    listed = await router.stub.ListModels(pb.ListModelsRequest())
+    return {model.id for model in listed.models}
+
+
+async def test_new_calls_see_the_reloaded_models_and_keys(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    assert "chain" in await _models(router)
+    pending = await router.server.reload(_validated(_solo_config(fake.base_url)))
+
+    assert pending == []
+    models = await _models(router)
+    assert "solo" in models and "chain" not in models
+    answer = await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    assert answer.route.deployment == "beta/model-b"
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await router.stub.Chat(pb.ChatRequest(params=params("chain")))
+    assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    keys = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    alpha = [key.fingerprint for key in keys.keys if key.provider == "alpha"]
+    assert alpha == [fingerprint("sk-alpha-new")]
+
+
+async def test_a_stream_under_way_ends_on_the_config_it_began_with(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    fake.state.set_scenario(Scenario(chunks=20, chunk_interval_ms=20))
+    old_alpha = router.runtime.pools["alpha"]
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params("chain")))
+    first = await anext(aiter(call))
+    assert first.WhichOneof("event") == "route"
+    assert sum(key.in_flight for key in await old_alpha.snapshot()) == 1
+
+    await router.server.reload(_validated(_solo_config(fake.base_url)))  # `chain` is gone now
+    events = await read_events(call)
+    assert events.count("chunk") == 22 and events[-1] == "summary"  # role, 20 pieces, finish
+    # Its key's slot went back to the store, through the pool it was leased from.
+    assert sum(key.in_flight for key in await old_alpha.snapshot()) == 0
+
+    async def old_key_free() -> bool:
+        return fake.state.in_flight == 0
+
+    await eventually(old_key_free, what="the upstream call closed")
+
+
+async def test_what_the_store_knows_survives_a_reload(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(
+            provider="alpha", fingerprint=fingerprint("sk-alpha-1"), enabled=False
+        )
+    )
+    await router.server.reload(_validated(base_config(fake.base_url, streams={"heartbeat_s": 9})))
+
+    keys = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    states = {key.fingerprint: key.state for key in keys.keys}
+    assert states[fingerprint("sk-alpha-1")] == admin_pb.KEY_STATE_DISABLED
+    for _ in range(4):  # every call goes to the key still enabled
+        await router.stub.Chat(pb.ChatRequest(params=params("chain")))
+    assert {record.key for record in fake.state.records} == {"sk-alpha-2"}
+
+
+async def test_callers_change_with_a_reload(fake: FakeUpstream, start_router: StartRouter) -> None:
+    router = await start_router(guarded_config(fake.base_url, client("alice", "sk-alice-key")))
+    await router.stub.Chat(pb.ChatRequest(params=params()), metadata=bearer("sk-alice-key"))
+
+    reloaded = guarded_config(fake.base_url, client("bob", "sk-bob-key"))
+    await router.server.reload(SwitchboardConfig.model_validate(reloaded))
+
+    await router.stub.Chat(pb.ChatRequest(params=params()), metadata=bearer("sk-bob-key"))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.Chat(pb.ChatRequest(params=params()), metadata=bearer("sk-alice-key"))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_route_picked_before_a_reload_is_reported_after_it(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = with_route_client(base_config(fake.base_url))
+    router = await start_router(config)
+    picked = await router.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    assert await router.leases_held() == 1
+
+    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+    report = await router.stub.ReportOutcome(
+        pb.ReportOutcomeRequest(lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK),
+        metadata=AS_SERVICE,
+    )
+    assert report.accepted
+    assert await router.leases_held() == 0
+
+
+def test_settings_of_the_process_wait_for_a_restart_and_changes_name_keys_by_fingerprint() -> None:
+    old = _validated(base_config("http://127.0.0.1:1/v1"))
+    moved = base_config("http://127.0.0.1:1/v1", server={"port": 50999, "lease_ttl_s": 60})
+    moved["http"] = {"max_connections": 10}
+    moved["providers"]["alpha"]["keys"] = ["sk-alpha-1", "sk-alpha-3"]
+    new = _validated(moved)
+
+    assert restart_only(old, new) == ["server.port", "http"]  # lease_ttl_s applies at once
+    summary = changes(old, new)
+    assert "keys 3 (+1 -1)" in summary and "providers 2 (+0 -0)" in summary
+    assert "sk-alpha" not in summary
+
+
+async def test_sighup_reloads_the_file_and_a_broken_file_changes_nothing(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    config = base_config(fake.base_url)
+    async with router_process(config, tmp_path) as router:
+        assert "chain" in await router.models()
+        router.write_config(_solo_config(fake.base_url))
+        router.process.send_signal(signal.SIGHUP)
+
+        async def solo_served() -> bool:
+            return "solo" in await router.models()
+
+        await eventually(solo_served, within=10, what="the reloaded model is served")
+        assert "chain" not in await router.models()
+
+        router.config_path.write_text("providers: {alpha: {base_url: 42}}\n")  # invalid
+        router.process.send_signal(signal.SIGHUP)
+
+        async def failure_logged() -> bool:
+            return "failed, still serving the previous config" in router.log.read_text()
+
+        await eventually(failure_logged, within=10, what="the failed reload logged")
+        assert "solo" in await router.models()  # still the last good config
+        answer = await router.stub.Chat(pb.ChatRequest(params=params("solo")), timeout=10)
+        assert answer.route.deployment == "beta/model-b"
+
+        router.process.send_signal(signal.SIGTERM)
+        assert await router.exit_code() == 0
+    log = router.log.read_text()
+    assert "config reloaded from" in log and "models 1 (+1 -2)" in log
+    assert "sk-alpha-new" not in log and "Traceback" not in log
+
+
+async def test_reload_from_a_missing_file_keeps_serving(
+    router: RouterHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert not await reload_from(router.server, tmp_path / "nowhere.yaml")
+    assert "still serving the previous config" in caplog.text
+    assert "chain" in await _models(router)
