@@ -43,6 +43,7 @@ class RouteLeases:
         self._ttl_s = ttl_s
         self._outstanding: dict[str, RouteLease] = {}
         self._task: asyncio.Task[None] | None = None
+        self._handed_over = False  # another RouteLeases owns `_outstanding` (adopt)
 
     def __len__(self) -> int:
         return len(self._outstanding)
@@ -139,9 +140,11 @@ class RouteLeases:
     def adopt(self, other: RouteLeases) -> None:
         """Take over `other`'s outstanding leases (a reloaded config's runtime): a caller who
         picked a route before the reload reports its outcome here. Each keeps the deployment
-        and key it was picked with."""
-        self._outstanding.update(other._outstanding)
-        other._outstanding = {}
+        and key it was picked with. Both share one table from now on, so a pick that `other`
+        was still making lands here too; `other.aclose` then gives nothing back."""
+        other._outstanding.update(self._outstanding)
+        self._outstanding = other._outstanding  # one table however many reloads share it
+        other._handed_over = True
 
     async def aclose(self) -> None:
         """Stop sweeping and give back everything still outstanding. Idempotent."""
@@ -149,6 +152,8 @@ class RouteLeases:
         if task is not None:
             task.cancel()
             await asyncio.wait((task,))
+        if self._handed_over:
+            return
         routes, self._outstanding = list(self._outstanding.values()), {}
         for route in routes:
             await route.stack.aclose()

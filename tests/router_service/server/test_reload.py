@@ -126,7 +126,8 @@ async def test_a_route_picked_before_a_reload_is_reported_after_it(
     picked = await router.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
     assert await router.leases_held() == 1
 
-    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+    for _ in range(2):  # two reloads before the caller reports
+        await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
     report = await router.stub.ReportOutcome(
         pb.ReportOutcomeRequest(lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK),
         metadata=AS_SERVICE,
