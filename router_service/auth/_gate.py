@@ -70,6 +70,7 @@ class Gate:
         known_model: Callable[[str], bool],
     ) -> None:
         self._authenticator = Authenticator(config)
+        self._audit_admitted = config.audit == "all"
         self._limits = CallerLimits(store)
         self._ceiling = max_tokens_ceiling
         self._known_model = known_model
@@ -94,6 +95,8 @@ class Gate:
                 f"(needs the `{rule.scope}` scope).",
                 code="missing_scope",
             )
+        if not self._audit_admitted:  # `auth.audit: refusals`
+            return caller
         if caller.anonymous:
             self._audit(attempt, "open", client=caller.name, key_fingerprint=_fingerprint(key))
         else:

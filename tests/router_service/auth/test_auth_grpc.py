@@ -256,6 +256,20 @@ async def test_audit_lines_never_hold_the_key(
         assert ALICE not in text and "sk-intruder" not in text
 
 
+async def test_audit_refusals_only_logs_no_line_for_an_admitted_call(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = guarded_config(fake.base_url, client("alice", ALICE))
+    config["auth"]["audit"] = "refusals"
+    router = await start_router(config)
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(chat(), metadata=bearer("sk-intruder"))
+    events = [json.loads(r.getMessage()) for r in caplog.records if r.name == "switchboard.audit"]
+    assert [event["outcome"] for event in events] == ["failure"]
+
+
 async def test_a_limited_caller_does_not_slow_another(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
