@@ -165,13 +165,13 @@ def without_httpx_cli() -> None:
 async def _run_router(args: argparse.Namespace) -> None:
     without_httpx_cli()
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer, reloading_on_sighup
+    from router_service.server import RouterServer, reloading
 
     config = load_config(args.config)
     _telemetry("switchboard-router", config)
     server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
     with _metrics_listener(config):
-        async with server, reloading_on_sighup(server, args.config):
+        async with server, reloading(server, args.config, poll_s=config.server.reload_poll_s):
             await server.wait()
 
 
@@ -205,7 +205,7 @@ async def _dev(path: str, config: SwitchboardConfig, scenarios: str | None, fake
     from http_edge import serve as serve_edge
     from router_service.fake_upstream import serve as serve_fake
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer, reloading_on_sighup
+    from router_service.server import RouterServer, reloading
 
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(serve_fake("127.0.0.1", fake_port, scenarios))
@@ -215,7 +215,9 @@ async def _dev(path: str, config: SwitchboardConfig, scenarios: str | None, fake
             edge = config.edge.model_copy(update={"router_target": server.address})
             tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port))
             _print_banner(edge.host, edge.port, server.address, config)
-            async with reloading_on_sighup(server, path):  # the router's part of the file
+            async with reloading(
+                server, path, poll_s=config.server.reload_poll_s
+            ):  # the router's part of the file
                 await server.wait()
         finally:
             await server.shutdown()

@@ -66,6 +66,12 @@ class ServerConfig(_Strict):
         gt=0,
         description="How long a PickRoute lease lives unreported before it counts as unknown.",
     )
+    reload_poll_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Also reload the config when the file's content changes, checked this often "
+        "(a Kubernetes ConfigMap changes without a signal). Unset: on SIGHUP only.",
+    )
     shutdown_grace_s: float = Field(
         default=30.0,
         ge=0,

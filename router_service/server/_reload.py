@@ -1,4 +1,4 @@
-"""Reloading the router's config file without a restart: on SIGHUP, or when asked.
+"""Reloading the router's config file without a restart: on SIGHUP, or when the file changes.
 
 A reload reads and validates the file again; a file that does not load changes nothing (the
 error is logged and the router keeps serving what it had). A file that loads becomes a new
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterable
@@ -26,13 +27,13 @@ from router_service.telemetry import configure_telemetry
 if TYPE_CHECKING:
     from router_service.server._server import RouterServer
 
-__all__ = ["changes", "reload_from", "reloading_on_sighup", "restart_only"]
+__all__ = ["changes", "reload_from", "reloading", "restart_only"]
 
 log = logging.getLogger("switchboard.router")
 
 # Settings of the process rather than of routing: the listening socket and its TLS and message
 # limits, the state store, the upstream HTTP client, telemetry and logging.
-_SERVER_SOCKET = ("host", "port", "tls", "max_message_bytes")
+_SERVER_SOCKET = ("host", "port", "tls", "max_message_bytes", "reload_poll_s")
 _PROCESS_SECTIONS = ("state", "http", "telemetry")
 
 
@@ -99,9 +100,14 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def reloading_on_sighup(server: RouterServer, path: str | Path) -> AsyncIterator[None]:
-    """While inside, SIGHUP reloads `path` into `server` (one reload at a time; a SIGHUP during
-    a reload queues one more). Not on Windows, nor outside the main thread."""
+async def reloading(
+    server: RouterServer, path: str | Path, *, poll_s: float | None = None
+) -> AsyncIterator[None]:
+    """While inside, SIGHUP reloads `path` into `server`, and with `poll_s` so does a change of
+    the file's content, checked that often (a Kubernetes ConfigMap changes under a running pod
+    without a signal). One reload at a time; asked again during one, one more follows. A file
+    that fails to load is not tried again until it changes or SIGHUP asks. The signal is not
+    watched on Windows, nor outside the main thread."""
     loop = asyncio.get_running_loop()
     wanted = asyncio.Event()
 
@@ -111,7 +117,9 @@ async def reloading_on_sighup(server: RouterServer, path: str | Path) -> AsyncIt
             wanted.clear()
             await reload_from(server, path)
 
-    task = loop.create_task(reloads())
+    tasks = [loop.create_task(reloads())]
+    if poll_s is not None:
+        tasks.append(loop.create_task(_watch(Path(path), poll_s, wanted)))
     installed = False
     with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
         loop.add_signal_handler(signal.SIGHUP, wanted.set)
@@ -121,5 +129,25 @@ async def reloading_on_sighup(server: RouterServer, path: str | Path) -> AsyncIt
     finally:
         if installed:
             loop.remove_signal_handler(signal.SIGHUP)
-        task.cancel()
-        await asyncio.wait((task,))
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+
+
+async def _watch(path: Path, poll_s: float, wanted: asyncio.Event) -> None:
+    """Set `wanted` whenever the content of `path` differs from what it was at the last check
+    (a file being replaced, briefly missing, is skipped until it is back)."""
+    seen = _digest(path)
+    while True:
+        await asyncio.sleep(poll_s)
+        now = _digest(path)
+        if now is not None and now != seen:
+            seen = now
+            wanted.set()
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None

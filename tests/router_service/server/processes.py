@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,7 +37,14 @@ class RouterProcess:
     def write_config(self, config: dict[str, Any]) -> None:
         """Replace the config file (keeping the address the process listens on)."""
         config = {**config, "server": {**config.get("server", {}), **self.server}}
-        self.config_path.write_text(yaml.safe_dump(config))
+        self.replace_file(yaml.safe_dump(config))
+
+    def replace_file(self, text: str) -> None:
+        """Replace the config file at once (by rename, as editors and Kubernetes do): a router
+        that polls it never reads half of it."""
+        staged = self.config_path.with_suffix(".staged")
+        staged.write_text(text)
+        os.replace(staged, self.config_path)
 
     async def exit_code(self) -> int:
         return await asyncio.wait_for(self.process.wait(), EXIT_S)

@@ -78,13 +78,11 @@ async def test_a_stream_under_way_ends_on_the_config_it_began_with(
     await router.server.reload(_validated(_solo_config(fake.base_url)))  # `chain` is gone now
     events = await read_events(call)
     assert events.count("chunk") == 22 and events[-1] == "summary"  # role, 20 pieces, finish
-    # Its key's slot went back to the store, through the pool it was leased from.
-    assert sum(key.in_flight for key in await old_alpha.snapshot()) == 0
 
-    async def old_key_free() -> bool:
-        return fake.state.in_flight == 0
+    async def slot_back() -> bool:  # through the pool it was leased from, after the summary
+        return sum(key.in_flight for key in await old_alpha.snapshot()) == 0
 
-    await eventually(old_key_free, what="the upstream call closed")
+    await eventually(slot_back, what="the key's slot back in the store")
 
 
 async def test_what_the_store_knows_survives_a_reload(
@@ -164,7 +162,7 @@ async def test_sighup_reloads_the_file_and_a_broken_file_changes_nothing(
         await eventually(solo_served, within=10, what="the reloaded model is served")
         assert "chain" not in await router.models()
 
-        router.config_path.write_text("providers: {alpha: {base_url: 42}}\n")  # invalid
+        router.replace_file("providers: {alpha: {base_url: 42}}\n")  # invalid
         router.process.send_signal(signal.SIGHUP)
 
         async def failure_logged() -> bool:
@@ -188,3 +186,28 @@ async def test_reload_from_a_missing_file_keeps_serving(
     assert not await reload_from(router.server, tmp_path / "nowhere.yaml")
     assert "still serving the previous config" in caplog.text
     assert "chain" in await _models(router)
+
+
+async def test_a_changed_file_is_reloaded_without_a_signal_when_polled(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    config = base_config(fake.base_url, server={"reload_poll_s": 0.05})
+    async with router_process(config, tmp_path) as router:
+        router.replace_file("providers: {alpha: {base_url: 42}}\n")  # a bad edit
+
+        async def failure_logged() -> bool:
+            return "failed, still serving the previous config" in router.log.read_text()
+
+        await eventually(failure_logged, within=10, what="the bad edit refused")
+        router.write_config(_solo_config(fake.base_url))  # and its fix
+
+        async def solo_served() -> bool:
+            return "solo" in await router.models()
+
+        await eventually(solo_served, within=10, what="the fixed file served")
+        router.process.send_signal(signal.SIGTERM)
+        assert await router.exit_code() == 0
+    log = router.log.read_text()
+    # The bad file was tried once, not at every poll, and the fixed one once.
+    assert log.count("failed, still serving the previous config") == 1
+    assert log.count("config reloaded from") == 1
