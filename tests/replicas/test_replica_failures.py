@@ -1,62 +1,51 @@
-"""Replicas when things break (issue #9): a replica killed while holding leases, and Redis itself
-going away and coming back."""
+"""Replicas when things break (issue #9): a replica killed while holding leases, one stopped while
+holding them, and Redis itself going away and coming back."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-import yaml
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
-from clients.switchboard.v1 import router_service_pb2_grpc
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from router_service.state import ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
-from tests.helpers import eventually, free_port
+from tests.helpers import eventually
 from tests.replicas.harness import ask, replica_config
 from tests.replicas.redis_fixtures import PrivateRedis
+from tests.router_service.server.processes import read_events, router_process
 
 LEASE_TTL_S = 3.0
 
 
+@pytest.fixture
+def open_replica(fake: FakeUpstream, redis_url: str, redis_prefix: str) -> dict[str, Any]:
+    """A replica's config on the suite's Redis, open to callers."""
+    return replica_config(fake.base_url, redis_url, redis_prefix, auth={"open": True})
+
+
 async def test_leases_of_a_killed_replica_free_themselves_after_their_ttl(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    redis_url: str,
-    redis_prefix: str,
-    tmp_path: Path,
+    fake: FakeUpstream, start_router: StartRouter, open_replica: dict[str, Any], tmp_path: Path
 ) -> None:
-    config = replica_config(fake.base_url, redis_url, redis_prefix, auth={"open": True})
+    config = open_replica
     config["providers"]["alpha"].update(keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=0)
-    config["server"] = {"host": "127.0.0.1", "port": free_port(), "lease_ttl_s": LEASE_TTL_S}
-    (tmp_path / "router.yaml").write_text(yaml.safe_dump(config))
     fake.state.set_scenario(Scenario(latency_ms=30_000), key="k1")
 
     # Replica X: its own process, killed with SIGKILL while its request holds k1's only slot.
-    with (tmp_path / "router.log").open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "router_service", "router", "-c", str(tmp_path / "router.yaml"),
-            stdout=log, stderr=log,
-        )  # fmt: skip
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{config['server']['port']}")
-    try:
-        await asyncio.wait_for(channel.channel_ready(), 30)
-        stuck = asyncio.ensure_future(
-            router_service_pb2_grpc.RouterServiceStub(channel).Chat(ask())
-        )
+    killed = {**config, "server": {"lease_ttl_s": LEASE_TTL_S}}
+    async with router_process(killed, tmp_path) as replica:
+        stuck = asyncio.ensure_future(replica.stub.Chat(ask()))
         await eventually(lambda: _is(fake.state.in_flight == 1), what="X calls upstream")
-    finally:
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
-    with pytest.raises(grpc.aio.AioRpcError):
-        await stuck
-    await channel.close()
+        replica.process.send_signal(signal.SIGKILL)
+        await replica.process.wait()
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stuck
     fake.state.clear_scenarios()
 
     config["server"] = {"port": 0, "lease_ttl_s": LEASE_TTL_S}
@@ -71,6 +60,23 @@ async def test_leases_of_a_killed_replica_free_themselves_after_their_ttl(
     )
     response = await survivor.stub.Chat(ask())
     assert response.completion.choices[0].message.text == "Echo: hi"
+
+
+async def test_a_replica_stopped_mid_stream_gives_its_lease_back_at_once(
+    fake: FakeUpstream, start_router: StartRouter, open_replica: dict[str, Any], tmp_path: Path
+) -> None:
+    survivor = await start_router(open_replica)
+    fake.state.set_scenario(Scenario(stall_after_chunks=2))  # only the grace ends this stream
+    stopping = {**open_replica, "server": {"shutdown_grace_s": 0.2}}
+    async with router_process(stopping, tmp_path) as replica:
+        call = await replica.stream_open("a")
+        assert await survivor.leases_held() == 1  # the replica's lease, seen through Redis
+        replica.process.send_signal(signal.SIGTERM)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await read_events(call)
+        assert await replica.exit_code() == 0
+    assert await survivor.leases_held() == 0  # given back as it stopped, not after the TTL
+    assert "Traceback" not in replica.log.read_text()
 
 
 async def _is(value: bool) -> bool:
