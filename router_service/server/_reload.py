@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from router_service.config import SwitchboardConfig, load_config
 from router_service.errors import ConfigError
 from router_service.keys import fingerprint
-from router_service.telemetry import configure_telemetry
+from router_service.telemetry import current, redact_secrets_of
 
 if TYPE_CHECKING:
     from router_service.server._server import RouterServer
@@ -77,18 +77,22 @@ def _delta(what: str, old: Iterable[str], new: Iterable[str]) -> str:
 
 async def reload_from(server: RouterServer, path: str | Path) -> bool:
     """Reload `path` into `server`; False (and the reason logged) when the file does not load."""
+    reloads = current().metrics.config_reloads
     try:
         config = load_config(path)
     except ConfigError as exc:
         log.error("config reload from %s failed, still serving the previous config:\n%s", path, exc)
+        reloads.add(1, {"outcome": "failed"})
         return False
-    configure_telemetry("switchboard-router", config)  # new secrets join the log redactor
+    redact_secrets_of(config)  # a new key is masked in the log before anything can log it
     old = server.runtime.config
     try:
         pending = await server.reload(config)
     except Exception:
         log.exception("config reload from %s failed, still serving the previous config", path)
+        reloads.add(1, {"outcome": "failed"})
         return False
+    reloads.add(1, {"outcome": "ok"})
     log.info("config reloaded from %s: %s", path, changes(old, config))
     if pending:
         log.warning(

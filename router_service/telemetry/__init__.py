@@ -37,6 +37,7 @@ from router_service.telemetry._state import Telemetry, current, install
 from router_service.telemetry.setup import (
     config_secrets,
     configure_telemetry,
+    redact_secrets_of,
     shutdown_telemetry,
 )
 
@@ -80,6 +81,7 @@ __all__ = [
     "record_plan",
     "record_reaction",
     "record_refusal",
+    "redact_secrets_of",
     "server_interceptors",
     "shutdown_telemetry",
     "traced_transport",

@@ -150,6 +150,11 @@ class Instruments:
             unit="{ban}",
             description="Session bans (provider) and skips (deployment) applied.",
         )
+        self.config_reloads = count(
+            "switchboard.config.reloads",
+            unit="{reload}",
+            description="Config reloads by outcome (ok; failed: the previous config still serves).",
+        )
 
     def _gauges(self, meter: Meter) -> None:
         meter.create_observable_up_down_counter(

@@ -58,7 +58,7 @@ from router_service.telemetry._state import SCOPE, VERSION, Telemetry, current, 
 if TYPE_CHECKING:
     from router_service.config import SwitchboardConfig
 
-__all__ = ["config_secrets", "configure_telemetry", "shutdown_telemetry"]
+__all__ = ["config_secrets", "configure_telemetry", "redact_secrets_of", "shutdown_telemetry"]
 
 log = logging.getLogger("switchboard.telemetry")
 _configured: Telemetry | None = None
@@ -122,6 +122,11 @@ def shutdown_telemetry() -> None:
         shutdown = getattr(provider, "shutdown", None)
         if shutdown is not None:
             shutdown()
+
+
+def redact_secrets_of(config: SwitchboardConfig) -> None:
+    """Mask `config`'s secrets in every log line from now on (a reloaded file's new keys)."""
+    _redactor.add(config_secrets(config))
 
 
 def config_secrets(config: SwitchboardConfig | None) -> list[str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+import yaml
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -20,6 +21,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from router_service.server import reload_from
 from router_service.server._reload import changes, restart_only
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
 from tests.router_service.auth.helpers import bearer, client, guarded_config
@@ -180,12 +182,22 @@ async def test_sighup_reloads_the_file_and_a_broken_file_changes_nothing(
     assert "sk-alpha-new" not in log and "Traceback" not in log
 
 
-async def test_reload_from_a_missing_file_keeps_serving(
-    router: RouterHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_reloads_are_counted_by_outcome_and_a_missing_file_changes_nothing(
+    fake: FakeUpstream, router: RouterHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert not await reload_from(router.server, tmp_path / "nowhere.yaml")
+    good = tmp_path / "router.yaml"
+    good.write_text(yaml.safe_dump(_solo_config(fake.base_url)))
+    with TelemetryCapture() as capture:
+        assert not await reload_from(router.server, tmp_path / "nowhere.yaml")
+        assert "chain" in await _models(router)  # still the config it started with
+        assert await reload_from(router.server, good)
+        counted = {
+            labels["outcome"]: point.value
+            for labels, point in capture.points("switchboard.config.reloads")
+        }
+    assert counted == {"failed": 1, "ok": 1}
     assert "still serving the previous config" in caplog.text
-    assert "chain" in await _models(router)
+    assert "solo" in await _models(router)
 
 
 async def test_a_changed_file_is_reloaded_without_a_signal_when_polled(
