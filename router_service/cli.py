@@ -215,9 +215,8 @@ async def _dev(path: str, config: SwitchboardConfig, scenarios: str | None, fake
             edge = config.edge.model_copy(update={"router_target": server.address})
             tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port))
             _print_banner(edge.host, edge.port, server.address, config)
-            async with reloading(
-                server, path, poll_s=config.server.reload_poll_s
-            ):  # the router's part of the file
+            # The file's router part reloads; its edge part applies on the next start.
+            async with reloading(server, path, poll_s=config.server.reload_poll_s):
                 await server.wait()
         finally:
             await server.shutdown()
