@@ -19,9 +19,10 @@ from router_service.errors import ConfigError
 log = logging.getLogger("switchboard")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchboard", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The `switchboard` command line (also what deploy/ examples are checked against)."""
+    command_line = argparse.ArgumentParser(prog="switchboard", description=__doc__)
+    sub = command_line.add_subparsers(dest="command", required=True)
 
     router = sub.add_parser("router", help="run the gRPC router")
     router.add_argument("--config", "-c", required=True)
@@ -51,11 +52,11 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("config")
-    return parser
+    return command_line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.command == "check-config":

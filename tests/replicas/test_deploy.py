@@ -1,12 +1,20 @@
-"""deploy/envoy.yaml stays what the README promises: gRPC over HTTP/2 to a cluster of routers,
-health-checked with the standard gRPC health service."""
+"""deploy/ stays what the README promises: Envoy speaks gRPC over HTTP/2 to a cluster of routers,
+health-checked with the standard gRPC health service; the systemd units start the processes the
+command line knows, reload on SIGHUP and give the drain the time it needs."""
 
 from __future__ import annotations
 
+import argparse
+import configparser
+import shlex
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from http_edge._app import SHUTDOWN_GRACE_S
+from router_service.cli import parser
+from router_service.config import ServerConfig
 
 ENVOY = Path(__file__).parents[2] / "deploy" / "envoy.yaml"
 
@@ -27,3 +35,32 @@ def test_envoy_balances_grpc_over_healthy_routers() -> None:
     (route,) = manager["route_config"]["virtual_hosts"][0]["routes"]
     assert route["route"]["cluster"] == cluster["name"]
     assert route["route"]["timeout"] == "0s"  # streams are bounded by the callers' deadlines
+
+
+SYSTEMD = Path(__file__).parents[2] / "deploy" / "systemd"
+
+
+def _service(name: str) -> configparser.SectionProxy:
+    unit = configparser.ConfigParser(interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]  # systemd keys are case-sensitive
+    unit.read_string((SYSTEMD / name).read_text())
+    return unit["Service"]
+
+
+def _command(service: configparser.SectionProxy) -> argparse.Namespace:
+    argv = shlex.split(service["ExecStart"])
+    assert argv[0].endswith("/switchboard")
+    return parser().parse_args(argv[1:])
+
+
+def test_systemd_units_start_switchboard_reload_on_sighup_and_wait_for_the_drain() -> None:
+    router = _service("switchboard-router.service")
+    assert _command(router).command == "router"
+    assert router["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert int(router["TimeoutStopSec"]) > ServerConfig().shutdown_grace_s
+
+    edge = _service("switchboard-edge.service")
+    command = _command(edge)
+    assert command.command == "edge" and command.router == ["127.0.0.1:50051"]
+    assert "EnvironmentFile" not in edge  # the edge needs no provider key
+    assert int(edge["TimeoutStopSec"]) > SHUTDOWN_GRACE_S
