@@ -120,6 +120,7 @@ class RouterServer:
             new = old.successor(config)
             self._router.runtime = self._admin.runtime = self.runtime = new
             self._auth.use(gate_for(new), stream_ttl_s=config.server.lease_ttl_s)
+            self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
             new.start_background()
             await old.aclose()  # its background work only: the store and client are new's now
             return pending

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -105,7 +106,16 @@ async def test_what_the_store_knows_survives_a_reload(
     assert {record.key for record in fake.state.records} == {"sk-alpha-2"}
 
 
-async def test_callers_change_with_a_reload(fake: FakeUpstream, start_router: StartRouter) -> None:
+async def _auth_mode(router: RouterHandle) -> str:
+    call = health_pb2_grpc.HealthStub(router.channel).Check(health_pb2.HealthCheckRequest())
+    await call
+    mode: str = dict(await call.trailing_metadata())["switchboard-auth"]
+    return mode
+
+
+async def test_callers_change_with_a_reload_and_opening_the_door_is_loud(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
     router = await start_router(guarded_config(fake.base_url, client("alice", "sk-alice-key")))
     await router.stub.Chat(pb.ChatRequest(params=params()), metadata=bearer("sk-alice-key"))
 
@@ -116,6 +126,12 @@ async def test_callers_change_with_a_reload(fake: FakeUpstream, start_router: St
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await router.stub.Chat(pb.ChatRequest(params=params()), metadata=bearer("sk-alice-key"))
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert await _auth_mode(router) == "keys"
+
+    await router.server.reload(_validated(base_config(fake.base_url, auth={"open": True})))
+    assert await _auth_mode(router) == "open"  # what the edge's /readyz shows
+    assert "AUTHENTICATION IS OFF" in caplog.text
+    await router.stub.Chat(pb.ChatRequest(params=params()))  # anyone, now
 
 
 async def test_a_route_picked_before_a_reload_is_reported_after_it(
