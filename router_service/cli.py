@@ -166,10 +166,11 @@ def without_httpx_cli() -> None:
 async def _run_router(args: argparse.Namespace) -> None:
     without_httpx_cli()
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer, reloading
+    from router_service.server import RouterServer, reloading, serving_file
 
     config = load_config(args.config)
     _telemetry("switchboard-router", config)
+    serving_file(args.config)
     server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
     with _metrics_listener(config):
         async with server, reloading(server, args.config, poll_s=config.server.reload_poll_s):

@@ -27,7 +27,7 @@ from router_service.telemetry import current, redact_secrets_of
 if TYPE_CHECKING:
     from router_service.server._server import RouterServer
 
-__all__ = ["changes", "reload_from", "reloading", "restart_only"]
+__all__ = ["changes", "reload_from", "reloading", "restart_only", "serving_file"]
 
 log = logging.getLogger("switchboard.router")
 
@@ -93,6 +93,7 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
         reloads.add(1, {"outcome": "failed"})
         return False
     reloads.add(1, {"outcome": "ok"})
+    serving_file(path)
     log.info("config reloaded from %s: %s", path, changes(old, config))
     if pending:
         log.warning(
@@ -148,6 +149,13 @@ async def _watch(path: Path, poll_s: float, wanted: asyncio.Event) -> None:
         if now is not None and now != seen:
             seen = now
             wanted.set()
+
+
+def serving_file(path: str | Path) -> None:
+    """Publish which file the router serves (`switchboard.config.info`, by digest): replicas
+    that should agree and do not show as several series."""
+    digest = _digest(Path(path))
+    current().metrics.config_digest = None if digest is None else digest[:12]
 
 
 def _digest(path: Path) -> str | None:

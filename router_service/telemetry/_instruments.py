@@ -74,6 +74,8 @@ class Instruments:
         self._counters(meter)
         self.streams_open = 0  # streams open now: a plain count that a gauge reads
         self.views: dict[int, StateView] = {}  # each router's last polled state
+        # The sha256 prefix of the config file this router serves (set at start and by reloads).
+        self.config_digest: str | None = None
         self._gauges(meter)
 
     def _histograms(self, factory: Meter | LocalHistograms) -> None:
@@ -165,6 +167,13 @@ class Instruments:
         )
         gauge = meter.create_observable_gauge
         gauge(
+            "switchboard.config.info",
+            callbacks=[self._observe_config],
+            unit="1",
+            description="1, labelled with the digest of the config file in force: replicas "
+            "serving different files show as several series.",
+        )
+        gauge(
             "switchboard.keys",
             callbacks=[self._observe("keys")],
             unit="{key}",
@@ -188,6 +197,10 @@ class Instruments:
             unit="{ban}",
             description="Session bans applied by this process and not yet expired.",
         )
+
+    def _observe_config(self, options: CallbackOptions) -> Iterable[Observation]:
+        digest = self.config_digest
+        return [] if digest is None else [Observation(1, {"switchboard.config.digest": digest})]
 
     def _observe(self, name: str) -> _Callback:
         def callback(options: CallbackOptions) -> Iterable[Observation]:

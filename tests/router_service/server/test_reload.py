@@ -5,6 +5,7 @@ began, what the state store knows survives, and a file that does not load change
 from __future__ import annotations
 
 import copy
+import hashlib
 import signal
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,10 @@ async def test_reloads_are_counted_by_outcome_and_a_missing_file_changes_nothing
             labels["outcome"]: point.value
             for labels, point in capture.points("switchboard.config.reloads")
         }
+        served = [labels for labels, _ in capture.points("switchboard.config.info")]
     assert counted == {"failed": 1, "ok": 1}
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()[:12]
+    assert served == [{"switchboard.config.digest": digest}]
     assert "still serving the previous config" in caplog.text
     assert "solo" in await _models(router)
 
