@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import ipaddress
+import json
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -26,6 +27,33 @@ _KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
+)
+
+# A call no router took (the router restarting, a replica gone before it answered: UNAVAILABLE
+# from the transport) is tried again for a few seconds, so a restart is a pause rather than an
+# error. An UNAVAILABLE the router answers itself (no upstream could serve) says not to
+# (`grpc-retry-pushback-ms: -1`, errors.to_grpc_status): routing is never run twice. Health and
+# reflection are left out (a health check must see a router down as down). Backoff is random up to
+# 0.5 s, 1 s, 2 s, 2 s between the five attempts: a router back within ~3 s is met on average.
+RETRY_POLICY = {
+    "maxAttempts": 5,
+    "initialBackoff": "0.5s",
+    "maxBackoff": "2s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [
+                    {"service": "switchboard.v1.RouterService"},
+                    {"service": "switchboard.v1.AdminService"},
+                ],
+                "retryPolicy": RETRY_POLICY,
+            }
+        ]
+    }
 )
 
 Metadata = Sequence[tuple[str, str]]
@@ -95,9 +123,11 @@ def _formatted(
 def channel_options(
     max_message_bytes: int, options: Sequence[tuple[str, Any]]
 ) -> list[tuple[str, Any]]:
-    """Our defaults (round robin, keepalive, message limits), overridden by the caller's."""
+    """Our defaults (round robin, retries of calls no router took, keepalive, message limits),
+    overridden by the caller's."""
     merged: dict[str, Any] = {
         "grpc.lb_policy_name": "round_robin",
+        "grpc.service_config": _SERVICE_CONFIG,
         **dict(_KEEPALIVE_OPTIONS),
         "grpc.max_send_message_length": max_message_bytes,
         "grpc.max_receive_message_length": max_message_bytes,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from clients import USE_CLIENT_DEFAULT, RouterClient, SyncRouterClient
@@ -38,6 +40,10 @@ def test_bad_target_lists(target: list[str]) -> None:
 
 def test_channel_options_defaults_and_overrides() -> None:
     options = dict(channel_options(1024, [("grpc.keepalive_time_ms", 60_000), ("grpc.x", "y")]))
+    service_config = json.loads(options.pop("grpc.service_config"))
+    (method,) = service_config["methodConfig"]
+    assert method["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert {"service": "grpc.health.v1.Health"} not in method["name"]
     assert options == {
         "grpc.lb_policy_name": "round_robin",
         "grpc.keepalive_time_ms": 60_000,

@@ -196,12 +196,12 @@ async def test_lifetime(router: tuple[FakeRouter, str]) -> None:
             pass
 
 
-async def test_unreachable_router_is_a_router_error() -> None:
+async def test_unreachable_router_is_a_router_error_once_the_retries_are_spent() -> None:
     async with serving("gone") as (_, target):
         pass  # the server is stopped again: nothing listens on the port
     async with RouterClient(target) as client:
         with pytest.raises(RouterError) as info:
-            await client.chat(chat_request(), timeout=5)
+            await client.chat(chat_request(), timeout=30)  # five attempts take under 6 s
     assert info.value.grpc_code is grpc.StatusCode.UNAVAILABLE
 
 

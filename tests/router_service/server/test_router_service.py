@@ -110,6 +110,21 @@ async def test_all_keys_rate_limited_is_resource_exhausted_with_retry_info(
     assert details.retry_after_s == pytest.approx(7.0)
 
 
+async def test_no_upstream_is_unavailable_and_says_not_to_retry_the_routing(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario.server_error(500))
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(pb.ChatRequest(params=chat_params()))
+
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    # gRPC's server pushback: a client's retry policy (clients.RouterClient has one for calls no
+    # router took) must not run the routing again.
+    assert ("grpc-retry-pushback-ms", "-1") in tuple(caught.value.trailing_metadata())
+    assert details_from_rpc_error(caught.value).reason == "UPSTREAM_ERROR"
+
+
 async def test_unknown_model_is_not_found(router: RouterHandle) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await router.stub.Chat(pb.ChatRequest(params=chat_params(model="nope")))
