@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.server import reload_from
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter
 from tests.http_edge.harness import Edge
@@ -39,9 +40,15 @@ async def exported(
     start_router: StartRouter,
     start_edge: Callable[..., Awaitable[Edge]],
     captured: TelemetryCapture,
+    tmp_path: Path,
 ) -> tuple[set[str], set[str]]:
     """Sample and label names after traffic that exercises every path the dashboard shows."""
-    router = await start_router(queued_config(fake.base_url))
+    config = queued_config(fake.base_url)
+    router = await start_router(config)
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump({"auth": {"open": True}, **config}))
+    (tmp_path / "bad.yaml").write_text("providers: 42\n")
+    for name in ("bad.yaml", "good.yaml"):  # the config panels: a failed reload, then a served one
+        await reload_from(router.server, tmp_path / name)
     edge = await start_edge(router)
     fake.state.set_scenario(Scenario(latency_ms=20), model="model-c")
     solo = chat_pb2.ChatParams(
@@ -70,8 +77,9 @@ async def test_the_dashboard_queries_what_is_exported(
     start_router: StartRouter,
     start_edge: Callable[..., Awaitable[Edge]],
     captured: TelemetryCapture,
+    tmp_path: Path,
 ) -> None:
-    samples, labels = await exported(fake, start_router, start_edge, captured)
+    samples, labels = await exported(fake, start_router, start_edge, captured, tmp_path)
     queried: set[str] = set()
     queried_labels: set[str] = set()
     for expr in expressions():
