@@ -133,10 +133,16 @@ async def reloading(
         yield
     finally:
         if installed:
-            loop.remove_signal_handler(signal.SIGHUP)
+            # Ignored from now on rather than back to its default action, which would kill a
+            # router still draining its open calls (a `systemctl reload` during a stop).
+            loop.add_signal_handler(signal.SIGHUP, _too_late)
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
+
+
+def _too_late() -> None:
+    log.warning("SIGHUP ignored: the router is stopping")
 
 
 async def _watch(path: Path, poll_s: float, wanted: asyncio.Event) -> None:

@@ -35,12 +35,14 @@ async def test_sigterm_drains_open_streams_refuses_new_calls_and_exits_zero(
         router.process.send_signal(signal.SIGTERM)
 
         await eventually(router.refuses_new_calls, within=10, what="new calls refused")
+        router.process.send_signal(signal.SIGHUP)  # a reload asked for during the stop: ignored
         assert not rest.done(), "the open stream should still be running while the router drains"
         events = await rest
         assert events.count("chunk") >= 29 and events[-1] == "summary"  # whole, not cut
         assert await router.exit_code() == 0
     log = router.log.read_text()
     assert "SIGTERM: shutting down" in log and "router stopped" in log
+    assert "SIGHUP ignored: the router is stopping" in log
     assert "Traceback" not in log
 
 
