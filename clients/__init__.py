@@ -4,7 +4,7 @@ Everything public is importable from here. The generated messages and stubs live
 ``clients.switchboard.v1`` (``from clients.switchboard.v1 import chat_pb2``).
 """
 
-from clients._base import USE_CLIENT_DEFAULT, UseClientDefault
+from clients._base import RETRY_POLICY, USE_CLIENT_DEFAULT, UseClientDefault
 from clients._client import CallObserver, ObservedCall, RouterClient, RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
@@ -33,6 +33,7 @@ from clients.errors import (
 )
 
 __all__ = [
+    "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
     "ErrorDetails",

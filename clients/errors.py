@@ -19,7 +19,6 @@ Exception tree (everything this package raises on purpose)::
 
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -187,22 +186,15 @@ def to_grpc_status(details: ErrorDetails) -> grpc.Status:
             bad.field_violations.add(field=field, description=description)
         status.details.append(_packed(bad))
     rich = rpc_status.to_status(status)
-    trailing = tuple(rich.trailing_metadata)
     if details.code is grpc.StatusCode.UNAVAILABLE:
         # The router answered: a client's retry policy must not run the routing again.
-        trailing += ((RETRY_PUSHBACK, "-1"),)
-    return _AbortStatus(rich.code, rich.details, trailing)
+        pushback = (*rich.trailing_metadata, (RETRY_PUSHBACK, "-1"))
+        return rich._replace(trailing_metadata=pushback)
+    return rich
 
 
 # gRPC's server pushback (A6 retry design): a negative value tells the client not to retry.
 RETRY_PUSHBACK = "grpc-retry-pushback-ms"
-
-
-class _AbortStatus(
-    collections.namedtuple("_AbortStatus", ("code", "details", "trailing_metadata")),
-    grpc.Status,  # type: ignore[misc]  # grpc is untyped
-):
-    """What `abort_with_status` takes: code, message, trailing metadata."""
 
 
 def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:

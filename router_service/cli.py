@@ -207,8 +207,9 @@ async def _dev(path: str, config: SwitchboardConfig, scenarios: str | None, fake
     from http_edge import serve as serve_edge
     from router_service.fake_upstream import serve as serve_fake
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer, reloading
+    from router_service.server import RouterServer, reloading, serving_file
 
+    serving_file(path)
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(serve_fake("127.0.0.1", fake_port, scenarios))
         server = RouterServer(await Runtime.create(config))

@@ -122,7 +122,9 @@ class RouterServer:
             self._auth.use(gate_for(new), stream_ttl_s=config.server.lease_ttl_s)
             self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
             new.start_background()
-            await old.aclose()  # its background work only: the store and client are new's now
+            # Its background work only (the store and client are new's now); shielded, so a
+            # reload cancelled here (the router stopping) still stops the old prober and gauges.
+            await asyncio.shield(old.aclose())
             return pending
 
     async def wait(self) -> None:

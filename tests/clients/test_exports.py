@@ -6,6 +6,7 @@ import clients
 import clients.codec
 
 EXPECTED = [
+    "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
     "ErrorDetails",
