@@ -10,6 +10,7 @@ from clients.switchboard.v1 import chat_pb2
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import SwitchboardConfig
 from router_service.engine import (
+    Afterwork,
     AttemptRunner,
     Deployment,
     Executor,
@@ -39,6 +40,7 @@ class Runtime:
         owns_http: bool,
         session_marks: MemoryStateStore | None = None,
         stats: RoutingStats | None = None,
+        afterwork: Afterwork | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -76,7 +78,9 @@ class Runtime:
             sessions=self.sessions,
         )
         self.runner = AttemptRunner(store, clock, config.cooldowns, self.sessions, self.stats)
-        self.executor = Executor(self.planner, self.runner, clock, config.streams)
+        # Shared with successors, like the store it writes to: drained by the last owner.
+        self.afterwork = afterwork or Afterwork(store)
+        self.executor = Executor(self.planner, self.runner, clock, config.streams, self.afterwork)
         self.route_leases = RouteLeases(
             self.planner, self.runner, clock, config.server.route_lease_ttl_s
         )
@@ -157,6 +161,7 @@ class Runtime:
             owns_http=self._owns_http,
             session_marks=self._session_marks,
             stats=self.stats if same_routing else None,
+            afterwork=self.afterwork,
         )
         new.route_leases.adopt(self.route_leases)
         self._owns_http = self._owns_store = False
@@ -169,6 +174,8 @@ class Runtime:
         await self.prober.shutdown()
         await self.route_leases.aclose()
         await self.gauges.aclose()
+        if self._owns_store:  # the afterwork goes with the store: the last releases reach it
+            await self.afterwork.drain()
         with contextlib.suppress(StoreUnavailableError):  # statistics are worth a try, no more
             await self.stats.flush()
         if self._owns_http:

@@ -15,6 +15,7 @@ from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.runtime import Runtime
 from router_service.server import RouterServer
+from router_service.state import StateStore
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_server
 
@@ -78,10 +79,14 @@ StartRouter = Callable[..., Awaitable[RouterHandle]]
 async def start_router() -> AsyncIterator[StartRouter]:
     handles: list[RouterHandle] = []
 
-    async def start(config: dict[str, Any], *, clock: Clock = SYSTEM_CLOCK) -> RouterHandle:
+    async def start(
+        config: dict[str, Any], *, clock: Clock = SYSTEM_CLOCK, store: StateStore | None = None
+    ) -> RouterHandle:
         # A config without `auth` runs open: only the authentication tests care about callers.
         config = {"auth": {"open": True}, **config}
-        runtime = await Runtime.create(SwitchboardConfig.model_validate(config), clock=clock)
+        runtime = await Runtime.create(
+            SwitchboardConfig.model_validate(config), clock=clock, store=store
+        )
         server = RouterServer(runtime, port=0)
         await server.start()
         channel = grpc.aio.insecure_channel(server.address)

@@ -1,5 +1,6 @@
 """The routing engine: Planner, AttemptRunner, Executor, StreamGuard (DESIGN.md §1)."""
 
+from router_service.engine._afterwork import Afterwork
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._executor import Executor
 from router_service.engine._model import Deployment, Plan, RequestContext
@@ -8,6 +9,7 @@ from router_service.engine._route_leases import RouteLease, RouteLeases
 from router_service.engine._stream_guard import Idle, StreamGuard
 
 __all__ = [
+    "Afterwork",
     "AttemptRunner",
     "Deployment",
     "Executor",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, router_service_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
+from router_service.engine._afterwork import Afterwork
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner
@@ -35,12 +36,18 @@ class _OpenStream:
 
 class Executor:
     def __init__(
-        self, planner: Planner, runner: AttemptRunner, clock: Clock, streams: StreamsConfig
+        self,
+        planner: Planner,
+        runner: AttemptRunner,
+        clock: Clock,
+        streams: StreamsConfig,
+        afterwork: Afterwork,
     ) -> None:
         self.planner = planner
         self._runner = runner
         self._clock = clock
         self._streams = streams
+        self._afterwork = afterwork
 
     async def chat(
         self, params: chat_pb2.ChatParams, ctx: RequestContext
@@ -63,7 +70,7 @@ class Executor:
         completion, deployment, stack = await self._runner.run(
             ctx, plan, attempt, tokens=estimate_chat_tokens(params)
         )
-        await stack.aclose()
+        await self._afterwork.close(stack)  # the release and the session's writes: after
         return router_service_pb2.ChatResponse(completion=completion, route=ctx.route(deployment))
 
     async def embed(
@@ -82,7 +89,7 @@ class Executor:
 
         plan = await self.planner.plan(ctx)
         result, deployment, stack = await self._runner.run(ctx, plan, attempt)
-        await stack.aclose()
+        await self._afterwork.close(stack)
         return router_service_pb2.EmbedResponse(result=result, route=ctx.route(deployment))
 
     async def chat_stream(
@@ -126,7 +133,13 @@ class Executor:
             if usage is not None:
                 summary.usage.CopyFrom(usage)
                 await opened.lease.settle_tokens(usage.total_tokens)
+            # The upstream stream has ended: what is left (its connection back to the pool, the
+            # release, the session's writes) need not hold up the end of the caller's stream.
+            done = stack.pop_all()
+        try:
             yield StreamEvent(summary=summary)
+        finally:
+            await self._afterwork.close(done)
 
     async def _open(
         self,
