@@ -116,6 +116,12 @@ class StateConfig(_Strict):
         gt=0,
         description="While Redis is unreachable, how often a replica tries it again.",
     )
+    read_cache: bool = Field(
+        default=True,
+        description="Keep cooldowns, session rules and sticky choices read from Redis in memory "
+        "until Redis reports a change (CLIENT TRACKING; Redis 6 or later): one round trip less "
+        "per request. A server or proxy that refuses tracking is read as if this were false.",
+    )
 
     @model_validator(mode="after")
     def _redis_needs_url(self) -> StateConfig:

@@ -28,7 +28,7 @@ import contextlib
 import itertools
 import math
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -42,7 +42,8 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
-from router_service.state._resp import RedisReplyError, RespClient
+from router_service.state._resp import Command, RedisReplyError, RespClient
+from router_service.state._tracking import ReadCache
 
 # How long a key outlives the last instant it can matter (clock skew between replicas).
 _SLACK_MS = 1000
@@ -76,8 +77,17 @@ class RedisStateStore(StateStore):
 
     batches_concurrent_calls = True
 
-    def __init__(self, client: RespClient, *, prefix: str, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        client: RespClient,
+        *,
+        prefix: str,
+        clock: Clock = SYSTEM_CLOCK,
+        read_cache: bool = True,
+    ) -> None:
         self._client = client
+        # Deadlines and values read once, then from memory until Redis says they changed.
+        self.cache = ReadCache(client, clock) if read_cache else None
         self.prefix = prefix
         self._clock = clock
         # Lease ids and marks are unique across replicas: a random instance tag and a counter.
@@ -102,6 +112,7 @@ class RedisStateStore(StateStore):
         pool_size: int = 2,
         socket_timeout_s: float = 0.5,
         connect_timeout_s: float = 0.5,
+        read_cache: bool = True,
     ) -> RedisStateStore:
         """A store on `pool_size` multiplexed connections, made lazily. No retry and no backoff:
         an unreachable Redis must fail fast so that requests go on with local state (the
@@ -112,7 +123,7 @@ class RedisStateStore(StateStore):
             timeout_s=socket_timeout_s,
             connect_timeout_s=connect_timeout_s,
         )
-        return cls(client, prefix=prefix, clock=clock)
+        return cls(client, prefix=prefix, clock=clock, read_cache=read_cache)
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}:{kind}:{name}"
@@ -175,32 +186,58 @@ class RedisStateStore(StateStore):
         held: Sequence[str] = (),
         values: Sequence[str] = (),
     ) -> Reading:
-        commands: list[tuple[str, ...]] = []
-        if deadlines or values:  # one MGET for both: deadlines first, then values
-            keys = [self._key("dl", n) for n in deadlines] + [self._key("val", n) for n in values]
-            commands.append(("MGET", *keys))
-        commands += self._held_commands(held)
+        # One MGET for both (deadlines first, then values) and the counts, in one round trip.
+        keys = [self._key("dl", n) for n in deadlines] + [self._key("val", n) for n in values]
         with _translated():
-            replies = _checked(await self._client.pipeline(commands)) if commands else []
-        stored = replies.pop(0) if deadlines or values else []
+            stored, counts = await self._mget(keys, self._held_commands(held))
         return Reading(
             self._live_deadlines(stored[: len(deadlines)]),
-            [int(c) for c in replies],
+            [int(c) for c in counts],
             self._live_values(stored[len(deadlines) :]),
         )
+
+    async def _mget(
+        self, keys: list[str], after: Sequence[Command] = ()
+    ) -> tuple[list[str | None], list[Any]]:
+        """The stored strings of `keys` (from the read cache when it holds them all) and the
+        replies of the `after` commands, in at most one round trip."""
+        cache = self.cache
+        found = cache.cached(keys) if cache is not None and keys else None
+        if found is not None or not keys:
+            return found or [], _checked(await self._client.pipeline(after)) if after else []
+        if cache is not None:
+            got = _checked(await cache.mget(keys, after))
+        else:
+            got = _checked(await self._client.pipeline([("MGET", *keys), *after]))
+        return got[0], got[1:]
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, key: str) -> AsyncIterator[None]:
+        """Around this replica's write of a cached key: its next read goes to Redis, whatever a
+        read racing the write kept (Redis's own invalidation may come back later)."""
+        if self.cache is None:
+            yield
+            return
+        self.cache.forget(key)
+        try:
+            yield
+        finally:
+            self.cache.forget(key)
 
     # -- deadlines -----------------------------------------------------------------------------
     async def extend_deadline(self, name: str, until: float) -> float:
         args: list[str | int] = [repr(float(until)), repr(self._clock.now()), _SLACK_MS]
+        key = self._key("dl", name)
         with _translated():
-            current = await self._extend([self._key("dl", name)], args)
+            async with self._writing(key):
+                current = await self._extend([key], args)
         return float(current)
 
     async def deadlines(self, names: Sequence[str]) -> list[float]:
         if not names:
             return []
         with _translated():
-            stored = await self._client.execute("MGET", *(self._key("dl", n) for n in names))
+            stored, _ = await self._mget([self._key("dl", n) for n in names])
         return self._live_deadlines(stored)
 
     def _live_deadlines(self, stored: Sequence[str | None]) -> list[float]:
@@ -212,22 +249,26 @@ class RedisStateStore(StateStore):
         return out
 
     async def clear_deadline(self, name: str) -> None:
+        key = self._key("dl", name)
         with _translated():
-            await self._client.execute("DEL", self._key("dl", name))
+            async with self._writing(key):
+                await self._client.execute("DEL", key)
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
         expiry = self._clock.now() + ttl_s
         ttl_ms = max(0, math.ceil(ttl_s * 1000)) + _SLACK_MS
         entry = f"{expiry!r}|{value}"
+        key = self._key("val", name)
         with _translated():
-            await self._client.execute("SET", self._key("val", name), entry, "PX", ttl_ms)
+            async with self._writing(key):
+                await self._client.execute("SET", key, entry, "PX", ttl_ms)
 
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         if not names:
             return []
         with _translated():
-            stored = await self._client.execute("MGET", *(self._key("val", n) for n in names))
+            stored, _ = await self._mget([self._key("val", n) for n in names])
         return self._live_values(stored)
 
     def _live_values(self, stored: Sequence[str | None]) -> list[str | None]:
@@ -312,6 +353,8 @@ class RedisStateStore(StateStore):
         if self._closed:
             return
         self._closed = True
+        if self.cache is not None:
+            await self.cache.aclose()
         await self._client.aclose()
 
 

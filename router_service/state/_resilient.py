@@ -290,6 +290,7 @@ async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateS
         pool_size=config.pool_size,
         socket_timeout_s=config.socket_timeout_s,
         connect_timeout_s=config.connect_timeout_s,
+        read_cache=config.read_cache,
     )
     store = ResilientStateStore(
         shared,

@@ -25,12 +25,12 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["RedisAddress", "RedisReplyError", "RespClient", "Script", "parse_url"]
+__all__ = ["RedisAddress", "RedisReplyError", "RespClient", "Script", "parse_url", "replies"]
 
 Arg = str | int | bytes
 Command = Sequence[Arg]
@@ -139,6 +139,12 @@ class _Connection(asyncio.Protocol):
         # is due and aborts the connection if that reply is still missing.
         self._watchdog: asyncio.TimerHandle | None = None
         self.broken: BaseException | None = None
+        # Replies nobody waits for (a subscribed connection's messages) go here when set.
+        self.on_push: Callable[[Any], None] | None = None
+        # Called once when the connection breaks or closes (the read cache forgets then).
+        self.on_lost: Callable[[], None] | None = None
+        # The client id this connection's key tracking reports to (see _tracking.py).
+        self.tracking_to: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -188,7 +194,10 @@ class _Connection(asyncio.Protocol):
             while pos < len(buffer):
                 reply, pos = parse(buffer, pos)
                 if not self._waiting:
-                    raise ConnectionError("redis: a reply nobody asked for")
+                    if self.on_push is None:
+                        raise ConnectionError("redis: a reply nobody asked for")
+                    self.on_push(reply)
+                    continue
                 future, _ = self._waiting.popleft()
                 if not future.done():  # a caller that gave up (cancelled) is skipped
                     future.set_result(reply)
@@ -212,6 +221,8 @@ class _Connection(asyncio.Protocol):
     def _fail(self, exc: BaseException) -> None:
         if self.broken is None:
             self.broken = exc
+            if self.on_lost is not None:
+                self.on_lost()
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
@@ -256,6 +267,8 @@ class RespClient:
         self._locks = [asyncio.Lock() for _ in self._slots]
         self._turn = 0
         self._closed = False
+        # Called when a pooled connection breaks or closes (set by the read cache).
+        self.on_connection_lost: Callable[[], None] | None = None
 
     async def execute(self, *command: Arg) -> Any:
         """One command's reply; an error reply raises `RedisReplyError`."""
@@ -268,10 +281,21 @@ class RespClient:
         """The replies of `commands`, sent together, in order; error replies are returned as
         `RedisReplyError` values."""
         connection = await self._connection()
-        return await _replies(connection.send(commands))
+        return await replies(connection.send(commands))
 
     def script(self, source: str) -> Script:
         return Script(self, source)
+
+    async def connection(self) -> _Connection:
+        """The connection the next commands go to (made if needed): for callers that must
+        prepare it first (the read cache's tracking)."""
+        return await self._connection()
+
+    async def dedicated(self) -> _Connection:
+        """A new connection of its own, outside the pool (a subscriber); the caller closes it."""
+        if self._closed:
+            raise ConnectionError("the redis client is closed")
+        return await self._connect()
 
     async def _connection(self) -> _Connection:
         if self._closed:
@@ -287,6 +311,7 @@ class RespClient:
             connection = self._slots[index]
             if connection is None or connection.broken is not None:
                 connection = self._slots[index] = await self._connect()
+                connection.on_lost = self.on_connection_lost
             return connection
 
     async def _connect(self) -> _Connection:
@@ -311,7 +336,7 @@ class RespClient:
             if address.db:
                 setup.append(["SELECT", address.db])
             try:
-                for reply in await _replies(connection.send(setup)):
+                for reply in await replies(connection.send(setup)):
                     if isinstance(reply, RedisReplyError):
                         raise reply
             except BaseException:  # refused, timed out or cancelled: the connection goes too
@@ -327,7 +352,7 @@ class RespClient:
             self._slots[index] = None
 
 
-async def _replies(futures: list[asyncio.Future[Any]]) -> list[Any]:
+async def replies(futures: list[asyncio.Future[Any]]) -> list[Any]:
     """The replies behind `futures`, in order. No timer here: the connection's watchdog fails
     them when overdue. A caller that gives up leaves no reply pending and no failure unread."""
     try:

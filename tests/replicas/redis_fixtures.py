@@ -72,8 +72,9 @@ def keys_under(url: str, prefix: str) -> dict[str, int]:
 class PrivateRedis:
     """A `redis-server` on its own port, without persistence: stop it, start it again."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, args: tuple[str, ...] = ()) -> None:
         self.port = port or free_port()
+        self.args = args  # more redis-server options
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: asyncio.subprocess.Process | None = None
 
@@ -94,6 +95,7 @@ class PrivateRedis:
             "",
             "--appendonly",
             "no",
+            *self.args,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
