@@ -45,6 +45,7 @@ __all__ = ["ReadCache"]
 log = logging.getLogger("switchboard.state")
 
 _CHANNEL = "__redis__:invalidate"
+_RETRY_S = 1.0  # after a subscriber could not be connected
 
 
 class ReadCache:
@@ -68,6 +69,7 @@ class ReadCache:
         self._subscriber: Any = None  # the subscriber connection while it is up
         self._subscriber_id: int | None = None
         self._subscribing = asyncio.Lock()
+        self._retry_at = 0.0  # no subscriber attempt before this monotonic instant
         self.enabled = True  # False for good once the server refused tracking
         self.hits = 0
         self.misses = 0
@@ -107,7 +109,8 @@ class ReadCache:
         head, rest = got[: len(prefix)], got[len(prefix) :]
         refused = next((r for r in head if isinstance(r, RedisReplyError)), None)
         if refused is not None:
-            self._refused(refused)
+            connection.tracking_to = None
+            self._tracking_failed(refused)
         elif prefix and isinstance(rest[0], list):
             self._fill(keys, rest[0], ticket, connection)
         self._unfill(keys, ticket)
@@ -154,10 +157,15 @@ class ReadCache:
             if self._subscriber is not None and self._subscriber.broken is None:
                 return self._subscriber_id
             self.flush()  # nothing cached before this subscriber can be trusted any more
+            if self._clock.monotonic() < self._retry_at:
+                return None
             try:
                 subscriber = await self._client.dedicated()
             except (OSError, TimeoutError):
-                return None  # Redis is unreachable: the read that follows will say so
+                # The read goes on uncached; no new attempt (and its connect timeout) for a
+                # while: reads must not each wait for a subscriber that cannot be made.
+                self._retry_at = self._clock.monotonic() + _RETRY_S
+                return None
             subscriber.on_push = self._message
             subscriber.on_lost = self.flush
             try:
@@ -205,6 +213,17 @@ class ReadCache:
         for key in keys:
             if filling.get(key) == ticket:
                 del filling[key]
+
+    def _tracking_failed(self, error: RedisReplyError) -> None:
+        if "redirect" in str(error).lower():
+            # The subscriber went away between its `CLIENT ID` and this connection's tracking:
+            # the next read subscribes again.
+            if self._subscriber is not None:
+                self._subscriber.close()
+                self._subscriber = None
+            self.flush()
+            return
+        self._refused(error)
 
     def _refused(self, error: RedisReplyError) -> None:
         if self.enabled:

@@ -196,3 +196,28 @@ async def test_a_server_that_refuses_tracking_is_read_as_before(
         await store.aclose()
         await other.aclose()
         await server.stop()
+
+
+async def test_a_subscriber_gone_before_tracking_points_at_it_is_made_again(
+    stores: Replicas, redis_url: str
+) -> None:
+    cached, other, clock = stores.cached, stores.other, stores.clock
+    cache = cache_of(cached)
+    await cached.deadlines(["cool:a"])
+    # The race staged: the id the next connection's tracking names belongs to no client any
+    # more (the subscriber went away between its CLIENT ID and the CLIENT TRACKING).
+    connection = await cached._client.connection()
+    connection.tracking_to = None
+    cache._subscriber_id = 2**62
+    cache.flush()  # so that the next read asks Redis
+
+    assert await cached.deadlines(["cool:a"]) == [0.0]  # the read itself is answered
+    assert cache.enabled  # not taken for a server that refuses tracking
+    before = mgets(redis_url)
+    await cached.deadlines(["cool:a"])  # subscribes again, tracked, kept
+    await cached.deadlines(["cool:a"])
+    assert mgets(redis_url) == before + 1
+    seen = cache.invalidations
+    await other.extend_deadline("cool:a", clock.now() + 5)
+    await invalidated(cache, seen)
+    assert await cached.deadlines(["cool:a"]) == [clock.now() + 5]
