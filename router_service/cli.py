@@ -55,8 +55,30 @@ def parser() -> argparse.ArgumentParser:
     return command_line
 
 
+class EarlySighup:
+    """SIGHUP while the router starts, before `reloading` watches it: its default action would
+    kill the process (a `systemctl reload` or a config-sync sidecar right after a restart), so it
+    is remembered instead, and `reloading` runs the reload it asked for as soon as it watches."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def install(self) -> None:
+        # Not outside the main thread (ValueError), nor where there is no SIGHUP (Windows).
+        with contextlib.suppress(ValueError, AttributeError):
+            signal.signal(signal.SIGHUP, self._remember)
+
+    def _remember(self, signum: int, frame: object) -> None:
+        self.asked = True
+
+
+_EARLY_SIGHUP = EarlySighup()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("router", "dev"):  # the commands whose SIGHUP means "reload"
+        _EARLY_SIGHUP.install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.command == "check-config":
@@ -173,7 +195,8 @@ async def _run_router(args: argparse.Namespace) -> None:
     serving_file(args.config)
     server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
     with _metrics_listener(config):
-        async with server, reloading(server, args.config, poll_s=config.server.reload_poll_s):
+        poll_s = config.server.reload_poll_s
+        async with server, reloading(server, args.config, poll_s=poll_s, early=_EARLY_SIGHUP):
             await server.wait()
 
 
@@ -219,7 +242,8 @@ async def _dev(path: str, config: SwitchboardConfig, scenarios: str | None, fake
             tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port))
             _print_banner(edge.host, edge.port, server.address, config)
             # The file's router part reloads; its edge part applies on the next start.
-            async with reloading(server, path, poll_s=config.server.reload_poll_s):
+            poll_s = config.server.reload_poll_s
+            async with reloading(server, path, poll_s=poll_s, early=_EARLY_SIGHUP):
                 await server.wait()
         finally:
             await server.shutdown()

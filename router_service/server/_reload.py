@@ -17,7 +17,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from router_service.config import SwitchboardConfig, load_config
 from router_service.errors import ConfigError
@@ -104,15 +104,24 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
     return True
 
 
+class _Remembered(Protocol):
+    asked: bool  # a SIGHUP arrived before `reloading` watched the signal (cli.EarlySighup)
+
+
 @contextlib.asynccontextmanager
 async def reloading(
-    server: RouterServer, path: str | Path, *, poll_s: float | None = None
+    server: RouterServer,
+    path: str | Path,
+    *,
+    poll_s: float | None = None,
+    early: _Remembered | None = None,
 ) -> AsyncIterator[None]:
     """While inside, SIGHUP reloads `path` into `server`, and with `poll_s` so does a change of
     the file's content, checked that often (a Kubernetes ConfigMap changes under a running pod
     without a signal). One reload at a time; asked again during one, one more follows. A file
-    that fails to load is not tried again until it changes or SIGHUP asks. The signal is not
-    watched on Windows, nor outside the main thread."""
+    that fails to load is not tried again until it changes or SIGHUP asks. A SIGHUP that `early`
+    remembered from the start-up reloads at once. The signal is not watched on Windows, nor
+    outside the main thread."""
     loop = asyncio.get_running_loop()
     wanted = asyncio.Event()
 
@@ -129,6 +138,9 @@ async def reloading(
     with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
         loop.add_signal_handler(signal.SIGHUP, wanted.set)
         installed = True
+    if early is not None and early.asked:  # checked once the signal is watched: none is lost
+        log.info("config reload: SIGHUP arrived while the router started; reloading %s", path)
+        wanted.set()
     try:
         yield
     finally:

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -87,9 +87,15 @@ async def read_events(call: StreamCall) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def router_process(config: dict[str, Any], tmp_path: Path) -> AsyncIterator[RouterProcess]:
+async def router_process(
+    config: dict[str, Any],
+    tmp_path: Path,
+    *,
+    on_spawn: Callable[[asyncio.subprocess.Process], None] | None = None,
+) -> AsyncIterator[RouterProcess]:
     """A router process serving `config` (its `server` section gets a free loopback port), with
-    a real channel to it; killed at the end if it is still running."""
+    a real channel to it; killed at the end if it is still running. `on_spawn` is given the
+    process as soon as it exists, before it serves."""
     port = free_port()
     config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
     config_path = tmp_path / "router.yaml"
@@ -100,6 +106,8 @@ async def router_process(config: dict[str, Any], tmp_path: Path) -> AsyncIterato
             sys.executable, "-m", "router_service", "router", "-c", str(config_path),
             stdout=out, stderr=out,
         )  # fmt: skip
+    if on_spawn is not None:
+        on_spawn(process)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         await asyncio.wait_for(channel.channel_ready(), STARTUP_S)

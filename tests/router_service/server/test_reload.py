@@ -4,6 +4,7 @@ began, what the state store knows survives, and a file that does not load change
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import signal
@@ -243,3 +244,46 @@ async def test_a_changed_file_is_reloaded_without_a_signal_when_polled(
     # The bad file was tried once, not at every poll, and the fixed one once.
     assert log.count("failed, still serving the previous config") == 1
     assert log.count("config reloaded from") == 1
+
+
+async def test_a_sighup_while_the_router_starts_is_applied_once_it_serves(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """Its default action would kill the process. The start is held where it is known to be
+    under way: the router's first Redis ping, to a server that accepts and never answers."""
+    router: list[asyncio.subprocess.Process] = []
+    pinged = asyncio.Event()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        pinged.set()
+        await reader.read()  # until the router gives up on it and closes
+        writer.close()
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    state = {"backend": "redis", "url": f"redis://127.0.0.1:{port}/0", "socket_timeout_s": 2}
+    config = base_config(fake.base_url, state=state)
+
+    async def hang_up_while_starting() -> None:
+        await pinged.wait()
+        config_path = tmp_path / "router.yaml"  # as router_process wrote it
+        solo = {**_solo_config(fake.base_url), "state": state}
+        solo["server"] = yaml.safe_load(config_path.read_text())["server"]
+        config_path.write_text(yaml.safe_dump(solo))
+        router[0].send_signal(signal.SIGHUP)
+
+    hanging_up = asyncio.create_task(hang_up_while_starting())
+    try:
+        async with router_process(config, tmp_path, on_spawn=router.append) as started:
+            await hanging_up
+
+            async def solo_served() -> bool:
+                return "solo" in await started.models()
+
+            await eventually(solo_served, within=10, what="the file reloaded after the start")
+            started.process.send_signal(signal.SIGTERM)
+            assert await started.exit_code() == 0
+    finally:
+        hanging_up.cancel()
+        silent.close()
+    assert "SIGHUP arrived while the router started" in started.log.read_text()
