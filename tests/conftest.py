@@ -64,8 +64,12 @@ class RouterHandle:
     def runtime(self) -> Runtime:
         return self.server.runtime  # the current one: a config reload replaces it
 
-    async def leases_held(self) -> int:
-        """Key slots held across every pool: zero whenever no request is in flight."""
+    async def leases_held(self, *, settled: bool = True) -> int:
+        """Key slots held across every pool: zero whenever no request is in flight. `settled`:
+        first wait for the releases that follow answers (on a shared store they run after the
+        caller has its answer: engine/_afterwork.py)."""
+        if settled:
+            await self.runtime.afterwork.drain()
         total = 0
         for pool in self.runtime.pools.values():
             total += sum(s.in_flight for s in await pool.snapshot())

@@ -23,7 +23,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 
-from router_service.state import StateStore
+from router_service.state import UNHURRIED, StateStore
 
 __all__ = ["Afterwork"]
 
@@ -76,6 +76,7 @@ class Afterwork:
 
 
 async def _close(stack: AsyncExitStack) -> None:
+    UNHURRIED.set(True)  # this task's own context: nobody waits for these writes
     try:
         await stack.aclose()
     except Exception:

@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 
 from router_service.state._base import (
     RATE_WINDOW_S,
+    UNHURRIED,
     Reading,
     SlotGrant,
     SlotRequest,
@@ -28,6 +29,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "RATE_WINDOW_S",
+    "UNHURRIED",
     "MemoryStateStore",
     "Reading",
     "RedisStateStore",

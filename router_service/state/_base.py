@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from router_service.errors import StoreUnavailableError
@@ -25,8 +26,15 @@ from router_service.errors import StoreUnavailableError
 # proportion to how much of it still lies inside the last 60 seconds.
 RATE_WINDOW_S = 60.0
 
+# Set in the tasks that write after the caller has its answer (engine/_afterwork.py): nobody
+# waits for their writes, so a shared store may let them wait a little for company (Redis: a
+# release leaves with the next commands on its connection instead of in a round trip of its
+# own). Everywhere else a release is urgent: a failover waits for it.
+UNHURRIED: ContextVar[bool] = ContextVar("switchboard_unhurried_writes", default=False)
+
 __all__ = [
     "RATE_WINDOW_S",
+    "UNHURRIED",
     "Reading",
     "SlotGrant",
     "SlotRequest",

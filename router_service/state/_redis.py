@@ -36,6 +36,7 @@ from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
     RATE_WINDOW_S,
+    UNHURRIED,
     Reading,
     SlotGrant,
     SlotRequest,
@@ -165,8 +166,12 @@ class RedisStateStore(StateStore):
             await self._add_tokens([self._key("rate", resource)], [window, delta])
 
     async def release(self, resource: str, lease_id: str) -> None:
+        # After the answer (UNHURRIED) a release rides with the next commands on its connection
+        # (another call's lease) rather than making a round trip of its own: other replicas see
+        # the slot free up to `LAZY_S` later; this one's next lease there is written after it.
+        key = self._key("slot", resource)
         with _translated():
-            await self._client.execute("ZREM", self._key("slot", resource), lease_id)
+            await self._client.execute("ZREM", key, lease_id, lazy=UNHURRIED.get())
 
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:

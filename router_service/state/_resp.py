@@ -35,6 +35,9 @@ __all__ = ["RedisAddress", "RedisReplyError", "RespClient", "Script", "parse_url
 Arg = str | int | bytes
 Command = Sequence[Arg]
 
+# The longest a lazy command waits for other commands to leave with (see _Connection).
+LAZY_S = 0.002
+
 
 class RedisReplyError(Exception):
     """An error reply from Redis (`-ERR …`, `-NOSCRIPT …`)."""
@@ -123,11 +126,16 @@ def parse(buf: bytearray, pos: int) -> tuple[Any, int]:
 
 class _Connection(asyncio.Protocol):
     """One connection: commands are written without waiting (auto-pipelined per loop turn) and
-    each reply resolves the oldest waiting future."""
+    each reply resolves the oldest waiting future. A `lazy` command (nobody waits for it: a key
+    release after the answer) waits up to `lazy_s` for company: it leaves with the next commands
+    written on the connection, and its reply comes back with theirs, so neither Redis nor this
+    process wakes up for it alone."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, lazy_s: float = LAZY_S) -> None:
         self._loop = asyncio.get_running_loop()
         self._timeout_s = timeout_s
+        self._lazy_s = lazy_s
+        self._lazy_timer: asyncio.TimerHandle | None = None
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         # Callers waiting for a reply, oldest first, each with the instant it is overdue.
@@ -150,14 +158,17 @@ class _Connection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
 
-    def send(self, commands: Sequence[Command]) -> list[asyncio.Future[Any]]:
+    def send(self, commands: Sequence[Command], *, lazy: bool = False) -> list[asyncio.Future[Any]]:
         if self.broken is not None:
             raise ConnectionError(f"redis connection lost: {self.broken}")
         futures = [self._loop.create_future() for _ in commands]
         due = self._loop.time() + self._timeout_s
         self._waiting.extend((future, due) for future in futures)
         self._out += [encode(command) for command in commands]
-        if not self._flush_pending:
+        if lazy:
+            if not self._flush_pending and self._lazy_timer is None:
+                self._lazy_timer = self._loop.call_later(self._lazy_s, self._flush)
+        elif not self._flush_pending:
             self._flush_pending = True
             self._loop.call_soon(self._flush)
         if self._watchdog is None:
@@ -181,6 +192,9 @@ class _Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_pending = False
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
         if self._out and self._transport is not None and self.broken is None:
             self._transport.write(b"".join(self._out))
             self.writes += 1
@@ -226,6 +240,9 @@ class _Connection(asyncio.Protocol):
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
+        if self._lazy_timer is not None:
+            self._lazy_timer.cancel()
+            self._lazy_timer = None
         while self._waiting:
             future, _ = self._waiting.popleft()
             if not future.done():
@@ -259,9 +276,11 @@ class RespClient:
         connections: int = 2,
         timeout_s: float = 0.5,
         connect_timeout_s: float = 0.5,
+        lazy_s: float = LAZY_S,
     ) -> None:
         self.address = parse_url(url)
         self._timeout_s = timeout_s
+        self._lazy_s = lazy_s
         self._connect_timeout_s = connect_timeout_s
         self._slots: list[_Connection | None] = [None] * max(1, connections)
         self._locks = [asyncio.Lock() for _ in self._slots]
@@ -270,18 +289,19 @@ class RespClient:
         # Called when a pooled connection breaks or closes (set by the read cache).
         self.on_connection_lost: Callable[[], None] | None = None
 
-    async def execute(self, *command: Arg) -> Any:
-        """One command's reply; an error reply raises `RedisReplyError`."""
-        (reply,) = await self.pipeline([command])
+    async def execute(self, *command: Arg, lazy: bool = False) -> Any:
+        """One command's reply; an error reply raises `RedisReplyError`. `lazy`: the command
+        may wait a little (`lazy_s`) for other commands to leave with."""
+        (reply,) = await self.pipeline([command], lazy=lazy)
         if isinstance(reply, RedisReplyError):
             raise reply
         return reply
 
-    async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
+    async def pipeline(self, commands: Sequence[Command], *, lazy: bool = False) -> list[Any]:
         """The replies of `commands`, sent together, in order; error replies are returned as
         `RedisReplyError` values."""
         connection = await self._connection()
-        return await replies(connection.send(commands))
+        return await replies(connection.send(commands, lazy=lazy))
 
     def script(self, source: str) -> Script:
         return Script(self, source)
@@ -319,7 +339,7 @@ class RespClient:
         loop = asyncio.get_running_loop()
 
         def protocol() -> _Connection:
-            return _Connection(self._timeout_s)
+            return _Connection(self._timeout_s, self._lazy_s)
 
         async with asyncio.timeout(self._connect_timeout_s):
             if address.path is not None:

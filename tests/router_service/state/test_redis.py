@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from router_service.clock import ManualClock
 from router_service.config import StateConfig
 from router_service.state import (
+    UNHURRIED,
     MemoryStateStore,
     RedisStateStore,
     ResilientStateStore,
@@ -20,6 +21,7 @@ from router_service.state import (
     open_store,
 )
 from router_service.state._redis import redacted
+from router_service.state._resp import RespClient
 from tests.helpers import free_port
 from tests.replicas.redis_fixtures import keys_under
 
@@ -140,3 +142,32 @@ def test_logged_urls_hide_the_password() -> None:
     )
     assert redacted("redis://:s3cret@h:6379") == "redis://:***@h:6379"
     assert redacted("redis://h:6379/0") == "redis://h:6379/0"
+
+
+async def test_a_release_waits_for_company_only_after_the_answer(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Inline (a failover waits for it) a release is one round trip of its own; in the tasks
+    that run after the caller's answer (UNHURRIED) it leaves with the next commands."""
+    store = RedisStateStore(RespClient(redis_url, lazy_s=3600), prefix=redis_prefix)
+    request = SlotRequest("k", 60, max_in_flight=2)
+    try:
+        first = (await store.acquire(request)).lease_id
+        second = (await store.acquire(request)).lease_id
+        assert first is not None and second is not None
+
+        await asyncio.wait_for(store.release("k", first), 5)  # no other command needed
+        assert await store.held(["k"]) == [1]
+
+        async def after_the_answer() -> None:
+            UNHURRIED.set(True)
+            await store.release("k", second)
+
+        unhurried = asyncio.create_task(after_the_answer())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not unhurried.done()
+        assert await store.held(["k"]) == [0]  # the count went out after the release
+        await unhurried
+    finally:
+        await store.aclose()

@@ -273,3 +273,35 @@ async def test_commands_started_together_go_out_in_one_write(
         assert second.writes >= 1  # it carried the commands past the backlog
     finally:
         await client.aclose()
+
+
+async def test_a_lazy_command_leaves_with_the_next_ones(redis_url: str, redis_prefix: str) -> None:
+    """A lazy command (a release after the answer) is not written on its own: the next
+    commands on its connection carry it, in the same write, ahead of them."""
+    client = RespClient(redis_url, connections=1, lazy_s=3600)  # its timer never fires here
+    key = f"{redis_prefix}:lazy"
+    try:
+        await client.execute("PING")
+        (connection,) = [c for c in client._slots if c is not None]
+        before = connection.writes
+        lazy = asyncio.create_task(client.execute("SET", key, "released", lazy=True))
+        for _ in range(3):
+            await asyncio.sleep(0)  # loop turns in which any other command would have left
+        assert connection.writes == before and not lazy.done()
+
+        assert await client.execute("GET", key) == "released"  # written after the lazy SET
+        assert await lazy == "OK"
+        assert connection.writes == before + 1
+    finally:
+        await client.aclose()
+
+
+async def test_a_lazy_command_alone_leaves_after_its_wait(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = RespClient(redis_url, connections=1, lazy_s=0.001)
+    try:
+        await client.execute("PING")
+        assert await client.execute("SET", f"{redis_prefix}:lazy", "x", lazy=True) == "OK"
+    finally:
+        await client.aclose()
