@@ -143,7 +143,7 @@ def probe_tracing(ctx: Context) -> dict[str, Any]:
     return block
 
 
-def _drop_keys(prefix: str) -> int | None:
+def drop_keys(prefix: str) -> int | None:
     """Delete this run's keys; returns how many there were (None: could not look)."""
     try:
         import redis
@@ -184,7 +184,7 @@ def probe_redis(ctx: Context) -> dict[str, Any]:
     finally:
         stop_started_since(ctx.group, before)
         # keys found prove the router used Redis (it falls back to local state when it cannot)
-        block["redis_keys"] = _drop_keys(prefix)
+        block["redis_keys"] = drop_keys(prefix)
     return block
 
 

@@ -7,13 +7,15 @@ count within ~2 %. This is the tool to judge a change A/B (the work tree against
 REV`) when timings are too noisy; the targets stay with `make bench`.
 
 For each variant (`plain`: no telemetry export; `tracing`: every request sampled, batch export
-to the OTLP sink, as the bench's tracing variant) it starts the bench's stack (fast fake
-upstream, router, edge) with router and edge each under `valgrind --tool=callgrind`, warms them
-up, zeroes the counters (`callgrind_control -z`), sends N non-streaming requests one at a time
-through the edge, dumps the counters (`callgrind_control -d`) and prints the instructions per
-request of each process. The batch processor exports full batches of 128 spans (192 requests
-make a whole number of them in both processes), so encoding and export are counted. valgrind
-is installed with apt-get when missing (as root); ~6 minutes per variant.
+to the OTLP sink, as the bench's tracing variant; `redis`: shared state on the Redis at
+127.0.0.1:6379, as the bench's Redis variant, Redis's own work not counted) it starts the
+bench's stack (fast fake upstream, router, edge) with router and edge each under `valgrind
+--tool=callgrind`, warms them up, zeroes the counters (`callgrind_control -z`), sends N
+non-streaming requests one at a time through the edge, dumps the counters (`callgrind_control
+-d`) and prints the instructions per request of each process. The batch processor exports full
+batches of 128 spans (192 requests make a whole number of them in both processes), so encoding
+and export are counted. valgrind is installed with apt-get when missing (as root); ~6 minutes
+per variant.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -31,10 +34,10 @@ from benchmarks import _source
 from benchmarks._measure import chat_body
 from benchmarks._procs import ProcessGroup, sigterm_as_interrupt
 from benchmarks._systems import start_switchboard, start_upstream
-from benchmarks._variants import start_sink
+from benchmarks._variants import drop_keys, redis_state_yaml, start_sink
 from benchmarks._wrk import find_tool
 
-VARIANTS = ("plain", "tracing")
+VARIANTS = ("plain", "tracing", "redis")
 _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
@@ -78,8 +81,18 @@ def measure_variant(
             # processes export within the window (the edge makes 2 spans a request, the router 4).
             env["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
             env["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = "128"
+        prefix = f"instr-{secrets.token_hex(6)}"  # this run's own keys, dropped at the end
+        state = redis_state_yaml(prefix) if variant == "redis" else ""
         http, _ = start_switchboard(
-            group, upstream, out, src, variant=variant, env=env, launcher=launcher, startup_s=600
+            group,
+            upstream,
+            out,
+            src,
+            variant=variant,
+            env=env,
+            extra_config=state,
+            launcher=launcher,
+            startup_s=600,
         )
         assert http.chat_url is not None
         _send(http.chat_url, http.headers, warmup)
@@ -92,6 +105,8 @@ def measure_variant(
         for pid in pids.values():
             _callgrind("-d", str(pid))
         dumps = {name: Path(f"{out}/{name}.out.1") for name in pids}
+        if state:
+            drop_keys(prefix)
         return {
             name: dumped_instructions(dump.read_text(errors="replace")) / requests / 1e6
             for name, dump in dumps.items()
