@@ -43,7 +43,8 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
-from router_service.state._resp import Command, RedisReplyError, RespClient
+from router_service.state._resp import RespClient
+from router_service.state._resp_wire import Command, RedisReplyError
 from router_service.state._tracking import ReadCache
 
 # How long a key outlives the last instant it can matter (clock skew between replicas).

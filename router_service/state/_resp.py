@@ -11,6 +11,7 @@ system call and one read.
 What it supports is what the store uses: `redis://`, `rediss://` (TLS, verified) and `unix://`
 URLs with an optional user, password and database; commands, pipelines and Lua scripts (EVALSHA,
 falling back to EVAL when the server has forgotten the script). Bulk strings are decoded as UTF-8.
+The wire format and the URLs are `_resp_wire.py`'s.
 
 Failures: a connection that cannot be made within `connect_timeout_s` raises; a reply that does
 not arrive within `timeout_s` (one watchdog timer per connection checks the oldest) closes that
@@ -26,102 +27,22 @@ import hashlib
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["RedisAddress", "RedisReplyError", "RespClient", "Script", "parse_url", "replies"]
+from router_service.state._resp_wire import (
+    Arg,
+    Command,
+    Incomplete,
+    RedisReplyError,
+    encode,
+    parse,
+    parse_url,
+)
 
-Arg = str | int | bytes
-Command = Sequence[Arg]
+__all__ = ["BACKLOG", "LAZY_S", "RespClient", "Script", "replies"]
 
 # The longest a lazy command waits for other commands to leave with (see _Connection).
 LAZY_S = 0.002
-
-
-class RedisReplyError(Exception):
-    """An error reply from Redis (`-ERR …`, `-NOSCRIPT …`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RedisAddress:
-    host: str = "127.0.0.1"
-    port: int = 6379
-    path: str | None = None  # a unix socket
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-
-
-def parse_url(url: str) -> RedisAddress:
-    """`redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS),
-    `unix://[[user]:password@]/path[?db=N]`."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r}")
-    username = unquote(parts.username) if parts.username else None
-    password = unquote(parts.password) if parts.password is not None else None
-    query = parse_qs(parts.query)
-    if parts.scheme == "unix":
-        db = int(query.get("db", ["0"])[0])
-        return RedisAddress(path=parts.path, username=username, password=password, db=db)
-    path_db = parts.path.strip("/")
-    db = int(path_db) if path_db else int(query.get("db", ["0"])[0])
-    return RedisAddress(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or 6379,
-        tls=parts.scheme == "rediss",
-        username=username,
-        password=password,
-        db=db,
-    )
-
-
-def encode(command: Command) -> bytes:
-    """One command as a RESP array of bulk strings."""
-    out = [b"*%d\r\n" % len(command)]
-    for arg in command:
-        data = arg if isinstance(arg, bytes) else str(arg).encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-class _Incomplete(Exception):
-    """The buffer ends inside a reply: wait for more bytes."""
-
-
-def parse(buf: bytearray, pos: int) -> tuple[Any, int]:
-    """The reply starting at `pos` and the position after it; error replies are returned as
-    `RedisReplyError` values (a pipeline's other replies still count)."""
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        raise _Incomplete
-    kind, line = buf[pos], bytes(buf[pos + 1 : end])
-    after = end + 2
-    if kind == 0x24:  # $ bulk string
-        size = int(line)
-        if size < 0:
-            return None, after
-        if len(buf) < after + size + 2:
-            raise _Incomplete
-        return bytes(buf[after : after + size]).decode(), after + size + 2
-    if kind == 0x3A:  # : integer
-        return int(line), after
-    if kind == 0x2A:  # * array
-        count = int(line)
-        if count < 0:
-            return None, after
-        items = []
-        for _ in range(count):
-            item, after = parse(buf, after)
-            items.append(item)
-        return items, after
-    if kind == 0x2B:  # + simple string
-        return line.decode(), after
-    if kind == 0x2D:  # - error
-        return RedisReplyError(line.decode()), after
-    raise ConnectionError(f"redis: unexpected reply type {chr(kind)!r}")
 
 
 class _Connection(asyncio.Protocol):
@@ -215,7 +136,7 @@ class _Connection(asyncio.Protocol):
                 future, _ = self._waiting.popleft()
                 if not future.done():  # a caller that gave up (cancelled) is skipped
                     future.set_result(reply)
-        except _Incomplete:
+        except Incomplete:
             pass
         except (ConnectionError, ValueError) as exc:
             self.abort(ConnectionError(f"redis protocol error: {exc}"))

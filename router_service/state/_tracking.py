@@ -38,7 +38,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from router_service.clock import SYSTEM_CLOCK, Clock
-from router_service.state._resp import Command, RedisReplyError, RespClient, replies
+from router_service.state._resp import RespClient, replies
+from router_service.state._resp_wire import Command, RedisReplyError
 
 __all__ = ["ReadCache"]
 

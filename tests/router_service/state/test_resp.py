@@ -11,12 +11,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from router_service.state._resp import (
-    BACKLOG,
+from router_service.state._resp import BACKLOG, RespClient
+from router_service.state._resp_wire import (
+    Incomplete,
     RedisAddress,
     RedisReplyError,
-    RespClient,
-    _Incomplete,
     encode,
     parse,
     parse_url,
@@ -48,7 +47,7 @@ def test_a_reply_cut_anywhere_waits_for_the_rest() -> None:
     for cut in range(len(REPLIES) + 1):
         head = bytearray(REPLIES[:cut])
         pos, parsed = 0, []
-        with contextlib.suppress(_Incomplete):
+        with contextlib.suppress(Incomplete):
             while pos < len(head):
                 value, pos = parse(head, pos)
                 parsed.append(str(value) if isinstance(value, RedisReplyError) else value)

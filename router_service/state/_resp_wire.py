@@ -1,0 +1,112 @@
+"""RESP2, the Redis wire format, and Redis URLs: what `_resp.py`'s client speaks, without I/O.
+
+Commands are arrays of bulk strings; replies are parsed from a buffer at any cut (a reply that
+is not complete yet raises `Incomplete`: wait for more bytes). Error replies are values, so that
+a pipeline's other replies still count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = [
+    "Arg",
+    "Command",
+    "Incomplete",
+    "RedisAddress",
+    "RedisReplyError",
+    "encode",
+    "parse",
+    "parse_url",
+]
+
+Arg = str | int | bytes
+Command = Sequence[Arg]
+
+
+class RedisReplyError(Exception):
+    """An error reply from Redis (`-ERR …`, `-NOSCRIPT …`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RedisAddress:
+    host: str = "127.0.0.1"
+    port: int = 6379
+    path: str | None = None  # a unix socket
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+
+
+def parse_url(url: str) -> RedisAddress:
+    """`redis://[[user]:password@]host[:port][/db]`, `rediss://…` (TLS),
+    `unix://[[user]:password@]/path[?db=N]`."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"unsupported Redis URL scheme {parts.scheme!r}")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    query = parse_qs(parts.query)
+    if parts.scheme == "unix":
+        db = int(query.get("db", ["0"])[0])
+        return RedisAddress(path=parts.path, username=username, password=password, db=db)
+    path_db = parts.path.strip("/")
+    db = int(path_db) if path_db else int(query.get("db", ["0"])[0])
+    return RedisAddress(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 6379,
+        tls=parts.scheme == "rediss",
+        username=username,
+        password=password,
+        db=db,
+    )
+
+
+def encode(command: Command) -> bytes:
+    """One command as a RESP array of bulk strings."""
+    out = [b"*%d\r\n" % len(command)]
+    for arg in command:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class Incomplete(Exception):
+    """The buffer ends inside a reply: wait for more bytes."""
+
+
+def parse(buf: bytearray, pos: int) -> tuple[Any, int]:
+    """The reply starting at `pos` and the position after it; error replies are returned as
+    `RedisReplyError` values (a pipeline's other replies still count)."""
+    end = buf.find(b"\r\n", pos)
+    if end < 0:
+        raise Incomplete
+    kind, line = buf[pos], bytes(buf[pos + 1 : end])
+    after = end + 2
+    if kind == 0x24:  # $ bulk string
+        size = int(line)
+        if size < 0:
+            return None, after
+        if len(buf) < after + size + 2:
+            raise Incomplete
+        return bytes(buf[after : after + size]).decode(), after + size + 2
+    if kind == 0x3A:  # : integer
+        return int(line), after
+    if kind == 0x2A:  # * array
+        count = int(line)
+        if count < 0:
+            return None, after
+        items = []
+        for _ in range(count):
+            item, after = parse(buf, after)
+            items.append(item)
+        return items, after
+    if kind == 0x2B:  # + simple string
+        return line.decode(), after
+    if kind == 0x2D:  # - error
+        return RedisReplyError(line.decode()), after
+    raise ConnectionError(f"redis: unexpected reply type {chr(kind)!r}")
