@@ -170,15 +170,20 @@ class ReadCache:
             subscriber.on_push = self._message
             subscriber.on_lost = self.flush
             try:
-                client_id, _ = await replies(
+                client_id, subscribed = await replies(
                     subscriber.send([("CLIENT", "ID"), ("SUBSCRIBE", _CHANNEL)])
                 )
             except BaseException:
                 subscriber.close()
                 raise
-            if isinstance(client_id, RedisReplyError):
+            # Either refused (an ACL without CLIENT or SUBSCRIBE, a proxy): no invalidation
+            # would ever arrive, so nothing may be kept.
+            refused = next(
+                (r for r in (client_id, subscribed) if isinstance(r, RedisReplyError)), None
+            )
+            if refused is not None:
                 subscriber.close()
-                self._refused(client_id)
+                self._refused(refused)
                 return None
             self._subscriber, self._subscriber_id = subscriber, int(client_id)
             return self._subscriber_id

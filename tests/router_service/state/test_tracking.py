@@ -184,10 +184,12 @@ async def test_a_lost_subscriber_drops_everything_and_tracking_comes_back(
     await another_replicas_write_is_reported(stores)
 
 
+@pytest.mark.parametrize("missing", ["CLIENT", "SUBSCRIBE"])
 async def test_a_server_that_refuses_tracking_is_read_as_before(
-    caplog: pytest.LogCaptureFixture,
+    missing: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    server = PrivateRedis(args=("--rename-command", "CLIENT", ""))
+    """No CLIENT (tracking) or no SUBSCRIBE (its invalidations would never arrive)."""
+    server = PrivateRedis(args=("--rename-command", missing, ""))
     await server.start()
     store = RedisStateStore.from_url(server.url, prefix="t")
     other = RedisStateStore.from_url(server.url, prefix="t", read_cache=False)
