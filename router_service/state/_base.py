@@ -174,6 +174,11 @@ class StateStore(ABC):
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         """Every live bucket of each name: {bucket: {field: total}}."""
 
+    def read_cache_counts(self) -> dict[str, int]:
+        """Reads answered from a read cache (`hit`), from the server (`miss`), and entries the
+        server reported changed (`invalidated`), since start; empty without a read cache."""
+        return {}
+
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections. Idempotent."""

@@ -355,6 +355,12 @@ class RedisStateStore(StateStore):
             out.append(live)
         return out
 
+    def read_cache_counts(self) -> dict[str, int]:
+        cache = self.cache
+        if cache is None:
+            return {}
+        return {"hit": cache.hits, "miss": cache.misses, "invalidated": cache.invalidations}
+
     async def aclose(self) -> None:
         if self._closed:
             return

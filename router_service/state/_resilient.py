@@ -267,6 +267,9 @@ class ResilientStateStore(StateStore):
         found = await self._try_shared(lambda: self.shared.read_buckets(names))
         return await self.local.read_buckets(names) if isinstance(found, _Down) else found
 
+    def read_cache_counts(self) -> dict[str, int]:
+        return self.shared.read_cache_counts()
+
     async def aclose(self) -> None:
         await self.shared.aclose()
         await self.local.aclose()

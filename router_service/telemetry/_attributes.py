@@ -52,6 +52,7 @@ COOLDOWN_APPLIED = "switchboard.cooldown.applied"
 SESSION_BAN_APPLIED = "switchboard.session.ban_applied"
 KEY_STATE = "switchboard.key.state"
 SCOPE = "switchboard.cooldown.scope"
+CACHE_RESULT = "switchboard.cache.result"
 
 # `gen_ai.provider.name` well-known values by adapter kind.
 _PROVIDER_NAMES = {

@@ -1,4 +1,5 @@
-"""State gauges: keys by state, keys' in-flight requests, cooldowns and bans in force.
+"""State gauges: keys by state, keys' in-flight requests, cooldowns and bans in force, and the
+read cache's counts (Redis state).
 
 Pool snapshots and cooldown deadlines live in the StateStore and are read asynchronously, while
 the SDK's gauge callbacks are synchronous; so one owned task per router polls them every
@@ -78,6 +79,8 @@ class StateGauges:
         for deployment, end in zip(deployments, until, strict=True):
             scope = _labels(deployment.provider, (attr.SCOPE, "deployment"))
             _bump(view.cooldowns, scope, 1 if end > now else 0)
+        for result, count in runtime.store.read_cache_counts().items():
+            view.read_cache[((attr.CACHE_RESULT, result),)] = count
         telemetry = self._telemetry or current()
         ttl_s = runtime.config.sessions.thread_cooldown_s
         for provider in runtime.pools:

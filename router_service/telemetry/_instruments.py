@@ -38,6 +38,7 @@ class StateView:
     in_flight: dict[Labels, int] = field(default_factory=dict)
     cooldowns: dict[Labels, int] = field(default_factory=dict)
     bans: dict[Labels, int] = field(default_factory=dict)
+    read_cache: dict[Labels, int] = field(default_factory=dict)  # totals since start
 
 
 class LocalCounter:
@@ -165,6 +166,14 @@ class Instruments:
             unit="{stream}",
             description="Streams open now.",
         )
+        meter.create_observable_counter(
+            "switchboard.state.read_cache",
+            callbacks=[self._observe("read_cache", shared=True)],
+            unit="{read}",
+            description="Reads of shared state (cooldowns, session rules, sticky deployments) "
+            "answered from the replica's read cache (hit) or from Redis (miss), and entries Redis "
+            "reported changed (invalidated).",
+        )
         gauge = meter.create_observable_gauge
         gauge(
             "switchboard.config.info",
@@ -202,12 +211,16 @@ class Instruments:
         digest = self.config_digest
         return [] if digest is None else [Observation(1, {"switchboard.config.digest": digest})]
 
-    def _observe(self, name: str) -> _Callback:
+    def _observe(self, name: str, *, shared: bool = False) -> _Callback:
+        """The views' values added up; `shared`: each view reports the same process-wide
+        totals (runtimes that follow one another on one store), so the largest is taken."""
+
         def callback(options: CallbackOptions) -> Iterable[Observation]:
             totals: dict[Labels, int] = {}
             for view in list(self.views.values()):
                 for labels, value in getattr(view, name).items():
-                    totals[labels] = totals.get(labels, 0) + value
+                    before = totals.get(labels, 0)
+                    totals[labels] = max(before, value) if shared else before + value
             return [Observation(value, dict(labels)) for labels, value in totals.items()]
 
         return callback

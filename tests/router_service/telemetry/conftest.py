@@ -7,7 +7,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from router_service.telemetry.testing import TelemetryCapture
+from tests.replicas.redis_fixtures import redis_prefix, redis_url
 from tests.router_service.telemetry.otlp_receiver import Receiver, start_receiver
+
+__all__ = ["captured", "receiver", "redis_prefix", "redis_url"]  # the Redis fixtures re-exported
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
 from tests.http_edge.harness import Edge
+from tests.replicas.harness import replica_config
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -189,3 +190,25 @@ async def test_metrics_off_is_a_404_at_the_edge(
     edge = await start_edge(router)
     async with httpx.AsyncClient(base_url=edge.base_url) as http:
         assert (await http.get("/metrics")).status_code == 404
+
+
+async def test_the_read_cache_is_counted_on_shared_state(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    router = await start_router(replica_config(fake.base_url, redis_url, redis_prefix))
+    for _ in range(3):  # one conversation: its keys are read from Redis once
+        await router.stub.Chat(pb.ChatRequest(params=ask("same conversation")))
+    await router.runtime.gauges.poll()
+
+    found = samples(captured.prometheus_text())
+    name = "switchboard_state_read_cache_total"
+    assert value(found, name, switchboard_cache_result="miss") >= 1
+    assert value(found, name, switchboard_cache_result="hit") >= 2
+    assert (
+        value(found, name, switchboard_cache_result="hit")
+        == (router.runtime.store.read_cache_counts()["hit"])
+    )
