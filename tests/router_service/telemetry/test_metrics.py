@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
-from router_service.telemetry import PrometheusListener
+from router_service.telemetry import PrometheusListener, current
+from router_service.telemetry._instruments import StateView
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
@@ -212,3 +213,20 @@ async def test_the_read_cache_is_counted_on_shared_state(
         value(found, name, switchboard_cache_result="hit")
         == (router.runtime.store.read_cache_counts()["hit"])
     )
+
+
+def test_runtimes_on_one_store_report_its_read_cache_once(captured: TelemetryCapture) -> None:
+    """A reload's old and new runtime may both have a view for a moment: the read cache's totals
+    are the one store's, so they are not added up, while per-runtime gauges still are."""
+    metrics = current().metrics
+    for index in range(2):
+        view = StateView()
+        view.read_cache[(("switchboard.cache.result", "hit"),)] = 40 + index
+        view.keys[(("switchboard.provider", "alpha"), ("switchboard.key.state", "active"))] = 1
+        metrics.views[index] = view
+    try:
+        found = samples(captured.prometheus_text())
+    finally:
+        metrics.views.clear()
+    assert value(found, "switchboard_state_read_cache_total", switchboard_cache_result="hit") == 41
+    assert value(found, "switchboard_keys", switchboard_key_state="active") == 2
