@@ -175,7 +175,7 @@ class StateStore(ABC):
         """Every live bucket of each name: {bucket: {field: total}}."""
 
     def read_cache_counts(self) -> dict[str, int]:
-        """Reads answered from a read cache (`hit`), from the server (`miss`), and entries the
+        """Reads answered from a read cache (`hit`), from the server (`miss`), and keys the
         server reported changed (`invalidated`), since start; empty without a read cache."""
         return {}
 

@@ -209,13 +209,14 @@ class RedisStateStore(StateStore):
         replies of the `after` commands, in at most one round trip."""
         cache = self.cache
         found = cache.cached(keys) if cache is not None and keys else None
-        if found is not None or not keys:
-            return found or [], _checked(await self._client.pipeline(after)) if after else []
-        if cache is not None:
-            got = _checked(await cache.mget(keys, after))
-        else:
-            got = _checked(await self._client.pipeline([("MGET", *keys), *after]))
-        return got[0], got[1:]
+        if found is None and keys:
+            if cache is not None:
+                got = _checked(await cache.mget(keys, after))
+            else:
+                got = _checked(await self._client.pipeline([("MGET", *keys), *after]))
+            return got[0], got[1:]
+        counts = _checked(await self._client.pipeline(after)) if after else []
+        return found or [], counts
 
     @contextlib.asynccontextmanager
     async def _writing(self, key: str) -> AsyncIterator[None]:

@@ -221,16 +221,11 @@ class RespClient:
     async def pipeline(self, commands: Sequence[Command], *, lazy: bool = False) -> list[Any]:
         """The replies of `commands`, sent together, in order; error replies are returned as
         `RedisReplyError` values."""
-        connection = await self._connection()
+        connection = await self.connection()
         return await replies(connection.send(commands, lazy=lazy))
 
     def script(self, source: str) -> Script:
         return Script(self, source)
-
-    async def connection(self) -> _Connection:
-        """The connection the next commands go to (made if needed): for callers that must
-        prepare it first (the read cache's tracking)."""
-        return await self._connection()
 
     async def dedicated(self) -> _Connection:
         """A new connection of its own, outside the pool (a subscriber); the caller closes it."""
@@ -238,7 +233,9 @@ class RespClient:
             raise ConnectionError("the redis client is closed")
         return await self._connect()
 
-    async def _connection(self) -> _Connection:
+    async def connection(self) -> _Connection:
+        """The connection the next commands go to (made if needed); callers that must prepare
+        it first (the read cache's tracking) send on it themselves."""
         if self._closed:
             raise ConnectionError("the redis client is closed")
         index = self._turn

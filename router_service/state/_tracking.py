@@ -35,11 +35,14 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._resp import RespClient, replies
 from router_service.state._resp_wire import Command, RedisReplyError
+
+if TYPE_CHECKING:
+    from router_service.state._resp import _Connection
 
 __all__ = ["ReadCache"]
 
@@ -67,7 +70,7 @@ class ReadCache:
         # Keys whose read is in flight, each with the read's ticket; an invalidation removes it.
         self._filling: dict[str, int] = {}
         self._tickets = itertools.count(1)
-        self._subscriber: Any = None  # the subscriber connection while it is up
+        self._subscriber: _Connection | None = None  # the subscriber connection while it is up
         self._subscriber_id: int | None = None
         self._subscribing = asyncio.Lock()
         self._retry_at = 0.0  # no subscriber attempt before this monotonic instant
@@ -133,7 +136,7 @@ class ReadCache:
             self._subscriber = None
 
     # -- tracking ---------------------------------------------------------------------------------
-    async def _tracking_commands(self, connection: Any) -> list[Command]:
+    async def _tracking_commands(self, connection: _Connection) -> list[Command]:
         """What to send before a cached read on `connection`: tracking on (again, when the
         subscriber changed since), then OPTIN's opt-in for the next command."""
         subscriber_id = await self._subscribed()
@@ -193,17 +196,21 @@ class ReadCache:
         the whole database was flushed."""
         if not (isinstance(message, list) and len(message) == 3 and message[0] == "message"):
             return
-        self.invalidations += 1
         keys = message[2]
         if keys is None:
+            self.invalidations += len(self._entries)
             self.flush()
             return
-        for key in [keys] if isinstance(keys, str) else keys:  # a PUBLISH of one key name
-            self._entries.pop(key, None)
-            self._filling.pop(key, None)
+        keys = [keys] if isinstance(keys, str) else keys  # a PUBLISH of one key name
+        self.invalidations += len(keys)
+        for key in keys:
+            self.forget(key)
 
-    def _fill(self, keys: Sequence[str], values: list[Any], ticket: int, connection: Any) -> None:
-        if connection.broken is not None or self._subscriber is None:
+    def _fill(
+        self, keys: Sequence[str], values: list[Any], ticket: int, connection: _Connection
+    ) -> None:
+        subscriber = self._subscriber
+        if connection.broken is not None or subscriber is None or subscriber.broken is not None:
             return  # whatever Redis tracked for us there is gone
         entries, filling = self._entries, self._filling
         now = self._clock.monotonic()

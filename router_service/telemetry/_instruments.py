@@ -171,7 +171,7 @@ class Instruments:
             callbacks=[self._observe("read_cache", shared=True)],
             unit="{read}",
             description="Reads of shared state (cooldowns, session rules, sticky deployments) "
-            "answered from the replica's read cache (hit) or from Redis (miss), and entries Redis "
+            "answered from the replica's read cache (hit) or from Redis (miss), and keys Redis "
             "reported changed (invalidated).",
         )
         gauge = meter.create_observable_gauge

@@ -128,7 +128,7 @@ async def test_this_replicas_own_writes_are_read_at_once(
     # Redis's invalidations are held back (they travel on another connection and may come
     # after the write's own reply): the writer must not need them.
     subscriber = cache_of(cached)._subscriber
-    assert subscriber is not None
+    assert subscriber is not None and subscriber._transport is not None
     subscriber._transport.pause_reading()
 
     await cached.extend_deadline("cool:a", clock.now() + 30)
