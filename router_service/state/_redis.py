@@ -30,7 +30,6 @@ import math
 import secrets
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state import _redis_scripts as lua
@@ -44,7 +43,7 @@ from router_service.state._base import (
     StoreUnavailableError,
 )
 from router_service.state._resp import RespClient
-from router_service.state._resp_wire import Command, RedisReplyError
+from router_service.state._resp_wire import Command, RedisReplyError, checked, pairs
 from router_service.state._tracking import ReadCache
 
 # How long a key outlives the last instant it can matter (clock skew between replicas).
@@ -62,16 +61,6 @@ def _translated() -> Iterator[None]:
 
 def _opt(value: int | None) -> str:
     return "" if value is None else str(value)
-
-
-def redacted(url: str) -> str:
-    """A Redis URL fit for a log line: the password replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:" if parts.username else ":"
-    return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
 
 
 class RedisStateStore(StateStore):
@@ -139,6 +128,8 @@ class RedisStateStore(StateStore):
 
     # -- slots ---------------------------------------------------------------------------------
     async def acquire(self, request: SlotRequest) -> SlotGrant:
+        if request.max_in_flight is None and request.rpm is None and request.tpm is None:
+            return await self._acquire_unlimited(request)
         lease_id = self._new_id()
         keys = [self._key("slot", request.resource), self._key("rate", request.resource)]
         keys += [self._key("dl", name) for name in request.unless]
@@ -162,6 +153,26 @@ class RedisStateStore(StateStore):
             deadlines=tuple(float(until) for until in found),
         )
 
+    async def _acquire_unlimited(self, request: SlotRequest) -> SlotGrant:
+        """A slot with no limit to enforce has nothing for Redis to decide: its `unless`
+        deadlines are read (from the read cache: no round trip once read) and the lease is
+        recorded without waiting (`RespClient.post`), for the counts other replicas and the
+        admin read (`held`: up to `LAZY_S` late there, in order with this replica's commands)."""
+        found = await self.deadlines(request.unless) if request.unless else []
+        if any(found):
+            return SlotGrant(None, deadlines=tuple(found))
+        now = self._clock.now()
+        lease_id, key = self._new_id(), self._key("slot", request.resource)
+        record: list[Command] = [
+            ("ZREMRANGEBYSCORE", key, "-inf", repr(now)),  # leases of replicas that died
+            ("ZADD", key, repr(now + request.ttl_s), lease_id),
+            ("PEXPIRE", key, math.ceil(request.ttl_s * 1000) + _SLACK_MS),
+        ]
+        with _translated():
+            await self._client.post(record)
+        window = math.floor(now / RATE_WINDOW_S)
+        return SlotGrant(lease_id, window=window, deadlines=tuple(found))
+
     async def add_tokens(self, resource: str, window: int, delta: int) -> None:
         with _translated():
             await self._add_tokens([self._key("rate", resource)], [window, delta])
@@ -178,7 +189,7 @@ class RedisStateStore(StateStore):
         if not resources:
             return []
         with _translated():
-            counts = _checked(await self._client.pipeline(self._held_commands(resources)))
+            counts = checked(await self._client.pipeline(self._held_commands(resources)))
         return [int(c) for c in counts]
 
     def _held_commands(self, resources: Sequence[str]) -> list[tuple[str, ...]]:
@@ -211,11 +222,11 @@ class RedisStateStore(StateStore):
         found = cache.cached(keys) if cache is not None and keys else None
         if found is None and keys:
             if cache is not None:
-                got = _checked(await cache.mget(keys, after))
+                got = checked(await cache.mget(keys, after))
             else:
-                got = _checked(await self._client.pipeline([("MGET", *keys), *after]))
+                got = checked(await self._client.pipeline([("MGET", *keys), *after]))
             return got[0], got[1:]
-        counts = _checked(await self._client.pipeline(after)) if after else []
+        counts = checked(await self._client.pipeline(after)) if after else []
         return found or [], counts
 
     @contextlib.asynccontextmanager
@@ -342,14 +353,14 @@ class RedisStateStore(StateStore):
             commands.append(("HGETALL", self._key("bkt", name)))
             commands.append(("ZRANGE", self._key("bkti", name), "0", "-1", "WITHSCORES"))
         with _translated():
-            replies = _checked(await self._client.pipeline(commands))
+            replies = checked(await self._client.pipeline(commands))
         now = self._clock.now()
         out = []
-        for fields, index in _pairs(replies):
+        for fields, index in pairs(replies):
             live: dict[int, dict[str, float]] = {
-                int(bucket): {} for bucket, expiry in _pairs(index) if float(expiry) > now
+                int(bucket): {} for bucket, expiry in pairs(index) if float(expiry) > now
             }
-            for key, total in _pairs(fields):
+            for key, total in pairs(fields):
                 bucket, _, field = key.partition("|")
                 if int(bucket) in live:
                     live[int(bucket)][field] = float(total)
@@ -369,18 +380,3 @@ class RedisStateStore(StateStore):
         if self.cache is not None:
             await self.cache.aclose()
         await self._client.aclose()
-
-
-def _pairs(replies: list[Any]) -> Iterator[tuple[Any, Any]]:
-    """[a, b, c, d] → (a, b), (c, d): pipelines of two commands per name, and Redis's flat
-    field/value and member/score lists."""
-    it = iter(replies)
-    return zip(it, it, strict=True)
-
-
-def _checked(replies: list[Any]) -> list[Any]:
-    """A pipeline's replies, raising its first error reply."""
-    for reply in replies:
-        if isinstance(reply, RedisReplyError):
-            raise reply
-    return replies

@@ -282,7 +282,8 @@ async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateS
         return MemoryStateStore(clock)
     # Imported here: nothing of the Redis store is loaded by processes that never use it (the
     # default, memory backend).
-    from router_service.state._redis import RedisStateStore, redacted
+    from router_service.state._redis import RedisStateStore
+    from router_service.state._resp_wire import redacted
 
     assert config.url is not None  # the config validator requires it
     url = config.url.get_secret_value()

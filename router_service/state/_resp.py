@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -40,6 +41,8 @@ from router_service.state._resp_wire import (
 )
 
 __all__ = ["BACKLOG", "LAZY_S", "RespClient", "Script", "replies"]
+
+log = logging.getLogger("switchboard.state")
 
 # The longest a lazy command waits for other commands to leave with (see _Connection).
 LAZY_S = 0.002
@@ -88,10 +91,10 @@ class _Connection(asyncio.Protocol):
         self._out += [encode(command) for command in commands]
         if lazy:
             if not self._flush_pending and self._lazy_timer is None:
-                self._lazy_timer = self._loop.call_later(self._lazy_s, self._flush)
+                self._lazy_timer = self._loop.call_later(self._lazy_s, self.flush)
         elif not self._flush_pending:
             self._flush_pending = True
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(self.flush)
         if self._watchdog is None:
             self._watchdog = self._loop.call_at(due, self._watch)
         return futures
@@ -111,7 +114,7 @@ class _Connection(asyncio.Protocol):
         else:
             self._watchdog = self._loop.call_at(due, self._watch)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         self._flush_pending = False
         if self._lazy_timer is not None:
             self._lazy_timer.cancel()
@@ -224,6 +227,15 @@ class RespClient:
         connection = await self.connection()
         return await replies(connection.send(commands, lazy=lazy))
 
+    async def post(self, commands: Sequence[Command]) -> None:
+        """Queue `commands` as lazy ones and return without waiting for their replies: writes
+        whose effect nobody waits for (the record of a slot that enforces nothing). They leave
+        before any command queued after them on this connection; a failure is only logged (a
+        lost connection is seen by the next command that waits)."""
+        connection = await self.connection()
+        for future in connection.send(commands, lazy=True):
+            future.add_done_callback(_unread_reply)
+
     def script(self, source: str) -> Script:
         return Script(self, source)
 
@@ -241,6 +253,9 @@ class RespClient:
         index = self._turn
         connection = self._slots[index]
         if connection is not None and connection.backlog >= BACKLOG and len(self._slots) > 1:
+            # What waits to leave on this one goes first: posted commands keep their order
+            # with the commands that follow them (a slot's record, then its release).
+            connection.flush()
             index = self._turn = (index + 1) % len(self._slots)
             connection = self._slots[index]
         if connection is not None and connection.broken is None:
@@ -274,7 +289,7 @@ class RespClient:
             if address.db:
                 setup.append(["SELECT", address.db])
             try:
-                for reply in await replies(connection.send(setup)):
+                for reply in await replies(connection.send(setup)) if setup else ():
                     if isinstance(reply, RedisReplyError):
                         raise reply
             except BaseException:  # refused, timed out or cancelled: the connection goes too
@@ -288,6 +303,17 @@ class RespClient:
             if connection is not None:
                 connection.close()
             self._slots[index] = None
+
+
+def _unread_reply(future: asyncio.Future[Any]) -> None:
+    """The reply of a posted command: nobody reads it, a failure is logged."""
+    if future.cancelled():
+        return
+    failure = future.exception()
+    if failure is None and isinstance(future.result(), RedisReplyError):
+        failure = future.result()
+    if failure is not None:
+        log.debug("a posted redis command failed: %s", failure)
 
 
 async def replies(futures: list[asyncio.Future[Any]]) -> list[Any]:

@@ -7,10 +7,10 @@ a pipeline's other replies still count.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 __all__ = [
     "Arg",
@@ -18,9 +18,12 @@ __all__ = [
     "Incomplete",
     "RedisAddress",
     "RedisReplyError",
+    "checked",
     "encode",
+    "pairs",
     "parse",
     "parse_url",
+    "redacted",
 ]
 
 Arg = str | int | bytes
@@ -110,3 +113,28 @@ def parse(buf: bytearray, pos: int) -> tuple[Any, int]:
     if kind == 0x2D:  # - error
         return RedisReplyError(line.decode()), after
     raise ConnectionError(f"redis: unexpected reply type {chr(kind)!r}")
+
+
+def redacted(url: str) -> str:
+    """A Redis URL fit for a log line: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
+
+
+def pairs(replies: list[Any]) -> Iterator[tuple[Any, Any]]:
+    """[a, b, c, d] → (a, b), (c, d): pipelines of two commands per name, and Redis's flat
+    field/value and member/score lists."""
+    it = iter(replies)
+    return zip(it, it, strict=True)
+
+
+def checked(replies: list[Any]) -> list[Any]:
+    """A pipeline's replies, raising its first error reply."""
+    for reply in replies:
+        if isinstance(reply, RedisReplyError):
+            raise reply
+    return replies

@@ -16,13 +16,13 @@ from router_service.state import (
     MemoryStateStore,
     RedisStateStore,
     ResilientStateStore,
+    SlotGrant,
     SlotRequest,
     StoreUnavailableError,
     open_store,
 )
-from router_service.state._redis import redacted
 from router_service.state._resp import RespClient
-from tests.helpers import free_port
+from tests.helpers import eventually, free_port
 from tests.replicas.redis_fixtures import keys_under
 
 
@@ -136,14 +136,6 @@ def test_state_config_checks_the_url() -> None:
     assert "pw" not in repr(config)
 
 
-def test_logged_urls_hide_the_password() -> None:
-    assert redacted("redis://user:s3cret@redis.internal:6379/2") == (
-        "redis://user:***@redis.internal:6379/2"
-    )
-    assert redacted("redis://:s3cret@h:6379") == "redis://:***@h:6379"
-    assert redacted("redis://h:6379/0") == "redis://h:6379/0"
-
-
 async def test_a_release_waits_for_company_only_after_the_answer(
     redis_url: str, redis_prefix: str
 ) -> None:
@@ -171,3 +163,65 @@ async def test_a_release_waits_for_company_only_after_the_answer(
         await unhurried
     finally:
         await store.aclose()
+
+
+async def test_a_slot_without_limits_is_leased_without_waiting_for_redis(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Nothing to enforce, nothing for Redis to decide: once its deadlines are read (the read
+    cache keeps them) a lease writes nothing until other commands leave, and its record still
+    reaches the other replicas, ahead of its release."""
+    clock = ManualClock()
+    here = RedisStateStore(RespClient(redis_url, lazy_s=3600), prefix=redis_prefix, clock=clock)
+    there = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    request = SlotRequest("k", 60, unless=("cool:k",))
+    try:
+        first = await here.acquire(request)  # reads the deadline: one round trip
+        connection = await here._client.connection()
+        writes = connection.writes
+        second = await here.acquire(request)
+        assert first.lease_id and second.lease_id and first.lease_id != second.lease_id
+        assert first.deadlines == second.deadlines == (0.0,)
+        assert connection.writes == writes  # the second lease wrote nothing yet
+        assert await there.held(["k"]) == [0]  # the records wait for company (an hour here)
+
+        assert await here.held(["k"]) == [2]  # a command of this replica takes them along
+        assert await there.held(["k"]) == [2]
+        assert 0 < await _pttl(there, redis_prefix, "slot:k") <= 61_000
+
+        await here.release("k", first.lease_id)  # urgent: written at once, after the records
+        assert await there.held(["k"]) == [1]
+    finally:
+        await here.aclose()
+        await there.aclose()
+
+
+async def test_a_slot_without_limits_is_refused_while_a_deadline_is_in_force(
+    redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock()
+    here = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    there = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    request = SlotRequest("k", 60, unless=("off:k", "cool:k"))
+    try:
+        assert (await here.acquire(request)).lease_id is not None  # deadlines now cached
+        assert here.cache is not None
+        seen, until = here.cache.invalidations, clock.now() + 30
+        await there.extend_deadline("cool:k", until)  # another replica cools the key
+
+        async def reported() -> bool:
+            return here.cache is not None and here.cache.invalidations > seen
+
+        await eventually(reported, what="Redis's invalidation of cool:k")
+        refused = await here.acquire(request)
+        assert refused.lease_id is None and refused.deadlines == (0.0, until)
+        assert await there.held(["k"]) == [1]  # the refusal recorded nothing
+        clock.advance(31)
+        assert (await here.acquire(request)).lease_id is not None  # time alone lifts it
+    finally:
+        await here.aclose()
+        await there.aclose()
+
+
+async def _pttl(store: RedisStateStore, prefix: str, name: str) -> int:
+    return int(await store._client.execute("PTTL", f"{prefix}:{name}"))

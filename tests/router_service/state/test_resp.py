@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 from collections.abc import AsyncIterator
 
@@ -19,7 +20,9 @@ from router_service.state._resp_wire import (
     encode,
     parse,
     parse_url,
+    redacted,
 )
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -304,3 +307,57 @@ async def test_a_lazy_command_alone_leaves_after_its_wait(
         assert await client.execute("SET", f"{redis_prefix}:lazy", "x", lazy=True) == "OK"
     finally:
         await client.aclose()
+
+
+async def test_posted_commands_wait_for_company_and_a_failure_is_only_logged(
+    redis_url: str, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`post` returns at once; its commands leave, in order, with the next ones written."""
+    client = RespClient(redis_url, connections=1, lazy_s=3600)
+    key = f"{redis_prefix}:posted"
+    try:
+        connection = await client.connection()
+        await client.execute("PING")
+        before = connection.writes
+        with caplog.at_level(logging.DEBUG, logger="switchboard.state"):
+            await client.post([("SET", key, "x"), ("INCR", key)])  # the INCR fails
+            assert connection.writes == before and connection.backlog == 2
+            assert await client.execute("GET", key) == "x"  # written after them
+        assert connection.writes == before + 1 and connection.backlog == 0
+        assert "a posted redis command failed" in caplog.text and "not an integer" in caplog.text
+    finally:
+        await client.aclose()
+
+
+async def test_commands_waiting_to_leave_go_before_the_next_connection_takes_over(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A connection with `BACKLOG` replies waiting hands the next commands to another one,
+    and writes what it still held first: posted commands stay ahead of what follows them."""
+    client = RespClient(redis_url, connections=2, lazy_s=3600)
+    key = f"{redis_prefix}:rotation"
+    try:
+        first = await client.connection()
+        await client.execute("PING")
+        await client.post([("INCR", key)] * BACKLOG)
+        assert first.writes == 1
+        second = await client.connection()
+        assert second is not first
+        assert first.writes == 2  # flushed before the hand-over, not an hour later
+        await client.execute("PING")  # on `second`; `first`'s replies arrive meanwhile
+
+        async def drained() -> bool:
+            return first.backlog == 0
+
+        await eventually(drained, what="the posted commands' replies")
+        assert await client.execute("GET", key) == str(BACKLOG)
+    finally:
+        await client.aclose()
+
+
+def test_logged_urls_hide_the_password() -> None:
+    assert redacted("redis://user:s3cret@redis.internal:6379/2") == (
+        "redis://user:***@redis.internal:6379/2"
+    )
+    assert redacted("redis://:s3cret@h:6379") == "redis://:***@h:6379"
+    assert redacted("redis://h:6379/0") == "redis://h:6379/0"
