@@ -24,6 +24,7 @@ class DisableReason(enum.Enum):
 @dataclass(slots=True)
 class KeyHealth:
     last_used: int = 0  # order of last use within this process (0: never)
+    in_flight: int = 0  # this process's leases of the key not yet released
     last_outcome: Outcome | None = None
     # model -> consecutive 429s without a hint; cleared by a success.
     strikes: dict[str, int] = field(default_factory=dict)

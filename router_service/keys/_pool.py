@@ -104,12 +104,17 @@ class KeyPool:
             return Unavailable(Refusal.EXHAUSTED)
         if len(candidates) == 1:  # nothing to order: health is checked by the acquire itself
             return await self._lease_only(candidates[0], model, tokens)
-        # Health and in-flight counts in one store call (one Redis round trip).
+        # Health and in-flight counts in one store call (one Redis round trip). Keys with no
+        # limit are ordered by this replica's own leases instead: nothing of theirs is enforced,
+        # and without counts to read their health comes from the store's read cache.
+        shared = any(self._limited(k) for k in candidates)
         reading = await self.store.read(
             deadlines=self._health_names(model, candidates),
-            held=[self.slot_name(k) for k in candidates],
+            held=[self.slot_name(k) for k in candidates] if shared else (),
         )
-        held_all = reading.held
+        held_all = (
+            reading.held if shared else [self.health[k.fingerprint].in_flight for k in candidates]
+        )
         found = self._usable_of(candidates, reading.deadlines)
         if isinstance(found, Unavailable):
             return found
@@ -146,6 +151,11 @@ class KeyPool:
                 return found
         return Unavailable(Refusal.AT_LIMIT, grant.retry_after_s or None)
 
+    def _limited(self, key: UpstreamKey) -> bool:
+        """Whether leasing `key` enforces anything (else its slot only counts)."""
+        limits = (key.max_in_flight, key.rpm, key.tpm)
+        return self.health[key.fingerprint].half_open or any(x is not None for x in limits)
+
     def _slot_request(
         self, key: UpstreamKey, tokens: int, unless: Sequence[str] = ()
     ) -> SlotRequest:
@@ -159,8 +169,10 @@ class KeyPool:
     def _granted(
         self, key: UpstreamKey, model: str, lease_id: str, grant: SlotGrant, tokens: int
     ) -> KeyLease:
+        health = self.health[key.fingerprint]
         # A sequence number, not a time: ties cannot happen, whatever the clock does.
-        self.health[key.fingerprint].last_used = next(self._use_seq)
+        health.last_used = next(self._use_seq)
+        health.in_flight += 1
         return KeyLease(self, key, model, lease_id, window=grant.window, tokens=tokens)
 
     async def _usable(
@@ -206,6 +218,7 @@ class KeyPool:
         return await self._queue.wait_for(attempt, wait_s)
 
     async def _release(self, key: UpstreamKey, lease_id: str) -> None:
+        self.health[key.fingerprint].in_flight -= 1
         await self.store.release(self.slot_name(key), lease_id)
         self._queue.notify()
 

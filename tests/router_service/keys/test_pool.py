@@ -229,10 +229,12 @@ async def test_token_estimate_is_corrected_by_usage() -> None:
 class CountingStore(MemoryStateStore):
     """Counts the store calls a lease makes (each is one Redis round trip)."""
 
-    calls: list[str]
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.calls: list[str] = []
 
     async def read(self, **kwargs: Any) -> Reading:
-        self.calls.append("read")
+        self.calls.append("read" if not kwargs.get("held") else "read+held")
         return await super().read(**kwargs)
 
     async def acquire(self, request: SlotRequest) -> SlotGrant:
@@ -243,7 +245,6 @@ class CountingStore(MemoryStateStore):
 def counting_pool(*secrets: str) -> tuple[KeyPool, CountingStore]:
     pool, clock = make_pool(*secrets)
     store = pool.store = CountingStore(clock)
-    store.calls = []
     return pool, store
 
 
@@ -261,7 +262,23 @@ async def test_a_lone_candidate_is_checked_and_leased_in_one_store_call() -> Non
 
     several, store = counting_pool("k1", "k2")
     await (await take(several)).release()
-    assert store.calls == ["read", "acquire"]  # the order needs the shared in-flight counts
+    assert store.calls == ["read", "acquire"]  # their health, to order them
+
+
+async def test_keys_with_limits_are_ordered_by_everyones_leases_the_others_by_ours() -> None:
+    """Nothing of an unlimited key's is enforced: its health is read without in-flight counts
+    (on Redis, from the read cache) and the order follows this process's leases, whatever
+    another replica holds. With limits the shared counts decide, to spare refused leases."""
+    for limit, expected in ((None, ["k1", "k2"]), (8, ["k2", "k2"])):
+        pool, clock = make_pool("k1", "k2", max_in_flight=limit)
+        store = pool.store = CountingStore(clock)
+        first = pool.slot_name(pool.keys[0])
+        for _ in range(2):  # another replica's leases on k1
+            assert (await store.acquire(SlotRequest(first, 60, limit))).lease_id is not None
+        store.calls.clear()
+        assert [(await take(pool)).key.secret for _ in expected] == expected
+        read = "read" if limit is None else "read+held"
+        assert store.calls == [read, "acquire"] * 2
 
 
 async def test_a_throttled_provider_refuses_its_last_candidate_too() -> None:

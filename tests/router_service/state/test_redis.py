@@ -16,7 +16,6 @@ from router_service.state import (
     MemoryStateStore,
     RedisStateStore,
     ResilientStateStore,
-    SlotGrant,
     SlotRequest,
     StoreUnavailableError,
     open_store,
