@@ -33,7 +33,7 @@ class KeySnapshot:
     """What admin output shows of a key: never its secret."""
 
     key: UpstreamKey
-    in_flight: int
+    in_flight: int  # across every replica sharing the store
     disabled_until: float
     disabled_reason: str
     cooling: dict[str, float]
@@ -41,6 +41,7 @@ class KeySnapshot:
     half_open: bool
     probe_failures: int
     reported: bool
+    held_here: int = 0  # of `in_flight`, the leases this process holds
 
 
 class KeyPool:
@@ -339,6 +340,7 @@ class KeyPool:
                     h.half_open,
                     h.probe_failures,
                     h.reported,
+                    h.in_flight,
                 )
             )
         return out

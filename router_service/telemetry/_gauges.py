@@ -68,7 +68,9 @@ class StateGauges:
                 )
                 _bump(view.keys, _labels(provider, (attr.KEY_STATE, state)))
                 in_flight = _labels(provider, (attr.KEY_FINGERPRINT, snap.key.fingerprint))
-                view.in_flight[in_flight] = snap.in_flight
+                # This process's leases: summed over replicas they count each call once,
+                # where each replica's view of the shared count would count it once per replica.
+                view.in_flight[in_flight] = snap.held_here
                 _bump(
                     view.cooldowns, _labels(provider, (attr.SCOPE, "key_model")), len(snap.cooling)
                 )

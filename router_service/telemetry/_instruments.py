@@ -192,7 +192,8 @@ class Instruments:
             "switchboard.key.in_flight",
             callbacks=[self._observe("in_flight")],
             unit="{request}",
-            description="Requests in flight per key fingerprint.",
+            description="Requests in flight per key fingerprint in this process (summed over "
+            "replicas: the key's total).",
         )
         gauge(
             "switchboard.cooldowns.active",

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import KeyPool
 from router_service.telemetry import PrometheusListener, current
 from router_service.telemetry._instruments import StateView
 from router_service.telemetry.testing import TelemetryCapture
@@ -230,3 +231,41 @@ def test_runtimes_on_one_store_report_its_read_cache_once(captured: TelemetryCap
         metrics.views.clear()
     assert value(found, "switchboard_state_read_cache_total", switchboard_cache_result="hit") == 41
     assert value(found, "switchboard_keys", switchboard_key_state="active") == 2
+
+
+async def test_replicas_report_the_keys_in_flight_they_hold(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """Two replicas on one Redis, one call each on the same key: each replica's gauge counts its
+    own call, so the sum over replicas (what the dashboard shows) is the key's 2 — while the
+    admin's in-flight count is the shared one on either replica."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"]["keys"] = ["k1"]
+    replicas = [await start_router(config) for _ in range(2)]
+    fake.state.set_scenario(Scenario(latency_ms=60_000))
+    calls = [asyncio.ensure_future(r.stub.Chat(pb.ChatRequest(params=ask()))) for r in replicas]
+    try:
+
+        async def both_upstream() -> bool:
+            return fake.state.in_flight == 2
+
+        await eventually(both_upstream, what="both calls at the upstream")
+        for replica in replicas:
+            pool = replica.runtime.pools["alpha"]
+
+            async def both_leases(pool: KeyPool = pool) -> bool:  # records may lag by 2 ms
+                return (await pool.snapshot())[0].in_flight == 2
+
+            await eventually(both_leases, what="both leases in the shared count")
+            assert (await pool.snapshot())[0].held_here == 1
+            await replica.runtime.gauges.poll()
+        found = samples(captured.prometheus_text())
+        assert value(found, "switchboard_key_in_flight", switchboard_provider="alpha") == 2
+    finally:
+        for call in calls:
+            call.cancel()
+        await asyncio.gather(*calls, return_exceptions=True)
