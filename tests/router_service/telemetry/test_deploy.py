@@ -21,6 +21,7 @@ from router_service.server import reload_from
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter
 from tests.http_edge.harness import Edge
+from tests.replicas.harness import replica_config
 from tests.router_service.telemetry.test_metrics import queued_config
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -41,8 +42,10 @@ async def exported(
     start_edge: Callable[..., Awaitable[Edge]],
     captured: TelemetryCapture,
     tmp_path: Path,
+    shared: dict[str, object],
 ) -> tuple[set[str], set[str]]:
-    """Sample and label names after traffic that exercises every path the dashboard shows."""
+    """Sample and label names after traffic that exercises every path the dashboard shows;
+    `shared` is a router config on Redis, for the shared-state series."""
     config = queued_config(fake.base_url)
     router = await start_router(config)
     (tmp_path / "good.yaml").write_text(yaml.safe_dump({"auth": {"open": True}, **config}))
@@ -66,6 +69,9 @@ async def exported(
     async with httpx.AsyncClient(base_url=edge.base_url) as http:
         assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
     await router.runtime.gauges.poll()
+    replica = await start_router(shared)
+    await replica.stub.Chat(pb.ChatRequest(params=solo))  # its plan read: a read-cache miss
+    await replica.runtime.gauges.poll()
     families = list(text_string_to_metric_families(captured.prometheus_text()))
     samples = {s.name for f in families for s in f.samples}
     labels = {name for f in families for s in f.samples for name in s.labels}
@@ -78,8 +84,12 @@ async def test_the_dashboard_queries_what_is_exported(
     start_edge: Callable[..., Awaitable[Edge]],
     captured: TelemetryCapture,
     tmp_path: Path,
+    redis_url: str,
+    redis_prefix: str,
 ) -> None:
-    samples, labels = await exported(fake, start_router, start_edge, captured, tmp_path)
+    shared = replica_config(fake.base_url, redis_url, redis_prefix)
+    shared["models"]["solo"] = {"deployments": [{"provider": "alpha", "model": "model-z"}]}
+    samples, labels = await exported(fake, start_router, start_edge, captured, tmp_path, shared)
     queried: set[str] = set()
     queried_labels: set[str] = set()
     for expr in expressions():
