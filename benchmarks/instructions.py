@@ -12,7 +12,8 @@ to the OTLP sink, as the bench's tracing variant; `redis`: shared state on the R
 bench's stack (fast fake upstream, router, edge) with router and edge each under `valgrind
 --tool=callgrind`, warms them up, zeroes the counters (`callgrind_control -z`), sends N
 non-streaming requests one at a time through the edge, dumps the counters (`callgrind_control
--d`) and prints the instructions per request of each process. The batch processor exports full
+-d`) and prints the instructions per request of each process (`--keep DIR` keeps the dumps, for
+`callgrind_annotate`). The batch processor exports full
 batches of 128 spans (192 requests make a whole number of them in both processes), so encoding
 and export are counted. valgrind is installed with apt-get when missing (as root); ~6 minutes
 per variant.
@@ -24,6 +25,7 @@ import argparse
 import json
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,6 +115,12 @@ def measure_variant(
         }
 
 
+def _keep(run: Path, keep: Path, variant: str) -> None:
+    keep.mkdir(parents=True, exist_ok=True)
+    for process in ("router", "edge"):
+        shutil.copyfile(run / f"{process}.out.1", keep / f"{variant}-{process}.out")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.instructions", description=__doc__)
     p.add_argument("--variants", default="plain,tracing", help=f"of {', '.join(VARIANTS)}")
@@ -123,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         help="measured requests per variant (a multiple of 64: whole export batches)",
     )
     p.add_argument("--warmup", type=int, default=30, help="unmeasured requests first")
+    p.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="copy each process's callgrind dump to DIR/<variant>-<process>.out "
+        "(for callgrind_annotate)",
+    )
     _source.add_arguments(p)
     args = p.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -137,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print("| variant | router M instr/req | edge M instr/req | total |\n|---|--:|--:|--:|")
         for variant in variants:
             figures = measure_variant(variant, args.requests, args.warmup, src, Path(tmp))
+            if args.keep is not None:
+                _keep(Path(tmp) / variant, args.keep, variant)
             total = figures["router"] + figures["edge"]
             print(f"| {variant} | {figures['router']:.3f} | {figures['edge']:.3f} | {total:.3f} |")
     return 0

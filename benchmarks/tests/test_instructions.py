@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from benchmarks.instructions import dumped_instructions, main
+from benchmarks.instructions import _keep, dumped_instructions, main
 
 DUMP = """# callgrind format
 version: 1
@@ -36,3 +38,13 @@ def test_an_unknown_variant_is_refused(capsys: pytest.CaptureFixture[str]) -> No
         main(["--variants", "plain,bogus"])
     assert exited.value.code == 2
     assert "unknown variants: bogus" in capsys.readouterr().err
+
+
+def test_kept_dumps_are_named_by_variant_and_process(tmp_path: Path) -> None:
+    run = tmp_path / "run" / "tracing"
+    run.mkdir(parents=True)
+    for process in ("router", "edge"):
+        (run / f"{process}.out.1").write_text(DUMP.replace("218025030", f"{len(process)}"))
+    _keep(run, tmp_path / "kept", "tracing")
+    assert dumped_instructions((tmp_path / "kept" / "tracing-router.out").read_text()) == 6
+    assert dumped_instructions((tmp_path / "kept" / "tracing-edge.out").read_text()) == 4
