@@ -7,7 +7,8 @@ count within ~2 %. This is the tool to judge a change A/B (the work tree against
 REV`) when timings are too noisy; the targets stay with `make bench`.
 
 For each variant (`plain`: no telemetry export; `tracing`: every request sampled, batch export
-to the OTLP sink, as the bench's tracing variant; `redis`: shared state on the Redis at
+to the OTLP sink, as the bench's tracing variant; `sampled-out`: the same with
+`parentbased_traceidratio` at 0, what a request the sampler drops costs; `redis`: shared state on the Redis at
 127.0.0.1:6379, as the bench's Redis variant, Redis's own work not counted) it starts the
 bench's stack (fast fake upstream, router, edge) with router and edge each under `valgrind
 --tool=callgrind`, warms them up, zeroes the counters (`callgrind_control -z`), sends N
@@ -39,7 +40,7 @@ from benchmarks._systems import start_switchboard, start_upstream
 from benchmarks._variants import drop_keys, redis_state_yaml, start_sink
 from benchmarks._wrk import find_tool
 
-VARIANTS = ("plain", "tracing", "redis")
+VARIANTS = ("plain", "tracing", "sampled-out", "redis")
 _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
@@ -76,8 +77,11 @@ def measure_variant(
     with ProcessGroup(out) as group:
         _, upstream = start_upstream(group)
         env: dict[str, str] = {}
-        if variant == "tracing":
+        if variant in ("tracing", "sampled-out"):
             _, env = start_sink(group)
+            if variant == "sampled-out":  # tracing on, and every trace dropped at its root
+                env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+                env["OTEL_TRACES_SAMPLER_ARG"] = "0"
             # Exports of full batches only, as under load (at one request at a time under
             # valgrind the 5 s timer would send a few spans each); 128 spans, so that both
             # processes export within the window (the edge makes 2 spans a request, the router 4).

@@ -122,11 +122,11 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             try:
                 response = await behavior(request, ctx)
             except BaseException as exc:
-                _finish(span, *_server_status(ctx, exc))
+                _finish_server(span, ctx, exc)
                 raise
             finally:
                 context.detach(token)
-            _finish(span, *_server_status(ctx, None))
+            _finish_server(span, ctx, None)
             return response
 
         return handle
@@ -139,14 +139,19 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                     async for message in messages:
                         yield message
             except BaseException as exc:
-                _finish(span, *_server_status(ctx, exc))
+                _finish_server(span, ctx, exc)
                 raise
             else:
-                _finish(span, *_server_status(ctx, None))
+                _finish_server(span, ctx, None)
             finally:
                 context.detach(token)
 
         return handle
+
+
+def _finish_server(span: Span, ctx: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
+    if span.is_recording():  # a sampled-out call has nothing to record: its status is not read
+        _finish(span, *_server_status(ctx, exc))
 
 
 def _server_status(
@@ -192,7 +197,8 @@ class _TracedCall:
         self.metadata = metadata
 
     def attach(self, call: Any) -> None:
-        call.add_done_callback(self._done)
+        if self.span.is_recording():  # a sampled-out call has nothing to end
+            call.add_done_callback(self._done)
 
     def fail(self, exc: BaseException) -> None:
         if isinstance(exc, grpc.RpcError):

@@ -50,16 +50,17 @@ class TracingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         span = self._tracer.start_span(request.method, kind=SpanKind.CLIENT)
-        if span.is_recording():  # a sampled-out request builds no attributes
-            span.set_attributes(
-                {
-                    "http.request.method": request.method,
-                    # From the parsed parts: `copy_with` would parse the URL again (~30 µs).
-                    "url.full": f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}",
-                    "server.address": url.host,
-                    "server.port": url.port or (443 if url.scheme == "https" else 80),
-                }
-            )
+        if not span.is_recording():  # sampled out: nothing to record, nothing to end
+            return await self._inner.handle_async_request(request)
+        span.set_attributes(
+            {
+                "http.request.method": request.method,
+                # From the parsed parts: `copy_with` would parse the URL again (~30 µs).
+                "url.full": f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}",
+                "server.address": url.host,
+                "server.port": url.port or (443 if url.scheme == "https" else 80),
+            }
+        )
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException as exc:
@@ -72,12 +73,9 @@ class TracingTransport(httpx.AsyncBaseTransport):
             span.set_attribute("error.type", str(response.status_code))
             span.set_status(Status(StatusCode.ERROR))
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=_EndingStream(response.stream, span),
-            extensions=response.extensions,
-        )
+        # In place, as httpx's client wraps it next: a new Response would copy the headers.
+        response.stream = _EndingStream(response.stream, span)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -29,7 +29,13 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON, DEFAULT_ON
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    DEFAULT_ON,
+    ParentBased,
+    Sampler,
+)
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes, AttributeValue
@@ -225,7 +231,18 @@ class LeanTracer(trace_api.Tracer):
             trace_id, random = parent.trace_id, parent.trace_flags.random_trace_id
         else:
             trace_id, random = provider.ids.generate_trace_id(), provider.random_trace_ids
-        sampler = provider.sampler
+        sampler = provider._sampler  # the attribute: no property call per span
+        if parent is not None and provider.drops_unsampled and not parent.trace_flags.sampled:
+            # A parent-based sampler drops a child of a dropped span: what it decides here,
+            # without its calls (a request sampled out at its root pays this on every span).
+            dropped = SpanContext(
+                trace_id,
+                provider.ids.generate_span_id(),
+                False,
+                _FLAGS[False, random],
+                parent.trace_state,
+            )
+            return trace_api.NonRecordingSpan(dropped)
         if sampler is ALWAYS_ON or (
             sampler is DEFAULT_ON and (parent is None or parent.trace_flags.sampled)
         ):
@@ -287,6 +304,20 @@ class LeanTracerProvider(trace_api.TracerProvider):
         self.ids = sdk.id_generator
         self.random_trace_ids = self.ids.is_trace_id_random()
         self.processors: list[SpanProcessor] = []
+
+    @property
+    def sampler(self) -> Sampler:
+        return self._sampler
+
+    @sampler.setter
+    def sampler(self, sampler: Sampler) -> None:
+        self._sampler = sampler
+        # The `parentbased_*` samplers (the SDK's default among them) with their default
+        # delegates for a parent that was not sampled: they drop its children.
+        self.drops_unsampled = isinstance(sampler, ParentBased) and all(
+            getattr(sampler, name, None) is ALWAYS_OFF
+            for name in ("_remote_parent_not_sampled", "_local_parent_not_sampled")
+        )
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
         self.processors.append(processor)

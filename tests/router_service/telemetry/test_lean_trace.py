@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry import propagate, trace
@@ -18,8 +19,10 @@ from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
     DEFAULT_OFF,
     DEFAULT_ON,
+    ParentBased,
     ParentBasedTraceIdRatio,
     Sampler,
+    SamplingResult,
 )
 from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, TraceState
 
@@ -122,6 +125,47 @@ def test_sampling_decides_as_the_sdk_provider(sampler: Sampler, parent: str) -> 
     assert lean == sdk
     if carrier is not None:  # the parent's trace state goes on, whatever was decided
         assert lean[2] == TraceState.from_header([carrier["tracestate"]])
+
+
+class _CountingParentBased(ParentBased):
+    """A parent-based sampler that counts the decisions it is asked for."""
+
+    asked = 0
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        type(self).asked += 1
+        return super().should_sample(*args, **kwargs)
+
+
+@pytest.mark.parametrize("delegate", [None, ALWAYS_ON], ids=["default", "records-them"])
+def test_a_dropped_parents_child_is_dropped_without_asking_a_parent_based_sampler(
+    delegate: Sampler | None,
+) -> None:
+    """What the parent-based samplers decide for a parent that was not sampled (drop) is taken
+    without their calls; a sampler configured to decide otherwise is asked, and obeyed."""
+    unsampled = propagate.extract({"traceparent": TRACEPARENT[:-2] + "00"})
+    provider = LeanTracerProvider()
+    sampler = _CountingParentBased(
+        ALWAYS_ON, **({"remote_parent_not_sampled": delegate} if delegate else {})
+    )
+    provider.sampler = sampler
+    _CountingParentBased.asked = 0
+    span = provider.get_tracer("t").start_span("s", unsampled)
+    ctx = span.get_span_context()
+    assert ctx.trace_id == 0x0AF7651916CD43DD8448EB211C80319C and ctx.span_id != 0xB7AD6B7169203331
+    if delegate is None:
+        assert (span.is_recording(), ctx.trace_flags.sampled, _CountingParentBased.asked) == (
+            False,
+            False,
+            0,
+        )
+    else:
+        assert (span.is_recording(), ctx.trace_flags.sampled, _CountingParentBased.asked) == (
+            True,
+            True,
+            1,
+        )
+    span.end()
 
 
 def test_attribute_values_are_kept_as_the_sdk_keeps_them(

@@ -244,3 +244,22 @@ async def test_a_scoring_strategy_puts_its_sampled_scores_on_the_plan(
     scores = plan["switchboard.route.scores"]
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)  # Beta samples
     assert "switchboard.route.forced" not in plan
+
+
+async def test_a_call_sampled_out_by_its_caller_records_nothing_and_streams_through(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """The caller's trace was not sampled (flags 00): the router's parent-based sampler drops
+    every span of it, and the upstream responses go through as they came (no span to end)."""
+    router = await start_router(base_config(fake.base_url))
+    not_sampled = (("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"),)
+    response = await router.stub.Chat(pb.ChatRequest(params=params()), metadata=not_sampled)
+    assert response.completion.choices[0].message.text
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params()), metadata=not_sampled)
+    kinds = [event.WhichOneof("event") async for event in call]
+    assert kinds[0] == "route" and kinds[-1] == "summary" and "chunk" in kinds
+    await router.stub.Chat(pb.ChatRequest(params=params()))  # sampled: recorded as ever
+    trace = await ended(captured, SERVER_CHAT)
+    assert len(trace.trace_ids()) == 1  # the sampled call's alone
+    assert 0x0AF7651916CD43DD8448EB211C80319C not in trace.trace_ids()
+    assert trace.named(SERVER_STREAM) == [] and len(trace.named(SERVER_CHAT)) == 1
