@@ -8,16 +8,15 @@ REV`) when timings are too noisy; the targets stay with `make bench`.
 
 For each variant (`plain`: no telemetry export; `tracing`: every request sampled, batch export
 to the OTLP sink, as the bench's tracing variant; `sampled-out`: the same with
-`parentbased_traceidratio` at 0, what a request the sampler drops costs; `redis`: shared state on the Redis at
-127.0.0.1:6379, as the bench's Redis variant, Redis's own work not counted) it starts the
-bench's stack (fast fake upstream, router, edge) with router and edge each under `valgrind
---tool=callgrind`, warms them up, zeroes the counters (`callgrind_control -z`), sends N
-non-streaming requests one at a time through the edge, dumps the counters (`callgrind_control
+`parentbased_traceidratio` at 0, what a request the sampler drops costs; `redis`: shared state
+on the Redis at 127.0.0.1:6379, as the bench's Redis variant, Redis's own work not counted) it
+starts the bench's stack (fast fake upstream, router, edge) with router and edge each under
+`valgrind --tool=callgrind`, warms them up, zeroes the counters (`callgrind_control -z`), sends
+N non-streaming requests one at a time through the edge, dumps the counters (`callgrind_control
 -d`) and prints the instructions per request of each process (`--keep DIR` keeps the dumps, for
-`callgrind_annotate`). The batch processor exports full
-batches of 128 spans (192 requests make a whole number of them in both processes), so encoding
-and export are counted. valgrind is installed with apt-get when missing (as root); ~6 minutes
-per variant.
+`callgrind_annotate`). The batch processor exports full batches of 128 spans (192 requests make
+a whole number of them in both processes), so encoding and export are counted. valgrind is
+installed with apt-get when missing (as root); ~6 minutes per variant.
 """
 
 from __future__ import annotations
