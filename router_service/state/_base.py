@@ -4,7 +4,8 @@ decision the router takes is one call here and can be one round trip to a server
 
 Primitives:
 - slots: counted holds on a resource within an in-flight limit and per-minute request and token
-  windows, with a TTL backstop (a key's leases); one atomic decision per acquire;
+  windows, with a TTL backstop (a key's leases); one atomic decision per acquire (a slot
+  without limits is only counted: a shared store may count it a little later);
 - deadlines: named wall-clock instants that can only be pushed later (cooldowns, disables);
 - values: small strings with a TTL (a session's sticky deployment);
 - groups: who is active where, one token per request, with a limit on distinct members

@@ -2,7 +2,9 @@
 
 Each decision is one round trip: a Lua script (EVALSHA; the script is sent again when a
 restarted server has forgotten it), one MGET, or one pipeline, on our own small client
-(`_resp.py`: multiplexed, auto-pipelined connections; see there why not redis-py).
+(`_resp.py`: multiplexed, auto-pipelined connections; see there why not redis-py). What decides
+nothing makes none: deadlines and values come from the read cache once read (`_tracking.py`),
+and a slot without limits is recorded without waiting for Redis (`_acquire_unlimited`).
 Time is the caller's clock, as in the memory store: deadlines are the wall-clock instants the
 callers pass in, leases and marks expire at `now + ttl_s` of the replica that took them, so the
 replicas' clocks must agree (NTP) to well within the shortest cooldown.
