@@ -35,7 +35,9 @@ from router_service.state._resp_wire import (
     Command,
     Incomplete,
     RedisReplyError,
+    checked,
     encode,
+    first_error,
     parse,
     parse_url,
 )
@@ -289,9 +291,8 @@ class RespClient:
             if address.db:
                 setup.append(["SELECT", address.db])
             try:
-                for reply in await replies(connection.send(setup)) if setup else ():
-                    if isinstance(reply, RedisReplyError):
-                        raise reply
+                if setup:
+                    checked(await replies(connection.send(setup)))
             except BaseException:  # refused, timed out or cancelled: the connection goes too
                 connection.close()
                 raise
@@ -309,9 +310,7 @@ def _unread_reply(future: asyncio.Future[Any]) -> None:
     """The reply of a posted command: nobody reads it, a failure is logged."""
     if future.cancelled():
         return
-    failure = future.exception()
-    if failure is None and isinstance(future.result(), RedisReplyError):
-        failure = future.result()
+    failure = future.exception() or first_error([future.result()])
     if failure is not None:
         log.debug("a posted redis command failed: %s", failure)
 

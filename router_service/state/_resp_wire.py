@@ -7,7 +7,7 @@ a pipeline's other replies still count.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
@@ -20,6 +20,7 @@ __all__ = [
     "RedisReplyError",
     "checked",
     "encode",
+    "first_error",
     "pairs",
     "parse",
     "parse_url",
@@ -132,9 +133,14 @@ def pairs(replies: list[Any]) -> Iterator[tuple[Any, Any]]:
     return zip(it, it, strict=True)
 
 
+def first_error(replies: Iterable[Any]) -> RedisReplyError | None:
+    """A pipeline's first error reply, if any."""
+    return next((reply for reply in replies if isinstance(reply, RedisReplyError)), None)
+
+
 def checked(replies: list[Any]) -> list[Any]:
     """A pipeline's replies, raising its first error reply."""
-    for reply in replies:
-        if isinstance(reply, RedisReplyError):
-            raise reply
+    error = first_error(replies)
+    if error is not None:
+        raise error
     return replies

@@ -20,7 +20,6 @@ Lua scripts read). What can go wrong, and what is done:
   everything cached is dropped; the cache fills again once the subscriber is back.
 - A server that refuses tracking (older than 6, some proxies): logged once, and every read goes
   to Redis as before.
-
 - A connection that dies without telling (a silent network partition) stops invalidations
   unnoticed: no entry is used more than `max_age_s` after it was read, whatever happens.
 
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._resp import RespClient, replies
-from router_service.state._resp_wire import Command, RedisReplyError
+from router_service.state._resp_wire import Command, RedisReplyError, first_error
 
 if TYPE_CHECKING:
     from router_service.state._resp import _Connection
@@ -111,7 +110,7 @@ class ReadCache:
             self._unfill(keys, ticket)
             raise
         head, rest = got[: len(prefix)], got[len(prefix) :]
-        refused = next((r for r in head if isinstance(r, RedisReplyError)), None)
+        refused = first_error(head)
         if refused is not None:
             connection.tracking_to = None
             self._tracking_failed(refused)
@@ -181,9 +180,7 @@ class ReadCache:
                 raise
             # Either refused (an ACL without CLIENT or SUBSCRIBE, a proxy): no invalidation
             # would ever arrive, so nothing may be kept.
-            refused = next(
-                (r for r in (client_id, subscribed) if isinstance(r, RedisReplyError)), None
-            )
+            refused = first_error((client_id, subscribed))
             if refused is not None:
                 subscriber.close()
                 self._refused(refused)
