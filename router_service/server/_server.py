@@ -22,7 +22,7 @@ from router_service.server._admin_servicer import AdminServicer
 from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
-from router_service.server._tls import server_credentials
+from router_service.server._tls import CertificateFiles
 from router_service.telemetry import server_interceptors
 
 log = logging.getLogger("switchboard.router")
@@ -92,7 +92,9 @@ class RouterServer:
         if tls is None:
             self.port = self._server.add_insecure_port(self._address)
         else:
-            self.port = self._server.add_secure_port(self._address, server_credentials(tls))
+            # Rewritten certificate files are served from the next connection on (`_tls.py`).
+            credentials = CertificateFiles(tls).credentials()
+            self.port = self._server.add_secure_port(self._address, credentials)
         if self.port == 0:
             raise OSError(f"cannot bind the router to {self._address}")
         await self._server.start()

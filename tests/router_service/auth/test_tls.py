@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,11 +106,13 @@ def pki(tmp_path: Path) -> dict[str, Any]:
 
 
 def _credentials(pki: dict[str, Any], client: Issued | None) -> grpc.ChannelCredentials:
+    return _trusting(pki["ca"], client)
+
+
+def _trusting(ca: CA, client: Issued | None = None) -> grpc.ChannelCredentials:
     key, cert = client.pair() if client is not None else (None, None)
     return grpc.ssl_channel_credentials(
-        root_certificates=pki["ca"].issued.cert.read_bytes(),
-        private_key=key,
-        certificate_chain=cert,
+        root_certificates=ca.issued.cert.read_bytes(), private_key=key, certificate_chain=cert
     )
 
 
@@ -172,6 +176,137 @@ async def test_unreadable_certificate_is_a_config_error(fake: FakeUpstream, tmp_
     server = RouterServer(await Runtime.create(SwitchboardConfig.model_validate(config)))
     try:
         with pytest.raises(ConfigError, match=r"server\.tls\.key_file: cannot read"):
+            await server.start()
+    finally:
+        await server.shutdown(grace=0)
+
+
+# Certificates rotated under a running router (`router_service/server/_tls.py`).
+
+
+def _swap(source: Path, target: Path) -> None:
+    """Replace `target` whole, as a Kubernetes secret volume or `mv` does."""
+    staged = target.with_name(target.name + ".new")
+    staged.write_bytes(source.read_bytes())
+    os.replace(staged, target)
+
+
+async def _answers(address: str, credentials: grpc.ChannelCredentials) -> bool:
+    """One call on a new connection (its own subchannel: a new handshake every time)."""
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    async with grpc.aio.secure_channel(address, credentials, options=options) as channel:
+        try:
+            await router_service_pb2_grpc.RouterServiceStub(channel).Chat(chat(), timeout=5)
+        except grpc.aio.AioRpcError as exc:  # the handshake failed: only UNAVAILABLE says so
+            return _refused(exc)
+    return True
+
+
+def _refused(exc: grpc.aio.AioRpcError) -> bool:
+    if exc.code() is not grpc.StatusCode.UNAVAILABLE:
+        raise exc
+    return False
+
+
+@pytest.fixture
+def live(tmp_path: Path, pki: dict[str, Any]) -> dict[str, Path]:
+    """The files the router is configured with, first copies of the test CA's."""
+    directory = tmp_path / "live"
+    directory.mkdir()
+    files = {name: directory / name for name in ("router.pem", "router.key", "clients.pem")}
+    _swap(pki["server"].cert, files["router.pem"])
+    _swap(pki["server"].key, files["router.key"])
+    _swap(pki["ca"].issued.cert, files["clients.pem"])
+    return files
+
+
+async def test_rotated_certificates_serve_from_the_next_connection(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    pki: dict[str, Any],
+    live: dict[str, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tls = {
+        "cert_file": str(live["router.pem"]),
+        "key_file": str(live["router.key"]),
+        "client_ca_file": str(live["clients.pem"]),
+        "require_client_cert": True,
+    }
+    router = await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
+    address = router.server.address
+    old, new = pki["ca"], CA(tmp_path, "next-ca")
+    new_client = new.issue("next-edge", server=False)
+    opened = grpc.aio.secure_channel(
+        address, _trusting(old, pki["client"]), options=[("grpc.use_local_subchannel_pool", 1)]
+    )
+    try:
+        stub = router_service_pb2_grpc.RouterServiceStub(opened)
+        await stub.Chat(chat(), timeout=5)
+        assert await _answers(address, _trusting(old, pki["client"]))
+        assert not await _answers(address, _trusting(new, new_client))
+
+        next_server = new.issue("next-router", server=True)
+        with caplog.at_level(logging.INFO, logger="switchboard.router"):
+            _swap(next_server.key, live["router.key"])
+            _swap(next_server.cert, live["router.pem"])
+            _swap(new.issued.cert, live["clients.pem"])
+            assert await _answers(address, _trusting(new, new_client))
+            assert not await _answers(address, _trusting(old, pki["client"]))
+            # Verified against the new CA: a client of the old one is refused by the router too.
+            assert not await _answers(address, _trusting(new, pki["client"]))
+        reloads = [r for r in caplog.records if "certificate reloaded" in r.getMessage()]
+        assert len(reloads) == 1
+        # A connection that shook hands before the rotation carries on.
+        answer = await stub.Chat(chat(text="still here"), timeout=5)
+        assert answer.completion.choices[0].message.text == "Echo: still here"
+    finally:
+        await opened.close()
+
+
+async def test_a_half_written_rotation_keeps_the_served_certificate(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    pki: dict[str, Any],
+    live: dict[str, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tls = {"cert_file": str(live["router.pem"]), "key_file": str(live["router.key"])}
+    router = await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
+    address = router.server.address
+    old, new = pki["ca"], CA(tmp_path, "next-ca")
+    next_server = new.issue("next-router", server=True)
+
+    with caplog.at_level(logging.WARNING, logger="switchboard.router"):
+        _swap(next_server.cert, live["router.pem"])  # the new certificate beside the old key
+        for _ in range(2):
+            assert await _answers(address, _trusting(old))
+            assert not await _answers(address, _trusting(new))
+        warned = [r.getMessage() for r in caplog.records if "not reloaded" in r.getMessage()]
+        assert len(warned) == 1, warned  # once for these files, not once per connection
+        assert "not a certificate and its key" in warned[0]
+        assert "PRIVATE KEY" not in caplog.text
+
+        live["router.key"].unlink()  # the writer's next step starts by removing the old key
+        assert await _answers(address, _trusting(old))
+        assert "cannot read" in caplog.records[-1].getMessage()
+
+    _swap(next_server.key, live["router.key"])  # the writer is done
+    assert await _answers(address, _trusting(new))
+    assert not await _answers(address, _trusting(old))
+
+
+async def test_a_key_that_is_not_the_certificates_is_a_config_error(
+    fake: FakeUpstream, pki: dict[str, Any], tmp_path: Path
+) -> None:
+    other = pki["ca"].issue("other", server=True)
+    tls = {"cert_file": str(pki["server"].cert), "key_file": str(other.key)}
+    config = base_config(fake.base_url, server={"port": 0, "tls": tls})
+    server = RouterServer(await Runtime.create(SwitchboardConfig.model_validate(config)))
+    try:
+        with pytest.raises(ConfigError, match="not a certificate and its key"):
             await server.start()
     finally:
         await server.shutdown(grace=0)
