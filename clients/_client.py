@@ -8,7 +8,10 @@ would multiply upstream load. Every gRPC error becomes :class:`~clients.errors.R
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+import weakref
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -163,6 +166,10 @@ class RouterClient(BaseClient):
         )
         self._observer = observer
         self._chat_stream: Any = None  # ChatStream through `_SentOnce`, made on open
+        # The calls on the current channel (`use_credentials` lets them finish on it) and the
+        # replaced channels' closing tasks. grpc.aio tracks calls too, but keeps them private.
+        self._calls: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._retired: set[asyncio.Task[None]] = set()
 
     def _open(self) -> None:
         super()._open()
@@ -198,11 +205,38 @@ class RouterClient(BaseClient):
     ) -> None:
         await self.aclose()
 
+    def use_credentials(
+        self, credentials: grpc.ChannelCredentials, *, drain_s: float = 3600.0
+    ) -> None:
+        """Make calls from now on with ``credentials`` (a rotated client certificate or CA).
+
+        An open client moves to a new channel; calls under way finish on the old one, which
+        closes once they have ended (those still running after ``drain_s`` seconds, or when
+        :meth:`aclose`'s grace is over, are cancelled).
+        """
+        self._credentials = credentials
+        if self._state is not State.OPENED:
+            return  # the channel is made with them on open
+        old, calls = self._channel, self._calls
+        self._state, self._calls = State.UNOPENED, weakref.WeakSet()
+        self._open()
+        retiring = asyncio.get_running_loop().create_task(
+            _retire(old, calls, drain_s), name="switchboard-retired-channel"
+        )
+        self._retired.add(retiring)
+        retiring.add_done_callback(self._retired.discard)
+
     async def aclose(self, grace: float | None = None) -> None:
         """Close the channel (cancelling running calls after ``grace`` seconds); idempotent."""
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
+        if retired := list(self._retired):
+            if grace:
+                await asyncio.wait(retired, timeout=grace)
+            for retiring in retired:
+                retiring.cancel()  # it cancels what still runs there and closes the channel
+            await asyncio.wait(retired)
         if self._channel is not None:
             await self._channel.close(grace)
 
@@ -218,7 +252,9 @@ class RouterClient(BaseClient):
     def _started(self, method: Any, name: str, req: Any, kwargs: dict[str, Any]) -> Any:
         """The call, started and shown to the observer."""
         if self._observer is None:
-            return method(req, **kwargs)
+            call = method(req, **kwargs)
+            self._calls.add(call)
+            return call
         observed = self._observer.start(name, kwargs["metadata"])
         kwargs["metadata"] = observed.metadata
         try:
@@ -227,6 +263,7 @@ class RouterClient(BaseClient):
             observed.fail(exc)
             raise
         observed.attach(call)
+        self._calls.add(call)
         return call
 
     def chat_stream(
@@ -347,3 +384,21 @@ class RouterClient(BaseClient):
             metadata,
         )
         return response
+
+
+async def _retire(channel: Any, calls: Iterable[Any], drain_s: float) -> None:
+    """Close a replaced channel once the calls it carries have ended; those still running after
+    `drain_s` seconds, or when this task is cancelled (the client closing), are cancelled."""
+    running = [call for call in calls if not call.done()]
+    ended = [asyncio.ensure_future(_ended(call)) for call in running]
+    try:
+        if ended:
+            await asyncio.wait(ended, timeout=drain_s)
+    finally:
+        await channel.close()  # without a grace: cancels what still runs on it
+
+
+async def _ended(call: Any) -> None:
+    # code() answers once the call is over, however it ended; what it says is the caller's.
+    with contextlib.suppress(Exception):
+        await call.code()

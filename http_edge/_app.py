@@ -24,7 +24,7 @@ from ._health import RouterHealth
 from ._hot import HotRoutes
 from ._settings import EdgeSettings
 from ._state import EdgeState
-from ._tls import router_credentials
+from ._tls import RouterCertificates
 
 __all__ = ["EdgeApp", "create_app", "serve", "uvicorn_config"]
 
@@ -91,7 +91,9 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            credentials = router_credentials(settings)
+            tls = settings.router_tls
+            certificates = RouterCertificates(tls) if tls is not None else None
+            credentials = certificates.credentials() if certificates is not None else None
             if client is None:
                 router = RouterClient(
                     settings.router_target,
@@ -102,6 +104,10 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
                 state.client = await stack.enter_async_context(router)
             state.probe = RouterHealth(state.router().target, credentials)
             stack.push_async_callback(state.probe.aclose)
+            if certificates is not None and client is None:  # an injected client is its owner's
+                watch = certificates.watch(state.router(), state.probe)
+                watcher = asyncio.create_task(watch, name="switchboard-edge-tls-watch")
+                stack.push_async_callback(_stopped, watcher)
             try:
                 yield
             finally:
@@ -133,6 +139,11 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
             )
         )
     return app
+
+
+async def _stopped(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.wait((task,))  # which, unlike awaiting the task, does not raise its cancel
 
 
 def _message_limit(settings: EdgeSettings) -> int:

@@ -53,6 +53,13 @@ class RouterHealth:
             return f"router is not serving ({name})"
         return None
 
+    async def use_credentials(self, credentials: grpc.ChannelCredentials) -> None:
+        """Probe with `credentials` from the next check on (a rotated client certificate)."""
+        self._credentials = credentials
+        if self._channel is not None:
+            channel, self._channel = self._channel, None
+            await channel.close(grace=5.0)  # a check under way finishes
+
     async def aclose(self) -> None:
         """Close the probe channel; idempotent."""
         self._closed = True

@@ -1,27 +1,69 @@
-"""The edge's channel to a router that serves TLS (`edge.router_tls`)."""
+"""The edge's channel to a router that serves TLS (`edge.router_tls`), and its rotation.
+
+grpc's channels keep the credentials they were made with, so a rewritten client certificate or
+CA bundle (cert-manager's renewal) would only be seen after a restart, and a certificate that
+expires under a running edge fails its next handshake (a router replica restarting, a new one).
+`RouterCertificates.watch` looks at the files every `reload_poll_s` and moves the router client
+and the health probe to new channels when they changed and check out (`PemFiles`); calls under
+way finish on the old channel.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
+import logging
 
 import grpc
 
-from ._settings import EdgeSettings
+from clients import RouterClient
+from router_service.config import PemFiles, PemSet, RouterTLSConfig
 
-__all__ = ["router_credentials"]
+from ._health import RouterHealth
+
+__all__ = ["RouterCertificates"]
+
+log = logging.getLogger("switchboard.edge")
 
 
-def router_credentials(settings: EdgeSettings) -> grpc.ChannelCredentials | None:
-    """None for a plaintext router; else TLS, with a client certificate when one is set."""
-    tls = settings.router_tls
-    if tls is None:
-        return None
+def _credentials(found: PemSet) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(
-        root_certificates=_read(tls.ca_file),
-        private_key=_read(tls.key_file),
-        certificate_chain=_read(tls.cert_file),
+        root_certificates=found.ca, private_key=found.key, certificate_chain=found.cert
     )
 
 
-def _read(path: str | None) -> bytes | None:
-    return Path(path).read_bytes() if path is not None else None
+class RouterCertificates:
+    """`edge.router_tls`'s files, read at start (a `ConfigError` when they do not load)."""
+
+    def __init__(self, tls: RouterTLSConfig) -> None:
+        self._tls = tls
+        self._files = PemFiles(
+            "edge.router_tls",
+            cert_file=tls.cert_file,
+            key_file=tls.key_file,
+            ca_file=tls.ca_file,
+            log=log,
+        )
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """TLS to the router, with the client certificate when one is set."""
+        return _credentials(self._files.current)
+
+    async def refresh(self, client: RouterClient, probe: RouterHealth) -> bool:
+        """Move `client` and `probe` to the files' new credentials when they changed."""
+        found = self._files.reread()
+        if found is None:
+            return False
+        credentials = _credentials(found)
+        client.use_credentials(credentials)
+        await probe.use_credentials(credentials)
+        log.info("edge: router TLS files reloaded (%s)", self._tls.cert_file or self._tls.ca_file)
+        return True
+
+    async def watch(self, client: RouterClient, probe: RouterHealth) -> None:
+        """`refresh` every `reload_poll_s` seconds, until cancelled."""
+        poll_s = self._tls.reload_poll_s
+        if poll_s is None:
+            return
+        while True:
+            await asyncio.sleep(poll_s)
+            await self.refresh(client, probe)

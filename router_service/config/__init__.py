@@ -25,6 +25,7 @@ from router_service.config._models import (
     TelemetryConfig,
     TimeoutsConfig,
 )
+from router_service.config._pem import PemFiles, PemSet
 
 __all__ = [
     "AuthConfig",
@@ -37,6 +38,8 @@ __all__ = [
     "KeyConfig",
     "KeyHealthConfig",
     "ModelGroupConfig",
+    "PemFiles",
+    "PemSet",
     "PoolConfig",
     "ProviderConfig",
     "RouterTLSConfig",

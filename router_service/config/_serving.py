@@ -36,6 +36,12 @@ class RouterTLSConfig(_Strict):
     )
     cert_file: str | None = Field(default=None, description="Client certificate (mTLS).")
     key_file: str | None = Field(default=None, description="Client private key (mTLS).")
+    reload_poll_s: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="How often the edge reads the files again for a rotated certificate or CA "
+        "bundle (new calls use them; calls under way finish as they began); null: never.",
+    )
 
     @model_validator(mode="after")
     def _pair(self) -> RouterTLSConfig:

@@ -39,6 +39,7 @@ class FakeRouter(
         self.name = name
         self.calls = 0
         self.metadata: list[dict[str, str | bytes]] = []
+        self.peers: list[str] = []  # each call's peer address: a new port is a new connection
         self.started = asyncio.Event()
         self.cancelled = asyncio.Event()
         self.never = asyncio.Event()
@@ -47,6 +48,7 @@ class FakeRouter(
         self.calls += 1
         self.started.set()
         self.metadata.append(dict(context.invocation_metadata()))
+        self.peers.append(context.peer())
 
     async def _hang(self) -> None:
         """Wait until the call ends; the caller's cancellation must reach us."""

@@ -26,6 +26,7 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.runtime import Runtime
 from router_service.server import RouterServer
 from tests.conftest import StartRouter, base_config
+from tests.helpers import eventually
 from tests.router_service.auth.helpers import chat
 
 _NOW = datetime.datetime.now(datetime.UTC)
@@ -284,7 +285,7 @@ async def test_a_half_written_rotation_keeps_the_served_certificate(
         for _ in range(2):
             assert await _answers(address, _trusting(old))
             assert not await _answers(address, _trusting(new))
-        warned = [r.getMessage() for r in caplog.records if "not reloaded" in r.getMessage()]
+        warned = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
         assert len(warned) == 1, warned  # once for these files, not once per connection
         assert "not a certificate and its key" in warned[0]
         assert "PRIVATE KEY" not in caplog.text
@@ -310,3 +311,60 @@ async def test_a_key_that_is_not_the_certificates_is_a_config_error(
             await server.start()
     finally:
         await server.shutdown(grace=0)
+
+
+async def test_the_edge_moves_to_its_rotated_client_certificate(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Any,
+    pki: dict[str, Any],
+    live: dict[str, Path],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tls = {
+        "cert_file": str(live["router.pem"]),
+        "key_file": str(live["router.key"]),
+        "client_ca_file": str(live["clients.pem"]),
+        "require_client_cert": True,
+    }
+    router = await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
+    edge_cert, edge_key = tmp_path / "edge-live.pem", tmp_path / "edge-live.key"
+    _swap(pki["client"].cert, edge_cert)
+    _swap(pki["client"].key, edge_key)
+    router_tls = {
+        "ca_file": str(pki["ca"].issued.cert),
+        "cert_file": str(edge_cert),
+        "key_file": str(edge_key),
+        "reload_poll_s": 0.05,
+    }
+    edge = await start_edge(router, router_tls=router_tls)
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    caplog.set_level(logging.INFO, logger="switchboard.edge")
+    body = {"model": "chain", "messages": [{"role": "user", "content": "rotating"}]}
+
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+
+        async def peer_of_a_call() -> str:
+            """The edge's address as the router saw it: a new port is a new connection."""
+            answer = await http.post("/v1/chat/completions", json=body)
+            assert answer.status_code == 200, answer.text
+            audited = [r for r in caplog.records if r.name == "switchboard.audit"]
+            return str(audited[-1].__dict__["peer"])
+
+        first = await peer_of_a_call()
+        assert await peer_of_a_call() == first  # one connection, kept
+
+        # The router now admits only the new CA's client certificates (on new connections), and
+        # the edge's files are rewritten with one: key first, so the edge may see a mismatch.
+        new = CA(tmp_path, "next-ca")
+        renewed = new.issue("edge-renewed", server=False)
+        _swap(new.issued.cert, live["clients.pem"])
+        _swap(renewed.key, edge_key)
+        _swap(renewed.cert, edge_cert)
+
+        async def on_a_new_connection() -> bool:
+            return await peer_of_a_call() != first  # every call answered, before and after
+
+        await eventually(on_a_new_connection, within=10, what="a call on the edge's new channel")
+    assert any("router TLS files reloaded" in r.getMessage() for r in caplog.records)

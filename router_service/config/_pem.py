@@ -1,0 +1,117 @@
+"""Certificate, key and CA files that may be rewritten while a process uses them.
+
+Certificates are short-lived where they are managed well: cert-manager renews at two thirds of
+their life and rewrites the mounted secret; Vault agents and certbot rewrite files too. Both
+ends of Switchboard's gRPC hop hold such files (the router's `server.tls`, the edge's
+`edge.router_tls`), read them at start and again while they run: `PemFiles.reread()` says when
+their bytes changed and the new set checks out. The bytes, not mtimes, decide: a rewrite of the
+same size within the file system's clock tick would look unchanged, and the files are a few KiB.
+A set caught half-written (a new certificate beside the old key, a file cut short or missing
+for a moment) is refused with one warning and tried again once the files change again.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from router_service.errors import ConfigError
+
+__all__ = ["PemFiles", "PemSet"]
+
+
+@dataclass(frozen=True)
+class PemSet:
+    """The files' bytes; None where no file is configured."""
+
+    cert: bytes | None
+    key: bytes | None
+    ca: bytes | None
+
+
+class PemFiles:
+    """One certificate (with its key) and one CA bundle, each optional, named by the settings
+    they come from (`{section}.cert_file`…) in errors. Reading them at construction raises
+    `ConfigError` when they do not load; `current` is the set last taken."""
+
+    def __init__(
+        self,
+        section: str,
+        *,
+        cert_file: str | None,
+        key_file: str | None,
+        ca_file: str | None,
+        ca_setting: str = "ca_file",
+        log: logging.Logger,
+    ) -> None:
+        self._section = section
+        self._paths = {"cert_file": cert_file, "key_file": key_file, ca_setting: ca_file}
+        self._ca_setting = ca_setting
+        self._log = log
+        self.current = self._checked(self._read())
+        self._refused: PemSet | None = None
+
+    def reread(self) -> PemSet | None:
+        """The files' new set when they changed and it checks out (it becomes `current`), else
+        None. Not thread-safe: a caller on several threads holds its own lock."""
+        try:
+            found = self._read()
+        except ConfigError as exc:
+            self._refuse(None, exc)
+            return None
+        if found == self.current or found == self._refused:
+            return None
+        try:
+            self.current = self._checked(found)
+        except ConfigError as exc:
+            self._refuse(found, exc)
+            return None
+        self._refused = None
+        return self.current
+
+    def _refuse(self, found: PemSet | None, exc: ConfigError) -> None:
+        if found is None or found != self._refused:  # once per refused content, not per look
+            self._log.warning(
+                "%s: new files not taken (still using the previous ones): %s", self._section, exc
+            )
+        self._refused = found
+
+    def _read(self) -> PemSet:
+        key = self._bytes("key_file")
+        return PemSet(self._bytes("cert_file"), key, self._bytes(self._ca_setting))
+
+    def _bytes(self, name: str) -> bytes | None:
+        path = self._paths[name]
+        if path is None:
+            return None
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            message = f"{self._section}.{name}: cannot read {path}: {exc.strerror}"
+            raise ConfigError(message) from exc
+
+    def _checked(self, found: PemSet) -> PemSet:
+        """`found`, checked the way a handshake would use it: the key matches the certificate
+        and the CA bundle parses. The check reads the files again, so they are compared with
+        `found` after it: a file rewritten in between is not taken half-checked."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        cert, key, ca = (self._paths[n] for n in ("cert_file", "key_file", self._ca_setting))
+        if cert is not None and key is not None:
+            try:
+                context.load_cert_chain(cert, key)
+            except (ssl.SSLError, OSError) as exc:
+                raise ConfigError(
+                    f"{self._section}: {cert} and {key} are not a certificate and its key: {exc}"
+                ) from exc
+        if ca is not None:
+            try:
+                context.load_verify_locations(ca)
+            except (ssl.SSLError, OSError) as exc:
+                raise ConfigError(
+                    f"{self._section}.{self._ca_setting}: {ca} is not a PEM CA bundle: {exc}"
+                ) from exc
+        if self._read() != found:
+            raise ConfigError(f"{self._section}: the files changed while they were read")
+        return found
