@@ -221,6 +221,19 @@ def live(tmp_path: Path, pki: dict[str, Any]) -> dict[str, Path]:
     return files
 
 
+async def _mutual_tls_router(
+    fake: FakeUpstream, start_router: StartRouter, live: dict[str, Path]
+) -> Any:
+    """A router on mutual TLS over the `live` files."""
+    tls = {
+        "cert_file": str(live["router.pem"]),
+        "key_file": str(live["router.key"]),
+        "client_ca_file": str(live["clients.pem"]),
+        "require_client_cert": True,
+    }
+    return await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
+
+
 async def test_rotated_certificates_serve_from_the_next_connection(
     fake: FakeUpstream,
     start_router: StartRouter,
@@ -229,13 +242,7 @@ async def test_rotated_certificates_serve_from_the_next_connection(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    tls = {
-        "cert_file": str(live["router.pem"]),
-        "key_file": str(live["router.key"]),
-        "client_ca_file": str(live["clients.pem"]),
-        "require_client_cert": True,
-    }
-    router = await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
+    router = await _mutual_tls_router(fake, start_router, live)
     address = router.server.address
     old, new = pki["ca"], CA(tmp_path, "next-ca")
     new_client = new.issue("next-edge", server=False)
@@ -322,13 +329,7 @@ async def test_the_edge_moves_to_its_rotated_client_certificate(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    tls = {
-        "cert_file": str(live["router.pem"]),
-        "key_file": str(live["router.key"]),
-        "client_ca_file": str(live["clients.pem"]),
-        "require_client_cert": True,
-    }
-    router = await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
+    router = await _mutual_tls_router(fake, start_router, live)
     edge_cert, edge_key = tmp_path / "edge-live.pem", tmp_path / "edge-live.key"
     _swap(pki["client"].cert, edge_cert)
     _swap(pki["client"].key, edge_key)
