@@ -66,4 +66,7 @@ class RouterCertificates:
             return
         while True:
             await asyncio.sleep(poll_s)
-            await self.refresh(client, probe)
+            try:
+                await self.refresh(client, probe)
+            except Exception:  # the next look may do better; the edge serves on either way
+                log.exception("edge: router TLS files not reloaded")

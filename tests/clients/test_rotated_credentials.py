@@ -77,6 +77,9 @@ async def test_calls_after_the_swap_use_the_new_certificate_and_those_under_way_
             client.use_credentials(_client_credentials(ca, second))
             await client.chat(chat_request())
             assert fake.peers[-1] != fake.peers[0]  # a connection of its own
+            async with client.chat_stream(stream_request()) as fresh:  # streams move along too
+                assert [event.WhichOneof("event") async for event in fresh][-1] == "summary"
+            assert fake.peers[-1] == fake.peers[-2]
 
             # The stream started on the first channel is still under way, and ends normally.
             assert not fake.cancelled.is_set()
