@@ -17,6 +17,7 @@ import grpc
 
 from clients import RouterClient
 from router_service.config import PemFiles, PemSet, RouterTLSConfig
+from router_service.telemetry import current
 
 from ._health import RouterHealth
 
@@ -43,6 +44,7 @@ class RouterCertificates:
             ca_file=tls.ca_file,
             log=log,
         )
+        current().metrics.certificate("client", self._files.current.expires_at)
 
     def credentials(self) -> grpc.ChannelCredentials:
         """TLS to the router, with the client certificate when one is set."""
@@ -53,6 +55,7 @@ class RouterCertificates:
         found = self._files.reread()
         if found is None:
             return False
+        current().metrics.certificate("client", found.expires_at)
         credentials = _credentials(found)
         client.use_credentials(credentials)
         await probe.use_credentials(credentials)

@@ -12,6 +12,7 @@ for a moment) is refused with one warning and tried again once the files change 
 
 from __future__ import annotations
 
+import datetime
 import logging
 import ssl
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from router_service.errors import ConfigError
 
-__all__ = ["PemFiles", "PemSet"]
+__all__ = ["PemFiles", "PemSet", "not_after"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class PemSet:
     cert: bytes | None
     key: bytes | None
     ca: bytes | None
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the certificate (the chain's first) stops being valid, as a Unix time."""
+        return None if self.cert is None else not_after(self.cert)
 
 
 class PemFiles:
@@ -115,3 +121,52 @@ class PemFiles:
         if self._read() != found:
             raise ConfigError(f"{self._section}: the files changed while they were read")
         return found
+
+
+_BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+_UTC_TIME, _GENERALIZED_TIME, _VERSION = 0x17, 0x18, 0xA0
+
+
+def not_after(pem: bytes) -> float | None:
+    """The first certificate's `notAfter` as a Unix time; None when it does not parse. The
+    standard library checks certificates but does not read them, so this walks the DER (RFC
+    5280 §4.1: tbsCertificate's version, serial, signature algorithm, issuer, then validity)."""
+    try:
+        text = pem.decode("ascii")
+        begin = text.index(_BEGIN)
+        der = ssl.PEM_cert_to_DER_cert(text[begin : text.index(_END, begin) + len(_END)])
+        tbs = _content(der, _content(der, 0)[0])[0]  # Certificate, then tbsCertificate
+        tag, start, end = _tlv(der, tbs)
+        at = end if tag == _VERSION else tbs
+        for _ in range(3):  # serialNumber, signature, issuer
+            at = _tlv(der, at)[2]
+        validity = _content(der, at)[0]
+        tag, start, end = _tlv(der, _tlv(der, validity)[2])  # past notBefore
+        stamp = der[start:end].decode("ascii")
+        if tag == _UTC_TIME:  # two-digit years: 50–99 are 19xx, 00–49 20xx (RFC 5280)
+            stamp = ("19" if int(stamp[:2]) >= 50 else "20") + stamp
+        elif tag != _GENERALIZED_TIME:
+            return None
+        moment = datetime.datetime.strptime(stamp, "%Y%m%d%H%M%SZ")
+        return moment.replace(tzinfo=datetime.UTC).timestamp()
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def _tlv(der: bytes, at: int) -> tuple[int, int, int]:
+    """One DER element at `at`: its tag, where its content starts, where it ends."""
+    tag, length = der[at], der[at + 1]
+    at += 2
+    if length & 0x80:
+        size = length & 0x7F
+        length = int.from_bytes(der[at : at + size], "big")
+        at += size
+    if at + length > len(der):
+        raise ValueError("a DER element runs past the end")
+    return tag, at, at + length
+
+
+def _content(der: bytes, at: int) -> tuple[int, int]:
+    """Where the element at `at` keeps its content: (start, end)."""
+    _, start, end = _tlv(der, at)
+    return start, end

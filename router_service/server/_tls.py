@@ -14,6 +14,7 @@ import threading
 import grpc
 
 from router_service.config import PemFiles, PemSet, ServerTLSConfig
+from router_service.telemetry import current
 
 __all__ = ["CertificateFiles"]
 
@@ -42,6 +43,7 @@ class CertificateFiles:
             log=log,
         )
         self._lock = threading.Lock()  # grpc calls the fetcher on its own threads
+        current().metrics.certificate("server", self._files.current.expires_at)
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
@@ -60,5 +62,6 @@ class CertificateFiles:
             return None
         if found is None:
             return None
+        current().metrics.certificate("server", found.expires_at)
         log.info("router certificate reloaded from %s", self._tls.cert_file)
         return _configuration(found)

@@ -53,6 +53,7 @@ SESSION_BAN_APPLIED = "switchboard.session.ban_applied"
 KEY_STATE = "switchboard.key.state"
 SCOPE = "switchboard.cooldown.scope"
 CACHE_RESULT = "switchboard.cache.result"
+TLS_ROLE = "switchboard.tls.role"
 
 # `gen_ai.provider.name` well-known values by adapter kind.
 _PROVIDER_NAMES = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from router_service.telemetry._attributes import TLS_ROLE
 from router_service.telemetry._histograms import LocalHistograms
 
 __all__ = ["Instruments", "LocalCounter", "StateView"]
@@ -77,6 +78,9 @@ class Instruments:
         self.views: dict[int, StateView] = {}  # each router's last polled state
         # The sha256 prefix of the config file this router serves (set at start and by reloads).
         self.config_digest: str | None = None
+        # When the certificates this process presents expire (Unix time), by role: "server" (the
+        # router's port), "client" (the edge's certificate to the router); set as they load.
+        self.certificates: dict[str, float] = {}
         self._gauges(meter)
 
     def _histograms(self, factory: Meter | LocalHistograms) -> None:
@@ -183,6 +187,14 @@ class Instruments:
             "serving different files show as several series.",
         )
         gauge(
+            "switchboard.tls.certificate.expiry",
+            callbacks=[self._observe_certificates],
+            unit="s",
+            description="Unix time at which the TLS certificate this process presents expires "
+            "(role: server, the router's port; client, the edge's to the router). Rotated "
+            "files move it; alert well before it.",
+        )
+        gauge(
             "switchboard.keys",
             callbacks=[self._observe("keys")],
             unit="{key}",
@@ -207,6 +219,17 @@ class Instruments:
             unit="{ban}",
             description="Session bans applied by this process and not yet expired.",
         )
+
+    def certificate(self, role: str, expires_at: float | None) -> None:
+        """The certificate `role` now presents expires at `expires_at` (None: not known)."""
+        if expires_at is None:
+            self.certificates.pop(role, None)
+        else:
+            self.certificates[role] = expires_at
+
+    def _observe_certificates(self, options: CallbackOptions) -> Iterable[Observation]:
+        # Set from grpc's certificate fetcher thread too: a snapshot of the items.
+        return [Observation(at, {TLS_ROLE: role}) for role, at in list(self.certificates.items())]
 
     def _observe_config(self, options: CallbackOptions) -> Iterable[Observation]:
         digest = self.config_digest

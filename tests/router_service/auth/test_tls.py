@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from prometheus_client.parser import text_string_to_metric_families
 
 from clients.switchboard.v1 import router_service_pb2_grpc
 from router_service.config import SwitchboardConfig
@@ -25,6 +26,7 @@ from router_service.errors import ConfigError
 from router_service.fake_upstream import FakeUpstream
 from router_service.runtime import Runtime
 from router_service.server import RouterServer
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
 from tests.router_service.auth.helpers import chat
@@ -70,7 +72,9 @@ class CA:
         self.directory = directory
         self.issued = _write(directory, name, self.cert, self.key)
 
-    def _builder(self, subject: x509.Name, public_key: Any) -> x509.CertificateBuilder:
+    def _builder(
+        self, subject: x509.Name, public_key: Any, days: float = 1
+    ) -> x509.CertificateBuilder:
         return (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -78,12 +82,12 @@ class CA:
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(_NOW - datetime.timedelta(minutes=5))
-            .not_valid_after(_NOW + datetime.timedelta(days=1))
+            .not_valid_after(_NOW + datetime.timedelta(days=days))
         )
 
-    def issue(self, stem: str, *, server: bool) -> Issued:
+    def issue(self, stem: str, *, server: bool, days: float = 1) -> Issued:
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = self._builder(_name(stem), key.public_key())
+        builder = self._builder(_name(stem), key.public_key(), days)
         if server:
             names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
@@ -369,3 +373,59 @@ async def test_the_edge_moves_to_its_rotated_client_certificate(
 
         await eventually(on_a_new_connection, within=10, what="a call on the edge's new channel")
     assert any("router TLS files reloaded" in r.getMessage() for r in caplog.records)
+
+
+def _expiry(issued: Issued) -> float:
+    return x509.load_pem_x509_certificate(issued.cert.read_bytes()).not_valid_after_utc.timestamp()
+
+
+def _expiries(capture: TelemetryCapture) -> dict[str, float]:
+    """`switchboard.tls.certificate.expiry` by role, from the Prometheus text."""
+    name = "switchboard_tls_certificate_expiry_seconds"
+    return {
+        sample.labels["switchboard_tls_role"]: sample.value
+        for family in text_string_to_metric_families(capture.prometheus_text())
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+async def test_certificate_expiry_is_a_gauge_that_follows_rotations(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Any,
+    pki: dict[str, Any],
+    live: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    edge_cert, edge_key = tmp_path / "edge-live.pem", tmp_path / "edge-live.key"
+    _swap(pki["client"].cert, edge_cert)
+    _swap(pki["client"].key, edge_key)
+    with TelemetryCapture() as capture:
+        router = await _mutual_tls_router(fake, start_router, live)
+        router_tls = {
+            "ca_file": str(pki["ca"].issued.cert),
+            "cert_file": str(edge_cert),
+            "key_file": str(edge_key),
+            "reload_poll_s": 0.05,
+        }
+        await start_edge(router, router_tls=router_tls)
+        assert _expiries(capture) == {
+            "server": _expiry(pki["server"]),
+            "client": _expiry(pki["client"]),
+        }
+
+        server = pki["ca"].issue("router-90d", server=True, days=90)
+        client = pki["ca"].issue("edge-90d", server=False, days=90)
+        for issued, cert, key in (
+            (server, live["router.pem"], live["router.key"]),
+            (client, edge_cert, edge_key),
+        ):
+            _swap(issued.key, key)
+            _swap(issued.cert, cert)
+        assert await _answers(router.server.address, _trusting(pki["ca"], client))
+
+        async def both_moved() -> bool:
+            return _expiries(capture) == {"server": _expiry(server), "client": _expiry(client)}
+
+        await eventually(both_moved, within=10, what="both expiry gauges at the new certificates")

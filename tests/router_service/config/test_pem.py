@@ -6,8 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from router_service.config import PemFiles
+from router_service.config._pem import not_after
 from router_service.errors import ConfigError
 from tests.router_service.auth.test_tls import CA
 
@@ -74,3 +76,18 @@ def test_refused_files_keep_the_current_set_and_warn_once(
     assert len(caplog.records) == 1
     assert "edge.router_tls: new files not taken" in caplog.records[0].getMessage()
     assert "ca_file" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("days", [1, 365 * 40])  # UTCTime until 2049, GeneralizedTime from 2050
+def test_not_after_reads_the_certificates_expiry(tmp_path: Path, days: int) -> None:
+    issued = CA(tmp_path, "ca").issue("router", server=True, days=days)
+    pem = issued.cert.read_bytes()
+    expected = x509.load_pem_x509_certificate(pem).not_valid_after_utc.timestamp()
+    assert not_after(pem) == expected
+    assert not_after(b"junk\n" + pem + pem) == expected  # the chain's first, after any preamble
+
+
+def test_not_after_of_what_is_no_certificate_is_none() -> None:
+    assert not_after(b"no certificate here") is None
+    broken = b"-----BEGIN CERTIFICATE-----\nMIIBAAAA\n-----END CERTIFICATE-----\n"
+    assert not_after(broken) is None

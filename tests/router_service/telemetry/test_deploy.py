@@ -19,9 +19,10 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server import reload_from
 from router_service.telemetry.testing import TelemetryCapture
-from tests.conftest import StartRouter
+from tests.conftest import StartRouter, base_config
 from tests.http_edge.harness import Edge
 from tests.replicas.harness import replica_config
+from tests.router_service.auth.test_tls import CA
 from tests.router_service.telemetry.test_metrics import queued_config
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -72,6 +73,9 @@ async def exported(
     replica = await start_router(shared)
     await replica.stub.Chat(pb.ChatRequest(params=solo))  # its plan read: a read-cache miss
     await replica.runtime.gauges.poll()
+    issued = CA(tmp_path, "deploy-ca").issue("router", server=True)  # the certificate panel
+    tls = {"cert_file": str(issued.cert), "key_file": str(issued.key)}
+    await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
     families = list(text_string_to_metric_families(captured.prometheus_text()))
     samples = {s.name for f in families for s in f.samples}
     labels = {name for f in families for s in f.samples for name in s.labels}
