@@ -5,7 +5,8 @@ Everything public is importable from here. The generated messages and stubs live
 """
 
 from clients._base import RETRY_POLICY, USE_CLIENT_DEFAULT, UseClientDefault
-from clients._client import CallObserver, ObservedCall, RouterClient, RouterStream
+from clients._client import CallObserver, ObservedCall, RouterClient
+from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
     chat_completion_from_openai,

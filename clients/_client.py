@@ -26,7 +26,7 @@ from clients._base import (
     Timeout,
     map_rpc_errors,
 )
-from clients.errors import RouterError
+from clients._stream import RouterStream, SentOnce, serialize_once
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
 
@@ -57,80 +57,6 @@ class CallObserver(Protocol):
 
 _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
 _CHAT_STREAM = _SERVICES["router"] + "ChatStream"
-
-
-class _SentOnce:
-    """A request that lets go of its message once grpc has serialized it.
-
-    grpc.aio's call keeps its request object until the call ends, and a stream is open for as
-    long as the model writes: holding the message would hold the whole prompt per open stream
-    (measured with 32 KiB prompts: ~32 KiB of every stream in the edge). The call keeps this
-    shell instead; the message goes once sent, unless the caller still holds it.
-    """
-
-    __slots__ = ("_message",)
-
-    def __init__(self, message: router_service_pb2.ChatStreamRequest) -> None:
-        self._message: router_service_pb2.ChatStreamRequest | None = message
-
-    def serialize(self) -> bytes:
-        message, self._message = self._message, None
-        if message is None:
-            raise RuntimeError("a ChatStream request is serialized once")
-        return message.SerializeToString()
-
-
-def _serialize_once(request: _SentOnce) -> bytes:
-    return request.serialize()
-
-
-class RouterStream:
-    """The messages of one ``ChatStream`` call: an async iterator and an async context manager.
-
-    Leaving the ``async with`` block (or :meth:`aclose`) cancels the call, and the cancellation
-    reaches the router, which aborts the upstream request: a caller that goes away stops paying.
-    """
-
-    def __init__(self, call: Any) -> None:
-        self._call = call
-        self._closed = False
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> router_service_pb2.ChatStreamResponse:
-        if self._closed:
-            raise StopAsyncIteration
-        try:
-            with map_rpc_errors():
-                message = await self._call.read()
-        except RouterError as exc:
-            # Our own aclose() from another task cancelled the call under a pending read: that is
-            # the end of the stream, not an error.
-            if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
-                raise StopAsyncIteration from None
-            raise
-        if message is grpc.aio.EOF:
-            self._closed = True
-            raise StopAsyncIteration
-        response: router_service_pb2.ChatStreamResponse = message
-        return response
-
-    async def aclose(self) -> None:
-        """Cancel the call if it is still running; idempotent."""
-        self._closed = True
-        self._call.cancel()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class RouterClient(BaseClient):
@@ -165,7 +91,7 @@ class RouterClient(BaseClient):
             interceptors=interceptors,
         )
         self._observer = observer
-        self._chat_stream: Any = None  # ChatStream through `_SentOnce`, made on open
+        self._chat_stream: Any = None  # ChatStream through `SentOnce`, made on open
         # The calls on the current channel (`use_credentials` lets them finish on it) and the
         # replaced channels' closing tasks. grpc.aio tracks calls too, but keeps them private.
         self._calls: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -177,7 +103,7 @@ class RouterClient(BaseClient):
         if not self._interceptors:
             self._chat_stream = self._channel.unary_stream(
                 _CHAT_STREAM,
-                request_serializer=_serialize_once,
+                request_serializer=serialize_once,
                 response_deserializer=router_service_pb2.ChatStreamResponse.FromString,
                 _registered_method=True,  # as the generated stub: registered once, not per call
             )
@@ -278,7 +204,7 @@ class RouterClient(BaseClient):
         kwargs = self._kwargs(timeout, metadata)
         with map_rpc_errors():
             if self._chat_stream is not None:
-                call = self._started(self._chat_stream, _CHAT_STREAM, _SentOnce(req), kwargs)
+                call = self._started(self._chat_stream, _CHAT_STREAM, SentOnce(req), kwargs)
             else:
                 call = self._started(router.ChatStream, _CHAT_STREAM, req, kwargs)
             return RouterStream(call)

@@ -19,7 +19,7 @@ from tests.clients.fake_router import (
     within,
 )
 from tests.helpers import serve_grpc
-from tests.router_service.auth.test_tls import CA, Issued
+from tests.pki import CA, Issued
 
 # Without grpc's transparent retries a refused handshake is an error at once (the client's
 # retry policy would try it for a few seconds).

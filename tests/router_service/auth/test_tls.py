@@ -1,24 +1,15 @@
 """TLS and mutual TLS on the router's port, with a CA made for the test and real secure channels;
-and the edge reaching such a router with its own client certificate."""
+and the edge reaching such a router with its own client certificate. Rotation under a running
+router and edge: tests/router_service/server/test_tls_rotation.py."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import logging
-import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from prometheus_client.parser import text_string_to_metric_families
 
 from clients.switchboard.v1 import router_service_pb2_grpc
 from router_service.config import SwitchboardConfig
@@ -26,99 +17,18 @@ from router_service.errors import ConfigError
 from router_service.fake_upstream import FakeUpstream
 from router_service.runtime import Runtime
 from router_service.server import RouterServer
-from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
-from tests.helpers import eventually
+from tests.pki import Issued, issue_pki, trusting
 from tests.router_service.auth.helpers import chat
-
-_NOW = datetime.datetime.now(datetime.UTC)
-
-
-@dataclass
-class Issued:
-    cert: Path
-    key: Path
-
-    def pair(self) -> tuple[bytes, bytes]:
-        return self.key.read_bytes(), self.cert.read_bytes()
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _write(directory: Path, stem: str, cert: x509.Certificate, key: Any) -> Issued:
-    cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return Issued(cert_path, key_path)
-
-
-class CA:
-    def __init__(self, directory: Path, name: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.name = _name(name)
-        self.cert = (
-            self._builder(self.name, self.key.public_key())
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
-        )
-        self.directory = directory
-        self.issued = _write(directory, name, self.cert, self.key)
-
-    def _builder(
-        self, subject: x509.Name, public_key: Any, days: float = 1
-    ) -> x509.CertificateBuilder:
-        return (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(self.name)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(_NOW - datetime.timedelta(minutes=5))
-            .not_valid_after(_NOW + datetime.timedelta(days=days))
-        )
-
-    def issue(self, stem: str, *, server: bool, days: float = 1) -> Issued:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = self._builder(_name(stem), key.public_key(), days)
-        if server:
-            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-            usage = ExtendedKeyUsageOID.SERVER_AUTH
-        else:
-            usage = ExtendedKeyUsageOID.CLIENT_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        return _write(self.directory, stem, builder.sign(self.key, hashes.SHA256()), key)
 
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, Any]:
-    ca = CA(tmp_path, "switchboard-test-ca")
-    rogue = CA(tmp_path, "rogue-ca")
-    return {
-        "ca": ca,
-        "server": ca.issue("router", server=True),
-        "client": ca.issue("edge", server=False),
-        "rogue": rogue.issue("intruder", server=False),
-    }
+    return issue_pki(tmp_path)
 
 
 def _credentials(pki: dict[str, Any], client: Issued | None) -> grpc.ChannelCredentials:
-    return _trusting(pki["ca"], client)
-
-
-def _trusting(ca: CA, client: Issued | None = None) -> grpc.ChannelCredentials:
-    key, cert = client.pair() if client is not None else (None, None)
-    return grpc.ssl_channel_credentials(
-        root_certificates=ca.issued.cert.read_bytes(), private_key=key, certificate_chain=cert
-    )
+    return trusting(pki["ca"], client)
 
 
 async def test_mutual_tls(
@@ -186,130 +96,6 @@ async def test_unreadable_certificate_is_a_config_error(fake: FakeUpstream, tmp_
         await server.shutdown(grace=0)
 
 
-# Certificates rotated under a running router (`router_service/server/_tls.py`).
-
-
-def _swap(source: Path, target: Path) -> None:
-    """Replace `target` whole, as a Kubernetes secret volume or `mv` does."""
-    staged = target.with_name(target.name + ".new")
-    staged.write_bytes(source.read_bytes())
-    os.replace(staged, target)
-
-
-async def _answers(address: str, credentials: grpc.ChannelCredentials) -> bool:
-    """One call on a new connection (its own subchannel: a new handshake every time)."""
-    options = [("grpc.use_local_subchannel_pool", 1)]
-    async with grpc.aio.secure_channel(address, credentials, options=options) as channel:
-        try:
-            await router_service_pb2_grpc.RouterServiceStub(channel).Chat(chat(), timeout=5)
-        except grpc.aio.AioRpcError as exc:  # the handshake failed: only UNAVAILABLE says so
-            return _refused(exc)
-    return True
-
-
-def _refused(exc: grpc.aio.AioRpcError) -> bool:
-    if exc.code() is not grpc.StatusCode.UNAVAILABLE:
-        raise exc
-    return False
-
-
-@pytest.fixture
-def live(tmp_path: Path, pki: dict[str, Any]) -> dict[str, Path]:
-    """The files the router is configured with, first copies of the test CA's."""
-    directory = tmp_path / "live"
-    directory.mkdir()
-    files = {name: directory / name for name in ("router.pem", "router.key", "clients.pem")}
-    _swap(pki["server"].cert, files["router.pem"])
-    _swap(pki["server"].key, files["router.key"])
-    _swap(pki["ca"].issued.cert, files["clients.pem"])
-    return files
-
-
-async def _mutual_tls_router(
-    fake: FakeUpstream, start_router: StartRouter, live: dict[str, Path]
-) -> Any:
-    """A router on mutual TLS over the `live` files."""
-    tls = {
-        "cert_file": str(live["router.pem"]),
-        "key_file": str(live["router.key"]),
-        "client_ca_file": str(live["clients.pem"]),
-        "require_client_cert": True,
-    }
-    return await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
-
-
-async def test_rotated_certificates_serve_from_the_next_connection(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    pki: dict[str, Any],
-    live: dict[str, Path],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    router = await _mutual_tls_router(fake, start_router, live)
-    address = router.server.address
-    old, new = pki["ca"], CA(tmp_path, "next-ca")
-    new_client = new.issue("next-edge", server=False)
-    opened = grpc.aio.secure_channel(
-        address, _trusting(old, pki["client"]), options=[("grpc.use_local_subchannel_pool", 1)]
-    )
-    try:
-        stub = router_service_pb2_grpc.RouterServiceStub(opened)
-        await stub.Chat(chat(), timeout=5)
-        assert await _answers(address, _trusting(old, pki["client"]))
-        assert not await _answers(address, _trusting(new, new_client))
-
-        next_server = new.issue("next-router", server=True)
-        with caplog.at_level(logging.INFO, logger="switchboard.router"):
-            _swap(next_server.key, live["router.key"])
-            _swap(next_server.cert, live["router.pem"])
-            _swap(new.issued.cert, live["clients.pem"])
-            assert await _answers(address, _trusting(new, new_client))
-            assert not await _answers(address, _trusting(old, pki["client"]))
-            # Verified against the new CA: a client of the old one is refused by the router too.
-            assert not await _answers(address, _trusting(new, pki["client"]))
-        reloads = [r for r in caplog.records if "certificate reloaded" in r.getMessage()]
-        assert len(reloads) == 1
-        # A connection that shook hands before the rotation carries on.
-        answer = await stub.Chat(chat(text="still here"), timeout=5)
-        assert answer.completion.choices[0].message.text == "Echo: still here"
-    finally:
-        await opened.close()
-
-
-async def test_a_half_written_rotation_keeps_the_served_certificate(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    pki: dict[str, Any],
-    live: dict[str, Path],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    tls = {"cert_file": str(live["router.pem"]), "key_file": str(live["router.key"])}
-    router = await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
-    address = router.server.address
-    old, new = pki["ca"], CA(tmp_path, "next-ca")
-    next_server = new.issue("next-router", server=True)
-
-    with caplog.at_level(logging.WARNING, logger="switchboard.router"):
-        _swap(next_server.cert, live["router.pem"])  # the new certificate beside the old key
-        for _ in range(2):
-            assert await _answers(address, _trusting(old))
-            assert not await _answers(address, _trusting(new))
-        warned = [r.getMessage() for r in caplog.records if "not taken" in r.getMessage()]
-        assert len(warned) == 1, warned  # once for these files, not once per connection
-        assert "not a certificate and its key" in warned[0]
-        assert "PRIVATE KEY" not in caplog.text
-
-        live["router.key"].unlink()  # the writer's next step starts by removing the old key
-        assert await _answers(address, _trusting(old))
-        assert "cannot read" in caplog.records[-1].getMessage()
-
-    _swap(next_server.key, live["router.key"])  # the writer is done
-    assert await _answers(address, _trusting(new))
-    assert not await _answers(address, _trusting(old))
-
-
 async def test_a_key_that_is_not_the_certificates_is_a_config_error(
     fake: FakeUpstream, pki: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -322,110 +108,3 @@ async def test_a_key_that_is_not_the_certificates_is_a_config_error(
             await server.start()
     finally:
         await server.shutdown(grace=0)
-
-
-async def test_the_edge_moves_to_its_rotated_client_certificate(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    start_edge: Any,
-    pki: dict[str, Any],
-    live: dict[str, Path],
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    router = await _mutual_tls_router(fake, start_router, live)
-    edge_cert, edge_key = tmp_path / "edge-live.pem", tmp_path / "edge-live.key"
-    _swap(pki["client"].cert, edge_cert)
-    _swap(pki["client"].key, edge_key)
-    router_tls = {
-        "ca_file": str(pki["ca"].issued.cert),
-        "cert_file": str(edge_cert),
-        "key_file": str(edge_key),
-        "reload_poll_s": 0.05,
-    }
-    edge = await start_edge(router, router_tls=router_tls)
-    caplog.set_level(logging.INFO, logger="switchboard.audit")
-    caplog.set_level(logging.INFO, logger="switchboard.edge")
-    body = {"model": "chain", "messages": [{"role": "user", "content": "rotating"}]}
-
-    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
-
-        async def peer_of_a_call() -> str:
-            """The edge's address as the router saw it: a new port is a new connection."""
-            answer = await http.post("/v1/chat/completions", json=body)
-            assert answer.status_code == 200, answer.text
-            audited = [r for r in caplog.records if r.name == "switchboard.audit"]
-            return str(audited[-1].__dict__["peer"])
-
-        first = await peer_of_a_call()
-        assert await peer_of_a_call() == first  # one connection, kept
-
-        # The router now admits only the new CA's client certificates (on new connections), and
-        # the edge's files are rewritten with one: key first, so the edge may see a mismatch.
-        new = CA(tmp_path, "next-ca")
-        renewed = new.issue("edge-renewed", server=False)
-        _swap(new.issued.cert, live["clients.pem"])
-        _swap(renewed.key, edge_key)
-        _swap(renewed.cert, edge_cert)
-
-        async def on_a_new_connection() -> bool:
-            return await peer_of_a_call() != first  # every call answered, before and after
-
-        await eventually(on_a_new_connection, within=10, what="a call on the edge's new channel")
-    assert any("router TLS files reloaded" in r.getMessage() for r in caplog.records)
-
-
-def _expiry(issued: Issued) -> float:
-    return x509.load_pem_x509_certificate(issued.cert.read_bytes()).not_valid_after_utc.timestamp()
-
-
-def _expiries(capture: TelemetryCapture) -> dict[str, float]:
-    """`switchboard.tls.certificate.expiry` by role, from the Prometheus text."""
-    name = "switchboard_tls_certificate_expiry_seconds"
-    return {
-        sample.labels["switchboard_tls_role"]: sample.value
-        for family in text_string_to_metric_families(capture.prometheus_text())
-        for sample in family.samples
-        if sample.name == name
-    }
-
-
-async def test_certificate_expiry_is_a_gauge_that_follows_rotations(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    start_edge: Any,
-    pki: dict[str, Any],
-    live: dict[str, Path],
-    tmp_path: Path,
-) -> None:
-    edge_cert, edge_key = tmp_path / "edge-live.pem", tmp_path / "edge-live.key"
-    _swap(pki["client"].cert, edge_cert)
-    _swap(pki["client"].key, edge_key)
-    with TelemetryCapture() as capture:
-        router = await _mutual_tls_router(fake, start_router, live)
-        router_tls = {
-            "ca_file": str(pki["ca"].issued.cert),
-            "cert_file": str(edge_cert),
-            "key_file": str(edge_key),
-            "reload_poll_s": 0.05,
-        }
-        await start_edge(router, router_tls=router_tls)
-        assert _expiries(capture) == {
-            "server": _expiry(pki["server"]),
-            "client": _expiry(pki["client"]),
-        }
-
-        server = pki["ca"].issue("router-90d", server=True, days=90)
-        client = pki["ca"].issue("edge-90d", server=False, days=90)
-        for issued, cert, key in (
-            (server, live["router.pem"], live["router.key"]),
-            (client, edge_cert, edge_key),
-        ):
-            _swap(issued.key, key)
-            _swap(issued.cert, cert)
-        assert await _answers(router.server.address, _trusting(pki["ca"], client))
-
-        async def both_moved() -> bool:
-            return _expiries(capture) == {"server": _expiry(server), "client": _expiry(client)}
-
-        await eventually(both_moved, within=10, what="both expiry gauges at the new certificates")

@@ -11,7 +11,7 @@ from cryptography import x509
 from router_service.config import PemFiles
 from router_service.config._pem import not_after
 from router_service.errors import ConfigError
-from tests.router_service.auth.test_tls import CA
+from tests.pki import CA
 
 log = logging.getLogger("test.pem")
 

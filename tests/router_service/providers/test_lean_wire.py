@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from router_service.providers._lean_conn import _HIGH_WATER
-from tests.router_service.auth.test_tls import CA
+from tests.pki import CA
 from tests.router_service.providers.lean_harness import (
     _READ_CHUNK,
     MakeTransport,

@@ -21,8 +21,8 @@ from router_service.server import reload_from
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.http_edge.harness import Edge
+from tests.pki import CA
 from tests.replicas.harness import replica_config
-from tests.router_service.auth.test_tls import CA
 from tests.router_service.telemetry.test_metrics import queued_config
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"

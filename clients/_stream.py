@@ -1,0 +1,89 @@
+"""One ``ChatStream`` call on the caller's side: the stream object, and the request shell that
+lets go of the prompt once it is sent."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+
+from clients._base import map_rpc_errors
+from clients.errors import RouterError
+from clients.switchboard.v1 import router_service_pb2
+
+__all__ = ["RouterStream", "SentOnce", "serialize_once"]
+
+
+class SentOnce:
+    """A request that lets go of its message once grpc has serialized it.
+
+    grpc.aio's call keeps its request object until the call ends, and a stream is open for as
+    long as the model writes: holding the message would hold the whole prompt per open stream
+    (measured with 32 KiB prompts: ~32 KiB of every stream in the edge). The call keeps this
+    shell instead; the message goes once sent, unless the caller still holds it.
+    """
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: router_service_pb2.ChatStreamRequest) -> None:
+        self._message: router_service_pb2.ChatStreamRequest | None = message
+
+    def serialize(self) -> bytes:
+        message, self._message = self._message, None
+        if message is None:
+            raise RuntimeError("a ChatStream request is serialized once")
+        return message.SerializeToString()
+
+
+def serialize_once(request: SentOnce) -> bytes:
+    return request.serialize()
+
+
+class RouterStream:
+    """The messages of one ``ChatStream`` call: an async iterator and an async context manager.
+
+    Leaving the ``async with`` block (or :meth:`aclose`) cancels the call, and the cancellation
+    reaches the router, which aborts the upstream request: a caller that goes away stops paying.
+    """
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._closed = False
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> router_service_pb2.ChatStreamResponse:
+        if self._closed:
+            raise StopAsyncIteration
+        try:
+            with map_rpc_errors():
+                message = await self._call.read()
+        except RouterError as exc:
+            # Our own aclose() from another task cancelled the call under a pending read: that is
+            # the end of the stream, not an error.
+            if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
+                raise StopAsyncIteration from None
+            raise
+        if message is grpc.aio.EOF:
+            self._closed = True
+            raise StopAsyncIteration
+        response: router_service_pb2.ChatStreamResponse = message
+        return response
+
+    async def aclose(self) -> None:
+        """Cancel the call if it is still running; idempotent."""
+        self._closed = True
+        self._call.cancel()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
