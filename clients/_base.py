@@ -244,6 +244,17 @@ class BaseClient(ABC):
         self._admin = admin_service_pb2_grpc.AdminServiceStub(self._channel)
         self._state = State.OPENED
 
+    def _reopen_with(self, credentials: grpc.ChannelCredentials) -> Any:
+        """Use `credentials` from now on: an open client moves to a new channel. Returns the
+        channel it replaced, for the subclass to retire (None when none was open)."""
+        self._credentials = credentials
+        if self._state is not State.OPENED:
+            return None  # the channel is made with them on open
+        replaced = self._channel
+        self._state = State.UNOPENED
+        self._open()
+        return replaced
+
     def _stub(self, service: str) -> Any:
         """The ``router`` or ``admin`` stub, opening the channel on first use."""
         if self._state is State.CLOSED:

@@ -140,12 +140,11 @@ class RouterClient(BaseClient):
         closes once they have ended (those still running after ``drain_s`` seconds, or when
         :meth:`aclose`'s grace is over, are cancelled).
         """
-        self._credentials = credentials
-        if self._state is not State.OPENED:
-            return  # the channel is made with them on open
-        old, calls = self._channel, self._calls
-        self._state, self._calls = State.UNOPENED, weakref.WeakSet()
-        self._open()
+        calls = self._calls
+        old = self._reopen_with(credentials)
+        if old is None:
+            return
+        self._calls = weakref.WeakSet()
         retiring = asyncio.get_running_loop().create_task(
             _retire(old, calls, drain_s), name="switchboard-retired-channel"
         )

@@ -6,13 +6,14 @@ same errors (:class:`~clients.errors.RouterError`), no retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import grpc
 
 from clients._base import (
+    DEFAULT_MAX_MESSAGE_BYTES,
     USE_CLIENT_DEFAULT,
     BaseClient,
     Metadata,
@@ -70,6 +71,29 @@ class SyncRouterStream:
 class SyncRouterClient(BaseClient):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
+    def __init__(
+        self,
+        target: str | Sequence[str],
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        api_key: str | None = None,
+        default_timeout: float | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        interceptors: Sequence[Any] = (),
+    ) -> None:
+        """The options are :class:`BaseClient`'s."""
+        super().__init__(
+            target,
+            credentials=credentials,
+            api_key=api_key,
+            default_timeout=default_timeout,
+            options=options,
+            max_message_bytes=max_message_bytes,
+            interceptors=interceptors,
+        )
+        self._retired: list[Any] = []  # channels replaced by use_credentials, closed by close()
+
     def _make_channel(self) -> Any:
         if self._credentials is None:
             channel = grpc.insecure_channel(self._target, options=self._options)
@@ -91,13 +115,25 @@ class SyncRouterClient(BaseClient):
     ) -> None:
         self.close()
 
+    def use_credentials(self, credentials: grpc.ChannelCredentials) -> None:
+        """Make calls from now on with ``credentials`` (a rotated client certificate or CA).
+
+        An open client moves to a new channel; calls under way finish on the old one, which
+        stays open until :meth:`close` (a blocking channel cannot wait for its calls: closing it
+        cancels them). Idle, it lets its connection go after grpc's idle timeout.
+        """
+        if (replaced := self._reopen_with(credentials)) is not None:
+            self._retired.append(replaced)
+
     def close(self) -> None:
         """Close the channel, cancelling running calls; idempotent."""
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
-        if self._channel is not None:
-            self._channel.close()
+        retired, self._retired = self._retired, []
+        for channel in (*retired, self._channel):
+            if channel is not None:
+                channel.close()
 
     def _unary(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None

@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from clients import RouterClient, RouterError
+from clients import RouterClient, RouterError, SyncRouterClient
 from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
 from tests.clients.fake_router import (
     SERVER_OPTIONS,
@@ -18,6 +18,8 @@ from tests.clients.fake_router import (
     stream_request,
     within,
 )
+from tests.clients.test_sync_router_client import WAIT
+from tests.clients.test_sync_router_client import serving as sync_serving
 from tests.helpers import serve_grpc
 from tests.pki import CA, Issued
 
@@ -118,3 +120,25 @@ async def test_credentials_given_before_the_first_call_are_the_channels(
         client.use_credentials(_client_credentials(ca, ca.issue("edge", server=False)))
         async with client:
             assert (await client.chat(chat_request())).completion.id == "a"
+
+
+def test_the_sync_client_moves_too_and_closes_replaced_channels(ca: CA, tmp_path: Path) -> None:
+    rogue = CA(tmp_path, "rogue-ca").issue("intruder", server=False)
+    first, second = ca.issue("edge-1", server=False), ca.issue("edge-2", server=False)
+    with sync_serving("a", _mutual_tls(ca)) as (fake, target):
+        client = SyncRouterClient(
+            target, credentials=_client_credentials(ca, first), options=_NO_RETRIES
+        )
+        with client:
+            stream = client.chat_stream(stream_request("hang"))
+            assert next(stream).chunk.choices[0].delta.text == "Hel"
+            client.use_credentials(_client_credentials(ca, rogue))
+            with pytest.raises(RouterError) as refused:
+                client.chat(chat_request())
+            assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+            client.use_credentials(_client_credentials(ca, second))
+            assert client.chat(chat_request()).completion.id == "a"
+            # The stream started on the first channel is still under way there.
+            assert next(stream).chunk.choices[0].delta.text == "lo"
+            assert not fake.ended.is_set()
+        assert fake.ended.wait(WAIT)  # closing the client cancelled it, replaced channel and all

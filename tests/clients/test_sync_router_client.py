@@ -141,12 +141,18 @@ class SyncFakeRouter(
 
 
 @contextmanager
-def serving(name: str) -> Iterator[tuple[SyncFakeRouter, str]]:
+def serving(
+    name: str, credentials: grpc.ServerCredentials | None = None
+) -> Iterator[tuple[SyncFakeRouter, str]]:
+    """A threaded server on a free loopback port (TLS with `credentials`)."""
     router = SyncFakeRouter(name)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=SERVER_OPTIONS)
     router_service_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(router, server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    if credentials is None:
+        port = server.add_insecure_port("127.0.0.1:0")
+    else:
+        port = server.add_secure_port("127.0.0.1:0", credentials)
     server.start()
     try:
         yield router, f"127.0.0.1:{port}"
