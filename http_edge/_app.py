@@ -16,12 +16,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from clients import RouterClient
+from router_service.config import ServerTLSConfig
 from router_service.telemetry import client_observer
 
 from . import _admin, _routes_chat, _routes_misc, _telemetry
 from ._errors import install_error_handlers
 from ._health import RouterHealth
 from ._hot import HotRoutes
+from ._https import ServedCertificates
 from ._settings import EdgeSettings
 from ._state import EdgeState
 from ._tls import RouterCertificates
@@ -152,12 +154,19 @@ def _message_limit(settings: EdgeSettings) -> int:
     return max(16 * 1024 * 1024, settings.max_body_bytes + 1024 * 1024)
 
 
-def uvicorn_config(app: FastAPI, host: str = "127.0.0.1", port: int = 8080) -> uvicorn.Config:
-    """How the edge runs under uvicorn: httptools, no access log, lifespan on, bounded grace.
+def uvicorn_config(
+    app: FastAPI,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    tls: ServerTLSConfig | None = None,
+) -> uvicorn.Config:
+    """How the edge runs under uvicorn: httptools, no access log, lifespan on, bounded grace;
+    HTTPS with `tls` (its files read here: a `ConfigError` when they do not load).
 
     `loop` only matters when uvicorn creates the loop (`uvicorn.Server.run`); `serve()` runs on
     the caller's loop.
     """
+    served = ServedCertificates(tls) if tls is not None else None
     return uvicorn.Config(
         app,
         host=host,
@@ -169,6 +178,7 @@ def uvicorn_config(app: FastAPI, host: str = "127.0.0.1", port: int = 8080) -> u
         access_log=False,
         log_config=None,  # uvicorn logs through the root logger (JSON lines, see telemetry)
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        ssl_context_factory=None if served is None else lambda *_: served.context(),
     )
 
 
@@ -178,7 +188,7 @@ async def serve(settings: EdgeSettings, host: str = "127.0.0.1", port: int = 808
     On cancellation the server stops accepting, lets open requests finish, runs the lifespan
     shutdown (closing the router client), and re-raises `CancelledError`.
     """
-    server = uvicorn.Server(uvicorn_config(create_app(settings), host, port))
+    server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings.tls))
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)

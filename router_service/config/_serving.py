@@ -10,10 +10,11 @@ from router_service.config._base import _Strict
 
 
 class ServerTLSConfig(_Strict):
-    """TLS on the router's port; with `require_client_cert`, mutual TLS."""
+    """TLS on a port Switchboard serves (the router's gRPC, the edge's HTTPS); with
+    `require_client_cert`, mutual TLS."""
 
-    cert_file: str = Field(description="PEM certificate chain of the router.")
-    key_file: str = Field(description="PEM private key of the router.")
+    cert_file: str = Field(description="PEM certificate chain served.")
+    key_file: str = Field(description="PEM private key of that certificate.")
     client_ca_file: str | None = Field(
         default=None, description="PEM CA bundle that client certificates must chain to."
     )
@@ -169,6 +170,11 @@ class EdgeConfig(_Strict):
         default=None,
         description="Client key (scope `admin`) the edge presents to the router's AdminService "
         "for /admin; unset: the caller's own `authorization` is forwarded.",
+    )
+    tls: ServerTLSConfig | None = Field(
+        default=None,
+        description="Serve HTTPS (with require_client_cert, mutual TLS); unset: plain HTTP. "
+        "Rewritten files are served from the next connection on.",
     )
     router_tls: RouterTLSConfig | None = Field(
         default=None, description="Reach the router over TLS (set when `server.tls` is)."

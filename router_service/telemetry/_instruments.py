@@ -79,7 +79,7 @@ class Instruments:
         # The sha256 prefix of the config file this router serves (set at start and by reloads).
         self.config_digest: str | None = None
         # When the certificates this process presents expire (Unix time), by role: "server" (the
-        # router's port), "client" (the edge's certificate to the router); set as they load.
+        # port it serves), "client" (the edge's certificate to the router); set as they load.
         self.certificates: dict[str, float] = {}
         self._gauges(meter)
 
@@ -191,7 +191,7 @@ class Instruments:
             callbacks=[self._observe_certificates],
             unit="s",
             description="Unix time at which the TLS certificate this process presents expires "
-            "(role: server, the router's port; client, the edge's to the router). Rotated "
+            "(role: server, on the port it serves; client, the edge's to the router). Rotated "
             "files move it; alert well before it.",
         )
         gauge(

@@ -132,7 +132,8 @@ class Edge:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.server.config.is_ssl else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
 
 EdgeFactory = Callable[..., Awaitable[Edge]]
@@ -140,7 +141,8 @@ EdgeFactory = Callable[..., Awaitable[Edge]]
 
 async def start_edge(settings: EdgeSettings, client: RouterClient | None = None) -> Edge:
     """The edge on real uvicorn, on a loopback port; stop it with `stop_edge`."""
-    server = uvicorn.Server(uvicorn_config(create_app(settings, client), "127.0.0.1", 0))
+    config = uvicorn_config(create_app(settings, client), "127.0.0.1", 0, settings.tls)
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:
