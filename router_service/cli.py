@@ -275,7 +275,8 @@ def _shutdown_telemetry() -> None:
 
 def _print_banner(host: str, port: int, router: str, config: SwitchboardConfig) -> None:
     model = next(iter(config.models), "MODEL")
-    base = f"http://{host}:{port}/v1"
+    scheme = "https" if config.edge.tls is not None else "http"
+    base = f"{scheme}://{host}:{port}/v1"
     print(
         f"""
 Switchboard dev is up: edge {base}, router {router}, fake upstream behind it.
