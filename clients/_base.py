@@ -222,6 +222,9 @@ class BaseClient(ABC):
         self._channel: Any = None
         self._router: Any = None
         self._admin: Any = None
+        # Channels `use_credentials` replaced that the client still owns and closes with itself
+        # (the blocking client's: it cannot drain them; the async one retires its own).
+        self._replaced: list[Any] = []
 
     @property
     def target(self) -> str:

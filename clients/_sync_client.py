@@ -6,14 +6,13 @@ same errors (:class:`~clients.errors.RouterError`), no retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
 
 import grpc
 
 from clients._base import (
-    DEFAULT_MAX_MESSAGE_BYTES,
     USE_CLIENT_DEFAULT,
     BaseClient,
     Metadata,
@@ -71,29 +70,6 @@ class SyncRouterStream:
 class SyncRouterClient(BaseClient):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
-    def __init__(
-        self,
-        target: str | Sequence[str],
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        api_key: str | None = None,
-        default_timeout: float | None = None,
-        options: Sequence[tuple[str, Any]] = (),
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        interceptors: Sequence[Any] = (),
-    ) -> None:
-        """The options are :class:`BaseClient`'s."""
-        super().__init__(
-            target,
-            credentials=credentials,
-            api_key=api_key,
-            default_timeout=default_timeout,
-            options=options,
-            max_message_bytes=max_message_bytes,
-            interceptors=interceptors,
-        )
-        self._retired: list[Any] = []  # channels replaced by use_credentials, closed by close()
-
     def _make_channel(self) -> Any:
         if self._credentials is None:
             channel = grpc.insecure_channel(self._target, options=self._options)
@@ -123,14 +99,14 @@ class SyncRouterClient(BaseClient):
         cancels them). Idle, it lets its connection go after grpc's idle timeout.
         """
         if (replaced := self._reopen_with(credentials)) is not None:
-            self._retired.append(replaced)
+            self._replaced.append(replaced)
 
     def close(self) -> None:
         """Close the channel, cancelling running calls; idempotent."""
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
-        retired, self._retired = self._retired, []
+        retired, self._replaced = self._replaced, []
         for channel in (*retired, self._channel):
             if channel is not None:
                 channel.close()

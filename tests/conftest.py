@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -18,6 +19,7 @@ from router_service.server import RouterServer
 from router_service.state import StateStore
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_server
+from tests.pki import issue_pki
 
 
 @pytest.fixture
@@ -124,3 +126,10 @@ async def start_edge() -> AsyncIterator[Callable[..., Awaitable[Edge]]]:
     yield start
     for edge in edges:
         await stop_edge(edge)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Any]:
+    """A test CA (`ca`), its `server` and `client` certificates, and a `rogue` client
+    certificate from another CA (tests/pki.py)."""
+    return issue_pki(tmp_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["CA", "Issued", "issue_pki", "trusting"]
+from router_service.telemetry.testing import TelemetryCapture
+
+__all__ = ["CA", "Issued", "expires", "expiry_gauges", "issue_pki", "swap_in", "trusting"]
 
 _NOW = datetime.datetime.now(datetime.UTC)
 
@@ -103,3 +107,27 @@ def trusting(ca: CA, client: Issued | None = None) -> grpc.ChannelCredentials:
     return grpc.ssl_channel_credentials(
         root_certificates=ca.issued.cert.read_bytes(), private_key=key, certificate_chain=cert
     )
+
+
+def swap_in(source: Path, target: Path) -> None:
+    """Replace `target` whole with `source`'s bytes, as a Kubernetes secret volume or `mv` does
+    (a rotation as the processes see it)."""
+    staged = target.with_name(target.name + ".new")
+    staged.write_bytes(source.read_bytes())
+    os.replace(staged, target)
+
+
+def expires(issued: Issued) -> float:
+    """The certificate's notAfter as a Unix time, as `cryptography` reads it."""
+    cert = x509.load_pem_x509_certificate(issued.cert.read_bytes())
+    return cert.not_valid_after_utc.timestamp()
+
+
+def expiry_gauges(capture: TelemetryCapture) -> dict[str, float]:
+    """`switchboard.tls.certificate.expiry` by role, from the Prometheus text."""
+    return {
+        sample.labels["switchboard_tls_role"]: sample.value
+        for family in text_string_to_metric_families(capture.prometheus_text())
+        for sample in family.samples
+        if sample.name == "switchboard_tls_certificate_expiry_seconds"
+    }

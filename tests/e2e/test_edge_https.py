@@ -4,7 +4,6 @@ TLS, and certificates rotated under a running edge."""
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
-from tests.pki import CA, Issued, issue_pki
+from tests.pki import CA, Issued, expires, expiry_gauges, swap_in
 
 MESSAGES: list[Any] = [{"role": "user", "content": "over https"}]
 
@@ -29,23 +27,12 @@ def _trusting(ca: CA, client: Issued | None = None) -> ssl.SSLContext:
     return context
 
 
-def _swap(source: Path, target: Path) -> None:
-    staged = target.with_name(target.name + ".new")
-    staged.write_bytes(source.read_bytes())
-    os.replace(staged, target)
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> dict[str, Any]:
-    return issue_pki(tmp_path)
-
-
 @pytest.fixture
 def live(tmp_path: Path, pki: dict[str, Any]) -> dict[str, Path]:
     """The edge's certificate files, first copies of the test CA's server pair."""
     files = {"cert": tmp_path / "edge-https.pem", "key": tmp_path / "edge-https.key"}
-    _swap(pki["server"].cert, files["cert"])
-    _swap(pki["server"].key, files["key"])
+    swap_in(pki["server"].cert, files["cert"])
+    swap_in(pki["server"].key, files["key"])
     return files
 
 
@@ -116,14 +103,6 @@ async def test_mutual_tls_on_the_edge(
                 answer.raise_for_status()
 
 
-def _expiry(capture: TelemetryCapture) -> float | None:
-    for family in text_string_to_metric_families(capture.prometheus_text()):
-        for sample in family.samples:
-            if sample.name == "switchboard_tls_certificate_expiry_seconds":
-                return float(sample.value)
-    return None
-
-
 async def test_a_rotated_certificate_is_served_from_the_next_connection(
     fake: FakeUpstream,
     start_router: StartRouter,
@@ -140,19 +119,19 @@ async def test_a_rotated_certificate_is_served_from_the_next_connection(
         edge = await start_edge(
             router, tls={"cert_file": str(live["cert"]), "key_file": str(live["key"])}
         )
-        before = _expiry(capture)
+        assert expiry_gauges(capture) == {"server": expires(pki["server"])}
         async with httpx.AsyncClient(base_url=edge.base_url, verify=_trusting(old)) as kept:
             assert (await kept.get("/readyz")).status_code == 200  # a connection before
 
             caplog.set_level(logging.WARNING, logger="switchboard.edge")
-            _swap(renewed.cert, live["cert"])  # the new certificate beside the old key: refused
+            swap_in(renewed.cert, live["cert"])  # the new certificate beside the old key: refused
             for _ in range(2):
                 assert await _answers(edge.base_url, _trusting(old))
             warned = [r for r in caplog.records if "not taken" in r.getMessage()]
             assert len(warned) == 1
 
-            _swap(renewed.key, live["key"])  # the writer is done
+            swap_in(renewed.key, live["key"])  # the writer is done
             assert await _answers(edge.base_url, _trusting(new))
             assert not await _answers(edge.base_url, _trusting(old))
             assert (await kept.get("/readyz")).status_code == 200  # and it carries on
-        assert before is not None and _expiry(capture) == pytest.approx(before + 89 * 86400)
+        assert expiry_gauges(capture) == {"server": expires(renewed)}

@@ -18,13 +18,8 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.runtime import Runtime
 from router_service.server import RouterServer
 from tests.conftest import StartRouter, base_config
-from tests.pki import Issued, issue_pki, trusting
+from tests.pki import Issued, trusting
 from tests.router_service.auth.helpers import chat
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> dict[str, Any]:
-    return issue_pki(tmp_path)
 
 
 def _credentials(pki: dict[str, Any], client: Issued | None) -> grpc.ChannelCredentials:

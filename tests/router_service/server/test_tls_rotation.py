@@ -4,35 +4,20 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
-from cryptography import x509
-from prometheus_client.parser import text_string_to_metric_families
 
 from clients.switchboard.v1 import router_service_pb2_grpc
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
-from tests.pki import CA, Issued, issue_pki, trusting
+from tests.pki import CA, expires, expiry_gauges, swap_in, trusting
 from tests.router_service.auth.helpers import chat
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> dict[str, Any]:
-    return issue_pki(tmp_path)
-
-
-def _swap(source: Path, target: Path) -> None:
-    """Replace `target` whole, as a Kubernetes secret volume or `mv` does."""
-    staged = target.with_name(target.name + ".new")
-    staged.write_bytes(source.read_bytes())
-    os.replace(staged, target)
 
 
 async def _answers(address: str, credentials: grpc.ChannelCredentials) -> bool:
@@ -58,9 +43,9 @@ def live(tmp_path: Path, pki: dict[str, Any]) -> dict[str, Path]:
     directory = tmp_path / "live"
     directory.mkdir()
     files = {name: directory / name for name in ("router.pem", "router.key", "clients.pem")}
-    _swap(pki["server"].cert, files["router.pem"])
-    _swap(pki["server"].key, files["router.key"])
-    _swap(pki["ca"].issued.cert, files["clients.pem"])
+    swap_in(pki["server"].cert, files["router.pem"])
+    swap_in(pki["server"].key, files["router.key"])
+    swap_in(pki["ca"].issued.cert, files["clients.pem"])
     return files
 
 
@@ -100,9 +85,9 @@ async def test_rotated_certificates_serve_from_the_next_connection(
 
         next_server = new.issue("next-router", server=True)
         with caplog.at_level(logging.INFO, logger="switchboard.router"):
-            _swap(next_server.key, live["router.key"])
-            _swap(next_server.cert, live["router.pem"])
-            _swap(new.issued.cert, live["clients.pem"])
+            swap_in(next_server.key, live["router.key"])
+            swap_in(next_server.cert, live["router.pem"])
+            swap_in(new.issued.cert, live["clients.pem"])
             assert await _answers(address, trusting(new, new_client))
             assert not await _answers(address, trusting(old, pki["client"]))
             # Verified against the new CA: a client of the old one is refused by the router too.
@@ -131,7 +116,7 @@ async def test_a_half_written_rotation_keeps_the_served_certificate(
     next_server = new.issue("next-router", server=True)
 
     with caplog.at_level(logging.WARNING, logger="switchboard.router"):
-        _swap(next_server.cert, live["router.pem"])  # the new certificate beside the old key
+        swap_in(next_server.cert, live["router.pem"])  # the new certificate beside the old key
         for _ in range(2):
             assert await _answers(address, trusting(old))
             assert not await _answers(address, trusting(new))
@@ -144,7 +129,7 @@ async def test_a_half_written_rotation_keeps_the_served_certificate(
         assert await _answers(address, trusting(old))
         assert "cannot read" in caplog.records[-1].getMessage()
 
-    _swap(next_server.key, live["router.key"])  # the writer is done
+    swap_in(next_server.key, live["router.key"])  # the writer is done
     assert await _answers(address, trusting(new))
     assert not await _answers(address, trusting(old))
 
@@ -160,8 +145,8 @@ async def test_the_edge_moves_to_its_rotated_client_certificate(
 ) -> None:
     router = await _mutual_tls_router(fake, start_router, live)
     edge_cert, edge_key = tmp_path / "edge-live.pem", tmp_path / "edge-live.key"
-    _swap(pki["client"].cert, edge_cert)
-    _swap(pki["client"].key, edge_key)
+    swap_in(pki["client"].cert, edge_cert)
+    swap_in(pki["client"].key, edge_key)
     router_tls = {
         "ca_file": str(pki["ca"].issued.cert),
         "cert_file": str(edge_cert),
@@ -189,30 +174,15 @@ async def test_the_edge_moves_to_its_rotated_client_certificate(
         # the edge's files are rewritten with one: key first, so the edge may see a mismatch.
         new = CA(tmp_path, "next-ca")
         renewed = new.issue("edge-renewed", server=False)
-        _swap(new.issued.cert, live["clients.pem"])
-        _swap(renewed.key, edge_key)
-        _swap(renewed.cert, edge_cert)
+        swap_in(new.issued.cert, live["clients.pem"])
+        swap_in(renewed.key, edge_key)
+        swap_in(renewed.cert, edge_cert)
 
         async def on_a_new_connection() -> bool:
             return await peer_of_a_call() != first  # every call answered, before and after
 
         await eventually(on_a_new_connection, within=10, what="a call on the edge's new channel")
     assert any("router TLS files reloaded" in r.getMessage() for r in caplog.records)
-
-
-def _expiry(issued: Issued) -> float:
-    return x509.load_pem_x509_certificate(issued.cert.read_bytes()).not_valid_after_utc.timestamp()
-
-
-def _expiries(capture: TelemetryCapture) -> dict[str, float]:
-    """`switchboard.tls.certificate.expiry` by role, from the Prometheus text."""
-    name = "switchboard_tls_certificate_expiry_seconds"
-    return {
-        sample.labels["switchboard_tls_role"]: sample.value
-        for family in text_string_to_metric_families(capture.prometheus_text())
-        for sample in family.samples
-        if sample.name == name
-    }
 
 
 async def test_certificate_expiry_is_a_gauge_that_follows_rotations(
@@ -224,8 +194,8 @@ async def test_certificate_expiry_is_a_gauge_that_follows_rotations(
     tmp_path: Path,
 ) -> None:
     edge_cert, edge_key = tmp_path / "edge-live.pem", tmp_path / "edge-live.key"
-    _swap(pki["client"].cert, edge_cert)
-    _swap(pki["client"].key, edge_key)
+    swap_in(pki["client"].cert, edge_cert)
+    swap_in(pki["client"].key, edge_key)
     with TelemetryCapture() as capture:
         router = await _mutual_tls_router(fake, start_router, live)
         router_tls = {
@@ -235,9 +205,9 @@ async def test_certificate_expiry_is_a_gauge_that_follows_rotations(
             "reload_poll_s": 0.05,
         }
         await start_edge(router, router_tls=router_tls)
-        assert _expiries(capture) == {
-            "server": _expiry(pki["server"]),
-            "client": _expiry(pki["client"]),
+        assert expiry_gauges(capture) == {
+            "server": expires(pki["server"]),
+            "client": expires(pki["client"]),
         }
 
         server = pki["ca"].issue("router-90d", server=True, days=90)
@@ -246,11 +216,11 @@ async def test_certificate_expiry_is_a_gauge_that_follows_rotations(
             (server, live["router.pem"], live["router.key"]),
             (client, edge_cert, edge_key),
         ):
-            _swap(issued.key, key)
-            _swap(issued.cert, cert)
+            swap_in(issued.key, key)
+            swap_in(issued.cert, cert)
         assert await _answers(router.server.address, trusting(pki["ca"], client))
 
         async def both_moved() -> bool:
-            return _expiries(capture) == {"server": _expiry(server), "client": _expiry(client)}
+            return expiry_gauges(capture) == {"server": expires(server), "client": expires(client)}
 
         await eventually(both_moved, within=10, what="both expiry gauges at the new certificates")
