@@ -156,14 +156,17 @@ class RouterClient(BaseClient):
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
-        if retired := list(self._retired):
-            if grace:
-                await asyncio.wait(retired, timeout=grace)
-            for retiring in retired:
-                retiring.cancel()  # it cancels what still runs there and closes the channel
-            await asyncio.wait(retired)
-        if self._channel is not None:
-            await self._channel.close(grace)
+        current = () if self._channel is None else (self._channel.close(grace),)
+        await asyncio.gather(self._end_retired(grace), *current)  # one grace for all channels
+
+    async def _end_retired(self, grace: float | None) -> None:
+        if not (retired := list(self._retired)):
+            return
+        if grace:
+            await asyncio.wait(retired, timeout=grace)
+        for retiring in retired:
+            retiring.cancel()  # it cancels what still runs there and closes the channel
+        await asyncio.wait(retired)
 
     async def _unary(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
