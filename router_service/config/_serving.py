@@ -64,6 +64,13 @@ class ServerConfig(_Strict):
         ge=1,
         description="Largest `max_tokens` / `max_completion_tokens` a caller may ask for.",
     )
+    drain_delay_s: float = Field(
+        default=0.25,
+        ge=0,
+        description="On a stop, how long the router still takes new calls after going "
+        "NOT_SERVING, so that clients watching its health (RouterClient, the edge) move to "
+        "other replicas first; skipped when none watches.",
+    )
     tls: ServerTLSConfig | None = Field(default=None, description="Unset: plaintext gRPC.")
     lease_ttl_s: float = Field(
         default=900.0, gt=0, description="Backstop expiry of a key lease in shared state."

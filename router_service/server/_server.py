@@ -19,6 +19,7 @@ from clients.switchboard.v1 import (
 from router_service.config import SwitchboardConfig
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
+from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
@@ -74,7 +75,7 @@ class RouterServer:
             interceptors=[*server_interceptors(), self._auth],
             options=server_options(cfg.max_message_bytes),
         )
-        self._health = health.aio.HealthServicer()
+        self._health = WatchedHealth()
         self._router = RouterServicer(runtime)
         self._admin = AdminServicer(runtime)
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(self._router, self._server)
@@ -104,6 +105,11 @@ class RouterServer:
         log.info("router listening on %s%s", self.address, " (TLS)" if tls else "")
         self._auth.warn_if_open()
         return self.port
+
+    @property
+    def health_watchers(self) -> int:
+        """Clients watching this router's health now (client-side health checking)."""
+        return self._health.watchers
 
     @property
     def address(self) -> str:
@@ -136,14 +142,25 @@ class RouterServer:
         await asyncio.shield(self._server.wait_for_termination())
 
     async def shutdown(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING, no new calls, then the open ones get `grace` seconds
-        (`server.shutdown_grace_s` unless given) before they are cancelled."""
+        """Health NOT_SERVING; after `server.drain_delay_s` (when clients watch it) no new
+        calls; then the open ones get `grace` seconds (`server.shutdown_grace_s` unless given)
+        before they are cancelled."""
         if self._stopped:
             return
         self._stopped = True
+        server = self.runtime.config.server
         if grace is None:
-            grace = self.runtime.config.server.shutdown_grace_s
+            grace = server.shutdown_grace_s
         await self._health.enter_graceful_shutdown()
+        if self._health.watchers and server.drain_delay_s > 0:
+            # Their channels take this router out of their picks as the status arrives; calls
+            # already on their way are still served, where a stop would cancel them unretried.
+            log.info(
+                "router stopping: NOT_SERVING to %d watching client(s); new calls for %gs more",
+                self._health.watchers,
+                server.drain_delay_s,
+            )
+            await self.runtime.clock.sleep(server.drain_delay_s)
         log.info("router stopping: no new calls; open calls have up to %gs to finish", grace)
         try:
             try:

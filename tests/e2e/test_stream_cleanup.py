@@ -19,6 +19,7 @@ from router_service.errors import DeadlineExceededError
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._state import CallRecord
 from router_service.outcomes import Outcome
+from router_service.server import RouterServer
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import (
     BODY,
@@ -73,11 +74,22 @@ _PER_REQUEST = frozenset(
 )
 
 
-async def idle_census() -> Counter[str]:
-    """The census once the requests before it are over: the baseline of the long-lived tasks."""
+# What one open call holds on the router, server side: a client watching its health (the edge's
+# channel does: client-side health checking) keeps one Watch call open for as long as it is
+# connected.
+_PER_WATCH = Counter({"_schedule_rpc_coro": 1, "_handle_exceptions": 1})
+
+
+async def idle_census(router: RouterServer) -> Counter[str]:
+    """The census once the requests before it are over: the baseline of the long-lived tasks
+    (the health watches on `router` included)."""
+
+    def watches() -> Counter[str]:
+        return Counter({name: n * router.health_watchers for name, n in _PER_WATCH.items()})
 
     async def idle() -> bool:
-        return not _PER_REQUEST & set(task_census())
+        running = Counter({k: v for k, v in task_census().items() if k in _PER_REQUEST})
+        return not running - watches()
 
     await eventually(idle, what="requests before the baseline over")
     return task_census()
@@ -115,7 +127,7 @@ async def test_client_disconnect_mid_stream_releases_everything(
     _, error = await sdk_read(stack)  # warm up: lazily started long-lived tasks now exist
     assert error is None
     await stack.settled()
-    baseline = await idle_census()
+    baseline = await idle_census(stack.router.server)
     fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
 
     stream = await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
@@ -334,7 +346,7 @@ async def test_hundreds_of_streams_end_every_way_and_leave_nothing_behind(
                 return received
 
         await one("ends", -1)  # warm up
-        baseline = await idle_census()
+        baseline = await idle_census(router.server)
         async with asyncio.timeout(30):
             bodies = await asyncio.gather(
                 *(one(kind, i) for kind in ("ends", "stalls", "left") for i in range(per_kind))

@@ -235,7 +235,10 @@ async def test_a_changed_file_is_reloaded_without_a_signal_when_polled(
         router.write_config(_solo_config(fake.base_url))  # and its fix
 
         async def solo_served() -> bool:
-            return "solo" in await router.models()
+            # The log line follows the swap (the old runtime's background work stops first):
+            # stopping the router before it is written would cut the reload short.
+            logged = "config reloaded from" in router.log.read_text()
+            return logged and "solo" in await router.models()
 
         await eventually(solo_served, within=10, what="the fixed file served")
         router.process.send_signal(signal.SIGTERM)

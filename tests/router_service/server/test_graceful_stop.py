@@ -1,0 +1,82 @@
+"""A stopping router first goes NOT_SERVING and, while clients watch its health, keeps taking
+calls for `server.drain_delay_s` (server/_server.py, server/_health.py); `RouterClient` watches
+(client-side health checking, clients/_base.py), so its calls move to the other replicas instead
+of meeting the stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from clients import RouterClient, RouterError
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter, base_config
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def _chat() -> pb.ChatRequest:
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+    return pb.ChatRequest(params=chat_pb2.ChatParams(model="chain", messages=[message]))
+
+
+@pytest.mark.parametrize("watched", [False, True])
+async def test_the_drain_delay_is_waited_only_for_watching_clients(
+    fake: FakeUpstream, start_router: StartRouter, watched: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()
+    config = base_config(fake.base_url, server={"port": 0, "drain_delay_s": 7})
+    router = await start_router(config, clock=clock)
+    before = clock.monotonic()
+    async with grpc.aio.insecure_channel(router.server.address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        if watched:
+            assert (await watch.read()).status == SERVING  # the stream is open at the router
+        else:
+            watch.cancel()
+        with caplog.at_level(logging.INFO, logger="switchboard.router"):
+            await router.server.shutdown(grace=0.5)
+        if watched:
+            assert (await watch.read()).status == NOT_SERVING
+            watch.cancel()
+    assert clock.monotonic() - before == (7 if watched else 0)
+    assert ("new calls for 7s more" in caplog.text) is watched
+
+
+async def test_calls_move_to_the_other_replica_when_one_stops(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = base_config(fake.base_url, server={"port": 0, "drain_delay_s": 1})
+    stopping, staying = await start_router(config), await start_router(config)
+    targets = [stopping.server.address, staying.server.address]
+    failures: list[RouterError] = []
+    answered = 0
+    busy, stopped = asyncio.Event(), asyncio.Event()
+
+    async def caller(client: RouterClient) -> None:
+        nonlocal answered
+        while not stopped.is_set() or answered < 400:
+            try:
+                await client.chat(_chat(), timeout=10)
+                answered += 1
+                if answered == 100:  # both replicas answering
+                    busy.set()
+            except RouterError as exc:
+                failures.append(exc)
+                return
+
+    async with RouterClient(targets) as client:
+        callers = [asyncio.create_task(caller(client)) for _ in range(32)]
+        await asyncio.wait_for(busy.wait(), 30)
+        await stopping.server.shutdown(grace=2)
+        stopped.set()
+        await asyncio.gather(*callers)
+    assert failures == [], [f"{e.grpc_code.name}: {e}" for e in failures[:3]]
