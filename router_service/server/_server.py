@@ -152,27 +152,35 @@ class RouterServer:
         if grace is None:
             grace = server.shutdown_grace_s
         await self._health.enter_graceful_shutdown()
-        if self._health.watchers and server.drain_delay_s > 0:
-            # Their channels take this router out of their picks as the status arrives; calls
-            # already on their way are still served, where a stop would cancel them unretried.
-            log.info(
-                "router stopping: NOT_SERVING to %d watching client(s); new calls for %gs more",
-                self._health.watchers,
-                server.drain_delay_s,
-            )
-            await self.runtime.clock.sleep(server.drain_delay_s)
-        log.info("router stopping: no new calls; open calls have up to %gs to finish", grace)
         try:
             try:
+                await self._drain(server.drain_delay_s)
+                log.info(
+                    "router stopping: no new calls; open calls have up to %gs to finish", grace
+                )
                 await self._server.stop(grace)
             except asyncio.CancelledError:
                 # Asked again while draining (a second SIGTERM or Ctrl-C): stop waiting.
                 log.warning("router stopping now: open calls cancelled")
+                self._health.end_watches()
                 await self._server.stop(0)
                 raise
         finally:
             await self.runtime.aclose()
         log.info("router stopped")
+
+    async def _drain(self, delay_s: float) -> None:
+        """While clients watch our health, give their channels `delay_s` to take this router
+        out of their picks (calls already on their way are still served: a stop would cancel
+        them, unretried); then end the watches, which the graceful stop would wait for."""
+        if self._health.watchers and delay_s > 0:
+            log.info(
+                "router stopping: NOT_SERVING to %d watching client(s); new calls for %gs more",
+                self._health.watchers,
+                delay_s,
+            )
+            await self.runtime.clock.sleep(delay_s)
+        self._health.end_watches()
 
     async def __aenter__(self) -> RouterServer:
         await self.start()
