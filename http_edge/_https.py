@@ -14,6 +14,7 @@ import logging
 import ssl
 
 from router_service.config import PemFiles, ServerTLSConfig
+from router_service.errors import ConfigError
 from router_service.telemetry import current
 
 __all__ = ["ServedCertificates"]
@@ -27,16 +28,13 @@ class ServedCertificates:
 
     def __init__(self, tls: ServerTLSConfig) -> None:
         self._tls = tls
-        self._files = PemFiles(
-            "edge.tls",
-            cert_file=tls.cert_file,
-            key_file=tls.key_file,
-            ca_file=tls.client_ca_file,
-            ca_setting="client_ca_file",
-            log=log,
-        )
-        self._context = self._new_context()
-        current().metrics.certificate("server", self._files.current.expires_at)
+        self._files = PemFiles.served("edge.tls", tls, log)
+        self._served = self._files.current  # the set `_context` was built from
+        try:
+            self._context = self._new_context()
+        except (ssl.SSLError, OSError) as exc:  # rewritten since they were checked
+            raise ConfigError(f"edge.tls: the files did not load: {exc}") from exc
+        current().metrics.certificate("server", self._served.expires_at)
 
     def context(self) -> ssl.SSLContext:
         """The context of the newest files (the one uvicorn listens with, at start)."""
@@ -61,9 +59,12 @@ class ServedCertificates:
         """Every ClientHello: new files first become a context, then the connection uses the
         newest context. Never raises: a failure here would fail the handshake."""
         try:
-            if self._files.reread() is not None:
+            self._files.reread()
+            # Compared, not taken from reread(): a context that failed to build is tried again.
+            if (latest := self._files.current) != self._served:
                 self._context = self._new_context()
-                current().metrics.certificate("server", self._files.current.expires_at)
+                self._served = latest
+                current().metrics.certificate("server", latest.expires_at)
                 log.info("edge certificate reloaded from %s", self._tls.cert_file)
         except (ssl.SSLError, OSError) as exc:  # rewritten again since they were checked
             log.warning("edge certificate not reloaded (still serving the previous one): %s", exc)

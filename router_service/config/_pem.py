@@ -3,7 +3,8 @@
 Certificates are short-lived where they are managed well: cert-manager renews at two thirds of
 their life and rewrites the mounted secret; Vault agents and certbot rewrite files too. Both
 ends of Switchboard's gRPC hop hold such files (the router's `server.tls`, the edge's
-`edge.router_tls`), read them at start and again while they run: `PemFiles.reread()` says when
+`edge.router_tls`), and so does the edge's HTTPS port (`edge.tls`); each reads them at start and
+again while it runs: `PemFiles.reread()` says when
 their bytes changed and the new set checks out. The bytes, not mtimes, decide: a rewrite of the
 same size within the file system's clock tick would look unchanged, and the files are a few KiB.
 A set caught half-written (a new certificate beside the old key, a file cut short or missing
@@ -18,6 +19,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from router_service.config._serving import ServerTLSConfig
 from router_service.errors import ConfigError
 
 __all__ = ["PemFiles", "PemSet", "not_after"]
@@ -57,7 +59,20 @@ class PemFiles:
         self._ca_setting = ca_setting
         self._log = log
         self.current = self._checked(self._read())
-        self._refused: PemSet | None = None
+        # What was last refused: a set that did not check out, or why the files did not read.
+        self._refused: PemSet | str | None = None
+
+    @classmethod
+    def served(cls, section: str, tls: ServerTLSConfig, log: logging.Logger) -> PemFiles:
+        """The files of a port that serves TLS (`server.tls`, `edge.tls`)."""
+        return cls(
+            section,
+            cert_file=tls.cert_file,
+            key_file=tls.key_file,
+            ca_file=tls.client_ca_file,
+            ca_setting="client_ca_file",
+            log=log,
+        )
 
     def reread(self) -> PemSet | None:
         """The files' new set when they changed and it checks out (it becomes `current`), else
@@ -65,7 +80,7 @@ class PemFiles:
         try:
             found = self._read()
         except ConfigError as exc:
-            self._refuse(None, exc)
+            self._refuse(str(exc), exc)
             return None
         if found == self.current or found == self._refused:
             return None
@@ -77,15 +92,15 @@ class PemFiles:
         self._refused = None
         return self.current
 
-    def _refuse(self, found: PemSet | None, exc: ConfigError) -> None:
-        if found is None or found != self._refused:  # once per refused content, not per look
+    def _refuse(self, refused: PemSet | str, exc: ConfigError) -> None:
+        if refused != self._refused:  # once per refused content (or missing file), not per look
             self._log.warning(
                 "%s: new files not taken (still using the previous ones): %s", self._section, exc
             )
-        self._refused = found
+        self._refused = refused
 
     def _read(self) -> PemSet:
-        key = self._bytes("key_file")
+        key = self._bytes("key_file")  # first: a pair that cannot be read is named by its key
         return PemSet(self._bytes("cert_file"), key, self._bytes(self._ca_setting))
 
     def _bytes(self, name: str) -> bytes | None:

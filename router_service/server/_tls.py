@@ -34,14 +34,7 @@ class CertificateFiles:
 
     def __init__(self, tls: ServerTLSConfig) -> None:
         self._tls = tls
-        self._files = PemFiles(
-            "server.tls",
-            cert_file=tls.cert_file,
-            key_file=tls.key_file,
-            ca_file=tls.client_ca_file,
-            ca_setting="client_ca_file",
-            log=log,
-        )
+        self._files = PemFiles.served("server.tls", tls, log)
         self._lock = threading.Lock()  # grpc calls the fetcher on its own threads
         current().metrics.certificate("server", self._files.current.expires_at)
 

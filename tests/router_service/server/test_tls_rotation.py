@@ -127,7 +127,9 @@ async def test_a_half_written_rotation_keeps_the_served_certificate(
 
         live["router.key"].unlink()  # the writer's next step starts by removing the old key
         assert await _answers(address, trusting(old))
-        assert "cannot read" in caplog.records[-1].getMessage()
+        assert await _answers(address, trusting(old))
+        missing = [r for r in caplog.records if "cannot read" in r.getMessage()]
+        assert len(missing) == 1  # a missing file is warned about once too, not per connection
 
     swap_in(next_server.key, live["router.key"])  # the writer is done
     assert await _answers(address, trusting(new))
