@@ -119,7 +119,9 @@ _GRPC_STATUS = {
     504: "DEADLINE_EXCEEDED",
 }
 _GEMINI_MESSAGES = {
-    429: "Resource has been exhausted (e.g. check quota).",
+    # Gemini's 429 for a per-minute or per-day limit reads like a billing failure.
+    429: "You exceeded your current quota, please check your plan and billing details. For more "
+    "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
     500: "An internal error has occurred. Please retry or report in "
     "https://developers.generativeai.google/guide/troubleshooting",
     503: "The model is overloaded. Please try again later.",
@@ -147,6 +149,23 @@ class GeminiDialect(Dialect):
             }
         ]
         return 400, body
+
+    def error_reply(self, sc: Scenario) -> tuple[int, JsonObject]:
+        status, body = super().error_reply(sc)
+        if status == 429 and sc.error_body is None:
+            # The limit it hit, and (as RetryInfo, not a header) how long until it lifts.
+            quota = "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"
+            body["error"]["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [{"quotaId": quota}],
+                },
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{sc.retry_after or 1}s",
+                },
+            ]
+        return status, body
 
     def default_wrapped(self) -> JsonObject:
         return {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}

@@ -9,6 +9,10 @@ Followed:
   blocks): https://docs.anthropic.com/en/docs/build-with-claude/tool-use/overview
 - Images (base64 and url sources): https://docs.anthropic.com/en/docs/build-with-claude/vision
 - Error types and their HTTP statuses: https://docs.claude.com/en/api/errors
+- Extended thinking (thinking blocks with their `signature`, redacted_thinking, signature_delta;
+  the last assistant turn's thinking blocks must come back unchanged when tools are used):
+  https://docs.claude.com/en/docs/build-with-claude/extended-thinking. OpenAI has no field for
+  them: callers get and give them as the message's `thinking_blocks` (LiteLLM's name for it).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ _FINISH = {
     "stop_sequence": "stop",
     "pause_turn": "stop",
     "max_tokens": "length",
+    "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
@@ -59,9 +64,7 @@ def request_body(
     }
     if system:
         out["system"] = system
-    for key in ("temperature", "top_p"):
-        if key in body:
-            out[key] = body[key]
+    out.update(_sampling(body))
     stops = M.stop_list(body)
     if stops:
         out["stop_sequences"] = stops
@@ -75,6 +78,19 @@ def request_body(
         out["tool_choice"] = choice
     if stream:
         out["stream"] = True
+    return out
+
+
+def _sampling(body: Mapping[str, Any]) -> JsonObject:
+    """OpenAI's temperature runs to 2, Anthropic's to 1; and Claude 4.5 and later refuse a
+    request that sets both temperature and top_p, so temperature (the one OpenAI callers set)
+    wins."""
+    out: JsonObject = {}
+    temperature = body.get("temperature")
+    if isinstance(temperature, int | float):
+        out["temperature"] = min(max(float(temperature), 0.0), 1.0)
+    elif "top_p" in body:
+        out["top_p"] = body["top_p"]
     return out
 
 
@@ -122,7 +138,8 @@ def _messages(messages: list[Any]) -> tuple[str, list[JsonObject]]:
             }
             M.append_turn(out, "user", "content", [result])
         elif role == "assistant":
-            blocks = _blocks(content, f"messages[{i}]")
+            blocks = _thinking_blocks(message.get("thinking_blocks"))
+            blocks += _blocks(content, f"messages[{i}]")
             blocks += _tool_uses(message.get("tool_calls") or [], f"messages[{i}].tool_calls")
             M.append_turn(out, "assistant", "content", blocks)
         else:
@@ -151,6 +168,23 @@ def _image(url: str) -> JsonObject:
         source = {"type": "base64", "media_type": media_type, "data": data}
         return {"type": "image", "source": source}
     return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _thinking_blocks(given: Any) -> list[JsonObject]:
+    """The signed thinking an assistant turn came with, as it was (Anthropic checks the
+    signatures, and wants them first in the turn)."""
+    blocks = []
+    for block in given if isinstance(given, list) else ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "thinking" and block.get("signature"):
+            blocks.append(
+                {"type": "thinking", "thinking": str(block.get("thinking") or "")}
+                | {"signature": str(block["signature"])}
+            )
+        elif block.get("type") == "redacted_thinking" and block.get("data"):
+            blocks.append({"type": "redacted_thinking", "data": str(block["data"])})
+    return blocks
 
 
 def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
@@ -188,21 +222,24 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
     """An OpenAI `chat.completion` for a Messages API response."""
     text: list[str] = []
     thinking: list[str] = []
+    signed: list[JsonObject] = []
     calls: list[JsonObject] = []
     for block in data.get("content") or []:
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
             text.append(str(block.get("text", "")))
-        elif kind == "thinking":
+        elif kind in ("thinking", "redacted_thinking"):
             thinking.append(str(block.get("thinking", "")))
+            signed.append(dict(block))
         elif kind == "tool_use":
             arguments = M.dump_arguments(block.get("input"))
             calls.append(
                 M.tool_call(str(block.get("id", "")), str(block.get("name", "")), arguments)
             )
     message = M.assistant_message("".join(text), calls)
-    if thinking:
+    if signed:
         message["reasoning_content"] = "".join(thinking)
+        message["thinking_blocks"] = signed
     raw_usage = data.get("usage")
     return M.completion(
         str(data.get("id", "")),
@@ -224,6 +261,9 @@ class StreamMapper:
         self.created = created
         self.include_usage = include_usage
         self._tools: dict[int, int] = {}
+        self._argued: set[int] = set()  # tool blocks that sent some argument text
+        # Thinking blocks being streamed, sent whole (signature included) when they stop.
+        self._thinking: dict[int, JsonObject] = {}
         self._usage: JsonObject = {}
 
     def _chunk(self, delta: JsonObject | None, **kwargs: Any) -> JsonObject:
@@ -241,9 +281,11 @@ class StreamMapper:
             return self._block_start(int(event.get("index", 0)), event.get("content_block") or {})
         if kind == "content_block_delta":
             return self._block_delta(int(event.get("index", 0)), event.get("delta") or {})
+        if kind == "content_block_stop":
+            return self._block_stop(int(event.get("index", 0)))
         if kind == "message_delta":
             return self._message_delta(event)
-        return []  # ping, content_block_stop, message_stop
+        return []  # ping, message_stop
 
     def _block_start(self, index: int, block: Mapping[str, Any]) -> list[JsonObject]:
         if block.get("type") == "tool_use":
@@ -252,6 +294,17 @@ class StreamMapper:
             return [self._chunk({"tool_calls": [call]})]
         if block.get("type") == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
+        if block.get("type") in ("thinking", "redacted_thinking"):
+            self._thinking[index] = dict(block)
+        return []
+
+    def _block_stop(self, index: int) -> list[JsonObject]:
+        if index in self._thinking:
+            return [self._chunk({"thinking_blocks": [self._thinking.pop(index)]})]
+        if index in self._tools and index not in self._argued:
+            # A call without parameters streams no argument text; OpenAI's arguments are "{}".
+            empty = {"index": self._tools[index], "function": {"arguments": "{}"}}
+            return [self._chunk({"tool_calls": [empty]})]
         return []
 
     def _block_delta(self, index: int, delta: Mapping[str, Any]) -> list[JsonObject]:
@@ -259,13 +312,22 @@ class StreamMapper:
         if kind == "text_delta":
             return [self._chunk({"content": str(delta.get("text", ""))})]
         if kind == "input_json_delta" and index in self._tools:
+            if not delta.get("partial_json"):
+                return []
+            self._argued.add(index)
             partial = {
                 "index": self._tools[index],
                 "function": {"arguments": delta.get("partial_json", "")},
             }
             return [self._chunk({"tool_calls": [partial]})]
         if kind == "thinking_delta":
-            return [self._chunk({"reasoning_content": str(delta.get("thinking", ""))})]
+            text = str(delta.get("thinking", ""))
+            if index in self._thinking:
+                block = self._thinking[index]
+                block["thinking"] = str(block.get("thinking") or "") + text
+            return [self._chunk({"reasoning_content": text})]
+        if kind == "signature_delta" and index in self._thinking:
+            self._thinking[index]["signature"] = str(delta.get("signature", ""))
         return []
 
     def _message_delta(self, event: Mapping[str, Any]) -> list[JsonObject]:

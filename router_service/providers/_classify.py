@@ -40,6 +40,9 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
         re.compile(
             r"context_length_exceeded|maximum context length|context window|too many tokens"
             r"|prompt is too long|input is too long"
+            # Gemini: "The input token count (132478) exceeds the maximum number of tokens
+            # allowed (131072)"; Anthropic: "input length and `max_tokens` exceed context limit".
+            r"|exceeds the maximum number of tokens|exceed context limit"
         ),
     ),
     (
@@ -72,8 +75,12 @@ def classify_http_error(
     inner_status = _inner_status(error)
     effective = status if status >= 400 else inner_status
     text = _error_text(error)
-    outcome = _outcome_for(effective, text)
-    retry_after = retry_after_seconds(headers, clock) if outcome is Outcome.RATE_LIMITED else None
+    is_limit, delay = _google_quota_limit(error)
+    outcome = Outcome.RATE_LIMITED if is_limit else _outcome_for(effective, text)
+    retry_after = None
+    if outcome is Outcome.RATE_LIMITED:
+        retry_after = retry_after_seconds(headers, clock)
+        retry_after = delay if retry_after is None else retry_after
     message = str(error.get("message", "")) if error else ""
     detail = f"HTTP {effective or status}: {message[:200]}" if message else f"HTTP {effective}"
     return UpstreamFailure(
@@ -107,6 +114,26 @@ def _outcome_for(status: int, text: str) -> Outcome:
     if 400 <= status < 500:
         return Outcome.BAD_REQUEST
     return Outcome.UPSTREAM_ERROR
+
+
+def _google_quota_limit(error: Mapping[str, Any] | None) -> tuple[bool, float | None]:
+    """Gemini words every 429 like a billing failure ("You exceeded your current quota, please
+    check your plan and billing details") but names the limit it hit in a google.rpc.QuotaFailure
+    (`GenerateRequestsPerMinutePerProjectPerModel`, `...PerDay...`) with a RetryInfo: a limit of
+    this key and model that the wait lifts, not an account to switch off. Returns (whether the
+    error is such a limit, RetryInfo's `retryDelay` in seconds if it has one)."""
+    if not error or str(error.get("status", "")) != "RESOURCE_EXHAUSTED":
+        return False, None
+    details = error.get("details")
+    kinds = {
+        str(d.get("@type", "")).rsplit(".", 1)[-1]: d
+        for d in (details if isinstance(details, list) else ())
+        if isinstance(d, dict)
+    }
+    if "QuotaFailure" not in kinds and "RetryInfo" not in kinds:
+        return False, None
+    delay = kinds.get("RetryInfo", {}).get("retryDelay")
+    return True, _parse_duration(delay) if isinstance(delay, str) else None
 
 
 def _inner_status(error: Mapping[str, Any] | None) -> int:

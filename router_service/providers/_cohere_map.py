@@ -37,6 +37,10 @@ _PARAMS = {
     "presence_penalty": "presence_penalty",
     "frequency_penalty": "frequency_penalty",
 }
+# https://docs.cohere.com/reference/chat: p runs from 0.01 to 0.99 and the penalties from 0 to 1,
+# where OpenAI's top_p reaches 1 and its penalties run from -2 to 2: out-of-range values are
+# brought to the nearest one Cohere takes rather than refused.
+_RANGES = {"p": (0.01, 0.99), "presence_penalty": (0.0, 1.0), "frequency_penalty": (0.0, 1.0)}
 _CHOICES = {"required": "REQUIRED", "none": "NONE"}
 
 
@@ -49,6 +53,9 @@ def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonOb
         ],
     }
     out.update({native: body[key] for key, native in _PARAMS.items() if key in body})
+    for native, (low, high) in _RANGES.items():
+        if isinstance(out.get(native), int | float):
+            out[native] = min(max(float(out[native]), low), high)
     limit = M.max_tokens(body)
     if limit is not None:
         out["max_tokens"] = limit

@@ -8,6 +8,10 @@ Followed:
 - Function calling round trip (functionCall → functionResponse in a user turn):
   https://ai.google.dev/gemini-api/docs/function-calling
 - System instructions: https://ai.google.dev/gemini-api/docs/text-generation#system-instructions
+- Thought signatures (a functionCall part's `thoughtSignature`, required back on the current
+  turn's first call by Gemini 3; the documented stand-in for histories without one):
+  https://ai.google.dev/gemini-api/docs/thought-signatures. Callers see it where Gemini's own
+  OpenAI-compatible endpoint puts it: `tool_calls[].extra_content.google.thought_signature`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ _FILTERED = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
 )
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "stop"}
+# What Gemini takes in place of a signature it never gave (a history from another model, or a
+# client that dropped `extra_content`): validation is skipped for that call.
+_NO_SIGNATURE = "skip_thought_signature_validator"
 _CALLING_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 _CONFIG_KEYS = {
     "temperature": "temperature",
@@ -148,8 +155,20 @@ def _calls(calls: list[Any], path: str) -> list[JsonObject]:
     for i, call in enumerate(calls):
         function = call.get("function") or {}
         args = M.load_arguments(str(function.get("arguments") or ""), f"{path}[{i}]")
-        parts.append({"functionCall": {"name": str(function.get("name", "")), "args": args}})
+        part: JsonObject = {"functionCall": {"name": str(function.get("name", "")), "args": args}}
+        signature = _signature_of(call)
+        # Gemini 3 refuses a turn whose first call comes back without its signature (400).
+        if signature or i == 0:
+            part["thoughtSignature"] = signature or _NO_SIGNATURE
+        parts.append(part)
     return parts
+
+
+def _signature_of(call: Mapping[str, Any]) -> str:
+    extra = call.get("extra_content")
+    google = extra.get("google") if isinstance(extra, dict) else None
+    signature = google.get("thought_signature") if isinstance(google, dict) else None
+    return signature if isinstance(signature, str) else ""
 
 
 def _result(content: Any) -> JsonObject:
@@ -213,6 +232,9 @@ def candidate_delta(candidate: Mapping[str, Any], first_call: int, prefix: str) 
             call_id = str(call.get("id") or f"{prefix}_{first_call + len(calls)}")
             arguments = M.dump_arguments(call.get("args"))
             calls.append(M.tool_call(call_id, str(call.get("name", "")), arguments))
+            if part.get("thoughtSignature"):
+                signature = str(part["thoughtSignature"])
+                calls[-1]["extra_content"] = {"google": {"thought_signature": signature}}
     delta: JsonObject = {"content": "".join(text)} if text or not calls else {}
     if calls:
         delta["tool_calls"] = calls

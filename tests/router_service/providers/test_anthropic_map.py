@@ -167,6 +167,7 @@ def test_completion_maps_blocks_stop_reasons_and_cached_usage() -> None:
         ("end_turn", "stop"),
         ("stop_sequence", "stop"),
         ("max_tokens", "length"),
+        ("model_context_window_exceeded", "length"),
         ("refusal", "content_filter"),
     ],
 )
@@ -236,3 +237,90 @@ def test_stream_without_include_usage_sends_no_usage_chunk() -> None:
     mapper = A.StreamMapper("m", 1, include_usage=False)
     out = mapper.feed({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}})
     assert [c["choices"][0]["finish_reason"] for c in out] == ["stop"]
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ({"temperature": 1.5}, {"temperature": 1.0}),  # OpenAI's range runs to 2
+        ({"temperature": 0.2, "top_p": 0.9}, {"temperature": 0.2}),  # Claude 4.5 takes one
+        ({"top_p": 0.9}, {"top_p": 0.9}),
+        ({}, {}),
+    ],
+)
+def test_sampling_is_sent_as_claude_takes_it(given: dict[str, Any], sent: dict[str, Any]) -> None:
+    out = A.request_body(body(USER, **given), "claude-sonnet-4-5", 1024, stream=False)
+    assert {k: out[k] for k in ("temperature", "top_p") if k in out} == sent
+
+
+def _tool_stream(*argument_pieces: str) -> list[dict[str, Any]]:
+    tool = {"type": "tool_use", "id": "t1", "name": "now", "input": {}}
+    pieces = [{"type": "input_json_delta", "partial_json": piece} for piece in argument_pieces]
+    return [
+        {"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": 5}}},
+        {"type": "content_block_start", "index": 0, "content_block": tool},
+        *({"type": "content_block_delta", "index": 0, "delta": d} for d in pieces),
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pieces", "arguments"), [((), "{}"), (("",), "{}"), (('{"tz"', ': "UTC"}'), '{"tz": "UTC"}')]
+)
+def test_streamed_tool_arguments_are_json_even_without_parameters(
+    pieces: tuple[str, ...], arguments: str
+) -> None:
+    mapper = A.StreamMapper("m", 1, include_usage=False)
+    chunks = [c for e in _tool_stream(*pieces) for c in mapper.feed(e)]
+    calls = [call for c in chunks for call in c["choices"][0]["delta"].get("tool_calls", [])]
+    assert "".join(call["function"]["arguments"] for call in calls) == arguments
+
+
+SIGNED = {"type": "thinking", "thinking": "Let me check.", "signature": "EqQBCgIYAhIM"}
+REDACTED = {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"}
+TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "now", "input": {}}
+
+
+def test_signed_thinking_comes_back_first_in_the_assistant_turn() -> None:
+    """With thinking and tools, Anthropic refuses the tool result's turn unless the assistant
+    turn before it starts with its thinking blocks, signatures intact."""
+    data = {"content": [SIGNED, REDACTED, TOOL_USE], "stop_reason": "tool_use"}
+    message = A.completion(data, "m", 1)["choices"][0]["message"]
+    assert message["reasoning_content"] == "Let me check."
+    assert message["thinking_blocks"] == [SIGNED, REDACTED]
+
+    result = {"role": "tool", "tool_call_id": "toolu_1", "content": "12:00"}
+    out = A.request_body(body(USER, message, result), "claude", 1024, stream=False)
+    assert out["messages"][1] == {"role": "assistant", "content": [SIGNED, REDACTED, TOOL_USE]}
+
+
+def test_streamed_thinking_arrives_whole_with_its_signature_when_its_block_stops() -> None:
+    mapper = A.StreamMapper("m", 1, include_usage=False)
+    thinking = {"type": "thinking", "thinking": ""}
+    events: list[dict[str, Any]] = [
+        {"type": "message_start", "message": {"id": "msg_1", "usage": {}}},
+        {"type": "content_block_start", "index": 0, "content_block": thinking},
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": "Let me"},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": " check."},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM"},
+        },
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": REDACTED},
+        {"type": "content_block_stop", "index": 1},
+    ]
+    deltas = [c["choices"][0]["delta"] for e in events for c in mapper.feed(e)]
+    assert "".join(d.get("reasoning_content", "") for d in deltas) == "Let me check."
+    blocks = [b for d in deltas for b in d.get("thinking_blocks", [])]
+    assert blocks == [SIGNED, REDACTED]

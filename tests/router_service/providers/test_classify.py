@@ -54,6 +54,25 @@ CLOCK = ManualClock(start=1_700_000_000.0)
             {"code": "context_length_exceeded", "message": "maximum context length is 8192"},
             Outcome.CONTEXT_TOO_LONG,
         ),
+        (
+            400,
+            {
+                "code": 400,
+                "message": "The input token count (132478) exceeds the maximum number of tokens "
+                "allowed (131072).",
+                "status": "INVALID_ARGUMENT",
+            },
+            Outcome.CONTEXT_TOO_LONG,
+        ),
+        (
+            400,
+            {
+                "type": "invalid_request_error",
+                "message": "input length and `max_tokens` exceed context limit: 178959 + 64000 "
+                "> 200000, decrease input length or `max_tokens` and try again",
+            },
+            Outcome.CONTEXT_TOO_LONG,
+        ),
         (400, {"code": "content_filter", "message": "blocked"}, Outcome.CONTENT_FILTERED),
         (400, {"message": "Invalid value for temperature"}, Outcome.BAD_REQUEST),
         (404, {"message": "The model does not exist"}, Outcome.BAD_REQUEST),
@@ -158,3 +177,49 @@ def test_retry_after_is_attached_to_rate_limits_only() -> None:
     limited = classify_http_error(429, {"message": "slow down"}, {"retry-after": "4"}, CLOCK)
     failed = classify_http_error(503, {"message": "down"}, {"retry-after": "4"}, CLOCK)
     assert (limited.retry_after_s, failed.retry_after_s) == (4.0, None)
+
+
+def _gemini_429(*details: dict[str, object]) -> dict[str, object]:
+    """Gemini's 429 as it is sent (gemini-cli#8437): billing words, the limit in its details."""
+    return {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": list(details),
+    }
+
+
+_PER_MINUTE = {
+    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+    "violations": [{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}],
+}
+_PER_DAY = {
+    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+    "violations": [{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}],
+}
+_RETRY_26S = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "26s"}
+
+
+@pytest.mark.parametrize(
+    ("error", "headers", "retry_after"),
+    [
+        (_gemini_429(_PER_MINUTE, _RETRY_26S), {}, 26.0),
+        (_gemini_429(_PER_DAY), {}, None),  # no RetryInfo: the pool's own backoff
+        (_gemini_429({**_RETRY_26S, "retryDelay": "0.5s"}), {}, 0.5),
+        (_gemini_429(_PER_MINUTE, _RETRY_26S), {"retry-after": "3"}, 3.0),
+    ],
+)
+def test_a_gemini_limit_in_billing_words_is_a_rate_limit_of_the_key_and_model(
+    error: dict[str, object], headers: dict[str, str], retry_after: float | None
+) -> None:
+    failure = classify_http_error(429, error, headers, CLOCK)
+    assert failure.outcome is Outcome.RATE_LIMITED
+    assert failure.retry_after_s == retry_after
+
+
+def test_the_same_words_without_a_named_limit_are_exhausted_quota() -> None:
+    # OpenAI's insufficient_quota says the same; so would a Gemini account without credit.
+    openai = {"code": "insufficient_quota", "message": "You exceeded your current quota"}
+    gemini = _gemini_429()
+    for error in (openai, gemini):
+        assert classify_http_error(429, error, {}, CLOCK).outcome is Outcome.QUOTA_EXHAUSTED

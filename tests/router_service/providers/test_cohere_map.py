@@ -46,6 +46,24 @@ def test_parameters() -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ({"top_p": 1.0}, {"p": 0.99}),
+        ({"top_p": 0.0}, {"p": 0.01}),
+        ({"frequency_penalty": -0.5, "presence_penalty": 1.5}, {"frequency_penalty": 0.0}),
+        ({"presence_penalty": 1.5}, {"presence_penalty": 1.0}),
+        ({"top_p": 0.4, "frequency_penalty": 0.3}, {"p": 0.4, "frequency_penalty": 0.3}),
+    ],
+)
+def test_openai_ranges_are_brought_into_cohere_ranges(
+    given: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    out = C.request_body({"messages": [USER], **given}, "command-x", stream=False)
+    for native, value in sent.items():
+        assert out[native] == value
+
+
+@pytest.mark.parametrize(
     ("raw", "finish"),
     [
         ("COMPLETE", "stop"),

@@ -28,7 +28,16 @@ def test_roles_system_instruction_and_function_responses() -> None:
     assert out["systemInstruction"] == {"parts": [{"text": "Be terse."}]}
     assert out["contents"] == [
         {"role": "user", "parts": [{"text": "find it"}]},
-        {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": 1}}}]},
+        {
+            "role": "model",
+            # A call Gemini did not sign (CALL comes from elsewhere) gets the documented stand-in.
+            "parts": [
+                {
+                    "functionCall": {"name": "lookup", "args": {"q": 1}},
+                    "thoughtSignature": "skip_thought_signature_validator",
+                }
+            ],
+        },
         {
             "role": "user",
             "parts": [
@@ -39,6 +48,28 @@ def test_roles_system_instruction_and_function_responses() -> None:
             ],
         },
     ]
+
+
+def test_thought_signatures_go_out_with_the_calls_and_come_back_with_them() -> None:
+    """Gemini 3 signs its function calls and refuses (400) the next turn if the first call of
+    the turn comes back without its signature."""
+    signed = {"functionCall": {"name": "lookup", "args": {"q": 1}}, "thoughtSignature": "c2lnMQ=="}
+    unsigned = {"functionCall": {"name": "fetch", "args": {}}}
+    data = {"candidates": [{"content": {"role": "model", "parts": [signed, unsigned]}}]}
+    message = G.completion(data, "gemini-3-pro", 0)["choices"][0]["message"]
+    first, second = message["tool_calls"]
+    assert first["extra_content"] == {"google": {"thought_signature": "c2lnMQ=="}}
+    assert "extra_content" not in second
+
+    streamed = G.StreamMapper("gemini-3-pro", 0, include_usage=False).feed(data)
+    assert (
+        streamed[0]["choices"][0]["delta"]["tool_calls"][0]["extra_content"]
+        == (first["extra_content"])
+    )
+
+    history = [{"role": "user", "content": "go"}, message, {"role": "user", "content": "and?"}]
+    contents = G.request_body({"messages": history})["contents"]
+    assert contents[1]["parts"] == [signed, unsigned]
 
 
 def test_generation_config_tools_and_passthrough() -> None:
