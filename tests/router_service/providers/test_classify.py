@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from router_service.clock import ManualClock
@@ -179,7 +181,7 @@ def test_retry_after_is_attached_to_rate_limits_only() -> None:
     assert (limited.retry_after_s, failed.retry_after_s) == (4.0, None)
 
 
-def _gemini_429(*details: dict[str, object]) -> dict[str, object]:
+def _gemini_429(*details: Any) -> dict[str, Any]:
     """Gemini's 429 as it is sent (gemini-cli#8437): billing words, the limit in its details."""
     return {
         "code": 429,
