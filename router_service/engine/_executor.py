@@ -172,7 +172,9 @@ class Executor:
             if failure.outcome is Outcome.STALLED:
                 failure.outcome = Outcome.FIRST_CHUNK_TIMEOUT
             raise
-        raise UpstreamFailure(Outcome.TRUNCATED, "upstream stream ended before any content")
+        # Nothing reached the caller yet: a broken attempt like a reset, which the next
+        # candidate may make good (TRUNCATED, an error event, is for a stream already relayed).
+        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "upstream stream ended before any content")
 
     async def _relay(
         self,

@@ -113,6 +113,24 @@ async def test_stall_before_the_first_byte_fails_over_invisibly(
     await stack.settled()
 
 
+async def test_a_stream_that_ends_before_any_content_fails_over_invisibly(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack()
+    # The role chunk, then a clean end without content or a finish reason.
+    fake.state.set_scenario(Scenario(truncate_after_chunks=1), model="model-a")
+
+    raw = await stack.sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=MESSAGES, stream=True
+    )
+    chunks = [c async for c in raw.parse()]
+
+    assert raw.headers["x-switchboard-deployment"] == "beta/model-b"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Echo: tell me a story"
+    assert len(fake.state.calls(model="model-a")) == 1
+    await stack.settled()
+
+
 async def test_no_candidate_left_before_the_first_token_is_an_http_status(
     open_stack: OpenStack, fake: FakeUpstream
 ) -> None:
