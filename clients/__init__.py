@@ -4,7 +4,12 @@ Everything public is importable from here. The generated messages and stubs live
 ``clients.switchboard.v1`` (``from clients.switchboard.v1 import chat_pb2``).
 """
 
-from clients._base import RETRY_POLICY, USE_CLIENT_DEFAULT, UseClientDefault
+from clients._base import (
+    LARGEST_ANSWER_BYTES,
+    RETRY_POLICY,
+    USE_CLIENT_DEFAULT,
+    UseClientDefault,
+)
 from clients._client import CallObserver, ObservedCall, RouterClient
 from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
@@ -34,6 +39,7 @@ from clients.errors import (
 )
 
 __all__ = [
+    "LARGEST_ANSWER_BYTES",
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",

@@ -18,6 +18,10 @@ from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# The largest answer either side lets through, whatever the request limit: OpenAI's largest
+# embedding batch (2,048 inputs × 3,072 values, sent as doubles) is ~50 MB, and a model with
+# 4,096 dimensions ~67 MB. grpc allocates what a message needs, not its limit.
+LARGEST_ANSWER_BYTES = 128 * 1024 * 1024
 # Pings keep idle connections through NATs and load balancers alive and find dead routers fast.
 # The router's server permits them: grpc.http2.min_ping_interval_without_data_ms = 10000 (half
 # this keepalive time) and keepalive_permit_without_calls = 1; otherwise it would answer GOAWAY
@@ -136,7 +140,7 @@ def channel_options(
         "grpc.service_config": _SERVICE_CONFIG,
         **dict(_KEEPALIVE_OPTIONS),
         "grpc.max_send_message_length": max_message_bytes,
-        "grpc.max_receive_message_length": max_message_bytes,
+        "grpc.max_receive_message_length": max(max_message_bytes, LARGEST_ANSWER_BYTES),
     }
     merged.update(options)
     return list(merged.items())

@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from clients import LARGEST_ANSWER_BYTES
 from clients.switchboard.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
@@ -48,7 +49,8 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     default in force), and never answers faster pings with GOAWAY (`max_ping_strikes` 0), so a
     caller in another language with a shorter keepalive is not cut off mid-stream either."""
     return [
-        ("grpc.max_send_message_length", max_message_bytes),
+        # Requests are held to the configured limit; answers (an embedding batch) are not.
+        ("grpc.max_send_message_length", max(max_message_bytes, LARGEST_ANSWER_BYTES)),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
         ("grpc.keepalive_timeout_ms", 10_000),

@@ -98,3 +98,14 @@ async def test_embeddings_and_models(sdk: openai.AsyncOpenAI) -> None:
     assert [len(d.embedding) for d in result.data] == [8, 8]
     models = [m.id async for m in sdk.models.list()]
     assert {"chain", "embedder", "alpha/model-a"} <= set(models)
+
+
+async def test_an_embedding_batch_larger_than_a_request_may_be(sdk: openai.AsyncOpenAI) -> None:
+    """The answer's limit is not the request's: 1,100 × 2,048 values travel as ~18 MB of
+    doubles from router to edge, past the 16 MiB every request is held to."""
+    texts = [f"chunk {i}" for i in range(1100)]
+    result = await sdk.embeddings.create(
+        model="embedder", input=texts, dimensions=2048, encoding_format="float"
+    )
+    assert [len(e.embedding) for e in result.data] == [2048] * 1100
+    assert result.data[1099].index == 1099
