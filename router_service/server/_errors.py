@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 
@@ -26,6 +27,11 @@ _UPSTREAM_TO_GRPC = {
     409: grpc.StatusCode.ABORTED,
     413: grpc.StatusCode.INVALID_ARGUMENT,
     422: grpc.StatusCode.INVALID_ARGUMENT,
+}
+# The codes OpenAI gives these failures, for providers whose errors say them otherwise.
+_OPENAI_CODE = {
+    Outcome.CONTEXT_TOO_LONG: "context_length_exceeded",
+    Outcome.CONTENT_FILTERED: "content_filter",
 }
 _OPENAI_TYPE = {
     Outcome.RATE_LIMITED: "rate_limit_error",
@@ -68,7 +74,7 @@ def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
             reason=outcome.name,
             provider=provider,
             upstream_status=last.upstream_status or None,
-            upstream_error=last.upstream_error,
+            upstream_error=_openai_shaped(last.upstream_error, outcome),
         )
     throttled = outcome in (Outcome.RATE_LIMITED, Outcome.QUOTA_EXHAUSTED)
     return ErrorDetails(
@@ -81,3 +87,30 @@ def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
         upstream_status=last.upstream_status or None,
         retry_after_s=last.retry_after_s if throttled else None,
     )
+
+
+def _openai_shaped(error: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    """A passed-through upstream error as OpenAI's error object, so that callers' code that reads
+    `type` and `code` works whichever deployment answered. OpenAI-shaped errors (OpenAI's own,
+    and Anthropic's `type` + `message`) keep their words; others (Gemini's integer `code` and
+    `status`, Cohere's `id`) are restated, the original kept under `provider_error`."""
+    code = error.get("code")
+    if (
+        isinstance(error.get("type"), str)
+        and isinstance(error.get("message"), str)
+        and (code is None or isinstance(code, str))
+    ):
+        out = dict(error)
+    else:
+        status = error.get("status")
+        code = status.lower() if isinstance(status, str) else None
+        out = {
+            "message": str(error.get("message") or outcome.name),
+            "type": "invalid_request_error",
+            "provider_error": error,
+        }
+    out.setdefault("param", None)
+    out["code"] = code if isinstance(code, str) and code else _OPENAI_CODE.get(outcome)
+    if outcome in _OPENAI_CODE and out["code"] in (None, "invalid_argument"):
+        out["code"] = _OPENAI_CODE[outcome]
+    return out

@@ -6,6 +6,7 @@ import clients
 import clients.codec
 
 EXPECTED = [
+    "LARGEST_ANSWER_BYTES",
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",

@@ -146,7 +146,16 @@ async def test_callers_bad_request_is_returned_without_failover(
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (details.reason, details.upstream_status) == ("BAD_REQUEST", 400)
     assert details.upstream_error and details.message
+    assert_openai_shaped(details.upstream_error)
     assert fake.state.count(model="m-backup") == 0
+
+
+def assert_openai_shaped(error: dict[str, object]) -> None:
+    """What OpenAI clients read (`e.type`, `e.code`), whichever provider said it."""
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str)
+    assert error["code"] is None or isinstance(error["code"], str)
+    assert "param" in error
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
@@ -158,7 +167,12 @@ async def test_content_filter_is_content_filtered(
     error = await (failed_stream(router, "chain") if streaming else failed_chat(router, "chain"))
 
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details_from_rpc_error(error).reason == "CONTENT_FILTERED"
+    details = details_from_rpc_error(error)
+    assert details.reason == "CONTENT_FILTERED"
+    if not streaming:  # a stream's refusal is our own error, not the upstream's words
+        assert details.upstream_error is not None
+        assert_openai_shaped(details.upstream_error)
+        assert details.upstream_error["code"] in ("content_filter", "content_policy_violation")
     assert fake.state.count(model="m-backup") == 0
 
 
