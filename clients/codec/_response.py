@@ -11,6 +11,7 @@ while a stream is running). Everything else is written only when it was present.
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeAlias
 
 from clients.codec._json import (
@@ -169,7 +170,11 @@ def _read_envelope(target: _Envelope, body: Any) -> list[Any]:
     if "id" in typed:
         target.id = expect_str(typed["id"], "id")
     if "created" in typed:
-        target.created = expect_int(typed["created"], "created")
+        created = typed["created"]
+        # Some OpenAI-compatible servers send fractional seconds; the whole seconds are the time.
+        if isinstance(created, float) and math.isfinite(created):
+            created = int(created)
+        target.created = expect_int(created, "created")
     if "model" in typed:
         target.model = expect_str(typed["model"], "model")
     if "usage" in typed:

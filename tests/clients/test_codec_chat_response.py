@@ -243,6 +243,12 @@ def test_malformed_upstream_chunk(change: dict[str, Any], path: str) -> None:
     assert isinstance(info.value, ValueError)
 
 
+def test_a_fractional_created_is_its_whole_seconds() -> None:
+    # Seen from OpenAI-compatible servers; refusing it failed the deployment over a timestamp.
+    assert chunk_from_openai(stream_chunk([]) | {"created": 1733900000.5}).created == 1733900000
+    assert chat_completion_from_openai(COMPLETION | {"created": 1.0e9}).created == 1_000_000_000
+
+
 def test_malformed_upstream_completion() -> None:
     with pytest.raises(UpstreamFormatError, match=r"chat\.completion"):
         chat_completion_from_openai(["not", "an", "object"])  # type: ignore[arg-type]  # on purpose
