@@ -85,6 +85,25 @@ def sliding_count(prev: float, cur: float, now: float, window: int) -> float:
     return prev * max(0.0, 1.0 - elapsed / RATE_WINDOW_S) + cur
 
 
+def sliding_wait(
+    prev: float, cur: float, now: float, window: int, limit: float, need: float
+) -> float:
+    """How long until the sliding estimate leaves room for `need` more under `limit`: first as
+    the previous window's weight fades within this one, else in the next window as this one's
+    fades in turn. (The end of the fixed window is too soon: the window just ended still counts
+    in full at the start of the next, so a caller retrying then was refused again.) The Redis
+    script computes the same, in the same order, so both stores answer the same float."""
+    start = window * RATE_WINDOW_S
+    room = limit - need - cur
+    if room >= 0 and prev > 0:
+        return max(0.0, start + RATE_WINDOW_S * (1 - room / prev) - now)
+    following = start + RATE_WINDOW_S
+    room = max(0.0, limit - need)
+    if cur <= 0 or room >= cur:
+        return max(0.0, following - now)
+    return following + RATE_WINDOW_S * (1 - room / cur) - now
+
+
 class StateStore(ABC):
     # Whether calls started together (in one event-loop turn) share one round trip: true for
     # Redis (our client pipelines them), so callers with independent writes start them at once.

@@ -14,6 +14,7 @@ from router_service.state._base import (
     SlotRequest,
     StateStore,
     sliding_count,
+    sliding_wait,
 )
 
 # Sweep expired entries once a map holds this many, so idle names cannot accumulate.
@@ -86,7 +87,18 @@ class MemoryStateStore(StateStore):
         # than refused forever.
         over_tpm = request.tpm is not None and tokens > 0 and tokens + request.tokens > request.tpm
         if over_rpm or over_tpm:
-            return max(0.001, (window + 1) * RATE_WINDOW_S - now)
+            waits = [0.001]
+            if over_rpm and request.rpm is not None:
+                waits.append(
+                    sliding_wait(rate.prev_requests, rate.requests, now, window, request.rpm, 1)
+                )
+            if over_tpm and request.tpm is not None:
+                waits.append(
+                    sliding_wait(
+                        rate.prev_tokens, rate.tokens, now, window, request.tpm, request.tokens
+                    )
+                )
+            return max(waits)
         rate.requests += 1
         rate.tokens += request.tokens
         return None

@@ -65,13 +65,30 @@ if rpm or tpm then
   end
   local share = math.max(0.0, 1.0 - (now - window * window_s) / window_s)
   local sreq, stok = preq * share + req, ptok * share + tok
-  local over = (rpm and sreq + 1 > rpm) or (tpm and stok > 0 and stok + tokens > tpm)
+  local over_rpm = rpm and sreq + 1 > rpm
+  local over_tpm = tpm and stok > 0 and stok + tokens > tpm
+  local over = over_rpm or over_tpm
   if not over then req, tok = req + 1, tok + tokens end
   redis.call('HSET', KEYS[2], 'w', num(window), 'r', num(req), 't', num(tok),
     'pr', num(preq), 'pt', num(ptok))
   expire_at(KEYS[2], (window + 2) * window_s, now, slack)
   if over then
-    return reply(0, num(math.max(0.001, (window + 1) * window_s - now)), window)
+    -- state/_base.py sliding_wait, step for step (the stores answer the same float).
+    local function wait(prev, cur, limit, need)
+      local start = window * window_s
+      local room = limit - need - cur
+      if room >= 0 and prev > 0 then
+        return math.max(0.0, start + window_s * (1 - room / prev) - now)
+      end
+      local following = start + window_s
+      room = math.max(0.0, limit - need)
+      if cur <= 0 or room >= cur then return math.max(0.0, following - now) end
+      return following + window_s * (1 - room / cur) - now
+    end
+    local retry = 0.001
+    if over_rpm then retry = math.max(retry, wait(preq, req, rpm, 1)) end
+    if over_tpm then retry = math.max(retry, wait(ptok, tok, tpm, tokens)) end
+    return reply(0, num(retry), window)
   end
 end
 redis.call('ZADD', KEYS[1], num(now + ttl), ARGV[7])

@@ -92,7 +92,7 @@ async def test_over_the_rate_limit_is_429_with_retry_after(app: openai.AsyncOpen
         await app.chat.completions.create(model="chain", messages=HI)
     assert caught.value.code == "rate_limit_exceeded"
     retry_after = int(caught.value.response.headers["retry-after"])
-    assert 1 <= retry_after <= 60
+    assert 1 <= retry_after <= 120  # two windows at most: the sliding estimate fades
 
 
 async def test_concurrent_streams_over_http(

@@ -178,7 +178,9 @@ async def test_rpm_limit_with_retry_info(fake: FakeUpstream, start_router: Start
     details = details_from_rpc_error(caught.value)
     assert (details.reason, details.openai_type) == ("RATE_LIMITED", "rate_limit_error")
     assert details.openai_code == "rate_limit_exceeded"
-    assert details.retry_after_s is not None and 0 < details.retry_after_s <= 60
+    assert (
+        details.retry_after_s is not None and 0 < details.retry_after_s <= 120
+    )  # two windows at most
     assert len(fake.state.calls()) == 2  # the refused call never reached an upstream
     # Limits are per client: bob is untouched.
     await router.stub.Chat(chat(), metadata=bearer(BOB))

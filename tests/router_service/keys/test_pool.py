@@ -90,7 +90,9 @@ async def test_rpm_limit_skips_to_another_key() -> None:
     refused = await pool.lease("m")
     assert isinstance(refused, Unavailable)
     assert refused.at_limit
-    assert refused.retry_after_s is not None and 0 < refused.retry_after_s <= 60
+    assert (
+        refused.retry_after_s is not None and 0 < refused.retry_after_s <= 120
+    )  # two windows at most
 
 
 async def test_rate_limit_cools_key_for_that_model_only() -> None:

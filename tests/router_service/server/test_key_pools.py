@@ -116,7 +116,9 @@ async def test_every_key_at_its_limit_waits_then_429s_with_a_hint(
     details = details_from_rpc_error(caught.value)
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details.reason == "NO_CAPACITY"
-    assert details.retry_after_s is not None and 0 < details.retry_after_s <= 60
+    assert (
+        details.retry_after_s is not None and 0 < details.retry_after_s <= 120
+    )  # two windows at most
     assert fake.state.count() == 1  # a key at its limit is skipped, not tried
 
 

@@ -84,15 +84,21 @@ async def test_rpm_window_slides(make_store: MakeStore) -> None:
         assert grant.lease_id is not None
     refused = await store.acquire(SlotRequest("k", 60, rpm=3))
     assert refused.lease_id is None
-    assert refused.retry_after_s == 60.0
+    # Not the window's end (60 s): the next window starts with these 3 counted in full, and has
+    # room for a 3rd only once they weigh 2, a third of the way in.
+    assert refused.retry_after_s == 80.0
     assert refused.window == 10
     clock.advance(60.0)  # next window: the previous one still counts in full at its start
     assert (await store.acquire(SlotRequest("k", 60, rpm=3))).lease_id is None
-    clock.advance(30.0)  # halfway: 3 * 0.5 = 1.5 of the budget used
+    clock.advance(19.9)
+    assert (await store.acquire(SlotRequest("k", 60, rpm=3))).lease_id is None
+    clock.advance(10.1)  # halfway: 3 * 0.5 = 1.5 of the budget used
     assert (await store.acquire(SlotRequest("k", 60, rpm=3))).lease_id is not None
     refused = await store.acquire(SlotRequest("k", 60, rpm=3))
     assert refused.lease_id is None
-    assert refused.retry_after_s == 30.0
+    assert refused.retry_after_s == pytest.approx(10.0)  # 3 * (1/3) + 1 + 1 = 3 at 700 s
+    clock.advance(refused.retry_after_s)
+    assert (await store.acquire(SlotRequest("k", 60, rpm=3))).lease_id is not None
 
 
 async def test_a_skipped_window_forgets_the_old_one(make_store: MakeStore) -> None:
@@ -141,7 +147,8 @@ async def test_in_flight_and_rate_limits_together(make_store: MakeStore) -> None
         grant = await store.acquire(SlotRequest("k", 60, 1, rpm=5))
         assert grant.lease_id is not None
         await store.release("k", grant.lease_id)
-    assert (await store.acquire(SlotRequest("k", 60, 1, rpm=5))).retry_after_s == 60.0
+    # 5 counted: the next window has room once they weigh 4, a fifth of the way in.
+    assert (await store.acquire(SlotRequest("k", 60, 1, rpm=5))).retry_after_s == pytest.approx(72)
 
 
 async def test_unless_refuses_while_a_deadline_is_in_force_and_counts_nothing(
