@@ -148,6 +148,27 @@ async def test_the_http_refusal_carries_retry_after_and_only_for_the_client_that
     assert served.status_code == 200
 
 
+async def test_pick_route_follows_the_same_per_client_rules(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    router = await start_router(tenants_config(fake.base_url, {"backend": "memory"}), clock=clock)
+    await failed_for_a(fake, router, ask(session="thread-1"))
+    clock.advance(TRANSIENT_S + 1)
+    pick = pb.PickRouteRequest(
+        model="small-fast", routing=routing_pb2.RoutingOptions(session_id="thread-1")
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.PickRoute(pick, metadata=auth("tenant-a"))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = details_from_rpc_error(caught.value)
+    assert "session_skip" in details.message
+    assert details.retry_after_s == pytest.approx(THREAD_COOLDOWN_S - TRANSIENT_S - 1, abs=1)
+    picked = await router.stub.PickRoute(pick, metadata=auth("tenant-b"))
+    assert picked.deployment == "alpha/model-a"
+    assert picked.session_id == session_key("tenant-b", "thread-1")
+
+
 async def test_a_long_session_id_is_refused_naming_its_param(
     fake: FakeUpstream, start_router: StartRouter, start_edge: Any
 ) -> None:
