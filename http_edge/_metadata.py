@@ -14,6 +14,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from clients.switchboard.v1.routing_pb2 import RouteInfo
+from router_service.sessions import MAX_SESSION_ID_BYTES
 
 from ._errors import EdgeError
 
@@ -25,8 +26,18 @@ _FORWARDED_HEADERS = ("authorization", "x-session-id", "x-request-id")
 
 
 def session_id(request: Request) -> str:
-    """The caller's session name (`x-session-id`), or "" to let the router derive one."""
-    return request.headers.get("x-session-id", "")
+    """The caller's session name (`x-session-id`), or "" to let the router derive one. An
+    absurdly long one is refused here, by its header's name (the router refuses it too)."""
+    value = request.headers.get("x-session-id", "")
+    if len(value.encode()) > MAX_SESSION_ID_BYTES:
+        raise EdgeError(
+            400,
+            f"Header x-session-id is {len(value.encode())} bytes long; at most "
+            f"{MAX_SESSION_ID_BYTES} are allowed.",
+            code="session_id_too_long",
+            param="x-session-id",
+        )
+    return value
 
 
 def forwarded_metadata(request: Request) -> Metadata:

@@ -17,6 +17,7 @@ from typing import TypeVar
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
 from router_service.engine._model import Deployment, Plan, RequestContext
+from router_service.engine._planner import nothing_planned
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -69,7 +70,7 @@ class AttemptRunner:
         (not when the stream's stack closes, after its last event went out). A call answered
         at once sticks when its stack closes, together with the lease release."""
         if not plan.candidates:
-            raise _nothing_planned(ctx, plan)
+            raise nothing_planned(ctx, plan)
         last: tuple[UpstreamFailure, Deployment] | None = None
         refusals: list[Unavailable] = []
         blocked: list[Deployment] = []
@@ -277,13 +278,6 @@ async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
         except BaseException as exc:
             errors.append(exc)
     return errors
-
-
-def _nothing_planned(ctx: RequestContext, plan: Plan) -> NoCapacityError:
-    reasons = ", ".join(f"{name} ({why})" for name, why in plan.excluded.items())
-    return NoCapacityError(
-        f"No deployment of `{ctx.requested_model}` may serve this request: {reasons}."
-    )
 
 
 def _no_key_free(refusals: list[Unavailable]) -> NoCapacityError:

@@ -21,6 +21,8 @@ class Plan:
 
     candidates: list[Deployment]
     excluded: dict[str, str] = field(default_factory=dict)  # deployment -> why
+    # Excluded deployment -> unix time it is usable again (every rule on it over).
+    usable_at: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     strategy: str = "ordered"
     pool: str | None = None
@@ -74,6 +76,7 @@ class RequestContext:
     clock: Clock
     # Monotonic instant by which the caller wants an answer; None: no deadline.
     deadline: float | None = None
+    # The session's key (sessions.session_key: scoped to the client, hashed); "": none.
     session_id: str = ""
     attempts: list[routing_pb2.Attempt] = field(default_factory=list)
     plan: Plan | None = None

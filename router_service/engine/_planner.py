@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from router_service.clock import Clock
 from router_service.engine._model import Deployment, Plan, RequestContext
-from router_service.errors import ModelNotFoundError
+from router_service.errors import ModelNotFoundError, NoCapacityError
 from router_service.routing import RoutingStats, order
 from router_service.sessions import SessionState
 from router_service.state import StateStore
@@ -70,14 +70,18 @@ class Planner:
         plan = Plan([], scores=scores, strategy=group.strategy, pool=group.pool)
         cooled, banned, skipped, sticky = await self._read(ctx.session_id, ordered, names)
         for deployment in ordered:
-            if deployment.provider in banned:
-                plan.excluded[deployment.name] = "session_provider_ban"
-            elif deployment.name in skipped:
-                plan.excluded[deployment.name] = "session_skip"
-            elif deployment.name in cooled:
-                plan.excluded[deployment.name] = "cooldown"
+            name = deployment.name
+            ban, skip, cool = banned.get(deployment.provider), skipped.get(name), cooled.get(name)
+            if ban is not None:
+                plan.excluded[name] = "session_provider_ban"
+            elif skip is not None:
+                plan.excluded[name] = "session_skip"
+            elif cool is not None:
+                plan.excluded[name] = "cooldown"
             else:
                 plan.candidates.append(deployment)
+                continue
+            plan.usable_at[name] = max(ban or 0.0, skip or 0.0, cool or 0.0)
         self._stick(plan, sticky)
         if not plan.candidates:
             await self._soonest(ctx, plan, ordered, cooled)
@@ -87,9 +91,9 @@ class Planner:
 
     async def _read(
         self, session: str, ordered: Sequence[Deployment], names: Sequence[str]
-    ) -> tuple[dict[str, float], set[str], set[str], str | None]:
-        """(cooling deployments and until when, the session's banned providers, its skipped
-        deployments, its sticky deployment): all of it in one store call."""
+    ) -> tuple[dict[str, float], dict[str, float], dict[str, float], str | None]:
+        """(cooling deployments, the session's banned providers, its skipped deployments — each
+        with the unix time it ends — and its sticky deployment): all in one store call."""
         providers = sorted({d.provider for d in ordered})
         session_names = self._sessions.exclusion_names(session, providers, names)
         reading = await self._store.read(
@@ -129,4 +133,15 @@ class Planner:
             await self._clock.sleep(wait)
         plan.candidates.append(soonest)
         plan.forced = True
-        del plan.excluded[soonest.name]
+        del plan.excluded[soonest.name], plan.usable_at[soonest.name]
+
+
+def nothing_planned(ctx: RequestContext, plan: Plan) -> NoCapacityError:
+    """The refusal when the session's own rules (bans, skips) left no candidate: it names
+    them, and says when the first excluded deployment is usable for the session again."""
+    reasons = ", ".join(f"{name} ({why})" for name, why in plan.excluded.items())
+    usable = min(plan.usable_at.values(), default=None)
+    return NoCapacityError(
+        f"No deployment of `{ctx.requested_model}` may serve this request: {reasons}.",
+        retry_after_s=None if usable is None else max(0.0, usable - ctx.clock.now()),
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from router_service.clock import Clock
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._model import Deployment, RequestContext
-from router_service.engine._planner import Planner
+from router_service.engine._planner import Planner, nothing_planned
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome, reaction_for
@@ -55,6 +55,8 @@ class RouteLeases:
         if len(self._outstanding) >= MAX_OUTSTANDING:
             raise NoCapacityError("Too many unreported PickRoute leases.", retry_after_s=1.0)
         plan = await self._planner.plan(ctx)
+        if not plan.candidates:
+            raise nothing_planned(ctx, plan)
         for deployment in plan.candidates:
             if deployment.name in exclude:
                 continue

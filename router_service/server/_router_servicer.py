@@ -18,7 +18,7 @@ from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
-from router_service.sessions import session_id_for
+from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
 
@@ -30,12 +30,19 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
     ) -> RequestContext:
+        """The request's context; its session is the caller's `session_id` scoped to the
+        calling client and hashed (sessions.session_key)."""
         if not model:
             raise InvalidRequestError("`model` is required.", param="model")
         clock = self.runtime.clock
         remaining = grpc_ctx.time_remaining()
         deadline = None if remaining is None else clock.monotonic() + remaining
-        return RequestContext(model, clock, deadline=deadline, session_id=session_id)
+        caller = current_caller()
+        # Callers of one client share its conversations; unauthenticated callers (open mode)
+        # share theirs with each other, never with a client's.
+        client = "" if caller is None or caller.anonymous else caller.name
+        session = session_key(client, session_id)
+        return RequestContext(model, clock, deadline=deadline, session_id=session)
 
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
@@ -76,7 +83,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         try:
             if request.params.WhichOneof("input") is None:
                 raise InvalidRequestError("`input` is required.", param="input")
-            session = request.routing.session_id or request.params.user
+            session = checked_session_id(request.routing.session_id) or request.params.user
             ctx = self._context(request.params.model, session, context)
             with embed_span(request.params, ctx) as span:
                 response = await self.runtime.executor.embed(request.params, ctx)
@@ -98,7 +105,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     "scope, also when the router runs with auth.open.",
                     code="missing_scope",
                 )
-            ctx = self._context(request.model, request.routing.session_id, context)
+            session = checked_session_id(request.routing.session_id)
+            ctx = self._context(request.model, session, context)
             route = await self.runtime.route_leases.pick(
                 ctx,
                 tokens=max(0, request.estimated_tokens),

@@ -1,14 +1,22 @@
 """Conversations: identity, sticky routing, thread protection, active marks."""
 
-from router_service.sessions._identity import session_id_for
+from router_service.sessions._identity import (
+    MAX_SESSION_ID_BYTES,
+    checked_session_id,
+    session_id_for,
+    session_key,
+)
 from router_service.sessions._protection import ThreadActions, ThreadProtection, thread_actions
 from router_service.sessions._sessions import ActiveMark, SessionState
 
 __all__ = [
+    "MAX_SESSION_ID_BYTES",
     "ActiveMark",
     "SessionState",
     "ThreadActions",
     "ThreadProtection",
+    "checked_session_id",
     "session_id_for",
+    "session_key",
     "thread_actions",
 ]

@@ -1,10 +1,30 @@
-"""Which conversation a request belongs to."""
+"""Which conversation a request belongs to, and the name its state is kept under."""
 
 from __future__ import annotations
 
 import hashlib
 
 from clients.switchboard.v1 import chat_pb2
+from router_service.errors import InvalidRequestError
+
+# A caller-chosen session id longer than this is refused: ids name conversations, they do not
+# carry data, and the router keeps no more than a hash of one anyway.
+MAX_SESSION_ID_BYTES = 256
+# Hex digits of the SHA-256 a session's state is kept under: 128 bits, no collision in practice.
+_KEY_HEX = 32
+
+
+def checked_session_id(explicit: str, *, param: str = "routing.session_id") -> str:
+    """`explicit` (`x-session-id` / `RoutingOptions.session_id`), refused when it is absurdly
+    long (InvalidRequestError naming `param`)."""
+    size = len(explicit.encode())
+    if size > MAX_SESSION_ID_BYTES:
+        raise InvalidRequestError(
+            f"`{param}` is {size} bytes long; at most {MAX_SESSION_ID_BYTES} are allowed.",
+            param=param,
+            code="session_id_too_long",
+        )
+    return explicit
 
 
 def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
@@ -12,7 +32,7 @@ def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
     OpenAI `user`, else a stable hash of the conversation's opening: its first system (or
     developer) message and first user message, which every later turn repeats unchanged."""
     if explicit:
-        return explicit
+        return checked_session_id(explicit)
     if params.HasField("user") and params.user:
         return f"user:{params.user}"
     digest = hashlib.sha256()
@@ -24,6 +44,20 @@ def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
         digest.update(b"\x00" if message is None else _content_bytes(message))
         digest.update(b"\x01")
     return "h:" + digest.hexdigest()[:24]
+
+
+def session_key(client: str, session: str) -> str:
+    """The name a conversation's state (sticky deployment, bans, skips, active marks) is kept
+    under: a truncated SHA-256 of the calling client's name and the session id, so that two
+    clients naming the same conversation ("hi", one `user`) never share its rules, and no user
+    name or e-mail address becomes a state key in clear. `client` is "" when the caller is not
+    authenticated (open mode): such callers share sessions, as they always did. No session
+    ("") stays "": nothing is kept for it."""
+    if not session:
+        return ""
+    # The client's length first: no (client, session) pair hashes the bytes of another.
+    scoped = f"{len(client)}:{client}\x00{session}".encode()
+    return hashlib.sha256(scoped).hexdigest()[:_KEY_HEX]
 
 
 _SYSTEM_ROLES = (chat_pb2.ROLE_SYSTEM, chat_pb2.ROLE_DEVELOPER)

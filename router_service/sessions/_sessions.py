@@ -1,5 +1,9 @@
 """SessionState: a conversation's sticky deployment, bans, skips and active marks, all in the
-StateStore with TTLs so replicas agree and nothing outlives its use."""
+StateStore with TTLs so replicas agree and nothing outlives its use.
+
+A `session` here is the request's session key (`session_key`: the caller's session id scoped to
+its client and hashed), so state names and the admin view hold fixed-length hex, never a user
+name or a caller's raw id."""
 
 from __future__ import annotations
 
@@ -105,8 +109,9 @@ class SessionState:
 
     async def excluded(
         self, session: str, providers: Sequence[str], deployments: Sequence[str]
-    ) -> tuple[set[str], set[str]]:
-        """(banned providers, skipped deployments) for this session, in one store call."""
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """(banned providers, skipped deployments) for this session, each with the unix time
+        its exclusion ends, in one store call."""
         names = self.exclusion_names(session, providers, deployments)
         until = await self._store.deadlines(names) if names else []
         return self.excluded_by(providers, deployments, until)
@@ -124,13 +129,14 @@ class SessionState:
     @staticmethod
     def excluded_by(
         providers: Sequence[str], deployments: Sequence[str], until: Sequence[float]
-    ) -> tuple[set[str], set[str]]:
-        """(banned providers, skipped deployments) from the deadlines of `exclusion_names`."""
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """(banned providers, skipped deployments), each with the unix time its exclusion
+        ends, from the deadlines of `exclusion_names`."""
         if not until:  # no session: nothing is excluded
-            return set(), set()
+            return {}, {}
         n = len(providers)
-        banned = {p for p, end in zip(providers, until[:n], strict=True) if end}
-        skipped = {d for d, end in zip(deployments, until[n:], strict=True) if end}
+        banned = {p: end for p, end in zip(providers, until[:n], strict=True) if end}
+        skipped = {d: end for d, end in zip(deployments, until[n:], strict=True) if end}
         return banned, skipped
 
     async def apply(

@@ -11,6 +11,7 @@ import pytest
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
+from router_service.sessions import session_key
 from router_service.state import ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
@@ -152,7 +153,7 @@ async def test_provider_ban_session_marks_are_shared_and_gone_when_a_lease_is_re
     fake.state.set_scenario(Scenario(latency_ms=300), model="model-a")
     held = asyncio.ensure_future(a.stub.Chat(ask("chain", session="s1")))
     await fake.state.wait_for(lambda: fake.state.last())  # s1 is at the upstream on k1
-    assert await active_on(b, "alpha") == {"s1": 1}
+    assert await active_on(b, "alpha") == {session_key("", "s1"): 1}
 
     # s2 may join alpha (2 sessions allowed) but k1 is busy: beta serves it, and its mark goes.
     moved = await b.stub.Chat(ask("chain", session="s2"))
@@ -174,7 +175,7 @@ async def test_marks_of_a_provider_without_a_session_limit_stay_on_their_replica
     fake.state.set_scenario(Scenario(latency_ms=300), model="model-a")
     served = asyncio.ensure_future(a.stub.Chat(ask(session="s1")))
     await fake.state.wait_for(lambda: fake.state.last())
-    assert await active_on(a, "alpha") == {"s1": 1}
+    assert await active_on(a, "alpha") == {session_key("", "s1"): 1}
     assert await active_on(b, "alpha") == {}
     assert not [key for key in keys_under(redis_url, redis_prefix) if "active" in key]
     await served

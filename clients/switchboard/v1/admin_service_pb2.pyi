@@ -314,7 +314,9 @@ class ProviderSessions(_message.Message):
     thread_protection: _builtins.str
     @_builtins.property
     def active(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
-        """Active requests per session on this provider."""
+        """Sessions appear by their keys (RouteInfo.session_id): hashes, never a caller's raw id.
+        Active requests per session on this provider.
+        """
 
     @_builtins.property
     def banned_sessions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:

@@ -391,6 +391,7 @@ class PickRouteResponse(_message.Message):
     expires_unix: _builtins.float
     """Unix seconds after which the lease is void and counts as an unknown outcome."""
     session_id: _builtins.str
+    """The session's key (see RouteInfo.session_id)."""
     def __init__(
         self,
         *,

@@ -72,7 +72,9 @@ class RoutingOptions(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Names the conversation for sticky routing and thread protection. When empty, the router uses
-    the OpenAI `user` field, else a stable hash of the conversation's opening messages.
+    the OpenAI `user` field, else a stable hash of the conversation's opening messages. At most
+    256 bytes (INVALID_ARGUMENT otherwise). Scoped to the calling client: another client's
+    conversation of the same name is another conversation.
     """
     def __init__(
         self,
@@ -148,6 +150,9 @@ class RouteInfo(_message.Message):
     requested_model: _builtins.str
     """The model name the caller asked for (deployment, model group or pool)."""
     session_id: _builtins.str
+    """The session's key: a truncated SHA-256 of the calling client and the session's id, as the
+    router keeps its state and AdminService.GetRoutingStats lists it; empty without a session.
+    """
     @_builtins.property
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]: ...
     def __init__(

@@ -15,6 +15,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import hash_key
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.sessions import session_key
 from tests.conftest import RouterHandle, StartRouter, base_config
 
 
@@ -101,7 +102,8 @@ async def test_provider_ban_moves_a_conversation_and_serves_one_session_at_a_tim
     assert moved.route.deployment == "beta/model-b"
     stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
     alpha = next(p for p in stats.sessions if p.provider == "alpha")
-    assert list(alpha.banned_sessions) == ["s1"]  # operators see who is banned where
+    # Operators see who is banned where: by the session's key, the one its answers report.
+    assert list(alpha.banned_sessions) == [session_key("", "s1")] == [moved.route.session_id]
     clock.advance(16.0)  # the global cooldown is over, the session's ban is not
     for _ in range(3):
         assert (await router.stub.Chat(ask(session="s1"))).route.deployment == "beta/model-b"
@@ -142,7 +144,8 @@ async def test_model_skip_skips_only_the_failing_deployment(
     assert (await router.stub.Chat(ask(session="s1"))).route.deployment == "alpha/model-a2"
     stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
     alpha = next(p for p in stats.sessions if p.provider == "alpha")
-    assert (list(alpha.skipped), list(alpha.banned_sessions)) == (["s1 alpha/model-a"], [])
+    skip = f"{session_key('', 's1')} alpha/model-a"
+    assert (list(alpha.skipped), list(alpha.banned_sessions)) == ([skip], [])
     clock.advance(16.0)
     assert (await router.stub.Chat(ask(session="s1"))).route.deployment == "alpha/model-a2"
     assert (await router.stub.Chat(ask(session="s2"))).route.deployment == "alpha/model-a"
