@@ -99,7 +99,8 @@ async def test_an_upstream_wait_hint_is_capped_or_ignored(
 
 async def pick(router: RouterHandle) -> str:
     picked = await router.stub.PickRoute(pb.PickRouteRequest(model="a"), metadata=AS_SERVICE)
-    return picked.lease_id
+    lease_id: str = picked.lease_id
+    return lease_id
 
 
 @pytest.mark.parametrize(
@@ -123,7 +124,8 @@ async def test_report_outcome_refuses_figures_that_are_no_measure(
 ) -> None:
     router = await start_router(one_key(fake.base_url))
     lease_id = await pick(router)
-    outcome = routing_pb2.OUTCOME_RATE_LIMITED if "retry_after_s" in figures else 1
+    limited = "retry_after_s" in figures
+    outcome = routing_pb2.OUTCOME_RATE_LIMITED if limited else routing_pb2.OUTCOME_OK
 
     error = await refused(
         router.stub.ReportOutcome(
