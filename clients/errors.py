@@ -19,6 +19,7 @@ Exception tree (everything this package raises on purpose)::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -50,6 +51,8 @@ _DETAILS_KEY = "grpc-status-details-bin"
 _MAX_MESSAGE_BYTES = 1024
 _MAX_UPSTREAM_ERROR_BYTES = 2048
 _OPENAI_ERROR_KEYS = ("message", "type", "param", "code")
+# google.protobuf.Duration's range: ±10,000 years.
+_MAX_DURATION_S = 315_576_000_000
 
 # googleapis google/rpc/code.proto, "HTTP Mapping" of each code.
 _HTTP_STATUS: dict[grpc.StatusCode, int] = {
@@ -176,9 +179,8 @@ def to_grpc_status(details: ErrorDetails) -> grpc.Status:
             )
         )
     )
-    if details.retry_after_s is not None:
-        delay = duration_pb2.Duration()
-        delay.FromNanoseconds(round(details.retry_after_s * 1e9))
+    delay = _retry_delay(details.retry_after_s)
+    if delay is not None:
         status.details.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
     if details.field_violations:
         bad = error_details_pb2.BadRequest()
@@ -270,6 +272,16 @@ def openai_error_body(details: ErrorDetails) -> dict[str, Any]:
             "code": details.openai_code or details.reason.lower(),
         }
     }
+
+
+def _retry_delay(seconds: float | None) -> duration_pb2.Duration | None:
+    """RetryInfo's delay, whatever number it is handed: an error status must always be built
+    (`inf` would raise OverflowError, a delay past Duration's range would not serialise)."""
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(round(min(max(seconds, 0.0), _MAX_DURATION_S) * 1e9))
+    return delay
 
 
 def _packed(message: Any) -> any_pb2.Any:

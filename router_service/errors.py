@@ -5,6 +5,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── ConfigError               bad configuration (refuses to start)
     ├── InvalidRequestError       the caller's request is malformed       INVALID_ARGUMENT / 400
     ├── ModelNotFoundError        no such deployment, group or pool       NOT_FOUND / 404
+    ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
     ├── AuthenticationError       missing or unknown client key           UNAUTHENTICATED / 401
     ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
     ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
@@ -64,6 +65,26 @@ class ModelNotFoundError(SwitchboardError):
             f"The model `{model}` does not exist or you do not have access to it.",
             param="model",
             code="model_not_found",
+        )
+
+
+class KeyNotFoundError(SwitchboardError):
+    """An operator named a provider or key fingerprint the router does not have. The message
+    never repeats what was asked for: a raw key pasted in place of a fingerprint would come back
+    in the error (and its logs)."""
+
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "KEY_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, provider: str | None) -> None:
+        super().__init__(
+            "No provider of that name."
+            if provider is None
+            else f"No key with that fingerprint in provider `{provider}`.",
+            param="provider" if provider is None else "fingerprint",
+            code="key_not_found",
         )
 
 

@@ -16,6 +16,7 @@ typed only when they round-trip exactly; otherwise the whole value goes to the p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -129,10 +130,18 @@ def _ranged_int(value: Any, path: str, bounds: tuple[int, int]) -> int:
 
 
 def expect_number(value: Any, path: str) -> float:
-    """A double field. A JSON integer is accepted and comes back as a float (same JSON number)."""
+    """A double field. A JSON integer is accepted and comes back as a float (same JSON number).
+
+    NaN and the infinities are refused: JSON has no such numbers (orjson would write `null`
+    upstream), though a Python dict or another language's protobuf can hold them."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         fail_type(path, "a number", value)
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidRequestError(
+            f"Invalid value for '{path}': {number}. It must be a finite number.", param=path
+        )
+    return number
 
 
 def split_known(
@@ -185,13 +194,23 @@ def load_json(text: str, path: str) -> Any:
         raise InvalidRequestError(f"Invalid JSON in '{path}': {exc}.", param=path) from exc
 
 
-def merge_extra(out: dict[str, Any], extra_json: str, path: str) -> dict[str, Any]:
-    """Add the keys of ``extra_json`` to an object built from typed fields; typed keys win."""
+def merge_extra(
+    out: dict[str, Any], extra_json: str, path: str, *, reserved: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Add the keys of ``extra_json`` to an object built from typed fields; typed keys win.
+
+    ``reserved`` keys are the router's to write (``stream``): one in ``extra_json`` is refused,
+    as the parse side never puts one there."""
     if not extra_json:
         return out
     extra = load_json(extra_json, at(path, "extra_json"))
     if not isinstance(extra, dict):
         fail_type(at(path, "extra_json"), "a JSON object", extra)
+    for key in reserved.intersection(extra):
+        where = at(at(path, "extra_json"), key)
+        raise InvalidRequestError(
+            f"'{key}' may not be set in extra_json: the router sets it.", param=where
+        )
     for key, value in extra.items():
         out.setdefault(key, value)
     return out

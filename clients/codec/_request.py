@@ -57,6 +57,9 @@ _PARAM_KEYS = frozenset(
     {"model", "messages", "stop", "metadata", "tools", "tool_choice", "response_format"}
     | {"stream_options", "stream", *_SCALARS}
 )
+# Body keys the router writes itself, never taken from extras: a `"stream": true` riding in a
+# non-streaming call would get an SSE answer that counts against the upstream for everyone.
+ROUTER_KEYS = frozenset({"stream"})
 _TOOL_KEYS = frozenset({"type", "function"})
 _MODES: dict[str, chat_pb2.ToolChoiceMode.ValueType] = {
     "none": chat_pb2.TOOL_CHOICE_MODE_NONE,
@@ -80,7 +83,8 @@ def chat_params_from_openai(body: dict[str, Any]) -> tuple[chat_pb2.ChatParams, 
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
     typed, extra = split_known(body, _PARAM_KEYS)
-    extra.pop("stream", None)  # `"stream": null` means not streaming; it is never forwarded.
+    for key in ROUTER_KEYS:  # `"stream": null` means not streaming; it is never forwarded.
+        extra.pop(key, None)
     stream = expect_bool(typed["stream"], "stream") if "stream" in typed else False
     params = chat_pb2.ChatParams()
     _read_required(params, typed, extra)
@@ -116,9 +120,11 @@ def chat_params_to_openai(params: chat_pb2.ChatParams) -> dict[str, Any]:
         out["messages"] = [
             message_to_openai(m, at_index("messages", i)) for i, m in enumerate(params.messages)
         ]
-    for key in _SCALARS:
+    for key, read in _SCALARS.items():
         if has(params, key):
-            out[key] = getattr(params, key)
+            value = getattr(params, key)
+            # Doubles are checked again: a protobuf built elsewhere may hold a NaN temperature.
+            out[key] = expect_number(value, key) if read is expect_number else value
     stop = params.WhichOneof("stop")
     if stop == "stop_text":
         out["stop"] = params.stop_text
@@ -134,7 +140,7 @@ def chat_params_to_openai(params: chat_pb2.ChatParams) -> dict[str, Any]:
         out["response_format"] = _response_format_to_openai(params.response_format)
     if params.HasField("stream_options"):
         out["stream_options"] = _stream_options_to_openai(params.stream_options)
-    return merge_extra(out, params.extra_json, "")
+    return merge_extra(out, params.extra_json, "", reserved=ROUTER_KEYS)
 
 
 def _read_required(

@@ -113,6 +113,13 @@ class CooldownsConfig(_Strict):
     auth_disable_s: float = Field(
         default=86400.0, gt=0, description="How long a key with invalid credentials stays disabled."
     )
+    retry_after_max_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Ceiling of an upstream's wait hint (Retry-After, retry-after-ms, "
+        "x-ratelimit-reset-*, Gemini's retryDelay, ReportOutcome.retry_after_s): a longer one "
+        "cools the key × model for this long, and a caller's retry hint says no more.",
+    )
 
 
 class KeyHealthConfig(_Strict):

@@ -220,6 +220,10 @@ class AttemptRunner:
     ) -> None:
         """Apply the Outcome table: to the key, to the deployment, to the conversation."""
         outcome = failure.outcome
+        if failure.retry_after_s is not None:
+            # An upstream (or a ReportOutcome caller) may ask for years: cooldowns only extend,
+            # so an uncapped hint would take the key out until the state store is wiped.
+            failure.retry_after_s = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
         await deployment.pool.report(lease.key, lease.model, outcome, failure.retry_after_s)
         if reaction_for(outcome).cools_deployment:
             until = self._clock.now() + self._cooldowns.transient_s

@@ -7,6 +7,7 @@ words providers actually use, whether they arrive as a real HTTP error or wrappe
 from __future__ import annotations
 
 import email.utils
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -164,21 +165,24 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | None:
     """The wait an upstream asked for: `Retry-After` (seconds or HTTP date), `retry-after-ms`, or
-    OpenAI's `x-ratelimit-reset-requests` / `-tokens` durations ("1s", "6m0s", "20ms")."""
+    OpenAI's `x-ratelimit-reset-requests` / `-tokens` durations ("1s", "6m0s", "20ms").
+
+    Only a finite, non-negative number is a wait: `inf`, `nan` or `-5` (which `float` reads)
+    are no hint at all. How long a hint may be is the engine's to cap
+    (`cooldowns.retry_after_max_s`)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     if "retry-after-ms" in lowered:
-        try:
-            return max(0.0, float(lowered["retry-after-ms"]) / 1000.0)
-        except ValueError:
-            pass
+        millis = _number(lowered["retry-after-ms"])
+        if millis is not None:
+            return millis / 1000.0
     value = lowered.get("retry-after")
     if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - clock.now())
+        seconds = _number(value)
+        if seconds is not None:
+            return seconds
+        parsed = _http_date(value)
+        if parsed is not None:
+            return max(0.0, parsed - clock.now())
     resets = [
         _parse_duration(lowered[name])
         for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
@@ -188,8 +192,28 @@ def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | Non
     return max(known) if known else None
 
 
+def _number(text: str) -> float | None:
+    """A finite, non-negative decimal; None for anything else (a date, `inf`, `nan`, `-1`)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _http_date(text: str) -> float | None:
+    """An HTTP date as a Unix time; None when it is not one."""
+    if "," not in text:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _parse_duration(text: str) -> float | None:
     matches = _DURATION.findall(text.strip())
     if not matches:
         return None
-    return sum(float(number) * _UNITS[unit] for number, unit in matches)
+    total = sum(float(number) * _UNITS[unit] for number, unit in matches)
+    return total if math.isfinite(total) else None  # 400 digits are `inf` to float()

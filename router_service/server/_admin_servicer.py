@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import grpc
 
+from clients import to_grpc_status
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from clients.switchboard.v1 import admin_service_pb2_grpc as pb_grpc
+from router_service.errors import KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot
 from router_service.runtime import Runtime
+from router_service.server._errors import error_details
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
@@ -32,11 +35,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         pool: KeyPool | None = self.runtime.pools.get(request.provider)
         key = pool.find(request.fingerprint) if pool is not None else None
         if pool is None or key is None:
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"no key {request.fingerprint!r} in provider {request.provider!r}",
-            )
-            raise AssertionError("unreachable")
+            # The provider is named only when it is one of ours: neither field is echoed.
+            error = KeyNotFoundError(None if pool is None else pool.provider)
+            await context.abort_with_status(to_grpc_status(error_details(error)))
+            raise AssertionError("unreachable") from error
         await pool.set_enabled(key, request.enabled)
         snap = next(s for s in await pool.snapshot() if s.key is key)
         return pb.SetKeyEnabledResponse(key=_status(snap, self.runtime.clock.now()))

@@ -8,9 +8,11 @@ from typing import Any
 import grpc
 
 from clients import ErrorDetails
+from clients import InvalidRequestError as CodecInvalidRequestError
 from router_service.errors import (
     AllCandidatesFailedError,
     ClientRateLimitedError,
+    InvalidRequestError,
     NoCapacityError,
     SwitchboardError,
     UpstreamFailure,
@@ -44,6 +46,10 @@ def error_details(exc: BaseException) -> ErrorDetails:
     """The wire form of any exception a handler lets escape. Unknown ones say nothing inside."""
     if isinstance(exc, AllCandidatesFailedError):
         return _failed_details(exc.last, exc.provider)
+    if isinstance(exc, CodecInvalidRequestError):
+        # The codec could not turn the caller's protobuf into an upstream body (an unknown enum
+        # value, a `*_json` field that is not JSON): the caller's fault, named by its path.
+        return exc.to_details()
     if isinstance(exc, SwitchboardError):
         return ErrorDetails(
             code=exc.grpc_code,
@@ -55,6 +61,9 @@ def error_details(exc: BaseException) -> ErrorDetails:
             retry_after_s=exc.retry_after_s
             if isinstance(exc, NoCapacityError | ClientRateLimitedError)
             else None,
+            field_violations=((exc.param, exc.message),)
+            if isinstance(exc, InvalidRequestError) and exc.param
+            else (),
         )
     log.exception("internal error in a RouterService handler", exc_info=exc)
     return ErrorDetails(

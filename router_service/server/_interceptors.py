@@ -6,6 +6,11 @@ router runs in open mode (`switchboard-auth: open | keys`), which the edge shows
 Handlers are wrapped, not replaced: a unary handler is admitted, served and its usage settled
 against the caller's tpm window; a streaming handler also holds a stream slot for its whole life,
 given back on every path (end, error, cancellation).
+
+A request whose bytes are no valid message (invalid UTF-8 in a string, a corrupt or cut wire
+format) is refused by the wrapper as INVALID_ARGUMENT, before authentication: its deserializer
+hands over an `Undecodable` instead of raising, which grpc would log as a traceback and answer
+UNKNOWN without details.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from contextlib import aclosing
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from clients import to_grpc_status
 from router_service.auth import Admission, Attempt, Gate, MethodRule, rule_for, set_current_caller
-from router_service.errors import ModelNotFoundError
+from router_service.errors import InvalidRequestError, ModelNotFoundError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 
@@ -86,6 +92,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
     def _unary(self, method: str, rule: MethodRule, behavior: Unary) -> Unary:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await _refuse_undecodable(request, context)
             admission = await self._admit(method, rule, request, context, stream=False)
             response = await behavior(request, context)
             if rule.usage is not None:
@@ -98,6 +105,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         async def handle(
             request: Any, context: grpc.aio.ServicerContext
         ) -> AsyncGenerator[Any, None]:
+            await _refuse_undecodable(request, context)
             admission = await self._admit(method, rule, request, context, stream=True)
             try:
                 used = 0
@@ -114,6 +122,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
     def _with_auth_mode(self, behavior: Unary) -> Unary:
         async def check(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await _refuse_undecodable(request, context)
             mode = "open" if self._gate.open else "keys"  # read per call: a reload may change it
             context.set_trailing_metadata(((AUTH_MODE_METADATA, mode),))
             return await behavior(request, context)
@@ -156,10 +165,41 @@ def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
     return Attempt(method, authorization, context.peer(), forwarded_for)
 
 
+class Undecodable:
+    """What a request becomes whose bytes are no valid message; the handler refuses it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: DecodeError) -> None:
+        self.error = error
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except DecodeError as exc:
+            return Undecodable(exc)
+
+    return parse
+
+
+async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext) -> None:
+    if isinstance(request, Undecodable):
+        # protobuf's message names the type and the fault, never the bytes.
+        error = InvalidRequestError(
+            f"The request is not a valid message: {request.error}.", code="invalid_message"
+        )
+        await context.abort_with_status(to_grpc_status(error_details(error)))
+
+
 def _unary_handler(handler: Any, behavior: Unary) -> Any:
     return grpc.unary_unary_rpc_method_handler(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=_tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 
@@ -167,7 +207,7 @@ def _unary_handler(handler: Any, behavior: Unary) -> Any:
 def _stream_handler(handler: Any, behavior: Streaming) -> Any:
     return grpc.unary_stream_rpc_method_handler(
         behavior,
-        request_deserializer=handler.request_deserializer,
+        request_deserializer=_tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 

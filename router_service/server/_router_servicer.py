@@ -4,12 +4,14 @@ interceptor needs that)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 import grpc
 
-from clients import to_grpc_status
+from clients import chat_params_to_openai, embedding_params_to_openai, to_grpc_status
+from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.auth import current_caller
@@ -83,6 +85,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         try:
             if request.params.WhichOneof("input") is None:
                 raise InvalidRequestError("`input` is required.", param="input")
+            embedding_params_to_openai(request.params)  # as _validate_chat
             session = checked_session_id(request.routing.session_id) or request.params.user
             ctx = self._context(request.params.model, session, context)
             with embed_span(request.params, ctx) as span:
@@ -139,6 +142,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 raise InvalidRequestError(
                     "`outcome` must be a known Outcome.", param="outcome"
                 ) from None
+            _validate_report(request)
             accepted = await self.runtime.route_leases.report(
                 request.lease_id,
                 outcome,
@@ -181,7 +185,25 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         return pb.ListModelsResponse(models=models)
 
 
-def _validate_chat(params: object) -> None:
-    messages = getattr(params, "messages", None)
-    if not messages:
+def _validate_chat(params: chat_pb2.ChatParams) -> None:
+    """Refuse what no upstream body can be written from before any routing work (a plan, a
+    lease): the codec that writes every attempt's body is run once here, so it is one rule."""
+    if not params.messages:
         raise InvalidRequestError("`messages` must contain at least one message.", param="messages")
+    chat_params_to_openai(params)
+
+
+def _validate_report(request: pb.ReportOutcomeRequest) -> None:
+    """A report feeds shared state (latency averages, token windows, cooldowns that only extend):
+    a NaN or a negative number there would stay for everyone, so it is refused. A finite wait
+    above cooldowns.retry_after_max_s is capped by the engine like an upstream's."""
+    numbers = {"latency_ms": request.latency_ms}
+    if request.HasField("retry_after_s"):
+        numbers["retry_after_s"] = request.retry_after_s
+    for name, value in numbers.items():
+        if not math.isfinite(value) or value < 0:
+            raise InvalidRequestError(
+                f"`{name}` must be a finite number, not negative (got {value!r}).", param=name
+            )
+    if request.HasField("total_tokens") and request.total_tokens < 0:
+        raise InvalidRequestError("`total_tokens` must not be negative.", param="total_tokens")

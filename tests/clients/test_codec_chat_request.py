@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import pytest
@@ -347,3 +348,28 @@ def test_bad_extra_json_from_another_language_is_an_invalid_request() -> None:
     with pytest.raises(InvalidRequestError) as info:
         chat_params_to_openai(params)
     assert info.value.param == "messages[0].extra_json"
+
+
+@pytest.mark.parametrize("key", ["temperature", "top_p", "presence_penalty", "frequency_penalty"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_numbers_that_json_cannot_hold_are_refused_both_ways(key: str, value: float) -> None:
+    """orjson would write them upstream as `null`; a Python dict or a protobuf can hold them."""
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], key: value}
+    with pytest.raises(InvalidRequestError) as parsed:
+        chat_params_from_openai(body)
+    params = chat_pb2.ChatParams(model="m")
+    setattr(params, key, value)
+    with pytest.raises(InvalidRequestError) as written:
+        chat_params_to_openai(params)
+    assert parsed.value.param == written.value.param == key
+
+
+def test_stream_is_never_taken_from_extras() -> None:
+    """The edge reads `stream` itself and never leaves it in extras; a protobuf built elsewhere
+    that carries one is refused rather than sent upstream on a call the router did not stream."""
+    params, stream = chat_params_from_openai({"model": "m", "messages": [], "stream": None})
+    assert (stream, "stream" in params.extra_json) == (False, False)
+    for extra in ('{"stream": true}', '{"stream": false}', '{"seed": 1, "stream": null}'):
+        with pytest.raises(InvalidRequestError) as info:
+            chat_params_to_openai(chat_pb2.ChatParams(model="m", extra_json=extra))
+        assert info.value.param == "extra_json.stream"

@@ -172,6 +172,32 @@ def test_status_details_are_googleapis_types() -> None:
     assert retry.retry_delay.ToMilliseconds() == 1500
 
 
+def _retry_delays(status: grpc.Status) -> list[float]:
+    ((_, value),) = status.trailing_metadata
+    delays = []
+    for packed in status_pb2.Status.FromString(value).details:
+        retry = error_details_pb2.RetryInfo()
+        if packed.Unpack(retry):
+            delays.append(retry.retry_delay.ToNanoseconds() / 1e9)
+    return delays
+
+
+@pytest.mark.parametrize(
+    ("retry_after_s", "delays"),
+    [
+        (float("inf"), []),  # no number, no RetryInfo: the status is still built
+        (float("nan"), []),
+        (-3.0, [0.0]),
+        (1e300, [315_576_000_000.0]),  # Duration's ceiling (10,000 years)
+    ],
+)
+def test_any_retry_hint_makes_a_status(retry_after_s: float, delays: list[float]) -> None:
+    details = ErrorDetails(
+        code=Code.RESOURCE_EXHAUSTED, message="m", reason="R", retry_after_s=retry_after_s
+    )
+    assert _retry_delays(to_grpc_status(details)) == delays
+
+
 def test_ok_is_not_an_error() -> None:
     with pytest.raises(ValueError, match="OK"):
         to_grpc_status(ErrorDetails(code=Code.OK, message="", reason="OK"))

@@ -166,6 +166,14 @@ def test_auth_failures_are_key_wide() -> None:
         ({"x-ratelimit-reset-tokens": "1.5s"}, 1.5),
         ({}, None),
         ({"Retry-After": "soon"}, None),
+        # float() reads these, but none is a wait: no hint, so the backoff decides.
+        ({"Retry-After": "inf"}, None),
+        ({"Retry-After": "nan"}, None),
+        ({"Retry-After": "-5"}, None),
+        ({"retry-after-ms": "Infinity"}, None),
+        ({"retry-after-ms": "inf", "Retry-After": "3"}, 3.0),
+        ({"x-ratelimit-reset-tokens": "9" * 400 + "s"}, None),
+        ({"Retry-After": "Tue, 99 Nov 2023 99:13:30 GMT"}, None),  # not a date
     ],
 )
 def test_retry_after(headers: dict[str, str], expected: float | None) -> None:

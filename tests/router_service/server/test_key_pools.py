@@ -174,3 +174,31 @@ async def test_raw_keys_never_leak(
     assert "field not allowed for [redacted]" in blob  # the caller's error, key removed
     for secret in secrets:
         assert secret not in blob
+
+
+@pytest.mark.parametrize(
+    ("provider", "param", "message"),
+    [
+        ("alpha", "fingerprint", "No key with that fingerprint in provider `alpha`."),
+        ("sk-secret-pasted", "provider", "No provider of that name."),
+    ],
+)
+async def test_set_key_enabled_on_an_unknown_key_never_echoes_it(
+    fake: FakeUpstream, start_router: StartRouter, provider: str, param: str, message: str
+) -> None:
+    router = await start_router(one_provider(fake.base_url, ["sk-secret-1"]))
+    pasted = "sk-secret-pasted-instead-of-a-fingerprint"
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.admin.SetKeyEnabled(
+            admin_pb.SetKeyEnabledRequest(provider=provider, fingerprint=pasted, enabled=True)
+        )
+
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (details.reason, details.openai_param, details.message) == (
+        "KEY_NOT_FOUND",
+        param,
+        message,
+    )
+    assert "sk-secret" not in str(caught.value)

@@ -1,0 +1,147 @@
+"""Requests a gRPC caller can build but no upstream body can be written from: refused with
+INVALID_ARGUMENT naming the field, before any routing work, with no traceback in the log."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle
+
+
+def message(**fields: Any) -> chat_pb2.ChatMessage:
+    fields.setdefault("role", chat_pb2.ROLE_USER)
+    if "parts" not in fields:
+        fields.setdefault("text", "hi")
+    return chat_pb2.ChatMessage(**fields)
+
+
+def no_part_kind() -> chat_pb2.ChatMessage:
+    return message(parts=chat_pb2.ContentParts(parts=[chat_pb2.ContentPart()]))
+
+
+def tool(**function: Any) -> chat_pb2.Tool:
+    definition = chat_pb2.FunctionDefinition(name="f", **function)
+    return chat_pb2.Tool(type="function", function=definition)
+
+
+def schema_format(schema_json: str) -> chat_pb2.ResponseFormat:
+    return chat_pb2.ResponseFormat(
+        type=chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA,
+        json_schema=chat_pb2.JsonSchemaFormat(name="s", schema_json=schema_json),
+    )
+
+
+CHAT_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "unknown role": ({"messages": [message(role=99)]}, "messages[0].role"),
+    "content part of no kind": ({"messages": [no_part_kind()]}, "messages[0].content[0]"),
+    "extra_json not JSON": ({"extra_json": "{bad"}, "extra_json"),
+    "extra_json an array": ({"extra_json": "[1]"}, "extra_json"),
+    "message extra_json not JSON": (
+        {"messages": [message(extra_json="{")]},
+        "messages[0].extra_json",
+    ),
+    "parameters_json not JSON": (
+        {"tools": [tool(parameters_json="{")]},
+        "tools[0].function.parameters_json",
+    ),
+    "tool_choice raw_json not JSON": (
+        {"tool_choice": chat_pb2.ToolChoice(raw_json="{")},
+        "tool_choice.raw_json",
+    ),
+    "unknown tool_choice mode": (
+        {"tool_choice": chat_pb2.ToolChoice(mode=99)},  # type: ignore[arg-type]
+        "tool_choice.mode",
+    ),
+    "response_format type unset": (
+        {"response_format": chat_pb2.ResponseFormat()},
+        "response_format.type",
+    ),
+    "unknown response_format type": (
+        {"response_format": chat_pb2.ResponseFormat(type=99)},  # type: ignore[arg-type]
+        "response_format.type",
+    ),
+    "schema_json not JSON": (
+        {"response_format": schema_format("{")},
+        "response_format.json_schema.schema_json",
+    ),
+    "NaN temperature": ({"temperature": math.nan}, "temperature"),
+    "infinite top_p": ({"top_p": math.inf}, "top_p"),
+    "infinite presence_penalty": ({"presence_penalty": -math.inf}, "presence_penalty"),
+    "NaN frequency_penalty": ({"frequency_penalty": math.nan}, "frequency_penalty"),
+    # The router chooses streaming by the RPC: an SSE answer to a plain call would count as
+    # the upstream's failure, cooling it for every caller.
+    "stream in extra_json": ({"extra_json": '{"stream": true}'}, "extra_json.stream"),
+}
+
+
+def chat_params(fields: dict[str, Any]) -> chat_pb2.ChatParams:
+    fields = dict(fields)
+    fields.setdefault("messages", [message()])
+    return chat_pb2.ChatParams(model="chain", **fields)
+
+
+async def refused(call: Any) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return caught.value
+
+
+def assert_invalid_argument(error: grpc.aio.AioRpcError, param: str) -> None:
+    details = details_from_rpc_error(error)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert (details.reason, details.openai_type) == ("INVALID_ARGUMENT", "invalid_request_error")
+    assert details.openai_param == param
+    assert [field for field, _ in details.field_violations] == [param]
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["Chat", "ChatStream"])
+@pytest.mark.parametrize(("fields", "param"), CHAT_CASES.values(), ids=CHAT_CASES.keys())
+async def test_untranslatable_chat_fields_are_the_callers_error(
+    router: RouterHandle,
+    fake: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+    fields: dict[str, Any],
+    param: str,
+    stream: bool,
+) -> None:
+    params = chat_params(fields)
+    if stream:
+
+        async def drain() -> None:
+            async for _ in router.stub.ChatStream(pb.ChatStreamRequest(params=params)):
+                pass
+
+        error = await refused(drain())
+    else:
+        error = await refused(router.stub.Chat(pb.ChatRequest(params=params)))
+
+    assert_invalid_argument(error, param)
+    assert fake.state.count() == 0  # refused at the door: no upstream asked, nobody cooled
+    assert await router.leases_held() == 0
+    no_errors_logged(caplog)
+
+
+async def test_untranslatable_embed_fields_are_the_callers_error(
+    router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = embeddings_pb2.EmbeddingParams(model="embedder", text="x", extra_json="{")
+
+    error = await refused(router.stub.Embed(pb.EmbedRequest(params=params)))
+
+    assert_invalid_argument(error, "extra_json")
+    assert fake.state.count() == 0
+    no_errors_logged(caplog)

@@ -1,0 +1,165 @@
+"""Numbers from outside that feed shared state: an upstream's wait hint and a ReportOutcome's
+figures. A hint is capped (cooldowns.retry_after_max_s) or, when it is no number, ignored; a report
+with a NaN or a negative figure is refused, naming the field. Nothing ends in a traceback."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import hash_key
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter
+
+CAP_S = 60.0
+SERVICE_KEY = "sk-service-reporting-outcomes"
+AS_SERVICE = (("authorization", f"Bearer {SERVICE_KEY}"),)
+
+
+def one_key(fake_url: str) -> dict[str, Any]:
+    """One provider with one key, so a cooled key leaves nothing else to serve."""
+    return {
+        "providers": {"alpha": {"base_url": fake_url, "keys": ["k1"], "queue_timeout_s": 0}},
+        "models": {"a": {"deployments": [{"provider": "alpha", "model": "model-a"}]}},
+        "server": {"port": 0},
+        "cooldowns": {"retry_after_max_s": CAP_S, "rate_limit_backoff_s": 1},
+        "key_health": {"backoff_max_s": 2},
+        "auth": {
+            "clients": [
+                {
+                    "name": "svc",
+                    "key_sha256": hash_key(SERVICE_KEY),
+                    "scopes": ["chat", "route", "admin"],
+                }
+            ]
+        },
+    }
+
+
+def ask() -> pb.ChatRequest:
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+    return pb.ChatRequest(params=chat_pb2.ChatParams(model="a", messages=[message]))
+
+
+async def refused(call: Any) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return caught.value
+
+
+def no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "cooled_s"),
+    [
+        ("1e12", CAP_S),  # finite but 31,000 years: capped
+        ("inf", 2.0),  # no number: the 429 backoff (at most key_health.backoff_max_s)
+        ("nan", 2.0),
+    ],
+)
+async def test_an_upstream_wait_hint_is_capped_or_ignored(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    caplog: pytest.LogCaptureFixture,
+    retry_after: str,
+    cooled_s: float,
+) -> None:
+    clock = ManualClock()
+    router = await start_router(one_key(fake.base_url), clock=clock)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after=retry_after, times=1))
+
+    error = await refused(router.stub.Chat(ask(), metadata=AS_SERVICE))
+
+    details = details_from_rpc_error(error)
+    assert (error.code(), details.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED")
+    keys = await router.admin.ListKeys(admin_pb.ListKeysRequest(), metadata=AS_SERVICE)
+    until = keys.keys[0].cooling_models["model-a"]
+    if retry_after == "1e12":
+        assert details.retry_after_s == CAP_S
+        assert until == clock.now() + CAP_S
+    else:  # the backoff's wait, not none at all (`nan` read as 0) and not forever
+        assert clock.now() < until <= clock.now() + cooled_s
+    clock.advance(cooled_s)
+    response = await router.stub.Chat(ask(), metadata=AS_SERVICE)
+    assert response.completion.choices[0].message.text == "Echo: hi"
+    no_errors_logged(caplog)
+
+
+async def pick(router: RouterHandle) -> str:
+    picked = await router.stub.PickRoute(pb.PickRouteRequest(model="a"), metadata=AS_SERVICE)
+    lease_id: str = picked.lease_id
+    return lease_id
+
+
+@pytest.mark.parametrize(
+    ("figures", "param"),
+    [
+        ({"retry_after_s": math.inf}, "retry_after_s"),
+        ({"retry_after_s": math.nan}, "retry_after_s"),
+        ({"retry_after_s": -100.0}, "retry_after_s"),
+        ({"latency_ms": math.nan}, "latency_ms"),
+        ({"latency_ms": -1e9}, "latency_ms"),
+        ({"latency_ms": math.inf}, "latency_ms"),
+        ({"total_tokens": -(10**15)}, "total_tokens"),
+    ],
+)
+async def test_report_outcome_refuses_figures_that_are_no_measure(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    caplog: pytest.LogCaptureFixture,
+    figures: dict[str, Any],
+    param: str,
+) -> None:
+    router = await start_router(one_key(fake.base_url))
+    lease_id = await pick(router)
+    limited = "retry_after_s" in figures
+    outcome = routing_pb2.OUTCOME_RATE_LIMITED if limited else routing_pb2.OUTCOME_OK
+
+    error = await refused(
+        router.stub.ReportOutcome(
+            pb.ReportOutcomeRequest(lease_id=lease_id, outcome=outcome, **figures),
+            metadata=AS_SERVICE,
+        )
+    )
+
+    details = details_from_rpc_error(error)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (details.reason, details.openai_param) == ("INVALID_ARGUMENT", param)
+    assert [field for field, _ in details.field_violations] == [param]
+    # Refused before it touched anything: the lease is still out, to be reported properly.
+    ok = pb.ReportOutcomeRequest(lease_id=lease_id, outcome=routing_pb2.OUTCOME_OK, latency_ms=5)
+    assert (await router.stub.ReportOutcome(ok, metadata=AS_SERVICE)).accepted
+    stats = await router.admin.GetRoutingStats(
+        admin_pb.GetRoutingStatsRequest(), metadata=AS_SERVICE
+    )
+    assert [d.latency_ewma_ms for d in stats.deployments] == [pytest.approx(5.0)]
+    no_errors_logged(caplog)
+
+
+async def test_a_reported_wait_is_capped_like_an_upstreams(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    router = await start_router(one_key(fake.base_url), clock=clock)
+    report = pb.ReportOutcomeRequest(
+        lease_id=await pick(router), outcome=routing_pb2.OUTCOME_RATE_LIMITED, retry_after_s=1e9
+    )
+    assert (await router.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+
+    keys = await router.admin.ListKeys(admin_pb.ListKeysRequest(), metadata=AS_SERVICE)
+    assert dict(keys.keys[0].cooling_models) == {"model-a": clock.now() + CAP_S}
+    clock.advance(CAP_S)
+    response = await router.stub.Chat(ask(), metadata=AS_SERVICE)
+    assert response.completion.choices[0].message.text == "Echo: hi"
