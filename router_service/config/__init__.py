@@ -31,7 +31,7 @@ from router_service.config._models import (
     TelemetryConfig,
     TimeoutsConfig,
 )
-from router_service.config._pem import PemFiles, PemSet
+from router_service.config._pem import PemFiles, PemSet, tls_problems
 
 __all__ = [
     "AuthConfig",
@@ -63,4 +63,5 @@ __all__ = [
     "load_edge_config",
     "parse_config",
     "parse_edge_config",
+    "tls_problems",
 ]

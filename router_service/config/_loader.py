@@ -62,8 +62,8 @@ def _load(model: type[M], path: Path, env: Mapping[str, str] | None) -> M:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
-    # absolute(), not resolve(): a ConfigMap's file is a symlink beside the files it names.
-    base_dir = path.absolute().parent
+    # abspath, not resolve(): a ConfigMap's file is a symlink beside the files it names.
+    base_dir = Path(os.path.abspath(path)).parent
     config = _parse(model, text, str(path), os.environ if env is None else env, base_dir)
     warn_if_exposed(path, text)
     return config
