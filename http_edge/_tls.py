@@ -37,13 +37,7 @@ class RouterCertificates:
 
     def __init__(self, tls: RouterTLSConfig) -> None:
         self._tls = tls
-        self._files = PemFiles(
-            "edge.router_tls",
-            cert_file=tls.cert_file,
-            key_file=tls.key_file,
-            ca_file=tls.ca_file,
-            log=log,
-        )
+        self._files = PemFiles.client("edge.router_tls", tls, log)
         current().metrics.certificate("client", self._files.current.expires_at)
 
     def credentials(self) -> grpc.ChannelCredentials:

@@ -13,7 +13,13 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from router_service.config import SwitchboardConfig, load_config
+from router_service.config import (
+    EdgeFileConfig,
+    SwitchboardConfig,
+    load_config,
+    load_edge_config,
+    tls_problems,
+)
 from router_service.errors import ConfigError
 
 log = logging.getLogger("switchboard")
@@ -50,8 +56,16 @@ def parser() -> argparse.ArgumentParser:
         help="zero-delay mock without faults (raw ASGI, uvloop): the benchmarks' upstream",
     )
 
-    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check = sub.add_parser(
+        "check-config", help="validate a config file and the TLS files it names, and exit"
+    )
     check.add_argument("config")
+    check.add_argument(
+        "--role",
+        choices=["router", "edge"],
+        help="check only what this process reads (the edge: `edge:` and `telemetry:`, and only "
+        "their environment variables); unset: everything",
+    )
     return command_line
 
 
@@ -82,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.command == "check-config":
-            return _check_config(args.config)
+            return _check_config(args.config, args.role)
         if args.command == "fake-upstream" and args.fast:
             if args.scenarios:
                 print(
@@ -163,13 +177,29 @@ async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
             loop.remove_signal_handler(signal.SIGTERM)
 
 
-def _check_config(path: str) -> int:
-    config = load_config(path)
-    groups = ", ".join(config.models) or "none"
-    callers = f"{len(config.auth.clients)} client key(s)"
-    if config.auth.open:
-        callers += ", OPEN to callers without a key"
-    print(f"{path}: OK — {len(config.providers)} provider(s), model groups: {groups}; {callers}")
+def _check_config(path: str, role: str | None) -> int:
+    """Load `path` as `role` would (both roles when None) and read the TLS files it serves
+    and presents as that process does at start; 2 with every problem when something fails."""
+    if role == "edge":
+        edge = load_edge_config(path).edge
+        summary = f"the edge on {edge.host}:{edge.port}, router {edge.router_target}"
+    else:
+        config = load_config(path)
+        edge = config.edge
+        groups = ", ".join(config.models) or "none"
+        callers = f"{len(config.auth.clients)} client key(s)"
+        if config.auth.open:
+            callers += ", OPEN to callers without a key"
+        summary = f"{len(config.providers)} provider(s), model groups: {groups}; {callers}"
+    files: dict[str, Any] = {}
+    if role != "edge":
+        files["server.tls"] = config.server.tls
+    if role != "router":
+        files.update({"edge.tls": edge.tls, "edge.router_tls": edge.router_tls})
+    problems = tls_problems(files, log)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {problem}" for problem in problems))
+    print(f"{path}: OK — {summary}")
     return 0
 
 
@@ -203,7 +233,8 @@ async def _run_router(args: argparse.Namespace) -> None:
 async def _run_edge(args: argparse.Namespace) -> None:
     from http_edge import EdgeSettings, serve
 
-    config = load_config(args.config) if args.config else None
+    # The edge's part only: the router's sections and their secrets are not its business.
+    config = load_edge_config(args.config) if args.config else None
     _telemetry("switchboard-edge", config)
     settings: EdgeSettings = config.edge if config is not None else EdgeSettings()
     if args.router:
@@ -249,7 +280,7 @@ async def _dev(path: str, config: SwitchboardConfig, scenarios: str | None, fake
             await server.shutdown()
 
 
-def _telemetry(service: str, config: SwitchboardConfig | None) -> None:
+def _telemetry(service: str, config: SwitchboardConfig | EdgeFileConfig | None) -> None:
     """Logs, metrics and traces for this process (`telemetry:` and the `OTEL_*` variables)."""
     from router_service.telemetry import configure_telemetry
 

@@ -1,6 +1,11 @@
 """One YAML configuration file, validated with pydantic (DESIGN.md §7)."""
 
-from router_service.config._loader import load_config, parse_config
+from router_service.config._loader import (
+    load_config,
+    load_edge_config,
+    parse_config,
+    parse_edge_config,
+)
 from router_service.config._models import (
     AuthConfig,
     ClientKeyConfig,
@@ -8,6 +13,7 @@ from router_service.config._models import (
     CooldownsConfig,
     DeploymentRef,
     EdgeConfig,
+    EdgeFileConfig,
     HttpConfig,
     KeyConfig,
     KeyHealthConfig,
@@ -25,7 +31,7 @@ from router_service.config._models import (
     TelemetryConfig,
     TimeoutsConfig,
 )
-from router_service.config._pem import PemFiles, PemSet
+from router_service.config._pem import PemFiles, PemSet, tls_problems
 
 __all__ = [
     "AuthConfig",
@@ -34,6 +40,7 @@ __all__ = [
     "CooldownsConfig",
     "DeploymentRef",
     "EdgeConfig",
+    "EdgeFileConfig",
     "HttpConfig",
     "KeyConfig",
     "KeyHealthConfig",
@@ -53,5 +60,8 @@ __all__ = [
     "TelemetryConfig",
     "TimeoutsConfig",
     "load_config",
+    "load_edge_config",
     "parse_config",
+    "parse_edge_config",
+    "tls_problems",
 ]

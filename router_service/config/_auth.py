@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from router_service.config._base import _Strict
+from router_service.config._base import Location, Misplaced, _Strict
 
 ClientScope = Literal["chat", "embed", "models", "admin", "route"]
 
@@ -50,8 +50,9 @@ class ClientKeyConfig(_Strict):
             key = data.pop("key")
             if "key_sha256" in data:
                 raise ValueError("give either `key` or `key_sha256`, not both")
-            if not isinstance(key, str) or not key:
-                raise ValueError("`key` must be a non-empty string")
+            if not isinstance(key, str) or not key.strip():
+                message = "must be a non-empty string (is its environment variable empty?)"
+                raise Misplaced([(("key",), message)])
             data["key_sha256"] = hashlib.sha256(key.encode()).hexdigest()
         return data
 
@@ -87,10 +88,24 @@ class AuthConfig(_Strict):
                 "no client keys: add auth.clients, or set auth.open: true to run without "
                 "authentication"
             )
-        names = [c.name for c in self.clients]
-        hashes = [c.key_sha256 for c in self.clients]
-        if len(set(names)) != len(names):
-            raise ValueError("client names must be unique")
-        if len(set(hashes)) != len(hashes):
-            raise ValueError("two clients have the same key")
+        problems: list[tuple[Location, str]] = []
+        names: dict[str, int] = {}
+        hashes: dict[str, int] = {}
+        for i, client in enumerate(self.clients):
+            if (first := names.setdefault(client.name, i)) != i:
+                problems.append(
+                    (
+                        ("clients", i, "name"),
+                        f"client names must be unique (clients[{first}] has it too)",
+                    )
+                )
+            if (first := hashes.setdefault(client.key_sha256, i)) != i:
+                problems.append(
+                    (
+                        ("clients", i),
+                        f"two clients have the same key (clients[{first}] and this one)",
+                    )
+                )
+        if problems:
+            raise Misplaced(problems)
         return self

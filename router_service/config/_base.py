@@ -1,14 +1,56 @@
-"""The shared base of every config model."""
+"""The shared base of every config model, and the value types they share."""
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationInfo
 
 Strategy = Literal["ordered", "weighted", "thompson", "latency"]
+Location = tuple[str | int, ...]
 
 
 class _Strict(BaseModel):
     # A typo in a config key is an error, not a silently ignored setting.
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Misplaced(ValueError):
+    """Problems a validator finds below the model it validates (an unknown reference, a
+    duplicate), each with the path of the offending value relative to that model: the loader
+    points at that value's line instead of the model's."""
+
+    def __init__(self, problems: list[tuple[Location, str]]) -> None:
+        super().__init__("; ".join(f"{dotted(loc)}: {message}" for loc, message in problems))
+        self.problems = problems
+
+
+def dotted(loc: Location) -> str:
+    """`providers.openai.keys[1]` from `("providers", "openai", "keys", 1)`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+def _not_blank(value: SecretStr) -> SecretStr:
+    # An empty `${VAR}` would otherwise run with an empty key (or admit an empty admin token).
+    if not value.get_secret_value().strip():
+        raise ValueError("must not be empty or blank (is its environment variable empty?)")
+    return value
+
+
+def _beside_config(value: str, info: ValidationInfo) -> str:
+    # Relative to the config file's directory, not the working directory (systemd's is /).
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    if base is None or Path(value).is_absolute():
+        return value
+    return str(Path(base) / value)
+
+
+Secret = Annotated[SecretStr, AfterValidator(_not_blank)]
+"""A secret setting: never shown, never empty."""
+
+FilePath = Annotated[str, AfterValidator(_beside_config)]
+"""A file named in the config: a relative path is relative to the config file's directory."""

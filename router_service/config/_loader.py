@@ -3,120 +3,170 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from router_service.config._models import SwitchboardConfig
+from router_service.config._base import Location, Misplaced, dotted
+from router_service.config._interpolate import Unset, interpolate
+from router_service.config._models import EdgeFileConfig, SwitchboardConfig
 from router_service.config._secrets import warn_if_exposed
 from router_service.errors import ConfigError
 
-# ${NAME} or ${NAME:-default}; `$${` escapes a literal `${`.
-_ENV_PATTERN = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+__all__ = ["load_config", "load_edge_config", "parse_config", "parse_edge_config"]
 
-Location = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> SwitchboardConfig:
-    """Load and validate a config file; raise ConfigError listing every problem with its place."""
-    path = Path(path)
+    """Load and validate a config file; raise ConfigError listing every problem with its place.
+    Relative file paths in it are taken relative to the file's directory."""
+    return _load(SwitchboardConfig, Path(path), env)
+
+
+def load_edge_config(path: str | Path, env: Mapping[str, str] | None = None) -> EdgeFileConfig:
+    """The edge's part of a config file (`EdgeFileConfig`): `${VAR}`s of the router's sections
+    need not be set in the edge's environment."""
+    return _load(EdgeFileConfig, Path(path), env)
+
+
+def parse_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> SwitchboardConfig:
+    """The whole file, as the router reads it. `base_dir`: what relative file paths are
+    relative to (unset: the working directory)."""
+    return _parse(SwitchboardConfig, text, source, os.environ if env is None else env, base_dir)
+
+
+def parse_edge_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> EdgeFileConfig:
+    """The file as the edge reads it (`load_edge_config`)."""
+    return _parse(EdgeFileConfig, text, source, os.environ if env is None else env, base_dir)
+
+
+def _load(model: type[M], path: Path, env: Mapping[str, str] | None) -> M:
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
-    config = parse_config(text, source=str(path), env=os.environ if env is None else env)
+    # abspath, not resolve(): a ConfigMap's file is a symlink beside the files it names.
+    base_dir = Path(os.path.abspath(path)).parent
+    config = _parse(model, text, str(path), os.environ if env is None else env, base_dir)
     warn_if_exposed(path, text)
     return config
 
 
-def parse_config(
-    text: str, *, source: str = "<config>", env: Mapping[str, str] | None = None
-) -> SwitchboardConfig:
-    env = os.environ if env is None else env
+def _parse(
+    model: type[M], text: str, source: str, env: Mapping[str, str], base_dir: Path | None
+) -> M:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: invalid YAML: {exc}") from exc
+    except yaml.MarkedYAMLError as exc:
+        # Not str(exc), nor chained: the parser quotes the source line, which may hold a key.
+        raise ConfigError(_yaml_problem(exc, source)) from None
+    except yaml.YAMLError:
+        raise ConfigError(f"{source}: invalid YAML") from None
     if node is None:
         raise ConfigError(f"{source}: the file is empty")
-    lines: dict[Location, int] = {}
-    problems: list[str] = []
-    data = _construct(node, (), lines, env, problems, source)
-    if problems:
-        raise ConfigError("\n".join(problems))
+    # Unset variables are errors only in the sections this reader validates.
+    builder = _Builder(source, env, frozenset(model.model_fields))
+    data = builder.build(node, ())
+    if builder.problems:
+        raise ConfigError("\n".join(builder.problems))
     try:
-        return SwitchboardConfig.model_validate(data)
+        return model.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, lines, source)) from exc
+        raise ConfigError(_format_validation(exc, builder.lines, source)) from exc
 
 
-def _construct(
-    node: yaml.Node,
-    loc: Location,
-    lines: dict[Location, int],
-    env: Mapping[str, str],
-    problems: list[str],
-    source: str,
-) -> Any:
-    """Build plain data from the YAML node tree, remembering each value's line."""
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+    message = f"{where}: invalid YAML: {exc.problem or exc.context}"
+    if exc.problem and exc.context and exc.context_mark:
+        context_at = f"line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1}"
+        message += f" ({exc.context} at {context_at})"
+    return message
+
+
+@dataclass
+class _Builder:
+    """Plain data from the YAML node tree, with each value's line remembered (for errors),
+    duplicate keys refused and `${VAR}`s replaced."""
+
+    source: str
+    env: Mapping[str, str]
+    sections: frozenset[str]  # top-level keys where an unset variable is an error
+    lines: dict[Location, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def build(self, node: yaml.Node, loc: Location) -> Any:
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        scalar = yaml.SafeLoader("").construct_object(node)
+        if isinstance(scalar, str) and "$" in scalar:
+            return self._interpolate(scalar, loc)
+        return scalar
+
+    def _mapping(self, node: yaml.MappingNode, loc: Location) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = str(key_node.value)
-            result[key] = _construct(value_node, (*loc, key), lines, env, problems, source)
+            where = (*loc, key)
+            line = key_node.start_mark.line + 1
+            if key in result:
+                # YAML would keep the last silently, dropping what the first one said.
+                self.problems.append(
+                    f"{self.source}:{line}: {dotted(where)}: duplicate key "
+                    f"(first on line {self.lines[where]})"
+                )
+                continue
+            self.lines[where] = line  # a section's line is its key's, not its first child's
+            result[key] = self.build(value_node, where)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _construct(item, (*loc, i), lines, env, problems, source)
-            for i, item in enumerate(node.value)
-        ]
-    scalar = yaml.SafeLoader("").construct_object(node)
-    if isinstance(scalar, str) and "$" in scalar:
-        return _interpolate(scalar, loc, lines[loc], env, problems, source)
-    return scalar
 
-
-def _interpolate(
-    value: str,
-    loc: Location,
-    line: int,
-    env: Mapping[str, str],
-    problems: list[str],
-    source: str,
-) -> str:
-    def replace(match: re.Match[str]) -> str:
-        escaped, name, default = match.group(1), match.group(2), match.group(3)
-        if escaped:
-            return "${" + name + (f":-{default}" if default is not None else "") + "}"
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        problems.append(f"{source}:{line}: {_dotted(loc)}: environment variable {name} is not set")
-        return ""
-
-    return _ENV_PATTERN.sub(replace, value)
-
-
-def _dotted(loc: Location) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<root>"
+    def _interpolate(self, value: str, loc: Location) -> str:
+        try:
+            return interpolate(value, self.env)
+        except Unset as unset:
+            if loc and loc[0] not in self.sections:
+                return value  # a section this reader ignores: its variables are not its business
+            for name in unset.names:
+                self.problems.append(
+                    f"{self.source}:{self.lines[loc]}: {dotted(loc)}: "
+                    f"environment variable {name} is not set"
+                )
+            return value
 
 
 def _format_validation(exc: ValidationError, lines: dict[Location, int], source: str) -> str:
     messages = []
     for error in exc.errors(include_url=False, include_input=False):
         loc: Location = tuple(p for p in error["loc"] if isinstance(p, str | int))
-        line = _nearest_line(loc, lines)
-        where = f"{source}:{line}" if line else source
-        messages.append(f"{where}: {_dotted(loc)}: {error['msg']}")
+        found = error.get("ctx", {}).get("error")
+        placed = found.problems if isinstance(found, Misplaced) else [((), error["msg"])]
+        for below, message in placed:
+            if isinstance(found, Misplaced):
+                message = f"Value error, {message}"
+            line = _nearest_line((*loc, *below), lines)
+            where = f"{source}:{line}" if line else source
+            messages.append(f"{where}: {dotted((*loc, *below))}: {message}")
     return "\n".join(messages)
 
 

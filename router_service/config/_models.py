@@ -3,10 +3,10 @@ section models live beside this module by theme; this one assembles the whole fi
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router_service.config._auth import AuthConfig, ClientKeyConfig, ClientScope
-from router_service.config._base import Strategy, _Strict
+from router_service.config._base import Location, Misplaced, Strategy, _Strict
 from router_service.config._providers import (
     CooldownsConfig,
     HttpConfig,
@@ -39,6 +39,7 @@ __all__ = [
     "CooldownsConfig",
     "DeploymentRef",
     "EdgeConfig",
+    "EdgeFileConfig",
     "HttpConfig",
     "KeyConfig",
     "KeyHealthConfig",
@@ -88,31 +89,65 @@ class SwitchboardConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> SwitchboardConfig:
+        problems = [*self._model_problems(), *self._pool_problems()]
+        if self.server.max_message_bytes < self.edge.max_body_bytes:
+            problems.append(
+                (
+                    ("server", "max_message_bytes"),
+                    f"{self.server.max_message_bytes} is below edge.max_body_bytes "
+                    f"({self.edge.max_body_bytes}): the router would refuse requests the edge "
+                    "accepts",
+                )
+            )
+        if problems:
+            raise Misplaced(problems)
+        return self
+
+    def _model_problems(self) -> list[tuple[Location, str]]:
+        problems: list[tuple[Location, str]] = []
         for group_name, group in self.models.items():
             if group_name in self.providers or (
                 "/" in group_name and _is_deployment(self, group_name)
             ):
-                raise ValueError(f"model group {group_name!r} shadows a deployment name")
+                problems.append((("models", group_name), "the group shadows a deployment name"))
             for i, dep in enumerate(group.deployments):
                 if dep.provider not in self.providers:
-                    raise ValueError(
-                        f"models.{group_name}.deployments[{i}]: unknown provider {dep.provider!r}"
-                    )
+                    where = ("models", group_name, "deployments", i, "provider")
+                    problems.append((where, f"unknown provider {dep.provider!r}"))
+        return problems
+
+    def _pool_problems(self) -> list[tuple[Location, str]]:
+        problems: list[tuple[Location, str]] = []
         for pool_name, pool in self.pools.items():
             if pool_name in self.models:
-                raise ValueError(f"pool {pool_name!r} has the name of a model group")
-            for group_name in pool.groups:
+                problems.append((("pools", pool_name), "the pool has the name of a model group"))
+            for i, group_name in enumerate(pool.groups):
                 if group_name not in self.models:
-                    raise ValueError(f"pools.{pool_name}: unknown model group {group_name!r}")
-        if self.server.max_message_bytes < self.edge.max_body_bytes:
-            raise ValueError(
-                f"server.max_message_bytes ({self.server.max_message_bytes}) is below "
-                f"edge.max_body_bytes ({self.edge.max_body_bytes}): the router would refuse "
-                "requests the edge accepts"
-            )
-        return self
+                    where = ("pools", pool_name, "groups", i)
+                    problems.append((where, f"unknown model group {group_name!r}"))
+        return problems
 
 
 def _is_deployment(config: SwitchboardConfig, name: str) -> bool:
     provider, _, _model = name.partition("/")
     return provider in config.providers
+
+
+class EdgeFileConfig(BaseModel):
+    """What the edge reads of the shared file: `edge:` and `telemetry:`. The other sections are
+    the router's (the router and `check-config` validate them): the edge only checks that they
+    are sections it knows, and their `${VAR}`s need not be set in its environment."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    edge: EdgeConfig = Field(default_factory=EdgeConfig)
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_sections(cls, data: object) -> object:
+        if isinstance(data, dict):
+            unknown = [name for name in data if name not in SwitchboardConfig.model_fields]
+            if unknown:
+                raise Misplaced([((name,), "not a section of the config") for name in unknown])
+        return data

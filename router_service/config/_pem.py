@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from router_service.config._serving import ServerTLSConfig
+from router_service.config._serving import RouterTLSConfig, ServerTLSConfig
 from router_service.errors import ConfigError
 
-__all__ = ["PemFiles", "PemSet", "not_after"]
+__all__ = ["PemFiles", "PemSet", "not_after", "tls_problems"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ class PemFiles:
             ca_file=tls.client_ca_file,
             ca_setting="client_ca_file",
             log=log,
+        )
+
+    @classmethod
+    def client(cls, section: str, tls: RouterTLSConfig, log: logging.Logger) -> PemFiles:
+        """The files a client presents and trusts (`edge.router_tls`)."""
+        return cls(
+            section, cert_file=tls.cert_file, key_file=tls.key_file, ca_file=tls.ca_file, log=log
         )
 
     def reread(self) -> PemSet | None:
@@ -136,6 +144,23 @@ class PemFiles:
         if self._read() != found:
             raise ConfigError(f"{self._section}: the files changed while they were read")
         return found
+
+
+def tls_problems(
+    sections: Mapping[str, ServerTLSConfig | RouterTLSConfig | None], log: logging.Logger
+) -> list[str]:
+    """Why each section's files do not load as the process that uses them loads them at
+    start (`PemFiles`), one line per section; empty when they all do (`check-config`)."""
+    problems: list[str] = []
+    for section, tls in sections.items():
+        try:
+            if isinstance(tls, ServerTLSConfig):
+                PemFiles.served(section, tls, log)
+            elif tls is not None:
+                PemFiles.client(section, tls, log)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 _BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from router_service.config._base import _Strict
+from router_service.config._base import Misplaced, Secret, _Strict
 
 
 class KeyConfig(_Strict):
     """One upstream API key of a provider."""
 
-    key: SecretStr = Field(description="The key; use ${ENV_VAR} to keep it out of the file.")
+    key: Secret = Field(description="The key; use ${ENV_VAR} to keep it out of the file.")
     max_in_flight: int | None = Field(
         default=None, ge=1, description="Concurrent requests this key may carry; unset: no limit."
     )
@@ -94,7 +94,7 @@ class ProviderConfig(_Strict):
     @model_validator(mode="after")
     def _kind_fields(self) -> ProviderConfig:
         if self.kind == "cloudflare" and not self.account_id:
-            raise ValueError("a cloudflare provider needs account_id")
+            raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])
         return self
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 import stat
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 __all__ = ["literal_secrets", "warn_if_exposed"]
 
 log = logging.getLogger("switchboard.config")
+
+# Extra request headers that carry credentials (`Authorization`, `x-api-key`, `cf-aig-token`…).
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
 
 
 def warn_if_exposed(path: Path, text: str) -> bool:
@@ -41,26 +46,51 @@ def warn_if_exposed(path: Path, text: str) -> bool:
 
 def literal_secrets(data: Any) -> list[str]:
     """Where the raw (not yet interpolated) config holds a secret that is not an `${ENV}`:
-    provider keys, client keys given as `key:`, the edge's admin token."""
-    found: list[str] = []
+    provider keys and credential headers, client keys given as `key:`, the edge's admin token
+    and admin router key, a password in `state.url`."""
     if not isinstance(data, dict):
-        return found
-    providers = data.get("providers")
-    for name, provider in providers.items() if isinstance(providers, dict) else ():
-        keys = provider.get("keys") if isinstance(provider, dict) else None
+        return []
+    found = _provider_secrets(_section(data, "providers"))
+    clients = _section(data, "auth").get("clients")
+    for i, client in enumerate(clients if isinstance(clients, list) else ()):
+        if isinstance(client, dict) and _literal(client.get("key")):
+            found.append(f"auth.clients[{i}].key")
+    edge = _section(data, "edge")
+    found.extend(
+        f"edge.{name}" for name in ("admin_token", "admin_router_key") if _literal(edge.get(name))
+    )
+    url = _section(data, "state").get("url")
+    if isinstance(url, str) and _literal(_password(url)):
+        found.append("state.url")
+    return found
+
+
+def _provider_secrets(providers: dict[Any, Any]) -> list[str]:
+    found: list[str] = []
+    for name, provider in providers.items():
+        provider = provider if isinstance(provider, dict) else {}
+        keys = provider.get("keys")
         for i, key in enumerate(keys if isinstance(keys, list) else ()):
             value = key.get("key") if isinstance(key, dict) else key
             if _literal(value):
                 found.append(f"providers.{name}.keys[{i}]")
-    auth = data.get("auth")
-    clients = auth.get("clients") if isinstance(auth, dict) else None
-    for i, client in enumerate(clients if isinstance(clients, list) else ()):
-        if isinstance(client, dict) and _literal(client.get("key")):
-            found.append(f"auth.clients[{i}].key")
-    edge = data.get("edge")
-    if isinstance(edge, dict) and _literal(edge.get("admin_token")):
-        found.append("edge.admin_token")
+        headers = provider.get("headers")
+        for header, value in headers.items() if isinstance(headers, dict) else ():
+            if _SECRET_HEADER.search(str(header)) and _literal(value):
+                found.append(f"providers.{name}.headers.{header}")
     return found
+
+
+def _section(data: dict[Any, Any], name: str) -> dict[Any, Any]:
+    value = data.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:  # a malformed URL (bad port…): validation says so
+        return None
 
 
 def _literal(value: Any) -> bool:

@@ -6,16 +6,16 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from router_service.config._base import _Strict
+from router_service.config._base import FilePath, Misplaced, Secret, _Strict
 
 
 class ServerTLSConfig(_Strict):
     """TLS on a port Switchboard serves (the router's gRPC, the edge's HTTPS); with
     `require_client_cert`, mutual TLS."""
 
-    cert_file: str = Field(description="PEM certificate chain served.")
-    key_file: str = Field(description="PEM private key of that certificate.")
-    client_ca_file: str | None = Field(
+    cert_file: FilePath = Field(description="PEM certificate chain served.")
+    key_file: FilePath = Field(description="PEM private key of that certificate.")
+    client_ca_file: FilePath | None = Field(
         default=None, description="PEM CA bundle that client certificates must chain to."
     )
     require_client_cert: bool = Field(
@@ -25,18 +25,18 @@ class ServerTLSConfig(_Strict):
     @model_validator(mode="after")
     def _ca_for_clients(self) -> ServerTLSConfig:
         if self.require_client_cert and not self.client_ca_file:
-            raise ValueError("require_client_cert needs client_ca_file")
+            raise Misplaced([(("client_ca_file",), "require_client_cert needs client_ca_file")])
         return self
 
 
 class RouterTLSConfig(_Strict):
     """How the edge reaches a router that serves TLS."""
 
-    ca_file: str | None = Field(
+    ca_file: FilePath | None = Field(
         default=None, description="PEM CA bundle to verify the router; unset: system roots."
     )
-    cert_file: str | None = Field(default=None, description="Client certificate (mTLS).")
-    key_file: str | None = Field(default=None, description="Client private key (mTLS).")
+    cert_file: FilePath | None = Field(default=None, description="Client certificate (mTLS).")
+    key_file: FilePath | None = Field(default=None, description="Client private key (mTLS).")
     reload_poll_s: float | None = Field(
         default=60.0,
         gt=0,
@@ -47,7 +47,8 @@ class RouterTLSConfig(_Strict):
     @model_validator(mode="after")
     def _pair(self) -> RouterTLSConfig:
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+            missing = "key_file" if self.key_file is None else "cert_file"
+            raise Misplaced([((missing,), "cert_file and key_file go together")])
         return self
 
 
@@ -141,9 +142,10 @@ class StateConfig(_Strict):
     def _redis_needs_url(self) -> StateConfig:
         if self.backend == "redis":
             if self.url is None:
-                raise ValueError("state.backend redis needs state.url")
+                raise Misplaced([(("url",), "state.backend redis needs state.url")])
             if not self.url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
-                raise ValueError("state.url must start with redis://, rediss:// or unix://")
+                message = "state.url must start with redis://, rediss:// or unix://"
+                raise Misplaced([(("url",), message)])
         return self
 
 
@@ -170,10 +172,10 @@ class EdgeConfig(_Strict):
         default_factory=list,
         description="Origins allowed by CORS; empty disables CORS. `*` disables credentials.",
     )
-    admin_token: SecretStr | None = Field(
+    admin_token: Secret | None = Field(
         default=None, description="Bearer token for the edge's /admin pages and endpoints."
     )
-    admin_router_key: SecretStr | None = Field(
+    admin_router_key: Secret | None = Field(
         default=None,
         description="Client key (scope `admin`) the edge presents to the router's AdminService "
         "for /admin; unset: the caller's own `authorization` is forwarded.",

@@ -56,7 +56,7 @@ from router_service.telemetry._push_reader import (
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry, current, install
 
 if TYPE_CHECKING:
-    from router_service.config import SwitchboardConfig
+    from router_service.config import EdgeFileConfig, SwitchboardConfig
 
 __all__ = ["config_secrets", "configure_telemetry", "redact_secrets_of", "shutdown_telemetry"]
 
@@ -66,7 +66,10 @@ _redactor = Redactor()
 
 
 def configure_telemetry(
-    service_name: str, config: SwitchboardConfig | None = None, *, secrets: Iterable[str] = ()
+    service_name: str,
+    config: SwitchboardConfig | EdgeFileConfig | None = None,
+    *,
+    secrets: Iterable[str] = (),
 ) -> Telemetry:
     """Set up logs, metrics and traces for this process and make them current. The first call
     wins (OpenTelemetry's global providers can be set once); later calls only add secrets to
@@ -129,14 +132,18 @@ def redact_secrets_of(config: SwitchboardConfig) -> None:
     _redactor.add(config_secrets(config))
 
 
-def config_secrets(config: SwitchboardConfig | None) -> list[str]:
-    """Every secret a config holds, for the log redactor."""
+def config_secrets(config: SwitchboardConfig | EdgeFileConfig | None) -> list[str]:
+    """Every secret a config holds, for the log redactor (the edge's part holds only its own)."""
+    from router_service.config import EdgeFileConfig as EdgePart
+
     if config is None:
         return []
-    found = [k.key.get_secret_value() for p in config.providers.values() for k in p.keys]
-    for secret in (config.state.url, config.edge.admin_token, config.edge.admin_router_key):
-        if secret is not None:
-            found.append(secret.get_secret_value())
+    found: list[str] = []
+    secrets = [config.edge.admin_token, config.edge.admin_router_key]
+    if not isinstance(config, EdgePart):
+        found = [k.key.get_secret_value() for p in config.providers.values() for k in p.keys]
+        secrets.append(config.state.url)
+    found.extend(secret.get_secret_value() for secret in secrets if secret is not None)
     return found
 
 

@@ -1,0 +1,109 @@
+"""Errors a config file gets: where they are, and nothing of its secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from router_service.cli import main
+from router_service.config import parse_config
+from router_service.errors import ConfigError
+
+BASE = """
+providers:
+  alpha:
+    base_url: http://127.0.0.1:18100/v1
+    keys: [sk-alpha]
+models:
+  chat:
+    deployments: [{provider: alpha, model: small-fast}]
+auth: {open: true}
+"""
+
+
+def _error(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env={})
+    return str(caught.value)
+
+
+def test_duplicate_keys_are_errors_at_the_duplicate() -> None:
+    twice = BASE + "models:\n  other:\n    deployments: [{provider: alpha, model: x}]\n"
+    assert _error(twice) == "c.yaml:10: models: duplicate key (first on line 6)"
+    inner = BASE.replace(
+        "auth:",
+        "  chat:\n    strategy: thompson\n    deployments: [{provider: alpha, model: y}]\nauth:",
+    )
+    assert _error(inner) == "c.yaml:9: models.chat: duplicate key (first on line 7)"
+    flow = BASE.replace("model: small-fast}", "model: small-fast, model: z}")
+    assert (
+        _error(flow)
+        == "c.yaml:8: models.chat.deployments[0].model: duplicate key (first on line 8)"
+    )
+
+
+def test_cross_references_point_at_the_offending_value() -> None:
+    text = BASE.replace(
+        "auth:",
+        "  large:\n    deployments:\n      - {provider: alpha, model: a}\n"
+        "      - {provider: anthropic, model: b}\n"
+        "pools:\n  fast: {groups: [chat, nope]}\nauth:",
+    )
+    assert _error(text).splitlines() == [
+        "c.yaml:12: models.large.deployments[1].provider: Value error, unknown provider "
+        "'anthropic'",
+        "c.yaml:14: pools.fast.groups[1]: Value error, unknown model group 'nope'",
+    ]
+
+
+def test_model_validators_point_below_their_model() -> None:
+    clients = BASE.replace(
+        "auth: {open: true}",
+        "auth:\n  clients:\n    - {name: a, key: k1}\n    - {name: b, key: k2}\n"
+        "    - {name: a, key: k1}\n",
+    )
+    assert _error(clients).splitlines() == [
+        "c.yaml:13: auth.clients[2].name: Value error, client names must be unique "
+        "(clients[0] has it too)",
+        "c.yaml:13: auth.clients[2]: Value error, two clients have the same key "
+        "(clients[0] and this one)",
+    ]
+    redis = BASE + "state:\n  backend: redis\n  url: http://h:6379\n"
+    assert _error(redis) == (
+        "c.yaml:12: state.url: Value error, state.url must start with redis://, rediss:// or "
+        "unix://"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "providers:\n  a:\n    keys: [sk-live-SECRET-2\nauth: {open: true}\n",
+            "c.yaml:4:5: invalid YAML: expected ',' or ']', but got ':' "
+            "(while parsing a flow sequence at line 3, column 11)",
+        ),
+        (
+            "providers:\n  a: {key: sk-live-SECRET-2\n",
+            "c.yaml:3:1: invalid YAML: expected ',' or '}'",
+        ),
+        ("providers:\n\tkeys: sk-live-SECRET-2\n", "c.yaml:2:1: invalid YAML: found character"),
+    ],
+)
+def test_yaml_syntax_errors_do_not_quote_the_file(text: str, expected: str) -> None:
+    message = _error(text)
+    assert message.startswith(expected)
+    assert "SECRET" not in message
+    assert "\n" not in message
+
+
+def test_check_config_prints_no_source_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("providers:\n  a:\n    keys: [sk-live-SECRET-2\nauth: {open: true}\n")
+    assert main(["check-config", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert f"{bad}:4:5: invalid YAML" in captured.err
+    assert "SECRET" not in captured.out + captured.err

@@ -1,0 +1,73 @@
+"""`${VAR}` with the shell's meaning, and keys that must not come out empty."""
+
+from __future__ import annotations
+
+import pytest
+
+from router_service.config import parse_config
+from router_service.config._interpolate import Unset, interpolate
+from router_service.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("${V:-d}", {}, "d"),
+        ("${V:-d}", {"V": ""}, "d"),  # set but empty: the default, as in the shell
+        ("${V:-d}", {"V": "x"}, "x"),
+        ("${V-d}", {}, "d"),
+        ("${V-d}", {"V": ""}, ""),  # no colon: the default only when unset
+        ("${V-d}", {"V": "x"}, "x"),
+        ("${V}", {"V": ""}, ""),
+        ("a-${V:-}-b", {}, "a--b"),
+        ("$${V:-d} $${W-e} $${X}", {}, "${V:-d} ${W-e} ${X}"),
+        ("http://${H:-localhost}:${P-80}/v1", {"P": "8080"}, "http://localhost:8080/v1"),
+    ],
+)
+def test_shell_semantics(text: str, env: dict[str, str], expected: str) -> None:
+    assert interpolate(text, env) == expected
+
+
+def test_unset_names_every_variable() -> None:
+    with pytest.raises(Unset) as caught:
+        interpolate("${A}/${B:-x}/${C}", {})
+    assert caught.value.names == ["A", "C"]
+
+
+CONFIG = """
+providers:
+  alpha:
+    base_url: ${UPSTREAM:-http://127.0.0.1:18100/v1}
+    keys: ["${ALPHA_KEY}", {key: "${BETA_KEY}"}]
+auth:
+  clients: [{name: app, key: "${APP_KEY}"}]
+edge: {admin_token: "${ADMIN_TOKEN}", admin_router_key: "${ADMIN_KEY}"}
+"""
+SET = {"ALPHA_KEY": "a", "BETA_KEY": "b", "APP_KEY": "c", "ADMIN_TOKEN": "d", "ADMIN_KEY": "e"}
+
+
+def test_empty_variable_takes_the_default() -> None:
+    config = parse_config(CONFIG, env={**SET, "UPSTREAM": ""})
+    assert config.providers["alpha"].base_url == "http://127.0.0.1:18100/v1"
+
+
+@pytest.mark.parametrize(
+    ("variable", "line", "path"),
+    [
+        ("ALPHA_KEY", 5, "providers.alpha.keys[0].key"),
+        ("BETA_KEY", 5, "providers.alpha.keys[1].key"),
+        ("APP_KEY", 7, "auth.clients[0].key"),
+        ("ADMIN_TOKEN", 8, "edge.admin_token"),
+        ("ADMIN_KEY", 8, "edge.admin_router_key"),
+    ],
+)
+@pytest.mark.parametrize("blank", ["", "  \t"])
+def test_empty_secrets_are_refused_by_path(variable: str, line: int, path: str, blank: str) -> None:
+    """An empty key would start a router that sends an empty key upstream (and an empty admin
+    token would let `Authorization: Bearer ` in); the error names the setting, never a value."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(CONFIG, source="c.yaml", env={**SET, variable: blank})
+    message = str(caught.value)
+    assert message.startswith(f"c.yaml:{line}: {path}: Value error, must")
+    assert "empty" in message
+    assert message.count("\n") == 0

@@ -1,0 +1,73 @@
+"""The world-readable-file warning covers every setting that holds a secret."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from router_service.config import load_config
+from router_service.config._secrets import literal_secrets
+
+PROVIDERS = "providers:\n  p: {base_url: 'http://x/v1', keys: ['${K:-d}']}\nauth: {open: true}\n"
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        ("edge: {admin_router_key: literal-admin-key}\n", ["edge.admin_router_key"]),
+        ("edge: {admin_token: literal-token}\n", ["edge.admin_token"]),
+        ("edge: {admin_router_key: '${ADMIN_KEY:-x}'}\n", []),
+        (
+            "state: {backend: redis, url: 'redis://:LiteralRedisPassword@127.0.0.1:6379/0'}\n",
+            ["state.url"],
+        ),
+        ("state: {backend: redis, url: 'rediss://user:pw@h:6379/0'}\n", ["state.url"]),
+        ("state: {backend: redis, url: 'redis://:${REDIS_PW:-x}@h:6379/0'}\n", []),
+        ("state: {backend: redis, url: 'redis://h:6379/0'}\n", []),
+        ("state: {backend: redis, url: '${REDIS_URL:-redis://h}'}\n", []),
+    ],
+)
+def test_literal_secrets_outside_keys(body: str, found: list[str]) -> None:
+    import yaml
+
+    assert literal_secrets(yaml.safe_load(PROVIDERS + body)) == found
+
+
+def test_credential_headers_count_as_secrets() -> None:
+    data = {
+        "providers": {
+            "p": {
+                "keys": ["${K}"],
+                "headers": {
+                    "cf-aig-authorization": "Bearer lit",
+                    "x-goog-api-key": "lit",
+                    "X-Auth-Token": "${T}",
+                    "OpenAI-Organization": "org-1",
+                },
+            }
+        }
+    }
+    assert literal_secrets(data) == [
+        "providers.p.headers.cf-aig-authorization",
+        "providers.p.headers.x-goog-api-key",
+    ]
+
+
+def test_readable_file_warns_of_them_without_their_values(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        PROVIDERS + "edge: {admin_router_key: literal-admin-key}\n"
+        "state: {backend: redis, url: 'redis://:LiteralRedisPassword@127.0.0.1:6379/0'}\n"
+    )
+    os.chmod(path, 0o644)
+    with caplog.at_level(logging.WARNING, logger="switchboard.config"):
+        load_config(path, env={})
+    [record] = [r for r in caplog.records if r.name == "switchboard.config"]
+    message = record.getMessage()
+    assert "(edge.admin_router_key, state.url)" in message
+    assert "literal-admin-key" not in message and "LiteralRedisPassword" not in message
