@@ -3,7 +3,8 @@
 Resolve the name (deployment | group | pool), order by the strategy, drop what this session has
 banned or skipped and what is on a global cooldown, put the session's sticky deployment first
 while it is still allowed. If cooldowns alone left nothing, wait for the soonest to end when the
-caller's deadline allows, else try it anyway rather than refuse.
+caller's deadline allows, else try it anyway rather than refuse; if the session's skips left
+nothing, try a skipped one; only its provider bans refuse.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class Planner:
     ) -> None:
         only_cooled = [d for d in ordered if plan.excluded.get(d.name) == "cooldown"]
         if not only_cooled:
-            return  # the session's own bans: respected, the caller gets a typed error
+            self._skipped_anyway(plan, ordered, cooled)
+            return  # a provider ban is a hard rule: the caller gets a typed error
         soonest = min(only_cooled, key=lambda d: cooled[d.name])
         wait = cooled[soonest.name] - self._clock.now()
         remaining = ctx.remaining()
@@ -134,6 +136,22 @@ class Planner:
         plan.candidates.append(soonest)
         plan.forced = True
         del plan.excluded[soonest.name], plan.usable_at[soonest.name]
+
+    @staticmethod
+    def _skipped_anyway(
+        plan: Plan, ordered: Sequence[Deployment], cooled: dict[str, float]
+    ) -> None:
+        """model-skip steers a conversation away from a deployment that failed it while another
+        can serve; when none can, the skipped one is tried rather than the conversation refused
+        for the whole thread cooldown (one blip of a model's only deployment did that). The
+        first in strategy order that is not also cooling globally goes first."""
+        skipped = [d for d in ordered if plan.excluded.get(d.name) == "session_skip"]
+        if not skipped:
+            return
+        chosen = min(skipped, key=lambda d: cooled.get(d.name, 0.0))
+        plan.candidates.append(chosen)
+        plan.forced = True
+        del plan.excluded[chosen.name], plan.usable_at[chosen.name]
 
 
 def nothing_planned(ctx: RequestContext, plan: Plan) -> NoCapacityError:

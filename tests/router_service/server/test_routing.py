@@ -211,10 +211,26 @@ async def test_all_cooled_waits_for_the_soonest_within_the_deadline(
     assert response.route.deployment == "alpha/model-a"  # cooled first, ends first
     assert clock.now() - started == pytest.approx(15.0, abs=0.5)  # it waited on the clock
 
-    # The first conversation skips both for its thread cooldown, and is told why.
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router.stub.Chat(ask(session="s1"))
-    assert "session_skip" in (caught.value.details() or "")
+    # The first conversation skips both (model-skip) for its thread cooldown; with nothing else
+    # to serve it, the one not cooling is tried rather than the conversation refused.
+    response = await router.stub.Chat(ask(session="s1"))
+    assert response.route.deployment == "alpha/model-a"
+
+
+async def test_one_failure_of_a_models_only_deployment_does_not_strand_the_conversation(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """model-skip (the default) after a blip of the only deployment: once its global cooldown
+    is over the conversation is served again, not refused for the thread cooldown (600 s)."""
+    clock = ManualClock()
+    router = await start_router(two_providers(fake.base_url), clock=clock)
+    fake.state.set_scenario(Scenario.server_error(502, times=1))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask(model="alpha/model-a", session="s1"))
+    clock.advance(16.0)  # past cooldowns.transient_s, far inside the thread cooldown
+    response = await router.stub.Chat(ask(model="alpha/model-a", session="s1"))
+    assert response.route.deployment == "alpha/model-a"
+    assert response.completion.choices[0].message.text == "Echo: hi"
 
 
 SERVICE_KEY = "sk-service-with-route-scope"

@@ -35,11 +35,14 @@ def auth(client: str) -> tuple[tuple[str, str], ...]:
 
 
 def tenants_config(fake_url: str, state: dict[str, Any]) -> dict[str, Any]:
-    """Two deployments of `small-fast` (model-skip, the default), two clients with keys."""
+    """Two deployments of `small-fast` on providers that ban a conversation that failed on them
+    (provider-ban: the rule that refuses, where model-skip would try a skipped deployment when
+    nothing else is left), two clients with keys."""
+    banning = {"thread_protection": "provider-ban", "max_sessions": 10}
     return {
         "providers": {
-            "alpha": {"base_url": fake_url, "keys": ["ka"]},
-            "beta": {"base_url": fake_url, "keys": ["kb"]},
+            "alpha": {"base_url": fake_url, "keys": ["ka"], **banning},
+            "beta": {"base_url": fake_url, "keys": ["kb"], **banning},
         },
         "models": {
             "small-fast": {
@@ -91,8 +94,8 @@ NAMINGS: dict[str, Callable[[], pb.ChatRequest]] = {
 
 
 async def failed_for_a(fake: FakeUpstream, router: RouterHandle, request: pb.ChatRequest) -> None:
-    """Client A's conversation fails on both deployments (each skipped for it for the thread
-    cooldown), then the global cooldowns pass: only session rules remain."""
+    """Client A's conversation fails on both deployments (each provider banned for it for the
+    thread cooldown), then the global cooldowns pass: only session rules remain."""
     fake.state.set_scenario(Scenario.server_error(500, times=2))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await router.stub.Chat(request, metadata=auth("tenant-a"))
@@ -118,7 +121,7 @@ async def test_one_clients_failures_do_not_refuse_another_clients_conversation(
         await router.stub.Chat(NAMINGS[naming](), metadata=auth("tenant-a"))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     details = details_from_rpc_error(caught.value)
-    assert "session_skip" in details.message
+    assert "session_provider_ban" in details.message
     assert details.retry_after_s == pytest.approx(THREAD_COOLDOWN_S - TRANSIENT_S - 1, abs=1)
 
     clock.advance(THREAD_COOLDOWN_S)  # the thread cooldown is over: A is served again
@@ -162,7 +165,7 @@ async def test_pick_route_follows_the_same_per_client_rules(
         await router.stub.PickRoute(pick, metadata=auth("tenant-a"))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     details = details_from_rpc_error(caught.value)
-    assert "session_skip" in details.message
+    assert "session_provider_ban" in details.message
     assert details.retry_after_s == pytest.approx(THREAD_COOLDOWN_S - TRANSIENT_S - 1, abs=1)
     picked = await router.stub.PickRoute(pick, metadata=auth("tenant-b"))
     assert picked.deployment == "alpha/model-a"
