@@ -21,6 +21,7 @@ upstream I/O and server/_errors.py for the gRPC wire.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import grpc
@@ -170,15 +171,15 @@ class UpstreamFailure(SwitchboardError):
         self.scope = scope if scope is not None else outcome.default_scope
         self.upstream_error = upstream_error
 
-    def scrub(self, secret: str) -> None:
-        """Remove a key from what the upstream said: some providers echo the key they got."""
-        if not secret:
-            return
+    def scrub(self, secrets: Iterable[str]) -> None:
+        """Remove keys from what the upstream said: some providers echo the key they got, and
+        an error may name others of the account (all the provider's keys are given)."""
         mask = "[redacted]"
-        self.message = self.message.replace(secret, mask)
+        for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+            self.message = self.message.replace(secret, mask)
+            if self.upstream_error is not None:
+                self.upstream_error = _scrubbed(self.upstream_error, secret, mask)
         self.args = (self.message,)
-        if self.upstream_error is not None:
-            self.upstream_error = _scrubbed(self.upstream_error, secret, mask)
 
 
 def _scrubbed(value: Any, secret: str, mask: str) -> Any:

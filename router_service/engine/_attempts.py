@@ -180,7 +180,7 @@ class AttemptRunner:
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
-            failure.scrub(lease.key.secret)
+            failure.scrub(k.secret for k in deployment.pool.keys)
             await stack.aclose()
             ctx.record(
                 deployment,

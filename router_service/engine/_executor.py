@@ -210,7 +210,7 @@ class Executor:
             raise
         except UpstreamFailure as failure:
             lease = opened.lease
-            failure.scrub(lease.key.secret)
+            failure.scrub(k.secret for k in deployment.pool.keys)
             ctx.record(
                 deployment,
                 lease.key.fingerprint,
