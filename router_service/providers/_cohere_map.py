@@ -53,6 +53,8 @@ def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonOb
         ],
     }
     out.update({native: body[key] for key, native in _PARAMS.items() if key in body})
+    if "top_k" in out:  # the common extension to OpenAI's sampling; Cohere calls it k
+        out["k"] = out.pop("top_k")
     for native, (low, high) in _RANGES.items():
         if isinstance(out.get(native), int | float):
             out[native] = min(max(float(out[native]), low), high)

@@ -30,7 +30,16 @@ JsonObject = dict[str, Any]
 
 # Candidate.FinishReason values that mean the output was withheld by a content policy.
 _FILTERED = frozenset(
-    {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
 )
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "stop"}
 # What Gemini takes in place of a signature it never gave (a history from another model, or a
@@ -58,6 +67,8 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
     if system:
         out["systemInstruction"] = {"parts": [{"text": system}]}
     config = _generation_config(body)
+    if "top_k" in out:  # the common extension to OpenAI's sampling (vLLM, Anthropic, LiteLLM)
+        config["topK"] = out.pop("top_k")
     if config:
         # A caller's own generationConfig (passed through) refines ours.
         out["generationConfig"] = {**config, **(out.get("generationConfig") or {})}
@@ -200,7 +211,8 @@ def check_prompt_blocked(data: Mapping[str, Any]) -> None:
 
 def usage(raw: Mapping[str, Any]) -> JsonObject:
     thoughts = int(raw.get("thoughtsTokenCount") or 0)
-    prompt = int(raw.get("promptTokenCount") or 0)
+    # Tool-use prompt tokens (e.g. search results Gemini read) are input it was billed for.
+    prompt = int(raw.get("promptTokenCount") or 0) + int(raw.get("toolUsePromptTokenCount") or 0)
     completion = int(raw.get("candidatesTokenCount") or 0) + thoughts
     return M.usage(
         prompt,

@@ -48,6 +48,7 @@ def test_parameters() -> None:
 @pytest.mark.parametrize(
     ("given", "sent"),
     [
+        ({"top_k": 40}, {"k": 40}),  # the common extension to OpenAI's sampling
         ({"top_p": 1.0}, {"p": 0.99}),
         ({"top_p": 0.0}, {"p": 0.01}),
         ({"frequency_penalty": -0.5, "presence_penalty": 1.5}, {"frequency_penalty": 0.0}),

@@ -115,6 +115,25 @@ def test_generation_config_tools_and_passthrough() -> None:
     assert out["safetySettings"][0]["threshold"] == "BLOCK_NONE"
 
 
+def test_top_k_goes_into_the_generation_config() -> None:
+    # Gemini refuses an unknown top-level field; `top_k` is where OpenAI clients put it.
+    out = G.request_body({"messages": [{"role": "user", "content": "x"}], "top_k": 40})
+    assert "top_k" not in out
+    assert out["generationConfig"] == {"topK": 40}
+
+
+def test_tool_use_prompt_tokens_are_prompt_tokens() -> None:
+    raw = {"promptTokenCount": 100, "candidatesTokenCount": 10, "toolUsePromptTokenCount": 50}
+    counted = G.usage(raw | {"totalTokenCount": 160})
+    assert (counted["prompt_tokens"], counted["completion_tokens"]) == (150, 10)
+    assert counted["total_tokens"] == 160
+
+
+@pytest.mark.parametrize("reason", ["IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"])
+def test_image_policy_finishes_are_content_filters(reason: str) -> None:
+    assert G.finish_reason(reason, False) == "content_filter"
+
+
 def _candidate(parts: list[dict[str, Any]], finish: str | None = "STOP", index: int = 0) -> Any:
     candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": index}
     if finish:
