@@ -16,7 +16,6 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from clients import RouterClient
-from router_service.config import ServerTLSConfig
 from router_service.telemetry import client_observer
 
 from . import _admin, _routes_chat, _routes_misc, _telemetry
@@ -25,6 +24,7 @@ from ._health import RouterHealth
 from ._hot import HotRoutes
 from ._https import ServedCertificates
 from ._settings import EdgeSettings
+from ._slow_clients import BodyDeadline, edge_protocol
 from ._state import EdgeState
 from ._tls import RouterCertificates
 
@@ -140,6 +140,8 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
                 expose_headers=_EXPOSED_HEADERS,
             )
         )
+    # Inside telemetry and CORS, which see its 408 as any other answer.
+    app.outer_middleware.append(Middleware(BodyDeadline, timeout_s=settings.body_timeout_s))
     return app
 
 
@@ -156,23 +158,25 @@ def _message_limit(settings: EdgeSettings) -> int:
 
 def uvicorn_config(
     app: FastAPI,
+    settings: EdgeSettings,
     host: str = "127.0.0.1",
     port: int = 8080,
-    tls: ServerTLSConfig | None = None,
 ) -> uvicorn.Config:
-    """How the edge runs under uvicorn: httptools, no access log, lifespan on, bounded grace;
-    HTTPS with `tls` (its files read here: a `ConfigError` when they do not load).
+    """How the edge runs under uvicorn: httptools with the settings' header timeout and
+    connection cap (`_slow_clients`), no access log, lifespan on, bounded grace; HTTPS with
+    `settings.tls` (its files read here: a `ConfigError` when they do not load).
 
     `loop` only matters when uvicorn creates the loop (`uvicorn.Server.run`); `serve()` runs on
     the caller's loop.
     """
+    tls = settings.tls
     served = ServedCertificates(tls) if tls is not None else None
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
-        http="httptools",
+        http=edge_protocol(settings.header_timeout_s, settings.max_connections),
         ws="none",
         lifespan="on",
         access_log=False,
@@ -188,7 +192,7 @@ async def serve(settings: EdgeSettings, host: str = "127.0.0.1", port: int = 808
     On cancellation the server stops accepting, lets open requests finish, runs the lifespan
     shutdown (closing the router client), and re-raises `CancelledError`.
     """
-    server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings.tls))
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings, host, port))
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)

@@ -52,6 +52,7 @@ class EdgeError(Exception):
         code: str,
         type: str = "invalid_request_error",
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -59,6 +60,7 @@ class EdgeError(Exception):
         self.code = code
         self.type = type
         self.param = param
+        self.headers = headers
 
 
 def error_body(
@@ -86,7 +88,8 @@ def _router_error_response(exc: RouterError) -> Response:
 
 async def _on_edge_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EdgeError)
-    return error_response(exc.status, error_body(exc.message, exc.type, exc.code, exc.param))
+    body = error_body(exc.message, exc.type, exc.code, exc.param)
+    return error_response(exc.status, body, exc.headers)
 
 
 async def _on_router_error(request: Request, exc: Exception) -> Response:
