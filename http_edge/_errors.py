@@ -33,6 +33,7 @@ from ._json import JSONBytesResponse
 
 __all__ = [
     "EdgeError",
+    "client_closed",
     "error_body",
     "error_response",
     "install_error_handlers",
@@ -65,6 +66,11 @@ class EdgeError(Exception):
         self.type = type
         self.param = param
         self.headers = headers
+
+
+def client_closed() -> EdgeError:
+    """The client went away before its answer: nobody reads this one; access logs call it 499."""
+    return EdgeError(499, "The client closed the request.", code="client_closed")
 
 
 def error_body(
