@@ -219,7 +219,7 @@ def _edge_sighup(early: EarlySighup) -> None:
     Not for `dev`, whose router reloads on SIGHUP (`reloading`)."""
 
     def reloads_nothing() -> None:
-        log.warning(
+        logging.getLogger("switchboard.edge").warning(
             "SIGHUP: the edge does not reload its settings, restart it to change them (its "
             "router TLS files are read again every edge.router_tls.reload_poll_s); serving on"
         )
