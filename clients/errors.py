@@ -82,9 +82,13 @@ _OPENAI_TYPE: dict[int, str] = {
     404: "not_found_error",
     409: "invalid_request_error",
     422: "invalid_request_error",
+    413: "invalid_request_error",
     429: "rate_limit_error",
     504: "timeout",
 }
+# gRPC's own refusals of what is over its size limits (`_bare_reason`): a request that can never
+# pass, not the router's rate limit that shares their code (RESOURCE_EXHAUSTED, HTTP 429).
+_SIZE_LIMITS: dict[str, int] = {"METADATA_TOO_LARGE": 400, "MESSAGE_TOO_LARGE": 413}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,10 @@ class ErrorDetails:
     upstream_error: dict[str, Any] | None = None
     retry_after_s: float | None = None
     field_violations: tuple[tuple[str, str], ...] = ()
+    # No google.rpc.Status came with it: gRPC's own status (a router it cannot reach, a deadline,
+    # a size limit) or a foreign server's. The message is gRPC's text, which names internal
+    # addresses and metadata.
+    bare: bool = False
 
 
 class SwitchboardClientError(Exception):
@@ -202,14 +210,15 @@ RETRY_PUSHBACK = "grpc-retry-pushback-ms"
 def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
     """Read :class:`ErrorDetails` back from a failed call, sync or ``grpc.aio``.
 
-    Errors that carry no ``google.rpc.Status`` (a dead channel, a deadline, a foreign server) get
-    the status code's name as their reason and gRPC's own message.
+    Errors that carry no ``google.rpc.Status`` (a dead channel, a deadline, a size limit, a
+    foreign server) are ``bare``, with gRPC's own message and the status code's name as their
+    reason (``METADATA_TOO_LARGE`` or ``MESSAGE_TOO_LARGE`` for gRPC's size refusals).
     """
     code = _call_attr(err, "code") or grpc.StatusCode.UNKNOWN
     message = _call_attr(err, "details") or ""
     status = _rich_status(_call_attr(err, "trailing_metadata") or ())
     if status is None:
-        return ErrorDetails(code=code, message=message, reason=code.name)
+        return ErrorDetails(code, message, _bare_reason(code, message), bare=True)
     info = error_details_pb2.ErrorInfo()
     retry: float | None = None
     violations: list[tuple[str, str]] = []
@@ -245,7 +254,18 @@ def http_status_for(details: ErrorDetails) -> int:
     upstream = details.upstream_status
     if details.upstream_error is not None and upstream is not None and 400 <= upstream <= 599:
         return upstream
+    if details.bare and details.reason in _SIZE_LIMITS:
+        return _SIZE_LIMITS[details.reason]
     return _HTTP_STATUS.get(details.code, 500)
+
+
+def _bare_reason(code: grpc.StatusCode, message: str) -> str:
+    """A bare status's reason: its code's name, but for gRPC's size refusals, which have the
+    code a router's rate limit has ("received metadata size exceeds hard limit", "Sent message
+    larger than max") and which no retry gets past."""
+    if code is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return str(code.name)
+    return "METADATA_TOO_LARGE" if "metadata" in message.lower() else "MESSAGE_TOO_LARGE"
 
 
 def openai_error_body(details: ErrorDetails) -> dict[str, Any]:

@@ -56,11 +56,19 @@ def _authorize(request: Request) -> EdgeState:
     _enabled(state)
     token = state.settings.admin_token
     assert token is not None
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    header = request.headers.get("authorization")
+    scheme, _, given = (header or "").partition(" ")
     expected = token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
-        message = "The admin token is missing or wrong."
-        raise EdgeError(401, message, code="invalid_admin_token", type="auth_error")
+        # The router's 401s, in type and codes (router_service/auth: AuthenticationError).
+        if header is None:
+            message, code = (
+                "Missing admin token: send `authorization: Bearer <token>`.",
+                "missing_api_key",
+            )
+        else:
+            message, code = "Incorrect admin token provided.", "invalid_api_key"
+        raise EdgeError(401, message, code=code, type="authentication_error")
     return state
 
 

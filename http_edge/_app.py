@@ -12,19 +12,19 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from clients import RouterClient
-from router_service.config import ServerTLSConfig
 from router_service.telemetry import client_observer
 
 from . import _admin, _routes_chat, _routes_misc, _telemetry
+from ._cors import cors_middleware
 from ._errors import install_error_handlers
 from ._health import RouterHealth
-from ._hot import HotRoutes
+from ._hot import HeadAsGet, HotRoutes
 from ._https import ServedCertificates
 from ._settings import EdgeSettings
+from ._slow_clients import BodyDeadline, edge_protocol
 from ._state import EdgeState
 from ._tls import RouterCertificates
 
@@ -33,15 +33,6 @@ __all__ = ["EdgeApp", "create_app", "serve", "uvicorn_config"]
 # How long a shutdown waits for open requests (streams included) before cancelling them; the
 # cancellation reaches the router, which aborts the upstream requests.
 SHUTDOWN_GRACE_S = 30
-
-# Response headers a browser client may read.
-_EXPOSED_HEADERS = [
-    "x-switchboard-deployment",
-    "x-switchboard-attempts",
-    "retry-after",
-    "retry-after-ms",
-]
-
 
 # FastAPI ≥ 0.16x traces and measures every request itself once OpenTelemetry's global providers
 # are set (our telemetry sets them): a second SERVER span and a second
@@ -63,7 +54,8 @@ _NO_FASTAPI_TELEMETRY: dict[str, Any] = (
 
 
 class EdgeApp(FastAPI):
-    """FastAPI with the edge's own middlewares (`outer_middleware`: server telemetry, CORS) and
+    """FastAPI with the edge's own middlewares (`outer_middleware`: server telemetry, CORS, the
+    body deadline, HEAD as GET) and
     the hot routes (`_hot.HotRoutes`) outside Starlette's stack.
 
     Every OpenAI call takes one of the two hot routes; inside Starlette's stack it would also pay
@@ -129,17 +121,12 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     app.include_router(_telemetry.router)
     app.include_router(_admin.router)
     _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
-    if settings.cors_origins:
-        app.outer_middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_origins,
-                allow_credentials="*" not in settings.cors_origins,
-                allow_methods=["GET", "POST", "OPTIONS"],
-                allow_headers=["*"],
-                expose_headers=_EXPOSED_HEADERS,
-            )
-        )
+    cors = cors_middleware(settings)
+    if cors is not None:
+        app.outer_middleware.append(cors)
+    # Inside telemetry and CORS, which see its 408 as any other answer.
+    app.outer_middleware.append(Middleware(BodyDeadline, timeout_s=settings.body_timeout_s))
+    app.outer_middleware.append(Middleware(HeadAsGet))
     return app
 
 
@@ -156,23 +143,25 @@ def _message_limit(settings: EdgeSettings) -> int:
 
 def uvicorn_config(
     app: FastAPI,
+    settings: EdgeSettings,
     host: str = "127.0.0.1",
     port: int = 8080,
-    tls: ServerTLSConfig | None = None,
 ) -> uvicorn.Config:
-    """How the edge runs under uvicorn: httptools, no access log, lifespan on, bounded grace;
-    HTTPS with `tls` (its files read here: a `ConfigError` when they do not load).
+    """How the edge runs under uvicorn: httptools with the settings' header timeout and
+    connection cap (`_slow_clients`), no access log, lifespan on, bounded grace; HTTPS with
+    `settings.tls` (its files read here: a `ConfigError` when they do not load).
 
     `loop` only matters when uvicorn creates the loop (`uvicorn.Server.run`); `serve()` runs on
     the caller's loop.
     """
+    tls = settings.tls
     served = ServedCertificates(tls) if tls is not None else None
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
-        http="httptools",
+        http=edge_protocol(settings.header_timeout_s, settings.max_connections),
         ws="none",
         lifespan="on",
         access_log=False,
@@ -188,7 +177,7 @@ async def serve(settings: EdgeSettings, host: str = "127.0.0.1", port: int = 808
     On cancellation the server stops accepting, lets open requests finish, runs the lifespan
     shutdown (closing the router client), and re-raises `CancelledError`.
     """
-    server = uvicorn.Server(uvicorn_config(create_app(settings), host, port, settings.tls))
+    server = uvicorn.Server(uvicorn_config(create_app(settings), settings, host, port))
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from ._errors import EdgeError
+from ._errors import client_closed
 
 __all__ = ["unless_disconnected"]
 
@@ -47,8 +47,7 @@ async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) ->
     except asyncio.CancelledError:
         if not state["gone"]:
             raise  # the server shutting down, or the caller's own cancellation
-        # Nobody reads this answer; it is what access logs call 499.
-        raise EdgeError(499, "The client closed the request.", code="client_closed") from None
+        raise client_closed() from None
     finally:
         state["finished"] = True
         watcher.cancel()

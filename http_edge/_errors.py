@@ -4,7 +4,9 @@ Errors reaching a client, and where they come from::
 
     EdgeError               detected by the edge itself (body size, JSON, headers), or the codec
                             refused a field of the caller's payload (400, with `param`)
-    clients.RouterError     the router answered with a gRPC status (status from `http_status_for`)
+    clients.RouterError     the router answered with a gRPC status (status from `http_status_for`),
+                            or gRPC did for it (`bare`: said in the edge's words, see
+                            `router_error_body`)
     HTTPException           Starlette routing: unknown URL (404), wrong method (405)
     RequestValidationError  FastAPI parameter validation (400)
     Exception               a bug: 500 without a traceback in the body
@@ -14,6 +16,7 @@ Errors after a stream has started are not HTTP responses; see `_routes_chat`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -24,16 +27,18 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from clients import RouterError, http_status_for, openai_error_body
+from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
 
 from ._json import JSONBytesResponse
 
 __all__ = [
     "EdgeError",
+    "client_closed",
     "error_body",
     "error_response",
     "install_error_handlers",
     "response_for",
+    "router_error_body",
 ]
 
 log = logging.getLogger("http_edge")
@@ -52,6 +57,7 @@ class EdgeError(Exception):
         code: str,
         type: str = "invalid_request_error",
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -59,6 +65,12 @@ class EdgeError(Exception):
         self.code = code
         self.type = type
         self.param = param
+        self.headers = headers
+
+
+def client_closed() -> EdgeError:
+    """The client went away before its answer: nobody reads this one; access logs call it 499."""
+    return EdgeError(499, "The client closed the request.", code="client_closed")
 
 
 def error_body(
@@ -74,6 +86,24 @@ def error_response(
     return JSONBytesResponse(body, status_code=status, headers=headers)
 
 
+# What the caller reads for a status gRPC gave in the router's place; gRPC's own text names
+# internal addresses ("ipv4:10.0.0.5:50051: Failed to connect…") and metadata, for the log only.
+_BARE_MESSAGES = {
+    "UNAVAILABLE": "The router is unavailable; try again shortly.",
+    "METADATA_TOO_LARGE": "The request's headers are too large to forward to the router.",
+    "MESSAGE_TOO_LARGE": "The request or its answer is over the router connection's size limit.",
+}
+
+
+def router_error_body(details: ErrorDetails) -> dict[str, Any]:
+    """OpenAI's error JSON for a router error, with gRPC's own words replaced (and logged)."""
+    public = _BARE_MESSAGES.get(details.reason) if details.bare else None
+    if public is not None:
+        log.warning("router call failed: %s: %s", details.code.name, details.message)
+        details = dataclasses.replace(details, message=public)
+    return openai_error_body(details)
+
+
 def _router_error_response(exc: RouterError) -> Response:
     """The HTTP response for a router error, with `Retry-After` when the router gave one."""
     details = exc.details
@@ -81,12 +111,13 @@ def _router_error_response(exc: RouterError) -> Response:
     if details.retry_after_s is not None and details.retry_after_s > 0:
         headers["retry-after"] = str(math.ceil(details.retry_after_s))
         headers["retry-after-ms"] = str(math.ceil(details.retry_after_s * 1000))
-    return error_response(http_status_for(details), openai_error_body(details), headers)
+    return error_response(http_status_for(details), router_error_body(details), headers)
 
 
 async def _on_edge_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EdgeError)
-    return error_response(exc.status, error_body(exc.message, exc.type, exc.code, exc.param))
+    body = error_body(exc.message, exc.type, exc.code, exc.param)
+    return error_response(exc.status, body, exc.headers)
 
 
 async def _on_router_error(request: Request, exc: Exception) -> Response:

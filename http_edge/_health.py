@@ -1,12 +1,16 @@
 """The router's readiness, by the standard gRPC health check (`grpc.health.v1.Health/Check`).
 
-`RouterClient` does not expose its channel nor a health call, so the edge keeps a second, small
-channel to the same target for probes only. The router's answer carries its authentication mode
-in the trailing metadata (`switchboard-auth: open | keys`), which `/readyz` shows.
+`RouterClient` does not expose its channel nor a health call, so the edge keeps small channels
+to the same target for probes only: one per router address when the target lists several
+(`ipv4:a:p,b:p`, as `RouterClient` joins `edge.router_target`'s list), since the edge serves
+while any of them does (its calls go to the ones that serve). The router's answer carries its
+authentication mode in the trailing metadata (`switchboard-auth: open | keys`), which `/readyz`
+shows.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -17,52 +21,84 @@ __all__ = ["RouterHealth"]
 
 _AUTH_MODE_METADATA = "switchboard-auth"
 
+# What one probe learnt: why the router does not serve (None: it serves), and its auth mode.
+_Probe = tuple[str | None, str | None]
+
+
+def _each_address(target: str) -> list[str]:
+    """The targets probed one by one: each address of a static list, else the target itself (a
+    DNS name's addresses are the resolver's: probed as one)."""
+    scheme, sep, addresses = target.partition(":")
+    if sep and scheme in ("ipv4", "ipv6") and "," in addresses:
+        return [f"{scheme}:{address}" for address in addresses.split(",")]
+    return [target]
+
 
 class RouterHealth:
-    """Asks the router whether it serves; the channel opens on first use, closes by `aclose`."""
+    """Asks the routers whether they serve; channels open on first use, close by `aclose`."""
 
     def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
-        self._target = target
+        self._targets = _each_address(target)
         self._credentials = credentials
-        self._channel: Any = None
+        self._channels: dict[str, Any] = {}
         self._closed = False
         # The router's `switchboard-auth` as of the last check: "open", "keys", or None (unknown).
         self.auth_mode: str | None = None
 
     async def check(self, timeout: float) -> str | None:  # noqa: ASYNC109 - the gRPC deadline
-        """None when the router is serving, else why it is not."""
+        """None when a router (one of them, when there are several) is serving, else why none
+        is."""
         if self._closed:
             return "the edge is shutting down"
-        if self._channel is None:
-            if self._credentials is None:
-                self._channel = grpc.aio.insecure_channel(self._target)
-            else:
-                self._channel = grpc.aio.secure_channel(self._target, self._credentials)
-        stub = health_pb2_grpc.HealthStub(self._channel)
+        probes = await asyncio.gather(*(self._probe(t, timeout) for t in self._targets))
+        serving = [mode for reason, mode in probes if reason is None]
+        # A serving router's mode first; one that does not serve still says how it would be.
+        modes = [*serving, *(mode for _, mode in probes)]
+        self.auth_mode = next((mode for mode in modes if mode is not None), None)
+        if serving:
+            return None
+        if len(probes) == 1:
+            return probes[0][0]
+        why = (
+            f"{target}: {reason}" for target, (reason, _) in zip(self._targets, probes, strict=True)
+        )
+        return "; ".join(why)
+
+    async def _probe(self, target: str, timeout: float) -> _Probe:  # noqa: ASYNC109
+        stub = health_pb2_grpc.HealthStub(self._channel(target))
         try:
             call = stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
             response = await call
             trailers = await call.trailing_metadata()
         except grpc.RpcError as exc:
-            return f"router health check failed: {exc.code().name}: {exc.details()}"
-        self.auth_mode = next(
+            return f"router health check failed: {exc.code().name}: {exc.details()}", None
+        mode = next(
             (str(value) for key, value in trailers or () if key == _AUTH_MODE_METADATA), None
         )
         if response.status != health_pb2.HealthCheckResponse.SERVING:
             name = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-            return f"router is not serving ({name})"
-        return None
+            return f"router is not serving ({name})", mode
+        return None, mode
+
+    def _channel(self, target: str) -> Any:
+        channel = self._channels.get(target)
+        if channel is None:
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(target)
+            else:
+                channel = grpc.aio.secure_channel(target, self._credentials)
+            self._channels[target] = channel
+        return channel
 
     async def use_credentials(self, credentials: grpc.ChannelCredentials) -> None:
         """Probe with `credentials` from the next check on (a rotated client certificate)."""
         self._credentials = credentials
-        if self._channel is not None:
-            channel, self._channel = self._channel, None
-            await channel.close(grace=5.0)  # a check under way finishes
+        channels, self._channels = self._channels, {}
+        # A check under way finishes.
+        await asyncio.gather(*(channel.close(grace=5.0) for channel in channels.values()))
 
     async def aclose(self) -> None:
-        """Close the probe channel; idempotent."""
+        """Close the probe channels; idempotent."""
         self._closed = True
-        if self._channel is not None:
-            channel, self._channel = self._channel, None
-            await channel.close()
+        channels, self._channels = self._channels, {}
+        await asyncio.gather(*(channel.close() for channel in channels.values()))

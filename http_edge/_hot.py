@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import _routes_chat, _routes_misc
 from ._errors import response_for
 
-__all__ = ["HOT_PATHS", "HotRoutes"]
+__all__ = ["HOT_PATHS", "HeadAsGet", "HotRoutes"]
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -50,3 +50,23 @@ class HotRoutes:
         except Exception as exc:
             response = await response_for(request, exc)
         await response(scope, receive, send)
+
+
+class HeadAsGet:
+    """HEAD is answered as GET without the body, on every GET route (FastAPI's routes, unlike
+    Starlette's, do not take HEAD by themselves). The headers are GET's, content-length too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

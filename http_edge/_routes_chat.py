@@ -20,7 +20,6 @@ from clients import (
     chat_completion_to_openai,
     chat_params_from_openai,
     chunk_to_openai,
-    openai_error_body,
 )
 from clients.switchboard.v1.router_service_pb2 import (
     ChatRequest,
@@ -32,7 +31,7 @@ from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
 
 from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
-from ._errors import EdgeError
+from ._errors import EdgeError, router_error_body
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata, route_headers, session_id
 from ._openapi import CHAT_COMPLETIONS
@@ -165,7 +164,7 @@ def _stream_error_event(error: StreamError) -> bytes:
 
 
 def _router_error_event(exc: RouterError) -> bytes:
-    error = openai_error_body(exc.details)["error"]
+    error = router_error_body(exc.details)["error"]
     return error_event(
         str(error.get("message", "")),
         str(error.get("type") or "server_error"),

@@ -91,7 +91,7 @@ _EARLY_SIGHUP = EarlySighup()
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("router", "dev"):  # the commands whose SIGHUP means "reload"
+    if args.command in ("router", "dev", "edge"):  # SIGHUP: a reload, or for the edge a log line
         _EARLY_SIGHUP.install()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -239,7 +239,27 @@ async def _run_edge(args: argparse.Namespace) -> None:
     settings: EdgeSettings = config.edge if config is not None else EdgeSettings()
     if args.router:
         settings = settings.model_copy(update={"router_target": args.router})
+    _edge_sighup(_EARLY_SIGHUP)
     await serve(settings, host=args.host or settings.host, port=args.port or settings.port)
+
+
+def _edge_sighup(early: EarlySighup) -> None:
+    """SIGHUP asks a router to reload its config (`systemctl reload`, a config-sync sidecar
+    signalling every process); the edge reloads nothing, and the signal's default action would
+    kill it mid-stream. It says so instead and serves on, until its loop ends (after the drain).
+    Not for `dev`, whose router reloads on SIGHUP (`reloading`)."""
+
+    def reloads_nothing() -> None:
+        logging.getLogger("switchboard.edge").warning(
+            "SIGHUP: the edge does not reload its settings, restart it to change them (its "
+            "router TLS files are read again every edge.router_tls.reload_poll_s); serving on"
+        )
+
+    # Not on Windows, nor outside the main thread: there, SIGHUP keeps its default action.
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloads_nothing)
+    if early.asked:  # while the process started
+        reloads_nothing()
 
 
 async def _run_fake(args: argparse.Namespace) -> None:

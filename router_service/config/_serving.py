@@ -168,6 +168,25 @@ class EdgeConfig(_Strict):
         gt=0,
         description="Deadline of one request (a whole stream included), passed to the router.",
     )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest a client may take to send a request's headers, counted from the "
+        "connection's opening (after the TLS handshake) or the end of its previous response; "
+        "then the connection is closed.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest a request's whole body may take to arrive once its headers have; "
+        "then HTTP 408 and the connection is closed. Raise it for large bodies over slow links.",
+    )
+    max_connections: int | None = Field(
+        default=None,
+        gt=0,
+        description="Most client connections served at once (idle keep-alive ones count); a "
+        "request on one more gets HTTP 503. Unset: no limit but the process's open files.",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed by CORS; empty disables CORS. `*` disables credentials.",

@@ -121,8 +121,39 @@ async def test_errors_without_details_use_the_code_name(
         with pytest.raises(RouterError) as info:
             await client.chat(router_service_pb2.ChatRequest())
     assert info.value.details == ErrorDetails(
-        code=Code.PERMISSION_DENIED, message="admins only", reason="PERMISSION_DENIED"
+        code=Code.PERMISSION_DENIED, message="admins only", reason="PERMISSION_DENIED", bare=True
     )
+
+
+async def test_grpcs_own_metadata_size_refusal_is_400_not_a_rate_limit(
+    aborting: tuple[AbortingRouter, str],
+) -> None:
+    _, target = aborting
+    async with RouterClient(target) as client:
+        with pytest.raises(RouterError) as info:
+            # Over the receiving server's hard limit (16 KiB): refused by gRPC, before any handler.
+            metadata = (("x-session-id", "s" * 60_000),)
+            await client.chat(router_service_pb2.ChatRequest(), metadata=metadata)
+    err = info.value
+    assert (err.grpc_code, err.reason, err.http_status) == (
+        Code.RESOURCE_EXHAUSTED,
+        "METADATA_TOO_LARGE",
+        400,
+    )
+    assert err.details.bare
+    assert openai_error_body(err.details)["error"]["type"] == "invalid_request_error"
+
+
+async def test_grpcs_own_message_size_refusal_is_413_not_a_rate_limit(
+    aborting: tuple[AbortingRouter, str],
+) -> None:
+    _, target = aborting
+    request = router_service_pb2.ChatRequest()
+    request.params.model = "m" * 4096
+    async with RouterClient(target, max_message_bytes=1024) as client:
+        with pytest.raises(RouterError) as info:
+            await client.chat(request)
+    assert (info.value.reason, info.value.http_status) == ("MESSAGE_TOO_LARGE", 413)
 
 
 @pytest.mark.parametrize("filler", ["x", "☕"])
@@ -222,7 +253,7 @@ class ForeignRpcError(grpc.RpcError):  # type: ignore[misc]  # grpc is untyped
 
 def test_garbage_status_details_are_ignored() -> None:
     assert details_from_rpc_error(ForeignRpcError()) == ErrorDetails(
-        code=Code.INTERNAL, message="oops", reason="INTERNAL"
+        code=Code.INTERNAL, message="oops", reason="INTERNAL", bare=True
     )
 
 
@@ -233,7 +264,7 @@ def test_router_error_pickles() -> None:
 
 def test_bare_rpc_error() -> None:
     assert details_from_rpc_error(BareRpcError()) == ErrorDetails(
-        code=Code.UNKNOWN, message="", reason="UNKNOWN"
+        code=Code.UNKNOWN, message="", reason="UNKNOWN", bare=True
     )
 
 

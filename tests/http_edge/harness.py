@@ -141,7 +141,7 @@ EdgeFactory = Callable[..., Awaitable[Edge]]
 
 async def start_edge(settings: EdgeSettings, client: RouterClient | None = None) -> Edge:
     """The edge on real uvicorn, on a loopback port; stop it with `stop_edge`."""
-    config = uvicorn_config(create_app(settings, client), "127.0.0.1", 0, settings.tls)
+    config = uvicorn_config(create_app(settings, client), settings, "127.0.0.1", 0)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
 

@@ -103,15 +103,30 @@ async def test_status_has_deployments_groups_cooldowns_and_sessions(
     assert {s["provider"] for s in status["sessions"]} == {"alpha", "beta"}
 
 
-@pytest.mark.parametrize("headers", [None, {"authorization": "Bearer wrong"}, {"x": "y"}])
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        (None, "missing_api_key"),
+        ({"authorization": "Bearer wrong"}, "invalid_api_key"),
+        ({"authorization": "wrong"}, "invalid_api_key"),
+        ({"x": "y"}, "missing_api_key"),
+    ],
+)
 async def test_a_wrong_or_missing_token_is_401(
-    opened: tuple[RouterHandle, Edge], headers: dict[str, str] | None
+    opened: tuple[RouterHandle, Edge], headers: dict[str, str] | None, code: str
 ) -> None:
     _, edge = opened
     for path in ("/admin/keys", "/admin/api/status"):
         response = await get(edge, path, headers)
         assert response.status_code == 401
-        assert response.json()["error"]["code"] == "invalid_admin_token"
+        error = response.json()["error"]
+        # As the router's own 401s (the edge passes them on): OpenAI's four fields.
+        assert error == {
+            "message": error["message"],
+            "type": "authentication_error",
+            "param": None,
+            "code": code,
+        }
 
 
 async def test_the_page_and_its_assets_carry_no_data(opened: tuple[RouterHandle, Edge]) -> None:

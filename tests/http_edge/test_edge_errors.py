@@ -136,7 +136,9 @@ def dead_target() -> Iterator[str]:
         yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
-async def test_router_down_is_503(start_edge: EdgeFactory, dead_target: str) -> None:
+async def test_router_down_is_503(
+    start_edge: EdgeFactory, dead_target: str, caplog: pytest.LogCaptureFixture
+) -> None:
     edge = await start_edge(router_target=dead_target)
     async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
         chat = await client.post(CHAT, json=BODY)
@@ -145,7 +147,11 @@ async def test_router_down_is_503(start_edge: EdgeFactory, dead_target: str) -> 
         alive = await client.get("/healthz")
     error = assert_openai_error(chat, 503, "unavailable")
     assert error["type"] == "server_error"
+    # gRPC's words name the router's address: they go to the log, not to the caller.
+    assert error["message"] == "The router is unavailable; try again shortly."
+    assert dead_target in caplog.text
     assert_openai_error(stream, 503, "unavailable")
+    assert dead_target not in stream.text
     assert ready.status_code == 503
     assert ready.json()["status"] == "unavailable"
     assert alive.status_code == 200
@@ -181,3 +187,42 @@ async def test_malformed_router_chunk_ends_stream_with_error_event(
     events = response.content.split(b"\n\n")
     assert events[1].startswith(b'data: {"error":{"message":"The edge failed')
     assert events[2:] == [b"data: [DONE]", b""]
+
+
+@pytest.mark.parametrize(
+    ("header", "limit"), [("authorization", 4096), ("x-session-id", 1024), ("x-request-id", 1024)]
+)
+async def test_a_forwarded_header_over_its_limit_is_431_before_the_router(
+    http: httpx.AsyncClient, stub: StubRouter, header: str, limit: int
+) -> None:
+    within = await http.post(CHAT, json=BODY, headers={header: "a" * limit})
+    assert within.status_code == 501  # it reached the stub, which has no handler
+    response = await http.post(CHAT, json=BODY, headers={header: "a" * 60_000})
+    error = assert_openai_error(response, 431, "header_too_large")
+    assert error["param"] == header
+    assert error["type"] == "invalid_request_error"
+    assert header in error["message"]
+    assert len(stub.calls) == 1  # only the first
+
+
+@pytest.mark.parametrize(
+    ("grpc_message", "status", "code"),
+    [
+        ("received metadata size exceeds hard limit (:path, grpc-timeout, x-b3...)", 400,
+         "metadata_too_large"),
+        ("Received message larger than max (20000000 vs. 16777216)", 413, "message_too_large"),
+    ],
+)  # fmt: skip
+async def test_grpcs_own_size_refusal_is_not_a_rate_limit(
+    http: httpx.AsyncClient, stub: StubRouter, grpc_message: str, status: int, code: str
+) -> None:
+    # gRPC's refusal comes without the router's status details, as this plain abort does.
+    async def on_chat(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, grpc_message)
+
+    stub.on_chat = on_chat
+    response = await http.post(CHAT, json=BODY)
+    error = assert_openai_error(response, status, code)
+    assert error["type"] == "invalid_request_error"
+    assert "retry-after" not in response.headers
+    assert "grpc" not in error["message"] and "max" not in error["message"]

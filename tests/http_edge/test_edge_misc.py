@@ -88,6 +88,28 @@ async def test_healthz_and_readyz(stub: StubRouter, http: httpx.AsyncClient) -> 
     assert "not serving" in not_ready.json()["reason"]
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v1/models"])
+async def test_head_is_get_without_the_body(
+    stub: StubRouter, http: httpx.AsyncClient, path: str
+) -> None:
+    async def on_list_models(request: Any, context: Any) -> rs.ListModelsResponse:
+        return rs.ListModelsResponse()
+
+    stub.on_list_models = on_list_models
+    got = await http.get(path)
+    head = await http.head(path)
+    assert (got.status_code, head.status_code) == (200, 200)
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers["content-length"] == str(len(got.content))
+
+
+async def test_head_of_a_post_route_is_still_405(http: httpx.AsyncClient) -> None:
+    response = await http.head("/v1/chat/completions")
+    assert response.status_code == 405 and response.content == b""
+    assert response.headers["allow"] == "POST"
+
+
 async def test_metadata_is_forwarded(stub: StubRouter, edge: Edge) -> None:
     async def on_chat(request: Any, context: Any) -> rs.ChatResponse:
         return rs.ChatResponse(completion=completion("ok"), route=route())
@@ -142,6 +164,13 @@ async def test_cors_preflight_when_configured(start_edge: EdgeFactory) -> None:
     assert allowed.headers["access-control-allow-credentials"] == "true"
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
     assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json()["error"] == {
+        "message": "Disallowed CORS origin.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "cors",
+    }
     assert simple.headers["access-control-allow-origin"] == origin
     assert "x-switchboard-deployment" in simple.headers["access-control-expose-headers"]
 

@@ -1,11 +1,14 @@
-"""Stopping an edge process (`switchboard edge`): SIGTERM lets open streams finish, then the
-process exits 0 (router_service/cli.py `until_terminated`, uvicorn's graceful shutdown)."""
+"""Signals to an edge process (`switchboard edge`): SIGTERM lets open streams finish, then the
+process exits 0 (router_service/cli.py `until_terminated`, uvicorn's graceful shutdown); SIGHUP,
+which asks a router to reload, is logged and the edge serves on (`_edge_sighup`)."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -21,12 +24,13 @@ STARTUP_S = 30.0
 EXIT_S = 15.0  # far above what the exit takes: a bound on a hang
 
 
-async def test_sigterm_lets_an_open_stream_finish_then_the_edge_exits_zero(
-    fake: FakeUpstream, router: RouterHandle, tmp_path: Path
-) -> None:
-    fake.state.set_scenario(Scenario(chunks=30, chunk_interval_ms=100))  # ~3 s of stream
+@asynccontextmanager
+async def edge_process(
+    router: RouterHandle, log: Path
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, httpx.AsyncClient]]:
+    """`switchboard edge` in a process of its own, ready, and a client for it; killed if the
+    test left it running."""
     port = free_port()
-    log = tmp_path / "edge.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "router_service", "edge",
@@ -43,32 +47,62 @@ async def test_sigterm_lets_an_open_stream_finish_then_the_edge_exits_zero(
                     return False
 
             await eventually(ready, within=STARTUP_S, what="the edge answers")
-            body = {
-                "model": "chain",
-                "stream": True,
-                "messages": [{"role": "user", "content": "hi"}],
-            }
-            async with client.stream("POST", "/v1/chat/completions", json=body) as response:
-                assert response.status_code == 200
-                events = response.aiter_lines()
-                assert (await anext(events)).startswith("data: {")  # the stream is under way
-                process.send_signal(signal.SIGTERM)
-
-                async def refuses() -> bool:
-                    try:
-                        async with httpx.AsyncClient(timeout=2) as other:
-                            await other.get(f"http://127.0.0.1:{port}/healthz")
-                    except httpx.TransportError:
-                        return True
-                    return False
-
-                await eventually(refuses, within=10, what="new connections refused")
-                rest = [line async for line in events if line.startswith("data: ")]
-        assert rest[-1] == "data: [DONE]" and len(rest) >= 30  # whole, not cut
-        assert not any('"error"' in line for line in rest)
-        assert await asyncio.wait_for(process.wait(), EXIT_S) == 0
+            yield process, client
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+STREAM = {"model": "chain", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def test_sigterm_lets_an_open_stream_finish_then_the_edge_exits_zero(
+    fake: FakeUpstream, router: RouterHandle, tmp_path: Path
+) -> None:
+    fake.state.set_scenario(Scenario(chunks=30, chunk_interval_ms=100))  # ~3 s of stream
+    log = tmp_path / "edge.log"
+    async with edge_process(router, log) as (process, client):
+        async with client.stream("POST", "/v1/chat/completions", json=STREAM) as response:
+            assert response.status_code == 200
+            events = response.aiter_lines()
+            assert (await anext(events)).startswith("data: {")  # the stream is under way
+            process.send_signal(signal.SIGTERM)
+
+            async def refuses() -> bool:
+                try:
+                    async with httpx.AsyncClient(timeout=2) as other:
+                        await other.get(client.base_url.join("/healthz"))
+                except httpx.TransportError:
+                    return True
+                return False
+
+            await eventually(refuses, within=10, what="new connections refused")
+            rest = [line async for line in events if line.startswith("data: ")]
+        assert rest[-1] == "data: [DONE]" and len(rest) >= 30  # whole, not cut
+        assert not any('"error"' in line for line in rest)
+        assert await asyncio.wait_for(process.wait(), EXIT_S) == 0
     assert "Traceback" not in log.read_text()
+
+
+async def test_sighup_is_logged_and_the_edge_serves_on(
+    fake: FakeUpstream, router: RouterHandle, tmp_path: Path
+) -> None:
+    fake.state.set_scenario(Scenario(chunks=10, chunk_interval_ms=50))
+    log = tmp_path / "edge.log"
+    async with edge_process(router, log) as (process, client):
+        async with client.stream("POST", "/v1/chat/completions", json=STREAM) as response:
+            events = response.aiter_lines()
+            assert (await anext(events)).startswith("data: {")
+            process.send_signal(signal.SIGHUP)
+
+            async def logged() -> bool:
+                return "SIGHUP: the edge does not reload its settings" in log.read_text()
+
+            await eventually(logged, within=10, what="the SIGHUP log line")
+            rest = [line async for line in events if line.startswith("data: ")]
+        assert rest[-1] == "data: [DONE]" and not any('"error"' in line for line in rest)
+        assert process.returncode is None
+        assert (await client.get("/readyz")).status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), EXIT_S) == 0

@@ -1,0 +1,52 @@
+"""CORS for browser clients (`edge.cors_origins`), with refusals in OpenAI's error JSON."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from ._errors import error_body, error_response
+from ._settings import EdgeSettings
+
+__all__ = ["cors_middleware"]
+
+# Response headers a browser client may read.
+_EXPOSED_HEADERS = [
+    "x-switchboard-deployment",
+    "x-switchboard-attempts",
+    "retry-after",
+    "retry-after-ms",
+]
+
+
+class _EdgeCORS(CORSMiddleware):
+    """Starlette's CORS, whose refused preflight ("Disallowed CORS origin, method") is plain
+    text; here it is a 400 like every other refusal of the edge, with the same CORS headers."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        kept = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-type", "content-length")
+        }
+        message = f"{bytes(response.body).decode()}."
+        return error_response(400, error_body(message, "invalid_request_error", "cors"), kept)
+
+
+def cors_middleware(settings: EdgeSettings) -> Middleware | None:
+    """The CORS middleware for `settings.cors_origins`; None when it is empty (CORS off)."""
+    if not settings.cors_origins:
+        return None
+    return Middleware(
+        _EdgeCORS,
+        allow_origins=settings.cors_origins,
+        allow_credentials="*" not in settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=_EXPOSED_HEADERS,
+    )

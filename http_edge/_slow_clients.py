@@ -1,0 +1,147 @@
+"""Slow and surplus clients: how long the edge waits for a request, and how many connections
+it serves at once.
+
+uvicorn bounds neither the time a client takes to send a request's head nor its body: a
+client that sends half its headers, or declares a Content-Length and sends less, holds its
+connection (a file descriptor, a parser, a task) for as long as it likes, and a thousand such
+clients hold a thousand (slowloris). The edge can serve HTTPS itself, with no proxy in front to
+do this, so it does it:
+
+- `edge.header_timeout_s`, in the connection (`EdgeHttpProtocol`): from the connection's
+  opening, or the end of its previous response, until the request's head is complete. A
+  connection that takes longer is closed; there is no request yet to answer.
+- `edge.body_timeout_s`, in the app (`BodyDeadline`): from the end of the head until the last
+  byte of the body. Past it the request gets OpenAI's error JSON with 408 and
+  `connection: close`, through the app's own error handling, so telemetry counts it.
+- `edge.max_connections` (`EdgeHttpProtocol`): a request on a connection beyond it gets 503
+  with OpenAI's error JSON (uvicorn's own `limit_concurrency` answers in plain text).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ._errors import EdgeError, error_body
+from ._json import dumps
+
+__all__ = ["BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
+
+log = logging.getLogger("http_edge")
+
+
+class EdgeHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header timeout and a connection cap; a subclass per
+    set of settings (`edge_protocol`), as uvicorn makes its protocols from a class."""
+
+    header_timeout_s: float = 10.0
+    max_connections: int | None = None
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        if self.max_connections is None or len(self.connections) <= self.max_connections:
+            super().on_headers_complete()
+            return
+        # uvicorn starts the request's task with `self.app`; this one request gets the refusal.
+        app, self.app = self.app, _over_capacity
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
+
+    def on_response_complete(self) -> None:
+        idle = not self.pipeline  # else the next request, already read, starts now
+        super().on_response_complete()
+        if idle and not self.transport.is_closing():
+            self._arm()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            # DEBUG: a flood of these is what an attack looks like, and it must not flood the log.
+            log.debug("closing a connection that sent no complete request head in time")
+            self.transport.close()
+
+
+def edge_protocol(header_timeout_s: float, max_connections: int | None) -> type[EdgeHttpProtocol]:
+    """The protocol class for uvicorn's `http` setting, with these limits."""
+    limits = {"header_timeout_s": header_timeout_s, "max_connections": max_connections}
+    return type("EdgeHttpProtocol", (EdgeHttpProtocol,), limits)
+
+
+_OVER_CAPACITY = dumps(
+    error_body(
+        "The edge is serving as many connections as it is configured to; retry shortly.",
+        "server_error",
+        "server_overloaded",
+    )
+)
+
+
+async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
+    log.warning("edge.max_connections reached: a request refused with 503")
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_OVER_CAPACITY)).encode()),
+        (b"retry-after", b"1"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": _OVER_CAPACITY})
+
+
+class BodyDeadline:
+    """Bounds the time a request's body takes to arrive: a `receive` past the deadline raises
+    a 408 `EdgeError` (the routes render it). Once the body is complete, `receive` is the
+    server's own again (a wait for the client's disconnect has no deadline)."""
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        complete = False
+
+        async def bounded() -> Message:
+            nonlocal complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise EdgeError(
+                    408,
+                    f"The request body did not arrive within {self.timeout_s:g} s.",
+                    code="request_timeout",
+                    headers={"connection": "close"},  # the rest of it is not worth waiting for
+                ) from None
+            complete = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        await self.app(scope, bounded, send)
