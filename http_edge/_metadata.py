@@ -26,7 +26,12 @@ Metadata = tuple[tuple[str, str], ...]
 # then and 16 KiB always (the router's `grpc.max_metadata_size` defaults), as RESOURCE_EXHAUSTED;
 # its own headers, `traceparent` and the peer address take a few hundred bytes more. Refused
 # here instead, with the header's name, before the router is called.
-_FORWARDED_HEADERS = {"authorization": 4096, "x-session-id": 1024, "x-request-id": 1024}
+# (x-session-id's own, shorter, limit is the router's: `session_id` refuses it first, as a 400.)
+_FORWARDED_HEADERS = {
+    "authorization": 4096,
+    "x-session-id": MAX_SESSION_ID_BYTES,
+    "x-request-id": 1024,
+}
 
 
 def session_id(request: Request) -> str:

@@ -189,9 +189,8 @@ async def test_malformed_router_chunk_ends_stream_with_error_event(
     assert events[2:] == [b"data: [DONE]", b""]
 
 
-@pytest.mark.parametrize(
-    ("header", "limit"), [("authorization", 4096), ("x-session-id", 1024), ("x-request-id", 1024)]
-)
+# (x-session-id has the router's shorter limit: tests/router_service/sessions/test_tenants.py.)
+@pytest.mark.parametrize(("header", "limit"), [("authorization", 4096), ("x-request-id", 1024)])
 async def test_a_forwarded_header_over_its_limit_is_431_before_the_router(
     http: httpx.AsyncClient, stub: StubRouter, header: str, limit: int
 ) -> None:
