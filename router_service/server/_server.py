@@ -17,6 +17,7 @@ from clients.switchboard.v1 import (
     router_service_pb2_grpc,
 )
 from router_service.config import SwitchboardConfig
+from router_service.errors import ListenError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._health import WatchedHealth
@@ -89,22 +90,43 @@ class RouterServer:
         self._reloading = asyncio.Lock()
 
     async def start(self) -> int:
-        tls = self.runtime.config.server.tls
-        if tls is None:
-            self.port = self._server.add_insecure_port(self._address)
-        else:
-            # Rewritten certificate files are served from the next connection on (`_tls.py`).
-            credentials = CertificateFiles(tls).credentials()
-            self.port = self._server.add_secure_port(self._address, credentials)
-        if self.port == 0:
-            raise OSError(f"cannot bind the router to {self._address}")
+        """Listen and serve. An address it cannot bind is a `ListenError`, and the runtime is
+        closed: there is nothing to stop."""
+        try:
+            self.port = self._bind()
+        except ListenError:
+            self._stopped = True
+            await self.runtime.aclose()
+            raise
         await self._server.start()
         self.runtime.start_background()
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("router listening on %s%s", self.address, " (TLS)" if tls else "")
+        tls = " (TLS)" if self.runtime.config.server.tls else ""
+        log.info("router listening on %s%s", self.address, tls)
         self._auth.warn_if_open()
         return self.port
+
+    def _bind(self) -> int:
+        tls = self.runtime.config.server.tls
+        try:
+            if tls is None:
+                port: int = self._server.add_insecure_port(self._address)
+            else:
+                # Rewritten certificate files are served from the next connection on (`_tls.py`).
+                credentials = CertificateFiles(tls).credentials()
+                port = self._server.add_secure_port(self._address, credentials)
+        except RuntimeError as exc:  # grpc's "Failed to bind to address"; older ones return 0
+            port = 0
+            cause: BaseException | None = exc
+        else:
+            cause = None
+        if port == 0:
+            raise ListenError(
+                f"the router cannot listen on {self._address}: the port is taken or the address "
+                "is not this host's (server.host, server.port, --host, --port)"
+            ) from cause
+        return port
 
     @property
     def health_watchers(self) -> int:
