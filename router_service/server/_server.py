@@ -16,7 +16,7 @@ from clients.switchboard.v1 import (
     router_service_pb2,
     router_service_pb2_grpc,
 )
-from router_service.config import SwitchboardConfig
+from router_service.config import ServerConfig, SwitchboardConfig
 from router_service.errors import ListenError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
@@ -164,9 +164,9 @@ class RouterServer:
         await asyncio.shield(self._server.wait_for_termination())
 
     async def shutdown(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING; after `server.drain_delay_s` (when clients watch it) no new
-        calls; then the open ones get `grace` seconds (`server.shutdown_grace_s` unless given)
-        before they are cancelled."""
+        """Health NOT_SERVING; after `server.drain_delay_s` (`_drain`) no new calls; then the
+        open ones get `grace` seconds (`server.shutdown_grace_s` unless given) before they are
+        cancelled."""
         if self._stopped:
             return
         self._stopped = True
@@ -176,7 +176,7 @@ class RouterServer:
         await self._health.enter_graceful_shutdown()
         try:
             try:
-                await self._drain(server.drain_delay_s)
+                await self._drain(server)
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
@@ -191,14 +191,18 @@ class RouterServer:
             await self.runtime.aclose()
         log.info("router stopped")
 
-    async def _drain(self, delay_s: float) -> None:
-        """While clients watch our health, give their channels `delay_s` to take this router
-        out of their picks (calls already on their way are still served: a stop would cancel
-        them, unretried); then end the watches, which the graceful stop would wait for."""
-        if self._health.watchers and delay_s > 0:
+    async def _drain(self, server: ServerConfig) -> None:
+        """Give the callers `server.drain_delay_s` to take this router out of their picks (calls
+        already on their way are still served: a stop would cancel them, unretried); then end
+        the health watches, which the graceful stop would wait for. The default delay is for
+        clients that watch our health, and waited only while one does (a quick stop otherwise);
+        a delay set in the config is waited always: balancers that poll health (Envoy, a
+        Kubernetes readiness probe) watch nothing and need their interval to see NOT_SERVING."""
+        delay_s, watchers = server.drain_delay_s, self._health.watchers
+        if delay_s > 0 and (watchers or "drain_delay_s" in server.model_fields_set):
             log.info(
-                "router stopping: NOT_SERVING to %d watching client(s); new calls for %gs more",
-                self._health.watchers,
+                "router stopping: NOT_SERVING (%d watching client(s)); new calls for %gs more",
+                watchers,
                 delay_s,
             )
             await self.runtime.clock.sleep(delay_s)
