@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._instruments import Labels, StateView
 from router_service.telemetry._state import Telemetry, current
+from router_service.telemetry._zeros import zero_counters
 
 if TYPE_CHECKING:
     from router_service.runtime import Runtime
@@ -27,7 +28,8 @@ _STATES = ("active", "cooling", "disabled")
 
 
 class StateGauges:
-    """`start()` begins polling `runtime`; `aclose()` (idempotent) stops and forgets its view."""
+    """`start()` creates the runtime's counter series at 0 (`_zeros.py`) and begins polling
+    `runtime`; `aclose()` (idempotent) stops and forgets its view."""
 
     def __init__(self, runtime: Runtime, interval_s: float = 10.0) -> None:
         self._runtime = runtime
@@ -40,6 +42,7 @@ class StateGauges:
         if not telemetry.metering or self._task is not None:
             return
         self._telemetry = telemetry
+        zero_counters(telemetry, self._runtime)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
