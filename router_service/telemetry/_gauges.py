@@ -1,5 +1,5 @@
 """State gauges: keys by state, keys' in-flight requests, cooldowns and bans in force, and the
-read cache's counts (Redis state).
+read cache's and the outages' counts (Redis state).
 
 Pool snapshots and cooldown deadlines live in the StateStore and are read asynchronously, while
 the SDK's gauge callbacks are synchronous; so one owned task per router polls them every
@@ -86,6 +86,8 @@ class StateGauges:
             _bump(view.cooldowns, scope, 1 if end > now else 0)
         for result, count in runtime.store.read_cache_counts().items():
             view.read_cache[((attr.CACHE_RESULT, result),)] = count
+        for name, count in runtime.store.outage_counts().items():
+            getattr(view, name)[()] = count
         telemetry = self._telemetry or current()
         ttl_s = runtime.config.sessions.thread_cooldown_s
         for provider in runtime.pools:

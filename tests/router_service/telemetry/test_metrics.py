@@ -19,7 +19,7 @@ from router_service.telemetry import PrometheusListener, current
 from router_service.telemetry._instruments import StateView
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 from tests.http_edge.harness import Edge
 from tests.replicas.harness import replica_config
 
@@ -308,3 +308,36 @@ async def test_counters_exist_at_zero_from_the_start(
             assert at(before, "switchboard_cooldowns_total", **labels) == 0
     ban = {"switchboard_provider": "alpha", "switchboard_session_ban_kind": "ban"}
     assert at(before, "switchboard_session_bans_total", **ban) == 0
+
+
+async def test_a_replica_that_lost_redis_says_so_in_its_metrics(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """Redis at a closed port: the replica serves from its local state, and the scrape shows it
+    (degraded, one outage, calls answered locally) where before only one log line did."""
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    router = await start_router(replica_config(fake.base_url, closed, "lost"))
+    await router.stub.Chat(pb.ChatRequest(params=ask()))  # served, on local state
+    await router.runtime.gauges.poll()
+    with PrometheusListener("127.0.0.1", 0) as listener:
+        async with httpx.AsyncClient() as http:
+            found = samples((await http.get(f"http://127.0.0.1:{listener.port}/metrics")).text)
+    assert value(found, "switchboard_state_degraded") == 1
+    assert value(found, "switchboard_state_outages_total") == 1
+    assert value(found, "switchboard_state_fallbacks_total") >= 1
+
+
+async def test_a_replica_on_redis_reports_it_reachable(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    router = await start_router(replica_config(fake.base_url, redis_url, redis_prefix))
+    await router.stub.Chat(pb.ChatRequest(params=ask()))
+    await router.runtime.gauges.poll()
+    found = samples(captured.prometheus_text())
+    assert ("switchboard_state_degraded", frozenset()) in found
+    assert value(found, "switchboard_state_degraded") == 0
+    assert value(found, "switchboard_state_outages_total") == 0
