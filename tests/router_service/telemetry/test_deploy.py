@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.config import TelemetryConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server import reload_from
 from router_service.telemetry.testing import TelemetryCapture
@@ -134,3 +135,13 @@ def test_the_prometheus_and_collector_configs_are_well_formed() -> None:
         for stage in ("processors", "exporters"):
             assert set(pipeline[stage]) <= set(collector[stage])
     assert collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(":4317")
+
+
+def test_the_scrape_config_says_the_metrics_must_listen_beyond_loopback() -> None:
+    """Its targets are other hosts, and the router's listener binds loopback unless told."""
+    prometheus = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    jobs = prometheus["scrape_configs"]
+    targets = [t for job in jobs for group in job["static_configs"] for t in group["targets"]]
+    assert not any(t.startswith(("127.", "localhost")) for t in targets)
+    assert TelemetryConfig().prometheus_host == "127.0.0.1"
+    assert "prometheus_host: 0.0.0.0" in (DEPLOY / "prometheus.yml").read_text()
