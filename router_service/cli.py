@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
+# Only the standard library's lightest modules at import time: `main` guards SIGHUP before
+# anything heavy loads (the config's pydantic models, grpc, asyncio: ~0.35 s that a SIGHUP
+# would otherwise kill the process in). The rest is imported where it is used.
 import argparse
-import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from router_service.config import (
-    EdgeFileConfig,
-    SwitchboardConfig,
-    load_config,
-    load_edge_config,
-    tls_problems,
-)
-from router_service.errors import ConfigError
+if TYPE_CHECKING:
+    from router_service.config import EdgeFileConfig, SwitchboardConfig
 
 log = logging.getLogger("switchboard")
 
@@ -34,6 +29,11 @@ def parser() -> argparse.ArgumentParser:
     router.add_argument("--config", "-c", required=True)
     router.add_argument("--host")
     router.add_argument("--port", type=int)
+    router.add_argument(
+        "--metrics-port",
+        type=int,
+        help="Prometheus port instead of telemetry.prometheus_port (replicas sharing a file)",
+    )
 
     edge = sub.add_parser("edge", help="run the OpenAI-compatible HTTP edge")
     edge.add_argument("--config", "-c", help="config file (its `edge:` section)")
@@ -72,7 +72,8 @@ def parser() -> argparse.ArgumentParser:
 class EarlySighup:
     """SIGHUP while the router starts, before `reloading` watches it: its default action would
     kill the process (a `systemctl reload` or a config-sync sidecar right after a restart), so it
-    is remembered instead, and `reloading` runs the reload it asked for as soon as it watches."""
+    is remembered instead, and `reloading` runs the reload it asked for as soon as it watches.
+    `main` installs it first thing, before the heavy imports."""
 
     def __init__(self) -> None:
         self.asked = False
@@ -90,9 +91,14 @@ _EARLY_SIGHUP = EarlySighup()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.command in ("router", "dev", "edge"):  # SIGHUP: a reload, or for the edge a log line
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The commands whose SIGHUP means "reload" (the parser has no option before the command).
+    # (The edge's SIGHUP only logs that it reloads nothing; remembered at start all the same.)
+    if argv[:1] in (["router"], ["dev"], ["edge"]):
         _EARLY_SIGHUP.install()
+    from router_service.errors import ConfigError, ListenError
+
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.command == "check-config":
@@ -120,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"switchboard: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    except ListenError as exc:  # a port taken: one line, not a traceback
+        print(f"switchboard: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -130,6 +139,9 @@ def run_server_loop(main: Coroutine[Any, Any, None]) -> None:
     collections run less often, because a request allocates thousands of short-lived objects
     that reference counting frees anyway (profiles showed the collector at ~24% of the edge's
     busy time)."""
+    import asyncio
+    import gc
+
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)
@@ -150,6 +162,8 @@ async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
     own shutdown runs (the router's health goes NOT_SERVING, it takes no new calls and gives
     the open ones `server.shutdown_grace_s`; the edge lets uvicorn drain). A second SIGTERM
     cancels again, cutting the wait for the open calls short."""
+    import asyncio
+
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
@@ -180,6 +194,9 @@ async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
 def _check_config(path: str, role: str | None) -> int:
     """Load `path` as `role` would (both roles when None) and read the TLS files it serves
     and presents as that process does at start; 2 with every problem when something fails."""
+    from router_service.config import load_config, load_edge_config, tls_problems
+    from router_service.errors import ConfigError
+
     if role == "edge":
         edge = load_edge_config(path).edge
         summary = f"the edge on {edge.host}:{edge.port}, router {edge.router_target}"
@@ -217,14 +234,18 @@ def without_httpx_cli() -> None:
 
 async def _run_router(args: argparse.Namespace) -> None:
     without_httpx_cli()
+    from router_service.config import load_config
     from router_service.runtime import Runtime
     from router_service.server import RouterServer, reloading, serving_file
 
     config = load_config(args.config)
     _telemetry("switchboard-router", config)
+    # The digest of the file alone: replicas that share it with other --port / --metrics-port
+    # show as one config version.
     serving_file(args.config)
-    server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
-    with _metrics_listener(config):
+    # Bound before the runtime is built (it connects to Redis): a port taken fails at once.
+    with _metrics_listener(config, args.metrics_port):
+        server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
         poll_s = config.server.reload_poll_s
         async with server, reloading(server, args.config, poll_s=poll_s, early=_EARLY_SIGHUP):
             await server.wait()
@@ -232,6 +253,7 @@ async def _run_router(args: argparse.Namespace) -> None:
 
 async def _run_edge(args: argparse.Namespace) -> None:
     from http_edge import EdgeSettings, serve
+    from router_service.config import load_edge_config
 
     # The edge's part only: the router's sections and their secrets are not its business.
     config = load_edge_config(args.config) if args.config else None
@@ -248,6 +270,7 @@ def _edge_sighup(early: EarlySighup) -> None:
     signalling every process); the edge reloads nothing, and the signal's default action would
     kill it mid-stream. It says so instead and serves on, until its loop ends (after the drain).
     Not for `dev`, whose router reloads on SIGHUP (`reloading`)."""
+    import asyncio
 
     def reloads_nothing() -> None:
         logging.getLogger("switchboard.edge").warning(
@@ -269,6 +292,8 @@ async def _run_fake(args: argparse.Namespace) -> None:
 
 
 async def _run_dev(args: argparse.Namespace) -> None:
+    from router_service.config import load_config
+
     without_httpx_cli()
     config: SwitchboardConfig = load_config(args.config)
     _telemetry("switchboard", config)
@@ -278,16 +303,18 @@ async def _run_dev(args: argparse.Namespace) -> None:
 
 
 async def _dev(path: str, config: SwitchboardConfig, scenarios: str | None, fake_port: int) -> None:
+    import asyncio
+
     from http_edge import serve as serve_edge
     from router_service.fake_upstream import serve as serve_fake
     from router_service.runtime import Runtime
     from router_service.server import RouterServer, reloading, serving_file
 
     serving_file(path)
+    server = RouterServer(await Runtime.create(config))
+    await server.start()  # before the tasks: a port taken is one error, not a group of them
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(serve_fake("127.0.0.1", fake_port, scenarios))
-        server = RouterServer(await Runtime.create(config))
-        await server.start()
         try:
             edge = config.edge.model_copy(update={"router_target": server.address})
             tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port))
@@ -307,14 +334,22 @@ def _telemetry(service: str, config: SwitchboardConfig | EdgeFileConfig | None) 
     configure_telemetry(service, config)
 
 
-def _metrics_listener(config: SwitchboardConfig) -> contextlib.AbstractContextManager[object]:
-    """The router's Prometheus scrape listener, when `telemetry.prometheus_port` is set."""
-    from router_service.telemetry import PrometheusListener
+def _metrics_listener(
+    config: SwitchboardConfig, port: int | None = None
+) -> contextlib.AbstractContextManager[object]:
+    """The router's Prometheus scrape listener on `port` (`--metrics-port`), else on
+    `telemetry.prometheus_port` when it is set. With metrics off (`OTEL_SDK_DISABLED=true`)
+    there is nothing to serve: no listener, and one line says so."""
+    from router_service.telemetry import PrometheusListener, current
 
     section = config.telemetry
-    if not section.prometheus_port:
+    port = section.prometheus_port if port is None else port
+    if not port:
         return contextlib.nullcontext()
-    return PrometheusListener(section.prometheus_host, section.prometheus_port)
+    if current().registry is None:
+        log.info("metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on %d", port)
+        return contextlib.nullcontext()
+    return PrometheusListener(section.prometheus_host, port)
 
 
 def _shutdown_telemetry() -> None:

@@ -3,6 +3,7 @@ domain error to the wire without a second table (google-api-core's habit).
 
     SwitchboardError
     ├── ConfigError               bad configuration (refuses to start)
+    ├── ListenError               a port it must listen on is taken (refuses to start)
     ├── InvalidRequestError       the caller's request is malformed       INVALID_ARGUMENT / 400
     ├── ModelNotFoundError        no such deployment, group or pool       NOT_FOUND / 404
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
@@ -46,6 +47,13 @@ class SwitchboardError(Exception):
 
 class ConfigError(SwitchboardError):
     reason = "CONFIG"
+
+
+class ListenError(SwitchboardError):
+    """A process cannot listen where it was told to (the port is taken, or the address is not
+    this host's): `switchboard` says so in one line and exits 2, as for a bad config."""
+
+    reason = "LISTEN"
 
 
 class InvalidRequestError(SwitchboardError):

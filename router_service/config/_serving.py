@@ -70,7 +70,8 @@ class ServerConfig(_Strict):
         ge=0,
         description="On a stop, how long the router still takes new calls after going "
         "NOT_SERVING, so that clients watching its health (RouterClient, the edge) move to "
-        "other replicas first; skipped when none watches.",
+        "other replicas first. Left at its default it is skipped when none watches; set, it is "
+        "always waited (balancers that poll health rather than watch it).",
     )
     tls: ServerTLSConfig | None = Field(default=None, description="Unset: plaintext gRPC.")
     lease_ttl_s: float = Field(

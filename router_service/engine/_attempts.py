@@ -10,6 +10,7 @@ at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TypeVar
@@ -31,6 +32,8 @@ from router_service.sessions import ActiveMark, SessionState, thread_actions
 from router_service.state import StateStore
 from router_service.telemetry import attempt_span, key_wait, record_reaction, record_refusal
 
+log = logging.getLogger("switchboard.engine")
+
 T = TypeVar("T")
 Attempt = Callable[[Deployment, KeyLease, AsyncExitStack], Awaitable[T]]
 Walked = tuple[T, Deployment, AsyncExitStack]
@@ -51,6 +54,9 @@ class AttemptRunner:
         self._cooldowns = cooldowns
         self.sessions = sessions
         self.stats = stats
+        # Until when this process last saw each deployment cooled: its cooldown is logged once
+        # when it begins, not at every failure that extends it (bounded by the deployments).
+        self._cooled_until: dict[str, float] = {}
 
     async def run(
         self,
@@ -226,14 +232,30 @@ class AttemptRunner:
             failure.retry_after_s = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
         await deployment.pool.report(lease.key, lease.model, outcome, failure.retry_after_s)
         if reaction_for(outcome).cools_deployment:
-            until = self._clock.now() + self._cooldowns.transient_s
-            await self._store.extend_deadline(deployment.cooldown_name, until)
+            now = self._clock.now()
+            until = now + self._cooldowns.transient_s
+            until = await self._store.extend_deadline(deployment.cooldown_name, until)
+            self._log_cooldown(deployment, failure, now, until)
         actions = thread_actions(outcome, deployment.protection, started)
         if actions.ban_provider:
             ctx.banned_providers.add(deployment.provider)
         if actions.any:
             await self.sessions.apply(ctx.session_id, deployment.provider, deployment.name, actions)
         record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns)
+
+    def _log_cooldown(
+        self, deployment: Deployment, failure: UpstreamFailure, now: float, until: float
+    ) -> None:
+        if self._cooled_until.get(deployment.name, 0.0) <= now:
+            status = f", HTTP {failure.upstream_status}" if failure.upstream_status else ""
+            log.info(
+                "deployment %s cooled down for %.0fs (%s%s)",
+                deployment.name,
+                until - now,
+                failure.outcome.name,
+                status,
+            )
+        self._cooled_until[deployment.name] = until
 
 
 class _AttemptEnd:

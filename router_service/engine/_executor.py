@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
+from typing import TypeVar
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, router_service_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
 from router_service.engine._afterwork import Afterwork
-from router_service.engine._attempts import AttemptRunner
-from router_service.engine._model import Deployment, RequestContext
+from router_service.engine._attempts import Attempt, AttemptRunner, Walked
+from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._tokens import estimate_chat_tokens
-from router_service.errors import DeadlineExceededError, UpstreamFailure
+from router_service.errors import DeadlineExceededError, NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome, reaction_for
 from router_service.providers import ChatCall, EmbedCall
 
+log = logging.getLogger("switchboard.engine")
+
+T = TypeVar("T")
 StreamEvent = router_service_pb2.ChatStreamResponse
 # Role-only chunks buffered before the first meaningful one; more than this is not an opening.
 _MAX_OPENING_CHUNKS = 8
@@ -48,6 +53,35 @@ class Executor:
         self._clock = clock
         self._streams = streams
         self._afterwork = afterwork
+        # Models refusing calls with NO_CAPACITY now, and how many: one log line when a model
+        # begins to refuse and one when it serves again, not one per refused call.
+        self._refusing: dict[str, int] = {}
+
+    async def _run(
+        self,
+        ctx: RequestContext,
+        plan: Plan,
+        attempt: Attempt[T],
+        *,
+        tokens: int = 0,
+        record_success: bool = True,
+    ) -> Walked[T]:
+        """`AttemptRunner.run`, with NO_CAPACITY spells logged."""
+        model = ctx.requested_model
+        try:
+            walked = await self._runner.run(
+                ctx, plan, attempt, tokens=tokens, record_success=record_success
+            )
+        except NoCapacityError as exc:
+            refused = self._refusing.get(model, 0)
+            if not refused:
+                log.warning("`%s` refuses calls: NO_CAPACITY (%s)", model, exc.message)
+            self._refusing[model] = refused + 1
+            raise
+        refused = self._refusing.pop(model, 0)
+        if refused:
+            log.info("`%s` serves again after %d call(s) refused with NO_CAPACITY", model, refused)
+        return walked
 
     async def chat(
         self, params: chat_pb2.ChatParams, ctx: RequestContext
@@ -67,7 +101,7 @@ class Executor:
             return completion
 
         plan = await self.planner.plan(ctx)
-        completion, deployment, stack = await self._runner.run(
+        completion, deployment, stack = await self._run(
             ctx, plan, attempt, tokens=estimate_chat_tokens(params)
         )
         await self._afterwork.close(stack)  # the release and the session's writes: after
@@ -88,7 +122,7 @@ class Executor:
                 raise timed_out(ctx, "upstream timed out") from exc
 
         plan = await self.planner.plan(ctx)
-        result, deployment, stack = await self._runner.run(ctx, plan, attempt)
+        result, deployment, stack = await self._run(ctx, plan, attempt)
         await self._afterwork.close(stack)
         return router_service_pb2.EmbedResponse(result=result, route=ctx.route(deployment))
 
@@ -108,7 +142,7 @@ class Executor:
 
         plan = await self.planner.plan(ctx)
         started = self._clock.monotonic()
-        opened, deployment, stack = await self._runner.run(
+        opened, deployment, stack = await self._run(
             ctx, plan, attempt, tokens=estimate_chat_tokens(params), record_success=False
         )
         async with stack:

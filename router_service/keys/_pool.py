@@ -9,6 +9,7 @@ then least recently used.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import random
 from collections.abc import Collection, Sequence
@@ -23,6 +24,8 @@ from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._waiters import ArrivalQueue
 from router_service.outcomes import KeyAction, Outcome, reaction_for
 from router_service.state import SlotGrant, SlotRequest, StateStore
+
+log = logging.getLogger("switchboard.keys")
 
 # Manual disables last until an operator lifts them.
 _FOREVER_S = 10 * 365 * 86400.0
@@ -291,6 +294,14 @@ class KeyPool:
             health.half_open_left = 0
         elif not health.probe_backoff_s:
             health.probe_backoff_s = self.health_config.probe_initial_s
+        if health.disabled is DisableReason.NONE:  # once per disable, not per failed call
+            log.warning(
+                "key %s disabled (%s) for up to %gs; probed again in %gs",
+                key,  # provider:fingerprint, never the key
+                reason.value,
+                window_s,
+                health.probe_backoff_s,
+            )
         health.disabled = reason
         health.next_probe_at = now + health.probe_backoff_s
         await self.store.extend_deadline(self.off_name(key), now + window_s)

@@ -124,6 +124,8 @@ async def reloading(
     outside the main thread."""
     loop = asyncio.get_running_loop()
     wanted = asyncio.Event()
+    for outcome in ("ok", "failed"):  # from 0: the first failure is an increase (telemetry/_zeros)
+        current().metrics.config_reloads.add(0, {"outcome": outcome})
 
     async def reloads() -> None:
         while True:

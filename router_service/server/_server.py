@@ -17,7 +17,8 @@ from clients.switchboard.v1 import (
     router_service_pb2,
     router_service_pb2_grpc,
 )
-from router_service.config import SwitchboardConfig
+from router_service.config import ServerConfig, SwitchboardConfig
+from router_service.errors import ListenError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._health import WatchedHealth
@@ -91,22 +92,43 @@ class RouterServer:
         self._reloading = asyncio.Lock()
 
     async def start(self) -> int:
-        tls = self.runtime.config.server.tls
-        if tls is None:
-            self.port = self._server.add_insecure_port(self._address)
-        else:
-            # Rewritten certificate files are served from the next connection on (`_tls.py`).
-            credentials = CertificateFiles(tls).credentials()
-            self.port = self._server.add_secure_port(self._address, credentials)
-        if self.port == 0:
-            raise OSError(f"cannot bind the router to {self._address}")
+        """Listen and serve. An address it cannot bind is a `ListenError`, and the runtime is
+        closed: there is nothing to stop."""
+        try:
+            self.port = self._bind()
+        except ListenError:
+            self._stopped = True
+            await self.runtime.aclose()
+            raise
         await self._server.start()
         self.runtime.start_background()
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("router listening on %s%s", self.address, " (TLS)" if tls else "")
+        tls = " (TLS)" if self.runtime.config.server.tls else ""
+        log.info("router listening on %s%s", self.address, tls)
         self._auth.warn_if_open()
         return self.port
+
+    def _bind(self) -> int:
+        tls = self.runtime.config.server.tls
+        try:
+            if tls is None:
+                port: int = self._server.add_insecure_port(self._address)
+            else:
+                # Rewritten certificate files are served from the next connection on (`_tls.py`).
+                credentials = CertificateFiles(tls).credentials()
+                port = self._server.add_secure_port(self._address, credentials)
+        except RuntimeError as exc:  # grpc's "Failed to bind to address"; older ones return 0
+            port = 0
+            cause: BaseException | None = exc
+        else:
+            cause = None
+        if port == 0:
+            raise ListenError(
+                f"the router cannot listen on {self._address}: the port is taken or the address "
+                "is not this host's (server.host, server.port, --host, --port)"
+            ) from cause
+        return port
 
     @property
     def health_watchers(self) -> int:
@@ -144,9 +166,9 @@ class RouterServer:
         await asyncio.shield(self._server.wait_for_termination())
 
     async def shutdown(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING; after `server.drain_delay_s` (when clients watch it) no new
-        calls; then the open ones get `grace` seconds (`server.shutdown_grace_s` unless given)
-        before they are cancelled."""
+        """Health NOT_SERVING; after `server.drain_delay_s` (`_drain`) no new calls; then the
+        open ones get `grace` seconds (`server.shutdown_grace_s` unless given) before they are
+        cancelled."""
         if self._stopped:
             return
         self._stopped = True
@@ -156,7 +178,7 @@ class RouterServer:
         await self._health.enter_graceful_shutdown()
         try:
             try:
-                await self._drain(server.drain_delay_s)
+                await self._drain(server)
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
@@ -171,14 +193,18 @@ class RouterServer:
             await self.runtime.aclose()
         log.info("router stopped")
 
-    async def _drain(self, delay_s: float) -> None:
-        """While clients watch our health, give their channels `delay_s` to take this router
-        out of their picks (calls already on their way are still served: a stop would cancel
-        them, unretried); then end the watches, which the graceful stop would wait for."""
-        if self._health.watchers and delay_s > 0:
+    async def _drain(self, server: ServerConfig) -> None:
+        """Give the callers `server.drain_delay_s` to take this router out of their picks (calls
+        already on their way are still served: a stop would cancel them, unretried); then end
+        the health watches, which the graceful stop would wait for. The default delay is for
+        clients that watch our health, and waited only while one does (a quick stop otherwise);
+        a delay set in the config is waited always: balancers that poll health (Envoy, a
+        Kubernetes readiness probe) watch nothing and need their interval to see NOT_SERVING."""
+        delay_s, watchers = server.drain_delay_s, self._health.watchers
+        if delay_s > 0 and (watchers or "drain_delay_s" in server.model_fields_set):
             log.info(
-                "router stopping: NOT_SERVING to %d watching client(s); new calls for %gs more",
-                self._health.watchers,
+                "router stopping: NOT_SERVING (%d watching client(s)); new calls for %gs more",
+                watchers,
                 delay_s,
             )
             await self.runtime.clock.sleep(delay_s)

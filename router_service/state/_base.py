@@ -199,6 +199,12 @@ class StateStore(ABC):
         server reported changed (`invalidated`), since start; empty without a read cache."""
         return {}
 
+    def outage_counts(self) -> dict[str, int]:
+        """For a store with a shared backend: `degraded` (1 while it is unreachable and this
+        replica serves from local state, else 0), `outages` (times it was lost since start) and
+        `fallbacks` (calls answered locally since start); empty without a shared backend."""
+        return {}
+
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections. Idempotent."""

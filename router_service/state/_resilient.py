@@ -17,7 +17,9 @@ Limits meant per key hold per replica during an outage, not across them (each re
 only its own leases); that is the price of requests flowing on.
 
 Telemetry hooks: `degraded`, `fallback_count` (calls answered locally), `outages`,
-`journal_dropped`, `last_error`, and `detail()` (one line for a readiness probe).
+`journal_dropped`, `last_error`, and `detail()` (one line for a readiness probe);
+`outage_counts()` is what the metrics export (`switchboard.state.degraded`, `.outages`,
+`.fallbacks`).
 """
 
 from __future__ import annotations
@@ -269,6 +271,13 @@ class ResilientStateStore(StateStore):
 
     def read_cache_counts(self) -> dict[str, int]:
         return self.shared.read_cache_counts()
+
+    def outage_counts(self) -> dict[str, int]:
+        return {
+            "degraded": int(self.degraded),
+            "outages": self.outages,
+            "fallbacks": self.fallback_count,
+        }
 
     async def aclose(self) -> None:
         await self.shared.aclose()

@@ -1,5 +1,5 @@
 """State gauges: keys by state, keys' in-flight requests, cooldowns and bans in force, and the
-read cache's counts (Redis state).
+read cache's and the outages' counts (Redis state).
 
 Pool snapshots and cooldown deadlines live in the StateStore and are read asynchronously, while
 the SDK's gauge callbacks are synchronous; so one owned task per router polls them every
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._instruments import Labels, StateView
 from router_service.telemetry._state import Telemetry, current
+from router_service.telemetry._zeros import zero_counters
 
 if TYPE_CHECKING:
     from router_service.runtime import Runtime
@@ -27,7 +28,8 @@ _STATES = ("active", "cooling", "disabled")
 
 
 class StateGauges:
-    """`start()` begins polling `runtime`; `aclose()` (idempotent) stops and forgets its view."""
+    """`start()` creates the runtime's counter series at 0 (`_zeros.py`) and begins polling
+    `runtime`; `aclose()` (idempotent) stops and forgets its view."""
 
     def __init__(self, runtime: Runtime, interval_s: float = 10.0) -> None:
         self._runtime = runtime
@@ -40,6 +42,7 @@ class StateGauges:
         if not telemetry.metering or self._task is not None:
             return
         self._telemetry = telemetry
+        zero_counters(telemetry, self._runtime)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -83,6 +86,8 @@ class StateGauges:
             _bump(view.cooldowns, scope, 1 if end > now else 0)
         for result, count in runtime.store.read_cache_counts().items():
             view.read_cache[((attr.CACHE_RESULT, result),)] = count
+        for name, count in runtime.store.outage_counts().items():
+            getattr(view, name)[()] = count
         telemetry = self._telemetry or current()
         ttl_s = runtime.config.sessions.thread_cooldown_s
         for provider in runtime.pools:

@@ -40,6 +40,10 @@ class StateView:
     cooldowns: dict[Labels, int] = field(default_factory=dict)
     bans: dict[Labels, int] = field(default_factory=dict)
     read_cache: dict[Labels, int] = field(default_factory=dict)  # totals since start
+    # The shared state's reachability (Redis backend): `StateStore.outage_counts()`.
+    degraded: dict[Labels, int] = field(default_factory=dict)
+    outages: dict[Labels, int] = field(default_factory=dict)  # totals since start
+    fallbacks: dict[Labels, int] = field(default_factory=dict)  # totals since start
 
 
 class LocalCounter:
@@ -178,6 +182,7 @@ class Instruments:
             "answered from the replica's read cache (hit) or from Redis (miss), and keys Redis "
             "reported changed (invalidated).",
         )
+        self._shared_state(meter)
         gauge = meter.create_observable_gauge
         gauge(
             "switchboard.config.info",
@@ -218,6 +223,30 @@ class Instruments:
             callbacks=[self._observe("bans")],
             unit="{ban}",
             description="Session bans applied by this process and not yet expired.",
+        )
+
+    def _shared_state(self, meter: Meter) -> None:
+        """Whether the replica reaches its shared state (Redis); absent on the memory backend.
+        One store however many runtimes use it (a reload's old and new): `shared`."""
+        meter.create_observable_gauge(
+            "switchboard.state.degraded",
+            callbacks=[self._observe("degraded", shared=True)],
+            unit="1",
+            description="1 while this replica cannot reach the shared state (Redis) and serves "
+            "from its own local state (limits per replica, not across them); 0 when it can.",
+        )
+        meter.create_observable_counter(
+            "switchboard.state.outages",
+            callbacks=[self._observe("outages", shared=True)],
+            unit="{outage}",
+            description="Times this replica lost the shared state (Redis).",
+        )
+        meter.create_observable_counter(
+            "switchboard.state.fallbacks",
+            callbacks=[self._observe("fallbacks", shared=True)],
+            unit="{operation}",
+            description="State operations answered from this replica's local state because the "
+            "shared state (Redis) was unreachable.",
         )
 
     def certificate(self, role: str, expires_at: float | None) -> None:

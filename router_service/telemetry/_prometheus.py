@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.exposition import start_http_server
 
+from router_service.errors import ListenError
 from router_service.telemetry._state import current
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def metrics_text(registry: CollectorRegistry | None = None) -> bytes | None:
 class PrometheusListener:
     """A small HTTP listener serving the registry at any path (`/metrics`), in a thread of its
     own so a scrape never waits for the event loop. `start()`, `close()` (idempotent), or
-    `with`."""
+    `with`. A port that cannot be bound is a `ListenError`."""
 
     def __init__(self, host: str, port: int, registry: CollectorRegistry | None = None) -> None:
         self._host = host
@@ -51,7 +52,13 @@ class PrometheusListener:
         registry = self._registry or current().registry
         if registry is None:
             raise RuntimeError("metrics are not configured: call configure_telemetry first")
-        server, thread = start_http_server(self._port, self._host, registry=registry)
+        try:
+            server, thread = start_http_server(self._port, self._host, registry=registry)
+        except OSError as exc:
+            raise ListenError(
+                f"cannot serve metrics on {self._host}:{self._port} (telemetry.prometheus_port, "
+                f"--metrics-port): {exc.strerror or exc}"
+            ) from exc
         self._server, self._thread = server, thread
         self.port = server.server_port
         log.info("Prometheus metrics on http://%s:%d/metrics", self._host, self.port)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,21 @@ def test_envoy_balances_grpc_over_healthy_routers() -> None:
     (route,) = manager["route_config"]["virtual_hosts"][0]["routes"]
     assert route["route"]["cluster"] == cluster["name"]
     assert route["route"]["timeout"] == "0s"  # streams are bounded by the callers' deadlines
+
+
+def test_envoy_says_the_routers_must_listen_beyond_loopback_and_drain_for_its_polls() -> None:
+    """Envoy reaches the routers by name, and a router binds loopback unless told; Envoy polls
+    health, so only a drain delay set in the config is waited for it."""
+    text = ENVOY.read_text()
+    (cluster,) = yaml.safe_load(text)["static_resources"]["clusters"]
+    (endpoint,) = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    assert not endpoint["endpoint"]["address"]["socket_address"]["address"].startswith("127.")
+    assert ServerConfig().host == "127.0.0.1"
+    assert "server: {host: 0.0.0.0}" in text
+    check = cluster["health_checks"][0]
+    polled_s = int(check["interval"].removesuffix("s")) * check["unhealthy_threshold"]
+    (delay,) = re.findall(r"drain_delay_s: (\d+)", text)
+    assert int(delay) > polled_s
 
 
 SYSTEMD = Path(__file__).parents[2] / "deploy" / "systemd"

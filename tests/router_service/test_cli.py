@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
+import grpc
+import httpx
 import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import base_config
+from tests.helpers import free_port
+from tests.router_service.server.processes import EXIT_S, STARTUP_S, router_process, serving
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,3 +51,147 @@ def test_a_server_process_imports_httpx_without_its_command_line_client() -> Non
     # Unguarded, `import httpx` loads click (and, here, the whole CLI): what the guard is for.
     assert "'click'" in _modules_after_import_httpx("plain")
     assert _modules_after_import_httpx("guarded") == "[]"
+
+
+# A router process held where its start imports the config models (pydantic: the bulk of the
+# ~0.35 s before it serves), until the test writes a line to its stdin.
+_HELD_AT_CONFIG_IMPORT = """
+import sys
+
+class Hold:
+    def find_spec(self, name, path=None, target=None):
+        if name == "router_service.config":
+            sys.meta_path.remove(self)
+            print("importing router_service.config", flush=True)
+            sys.stdin.readline()
+        return None
+
+sys.meta_path.insert(0, Hold())
+from router_service.cli import main
+raise SystemExit(main())
+"""
+
+
+def _config_file(tmp_path: Path, config: dict[str, Any], name: str = "router.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+async def test_a_sighup_while_the_router_imports_is_a_reload_not_its_end(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """`systemctl reload` right after a start: the default action of SIGHUP would kill it."""
+    port = free_port()
+    config = base_config(fake.base_url, server={"host": "127.0.0.1", "port": port})
+    path = _config_file(tmp_path, config)
+    log = tmp_path / "router.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _HELD_AT_CONFIG_IMPORT, "router", "-c", str(path),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=out,
+        )  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), STARTUP_S)
+        assert line == b"importing router_service.config\n"
+        process.send_signal(signal.SIGHUP)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # killed by it: below
+            process.stdin.write(b"go\n")
+            await process.stdin.drain()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            await serving(process, channel, log)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), EXIT_S) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert "SIGHUP arrived while the router started" in log.read_text()
+
+
+def _run_to_exit(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router_service", "router", "-c", str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+
+
+@pytest.mark.parametrize("taken", ["server.port", "telemetry.prometheus_port"])
+def test_a_port_taken_is_one_line_and_exit_status_2(taken: str, tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        ports = {"server.port": free_port(), "telemetry.prometheus_port": free_port(), taken: port}
+        config = base_config(
+            "http://127.0.0.1:9/v1",  # never called: the router does not start
+            server={"host": "127.0.0.1", "port": ports["server.port"]},
+            telemetry={"prometheus_port": ports["telemetry.prometheus_port"]},
+        )
+        done = _run_to_exit(_config_file(tmp_path, config))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("switchboard: ") and f"127.0.0.1:{port}" in last
+
+
+async def test_replicas_share_one_config_file_and_show_one_digest(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """The README's two replicas on one host: the second with --port and --metrics-port."""
+    ports, metrics = (free_port(), free_port()), (free_port(), free_port())
+    config = base_config(
+        fake.base_url,
+        server={"host": "127.0.0.1", "port": ports[0]},
+        telemetry={"prometheus_port": metrics[0]},
+    )
+    path = _config_file(tmp_path, config)
+    second = ["--port", str(ports[1]), "--metrics-port", str(metrics[1])]
+    overrides: tuple[list[str], ...] = ([], second)
+    digests: list[str] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for index, args in enumerate(overrides):
+            log = tmp_path / f"router{index}.log"
+            with log.open("wb") as out:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "router_service", "router", "-c", str(path), *args,
+                    stdout=out, stderr=out,
+                )  # fmt: skip
+            stack.push_async_callback(_stop, process)
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{ports[index]}")
+            stack.push_async_callback(channel.close)
+            await serving(process, channel, log)
+        async with httpx.AsyncClient() as http:
+            for port in metrics:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+                families = text_string_to_metric_families(text)
+                (info,) = (s for f in families for s in f.samples if s.name.endswith("config_info"))
+                digests.append(info.labels["switchboard_config_digest"])
+    assert digests == [hashlib.sha256(path.read_bytes()).hexdigest()[:12]] * 2
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), EXIT_S)
+
+
+async def test_with_the_sdk_disabled_the_router_serves_without_a_metrics_port(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    metrics = free_port()
+    config = base_config(fake.base_url, telemetry={"prometheus_port": metrics})
+    disabled = {"OTEL_SDK_DISABLED": "true"}
+    async with router_process(config, tmp_path, env=disabled) as router:
+        assert "chain" in await router.models()
+        with pytest.raises(httpx.ConnectError):
+            async with httpx.AsyncClient() as http:
+                await http.get(f"http://127.0.0.1:{metrics}/metrics")
+        router.process.send_signal(signal.SIGTERM)
+        assert await router.exit_code() == 0
+    said = f"metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on {metrics}"
+    assert said in router.log.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Collection
 from typing import Any
@@ -330,3 +331,25 @@ async def test_a_lease_goes_back_with_a_cancellation_pending(suspends: bool) -> 
     assert seen == ([[1]] if suspends else [[0]])
     # In memory nothing can interrupt the release: it runs in the caller's task, unshielded.
     assert made == [holder.__qualname__, *(["KeyPool._release"] if suspends else [])]
+
+
+async def test_a_disable_is_logged_once_by_fingerprint(caplog: pytest.LogCaptureFixture) -> None:
+    """One line per disable (not per failed call of a storm), with the key's fingerprint, the
+    reason and the window; again after the key came back and failed anew. Never the key."""
+    pool, _ = make_pool("sk-secret-one", "sk-secret-two")
+    key = pool.keys[0]
+    with caplog.at_level(logging.WARNING, logger="switchboard.keys"):
+        for _ in range(3):  # calls that held the key when it failed report one after another
+            await pool.report(key, "m", Outcome.AUTH_INVALID)
+        await pool.recovered(key)
+        await pool.report(key, "m", Outcome.QUOTA_EXHAUSTED)
+    lines = [r.getMessage() for r in caplog.records if "disabled" in r.getMessage()]
+    window, probe_s = CooldownsConfig(), KeyHealthConfig().probe_initial_s
+    assert lines == [
+        f"key p:{fingerprint('sk-secret-one')} disabled (auth) for up to "
+        f"{window.auth_disable_s:g}s; probed again in {probe_s:g}s",
+        # Failed again while recovering: the next probe waits twice as long.
+        f"key p:{fingerprint('sk-secret-one')} disabled (quota) for up to "
+        f"{window.quota_disable_s:g}s; probed again in {2 * probe_s:g}s",
+    ]
+    assert "sk-secret" not in caplog.text

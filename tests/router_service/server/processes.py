@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -75,6 +75,22 @@ class RouterProcess:
         return False
 
 
+async def serving(
+    process: asyncio.subprocess.Process, channel: grpc.aio.Channel, log: Path
+) -> None:
+    """Until the process serves on `channel`; an AssertionError with its log if it exits first."""
+    ready = asyncio.ensure_future(channel.channel_ready())
+    exited = asyncio.ensure_future(process.wait())
+    try:
+        await asyncio.wait((ready, exited), timeout=STARTUP_S, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in (ready, exited):
+            waiting.cancel()
+    if not ready.done() or ready.cancelled():
+        written = log.read_text()  # noqa: ASYNC240  # the process is gone: nothing to wait for
+        raise AssertionError(f"the router did not serve (exit {process.returncode}):\n{written}")
+
+
 def params(model: str = "chain") -> chat_pb2.ChatParams:
     return chat_pb2.ChatParams(
         model=model, messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")]
@@ -92,10 +108,13 @@ async def router_process(
     tmp_path: Path,
     *,
     on_spawn: Callable[[asyncio.subprocess.Process], None] | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[RouterProcess]:
     """A router process serving `config` (its `server` section gets a free loopback port), with
     a real channel to it; killed at the end if it is still running. `on_spawn` is given the
-    process as soon as it exists, before it serves."""
+    process as soon as it exists, before it serves. `args`: more command-line options; `env`:
+    more environment variables."""
     port = free_port()
     config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
     config_path = tmp_path / "router.yaml"
@@ -103,14 +122,14 @@ async def router_process(
     log = tmp_path / "router.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "router_service", "router", "-c", str(config_path),
-            stdout=out, stderr=out,
+            sys.executable, "-m", "router_service", "router", "-c", str(config_path), *args,
+            stdout=out, stderr=out, env={**os.environ, **(env or {})},
         )  # fmt: skip
     if on_spawn is not None:
         on_spawn(process)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        await asyncio.wait_for(channel.channel_ready(), STARTUP_S)
+        await serving(process, channel, log)
         stub = router_service_pb2_grpc.RouterServiceStub(channel)
         yield RouterProcess(process, stub, config_path, log, config["server"])
     finally:

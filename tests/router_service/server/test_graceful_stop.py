@@ -1,5 +1,6 @@
-"""A stopping router first goes NOT_SERVING and, while clients watch its health, keeps taking
-calls for `server.drain_delay_s` (server/_server.py, server/_health.py); `RouterClient` watches
+"""A stopping router first goes NOT_SERVING and, while clients watch its health (or always, when
+the config sets it), keeps taking calls for `server.drain_delay_s` (server/_server.py,
+server/_health.py); `RouterClient` watches
 (client-side health checking, clients/_base.py), so its calls move to the other replicas instead
 of meeting the stop."""
 
@@ -28,13 +29,27 @@ def _chat() -> pb.ChatRequest:
     return pb.ChatRequest(params=chat_pb2.ChatParams(model="chain", messages=[message]))
 
 
-@pytest.mark.parametrize("watched", [False, True])
-async def test_the_drain_delay_is_waited_only_for_watching_clients(
-    fake: FakeUpstream, start_router: StartRouter, watched: bool, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("delay", "watched", "waited"),
+    [
+        (None, False, 0),  # the default is for watching clients: a quick stop without them
+        (None, True, 0.25),
+        (7, False, 7),  # set: waited for balancers that poll health rather than watch it
+        (7, True, 7),
+        (0, False, 0),
+    ],
+)
+async def test_the_drain_delay_is_waited_for_watching_clients_or_when_set(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    delay: float | None,
+    watched: bool,
+    waited: float,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = ManualClock()
-    config = base_config(fake.base_url, server={"port": 0, "drain_delay_s": 7})
-    router = await start_router(config, clock=clock)
+    server = {"port": 0} if delay is None else {"port": 0, "drain_delay_s": delay}
+    router = await start_router(base_config(fake.base_url, server=server), clock=clock)
     before = clock.monotonic()
     async with grpc.aio.insecure_channel(router.server.address) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
@@ -50,8 +65,8 @@ async def test_the_drain_delay_is_waited_only_for_watching_clients(
             assert (await watch.read()).status == NOT_SERVING
             assert await watch.code() == grpc.StatusCode.OK  # ended by the router, cleanly
     assert router.server.health_watchers == 0
-    assert clock.monotonic() - before == (7 if watched else 0)
-    assert ("new calls for 7s more" in caplog.text) is watched
+    assert clock.monotonic() - before == waited
+    assert (f"new calls for {waited:g}s more" in caplog.text) is bool(waited)
 
 
 async def test_calls_move_to_the_other_replica_when_one_stops(

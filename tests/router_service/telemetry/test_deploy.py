@@ -1,5 +1,6 @@
-"""deploy/ stays in step with the code: every metric and label the Grafana dashboard queries is
-one the router and edge really export, and the Prometheus and Collector configs are well formed."""
+"""deploy/ stays in step with the code: every metric and label the Grafana dashboard and the
+README's alert expressions query is one the router and edge really export, and the Prometheus
+and Collector configs are well formed."""
 
 from __future__ import annotations
 
@@ -16,16 +17,19 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.config import TelemetryConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server import reload_from
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
+from tests.helpers import free_port
 from tests.http_edge.harness import Edge
 from tests.pki import CA
 from tests.replicas.harness import replica_config
 from tests.router_service.telemetry.test_metrics import queued_config
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
+README = DEPLOY.parent / "README.md"
 _METRIC = re.compile(r"\b(?:gen_ai|switchboard|http_server)_[a-z0-9_]+\b")
 _LABELS = re.compile(r"\bby \(([^)]*)\)|([a-z_]+)(?:=~|!=|=)\"")
 
@@ -35,6 +39,12 @@ def expressions() -> list[str]:
     found = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     found += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
     return found
+
+
+def readme_alerts() -> list[str]:
+    """The README's alert expressions: code spans over our metrics with a comparison."""
+    spans = re.findall(r"`([^`]*\b(?:switchboard|gen_ai)_[^`]*)`", README.read_text())
+    return [" ".join(span.split()) for span in spans if re.search(r" [<>] ", span)]
 
 
 async def exported(
@@ -73,6 +83,10 @@ async def exported(
     replica = await start_router(shared)
     await replica.stub.Chat(pb.ChatRequest(params=solo))  # its plan read: a read-cache miss
     await replica.runtime.gauges.poll()
+    closed = {**shared, "state": {"backend": "redis", "url": f"redis://127.0.0.1:{free_port()}/0"}}
+    lost = await start_router(closed)  # the shared-state panels: a replica that lost Redis
+    await lost.stub.Chat(pb.ChatRequest(params=solo))
+    await lost.runtime.gauges.poll()
     issued = CA(tmp_path, "deploy-ca").issue("router", server=True)  # the certificate panel
     tls = {"cert_file": str(issued.cert), "key_file": str(issued.key)}
     await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
@@ -96,7 +110,9 @@ async def test_the_dashboard_queries_what_is_exported(
     samples, labels = await exported(fake, start_router, start_edge, captured, tmp_path, shared)
     queried: set[str] = set()
     queried_labels: set[str] = set()
-    for expr in expressions():
+    alerts = readme_alerts()
+    assert any("switchboard_state_degraded" in alert for alert in alerts)
+    for expr in expressions() + alerts:
         for by, selector in _LABELS.findall(expr):
             queried_labels |= {n.strip() for n in by.split(",") if n.strip()} | {selector} - {""}
         queried |= set(_METRIC.findall(expr))
@@ -119,3 +135,13 @@ def test_the_prometheus_and_collector_configs_are_well_formed() -> None:
         for stage in ("processors", "exporters"):
             assert set(pipeline[stage]) <= set(collector[stage])
     assert collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(":4317")
+
+
+def test_the_scrape_config_says_the_metrics_must_listen_beyond_loopback() -> None:
+    """Its targets are other hosts, and the router's listener binds loopback unless told."""
+    prometheus = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    jobs = prometheus["scrape_configs"]
+    targets = [t for job in jobs for group in job["static_configs"] for t in group["targets"]]
+    assert not any(t.startswith(("127.", "localhost")) for t in targets)
+    assert TelemetryConfig().prometheus_host == "127.0.0.1"
+    assert "prometheus_host: 0.0.0.0" in (DEPLOY / "prometheus.yml").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,11 +14,12 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import KeyPool
+from router_service.server import reload_from, reloading
 from router_service.telemetry import PrometheusListener, current
 from router_service.telemetry._instruments import StateView
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 from tests.http_edge.harness import Edge
 from tests.replicas.harness import replica_config
 
@@ -269,3 +271,73 @@ async def test_replicas_report_the_keys_in_flight_they_hold(
         for call in calls:
             call.cancel()
         await asyncio.gather(*calls, return_exceptions=True)
+
+
+async def test_counters_exist_at_zero_from_the_start(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture, tmp_path: Path
+) -> None:
+    """A series born at its first increment is born at 1, and `increase()` misses that one:
+    the first failed reload, the first retry, fallback or cooldown must count from 0."""
+    router = await start_router(base_config(fake.base_url))
+    path = tmp_path / "router.yaml"
+    path.write_text("providers: 42\n")  # a file that does not load
+    async with reloading(router.server, path):
+        with PrometheusListener("127.0.0.1", 0) as listener:
+            url = f"http://127.0.0.1:{listener.port}/metrics"
+            async with httpx.AsyncClient() as http:
+                before = samples((await http.get(url)).text)
+                await reload_from(router.server, path)
+                after = samples((await http.get(url)).text)
+
+    def at(found: Samples, name: str, **labels: str) -> float | None:
+        return found.get((name, frozenset(labels.items())))
+
+    failed = {"outcome": "failed"}
+    assert at(before, "switchboard_config_reloads_total", **failed) == 0
+    assert at(after, "switchboard_config_reloads_total", **failed) == 1
+    chain = {"gen_ai_operation_name": "chat", "switchboard_model_group": "chain"}
+    alpha = {**chain, "switchboard_deployment": "alpha/model-a"}  # two keys: retries
+    beta = {**chain, "switchboard_deployment": "beta/model-b"}  # one key: no retry possible
+    assert at(before, "switchboard_retries_total", **alpha) == 0
+    assert at(before, "switchboard_retries_total", **beta) is None
+    assert at(before, "switchboard_fallbacks_total", **alpha) == 0
+    assert at(before, "switchboard_fallbacks_total", **beta) == 0
+    for provider in ("alpha", "beta"):
+        for scope in ("key_model", "key", "deployment"):
+            labels = {"switchboard_provider": provider, "switchboard_cooldown_scope": scope}
+            assert at(before, "switchboard_cooldowns_total", **labels) == 0
+    ban = {"switchboard_provider": "alpha", "switchboard_session_ban_kind": "ban"}
+    assert at(before, "switchboard_session_bans_total", **ban) == 0
+
+
+async def test_a_replica_that_lost_redis_says_so_in_its_metrics(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """Redis at a closed port: the replica serves from its local state, and the scrape shows it
+    (degraded, one outage, calls answered locally) where before only one log line did."""
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    router = await start_router(replica_config(fake.base_url, closed, "lost"))
+    await router.stub.Chat(pb.ChatRequest(params=ask()))  # served, on local state
+    await router.runtime.gauges.poll()
+    with PrometheusListener("127.0.0.1", 0) as listener:
+        async with httpx.AsyncClient() as http:
+            found = samples((await http.get(f"http://127.0.0.1:{listener.port}/metrics")).text)
+    assert value(found, "switchboard_state_degraded") == 1
+    assert value(found, "switchboard_state_outages_total") == 1
+    assert value(found, "switchboard_state_fallbacks_total") >= 1
+
+
+async def test_a_replica_on_redis_reports_it_reachable(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    router = await start_router(replica_config(fake.base_url, redis_url, redis_prefix))
+    await router.stub.Chat(pb.ChatRequest(params=ask()))
+    await router.runtime.gauges.poll()
+    found = samples(captured.prometheus_text())
+    assert ("switchboard_state_degraded", frozenset()) in found
+    assert value(found, "switchboard_state_degraded") == 0
+    assert value(found, "switchboard_state_outages_total") == 0

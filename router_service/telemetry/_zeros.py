@@ -1,0 +1,52 @@
+"""Counters created at 0 for every label set the config allows, when a runtime starts.
+
+A counter series that first appears at its first increment appears at 1, and Prometheus's
+`increase()` and `rate()` see no increase in a series' first sample: the first failed reload, the
+first fallback of a deployment, the first cooldown of a provider would go unseen by the README's
+alert and the dashboard. So the bounded label sets are written at 0 up front: model groups (and
+pools, and deployments called by name) × their deployments for retries and fallbacks, providers ×
+scope for cooldowns, providers × kind for session bans. Config reloads are zeroed where reloads
+are watched (`server.reloading`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from router_service.telemetry import _attributes as attr
+from router_service.telemetry._state import Telemetry
+
+if TYPE_CHECKING:
+    from router_service.runtime import Runtime
+
+__all__ = ["zero_counters"]
+
+_OPERATIONS = ("chat", "embeddings")
+_SCOPES = ("key_model", "key", "deployment")
+_BAN_KINDS = ("ban", "skip")
+
+
+def zero_counters(telemetry: Telemetry, runtime: Runtime) -> None:
+    """Create `runtime`'s counter series at 0 (adding 0 to one that exists changes nothing)."""
+    metrics = telemetry.metrics
+    for provider in runtime.pools:
+        for scope in _SCOPES:
+            metrics.cooldowns.add(0, {attr.PROVIDER: provider, attr.SCOPE: scope})
+        for kind in _BAN_KINDS:
+            labels = {attr.PROVIDER: provider, "switchboard.session.ban_kind": kind}
+            metrics.session_bans.add(0, labels)
+    planner = runtime.planner
+    named = [(name, group.members) for name, group in planner.groups.items()]
+    named += [(name, (deployment,)) for name, deployment in planner.deployments.items()]
+    for name, members in named:
+        for operation in _OPERATIONS:
+            for deployment in members:
+                labels = {
+                    attr.OPERATION: operation,
+                    attr.MODEL_GROUP: name,
+                    attr.DEPLOYMENT: deployment.name,
+                }
+                if len(deployment.pool.keys) > 1:  # a retry takes another key of the same
+                    metrics.retries.add(0, labels)
+                if len(members) > 1:
+                    metrics.fallbacks.add(0, labels)
