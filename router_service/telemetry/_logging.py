@@ -116,6 +116,14 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        # A record's own fields (`extra=`: an audit line's client, method, peer…) after it.
+        extra = " ".join(
+            f"{key}={value}"
+            for key, value in record.__dict__.items()
+            if key not in _STANDARD and not key.startswith("_")
+        )
+        if extra:
+            text += " " + extra
         ids = _trace_ids()
         if ids:
             text += f" trace_id={ids['trace_id']} span_id={ids['span_id']}"

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from router_service.auth import AuditEvent, audit
 from router_service.telemetry import JsonFormatter, Redactor
 from router_service.telemetry._logging import _PATTERNS, MASK, TextFormatter, component
 from router_service.telemetry.testing import TelemetryCapture
@@ -89,6 +90,27 @@ def test_text_lines_are_redacted_and_carry_the_trace_id(captured: TelemetryCaptu
         line = formatter.format(record("key %s", "upstream-secret-123"))
     assert "upstream-secret-123" not in line
     assert f"trace_id={span.get_span_context().trace_id:032x}" in line
+
+
+def test_an_audit_line_says_each_field_once_and_text_lines_show_them() -> None:
+    logger = logging.getLogger("switchboard.audit")
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign,assignment]
+    logger.addHandler(handler)
+    try:
+        logger.setLevel(logging.INFO)
+        audit(AuditEvent("success", "/switchboard.v1.RouterService/Chat", "ipv4:1.2.3.4:5", "app"))
+    finally:
+        logger.removeHandler(handler)
+    json_line = JsonFormatter().format(seen[0])
+    assert orjson.loads(json_line)["client"] == "app"
+    assert json_line.count("RouterService/Chat") == 1  # not again inside `message`
+    text = TextFormatter().format(seen[0])
+    assert text.endswith(
+        "auth success outcome=success method=/switchboard.v1.RouterService/Chat "
+        "peer=ipv4:1.2.3.4:5 client=app event=auth"
+    )
 
 
 _FRAGMENTS = st.sampled_from(
