@@ -23,6 +23,7 @@ from ._errors import install_error_handlers
 from ._health import RouterHealth
 from ._hot import HeadAsGet, HotRoutes
 from ._https import ServedCertificates
+from ._request_id import RequestId
 from ._settings import EdgeSettings
 from ._slow_clients import BodyDeadline, edge_protocol
 from ._state import EdgeState
@@ -127,6 +128,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     # Inside telemetry and CORS, which see its 408 as any other answer.
     app.outer_middleware.append(Middleware(BodyDeadline, timeout_s=settings.body_timeout_s))
     app.outer_middleware.append(Middleware(HeadAsGet))
+    app.outer_middleware.append(Middleware(RequestId))  # inside telemetry: its span's trace id
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import openai
 import pytest
@@ -109,3 +110,17 @@ async def test_an_embedding_batch_larger_than_a_request_may_be(sdk: openai.Async
     )
     assert [len(e.embedding) for e in result.data] == [2048] * 1100
     assert result.data[1099].index == 1099
+
+
+async def test_every_answer_has_a_request_id_the_sdk_reads(sdk: openai.AsyncOpenAI) -> None:
+    messages: list[Any] = [{"role": "user", "content": "hi"}]
+    given = await sdk.chat.completions.create(
+        model="chain", messages=messages, extra_headers={"x-request-id": "req-caller-7"}
+    )
+    assert given._request_id == "req-caller-7"  # the caller's own comes back
+    first = await sdk.chat.completions.create(model="chain", messages=messages)
+    second = await sdk.chat.completions.create(model="chain", messages=messages)
+    assert first._request_id and second._request_id and first._request_id != second._request_id
+    with pytest.raises(openai.NotFoundError) as caught:  # errors too
+        await sdk.chat.completions.create(model="no-such-model", messages=messages)
+    assert caught.value.request_id

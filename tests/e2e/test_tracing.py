@@ -61,6 +61,8 @@ async def test_a_fallback_is_one_trace_from_the_edge_to_the_upstream(
     assert len(trace.trace_ids()) == 1
     edge = trace.one(HTTP)
     assert edge.kind is SpanKind.SERVER and edge.parent is None
+    # The id a user quotes (`x-request-id`, the SDK's `_request_id`) is the trace's.
+    assert raw.headers["x-request-id"] == f"{edge.context.trace_id:032x}"
     assert attrs(edge)["http.response.status_code"] == 200
     client = child(trace, edge, CHAT, SpanKind.CLIENT)
     assert attrs(client)["rpc.grpc.status_code"] == 0

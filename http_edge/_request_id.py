@@ -1,0 +1,51 @@
+"""`x-request-id` on every answer, as OpenAI sends it (the `openai` SDK reads it into
+`response._request_id` and its errors' `request_id`): what a user quotes when something went
+wrong, and what an operator looks up.
+
+The caller's own `x-request-id` comes back when it sent one (the edge also forwards it to the
+router); else the id is the request's trace id, so the id a user quotes finds its trace, or a
+random one when nothing traces.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from opentelemetry import trace
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["RequestId"]
+
+_HEADER = b"x-request-id"
+_LONGEST = 1024  # the edge forwards no longer one (`_metadata`): no echo of what it refused
+
+
+class RequestId:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def identified(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                headers.append((_HEADER, _request_id(scope)))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, identified)
+
+
+def _request_id(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == _HEADER:
+            if 0 < len(value) <= _LONGEST and value.isascii() and value.decode().isprintable():
+                return bytes(value)
+            break
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        return trace.format_trace_id(context.trace_id).encode()
+    return uuid.uuid4().hex.encode()
