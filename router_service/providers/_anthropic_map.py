@@ -9,6 +9,9 @@ Followed:
   blocks): https://docs.anthropic.com/en/docs/build-with-claude/tool-use/overview
 - Images (base64 and url sources): https://docs.anthropic.com/en/docs/build-with-claude/vision
 - Error types and their HTTP statuses: https://docs.claude.com/en/api/errors
+- Prompt caching (`cache_control` on system, message content and tool blocks; OpenAI has no
+  such field, callers put it where LiteLLM and OpenRouter take it: on a content part or a tool):
+  https://docs.claude.com/en/docs/build-with-claude/prompt-caching
 - Extended thinking (thinking blocks with their `signature`, redacted_thinking, signature_delta;
   the last assistant turn's thinking blocks must come back unchanged when tools are used):
   https://docs.claude.com/en/docs/build-with-claude/extended-thinking. OpenAI has no field for
@@ -70,9 +73,9 @@ def request_body(
         out["stop_sequences"] = stops
     if isinstance(body.get("user"), str):
         out["metadata"] = {"user_id": body["user"]}
-    tools = M.function_tools(body)
+    tools = _tools(body)
     if tools:
-        out["tools"] = [_tool(f) for f in tools]
+        out["tools"] = tools
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
@@ -92,6 +95,21 @@ def _sampling(body: Mapping[str, Any]) -> JsonObject:
     elif "top_p" in body:
         out["top_p"] = body["top_p"]
     return out
+
+
+def _tools(body: Mapping[str, Any]) -> list[JsonObject]:
+    tools = []
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
+            tools.append(_cached(_tool(tool["function"]), tool))
+    return tools
+
+
+def _cached(block: JsonObject, given: Mapping[str, Any]) -> JsonObject:
+    """The block with the caller's cache breakpoint, if the part it came from had one."""
+    if isinstance(given.get("cache_control"), dict):
+        block["cache_control"] = given["cache_control"]
+    return block
 
 
 def _tool(function: Mapping[str, Any]) -> JsonObject:
@@ -119,10 +137,12 @@ def _tool_choice(choice: Any, parallel: Any) -> JsonObject | None:
     return out
 
 
-def _messages(messages: list[Any]) -> tuple[str, list[JsonObject]]:
-    """(system prompt, messages): system and developer turns become the top-level prompt, tool
-    results become `tool_result` blocks of a user turn, and turns of one role are merged."""
+def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObject]]:
+    """(system prompt, messages): system and developer turns become the top-level prompt (a
+    string, or text blocks when a part carries a cache breakpoint), tool results become
+    `tool_result` blocks of a user turn, and turns of one role are merged."""
     system: list[str] = []
+    system_blocks: list[JsonObject] = []
     out: list[JsonObject] = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
@@ -130,6 +150,7 @@ def _messages(messages: list[Any]) -> tuple[str, list[JsonObject]]:
         role, content = message.get("role"), message.get("content")
         if role in ("system", "developer"):
             system.append(M.text_of(content))
+            system_blocks += _system_blocks(content)
         elif role == "tool":
             result = {
                 "type": "tool_result",
@@ -144,7 +165,20 @@ def _messages(messages: list[Any]) -> tuple[str, list[JsonObject]]:
             M.append_turn(out, "assistant", "content", blocks)
         else:
             M.append_turn(out, "user", "content", _blocks(content, f"messages[{i}]"))
+    if any("cache_control" in block for block in system_blocks):
+        return system_blocks, out
     return "\n\n".join(s for s in system if s), out
+
+
+def _system_blocks(content: Any) -> list[JsonObject]:
+    if not isinstance(content, list):
+        text = M.text_of(content)
+        return [{"type": "text", "text": text}] if text else []
+    return [
+        _cached({"type": "text", "text": part["text"]}, part)
+        for part in M.parts_of(content)
+        if part.get("type") == "text" and part.get("text")
+    ]
 
 
 def _blocks(content: Any, path: str) -> list[JsonObject]:
@@ -153,9 +187,9 @@ def _blocks(content: Any, path: str) -> list[JsonObject]:
         kind = part.get("type")
         if kind == "text":
             if part.get("text"):
-                blocks.append({"type": "text", "text": part["text"]})
+                blocks.append(_cached({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":
-            blocks.append(_image(M.image_url(part)))
+            blocks.append(_cached(_image(M.image_url(part)), part))
         else:
             raise M.caller_error(f"anthropic does not take {kind!r} content parts", path)
     return blocks

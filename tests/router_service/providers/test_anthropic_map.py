@@ -324,3 +324,24 @@ def test_streamed_thinking_arrives_whole_with_its_signature_when_its_block_stops
     assert "".join(d.get("reasoning_content", "") for d in deltas) == "Let me check."
     blocks = [b for d in deltas for b in d.get("thinking_blocks", [])]
     assert blocks == [SIGNED, REDACTED]
+
+
+def test_cache_breakpoints_reach_the_blocks_they_were_set_on() -> None:
+    """Prompt caching: `cache_control` where LiteLLM and OpenRouter take it (a content part, a
+    tool) lands on the Anthropic block made from it; the system prompt becomes blocks then."""
+    cache = {"type": "ephemeral"}
+    system = {
+        "role": "system",
+        "content": [{"type": "text", "text": "A long manual.", "cache_control": cache}],
+    }
+    user = {"role": "user", "content": [{"type": "text", "text": "Q?", "cache_control": cache}]}
+    tool = {"type": "function", "function": {"name": "f"}, "cache_control": cache}
+    out = A.request_body(body(system, user, tools=[tool]), "claude", 1024, stream=False)
+    assert out["system"] == [{"type": "text", "text": "A long manual.", "cache_control": cache}]
+    assert out["messages"][0]["content"] == [{"type": "text", "text": "Q?", "cache_control": cache}]
+    assert out["tools"][0]["cache_control"] == cache
+    # Without a breakpoint the system prompt stays one string.
+    plain = A.request_body(
+        body({"role": "system", "content": "Be terse."}, USER), "c", 1, stream=False
+    )
+    assert plain["system"] == "Be terse."
