@@ -26,6 +26,7 @@ class KeyAction(enum.Enum):
     COOL_KEY_MODEL = "cool_key_model"  # for Retry-After, else backoff
     DISABLE_KEY_LONG = "disable_key_long"  # quota / billing: a long window
     DISABLE_KEY = "disable_key"  # credentials: until a probe succeeds
+    DISABLE_KEY_MODEL = "disable_key_model"  # this model is not this key's: a long window
 
 
 class NextStep(enum.Enum):
@@ -51,6 +52,7 @@ class Outcome(enum.Enum):
     TRUNCATED = 12
     CANCELLED = 13
     NO_CAPACITY = 14
+    MODEL_DENIED = 15
 
     @property
     def default_scope(self) -> Scope:
@@ -94,6 +96,9 @@ REACTIONS: dict[Outcome, Reaction] = {
     Outcome.TRUNCATED: _R(KeyAction.NONE, False, NextStep.RETURN_ERROR, Scope.DEPLOYMENT, True),
     Outcome.CANCELLED: _R(KeyAction.NONE, False, NextStep.STOP, Scope.NONE, False),
     Outcome.NO_CAPACITY: _R(KeyAction.NONE, False, NextStep.NEXT_CANDIDATE, Scope.NONE, False),
+    Outcome.MODEL_DENIED: _R(
+        KeyAction.DISABLE_KEY_MODEL, False, NextStep.OTHER_KEY, Scope.KEY_MODEL, False
+    ),
 }
 
 

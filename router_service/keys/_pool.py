@@ -252,6 +252,12 @@ class KeyPool:
             await self._disable(key, health, DisableReason.QUOTA, self.cooldowns.quota_disable_s)
         elif action is KeyAction.DISABLE_KEY:
             await self._disable(key, health, DisableReason.AUTH, self.cooldowns.auth_disable_s)
+        elif action is KeyAction.DISABLE_KEY_MODEL:
+            # Not the key's fault for its other models: only this one is set aside (a key
+            # disabled whole would pass its model-list probe and fail again on this model).
+            self._models_seen[model] = None
+            until = self.clock.now() + self.cooldowns.auth_disable_s
+            await self.store.extend_deadline(self.cool_name(key, model), until)
 
     async def _rate_limited(
         self, key: UpstreamKey, health: KeyHealth, model: str, retry_after_s: float | None

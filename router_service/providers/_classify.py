@@ -18,6 +18,16 @@ from router_service.outcomes import Outcome, Scope
 
 # (outcome, pattern over "code type status message" in lower case). First match wins.
 _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
+    # One model the key may not use (the key's other models are fine): Cloudflare 5016 "User
+    # has not agreed to Llama3.2 model terms", 5018/3041 "not allowed to access this model";
+    # OpenAI "You are not allowed to sample from this model"; Anthropic's permission_error.
+    (
+        Outcome.MODEL_DENIED,
+        re.compile(
+            r"has not agreed to|not allowed to access this model|not allowed to sample from"
+            r"|permission_error|does not have access to (?:the )?model"
+        ),
+    ),
     (
         Outcome.AUTH_INVALID,
         re.compile(

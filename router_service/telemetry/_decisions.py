@@ -83,9 +83,10 @@ def record_reaction(
     provider = {attr.PROVIDER: deployment.provider}
     events: list[tuple[str, attr.Attributes]] = []
     key = {attr.KEY_FINGERPRINT: lease.key.fingerprint, attr.REQUEST_MODEL: lease.model}
-    if reaction.key_action is KeyAction.COOL_KEY_MODEL:
+    if reaction.key_action in (KeyAction.COOL_KEY_MODEL, KeyAction.DISABLE_KEY_MODEL):
         t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "key_model"})
-        seconds = failure.retry_after_s
+        denied = reaction.key_action is KeyAction.DISABLE_KEY_MODEL
+        seconds = cooldowns.auth_disable_s if denied else failure.retry_after_s
         events.append(("switchboard.key.cooldown", key | _seconds(seconds)))
     elif reaction.key_action is not KeyAction.NONE:
         quota = reaction.key_action is KeyAction.DISABLE_KEY_LONG

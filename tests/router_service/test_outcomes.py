@@ -43,6 +43,14 @@ ROWS = [
     (Outcome.TRUNCATED, KeyAction.NONE, False, NextStep.RETURN_ERROR, Scope.DEPLOYMENT, True),
     (Outcome.CANCELLED, KeyAction.NONE, False, NextStep.STOP, Scope.NONE, False),
     (Outcome.NO_CAPACITY, KeyAction.NONE, False, NextStep.NEXT_CANDIDATE, Scope.NONE, False),
+    (
+        Outcome.MODEL_DENIED,
+        KeyAction.DISABLE_KEY_MODEL,
+        False,
+        NextStep.OTHER_KEY,
+        Scope.KEY_MODEL,
+        False,
+    ),
 ]
 
 

@@ -40,6 +40,10 @@ class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.Value
     OUTCOME_TRUNCATED: _Outcome.ValueType  # 12
     OUTCOME_CANCELLED: _Outcome.ValueType  # 13
     OUTCOME_NO_CAPACITY: _Outcome.ValueType  # 14
+    OUTCOME_MODEL_DENIED: _Outcome.ValueType  # 15
+    """The key may not use this model (model terms not accepted, no access): that key × model is
+    set aside for a long window; the key serves its other models.
+    """
 
 class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
     """The classification of one upstream attempt. Mirrors router_service's Outcome table; the
@@ -61,6 +65,10 @@ OUTCOME_STALLED: Outcome.ValueType  # 11
 OUTCOME_TRUNCATED: Outcome.ValueType  # 12
 OUTCOME_CANCELLED: Outcome.ValueType  # 13
 OUTCOME_NO_CAPACITY: Outcome.ValueType  # 14
+OUTCOME_MODEL_DENIED: Outcome.ValueType  # 15
+"""The key may not use this model (model terms not accepted, no access): that key × model is
+set aside for a long window; the key serves its other models.
+"""
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
 @_typing.final

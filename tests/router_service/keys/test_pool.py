@@ -145,6 +145,27 @@ async def test_auth_failure_disables_key_for_every_model() -> None:
         await lease.release()
 
 
+async def test_a_denied_model_sets_aside_that_key_for_that_model_only() -> None:
+    """A 403 for one model (its terms not accepted, no access) is not the key's fault for the
+    others: disabled whole it would pass its model-list probe and fail again on that model."""
+    pool, clock = make_pool("k1", "k2")
+    await pool.report(pool.keys[0], "model-a", Outcome.MODEL_DENIED)
+    for _ in range(3):
+        lease = await take(pool, "model-a")
+        assert lease.key.secret == "k2"
+        await lease.release()
+    others = [await take(pool, "model-b"), await take(pool, "model-b")]
+    assert {lease.key.secret for lease in others} == {"k1", "k2"}  # k1 serves its other models
+    for lease in others:
+        await lease.release()
+    only_k1 = {pool.keys[1].fingerprint}
+    clock.advance(CooldownsConfig().auth_disable_s - 1)
+    refused = await pool.lease("model-a", only_k1)
+    assert isinstance(refused, Unavailable) and refused.retry_after_s == pytest.approx(1.0)
+    clock.advance(1.0)
+    assert (await take(pool, "model-a", only_k1)).key.secret == "k1"
+
+
 async def test_most_keys_throttled_at_once_cools_the_provider() -> None:
     pool, clock = make_pool("k1", "k2", "k3", "k4")
     await pool.report(pool.keys[0], "m", Outcome.RATE_LIMITED, retry_after_s=5.0)

@@ -76,6 +76,26 @@ CLOCK = ManualClock(start=1_700_000_000.0)
             Outcome.CONTEXT_TOO_LONG,
         ),
         (400, {"code": "content_filter", "message": "blocked"}, Outcome.CONTENT_FILTERED),
+        # One model the key may not use: that key × model, not the key.
+        (
+            403,
+            {"code": 5016, "message": "User has not agreed to Llama3.2 model terms"},
+            Outcome.MODEL_DENIED,
+        ),
+        (
+            403,
+            {"code": 5018, "message": "The account is not allowed to access this model"},
+            Outcome.MODEL_DENIED,
+        ),
+        (
+            403,
+            {
+                "type": "permission_error",
+                "message": "Your API key does not have permission to use the specified resource.",
+            },
+            Outcome.MODEL_DENIED,
+        ),
+        (403, {"message": "You are not allowed to sample from this model"}, Outcome.MODEL_DENIED),
         (400, {"message": "Invalid value for temperature"}, Outcome.BAD_REQUEST),
         (404, {"message": "The model does not exist"}, Outcome.BAD_REQUEST),
         (422, {"message": "unprocessable"}, Outcome.BAD_REQUEST),
