@@ -25,6 +25,7 @@ import logging
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import (
@@ -142,7 +143,11 @@ def config_secrets(config: SwitchboardConfig | EdgeFileConfig | None) -> list[st
     secrets = [config.edge.admin_token, config.edge.admin_router_key]
     if not isinstance(config, EdgePart):
         found = [k.key.get_secret_value() for p in config.providers.values() for k in p.keys]
-        secrets.append(config.state.url)
+        if config.state.url is not None:
+            # The password only: the rest (scheme, host, port, db) is what an operator needs
+            # to read in the log, and a URL without a password holds no secret at all.
+            password = urlsplit(config.state.url.get_secret_value()).password
+            found.extend([password] if password else [])
     found.extend(secret.get_secret_value() for secret in secrets if secret is not None)
     return found
 

@@ -71,3 +71,16 @@ def test_readable_file_warns_of_them_without_their_values(
     message = record.getMessage()
     assert "(edge.admin_router_key, state.url)" in message
     assert "literal-admin-key" not in message and "LiteralRedisPassword" not in message
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [("redis://:s3cret-pw@cache.internal:6379/0", ["s3cret-pw"]), ("redis://cache:6379/0", [])],
+)
+def test_the_log_masks_a_redis_password_not_the_address(url: str, masked: list[str]) -> None:
+    """An operator reads which Redis a replica uses in its log; only a password is a secret."""
+    from router_service.config import parse_config
+    from router_service.telemetry import config_secrets
+
+    config = parse_config(PROVIDERS + f"state: {{backend: redis, url: '{url}'}}\n")
+    assert config_secrets(config) == ["d", *masked]  # the provider's key, then the state's
