@@ -28,7 +28,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from ._errors import EdgeError, error_body
 from ._json import dumps
 
-__all__ = ["BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
+__all__ = ["BODY_COMPLETE", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
+
+# Set on a request's scope by `EdgeHttpProtocol` once its body is read whole: an OpenAI call's
+# JSON usually arrives with its head, and then `BodyDeadline` has nothing to time.
+BODY_COMPLETE = "switchboard.body_complete"
 
 log = logging.getLogger("http_edge")
 
@@ -60,6 +64,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = app
+
+    def on_message_complete(self) -> None:
+        # The scope is the running (or about to run) request's: the app sees the flag.
+        self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]  # a server's own key
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         idle = not self.pipeline  # else the next request, already read, starts now
@@ -121,7 +130,9 @@ class BodyDeadline:
         self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get(BODY_COMPLETE):
+            # Read whole already (with the head, as a small JSON body is): nothing to time, and
+            # a timeout per `receive` cost the edge ~3 % of its instructions a request.
             await self.app(scope, receive, send)
             return
         deadline = asyncio.get_running_loop().time() + self.timeout_s
