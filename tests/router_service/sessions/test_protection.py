@@ -28,6 +28,7 @@ HARMLESS = [
     Outcome.CONTEXT_TOO_LONG,
     Outcome.CANCELLED,
     Outcome.NO_CAPACITY,
+    Outcome.MODEL_DENIED,  # the key's, for that model: another key or deployment serves
 ]
 LEVELS = {
     ThreadProtection.PROVIDER_BAN: BAN,
