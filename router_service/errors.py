@@ -11,6 +11,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
     ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
     ├── NoCapacityError           every key busy or limited               RESOURCE_EXHAUSTED / 429
+    │   └── NoUsableKeyError      every key disabled (credentials, quota) UNAVAILABLE / 503
     ├── DeadlineExceededError     the caller's deadline passed            DEADLINE_EXCEEDED / 504
     ├── StoreUnavailableError     the shared state store is unreachable   UNAVAILABLE / 503
     ├── UpstreamFailure           one attempt failed; carries its Outcome (status by outcome)
@@ -156,6 +157,16 @@ class NoCapacityError(SwitchboardError):
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message, code="no_capacity")
         self.retry_after_s = retry_after_s
+
+
+class NoUsableKeyError(NoCapacityError):
+    """Every key of every candidate is disabled (invalid credentials, exhausted quota): the
+    service's trouble, not the caller's pace. A 429 with a day's Retry-After told the caller to
+    slow down; this is a 503, retried as any outage, without a wait that only a probe ends."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    http_status = 503
+    openai_type = "server_error"
 
 
 class UpstreamFailure(SwitchboardError):

@@ -23,6 +23,7 @@ from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
     NoCapacityError,
+    NoUsableKeyError,
     UpstreamFailure,
 )
 from router_service.keys import KeyLease, Refusal, Unavailable
@@ -308,6 +309,11 @@ async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
 
 def _no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
     """Every candidate refused before any call: the earliest hint says when to come back."""
+    if refusals and all(r.reason is Refusal.DISABLED for r in refusals):
+        return NoUsableKeyError(
+            "Every key of every candidate deployment is disabled (invalid credentials or "
+            "exhausted quota); they are probed and come back by themselves when they work."
+        )
     hints = [r.retry_after_s for r in refusals if r.retry_after_s is not None]
     return NoCapacityError(
         "No key of any candidate deployment is available now.",

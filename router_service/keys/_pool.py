@@ -207,7 +207,9 @@ class KeyPool:
         usable = [i for i in range(n) if not until[1 + i] and not until[1 + n + i]]
         if not usable:
             ends = [max(until[1 + i], until[1 + n + i]) for i in range(n)]
-            return Unavailable(Refusal.UNHEALTHY, min(ends) - now)
+            disabled = all(until[1 + i] for i in range(n))
+            reason = Refusal.DISABLED if disabled else Refusal.UNHEALTHY
+            return Unavailable(reason, min(ends) - now)
         return usable
 
     async def lease_or_wait(

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 class Refusal(enum.Enum):
     EXHAUSTED = "exhausted"  # every key was already tried by this request
-    UNHEALTHY = "unhealthy"  # disabled, cooling, or the provider is throttled
+    UNHEALTHY = "unhealthy"  # cooling, or the provider is throttled
+    DISABLED = "disabled"  # every key disabled (credentials, quota) until a probe or its window
     AT_LIMIT = "at_limit"  # usable keys, all at their in-flight or rate limits
 
 

@@ -114,8 +114,13 @@ def _outcome_for(status: int, text: str) -> Outcome:
             if outcome is Outcome.UPSTREAM_ERROR and status == 429:
                 return Outcome.RATE_LIMITED
             return outcome
-    if status in (401, 403):
+    # Cohere's 498 is "invalid token": its 401 by another number.
+    if status in (401, 403, 498):
         return Outcome.AUTH_INVALID
+    # 499: the upstream says the request was cancelled (Cohere, Gemini's CANCELLED), which we
+    # did not do: its failure, which another deployment may make good.
+    if status == 499:
+        return Outcome.UPSTREAM_ERROR
     if status == 402:  # Payment Required: the account's credit, not this request
         return Outcome.QUOTA_EXHAUSTED
     if status == 429:

@@ -52,13 +52,15 @@ async def test_no_capacity_is_logged_when_it_begins_and_when_it_ends(
         for _ in range(3):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await router.stub.Chat(_chat("solo"))
-            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE  # every key disabled
         fake.state.clear_scenarios()
         pool = router.runtime.pools["beta"]
         await pool.set_enabled(pool.keys[0], True)
         await router.stub.Chat(_chat("solo"))
         await router.stub.Chat(_chat("solo"))
     assert _lines(caplog, "NO_CAPACITY") == [
-        "`solo` refuses calls: NO_CAPACITY (No key of any candidate deployment is available now.)",
+        "`solo` refuses calls: NO_CAPACITY (Every key of every candidate deployment is disabled "
+        "(invalid credentials or exhausted quota); they are probed and come back by themselves "
+        "when they work.)",
         "`solo` serves again after 3 call(s) refused with NO_CAPACITY",
     ]

@@ -18,6 +18,12 @@ CLOCK = ManualClock(start=1_700_000_000.0)
     [
         (401, {"message": "whatever"}, Outcome.AUTH_INVALID),
         (403, {"message": "forbidden"}, Outcome.AUTH_INVALID),
+        (498, {"message": "invalid token"}, Outcome.AUTH_INVALID),  # Cohere's
+        (
+            499,
+            {"code": 499, "message": "The operation was cancelled.", "status": "CANCELLED"},
+            Outcome.UPSTREAM_ERROR,
+        ),
         (
             400,
             {"code": "invalid_api_key", "message": "Incorrect API key provided: sk-…"},

@@ -149,6 +149,24 @@ async def test_admin_lists_and_toggles_keys_by_fingerprint(
     await router.stub.Chat(ask())
 
 
+async def test_every_key_disabled_is_a_503_not_a_days_429(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Keys switched off for bad credentials are the service's outage, not the caller's pace:
+    UNAVAILABLE (HTTP 503), without the disable's day as a Retry-After."""
+    router = await start_router(one_provider(fake.base_url, ["sk-revoked"]))
+    fake.state.set_scenario(Scenario.invalid_key(style="native"))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask())  # 401: the key is disabled
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(ask())
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert (details.reason, details.retry_after_s) == ("NO_CAPACITY", None)
+    assert "disabled" in details.message
+    assert fake.state.count() == 1  # the disabled key was not tried again
+
+
 async def test_raw_keys_never_leak(
     fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
