@@ -28,7 +28,14 @@ _PATTERNS = re.compile(
     r"(?i:bearer\s+)[A-Za-z0-9._~+/=-]{6,}|\bsk-[A-Za-z0-9_-]{8,}|\bAIza[0-9A-Za-z_-]{20,}"
 )
 # LogRecord attributes that are not `extra` fields.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# A record's attributes that are not its own fields (`extra=`); uvicorn's `color_message` is its
+# message again with terminal colour codes, for its own formatter only.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 # Loggers by package, for the `component` field.
 _COMPONENTS = (
     ("router_service.fake_upstream", "fake-upstream"),

@@ -113,6 +113,12 @@ def test_an_audit_line_says_each_field_once_and_text_lines_show_them() -> None:
     )
 
 
+def test_uvicorns_coloured_copy_of_a_message_is_no_field() -> None:
+    line = record("Started server process [%d]", 7, color_message="Started \x1b[36m%d\x1b[0m")
+    assert "color_message" not in orjson.loads(JsonFormatter().format(line))
+    assert TextFormatter().format(line).endswith("Started server process [7]")
+
+
 _FRAGMENTS = st.sampled_from(
     ["Bearer ", "bEaReR\t", "bearer", "sk-", "sk-ant-", "AIza", "x" * 20, "abc_DEF-123.", " ", "\n"]
 )
