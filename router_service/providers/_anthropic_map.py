@@ -155,7 +155,7 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
             result = {
                 "type": "tool_result",
                 "tool_use_id": str(message.get("tool_call_id", "")),
-                "content": M.text_of(content),
+                "content": _result_content(content, f"messages[{i}]"),
             }
             M.append_turn(out, "user", "content", [result])
         elif role == "assistant":
@@ -179,6 +179,15 @@ def _system_blocks(content: Any) -> list[JsonObject]:
         for part in M.parts_of(content)
         if part.get("type") == "text" and part.get("text")
     ]
+
+
+def _result_content(content: Any, path: str) -> str | list[JsonObject]:
+    """A tool's result: its text, or its blocks when it has more than text (a screenshot tool's
+    image: a tool_result takes text and image blocks)."""
+    parts = M.parts_of(content)
+    if any(part.get("type") != "text" or "cache_control" in part for part in parts):
+        return _blocks(content, path)
+    return M.text_of(content)
 
 
 def _blocks(content: Any, path: str) -> list[JsonObject]:

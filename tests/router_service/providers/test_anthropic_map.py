@@ -345,3 +345,31 @@ def test_cache_breakpoints_reach_the_blocks_they_were_set_on() -> None:
         body({"role": "system", "content": "Be terse."}, USER), "c", 1, stream=False
     )
     assert plain["system"] == "Be terse."
+
+
+def test_a_tool_result_with_an_image_keeps_it() -> None:
+    shot = "data:image/png;base64,iVBORw0KGgo="
+    result = {
+        "role": "tool",
+        "tool_call_id": "toolu_1",
+        "content": [
+            {"type": "text", "text": "the screen:"},
+            {"type": "image_url", "image_url": {"url": shot}},
+        ],
+    }
+    call = {"id": "toolu_1", "type": "function", "function": {"name": "look", "arguments": "{}"}}
+    asked = {"role": "assistant", "content": None, "tool_calls": [call]}
+    out = A.request_body(body(USER, asked, result), "claude", 1024, stream=False)
+    [block] = out["messages"][2]["content"]
+    assert block["content"] == [
+        {"type": "text", "text": "the screen:"},
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+        },
+    ]
+    # Text alone stays a string, as before.
+    text_only = A.request_body(
+        body(USER, asked, result | {"content": "12:00"}), "c", 1, stream=False
+    )
+    assert text_only["messages"][2]["content"][0]["content"] == "12:00"
