@@ -83,15 +83,24 @@ async def test_the_header_timeout_starts_again_after_each_response(
 async def test_a_request_slower_than_the_header_timeout_is_answered(
     start_edge: EdgeFactory, stub: StubRouter
 ) -> None:
+    released = asyncio.Event()
+
     async def on_list_models(request: object, context: object) -> rs.ListModelsResponse:
-        await asyncio.sleep(3 * SHORT_S)  # the head is complete: its timer must not run on
+        await released.wait()  # the head is complete: its timer must not run on
         return rs.ListModelsResponse()
 
     stub.on_list_models = on_list_models
     edge = await start_edge(header_timeout_s=SHORT_S)
     async with connected(edge) as (reader, writer):
         for _ in range(2):  # and again on the connection kept alive
+            released.clear()
             writer.write(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n")
+            await writer.drain()
+            # A whole header timeout passes while the request is held: a connection opened
+            # after it that sends nothing is closed by its own timer, which started later.
+            async with connected(edge) as (witness, _):
+                assert await until_closed(witness) == b""
+            released.set()
             status, _, body = await response(reader)
             assert status == b"HTTP/1.1 200 OK" and orjson.loads(body)["object"] == "list"
 
