@@ -61,6 +61,13 @@ def forwarded_metadata(request: Request) -> Metadata:
     return tuple(pairs)
 
 
+def forwardable(name: str, value: str) -> bool:
+    """Whether the edge forwards this value of a forwarded header as it is (the request id
+    echoes only such a one)."""
+    limit = _FORWARDED_HEADERS[name]
+    return 0 < len(value) <= limit and value.isascii() and value.isprintable()
+
+
 def _checked(name: str, value: str, limit: int) -> str:
     if len(value) > limit:  # ASCII below: characters are bytes
         message = f"Header {name} is longer than the {limit} bytes the edge forwards."

@@ -14,10 +14,11 @@ import os
 from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._metadata import forwardable
+
 __all__ = ["RequestId"]
 
 _HEADER = b"x-request-id"
-_LONGEST = 1024  # the edge forwards no longer one (`_metadata`): no echo of what it refused
 
 
 class RequestId:
@@ -42,7 +43,8 @@ class RequestId:
 def _request_id(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == _HEADER:
-            if 0 < len(value) <= _LONGEST and value.isascii() and value.decode().isprintable():
+            # No echo of what the edge refuses to forward (`_metadata`).
+            if forwardable("x-request-id", value.decode("latin-1")):
                 return bytes(value)
             break
     context = trace.get_current_span().get_span_context()
