@@ -66,14 +66,32 @@ def _response(answer: R.ChatAnswer, parts: list[dict[str, Any]], finish: str | N
 def _answer_parts(answer: R.ChatAnswer) -> list[dict[str, Any]]:
     if answer.tool_name is not None:
         args = orjson.loads(answer.tool_arguments)
-        return [{"functionCall": {"name": answer.tool_name, "args": args}}]
+        call = {"id": f"fc-{answer.completion_id}", "name": answer.tool_name, "args": args}
+        return [{"functionCall": call}]
     return [{"text": answer.text}]
+
+
+def _unmatched_response(contents: list[Any]) -> str | None:
+    """The id of a functionResponse that answers no functionCall of the conversation: Gemini 3
+    matches results to calls by id."""
+    turns = [c.get("parts") or [] for c in contents if isinstance(c, dict)]
+    parts = [p for turn in turns for p in turn if isinstance(p, dict)]
+    calls = {p["functionCall"].get("id") for p in parts if isinstance(p.get("functionCall"), dict)}
+    for part in parts:
+        response = part.get("functionResponse")
+        if isinstance(response, dict) and response.get("id") and response["id"] not in calls:
+            return str(response["id"])
+    return None
 
 
 async def _generate(call: Call) -> web.StreamResponse:
     contents = call.body.get("contents")
     if not isinstance(contents, list) or not contents:
         return await send_error(call, 400, "* contents: contents is not specified", "bad_request")
+    unmatched = _unmatched_response(contents)
+    if unmatched is not None:
+        message = f"function response id {unmatched!r} matches no function call"
+        return await send_error(call, 400, message, "bad_request")
     answer = chat_answer(call, _view(call.body), f"fake-response-{call.record.seq}")
     if not call.record.stream:
         return await send_answer(call, _response(answer, _answer_parts(answer), "STOP"))

@@ -131,7 +131,10 @@ def _contents(messages: list[Any], names: Mapping[str, str]) -> tuple[str, list[
             system.append(M.text_of(content))
         elif role == "tool":
             call_id = str(message.get("tool_call_id", ""))
-            response = {"name": names.get(call_id, call_id), "response": _result(content)}
+            response: JsonObject = {"name": names.get(call_id, call_id)}
+            if call_id in names:  # the id of a call in this history: Gemini 3 matches by it
+                response["id"] = call_id
+            response["response"] = _result(content)
             M.append_turn(contents, "user", "parts", [{"functionResponse": response}])
         elif role == "assistant":
             parts = _parts(content, f"messages[{i}]")
@@ -166,7 +169,11 @@ def _calls(calls: list[Any], path: str) -> list[JsonObject]:
     for i, call in enumerate(calls):
         function = call.get("function") or {}
         args = M.load_arguments(str(function.get("arguments") or ""), f"{path}[{i}]")
-        part: JsonObject = {"functionCall": {"name": str(function.get("name", "")), "args": args}}
+        name = str(function.get("name", ""))
+        # The call's id goes back with it and with its result: Gemini 3 matches a
+        # functionResponse to its functionCall by id (a mismatch is an empty answer).
+        ident = {"id": str(call["id"])} if call.get("id") else {}
+        part: JsonObject = {"functionCall": {**ident, "name": name, "args": args}}
         signature = _signature_of(call)
         # Gemini 3 refuses a turn whose first call comes back without its signature (400).
         if signature or i == 0:

@@ -30,7 +30,7 @@ class Seen:
     tools: list[str] = field(default_factory=list)  # names of the tools offered
     tool_calls: list[tuple[str, Any]] = field(default_factory=list)  # (name, arguments object)
     tool_results: list[str] = field(default_factory=list)
-    # What each tool result names its call by: the call id, or (Gemini) the function name.
+    # What each tool result names its call by: the call id (Gemini: its function name too).
     tool_refs: list[str] = field(default_factory=list)
 
 
@@ -120,7 +120,7 @@ def read_gemini(body: Body) -> Seen:
             elif "functionResponse" in part:
                 response = part["functionResponse"]
                 seen.tool_results.append(response["response"].get("result", ""))
-                seen.tool_refs.append(response["name"])
+                seen.tool_refs.append(response.get("id") or response["name"])
     return seen
 
 

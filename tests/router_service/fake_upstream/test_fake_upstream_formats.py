@@ -60,6 +60,30 @@ async def test_gemini_streams_with_alt_sse_only(http: httpx.AsyncClient) -> None
     assert resp.json()["error"]["status"] == "INVALID_ARGUMENT"
 
 
+async def test_gemini_function_responses_must_match_a_call_by_id(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """Gemini 3's matching: calls come with ids, and a result naming no call is refused."""
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"q": 1}))
+    question = {"role": "user", "parts": [{"text": "look it up"}]}
+    tools = [{"functionDeclarations": [{"name": "lookup"}]}]
+    path, headers = "/v1beta/models/g:generateContent", {"x-goog-api-key": "k"}
+    resp = await http.post(path, json={"contents": [question], "tools": tools}, headers=headers)
+    call = resp.json()["candidates"][0]["content"]["parts"][0]["functionCall"]
+    assert call["id"].startswith("fc-") and call["name"]
+
+    def history(response_id: str) -> dict[str, Any]:
+        result = {"id": response_id, "name": call["name"], "response": {"result": "x"}}
+        turns = [{"role": "model", "parts": [{"functionCall": call}]}]
+        answer = {"role": "user", "parts": [{"functionResponse": result}]}
+        return {"contents": [question, *turns, answer], "tools": tools}
+
+    assert (await http.post(path, json=history(call["id"]), headers=headers)).status_code == 200
+    refused = await http.post(path, json=history("fc-other"), headers=headers)
+    assert refused.status_code == 400
+    assert "fc-other" in refused.json()["error"]["message"]
+
+
 async def test_gemini_embeddings_and_models(http: httpx.AsyncClient, fake: FakeUpstream) -> None:
     one = await http.post(
         "/v1beta/models/e:embedContent",

@@ -33,7 +33,7 @@ def test_roles_system_instruction_and_function_responses() -> None:
             # A call Gemini did not sign (CALL comes from elsewhere) gets the documented stand-in.
             "parts": [
                 {
-                    "functionCall": {"name": "lookup", "args": {"q": 1}},
+                    "functionCall": {"id": "call_1", "name": "lookup", "args": {"q": 1}},
                     "thoughtSignature": "skip_thought_signature_validator",
                 }
             ],
@@ -41,9 +41,16 @@ def test_roles_system_instruction_and_function_responses() -> None:
         {
             "role": "user",
             "parts": [
-                # The function is named from the assistant's call with that id; a JSON object
-                # result is the response itself, anything else is wrapped.
-                {"functionResponse": {"name": "lookup", "response": {"found": True}}},
+                # The function is named from the assistant's call with that id, which it carries
+                # (Gemini 3 matches by id); a JSON object result is the response itself, anything
+                # else is wrapped. A result for no call of the history has no id to match.
+                {
+                    "functionResponse": {
+                        "id": "call_1",
+                        "name": "lookup",
+                        "response": {"found": True},
+                    }
+                },
                 {"functionResponse": {"name": "unknown", "response": {"result": "plain text"}}},
             ],
         },
@@ -53,8 +60,11 @@ def test_roles_system_instruction_and_function_responses() -> None:
 def test_thought_signatures_go_out_with_the_calls_and_come_back_with_them() -> None:
     """Gemini 3 signs its function calls and refuses (400) the next turn if the first call of
     the turn comes back without its signature."""
-    signed = {"functionCall": {"name": "lookup", "args": {"q": 1}}, "thoughtSignature": "c2lnMQ=="}
-    unsigned = {"functionCall": {"name": "fetch", "args": {}}}
+    signed: dict[str, Any] = {
+        "functionCall": {"name": "lookup", "args": {"q": 1}},
+        "thoughtSignature": "c2lnMQ==",
+    }
+    unsigned: dict[str, Any] = {"functionCall": {"name": "fetch", "args": {}}}
     data = {"candidates": [{"content": {"role": "model", "parts": [signed, unsigned]}}]}
     message = G.completion(data, "gemini-3-pro", 0)["choices"][0]["message"]
     first, second = message["tool_calls"]
@@ -69,7 +79,33 @@ def test_thought_signatures_go_out_with_the_calls_and_come_back_with_them() -> N
 
     history = [{"role": "user", "content": "go"}, message, {"role": "user", "content": "and?"}]
     contents = G.request_body({"messages": history})["contents"]
-    assert contents[1]["parts"] == [signed, unsigned]
+    ids = [call["id"] for call in message["tool_calls"]]
+    assert contents[1]["parts"] == [
+        {**signed, "functionCall": {"id": ids[0], **signed["functionCall"]}},
+        {"functionCall": {"id": ids[1], **unsigned["functionCall"]}},
+    ]
+
+
+def test_gemini_call_ids_come_back_with_the_call_and_its_result() -> None:
+    """Gemini 3 gives its calls ids and matches each functionResponse to its call by id: both go
+    back as they came, so two calls of one function keep their results apart."""
+    calls = [
+        {"functionCall": {"id": f"fc-{n}", "name": "lookup", "args": {"q": n}}} for n in (1, 2)
+    ]
+    data = {"candidates": [{"content": {"role": "model", "parts": calls}}]}
+    message = G.completion(data, "gemini-3-pro", 0)["choices"][0]["message"]
+    assert [call["id"] for call in message["tool_calls"]] == ["fc-1", "fc-2"]
+    results = [
+        {"role": "tool", "tool_call_id": f"fc-{n}", "content": f"result {n}"} for n in (2, 1)
+    ]
+    contents = G.request_body({"messages": [{"role": "user", "content": "go"}, message, *results]})[
+        "contents"
+    ]
+    assert [part["functionCall"]["id"] for part in contents[1]["parts"]] == ["fc-1", "fc-2"]
+    assert [part["functionResponse"] for part in contents[2]["parts"]] == [
+        {"id": "fc-2", "name": "lookup", "response": {"result": "result 2"}},
+        {"id": "fc-1", "name": "lookup", "response": {"result": "result 1"}},
+    ]
 
 
 def test_generation_config_tools_and_passthrough() -> None:
