@@ -63,10 +63,16 @@ def all_blocks() -> tuple[Block, ...]:
     return _parse()[0]
 
 
+def prose() -> str:
+    """The README outside its fenced blocks (their lines blank: line numbers are kept)."""
+    return _parse()[1]
+
+
 def spans() -> list[Snippet]:
     """The prose's code spans, whitespace runs (a span wrapped over two lines) made one space."""
-    prose = _parse()[1]
-    return [
-        Snippet(" ".join(m[1].split()), prose.count("\n", 0, m.start()) + 1)
-        for m in _SPAN.finditer(prose)
-    ]
+    text = prose()
+    return [Snippet(" ".join(m[1].split()), line_of(text, m.start())) for m in _SPAN.finditer(text)]
+
+
+def line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1

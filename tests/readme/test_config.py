@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from router_service.config import SwitchboardConfig, load_config
 from router_service.fake_upstream._scenario import ScenarioTable
-from tests.readme.markdown import Snippet, blocks, spans
+from tests.readme.markdown import Snippet, blocks, line_of, prose, spans
 
 SECTIONS = tuple(SwitchboardConfig.model_fields)
 
@@ -132,6 +132,32 @@ def named_settings() -> list[tuple[str, Snippet]]:
 )
 def test_named_setting_exists(name: str, span: Snippet) -> None:
     assert setting_exists(name), f"{span.where}: `{name}` is no setting of the config schema"
+
+
+# "`server.shutdown_grace_s` (default 30 s)", "`edge.max_body_bytes` (4 MiB)": a default.
+_DEFAULT = re.compile(
+    rf"`((?:{_SECTION})(?:{_PART})+)`\s*\((?:default )?(?P<value>\d[\d.]*\d|\d)(?P<unit> MiB| s)?\b"
+)
+_UNITS = {"": 1, "s": 1, "MiB": 1024 * 1024}
+
+
+def stated_defaults() -> list[tuple[str, str, int]]:
+    text = prose()
+    return [
+        (m[1], m["value"] + (m["unit"] or ""), line_of(text, m.start()))
+        for m in _DEFAULT.finditer(text)
+    ]
+
+
+@pytest.mark.parametrize(("name", "stated", "line"), stated_defaults())
+def test_stated_default_is_the_default(name: str, stated: str, line: int) -> None:
+    default: Any = SwitchboardConfig.model_validate(BASE)
+    for part in name.split("."):
+        default = getattr(default, part)
+    value, _, unit = stated.partition(" ")
+    # A number in its unit, or an address (`127.0.0.1`) as it is.
+    expected = value if value.count(".") > 1 else float(value) * _UNITS[unit]
+    assert default == expected, f"README.md:{line}: `{name}` defaults to {default!r}, not {stated}"
 
 
 def setting_exists(dotted: str) -> bool:
