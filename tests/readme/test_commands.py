@@ -1,13 +1,14 @@
 """The commands the README gives: every `switchboard …` line parses with the real command line
 (`router_service.cli.parser`), every flag it quotes belongs to a subcommand, every `make` target
 and variable is the Makefile's, every `python -m` module and repository path exists. Nothing is
-run (no make, no server): what is checked is that a newcomer's copy does not fail on a name."""
+run (no make, no server): what is checked is that a newcomer's copy does not fail on a name.
+Python names qualified by this repository's packages (`clients.RETRY_POLICY`) exist too."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
+import importlib
 import io
 import re
 import shlex
@@ -29,6 +30,7 @@ NOT_PATHS = {".tools/": "made by `make` (buf's npm install), not committed"}
 _PATH = re.compile(r"^[\w.-]+(?:/[\w.{},-]+)*/?$")
 # A path, not a deployment name (`beta/small-fast`): a directory (`keys/`), a file by its
 # extension, or anything under one of the repository's own top-level entries.
+_QUALIFIED = re.compile(r"(?<![\w.])(?:clients|router_service|http_edge|benchmarks)(?:\.\w+)+")
 _PATH_END = re.compile(r"(?:/|\.[a-z]{1,8}|\.\{[a-z,]+\})$")
 
 
@@ -126,17 +128,39 @@ def test_make_target_exists(call: Snippet) -> None:
             assert word in targets, f"{call.where}: the Makefile has no target {word}"
 
 
-def modules() -> list[Snippet]:
-    return [
+def python_names() -> list[Snippet]:
+    """`python -m` modules, and names qualified by one of this repository's packages
+    (`clients.RETRY_POLICY`, `router_service.telemetry.client_observer()`)."""
+    found = [
         Snippet(m[1], line.line)
         for line in command_lines()
         if (m := re.search(r"python3? -m ([\w.]+)", line.text))
     ]
+    for span in spans():
+        found += [Snippet(name, span.line) for name in _QUALIFIED.findall(span.text)]
+    return list(dict.fromkeys(found))  # `python -m benchmarks.x` is both
 
 
-@pytest.mark.parametrize("module", modules(), ids=lambda m: f"{m.where} {m.text}")
-def test_python_module_exists(module: Snippet) -> None:
-    assert importlib.util.find_spec(module.text), f"{module.where}: no module {module.text}"
+def resolve(name: str) -> object:
+    """The module or attribute `name` is: its longest importable prefix, then attributes."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        with contextlib.suppress(ModuleNotFoundError):
+            found: object = importlib.import_module(".".join(parts[:end]))
+            break
+    else:
+        raise ModuleNotFoundError(name)
+    for part in parts[end:]:
+        found = getattr(found, part)
+    return found
+
+
+@pytest.mark.parametrize("name", python_names(), ids=lambda n: f"{n.where} {n.text}")
+def test_python_name_exists(name: Snippet) -> None:
+    try:
+        resolve(name.text)
+    except (ImportError, AttributeError) as missing:
+        raise AssertionError(f"{name.where}: no {name.text} ({missing})") from None
 
 
 def paths() -> list[Snippet]:
