@@ -30,8 +30,9 @@ NOT_PATHS = {".tools/": "made by `make` (buf's npm install), not committed"}
 _PATH = re.compile(r"^[\w.-]+(?:/[\w.{},-]+)*/?$")
 # A path, not a deployment name (`beta/small-fast`): a directory (`keys/`), a file by its
 # extension, or anything under one of the repository's own top-level entries.
-_QUALIFIED = re.compile(r"(?<![\w.])(?:clients|router_service|http_edge|benchmarks)(?:\.\w+)+")
 _PATH_END = re.compile(r"(?:/|\.[a-z]{1,8}|\.\{[a-z,]+\})$")
+# A Python name under one of this repository's packages.
+_QUALIFIED = re.compile(r"(?<![\w.])(?:clients|router_service|http_edge|benchmarks)(?:\.\w+)+")
 
 
 def command_lines() -> list[Snippet]:

@@ -165,22 +165,22 @@ def test_curl_block_shows_the_failover_then_the_cooldown_and_the_session() -> No
     clock = ManualClock()
     # A stack of its own: the demo's first request, before any other cooled the deployment.
     with LiveStack(demo_config, clock).running() as fresh:
-
-        def served(asking: str | None = None) -> tuple[str, str]:
-            answer = curl(command, fresh.base_url, asking=asking)
-            assert answer.status_code == 200, answer.text
-            return answer.headers["x-switchboard-deployment"], answer.headers[
-                "x-switchboard-attempts"
-            ]
-
         first = curl(command, fresh.base_url)
         assert {name: first.headers[name] for name in claimed} == claimed
         straight = ("beta/small-fast", "1")
-        assert served() == straight  # the same conversation: it sticks
-        assert served(asking="and now?") == straight  # another: the deployment is cooled
-        clock.advance(15.0)  # cooldowns.transient_s
-        assert served(asking="hi again") == ("beta/small-fast", "2")  # a new one fails over
-        assert served() == straight  # the first conversation still sticks
+        assert served(curl(command, fresh.base_url)) == straight  # the conversation sticks
+        # Another conversation in those 15 s: the failing deployment is cooled for everyone.
+        assert served(curl(command, fresh.base_url, asking="and now?")) == straight
+        clock.advance(15.0)  # the README's 15 s (the demo's cooldowns.transient_s)
+        failover = ("beta/small-fast", "2")
+        assert served(curl(command, fresh.base_url, asking="hi again")) == failover
+        assert served(curl(command, fresh.base_url)) == straight  # the first one still sticks
+
+
+def served(answer: httpx.Response) -> tuple[str, str]:
+    """Who served an answer, after how many attempts (its headers)."""
+    assert answer.status_code == 200, answer.text
+    return answer.headers["x-switchboard-deployment"], answer.headers["x-switchboard-attempts"]
 
 
 def test_make_run_banner_works_as_printed(
