@@ -1,0 +1,199 @@
+"""The README's code runs: every ```python block against a live demo stack (`switchboard dev`'s
+config, examples/dev.yaml, on the fake upstream with examples/fake-scenarios.yaml), with only the
+demo's addresses replaced by the stack's ports; its `python -c` one-liners; its curl example and
+the banner `make run` prints, with the answers they claim."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import inspect
+import io
+import json
+import re
+import shlex
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from router_service.auth import hash_key
+from router_service.cli import _print_banner
+from router_service.clock import ManualClock
+from router_service.config import (
+    ClientKeyConfig,
+    DeploymentRef,
+    ModelGroupConfig,
+    SwitchboardConfig,
+    load_config,
+)
+from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream._scenario import load_rules_file
+from tests.http_edge.live_stack import LiveStack
+from tests.readme.markdown import ROOT, Block, Snippet, blocks, spans
+
+EDGE, ROUTER = "http://127.0.0.1:8080", "127.0.0.1:50051"  # the demo's, as the README shows them
+ROUTE_KEY = "sk-service-with-route-scope"  # the decision API block's key
+DECIDED = "alpha/large-fake"  # what `chat-large` routes to here: no other block uses it
+
+
+def demo_config(fake: FakeUpstream) -> SwitchboardConfig:
+    """`switchboard dev`'s config and fault rules, and what the decision API block names: a
+    `chat-large` group and a caller whose key has the `route` scope only."""
+    fake.state.load_rules(load_rules_file(ROOT / "examples/fake-scenarios.yaml"))
+    config = load_config(ROOT / "examples/dev.yaml", env={"FAKE_UPSTREAM_URL": fake.base_url})
+    provider, model = DECIDED.split("/")
+    large = ModelGroupConfig(deployments=[DeploymentRef(provider=provider, model=model)])
+    service = ClientKeyConfig(name="service", key_sha256=hash_key(ROUTE_KEY), scopes=["route"])
+    return config.model_copy(
+        update={
+            "models": {**config.models, "chat-large": large},
+            "auth": config.auth.model_copy(update={"clients": [service]}),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LiveStack]:
+    with LiveStack(demo_config).running() as live:
+        yield live
+
+
+def run_python(source: str, name: str) -> str:
+    """Run `source` as a script (top-level `await` allowed: it then runs in `asyncio.run`) in
+    this thread, outside any event loop; what it printed."""
+    code = compile(source, name, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        # eval, not exec: a source with top-level `await` compiles to a coroutine to run.
+        result = eval(code, {"__name__": "__main__"})
+        if inspect.iscoroutine(result):
+            asyncio.run(result)
+    return printed.getvalue()
+
+
+def python_block(marker: str) -> Block:
+    (block,) = [b for b in blocks("python") if marker in b.text]
+    return block
+
+
+def test_every_python_block_is_run_here() -> None:
+    markers = ("openai.OpenAI(", "router.chat(", "router.pick_route(")
+    assert sorted(b.line for b in blocks("python")) == sorted(python_block(m).line for m in markers)
+
+
+def run_block(marker: str, stack: LiveStack) -> str:
+    block = python_block(marker)
+    assert EDGE in block.text or ROUTER in block.text, f"{block.where}: no demo address"
+    source = block.text.replace(EDGE, stack.base_url).replace(ROUTER, stack.router_target)
+    return run_python(source, block.where)
+
+
+def test_openai_sdk_block(stack: LiveStack) -> None:
+    printed = run_block("openai.OpenAI(", stack).splitlines()
+    assert printed[0] == "Echo: hello"  # the demo's answer, after its failover
+    chunks = printed[1:]
+    assert all(line.startswith("ChatCompletionChunk(") for line in chunks), chunks
+    assert "content='hello'" in "".join(chunks) and "usage=CompletionUsage(" in chunks[-1]
+
+
+def test_grpc_block(stack: LiveStack) -> None:
+    text, *rest = run_block("router.chat(", stack).splitlines()
+    assert text == "Echo: hello"
+    attempts = [line for line in rest if "/" in line]
+    assert attempts and re.fullmatch(r"beta/small-fast fp_[0-9a-f]{12} \d+", attempts[-1])
+    events = [line for line in rest if line not in attempts and "at once" not in line]
+    # The first stream's events (the second prints only its batches): route, chunks, summary.
+    assert events.count("route") == 1 and events[0] == "route" and events[-1] == "summary", events
+
+
+def test_decision_api_block(stack: LiveStack) -> None:
+    assert run_block("router.pick_route(", stack) == ""
+    assert stack.router is not None
+    (stats,) = stack.run(stack.router.runtime.stats.read([DECIDED]))
+    # The route it picked, reported OK with the route-scoped key: one success of that deployment.
+    assert (stats.successes, stats.failures) == (1, 0)
+
+
+def one_liners() -> list[Snippet]:
+    """The `python -c "…"` commands of the prose."""
+    return [span for span in spans() if span.text.startswith("python -c ")]
+
+
+def run_one_liner(span: Snippet) -> str:
+    _, _, code = shlex.split(span.text)
+    return run_python(code, span.where)
+
+
+def test_one_liners() -> None:
+    hashing, session = one_liners()
+    # The hash the README says to configure as `key_sha256` is the one the router checks.
+    assert run_one_liner(hashing) == hash_key("sk-...") + "\n"
+    # A session's state key: the first 32 hex digits of a SHA-256.
+    assert re.fullmatch(r"[0-9a-f]{32}\n", run_one_liner(session))
+
+
+def curl(command: str, edge: str, *, asking: str | None = None) -> httpx.Response:
+    """A `curl -s[i] URL -H … -d …` command line, sent with httpx to `edge` for the demo's;
+    `asking`: another question in place of the README's "hello" (another conversation)."""
+    args = shlex.split(command.replace("\\\n", " "))
+    assert args[0] == "curl", command
+    headers: dict[str, str] = {}
+    url, body, i = "", "", 1
+    while i < len(args):
+        arg = args[i]
+        if arg in ("-H", "-d"):
+            i += 1
+            if arg == "-d":
+                body = args[i]
+            else:
+                name, _, value = args[i].partition(":")
+                headers[name] = value.strip()
+        elif not arg.startswith("-"):
+            url = arg.replace(EDGE, edge)
+        i += 1
+    if asking is not None:
+        body = body.replace('"hello"', json.dumps(asking))
+    return httpx.post(url, headers=headers, content=body, timeout=10)
+
+
+def test_curl_block_shows_the_failover_then_the_cooldown_and_the_session() -> None:
+    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ")]
+    command, _, shown = block.text.partition("\n# ")
+    claimed = dict(line.removeprefix("# ").split(": ") for line in ("# " + shown).splitlines())
+    clock = ManualClock()
+    # A stack of its own: the demo's first request, before any other cooled the deployment.
+    with LiveStack(demo_config, clock).running() as fresh:
+        first = curl(command, fresh.base_url)
+        assert {name: first.headers[name] for name in claimed} == claimed
+        straight = ("beta/small-fast", "1")
+        assert served(curl(command, fresh.base_url)) == straight  # the conversation sticks
+        # Another conversation in those 15 s: the failing deployment is cooled for everyone.
+        assert served(curl(command, fresh.base_url, asking="and now?")) == straight
+        clock.advance(15.0)  # the README's 15 s (the demo's cooldowns.transient_s)
+        failover = ("beta/small-fast", "2")
+        assert served(curl(command, fresh.base_url, asking="hi again")) == failover
+        assert served(curl(command, fresh.base_url)) == straight  # the first one still sticks
+
+
+def served(answer: httpx.Response) -> tuple[str, str]:
+    """Who served an answer, after how many attempts (its headers)."""
+    assert answer.status_code == 200, answer.text
+    return answer.headers["x-switchboard-deployment"], answer.headers["x-switchboard-attempts"]
+
+
+def test_make_run_banner_works_as_printed(
+    stack: LiveStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, port = stack.base_url.removeprefix("http://").split(":")
+    config = load_config(ROOT / "examples/dev.yaml", env={})
+    _print_banner(host, int(port), stack.router_target, config)
+    banner = capsys.readouterr().out
+    command = re.search(r"^  (curl .*?)\n\n", banner, re.MULTILINE | re.DOTALL)
+    one_liner = re.search(r"^  (python -c .*?)\n\n", banner, re.MULTILINE | re.DOTALL)
+    assert command and one_liner, banner
+    answer = curl(command[1], stack.base_url)
+    assert answer.json()["choices"][0]["message"]["content"] == "Echo: hello"
+    _, _, code = shlex.split(one_liner[1])
+    assert run_python(code, "banner") == "Echo: hello\n"
