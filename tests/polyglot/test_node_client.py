@@ -150,6 +150,7 @@ async def test_a_node_client_calls_the_router_with_the_protos(
         "switchboard.v1.RouterService",
         "switchboard.v1.AdminService",
         "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",  # the version @grpc/reflection's proto speaks
         "grpc.reflection.v1alpha.ServerReflection",
     }
     described = seen["reflection"]["described"]

@@ -21,7 +21,7 @@ const args = JSON.parse(process.argv[2]);
 const GOOGLEAPIS = path.dirname(getProtoPath());
 // grpc-js has no reflection client; @grpc/reflection (its server side) ships the proto.
 const REFLECTION_PROTO = require.resolve(
-  '@grpc/reflection/build/proto/grpc/reflection/v1alpha/reflection.proto',
+  '@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto',
 );
 const LOADER_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true };
 
@@ -105,7 +105,7 @@ async function failure(promise) {
 
 const reflection = grpc.loadPackageDefinition(
   protoLoader.loadSync(REFLECTION_PROTO, LOADER_OPTIONS),
-).grpc.reflection.v1alpha;
+).grpc.reflection.v1;
 
 function reflect(requests) {
   const stub = new reflection.ServerReflection(args.target, grpc.credentials.createInsecure());
