@@ -136,6 +136,11 @@ async def test_a_node_client_calls_the_router_with_the_protos(
     assert not_found["code"] == "NOT_FOUND"
     assert not_found["details"]["ErrorInfo"]["reason"] == "MODEL_NOT_FOUND"
     assert not_found["details"]["ErrorInfo"]["metadata"]["openai_param"] == "model"
+    role_unset = errors["role_unset"]
+    assert role_unset["code"] == "INVALID_ARGUMENT"
+    assert role_unset["details"]["ErrorInfo"]["metadata"]["openai_param"] == "messages[0].role"
+    [violation] = role_unset["details"]["BadRequest"]["field_violations"]
+    assert violation["field"] == "messages[0].role"
     limited = errors["rate_limited"]
     assert limited["code"] == "RESOURCE_EXHAUSTED"
     assert limited["details"]["ErrorInfo"]["reason"] == "RATE_LIMITED"

@@ -377,7 +377,9 @@ class ChatMessage(_message.Message):
     FUNCTION_CALL_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
     role: Global___Role.ValueType
-    """Unspecified in a delta that does not repeat the role."""
+    """Required in a request: a request message without one (ROLE_UNSPECIFIED) is refused with
+    INVALID_ARGUMENT, param `messages[N].role`. Unspecified in a delta that does not repeat it.
+    """
     text: _builtins.str
     name: _builtins.str
     tool_call_id: _builtins.str

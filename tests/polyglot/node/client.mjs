@@ -196,6 +196,11 @@ const result = {
   errors: {
     unauthenticated: await failure(chat(chatRequest(args.model, 'who am i'), null)),
     not_found: await failure(chat(chatRequest('no-such-model', 'hello'), args.key)),
+    // OpenAI's spelling of a role: proto-loader drops an enum string it does not know, so the
+    // message goes without one (ROLE_UNSPECIFIED), which the router refuses by the field's path.
+    role_unset: await failure(
+      chat({ params: { model: args.model, messages: [{ role: 'user', text: 'hi' }] } }, args.key),
+    ),
   },
 };
 await chat(chatRequest(args.model, 'first'), args.limited_key);
