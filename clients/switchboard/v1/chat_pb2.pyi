@@ -670,6 +670,9 @@ class ChatParams(_message.Message):
     PARALLEL_TOOL_CALLS_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
     model: _builtins.str
+    """Required: a deployment ("provider/upstream-model"), a model group or a pool, as ListModels
+    lists them. An unknown one is NOT_FOUND (reason MODEL_NOT_FOUND).
+    """
     temperature: _builtins.float
     top_p: _builtins.float
     max_tokens: _builtins.int
@@ -688,7 +691,9 @@ class ChatParams(_message.Message):
     as a JSON object string merged into the upstream request at the top level.
     """
     @_builtins.property
-    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChatMessage]: ...
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChatMessage]:
+        """Required: at least one."""
+
     @_builtins.property
     def stop_list(self) -> Global___StopSequences: ...
     @_builtins.property
