@@ -66,9 +66,9 @@ function chatStream(request, key) {
 
 // --- Errors: the `grpc-status-details-bin` trailer is a google.rpc.Status ---------------------
 
-const googleRoot = new protobuf.Root();
-googleRoot.resolvePath = (origin, target) => path.join(GOOGLEAPIS, target);
-googleRoot.loadSync(
+const googleapis = new protobuf.Root();
+googleapis.resolvePath = (origin, target) => path.join(GOOGLEAPIS, target);
+googleapis.loadSync(
   [
     'google/rpc/status.proto',
     'google/rpc/error_details.proto',
@@ -76,8 +76,8 @@ googleRoot.loadSync(
   ],
   { keepCase: true },
 );
-const Status = googleRoot.lookupType('google.rpc.Status');
-const FileDescriptorProto = googleRoot.lookupType('google.protobuf.FileDescriptorProto');
+const Status = googleapis.lookupType('google.rpc.Status');
+const FileDescriptorProto = googleapis.lookupType('google.protobuf.FileDescriptorProto');
 
 function decodeError(err) {
   const [bin] = err.metadata.get('grpc-status-details-bin');
@@ -86,7 +86,7 @@ function decodeError(err) {
   const status = Status.decode(bin);
   for (const any of status.details) {
     // type_url is "type.googleapis.com/google.rpc.ErrorInfo"
-    const type = googleRoot.lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1));
+    const type = googleapis.lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1));
     out.details[type.name] = type.toObject(type.decode(any.value), { longs: Number });
   }
   return out;
