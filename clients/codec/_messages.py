@@ -82,10 +82,16 @@ def message_from_openai(value: Any, path: str, *, role_required: bool) -> chat_p
     return msg
 
 
-def message_to_openai(msg: chat_pb2.ChatMessage, path: str) -> dict[str, Any]:
+def message_to_openai(
+    msg: chat_pb2.ChatMessage, path: str, *, role_required: bool
+) -> dict[str, Any]:
+    """A request message (``role_required``: ROLE_UNSPECIFIED is refused, as a missing `role`
+    is over HTTP) or a response message / stream delta."""
     out: dict[str, Any] = {}
     if msg.role:
         out["role"] = enum_name(_ROLE_NAMES, msg.role, at(path, "role"))
+    elif role_required:
+        missing(at(path, "role"))
     content = msg.WhichOneof("content")
     if content == "text":
         out["content"] = msg.text

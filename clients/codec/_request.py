@@ -118,7 +118,8 @@ def chat_params_to_openai(params: chat_pb2.ChatParams) -> dict[str, Any]:
         out["model"] = params.model
     if params.messages:
         out["messages"] = [
-            message_to_openai(m, at_index("messages", i)) for i, m in enumerate(params.messages)
+            message_to_openai(m, at_index("messages", i), role_required=True)
+            for i, m in enumerate(params.messages)
         ]
     for key, read in _SCALARS.items():
         if has(params, key):

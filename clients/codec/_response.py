@@ -87,7 +87,9 @@ def chat_completion_to_openai(completion: chat_pb2.ChatCompletion) -> dict[str, 
         path = at_index("choices", i)
         out: dict[str, Any] = {"index": choice.index}
         if choice.HasField("message"):
-            out["message"] = message_to_openai(choice.message, at(path, "message"))
+            out["message"] = message_to_openai(
+                choice.message, at(path, "message"), role_required=False
+            )
         choices.append(_write_choice(out, choice, path))
     return _write_envelope(completion, "chat.completion", choices)
 
@@ -115,7 +117,7 @@ def chunk_to_openai(chunk: chat_pb2.ChatCompletionChunk) -> dict[str, Any]:
         path = at_index("choices", i)
         out: dict[str, Any] = {"index": choice.index}
         if choice.HasField("delta"):
-            out["delta"] = message_to_openai(choice.delta, at(path, "delta"))
+            out["delta"] = message_to_openai(choice.delta, at(path, "delta"), role_required=False)
         choices.append(_write_choice(out, choice, path))
     return _write_envelope(chunk, "chat.completion.chunk", choices)
 

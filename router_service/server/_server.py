@@ -8,7 +8,6 @@ from types import TracebackType
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from clients import LARGEST_ANSWER_BYTES
 from clients.switchboard.v1 import (
@@ -23,6 +22,7 @@ from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
+from router_service.server._reflection import enable_reflection
 from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._tls import CertificateFiles
@@ -84,9 +84,7 @@ class RouterServer:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(self._router, self._server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(self._admin, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        reflection.enable_server_reflection(
-            (*_SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
-        )
+        enable_reflection((*_SERVICE_NAMES, health.SERVICE_NAME), self._server)
         self.port = 0
         self._stopped = False
         self._reloading = asyncio.Lock()

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Operating the router: key pools. Callers need an admin client key.
+    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
+    for RouterService; errors carry the same google.rpc details.
     """
 
     def __init__(self, channel):
@@ -53,7 +54,8 @@ class AdminServiceStub:
 
 
 class AdminServiceServicer:
-    """Operating the router: key pools. Callers need an admin client key.
+    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
+    for RouterService; errors carry the same google.rpc details.
     """
 
     def ListKeys(self, request, context):
@@ -104,7 +106,8 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Operating the router: key pools. Callers need an admin client key.
+    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
+    for RouterService; errors carry the same google.rpc details.
     """
 
     @staticmethod

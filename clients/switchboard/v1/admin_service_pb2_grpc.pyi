@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AdminServiceStub:
-    """Operating the router: key pools. Callers need an admin client key."""
+    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
+    for RouterService; errors carry the same google.rpc details.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -42,7 +44,9 @@ class AdminServiceStub:
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
-    """Operating the router: key pools. Callers need an admin client key."""
+    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
+    for RouterService; errors carry the same google.rpc details.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListKeys: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListKeysRequest, _admin_service_pb2.ListKeysResponse]  # type: ignore[assignment]
@@ -53,7 +57,9 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Per-deployment routing statistics, cooldowns and the sessions active on each provider."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Operating the router: key pools. Callers need an admin client key."""
+    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
+    for RouterService; errors carry the same google.rpc details.
+    """
 
     @_abc_1.abstractmethod
     def ListKeys(

@@ -377,7 +377,9 @@ class ChatMessage(_message.Message):
     FUNCTION_CALL_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
     role: Global___Role.ValueType
-    """Unspecified in a delta that does not repeat the role."""
+    """Required in a request: a request message without one (ROLE_UNSPECIFIED) is refused with
+    INVALID_ARGUMENT, param `messages[N].role`. Unspecified in a delta that does not repeat it.
+    """
     text: _builtins.str
     name: _builtins.str
     tool_call_id: _builtins.str
@@ -668,6 +670,9 @@ class ChatParams(_message.Message):
     PARALLEL_TOOL_CALLS_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
     model: _builtins.str
+    """Required: a deployment ("provider/upstream-model"), a model group or a pool, as ListModels
+    lists them. An unknown one is NOT_FOUND (reason MODEL_NOT_FOUND).
+    """
     temperature: _builtins.float
     top_p: _builtins.float
     max_tokens: _builtins.int
@@ -686,7 +691,9 @@ class ChatParams(_message.Message):
     as a JSON object string merged into the upstream request at the top level.
     """
     @_builtins.property
-    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChatMessage]: ...
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChatMessage]:
+        """Required: at least one."""
+
     @_builtins.property
     def stop_list(self) -> Global___StopSequences: ...
     @_builtins.property

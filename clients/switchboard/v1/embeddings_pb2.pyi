@@ -94,6 +94,7 @@ class EmbeddingParams(_message.Message):
     USER_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
     model: _builtins.str
+    """Required: a deployment, model group or pool, as for chat."""
     text: _builtins.str
     encoding_format: _builtins.str
     dimensions: _builtins.int

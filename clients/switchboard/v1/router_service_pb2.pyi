@@ -54,7 +54,9 @@ class ChatRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _builtins.int
     ROUTING_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def params(self) -> _chat_pb2.ChatParams: ...
+    def params(self) -> _chat_pb2.ChatParams:
+        """Required: `model` and at least one message, each with its role."""
+
     @_builtins.property
     def routing(self) -> _routing_pb2.RoutingOptions: ...
     def __init__(
@@ -108,7 +110,9 @@ class ChatStreamRequest(_message.Message):
     costs far less than one message each. Off: every chunk is its own `chunk` event.
     """
     @_builtins.property
-    def params(self) -> _chat_pb2.ChatParams: ...
+    def params(self) -> _chat_pb2.ChatParams:
+        """Required: `model` and at least one message, each with its role."""
+
     @_builtins.property
     def routing(self) -> _routing_pb2.RoutingOptions: ...
     def __init__(
@@ -289,7 +293,9 @@ class EmbedRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _builtins.int
     ROUTING_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def params(self) -> _embeddings_pb2.EmbeddingParams: ...
+    def params(self) -> _embeddings_pb2.EmbeddingParams:
+        """Required: `model` and an `input`."""
+
     @_builtins.property
     def routing(self) -> _routing_pb2.RoutingOptions: ...
     def __init__(
@@ -339,6 +345,7 @@ class PickRouteRequest(_message.Message):
     ESTIMATED_TOKENS_FIELD_NUMBER: _builtins.int
     EXCLUDE_DEPLOYMENTS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
+    """Required: a deployment, model group or pool, as for Chat."""
     estimated_tokens: _builtins.int
     """Estimated tokens the call will cost, for the key's tokens-per-minute window."""
     @_builtins.property

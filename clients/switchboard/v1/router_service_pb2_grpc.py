@@ -28,9 +28,13 @@ if _version_not_supported:
 class RouterServiceStub:
     """The router: every routing decision (keys, cooldowns, sessions, fallbacks) is taken here.
     Callers authenticate with `authorization: Bearer <client key>` metadata.
-    Errors are gRPC status codes with google.rpc.Status details: ErrorInfo (reason = Outcome name,
-    metadata: provider, upstream_status, openai_type, openai_code, openai_param), RetryInfo where a
-    retry may help, BadRequest for invalid fields.
+    Errors are gRPC status codes with google.rpc.Status details (the `grpc-status-details-bin`
+    trailer, googleapis google/rpc/status.proto and error_details.proto): ErrorInfo (domain
+    "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
+    MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
+    "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
+    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def __init__(self, channel):
@@ -74,9 +78,13 @@ class RouterServiceStub:
 class RouterServiceServicer:
     """The router: every routing decision (keys, cooldowns, sessions, fallbacks) is taken here.
     Callers authenticate with `authorization: Bearer <client key>` metadata.
-    Errors are gRPC status codes with google.rpc.Status details: ErrorInfo (reason = Outcome name,
-    metadata: provider, upstream_status, openai_type, openai_code, openai_param), RetryInfo where a
-    retry may help, BadRequest for invalid fields.
+    Errors are gRPC status codes with google.rpc.Status details (the `grpc-status-details-bin`
+    trailer, googleapis google/rpc/status.proto and error_details.proto): ErrorInfo (domain
+    "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
+    MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
+    "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
+    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def Chat(self, request, context):
@@ -167,9 +175,13 @@ def add_RouterServiceServicer_to_server(servicer, server):
 class RouterService:
     """The router: every routing decision (keys, cooldowns, sessions, fallbacks) is taken here.
     Callers authenticate with `authorization: Bearer <client key>` metadata.
-    Errors are gRPC status codes with google.rpc.Status details: ErrorInfo (reason = Outcome name,
-    metadata: provider, upstream_status, openai_type, openai_code, openai_param), RetryInfo where a
-    retry may help, BadRequest for invalid fields.
+    Errors are gRPC status codes with google.rpc.Status details (the `grpc-status-details-bin`
+    trailer, googleapis google/rpc/status.proto and error_details.proto): ErrorInfo (domain
+    "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
+    MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
+    "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
+    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @staticmethod

@@ -29,9 +29,13 @@ GRPC_VERSION: str
 class RouterServiceStub:
     """The router: every routing decision (keys, cooldowns, sessions, fallbacks) is taken here.
     Callers authenticate with `authorization: Bearer <client key>` metadata.
-    Errors are gRPC status codes with google.rpc.Status details: ErrorInfo (reason = Outcome name,
-    metadata: provider, upstream_status, openai_type, openai_code, openai_param), RetryInfo where a
-    retry may help, BadRequest for invalid fields.
+    Errors are gRPC status codes with google.rpc.Status details (the `grpc-status-details-bin`
+    trailer, googleapis google/rpc/status.proto and error_details.proto): ErrorInfo (domain
+    "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
+    MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
+    "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
+    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @_typing.overload
@@ -59,9 +63,13 @@ class RouterServiceStub:
 class RouterServiceAsyncStub(RouterServiceStub):
     """The router: every routing decision (keys, cooldowns, sessions, fallbacks) is taken here.
     Callers authenticate with `authorization: Bearer <client key>` metadata.
-    Errors are gRPC status codes with google.rpc.Status details: ErrorInfo (reason = Outcome name,
-    metadata: provider, upstream_status, openai_type, openai_code, openai_param), RetryInfo where a
-    retry may help, BadRequest for invalid fields.
+    Errors are gRPC status codes with google.rpc.Status details (the `grpc-status-details-bin`
+    trailer, googleapis google/rpc/status.proto and error_details.proto): ErrorInfo (domain
+    "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
+    MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
+    "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
+    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -85,9 +93,13 @@ class RouterServiceAsyncStub(RouterServiceStub):
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     """The router: every routing decision (keys, cooldowns, sessions, fallbacks) is taken here.
     Callers authenticate with `authorization: Bearer <client key>` metadata.
-    Errors are gRPC status codes with google.rpc.Status details: ErrorInfo (reason = Outcome name,
-    metadata: provider, upstream_status, openai_type, openai_code, openai_param), RetryInfo where a
-    retry may help, BadRequest for invalid fields.
+    Errors are gRPC status codes with google.rpc.Status details (the `grpc-status-details-bin`
+    trailer, googleapis google/rpc/status.proto and error_details.proto): ErrorInfo (domain
+    "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
+    MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
+    "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
+    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @_abc_1.abstractmethod

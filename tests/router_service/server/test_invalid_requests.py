@@ -42,6 +42,8 @@ def schema_format(schema_json: str) -> chat_pb2.ResponseFormat:
 
 CHAT_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "unknown role": ({"messages": [message(role=99)]}, "messages[0].role"),
+    # What protobufjs builds from `role: "user"` (an enum string it does not know is dropped).
+    "role unset": ({"messages": [message(role=chat_pb2.ROLE_UNSPECIFIED)]}, "messages[0].role"),
     "content part of no kind": ({"messages": [no_part_kind()]}, "messages[0].content[0]"),
     "extra_json not JSON": ({"extra_json": "{bad"}, "extra_json"),
     "extra_json an array": ({"extra_json": "[1]"}, "extra_json"),
