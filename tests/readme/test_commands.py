@@ -26,7 +26,10 @@ OTHER_FLAGS = {
     "--with-lto": None,
 }
 # Path-like code spans that are no file of this repository.
-NOT_PATHS = {".tools/": "made by `make` (buf's npm install), not committed"}
+NOT_PATHS = {
+    ".tools/": "made by `make` (buf's npm install), not committed",
+    "google/rpc/status.proto": "googleapis' file, packaged for every language, not ours",
+}
 _PATH = re.compile(r"^[\w.-]+(?:/[\w.{},-]+)*/?$")
 # A path, not a deployment name (`beta/small-fast`): a directory (`keys/`), a file by its
 # extension, or anything under one of the repository's own top-level entries.
