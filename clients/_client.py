@@ -313,6 +313,22 @@ class RouterClient(BaseClient):
         )
         return response
 
+    async def get_server_info(
+        self,
+        req: admin_service_pb2.GetServerInfoRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.GetServerInfoResponse:
+        response: admin_service_pb2.GetServerInfoResponse = await self._unary(
+            "admin",
+            "GetServerInfo",
+            req or admin_service_pb2.GetServerInfoRequest(),
+            timeout,
+            metadata,
+        )
+        return response
+
 
 async def _retire(channel: Any, calls: Iterable[Any], drain_s: float) -> None:
     """Close a replaced channel once the calls it carries have ended; those still running after

@@ -232,3 +232,19 @@ class SyncRouterClient(BaseClient):
             metadata,
         )
         return response
+
+    def get_server_info(
+        self,
+        req: admin_service_pb2.GetServerInfoRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.GetServerInfoResponse:
+        response: admin_service_pb2.GetServerInfoResponse = self._unary(
+            "admin",
+            "GetServerInfo",
+            req or admin_service_pb2.GetServerInfoRequest(),
+            timeout,
+            metadata,
+        )
+        return response

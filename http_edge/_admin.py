@@ -114,20 +114,44 @@ async def admin_keys(request: Request) -> Response:
 
 @router.get("/admin/api/status")
 async def admin_status(request: Request) -> Response:
-    """Pools, groups, deployments with routing statistics, keys by state, cooldowns, sessions."""
+    """The replica that answered, pools, groups, deployments with routing statistics, keys by
+    state, cooldowns, sessions."""
     state = _authorize(request)
     client, metadata = state.router(), _router_metadata(request, state)
-    keys, stats = await asyncio.gather(
-        client.list_keys(admin_pb.ListKeysRequest(), timeout=_ADMIN_TIMEOUT_S, metadata=metadata),
-        client.get_routing_stats(
-            admin_pb.GetRoutingStatsRequest(), timeout=_ADMIN_TIMEOUT_S, metadata=metadata
-        ),
+    timeout = _ADMIN_TIMEOUT_S
+    # With several replicas behind the edge, each call may reach another: `server` names the
+    # one that answered GetServerInfo (keys and statistics on Redis are the same from any).
+    info, keys, stats = await asyncio.gather(
+        client.get_server_info(timeout=timeout, metadata=metadata),
+        client.list_keys(timeout=timeout, metadata=metadata),
+        client.get_routing_stats(timeout=timeout, metadata=metadata),
     )
-    return JSONBytesResponse(status_view(keys, stats, time.time()), headers=_NO_STORE)
+    return JSONBytesResponse(status_view(info, keys, stats, time.time()), headers=_NO_STORE)
+
+
+def server_view(info: admin_pb.GetServerInfoResponse, now: float) -> dict[str, Any]:
+    """Which replica answered and what it runs; times as seconds ago / left."""
+    expires = info.certificate_expires_unix
+    return {
+        "version": info.version,
+        "replica": info.replica,
+        "address": info.address,
+        "up_s": _left(now, info.started_unix),
+        "config_digest": info.config_digest or None,
+        "config_age_s": _left(now, info.config_loaded_unix),
+        "reload_error": info.reload_error or None,
+        "state_backend": info.state_backend,
+        "state_degraded": info.state_degraded,
+        "certificate_left_s": round(expires - now, 1) if expires else None,
+        "auth_open": info.auth_open,
+    }
 
 
 def status_view(
-    keys: admin_pb.ListKeysResponse, stats: admin_pb.GetRoutingStatsResponse, now: float
+    info: admin_pb.GetServerInfoResponse,
+    keys: admin_pb.ListKeysResponse,
+    stats: admin_pb.GetRoutingStatsResponse,
+    now: float,
 ) -> dict[str, Any]:
     """The page's data: everything the router said, with remaining times computed here."""
     key_rows = [_key(k, now) for k in keys.keys]
@@ -138,6 +162,7 @@ def status_view(
     deployments = [_deployment(d, now) for d in stats.deployments]
     return {
         "generated_at": now,
+        "server": server_view(info, now),
         "groups": [
             {
                 "name": g.name,

@@ -29,6 +29,7 @@ function el(tag, props = {}, children = []) {
 
 function seconds(value) {
   if (value === null || value === undefined) return "—";
+  if (value >= 86400) return `${(value / 86400).toFixed(1)} d`;
   if (value >= 3600) return `${(value / 3600).toFixed(1)} h`;
   if (value >= 60) return `${Math.floor(value / 60)} m ${Math.round(value % 60)} s`;
   return `${value.toFixed(1)} s`;
@@ -87,7 +88,35 @@ function renderCards(data) {
   );
 }
 
+const CERTIFICATE_WARN_S = 14 * 86400;
+
+// The replica that answered and what it runs; what needs an operator's eye is coloured.
+function renderServer(server) {
+  const items = [
+    ["Replica", server.replica, ""],
+    ["Listens on", server.address, ""],
+    ["Version", server.version, ""],
+    ["Up", seconds(server.up_s), ""],
+    ["Config", server.config_digest ? `${server.config_digest} (${seconds(server.config_age_s)} ago)` : "no file", ""],
+    ["State", server.state_degraded ? `${server.state_backend}: unreachable, deciding alone` : server.state_backend,
+      server.state_degraded ? "bad" : ""],
+  ];
+  if (server.reload_error) items.push(["Last reload failed", server.reload_error, "bad"]);
+  if (server.certificate_left_s !== null) {
+    const left = server.certificate_left_s;
+    items.push(["Certificate", left <= 0 ? "expired" : `expires in ${seconds(left)}`,
+      left < CERTIFICATE_WARN_S ? (left <= 0 ? "bad" : "warn") : ""]);
+  }
+  if (server.auth_open) items.push(["Auth", "open: no client key needed", "warn"]);
+  document.getElementById("server").replaceChildren(
+    ...items.map(([label, value, level]) => el("div", { class: `item ${level}`, "data-item": label }, [
+      el("span", { class: "label", text: label }), el("span", { class: "value", text: value }),
+    ])),
+  );
+}
+
 function render(data) {
+  renderServer(data.server);
   renderCards(data);
   fill("cooldowns", data.cooldowns, (c) => el("tr", { class: c.scope === "key" ? "disabled" : "cooling" }, [
     td(c.scope), el("td", {}, [el("code", { text: c.name })]), td(c.provider), td(seconds(c.left_s), "num"),

@@ -11,11 +11,18 @@ from router_service.errors import KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
+from router_service.server._server_info import ServingRecord, server_info
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, record: ServingRecord) -> None:
         self.runtime = runtime  # replaced whole by a config reload
+        self._record = record
+
+    async def GetServerInfo(
+        self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetServerInfoResponse:
+        return server_info(self._record, self.runtime)
 
     async def ListKeys(
         self, request: pb.ListKeysRequest, context: grpc.aio.ServicerContext

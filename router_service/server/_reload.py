@@ -83,17 +83,21 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
     except ConfigError as exc:
         log.error("config reload from %s failed, still serving the previous config:\n%s", path, exc)
         reloads.add(1, {"outcome": "failed"})
+        server.record.reload_failed(str(exc))  # names file, line and setting, never a value
         return False
     redact_secrets_of(config)  # a new key is masked in the log before anything can log it
     old = server.runtime.config
     try:
         pending = await server.reload(config)
-    except Exception:
+    except Exception as exc:
         log.exception("config reload from %s failed, still serving the previous config", path)
         reloads.add(1, {"outcome": "failed"})
+        # Its type only: an unexpected error's text may quote anything (the log has it whole).
+        server.record.reload_failed(f"the new config could not be applied ({type(exc).__name__})")
         return False
     reloads.add(1, {"outcome": "ok"})
     serving_file(path)
+    server.record.loaded(_digest(Path(path)), server.runtime.clock.now())
     log.info("config reloaded from %s: %s", path, changes(old, config))
     if pending:
         log.warning(
@@ -124,6 +128,7 @@ async def reloading(
     outside the main thread."""
     loop = asyncio.get_running_loop()
     wanted = asyncio.Event()
+    server.record.loaded(_digest(Path(path)), server.runtime.clock.now())
     for outcome in ("ok", "failed"):  # from 0: the first failure is an increase (telemetry/_zeros)
         current().metrics.config_reloads.add(0, {"outcome": outcome})
 

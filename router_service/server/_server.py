@@ -25,6 +25,7 @@ from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._reflection import enable_reflection
 from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
+from router_service.server._server_info import ServingRecord
 from router_service.server._tls import CertificateFiles
 from router_service.telemetry import server_interceptors
 
@@ -80,7 +81,9 @@ class RouterServer:
         )
         self._health = WatchedHealth()
         self._router = RouterServicer(runtime)
-        self._admin = AdminServicer(runtime)
+        # Facts of this process that outlive a reload's runtime (AdminService.GetServerInfo).
+        self.record = ServingRecord()
+        self._admin = AdminServicer(runtime, self.record)
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(self._router, self._server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(self._admin, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -99,6 +102,7 @@ class RouterServer:
             await self.runtime.aclose()
             raise
         await self._server.start()
+        self.record.started(self.address, self.runtime.clock.now())
         self.runtime.start_background()
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -114,8 +118,9 @@ class RouterServer:
                 port: int = self._server.add_insecure_port(self._address)
             else:
                 # Rewritten certificate files are served from the next connection on (`_tls.py`).
-                credentials = CertificateFiles(tls).credentials()
-                port = self._server.add_secure_port(self._address, credentials)
+                certificates = CertificateFiles(tls)
+                self.record.certificate_expiry = certificates.expires_at
+                port = self._server.add_secure_port(self._address, certificates.credentials())
         except RuntimeError as exc:  # grpc's "Failed to bind to address"; older ones return 0
             port = 0
             cause: BaseException | None = exc

@@ -38,6 +38,10 @@ class CertificateFiles:
         self._lock = threading.Lock()  # grpc calls the fetcher on its own threads
         current().metrics.certificate("server", self._files.current.expires_at)
 
+    def expires_at(self) -> float | None:
+        """When the certificate the port presents now expires."""
+        return self._files.current.expires_at
+
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.dynamic_ssl_server_credentials(
             _configuration(self._files.current),

@@ -124,6 +124,12 @@ class FakeRouter(
         status = admin_service_pb2.DeploymentStatus(deployment="openai/gpt")
         return admin_service_pb2.GetRoutingStatsResponse(deployments=[status])
 
+    async def GetServerInfo(
+        self, request: admin_service_pb2.GetServerInfoRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.GetServerInfoResponse:
+        self._seen(context)
+        return admin_service_pb2.GetServerInfoResponse(replica=self.name)
+
     async def ListKeys(
         self, request: admin_service_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.ListKeysResponse:

@@ -52,7 +52,8 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
         assert (await client.report_outcome(report)).accepted
         stats = await client.get_routing_stats()
         assert stats.deployments[0].deployment == "openai/gpt"
-    assert fake.calls == 8
+        assert (await client.get_server_info()).replica == fake.name
+    assert fake.calls == 9
 
 
 async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:

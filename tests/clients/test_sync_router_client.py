@@ -126,6 +126,12 @@ class SyncFakeRouter(
         self._seen(context)
         return admin_service_pb2.GetRoutingStatsResponse()
 
+    def GetServerInfo(
+        self, request: admin_service_pb2.GetServerInfoRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.GetServerInfoResponse:
+        self._seen(context)
+        return admin_service_pb2.GetServerInfoResponse(replica=self.name)
+
     def ListKeys(
         self, request: admin_service_pb2.ListKeysRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.ListKeysResponse:
@@ -187,7 +193,8 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
         assert client.pick_route(pick).deployment == "gpt"
         assert client.report_outcome(router_service_pb2.ReportOutcomeRequest()).accepted
         assert client.get_routing_stats() == admin_service_pb2.GetRoutingStatsResponse()
-    assert fake.calls == 8
+        assert client.get_server_info().replica == fake.name
+    assert fake.calls == 9
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
 

@@ -4,6 +4,8 @@ and `/admin/keys` (issue #3), behind `edge.admin_token`, reaching the router's A
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -101,6 +103,11 @@ async def test_status_has_deployments_groups_cooldowns_and_sessions(
     scopes = {(c["scope"], c["name"].split(":")[0]) for c in status["cooldowns"]}
     assert ("deployment", "alpha/model-a") in scopes and ("key", "alpha") in scopes
     assert {s["provider"] for s in status["sessions"]} == {"alpha", "beta"}
+    server = status["server"]  # the replica that answered (AdminService.GetServerInfo)
+    assert server["replica"] == f"{socket.gethostname()}:{os.getpid()}"
+    assert (server["state_backend"], server["state_degraded"]) == ("memory", False)
+    assert server["reload_error"] is None and server["certificate_left_s"] is None
+    assert server["up_s"] >= 0
 
 
 @pytest.mark.parametrize(

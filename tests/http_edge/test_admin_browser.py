@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -102,7 +103,10 @@ async def test_the_status_page_renders_the_routers_state(
     await run(*common, "--window-size=1400,1300", f"--screenshot={screenshot}", url)
 
     assert 'id="status"' in dom and 'id="status" hidden' not in dom  # signed in, rendered
+    shown_server = ("Replica", f"{socket.gethostname()}:{os.getpid()}", "memory")
     for shown in ("alpha/model-a", "gamma/model-c", "smart", "disabled", "cooling", "live"):
+        assert shown in dom
+    for shown in shown_server:  # the replica that answered, and what it runs
         assert shown in dom
     assert TOKEN not in dom  # the token left the URL and was never rendered
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -11,8 +11,10 @@ import contextlib
 import inspect
 import io
 import json
+import os
 import re
 import shlex
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -35,6 +37,7 @@ from tests.readme.markdown import ROOT, Block, Snippet, blocks, spans
 
 EDGE, ROUTER = "http://127.0.0.1:8080", "127.0.0.1:50051"  # the demo's, as the README shows them
 ROUTE_KEY = "sk-service-with-route-scope"  # the decision API block's key
+ADMIN_KEY = "sk-admin"  # the server info block's
 DECIDED = "alpha/large-fake"  # what `chat-large` routes to here: no other block uses it
 
 
@@ -46,10 +49,11 @@ def demo_config(fake: FakeUpstream) -> SwitchboardConfig:
     provider, model = DECIDED.split("/")
     large = ModelGroupConfig(deployments=[DeploymentRef(provider=provider, model=model)])
     service = ClientKeyConfig(name="service", key_sha256=hash_key(ROUTE_KEY), scopes=["route"])
+    admin = ClientKeyConfig(name="admin", key_sha256=hash_key(ADMIN_KEY), scopes=["admin"])
     return config.model_copy(
         update={
             "models": {**config.models, "chat-large": large},
-            "auth": config.auth.model_copy(update={"clients": [service]}),
+            "auth": config.auth.model_copy(update={"clients": [service, admin]}),
         }
     )
 
@@ -79,7 +83,7 @@ def python_block(marker: str) -> Block:
 
 
 def test_every_python_block_is_run_here() -> None:
-    markers = ("openai.OpenAI(", "router.chat(", "router.pick_route(")
+    markers = ("openai.OpenAI(", "router.chat(", "router.pick_route(", "get_server_info(")
     assert sorted(b.line for b in blocks("python")) == sorted(python_block(m).line for m in markers)
 
 
@@ -114,6 +118,12 @@ def test_decision_api_block(stack: LiveStack) -> None:
     (stats,) = stack.run(stack.router.runtime.stats.read([DECIDED]))
     # The route it picked, reported OK with the route-scoped key: one success of that deployment.
     assert (stats.successes, stats.failures) == (1, 0)
+
+
+def test_server_info_block(stack: LiveStack) -> None:
+    printed = run_block("get_server_info(", stack)
+    # The in-process stack's router: this process, started without a file, on memory state.
+    assert printed == f"{socket.gethostname()}:{os.getpid()}  reload ok False\n"
 
 
 def one_liners() -> list[Snippet]:

@@ -370,3 +370,85 @@ class GetRoutingStatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetRoutingStatsResponse: _TypeAlias = GetRoutingStatsResponse  # noqa: Y015
+
+@_typing.final
+class GetServerInfoRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServerInfoRequest: _TypeAlias = GetServerInfoRequest  # noqa: Y015
+
+@_typing.final
+class GetServerInfoResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSION_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    STARTED_UNIX_FIELD_NUMBER: _builtins.int
+    CONFIG_DIGEST_FIELD_NUMBER: _builtins.int
+    CONFIG_LOADED_UNIX_FIELD_NUMBER: _builtins.int
+    RELOAD_ERROR_FIELD_NUMBER: _builtins.int
+    STATE_BACKEND_FIELD_NUMBER: _builtins.int
+    STATE_DEGRADED_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_EXPIRES_UNIX_FIELD_NUMBER: _builtins.int
+    AUTH_OPEN_FIELD_NUMBER: _builtins.int
+    version: _builtins.str
+    """The `switchboard` package version it runs."""
+    replica: _builtins.str
+    """The process that answered, "hostname:pid": behind one address, each replica answers alike."""
+    address: _builtins.str
+    """Where it listens ("host:port")."""
+    started_unix: _builtins.float
+    """Unix seconds when it started serving."""
+    config_digest: _builtins.str
+    """The first 12 hex digits of the SHA-256 of its config file, as the metric
+    `switchboard_config_info` labels it: replicas that should agree and do not differ here.
+    Empty when it was started without a file.
+    """
+    config_loaded_unix: _builtins.float
+    """Unix seconds when the config in force was loaded: at start, or by the last reload that took."""
+    reload_error: _builtins.str
+    """Why the last reload did not take (the config in force is then the one before it); empty when
+    it took or none was tried. Names file, line and setting, never a value.
+    """
+    state_backend: _builtins.str
+    """"memory" (this process alone) or "redis" (shared with the other replicas)."""
+    state_degraded: _builtins.bool
+    """Redis does not answer: this replica decides from its local state until it is back, without
+    the other replicas' leases, cooldowns and sessions.
+    """
+    certificate_expires_unix: _builtins.float
+    """Unix seconds at which the certificate it presents on its port expires; 0 without TLS."""
+    auth_open: _builtins.bool
+    """`auth.open`: callers are let in without a client key."""
+    def __init__(
+        self,
+        *,
+        version: _builtins.str = ...,
+        replica: _builtins.str = ...,
+        address: _builtins.str = ...,
+        started_unix: _builtins.float = ...,
+        config_digest: _builtins.str = ...,
+        config_loaded_unix: _builtins.float = ...,
+        reload_error: _builtins.str = ...,
+        state_backend: _builtins.str = ...,
+        state_degraded: _builtins.bool = ...,
+        certificate_expires_unix: _builtins.float = ...,
+        auth_open: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "auth_open", b"auth_open", "certificate_expires_unix", b"certificate_expires_unix", "config_digest", b"config_digest", "config_loaded_unix", b"config_loaded_unix", "reload_error", b"reload_error", "replica", b"replica", "started_unix", b"started_unix", "state_backend", b"state_backend", "state_degraded", b"state_degraded", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetServerInfoResponse: _TypeAlias = GetServerInfoResponse  # noqa: Y015

@@ -51,6 +51,11 @@ class AdminServiceStub:
                 request_serializer=switchboard_dot_v1_dot_admin__service__pb2.GetRoutingStatsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.GetRoutingStatsResponse.FromString,
                 _registered_method=True)
+        self.GetServerInfo = channel.unary_unary(
+                '/switchboard.v1.AdminService/GetServerInfo',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -79,6 +84,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetServerInfo(self, request, context):
+        """Which replica answered and what it runs: version, the config in force and whether its last
+        reload took, its state backend and whether it is reachable, when its certificate expires.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +109,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetRoutingStats,
                     request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.GetRoutingStatsRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_admin__service__pb2.GetRoutingStatsResponse.SerializeToString,
+            ),
+            'GetServerInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetServerInfo,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +199,33 @@ class AdminService:
             '/switchboard.v1.AdminService/GetRoutingStats',
             switchboard_dot_v1_dot_admin__service__pb2.GetRoutingStatsRequest.SerializeToString,
             switchboard_dot_v1_dot_admin__service__pb2.GetRoutingStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetServerInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/GetServerInfo',
+            switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,10 @@ class AdminServiceStub:
     """Disable or re-enable one key by hand."""
     GetRoutingStats: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetRoutingStatsRequest, _admin_service_pb2.GetRoutingStatsResponse]
     """Per-deployment routing statistics, cooldowns and the sessions active on each provider."""
+    GetServerInfo: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetServerInfoRequest, _admin_service_pb2.GetServerInfoResponse]
+    """Which replica answered and what it runs: version, the config in force and whether its last
+    reload took, its state backend and whether it is reachable, when its certificate expires.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -55,6 +59,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Disable or re-enable one key by hand."""
     GetRoutingStats: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetRoutingStatsRequest, _admin_service_pb2.GetRoutingStatsResponse]  # type: ignore[assignment]
     """Per-deployment routing statistics, cooldowns and the sessions active on each provider."""
+    GetServerInfo: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetServerInfoRequest, _admin_service_pb2.GetServerInfoResponse]  # type: ignore[assignment]
+    """Which replica answered and what it runs: version, the config in force and whether its last
+    reload took, its state backend and whether it is reachable, when its certificate expires.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
@@ -84,5 +92,15 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.GetRoutingStatsResponse, _abc.Awaitable[_admin_service_pb2.GetRoutingStatsResponse]]:
         """Per-deployment routing statistics, cooldowns and the sessions active on each provider."""
+
+    @_abc_1.abstractmethod
+    def GetServerInfo(
+        self,
+        request: _admin_service_pb2.GetServerInfoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.GetServerInfoResponse, _abc.Awaitable[_admin_service_pb2.GetServerInfoResponse]]:
+        """Which replica answered and what it runs: version, the config in force and whether its last
+        reload took, its state backend and whether it is reachable, when its certificate expires.
+        """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

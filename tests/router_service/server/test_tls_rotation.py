@@ -11,7 +11,11 @@ import grpc
 import httpx
 import pytest
 
-from clients.switchboard.v1 import router_service_pb2_grpc
+from clients.switchboard.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    router_service_pb2_grpc,
+)
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
@@ -29,6 +33,16 @@ async def _answers(address: str, credentials: grpc.ChannelCredentials) -> bool:
         except grpc.aio.AioRpcError as exc:  # the handshake failed: only UNAVAILABLE says so
             return _refused(exc)
     return True
+
+
+async def _certificate_expiry(address: str, credentials: grpc.ChannelCredentials) -> float:
+    """What AdminService.GetServerInfo says of the certificate, asked on a new connection."""
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    async with grpc.aio.secure_channel(address, credentials, options=options) as channel:
+        stub = admin_service_pb2_grpc.AdminServiceStub(channel)
+        info = await stub.GetServerInfo(admin_service_pb2.GetServerInfoRequest(), timeout=5)
+    expiry: float = info.certificate_expires_unix
+    return expiry
 
 
 def _refused(exc: grpc.aio.AioRpcError) -> bool:
@@ -211,6 +225,10 @@ async def test_certificate_expiry_is_a_gauge_that_follows_rotations(
             "server": expires(pki["server"]),
             "client": expires(pki["client"]),
         }
+        address = router.server.address
+        assert await _certificate_expiry(address, trusting(pki["ca"], pki["client"])) == expires(
+            pki["server"]
+        )
 
         server = pki["ca"].issue("router-90d", server=True, days=90)
         client = pki["ca"].issue("edge-90d", server=False, days=90)
@@ -226,3 +244,5 @@ async def test_certificate_expiry_is_a_gauge_that_follows_rotations(
             return expiry_gauges(capture) == {"server": expires(server), "client": expires(client)}
 
         await eventually(both_moved, within=10, what="both expiry gauges at the new certificates")
+        # The admin view follows the rotation too (the same files, read before a handshake).
+        assert await _certificate_expiry(address, trusting(pki["ca"], client)) == expires(server)
