@@ -28,6 +28,7 @@ from router_service.auth import Admission, Attempt, Gate, MethodRule, rule_for, 
 from router_service.errors import InvalidRequestError, ModelNotFoundError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
+from router_service.server._running import RunningCalls
 
 __all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor", "gate_for"]
 
@@ -48,6 +49,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         self._stream_ttl_s = stream_ttl_s  # backstop of a stream slot without a deadline
         # method -> (the handler as registered, its wrapper); registered methods only.
         self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self.calls = RunningCalls()  # what a stop waits for (server/_running.py)
 
     def use(self, gate: Gate, *, stream_ttl_s: float) -> None:
         """Admit calls through `gate` from now on (a reloaded config's callers and limits)."""
@@ -92,12 +94,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
     def _unary(self, method: str, rule: MethodRule, behavior: Unary) -> Unary:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await _refuse_undecodable(request, context)
-            admission = await self._admit(method, rule, request, context, stream=False)
-            response = await behavior(request, context)
-            if rule.usage is not None:
-                await admission.settle(rule.usage(response))
-            return response
+            task = self.calls.enter()
+            try:
+                await _refuse_undecodable(request, context)
+                admission = await self._admit(method, rule, request, context, stream=False)
+                response = await behavior(request, context)
+                if rule.usage is not None:
+                    await admission.settle(rule.usage(response))
+                return response
+            finally:
+                self.calls.leave(task)
 
         return handle
 
@@ -105,18 +111,22 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         async def handle(
             request: Any, context: grpc.aio.ServicerContext
         ) -> AsyncGenerator[Any, None]:
-            await _refuse_undecodable(request, context)
-            admission = await self._admit(method, rule, request, context, stream=True)
+            task = self.calls.enter()
             try:
-                used = 0
-                async with aclosing(behavior(request, context)) as events:
-                    async for message in events:
-                        if rule.usage is not None:
-                            used = rule.usage(message) or used
-                        yield message
-                await admission.settle(used)
+                await _refuse_undecodable(request, context)
+                admission = await self._admit(method, rule, request, context, stream=True)
+                try:
+                    used = 0
+                    async with aclosing(behavior(request, context)) as events:
+                        async for message in events:
+                            if rule.usage is not None:
+                                used = rule.usage(message) or used
+                            yield message
+                    await admission.settle(used)
+                finally:
+                    await admission.close()
             finally:
-                await admission.close()
+                self.calls.leave(task)
 
         return handle
 

@@ -39,6 +39,8 @@ _SERVICE_NAMES = (
 
 # The shortest interval between a client's pings the router is built for; clients ping less often.
 MIN_PING_INTERVAL_MS = 10_000
+# How long a stop waits for cancelled calls to finish their cleanup before closing the store.
+_SETTLE_S = 5.0
 
 
 def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
@@ -193,6 +195,13 @@ class RouterServer:
                 await self._server.stop(0)
                 raise
         finally:
+            # Calls the stop cancelled still give their leases back: the store stays open
+            # for them (server/_running.py).
+            left = await self._auth.calls.settle(_SETTLE_S)
+            if left:
+                log.warning(
+                    "router stopping: %d call(s) still cleaning up after %gs", left, _SETTLE_S
+                )
             await self.runtime.aclose()
         log.info("router stopped")
 

@@ -14,10 +14,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import RouterClient, RouterError
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, router_service_pb2_grpc
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -98,3 +99,45 @@ async def test_calls_move_to_the_other_replica_when_one_stops(
         stopped.set()
         await asyncio.gather(*callers)
     assert failures == [], [f"{e.grpc_code.name}: {e}" for e in failures[:3]]
+
+
+class _SlowReleases(MemoryStateStore):
+    """A store whose lease releases take a while (a Redis round trip, here 50 ms), which says
+    in what order things happened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        await asyncio.sleep(0.05)  # the store's latency: what the stop must wait for
+        await super().release(resource, lease_id)
+        self.events.append("released")
+
+    async def aclose(self) -> None:
+        self.events.append("closed")
+        await super().aclose()
+
+
+async def test_a_stop_lets_cancelled_calls_finish_their_cleanup_before_closing_the_store(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A call cut at the end of the grace still gives its lease back (a round trip to the
+    store) before the store closes: closed first, the release failed on Redis, the key stayed
+    held until its TTL, and the process exited with the call's task still pending (grpc logged
+    its CancelledError as a traceback)."""
+    store = _SlowReleases()
+    router = await start_router(base_config(fake.base_url), store=store)
+    fake.state.set_scenario(Scenario(stall_after_chunks=2))  # only the stop ends this stream
+    request = pb.ChatStreamRequest(params=_chat().params)
+    async with grpc.aio.insecure_channel(router.server.address) as channel:
+        call = router_service_pb2_grpc.RouterServiceStub(channel).ChatStream(request)
+        assert (await call.read()).WhichOneof("event") == "route"
+        assert await router.leases_held(settled=False) == 1
+        await router.server.shutdown(grace=0.05)
+        with pytest.raises(grpc.aio.AioRpcError):
+            while await call.read() is not grpc.aio.EOF:
+                pass
+    assert store.events == ["released", "closed"]
+    handlers = [t for t in asyncio.all_tasks() if "RouterService/ChatStream" in t.get_name()]
+    assert handlers == []  # no call's task outlives the stop
