@@ -178,9 +178,13 @@ class AttemptRunner:
         stack = AsyncExitStack()
         end = _AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
         stack.push_async_callback(end)
-        end.mark = await self.sessions.enter(
-            ctx.session_id, deployment.provider, deployment.session_limit
-        )
+        try:
+            end.mark = await self.sessions.enter(
+                ctx.session_id, deployment.provider, deployment.session_limit
+            )
+        except BaseException:  # the caller left during the mark's round trip: the lease goes
+            await stack.aclose()
+            raise
         if end.mark is None:
             await stack.aclose()
             return _BUSY
