@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import grpc
 import pytest
@@ -15,18 +14,11 @@ from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle, StartRouter
+from tests.conftest import StartRouter
 from tests.helpers import eventually
-from tests.replicas.harness import ask, replica_config
+from tests.replicas.harness import ask, replica_config, two_replicas
 
 CLIENT = (("authorization", "Bearer sk-client-app"),)
-
-
-async def two(
-    start_router: StartRouter, config: dict[str, Any], clock: ManualClock | None = None
-) -> tuple[RouterHandle, RouterHandle]:
-    clock = clock or ManualClock(time.time())
-    return await start_router(config, clock=clock), await start_router(config, clock=clock)
 
 
 def keys_used(fake: FakeUpstream, since: int) -> set[str]:
@@ -43,7 +35,7 @@ async def test_a_key_that_failed_on_one_replica_is_left_alone_by_the_other(
     redis_url: str,
     redis_prefix: str,
 ) -> None:
-    a, b = await two(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
+    a, b = await two_replicas(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
     for _ in range(2):  # B reads k1's health once: from then on from its read cache
         await b.stub.Chat(ask())
     fake.state.set_scenario(failure, key="k1")
@@ -64,7 +56,7 @@ async def test_a_caller_queued_on_one_replica_for_a_key_another_holds_is_told_wh
     config["providers"]["alpha"].update(
         keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=0.2
     )
-    a, b = await two(start_router, config)
+    a, b = await two_replicas(start_router, config)
     fake.state.set_scenario(Scenario(latency_ms=30_000), key="k1")
     held = asyncio.ensure_future(a.stub.Chat(ask()))
     await fake.state.wait_for(lambda: fake.state.in_flight == 1)
@@ -84,7 +76,7 @@ async def test_a_caller_queued_on_one_replica_gets_the_key_another_gives_back(
 ) -> None:
     config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["providers"]["alpha"].update(keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=5)
-    a, b = await two(start_router, config)
+    a, b = await two_replicas(start_router, config)
     fake.state.set_scenario(Scenario(latency_ms=30_000), key="k1")
     held = asyncio.ensure_future(a.stub.Chat(ask()))
     await fake.state.wait_for(lambda: fake.state.in_flight == 1)
@@ -107,7 +99,7 @@ async def test_a_callers_tokens_per_minute_are_counted_across_replicas(
     is empty, refuses the caller once A has counted its call."""
     config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["auth"] = {"clients": [{"name": "app", "key": "sk-client-app", "tpm": 10}]}
-    a, b = await two(start_router, config)
+    a, b = await two_replicas(start_router, config)
     response = await a.stub.Chat(ask(), metadata=CLIENT)
     assert response.completion.usage.total_tokens > 0
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -124,7 +116,7 @@ async def test_a_callers_concurrent_streams_are_counted_across_replicas(
     config["auth"] = {
         "clients": [{"name": "app", "key": "sk-client-app", "max_concurrent_streams": 1}]
     }
-    a, b = await two(start_router, config)
+    a, b = await two_replicas(start_router, config)
     fake.state.set_scenario(Scenario(stall_after_chunks=2))
     stream = a.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
     async for message in stream:
@@ -157,7 +149,7 @@ async def test_a_conversations_ban_on_one_replica_holds_on_the_other(
     config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"
     clock = ManualClock(time.time())
-    a, b = await two(start_router, config, clock)
+    a, b = await two_replicas(start_router, config, clock)
     for session in ("s1", "s2"):  # B reads both conversations' rules once, then from its cache
         assert (await b.stub.Chat(ask("chain", session))).route.deployment == "alpha/model-a"
     fake.state.set_scenario(Scenario.server_error(503, times=1), model="model-a")
