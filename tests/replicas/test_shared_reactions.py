@@ -11,10 +11,11 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter
+from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
 from tests.replicas.harness import ask, replica_config, two_replicas
 
@@ -160,3 +161,29 @@ async def test_a_conversations_ban_on_one_replica_holds_on_the_other(
     assert (await b.stub.Chat(ask("chain", "s2"))).route.deployment == "alpha/model-a"
     for _ in range(3):
         assert (await b.stub.Chat(ask("chain", "s1"))).route.deployment == "beta/model-b"
+
+
+async def test_routing_statistics_of_both_replicas_add_up(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """Each replica writes its results within `stats_flush_s`, a quiet one too: the admin view
+    of either counts what both served."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix, routing={"stats_flush_s": 0.05})
+    config["models"]["b"] = {"deployments": [{"provider": "beta", "model": "model-b"}]}
+    a, b = await two_replicas(start_router, config)
+    fake.state.set_scenario(Scenario.server_error(503, times=1), model="model-a")
+    await a.stub.Chat(ask("chain"))  # model-a fails (and cools), model-b serves
+    for replica in (a, a, b, b, b):
+        await replica.stub.Chat(ask("b"))
+
+    async def counted(replica: RouterHandle) -> dict[str, tuple[int, int]]:
+        stats = await replica.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+        return {d.deployment: (d.successes, d.failures) for d in stats.deployments}
+
+    want = {"alpha/model-a": (0, 1), "beta/model-b": (6, 0)}
+
+    async def add_up() -> bool:  # polled: B's timer writes them, with no event seen from A
+        return await counted(a) == want
+
+    await eventually(add_up, within=2.0, what="A's view counting B's results")
+    assert await counted(b) == want
