@@ -91,6 +91,10 @@ class KeyPool:
     def off_name(self, key: UpstreamKey) -> str:
         return f"off:{self.provider}:{key.fingerprint}"
 
+    def why_name(self, key: UpstreamKey) -> str:
+        """Why the key is off (a DisableReason value), for replicas that did not disable it."""
+        return f"offwhy:{self.provider}:{key.fingerprint}"
+
     def cool_name(self, key: UpstreamKey, model: str) -> str:
         return f"cool:{self.provider}:{key.fingerprint}:{model}"
 
@@ -312,6 +316,7 @@ class KeyPool:
             )
         health.disabled = reason
         health.next_probe_at = now + health.probe_backoff_s
+        await self.store.set_value(self.why_name(key), reason.value, window_s)
         await self.store.extend_deadline(self.off_name(key), now + window_s)
 
     # -- operating -----------------------------------------------------------------------------
@@ -328,6 +333,7 @@ class KeyPool:
             self._queue.notify()
         else:
             health.disabled = DisableReason.MANUAL
+            await self.store.set_value(self.why_name(key), DisableReason.MANUAL.value, _FOREVER_S)
             await self.store.extend_deadline(self.off_name(key), self.clock.now() + _FOREVER_S)
 
     async def recovered(self, key: UpstreamKey) -> None:

@@ -8,10 +8,12 @@ from typing import Any
 
 import redis
 
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import CallRecord
+from router_service.keys import fingerprint
 from router_service.state import RedisStateStore, ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
 
@@ -63,6 +65,14 @@ async def two_replicas(
     """Two replicas of `config` on one ManualClock (now by default): time moves when told."""
     clock = clock or ManualClock(time.time())
     return await start_router(config, clock=clock), await start_router(config, clock=clock)
+
+
+async def set_enabled(replica: RouterHandle, key: str, enabled: bool) -> None:
+    """AdminService.SetKeyEnabled on one of provider alpha's keys."""
+    request = admin_pb.SetKeyEnabledRequest(
+        provider="alpha", fingerprint=fingerprint(key), enabled=enabled
+    )
+    await replica.admin.SetKeyEnabled(request)
 
 
 def redis_store(replica: RouterHandle) -> RedisStateStore:

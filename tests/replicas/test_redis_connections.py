@@ -15,11 +15,9 @@ from typing import Any
 import pytest
 
 import router_service
-from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
-from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
 from tests.replicas.harness import (
@@ -28,19 +26,13 @@ from tests.replicas.harness import (
     redis_addresses,
     redis_store,
     replica_config,
+    set_enabled,
     two_replicas,
 )
 from tests.replicas.redis_fixtures import RedisProxy
 
 RETRY_S = 1.0
 ROUTER = str(Path(router_service.__file__).parent)
-
-
-async def set_enabled(replica: RouterHandle, key: str, enabled: bool) -> None:
-    request = admin_pb.SetKeyEnabledRequest(
-        provider="alpha", fingerprint=fingerprint(key), enabled=enabled
-    )
-    await replica.admin.SetKeyEnabled(request)
 
 
 def ours(tasks: set[asyncio.Task[Any]]) -> list[str]:

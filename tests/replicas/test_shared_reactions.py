@@ -17,7 +17,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
-from tests.replicas.harness import ask, replica_config, two_replicas
+from tests.replicas.harness import ask, replica_config, set_enabled, two_replicas
 
 CLIENT = (("authorization", "Bearer sk-client-app"),)
 
@@ -187,3 +187,33 @@ async def test_routing_statistics_of_both_replicas_add_up(
 
     await eventually(add_up, within=2.0, what="A's view counting B's results")
     assert await counted(b) == want
+
+
+@pytest.mark.parametrize(
+    "failure", [Scenario.invalid_key(style="openai"), Scenario.quota_exhausted()]
+)
+async def test_a_key_disabled_by_a_replica_that_went_away_is_probed_back_by_another(
+    failure: Scenario,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(failure, key="k1")
+    while not fake.state.count(key="k1"):
+        await a.stub.Chat(ask())
+    await a.server.shutdown(grace=0)  # the replica that disabled k1 (and probed it) is gone
+    fake.state.clear_scenarios()  # k1 works again
+    await set_enabled(b, "k2", False)  # an operator's disable is left alone
+
+    probe_s = b.runtime.config.key_health.probe_initial_s
+    await b.runtime.prober.tick()  # B takes k1 over, with a probe backoff of its own
+    clock.advance(probe_s * 1.5)  # its jitter's longest
+    assert await b.runtime.prober.tick() == 1
+    seen = len(fake.state.calls())
+    for _ in range(3):
+        await b.stub.Chat(ask())
+    assert keys_used(fake, seen) == {"k1"}  # back, and k2 still off
