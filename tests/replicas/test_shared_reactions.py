@@ -217,3 +217,26 @@ async def test_a_key_disabled_by_a_replica_that_went_away_is_probed_back_by_anot
     for _ in range(3):
         await b.stub.Chat(ask())
     assert keys_used(fake, seen) == {"k1"}  # back, and k2 still off
+
+
+async def test_keys_rate_limited_on_different_replicas_throttle_their_provider_together(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """alpha has two keys: both meeting a 429 within `provider_throttle_window_s` is the
+    account throttled, though A met one and B the other."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["models"]["x"] = {"deployments": [{"provider": "alpha", "model": "model-x"}]}
+    a, b = await two_replicas(start_router, config)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="k1", model="model-a")
+    while not fake.state.count(key="k1"):
+        await a.stub.Chat(ask())  # k1's 429, then k2 serves
+    fake.state.clear_scenarios()
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="k2", model="model-a")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask())  # k1 is cooling for model-a: B meets k2's 429
+    fake.state.clear_scenarios()
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await a.stub.Chat(ask("x"))  # another model: the provider as a whole is cooling
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count(model="model-x") == 0
