@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -27,27 +28,38 @@ def one_limited_key(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-async def pair(
-    start_router: StartRouter,
+Shape = Callable[[dict[str, Any]], dict[str, Any]]
+StartPair = Callable[..., Awaitable[tuple[RouterHandle, RouterHandle, ManualClock]]]
+
+
+@pytest.fixture
+def start_pair(
+    redis_proxy: RedisProxy,  # first: it outlives the routers (they stop through it)
     fake: FakeUpstream,
-    proxy: RedisProxy,
+    start_router: StartRouter,
     redis_url: str,
-    prefix: str,
-    shape: Any,
-    session: str = "",
-) -> tuple[RouterHandle, RouterHandle, ManualClock]:
-    """Replica A reaches Redis through `proxy`, B directly; one clock, so A's outage ends when
-    the test says. A has served two calls: its connections are up and its read cache holds
-    what a call reads (the first wrote the conversation's sticky choice, the second read it)."""
-    clock = ManualClock(time.time())
-    through = shape(replica_config(fake.base_url, proxy.url, prefix))
-    through["state"].update(socket_timeout_s=0.2, retry_interval_s=RETRY_S)
-    a = await start_router(through, clock=clock)
-    b = await start_router(shape(replica_config(fake.base_url, redis_url, prefix)), clock=clock)
-    for _ in range(2):
-        await a.stub.Chat(ask(session=session))
-        await a.runtime.afterwork.drain()
-    return a, b, clock
+    redis_prefix: str,
+) -> StartPair:
+    """Replicas A, reaching Redis through the proxy, and B, directly, of a config `shape`d by
+    the test; one clock, so A's outage ends when the test says. A has served two calls: its
+    connections are up and its read cache holds what a call reads (the first wrote the
+    conversation's sticky choice, the second read it)."""
+
+    async def start(
+        shape: Shape, session: str = ""
+    ) -> tuple[RouterHandle, RouterHandle, ManualClock]:
+        clock = ManualClock(time.time())
+        through = shape(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+        through["state"].update(socket_timeout_s=0.2, retry_interval_s=RETRY_S)
+        a = await start_router(through, clock=clock)
+        direct = shape(replica_config(fake.base_url, redis_url, redis_prefix))
+        b = await start_router(direct, clock=clock)
+        for _ in range(2):
+            await a.stub.Chat(ask(session=session))
+            await a.runtime.afterwork.drain()
+        return a, b, clock
+
+    return start
 
 
 async def no_lease_on(replica: RouterHandle) -> bool:
@@ -68,13 +80,9 @@ async def leave_while_held(proxy: RedisProxy, call: Any) -> None:
 
 
 async def test_a_lease_whose_caller_left_during_its_round_trip_is_given_back(
-    redis_proxy: RedisProxy,  # first: it outlives the routers (they stop through it)
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    redis_url: str,
-    redis_prefix: str,
+    start_pair: StartPair, redis_proxy: RedisProxy, fake: FakeUpstream
 ) -> None:
-    a, b, _ = await pair(start_router, fake, redis_proxy, redis_url, redis_prefix, one_limited_key)
+    a, b, _ = await start_pair(one_limited_key)
     redis_proxy.hold_replies()
     await leave_while_held(redis_proxy, a.stub.Chat(ask()))  # Redis granted the lease
 
@@ -85,15 +93,9 @@ async def test_a_lease_whose_caller_left_during_its_round_trip_is_given_back(
 
 
 async def test_a_lease_whose_reply_was_lost_is_given_back_when_redis_answers_again(
-    redis_proxy: RedisProxy,  # first: it outlives the routers (they stop through it)
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    redis_url: str,
-    redis_prefix: str,
+    start_pair: StartPair, redis_proxy: RedisProxy, fake: FakeUpstream
 ) -> None:
-    a, b, clock = await pair(
-        start_router, fake, redis_proxy, redis_url, redis_prefix, one_limited_key
-    )
+    a, b, clock = await start_pair(one_limited_key)
     redis_proxy.hold_replies()
     response = await a.stub.Chat(ask())  # the lease times out: served from A's local state
     assert response.completion.choices[0].message.text == "Echo: hi"
@@ -113,18 +115,12 @@ def provider_ban(config: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_a_call_that_left_while_its_session_mark_was_taken_holds_nothing(
-    redis_proxy: RedisProxy,  # first: it outlives the routers (they stop through it)
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    redis_url: str,
-    redis_prefix: str,
+    start_pair: StartPair, redis_proxy: RedisProxy, fake: FakeUpstream
 ) -> None:
     """A provider with a session limit marks the session in Redis after the key's lease: a
     caller gone during that round trip gives both back (the lease was held forever by this
     replica's count, and until its TTL in Redis; the mark took the provider's one session)."""
-    a, b, _ = await pair(
-        start_router, fake, redis_proxy, redis_url, redis_prefix, provider_ban, session="s1"
-    )
+    a, b, _ = await start_pair(provider_ban, session="s1")
     redis_proxy.hold_replies()
     await leave_while_held(redis_proxy, a.stub.Chat(ask(session="s1")))  # Redis marked s1
 

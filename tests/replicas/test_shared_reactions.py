@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -22,6 +23,12 @@ from tests.replicas.harness import ask, replica_config, set_enabled, two_replica
 CLIENT = (("authorization", "Bearer sk-client-app"),)
 
 
+@pytest.fixture
+def config(fake: FakeUpstream, redis_url: str, redis_prefix: str) -> dict[str, Any]:
+    """The replicas' config (harness.replica_config) on the suite's Redis, this test's prefix."""
+    return replica_config(fake.base_url, redis_url, redis_prefix)
+
+
 def keys_used(fake: FakeUpstream, since: int) -> set[str]:
     return {r.key for r in fake.state.calls()[since:]}
 
@@ -33,10 +40,9 @@ async def test_a_key_that_failed_on_one_replica_is_left_alone_by_the_other(
     failure: Scenario,
     fake: FakeUpstream,
     start_router: StartRouter,
-    redis_url: str,
-    redis_prefix: str,
+    config: dict[str, Any],
 ) -> None:
-    a, b = await two_replicas(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
+    a, b = await two_replicas(start_router, config)
     for _ in range(2):  # B reads k1's health once: from then on from its read cache
         await b.stub.Chat(ask())
     fake.state.set_scenario(failure, key="k1")
@@ -51,9 +57,8 @@ async def test_a_key_that_failed_on_one_replica_is_left_alone_by_the_other(
 
 
 async def test_a_caller_queued_on_one_replica_for_a_key_another_holds_is_told_when_to_retry(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["providers"]["alpha"].update(
         keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=0.2
     )
@@ -73,9 +78,8 @@ async def test_a_caller_queued_on_one_replica_for_a_key_another_holds_is_told_wh
 
 
 async def test_a_caller_queued_on_one_replica_gets_the_key_another_gives_back(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["providers"]["alpha"].update(keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=5)
     a, b = await two_replicas(start_router, config)
     fake.state.set_scenario(Scenario(latency_ms=30_000), key="k1")
@@ -94,11 +98,10 @@ async def test_a_caller_queued_on_one_replica_gets_the_key_another_gives_back(
 
 
 async def test_a_callers_tokens_per_minute_are_counted_across_replicas(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
     """A window that holds any tokens refuses a call that would go over: B, whose own window
     is empty, refuses the caller once A has counted its call."""
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["auth"] = {"clients": [{"name": "app", "key": "sk-client-app", "tpm": 10}]}
     a, b = await two_replicas(start_router, config)
     response = await a.stub.Chat(ask(), metadata=CLIENT)
@@ -111,9 +114,8 @@ async def test_a_callers_tokens_per_minute_are_counted_across_replicas(
 
 
 async def test_a_callers_concurrent_streams_are_counted_across_replicas(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["auth"] = {
         "clients": [{"name": "app", "key": "sk-client-app", "max_concurrent_streams": 1}]
     }
@@ -145,9 +147,8 @@ async def test_a_callers_concurrent_streams_are_counted_across_replicas(
 
 
 async def test_a_conversations_ban_on_one_replica_holds_on_the_other(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"
     clock = ManualClock(time.time())
     a, b = await two_replicas(start_router, config, clock)
@@ -164,11 +165,11 @@ async def test_a_conversations_ban_on_one_replica_holds_on_the_other(
 
 
 async def test_routing_statistics_of_both_replicas_add_up(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
     """Each replica writes its results within `stats_flush_s`, a quiet one too: the admin view
     of either counts what both served."""
-    config = replica_config(fake.base_url, redis_url, redis_prefix, routing={"stats_flush_s": 0.05})
+    config["routing"] = {"stats_flush_s": 0.05}
     config["models"]["b"] = {"deployments": [{"provider": "beta", "model": "model-b"}]}
     a, b = await two_replicas(start_router, config)
     fake.state.set_scenario(Scenario.server_error(503, times=1), model="model-a")
@@ -196,10 +197,8 @@ async def test_a_key_disabled_by_a_replica_that_went_away_is_probed_back_by_anot
     failure: Scenario,
     fake: FakeUpstream,
     start_router: StartRouter,
-    redis_url: str,
-    redis_prefix: str,
+    config: dict[str, Any],
 ) -> None:
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
     clock = ManualClock(time.time())
     a, b = await two_replicas(start_router, config, clock)
     fake.state.set_scenario(failure, key="k1")
@@ -220,11 +219,10 @@ async def test_a_key_disabled_by_a_replica_that_went_away_is_probed_back_by_anot
 
 
 async def test_keys_rate_limited_on_different_replicas_throttle_their_provider_together(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
     """alpha has two keys: both meeting a 429 within `provider_throttle_window_s` is the
     account throttled, though A met one and B the other."""
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["models"]["x"] = {"deployments": [{"provider": "alpha", "model": "model-x"}]}
     a, b = await two_replicas(start_router, config)
     fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="k1", model="model-a")
