@@ -23,7 +23,7 @@ upstream I/O and server/_errors.py for the gRPC wire.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
 import grpc
@@ -139,11 +139,21 @@ class DeadlineExceededError(SwitchboardError):
 class StoreUnavailableError(SwitchboardError):
     """A shared store cannot be reached (or answered with an error). The store's foreign errors
     (redis) become this at one boundary; `ResilientStateStore` answers from local state instead,
-    so callers of a configured store never see it."""
+    so callers of a configured store never see it.
+
+    `undo`: set when the store cannot tell whether the write took effect (the connection was
+    lost before its reply): what takes it back, for when the store answers again (a lease that
+    Redis granted but the replica never heard of would otherwise hold its key until its TTL)."""
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
     http_status = 503
     reason = "STATE_UNAVAILABLE"
+
+    def __init__(
+        self, message: str, *, undo: Callable[[], Awaitable[object]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.undo = undo
 
 
 class NoCapacityError(SwitchboardError):

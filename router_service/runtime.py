@@ -48,6 +48,7 @@ class Runtime:
         self.http = http
         self._owns_http = owns_http
         self._owns_store = True
+        self._hands_over_stats = False
         self._closed = False
         self.adapters: dict[str, ProviderAdapter] = {}
         self.pools: dict[str, KeyPool] = {}
@@ -165,6 +166,7 @@ class Runtime:
         )
         new.route_leases.adopt(self.route_leases)
         self._owns_http = self._owns_store = False
+        self._hands_over_stats = same_routing
         return new
 
     async def aclose(self) -> None:
@@ -177,7 +179,8 @@ class Runtime:
         if self._owns_store:  # the afterwork goes with the store: the last releases reach it
             await self.afterwork.drain()
         with contextlib.suppress(StoreUnavailableError):  # statistics are worth a try, no more
-            await self.stats.flush()
+            # Statistics a successor took over are flushed only: their timer is its own now.
+            await (self.stats.flush() if self._hands_over_stats else self.stats.aclose())
         if self._owns_http:
             await self.http.aclose()
         if self._owns_store:

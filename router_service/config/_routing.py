@@ -74,7 +74,8 @@ class RoutingConfig(_Strict):
         default=1.0,
         ge=0,
         description="Results are added up in the process and written to the state store "
-        "together once the oldest unwritten one is this old (checked as results arrive), before "
+        "together once the oldest unwritten one is this old (with the next result, or by a timer "
+        "when none follows), before "
         "the replica reads statistics, and at shutdown: one write per deployment instead of one "
         "per request. 0: write every result at once.",
     )

@@ -39,6 +39,8 @@ T = TypeVar("T")
 Attempt = Callable[[Deployment, KeyLease, AsyncExitStack], Awaitable[T]]
 Walked = tuple[T, Deployment, AsyncExitStack]
 _BUSY = Unavailable(Refusal.UNHEALTHY)  # the provider already serves its limit of sessions
+# The retry hint of a refusal by busy keys (as for a caller's stream slot: auth/_limits.py).
+_BUSY_RETRY_S = 1.0
 
 
 class AttemptRunner:
@@ -178,9 +180,13 @@ class AttemptRunner:
         stack = AsyncExitStack()
         end = _AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
         stack.push_async_callback(end)
-        end.mark = await self.sessions.enter(
-            ctx.session_id, deployment.provider, deployment.session_limit
-        )
+        try:
+            end.mark = await self.sessions.enter(
+                ctx.session_id, deployment.provider, deployment.session_limit
+            )
+        except BaseException:  # the caller left during the mark's round trip: the lease goes
+            await stack.aclose()
+            raise
         if end.mark is None:
             await stack.aclose()
             return _BUSY
@@ -307,6 +313,14 @@ async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
     return errors
 
 
+def _hint(refusal: Unavailable) -> float | None:
+    """When to come back: a rate window says; a key at its in-flight limit frees when some call
+    using it ends (here or on another replica), which nothing foretells: soon."""
+    if refusal.retry_after_s is None and refusal.at_limit:
+        return _BUSY_RETRY_S
+    return refusal.retry_after_s
+
+
 def _no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
     """Every candidate refused before any call: the earliest hint says when to come back."""
     if refusals and all(r.reason is Refusal.DISABLED for r in refusals):
@@ -314,7 +328,7 @@ def _no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
             "Every key of every candidate deployment is disabled (invalid credentials or "
             "exhausted quota); they are probed and come back by themselves when they work."
         )
-    hints = [r.retry_after_s for r in refusals if r.retry_after_s is not None]
+    hints = [hint for hint in map(_hint, refusals) if hint is not None]
     return NoCapacityError(
         "No key of any candidate deployment is available now.",
         retry_after_s=max(0.0, min(hints)) if hints else None,

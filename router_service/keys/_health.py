@@ -34,7 +34,6 @@ class KeyHealth:
     next_probe_at: float = 0.0
     probe_failures: int = 0
     reported: bool = False  # backed off to the ceiling and still failing
-    recent_429_at: float = 0.0
 
     @property
     def half_open(self) -> bool:

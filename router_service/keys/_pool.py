@@ -91,6 +91,14 @@ class KeyPool:
     def off_name(self, key: UpstreamKey) -> str:
         return f"off:{self.provider}:{key.fingerprint}"
 
+    def why_name(self, key: UpstreamKey) -> str:
+        """Why the key is off (a DisableReason value), for replicas that did not disable it."""
+        return f"offwhy:{self.provider}:{key.fingerprint}"
+
+    def limited_name(self, key: UpstreamKey) -> str:
+        """Until when the key's last 429 counts towards throttling its provider."""
+        return f"r429:{self.provider}:{key.fingerprint}"
+
     def cool_name(self, key: UpstreamKey, model: str) -> str:
         return f"cool:{self.provider}:{key.fingerprint}:{model}"
 
@@ -275,16 +283,18 @@ class KeyPool:
             )
         self._models_seen[model] = None
         await self.store.extend_deadline(self.cool_name(key, model), now + retry_after_s)
-        health.recent_429_at = now
-        await self._maybe_throttle_provider(now, retry_after_s)
+        await self._maybe_throttle_provider(key, now, retry_after_s)
 
-    async def _maybe_throttle_provider(self, now: float, wait_s: float) -> None:
+    async def _maybe_throttle_provider(self, key: UpstreamKey, now: float, wait_s: float) -> None:
         """Most keys rate-limited at once is the account or the IP being throttled: cool the
-        provider as a whole instead of burning through every key."""
+        provider as a whole instead of burning through every key. Each key's last 429 is a
+        deadline in the store, so the 429s every replica met count together."""
         if len(self.keys) < 2:
             return
         window = self.health_config.provider_throttle_window_s
-        limited = sum(1 for h in self.health.values() if now - h.recent_429_at <= window)
+        await self.store.extend_deadline(self.limited_name(key), now + window)
+        recent = await self.store.deadlines([self.limited_name(k) for k in self.keys])
+        limited = sum(1 for until in recent if until)
         needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * len(self.keys)))
         if limited >= needed:
             await self.store.extend_deadline(self.throttle_name, now + wait_s)
@@ -312,6 +322,7 @@ class KeyPool:
             )
         health.disabled = reason
         health.next_probe_at = now + health.probe_backoff_s
+        await self.store.set_value(self.why_name(key), reason.value, window_s)
         await self.store.extend_deadline(self.off_name(key), now + window_s)
 
     # -- operating -----------------------------------------------------------------------------
@@ -328,6 +339,7 @@ class KeyPool:
             self._queue.notify()
         else:
             health.disabled = DisableReason.MANUAL
+            await self.store.set_value(self.why_name(key), DisableReason.MANUAL.value, _FOREVER_S)
             await self.store.extend_deadline(self.off_name(key), self.clock.now() + _FOREVER_S)
 
     async def recovered(self, key: UpstreamKey) -> None:

@@ -4,6 +4,8 @@ A disabled key is probed cheaply (a models list or a 1-token request) on an expo
 with jitter, a few at a time. A passing probe makes the key half-open — one real request at a
 time until it has proved itself — and a failure while half-open doubles the backoff (KeyPool).
 A key that keeps failing backs off to the ceiling and is reported, never retried in a loop.
+Replicas sharing state each probe the keys any of them disabled for credentials or quota
+(`_adopt`), so no key waits for a replica that is gone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ log = logging.getLogger("switchboard.keys")
 # Probe one key: return on success, raise UpstreamFailure on failure.
 ProbeFn = Callable[[UpstreamKey], Awaitable[None]]
 _PROBED = (DisableReason.AUTH, DisableReason.QUOTA)
+_ADOPTED = {reason.value for reason in _PROBED}
 _KEY_FAILURES = (Outcome.AUTH_INVALID, Outcome.QUOTA_EXHAUSTED, Outcome.RATE_LIMITED)
 
 
@@ -58,6 +61,8 @@ class KeyProber:
 
     async def tick(self) -> int:
         """Probe every key that is due, at most `probe_concurrency` at once. Returns how many."""
+        for pool in self._pools.values():
+            await self._adopt(pool)
         due = self.due()
         gate = asyncio.Semaphore(self._config.probe_concurrency)
 
@@ -69,6 +74,26 @@ class KeyProber:
             for pool, key in due:
                 tasks.create_task(one(pool, key))
         return len(due)
+
+    async def _adopt(self, pool: KeyPool) -> None:
+        """Keys another replica disabled for their credentials or quota are probed here too:
+        that replica may be gone (restarted, scaled down), and nothing else would bring them
+        back before their window ends. A key an operator disabled is left to the operator."""
+        quiet = [k for k in pool.keys if pool.health[k.fingerprint].disabled is DisableReason.NONE]
+        if not quiet:
+            return
+        found = await pool.store.read(
+            deadlines=[pool.off_name(k) for k in quiet], values=[pool.why_name(k) for k in quiet]
+        )
+        now = self._clock.now()
+        for key, until, why in zip(quiet, found.deadlines, found.values, strict=True):
+            if not until or why not in _ADOPTED:
+                continue
+            health = pool.health[key.fingerprint]
+            health.disabled = DisableReason(why)
+            health.probe_backoff_s = self._config.probe_initial_s
+            health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
+            log.info("key %s was disabled (%s) by another replica; probed here too", key, why)
 
     async def _probe(self, pool: KeyPool, key: UpstreamKey) -> None:
         health = pool.health[key.fingerprint]

@@ -21,6 +21,11 @@ class ArrivalQueue:
     def __init__(self) -> None:
         self._waiters: deque[asyncio.Event] = deque()
 
+    @property
+    def waiting(self) -> int:
+        """Requests waiting now."""
+        return len(self._waiters)
+
     def notify(self) -> None:
         """A slot may have freed: the head of the queue tries again."""
         if self._waiters:

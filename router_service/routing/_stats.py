@@ -4,6 +4,8 @@ sampling, with the raw counts beside them for display. Latency is an EWMA kept p
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from router_service.clock import Clock
 from router_service.config import RoutingConfig
 from router_service.state import StateStore
+
+log = logging.getLogger("switchboard.routing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,10 +33,11 @@ class DeploymentStats:
 
 class RoutingStats:
     """Results are counted in the process and written to the store together: with the first
-    result recorded `stats_flush_s` or more after the oldest unwritten one, before this replica
-    reads statistics, and at shutdown. Each keeps the bucket of its own time (a bucket is 10
-    minutes wide), and a shared store gets one write per deployment instead of one per request;
-    other replicas see a quiet replica's last results when it next records, reads or stops."""
+    result recorded `stats_flush_s` or more after the oldest unwritten one, `stats_flush_s`
+    after it when no result follows (a timer: a replica gone quiet does not keep its last
+    results from the others), before this replica reads statistics, and at `aclose`. Each keeps
+    the bucket of its own time (a bucket is 10 minutes wide), and a shared store gets one write
+    per deployment instead of one per request."""
 
     def __init__(self, store: StateStore, clock: Clock, config: RoutingConfig) -> None:
         self._store = store
@@ -42,6 +47,9 @@ class RoutingStats:
         # (deployment, bucket) -> field -> count, not yet written; since when (monotonic).
         self._pending: dict[tuple[str, int], dict[str, float]] = {}
         self._pending_since = 0.0
+        self._timer: asyncio.TimerHandle | None = None  # the flush of a quiet replica
+        self._late: asyncio.Task[None] | None = None  # that flush, running
+        self._closed = False
 
     @staticmethod
     def _name(deployment: str) -> str:
@@ -58,9 +66,39 @@ class RoutingStats:
             self.observe_latency(deployment, latency_s)
         if self._clock.monotonic() - self._pending_since >= self._config.stats_flush_s:
             await self.flush()
+        elif self._timer is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._config.stats_flush_s, self._flush_late)
+
+    def _flush_late(self) -> None:
+        self._timer = None
+        if self._pending and self._late is None:
+            self._late = asyncio.get_running_loop().create_task(self._flush_quietly())
+
+    async def _flush_quietly(self) -> None:
+        try:
+            await self.flush()
+        except Exception:  # statistics are worth a try, no more (the next flush writes them)
+            log.warning("writing routing statistics failed", exc_info=True)
+        finally:
+            self._late = None
+
+    async def aclose(self) -> None:
+        """Stop the timer and write what is left (the replica stops, or no longer routes with
+        these statistics). Idempotent."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._late is not None:
+            await asyncio.wait((self._late,))
+        await self.flush()
 
     async def flush(self) -> None:
         """Write what was counted since the last flush (reads and shutdown call it too)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         pending, self._pending = self._pending, {}
         ttl = self._config.thompson_window_s + self._config.bucket_s
         for (deployment, bucket), counts in pending.items():

@@ -30,7 +30,7 @@ import contextlib
 import itertools
 import math
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from router_service.clock import SYSTEM_CLOCK, Clock
@@ -53,12 +53,15 @@ _SLACK_MS = 1000
 
 
 @contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """The one boundary where redis (and socket) errors become ours."""
+def _translated(undo: Callable[[], Awaitable[object]] | None = None) -> Iterator[None]:
+    """The one boundary where redis (and socket) errors become ours. `undo`: what takes the
+    write back if the connection failed before its reply (Redis may have run it)."""
     try:
         yield
-    except (RedisReplyError, OSError) as exc:  # OSError: ConnectionError, TimeoutError
+    except RedisReplyError as exc:  # Redis answered: the write did not happen
         raise StoreUnavailableError(f"redis: {exc}") from exc
+    except OSError as exc:  # ConnectionError, TimeoutError
+        raise StoreUnavailableError(f"redis: {exc}", undo=undo) from exc
 
 
 def _opt(value: int | None) -> str:
@@ -146,8 +149,11 @@ class RedisStateStore(StateStore):
             repr(RATE_WINDOW_S),
             _SLACK_MS,
         ]
-        with _translated():
-            granted, retry_after, window, *found = await self._acquire(keys, args)
+        # A caller gone before the reply, or a reply lost with its connection: the lease Redis
+        # may have granted is given back (now, or once Redis answers again), not held for its TTL.
+        undo = [("ZREM", keys[0], lease_id)]
+        with _translated(lambda: self.release(request.resource, lease_id)):
+            granted, retry_after, window, *found = await self._acquire(keys, args, undo=undo)
         return SlotGrant(
             lease_id if granted else None,
             retry_after_s=float(retry_after),
@@ -318,8 +324,10 @@ class RedisStateStore(StateStore):
             repr(float(ttl_s)),
             _SLACK_MS,
         ]
-        with _translated():
-            admitted = await self._enter(self._group_keys(group), args)
+        keys = self._group_keys(group)
+        undo: list[Command] = [("EVAL", lua.LEAVE, len(keys), *keys, member, token)]  # see acquire
+        with _translated(lambda: self.leave(group, member, token)):
+            admitted = await self._enter(keys, args, undo=undo)
         return token if admitted else None
 
     async def leave(self, group: str, member: str, token: str) -> None:

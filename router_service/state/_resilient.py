@@ -124,6 +124,8 @@ class ResilientStateStore(StateStore):
         except StoreUnavailableError as exc:
             self.mark_down(exc)
             self.fallback_count += 1
+            if exc.undo is not None:  # it may have happened there: taken back when it answers
+                self._enqueue(exc.undo)
             return _DOWN
         finally:
             if probe:

@@ -338,10 +338,32 @@ class Script:
         self._source = source
         self._sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def __call__(self, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
-        (reply,) = await self._client.pipeline([["EVALSHA", self._sha, len(keys), *keys, *args]])
+    async def __call__(
+        self, keys: Sequence[Arg], args: Sequence[Arg], *, undo: Sequence[Command] = ()
+    ) -> Any:
+        """The script's reply. `undo`: commands that take back what the script may have done,
+        sent if the caller gives up waiting for its reply (cancelled): Redis runs the script
+        anyway, and the undo after it (see `_run`)."""
+        reply = await self._run(["EVALSHA", self._sha, len(keys), *keys, *args], undo)
         if isinstance(reply, RedisReplyError) and str(reply).startswith("NOSCRIPT"):
-            return await self._client.execute("EVAL", self._source, len(keys), *keys, *args)
+            reply = await self._run(["EVAL", self._source, len(keys), *keys, *args], undo)
         if isinstance(reply, RedisReplyError):
             raise reply
+        return reply
+
+    async def _run(self, command: Command, undo: Sequence[Command]) -> Any:
+        if not undo:
+            (reply,) = await self._client.pipeline([command])
+            return reply
+        connection = await self._client.connection()
+        try:
+            (reply,) = await replies(connection.send([command]))
+        except asyncio.CancelledError:
+            # On the same connection, whose commands Redis runs in order: after the script.
+            # Nobody waits for it (the caller is gone); a lost connection loses it, and what
+            # the script took then frees itself by its TTL.
+            if connection.broken is None:
+                for future in connection.send(undo, lazy=True):
+                    future.add_done_callback(_unread_reply)
+            raise
         return reply

@@ -1,12 +1,21 @@
-"""Router replicas on one Redis: configs, a request, and peak concurrency from call records."""
+"""Router replicas on one Redis: configs, a request, peak concurrency from call records, two
+replicas on one clock, and their connections to Redis (to kill them)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import redis
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.fake_upstream import CallRecord
+from router_service.keys import fingerprint
+from router_service.state import RedisStateStore, ResilientStateStore
+from tests.conftest import RouterHandle, StartRouter
 
 
 def replica_config(fake_url: str, redis_url: str, prefix: str, **sections: Any) -> dict[str, Any]:
@@ -48,3 +57,53 @@ def peak_concurrency(records: list[CallRecord]) -> int:
         running += delta
         peak = max(peak, running)
     return peak
+
+
+async def two_replicas(
+    start_router: StartRouter, config: dict[str, Any], clock: ManualClock | None = None
+) -> tuple[RouterHandle, RouterHandle]:
+    """Two replicas of `config` on one ManualClock (now by default): time moves when told."""
+    clock = clock or ManualClock(time.time())
+    return await start_router(config, clock=clock), await start_router(config, clock=clock)
+
+
+async def set_enabled(replica: RouterHandle, key: str, enabled: bool) -> None:
+    """AdminService.SetKeyEnabled on one of provider alpha's keys."""
+    request = admin_pb.SetKeyEnabledRequest(
+        provider="alpha", fingerprint=fingerprint(key), enabled=enabled
+    )
+    await replica.admin.SetKeyEnabled(request)
+
+
+def redis_store(replica: RouterHandle) -> RedisStateStore:
+    """The replica's Redis store (behind its local fallback)."""
+    store = replica.runtime.store
+    assert isinstance(store, ResilientStateStore) and isinstance(store.shared, RedisStateStore)
+    return store.shared
+
+
+def redis_addresses(replica: RouterHandle) -> dict[str, list[str]]:
+    """The replica's connections to Redis as Redis names them (`CLIENT KILL ADDR`): its pooled
+    ones and its read cache's subscriber."""
+    shared = redis_store(replica)
+    pooled = [c for c in shared._client._slots if c is not None and c.broken is None]
+    subscriber = shared.cache._subscriber if shared.cache is not None else None
+
+    def address(connection: Any) -> str:
+        host, port = connection._transport.get_extra_info("sockname")[:2]
+        return f"{host}:{port}"
+
+    return {
+        "pooled": [address(c) for c in pooled],
+        "subscriber": [address(subscriber)] if subscriber is not None else [],
+    }
+
+
+def kill_redis_clients(redis_url: str, addresses: list[str]) -> None:
+    """`CLIENT KILL` each: Redis drops the connection (and what it tracked for it)."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for address in addresses:
+            client.client_kill(address)
+    finally:
+        client.close()

@@ -126,3 +126,105 @@ async def private_redis() -> AsyncIterator[PrivateRedis]:
         yield server
     finally:
         await server.stop()
+
+
+class RedisProxy:
+    """The network between replicas and a Redis, on a loopback port of its own: `cut` closes
+    every connection through it and refuses new ones (Redis itself runs on, data and all) until
+    `restore`; `hold_replies` lets commands reach Redis but keeps its replies back (Redis ran
+    them, the replica has not heard yet: a slow reply, or one lost in a timeout) until
+    `restore` lets them on, late, on the connections still open."""
+
+    def __init__(self, target_url: str) -> None:
+        target = urlsplit(target_url)
+        self._target = (target.hostname or "127.0.0.1", target.port or 6379)
+        self._path = target.path
+        self.port = free_port()
+        self._listener: asyncio.Server | None = None
+        self._pipes: dict[asyncio.Task[None], tuple[asyncio.StreamWriter, ...]] = {}
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self.held = asyncio.Event()  # a reply was kept back (its command ran on Redis)
+        self.sent = asyncio.Event()  # commands went to Redis (clear it, then wait for the next)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}{self._path}"
+
+    async def start(self) -> None:
+        self._listener = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        """Every connection through the proxy closed, new ones refused."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        await self._close_pipes()
+        if listener is not None:
+            await listener.wait_closed()
+
+    async def restore(self) -> None:
+        """Connections go through again; replies held back go on, late."""
+        self._flowing.set()
+        if self._listener is None:
+            await self.start()
+
+    def hold_replies(self) -> None:
+        self._flowing.clear()
+        self.held.clear()
+
+    async def aclose(self) -> None:
+        await self.cut()
+
+    async def _close_pipes(self) -> None:
+        """Abort both ends of every connection, as a broken network does, and wait for their
+        pumps to see it."""
+        pipes = list(self._pipes.items())
+        for ends in self._pipes.values():
+            for end in ends:
+                end.transport.abort()
+        await asyncio.gather(*(task for task, _ in pipes), return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._pipes[task] = (writer, up_writer)
+        try:
+            async with asyncio.TaskGroup() as pumps:
+                pumps.create_task(self._pump(reader, up_writer, replies=False))
+                pumps.create_task(self._pump(up_reader, writer, replies=True))
+        except* (ConnectionError, EOFError):
+            pass
+        finally:
+            del self._pipes[task]
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, replies: bool
+    ) -> None:
+        while data := await reader.read(65536):
+            if replies and not self._flowing.is_set():
+                self.held.set()
+                await self._flowing.wait()  # what follows waits in the socket behind it
+            writer.write(data)
+            if not replies:
+                self.sent.set()
+            await writer.drain()
+        raise EOFError  # one side closed: the pipe ends (the TaskGroup stops the other pump)
+
+
+@pytest.fixture
+async def redis_proxy(redis_url: str) -> AsyncIterator[RedisProxy]:
+    """A proxy to the suite's Redis (see RedisProxy)."""
+    proxy = RedisProxy(redis_url)
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.aclose()

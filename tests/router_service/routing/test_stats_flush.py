@@ -8,6 +8,7 @@ from router_service.clock import ManualClock
 from router_service.config import RoutingConfig
 from router_service.routing import RoutingStats
 from router_service.state import MemoryStateStore
+from tests.helpers import eventually
 
 
 class CountingStore(MemoryStateStore):
@@ -55,3 +56,23 @@ async def test_zero_writes_every_result_and_flush_writes_the_rest() -> None:
     await later.flush()  # what shutdown does
     await later.flush()  # nothing left: no second write
     assert store.writes[-1] == ("stats:b", {"s": 1.0}) and len(store.writes) == 3
+
+
+async def test_results_nobody_follows_are_written_by_a_timer_and_at_close() -> None:
+    clock = ManualClock()  # standing still: only the timer can write
+    store = CountingStore(clock)
+    stats = RoutingStats(store, clock, RoutingConfig(stats_flush_s=0.01))
+    await stats.record("a", True)
+
+    async def written() -> bool:  # polled: the timer's flush is a task of its own, unseen
+        return bool(store.writes)
+
+    await eventually(written, within=1.0, what="the timer's flush")
+    assert store.writes == [("stats:a", {"s": 1.0})]
+
+    late = RoutingStats(store, clock, RoutingConfig(stats_flush_s=60))
+    await late.record("b", True)
+    await late.aclose()  # what a stopping router does: written, and no timer left behind
+    await late.aclose()
+    assert store.writes[-1] == ("stats:b", {"s": 1.0}) and len(store.writes) == 2
+    assert late._timer is None
