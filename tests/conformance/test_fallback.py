@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conformance.helpers import chat, chunks, finish_reasons, params, stream, streamed_text
-from tests.conformance.profiles import FALLBACK_PAIRS, mixed_config
+from tests.conformance.profiles import BY_KIND, FALLBACK_PAIRS, mixed_config
 from tests.conftest import RouterHandle, StartRouter
 
 
@@ -43,3 +44,21 @@ async def test_stream_falls_over_to_another_format(mixed: RouterHandle) -> None:
     assert finish_reasons(events) == [chat_pb2.FINISH_REASON_STOP]
     assert len({c.id for c in chunks(events)}) == 1
     assert events[-1].summary.usage.total_tokens > 0
+
+
+async def test_an_embedding_moves_past_a_provider_without_embeddings(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Anthropic has no embeddings API: its adapter finds out inside the attempt (a key was
+    leased, nothing sent), and the Outcome table moves the request on."""
+    router = await start_router(mixed_config(fake, BY_KIND["anthropic"], BY_KIND["openai"]))
+    request = embeddings_pb2.EmbeddingParams(model="mixed", text="alpha")
+
+    response = await router.stub.Embed(pb.EmbedRequest(params=request))
+
+    assert response.route.deployment == "second/m-second"
+    assert [a.outcome for a in response.route.attempts] == [
+        routing_pb2.OUTCOME_UNSUPPORTED_INPUT,
+        routing_pb2.OUTCOME_OK,
+    ]
+    assert [r.path for r in fake.state.calls()] == ["/v1/embeddings"]
