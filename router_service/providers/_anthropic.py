@@ -15,6 +15,7 @@ from router_service.errors import UpstreamFailure
 from router_service.providers import _anthropic_map as A
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._mapping import unsupported
+from router_service.providers._media import unsupported_in
 from router_service.providers._openai import model_ids
 from router_service.providers._transport import (
     MAPPING_ERRORS,
@@ -56,6 +57,9 @@ class AnthropicAdapter(HttpAdapter):
         return A.request_body(
             body, call.upstream_model, self.config.default_max_tokens, stream=stream
         )
+
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        return unsupported_in(params, lambda body: A.request_body(body, "", 1, stream=False))
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         url = f"{self.config.base_url}/messages"
