@@ -85,7 +85,7 @@ class AttemptRunner:
         passed over, and the caller gets their 400 only when no other could serve."""
         if not plan.candidates:
             raise nothing_planned(ctx, plan)
-        met = Met()
+        met = Met(cannot)
         for index, deployment in enumerate(plan.candidates):
             if met.passes_over(ctx, deployment):
                 continue
@@ -99,6 +99,7 @@ class AttemptRunner:
             # Another request's failure may have cooled it since we planned; the first
             # candidate was checked by the plan a moment ago (one store round trip saved).
             if index and not plan.forced and await self._cooling(deployment):
+                met.withheld.append(deployment)
                 continue
             walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success)
             if isinstance(walked, tuple):
@@ -111,7 +112,7 @@ class AttemptRunner:
             if isinstance(walked, tuple):
                 return walked
             met.met(walked, deployment, queued=True)
-        raise met.error(ctx)
+        raise met.error(ctx, plan)
 
     def _unsupported(
         self, ctx: RequestContext, deployment: Deployment, failure: UpstreamFailure

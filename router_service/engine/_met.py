@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from router_service.engine._model import Deployment, RequestContext
+from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.errors import (
     AllCandidatesFailedError,
     NoCapacityError,
@@ -29,10 +29,12 @@ class Met:
     """What the walk through a plan's candidates met on its way: the last failure of an
     upstream, the deployments that cannot express the request, the refusals for want of a key."""
 
+    cannot: Inexpressible | None = None
     last: tuple[UpstreamFailure, Deployment] | None = None
     unsupported: list[tuple[UpstreamFailure, Deployment]] = field(default_factory=list)
     refusals: list[Unavailable] = field(default_factory=list)
     blocked: list[Deployment] = field(default_factory=list)  # all their keys at their limits
+    withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
     window_floor: int | None = None
 
     def passes_over(self, ctx: RequestContext, deployment: Deployment) -> bool:
@@ -61,14 +63,18 @@ class Met:
             self.blocked += [deployment] if walked.at_limit else []
         self.refusals.append(walked)
 
-    def error(self, ctx: RequestContext) -> SwitchboardError:
+    def error(self, ctx: RequestContext, plan: Plan) -> SwitchboardError:
         """Why nothing answered. An upstream's own failure says most; a deployment that had no
         key free may serve a moment later; only when every deployment reached could not express
-        the request is it the caller's to change (INVALID_ARGUMENT, HTTP 400)."""
+        the request, and none held back (cooling, excluded for the session) could, is it the
+        caller's to change (INVALID_ARGUMENT, HTTP 400)."""
         if self.last is not None:
             return AllCandidatesFailedError(self.last[0], self.last[1].provider)
         if self.refusals or not self.unsupported:
             return no_key_free(self.refusals)
+        waiting = self._held_back_could(ctx, plan)
+        if waiting is not None:
+            return waiting
         first, deployment = self.unsupported[0]
         reasons = list(dict.fromkeys(failure.message for failure, _ in self.unsupported))
         if len(reasons) > 1:  # deployments of several kinds: each says what it lacks
@@ -77,6 +83,21 @@ class Met:
             error = {**(first.upstream_error or {}), "message": message}
             first = UpstreamFailure(first.outcome, message, upstream_error=error)
         return AllCandidatesFailedError(first, deployment.provider)
+
+    def _held_back_could(self, ctx: RequestContext, plan: Plan) -> NoCapacityError | None:
+        """The refusal when a deployment that was not asked (cooling, or excluded for the
+        session) could take the request: it may serve it later, so the request is not wrong."""
+        held = self.withheld + [d for d in plan.held_back if d.name in plan.excluded]
+        able = [d for d in held if self.cannot is None or self.cannot(d) is None]
+        if not able:
+            return None
+        usable = [plan.usable_at[d.name] for d in able if d.name in plan.usable_at]
+        reasons = ", ".join(f"{d.name} ({plan.excluded.get(d.name, 'cooldown')})" for d in able)
+        return NoCapacityError(
+            f"No deployment of `{ctx.requested_model}` that takes this request may serve it "
+            f"now: {reasons}.",
+            retry_after_s=max(0.0, min(usable) - ctx.clock.now()) if usable else None,
+        )
 
 
 def _hint(refusal: Unavailable) -> float | None:

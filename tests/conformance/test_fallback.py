@@ -138,3 +138,21 @@ async def test_an_embedding_moves_past_a_provider_without_embeddings(
         routing_pb2.OUTCOME_OK,
     ]
     assert [r.path for r in fake.state.calls()] == ["/v1/embeddings"]
+
+
+async def test_a_cooling_deployment_that_could_take_it_makes_it_a_wait_not_a_400(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The OpenAI deployment that takes audio is cooling after an outage; Claude cannot take it:
+    the request is fine and can be served later, so the caller is told when, not to change it."""
+    fake.state.set_scenario(Scenario.server_error(503), model="m-first")
+    router = await start_router(mixed_config(fake, BY_KIND["openai"], BY_KIND["anthropic"]))
+    assert (await chat(router, params("mixed"))).route.deployment == "second/m-second"
+
+    error = await _failed(router, _audio("mixed"))
+
+    details = details_from_rpc_error(error)
+    assert (error.code(), details.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "NO_CAPACITY")
+    assert "first/m-first (cooldown)" in details.message
+    assert details.retry_after_s is not None and 0 < details.retry_after_s <= 15
+    assert [r.model for r in fake.state.calls()] == ["m-first", "m-second"]
