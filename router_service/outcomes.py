@@ -53,6 +53,10 @@ class Outcome(enum.Enum):
     CANCELLED = 13
     NO_CAPACITY = 14
     MODEL_DENIED = 15
+    # The deployment's provider cannot express the request (a content kind it does not take).
+    # Unlike BAD_REQUEST, which is the upstream's verdict on the request itself, this is only
+    # this deployment's: another of the group may take it (see AttemptRunner.run).
+    UNSUPPORTED_INPUT = 16
 
     @property
     def default_scope(self) -> Scope:
@@ -98,6 +102,9 @@ REACTIONS: dict[Outcome, Reaction] = {
     Outcome.NO_CAPACITY: _R(KeyAction.NONE, False, NextStep.NEXT_CANDIDATE, Scope.NONE, False),
     Outcome.MODEL_DENIED: _R(
         KeyAction.DISABLE_KEY_MODEL, False, NextStep.OTHER_KEY, Scope.KEY_MODEL, False
+    ),
+    Outcome.UNSUPPORTED_INPUT: _R(
+        KeyAction.NONE, False, NextStep.NEXT_CANDIDATE, Scope.NONE, False
     ),
 }
 

@@ -17,13 +17,12 @@ from typing import TypeVar
 
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
+from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
-    NoCapacityError,
-    NoUsableKeyError,
     UpstreamFailure,
 )
 from router_service.keys import KeyLease, Refusal, Unavailable
@@ -31,7 +30,12 @@ from router_service.outcomes import NextStep, Outcome, reaction_for
 from router_service.routing import RoutingStats
 from router_service.sessions import ActiveMark, SessionState, thread_actions
 from router_service.state import StateStore
-from router_service.telemetry import attempt_span, key_wait, record_reaction, record_refusal
+from router_service.telemetry import (
+    attempt_span,
+    key_wait,
+    record_reaction,
+    record_unsupported,
+)
 
 log = logging.getLogger("switchboard.engine")
 
@@ -39,8 +43,6 @@ T = TypeVar("T")
 Attempt = Callable[[Deployment, KeyLease, AsyncExitStack], Awaitable[T]]
 Walked = tuple[T, Deployment, AsyncExitStack]
 _BUSY = Unavailable(Refusal.UNHEALTHY)  # the provider already serves its limit of sessions
-# The retry hint of a refusal by busy keys (as for a caller's stream slot: auth/_limits.py).
-_BUSY_RETRY_S = 1.0
 
 
 class AttemptRunner:
@@ -69,6 +71,7 @@ class AttemptRunner:
         *,
         tokens: int = 0,
         record_success: bool = True,
+        cannot: Inexpressible | None = None,
     ) -> Walked[T]:
         """Run `attempt` until one succeeds; return its result, deployment and open stack.
 
@@ -77,46 +80,48 @@ class AttemptRunner:
         `record_success=False` is for a stream, which stays open after its attempt: the caller
         records its result when it ends, and the session sticks to the deployment at once
         (not when the stream's stack closes, after its last event went out). A call answered
-        at once sticks when its stack closes, together with the lease release."""
+        at once sticks when its stack closes, together with the lease release. `cannot` says
+        which deployments cannot express the request at all (UNSUPPORTED_INPUT): they are
+        passed over, and the caller gets their 400 only when no other could serve."""
         if not plan.candidates:
             raise nothing_planned(ctx, plan)
-        last: tuple[UpstreamFailure, Deployment] | None = None
-        refusals: list[Unavailable] = []
-        blocked: list[Deployment] = []
-        window_floor: int | None = None
+        met = Met(cannot)
         for index, deployment in enumerate(plan.candidates):
-            if deployment.provider in ctx.banned_providers:
-                continue  # this conversation just banned the provider
-            if window_floor is not None and (deployment.context_window or 0) <= window_floor:
-                continue  # after a context-length failure only a larger window can help
+            if met.passes_over(ctx, deployment):
+                continue
+            # A deployment that cannot express the request (audio for Claude) is passed over
+            # before any key is leased: nothing is sent, no key, limit or statistic pays.
+            unsupported = cannot(deployment) if cannot is not None else None
+            if unsupported is not None:
+                self._unsupported(ctx, deployment, unsupported)
+                met.failed(unsupported, deployment)
+                continue
             # Another request's failure may have cooled it since we planned; the first
             # candidate was checked by the plan a moment ago (one store round trip saved).
             if index and not plan.forced and await self._cooling(deployment):
+                met.withheld.append(deployment)
                 continue
             walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success)
             if isinstance(walked, tuple):
                 return walked
-            if isinstance(walked, UpstreamFailure):
-                last = (walked, deployment)
-                if walked.outcome is Outcome.CONTEXT_TOO_LONG:
-                    window_floor = deployment.context_window or 0
-            else:
-                record_refusal(deployment, walked)
-                refusals.append(walked)
-                blocked += [deployment] if walked.at_limit else []
-        if blocked and last is None:
-            deployment = blocked[0]
+            met.met(walked, deployment)
+        if met.blocked and met.last is None:
+            deployment = met.blocked[0]
             wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
             walked = await self._walk(ctx, deployment, attempt, tokens, wait_s, record_success)
             if isinstance(walked, tuple):
                 return walked
-            if isinstance(walked, UpstreamFailure):
-                last = (walked, deployment)
-            else:
-                refusals.append(walked)
-        if last is not None:
-            raise AllCandidatesFailedError(last[0], last[1].provider)
-        raise _no_key_free(refusals)
+            met.met(walked, deployment, queued=True)
+        raise met.error(ctx, plan)
+
+    def _unsupported(
+        self, ctx: RequestContext, deployment: Deployment, failure: UpstreamFailure
+    ) -> None:
+        """The route names the deployment passed over and why (no key: none was leased)."""
+        ctx.record(
+            deployment, "", failure.outcome, self._clock.monotonic(), detail=failure.message[:200]
+        )
+        record_unsupported(deployment)
 
     async def _cooling(self, deployment: Deployment) -> bool:
         return bool((await self._store.deadlines([deployment.cooldown_name]))[0])
@@ -311,25 +316,3 @@ async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
         except BaseException as exc:
             errors.append(exc)
     return errors
-
-
-def _hint(refusal: Unavailable) -> float | None:
-    """When to come back: a rate window says; a key at its in-flight limit frees when some call
-    using it ends (here or on another replica), which nothing foretells: soon."""
-    if refusal.retry_after_s is None and refusal.at_limit:
-        return _BUSY_RETRY_S
-    return refusal.retry_after_s
-
-
-def _no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
-    """Every candidate refused before any call: the earliest hint says when to come back."""
-    if refusals and all(r.reason is Refusal.DISABLED for r in refusals):
-        return NoUsableKeyError(
-            "Every key of every candidate deployment is disabled (invalid credentials or "
-            "exhausted quota); they are probed and come back by themselves when they work."
-        )
-    hints = [hint for hint in map(_hint, refusals) if hint is not None]
-    return NoCapacityError(
-        "No key of any candidate deployment is available now.",
-        retry_after_s=max(0.0, min(hints)) if hints else None,
-    )

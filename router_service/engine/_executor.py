@@ -14,6 +14,7 @@ from router_service.clock import Clock
 from router_service.config import StreamsConfig
 from router_service.engine._afterwork import Afterwork
 from router_service.engine._attempts import Attempt, AttemptRunner, Walked
+from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
@@ -65,12 +66,15 @@ class Executor:
         *,
         tokens: int = 0,
         record_success: bool = True,
+        params: chat_pb2.ChatParams | None = None,
     ) -> Walked[T]:
-        """`AttemptRunner.run`, with NO_CAPACITY spells logged."""
+        """`AttemptRunner.run`, with NO_CAPACITY spells logged. A chat's `params` let it pass
+        over the deployments whose format cannot express them."""
         model = ctx.requested_model
+        cannot = None if params is None else _cannot_express(params)
         try:
             walked = await self._runner.run(
-                ctx, plan, attempt, tokens=tokens, record_success=record_success
+                ctx, plan, attempt, tokens=tokens, record_success=record_success, cannot=cannot
             )
         except NoCapacityError as exc:
             refused = self._refusing.get(model, 0)
@@ -102,7 +106,7 @@ class Executor:
 
         plan = await self.planner.plan(ctx)
         completion, deployment, stack = await self._run(
-            ctx, plan, attempt, tokens=estimate_chat_tokens(params)
+            ctx, plan, attempt, tokens=estimate_chat_tokens(params), params=params
         )
         await self._afterwork.close(stack)  # the release and the session's writes: after
         return router_service_pb2.ChatResponse(completion=completion, route=ctx.route(deployment))
@@ -143,7 +147,12 @@ class Executor:
         plan = await self.planner.plan(ctx)
         started = self._clock.monotonic()
         opened, deployment, stack = await self._run(
-            ctx, plan, attempt, tokens=estimate_chat_tokens(params), record_success=False
+            ctx,
+            plan,
+            attempt,
+            tokens=estimate_chat_tokens(params),
+            record_success=False,
+            params=params,
         )
         async with stack:
             usage: chat_pb2.Usage | None = None
@@ -257,6 +266,13 @@ class Executor:
             if reaction_for(failure.outcome).counts_against_deployment:
                 await self._runner.stats.record(deployment.name, False)
             yield StreamEvent(error=_stream_error(failure, deployment))
+
+
+def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
+    def cannot(deployment: Deployment) -> UpstreamFailure | None:
+        return deployment.adapter.cannot_express(params)
+
+    return cannot
 
 
 def _chunk_events(

@@ -21,6 +21,7 @@ class Plan:
 
     candidates: list[Deployment]
     excluded: dict[str, str] = field(default_factory=dict)  # deployment -> why
+    held_back: list[Deployment] = field(default_factory=list)  # the excluded deployments
     # Excluded deployment -> unix time it is usable again (every rule on it over).
     usable_at: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)

@@ -82,6 +82,7 @@ class Planner:
             else:
                 plan.candidates.append(deployment)
                 continue
+            plan.held_back.append(deployment)
             plan.usable_at[name] = max(ban or 0.0, skip or 0.0, cool or 0.0)
         self._stick(plan, sticky)
         if not plan.candidates:

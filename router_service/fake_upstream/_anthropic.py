@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
+from ._content import anthropic_problem
 from ._dialects import ANTHROPIC, named_sse
 from ._faults import Call, run_stream, send_answer, send_error
 from ._native import RequestView, chat_answer, words
@@ -57,7 +58,7 @@ def _problem(call: Call) -> str | None:
         return "max_tokens: Field required"
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         return "messages: at least one message is required"
-    return None
+    return anthropic_problem(body)
 
 
 def _message(answer: R.ChatAnswer) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from . import _responses as R
+from ._content import cohere_problem
 from ._dialects import COHERE, named_sse
 from ._faults import Call, run_stream, send_answer, send_error
 from ._native import RequestView, chat_answer, words
@@ -108,6 +109,9 @@ async def _chat(call: Call) -> web.StreamResponse:
     messages = call.body.get("messages")
     if not isinstance(messages, list) or not messages:
         return await send_error(call, 400, "invalid request: messages is empty", "bad_request")
+    problem = cohere_problem(call.body)
+    if problem is not None:
+        return await send_error(call, 400, problem, "bad_request")
     answer = chat_answer(call, _view(call.body), f"fake-{call.record.seq}")
     if not call.record.stream:
         return await send_answer(call, _response(answer))

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
+from ._content import gemini_problem
 from ._dialects import GEMINI
 from ._faults import Call, run_stream, send_answer, send_error
 from ._native import RequestView, chat_answer, words
@@ -88,6 +89,9 @@ async def _generate(call: Call) -> web.StreamResponse:
     contents = call.body.get("contents")
     if not isinstance(contents, list) or not contents:
         return await send_error(call, 400, "* contents: contents is not specified", "bad_request")
+    problem = gemini_problem(call.body)
+    if problem is not None:
+        return await send_error(call, 400, problem, "bad_request")
     unmatched = _unmatched_response(contents)
     if unmatched is not None:
         message = f"function response id {unmatched!r} matches no function call"

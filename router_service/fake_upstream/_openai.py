@@ -12,6 +12,7 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
+from ._content import openai_problem
 from ._dialects import OPENAI, Dialect, bearer, model_list_dialect
 from ._faults import (
     NO_FAULTS,
@@ -101,6 +102,9 @@ async def _chat(call: Call) -> web.StreamResponse:
         return await send_error(call, 400, "you must provide a model parameter", "bad_request")
     if not isinstance(messages, list) or not messages:
         return await send_error(call, 400, "'messages' must be a non-empty array", "bad_request")
+    problem = openai_problem(body)
+    if problem is not None:
+        return await send_error(call, 400, problem, "bad_request")
     sc = call.scenario
     text, pieces = R.split_pieces(R.answer_text(body, sc), sc.chunks)
     answer = R.ChatAnswer(

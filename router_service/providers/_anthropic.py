@@ -14,7 +14,8 @@ from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers import _anthropic_map as A
 from router_service.providers._base import ChatCall, EmbedCall
-from router_service.providers._mapping import caller_error
+from router_service.providers._mapping import unsupported
+from router_service.providers._media import unsupported_in
 from router_service.providers._openai import model_ids
 from router_service.providers._transport import (
     MAPPING_ERRORS,
@@ -57,6 +58,9 @@ class AnthropicAdapter(HttpAdapter):
             body, call.upstream_model, self.config.default_max_tokens, stream=stream
         )
 
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        return unsupported_in(params, lambda body: A.request_body(body, "", 1, stream=False))
+
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         url = f"{self.config.base_url}/messages"
         data = await self._post_json(
@@ -69,7 +73,7 @@ class AnthropicAdapter(HttpAdapter):
             raise malformed("response", exc) from exc
 
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
-        raise caller_error("anthropic offers no embeddings API", "model")
+        raise unsupported("anthropic offers no embeddings API", "model")
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         # https://docs.anthropic.com/en/api/models-list: {"data": [{"id": ...}], "has_more"}

@@ -7,7 +7,7 @@ Followed:
   https://docs.anthropic.com/en/docs/build-with-claude/streaming
 - Tool use (tools with input_schema, tool_choice auto/any/tool/none, tool_use / tool_result
   blocks): https://docs.anthropic.com/en/docs/build-with-claude/tool-use/overview
-- Images (base64 and url sources): https://docs.anthropic.com/en/docs/build-with-claude/vision
+- Content blocks (images, documents): see `_anthropic_blocks`.
 - Error types and their HTTP statuses: https://docs.claude.com/en/api/errors
 - Prompt caching (`cache_control` on system, message content and tool blocks; OpenAI has no
   such field, callers put it where LiteLLM and OpenRouter take it: on a content part or a tool):
@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from router_service.providers import _mapping as M
+from router_service.providers._anthropic_blocks import cached, content_blocks
 
 JsonObject = dict[str, Any]
 
@@ -101,15 +102,8 @@ def _tools(body: Mapping[str, Any]) -> list[JsonObject]:
     tools = []
     for tool in body.get("tools") or ():
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
-            tools.append(_cached(_tool(tool["function"]), tool))
+            tools.append(cached(_tool(tool["function"]), tool))
     return tools
-
-
-def _cached(block: JsonObject, given: Mapping[str, Any]) -> JsonObject:
-    """The block with the caller's cache breakpoint, if the part it came from had one."""
-    if isinstance(given.get("cache_control"), dict):
-        block["cache_control"] = given["cache_control"]
-    return block
 
 
 def _tool(function: Mapping[str, Any]) -> JsonObject:
@@ -160,11 +154,11 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
             M.append_turn(out, "user", "content", [result])
         elif role == "assistant":
             blocks = _thinking_blocks(message.get("thinking_blocks"))
-            blocks += _blocks(content, f"messages[{i}]")
+            blocks += content_blocks(content, f"messages[{i}]")
             blocks += _tool_uses(message.get("tool_calls") or [], f"messages[{i}].tool_calls")
             M.append_turn(out, "assistant", "content", blocks)
         else:
-            M.append_turn(out, "user", "content", _blocks(content, f"messages[{i}]"))
+            M.append_turn(out, "user", "content", content_blocks(content, f"messages[{i}]"))
     if any("cache_control" in block for block in system_blocks):
         return system_blocks, out
     return "\n\n".join(s for s in system if s), out
@@ -175,7 +169,7 @@ def _system_blocks(content: Any) -> list[JsonObject]:
         text = M.text_of(content)
         return [{"type": "text", "text": text}] if text else []
     return [
-        _cached({"type": "text", "text": part["text"]}, part)
+        cached({"type": "text", "text": part["text"]}, part)
         for part in M.parts_of(content)
         if part.get("type") == "text" and part.get("text")
     ]
@@ -186,31 +180,8 @@ def _result_content(content: Any, path: str) -> str | list[JsonObject]:
     image: a tool_result takes text and image blocks)."""
     parts = M.parts_of(content)
     if any(part.get("type") != "text" or "cache_control" in part for part in parts):
-        return _blocks(content, path)
+        return content_blocks(content, path)
     return M.text_of(content)
-
-
-def _blocks(content: Any, path: str) -> list[JsonObject]:
-    blocks: list[JsonObject] = []
-    for part in M.parts_of(content):
-        kind = part.get("type")
-        if kind == "text":
-            if part.get("text"):
-                blocks.append(_cached({"type": "text", "text": part["text"]}, part))
-        elif kind == "image_url":
-            blocks.append(_cached(_image(M.image_url(part)), part))
-        else:
-            raise M.caller_error(f"anthropic does not take {kind!r} content parts", path)
-    return blocks
-
-
-def _image(url: str) -> JsonObject:
-    inline = M.split_data_url(url)
-    if inline is not None:
-        media_type, data = inline
-        source = {"type": "base64", "media_type": media_type, "data": data}
-        return {"type": "image", "source": source}
-    return {"type": "image", "source": {"type": "url", "url": url}}
 
 
 def _thinking_blocks(given: Any) -> list[JsonObject]:

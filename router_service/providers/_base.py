@@ -13,6 +13,7 @@ import httpx
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
+from router_service.errors import UpstreamFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,13 @@ class ProviderAdapter(ABC):
         self.config = config
         self.http = http
         self.clock = clock
+
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        """Why this provider's format cannot carry `params` (a content kind it does not take),
+        as the UNSUPPORTED_INPUT failure its call would raise; None when it can. Pure and
+        without I/O: the attempt loop asks before leasing a key, and passes the deployment
+        over. OpenAI's format takes every part as it is: the default."""
+        return None
 
     @abstractmethod
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:

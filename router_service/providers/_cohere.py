@@ -24,6 +24,7 @@ from router_service.outcomes import Outcome
 from router_service.providers import _cohere_map as C
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._mapping import embedding_list, embedding_texts
+from router_service.providers._media import unsupported_in
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
 
 # Keys of an OpenAI embeddings body; any other key (input_type, truncate…) is Cohere's own.
@@ -39,6 +40,9 @@ class CohereAdapter(HttpAdapter):
             "authorization": f"Bearer {api_key}",
             "content-type": "application/json",
         }
+
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        return unsupported_in(params, lambda body: C.request_body(body, "", stream=False))
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         body = C.request_body(chat_params_to_openai(call.params), call.upstream_model, stream=False)

@@ -9,6 +9,10 @@ Followed:
   delta/end, citation-start/end, message-end with finish_reason and usage):
   https://docs.cohere.com/v2/docs/streaming and https://docs.cohere.com/docs/tool-use-streaming
 - Images as `image_url` content parts: https://docs.cohere.com/docs/image-inputs
+- Content parts are text and images only: Cohere takes no audio, and documents only as text, in
+  the request's own `documents` field (https://docs.cohere.com/docs/retrieval-augmented-generation-rag;
+  passed through when a caller sends it). An OpenAI `file` or `input_audio` part is
+  UNSUPPORTED_INPUT: the group's next deployment may take it.
 """
 
 from __future__ import annotations
@@ -113,14 +117,18 @@ def _user_content(content: Any, path: str) -> Any:
     if isinstance(content, str):
         return content
     parts: list[JsonObject] = []
-    for part in M.parts_of(content):
+    for j, part in enumerate(M.parts_of(content)):
         kind = part.get("type")
         if kind == "text":
             parts.append({"type": "text", "text": part.get("text", "")})
         elif kind == "image_url":
             parts.append({"type": "image_url", "image_url": {"url": M.image_url(part)}})
         else:
-            raise M.caller_error(f"cohere does not take {kind!r} content parts", path)
+            raise M.unsupported(
+                f"cohere takes text and image_url content parts, not {kind!r} (no audio; "
+                "documents only as text, in its own `documents` field)",
+                f"{path}.content[{j}]",
+            )
     return parts
 
 

@@ -25,6 +25,7 @@ from router_service.outcomes import Outcome
 from router_service.providers import _gemini_map as G
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._mapping import embedding_list, embedding_texts
+from router_service.providers._media import unsupported_in
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
 
 
@@ -44,6 +45,9 @@ class GeminiAdapter(HttpAdapter):
 
     def _url(self, model: str, method: str) -> str:
         return f"{self.config.base_url}/{_model_path(model)}:{method}"
+
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        return unsupported_in(params, G.request_body)
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         body = G.request_body(chat_params_to_openai(call.params))

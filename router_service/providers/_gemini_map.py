@@ -8,6 +8,12 @@ Followed:
 - Function calling round trip (functionCall → functionResponse in a user turn):
   https://ai.google.dev/gemini-api/docs/function-calling
 - System instructions: https://ai.google.dev/gemini-api/docs/text-generation#system-instructions
+- Media as parts: inline base64 (`inlineData`) or by URL (`fileData`):
+  https://ai.google.dev/gemini-api/docs/file-input-methods. OpenAI `file` parts go with the
+  media type their data URL names (PDFs with vision, other documents as text:
+  https://ai.google.dev/gemini-api/docs/document-processing); `input_audio` with Gemini's
+  audio MIME type (audio/wav, audio/mp3, audio/aiff, audio/aac, audio/ogg, audio/flac:
+  https://ai.google.dev/gemini-api/docs/audio). An OpenAI Files API id is UNSUPPORTED_INPUT.
 - Thought signatures (a functionCall part's `thoughtSignature`, required back on the current
   turn's first call by Gemini 3; the documented stand-in for histories without one):
   https://ai.google.dev/gemini-api/docs/thought-signatures. Callers see it where Gemini's own
@@ -25,6 +31,7 @@ import orjson
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
+from router_service.providers._media import audio_input, file_input
 
 JsonObject = dict[str, Any]
 
@@ -45,6 +52,8 @@ _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "s
 # What Gemini takes in place of a signature it never gave (a history from another model, or a
 # client that dropped `extra_content`): validation is skipped for that call.
 _NO_SIGNATURE = "skip_thought_signature_validator"
+# input_audio `format` → Gemini's MIME type: OpenAI's two, and the others Gemini documents.
+_AUDIO_TYPES = {name: f"audio/{name}" for name in ("wav", "mp3", "aiff", "aac", "ogg", "flac")}
 _CALLING_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 _CONFIG_KEYS = {
     "temperature": "temperature",
@@ -147,8 +156,8 @@ def _contents(messages: list[Any], names: Mapping[str, str]) -> tuple[str, list[
 
 def _parts(content: Any, path: str) -> list[JsonObject]:
     parts: list[JsonObject] = []
-    for part in M.parts_of(content):
-        kind = part.get("type")
+    for j, part in enumerate(M.parts_of(content)):
+        kind, at = part.get("type"), f"{path}.content[{j}]"
         if kind == "text":
             if part.get("text"):
                 parts.append({"text": part["text"]})
@@ -156,12 +165,35 @@ def _parts(content: Any, path: str) -> list[JsonObject]:
             url = M.image_url(part)
             inline = M.split_data_url(url)
             if inline is not None:
-                parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}})
+                parts.append(_inline(*inline))
             else:
                 parts.append({"fileData": {"mimeType": M.guess_media_type(url), "fileUri": url}})
+        elif kind == "file":
+            file = file_input(part, "gemini", at)
+            if file.url:
+                parts.append({"fileData": {"mimeType": file.media_type, "fileUri": file.url}})
+            else:
+                parts.append(_inline(file.media_type, file.data))
+        elif kind == "input_audio":
+            parts.append(_audio(part, at))
         else:
-            raise M.caller_error(f"gemini does not take {kind!r} content parts here", path)
+            raise M.unsupported(f"gemini does not take {kind!r} content parts", at)
     return parts
+
+
+def _inline(mime_type: str, data: str) -> JsonObject:
+    return {"inlineData": {"mimeType": mime_type, "data": data}}
+
+
+def _audio(part: Mapping[str, Any], path: str) -> JsonObject:
+    audio_format, data = audio_input(part, path)
+    mime_type = _AUDIO_TYPES.get(audio_format)
+    if mime_type is None:
+        raise M.unsupported(
+            f"gemini takes audio as {', '.join(_AUDIO_TYPES)}, not {audio_format!r}",
+            f"{path}.input_audio.format",
+        )
+    return _inline(mime_type, data)
 
 
 def _calls(calls: list[Any], path: str) -> list[JsonObject]:

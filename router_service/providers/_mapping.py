@@ -42,9 +42,17 @@ def passthrough(body: Mapping[str, Any]) -> JsonObject:
 
 
 def caller_error(message: str, param: str | None = None) -> UpstreamFailure:
-    """A request this provider cannot express: the caller's to fix, returned as a 400."""
+    """A malformed request (no provider could take it): the caller's to fix, returned as a 400."""
     error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
     return UpstreamFailure(Outcome.BAD_REQUEST, message, upstream_status=400, upstream_error=error)
+
+
+def unsupported(message: str, param: str | None = None) -> UpstreamFailure:
+    """A valid request this provider cannot express (a content kind its API does not take):
+    another deployment of the group may; the caller gets the 400 only when none can. Nothing
+    reached the provider, so there is no upstream status."""
+    error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
+    return UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
 
 
 def text_of(content: Any) -> str:
@@ -243,7 +251,7 @@ def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
         return [params.text]
     if which == "texts":
         return list(params.texts.values)
-    raise caller_error("this provider embeds text only, not token arrays", "input")
+    raise unsupported("this provider embeds text only, not token arrays", "input")
 
 
 def embedding_list(

@@ -21,8 +21,14 @@ from router_service.outcomes import Outcome
 
 log = logging.getLogger("switchboard.router")
 
-# Failures the caller can act on come back as the upstream said them (status and error object).
-_PASSED_THROUGH = {Outcome.BAD_REQUEST, Outcome.CONTEXT_TOO_LONG, Outcome.CONTENT_FILTERED}
+# Failures the caller can act on come back as the upstream said them (status and error object);
+# UNSUPPORTED_INPUT (no deployment could express the request) as the adapter said it, a 400.
+_PASSED_THROUGH = {
+    Outcome.BAD_REQUEST,
+    Outcome.CONTEXT_TOO_LONG,
+    Outcome.CONTENT_FILTERED,
+    Outcome.UNSUPPORTED_INPUT,
+}
 _UPSTREAM_TO_GRPC = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     404: grpc.StatusCode.NOT_FOUND,

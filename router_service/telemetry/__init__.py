@@ -5,7 +5,8 @@ read from the current `Telemetry` when it runs: with nothing configured, spans a
 no-op spans and instruments are no-ops, and servers and clients get no tracing interceptors.
 
 - `chat_span` / `embed_span` (the router request) and `attempt_span` (one upstream attempt);
-- `record_plan`, `record_refusal`, `record_reaction`: routing decisions as span events;
+- `record_plan`, `record_refusal`, `record_unsupported`, `record_reaction`: routing decisions
+  as span events;
 - `key_wait`: time to lease a key; `StateGauges`: keys, cooldowns and bans as gauges;
 - `server_interceptors` / `client_observer`: gRPC tracing with context over metadata;
 - `traced_transport`: the upstream HTTP call as a span;
@@ -20,6 +21,7 @@ from router_service.telemetry._decisions import (
     record_plan,
     record_reaction,
     record_refusal,
+    record_unsupported,
 )
 from router_service.telemetry._gauges import StateGauges
 from router_service.telemetry._grpc import client_observer, server_interceptors
@@ -81,6 +83,7 @@ __all__ = [
     "record_plan",
     "record_reaction",
     "record_refusal",
+    "record_unsupported",
     "redact_secrets_of",
     "server_interceptors",
     "shutdown_telemetry",

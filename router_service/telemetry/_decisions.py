@@ -69,6 +69,17 @@ def record_refusal(deployment: Deployment, refusal: Unavailable) -> None:
     span.add_event("switchboard.route.skipped", attributes)
 
 
+def record_unsupported(deployment: Deployment) -> None:
+    """A candidate passed over because its provider cannot express the request."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        attributes: attr.Attributes = {
+            attr.DEPLOYMENT: deployment.name,
+            "switchboard.route.skip_reason": "unsupported_input",
+        }
+        span.add_event("switchboard.route.skipped", attributes)
+
+
 def record_reaction(
     ctx: RequestContext,
     deployment: Deployment,

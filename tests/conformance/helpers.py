@@ -17,6 +17,14 @@ PNG_B64 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg"
     "=="
 )
+# A one-page PDF's first bytes and a WAV header, in base64: the fakes read shapes, not media.
+PDF_B64 = "JVBERi0xLjQKJcOkw7zDtsOfCjEgMCBvYmoKPDwvVHlwZS9DYXRhbG9nPj4KZW5kb2JqCiUlRU9GCg=="
+WAV_B64 = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA="
+PDF_PART = {
+    "type": "file",
+    "file": {"file_data": f"data:application/pdf;base64,{PDF_B64}", "filename": "report.pdf"},
+}
+AUDIO_PART = {"type": "input_audio", "input_audio": {"data": WAV_B64, "format": "wav"}}
 WEATHER_TOOL: ChatCompletionToolParam = {
     "type": "function",
     "function": {

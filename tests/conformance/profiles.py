@@ -25,6 +25,9 @@ class Seen:
     system: str = ""
     texts: list[str] = field(default_factory=list)  # text of the user turns
     images: list[str] = field(default_factory=list)  # base64 data, or the URL of a linked image
+    # (media type, base64 data or URL) of each document; ("file_id", id) for an OpenAI file id.
+    documents: list[tuple[str, str]] = field(default_factory=list)
+    audio: list[tuple[str, str]] = field(default_factory=list)  # (MIME type, base64 data)
     stop: list[str] = field(default_factory=list)
     max_tokens: int | None = None
     tools: list[str] = field(default_factory=list)  # names of the tools offered
@@ -42,6 +45,8 @@ class Profile:
     extra: dict[str, Any] = field(default_factory=dict)  # further ProviderConfig fields
     overloaded_status: int = 503  # how the provider says it is overloaded
     embeds: bool = True
+    # Content part kinds beyond text and images its format takes (what reaches the provider).
+    takes: frozenset[str] = frozenset({"file", "input_audio", "file_id"})
 
     def provider(self, fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
         return {"kind": self.kind, "base_url": self.base_url(fake), "keys": keys, **self.extra}
@@ -69,6 +74,18 @@ def _openai_parts(content: Any) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else content or []
 
 
+def _openai_media(seen: Seen, parts: list[dict[str, Any]]) -> None:
+    for part in parts:
+        if part.get("type") == "file" and "file_id" in part["file"]:
+            seen.documents.append(("file_id", part["file"]["file_id"]))
+        elif part.get("type") == "file":
+            header, data = part["file"]["file_data"].split(",", 1)
+            seen.documents.append((header.removeprefix("data:").removesuffix(";base64"), data))
+        elif part.get("type") == "input_audio":
+            audio = part["input_audio"]
+            seen.audio.append((f"audio/{audio['format']}", audio["data"]))
+
+
 def read_openai(body: Body) -> Seen:
     seen = Seen(
         stop=_stops(body.get("stop")),
@@ -84,6 +101,7 @@ def read_openai(body: Body) -> Seen:
         elif message["role"] == "user":
             seen.texts.extend(texts)
             seen.images.extend(_b64(p["image_url"]["url"]) for p in parts if "image_url" in p)
+            _openai_media(seen, parts)
         elif message["role"] == "tool":
             seen.tool_results.append("".join(texts))
             seen.tool_refs.append(message["tool_call_id"])
@@ -94,6 +112,18 @@ def read_openai(body: Body) -> Seen:
 
 
 # --- Gemini -------------------------------------------------------------------------------------
+
+
+def _gemini_media(seen: Seen, part: Body) -> None:
+    inline = part.get("inlineData") or {}
+    mime = inline.get("mimeType") or part["fileData"]["mimeType"]
+    data = inline.get("data") or part["fileData"]["fileUri"]
+    if mime.startswith("image/"):
+        seen.images.append(data)
+    elif mime.startswith("audio/"):
+        seen.audio.append((mime, data))
+    else:
+        seen.documents.append((mime, data))
 
 
 def read_gemini(body: Body) -> Seen:
@@ -110,10 +140,8 @@ def read_gemini(body: Body) -> Seen:
         for part in content["parts"]:
             if "text" in part and content["role"] == "user":
                 seen.texts.append(part["text"])
-            elif "inlineData" in part:
-                seen.images.append(part["inlineData"]["data"])
-            elif "fileData" in part:
-                seen.images.append(part["fileData"]["fileUri"])
+            elif "inlineData" in part or "fileData" in part:
+                _gemini_media(seen, part)
             elif "functionCall" in part:
                 call = part["functionCall"]
                 seen.tool_calls.append((call["name"], call.get("args") or {}))
@@ -147,6 +175,10 @@ def read_anthropic(body: Body) -> Seen:
             elif kind == "image":
                 source = block["source"]
                 seen.images.append(source.get("data") or source.get("url"))
+            elif kind == "document":
+                source = block["source"]
+                media = source.get("media_type") or "application/pdf"  # a url source: a PDF
+                seen.documents.append((media, source.get("data") or source["url"]))
             elif kind == "tool_use":
                 seen.tool_calls.append((block["name"], block["input"]))
             elif kind == "tool_result":
@@ -185,7 +217,12 @@ def read_cohere(body: Body) -> Seen:
 
 PROFILES: list[Profile] = [
     Profile("openai", lambda fake: fake.base_url, read_openai),
-    Profile("gemini", lambda fake: f"{fake.url}/v1beta", read_gemini),
+    Profile(
+        "gemini",
+        lambda fake: f"{fake.url}/v1beta",
+        read_gemini,
+        takes=frozenset({"file", "input_audio"}),
+    ),
     Profile(
         "anthropic",
         lambda fake: fake.base_url,
@@ -193,8 +230,9 @@ PROFILES: list[Profile] = [
         extra={"api_version": "2023-06-01"},
         overloaded_status=529,
         embeds=False,
+        takes=frozenset({"file"}),  # PDFs and plain text: Claude has no audio input
     ),
-    Profile("cohere", lambda fake: fake.url, read_cohere),
+    Profile("cohere", lambda fake: fake.url, read_cohere, takes=frozenset()),
     Profile(
         "cloudflare",
         lambda fake: f"{fake.url}/client/v4",

@@ -158,7 +158,9 @@ async def test_embeddings(router: RouterHandle, fake: FakeUpstream, profile: Pro
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await router.stub.Embed(request)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert details_from_rpc_error(caught.value).reason == "BAD_REQUEST"
+        # Anthropic cannot express an embedding: nothing is sent, and with no other deployment
+        # in the group the caller gets the 400.
+        assert details_from_rpc_error(caught.value).reason == "UNSUPPORTED_INPUT"
         assert fake.state.count() == 0
         return
 

@@ -19,7 +19,7 @@ from openai.types.chat import (
 )
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conformance.helpers import PNG_B64, WEATHER_TOOL
+from tests.conformance.helpers import PDF_B64, PDF_PART, PNG_B64, WEATHER_TOOL
 from tests.conformance.profiles import BY_KIND, Profile, mixed_config
 from tests.conftest import RouterHandle, StartRouter
 from tests.http_edge.harness import Edge
@@ -141,6 +141,32 @@ async def test_image_part(sdk: openai.AsyncOpenAI, fake: FakeUpstream, profile: 
     assert record is not None
     seen = profile.read(record.body)
     assert seen.images == [PNG_B64]
+
+
+async def test_pdf_file_part(sdk: openai.AsyncOpenAI, fake: FakeUpstream, profile: Profile) -> None:
+    """An app sends a PDF as OpenAI's `file` part: every format that takes PDFs gets it in its
+    own shape (a Claude document block, Gemini inline data); Cohere cannot, so the caller gets
+    a 400 saying what Cohere takes, or the group's next deployment answers."""
+    content: list[ChatCompletionContentPartParam] = [
+        {"type": "text", "text": "summarise"},
+        cast(ChatCompletionContentPartParam, PDF_PART),
+    ]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": content}]
+    if "file" not in profile.takes:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.chat.completions.create(model="solo", messages=messages)
+        assert caught.value.status_code == 400
+        assert f"{profile.kind} takes text and image_url" in caught.value.message
+        assert fake.state.count() == 0
+    raw = await sdk.chat.completions.with_raw_response.create(model="chain", messages=messages)
+
+    assert raw.parse().choices[0].message.content == "Echo: summarise"
+    served = "m-up" if "file" in profile.takes else "m-backup"
+    assert raw.headers["x-switchboard-deployment"].endswith(f"/{served}")
+    record = fake.state.last(model=served)
+    assert record is not None
+    read = profile.read if served == "m-up" else BY_KIND["openai"].read
+    assert read(record.body).documents == [("application/pdf", PDF_B64)]
 
 
 async def test_embeddings(sdk: openai.AsyncOpenAI, profile: Profile) -> None:

@@ -51,6 +51,15 @@ ROWS = [
         Scope.KEY_MODEL,
         False,
     ),
+    # Nothing was sent: no key, deployment or statistic pays; the next deployment may take it.
+    (
+        Outcome.UNSUPPORTED_INPUT,
+        KeyAction.NONE,
+        False,
+        NextStep.NEXT_CANDIDATE,
+        Scope.NONE,
+        False,
+    ),
 ]
 
 

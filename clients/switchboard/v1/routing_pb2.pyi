@@ -44,6 +44,12 @@ class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.Value
     """The key may not use this model (model terms not accepted, no access): that key × model is
     set aside for a long window; the key serves its other models.
     """
+    OUTCOME_UNSUPPORTED_INPUT: _Outcome.ValueType  # 16
+    """The deployment's provider cannot express the request (a content kind its API does not take:
+    audio for Claude, a PDF for Cohere, an OpenAI Files API id for anyone but OpenAI). Nothing
+    was sent and no key was leased: the next deployment of the group is tried, and the caller
+    gets INVALID_ARGUMENT (HTTP 400) only when no deployment of the group can take it.
+    """
 
 class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
     """The classification of one upstream attempt. Mirrors router_service's Outcome table; the
@@ -68,6 +74,12 @@ OUTCOME_NO_CAPACITY: Outcome.ValueType  # 14
 OUTCOME_MODEL_DENIED: Outcome.ValueType  # 15
 """The key may not use this model (model terms not accepted, no access): that key × model is
 set aside for a long window; the key serves its other models.
+"""
+OUTCOME_UNSUPPORTED_INPUT: Outcome.ValueType  # 16
+"""The deployment's provider cannot express the request (a content kind its API does not take:
+audio for Claude, a PDF for Cohere, an OpenAI Files API id for anyone but OpenAI). Nothing
+was sent and no key was leased: the next deployment of the group is tried, and the caller
+gets INVALID_ARGUMENT (HTTP 400) only when no deployment of the group can take it.
 """
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -117,17 +118,78 @@ def test_image_url_sources() -> None:
     ]
 
 
+def test_file_parts_become_document_blocks() -> None:
+    text = base64.b64encode(b"plain words").decode()
+    content = [
+        {
+            "type": "file",
+            "file": {"file_data": "data:application/pdf;base64,JVBERi0x", "filename": "a.pdf"},
+            "cache_control": {"type": "ephemeral"},
+        },
+        {"type": "file", "file": {"file_id": "https://x.test/report.pdf"}},
+        {"type": "file", "file": {"file_data": "JVBERi0y", "filename": "b.pdf"}},
+        {"type": "file", "file": {"file_data": f"data:text/plain;base64,{text}"}},
+    ]
+    out = A.request_body(body({"role": "user", "content": content}), "m", 1, stream=False)
+    assert out["messages"][0]["content"] == [
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"},
+            "title": "a.pdf",
+            "cache_control": {"type": "ephemeral"},
+        },
+        {"type": "document", "source": {"type": "url", "url": "https://x.test/report.pdf"}},
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0y"},
+            "title": "b.pdf",
+        },
+        {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": "plain words"},
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    ("part", "param"),
+    [
+        ({"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}}, ""),
+        ({"type": "file", "file": {"file_id": "file-abc123"}}, ".file.file_id"),
+        ({"type": "file", "file": {"file_data": "data:image/png;base64,iVBO"}}, ".file"),
+        ({"type": "file", "file": {"file_id": "https://x.test/notes.txt"}}, ".file"),
+        ({"type": "input_video", "input_video": {"url": "https://x.test/v.mp4"}}, ""),
+    ],
+    ids=["audio", "openai_file_id", "image_file", "text_by_url", "unknown_kind"],
+)
+def test_what_claude_cannot_take_is_unsupported_input(part: dict[str, Any], param: str) -> None:
+    content = [{"type": "text", "text": "look"}, part]
+    with pytest.raises(UpstreamFailure) as caught:
+        A.request_body(body({"role": "user", "content": content}), "m", 1, stream=False)
+    failure = caught.value
+    # Nothing reached Anthropic: no upstream status; another deployment may take it.
+    assert (failure.outcome, failure.upstream_status) == (Outcome.UNSUPPORTED_INPUT, 0)
+    assert failure.upstream_error is not None
+    assert failure.upstream_error["param"] == f"messages[0].content[1]{param}"
+    assert failure.upstream_error["message"].startswith("anthropic ")
+
+
 @pytest.mark.parametrize(
     "message",
     [
-        {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "x"}}]},
         {
             "role": "assistant",
             "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{not json"}}],
         },
+        {
+            "role": "user",
+            "content": [{"type": "file", "file": {"file_data": "data:text/plain;base64,@@"}}],
+        },
+        {"role": "user", "content": [{"type": "file", "file": {"filename": "a.pdf"}}]},
     ],
+    ids=["tool_arguments", "text_not_base64", "file_without_data"],
 )
-def test_what_anthropic_cannot_take_is_the_callers_400(message: dict[str, Any]) -> None:
+def test_a_malformed_request_is_the_callers_400(message: dict[str, Any]) -> None:
     with pytest.raises(UpstreamFailure) as caught:
         A.request_body(body(message), "m", 1, stream=False)
     assert (caught.value.outcome, caught.value.upstream_status) == (Outcome.BAD_REQUEST, 400)

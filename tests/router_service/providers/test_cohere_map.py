@@ -46,6 +46,25 @@ def test_parameters() -> None:
 
 
 @pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE"}},
+        {"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}},
+    ],
+    ids=["pdf", "audio"],
+)
+def test_cohere_takes_no_files_or_audio(part: dict[str, Any]) -> None:
+    message = {"role": "user", "content": [{"type": "text", "text": "see"}, part]}
+    with pytest.raises(UpstreamFailure) as caught:
+        C.request_body({"messages": [message]}, "command-a", stream=False)
+    failure = caught.value
+    assert (failure.outcome, failure.upstream_status) == (Outcome.UNSUPPORTED_INPUT, 0)
+    assert failure.upstream_error is not None
+    assert failure.upstream_error["param"] == "messages[0].content[1]"
+    assert "text and image_url" in failure.message  # says what Cohere takes
+
+
+@pytest.mark.parametrize(
     ("given", "sent"),
     [
         ({"top_k": 40}, {"k": 40}),  # the common extension to OpenAI's sampling

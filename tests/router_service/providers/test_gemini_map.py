@@ -108,6 +108,51 @@ def test_gemini_call_ids_come_back_with_the_call_and_its_result() -> None:
     ]
 
 
+def _user(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": [{"type": "text", "text": "see"}, *parts]}]}
+
+
+def test_files_and_audio_become_inline_data_and_file_data() -> None:
+    out = G.request_body(
+        _user(
+            {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBE"}},
+            {"type": "file", "file": {"file_data": "data:text/csv;base64,YSxi"}},
+            {"type": "file", "file": {"file_id": "https://x.test/r.pdf", "filename": "r.pdf"}},
+            {"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}},
+            {"type": "input_audio", "input_audio": {"data": "SUQz", "format": "mp3"}},
+            {"type": "input_audio", "input_audio": {"data": "ZkxhQw", "format": "flac"}},
+        )
+    )
+    assert out["contents"][0]["parts"][1:] == [
+        {"inlineData": {"mimeType": "application/pdf", "data": "JVBE"}},
+        {"inlineData": {"mimeType": "text/csv", "data": "YSxi"}},
+        {"fileData": {"mimeType": "application/pdf", "fileUri": "https://x.test/r.pdf"}},
+        {"inlineData": {"mimeType": "audio/wav", "data": "UklG"}},
+        {"inlineData": {"mimeType": "audio/mp3", "data": "SUQz"}},
+        {"inlineData": {"mimeType": "audio/flac", "data": "ZkxhQw"}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("part", "param"),
+    [
+        ({"type": "file", "file": {"file_id": "file-abc123"}}, ".file.file_id"),
+        (
+            {"type": "input_audio", "input_audio": {"data": "x", "format": "m4a"}},
+            ".input_audio.format",
+        ),
+        ({"type": "input_video", "input_video": {}}, ""),
+    ],
+    ids=["openai_file_id", "audio_format", "unknown_kind"],
+)
+def test_what_gemini_cannot_take_is_unsupported_input(part: dict[str, Any], param: str) -> None:
+    with pytest.raises(UpstreamFailure) as caught:
+        G.request_body(_user(part))
+    assert (caught.value.outcome, caught.value.upstream_status) == (Outcome.UNSUPPORTED_INPUT, 0)
+    assert caught.value.upstream_error is not None
+    assert caught.value.upstream_error["param"] == f"messages[0].content[1]{param}"
+
+
 def test_generation_config_tools_and_passthrough() -> None:
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
     out = G.request_body(

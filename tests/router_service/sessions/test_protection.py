@@ -29,6 +29,7 @@ HARMLESS = [
     Outcome.CANCELLED,
     Outcome.NO_CAPACITY,
     Outcome.MODEL_DENIED,  # the key's, for that model: another key or deployment serves
+    Outcome.UNSUPPORTED_INPUT,  # the request's shape, not the deployment's health
 ]
 LEVELS = {
     ThreadProtection.PROVIDER_BAN: BAN,

@@ -1,0 +1,122 @@
+"""What the attempt loop met on its way through a plan's candidates, and the one error the
+caller gets when nothing answered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from router_service.engine._model import Deployment, Plan, RequestContext
+from router_service.errors import (
+    AllCandidatesFailedError,
+    NoCapacityError,
+    NoUsableKeyError,
+    SwitchboardError,
+    UpstreamFailure,
+)
+from router_service.keys import Refusal, Unavailable
+from router_service.outcomes import Outcome
+from router_service.telemetry import record_refusal
+
+# The failure that says a deployment cannot express the request (an adapter's cannot_express).
+Inexpressible = Callable[[Deployment], UpstreamFailure | None]
+# The retry hint of a refusal by busy keys (as for a caller's stream slot: auth/_limits.py).
+_BUSY_RETRY_S = 1.0
+
+
+@dataclass(slots=True)
+class Met:
+    """What the walk through a plan's candidates met on its way: the last failure of an
+    upstream, the deployments that cannot express the request, the refusals for want of a key."""
+
+    cannot: Inexpressible | None = None
+    last: tuple[UpstreamFailure, Deployment] | None = None
+    unsupported: list[tuple[UpstreamFailure, Deployment]] = field(default_factory=list)
+    refusals: list[Unavailable] = field(default_factory=list)
+    blocked: list[Deployment] = field(default_factory=list)  # all their keys at their limits
+    withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
+    window_floor: int | None = None
+
+    def passes_over(self, ctx: RequestContext, deployment: Deployment) -> bool:
+        if deployment.provider in ctx.banned_providers:
+            return True  # this conversation just banned the provider
+        # After a context-length failure only a larger window can help.
+        floor = self.window_floor
+        return floor is not None and (deployment.context_window or 0) <= floor
+
+    def failed(self, failure: UpstreamFailure, deployment: Deployment) -> None:
+        if failure.outcome is Outcome.UNSUPPORTED_INPUT:
+            self.unsupported.append((failure, deployment))
+            return
+        self.last = (failure, deployment)
+        if failure.outcome is Outcome.CONTEXT_TOO_LONG:
+            self.window_floor = deployment.context_window or 0
+
+    def met(
+        self, walked: UpstreamFailure | Unavailable, deployment: Deployment, queued: bool = False
+    ) -> None:
+        if isinstance(walked, UpstreamFailure):
+            self.failed(walked, deployment)
+            return
+        if not queued:
+            record_refusal(deployment, walked)
+            self.blocked += [deployment] if walked.at_limit else []
+        self.refusals.append(walked)
+
+    def error(self, ctx: RequestContext, plan: Plan) -> SwitchboardError:
+        """Why nothing answered. An upstream's own failure says most; a deployment that had no
+        key free may serve a moment later; only when every deployment reached could not express
+        the request, and none held back (cooling, excluded for the session) could, is it the
+        caller's to change (INVALID_ARGUMENT, HTTP 400)."""
+        if self.last is not None:
+            return AllCandidatesFailedError(self.last[0], self.last[1].provider)
+        if self.refusals or not self.unsupported:
+            return no_key_free(self.refusals)
+        waiting = self._held_back_could(ctx, plan)
+        if waiting is not None:
+            return waiting
+        first, deployment = self.unsupported[0]
+        reasons = list(dict.fromkeys(failure.message for failure, _ in self.unsupported))
+        if len(reasons) > 1:  # deployments of several kinds: each says what it lacks
+            message = f"No deployment of `{ctx.requested_model}` takes this request: "
+            message += "; ".join(reasons)
+            error = {**(first.upstream_error or {}), "message": message}
+            first = UpstreamFailure(first.outcome, message, upstream_error=error)
+        return AllCandidatesFailedError(first, deployment.provider)
+
+    def _held_back_could(self, ctx: RequestContext, plan: Plan) -> NoCapacityError | None:
+        """The refusal when a deployment that was not asked (cooling, or excluded for the
+        session) could take the request: it may serve it later, so the request is not wrong."""
+        held = self.withheld + [d for d in plan.held_back if d.name in plan.excluded]
+        able = [d for d in held if self.cannot is None or self.cannot(d) is None]
+        if not able:
+            return None
+        usable = [plan.usable_at[d.name] for d in able if d.name in plan.usable_at]
+        reasons = ", ".join(f"{d.name} ({plan.excluded.get(d.name, 'cooldown')})" for d in able)
+        return NoCapacityError(
+            f"No deployment of `{ctx.requested_model}` that takes this request may serve it "
+            f"now: {reasons}.",
+            retry_after_s=max(0.0, min(usable) - ctx.clock.now()) if usable else None,
+        )
+
+
+def _hint(refusal: Unavailable) -> float | None:
+    """When to come back: a rate window says; a key at its in-flight limit frees when some call
+    using it ends (here or on another replica), which nothing foretells: soon."""
+    if refusal.retry_after_s is None and refusal.at_limit:
+        return _BUSY_RETRY_S
+    return refusal.retry_after_s
+
+
+def no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
+    """Every candidate refused before any call: the earliest hint says when to come back."""
+    if refusals and all(r.reason is Refusal.DISABLED for r in refusals):
+        return NoUsableKeyError(
+            "Every key of every candidate deployment is disabled (invalid credentials or "
+            "exhausted quota); they are probed and come back by themselves when they work."
+        )
+    hints = [hint for hint in map(_hint, refusals) if hint is not None]
+    return NoCapacityError(
+        "No key of any candidate deployment is available now.",
+        retry_after_s=max(0.0, min(hints)) if hints else None,
+    )

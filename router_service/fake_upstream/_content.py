@@ -1,0 +1,147 @@
+"""What each provider takes as message content, as its documentation says. The fake answers a
+request carrying anything else with the provider's 400, as the real API would: a mapping that
+sends a shape its provider does not know fails the conformance suite instead of passing it.
+
+- OpenAI chat content parts: text, image_url, input_audio (format wav or mp3; base64 data),
+  file (file_data or file_id), refusal: https://platform.openai.com/docs/api-reference/chat/create
+- Anthropic content blocks: text, image (base64 or url source), document (a base64 PDF, a url,
+  plain text, or content), tool_use, tool_result (text, image and document blocks inside),
+  thinking, redacted_thinking: https://docs.claude.com/en/api/messages and
+  https://platform.claude.com/docs/en/build-with-claude/pdf-support
+- Gemini parts: one of text, inlineData {mimeType, data}, fileData {fileUri}, functionCall,
+  functionResponse (with `thought` / `thoughtSignature` beside); audio only as the MIME types of
+  https://ai.google.dev/gemini-api/docs/audio: https://ai.google.dev/api/caching#Part
+- Cohere user content: text and image_url parts: https://docs.cohere.com/reference/chat
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+_OPENAI_PARTS = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
+_OPENAI_AUDIO = frozenset({"wav", "mp3"})
+_ANTHROPIC_BLOCKS = frozenset(
+    {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+)
+_ANTHROPIC_RESULT_BLOCKS = frozenset({"text", "image", "document"})
+_GEMINI_DATA = frozenset({"text", "inlineData", "fileData", "functionCall", "functionResponse"})
+_GEMINI_BESIDE = frozenset({"thought", "thoughtSignature"})
+_GEMINI_AUDIO = frozenset(f"audio/{n}" for n in ("wav", "mp3", "aiff", "aac", "ogg", "flac"))
+_COHERE_USER_PARTS = frozenset({"text", "image_url"})
+
+
+def _listed(content: Any) -> list[Any]:
+    return content if isinstance(content, list) else []
+
+
+def _objects(value: Any) -> list[JsonObject]:
+    return [item for item in _listed(value) if isinstance(item, dict)]
+
+
+def openai_problem(body: JsonObject) -> str | None:
+    """Why OpenAI would refuse the messages' content parts, or None."""
+    for i, message in enumerate(_objects(body.get("messages"))):
+        for j, part in enumerate(_listed(message.get("content"))):
+            at = f"messages[{i}].content[{j}]"
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in _OPENAI_PARTS:
+                return (
+                    f"Invalid value: {kind!r}. Supported values are: {sorted(_OPENAI_PARTS)} ({at})"
+                )
+            if kind == "input_audio":
+                audio = part.get("input_audio") or {}
+                if audio.get("format") not in _OPENAI_AUDIO or not audio.get("data"):
+                    return f"Invalid input_audio: format must be 'wav' or 'mp3' ({at})"
+            if kind == "file":
+                file = part.get("file") or {}
+                if not file.get("file_data") and not file.get("file_id"):
+                    return f"Missing required parameter: '{at}.file.file_data' or 'file_id'"
+    return None
+
+
+def _anthropic_source(block: JsonObject) -> str | None:
+    """What is wrong with an image or document block's source, or None."""
+    source = block.get("source") or {}
+    kind = source.get("type")
+    if kind == "url":
+        return None if source.get("url") else "url: Field required"
+    if block["type"] == "image":
+        ok = kind == "base64" and str(source.get("media_type", "")).startswith("image/")
+        return None if ok and source.get("data") else "source: Input should be a base64 image"
+    if kind == "base64":
+        ok = source.get("media_type") == "application/pdf" and source.get("data")
+        return None if ok else "source.base64.media_type: Input should be 'application/pdf'"
+    if kind == "text":
+        ok = source.get("media_type") == "text/plain" and isinstance(source.get("data"), str)
+        return None if ok else "source.text.media_type: Input should be 'text/plain'"
+    return None if kind == "content" else f"source: Input tag {kind!r} does not match"
+
+
+def _anthropic_blocks(blocks: list[Any], at: str, allowed: frozenset[str]) -> str | None:
+    for j, block in enumerate(blocks):
+        kind = block.get("type") if isinstance(block, dict) else None
+        where = f"{at}.{j}"
+        if kind not in allowed:
+            return f"{where}: Input tag {kind!r} found using 'type' matches no expected tag"
+        problem = _anthropic_source(block) if kind in ("image", "document") else None
+        if problem is None and kind == "tool_result":
+            inner = _listed(block.get("content"))
+            problem = _anthropic_blocks(inner, f"{where}.content", _ANTHROPIC_RESULT_BLOCKS)
+        if problem is not None:
+            return problem if problem.startswith(where) else f"{where}.{kind}.{problem}"
+    return None
+
+
+def anthropic_problem(body: JsonObject) -> str | None:
+    """Why Anthropic would refuse the messages' content blocks, or None."""
+    for i, message in enumerate(_objects(body.get("messages"))):
+        blocks = _listed(message.get("content"))
+        problem = _anthropic_blocks(blocks, f"messages.{i}.content", _ANTHROPIC_BLOCKS)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _gemini_part(part: Any) -> str | None:
+    if not isinstance(part, dict):
+        return "must be an object"
+    data = [key for key in part if key in _GEMINI_DATA]
+    unknown = [key for key in part if key not in _GEMINI_DATA | _GEMINI_BESIDE]
+    if unknown:
+        return f'Unknown name "{unknown[0]}": Cannot find field.'
+    if len(data) != 1:
+        return "a part must carry exactly one of its data fields"
+    inline = part.get("inlineData")
+    if inline is not None:
+        mime = str(inline.get("mimeType") or "")
+        if not mime or not inline.get("data"):
+            return "inlineData needs mimeType and data"
+        if mime.startswith("audio/") and mime not in _GEMINI_AUDIO:
+            return f"Unsupported MIME type: {mime}"
+    if "fileData" in part and not (part["fileData"] or {}).get("fileUri"):
+        return "fileData needs fileUri"
+    return None
+
+
+def gemini_problem(body: JsonObject) -> str | None:
+    """Why Gemini would refuse the contents' parts, or None (google.rpc INVALID_ARGUMENT)."""
+    for i, content in enumerate(_objects(body.get("contents"))):
+        for j, part in enumerate(_listed(content.get("parts"))):
+            problem = _gemini_part(part)
+            if problem is not None:
+                return f"Invalid JSON payload received at 'contents[{i}].parts[{j}]': {problem}"
+    return None
+
+
+def cohere_problem(body: JsonObject) -> str | None:
+    """Why Cohere would refuse a user message's content parts, or None."""
+    for i, message in enumerate(_objects(body.get("messages"))):
+        if message.get("role") != "user":
+            continue
+        for j, part in enumerate(_listed(message.get("content"))):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in _COHERE_USER_PARTS:
+                return f"invalid request: messages[{i}].content[{j}]: unknown type {kind!r}"
+    return None

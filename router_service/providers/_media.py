@@ -1,0 +1,120 @@
+"""OpenAI's `file` and `input_audio` content parts, read for the native formats; and the check
+that finds, before a key is leased, a request a native format cannot express.
+
+Followed:
+- OpenAI's content parts: `file` (`file_data`, a base64 data URL; `file_id`, an id of OpenAI's
+  Files API; `filename`) and `input_audio` (`data` in base64, `format` "wav" or "mp3"):
+  https://platform.openai.com/docs/api-reference/chat/create. Chat Completions takes only PDFs
+  as file parts, and has no URL field for them:
+  https://developers.openai.com/api/docs/guides/file-inputs?api-mode=chat
+- A document by URL travels as a `file_id` that is an http(s) URL (LiteLLM's convention for the
+  providers that fetch URLs themselves):
+  https://docs.litellm.ai/docs/completion/document_understanding
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clients import chat_params_to_openai
+from clients.switchboard.v1 import chat_pb2
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers._mapping import caller_error, split_data_url, unsupported
+
+JsonObject = dict[str, Any]
+
+# The part kinds every native format takes; a request with only these needs no check.
+_PLAIN_PARTS = frozenset({"text", "image_url"})
+# What a file part carries when neither its data URL nor its name says (OpenAI's are PDFs).
+_DEFAULT_FILE_TYPE = "application/pdf"
+
+
+@dataclass(frozen=True, slots=True)
+class FileInput:
+    """One file part's document: its base64 `data`, or the `url` the provider fetches it from."""
+
+    media_type: str
+    data: str = ""
+    url: str = ""
+    filename: str = ""
+
+
+def file_input(part: Mapping[str, Any], provider: str, path: str) -> FileInput:
+    """The document of an OpenAI `file` part. An OpenAI Files API id names a file only OpenAI
+    holds: another provider cannot express it (the group's OpenAI deployment may)."""
+    file = part.get("file")
+    if not isinstance(file, dict):
+        raise caller_error("a file part needs its `file` object", f"{path}.file")
+    filename = file.get("filename")
+    filename = filename if isinstance(filename, str) else ""
+    data, ident = file.get("file_data"), file.get("file_id")
+    if isinstance(data, str) and data:
+        inline = split_data_url(data)
+        if inline is not None:
+            return FileInput(inline[0], data=inline[1], filename=filename)
+        # Bare base64 (some clients leave the `data:` prefix out): its name says its type.
+        return FileInput(_guess(filename), data=data, filename=filename)
+    if isinstance(ident, str) and ident.startswith(("https://", "http://")):
+        return FileInput(_guess(ident), url=ident, filename=filename)
+    if isinstance(ident, str) and ident:
+        raise unsupported(
+            f"{provider} cannot read OpenAI Files API ids (file_id {ident!r}): send the file "
+            "itself as `file_data` (a base64 data URL), or its URL as `file_id`",
+            f"{path}.file.file_id",
+        )
+    raise caller_error("a file part needs `file_data` or `file_id`", f"{path}.file")
+
+
+def decoded_text(file: FileInput, path: str) -> str:
+    """The text of a plain-text document sent as base64 data."""
+    try:
+        return base64.b64decode(file.data, validate=True).decode("utf-8")
+    except ValueError as exc:  # not base64, or not UTF-8
+        raise caller_error(
+            f"file_data is not base64-encoded UTF-8 text: {exc}", f"{path}.file.file_data"
+        ) from exc
+
+
+def _guess(name: str) -> str:
+    guessed, _ = mimetypes.guess_type(name.split("?", 1)[0]) if name else (None, None)
+    return guessed or _DEFAULT_FILE_TYPE
+
+
+def audio_input(part: Mapping[str, Any], path: str) -> tuple[str, str]:
+    """(format in lower case, base64 data) of an OpenAI `input_audio` part."""
+    audio = part.get("input_audio")
+    if not isinstance(audio, dict) or not isinstance(audio.get("data"), str) or not audio["data"]:
+        raise caller_error("an input_audio part needs its base64 `data`", f"{path}.input_audio")
+    return str(audio.get("format") or "").lower(), audio["data"]
+
+
+def carries_media(params: chat_pb2.ChatParams) -> bool:
+    """Whether a message has a content part other than text and images."""
+    for message in params.messages:
+        if message.WhichOneof("content") == "parts":
+            for part in message.parts.parts:
+                if part.WhichOneof("part") not in _PLAIN_PARTS:
+                    return True
+    return False
+
+
+def unsupported_in(
+    params: chat_pb2.ChatParams, build: Callable[[JsonObject], object]
+) -> UpstreamFailure | None:
+    """What a provider cannot express in `params`: the UNSUPPORTED_INPUT failure its request
+    mapping `build` raises, if any. The mapping itself is the judge, so the check and the call
+    cannot disagree; only requests with parts beyond text and images are mapped here (the rest
+    every native format takes), so an ordinary request pays one scan of its parts."""
+    if not carries_media(params):
+        return None
+    try:
+        build(chat_params_to_openai(params))
+    except UpstreamFailure as failure:
+        if failure.outcome is Outcome.UNSUPPORTED_INPUT:
+            return failure
+    return None  # another failure (malformed tool arguments…) is the call's to raise

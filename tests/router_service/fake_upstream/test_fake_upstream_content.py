@@ -1,0 +1,87 @@
+"""The fake refuses content its provider does not take, with that provider's 400, and takes
+what its provider documents (documents, audio): a mapping that sends a shape the provider does
+not know fails against the fake as it would against the real API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from router_service.fake_upstream import FakeUpstream
+
+PDF = "JVBERi0xLjQ="
+ANTHROPIC = ("/v1/messages", {"x-api-key": "k", "anthropic-version": "2023-06-01"})
+GEMINI = ("/v1beta/models/g:generateContent", {"x-goog-api-key": "k"})
+COHERE = ("/v2/chat", {"authorization": "Bearer k"})
+OPENAI = ("/v1/chat/completions", {"authorization": "Bearer k"})
+
+
+def anthropic(*blocks: dict[str, Any]) -> dict[str, Any]:
+    content = [{"type": "text", "text": "read"}, *blocks]
+    return {"model": "c", "max_tokens": 9, "messages": [{"role": "user", "content": content}]}
+
+
+def gemini(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {"contents": [{"role": "user", "parts": [{"text": "read"}, *parts]}]}
+
+
+def chat(*parts: dict[str, Any]) -> dict[str, Any]:
+    content = [{"type": "text", "text": "read"}, *parts]
+    return {"model": "m", "messages": [{"role": "user", "content": content}]}
+
+
+@pytest.fixture
+async def http(fake: FakeUpstream) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=fake.url, timeout=5.0) as client:
+        yield client
+
+
+PDF_SOURCE = {"type": "base64", "media_type": "application/pdf", "data": PDF}
+TEXT_SOURCE = {"type": "text", "media_type": "text/plain", "data": "words"}
+PNG_AS_DOCUMENT = {"type": "base64", "media_type": "image/png", "data": PDF}
+URL = "https://x.test/a.pdf"
+WAV = {"data": "UklG", "format": "wav"}
+
+TAKEN = [
+    (ANTHROPIC, anthropic({"type": "document", "source": PDF_SOURCE})),
+    (ANTHROPIC, anthropic({"type": "document", "source": {"type": "url", "url": URL}})),
+    (ANTHROPIC, anthropic({"type": "document", "source": TEXT_SOURCE})),
+    (GEMINI, gemini({"inlineData": {"mimeType": "application/pdf", "data": PDF}})),
+    (GEMINI, gemini({"inlineData": {"mimeType": "audio/wav", "data": "UklG"}})),
+    (GEMINI, gemini({"fileData": {"mimeType": "application/pdf", "fileUri": URL}})),
+    (OPENAI, chat({"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF}"}})),
+    (OPENAI, chat({"type": "input_audio", "input_audio": WAV})),
+    (COHERE, chat({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}})),
+]
+REFUSED = [
+    (ANTHROPIC, anthropic({"type": "input_audio", "input_audio": WAV}), "messages.0.content.1"),
+    (ANTHROPIC, anthropic({"type": "document", "source": PNG_AS_DOCUMENT}), "application/pdf"),
+    (GEMINI, gemini({"inlineData": {"mimeType": "audio/x-m4a", "data": "AA"}}), "MIME type"),
+    (GEMINI, gemini({"file": {"file_data": PDF}}), 'Unknown name "file"'),
+    (OPENAI, chat({"type": "input_audio", "input_audio": {**WAV, "format": "flac"}}), "'wav'"),
+    (OPENAI, chat({"type": "document", "document": {}}), "Invalid value: 'document'"),
+    (COHERE, chat({"type": "file", "file": {"file_data": PDF}}), "unknown type 'file'"),
+]
+
+
+@pytest.mark.parametrize(("route", "body"), TAKEN)
+async def test_documented_content_is_taken(
+    http: httpx.AsyncClient, route: tuple[str, dict[str, str]], body: dict[str, Any]
+) -> None:
+    path, headers = route
+    response = await http.post(path, json=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(("route", "body", "words"), REFUSED)
+async def test_other_content_is_the_providers_400(
+    http: httpx.AsyncClient, route: tuple[str, dict[str, str]], body: dict[str, Any], words: str
+) -> None:
+    path, headers = route
+    response = await http.post(path, json=body, headers=headers)
+    assert response.status_code == 400
+    error = response.json().get("error") or response.json()
+    assert words in error["message"]
