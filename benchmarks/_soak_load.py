@@ -11,7 +11,8 @@ the mix cannot explain (a refused connection, a broken protocol) is an error. Pr
 line: the loop's results plus `outcomes`.
 
 Spec: `transport` (`http`: aiohttp to the edge at `url`; `grpc`: the generated stubs to the
-router at `target`), `clients` ([{key, weight}]), `concurrency`, `duration_s`, `seed`.
+router at `target`), `clients` ([{key, weight}]), `concurrency`, `duration_s`, `seed`, and
+optionally `actions` (some of ACTIONS' names: only those are sent).
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class Mix:
         self.keys = [c["key"] for c in spec["clients"]]
         self.key_weights = [float(c["weight"]) for c in spec["clients"]]
         self.outcomes: collections.Counter[str] = collections.Counter()
+        # `actions`: a subset of ACTIONS to send (to tell which kind of request grows what)
+        chosen = spec.get("actions") or list(ACTIONS)
+        self.actions = {name: weight for name, weight in ACTIONS.items() if name in chosen}
         self._tag = f"{os.getpid()}-{spec.get('seed', 0)}"
         self._sent = 0
 
@@ -69,7 +73,7 @@ class Mix:
 
     def next(self) -> Request:
         self._sent += 1
-        action = self._pick(ACTIONS)
+        action = self._pick(self.actions)
         identity = self._pick(IDENTITIES)
         key = self.rng.choices(self.keys, self.key_weights)[0]
         session = ""

@@ -35,6 +35,7 @@ from typing import Any
 
 from benchmarks._memtrace import read_report
 from benchmarks._procs import Proc, ProcessGroup, free_port, sigterm_as_interrupt
+from benchmarks._soak_load import ACTIONS
 from benchmarks._soak_sample import (
     Probe,
     Sample,
@@ -133,6 +134,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--settle", type=float, default=5.0, help="seconds at rest before the last look")
     p.add_argument("--trace", action="store_true", help="tracemalloc in router and edge")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--actions",
+        type=lambda text: text.split(","),
+        default=[],
+        help=f"only these kinds of request (of {','.join(ACTIONS)}): which one grows a figure",
+    )
+    p.add_argument(
+        "--transport", choices=["both", "http", "grpc"], default="both", help="load's way in"
+    )
     return p.parse_args(argv)
 
 
@@ -204,8 +214,10 @@ def run(args: argparse.Namespace, group: ProcessGroup, tmp: Path) -> dict[str, A
 
 def _start_loads(args: argparse.Namespace, edge: str, target: str) -> list[subprocess.Popen[str]]:
     clients = [{"key": key, "weight": w} for key, _, w in CLIENTS.values() if w]
-    http = max(1, args.concurrency * 2 // 3)
+    http = {"both": max(1, args.concurrency * 2 // 3), "http": args.concurrency, "grpc": 0}
+    http = http[args.transport]
     common = {"duration_s": args.minutes * 60, "clients": clients, "seed": args.seed}
+    common["actions"] = args.actions
     specs = [
         {**common, "transport": "http", "url": edge, "concurrency": http},
         {**common, "transport": "grpc", "target": target, "concurrency": args.concurrency - http},
