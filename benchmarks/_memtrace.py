@@ -1,13 +1,16 @@
 """Run a Switchboard process under tracemalloc, answering SIGUSR2 with a memory report
 (`benchmarks.stream_memory` starts router and edge through it).
 
-    python -m benchmarks._memtrace OUT FRAMES -- <python> -m router_service <args...>
+    python -m benchmarks._memtrace OUT FRAMES [--collect] -- <python> -m router_service <args...>
 
 The command after `--` is what the harness would have run; its interpreter is replaced by this
 one (the module runs here, in-process, so that tracemalloc sees it). On each SIGUSR2 the process
 writes `OUT.<n>.txt`: the object count by type, and from the second signal on the traced
 growth since the previous one, attributed to the innermost frame of Switchboard's own code on
 each allocation's stack (`router_service/`, `http_edge/`, `clients/`), then `OUT.<n>.done`.
+With `--collect` a full garbage collection runs first, so that what is counted is what is still
+referenced (`benchmarks.soak` looks for leaks; the servers collect the oldest generation rarely,
+see `run_server_loop`, and garbage in cycles would look like growth).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import gc
 import runpy
 import signal
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 from types import FrameType
@@ -37,13 +41,16 @@ def _ours(filename: str) -> str | None:
 
 
 class _Reporter:
-    def __init__(self, out: str) -> None:
+    def __init__(self, out: str, collect: bool) -> None:
         self.out = out
+        self.collect = collect
         self.count = 0
         self.previous: tracemalloc.Snapshot | None = None
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
+        if self.collect:
+            gc.collect()
         path = Path(f"{self.out}.{self.count}.txt")
         lines = self._objects()
         snapshot = tracemalloc.take_snapshot()
@@ -83,13 +90,28 @@ class _Reporter:
         return lines
 
 
+def read_report(out: Path, name: str, count: int, wait_s: float = 600.0) -> str:
+    """Report number `count` of process `name` (run with OUT = `{out}-{name}`), once written."""
+    done = Path(f"{out}-{name}.{count}.done")
+    deadline = time.monotonic() + wait_s
+    while not done.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no memory report from the {name} after {wait_s:.0f} s")
+        time.sleep(0.5)
+    return Path(f"{out}-{name}.{count}.txt").read_text()
+
+
 def main(argv: list[str]) -> None:
-    out, frames, sep, *command = argv
+    out, frames, *rest = argv
+    collect = rest[:1] == ["--collect"]
+    sep, *command = rest[1:] if collect else rest
     if sep != "--" or len(command) < 3 or command[1] != "-m":
-        raise SystemExit("usage: python -m benchmarks._memtrace OUT FRAMES -- <python> -m MOD ...")
+        raise SystemExit(
+            "usage: python -m benchmarks._memtrace OUT FRAMES [--collect] -- <python> -m MOD ..."
+        )
     module, args = command[2], command[3:]
     tracemalloc.start(int(frames))
-    signal.signal(signal.SIGUSR2, _Reporter(out))
+    signal.signal(signal.SIGUSR2, _Reporter(out, collect))
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

@@ -71,6 +71,20 @@ def children_cpu_seconds() -> float:
 
 def memory_kib(pids: Iterable[int], field: str) -> int:
     """Sum of a /proc/<pid>/status field in KiB: `VmRSS` (now) or `VmHWM` (peak)."""
+    return status_sum(pids, field)
+
+
+def open_fds(pids: Iterable[int]) -> int:
+    """Open file descriptors of the processes (entries of /proc/<pid>/fd): sockets included."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += len(os.listdir(f"/proc/{pid}/fd"))
+    return total
+
+
+def status_sum(pids: Iterable[int], field: str) -> int:
+    """Sum of a numeric /proc/<pid>/status field (`VmRSS`, `Threads`, ...)."""
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError):

@@ -12,7 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,11 +57,13 @@ def _env(src: Path) -> dict[str, str]:
     return {"PYTHONPATH": str(src)}
 
 
-def start_upstream(group: ProcessGroup) -> tuple[System, str]:
+def start_upstream(group: ProcessGroup, scenarios: Path | None = None) -> tuple[System, str]:
     """The fast fake upstream (the harness's tool: always from the work tree); returns the
-    `direct` system and the OpenAI base URL."""
+    `direct` system and the OpenAI base URL. With `scenarios` (a rules file), the
+    fault-injecting fake upstream instead, with those rules (`benchmarks.soak`)."""
     port = free_port()
-    argv = [*_python(), "fake-upstream", "--fast", "--port", str(port)]
+    mode = ["--fast"] if scenarios is None else ["--scenarios", str(scenarios)]
+    argv = [*_python(), "fake-upstream", *mode, "--port", str(port)]
     proc = group.start("upstream", argv, env=_env(REPO), cwd=REPO)
     base = f"http://127.0.0.1:{port}/v1"
     wait_http(f"{base}/models", proc, 30)
@@ -121,23 +123,32 @@ def start_switchboard(
     extra_config: str = "",
     launcher: Callable[[str], list[str]] | None = None,
     startup_s: float = _STARTUP_S,
+    config_text: Callable[[int], str] | None = None,
+    router_args: Sequence[str] = (),
 ) -> tuple[System, System]:
     """Router + edge; returns the HTTP system (edge) and the gRPC system (router alone).
 
     A `variant` (e.g. `tracing`) is a second stack beside the plain one: its config, logs and
     system names carry the variant's name; `env` goes to both processes and `extra_config`
     (top-level YAML) is appended to the router's config. `launcher(name)` is put before each
-    process's command line (e.g. valgrind, for `instructions.py`)."""
+    process's command line (e.g. valgrind, for `instructions.py`). `config_text(router_port)`
+    gives the router's whole config instead of the bench's (`benchmarks.soak`), and
+    `router_args` go to its command line (e.g. `--metrics-port`)."""
     suffix = f"-{variant}" if variant else ""
     router_port, edge_port, dead_port = free_port(), free_port(), free_port()
     config = tmp / f"switchboard{suffix}.yaml"
-    _write_config(config, src, upstream_base, router_port, dead_port, extra_config)
+    if config_text is None:
+        _write_config(config, src, upstream_base, router_port, dead_port, extra_config)
+    else:
+        config.write_text(config_text(router_port))
+        if problem := _config_problem(config, src):
+            raise RuntimeError(f"the config does not load:\n{problem}")
     proc_env = {**(env or {}), **_env(src)}
 
     def wrapped(name: str) -> list[str]:
         return [*(launcher(name) if launcher else []), *_python(src)]
 
-    argv = [*wrapped("router"), "router", "--config", str(config)]
+    argv = [*wrapped("router"), "router", "--config", str(config), *router_args]
     router = group.start(f"router{suffix}", argv, env=proc_env, cwd=src)
     wait_tcp(router_port, router, startup_s)
     target = f"127.0.0.1:{router_port}"
@@ -162,19 +173,25 @@ def _write_config(
     for with_auth in (True, False):  # trees from before client auth reject an `auth:` section
         text = switchboard_config(upstream_base, router_port, dead_port, with_auth)
         config.write_text(text + extra)
-        check = subprocess.run(
-            [*_python(src), "check-config", str(config)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **_env(src)},
-            cwd=src,
-            timeout=60,
-            check=False,
-        )
-        if check.returncode == 0:
+        problem = _config_problem(config, src)
+        if problem is None:
             return
-        if not with_auth or "auth" not in check.stderr + check.stdout:
-            raise RuntimeError(f"the bench config does not load:\n{check.stderr}{check.stdout}")
+        if not with_auth or "auth" not in problem:
+            raise RuntimeError(f"the bench config does not load:\n{problem}")
+
+
+def _config_problem(config: Path, src: Path) -> str | None:
+    """What the `src` tree's own `check-config` says is wrong with `config`; None: it loads."""
+    check = subprocess.run(
+        [*_python(src), "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **_env(src)},
+        cwd=src,
+        timeout=60,
+        check=False,
+    )
+    return None if check.returncode == 0 else check.stderr + check.stdout
 
 
 def _edge_arguments(port: int, router_target: str) -> list[str]:

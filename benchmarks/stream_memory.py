@@ -20,21 +20,11 @@ import time
 from pathlib import Path
 
 from benchmarks._measure import Holding, LoadPlan, chat_body, long_prompt, warm_up
+from benchmarks._memtrace import read_report
 from benchmarks._procs import ProcessGroup, memory_kib
 from benchmarks._systems import IDLE_MODEL, start_switchboard, start_upstream
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tmp"
-
-
-def _report(out: Path, name: str, count: int, wait_s: float = 600.0) -> str:
-    """Signal-driven report number `count` of process `name` (see _memtrace.py)."""
-    done = Path(f"{out}-{name}.{count}.done")
-    deadline = time.monotonic() + wait_s
-    while not done.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no memory report from the {name} after {wait_s:.0f} s")
-        time.sleep(0.5)
-    return Path(f"{out}-{name}.{count}.txt").read_text()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             for proc in procs.values():
                 os.kill(proc.pid, signal.SIGUSR2)
             for name in procs:
-                _report(out, name, 1)
+                read_report(out, name, 1)
         before = {name: memory_kib(proc.pids(), "VmRSS") for name, proc in procs.items()}
         with Holding(edge) as hold:
             opened = hold.open(args.streams, body, settle_s=3.0)["opened"]
@@ -75,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.trace:
                 for proc in procs.values():
                     os.kill(proc.pid, signal.SIGUSR2)
-                reports = {name: _report(out, name, 2) for name in procs}
+                reports = {name: read_report(out, name, 2) for name in procs}
     prompt = f"{args.prompt_kib} KiB prompts" if args.prompt_kib else "the bench's short prompt"
     print(f"{opened} streams open ({prompt}); RSS per stream:")
     for name in procs:

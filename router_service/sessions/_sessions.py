@@ -7,6 +7,7 @@ name or a caller's raw id."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,7 +31,8 @@ class ActiveMark:
 # has passed since this replica wrote it: a conversation that stays on one deployment costs a
 # write every few minutes instead of one per request. It may then expire up to that tenth early.
 _RENEW_AFTER = 0.1
-# Sessions whose last sticky write this replica remembers (the oldest is forgotten first).
+# Sessions whose last sticky write this replica remembers at most (the oldest is forgotten
+# first); writes older than the renewal age are forgotten anyway: they spare no write.
 _REMEMBERED = 10_000
 
 
@@ -52,7 +54,8 @@ class SessionState:
         self._marks = marks if marks is not None else store
         self._clock = clock
         self._config = config
-        self._written: dict[str, tuple[str, float]] = {}  # session -> (deployment, when)
+        # session -> (deployment, when this replica wrote it), the oldest write first
+        self._written: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     @staticmethod
     def _sticky(session: str) -> str:
@@ -102,10 +105,23 @@ class SessionState:
         if self.stuck(session, deployment, current):
             return
         await self._store.set_value(self._sticky(session), deployment, self._config.sticky_ttl_s)
-        self._written.pop(session, None)  # re-inserted last: the dict keeps write order
-        self._written[session] = (deployment, self._clock.monotonic())
-        if len(self._written) > _REMEMBERED:
-            del self._written[next(iter(self._written))]
+        now = self._clock.monotonic()
+        self._written[session] = (deployment, now)
+        self._written.move_to_end(session)
+        self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        """Forget the writes that can spare no more writes: those older than the renewal age
+        (`stuck` writes those sessions again), and the oldest beyond `_REMEMBERED`. Without
+        the first, the last 10,000 conversations stayed here however long ago they ended."""
+        written = self._written
+        oldest = now - self._config.sticky_ttl_s * _RENEW_AFTER
+        while written and (len(written) > _REMEMBERED or next(iter(written.values()))[1] <= oldest):
+            written.popitem(last=False)
+
+    def remembered(self) -> int:
+        """Sessions whose sticky write this replica remembers (tests: nothing accumulates)."""
+        return len(self._written)
 
     async def excluded(
         self, session: str, providers: Sequence[str], deployments: Sequence[str]

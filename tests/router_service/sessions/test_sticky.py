@@ -48,3 +48,19 @@ async def test_a_changed_or_unread_sticky_value_is_written_at_once() -> None:
     await state.stick("s", "b/m", current=None)
     clock.advance(TTL - 0.5)  # past the expiry of the write before
     assert await state.sticky("s") == "b/m"  # the TTL ran from the last write
+
+
+async def test_writes_older_than_the_renewal_age_are_forgotten() -> None:
+    # What a replica remembers of its sticky writes only spares writes within a tenth of the
+    # TTL: many conversations that ended must not stay remembered up to the cap.
+    state, clock = sessions()
+    for i in range(1000):
+        await state.stick(f"s{i}", "a/m")
+    assert state.remembered() == 1000
+    clock.advance(TTL * 0.1)
+    await state.stick("late", "a/m")
+    assert state.remembered() == 1
+    clock.advance(TTL * 0.1 - 1)
+    await state.stick("late", "a/m", current="a/m")  # still remembered: not rewritten
+    clock.advance(TTL * 0.9 + 2)
+    assert await state.sticky("late") is None  # expired on the first write's TTL

@@ -1,0 +1,233 @@
+"""The soak's mixed load, one process per transport: `python -m benchmarks._soak_load '<spec>'`.
+
+A closed loop (`_load.closed_loop`) of `concurrency` workers for `duration_s`, each request drawn
+at random: what it does (a unary or streamed chat read to the end, a stream the client leaves
+after its first event, a request whose deadline expires while the upstream is slow, an
+embedding), which client key sends it (`clients`, by weight: some have an rpm limit the load
+exceeds), and which conversation it belongs to (a new prompt, a recurring or a fresh
+`x-session-id` / `session_id`, a recurring or a fresh `user`). Every answer is an outcome
+(`stream:200`, `cut:cut`, `deadline:DEADLINE_EXCEEDED`, `chat:429` ...), counted; only what
+the mix cannot explain (a refused connection, a broken protocol) is an error. Prints one JSON
+line: the loop's results plus `outcomes`.
+
+Spec: `transport` (`http`: aiohttp to the edge at `url`; `grpc`: the generated stubs to the
+router at `target`), `clients` ([{key, weight}]), `concurrency`, `duration_s`, `seed`, and
+optionally `actions` (some of ACTIONS' names: only those are sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import random
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks._load import Sample, closed_loop, now
+
+CHAT_MODEL = "soak-mixed"  # fault deployments and healthy ones (benchmarks/soak.py)
+SLOW_MODEL = "soak-slow"  # slow first byte, paced chunks: deadlines expire on it
+EMBED_MODEL = "soak-embed"
+# What a request does, by weight.
+ACTIONS = {"chat": 22, "stream": 22, "cut": 14, "deadline": 14, "embed": 14, "deadline-unary": 6}
+# Which conversation it belongs to, by weight.
+IDENTITIES = {
+    "prompt": 30,
+    "pool-session": 20,
+    "fresh-session": 15,
+    "pool-user": 15,
+    "fresh-user": 20,
+}
+_POOL = 300  # recurring sessions and users
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    action: str
+    key: str
+    body: dict[str, Any]
+    session: str  # x-session-id / RoutingOptions.session_id, or ""
+    timeout_s: float
+
+
+class Mix:
+    """Draws requests and counts their outcomes."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.rng = random.Random(spec.get("seed"))
+        self.keys = [c["key"] for c in spec["clients"]]
+        self.key_weights = [float(c["weight"]) for c in spec["clients"]]
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        # `actions`: a subset of ACTIONS to send (to tell which kind of request grows what)
+        chosen = spec.get("actions") or list(ACTIONS)
+        self.actions = {name: weight for name, weight in ACTIONS.items() if name in chosen}
+        self._tag = f"{os.getpid()}-{spec.get('seed', 0)}"
+        self._sent = 0
+
+    def _pick(self, weights: dict[str, int]) -> str:
+        return self.rng.choices(list(weights), list(weights.values()))[0]
+
+    def next(self) -> Request:
+        self._sent += 1
+        action = self._pick(self.actions)
+        identity = self._pick(IDENTITIES)
+        key = self.rng.choices(self.keys, self.key_weights)[0]
+        session = ""
+        if identity == "pool-session":
+            session = f"soak-session-{self.rng.randrange(_POOL)}"
+        elif identity == "fresh-session":
+            session = uuid.uuid4().hex
+        if action == "embed":
+            body: dict[str, Any] = {"model": EMBED_MODEL, "input": [f"soak {self._sent}"]}
+        else:
+            prompt = f"soak {self._tag}-{self._sent}" if identity == "prompt" else "soak"
+            model = SLOW_MODEL if action.startswith("deadline") else CHAT_MODEL
+            body = {"model": model, "messages": [{"role": "user", "content": prompt}]}
+            body["max_tokens"] = 16
+            body["stream"] = action in ("stream", "cut", "deadline")
+        if identity == "pool-user":
+            body["user"] = f"soak-user-{self.rng.randrange(_POOL)}"
+        elif identity == "fresh-user":
+            body["user"] = f"soak-user-{uuid.uuid4().hex}"
+        # A unary deadline expires before the slow upstream's first byte, a streamed one in
+        # the middle of its chunks; everything else has time to fail over.
+        timeout = {"deadline": 0.8, "deadline-unary": 0.25}.get(action, 30.0)
+        return Request(action, key, body, session, timeout)
+
+
+# ---- HTTP, through the edge --------------------------------------------------------------------
+
+
+async def _http_call(session: Any, base: str, req: Request) -> str:
+    import aiohttp
+
+    headers = {"authorization": f"Bearer {req.key}", "content-type": "application/json"}
+    if req.session:
+        headers["x-session-id"] = req.session
+    path = "/v1/embeddings" if req.action == "embed" else "/v1/chat/completions"
+    data = json.dumps(req.body).encode()
+    timeout = aiohttp.ClientTimeout(total=req.timeout_s)
+    async with session.post(base + path, data=data, headers=headers, timeout=timeout) as response:
+        if response.status != 200 or not req.body.get("stream"):
+            await response.read()
+            return str(response.status)
+        return await _read_sse(response, cut=req.action == "cut")
+
+
+async def _read_sse(response: Any, *, cut: bool) -> str:
+    """`cut`: leave after the first event (the connection is closed, not given back);
+    otherwise read to the end: `200`, `200+error` (an error event), `200-unfinished`."""
+    errored = done = False
+    async for line in response.content:
+        if not line.startswith(b"data:"):
+            continue
+        if cut:
+            response.close()
+            return "cut"
+        errored = errored or b'"error"' in line
+        done = line.strip() == b"data: [DONE]"
+    return "200+error" if errored else "200" if done else "200-unfinished"
+
+
+async def _run_http(spec: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+
+    mix = Mix(spec)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one() -> Sample:
+            req = mix.next()
+            start = now()
+            try:
+                outcome = await _http_call(session, spec["url"], req)
+            except TimeoutError:
+                outcome = "timeout"
+            mix.outcomes[f"{req.action}:{outcome}"] += 1
+            end = now()
+            return Sample(end, end - start, None, 0)
+
+        result = await closed_loop(one, _loop_spec(spec))
+    return {**result, "outcomes": dict(mix.outcomes)}
+
+
+# ---- gRPC, to the router ------------------------------------------------------------------------
+
+
+async def _grpc_call(stub: Any, req: Request) -> str:
+    import grpc
+
+    from clients import chat_params_from_openai, embedding_params_from_openai
+    from clients.switchboard.v1 import router_service_pb2 as pb
+    from clients.switchboard.v1 import routing_pb2
+
+    options = {"metadata": (("authorization", f"Bearer {req.key}"),), "timeout": req.timeout_s}
+    routing = routing_pb2.RoutingOptions(session_id=req.session)
+    try:
+        if req.action == "embed":
+            params = embedding_params_from_openai(req.body)
+            await stub.Embed(pb.EmbedRequest(params=params, routing=routing), **options)
+            return "OK"
+        chat, stream = chat_params_from_openai(req.body)
+        if not stream:
+            await stub.Chat(pb.ChatRequest(params=chat, routing=routing), **options)
+            return "OK"
+        message = pb.ChatStreamRequest(params=chat, routing=routing, batch_chunks=True)
+        return await _read_grpc_stream(stub.ChatStream(message, **options), req.action == "cut")
+    except grpc.aio.AioRpcError as exc:
+        return str(exc.code().name)
+
+
+async def _read_grpc_stream(call: Any, cut: bool) -> str:
+    """`cut`: cancel the call after its first chunk; otherwise read to the summary."""
+    errored = summary = False
+    async for message in call:
+        kind = message.WhichOneof("event")
+        if cut and kind in ("chunk", "chunks"):
+            call.cancel()
+            return "cut"
+        errored = errored or kind == "error"
+        summary = summary or kind == "summary"
+    return "OK+error" if errored else "OK" if summary else "OK-unfinished"
+
+
+async def _run_grpc(spec: dict[str, Any]) -> dict[str, Any]:
+    import grpc
+
+    from clients.switchboard.v1 import router_service_pb2_grpc
+
+    mix = Mix(spec)
+    async with grpc.aio.insecure_channel(spec["target"]) as channel:
+        await asyncio.wait_for(channel.channel_ready(), 10)
+        stub = router_service_pb2_grpc.RouterServiceStub(channel)
+
+        async def one() -> Sample:
+            req = mix.next()
+            start = now()
+            outcome = await _grpc_call(stub, req)
+            mix.outcomes[f"{req.action}:{outcome}"] += 1
+            end = now()
+            return Sample(end, end - start, None, 0)
+
+        result = await closed_loop(one, _loop_spec(spec))
+    return {**result, "outcomes": dict(mix.outcomes)}
+
+
+def _loop_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The whole run is the window: no warm-up, no minimum count."""
+    return {**spec, "warmup_s": 0.0, "min_done": 0}
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    runner = _run_grpc if spec["transport"] == "grpc" else _run_http
+    result = asyncio.run(runner(spec))  # grpc.aio wants the default loop; aiohttp is happy on it
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
