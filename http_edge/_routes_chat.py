@@ -88,13 +88,14 @@ async def _stream(
     stream = client.chat_stream(call, timeout=timeout_s, metadata=metadata)
     try:
         events = aiter(stream)
-        head = await unless_disconnected(request, _read_head(events))
+        head = await unless_disconnected(request, _read_head(events), stream.interrupt)
     except BaseException:
         await stream.aclose()
         raise
     return SSEResponse(
         _relay(events, head.first),
         on_close=stream.aclose,
+        interrupt=stream.interrupt,
         headers=route_headers(head.route),
     )
 
