@@ -87,16 +87,23 @@ async def test_tool_call_round_trip(sdk: openai.AsyncOpenAI, fake: FakeUpstream)
             "function": {k: v for k, v in WEATHER.items() if k != "type"},
         }
     ]
-    # The caller sends the whole conversation back: the call, then its output.
+    # The caller sends the whole conversation back, the SDK's way: the output items as they
+    # came (`first.output`), then the call's output.
     follow_up: ResponseInputParam = [
         *question,
-        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": "{}"},
+        *first.output,  # type: ignore[list-item]  # models, as the SDK documents
         {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},
     ]
     second = await sdk.responses.create(model="chain", input=follow_up, tools=[WEATHER])
     assert second.output_text == "Echo: weather in Paris?"
     messages = upstream_body(fake)["messages"]
-    assert messages[1]["tool_calls"][0]["id"] == call.call_id
+    assert messages[1]["tool_calls"] == [
+        {
+            "id": call.call_id,
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+        }
+    ]
     assert messages[2] == {"role": "tool", "tool_call_id": call.call_id, "content": "sunny"}
 
 
