@@ -1,0 +1,109 @@
+"""What one caller must not be able to do to the others or to the provider keys, through the edge
+(real router, real edge, the fake upstream). Found by the security audit of 2026-12."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.test_auth_sdk import StartEdge
+
+KEYS = ["sk-alpha-1", "sk-alpha-2"]
+
+
+def two_models(fake_url: str) -> dict[str, Any]:
+    """One provider with two keys serving two groups, so that one group's trouble shows on the
+    other's."""
+    return {
+        "providers": {"alpha": {"base_url": fake_url, "keys": KEYS}},
+        "models": {
+            "a": {"deployments": [{"provider": "alpha", "model": "model-a"}]},
+            "b": {"deployments": [{"provider": "alpha", "model": "model-b"}]},
+        },
+        "server": {"port": 0},
+    }
+
+
+def chat(model: str, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": "hi"}], **extra}
+
+
+async def key_states(router: RouterHandle) -> list[int]:
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    return [key.state for key in listed.keys]
+
+
+async def deployment_cooling(router: RouterHandle, name: str) -> bool:
+    stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+    return any(d.deployment == name and d.cooldown_until_unix > 0 for d in stats.deployments)
+
+
+# The upstream's 400 quotes the unknown field the caller passed through, as OpenAI does
+# ("Unrecognized request argument supplied: <name>"); the field's name is what the router's
+# text patterns take for the provider's verdict on the key or on itself.
+@pytest.mark.parametrize(
+    ("field", "stream", "verdict"),
+    [
+        ("invalid_api_key", False, "auth: both keys disabled for a day"),
+        ("invalid_api_key", True, "auth, from a stream's opening"),
+        ("billing", False, "quota: both keys disabled for an hour"),
+        ("server_error", False, "transient: the deployment cooled for everyone"),
+    ],
+)
+async def test_a_field_the_upstream_echoes_is_no_verdict_on_keys(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    field: str,
+    stream: bool,
+    verdict: str,
+) -> None:
+    router = await start_router(two_models(fake.base_url))
+    edge = await start_edge(router)
+    echo = {
+        "error": {
+            "message": f"Unrecognized request argument supplied: {field}",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    fake.state.set_scenario(Scenario(status=400, error_body=echo), model="model-b")
+
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        refused = await http.post(
+            "/v1/chat/completions", json=chat("b", stream=stream, **{field: True})
+        )
+        # Another caller, another model of the same provider, right after.
+        served = await http.post("/v1/chat/completions", json=chat("a"))
+
+    assert refused.status_code == 400, verdict  # the caller's fault, in the upstream's words
+    assert refused.json()["error"]["message"] == echo["error"]["message"]
+    assert fake.state.count(model="model-b") == 1  # not retried on the other key
+    assert served.status_code == 200
+    assert await key_states(router) == [admin_pb.KEY_STATE_ACTIVE] * 2
+    assert not await deployment_cooling(router, "alpha/model-b")
+
+
+async def test_the_same_words_from_the_upstream_alone_still_disable_the_key(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The control: a 400 whose message says the key is invalid, when the caller did not send
+    those words, disables the key (README, Key pools: "400 … saying the key is invalid")."""
+    router = await start_router(two_models(fake.base_url))
+    edge = await start_edge(router)
+    said = {"error": {"message": "Invalid API key", "type": "invalid_request_error"}}
+    fake.state.set_scenario(Scenario(status=400, error_body=said), key="sk-alpha-1")
+
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        for _ in range(2):
+            served = await http.post("/v1/chat/completions", json=chat("b"))
+            assert served.status_code == 200
+
+    assert fake.state.count(key="sk-alpha-1") == 1
+    assert await key_states(router) == [admin_pb.KEY_STATE_DISABLED, admin_pb.KEY_STATE_ACTIVE]
