@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry import config_secrets
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.test_auth_sdk import StartEdge
 
@@ -107,3 +109,47 @@ async def test_the_same_words_from_the_upstream_alone_still_disable_the_key(
 
     assert fake.state.count(key="sk-alpha-1") == 1
     assert await key_states(router) == [admin_pb.KEY_STATE_DISABLED, admin_pb.KEY_STATE_ACTIVE]
+
+
+PORTKEY = "pk-header-secret-0123456789"
+GATEWAY = "cf-gateway-token-0123456789"
+
+
+async def test_credential_headers_and_masked_keys_never_reach_the_caller(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Keys were scrubbed from upstream errors, but not the provider's credential headers
+    (`headers:`, e.g. an AI gateway's token), nor a key the upstream masked itself (OpenAI's 401
+    shows its prefix and last four characters)."""
+    config = two_models(fake.base_url)
+    config["providers"]["alpha"]["headers"] = {
+        "x-portkey-api-key": PORTKEY,
+        "cf-aig-authorization": f"Bearer {GATEWAY}",
+    }
+    router = await start_router(config)
+    edge = await start_edge(router)
+    echoed = f"Header x-portkey-api-key ({PORTKEY}) and token {GATEWAY} name no workspace."
+    fake.state.set_scenario(
+        Scenario(status=400, error_body={"error": {"message": echoed}}), model="model-b"
+    )
+    masked = "Incorrect API key provided: sk-alph**********ha-1. You can find your API key at …"
+    fake.state.set_scenario(
+        Scenario(status=401, error_body={"error": {"message": masked, "code": "invalid_api_key"}}),
+        model="model-a",
+    )
+
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        headers_echoed = await http.post("/v1/chat/completions", json=chat("b"))
+        key_masked = await http.post("/v1/chat/completions", json=chat("a"))
+
+    assert headers_echoed.status_code == 400
+    assert headers_echoed.json()["error"]["message"] == (
+        "Header x-portkey-api-key ([redacted]) and token [redacted] name no workspace."
+    )
+    assert key_masked.status_code == 503
+    assert "Incorrect API key provided: [redacted]. You can" in key_masked.text
+    assert "***" not in key_masked.text and "ha-1" not in key_masked.text
+    # The log redactor knows them too (telemetry masks every configured secret in every line).
+    assert {PORTKEY, f"Bearer {GATEWAY}", GATEWAY} <= set(
+        config_secrets(SwitchboardConfig.model_validate({"auth": {"open": True}, **config}))
+    )
