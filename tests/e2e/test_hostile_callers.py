@@ -5,10 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
 import httpx
+import orjson
 import pytest
 
+from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry import config_secrets
@@ -153,3 +158,26 @@ async def test_credential_headers_and_masked_keys_never_reach_the_caller(
     assert {PORTKEY, f"Bearer {GATEWAY}", GATEWAY} <= set(
         config_secrets(SwitchboardConfig.model_validate({"auth": {"open": True}, **config}))
     )
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+async def test_the_max_tokens_ceiling_holds_for_extra_json_too(
+    fake: FakeUpstream, start_router: StartRouter, field: str
+) -> None:
+    """A gRPC caller writes `extra_json` itself: a `max_tokens` there reached the upstream
+    past `server.max_tokens_ceiling`, which bounds only the typed field."""
+    router = await start_router(
+        {**two_models(fake.base_url), "server": {"port": 0, "max_tokens_ceiling": 4096}}
+    )
+    params = chat_pb2.ChatParams(
+        model="a",
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")],
+        extra_json=orjson.dumps({field: 1_000_000}).decode(),
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(pb.ChatRequest(params=params))
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(caught.value).openai_param == f"extra_json.{field}"
+    assert fake.state.count() == 0
