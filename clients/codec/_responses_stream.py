@@ -9,8 +9,9 @@ failure ``error`` then ``response.failed``). Every event carries a ``sequence_nu
 Chat deltas map onto items as they come: reasoning text (``reasoning_content``) is a
 ``reasoning`` item, text a ``message`` item, each tool-call index a ``function_call`` item. A
 message or reasoning item is closed as soon as another kind of output starts; tool calls stay
-open until the end (a provider may interleave their argument deltas). Refusal deltas have no
-events here (the non-streaming Response carries a refusal part).
+open until the end (a provider may interleave their argument deltas). A refusal (structured
+outputs' `refusal` delta) is a message item whose one part is a ``refusal``, streamed with
+``response.refusal.delta`` / ``.done`` as OpenAI does.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ from clients.switchboard.v1 import chat_pb2
 
 Event = dict[str, Any]
 
+# The delta event of each kind of streamed text.
+_DELTA_EVENTS = {
+    "message": "response.output_text.delta",
+    "refusal": "response.refusal.delta",
+    "reasoning": "response.reasoning_text.delta",
+}
+
 
 @dataclass
 class _Open:
@@ -43,7 +51,7 @@ class _Open:
 
     index: int  # its output_index
     item_id: str
-    kind: str  # "message", "reasoning" or "function_call"
+    kind: str  # "message", "refusal", "reasoning" or "function_call"
     pieces: list[str] = field(default_factory=list)
     call_id: str = ""
     name: str = ""
@@ -92,6 +100,9 @@ class ResponseEventStream:
             content = delta.get("content")
             if isinstance(content, str) and content:
                 events += self._text_delta("message", content)
+            refusal = delta.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                events += self._text_delta("refusal", refusal)
             for call in delta.get("tool_calls") or []:
                 events += self._call_delta(call)
             if choice.get("finish_reason"):
@@ -139,19 +150,20 @@ class ResponseEventStream:
             events += self._open_text(kind)
         assert self._text is not None
         self._text.pieces.append(delta)
-        name = (
-            "response.output_text.delta" if kind == "message" else "response.reasoning_text.delta"
-        )
+        name = _DELTA_EVENTS[kind]
         extra: dict[str, Any] = {"logprobs": []} if kind == "message" else {}
         events.append(self._event(name, **self._where(self._text), delta=delta, **extra))
         return events
 
     def _open_text(self, kind: str) -> list[Event]:
-        prefix = "msg" if kind == "message" else "rs"
+        prefix = "rs" if kind == "reasoning" else "msg"
         item = self._new(kind, prefix)
         self._text = item
         if kind == "message":
             snapshot, part = message_item(item.item_id, "in_progress", []), text_part("")
+        elif kind == "refusal":
+            snapshot = message_item(item.item_id, "in_progress", [])
+            part = {"type": "refusal", "refusal": ""}
         else:
             snapshot = reasoning_item(item.item_id, "in_progress", None)
             part = {"type": "reasoning_text", "text": ""}
@@ -169,6 +181,10 @@ class ResponseEventStream:
         if item.kind == "message":
             part = text_part(text)
             done = self._event("response.output_text.done", **where, text=text, logprobs=[])
+            final = message_item(item.item_id, item_status(self._finish), [part])
+        elif item.kind == "refusal":
+            part = {"type": "refusal", "refusal": text}
+            done = self._event("response.refusal.done", **where, refusal=text)
             final = message_item(item.item_id, item_status(self._finish), [part])
         else:
             part = {"type": "reasoning_text", "text": text}

@@ -177,3 +177,31 @@ def test_a_failure_after_the_commit_is_an_error_event_then_response_failed() -> 
     assert events[-1]["type"] == "response.failed" and failed["status"] == "failed"
     assert failed["error"] == {"code": "server_error", "message": "upstream stalled"}
     assert failed["output"][0]["type"] == "message"  # what had come, as it stood
+
+
+def test_a_refusal_streams_as_a_message_with_a_refusal_part() -> None:
+    events = run(
+        chunk({"role": "assistant", "refusal": ""}),
+        chunk({"refusal": "I can't "}),
+        chunk({"refusal": "help with that."}),
+        chunk({}, "stop"),
+    )
+    assert kinds(events)[2:] == [
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.refusal.delta",
+        "response.refusal.delta",
+        "response.refusal.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert events[3]["part"] == {"type": "refusal", "refusal": ""}
+    assert [e["delta"] for e in events if e["type"] == "response.refusal.delta"] == [
+        "I can't ",
+        "help with that.",
+    ]
+    assert events[6]["refusal"] == "I can't help with that."
+    item = events[-1]["response"]["output"][0]
+    assert item["type"] == "message" and item["id"].startswith("msg_")
+    assert item["content"] == [{"type": "refusal", "refusal": "I can't help with that."}]
