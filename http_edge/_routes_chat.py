@@ -38,14 +38,14 @@ from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import edge_state
 
-__all__ = ["router"]
+__all__ = ["COMMITTING", "StreamHead", "read_head", "router"]
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
 # The router's stream messages that let the edge commit HTTP 200.
-_COMMITTING = frozenset({"chunk", "chunks", "error", "summary"})
+COMMITTING = frozenset({"chunk", "chunks", "error", "summary"})
 
 
 @router.post("/v1/chat/completions", openapi_extra=CHAT_COMPLETIONS)
@@ -71,7 +71,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 @dataclass
-class _Head:
+class StreamHead:
     """What the router sent before the edge committed: the route, and the committing message."""
 
     route: RouteInfo | None
@@ -88,7 +88,7 @@ async def _stream(
     stream = client.chat_stream(call, timeout=timeout_s, metadata=metadata)
     try:
         events = aiter(stream)
-        head = await unless_disconnected(request, _read_head(events))
+        head = await unless_disconnected(request, read_head(events))
     except BaseException:
         await stream.aclose()
         raise
@@ -99,13 +99,13 @@ async def _stream(
     )
 
 
-async def _read_head(events: AsyncIterator[ChatStreamResponse]) -> _Head:
+async def read_head(events: AsyncIterator[ChatStreamResponse]) -> StreamHead:
     """Pull messages up to the first chunk, error or summary; routes and heartbeats go before."""
     route: RouteInfo | None = None
     async for message in events:
         kind = message.WhichOneof("event")
-        if kind in _COMMITTING:
-            return _Head(route, message)
+        if kind in COMMITTING:
+            return StreamHead(route, message)
         if kind == "route":
             route = message.route
     raise EdgeError(
