@@ -14,6 +14,9 @@ from clients._client import CallObserver, ObservedCall, RouterClient
 from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
+    ResponseEventStream,
+    ResponseIds,
+    ResponsesRequest,
     chat_completion_from_openai,
     chat_completion_to_openai,
     chat_params_from_openai,
@@ -25,6 +28,8 @@ from clients.codec import (
     embedding_result_from_openai,
     embedding_result_to_openai,
     model_list_to_openai,
+    response_to_openai,
+    responses_request_from_openai,
 )
 from clients.errors import (
     ErrorDetails,
@@ -46,6 +51,9 @@ __all__ = [
     "ErrorDetails",
     "InvalidRequestError",
     "ObservedCall",
+    "ResponseEventStream",
+    "ResponseIds",
+    "ResponsesRequest",
     "RouterClient",
     "RouterError",
     "RouterStream",
@@ -68,5 +76,7 @@ __all__ = [
     "http_status_for",
     "model_list_to_openai",
     "openai_error_body",
+    "response_to_openai",
+    "responses_request_from_openai",
     "to_grpc_status",
 ]

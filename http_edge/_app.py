@@ -17,7 +17,7 @@ from starlette.types import ASGIApp
 from clients import RouterClient
 from router_service.telemetry import client_observer
 
-from . import _admin, _routes_chat, _routes_misc, _telemetry
+from . import _admin, _routes_chat, _routes_misc, _routes_responses, _telemetry
 from ._cors import cors_middleware
 from ._errors import install_error_handlers
 from ._health import RouterHealth
@@ -59,7 +59,7 @@ class EdgeApp(FastAPI):
     body deadline, HEAD as GET) and
     the hot routes (`_hot.HotRoutes`) outside Starlette's stack.
 
-    Every OpenAI call takes one of the two hot routes; inside Starlette's stack it would also pay
+    Every OpenAI call takes one of the hot routes; inside Starlette's stack it would also pay
     for the error, body-limit and exception middlewares it does not use (it renders its own
     errors). Everything else still goes through the whole stack, inside ours.
     """
@@ -118,6 +118,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     app.state.edge = state
     install_error_handlers(app)
     app.include_router(_routes_chat.router)
+    app.include_router(_routes_responses.router)
     app.include_router(_routes_misc.router)
     app.include_router(_telemetry.router)
     app.include_router(_admin.router)

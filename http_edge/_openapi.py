@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CHAT_COMPLETIONS", "EMBEDDINGS", "ERRORS", "MODEL_ID_PARAM", "PROVIDER_PARAM"]
+__all__ = [
+    "CHAT_COMPLETIONS",
+    "EMBEDDINGS",
+    "ERRORS",
+    "MODEL_ID_PARAM",
+    "PROVIDER_PARAM",
+    "RESPONSES",
+]
 
 _ERROR = {
     "type": "object",
@@ -83,6 +90,84 @@ _CHAT_REQUEST = {
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
+_INPUT_ITEM = {
+    "type": "object",
+    "properties": {
+        "type": {"enum": ["message", "function_call", "function_call_output", "reasoning"]},
+        "role": {"enum": ["user", "system", "developer", "assistant"]},
+        "content": {
+            "anyOf": [
+                {"type": "string"},
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "text"],
+                        "properties": {
+                            "type": {"enum": ["input_text", "output_text"]},
+                            "text": {"type": "string"},
+                        },
+                    },
+                },
+            ]
+        },
+        "call_id": {"type": "string"},
+        "name": {"type": "string"},
+        "arguments": {"type": "string"},
+        "output": {"type": "string"},
+    },
+}
+_FUNCTION_TOOL = {
+    "type": "object",
+    "required": ["type", "name"],
+    "properties": {
+        "type": {"const": "function"},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "parameters": {"type": "object"},
+        "strict": {"type": "boolean"},
+    },
+}
+# The stateless subset the edge translates (see `_routes_responses`).
+_RESPONSES_REQUEST = {
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": _INPUT_ITEM}]},
+        "instructions": {"type": "string"},
+        "stream": {"type": "boolean"},
+        "tools": {"type": "array", "items": _FUNCTION_TOOL},
+        "tool_choice": {
+            "anyOf": [
+                {"enum": ["auto", "none", "required"]},
+                {
+                    "type": "object",
+                    "required": ["type", "name"],
+                    "properties": {"type": {"const": "function"}, "name": {"type": "string"}},
+                },
+            ]
+        },
+        "parallel_tool_calls": {"type": "boolean"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+        "max_output_tokens": {"type": "integer", "minimum": 1},
+        "text": {
+            "type": "object",
+            "properties": {
+                "format": {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"enum": ["text", "json_object", "json_schema"]}},
+                }
+            },
+        },
+        "reasoning": {"type": "object", "properties": {"effort": {"type": "string"}}},
+        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+        "user": {"type": "string"},
+        "store": {"type": "boolean"},
+    },
+}
 _EMBEDDINGS_REQUEST = {
     "type": "object",
     "required": ["model", "input"],
@@ -115,6 +200,7 @@ def _operation(schema: dict[str, Any]) -> dict[str, Any]:
 
 CHAT_COMPLETIONS = _operation(_CHAT_REQUEST)
 EMBEDDINGS = _operation(_EMBEDDINGS_REQUEST)
+RESPONSES = _operation(_RESPONSES_REQUEST)
 
 MODEL_ID_PARAM: dict[str, Any] = {
     "parameters": [

@@ -1,6 +1,8 @@
 """Server-sent events as the OpenAI SDK reads them: `data:` lines, comments, `[DONE]`.
 
-Never `id:` or `event:` lines: the OpenAI SDK mishandles them.
+Chat streams never have `id:` or `event:` lines: the OpenAI SDK mishandles them there. The
+Responses API's events are named (`event: response.output_text.delta`), as OpenAI sends them
+(`named_event`); the SDK reads their type from the data.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from ._json import dumps
 
-__all__ = ["DONE", "KEEPALIVE", "SSEResponse", "data_event", "error_event"]
+__all__ = ["DONE", "KEEPALIVE", "SSEResponse", "data_event", "error_event", "named_event"]
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keepalive\n\n"
@@ -26,6 +28,11 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 def data_event(obj: Any) -> bytes:
     """One `data:` event; compact JSON never contains a raw newline."""
     return b"data: " + dumps(obj) + b"\n\n"
+
+
+def named_event(event: dict[str, Any]) -> bytes:
+    """One Responses API event: its `type` as the SSE event name, the event as data."""
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + dumps(event) + b"\n\n"
 
 
 def error_event(message: str, type: str, code: str | None, param: str | None = None) -> bytes:

@@ -23,6 +23,7 @@ upstream I/O and server/_errors.py for the gRPC wire.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
@@ -202,22 +203,35 @@ class UpstreamFailure(SwitchboardError):
 
     def scrub(self, secrets: Iterable[str]) -> None:
         """Remove keys from what the upstream said: some providers echo the key they got, and
-        an error may name others of the account (all the provider's keys are given)."""
-        mask = "[redacted]"
-        for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-            self.message = self.message.replace(secret, mask)
-            if self.upstream_error is not None:
-                self.upstream_error = _scrubbed(self.upstream_error, secret, mask)
+        an error may name others of the account (all the provider's keys are given). A key the
+        upstream masked itself goes too: OpenAI's 401 says "Incorrect API key provided:
+        sk-proj-****…wxyz", its prefix and last four characters, which are not the caller's."""
+        known = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+        def clean(text: str) -> str:
+            for secret in known:
+                text = text.replace(secret, _MASK)
+            return _MASKED_KEY.sub(_MASK, text) if "***" in text else text
+
+        self.message = clean(self.message)
+        if self.upstream_error is not None:
+            self.upstream_error = _scrubbed(self.upstream_error, clean)
         self.args = (self.message,)
 
 
-def _scrubbed(value: Any, secret: str, mask: str) -> Any:
+_MASK = "[redacted]"
+# A key shown with its middle starred out: a key-like token around a run of asterisks (not the
+# sentence's full stop after it).
+_MASKED_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\*{3,}(?:[A-Za-z0-9_.*-]*[A-Za-z0-9_*-])?")
+
+
+def _scrubbed(value: Any, clean: Callable[[str], str]) -> Any:
     if isinstance(value, str):
-        return value.replace(secret, mask)
+        return clean(value)
     if isinstance(value, dict):
-        return {k: _scrubbed(v, secret, mask) for k, v in value.items()}
+        return {k: _scrubbed(v, clean) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrubbed(v, secret, mask) for v in value]
+        return [_scrubbed(v, clean) for v in value]
     return value
 
 

@@ -21,8 +21,14 @@ from clients.codec._response import (
     chunk_from_openai,
     chunk_to_openai,
 )
+from clients.codec._responses_output import ResponseIds, response_to_openai
+from clients.codec._responses_request import ResponsesRequest, responses_request_from_openai
+from clients.codec._responses_stream import ResponseEventStream
 
 __all__ = [
+    "ResponseEventStream",
+    "ResponseIds",
+    "ResponsesRequest",
     "chat_completion_from_openai",
     "chat_completion_to_openai",
     "chat_params_from_openai",
@@ -34,4 +40,6 @@ __all__ = [
     "embedding_result_from_openai",
     "embedding_result_to_openai",
     "model_list_to_openai",
+    "response_to_openai",
+    "responses_request_from_openai",
 ]

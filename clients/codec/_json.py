@@ -195,21 +195,26 @@ def load_json(text: str, path: str) -> Any:
 
 
 def merge_extra(
-    out: dict[str, Any], extra_json: str, path: str, *, reserved: frozenset[str] = frozenset()
+    out: dict[str, Any],
+    extra_json: str,
+    path: str,
+    *,
+    reserved: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Add the keys of ``extra_json`` to an object built from typed fields; typed keys win.
 
-    ``reserved`` keys are the router's to write (``stream``): one in ``extra_json`` is refused,
-    as the parse side never puts one there."""
+    ``reserved`` keys (key -> why) may not come from ``extra_json``: ``stream``, which the
+    router writes, and the fields it bounds. The parse side never puts one there."""
     if not extra_json:
         return out
     extra = load_json(extra_json, at(path, "extra_json"))
     if not isinstance(extra, dict):
         fail_type(at(path, "extra_json"), "a JSON object", extra)
-    for key in reserved.intersection(extra):
+    rules = reserved or {}
+    for key in rules.keys() & extra.keys():
         where = at(at(path, "extra_json"), key)
         raise InvalidRequestError(
-            f"'{key}' may not be set in extra_json: the router sets it.", param=where
+            f"'{key}' may not be set in extra_json: {rules[key]}.", param=where
         )
     for key, value in extra.items():
         out.setdefault(key, value)

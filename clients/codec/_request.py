@@ -60,6 +60,12 @@ _PARAM_KEYS = frozenset(
 # Body keys the router writes itself, never taken from extras: a `"stream": true` riding in a
 # non-streaming call would get an SSE answer that counts against the upstream for everyone.
 ROUTER_KEYS = frozenset({"stream"})
+# What `extra_json` may not carry (key -> why): the router's own keys, and the fields whose
+# typed value the router bounds (`server.max_tokens_ceiling`), which an extra would bypass.
+_NOT_EXTRA = {key: "the router sets it" for key in ROUTER_KEYS} | {
+    key: f"set the `{key}` field, which the router holds to its ceiling"
+    for key in ("max_tokens", "max_completion_tokens")
+}
 _TOOL_KEYS = frozenset({"type", "function"})
 _MODES: dict[str, chat_pb2.ToolChoiceMode.ValueType] = {
     "none": chat_pb2.TOOL_CHOICE_MODE_NONE,
@@ -141,7 +147,7 @@ def chat_params_to_openai(params: chat_pb2.ChatParams) -> dict[str, Any]:
         out["response_format"] = _response_format_to_openai(params.response_format)
     if params.HasField("stream_options"):
         out["stream_options"] = _stream_options_to_openai(params.stream_options)
-    return merge_extra(out, params.extra_json, "", reserved=ROUTER_KEYS)
+    return merge_extra(out, params.extra_json, "", reserved=_NOT_EXTRA)
 
 
 def _read_required(

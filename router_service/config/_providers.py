@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from router_service.config._base import Misplaced, Secret, _Strict
+from router_service.config._secrets import SECRET_HEADER
 
 
 class KeyConfig(_Strict):
@@ -75,6 +76,17 @@ class ProviderConfig(_Strict):
         ge=0,
         description="How long a request waits, in arrival order, when every key is at its limit.",
     )
+
+    def secrets(self) -> list[str]:
+        """What must never reach a caller or a log: the keys, and the values of credential
+        headers (`x-portkey-api-key`, `cf-aig-authorization: Bearer …`; the token alone too,
+        which an upstream may echo without its scheme)."""
+        found = [key.key.get_secret_value() for key in self.keys]
+        for name, value in self.headers.items():
+            if SECRET_HEADER.search(name):
+                token = value.strip().partition(" ")[2].strip()  # after a scheme (`Bearer`)
+                found += [value, token] if token else [value]
+        return found
 
     @field_validator("keys", mode="before")
     @classmethod

@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 
 import yaml
 
-__all__ = ["literal_secrets", "warn_if_exposed"]
+__all__ = ["SECRET_HEADER", "literal_secrets", "warn_if_exposed"]
 
 log = logging.getLogger("switchboard.config")
 
 # Extra request headers that carry credentials (`Authorization`, `x-api-key`, `cf-aig-token`…).
-_SECRET_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
+SECRET_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
 
 
 def warn_if_exposed(path: Path, text: str) -> bool:
@@ -76,7 +76,7 @@ def _provider_secrets(providers: dict[Any, Any]) -> list[str]:
                 found.append(f"providers.{name}.keys[{i}]")
         headers = provider.get("headers")
         for header, value in headers.items() if isinstance(headers, dict) else ():
-            if _SECRET_HEADER.search(str(header)) and _literal(value):
+            if SECRET_HEADER.search(str(header)) and _literal(value):
                 found.append(f"providers.{name}.headers.{header}")
     return found
 

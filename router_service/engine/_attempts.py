@@ -198,7 +198,7 @@ class AttemptRunner:
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
-            failure.scrub(k.secret for k in deployment.pool.keys)
+            failure.scrub(deployment.secrets)
             await stack.aclose()
             ctx.record(
                 deployment,

@@ -253,7 +253,7 @@ class Executor:
             raise
         except UpstreamFailure as failure:
             lease = opened.lease
-            failure.scrub(k.secret for k in deployment.pool.keys)
+            failure.scrub(deployment.secrets)
             ctx.record(
                 deployment,
                 lease.key.fingerprint,

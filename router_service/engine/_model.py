@@ -65,6 +65,13 @@ class Deployment:
         return None
 
     @property
+    def secrets(self) -> list[str]:
+        """What an upstream's error must be scrubbed of before anyone sees it: the provider's
+        keys (an error may name others of the account than the one used) and credential
+        headers."""
+        return self.adapter.config.secrets()
+
+    @property
     def cooldown_name(self) -> str:
         return f"dcool:{self.name}"
 

@@ -116,6 +116,7 @@ async def _chat(call: Call) -> web.StreamResponse:
         tool_name=R.tool_to_call(body, sc),
         prompt_tokens=R.prompt_tokens(messages),
         tool_arguments=R.tool_arguments(sc),
+        finish=sc.finish_reason,
     )
     if not call.record.stream:
         return await send_answer(call, R.chat_completion(answer))

@@ -137,6 +137,7 @@ class ChatAnswer:
     tool_name: str | None
     prompt_tokens: int
     tool_arguments: str = "{}"
+    finish: str | None = None  # the scenario's finish reason for a text answer
 
     @property
     def completion_tokens(self) -> int:
@@ -144,7 +145,7 @@ class ChatAnswer:
 
     @property
     def finish_reason(self) -> str:
-        return "tool_calls" if self.tool_name is not None else "stop"
+        return "tool_calls" if self.tool_name is not None else self.finish or "stop"
 
 
 def chat_completion(answer: ChatAnswer) -> dict[str, Any]:

@@ -99,6 +99,9 @@ class Scenario:
     # Arguments of that tool call (default `{}`).
     tool_arguments: dict[str, Any] | None = None
     content: str | None = None
+    # The finish reason of an OpenAI-dialect answer instead of "stop" (e.g. "length": the answer
+    # was cut at max_tokens); a tool call still finishes with "tool_calls".
+    finish_reason: str | None = None
     # The provider's content filter withholds the answer, for this reason (e.g. "SAFETY"), in
     # the provider's own way (Gemini: a 200 with promptFeedback.blockReason; others a 400).
     blocked: str | None = None

@@ -46,11 +46,11 @@ class AnthropicAdapter(HttpAdapter):
         return None
 
     def _failure(
-        self, status: int, error: JsonObject, headers: Mapping[str, str]
+        self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
     ) -> UpstreamFailure:
         if status < 400:  # inside a 200: the error type says which status it stands for
             status = A.STATUS_BY_ERROR_TYPE.get(str(error.get("type")), status)
-        return super()._failure(status, error, headers)
+        return super()._failure(status, error, headers, sent)
 
     def _body(self, call: ChatCall, *, stream: bool) -> JsonObject:
         body = chat_params_to_openai(call.params)

@@ -79,15 +79,23 @@ def classify_http_error(
     error: Mapping[str, Any] | None,
     headers: Mapping[str, str],
     clock: Clock,
+    *,
+    sent: bytes = b"",
 ) -> UpstreamFailure:
     """Classify an upstream error response (or a wrapped error object) into an UpstreamFailure.
 
-    `status` is the HTTP status, or the status carried inside a wrapped error (0 if none)."""
+    `status` is the HTTP status, or the status carried inside a wrapped error (0 if none).
+    `sent` is the request body the upstream answered: words of the error's message that are
+    also in it may be the caller's own, echoed (see `_Message`), and decide nothing."""
     inner_status = _inner_status(error)
     effective = status if status >= 400 else inner_status
-    text = _error_text(error)
+    fields, message_text = _error_text(error)
     is_limit, delay = _google_quota_limit(error)
-    outcome = Outcome.RATE_LIMITED if is_limit else _outcome_for(effective, text)
+    outcome = (
+        Outcome.RATE_LIMITED
+        if is_limit
+        else _outcome_for(effective, fields, _Message(message_text, sent))
+    )
     retry_after = None
     if outcome is Outcome.RATE_LIMITED:
         retry_after = retry_after_seconds(headers, clock)
@@ -104,9 +112,39 @@ def classify_http_error(
     )
 
 
-def _outcome_for(status: int, text: str) -> Outcome:
+class _Message:
+    """An error's message (lower case) and the request body it answers.
+
+    Upstreams quote the request in their 400s: OpenAI "Unrecognized request argument supplied:
+    <name>", Anthropic "<name>: Extra inputs are not permitted", Gemini `Unknown name "<name>"`,
+    and any "Invalid value: '<value>'". A caller who sends a field named `invalid_api_key` (unknown
+    fields are passed through) would otherwise have every key of the provider disabled for a
+    day, one after another as the request moves on, for every caller; `billing` would switch keys
+    off as out of quota, `internal error` cool the deployment. So a pattern counts in the message
+    only where its words are not in what was sent. Structured fields (code, type, status, detail
+    reasons) are the provider's own and always count."""
+
+    __slots__ = ("_sent", "_sent_lower", "text")
+
+    def __init__(self, text: str, sent: bytes) -> None:
+        self.text = text
+        self._sent = sent
+        self._sent_lower: bytes | None = None
+
+    def said_by_upstream(self, pattern: re.Pattern[str]) -> bool:
+        for match in pattern.finditer(self.text):
+            if not self._sent:
+                return True
+            if self._sent_lower is None:  # only for an error whose message matched: rare
+                self._sent_lower = self._sent.lower()
+            if match.group().encode() not in self._sent_lower:
+                return True
+        return False
+
+
+def _outcome_for(status: int, fields: str, message: _Message) -> Outcome:
     for outcome, pattern in _TEXT_PATTERNS:
-        if pattern.search(text):
+        if pattern.search(fields) or message.said_by_upstream(pattern):
             # A 5xx that mentions "rate limit" is still the server's failure, and a 429 whose
             # text says "overloaded" is still throttling: the status decides between those two.
             if outcome is Outcome.RATE_LIMITED and status >= 500:
@@ -164,14 +202,15 @@ def _inner_status(error: Mapping[str, Any] | None) -> int:
     return 0
 
 
-def _error_text(error: Mapping[str, Any] | None) -> str:
+def _error_text(error: Mapping[str, Any] | None) -> tuple[str, str]:
+    """(the provider's structured fields, its message), in lower case."""
     if not error:
-        return ""
-    parts = [str(error.get(field, "")) for field in ("code", "type", "status", "message")]
+        return "", ""
+    parts = [str(error.get(field, "")) for field in ("code", "type", "status")]
     for detail in error.get("details", ()) if isinstance(error.get("details"), list) else ():
         if isinstance(detail, dict):
             parts.append(str(detail.get("reason", "")))
-    return " ".join(parts).lower()
+    return " ".join(parts).lower(), str(error.get("message", "")).lower()
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")

@@ -82,12 +82,12 @@ class CloudflareAdapter(OpenAIAdapter):
         return error if error is not None else root_error(data, content)
 
     def _failure(
-        self, status: int, error: JsonObject, headers: Mapping[str, str]
+        self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
     ) -> UpstreamFailure:
         code = error.get("code")
         if status < 400 and isinstance(code, int):
             status = _STATUS_BY_CODE.get(code, status)
-        return super()._failure(status, error, headers)
+        return super()._failure(status, error, headers, sent)
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         data = await self._get_json(

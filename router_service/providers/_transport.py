@@ -87,9 +87,11 @@ class HttpAdapter(ProviderAdapter):
         return root_error(data, content)
 
     def _failure(
-        self, status: int, error: JsonObject, headers: Mapping[str, str]
+        self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
     ) -> UpstreamFailure:
-        return classify_http_error(status, error, headers, self.clock)
+        """`sent`: the request body the error answers, so that words the caller put in it and
+        the upstream echoed are not read as its verdict (`classify_http_error`)."""
+        return classify_http_error(status, error, headers, self.clock, sent=sent)
 
     def _timeout(self, total_s: float) -> dict[str, float | None]:
         """httpx's `timeout` request extension (what `httpx.Timeout.as_dict()` gives)."""
@@ -122,7 +124,9 @@ class HttpAdapter(ProviderAdapter):
         request = self._request("POST", url, api_key, self._timeout(timeout_s), body=body)
         with map_transport_errors():
             response = await send_upstream(self.http, request)
-        return self._checked_json(response.status_code, response.content, response.headers)
+        return self._checked_json(
+            response.status_code, response.content, response.headers, request.content
+        )
 
     async def _get_json(
         self, url: str, api_key: str, timeout_s: float, params: Mapping[str, str] | None = None
@@ -132,20 +136,26 @@ class HttpAdapter(ProviderAdapter):
             response = await send_upstream(self.http, request)
         return self._checked_json(response.status_code, response.content, response.headers)
 
-    def _checked_json(self, status: int, content: bytes, headers: Mapping[str, str]) -> JsonObject:
+    def _checked_json(
+        self, status: int, content: bytes, headers: Mapping[str, str], sent: bytes = b""
+    ) -> JsonObject:
         data = parse_object(content)
         if status >= 400:
-            raise self._failure(status, self._error_of(status, data, content), headers)
+            raise self._failure(status, self._error_of(status, data, content), headers, sent)
         if data is None:
             raise UpstreamFailure(Outcome.UPSTREAM_ERROR, f"HTTP {status} with a non-JSON body")
-        self.raise_if_wrapped(data, headers)
+        self.raise_if_wrapped(data, headers, sent)
         return data
 
-    def raise_if_wrapped(self, data: JsonObject, headers: Mapping[str, str]) -> None:
-        """Raise the classified failure when a body or stream event is a wrapped error."""
+    def raise_if_wrapped(
+        self, data: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> None:
+        """Raise the classified failure when a body or stream event is a wrapped error. A
+        stream's events come without `sent` (its body is not kept for the stream's life): a
+        refusal that quotes the request comes before the stream, as the response's status."""
         wrapped = self._wrapped_error(data)
         if wrapped is not None:
-            raise self._failure(wrapped[0], wrapped[1], headers)
+            raise self._failure(wrapped[0], wrapped[1], headers, sent)
 
     def _open_stream(
         self, url: str, body: Mapping[str, Any], api_key: str, timeout_s: float
@@ -204,7 +214,6 @@ class UpstreamStream:
         adapter = self._adapter
         with map_transport_errors():
             response = await send_upstream(adapter.http, request, stream=True)
-        del request
         if response.status_code >= 400:
             try:
                 with map_transport_errors(started=True):
@@ -212,7 +221,8 @@ class UpstreamStream:
             finally:
                 await response.aclose()
             error = adapter._error_of(response.status_code, parse_object(content), content)
-            raise adapter._failure(response.status_code, error, response.headers)
+            raise adapter._failure(response.status_code, error, response.headers, request.content)
+        del request
         self._response = response
         return response
 

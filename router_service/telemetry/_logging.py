@@ -125,7 +125,7 @@ class TextFormatter(logging.Formatter):
         text = super().format(record)
         # A record's own fields (`extra=`: an audit line's client, method, peer…) after it.
         extra = " ".join(
-            f"{key}={value}"
+            f"{key}={_field(value)}"
             for key, value in record.__dict__.items()
             if key not in _STANDARD and not key.startswith("_")
         )
@@ -135,6 +135,16 @@ class TextFormatter(logging.Formatter):
         if ids:
             text += f" trace_id={ids['trace_id']} span_id={ids['span_id']}"
         return self.redactor(text)
+
+
+def _field(value: object) -> str:
+    """A field's value as one token: quoted (JSON) when it holds a space, `=`, a quote or a
+    control character. Some come from callers (an audit line's `forwarded_for` is what the
+    caller's metadata says): `1.2.3.4 client=ops` must not read as a second field."""
+    text = str(value)
+    if text and text.isprintable() and not any(c in text for c in ' ="'):
+        return text
+    return orjson.dumps(text).decode()
 
 
 def _timestamp(created: float) -> str:

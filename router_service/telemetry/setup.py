@@ -142,7 +142,7 @@ def config_secrets(config: SwitchboardConfig | EdgeFileConfig | None) -> list[st
     found: list[str] = []
     secrets = [config.edge.admin_token, config.edge.admin_router_key]
     if not isinstance(config, EdgePart):
-        found = [k.key.get_secret_value() for p in config.providers.values() for k in p.keys]
+        found = [secret for p in config.providers.values() for secret in p.secrets()]
         if config.state.url is not None:
             # The password only: the rest (scheme, host, port, db) is what an operator needs
             # to read in the log, and a URL without a password holds no secret at all.

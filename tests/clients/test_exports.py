@@ -13,6 +13,9 @@ EXPECTED = [
     "ErrorDetails",
     "InvalidRequestError",
     "ObservedCall",
+    "ResponseEventStream",
+    "ResponseIds",
+    "ResponsesRequest",
     "RouterClient",
     "RouterError",
     "RouterStream",
@@ -35,6 +38,8 @@ EXPECTED = [
     "http_status_for",
     "model_list_to_openai",
     "openai_error_body",
+    "response_to_openai",
+    "responses_request_from_openai",
     "to_grpc_status",
 ]
 

@@ -83,7 +83,13 @@ def python_block(marker: str) -> Block:
 
 
 def test_every_python_block_is_run_here() -> None:
-    markers = ("openai.OpenAI(", "router.chat(", "router.pick_route(", "get_server_info(")
+    markers = (
+        "openai.OpenAI(",
+        "responses.create(",
+        "router.chat(",
+        "router.pick_route(",
+        "get_server_info(",
+    )
     assert sorted(b.line for b in blocks("python")) == sorted(python_block(m).line for m in markers)
 
 
@@ -100,6 +106,11 @@ def test_openai_sdk_block(stack: LiveStack) -> None:
     chunks = printed[1:]
     assert all(line.startswith("ChatCompletionChunk(") for line in chunks), chunks
     assert "content='hello'" in "".join(chunks) and "usage=CompletionUsage(" in chunks[-1]
+
+
+def test_responses_block(stack: LiveStack) -> None:
+    printed = run_block("responses.create(", stack).splitlines()
+    assert printed == ["Echo: hello", "Echo: hello", "completed"]
 
 
 def test_grpc_block(stack: LiveStack) -> None:

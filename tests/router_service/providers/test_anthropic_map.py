@@ -93,12 +93,17 @@ def test_tool_choice(choice: Any, parallel: Any, expected: Any) -> None:
 
 
 def test_user_passthrough_and_dropped_openai_fields() -> None:
+    openai_only = {"safety_identifier": "s", "prompt_cache_key": "k", "verbosity": "low"}
     out = A.request_body(
-        body(USER, user="u-1", top_k=5, seed=1, logit_bias={"1": 2}), "m", 1, stream=False
+        body(USER, user="u-1", top_k=5, seed=1, logit_bias={"1": 2}, **openai_only),
+        "m",
+        1,
+        stream=False,
     )
     assert out["metadata"] == {"user_id": "u-1"}
     assert out["top_k"] == 5  # Anthropic's own field, sent by the caller on purpose
     assert "seed" not in out and "logit_bias" not in out
+    assert not set(openai_only) & set(out)  # OpenAI's fields Claude has no use for
 
 
 def test_completion_maps_blocks_stop_reasons_and_cached_usage() -> None:

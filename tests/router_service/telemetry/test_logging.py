@@ -113,6 +113,16 @@ def test_an_audit_line_says_each_field_once_and_text_lines_show_them() -> None:
     )
 
 
+def test_a_field_from_a_caller_stays_one_field_in_text_lines() -> None:
+    """A direct gRPC caller sets `x-forwarded-for` to anything printable: in a text line it
+    read as fields of its own (`client=ops outcome=success`)."""
+    forged = "6.6.6.6 client=ops outcome=success"
+    line = TextFormatter().format(record("auth failure", forwarded_for=forged))
+    assert line.endswith('forwarded_for="6.6.6.6 client=ops outcome=success"')
+    line = TextFormatter().format(record("auth failure", forwarded_for="1.2.3.4\nforged"))
+    assert line.endswith('forwarded_for="1.2.3.4\\nforged"')
+
+
 def test_uvicorns_coloured_copy_of_a_message_is_no_field() -> None:
     line = record("Started server process [%d]", 7, color_message="Started \x1b[36m%d\x1b[0m")
     assert "color_message" not in orjson.loads(JsonFormatter().format(line))

@@ -1,0 +1,186 @@
+"""A chat completion → an OpenAI Responses API ``response`` object, and the pieces a stream of
+Responses events is built from (``_responses_stream``).
+
+The completion is read in its OpenAI JSON form (:func:`chat_completion_to_openai`), so the keys
+an upstream adds to a message (``reasoning_content``) are there to read. Only the first choice
+counts: a Response has no ``n``.
+
+What the Response says of itself is true of this gateway: ``store`` is always ``false`` (nothing
+is kept, so its id cannot be fetched or continued), ``background`` ``false``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from clients.codec._response import chat_completion_to_openai
+from clients.codec._responses_request import ResponsesRequest
+from clients.switchboard.v1 import chat_pb2
+
+# Chat finish reasons that leave a Response incomplete, and the reason it then gives.
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+@dataclass(frozen=True)
+class ResponseIds:
+    """The ids of one Response and its output items, all from one random ``resp_`` id."""
+
+    response: str  # "resp_<hex>"
+
+    @property
+    def _hex(self) -> str:
+        return self.response.removeprefix("resp_")
+
+    def item(self, prefix: str, n: int) -> str:
+        """``msg_<hex>`` for the first message, ``msg_<hex>_2`` for a second, likewise
+        ``fc_`` (function calls) and ``rs_`` (reasoning)."""
+        return f"{prefix}_{self._hex}" + (f"_{n}" if n > 1 else "")
+
+
+def envelope(
+    request: ResponsesRequest, ids: ResponseIds, created_at: int, model: str, status: str
+) -> dict[str, Any]:
+    """A Response with no output yet: the request's settings repeated, nothing produced."""
+    return {
+        "id": ids.response,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "max_output_tokens": None,
+        "model": model or request.params.model,
+        "output": [],
+        "previous_response_id": None,
+        "reasoning": None,
+        "store": False,  # nothing is stored, whatever the caller asked
+        "truncation": "disabled",
+        "usage": None,
+        **request.echo,
+    }
+
+
+def finished(response: dict[str, Any], finish_reason: str | None, completed_at: int) -> None:
+    """Set ``status`` (and ``incomplete_details``) from the chat finish reason."""
+    reason = _INCOMPLETE.get(finish_reason or "")
+    if reason is None:
+        response["status"] = "completed"
+        response["completed_at"] = completed_at
+    else:
+        response["status"] = "incomplete"
+        response["incomplete_details"] = {"reason": reason}
+
+
+def item_status(finish_reason: str | None) -> str:
+    return "incomplete" if finish_reason in _INCOMPLETE else "completed"
+
+
+def usage_to_responses(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Chat usage in the Responses names; cached and reasoning tokens 0 when not reported."""
+    if not usage:
+        return None
+    prompt = usage.get("prompt_tokens_details") or {}
+    completion = usage.get("completion_tokens_details") or {}
+    return {
+        "input_tokens": usage.get("prompt_tokens", 0),
+        # Chat usage has no count of cache writes (Claude's are inside prompt_tokens): 0.
+        "input_tokens_details": {
+            "cached_tokens": prompt.get("cached_tokens") or 0,
+            "cache_write_tokens": 0,
+        },
+        "output_tokens": usage.get("completion_tokens", 0),
+        "output_tokens_details": {"reasoning_tokens": completion.get("reasoning_tokens") or 0},
+        "total_tokens": usage.get("total_tokens", 0),
+    }
+
+
+def text_part(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def message_item(item_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "message",
+        "role": "assistant",
+        "status": status,
+        "content": content,
+    }
+
+
+def call_item(item_id: str, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
+    return {
+        "id": item_id,
+        "type": "function_call",
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": status,
+    }
+
+
+def reasoning_item(item_id: str, status: str, text: str | None) -> dict[str, Any]:
+    """The model's reasoning text (what providers send as ``reasoning_content``), as OpenAI
+    gives open-weight models' raw reasoning: ``content`` parts, no summary."""
+    content = [] if text is None else [{"type": "reasoning_text", "text": text}]
+    return {"id": item_id, "type": "reasoning", "status": status, "summary": [], "content": content}
+
+
+def reasoning_text(delta_or_message: dict[str, Any]) -> str | None:
+    """The reasoning text of a chat message or delta, under the names upstreams use for it."""
+    for key in ("reasoning_content", "reasoning"):
+        value = delta_or_message.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def message_text(content: Any) -> str:
+    """A chat message's ``content`` as one text: a string, or the text of its text parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def response_to_openai(
+    completion: chat_pb2.ChatCompletion,
+    request: ResponsesRequest,
+    ids: ResponseIds,
+    created_at: int,
+    completed_at: int,
+) -> dict[str, Any]:
+    """The ``response`` object for a finished chat completion."""
+    body = chat_completion_to_openai(completion)
+    response = envelope(request, ids, created_at, body.get("model", ""), "completed")
+    choices = body.get("choices") or [{}]
+    choice = choices[0]
+    finish = choice.get("finish_reason")
+    message = choice.get("message") or {}
+    status = item_status(finish)
+    output: list[dict[str, Any]] = []
+    reasoning = reasoning_text(message)
+    if reasoning is not None:
+        output.append(reasoning_item(ids.item("rs", 1), "completed", reasoning))
+    content: list[dict[str, Any]] = []
+    text = message_text(message.get("content"))
+    calls = message.get("tool_calls") or []
+    if text or not calls:
+        content.append(text_part(text))
+    if isinstance(message.get("refusal"), str):
+        content.append({"type": "refusal", "refusal": message["refusal"]})
+    if content:
+        output.append(message_item(ids.item("msg", 1), status, content))
+    for n, call in enumerate(calls, start=1):
+        function = call.get("function") or {}
+        call_id = call.get("id") or ids.item("call", n)
+        name, arguments = function.get("name", ""), function.get("arguments", "")
+        output.append(call_item(ids.item("fc", n), call_id, name, arguments, status))
+    response["output"] = output
+    response["usage"] = usage_to_responses(body.get("usage"))
+    finished(response, finish, completed_at)
+    return response

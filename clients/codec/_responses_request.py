@@ -1,0 +1,360 @@
+"""OpenAI Responses API request body → ``ChatParams``: the stateless subset.
+
+The edge serves ``POST /v1/responses`` by translating it onto the router's Chat / ChatStream calls,
+so a request becomes the chat-completions body it means and is then parsed by
+:func:`chat_params_from_openai` (one validation and one way to the router for both APIs).
+
+What does not translate is refused with :class:`InvalidRequestError` naming the field: anything
+that needs a stored object (``previous_response_id``, ``conversation``, a stored ``prompt``, an
+``item_reference``), built-in tools, ``background``. Unknown top-level keys ride to the upstream
+as the chat route's do; Responses-only keys with no chat meaning are dropped (:data:`_DROPPED`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from clients.codec._json import (
+    at,
+    at_index,
+    expect_bool,
+    expect_int,
+    expect_list,
+    expect_number,
+    expect_object,
+    expect_str,
+    fail_type,
+    invalid_value,
+    missing,
+)
+from clients.codec._request import chat_params_from_openai
+from clients.errors import InvalidRequestError
+from clients.switchboard.v1 import chat_pb2
+
+# Keys that need a response, conversation or prompt stored at the provider: refused by name.
+_STORED = {
+    "previous_response_id": "'previous_response_id' cannot be used: this gateway stores no "
+    "responses. Send the whole conversation in 'input' (the earlier input items followed by "
+    "the previous response's output items).",
+    "conversation": "'conversation' cannot be used: this gateway stores no conversations. Send "
+    "the whole conversation in 'input'.",
+    "prompt": "Stored prompt templates ('prompt') cannot be used: this gateway stores nothing. "
+    "Send the instructions and input themselves.",
+}
+# Responses-only keys with nothing to do on a chat completion; forwarding them would make an
+# OpenAI-compatible upstream refuse the call (`store` would even store it at OpenAI).
+# (A stateful key sent as null means "not used": dropped too.)
+_DROPPED = frozenset({"store", "include", "truncation", "stream_options", "background", *_STORED})
+# Keys whose value the Response object repeats, as the caller sent them.
+_ECHOED = (
+    *("instructions", "max_output_tokens", "reasoning", "user", "safety_identifier"),
+    *("prompt_cache_key", "temperature", "top_p", "parallel_tool_calls"),
+)
+_TRANSLATED = frozenset(
+    {"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "stream"}
+    | {"max_output_tokens", "metadata", "temperature", "top_p", "parallel_tool_calls", "user"}
+)
+_MESSAGE_ROLES = ("user", "system", "developer", "assistant")
+_TOOL_MODES = ("auto", "none", "required")
+
+
+@dataclass(frozen=True)
+class ResponsesRequest:
+    """A parsed ``POST /v1/responses`` body."""
+
+    params: chat_pb2.ChatParams
+    stream: bool
+    # The request's fields the Response object repeats (`tools`, `tool_choice`, `text`…).
+    echo: dict[str, Any] = field(default_factory=dict)
+
+
+def responses_request_from_openai(body: dict[str, Any]) -> ResponsesRequest:
+    """Parse a Responses API request; raises :class:`InvalidRequestError` naming the field."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    _refuse_stateful(body)
+    chat: dict[str, Any] = {key: v for key, v in body.items() if key not in _TRANSLATED}
+    for key in _DROPPED:
+        chat.pop(key, None)
+    if body.get("model") is None:
+        missing("model")
+    chat["model"] = expect_str(body["model"], "model")
+    if body.get("input") is None:
+        missing("input")
+    messages = []
+    if body.get("instructions") is not None:
+        instructions = expect_str(body["instructions"], "instructions")
+        messages.append({"role": "system", "content": instructions})
+    messages.extend(messages_from_input(body["input"]))
+    chat["messages"] = messages
+    _read_options(body, chat)
+    stream = body.get("stream") is not None and expect_bool(body["stream"], "stream")
+    params, _ = chat_params_from_openai(chat)
+    if stream:
+        # Usage arrives in a last chunk only when asked for; response.completed carries it.
+        params.stream_options.include_usage = True
+    return ResponsesRequest(params=params, stream=stream, echo=_echo(body))
+
+
+def _refuse_stateful(body: dict[str, Any]) -> None:
+    for key, message in _STORED.items():
+        if body.get(key) is not None:
+            raise InvalidRequestError(message, param=key)
+    if body.get("background") is not None and expect_bool(body["background"], "background"):
+        raise InvalidRequestError(
+            "Background responses are not supported: this gateway stores no responses to poll. "
+            "Call without 'background' (stream for long answers).",
+            param="background",
+        )
+
+
+def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    """The scalar and object options, each to its chat-completions place."""
+    for key in ("temperature", "top_p"):
+        if body.get(key) is not None:
+            chat[key] = expect_number(body[key], key)
+    if body.get("max_output_tokens") is not None:
+        chat["max_completion_tokens"] = expect_int(body["max_output_tokens"], "max_output_tokens")
+    if body.get("parallel_tool_calls") is not None:
+        parallel = expect_bool(body["parallel_tool_calls"], "parallel_tool_calls")
+        chat["parallel_tool_calls"] = parallel
+    if body.get("user") is not None:
+        chat["user"] = expect_str(body["user"], "user")
+    if body.get("metadata") is not None:  # repeated in the Response; not the upstream's business
+        for key, value in expect_object(body["metadata"], "metadata").items():
+            expect_str(value, at("metadata", key))
+    if body.get("tools") is not None:
+        tools = expect_list(body["tools"], "tools")
+        chat["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
+    if body.get("tool_choice") is not None:
+        chat["tool_choice"] = _tool_choice(body["tool_choice"], "tool_choice")
+    if body.get("text") is not None:
+        _text_options(expect_object(body["text"], "text"), chat)
+    if body.get("reasoning") is not None:
+        reasoning = expect_object(body["reasoning"], "reasoning")
+        if reasoning.get("effort") is not None:  # `summary` has no chat counterpart
+            chat["reasoning_effort"] = expect_str(reasoning["effort"], "reasoning.effort")
+
+
+def _echo(body: dict[str, Any]) -> dict[str, Any]:
+    echo: dict[str, Any] = {
+        "tools": body.get("tools") or [],
+        "tool_choice": body.get("tool_choice") or "auto",
+        "metadata": body.get("metadata") or {},
+        "text": body.get("text") or {"format": {"type": "text"}},
+        "parallel_tool_calls": True,
+        "temperature": None,
+        "top_p": None,
+    }
+    for key in _ECHOED:
+        if body.get(key) is not None:
+            echo[key] = body[key]
+    return echo
+
+
+# --- input items ---------------------------------------------------------------------------------
+
+
+def messages_from_input(value: Any) -> list[dict[str, Any]]:
+    """``input`` (a string, or a list of items) as chat-completions messages.
+
+    A ``function_call`` item joins the assistant message just before it (one assistant turn
+    carries all its tool calls, as chat completions want); a ``function_call_output`` is a tool
+    message; ``reasoning`` items (a previous output fed back) have no chat form and are left out.
+    """
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    if not isinstance(value, list):
+        fail_type("input", "a string or an array of input items", value)
+    messages: list[dict[str, Any]] = []
+    for i, item in enumerate(value):
+        path = at_index("input", i)
+        obj = expect_object(item, path)
+        kind = obj.get("type", "message")
+        if kind == "message":
+            messages.append(_message(obj, path))
+        elif kind == "function_call":
+            _append_call(messages, _function_call(obj, path))
+        elif kind == "function_call_output":
+            messages.append(_call_output(obj, path))
+        elif kind == "reasoning":
+            continue
+        elif kind == "item_reference":
+            raise InvalidRequestError(
+                "'item_reference' items cannot be used: this gateway stores no items. Send the "
+                "item itself.",
+                param=at(path, "type"),
+            )
+        else:
+            raise InvalidRequestError(
+                f"Input items of type {kind!r} are not supported here: only 'message', "
+                "'function_call', 'function_call_output' (and 'reasoning', which is ignored).",
+                param=at(path, "type"),
+            )
+    return messages
+
+
+def _message(obj: dict[str, Any], path: str) -> dict[str, Any]:
+    if obj.get("role") is None:
+        missing(at(path, "role"))
+    role = expect_str(obj["role"], at(path, "role"))
+    if role not in _MESSAGE_ROLES:
+        invalid_value(at(path, "role"), role, _MESSAGE_ROLES)
+    content = obj.get("content")
+    if isinstance(content, str):
+        return {"role": role, "content": content}
+    parts_path = at(path, "content")
+    parts = expect_list(content, parts_path)
+    message: dict[str, Any] = {"role": role}
+    chat_parts = []
+    for i, part in enumerate(parts):
+        part_path = at_index(parts_path, i)
+        if _part_type(part, part_path) == "refusal" and role == "assistant":
+            message["refusal"] = expect_str(part.get("refusal"), at(part_path, "refusal"))
+        else:
+            chat_parts.append(content_part(part, part_path))
+    if role == "assistant" and all(p["type"] == "text" for p in chat_parts):
+        # Every provider takes an assistant turn's text as a string; not all take parts.
+        message["content"] = "".join(p["text"] for p in chat_parts)
+    else:
+        message["content"] = chat_parts
+    return message
+
+
+def _part_type(part: Any, path: str) -> str:
+    obj = expect_object(part, path)
+    if obj.get("type") is None:
+        missing(at(path, "type"))
+    return expect_str(obj["type"], at(path, "type"))
+
+
+def content_part(part: Any, path: str) -> dict[str, Any]:
+    """A Responses content part as the chat content part the router already handles."""
+    kind = _part_type(part, path)
+    if kind in ("input_text", "output_text"):
+        return {"type": "text", "text": expect_str(part.get("text"), at(path, "text"))}
+    if kind == "input_image":
+        if part.get("image_url") is not None:
+            image: dict[str, Any] = {"url": expect_str(part["image_url"], at(path, "image_url"))}
+            if part.get("detail") is not None:
+                image["detail"] = expect_str(part["detail"], at(path, "detail"))
+            return {"type": "image_url", "image_url": image}
+        if part.get("file_id") is not None:  # an uploaded file: the chat path's `file` part
+            file_id = expect_str(part["file_id"], at(path, "file_id"))
+            return {"type": "file", "file": {"file_id": file_id}}
+        missing(at(path, "image_url"))
+    if kind == "input_file":
+        file: dict[str, Any] = {}
+        for key in ("file_data", "file_id", "filename"):
+            if part.get(key) is not None:
+                file[key] = expect_str(part[key], at(path, key))
+        if part.get("file_url") is not None:  # a link travels as a URL `file_id` (see README)
+            file["file_id"] = expect_str(part["file_url"], at(path, "file_url"))
+        return {"type": "file", "file": file}
+    supported = ("input_text", "input_image", "input_file", "output_text", "refusal")
+    invalid_value(at(path, "type"), kind, supported)
+
+
+def _function_call(obj: dict[str, Any], path: str) -> dict[str, Any]:
+    for key in ("call_id", "name", "arguments"):
+        if obj.get(key) is None:
+            missing(at(path, key))
+    return {
+        "id": expect_str(obj["call_id"], at(path, "call_id")),
+        "type": "function",
+        "function": {
+            "name": expect_str(obj["name"], at(path, "name")),
+            "arguments": expect_str(obj["arguments"], at(path, "arguments")),
+        },
+    }
+
+
+def _append_call(messages: list[dict[str, Any]], call: dict[str, Any]) -> None:
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant":
+        last.setdefault("tool_calls", []).append(call)
+        if last.get("content") == "":
+            last["content"] = None  # OpenAI's own shape of a turn that only calls tools
+    else:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+
+
+def _call_output(obj: dict[str, Any], path: str) -> dict[str, Any]:
+    if obj.get("call_id") is None:
+        missing(at(path, "call_id"))
+    message = {"role": "tool", "tool_call_id": expect_str(obj["call_id"], at(path, "call_id"))}
+    output = obj.get("output")
+    if isinstance(output, str):
+        return {**message, "content": output}
+    out_path = at(path, "output")
+    parts = expect_list(output, out_path)
+    return {
+        **message,
+        "content": [content_part(p, at_index(out_path, i)) for i, p in enumerate(parts)],
+    }
+
+
+# --- tools and formats ---------------------------------------------------------------------------
+
+
+def _tool(value: Any, path: str) -> dict[str, Any]:
+    tool = expect_object(value, path)
+    kind = expect_str(tool.get("type"), at(path, "type"))
+    if kind != "function":
+        raise InvalidRequestError(
+            f"Tools of type {kind!r} are not supported: this gateway runs no built-in tools "
+            "(web search, file search, code interpreter, MCP…); only 'function' tools are.",
+            param=at(path, "type"),
+        )
+    if tool.get("name") is None:
+        missing(at(path, "name"))
+    function: dict[str, Any] = {"name": expect_str(tool["name"], at(path, "name"))}
+    if tool.get("description") is not None:
+        function["description"] = expect_str(tool["description"], at(path, "description"))
+    if tool.get("parameters") is not None:
+        function["parameters"] = expect_object(tool["parameters"], at(path, "parameters"))
+    if tool.get("strict") is not None:
+        function["strict"] = expect_bool(tool["strict"], at(path, "strict"))
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(value: Any, path: str) -> Any:
+    if isinstance(value, str):
+        if value not in _TOOL_MODES:
+            invalid_value(path, value, _TOOL_MODES)
+        return value
+    obj = expect_object(value, path)
+    if obj.get("type") == "function" and obj.get("name") is not None:
+        return {"type": "function", "function": {"name": expect_str(obj["name"], at(path, "name"))}}
+    raise InvalidRequestError(
+        "Only 'auto', 'none', 'required' or {'type': 'function', 'name': …} are supported as "
+        "'tool_choice' here.",
+        param=path,
+    )
+
+
+def _text_options(text: dict[str, Any], chat: dict[str, Any]) -> None:
+    if text.get("verbosity") is not None:
+        chat["verbosity"] = expect_str(text["verbosity"], "text.verbosity")
+    if text.get("format") is None:
+        return
+    fmt = expect_object(text["format"], "text.format")
+    kind = expect_str(fmt.get("type"), "text.format.type")
+    if kind in ("text", "json_object"):
+        chat["response_format"] = {"type": kind}
+        return
+    if kind != "json_schema":
+        invalid_value("text.format.type", kind, ("text", "json_object", "json_schema"))
+    schema: dict[str, Any] = {}
+    if fmt.get("name") is None:
+        missing("text.format.name")
+    schema["name"] = expect_str(fmt["name"], "text.format.name")
+    if fmt.get("description") is not None:
+        schema["description"] = expect_str(fmt["description"], "text.format.description")
+    if fmt.get("schema") is None:
+        missing("text.format.schema")
+    schema["schema"] = expect_object(fmt["schema"], "text.format.schema")
+    if fmt.get("strict") is not None:
+        schema["strict"] = expect_bool(fmt["strict"], "text.format.strict")
+    chat["response_format"] = {"type": "json_schema", "json_schema": schema}

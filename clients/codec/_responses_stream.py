@@ -1,0 +1,253 @@
+"""Chat-completion chunks → the Responses API's stream events, as a small state machine.
+
+OpenAI's Responses stream announces each output item before its deltas and closes it after
+them: ``response.created``, ``response.in_progress``, then per item ``output_item.added``
+(a message also ``content_part.added``), its deltas, its ``*.done`` events and
+``output_item.done``, and last ``response.completed`` (or ``response.incomplete``; after a
+failure ``error`` then ``response.failed``). Every event carries a ``sequence_number``.
+
+Chat deltas map onto items as they come: reasoning text (``reasoning_content``) is a
+``reasoning`` item, text a ``message`` item, each tool-call index a ``function_call`` item. A
+message or reasoning item is closed as soon as another kind of output starts; tool calls stay
+open until the end (a provider may interleave their argument deltas). A refusal (structured
+outputs' `refusal` delta) is a message item whose one part is a ``refusal``, streamed with
+``response.refusal.delta`` / ``.done`` as OpenAI does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from clients.codec._response import chunk_to_openai
+from clients.codec._responses_output import (
+    ResponseIds,
+    call_item,
+    envelope,
+    finished,
+    item_status,
+    message_item,
+    reasoning_item,
+    reasoning_text,
+    text_part,
+    usage_to_responses,
+)
+from clients.codec._responses_request import ResponsesRequest
+from clients.switchboard.v1 import chat_pb2
+
+Event = dict[str, Any]
+
+# The delta event of each kind of streamed text.
+_DELTA_EVENTS = {
+    "message": "response.output_text.delta",
+    "refusal": "response.refusal.delta",
+    "reasoning": "response.reasoning_text.delta",
+}
+
+
+@dataclass
+class _Open:
+    """An output item whose deltas are still coming."""
+
+    index: int  # its output_index
+    item_id: str
+    kind: str  # "message", "refusal", "reasoning" or "function_call"
+    pieces: list[str] = field(default_factory=list)
+    call_id: str = ""
+    name: str = ""
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+class ResponseEventStream:
+    """Turns one ChatStream's chunks into Responses events (plain dicts, in order)."""
+
+    def __init__(self, request: ResponsesRequest, ids: ResponseIds, created_at: int) -> None:
+        self._request = request
+        self._ids = ids
+        self._created_at = created_at
+        self._model = request.params.model
+        self._sequence = 0
+        self._output: list[dict[str, Any]] = []  # every item so far, in output order
+        self._text: _Open | None = None  # the open message or reasoning item
+        self._calls: dict[int, _Open] = {}  # open function calls by chat tool-call index
+        self._counts = {"msg": 0, "rs": 0, "fc": 0}
+        self._usage: dict[str, Any] | None = None
+        self._finish: str | None = None
+
+    def start(self) -> list[Event]:
+        """``response.created`` and ``response.in_progress``."""
+        return [
+            self._event("response.created", response=self._snapshot("in_progress")),
+            self._event("response.in_progress", response=self._snapshot("in_progress")),
+        ]
+
+    def feed(self, chunk: chat_pb2.ChatCompletionChunk) -> list[Event]:
+        """The events of one chat chunk (often one ``output_text.delta``)."""
+        body = chunk_to_openai(chunk)
+        if body.get("model") and self._model == self._request.params.model:
+            self._model = body["model"]
+        if body.get("usage"):
+            self._usage = body["usage"]
+        events: list[Event] = []
+        for choice in body["choices"][:1]:  # a Response has one output; `n` has no place here
+            delta = choice.get("delta") or {}
+            reasoning = reasoning_text(delta)
+            if reasoning is not None:
+                events += self._text_delta("reasoning", reasoning)
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                events += self._text_delta("message", content)
+            refusal = delta.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                events += self._text_delta("refusal", refusal)
+            for call in delta.get("tool_calls") or []:
+                events += self._call_delta(call)
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return events
+
+    def usage(self, usage: chat_pb2.Usage) -> None:
+        """The router's own count (its stream summary), when no chunk carried one."""
+        if self._usage is None:
+            self._usage = {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "total_tokens": usage.total_tokens,
+            }
+
+    def finish(self, completed_at: int) -> list[Event]:
+        """Close what is open, then ``response.completed`` or ``response.incomplete``."""
+        events = self._close_text()
+        for call in sorted(self._calls.values(), key=lambda c: c.index):
+            events += self._close_call(call)
+        self._calls.clear()
+        response = self._snapshot("completed")
+        response["usage"] = usage_to_responses(self._usage)
+        finished(response, self._finish, completed_at)
+        kind = "response.completed" if response["status"] == "completed" else "response.incomplete"
+        return [*events, self._event(kind, response=response)]
+
+    def fail(self, message: str, code: str | None, param: str | None = None) -> list[Event]:
+        """After the commit a failure is an ``error`` event, then ``response.failed``."""
+        response = self._snapshot("failed")
+        # Response.error.code is one of OpenAI's own codes: the detail is in the `error` event.
+        known = "rate_limit_exceeded" if code == "rate_limit_exceeded" else "server_error"
+        response["error"] = {"code": known, "message": message}
+        return [
+            self._event("error", code=code, message=message, param=param),
+            self._event("response.failed", response=response),
+        ]
+
+    # --- items -----------------------------------------------------------------------------
+
+    def _text_delta(self, kind: str, delta: str) -> list[Event]:
+        events: list[Event] = []
+        if self._text is None or self._text.kind != kind:
+            events += self._close_text()
+            events += self._open_text(kind)
+        assert self._text is not None
+        self._text.pieces.append(delta)
+        name = _DELTA_EVENTS[kind]
+        extra: dict[str, Any] = {"logprobs": []} if kind == "message" else {}
+        events.append(self._event(name, **self._where(self._text), delta=delta, **extra))
+        return events
+
+    def _open_text(self, kind: str) -> list[Event]:
+        prefix = "rs" if kind == "reasoning" else "msg"
+        item = self._new(kind, prefix)
+        self._text = item
+        if kind == "message":
+            snapshot, part = message_item(item.item_id, "in_progress", []), text_part("")
+        elif kind == "refusal":
+            snapshot = message_item(item.item_id, "in_progress", [])
+            part = {"type": "refusal", "refusal": ""}
+        else:
+            snapshot = reasoning_item(item.item_id, "in_progress", None)
+            part = {"type": "reasoning_text", "text": ""}
+        self._output.append(snapshot)
+        return [
+            self._event("response.output_item.added", output_index=item.index, item=snapshot),
+            self._event("response.content_part.added", **self._where(item), part=part),
+        ]
+
+    def _close_text(self) -> list[Event]:
+        item, self._text = self._text, None
+        if item is None:
+            return []
+        text, where = item.text, self._where(item)
+        if item.kind == "message":
+            part = text_part(text)
+            done = self._event("response.output_text.done", **where, text=text, logprobs=[])
+            final = message_item(item.item_id, item_status(self._finish), [part])
+        elif item.kind == "refusal":
+            part = {"type": "refusal", "refusal": text}
+            done = self._event("response.refusal.done", **where, refusal=text)
+            final = message_item(item.item_id, item_status(self._finish), [part])
+        else:
+            part = {"type": "reasoning_text", "text": text}
+            done = self._event("response.reasoning_text.done", **where, text=text)
+            final = reasoning_item(item.item_id, "completed", text)
+        self._output[item.index] = final
+        return [
+            done,
+            self._event("response.content_part.done", **where, part=part),
+            self._event("response.output_item.done", output_index=item.index, item=final),
+        ]
+
+    def _call_delta(self, call: dict[str, Any]) -> list[Event]:
+        events: list[Event] = []
+        function = call.get("function") or {}
+        open_call = self._calls.get(call.get("index", 0))
+        if open_call is None:
+            events += self._close_text()
+            open_call = self._new("function_call", "fc")
+            # The call id must not change once announced: a later id delta is not taken.
+            open_call.call_id = call.get("id") or self._ids.item("call", len(self._calls) + 1)
+            open_call.name = function.get("name", "")
+            self._calls[call.get("index", 0)] = open_call
+            item = call_item(
+                open_call.item_id, open_call.call_id, open_call.name, "", "in_progress"
+            )
+            self._output.append(item)
+            events.append(
+                self._event("response.output_item.added", output_index=open_call.index, item=item)
+            )
+        arguments = function.get("arguments")
+        if arguments:
+            open_call.pieces.append(arguments)
+            where = {"item_id": open_call.item_id, "output_index": open_call.index}
+            events.append(
+                self._event("response.function_call_arguments.delta", **where, delta=arguments)
+            )
+        return events
+
+    def _close_call(self, call: _Open) -> list[Event]:
+        where = {"item_id": call.item_id, "output_index": call.index}
+        status = item_status(self._finish)
+        final = call_item(call.item_id, call.call_id, call.name, call.text, status)
+        self._output[call.index] = final
+        return [
+            self._event("response.function_call_arguments.done", **where, arguments=call.text),
+            self._event("response.output_item.done", output_index=call.index, item=final),
+        ]
+
+    def _new(self, kind: str, prefix: str) -> _Open:
+        self._counts[prefix] += 1
+        return _Open(len(self._output), self._ids.item(prefix, self._counts[prefix]), kind)
+
+    @staticmethod
+    def _where(item: _Open) -> dict[str, Any]:
+        return {"item_id": item.item_id, "output_index": item.index, "content_index": 0}
+
+    def _snapshot(self, status: str) -> dict[str, Any]:
+        response = envelope(self._request, self._ids, self._created_at, self._model, status)
+        response["output"] = [dict(item) for item in self._output]
+        return response
+
+    def _event(self, kind: str, **fields: Any) -> Event:
+        event = {"type": kind, "sequence_number": self._sequence, **fields}
+        self._sequence += 1
+        return event

@@ -1,0 +1,127 @@
+"""`POST /v1/responses`: OpenAI's Responses API (stateless subset) over the router's Chat calls.
+
+The edge holds no routing logic here either: a Responses request is translated into the chat
+params the router takes (`clients.codec._responses_request`), sent with the same metadata, session
+and deadline as a chat completion, and the answer is translated back (`_responses_output`). Nothing
+is stored: `previous_response_id`, `conversation`, background mode and built-in tools are refused
+(400, naming the field), and every Response says `"store": false`.
+
+A stream follows the chat route's rule: HTTP 200 is committed only once the router has produced
+its first chunk, so a failure before the first token is a real HTTP error (the SDK's typed
+exception). After the commit a failure is an `error` event then `response.failed`, as OpenAI ends
+a failed Responses stream; no stream ends with `[DONE]` (OpenAI sends none here).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from functools import partial
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from clients import (
+    ResponseEventStream,
+    ResponseIds,
+    RouterError,
+    response_to_openai,
+    responses_request_from_openai,
+)
+from clients.switchboard.v1.router_service_pb2 import (
+    ChatRequest,
+    ChatStreamRequest,
+    ChatStreamResponse,
+)
+from clients.switchboard.v1.routing_pb2 import RoutingOptions
+
+from ._body import parse_request, read_json_object
+from ._disconnect import unless_disconnected
+from ._errors import router_error_body
+from ._json import JSONBytesResponse
+from ._metadata import forwarded_metadata, route_headers, session_id
+from ._openapi import RESPONSES
+from ._routes_chat import sse_stream
+from ._sse import KEEPALIVE, named_event
+from ._state import edge_state
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+@router.post("/v1/responses", openapi_extra=RESPONSES)
+async def responses(request: Request) -> Response:
+    state = edge_state(request)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    parsed = parse_request(responses_request_from_openai, body)
+    routing = RoutingOptions(session_id=session_id(request))
+    metadata = forwarded_metadata(request)
+    timeout = state.settings.request_timeout_s
+    client = state.router()
+    ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
+    created_at = int(time.time())
+    if parsed.stream:
+        events = ResponseEventStream(parsed, ids, created_at)
+        stream_call = ChatStreamRequest(params=parsed.params, routing=routing, batch_chunks=True)
+        relay = partial(_relay, events=events)
+        return await sse_stream(request, client, stream_call, timeout, metadata, relay)
+    call = ChatRequest(params=parsed.params, routing=routing)
+    answer = await unless_disconnected(
+        request, client.chat(call, timeout=timeout, metadata=metadata)
+    )
+    out = response_to_openai(answer.completion, parsed, ids, created_at, int(time.time()))
+    return JSONBytesResponse(out, headers=route_headers(answer.route))
+
+
+def _render(events: Iterable[dict[str, Any]]) -> bytes:
+    return b"".join(named_event(e) for e in events)
+
+
+async def _relay(
+    messages: AsyncIterator[ChatStreamResponse],
+    first: ChatStreamResponse,
+    events: ResponseEventStream,
+) -> AsyncIterator[bytes]:
+    """Router stream messages as Responses events; the router call is cancelled by
+    `SSEResponse.on_close`, on every path."""
+    yield _render(events.start())
+    message: ChatStreamResponse | None = first
+    ended = False  # the router ended the stream itself, with a summary
+    try:
+        while message is not None:
+            kind = message.WhichOneof("event")
+            if kind == "chunk":
+                yield _render(events.feed(message.chunk))
+            elif kind == "chunks":
+                yield _render(e for c in message.chunks.chunks for e in events.feed(c))
+            elif kind == "heartbeat":
+                yield KEEPALIVE
+            elif kind == "error":
+                error = message.error
+                yield _render(events.fail(error.message, error.code or error.type or None))
+                return
+            elif kind == "summary":
+                if message.summary.HasField("usage"):
+                    events.usage(message.summary.usage)
+                ended = True
+            message = await anext(messages, None)
+    except RouterError as exc:
+        body = router_error_body(exc.details)["error"]
+        code, param = body.get("code") or body.get("type"), body.get("param")
+        yield _render(events.fail(str(body.get("message", "")), code, param))
+        return
+    except Exception:
+        # The response is committed: a bug can only be told as an error event.
+        logger.exception("relaying a Responses stream failed")
+        yield _render(events.fail("The edge failed while relaying the stream.", "internal_error"))
+        return
+    if not ended:
+        yield _render(events.fail("The stream ended before it was complete.", "stream_truncated"))
+        return
+    yield _render(events.finish(int(time.time())))
