@@ -26,6 +26,7 @@ from clients._base import (
     Timeout,
     map_rpc_errors,
 )
+from clients._cancelling import unary_result
 from clients._stream import RouterStream, SentOnce, serialize_once
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
@@ -175,7 +176,9 @@ class RouterClient(BaseClient):
         method = getattr(self._stub(stub), rpc)
         kwargs = self._kwargs(deadline, metadata)
         with map_rpc_errors():
-            return await self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs)
+            # Not `await call`: a caller cancelled in that await would leak the call's native
+            # operations (clients/_cancelling.py).
+            return await unary_result(self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs))
 
     def _started(self, method: Any, name: str, req: Any, kwargs: dict[str, Any]) -> Any:
         """The call, started and shown to the observer."""

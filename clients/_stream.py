@@ -9,6 +9,7 @@ from typing import Any, Self
 import grpc
 
 from clients._base import map_rpc_errors
+from clients._cancelling import interrupt_stream
 from clients.errors import RouterError
 from clients.switchboard.v1 import router_service_pb2
 
@@ -45,11 +46,14 @@ class RouterStream:
 
     Leaving the ``async with`` block (or :meth:`aclose`) cancels the call, and the cancellation
     reaches the router, which aborts the upstream request: a caller that goes away stops paying.
+    To stop a task that may be waiting for a message, :meth:`interrupt` the stream rather than
+    cancel the task: grpc.aio leaks a read cancelled in its await (clients/_cancelling.py).
     """
 
     def __init__(self, call: Any) -> None:
         self._call = call
         self._closed = False
+        self._reading = False  # a task awaits a message: `interrupt` will end that wait
 
     def __aiter__(self) -> Self:
         return self
@@ -57,20 +61,32 @@ class RouterStream:
     async def __anext__(self) -> router_service_pb2.ChatStreamResponse:
         if self._closed:
             raise StopAsyncIteration
+        self._reading = True
         try:
             with map_rpc_errors():
                 message = await self._call.read()
         except RouterError as exc:
-            # Our own aclose() from another task cancelled the call under a pending read: that is
-            # the end of the stream, not an error.
+            # Our own aclose() or interrupt() from another task cancelled the call under a pending
+            # read: that is the end of the stream, not an error.
             if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
                 raise StopAsyncIteration from None
             raise
+        finally:
+            self._reading = False
         if message is grpc.aio.EOF:
             self._closed = True
             raise StopAsyncIteration
         response: router_service_pb2.ChatStreamResponse = message
         return response
+
+    def interrupt(self) -> bool:
+        """End the stream from outside the task reading it, without cancelling that task: the call
+        is cancelled in gRPC Core, a pending read then ends as the stream's end
+        (``StopAsyncIteration``) and frees what it held. True if a read was pending (it wakes by
+        itself); False if none was, so a task to stop is elsewhere and may be cancelled."""
+        self._closed = True
+        interrupt_stream(self._call)
+        return self._reading
 
     async def aclose(self) -> None:
         """Cancel the call if it is still running; idempotent."""

@@ -3,12 +3,15 @@
 Once the body is read, the next ASGI message of a request is `http.disconnect`, sent when the
 client goes. Racing a router call against it cancels the call (and, through gRPC cancellation, the
 upstream request) within milliseconds, instead of when the answer is finally written to nobody.
+A unary call is cancelled by cancelling the task awaiting it (the client frees what grpc held,
+clients/_cancelling.py); a stream being read is interrupted instead, since grpc.aio leaks a read
+cancelled in its await.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -20,17 +23,23 @@ __all__ = ["unless_disconnected"]
 T = TypeVar("T")
 
 
-async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) -> T:
-    """The result of `work`, unless the client disconnects first: then `work` is cancelled.
+async def unless_disconnected(
+    request: Request,
+    work: Coroutine[Any, Any, T],
+    interrupt: Callable[[], bool] | None = None,
+) -> T:
+    """The result of `work`, unless the client disconnects first: then `work` is stopped (499).
 
     Call only after the request body has been read. On every call's path: `work` runs in this
     task; one watcher task waits for the disconnect and cancels this one (as `SSEResponse`
     does), and a cancellation of our own becomes the 499 below. No `asyncio.wait` and no task
     for `work` (their futures, callbacks and loop turns cost as much as the call's own work).
+    `interrupt` (`RouterStream.interrupt`) is tried first: when it says it woke `work` (a read
+    was pending), the task is not cancelled and whatever `work` then ends with becomes the 499.
     """
     task = asyncio.current_task()
     assert task is not None
-    state = {"gone": False, "finished": False}
+    state = {"gone": False, "finished": False, "cancelled": False}
 
     def on_disconnect(watcher: asyncio.Task[None]) -> None:
         if watcher.cancelled():
@@ -38,7 +47,9 @@ async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) ->
         watcher.exception()  # retrieved: a failed receive means gone as well
         if not state["finished"]:  # after `work` finished a disconnect changes nothing here
             state["gone"] = True
-            task.cancel()
+            if interrupt is None or not interrupt():
+                state["cancelled"] = True
+                task.cancel()
 
     watcher = asyncio.get_running_loop().create_task(_disconnected(request))
     watcher.add_done_callback(on_disconnect)
@@ -48,10 +59,14 @@ async def unless_disconnected(request: Request, work: Coroutine[Any, Any, T]) ->
         if not state["gone"]:
             raise  # the server shutting down, or the caller's own cancellation
         raise client_closed() from None
+    except Exception:
+        if state["gone"] and not state["cancelled"]:
+            raise client_closed() from None  # interrupted: the end it saw is the client's going
+        raise
     finally:
         state["finished"] = True
         watcher.cancel()
-        if state["gone"]:
+        if state["cancelled"]:
             # Our own cancellation is taken back whatever `work` ended with (it may have turned
             # it into an error of its own): later awaits of this request must not inherit it.
             task.uncancel()

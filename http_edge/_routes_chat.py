@@ -8,7 +8,7 @@ exceptions and retries. After the commit, a failure is an error event followed b
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
@@ -38,14 +38,14 @@ from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import edge_state
 
-__all__ = ["COMMITTING", "StreamHead", "read_head", "router"]
+__all__ = ["Relay", "router", "sse_stream"]
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
 # The router's stream messages that let the edge commit HTTP 200.
-COMMITTING = frozenset({"chunk", "chunks", "error", "summary"})
+_COMMITTING = frozenset({"chunk", "chunks", "error", "summary"})
 
 
 @router.post("/v1/chat/completions", openapi_extra=CHAT_COMPLETIONS)
@@ -60,7 +60,7 @@ async def chat_completions(request: Request) -> Response:
     if stream:
         # Chunks ready together arrive in one message and leave in one write.
         stream_call = ChatStreamRequest(params=params, routing=routing, batch_chunks=True)
-        return await _stream(request, client, stream_call, timeout, metadata)
+        return await sse_stream(request, client, stream_call, timeout, metadata, _relay)
     call = ChatRequest(params=params, routing=routing)
     response = await unless_disconnected(
         request, client.chat(call, timeout=timeout, metadata=metadata)
@@ -71,41 +71,52 @@ async def chat_completions(request: Request) -> Response:
 
 
 @dataclass
-class StreamHead:
+class _Head:
     """What the router sent before the edge committed: the route, and the committing message."""
 
     route: RouteInfo | None
     first: ChatStreamResponse
 
 
-async def _stream(
+# What relays a committed stream: the router's remaining messages and the committing one → SSE.
+Relay = Callable[[AsyncIterator[ChatStreamResponse], ChatStreamResponse], AsyncIterator[bytes]]
+
+
+async def sse_stream(
     request: Request,
     client: RouterClient,
     call: ChatStreamRequest,
     timeout_s: float,
     metadata: Metadata,
+    relay: Relay,
 ) -> Response:
+    """Open a router stream, commit HTTP 200 once its head arrived, `relay` the rest as SSE.
+
+    A caller leaving interrupts the router stream (`RouterStream.interrupt`) rather than cancel
+    the task reading it: grpc.aio leaks a read cancelled in its await (clients/_cancelling.py).
+    """
     stream = client.chat_stream(call, timeout=timeout_s, metadata=metadata)
     try:
         events = aiter(stream)
-        head = await unless_disconnected(request, read_head(events))
+        head = await unless_disconnected(request, _read_head(events), stream.interrupt)
     except BaseException:
         await stream.aclose()
         raise
     return SSEResponse(
-        _relay(events, head.first),
+        relay(events, head.first),
         on_close=stream.aclose,
+        interrupt=stream.interrupt,
         headers=route_headers(head.route),
     )
 
 
-async def read_head(events: AsyncIterator[ChatStreamResponse]) -> StreamHead:
+async def _read_head(events: AsyncIterator[ChatStreamResponse]) -> _Head:
     """Pull messages up to the first chunk, error or summary; routes and heartbeats go before."""
     route: RouteInfo | None = None
     async for message in events:
         kind = message.WhichOneof("event")
-        if kind in COMMITTING:
-            return StreamHead(route, message)
+        if kind in _COMMITTING:
+            return _Head(route, message)
         if kind == "route":
             route = message.route
     raise EdgeError(

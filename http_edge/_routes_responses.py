@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -26,7 +27,6 @@ from starlette.responses import Response
 from clients import (
     ResponseEventStream,
     ResponseIds,
-    RouterClient,
     RouterError,
     response_to_openai,
     responses_request_from_openai,
@@ -42,10 +42,10 @@ from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
 from ._errors import router_error_body
 from ._json import JSONBytesResponse
-from ._metadata import Metadata, forwarded_metadata, route_headers, session_id
+from ._metadata import forwarded_metadata, route_headers, session_id
 from ._openapi import RESPONSES
-from ._routes_chat import read_head
-from ._sse import KEEPALIVE, SSEResponse, named_event
+from ._routes_chat import sse_stream
+from ._sse import KEEPALIVE, named_event
 from ._state import edge_state
 
 __all__ = ["router"]
@@ -69,35 +69,14 @@ async def responses(request: Request) -> Response:
     if parsed.stream:
         events = ResponseEventStream(parsed, ids, created_at)
         stream_call = ChatStreamRequest(params=parsed.params, routing=routing, batch_chunks=True)
-        return await _stream(request, client, stream_call, timeout, metadata, events)
+        relay = partial(_relay, events=events)
+        return await sse_stream(request, client, stream_call, timeout, metadata, relay)
     call = ChatRequest(params=parsed.params, routing=routing)
     answer = await unless_disconnected(
         request, client.chat(call, timeout=timeout, metadata=metadata)
     )
     out = response_to_openai(answer.completion, parsed, ids, created_at, int(time.time()))
     return JSONBytesResponse(out, headers=route_headers(answer.route))
-
-
-async def _stream(
-    request: Request,
-    client: RouterClient,
-    call: ChatStreamRequest,
-    timeout_s: float,
-    metadata: Metadata,
-    events: ResponseEventStream,
-) -> Response:
-    stream = client.chat_stream(call, timeout=timeout_s, metadata=metadata)
-    try:
-        messages = aiter(stream)
-        head = await unless_disconnected(request, read_head(messages))
-    except BaseException:
-        await stream.aclose()
-        raise
-    return SSEResponse(
-        _relay(messages, head.first, events),
-        on_close=stream.aclose,
-        headers=route_headers(head.route),
-    )
 
 
 def _render(events: Iterable[dict[str, Any]]) -> bytes:

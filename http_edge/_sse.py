@@ -45,7 +45,10 @@ class SSEResponse(StreamingResponse):
 
     It watches for the client going away whatever ASGI spec version the server speaks, and on
     every path (done, disconnect, send failure, cancellation) closes the event iterator and then
-    calls `on_close` (which cancels the router call).
+    calls `on_close` (which cancels the router call). On a disconnect it first calls `interrupt`
+    (`RouterStream.interrupt`): when that wakes a pending read, the events end by themselves and
+    the task is left alone (grpc.aio leaks a read cancelled in its await); otherwise, or without
+    `interrupt`, the task is cancelled.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class SSEResponse(StreamingResponse):
         events: AsyncIterator[bytes],
         *,
         on_close: Callable[[], Awaitable[None]],
+        interrupt: Callable[[], bool] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
@@ -60,6 +64,7 @@ class SSEResponse(StreamingResponse):
         )
         self._events = events
         self._on_close = on_close
+        self._interrupt = interrupt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The stream is written in this task; one watcher task waits for the disconnect and
@@ -67,13 +72,14 @@ class SSEResponse(StreamingResponse):
         # per stream, before the first event could leave.
         task = asyncio.current_task()
         assert task is not None
-        state = {"gone": False, "finished": False}
+        state = {"finished": False, "cancelled": False}
 
         def on_disconnect(watcher: asyncio.Task[None]) -> None:
             if state["finished"] or watcher.cancelled() or watcher.exception() is not None:
                 return
-            state["gone"] = True
-            task.cancel()
+            if self._interrupt is None or not self._interrupt():
+                state["cancelled"] = True
+                task.cancel()
 
         watcher = asyncio.get_running_loop().create_task(self.listen_for_disconnect(receive))
         watcher.add_done_callback(on_disconnect)
@@ -81,7 +87,7 @@ class SSEResponse(StreamingResponse):
             with contextlib.suppress(OSError):  # the client went away mid-write
                 await self.stream_response(send)
         except asyncio.CancelledError:
-            if not state["gone"]:
+            if not state["cancelled"]:
                 raise
             task.uncancel()  # our own cancellation: the client left, nothing failed
         finally:

@@ -33,7 +33,8 @@ def chunk(text: str) -> router_service_pb2.ChatStreamResponse:
 class FakeRouter(
     router_service_pb2_grpc.RouterServiceServicer, admin_service_pb2_grpc.AdminServiceServicer
 ):
-    """Answers with its own name; ``model="hang"`` blocks until cancelled, and says so."""
+    """Answers with its own name; ``model="hang"`` blocks until cancelled, and says so (a stream
+    after two chunks; ``"hang-first"`` before any)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -85,6 +86,8 @@ class FakeRouter(
     ) -> AsyncIterator[router_service_pb2.ChatStreamResponse]:
         self._seen(context)
         self._watch(context)
+        if request.params.model == "hang-first":
+            await self._hang()
         for text in ("Hel", "lo"):
             yield chunk(text)
         if request.params.model == "hang":
