@@ -201,9 +201,12 @@ def messages_from_input(value: Any) -> list[dict[str, Any]]:
         elif kind == "reasoning":
             continue
         elif kind == "item_reference":
+            # The Vercel AI SDK sends earlier output this way unless told `store: false`.
             raise InvalidRequestError(
                 "'item_reference' items cannot be used: this gateway stores no items. Send the "
-                "item itself.",
+                "item itself (a client that references its earlier output while 'store' is "
+                "true sends it whole with 'store': false; the Vercel AI SDK: providerOptions "
+                "{openai: {store: false}}).",
                 param=at(path, "type"),
             )
         else:
