@@ -44,8 +44,12 @@ _STORED = {
 }
 # Responses-only keys with nothing to do on a chat completion; forwarding them would make an
 # OpenAI-compatible upstream refuse the call (`store` would even store it at OpenAI).
-# (A stateful key sent as null means "not used": dropped too.)
-_DROPPED = frozenset({"store", "include", "truncation", "stream_options", "background", *_STORED})
+# (A stateful key sent as null means "not used": dropped too.) `max_tool_calls` bounds built-in
+# tools, which are refused; `context_management` compacts a stored context.
+_DROPPED = frozenset(
+    {"store", "include", "truncation", "stream_options", "background", *_STORED}
+    | {"max_tool_calls", "context_management"}
+)
 # Keys whose value the Response object repeats, as the caller sent them.
 _ECHOED = (
     *("instructions", "max_output_tokens", "reasoning", "user", "safety_identifier"),
@@ -116,25 +120,41 @@ def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
             chat[key] = expect_number(body[key], key)
     if body.get("max_output_tokens") is not None:
         chat["max_completion_tokens"] = expect_int(body["max_output_tokens"], "max_output_tokens")
-    if body.get("parallel_tool_calls") is not None:
-        parallel = expect_bool(body["parallel_tool_calls"], "parallel_tool_calls")
-        chat["parallel_tool_calls"] = parallel
     if body.get("user") is not None:
         chat["user"] = expect_str(body["user"], "user")
+    include = body.get("include")
+    asked = isinstance(include, list) and "message.output_text.logprobs" in include
+    if asked or body.get("top_logprobs") is not None:
+        # Chat completions take `top_logprobs` only beside `logprobs: true` (OpenAI's 400).
+        chat["logprobs"] = True
     if body.get("metadata") is not None:  # repeated in the Response; not the upstream's business
         for key, value in expect_object(body["metadata"], "metadata").items():
             expect_str(value, at("metadata", key))
-    if body.get("tools") is not None:
-        tools = expect_list(body["tools"], "tools")
-        chat["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
-    if body.get("tool_choice") is not None:
-        chat["tool_choice"] = _tool_choice(body["tool_choice"], "tool_choice")
+    _tool_options(body, chat)
     if body.get("text") is not None:
         _text_options(expect_object(body["text"], "text"), chat)
     if body.get("reasoning") is not None:
         reasoning = expect_object(body["reasoning"], "reasoning")
         if reasoning.get("effort") is not None:  # `summary` has no chat counterpart
             chat["reasoning_effort"] = expect_str(reasoning["effort"], "reasoning.effort")
+
+
+def _tool_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    """``tools``, ``tool_choice``, ``parallel_tool_calls``, sent on only with at least one tool:
+    the Responses API takes ``tools: []`` (the Agents SDK sends it for an agent without tools)
+    and the tool options beside it, OpenAI's chat API refuses them all without a tool."""
+    tools = expect_list(body["tools"], "tools") if body.get("tools") is not None else []
+    choice = body.get("tool_choice")
+    choice = _tool_choice(choice, "tool_choice") if choice is not None else None
+    parallel = body.get("parallel_tool_calls")
+    parallel = expect_bool(parallel, "parallel_tool_calls") if parallel is not None else None
+    if not tools:
+        return
+    chat["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
+    if choice is not None:
+        chat["tool_choice"] = choice
+    if parallel is not None:
+        chat["parallel_tool_calls"] = parallel
 
 
 def _echo(body: dict[str, Any]) -> dict[str, Any]:
@@ -181,9 +201,12 @@ def messages_from_input(value: Any) -> list[dict[str, Any]]:
         elif kind == "reasoning":
             continue
         elif kind == "item_reference":
+            # The Vercel AI SDK sends earlier output this way unless told `store: false`.
             raise InvalidRequestError(
                 "'item_reference' items cannot be used: this gateway stores no items. Send the "
-                "item itself.",
+                "item itself (a client that references its earlier output while 'store' is "
+                "true sends it whole with 'store': false; the Vercel AI SDK: providerOptions "
+                "{openai: {store: false}}).",
                 param=at(path, "type"),
             )
         else:

@@ -12,6 +12,10 @@ sends a shape its provider does not know fails the conformance suite instead of 
   functionResponse (with `thought` / `thoughtSignature` beside); audio only as the MIME types of
   https://ai.google.dev/gemini-api/docs/audio: https://ai.google.dev/api/caching#Part
 - Cohere user content: text and image_url parts: https://docs.cohere.com/reference/chat
+
+Beside content, OpenAI's chat API refuses two option shapes that its Responses API takes, so a
+Responses translation that forwards them as they came fails here as it would there: an empty
+`tools` array (minimum length 1) and `top_logprobs` without `logprobs: true`.
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ def _objects(value: Any) -> list[JsonObject]:
 
 
 def openai_problem(body: JsonObject) -> str | None:
-    """Why OpenAI would refuse the messages' content parts, or None."""
+    """Why OpenAI would refuse the messages' content parts or the options above, or None."""
+    if body.get("tools") == []:
+        return (
+            "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an "
+            "empty array instead."
+        )
+    if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
+        return "Invalid value for 'top_logprobs': 'logprobs' must be true when it is set."
     for i, message in enumerate(_objects(body.get("messages"))):
         for j, part in enumerate(_listed(message.get("content"))):
             at = f"messages[{i}].content[{j}]"

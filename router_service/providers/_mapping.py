@@ -32,7 +32,8 @@ OPENAI_CHAT_KEYS = frozenset(
         "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "user", "seed",
         "response_format", "parallel_tool_calls", "functions", "function_call", "service_tier",
         "store", "metadata", "reasoning_effort", "modalities", "audio", "prediction",
-        "safety_identifier", "prompt_cache_key", "verbosity", "web_search_options",
+        "safety_identifier", "prompt_cache_key", "prompt_cache_retention", "prompt_cache_options",
+        "verbosity", "web_search_options",
     }
 )  # fmt: skip
 

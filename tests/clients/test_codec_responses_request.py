@@ -165,9 +165,34 @@ def test_tools_tool_choice_format_and_reasoning() -> None:
     }
     assert chat["reasoning_effort"] == "low"
     for mode in ("auto", "none", "required"):
-        assert chat_body({"model": "m", "input": "x", "tool_choice": mode})["tool_choice"] == mode
+        with_mode = {"model": "m", "input": "x", "tools": [TOOL], "tool_choice": mode}
+        assert chat_body(with_mode)["tool_choice"] == mode
     json_object = {"model": "m", "input": "x", "text": {"format": {"type": "json_object"}}}
     assert chat_body(json_object)["response_format"] == {"type": "json_object"}
+
+
+def test_no_tools_sends_no_tool_options() -> None:
+    # The Responses API takes `tools: []` (the Agents SDK sends it for an agent without tools)
+    # and tool options beside it; OpenAI's chat API refuses each of them without a tool.
+    tools: list[Any] | None
+    for tools in ([], None):
+        body: dict[str, Any] = {"model": "m", "input": "x", "tools": tools, "tool_choice": "auto"}
+        chat = chat_body({**body, "parallel_tool_calls": True})
+        assert chat == {"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    echo = responses_request_from_openai({"model": "m", "input": "x", "tools": []}).echo
+    assert echo["tools"] == []
+    with pytest.raises(InvalidRequestError) as caught:  # still checked
+        chat_body({"model": "m", "input": "x", "tools": [], "tool_choice": "sometimes"})
+    assert caught.value.param == "tool_choice"
+
+
+def test_logprobs_asked_for_are_asked_of_the_chat_upstream() -> None:
+    # Chat completions take `top_logprobs` only with `logprobs: true`.
+    chat = chat_body({"model": "m", "input": "x", "top_logprobs": 2})
+    assert (chat["logprobs"], chat["top_logprobs"]) == (True, 2)
+    include = ["message.output_text.logprobs"]
+    assert chat_body({"model": "m", "input": "x", "include": include})["logprobs"] is True
+    assert "logprobs" not in chat_body({"model": "m", "input": "x", "include": []})
 
 
 def test_a_stream_asks_for_usage() -> None:
@@ -200,6 +225,14 @@ def test_what_is_refused_names_the_field(extra: dict[str, Any], param: str, word
     error = refused({"model": "m", "input": "x", **extra})
     assert error.param == param
     assert words in error.message
+
+
+def test_responses_only_options_are_not_forwarded() -> None:
+    # OpenAI's chat API refuses keys it does not know; these bound or compact what this gateway
+    # does not do (built-in tools, stored context). The Vercel AI SDK sends them when set.
+    body = {"model": "m", "input": "x", "max_tool_calls": 3, "truncation": "auto"}
+    body["context_management"] = [{"type": "compaction", "compact_threshold": 1000}]
+    assert chat_body(body) == {"model": "m", "messages": [{"role": "user", "content": "x"}]}
 
 
 def test_stateful_keys_sent_as_null_are_not_used_and_not_forwarded() -> None:

@@ -4,101 +4,29 @@ over a real channel: Chat, ChatStream, the errors with their google.rpc details,
 the health check, as the README's "From another language" shows.
 
 The npm packages (package.json, pinned by package-lock.json) are installed once into
-`.tools/polyglot-node/` (git-ignored, like buf). Without node/npm, or when the install fails (no
-registry), the test skips, except under CI=true where that fails."""
+`.tools/polyglot-node/` (tests/polyglot/node_harness.py): without node/npm or a registry the test
+skips, except under CI=true where that fails."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter
+from tests.polyglot.node_harness import ROOT, node_command, run_node
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
-ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path(__file__).resolve().parent / "node"
-INSTALL = ROOT / ".tools" / "polyglot-node"
-MANIFESTS = ("package.json", "package-lock.json")
 KEY = "sk-node-caller-0123456789"
 LIMITED_KEY = "sk-node-limited-0123456789"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI runs the Node client test)")
-    pytest.skip(reason)
-
-
-def _installed() -> bool:
-    """The cache holds exactly the packages the manifests pin: they are copied in only after a
-    successful install, so a failed or interrupted one is retried next time."""
-    return (INSTALL / "node_modules").is_dir() and all(
-        (INSTALL / name).is_file() and (INSTALL / name).read_bytes() == (SOURCE / name).read_bytes()
-        for name in MANIFESTS
-    )
-
-
-def _install(npm: str) -> None:
-    scratch = INSTALL.with_name(INSTALL.name + ".partial")
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    try:
-        for name in MANIFESTS:
-            shutil.copyfile(SOURCE / name, scratch / name)
-        # One retry, not npm's default of minutes of them: without a registry the test says so.
-        npm_ci = [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"]
-        npm_ci += ["--fetch-retries=1", "--prefix", str(scratch)]
-        try:
-            done = subprocess.run(npm_ci, capture_output=True, text=True, timeout=240)
-        except subprocess.TimeoutExpired:
-            _unavailable("npm ci of tests/polyglot/node timed out (no npm registry?)")
-        if done.returncode != 0:
-            _unavailable(f"npm ci of tests/polyglot/node failed: {done.stderr.strip()[-800:]}")
-        shutil.rmtree(INSTALL, ignore_errors=True)
-        scratch.rename(INSTALL)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def node_client() -> list[str]:
-    """The command that runs client.mjs beside its installed node_modules (Node resolves an ES
-    module's imports from the script's own folder, so the script is copied in each run)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _unavailable("node and npm are not installed (apt-get install -y nodejs npm)")
-    assert node is not None and npm is not None
-    if not _installed():
-        _install(npm)
-    shutil.copyfile(SOURCE / "client.mjs", INSTALL / "client.mjs")
-    return [node, str(INSTALL / "client.mjs")]
-
-
-async def run_node(command: list[str], args: dict[str, Any]) -> dict[str, Any]:
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        json.dumps(args),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, err.decode(errors="replace")[-3000:]
-    result: dict[str, Any] = json.loads(out)
-    return result
+    return node_command(SOURCE, "client.mjs", "polyglot-node")
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ TAKEN = [
     (GEMINI, gemini({"fileData": {"mimeType": "application/pdf", "fileUri": URL}})),
     (OPENAI, chat({"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF}"}})),
     (OPENAI, chat({"type": "input_audio", "input_audio": WAV})),
+    (OPENAI, {**chat(), "logprobs": True, "top_logprobs": 2}),
     (COHERE, chat({"type": "image_url", "image_url": {"url": "https://x.test/a.png"}})),
 ]
 REFUSED = [
@@ -64,6 +65,8 @@ REFUSED = [
     (OPENAI, chat({"type": "input_audio", "input_audio": {**WAV, "format": "flac"}}), "'wav'"),
     (OPENAI, chat({"type": "document", "document": {}}), "Invalid value: 'document'"),
     (COHERE, chat({"type": "file", "file": {"file_data": PDF}}), "unknown type 'file'"),
+    (OPENAI, {**chat(), "tools": []}, "Invalid 'tools': empty array"),  # the Responses API takes it
+    (OPENAI, {**chat(), "top_logprobs": 2}, "'logprobs' must be true"),
 ]
 
 

@@ -93,7 +93,10 @@ def test_tool_choice(choice: Any, parallel: Any, expected: Any) -> None:
 
 
 def test_user_passthrough_and_dropped_openai_fields() -> None:
-    openai_only = {"safety_identifier": "s", "prompt_cache_key": "k", "verbosity": "low"}
+    openai_only: dict[str, Any] = {"safety_identifier": "s", "prompt_cache_key": "k"}
+    openai_only["verbosity"] = "low"
+    # The Agents SDK's ModelSettings and the Vercel AI SDK send them:
+    openai_only |= {"prompt_cache_retention": "24h", "prompt_cache_options": {"ttl": "1h"}}
     out = A.request_body(
         body(USER, user="u-1", top_k=5, seed=1, logit_bias={"1": 2}, **openai_only),
         "m",

@@ -1,0 +1,166 @@
+"""The OpenAI Agents SDK (`openai-agents`) as a user points it at Switchboard: an `Agent` run by
+`Runner` on the SDK's default `OpenAIResponsesModel` (the edge's `POST /v1/responses`) and on
+`OpenAIChatCompletionsModel`, with an `AsyncOpenAI` client whose `base_url` is the real edge, in
+front of a real router and the fake upstream (which speaks chat completions, as OpenAI does,
+refusing what OpenAI refuses)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import openai
+import pytest
+from agents import (
+    Agent,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
+    OpenAIResponsesModel,
+    Runner,
+    function_tool,
+    set_tracing_disabled,
+)
+from agents.models.interface import Model
+from pydantic import BaseModel
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle
+from tests.http_edge.harness import Edge
+
+StartEdge = Callable[..., Awaitable[Edge]]
+MakeModel = Callable[[str, openai.AsyncOpenAI], Model]
+MODELS: dict[str, MakeModel] = {
+    "responses": lambda name, client: OpenAIResponsesModel(name, client),
+    "chat": lambda name, client: OpenAIChatCompletionsModel(name, client),
+}
+
+
+@pytest.fixture(autouse=True)
+def no_trace_export() -> None:
+    """The SDK exports traces to OpenAI by default; there is no internet here, nor should a test
+    send anything out."""
+    set_tracing_disabled(True)
+
+
+@pytest.fixture
+async def client(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        yield sdk
+
+
+@pytest.fixture(params=sorted(MODELS))
+def model(request: pytest.FixtureRequest, client: openai.AsyncOpenAI) -> Model:
+    make: MakeModel = MODELS[request.param]
+    return make("chain", client)
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """The current weather of a city."""
+    return f"sunny in {city}"
+
+
+class Forecast(BaseModel):
+    city: str
+    sunny: bool
+
+
+def chat_bodies(fake: FakeUpstream) -> list[dict[str, Any]]:
+    return [call.body for call in fake.state.calls() if call.path.endswith("/chat/completions")]
+
+
+def weather_agent(model: Model, **settings: Any) -> Agent[Any]:
+    return Agent(
+        name="forecaster",
+        instructions="Answer with the tool's words.",
+        model=model,
+        tools=[get_weather],
+        model_settings=ModelSettings(**settings),
+    )
+
+
+async def test_a_tool_round_trip_ends_with_the_final_text(model: Model, fake: FakeUpstream) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Paris"}))
+    result = await Runner.run(weather_agent(model), "weather in Paris?")
+    assert result.final_output == "Echo: weather in Paris?"
+    first, second = chat_bodies(fake)
+    assert first["messages"] == [
+        {"role": "system", "content": "Answer with the tool's words."},
+        {"role": "user", "content": "weather in Paris?"},
+    ]
+    [tool] = first["tools"]
+    assert tool["function"]["name"] == "get_weather"
+    assert tool["function"]["strict"] is True  # the SDK's strict schemas reach the upstream
+    call, output = second["messages"][2:]
+    [tool_call] = call["tool_calls"]
+    assert json.loads(tool_call["function"]["arguments"]) == {"city": "Paris"}
+    assert output == {"role": "tool", "tool_call_id": tool_call["id"], "content": "sunny in Paris"}
+    assert result.context_wrapper.usage.requests == 2
+    assert result.context_wrapper.usage.total_tokens > 0
+
+
+async def test_run_streamed_gives_the_events_and_the_final_output(
+    model: Model, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Oslo"}))
+    run = Runner.run_streamed(weather_agent(model), "weather in Oslo?")
+    deltas: list[str] = []
+    items: list[str] = []
+    async for event in run.stream_events():
+        if event.type == "raw_response_event" and event.data.type == "response.output_text.delta":
+            deltas.append(event.data.delta)
+        elif event.type == "run_item_stream_event":
+            items.append(event.item.type)
+    assert run.final_output == "".join(deltas) == "Echo: weather in Oslo?"
+    assert items == ["tool_call_item", "tool_call_output_item", "message_output_item"]
+    assert all(body.get("stream") is True for body in chat_bodies(fake))
+
+
+async def test_an_agent_without_tools_sends_the_upstream_no_empty_tools(
+    model: Model, fake: FakeUpstream
+) -> None:
+    # The Responses model sends `tools: []`, which OpenAI's chat API refuses (so does the fake).
+    agent = Agent(name="plain", instructions="Be brief.", model=model)
+    result = await Runner.run(agent, "hello")
+    assert result.final_output == "Echo: hello"
+    [body] = chat_bodies(fake)
+    assert "tools" not in body
+
+
+async def test_a_structured_output_type_is_a_json_schema_answer(
+    model: Model, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(content='{"city": "Paris", "sunny": true}'))
+    agent = Agent(name="structured", instructions="JSON.", model=model, output_type=Forecast)
+    result = await Runner.run(agent, "weather?")
+    assert result.final_output == Forecast(city="Paris", sunny=True)
+    [body] = chat_bodies(fake)
+    response_format = body["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["strict"] is True
+    assert response_format["json_schema"]["schema"]["required"] == ["city", "sunny"]
+
+
+async def test_model_settings_reach_the_upstream(model: Model, fake: FakeUpstream) -> None:
+    agent = weather_agent(
+        model,
+        temperature=0.2,
+        max_tokens=50,
+        parallel_tool_calls=False,
+        top_logprobs=2,  # OpenAI's chat API takes it only with `logprobs: true`
+        metadata={"team": "search"},
+        truncation="auto",
+        store=True,
+        prompt_cache_retention="24h",
+    )
+    result = await Runner.run(agent, "hello")
+    assert result.final_output == "Echo: hello"
+    [body] = chat_bodies(fake)
+    assert body["temperature"] == 0.2 and body["parallel_tool_calls"] is False
+    assert body["logprobs"] is True and body["top_logprobs"] == 2
+    assert body.get("max_completion_tokens", body.get("max_tokens")) == 50
+    assert body["prompt_cache_retention"] == "24h"
