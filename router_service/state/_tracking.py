@@ -8,17 +8,18 @@ then from memory, until Redis reports that someone (any replica, this one includ
 
 How: one subscriber connection per replica. It takes its `CLIENT ID`, turns tracking on for
 itself in BCAST mode over the cached key kinds' prefixes only (`{prefix}:dl:` and
-`{prefix}:val:`, given by the store; never the other kinds: the Lua scripts' keys, stored
-documents), redirected to itself, then `SUBSCRIBE __redis__:invalidate`. Redis then reports
-every write under those prefixes, by anyone, to that connection; reads are plain `MGET`s on the
-pooled connections. Why broadcast and not OPTIN (per-key tracking, as before): Redis keeps every
-key an OPTIN client ever read in its tracking table until that key is written, so keys read once
-and never written (each new session's sticky and ban keys) piled up there, about 36 k keys and
-4 MiB of Redis memory a minute under the soak; BCAST keeps one entry per prefix. Why tracking
-on the subscriber and not on the pooled connections: in BCAST mode every tracking connection
-gets its own copy of each invalidation, and the subscriber's loss is then the one failure that
-ends tracking. Not NOLOOP: this replica's own writes (on the pooled connections) are reported
-too. What can go wrong, and what is done:
+`{prefix}:val:`, given by the store; never the kinds not read through the cache: writes to those
+would be reported for nothing), redirected to itself, then `SUBSCRIBE __redis__:invalidate`.
+Redis then reports every write under those prefixes, by anyone, to that connection; reads are
+plain `MGET`s on the pooled connections. Why broadcast and not OPTIN (per-key tracking, as
+before): Redis keeps every key an OPTIN client ever read in its tracking table until that key is
+written (even after the client is gone), so keys read once and never written (each new session's
+sticky and ban keys) piled up there, ~30 k keys and ~4 MiB of Redis memory a minute under the
+soak (`benchmarks/README.md`, "Slow leaks"); BCAST keeps one entry per prefix. Why tracking on
+the subscriber and not on the pooled connections: in BCAST mode every tracking connection gets
+its own copy of each invalidation, and the subscriber's loss is then the one failure that ends
+tracking. Not NOLOOP: this replica's own writes (on the pooled connections) are reported too.
+What can go wrong, and what is done:
 
 - An invalidation may overtake the reply of a read of the same key (two connections): a key
   invalidated while its read is in flight is not kept.
@@ -109,14 +110,14 @@ class ReadCache:
     async def mget(self, keys: Sequence[str], after: Sequence[Command] = ()) -> list[Any]:
         """`MGET keys` then the `after` commands, in one round trip, keeping what the MGET found
         while Redis reports changes to it; the replies as `RespClient.pipeline` gives them."""
-        tracked = self.enabled and await self._subscribed() is not None
+        if not (self.enabled and await self._subscribed() is not None):
+            return await self._client.pipeline([("MGET", *keys), *after])  # kept nowhere
         ticket = next(self._tickets)
-        if tracked:  # from here on, an invalidation of one of these keys makes its reply stale
-            for key in keys:
-                self._filling[key] = ticket
+        for key in keys:  # from here on, an invalidation of one of them makes the reply stale
+            self._filling[key] = ticket
         try:
             got = await self._client.pipeline([("MGET", *keys), *after])
-            if tracked and isinstance(got[0], list):
+            if isinstance(got[0], list):
                 self._fill(keys, got[0], ticket)
         finally:
             self._unfill(keys, ticket)
