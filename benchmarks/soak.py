@@ -157,7 +157,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--tracing", action="store_true", help="router and edge export every span (OTLP sink)"
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if unknown := set(args.actions) - set(ACTIONS):
+        p.error(f"--actions: no such action {', '.join(sorted(unknown))}")
+    if args.transport == "grpc" and not actions_for("grpc", args.actions):
+        p.error(f"--actions: none of {','.join(args.actions)} goes over {args.transport}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,8 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     tmp = RESULTS / f"soak-{time.strftime('%Y%m%dT%H%M%S')}"
     tmp.mkdir(parents=True, exist_ok=True)
     print(f"soak: {args.minutes:g} min at c={args.concurrency}; logs in {tmp}", flush=True)
-    with sigterm_as_interrupt(), ProcessGroup(tmp) as group:
-        result = run(args, group, tmp)
+    try:
+        with sigterm_as_interrupt(), ProcessGroup(tmp) as group:
+            result = run(args, group, tmp)
+    except RuntimeError as exc:  # no Redis, a config that does not load, a process that died
+        print(f"soak: {exc}", file=sys.stderr)
+        return 2
     (tmp / "soak.json").write_text(json.dumps(result, indent=1))
     samples = [(t, row) for t, row in result["samples"]]
     lines, problems = report(samples, result["after"], NOT_JUDGED)

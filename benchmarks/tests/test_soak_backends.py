@@ -81,6 +81,22 @@ def test_the_soak_config_loads_with_redis_state(tmp_path: Path) -> None:
     args = parse_args(["--state", "redis", "--tracing"])
     assert args.state == "redis" and args.tracing
     assert parse_args([]).state == "memory"
+    assert parse_args(["--actions", "responses"]).actions == ["responses"]  # all over HTTP
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--actions", "chat,teleport"], "no such action teleport"),
+        (["--actions", "responses", "--transport", "grpc"], "none of responses goes over grpc"),
+    ],
+)
+def test_actions_that_cannot_be_sent_are_refused(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert says in capsys.readouterr().err
 
 
 def test_the_redis_row_from_the_local_redis() -> None:
