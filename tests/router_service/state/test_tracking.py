@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from router_service.clock import ManualClock
-from router_service.state import RedisStateStore
+from router_service.state import RedisStateStore, SlotRequest
 from router_service.state._resp import BACKLOG
 from router_service.state._tracking import ReadCache
 from tests.helpers import eventually
@@ -291,3 +291,26 @@ async def test_a_lost_pooled_connection_keeps_what_was_read(stores: Replicas) ->
     assert await cached.deadlines(["cool:a"]) == [0.0]
     assert mgets(redis_url) == before  # from memory
     await another_replicas_write_is_reported(stores)
+
+
+async def test_only_the_cached_kinds_are_tracked(stores: Replicas) -> None:
+    """Deadlines and values are the kinds read through the cache: writes of other kinds (leases,
+    counters, stored documents) are not reported, and a key of another kind read through the
+    cache is not kept (no report would ever come for it)."""
+    cached, other, clock = stores.cached, stores.other, stores.clock
+    cache = cache_of(cached)
+    assert await cached.deadlines(["cool:marker"]) == [0.0]  # subscribed, marker cached
+    elsewhere = f"{PREFIX}:doc:r1"
+    await cache.mget([elsewhere])
+    assert cache.cached([elsewhere]) is None
+    seen = cache.invalidations
+
+    await other.acquire(SlotRequest("k", 60, max_in_flight=2))  # slot:k, rate:k
+    await other._client.execute("SET", elsewhere, "x")
+    await other.extend_deadline("cool:marker", clock.now() + 5)  # reported after those writes
+
+    async def marker_reported() -> bool:
+        return cache.cached([f"{PREFIX}:dl:cool:marker"]) is None
+
+    await eventually(marker_reported, what="the invalidation of cool:marker")
+    assert cache.invalidations == seen + 1  # cool:marker alone
