@@ -14,6 +14,8 @@ from clients._client import CallObserver, ObservedCall, RouterClient
 from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
+    CompletionChunks,
+    CompletionsRequest,
     ResponseEventStream,
     ResponseIds,
     ResponsesRequest,
@@ -23,6 +25,8 @@ from clients.codec import (
     chat_params_to_openai,
     chunk_from_openai,
     chunk_to_openai,
+    completion_to_openai,
+    completions_request_from_openai,
     embedding_params_from_openai,
     embedding_params_to_openai,
     embedding_result_from_openai,
@@ -48,6 +52,8 @@ __all__ = [
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
+    "CompletionChunks",
+    "CompletionsRequest",
     "ErrorDetails",
     "InvalidRequestError",
     "ObservedCall",
@@ -68,6 +74,8 @@ __all__ = [
     "chat_params_to_openai",
     "chunk_from_openai",
     "chunk_to_openai",
+    "completion_to_openai",
+    "completions_request_from_openai",
     "details_from_rpc_error",
     "embedding_params_from_openai",
     "embedding_params_to_openai",

@@ -21,6 +21,7 @@ from clients import (
     chat_params_from_openai,
     chunk_to_openai,
 )
+from clients.switchboard.v1.chat_pb2 import ChatCompletionChunk
 from clients.switchboard.v1.router_service_pb2 import (
     ChatRequest,
     ChatStreamRequest,
@@ -38,7 +39,7 @@ from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import edge_state
 
-__all__ = ["Relay", "router", "sse_stream"]
+__all__ = ["Relay", "relay_chunks", "router", "sse_stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ async def chat_completions(request: Request) -> Response:
     if stream:
         # Chunks ready together arrive in one message and leave in one write.
         stream_call = ChatStreamRequest(params=params, routing=routing, batch_chunks=True)
-        return await sse_stream(request, client, stream_call, timeout, metadata, _relay)
+        return await sse_stream(request, client, stream_call, timeout, metadata, relay_chunks)
     call = ChatRequest(params=params, routing=routing)
     response = await unless_disconnected(
         request, client.chat(call, timeout=timeout, metadata=metadata)
@@ -127,10 +128,18 @@ async def _read_head(events: AsyncIterator[ChatStreamResponse]) -> _Head:
     )
 
 
-async def _relay(
-    events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
+def _chat_chunk_event(chunk: ChatCompletionChunk) -> bytes:
+    return data_event(chunk_to_openai(chunk))
+
+
+async def relay_chunks(
+    events: AsyncIterator[ChatStreamResponse],
+    first: ChatStreamResponse,
+    render: Callable[[ChatCompletionChunk], bytes] = _chat_chunk_event,
 ) -> AsyncIterator[bytes]:
-    """Router stream messages as SSE bytes, always ending with `data: [DONE]`.
+    """Router stream messages as SSE bytes, each chunk as `render` writes it (a chat chunk by
+    default; the legacy completions route writes `text_completion` chunks), always ending with
+    `data: [DONE]`.
 
     The router call itself is cancelled by `SSEResponse.on_close`, on every path.
     """
@@ -139,10 +148,14 @@ async def _relay(
     try:
         while message is not None:
             kind = message.WhichOneof("event")
-            if kind == "chunk":
-                yield data_event(chunk_to_openai(message.chunk))
-            elif kind == "chunks":
-                yield b"".join(data_event(chunk_to_openai(c)) for c in message.chunks.chunks)
+            if kind in ("chunk", "chunks"):
+                data = (
+                    render(message.chunk)
+                    if kind == "chunk"
+                    else b"".join(render(c) for c in message.chunks.chunks)
+                )
+                if data:  # a renderer may have nothing to say of a chunk (b"")
+                    yield data
             elif kind == "heartbeat":
                 yield KEEPALIVE
             elif kind == "error":
