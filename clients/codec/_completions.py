@@ -75,7 +75,8 @@ def _prompt(value: Any) -> str:
     if isinstance(value, list) and value and all(isinstance(p, str) for p in value):
         raise InvalidRequestError(
             f"'prompt' holds {len(value)} prompts: this gateway answers one prompt per request "
-            "(each becomes one chat call). Send one request per prompt.",
+            "(each becomes one chat call). Send one request per prompt (LangChain's OpenAI LLM: "
+            "batch_size=1).",
             param="prompt",
         )
     if isinstance(value, list) and value:
