@@ -67,27 +67,31 @@ _MESSAGE = {
         "tool_call_id": {"type": "string"},
     },
 }
+# The sampling and streaming options chat completions and legacy completions share.
+_SAMPLING = {
+    "stream": {"type": "boolean"},
+    "stream_options": {
+        "type": "object",
+        "properties": {"include_usage": {"type": "boolean"}},
+    },
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    "n": {"type": "integer", "minimum": 1, "maximum": 8},
+    "seed": {"type": "integer"},
+    "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    "user": {"type": "string"},
+}
 _CHAT_REQUEST = {
     "type": "object",
     "required": ["model", "messages"],
     "properties": {
         "model": {"type": "string", "minLength": 1},
         "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
-        "stream": {"type": "boolean"},
-        "stream_options": {
-            "type": "object",
-            "properties": {"include_usage": {"type": "boolean"}},
-        },
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-        "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
-        "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+        **_SAMPLING,
         "max_tokens": {"type": "integer", "minimum": 1},
         "max_completion_tokens": {"type": "integer", "minimum": 1},
-        "n": {"type": "integer", "minimum": 1, "maximum": 8},
-        "seed": {"type": "integer"},
-        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "user": {"type": "string"},
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
@@ -182,21 +186,9 @@ _COMPLETIONS_REQUEST = {
             ]
         },
         "max_tokens": {"type": "integer", "minimum": 1, "default": 16},
-        "stream": {"type": "boolean"},
-        "stream_options": {
-            "type": "object",
-            "properties": {"include_usage": {"type": "boolean"}},
-        },
+        **_SAMPLING,
         "echo": {"type": "boolean"},
         "logprobs": {"type": "integer", "minimum": 0, "maximum": 5},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-        "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
-        "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
-        "n": {"type": "integer", "minimum": 1, "maximum": 8},
-        "seed": {"type": "integer"},
-        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "user": {"type": "string"},
         "logit_bias": {"type": "object", "additionalProperties": {"type": "integer"}},
     },
 }

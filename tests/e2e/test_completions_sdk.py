@@ -4,7 +4,6 @@ speaks chat completions: the prompt reaches it as one user message)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import openai
@@ -12,20 +11,7 @@ import pytest
 from openai.types import Completion
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
 from tests.e2e.stream_harness import OpenStack, data_chunks, error_of, events
-from tests.http_edge.harness import Edge
-
-StartEdge = Callable[..., Awaitable[Edge]]
-
-
-@pytest.fixture
-async def sdk(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
-    edge = await start_edge(router)
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
 
 
 def upstream_body(fake: FakeUpstream) -> dict[str, Any]:
