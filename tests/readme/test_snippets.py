@@ -86,6 +86,8 @@ def test_every_python_block_is_run_here() -> None:
     markers = (
         "openai.OpenAI(",
         "responses.create(",
+        "completions.create(model=\"demo-chat\", prompt",
+        "langchain_openai",
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
@@ -111,6 +113,16 @@ def test_openai_sdk_block(stack: LiveStack) -> None:
 def test_responses_block(stack: LiveStack) -> None:
     printed = run_block("responses.create(", stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello", "completed"]
+
+
+def test_completions_block(stack: LiveStack) -> None:
+    printed = run_block('completions.create(model="demo-chat", prompt', stack).splitlines()
+    assert printed == ["Echo: hello", "Echo: hello"]
+
+
+def test_langchain_block(stack: LiveStack) -> None:
+    printed = run_block("langchain_openai", stack).splitlines()
+    assert printed == ["Echo: hello", "Echo: hello", "8"]
 
 
 def test_grpc_block(stack: LiveStack) -> None:
