@@ -188,7 +188,7 @@ _COMPLETIONS_REQUEST = {
         "max_tokens": {"type": "integer", "minimum": 1, "default": 16},
         **_SAMPLING,
         "echo": {"type": "boolean"},
-        "logprobs": {"type": "integer", "minimum": 0, "maximum": 5},
+        "logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
         "logit_bias": {"type": "object", "additionalProperties": {"type": "integer"}},
     },
 }

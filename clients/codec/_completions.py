@@ -28,8 +28,10 @@ from clients.switchboard.v1 import chat_pb2
 
 # OpenAI's default when `max_tokens` is absent (or null) on this API, unlike chat's "no limit".
 DEFAULT_MAX_TOKENS = 16
-# OpenAI's bound on `logprobs` here (the number of most likely tokens per position).
-MAX_LOGPROBS = 5
+# The bound on `logprobs` (most likely tokens per position): chat's `top_logprobs` bound, which
+# is what is asked of the upstream (OpenAI's own legacy API stops at 5; text-completion UIs such
+# as SillyTavern ask for 10).
+MAX_LOGPROBS = 20
 # Keys read here; every other key rides on to the chat body as the chat route's unknowns do
 # (`top_k`, `repetition_penalty`… of OpenAI-compatible servers that text-completion UIs send).
 _TRANSLATED = frozenset({"prompt", "echo", "logprobs", "suffix", "best_of", "max_tokens"})

@@ -96,6 +96,10 @@ async def test_logprobs_in_the_legacy_shape(sdk: openai.AsyncOpenAI, fake: FakeU
     ]
     body = upstream_body(fake)
     assert (body["logprobs"], body["top_logprobs"]) == (True, 2)
+    # Up to chat's bound of 20, beyond OpenAI's legacy 5 (SillyTavern asks for 10).
+    wide = await sdk.completions.create(model="chain", prompt="a b", logprobs=10)
+    assert wide.choices[0].logprobs is not None and wide.choices[0].logprobs.top_logprobs
+    assert [len(top) for top in wide.choices[0].logprobs.top_logprobs] == [10, 10, 10]
 
 
 async def test_stream_with_usage(sdk: openai.AsyncOpenAI) -> None:
@@ -137,7 +141,7 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         ({"prompt": "x", "suffix": "end"}, "suffix"),
         ({"prompt": "x", "best_of": 3}, "best_of"),
         ({"prompt": "x", "echo": True, "logprobs": 1}, "echo"),
-        ({"prompt": "x", "logprobs": 6}, "logprobs"),
+        ({"prompt": "x", "logprobs": 21}, "logprobs"),
         ({"prompt": "x", "max_tokens": "many"}, "max_tokens"),
     ],
     ids=[
@@ -148,7 +152,7 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         "suffix",
         "best_of",
         "echo-logprobs",
-        "logprobs-6",
+        "logprobs-21",
         "max_tokens",
     ],
 )
