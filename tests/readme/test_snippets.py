@@ -86,7 +86,7 @@ def test_every_python_block_is_run_here() -> None:
     markers = (
         "openai.OpenAI(",
         "responses.create(",
-        "completions.create(model=\"demo-chat\", prompt",
+        'completions.create(model="demo-chat", prompt',
         "langchain_openai",
         "router.chat(",
         "router.pick_route(",
