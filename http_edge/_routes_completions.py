@@ -1,11 +1,11 @@
 """`POST /v1/completions`: OpenAI's legacy text completions over the router's Chat calls.
 
 As the Responses route does, the edge translates a request onto the chat params the router takes
-(`clients.codec._completions`: the prompt is one user message), sends them with the same
-metadata, session and deadline as a chat completion, and reshapes the answer into a
-`text_completion`. A stream is the chat route's stream (`sse_stream`, `relay_chunks`: HTTP 200
-only after the first chunk, then an error event and `[DONE]` on a failure) with each chunk
-written as a `text_completion` chunk.
+(`clients.codec._completions`: the prompt is one user message), calls the router as the chat
+route does (`ChatCalls`: the same metadata, session and deadline), and reshapes the answer into a
+`text_completion`. A stream is the chat route's stream (`relay_chunks`: HTTP 200 only after the
+first chunk, then an error event and `[DONE]` on a failure) with each chunk written as a
+`text_completion` chunk.
 """
 
 from __future__ import annotations
@@ -19,15 +19,12 @@ from starlette.responses import Response
 
 from clients import CompletionChunks, completion_to_openai, completions_request_from_openai
 from clients.switchboard.v1.chat_pb2 import ChatCompletionChunk
-from clients.switchboard.v1.router_service_pb2 import ChatRequest, ChatStreamRequest
-from clients.switchboard.v1.routing_pb2 import RoutingOptions
 
 from ._body import parse_request, read_json_object
-from ._disconnect import unless_disconnected
 from ._json import JSONBytesResponse
-from ._metadata import forwarded_metadata, route_headers, session_id
+from ._metadata import route_headers
 from ._openapi import COMPLETIONS
-from ._routes_chat import relay_chunks, sse_stream
+from ._routes_chat import ChatCalls, relay_chunks
 from ._sse import data_event
 from ._state import edge_state
 
@@ -41,20 +38,14 @@ async def completions(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
     parsed = parse_request(completions_request_from_openai, body)
-    routing = RoutingOptions(session_id=session_id(request))
-    metadata = forwarded_metadata(request)
-    timeout = state.settings.request_timeout_s
-    client = state.router()
+    calls = ChatCalls.of(request, state)
     cmpl_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
     if parsed.stream:
         chunks = CompletionChunks(parsed, cmpl_id, created)
-        stream_call = ChatStreamRequest(params=parsed.params, routing=routing, batch_chunks=True)
-        relay = partial(relay_chunks, render=partial(_render, chunks))
-        return await sse_stream(request, client, stream_call, timeout, metadata, relay)
-    call = ChatRequest(params=parsed.params, routing=routing)
-    answer = await unless_disconnected(
-        request, client.chat(call, timeout=timeout, metadata=metadata)
-    )
+        return await calls.stream(
+            parsed.params, partial(relay_chunks, render=partial(_render, chunks))
+        )
+    answer = await calls.chat(parsed.params)
     out = completion_to_openai(answer.completion, parsed, cmpl_id, created)
     return JSONBytesResponse(out, headers=route_headers(answer.route))
 
