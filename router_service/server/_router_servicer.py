@@ -44,7 +44,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         # share theirs with each other, never with a client's.
         client = "" if caller is None or caller.anonymous else caller.name
         session = session_key(client, session_id)
-        return RequestContext(model, clock, deadline=deadline, session_id=session)
+        return RequestContext(model, clock, deadline=deadline, session_id=session, client=client)
 
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
