@@ -63,17 +63,16 @@ async def load_history(
 
 
 def _refusal(exc: RouterError, references: References, ids: list[str]) -> Exception:
-    """The router's refusal of a load in the request's terms: which field named what."""
+    """The router's refusal of a load in the request's terms: which field named what. An id it
+    refuses by itself (too long to be one) cannot name a stored response either: not found."""
     details = exc.details
+    if details.reason not in ("RESPONSE_NOT_FOUND", "INVALID_ARGUMENT"):
+        return exc  # not about the ids (the router is down, the key is refused…)
     index = _index(details.openai_param)
-    if index is None:  # not about one id (the router is down, a key is refused…)
-        if details.reason != "INVALID_ARGUMENT":
-            return exc
+    if index is None:  # about all of them (storing is off, too many)
         param = "previous_response_id" if references.previous is not None else "input"
         return EdgeError(400, details.message, code=details.openai_code or "", param=param)
     missing = ids[index]
-    if details.reason != "RESPONSE_NOT_FOUND":
-        return exc
     if missing == references.previous:
         return EdgeError(
             404,

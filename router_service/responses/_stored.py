@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import orjson
 from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -36,6 +37,7 @@ class StoredResponses:
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off or it is too large."""
         _check_id(response.id, "response.id")
+        _check_items(response.output_items_json)
         if not self._config.store:
             return pb.StoreResponseResponse(stored=False, reason="disabled")
         data = response.SerializeToString()
@@ -82,6 +84,19 @@ def _parsed(data: bytes | None) -> pb.StoredResponse | None:
         return pb.StoredResponse.FromString(data)
     except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
         return None
+
+
+def _check_items(items: Sequence[str]) -> None:
+    """Output items are read back as JSON objects (the edge resolves `item_reference`s by their
+    "id"): what is not one is refused now rather than failing a later request."""
+    for i, text in enumerate(items):
+        try:
+            item = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            item = None
+        if not isinstance(item, dict):
+            param = f"response.output_items_json[{i}]"
+            raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
 
 
 def _check_id(response_id: str, param: str) -> None:

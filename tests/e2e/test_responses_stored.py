@@ -185,6 +185,10 @@ async def test_unknown_ids_are_openais_404(open_sdk: Open, fake: FakeUpstream) -
         "param": "previous_response_id",
         "code": "previous_response_not_found",
     }
+    absurd = "resp_" + "x" * 200  # longer than any id: refused by the router, not found here
+    with pytest.raises(openai.NotFoundError) as too_long:
+        await sdk.responses.create(model="chain", input="x", previous_response_id=absurd)
+    assert too_long.value.code == "previous_response_not_found"
     missing = f"msg_{'a' * 32}"
     for item_id in (missing, "foreign_1"):  # one of ours that is gone, one we never made
         with pytest.raises(openai.NotFoundError) as item:

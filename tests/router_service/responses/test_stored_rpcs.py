@@ -111,3 +111,9 @@ async def test_bad_ids_are_refused_by_name(fake: FakeUpstream, start_router: Sta
     with pytest.raises(grpc.aio.AioRpcError) as no_id:
         await router.stub.StoreResponse(stored(""), metadata=bearer(A))
     assert no_id.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    not_json = stored("resp_1")
+    not_json.response.output_items_json.append("[1]")
+    with pytest.raises(grpc.aio.AioRpcError) as bad_item:
+        await router.stub.StoreResponse(not_json, metadata=bearer(A))
+    details = details_from_rpc_error(bad_item.value)
+    assert details.openai_param == "response.output_items_json[1]"
