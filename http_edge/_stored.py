@@ -16,6 +16,7 @@ from typing import Any
 
 from clients import (
     History,
+    InvalidRequestError,
     References,
     ResponseIds,
     ResponsesRequest,
@@ -116,13 +117,16 @@ class Keeper:
         failure to store costs the caller the continuation, not the answer: logged."""
         if not self.request.store:
             return
-        call = StoreResponseRequest(response=stored_response(self.request, response))
+        response["store"] = False  # until the router says it kept it
         try:
+            call = StoreResponseRequest(response=stored_response(self.request, response))
             answer = await self.client.store_response(
                 call, timeout=self.timeout_s, metadata=self.metadata
             )
         except RouterError as exc:
             log.warning("storing response %s failed: %s", response["id"], exc.details.message)
-            response["store"] = False
+            return
+        except InvalidRequestError:  # an answer the codec cannot read back: a bug, not fatal
+            log.exception("response %s cannot be stored", response["id"])
             return
         response["store"] = answer.stored
