@@ -19,7 +19,7 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
     {prefix}:grpn:{group}      hash   member -> live marks          (distinct-member limit)
     {prefix}:bkt:{name}        hash   "bucket|field" -> total       (routing statistics)
     {prefix}:bkti:{name}       zset   bucket -> expiry
-    {prefix}:doc:{name}        string b"expiry|" + document bytes  (stored Responses)
+    {prefix}:doc:{name}        string "expiry|" + document bytes    (stored Responses)
 
 Documents are read with a plain MGET that bypasses the read cache: they are large and read a
 few times at most, so keeping them in memory (or having Redis track them) would only cost.
