@@ -14,6 +14,8 @@ from clients._client import CallObserver, ObservedCall, RouterClient
 from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
+    History,
+    References,
     ResponseEventStream,
     ResponseIds,
     ResponsesRequest,
@@ -27,9 +29,12 @@ from clients.codec import (
     embedding_params_to_openai,
     embedding_result_from_openai,
     embedding_result_to_openai,
+    history_of,
     model_list_to_openai,
+    references_of,
     response_to_openai,
     responses_request_from_openai,
+    stored_response,
 )
 from clients.errors import (
     ErrorDetails,
@@ -49,8 +54,10 @@ __all__ = [
     "USE_CLIENT_DEFAULT",
     "CallObserver",
     "ErrorDetails",
+    "History",
     "InvalidRequestError",
     "ObservedCall",
+    "References",
     "ResponseEventStream",
     "ResponseIds",
     "ResponsesRequest",
@@ -73,10 +80,13 @@ __all__ = [
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
+    "history_of",
     "http_status_for",
     "model_list_to_openai",
     "openai_error_body",
+    "references_of",
     "response_to_openai",
     "responses_request_from_openai",
+    "stored_response",
     "to_grpc_status",
 ]

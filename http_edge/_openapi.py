@@ -93,7 +93,13 @@ _CHAT_REQUEST = {
 _INPUT_ITEM = {
     "type": "object",
     "properties": {
-        "type": {"enum": ["message", "function_call", "function_call_output", "reasoning"]},
+        "type": {
+            "enum": [
+                *("message", "function_call", "function_call_output", "reasoning"),
+                "item_reference",
+            ]
+        },
+        "id": {"type": "string"},
         "role": {"enum": ["user", "system", "developer", "assistant"]},
         "content": {
             "anyOf": [
@@ -128,7 +134,7 @@ _FUNCTION_TOOL = {
         "strict": {"type": "boolean"},
     },
 }
-# The stateless subset the edge translates (see `_routes_responses`).
+# The subset the edge translates (see `_routes_responses`).
 _RESPONSES_REQUEST = {
     "type": "object",
     "required": ["model", "input"],
@@ -166,6 +172,7 @@ _RESPONSES_REQUEST = {
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
         "user": {"type": "string"},
         "store": {"type": "boolean"},
+        "previous_response_id": {"type": "string"},
     },
 }
 _EMBEDDINGS_REQUEST = {

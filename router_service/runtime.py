@@ -20,6 +20,7 @@ from router_service.engine import (
 )
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
+from router_service.responses import StoredResponses
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
 from router_service.state import MemoryStateStore, StateStore, StoreUnavailableError, open_store
@@ -73,6 +74,7 @@ class Runtime:
         self.route_leases = RouteLeases(
             self.planner, self.runner, clock, config.server.route_lease_ttl_s
         )
+        self.responses = StoredResponses(store, clock, config.responses)
         self.prober = KeyProber(
             self.pools,
             {name: self._probe_fn(adapter) for name, adapter in self.adapters.items()},
