@@ -98,7 +98,13 @@ _CHAT_REQUEST = {
 _INPUT_ITEM = {
     "type": "object",
     "properties": {
-        "type": {"enum": ["message", "function_call", "function_call_output", "reasoning"]},
+        "type": {
+            "enum": [
+                *("message", "function_call", "function_call_output", "reasoning"),
+                "item_reference",
+            ]
+        },
+        "id": {"type": "string"},
         "role": {"enum": ["user", "system", "developer", "assistant"]},
         "content": {
             "anyOf": [
@@ -133,7 +139,7 @@ _FUNCTION_TOOL = {
         "strict": {"type": "boolean"},
     },
 }
-# The stateless subset the edge translates (see `_routes_responses`).
+# The subset the edge translates (see `_routes_responses`).
 _RESPONSES_REQUEST = {
     "type": "object",
     "required": ["model", "input"],
@@ -171,6 +177,7 @@ _RESPONSES_REQUEST = {
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
         "user": {"type": "string"},
         "store": {"type": "boolean"},
+        "previous_response_id": {"type": "string"},
     },
 }
 # Legacy text completions: one prompt, answered by a chat model (see `_routes_completions`).

@@ -28,12 +28,24 @@ from clients.codec._response import (
     chunk_to_openai,
 )
 from clients.codec._responses_output import ResponseIds, response_to_openai
-from clients.codec._responses_request import ResponsesRequest, responses_request_from_openai
+from clients.codec._responses_request import (
+    History,
+    ResponsesRequest,
+    responses_request_from_openai,
+)
+from clients.codec._responses_stored import (
+    References,
+    history_of,
+    references_of,
+    stored_response,
+)
 from clients.codec._responses_stream import ResponseEventStream
 
 __all__ = [
     "CompletionChunks",
     "CompletionsRequest",
+    "History",
+    "References",
     "ResponseEventStream",
     "ResponseIds",
     "ResponsesRequest",
@@ -49,7 +61,10 @@ __all__ = [
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
+    "history_of",
     "model_list_to_openai",
+    "references_of",
     "response_to_openai",
     "responses_request_from_openai",
+    "stored_response",
 ]

@@ -85,7 +85,8 @@ def python_block(marker: str) -> Block:
 def test_every_python_block_is_run_here() -> None:
     markers = (
         "openai.OpenAI(",
-        "responses.create(",
+        "responses.stream(",
+        "previous_response_id=",
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
@@ -111,8 +112,12 @@ def test_openai_sdk_block(stack: LiveStack) -> None:
 
 
 def test_responses_block(stack: LiveStack) -> None:
-    printed = run_block("responses.create(", stack).splitlines()
+    printed = run_block("responses.stream(", stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello", "completed"]
+
+
+def test_stored_responses_block(stack: LiveStack) -> None:
+    assert run_block("previous_response_id=", stack).splitlines() == ["Echo: Who am I?"]
 
 
 def test_grpc_block(stack: LiveStack) -> None:
