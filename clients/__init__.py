@@ -14,6 +14,8 @@ from clients._client import CallObserver, ObservedCall, RouterClient
 from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
+    CompletionChunks,
+    CompletionsRequest,
     History,
     References,
     ResponseEventStream,
@@ -25,6 +27,8 @@ from clients.codec import (
     chat_params_to_openai,
     chunk_from_openai,
     chunk_to_openai,
+    completion_to_openai,
+    completions_request_from_openai,
     embedding_params_from_openai,
     embedding_params_to_openai,
     embedding_result_from_openai,
@@ -53,6 +57,8 @@ __all__ = [
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
+    "CompletionChunks",
+    "CompletionsRequest",
     "ErrorDetails",
     "History",
     "InvalidRequestError",
@@ -75,6 +81,8 @@ __all__ = [
     "chat_params_to_openai",
     "chunk_from_openai",
     "chunk_to_openai",
+    "completion_to_openai",
+    "completions_request_from_openai",
     "details_from_rpc_error",
     "embedding_params_from_openai",
     "embedding_params_to_openai",

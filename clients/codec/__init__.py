@@ -7,6 +7,12 @@ raising :class:`~clients.errors.UpstreamFormatError`), and the edge writes answe
 (``*_to_openai``). Unmodelled keys ride in ``extra_json``; see ``_json`` for the rules.
 """
 
+from clients.codec._completions import (
+    CompletionChunks,
+    CompletionsRequest,
+    completion_to_openai,
+    completions_request_from_openai,
+)
 from clients.codec._embeddings import (
     embedding_params_from_openai,
     embedding_params_to_openai,
@@ -36,6 +42,8 @@ from clients.codec._responses_stored import (
 from clients.codec._responses_stream import ResponseEventStream
 
 __all__ = [
+    "CompletionChunks",
+    "CompletionsRequest",
     "History",
     "References",
     "ResponseEventStream",
@@ -47,6 +55,8 @@ __all__ = [
     "chat_params_to_openai",
     "chunk_from_openai",
     "chunk_to_openai",
+    "completion_to_openai",
+    "completions_request_from_openai",
     "embedding_params_from_openai",
     "embedding_params_to_openai",
     "embedding_result_from_openai",
