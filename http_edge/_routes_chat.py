@@ -7,9 +7,11 @@ exceptions and retries. After the commit, a failure is an error event followed b
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -85,9 +87,17 @@ class ChatCalls:
         return cls(request, state.router(), routing, metadata, timeout_s)
 
     async def chat(self, params: ChatParams) -> ChatResponse:
+        return await unless_disconnected(self.request, self._chat(params))
+
+    async def chat_each(self, each: Sequence[ChatParams]) -> list[ChatResponse]:
+        """One Chat call per params, made together and watched for the caller's going as one;
+        the first failure is the request's, and the calls still running are cancelled (and
+        waited for: nothing outlives the request)."""
+        return await unless_disconnected(self.request, _together([self._chat(p) for p in each]))
+
+    def _chat(self, params: ChatParams) -> Coroutine[Any, Any, ChatResponse]:
         call = ChatRequest(params=params, routing=self.routing)
-        answer = self.client.chat(call, timeout=self.timeout_s, metadata=self.metadata)
-        return await unless_disconnected(self.request, answer)
+        return self.client.chat(call, timeout=self.timeout_s, metadata=self.metadata)
 
     async def stream(self, params: ChatParams, relay: Relay) -> Response:
         # Chunks ready together arrive in one message and leave in one write.
@@ -221,3 +231,14 @@ def _router_error_event(exc: RouterError) -> bytes:
         error.get("code"),
         error.get("param"),
     )
+
+
+async def _together(calls: list[Coroutine[Any, Any, ChatResponse]]) -> list[ChatResponse]:
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

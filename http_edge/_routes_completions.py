@@ -3,9 +3,9 @@
 As the Responses route does, the edge translates a request onto the chat params the router takes
 (`clients.codec._completions`: the prompt is one user message), calls the router as the chat
 route does (`ChatCalls`: the same metadata, session and deadline), and reshapes the answer into a
-`text_completion`. A stream is the chat route's stream (`relay_chunks`: HTTP 200 only after the
-first chunk, then an error event and `[DONE]` on a failure) with each chunk written as a
-`text_completion` chunk.
+`text_completion`. Several prompts are as many chat calls, made together (`ChatCalls.chat_each`).
+A stream is the chat route's stream (`relay_chunks`: HTTP 200 only after the first chunk, then
+an error event and `[DONE]` on a failure) with each chunk written as a `text_completion` chunk.
 """
 
 from __future__ import annotations
@@ -45,9 +45,12 @@ async def completions(request: Request) -> Response:
         return await calls.stream(
             parsed.params, partial(relay_chunks, render=partial(_render, chunks))
         )
-    answer = await calls.chat(parsed.params)
-    out = completion_to_openai(answer.completion, parsed, cmpl_id, created)
-    return JSONBytesResponse(out, headers=route_headers(answer.route))
+    if parsed.more_prompts:
+        answers = await calls.chat_each(parsed.each_prompt())
+    else:
+        answers = [await calls.chat(parsed.params)]
+    out = completion_to_openai([a.completion for a in answers], parsed, cmpl_id, created)
+    return JSONBytesResponse(out, headers=route_headers(answers[0].route))
 
 
 def _render(chunks: CompletionChunks, chunk: ChatCompletionChunk) -> bytes:

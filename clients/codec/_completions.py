@@ -7,15 +7,18 @@ way to the router for every API. The answers are read in their chat JSON form
 objects: a choice's ``text`` is its message's content (after the prompt with ``echo``), and chat
 logprobs become the legacy ``tokens`` / ``token_logprobs`` / ``top_logprobs`` / ``text_offset``.
 
-What a chat model cannot do is refused with :class:`InvalidRequestError` naming the field: several
-prompts or token arrays (one chat call answers one conversation), ``suffix`` (chat models have no
-insertion mode), ``best_of`` other than ``n`` (no chat API ranks candidates server-side) and
-``echo`` with ``logprobs`` (chat answers carry no logprobs of the prompt; OpenAI's own instruct
-model refuses the pair too).
+Several prompts (up to ``MAX_PROMPTS``: LangChain's ``OpenAI`` batches 20) are one chat call each,
+their choices put together as OpenAI orders them (prompt by prompt, ``n`` each) and their usage
+added up; a stream takes one prompt. What a chat model cannot do is refused with
+:class:`InvalidRequestError` naming the field: token arrays (chat models take text), ``suffix``
+(chat models have no insertion mode), ``best_of`` other than ``n`` (no chat API ranks candidates
+server-side) and ``echo`` with ``logprobs`` (chat answers carry no logprobs of the prompt;
+OpenAI's own instruct model refuses the pair too).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,8 @@ DEFAULT_MAX_TOKENS = 16
 # is what is asked of the upstream (OpenAI's own legacy API stops at 5; text-completion UIs such
 # as SillyTavern ask for 10).
 MAX_LOGPROBS = 20
+# Prompts one request may hold, each a chat call of its own: LangChain's `OpenAI` batches 20.
+MAX_PROMPTS = 20
 # Keys read here; every other key rides on to the chat body as the chat route's unknowns do
 # (`top_k`, `repetition_penalty`… of OpenAI-compatible servers that text-completion UIs send).
 _TRANSLATED = frozenset({"prompt", "echo", "logprobs", "suffix", "best_of", "max_tokens"})
@@ -41,18 +46,33 @@ _TRANSLATED = frozenset({"prompt", "echo", "logprobs", "suffix", "best_of", "max
 class CompletionsRequest:
     """A parsed ``POST /v1/completions`` body."""
 
-    params: chat_pb2.ChatParams
+    params: chat_pb2.ChatParams  # the first prompt's chat call (`each_prompt`: all of them)
     stream: bool
-    prompt: str
+    prompt: str  # the first prompt
     echo: bool = False
     logprobs: int | None = None  # the caller's `logprobs`: top tokens per position
+    more_prompts: tuple[str, ...] = ()  # after the first, each one more chat call
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        return (self.prompt, *self.more_prompts)
+
+    def each_prompt(self) -> list[chat_pb2.ChatParams]:
+        """One chat call's params per prompt, in order."""
+        calls = [self.params]
+        for prompt in self.more_prompts:
+            params = chat_pb2.ChatParams()
+            params.CopyFrom(self.params)
+            params.messages[0].text = prompt
+            calls.append(params)
+        return calls
 
 
 def completions_request_from_openai(body: dict[str, Any]) -> CompletionsRequest:
     """Parse a text completions request; raises :class:`InvalidRequestError` naming the field."""
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
-    prompt = _prompt(body.get("prompt"))
+    prompt, *more = _prompts(body.get("prompt"))
     chat: dict[str, Any] = {k: v for k, v in body.items() if k not in _TRANSLATED}
     chat["messages"] = [{"role": "user", "content": prompt}]
     max_tokens = body.get("max_tokens")
@@ -65,22 +85,28 @@ def completions_request_from_openai(body: dict[str, Any]) -> CompletionsRequest:
         chat["logprobs"], chat["top_logprobs"] = True, logprobs
     params, stream = chat_params_from_openai(chat)
     _refuse_unsupported(body, params.n if params.HasField("n") else 1)
-    return CompletionsRequest(params, stream, prompt, echo, logprobs)
-
-
-def _prompt(value: Any) -> str:
-    """The one prompt: a string, or an array holding one string."""
-    if value is None:
-        missing("prompt")
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
-        return value[0]
-    if isinstance(value, list) and value and all(isinstance(p, str) for p in value):
+    if more and stream:
         raise InvalidRequestError(
-            f"'prompt' holds {len(value)} prompts: this gateway answers one prompt per request "
-            "(each becomes one chat call). Send one request per prompt (LangChain's OpenAI LLM: "
-            "batch_size=1).",
+            f"'prompt' holds {len(more) + 1} prompts: a stream answers one prompt. Stream one "
+            "request per prompt, or leave 'stream' out to have them answered together.",
             param="prompt",
         )
+    return CompletionsRequest(params, stream, prompt, echo, logprobs, tuple(more))
+
+
+def _prompts(value: Any) -> list[str]:
+    """The prompts: a string, or an array of 1 to MAX_PROMPTS strings."""
+    if value is None:
+        missing("prompt")
+    if isinstance(value, list) and value and all(isinstance(p, str) for p in value):
+        if len(value) > MAX_PROMPTS:
+            raise InvalidRequestError(
+                f"'prompt' holds {len(value)} prompts, more than {MAX_PROMPTS} (each is a chat "
+                "call of its own): send them in several requests (LangChain's OpenAI LLM: "
+                f"batch_size={MAX_PROMPTS} or less).",
+                param="prompt",
+            )
+        return list(value)
     if isinstance(value, list) and value:
         raise InvalidRequestError(
             "'prompt' as token ids is not supported: the request is answered by a chat model, "
@@ -88,8 +114,8 @@ def _prompt(value: Any) -> str:
             param="prompt",
         )
     if not isinstance(value, str):
-        fail_type("prompt", "a string or an array holding one string", value)
-    return value
+        fail_type("prompt", f"a string or an array of 1 to {MAX_PROMPTS} strings", value)
+    return [value]
 
 
 def _logprobs(value: Any, echo: bool) -> int | None:
@@ -130,23 +156,38 @@ def _refuse_unsupported(body: dict[str, Any], n: int) -> None:
 
 
 def completion_to_openai(
-    completion: chat_pb2.ChatCompletion, request: CompletionsRequest, cmpl_id: str, created: int
+    completions: Sequence[chat_pb2.ChatCompletion],
+    request: CompletionsRequest,
+    cmpl_id: str,
+    created: int,
 ) -> dict[str, Any]:
-    """The ``text_completion`` object for a finished chat completion."""
-    body = chat_completion_to_openai(completion)
+    """The ``text_completion`` object for the finished chat completions, one per prompt: choices
+    in OpenAI's order (prompt ``i``'s choice ``j`` at index ``i * n + j``), usage added up."""
+    n = request.params.n if request.params.HasField("n") else 1
+    bodies = [chat_completion_to_openai(completion) for completion in completions]
     choices = []
-    for choice in body["choices"]:
-        message = choice.get("message") or {}
-        text = message_text(message.get("content"))
-        choices.append(
-            {
-                "text": request.prompt + text if request.echo else text,
-                "index": choice["index"],
-                "logprobs": _legacy_logprobs(choice.get("logprobs"), request, 0),
-                "finish_reason": choice["finish_reason"],
-            }
-        )
-    return _envelope(body, request, cmpl_id, created, choices)
+    for i, (prompt, body) in enumerate(zip(request.prompts, bodies, strict=True)):
+        for choice in body["choices"]:
+            message = choice.get("message") or {}
+            text = message_text(message.get("content"))
+            choices.append(
+                {
+                    "text": prompt + text if request.echo else text,
+                    "index": i * n + choice["index"],
+                    "logprobs": _legacy_logprobs(choice.get("logprobs"), request, 0),
+                    "finish_reason": choice["finish_reason"],
+                }
+            )
+    out = _envelope(bodies[0], request, cmpl_id, created, choices)
+    usages = [body["usage"] for body in bodies if body.get("usage")]
+    if len(bodies) > 1 and usages:
+        out["usage"] = _added(usages)
+    return out
+
+
+def _added(usages: list[dict[str, Any]]) -> dict[str, int]:
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return {key: sum(int(usage.get(key) or 0) for usage in usages) for key in keys}
 
 
 class CompletionChunks:

@@ -101,5 +101,5 @@ def test_logprobs_asked_of_an_upstream_that_gives_none_are_null() -> None:
             ],
         }
     )
-    [choice] = completion_to_openai(completion, request, "cmpl-1", 1)["choices"]
+    [choice] = completion_to_openai([completion], request, "cmpl-1", 1)["choices"]
     assert choice == {"text": "hi", "index": 0, "logprobs": None, "finish_reason": "length"}

@@ -77,6 +77,41 @@ async def test_options_reach_the_upstream_and_n_stop_shape_the_answer(
     assert "best_of" not in body
 
 
+async def test_several_prompts_are_answered_together_in_openais_order(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    raw = await sdk.completions.with_raw_response.create(
+        model="chain", prompt=["one", "two three", "four"], n=2, echo=True, max_tokens=30
+    )
+    completion = valid(raw.parse())
+    # Prompt i's choice j at index i * n + j, as OpenAI orders them; one id for the answer.
+    assert [(c.index, c.text) for c in completion.choices] == [
+        (0, "oneEcho: one"),
+        (1, "oneEcho: one"),
+        (2, "two threeEcho: two three"),
+        (3, "two threeEcho: two three"),
+        (4, "fourEcho: four"),
+        (5, "fourEcho: four"),
+    ]
+    chats = [r.body for r in fake.state.calls() if r.path.endswith("/chat/completions")]
+    assert sorted(b["messages"][0]["content"] for b in chats) == ["four", "one", "two three"]
+    assert all(b["n"] == 2 and b["max_tokens"] == 30 for b in chats)
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == 1 + 2 + 1  # the three calls' usage added up
+    assert completion.usage.total_tokens == (
+        completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
+    assert raw.headers["x-switchboard-deployment"] == "alpha/model-a"
+
+
+async def test_one_failing_prompt_fails_the_request(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="9"))
+    with pytest.raises(openai.RateLimitError):
+        await sdk.completions.create(model="chain", prompt=["one", "two"])
+
+
 async def test_echo_prepends_the_prompt(sdk: openai.AsyncOpenAI) -> None:
     completion = await sdk.completions.create(model="chain", prompt="Say: ", echo=True)
     assert completion.choices[0].text == "Say: Echo: Say: "
@@ -134,7 +169,8 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
 @pytest.mark.parametrize(
     ("options", "param"),
     [
-        ({"prompt": ["one", "two"]}, "prompt"),
+        ({"prompt": ["one", "two"], "stream": True}, "prompt"),
+        ({"prompt": ["p"] * 21}, "prompt"),
         ({"prompt": [1, 2, 3]}, "prompt"),
         ({"prompt": [[1, 2], [3]]}, "prompt"),
         ({"prompt": 5}, "prompt"),
@@ -145,7 +181,8 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         ({"prompt": "x", "max_tokens": "many"}, "max_tokens"),
     ],
     ids=[
-        "several-prompts",
+        "several-prompts-streamed",
+        "21-prompts",
         "tokens",
         "token-lists",
         "number",

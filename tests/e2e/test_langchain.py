@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
-import openai
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_core.tools import tool
@@ -140,13 +139,14 @@ async def test_the_completions_llm(options: dict[str, Any], fake: FakeUpstream) 
     assert "".join(pieces) == "Echo: one two" and len(pieces) > 1
 
 
-async def test_the_completions_llm_batches_one_prompt_per_request(
+async def test_the_completions_llm_batches_prompts_in_one_request(
     options: dict[str, Any], fake: FakeUpstream
 ) -> None:
-    # By default LangChain sends up to 20 prompts in one request, which the edge refuses (one
-    # chat call answers one prompt), saying what to do.
-    with pytest.raises(openai.BadRequestError) as caught:
-        await OpenAI(model="chain", **options).abatch(["one", "two"])
-    assert caught.value.param == "prompt" and "batch_size=1" in caught.value.message
-    llm = OpenAI(model="chain", batch_size=1, **options)
-    assert await llm.abatch(["one", "two"]) == ["Echo: one", "Echo: two"]
+    # LangChain sends up to 20 prompts in one request: each is a chat call of its own.
+    llm = OpenAI(model="chain", **options)
+    assert await llm.abatch(["one", "two", "three"]) == ["Echo: one", "Echo: two", "Echo: three"]
+    result = await llm.agenerate(["four", "five"])
+    assert [[g.text for g in gens] for gens in result.generations] == [
+        ["Echo: four"],
+        ["Echo: five"],
+    ]

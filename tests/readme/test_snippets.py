@@ -151,7 +151,7 @@ def test_completions_block(stack: LiveStack) -> None:
 
 def test_langchain_block(stack: LiveStack) -> None:
     printed = run_block("langchain_openai", stack).splitlines()
-    assert printed == ["Echo: hello", "Echo: hello", "8"]
+    assert printed == ["Echo: hello", "['Echo: hello', 'Echo: hi']", "8"]
 
 
 def one_liners() -> list[Snippet]:
