@@ -276,6 +276,32 @@ class RouterClient(BaseClient):
         )
         return response
 
+    async def store_response(
+        self,
+        req: router_service_pb2.StoreResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.StoreResponseResponse:
+        """Keep a Responses API response for the calling client (``chat`` scope)."""
+        response: router_service_pb2.StoreResponseResponse = await self._unary(
+            "router", "StoreResponse", req, timeout, metadata
+        )
+        return response
+
+    async def load_responses(
+        self,
+        req: router_service_pb2.LoadResponsesRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.LoadResponsesResponse:
+        """The calling client's stored responses by id; NOT_FOUND names the first missing."""
+        response: router_service_pb2.LoadResponsesResponse = await self._unary(
+            "router", "LoadResponses", req, timeout, metadata
+        )
+        return response
+
     async def list_keys(
         self,
         req: admin_service_pb2.ListKeysRequest | None = None,

@@ -193,6 +193,32 @@ class SyncRouterClient(BaseClient):
         )
         return response
 
+    def store_response(
+        self,
+        req: router_service_pb2.StoreResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.StoreResponseResponse:
+        """Keep a Responses API response for the calling client (``chat`` scope)."""
+        response: router_service_pb2.StoreResponseResponse = self._unary(
+            "router", "StoreResponse", req, timeout, metadata
+        )
+        return response
+
+    def load_responses(
+        self,
+        req: router_service_pb2.LoadResponsesRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.LoadResponsesResponse:
+        """The calling client's stored responses by id; NOT_FOUND names the first missing."""
+        response: router_service_pb2.LoadResponsesResponse = self._unary(
+            "router", "LoadResponses", req, timeout, metadata
+        )
+        return response
+
     def list_keys(
         self,
         req: admin_service_pb2.ListKeysRequest | None = None,

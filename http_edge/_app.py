@@ -17,7 +17,14 @@ from starlette.types import ASGIApp
 from clients import RouterClient
 from router_service.telemetry import client_observer
 
-from . import _admin, _routes_chat, _routes_misc, _routes_responses, _telemetry
+from . import (
+    _admin,
+    _routes_chat,
+    _routes_completions,
+    _routes_misc,
+    _routes_responses,
+    _telemetry,
+)
 from ._cors import cors_middleware
 from ._errors import install_error_handlers
 from ._health import RouterHealth
@@ -118,6 +125,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     app.state.edge = state
     install_error_handlers(app)
     app.include_router(_routes_chat.router)
+    app.include_router(_routes_completions.router)
     app.include_router(_routes_responses.router)
     app.include_router(_routes_misc.router)
     app.include_router(_telemetry.router)

@@ -1,5 +1,5 @@
-"""The hot path: `POST /v1/chat/completions`, `/v1/responses` and `/v1/embeddings` without
-FastAPI's routing.
+"""The hot path: `POST /v1/chat/completions`, `/v1/responses`, `/v1/completions` and
+`/v1/embeddings` without FastAPI's routing.
 
 Every call of an OpenAI client goes through one of these routes. Through FastAPI they pay for
 route matching over every registered route, Starlette's error, body-limit and exception
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _routes_chat, _routes_misc, _routes_responses
+from . import _routes_chat, _routes_completions, _routes_misc, _routes_responses
 from ._errors import response_for
 
 __all__ = ["HOT_PATHS", "HeadAsGet", "HotRoutes"]
@@ -29,6 +29,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/v1/chat/completions"): _routes_chat.chat_completions,
     ("POST", "/v1/responses"): _routes_responses.responses,
+    ("POST", "/v1/completions"): _routes_completions.completions,
     ("POST", "/v1/embeddings"): _routes_misc.embeddings,
 }
 

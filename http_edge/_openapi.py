@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "CHAT_COMPLETIONS",
+    "COMPLETIONS",
     "EMBEDDINGS",
     "ERRORS",
     "MODEL_ID_PARAM",
@@ -66,34 +67,44 @@ _MESSAGE = {
         "tool_call_id": {"type": "string"},
     },
 }
+# The sampling and streaming options chat completions and legacy completions share.
+_SAMPLING = {
+    "stream": {"type": "boolean"},
+    "stream_options": {
+        "type": "object",
+        "properties": {"include_usage": {"type": "boolean"}},
+    },
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+    "n": {"type": "integer", "minimum": 1, "maximum": 8},
+    "seed": {"type": "integer"},
+    "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    "user": {"type": "string"},
+}
 _CHAT_REQUEST = {
     "type": "object",
     "required": ["model", "messages"],
     "properties": {
         "model": {"type": "string", "minLength": 1},
         "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
-        "stream": {"type": "boolean"},
-        "stream_options": {
-            "type": "object",
-            "properties": {"include_usage": {"type": "boolean"}},
-        },
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-        "presence_penalty": {"type": "number", "minimum": -2, "maximum": 2},
-        "frequency_penalty": {"type": "number", "minimum": -2, "maximum": 2},
+        **_SAMPLING,
         "max_tokens": {"type": "integer", "minimum": 1},
         "max_completion_tokens": {"type": "integer", "minimum": 1},
-        "n": {"type": "integer", "minimum": 1, "maximum": 8},
-        "seed": {"type": "integer"},
-        "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "user": {"type": "string"},
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
 _INPUT_ITEM = {
     "type": "object",
     "properties": {
-        "type": {"enum": ["message", "function_call", "function_call_output", "reasoning"]},
+        "type": {
+            "enum": [
+                *("message", "function_call", "function_call_output", "reasoning"),
+                "item_reference",
+            ]
+        },
+        "id": {"type": "string"},
         "role": {"enum": ["user", "system", "developer", "assistant"]},
         "content": {
             "anyOf": [
@@ -128,7 +139,7 @@ _FUNCTION_TOOL = {
         "strict": {"type": "boolean"},
     },
 }
-# The stateless subset the edge translates (see `_routes_responses`).
+# The subset the edge translates (see `_routes_responses`).
 _RESPONSES_REQUEST = {
     "type": "object",
     "required": ["model", "input"],
@@ -166,6 +177,26 @@ _RESPONSES_REQUEST = {
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
         "user": {"type": "string"},
         "store": {"type": "boolean"},
+        "previous_response_id": {"type": "string"},
+    },
+}
+# Legacy text completions: one prompt, answered by a chat model (see `_routes_completions`).
+_COMPLETIONS_REQUEST = {
+    "type": "object",
+    "required": ["model", "prompt"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "prompt": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 1},
+            ]
+        },
+        "max_tokens": {"type": "integer", "minimum": 1, "default": 16},
+        **_SAMPLING,
+        "echo": {"type": "boolean"},
+        "logprobs": {"type": "integer", "minimum": 0, "maximum": 20},
+        "logit_bias": {"type": "object", "additionalProperties": {"type": "integer"}},
     },
 }
 _EMBEDDINGS_REQUEST = {
@@ -199,6 +230,7 @@ def _operation(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 CHAT_COMPLETIONS = _operation(_CHAT_REQUEST)
+COMPLETIONS = _operation(_COMPLETIONS_REQUEST)
 EMBEDDINGS = _operation(_EMBEDDINGS_REQUEST)
 RESPONSES = _operation(_RESPONSES_REQUEST)
 

@@ -7,9 +7,11 @@ exceptions and retries. After the commit, a failure is an error event followed b
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -21,8 +23,10 @@ from clients import (
     chat_params_from_openai,
     chunk_to_openai,
 )
+from clients.switchboard.v1.chat_pb2 import ChatCompletionChunk, ChatParams
 from clients.switchboard.v1.router_service_pb2 import (
     ChatRequest,
+    ChatResponse,
     ChatStreamRequest,
     ChatStreamResponse,
     StreamError,
@@ -36,9 +40,9 @@ from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata, route_headers, session_id
 from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
-from ._state import edge_state
+from ._state import EdgeState, edge_state
 
-__all__ = ["Relay", "router", "sse_stream"]
+__all__ = ["ChatCalls", "Relay", "relay_chunks", "router", "sse_stream"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,21 +57,54 @@ async def chat_completions(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
     params, stream = parse_request(chat_params_from_openai, body)
-    routing = RoutingOptions(session_id=session_id(request))
-    metadata = forwarded_metadata(request)
-    timeout = state.settings.request_timeout_s
-    client = state.router()
+    calls = ChatCalls.of(request, state)
     if stream:
-        # Chunks ready together arrive in one message and leave in one write.
-        stream_call = ChatStreamRequest(params=params, routing=routing, batch_chunks=True)
-        return await sse_stream(request, client, stream_call, timeout, metadata, _relay)
-    call = ChatRequest(params=params, routing=routing)
-    response = await unless_disconnected(
-        request, client.chat(call, timeout=timeout, metadata=metadata)
-    )
+        return await calls.stream(params, relay_chunks)
+    response = await calls.chat(params)
     return JSONBytesResponse(
         chat_completion_to_openai(response.completion), headers=route_headers(response.route)
     )
+
+
+@dataclass(frozen=True)
+class ChatCalls:
+    """One HTTP request's way to the router's Chat and ChatStream calls, the same for every route
+    they answer (chat and legacy completions): the caller's session, the forwarded metadata, the
+    edge's deadline, and a caller leaving cancels the call."""
+
+    request: Request
+    client: RouterClient
+    routing: RoutingOptions
+    metadata: Metadata
+    timeout_s: float
+
+    @classmethod
+    def of(cls, request: Request, state: EdgeState) -> ChatCalls:
+        """Read after the body: a body's 400 or 413 comes before a header's."""
+        routing = RoutingOptions(session_id=session_id(request))
+        metadata = forwarded_metadata(request)
+        timeout_s = state.settings.request_timeout_s
+        return cls(request, state.router(), routing, metadata, timeout_s)
+
+    async def chat(self, params: ChatParams) -> ChatResponse:
+        return await unless_disconnected(self.request, self._chat(params))
+
+    async def chat_each(self, each: Sequence[ChatParams]) -> list[ChatResponse]:
+        """One Chat call per params, made together and watched for the caller's going as one;
+        the first failure is the request's, and the calls still running are cancelled (and
+        waited for: nothing outlives the request)."""
+        return await unless_disconnected(self.request, _together([self._chat(p) for p in each]))
+
+    def _chat(self, params: ChatParams) -> Coroutine[Any, Any, ChatResponse]:
+        call = ChatRequest(params=params, routing=self.routing)
+        return self.client.chat(call, timeout=self.timeout_s, metadata=self.metadata)
+
+    async def stream(self, params: ChatParams, relay: Relay) -> Response:
+        # Chunks ready together arrive in one message and leave in one write.
+        call = ChatStreamRequest(params=params, routing=self.routing, batch_chunks=True)
+        return await sse_stream(
+            self.request, self.client, call, self.timeout_s, self.metadata, relay
+        )
 
 
 @dataclass
@@ -127,10 +164,18 @@ async def _read_head(events: AsyncIterator[ChatStreamResponse]) -> _Head:
     )
 
 
-async def _relay(
-    events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
+def _chat_chunk_event(chunk: ChatCompletionChunk) -> bytes:
+    return data_event(chunk_to_openai(chunk))
+
+
+async def relay_chunks(
+    events: AsyncIterator[ChatStreamResponse],
+    first: ChatStreamResponse,
+    render: Callable[[ChatCompletionChunk], bytes] = _chat_chunk_event,
 ) -> AsyncIterator[bytes]:
-    """Router stream messages as SSE bytes, always ending with `data: [DONE]`.
+    """Router stream messages as SSE bytes, each chunk as `render` writes it (a chat chunk by
+    default; the legacy completions route writes `text_completion` chunks), always ending with
+    `data: [DONE]`.
 
     The router call itself is cancelled by `SSEResponse.on_close`, on every path.
     """
@@ -139,10 +184,14 @@ async def _relay(
     try:
         while message is not None:
             kind = message.WhichOneof("event")
-            if kind == "chunk":
-                yield data_event(chunk_to_openai(message.chunk))
-            elif kind == "chunks":
-                yield b"".join(data_event(chunk_to_openai(c)) for c in message.chunks.chunks)
+            if kind in ("chunk", "chunks"):
+                data = (
+                    render(message.chunk)
+                    if kind == "chunk"
+                    else b"".join(render(c) for c in message.chunks.chunks)
+                )
+                if data:  # a renderer may have nothing to say of a chunk (b"")
+                    yield data
             elif kind == "heartbeat":
                 yield KEEPALIVE
             elif kind == "error":
@@ -182,3 +231,14 @@ def _router_error_event(exc: RouterError) -> bytes:
         error.get("code"),
         error.get("param"),
     )
+
+
+async def _together(calls: list[Coroutine[Any, Any, ChatResponse]]) -> list[ChatResponse]:
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

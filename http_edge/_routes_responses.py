@@ -1,10 +1,11 @@
-"""`POST /v1/responses`: OpenAI's Responses API (stateless subset) over the router's Chat calls.
+"""`POST /v1/responses`: OpenAI's Responses API over the router's Chat calls.
 
 The edge holds no routing logic here either: a Responses request is translated into the chat
 params the router takes (`clients.codec._responses_request`), sent with the same metadata, session
-and deadline as a chat completion, and the answer is translated back (`_responses_output`). Nothing
-is stored: `previous_response_id`, `conversation`, background mode and built-in tools are refused
-(400, naming the field), and every Response says `"store": false`.
+and deadline as a chat completion, and the answer is translated back (`_responses_output`).
+Stored responses (`previous_response_id`, `item_reference`, `store`) are the router's to keep:
+`_stored` loads what a request names before it is parsed and stores what it made.
+`conversation`, background mode and built-in tools are refused (400, naming the field).
 
 A stream follows the chat route's rule: HTTP 200 is committed only once the router has produced
 its first chunk, so a failure before the first token is a real HTTP error (the SDK's typed
@@ -47,6 +48,7 @@ from ._openapi import RESPONSES
 from ._routes_chat import sse_stream
 from ._sse import KEEPALIVE, named_event
 from ._state import edge_state
+from ._stored import Keeper, load_history
 
 __all__ = ["router"]
 
@@ -59,23 +61,26 @@ router = APIRouter()
 async def responses(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    parsed = parse_request(responses_request_from_openai, body)
-    routing = RoutingOptions(session_id=session_id(request))
     metadata = forwarded_metadata(request)
     timeout = state.settings.request_timeout_s
     client = state.router()
+    history = await load_history(client, body, metadata, timeout)
+    parsed = parse_request(partial(responses_request_from_openai, history=history), body)
+    routing = RoutingOptions(session_id=session_id(request))
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(time.time())
+    keeper = Keeper(client, parsed, metadata, timeout)
     if parsed.stream:
         events = ResponseEventStream(parsed, ids, created_at)
         stream_call = ChatStreamRequest(params=parsed.params, routing=routing, batch_chunks=True)
-        relay = partial(_relay, events=events)
+        relay = partial(_relay, events=events, keeper=keeper)
         return await sse_stream(request, client, stream_call, timeout, metadata, relay)
     call = ChatRequest(params=parsed.params, routing=routing)
     answer = await unless_disconnected(
         request, client.chat(call, timeout=timeout, metadata=metadata)
     )
     out = response_to_openai(answer.completion, parsed, ids, created_at, int(time.time()))
+    await keeper.keep(out)
     return JSONBytesResponse(out, headers=route_headers(answer.route))
 
 
@@ -87,6 +92,7 @@ async def _relay(
     messages: AsyncIterator[ChatStreamResponse],
     first: ChatStreamResponse,
     events: ResponseEventStream,
+    keeper: Keeper,
 ) -> AsyncIterator[bytes]:
     """Router stream messages as Responses events; the router call is cancelled by
     `SSEResponse.on_close`, on every path."""
@@ -124,4 +130,6 @@ async def _relay(
     if not ended:
         yield _render(events.fail("The stream ended before it was complete.", "stream_truncated"))
         return
-    yield _render(events.finish(int(time.time())))
+    finish = events.finish(int(time.time()))
+    await keeper.keep(finish[-1]["response"])  # before the event that says whether it was
+    yield _render(finish)

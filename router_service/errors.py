@@ -7,6 +7,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── InvalidRequestError       the caller's request is malformed       INVALID_ARGUMENT / 400
     ├── ModelNotFoundError        no such deployment, group or pool       NOT_FOUND / 404
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
+    ├── ResponseNotFoundError     no such stored response for this client NOT_FOUND / 404
     ├── AuthenticationError       missing or unknown client key           UNAUTHENTICATED / 401
     ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
     ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
@@ -96,6 +97,21 @@ class KeyNotFoundError(SwitchboardError):
             else f"No key with that fingerprint in provider `{provider}`.",
             param="provider" if provider is None else "fingerprint",
             code="key_not_found",
+        )
+
+
+class ResponseNotFoundError(SwitchboardError):
+    """A stored response that is unknown, expired or another client's: one error for all three,
+    so that an id says nothing about a response the caller may not read."""
+
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "RESPONSE_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, response_id: str, *, param: str) -> None:
+        super().__init__(
+            f"Response with id '{response_id}' not found.", param=param, code="response_not_found"
         )
 
 

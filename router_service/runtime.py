@@ -20,6 +20,7 @@ from router_service.engine import (
 )
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
+from router_service.responses import StoredResponses
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
 from router_service.state import MemoryStateStore, StateStore, StoreUnavailableError, open_store
@@ -50,19 +51,7 @@ class Runtime:
         self._owns_store = True
         self._hands_over_stats = False
         self._closed = False
-        self.adapters: dict[str, ProviderAdapter] = {}
-        self.pools: dict[str, KeyPool] = {}
-        for name, provider in config.providers.items():
-            self.adapters[name] = ADAPTERS[provider.kind](name, provider, http, clock)
-            self.pools[name] = KeyPool(
-                name,
-                provider.keys,
-                store=store,
-                clock=clock,
-                cooldowns=config.cooldowns,
-                health=config.key_health,
-                lease_ttl_s=config.server.lease_ttl_s,
-            )
+        self.adapters, self.pools = _build_providers(config, http, clock, store)
         self.stats = stats or RoutingStats(store, clock, config.routing)
         # Marks nobody decides on stay in this process when state is shared (SessionState).
         if session_marks is None and not isinstance(store, MemoryStateStore):
@@ -85,6 +74,7 @@ class Runtime:
         self.route_leases = RouteLeases(
             self.planner, self.runner, clock, config.server.route_lease_ttl_s
         )
+        self.responses = StoredResponses(store, clock, config.responses)
         self.prober = KeyProber(
             self.pools,
             {name: self._probe_fn(adapter) for name, adapter in self.adapters.items()},
@@ -185,6 +175,26 @@ class Runtime:
             await self.http.aclose()
         if self._owns_store:
             await self.store.aclose()
+
+
+def _build_providers(
+    config: SwitchboardConfig, http: httpx.AsyncClient, clock: Clock, store: StateStore
+) -> tuple[dict[str, ProviderAdapter], dict[str, KeyPool]]:
+    """Each provider's adapter (its wire format) and key pool."""
+    adapters: dict[str, ProviderAdapter] = {}
+    pools: dict[str, KeyPool] = {}
+    for name, provider in config.providers.items():
+        adapters[name] = ADAPTERS[provider.kind](name, provider, http, clock)
+        pools[name] = KeyPool(
+            name,
+            provider.keys,
+            store=store,
+            clock=clock,
+            cooldowns=config.cooldowns,
+            health=config.key_health,
+            lease_ttl_s=config.server.lease_ttl_s,
+        )
+    return adapters, pools
 
 
 def _build_groups(

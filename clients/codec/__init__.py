@@ -7,6 +7,12 @@ raising :class:`~clients.errors.UpstreamFormatError`), and the edge writes answe
 (``*_to_openai``). Unmodelled keys ride in ``extra_json``; see ``_json`` for the rules.
 """
 
+from clients.codec._completions import (
+    CompletionChunks,
+    CompletionsRequest,
+    completion_to_openai,
+    completions_request_from_openai,
+)
 from clients.codec._embeddings import (
     embedding_params_from_openai,
     embedding_params_to_openai,
@@ -22,10 +28,24 @@ from clients.codec._response import (
     chunk_to_openai,
 )
 from clients.codec._responses_output import ResponseIds, response_to_openai
-from clients.codec._responses_request import ResponsesRequest, responses_request_from_openai
+from clients.codec._responses_request import (
+    History,
+    ResponsesRequest,
+    responses_request_from_openai,
+)
+from clients.codec._responses_stored import (
+    References,
+    history_of,
+    references_of,
+    stored_response,
+)
 from clients.codec._responses_stream import ResponseEventStream
 
 __all__ = [
+    "CompletionChunks",
+    "CompletionsRequest",
+    "History",
+    "References",
     "ResponseEventStream",
     "ResponseIds",
     "ResponsesRequest",
@@ -35,11 +55,16 @@ __all__ = [
     "chat_params_to_openai",
     "chunk_from_openai",
     "chunk_to_openai",
+    "completion_to_openai",
+    "completions_request_from_openai",
     "embedding_params_from_openai",
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
+    "history_of",
     "model_list_to_openai",
+    "references_of",
     "response_to_openai",
     "responses_request_from_openai",
+    "stored_response",
 ]

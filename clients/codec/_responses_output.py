@@ -5,8 +5,8 @@ The completion is read in its OpenAI JSON form (:func:`chat_completion_to_openai
 an upstream adds to a message (``reasoning_content``) are there to read. Only the first choice
 counts: a Response has no ``n``.
 
-What the Response says of itself is true of this gateway: ``store`` is always ``false`` (nothing
-is kept, so its id cannot be fetched or continued), ``background`` ``false``.
+What the Response says of itself is true of this gateway: ``store`` is what the request asked
+until the edge knows whether the router kept it (then it says so), ``background`` ``false``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,13 @@ from typing import Any
 from clients.codec._response import chat_completion_to_openai
 from clients.codec._responses_request import ResponsesRequest
 from clients.switchboard.v1 import chat_pb2
+
+_ITEM_PREFIXES = ("msg", "fc", "rs")
+
+
+def _is_hex(text: str) -> bool:
+    return 0 < len(text) <= 64 and all(c in "0123456789abcdef" for c in text)
+
 
 # Chat finish reasons that leave a Response incomplete, and the reason it then gives.
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
@@ -37,6 +44,16 @@ class ResponseIds:
         ``fc_`` (function calls) and ``rs_`` (reasoning)."""
         return f"{prefix}_{self._hex}" + (f"_{n}" if n > 1 else "")
 
+    @classmethod
+    def of_item(cls, item_id: str) -> ResponseIds | None:
+        """The ids of the response an output item id (:meth:`item`) belongs to; None for an
+        id this gateway did not make."""
+        prefix, _, rest = item_id.partition("_")
+        hex_id, _, n = rest.partition("_")
+        if prefix not in _ITEM_PREFIXES or not _is_hex(hex_id) or not (n == "" or n.isdigit()):
+            return None
+        return cls(f"resp_{hex_id}")
+
 
 def envelope(
     request: ResponsesRequest, ids: ResponseIds, created_at: int, model: str, status: str
@@ -56,7 +73,7 @@ def envelope(
         "output": [],
         "previous_response_id": None,
         "reasoning": None,
-        "store": False,  # nothing is stored, whatever the caller asked
+        "store": False,  # the request's `store` (echo), then whether it was kept
         "truncation": "disabled",
         "usage": None,
         **request.echo,

@@ -1,17 +1,20 @@
-"""OpenAI Responses API request body → ``ChatParams``: the stateless subset.
+"""OpenAI Responses API request body → ``ChatParams``.
 
 The edge serves ``POST /v1/responses`` by translating it onto the router's Chat / ChatStream calls,
 so a request becomes the chat-completions body it means and is then parsed by
 :func:`chat_params_from_openai` (one validation and one way to the router for both APIs).
 
-What does not translate is refused with :class:`InvalidRequestError` naming the field: anything
-that needs a stored object (``previous_response_id``, ``conversation``, a stored ``prompt``, an
-``item_reference``), built-in tools, ``background``. Unknown top-level keys ride to the upstream
+A request that continues a stored response (``previous_response_id``) or references a stored
+item (``item_reference``) is parsed with the :class:`History` those give it (``_responses_stored``
+finds the references and builds it; the edge loads them from the router). What does not
+translate is refused with :class:`InvalidRequestError` naming the field: ``conversation``, a
+stored ``prompt``, built-in tools, ``background``. Unknown top-level keys ride to the upstream
 as the chat route's do; Responses-only keys with no chat meaning are dropped (:data:`_DROPPED`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +32,16 @@ from clients.codec._json import (
     missing,
 )
 from clients.codec._request import chat_params_from_openai
+from clients.codec._responses_tools import text_options, tool_options
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
-# Keys that need a response, conversation or prompt stored at the provider: refused by name.
+# Keys that need a response, conversation or prompt stored: refused by name (a previous
+# response only when no History came with the request).
 _STORED = {
-    "previous_response_id": "'previous_response_id' cannot be used: this gateway stores no "
-    "responses. Send the whole conversation in 'input' (the earlier input items followed by "
-    "the previous response's output items).",
+    "previous_response_id": "'previous_response_id' cannot be used here: the stored response "
+    "was not loaded. Send the whole conversation in 'input' (the earlier input items followed "
+    "by the previous response's output items).",
     "conversation": "'conversation' cannot be used: this gateway stores no conversations. Send "
     "the whole conversation in 'input'.",
     "prompt": "Stored prompt templates ('prompt') cannot be used: this gateway stores nothing. "
@@ -53,14 +58,23 @@ _DROPPED = frozenset(
 # Keys whose value the Response object repeats, as the caller sent them.
 _ECHOED = (
     *("instructions", "max_output_tokens", "reasoning", "user", "safety_identifier"),
-    *("prompt_cache_key", "temperature", "top_p", "parallel_tool_calls"),
+    *("prompt_cache_key", "temperature", "top_p", "parallel_tool_calls", "previous_response_id"),
 )
 _TRANSLATED = frozenset(
     {"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "stream"}
     | {"max_output_tokens", "metadata", "temperature", "top_p", "parallel_tool_calls", "user"}
 )
 _MESSAGE_ROLES = ("user", "system", "developer", "assistant")
-_TOOL_MODES = ("auto", "none", "required")
+
+
+@dataclass(frozen=True)
+class History:
+    """What the stored responses a request names give it."""
+
+    # The previous response's conversation (`previous_response_id`), without its instructions.
+    messages: Sequence[chat_pb2.ChatMessage] = ()
+    # Stored output items by id, for the request's `item_reference`s.
+    items: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,13 +85,20 @@ class ResponsesRequest:
     stream: bool
     # The request's fields the Response object repeats (`tools`, `tool_choice`, `text`…).
     echo: dict[str, Any] = field(default_factory=dict)
+    store: bool = False  # whether the caller wants the response stored (`store`, default true)
+    # Where the conversation starts in `params.messages`: after the instructions, which a
+    # continuation does not carry over.
+    conversation_start: int = 0
 
 
-def responses_request_from_openai(body: dict[str, Any]) -> ResponsesRequest:
-    """Parse a Responses API request; raises :class:`InvalidRequestError` naming the field."""
+def responses_request_from_openai(
+    body: dict[str, Any], history: History | None = None
+) -> ResponsesRequest:
+    """Parse a Responses API request; raises :class:`InvalidRequestError` naming the field.
+    `history`: what its `previous_response_id` and `item_reference`s name, loaded."""
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
-    _refuse_stateful(body)
+    _refuse_stateful(body, history)
     chat: dict[str, Any] = {key: v for key, v in body.items() if key not in _TRANSLATED}
     for key in _DROPPED:
         chat.pop(key, None)
@@ -90,19 +111,30 @@ def responses_request_from_openai(body: dict[str, Any]) -> ResponsesRequest:
     if body.get("instructions") is not None:
         instructions = expect_str(body["instructions"], "instructions")
         messages.append({"role": "system", "content": instructions})
-    messages.extend(messages_from_input(body["input"]))
+    start = len(messages)
+    items = history.items if history is not None else None
+    messages.extend(messages_from_input(body["input"], items))
     chat["messages"] = messages
     _read_options(body, chat)
     stream = body.get("stream") is not None and expect_bool(body["stream"], "stream")
+    store = body.get("store") is None or expect_bool(body["store"], "store")
     params, _ = chat_params_from_openai(chat)
+    if history is not None and history.messages:
+        # The earlier conversation goes after this request's instructions, before its input.
+        own = list(params.messages)
+        del params.messages[:]
+        params.messages.extend([*own[:start], *history.messages, *own[start:]])
     if stream:
         # Usage arrives in a last chunk only when asked for; response.completed carries it.
         params.stream_options.include_usage = True
-    return ResponsesRequest(params=params, stream=stream, echo=_echo(body))
+    echo = {**_echo(body), "store": store}
+    return ResponsesRequest(params, stream, echo, store=store, conversation_start=start)
 
 
-def _refuse_stateful(body: dict[str, Any]) -> None:
+def _refuse_stateful(body: dict[str, Any], history: History | None) -> None:
     for key, message in _STORED.items():
+        if key == "previous_response_id" and history is not None:
+            continue
         if body.get(key) is not None:
             raise InvalidRequestError(message, param=key)
     if body.get("background") is not None and expect_bool(body["background"], "background"):
@@ -130,31 +162,13 @@ def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
     if body.get("metadata") is not None:  # repeated in the Response; not the upstream's business
         for key, value in expect_object(body["metadata"], "metadata").items():
             expect_str(value, at("metadata", key))
-    _tool_options(body, chat)
+    tool_options(body, chat)
     if body.get("text") is not None:
-        _text_options(expect_object(body["text"], "text"), chat)
+        text_options(expect_object(body["text"], "text"), chat)
     if body.get("reasoning") is not None:
         reasoning = expect_object(body["reasoning"], "reasoning")
         if reasoning.get("effort") is not None:  # `summary` has no chat counterpart
             chat["reasoning_effort"] = expect_str(reasoning["effort"], "reasoning.effort")
-
-
-def _tool_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
-    """``tools``, ``tool_choice``, ``parallel_tool_calls``, sent on only with at least one tool:
-    the Responses API takes ``tools: []`` (the Agents SDK sends it for an agent without tools)
-    and the tool options beside it, OpenAI's chat API refuses them all without a tool."""
-    tools = expect_list(body["tools"], "tools") if body.get("tools") is not None else []
-    choice = body.get("tool_choice")
-    choice = _tool_choice(choice, "tool_choice") if choice is not None else None
-    parallel = body.get("parallel_tool_calls")
-    parallel = expect_bool(parallel, "parallel_tool_calls") if parallel is not None else None
-    if not tools:
-        return
-    chat["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
-    if choice is not None:
-        chat["tool_choice"] = choice
-    if parallel is not None:
-        chat["parallel_tool_calls"] = parallel
 
 
 def _echo(body: dict[str, Any]) -> dict[str, Any]:
@@ -176,8 +190,11 @@ def _echo(body: dict[str, Any]) -> dict[str, Any]:
 # --- input items ---------------------------------------------------------------------------------
 
 
-def messages_from_input(value: Any) -> list[dict[str, Any]]:
-    """``input`` (a string, or a list of items) as chat-completions messages.
+def messages_from_input(
+    value: Any, items: Mapping[str, dict[str, Any]] | None = None, *, path: str = "input"
+) -> list[dict[str, Any]]:
+    """``input`` (a string, or a list of items) as chat-completions messages; an
+    ``item_reference`` stands for the item of that id in `items` (stored output items).
 
     A ``function_call`` item joins the assistant message just before it (one assistant turn
     carries all its tool calls, as chat completions want); a ``function_call_output`` is a tool
@@ -186,36 +203,44 @@ def messages_from_input(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
     if not isinstance(value, list):
-        fail_type("input", "a string or an array of input items", value)
+        fail_type(path, "a string or an array of input items", value)
     messages: list[dict[str, Any]] = []
     for i, item in enumerate(value):
-        path = at_index("input", i)
-        obj = expect_object(item, path)
-        kind = obj.get("type", "message")
-        if kind == "message":
-            messages.append(_message(obj, path))
-        elif kind == "function_call":
-            _append_call(messages, _function_call(obj, path))
-        elif kind == "function_call_output":
-            messages.append(_call_output(obj, path))
-        elif kind == "reasoning":
-            continue
-        elif kind == "item_reference":
-            # The Vercel AI SDK sends earlier output this way unless told `store: false`.
-            raise InvalidRequestError(
-                "'item_reference' items cannot be used: this gateway stores no items. Send the "
-                "item itself (a client that references its earlier output while 'store' is "
-                "true sends it whole with 'store': false; the Vercel AI SDK: providerOptions "
-                "{openai: {store: false}}).",
-                param=at(path, "type"),
-            )
-        else:
-            raise InvalidRequestError(
-                f"Input items of type {kind!r} are not supported here: only 'message', "
-                "'function_call', 'function_call_output' (and 'reasoning', which is ignored).",
-                param=at(path, "type"),
-            )
+        item_path = at_index(path, i)
+        obj = expect_object(item, item_path)
+        if obj.get("type") == "item_reference":
+            obj = _referenced(obj, item_path, items)
+        _add_item(messages, obj, item_path)
     return messages
+
+
+def _add_item(messages: list[dict[str, Any]], obj: dict[str, Any], path: str) -> None:
+    kind = obj.get("type", "message")
+    if kind == "message":
+        messages.append(_message(obj, path))
+    elif kind == "function_call":
+        _append_call(messages, _function_call(obj, path))
+    elif kind == "function_call_output":
+        messages.append(_call_output(obj, path))
+    elif kind != "reasoning":
+        raise InvalidRequestError(
+            f"Input items of type {kind!r} are not supported here: only 'message', "
+            "'function_call', 'function_call_output', 'item_reference' (and 'reasoning', "
+            "which is ignored).",
+            param=at(path, "type"),
+        )
+
+
+def _referenced(
+    obj: dict[str, Any], path: str, items: Mapping[str, dict[str, Any]] | None
+) -> dict[str, Any]:
+    item_id = expect_str(obj.get("id"), at(path, "id"))
+    found = items.get(item_id) if items is not None else None
+    if found is None:  # the edge answers 404 before: this is the codec used on its own
+        raise InvalidRequestError(
+            f"Item with id {item_id!r} was not loaded: send the item itself.", param=path
+        )
+    return found
 
 
 def _message(obj: dict[str, Any], path: str) -> dict[str, Any]:
@@ -316,68 +341,3 @@ def _call_output(obj: dict[str, Any], path: str) -> dict[str, Any]:
         **message,
         "content": [content_part(p, at_index(out_path, i)) for i, p in enumerate(parts)],
     }
-
-
-# --- tools and formats ---------------------------------------------------------------------------
-
-
-def _tool(value: Any, path: str) -> dict[str, Any]:
-    tool = expect_object(value, path)
-    kind = expect_str(tool.get("type"), at(path, "type"))
-    if kind != "function":
-        raise InvalidRequestError(
-            f"Tools of type {kind!r} are not supported: this gateway runs no built-in tools "
-            "(web search, file search, code interpreter, MCP…); only 'function' tools are.",
-            param=at(path, "type"),
-        )
-    if tool.get("name") is None:
-        missing(at(path, "name"))
-    function: dict[str, Any] = {"name": expect_str(tool["name"], at(path, "name"))}
-    if tool.get("description") is not None:
-        function["description"] = expect_str(tool["description"], at(path, "description"))
-    if tool.get("parameters") is not None:
-        function["parameters"] = expect_object(tool["parameters"], at(path, "parameters"))
-    if tool.get("strict") is not None:
-        function["strict"] = expect_bool(tool["strict"], at(path, "strict"))
-    return {"type": "function", "function": function}
-
-
-def _tool_choice(value: Any, path: str) -> Any:
-    if isinstance(value, str):
-        if value not in _TOOL_MODES:
-            invalid_value(path, value, _TOOL_MODES)
-        return value
-    obj = expect_object(value, path)
-    if obj.get("type") == "function" and obj.get("name") is not None:
-        return {"type": "function", "function": {"name": expect_str(obj["name"], at(path, "name"))}}
-    raise InvalidRequestError(
-        "Only 'auto', 'none', 'required' or {'type': 'function', 'name': …} are supported as "
-        "'tool_choice' here.",
-        param=path,
-    )
-
-
-def _text_options(text: dict[str, Any], chat: dict[str, Any]) -> None:
-    if text.get("verbosity") is not None:
-        chat["verbosity"] = expect_str(text["verbosity"], "text.verbosity")
-    if text.get("format") is None:
-        return
-    fmt = expect_object(text["format"], "text.format")
-    kind = expect_str(fmt.get("type"), "text.format.type")
-    if kind in ("text", "json_object"):
-        chat["response_format"] = {"type": kind}
-        return
-    if kind != "json_schema":
-        invalid_value("text.format.type", kind, ("text", "json_object", "json_schema"))
-    schema: dict[str, Any] = {}
-    if fmt.get("name") is None:
-        missing("text.format.name")
-    schema["name"] = expect_str(fmt["name"], "text.format.name")
-    if fmt.get("description") is not None:
-        schema["description"] = expect_str(fmt["description"], "text.format.description")
-    if fmt.get("schema") is None:
-        missing("text.format.schema")
-    schema["schema"] = expect_object(fmt["schema"], "text.format.schema")
-    if fmt.get("strict") is not None:
-        schema["strict"] = expect_bool(fmt["strict"], "text.format.strict")
-    chat["response_format"] = {"type": "json_schema", "json_schema": schema}

@@ -94,6 +94,9 @@ RULES: dict[str, MethodRule] = {
     ),
     # A report of a PickRoute that was already counted.
     ROUTER_SERVICE + "ReportOutcome": MethodRule(scope="route", counted=False),
+    # Part of a chat call made over the Responses API (before and after it): that call counts.
+    ROUTER_SERVICE + "StoreResponse": MethodRule(scope="chat", counted=False),
+    ROUTER_SERVICE + "LoadResponses": MethodRule(scope="chat", counted=False),
 }
 _ADMIN = MethodRule(scope="admin")
 _UNLISTED = MethodRule(scope="admin")

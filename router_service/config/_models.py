@@ -19,6 +19,7 @@ from router_service.config._routing import (
     DeploymentRef,
     ModelGroupConfig,
     PoolConfig,
+    ResponsesConfig,
     RoutingConfig,
     SessionsConfig,
     StreamsConfig,
@@ -46,6 +47,7 @@ __all__ = [
     "ModelGroupConfig",
     "PoolConfig",
     "ProviderConfig",
+    "ResponsesConfig",
     "RouterTLSConfig",
     "RoutingConfig",
     "ServerConfig",
@@ -71,6 +73,7 @@ class SwitchboardConfig(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
+    responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     cooldowns: CooldownsConfig = Field(default_factory=CooldownsConfig)
     key_health: KeyHealthConfig = Field(default_factory=KeyHealthConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)

@@ -85,3 +85,23 @@ class StreamsConfig(_Strict):
     heartbeat_s: float = Field(
         default=15.0, gt=0, description="Heartbeat on an idle stream after this long."
     )
+
+
+class ResponsesConfig(_Strict):
+    """Stored Responses API responses (`previous_response_id`, `item_reference`): kept in the
+    state store (`state:`), each for the client that stored it only."""
+
+    store: bool = Field(
+        default=True,
+        description="Keep responses whose request says `store` (OpenAI's default); false: none "
+        "is kept, and a request that continues one is refused.",
+    )
+    store_ttl_s: float = Field(
+        default=3600.0, gt=0, description="How long a stored response can be continued."
+    )
+    max_stored_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="A response whose conversation is larger than this is not kept (its "
+        "Response says `store: false`).",
+    )

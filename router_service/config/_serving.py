@@ -139,6 +139,13 @@ class StateConfig(_Strict):
         "per request. A server or proxy that refuses tracking is read as if this were false.",
     )
 
+    memory_document_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of stored Responses API responses kept in memory (the memory backend; "
+        "with redis, what a replica keeps while Redis is unreachable); oldest dropped first.",
+    )
+
     @model_validator(mode="after")
     def _redis_needs_url(self) -> StateConfig:
         if self.backend == "redis":

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
@@ -297,7 +297,7 @@ class _AttemptEnd:
             session, deployment, current = self.stick
             shared.append(sessions.stick(session, deployment, current=current))
         if self._together and len(shared) > 1:
-            results = await asyncio.gather(*shared, return_exceptions=True)
+            results = await _uncut(asyncio.gather(*shared, return_exceptions=True))
             errors = [result for result in results if isinstance(result, BaseException)]
         else:
             errors = await _each(shared)
@@ -305,6 +305,23 @@ class _AttemptEnd:
             errors += await _each([sessions.leave(local)])
         if errors:
             raise errors[0]
+
+
+async def _uncut(writes: asyncio.Future[list[Any]]) -> list[Any]:
+    """What `writes` gave, awaited to their end. A cancellation arriving meanwhile is told once
+    they are done (as a CancelledError among the results), never passed on to them: gather would
+    cancel writes that had not run yet (a caller leaving as its attempt closes), and a release
+    never sent holds the key on every replica until the lease's TTL."""
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            results = await asyncio.shield(writes)
+        except asyncio.CancelledError as exc:
+            if writes.cancelled():  # not ours to finish: nothing is left running
+                raise
+            cancelled = exc
+            continue
+        return results if cancelled is None else [*results, cancelled]
 
 
 async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:

@@ -86,6 +86,8 @@ class RequestContext:
     deadline: float | None = None
     # The session's key (sessions.session_key: scoped to the client, hashed); "": none.
     session_id: str = ""
+    # The calling client's configured name (auth.clients[].name); "": anonymous (open mode).
+    client: str = ""
     attempts: list[routing_pb2.Attempt] = field(default_factory=list)
     plan: Plan | None = None
     # Providers this request's session banned while it ran: later candidates skip them too.

@@ -106,7 +106,8 @@ async def _chat(call: Call) -> web.StreamResponse:
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     sc = call.scenario
-    text, pieces = R.split_pieces(R.answer_text(body, sc), sc.chunks)
+    text, pieces = R.split_pieces(R.stop_text(R.answer_text(body, sc), body.get("stop")), sc.chunks)
+    n, top = body.get("n"), body.get("top_logprobs")
     answer = R.ChatAnswer(
         completion_id=call.state.next_completion_id(),
         created=int(time.time()),
@@ -117,6 +118,8 @@ async def _chat(call: Call) -> web.StreamResponse:
         prompt_tokens=R.prompt_tokens(messages),
         tool_arguments=R.tool_arguments(sc),
         finish=sc.finish_reason,
+        n=n if isinstance(n, int) and n > 0 else 1,
+        top_logprobs=(top if isinstance(top, int) else 0) if body.get("logprobs") is True else None,
     )
     if not call.record.stream:
         return await send_answer(call, R.chat_completion(answer))

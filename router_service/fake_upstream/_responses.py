@@ -138,14 +138,46 @@ class ChatAnswer:
     prompt_tokens: int
     tool_arguments: str = "{}"
     finish: str | None = None  # the scenario's finish reason for a text answer
+    n: int = 1  # OpenAI's `n`: that many choices, all the same answer
+    # OpenAI's `top_logprobs` when the request asked for `logprobs: true`, else None.
+    top_logprobs: int | None = None
 
     @property
     def completion_tokens(self) -> int:
-        return 2 if self.tool_name is not None else count_words(self.text)
+        return self.n * (2 if self.tool_name is not None else count_words(self.text))
 
     @property
     def finish_reason(self) -> str:
         return "tool_calls" if self.tool_name is not None else self.finish or "stop"
+
+
+def stop_text(text: str, stop: Any) -> str:
+    """The answer cut before the first of OpenAI's `stop` sequences it contains."""
+    sequences = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    cuts = [text.find(s) for s in sequences if isinstance(s, str) and s and s in text]
+    return text[: min(cuts)] if cuts else text
+
+
+def logprobs(answer: ChatAnswer, pieces: list[str]) -> dict[str, Any] | None:
+    """OpenAI's chat `logprobs` of these pieces (one token each), when the request asked."""
+    if answer.top_logprobs is None or answer.tool_name is not None:
+        return None
+    content = []
+    for i, piece in enumerate(pieces):
+        logprob = -0.25 * (i + 1)
+        top = [(piece, logprob), *((f"alt{k}", logprob - k) for k in range(1, 20))]
+        content.append(
+            {
+                "token": piece,
+                "logprob": logprob,
+                "bytes": list(piece.encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": lp, "bytes": list(t.encode())}
+                    for t, lp in top[: answer.top_logprobs]
+                ],
+            }
+        )
+    return {"content": content, "refusal": None}
 
 
 def chat_completion(answer: ChatAnswer) -> dict[str, Any]:
@@ -160,11 +192,12 @@ def chat_completion(answer: ChatAnswer) -> dict[str, Any]:
         "model": answer.model,
         "choices": [
             {
-                "index": 0,
+                "index": index,
                 "message": message,
-                "logprobs": None,
+                "logprobs": logprobs(answer, answer.pieces),
                 "finish_reason": answer.finish_reason,
             }
+            for index in range(answer.n)
         ],
         "usage": usage(answer.prompt_tokens, answer.completion_tokens),
         "system_fingerprint": SYSTEM_FINGERPRINT,
@@ -189,8 +222,16 @@ def _chunk(answer: ChatAnswer, choices: list[dict[str, Any]], with_usage: bool) 
     return chunk
 
 
-def _choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-    return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+def _choices(
+    answer: ChatAnswer, delta: dict[str, Any], finish_reason: str | None = None
+) -> list[dict[str, Any]]:
+    """One delta for each of the answer's `n` choices, with the logprobs of its content."""
+    content = delta.get("content")
+    lp = logprobs(answer, [content]) if content else None
+    return [
+        {"index": i, "delta": delta, "logprobs": lp, "finish_reason": finish_reason}
+        for i in range(answer.n)
+    ]
 
 
 def content_deltas(answer: ChatAnswer) -> list[dict[str, Any]]:
@@ -208,9 +249,9 @@ def stream_events(answer: ChatAnswer, include_usage: bool) -> tuple[list[bytes],
     """All SSE events of a healthy stream, and how many precede the finish_reason chunk."""
     role_content = None if answer.tool_name is not None else ""
     deltas = [{"role": "assistant", "content": role_content}, *content_deltas(answer)]
-    events = [sse(_chunk(answer, [_choice(d)], include_usage)) for d in deltas]
+    events = [sse(_chunk(answer, _choices(answer, d), include_usage)) for d in deltas]
     content_count = len(events)
-    events.append(sse(_chunk(answer, [_choice({}, answer.finish_reason)], include_usage)))
+    events.append(sse(_chunk(answer, _choices(answer, {}, answer.finish_reason), include_usage)))
     if include_usage:
         final = _chunk(answer, [], False)
         final["usage"] = usage(answer.prompt_tokens, answer.completion_tokens)

@@ -39,12 +39,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         clock = self.runtime.clock
         remaining = grpc_ctx.time_remaining()
         deadline = None if remaining is None else clock.monotonic() + remaining
-        caller = current_caller()
-        # Callers of one client share its conversations; unauthenticated callers (open mode)
-        # share theirs with each other, never with a client's.
-        client = "" if caller is None or caller.anonymous else caller.name
+        client = _client_name()
         session = session_key(client, session_id)
-        return RequestContext(model, clock, deadline=deadline, session_id=session)
+        return RequestContext(model, clock, deadline=deadline, session_id=session, client=client)
 
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
@@ -158,6 +155,25 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             raise
         return pb.ReportOutcomeResponse(accepted=accepted)
 
+    async def StoreResponse(
+        self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StoreResponseResponse:
+        try:
+            return await self.runtime.responses.save(_client_name(), request.response)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+
+    async def LoadResponses(
+        self, request: pb.LoadResponsesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LoadResponsesResponse:
+        try:
+            found = await self.runtime.responses.load(_client_name(), request.ids)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+        return pb.LoadResponsesResponse(responses=found)
+
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
@@ -183,6 +199,13 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             if visible(name)
         ]
         return pb.ListModelsResponse(models=models)
+
+
+def _client_name() -> str:
+    """Whose sessions and stored responses a call reaches: callers of one client share theirs;
+    unauthenticated callers (open mode) share theirs with each other, never with a client's."""
+    caller = current_caller()
+    return "" if caller is None or caller.anonymous else caller.name
 
 
 def _validate_chat(params: chat_pb2.ChatParams) -> None:

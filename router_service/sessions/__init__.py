@@ -3,6 +3,7 @@
 from router_service.sessions._identity import (
     MAX_SESSION_ID_BYTES,
     checked_session_id,
+    client_scoped,
     session_id_for,
     session_key,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "ThreadActions",
     "ThreadProtection",
     "checked_session_id",
+    "client_scoped",
     "session_id_for",
     "session_key",
     "thread_actions",

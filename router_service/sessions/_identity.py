@@ -55,8 +55,14 @@ def session_key(client: str, session: str) -> str:
     ("") stays "": nothing is kept for it."""
     if not session:
         return ""
-    # The client's length first: no (client, session) pair hashes the bytes of another.
-    scoped = f"{len(client)}:{client}\x00{session}".encode()
+    return client_scoped(client, session)
+
+
+def client_scoped(client: str, name: str) -> str:
+    """A truncated SHA-256 of the calling client's name and `name`: what one client keeps
+    (its sessions, its stored responses) under names no other client can reach."""
+    # The client's length first: no (client, name) pair hashes the bytes of another.
+    scoped = f"{len(client)}:{client}\x00{name}".encode()
     return hashlib.sha256(scoped).hexdigest()[:_KEY_HEX]
 
 

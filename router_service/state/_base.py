@@ -10,7 +10,9 @@ Primitives:
 - values: small strings with a TTL (a session's sticky deployment);
 - groups: who is active where, one token per request, with a limit on distinct members
   (a provider serving a bounded number of sessions);
-- buckets: time-bucketed counters with a TTL (routing statistics).
+- buckets: time-bucketed counters with a TTL (routing statistics);
+- documents: large byte strings with a TTL, written once and read a few times (stored Responses
+  API responses); never kept in a read cache, bounded in bytes by the memory store.
 Every entry expires; nothing grows with the number of requests.
 """
 
@@ -193,6 +195,15 @@ class StateStore(ABC):
     @abstractmethod
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         """Every live bucket of each name: {bucket: {field: total}}."""
+
+    @abstractmethod
+    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
+        """Keep `data` under `name` for `ttl_s`, replacing what was there; False when it was not
+        kept (larger than the room the store has for documents)."""
+
+    @abstractmethod
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        """Each name's document, None where absent or expired."""
 
     def read_cache_counts(self) -> dict[str, int]:
         """Reads answered from a read cache (`hit`), from the server (`miss`), and keys the

@@ -16,6 +16,7 @@ from router_service.state._base import (
     sliding_count,
     sliding_wait,
 )
+from router_service.state._documents import DEFAULT_DOCUMENT_BYTES, MemoryDocuments
 
 # Sweep expired entries once a map holds this many, so idle names cannot accumulate.
 _SWEEP_AT = 4096
@@ -42,8 +43,11 @@ class _Rate:
 class MemoryStateStore(StateStore):
     completes_without_waiting = True  # no call here awaits anything
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, clock: Clock = SYSTEM_CLOCK, *, document_bytes: int = DEFAULT_DOCUMENT_BYTES
+    ) -> None:
         self._clock = clock
+        self.documents = MemoryDocuments(clock, document_bytes)
         self._leases: dict[str, dict[str, float]] = {}
         self._rates: dict[str, _Rate] = {}
         self._deadlines: dict[str, float] = {}
@@ -254,6 +258,12 @@ class MemoryStateStore(StateStore):
             {b: dict(f) for b, (f, exp) in self._buckets.get(name, {}).items() if exp > now}
             for name in names
         ]
+
+    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
+        return self.documents.put(name, data, ttl_s)
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        return self.documents.get(names)
 
     async def aclose(self) -> None:
         return None

@@ -19,6 +19,10 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
     {prefix}:grpn:{group}      hash   member -> live marks          (distinct-member limit)
     {prefix}:bkt:{name}        hash   "bucket|field" -> total       (routing statistics)
     {prefix}:bkti:{name}       zset   bucket -> expiry
+    {prefix}:doc:{name}        string "expiry|" + document bytes    (stored Responses)
+
+Documents are read with a plain MGET that bypasses the read cache: they are large and read a
+few times at most, so keeping them in memory (or having Redis track them) would only cost.
 
 Redis errors (error replies, lost connections, timeouts) become `StoreUnavailableError` here and
 nowhere else.
@@ -45,7 +49,7 @@ from router_service.state._base import (
     StoreUnavailableError,
 )
 from router_service.state._resp import RespClient
-from router_service.state._resp_wire import Command, RedisReplyError, checked, pairs
+from router_service.state._resp_wire import Command, RedisReplyError, checked, pairs, raw
 from router_service.state._tracking import ReadCache
 
 # How long a key outlives the last instant it can matter (clock skew between replicas).
@@ -377,6 +381,28 @@ class RedisStateStore(StateStore):
                 if int(bucket) in live:
                     live[int(bucket)][field] = float(total)
             out.append(live)
+        return out
+
+    # -- documents -----------------------------------------------------------------------------
+    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
+        # The expiry is written beside the data, so that the replicas' clock decides, as for
+        # values; Redis's own TTL (a little later) removes the key.
+        entry = f"{self._clock.now() + ttl_s!r}|".encode() + data
+        ttl_ms = max(0, math.ceil(ttl_s * 1000)) + _SLACK_MS
+        with _translated():
+            await self._client.execute("SET", self._key("doc", name), entry, "PX", ttl_ms)
+        return True
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        if not names:
+            return []
+        with _translated():
+            stored = await self._client.execute("MGET", *[self._key("doc", n) for n in names])
+        now = self._clock.now()
+        out: list[bytes | None] = []
+        for entry in stored:
+            expiry, _, data = raw(entry).partition(b"|") if entry is not None else (b"0", b"", b"")
+            out.append(data if float(expiry) > now else None)
         return out
 
     def read_cache_counts(self) -> dict[str, int]:

@@ -13,6 +13,11 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
 - Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
 
+Documents (stored Responses) go to the shared store. During an outage they are kept in the
+local store (bounded by `state.memory_document_bytes`, oldest dropped first) and are not replayed:
+the replica that stored them can still continue them, also after Redis is back (a document the
+shared store lacks is looked for locally), the others answer NOT_FOUND until they expire.
+
 Limits meant per key hold per replica during an outage, not across them (each replica counts
 only its own leases); that is the price of requests flowing on.
 
@@ -271,6 +276,20 @@ class ResilientStateStore(StateStore):
         found = await self._try_shared(lambda: self.shared.read_buckets(names))
         return await self.local.read_buckets(names) if isinstance(found, _Down) else found
 
+    # -- documents -----------------------------------------------------------------------------
+    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
+        kept = await self._try_shared(lambda: self.shared.put_document(name, data, ttl_s))
+        if isinstance(kept, _Down):
+            return await self.local.put_document(name, data, ttl_s)
+        return kept
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        found = await self._try_shared(lambda: self.shared.get_documents(names))
+        local = await self.local.get_documents(names)
+        if isinstance(found, _Down):
+            return local
+        return [doc if doc is not None else mine for doc, mine in zip(found, local, strict=True)]
+
     def read_cache_counts(self) -> dict[str, int]:
         return self.shared.read_cache_counts()
 
@@ -290,7 +309,7 @@ async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateS
     """The store `config` names: memory, or Redis with a local fallback. An unreachable Redis at
     start is not fatal: the replica starts on local state and joins the others when it can."""
     if config.backend == "memory":
-        return MemoryStateStore(clock)
+        return MemoryStateStore(clock, document_bytes=config.memory_document_bytes)
     # Imported here: nothing of the Redis store is loaded by processes that never use it (the
     # default, memory backend).
     from router_service.state._redis import RedisStateStore
@@ -309,7 +328,7 @@ async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateS
     )
     store = ResilientStateStore(
         shared,
-        MemoryStateStore(clock),
+        MemoryStateStore(clock, document_bytes=config.memory_document_bytes),
         clock=clock,
         retry_interval_s=config.retry_interval_s,
         name=f"redis {redacted(url)} (prefix {config.prefix!r})",

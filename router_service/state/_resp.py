@@ -10,8 +10,9 @@ system call and one read.
 
 What it supports is what the store uses: `redis://`, `rediss://` (TLS, verified) and `unix://`
 URLs with an optional user, password and database; commands, pipelines and Lua scripts (EVALSHA,
-falling back to EVAL when the server has forgotten the script). Bulk strings are decoded as UTF-8.
-The wire format and the URLs are `_resp_wire.py`'s.
+falling back to EVAL when the server has forgotten the script). Bulk strings are decoded as
+UTF-8 (bytes that are not, losslessly: `_resp_wire.raw`). The wire format and the URLs are
+`_resp_wire.py`'s.
 
 Failures: a connection that cannot be made within `connect_timeout_s` raises; a reply that does
 not arrive within `timeout_s` (one watchdog timer per connection checks the oldest) closes that

@@ -24,6 +24,7 @@ __all__ = [
     "pairs",
     "parse",
     "parse_url",
+    "raw",
     "redacted",
 ]
 
@@ -97,7 +98,8 @@ def parse(buf: bytearray, pos: int) -> tuple[Any, int]:
             return None, after
         if len(buf) < after + size + 2:
             raise Incomplete
-        return bytes(buf[after : after + size]).decode(), after + size + 2
+        # Bytes that are no UTF-8 (a document's) come back as surrogates: `raw` restores them.
+        return bytes(buf[after : after + size]).decode(errors="surrogateescape"), after + size + 2
     if kind == 0x3A:  # : integer
         return int(line), after
     if kind == 0x2A:  # * array
@@ -124,6 +126,11 @@ def redacted(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}:" if parts.username else ":"
     return urlunsplit(parts._replace(netloc=f"{user}***@{netloc}"))
+
+
+def raw(reply: str) -> bytes:
+    """A bulk string's bytes as Redis holds them (the parser decodes every bulk string)."""
+    return reply.encode(errors="surrogateescape")
 
 
 def pairs(replies: list[Any]) -> Iterator[tuple[Any, Any]]:

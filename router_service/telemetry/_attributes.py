@@ -54,6 +54,10 @@ KEY_STATE = "switchboard.key.state"
 SCOPE = "switchboard.cooldown.scope"
 CACHE_RESULT = "switchboard.cache.result"
 TLS_ROLE = "switchboard.tls.role"
+# The calling client's configured name (auth.clients[].name; "anonymous" in open mode): bounded
+# by the config, so a metric label; never a key.
+CLIENT = "switchboard.client"
+ANONYMOUS_CLIENT = "anonymous"
 
 # `gen_ai.provider.name` well-known values by adapter kind.
 _PROVIDER_NAMES = {

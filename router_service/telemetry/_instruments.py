@@ -135,6 +135,13 @@ class Instruments:
             unit="{request}",
             description="Router requests by outcome.",
         )
+        self.client_tokens = LocalCounter(
+            meter,
+            "switchboard.client.tokens",
+            unit="{token}",
+            description="Tokens used by each client (auth.clients[].name), by model group and "
+            "gen_ai.token.type (input, output): what each app consumed.",
+        )
         self.attempts = LocalCounter(
             meter,
             "switchboard.attempts",

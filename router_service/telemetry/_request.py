@@ -68,6 +68,7 @@ class RequestSpan(RequestHandle, Activated):
                         attr.OPERATION: operation,
                         attr.REQUEST_MODEL: ctx.requested_model,
                         attr.STREAM: stream,
+                        attr.CLIENT: ctx.client or attr.ANONYMOUS_CLIENT,
                         **request_attributes(),
                     }
                 )
@@ -164,7 +165,8 @@ class _RequestEnd:
         labels = r._labels()
         elapsed = time.perf_counter() - r._started
         outcome = {**labels, attr.STREAM: r._stream, attr.OUTCOME: self.outcome}
-        metrics.requests.add(1, outcome)
+        client = r._ctx.client or attr.ANONYMOUS_CLIENT
+        metrics.requests.add(1, {**outcome, attr.CLIENT: client})
         metrics.request_duration.record(elapsed, outcome)
         deployment = self._deployment()
         served = {**labels, **self._served(deployment)}
@@ -174,14 +176,21 @@ class _RequestEnd:
                 per_chunk = (r._last_at - r._first_at) / (r._chunks - 1)
                 metrics.time_per_output_chunk.record(per_chunk, served)
         if r._usage is not None:
-            metrics.token_usage.record(r._usage.prompt_tokens, {**served, attr.TOKEN_TYPE: "input"})
-            if r.operation == "chat":
-                output = {**served, attr.TOKEN_TYPE: "output"}
-                metrics.token_usage.record(r._usage.completion_tokens, output)
+            self._count_tokens(r._usage, served, client)
         self._count_retries(labels)
         if r.span.is_recording():
             self._finish_span(served)
         r.span.end()
+
+    def _count_tokens(self, usage: chat_pb2.Usage, served: attr.Attributes, client: str) -> None:
+        metrics, r = self.r._t.metrics, self.r
+        by_client = {attr.CLIENT: client, attr.MODEL_GROUP: r.model_group}
+        counts = [("input", usage.prompt_tokens)]
+        if r.operation == "chat":
+            counts.append(("output", usage.completion_tokens))
+        for kind, tokens in counts:
+            metrics.token_usage.record(tokens, {**served, attr.TOKEN_TYPE: kind})
+            metrics.client_tokens.add(tokens, {**by_client, attr.TOKEN_TYPE: kind})
 
     def _deployment(self) -> Deployment | None:
         plan = self.r._ctx.plan

@@ -120,6 +120,19 @@ class FakeRouter(
         self._seen(context)
         return router_service_pb2.ReportOutcomeResponse(accepted=request.lease_id == "l1")
 
+    async def StoreResponse(
+        self, request: router_service_pb2.StoreResponseRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.StoreResponseResponse:
+        self._seen(context)
+        return router_service_pb2.StoreResponseResponse(stored=bool(request.response.id))
+
+    async def LoadResponses(
+        self, request: router_service_pb2.LoadResponsesRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.LoadResponsesResponse:
+        self._seen(context)
+        found = [router_service_pb2.StoredResponse(id=i) for i in request.ids]
+        return router_service_pb2.LoadResponsesResponse(responses=found)
+
     async def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.GetRoutingStatsResponse:

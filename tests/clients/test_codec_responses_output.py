@@ -63,7 +63,7 @@ def test_text_answer() -> None:
     }
     assert body["instructions"] == "Be brief." and body["metadata"] == {"k": "v"}
     assert body["temperature"] == 0.2 and body["tool_choice"] == "auto"
-    assert body["store"] is False  # asked for, but nothing is stored
+    assert body["store"] is True  # as asked, until the edge knows whether it was kept
     assert Response.model_validate(body).output_text == "Hello!"
 
 

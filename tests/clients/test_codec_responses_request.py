@@ -211,7 +211,7 @@ def test_a_stream_asks_for_usage() -> None:
         ({"tools": [{"type": "web_search"}]}, "tools[0].type", "built-in tools"),
         ({"tools": [TOOL, {"type": "mcp", "server_label": "x"}]}, "tools[1].type", "'mcp'"),
         ({"tool_choice": {"type": "file_search"}}, "tool_choice", "tool_choice"),
-        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type", "stores no"),
+        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]", "not loaded"),
         ({"input": [{"type": "web_search_call", "id": "ws"}]}, "input[0].type", "not supported"),
         ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role", "Supported values"),
         ({"input": [{"role": "user", "content": [{"type": "x"}]}]}, "input[0].content[0].type", ""),
@@ -256,5 +256,6 @@ def test_the_echo_has_the_defaults_a_response_shows() -> None:
         "parallel_tool_calls": True,
         "temperature": None,
         "top_p": None,
+        "store": True,
     }
     assert orjson.dumps(echo)  # JSON as it is

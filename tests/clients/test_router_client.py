@@ -50,10 +50,16 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
         assert (lease.lease_id, lease.deployment) == ("l1", "gpt")
         report = router_service_pb2.ReportOutcomeRequest(lease_id=lease.lease_id)
         assert (await client.report_outcome(report)).accepted
+        stored = router_service_pb2.StoredResponse(id="resp_1")
+        req_store = router_service_pb2.StoreResponseRequest(response=stored)
+        assert (await client.store_response(req_store)).stored
+        req_load = router_service_pb2.LoadResponsesRequest(ids=["resp_1", "resp_2"])
+        loaded = await client.load_responses(req_load)
+        assert [r.id for r in loaded.responses] == ["resp_1", "resp_2"]
         stats = await client.get_routing_stats()
         assert stats.deployments[0].deployment == "openai/gpt"
         assert (await client.get_server_info()).replica == fake.name
-    assert fake.calls == 9
+    assert fake.calls == 11
 
 
 async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:

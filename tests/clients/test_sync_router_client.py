@@ -120,6 +120,19 @@ class SyncFakeRouter(
         self._seen(context)
         return router_service_pb2.ReportOutcomeResponse(accepted=True)
 
+    def StoreResponse(
+        self, request: router_service_pb2.StoreResponseRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.StoreResponseResponse:
+        self._seen(context)
+        return router_service_pb2.StoreResponseResponse(stored=bool(request.response.id))
+
+    def LoadResponses(
+        self, request: router_service_pb2.LoadResponsesRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.LoadResponsesResponse:
+        self._seen(context)
+        found = [router_service_pb2.StoredResponse(id=i) for i in request.ids]
+        return router_service_pb2.LoadResponsesResponse(responses=found)
+
     def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.GetRoutingStatsResponse:
@@ -192,9 +205,14 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
         pick = router_service_pb2.PickRouteRequest(model="gpt")
         assert client.pick_route(pick).deployment == "gpt"
         assert client.report_outcome(router_service_pb2.ReportOutcomeRequest()).accepted
+        stored = router_service_pb2.StoredResponse(id="resp_1")
+        req_store = router_service_pb2.StoreResponseRequest(response=stored)
+        assert client.store_response(req_store).stored
+        req_load = router_service_pb2.LoadResponsesRequest(ids=["resp_1", "resp_2"])
+        assert [r.id for r in client.load_responses(req_load).responses] == ["resp_1", "resp_2"]
         assert client.get_routing_stats() == admin_service_pb2.GetRoutingStatsResponse()
         assert client.get_server_info().replica == fake.name
-    assert fake.calls == 9
+    assert fake.calls == 11
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
 

@@ -73,6 +73,23 @@ async def test_stream_with_usage(sdk: openai.AsyncOpenAI) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
 
 
+async def test_legacy_completions(sdk: openai.AsyncOpenAI) -> None:
+    """`POST /v1/completions` is a chat call at the router: every adapter answers it."""
+    completion = await sdk.completions.create(model="solo", prompt="hello there", max_tokens=30)
+    assert completion.object == "text_completion"
+    assert completion.choices[0].text == "Echo: hello there"
+    assert completion.choices[0].finish_reason == "stop"
+    stream = await sdk.completions.create(
+        model="solo",
+        prompt="one two three",
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == "Echo: one two three"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
+
+
 async def test_tool_call_round_trip(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, profile: Profile
 ) -> None:

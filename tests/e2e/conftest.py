@@ -10,8 +10,18 @@ import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import StartRouter
+from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import OpenStack, Stack, StartEdge, stream_config
+
+
+@pytest.fixture
+async def sdk(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official SDK against the edge, in front of the router on the fake upstream."""
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        yield client
 
 
 @pytest.fixture

@@ -164,3 +164,27 @@ async def test_model_settings_reach_the_upstream(model: Model, fake: FakeUpstrea
     assert body["logprobs"] is True and body["top_logprobs"] == 2
     assert body.get("max_completion_tokens", body.get("max_tokens")) == 50
     assert body["prompt_cache_retention"] == "24h"
+
+
+async def test_turns_chained_by_previous_response_id(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """The Responses model sends only what is new, naming the response before it: within a run
+    (`auto_previous_response_id`) and across runs (`previous_response_id`)."""
+    agent = weather_agent(OpenAIResponsesModel("chain", client))
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Paris"}))
+    first = await Runner.run(agent, "weather in Paris?", auto_previous_response_id=True)
+    assert first.final_output == "Echo: weather in Paris?"
+    fake.state.clear_scenarios()
+    second = await Runner.run(agent, "and Oslo?", previous_response_id=first.last_response_id)
+    assert second.final_output == "Echo: and Oslo?"
+    bodies = chat_bodies(fake)
+    sent = [b["messages"] for b in bodies]
+    call = sent[1][2]["tool_calls"][0]
+    assert sent[1][3] == {"role": "tool", "tool_call_id": call["id"], "content": "sunny in Paris"}
+    assert sent[2] == [
+        {"role": "system", "content": "Answer with the tool's words."},
+        *sent[1][1:],
+        {"role": "assistant", "content": "Echo: weather in Paris?"},
+        {"role": "user", "content": "and Oslo?"},
+    ]

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
-from tests.http_edge.harness import Edge
-
-StartEdge = Callable[..., Awaitable[Edge]]
-
-
-@pytest.fixture
-async def sdk(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
-    edge = await start_edge(router)
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
 
 
 async def test_chat(sdk: openai.AsyncOpenAI) -> None:

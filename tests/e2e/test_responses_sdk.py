@@ -53,7 +53,7 @@ async def test_create_text_with_instructions(sdk: openai.AsyncOpenAI, fake: Fake
     assert response.output_text == "Echo: hello world"
     assert response.id.startswith("resp_") and response.object == "response"
     assert response.status == "completed"
-    assert raw.http_response.json()["store"] is False  # nothing is kept
+    assert raw.http_response.json()["store"] is True  # kept by the router (test_responses_stored)
     assert response.instructions == "Be brief." and response.metadata == {"k": "v"}
     assert response.usage is not None
     assert (response.usage.input_tokens, response.usage.output_tokens) == (4, 3)
@@ -114,16 +114,6 @@ async def test_a_length_finish_is_incomplete(sdk: openai.AsyncOpenAI, fake: Fake
     assert response.incomplete_details is not None
     assert response.incomplete_details.reason == "max_output_tokens"
     assert upstream_body(fake)["max_completion_tokens"] == 2
-
-
-async def test_previous_response_id_is_refused_by_name(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream
-) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        await sdk.responses.create(model="chain", input="again", previous_response_id="resp_1")
-    assert caught.value.param == "previous_response_id"
-    assert "whole conversation" in caught.value.message
-    assert fake.state.calls() == []
 
 
 async def test_a_built_in_tool_is_refused(sdk: openai.AsyncOpenAI) -> None:

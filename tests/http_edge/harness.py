@@ -105,6 +105,16 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     ) -> rs.ReportOutcomeResponse | Awaitable[rs.ReportOutcomeResponse]:
         return super().ReportOutcome(request, context)
 
+    def StoreResponse(
+        self, request: rs.StoreResponseRequest, context: grpc.aio.ServicerContext
+    ) -> rs.StoreResponseResponse | Awaitable[rs.StoreResponseResponse]:
+        return super().StoreResponse(request, context)
+
+    def LoadResponses(
+        self, request: rs.LoadResponsesRequest, context: grpc.aio.ServicerContext
+    ) -> rs.LoadResponsesResponse | Awaitable[rs.LoadResponsesResponse]:
+        return super().LoadResponses(request, context)
+
 
 async def abort_with(context: grpc.aio.ServicerContext, details: ErrorDetails) -> None:
     """End an RPC with the rich status the router would send for `details`."""

@@ -175,7 +175,7 @@ BODIES = st.one_of(
         _huge_string
     ),
 )
-PATHS = st.sampled_from(["/v1/chat/completions", "/v1/embeddings"])
+PATHS = st.sampled_from(["/v1/chat/completions", "/v1/completions", "/v1/embeddings"])
 HEADERS = st.sampled_from(
     [AUTH, {}, {"authorization": "Bearer sk-wrong"}, {**AUTH, "content-type": "text/plain"}]
 )

@@ -61,13 +61,16 @@ async def test_the_vercel_ai_sdk_on_the_responses_and_chat_apis(
         assert run["streamedTools"] == {"text": "Echo: weather in Oslo?", "steps": 2}
         assert run["object"] == {"city": "Paris", "sunny": True}
         assert run["warnings"] == []
-    # The chat API has no stored items; on the Responses API the SDK's default (`store` true)
-    # sends the earlier answer as an `item_reference`, refused with the way out.
-    assert seen["chat"]["referenced"] is None
-    refused = seen["responses"]["referenced"]
-    assert refused["status"] == 400
-    assert refused["body"]["error"]["param"] == "input[1].type"
-    assert "providerOptions {openai: {store: false}}" in refused["body"]["error"]["message"]
+    # On the Responses API the SDK's default (`store` true) sends the earlier answer as an
+    # `item_reference`: resolved from the stored response, it reaches the upstream whole.
+    referenced_turns = [c.body["messages"] for c in fake.state.calls() if c.model == "m-plain"]
+    for api in ("responses", "chat"):
+        assert seen[api]["referenced"] == {"text": "Echo: x"}, api
+    assert referenced_turns[3] == [
+        {"role": "user", "content": [{"type": "text", "text": "hello there"}]},
+        {"role": "assistant", "content": "Echo: hello there"},
+        {"role": "user", "content": [{"type": "text", "text": "x"}]},
+    ]
     tool_turns = [c.body for c in fake.state.calls() if c.model == "m-tools"]
     assert tool_turns[1]["messages"][-1] == {
         "role": "tool",

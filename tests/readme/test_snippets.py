@@ -85,10 +85,13 @@ def python_block(marker: str) -> Block:
 def test_every_python_block_is_run_here() -> None:
     markers = (
         "openai.OpenAI(",
-        "responses.create(",
+        "responses.stream(",
+        "previous_response_id=",
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
+        'completions.create(model="demo-chat", prompt',
+        "langchain_openai",
     )
     assert sorted(b.line for b in blocks("python")) == sorted(python_block(m).line for m in markers)
 
@@ -109,8 +112,12 @@ def test_openai_sdk_block(stack: LiveStack) -> None:
 
 
 def test_responses_block(stack: LiveStack) -> None:
-    printed = run_block("responses.create(", stack).splitlines()
+    printed = run_block("responses.stream(", stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello", "completed"]
+
+
+def test_stored_responses_block(stack: LiveStack) -> None:
+    assert run_block("previous_response_id=", stack).splitlines() == ["Echo: Who am I?"]
 
 
 def test_grpc_block(stack: LiveStack) -> None:
@@ -135,6 +142,16 @@ def test_server_info_block(stack: LiveStack) -> None:
     printed = run_block("get_server_info(", stack)
     # The in-process stack's router: this process, started without a file, on memory state.
     assert printed == f"{socket.gethostname()}:{os.getpid()}  reload ok False\n"
+
+
+def test_completions_block(stack: LiveStack) -> None:
+    printed = run_block('completions.create(model="demo-chat", prompt', stack).splitlines()
+    assert printed == ["Echo: hello", "Echo: hello"]
+
+
+def test_langchain_block(stack: LiveStack) -> None:
+    printed = run_block("langchain_openai", stack).splitlines()
+    assert printed == ["Echo: hello", "['Echo: hello', 'Echo: hi']", "8"]
 
 
 def one_liners() -> list[Snippet]:

@@ -552,3 +552,135 @@ class ListModelsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListModelsResponse: _TypeAlias = ListModelsResponse  # noqa: Y015
+
+@_typing.final
+class StoredResponse(_message.Message):
+    """A response as a later request continues it: the conversation it ended as chat messages, and
+    its output items for `item_reference`s.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    MESSAGES_FIELD_NUMBER: _builtins.int
+    OUTPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The response's id ("resp_..."): at most 128 bytes."""
+    @_builtins.property
+    def messages(self) -> _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]:
+        """Every message of the conversation up to and including this response's answer, without the
+        request's `instructions` (a continuation does not carry them over).
+        """
+
+    @_builtins.property
+    def output_items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The response's output items, each an OpenAI Responses output item as a JSON object string
+        (with its "id": "msg_...", "fc_...", "rs_...").
+        """
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        messages: _abc.Iterable[_chat_pb2.ChatMessage] | None = ...,
+        output_items_json: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "messages", b"messages", "output_items_json", b"output_items_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoredResponse: _TypeAlias = StoredResponse  # noqa: Y015
+
+@_typing.final
+class StoreResponseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESPONSE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def response(self) -> Global___StoredResponse: ...
+    def __init__(
+        self,
+        *,
+        response: Global___StoredResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["response", b"response"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["response", b"response"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreResponseRequest: _TypeAlias = StoreResponseRequest  # noqa: Y015
+
+@_typing.final
+class StoreResponseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    EXPIRES_UNIX_FIELD_NUMBER: _builtins.int
+    stored: _builtins.bool
+    """False: not kept (`reason` says why); a later request naming it gets NOT_FOUND."""
+    reason: _builtins.str
+    """Why it was not stored: "disabled" (responses.store is false) or "too_large"."""
+    expires_unix: _builtins.float
+    """Unix seconds until which it can be continued, when stored."""
+    def __init__(
+        self,
+        *,
+        stored: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        expires_unix: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_unix", b"expires_unix", "reason", b"reason", "stored", b"stored"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StoreResponseResponse: _TypeAlias = StoreResponseResponse  # noqa: Y015
+
+@_typing.final
+class LoadResponsesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """One to 64 ids."""
+
+    def __init__(
+        self,
+        *,
+        ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ids", b"ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadResponsesRequest: _TypeAlias = LoadResponsesRequest  # noqa: Y015
+
+@_typing.final
+class LoadResponsesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESPONSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def responses(self) -> _containers.RepeatedCompositeFieldContainer[Global___StoredResponse]:
+        """One per id asked, in that order."""
+
+    def __init__(
+        self,
+        *,
+        responses: _abc.Iterable[Global___StoredResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["responses", b"responses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadResponsesResponse: _TypeAlias = LoadResponsesResponse  # noqa: Y015

@@ -73,6 +73,16 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.ReportOutcomeRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.ReportOutcomeResponse.FromString,
                 _registered_method=True)
+        self.StoreResponse = channel.unary_unary(
+                '/switchboard.v1.RouterService/StoreResponse',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.StoreResponseRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.StoreResponseResponse.FromString,
+                _registered_method=True)
+        self.LoadResponses = channel.unary_unary(
+                '/switchboard.v1.RouterService/LoadResponses',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.LoadResponsesRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.LoadResponsesResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -131,6 +141,25 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StoreResponse(self, request, context):
+        """Keep a response (OpenAI's Responses API: what the HTTP edge stores when a request's `store`
+        is true) for `responses.store_ttl_s`, so that a later request of the same client continues
+        it. Needs the `chat` scope; a response is the calling client's alone. Not stored (`stored`
+        false) when storing is off or the response is over `responses.max_stored_bytes`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadResponses(self, request, context):
+        """The calling client's stored responses, by id, in the order asked. An id that is unknown,
+        expired or another client's is NOT_FOUND, the same for all three (ErrorInfo reason
+        RESPONSE_NOT_FOUND, openai_param `ids[N]`: the first one missing). Needs the `chat` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -163,6 +192,16 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.ReportOutcome,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.ReportOutcomeRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.ReportOutcomeResponse.SerializeToString,
+            ),
+            'StoreResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.StoreResponse,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.StoreResponseRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.StoreResponseResponse.SerializeToString,
+            ),
+            'LoadResponses': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadResponses,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.LoadResponsesRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.LoadResponsesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -336,6 +375,60 @@ class RouterService:
             '/switchboard.v1.RouterService/ReportOutcome',
             switchboard_dot_v1_dot_router__service__pb2.ReportOutcomeRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.ReportOutcomeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StoreResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/StoreResponse',
+            switchboard_dot_v1_dot_router__service__pb2.StoreResponseRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.StoreResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadResponses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/LoadResponses',
+            switchboard_dot_v1_dot_router__service__pb2.LoadResponsesRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.LoadResponsesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,17 @@ class RouterServiceStub:
     """Return a PickRoute lease with the result of the call, which feeds the same Outcome table
     and statistics as a proxied call. A lease never reported expires and counts as unknown.
     """
+    StoreResponse: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.StoreResponseRequest, _router_service_pb2.StoreResponseResponse]
+    """Keep a response (OpenAI's Responses API: what the HTTP edge stores when a request's `store`
+    is true) for `responses.store_ttl_s`, so that a later request of the same client continues
+    it. Needs the `chat` scope; a response is the calling client's alone. Not stored (`stored`
+    false) when storing is off or the response is over `responses.max_stored_bytes`.
+    """
+    LoadResponses: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.LoadResponsesRequest, _router_service_pb2.LoadResponsesResponse]
+    """The calling client's stored responses, by id, in the order asked. An id that is unknown,
+    expired or another client's is NOT_FOUND, the same for all three (ErrorInfo reason
+    RESPONSE_NOT_FOUND, openai_param `ids[N]`: the first one missing). Needs the `chat` scope.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -88,6 +99,17 @@ class RouterServiceAsyncStub(RouterServiceStub):
     ReportOutcome: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ReportOutcomeRequest, _router_service_pb2.ReportOutcomeResponse]  # type: ignore[assignment]
     """Return a PickRoute lease with the result of the call, which feeds the same Outcome table
     and statistics as a proxied call. A lease never reported expires and counts as unknown.
+    """
+    StoreResponse: _aio.UnaryUnaryMultiCallable[_router_service_pb2.StoreResponseRequest, _router_service_pb2.StoreResponseResponse]  # type: ignore[assignment]
+    """Keep a response (OpenAI's Responses API: what the HTTP edge stores when a request's `store`
+    is true) for `responses.store_ttl_s`, so that a later request of the same client continues
+    it. Needs the `chat` scope; a response is the calling client's alone. Not stored (`stored`
+    false) when storing is off or the response is over `responses.max_stored_bytes`.
+    """
+    LoadResponses: _aio.UnaryUnaryMultiCallable[_router_service_pb2.LoadResponsesRequest, _router_service_pb2.LoadResponsesResponse]  # type: ignore[assignment]
+    """The calling client's stored responses, by id, in the order asked. An id that is unknown,
+    expired or another client's is NOT_FOUND, the same for all three (ErrorInfo reason
+    RESPONSE_NOT_FOUND, openai_param `ids[N]`: the first one missing). Needs the `chat` scope.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -152,6 +174,29 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_router_service_pb2.ReportOutcomeResponse, _abc.Awaitable[_router_service_pb2.ReportOutcomeResponse]]:
         """Return a PickRoute lease with the result of the call, which feeds the same Outcome table
         and statistics as a proxied call. A lease never reported expires and counts as unknown.
+        """
+
+    @_abc_1.abstractmethod
+    def StoreResponse(
+        self,
+        request: _router_service_pb2.StoreResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.StoreResponseResponse, _abc.Awaitable[_router_service_pb2.StoreResponseResponse]]:
+        """Keep a response (OpenAI's Responses API: what the HTTP edge stores when a request's `store`
+        is true) for `responses.store_ttl_s`, so that a later request of the same client continues
+        it. Needs the `chat` scope; a response is the calling client's alone. Not stored (`stored`
+        false) when storing is off or the response is over `responses.max_stored_bytes`.
+        """
+
+    @_abc_1.abstractmethod
+    def LoadResponses(
+        self,
+        request: _router_service_pb2.LoadResponsesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.LoadResponsesResponse, _abc.Awaitable[_router_service_pb2.LoadResponsesResponse]]:
+        """The calling client's stored responses, by id, in the order asked. An id that is unknown,
+        expired or another client's is NOT_FOUND, the same for all three (ErrorInfo reason
+        RESPONSE_NOT_FOUND, openai_param `ids[N]`: the first one missing). Needs the `chat` scope.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,14 +12,14 @@ const weather = tool({
   inputSchema: z.object({ city: z.string() }),
   execute: async ({ city }) => `sunny in ${city}`,
 });
-// This gateway stores nothing: with `store` true (the provider's default) the SDK sends
-// earlier output back as `item_reference`s, which only a store can resolve.
+// With `store` true (the provider's default) the SDK sends earlier output back as
+// `item_reference`s, which the gateway resolves from the responses it stored; with `store: false`
+// it sends the items whole.
 const stateless = { openai: { store: false } };
 
 async function caught(call) {
   try {
-    await call();
-    return null;
+    return { text: await call() };
   } catch (error) {
     return { status: error.statusCode, body: JSON.parse(error.responseBody ?? "null") };
   }
@@ -58,9 +58,10 @@ async function run(model) {
   return {
     generate: { text: first.text, finish: first.finishReason, usage: first.usage.totalTokens },
     again: second.text,
-    referenced: await caught(() =>
-      generateText({ model: model("plain"), messages: [...history, { role: "user", content: "x" }] }),
-    ),
+    referenced: await caught(async () => {
+      const messages = [...history, { role: "user", content: "x" }];
+      return (await generateText({ model: model("plain"), messages })).text;
+    }),
     stream: { text, finish: await streamed.finishReason },
     tools: {
       text: tools.text,

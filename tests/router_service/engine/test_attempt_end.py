@@ -120,3 +120,26 @@ async def test_a_shared_mark_is_left_together_with_the_lease(http: httpx.AsyncCl
     assert sorted(made) == expected
     assert await store.members("active:p") == {}
     assert await store.get_values(["sticky:s"]) == ["p/m"]
+
+
+async def test_a_cancellation_while_the_writes_start_does_not_lose_them(
+    http: httpx.AsyncClient,
+) -> None:
+    # A caller that leaves just as its attempt's stack closes (a failure path closes it inline)
+    # cancels the close after the writes were started and before any of them ran: each must
+    # still reach the store, or the lease holds the key on every replica until its TTL.
+    clock = ManualClock()
+    store = SharedLikeStore(clock)
+    runner, deployment = _runner(
+        http, store, clock, thread_protection="provider-ban", max_sessions=4
+    )
+    slot = deployment.pool.slot_name(deployment.pool.keys[0])
+    stack = await _served(runner, deployment, Plan([deployment]))
+    closing = asyncio.get_running_loop().create_task(stack.aclose())
+    await asyncio.sleep(0)  # one turn: the close has started its writes, none has run
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert await store.held([slot]) == [0]
+    assert await store.members("active:p") == {}
+    assert await store.get_values(["sticky:s"]) == ["p/m"]

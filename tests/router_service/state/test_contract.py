@@ -311,3 +311,19 @@ async def test_one_read_finds_what_the_separate_calls_find(make_store: MakeStore
     assert (only.deadlines, only.held, only.values) == ([], [], ["alpha"])
     nothing = await store.read()
     assert (nothing.deadlines, nothing.held, nothing.values) == ([], [], [])
+
+
+# -- documents -----------------------------------------------------------------------------------
+async def test_documents_round_trip_any_bytes_and_expire(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    binary = bytes(range(256)) * 3  # no UTF-8: a protobuf's bytes are not
+    assert await store.put_document("resp:a", binary, 60)
+    assert await store.put_document("resp:b", b"", 30)
+    assert await store.get_documents(["resp:a", "nope", "resp:b"]) == [binary, None, b""]
+    assert await store.get_documents([]) == []
+    assert await store.put_document("resp:a", b"second", 60)  # replaced, with a new TTL
+    clock.advance(30)
+    assert await store.get_documents(["resp:a", "resp:b"]) == [b"second", None]
+    clock.advance(30)
+    assert await store.get_documents(["resp:a"]) == [None]

@@ -188,3 +188,31 @@ async def test_local_marks_are_left_locally() -> None:
     clock.advance(1.0)
     assert await store.enter("active:p", "s2", limit=1, ttl_s=60) is not None
     assert await shared.members("active:p") == {"s2": 1}
+
+
+class FlakyDocuments(Flaky):
+    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
+        self._check()
+        return await super().put_document(name, data, ttl_s)
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        self._check()
+        return await super().get_documents(names)
+
+
+async def test_documents_stored_in_an_outage_stay_local_and_are_found_after_it() -> None:
+    clock = ManualClock()
+    shared = FlakyDocuments(clock)
+    store = ResilientStateStore(
+        shared, MemoryStateStore(clock, document_bytes=1000), clock=clock, retry_interval_s=1.0
+    )
+    assert await store.put_document("before", b"shared", 60)
+    shared.up = False
+    assert await store.put_document("during", b"local", 60)
+    assert await store.get_documents(["before", "during"]) == [None, b"local"]
+    shared.up = True
+    clock.advance(1.0)
+    assert await store.get_documents(["before", "during"]) == [b"shared", b"local"]
+    assert await shared.get_documents(["during"]) == [None]  # not replayed to the others
+    clock.advance(60)
+    assert await store.get_documents(["during"]) == [None]

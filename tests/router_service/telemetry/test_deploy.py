@@ -41,6 +41,11 @@ def expressions() -> list[str]:
     return found
 
 
+def alert_rules() -> list[dict[str, Any]]:
+    rules = yaml.safe_load((DEPLOY / "alerts.yml").read_text())
+    return [rule for group in rules["groups"] for rule in group["rules"]]
+
+
 def readme_alerts() -> list[str]:
     """The README's alert expressions: code spans over our metrics with a comparison."""
     spans = re.findall(r"`([^`]*\b(?:switchboard|gen_ai)_[^`]*)`", README.read_text())
@@ -112,13 +117,15 @@ async def test_the_dashboard_queries_what_is_exported(
     queried_labels: set[str] = set()
     alerts = readme_alerts()
     assert any("switchboard_state_degraded" in alert for alert in alerts)
+    alerts += [rule["expr"] for rule in alert_rules()]
     for expr in expressions() + alerts:
         for by, selector in _LABELS.findall(expr):
             queried_labels |= {n.strip() for n in by.split(",") if n.strip()} | {selector} - {""}
         queried |= set(_METRIC.findall(expr))
     queried -= queried_labels  # label names share the prefixes
     assert queried - samples == set()
-    assert queried_labels - labels - {"le"} == set()
+    # `instance` and `job`: what Prometheus adds to every series it scrapes.
+    assert queried_labels - labels - {"le", "instance", "job"} == set()
     assert len(queried) >= 15
 
 
@@ -135,6 +142,26 @@ def test_the_prometheus_and_collector_configs_are_well_formed() -> None:
         for stage in ("processors", "exporters"):
             assert set(pipeline[stage]) <= set(collector[stage])
     assert collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(":4317")
+
+
+def test_the_alert_rules_are_well_formed_and_loaded_by_the_scrape_config() -> None:
+    prometheus = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    assert prometheus["rule_files"] == ["alerts.yml"]
+    rules = alert_rules()
+    names = [rule["alert"] for rule in rules]
+    assert len(names) == len(set(names)) >= 8
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule["alert"]
+        assert rule["labels"]["severity"] in {"warning", "critical"}
+        assert rule["annotations"]["summary"]
+        expr = rule["expr"]
+        assert re.search(r" (?:[<>]=?|==|!=) ", expr), f"{rule['alert']}: no comparison"
+        depth = 0
+        for char in expr:
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            assert depth >= 0, f"{rule['alert']}: unbalanced parentheses"
+        assert depth == 0, f"{rule['alert']}: unbalanced parentheses"
+        assert "$__" not in expr, f"{rule['alert']}: a Grafana variable"
 
 
 def test_the_scrape_config_says_the_metrics_must_listen_beyond_loopback() -> None:

@@ -1,0 +1,99 @@
+"""The Responses API's tools, tool choice and text formats as their chat-completions options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients.codec._json import (
+    at,
+    at_index,
+    expect_bool,
+    expect_list,
+    expect_object,
+    expect_str,
+    invalid_value,
+    missing,
+)
+from clients.errors import InvalidRequestError
+
+_TOOL_MODES = ("auto", "none", "required")
+
+
+def tool_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    """``tools``, ``tool_choice``, ``parallel_tool_calls``, sent on only with at least one tool:
+    the Responses API takes ``tools: []`` (the Agents SDK sends it for an agent without tools)
+    and the tool options beside it, OpenAI's chat API refuses them all without a tool."""
+    tools = expect_list(body["tools"], "tools") if body.get("tools") is not None else []
+    choice = body.get("tool_choice")
+    choice = _tool_choice(choice, "tool_choice") if choice is not None else None
+    parallel = body.get("parallel_tool_calls")
+    parallel = expect_bool(parallel, "parallel_tool_calls") if parallel is not None else None
+    if not tools:
+        return
+    chat["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
+    if choice is not None:
+        chat["tool_choice"] = choice
+    if parallel is not None:
+        chat["parallel_tool_calls"] = parallel
+
+
+def _tool(value: Any, path: str) -> dict[str, Any]:
+    tool = expect_object(value, path)
+    kind = expect_str(tool.get("type"), at(path, "type"))
+    if kind != "function":
+        raise InvalidRequestError(
+            f"Tools of type {kind!r} are not supported: this gateway runs no built-in tools "
+            "(web search, file search, code interpreter, MCP…); only 'function' tools are.",
+            param=at(path, "type"),
+        )
+    if tool.get("name") is None:
+        missing(at(path, "name"))
+    function: dict[str, Any] = {"name": expect_str(tool["name"], at(path, "name"))}
+    if tool.get("description") is not None:
+        function["description"] = expect_str(tool["description"], at(path, "description"))
+    if tool.get("parameters") is not None:
+        function["parameters"] = expect_object(tool["parameters"], at(path, "parameters"))
+    if tool.get("strict") is not None:
+        function["strict"] = expect_bool(tool["strict"], at(path, "strict"))
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(value: Any, path: str) -> Any:
+    if isinstance(value, str):
+        if value not in _TOOL_MODES:
+            invalid_value(path, value, _TOOL_MODES)
+        return value
+    obj = expect_object(value, path)
+    if obj.get("type") == "function" and obj.get("name") is not None:
+        return {"type": "function", "function": {"name": expect_str(obj["name"], at(path, "name"))}}
+    raise InvalidRequestError(
+        "Only 'auto', 'none', 'required' or {'type': 'function', 'name': …} are supported as "
+        "'tool_choice' here.",
+        param=path,
+    )
+
+
+def text_options(text: dict[str, Any], chat: dict[str, Any]) -> None:
+    if text.get("verbosity") is not None:
+        chat["verbosity"] = expect_str(text["verbosity"], "text.verbosity")
+    if text.get("format") is None:
+        return
+    fmt = expect_object(text["format"], "text.format")
+    kind = expect_str(fmt.get("type"), "text.format.type")
+    if kind in ("text", "json_object"):
+        chat["response_format"] = {"type": kind}
+        return
+    if kind != "json_schema":
+        invalid_value("text.format.type", kind, ("text", "json_object", "json_schema"))
+    schema: dict[str, Any] = {}
+    if fmt.get("name") is None:
+        missing("text.format.name")
+    schema["name"] = expect_str(fmt["name"], "text.format.name")
+    if fmt.get("description") is not None:
+        schema["description"] = expect_str(fmt["description"], "text.format.description")
+    if fmt.get("schema") is None:
+        missing("text.format.schema")
+    schema["schema"] = expect_object(fmt["schema"], "text.format.schema")
+    if fmt.get("strict") is not None:
+        schema["strict"] = expect_bool(fmt["strict"], "text.format.strict")
+    chat["response_format"] = {"type": "json_schema", "json_schema": schema}

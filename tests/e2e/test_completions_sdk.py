@@ -1,0 +1,249 @@
+"""Legacy text completions as a user sees them: the official `openai` SDK's
+`client.completions` → the edge's `POST /v1/completions` → the router → the fake upstream (which
+speaks chat completions: the prompt reaches it as one user message)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+from openai.types import Completion
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.e2e.stream_harness import OpenStack, data_chunks, error_of, events
+
+
+def upstream_body(fake: FakeUpstream) -> dict[str, Any]:
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None
+    return record.body
+
+
+def valid(completion: Completion) -> Completion:
+    """The SDK builds its models without validating: validate what came, strictly."""
+    return Completion.model_validate(completion.model_dump(mode="json"))
+
+
+async def test_create_is_one_chat_call_with_openais_default_max_tokens(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    raw = await sdk.completions.with_raw_response.create(model="chain", prompt="hello world")
+    completion = valid(raw.parse())
+    assert completion.id.startswith("cmpl-") and completion.object == "text_completion"
+    [choice] = completion.choices
+    assert (choice.text, choice.index, choice.finish_reason) == ("Echo: hello world", 0, "stop")
+    assert choice.logprobs is None
+    assert completion.model == "model-a"
+    assert completion.usage is not None
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (2, 3)
+    assert raw.headers["x-switchboard-deployment"] == "alpha/model-a"
+    assert raw.headers["x-switchboard-attempts"] == "1"
+    assert raw.headers["x-request-id"]
+    body = upstream_body(fake)
+    assert body["messages"] == [{"role": "user", "content": "hello world"}]
+    assert body["max_tokens"] == 16  # OpenAI's legacy default when none is given
+    assert "prompt" not in body and "echo" not in body
+
+
+async def test_options_reach_the_upstream_and_n_stop_shape_the_answer(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    completion = await sdk.completions.create(
+        model="chain",
+        prompt=["one two three"],  # an array holding one prompt is that prompt
+        max_tokens=40,
+        temperature=0.5,
+        top_p=0.9,
+        n=2,
+        stop=[" three"],
+        presence_penalty=0.1,
+        frequency_penalty=0.2,
+        seed=7,
+        user="u-1",
+        logit_bias={"50256": -100},
+        best_of=2,  # equal to n: nothing to rank
+        extra_body={"top_k": 40},  # an OpenAI-compatible server's own option passes through
+    )
+    assert [(c.index, c.text) for c in completion.choices] == [
+        (0, "Echo: one two"),
+        (1, "Echo: one two"),
+    ]
+    body = upstream_body(fake)
+    expected = {"max_tokens": 40, "temperature": 0.5, "top_p": 0.9, "n": 2, "stop": [" three"]}
+    expected |= {"presence_penalty": 0.1, "frequency_penalty": 0.2, "seed": 7, "user": "u-1"}
+    expected |= {"logit_bias": {"50256": -100}, "top_k": 40}
+    assert {k: body.get(k) for k in expected} == expected
+    assert "best_of" not in body
+
+
+async def test_several_prompts_are_answered_together_in_openais_order(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    raw = await sdk.completions.with_raw_response.create(
+        model="chain", prompt=["one", "two three", "four"], n=2, echo=True, max_tokens=30
+    )
+    completion = valid(raw.parse())
+    # Prompt i's choice j at index i * n + j, as OpenAI orders them; one id for the answer.
+    assert [(c.index, c.text) for c in completion.choices] == [
+        (0, "oneEcho: one"),
+        (1, "oneEcho: one"),
+        (2, "two threeEcho: two three"),
+        (3, "two threeEcho: two three"),
+        (4, "fourEcho: four"),
+        (5, "fourEcho: four"),
+    ]
+    chats = [r.body for r in fake.state.calls() if r.path.endswith("/chat/completions")]
+    assert sorted(b["messages"][0]["content"] for b in chats) == ["four", "one", "two three"]
+    assert all(b["n"] == 2 and b["max_tokens"] == 30 for b in chats)
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == 1 + 2 + 1  # the three calls' usage added up
+    assert completion.usage.total_tokens == (
+        completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
+    assert raw.headers["x-switchboard-deployment"] == "alpha/model-a"
+
+
+async def test_one_failing_prompt_fails_the_request(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="9"))
+    with pytest.raises(openai.RateLimitError):
+        await sdk.completions.create(model="chain", prompt=["one", "two"])
+
+
+async def test_echo_prepends_the_prompt(sdk: openai.AsyncOpenAI) -> None:
+    completion = await sdk.completions.create(model="chain", prompt="Say: ", echo=True)
+    assert completion.choices[0].text == "Say: Echo: Say: "
+
+
+async def test_logprobs_in_the_legacy_shape(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    completion = valid(await sdk.completions.create(model="chain", prompt="a b", logprobs=2))
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None
+    assert logprobs.tokens == ["Echo: ", "a ", "b"]
+    assert logprobs.token_logprobs == [-0.25, -0.5, -0.75]
+    assert logprobs.text_offset == [0, 6, 8]
+    assert logprobs.top_logprobs == [
+        {"Echo: ": -0.25, "alt1": -1.25},
+        {"a ": -0.5, "alt1": -1.5},
+        {"b": -0.75, "alt1": -1.75},
+    ]
+    body = upstream_body(fake)
+    assert (body["logprobs"], body["top_logprobs"]) == (True, 2)
+    # Up to chat's bound of 20, beyond OpenAI's legacy 5 (SillyTavern asks for 10).
+    wide = await sdk.completions.create(model="chain", prompt="a b", logprobs=10)
+    assert wide.choices[0].logprobs is not None and wide.choices[0].logprobs.top_logprobs
+    assert [len(top) for top in wide.choices[0].logprobs.top_logprobs] == [10, 10, 10]
+
+
+async def test_stream_with_usage(sdk: openai.AsyncOpenAI) -> None:
+    stream = await sdk.completions.create(
+        model="chain",
+        prompt="one two three",
+        stream=True,
+        stream_options={"include_usage": True},
+        echo=True,
+    )
+    chunks = [chunk async for chunk in stream]  # (finish_reason: null while running, as OpenAI)
+    assert {c.id for c in chunks} == {chunks[0].id} and chunks[0].id.startswith("cmpl-")
+    assert {c.object for c in chunks} == {"text_completion"}
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == "one two threeEcho: one two three"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert finishes[-1] == "stop" and set(finishes[:-1]) == {None}
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
+
+
+async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOpenAI) -> None:
+    stream = await sdk.completions.create(model="chain", prompt="a b", logprobs=0, stream=True)
+    logprobs = [c.choices[0].logprobs async for c in stream if c.choices and c.choices[0].text]
+    assert [(lp.tokens, lp.text_offset) for lp in logprobs if lp is not None] == [
+        (["Echo: "], [0]),
+        (["a "], [6]),
+        (["b"], [8]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "param"),
+    [
+        ({"prompt": ["one", "two"], "stream": True}, "prompt"),
+        ({"prompt": ["p"] * 21}, "prompt"),
+        ({"prompt": [1, 2, 3]}, "prompt"),
+        ({"prompt": [[1, 2], [3]]}, "prompt"),
+        ({"prompt": 5}, "prompt"),
+        ({"prompt": "x", "suffix": "end"}, "suffix"),
+        ({"prompt": "x", "best_of": 3}, "best_of"),
+        ({"prompt": "x", "echo": True, "logprobs": 1}, "echo"),
+        ({"prompt": "x", "logprobs": 21}, "logprobs"),
+        ({"prompt": "x", "max_tokens": "many"}, "max_tokens"),
+    ],
+    ids=[
+        "several-prompts-streamed",
+        "21-prompts",
+        "tokens",
+        "token-lists",
+        "number",
+        "suffix",
+        "best_of",
+        "echo-logprobs",
+        "logprobs-21",
+        "max_tokens",
+    ],
+)
+async def test_what_a_chat_model_cannot_do_is_a_400_naming_the_field(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, options: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.completions.create(model="chain", **options)
+    assert caught.value.param == param
+    assert caught.value.type == "invalid_request_error"
+    assert fake.state.calls() == []
+
+
+async def test_an_unknown_model_and_an_upstream_failure_are_the_sdks_typed_errors(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    with pytest.raises(openai.NotFoundError):
+        await sdk.completions.create(model="no-such-model", prompt="hi")
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="9"))
+    with pytest.raises(openai.RateLimitError) as caught:
+        await sdk.completions.create(model="chain", prompt="hi", stream=True)
+    assert caught.value.response.headers["retry-after"] == "9"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+async def test_failover_stays_invisible(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+    raw = await sdk.completions.with_raw_response.create(model="chain", prompt="hi", stream=stream)
+    parsed = raw.parse()
+    if isinstance(parsed, Completion):
+        text = parsed.choices[0].text
+    else:
+        text = "".join([c.choices[0].text async for c in parsed if c.choices])
+    assert text == "Echo: hi"
+    assert raw.headers["x-switchboard-deployment"] == "beta/model-b"
+    assert raw.headers["x-switchboard-attempts"] == "2"
+
+
+async def test_a_failure_mid_stream_is_one_error_event_then_done(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack()
+    fake.state.set_scenario(Scenario(chunks=6, reset_after_chunks=3))  # every deployment
+    body = {"model": "chain", "prompt": "tell me a story", "stream": True}
+    answer = await stack.http.post("/v1/completions", json=body)
+    assert answer.status_code == 200
+    *_, error, done = events(answer.content)
+    assert done == b"data: [DONE]"
+    assert error_of(error)["type"] == "upstream_error"
+    assert [c["object"] for c in data_chunks(answer.content)] == ["text_completion"] * 2
+    stream = await stack.sdk.completions.create(model="chain", prompt="again", stream=True)
+    with pytest.raises(openai.APIError):
+        async for _ in stream:
+            pass
+    await stack.settled()

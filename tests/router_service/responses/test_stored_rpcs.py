@@ -1,0 +1,119 @@
+"""StoreResponse / LoadResponses on a real router: authenticated like Chat, scoped per client
+(another client's id, an unknown one and an expired one are one NOT_FOUND), with the limits of
+`responses:` (off, too large, TTL by the router's clock)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle, StartRouter
+from tests.router_service.auth.helpers import bearer, client, guarded_config
+
+A, B, EMBED_ONLY = "sk-client-a", "sk-client-b", "sk-embed-only"
+
+
+def stored(response_id: str, text: str = "hello") -> pb.StoreResponseRequest:
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)
+    return pb.StoreResponseRequest(
+        response=pb.StoredResponse(id=response_id, messages=[message], output_items_json=["{}"])
+    )
+
+
+async def start(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, **responses: Any
+) -> RouterHandle:
+    config = guarded_config(
+        fake.base_url,
+        client("a", A),
+        client("b", B),
+        client("e", EMBED_ONLY, scopes=["embed"]),
+        responses=responses,
+    )
+    return await start_router(config, clock=clock)
+
+
+async def load_error(router: RouterHandle, key: str, *ids: str) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await router.stub.LoadResponses(pb.LoadResponsesRequest(ids=ids), metadata=bearer(key))
+    return failed.value
+
+
+async def test_a_client_reads_back_its_own_responses_only(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    router = await start(fake, start_router, clock, store_ttl_s=60)
+    kept = await router.stub.StoreResponse(stored("resp_1"), metadata=bearer(A))
+    assert (kept.stored, kept.expires_unix) == (True, clock.now() + 60)
+    await router.stub.StoreResponse(stored("resp_2", "two"), metadata=bearer(A))
+    request = pb.LoadResponsesRequest(ids=["resp_2", "resp_1"])
+    loaded = await router.stub.LoadResponses(request, metadata=bearer(A))
+    assert [r.id for r in loaded.responses] == ["resp_2", "resp_1"]
+    assert loaded.responses[0].messages[0].text == "two"
+
+    # Another client's id, an unknown id and (below) an expired id: one and the same answer.
+    others = await load_error(router, B, "resp_1")
+    unknown = await load_error(router, A, "resp_1", "resp_9")
+    clock.advance(60)
+    expired = await load_error(router, A, "resp_1")
+    cases = ((others, 0, "resp_1"), (unknown, 1, "resp_9"), (expired, 0, "resp_1"))
+    for error, index, missing in cases:
+        details = details_from_rpc_error(error)
+        assert error.code() is grpc.StatusCode.NOT_FOUND
+        assert (details.reason, details.openai_param) == ("RESPONSE_NOT_FOUND", f"ids[{index}]")
+        assert details.message == f"Response with id '{missing}' not found."
+
+
+async def test_the_calls_need_a_client_key_with_the_chat_scope(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start(fake, start_router, ManualClock())
+    with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+        await router.stub.StoreResponse(stored("resp_1"))
+    assert anonymous.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.aio.AioRpcError) as embed_only:
+        await router.stub.StoreResponse(stored("resp_1"), metadata=bearer(EMBED_ONLY))
+    assert embed_only.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert (await load_error(router, EMBED_ONLY, "x")).code() is grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_too_large_and_turned_off_are_not_stored(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start(fake, start_router, ManualClock(), max_stored_bytes=100)
+    big = await router.stub.StoreResponse(stored("resp_big", "x" * 100), metadata=bearer(A))
+    assert (big.stored, big.reason) == (False, "too_large")
+    assert (await load_error(router, A, "resp_big")).code() is grpc.StatusCode.NOT_FOUND
+
+    off = await start(fake, start_router, ManualClock(), store=False)
+    answer = await off.stub.StoreResponse(stored("resp_1"), metadata=bearer(A))
+    assert (answer.stored, answer.reason) == (False, "disabled")
+    refused = await load_error(off, A, "resp_1")
+    assert refused.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "responses.store: false" in (refused.details() or "")
+
+
+async def test_bad_ids_are_refused_by_name(fake: FakeUpstream, start_router: StartRouter) -> None:
+    router = await start(fake, start_router, ManualClock())
+    for ids, param in (([], "ids"), (["ok", ""], "ids[1]"), (["r" * 129], "ids[0]")):
+        error = await load_error(router, A, *ids)
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert details_from_rpc_error(error).openai_param == param
+        assert "r" * 129 not in (error.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as no_id:
+        await router.stub.StoreResponse(stored(""), metadata=bearer(A))
+    assert no_id.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    not_json = stored("resp_1")
+    not_json.response.output_items_json.append("[1]")
+    with pytest.raises(grpc.aio.AioRpcError) as bad_item:
+        await router.stub.StoreResponse(not_json, metadata=bearer(A))
+    details = details_from_rpc_error(bad_item.value)
+    assert details.openai_param == "response.output_items_json[1]"

@@ -1,0 +1,58 @@
+"""Documents in memory are held to a byte budget (`state.memory_document_bytes`), oldest first,
+and expire by the injected clock; on Redis they never pass through the read cache."""
+
+from __future__ import annotations
+
+from router_service.clock import ManualClock
+from router_service.config import StateConfig
+from router_service.state import MemoryStateStore, RedisStateStore, open_store
+from tests.replicas.redis_fixtures import keys_under
+
+
+async def test_memory_budget_drops_the_oldest_first() -> None:
+    clock = ManualClock()
+    store = MemoryStateStore(clock, document_bytes=100)
+    assert await store.put_document("a", b"x" * 39, 60)  # 40 bytes with its name
+    assert await store.put_document("b", b"y" * 39, 60)
+    assert await store.put_document("c", b"z" * 39, 60)  # over 100: "a" goes
+    assert await store.get_documents(["a", "b", "c"]) == [None, b"y" * 39, b"z" * 39]
+    assert store.documents.size_bytes == 80
+    assert not await store.put_document("huge", b"h" * 100, 60)  # larger than the budget
+    assert await store.get_documents(["huge", "b"]) == [None, b"y" * 39]
+
+
+async def test_memory_budget_frees_expired_documents_before_live_ones() -> None:
+    clock = ManualClock()
+    store = MemoryStateStore(clock, document_bytes=100)
+    assert await store.put_document("o", b"x" * 39, 600)  # the oldest, still live
+    assert await store.put_document("s", b"y" * 39, 10)
+    clock.advance(10)
+    assert await store.put_document("n", b"z" * 39, 600)
+    assert await store.get_documents(["o", "n"]) == [b"x" * 39, b"z" * 39]
+    assert store.documents.size_bytes == 80
+
+
+async def test_open_store_takes_the_budget_from_config() -> None:
+    store = await open_store(StateConfig(memory_document_bytes=10))
+    assert isinstance(store, MemoryStateStore)
+    assert not await store.put_document("a", b"x" * 10, 60)
+    assert await store.put_document("a", b"x" * 9, 60)
+
+
+async def test_redis_documents_expire_and_skip_the_read_cache(
+    redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock()
+    store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    try:
+        await store.set_value("sticky", "v", 60)
+        assert await store.get_values(["sticky"]) == ["v"]  # the cache is working
+        before = store.read_cache_counts()
+        assert await store.put_document("resp:1", b"\xff\x00doc", 120)
+        for _ in range(3):
+            assert await store.get_documents(["resp:1"]) == [b"\xff\x00doc"]
+        assert store.read_cache_counts() == before  # neither hits nor misses: not cached
+        keys = keys_under(redis_url, redis_prefix)
+        assert 120_000 < keys[f"{redis_prefix}:doc:resp:1"] <= 121_000  # TTL plus slack
+    finally:
+        await store.aclose()

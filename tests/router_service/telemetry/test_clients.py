@@ -1,0 +1,64 @@
+"""What each client (app) used: requests and tokens by `switchboard.client` in the metrics, the
+client's name on the request span. Names come from the config (auth.clients[].name), so the label
+is bounded; keys never appear."""
+
+from __future__ import annotations
+
+from router_service.fake_upstream import FakeUpstream
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import StartRouter, base_config
+from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from tests.router_service.telemetry.spans import attrs, ended
+from tests.router_service.telemetry.test_metrics import samples, value
+
+SERVER_CHAT = "switchboard.v1.RouterService/Chat"
+
+
+async def test_requests_and_tokens_are_counted_per_client(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    config = guarded_config(
+        fake.base_url, client("chat-app", "sk-chat-app"), client("batch-job", "sk-batch-job")
+    )
+    router = await start_router(config)
+    chat_app, batch_job = bearer("sk-chat-app"), bearer("sk-batch-job")
+    answers = [
+        await router.stub.Chat(chat(text=text), metadata=chat_app) for text in ("one two", "three")
+    ]
+    stream = chat_stream(text="four five six")
+    stream.params.stream_options.include_usage = True
+    events = [e async for e in router.stub.ChatStream(stream, metadata=batch_job)]
+    usage = next(e.summary.usage for e in events if e.WhichOneof("event") == "summary")
+
+    found = samples(captured.prometheus_text())
+    requests = "switchboard_requests_total"
+    assert value(found, requests, switchboard_client="chat-app", switchboard_outcome="OK") == 2
+    assert value(found, requests, switchboard_client="batch-job", switchboard_stream="true") == 1
+    tokens = "switchboard_client_tokens_total"
+    by_batch = {"switchboard_client": "batch-job", "switchboard_model_group": "chain"}
+    assert value(found, tokens, gen_ai_token_type="input", **by_batch) == usage.prompt_tokens
+    assert value(found, tokens, gen_ai_token_type="output", **by_batch) == usage.completion_tokens
+    app_input = value(found, tokens, switchboard_client="chat-app", gen_ai_token_type="input")
+    assert app_input == sum(a.completion.usage.prompt_tokens for a in answers) > 0
+    assert not any("sk-" in label for (_, labels) in found for _, label in labels)
+
+
+async def test_open_access_is_counted_as_anonymous_and_named_on_the_span(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    await router.stub.Chat(chat())
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", switchboard_client="anonymous") == 1
+    assert value(found, "switchboard_client_tokens_total", switchboard_client="anonymous") > 0
+    trace = await ended(captured, SERVER_CHAT)
+    assert attrs(trace.one("chat chain"))["switchboard.client"] == "anonymous"
+
+
+async def test_the_request_span_names_the_client(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(guarded_config(fake.base_url, client("chat-app", "sk-chat-app")))
+    await router.stub.Chat(chat(), metadata=bearer("sk-chat-app"))
+    trace = await ended(captured, SERVER_CHAT)
+    assert attrs(trace.one("chat chain"))["switchboard.client"] == "chat-app"
