@@ -3,9 +3,11 @@
 A closed loop (`_load.closed_loop`) of `concurrency` workers for `duration_s`, each request drawn
 at random: what it does (a unary or streamed chat read to the end, a stream the client leaves
 after its first event, a request whose deadline expires while the upstream is slow, an
-embedding), which client key sends it (`clients`, by weight: some have an rpm limit the load
-exceeds), and which conversation it belongs to (a new prompt, a recurring or a fresh
-`x-session-id` / `session_id`, a recurring or a fresh `user`). Every answer is an outcome
+embedding; over HTTP also Responses API calls, stateless (`store: false`): unary, streamed to
+the end, or left after the first event), which client key sends it (`clients`, by weight:
+some have an rpm limit the load exceeds), and which conversation it belongs to (a new
+prompt, a recurring or a fresh `x-session-id` / `session_id`, a recurring or a fresh `user`).
+Every answer is an outcome
 (`stream:200`, `cut:cut`, `deadline:DEADLINE_EXCEEDED`, `chat:429` ...), counted; only what
 the mix cannot explain (a refused connection, a broken protocol) is an error. Prints one JSON
 line: the loop's results plus `outcomes`.
@@ -24,6 +26,7 @@ import os
 import random
 import sys
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +36,20 @@ CHAT_MODEL = "soak-mixed"  # fault deployments and healthy ones (benchmarks/soak
 SLOW_MODEL = "soak-slow"  # slow first byte, paced chunks: deadlines expire on it
 EMBED_MODEL = "soak-embed"
 # What a request does, by weight.
-ACTIONS = {"chat": 22, "stream": 22, "cut": 14, "deadline": 14, "embed": 14, "deadline-unary": 6}
+ACTIONS = {
+    "chat": 22,
+    "stream": 22,
+    "cut": 14,
+    "deadline": 14,
+    "embed": 14,
+    "deadline-unary": 6,
+    "responses": 8,
+    "responses-stream": 8,
+    "responses-cut": 4,
+}
+# The Responses API is the edge's: the router's gRPC API has chat calls only.
+HTTP_ONLY = frozenset({"responses", "responses-stream", "responses-cut"})
+_STREAMED = frozenset({"stream", "cut", "deadline", "responses-stream", "responses-cut"})
 # Which conversation it belongs to, by weight.
 IDENTITIES = {
     "prompt": 30,
@@ -63,8 +79,9 @@ class Mix:
         self.key_weights = [float(c["weight"]) for c in spec["clients"]]
         self.outcomes: collections.Counter[str] = collections.Counter()
         # `actions`: a subset of ACTIONS to send (to tell which kind of request grows what)
-        chosen = spec.get("actions") or list(ACTIONS)
-        self.actions = {name: weight for name, weight in ACTIONS.items() if name in chosen}
+        self.actions = actions_for(spec["transport"], spec.get("actions") or ())
+        if not self.actions:
+            raise ValueError(f"no action of {spec.get('actions')} goes over {spec['transport']}")
         self._tag = f"{os.getpid()}-{spec.get('seed', 0)}"
         self._sent = 0
 
@@ -81,14 +98,17 @@ class Mix:
             session = f"soak-session-{self.rng.randrange(_POOL)}"
         elif identity == "fresh-session":
             session = uuid.uuid4().hex
+        prompt = f"soak {self._tag}-{self._sent}" if identity == "prompt" else "soak"
         if action == "embed":
             body: dict[str, Any] = {"model": EMBED_MODEL, "input": [f"soak {self._sent}"]}
+        elif action in HTTP_ONLY:
+            body = {"model": CHAT_MODEL, "input": prompt, "max_output_tokens": 16, "store": False}
+            body["stream"] = action in _STREAMED
         else:
-            prompt = f"soak {self._tag}-{self._sent}" if identity == "prompt" else "soak"
             model = SLOW_MODEL if action.startswith("deadline") else CHAT_MODEL
             body = {"model": model, "messages": [{"role": "user", "content": prompt}]}
             body["max_tokens"] = 16
-            body["stream"] = action in ("stream", "cut", "deadline")
+            body["stream"] = action in _STREAMED
         if identity == "pool-user":
             body["user"] = f"soak-user-{self.rng.randrange(_POOL)}"
         elif identity == "fresh-user":
@@ -97,6 +117,17 @@ class Mix:
         # the middle of its chunks; everything else has time to fail over.
         timeout = {"deadline": 0.8, "deadline-unary": 0.25}.get(action, 30.0)
         return Request(action, key, body, session, timeout)
+
+
+def actions_for(transport: str, chosen: Iterable[str] = ()) -> dict[str, int]:
+    """The actions (and weights) a load sends over `transport`: `chosen` ones (empty: all) that
+    go over it."""
+    wanted = set(chosen) or set(ACTIONS)
+    return {
+        name: weight
+        for name, weight in ACTIONS.items()
+        if name in wanted and (transport == "http" or name not in HTTP_ONLY)
+    }
 
 
 # ---- HTTP, through the edge --------------------------------------------------------------------
@@ -108,28 +139,43 @@ async def _http_call(session: Any, base: str, req: Request) -> str:
     headers = {"authorization": f"Bearer {req.key}", "content-type": "application/json"}
     if req.session:
         headers["x-session-id"] = req.session
+    responses = req.action in HTTP_ONLY
     path = "/v1/embeddings" if req.action == "embed" else "/v1/chat/completions"
+    path = "/v1/responses" if responses else path
     data = json.dumps(req.body).encode()
     timeout = aiohttp.ClientTimeout(total=req.timeout_s)
     async with session.post(base + path, data=data, headers=headers, timeout=timeout) as response:
         if response.status != 200 or not req.body.get("stream"):
             await response.read()
             return str(response.status)
-        return await _read_sse(response, cut=req.action == "cut")
+        cut = req.action.endswith("cut")
+        return await _read_sse(response, cut=cut, responses=responses)
 
 
-async def _read_sse(response: Any, *, cut: bool) -> str:
+# How a Responses API stream ends (by its events' names; their data all carry an `error`
+# field, null but for a failure): complete, cut short (max_output_tokens), or failed.
+_RESPONSES_END = (b"event: response.completed", b"event: response.incomplete")
+_RESPONSES_FAILED = (b"event: response.failed", b"event: error")
+
+
+async def _read_sse(response: Any, *, cut: bool, responses: bool = False) -> str:
     """`cut`: leave after the first event (the connection is closed, not given back);
-    otherwise read to the end: `200`, `200+error` (an error event), `200-unfinished`."""
+    otherwise read to the end: `200`, `200+error` (an error event, or `response.failed`),
+    `200-unfinished` (no `[DONE]`, or for the Responses API no final event)."""
     errored = done = False
     async for line in response.content:
+        if responses and line.startswith(b"event:"):
+            errored = errored or line.startswith(_RESPONSES_FAILED)
+            done = done or line.startswith(_RESPONSES_END + _RESPONSES_FAILED)
+            continue
         if not line.startswith(b"data:"):
             continue
         if cut:
             response.close()
             return "cut"
-        errored = errored or b'"error"' in line
-        done = line.strip() == b"data: [DONE]"
+        if not responses:
+            errored = errored or b'"error"' in line
+            done = done or line.strip() == b"data: [DONE]"
     return "200+error" if errored else "200" if done else "200-unfinished"
 
 

@@ -6,7 +6,8 @@ last sample). From the Prometheus text of router (`--metrics-port`) and edge (`G
 the series and the distinct label values (a label that takes a new value per caller, session
 or request grows them), and gauges that must come back to zero at rest: open streams, and the
 router's in-flight key leases. From the router's AdminService (GetRoutingStats): the sessions it
-lists (active, banned or skipped by thread protection; kept with TTLs). No process exposes its
+lists (active, banned or skipped by thread protection; kept with TTLs). Rows of backends
+(`_soak_backends.py`: Redis, the OTLP sink) come from their samplers. No process exposes its
 asyncio task count or the state store's map sizes, so neither is sampled: their growth would
 show in RSS, and in `--trace`'s object counts and allocation sites.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from benchmarks._procs import Proc, cpu_seconds, memory_kib, open_fds, status_sum
@@ -37,10 +38,27 @@ TOLERANCES: dict[str, Tolerance] = {
     "leases": Tolerance(absolute=6),
     # TTL-bounded: steady under a steady load, but that load itself wobbles.
     "sessions": Tolerance(absolute=50, relative=0.25),
+    "keys": Tolerance(absolute=100, relative=0.25),
+    # Redis (`--state redis`, `_soak_backends.py`): the whole server's figures, which other
+    # users of a shared Redis move too. Per-key tracking that never let go grew ~36 k keys and
+    # ~3.9 MiB a minute.
+    "used_mib": Tolerance(absolute=2.0, relative=0.05),
+    "tracking_keys": Tolerance(absolute=1000, relative=0.1),
+    "tracking_items": Tolerance(absolute=1000, relative=0.1),
+    "tracking_prefixes": Tolerance(absolute=4),
 }
 # What must be back at zero once the load has stopped (`at_rest`).
 ZERO_AT_REST = ("streams", "leases")
-_HEADINGS = {"rss_mib": "RSS MiB", "fds": "fds", "threads": "thr", "cpu_ms": "ms/req"}
+_HEADINGS = {
+    "rss_mib": "RSS MiB",
+    "fds": "fds",
+    "threads": "thr",
+    "cpu_ms": "ms/req",
+    "used_mib": "used MiB",
+    "tracking_keys": "trk keys",
+    "tracking_items": "trk items",
+    "tracking_prefixes": "trk pfx",
+}
 
 
 @dataclass
@@ -59,8 +77,13 @@ class Probe:
     _last: tuple[float, float] | None = None  # (CPU seconds, requests) at the last sample
 
 
-def sample(probes: Mapping[str, Probe]) -> Sample:
-    return {name: _figures(probe) for name, probe in probes.items()}
+def sample(
+    probes: Mapping[str, Probe],
+    samplers: Mapping[str, Callable[[], dict[str, float]]] | None = None,
+) -> Sample:
+    """Each process's figures, then each sampler's row (Redis, the OTLP sink)."""
+    rows = {name: _figures(probe) for name, probe in probes.items()}
+    return rows | {name: read() for name, read in (samplers or {}).items()}
 
 
 def _figures(probe: Probe) -> dict[str, float]:
@@ -202,16 +225,18 @@ def table(samples: Sequence[tuple[float, Sample]]) -> list[str]:
 
 
 def verdict_lines(trends: Mapping[tuple[str, str], Judged]) -> list[str]:
+    width = max([9, *(len(figure) for _, figure in trends)])
     lines = [
-        f"{'process':9} {'figure':9} {'start':>9} {'end':>9} {'slope/min':>10} "
+        f"{'process':9} {'figure':{width}} {'start':>9} {'end':>9} {'slope/min':>10} "
         f"{'rise':>9} {'allowed':>8}  verdict"
     ]
     for (process, figure), judged in trends.items():
         tr = judged.trend
         allowed = f"{tr.allowed:>8.2f}" if judged.judged else f"{'-':>8}"
         lines.append(
-            f"{process:9} {figure:9} {_cell(tr.start, figure):>9} {_cell(tr.end, figure):>9} "
-            f"{tr.slope_per_min:>+10.3f} {tr.rise:>+9.2f} {allowed}  {judged.word}"
+            f"{process:9} {figure:{width}} {_cell(tr.start, figure):>9} "
+            f"{_cell(tr.end, figure):>9} {tr.slope_per_min:>+10.3f} {tr.rise:>+9.2f} {allowed}  "
+            f"{judged.word}"
         )
     return lines
 
@@ -268,5 +293,5 @@ def report(
 def _cell(value: float | None, figure: str) -> str:
     if value is None or value < 0:
         return "-"
-    digits = {"rss_mib": 1, "cpu_ms": 2}.get(figure, 0)
+    digits = {"rss_mib": 1, "used_mib": 1, "cpu_ms": 2}.get(figure, 0)
     return f"{value:.{digits}f}"

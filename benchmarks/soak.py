@@ -13,6 +13,9 @@ slope over the second half (the first is warm-up) and whether it stays flat with
 (`_trend.py`), and whether streams, leases, descriptors and threads are back at rest once the
 load stopped. `--trace` runs router and edge under tracemalloc (`_memtrace.py`) and prints
 what grew between the middle and the end (RSS then says nothing: tracing costs memory).
+`--state redis` keeps the router's state on the local Redis (and samples Redis itself),
+`--tracing` exports every span to an OTLP sink (and samples what it received): see
+`_soak_backends.py`.
 
 The config keeps every TTL short (sessions' sticky 30 s, thread protection 20 s, cooldowns
 2 s, probes 2-8 s): state that lives as long as its TTL then reaches its steady size within
@@ -30,12 +33,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks._memtrace import read_report
 from benchmarks._procs import Proc, ProcessGroup, free_port, sigterm_as_interrupt
-from benchmarks._soak_load import ACTIONS
+from benchmarks._soak_backends import Backends, backend_lines, backends
+from benchmarks._soak_load import ACTIONS, actions_for
 from benchmarks._soak_sample import (
     Probe,
     Sample,
@@ -143,7 +148,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--transport", choices=["both", "http", "grpc"], default="both", help="load's way in"
     )
-    return p.parse_args(argv)
+    p.add_argument(
+        "--state",
+        choices=["memory", "redis"],
+        default="memory",
+        help="the router's state store (redis: 127.0.0.1:6379, a key prefix of the run's own)",
+    )
+    p.add_argument(
+        "--tracing", action="store_true", help="router and edge export every span (OTLP sink)"
+    )
+    args = p.parse_args(argv)
+    if unknown := set(args.actions) - set(ACTIONS):
+        p.error(f"--actions: no such action {', '.join(sorted(unknown))}")
+    if args.transport == "grpc" and not actions_for("grpc", args.actions):
+        p.error(f"--actions: none of {','.join(args.actions)} goes over {args.transport}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,12 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     tmp = RESULTS / f"soak-{time.strftime('%Y%m%dT%H%M%S')}"
     tmp.mkdir(parents=True, exist_ok=True)
     print(f"soak: {args.minutes:g} min at c={args.concurrency}; logs in {tmp}", flush=True)
-    with sigterm_as_interrupt(), ProcessGroup(tmp) as group:
-        result = run(args, group, tmp)
+    try:
+        with sigterm_as_interrupt(), ProcessGroup(tmp) as group:
+            result = run(args, group, tmp)
+    except RuntimeError as exc:  # no Redis, a config that does not load, a process that died
+        print(f"soak: {exc}", file=sys.stderr)
+        return 2
     (tmp / "soak.json").write_text(json.dumps(result, indent=1))
     samples = [(t, row) for t, row in result["samples"]]
     lines, problems = report(samples, result["after"], NOT_JUDGED)
-    print("\n".join(lines))
+    print("\n".join([*lines, *backend_lines(result["backends"])]))
     return 1 if problems else 0
 
 
@@ -164,6 +187,19 @@ def run(args: argparse.Namespace, group: ProcessGroup, tmp: Path) -> dict[str, A
     scenarios = tmp / "scenarios.yaml"
     scenarios.write_text(SCENARIOS)
     upstream_system, upstream = start_upstream(group, scenarios)
+    with backends(group, state=args.state, tracing=args.tracing) as extra:
+        result = _run_switchboard(args, group, tmp, upstream, upstream_system.procs[0], extra)
+    return {**result, "backends": extra.notes}  # notes: taken once router and edge stopped
+
+
+def _run_switchboard(
+    args: argparse.Namespace,
+    group: ProcessGroup,
+    tmp: Path,
+    upstream: str,
+    upstream_proc: Proc,
+    extra: Backends,
+) -> dict[str, Any]:
     metrics_port = free_port()
     trace_out = tmp / "memtrace"
 
@@ -176,7 +212,8 @@ def run(args: argparse.Namespace, group: ProcessGroup, tmp: Path) -> dict[str, A
         group,
         upstream,
         tmp,
-        config_text=lambda port: soak_config(upstream, port),
+        env=extra.env,
+        config_text=lambda port: soak_config(upstream, port) + extra.config,
         router_args=["--metrics-port", str(metrics_port)],
         launcher=launcher,
     )
@@ -199,22 +236,29 @@ def run(args: argparse.Namespace, group: ProcessGroup, tmp: Path) -> dict[str, A
             requests="http_server_request_duration_seconds_count",
             gauges={"streams": "switchboard_streams_active"},
         ),
-        "upstream": Probe(upstream_system.procs[0]),
+        "upstream": Probe(upstream_proc),
     }
-    before = sample(probes)
+
+    def sample_all() -> Sample:
+        return sample(probes, extra.samplers)
+
+    before = sample_all()
     loads = _start_loads(args, edge_base, router.grpc_target)
-    samples = _sample_while(loads, probes, args, upstream, [router_proc, edge_proc], before)
+    traced = [router_proc, edge_proc]
+    samples = _sample_while(loads, probes, sample_all, args, upstream, traced, before)
     outcomes = _finish_loads(loads)
     time.sleep(args.settle)  # streams the load left are noticed gone, leases released
-    after = sample(probes)
-    traced = {"router": router_proc, "edge": edge_proc}
-    reports = _trace_reports(trace_out, traced) if args.trace else {}
+    after = sample_all()
+    named = {"router": router_proc, "edge": edge_proc}
+    reports = _trace_reports(trace_out, named) if args.trace else {}
     return {"samples": samples, "after": after, "loads": outcomes, "trace": reports}
 
 
 def _start_loads(args: argparse.Namespace, edge: str, target: str) -> list[subprocess.Popen[str]]:
     clients = [{"key": key, "weight": w} for key, _, w in CLIENTS.values() if w]
-    http = {"both": max(1, args.concurrency * 2 // 3), "http": args.concurrency, "grpc": 0}
+    # All of it over HTTP when no chosen action goes over gRPC (the Responses API's alone).
+    split = max(1, args.concurrency * 2 // 3) if actions_for("grpc", args.actions) else 0
+    http = {"both": split or args.concurrency, "http": args.concurrency, "grpc": 0}
     http = http[args.transport]
     common = {"duration_s": args.minutes * 60, "clients": clients, "seed": args.seed}
     common["actions"] = args.actions
@@ -233,13 +277,14 @@ def _start_loads(args: argparse.Namespace, edge: str, target: str) -> list[subpr
 def _sample_while(
     loads: list[subprocess.Popen[str]],
     probes: dict[str, Probe],
+    sample_all: Callable[[], Sample],
     args: argparse.Namespace,
     upstream: str,
     traced: list[Proc],
     before: Sample,
 ) -> list[tuple[float, Sample]]:
-    """`before` (t = 0), then a sample every `interval` until the loads end; the invalid key
-    re-armed (`rearm`); with --trace, the first memory report half-way."""
+    """`before` (t = 0), then a sample (`sample_all`) every `interval` until the loads end; the
+    invalid key re-armed (`rearm`); with --trace, the first memory report half-way."""
     started = time.monotonic()
     samples: list[tuple[float, Sample]] = [(0.0, before)]
     print("\n".join(table(samples)), flush=True)
@@ -257,7 +302,7 @@ def _sample_while(
             for proc in traced:
                 os.kill(proc.pid, signal.SIGUSR2)
         if now >= next_sample:
-            samples.append((round(now - started, 1), sample(probes)))
+            samples.append((round(now - started, 1), sample_all()))
             if not at_half and now >= started + args.minutes * 30:
                 at_half = {name: probe.series for name, probe in probes.items()}
             print(table(samples)[-1], flush=True)

@@ -86,9 +86,11 @@ class RedisStateStore(StateStore):
         read_cache: bool = True,
     ) -> None:
         self._client = client
-        # Deadlines and values read once, then from memory until Redis says they changed.
-        self.cache = ReadCache(client, clock) if read_cache else None
         self.prefix = prefix
+        # Deadlines and values read once, then from memory until Redis says they changed: the
+        # only kinds read through the cache, so the only prefixes Redis reports writes under.
+        tracked = (self._key("dl", ""), self._key("val", ""))
+        self.cache = ReadCache(client, tracked, clock) if read_cache else None
         self._clock = clock
         # Lease ids and marks are unique across replicas: a random instance tag and a counter.
         self._instance = secrets.token_hex(6)

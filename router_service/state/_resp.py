@@ -76,10 +76,9 @@ class _Connection(asyncio.Protocol):
         self.broken: BaseException | None = None
         # Replies nobody waits for (a subscribed connection's messages) go here when set.
         self.on_push: Callable[[Any], None] | None = None
-        # Called once when the connection breaks or closes (the read cache forgets then).
+        # Called once when the connection breaks or closes (the read cache's subscriber: its
+        # tracking ends with it).
         self.on_lost: Callable[[], None] | None = None
-        # The client id this connection's key tracking reports to (see _tracking.py).
-        self.tracking_to: int | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -213,8 +212,6 @@ class RespClient:
         self._locks = [asyncio.Lock() for _ in self._slots]
         self._turn = 0
         self._closed = False
-        # Called when a pooled connection breaks or closes (set by the read cache).
-        self.on_connection_lost: Callable[[], None] | None = None
 
     async def execute(self, *command: Arg, lazy: bool = False) -> Any:
         """One command's reply; an error reply raises `RedisReplyError`. `lazy`: the command
@@ -249,8 +246,8 @@ class RespClient:
         return await self._connect()
 
     async def connection(self) -> _Connection:
-        """The connection the next commands go to (made if needed); callers that must prepare
-        it first (the read cache's tracking) send on it themselves."""
+        """The connection the next commands go to (made if needed); callers that must act on
+        that connection itself (a script's undo, after it on the same connection) send on it."""
         if self._closed:
             raise ConnectionError("the redis client is closed")
         index = self._turn
@@ -267,7 +264,6 @@ class RespClient:
             connection = self._slots[index]
             if connection is None or connection.broken is not None:
                 connection = self._slots[index] = await self._connect()
-                connection.on_lost = self.on_connection_lost
             return connection
 
     async def _connect(self) -> _Connection:

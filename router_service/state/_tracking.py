@@ -1,31 +1,42 @@
 """ReadCache: cooldowns, session rules and sticky choices read from Redis, kept until Redis says
-they changed (server-assisted client-side caching: `CLIENT TRACKING`, RESP2 redirect mode).
+they changed (server-assisted client-side caching: `CLIENT TRACKING`, broadcast mode, RESP2).
 
 Every routed request reads the same few keys before anything else (its deployments' cooldowns,
 its session's bans and sticky deployment) and they seldom change: a round trip each time was a
 third of what the Redis backend added to a call. Here a replica reads a key from Redis once and
 then from memory, until Redis reports that someone (any replica, this one included) wrote it.
 
-How: one subscriber connection per replica (`CLIENT ID`, then `SUBSCRIBE __redis__:invalidate`);
-each pooled connection turns tracking on, redirected to it, in OPTIN mode, and a cached read
-is `CLIENT CACHING YES` + `MGET` in one write, so only those keys are tracked (never the keys the
-Lua scripts read). What can go wrong, and what is done:
+How: one subscriber connection per replica. It takes its `CLIENT ID`, turns tracking on for
+itself in BCAST mode over the cached key kinds' prefixes only (`{prefix}:dl:` and
+`{prefix}:val:`, given by the store; never the kinds not read through the cache: writes to those
+would be reported for nothing), redirected to itself, then `SUBSCRIBE __redis__:invalidate`.
+Redis then reports every write under those prefixes, by anyone, to that connection; reads are
+plain `MGET`s on the pooled connections. Why broadcast and not OPTIN (per-key tracking, as
+before): Redis keeps every key an OPTIN client ever read in its tracking table until that key is
+written (even after the client is gone), so keys read once and never written (each new session's
+sticky and ban keys) piled up there, ~30 k keys and ~4 MiB of Redis memory a minute under the
+soak (`benchmarks/README.md`, "Slow leaks"); BCAST keeps one entry per prefix. Why tracking on
+the subscriber and not on the pooled connections: in BCAST mode every tracking connection gets
+its own copy of each invalidation, and the subscriber's loss is then the one failure that ends
+tracking. Not NOLOOP: this replica's own writes (on the pooled connections) are reported too.
+What can go wrong, and what is done:
 
 - An invalidation may overtake the reply of a read of the same key (two connections): a key
   invalidated while its read is in flight is not kept.
 - This replica's own write is known before Redis's invalidation comes back: the writer forgets
   the key before the write and again when it is done (`forget`), so its next read goes to
   Redis.
-- A lost connection (the subscriber, or a pooled one whose tracked keys Redis then forgets):
-  everything cached is dropped; the cache fills again once the subscriber is back.
-- A server that refuses tracking (older than 6, some proxies): logged once, and every read goes
-  to Redis as before.
+- A lost subscriber (tracking ends with it): everything cached is dropped, and reads in flight
+  are not kept; reads go uncached until a subscriber is back (the next read makes one). A lost
+  pooled connection loses nothing: tracking does not live there.
+- A server that refuses tracking (older than 6, some proxies, an ACL): logged once, and every
+  read goes to Redis as before.
 - A connection that dies without telling (a silent network partition) stops invalidations
   unnoticed: no entry is used more than `max_age_s` after it was read, whatever happens.
 
 Entries are the stored strings; whether a deadline is in force or a value has expired is decided
 at each read against the clock, so time alone never makes an entry wrong. At most `max_keys`
-entries are kept (oldest dropped first).
+entries are kept (oldest dropped first), and only keys under the tracked prefixes.
 """
 
 from __future__ import annotations
@@ -55,12 +66,15 @@ class ReadCache:
     def __init__(
         self,
         client: RespClient,
+        prefixes: Sequence[str],
         clock: Clock = SYSTEM_CLOCK,
         *,
         max_keys: int = 10_000,
         max_age_s: float = 10.0,
     ) -> None:
         self._client = client
+        # The key prefixes Redis reports writes under (no prefix may start with another).
+        self._prefixes = tuple(prefixes)
         self._clock = clock
         self._max_keys = max_keys
         self._max_age_s = max_age_s
@@ -77,7 +91,6 @@ class ReadCache:
         self.hits = 0
         self.misses = 0
         self.invalidations = 0
-        client.on_connection_lost = self.flush
 
     def cached(self, keys: Sequence[str]) -> list[str | None] | None:
         """Every key's stored string (None: absent) if all are cached, else None."""
@@ -96,28 +109,19 @@ class ReadCache:
 
     async def mget(self, keys: Sequence[str], after: Sequence[Command] = ()) -> list[Any]:
         """`MGET keys` then the `after` commands, in one round trip, keeping what the MGET found
-        while Redis tracks it; the replies as `RespClient.pipeline` gives them."""
-        connection = await self._client.connection()
-        prefix = await self._tracking_commands(connection) if self.enabled else []
+        while Redis reports changes to it; the replies as `RespClient.pipeline` gives them."""
+        if not (self.enabled and await self._subscribed() is not None):
+            return await self._client.pipeline([("MGET", *keys), *after])  # kept nowhere
         ticket = next(self._tickets)
-        if prefix:
-            for key in keys:
-                self._filling[key] = ticket
-        commands = [*prefix, ("MGET", *keys), *after]
+        for key in keys:  # from here on, an invalidation of one of them makes the reply stale
+            self._filling[key] = ticket
         try:
-            got = await replies(connection.send(commands))
-        except BaseException:
+            got = await self._client.pipeline([("MGET", *keys), *after])
+            if isinstance(got[0], list):
+                self._fill(keys, got[0], ticket)
+        finally:
             self._unfill(keys, ticket)
-            raise
-        head, rest = got[: len(prefix)], got[len(prefix) :]
-        refused = first_error(head)
-        if refused is not None:
-            connection.tracking_to = None
-            self._tracking_failed(refused)
-        elif prefix and isinstance(rest[0], list):
-            self._fill(keys, rest[0], ticket, connection)
-        self._unfill(keys, ticket)
-        return rest
+        return got
 
     def forget(self, key: str) -> None:
         """This replica writes `key`: its next read goes to Redis."""
@@ -135,23 +139,6 @@ class ReadCache:
             self._subscriber = None
 
     # -- tracking ---------------------------------------------------------------------------------
-    async def _tracking_commands(self, connection: _Connection) -> list[Command]:
-        """What to send before a cached read on `connection`: tracking on (again, when the
-        subscriber changed since), then OPTIN's opt-in for the next command."""
-        subscriber_id = await self._subscribed()
-        if subscriber_id is None:
-            return []
-        commands: list[Command] = []
-        if connection.tracking_to != subscriber_id:
-            if connection.tracking_to is not None:
-                commands.append(("CLIENT", "TRACKING", "OFF"))
-            # Not NOLOOP: a key this replica read and then wrote on the same connection must
-            # be invalidated too (a read that raced the write may have kept the old value).
-            commands.append(("CLIENT", "TRACKING", "ON", "REDIRECT", subscriber_id, "OPTIN"))
-            connection.tracking_to = subscriber_id
-        commands.append(("CLIENT", "CACHING", "YES"))
-        return commands
-
     async def _subscribed(self) -> int | None:
         """The subscriber's client id, connecting it first if needed; None if it cannot be."""
         if self._subscriber is not None and self._subscriber.broken is None:
@@ -172,21 +159,32 @@ class ReadCache:
             subscriber.on_push = self._message
             subscriber.on_lost = self.flush
             try:
-                client_id, subscribed = await replies(
-                    subscriber.send([("CLIENT", "ID"), ("SUBSCRIBE", _CHANNEL)])
-                )
+                client_id = await self._track(subscriber)
             except BaseException:
                 subscriber.close()
                 raise
-            # Either refused (an ACL without CLIENT or SUBSCRIBE, a proxy): no invalidation
-            # would ever arrive, so nothing may be kept.
-            refused = first_error((client_id, subscribed))
-            if refused is not None:
+            if client_id is None:
                 subscriber.close()
-                self._refused(refused)
                 return None
-            self._subscriber, self._subscriber_id = subscriber, int(client_id)
-            return self._subscriber_id
+            self._subscriber, self._subscriber_id = subscriber, client_id
+            return client_id
+
+    async def _track(self, subscriber: _Connection) -> int | None:
+        """Tracking on `subscriber` (broadcast over our prefixes, reported to itself), and its
+        subscription to the reports: its client id, or None if the server refused either (no
+        invalidation would ever arrive, so nothing may be kept)."""
+        (client_id,) = await replies(subscriber.send([("CLIENT", "ID")]))
+        if isinstance(client_id, RedisReplyError):
+            self._refused(client_id)
+            return None
+        tracking: Command = ("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST")
+        for prefix in self._prefixes:
+            tracking = (*tracking, "PREFIX", prefix)
+        refused = first_error(await replies(subscriber.send([tracking, ("SUBSCRIBE", _CHANNEL)])))
+        if refused is not None:
+            self._refused(refused)
+            return None
+        return int(client_id)
 
     def _message(self, message: Any) -> None:
         """A pushed `message` on the invalidation channel: the keys that changed, or None when
@@ -203,16 +201,15 @@ class ReadCache:
         for key in keys:
             self.forget(key)
 
-    def _fill(
-        self, keys: Sequence[str], values: list[Any], ticket: int, connection: _Connection
-    ) -> None:
+    def _fill(self, keys: Sequence[str], values: list[Any], ticket: int) -> None:
         subscriber = self._subscriber
-        if connection.broken is not None or subscriber is None or subscriber.broken is not None:
-            return  # whatever Redis tracked for us there is gone
-        entries, filling = self._entries, self._filling
+        if subscriber is None or subscriber.broken is not None:
+            return  # tracking ended with it: nothing read may be kept
+        entries, filling, prefixes = self._entries, self._filling, self._prefixes
         now = self._clock.monotonic()
         for key, value in zip(keys, values, strict=True):
-            if filling.get(key) == ticket:  # not invalidated while the read was in flight
+            # Not invalidated while the read was in flight, and a key Redis reports writes of.
+            if filling.get(key) == ticket and key.startswith(prefixes):
                 entries.pop(key, None)  # re-inserted: the oldest entries stay first
                 entries[key] = (value, now)
         while len(entries) > self._max_keys:
@@ -223,17 +220,6 @@ class ReadCache:
         for key in keys:
             if filling.get(key) == ticket:
                 del filling[key]
-
-    def _tracking_failed(self, error: RedisReplyError) -> None:
-        if "redirect" in str(error).lower():
-            # The subscriber went away between its `CLIENT ID` and this connection's tracking:
-            # the next read subscribes again.
-            if self._subscriber is not None:
-                self._subscriber.close()
-                self._subscriber = None
-            self.flush()
-            return
-        self._refused(error)
 
     def _refused(self, error: RedisReplyError) -> None:
         if self.enabled:

@@ -88,15 +88,16 @@ def redis_addresses(replica: RouterHandle) -> dict[str, list[str]]:
     shared = redis_store(replica)
     pooled = [c for c in shared._client._slots if c is not None and c.broken is None]
     subscriber = shared.cache._subscriber if shared.cache is not None else None
-
-    def address(connection: Any) -> str:
-        host, port = connection._transport.get_extra_info("sockname")[:2]
-        return f"{host}:{port}"
-
     return {
-        "pooled": [address(c) for c in pooled],
-        "subscriber": [address(subscriber)] if subscriber is not None else [],
+        "pooled": [client_address(c) for c in pooled],
+        "subscriber": [client_address(subscriber)] if subscriber is not None else [],
     }
+
+
+def client_address(connection: Any) -> str:
+    """One of our Redis connections as Redis names it (`CLIENT KILL ADDR`)."""
+    host, port = connection._transport.get_extra_info("sockname")[:2]
+    return f"{host}:{port}"
 
 
 def kill_redis_clients(redis_url: str, addresses: list[str]) -> None:

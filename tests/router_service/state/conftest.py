@@ -1,3 +1,3 @@
-from tests.replicas.redis_fixtures import redis_prefix, redis_url
+from tests.replicas.redis_fixtures import private_redis, redis_prefix, redis_url
 
-__all__ = ["redis_prefix", "redis_url"]
+__all__ = ["private_redis", "redis_prefix", "redis_url"]
