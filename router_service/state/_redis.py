@@ -24,8 +24,9 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
 Documents are read with a plain MGET that bypasses the read cache: they are large and read a
 few times at most, so keeping them in memory (or having Redis track them) would only cost.
 
-Redis errors (error replies, lost connections, timeouts) become `StoreUnavailableError` here and
-nowhere else.
+Redis errors (error replies, lost connections, timeouts) become `StoreUnavailableError` at one
+boundary (`_redis_entries.translated`), around every call here and nowhere else; how each kind's
+entries are written and read back lives there too.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import contextlib
 import itertools
 import math
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from router_service.clock import SYSTEM_CLOCK, Clock
@@ -46,30 +47,20 @@ from router_service.state._base import (
     SlotGrant,
     SlotRequest,
     StateStore,
-    StoreUnavailableError,
 )
+from router_service.state._redis_entries import SLACK_MS as _SLACK_MS
+from router_service.state._redis_entries import (
+    live_buckets,
+    live_deadlines,
+    live_documents,
+    live_values,
+    ttl_px,
+)
+from router_service.state._redis_entries import opt as _opt
+from router_service.state._redis_entries import translated as _translated
 from router_service.state._resp import RespClient
-from router_service.state._resp_wire import Command, RedisReplyError, checked, pairs, raw
+from router_service.state._resp_wire import Command, checked, pairs
 from router_service.state._tracking import ReadCache
-
-# How long a key outlives the last instant it can matter (clock skew between replicas).
-_SLACK_MS = 1000
-
-
-@contextlib.contextmanager
-def _translated(undo: Callable[[], Awaitable[object]] | None = None) -> Iterator[None]:
-    """The one boundary where redis (and socket) errors become ours. `undo`: what takes the
-    write back if the connection failed before its reply (Redis may have run it)."""
-    try:
-        yield
-    except RedisReplyError as exc:  # Redis answered: the write did not happen
-        raise StoreUnavailableError(f"redis: {exc}") from exc
-    except OSError as exc:  # ConnectionError, TimeoutError
-        raise StoreUnavailableError(f"redis: {exc}", undo=undo) from exc
-
-
-def _opt(value: int | None) -> str:
-    return "" if value is None else str(value)
 
 
 class RedisStateStore(StateStore):
@@ -221,10 +212,11 @@ class RedisStateStore(StateStore):
         keys = [self._key("dl", n) for n in deadlines] + [self._key("val", n) for n in values]
         with _translated():
             stored, counts = await self._mget(keys, self._held_commands(held))
+        now = self._clock.now()
         return Reading(
-            self._live_deadlines(stored[: len(deadlines)]),
+            live_deadlines(stored[: len(deadlines)], now),
             [int(c) for c in counts],
-            self._live_values(stored[len(deadlines) :]),
+            live_values(stored[len(deadlines) :], now),
         )
 
     async def _mget(
@@ -270,15 +262,7 @@ class RedisStateStore(StateStore):
             return []
         with _translated():
             stored, _ = await self._mget([self._key("dl", n) for n in names])
-        return self._live_deadlines(stored)
-
-    def _live_deadlines(self, stored: Sequence[str | None]) -> list[float]:
-        now = self._clock.now()
-        out = []
-        for value in stored:
-            until = float(value) if value is not None else 0.0
-            out.append(until if until > now else 0.0)
-        return out
+        return live_deadlines(stored, self._clock.now())
 
     async def clear_deadline(self, name: str) -> None:
         key = self._key("dl", name)
@@ -288,31 +272,18 @@ class RedisStateStore(StateStore):
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
-        expiry = self._clock.now() + ttl_s
-        ttl_ms = max(0, math.ceil(ttl_s * 1000)) + _SLACK_MS
-        entry = f"{expiry!r}|{value}"
+        entry = f"{self._clock.now() + ttl_s!r}|{value}"
         key = self._key("val", name)
         with _translated():
             async with self._writing(key):
-                await self._client.execute("SET", key, entry, "PX", ttl_ms)
+                await self._client.execute("SET", key, entry, "PX", ttl_px(ttl_s))
 
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         if not names:
             return []
         with _translated():
             stored, _ = await self._mget([self._key("val", n) for n in names])
-        return self._live_values(stored)
-
-    def _live_values(self, stored: Sequence[str | None]) -> list[str | None]:
-        now = self._clock.now()
-        out: list[str | None] = []
-        for entry in stored:
-            if entry is None:
-                out.append(None)
-                continue
-            expiry, _, value = str(entry).partition("|")
-            out.append(value if float(expiry) > now else None)
-        return out
+        return live_values(stored, self._clock.now())
 
     # -- groups --------------------------------------------------------------------------------
     def _group_keys(self, group: str) -> list[str]:
@@ -370,27 +341,15 @@ class RedisStateStore(StateStore):
             commands.append(("ZRANGE", self._key("bkti", name), "0", "-1", "WITHSCORES"))
         with _translated():
             replies = checked(await self._client.pipeline(commands))
-        now = self._clock.now()
-        out = []
-        for fields, index in pairs(replies):
-            live: dict[int, dict[str, float]] = {
-                int(bucket): {} for bucket, expiry in pairs(index) if float(expiry) > now
-            }
-            for key, total in pairs(fields):
-                bucket, _, field = key.partition("|")
-                if int(bucket) in live:
-                    live[int(bucket)][field] = float(total)
-            out.append(live)
-        return out
+        return [live_buckets(fields, index, self._clock.now()) for fields, index in pairs(replies)]
 
     # -- documents -----------------------------------------------------------------------------
     async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
         # The expiry is written beside the data, so that the replicas' clock decides, as for
         # values; Redis's own TTL (a little later) removes the key.
         entry = f"{self._clock.now() + ttl_s!r}|".encode() + data
-        ttl_ms = max(0, math.ceil(ttl_s * 1000)) + _SLACK_MS
         with _translated():
-            await self._client.execute("SET", self._key("doc", name), entry, "PX", ttl_ms)
+            await self._client.execute("SET", self._key("doc", name), entry, "PX", ttl_px(ttl_s))
         return True
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
@@ -398,12 +357,7 @@ class RedisStateStore(StateStore):
             return []
         with _translated():
             stored = await self._client.execute("MGET", *[self._key("doc", n) for n in names])
-        now = self._clock.now()
-        out: list[bytes | None] = []
-        for entry in stored:
-            expiry, _, data = raw(entry).partition(b"|") if entry is not None else (b"0", b"", b"")
-            out.append(data if float(expiry) > now else None)
-        return out
+        return live_documents(stored, self._clock.now())
 
     def read_cache_counts(self) -> dict[str, int]:
         cache = self.cache

@@ -1,0 +1,96 @@
+"""How the Redis store's entries are written and read back, and the one boundary where Redis
+errors become ours (`translated`).
+
+Deadlines, values and documents carry their expiry (the writing replica's clock) in the entry,
+and Redis's own TTL, a little later (`SLACK_MS`), removes the key: the replicas' clock decides
+whether an entry is in force, as in the memory store, and Redis only cleans up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any
+
+from router_service.state._base import StoreUnavailableError
+from router_service.state._resp_wire import RedisReplyError, pairs, raw
+
+__all__ = [
+    "SLACK_MS",
+    "live_buckets",
+    "live_deadlines",
+    "live_documents",
+    "live_values",
+    "opt",
+    "translated",
+    "ttl_px",
+]
+
+# How long a key outlives the last instant it can matter (clock skew between replicas).
+SLACK_MS = 1000
+
+
+@contextlib.contextmanager
+def translated(undo: Callable[[], Awaitable[object]] | None = None) -> Iterator[None]:
+    """The one boundary where redis (and socket) errors become ours. `undo`: what takes the
+    write back if the connection failed before its reply (Redis may have run it)."""
+    try:
+        yield
+    except RedisReplyError as exc:  # Redis answered: the write did not happen
+        raise StoreUnavailableError(f"redis: {exc}") from exc
+    except OSError as exc:  # ConnectionError, TimeoutError
+        raise StoreUnavailableError(f"redis: {exc}", undo=undo) from exc
+
+
+def opt(value: int | None) -> str:
+    """An optional limit as a script argument ("": none)."""
+    return "" if value is None else str(value)
+
+
+def ttl_px(ttl_s: float) -> int:
+    """The `PX` of an entry in force for `ttl_s`: Redis removes it a little after."""
+    return max(0, math.ceil(ttl_s * 1000)) + SLACK_MS
+
+
+def live_deadlines(stored: Sequence[str | None], now: float) -> list[float]:
+    """Stored deadlines ("until"), 0.0 for those absent or past."""
+    out = []
+    for value in stored:
+        until = float(value) if value is not None else 0.0
+        out.append(until if until > now else 0.0)
+    return out
+
+
+def live_values(stored: Sequence[str | None], now: float) -> list[str | None]:
+    """Stored values ("expiry|value"), None for those absent or expired."""
+    out: list[str | None] = []
+    for entry in stored:
+        if entry is None:
+            out.append(None)
+            continue
+        expiry, _, value = str(entry).partition("|")
+        out.append(value if float(expiry) > now else None)
+    return out
+
+
+def live_documents(stored: Sequence[Any], now: float) -> list[bytes | None]:
+    """Stored documents (b"expiry|data"), None for those absent or expired."""
+    out: list[bytes | None] = []
+    for entry in stored:
+        expiry, _, data = raw(entry).partition(b"|") if entry is not None else (b"0", b"", b"")
+        out.append(data if float(expiry) > now else None)
+    return out
+
+
+def live_buckets(fields: Any, index: Any, now: float) -> dict[int, dict[str, float]]:
+    """One name's buckets still in force (HGETALL of its totals, ZRANGE of its buckets' expiry
+    WITHSCORES): bucket -> field -> total."""
+    live: dict[int, dict[str, float]] = {
+        int(bucket): {} for bucket, expiry in pairs(index) if float(expiry) > now
+    }
+    for key, total in pairs(fields):
+        bucket, _, field = key.partition("|")
+        if int(bucket) in live:
+            live[int(bucket)][field] = float(total)
+    return live
