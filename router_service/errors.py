@@ -11,6 +11,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── AuthenticationError       missing or unknown client key           UNAUTHENTICATED / 401
     ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
     ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
+    │   └── BudgetExhaustedError  client key's token budget used up       RESOURCE_EXHAUSTED / 429
     ├── NoCapacityError           every key busy or limited               RESOURCE_EXHAUSTED / 429
     │   └── NoUsableKeyError      every key disabled (credentials, quota) UNAVAILABLE / 503
     ├── DeadlineExceededError     the caller's deadline passed            DEADLINE_EXCEEDED / 504
@@ -141,6 +142,19 @@ class ClientRateLimitedError(SwitchboardError):
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message, code="rate_limit_exceeded")
         self.retry_after_s = retry_after_s
+
+
+class BudgetExhaustedError(ClientRateLimitedError):
+    """A caller used up its token budget for the day or month (`auth.clients[].tokens_per_day`
+    / `tokens_per_month`): OpenAI's own word for it is `insufficient_quota` (a 429 that waiting a
+    minute does not cure: RetryInfo says when the period ends)."""
+
+    reason = Outcome.QUOTA_EXHAUSTED.name
+    openai_type = "insufficient_quota"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.code = "insufficient_quota"
 
 
 class DeadlineExceededError(SwitchboardError):

@@ -26,6 +26,8 @@ class Caller:
     rpm: int | None = None
     tpm: int | None = None
     max_concurrent_streams: int | None = None
+    tokens_per_day: int | None = None
+    tokens_per_month: int | None = None
     anonymous: bool = False
 
     @classmethod
@@ -37,6 +39,8 @@ class Caller:
             rpm=client.rpm,
             tpm=client.tpm,
             max_concurrent_streams=client.max_concurrent_streams,
+            tokens_per_day=client.tokens_per_day,
+            tokens_per_month=client.tokens_per_month,
         )
 
     def may_use(self, model: str) -> bool:
@@ -46,6 +50,10 @@ class Caller:
     @property
     def limited(self) -> bool:
         return self.rpm is not None or self.tpm is not None
+
+    @property
+    def budgeted(self) -> bool:
+        return self.tokens_per_day is not None or self.tokens_per_month is not None
 
 
 ANONYMOUS = Caller(name="anonymous", scopes=_ALL_SCOPES, anonymous=True)

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from router_service.auth._audit import AuditEvent, AuditOutcome, audit
+from router_service.auth._budgets import BudgetTicket, TokenBudgets
 from router_service.auth._callers import Authenticator, Caller, bearer_token
 from router_service.auth._limits import CallerLimits, RateTicket
 from router_service.auth._methods import MethodRule
+from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig
 from router_service.errors import AuthenticationError, ModelNotFoundError, PermissionDeniedError
 from router_service.keys import fingerprint
@@ -33,7 +35,7 @@ class Attempt:
 class Admission:
     """A call that was let in: its caller, and the stream slot it holds until `close()`."""
 
-    __slots__ = ("_closed", "_limits", "_stream_lease", "_ticket", "caller")
+    __slots__ = ("_budget", "_budgets", "_closed", "_limits", "_stream_lease", "_ticket", "caller")
 
     def __init__(
         self,
@@ -41,17 +43,23 @@ class Admission:
         limits: CallerLimits,
         ticket: RateTicket | None,
         stream_lease: str | None,
+        budgets: TokenBudgets,
+        budget: BudgetTicket | None = None,
     ) -> None:
         self.caller = caller
         self._limits = limits
         self._ticket = ticket
         self._stream_lease = stream_lease
+        self._budgets = budgets
+        self._budget = budget
         self._closed = False
 
     async def settle(self, used_tokens: int) -> None:
-        """Correct the caller's tpm window with the tokens the call really used."""
+        """Correct the caller's tpm window and budgets with the tokens the call really used."""
         ticket, self._ticket = self._ticket, None
+        budget, self._budget = self._budget, None
         await self._limits.settle(ticket, used_tokens)
+        await self._budgets.settle(budget, used_tokens)
 
     async def close(self) -> None:
         """Give the stream slot back; idempotent."""
@@ -68,10 +76,12 @@ class Gate:
         *,
         max_tokens_ceiling: int,
         known_model: Callable[[str], bool],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._authenticator = Authenticator(config)
         self._audit_admitted = config.audit == "all"
         self._limits = CallerLimits(store)
+        self._budgets = TokenBudgets(store, clock)
         self._ceiling = max_tokens_ceiling
         self._known_model = known_model
 
@@ -131,17 +141,20 @@ class Gate:
         if stream_ttl_s is not None:
             lease = await self._limits.open_stream(caller, stream_ttl_s)
         try:
-            ticket = None
+            ticket, budget = None, None
             if rule.counted:
                 tokens = 0
-                # Estimated for a tpm limit only: the estimate reads every message.
-                if rule.tokens is not None and caller.tpm is not None:
+                # Estimated for a tpm limit or a budget only: the estimate reads every message.
+                if rule.tokens is not None and (caller.tpm is not None or caller.budgeted):
                     tokens = rule.tokens(request)
+                # The budget is checked first: a call it refuses takes no place in the rpm window.
+                budget = await self._budgets.check(caller, tokens)
                 ticket = await self._limits.count(caller, tokens)
+                await self._budgets.count(budget)
         except BaseException:
             await self._limits.close_stream(caller, lease)
             raise
-        return Admission(caller, self._limits, ticket, lease)
+        return Admission(caller, self._limits, ticket, lease, self._budgets, budget)
 
     def _audit(
         self,

@@ -40,6 +40,17 @@ class ClientKeyConfig(_Strict):
     max_concurrent_streams: int | None = Field(
         default=None, ge=1, description="Streams open at once; unset: no limit."
     )
+    tokens_per_day: int | None = Field(
+        default=None,
+        ge=1,
+        description="Token budget per UTC day (input + output); once used up, calls are refused "
+        "with 429 insufficient_quota until midnight UTC. Unset: none.",
+    )
+    tokens_per_month: int | None = Field(
+        default=None,
+        ge=1,
+        description="Token budget per UTC calendar month, as tokens_per_day. Unset: none.",
+    )
 
     @model_validator(mode="before")
     @classmethod

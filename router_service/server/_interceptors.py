@@ -244,4 +244,5 @@ def gate_for(runtime: Runtime) -> Gate:
         runtime.store,
         max_tokens_ceiling=config.server.max_tokens_ceiling,
         known_model=known_model,
+        clock=runtime.clock,
     )

@@ -1,0 +1,130 @@
+"""A caller's token budgets: so many tokens per UTC day or calendar month, shared by replicas.
+
+Platform teams give each app a budget of upstream usage; rpm and tpm smooth its traffic but
+do not cap what it spends. The tokens a client used in the current period are a counter in the
+StateStore's buckets (`client:<name>:tokens:day` / `:month`, one bucket per period, expiring
+when it ends), so replicas on Redis share them. A call is admitted while the period's count is
+below the budget; its estimate (as tpm's) is counted at once and replaced by the usage it
+reported, so a stream the caller leaves early still counts what it was expected to cost.
+
+A soft limit: calls admitted together may all pass a nearly spent budget (the overshoot is
+bounded by what is in flight). Refused: `BudgetExhaustedError`, 429 `insufficient_quota`, with
+RetryInfo / Retry-After until the period ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from router_service.auth._callers import Caller
+from router_service.clock import Clock
+from router_service.errors import BudgetExhaustedError
+from router_service.state import StateStore
+
+__all__ = ["BudgetTicket", "TokenBudgets"]
+
+_FIELD = "tokens"
+_DAY_S = 86_400.0
+# Buckets outlive their period a little: a replica whose clock is behind still reads its own.
+_SLACK_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    name: str
+    bucket: Callable[[float], int]  # the period an instant falls in
+    end: Callable[[int], float]  # when that period ends (Unix seconds)
+    limit: Callable[[Caller], int | None]
+    words: str
+
+
+def _month(now: float) -> int:
+    day = dt.datetime.fromtimestamp(now, dt.UTC)
+    return day.year * 12 + day.month - 1
+
+
+def _month_end(bucket: int) -> float:
+    year, month = divmod(bucket + 1, 12)
+    return dt.datetime(year, month + 1, 1, tzinfo=dt.UTC).timestamp()
+
+
+_PERIODS = (
+    _Period(
+        "day",
+        lambda now: math.floor(now / _DAY_S),
+        lambda bucket: (bucket + 1) * _DAY_S,
+        lambda caller: caller.tokens_per_day,
+        "per day; it renews at 00:00 UTC",
+    ),
+    _Period(
+        "month",
+        _month,
+        _month_end,
+        lambda caller: caller.tokens_per_month,
+        "per month; it renews on the 1st, 00:00 UTC",
+    ),
+)
+
+
+@dataclass(slots=True)
+class BudgetTicket:
+    """One admitted call's place in its caller's budgets: (counter, bucket, end) each, and the
+    estimate counted there until the call reports its usage."""
+
+    counters: list[tuple[str, int, float]]
+    estimate: int
+
+
+class TokenBudgets:
+    def __init__(self, store: StateStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def check(self, caller: Caller, estimate: int) -> BudgetTicket | None:
+        """Raise BudgetExhaustedError when one of `caller`'s budgets is used up; else the
+        ticket that counts `estimate` against them (`count`, once the call is admitted). None
+        when the caller has no budget."""
+        if not caller.budgeted:
+            return None
+        now = self._clock.now()
+        periods = [(p, limit) for p in _PERIODS if (limit := p.limit(caller)) is not None]
+        names = [_counter(caller, p) for p, _ in periods]
+        found = await self._store.read_buckets(names)
+        counters = []
+        for (period, limit), name, buckets in zip(periods, names, found, strict=True):
+            bucket, end = period.bucket(now), period.end(period.bucket(now))
+            used = buckets.get(bucket, {}).get(_FIELD, 0.0)
+            if used >= limit:
+                raise BudgetExhaustedError(
+                    f"Client '{caller.name}' used its budget of {limit} tokens {period.words} "
+                    f"(used {int(used)}).",
+                    retry_after_s=max(1.0, end - now),
+                )
+            counters.append((name, bucket, end))
+        return BudgetTicket(counters, estimate)
+
+    async def count(self, ticket: BudgetTicket | None) -> None:
+        """Count an admitted call's estimate."""
+        if ticket is not None:
+            await self._add(ticket, ticket.estimate)
+
+    async def settle(self, ticket: BudgetTicket | None, used: int) -> None:
+        """Replace the estimate by the tokens the call reported (none reported: it stays)."""
+        if ticket is None or used <= 0 or used == ticket.estimate:
+            return
+        await self._add(ticket, used - ticket.estimate)
+
+    async def _add(self, ticket: BudgetTicket, tokens: int) -> None:
+        if tokens == 0:
+            return
+        now = self._clock.now()
+        for name, bucket, end in ticket.counters:
+            ttl_s = max(_SLACK_S, end - now + _SLACK_S)
+            await self._store.add_to_bucket(name, bucket, {_FIELD: float(tokens)}, ttl_s)
+
+
+def _counter(caller: Caller, period: _Period) -> str:
+    return f"client:{caller.name}:tokens:{period.name}"

@@ -1,0 +1,131 @@
+"""Token budgets per client (`tokens_per_day`, `tokens_per_month`): counted from the calls' usage
+(the estimate until a call reports), refused with 429 insufficient_quota until the period ends,
+shared by replicas on Redis, per client. Time is a ManualClock set near the periods' ends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import grpc
+import openai
+import pytest
+
+from clients import details_from_rpc_error
+from router_service.clock import ManualClock, SystemClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter
+from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+
+ALICE = "sk-alice-budget-0123"
+BOB = "sk-bob-budget-0123"
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> ManualClock:
+    return ManualClock(dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC).timestamp())
+
+
+class NoonForever(SystemClock):
+    """Real waits (a stream's timers run), and a wall clock that stays at one noon: the day
+    never turns during the test."""
+
+    def now(self) -> float:
+        return dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC).timestamp()
+
+
+async def used_up(router: RouterHandle, key: str) -> tuple[int, grpc.aio.AioRpcError]:
+    """Call until refused: the tokens the admitted calls reported, and the refusal."""
+    spent = 0
+    for _ in range(50):
+        try:
+            answer = await router.stub.Chat(chat(text="one two three"), metadata=bearer(key))
+        except grpc.aio.AioRpcError as exc:
+            return spent, exc
+        spent += answer.completion.usage.total_tokens
+    raise AssertionError("never refused")
+
+
+def budgeted(fake: FakeUpstream, **alice: Any) -> dict[str, Any]:
+    return guarded_config(fake.base_url, client("alice", ALICE, **alice), client("bob", BOB))
+
+
+async def test_a_day_budget_refuses_until_midnight_utc(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = at(2026, 12, 4, 23, 0)
+    router = await start_router(budgeted(fake, tokens_per_day=20), clock=clock)
+    spent, refused = await used_up(router, ALICE)
+    assert 20 <= spent < 20 + 8  # admitted while under the budget; the last one may pass it
+    assert refused.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = details_from_rpc_error(refused)
+    assert (details.reason, details.openai_type) == ("QUOTA_EXHAUSTED", "insufficient_quota")
+    assert details.openai_code == "insufficient_quota"
+    assert details.retry_after_s == 3600  # until 00:00 UTC
+    assert "budget of 20 tokens per day" in details.message
+    calls = len(fake.state.calls())
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert len(fake.state.calls()) == calls  # a refused call never reaches an upstream
+    await router.stub.Chat(chat(), metadata=bearer(BOB))  # budgets are per client
+    clock.advance(3600)  # a new day
+    await router.stub.Chat(chat(), metadata=bearer(ALICE))
+
+
+async def test_a_month_budget_renews_on_the_first(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = at(2026, 12, 31, 23, 59)
+    router = await start_router(budgeted(fake, tokens_per_month=10), clock=clock)
+    _, refused = await used_up(router, ALICE)
+    assert details_from_rpc_error(refused).retry_after_s == 60  # until 2027-01-01 00:00 UTC
+    clock.advance(60)
+    await router.stub.Chat(chat(), metadata=bearer(ALICE))
+
+
+async def test_an_open_stream_counts_its_estimate_until_it_reports(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The estimate counts max_tokens in full from admission; a stream that never reports its
+    # usage (its caller left) keeps it.
+    router = await start_router(budgeted(fake, tokens_per_day=100), clock=NoonForever())
+    fake.state.set_scenario(Scenario(stall_after_chunks=3))  # the usage would come at the end
+    call = router.stub.ChatStream(chat_stream(max_tokens=140), metadata=bearer(ALICE))
+    async for _ in call:
+        break  # the stream is open: its first event came
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+    call.cancel()  # the caller leaves: the estimate stays counted
+    fake.state.clear_scenarios()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+
+
+async def test_replicas_on_redis_share_a_budget(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    config = budgeted(fake, tokens_per_day=20)
+    config["state"] = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    clock = at(2026, 12, 4, 12)
+    one = await start_router(config, clock=clock)
+    other = await start_router(config, clock=clock)
+    await used_up(one, ALICE)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await other.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+
+
+async def test_the_sdk_sees_openais_insufficient_quota(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
+) -> None:
+    router = await start_router(budgeted(fake, tokens_per_day=5), clock=at(2026, 12, 4, 12))
+    edge = await start_edge(router)
+    sdk = openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key=ALICE, max_retries=0)
+    async with sdk:
+        ask: Any = {"model": "chain", "messages": [{"role": "user", "content": "one two three"}]}
+        await sdk.chat.completions.create(**ask)
+        with pytest.raises(openai.RateLimitError) as caught:
+            await sdk.chat.completions.create(**ask)
+    assert caught.value.code == "insufficient_quota"
+    assert caught.value.type == "insufficient_quota"
+    assert caught.value.response.headers["retry-after"] == str(12 * 3600)
