@@ -10,6 +10,7 @@ Unauthenticated callers (open mode) share theirs with each other, as they share 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import orjson
@@ -22,10 +23,16 @@ from router_service.errors import InvalidRequestError, ResponseNotFoundError
 from router_service.sessions import client_scoped
 from router_service.state import StateStore
 
-__all__ = ["MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
+__all__ = ["ENTRY_BYTES", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
 
 MAX_IDS = 64  # ids per LoadResponses: one request's previous response and item references
 MAX_ID_BYTES = 128  # ids name responses, they do not carry data (and errors repeat them)
+# What a stored response costs its client's quota besides its bytes: its key and entry, so that
+# many tiny documents are not free.
+ENTRY_BYTES = 512
+_QUOTA_FIELD = "bytes"
+# A quota bucket outlives its period a little: a replica whose clock is behind still reads it.
+_QUOTA_SLACK_S = 60.0
 
 
 class StoredResponses:
@@ -44,9 +51,28 @@ class StoredResponses:
         ttl_s = self._config.store_ttl_s
         if len(data) > self._config.max_stored_bytes:
             return pb.StoreResponseResponse(stored=False, reason="too_large")
+        if not await self._within_quota(client, len(data) + ENTRY_BYTES):
+            return pb.StoreResponseResponse(stored=False, reason="over_quota")
         if not await self._store.put_document(_name(client, response.id), data, ttl_s):
             return pb.StoreResponseResponse(stored=False, reason="too_large")  # for memory
         return pb.StoreResponseResponse(stored=True, expires_unix=self._clock.now() + ttl_s)
+
+    async def _within_quota(self, client: str, size: int) -> bool:
+        """Count `size` against what `client` stored this period (`client_stored_bytes` per
+        `store_ttl_s`, in the store's buckets: shared by replicas); False, and nothing counted,
+        when it does not fit. Documents live one period, so the client holds at most the bytes
+        of this period and the last: twice the quota. A soft cap (calls checked together may
+        pass it by one document each), as token budgets are."""
+        period_s = self._config.store_ttl_s
+        bucket = math.floor(self._clock.now() / period_s)
+        name = _quota_name(client)
+        (buckets,) = await self._store.read_buckets([name])
+        used = buckets.get(bucket, {}).get(_QUOTA_FIELD, 0.0)
+        if used + size > self._config.client_stored_bytes:
+            return False
+        ttl_s = (bucket + 1) * period_s - self._clock.now() + _QUOTA_SLACK_S
+        await self._store.add_to_bucket(name, bucket, {_QUOTA_FIELD: float(size)}, ttl_s)
+        return True
 
     async def load(self, client: str, ids: Sequence[str]) -> list[pb.StoredResponse]:
         """`client`'s responses of `ids`, in order; ResponseNotFoundError names the first one
@@ -71,6 +97,11 @@ class StoredResponses:
                 raise ResponseNotFoundError(response_id, param=f"ids[{i}]")
             found.append(response)
         return found
+
+
+def _quota_name(client: str) -> str:
+    # Hashed like the documents' names: a client's name is configuration, not a key part.
+    return "resp-bytes:" + client_scoped(client, "")
 
 
 def _name(client: str, response_id: str) -> str:

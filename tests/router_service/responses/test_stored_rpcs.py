@@ -14,6 +14,7 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
+from router_service.responses import ENTRY_BYTES
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
@@ -117,3 +118,24 @@ async def test_bad_ids_are_refused_by_name(fake: FakeUpstream, start_router: Sta
         await router.stub.StoreResponse(not_json, metadata=bearer(A))
     details = details_from_rpc_error(bad_item.value)
     assert details.openai_param == "response.output_items_json[1]"
+
+
+async def test_a_client_stores_up_to_its_quota_per_period_and_others_keep_theirs(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # StoreResponse is not counted in rpm (the edge's follow-up of a counted chat call): without
+    # a byte quota one client filled Redis (or the memory store's shared room) in a loop.
+    clock = ManualClock()
+    size = len(stored("resp_0", "x" * 1000).response.SerializeToString()) + ENTRY_BYTES
+    router = await start(fake, start_router, clock, store_ttl_s=60, client_stored_bytes=3 * size)
+    answers = [
+        await router.stub.StoreResponse(stored(f"resp_{i}", "x" * 1000), metadata=bearer(A))
+        for i in range(4)
+    ]
+    assert [(a.stored, a.reason) for a in answers] == [(True, "")] * 3 + [(False, "over_quota")]
+    assert (await load_error(router, A, "resp_3")).code() is grpc.StatusCode.NOT_FOUND
+    other = await router.stub.StoreResponse(stored("resp_b", "x" * 1000), metadata=bearer(B))
+    assert other.stored  # a quota of its own
+    clock.advance(60)  # the next period
+    again = await router.stub.StoreResponse(stored("resp_4", "x" * 1000), metadata=bearer(A))
+    assert again.stored
