@@ -12,7 +12,7 @@ from router_service.auth._audit import AuditEvent, AuditOutcome, audit
 from router_service.auth._budgets import BudgetTicket, TokenBudgets
 from router_service.auth._callers import Authenticator, Caller, bearer_token
 from router_service.auth._limits import CallerLimits, RateTicket
-from router_service.auth._methods import MethodRule
+from router_service.auth._methods import Bounds, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig
 from router_service.errors import AuthenticationError, ModelNotFoundError, PermissionDeniedError
@@ -75,6 +75,7 @@ class Gate:
         store: StateStore,
         *,
         max_tokens_ceiling: int,
+        max_n: int = 8,
         known_model: Callable[[str], bool],
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -82,7 +83,7 @@ class Gate:
         self._audit_admitted = config.audit == "all"
         self._limits = CallerLimits(store)
         self._budgets = TokenBudgets(store, clock)
-        self._ceiling = max_tokens_ceiling
+        self._bounds = Bounds(max_tokens_ceiling, max_n)
         self._known_model = known_model
 
     @property
@@ -126,7 +127,7 @@ class Gate:
         a stream slot too. Raises InvalidRequestError, ModelNotFoundError, PermissionDeniedError
         or ClientRateLimitedError."""
         if rule.validate is not None:
-            rule.validate(request, self._ceiling)
+            rule.validate(request, self._bounds)
         model = rule.model(request) if rule.model is not None else ""
         if model and not caller.may_use(model):
             if not self._known_model(model):

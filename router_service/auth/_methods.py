@@ -16,7 +16,16 @@ from router_service.config import ClientScope
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import InvalidRequestError
 
-__all__ = ["ADMIN_SERVICE", "ROUTER_SERVICE", "RULES", "MethodRule", "check_max_tokens", "rule_for"]
+__all__ = [
+    "ADMIN_SERVICE",
+    "ROUTER_SERVICE",
+    "RULES",
+    "Bounds",
+    "MethodRule",
+    "check_choices",
+    "check_max_tokens",
+    "rule_for",
+]
 
 ROUTER_SERVICE = "/switchboard.v1.RouterService/"
 ADMIN_SERVICE = "/switchboard.v1.AdminService/"
@@ -25,11 +34,19 @@ _CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True, slots=True)
+class Bounds:
+    """What the router holds a request's fields to (`server:`)."""
+
+    max_tokens: int  # `max_tokens_ceiling`
+    max_n: int = 8  # `max_n`
+
+
+@dataclass(frozen=True, slots=True)
 class MethodRule:
     scope: ClientScope
     model: Callable[[Any], str] | None = None  # the model a request names
     tokens: Callable[[Any], int] | None = None  # its cost estimate, for the caller's tpm
-    validate: Callable[[Any, int], None] | None = None  # request checks, given the ceiling
+    validate: Callable[[Any, Bounds], None] | None = None  # request checks, given the bounds
     usage: Callable[[Any], int] | None = None  # tokens really used, from a response message
     counted: bool = True  # counts against the caller's rpm
 
@@ -45,6 +62,21 @@ def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
                     param=field,
                     code="invalid_value",
                 )
+
+
+def check_choices(params: chat_pb2.ChatParams, max_n: int) -> None:
+    """`n` between 1 and the router's bound: each choice is generated (and paid for) upstream."""
+    if params.HasField("n") and not 1 <= params.n <= max_n:
+        raise InvalidRequestError(
+            f"Invalid value for 'n': {params.n}. It must be between 1 and {max_n}.",
+            param="n",
+            code="invalid_value",
+        )
+
+
+def _check_chat(request: Any, bounds: Bounds) -> None:
+    check_max_tokens(request.params, bounds.max_tokens)
+    check_choices(request.params, bounds.max_n)
 
 
 def embed_tokens(params: embeddings_pb2.EmbeddingParams) -> int:
@@ -73,7 +105,7 @@ _CHAT = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
     tokens=lambda request: estimate_chat_tokens(request.params),
-    validate=lambda request, ceiling: check_max_tokens(request.params, ceiling),
+    validate=_check_chat,
     usage=_chat_usage,
 )
 

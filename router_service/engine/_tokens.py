@@ -29,4 +29,6 @@ def estimate_chat_tokens(params: chat_pb2.ChatParams) -> int:
         output = params.max_tokens
     else:
         output = _DEFAULT_OUTPUT_TOKENS
-    return chars // _CHARS_PER_TOKEN + 4 * len(params.messages) + max(0, output)
+    # Each of `n` choices is generated (and billed) upstream: a budget or tpm counts them all.
+    choices = params.n if params.HasField("n") and params.n > 1 else 1
+    return chars // _CHARS_PER_TOKEN + 4 * len(params.messages) + max(0, output) * choices

@@ -243,6 +243,7 @@ def gate_for(runtime: Runtime) -> Gate:
         config.auth,
         runtime.store,
         max_tokens_ceiling=config.server.max_tokens_ceiling,
+        max_n=config.server.max_n,
         known_model=known_model,
         clock=runtime.clock,
     )

@@ -247,3 +247,22 @@ async def test_a_failure_mid_stream_is_one_error_event_then_done(
         async for _ in stream:
             pass
     await stack.settled()
+
+
+async def test_n_is_bounded_by_the_router_for_chat_and_legacy_completions(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # n multiplies what the upstream generates and bills (a legacy request: prompts × n): an
+    # unbounded n (OpenAI's own limit is 128) let one call cost hundreds of answers.
+    with pytest.raises(openai.BadRequestError) as completions:
+        await sdk.completions.create(model="chain", prompt=["a", "b"], n=9)
+    with pytest.raises(openai.BadRequestError) as chat:
+        await sdk.chat.completions.create(
+            model="chain", messages=[{"role": "user", "content": "hi"}], n=1000
+        )
+    for refused, n in ((completions.value, 9), (chat.value, 1000)):
+        assert refused.param == "n"
+        assert f"Invalid value for 'n': {n}. It must be between 1 and 8." in refused.message
+    assert fake.state.count() == 0
+    answered = await sdk.completions.create(model="chain", prompt="a", n=8)  # the default bound
+    assert len(answered.choices) == 8

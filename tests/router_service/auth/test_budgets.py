@@ -101,6 +101,23 @@ async def test_an_open_stream_counts_its_estimate_until_it_reports(
         await router.stub.Chat(chat(), metadata=bearer(ALICE))
 
 
+async def test_the_estimate_counts_every_choice_of_n(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # n choices are n answers upstream: an abandoned stream with n=4 counted one max_tokens,
+    # so n multiplied what a budget (or tpm) let through unreported.
+    router = await start_router(budgeted(fake, tokens_per_day=100), clock=NoonForever())
+    fake.state.set_scenario(Scenario(stall_after_chunks=3))
+    call = router.stub.ChatStream(chat_stream(max_tokens=30, n=4), metadata=bearer(ALICE))
+    async for _ in call:
+        break
+    call.cancel()  # the caller leaves: 4 × 30 stay counted
+    fake.state.clear_scenarios()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+
+
 async def test_replicas_on_redis_share_a_budget(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
