@@ -54,12 +54,21 @@ class Admission:
         self._budget = budget
         self._closed = False
 
-    async def settle(self, used_tokens: int) -> None:
-        """Correct the caller's tpm window and budgets with the tokens the call really used."""
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether the call's tokens are counted (a tpm limit or a budget) and not yet settled."""
+        return self._ticket is not None or self._budget is not None
+
+    async def settle(self, used_tokens: int, *, at_least_estimate: bool = False) -> None:
+        """Correct the caller's tpm window and budgets with the tokens the call really used;
+        `at_least_estimate`: `used_tokens` is only what was seen (a stream that reported no
+        usage), so the estimate stays when it is more."""
         ticket, self._ticket = self._ticket, None
         budget, self._budget = self._budget, None
-        await self._limits.settle(ticket, used_tokens)
-        await self._budgets.settle(budget, used_tokens)
+        for counted, settle in ((ticket, self._limits.settle), (budget, self._budgets.settle)):
+            if counted is not None:
+                floor = counted.estimate if at_least_estimate else 0
+                await settle(counted, max(used_tokens, floor))  # type: ignore[arg-type]
 
     async def close(self) -> None:
         """Give the stream slot back; idempotent."""

@@ -13,7 +13,11 @@ from typing import Any
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.config import ClientScope
-from router_service.engine._tokens import estimate_chat_tokens
+from router_service.engine._tokens import (
+    estimate_chat_tokens,
+    estimate_chunk_tokens,
+    estimate_prompt_tokens,
+)
 from router_service.errors import InvalidRequestError
 
 __all__ = [
@@ -48,6 +52,9 @@ class MethodRule:
     tokens: Callable[[Any], int] | None = None  # its cost estimate, for the caller's tpm
     validate: Callable[[Any, Bounds], None] | None = None  # request checks, given the bounds
     usage: Callable[[Any], int] | None = None  # tokens really used, from a response message
+    # A stream that reports no usage: the request's prompt tokens, and those each message relays.
+    prompt: Callable[[Any], int] | None = None
+    relayed: Callable[[Any], int] | None = None
     counted: bool = True  # counts against the caller's rpm
 
 
@@ -101,12 +108,24 @@ def _chat_usage(message: Any) -> int:
     return 0
 
 
+def _relayed(message: Any) -> int:
+    """Tokens a ChatStream message carries to its caller (estimated from its size)."""
+    kind = message.WhichOneof("event")
+    if kind == "chunk":
+        return estimate_chunk_tokens(message.chunk)
+    if kind == "chunks":
+        return sum(estimate_chunk_tokens(chunk) for chunk in message.chunks.chunks)
+    return 0
+
+
 _CHAT = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
     tokens=lambda request: estimate_chat_tokens(request.params),
     validate=_check_chat,
     usage=_chat_usage,
+    prompt=lambda request: estimate_prompt_tokens(request.params),
+    relayed=_relayed,
 )
 
 RULES: dict[str, MethodRule] = {

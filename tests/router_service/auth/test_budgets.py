@@ -118,6 +118,29 @@ async def test_the_estimate_counts_every_choice_of_n(
     assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
 
 
+@pytest.mark.parametrize("leaves", [False, True])
+async def test_a_stream_without_usage_counts_what_it_relayed(
+    fake: FakeUpstream, start_router: StartRouter, leaves: bool
+) -> None:
+    # No `stream_options.include_usage`, no max_tokens: the upstream reports no usage, and the
+    # budget kept the estimate (256 output tokens) of an answer of ~1,250 tokens, whether the
+    # stream ended or its caller left once it had the text.
+    router = await start_router(budgeted(fake, tokens_per_day=600), clock=NoonForever())
+    fake.state.set_scenario(Scenario(content="word " * 1000, chunks=20))
+    call = router.stub.ChatStream(chat_stream(), metadata=bearer(ALICE))
+    received = 0
+    async for event in call:
+        received += event.WhichOneof("event") in ("chunk", "chunks")
+        if leaves and received == 19:
+            call.cancel()
+            break
+    assert await router.server._auth.calls.settle(5.0) == 0  # the handler's cleanup is done
+    assert not any(c.body.get("stream_options") for c in fake.state.calls())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+
+
 async def test_replicas_on_redis_share_a_budget(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
