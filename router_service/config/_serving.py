@@ -150,7 +150,8 @@ class StateConfig(_Strict):
         default=64 * 1024 * 1024,
         ge=0,
         description="Bytes of stored Responses API responses kept in memory (the memory backend; "
-        "with redis, what a replica keeps while Redis is unreachable); oldest dropped first.",
+        "with redis, what a replica keeps while Redis is unreachable); when full, the oldest "
+        "of the client holding the most go first.",
     )
 
     @model_validator(mode="after")

@@ -105,7 +105,8 @@ def _quota_name(client: str) -> str:
 
 
 def _name(client: str, response_id: str) -> str:
-    return "resp:" + client_scoped(client, response_id)
+    # The client's part first: the memory store drops the documents of whoever holds the most.
+    return f"resp:{client_scoped(client, '')}:{client_scoped(client, response_id)}"
 
 
 def _parsed(data: bytes | None) -> pb.StoredResponse | None:

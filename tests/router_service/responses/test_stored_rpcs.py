@@ -139,3 +139,29 @@ async def test_a_client_stores_up_to_its_quota_per_period_and_others_keep_theirs
     clock.advance(60)  # the next period
     again = await router.stub.StoreResponse(stored("resp_4", "x" * 1000), metadata=bearer(A))
     assert again.stored
+
+
+async def test_one_client_filling_the_memory_store_drops_its_own_responses_only(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The memory store's room is shared: with the oldest dropped first, a client storing in a
+    # loop emptied it of every other client's responses.
+    size = len(stored("resp_0", "x" * 1000).response.SerializeToString()) + 200
+    config = guarded_config(fake.base_url, client("a", A), client("b", B))
+    config["state"] = {"memory_document_bytes": 4 * size}
+    router = await start_router(config, clock=ManualClock())
+    assert (
+        await router.stub.StoreResponse(stored("resp_a", "x" * 1000), metadata=bearer(A))
+    ).stored
+    for i in range(20):
+        answer = await router.stub.StoreResponse(
+            stored(f"resp_{i}", "x" * 1000), metadata=bearer(B)
+        )
+        assert answer.stored
+    mine = await router.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=["resp_a"]), metadata=bearer(A)
+    )
+    assert [r.id for r in mine.responses] == ["resp_a"]
+    latest = pb.LoadResponsesRequest(ids=["resp_19"])
+    assert (await router.stub.LoadResponses(latest, metadata=bearer(B))).responses
+    assert (await load_error(router, B, "resp_0")).code() is grpc.StatusCode.NOT_FOUND
