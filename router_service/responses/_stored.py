@@ -30,16 +30,27 @@ MAX_ID_BYTES = 128  # ids name responses, they do not carry data (and errors rep
 # What a stored response costs its client's quota besides its bytes: its key and entry, so that
 # many tiny documents are not free.
 ENTRY_BYTES = 512
+_READ_BATCH = 8  # documents per read: a load past its bound stops within 8 MiB of it
 _QUOTA_FIELD = "bytes"
 # A quota bucket outlives its period a little: a replica whose clock is behind still reads it.
 _QUOTA_SLACK_S = 60.0
 
 
 class StoredResponses:
-    def __init__(self, store: StateStore, clock: Clock, config: ResponsesConfig) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Clock,
+        config: ResponsesConfig,
+        *,
+        max_load_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._config = config
+        # What one LoadResponses may read: the router's request bound (`server.max_message_bytes`;
+        # a conversation larger than that cannot be continued by a chat call anyway).
+        self._max_load_bytes = max_load_bytes
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off or it is too large."""
@@ -74,6 +85,10 @@ class StoredResponses:
         await self._store.add_to_bucket(name, bucket, {_QUOTA_FIELD: float(size)}, ttl_s)
         return True
 
+    async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
+        names = [_name(client, i) for i in ids]
+        return await _read_batches(self._store, names, self._max_load_bytes)
+
     async def load(self, client: str, ids: Sequence[str]) -> list[pb.StoredResponse]:
         """`client`'s responses of `ids`, in order; ResponseNotFoundError names the first one
         missing (`ids[N]`)."""
@@ -88,7 +103,7 @@ class StoredResponses:
             raise InvalidRequestError(f"`ids` must hold 1 to {MAX_IDS} ids.", param="ids")
         for i, response_id in enumerate(ids):
             _check_id(response_id, f"ids[{i}]")
-        documents = await self._store.get_documents([_name(client, i) for i in ids])
+        documents = await self._read(client, ids)
         found = []
         for i, (response_id, data) in enumerate(zip(ids, documents, strict=True)):
             response = _parsed(data)
@@ -97,6 +112,28 @@ class StoredResponses:
                 raise ResponseNotFoundError(response_id, param=f"ids[{i}]")
             found.append(response)
         return found
+
+
+async def _read_batches(
+    store: StateStore, names: Sequence[str], max_bytes: int
+) -> list[bytes | None]:
+    """The documents of `names`, read a few at a time; InvalidRequestError as soon as they pass
+    `max_bytes` together (a call naming 64 responses of 1 MiB made the router read and send
+    64 MiB for a request of a few hundred bytes, uncounted)."""
+    found: list[bytes | None] = []
+    total = 0
+    for start in range(0, len(names), _READ_BATCH):
+        batch = await store.get_documents(names[start : start + _READ_BATCH])
+        total += sum(len(data) for data in batch if data is not None)
+        if total > max_bytes:
+            raise InvalidRequestError(
+                f"The responses named are larger than {max_bytes} bytes together: refer to "
+                "fewer of them (the previous response holds the whole conversation).",
+                param="ids",
+                code="stored_responses_too_large",
+            )
+        found += batch
+    return found
 
 
 def _quota_name(client: str) -> str:

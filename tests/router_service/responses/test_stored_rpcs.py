@@ -165,3 +165,31 @@ async def test_one_client_filling_the_memory_store_drops_its_own_responses_only(
     latest = pb.LoadResponsesRequest(ids=["resp_19"])
     assert (await router.stub.LoadResponses(latest, metadata=bearer(B))).responses
     assert (await load_error(router, B, "resp_0")).code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_load_is_bounded_by_the_routers_message_limit(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # LoadResponses is not counted in rpm either: 64 ids of 1 MiB responses made the router
+    # read and send 64 MiB for a request of a few hundred bytes. Now it stops past
+    # server.max_message_bytes (what a chat call continuing them could carry anyway).
+    config = guarded_config(
+        fake.base_url,
+        client("a", A),
+        server={"port": 0, "max_message_bytes": 64 * 1024},
+        edge={"max_body_bytes": 64 * 1024},
+    )
+    router = await start_router(config, clock=ManualClock())
+    ids = [f"resp_{i}" for i in range(20)]
+    for response_id in ids:
+        kept = await router.stub.StoreResponse(stored(response_id, "x" * 4000), metadata=bearer(A))
+        assert kept.stored
+    within = await router.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=ids[:15]), metadata=bearer(A)
+    )
+    assert len(within.responses) == 15
+    refused = await load_error(router, A, *ids)
+    assert refused.code() is grpc.StatusCode.INVALID_ARGUMENT
+    details = details_from_rpc_error(refused)
+    assert (details.openai_param, details.openai_code) == ("ids", "stored_responses_too_large")
+    assert "larger than 65536 bytes together" in details.message
