@@ -10,6 +10,7 @@ Unauthenticated callers (open mode) share theirs with each other, as they share 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Sequence
 
@@ -23,13 +24,15 @@ from router_service.errors import InvalidRequestError, ResponseNotFoundError
 from router_service.sessions import client_scoped
 from router_service.state import StateStore
 
-__all__ = ["ENTRY_BYTES", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
+__all__ = ["ENTRY_BYTES", "LOADS_PER_CLIENT", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
 
 MAX_IDS = 64  # ids per LoadResponses: one request's previous response and item references
 MAX_ID_BYTES = 128  # ids name responses, they do not carry data (and errors repeat them)
 # What a stored response costs its client's quota besides its bytes: its key and entry, so that
 # many tiny documents are not free.
 ENTRY_BYTES = 512
+# LoadResponses of one client that read at once (per replica); the others wait their turn.
+LOADS_PER_CLIENT = 4
 _READ_BATCH = 8  # documents per read: a load past its bound stops within 8 MiB of it
 _QUOTA_FIELD = "bytes"
 # A quota bucket outlives its period a little: a replica whose clock is behind still reads it.
@@ -51,6 +54,10 @@ class StoredResponses:
         # What one LoadResponses may read: the router's request bound (`server.max_message_bytes`;
         # a conversation larger than that cannot be continued by a chat call anyway).
         self._max_load_bytes = max_load_bytes
+        # Loads are not counted in rpm: a client's run together up to LOADS_PER_CLIENT, the
+        # others wait, so what loads hold at once is bounded per client (client names are
+        # configured: the map is bounded).
+        self._loading: dict[str, asyncio.Semaphore] = {}
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off or it is too large."""
@@ -87,7 +94,9 @@ class StoredResponses:
 
     async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
         names = [_name(client, i) for i in ids]
-        return await _read_batches(self._store, names, self._max_load_bytes)
+        loading = self._loading.setdefault(client, asyncio.Semaphore(LOADS_PER_CLIENT))
+        async with loading:
+            return await _read_batches(self._store, names, self._max_load_bytes)
 
     async def load(self, client: str, ids: Sequence[str]) -> list[pb.StoredResponse]:
         """`client`'s responses of `ids`, in order; ResponseNotFoundError names the first one
