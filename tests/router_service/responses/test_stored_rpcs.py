@@ -193,3 +193,25 @@ async def test_a_load_is_bounded_by_the_routers_message_limit(
     details = details_from_rpc_error(refused)
     assert (details.openai_param, details.openai_code) == ("ids", "stored_responses_too_large")
     assert "larger than 65536 bytes together" in details.message
+
+
+async def test_replicas_on_redis_share_a_clients_quota(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock()
+    size = len(stored("resp_0", "x" * 1000).response.SerializeToString()) + ENTRY_BYTES
+    config = guarded_config(
+        fake.base_url, client("a", A), responses={"client_stored_bytes": 2 * size}
+    )
+    config["state"] = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    one = await start_router(config, clock=clock)
+    other = await start_router(config, clock=clock)
+    for router, response_id in ((one, "resp_1"), (other, "resp_2")):
+        kept = await router.stub.StoreResponse(stored(response_id, "x" * 1000), metadata=bearer(A))
+        assert kept.stored
+    refused = await one.stub.StoreResponse(stored("resp_3", "x" * 1000), metadata=bearer(A))
+    assert (refused.stored, refused.reason) == (False, "over_quota")
+    loaded = await one.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=["resp_1", "resp_2"]), metadata=bearer(A)
+    )
+    assert len(loaded.responses) == 2
