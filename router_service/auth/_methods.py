@@ -146,6 +146,8 @@ RULES: dict[str, MethodRule] = {
     # A report of a PickRoute that was already counted.
     ROUTER_SERVICE + "ReportOutcome": MethodRule(scope="route", counted=False),
     # Part of a chat call made over the Responses API (before and after it): that call counts.
+    # Not free for all that: what a client stores is held to `responses.client_stored_bytes`,
+    # and what its loads read at once is bounded (router_service/responses/_stored.py).
     ROUTER_SERVICE + "StoreResponse": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "LoadResponses": MethodRule(scope="chat", counted=False),
 }

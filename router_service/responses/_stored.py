@@ -6,6 +6,10 @@ shared by the replicas), for `responses.store_ttl_s`, named by a hash of the cal
 name and the response id (`sessions.client_scoped`, as sessions are scoped): a client can only
 ever reach its own, and an unknown, an expired and another client's id are one NOT_FOUND.
 Unauthenticated callers (open mode) share theirs with each other, as they share sessions.
+
+Neither call counts in rpm (each is part of a chat call that does), so each is bounded here: a
+client stores at most `responses.client_stored_bytes` per period of `store_ttl_s`, a load reads
+at most `server.max_message_bytes`, and a client's loads read a few at a time.
 """
 
 from __future__ import annotations
