@@ -64,7 +64,8 @@ class StoredResponses:
         self._loading: dict[str, asyncio.Semaphore] = {}
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
-        """Keep `response` for `client`, unless storing is off or it is too large."""
+        """Keep `response` for `client`, unless storing is off, it is too large or its client
+        stored its quota this period."""
         _check_id(response.id, "response.id")
         _check_items(response.output_items_json)
         if not self._config.store:
