@@ -52,7 +52,7 @@ class MethodRule:
     tokens: Callable[[Any], int] | None = None  # its cost estimate, for the caller's tpm
     validate: Callable[[Any, Bounds], None] | None = None  # request checks, given the bounds
     usage: Callable[[Any], int] | None = None  # tokens really used, from a response message
-    # A stream that reports no usage: the request's prompt tokens, and those each message relays.
+    # A call that reports no usage: the request's prompt tokens, and those each message relays.
     prompt: Callable[[Any], int] | None = None
     relayed: Callable[[Any], int] | None = None
     counted: bool = True  # counts against the caller's rpm
@@ -109,7 +109,10 @@ def _chat_usage(message: Any) -> int:
 
 
 def _relayed(message: Any) -> int:
-    """Tokens a ChatStream message carries to its caller (estimated from its size)."""
+    """Tokens a Chat answer or ChatStream message carries to its caller (from its size)."""
+    if hasattr(message, "completion"):
+        size: int = sum(choice.message.ByteSize() for choice in message.completion.choices)
+        return -(-size // _CHARS_PER_TOKEN)
     kind = message.WhichOneof("event")
     if kind == "chunk":
         return estimate_chunk_tokens(message.chunk)

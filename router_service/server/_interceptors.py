@@ -99,8 +99,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 await _refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=False)
                 response = await behavior(request, context)
-                if rule.usage is not None:
-                    await admission.settle(rule.usage(response))
+                if admission.counts_tokens:
+                    used = Used(rule, request)
+                    used.see(response)
+                    await used.settle(admission)
                 return response
             finally:
                 self.calls.leave(task)
@@ -169,11 +171,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
 
 class Used:
-    """The tokens a stream used: its reported usage (its summary), else what it was seen to
-    relay. Without a report the estimate stays counted when more (the caller may have left
-    while the upstream still wrote), and what was relayed past it counts: a stream whose
-    upstream reports no usage (no `stream_options.include_usage`) cannot take more than its
-    estimate (the default 256 output tokens when no `max_tokens`) unseen."""
+    """The tokens a call used: its reported usage (a stream's summary), else what it was seen
+    to relay. Without a report the estimate stays counted when more (the caller may have left
+    while the upstream still wrote), and what was relayed past it counts: a call whose upstream
+    reports no usage (a stream without `stream_options.include_usage`, a server that sends
+    none) cannot take more than its estimate (256 output tokens when no `max_tokens`) unseen."""
 
     __slots__ = ("_relayed", "_reported", "_request", "_rule")
 

@@ -141,6 +141,20 @@ async def test_a_stream_without_usage_counts_what_it_relayed(
     assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
 
 
+async def test_an_answer_without_usage_counts_what_it_carried(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A server that sends no `usage`: the budget kept the estimate (256 output tokens without
+    # max_tokens) of an answer of ~1,250 tokens.
+    router = await start_router(budgeted(fake, tokens_per_day=600), clock=NoonForever())
+    fake.state.set_scenario(Scenario(content="word " * 1000, no_usage=True))
+    answer = await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert answer.completion.usage.total_tokens == 0
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+
+
 async def test_replicas_on_redis_share_a_budget(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
