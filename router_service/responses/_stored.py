@@ -37,7 +37,10 @@ class StoredResponses:
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off or it is too large."""
         _check_id(response.id, "response.id")
-        _check_items(response.output_items_json)
+        _check_items(response.output_items_json, "output_items_json")
+        _check_items(response.input_items_json, "input_items_json")
+        if response.response_json:
+            _check_items([response.response_json], "response_json")
         if not self._config.store:
             return pb.StoreResponseResponse(stored=False, reason="disabled")
         data = response.SerializeToString()
@@ -72,6 +75,13 @@ class StoredResponses:
             found.append(response)
         return found
 
+    async def delete(self, client: str, response_id: str) -> None:
+        """Delete `client`'s response `response_id`; ResponseNotFoundError when it has none.
+        Deleting works with storing turned off too: what was stored before can still go."""
+        _check_id(response_id, "id")
+        if not await self._store.delete_document(_name(client, response_id)):
+            raise ResponseNotFoundError(response_id, param="id")
+
 
 def _name(client: str, response_id: str) -> str:
     return "resp:" + client_scoped(client, response_id)
@@ -86,16 +96,17 @@ def _parsed(data: bytes | None) -> pb.StoredResponse | None:
         return None
 
 
-def _check_items(items: Sequence[str]) -> None:
-    """Output items are read back as JSON objects (the edge resolves `item_reference`s by their
-    "id"): what is not one is refused now rather than failing a later request."""
+def _check_items(items: Sequence[str], field: str) -> None:
+    """Items (and the Response) are read back as JSON objects (the edge resolves
+    `item_reference`s by their "id", and answers them): what is not one is refused now rather
+    than failing a later request."""
     for i, text in enumerate(items):
         try:
             item = orjson.loads(text)
         except orjson.JSONDecodeError:
             item = None
         if not isinstance(item, dict):
-            param = f"response.output_items_json[{i}]"
+            param = f"response.{field}" + (f"[{i}]" if field.endswith("_items_json") else "")
             raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
 
 
