@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import httpx
 import openai
+import orjson
 import pytest
 
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter, base_config
 from tests.e2e.conftest import Open
+from tests.e2e.stream_harness import StartEdge
 
 A, B = "sk-client-a", "sk-client-b"
 
@@ -159,3 +165,34 @@ async def test_storing_turned_off_is_a_400_saying_so(open_sdk: Open) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         await sdk.responses.retrieve(first.id)
     assert "responses.store: false" in caught.value.message
+
+
+async def test_one_stored_before_responses_were_kept_whole_continues_but_is_not_retrieved(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    edge = await start_edge(router)
+    hex_id = "a" * 32
+    item = {"id": f"msg_{hex_id}", "type": "message", "role": "assistant", "status": "completed"}
+    item["content"] = [{"type": "output_text", "text": "Echo: old", "annotations": []}]
+    old = pb.StoredResponse(  # as the edge stored them before: no Response, no input items
+        id=f"resp_{hex_id}",
+        messages=[
+            chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="old"),
+            chat_pb2.ChatMessage(role=chat_pb2.ROLE_ASSISTANT, text="Echo: old"),
+        ],
+        output_items_json=[orjson.dumps(item).decode()],
+    )
+    await router.stub.StoreResponse(pb.StoreResponseRequest(response=old))
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        later = await sdk.responses.create(model="chain", input="new", previous_response_id=old.id)
+        assert later.output_text == "Echo: new"
+        for call in (sdk.responses.retrieve(old.id), sdk.responses.input_items.list(old.id)):
+            with pytest.raises(openai.NotFoundError) as caught:
+                await call
+            assert caught.value.code == "response_not_retrievable"
+        await sdk.responses.delete(old.id)
+        with pytest.raises(openai.NotFoundError):
+            await sdk.responses.create(model="chain", input="x", previous_response_id=old.id)
