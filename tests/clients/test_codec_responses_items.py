@@ -61,6 +61,12 @@ def test_pages_follow_after_in_either_order() -> None:
     end = input_items_page(items, after="i3", order="asc")
     assert end is not None and ([i["id"] for i in end["data"]], end["has_more"]) == (["i4"], False)
     empty = input_items_page([], order="asc")
-    nothing = {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
+    nothing: dict[str, Any] = {
+        "object": "list",
+        "data": [],
+        "first_id": None,
+        "last_id": None,
+        "has_more": False,
+    }
     assert empty == nothing
     assert input_items_page(items, after="nope") is None

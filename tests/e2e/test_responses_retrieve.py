@@ -5,6 +5,8 @@ response is OpenAI's 404."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import openai
 import orjson
@@ -173,7 +175,7 @@ async def test_one_stored_before_responses_were_kept_whole_continues_but_is_not_
     router = await start_router(base_config(fake.base_url))
     edge = await start_edge(router)
     hex_id = "a" * 32
-    item = {"id": f"msg_{hex_id}", "type": "message", "role": "assistant", "status": "completed"}
+    item: dict[str, Any] = {"id": f"msg_{hex_id}", "type": "message", "role": "assistant"}
     item["content"] = [{"type": "output_text", "text": "Echo: old", "annotations": []}]
     old = pb.StoredResponse(  # as the edge stored them before: no Response, no input items
         id=f"resp_{hex_id}",
