@@ -39,7 +39,7 @@ _MAX_LIMIT = 100  # OpenAI's bound on `limit`
 
 @router.get("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RESPONSE_ID_PARAM)
 async def retrieve_response(request: Request) -> Response:
-    if request.query_params.get("stream", "false").lower() != "false":
+    if request.query_params.get("stream", "false").lower() not in ("false", "0"):
         raise EdgeError(
             400,
             "Streaming a stored response ('stream') is not supported: retrieve it without.",

@@ -15,10 +15,8 @@ import pytest
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
-from router_service.fake_upstream import FakeUpstream
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle
 from tests.e2e.conftest import Open
-from tests.e2e.stream_harness import StartEdge
 
 A, B = "sk-client-a", "sk-client-b"
 
@@ -57,6 +55,9 @@ async def test_a_streamed_response_is_retrieved_as_completed(open_sdk: Open) -> 
             "content": [{"type": "input_text", "text": "streamed words"}],
         }
     ]
+    await sdk.responses.delete(final.id)
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(final.id)
 
 
 async def test_retrieving_as_a_stream_is_refused_naming_stream(open_sdk: Open) -> None:
@@ -170,10 +171,8 @@ async def test_storing_turned_off_is_a_400_saying_so(open_sdk: Open) -> None:
 
 
 async def test_one_stored_before_responses_were_kept_whole_continues_but_is_not_retrieved(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+    router: RouterHandle, sdk: openai.AsyncOpenAI
 ) -> None:
-    router = await start_router(base_config(fake.base_url))
-    edge = await start_edge(router)
     hex_id = "a" * 32
     item: dict[str, Any] = {"id": f"msg_{hex_id}", "type": "message", "role": "assistant"}
     item["content"] = [{"type": "output_text", "text": "Echo: old", "annotations": []}]
@@ -186,15 +185,12 @@ async def test_one_stored_before_responses_were_kept_whole_continues_but_is_not_
         output_items_json=[orjson.dumps(item).decode()],
     )
     await router.stub.StoreResponse(pb.StoreResponseRequest(response=old))
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as sdk:
-        later = await sdk.responses.create(model="chain", input="new", previous_response_id=old.id)
-        assert later.output_text == "Echo: new"
-        for call in (sdk.responses.retrieve(old.id), sdk.responses.input_items.list(old.id)):
-            with pytest.raises(openai.NotFoundError) as caught:
-                await call
-            assert caught.value.code == "response_not_retrievable"
-        await sdk.responses.delete(old.id)
-        with pytest.raises(openai.NotFoundError):
-            await sdk.responses.create(model="chain", input="x", previous_response_id=old.id)
+    later = await sdk.responses.create(model="chain", input="new", previous_response_id=old.id)
+    assert later.output_text == "Echo: new"
+    for call in (sdk.responses.retrieve(old.id), sdk.responses.input_items.list(old.id)):
+        with pytest.raises(openai.NotFoundError) as caught:
+            await call
+        assert caught.value.code == "response_not_retrievable"
+    await sdk.responses.delete(old.id)
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.create(model="chain", input="x", previous_response_id=old.id)

@@ -120,6 +120,12 @@ async def test_a_tool_round_trip_by_previous_response_id(
         },
         {"role": "tool", "tool_call_id": call.call_id, "content": "sunny"},
     ]
+    (listed,) = (await sdk.responses.input_items.list(second.id)).data  # the output as given
+    assert listed.model_dump(exclude_none=True) == {
+        **output[0],
+        "id": f"fco_{second.id.removeprefix('resp_')}_in1",
+        "status": "completed",
+    }
 
 
 async def test_an_item_reference_stands_for_the_stored_item(
