@@ -4,7 +4,7 @@ edge's `POST /v1/responses` → the router → the fake upstream (which speaks c
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import openai
@@ -12,7 +12,6 @@ import pytest
 from openai.types.responses import FunctionToolParam, Response, ResponseInputParam
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
 from tests.http_edge.harness import Edge
 
 StartEdge = Callable[..., Awaitable[Edge]]
@@ -23,15 +22,6 @@ WEATHER: FunctionToolParam = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     "strict": False,
 }
-
-
-@pytest.fixture
-async def sdk(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
-    edge = await start_edge(router)
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
 
 
 def upstream_body(fake: FakeUpstream) -> dict[str, Any]:
