@@ -97,6 +97,7 @@ RULES: dict[str, MethodRule] = {
     # Part of a chat call made over the Responses API (before and after it): that call counts.
     ROUTER_SERVICE + "StoreResponse": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "LoadResponses": MethodRule(scope="chat", counted=False),
+    ROUTER_SERVICE + "DeleteResponse": MethodRule(scope="chat", counted=False),
 }
 _ADMIN = MethodRule(scope="admin")
 _UNLISTED = MethodRule(scope="admin")
