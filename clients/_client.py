@@ -302,6 +302,19 @@ class RouterClient(BaseClient):
         )
         return response
 
+    async def delete_response(
+        self,
+        req: router_service_pb2.DeleteResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.DeleteResponseResponse:
+        """Delete one of the calling client's stored responses; NOT_FOUND when it has none."""
+        response: router_service_pb2.DeleteResponseResponse = await self._unary(
+            "router", "DeleteResponse", req, timeout, metadata
+        )
+        return response
+
     async def list_keys(
         self,
         req: admin_service_pb2.ListKeysRequest | None = None,

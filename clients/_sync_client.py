@@ -219,6 +219,19 @@ class SyncRouterClient(BaseClient):
         )
         return response
 
+    def delete_response(
+        self,
+        req: router_service_pb2.DeleteResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.DeleteResponseResponse:
+        """Delete one of the calling client's stored responses; NOT_FOUND when it has none."""
+        response: router_service_pb2.DeleteResponseResponse = self._unary(
+            "router", "DeleteResponse", req, timeout, metadata
+        )
+        return response
+
     def list_keys(
         self,
         req: admin_service_pb2.ListKeysRequest | None = None,

@@ -23,6 +23,7 @@ from . import (
     _routes_completions,
     _routes_misc,
     _routes_responses,
+    _routes_stored,
     _telemetry,
 )
 from ._cors import cors_middleware
@@ -127,6 +128,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     app.include_router(_routes_chat.router)
     app.include_router(_routes_completions.router)
     app.include_router(_routes_responses.router)
+    app.include_router(_routes_stored.router)
     app.include_router(_routes_misc.router)
     app.include_router(_telemetry.router)
     app.include_router(_admin.router)

@@ -54,7 +54,7 @@ class EdgeError(Exception):
         status: int,
         message: str,
         *,
-        code: str,
+        code: str | None,
         type: str = "invalid_request_error",
         param: str | None = None,
         headers: dict[str, str] | None = None,

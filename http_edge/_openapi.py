@@ -18,9 +18,11 @@ __all__ = [
     "COMPLETIONS",
     "EMBEDDINGS",
     "ERRORS",
+    "INPUT_ITEMS_PARAMS",
     "MODEL_ID_PARAM",
     "PROVIDER_PARAM",
     "RESPONSES",
+    "RESPONSE_ID_PARAM",
 ]
 
 _ERROR = {
@@ -249,4 +251,24 @@ PROVIDER_PARAM: dict[str, Any] = {
             "schema": {"type": "string", "default": ""},
         }
     ]
+}
+_RESPONSE_ID = {"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}
+RESPONSE_ID_PARAM: dict[str, Any] = {
+    "parameters": [
+        _RESPONSE_ID,
+        {"name": "stream", "in": "query", "required": False, "schema": {"type": "boolean"}},
+    ],
+}
+INPUT_ITEMS_PARAMS: dict[str, Any] = {
+    "parameters": [
+        _RESPONSE_ID,
+        {"name": "after", "in": "query", "required": False, "schema": {"type": "string"}},
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+        {"name": "order", "in": "query", "required": False, "schema": {"enum": ["asc", "desc"]}},
+    ],
 }

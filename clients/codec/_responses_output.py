@@ -44,6 +44,11 @@ class ResponseIds:
         ``fc_`` (function calls) and ``rs_`` (reasoning)."""
         return f"{prefix}_{self._hex}" + (f"_{n}" if n > 1 else "")
 
+    def input_item(self, prefix: str, n: int) -> str:
+        """``msg_<hex>_in1`` for the first input item (when it came without an id): not an
+        output item's id, so :meth:`of_item` names no response for it."""
+        return f"{prefix}_{self._hex}_in{n}"
+
     @classmethod
     def of_item(cls, item_id: str) -> ResponseIds | None:
         """The ids of the response an output item id (:meth:`item`) belongs to; None for an

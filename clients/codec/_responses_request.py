@@ -32,6 +32,7 @@ from clients.codec._json import (
     missing,
 )
 from clients.codec._request import chat_params_from_openai
+from clients.codec._responses_items import input_items_of
 from clients.codec._responses_tools import text_options, tool_options
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
@@ -89,6 +90,8 @@ class ResponsesRequest:
     # Where the conversation starts in `params.messages`: after the instructions, which a
     # continuation does not carry over.
     conversation_start: int = 0
+    # `input` as OpenAI lists it (`_responses_items`), item references resolved; ids not yet.
+    input_items: tuple[dict[str, Any], ...] = ()
 
 
 def responses_request_from_openai(
@@ -128,7 +131,8 @@ def responses_request_from_openai(
         # Usage arrives in a last chunk only when asked for; response.completed carries it.
         params.stream_options.include_usage = True
     echo = {**_echo(body), "store": store}
-    return ResponsesRequest(params, stream, echo, store=store, conversation_start=start)
+    listed = input_items_of(body["input"], items)
+    return ResponsesRequest(params, stream, echo, store, start, listed)
 
 
 def _refuse_stateful(body: dict[str, Any], history: History | None) -> None:

@@ -17,6 +17,7 @@ import orjson
 
 from clients.codec._json import at, at_index, expect_str
 from clients.codec._messages import message_from_openai
+from clients.codec._responses_items import with_input_ids
 from clients.codec._responses_output import ResponseIds
 from clients.codec._responses_request import History, ResponsesRequest, messages_from_input
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -83,7 +84,9 @@ def history_of(references: References, responses: Sequence[pb.StoredResponse]) -
 
 def stored_response(request: ResponsesRequest, response: dict[str, Any]) -> pb.StoredResponse:
     """What a finished `response` to `request` leaves for the next request: the conversation
-    (without the instructions) followed by the answer, as chat messages, and the output items."""
+    (without the instructions) followed by the answer, as chat messages, and the output items;
+    and what retrieving it answers: the Response (as stored: `store` true) and the input
+    items."""
     output = response.get("output") or []
     answer = [
         message_from_openai(message, "output", role_required=True)
@@ -94,4 +97,9 @@ def stored_response(request: ResponsesRequest, response: dict[str, Any]) -> pb.S
         id=response["id"],
         messages=[*conversation, *answer],
         output_items_json=[orjson.dumps(item).decode() for item in output],
+        response_json=orjson.dumps({**response, "store": True}).decode(),
+        input_items_json=[
+            orjson.dumps(item).decode()
+            for item in with_input_ids(request.input_items, ResponseIds(response["id"]))
+        ],
     )

@@ -153,6 +153,7 @@ RULES: dict[str, MethodRule] = {
     # and what its loads read at once is bounded (router_service/responses/_stored.py).
     ROUTER_SERVICE + "StoreResponse": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "LoadResponses": MethodRule(scope="chat", counted=False),
+    ROUTER_SERVICE + "DeleteResponse": MethodRule(scope="chat", counted=False),
 }
 _ADMIN = MethodRule(scope="admin")
 _UNLISTED = MethodRule(scope="admin")

@@ -1,5 +1,6 @@
 """StoredResponses: the router's side of OpenAI's stored responses (`previous_response_id`,
-`item_reference`). The HTTP edge translates; the router keeps (DESIGN.md §1).
+`item_reference`, and reading back or deleting one by id). The HTTP edge translates; the router
+keeps (DESIGN.md §1).
 
 Each response is one document in the state store (`StateStore.put_document`: memory, or Redis
 shared by the replicas), for `responses.store_ttl_s`, named by a hash of the calling client's
@@ -67,7 +68,10 @@ class StoredResponses:
         """Keep `response` for `client`, unless storing is off, it is too large or its client
         stored its quota this period."""
         _check_id(response.id, "response.id")
-        _check_items(response.output_items_json)
+        _check_items(response.output_items_json, "output_items_json")
+        _check_items(response.input_items_json, "input_items_json")
+        if response.response_json:
+            _check_object(response.response_json, "response.response_json")
         if not self._config.store:
             return pb.StoreResponseResponse(stored=False, reason="disabled")
         data = response.SerializeToString()
@@ -127,6 +131,13 @@ class StoredResponses:
             found.append(response)
         return found
 
+    async def delete(self, client: str, response_id: str) -> None:
+        """Delete `client`'s response `response_id`; ResponseNotFoundError when it has none.
+        Deleting works with storing turned off too: what was stored before can still go."""
+        _check_id(response_id, "id")
+        if not await self._store.delete_document(_name(client, response_id)):
+            raise ResponseNotFoundError(response_id, param="id")
+
 
 async def _read_batches(
     store: StateStore, names: Sequence[str], max_bytes: int
@@ -169,17 +180,21 @@ def _parsed(data: bytes | None) -> pb.StoredResponse | None:
         return None
 
 
-def _check_items(items: Sequence[str]) -> None:
-    """Output items are read back as JSON objects (the edge resolves `item_reference`s by their
-    "id"): what is not one is refused now rather than failing a later request."""
+def _check_items(items: Sequence[str], field: str) -> None:
     for i, text in enumerate(items):
-        try:
-            item = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            item = None
-        if not isinstance(item, dict):
-            param = f"response.output_items_json[{i}]"
-            raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
+        _check_object(text, f"response.{field}[{i}]")
+
+
+def _check_object(text: str, param: str) -> None:
+    """Items and the Response are read back as JSON objects (the edge resolves
+    `item_reference`s by their "id", and answers them as they are): what is not one is refused
+    now rather than failing a later request."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
 
 
 def _check_id(response_id: str, param: str) -> None:

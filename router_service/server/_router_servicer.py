@@ -174,6 +174,16 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             raise
         return pb.LoadResponsesResponse(responses=found)
 
+    async def DeleteResponse(
+        self, request: pb.DeleteResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteResponseResponse:
+        try:
+            await self.runtime.responses.delete(_client_name(), request.id)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+        return pb.DeleteResponseResponse(deleted=True)
+
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:

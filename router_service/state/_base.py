@@ -205,6 +205,10 @@ class StateStore(ABC):
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         """Each name's document, None where absent or expired."""
 
+    @abstractmethod
+    async def delete_document(self, name: str) -> bool:
+        """Remove `name`'s document; False when there was none (absent or expired)."""
+
     def read_cache_counts(self) -> dict[str, int]:
         """Reads answered from a read cache (`hit`), from the server (`miss`), and keys the
         server reported changed (`invalidated`), since start; empty without a read cache."""

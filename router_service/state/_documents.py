@@ -75,6 +75,12 @@ class MemoryDocuments:
             out.append(None if entry is None else entry[0])
         return out
 
+    def delete(self, name: str) -> bool:
+        """Remove `name`; False when it was absent or expired."""
+        live = self.get([name])[0] is not None
+        self._drop(name)
+        return live
+
     def _drop(self, name: str) -> None:
         entry = self._entries.pop(name, None)
         if entry is None:

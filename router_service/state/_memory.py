@@ -265,6 +265,9 @@ class MemoryStateStore(StateStore):
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         return self.documents.get(names)
 
+    async def delete_document(self, name: str) -> bool:
+        return self.documents.delete(name)
+
     async def aclose(self) -> None:
         return None
 

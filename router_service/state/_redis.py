@@ -359,6 +359,12 @@ class RedisStateStore(StateStore):
             stored = await self._client.execute("MGET", *[self._key("doc", n) for n in names])
         return live_documents(stored, self._clock.now())
 
+    async def delete_document(self, name: str) -> bool:
+        # GETDEL: whether it was still live (by the replicas' clock, not Redis's later TTL).
+        with _translated():
+            stored = await self._client.execute("GETDEL", self._key("doc", name))
+        return live_documents([stored], self._clock.now())[0] is not None
+
     def read_cache_counts(self) -> dict[str, int]:
         cache = self.cache
         if cache is None:

@@ -291,6 +291,12 @@ class ResilientStateStore(StateStore):
             return local
         return [doc if doc is not None else mine for doc, mine in zip(found, local, strict=True)]
 
+    async def delete_document(self, name: str) -> bool:
+        # From both: one stored during an outage lives in the local store.
+        shared = await self._try_shared(lambda: self.shared.delete_document(name))
+        local = await self.local.delete_document(name)
+        return local or shared is True
+
     def read_cache_counts(self) -> dict[str, int]:
         return self.shared.read_cache_counts()
 

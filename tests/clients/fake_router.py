@@ -133,6 +133,12 @@ class FakeRouter(
         found = [router_service_pb2.StoredResponse(id=i) for i in request.ids]
         return router_service_pb2.LoadResponsesResponse(responses=found)
 
+    async def DeleteResponse(
+        self, request: router_service_pb2.DeleteResponseRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.DeleteResponseResponse:
+        self._seen(context)
+        return router_service_pb2.DeleteResponseResponse(deleted=bool(request.id))
+
     async def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.GetRoutingStatsResponse:

@@ -43,6 +43,7 @@ EXPECTED = [
     "embedding_result_to_openai",
     "history_of",
     "http_status_for",
+    "input_items_page",
     "model_list_to_openai",
     "openai_error_body",
     "references_of",

@@ -56,10 +56,12 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
         req_load = router_service_pb2.LoadResponsesRequest(ids=["resp_1", "resp_2"])
         loaded = await client.load_responses(req_load)
         assert [r.id for r in loaded.responses] == ["resp_1", "resp_2"]
+        req_delete = router_service_pb2.DeleteResponseRequest(id="resp_1")
+        assert (await client.delete_response(req_delete)).deleted
         stats = await client.get_routing_stats()
         assert stats.deployments[0].deployment == "openai/gpt"
         assert (await client.get_server_info()).replica == fake.name
-    assert fake.calls == 11
+    assert fake.calls == 12
 
 
 async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:

@@ -133,6 +133,12 @@ class SyncFakeRouter(
         found = [router_service_pb2.StoredResponse(id=i) for i in request.ids]
         return router_service_pb2.LoadResponsesResponse(responses=found)
 
+    def DeleteResponse(
+        self, request: router_service_pb2.DeleteResponseRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.DeleteResponseResponse:
+        self._seen(context)
+        return router_service_pb2.DeleteResponseResponse(deleted=bool(request.id))
+
     def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.GetRoutingStatsResponse:
@@ -210,9 +216,11 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
         assert client.store_response(req_store).stored
         req_load = router_service_pb2.LoadResponsesRequest(ids=["resp_1", "resp_2"])
         assert [r.id for r in client.load_responses(req_load).responses] == ["resp_1", "resp_2"]
+        req_delete = router_service_pb2.DeleteResponseRequest(id="resp_1")
+        assert client.delete_response(req_delete).deleted
         assert client.get_routing_stats() == admin_service_pb2.GetRoutingStatsResponse()
         assert client.get_server_info().replica == fake.name
-    assert fake.calls == 11
+    assert fake.calls == 12
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import RouterHandle, StartRouter
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import OpenStack, Stack, StartEdge, stream_config
+from tests.router_service.auth.helpers import client as client_config
+from tests.router_service.auth.helpers import guarded_config
+
+Open = Callable[..., Awaitable[openai.AsyncOpenAI]]
 
 
 @pytest.fixture
@@ -43,3 +48,32 @@ async def open_stack(
     yield open_
     for client in clients:
         await client.close() if isinstance(client, openai.AsyncOpenAI) else await client.aclose()
+
+
+@pytest.fixture
+async def open_sdk(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> AsyncIterator[Open]:
+    """SDKs on an edge over a router with `responses` settings (and client keys when given)."""
+    sdks: list[openai.AsyncOpenAI] = []
+
+    async def open_(
+        *, clock: ManualClock | None = None, keys: tuple[str, ...] = (), **responses: Any
+    ) -> openai.AsyncOpenAI:
+        if keys:
+            clients = [client_config(f"c{i}", key) for i, key in enumerate(keys)]
+            config = guarded_config(fake.base_url, *clients, responses=responses)
+        else:
+            config = base_config(fake.base_url, responses=responses)
+        router = await start_router(config, clock=clock or ManualClock())
+        edge = await start_edge(router)
+        for key in keys or ("sk-caller",):
+            sdk = openai.AsyncOpenAI(
+                base_url=f"{edge.base_url}/v1", api_key=key, max_retries=0, timeout=10
+            )
+            sdks.append(sdk)
+        return sdks[-len(keys or (1,))]
+
+    yield open_
+    for sdk in sdks:
+        await sdk.close()

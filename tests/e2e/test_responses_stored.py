@@ -4,7 +4,6 @@ streamed), a tool round trip, `item_reference`, and what is not found or not kep
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import openai
@@ -14,12 +13,8 @@ from openai.types.responses.response_input_param import ItemReference
 
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter, base_config
-from tests.http_edge.harness import Edge
-from tests.router_service.auth.helpers import client, guarded_config
+from tests.e2e.conftest import Open
 
-StartEdge = Callable[..., Awaitable[Edge]]
-Open = Callable[..., Awaitable[openai.AsyncOpenAI]]
 A, B = "sk-client-a", "sk-client-b"
 WEATHER: FunctionToolParam = {
     "type": "function",
@@ -27,35 +22,6 @@ WEATHER: FunctionToolParam = {
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     "strict": False,
 }
-
-
-@pytest.fixture
-async def open_sdk(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
-) -> AsyncIterator[Open]:
-    """SDKs on an edge over a router with `responses` settings (and client keys when given)."""
-    sdks: list[openai.AsyncOpenAI] = []
-
-    async def open_(
-        *, clock: ManualClock | None = None, keys: tuple[str, ...] = (), **responses: Any
-    ) -> openai.AsyncOpenAI:
-        if keys:
-            clients = [client(f"c{i}", key) for i, key in enumerate(keys)]
-            config = guarded_config(fake.base_url, *clients, responses=responses)
-        else:
-            config = base_config(fake.base_url, responses=responses)
-        router = await start_router(config, clock=clock or ManualClock())
-        edge = await start_edge(router)
-        for key in keys or ("sk-caller",):
-            sdk = openai.AsyncOpenAI(
-                base_url=f"{edge.base_url}/v1", api_key=key, max_retries=0, timeout=10
-            )
-            sdks.append(sdk)
-        return sdks[-len(keys or (1,))]
-
-    yield open_
-    for sdk in sdks:
-        await sdk.close()
 
 
 def kept(response: Any) -> bool:
@@ -154,6 +120,12 @@ async def test_a_tool_round_trip_by_previous_response_id(
         },
         {"role": "tool", "tool_call_id": call.call_id, "content": "sunny"},
     ]
+    (listed,) = (await sdk.responses.input_items.list(second.id)).data  # the output as given
+    assert listed.model_dump(exclude_none=True) == {
+        **output[0],
+        "id": f"fco_{second.id.removeprefix('resp_')}_in1",
+        "status": "completed",
+    }
 
 
 async def test_an_item_reference_stands_for_the_stored_item(
@@ -224,7 +196,7 @@ async def test_a_stored_response_expires_by_the_routers_clock(open_sdk: Open) ->
 
 
 async def test_what_is_not_kept_says_store_false(open_sdk: Open) -> None:
-    sdk = await open_sdk(max_stored_bytes=1000)
+    sdk = await open_sdk(max_stored_bytes=4000)  # the Response itself counts too
     unasked = await sdk.responses.create(model="chain", input="hi", store=False)
     too_large = await sdk.responses.create(model="chain", input="x" * 1000)
     stored = await sdk.responses.create(model="chain", input="short")

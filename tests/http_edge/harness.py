@@ -115,6 +115,11 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     ) -> rs.LoadResponsesResponse | Awaitable[rs.LoadResponsesResponse]:
         return super().LoadResponses(request, context)
 
+    def DeleteResponse(
+        self, request: rs.DeleteResponseRequest, context: grpc.aio.ServicerContext
+    ) -> rs.DeleteResponseResponse | Awaitable[rs.DeleteResponseResponse]:
+        return super().DeleteResponse(request, context)
+
 
 async def abort_with(context: grpc.aio.ServicerContext, details: ErrorDetails) -> None:
     """End an RPC with the rich status the router would send for `details`."""

@@ -117,7 +117,8 @@ def test_responses_block(stack: LiveStack) -> None:
 
 
 def test_stored_responses_block(stack: LiveStack) -> None:
-    assert run_block("previous_response_id=", stack).splitlines() == ["Echo: Who am I?"]
+    printed = run_block("previous_response_id=", stack).splitlines()
+    assert printed == ["Echo: Who am I?", "Echo: I am Ann.", "message user"]
 
 
 def test_grpc_block(stack: LiveStack) -> None:

@@ -1,17 +1,23 @@
-"""A Responses API response stored through one router replica is continued through another:
-the documents live on the shared Redis (`{prefix}:doc:`), not in a replica."""
+"""A Responses API response stored through one router replica is continued, read back and
+deleted through another: the documents live on the shared Redis (`{prefix}:doc:`), not in a
+replica."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
 import openai
+import pytest
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
 from tests.http_edge.harness import Edge
 from tests.replicas.harness import replica_config, two_replicas
 from tests.replicas.redis_fixtures import keys_under
+
+
+def documents(redis_url: str, redis_prefix: str) -> list[str]:
+    return [key for key in keys_under(redis_url, redis_prefix) if ":doc:resp:" in key]
 
 
 async def test_a_response_stored_on_one_replica_is_continued_on_another(
@@ -30,7 +36,7 @@ async def test_a_response_stored_on_one_replica_is_continued_on_another(
     ]
     try:
         first = await sdks[0].responses.create(model="a", input="remember this")
-        assert any(":doc:resp:" in key for key in keys_under(redis_url, redis_prefix))
+        assert documents(redis_url, redis_prefix)
         second = await sdks[1].responses.create(
             model="a", input="what was it?", previous_response_id=first.id
         )
@@ -42,6 +48,14 @@ async def test_a_response_stored_on_one_replica_is_continued_on_another(
             "Echo: remember this",
             "what was it?",
         ]
+        retrieved = await sdks[1].responses.retrieve(first.id)  # read back on the other
+        assert retrieved.output_text == "Echo: remember this"
+        assert len(documents(redis_url, redis_prefix)) == 2
+        await sdks[1].responses.delete(first.id)  # deleted through one, gone from both
+        for sdk in sdks:
+            with pytest.raises(openai.NotFoundError):
+                await sdk.responses.retrieve(first.id)
+        assert len(documents(redis_url, redis_prefix)) == 1  # the second one's
     finally:
         for sdk in sdks:
             await sdk.close()

@@ -564,8 +564,14 @@ class StoredResponse(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     MESSAGES_FIELD_NUMBER: _builtins.int
     OUTPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
+    RESPONSE_JSON_FIELD_NUMBER: _builtins.int
+    INPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The response's id ("resp_..."): at most 128 bytes."""
+    response_json: _builtins.str
+    """The Response object as it was answered (OpenAI's Responses API JSON object), for a later
+    `GET /v1/responses/{id}`; empty in responses stored before it was kept.
+    """
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]:
         """Every message of the conversation up to and including this response's answer, without the
@@ -578,16 +584,24 @@ class StoredResponse(_message.Message):
         (with its "id": "msg_...", "fc_...", "rs_...").
         """
 
+    @_builtins.property
+    def input_items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The request's input items, each an OpenAI Responses item as a JSON object string with its
+        "id" (`GET /v1/responses/{id}/input_items`), in the order given.
+        """
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         messages: _abc.Iterable[_chat_pb2.ChatMessage] | None = ...,
         output_items_json: _abc.Iterable[_builtins.str] | None = ...,
+        response_json: _builtins.str = ...,
+        input_items_json: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "messages", b"messages", "output_items_json", b"output_items_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "input_items_json", b"input_items_json", "messages", b"messages", "output_items_json", b"output_items_json", "response_json", b"response_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -684,3 +698,43 @@ class LoadResponsesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LoadResponsesResponse: _TypeAlias = LoadResponsesResponse  # noqa: Y015
+
+@_typing.final
+class DeleteResponseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The response's id: at most 128 bytes."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteResponseRequest: _TypeAlias = DeleteResponseRequest  # noqa: Y015
+
+@_typing.final
+class DeleteResponseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    deleted: _builtins.bool
+    """Always true: a response that was not there is NOT_FOUND."""
+    def __init__(
+        self,
+        *,
+        deleted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteResponseResponse: _TypeAlias = DeleteResponseResponse  # noqa: Y015

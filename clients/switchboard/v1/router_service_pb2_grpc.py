@@ -83,6 +83,11 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.LoadResponsesRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.LoadResponsesResponse.FromString,
                 _registered_method=True)
+        self.DeleteResponse = channel.unary_unary(
+                '/switchboard.v1.RouterService/DeleteResponse',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.DeleteResponseRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.DeleteResponseResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -160,6 +165,15 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteResponse(self, request, context):
+        """Delete one of the calling client's stored responses: it can no longer be continued nor
+        loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
+        (openai_param `id`). Needs the `chat` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -202,6 +216,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.LoadResponses,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.LoadResponsesRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.LoadResponsesResponse.SerializeToString,
+            ),
+            'DeleteResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteResponse,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.DeleteResponseRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.DeleteResponseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -429,6 +448,33 @@ class RouterService:
             '/switchboard.v1.RouterService/LoadResponses',
             switchboard_dot_v1_dot_router__service__pb2.LoadResponsesRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.LoadResponsesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/DeleteResponse',
+            switchboard_dot_v1_dot_router__service__pb2.DeleteResponseRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.DeleteResponseResponse.FromString,
             options,
             channel_credentials,
             insecure,

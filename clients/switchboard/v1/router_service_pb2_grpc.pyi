@@ -69,6 +69,11 @@ class RouterServiceStub:
     expired or another client's is NOT_FOUND, the same for all three (ErrorInfo reason
     RESPONSE_NOT_FOUND, openai_param `ids[N]`: the first one missing). Needs the `chat` scope.
     """
+    DeleteResponse: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.DeleteResponseRequest, _router_service_pb2.DeleteResponseResponse]
+    """Delete one of the calling client's stored responses: it can no longer be continued nor
+    loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
+    (openai_param `id`). Needs the `chat` scope.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -110,6 +115,11 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """The calling client's stored responses, by id, in the order asked. An id that is unknown,
     expired or another client's is NOT_FOUND, the same for all three (ErrorInfo reason
     RESPONSE_NOT_FOUND, openai_param `ids[N]`: the first one missing). Needs the `chat` scope.
+    """
+    DeleteResponse: _aio.UnaryUnaryMultiCallable[_router_service_pb2.DeleteResponseRequest, _router_service_pb2.DeleteResponseResponse]  # type: ignore[assignment]
+    """Delete one of the calling client's stored responses: it can no longer be continued nor
+    loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
+    (openai_param `id`). Needs the `chat` scope.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -197,6 +207,17 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         """The calling client's stored responses, by id, in the order asked. An id that is unknown,
         expired or another client's is NOT_FOUND, the same for all three (ErrorInfo reason
         RESPONSE_NOT_FOUND, openai_param `ids[N]`: the first one missing). Needs the `chat` scope.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteResponse(
+        self,
+        request: _router_service_pb2.DeleteResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.DeleteResponseResponse, _abc.Awaitable[_router_service_pb2.DeleteResponseResponse]]:
+        """Delete one of the calling client's stored responses: it can no longer be continued nor
+        loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
+        (openai_param `id`). Needs the `chat` scope.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -118,6 +118,72 @@ async def test_bad_ids_are_refused_by_name(fake: FakeUpstream, start_router: Sta
         await router.stub.StoreResponse(not_json, metadata=bearer(A))
     details = details_from_rpc_error(bad_item.value)
     assert details.openai_param == "response.output_items_json[1]"
+    bad_input = stored("resp_1")
+    bad_input.response.input_items_json.append("1")
+    bad_response = stored("resp_1")
+    bad_response.response.response_json = "[]"
+    for bad, param in (
+        (bad_input, "response.input_items_json[0]"),
+        (bad_response, "response.response_json"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await router.stub.StoreResponse(bad, metadata=bearer(A))
+        assert details_from_rpc_error(refused.value).openai_param == param
+
+
+async def delete_error(router: RouterHandle, key: str, response_id: str) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        request = pb.DeleteResponseRequest(id=response_id)
+        await router.stub.DeleteResponse(request, metadata=bearer(key))
+    return failed.value
+
+
+async def test_a_client_deletes_its_own_responses_only(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    router = await start(fake, start_router, clock, store_ttl_s=60)
+    for response_id in ("resp_1", "resp_2", "resp_3"):
+        await router.stub.StoreResponse(stored(response_id), metadata=bearer(A))
+    # Another client's id, an unknown id and an expired id: one and the same answer.
+    others = await delete_error(router, B, "resp_1")
+    unknown = await delete_error(router, A, "resp_9")
+    request = pb.DeleteResponseRequest(id="resp_1")
+    assert (await router.stub.DeleteResponse(request, metadata=bearer(A))).deleted
+    again = await delete_error(router, A, "resp_1")
+    assert (await load_error(router, A, "resp_1")).code() is grpc.StatusCode.NOT_FOUND
+    loaded = await router.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=["resp_2"]), metadata=bearer(A)
+    )
+    assert [r.id for r in loaded.responses] == ["resp_2"]  # the others stay
+    clock.advance(60)
+    expired = await delete_error(router, A, "resp_2")
+    for error, missing in (
+        (others, "resp_1"),
+        (unknown, "resp_9"),
+        (again, "resp_1"),
+        (expired, "resp_2"),
+    ):
+        details = details_from_rpc_error(error)
+        assert error.code() is grpc.StatusCode.NOT_FOUND
+        assert (details.reason, details.openai_param) == ("RESPONSE_NOT_FOUND", "id")
+        assert details.message == f"Response with id '{missing}' not found."
+    too_long = await delete_error(router, A, "r" * 129)
+    assert too_long.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(too_long).openai_param == "id"
+
+
+async def test_delete_needs_a_client_key_with_the_chat_scope(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start(fake, start_router, ManualClock())
+    await router.stub.StoreResponse(stored("resp_1"), metadata=bearer(A))
+    with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+        await router.stub.DeleteResponse(pb.DeleteResponseRequest(id="resp_1"))
+    assert anonymous.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    embed_only = await delete_error(router, EMBED_ONLY, "resp_1")
+    assert embed_only.code() is grpc.StatusCode.PERMISSION_DENIED
+    await router.stub.LoadResponses(pb.LoadResponsesRequest(ids=["resp_1"]), metadata=bearer(A))
 
 
 async def test_a_client_stores_up_to_its_quota_per_period_and_others_keep_theirs(

@@ -327,3 +327,20 @@ async def test_documents_round_trip_any_bytes_and_expire(make_store: MakeStore) 
     assert await store.get_documents(["resp:a", "resp:b"]) == [b"second", None]
     clock.advance(30)
     assert await store.get_documents(["resp:a"]) == [None]
+
+
+async def test_a_deleted_document_is_gone_and_says_whether_it_was_there(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    assert await store.put_document("resp:a", b"a", 60)
+    assert await store.put_document("resp:b", b"b", 10)
+    assert await store.delete_document("resp:a")
+    assert await store.get_documents(["resp:a", "resp:b"]) == [None, b"b"]
+    assert not await store.delete_document("resp:a")  # already gone
+    assert not await store.delete_document("nope")
+    clock.advance(10)  # expired by the store's clock (Redis still holds the key a little)
+    assert not await store.delete_document("resp:b")
+    assert await store.put_document("resp:a", b"again", 60)  # a name can be used again
+    assert await store.get_documents(["resp:a"]) == [b"again"]

@@ -199,6 +199,10 @@ class FlakyDocuments(Flaky):
         self._check()
         return await super().get_documents(names)
 
+    async def delete_document(self, name: str) -> bool:
+        self._check()
+        return await super().delete_document(name)
+
 
 async def test_documents_stored_in_an_outage_stay_local_and_are_found_after_it() -> None:
     clock = ManualClock()
@@ -216,3 +220,23 @@ async def test_documents_stored_in_an_outage_stay_local_and_are_found_after_it()
     assert await shared.get_documents(["during"]) == [None]  # not replayed to the others
     clock.advance(60)
     assert await store.get_documents(["during"]) == [None]
+
+
+async def test_a_delete_reaches_the_shared_store_and_the_local_one() -> None:
+    clock = ManualClock()
+    shared = FlakyDocuments(clock)
+    store = ResilientStateStore(
+        shared, MemoryStateStore(clock, document_bytes=1000), clock=clock, retry_interval_s=1.0
+    )
+    assert await store.put_document("shared", b"s", 60)
+    shared.up = False
+    assert await store.put_document("local", b"l", 60)
+    assert await store.delete_document("local")  # during the outage: the local one
+    assert not await store.delete_document("shared")  # unreachable: not deleted, not found
+    shared.up = True
+    clock.advance(1.0)
+    assert await store.put_document("local", b"l2", 60)  # stored on Redis once it is back
+    assert await store.delete_document("shared")
+    assert await store.delete_document("local")
+    assert await store.get_documents(["shared", "local"]) == [None, None]
+    assert not await store.delete_document("shared")

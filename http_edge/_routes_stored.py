@@ -1,0 +1,148 @@
+"""Stored responses by id: `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}` and
+`GET /v1/responses/{id}/input_items` (the SDK's `responses.retrieve`, `.delete`,
+`.input_items.list`).
+
+The router keeps them (`LoadResponses`, `DeleteResponse`: the caller's own, by its client key);
+the edge answers what it loaded. An unknown, expired or another client's id is the same 404 in
+OpenAI's words (`Response with id '…' not found.`). A response stored before the router kept the
+Response object itself (`StoredResponse.response_json`) can still be continued and deleted, but
+retrieving it, or its input items, is a 404 saying so (`response_not_retrievable`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from clients import RouterError, input_items_page
+from clients.switchboard.v1.router_service_pb2 import (
+    DeleteResponseRequest,
+    LoadResponsesRequest,
+    StoredResponse,
+)
+
+from ._errors import EdgeError
+from ._json import JSONBytesResponse
+from ._metadata import forwarded_metadata
+from ._openapi import ERRORS, INPUT_ITEMS_PARAMS, RESPONSE_ID_PARAM
+from ._state import edge_state
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_MAX_LIMIT = 100  # OpenAI's bound on `limit`
+
+
+@router.get("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RESPONSE_ID_PARAM)
+async def retrieve_response(request: Request) -> Response:
+    if request.query_params.get("stream", "false").lower() not in ("false", "0"):
+        raise EdgeError(
+            400,
+            "Streaming a stored response ('stream') is not supported: retrieve it without.",
+            code="unsupported_parameter",
+            param="stream",
+        )
+    stored = await _load(request)
+    return Response(stored.response_json.encode(), media_type="application/json")
+
+
+@router.delete("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RESPONSE_ID_PARAM)
+async def delete_response(request: Request) -> Response:
+    response_id: str = request.path_params["response_id"]
+    state = edge_state(request)
+    try:
+        await state.router().delete_response(
+            DeleteResponseRequest(id=response_id),
+            timeout=state.settings.request_timeout_s,
+            metadata=forwarded_metadata(request),
+        )
+    except RouterError as exc:
+        raise _refusal(exc, response_id) from exc
+    return JSONBytesResponse({"id": response_id, "object": "response", "deleted": True})
+
+
+@router.get(
+    "/v1/responses/{response_id}/input_items", responses=ERRORS, openapi_extra=INPUT_ITEMS_PARAMS
+)
+async def list_input_items(request: Request) -> Response:
+    query = request.query_params
+    limit = _limit(query.get("limit"))
+    order = _order(query.get("order"))
+    after = query.get("after")
+    stored = await _load(request)
+    items = [orjson.loads(text) for text in stored.input_items_json]
+    page = input_items_page(items, after=after, limit=limit, order=order)
+    if page is None:
+        raise EdgeError(
+            400,
+            f"No input item of this response has the id '{after}'.",
+            code="invalid_value",
+            param="after",
+        )
+    return JSONBytesResponse(page)
+
+
+async def _load(request: Request) -> StoredResponse:
+    """The caller's stored response named by the path, with its Response object."""
+    response_id: str = request.path_params["response_id"]  # not a signature parameter
+    state = edge_state(request)
+    try:
+        loaded = await state.router().load_responses(
+            LoadResponsesRequest(ids=[response_id]),
+            timeout=state.settings.request_timeout_s,
+            metadata=forwarded_metadata(request),
+        )
+    except RouterError as exc:
+        raise _refusal(exc, response_id) from exc
+    (stored,) = loaded.responses
+    if not stored.response_json:
+        raise EdgeError(
+            404,
+            f"Response with id '{response_id}' was stored by an earlier version of this gateway: "
+            "it can be continued and deleted, not retrieved.",
+            code="response_not_retrievable",
+        )
+    return stored
+
+
+def _refusal(exc: RouterError, response_id: str) -> Exception:
+    """The router's refusal in OpenAI's words: its not found, or an id the router refuses by
+    itself (too long to be one), is OpenAI's 404; storing turned off is the router's 400."""
+    details = exc.details
+    if details.reason == "RESPONSE_NOT_FOUND" or (
+        details.reason == "INVALID_ARGUMENT" and details.openai_param in ("id", "ids[0]")
+    ):
+        return EdgeError(404, f"Response with id '{response_id}' not found.", code=None)
+    if details.reason == "INVALID_ARGUMENT":
+        return EdgeError(400, details.message, code=details.openai_code or None)
+    return exc
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 20
+    if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
+        raise EdgeError(
+            400,
+            f"Invalid 'limit': {value!r}. It must be an integer from 1 to {_MAX_LIMIT}.",
+            code="invalid_value",
+            param="limit",
+        )
+    return int(value)
+
+
+def _order(value: str | None) -> Literal["asc", "desc"]:
+    if value is None or value == "desc":
+        return "desc"
+    if value == "asc":
+        return "asc"
+    raise EdgeError(
+        400,
+        f"Invalid 'order': {value!r}. It must be 'asc' or 'desc'.",
+        code="invalid_value",
+        param="order",
+    )
