@@ -74,7 +74,9 @@ class Runtime:
         self.route_leases = RouteLeases(
             self.planner, self.runner, clock, config.server.route_lease_ttl_s
         )
-        self.responses = StoredResponses(store, clock, config.responses)
+        self.responses = StoredResponses(
+            store, clock, config.responses, max_load_bytes=config.server.max_message_bytes
+        )
         self.prober = KeyProber(
             self.pools,
             {name: self._probe_fn(adapter) for name, adapter in self.adapters.items()},

@@ -61,10 +61,11 @@ _PARAM_KEYS = frozenset(
 # non-streaming call would get an SSE answer that counts against the upstream for everyone.
 ROUTER_KEYS = frozenset({"stream"})
 # What `extra_json` may not carry (key -> why): the router's own keys, and the fields whose
-# typed value the router bounds (`server.max_tokens_ceiling`), which an extra would bypass.
+# typed value the router bounds (`server.max_tokens_ceiling`, `server.max_n`), which an extra
+# would bypass.
 _NOT_EXTRA = {key: "the router sets it" for key in ROUTER_KEYS} | {
     key: f"set the `{key}` field, which the router holds to its ceiling"
-    for key in ("max_tokens", "max_completion_tokens")
+    for key in ("max_tokens", "max_completion_tokens", "n")
 }
 _TOOL_KEYS = frozenset({"type", "function"})
 _MODES: dict[str, chat_pb2.ToolChoiceMode.ValueType] = {

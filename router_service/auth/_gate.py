@@ -12,7 +12,7 @@ from router_service.auth._audit import AuditEvent, AuditOutcome, audit
 from router_service.auth._budgets import BudgetTicket, TokenBudgets
 from router_service.auth._callers import Authenticator, Caller, bearer_token
 from router_service.auth._limits import CallerLimits, RateTicket
-from router_service.auth._methods import MethodRule
+from router_service.auth._methods import Bounds, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig
 from router_service.errors import AuthenticationError, ModelNotFoundError, PermissionDeniedError
@@ -54,12 +54,21 @@ class Admission:
         self._budget = budget
         self._closed = False
 
-    async def settle(self, used_tokens: int) -> None:
-        """Correct the caller's tpm window and budgets with the tokens the call really used."""
+    @property
+    def counts_tokens(self) -> bool:
+        """Whether the call's tokens are counted (a tpm limit or a budget) and not yet settled."""
+        return self._ticket is not None or self._budget is not None
+
+    async def settle(self, used_tokens: int, *, at_least_estimate: bool = False) -> None:
+        """Correct the caller's tpm window and budgets with the tokens the call really used;
+        `at_least_estimate`: `used_tokens` is only what was seen (a stream that reported no
+        usage), so the estimate stays when it is more."""
         ticket, self._ticket = self._ticket, None
         budget, self._budget = self._budget, None
-        await self._limits.settle(ticket, used_tokens)
-        await self._budgets.settle(budget, used_tokens)
+        for counted, settle in ((ticket, self._limits.settle), (budget, self._budgets.settle)):
+            if counted is not None:
+                floor = counted.estimate if at_least_estimate else 0
+                await settle(counted, max(used_tokens, floor))  # type: ignore[arg-type]
 
     async def close(self) -> None:
         """Give the stream slot back; idempotent."""
@@ -75,6 +84,7 @@ class Gate:
         store: StateStore,
         *,
         max_tokens_ceiling: int,
+        max_n: int = 8,
         known_model: Callable[[str], bool],
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -82,7 +92,7 @@ class Gate:
         self._audit_admitted = config.audit == "all"
         self._limits = CallerLimits(store)
         self._budgets = TokenBudgets(store, clock)
-        self._ceiling = max_tokens_ceiling
+        self._bounds = Bounds(max_tokens_ceiling, max_n)
         self._known_model = known_model
 
     @property
@@ -126,7 +136,7 @@ class Gate:
         a stream slot too. Raises InvalidRequestError, ModelNotFoundError, PermissionDeniedError
         or ClientRateLimitedError."""
         if rule.validate is not None:
-            rule.validate(request, self._ceiling)
+            rule.validate(request, self._bounds)
         model = rule.model(request) if rule.model is not None else ""
         if model and not caller.may_use(model):
             if not self._known_model(model):

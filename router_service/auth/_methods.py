@@ -13,10 +13,23 @@ from typing import Any
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.config import ClientScope
-from router_service.engine._tokens import estimate_chat_tokens
+from router_service.engine._tokens import (
+    estimate_chat_tokens,
+    estimate_chunk_tokens,
+    estimate_prompt_tokens,
+)
 from router_service.errors import InvalidRequestError
 
-__all__ = ["ADMIN_SERVICE", "ROUTER_SERVICE", "RULES", "MethodRule", "check_max_tokens", "rule_for"]
+__all__ = [
+    "ADMIN_SERVICE",
+    "ROUTER_SERVICE",
+    "RULES",
+    "Bounds",
+    "MethodRule",
+    "check_choices",
+    "check_max_tokens",
+    "rule_for",
+]
 
 ROUTER_SERVICE = "/switchboard.v1.RouterService/"
 ADMIN_SERVICE = "/switchboard.v1.AdminService/"
@@ -25,12 +38,23 @@ _CHARS_PER_TOKEN = 4
 
 
 @dataclass(frozen=True, slots=True)
+class Bounds:
+    """What the router holds a request's fields to (`server:`)."""
+
+    max_tokens: int  # `max_tokens_ceiling`
+    max_n: int = 8  # `max_n`
+
+
+@dataclass(frozen=True, slots=True)
 class MethodRule:
     scope: ClientScope
     model: Callable[[Any], str] | None = None  # the model a request names
     tokens: Callable[[Any], int] | None = None  # its cost estimate, for the caller's tpm
-    validate: Callable[[Any, int], None] | None = None  # request checks, given the ceiling
+    validate: Callable[[Any, Bounds], None] | None = None  # request checks, given the bounds
     usage: Callable[[Any], int] | None = None  # tokens really used, from a response message
+    # A call that reports no usage: the request's prompt tokens, and those each message relays.
+    prompt: Callable[[Any], int] | None = None
+    relayed: Callable[[Any], int] | None = None
     counted: bool = True  # counts against the caller's rpm
 
 
@@ -45,6 +69,21 @@ def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
                     param=field,
                     code="invalid_value",
                 )
+
+
+def check_choices(params: chat_pb2.ChatParams, max_n: int) -> None:
+    """`n` between 1 and the router's bound: each choice is generated (and paid for) upstream."""
+    if params.HasField("n") and not 1 <= params.n <= max_n:
+        raise InvalidRequestError(
+            f"Invalid value for 'n': {params.n}. It must be between 1 and {max_n}.",
+            param="n",
+            code="invalid_value",
+        )
+
+
+def _check_chat(request: Any, bounds: Bounds) -> None:
+    check_max_tokens(request.params, bounds.max_tokens)
+    check_choices(request.params, bounds.max_n)
 
 
 def embed_tokens(params: embeddings_pb2.EmbeddingParams) -> int:
@@ -69,12 +108,27 @@ def _chat_usage(message: Any) -> int:
     return 0
 
 
+def _relayed(message: Any) -> int:
+    """Tokens a Chat answer or ChatStream message carries to its caller (from its size)."""
+    if hasattr(message, "completion"):
+        size: int = sum(choice.message.ByteSize() for choice in message.completion.choices)
+        return -(-size // _CHARS_PER_TOKEN)
+    kind = message.WhichOneof("event")
+    if kind == "chunk":
+        return estimate_chunk_tokens(message.chunk)
+    if kind == "chunks":
+        return sum(estimate_chunk_tokens(chunk) for chunk in message.chunks.chunks)
+    return 0
+
+
 _CHAT = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
     tokens=lambda request: estimate_chat_tokens(request.params),
-    validate=lambda request, ceiling: check_max_tokens(request.params, ceiling),
+    validate=_check_chat,
     usage=_chat_usage,
+    prompt=lambda request: estimate_prompt_tokens(request.params),
+    relayed=_relayed,
 )
 
 RULES: dict[str, MethodRule] = {
@@ -95,6 +149,8 @@ RULES: dict[str, MethodRule] = {
     # A report of a PickRoute that was already counted.
     ROUTER_SERVICE + "ReportOutcome": MethodRule(scope="route", counted=False),
     # Part of a chat call made over the Responses API (before and after it): that call counts.
+    # Not free for all that: what a client stores is held to `responses.client_stored_bytes`,
+    # and what its loads read at once is bounded (router_service/responses/_stored.py).
     ROUTER_SERVICE + "StoreResponse": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "LoadResponses": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "DeleteResponse": MethodRule(scope="chat", counted=False),

@@ -105,3 +105,10 @@ class ResponsesConfig(_Strict):
         description="A response whose conversation is larger than this is not kept (its "
         "Response says `store: false`).",
     )
+    client_stored_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="What one client may store per period of `store_ttl_s` (each response's "
+        "bytes and 512 for its entry), so what it holds at once stays under twice this; past "
+        "it a response is not kept (`store: false`) until the next period.",
+    )

@@ -65,6 +65,13 @@ class ServerConfig(_Strict):
         ge=1,
         description="Largest `max_tokens` / `max_completion_tokens` a caller may ask for.",
     )
+    max_n: int = Field(
+        default=8,
+        ge=1,
+        le=128,
+        description="Largest `n` (choices per call) a caller may ask for: each choice is "
+        "generated and paid for upstream; OpenAI's own bound is 128.",
+    )
     drain_delay_s: float = Field(
         default=0.25,
         ge=0,
@@ -143,7 +150,8 @@ class StateConfig(_Strict):
         default=64 * 1024 * 1024,
         ge=0,
         description="Bytes of stored Responses API responses kept in memory (the memory backend; "
-        "with redis, what a replica keeps while Redis is unreachable); oldest dropped first.",
+        "with redis, what a replica keeps while Redis is unreachable); when full, the oldest "
+        "of the client holding the most go first.",
     )
 
     @model_validator(mode="after")

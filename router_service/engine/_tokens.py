@@ -12,6 +12,20 @@ _DEFAULT_OUTPUT_TOKENS = 256
 
 
 def estimate_chat_tokens(params: chat_pb2.ChatParams) -> int:
+    """The prompt's tokens and the most the answer may take (`max_tokens` for each of `n`)."""
+    if params.HasField("max_completion_tokens"):
+        output = params.max_completion_tokens
+    elif params.HasField("max_tokens"):
+        output = params.max_tokens
+    else:
+        output = _DEFAULT_OUTPUT_TOKENS
+    # Each of `n` choices is generated (and billed) upstream: a budget or tpm counts them all.
+    choices = params.n if params.HasField("n") and params.n > 1 else 1
+    return estimate_prompt_tokens(params) + max(0, output) * choices
+
+
+def estimate_prompt_tokens(params: chat_pb2.ChatParams) -> int:
+    """The prompt's tokens alone."""
     chars = 0
     for message in params.messages:
         which = message.WhichOneof("content")
@@ -23,10 +37,11 @@ def estimate_chat_tokens(params: chat_pb2.ChatParams) -> int:
             chars += len(call.function.arguments)
     for tool in params.tools:
         chars += len(tool.function.parameters_json) + len(tool.function.description)
-    if params.HasField("max_completion_tokens"):
-        output = params.max_completion_tokens
-    elif params.HasField("max_tokens"):
-        output = params.max_tokens
-    else:
-        output = _DEFAULT_OUTPUT_TOKENS
-    return chars // _CHARS_PER_TOKEN + 4 * len(params.messages) + max(0, output)
+    return chars // _CHARS_PER_TOKEN + 4 * len(params.messages)
+
+
+def estimate_chunk_tokens(chunk: chat_pb2.ChatCompletionChunk) -> int:
+    """The tokens a stream chunk's deltas carry (text, tool arguments, reasoning in extras), by
+    their encoded size: what a stream that reports no usage relayed."""
+    size = sum(choice.delta.ByteSize() for choice in chunk.choices)
+    return -(-size // _CHARS_PER_TOKEN)

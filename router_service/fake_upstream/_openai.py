@@ -122,7 +122,10 @@ async def _chat(call: Call) -> web.StreamResponse:
         top_logprobs=(top if isinstance(top, int) else 0) if body.get("logprobs") is True else None,
     )
     if not call.record.stream:
-        return await send_answer(call, R.chat_completion(answer))
+        completion = R.chat_completion(answer)
+        if sc.no_usage:
+            del completion["usage"]
+        return await send_answer(call, completion)
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
     events, content_count = R.stream_events(answer, include_usage)

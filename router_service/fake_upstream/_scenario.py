@@ -107,6 +107,8 @@ class Scenario:
     blocked: str | None = None
     chunks: int | None = None
     times: int | None = None
+    # An OpenAI-dialect answer (not a stream) without `usage`, as some compatible servers send.
+    no_usage: bool = False
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

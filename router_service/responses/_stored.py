@@ -7,10 +7,16 @@ shared by the replicas), for `responses.store_ttl_s`, named by a hash of the cal
 name and the response id (`sessions.client_scoped`, as sessions are scoped): a client can only
 ever reach its own, and an unknown, an expired and another client's id are one NOT_FOUND.
 Unauthenticated callers (open mode) share theirs with each other, as they share sessions.
+
+Neither call counts in rpm (each is part of a chat call that does), so each is bounded here: a
+client stores at most `responses.client_stored_bytes` per period of `store_ttl_s`, a load reads
+at most `server.max_message_bytes`, and a client's loads read a few at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Sequence
 
 import orjson
@@ -23,20 +29,44 @@ from router_service.errors import InvalidRequestError, ResponseNotFoundError
 from router_service.sessions import client_scoped
 from router_service.state import StateStore
 
-__all__ = ["MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
+__all__ = ["ENTRY_BYTES", "LOADS_PER_CLIENT", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
 
 MAX_IDS = 64  # ids per LoadResponses: one request's previous response and item references
 MAX_ID_BYTES = 128  # ids name responses, they do not carry data (and errors repeat them)
+# What a stored response costs its client's quota besides its bytes: its key and entry, so that
+# many tiny documents are not free.
+ENTRY_BYTES = 512
+# LoadResponses of one client that read at once (per replica); the others wait their turn.
+LOADS_PER_CLIENT = 4
+_READ_BATCH = 8  # documents per read: a load past its bound stops within 8 MiB of it
+_QUOTA_FIELD = "bytes"
+# A quota bucket outlives its period a little: a replica whose clock is behind still reads it.
+_QUOTA_SLACK_S = 60.0
 
 
 class StoredResponses:
-    def __init__(self, store: StateStore, clock: Clock, config: ResponsesConfig) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Clock,
+        config: ResponsesConfig,
+        *,
+        max_load_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._config = config
+        # What one LoadResponses may read: the router's request bound (`server.max_message_bytes`;
+        # a conversation larger than that cannot be continued by a chat call anyway).
+        self._max_load_bytes = max_load_bytes
+        # Loads are not counted in rpm: a client's run together up to LOADS_PER_CLIENT, the
+        # others wait, so what loads hold at once is bounded per client (client names are
+        # configured: the map is bounded).
+        self._loading: dict[str, asyncio.Semaphore] = {}
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
-        """Keep `response` for `client`, unless storing is off or it is too large."""
+        """Keep `response` for `client`, unless storing is off, it is too large or its client
+        stored its quota this period."""
         _check_id(response.id, "response.id")
         _check_items(response.output_items_json, "output_items_json")
         _check_items(response.input_items_json, "input_items_json")
@@ -48,9 +78,34 @@ class StoredResponses:
         ttl_s = self._config.store_ttl_s
         if len(data) > self._config.max_stored_bytes:
             return pb.StoreResponseResponse(stored=False, reason="too_large")
+        if not await self._within_quota(client, len(data) + ENTRY_BYTES):
+            return pb.StoreResponseResponse(stored=False, reason="over_quota")
         if not await self._store.put_document(_name(client, response.id), data, ttl_s):
             return pb.StoreResponseResponse(stored=False, reason="too_large")  # for memory
         return pb.StoreResponseResponse(stored=True, expires_unix=self._clock.now() + ttl_s)
+
+    async def _within_quota(self, client: str, size: int) -> bool:
+        """Count `size` against what `client` stored this period (`client_stored_bytes` per
+        `store_ttl_s`, in the store's buckets: shared by replicas); False, and nothing counted,
+        when it does not fit. Documents live one period, so the client holds at most the bytes
+        of this period and the last: twice the quota. A soft cap (calls checked together may
+        pass it by one document each), as token budgets are."""
+        period_s = self._config.store_ttl_s
+        bucket = math.floor(self._clock.now() / period_s)
+        name = _quota_name(client)
+        (buckets,) = await self._store.read_buckets([name])
+        used = buckets.get(bucket, {}).get(_QUOTA_FIELD, 0.0)
+        if used + size > self._config.client_stored_bytes:
+            return False
+        ttl_s = (bucket + 1) * period_s - self._clock.now() + _QUOTA_SLACK_S
+        await self._store.add_to_bucket(name, bucket, {_QUOTA_FIELD: float(size)}, ttl_s)
+        return True
+
+    async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
+        names = [_name(client, i) for i in ids]
+        loading = self._loading.setdefault(client, asyncio.Semaphore(LOADS_PER_CLIENT))
+        async with loading:
+            return await _read_batches(self._store, names, self._max_load_bytes)
 
     async def load(self, client: str, ids: Sequence[str]) -> list[pb.StoredResponse]:
         """`client`'s responses of `ids`, in order; ResponseNotFoundError names the first one
@@ -66,7 +121,7 @@ class StoredResponses:
             raise InvalidRequestError(f"`ids` must hold 1 to {MAX_IDS} ids.", param="ids")
         for i, response_id in enumerate(ids):
             _check_id(response_id, f"ids[{i}]")
-        documents = await self._store.get_documents([_name(client, i) for i in ids])
+        documents = await self._read(client, ids)
         found = []
         for i, (response_id, data) in enumerate(zip(ids, documents, strict=True)):
             response = _parsed(data)
@@ -84,8 +139,36 @@ class StoredResponses:
             raise ResponseNotFoundError(response_id, param="id")
 
 
+async def _read_batches(
+    store: StateStore, names: Sequence[str], max_bytes: int
+) -> list[bytes | None]:
+    """The documents of `names`, read a few at a time; InvalidRequestError as soon as they pass
+    `max_bytes` together (a call naming 64 responses of 1 MiB made the router read and send
+    64 MiB for a request of a few hundred bytes, uncounted)."""
+    found: list[bytes | None] = []
+    total = 0
+    for start in range(0, len(names), _READ_BATCH):
+        batch = await store.get_documents(names[start : start + _READ_BATCH])
+        total += sum(len(data) for data in batch if data is not None)
+        if total > max_bytes:
+            raise InvalidRequestError(
+                f"The responses named are larger than {max_bytes} bytes together: refer to "
+                "fewer of them (the previous response holds the whole conversation).",
+                param="ids",
+                code="stored_responses_too_large",
+            )
+        found += batch
+    return found
+
+
+def _quota_name(client: str) -> str:
+    # Hashed like the documents' names: a client's name is configuration, not a key part.
+    return "resp-bytes:" + client_scoped(client, "")
+
+
 def _name(client: str, response_id: str) -> str:
-    return "resp:" + client_scoped(client, response_id)
+    # The client's part first: the memory store drops the documents of whoever holds the most.
+    return f"resp:{client_scoped(client, '')}:{client_scoped(client, response_id)}"
 
 
 def _parsed(data: bytes | None) -> pb.StoredResponse | None:

@@ -99,8 +99,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 await _refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=False)
                 response = await behavior(request, context)
-                if rule.usage is not None:
-                    await admission.settle(rule.usage(response))
+                if admission.counts_tokens:
+                    used = Used(rule, request)
+                    used.see(response)
+                    await used.settle(admission)
                 return response
             finally:
                 self.calls.leave(task)
@@ -115,16 +117,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             try:
                 await _refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=True)
+                used = Used(rule, request) if admission.counts_tokens else None
                 try:
-                    used = 0
                     async with aclosing(behavior(request, context)) as events:
                         async for message in events:
-                            if rule.usage is not None:
-                                used = rule.usage(message) or used
+                            if used is not None:
+                                used.see(message)
                             yield message
-                    await admission.settle(used)
                 finally:
-                    await admission.close()
+                    try:
+                        if used is not None:  # also when the caller left or the call failed
+                            await used.settle(admission)
+                    finally:
+                        await admission.close()
             finally:
                 self.calls.leave(task)
 
@@ -163,6 +168,35 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         # Each RPC runs in a context of its own: the servicer below sees this caller only.
         set_current_caller(caller)
         return admission
+
+
+class Used:
+    """The tokens a call used: its reported usage (a stream's summary), else what it was seen
+    to relay. Without a report the estimate stays counted when more (the caller may have left
+    while the upstream still wrote), and what was relayed past it counts: a call whose upstream
+    reports no usage (a stream without `stream_options.include_usage`, a server that sends
+    none) cannot take more than its estimate (256 output tokens when no `max_tokens`) unseen."""
+
+    __slots__ = ("_relayed", "_reported", "_request", "_rule")
+
+    def __init__(self, rule: MethodRule, request: Any) -> None:
+        self._rule = rule
+        self._request = request
+        self._reported = 0
+        self._relayed = 0
+
+    def see(self, message: Any) -> None:
+        if self._rule.usage is not None:
+            self._reported = self._rule.usage(message) or self._reported
+        if self._rule.relayed is not None:
+            self._relayed += self._rule.relayed(message)
+
+    async def settle(self, admission: Admission) -> None:
+        if self._reported:
+            await admission.settle(self._reported)
+        elif self._relayed and self._rule.prompt is not None:
+            seen = self._rule.prompt(self._request) + self._relayed
+            await admission.settle(seen, at_least_estimate=True)
 
 
 def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
@@ -243,6 +277,7 @@ def gate_for(runtime: Runtime) -> Gate:
         config.auth,
         runtime.store,
         max_tokens_ceiling=config.server.max_tokens_ceiling,
+        max_n=config.server.max_n,
         known_model=known_model,
         clock=runtime.clock,
     )

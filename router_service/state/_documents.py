@@ -2,8 +2,13 @@
 
 A document (a stored Responses API response) is large next to everything else the state keeps,
 written once and read a few times. The budget bounds the memory they take whatever the traffic:
-when a new one does not fit, the oldest are dropped first (before their expiry), and one larger
-than the whole budget is not kept at all.
+when a new one does not fit, documents are dropped before their expiry, and one larger than the
+whole budget is not kept at all.
+
+Whose go first: a name's part before its last `:` is its owner (stored responses are named
+`resp:<client>:<id>`, both hashed), and the oldest document of the owner holding the most bytes
+(the new one counted as its writer's) goes first. One client writing in a loop then drops its
+own documents, not the others' (with the oldest overall first, it emptied the store for all).
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ class MemoryDocuments:
     def __init__(self, clock: Clock, budget_bytes: int = DEFAULT_DOCUMENT_BYTES) -> None:
         self._clock = clock
         self._budget = budget_bytes
-        # name -> (data, expiry), oldest write first: what the budget drops first.
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        # name -> (data, expiry)
+        self._entries: dict[str, tuple[bytes, float]] = {}
+        # owner -> its names, oldest write first; and the bytes it holds.
+        self._owners: dict[str, OrderedDict[str, None]] = {}
+        self._owner_bytes: dict[str, int] = {}
         self._bytes = 0
 
     @property
@@ -39,11 +47,22 @@ class MemoryDocuments:
             return False
         if self._bytes + size > self._budget:
             self._sweep_expired()
+        owner = _owner(name)
         while self._entries and self._bytes + size > self._budget:
-            self._drop(next(iter(self._entries)))
+            self._drop(self._next_to_drop(owner, size))
         self._entries[name] = (data, self._clock.now() + ttl_s)
+        self._owners.setdefault(owner, OrderedDict())[name] = None
+        self._owner_bytes[owner] = self._owner_bytes.get(owner, 0) + size
         self._bytes += size
         return True
+
+    def _next_to_drop(self, writer: str, size: int) -> str:
+        """The oldest document of the owner that holds the most, `size` more for `writer`."""
+
+        def held(owner: str) -> int:
+            return self._owner_bytes[owner] + (size if owner == writer else 0)
+
+        return next(iter(self._owners[max(self._owners, key=held)]))
 
     def get(self, names: Sequence[str]) -> list[bytes | None]:
         now = self._clock.now()
@@ -64,8 +83,15 @@ class MemoryDocuments:
 
     def _drop(self, name: str) -> None:
         entry = self._entries.pop(name, None)
-        if entry is not None:
-            self._bytes -= _size(name, entry[0])
+        if entry is None:
+            return
+        size, owner = _size(name, entry[0]), _owner(name)
+        self._bytes -= size
+        self._owner_bytes[owner] -= size
+        names = self._owners[owner]
+        del names[name]
+        if not names:
+            del self._owners[owner], self._owner_bytes[owner]
 
     def _sweep_expired(self) -> None:
         # Only when the budget is reached. Writes come in order, but TTLs can differ (a reload
@@ -73,6 +99,10 @@ class MemoryDocuments:
         now = self._clock.now()
         for name in [n for n, (_, expiry) in self._entries.items() if expiry <= now]:
             self._drop(name)
+
+
+def _owner(name: str) -> str:
+    return name.rpartition(":")[0]
 
 
 def _size(name: str, data: bytes) -> int:

@@ -14,9 +14,10 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
 
 Documents (stored Responses) go to the shared store. During an outage they are kept in the
-local store (bounded by `state.memory_document_bytes`, oldest dropped first) and are not replayed:
-the replica that stored them can still continue them, also after Redis is back (a document the
-shared store lacks is looked for locally), the others answer NOT_FOUND until they expire.
+local store (bounded by `state.memory_document_bytes`, the largest holder's oldest dropped
+first) and are not replayed: the replica that stored them can still continue them, also after
+Redis is back (a document the shared store lacks is looked for locally), the others answer
+NOT_FOUND until they expire.
 
 Limits meant per key hold per replica during an outage, not across them (each replica counts
 only its own leases); that is the price of requests flowing on.

@@ -11,7 +11,9 @@ import pytest
 from openai.types import Completion
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.e2e.stream_harness import OpenStack, data_chunks, error_of, events
+from tests.conftest import StartRouter
+from tests.e2e.stream_harness import OpenStack, StartEdge, data_chunks, error_of, events
+from tests.router_service.auth.helpers import client, guarded_config
 
 
 def upstream_body(fake: FakeUpstream) -> dict[str, Any]:
@@ -247,3 +249,39 @@ async def test_a_failure_mid_stream_is_one_error_event_then_done(
         async for _ in stream:
             pass
     await stack.settled()
+
+
+async def test_n_is_bounded_by_the_router_for_chat_and_legacy_completions(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # n multiplies what the upstream generates and bills (a legacy request: prompts × n): an
+    # unbounded n (OpenAI's own limit is 128) let one call cost hundreds of answers.
+    with pytest.raises(openai.BadRequestError) as completions:
+        await sdk.completions.create(model="chain", prompt=["a", "b"], n=9)
+    with pytest.raises(openai.BadRequestError) as chat:
+        await sdk.chat.completions.create(
+            model="chain", messages=[{"role": "user", "content": "hi"}], n=1000
+        )
+    for refused, n in ((completions.value, 9), (chat.value, 1000)):
+        assert refused.param == "n"
+        assert f"Invalid value for 'n': {n}. It must be between 1 and 8." in refused.message
+    assert fake.state.count() == 0
+    answered = await sdk.completions.create(model="chain", prompt="a", n=8)  # the default bound
+    assert len(answered.choices) == 8
+
+
+async def test_each_prompt_counts_against_the_callers_rpm(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    # Several prompts are as many router calls, each admitted (and counted) on its own: a
+    # batch cannot pass the caller's rpm by riding in one HTTP request.
+    config = guarded_config(fake.base_url, client("app", "sk-app-rpm-0123", rpm=4))
+    edge = await start_edge(await start_router(config))
+    sdk = openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-app-rpm-0123", max_retries=0
+    )
+    async with sdk:
+        await sdk.completions.create(model="chain", prompt=["a", "b", "c"])
+        with pytest.raises(openai.RateLimitError):
+            await sdk.completions.create(model="chain", prompt=["d", "e"])
+    assert fake.state.count(path="/chat/completions") <= 4

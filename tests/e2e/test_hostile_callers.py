@@ -160,12 +160,12 @@ async def test_credential_headers_and_masked_keys_never_reach_the_caller(
     )
 
 
-@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
-async def test_the_max_tokens_ceiling_holds_for_extra_json_too(
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens", "n"])
+async def test_the_max_tokens_ceiling_and_n_bound_hold_for_extra_json_too(
     fake: FakeUpstream, start_router: StartRouter, field: str
 ) -> None:
     """A gRPC caller writes `extra_json` itself: a `max_tokens` there reached the upstream
-    past `server.max_tokens_ceiling`, which bounds only the typed field."""
+    past `server.max_tokens_ceiling`, which bounds only the typed field (`n`: `server.max_n`)."""
     router = await start_router(
         {**two_models(fake.base_url), "server": {"port": 0, "max_tokens_ceiling": 4096}}
     )

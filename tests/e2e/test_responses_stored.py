@@ -214,3 +214,17 @@ async def test_storing_turned_off_refuses_continuations(open_sdk: Open) -> None:
         await sdk.responses.create(model="chain", input="x", previous_response_id=first.id)
     assert caught.value.param == "previous_response_id"
     assert "responses.store: false" in caught.value.message
+
+
+async def test_past_its_quota_a_clients_response_says_store_false(open_sdk: Open) -> None:
+    # The edge's own StoreResponse counts against the client's stored-bytes quota: past it the
+    # answer still comes, unstored, and naming it later is OpenAI's 404.
+    sdk = await open_sdk(client_stored_bytes=2048)
+    first = await sdk.responses.create(model="chain", input="hello")
+    second = await sdk.responses.create(model="chain", input="x" * 2000)
+    assert (kept(first), kept(second)) == (True, False)
+    assert second.output_text
+    with pytest.raises(openai.NotFoundError) as caught:
+        await sdk.responses.create(model="chain", input="again", previous_response_id=second.id)
+    assert caught.value.code == "previous_response_not_found"
+    await sdk.responses.create(model="chain", input="again", previous_response_id=first.id)

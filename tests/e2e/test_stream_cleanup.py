@@ -366,3 +366,26 @@ async def test_hundreds_of_streams_end_every_way_and_leave_nothing_behind(
     assert await router.leases_held() == 0
     assert not await router.runtime.sessions.active("alpha")
     await back_to(baseline)
+
+
+async def test_a_legacy_completion_caller_leaving_cancels_every_prompts_call(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    # Several prompts are as many router calls made together: the caller going away must end
+    # every upstream call, none left running (and billed) after the request.
+    stack = await open_stack(first_chunk_s=5)
+    fake.state.set_scenario(Scenario.stall())
+    body = {"model": "chain", "prompt": [f"prompt {i}" for i in range(5)], "max_tokens": 8}
+    request = asyncio.create_task(stack.http.post("/v1/completions", json=body))
+    records = await fake.state.wait_for(
+        lambda: calls if len(calls := fake.state.calls(path="/chat/completions")) == 5 else []
+    )
+    assert fake.state.in_flight == 5
+    request.cancel()  # the HTTP caller gives up while every upstream is silent
+    with pytest.raises(asyncio.CancelledError):
+        await request
+
+    await fake.state.wait_for(lambda: all(r.client_disconnected for r in records))
+    await fake.state.wait_idle()
+    await stack.settled()
+    assert fake.state.count(path="/chat/completions") == 5  # none retried elsewhere

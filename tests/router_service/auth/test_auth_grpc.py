@@ -311,3 +311,20 @@ async def test_a_limited_caller_does_not_slow_another(
     # Refusals are immediate (no queue), so bob's calls stay fast whatever alice does.
     assert max(times) < 1.0
     assert len(fake.state.calls(model="model-a")) == 11
+
+
+async def test_n_bound_from_config(fake: FakeUpstream, start_router: StartRouter) -> None:
+    router = await start_router(base_config(fake.base_url, server={"port": 0, "max_n": 3}))
+    for n in (0, 4):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await router.stub.Chat(chat(n=n))
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        details = details_from_rpc_error(caught.value)
+        assert (details.openai_param, details.openai_code) == ("n", "invalid_value")
+        with pytest.raises(grpc.aio.AioRpcError) as streamed:
+            async for _ in router.stub.ChatStream(chat_stream(n=n)):
+                pass
+        assert streamed.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert fake.state.calls() == []
+    answer = await router.stub.Chat(chat(n=3))
+    assert len(answer.completion.choices) == 3

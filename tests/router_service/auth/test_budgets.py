@@ -101,6 +101,60 @@ async def test_an_open_stream_counts_its_estimate_until_it_reports(
         await router.stub.Chat(chat(), metadata=bearer(ALICE))
 
 
+async def test_the_estimate_counts_every_choice_of_n(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # n choices are n answers upstream: an abandoned stream with n=4 counted one max_tokens,
+    # so n multiplied what a budget (or tpm) let through unreported.
+    router = await start_router(budgeted(fake, tokens_per_day=100), clock=NoonForever())
+    fake.state.set_scenario(Scenario(stall_after_chunks=3))
+    call = router.stub.ChatStream(chat_stream(max_tokens=30, n=4), metadata=bearer(ALICE))
+    async for _ in call:
+        break
+    call.cancel()  # the caller leaves: 4 × 30 stay counted
+    fake.state.clear_scenarios()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+
+
+@pytest.mark.parametrize("leaves", [False, True])
+async def test_a_stream_without_usage_counts_what_it_relayed(
+    fake: FakeUpstream, start_router: StartRouter, leaves: bool
+) -> None:
+    # No `stream_options.include_usage`, no max_tokens: the upstream reports no usage, and the
+    # budget kept the estimate (256 output tokens) of an answer of ~1,250 tokens, whether the
+    # stream ended or its caller left once it had the text.
+    router = await start_router(budgeted(fake, tokens_per_day=600), clock=NoonForever())
+    fake.state.set_scenario(Scenario(content="word " * 1000, chunks=20))
+    call = router.stub.ChatStream(chat_stream(), metadata=bearer(ALICE))
+    received = 0
+    async for event in call:
+        received += event.WhichOneof("event") in ("chunk", "chunks")
+        if leaves and received == 19:
+            call.cancel()
+            break
+    assert await router.server._auth.calls.settle(5.0) == 0  # the handler's cleanup is done
+    assert not any(c.body.get("stream_options") for c in fake.state.calls())
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+
+
+async def test_an_answer_without_usage_counts_what_it_carried(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A server that sends no `usage`: the budget kept the estimate (256 output tokens without
+    # max_tokens) of an answer of ~1,250 tokens.
+    router = await start_router(budgeted(fake, tokens_per_day=600), clock=NoonForever())
+    fake.state.set_scenario(Scenario(content="word " * 1000, no_usage=True))
+    answer = await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert answer.completion.usage.total_tokens == 0
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(chat(), metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+
+
 async def test_replicas_on_redis_share_a_budget(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:

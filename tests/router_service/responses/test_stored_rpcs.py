@@ -14,6 +14,7 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
+from router_service.responses import ENTRY_BYTES
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
@@ -183,3 +184,100 @@ async def test_delete_needs_a_client_key_with_the_chat_scope(
     embed_only = await delete_error(router, EMBED_ONLY, "resp_1")
     assert embed_only.code() is grpc.StatusCode.PERMISSION_DENIED
     await router.stub.LoadResponses(pb.LoadResponsesRequest(ids=["resp_1"]), metadata=bearer(A))
+
+
+async def test_a_client_stores_up_to_its_quota_per_period_and_others_keep_theirs(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # StoreResponse is not counted in rpm (the edge's follow-up of a counted chat call): without
+    # a byte quota one client filled Redis (or the memory store's shared room) in a loop.
+    clock = ManualClock()
+    size = len(stored("resp_0", "x" * 1000).response.SerializeToString()) + ENTRY_BYTES
+    router = await start(fake, start_router, clock, store_ttl_s=60, client_stored_bytes=3 * size)
+    answers = [
+        await router.stub.StoreResponse(stored(f"resp_{i}", "x" * 1000), metadata=bearer(A))
+        for i in range(4)
+    ]
+    assert [(a.stored, a.reason) for a in answers] == [(True, "")] * 3 + [(False, "over_quota")]
+    assert (await load_error(router, A, "resp_3")).code() is grpc.StatusCode.NOT_FOUND
+    other = await router.stub.StoreResponse(stored("resp_b", "x" * 1000), metadata=bearer(B))
+    assert other.stored  # a quota of its own
+    clock.advance(60)  # the next period
+    again = await router.stub.StoreResponse(stored("resp_4", "x" * 1000), metadata=bearer(A))
+    assert again.stored
+
+
+async def test_one_client_filling_the_memory_store_drops_its_own_responses_only(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The memory store's room is shared: with the oldest dropped first, a client storing in a
+    # loop emptied it of every other client's responses.
+    size = len(stored("resp_0", "x" * 1000).response.SerializeToString()) + 200
+    config = guarded_config(fake.base_url, client("a", A), client("b", B))
+    config["state"] = {"memory_document_bytes": 4 * size}
+    router = await start_router(config, clock=ManualClock())
+    assert (
+        await router.stub.StoreResponse(stored("resp_a", "x" * 1000), metadata=bearer(A))
+    ).stored
+    for i in range(20):
+        answer = await router.stub.StoreResponse(
+            stored(f"resp_{i}", "x" * 1000), metadata=bearer(B)
+        )
+        assert answer.stored
+    mine = await router.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=["resp_a"]), metadata=bearer(A)
+    )
+    assert [r.id for r in mine.responses] == ["resp_a"]
+    latest = pb.LoadResponsesRequest(ids=["resp_19"])
+    assert (await router.stub.LoadResponses(latest, metadata=bearer(B))).responses
+    assert (await load_error(router, B, "resp_0")).code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_load_is_bounded_by_the_routers_message_limit(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # LoadResponses is not counted in rpm either: 64 ids of 1 MiB responses made the router
+    # read and send 64 MiB for a request of a few hundred bytes. Now it stops past
+    # server.max_message_bytes (what a chat call continuing them could carry anyway).
+    config = guarded_config(
+        fake.base_url,
+        client("a", A),
+        server={"port": 0, "max_message_bytes": 64 * 1024},
+        edge={"max_body_bytes": 64 * 1024},
+    )
+    router = await start_router(config, clock=ManualClock())
+    ids = [f"resp_{i}" for i in range(20)]
+    for response_id in ids:
+        kept = await router.stub.StoreResponse(stored(response_id, "x" * 4000), metadata=bearer(A))
+        assert kept.stored
+    within = await router.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=ids[:15]), metadata=bearer(A)
+    )
+    assert len(within.responses) == 15
+    refused = await load_error(router, A, *ids)
+    assert refused.code() is grpc.StatusCode.INVALID_ARGUMENT
+    details = details_from_rpc_error(refused)
+    assert (details.openai_param, details.openai_code) == ("ids", "stored_responses_too_large")
+    assert "larger than 65536 bytes together" in details.message
+
+
+async def test_replicas_on_redis_share_a_clients_quota(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock()
+    size = len(stored("resp_0", "x" * 1000).response.SerializeToString()) + ENTRY_BYTES
+    config = guarded_config(
+        fake.base_url, client("a", A), responses={"client_stored_bytes": 2 * size}
+    )
+    config["state"] = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    one = await start_router(config, clock=clock)
+    other = await start_router(config, clock=clock)
+    for router, response_id in ((one, "resp_1"), (other, "resp_2")):
+        kept = await router.stub.StoreResponse(stored(response_id, "x" * 1000), metadata=bearer(A))
+        assert kept.stored
+    refused = await one.stub.StoreResponse(stored("resp_3", "x" * 1000), metadata=bearer(A))
+    assert (refused.stored, refused.reason) == (False, "over_quota")
+    loaded = await one.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=["resp_1", "resp_2"]), metadata=bearer(A)
+    )
+    assert len(loaded.responses) == 2

@@ -56,3 +56,19 @@ async def test_redis_documents_expire_and_skip_the_read_cache(
         assert 120_000 < keys[f"{redis_prefix}:doc:resp:1"] <= 121_000  # TTL plus slack
     finally:
         await store.aclose()
+
+
+async def test_memory_budget_drops_the_largest_owners_oldest_first() -> None:
+    # One owner writing in a loop drops its own documents, not the others' ("a:" and "b:" are
+    # the owners of stored responses' names, `resp:<client>:<id>`).
+    store = MemoryStateStore(ManualClock(), document_bytes=200)
+    assert await store.put_document("a:1", b"x" * 37, 60)  # 40 bytes with its name
+    for i in range(10):
+        assert await store.put_document(f"b:{i}", b"y" * 37, 60)
+    assert await store.get_documents(["a:1", "b:9", "b:6", "b:5"]) == [b"x" * 37] * 1 + [
+        b"y" * 37
+    ] * 2 + [None]
+    assert store.documents.size_bytes == 200
+    # A smaller holder's write takes room from the largest one.
+    assert await store.put_document("a:2", b"x" * 37, 60)
+    assert await store.get_documents(["a:1", "a:2", "b:6"]) == [b"x" * 37, b"x" * 37, None]
