@@ -637,7 +637,9 @@ class StoreResponseResponse(_message.Message):
     stored: _builtins.bool
     """False: not kept (`reason` says why); a later request naming it gets NOT_FOUND."""
     reason: _builtins.str
-    """Why it was not stored: "disabled" (responses.store is false) or "too_large"."""
+    """Why it was not stored: "disabled" (responses.store is false), "too_large", or
+    "over_quota" (the client stored responses.client_stored_bytes this period).
+    """
     expires_unix: _builtins.float
     """Unix seconds until which it can be continued, when stored."""
     def __init__(
