@@ -12,6 +12,7 @@ A servicer reads the caller of the RPC it serves with `current_caller()`.
 """
 
 from router_service.auth._audit import AuditEvent, audit
+from router_service.auth._budgets import BudgetStanding, TokenBudgets
 from router_service.auth._callers import (
     ANONYMOUS,
     Authenticator,
@@ -41,11 +42,13 @@ __all__ = [
     "Attempt",
     "AuditEvent",
     "Authenticator",
+    "BudgetStanding",
     "Caller",
     "CallerLimits",
     "Gate",
     "MethodRule",
     "RateTicket",
+    "TokenBudgets",
     "audit",
     "bearer_token",
     "check_max_tokens",

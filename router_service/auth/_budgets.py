@@ -24,7 +24,7 @@ from router_service.clock import Clock
 from router_service.errors import BudgetExhaustedError
 from router_service.state import StateStore
 
-__all__ = ["BudgetTicket", "TokenBudgets"]
+__all__ = ["BudgetStanding", "BudgetTicket", "TokenBudgets"]
 
 _FIELD = "tokens"
 _DAY_S = 86_400.0
@@ -78,6 +78,16 @@ class BudgetTicket:
     estimate: int
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetStanding:
+    """Where one client stands in one of its budgets now (the metrics' view)."""
+
+    client: str
+    period: str  # "day" or "month"
+    limit: int
+    used: int
+
+
 class TokenBudgets:
     def __init__(self, store: StateStore, clock: Clock) -> None:
         self._store = store
@@ -105,6 +115,26 @@ class TokenBudgets:
                 )
             counters.append((name, bucket, end))
         return BudgetTicket(counters, estimate)
+
+    async def standing(self, callers: list[Caller]) -> list[BudgetStanding]:
+        """Each budget of `callers` with the tokens used in its current period: one read."""
+        now = self._clock.now()
+        budgets = [
+            (caller, period, limit)
+            for caller in callers
+            for period in _PERIODS
+            if (limit := period.limit(caller)) is not None
+        ]
+        found = await self._store.read_buckets([_counter(c, p) for c, p, _ in budgets])
+        return [
+            BudgetStanding(
+                caller.name,
+                period.name,
+                limit,
+                int(buckets.get(period.bucket(now), {}).get(_FIELD, 0.0)),
+            )
+            for (caller, period, limit), buckets in zip(budgets, found, strict=True)
+        ]
 
     async def count(self, ticket: BudgetTicket | None) -> None:
         """Count an admitted call's estimate."""

@@ -58,6 +58,7 @@ TLS_ROLE = "switchboard.tls.role"
 # by the config, so a metric label; never a key.
 CLIENT = "switchboard.client"
 ANONYMOUS_CLIENT = "anonymous"
+BUDGET_PERIOD = "switchboard.budget.period"  # day, month
 
 # `gen_ai.provider.name` well-known values by adapter kind.
 _PROVIDER_NAMES = {

@@ -88,6 +88,7 @@ class StateGauges:
             view.read_cache[((attr.CACHE_RESULT, result),)] = count
         for name, count in runtime.store.outage_counts().items():
             getattr(view, name)[()] = count
+        await self._poll_budgets(view)
         telemetry = self._telemetry or current()
         ttl_s = runtime.config.sessions.thread_cooldown_s
         for provider in runtime.pools:
@@ -96,6 +97,21 @@ class StateGauges:
             view.bans[_labels(provider)] = count
         telemetry.metrics.views[id(self)] = view
         return view
+
+    async def _poll_budgets(self, view: StateView) -> None:
+        # Imported here: auth's limits sit above the engine and providers, which import
+        # telemetry (their spans); a module-level import would make the cycle.
+        from router_service.auth import Caller, TokenBudgets
+
+        runtime = self._runtime
+        callers = [Caller.from_config(c) for c in runtime.config.auth.clients]
+        budgeted = [caller for caller in callers if caller.budgeted]
+        if not budgeted:
+            return
+        for standing in await TokenBudgets(runtime.store, runtime.clock).standing(budgeted):
+            labels = ((attr.CLIENT, standing.client), (attr.BUDGET_PERIOD, standing.period))
+            view.budget_used[labels] = standing.used
+            view.budget_limit[labels] = standing.limit
 
     async def aclose(self) -> None:
         task, self._task = self._task, None

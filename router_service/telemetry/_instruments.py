@@ -44,6 +44,9 @@ class StateView:
     degraded: dict[Labels, int] = field(default_factory=dict)
     outages: dict[Labels, int] = field(default_factory=dict)  # totals since start
     fallbacks: dict[Labels, int] = field(default_factory=dict)  # totals since start
+    # Token budgets (`auth.clients[].tokens_per_day` / `_month`): by client and period.
+    budget_used: dict[Labels, int] = field(default_factory=dict)
+    budget_limit: dict[Labels, int] = field(default_factory=dict)
 
 
 class LocalCounter:
@@ -224,6 +227,20 @@ class Instruments:
             callbacks=[self._observe("cooldowns")],
             unit="{cooldown}",
             description="Cooldowns in force: deployment, key × model, disabled keys.",
+        )
+        gauge(
+            "switchboard.client.budget.used",
+            callbacks=[self._observe("budget_used", shared=True)],
+            unit="{token}",
+            description="Tokens a client used in its budget's current period (day or month), "
+            "shared by the replicas: alert on it over switchboard.client.budget.limit.",
+        )
+        gauge(
+            "switchboard.client.budget.limit",
+            callbacks=[self._observe("budget_limit", shared=True)],
+            unit="{token}",
+            description="A client's token budget per period (auth.clients[].tokens_per_day, "
+            "tokens_per_month).",
         )
         gauge(
             "switchboard.session.bans.active",

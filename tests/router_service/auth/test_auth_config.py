@@ -142,8 +142,16 @@ def test_every_rpc_has_a_rule() -> None:
 def test_exports() -> None:
     assert auth.__all__ == [
         *("ADMIN_SERVICE", "ANONYMOUS", "ROUTER_SERVICE", "RULES", "Admission", "Attempt"),
-        *("AuditEvent", "Authenticator", "Caller", "CallerLimits", "Gate", "MethodRule"),
-        *("RateTicket", "audit", "bearer_token", "check_max_tokens", "current_caller"),
+        *("AuditEvent", "Authenticator", "BudgetStanding", "Caller", "CallerLimits", "Gate"),
+        *(
+            "MethodRule",
+            "RateTicket",
+            "TokenBudgets",
+            "audit",
+            "bearer_token",
+            "check_max_tokens",
+            "current_caller",
+        ),
         *("hash_key", "rule_for", "set_current_caller"),
     ]
     assert all(hasattr(auth, name) for name in auth.__all__)

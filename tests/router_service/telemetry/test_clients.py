@@ -1,9 +1,10 @@
-"""What each client (app) used: requests and tokens by `switchboard.client` in the metrics, the
-client's name on the request span. Names come from the config (auth.clients[].name), so the label
-is bounded; keys never appear."""
+"""What each client (app) used: requests and tokens by `switchboard.client` in the metrics, its
+budgets' standing (used and limit per period), the client's name on the request span. Names come
+from the config (auth.clients[].name), so the label is bounded; keys never appear."""
 
 from __future__ import annotations
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
@@ -62,3 +63,25 @@ async def test_the_request_span_names_the_client(
     await router.stub.Chat(chat(), metadata=bearer("sk-chat-app"))
     trace = await ended(captured, SERVER_CHAT)
     assert attrs(trace.one("chat chain"))["switchboard.client"] == "chat-app"
+
+
+async def test_the_metrics_show_what_each_budget_has_left(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    config = guarded_config(
+        fake.base_url,
+        client("alice", "sk-alice", tokens_per_day=1000, tokens_per_month=50_000),
+        client("bob", "sk-bob"),
+    )
+    router = await start_router(config, clock=ManualClock())
+    answer = await router.stub.Chat(chat(text="one two three"), metadata=bearer("sk-alice"))
+    await router.runtime.gauges.poll()
+    found = samples(captured.prometheus_text())
+    day = {"switchboard_client": "alice", "switchboard_budget_period": "day"}
+    month = {**day, "switchboard_budget_period": "month"}
+    used = answer.completion.usage.total_tokens
+    assert value(found, "switchboard_client_budget_used", **day) == used
+    assert value(found, "switchboard_client_budget_used", **month) == used
+    assert value(found, "switchboard_client_budget_limit", **day) == 1000
+    assert value(found, "switchboard_client_budget_limit", **month) == 50_000
+    assert value(found, "switchboard_client_budget_limit", switchboard_client="bob") == 0

@@ -63,6 +63,8 @@ async def exported(
     """Sample and label names after traffic that exercises every path the dashboard shows;
     `shared` is a router config on Redis, for the shared-state series."""
     config = queued_config(fake.base_url)
+    budgeted = {"name": "budgeted", "key": "sk-budgeted", "tokens_per_day": 10**6}
+    config["auth"] = {"open": True, "clients": [budgeted]}  # the budget series
     router = await start_router(config)
     (tmp_path / "good.yaml").write_text(yaml.safe_dump({"auth": {"open": True}, **config}))
     (tmp_path / "bad.yaml").write_text("providers: 42\n")
