@@ -193,6 +193,7 @@ class Instruments:
             "reported changed (invalidated).",
         )
         self._shared_state(meter)
+        self._budgets(meter)
         gauge = meter.create_observable_gauge
         gauge(
             "switchboard.config.info",
@@ -229,6 +230,15 @@ class Instruments:
             description="Cooldowns in force: deployment, key × model, disabled keys.",
         )
         gauge(
+            "switchboard.session.bans.active",
+            callbacks=[self._observe("bans")],
+            unit="{ban}",
+            description="Session bans applied by this process and not yet expired.",
+        )
+
+    def _budgets(self, meter: Meter) -> None:
+        gauge = meter.create_observable_gauge
+        gauge(
             "switchboard.client.budget.used",
             callbacks=[self._observe("budget_used", shared=True)],
             unit="{token}",
@@ -241,12 +251,6 @@ class Instruments:
             unit="{token}",
             description="A client's token budget per period (auth.clients[].tokens_per_day, "
             "tokens_per_month).",
-        )
-        gauge(
-            "switchboard.session.bans.active",
-            callbacks=[self._observe("bans")],
-            unit="{ban}",
-            description="Session bans applied by this process and not yet expired.",
         )
 
     def _shared_state(self, meter: Meter) -> None:
