@@ -7,7 +7,6 @@ corrected by the usage the call reported. Concurrent streams are slots of
 
 from __future__ import annotations
 
-import asyncio
 import math
 
 from router_service.auth._callers import Caller
@@ -82,8 +81,10 @@ class CallerLimits:
         return grant.lease_id
 
     async def close_stream(self, caller: Caller, lease_id: str | None) -> None:
+        # Not shielded here: the interceptor runs a stream's end writes, this one included,
+        # uncut (`router_service.cancellation`).
         if lease_id is not None:
-            await asyncio.shield(self._store.release(_streams(caller), lease_id))
+            await self._store.release(_streams(caller), lease_id)
 
 
 def _streams(caller: Caller) -> str:
