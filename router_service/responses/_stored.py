@@ -6,6 +6,9 @@ Each response is one document in the state store (`StateStore.put_document`: mem
 shared by the replicas), for `responses.store_ttl_s`, named by a hash of the calling client's
 name and the response id (`sessions.client_scoped`, as sessions are scoped): a client can only
 ever reach its own, and an unknown, an expired and another client's id are one NOT_FOUND.
+A response is written once: storing an id its client holds already is ALREADY_EXISTS, and the
+stored one stays as it was (a caller knowing an id could otherwise replace the conversation that
+continuing it loads); once deleted or expired the id can be stored again.
 Unauthenticated callers (open mode) share theirs with each other, as they share sessions.
 
 Neither call counts in rpm (each is part of a chat call that does), so each is bounded here: a
@@ -23,11 +26,12 @@ import orjson
 from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import ResponsesConfig
-from router_service.errors import InvalidRequestError, ResponseNotFoundError
+from router_service.errors import InvalidRequestError, ResponseExistsError, ResponseNotFoundError
 from router_service.sessions import client_scoped
-from router_service.state import StateStore
+from router_service.state import PutResult, StateStore
 
 __all__ = ["ENTRY_BYTES", "LOADS_PER_CLIENT", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
 
@@ -66,7 +70,8 @@ class StoredResponses:
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off, it is too large or its client
-        stored its quota this period."""
+        stored its quota this period. Written once: ResponseExistsError when the client has a
+        live response of that id (it is left as it was)."""
         _check_id(response.id, "response.id")
         _check_items(response.output_items_json, "output_items_json")
         _check_items(response.input_items_json, "input_items_json")
@@ -78,28 +83,38 @@ class StoredResponses:
         ttl_s = self._config.store_ttl_s
         if len(data) > self._config.max_stored_bytes:
             return pb.StoreResponseResponse(stored=False, reason="too_large")
-        if not await self._within_quota(client, len(data) + ENTRY_BYTES):
+        size = len(data) + ENTRY_BYTES
+        bucket = await self._quota_bucket(client, size)
+        if bucket is None:
             return pb.StoreResponseResponse(stored=False, reason="over_quota")
-        if not await self._store.put_document(_name(client, response.id), data, ttl_s):
-            return pb.StoreResponseResponse(stored=False, reason="too_large")  # for memory
+        name = _name(client, response.id)
+        kept = await self._store.put_document(name, data, ttl_s, only_new=True)
+        if kept is PutResult.EXISTS:
+            raise ResponseExistsError(response.id, param="response.id")
+        if kept is PutResult.TOO_LARGE:  # for the memory store's room
+            return pb.StoreResponseResponse(stored=False, reason="too_large")
+        # Counted once kept (nothing for a refusal), and to the end: a caller leaving now must
+        # not have stored it for free.
+        await uncut(self._charge(client, bucket, size))
         return pb.StoreResponseResponse(stored=True, expires_unix=self._clock.now() + ttl_s)
 
-    async def _within_quota(self, client: str, size: int) -> bool:
-        """Count `size` against what `client` stored this period (`client_stored_bytes` per
-        `store_ttl_s`, in the store's buckets: shared by replicas); False, and nothing counted,
-        when it does not fit. Documents live one period, so the client holds at most the bytes
-        of this period and the last: twice the quota. A soft cap (calls checked together may
-        pass it by one document each), as token budgets are."""
-        period_s = self._config.store_ttl_s
-        bucket = math.floor(self._clock.now() / period_s)
-        name = _quota_name(client)
-        (buckets,) = await self._store.read_buckets([name])
+    async def _quota_bucket(self, client: str, size: int) -> int | None:
+        """The quota bucket `size` more bytes of `client` would be counted in, None when they
+        do not fit in what it stored this period (`client_stored_bytes` per `store_ttl_s`, in
+        the store's buckets: shared by replicas). Documents live one period, so the client holds
+        at most the bytes of this period and the last: twice the quota. A soft cap (calls
+        checked together may pass it by one document each), as token budgets are."""
+        bucket = math.floor(self._clock.now() / self._config.store_ttl_s)
+        (buckets,) = await self._store.read_buckets([_quota_name(client)])
         used = buckets.get(bucket, {}).get(_QUOTA_FIELD, 0.0)
-        if used + size > self._config.client_stored_bytes:
-            return False
-        ttl_s = (bucket + 1) * period_s - self._clock.now() + _QUOTA_SLACK_S
-        await self._store.add_to_bucket(name, bucket, {_QUOTA_FIELD: float(size)}, ttl_s)
-        return True
+        return None if used + size > self._config.client_stored_bytes else bucket
+
+    async def _charge(self, client: str, bucket: int, size: int) -> None:
+        """Count `size` bytes stored by `client` in its quota `bucket`."""
+        ttl_s = (bucket + 1) * self._config.store_ttl_s - self._clock.now() + _QUOTA_SLACK_S
+        await self._store.add_to_bucket(
+            _quota_name(client), bucket, {_QUOTA_FIELD: float(size)}, ttl_s
+        )
 
     async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
         names = [_name(client, i) for i in ids]

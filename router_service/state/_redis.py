@@ -19,7 +19,8 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
     {prefix}:grpn:{group}      hash   member -> live marks          (distinct-member limit)
     {prefix}:bkt:{name}        hash   "bucket|field" -> total       (routing statistics)
     {prefix}:bkti:{name}       zset   bucket -> expiry
-    {prefix}:doc:{name}        string "expiry|" + document bytes    (stored Responses)
+    {prefix}:doc:{name}        string "expiry|" + document bytes    (stored Responses; written
+                                                                    once with `only_new`)
 
 Documents are read with a plain MGET that bypasses the read cache: they are large and read a
 few times at most, so keeping them in memory (or having Redis track them) would only cost.
@@ -43,6 +44,7 @@ from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
+    PutResult,
     Reading,
     SlotGrant,
     SlotRequest,
@@ -94,6 +96,7 @@ class RedisStateStore(StateStore):
         self._leave = client.script(lua.LEAVE)
         self._members = client.script(lua.MEMBERS)
         self._add_to_bucket = client.script(lua.ADD_TO_BUCKET)
+        self._put_new_document = client.script(lua.PUT_NEW_DOCUMENT)
 
     @classmethod
     def from_url(
@@ -344,13 +347,22 @@ class RedisStateStore(StateStore):
         return [live_buckets(fields, index, self._clock.now()) for fields, index in pairs(replies)]
 
     # -- documents -----------------------------------------------------------------------------
-    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
         # The expiry is written beside the data, so that the replicas' clock decides, as for
-        # values; Redis's own TTL (a little later) removes the key.
-        entry = f"{self._clock.now() + ttl_s!r}|".encode() + data
+        # values; Redis's own TTL (a little later) removes the key. Hence a script for
+        # `only_new`, not SET NX: a document expired by that clock is still a key for a moment
+        # (or, for a clock that runs ahead, longer), and may then be written again.
+        now = self._clock.now()
+        entry = f"{now + ttl_s!r}|".encode() + data
+        key = self._key("doc", name)
         with _translated():
-            await self._client.execute("SET", self._key("doc", name), entry, "PX", ttl_px(ttl_s))
-        return True
+            if not only_new:
+                await self._client.execute("SET", key, entry, "PX", ttl_px(ttl_s))
+            elif not await self._put_new_document([key], [entry, ttl_px(ttl_s), repr(now)]):
+                return PutResult.EXISTS
+        return PutResult.KEPT
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         if not names:
