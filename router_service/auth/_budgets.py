@@ -142,8 +142,9 @@ class TokenBudgets:
             await self._add(ticket, ticket.estimate)
 
     async def settle(self, ticket: BudgetTicket | None, used: int) -> None:
-        """Replace the estimate by the tokens the call reported (none reported: it stays)."""
-        if ticket is None or used <= 0 or used == ticket.estimate:
+        """Replace the estimate by the tokens the call used (0: none, an answer from the
+        response cache; calls that report nothing are not settled, their estimate stays)."""
+        if ticket is None or used < 0 or used == ticket.estimate:
             return
         await self._add(ticket, used - ticket.estimate)
 

@@ -62,8 +62,9 @@ class CallerLimits:
         return RateTicket(resource, grant.window, tokens) if caller.tpm is not None else None
 
     async def settle(self, ticket: RateTicket | None, used: int) -> None:
-        """Replace the estimate by the tokens the call really used (when it said)."""
-        if ticket is not None and used > 0 and used != ticket.estimate:
+        """Replace the estimate by the tokens the call really used (when it said; 0: none, an
+        answer from the response cache)."""
+        if ticket is not None and used >= 0 and used != ticket.estimate:
             await self._store.add_tokens(ticket.resource, ticket.window, used - ticket.estimate)
 
     async def open_stream(self, caller: Caller, ttl_s: float) -> str | None:
