@@ -10,12 +10,11 @@ import pytest
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.cache._cache import ENTRY_BYTES
-from router_service.cache._keys import cache_key, document_name
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from tests.router_service.cache.helpers import entry_bytes
 
 HIT = routing_pb2.CACHE_STATUS_HIT
 MISS = routing_pb2.CACHE_STATUS_MISS
@@ -132,14 +131,6 @@ async def test_an_answer_over_the_entry_bound_is_not_kept(
     await router.stub.Chat(chat())
     assert (await router.stub.Chat(chat())).route.cache == MISS
     assert upstream_calls(fake) == 2
-
-
-async def entry_bytes(router: RouterHandle, request: pb.ChatRequest) -> int:
-    """What one kept answer counts against its client's quota (open mode: client "")."""
-    name = document_name("", cache_key("chat", "", request.params))
-    (data,) = await router.runtime.store.get_documents([name])
-    assert data is not None
-    return len(data) + ENTRY_BYTES
 
 
 async def test_a_client_keeps_answers_up_to_its_quota(
