@@ -92,6 +92,7 @@ def test_every_python_block_is_run_here() -> None:
         "get_server_info(",
         'completions.create(model="demo-chat", prompt',
         "langchain_openai",
+        CACHE_BLOCK,
     )
     assert sorted(b.line for b in blocks("python")) == sorted(python_block(m).line for m in markers)
 
@@ -148,6 +149,16 @@ def test_server_info_block(stack: LiveStack) -> None:
 def test_completions_block(stack: LiveStack) -> None:
     printed = run_block('completions.create(model="demo-chat", prompt', stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello"]
+
+
+CACHE_BLOCK = '"x-switchboard-cache": "bypass"'
+
+
+def test_cache_block(stack: LiveStack) -> None:
+    miss, hit, bypass = run_block(CACHE_BLOCK, stack).splitlines()
+    assert miss == "miss None"
+    assert re.fullmatch(r"hit \d+", hit), hit  # with its age in whole seconds
+    assert bypass == "bypass"
 
 
 def test_langchain_block(stack: LiveStack) -> None:
