@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
+    RateCount,
     Reading,
     SlotGrant,
     SlotRequest,
@@ -31,6 +32,7 @@ __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
     "MemoryStateStore",
+    "RateCount",
     "Reading",
     "RedisStateStore",
     "ResilientStateStore",
