@@ -10,7 +10,8 @@ Unauthenticated callers (open mode) share theirs with each other, as they share 
 
 Neither call counts in rpm (each is part of a chat call that does), so each is bounded here: a
 client stores at most `responses.client_stored_bytes` per period of `store_ttl_s`, a load reads
-at most `server.max_message_bytes`, and a client's loads read a few at a time.
+at most `server.max_message_bytes`, and a client's loads read a few at a time. What each client
+stored this period is read for an operator by `quota_reading` (AdminService.ListClients).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -29,7 +31,15 @@ from router_service.errors import InvalidRequestError, ResponseNotFoundError
 from router_service.sessions import client_scoped
 from router_service.state import StateStore
 
-__all__ = ["ENTRY_BYTES", "LOADS_PER_CLIENT", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
+__all__ = [
+    "ENTRY_BYTES",
+    "LOADS_PER_CLIENT",
+    "MAX_IDS",
+    "MAX_ID_BYTES",
+    "QuotaReading",
+    "QuotaStanding",
+    "StoredResponses",
+]
 
 MAX_IDS = 64  # ids per LoadResponses: one request's previous response and item references
 MAX_ID_BYTES = 128  # ids name responses, they do not carry data (and errors repeat them)
@@ -42,6 +52,33 @@ _READ_BATCH = 8  # documents per read: a load past its bound stops within 8 MiB 
 _QUOTA_FIELD = "bytes"
 # A quota bucket outlives its period a little: a replica whose clock is behind still reads it.
 _QUOTA_SLACK_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaStanding:
+    """What one client stored in the current period, against `responses.client_stored_bytes`."""
+
+    used: int  # bytes counted (each response's size plus ENTRY_BYTES)
+    quota: int
+    resets_unix: float  # when the period ends and the count starts from zero
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaReading:
+    """What the quotas of some clients need read: the bucket `names`, and the `standing` their
+    buckets give, so that a reader can ask for them in one `read_buckets` with other names."""
+
+    names: list[str]
+    bucket: int
+    period_s: float
+    quota: int
+
+    def standing(self, found: list[dict[int, dict[str, float]]]) -> list[QuotaStanding]:
+        resets = (self.bucket + 1) * self.period_s
+        return [
+            QuotaStanding(int(b.get(self.bucket, {}).get(_QUOTA_FIELD, 0.0)), self.quota, resets)
+            for b in found
+        ]
 
 
 class StoredResponses:
@@ -90,16 +127,23 @@ class StoredResponses:
         when it does not fit. Documents live one period, so the client holds at most the bytes
         of this period and the last: twice the quota. A soft cap (calls checked together may
         pass it by one document each), as token budgets are."""
+        reading = self.quota_reading([client])
+        (standing,) = reading.standing(await self._store.read_buckets(reading.names))
+        if standing.used + size > standing.quota:
+            return False
+        ttl_s = standing.resets_unix - self._clock.now() + _QUOTA_SLACK_S
+        await self._store.add_to_bucket(
+            reading.names[0], reading.bucket, {_QUOTA_FIELD: float(size)}, ttl_s
+        )
+        return True
+
+    def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
+        """What reading the stored-bytes quota of `clients` takes (their current period, now):
+        the names the calls use (`""` for open mode's unauthenticated callers)."""
         period_s = self._config.store_ttl_s
         bucket = math.floor(self._clock.now() / period_s)
-        name = _quota_name(client)
-        (buckets,) = await self._store.read_buckets([name])
-        used = buckets.get(bucket, {}).get(_QUOTA_FIELD, 0.0)
-        if used + size > self._config.client_stored_bytes:
-            return False
-        ttl_s = (bucket + 1) * period_s - self._clock.now() + _QUOTA_SLACK_S
-        await self._store.add_to_bucket(name, bucket, {_QUOTA_FIELD: float(size)}, ttl_s)
-        return True
+        names = [_quota_name(client) for client in clients]
+        return QuotaReading(names, bucket, period_s, self._config.client_stored_bytes)
 
     async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
         names = [_name(client, i) for i in ids]
