@@ -5,17 +5,7 @@ from router_service.responses._stored import (
     LOADS_PER_CLIENT,
     MAX_ID_BYTES,
     MAX_IDS,
-    QuotaReading,
-    QuotaStanding,
     StoredResponses,
 )
 
-__all__ = [
-    "ENTRY_BYTES",
-    "LOADS_PER_CLIENT",
-    "MAX_IDS",
-    "MAX_ID_BYTES",
-    "QuotaReading",
-    "QuotaStanding",
-    "StoredResponses",
-]
+__all__ = ["ENTRY_BYTES", "LOADS_PER_CLIENT", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]

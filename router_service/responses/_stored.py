@@ -17,9 +17,7 @@ stored this period is read for an operator by `quota_reading` (AdminService.List
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -29,15 +27,13 @@ from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError, ResponseNotFoundError
 from router_service.sessions import client_scoped
-from router_service.state import StateStore
+from router_service.state import ByteQuota, QuotaReading, StateStore
 
 __all__ = [
     "ENTRY_BYTES",
     "LOADS_PER_CLIENT",
     "MAX_IDS",
     "MAX_ID_BYTES",
-    "QuotaReading",
-    "QuotaStanding",
     "StoredResponses",
 ]
 
@@ -49,36 +45,6 @@ ENTRY_BYTES = 512
 # LoadResponses of one client that read at once (per replica); the others wait their turn.
 LOADS_PER_CLIENT = 4
 _READ_BATCH = 8  # documents per read: a load past its bound stops within 8 MiB of it
-_QUOTA_FIELD = "bytes"
-# A quota bucket outlives its period a little: a replica whose clock is behind still reads it.
-_QUOTA_SLACK_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaStanding:
-    """What one client stored in the current period, against `responses.client_stored_bytes`."""
-
-    used: int  # bytes counted (each response's size plus ENTRY_BYTES)
-    quota: int
-    resets_unix: float  # when the period ends and the count starts from zero
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaReading:
-    """What the quotas of some clients need read: the bucket `names`, and the `standing` their
-    buckets give, so that a reader can ask for them in one `read_buckets` with other names."""
-
-    names: list[str]
-    bucket: int
-    period_s: float
-    quota: int
-
-    def standing(self, found: list[dict[int, dict[str, float]]]) -> list[QuotaStanding]:
-        resets = (self.bucket + 1) * self.period_s
-        return [
-            QuotaStanding(int(b.get(self.bucket, {}).get(_QUOTA_FIELD, 0.0)), self.quota, resets)
-            for b in found
-        ]
 
 
 class StoredResponses:
@@ -100,6 +66,9 @@ class StoredResponses:
         # others wait, so what loads hold at once is bounded per client (client names are
         # configured: the map is bounded).
         self._loading: dict[str, asyncio.Semaphore] = {}
+        self._quota = ByteQuota(
+            store, clock, limit_bytes=config.client_stored_bytes, period_s=config.store_ttl_s
+        )
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off, it is too large or its client
@@ -125,25 +94,13 @@ class StoredResponses:
         """Count `size` against what `client` stored this period (`client_stored_bytes` per
         `store_ttl_s`, in the store's buckets: shared by replicas); False, and nothing counted,
         when it does not fit. Documents live one period, so the client holds at most the bytes
-        of this period and the last: twice the quota. A soft cap (calls checked together may
-        pass it by one document each), as token budgets are."""
-        reading = self.quota_reading([client])
-        (standing,) = reading.standing(await self._store.read_buckets(reading.names))
-        if standing.used + size > standing.quota:
-            return False
-        ttl_s = standing.resets_unix - self._clock.now() + _QUOTA_SLACK_S
-        await self._store.add_to_bucket(
-            reading.names[0], reading.bucket, {_QUOTA_FIELD: float(size)}, ttl_s
-        )
-        return True
+        of this period and the last: twice the quota."""
+        return await self._quota.take(_quota_name(client), size)
 
     def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
-        """What reading the stored-bytes quota of `clients` takes (their current period, now):
-        the names the calls use (`""` for open mode's unauthenticated callers)."""
-        period_s = self._config.store_ttl_s
-        bucket = math.floor(self._clock.now() / period_s)
-        names = [_quota_name(client) for client in clients]
-        return QuotaReading(names, bucket, period_s, self._config.client_stored_bytes)
+        """What reading the stored-bytes quota of `clients` takes (their current period, now);
+        `""` is open mode's callers without a key, as the calls name them."""
+        return self._quota.reading([_quota_name(client) for client in clients])
 
     async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
         names = [_name(client, i) for i in ids]

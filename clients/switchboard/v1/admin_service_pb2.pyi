@@ -503,6 +503,34 @@ class ClientBudget(_message.Message):
 Global___ClientBudget: _TypeAlias = ClientBudget  # noqa: Y015
 
 @_typing.final
+class ByteQuotaStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USED_FIELD_NUMBER: _builtins.int
+    QUOTA_FIELD_NUMBER: _builtins.int
+    RESETS_UNIX_FIELD_NUMBER: _builtins.int
+    used: _builtins.int
+    """Bytes counted in the current period: each entry's size and 512 for its key and entry."""
+    quota: _builtins.int
+    """Bytes allowed per period; past it nothing more is kept until the period ends."""
+    resets_unix: _builtins.float
+    """Unix seconds at which the current period ends and the count starts from zero."""
+    def __init__(
+        self,
+        *,
+        used: _builtins.int = ...,
+        quota: _builtins.int = ...,
+        resets_unix: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quota", b"quota", "resets_unix", b"resets_unix", "used", b"used"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ByteQuotaStatus: _TypeAlias = ByteQuotaStatus  # noqa: Y015
+
+@_typing.final
 class ClientStatus(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -516,9 +544,8 @@ class ClientStatus(_message.Message):
     MINUTE_TOKENS_FIELD_NUMBER: _builtins.int
     OPEN_STREAMS_FIELD_NUMBER: _builtins.int
     BUDGETS_FIELD_NUMBER: _builtins.int
-    STORED_BYTES_FIELD_NUMBER: _builtins.int
-    STORED_BYTES_QUOTA_FIELD_NUMBER: _builtins.int
-    STORED_BYTES_RESETS_UNIX_FIELD_NUMBER: _builtins.int
+    STORED_RESPONSES_FIELD_NUMBER: _builtins.int
+    CACHED_ANSWERS_FIELD_NUMBER: _builtins.int
     ANONYMOUS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """auth.clients[].name; "anonymous" for callers without a known key when auth.open, as the
@@ -536,12 +563,6 @@ class ClientStatus(_message.Message):
     minute_tokens: _builtins.float
     open_streams: _builtins.int
     """Streams open now, over every replica sharing the state (set with max_concurrent_streams)."""
-    stored_bytes: _builtins.int
-    """Bytes of stored responses counted this period (each response's size and 512 for its entry)
-    against responses.client_stored_bytes, and when the period (responses.store_ttl_s) ends.
-    """
-    stored_bytes_quota: _builtins.int
-    stored_bytes_resets_unix: _builtins.float
     anonymous: _builtins.bool
     """The open-mode caller (no key): every scope, no limits."""
     @_builtins.property
@@ -556,6 +577,18 @@ class ClientStatus(_message.Message):
     def budgets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClientBudget]:
         """Its token budgets, one per period configured."""
 
+    @_builtins.property
+    def stored_responses(self) -> Global___ByteQuotaStatus:
+        """What it stored for the Responses API (responses.client_stored_bytes per
+        responses.store_ttl_s); unset when storing is off (responses.store: false).
+        """
+
+    @_builtins.property
+    def cached_answers(self) -> Global___ByteQuotaStatus:
+        """What the response cache kept of its answers (cache.client_bytes per cache.ttl_s); unset when
+        the cache is off.
+        """
+
     def __init__(
         self,
         *,
@@ -569,14 +602,13 @@ class ClientStatus(_message.Message):
         minute_tokens: _builtins.float | None = ...,
         open_streams: _builtins.int | None = ...,
         budgets: _abc.Iterable[Global___ClientBudget] | None = ...,
-        stored_bytes: _builtins.int = ...,
-        stored_bytes_quota: _builtins.int = ...,
-        stored_bytes_resets_unix: _builtins.float = ...,
+        stored_responses: Global___ByteQuotaStatus | None = ...,
+        cached_answers: Global___ByteQuotaStatus | None = ...,
         anonymous: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "tpm", b"tpm"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "cached_answers", b"cached_answers", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "stored_bytes", b"stored_bytes", "stored_bytes_quota", b"stored_bytes_quota", "stored_bytes_resets_unix", b"stored_bytes_resets_unix", "tpm", b"tpm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_concurrent_streams: _TypeAlias = _typing.Literal["max_concurrent_streams"]  # noqa: Y015
     _WhichOneofArgType__max_concurrent_streams: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams"]  # noqa: Y015

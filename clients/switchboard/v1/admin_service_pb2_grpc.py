@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     def __init__(self, channel):
@@ -64,8 +64,8 @@ class AdminServiceStub:
 
 
 class AdminServiceServicer:
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     def ListKeys(self, request, context):
@@ -99,9 +99,9 @@ class AdminServiceServicer:
 
     def ListClients(self, request, context):
         """Every configured client (app) with its scopes, models and limits, and what it used: its
-        current minute against rpm / tpm, each token budget's period, its stored-response bytes
-        against their quota. Counts come from the state store: the same from every replica on Redis.
-        Never a key or a key's hash.
+        current minute against rpm / tpm, each token budget's period, its stored responses' and cached
+        answers' bytes against their quotas. Counts come from the state store: the same from every
+        replica on Redis. Never a key or a key's hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,8 +144,8 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     @staticmethod

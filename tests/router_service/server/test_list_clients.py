@@ -65,6 +65,10 @@ def stored(response_id: str) -> pb.StoreResponseRequest:
     return pb.StoreResponseRequest(response=pb.StoredResponse(id=response_id, messages=[message]))
 
 
+def quota_of(status: admin_pb.ByteQuotaStatus) -> tuple[int, int, float]:
+    return status.used, status.quota, status.resets_unix
+
+
 def budgets(status: admin_pb.ClientStatus) -> list[tuple[str, int, int, float]]:
     return [(b.period, b.limit, b.used, b.resets_unix) for b in status.budgets]
 
@@ -88,15 +92,17 @@ async def test_each_client_with_its_limits_and_what_it_used(
     assert (alice.rpm, alice.tpm, alice.max_concurrent_streams) == (10, 5000, 2)
     assert (alice.minute_requests, alice.minute_tokens, alice.open_streams) == (3, spent, 0)
     assert budgets(alice) == [("day", 1000, spent, MIDNIGHT), ("month", 20000, spent, NEW_MONTH)]
+    quota = router.runtime.config.responses.client_stored_bytes
     period_end = NOON + 3600  # responses.store_ttl_s: an hour by default, from 12:00 UTC
-    assert (alice.stored_bytes, alice.stored_bytes_resets_unix) == (size, period_end)
-    assert alice.stored_bytes_quota == router.runtime.config.responses.client_stored_bytes
+    assert quota_of(alice.stored_responses) == (size, quota, period_end)
+    assert not alice.HasField("cached_answers")  # the cache is off
     assert not alice.anonymous
     bob = found["bob"]
     assert list(bob.scopes) == ["chat", "embed", "models"] and list(bob.models) == ["*"]
     for unset in ("rpm", "tpm", "max_concurrent_streams", "minute_requests", "minute_tokens"):
         assert not bob.HasField(unset), unset  # no limit: nothing counted, nothing to show
-    assert not bob.HasField("open_streams") and not bob.budgets and bob.stored_bytes == 0
+    assert not bob.HasField("open_streams") and not bob.budgets
+    assert quota_of(bob.stored_responses) == (0, quota, period_end)
 
 
 async def test_the_figures_follow_the_minute_and_the_periods(
@@ -116,6 +122,25 @@ async def test_the_figures_follow_the_minute_and_the_periods(
     alice = (await listed(router))["alice"]
     assert (alice.minute_requests, alice.minute_tokens) == (0, 0)
     assert alice.HasField("minute_requests")  # counted, and nothing: not "not counted"
+
+
+async def test_cached_answers_count_against_the_cache_quota(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    cache = {"enabled": True, "ttl_s": 600, "client_bytes": 100_000}
+    config = clients_config(fake, cache=cache, responses={"store": False})
+    router = await start_router(config, clock=ManualClock(NOON))
+    await spend(router, ALICE, 1)
+    await router.runtime.afterwork.drain()  # an answer is kept once its caller has it
+    found = await listed(router)
+    alice, bob = found["alice"], found["bob"]
+    assert 0 < alice.cached_answers.used < 100_000
+    assert quota_of(alice.cached_answers)[1:] == (100_000, NOON + 600)
+    assert quota_of(bob.cached_answers) == (0, 100_000, NOON + 600)
+    await spend(router, ALICE, 1)  # the same request: served from the cache, nothing more kept
+    await router.runtime.afterwork.drain()
+    assert (await listed(router))["alice"].cached_answers == alice.cached_answers
+    assert not alice.HasField("stored_responses")  # responses.store: false
 
 
 async def test_a_caller_without_the_admin_scope_is_refused(
@@ -152,8 +177,9 @@ async def test_open_mode_lists_anonymous_as_the_metrics_label_it(
     anonymous = found["anonymous"]
     assert anonymous.anonymous and set(anonymous.scopes) >= {"admin", "chat", "route"}
     assert not anonymous.HasField("rpm") and not anonymous.budgets
-    assert anonymous.stored_bytes == stored("resp_open").response.ByteSize() + ENTRY_BYTES
-    assert found["alice"].stored_bytes == 0  # the anonymous callers' quota is their own
+    size = stored("resp_open").response.ByteSize() + ENTRY_BYTES
+    assert anonymous.stored_responses.used == size
+    assert found["alice"].stored_responses.used == 0  # the anonymous callers' quota is their own
 
 
 class NoonForever(SystemClock):
@@ -227,4 +253,4 @@ async def test_replicas_on_redis_show_the_same_figures(
     alice = seen_by_other["alice"]
     assert (alice.minute_requests, alice.minute_tokens) == (3, spent)
     assert budgets(alice) == [("day", 1000, spent, MIDNIGHT), ("month", 20000, spent, NEW_MONTH)]
-    assert alice.stored_bytes == stored("resp_r").response.ByteSize() + ENTRY_BYTES
+    assert alice.stored_responses.used == stored("resp_r").response.ByteSize() + ENTRY_BYTES
