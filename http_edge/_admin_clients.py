@@ -1,6 +1,7 @@
 """The clients (apps) as the admin page and `/admin/api/clients` show them: AdminService.ListClients
-in JSON, with limits the router does not set as null and period ends as seconds left. The
-router's answer names no key, so neither does this."""
+in JSON, with what the router leaves unset (a limit not configured, a minute not counted, storing
+or the cache off) as null and period ends as seconds left too. The router's answer names no
+key, so neither does this."""
 
 from __future__ import annotations
 
@@ -48,10 +49,22 @@ def _client(status: admin_pb.ClientStatus, now: float) -> dict[str, Any]:
         }
         for budget in status.budgets
     ]
-    view["stored_bytes"] = status.stored_bytes
-    view["stored_bytes_quota"] = status.stored_bytes_quota
-    view["stored_bytes_resets_in_s"] = _left(status.stored_bytes_resets_unix, now)
+    # null: storing or the cache is off
+    view["stored_responses"] = _bytes(status, "stored_responses", now)
+    view["cached_answers"] = _bytes(status, "cached_answers", now)
     return view
+
+
+def _bytes(status: admin_pb.ClientStatus, name: str, now: float) -> dict[str, Any] | None:
+    if _optional(status, name) is None:
+        return None
+    quota: admin_pb.ByteQuotaStatus = getattr(status, name)
+    return {
+        "used": quota.used,
+        "quota": quota.quota,
+        "resets_unix": quota.resets_unix,
+        "resets_in_s": _left(quota.resets_unix, now),
+    }
 
 
 def _optional(message: Message, name: str) -> Any:

@@ -31,7 +31,8 @@ function seconds(value) {
   if (value === null || value === undefined) return "—";
   if (value >= 86400) return `${(value / 86400).toFixed(1)} d`;
   if (value >= 3600) return `${(value / 3600).toFixed(1)} h`;
-  if (value >= 60) return `${Math.floor(value / 60)} m ${Math.round(value % 60)} s`;
+  // Whole seconds down, as the minutes: 3599.6 s is "59 m 59 s", never "59 m 60 s".
+  if (value >= 60) return `${Math.floor(value / 60)} m ${Math.floor(value % 60)} s`;
   return `${value.toFixed(1)} s`;
 }
 
@@ -91,6 +92,11 @@ function budgetCell(client, period) {
   return usedCell(budget.used, budget.limit, `${budget.used} / ${budget.limit} tokens`, budget.resets_in_s);
 }
 
+function bytesCell(quota) {
+  if (!quota) return td("off");
+  return usedCell(quota.used, quota.quota, `${bytes(quota.used)} / ${bytes(quota.quota)}`, quota.resets_in_s);
+}
+
 function renderClient(c) {
   return el("tr", {}, [
     el("td", {}, [el("code", { text: c.name }), c.anonymous ? " (open mode, no key)" : ""]),
@@ -98,8 +104,7 @@ function renderClient(c) {
     td(ofLimit(c.minute_requests, c.rpm), "num"), td(ofLimit(c.minute_tokens, c.tpm), "num"),
     td(ofLimit(c.open_streams, c.max_concurrent_streams), "num"),
     budgetCell(c, "day"), budgetCell(c, "month"),
-    usedCell(c.stored_bytes, c.stored_bytes_quota,
-      `${bytes(c.stored_bytes)} / ${bytes(c.stored_bytes_quota)}`, c.stored_bytes_resets_in_s),
+    bytesCell(c.stored_responses), bytesCell(c.cached_answers),
   ]);
 }
 

@@ -224,6 +224,9 @@ async def test_clients_with_their_limits_and_what_they_used(
         midnight,
     )
     assert day["resets_in_s"] == round(max(0.0, midnight - body["generated_at"]), 1)
+    stored = client["stored_responses"]  # Responses API: none stored yet
+    assert (stored["used"], stored["quota"], stored["resets_unix"]) == (0, 64 << 20, noon + 3600)
+    assert client["cached_answers"] is None  # the cache is off
     for secret in ("router-admin-key", "router-app-key", TOKEN):
         assert secret not in response.text and hash_key(secret) not in response.text
     status = (await get(edge, "/admin/api/status", ADMIN)).json()

@@ -115,7 +115,8 @@ async def test_the_status_page_renders_the_routers_state(
         assert shown in dom
     # The clients table: a configured client's minute and budget; open mode's callers.
     assert "batch-job" in dom and "1 / 600" in dom and " / 500000 tokens" in dom
-    assert "open mode, no key" in dom and "0 B / 64.0 MiB" in dom
+    assert "open mode, no key" in dom and "0 B / 64.0 MiB" in dom  # stored responses
+    assert "Cached answers" in dom and "<td>off</td>" in dom  # the cache is off
     assert APP_KEY not in dom
     assert TOKEN not in dom  # the token left the URL and was never rendered
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
