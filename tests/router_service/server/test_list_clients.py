@@ -1,11 +1,11 @@
 """AdminService.ListClients (server/_clients.py): every configured client with its scopes, models
 and limits, and what it used — its sliding minute against rpm / tpm, its token budgets by period,
-its stored-response bytes against their quota — from real calls through the fake upstream, the
-same from every replica on Redis. Time is a ManualClock: periods end where the test says."""
+its stored-response and cached-answer bytes against their quotas — from real calls through the
+fake upstream (two replicas on Redis: tests/replicas/test_clients.py). Time is a ManualClock:
+periods end where the test says."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,8 +13,6 @@ import grpc
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
-from clients.switchboard.v1 import chat_pb2
-from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import hash_key
 from router_service.clock import ManualClock, SystemClock
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -22,15 +20,21 @@ from router_service.responses import ENTRY_BYTES
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from tests.router_service.server.client_figures import (
+    ALICE,
+    ALICE_BUDGETS,
+    ALICE_LIMITS,
+    BOB,
+    MIDNIGHT,
+    NEW_MONTH,
+    NOON,
+    OPS,
+    budgets,
+    quota_of,
+    stored,
+)
 
 pytestmark = pytest.mark.timeout(60)
-
-OPS, ALICE, BOB = "sk-ops-clients-0123", "sk-alice-clients-0123", "sk-bob-clients-0123"
-NOON = dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC).timestamp()
-MIDNIGHT = dt.datetime(2026, 12, 5, tzinfo=dt.UTC).timestamp()
-NEW_MONTH = dt.datetime(2027, 1, 1, tzinfo=dt.UTC).timestamp()
-ALICE_LIMITS = {"rpm": 10, "tpm": 5000, "max_concurrent_streams": 2}
-ALICE_BUDGETS = {"tokens_per_day": 1000, "tokens_per_month": 20000}
 
 
 def clients_config(fake: FakeUpstream, **sections: Any) -> dict[str, Any]:
@@ -58,19 +62,6 @@ async def spend(router: RouterHandle, key: str, calls: int) -> int:
         answer = await router.stub.Chat(chat(text="one two three"), metadata=bearer(key))
         spent += answer.completion.usage.total_tokens
     return spent
-
-
-def stored(response_id: str) -> pb.StoreResponseRequest:
-    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="x" * 100)
-    return pb.StoreResponseRequest(response=pb.StoredResponse(id=response_id, messages=[message]))
-
-
-def quota_of(status: admin_pb.ByteQuotaStatus) -> tuple[int, int, float]:
-    return status.used, status.quota, status.resets_unix
-
-
-def budgets(status: admin_pb.ClientStatus) -> list[tuple[str, int, int, float]]:
-    return [(b.period, b.limit, b.used, b.resets_unix) for b in status.budgets]
 
 
 async def test_each_client_with_its_limits_and_what_it_used(
@@ -235,22 +226,3 @@ async def test_all_clients_are_read_in_two_store_calls(
     assert len(await listed(router)) == 9
     # The memory store's `read` is its separate calls: one of each kind, whatever the clients.
     assert sorted(store.reads) == ["held", "rates", "read_buckets"]
-
-
-async def test_replicas_on_redis_show_the_same_figures(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
-) -> None:
-    clock = ManualClock(NOON + 30)
-    state = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
-    one = await start_router(clients_config(fake, state=state), clock=clock)
-    other = await start_router(clients_config(fake, state=state), clock=clock)
-    spent = await spend(one, ALICE, 2) + await spend(other, ALICE, 1)
-    assert (await one.stub.StoreResponse(stored("resp_r"), metadata=bearer(ALICE))).stored
-
-    seen_by_one, seen_by_other = await listed(one), await listed(other)
-
-    assert seen_by_one == seen_by_other
-    alice = seen_by_other["alice"]
-    assert (alice.minute_requests, alice.minute_tokens) == (3, spent)
-    assert budgets(alice) == [("day", 1000, spent, MIDNIGHT), ("month", 20000, spent, NEW_MONTH)]
-    assert alice.stored_responses.used == stored("resp_r").response.ByteSize() + ENTRY_BYTES
