@@ -12,6 +12,7 @@ embeddings result. An error, a stream its caller left or one cut short is never 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 
 from google.protobuf.message import DecodeError
@@ -22,8 +23,7 @@ from router_service.cache._keys import Kind, cache_key, document_name, quota_nam
 from router_service.clock import Clock
 from router_service.config import CacheConfig
 from router_service.engine import Afterwork, RequestContext
-from router_service.state import StateStore
-from router_service.state._quota import ByteQuota
+from router_service.state import ByteQuota, QuotaReading, StateStore
 
 __all__ = ["ENTRY_BYTES", "CacheLookup", "ResponseCache"]
 
@@ -58,6 +58,11 @@ class ResponseCache:
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
         )
+
+    def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
+        """What reading the cache quota of `clients` takes (their current period, now); `""` is
+        open mode's callers without a key, as the calls name them."""
+        return self._quota.reading([quota_name(client) for client in clients])
 
     def lookup(
         self,

@@ -10,13 +10,13 @@ Unauthenticated callers (open mode) share theirs with each other, as they share 
 
 Neither call counts in rpm (each is part of a chat call that does), so each is bounded here: a
 client stores at most `responses.client_stored_bytes` per period of `store_ttl_s`, a load reads
-at most `server.max_message_bytes`, and a client's loads read a few at a time.
+at most `server.max_message_bytes`, and a client's loads read a few at a time. What each client
+stored this period is read for an operator by `quota_reading` (AdminService.ListClients).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Sequence
 
 import orjson
@@ -27,9 +27,15 @@ from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError, ResponseNotFoundError
 from router_service.sessions import client_scoped
-from router_service.state import StateStore
+from router_service.state import ByteQuota, QuotaReading, StateStore
 
-__all__ = ["ENTRY_BYTES", "LOADS_PER_CLIENT", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
+__all__ = [
+    "ENTRY_BYTES",
+    "LOADS_PER_CLIENT",
+    "MAX_IDS",
+    "MAX_ID_BYTES",
+    "StoredResponses",
+]
 
 MAX_IDS = 64  # ids per LoadResponses: one request's previous response and item references
 MAX_ID_BYTES = 128  # ids name responses, they do not carry data (and errors repeat them)
@@ -39,9 +45,6 @@ ENTRY_BYTES = 512
 # LoadResponses of one client that read at once (per replica); the others wait their turn.
 LOADS_PER_CLIENT = 4
 _READ_BATCH = 8  # documents per read: a load past its bound stops within 8 MiB of it
-_QUOTA_FIELD = "bytes"
-# A quota bucket outlives its period a little: a replica whose clock is behind still reads it.
-_QUOTA_SLACK_S = 60.0
 
 
 class StoredResponses:
@@ -63,6 +66,9 @@ class StoredResponses:
         # others wait, so what loads hold at once is bounded per client (client names are
         # configured: the map is bounded).
         self._loading: dict[str, asyncio.Semaphore] = {}
+        self._quota = ByteQuota(
+            store, clock, limit_bytes=config.client_stored_bytes, period_s=config.store_ttl_s
+        )
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off, it is too large or its client
@@ -88,18 +94,13 @@ class StoredResponses:
         """Count `size` against what `client` stored this period (`client_stored_bytes` per
         `store_ttl_s`, in the store's buckets: shared by replicas); False, and nothing counted,
         when it does not fit. Documents live one period, so the client holds at most the bytes
-        of this period and the last: twice the quota. A soft cap (calls checked together may
-        pass it by one document each), as token budgets are."""
-        period_s = self._config.store_ttl_s
-        bucket = math.floor(self._clock.now() / period_s)
-        name = _quota_name(client)
-        (buckets,) = await self._store.read_buckets([name])
-        used = buckets.get(bucket, {}).get(_QUOTA_FIELD, 0.0)
-        if used + size > self._config.client_stored_bytes:
-            return False
-        ttl_s = (bucket + 1) * period_s - self._clock.now() + _QUOTA_SLACK_S
-        await self._store.add_to_bucket(name, bucket, {_QUOTA_FIELD: float(size)}, ttl_s)
-        return True
+        of this period and the last: twice the quota."""
+        return await self._quota.take(_quota_name(client), size)
+
+    def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
+        """What reading the stored-bytes quota of `clients` takes (their current period, now);
+        `""` is open mode's callers without a key, as the calls name them."""
+        return self._quota.reading([_quota_name(client) for client in clients])
 
     async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
         names = [_name(client, i) for i in ids]

@@ -15,7 +15,7 @@ from clients import chat_params_to_openai, embedding_params_to_openai, to_grpc_s
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
-from router_service.auth import current_caller
+from router_service.auth import Caller, current_caller
 from router_service.cache import CacheLookup, StreamRecorder, replay
 from router_service.engine import RequestContext
 from router_service.errors import InvalidRequestError, PermissionDeniedError
@@ -266,9 +266,12 @@ async def _aiter(events: Iterable[pb.ChatStreamResponse]) -> AsyncIterator[pb.Ch
 
 
 def _client_name() -> str:
+    return owner_name(current_caller())
+
+
+def owner_name(caller: Caller | None) -> str:
     """Whose sessions and stored responses a call reaches: callers of one client share theirs;
     unauthenticated callers (open mode) share theirs with each other, never with a client's."""
-    caller = current_caller()
     return "" if caller is None or caller.anonymous else caller.name
 
 

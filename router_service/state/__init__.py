@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
+    RateCount,
     Reading,
     SlotGrant,
     SlotRequest,
@@ -12,6 +13,7 @@ from router_service.state._base import (
     StoreUnavailableError,
 )
 from router_service.state._memory import MemoryStateStore
+from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
 from router_service.state._resilient import ResilientStateStore, open_store
 
 if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use
@@ -30,7 +32,11 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
+    "ByteQuota",
     "MemoryStateStore",
+    "QuotaReading",
+    "QuotaStanding",
+    "RateCount",
     "Reading",
     "RedisStateStore",
     "ResilientStateStore",

@@ -43,6 +43,7 @@ from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
+    RateCount,
     Reading,
     SlotGrant,
     SlotRequest,
@@ -53,6 +54,7 @@ from router_service.state._redis_entries import (
     live_buckets,
     live_deadlines,
     live_documents,
+    live_rates,
     live_values,
     ttl_px,
 )
@@ -201,22 +203,32 @@ class RedisStateStore(StateStore):
         after_now = f"({self._clock.now()!r}"
         return [("ZCOUNT", self._key("slot", r), after_now, "+inf") for r in resources]
 
+    async def rates(self, resources: Sequence[str]) -> list[RateCount]:
+        return (await self.read(rates=resources)).rates if resources else []
+
+    def _rate_commands(self, resources: Sequence[str]) -> list[tuple[str, ...]]:
+        return [("HMGET", self._key("rate", r), "w", "r", "t", "pr", "pt") for r in resources]
+
     async def read(
         self,
         *,
         deadlines: Sequence[str] = (),
         held: Sequence[str] = (),
         values: Sequence[str] = (),
+        rates: Sequence[str] = (),
     ) -> Reading:
-        # One MGET for both (deadlines first, then values) and the counts, in one round trip.
+        # One MGET for both (deadlines first, then values), the counts and the rate windows, in
+        # one round trip.
         keys = [self._key("dl", n) for n in deadlines] + [self._key("val", n) for n in values]
+        after = self._held_commands(held) + self._rate_commands(rates)
         with _translated():
-            stored, counts = await self._mget(keys, self._held_commands(held))
+            stored, replies = await self._mget(keys, after)
         now = self._clock.now()
         return Reading(
             live_deadlines(stored[: len(deadlines)], now),
-            [int(c) for c in counts],
+            [int(c) for c in replies[: len(held)]],
             live_values(stored[len(deadlines) :], now),
+            live_rates(replies[len(held) :], now),
         )
 
     async def _mget(

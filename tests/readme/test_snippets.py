@@ -90,6 +90,7 @@ def test_every_python_block_is_run_here() -> None:
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
+        "list_clients(",
         'completions.create(model="demo-chat", prompt',
         "langchain_openai",
         CACHE_BLOCK,
@@ -144,6 +145,15 @@ def test_server_info_block(stack: LiveStack) -> None:
     printed = run_block("get_server_info(", stack)
     # The in-process stack's router: this process, started without a file, on memory state.
     assert printed == f"{socket.gethostname()}:{os.getpid()}  reload ok False\n"
+
+
+def test_list_clients_block(stack: LiveStack) -> None:
+    printed = run_block("list_clients(", stack).splitlines()
+    # The demo's clients without limits or budgets, then open mode's callers; the bytes the
+    # stored responses block kept (as anonymous) depend on the order the tests run in.
+    assert [line.split()[0] for line in printed] == ["service", "admin", "anonymous"]
+    quota = 64 * 1024 * 1024
+    assert all(re.fullmatch(rf"\S+ - \[\] \d+/{quota} B", line) for line in printed), printed
 
 
 def test_completions_block(stack: LiveStack) -> None:
