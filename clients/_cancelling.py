@@ -11,15 +11,20 @@ end the batch with CANCELLED at once; the awaiting coroutine sees it complete an
 Both go through private attributes of ``grpc.aio._call`` (``UnaryUnaryCall._call_response``,
 ``Call._cancel``), read with ``getattr``: a call without them (an intercepted call, another grpc
 version) is awaited and cancelled the public way, as before, which works and only leaks.
+
+A channel replaced by new credentials is ended here too (`retire_channel`): its calls get a
+drain, then what still runs is cancelled with the channel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
-__all__ = ["cancel_in_core", "interrupt_stream", "unary_result"]
+__all__ = ["cancel_in_core", "interrupt_stream", "retire_channel", "unary_result"]
 
 # grpc.aio's own text for a call cancelled by the application (`_LOCAL_CANCELLATION_DETAILS`).
 _DETAILS = "Locally cancelled by application!"
@@ -80,3 +85,21 @@ async def unary_result(call: Any) -> Any:
 def _wake(woken: asyncio.Future[None], _response: object) -> None:
     if not woken.done():  # cancelled with its task: nothing waits any more
         woken.set_result(None)
+
+
+async def retire_channel(channel: Any, calls: Iterable[Any], drain_s: float) -> None:
+    """Close a replaced channel once the calls it carries have ended; those still running after
+    `drain_s` seconds, or when this task is cancelled (the client closing), are cancelled."""
+    running = [call for call in calls if not call.done()]
+    ended = [asyncio.ensure_future(_ended(call)) for call in running]
+    try:
+        if ended:
+            await asyncio.wait(ended, timeout=drain_s)
+    finally:
+        await channel.close()  # without a grace: cancels what still runs on it
+
+
+async def _ended(call: Any) -> None:
+    # code() answers once the call is over, however it ended; what it says is the caller's.
+    with contextlib.suppress(Exception):
+        await call.code()

@@ -9,9 +9,8 @@ would multiply upstream load. Every gRPC error becomes :class:`~clients.errors.R
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -26,7 +25,7 @@ from clients._base import (
     Timeout,
     map_rpc_errors,
 )
-from clients._cancelling import unary_result
+from clients._cancelling import retire_channel, unary_result
 from clients._stream import RouterStream, SentOnce, serialize_once
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
@@ -147,7 +146,7 @@ class RouterClient(BaseClient):
             return
         self._calls = weakref.WeakSet()
         retiring = asyncio.get_running_loop().create_task(
-            _retire(old, calls, drain_s), name="switchboard-retired-channel"
+            retire_channel(old, calls, drain_s), name="switchboard-retired-channel"
         )
         self._retired.add(retiring)
         retiring.add_done_callback(self._retired.discard)
@@ -315,6 +314,20 @@ class RouterClient(BaseClient):
         )
         return response
 
+    async def list_clients(
+        self,
+        req: admin_service_pb2.ListClientsRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.ListClientsResponse:
+        """Each configured client with its limits and what it used (never a key)."""
+        req = req or admin_service_pb2.ListClientsRequest()
+        response: admin_service_pb2.ListClientsResponse = await self._unary(
+            "admin", "ListClients", req, timeout, metadata
+        )
+        return response
+
     async def list_keys(
         self,
         req: admin_service_pb2.ListKeysRequest | None = None,
@@ -370,21 +383,3 @@ class RouterClient(BaseClient):
             metadata,
         )
         return response
-
-
-async def _retire(channel: Any, calls: Iterable[Any], drain_s: float) -> None:
-    """Close a replaced channel once the calls it carries have ended; those still running after
-    `drain_s` seconds, or when this task is cancelled (the client closing), are cancelled."""
-    running = [call for call in calls if not call.done()]
-    ended = [asyncio.ensure_future(_ended(call)) for call in running]
-    try:
-        if ended:
-            await asyncio.wait(ended, timeout=drain_s)
-    finally:
-        await channel.close()  # without a grace: cancels what still runs on it
-
-
-async def _ended(call: Any) -> None:
-    # code() answers once the call is over, however it ended; what it says is the caller's.
-    with contextlib.suppress(Exception):
-        await call.code()

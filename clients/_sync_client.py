@@ -232,6 +232,20 @@ class SyncRouterClient(BaseClient):
         )
         return response
 
+    def list_clients(
+        self,
+        req: admin_service_pb2.ListClientsRequest | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.ListClientsResponse:
+        """Each configured client with its limits and what it used (never a key)."""
+        req = req or admin_service_pb2.ListClientsRequest()
+        response: admin_service_pb2.ListClientsResponse = self._unary(
+            "admin", "ListClients", req, timeout, metadata
+        )
+        return response
+
     def list_keys(
         self,
         req: admin_service_pb2.ListKeysRequest | None = None,

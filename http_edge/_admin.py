@@ -1,11 +1,12 @@
-"""The operator's view: `/admin` (a status page refreshed live), `/admin/api/status` and
-`/admin/keys` (JSON), all behind `edge.admin_token`.
+"""The operator's view: `/admin` (a status page refreshed live), `/admin/api/status`,
+`/admin/api/clients` and `/admin/keys` (JSON), all behind `edge.admin_token`.
 
 The page itself is static (`admin_static/`: no data, no secrets); its script reads the token from
 the URL fragment (`/admin#token=…`, never sent to a server) or a prompt, keeps it in the tab's
 sessionStorage, and polls `/admin/api/status` with `authorization: Bearer <token>`.
 
-The data comes from the router's AdminService (ListKeys, GetRoutingStats) through the app's
+The data comes from the router's AdminService (ListKeys, GetRoutingStats, GetServerInfo,
+ListClients) through the app's
 RouterClient. The router wants an admin-scoped client key for it: `edge.admin_router_key` when
 set, else the caller's own `authorization` is forwarded (one secret for both, or an open router).
 Without `edge.admin_token` every admin route is a 404.
@@ -24,6 +25,7 @@ from starlette.responses import FileResponse, Response
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 
+from ._admin_clients import clients_view
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata
@@ -112,21 +114,38 @@ async def admin_keys(request: Request) -> Response:
     return JSONBytesResponse({"keys": [_key(k, now) for k in listed.keys]}, headers=_NO_STORE)
 
 
+@router.get("/admin/api/clients")
+async def admin_clients(request: Request) -> Response:
+    """Every configured client (app): scopes, models, limits, this minute's requests and
+    tokens, budgets and stored-response bytes used (AdminService.ListClients); never a key."""
+    state = _authorize(request)
+    listed = await state.router().list_clients(
+        timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
+    )
+    now = time.time()
+    view = {"generated_at": now, "clients": clients_view(listed, now)}
+    return JSONBytesResponse(view, headers=_NO_STORE)
+
+
 @router.get("/admin/api/status")
 async def admin_status(request: Request) -> Response:
     """The replica that answered, pools, groups, deployments with routing statistics, keys by
-    state, cooldowns, sessions."""
+    state, cooldowns, sessions, clients."""
     state = _authorize(request)
     client, metadata = state.router(), _router_metadata(request, state)
     timeout = _ADMIN_TIMEOUT_S
     # With several replicas behind the edge, each call may reach another: `server` names the
-    # one that answered GetServerInfo (keys and statistics on Redis are the same from any).
-    info, keys, stats = await asyncio.gather(
+    # one that answered GetServerInfo (keys, statistics and clients' counts on Redis are the
+    # same from any).
+    info, keys, stats, listed = await asyncio.gather(
         client.get_server_info(timeout=timeout, metadata=metadata),
         client.list_keys(timeout=timeout, metadata=metadata),
         client.get_routing_stats(timeout=timeout, metadata=metadata),
+        client.list_clients(timeout=timeout, metadata=metadata),
     )
-    return JSONBytesResponse(status_view(info, keys, stats, time.time()), headers=_NO_STORE)
+    now = time.time()
+    view = status_view(info, keys, stats, now) | {"clients": clients_view(listed, now)}
+    return JSONBytesResponse(view, headers=_NO_STORE)
 
 
 def server_view(info: admin_pb.GetServerInfoResponse, now: float) -> dict[str, Any]:

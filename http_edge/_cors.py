@@ -16,6 +16,8 @@ __all__ = ["cors_middleware"]
 _EXPOSED_HEADERS = [
     "x-switchboard-deployment",
     "x-switchboard-attempts",
+    "x-switchboard-cache",
+    "age",
     "retry-after",
     "retry-after-ms",
 ]

@@ -4,21 +4,25 @@ Requests: what the edge forwards to the router as gRPC metadata.
 
 Only the caller's identity and correlation headers travel: `authorization` (the router
 authenticates), `x-session-id` (sticky routing), `x-request-id` (correlation) and the peer address
-as `x-forwarded-for` (uvicorn already resolved trusted proxies' X-Forwarded-For into it).
+as `x-forwarded-for` (uvicorn already resolved trusted proxies' X-Forwarded-For into it). Two
+become RoutingOptions fields: `x-session-id`, and what the caller allows the response cache
+(`x-switchboard-cache: bypass | off`, or HTTP's `Cache-Control: no-cache | no-store`).
 
-Responses: the route the router took, as `x-switchboard-*` headers.
+Responses: the route the router took, as `x-switchboard-*` headers (and `Age` for an answer
+from the response cache).
 """
 
 from __future__ import annotations
 
 from fastapi import Request
 
-from clients.switchboard.v1.routing_pb2 import RouteInfo
+from clients.switchboard.v1 import routing_pb2
+from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
 from router_service.sessions import MAX_SESSION_ID_BYTES
 
 from ._errors import EdgeError
 
-__all__ = ["Metadata", "forwarded_metadata", "route_headers", "session_id"]
+__all__ = ["Metadata", "forwarded_metadata", "route_headers", "routing_options", "session_id"]
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -32,6 +36,39 @@ _FORWARDED_HEADERS = {
     "x-session-id": MAX_SESSION_ID_BYTES,
     "x-request-id": 1024,
 }
+
+
+_CACHE_MODES = {"bypass": routing_pb2.CACHE_MODE_BYPASS, "off": routing_pb2.CACHE_MODE_OFF}
+# HTTP's words for the same: no-cache asks for a fresh answer, no-store for nothing kept.
+_CACHE_CONTROL = {"no-cache": routing_pb2.CACHE_MODE_BYPASS, "no-store": routing_pb2.CACHE_MODE_OFF}
+_CACHE_STATUS = {
+    routing_pb2.CACHE_STATUS_HIT: "hit",
+    routing_pb2.CACHE_STATUS_MISS: "miss",
+    routing_pb2.CACHE_STATUS_BYPASS: "bypass",
+}
+
+
+def routing_options(request: Request) -> RoutingOptions:
+    """The caller's routing options: its session and what it allows the response cache."""
+    return RoutingOptions(session_id=session_id(request), cache=_cache_mode(request))
+
+
+def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
+    value = request.headers.get("x-switchboard-cache")
+    if value is not None:
+        mode = _CACHE_MODES.get(value.strip().lower())
+        if mode is None:
+            raise EdgeError(
+                400,
+                "Header x-switchboard-cache must be `bypass` (ask the upstream, keep the fresh "
+                "answer) or `off` (neither read nor kept).",
+                code="invalid_header",
+                param="x-switchboard-cache",
+            )
+        return mode
+    directives = request.headers.get("cache-control", "").lower().split(",")
+    modes = [_CACHE_CONTROL[d.strip()] for d in directives if d.strip() in _CACHE_CONTROL]
+    return max(modes, default=routing_pb2.CACHE_MODE_UNSPECIFIED)  # no-store wins
 
 
 def session_id(request: Request) -> str:
@@ -81,10 +118,15 @@ def _checked(name: str, value: str, limit: int) -> str:
 
 
 def route_headers(route: RouteInfo | None) -> dict[str, str]:
-    """Response headers naming the deployment that answered and how many attempts it took."""
+    """Response headers naming the deployment that answered and how many attempts it took;
+    what the response cache did, and a cached answer's age in seconds."""
     if route is None or not route.deployment:
         return {}
     headers = {"x-switchboard-attempts": str(len(route.attempts))}
     if route.deployment.isascii() and route.deployment.isprintable():
         headers["x-switchboard-deployment"] = route.deployment
+    if route.cache:
+        headers["x-switchboard-cache"] = _CACHE_STATUS.get(route.cache, "")
+        if route.cache == routing_pb2.CACHE_STATUS_HIT:
+            headers["age"] = str(int(route.cache_age_s))
     return headers

@@ -37,7 +37,7 @@ from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
 from ._errors import EdgeError, router_error_body
 from ._json import JSONBytesResponse
-from ._metadata import Metadata, forwarded_metadata, route_headers, session_id
+from ._metadata import Metadata, forwarded_metadata, route_headers, routing_options
 from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import EdgeState, edge_state
@@ -81,7 +81,7 @@ class ChatCalls:
     @classmethod
     def of(cls, request: Request, state: EdgeState) -> ChatCalls:
         """Read after the body: a body's 400 or 413 comes before a header's."""
-        routing = RoutingOptions(session_id=session_id(request))
+        routing = routing_options(request)
         metadata = forwarded_metadata(request)
         timeout_s = state.settings.request_timeout_s
         return cls(request, state.router(), routing, metadata, timeout_s)

@@ -15,13 +15,12 @@ from clients.switchboard.v1.router_service_pb2 import (
     ListModelsRequest,
     ListModelsResponse,
 )
-from clients.switchboard.v1.routing_pb2 import RoutingOptions
 
 from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
 from ._errors import EdgeError, error_body
 from ._json import JSONBytesResponse
-from ._metadata import forwarded_metadata, route_headers, session_id
+from ._metadata import forwarded_metadata, route_headers, routing_options
 from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 
@@ -40,7 +39,7 @@ async def embeddings(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
     params = parse_request(embedding_params_from_openai, body)
-    call = EmbedRequest(params=params, routing=RoutingOptions(session_id=session_id(request)))
+    call = EmbedRequest(params=params, routing=routing_options(request))
     embed = state.router().embed(
         call, timeout=state.settings.request_timeout_s, metadata=forwarded_metadata(request)
     )

@@ -37,13 +37,12 @@ from clients.switchboard.v1.router_service_pb2 import (
     ChatStreamRequest,
     ChatStreamResponse,
 )
-from clients.switchboard.v1.routing_pb2 import RoutingOptions
 
 from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
 from ._errors import router_error_body
 from ._json import JSONBytesResponse
-from ._metadata import forwarded_metadata, route_headers, session_id
+from ._metadata import forwarded_metadata, route_headers, routing_options
 from ._openapi import RESPONSES
 from ._routes_chat import sse_stream
 from ._sse import KEEPALIVE, named_event
@@ -66,7 +65,7 @@ async def responses(request: Request) -> Response:
     client = state.router()
     history = await load_history(client, body, metadata, timeout)
     parsed = parse_request(partial(responses_request_from_openai, history=history), body)
-    routing = RoutingOptions(session_id=session_id(request))
+    routing = routing_options(request)
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(time.time())
     keeper = Keeper(client, parsed, metadata, timeout)

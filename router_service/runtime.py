@@ -7,6 +7,7 @@ import contextlib
 import httpx
 
 from clients.switchboard.v1 import chat_pb2
+from router_service.cache import ResponseCache
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import SwitchboardConfig
 from router_service.engine import (
@@ -77,6 +78,8 @@ class Runtime:
         self.responses = StoredResponses(
             store, clock, config.responses, max_load_bytes=config.server.max_message_bytes
         )
+        names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
+        self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.prober = KeyProber(
             self.pools,
             {name: self._probe_fn(adapter) for name, adapter in self.adapters.items()},

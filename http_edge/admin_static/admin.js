@@ -31,7 +31,8 @@ function seconds(value) {
   if (value === null || value === undefined) return "—";
   if (value >= 86400) return `${(value / 86400).toFixed(1)} d`;
   if (value >= 3600) return `${(value / 3600).toFixed(1)} h`;
-  if (value >= 60) return `${Math.floor(value / 60)} m ${Math.round(value % 60)} s`;
+  // Whole seconds down, as the minutes: 3599.6 s is "59 m 59 s", never "59 m 60 s".
+  if (value >= 60) return `${Math.floor(value / 60)} m ${Math.floor(value % 60)} s`;
   return `${value.toFixed(1)} s`;
 }
 
@@ -60,6 +61,51 @@ function successCell(mean, total) {
   const level = pct < 50 ? "low" : pct < 90 ? "mid" : "";
   const bar = el("span", { class: `bar ${level}` }, [el("span", { style: `width:${pct}%` })]);
   return el("td", {}, [bar, `${pct}%`]);
+}
+
+// "used / limit"; what no limit counts is a dash, a limit with nothing counted yet "0 / limit".
+function ofLimit(used, limit) {
+  const shown = used === null ? "—" : String(Math.round(used * 100) / 100);
+  return limit === null ? shown : `${shown} / ${limit}`;
+}
+
+function bytes(n) {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+const BUDGET_WARN = 0.9; // as deploy/alerts.yml's budget alert
+
+function usedCell(used, limit, text, resetsIn) {
+  const share = limit ? used / limit : 0;
+  const level = share >= 1 ? "bad" : share >= BUDGET_WARN ? "warn" : "";
+  return el("td", level ? { class: level } : {}, [
+    text, el("div", { class: "muted", text: `renews in ${seconds(resetsIn)}` }),
+  ]);
+}
+
+function budgetCell(client, period) {
+  const budget = client.budgets.find((b) => b.period === period);
+  if (!budget) return td("—");
+  return usedCell(budget.used, budget.limit, `${budget.used} / ${budget.limit} tokens`, budget.resets_in_s);
+}
+
+function bytesCell(quota) {
+  if (!quota) return td("off");
+  return usedCell(quota.used, quota.quota, `${bytes(quota.used)} / ${bytes(quota.quota)}`, quota.resets_in_s);
+}
+
+function renderClient(c) {
+  return el("tr", {}, [
+    el("td", {}, [el("code", { text: c.name }), c.anonymous ? " (open mode, no key)" : ""]),
+    td(c.scopes.join(", ")), td(c.models.join(", ")),
+    td(ofLimit(c.minute_requests, c.rpm), "num"), td(ofLimit(c.minute_tokens, c.tpm), "num"),
+    td(ofLimit(c.open_streams, c.max_concurrent_streams), "num"),
+    budgetCell(c, "day"), budgetCell(c, "month"),
+    bytesCell(c.stored_responses), bytesCell(c.cached_answers),
+  ]);
 }
 
 function renderCards(data) {
@@ -138,6 +184,7 @@ function render(data) {
     td(String(s.active_requests), "num"),
     td(s.banned_sessions.join(", ") || "–"), td(s.skipped.join(", ") || "–"),
   ]), "No providers.");
+  fill("clients", data.clients, renderClient, "No clients.");
   fill("keys", data.keys, (k) => el("tr", { class: k.state === "active" ? "" : k.state }, [
     td(k.provider), el("td", {}, [el("code", { text: k.fingerprint })]), badge(k.state, k.state),
     td(k.max_in_flight ? `${k.in_flight} / ${k.max_in_flight}` : String(k.in_flight), "num"),

@@ -12,7 +12,7 @@ A servicer reads the caller of the RPC it serves with `current_caller()`.
 """
 
 from router_service.auth._audit import AuditEvent, audit
-from router_service.auth._budgets import BudgetStanding, TokenBudgets
+from router_service.auth._budgets import BudgetReading, BudgetStanding, TokenBudgets
 from router_service.auth._callers import (
     ANONYMOUS,
     Authenticator,
@@ -23,7 +23,7 @@ from router_service.auth._callers import (
     set_current_caller,
 )
 from router_service.auth._gate import Admission, Attempt, Gate
-from router_service.auth._limits import CallerLimits, RateTicket
+from router_service.auth._limits import CallerLimits, LimitStanding, RateTicket
 from router_service.auth._methods import (
     ADMIN_SERVICE,
     ROUTER_SERVICE,
@@ -42,10 +42,12 @@ __all__ = [
     "Attempt",
     "AuditEvent",
     "Authenticator",
+    "BudgetReading",
     "BudgetStanding",
     "Caller",
     "CallerLimits",
     "Gate",
+    "LimitStanding",
     "MethodRule",
     "RateTicket",
     "TokenBudgets",

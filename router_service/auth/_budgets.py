@@ -24,7 +24,7 @@ from router_service.clock import Clock
 from router_service.errors import BudgetExhaustedError
 from router_service.state import StateStore
 
-__all__ = ["BudgetStanding", "BudgetTicket", "TokenBudgets"]
+__all__ = ["BudgetReading", "BudgetStanding", "BudgetTicket", "TokenBudgets"]
 
 _FIELD = "tokens"
 _DAY_S = 86_400.0
@@ -80,12 +80,35 @@ class BudgetTicket:
 
 @dataclass(frozen=True, slots=True)
 class BudgetStanding:
-    """Where one client stands in one of its budgets now (the metrics' view)."""
+    """Where one client stands in one of its budgets now (the metrics' and the admin's view)."""
 
     client: str
     period: str  # "day" or "month"
     limit: int
     used: int
+    resets_unix: float  # when the current period ends and its count starts from zero
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetReading:
+    """What the budgets of some callers need read: the bucket `names`, and the `standing` their
+    buckets give, so that a reader can ask for them in one `read_buckets` with other names."""
+
+    budgets: list[tuple[Caller, _Period, int]]
+    now: float
+
+    @property
+    def names(self) -> list[str]:
+        return [_counter(caller, period) for caller, period, _ in self.budgets]
+
+    def standing(self, found: list[dict[int, dict[str, float]]]) -> list[BudgetStanding]:
+        """Each budget's standing, from the buckets `read_buckets(names)` found."""
+        out = []
+        for (caller, period, limit), buckets in zip(self.budgets, found, strict=True):
+            bucket = period.bucket(self.now)
+            used = int(buckets.get(bucket, {}).get(_FIELD, 0.0))
+            out.append(BudgetStanding(caller.name, period.name, limit, used, period.end(bucket)))
+        return out
 
 
 class TokenBudgets:
@@ -116,25 +139,20 @@ class TokenBudgets:
             counters.append((name, bucket, end))
         return BudgetTicket(counters, estimate)
 
-    async def standing(self, callers: list[Caller]) -> list[BudgetStanding]:
-        """Each budget of `callers` with the tokens used in its current period: one read."""
-        now = self._clock.now()
+    def reading(self, callers: list[Caller]) -> BudgetReading:
+        """What reading the budgets of `callers` takes (their current periods, now)."""
         budgets = [
             (caller, period, limit)
             for caller in callers
             for period in _PERIODS
             if (limit := period.limit(caller)) is not None
         ]
-        found = await self._store.read_buckets([_counter(c, p) for c, p, _ in budgets])
-        return [
-            BudgetStanding(
-                caller.name,
-                period.name,
-                limit,
-                int(buckets.get(period.bucket(now), {}).get(_FIELD, 0.0)),
-            )
-            for (caller, period, limit), buckets in zip(budgets, found, strict=True)
-        ]
+        return BudgetReading(budgets, self._clock.now())
+
+    async def standing(self, callers: list[Caller]) -> list[BudgetStanding]:
+        """Each budget of `callers` with the tokens used in its current period: one read."""
+        reading = self.reading(callers)
+        return reading.standing(await self._store.read_buckets(reading.names))
 
     async def count(self, ticket: BudgetTicket | None) -> None:
         """Count an admitted call's estimate."""
@@ -142,8 +160,9 @@ class TokenBudgets:
             await self._add(ticket, ticket.estimate)
 
     async def settle(self, ticket: BudgetTicket | None, used: int) -> None:
-        """Replace the estimate by the tokens the call reported (none reported: it stays)."""
-        if ticket is None or used <= 0 or used == ticket.estimate:
+        """Replace the estimate by the tokens the call used (0: none, an answer from the
+        response cache; calls that report nothing are not settled, their estimate stays)."""
+        if ticket is None or used < 0 or used == ticket.estimate:
             return
         await self._add(ticket, used - ticket.estimate)
 

@@ -2,18 +2,20 @@
 
 rpm and tpm are one rate window per client (`client:<name>:rate`), counted at admission and
 corrected by the usage the call reported. Concurrent streams are slots of
-`client:<name>:streams`, held for a stream's life and released on every path.
+`client:<name>:streams`, held for a stream's life and released on every path. `standing` reads
+both for an operator (AdminService.ListClients) without counting anything.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from router_service.auth._callers import Caller
 from router_service.errors import ClientRateLimitedError
 from router_service.state import SlotRequest, StateStore
 
-__all__ = ["CallerLimits", "RateTicket"]
+__all__ = ["CallerLimits", "LimitStanding", "RateTicket"]
 
 # A refused stream slot frees when another stream ends; no window says when.
 _STREAM_RETRY_AFTER_S = 1.0
@@ -32,6 +34,16 @@ class RateTicket:
         self.estimate = estimate
 
 
+@dataclass(frozen=True, slots=True)
+class LimitStanding:
+    """Where one client stands against its limits now, shared by the replicas on Redis; None
+    where nothing is counted (no limit of that kind)."""
+
+    requests: float | None  # the sliding minute rpm compares (counted with rpm or tpm)
+    tokens: float | None  # the sliding minute tpm compares (counted with tpm)
+    streams: int | None  # streams open now (counted with max_concurrent_streams)
+
+
 class CallerLimits:
     def __init__(self, store: StateStore) -> None:
         self._store = store
@@ -40,7 +52,7 @@ class CallerLimits:
         """Count one request of `tokens` estimated tokens, or raise ClientRateLimitedError."""
         if not caller.limited:
             return None
-        resource = f"client:{caller.name}:rate"
+        resource = _rate(caller)
         grant = await self._store.acquire(
             SlotRequest(
                 resource=resource,
@@ -61,8 +73,9 @@ class CallerLimits:
         return RateTicket(resource, grant.window, tokens) if caller.tpm is not None else None
 
     async def settle(self, ticket: RateTicket | None, used: int) -> None:
-        """Replace the estimate by the tokens the call really used (when it said)."""
-        if ticket is not None and used > 0 and used != ticket.estimate:
+        """Replace the estimate by the tokens the call really used (when it said; 0: none, an
+        answer from the response cache)."""
+        if ticket is not None and used >= 0 and used != ticket.estimate:
             await self._store.add_tokens(ticket.resource, ticket.window, used - ticket.estimate)
 
     async def open_stream(self, caller: Caller, ttl_s: float) -> str | None:
@@ -85,6 +98,31 @@ class CallerLimits:
         # uncut (`router_service.cancellation`).
         if lease_id is not None:
             await self._store.release(_streams(caller), lease_id)
+
+    async def standing(self, callers: list[Caller]) -> list[LimitStanding]:
+        """Each caller's minute and open streams, in one read of the store."""
+        limited = [caller for caller in callers if caller.limited]
+        streamed = [c for c in callers if c.max_concurrent_streams is not None]
+        reading = await self._store.read(
+            rates=[_rate(c) for c in limited], held=[_streams(c) for c in streamed]
+        )
+        rates = dict(zip([c.name for c in limited], reading.rates, strict=True))
+        held = dict(zip([c.name for c in streamed], reading.held, strict=True))
+        out = []
+        for caller in callers:
+            rate = rates.get(caller.name)
+            out.append(
+                LimitStanding(
+                    requests=None if rate is None else rate.requests,
+                    tokens=None if rate is None or caller.tpm is None else rate.tokens,
+                    streams=held.get(caller.name),
+                )
+            )
+        return out
+
+
+def _rate(caller: Caller) -> str:
+    return f"client:{caller.name}:rate"
 
 
 def _streams(caller: Caller) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
@@ -60,6 +60,8 @@ class MethodRule:
     prompt: Callable[[Any], int] | None = None
     relayed: Callable[[Any], int] | None = None
     counted: bool = True  # counts against the caller's rpm
+    # Whether a response message says the response cache answered (no tokens were used).
+    cached: Callable[[Any], bool] | None = None
 
 
 def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
@@ -128,6 +130,14 @@ def _relayed(message: Any) -> int:
     return 0
 
 
+def _chat_cached(message: Any) -> bool:
+    """A ChatResponse, or a ChatStream's route event, served by the response cache."""
+    if hasattr(message, "completion"):
+        return bool(message.route.cache == routing_pb2.CACHE_STATUS_HIT)
+    kind = message.WhichOneof("event")
+    return kind == "route" and bool(message.route.cache == routing_pb2.CACHE_STATUS_HIT)
+
+
 _CHAT = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
@@ -136,6 +146,7 @@ _CHAT = MethodRule(
     usage=_chat_usage,
     prompt=lambda request: estimate_prompt_tokens(request.params),
     relayed=_relayed,
+    cached=_chat_cached,
 )
 
 RULES: dict[str, MethodRule] = {
@@ -146,6 +157,7 @@ RULES: dict[str, MethodRule] = {
         model=lambda request: request.params.model,
         tokens=lambda request: embed_tokens(request.params),
         usage=lambda response: int(response.result.usage.total_tokens),
+        cached=lambda response: response.route.cache == routing_pb2.CACHE_STATUS_HIT,
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(

@@ -8,6 +8,7 @@ from router_service.config._loader import (
 )
 from router_service.config._models import (
     AuthConfig,
+    CacheConfig,
     ClientKeyConfig,
     ClientScope,
     CooldownsConfig,
@@ -36,6 +37,7 @@ from router_service.config._pem import PemFiles, PemSet, tls_problems
 
 __all__ = [
     "AuthConfig",
+    "CacheConfig",
     "ClientKeyConfig",
     "ClientScope",
     "CooldownsConfig",

@@ -16,6 +16,7 @@ from router_service.config._providers import (
     TimeoutsConfig,
 )
 from router_service.config._routing import (
+    CacheConfig,
     DeploymentRef,
     ModelGroupConfig,
     PoolConfig,
@@ -35,6 +36,7 @@ from router_service.config._serving import (
 
 __all__ = [
     "AuthConfig",
+    "CacheConfig",
     "ClientKeyConfig",
     "ClientScope",
     "CooldownsConfig",
@@ -74,6 +76,7 @@ class SwitchboardConfig(_Strict):
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     cooldowns: CooldownsConfig = Field(default_factory=CooldownsConfig)
     key_health: KeyHealthConfig = Field(default_factory=KeyHealthConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
@@ -92,7 +95,7 @@ class SwitchboardConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> SwitchboardConfig:
-        problems = [*self._model_problems(), *self._pool_problems()]
+        problems = [*self._model_problems(), *self._pool_problems(), *self._cache_problems()]
         if self.server.max_message_bytes < self.edge.max_body_bytes:
             problems.append(
                 (
@@ -129,6 +132,15 @@ class SwitchboardConfig(_Strict):
                     where = ("pools", pool_name, "groups", i)
                     problems.append((where, f"unknown model group {group_name!r}"))
         return problems
+
+    def _cache_problems(self) -> list[tuple[Location, str]]:
+        return [
+            (("cache", "models", i), f"unknown model {name!r}")
+            for i, name in enumerate(self.cache.models)
+            if name not in self.models
+            and name not in self.pools
+            and not ("/" in name and _is_deployment(self, name))
+        ]
 
 
 def _is_deployment(config: SwitchboardConfig, name: str) -> bool:

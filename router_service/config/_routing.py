@@ -112,3 +112,29 @@ class ResponsesConfig(_Strict):
         "bytes and 512 for its entry), so what it holds at once stays under twice this; past "
         "it a response is not kept (`store: false`) until the next period.",
     )
+
+
+class CacheConfig(_Strict):
+    """The response cache: an answer kept for `ttl_s` serves the same request again without an
+    upstream call. Off by default: a cached answer to a sampled request (temperature > 0) is the
+    same answer every time, which only the operator can decide is wanted."""
+
+    enabled: bool = Field(default=False, description="Serve and keep answers.")
+    ttl_s: float = Field(default=300.0, gt=0, description="How long an answer is served.")
+    models: list[str] = Field(
+        default_factory=list,
+        description="The model names callers send (groups, pools, deployments) whose answers "
+        "are cached; empty: every model.",
+    )
+    max_entry_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="An answer larger than this (serialized) is not kept.",
+    )
+    client_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="What one client's answers may take per period of `ttl_s` (each answer's "
+        "bytes and 512 for its entry); past it answers are served fresh and not kept until "
+        "the next period.",
+    )

@@ -13,13 +13,13 @@ Unauthenticated callers (open mode) share theirs with each other, as they share 
 
 Neither call counts in rpm (each is part of a chat call that does), so each is bounded here: a
 client stores at most `responses.client_stored_bytes` per period of `store_ttl_s`, a load reads
-at most `server.max_message_bytes`, and a client's loads read a few at a time.
+at most `server.max_message_bytes`, and a client's loads read a few at a time. What each client
+stored this period is read for an operator by `quota_reading` (AdminService.ListClients).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Sequence
 
 import orjson
@@ -31,9 +31,15 @@ from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError, ResponseExistsError, ResponseNotFoundError
 from router_service.sessions import client_scoped
-from router_service.state import PutResult, StateStore
+from router_service.state import ByteQuota, PutResult, QuotaReading, StateStore
 
-__all__ = ["ENTRY_BYTES", "LOADS_PER_CLIENT", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
+__all__ = [
+    "ENTRY_BYTES",
+    "LOADS_PER_CLIENT",
+    "MAX_IDS",
+    "MAX_ID_BYTES",
+    "StoredResponses",
+]
 
 MAX_IDS = 64  # ids per LoadResponses: one request's previous response and item references
 MAX_ID_BYTES = 128  # ids name responses, they do not carry data (and errors repeat them)
@@ -43,9 +49,6 @@ ENTRY_BYTES = 512
 # LoadResponses of one client that read at once (per replica); the others wait their turn.
 LOADS_PER_CLIENT = 4
 _READ_BATCH = 8  # documents per read: a load past its bound stops within 8 MiB of it
-_QUOTA_FIELD = "bytes"
-# A quota bucket outlives its period a little: a replica whose clock is behind still reads it.
-_QUOTA_SLACK_S = 60.0
 
 
 class StoredResponses:
@@ -67,6 +70,9 @@ class StoredResponses:
         # others wait, so what loads hold at once is bounded per client (client names are
         # configured: the map is bounded).
         self._loading: dict[str, asyncio.Semaphore] = {}
+        self._quota = ByteQuota(
+            store, clock, limit_bytes=config.client_stored_bytes, period_s=config.store_ttl_s
+        )
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off, it is too large or its client
@@ -84,7 +90,9 @@ class StoredResponses:
         if len(data) > self._config.max_stored_bytes:
             return pb.StoreResponseResponse(stored=False, reason="too_large")
         size = len(data) + ENTRY_BYTES
-        bucket = await self._quota_bucket(client, size)
+        # What a client stores per period (`client_stored_bytes` per `store_ttl_s`, shared by
+        # replicas); documents live one period, so it holds at most twice that.
+        bucket = await self._quota.room(_quota_name(client), size)
         if bucket is None:
             return pb.StoreResponseResponse(stored=False, reason="over_quota")
         name = _name(client, response.id)
@@ -95,26 +103,13 @@ class StoredResponses:
             return pb.StoreResponseResponse(stored=False, reason="too_large")
         # Counted once kept (nothing for a refusal), and to the end: a caller leaving now must
         # not have stored it for free.
-        await uncut(self._charge(client, bucket, size))
+        await uncut(self._quota.charge(_quota_name(client), bucket, size))
         return pb.StoreResponseResponse(stored=True, expires_unix=self._clock.now() + ttl_s)
 
-    async def _quota_bucket(self, client: str, size: int) -> int | None:
-        """The quota bucket `size` more bytes of `client` would be counted in, None when they
-        do not fit in what it stored this period (`client_stored_bytes` per `store_ttl_s`, in
-        the store's buckets: shared by replicas). Documents live one period, so the client holds
-        at most the bytes of this period and the last: twice the quota. A soft cap (calls
-        checked together may pass it by one document each), as token budgets are."""
-        bucket = math.floor(self._clock.now() / self._config.store_ttl_s)
-        (buckets,) = await self._store.read_buckets([_quota_name(client)])
-        used = buckets.get(bucket, {}).get(_QUOTA_FIELD, 0.0)
-        return None if used + size > self._config.client_stored_bytes else bucket
-
-    async def _charge(self, client: str, bucket: int, size: int) -> None:
-        """Count `size` bytes stored by `client` in its quota `bucket`."""
-        ttl_s = (bucket + 1) * self._config.store_ttl_s - self._clock.now() + _QUOTA_SLACK_S
-        await self._store.add_to_bucket(
-            _quota_name(client), bucket, {_QUOTA_FIELD: float(size)}, ttl_s
-        )
+    def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
+        """What reading the stored-bytes quota of `clients` takes (their current period, now);
+        `""` is open mode's callers without a key, as the calls name them."""
+        return self._quota.reading([_quota_name(client) for client in clients])
 
     async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
         names = [_name(client, i) for i in ids]

@@ -1,4 +1,4 @@
-"""AdminService: key pools as an operator sees them (fingerprints only)."""
+"""AdminService: key pools as an operator sees them (fingerprints only), the replica, clients."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from clients.switchboard.v1 import admin_service_pb2_grpc as pb_grpc
 from router_service.errors import KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot
 from router_service.runtime import Runtime
+from router_service.server._clients import list_clients
 from router_service.server._errors import error_details
 from router_service.server._server_info import ServingRecord, server_info
 
@@ -23,6 +24,11 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetServerInfoResponse:
         return server_info(self._record, self.runtime)
+
+    async def ListClients(
+        self, request: pb.ListClientsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListClientsResponse:
+        return await list_clients(self.runtime)
 
     async def ListKeys(
         self, request: pb.ListKeysRequest, context: grpc.aio.ServicerContext

@@ -177,24 +177,30 @@ class Used:
     to relay. Without a report the estimate stays counted when more (the caller may have left
     while the upstream still wrote), and what was relayed past it counts: a call whose upstream
     reports no usage (a stream without `stream_options.include_usage`, a server that sends
-    none) cannot take more than its estimate (256 output tokens when no `max_tokens`) unseen."""
+    none) cannot take more than its estimate (256 output tokens when no `max_tokens`) unseen.
+    An answer from the response cache used none: its estimate is given back whole."""
 
-    __slots__ = ("_relayed", "_reported", "_request", "_rule")
+    __slots__ = ("_cached", "_relayed", "_reported", "_request", "_rule")
 
     def __init__(self, rule: MethodRule, request: Any) -> None:
         self._rule = rule
         self._request = request
         self._reported = 0
         self._relayed = 0
+        self._cached = False
 
     def see(self, message: Any) -> None:
+        if self._rule.cached is not None and self._rule.cached(message):
+            self._cached = True
         if self._rule.usage is not None:
             self._reported = self._rule.usage(message) or self._reported
         if self._rule.relayed is not None:
             self._relayed += self._rule.relayed(message)
 
     async def settle(self, admission: Admission) -> None:
-        if self._reported:
+        if self._cached:
+            await admission.settle(0)
+        elif self._reported:
             await admission.settle(self._reported)
         elif self._relayed and self._rule.prompt is not None:
             seen = self._rule.prompt(self._request) + self._relayed

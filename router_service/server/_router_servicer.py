@@ -5,8 +5,9 @@ interceptor needs that)."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
+from typing import TypeVar
 
 import grpc
 
@@ -14,14 +15,15 @@ from clients import chat_params_to_openai, embedding_params_to_openai, to_grpc_s
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
-from router_service.auth import current_caller
+from router_service.auth import Caller, current_caller
+from router_service.cache import CacheLookup, StreamRecorder, replay
 from router_service.engine import RequestContext
 from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.sessions import checked_session_id, session_id_for, session_key
-from router_service.telemetry import chat_span, embed_span
+from router_service.telemetry import RequestHandle, chat_span, embed_span
 
 
 class RouterServicer(pb_grpc.RouterServiceServicer):
@@ -50,8 +52,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             _validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            cache = self.runtime.cache.lookup("chat", ctx, request.params, request.routing.cache)
             with chat_span(request.params, ctx, stream=False) as span:
-                response = await self.runtime.executor.chat(request.params, ctx)
+                response = await _unary(
+                    cache, span, lambda: self.runtime.executor.chat(request.params, ctx)
+                )
                 span.respond(response.completion)
             return response
         except Exception as exc:
@@ -65,16 +70,36 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             _validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            cache = self.runtime.cache.lookup("stream", ctx, request.params, request.routing.cache)
             with chat_span(request.params, ctx, stream=True) as span:
-                stream = self.runtime.executor.chat_stream(
-                    request.params, ctx, batch=request.batch_chunks
-                )
-                async with aclosing(stream):
-                    async for event in stream:
+                kept = await cache.find() if cache.applies else None
+                span.cache(cache.result)
+                if kept is not None:
+                    events: AsyncIterator[pb.ChatStreamResponse] = _aiter(
+                        replay(kept, cache, batch=request.batch_chunks)
+                    )
+                else:
+                    events = self._fresh_stream(request, ctx, cache)
+                async with aclosing(events):  # type: ignore[type-var]
+                    async for event in events:
                         span.observe(event)
                         yield event
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
+
+    async def _fresh_stream(
+        self, request: pb.ChatStreamRequest, ctx: RequestContext, cache: CacheLookup
+    ) -> AsyncIterator[pb.ChatStreamResponse]:
+        """The upstream's stream; recorded (and kept once whole) when the cache applies."""
+        stream = self.runtime.executor.chat_stream(request.params, ctx, batch=request.batch_chunks)
+        recorder = StreamRecorder(cache) if cache.applies else None
+        async with aclosing(stream):
+            async for event in stream:
+                if recorder is not None:
+                    recorder.see(event)
+                yield event
+        if recorder is not None:
+            await recorder.finish()
 
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
@@ -85,8 +110,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             embedding_params_to_openai(request.params)  # as _validate_chat
             session = checked_session_id(request.routing.session_id) or request.params.user
             ctx = self._context(request.params.model, session, context)
+            cache = self.runtime.cache.lookup("embed", ctx, request.params, request.routing.cache)
             with embed_span(request.params, ctx) as span:
-                response = await self.runtime.executor.embed(request.params, ctx)
+                response = await _unary(
+                    cache, span, lambda: self.runtime.executor.embed(request.params, ctx)
+                )
                 span.respond_embeddings(response.result)
             return response
         except Exception as exc:
@@ -211,10 +239,39 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         return pb.ListModelsResponse(models=models)
 
 
+Answer = TypeVar("Answer", pb.ChatResponse, pb.EmbedResponse)
+
+
+async def _unary(
+    cache: CacheLookup, span: RequestHandle, fresh: Callable[[], Awaitable[Answer]]
+) -> Answer:
+    """The kept answer when the cache has one (HIT), else the fresh one, kept when the cache
+    applies; either way the route tells the caller what the cache did."""
+    kept = await cache.find() if cache.applies else None
+    span.cache(cache.result)
+    if kept is not None:
+        response: Answer = getattr(kept, cache.kind)
+        cache.served(kept, response.route)
+        return response
+    response = await fresh()
+    if cache.applies:
+        cache.mark(response.route)
+        await cache.keep_unary(response)
+    return response
+
+
+async def _aiter(events: Iterable[pb.ChatStreamResponse]) -> AsyncIterator[pb.ChatStreamResponse]:
+    for event in events:
+        yield event
+
+
 def _client_name() -> str:
+    return owner_name(current_caller())
+
+
+def owner_name(caller: Caller | None) -> str:
     """Whose sessions and stored responses a call reaches: callers of one client share theirs;
     unauthenticated callers (open mode) share theirs with each other, never with a client's."""
-    caller = current_caller()
     return "" if caller is None or caller.anonymous else caller.name
 
 

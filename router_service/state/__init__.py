@@ -6,6 +6,7 @@ from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
     PutResult,
+    RateCount,
     Reading,
     SlotGrant,
     SlotRequest,
@@ -13,6 +14,7 @@ from router_service.state._base import (
     StoreUnavailableError,
 )
 from router_service.state._memory import MemoryStateStore
+from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
 from router_service.state._resilient import ResilientStateStore, open_store
 
 if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use
@@ -31,8 +33,12 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
+    "ByteQuota",
     "MemoryStateStore",
     "PutResult",
+    "QuotaReading",
+    "QuotaStanding",
+    "RateCount",
     "Reading",
     "RedisStateStore",
     "ResilientStateStore",

@@ -5,7 +5,8 @@ decision the router takes is one call here and can be one round trip to a server
 Primitives:
 - slots: counted holds on a resource within an in-flight limit and per-minute request and token
   windows, with a TTL backstop (a key's leases); one atomic decision per acquire (a slot
-  without limits is only counted: a shared store may count it a little later);
+  without limits is only counted: a shared store may count it a little later); what the windows
+  count can be read without counting (`rates`: an operator's view of a client's minute);
 - deadlines: named wall-clock instants that can only be pushed later (cooldowns, disables);
 - values: small strings with a TTL (a session's sticky deployment);
 - groups: who is active where, one token per request, with a limit on distinct members
@@ -20,10 +21,11 @@ Every entry expires; nothing grows with the number of requests.
 from __future__ import annotations
 
 import enum
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from router_service.errors import StoreUnavailableError
 
@@ -41,6 +43,7 @@ __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
     "PutResult",
+    "RateCount",
     "Reading",
     "SlotGrant",
     "SlotRequest",
@@ -84,18 +87,46 @@ class PutResult(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class RateCount:
+    """What a resource's rate windows count now, as its rpm and tpm limits compare them: the
+    sliding minute (this fixed minute, plus the share of the last one still inside the last
+    60 s)."""
+
+    requests: float = 0.0
+    tokens: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
     """What `StateStore.read` found, each list in the order asked."""
 
     deadlines: list[float]
     held: list[int]
     values: list[str | None]
+    rates: list[RateCount] = field(default_factory=list)
 
 
 def sliding_count(prev: float, cur: float, now: float, window: int) -> float:
     """The sliding-minute estimate from two fixed windows."""
     elapsed = now - window * RATE_WINDOW_S
     return prev * max(0.0, 1.0 - elapsed / RATE_WINDOW_S) + cur
+
+
+def rate_count(stored: int, counts: Sequence[float], now: float) -> RateCount:
+    """The sliding count at `now` of the windows a store holds for fixed minute `stored`, as
+    (requests, tokens, previous requests, previous tokens): rolled as the next grant would roll
+    them (one minute on, this minute becomes the previous one; further on, or a minute ahead of
+    this replica's clock, nothing counts), but only read."""
+    window = math.floor(now / RATE_WINDOW_S)
+    requests, tokens, prev_requests, prev_tokens = counts
+    if stored == window - 1:
+        requests, tokens, prev_requests, prev_tokens = 0.0, 0.0, requests, tokens
+    elif stored != window:
+        return RateCount()
+    return RateCount(
+        sliding_count(prev_requests, requests, now, window),
+        sliding_count(prev_tokens, tokens, now, window),
+    )
 
 
 def sliding_wait(
@@ -144,19 +175,27 @@ class StateStore(ABC):
     async def held(self, resources: Sequence[str]) -> list[int]:
         """How many slots of each resource are held now."""
 
+    @abstractmethod
+    async def rates(self, resources: Sequence[str]) -> list[RateCount]:
+        """What each resource's rate windows count now (the sliding minute its rpm and tpm
+        compare with), counting nothing; zeros where nothing was counted."""
+
     async def read(
         self,
         *,
         deadlines: Sequence[str] = (),
         held: Sequence[str] = (),
         values: Sequence[str] = (),
+        rates: Sequence[str] = (),
     ) -> Reading:
-        """`deadlines`, `held` and `get_values` at once: what one decision reads (a plan, a key
-        lease), in one round trip where the store can (Redis); by default the separate calls."""
+        """`deadlines`, `held`, `get_values` and `rates` at once: what one decision reads (a
+        plan, a key lease) or an operator asks, in one round trip where the store can (Redis);
+        by default the separate calls."""
         return Reading(
             await self.deadlines(deadlines) if deadlines else [],
             await self.held(held) if held else [],
             await self.get_values(values) if values else [],
+            await self.rates(rates) if rates else [],
         )
 
     @abstractmethod

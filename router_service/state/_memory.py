@@ -11,9 +11,11 @@ from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
     RATE_WINDOW_S,
     PutResult,
+    RateCount,
     SlotGrant,
     SlotRequest,
     StateStore,
+    rate_count,
     sliding_count,
     sliding_wait,
 )
@@ -123,6 +125,18 @@ class MemoryStateStore(StateStore):
             holders.pop(lease_id, None)
             if not holders:
                 del self._leases[resource]
+
+    async def rates(self, resources: Sequence[str]) -> list[RateCount]:
+        now = self._clock.now()
+        found = [self._rates.get(resource) for resource in resources]
+        return [
+            RateCount()
+            if rate is None
+            else rate_count(
+                rate.window, (rate.requests, rate.tokens, rate.prev_requests, rate.prev_tokens), now
+            )
+            for rate in found
+        ]
 
     async def held(self, resources: Sequence[str]) -> list[int]:
         now = self._clock.now()

@@ -13,7 +13,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from router_service.state._base import StoreUnavailableError
+from router_service.state._base import RateCount, StoreUnavailableError, rate_count
 from router_service.state._resp_wire import RedisReplyError, pairs, raw
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "live_buckets",
     "live_deadlines",
     "live_documents",
+    "live_rates",
     "live_values",
     "opt",
     "translated",
@@ -94,3 +95,14 @@ def live_buckets(fields: Any, index: Any, now: float) -> dict[int, dict[str, flo
         if int(bucket) in live:
             live[int(bucket)][field] = float(total)
     return live
+
+
+def live_rates(replies: Sequence[Any], now: float) -> list[RateCount]:
+    """Rate windows (HMGET of w r t pr pt each) as their limits count them at `now`."""
+    out = []
+    for stored, *counts in replies:
+        if stored is None:
+            out.append(RateCount())
+            continue
+        out.append(rate_count(int(float(stored)), [float(c or 0) for c in counts], now))
+    return out

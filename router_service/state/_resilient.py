@@ -40,6 +40,7 @@ from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import StateConfig
 from router_service.state._base import (
     PutResult,
+    RateCount,
     Reading,
     SlotGrant,
     SlotRequest,
@@ -198,6 +199,10 @@ class ResilientStateStore(StateStore):
         counts = await self._try_shared(lambda: self.shared.held(resources))
         return await self.local.held(resources) if isinstance(counts, _Down) else counts
 
+    async def rates(self, resources: Sequence[str]) -> list[RateCount]:
+        found = await self._try_shared(lambda: self.shared.rates(resources))
+        return await self.local.rates(resources) if isinstance(found, _Down) else found
+
     # -- deadlines -----------------------------------------------------------------------------
     async def extend_deadline(self, name: str, until: float) -> float:
         local = await self.local.extend_deadline(name, until)
@@ -220,12 +225,12 @@ class ResilientStateStore(StateStore):
         deadlines: Sequence[str] = (),
         held: Sequence[str] = (),
         values: Sequence[str] = (),
+        rates: Sequence[str] = (),
     ) -> Reading:
-        found = await self._try_shared(
-            lambda: self.shared.read(deadlines=deadlines, held=held, values=values)
-        )
+        asked = {"deadlines": deadlines, "held": held, "values": values, "rates": rates}
+        found = await self._try_shared(lambda: self.shared.read(**asked))
         if isinstance(found, _Down):
-            return await self.local.read(deadlines=deadlines, held=held, values=values)
+            return await self.local.read(**asked)
         self.local.mirror_deadlines(deadlines, found.deadlines)
         return found
 

@@ -57,6 +57,8 @@ TLS_ROLE = "switchboard.tls.role"
 # The calling client's configured name (auth.clients[].name; "anonymous" in open mode): bounded
 # by the config, so a metric label; never a key.
 CLIENT = "switchboard.client"
+# What the response cache did for a request: hit, miss, bypass.
+CACHE = "switchboard.cache"
 ANONYMOUS_CLIENT = "anonymous"
 BUDGET_PERIOD = "switchboard.budget.period"  # day, month
 

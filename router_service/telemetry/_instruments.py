@@ -145,6 +145,14 @@ class Instruments:
             description="Tokens used by each client (auth.clients[].name), by model group and "
             "gen_ai.token.type (input, output): what each app consumed.",
         )
+        self.cache_lookups = LocalCounter(
+            meter,
+            "switchboard.cache.lookups",
+            unit="{request}",
+            description="Requests the response cache applied to, by switchboard.cache: hit "
+            "(answered from the cache), miss (asked upstream, kept), bypass (the caller asked "
+            "for a fresh answer).",
+        )
         self.attempts = LocalCounter(
             meter,
             "switchboard.attempts",

@@ -57,6 +57,7 @@ class RequestSpan(RequestHandle, Activated):
         self._error: str | None = None
         self._finish: list[str] = []
         self._response: attr.Attributes = {}
+        self._cache = ""
         self.attempts = 0
         if telemetry.tracing:
             name = f"{operation} {ctx.requested_model}"
@@ -136,12 +137,28 @@ class RequestSpan(RequestHandle, Activated):
         if self.span.is_recording():
             self._response = {attr.RESPONSE_MODEL: result.model}
 
+    def cache(self, result: str) -> None:
+        if not result:
+            return
+        self._cache = result
+        labels = {
+            attr.OPERATION: self.operation,
+            attr.MODEL_GROUP: self._ctx.requested_model,  # one the cache is on for: known
+            attr.STREAM: self._stream,
+            attr.CACHE: result,
+        }
+        self._t.metrics.cache_lookups.add(1, labels)
+        if self.span.is_recording():
+            self.span.set_attribute(attr.CACHE, result)
+
     def _labels(self) -> attr.Attributes:
         return {attr.OPERATION: self.operation, attr.MODEL_GROUP: self.model_group}
 
     @property
     def model_group(self) -> str:
-        return self._ctx.requested_model if self._ctx.plan is not None else attr.UNRESOLVED
+        # A cached answer's model was checked on admission; no plan was made for it.
+        known = self._ctx.plan is not None or self._cache == "hit"
+        return self._ctx.requested_model if known else attr.UNRESOLVED
 
 
 class _RequestEnd:
@@ -175,7 +192,7 @@ class _RequestEnd:
             if r._chunks > 1:  # one value per stream: the mean gap after the first chunk
                 per_chunk = (r._last_at - r._first_at) / (r._chunks - 1)
                 metrics.time_per_output_chunk.record(per_chunk, served)
-        if r._usage is not None:
+        if r._usage is not None and r._cache != "hit":  # a cached answer used no tokens
             self._count_tokens(r._usage, served, client)
         self._count_retries(labels)
         if r.span.is_recording():

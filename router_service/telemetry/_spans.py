@@ -101,6 +101,9 @@ class RequestHandle:
     def respond_embeddings(self, result: embeddings_pb2.EmbeddingResult) -> None:
         """The embeddings answer."""
 
+    def cache(self, result: str) -> None:
+        """What the response cache did: "hit", "miss", "bypass"; "" when it does not apply."""
+
 
 class AttemptHandle:
     """What the attempt loop holds for one attempt; this base (telemetry off) does nothing."""

@@ -152,6 +152,13 @@ class FakeRouter(
         self._seen(context)
         return admin_service_pb2.GetServerInfoResponse(replica=self.name)
 
+    async def ListClients(
+        self, request: admin_service_pb2.ListClientsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ListClientsResponse:
+        self._seen(context)
+        app = admin_service_pb2.ClientStatus(name=self.name)
+        return admin_service_pb2.ListClientsResponse(clients=[app])
+
     async def ListKeys(
         self, request: admin_service_pb2.ListKeysRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.ListKeysResponse:

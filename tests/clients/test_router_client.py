@@ -61,7 +61,8 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
         stats = await client.get_routing_stats()
         assert stats.deployments[0].deployment == "openai/gpt"
         assert (await client.get_server_info()).replica == fake.name
-    assert fake.calls == 12
+        assert [c.name for c in (await client.list_clients()).clients] == [fake.name]
+    assert fake.calls == 13
 
 
 async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:

@@ -151,6 +151,13 @@ class SyncFakeRouter(
         self._seen(context)
         return admin_service_pb2.GetServerInfoResponse(replica=self.name)
 
+    def ListClients(
+        self, request: admin_service_pb2.ListClientsRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ListClientsResponse:
+        self._seen(context)
+        app = admin_service_pb2.ClientStatus(name=self.name)
+        return admin_service_pb2.ListClientsResponse(clients=[app])
+
     def ListKeys(
         self, request: admin_service_pb2.ListKeysRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.ListKeysResponse:
@@ -220,7 +227,8 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
         assert client.delete_response(req_delete).deleted
         assert client.get_routing_stats() == admin_service_pb2.GetRoutingStatsResponse()
         assert client.get_server_info().replica == fake.name
-    assert fake.calls == 12
+        assert [c.name for c in client.list_clients().clients] == [fake.name]
+    assert fake.calls == 13
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
 

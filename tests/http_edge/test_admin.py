@@ -4,6 +4,7 @@ and `/admin/keys` (issue #3), behind `edge.admin_token`, reaching the router's A
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,6 +14,8 @@ import httpx
 import pytest
 
 from http_edge import EdgeSettings
+from router_service.auth import hash_key
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.http_edge.harness import Edge, stop_edge
@@ -123,7 +126,7 @@ async def test_a_wrong_or_missing_token_is_401(
     opened: tuple[RouterHandle, Edge], headers: dict[str, str] | None, code: str
 ) -> None:
     _, edge = opened
-    for path in ("/admin/keys", "/admin/api/status"):
+    for path in ("/admin/keys", "/admin/api/status", "/admin/api/clients"):
         response = await get(edge, path, headers)
         assert response.status_code == 401
         error = response.json()["error"]
@@ -151,7 +154,8 @@ async def test_without_an_admin_token_there_are_no_admin_routes(
     router: RouterHandle, start_edge: StartEdge
 ) -> None:
     edge = await start_edge(router)
-    for path in ("/admin", "/admin/keys", "/admin/api/status", "/admin/static/admin.js"):
+    paths = ("/admin", "/admin/keys", "/admin/api/status", "/admin/api/clients")
+    for path in (*paths, "/admin/static/admin.js"):
         assert (await get(edge, path, ADMIN)).status_code == 404
 
 
@@ -188,3 +192,42 @@ async def test_without_a_router_key_the_callers_own_credentials_are_forwarded(
     response = await get(other, "/admin/keys", ADMIN)
     assert response.status_code == 401
     assert "fp_" not in response.text
+
+
+async def test_clients_with_their_limits_and_what_they_used(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    noon = dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC).timestamp()
+    config = guarded(fake.base_url)
+    config["auth"]["clients"][1] |= {"rpm": 60, "tokens_per_day": 10_000}
+    router = await start_router(config, clock=ManualClock(noon))
+    edge = await start_edge(router, admin_token=TOKEN, admin_router_key="router-admin-key")
+    app = {"authorization": "Bearer router-app-key"}
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        answers = [(await http.post("/v1/chat/completions", json=CHAT, headers=app)) for _ in "ab"]
+    spent = sum(answer.json()["usage"]["total_tokens"] for answer in answers)
+
+    response = await get(edge, "/admin/api/clients", ADMIN)
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    body = response.json()
+    ops, client = body["clients"]
+    assert (ops["name"], ops["scopes"], ops["rpm"], ops["budgets"]) == ("ops", ["admin"], None, [])
+    assert client["name"] == "app" and client["models"] == ["*"]
+    assert (client["rpm"], client["tpm"], client["minute_requests"]) == (60, None, 2)
+    assert client["minute_tokens"] is None  # no tpm: tokens are not counted by the minute
+    (day,) = client["budgets"]
+    midnight = noon + 12 * 3600
+    assert (day["period"], day["limit"], day["used"], day["resets_unix"]) == (
+        "day",
+        10_000,
+        spent,
+        midnight,
+    )
+    assert day["resets_in_s"] == round(max(0.0, midnight - body["generated_at"]), 1)
+    stored = client["stored_responses"]  # Responses API: none stored yet
+    assert (stored["used"], stored["quota"], stored["resets_unix"]) == (0, 64 << 20, noon + 3600)
+    assert client["cached_answers"] is None  # the cache is off
+    for secret in ("router-admin-key", "router-app-key", TOKEN):
+        assert secret not in response.text and hash_key(secret) not in response.text
+    status = (await get(edge, "/admin/api/status", ADMIN)).json()
+    assert [c["name"] for c in status["clients"]] == ["ops", "app"]  # the page's table

@@ -26,6 +26,7 @@ from tests.http_edge.harness import start_edge as start_edge_on
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "browser-admin-token"
+APP_KEY = "sk-browser-batch-job"
 
 
 def chromium() -> str:
@@ -47,6 +48,8 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
     config["models"]["backup"] = {"deployments": [{"provider": "gamma", "model": "model-c"}]}
     config["pools"] = {"smart": {"groups": ["chain", "backup"], "strategy": "thompson"}}
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"
+    app = {"name": "batch-job", "key": APP_KEY, "rpm": 600, "tpm": 100_000}
+    config["auth"] = {"open": True, "clients": [app | {"tokens_per_day": 500_000}]}
     router: RouterHandle = await start_router(config)
     started = await start_edge_on(
         EdgeSettings(router_target=router.server.address, admin_token=SecretStr(TOKEN))
@@ -66,6 +69,8 @@ async def incident(edge: Edge, fake: FakeUpstream) -> None:
         for i, model in enumerate(["chain"] * 6 + ["backup"] * 3):
             body = {"model": model, "messages": [{"role": "user", "content": f"question {i}"}]}
             assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
+        app = {"authorization": f"Bearer {APP_KEY}"}  # a configured client's call
+        assert (await http.post("/v1/chat/completions", json=body, headers=app)).is_success
 
 
 async def run(*argv: str) -> bytes:
@@ -108,6 +113,11 @@ async def test_the_status_page_renders_the_routers_state(
         assert shown in dom
     for shown in shown_server:  # the replica that answered, and what it runs
         assert shown in dom
+    # The clients table: a configured client's minute and budget; open mode's callers.
+    assert "batch-job" in dom and "1 / 600" in dom and " / 500000 tokens" in dom
+    assert "open mode, no key" in dom and "0 B / 64.0 MiB" in dom  # stored responses
+    assert "Cached answers" in dom and "<td>off</td>" in dom  # the cache is off
+    assert APP_KEY not in dom
     assert TOKEN not in dom  # the token left the URL and was never rendered
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000

@@ -90,8 +90,10 @@ def test_every_python_block_is_run_here() -> None:
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
+        "list_clients(",
         'completions.create(model="demo-chat", prompt',
         "langchain_openai",
+        CACHE_BLOCK,
     )
     assert sorted(b.line for b in blocks("python")) == sorted(python_block(m).line for m in markers)
 
@@ -145,9 +147,28 @@ def test_server_info_block(stack: LiveStack) -> None:
     assert printed == f"{socket.gethostname()}:{os.getpid()}  reload ok False\n"
 
 
+def test_list_clients_block(stack: LiveStack) -> None:
+    printed = run_block("list_clients(", stack).splitlines()
+    # The demo's clients without limits or budgets, then open mode's callers; the bytes the
+    # stored responses block kept (as anonymous) depend on the order the tests run in.
+    assert [line.split()[0] for line in printed] == ["service", "admin", "anonymous"]
+    quota = 64 * 1024 * 1024
+    assert all(re.fullmatch(rf"\S+ - \[\] \d+/{quota} B", line) for line in printed), printed
+
+
 def test_completions_block(stack: LiveStack) -> None:
     printed = run_block('completions.create(model="demo-chat", prompt', stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello"]
+
+
+CACHE_BLOCK = '"x-switchboard-cache": "bypass"'
+
+
+def test_cache_block(stack: LiveStack) -> None:
+    miss, hit, bypass = run_block(CACHE_BLOCK, stack).splitlines()
+    assert miss == "miss None"
+    assert re.fullmatch(r"hit \d+", hit), hit  # with its age in whole seconds
+    assert bypass == "bypass"
 
 
 def test_langchain_block(stack: LiveStack) -> None:

@@ -41,9 +41,9 @@ def replica_config(fake_url: str, redis_url: str, prefix: str, **sections: Any) 
     return config
 
 
-def ask(model: str = "a", session: str = "") -> pb.ChatRequest:
+def ask(model: str = "a", session: str = "", text: str = "hi") -> pb.ChatRequest:
     params = chat_pb2.ChatParams(
-        model=model, messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")]
+        model=model, messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)]
     )
     return pb.ChatRequest(params=params, routing=routing_pb2.RoutingOptions(session_id=session))
 

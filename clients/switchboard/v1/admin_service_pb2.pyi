@@ -452,3 +452,207 @@ class GetServerInfoResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetServerInfoResponse: _TypeAlias = GetServerInfoResponse  # noqa: Y015
+
+@_typing.final
+class ListClientsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClientsRequest: _TypeAlias = ListClientsRequest  # noqa: Y015
+
+@_typing.final
+class ClientBudget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    USED_FIELD_NUMBER: _builtins.int
+    RESETS_UNIX_FIELD_NUMBER: _builtins.int
+    period: _builtins.str
+    """"day" (UTC) or "month" (UTC calendar month), as the metrics' `switchboard.budget.period`."""
+    limit: _builtins.int
+    """Tokens per period (auth.clients[].tokens_per_day / tokens_per_month)."""
+    used: _builtins.int
+    """Tokens counted in the current period: estimates at admission, corrected by the usage calls
+    report. A call is refused once this reaches the limit.
+    """
+    resets_unix: _builtins.float
+    """Unix seconds at which the current period ends and the count starts from zero."""
+    def __init__(
+        self,
+        *,
+        period: _builtins.str = ...,
+        limit: _builtins.int = ...,
+        used: _builtins.int = ...,
+        resets_unix: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "period", b"period", "resets_unix", b"resets_unix", "used", b"used"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClientBudget: _TypeAlias = ClientBudget  # noqa: Y015
+
+@_typing.final
+class ByteQuotaStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USED_FIELD_NUMBER: _builtins.int
+    QUOTA_FIELD_NUMBER: _builtins.int
+    RESETS_UNIX_FIELD_NUMBER: _builtins.int
+    used: _builtins.int
+    """Bytes counted in the current period: each entry's size and 512 for its key and entry."""
+    quota: _builtins.int
+    """Bytes allowed per period; past it nothing more is kept until the period ends."""
+    resets_unix: _builtins.float
+    """Unix seconds at which the current period ends and the count starts from zero."""
+    def __init__(
+        self,
+        *,
+        used: _builtins.int = ...,
+        quota: _builtins.int = ...,
+        resets_unix: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["quota", b"quota", "resets_unix", b"resets_unix", "used", b"used"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ByteQuotaStatus: _TypeAlias = ByteQuotaStatus  # noqa: Y015
+
+@_typing.final
+class ClientStatus(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SCOPES_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
+    RPM_FIELD_NUMBER: _builtins.int
+    TPM_FIELD_NUMBER: _builtins.int
+    MAX_CONCURRENT_STREAMS_FIELD_NUMBER: _builtins.int
+    MINUTE_REQUESTS_FIELD_NUMBER: _builtins.int
+    MINUTE_TOKENS_FIELD_NUMBER: _builtins.int
+    OPEN_STREAMS_FIELD_NUMBER: _builtins.int
+    BUDGETS_FIELD_NUMBER: _builtins.int
+    STORED_RESPONSES_FIELD_NUMBER: _builtins.int
+    CACHED_ANSWERS_FIELD_NUMBER: _builtins.int
+    ANONYMOUS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """auth.clients[].name; "anonymous" for callers without a known key when auth.open, as the
+    metrics label them.
+    """
+    rpm: _builtins.int
+    """Its limits; unset where none is configured."""
+    tpm: _builtins.int
+    max_concurrent_streams: _builtins.int
+    minute_requests: _builtins.float
+    """What rpm and tpm compare now: the sliding minute (this minute, plus the share of the last one
+    still inside the last 60 s). Counted, so set, only under a limit: requests with rpm or tpm,
+    tokens with tpm.
+    """
+    minute_tokens: _builtins.float
+    open_streams: _builtins.int
+    """Streams open now, over every replica sharing the state (set with max_concurrent_streams)."""
+    anonymous: _builtins.bool
+    """The open-mode caller (no key): every scope, no limits."""
+    @_builtins.property
+    def scopes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The scopes it may call with (chat, embed, models, admin, route)."""
+
+    @_builtins.property
+    def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Model groups, pools, deployments or shell patterns it may name ("*": all)."""
+
+    @_builtins.property
+    def budgets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClientBudget]:
+        """Its token budgets, one per period configured."""
+
+    @_builtins.property
+    def stored_responses(self) -> Global___ByteQuotaStatus:
+        """What it stored for the Responses API (responses.client_stored_bytes per
+        responses.store_ttl_s); unset when storing is off (responses.store: false).
+        """
+
+    @_builtins.property
+    def cached_answers(self) -> Global___ByteQuotaStatus:
+        """What the response cache kept of its answers (cache.client_bytes per cache.ttl_s); unset when
+        the cache is off.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        scopes: _abc.Iterable[_builtins.str] | None = ...,
+        models: _abc.Iterable[_builtins.str] | None = ...,
+        rpm: _builtins.int | None = ...,
+        tpm: _builtins.int | None = ...,
+        max_concurrent_streams: _builtins.int | None = ...,
+        minute_requests: _builtins.float | None = ...,
+        minute_tokens: _builtins.float | None = ...,
+        open_streams: _builtins.int | None = ...,
+        budgets: _abc.Iterable[Global___ClientBudget] | None = ...,
+        stored_responses: Global___ByteQuotaStatus | None = ...,
+        cached_answers: Global___ByteQuotaStatus | None = ...,
+        anonymous: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "cached_answers", b"cached_answers", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__max_concurrent_streams: _TypeAlias = _typing.Literal["max_concurrent_streams"]  # noqa: Y015
+    _WhichOneofArgType__max_concurrent_streams: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams"]  # noqa: Y015
+    _WhichOneofReturnType__minute_requests: _TypeAlias = _typing.Literal["minute_requests"]  # noqa: Y015
+    _WhichOneofArgType__minute_requests: _TypeAlias = _typing.Literal["_minute_requests", b"_minute_requests"]  # noqa: Y015
+    _WhichOneofReturnType__minute_tokens: _TypeAlias = _typing.Literal["minute_tokens"]  # noqa: Y015
+    _WhichOneofArgType__minute_tokens: _TypeAlias = _typing.Literal["_minute_tokens", b"_minute_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__open_streams: _TypeAlias = _typing.Literal["open_streams"]  # noqa: Y015
+    _WhichOneofArgType__open_streams: _TypeAlias = _typing.Literal["_open_streams", b"_open_streams"]  # noqa: Y015
+    _WhichOneofReturnType__rpm: _TypeAlias = _typing.Literal["rpm"]  # noqa: Y015
+    _WhichOneofArgType__rpm: _TypeAlias = _typing.Literal["_rpm", b"_rpm"]  # noqa: Y015
+    _WhichOneofReturnType__tpm: _TypeAlias = _typing.Literal["tpm"]  # noqa: Y015
+    _WhichOneofArgType__tpm: _TypeAlias = _typing.Literal["_tpm", b"_tpm"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__max_concurrent_streams) -> _WhichOneofReturnType__max_concurrent_streams | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minute_requests) -> _WhichOneofReturnType__minute_requests | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__minute_tokens) -> _WhichOneofReturnType__minute_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__open_streams) -> _WhichOneofReturnType__open_streams | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__rpm) -> _WhichOneofReturnType__rpm | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__tpm) -> _WhichOneofReturnType__tpm | None: ...
+
+Global___ClientStatus: _TypeAlias = ClientStatus  # noqa: Y015
+
+@_typing.final
+class ListClientsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def clients(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClientStatus]: ...
+    def __init__(
+        self,
+        *,
+        clients: _abc.Iterable[Global___ClientStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clients", b"clients"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClientsResponse: _TypeAlias = ListClientsResponse  # noqa: Y015

@@ -26,8 +26,8 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     def __init__(self, channel):
@@ -56,11 +56,16 @@ class AdminServiceStub:
                 request_serializer=switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoResponse.FromString,
                 _registered_method=True)
+        self.ListClients = channel.unary_unary(
+                '/switchboard.v1.AdminService/ListClients',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientsRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     def ListKeys(self, request, context):
@@ -92,6 +97,16 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListClients(self, request, context):
+        """Every configured client (app) with its scopes, models and limits, and what it used: its
+        current minute against rpm / tpm, each token budget's period, its stored responses' and cached
+        answers' bytes against their quotas. Counts come from the state store: the same from every
+        replica on Redis. Never a key or a key's hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +130,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoResponse.SerializeToString,
             ),
+            'ListClients': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClients,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientsRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'switchboard.v1.AdminService', rpc_method_handlers)
@@ -124,8 +144,8 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     @staticmethod
@@ -226,6 +246,33 @@ class AdminService:
             '/switchboard.v1.AdminService/GetServerInfo',
             switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoRequest.SerializeToString,
             switchboard_dot_v1_dot_admin__service__pb2.GetServerInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClients(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/ListClients',
+            switchboard_dot_v1_dot_admin__service__pb2.ListClientsRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.ListClientsResponse.FromString,
             options,
             channel_credentials,
             insecure,

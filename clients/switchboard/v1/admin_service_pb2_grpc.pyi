@@ -27,8 +27,8 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AdminServiceStub:
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     @_typing.overload
@@ -45,11 +45,17 @@ class AdminServiceStub:
     """Which replica answered and what it runs: version, the config in force and whether its last
     reload took, its state backend and whether it is reachable, when its certificate expires.
     """
+    ListClients: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListClientsRequest, _admin_service_pb2.ListClientsResponse]
+    """Every configured client (app) with its scopes, models and limits, and what it used: its
+    current minute against rpm / tpm, each token budget's period, its stored responses' and cached
+    answers' bytes against their quotas. Counts come from the state store: the same from every
+    replica on Redis. Never a key or a key's hash.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -63,10 +69,16 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Which replica answered and what it runs: version, the config in force and whether its last
     reload took, its state backend and whether it is reachable, when its certificate expires.
     """
+    ListClients: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListClientsRequest, _admin_service_pb2.ListClientsResponse]  # type: ignore[assignment]
+    """Every configured client (app) with its scopes, models and limits, and what it used: its
+    current minute against rpm / tpm, each token budget's period, its stored responses' and cached
+    answers' bytes against their quotas. Counts come from the state store: the same from every
+    replica on Redis. Never a key or a key's hash.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Operating the router: key pools. Callers need a client key with the `admin` scope, sent as
-    for RouterService; errors carry the same google.rpc details.
+    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
     @_abc_1.abstractmethod
@@ -101,6 +113,18 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_service_pb2.GetServerInfoResponse, _abc.Awaitable[_admin_service_pb2.GetServerInfoResponse]]:
         """Which replica answered and what it runs: version, the config in force and whether its last
         reload took, its state backend and whether it is reachable, when its certificate expires.
+        """
+
+    @_abc_1.abstractmethod
+    def ListClients(
+        self,
+        request: _admin_service_pb2.ListClientsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListClientsResponse, _abc.Awaitable[_admin_service_pb2.ListClientsResponse]]:
+        """Every configured client (app) with its scopes, models and limits, and what it used: its
+        current minute against rpm / tpm, each token budget's period, its stored responses' and cached
+        answers' bytes against their quotas. Counts come from the state store: the same from every
+        replica on Redis. Never a key or a key's hash.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -740,3 +740,71 @@ class DeleteResponseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteResponseResponse: _TypeAlias = DeleteResponseResponse  # noqa: Y015
+
+@_typing.final
+class CachedAnswer(_message.Message):
+    """One answer as the response cache keeps it in the state store (the router's own format: only
+    replicas read it, a cache entry of another format is treated as absent).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STORED_UNIX_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    CHAT_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
+    EMBED_FIELD_NUMBER: _builtins.int
+    stored_unix: _builtins.float
+    """Unix seconds when it was kept."""
+    key: _builtins.str
+    """The cache key it was kept under (a hash), checked on reading."""
+    @_builtins.property
+    def chat(self) -> Global___ChatResponse: ...
+    @_builtins.property
+    def stream(self) -> Global___CachedStream: ...
+    @_builtins.property
+    def embed(self) -> Global___EmbedResponse: ...
+    def __init__(
+        self,
+        *,
+        stored_unix: _builtins.float = ...,
+        key: _builtins.str = ...,
+        chat: Global___ChatResponse | None = ...,
+        stream: Global___CachedStream | None = ...,
+        embed: Global___EmbedResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "chat", b"chat", "embed", b"embed", "stream", b"stream"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "chat", b"chat", "embed", b"embed", "key", b"key", "stored_unix", b"stored_unix", "stream", b"stream"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_answer: _TypeAlias = _typing.Literal["chat", "stream", "embed"]  # noqa: Y015
+    _WhichOneofArgType_answer: _TypeAlias = _typing.Literal["answer", b"answer"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_answer) -> _WhichOneofReturnType_answer | None: ...
+
+Global___CachedAnswer: _TypeAlias = CachedAnswer  # noqa: Y015
+
+@_typing.final
+class CachedStream(_message.Message):
+    """A streamed answer as kept: its chunks in order and its summary."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNKS_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def chunks(self) -> _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatCompletionChunk]: ...
+    @_builtins.property
+    def summary(self) -> Global___StreamSummary: ...
+    def __init__(
+        self,
+        *,
+        chunks: _abc.Iterable[_chat_pb2.ChatCompletionChunk] | None = ...,
+        summary: Global___StreamSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunks", b"chunks", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CachedStream: _TypeAlias = CachedStream  # noqa: Y015

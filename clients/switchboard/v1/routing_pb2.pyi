@@ -83,6 +83,58 @@ gets INVALID_ARGUMENT (HTTP 400) only when no deployment of the group can take i
 """
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
+class _CacheMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CacheModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CacheMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CACHE_MODE_UNSPECIFIED: _CacheMode.ValueType  # 0
+    """As the router is configured: a kept answer is served, a fresh one is kept."""
+    CACHE_MODE_BYPASS: _CacheMode.ValueType  # 1
+    """Ask the upstream even when an answer is kept, and keep the fresh answer (a refresh)."""
+    CACHE_MODE_OFF: _CacheMode.ValueType  # 2
+    """Neither served from nor kept in the cache."""
+
+class CacheMode(_CacheMode, metaclass=_CacheModeEnumTypeWrapper):
+    """What a caller allows the response cache for one request."""
+
+CACHE_MODE_UNSPECIFIED: CacheMode.ValueType  # 0
+"""As the router is configured: a kept answer is served, a fresh one is kept."""
+CACHE_MODE_BYPASS: CacheMode.ValueType  # 1
+"""Ask the upstream even when an answer is kept, and keep the fresh answer (a refresh)."""
+CACHE_MODE_OFF: CacheMode.ValueType  # 2
+"""Neither served from nor kept in the cache."""
+Global___CacheMode: _TypeAlias = CacheMode  # noqa: Y015
+
+class _CacheStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CacheStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CacheStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CACHE_STATUS_UNSPECIFIED: _CacheStatus.ValueType  # 0
+    """The cache does not apply: turned off, not for this model, or the caller said OFF."""
+    CACHE_STATUS_HIT: _CacheStatus.ValueType  # 1
+    """Answered from the cache: no upstream call, no tokens counted against the caller."""
+    CACHE_STATUS_MISS: _CacheStatus.ValueType  # 2
+    """Nothing kept for this request: the upstream answered, and its answer is kept."""
+    CACHE_STATUS_BYPASS: _CacheStatus.ValueType  # 3
+    """The caller asked to bypass: the upstream answered, and its answer replaced the kept one."""
+
+class CacheStatus(_CacheStatus, metaclass=_CacheStatusEnumTypeWrapper):
+    """What the response cache did for a request."""
+
+CACHE_STATUS_UNSPECIFIED: CacheStatus.ValueType  # 0
+"""The cache does not apply: turned off, not for this model, or the caller said OFF."""
+CACHE_STATUS_HIT: CacheStatus.ValueType  # 1
+"""Answered from the cache: no upstream call, no tokens counted against the caller."""
+CACHE_STATUS_MISS: CacheStatus.ValueType  # 2
+"""Nothing kept for this request: the upstream answered, and its answer is kept."""
+CACHE_STATUS_BYPASS: CacheStatus.ValueType  # 3
+"""The caller asked to bypass: the upstream answered, and its answer replaced the kept one."""
+Global___CacheStatus: _TypeAlias = CacheStatus  # noqa: Y015
+
 @_typing.final
 class RoutingOptions(_message.Message):
     """How the caller wants this request routed. Every field is optional."""
@@ -90,20 +142,26 @@ class RoutingOptions(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Names the conversation for sticky routing and thread protection. When empty, the router uses
     the OpenAI `user` field, else a stable hash of the conversation's opening messages. At most
     256 bytes (INVALID_ARGUMENT otherwise). Scoped to the calling client: another client's
     conversation of the same name is another conversation.
     """
+    cache: Global___CacheMode.ValueType
+    """Whether the response cache (`cache:` in the router's config) may answer this request and
+    keep its answer. Unset: as configured.
+    """
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
+        cache: Global___CacheMode.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -164,6 +222,8 @@ class RouteInfo(_message.Message):
     REQUESTED_MODEL_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    CACHE_FIELD_NUMBER: _builtins.int
+    CACHE_AGE_S_FIELD_NUMBER: _builtins.int
     deployment: _builtins.str
     provider: _builtins.str
     upstream_model: _builtins.str
@@ -173,6 +233,12 @@ class RouteInfo(_message.Message):
     """The session's key: a truncated SHA-256 of the calling client and the session's id, as the
     router keeps its state and AdminService.GetRoutingStats lists it; empty without a session.
     """
+    cache: Global___CacheStatus.ValueType
+    """What the response cache did. On a HIT, deployment, provider and upstream_model name the
+    deployment that answered when the answer was kept, and `attempts` is empty.
+    """
+    cache_age_s: _builtins.float
+    """On a HIT: seconds since the answer was kept."""
     @_builtins.property
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]: ...
     def __init__(
@@ -184,10 +250,12 @@ class RouteInfo(_message.Message):
         requested_model: _builtins.str = ...,
         attempts: _abc.Iterable[Global___Attempt] | None = ...,
         session_id: _builtins.str = ...,
+        cache: Global___CacheStatus.ValueType = ...,
+        cache_age_s: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "deployment", b"deployment", "provider", b"provider", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "deployment", b"deployment", "provider", b"provider", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

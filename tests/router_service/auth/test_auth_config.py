@@ -142,7 +142,8 @@ def test_every_rpc_has_a_rule() -> None:
 def test_exports() -> None:
     assert auth.__all__ == [
         *("ADMIN_SERVICE", "ANONYMOUS", "ROUTER_SERVICE", "RULES", "Admission", "Attempt"),
-        *("AuditEvent", "Authenticator", "BudgetStanding", "Caller", "CallerLimits", "Gate"),
+        *("AuditEvent", "Authenticator", "BudgetReading", "BudgetStanding", "Caller"),
+        *("CallerLimits", "Gate", "LimitStanding"),
         *(
             "MethodRule",
             "RateTicket",

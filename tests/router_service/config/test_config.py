@@ -68,6 +68,16 @@ def test_unknown_keys_and_providers_are_errors() -> None:
         parse_config(GOOD.replace("{provider: openai", "{provider: nope"), env={"OPENAI_KEY": "k"})
 
 
+def test_the_cache_names_models_that_exist() -> None:
+    env = {"OPENAI_KEY": "k"}
+    config = parse_config(GOOD + "cache: {enabled: true, models: [gpt, openai/gpt-4.1]}\n", env=env)
+    assert config.cache.enabled and config.cache.models == ["gpt", "openai/gpt-4.1"]
+    assert not parse_config(GOOD, env=env).cache.enabled  # off unless turned on
+    for name in ("gtp", "nope/gpt", "openai"):
+        with pytest.raises(ConfigError, match=rf"cache\.models\[1\]: .*unknown model '{name}'"):
+            parse_config(GOOD + f"cache: {{models: [gpt, {name}]}}\n", env=env)
+
+
 def test_invalid_yaml_and_empty_file() -> None:
     with pytest.raises(ConfigError, match="invalid YAML"):
         parse_config("providers: [", env={})

@@ -12,6 +12,7 @@ from router_service.clock import ManualClock
 from router_service.state import (
     MemoryStateStore,
     PutResult,
+    RateCount,
     RedisStateStore,
     SlotRequest,
     StateStore,
@@ -140,6 +141,25 @@ async def test_token_correction_reaches_the_previous_window(make_store: MakeStor
     assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=10))).lease_id is not None
     await store.add_tokens("k", grant.window, -10_000)  # never below zero
     assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=900))).lease_id is not None
+
+
+async def test_rates_read_the_sliding_minute_without_counting(make_store: MakeStore) -> None:
+    clock = ManualClock(start=600.0)
+    store = make_store(clock)
+    grant = await store.acquire(SlotRequest("k", 60, rpm=10, tpm=1000, tokens=300))
+    await store.acquire(SlotRequest("k", 60, rpm=10, tpm=1000, tokens=100))
+    await store.add_tokens("k", grant.window, -200)  # the first one reported 100
+    assert await store.rates(["k", "never"]) == [RateCount(2, 200), RateCount()]
+    assert await store.rates(["k"]) == [RateCount(2, 200)]  # a read counts nothing
+    clock.advance(75.0)  # next minute, a quarter in: three quarters of the last one weigh
+    assert await store.rates(["k"]) == [RateCount(1.5, 150)]
+    await store.acquire(SlotRequest("k", 60, rpm=10, tpm=1000, tokens=50))
+    assert (await store.read(rates=["k"])).rates == [RateCount(2.5, 200)]
+    clock.advance(60.0)  # a minute later still: only the one of the last minute, by a quarter
+    assert await store.rates(["k"]) == [RateCount(0.75, 37.5)]
+    clock.advance(60.0)  # two minutes on: nothing counts
+    assert await store.rates(["k"]) == [RateCount()]
+    assert await store.rates([]) == []
 
 
 async def test_in_flight_and_rate_limits_together(make_store: MakeStore) -> None:
@@ -307,7 +327,9 @@ async def test_one_read_finds_what_the_separate_calls_find(make_store: MakeStore
     await store.extend_deadline("cool", clock.now() + 30)
     await store.set_value("v", "alpha", 60)
     names, resources, values = ["cool", "none"], ["r", "other"], ["v", "nothing"]
-    reading = await store.read(deadlines=names, held=resources, values=values)
+    assert (await store.acquire(SlotRequest("w", 60, rpm=5))).lease_id is not None
+    reading = await store.read(deadlines=names, held=resources, values=values, rates=["w", "x"])
+    assert reading.rates == await store.rates(["w", "x"]) == [RateCount(1, 0), RateCount()]
     assert reading.deadlines == await store.deadlines(names) == [clock.now() + 30, 0.0]
     assert reading.held == await store.held(resources) == [1, 0]
     assert reading.values == await store.get_values(values) == ["alpha", None]
@@ -316,7 +338,7 @@ async def test_one_read_finds_what_the_separate_calls_find(make_store: MakeStore
     only = await store.read(values=["v"])
     assert (only.deadlines, only.held, only.values) == ([], [], ["alpha"])
     nothing = await store.read()
-    assert (nothing.deadlines, nothing.held, nothing.values) == ([], [], [])
+    assert (nothing.deadlines, nothing.held, nothing.values, nothing.rates) == ([], [], [], [])
 
 
 # -- documents -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from router_service.clock import ManualClock
 from router_service.state import (
     MemoryStateStore,
     PutResult,
+    RateCount,
     ResilientStateStore,
     SlotGrant,
     SlotRequest,
@@ -44,6 +45,10 @@ class Flaky(MemoryStateStore):
     async def held(self, resources: Sequence[str]) -> list[int]:
         self._check()
         return await super().held(resources)
+
+    async def rates(self, resources: Sequence[str]) -> list[RateCount]:
+        self._check()
+        return await super().rates(resources)
 
     async def extend_deadline(self, name: str, until: float) -> float:
         self._check()
@@ -100,6 +105,19 @@ async def test_an_outage_is_served_locally_with_one_warning(
         "shared state unreachable (redis: Connection refused): requests go on with this "
         "replica's local state; trying again every 1.0s"
     ]
+
+
+async def test_rates_are_the_shared_ones_and_the_local_ones_in_an_outage() -> None:
+    clock = ManualClock(start=600.0)
+    store, shared = resilient(clock)
+    await store.acquire(SlotRequest("k", 60, rpm=5, tpm=100, tokens=10))
+    assert await store.rates(["k"]) == [RateCount(1, 10)]
+    shared.up = False  # this replica counts alone: only what it counted itself
+    await store.acquire(SlotRequest("k", 60, rpm=5, tpm=100, tokens=7))
+    assert await store.rates(["k"]) == (await store.read(rates=["k"])).rates == [RateCount(1, 7)]
+    shared.up = True
+    clock.advance(1.0)
+    assert await store.rates(["k"]) == [RateCount(1, 10)]
 
 
 async def test_the_shared_store_is_tried_again_once_per_interval(

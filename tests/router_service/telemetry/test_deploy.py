@@ -65,6 +65,7 @@ async def exported(
     config = queued_config(fake.base_url)
     budgeted = {"name": "budgeted", "key": "sk-budgeted", "tokens_per_day": 10**6}
     config["auth"] = {"open": True, "clients": [budgeted]}  # the budget series
+    config["cache"] = {"enabled": True, "models": ["solo"]}  # the cache panel
     router = await start_router(config)
     (tmp_path / "good.yaml").write_text(yaml.safe_dump({"auth": {"open": True}, **config}))
     (tmp_path / "bad.yaml").write_text("providers: 42\n")
@@ -76,6 +77,7 @@ async def exported(
         model="solo", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_SYSTEM, text="q")]
     )
     await asyncio.gather(*(router.stub.Chat(pb.ChatRequest(params=solo)) for _ in range(2)))
+    await router.stub.Chat(pb.ChatRequest(params=solo))  # kept by those: a cache hit
     fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="sk-alpha-1")
     message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
     params = chat_pb2.ChatParams(model="chain", messages=[message])

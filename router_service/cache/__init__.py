@@ -1,0 +1,8 @@
+"""The response cache (`cache:`): answers kept in the state store and served to the same
+request again, per client, without an upstream call."""
+
+from router_service.cache._cache import CacheLookup, ResponseCache
+from router_service.cache._keys import cache_key
+from router_service.cache._stream import StreamRecorder, replay
+
+__all__ = ["CacheLookup", "ResponseCache", "StreamRecorder", "cache_key", "replay"]

@@ -1,0 +1,195 @@
+"""ResponseCache: answers kept in the state store (`cache:`), served again to the same request.
+
+One document per answer (`StateStore.put_document`: memory, or Redis shared by the replicas),
+for `cache.ttl_s`, named by the request's key (`_keys.py`). A lookup is one read; keeping an
+answer is done after it has left (the runtime's Afterwork, as a lease's release), held to the
+client's byte quota (`cache.client_bytes` per `ttl_s`) and to `cache.max_entry_bytes`.
+
+Only complete answers are kept: a unary answer, a stream that ended with its summary, an
+embeddings result. An error, a stream its caller left or one cut short is never kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+
+from google.protobuf.message import DecodeError
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
+from router_service.cache._keys import Kind, cache_key, document_name, quota_name
+from router_service.clock import Clock
+from router_service.config import CacheConfig
+from router_service.engine import Afterwork, RequestContext
+from router_service.state import ByteQuota, QuotaReading, StateStore
+
+__all__ = ["ENTRY_BYTES", "CacheLookup", "ResponseCache"]
+
+log = logging.getLogger("switchboard.cache")
+
+HIT = routing_pb2.CACHE_STATUS_HIT
+MISS = routing_pb2.CACHE_STATUS_MISS
+BYPASS = routing_pb2.CACHE_STATUS_BYPASS
+NOT_CACHED = routing_pb2.CACHE_STATUS_UNSPECIFIED
+# What an entry costs its client's quota besides its bytes (its key and the store's entry).
+ENTRY_BYTES = 512
+_RESULTS = {HIT: "hit", MISS: "miss", BYPASS: "bypass", NOT_CACHED: ""}
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Clock,
+        config: CacheConfig,
+        afterwork: Afterwork,
+        *,
+        models: frozenset[str],
+    ) -> None:
+        """`models`: every name a caller may send; the cache applies to `config.models` of
+        them, or to all when that is empty (never to an unknown name, which is refused)."""
+        self._store = store
+        self._clock = clock
+        self.config = config
+        self._afterwork = afterwork
+        self._models = frozenset(config.models) or models
+        self._quota = ByteQuota(
+            store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
+        )
+
+    def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
+        """What reading the cache quota of `clients` takes (their current period, now); `""` is
+        open mode's callers without a key, as the calls name them."""
+        return self._quota.reading([quota_name(client) for client in clients])
+
+    def lookup(
+        self,
+        kind: Kind,
+        ctx: RequestContext,
+        params: object,
+        mode: routing_pb2.CacheMode.ValueType = routing_pb2.CACHE_MODE_UNSPECIFIED,
+    ) -> CacheLookup:
+        """What the cache does for one request; NOT_CACHED (and no key made) when it does not
+        apply: turned off, a model not listed, or the caller's mode OFF."""
+        config = self.config
+        if (
+            not config.enabled
+            or mode == routing_pb2.CACHE_MODE_OFF
+            or ctx.requested_model not in self._models
+        ):
+            return CacheLookup(self, kind, ctx, "", NOT_CACHED)
+        key = cache_key(kind, ctx.client, params)  # type: ignore[arg-type]
+        status = BYPASS if mode == routing_pb2.CACHE_MODE_BYPASS else MISS
+        return CacheLookup(self, kind, ctx, key, status)
+
+    async def read(self, client: str, key: str) -> pb.CachedAnswer | None:
+        (data,) = await self._store.get_documents([document_name(client, key)])
+        if data is None:
+            return None
+        try:
+            answer = pb.CachedAnswer.FromString(data)
+        except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
+            return None
+        return answer if answer.key == key else None
+
+    async def keep(self, client: str, answer: pb.CachedAnswer) -> None:
+        """Keep `answer` after the caller has its own (Afterwork: inline on the memory store)."""
+        answer.stored_unix = self._clock.now()
+        data = answer.SerializeToString()
+        if len(data) > self.config.max_entry_bytes:
+            return
+        stack = AsyncExitStack()
+        stack.push_async_callback(self._write, client, answer.key, data)
+        await self._afterwork.close(stack)
+
+    async def _write(self, client: str, key: str, data: bytes) -> None:
+        if not await self._quota.take(quota_name(client), len(data) + ENTRY_BYTES):
+            log.info("a client's cache quota is used up this period: an answer was not kept")
+            return
+        await self._store.put_document(document_name(client, key), data, self.config.ttl_s)
+
+    def age_s(self, answer: pb.CachedAnswer) -> float:
+        return max(0.0, self._clock.now() - answer.stored_unix)
+
+
+class CacheLookup:
+    """One request's use of the cache: `find` the kept answer (a HIT), else `keep` the fresh
+    one. `status` is what RouteInfo.cache tells the caller."""
+
+    __slots__ = ("_cache", "_ctx", "key", "kind", "status")
+
+    def __init__(
+        self,
+        cache: ResponseCache,
+        kind: Kind,
+        ctx: RequestContext,
+        key: str,
+        status: routing_pb2.CacheStatus.ValueType,
+    ) -> None:
+        self._cache = cache
+        self.kind = kind  # also the CachedAnswer field its answer is kept in
+        self._ctx = ctx
+        self.key = key
+        self.status = status
+
+    @property
+    def applies(self) -> bool:
+        return self.status != NOT_CACHED
+
+    @property
+    def max_entry_bytes(self) -> int:
+        return self._cache.config.max_entry_bytes
+
+    async def find(self) -> pb.CachedAnswer | None:
+        """The kept answer (status HIT), or None (to be asked upstream and kept)."""
+        if self.status != MISS:
+            return None
+        answer = await self._cache.read(self._ctx.client, self.key)
+        if answer is None or answer.WhichOneof("answer") != self.kind:
+            return None
+        self.status = HIT
+        return answer
+
+    @property
+    def result(self) -> str:
+        """ "hit", "miss", "bypass", or "" when the cache does not apply (telemetry's word)."""
+        return _RESULTS[self.status]
+
+    def served(self, answer: pb.CachedAnswer, route: routing_pb2.RouteInfo) -> None:
+        """Make a kept answer's route this request's: the deployment that answered then, no
+        attempts now, this request's model name and session, HIT and the answer's age."""
+        del route.attempts[:]
+        route.requested_model = self._ctx.requested_model
+        route.session_id = self._ctx.session_id
+        route.cache = HIT
+        route.cache_age_s = self._cache.age_s(answer)
+
+    def mark(self, route: routing_pb2.RouteInfo) -> None:
+        """Tell a fresh answer's route what the cache did (MISS, BYPASS; nothing when off)."""
+        route.cache = self.status
+
+    async def keep(self, answer: pb.CachedAnswer) -> None:
+        """Keep a fresh, complete answer (the route inside without this request's attempts,
+        model name and session: a later HIT sets its own)."""
+        if self.status not in (MISS, BYPASS):
+            return
+        answer.key = self.key
+        kept = answer.stream.summary if self.kind == "stream" else getattr(answer, self.kind)
+        _strip(kept.route)
+        await self._cache.keep(self._ctx.client, answer)
+
+    async def keep_unary(self, response: pb.ChatResponse | pb.EmbedResponse) -> None:
+        """`keep` a unary answer (a copy: the caller's own is not changed)."""
+        answer = pb.CachedAnswer()
+        getattr(answer, self.kind).CopyFrom(response)
+        await self.keep(answer)
+
+
+def _strip(route: routing_pb2.RouteInfo) -> None:
+    del route.attempts[:]
+    route.ClearField("requested_model")
+    route.ClearField("session_id")
+    route.ClearField("cache")
+    route.ClearField("cache_age_s")

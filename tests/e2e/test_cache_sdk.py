@@ -1,0 +1,126 @@
+"""The response cache as an OpenAI SDK user sees it through the edge: `x-switchboard-cache`
+and `Age` on answers, the request header that bypasses or avoids the cache, streams replayed,
+embeddings, and a clear 400 for a header it does not know."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
+
+MESSAGES: Any = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(1_000_000.0)
+
+
+@pytest.fixture
+async def edge_url(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, clock: ManualClock
+) -> str:
+    config = base_config(fake.base_url, cache={"enabled": True, "ttl_s": 600})
+    router = await start_router(config, clock=clock)
+    return (await start_edge(router)).base_url
+
+
+@pytest.fixture
+async def sdk(edge_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        yield client
+
+
+async def test_a_repeated_question_is_answered_from_the_cache(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, clock: ManualClock
+) -> None:
+    create = sdk.chat.completions.with_raw_response.create
+    first = await create(model="chain", messages=MESSAGES)
+    assert first.headers["x-switchboard-cache"] == "miss"
+    assert "age" not in first.headers
+    clock.advance(30)
+    second = await create(model="chain", messages=MESSAGES)
+    assert second.headers["x-switchboard-cache"] == "hit"
+    assert second.headers["age"] == "30"
+    assert second.headers["x-switchboard-deployment"] == "alpha/model-a"
+    assert second.headers["x-switchboard-attempts"] == "0"
+    assert second.parse().choices[0].message.content == first.parse().choices[0].message.content
+    assert second.parse().usage == first.parse().usage
+    assert len(fake.state.calls()) == 1
+
+
+async def test_the_caller_bypasses_or_avoids_the_cache(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    create = sdk.chat.completions.with_raw_response.create
+    await create(model="chain", messages=MESSAGES)
+    fake.state.set_scenario(Scenario(content="fresh"))
+    bypass = await create(
+        model="chain", messages=MESSAGES, extra_headers={"x-switchboard-cache": "bypass"}
+    )
+    assert bypass.headers["x-switchboard-cache"] == "bypass"
+    assert bypass.parse().choices[0].message.content == "fresh"
+    fake.state.set_scenario(Scenario(content="not kept"))
+    no_store = {"cache-control": "no-store"}
+    off = await create(model="chain", messages=MESSAGES, extra_headers=no_store)
+    assert "x-switchboard-cache" not in off.headers
+    assert off.parse().choices[0].message.content == "not kept"
+    hit = await create(model="chain", messages=MESSAGES)
+    assert hit.headers["x-switchboard-cache"] == "hit"
+    assert hit.parse().choices[0].message.content == "fresh"
+
+
+async def test_an_unknown_cache_header_is_a_400(sdk: openai.AsyncOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(
+            model="chain", messages=MESSAGES, extra_headers={"x-switchboard-cache": "forever"}
+        )
+    assert refused.value.code == "invalid_header"
+    assert refused.value.param == "x-switchboard-cache"
+
+
+async def test_a_stream_is_replayed_from_the_cache(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    async def streamed() -> tuple[str, Any, Any]:
+        raw = await sdk.chat.completions.with_raw_response.create(
+            model="chain",
+            messages=MESSAGES,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        text, usage = "", None
+        async for chunk in raw.parse():
+            text += "".join(c.delta.content or "" for c in chunk.choices)
+            usage = chunk.usage or usage
+        return text, usage, raw.headers
+
+    first = await streamed()
+    second = await streamed()
+    assert (first[2]["x-switchboard-cache"], second[2]["x-switchboard-cache"]) == ("miss", "hit")
+    assert second[0] == first[0] == "Echo: hello"
+    assert second[1] == first[1] is not None
+    assert len(fake.state.calls()) == 1
+
+
+async def test_embeddings_are_answered_from_the_cache(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    create = sdk.embeddings.with_raw_response.create
+    first = await create(model="embedder", input=["a", "b"])
+    second = await create(model="embedder", input=["a", "b"])
+    assert (first.headers["x-switchboard-cache"], second.headers["x-switchboard-cache"]) == (
+        "miss",
+        "hit",
+    )
+    assert second.parse().data == first.parse().data
+    assert len(fake.state.calls()) == 1
