@@ -8,6 +8,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── ModelNotFoundError        no such deployment, group or pool       NOT_FOUND / 404
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
     ├── ResponseNotFoundError     no such stored response for this client NOT_FOUND / 404
+    ├── ResponseExistsError       that stored response id is taken        ALREADY_EXISTS / 409
     ├── AuthenticationError       missing or unknown client key           UNAUTHENTICATED / 401
     ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
     ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
@@ -113,6 +114,27 @@ class ResponseNotFoundError(SwitchboardError):
     def __init__(self, response_id: str, *, param: str) -> None:
         super().__init__(
             f"Response with id '{response_id}' not found.", param=param, code="response_not_found"
+        )
+
+
+class ResponseExistsError(SwitchboardError):
+    """A StoreResponse naming an id its client has stored already (and that has not expired
+    nor been deleted): stored responses are written once, so that a caller knowing an id cannot
+    replace the response, nor the conversation that continuing it loads. Only the client's own
+    ids are looked at (another client's same id is another response): it says nothing about
+    another client's."""
+
+    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    http_status = 409
+    reason = "RESPONSE_EXISTS"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, response_id: str, *, param: str) -> None:
+        super().__init__(
+            f"A response with id '{response_id}' is already stored: a stored response cannot be "
+            "replaced (delete it first, or store under a new id).",
+            param=param,
+            code="response_already_exists",
         )
 
 

@@ -59,6 +59,11 @@ class Admission:
         """Whether the call's tokens are counted (a tpm limit or a budget) and not yet settled."""
         return self._ticket is not None or self._budget is not None
 
+    @property
+    def holds_stream_slot(self) -> bool:
+        """Whether `close()` has a stream slot to give back."""
+        return self._stream_lease is not None and not self._closed
+
     async def settle(self, used_tokens: int, *, at_least_estimate: bool = False) -> None:
         """Correct the caller's tpm window and budgets with the tokens the call really used;
         `at_least_estimate`: `used_tokens` is only what was seen (a stream that reported no

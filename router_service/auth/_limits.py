@@ -8,7 +8,6 @@ both for an operator (AdminService.ListClients) without counting anything.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass
 
@@ -95,8 +94,10 @@ class CallerLimits:
         return grant.lease_id
 
     async def close_stream(self, caller: Caller, lease_id: str | None) -> None:
+        # Not shielded here: the interceptor runs a stream's end writes, this one included,
+        # uncut (`router_service.cancellation`).
         if lease_id is not None:
-            await asyncio.shield(self._store.release(_streams(caller), lease_id))
+            await self._store.release(_streams(caller), lease_id)
 
     async def standing(self, callers: list[Caller]) -> list[LimitStanding]:
         """Each caller's minute and open streams, in one read of the store."""

@@ -17,6 +17,7 @@ from router_service.engine._tokens import (
     estimate_chat_tokens,
     estimate_chunk_tokens,
     estimate_prompt_tokens,
+    native_bounds,
 )
 from router_service.errors import InvalidRequestError
 
@@ -35,6 +36,9 @@ ROUTER_SERVICE = "/switchboard.v1.RouterService/"
 ADMIN_SERVICE = "/switchboard.v1.AdminService/"
 # Roughly four characters per token, as the chat estimate assumes.
 _CHARS_PER_TOKEN = 4
+# Gemini's own names of `max_tokens` and `n`, as callers set them in extras.
+_MAX_OUTPUT = "generationConfig.maxOutputTokens"
+_CANDIDATES = "generationConfig.candidateCount"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,24 +65,27 @@ class MethodRule:
 
 
 def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
-    """`max_tokens` / `max_completion_tokens` between 1 and the router's ceiling."""
+    """`max_tokens` / `max_completion_tokens` between 1 and the router's ceiling, and Gemini's
+    own `generationConfig.maxOutputTokens` in extras too (which the caller's extras set)."""
     for field in ("max_tokens", "max_completion_tokens"):
         if params.HasField(field):
-            value = getattr(params, field)
-            if not 1 <= value <= ceiling:
-                raise InvalidRequestError(
-                    f"Invalid value for '{field}': {value}. It must be between 1 and {ceiling}.",
-                    param=field,
-                    code="invalid_value",
-                )
+            _check_range(field, getattr(params, field), ceiling)
+    _check_range(_MAX_OUTPUT, native_bounds(params).max_output_tokens, ceiling)
 
 
 def check_choices(params: chat_pb2.ChatParams, max_n: int) -> None:
-    """`n` between 1 and the router's bound: each choice is generated (and paid for) upstream."""
-    if params.HasField("n") and not 1 <= params.n <= max_n:
+    """`n` between 1 and the router's bound: each choice is generated (and paid for) upstream;
+    Gemini's own `generationConfig.candidateCount` in extras too."""
+    if params.HasField("n"):
+        _check_range("n", params.n, max_n)
+    _check_range(_CANDIDATES, native_bounds(params).candidates, max_n)
+
+
+def _check_range(field: str, value: int | None, most: int) -> None:
+    if value is not None and not 1 <= value <= most:
         raise InvalidRequestError(
-            f"Invalid value for 'n': {params.n}. It must be between 1 and {max_n}.",
-            param="n",
+            f"Invalid value for '{field}': {value}. It must be between 1 and {most}.",
+            param=field,
             code="invalid_value",
         )
 

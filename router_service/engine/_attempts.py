@@ -13,8 +13,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
 from router_service.engine._met import Inexpressible, Met
@@ -296,32 +297,18 @@ class _AttemptEnd:
         if self.stick is not None and not sessions.stuck(*self.stick):
             session, deployment, current = self.stick
             shared.append(sessions.stick(session, deployment, current=current))
+        # First the mark kept in this process: it never waits, so nothing cuts it, and a
+        # cancellation told after the shared writes (below) must not skip it.
+        errors = await _each([sessions.leave(local)]) if local is not None else []
         if self._together and len(shared) > 1:
-            results = await _uncut(asyncio.gather(*shared, return_exceptions=True))
-            errors = [result for result in results if isinstance(result, BaseException)]
+            # Finished whatever cancels the caller meanwhile (gather alone would cancel writes
+            # that had not run yet: a release never sent holds the key until the lease's TTL).
+            results = await uncut(asyncio.gather(*shared, return_exceptions=True))
+            errors += [result for result in results if isinstance(result, BaseException)]
         else:
-            errors = await _each(shared)
-        if local is not None:
-            errors += await _each([sessions.leave(local)])
+            errors += await _each(shared)
         if errors:
             raise errors[0]
-
-
-async def _uncut(writes: asyncio.Future[list[Any]]) -> list[Any]:
-    """What `writes` gave, awaited to their end. A cancellation arriving meanwhile is told once
-    they are done (as a CancelledError among the results), never passed on to them: gather would
-    cancel writes that had not run yet (a caller leaving as its attempt closes), and a release
-    never sent holds the key on every replica until the lease's TTL."""
-    cancelled: asyncio.CancelledError | None = None
-    while True:
-        try:
-            results = await asyncio.shield(writes)
-        except asyncio.CancelledError as exc:
-            if writes.cancelled():  # not ours to finish: nothing is left running
-                raise
-            cancelled = exc
-            continue
-        return results if cancelled is None else [*results, cancelled]
 
 
 async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:

@@ -55,6 +55,8 @@ _NO_SIGNATURE = "skip_thought_signature_validator"
 # input_audio `format` → Gemini's MIME type: OpenAI's two, and the others Gemini documents.
 _AUDIO_TYPES = {name: f"audio/{name}" for name in ("wav", "mp3", "aiff", "aac", "ogg", "flac")}
 _CALLING_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+# generationConfig fields holding a schema: a value of their own, never merged into another.
+_SCHEMAS = frozenset({"responseSchema", "responseJsonSchema"})
 _CONFIG_KEYS = {
     "temperature": "temperature",
     "top_p": "topP",
@@ -78,9 +80,11 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
     config = _generation_config(body)
     if "top_k" in out:  # the common extension to OpenAI's sampling (vLLM, Anthropic, LiteLLM)
         config["topK"] = out.pop("top_k")
+    own = out.get("generationConfig")
+    if own is not None and not isinstance(own, dict):
+        raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
     if config:
-        # A caller's own generationConfig (passed through) refines ours.
-        out["generationConfig"] = {**config, **(out.get("generationConfig") or {})}
+        out["generationConfig"] = _refined(config, own or {})
     functions = M.function_tools(body)
     if functions:
         out["tools"] = [{"functionDeclarations": [_declaration(f) for f in functions]}]
@@ -105,6 +109,24 @@ def _generation_config(body: Mapping[str, Any]) -> JsonObject:
         if schema is not None:
             config["responseJsonSchema"] = schema
     return config
+
+
+def _refined(ours: JsonObject, theirs: Mapping[str, Any]) -> JsonObject:
+    """Our generationConfig (mapped from OpenAI's fields) refined by the caller's own (from its
+    extras): merged field by field, through nested objects too (`thinkingConfig`…), the
+    caller's value winning wherever both set one. A schema (`responseSchema`,
+    `responseJsonSchema`) or a list is one value, taken whole; and a caller's `responseSchema`
+    replaces the `responseJsonSchema` of its `response_format` (Gemini takes one of the two)."""
+    out = dict(ours)
+    if "responseSchema" in theirs:
+        out.pop("responseJsonSchema", None)
+    for key, value in theirs.items():
+        mine = out.get(key)
+        if isinstance(mine, dict) and isinstance(value, dict) and key not in _SCHEMAS:
+            out[key] = _refined(mine, value)
+        else:
+            out[key] = value
+    return out
 
 
 def _declaration(function: Mapping[str, Any]) -> JsonObject:

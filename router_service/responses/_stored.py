@@ -6,6 +6,9 @@ Each response is one document in the state store (`StateStore.put_document`: mem
 shared by the replicas), for `responses.store_ttl_s`, named by a hash of the calling client's
 name and the response id (`sessions.client_scoped`, as sessions are scoped): a client can only
 ever reach its own, and an unknown, an expired and another client's id are one NOT_FOUND.
+A response is written once: storing an id its client holds already is ALREADY_EXISTS, and the
+stored one stays as it was (a caller knowing an id could otherwise replace the conversation that
+continuing it loads); once deleted or expired the id can be stored again.
 Unauthenticated callers (open mode) share theirs with each other, as they share sessions.
 
 Neither call counts in rpm (each is part of a chat call that does), so each is bounded here: a
@@ -23,11 +26,12 @@ import orjson
 from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import ResponsesConfig
-from router_service.errors import InvalidRequestError, ResponseNotFoundError
+from router_service.errors import InvalidRequestError, ResponseExistsError, ResponseNotFoundError
 from router_service.sessions import client_scoped
-from router_service.state import ByteQuota, QuotaReading, StateStore
+from router_service.state import ByteQuota, PutResult, QuotaReading, StateStore
 
 __all__ = [
     "ENTRY_BYTES",
@@ -72,7 +76,8 @@ class StoredResponses:
 
     async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
         """Keep `response` for `client`, unless storing is off, it is too large or its client
-        stored its quota this period."""
+        stored its quota this period. Written once: ResponseExistsError when the client has a
+        live response of that id (it is left as it was)."""
         _check_id(response.id, "response.id")
         _check_items(response.output_items_json, "output_items_json")
         _check_items(response.input_items_json, "input_items_json")
@@ -84,18 +89,22 @@ class StoredResponses:
         ttl_s = self._config.store_ttl_s
         if len(data) > self._config.max_stored_bytes:
             return pb.StoreResponseResponse(stored=False, reason="too_large")
-        if not await self._within_quota(client, len(data) + ENTRY_BYTES):
+        size = len(data) + ENTRY_BYTES
+        # What a client stores per period (`client_stored_bytes` per `store_ttl_s`, shared by
+        # replicas); documents live one period, so it holds at most twice that.
+        bucket = await self._quota.room(_quota_name(client), size)
+        if bucket is None:
             return pb.StoreResponseResponse(stored=False, reason="over_quota")
-        if not await self._store.put_document(_name(client, response.id), data, ttl_s):
-            return pb.StoreResponseResponse(stored=False, reason="too_large")  # for memory
+        name = _name(client, response.id)
+        kept = await self._store.put_document(name, data, ttl_s, only_new=True)
+        if kept is PutResult.EXISTS:
+            raise ResponseExistsError(response.id, param="response.id")
+        if kept is PutResult.TOO_LARGE:  # for the memory store's room
+            return pb.StoreResponseResponse(stored=False, reason="too_large")
+        # Counted once kept (nothing for a refusal), and to the end: a caller leaving now must
+        # not have stored it for free.
+        await uncut(self._quota.charge(_quota_name(client), bucket, size))
         return pb.StoreResponseResponse(stored=True, expires_unix=self._clock.now() + ttl_s)
-
-    async def _within_quota(self, client: str, size: int) -> bool:
-        """Count `size` against what `client` stored this period (`client_stored_bytes` per
-        `store_ttl_s`, in the store's buckets: shared by replicas); False, and nothing counted,
-        when it does not fit. Documents live one period, so the client holds at most the bytes
-        of this period and the last: twice the quota."""
-        return await self._quota.take(_quota_name(client), size)
 
     def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
         """What reading the stored-bytes quota of `clients` takes (their current period, now);

@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError
 
 from clients import to_grpc_status
 from router_service.auth import Admission, Attempt, Gate, MethodRule, rule_for, set_current_caller
+from router_service.cancellation import uncut
 from router_service.errors import InvalidRequestError, ModelNotFoundError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
@@ -102,7 +103,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 if admission.counts_tokens:
                     used = Used(rule, request)
                     used.see(response)
-                    await used.settle(admission)
+                    await uncut(used.settle(admission))  # see `_stream`
                 return response
             finally:
                 self.calls.leave(task)
@@ -125,11 +126,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                                 used.see(message)
                             yield message
                 finally:
-                    try:
-                        if used is not None:  # also when the caller left or the call failed
-                            await used.settle(admission)
-                    finally:
-                        await admission.close()
+                    # Also when the caller left or the call failed, and to its end: a task can
+                    # be cancelled again meanwhile (a stop cancels the calls a caller left), and
+                    # a settlement cut there loses the token correction and the stream slot
+                    # until their TTL.
+                    if used is not None or admission.holds_stream_slot:  # else: no task
+                        await uncut(_end(used, admission))
             finally:
                 self.calls.leave(task)
 
@@ -203,6 +205,15 @@ class Used:
         elif self._relayed and self._rule.prompt is not None:
             seen = self._rule.prompt(self._request) + self._relayed
             await admission.settle(seen, at_least_estimate=True)
+
+
+async def _end(used: Used | None, admission: Admission) -> None:
+    """Settle a stream's usage, then give its slot back whatever the settlement did."""
+    try:
+        if used is not None:
+            await used.settle(admission)
+    finally:
+        await admission.close()
 
 
 def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:

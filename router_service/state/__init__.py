@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
+    PutResult,
     RateCount,
     Reading,
     SlotGrant,
@@ -34,6 +35,7 @@ __all__ = [
     "UNHURRIED",
     "ByteQuota",
     "MemoryStateStore",
+    "PutResult",
     "QuotaReading",
     "QuotaStanding",
     "RateCount",

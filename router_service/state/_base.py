@@ -13,12 +13,14 @@ Primitives:
   (a provider serving a bounded number of sessions);
 - buckets: time-bucketed counters with a TTL (routing statistics);
 - documents: large byte strings with a TTL, written once and read a few times (stored Responses
-  API responses); never kept in a read cache, bounded in bytes by the memory store.
+  API responses); never kept in a read cache, bounded in bytes by the memory store. A write can
+  be refused when the name holds a live document (`only_new`), within the same atomic step.
 Every entry expires; nothing grows with the number of requests.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -40,6 +42,7 @@ UNHURRIED: ContextVar[bool] = ContextVar("switchboard_unhurried_writes", default
 __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
+    "PutResult",
     "RateCount",
     "Reading",
     "SlotGrant",
@@ -73,6 +76,14 @@ class SlotGrant:
     # The request's `unless` deadlines as found, in its order (0.0 where none is in force);
     # the slot was refused if any is non-zero.
     deadlines: tuple[float, ...] = ()
+
+
+class PutResult(enum.Enum):
+    """What `StateStore.put_document` did."""
+
+    KEPT = "kept"
+    TOO_LARGE = "too_large"  # not kept: larger than the room the store has for documents
+    EXISTS = "exists"  # not written (`only_new`): the name holds a live document, left as it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +247,13 @@ class StateStore(ABC):
         """Every live bucket of each name: {bucket: {field: total}}."""
 
     @abstractmethod
-    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
-        """Keep `data` under `name` for `ttl_s`, replacing what was there; False when it was not
-        kept (larger than the room the store has for documents)."""
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        """Keep `data` under `name` for `ttl_s`, replacing what was there; with `only_new`, only
+        when `name` holds no live document (none, expired or deleted: EXISTS otherwise, decided
+        in the same atomic step as the write, so of two writers racing one wins). TOO_LARGE:
+        not kept (larger than the room the store has for documents)."""
 
     @abstractmethod
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:

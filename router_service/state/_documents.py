@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from router_service.clock import Clock
+from router_service.state._base import PutResult
 
 __all__ = ["DEFAULT_DOCUMENT_BYTES", "MemoryDocuments"]
 
@@ -39,12 +40,14 @@ class MemoryDocuments:
         """Bytes held now (tests prove the budget holds)."""
         return self._bytes
 
-    def put(self, name: str, data: bytes, ttl_s: float) -> bool:
-        """Keep `data` under `name` for `ttl_s`; False when it is larger than the budget."""
+    def put(self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False) -> PutResult:
+        """Keep `data` under `name` for `ttl_s` (`StateStore.put_document`)."""
+        if only_new and self.get([name])[0] is not None:
+            return PutResult.EXISTS  # before anything is dropped to make room
         self._drop(name)
         size = _size(name, data)
         if size > self._budget:
-            return False
+            return PutResult.TOO_LARGE
         if self._bytes + size > self._budget:
             self._sweep_expired()
         owner = _owner(name)
@@ -54,7 +57,7 @@ class MemoryDocuments:
         self._owners.setdefault(owner, OrderedDict())[name] = None
         self._owner_bytes[owner] = self._owner_bytes.get(owner, 0) + size
         self._bytes += size
-        return True
+        return PutResult.KEPT
 
     def _next_to_drop(self, writer: str, size: int) -> str:
         """The oldest document of the owner that holds the most, `size` more for `writer`."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
     RATE_WINDOW_S,
+    PutResult,
     RateCount,
     SlotGrant,
     SlotRequest,
@@ -273,8 +274,10 @@ class MemoryStateStore(StateStore):
             for name in names
         ]
 
-    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
-        return self.documents.put(name, data, ttl_s)
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        return self.documents.put(name, data, ttl_s, only_new=only_new)
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         return self.documents.get(names)

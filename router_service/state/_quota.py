@@ -71,13 +71,23 @@ class ByteQuota:
         """Count `size` against `name`'s quota this period; False, and nothing counted, when it
         does not fit. What is written lives one period, so an owner holds at most this period's
         bytes and the last's: twice the quota."""
+        bucket = await self.room(name, size)
+        if bucket is None:
+            return False
+        await self.charge(name, bucket, size)
+        return True
+
+    async def room(self, name: str, size: int) -> int | None:
+        """The period (bucket) `size` more bytes of `name` would be counted in; None when they
+        do not fit. For a write that may still be refused: `charge` once it is done."""
         reading = self.reading([name])
         (standing,) = reading.standing(await self._store.read_buckets(reading.names))
-        if standing.used + size > self.limit_bytes:
-            return False
-        ttl_s = standing.resets_unix - self._clock.now() + _SLACK_S
-        await self._store.add_to_bucket(name, reading.bucket, {_FIELD: float(size)}, ttl_s)
-        return True
+        return None if standing.used + size > self.limit_bytes else reading.bucket
+
+    async def charge(self, name: str, bucket: int, size: int) -> None:
+        """Count `size` bytes of `name` in the period `bucket` (from `room`)."""
+        ttl_s = (bucket + 1) * self.period_s - self._clock.now() + _SLACK_S
+        await self._store.add_to_bucket(name, bucket, {_FIELD: float(size)}, ttl_s)
 
     async def used(self, names: list[str]) -> list[int]:
         """Each name's bytes counted this period."""

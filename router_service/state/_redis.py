@@ -19,14 +19,12 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
     {prefix}:grpn:{group}      hash   member -> live marks          (distinct-member limit)
     {prefix}:bkt:{name}        hash   "bucket|field" -> total       (routing statistics)
     {prefix}:bkti:{name}       zset   bucket -> expiry
-    {prefix}:doc:{name}        string "expiry|" + document bytes    (stored Responses)
+    {prefix}:doc:{name}        string "expiry|" + document bytes    (stored responses, cache)
 
-Documents are read with a plain MGET that bypasses the read cache: they are large and read a
-few times at most, so keeping them in memory (or having Redis track them) would only cost.
+Documents (large, read a few times at most) are read with a plain MGET, not the read cache.
 
-Redis errors (error replies, lost connections, timeouts) become `StoreUnavailableError` at one
-boundary (`_redis_entries.translated`), around every call here and nowhere else; how each kind's
-entries are written and read back lives there too.
+Redis errors become `StoreUnavailableError` at one boundary (`_redis_entries.translated`),
+around every call here; how each kind's entries are written and read back lives there too.
 """
 
 from __future__ import annotations
@@ -43,23 +41,24 @@ from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
+    PutResult,
     RateCount,
     Reading,
     SlotGrant,
     SlotRequest,
     StateStore,
 )
-from router_service.state._redis_entries import SLACK_MS as _SLACK_MS
 from router_service.state._redis_entries import (
+    SLACK_MS,
     live_buckets,
     live_deadlines,
     live_documents,
     live_rates,
     live_values,
+    opt,
+    translated,
     ttl_px,
 )
-from router_service.state._redis_entries import opt as _opt
-from router_service.state._redis_entries import translated as _translated
 from router_service.state._resp import RespClient
 from router_service.state._resp_wire import Command, checked, pairs
 from router_service.state._tracking import ReadCache
@@ -96,6 +95,7 @@ class RedisStateStore(StateStore):
         self._leave = client.script(lua.LEAVE)
         self._members = client.script(lua.MEMBERS)
         self._add_to_bucket = client.script(lua.ADD_TO_BUCKET)
+        self._put_new_document = client.script(lua.PUT_NEW_DOCUMENT)
 
     @classmethod
     def from_url(
@@ -127,7 +127,7 @@ class RedisStateStore(StateStore):
         return f"{self._instance}.{next(self._ids)}"
 
     async def ping(self) -> None:
-        with _translated():
+        with translated():
             await self._client.execute("PING")
 
     # -- slots ---------------------------------------------------------------------------------
@@ -140,18 +140,18 @@ class RedisStateStore(StateStore):
         args: list[str | int] = [
             repr(self._clock.now()),
             repr(float(request.ttl_s)),
-            _opt(request.max_in_flight),
-            _opt(request.rpm),
-            _opt(request.tpm),
+            opt(request.max_in_flight),
+            opt(request.rpm),
+            opt(request.tpm),
             str(request.tokens),
             lease_id,
             repr(RATE_WINDOW_S),
-            _SLACK_MS,
+            SLACK_MS,
         ]
         # A caller gone before the reply, or a reply lost with its connection: the lease Redis
         # may have granted is given back (now, or once Redis answers again), not held for its TTL.
         undo = [("ZREM", keys[0], lease_id)]
-        with _translated(lambda: self.release(request.resource, lease_id)):
+        with translated(lambda: self.release(request.resource, lease_id)):
             granted, retry_after, window, *found = await self._acquire(keys, args, undo=undo)
         return SlotGrant(
             lease_id if granted else None,
@@ -173,15 +173,15 @@ class RedisStateStore(StateStore):
         record: list[Command] = [
             ("ZREMRANGEBYSCORE", key, "-inf", repr(now)),  # leases of replicas that died
             ("ZADD", key, repr(now + request.ttl_s), lease_id),
-            ("PEXPIRE", key, math.ceil(request.ttl_s * 1000) + _SLACK_MS),
+            ("PEXPIRE", key, math.ceil(request.ttl_s * 1000) + SLACK_MS),
         ]
-        with _translated():
+        with translated():
             await self._client.post(record)
         window = math.floor(now / RATE_WINDOW_S)
         return SlotGrant(lease_id, window=window, deadlines=tuple(found))
 
     async def add_tokens(self, resource: str, window: int, delta: int) -> None:
-        with _translated():
+        with translated():
             await self._add_tokens([self._key("rate", resource)], [window, delta])
 
     async def release(self, resource: str, lease_id: str) -> None:
@@ -189,13 +189,13 @@ class RedisStateStore(StateStore):
         # (another call's lease) rather than making a round trip of its own: other replicas see
         # the slot free up to `LAZY_S` later; this one's next lease there is written after it.
         key = self._key("slot", resource)
-        with _translated():
+        with translated():
             await self._client.execute("ZREM", key, lease_id, lazy=UNHURRIED.get())
 
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:
             return []
-        with _translated():
+        with translated():
             counts = checked(await self._client.pipeline(self._held_commands(resources)))
         return [int(c) for c in counts]
 
@@ -221,7 +221,7 @@ class RedisStateStore(StateStore):
         # one round trip.
         keys = [self._key("dl", n) for n in deadlines] + [self._key("val", n) for n in values]
         after = self._held_commands(held) + self._rate_commands(rates)
-        with _translated():
+        with translated():
             stored, replies = await self._mget(keys, after)
         now = self._clock.now()
         return Reading(
@@ -262,9 +262,9 @@ class RedisStateStore(StateStore):
 
     # -- deadlines -----------------------------------------------------------------------------
     async def extend_deadline(self, name: str, until: float) -> float:
-        args: list[str | int] = [repr(float(until)), repr(self._clock.now()), _SLACK_MS]
+        args: list[str | int] = [repr(float(until)), repr(self._clock.now()), SLACK_MS]
         key = self._key("dl", name)
-        with _translated():
+        with translated():
             async with self._writing(key):
                 current = await self._extend([key], args)
         return float(current)
@@ -272,13 +272,13 @@ class RedisStateStore(StateStore):
     async def deadlines(self, names: Sequence[str]) -> list[float]:
         if not names:
             return []
-        with _translated():
+        with translated():
             stored, _ = await self._mget([self._key("dl", n) for n in names])
         return live_deadlines(stored, self._clock.now())
 
     async def clear_deadline(self, name: str) -> None:
         key = self._key("dl", name)
-        with _translated():
+        with translated():
             async with self._writing(key):
                 await self._client.execute("DEL", key)
 
@@ -286,14 +286,14 @@ class RedisStateStore(StateStore):
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
         entry = f"{self._clock.now() + ttl_s!r}|{value}"
         key = self._key("val", name)
-        with _translated():
+        with translated():
             async with self._writing(key):
                 await self._client.execute("SET", key, entry, "PX", ttl_px(ttl_s))
 
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         if not names:
             return []
-        with _translated():
+        with translated():
             stored, _ = await self._mget([self._key("val", n) for n in names])
         return live_values(stored, self._clock.now())
 
@@ -309,22 +309,22 @@ class RedisStateStore(StateStore):
             repr(self._clock.now()),
             member,
             token,
-            _opt(limit),
+            opt(limit),
             repr(float(ttl_s)),
-            _SLACK_MS,
+            SLACK_MS,
         ]
         keys = self._group_keys(group)
         undo: list[Command] = [("EVAL", lua.LEAVE, len(keys), *keys, member, token)]  # see acquire
-        with _translated(lambda: self.leave(group, member, token)):
+        with translated(lambda: self.leave(group, member, token)):
             admitted = await self._enter(keys, args, undo=undo)
         return token if admitted else None
 
     async def leave(self, group: str, member: str, token: str) -> None:
-        with _translated():
+        with translated():
             await self._leave(self._group_keys(group), [member, token])
 
     async def members(self, group: str) -> dict[str, int]:
-        with _translated():
+        with translated():
             flat = await self._members(self._group_keys(group), [repr(self._clock.now())])
         return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
 
@@ -336,12 +336,12 @@ class RedisStateStore(StateStore):
             repr(self._clock.now()),
             str(bucket),
             repr(float(ttl_s)),
-            _SLACK_MS,
+            SLACK_MS,
         ]
         for field, value in counts.items():
             args += [field, repr(float(value))]
         keys = [self._key("bkt", name), self._key("bkti", name)]
-        with _translated():
+        with translated():
             await self._add_to_bucket(keys, args)
 
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
@@ -351,29 +351,37 @@ class RedisStateStore(StateStore):
         for name in names:
             commands.append(("HGETALL", self._key("bkt", name)))
             commands.append(("ZRANGE", self._key("bkti", name), "0", "-1", "WITHSCORES"))
-        with _translated():
+        with translated():
             replies = checked(await self._client.pipeline(commands))
         return [live_buckets(fields, index, self._clock.now()) for fields, index in pairs(replies)]
 
     # -- documents -----------------------------------------------------------------------------
-    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
-        # The expiry is written beside the data, so that the replicas' clock decides, as for
-        # values; Redis's own TTL (a little later) removes the key.
-        entry = f"{self._clock.now() + ttl_s!r}|".encode() + data
-        with _translated():
-            await self._client.execute("SET", self._key("doc", name), entry, "PX", ttl_px(ttl_s))
-        return True
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        # The expiry is written beside the data: the replicas' clock decides, as for values,
+        # and Redis's own TTL (later) removes the key. Hence a script for `only_new`, not SET
+        # NX: a document expired by that clock is still a key for a while, and may be rewritten.
+        now = self._clock.now()
+        entry = f"{now + ttl_s!r}|".encode() + data
+        key = self._key("doc", name)
+        with translated():
+            if not only_new:
+                await self._client.execute("SET", key, entry, "PX", ttl_px(ttl_s))
+            elif not await self._put_new_document([key], [entry, ttl_px(ttl_s), repr(now)]):
+                return PutResult.EXISTS
+        return PutResult.KEPT
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         if not names:
             return []
-        with _translated():
+        with translated():
             stored = await self._client.execute("MGET", *[self._key("doc", n) for n in names])
         return live_documents(stored, self._clock.now())
 
     async def delete_document(self, name: str) -> bool:
         # GETDEL: whether it was still live (by the replicas' clock, not Redis's later TTL).
-        with _translated():
+        with translated():
             stored = await self._client.execute("GETDEL", self._key("doc", name))
         return live_documents([stored], self._clock.now())[0] is not None
 

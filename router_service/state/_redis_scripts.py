@@ -214,3 +214,13 @@ end
 return 1
 """
 )
+
+# KEYS: document (string "expiry|data"). ARGV: entry, px, now.
+# -> 1 written; 0 not: the key holds a document still live by the callers' clock (its stored
+# expiry, read from the entry's head only; Redis's own TTL ends a little later, SLACK_MS).
+PUT_NEW_DOCUMENT = """
+local expiry = string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^([^|]*)|')
+if expiry and tonumber(expiry) and tonumber(expiry) > tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""

@@ -39,6 +39,7 @@ from typing import Final, TypeVar
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import StateConfig
 from router_service.state._base import (
+    PutResult,
     RateCount,
     Reading,
     SlotGrant,
@@ -283,10 +284,21 @@ class ResilientStateStore(StateStore):
         return await self.local.read_buckets(names) if isinstance(found, _Down) else found
 
     # -- documents -----------------------------------------------------------------------------
-    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
-        kept = await self._try_shared(lambda: self.shared.put_document(name, data, ttl_s))
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        # One kept here during an outage is read from here while the shared store lacks it
+        # (`get_documents`): it holds its name too, also once the shared store is back.
+        if only_new and (await self.local.get_documents([name]))[0] is not None:
+            return PutResult.EXISTS
+        kept = await self._try_shared(
+            lambda: self.shared.put_document(name, data, ttl_s, only_new=only_new)
+        )
         if isinstance(kept, _Down):
-            return await self.local.put_document(name, data, ttl_s)
+            # Only this replica's own documents are known now: one stored on the shared store
+            # before the outage can be stored again here, but it is the shared one that every
+            # replica, this one included, reads once the store is back; it is never replaced.
+            return await self.local.put_document(name, data, ttl_s, only_new=only_new)
         return kept
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:

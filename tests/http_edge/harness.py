@@ -2,7 +2,8 @@
 
 The stub router is a `RouterServiceServicer` whose behaviour each test sets with handler functions
 (like httpx's MockTransport): `stub.on_chat = async def (request, context) -> ChatResponse`,
-`stub.on_chat_stream = async generator (request, context)`, `stub.on_embed`, `stub.on_list_models`.
+`stub.on_chat_stream = async generator (request, context)`, `stub.on_embed`, `stub.on_list_models`,
+`stub.on_store_response`.
 It records every call with its metadata and sets `stub.cancelled` when a handler is cancelled (the
 caller went away).
 """
@@ -55,6 +56,7 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     on_chat_stream: StreamHandler = _unimplemented_stream
     on_embed: Handler = _unimplemented
     on_list_models: Handler = _unimplemented
+    on_store_response: Handler = _unimplemented
     calls: list[Call] = field(default_factory=list)
     # Set when a handler is cancelled: its caller went away or cancelled the call.
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
@@ -105,10 +107,14 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     ) -> rs.ReportOutcomeResponse | Awaitable[rs.ReportOutcomeResponse]:
         return super().ReportOutcome(request, context)
 
-    def StoreResponse(
+    async def StoreResponse(
         self, request: rs.StoreResponseRequest, context: grpc.aio.ServicerContext
-    ) -> rs.StoreResponseResponse | Awaitable[rs.StoreResponseResponse]:
-        return super().StoreResponse(request, context)
+    ) -> rs.StoreResponseResponse:
+        # Not recorded in `calls`: it follows each stored Responses call, after its answer.
+        answer: rs.StoreResponseResponse = await self._unary(
+            self.on_store_response, request, context
+        )
+        return answer
 
     def LoadResponses(
         self, request: rs.LoadResponsesRequest, context: grpc.aio.ServicerContext

@@ -10,9 +10,10 @@ import grpc
 import httpx
 import orjson
 
+from clients import ErrorDetails
 from clients.switchboard.v1 import router_service_pb2 as rs
 from tests.http_edge import edge_messages as m
-from tests.http_edge.harness import StubRouter
+from tests.http_edge.harness import StubRouter, abort_with
 
 
 def events(body: bytes) -> list[dict[str, Any]]:
@@ -88,3 +89,32 @@ async def test_a_stream_error_before_the_first_chunk_is_an_http_error(
     answer = await http.post("/v1/responses", json={"model": "m", "input": "hi", "stream": True})
     assert answer.status_code == 503
     assert answer.json()["error"]["message"]
+
+
+async def test_a_response_the_router_refuses_to_store_is_answered_unstored(
+    stub: StubRouter, http: httpx.AsyncClient
+) -> None:
+    # The edge stores under ids it makes itself, so ALREADY_EXISTS should never come back; if
+    # it does, the caller still gets the answer, with `store: false` (as for any failed store).
+    async def chat(request: rs.ChatRequest, context: grpc.aio.ServicerContext) -> Any:
+        return rs.ChatResponse(completion=m.completion("Hi!"))
+
+    stored: list[str] = []
+
+    async def refuse(request: rs.StoreResponseRequest, context: grpc.aio.ServicerContext) -> Any:
+        stored.append(request.response.id)
+        details = ErrorDetails(
+            grpc.StatusCode.ALREADY_EXISTS,
+            f"A response with id '{request.response.id}' is already stored.",
+            "RESPONSE_EXISTS",
+            openai_type="invalid_request_error",
+            openai_param="response.id",
+        )
+        await abort_with(context, details)
+
+    stub.on_chat, stub.on_store_response = chat, refuse
+    answer = await http.post("/v1/responses", json={"model": "m", "input": "hi"})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["output"][0]["content"][0]["text"], body["store"]) == ("Hi!", False)
+    assert stored == [body["id"]]

@@ -11,6 +11,7 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.state import (
     MemoryStateStore,
+    PutResult,
     RateCount,
     RedisStateStore,
     SlotRequest,
@@ -345,11 +346,12 @@ async def test_documents_round_trip_any_bytes_and_expire(make_store: MakeStore) 
     clock = ManualClock()
     store = make_store(clock)
     binary = bytes(range(256)) * 3  # no UTF-8: a protobuf's bytes are not
-    assert await store.put_document("resp:a", binary, 60)
-    assert await store.put_document("resp:b", b"", 30)
+    assert await store.put_document("resp:a", binary, 60) is PutResult.KEPT
+    assert await store.put_document("resp:b", b"", 30) is PutResult.KEPT
     assert await store.get_documents(["resp:a", "nope", "resp:b"]) == [binary, None, b""]
     assert await store.get_documents([]) == []
-    assert await store.put_document("resp:a", b"second", 60)  # replaced, with a new TTL
+    # replaced, with a new TTL
+    assert await store.put_document("resp:a", b"second", 60) is PutResult.KEPT
     clock.advance(30)
     assert await store.get_documents(["resp:a", "resp:b"]) == [b"second", None]
     clock.advance(30)
@@ -361,13 +363,35 @@ async def test_a_deleted_document_is_gone_and_says_whether_it_was_there(
 ) -> None:
     clock = ManualClock()
     store = make_store(clock)
-    assert await store.put_document("resp:a", b"a", 60)
-    assert await store.put_document("resp:b", b"b", 10)
+    assert await store.put_document("resp:a", b"a", 60) is PutResult.KEPT
+    assert await store.put_document("resp:b", b"b", 10) is PutResult.KEPT
     assert await store.delete_document("resp:a")
     assert await store.get_documents(["resp:a", "resp:b"]) == [None, b"b"]
     assert not await store.delete_document("resp:a")  # already gone
     assert not await store.delete_document("nope")
     clock.advance(10)  # expired by the store's clock (Redis still holds the key a little)
     assert not await store.delete_document("resp:b")
-    assert await store.put_document("resp:a", b"again", 60)  # a name can be used again
+    # a name can be used again
+    assert await store.put_document("resp:a", b"again", 60) is PutResult.KEPT
     assert await store.get_documents(["resp:a"]) == [b"again"]
+
+
+async def test_an_only_new_document_is_written_once_while_it_lives(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    binary = bytes(range(256))
+    assert await store.put_document("resp:a", binary, 60, only_new=True) is PutResult.KEPT
+    clock.advance(30)
+    # Refused, and the first stays as it was: its bytes and its expiry.
+    assert await store.put_document("resp:a", b"other", 600, only_new=True) is PutResult.EXISTS
+    assert await store.get_documents(["resp:a"]) == [binary]
+    clock.advance(30)  # expired by the store's clock (Redis still holds the key a little)
+    assert await store.get_documents(["resp:a"]) == [None]
+    assert await store.put_document("resp:a", b"after", 60, only_new=True) is PutResult.KEPT
+    assert await store.get_documents(["resp:a"]) == [b"after"]
+    assert await store.delete_document("resp:a")
+    assert await store.put_document("resp:a", b"deleted", 60, only_new=True) is PutResult.KEPT
+    assert await store.get_documents(["resp:a"]) == [b"deleted"]
+    # Without `only_new` a document is still replaced.
+    assert await store.put_document("resp:a", b"replaced", 60) is PutResult.KEPT
+    assert await store.get_documents(["resp:a"]) == [b"replaced"]

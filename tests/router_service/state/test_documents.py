@@ -5,29 +5,30 @@ from __future__ import annotations
 
 from router_service.clock import ManualClock
 from router_service.config import StateConfig
-from router_service.state import MemoryStateStore, RedisStateStore, open_store
+from router_service.state import MemoryStateStore, PutResult, RedisStateStore, open_store
 from tests.replicas.redis_fixtures import keys_under
 
 
 async def test_memory_budget_drops_the_oldest_first() -> None:
     clock = ManualClock()
     store = MemoryStateStore(clock, document_bytes=100)
-    assert await store.put_document("a", b"x" * 39, 60)  # 40 bytes with its name
-    assert await store.put_document("b", b"y" * 39, 60)
-    assert await store.put_document("c", b"z" * 39, 60)  # over 100: "a" goes
+    assert await store.put_document("a", b"x" * 39, 60) is PutResult.KEPT  # 40 bytes with its name
+    assert await store.put_document("b", b"y" * 39, 60) is PutResult.KEPT
+    assert await store.put_document("c", b"z" * 39, 60) is PutResult.KEPT  # over 100: "a" goes
     assert await store.get_documents(["a", "b", "c"]) == [None, b"y" * 39, b"z" * 39]
     assert store.documents.size_bytes == 80
-    assert not await store.put_document("huge", b"h" * 100, 60)  # larger than the budget
+    # larger than the budget
+    assert await store.put_document("huge", b"h" * 100, 60) is PutResult.TOO_LARGE
     assert await store.get_documents(["huge", "b"]) == [None, b"y" * 39]
 
 
 async def test_memory_budget_frees_expired_documents_before_live_ones() -> None:
     clock = ManualClock()
     store = MemoryStateStore(clock, document_bytes=100)
-    assert await store.put_document("o", b"x" * 39, 600)  # the oldest, still live
-    assert await store.put_document("s", b"y" * 39, 10)
+    assert await store.put_document("o", b"x" * 39, 600) is PutResult.KEPT  # the oldest, still live
+    assert await store.put_document("s", b"y" * 39, 10) is PutResult.KEPT
     clock.advance(10)
-    assert await store.put_document("n", b"z" * 39, 600)
+    assert await store.put_document("n", b"z" * 39, 600) is PutResult.KEPT
     assert await store.get_documents(["o", "n"]) == [b"x" * 39, b"z" * 39]
     assert store.documents.size_bytes == 80
 
@@ -35,8 +36,8 @@ async def test_memory_budget_frees_expired_documents_before_live_ones() -> None:
 async def test_open_store_takes_the_budget_from_config() -> None:
     store = await open_store(StateConfig(memory_document_bytes=10))
     assert isinstance(store, MemoryStateStore)
-    assert not await store.put_document("a", b"x" * 10, 60)
-    assert await store.put_document("a", b"x" * 9, 60)
+    assert await store.put_document("a", b"x" * 10, 60) is PutResult.TOO_LARGE
+    assert await store.put_document("a", b"x" * 9, 60) is PutResult.KEPT
 
 
 async def test_redis_documents_expire_and_skip_the_read_cache(
@@ -48,7 +49,7 @@ async def test_redis_documents_expire_and_skip_the_read_cache(
         await store.set_value("sticky", "v", 60)
         assert await store.get_values(["sticky"]) == ["v"]  # the cache is working
         before = store.read_cache_counts()
-        assert await store.put_document("resp:1", b"\xff\x00doc", 120)
+        assert await store.put_document("resp:1", b"\xff\x00doc", 120) is PutResult.KEPT
         for _ in range(3):
             assert await store.get_documents(["resp:1"]) == [b"\xff\x00doc"]
         assert store.read_cache_counts() == before  # neither hits nor misses: not cached
@@ -62,13 +63,24 @@ async def test_memory_budget_drops_the_largest_owners_oldest_first() -> None:
     # One owner writing in a loop drops its own documents, not the others' ("a:" and "b:" are
     # the owners of stored responses' names, `resp:<client>:<id>`).
     store = MemoryStateStore(ManualClock(), document_bytes=200)
-    assert await store.put_document("a:1", b"x" * 37, 60)  # 40 bytes with its name
+    # 40 bytes with its name
+    assert await store.put_document("a:1", b"x" * 37, 60) is PutResult.KEPT
     for i in range(10):
-        assert await store.put_document(f"b:{i}", b"y" * 37, 60)
+        assert await store.put_document(f"b:{i}", b"y" * 37, 60) is PutResult.KEPT
     assert await store.get_documents(["a:1", "b:9", "b:6", "b:5"]) == [b"x" * 37] * 1 + [
         b"y" * 37
     ] * 2 + [None]
     assert store.documents.size_bytes == 200
     # A smaller holder's write takes room from the largest one.
-    assert await store.put_document("a:2", b"x" * 37, 60)
+    assert await store.put_document("a:2", b"x" * 37, 60) is PutResult.KEPT
     assert await store.get_documents(["a:1", "a:2", "b:6"]) == [b"x" * 37, b"x" * 37, None]
+
+
+async def test_a_refused_only_new_document_drops_nothing_to_make_room() -> None:
+    store = MemoryStateStore(ManualClock(), document_bytes=100)
+    assert await store.put_document("a:1", b"x" * 37, 60) is PutResult.KEPT  # 40 with its name
+    assert await store.put_document("a:2", b"y" * 37, 60) is PutResult.KEPT
+    again = await store.put_document("a:2", b"z" * 57, 60, only_new=True)  # would need a:1's room
+    assert again is PutResult.EXISTS
+    assert await store.get_documents(["a:1", "a:2"]) == [b"x" * 37, b"y" * 37]
+    assert store.documents.size_bytes == 80

@@ -12,6 +12,7 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.state import (
     MemoryStateStore,
+    PutResult,
     RateCount,
     ResilientStateStore,
     SlotGrant,
@@ -209,9 +210,11 @@ async def test_local_marks_are_left_locally() -> None:
 
 
 class FlakyDocuments(Flaky):
-    async def put_document(self, name: str, data: bytes, ttl_s: float) -> bool:
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
         self._check()
-        return await super().put_document(name, data, ttl_s)
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         self._check()
@@ -228,9 +231,9 @@ async def test_documents_stored_in_an_outage_stay_local_and_are_found_after_it()
     store = ResilientStateStore(
         shared, MemoryStateStore(clock, document_bytes=1000), clock=clock, retry_interval_s=1.0
     )
-    assert await store.put_document("before", b"shared", 60)
+    assert await store.put_document("before", b"shared", 60) is PutResult.KEPT
     shared.up = False
-    assert await store.put_document("during", b"local", 60)
+    assert await store.put_document("during", b"local", 60) is PutResult.KEPT
     assert await store.get_documents(["before", "during"]) == [None, b"local"]
     shared.up = True
     clock.advance(1.0)
@@ -246,15 +249,39 @@ async def test_a_delete_reaches_the_shared_store_and_the_local_one() -> None:
     store = ResilientStateStore(
         shared, MemoryStateStore(clock, document_bytes=1000), clock=clock, retry_interval_s=1.0
     )
-    assert await store.put_document("shared", b"s", 60)
+    assert await store.put_document("shared", b"s", 60) is PutResult.KEPT
     shared.up = False
-    assert await store.put_document("local", b"l", 60)
+    assert await store.put_document("local", b"l", 60) is PutResult.KEPT
     assert await store.delete_document("local")  # during the outage: the local one
     assert not await store.delete_document("shared")  # unreachable: not deleted, not found
     shared.up = True
     clock.advance(1.0)
-    assert await store.put_document("local", b"l2", 60)  # stored on Redis once it is back
+    # stored on Redis once it is back
+    assert await store.put_document("local", b"l2", 60) is PutResult.KEPT
     assert await store.delete_document("shared")
     assert await store.delete_document("local")
     assert await store.get_documents(["shared", "local"]) == [None, None]
     assert not await store.delete_document("shared")
+
+
+async def test_only_new_documents_are_refused_by_whichever_store_holds_them() -> None:
+    clock = ManualClock()
+    shared = FlakyDocuments(clock)
+    store = ResilientStateStore(
+        shared, MemoryStateStore(clock, document_bytes=1000), clock=clock, retry_interval_s=1.0
+    )
+    assert await store.put_document("before", b"first", 60, only_new=True) is PutResult.KEPT
+    assert await store.put_document("before", b"again", 60, only_new=True) is PutResult.EXISTS
+    shared.up = False
+    assert await store.put_document("during", b"first", 60, only_new=True) is PutResult.KEPT
+    assert await store.put_document("during", b"again", 60, only_new=True) is PutResult.EXISTS
+    # The shared store's documents are out of reach: this replica keeps its own copy meanwhile…
+    assert await store.put_document("before", b"local", 60, only_new=True) is PutResult.KEPT
+    shared.up = True
+    clock.advance(1.0)
+    # …but the shared one was never replaced, and is what every replica reads once it is back.
+    assert await store.get_documents(["before"]) == [b"first"]
+    # One kept here in the outage is read from here: it holds its name on the shared store too.
+    assert await store.put_document("during", b"again", 60, only_new=True) is PutResult.EXISTS
+    assert await store.get_documents(["during"]) == [b"first"]
+    assert await shared.get_documents(["during"]) == [None]
