@@ -50,11 +50,15 @@ _CACHE_STATUS = {
 
 def routing_options(request: Request) -> RoutingOptions:
     """The caller's routing options: its session and what it allows the response cache."""
-    return RoutingOptions(session_id=session_id(request), cache=_cache_mode(request))
+    mode = _cache_mode(request)
+    if mode:
+        return RoutingOptions(session_id=session_id(request), cache=mode)
+    return RoutingOptions(session_id=session_id(request))
 
 
 def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
-    value = request.headers.get("x-switchboard-cache")
+    headers = request.headers
+    value = headers.get("x-switchboard-cache")
     if value is not None:
         mode = _CACHE_MODES.get(value.strip().lower())
         if mode is None:
@@ -66,8 +70,11 @@ def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
                 param="x-switchboard-cache",
             )
         return mode
-    directives = request.headers.get("cache-control", "").lower().split(",")
-    modes = [_CACHE_CONTROL[d.strip()] for d in directives if d.strip() in _CACHE_CONTROL]
+    control = headers.get("cache-control")
+    if not control:
+        return routing_pb2.CACHE_MODE_UNSPECIFIED
+    directives = [d.strip() for d in control.lower().split(",")]
+    modes = [_CACHE_CONTROL[d] for d in directives if d in _CACHE_CONTROL]
     return max(modes, default=routing_pb2.CACHE_MODE_UNSPECIFIED)  # no-store wins
 
 

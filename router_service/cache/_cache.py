@@ -32,10 +32,9 @@ log = logging.getLogger("switchboard.cache")
 HIT = routing_pb2.CACHE_STATUS_HIT
 MISS = routing_pb2.CACHE_STATUS_MISS
 BYPASS = routing_pb2.CACHE_STATUS_BYPASS
-NOT_CACHED = routing_pb2.CACHE_STATUS_UNSPECIFIED
 # What an entry costs its client's quota besides its bytes (its key and the store's entry).
 ENTRY_BYTES = 512
-_RESULTS = {HIT: "hit", MISS: "miss", BYPASS: "bypass", NOT_CACHED: ""}
+_RESULTS = {HIT: "hit", MISS: "miss", BYPASS: "bypass"}
 
 
 class ResponseCache:
@@ -70,16 +69,17 @@ class ResponseCache:
         ctx: RequestContext,
         params: object,
         mode: routing_pb2.CacheMode.ValueType = routing_pb2.CACHE_MODE_UNSPECIFIED,
-    ) -> CacheLookup:
-        """What the cache does for one request; NOT_CACHED (and no key made) when it does not
-        apply: turned off, a model not listed, or the caller's mode OFF."""
+    ) -> CacheLookup | None:
+        """What the cache does for one request; None (and no key made) when it does not apply:
+        turned off, a model not listed, or the caller's mode OFF (the common case costs a
+        test, not an object)."""
         config = self.config
         if (
             not config.enabled
             or mode == routing_pb2.CACHE_MODE_OFF
             or ctx.requested_model not in self._models
         ):
-            return CacheLookup(self, kind, ctx, "", NOT_CACHED)
+            return None
         key = cache_key(kind, ctx.client, params)  # type: ignore[arg-type]
         status = BYPASS if mode == routing_pb2.CACHE_MODE_BYPASS else MISS
         return CacheLookup(self, kind, ctx, key, status)
@@ -135,10 +135,6 @@ class CacheLookup:
         self.status = status
 
     @property
-    def applies(self) -> bool:
-        return self.status != NOT_CACHED
-
-    @property
     def max_entry_bytes(self) -> int:
         return self._cache.config.max_entry_bytes
 
@@ -154,7 +150,7 @@ class CacheLookup:
 
     @property
     def result(self) -> str:
-        """ "hit", "miss", "bypass", or "" when the cache does not apply (telemetry's word)."""
+        """What the cache did, in telemetry's words: "hit", "miss" or "bypass"."""
         return _RESULTS[self.status]
 
     def served(self, answer: pb.CachedAnswer, route: routing_pb2.RouteInfo) -> None:

@@ -54,9 +54,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             ctx = self._context(request.params.model, session, context)
             cache = self.runtime.cache.lookup("chat", ctx, request.params, request.routing.cache)
             with chat_span(request.params, ctx, stream=False) as span:
-                response = await _unary(
-                    cache, span, lambda: self.runtime.executor.chat(request.params, ctx)
-                )
+                if cache is None:
+                    response = await self.runtime.executor.chat(request.params, ctx)
+                else:
+                    response = await _unary(
+                        cache, span, lambda: self.runtime.executor.chat(request.params, ctx)
+                    )
                 span.respond(response.completion)
             return response
         except Exception as exc:
@@ -72,9 +75,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             ctx = self._context(request.params.model, session, context)
             cache = self.runtime.cache.lookup("stream", ctx, request.params, request.routing.cache)
             with chat_span(request.params, ctx, stream=True) as span:
-                kept = await cache.find() if cache.applies else None
-                span.cache(cache.result)
-                if kept is not None:
+                kept = None
+                if cache is not None:
+                    kept = await cache.find()
+                    span.cache(cache.result)
+                if cache is not None and kept is not None:
                     events: AsyncIterator[pb.ChatStreamResponse] = _aiter(
                         replay(kept, cache, batch=request.batch_chunks)
                     )
@@ -88,11 +93,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             await context.abort_with_status(to_grpc_status(error_details(exc)))
 
     async def _fresh_stream(
-        self, request: pb.ChatStreamRequest, ctx: RequestContext, cache: CacheLookup
+        self, request: pb.ChatStreamRequest, ctx: RequestContext, cache: CacheLookup | None
     ) -> AsyncIterator[pb.ChatStreamResponse]:
         """The upstream's stream; recorded (and kept once whole) when the cache applies."""
         stream = self.runtime.executor.chat_stream(request.params, ctx, batch=request.batch_chunks)
-        recorder = StreamRecorder(cache) if cache.applies else None
+        recorder = None if cache is None else StreamRecorder(cache)
         async with aclosing(stream):
             async for event in stream:
                 if recorder is not None:
@@ -112,9 +117,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             ctx = self._context(request.params.model, session, context)
             cache = self.runtime.cache.lookup("embed", ctx, request.params, request.routing.cache)
             with embed_span(request.params, ctx) as span:
-                response = await _unary(
-                    cache, span, lambda: self.runtime.executor.embed(request.params, ctx)
-                )
+                if cache is None:
+                    response = await self.runtime.executor.embed(request.params, ctx)
+                else:
+                    response = await _unary(
+                        cache, span, lambda: self.runtime.executor.embed(request.params, ctx)
+                    )
                 span.respond_embeddings(response.result)
             return response
         except Exception as exc:
@@ -247,16 +255,15 @@ async def _unary(
 ) -> Answer:
     """The kept answer when the cache has one (HIT), else the fresh one, kept when the cache
     applies; either way the route tells the caller what the cache did."""
-    kept = await cache.find() if cache.applies else None
+    kept = await cache.find()
     span.cache(cache.result)
     if kept is not None:
         response: Answer = getattr(kept, cache.kind)
         cache.served(kept, response.route)
         return response
     response = await fresh()
-    if cache.applies:
-        cache.mark(response.route)
-        await cache.keep_unary(response)
+    cache.mark(response.route)
+    await cache.keep_unary(response)
     return response
 
 
