@@ -145,6 +145,14 @@ class Instruments:
             description="Tokens used by each client (auth.clients[].name), by model group and "
             "gen_ai.token.type (input, output): what each app consumed.",
         )
+        self.client_spend = LocalCounter(
+            meter,
+            "switchboard.client.spend",
+            unit="{USD}",  # an annotation: Prometheus keeps the name, no `_USD` suffix
+            description="What each client's calls cost (auth.clients[].name), by model group: "
+            "their usage at the configured prices of the deployments that answered; calls to "
+            "deployments without a price are not in it.",
+        )
         self.cache_lookups = LocalCounter(
             meter,
             "switchboard.cache.lookups",
