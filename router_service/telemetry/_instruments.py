@@ -47,6 +47,9 @@ class StateView:
     # Token budgets (`auth.clients[].tokens_per_day` / `_month`): by client and period.
     budget_used: dict[Labels, int] = field(default_factory=dict)
     budget_limit: dict[Labels, int] = field(default_factory=dict)
+    # Money budgets (`usd_per_day` / `_month`), in USD: gauges of their own (one unit a metric).
+    spend_used: dict[Labels, float] = field(default_factory=dict)
+    spend_limit: dict[Labels, float] = field(default_factory=dict)
 
 
 class LocalCounter:
@@ -268,6 +271,20 @@ class Instruments:
             description="A client's token budget per period (auth.clients[].tokens_per_day, "
             "tokens_per_month).",
         )
+        gauge(
+            "switchboard.client.budget.usd.used",
+            callbacks=[self._observe("spend_used", shared=True)],
+            unit="{USD}",
+            description="USD a client spent in its money budget's current period (day or "
+            "month), shared by the replicas: alert on it over switchboard.client.budget.usd.limit.",
+        )
+        gauge(
+            "switchboard.client.budget.usd.limit",
+            callbacks=[self._observe("spend_limit", shared=True)],
+            unit="{USD}",
+            description="A client's money budget per period, in USD (auth.clients[].usd_per_day, "
+            "usd_per_month).",
+        )
 
     def _shared_state(self, meter: Meter) -> None:
         """Whether the replica reaches its shared state (Redis); absent on the memory backend.
@@ -313,7 +330,7 @@ class Instruments:
         totals (runtimes that follow one another on one store), so the largest is taken."""
 
         def callback(options: CallbackOptions) -> Iterable[Observation]:
-            totals: dict[Labels, int] = {}
+            totals: dict[Labels, float] = {}
             for view in list(self.views.values()):
                 for labels, value in getattr(view, name).items():
                     before = totals.get(labels, 0)

@@ -111,3 +111,23 @@ async def test_what_each_client_spent_is_counted_and_on_the_span(
     costs = [attrs(span).get("switchboard.cost.usd") for span in trace.named("chat chain")]
     assert sorted(costs) == sorted(a.route.cost_usd for a in answers)  # type: ignore[type-var]
     assert "switchboard.cost.usd" not in attrs(trace.one("chat unpriced"))
+
+
+async def test_the_metrics_show_what_each_money_budget_has_left(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    alice = client("alice", "sk-alice", tokens_per_month=50_000, usd_per_day=1.5)
+    config = priced_config(fake.base_url, auth={"clients": [alice, client("bob", "sk-bob")]})
+    router = await start_router(config, clock=ManualClock())
+    answer = await router.stub.Chat(chat(text="one two three"), metadata=bearer("sk-alice"))
+    await router.runtime.gauges.poll()
+    found = samples(captured.prometheus_text())
+    day = {"switchboard_client": "alice", "switchboard_budget_period": "day"}
+    month = {**day, "switchboard_budget_period": "month"}
+    used, limit = "switchboard_client_budget_usd_used", "switchboard_client_budget_usd_limit"
+    assert value(found, used, **day) == pytest.approx(answer.route.cost_usd)
+    assert value(found, limit, **day) == 1.5
+    assert value(found, limit, **month) == 0  # a token budget alone that month: no money one
+    assert value(found, "switchboard_client_budget_limit", **month) == 50_000
+    assert value(found, "switchboard_client_budget_limit", **day) == 0  # and no token one here
+    assert value(found, limit, switchboard_client="bob") == 0

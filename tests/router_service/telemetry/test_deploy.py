@@ -64,7 +64,10 @@ async def exported(
     `shared` is a router config on Redis, for the shared-state series."""
     config = queued_config(fake.base_url)
     budgeted = {"name": "budgeted", "key": "sk-budgeted", "tokens_per_day": 10**6}
+    budgeted["usd_per_month"] = 100  # the money budget series
     config["auth"] = {"open": True, "clients": [budgeted]}  # the budget series
+    price = {"input_per_mtok": 0.15, "output_per_mtok": 0.6}
+    config["providers"]["beta"]["price"] = price  # type: ignore[index]  # the spend panel
     config["cache"] = {"enabled": True, "models": ["solo"]}  # the cache panel
     router = await start_router(config)
     (tmp_path / "good.yaml").write_text(yaml.safe_dump({"auth": {"open": True}, **config}))
@@ -76,7 +79,10 @@ async def exported(
     solo = chat_pb2.ChatParams(
         model="solo", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_SYSTEM, text="q")]
     )
-    await asyncio.gather(*(router.stub.Chat(pb.ChatRequest(params=solo)) for _ in range(2)))
+    other = chat_pb2.ChatParams()
+    other.CopyFrom(solo)
+    other.messages[0].text = "r"  # not identical: the cache would make the two one call
+    await asyncio.gather(*(router.stub.Chat(pb.ChatRequest(params=p)) for p in (solo, other)))
     await router.stub.Chat(pb.ChatRequest(params=solo))  # kept by those: a cache hit
     fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="sk-alpha-1")
     message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
