@@ -140,7 +140,8 @@ def estimate_usd(prices: Sequence[PriceConfig], tokens: int, prompt: int | None)
     not known at admission (a fallback may reach any), and a soft cap should err on the side of
     the budget; the call's reported cost replaces it."""
     if prompt is None:
-        return max((p.cost_usd(0, tokens) for p in prices), default=0.0) if tokens else 0.0
+        dearer = (max(p.cost_usd(tokens, 0), p.cost_usd(0, tokens)) for p in prices)
+        return max(dearer, default=0.0)
     output = max(0, tokens - prompt)
     return max((p.cost_usd(prompt, output) for p in prices), default=0.0)
 

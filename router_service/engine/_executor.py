@@ -109,7 +109,9 @@ class Executor:
             ctx, plan, attempt, tokens=estimate_chat_tokens(params), params=params
         )
         await self._afterwork.close(stack)  # the release and the session's writes: after
-        usage = completion.usage if completion.HasField("usage") else None
+        # Unpriced (the common case): the None check alone, no usage looked at.
+        priced = deployment.price is not None and completion.HasField("usage")
+        usage = completion.usage if priced else None
         return router_service_pb2.ChatResponse(
             completion=completion, route=ctx.route(deployment, usage)
         )

@@ -14,6 +14,7 @@ import pytest
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client
@@ -143,3 +144,39 @@ async def test_the_sdk_sees_openais_insufficient_quota(
             await sdk.chat.completions.create(**ask)
     assert caught.value.code == "insufficient_quota"
     assert caught.value.response.headers["retry-after"] == str(12 * 3600)
+
+
+async def test_a_route_client_spends_its_declared_tokens_at_the_dearest_price(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # PickRoute's caller calls the upstream itself: its money budget counts the tokens it
+    # declares, each at the dearer of the input and output prices (0.001 USD on alpha).
+    config = spending(fake, usd_per_day=0.05, scopes=["route"])
+    config["models"]["chain"]["deployments"][0]["price"] = {**DEAR, "output_per_mtok": 1.0}
+    router = await start_router(config, clock=at(2026, 12, 4, 12))
+    await router.stub.PickRoute(
+        pb.PickRouteRequest(model="chain", estimated_tokens=60), metadata=bearer(ALICE)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.PickRoute(
+            pb.PickRouteRequest(model="chain", estimated_tokens=1), metadata=bearer(ALICE)
+        )
+    assert "spent 0.06 USD" in details_from_rpc_error(caught.value).message
+
+
+async def test_calls_answered_without_a_price_or_from_the_cache_spend_nothing(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Every estimate (0.26 USD at alpha's price) is above the budget: only the settlement
+    # to nothing lets the next call in.
+    config = spending(fake, usd_per_day=0.2, scopes=["chat", "admin"])
+    del config["providers"]["beta"]["price"]
+    config["cache"] = {"enabled": True}
+    fake.state.set_scenario(Scenario(status=503), model="model-a")  # unpriced beta answers
+    router = await start_router(config, clock=at(2026, 12, 4, 12))
+    for text in ("one", "two", "two", "two"):  # the last two: answers from the cache
+        answer = await router.stub.Chat(chat(text=text), metadata=bearer(ALICE))
+        assert not answer.route.HasField("cost_usd")
+    listed = await router.admin.ListClients(admin_pb.ListClientsRequest(), metadata=bearer(ALICE))
+    [alice] = [c for c in listed.clients if c.name == "alice"]
+    assert alice.spend_budgets[0].used_usd == pytest.approx(0.0, abs=1e-9)
