@@ -27,7 +27,7 @@ from clients.codec._response import (
     chunk_from_openai,
     chunk_to_openai,
 )
-from clients.codec._responses_items import input_items_page
+from clients.codec._responses_items import input_items_page, item_id_prefix
 from clients.codec._responses_output import ResponseIds, response_to_openai
 from clients.codec._responses_request import (
     History,
@@ -64,6 +64,7 @@ __all__ = [
     "embedding_result_to_openai",
     "history_of",
     "input_items_page",
+    "item_id_prefix",
     "model_list_to_openai",
     "references_of",
     "response_to_openai",

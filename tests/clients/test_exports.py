@@ -44,6 +44,7 @@ EXPECTED = [
     "history_of",
     "http_status_for",
     "input_items_page",
+    "item_id_prefix",
     "model_list_to_openai",
     "openai_error_body",
     "references_of",
