@@ -13,6 +13,14 @@ from clients.codec._completions import (
     completion_to_openai,
     completions_request_from_openai,
 )
+from clients.codec._conversations import (
+    conversation_additions,
+    conversation_history,
+    conversation_items_from_openai,
+    conversation_metadata_from_openai,
+    conversation_of,
+    conversation_to_openai,
+)
 from clients.codec._embeddings import (
     embedding_params_from_openai,
     embedding_params_to_openai,
@@ -58,6 +66,12 @@ __all__ = [
     "chunk_to_openai",
     "completion_to_openai",
     "completions_request_from_openai",
+    "conversation_additions",
+    "conversation_history",
+    "conversation_items_from_openai",
+    "conversation_metadata_from_openai",
+    "conversation_of",
+    "conversation_to_openai",
     "embedding_params_from_openai",
     "embedding_params_to_openai",
     "embedding_result_from_openai",

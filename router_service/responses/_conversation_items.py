@@ -13,9 +13,8 @@ from clients.codec import item_id_prefix
 from clients.switchboard.v1 import conversations_pb2 as cpb
 from router_service.errors import InvalidRequestError
 
-__all__ = ["MAX_ITEMS_PER_CALL", "checked_id", "checked_items", "checked_metadata"]
+__all__ = ["checked_id", "checked_items", "checked_metadata"]
 
-MAX_ITEMS_PER_CALL = 20  # OpenAI's: "You may add up to 20 items at a time."
 MAX_ID_BYTES = 128  # ids name things, they do not carry data (and errors repeat them)
 # OpenAI's metadata bounds: 16 pairs, keys up to 64 characters, values up to 512.
 _MAX_PAIRS, _MAX_KEY, _MAX_VALUE = 16, 64, 512
@@ -51,13 +50,9 @@ def checked_metadata(text: str) -> str:
 
 def checked_items(texts: Sequence[str], taken: Collection[str]) -> list[cpb.ConversationItem]:
     """`texts` as items with their ids: the one each came with (unique: not in `taken`, the
-    conversation's ids, deleted ones included, nor twice here), else a new one."""
-    if len(texts) > MAX_ITEMS_PER_CALL:
-        raise InvalidRequestError(
-            f"`items` holds {len(texts)} items: at most {MAX_ITEMS_PER_CALL} can be added at a "
-            "time.",
-            param="items",
-        )
+    conversation's ids, deleted ones included, nor twice here), else a new one. How many a
+    call may add is the conversation's bound (`max_items`); OpenAI's 20 at a time is the HTTP
+    API's rule (the edge's), not one on a response's own items appended after it."""
     seen = set(taken)
     items = []
     for i, text in enumerate(texts):

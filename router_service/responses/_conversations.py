@@ -14,8 +14,8 @@ None of the calls counts in rpm, so each is bounded here: what a client writes p
 (`conversations.client_bytes` per `ttl_s`, ByteQuota: a conversation lives `ttl_s` from its
 creation, so a client holds at most twice that), a conversation's size (`max_bytes`, which its
 recorded changes count towards too) and item count (`max_items`: checked against what was read
-before the change, so changes racing each other may pass it by one call's items), 20 items per
-call; and a client's loads read a few at a time.
+before the change, so changes racing each other may pass it by one call's items); and a
+client's loads read a few at a time.
 """
 
 from __future__ import annotations

@@ -754,8 +754,8 @@ class CreateConversationRequest(_message.Message):
     """
     @_builtins.property
     def items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Up to 20 items, each an OpenAI Responses item as a JSON object string; one without an
-        "id" gets one.
+        """Items, each an OpenAI Responses item as a JSON object string; one without an "id" gets
+        one (up to `conversations.max_items`; the HTTP API takes 20 at a time, as OpenAI's).
         """
 
     def __init__(
@@ -858,7 +858,7 @@ class UpdateConversationRequest(_message.Message):
     """Its new metadata (as CreateConversationRequest's), replacing the old; unset: unchanged."""
     @_builtins.property
     def add_items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Up to 20 items to add at its end (as CreateConversationRequest's)."""
+        """Items to add at its end (as CreateConversationRequest's)."""
 
     @_builtins.property
     def delete_item_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:

@@ -195,7 +195,7 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateConversation(self, request, context):
-        """Start a conversation (OpenAI's Conversations API) of the calling client, with up to 20
+        """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
         items, for `conversations.ttl_s`. Needs the `chat` scope; not counted in rpm, held to the
         client's `conversations.client_bytes` per period (RESOURCE_EXHAUSTED, reason
         CONVERSATION_QUOTA_EXCEEDED) and `conversations.max_bytes` / `max_items` per conversation

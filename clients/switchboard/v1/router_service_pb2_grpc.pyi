@@ -75,7 +75,7 @@ class RouterServiceStub:
     (openai_param `id`). Needs the `chat` scope.
     """
     CreateConversation: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CreateConversationRequest, _router_service_pb2.CreateConversationResponse]
-    """Start a conversation (OpenAI's Conversations API) of the calling client, with up to 20
+    """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
     items, for `conversations.ttl_s`. Needs the `chat` scope; not counted in rpm, held to the
     client's `conversations.client_bytes` per period (RESOURCE_EXHAUSTED, reason
     CONVERSATION_QUOTA_EXCEEDED) and `conversations.max_bytes` / `max_items` per conversation
@@ -140,7 +140,7 @@ class RouterServiceAsyncStub(RouterServiceStub):
     (openai_param `id`). Needs the `chat` scope.
     """
     CreateConversation: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CreateConversationRequest, _router_service_pb2.CreateConversationResponse]  # type: ignore[assignment]
-    """Start a conversation (OpenAI's Conversations API) of the calling client, with up to 20
+    """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
     items, for `conversations.ttl_s`. Needs the `chat` scope; not counted in rpm, held to the
     client's `conversations.client_bytes` per period (RESOURCE_EXHAUSTED, reason
     CONVERSATION_QUOTA_EXCEEDED) and `conversations.max_bytes` / `max_items` per conversation
@@ -262,7 +262,7 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _router_service_pb2.CreateConversationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.CreateConversationResponse, _abc.Awaitable[_router_service_pb2.CreateConversationResponse]]:
-        """Start a conversation (OpenAI's Conversations API) of the calling client, with up to 20
+        """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
         items, for `conversations.ttl_s`. Needs the `chat` scope; not counted in rpm, held to the
         client's `conversations.client_bytes` per period (RESOURCE_EXHAUSTED, reason
         CONVERSATION_QUOTA_EXCEEDED) and `conversations.max_bytes` / `max_items` per conversation
