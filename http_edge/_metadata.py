@@ -38,6 +38,27 @@ _FORWARDED_HEADERS = {
 }
 
 
+# The request headers the edge reads, picked in one pass over the ASGI header list and kept in the
+# scope: Starlette's `headers.get` walks the list once per name, six walks per call (~5 µs with
+# the dozen-odd headers an SDK sends, against ~1 for one pass).
+_READ = frozenset(
+    name.encode() for name in (*_FORWARDED_HEADERS, "x-switchboard-cache", "cache-control")
+)
+_PICKED = "switchboard.headers"
+
+
+def _picked(request: Request) -> dict[str, str]:
+    scope = request.scope
+    picked: dict[str, str] | None = scope.get(_PICKED)
+    if picked is None:
+        picked = {}
+        for name, value in scope["headers"]:
+            if name in _READ:
+                picked.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        scope[_PICKED] = picked
+    return picked
+
+
 _CACHE_MODES = {"bypass": routing_pb2.CACHE_MODE_BYPASS, "off": routing_pb2.CACHE_MODE_OFF}
 # HTTP's words for the same: no-cache asks for a fresh answer, no-store for nothing kept.
 _CACHE_CONTROL = {"no-cache": routing_pb2.CACHE_MODE_BYPASS, "no-store": routing_pb2.CACHE_MODE_OFF}
@@ -57,7 +78,7 @@ def routing_options(request: Request) -> RoutingOptions:
 
 
 def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
-    headers = request.headers
+    headers = _picked(request)
     value = headers.get("x-switchboard-cache")
     if value is not None:
         mode = _CACHE_MODES.get(value.strip().lower())
@@ -81,7 +102,7 @@ def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
 def session_id(request: Request) -> str:
     """The caller's session name (`x-session-id`), or "" to let the router derive one. An
     absurdly long one is refused here, by its header's name (the router refuses it too)."""
-    value = request.headers.get("x-session-id", "")
+    value = _picked(request).get("x-session-id", "")
     if len(value.encode()) > MAX_SESSION_ID_BYTES:
         raise EdgeError(
             400,
@@ -96,8 +117,9 @@ def session_id(request: Request) -> str:
 def forwarded_metadata(request: Request) -> Metadata:
     """gRPC metadata for one call: the forwarded headers plus the peer address."""
     pairs: list[tuple[str, str]] = []
+    headers = _picked(request)
     for name, limit in _FORWARDED_HEADERS.items():
-        value = request.headers.get(name)
+        value = headers.get(name)
         if value:
             pairs.append((name, _checked(name, value, limit)))
     if request.client is not None and request.client.host:

@@ -12,13 +12,15 @@ embeddings result. An error, a stream its caller left or one cut short is never 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, nullcontext
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
+from router_service.cache._flights import Flights
 from router_service.cache._keys import Kind, cache_key, document_name, quota_name
 from router_service.clock import Clock
 from router_service.config import CacheConfig
@@ -32,6 +34,7 @@ log = logging.getLogger("switchboard.cache")
 HIT = routing_pb2.CACHE_STATUS_HIT
 MISS = routing_pb2.CACHE_STATUS_MISS
 BYPASS = routing_pb2.CACHE_STATUS_BYPASS
+Answer = TypeVar("Answer", pb.ChatResponse, pb.EmbedResponse)
 # What an entry costs its client's quota besides its bytes (its key and the store's entry).
 ENTRY_BYTES = 512
 _RESULTS = {HIT: "hit", MISS: "miss", BYPASS: "bypass"}
@@ -54,6 +57,7 @@ class ResponseCache:
         self.config = config
         self._afterwork = afterwork
         self._models = frozenset(config.models) or models
+        self.flights = Flights()
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
         )
@@ -176,11 +180,34 @@ class CacheLookup:
         _strip(kept.route)
         await self._cache.keep(self._ctx.client, answer)
 
-    async def keep_unary(self, response: pb.ChatResponse | pb.EmbedResponse) -> None:
-        """`keep` a unary answer (a copy: the caller's own is not changed)."""
-        answer = pb.CachedAnswer()
-        getattr(answer, self.kind).CopyFrom(response)
-        await self.keep(answer)
+    async def answer(self, fresh: Callable[[], Awaitable[Answer]]) -> Answer:
+        """A unary answer: the kept one (HIT), else the one a concurrent identical miss of this
+        replica is getting (HIT: `_flights.py`), else `fresh()`'s, kept (MISS, BYPASS)."""
+        kept = await self.find()
+        if kept is None and self.status == MISS:
+            kept = await self._cache.flights.follow(self._name)
+            if kept is not None:
+                self.status = HIT
+        if kept is not None:
+            found: Answer = getattr(kept, self.kind)
+            response = type(found)()
+            response.CopyFrom(found)  # a leader's answer is every follower's: each its own
+            self.served(kept, response.route)
+            return response
+        flight = self._cache.flights.lead(self._name) if self.status == MISS else nullcontext()
+        with flight as leading:
+            response = await fresh()
+            self.mark(response.route)
+            answer = pb.CachedAnswer()
+            getattr(answer, self.kind).CopyFrom(response)  # the caller's own stays as it is
+            await self.keep(answer)
+            if leading is not None:
+                leading.land(answer)
+        return response
+
+    @property
+    def _name(self) -> str:
+        return document_name(self._ctx.client, self.key)
 
 
 def _strip(route: routing_pb2.RouteInfo) -> None:

@@ -5,9 +5,8 @@ interceptor needs that)."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
-from typing import TypeVar
 
 import grpc
 
@@ -23,7 +22,7 @@ from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.sessions import checked_session_id, session_id_for, session_key
-from router_service.telemetry import RequestHandle, chat_span, embed_span
+from router_service.telemetry import chat_span, embed_span
 
 
 class RouterServicer(pb_grpc.RouterServiceServicer):
@@ -57,9 +56,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 if cache is None:
                     response = await self.runtime.executor.chat(request.params, ctx)
                 else:
-                    response = await _unary(
-                        cache, span, lambda: self.runtime.executor.chat(request.params, ctx)
-                    )
+                    try:
+                        response = await cache.answer(
+                            lambda: self.runtime.executor.chat(request.params, ctx)
+                        )
+                    finally:
+                        span.cache(cache.result)
                 span.respond(response.completion)
             return response
         except Exception as exc:
@@ -120,9 +122,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 if cache is None:
                     response = await self.runtime.executor.embed(request.params, ctx)
                 else:
-                    response = await _unary(
-                        cache, span, lambda: self.runtime.executor.embed(request.params, ctx)
-                    )
+                    try:
+                        response = await cache.answer(
+                            lambda: self.runtime.executor.embed(request.params, ctx)
+                        )
+                    finally:
+                        span.cache(cache.result)
                 span.respond_embeddings(response.result)
             return response
         except Exception as exc:
@@ -282,26 +287,6 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             if visible(name)
         ]
         return pb.ListModelsResponse(models=models)
-
-
-Answer = TypeVar("Answer", pb.ChatResponse, pb.EmbedResponse)
-
-
-async def _unary(
-    cache: CacheLookup, span: RequestHandle, fresh: Callable[[], Awaitable[Answer]]
-) -> Answer:
-    """The kept answer when the cache has one (HIT), else the fresh one, kept when the cache
-    applies; either way the route tells the caller what the cache did."""
-    kept = await cache.find()
-    span.cache(cache.result)
-    if kept is not None:
-        response: Answer = getattr(kept, cache.kind)
-        cache.served(kept, response.route)
-        return response
-    response = await fresh()
-    cache.mark(response.route)
-    await cache.keep_unary(response)
-    return response
 
 
 async def _aiter(events: Iterable[pb.ChatStreamResponse]) -> AsyncIterator[pb.ChatStreamResponse]:

@@ -1,0 +1,68 @@
+"""Flights: identical requests that miss the cache together make one upstream call.
+
+Without them, N callers asking the same question at once (a burst of one embedding, a page
+load fanned out) all miss, and all N go upstream before the first answer is kept. Here the
+first miss of a name leads: the misses that follow on this replica while it runs wait for its
+answer and are served it as a HIT. A leader that fails, or whose caller leaves, lands with
+nothing: each follower then asks upstream itself. A follower that leaves stops waiting; the
+leader goes on. Replicas do not wait for each other (a cross-replica lock would put a round
+trip on every miss): each replica makes at most one call per name at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+
+__all__ = ["Flight", "Flights"]
+
+
+class Flight:
+    """The leader's side: `land` hands its answer to the followers."""
+
+    __slots__ = ("_future",)
+
+    def __init__(self, future: asyncio.Future[pb.CachedAnswer | None]) -> None:
+        self._future = future
+
+    def land(self, answer: pb.CachedAnswer) -> None:
+        if not self._future.done():
+            self._future.set_result(answer)
+
+
+class Flights:
+    def __init__(self) -> None:
+        self._open: dict[str, asyncio.Future[pb.CachedAnswer | None]] = {}
+
+    @property
+    def open(self) -> int:
+        """Flights under way (tests, and a leak would show here)."""
+        return len(self._open)
+
+    async def follow(self, name: str) -> pb.CachedAnswer | None:
+        """The answer of the flight under way for `name`, None when there is none or it
+        landed with nothing. Not the followers' to share: copy what is changed."""
+        future = self._open.get(name)
+        if future is None:
+            return None
+        # Shielded: a follower that leaves must not cancel the leader's future for the others.
+        return await asyncio.shield(future)
+
+    @contextmanager
+    def lead(self, name: str) -> Iterator[Flight | None]:
+        """Lead the flight of `name` (None: one is under way already, as for a follower whose
+        leader landed with nothing while another took off)."""
+        if name in self._open:
+            yield None
+            return
+        future: asyncio.Future[pb.CachedAnswer | None] = asyncio.get_running_loop().create_future()
+        self._open[name] = future
+        try:
+            yield Flight(future)
+        finally:
+            del self._open[name]
+            if not future.done():
+                future.set_result(None)  # failed or left: the followers ask themselves
