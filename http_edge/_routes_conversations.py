@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from clients import (
+    RouterError,
     conversation_items_from_openai,
     conversation_metadata_from_openai,
     conversation_to_openai,
@@ -140,7 +141,7 @@ async def retrieve_item(request: Request) -> Response:
     loaded = await _load(request)
     found = next((item for item in loaded.items if item.id == item_id), None)
     if found is None:
-        raise EdgeError(404, f"Item with id '{item_id}' not found.", code="item_not_found")
+        raise _missing_item(item_id)
     return Response(found.item_json.encode(), media_type="application/json")
 
 
@@ -150,9 +151,19 @@ async def retrieve_item(request: Request) -> Response:
     openapi_extra=CONVERSATION_ITEM_PARAMS,
 )
 async def delete_item(request: Request) -> Response:
-    change = pb.UpdateConversationRequest(delete_item_ids=[request.path_params["item_id"]])
-    changed = await _update(request, change)
+    item_id: str = request.path_params["item_id"]
+    try:
+        changed = await _update(request, pb.UpdateConversationRequest(delete_item_ids=[item_id]))
+    except RouterError as exc:
+        if exc.details.reason != "CONVERSATION_ITEM_NOT_FOUND":
+            raise
+        # The router names its field (`delete_item_ids[0]`); here the id is the URL's.
+        raise _missing_item(item_id) from exc
     return JSONBytesResponse(conversation_to_openai(changed.conversation))
+
+
+def _missing_item(item_id: str) -> EdgeError:
+    return EdgeError(404, f"Item with id '{item_id}' not found.", code="item_not_found")
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -72,9 +72,14 @@ async def test_the_sdk_creates_lists_pages_updates_and_deletes(open_sdk: Open) -
     assert after_delete.id == conversation.id and after_delete.metadata == {"topic": "changed"}
     left = [item async for item in sdk.conversations.items.list(conversation.id, order="asc")]
     assert texts(left) == ["m1", "m2", "m3", "m4", "a5", "m6"]
-    with pytest.raises(openai.NotFoundError) as missing:
-        await sdk.conversations.items.retrieve(first.id, conversation_id=conversation.id)
-    assert missing.value.body["message"] == f"Item with id '{first.id}' not found."  # type: ignore[index]
+    for missing_item in (
+        sdk.conversations.items.retrieve(first.id, conversation_id=conversation.id),
+        sdk.conversations.items.delete(first.id, conversation_id=conversation.id),
+    ):
+        with pytest.raises(openai.NotFoundError) as missing:
+            await missing_item
+        assert (missing.value.code, missing.value.param) == ("item_not_found", None)
+        assert f"Item with id '{first.id}' not found." in missing.value.message
     deleted = await sdk.conversations.delete(conversation.id)
     assert (deleted.id, deleted.object, deleted.deleted) == (
         conversation.id,
@@ -210,3 +215,39 @@ async def test_bounds_are_refused_with_openai_errors(open_sdk: Open) -> None:
             await sdk.conversations.create(items=big)
     assert quota.value.code == "conversation_quota_exceeded"
     assert quota.value.response.headers["retry-after"]
+
+
+async def test_an_item_sent_again_by_its_id_is_not_added_twice(
+    open_sdk: Open, fake: FakeUpstream
+) -> None:
+    sdk = await open_sdk()
+    conversation = await sdk.conversations.create(items=[{"role": "user", "content": "first"}])
+    [held] = [item async for item in sdk.conversations.items.list(conversation.id)]
+    again: Any = held.model_dump(exclude_unset=True)  # as the Agents SDK sends history back
+    await sdk.responses.create(
+        model="chain",
+        input=[again, {"role": "user", "content": "next"}],
+        conversation=conversation.id,
+    )
+    assert await contents_of(sdk, conversation.id) == ["first", "next", "Echo: next"]
+
+
+async def test_a_streamed_answer_its_conversation_cannot_take_ends_failed(
+    open_sdk: Open,
+) -> None:
+    sdk = await open_sdk(conversations={"max_items": 2})
+    conversation = await sdk.conversations.create(items=[{"role": "user", "content": "a"}])
+    async with sdk.responses.stream(
+        model="chain", input="b", conversation=conversation.id
+    ) as stream:
+        events = [event async for event in stream]
+    error = next(event for event in events if event.type == "error")
+    assert error.code == "conversation_too_large"
+    assert events[-1].type == "response.failed"
+    assert "response.completed" not in [event.type for event in events]
+    assert await contents_of(sdk, conversation.id) == ["a"]  # left as it was
+
+
+async def contents_of(sdk: openai.AsyncOpenAI, conversation_id: str) -> list[str]:
+    items = [item async for item in sdk.conversations.items.list(conversation_id, order="asc")]
+    return texts(items)
