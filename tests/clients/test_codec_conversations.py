@@ -99,8 +99,9 @@ def test_the_items_are_the_history_and_the_answer_is_added_after() -> None:
     request = responses_request_from_openai({**body, "conversation": "conv_1"}, history)
     assert request.echo["conversation"] == {"id": "conv_1"}
     assert len(request.params.messages) == 3  # the history, then the request's two
-    response = {"id": "resp_" + "ab" * 16, "output": [{"type": "message", "id": "msg_out"}]}
+    response_id = "resp_" + "ab" * 16
+    response: dict[str, Any] = {"id": response_id, "output": [{"type": "message", "id": "m"}]}
     added = [orjson.loads(text) for text in conversation_additions(request, response, {"msg_0"})]
-    ids = ResponseIds(response["id"])
+    ids = ResponseIds(response_id)
     # msg_0 is held already; the other input item gets its response's input id.
-    assert [item["id"] for item in added] == [ids.input_item("msg", 2), "msg_out"]
+    assert [item["id"] for item in added] == [ids.input_item("msg", 2), "m"]
