@@ -106,7 +106,7 @@ class Conversations:
     ) -> pb.UpdateConversationResponse:
         """Apply `request`'s change (metadata, items added, items deleted) in one append."""
         record = await self._record(client, checked_id(request.id, "id"))
-        change = await self._change(record, request)
+        change = self._change(record, request)
         data = change.SerializeToString()
         if data:
             await self._append(client, request.id, data)
@@ -121,9 +121,10 @@ class Conversations:
         if not await self._store.delete_document(_name(client, conversation_id)):
             raise ConversationNotFoundError(conversation_id, param="id")
 
-    async def _change(
+    def _change(
         self, record: cpb.ConversationRecord, request: pb.UpdateConversationRequest
     ) -> cpb.ConversationRecord:
+        """The record of `request`'s change to `record`, checked against it."""
         live = {item.id for item in _live_items(record)}
         for i, item_id in enumerate(request.delete_item_ids):
             if item_id not in live:
