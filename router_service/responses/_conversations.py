@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError
 
@@ -43,7 +44,7 @@ from router_service.responses._conversation_items import (
 )
 from router_service.responses._stored import ENTRY_BYTES, LOADS_PER_CLIENT
 from router_service.sessions import client_scoped
-from router_service.state import AppendResult, ByteQuota, PutResult, StateStore
+from router_service.state import AppendResult, ByteQuota, PutResult, QuotaReading, StateStore
 
 __all__ = ["Conversations"]
 
@@ -69,6 +70,11 @@ class Conversations:
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
         )
+
+    def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
+        """What reading the conversation-bytes quota of `clients` takes (their current period,
+        now), for an operator (AdminService.ListClients); `""`: open mode's callers."""
+        return self._quota.reading([_quota_name(client) for client in clients])
 
     async def create(
         self, client: str, request: pb.CreateConversationRequest
