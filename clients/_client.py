@@ -329,6 +329,17 @@ class RouterClient(ConversationCalls, BaseClient):
         )
         return response
 
+    async def purge_cache(
+        self,
+        model: str = "",
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> None:
+        """Forget the response cache's answers of `model` ("": of every model)."""
+        req = admin_service_pb2.PurgeCacheRequest(model=model)
+        await self._unary("admin", "PurgeCache", req, timeout, metadata)
+
     async def list_keys(
         self,
         req: admin_service_pb2.ListKeysRequest | None = None,

@@ -259,6 +259,17 @@ class SyncRouterClient(SyncConversationCalls, BaseClient):
         )
         return response
 
+    def purge_cache(
+        self,
+        model: str = "",
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> None:
+        """Forget the response cache's answers of `model` ("": of every model)."""
+        req = admin_service_pb2.PurgeCacheRequest(model=model)
+        self._unary("admin", "PurgeCache", req, timeout, metadata)
+
     def set_key_enabled(
         self,
         req: admin_service_pb2.SetKeyEnabledRequest,

@@ -12,6 +12,7 @@ embeddings result. An error, a stream its caller left or one cut short is never 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, nullcontext
 from typing import TypeVar
@@ -35,6 +36,10 @@ HIT = routing_pb2.CACHE_STATUS_HIT
 MISS = routing_pb2.CACHE_STATUS_MISS
 BYPASS = routing_pb2.CACHE_STATUS_BYPASS
 Answer = TypeVar("Answer", pb.ChatResponse, pb.EmbedResponse)
+# A purge sets a new generation: of one model (`cache-gen:<model>`) or of all.
+_GENERATION = "cache-gen:"
+_GENERATION_ALL = "cache-gen-all"
+_DAY_S = 86_400.0
 # What an entry costs its client's quota besides its bytes (its key and the store's entry).
 ENTRY_BYTES = 512
 _RESULTS = {HIT: "hit", MISS: "miss", BYPASS: "bypass"}
@@ -84,9 +89,23 @@ class ResponseCache:
             or ctx.requested_model not in self._models
         ):
             return None
-        key = cache_key(kind, ctx.client, params)  # type: ignore[arg-type]
         status = BYPASS if mode == routing_pb2.CACHE_MODE_BYPASS else MISS
-        return CacheLookup(self, kind, ctx, key, status)
+        return CacheLookup(self, kind, ctx, params, status)
+
+    async def generation(self, model: str) -> str:
+        """What the purges of `model` and of every model make of its answers' keys (values:
+        read through the read cache, so on Redis a replica sees another's purge at once and
+        pays no round trip otherwise)."""
+        everything, one = await self._store.get_values([_GENERATION_ALL, _GENERATION + model])
+        return f"{everything or ''}.{one or ''}"
+
+    async def purge(self, model: str = "") -> None:
+        """Forget the answers of `model` ("": of every model), on every replica of the store:
+        a new generation. What was kept expires by its TTL, never read again; the generation
+        outlives it (at least a day), else the answers kept before the first purge could be."""
+        name = _GENERATION + model if model else _GENERATION_ALL
+        ttl_s = max(2 * self.config.ttl_s, _DAY_S)
+        await self._store.set_value(name, secrets.token_hex(8), ttl_s)
 
     async def read(self, client: str, key: str) -> pb.CachedAnswer | None:
         (data,) = await self._store.get_documents([document_name(client, key)])
@@ -122,21 +141,28 @@ class CacheLookup:
     """One request's use of the cache: `find` the kept answer (a HIT), else `keep` the fresh
     one. `status` is what RouteInfo.cache tells the caller."""
 
-    __slots__ = ("_cache", "_ctx", "key", "kind", "status")
+    __slots__ = ("_cache", "_ctx", "_params", "key", "kind", "status")
 
     def __init__(
         self,
         cache: ResponseCache,
         kind: Kind,
         ctx: RequestContext,
-        key: str,
+        params: object,
         status: routing_pb2.CacheStatus.ValueType,
     ) -> None:
         self._cache = cache
         self.kind = kind  # also the CachedAnswer field its answer is kept in
         self._ctx = ctx
-        self.key = key
+        self._params = params
+        self.key = ""  # made on first use: it needs the model's generation (a read)
         self.status = status
+
+    async def _keyed(self) -> str:
+        if not self.key:
+            generation = await self._cache.generation(self._ctx.requested_model)
+            self.key = cache_key(self.kind, self._ctx.client, self._params, generation)  # type: ignore[arg-type]
+        return self.key
 
     @property
     def max_entry_bytes(self) -> int:
@@ -146,7 +172,7 @@ class CacheLookup:
         """The kept answer (status HIT), or None (to be asked upstream and kept)."""
         if self.status != MISS:
             return None
-        answer = await self._cache.read(self._ctx.client, self.key)
+        answer = await self._cache.read(self._ctx.client, await self._keyed())
         if answer is None or answer.WhichOneof("answer") != self.kind:
             return None
         self.status = HIT
@@ -175,7 +201,7 @@ class CacheLookup:
         model name and session: a later HIT sets its own)."""
         if self.status not in (MISS, BYPASS):
             return
-        answer.key = self.key
+        answer.key = await self._keyed()
         kept = answer.stream.summary if self.kind == "stream" else getattr(answer, self.kind)
         _strip(kept.route)
         await self._cache.keep(self._ctx.client, answer)

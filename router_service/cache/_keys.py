@@ -26,9 +26,13 @@ _IGNORED = {"chat": ("user", "metadata"), "stream": ("user", "metadata"), "embed
 
 
 def cache_key(
-    kind: Kind, client: str, params: chat_pb2.ChatParams | embeddings_pb2.EmbeddingParams
+    kind: Kind,
+    client: str,
+    params: chat_pb2.ChatParams | embeddings_pb2.EmbeddingParams,
+    generation: str = "",
 ) -> str:
-    """The hex SHA-256 naming one request's answer."""
+    """The hex SHA-256 naming one request's answer; `generation` changes with each purge of
+    its model (ResponseCache.purge), so that what was kept before is never read again."""
     keyed: Message = params
     ignored = [name for name in _IGNORED[kind] if _present(params, name)]
     if ignored:  # a copy only when there is something to leave out
@@ -39,7 +43,7 @@ def cache_key(
         keyed = copy
     digest = hashlib.sha256(_FORMAT)
     # Lengths first: no (kind, client) pair runs into the params of another.
-    digest.update(f"\x00{kind}\x00{len(client)}:{client}\x00".encode())
+    digest.update(f"\x00{kind}\x00{generation}\x00{len(client)}:{client}\x00".encode())
     digest.update(keyed.SerializeToString(deterministic=True))
     return digest.hexdigest()
 

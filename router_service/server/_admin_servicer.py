@@ -56,6 +56,19 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         snap = next(s for s in await pool.snapshot() if s.key is key)
         return pb.SetKeyEnabledResponse(key=_status(snap, self.runtime.clock.now()))
 
+    async def PurgeCache(
+        self, request: pb.PurgeCacheRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PurgeCacheResponse:
+        runtime = self.runtime
+        try:
+            if request.model:
+                runtime.planner.resolve(request.model)  # ModelNotFoundError: a 404, named
+            await runtime.cache.purge(request.model)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+        return pb.PurgeCacheResponse()
+
     async def GetRoutingStats(
         self, request: pb.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetRoutingStatsResponse:

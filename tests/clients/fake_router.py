@@ -39,6 +39,7 @@ class FakeRouter(
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.purged: list[str] = []
         self.calls = 0
         self.metadata: list[dict[str, str | bytes]] = []
         self.peers: list[str] = []  # each call's peer address: a new port is a new connection
@@ -192,6 +193,13 @@ class FakeRouter(
         self._seen(context)
         app = admin_service_pb2.ClientStatus(name=self.name)
         return admin_service_pb2.ListClientsResponse(clients=[app])
+
+    async def PurgeCache(
+        self, request: admin_service_pb2.PurgeCacheRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.PurgeCacheResponse:
+        self._seen(context)
+        self.purged.append(request.model)
+        return admin_service_pb2.PurgeCacheResponse()
 
     async def ListKeys(
         self, request: admin_service_pb2.ListKeysRequest, context: grpc.aio.ServicerContext

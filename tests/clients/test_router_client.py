@@ -70,7 +70,9 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
         assert stats.deployments[0].deployment == "openai/gpt"
         assert (await client.get_server_info()).replica == fake.name
         assert [c.name for c in (await client.list_clients()).clients] == [fake.name]
-    assert fake.calls == 17
+        await client.purge_cache("gpt")
+    assert fake.purged == ["gpt"]
+    assert fake.calls == 18
 
 
 async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:

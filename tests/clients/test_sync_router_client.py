@@ -47,6 +47,7 @@ class SyncFakeRouter(
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.purged: list[str] = []
         self.lock = threading.Lock()
         self.calls = 0
         self.metadata: list[dict[str, str | bytes]] = []
@@ -192,6 +193,13 @@ class SyncFakeRouter(
         app = admin_service_pb2.ClientStatus(name=self.name)
         return admin_service_pb2.ListClientsResponse(clients=[app])
 
+    def PurgeCache(
+        self, request: admin_service_pb2.PurgeCacheRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.PurgeCacheResponse:
+        self._seen(context)
+        self.purged.append(request.model)
+        return admin_service_pb2.PurgeCacheResponse()
+
     def ListKeys(
         self, request: admin_service_pb2.ListKeysRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.ListKeysResponse:
@@ -269,7 +277,9 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
         assert client.get_routing_stats() == admin_service_pb2.GetRoutingStatsResponse()
         assert client.get_server_info().replica == fake.name
         assert [c.name for c in client.list_clients().clients] == [fake.name]
-    assert fake.calls == 17
+        client.purge_cache()
+    assert fake.purged == [""]
+    assert fake.calls == 18
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
 

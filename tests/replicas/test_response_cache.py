@@ -4,11 +4,12 @@ shared by the replicas."""
 
 from __future__ import annotations
 
-from clients.switchboard.v1 import routing_pb2
+from clients.switchboard.v1 import admin_service_pb2, routing_pb2
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter, base_config
-from tests.replicas.harness import ask, replica_config, two_replicas
+from tests.helpers import eventually
+from tests.replicas.harness import ask, redis_store, replica_config, two_replicas
 from tests.replicas.redis_fixtures import keys_under
 from tests.router_service.cache.helpers import entry_bytes
 
@@ -59,3 +60,25 @@ async def test_the_byte_quota_is_shared_by_the_replicas(
         for replica, text in ((two, "one"), (one, "two"))
     ]
     assert (hit, miss) == (routing_pb2.CACHE_STATUS_HIT, routing_pb2.CACHE_STATUS_MISS)
+
+
+async def test_a_purge_through_one_replica_is_seen_by_the_other(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    config = replica_config(fake.base_url, redis_url, redis_prefix, cache={"enabled": True})
+    one, two = await two_replicas(start_router, config)
+    await one.stub.Chat(ask())
+    await one.runtime.afterwork.drain()
+    assert (await two.stub.Chat(ask())).route.cache == routing_pb2.CACHE_STATUS_HIT
+    cache = redis_store(two).cache
+    assert cache is not None
+    seen = cache.invalidations
+    await one.admin.PurgeCache(admin_service_pb2.PurgeCacheRequest(model="a"))
+
+    # The other replica's read cache learns of the new generation from Redis's invalidation
+    # (a message pushed on its subscriber connection): wait for that.
+    async def invalidated() -> bool:
+        return cache.invalidations > seen
+
+    await eventually(invalidated, what="Redis's invalidation of the generation")
+    assert (await two.stub.Chat(ask())).route.cache == routing_pb2.CACHE_STATUS_MISS

@@ -61,6 +61,11 @@ class AdminServiceStub:
                 request_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientsResponse.FromString,
                 _registered_method=True)
+        self.PurgeCache = channel.unary_unary(
+                '/switchboard.v1.AdminService/PurgeCache',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -107,6 +112,14 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PurgeCache(self, request, context):
+        """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
+        on the same state store asks upstream again from now on. What was kept expires by its TTL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +147,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListClients,
                     request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientsRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientsResponse.SerializeToString,
+            ),
+            'PurgeCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeCache,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -273,6 +291,33 @@ class AdminService:
             '/switchboard.v1.AdminService/ListClients',
             switchboard_dot_v1_dot_admin__service__pb2.ListClientsRequest.SerializeToString,
             switchboard_dot_v1_dot_admin__service__pb2.ListClientsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PurgeCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/PurgeCache',
+            switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,10 @@ class AdminServiceStub:
     answers' bytes against their quotas. Counts come from the state store: the same from every
     replica on Redis. Never a key or a key's hash.
     """
+    PurgeCache: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.PurgeCacheRequest, _admin_service_pb2.PurgeCacheResponse]
+    """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
+    on the same state store asks upstream again from now on. What was kept expires by its TTL.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -74,6 +78,10 @@ class AdminServiceAsyncStub(AdminServiceStub):
     current minute against rpm / tpm, each token budget's period, its stored responses' and cached
     answers' bytes against their quotas. Counts come from the state store: the same from every
     replica on Redis. Never a key or a key's hash.
+    """
+    PurgeCache: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.PurgeCacheRequest, _admin_service_pb2.PurgeCacheResponse]  # type: ignore[assignment]
+    """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
+    on the same state store asks upstream again from now on. What was kept expires by its TTL.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -125,6 +133,16 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         current minute against rpm / tpm, each token budget's period, its stored responses' and cached
         answers' bytes against their quotas. Counts come from the state store: the same from every
         replica on Redis. Never a key or a key's hash.
+        """
+
+    @_abc_1.abstractmethod
+    def PurgeCache(
+        self,
+        request: _admin_service_pb2.PurgeCacheRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.PurgeCacheResponse, _abc.Awaitable[_admin_service_pb2.PurgeCacheResponse]]:
+        """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
+        on the same state store asks upstream again from now on. What was kept expires by its TTL.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -10,7 +10,8 @@ from tests.conftest import RouterHandle
 
 async def entry_bytes(router: RouterHandle, request: pb.ChatRequest) -> int:
     """What one kept answer counts against its client's quota (open mode: client "")."""
-    name = document_name("", cache_key("chat", "", request.params))
+    generation = await router.runtime.cache.generation(request.params.model)
+    name = document_name("", cache_key("chat", "", request.params, generation))
     (data,) = await router.runtime.store.get_documents([name])
     assert data is not None
     return len(data) + ENTRY_BYTES

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 import pytest
 
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
@@ -250,3 +251,37 @@ async def test_embeddings_are_cached(fake: FakeUpstream, start_router: StartRout
     assert (first.route.cache, second.route.cache) == (MISS, HIT)
     assert second.result == first.result
     assert upstream_calls(fake) == 1
+
+
+async def test_a_purge_forgets_the_answers_of_one_model_or_of_all(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(cached_config(fake))
+    await router.stub.Chat(chat())
+    await router.stub.Chat(chat("alpha/model-a"))
+    await router.admin.PurgeCache(admin_pb.PurgeCacheRequest(model="chain"))
+    assert (await router.stub.Chat(chat())).route.cache == MISS  # purged
+    assert (await router.stub.Chat(chat("alpha/model-a"))).route.cache == HIT  # another model
+    assert (await router.stub.Chat(chat())).route.cache == HIT  # kept again after the purge
+    await router.admin.PurgeCache(admin_pb.PurgeCacheRequest())
+    assert (await router.stub.Chat(chat())).route.cache == MISS
+    assert (await router.stub.Chat(chat("alpha/model-a"))).route.cache == MISS
+    assert upstream_calls(fake) == 5
+
+
+async def test_a_purge_needs_the_admin_scope_and_a_known_model(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    admin = client("ops", "sk-ops-cache-0123", scopes=["admin"])
+    config = guarded_config(fake.base_url, client("alice", ALICE), admin, cache={"enabled": True})
+    router = await start_router(config)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.admin.PurgeCache(admin_pb.PurgeCacheRequest(), metadata=bearer(ALICE))
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        request = admin_pb.PurgeCacheRequest(model="nope")
+        await router.admin.PurgeCache(request, metadata=bearer("sk-ops-cache-0123"))
+    assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+    await router.admin.PurgeCache(
+        admin_pb.PurgeCacheRequest(model="chain"), metadata=bearer("sk-ops-cache-0123")
+    )
