@@ -15,7 +15,7 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.config import TelemetryConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -76,8 +76,13 @@ async def exported(
     solo = chat_pb2.ChatParams(
         model="solo", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_SYSTEM, text="q")]
     )
-    await asyncio.gather(*(router.stub.Chat(pb.ChatRequest(params=solo)) for _ in range(2)))
-    await router.stub.Chat(pb.ChatRequest(params=solo))  # kept by those: a cache hit
+    # Two calls at once queue for solo's one key: the cache off, or the second would wait for
+    # the first's answer instead (identical misses make one upstream call).
+    off = routing_pb2.RoutingOptions(cache=routing_pb2.CACHE_MODE_OFF)
+    together = (router.stub.Chat(pb.ChatRequest(params=solo, routing=off)) for _ in range(2))
+    await asyncio.gather(*together)
+    for _ in range(2):  # the cache panel: a miss, then a hit
+        await router.stub.Chat(pb.ChatRequest(params=solo))
     fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="sk-alpha-1")
     message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
     params = chat_pb2.ChatParams(model="chain", messages=[message])
