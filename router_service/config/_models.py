@@ -17,6 +17,7 @@ from router_service.config._providers import (
 )
 from router_service.config._routing import (
     CacheConfig,
+    ConversationsConfig,
     DeploymentRef,
     ModelGroupConfig,
     PoolConfig,
@@ -39,6 +40,7 @@ __all__ = [
     "CacheConfig",
     "ClientKeyConfig",
     "ClientScope",
+    "ConversationsConfig",
     "CooldownsConfig",
     "DeploymentRef",
     "EdgeConfig",
@@ -76,6 +78,7 @@ class SwitchboardConfig(_Strict):
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    conversations: ConversationsConfig = Field(default_factory=ConversationsConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     cooldowns: CooldownsConfig = Field(default_factory=CooldownsConfig)
     key_health: KeyHealthConfig = Field(default_factory=KeyHealthConfig)

@@ -547,6 +547,7 @@ class ClientStatus(_message.Message):
     STORED_RESPONSES_FIELD_NUMBER: _builtins.int
     CACHED_ANSWERS_FIELD_NUMBER: _builtins.int
     ANONYMOUS_FIELD_NUMBER: _builtins.int
+    CONVERSATIONS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """auth.clients[].name; "anonymous" for callers without a known key when auth.open, as the
     metrics label them.
@@ -589,6 +590,10 @@ class ClientStatus(_message.Message):
         the cache is off.
         """
 
+    @_builtins.property
+    def conversations(self) -> Global___ByteQuotaStatus:
+        """What it wrote into its conversations (conversations.client_bytes per conversations.ttl_s)."""
+
     def __init__(
         self,
         *,
@@ -605,10 +610,11 @@ class ClientStatus(_message.Message):
         stored_responses: Global___ByteQuotaStatus | None = ...,
         cached_answers: Global___ByteQuotaStatus | None = ...,
         anonymous: _builtins.bool = ...,
+        conversations: Global___ByteQuotaStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "cached_answers", b"cached_answers", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_concurrent_streams: _TypeAlias = _typing.Literal["max_concurrent_streams"]  # noqa: Y015
     _WhichOneofArgType__max_concurrent_streams: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams"]  # noqa: Y015
