@@ -20,6 +20,7 @@ from clients._base import (
     Timeout,
     map_rpc_errors,
 )
+from clients._conversations import SyncConversationCalls
 from clients.errors import RouterError
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
@@ -67,7 +68,7 @@ class SyncRouterStream:
         self.close()
 
 
-class SyncRouterClient(BaseClient):
+class SyncRouterClient(SyncConversationCalls, BaseClient):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
     def _make_channel(self) -> Any:

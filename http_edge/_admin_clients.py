@@ -62,6 +62,7 @@ def _client(status: admin_pb.ClientStatus, now: float) -> dict[str, Any]:
     # null: storing or the cache is off
     view["stored_responses"] = _bytes(status, "stored_responses", now)
     view["cached_answers"] = _bytes(status, "cached_answers", now)
+    view["conversations"] = _bytes(status, "conversations", now)
     return view
 
 

@@ -21,6 +21,7 @@ from . import (
     _admin,
     _routes_chat,
     _routes_completions,
+    _routes_conversations,
     _routes_misc,
     _routes_responses,
     _routes_stored,
@@ -129,6 +130,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     app.include_router(_routes_completions.router)
     app.include_router(_routes_responses.router)
     app.include_router(_routes_stored.router)
+    app.include_router(_routes_conversations.router)
     app.include_router(_routes_misc.router)
     app.include_router(_telemetry.router)
     app.include_router(_admin.router)

@@ -16,6 +16,12 @@ from typing import Any
 __all__ = [
     "CHAT_COMPLETIONS",
     "COMPLETIONS",
+    "CONVERSATION",
+    "CONVERSATION_ID_PARAM",
+    "CONVERSATION_ITEMS",
+    "CONVERSATION_ITEMS_LIST",
+    "CONVERSATION_ITEM_PARAMS",
+    "CONVERSATION_UPDATE",
     "EMBEDDINGS",
     "ERRORS",
     "INPUT_ITEMS_PARAMS",
@@ -272,3 +278,31 @@ INPUT_ITEMS_PARAMS: dict[str, Any] = {
         {"name": "order", "in": "query", "required": False, "schema": {"enum": ["asc", "desc"]}},
     ],
 }
+
+_METADATA = {"type": "object", "additionalProperties": {"type": "string", "maxLength": 512}}
+_ITEMS = {"type": "array", "maxItems": 20, "items": {"type": "object"}}
+_CONVERSATION_ID = {
+    "name": "conversation_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+_ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
+CONVERSATION = _operation(
+    {"type": "object", "properties": {"items": _ITEMS, "metadata": _METADATA}}
+)
+CONVERSATION_ID_PARAM: dict[str, Any] = {"parameters": [_CONVERSATION_ID]}
+CONVERSATION_UPDATE = {
+    **_operation(
+        {"type": "object", "required": ["metadata"], "properties": {"metadata": _METADATA}}
+    ),
+    **CONVERSATION_ID_PARAM,
+}
+CONVERSATION_ITEMS = {
+    **_operation({"type": "object", "required": ["items"], "properties": {"items": _ITEMS}}),
+    **CONVERSATION_ID_PARAM,
+}
+CONVERSATION_ITEMS_LIST: dict[str, Any] = {
+    "parameters": [_CONVERSATION_ID, *INPUT_ITEMS_PARAMS["parameters"][1:]]
+}
+CONVERSATION_ITEM_PARAMS: dict[str, Any] = {"parameters": [_CONVERSATION_ID, _ITEM_ID]}

@@ -3,9 +3,10 @@
 The edge holds no routing logic here either: a Responses request is translated into the chat
 params the router takes (`clients.codec._responses_request`), sent with the same metadata, session
 and deadline as a chat completion, and the answer is translated back (`_responses_output`).
-Stored responses (`previous_response_id`, `item_reference`, `store`) are the router's to keep:
-`_stored` loads what a request names before it is parsed and stores what it made.
-`conversation`, background mode and built-in tools are refused (400, naming the field).
+Stored responses (`previous_response_id`, `item_reference`, `store`) and conversations
+(`conversation`) are the router's to keep: `_stored` and `_conversation` load what a request
+names before it is parsed, and store what it made (`_conversation`: adds it to the conversation).
+Background mode and built-in tools are refused (400, naming the field).
 
 A stream follows the chat route's rule: HTTP 200 is committed only once the router has produced
 its first chunk, so a failure before the first token is a real HTTP error (the SDK's typed
@@ -29,6 +30,7 @@ from clients import (
     ResponseEventStream,
     ResponseIds,
     RouterError,
+    conversation_of,
     response_to_openai,
     responses_request_from_openai,
 )
@@ -39,6 +41,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 )
 
 from ._body import parse_request, read_json_object
+from ._conversation import ConversationKeeper, load_conversation
 from ._disconnect import unless_disconnected
 from ._errors import router_error_body
 from ._json import JSONBytesResponse
@@ -63,16 +66,23 @@ async def responses(request: Request) -> Response:
     metadata = forwarded_metadata(request)
     timeout = state.settings.request_timeout_s
     client = state.router()
+    conversation_id = parse_request(conversation_of, body)
     history = await load_history(client, body, metadata, timeout)
+    held: frozenset[str] = frozenset()
+    if conversation_id is not None:
+        history, held = await load_conversation(client, conversation_id, history, metadata, timeout)
     parsed = parse_request(partial(responses_request_from_openai, history=history), body)
     routing = routing_options(request)
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(time.time())
     keeper = Keeper(client, parsed, metadata, timeout)
+    adder = None
+    if conversation_id is not None:
+        adder = ConversationKeeper(client, conversation_id, parsed, held, metadata, timeout)
     if parsed.stream:
         events = ResponseEventStream(parsed, ids, created_at)
         stream_call = ChatStreamRequest(params=parsed.params, routing=routing, batch_chunks=True)
-        relay = partial(_relay, events=events, keeper=keeper)
+        relay = partial(_relay, events=events, keeper=keeper, adder=adder)
         return await sse_stream(request, client, stream_call, timeout, metadata, relay)
     call = ChatRequest(params=parsed.params, routing=routing)
     answer = await unless_disconnected(
@@ -80,6 +90,8 @@ async def responses(request: Request) -> Response:
     )
     out = response_to_openai(answer.completion, parsed, ids, created_at, int(time.time()))
     await keeper.keep(out)
+    if adder is not None:
+        await adder.add(out)
     return JSONBytesResponse(out, headers=route_headers(answer.route))
 
 
@@ -92,6 +104,7 @@ async def _relay(
     first: ChatStreamResponse,
     events: ResponseEventStream,
     keeper: Keeper,
+    adder: ConversationKeeper | None,
 ) -> AsyncIterator[bytes]:
     """Router stream messages as Responses events; the router call is cancelled by
     `SSEResponse.on_close`, on every path."""
@@ -117,9 +130,7 @@ async def _relay(
                 ended = True
             message = await anext(messages, None)
     except RouterError as exc:
-        body = router_error_body(exc.details)["error"]
-        code, param = body.get("code") or body.get("type"), body.get("param")
-        yield _render(events.fail(str(body.get("message", "")), code, param))
+        yield _failed(events, exc)
         return
     except Exception:
         # The response is committed: a bug can only be told as an error event.
@@ -131,4 +142,16 @@ async def _relay(
         return
     finish = events.finish(int(time.time()))
     await keeper.keep(finish[-1]["response"])  # before the event that says whether it was
+    if adder is not None:
+        try:
+            await adder.add(finish[-1]["response"])
+        except RouterError as exc:
+            yield _failed(events, exc)
+            return
     yield _render(finish)
+
+
+def _failed(events: ResponseEventStream, exc: RouterError) -> bytes:
+    body = router_error_body(exc.details)["error"]
+    code, param = body.get("code") or body.get("type"), body.get("param")
+    return _render(events.fail(str(body.get("message", "")), code, param))

@@ -30,7 +30,7 @@ from ._metadata import forwarded_metadata
 from ._openapi import ERRORS, INPUT_ITEMS_PARAMS, RESPONSE_ID_PARAM
 from ._state import edge_state
 
-__all__ = ["router"]
+__all__ = ["page_limit", "page_order", "router"]
 
 router = APIRouter()
 
@@ -70,8 +70,8 @@ async def delete_response(request: Request) -> Response:
 )
 async def list_input_items(request: Request) -> Response:
     query = request.query_params
-    limit = _limit(query.get("limit"))
-    order = _order(query.get("order"))
+    limit = page_limit(query.get("limit"))
+    order = page_order(query.get("order"))
     after = query.get("after")
     stored = await _load(request)
     items = [orjson.loads(text) for text in stored.input_items_json]
@@ -122,7 +122,7 @@ def _refusal(exc: RouterError, response_id: str) -> Exception:
     return exc
 
 
-def _limit(value: str | None) -> int:
+def page_limit(value: str | None) -> int:
     if value is None:
         return 20
     if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
@@ -135,7 +135,7 @@ def _limit(value: str | None) -> int:
     return int(value)
 
 
-def _order(value: str | None) -> Literal["asc", "desc"]:
+def page_order(value: str | None) -> Literal["asc", "desc"]:
     if value is None or value == "desc":
         return "desc"
     if value == "asc":

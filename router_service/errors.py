@@ -9,10 +9,14 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
     ├── ResponseNotFoundError     no such stored response for this client NOT_FOUND / 404
     ├── ResponseExistsError       that stored response id is taken        ALREADY_EXISTS / 409
+    ├── ConversationNotFoundError no such conversation for this client    NOT_FOUND / 404
+    ├── ConversationItemNotFoundError  no such item in it                 NOT_FOUND / 404
+    ├── ConversationTooLargeError a change past a conversation's bounds   FAILED_PRECONDITION / 400
     ├── AuthenticationError       missing or unknown client key           UNAUTHENTICATED / 401
     ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
     ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
-    │   └── BudgetExhaustedError  client key's token budget used up       RESOURCE_EXHAUSTED / 429
+    │   ├── BudgetExhaustedError  client key's token budget used up       RESOURCE_EXHAUSTED / 429
+    │   └── ConversationQuotaError  client's conversation bytes used up   RESOURCE_EXHAUSTED / 429
     ├── NoCapacityError           every key busy or limited               RESOURCE_EXHAUSTED / 429
     │   └── NoUsableKeyError      every key disabled (credentials, quota) UNAVAILABLE / 503
     ├── DeadlineExceededError     the caller's deadline passed            DEADLINE_EXCEEDED / 504
@@ -138,6 +142,46 @@ class ResponseExistsError(SwitchboardError):
         )
 
 
+class ConversationNotFoundError(SwitchboardError):
+    """A conversation that is unknown, expired, deleted or another client's: one error for all,
+    as for stored responses (an id says nothing about a conversation the caller may not read)."""
+
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "CONVERSATION_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, conversation_id: str, *, param: str) -> None:
+        super().__init__(
+            f"Conversation with id '{conversation_id}' not found.",
+            param=param,
+            code="conversation_not_found",
+        )
+
+
+class ConversationItemNotFoundError(SwitchboardError):
+    """An item id the (found) conversation does not hold, or no longer: deleted."""
+
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "CONVERSATION_ITEM_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, item_id: str, *, param: str) -> None:
+        super().__init__(f"Item with id '{item_id}' not found.", param=param, code="item_not_found")
+
+
+class ConversationTooLargeError(SwitchboardError):
+    """A change that would take a conversation past `conversations.max_bytes` or `max_items`:
+    refused whole (the conversation stays as it was). Waiting does not help, so it is no 429:
+    start a new conversation."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 400
+    reason = "CONVERSATION_TOO_LARGE"
+    openai_type = "invalid_request_error"
+
+
 class AuthenticationError(SwitchboardError):
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
     http_status = 401
@@ -179,6 +223,19 @@ class BudgetExhaustedError(ClientRateLimitedError):
         self.code = "insufficient_quota"
 
 
+class ConversationQuotaError(ClientRateLimitedError):
+    """A client wrote its `conversations.client_bytes` this period: its conversations cannot
+    grow (nor new ones start) until the period ends, which RetryInfo says (as a token budget's
+    429 does)."""
+
+    reason = "CONVERSATION_QUOTA_EXCEEDED"
+    openai_type = "insufficient_quota"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.code = "conversation_quota_exceeded"
+
+
 class DeadlineExceededError(SwitchboardError):
     """The caller's own deadline ran out while an upstream was working: nobody's fault upstream,
     so no key, deployment or session is penalised for it."""
@@ -192,7 +249,8 @@ class DeadlineExceededError(SwitchboardError):
 class StoreUnavailableError(SwitchboardError):
     """A shared store cannot be reached (or answered with an error). The store's foreign errors
     (redis) become this at one boundary; `ResilientStateStore` answers from local state instead,
-    so callers of a configured store never see it.
+    so callers of a configured store see it only for what local state cannot do (appending to a
+    document the shared store holds: a conversation), as UNAVAILABLE / 503.
 
     `undo`: set when the store cannot tell whether the write took effect (the connection was
     lost before its reply): what takes it back, for when the store answers again (a lease that

@@ -13,6 +13,14 @@ from clients.codec._completions import (
     completion_to_openai,
     completions_request_from_openai,
 )
+from clients.codec._conversations import (
+    conversation_additions,
+    conversation_history,
+    conversation_items_from_openai,
+    conversation_metadata_from_openai,
+    conversation_of,
+    conversation_to_openai,
+)
 from clients.codec._embeddings import (
     embedding_params_from_openai,
     embedding_params_to_openai,
@@ -27,7 +35,7 @@ from clients.codec._response import (
     chunk_from_openai,
     chunk_to_openai,
 )
-from clients.codec._responses_items import input_items_page
+from clients.codec._responses_items import input_items_page, item_id_prefix
 from clients.codec._responses_output import ResponseIds, response_to_openai
 from clients.codec._responses_request import (
     History,
@@ -58,12 +66,19 @@ __all__ = [
     "chunk_to_openai",
     "completion_to_openai",
     "completions_request_from_openai",
+    "conversation_additions",
+    "conversation_history",
+    "conversation_items_from_openai",
+    "conversation_metadata_from_openai",
+    "conversation_of",
+    "conversation_to_openai",
     "embedding_params_from_openai",
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
     "history_of",
     "input_items_page",
+    "item_id_prefix",
     "model_list_to_openai",
     "references_of",
     "response_to_openai",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:  # _responses_output imports the request module, which imports this one
     from clients.codec._responses_output import ResponseIds
 
-__all__ = ["input_items_of", "input_items_page", "with_input_ids"]
+__all__ = ["input_items_of", "input_items_page", "item_id_prefix", "with_input_ids"]
 
 _ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
 
@@ -50,12 +50,17 @@ def _listed(item: dict[str, Any]) -> dict[str, Any]:
     return listed
 
 
+def item_id_prefix(kind: str) -> str:
+    """The prefix of the ids OpenAI gives items of type `kind` (``msg`` for a message…)."""
+    return _ID_PREFIXES.get(kind, "item")
+
+
 def with_input_ids(items: Sequence[dict[str, Any]], ids: ResponseIds) -> list[dict[str, Any]]:
     """`items` with an id each: the one given, else one of the response's."""
     out = []
     for n, item in enumerate(items, 1):
         if not isinstance(item.get("id"), str):
-            prefix = _ID_PREFIXES.get(item["type"], "item")
+            prefix = item_id_prefix(item["type"])
             item = {"id": ids.input_item(prefix, n), **item}
         out.append(item)
     return out

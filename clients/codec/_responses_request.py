@@ -7,9 +7,10 @@ so a request becomes the chat-completions body it means and is then parsed by
 A request that continues a stored response (``previous_response_id``) or references a stored
 item (``item_reference``) is parsed with the :class:`History` those give it (``_responses_stored``
 finds the references and builds it; the edge loads them from the router). What does not
-translate is refused with :class:`InvalidRequestError` naming the field: ``conversation``, a
-stored ``prompt``, built-in tools, ``background``. Unknown top-level keys ride to the upstream
-as the chat route's do; Responses-only keys with no chat meaning are dropped (:data:`_DROPPED`).
+translate is refused with :class:`InvalidRequestError` naming the field: a stored ``prompt``,
+built-in tools, ``background`` (and ``conversation`` when its items were not loaded). Unknown
+top-level keys ride to the upstream as the chat route's do; Responses-only keys with no chat
+meaning are dropped (:data:`_DROPPED`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ _STORED = {
     "previous_response_id": "'previous_response_id' cannot be used here: the stored response "
     "was not loaded. Send the whole conversation in 'input' (the earlier input items followed "
     "by the previous response's output items).",
-    "conversation": "'conversation' cannot be used: this gateway stores no conversations. Send "
+    "conversation": "'conversation' cannot be used here: the conversation was not loaded. Send "
     "the whole conversation in 'input'.",
-    "prompt": "Stored prompt templates ('prompt') cannot be used: this gateway stores nothing. "
+    "prompt": "Stored prompt templates ('prompt') cannot be used: this gateway stores none. "
     "Send the instructions and input themselves.",
 }
 # Responses-only keys with nothing to do on a chat completion; forwarding them would make an
@@ -76,6 +77,8 @@ class History:
     messages: Sequence[chat_pb2.ChatMessage] = ()
     # Stored output items by id, for the request's `item_reference`s.
     items: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # The conversation the request continues (`conversation`): `messages` are its items.
+    conversation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ def responses_request_from_openai(
         # Usage arrives in a last chunk only when asked for; response.completed carries it.
         params.stream_options.include_usage = True
     echo = {**_echo(body), "store": store}
+    if history is not None and history.conversation is not None:
+        echo["conversation"] = {"id": history.conversation}
     listed = input_items_of(body["input"], items)
     return ResponsesRequest(params, stream, echo, store, start, listed)
 
@@ -138,6 +143,8 @@ def responses_request_from_openai(
 def _refuse_stateful(body: dict[str, Any], history: History | None) -> None:
     for key, message in _STORED.items():
         if key == "previous_response_id" and history is not None:
+            continue
+        if key == "conversation" and history is not None and history.conversation is not None:
             continue
         if body.get(key) is not None:
             raise InvalidRequestError(message, param=key)

@@ -125,7 +125,7 @@ function renderClient(c) {
     td(ofLimit(c.minute_requests, c.rpm), "num"), td(ofLimit(c.minute_tokens, c.tpm), "num"),
     td(ofLimit(c.open_streams, c.max_concurrent_streams), "num"),
     budgetCell(c, "day"), budgetCell(c, "month"),
-    bytesCell(c.stored_responses), bytesCell(c.cached_answers),
+    bytesCell(c.stored_responses), bytesCell(c.cached_answers), bytesCell(c.conversations),
   ]);
 }
 

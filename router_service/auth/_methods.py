@@ -189,6 +189,12 @@ RULES: dict[str, MethodRule] = {
     ROUTER_SERVICE + "StoreResponse": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "LoadResponses": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "DeleteResponse": MethodRule(scope="chat", counted=False),
+    # Conversations: kept for a chat app, read and written around its chat calls (which count);
+    # bounded by their own byte quota and sizes instead (responses/_conversations.py).
+    ROUTER_SERVICE + "CreateConversation": MethodRule(scope="chat", counted=False),
+    ROUTER_SERVICE + "LoadConversation": MethodRule(scope="chat", counted=False),
+    ROUTER_SERVICE + "UpdateConversation": MethodRule(scope="chat", counted=False),
+    ROUTER_SERVICE + "DeleteConversation": MethodRule(scope="chat", counted=False),
 }
 _ADMIN = MethodRule(scope="admin")
 _UNLISTED = MethodRule(scope="admin")

@@ -18,6 +18,7 @@ from router_service.config._providers import (
 )
 from router_service.config._routing import (
     CacheConfig,
+    ConversationsConfig,
     DeploymentRef,
     ModelGroupConfig,
     PoolConfig,
@@ -40,6 +41,7 @@ __all__ = [
     "CacheConfig",
     "ClientKeyConfig",
     "ClientScope",
+    "ConversationsConfig",
     "CooldownsConfig",
     "DeploymentRef",
     "EdgeConfig",
@@ -78,6 +80,7 @@ class SwitchboardConfig(_Strict):
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
+    conversations: ConversationsConfig = Field(default_factory=ConversationsConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     cooldowns: CooldownsConfig = Field(default_factory=CooldownsConfig)
     key_health: KeyHealthConfig = Field(default_factory=KeyHealthConfig)

@@ -119,6 +119,38 @@ class ResponsesConfig(_Strict):
     )
 
 
+class ConversationsConfig(_Strict):
+    """Conversations (OpenAI's Conversations API, and `conversation` on a Responses request):
+    kept in the state store (`state:`), each for the client that created it only."""
+
+    ttl_s: float = Field(
+        default=30 * 24 * 3600.0,
+        gt=0,
+        description="How long a conversation lives from its creation (OpenAI's 30 days: what "
+        "apps written against OpenAI expect to find again); changes do not extend it.",
+    )
+    max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1,
+        description="A conversation's largest size (its items, its metadata, and a record of "
+        "each change), and never more than half of `server.max_message_bytes` (it is read back "
+        "whole, and sent on with a request's own input): a change past it is refused (400 "
+        "`conversation_too_large`).",
+    )
+    max_items: int = Field(
+        default=1000,
+        ge=1,
+        description="The most items a conversation holds; adding past it is refused as above.",
+    )
+    client_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1,
+        description="What one client may write into its conversations per period of `ttl_s` "
+        "(each change's bytes, 512 for a new conversation's entry), so what it holds at once "
+        "stays under twice this; past it a change is refused (429 until the period ends).",
+    )
+
+
 class CacheConfig(_Strict):
     """The response cache: an answer kept for `ttl_s` serves the same request again without an
     upstream call. Off by default: a cached answer to a sampled request (temperature > 0) is the

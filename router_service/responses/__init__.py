@@ -1,5 +1,6 @@
-"""Stored Responses API responses: what lets a later request continue a conversation."""
+"""Stored Responses API responses and conversations: what lets a later request continue one."""
 
+from router_service.responses._conversations import Conversations
 from router_service.responses._stored import (
     ENTRY_BYTES,
     LOADS_PER_CLIENT,
@@ -8,4 +9,11 @@ from router_service.responses._stored import (
     StoredResponses,
 )
 
-__all__ = ["ENTRY_BYTES", "LOADS_PER_CLIENT", "MAX_IDS", "MAX_ID_BYTES", "StoredResponses"]
+__all__ = [
+    "ENTRY_BYTES",
+    "LOADS_PER_CLIENT",
+    "MAX_IDS",
+    "MAX_ID_BYTES",
+    "Conversations",
+    "StoredResponses",
+]

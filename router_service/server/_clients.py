@@ -1,11 +1,12 @@
 """AdminService.ListClients: each configured client (app) as an operator asks about it.
 
 Which clients exist, what they may call and use, their limits, and where they stand: the current
-minute against rpm / tpm, each token and money budget's period, the bytes of stored responses
-and cached answers against their quotas. The figures are the ones the limits decide on, read
-from the state store (so the same from every replica on Redis) through the modules that own
-them, in two store calls for all clients: one `read` of the rate windows and open streams, one
-`read_buckets` of the budgets and quotas. Nothing here names a key or a key's hash.
+minute against rpm / tpm, each token and money budget's period, the bytes of stored responses,
+cached answers and conversations against their quotas. The figures are the ones the limits
+decide on, read from the state store (so the same from every replica on Redis) through the
+modules that own them, in two store calls for all clients: one `read` of the rate windows and
+open streams, one `read_buckets` of the budgets and quotas. Nothing here names a key or a key's
+hash.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ async def list_clients(runtime: Runtime) -> pb.ListClientsResponse:
     budgets = Budgets(runtime.store, runtime.clock).reading(callers)
     stored = runtime.responses.quota_reading(owners if config.responses.store else [])
     cached = runtime.cache.quota_reading(owners if config.cache.enabled else [])
-    quotas = [budgets.names, stored.names, cached.names]
+    conversed = runtime.conversations.quota_reading(owners)
+    quotas = [budgets.names, stored.names, cached.names, conversed.names]
     # Started together: on Redis the two reads share one round trip (the client pipelines them).
     limits, found = await asyncio.gather(
         CallerLimits(runtime.store).standing(callers),
@@ -49,7 +51,9 @@ async def list_clients(runtime: Runtime) -> pb.ListClientsResponse:
         spent.setdefault(standing.client, []).append(standing)
     found = found[len(budgets.names) :]
     stored_bytes = _standing(stored, found[: len(stored.names)], len(callers))
-    cached_bytes = _standing(cached, found[len(stored.names) :], len(callers))
+    found = found[len(stored.names) :]
+    cached_bytes = _standing(cached, found[: len(cached.names)], len(callers))
+    conversation_bytes = _standing(conversed, found[len(cached.names) :], len(callers))
     return pb.ListClientsResponse(
         clients=[
             _status(
@@ -58,9 +62,10 @@ async def list_clients(runtime: Runtime) -> pb.ListClientsResponse:
                 [] if caller.anonymous else spent.get(caller.name, []),
                 stored=_bytes(kept),
                 cached=_bytes(answers),
+                conversations=_bytes(written),
             )
-            for caller, limit, kept, answers in zip(
-                callers, limits, stored_bytes, cached_bytes, strict=True
+            for caller, limit, kept, answers, written in zip(
+                callers, limits, stored_bytes, cached_bytes, conversation_bytes, strict=True
             )
         ]
     )
@@ -88,6 +93,7 @@ def _status(
     *,
     stored: pb.ByteQuotaStatus | None,
     cached: pb.ByteQuotaStatus | None,
+    conversations: pb.ByteQuotaStatus | None,
 ) -> pb.ClientStatus:
     return pb.ClientStatus(
         name=caller.name,
@@ -115,5 +121,6 @@ def _status(
         ],
         stored_responses=stored,
         cached_answers=cached,
+        conversations=conversations,
         anonymous=caller.anonymous,
     )

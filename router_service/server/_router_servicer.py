@@ -225,6 +225,43 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             raise
         return pb.DeleteResponseResponse(deleted=True)
 
+    async def CreateConversation(
+        self, request: pb.CreateConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateConversationResponse:
+        try:
+            return await self.runtime.conversations.create(_client_name(), request)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+
+    async def LoadConversation(
+        self, request: pb.LoadConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LoadConversationResponse:
+        try:
+            return await self.runtime.conversations.load(_client_name(), request.id)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+
+    async def UpdateConversation(
+        self, request: pb.UpdateConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateConversationResponse:
+        try:
+            return await self.runtime.conversations.update(_client_name(), request)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+
+    async def DeleteConversation(
+        self, request: pb.DeleteConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteConversationResponse:
+        try:
+            await self.runtime.conversations.delete(_client_name(), request.id)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+        return pb.DeleteConversationResponse(deleted=True)
+
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:

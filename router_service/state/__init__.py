@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
+    AppendResult,
     PutResult,
     RateCount,
     Reading,
@@ -33,6 +34,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
+    "AppendResult",
     "ByteQuota",
     "MemoryStateStore",
     "PutResult",

@@ -14,7 +14,9 @@ Primitives:
 - buckets: time-bucketed counters with a TTL (routing statistics);
 - documents: large byte strings with a TTL, written once and read a few times (stored Responses
   API responses); never kept in a read cache, bounded in bytes by the memory store. A write can
-  be refused when the name holds a live document (`only_new`), within the same atomic step.
+  be refused when the name holds a live document (`only_new`), within the same atomic step;
+  bytes can be appended to a live one within a size bound, atomically (`append_document`: a
+  conversation's changes, so that two replicas appending at once both keep theirs).
 Every entry expires; nothing grows with the number of requests.
 """
 
@@ -42,6 +44,7 @@ UNHURRIED: ContextVar[bool] = ContextVar("switchboard_unhurried_writes", default
 __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
+    "AppendResult",
     "PutResult",
     "RateCount",
     "Reading",
@@ -84,6 +87,14 @@ class PutResult(enum.Enum):
     KEPT = "kept"
     TOO_LARGE = "too_large"  # not kept: larger than the room the store has for documents
     EXISTS = "exists"  # not written (`only_new`): the name holds a live document, left as it was
+
+
+class AppendResult(enum.Enum):
+    """What `StateStore.append_document` did."""
+
+    APPENDED = "appended"
+    MISSING = "missing"  # no live document of that name (absent, expired, deleted): nothing kept
+    TOO_LARGE = "too_large"  # it would pass `max_bytes` (or the store's room): left as it was
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +265,12 @@ class StateStore(ABC):
         when `name` holds no live document (none, expired or deleted: EXISTS otherwise, decided
         in the same atomic step as the write, so of two writers racing one wins). TOO_LARGE:
         not kept (larger than the room the store has for documents)."""
+
+    @abstractmethod
+    async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
+        """Append `data` to the live document `name`, keeping its expiry, unless it would then be
+        larger than `max_bytes`: one atomic step, so appends racing each other (two replicas)
+        are all kept, in some order, and none is lost to another's read-modify-write."""
 
     @abstractmethod
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:

@@ -1,9 +1,9 @@
 """Documents in one process: byte strings with an expiry, within a byte budget.
 
-A document (a stored Responses API response) is large next to everything else the state keeps,
-written once and read a few times. The budget bounds the memory they take whatever the traffic:
-when a new one does not fit, documents are dropped before their expiry, and one larger than the
-whole budget is not kept at all.
+A document (a stored Responses API response, a conversation) is large next to everything else
+the state keeps, written once (a conversation: appended to) and read a few times. The budget
+bounds the memory they take whatever the traffic: when a new one (or a longer one) does not fit,
+documents are dropped before their expiry, and one larger than the whole budget is not kept.
 
 Whose go first: a name's part before its last `:` is its owner (stored responses are named
 `resp:<client>:<id>`, both hashed), and the oldest document of the owner holding the most bytes
@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from router_service.clock import Clock
-from router_service.state._base import PutResult
+from router_service.state._base import AppendResult, PutResult
 
 __all__ = ["DEFAULT_DOCUMENT_BYTES", "MemoryDocuments"]
 
@@ -44,6 +44,22 @@ class MemoryDocuments:
         """Keep `data` under `name` for `ttl_s` (`StateStore.put_document`)."""
         if only_new and self.get([name])[0] is not None:
             return PutResult.EXISTS  # before anything is dropped to make room
+        return self._keep(name, data, self._clock.now() + ttl_s)
+
+    def append(self, name: str, data: bytes, max_bytes: int) -> AppendResult:
+        """Append `data` to the live document `name` within `max_bytes`
+        (`StateStore.append_document`); it keeps its expiry, and counts as written now."""
+        entry = self._live(name)
+        if entry is None:
+            return AppendResult.MISSING
+        if len(entry[0]) + len(data) > max_bytes:
+            return AppendResult.TOO_LARGE
+        if self._keep(name, entry[0] + data, entry[1]) is PutResult.TOO_LARGE:
+            # Dropped to make room for itself: larger than the whole budget.
+            return AppendResult.MISSING
+        return AppendResult.APPENDED
+
+    def _keep(self, name: str, data: bytes, expiry: float) -> PutResult:
         self._drop(name)
         size = _size(name, data)
         if size > self._budget:
@@ -53,7 +69,7 @@ class MemoryDocuments:
         owner = _owner(name)
         while self._entries and self._bytes + size > self._budget:
             self._drop(self._next_to_drop(owner, size))
-        self._entries[name] = (data, self._clock.now() + ttl_s)
+        self._entries[name] = (data, expiry)
         self._owners.setdefault(owner, OrderedDict())[name] = None
         self._owner_bytes[owner] = self._owner_bytes.get(owner, 0) + size
         self._bytes += size
@@ -68,15 +84,18 @@ class MemoryDocuments:
         return next(iter(self._owners[max(self._owners, key=held)]))
 
     def get(self, names: Sequence[str]) -> list[bytes | None]:
-        now = self._clock.now()
         out: list[bytes | None] = []
         for name in names:
-            entry = self._entries.get(name)
-            if entry is not None and entry[1] <= now:
-                self._drop(name)
-                entry = None
+            entry = self._live(name)
             out.append(None if entry is None else entry[0])
         return out
+
+    def _live(self, name: str) -> tuple[bytes, float] | None:
+        entry = self._entries.get(name)
+        if entry is not None and entry[1] <= self._clock.now():
+            self._drop(name)
+            return None
+        return entry
 
     def delete(self, name: str) -> bool:
         """Remove `name`; False when it was absent or expired."""

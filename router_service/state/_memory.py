@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
     RATE_WINDOW_S,
+    AppendResult,
     PutResult,
     RateCount,
     SlotGrant,
@@ -278,6 +279,9 @@ class MemoryStateStore(StateStore):
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
     ) -> PutResult:
         return self.documents.put(name, data, ttl_s, only_new=only_new)
+
+    async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
+        return self.documents.append(name, data, max_bytes)
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         return self.documents.get(names)

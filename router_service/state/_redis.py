@@ -19,9 +19,11 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
     {prefix}:grpn:{group}      hash   member -> live marks          (distinct-member limit)
     {prefix}:bkt:{name}        hash   "bucket|field" -> total       (routing statistics)
     {prefix}:bkti:{name}       zset   bucket -> expiry
-    {prefix}:doc:{name}        string "expiry|" + document bytes    (stored responses, cache)
+    {prefix}:doc:{name}        string "expiry|" + document bytes    (stored responses, cache,
+                                                                     conversations)
 
-Documents (large, read a few times at most) are read with a plain MGET, not the read cache.
+Documents (large, read a few times at most) are read with a plain MGET, not the read cache
+(`_redis_documents.py`).
 
 Redis errors become `StoreUnavailableError` at one boundary (`_redis_entries.translated`),
 around every call here; how each kind's entries are written and read back lives there too.
@@ -41,18 +43,17 @@ from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
-    PutResult,
     RateCount,
     Reading,
     SlotGrant,
     SlotRequest,
     StateStore,
 )
+from router_service.state._redis_documents import RedisDocuments
 from router_service.state._redis_entries import (
     SLACK_MS,
     live_buckets,
     live_deadlines,
-    live_documents,
     live_rates,
     live_values,
     opt,
@@ -64,7 +65,7 @@ from router_service.state._resp_wire import Command, checked, pairs
 from router_service.state._tracking import ReadCache
 
 
-class RedisStateStore(StateStore):
+class RedisStateStore(RedisDocuments, StateStore):
     """The StateStore on Redis. Owns `client` (closed by `aclose`). Build with `from_url`."""
 
     batches_concurrent_calls = True
@@ -95,7 +96,7 @@ class RedisStateStore(StateStore):
         self._leave = client.script(lua.LEAVE)
         self._members = client.script(lua.MEMBERS)
         self._add_to_bucket = client.script(lua.ADD_TO_BUCKET)
-        self._put_new_document = client.script(lua.PUT_NEW_DOCUMENT)
+        self._init_documents(client)
 
     @classmethod
     def from_url(
@@ -354,36 +355,6 @@ class RedisStateStore(StateStore):
         with translated():
             replies = checked(await self._client.pipeline(commands))
         return [live_buckets(fields, index, self._clock.now()) for fields, index in pairs(replies)]
-
-    # -- documents -----------------------------------------------------------------------------
-    async def put_document(
-        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
-    ) -> PutResult:
-        # The expiry is written beside the data: the replicas' clock decides, as for values,
-        # and Redis's own TTL (later) removes the key. Hence a script for `only_new`, not SET
-        # NX: a document expired by that clock is still a key for a while, and may be rewritten.
-        now = self._clock.now()
-        entry = f"{now + ttl_s!r}|".encode() + data
-        key = self._key("doc", name)
-        with translated():
-            if not only_new:
-                await self._client.execute("SET", key, entry, "PX", ttl_px(ttl_s))
-            elif not await self._put_new_document([key], [entry, ttl_px(ttl_s), repr(now)]):
-                return PutResult.EXISTS
-        return PutResult.KEPT
-
-    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
-        if not names:
-            return []
-        with translated():
-            stored = await self._client.execute("MGET", *[self._key("doc", n) for n in names])
-        return live_documents(stored, self._clock.now())
-
-    async def delete_document(self, name: str) -> bool:
-        # GETDEL: whether it was still live (by the replicas' clock, not Redis's later TTL).
-        with translated():
-            stored = await self._client.execute("GETDEL", self._key("doc", name))
-        return live_documents([stored], self._clock.now())[0] is not None
 
     def read_cache_counts(self) -> dict[str, int]:
         cache = self.cache

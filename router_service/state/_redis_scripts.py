@@ -224,3 +224,15 @@ if expiry and tonumber(expiry) and tonumber(expiry) > tonumber(ARGV[3]) then ret
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+
+# KEYS: document (string "expiry|data"). ARGV: data, now, max_bytes (of the data, not the head)
+# -> 1 appended (the key keeps its TTL); 0 not: no document live by the callers' clock; -1 not:
+# it would pass max_bytes.
+APPEND_DOCUMENT = """
+local expiry = string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^([^|]*)|')
+if not (expiry and tonumber(expiry) and tonumber(expiry) > tonumber(ARGV[2])) then return 0 end
+local size = redis.call('STRLEN', KEYS[1]) - #expiry - 1
+if size + #ARGV[1] > tonumber(ARGV[3]) then return -1 end
+redis.call('APPEND', KEYS[1], ARGV[1])
+return 1
+"""

@@ -17,7 +17,9 @@ Documents (stored Responses) go to the shared store. During an outage they are k
 local store (bounded by `state.memory_document_bytes`, the largest holder's oldest dropped
 first) and are not replayed: the replica that stored them can still continue them, also after
 Redis is back (a document the shared store lacks is looked for locally), the others answer
-NOT_FOUND until they expire.
+NOT_FOUND until they expire. An append goes where its document is: to a document of the shared
+store it cannot go during an outage (StoreUnavailableError: the change is refused, not kept
+aside where the other replicas would never see it).
 
 Limits meant per key hold per replica during an outage, not across them (each replica counts
 only its own leases); that is the price of requests flowing on.
@@ -39,6 +41,7 @@ from typing import Final, TypeVar
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import StateConfig
 from router_service.state._base import (
+    AppendResult,
     PutResult,
     RateCount,
     Reading,
@@ -300,6 +303,21 @@ class ResilientStateStore(StateStore):
             # replica, this one included, reads once the store is back; it is never replaced.
             return await self.local.put_document(name, data, ttl_s, only_new=only_new)
         return kept
+
+    async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
+        # One stored here during an outage stays here (the shared store never hears of it).
+        if (await self.local.get_documents([name]))[0] is not None:
+            return await self.local.append_document(name, data, max_bytes=max_bytes)
+        done = await self._try_shared(
+            lambda: self.shared.append_document(name, data, max_bytes=max_bytes)
+        )
+        if isinstance(done, _Down):
+            # Said without the store's address: the caller reads it (the log has the outage).
+            raise StoreUnavailableError(
+                "The shared state store is unreachable: this document cannot be changed now; "
+                "try again shortly."
+            )
+        return done
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         found = await self._try_shared(lambda: self.shared.get_documents(names))

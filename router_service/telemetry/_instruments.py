@@ -84,6 +84,7 @@ class Instruments:
     def __init__(self, meter: Meter, histograms: LocalHistograms | None = None) -> None:
         self._histograms(histograms or meter)
         self._counters(meter)
+        self._client_counters(meter)
         self.streams_open = 0  # streams open now: a plain count that a gauge reads
         self.views: dict[int, StateView] = {}  # each router's last polled state
         # The sha256 prefix of the config file this router serves (set at start and by reloads).
@@ -141,29 +142,6 @@ class Instruments:
             unit="{request}",
             description="Router requests by outcome.",
         )
-        self.client_tokens = LocalCounter(
-            meter,
-            "switchboard.client.tokens",
-            unit="{token}",
-            description="Tokens used by each client (auth.clients[].name), by model group and "
-            "gen_ai.token.type (input, output): what each app consumed.",
-        )
-        self.client_spend = LocalCounter(
-            meter,
-            "switchboard.client.spend",
-            unit="{USD}",  # an annotation: Prometheus keeps the name, no `_USD` suffix
-            description="What each client's calls cost (auth.clients[].name), by model group: "
-            "their usage at the configured prices of the deployments that answered; calls to "
-            "deployments without a price are not in it.",
-        )
-        self.cache_lookups = LocalCounter(
-            meter,
-            "switchboard.cache.lookups",
-            unit="{request}",
-            description="Requests the response cache applied to, by switchboard.cache: hit "
-            "(answered from the cache), miss (asked upstream, kept), bypass (the caller asked "
-            "for a fresh answer).",
-        )
         self.attempts = LocalCounter(
             meter,
             "switchboard.attempts",
@@ -194,6 +172,32 @@ class Instruments:
             "switchboard.config.reloads",
             unit="{reload}",
             description="Config reloads by outcome (ok; failed: the previous config still serves).",
+        )
+
+    def _client_counters(self, meter: Meter) -> None:
+        """What each client used and what the response cache spared it."""
+        self.client_tokens = LocalCounter(
+            meter,
+            "switchboard.client.tokens",
+            unit="{token}",
+            description="Tokens used by each client (auth.clients[].name), by model group and "
+            "gen_ai.token.type (input, output): what each app consumed.",
+        )
+        self.client_spend = LocalCounter(
+            meter,
+            "switchboard.client.spend",
+            unit="{USD}",  # an annotation: Prometheus keeps the name, no `_USD` suffix
+            description="What each client's calls cost (auth.clients[].name), by model group: "
+            "their usage at the configured prices of the deployments that answered; calls to "
+            "deployments without a price are not in it.",
+        )
+        self.cache_lookups = LocalCounter(
+            meter,
+            "switchboard.cache.lookups",
+            unit="{request}",
+            description="Requests the response cache applied to, by switchboard.cache: hit "
+            "(answered from the cache), miss (asked upstream, kept), bypass (the caller asked "
+            "for a fresh answer).",
         )
 
     def _gauges(self, meter: Meter) -> None:

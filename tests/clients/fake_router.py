@@ -12,6 +12,7 @@ from clients.switchboard.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
     chat_pb2,
+    conversations_pb2,
     router_service_pb2,
     router_service_pb2_grpc,
 )
@@ -139,6 +140,39 @@ class FakeRouter(
     ) -> router_service_pb2.DeleteResponseResponse:
         self._seen(context)
         return router_service_pb2.DeleteResponseResponse(deleted=bool(request.id))
+
+    async def CreateConversation(
+        self,
+        request: router_service_pb2.CreateConversationRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> router_service_pb2.CreateConversationResponse:
+        self._seen(context)
+        conversation = conversations_pb2.Conversation(id="conv_1")
+        return router_service_pb2.CreateConversationResponse(conversation=conversation)
+
+    async def LoadConversation(
+        self, request: router_service_pb2.LoadConversationRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.LoadConversationResponse:
+        self._seen(context)
+        conversation = conversations_pb2.Conversation(id=request.id)
+        return router_service_pb2.LoadConversationResponse(conversation=conversation)
+
+    async def UpdateConversation(
+        self,
+        request: router_service_pb2.UpdateConversationRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> router_service_pb2.UpdateConversationResponse:
+        self._seen(context)
+        conversation = conversations_pb2.Conversation(id=request.id)
+        return router_service_pb2.UpdateConversationResponse(conversation=conversation)
+
+    async def DeleteConversation(
+        self,
+        request: router_service_pb2.DeleteConversationRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> router_service_pb2.DeleteConversationResponse:
+        self._seen(context)
+        return router_service_pb2.DeleteConversationResponse(deleted=bool(request.id))
 
     async def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.aio.ServicerContext

@@ -205,8 +205,8 @@ def test_a_stream_asks_for_usage() -> None:
     ("extra", "param", "words"),
     [
         ({"previous_response_id": "resp_1"}, "previous_response_id", "whole conversation"),
-        ({"conversation": "conv_1"}, "conversation", "stores no conversations"),
-        ({"prompt": {"id": "pmpt_1"}}, "prompt", "stores nothing"),
+        ({"conversation": "conv_1"}, "conversation", "conversation was not loaded"),
+        ({"prompt": {"id": "pmpt_1"}}, "prompt", "stores none"),
         ({"background": True}, "background", "not supported"),
         ({"tools": [{"type": "web_search"}]}, "tools[0].type", "built-in tools"),
         ({"tools": [TOOL, {"type": "mcp", "server_label": "x"}]}, "tools[1].type", "'mcp'"),

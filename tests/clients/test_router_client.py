@@ -58,13 +58,21 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
         assert [r.id for r in loaded.responses] == ["resp_1", "resp_2"]
         req_delete = router_service_pb2.DeleteResponseRequest(id="resp_1")
         assert (await client.delete_response(req_delete)).deleted
+        conversations = router_service_pb2
+        made = await client.create_conversation(conversations.CreateConversationRequest())
+        load = conversations.LoadConversationRequest(id=made.conversation.id)
+        assert (await client.load_conversation(load)).conversation.id == "conv_1"
+        update = conversations.UpdateConversationRequest(id="conv_1")
+        assert (await client.update_conversation(update)).conversation.id == "conv_1"
+        delete = conversations.DeleteConversationRequest(id="conv_1")
+        assert (await client.delete_conversation(delete)).deleted
         stats = await client.get_routing_stats()
         assert stats.deployments[0].deployment == "openai/gpt"
         assert (await client.get_server_info()).replica == fake.name
         assert [c.name for c in (await client.list_clients()).clients] == [fake.name]
         await client.purge_cache("gpt")
     assert fake.purged == ["gpt"]
-    assert fake.calls == 14
+    assert fake.calls == 18
 
 
 async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:

@@ -21,6 +21,7 @@ from clients.switchboard.v1 import (
     admin_service_pb2,
     admin_service_pb2_grpc,
     chat_pb2,
+    conversations_pb2,
     router_service_pb2,
     router_service_pb2_grpc,
 )
@@ -140,6 +141,39 @@ class SyncFakeRouter(
         self._seen(context)
         return router_service_pb2.DeleteResponseResponse(deleted=bool(request.id))
 
+    def CreateConversation(
+        self,
+        request: router_service_pb2.CreateConversationRequest,
+        context: grpc.ServicerContext,
+    ) -> router_service_pb2.CreateConversationResponse:
+        self._seen(context)
+        conversation = conversations_pb2.Conversation(id="conv_1")
+        return router_service_pb2.CreateConversationResponse(conversation=conversation)
+
+    def LoadConversation(
+        self, request: router_service_pb2.LoadConversationRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.LoadConversationResponse:
+        self._seen(context)
+        conversation = conversations_pb2.Conversation(id=request.id)
+        return router_service_pb2.LoadConversationResponse(conversation=conversation)
+
+    def UpdateConversation(
+        self,
+        request: router_service_pb2.UpdateConversationRequest,
+        context: grpc.ServicerContext,
+    ) -> router_service_pb2.UpdateConversationResponse:
+        self._seen(context)
+        conversation = conversations_pb2.Conversation(id=request.id)
+        return router_service_pb2.UpdateConversationResponse(conversation=conversation)
+
+    def DeleteConversation(
+        self,
+        request: router_service_pb2.DeleteConversationRequest,
+        context: grpc.ServicerContext,
+    ) -> router_service_pb2.DeleteConversationResponse:
+        self._seen(context)
+        return router_service_pb2.DeleteConversationResponse(deleted=bool(request.id))
+
     def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.GetRoutingStatsResponse:
@@ -233,12 +267,19 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
         assert [r.id for r in client.load_responses(req_load).responses] == ["resp_1", "resp_2"]
         req_delete = router_service_pb2.DeleteResponseRequest(id="resp_1")
         assert client.delete_response(req_delete).deleted
+        conversations = router_service_pb2
+        made = client.create_conversation(conversations.CreateConversationRequest())
+        load = conversations.LoadConversationRequest(id=made.conversation.id)
+        assert client.load_conversation(load).conversation.id == "conv_1"
+        update = conversations.UpdateConversationRequest(id="conv_1")
+        assert client.update_conversation(update).conversation.id == "conv_1"
+        assert client.delete_conversation(conversations.DeleteConversationRequest(id="c")).deleted
         assert client.get_routing_stats() == admin_service_pb2.GetRoutingStatsResponse()
         assert client.get_server_info().replica == fake.name
         assert [c.name for c in client.list_clients().clients] == [fake.name]
         client.purge_cache()
     assert fake.purged == [""]
-    assert fake.calls == 14
+    assert fake.calls == 18
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
 

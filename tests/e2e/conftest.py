@@ -54,17 +54,23 @@ async def open_stack(
 async def open_sdk(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> AsyncIterator[Open]:
-    """SDKs on an edge over a router with `responses` settings (and client keys when given)."""
+    """SDKs on an edge over a router with `responses` (and `conversations`) settings, and
+    client keys when given."""
     sdks: list[openai.AsyncOpenAI] = []
 
     async def open_(
-        *, clock: ManualClock | None = None, keys: tuple[str, ...] = (), **responses: Any
+        *,
+        clock: ManualClock | None = None,
+        keys: tuple[str, ...] = (),
+        conversations: dict[str, Any] | None = None,
+        **responses: Any,
     ) -> openai.AsyncOpenAI:
+        sections = {"responses": responses, "conversations": conversations or {}}
         if keys:
             clients = [client_config(f"c{i}", key) for i, key in enumerate(keys)]
-            config = guarded_config(fake.base_url, *clients, responses=responses)
+            config = guarded_config(fake.base_url, *clients, **sections)
         else:
-            config = base_config(fake.base_url, responses=responses)
+            config = base_config(fake.base_url, **sections)
         router = await start_router(config, clock=clock or ManualClock())
         edge = await start_edge(router)
         for key in keys or ("sk-caller",):

@@ -21,6 +21,7 @@ from agents import (
     function_tool,
     set_tracing_disabled,
 )
+from agents.memory import OpenAIConversationsSession
 from agents.models.interface import Model
 from pydantic import BaseModel
 
@@ -188,3 +189,62 @@ async def test_turns_chained_by_previous_response_id(
         {"role": "assistant", "content": "Echo: weather in Paris?"},
         {"role": "user", "content": "and Oslo?"},
     ]
+
+
+async def test_a_conversations_session_carries_the_turns_of_a_runner(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """`OpenAIConversationsSession` keeps the run's items in a conversation on the router (the
+    SDK's `client.conversations` calls); the next run reads them back as its history."""
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Rome"}))
+    session = OpenAIConversationsSession(openai_client=client)
+    agent = weather_agent(OpenAIResponsesModel("chain", client))
+    first = await Runner.run(agent, "weather in Rome?", session=session)
+    assert first.final_output == "Echo: weather in Rome?"
+    fake.state.set_scenario(Scenario())
+    second = await Runner.run(agent, "and tomorrow?", session=session)
+    assert second.final_output == "Echo: and tomorrow?"
+    messages = chat_bodies(fake)[-1]["messages"]
+    assert messages[0] == {"role": "system", "content": "Answer with the tool's words."}
+    assert messages[1]["content"] in (
+        "weather in Rome?",
+        [{"type": "text", "text": "weather in Rome?"}],
+    )
+    call, output, answer, question = messages[2:]
+    assert call["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert output["content"] == "sunny in Rome"
+    assert answer == {"role": "assistant", "content": "Echo: weather in Rome?"}
+    assert question["role"] == "user" and "and tomorrow?" in json.dumps(question["content"])
+    kept = await session.get_items()
+    assert [item.get("type") for item in kept] == [
+        *("message", "function_call", "function_call_output", "message"),
+        *("message", "message"),
+    ]
+    conversation = await client.conversations.retrieve(session.session_id)
+    assert conversation.id == session.session_id
+    assert await session.pop_item() == kept[-1]
+    assert len(await session.get_items()) == 5
+    await session.clear_session()
+    with pytest.raises(openai.NotFoundError):
+        await client.conversations.retrieve(conversation.id)
+
+
+async def test_a_runner_continues_a_conversation_by_its_id(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """`Runner.run(..., conversation_id=...)`: the Responses calls name the conversation and the
+    router's keeps the turns (no session on the SDK's side)."""
+    conversation = await client.conversations.create()
+    agent = Agent(
+        name="plain", instructions="Be brief.", model=OpenAIResponsesModel("chain", client)
+    )
+    await Runner.run(agent, "my name is Ann", conversation_id=conversation.id)
+    result = await Runner.run(agent, "what is my name?", conversation_id=conversation.id)
+    assert result.final_output == "Echo: what is my name?"
+    assert chat_bodies(fake)[-1]["messages"][1:] == [
+        {"role": "user", "content": [{"type": "text", "text": "my name is Ann"}]},
+        {"role": "assistant", "content": "Echo: my name is Ann"},
+        {"role": "user", "content": "what is my name?"},
+    ]
+    items = [item async for item in client.conversations.items.list(conversation.id)]
+    assert len(items) == 4

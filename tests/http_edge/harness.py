@@ -126,6 +126,26 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     ) -> rs.DeleteResponseResponse | Awaitable[rs.DeleteResponseResponse]:
         return super().DeleteResponse(request, context)
 
+    def CreateConversation(
+        self, request: rs.CreateConversationRequest, context: grpc.aio.ServicerContext
+    ) -> rs.CreateConversationResponse | Awaitable[rs.CreateConversationResponse]:
+        return super().CreateConversation(request, context)
+
+    def LoadConversation(
+        self, request: rs.LoadConversationRequest, context: grpc.aio.ServicerContext
+    ) -> rs.LoadConversationResponse | Awaitable[rs.LoadConversationResponse]:
+        return super().LoadConversation(request, context)
+
+    def UpdateConversation(
+        self, request: rs.UpdateConversationRequest, context: grpc.aio.ServicerContext
+    ) -> rs.UpdateConversationResponse | Awaitable[rs.UpdateConversationResponse]:
+        return super().UpdateConversation(request, context)
+
+    def DeleteConversation(
+        self, request: rs.DeleteConversationRequest, context: grpc.aio.ServicerContext
+    ) -> rs.DeleteConversationResponse | Awaitable[rs.DeleteConversationResponse]:
+        return super().DeleteConversation(request, context)
+
 
 async def abort_with(context: grpc.aio.ServicerContext, details: ErrorDetails) -> None:
     """End an RPC with the rich status the router would send for `details`."""

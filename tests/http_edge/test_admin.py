@@ -233,6 +233,8 @@ async def test_clients_with_their_limits_and_what_they_used(
     stored = client["stored_responses"]  # Responses API: none stored yet
     assert (stored["used"], stored["quota"], stored["resets_unix"]) == (0, 64 << 20, noon + 3600)
     assert client["cached_answers"] is None  # the cache is off
+    conversations = client["conversations"]  # none written yet; 30 days' period
+    assert (conversations["used"], conversations["quota"]) == (0, 256 << 20)
     for secret in ("router-admin-key", "router-app-key", TOKEN):
         assert secret not in response.text and hash_key(secret) not in response.text
     status = (await get(edge, "/admin/api/status", ADMIN)).json()

@@ -8,9 +8,11 @@ without it, except under CI=true where a missing browser fails."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 import socket
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from http_edge import EdgeSettings
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.http_edge.harness import Edge, stop_edge
@@ -51,7 +54,10 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
     app = {"name": "batch-job", "key": APP_KEY, "rpm": 600, "tpm": 100_000}
     budgets = {"tokens_per_day": 500_000, "usd_per_day": 25}
     config["auth"] = {"open": True, "clients": [app | budgets]}
-    router: RouterHandle = await start_router(config)
+    # The router's time stands still half way through the current minute: the clients table's
+    # sliding minute (a share of the last minute) reads 1 request, not 0.98 past a boundary.
+    clock = ManualClock(math.floor(time.time() / 60) * 60 + 30)
+    router: RouterHandle = await start_router(config, clock=clock)
     started = await start_edge_on(
         EdgeSettings(router_target=router.server.address, admin_token=SecretStr(TOKEN))
     )

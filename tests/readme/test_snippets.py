@@ -87,6 +87,7 @@ def test_every_python_block_is_run_here() -> None:
         "openai.OpenAI(",
         "responses.stream(",
         "previous_response_id=",
+        "conversations.create(",
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
@@ -121,6 +122,16 @@ def test_responses_block(stack: LiveStack) -> None:
 def test_stored_responses_block(stack: LiveStack) -> None:
     printed = run_block("previous_response_id=", stack).splitlines()
     assert printed == ["Echo: Who am I?", "Echo: I am Ann.", "message user"]
+
+
+def test_conversations_block(stack: LiveStack) -> None:
+    printed = run_block("conversations.create(", stack).splitlines()
+    assert printed == [
+        "Echo: Who am I?",
+        "user I am Ann.",
+        "user Who am I?",
+        "assistant Echo: Who am I?",
+    ]
 
 
 def test_grpc_block(stack: LiveStack) -> None:

@@ -581,6 +581,7 @@ class ClientStatus(_message.Message):
     STORED_RESPONSES_FIELD_NUMBER: _builtins.int
     CACHED_ANSWERS_FIELD_NUMBER: _builtins.int
     ANONYMOUS_FIELD_NUMBER: _builtins.int
+    CONVERSATIONS_FIELD_NUMBER: _builtins.int
     SPEND_BUDGETS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """auth.clients[].name; "anonymous" for callers without a known key when auth.open, as the
@@ -625,6 +626,10 @@ class ClientStatus(_message.Message):
         """
 
     @_builtins.property
+    def conversations(self) -> Global___ByteQuotaStatus:
+        """What it wrote into its conversations (conversations.client_bytes per conversations.ttl_s)."""
+
+    @_builtins.property
     def spend_budgets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClientSpendBudget]:
         """Its money budgets, one per period configured (auth.clients[].usd_per_day / usd_per_month)."""
 
@@ -644,11 +649,12 @@ class ClientStatus(_message.Message):
         stored_responses: Global___ByteQuotaStatus | None = ...,
         cached_answers: Global___ByteQuotaStatus | None = ...,
         anonymous: _builtins.bool = ...,
+        conversations: Global___ByteQuotaStatus | None = ...,
         spend_budgets: _abc.Iterable[Global___ClientSpendBudget] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "cached_answers", b"cached_answers", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "spend_budgets", b"spend_budgets", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "spend_budgets", b"spend_budgets", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_concurrent_streams: _TypeAlias = _typing.Literal["max_concurrent_streams"]  # noqa: Y015
     _WhichOneofArgType__max_concurrent_streams: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams"]  # noqa: Y015

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from clients.switchboard.v1 import chat_pb2 as _chat_pb2
+from clients.switchboard.v1 import conversations_pb2 as _conversations_pb2
 from clients.switchboard.v1 import embeddings_pb2 as _embeddings_pb2
 from clients.switchboard.v1 import routing_pb2 as _routing_pb2
 import builtins as _builtins
@@ -740,6 +741,214 @@ class DeleteResponseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteResponseResponse: _TypeAlias = DeleteResponseResponse  # noqa: Y015
+
+@_typing.final
+class CreateConversationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    ITEMS_JSON_FIELD_NUMBER: _builtins.int
+    metadata_json: _builtins.str
+    """A JSON object of string values, at most 16 (keys up to 64 characters, values up to 512);
+    empty: none.
+    """
+    @_builtins.property
+    def items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Items, each an OpenAI Responses item as a JSON object string; one without an "id" gets
+        one (up to `conversations.max_items`; the HTTP API takes 20 at a time, as OpenAI's).
+        """
+
+    def __init__(
+        self,
+        *,
+        metadata_json: _builtins.str = ...,
+        items_json: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["items_json", b"items_json", "metadata_json", b"metadata_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateConversationRequest: _TypeAlias = CreateConversationRequest  # noqa: Y015
+
+@_typing.final
+class CreateConversationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def conversation(self) -> _conversations_pb2.Conversation: ...
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[_conversations_pb2.ConversationItem]:
+        """The items as kept, with their ids."""
+
+    def __init__(
+        self,
+        *,
+        conversation: _conversations_pb2.Conversation | None = ...,
+        items: _abc.Iterable[_conversations_pb2.ConversationItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateConversationResponse: _TypeAlias = CreateConversationResponse  # noqa: Y015
+
+@_typing.final
+class LoadConversationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The conversation's id: at most 128 bytes."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadConversationRequest: _TypeAlias = LoadConversationRequest  # noqa: Y015
+
+@_typing.final
+class LoadConversationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_FIELD_NUMBER: _builtins.int
+    ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def conversation(self) -> _conversations_pb2.Conversation: ...
+    @_builtins.property
+    def items(self) -> _containers.RepeatedCompositeFieldContainer[_conversations_pb2.ConversationItem]:
+        """Its items, oldest first (deleted ones left out)."""
+
+    def __init__(
+        self,
+        *,
+        conversation: _conversations_pb2.Conversation | None = ...,
+        items: _abc.Iterable[_conversations_pb2.ConversationItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "items", b"items"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoadConversationResponse: _TypeAlias = LoadConversationResponse  # noqa: Y015
+
+@_typing.final
+class UpdateConversationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    METADATA_JSON_FIELD_NUMBER: _builtins.int
+    ADD_ITEMS_JSON_FIELD_NUMBER: _builtins.int
+    DELETE_ITEM_IDS_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The conversation's id: at most 128 bytes."""
+    metadata_json: _builtins.str
+    """Its new metadata (as CreateConversationRequest's), replacing the old; unset: unchanged."""
+    @_builtins.property
+    def add_items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Items to add at its end (as CreateConversationRequest's)."""
+
+    @_builtins.property
+    def delete_item_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Ids of items to delete."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        metadata_json: _builtins.str | None = ...,
+        add_items_json: _abc.Iterable[_builtins.str] | None = ...,
+        delete_item_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json", "metadata_json", b"metadata_json"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json", "add_items_json", b"add_items_json", "delete_item_ids", b"delete_item_ids", "id", b"id", "metadata_json", b"metadata_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__metadata_json: _TypeAlias = _typing.Literal["metadata_json"]  # noqa: Y015
+    _WhichOneofArgType__metadata_json: _TypeAlias = _typing.Literal["_metadata_json", b"_metadata_json"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__metadata_json) -> _WhichOneofReturnType__metadata_json | None: ...
+
+Global___UpdateConversationRequest: _TypeAlias = UpdateConversationRequest  # noqa: Y015
+
+@_typing.final
+class UpdateConversationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONVERSATION_FIELD_NUMBER: _builtins.int
+    ADDED_ITEMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def conversation(self) -> _conversations_pb2.Conversation:
+        """The conversation after the change."""
+
+    @_builtins.property
+    def added_items(self) -> _containers.RepeatedCompositeFieldContainer[_conversations_pb2.ConversationItem]:
+        """The items added, with their ids."""
+
+    def __init__(
+        self,
+        *,
+        conversation: _conversations_pb2.Conversation | None = ...,
+        added_items: _abc.Iterable[_conversations_pb2.ConversationItem] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added_items", b"added_items", "conversation", b"conversation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateConversationResponse: _TypeAlias = UpdateConversationResponse  # noqa: Y015
+
+@_typing.final
+class DeleteConversationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The conversation's id: at most 128 bytes."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteConversationRequest: _TypeAlias = DeleteConversationRequest  # noqa: Y015
+
+@_typing.final
+class DeleteConversationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELETED_FIELD_NUMBER: _builtins.int
+    deleted: _builtins.bool
+    """Always true: a conversation that was not there is NOT_FOUND."""
+    def __init__(
+        self,
+        *,
+        deleted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deleted", b"deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteConversationResponse: _TypeAlias = DeleteConversationResponse  # noqa: Y015
 
 @_typing.final
 class CachedAnswer(_message.Message):

@@ -88,6 +88,26 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.DeleteResponseRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.DeleteResponseResponse.FromString,
                 _registered_method=True)
+        self.CreateConversation = channel.unary_unary(
+                '/switchboard.v1.RouterService/CreateConversation',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.CreateConversationRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.CreateConversationResponse.FromString,
+                _registered_method=True)
+        self.LoadConversation = channel.unary_unary(
+                '/switchboard.v1.RouterService/LoadConversation',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.LoadConversationRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.LoadConversationResponse.FromString,
+                _registered_method=True)
+        self.UpdateConversation = channel.unary_unary(
+                '/switchboard.v1.RouterService/UpdateConversation',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.UpdateConversationRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.UpdateConversationResponse.FromString,
+                _registered_method=True)
+        self.DeleteConversation = channel.unary_unary(
+                '/switchboard.v1.RouterService/DeleteConversation',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.DeleteConversationRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.DeleteConversationResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -174,6 +194,41 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateConversation(self, request, context):
+        """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
+        items, for `conversations.ttl_s`. Needs the `chat` scope; not counted in rpm, held to the
+        client's `conversations.client_bytes` per period (RESOURCE_EXHAUSTED, reason
+        CONVERSATION_QUOTA_EXCEEDED) and `conversations.max_bytes` / `max_items` per conversation
+        (FAILED_PRECONDITION, reason CONVERSATION_TOO_LARGE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadConversation(self, request, context):
+        """The calling client's conversation with its items, in order. An id that is unknown, expired,
+        deleted or another client's is NOT_FOUND, the same for all (reason CONVERSATION_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateConversation(self, request, context):
+        """Change a conversation: replace its metadata, add items (after every item added before,
+        also by another replica at the same moment), delete items (NOT_FOUND, reason
+        CONVERSATION_ITEM_NOT_FOUND, for an item it does not hold). Bounds as CreateConversation's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteConversation(self, request, context):
+        """Delete a conversation and its items. NOT_FOUND as LoadConversation's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -221,6 +276,26 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.DeleteResponse,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.DeleteResponseRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.DeleteResponseResponse.SerializeToString,
+            ),
+            'CreateConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConversation,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.CreateConversationRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.CreateConversationResponse.SerializeToString,
+            ),
+            'LoadConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadConversation,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.LoadConversationRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.LoadConversationResponse.SerializeToString,
+            ),
+            'UpdateConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateConversation,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.UpdateConversationRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.UpdateConversationResponse.SerializeToString,
+            ),
+            'DeleteConversation': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteConversation,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.DeleteConversationRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.DeleteConversationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -475,6 +550,114 @@ class RouterService:
             '/switchboard.v1.RouterService/DeleteResponse',
             switchboard_dot_v1_dot_router__service__pb2.DeleteResponseRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.DeleteResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CreateConversation',
+            switchboard_dot_v1_dot_router__service__pb2.CreateConversationRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.CreateConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/LoadConversation',
+            switchboard_dot_v1_dot_router__service__pb2.LoadConversationRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.LoadConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/UpdateConversation',
+            switchboard_dot_v1_dot_router__service__pb2.UpdateConversationRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.UpdateConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteConversation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/DeleteConversation',
+            switchboard_dot_v1_dot_router__service__pb2.DeleteConversationRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.DeleteConversationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -74,6 +74,24 @@ class RouterServiceStub:
     loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
     (openai_param `id`). Needs the `chat` scope.
     """
+    CreateConversation: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CreateConversationRequest, _router_service_pb2.CreateConversationResponse]
+    """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
+    items, for `conversations.ttl_s`. Needs the `chat` scope; not counted in rpm, held to the
+    client's `conversations.client_bytes` per period (RESOURCE_EXHAUSTED, reason
+    CONVERSATION_QUOTA_EXCEEDED) and `conversations.max_bytes` / `max_items` per conversation
+    (FAILED_PRECONDITION, reason CONVERSATION_TOO_LARGE).
+    """
+    LoadConversation: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.LoadConversationRequest, _router_service_pb2.LoadConversationResponse]
+    """The calling client's conversation with its items, in order. An id that is unknown, expired,
+    deleted or another client's is NOT_FOUND, the same for all (reason CONVERSATION_NOT_FOUND).
+    """
+    UpdateConversation: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.UpdateConversationRequest, _router_service_pb2.UpdateConversationResponse]
+    """Change a conversation: replace its metadata, add items (after every item added before,
+    also by another replica at the same moment), delete items (NOT_FOUND, reason
+    CONVERSATION_ITEM_NOT_FOUND, for an item it does not hold). Bounds as CreateConversation's.
+    """
+    DeleteConversation: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.DeleteConversationRequest, _router_service_pb2.DeleteConversationResponse]
+    """Delete a conversation and its items. NOT_FOUND as LoadConversation's."""
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -121,6 +139,24 @@ class RouterServiceAsyncStub(RouterServiceStub):
     loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
     (openai_param `id`). Needs the `chat` scope.
     """
+    CreateConversation: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CreateConversationRequest, _router_service_pb2.CreateConversationResponse]  # type: ignore[assignment]
+    """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
+    items, for `conversations.ttl_s`. Needs the `chat` scope; not counted in rpm, held to the
+    client's `conversations.client_bytes` per period (RESOURCE_EXHAUSTED, reason
+    CONVERSATION_QUOTA_EXCEEDED) and `conversations.max_bytes` / `max_items` per conversation
+    (FAILED_PRECONDITION, reason CONVERSATION_TOO_LARGE).
+    """
+    LoadConversation: _aio.UnaryUnaryMultiCallable[_router_service_pb2.LoadConversationRequest, _router_service_pb2.LoadConversationResponse]  # type: ignore[assignment]
+    """The calling client's conversation with its items, in order. An id that is unknown, expired,
+    deleted or another client's is NOT_FOUND, the same for all (reason CONVERSATION_NOT_FOUND).
+    """
+    UpdateConversation: _aio.UnaryUnaryMultiCallable[_router_service_pb2.UpdateConversationRequest, _router_service_pb2.UpdateConversationResponse]  # type: ignore[assignment]
+    """Change a conversation: replace its metadata, add items (after every item added before,
+    also by another replica at the same moment), delete items (NOT_FOUND, reason
+    CONVERSATION_ITEM_NOT_FOUND, for an item it does not hold). Bounds as CreateConversation's.
+    """
+    DeleteConversation: _aio.UnaryUnaryMultiCallable[_router_service_pb2.DeleteConversationRequest, _router_service_pb2.DeleteConversationResponse]  # type: ignore[assignment]
+    """Delete a conversation and its items. NOT_FOUND as LoadConversation's."""
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     """The router: every routing decision (keys, cooldowns, sessions, fallbacks) is taken here.
@@ -219,5 +255,47 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
         (openai_param `id`). Needs the `chat` scope.
         """
+
+    @_abc_1.abstractmethod
+    def CreateConversation(
+        self,
+        request: _router_service_pb2.CreateConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.CreateConversationResponse, _abc.Awaitable[_router_service_pb2.CreateConversationResponse]]:
+        """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
+        items, for `conversations.ttl_s`. Needs the `chat` scope; not counted in rpm, held to the
+        client's `conversations.client_bytes` per period (RESOURCE_EXHAUSTED, reason
+        CONVERSATION_QUOTA_EXCEEDED) and `conversations.max_bytes` / `max_items` per conversation
+        (FAILED_PRECONDITION, reason CONVERSATION_TOO_LARGE).
+        """
+
+    @_abc_1.abstractmethod
+    def LoadConversation(
+        self,
+        request: _router_service_pb2.LoadConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.LoadConversationResponse, _abc.Awaitable[_router_service_pb2.LoadConversationResponse]]:
+        """The calling client's conversation with its items, in order. An id that is unknown, expired,
+        deleted or another client's is NOT_FOUND, the same for all (reason CONVERSATION_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateConversation(
+        self,
+        request: _router_service_pb2.UpdateConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.UpdateConversationResponse, _abc.Awaitable[_router_service_pb2.UpdateConversationResponse]]:
+        """Change a conversation: replace its metadata, add items (after every item added before,
+        also by another replica at the same moment), delete items (NOT_FOUND, reason
+        CONVERSATION_ITEM_NOT_FOUND, for an item it does not hold). Bounds as CreateConversation's.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteConversation(
+        self,
+        request: _router_service_pb2.DeleteConversationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.DeleteConversationResponse, _abc.Awaitable[_router_service_pb2.DeleteConversationResponse]]:
+        """Delete a conversation and its items. NOT_FOUND as LoadConversation's."""
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

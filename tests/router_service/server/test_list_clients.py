@@ -1,8 +1,8 @@
 """AdminService.ListClients (server/_clients.py): every configured client with its scopes, models
 and limits, and what it used — its sliding minute against rpm / tpm, its token budgets by period,
-its stored-response and cached-answer bytes against their quotas — from real calls through the
-fake upstream (two replicas on Redis: tests/replicas/test_clients.py). Time is a ManualClock:
-periods end where the test says."""
+its stored-response, cached-answer and conversation bytes against their quotas — from real
+calls through the fake upstream (two replicas on Redis: tests/replicas/test_clients.py). Time
+is a ManualClock: periods end where the test says."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import hash_key
 from router_service.clock import ManualClock, SystemClock
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -226,3 +227,19 @@ async def test_all_clients_are_read_in_two_store_calls(
     assert len(await listed(router)) == 9
     # The memory store's `read` is its separate calls: one of each kind, whatever the clients.
     assert sorted(store.reads) == ["held", "rates", "read_buckets"]
+
+
+async def test_conversation_bytes_count_against_their_quota(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock(NOON)
+    config = clients_config(fake, conversations={"ttl_s": 600, "client_bytes": 100_000})
+    router = await start_router(config, clock=clock)
+    request = pb.CreateConversationRequest(items_json=['{"role": "user", "content": "hi"}'])
+    made = await router.stub.CreateConversation(request, metadata=bearer(ALICE))
+    written = made.ByteSize()  # about: the record is the conversation and its items
+    alice = (await listed(router))["alice"]
+    used, quota, resets = quota_of(alice.conversations)
+    assert (quota, resets) == (100_000, NOON + 600)
+    assert ENTRY_BYTES < used <= written + ENTRY_BYTES + 16
+    assert quota_of((await listed(router))["bob"].conversations) == (0, 100_000, NOON + 600)

@@ -1,0 +1,89 @@
+"""What a conversation may be given, checked before anything is kept: its metadata (OpenAI's
+bounds) and its items (JSON objects, each with a unique id, made here when it has none)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import orjson
+
+from clients.codec import item_id_prefix
+from clients.switchboard.v1 import conversations_pb2 as cpb
+from router_service.errors import InvalidRequestError
+
+__all__ = ["checked_id", "checked_items", "checked_metadata"]
+
+MAX_ID_BYTES = 128  # ids name things, they do not carry data (and errors repeat them)
+# OpenAI's metadata bounds: 16 pairs, keys up to 64 characters, values up to 512.
+_MAX_PAIRS, _MAX_KEY, _MAX_VALUE = 16, 64, 512
+
+
+def checked_id(value: str, param: str, what: str = "conversation") -> str:
+    if not value or len(value.encode()) > MAX_ID_BYTES:
+        raise InvalidRequestError(
+            f"`{param}` must be a {what} id of 1 to {MAX_ID_BYTES} bytes.", param=param
+        )
+    return value
+
+
+def checked_metadata(text: str) -> str:
+    """`text` (a JSON object of strings; empty: none) as kept: compact JSON."""
+    value = _json_object(text or "{}", "metadata")
+    if len(value) > _MAX_PAIRS:
+        raise InvalidRequestError(
+            f"`metadata` holds {len(value)} pairs: at most {_MAX_PAIRS}.", param="metadata"
+        )
+    for key, item in value.items():
+        if len(key) > _MAX_KEY:
+            raise InvalidRequestError(
+                f"A `metadata` key is longer than {_MAX_KEY} characters.", param="metadata"
+            )
+        if not isinstance(item, str) or len(item) > _MAX_VALUE:
+            raise InvalidRequestError(
+                f"`metadata.{key}` must be a string of at most {_MAX_VALUE} characters.",
+                param=f"metadata.{key}",
+            )
+    return orjson.dumps(value).decode()
+
+
+def checked_items(texts: Sequence[str], taken: Collection[str]) -> list[cpb.ConversationItem]:
+    """`texts` as items with their ids: the one each came with (unique: not in `taken`, the
+    conversation's ids, deleted ones included, nor twice here), else a new one. How many a
+    call may add is the conversation's bound (`max_items`); OpenAI's 20 at a time is the HTTP
+    API's rule (the edge's), not one on a response's own items appended after it."""
+    seen = set(taken)
+    items = []
+    for i, text in enumerate(texts):
+        item = _json_object(text, f"items[{i}]")
+        item_id = item.get("id")
+        if item_id is None:
+            item = {"id": _new_item_id(item), **item}
+        elif not isinstance(item_id, str):
+            raise InvalidRequestError(f"`items[{i}].id` must be a string.", param=f"items[{i}].id")
+        item_id = checked_id(item["id"], f"items[{i}].id", "item")
+        if item_id in seen:
+            raise InvalidRequestError(
+                f"Duplicate item id '{item_id}': the conversation holds an item of that id "
+                "already (or held one, deleted).",
+                param=f"items[{i}].id",
+            )
+        seen.add(item_id)
+        items.append(cpb.ConversationItem(id=item_id, item_json=orjson.dumps(item).decode()))
+    return items
+
+
+def _new_item_id(item: dict[str, Any]) -> str:
+    kind = item.get("type", "message")
+    return f"{item_id_prefix(kind if isinstance(kind, str) else 'item')}_{secrets.token_hex(24)}"
+
+
+def _json_object(text: str, param: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
+    return value

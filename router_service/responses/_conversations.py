@@ -1,0 +1,220 @@
+"""Conversations: the router's side of OpenAI's Conversations API (and of `conversation` on a
+Responses request, which the edge turns into a load before the chat call and an update after).
+The HTTP edge translates; the router keeps (DESIGN.md §1).
+
+Each conversation is one document in the state store (memory, or Redis shared by the replicas),
+named by a hash of the calling client's name and the conversation's id (`client_scoped`, as
+stored responses are): an unknown, an expired, a deleted and another client's id are one
+NOT_FOUND. The document is an append-only record (`ConversationRecord`: its creation, then one
+serialized change after another; protobuf reads the concatenation as one record), so that every
+change is one atomic `StateStore.append_document`: two replicas adding items at the same moment
+both keep theirs, and neither reads what the other is about to replace.
+
+None of the calls counts in rpm, so each is bounded here: what a client writes per period
+(`conversations.client_bytes` per `ttl_s`, ByteQuota: a conversation lives `ttl_s` from its
+creation, so a client holds at most twice that), a conversation's size (`max_bytes`, which its
+recorded changes count towards too) and item count (`max_items`: checked against what was read
+before the change, so changes racing each other may pass it by one call's items); and a
+client's loads read a few at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+
+from google.protobuf.message import DecodeError
+
+from clients.switchboard.v1 import conversations_pb2 as cpb
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.cancellation import uncut
+from router_service.clock import Clock
+from router_service.config import ConversationsConfig
+from router_service.errors import (
+    ConversationItemNotFoundError,
+    ConversationNotFoundError,
+    ConversationQuotaError,
+    ConversationTooLargeError,
+)
+from router_service.responses._conversation_items import (
+    checked_id,
+    checked_items,
+    checked_metadata,
+)
+from router_service.responses._stored import ENTRY_BYTES, LOADS_PER_CLIENT
+from router_service.sessions import client_scoped
+from router_service.state import AppendResult, ByteQuota, PutResult, QuotaReading, StateStore
+
+__all__ = ["Conversations"]
+
+
+class Conversations:
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Clock,
+        config: ConversationsConfig,
+        *,
+        max_load_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._config = config
+        # A conversation is read back whole (LoadConversation) and sent on as a chat call's
+        # history beside the request's own input: half the router's message bound at most.
+        self._max_bytes = min(config.max_bytes, max_load_bytes // 2)
+        # As for stored responses: a client's loads run a few at a time (names are configured:
+        # the map is bounded).
+        self._loading: dict[str, asyncio.Semaphore] = {}
+        self._quota = ByteQuota(
+            store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
+        )
+
+    def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
+        """What reading the conversation-bytes quota of `clients` takes (their current period,
+        now), for an operator (AdminService.ListClients); `""`: open mode's callers."""
+        return self._quota.reading([_quota_name(client) for client in clients])
+
+    async def create(
+        self, client: str, request: pb.CreateConversationRequest
+    ) -> pb.CreateConversationResponse:
+        """A new conversation of `client`, with `request`'s metadata and items."""
+        conversation = cpb.Conversation(
+            id=f"conv_{secrets.token_hex(24)}",
+            created_at=int(self._clock.now()),
+            metadata_json=checked_metadata(request.metadata_json),
+        )
+        items = checked_items(request.items_json, ())
+        self._check_count(0, len(items))
+        data = cpb.ConversationRecord(conversation=conversation, items=items).SerializeToString()
+        self._check_size(len(data))
+        size = len(data) + ENTRY_BYTES
+        bucket = await self._room(client, size)
+        name = _name(client, conversation.id)
+        kept = await self._store.put_document(name, data, self._config.ttl_s, only_new=True)
+        if kept is not PutResult.KEPT:  # TOO_LARGE: the memory store's room (EXISTS: 192 bits)
+            raise ConversationTooLargeError(
+                "The router has no room to keep this conversation now.", code="no_room"
+            )
+        await uncut(self._quota.charge(_quota_name(client), bucket, size))
+        return pb.CreateConversationResponse(conversation=conversation, items=items)
+
+    async def load(self, client: str, conversation_id: str) -> pb.LoadConversationResponse:
+        """`client`'s conversation `conversation_id` and its items, oldest first."""
+        record = await self._record(client, checked_id(conversation_id, "id"))
+        return pb.LoadConversationResponse(
+            conversation=record.conversation, items=_live_items(record)
+        )
+
+    async def update(
+        self, client: str, request: pb.UpdateConversationRequest
+    ) -> pb.UpdateConversationResponse:
+        """Apply `request`'s change (metadata, items added, items deleted) in one append."""
+        record = await self._record(client, checked_id(request.id, "id"))
+        change = self._change(record, request)
+        data = change.SerializeToString()
+        if data:
+            await self._append(client, request.id, data)
+        record.MergeFrom(change)  # the conversation as the change left it
+        return pb.UpdateConversationResponse(
+            conversation=record.conversation, added_items=change.items
+        )
+
+    async def delete(self, client: str, conversation_id: str) -> None:
+        """Delete `client`'s conversation; ConversationNotFoundError when it has none."""
+        checked_id(conversation_id, "id")
+        if not await self._store.delete_document(_name(client, conversation_id)):
+            raise ConversationNotFoundError(conversation_id, param="id")
+
+    def _change(
+        self, record: cpb.ConversationRecord, request: pb.UpdateConversationRequest
+    ) -> cpb.ConversationRecord:
+        """The record of `request`'s change to `record`, checked against it."""
+        live = {item.id for item in _live_items(record)}
+        for i, item_id in enumerate(request.delete_item_ids):
+            if item_id not in live:
+                raise ConversationItemNotFoundError(item_id, param=f"delete_item_ids[{i}]")
+        taken = [item.id for item in record.items]
+        items = checked_items(request.add_items_json, taken)
+        self._check_count(len(live) - len(set(request.delete_item_ids)), len(items))
+        change = cpb.ConversationRecord(items=items, deleted_item_ids=request.delete_item_ids)
+        if request.HasField("metadata_json"):
+            change.conversation.metadata_json = checked_metadata(request.metadata_json)
+        return change
+
+    async def _append(self, client: str, conversation_id: str, data: bytes) -> None:
+        bucket = await self._room(client, len(data))
+        name = _name(client, conversation_id)
+        done = await self._store.append_document(name, data, max_bytes=self._max_bytes)
+        if done is AppendResult.MISSING:  # deleted (or expired) since it was read
+            raise ConversationNotFoundError(conversation_id, param="id")
+        if done is AppendResult.TOO_LARGE:
+            self._check_size(self._max_bytes + 1)
+        await uncut(self._quota.charge(_quota_name(client), bucket, len(data)))
+
+    async def _record(self, client: str, conversation_id: str) -> cpb.ConversationRecord:
+        loading = self._loading.setdefault(client, asyncio.Semaphore(LOADS_PER_CLIENT))
+        async with loading:
+            (data,) = await self._store.get_documents([_name(client, conversation_id)])
+        record = _parsed(data)
+        # The id inside guards against a (128-bit) hash collision with another's name.
+        if record is None or record.conversation.id != conversation_id:
+            raise ConversationNotFoundError(conversation_id, param="id")
+        return record
+
+    async def _room(self, client: str, size: int) -> int:
+        """The quota period `size` more bytes of `client` count in, else ConversationQuotaError
+        (until the period ends: RetryInfo)."""
+        name = _quota_name(client)
+        bucket = await self._quota.room(name, size)
+        if bucket is None:
+            resets = self._quota.reading([name]).resets_unix
+            raise ConversationQuotaError(
+                f"This client wrote its {self._config.client_bytes} bytes of conversations for "
+                "this period (conversations.client_bytes): conversations cannot be started or "
+                "changed until it ends.",
+                retry_after_s=max(0.0, resets - self._clock.now()),
+            )
+        return bucket
+
+    def _check_size(self, size: int) -> None:
+        if size > self._max_bytes:
+            raise ConversationTooLargeError(
+                f"The conversation would be larger than {self._max_bytes} bytes "
+                "(conversations.max_bytes): start a new conversation.",
+                code="conversation_too_large",
+            )
+
+    def _check_count(self, held: int, added: int) -> None:
+        if held + added > self._config.max_items:
+            raise ConversationTooLargeError(
+                f"The conversation would hold more than {self._config.max_items} items "
+                "(conversations.max_items): start a new conversation.",
+                param="items",
+                code="conversation_too_large",
+            )
+
+
+def _live_items(record: cpb.ConversationRecord) -> list[cpb.ConversationItem]:
+    deleted = set(record.deleted_item_ids)
+    return [item for item in record.items if item.id not in deleted]
+
+
+def _quota_name(client: str) -> str:
+    # Hashed like the documents' names: a client's name is configuration, not a key part.
+    return "conv-bytes:" + client_scoped(client, "")
+
+
+def _name(client: str, conversation_id: str) -> str:
+    # The client's part first: the memory store drops the documents of whoever holds the most.
+    return f"conv:{client_scoped(client, '')}:{client_scoped(client, conversation_id)}"
+
+
+def _parsed(data: bytes | None) -> cpb.ConversationRecord | None:
+    if data is None:
+        return None
+    try:
+        return cpb.ConversationRecord.FromString(data)
+    except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
+        return None

@@ -1,0 +1,71 @@
+"""Documents on Redis (`{prefix}:doc:{name}`, a string "expiry|" + bytes): RedisStateStore's
+document calls, apart so that the store's module stays one screenful per kind.
+
+Documents (large, read a few times at most) are read with a plain MGET, not the read cache. The
+expiry is written beside the data (the replicas' clock decides, as for values) and Redis's own
+TTL, a little later, removes the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from router_service.clock import Clock
+from router_service.state import _redis_scripts as lua
+from router_service.state._base import AppendResult, PutResult
+from router_service.state._redis_entries import live_documents, translated, ttl_px
+from router_service.state._resp import RespClient
+
+__all__ = ["RedisDocuments"]
+
+_APPENDED = {1: AppendResult.APPENDED, 0: AppendResult.MISSING, -1: AppendResult.TOO_LARGE}
+
+
+class RedisDocuments:
+    """The document half of RedisStateStore (a mixin: it shares the store's client)."""
+
+    _client: RespClient
+    _clock: Clock
+
+    def _key(self, kind: str, name: str) -> str:
+        raise NotImplementedError
+
+    def _init_documents(self, client: RespClient) -> None:
+        self._put_new_document = client.script(lua.PUT_NEW_DOCUMENT)
+        self._append_document = client.script(lua.APPEND_DOCUMENT)
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        # A script for `only_new`, not SET NX: a document expired by the replicas' clock is
+        # still a key for a while, and may be rewritten.
+        now = self._clock.now()
+        entry = f"{now + ttl_s!r}|".encode() + data
+        key = self._key("doc", name)
+        with translated():
+            if not only_new:
+                await self._client.execute("SET", key, entry, "PX", ttl_px(ttl_s))
+            elif not await self._put_new_document([key], [entry, ttl_px(ttl_s), repr(now)]):
+                return PutResult.EXISTS
+        return PutResult.KEPT
+
+    async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
+        # One script (APPEND keeps the key's TTL): appends from any replica queue on the server,
+        # none reads what another is about to replace.
+        args: list[str | int | bytes] = [data, repr(self._clock.now()), max_bytes]
+        with translated():
+            done = await self._append_document([self._key("doc", name)], args)
+        return _APPENDED[int(done)]
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        if not names:
+            return []
+        with translated():
+            stored = await self._client.execute("MGET", *[self._key("doc", n) for n in names])
+        return live_documents(stored, self._clock.now())
+
+    async def delete_document(self, name: str) -> bool:
+        # GETDEL: whether it was still live (by the replicas' clock, not Redis's later TTL).
+        with translated():
+            stored = await self._client.execute("GETDEL", self._key("doc", name))
+        return live_documents([stored], self._clock.now())[0] is not None
