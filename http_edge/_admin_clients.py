@@ -49,6 +49,16 @@ def _client(status: admin_pb.ClientStatus, now: float) -> dict[str, Any]:
         }
         for budget in status.budgets
     ]
+    view["spend_budgets"] = [
+        {
+            "period": budget.period,
+            "limit_usd": budget.limit_usd,
+            "used_usd": round(budget.used_usd, 6),
+            "resets_unix": budget.resets_unix,
+            "resets_in_s": _left(budget.resets_unix, now),
+        }
+        for budget in status.spend_budgets
+    ]
     # null: storing or the cache is off
     view["stored_responses"] = _bytes(status, "stored_responses", now)
     view["cached_answers"] = _bytes(status, "cached_answers", now)

@@ -17,6 +17,7 @@ _EXPOSED_HEADERS = [
     "x-switchboard-deployment",
     "x-switchboard-attempts",
     "x-switchboard-cache",
+    "x-switchboard-cost-usd",
     "age",
     "retry-after",
     "retry-after-ms",

@@ -146,9 +146,12 @@ def _checked(name: str, value: str, limit: int) -> str:
     return value
 
 
-def route_headers(route: RouteInfo | None) -> dict[str, str]:
+def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]:
     """Response headers naming the deployment that answered and how many attempts it took;
-    what the response cache did, and a cached answer's age in seconds."""
+    what the response cache did, and a cached answer's age in seconds; what the call cost in
+    USD when the router knows (a unary answer's route: a stream's headers leave before it).
+    `others`: the routes of the other calls one answer was made of (a legacy completion's
+    prompts): the cost is theirs together, when each has one."""
     if route is None or not route.deployment:
         return {}
     headers = {"x-switchboard-attempts": str(len(route.attempts))}
@@ -158,4 +161,13 @@ def route_headers(route: RouteInfo | None) -> dict[str, str]:
         headers["x-switchboard-cache"] = _CACHE_STATUS.get(route.cache, "")
         if route.cache == routing_pb2.CACHE_STATUS_HIT:
             headers["age"] = str(int(route.cache_age_s))
+    if route.HasField("cost_usd") and all(r.HasField("cost_usd") for r in others):
+        cost = route.cost_usd + sum(r.cost_usd for r in others)
+        headers["x-switchboard-cost-usd"] = cost_text(cost)
     return headers
+
+
+def cost_text(usd: float) -> str:
+    """A cost as a header shows it: fixed-point, never `1e-05`, to a millionth of a cent."""
+    text = f"{usd:.8f}".rstrip("0").rstrip(".")
+    return text or "0"

@@ -50,7 +50,7 @@ async def completions(request: Request) -> Response:
     else:
         answers = [await calls.chat(parsed.params)]
     out = completion_to_openai([a.completion for a in answers], parsed, cmpl_id, created)
-    return JSONBytesResponse(out, headers=route_headers(answers[0].route))
+    return JSONBytesResponse(out, headers=route_headers(*(a.route for a in answers)))
 
 
 def _render(chunks: CompletionChunks, chunk: ChatCompletionChunk) -> bytes:

@@ -226,6 +226,7 @@ def _build_groups(
                     pools[ref.provider],
                     weight=ref.weight,
                     context_window=ref.context_window,
+                    price=config.price_of(ref),
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))

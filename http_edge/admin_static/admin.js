@@ -78,18 +78,39 @@ function bytes(n) {
 
 const BUDGET_WARN = 0.9; // as deploy/alerts.yml's budget alert
 
+function level(share) {
+  return share >= 1 ? "bad" : share >= BUDGET_WARN ? "warn" : "";
+}
+
 function usedCell(used, limit, text, resetsIn) {
   const share = limit ? used / limit : 0;
-  const level = share >= 1 ? "bad" : share >= BUDGET_WARN ? "warn" : "";
-  return el("td", level ? { class: level } : {}, [
+  const cls = level(share);
+  return el("td", cls ? { class: cls } : {}, [
     text, el("div", { class: "muted", text: `renews in ${seconds(resetsIn)}` }),
   ]);
 }
 
+// A period's token budget and money budget share its cell, coloured by the fuller one.
 function budgetCell(client, period) {
-  const budget = client.budgets.find((b) => b.period === period);
-  if (!budget) return td("—");
-  return usedCell(budget.used, budget.limit, `${budget.used} / ${budget.limit} tokens`, budget.resets_in_s);
+  const tokens = client.budgets.find((b) => b.period === period);
+  const usd = client.spend_budgets.find((b) => b.period === period);
+  if (!tokens && !usd) return td("—");
+  const lines = [];
+  let share = 0;
+  if (tokens) {
+    lines.push(`${tokens.used} / ${tokens.limit} tokens`);
+    share = Math.max(share, tokens.used / tokens.limit);
+  }
+  if (usd) {
+    lines.push(`$${usd.used_usd.toFixed(2)} / $${usd.limit_usd.toFixed(2)}`);
+    share = Math.max(share, usd.used_usd / usd.limit_usd);
+  }
+  const cls = level(share);
+  const resetsIn = (tokens || usd).resets_in_s;
+  return el("td", cls ? { class: cls } : {}, [
+    ...lines.map((text) => el("div", { text })),
+    el("div", { class: "muted", text: `renews in ${seconds(resetsIn)}` }),
+  ]);
 }
 
 function bytesCell(quota) {

@@ -12,7 +12,7 @@ A servicer reads the caller of the RPC it serves with `current_caller()`.
 """
 
 from router_service.auth._audit import AuditEvent, audit
-from router_service.auth._budgets import BudgetReading, BudgetStanding, TokenBudgets
+from router_service.auth._budgets import BudgetReading, Budgets, BudgetStanding
 from router_service.auth._callers import (
     ANONYMOUS,
     Authenticator,
@@ -44,13 +44,13 @@ __all__ = [
     "Authenticator",
     "BudgetReading",
     "BudgetStanding",
+    "Budgets",
     "Caller",
     "CallerLimits",
     "Gate",
     "LimitStanding",
     "MethodRule",
     "RateTicket",
-    "TokenBudgets",
     "audit",
     "bearer_token",
     "check_max_tokens",

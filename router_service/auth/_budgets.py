@@ -1,11 +1,16 @@
-"""A caller's token budgets: so many tokens per UTC day or calendar month, shared by replicas.
+"""A caller's budgets: so many tokens, or so many USD, per UTC day or calendar month, shared by
+replicas.
 
 Platform teams give each app a budget of upstream usage; rpm and tpm smooth its traffic but
-do not cap what it spends. The tokens a client used in the current period are a counter in the
-StateStore's buckets (`client:<name>:tokens:day` / `:month`, one bucket per period, expiring
-when it ends), so replicas on Redis share them. A call is admitted while the period's count is
-below the budget; its estimate (as tpm's) is counted at once and replaced by the usage it
-reported, so a stream the caller leaves early still counts what it was expected to cost.
+do not cap what it spends. What a client used in the current period is two fields of one
+counter in the StateStore's buckets (`client:<name>:tokens:day` / `:month`, one bucket per
+period, expiring when it ends): `tokens`, and `usd`, the cost of its calls at the configured
+prices (the counter keeps its name from when it held tokens alone: a new name would start every
+count anew at the upgrade). Replicas on Redis share them, and one write counts both. A call is
+admitted while each of the period's counts is below its budget; its estimate (tokens as tpm's;
+USD: those tokens at the dearest price among the deployments its model may route to,
+`estimate_usd`) is counted at once and replaced by what it reported (usage; RouteInfo.cost_usd),
+so a stream the caller leaves early still counts what it was expected to cost.
 
 A soft limit: calls admitted together may all pass a nearly spent budget (the overshoot is
 bounded by what is in flight). Refused: `BudgetExhaustedError`, 429 `insufficient_quota`, with
@@ -16,17 +21,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from router_service.auth._callers import Caller
 from router_service.clock import Clock
+from router_service.config import PriceConfig
 from router_service.errors import BudgetExhaustedError
 from router_service.state import StateStore
 
-__all__ = ["BudgetReading", "BudgetStanding", "BudgetTicket", "TokenBudgets"]
+__all__ = ["BudgetReading", "BudgetStanding", "BudgetTicket", "Budgets", "estimate_usd"]
 
-_FIELD = "tokens"
+Unit = Literal["tokens", "usd"]
+_TOKENS: Unit = "tokens"
+_USD: Unit = "usd"
 _DAY_S = 86_400.0
 # Buckets outlive their period a little: a replica whose clock is behind still reads its own.
 _SLACK_S = 60.0
@@ -37,8 +46,12 @@ class _Period:
     name: str
     bucket: Callable[[float], int]  # the period an instant falls in
     end: Callable[[int], float]  # when that period ends (Unix seconds)
-    limit: Callable[[Caller], int | None]
+    limit: Callable[[Caller], int | None]  # tokens
+    usd: Callable[[Caller], float | None]
     words: str
+
+    def budgeted(self, caller: Caller) -> bool:
+        return self.limit(caller) is not None or self.usd(caller) is not None
 
 
 def _month(now: float) -> int:
@@ -57,6 +70,7 @@ _PERIODS = (
         lambda now: math.floor(now / _DAY_S),
         lambda bucket: (bucket + 1) * _DAY_S,
         lambda caller: caller.tokens_per_day,
+        lambda caller: caller.usd_per_day,
         "per day; it renews at 00:00 UTC",
     ),
     _Period(
@@ -64,6 +78,7 @@ _PERIODS = (
         _month,
         _month_end,
         lambda caller: caller.tokens_per_month,
+        lambda caller: caller.usd_per_month,
         "per month; it renews on the 1st, 00:00 UTC",
     ),
 )
@@ -72,10 +87,11 @@ _PERIODS = (
 @dataclass(slots=True)
 class BudgetTicket:
     """One admitted call's place in its caller's budgets: (counter, bucket, end) each, and the
-    estimate counted there until the call reports its usage."""
+    estimate (tokens, USD) counted there until the call reports what it used."""
 
     counters: list[tuple[str, int, float]]
     estimate: int
+    estimate_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +100,9 @@ class BudgetStanding:
 
     client: str
     period: str  # "day" or "month"
-    limit: int
-    used: int
+    unit: Unit  # tokens (whole numbers) or usd
+    limit: float
+    used: float
     resets_unix: float  # when the current period ends and its count starts from zero
 
 
@@ -94,85 +111,117 @@ class BudgetReading:
     """What the budgets of some callers need read: the bucket `names`, and the `standing` their
     buckets give, so that a reader can ask for them in one `read_buckets` with other names."""
 
-    budgets: list[tuple[Caller, _Period, int]]
+    budgets: list[tuple[Caller, _Period]]
     now: float
 
     @property
     def names(self) -> list[str]:
-        return [_counter(caller, period) for caller, period, _ in self.budgets]
+        return [_counter(caller, period) for caller, period in self.budgets]
 
     def standing(self, found: list[dict[int, dict[str, float]]]) -> list[BudgetStanding]:
-        """Each budget's standing, from the buckets `read_buckets(names)` found."""
+        """Each budget's standing, from the buckets `read_buckets(names)` found: the period's
+        token budget, then its money budget, where configured."""
         out = []
-        for (caller, period, limit), buckets in zip(self.budgets, found, strict=True):
+        for (caller, period), buckets in zip(self.budgets, found, strict=True):
             bucket = period.bucket(self.now)
-            used = int(buckets.get(bucket, {}).get(_FIELD, 0.0))
-            out.append(BudgetStanding(caller.name, period.name, limit, used, period.end(bucket)))
+            counts, end = buckets.get(bucket, {}), period.end(bucket)
+            if (limit := period.limit(caller)) is not None:
+                used = int(counts.get(_TOKENS, 0.0))
+                out.append(BudgetStanding(caller.name, period.name, _TOKENS, limit, used, end))
+            if (usd := period.usd(caller)) is not None:
+                spent = max(0.0, counts.get(_USD, 0.0))  # float sums may end a hair below 0
+                out.append(BudgetStanding(caller.name, period.name, _USD, usd, spent, end))
         return out
 
 
-class TokenBudgets:
+def estimate_usd(prices: Sequence[PriceConfig], tokens: int, prompt: int | None) -> float:
+    """What a call of `tokens` (`prompt` of them input; None: not known, each token at the
+    dearer of the two) may cost at the dearest of `prices`: the deployment that will answer is
+    not known at admission (a fallback may reach any), and a soft cap should err on the side of
+    the budget; the call's reported cost replaces it."""
+    if prompt is None:
+        dearer = (max(p.cost_usd(tokens, 0), p.cost_usd(0, tokens)) for p in prices)
+        return max(dearer, default=0.0)
+    output = max(0, tokens - prompt)
+    return max((p.cost_usd(prompt, output) for p in prices), default=0.0)
+
+
+class Budgets:
     def __init__(self, store: StateStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
-    async def check(self, caller: Caller, estimate: int) -> BudgetTicket | None:
+    async def check(self, caller: Caller, estimate: int, usd: float = 0.0) -> BudgetTicket | None:
         """Raise BudgetExhaustedError when one of `caller`'s budgets is used up; else the
-        ticket that counts `estimate` against them (`count`, once the call is admitted). None
-        when the caller has no budget."""
+        ticket that counts `estimate` tokens and `usd` against them (`count`, once the call is
+        admitted). None when the caller has no budget."""
         if not caller.budgeted:
             return None
         now = self._clock.now()
-        periods = [(p, limit) for p in _PERIODS if (limit := p.limit(caller)) is not None]
-        names = [_counter(caller, p) for p, _ in periods]
+        periods = [p for p in _PERIODS if p.budgeted(caller)]
+        names = [_counter(caller, p) for p in periods]
         found = await self._store.read_buckets(names)
         counters = []
-        for (period, limit), name, buckets in zip(periods, names, found, strict=True):
+        for period, name, buckets in zip(periods, names, found, strict=True):
             bucket, end = period.bucket(now), period.end(period.bucket(now))
-            used = buckets.get(bucket, {}).get(_FIELD, 0.0)
-            if used >= limit:
-                raise BudgetExhaustedError(
-                    f"Client '{caller.name}' used its budget of {limit} tokens {period.words} "
-                    f"(used {int(used)}).",
-                    retry_after_s=max(1.0, end - now),
-                )
+            _refuse_when_spent(caller, period, buckets.get(bucket, {}), max(1.0, end - now))
             counters.append((name, bucket, end))
-        return BudgetTicket(counters, estimate)
+        return BudgetTicket(counters, estimate, usd)
 
     def reading(self, callers: list[Caller]) -> BudgetReading:
         """What reading the budgets of `callers` takes (their current periods, now)."""
         budgets = [
-            (caller, period, limit)
-            for caller in callers
-            for period in _PERIODS
-            if (limit := period.limit(caller)) is not None
+            (caller, period) for caller in callers for period in _PERIODS if period.budgeted(caller)
         ]
         return BudgetReading(budgets, self._clock.now())
 
     async def standing(self, callers: list[Caller]) -> list[BudgetStanding]:
-        """Each budget of `callers` with the tokens used in its current period: one read."""
+        """Each budget of `callers` with what was used in its current period: one read."""
         reading = self.reading(callers)
         return reading.standing(await self._store.read_buckets(reading.names))
 
     async def count(self, ticket: BudgetTicket | None) -> None:
         """Count an admitted call's estimate."""
         if ticket is not None:
-            await self._add(ticket, ticket.estimate)
+            await self._add(ticket, ticket.estimate, ticket.estimate_usd)
 
-    async def settle(self, ticket: BudgetTicket | None, used: int) -> None:
-        """Replace the estimate by the tokens the call used (0: none, an answer from the
-        response cache; calls that report nothing are not settled, their estimate stays)."""
-        if ticket is None or used < 0 or used == ticket.estimate:
+    async def settle(self, ticket: BudgetTicket | None, used: int, usd: float = 0.0) -> None:
+        """Replace the estimate by the tokens and USD the call used (0: none, an answer from
+        the response cache; calls that report nothing are not settled, their estimate stays)."""
+        if ticket is None or used < 0:
             return
-        await self._add(ticket, used - ticket.estimate)
+        await self._add(ticket, used - ticket.estimate, usd - ticket.estimate_usd)
 
-    async def _add(self, ticket: BudgetTicket, tokens: int) -> None:
-        if tokens == 0:
+    async def _add(self, ticket: BudgetTicket, tokens: int, usd: float) -> None:
+        counts: dict[str, float] = {_TOKENS: float(tokens)} if tokens else {}
+        if usd:  # a caller without money budgets, or with unpriced models: always 0
+            counts[_USD] = usd
+        if not counts:
             return
         now = self._clock.now()
         for name, bucket, end in ticket.counters:
             ttl_s = max(_SLACK_S, end - now + _SLACK_S)
-            await self._store.add_to_bucket(name, bucket, {_FIELD: float(tokens)}, ttl_s)
+            await self._store.add_to_bucket(name, bucket, counts, ttl_s)
+
+
+def _refuse_when_spent(
+    caller: Caller, period: _Period, counts: dict[str, float], retry_after_s: float
+) -> None:
+    """BudgetExhaustedError when the period's tokens or USD reached their budget."""
+    limit, used = period.limit(caller), counts.get(_TOKENS, 0.0)
+    if limit is not None and used >= limit:
+        raise BudgetExhaustedError(
+            f"Client '{caller.name}' used its budget of {limit} tokens {period.words} "
+            f"(used {int(used)}).",
+            retry_after_s=retry_after_s,
+        )
+    usd, spent = period.usd(caller), counts.get(_USD, 0.0)
+    if usd is not None and spent >= usd:
+        raise BudgetExhaustedError(
+            f"Client '{caller.name}' spent its budget of {usd:g} USD {period.words} "
+            f"(spent {spent:.2f} USD).",
+            retry_after_s=retry_after_s,
+        )
 
 
 def _counter(caller: Caller, period: _Period) -> str:

@@ -28,6 +28,8 @@ class Caller:
     max_concurrent_streams: int | None = None
     tokens_per_day: int | None = None
     tokens_per_month: int | None = None
+    usd_per_day: float | None = None
+    usd_per_month: float | None = None
     anonymous: bool = False
 
     @classmethod
@@ -41,6 +43,8 @@ class Caller:
             max_concurrent_streams=client.max_concurrent_streams,
             tokens_per_day=client.tokens_per_day,
             tokens_per_month=client.tokens_per_month,
+            usd_per_day=client.usd_per_day,
+            usd_per_month=client.usd_per_month,
         )
 
     def may_use(self, model: str) -> bool:
@@ -53,7 +57,13 @@ class Caller:
 
     @property
     def budgeted(self) -> bool:
-        return self.tokens_per_day is not None or self.tokens_per_month is not None
+        """A token or money budget (either is counted per period in the same bucket)."""
+        return self.tokens_per_day is not None or self.tokens_per_month is not None or self.spends
+
+    @property
+    def spends(self) -> bool:
+        """A money budget: its calls' estimates are priced at admission."""
+        return self.usd_per_day is not None or self.usd_per_month is not None
 
 
 ANONYMOUS = Caller(name="anonymous", scopes=_ALL_SCOPES, anonymous=True)

@@ -4,17 +4,17 @@ is the request within bounds, are they within their limits. Transport-free: the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from router_service.auth._audit import AuditEvent, AuditOutcome, audit
-from router_service.auth._budgets import BudgetTicket, TokenBudgets
+from router_service.auth._budgets import Budgets, BudgetTicket, estimate_usd
 from router_service.auth._callers import Authenticator, Caller, bearer_token
 from router_service.auth._limits import CallerLimits, RateTicket
 from router_service.auth._methods import Bounds, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
-from router_service.config import AuthConfig
+from router_service.config import AuthConfig, PriceConfig
 from router_service.errors import AuthenticationError, ModelNotFoundError, PermissionDeniedError
 from router_service.keys import fingerprint
 from router_service.state import StateStore
@@ -43,7 +43,7 @@ class Admission:
         limits: CallerLimits,
         ticket: RateTicket | None,
         stream_lease: str | None,
-        budgets: TokenBudgets,
+        budgets: Budgets,
         budget: BudgetTicket | None = None,
     ) -> None:
         self.caller = caller
@@ -64,16 +64,25 @@ class Admission:
         """Whether `close()` has a stream slot to give back."""
         return self._stream_lease is not None and not self._closed
 
-    async def settle(self, used_tokens: int, *, at_least_estimate: bool = False) -> None:
-        """Correct the caller's tpm window and budgets with the tokens the call really used;
+    async def settle(
+        self, used_tokens: int, cost_usd: float | None = None, *, at_least_estimate: bool = False
+    ) -> None:
+        """Correct the caller's tpm window and budgets with the tokens the call really used and
+        what it cost (None: no price for the deployment that answered, nothing to count);
         `at_least_estimate`: `used_tokens` is only what was seen (a stream that reported no
-        usage), so the estimate stays when it is more."""
+        usage), so the estimate stays when it is more, and the money estimate grows with it."""
         ticket, self._ticket = self._ticket, None
         budget, self._budget = self._budget, None
-        for counted, settle in ((ticket, self._limits.settle), (budget, self._budgets.settle)):
-            if counted is not None:
-                floor = counted.estimate if at_least_estimate else 0
-                await settle(counted, max(used_tokens, floor))  # type: ignore[arg-type]
+        if ticket is not None:
+            floor = ticket.estimate if at_least_estimate else 0
+            await self._limits.settle(ticket, max(used_tokens, floor))
+        if budget is not None:
+            floor = budget.estimate if at_least_estimate else 0
+            tokens = max(used_tokens, floor)
+            usd = cost_usd or 0.0
+            if at_least_estimate:  # no cost reported: the tokens seen at the estimate's rate
+                usd = budget.estimate_usd * (tokens / budget.estimate if budget.estimate else 1)
+            await self._budgets.settle(budget, tokens, usd)
 
     async def close(self) -> None:
         """Give the stream slot back; idempotent."""
@@ -91,14 +100,16 @@ class Gate:
         max_tokens_ceiling: int,
         max_n: int = 8,
         known_model: Callable[[str], bool],
+        prices: Callable[[str], Sequence[PriceConfig]] = lambda model: (),
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._authenticator = Authenticator(config)
         self._audit_admitted = config.audit == "all"
         self._limits = CallerLimits(store)
-        self._budgets = TokenBudgets(store, clock)
+        self._budgets = Budgets(store, clock)
         self._bounds = Bounds(max_tokens_ceiling, max_n)
         self._known_model = known_model
+        self._prices = prices  # of the deployments a model name may route to
 
     @property
     def open(self) -> bool:
@@ -162,14 +173,24 @@ class Gate:
                 # Estimated for a tpm limit or a budget only: the estimate reads every message.
                 if rule.tokens is not None and (caller.tpm is not None or caller.budgeted):
                     tokens = rule.tokens(request)
+                usd = self._estimate_usd(caller, rule, request, model, tokens)
                 # The budget is checked first: a call it refuses takes no place in the rpm window.
-                budget = await self._budgets.check(caller, tokens)
+                budget = await self._budgets.check(caller, tokens, usd)
                 ticket = await self._limits.count(caller, tokens)
                 await self._budgets.count(budget)
         except BaseException:
             await self._limits.close_stream(caller, lease)
             raise
         return Admission(caller, self._limits, ticket, lease, self._budgets, budget)
+
+    def _estimate_usd(
+        self, caller: Caller, rule: MethodRule, request: Any, model: str, tokens: int
+    ) -> float:
+        """A money-budgeted call's estimate; 0 for everyone else (nothing is priced)."""
+        if not caller.spends:
+            return 0.0
+        prompt = rule.prompt(request) if rule.prompt is not None else None
+        return estimate_usd(self._prices(model), tokens, prompt)
 
     def _audit(
         self,

@@ -56,6 +56,8 @@ class MethodRule:
     tokens: Callable[[Any], int] | None = None  # its cost estimate, for the caller's tpm
     validate: Callable[[Any, Bounds], None] | None = None  # request checks, given the bounds
     usage: Callable[[Any], int] | None = None  # tokens really used, from a response message
+    # What the message that reported usage says the call cost (RouteInfo.cost_usd), if priced.
+    cost: Callable[[Any], float | None] | None = None
     # A call that reports no usage: the request's prompt tokens, and those each message relays.
     prompt: Callable[[Any], int] | None = None
     relayed: Callable[[Any], int] | None = None
@@ -117,6 +119,17 @@ def _chat_usage(message: Any) -> int:
     return 0
 
 
+def _chat_cost(message: Any) -> float | None:
+    """The cost on a ChatResponse's route, or a ChatStream summary's (where usage comes)."""
+    route = message.route if hasattr(message, "completion") else message.summary.route
+    return float(route.cost_usd) if route.HasField("cost_usd") else None
+
+
+def _route_cost(message: Any) -> float | None:
+    route = message.route
+    return float(route.cost_usd) if route.HasField("cost_usd") else None
+
+
 def _relayed(message: Any) -> int:
     """Tokens a Chat answer or ChatStream message carries to its caller (from its size)."""
     if hasattr(message, "completion"):
@@ -144,6 +157,7 @@ _CHAT = MethodRule(
     tokens=lambda request: estimate_chat_tokens(request.params),
     validate=_check_chat,
     usage=_chat_usage,
+    cost=_chat_cost,
     prompt=lambda request: estimate_prompt_tokens(request.params),
     relayed=_relayed,
     cached=_chat_cached,
@@ -157,6 +171,8 @@ RULES: dict[str, MethodRule] = {
         model=lambda request: request.params.model,
         tokens=lambda request: embed_tokens(request.params),
         usage=lambda response: int(response.result.usage.total_tokens),
+        cost=_route_cost,
+        prompt=lambda request: embed_tokens(request.params),  # all input: priced as such
         cached=lambda response: response.route.cache == routing_pb2.CACHE_STATUS_HIT,
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),

@@ -191,6 +191,7 @@ class CacheLookup:
         route.session_id = self._ctx.session_id
         route.cache = HIT
         route.cache_age_s = self._cache.age_s(answer)
+        route.ClearField("cost_usd")  # no upstream call: this request cost nothing
 
     def mark(self, route: routing_pb2.RouteInfo) -> None:
         """Tell a fresh answer's route what the cache did (MISS, BYPASS; nothing when off)."""
@@ -242,3 +243,4 @@ def _strip(route: routing_pb2.RouteInfo) -> None:
     route.ClearField("session_id")
     route.ClearField("cache")
     route.ClearField("cache_age_s")
+    route.ClearField("cost_usd")

@@ -51,6 +51,20 @@ class ClientKeyConfig(_Strict):
         ge=1,
         description="Token budget per UTC calendar month, as tokens_per_day. Unset: none.",
     )
+    usd_per_day: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Money budget per UTC day, in USD: the cost of its calls at the prices of "
+        "the deployments that answered them (models.*.deployments[].price, providers.*.price); "
+        "once spent, calls are refused as with tokens_per_day. Unset: none.",
+    )
+    usd_per_month: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Money budget per UTC calendar month, in USD, as usd_per_day. Unset: none.",
+    )
 
     @model_validator(mode="before")
     @classmethod

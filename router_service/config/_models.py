@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from router_service.config._auth import AuthConfig, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
+from router_service.config._prices import PriceConfig
 from router_service.config._providers import (
     CooldownsConfig,
     HttpConfig,
@@ -50,6 +51,7 @@ __all__ = [
     "KeyHealthConfig",
     "ModelGroupConfig",
     "PoolConfig",
+    "PriceConfig",
     "ProviderConfig",
     "ResponsesConfig",
     "RouterTLSConfig",
@@ -112,8 +114,17 @@ class SwitchboardConfig(_Strict):
             raise Misplaced(problems)
         return self
 
+    def price_of(self, dep: DeploymentRef) -> PriceConfig | None:
+        """A deployment's price: its own, else its provider's; None: its calls have no cost."""
+        if dep.price is not None:
+            return dep.price
+        provider = self.providers.get(dep.provider)
+        return None if provider is None else provider.price
+
     def _model_problems(self) -> list[tuple[Location, str]]:
         problems: list[tuple[Location, str]] = []
+        # One deployment is one object however many groups name it: one price too.
+        prices: dict[str, tuple[str, PriceConfig | None]] = {}
         for group_name, group in self.models.items():
             if group_name in self.providers or (
                 "/" in group_name and _is_deployment(self, group_name)
@@ -123,6 +134,11 @@ class SwitchboardConfig(_Strict):
                 if dep.provider not in self.providers:
                     where = ("models", group_name, "deployments", i, "provider")
                     problems.append((where, f"unknown provider {dep.provider!r}"))
+                first, price = prices.setdefault(dep.name, (group_name, self.price_of(dep)))
+                if price != self.price_of(dep):
+                    where = ("models", group_name, "deployments", i, "price")
+                    message = f"{dep.name} has another price in models.{first}: give it one price"
+                    problems.append((where, message))
         return problems
 
     def _pool_problems(self) -> list[tuple[Location, str]]:

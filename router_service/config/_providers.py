@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from router_service.config._base import Misplaced, Secret, _Strict
+from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
 
 
@@ -75,6 +76,11 @@ class ProviderConfig(_Strict):
         default=5.0,
         ge=0,
         description="How long a request waits, in arrival order, when every key is at its limit.",
+    )
+    price: PriceConfig | None = Field(
+        default=None,
+        description="The price of its deployments that set none of their own (a self-hosted "
+        "server's cost per token, one price for every model of a reseller).",
     )
 
     def secrets(self) -> list[str]:

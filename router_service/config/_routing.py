@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from router_service.config._base import Strategy, _Strict
+from router_service.config._prices import PriceConfig
 
 
 class DeploymentRef(_Strict):
@@ -17,6 +18,10 @@ class DeploymentRef(_Strict):
         default=None,
         ge=1,
         description="Tokens the model accepts; a context-length failure moves to a larger one.",
+    )
+    price: PriceConfig | None = Field(
+        default=None,
+        description="What it charges; unset: the provider's `price`, else its calls have no cost.",
     )
 
     @property

@@ -109,7 +109,12 @@ class Executor:
             ctx, plan, attempt, tokens=estimate_chat_tokens(params), params=params
         )
         await self._afterwork.close(stack)  # the release and the session's writes: after
-        return router_service_pb2.ChatResponse(completion=completion, route=ctx.route(deployment))
+        # Unpriced (the common case): the None check alone, no usage looked at.
+        priced = deployment.price is not None and completion.HasField("usage")
+        usage = completion.usage if priced else None
+        return router_service_pb2.ChatResponse(
+            completion=completion, route=ctx.route(deployment, usage)
+        )
 
     async def embed(
         self, params: embeddings_pb2.EmbeddingParams, ctx: RequestContext
@@ -128,7 +133,13 @@ class Executor:
         plan = await self.planner.plan(ctx)
         result, deployment, stack = await self._run(ctx, plan, attempt)
         await self._afterwork.close(stack)
-        return router_service_pb2.EmbedResponse(result=result, route=ctx.route(deployment))
+        # An embedding's tokens are all input: its usage as a chat's without completion tokens.
+        usage = (
+            chat_pb2.Usage(prompt_tokens=result.usage.prompt_tokens)
+            if deployment.price is not None and result.HasField("usage")
+            else None
+        )
+        return router_service_pb2.EmbedResponse(result=result, route=ctx.route(deployment, usage))
 
     async def chat_stream(
         self, params: chat_pb2.ChatParams, ctx: RequestContext, *, batch: bool = False
@@ -170,7 +181,7 @@ class Executor:
                 deployment.name, True, self._clock.monotonic() - started
             )
             summary = router_service_pb2.StreamSummary(
-                route=ctx.route(deployment),
+                route=ctx.route(deployment, usage),
                 time_to_first_token_ms=(opened.first_at - started) * 1000.0,
             )
             if usage is not None:

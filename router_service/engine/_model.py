@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clients.switchboard.v1 import routing_pb2
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.clock import Clock
-from router_service.config import TimeoutsConfig
+from router_service.config import PriceConfig, TimeoutsConfig
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
 from router_service.providers import ProviderAdapter
@@ -47,6 +47,7 @@ class Deployment:
     pool: KeyPool
     weight: float = 1.0
     context_window: int | None = None
+    price: PriceConfig | None = None  # None: its calls have no cost
 
     @property
     def timeouts(self) -> TimeoutsConfig:
@@ -124,7 +125,11 @@ class RequestContext:
             )
         )
 
-    def route(self, deployment: Deployment | None) -> routing_pb2.RouteInfo:
+    def route(
+        self, deployment: Deployment | None, usage: chat_pb2.Usage | None = None
+    ) -> routing_pb2.RouteInfo:
+        """Where the request went; with the `usage` the upstream reported, what it cost at the
+        price of the `deployment` that answered (`cost_usd`, unset without a price)."""
         info = routing_pb2.RouteInfo(
             requested_model=self.requested_model,
             attempts=self.attempts,
@@ -134,4 +139,10 @@ class RequestContext:
             info.deployment = deployment.name
             info.provider = deployment.provider
             info.upstream_model = deployment.upstream_model
+            if deployment.price is not None and usage is not None:  # unpriced: this check only
+                info.cost_usd = deployment.price.cost_usd(
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.prompt_tokens_details.cached_tokens,
+                )
         return info

@@ -104,12 +104,15 @@ def answer_text(body: dict[str, Any], scenario: Scenario) -> str:
     return "Echo: " + last_user_text(body.get("messages") or [])
 
 
-def usage(prompt: int, completion: int) -> dict[str, int]:
-    return {
+def usage(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
+    out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if cached:
+        out["prompt_tokens_details"] = {"cached_tokens": min(cached, prompt)}
+    return out
 
 
 def tool_arguments(scenario: Scenario) -> str:
@@ -141,6 +144,7 @@ class ChatAnswer:
     n: int = 1  # OpenAI's `n`: that many choices, all the same answer
     # OpenAI's `top_logprobs` when the request asked for `logprobs: true`, else None.
     top_logprobs: int | None = None
+    cached_tokens: int = 0  # of the prompt's, reported in usage (Scenario.cached_tokens)
 
     @property
     def completion_tokens(self) -> int:
@@ -199,7 +203,7 @@ def chat_completion(answer: ChatAnswer) -> dict[str, Any]:
             }
             for index in range(answer.n)
         ],
-        "usage": usage(answer.prompt_tokens, answer.completion_tokens),
+        "usage": usage(answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens),
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
 
@@ -254,7 +258,7 @@ def stream_events(answer: ChatAnswer, include_usage: bool) -> tuple[list[bytes],
     events.append(sse(_chunk(answer, _choices(answer, {}, answer.finish_reason), include_usage)))
     if include_usage:
         final = _chunk(answer, [], False)
-        final["usage"] = usage(answer.prompt_tokens, answer.completion_tokens)
+        final["usage"] = usage(answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens)
         events.append(sse(final))
     events.append(DONE_EVENT)
     return events, content_count

@@ -109,6 +109,9 @@ class Scenario:
     times: int | None = None
     # An OpenAI-dialect answer (not a stream) without `usage`, as some compatible servers send.
     no_usage: bool = False
+    # An OpenAI-dialect answer's usage says this many of its prompt tokens were cached
+    # (`prompt_tokens_details.cached_tokens`, at most the prompt's), as a prompt cache reports.
+    cached_tokens: int | None = None
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.
@@ -123,6 +126,7 @@ class Scenario:
             "reset_after_chunks",
             "chunks",
             "times",
+            "cached_tokens",
         ):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):

@@ -1,11 +1,12 @@
 """AdminService.ListClients: each configured client (app) as an operator asks about it.
 
 Which clients exist, what they may call and use, their limits, and where they stand: the current
-minute against rpm / tpm, each token budget's period, the bytes of stored responses, cached
-answers and conversations against their quotas. The figures are the ones the limits decide on,
-read from the state store (so the same from every replica on Redis) through the modules that
-own them, in two store calls for all clients: one `read` of the rate windows and open streams,
-one `read_buckets` of the budgets and quotas. Nothing here names a key or a key's hash.
+minute against rpm / tpm, each token and money budget's period, the bytes of stored responses,
+cached answers and conversations against their quotas. The figures are the ones the limits
+decide on, read from the state store (so the same from every replica on Redis) through the
+modules that own them, in two store calls for all clients: one `read` of the rate windows and
+open streams, one `read_buckets` of the budgets and quotas. Nothing here names a key or a key's
+hash.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import asyncio
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service.auth import (
     ANONYMOUS,
+    Budgets,
     BudgetStanding,
     Caller,
     CallerLimits,
     LimitStanding,
-    TokenBudgets,
 )
 from router_service.runtime import Runtime
 from router_service.server._router_servicer import owner_name
@@ -35,7 +36,7 @@ async def list_clients(runtime: Runtime) -> pb.ListClientsResponse:
     if config.auth.open:
         callers.append(ANONYMOUS)
     owners = [owner_name(caller) for caller in callers]  # whose entries the calls count
-    budgets = TokenBudgets(runtime.store, runtime.clock).reading(callers)
+    budgets = Budgets(runtime.store, runtime.clock).reading(callers)
     stored = runtime.responses.quota_reading(owners if config.responses.store else [])
     cached = runtime.cache.quota_reading(owners if config.cache.enabled else [])
     conversed = runtime.conversations.quota_reading(owners)
@@ -105,8 +106,18 @@ def _status(
         minute_tokens=limit.tokens,
         open_streams=limit.streams,
         budgets=[
-            pb.ClientBudget(period=b.period, limit=b.limit, used=b.used, resets_unix=b.resets_unix)
+            pb.ClientBudget(
+                period=b.period, limit=int(b.limit), used=int(b.used), resets_unix=b.resets_unix
+            )
             for b in budgets
+            if b.unit == "tokens"
+        ],
+        spend_budgets=[
+            pb.ClientSpendBudget(
+                period=b.period, limit_usd=b.limit, used_usd=b.used, resets_unix=b.resets_unix
+            )
+            for b in budgets
+            if b.unit == "usd"
         ],
         stored_responses=stored,
         cached_answers=cached,

@@ -26,6 +26,7 @@ from google.protobuf.message import DecodeError
 from clients import to_grpc_status
 from router_service.auth import Admission, Attempt, Gate, MethodRule, rule_for, set_current_caller
 from router_service.cancellation import uncut
+from router_service.config import PriceConfig
 from router_service.errors import InvalidRequestError, ModelNotFoundError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
@@ -180,20 +181,23 @@ class Used:
     none) cannot take more than its estimate (256 output tokens when no `max_tokens`) unseen.
     An answer from the response cache used none: its estimate is given back whole."""
 
-    __slots__ = ("_cached", "_relayed", "_reported", "_request", "_rule")
+    __slots__ = ("_cached", "_cost", "_relayed", "_reported", "_request", "_rule")
 
     def __init__(self, rule: MethodRule, request: Any) -> None:
         self._rule = rule
         self._request = request
         self._reported = 0
+        self._cost: float | None = None  # what the reporting message says it cost, if priced
         self._relayed = 0
         self._cached = False
 
     def see(self, message: Any) -> None:
         if self._rule.cached is not None and self._rule.cached(message):
             self._cached = True
-        if self._rule.usage is not None:
-            self._reported = self._rule.usage(message) or self._reported
+        if self._rule.usage is not None and (reported := self._rule.usage(message)):
+            self._reported = reported
+            if self._rule.cost is not None:  # the cost comes with the usage, once a call
+                self._cost = self._rule.cost(message)
         if self._rule.relayed is not None:
             self._relayed += self._rule.relayed(message)
 
@@ -201,7 +205,7 @@ class Used:
         if self._cached:
             await admission.settle(0)
         elif self._reported:
-            await admission.settle(self._reported)
+            await admission.settle(self._reported, self._cost)
         elif self._relayed and self._rule.prompt is not None:
             seen = self._rule.prompt(self._request) + self._relayed
             await admission.settle(seen, at_least_estimate=True)
@@ -280,7 +284,8 @@ def auth_interceptor(runtime: Runtime) -> AuthInterceptor:
 
 def gate_for(runtime: Runtime) -> Gate:
     """The gate of a runtime: its `auth` config, its StateStore (limits shared by every replica
-    on the same store), its planner (an unknown model is a 404, not a 403)."""
+    on the same store), its planner (an unknown model is a 404, not a 403; the prices a model
+    may be answered at, for money budgets' estimates)."""
     config = runtime.config
 
     def known_model(model: str) -> bool:
@@ -290,11 +295,19 @@ def gate_for(runtime: Runtime) -> Gate:
             return False
         return True
 
+    def prices(model: str) -> list[PriceConfig]:
+        try:
+            members = runtime.planner.resolve(model).members
+        except ModelNotFoundError:  # PickRoute's model is checked by its handler
+            return []
+        return [d.price for d in members if d.price is not None]
+
     return Gate(
         config.auth,
         runtime.store,
         max_tokens_ceiling=config.server.max_tokens_ceiling,
         max_n=config.server.max_n,
         known_model=known_model,
+        prices=prices,
         clock=runtime.clock,
     )

@@ -62,7 +62,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                         )
                     finally:
                         span.cache(cache.result)
-                span.respond(response.completion)
+                span.respond(response)
             return response
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
@@ -128,7 +128,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                         )
                     finally:
                         span.cache(cache.result)
-                span.respond_embeddings(response.result)
+                span.respond_embeddings(response)
             return response
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))

@@ -61,6 +61,8 @@ CLIENT = "switchboard.client"
 CACHE = "switchboard.cache"
 ANONYMOUS_CLIENT = "anonymous"
 BUDGET_PERIOD = "switchboard.budget.period"  # day, month
+# What a request cost in USD (RouteInfo.cost_usd): absent without a price for its deployment.
+COST_USD = "switchboard.cost.usd"
 
 # `gen_ai.provider.name` well-known values by adapter kind.
 _PROVIDER_NAMES = {

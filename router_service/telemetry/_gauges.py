@@ -101,17 +101,21 @@ class StateGauges:
     async def _poll_budgets(self, view: StateView) -> None:
         # Imported here: auth's limits sit above the engine and providers, which import
         # telemetry (their spans); a module-level import would make the cycle.
-        from router_service.auth import Caller, TokenBudgets
+        from router_service.auth import Budgets, Caller
 
         runtime = self._runtime
         callers = [Caller.from_config(c) for c in runtime.config.auth.clients]
         budgeted = [caller for caller in callers if caller.budgeted]
         if not budgeted:
             return
-        for standing in await TokenBudgets(runtime.store, runtime.clock).standing(budgeted):
+        for standing in await Budgets(runtime.store, runtime.clock).standing(budgeted):
             labels = ((attr.CLIENT, standing.client), (attr.BUDGET_PERIOD, standing.period))
-            view.budget_used[labels] = standing.used
-            view.budget_limit[labels] = standing.limit
+            if standing.unit == "usd":
+                view.spend_used[labels] = standing.used
+                view.spend_limit[labels] = standing.limit
+            else:
+                view.budget_used[labels] = int(standing.used)
+                view.budget_limit[labels] = int(standing.limit)
 
     async def aclose(self) -> None:
         task, self._task = self._task, None

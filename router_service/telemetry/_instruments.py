@@ -47,6 +47,9 @@ class StateView:
     # Token budgets (`auth.clients[].tokens_per_day` / `_month`): by client and period.
     budget_used: dict[Labels, int] = field(default_factory=dict)
     budget_limit: dict[Labels, int] = field(default_factory=dict)
+    # Money budgets (`usd_per_day` / `_month`), in USD: gauges of their own (one unit a metric).
+    spend_used: dict[Labels, float] = field(default_factory=dict)
+    spend_limit: dict[Labels, float] = field(default_factory=dict)
 
 
 class LocalCounter:
@@ -81,6 +84,7 @@ class Instruments:
     def __init__(self, meter: Meter, histograms: LocalHistograms | None = None) -> None:
         self._histograms(histograms or meter)
         self._counters(meter)
+        self._client_counters(meter)
         self.streams_open = 0  # streams open now: a plain count that a gauge reads
         self.views: dict[int, StateView] = {}  # each router's last polled state
         # The sha256 prefix of the config file this router serves (set at start and by reloads).
@@ -138,21 +142,6 @@ class Instruments:
             unit="{request}",
             description="Router requests by outcome.",
         )
-        self.client_tokens = LocalCounter(
-            meter,
-            "switchboard.client.tokens",
-            unit="{token}",
-            description="Tokens used by each client (auth.clients[].name), by model group and "
-            "gen_ai.token.type (input, output): what each app consumed.",
-        )
-        self.cache_lookups = LocalCounter(
-            meter,
-            "switchboard.cache.lookups",
-            unit="{request}",
-            description="Requests the response cache applied to, by switchboard.cache: hit "
-            "(answered from the cache), miss (asked upstream, kept), bypass (the caller asked "
-            "for a fresh answer).",
-        )
         self.attempts = LocalCounter(
             meter,
             "switchboard.attempts",
@@ -183,6 +172,32 @@ class Instruments:
             "switchboard.config.reloads",
             unit="{reload}",
             description="Config reloads by outcome (ok; failed: the previous config still serves).",
+        )
+
+    def _client_counters(self, meter: Meter) -> None:
+        """What each client used and what the response cache spared it."""
+        self.client_tokens = LocalCounter(
+            meter,
+            "switchboard.client.tokens",
+            unit="{token}",
+            description="Tokens used by each client (auth.clients[].name), by model group and "
+            "gen_ai.token.type (input, output): what each app consumed.",
+        )
+        self.client_spend = LocalCounter(
+            meter,
+            "switchboard.client.spend",
+            unit="{USD}",  # an annotation: Prometheus keeps the name, no `_USD` suffix
+            description="What each client's calls cost (auth.clients[].name), by model group: "
+            "their usage at the configured prices of the deployments that answered; calls to "
+            "deployments without a price are not in it.",
+        )
+        self.cache_lookups = LocalCounter(
+            meter,
+            "switchboard.cache.lookups",
+            unit="{request}",
+            description="Requests the response cache applied to, by switchboard.cache: hit "
+            "(answered from the cache), miss (asked upstream, kept), bypass (the caller asked "
+            "for a fresh answer).",
         )
 
     def _gauges(self, meter: Meter) -> None:
@@ -260,6 +275,20 @@ class Instruments:
             description="A client's token budget per period (auth.clients[].tokens_per_day, "
             "tokens_per_month).",
         )
+        gauge(
+            "switchboard.client.budget.usd.used",
+            callbacks=[self._observe("spend_used", shared=True)],
+            unit="{USD}",
+            description="USD a client spent in its money budget's current period (day or "
+            "month), shared by the replicas: alert on it over switchboard.client.budget.usd.limit.",
+        )
+        gauge(
+            "switchboard.client.budget.usd.limit",
+            callbacks=[self._observe("spend_limit", shared=True)],
+            unit="{USD}",
+            description="A client's money budget per period, in USD (auth.clients[].usd_per_day, "
+            "usd_per_month).",
+        )
 
     def _shared_state(self, meter: Meter) -> None:
         """Whether the replica reaches its shared state (Redis); absent on the memory backend.
@@ -305,7 +334,7 @@ class Instruments:
         totals (runtimes that follow one another on one store), so the largest is taken."""
 
         def callback(options: CallbackOptions) -> Iterable[Observation]:
-            totals: dict[Labels, int] = {}
+            totals: dict[Labels, float] = {}
             for view in list(self.views.values()):
                 for labels, value in getattr(view, name).items():
                     before = totals.get(labels, 0)

@@ -54,6 +54,7 @@ class RequestSpan(RequestHandle, Activated):
         self._last_at = 0.0
         self._chunks = 0
         self._usage: chat_pb2.Usage | None = None
+        self._cost_usd: float | None = None  # RouteInfo.cost_usd: set only for a priced answer
         self._error: str | None = None
         self._finish: list[str] = []
         self._response: attr.Attributes = {}
@@ -100,8 +101,12 @@ class RequestSpan(RequestHandle, Activated):
             self._observe_chunks((event.chunk,))
         elif kind == "chunks":
             self._observe_chunks(event.chunks.chunks)
-        elif kind == "summary" and event.summary.HasField("usage"):
-            self._usage = event.summary.usage
+        elif kind == "summary":
+            summary = event.summary
+            if summary.HasField("usage"):
+                self._usage = summary.usage
+            if summary.route.HasField("cost_usd"):
+                self._cost_usd = summary.route.cost_usd
         elif kind == "error":
             self._error = outcome_name(event.error.outcome)
 
@@ -125,15 +130,21 @@ class RequestSpan(RequestHandle, Activated):
             if reason:
                 self._finish.append(reason)
 
-    def respond(self, completion: chat_pb2.ChatCompletion) -> None:
+    def respond(self, response: router_service_pb2.ChatResponse) -> None:
+        completion = response.completion
         if completion.HasField("usage"):
             self._usage = completion.usage
+        if response.route.HasField("cost_usd"):
+            self._cost_usd = response.route.cost_usd
         if self.span.is_recording():
             self._response = attr.completion(completion)
 
-    def respond_embeddings(self, result: embeddings_pb2.EmbeddingResult) -> None:
+    def respond_embeddings(self, response: router_service_pb2.EmbedResponse) -> None:
+        result = response.result
         if result.HasField("usage"):
             self._usage = chat_pb2.Usage(prompt_tokens=result.usage.prompt_tokens)
+        if response.route.HasField("cost_usd"):
+            self._cost_usd = response.route.cost_usd
         if self.span.is_recording():
             self._response = {attr.RESPONSE_MODEL: result.model}
 
@@ -194,6 +205,9 @@ class _RequestEnd:
                 metrics.time_per_output_chunk.record(per_chunk, served)
         if r._usage is not None and r._cache != "hit":  # a cached answer used no tokens
             self._count_tokens(r._usage, served, client)
+        if r._cost_usd is not None:  # a cache hit's route has none
+            by_client = {attr.CLIENT: client, attr.MODEL_GROUP: r.model_group}
+            metrics.client_spend.add(r._cost_usd, by_client)
         self._count_retries(labels)
         if r.span.is_recording():
             self._finish_span(served)
@@ -242,6 +256,8 @@ class _RequestEnd:
             attributes[attr.FINISH_REASONS] = r._finish
         if r._usage is not None:
             attributes |= attr.usage(r._usage)
+        if r._cost_usd is not None:
+            attributes[attr.COST_USD] = r._cost_usd
         if r._first_at is not None:
             attributes[attr.TIME_TO_FIRST_CHUNK] = r._first_at - r._started
         span.set_attributes(attributes)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context, trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2, router_service_pb2, routing_pb2
+from clients.switchboard.v1 import router_service_pb2, routing_pb2
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._state import Telemetry, current
 
@@ -95,10 +95,10 @@ class RequestHandle:
     def observe(self, event: router_service_pb2.ChatStreamResponse) -> None:
         """One stream event on its way to the caller."""
 
-    def respond(self, completion: chat_pb2.ChatCompletion) -> None:
-        """The unary chat answer."""
+    def respond(self, response: router_service_pb2.ChatResponse) -> None:
+        """The unary chat answer (its completion, and its route: what it cost)."""
 
-    def respond_embeddings(self, result: embeddings_pb2.EmbeddingResult) -> None:
+    def respond_embeddings(self, response: router_service_pb2.EmbedResponse) -> None:
         """The embeddings answer."""
 
     def cache(self, result: str) -> None:

@@ -199,7 +199,8 @@ async def test_clients_with_their_limits_and_what_they_used(
 ) -> None:
     noon = dt.datetime(2026, 12, 4, 12, tzinfo=dt.UTC).timestamp()
     config = guarded(fake.base_url)
-    config["auth"]["clients"][1] |= {"rpm": 60, "tokens_per_day": 10_000}
+    config["auth"]["clients"][1] |= {"rpm": 60, "tokens_per_day": 10_000, "usd_per_month": 2.5}
+    config["providers"]["alpha"]["price"] = {"input_per_mtok": 3, "output_per_mtok": 15}
     router = await start_router(config, clock=ManualClock(noon))
     edge = await start_edge(router, admin_token=TOKEN, admin_router_key="router-admin-key")
     app = {"authorization": "Bearer router-app-key"}
@@ -224,6 +225,11 @@ async def test_clients_with_their_limits_and_what_they_used(
         midnight,
     )
     assert day["resets_in_s"] == round(max(0.0, midnight - body["generated_at"]), 1)
+    (month,) = client["spend_budgets"]
+    cost = sum(float(answer.headers["x-switchboard-cost-usd"]) for answer in answers)
+    assert (month["period"], month["limit_usd"]) == ("month", 2.5)
+    assert month["used_usd"] == pytest.approx(cost, abs=1e-6) and cost > 0
+    assert month["resets_unix"] == dt.datetime(2027, 1, 1, tzinfo=dt.UTC).timestamp()
     stored = client["stored_responses"]  # Responses API: none stored yet
     assert (stored["used"], stored["quota"], stored["resets_unix"]) == (0, 64 << 20, noon + 3600)
     assert client["cached_answers"] is None  # the cache is off

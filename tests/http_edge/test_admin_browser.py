@@ -52,7 +52,8 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
     config["pools"] = {"smart": {"groups": ["chain", "backup"], "strategy": "thompson"}}
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"
     app = {"name": "batch-job", "key": APP_KEY, "rpm": 600, "tpm": 100_000}
-    config["auth"] = {"open": True, "clients": [app | {"tokens_per_day": 500_000}]}
+    budgets = {"tokens_per_day": 500_000, "usd_per_day": 25}
+    config["auth"] = {"open": True, "clients": [app | budgets]}
     # The router's time stands still half way through the current minute: the clients table's
     # sliding minute (a share of the last minute) reads 1 request, not 0.98 past a boundary.
     clock = ManualClock(math.floor(time.time() / 60) * 60 + 30)
@@ -121,6 +122,7 @@ async def test_the_status_page_renders_the_routers_state(
         assert shown in dom
     # The clients table: a configured client's minute and budget; open mode's callers.
     assert "batch-job" in dom and "1 / 600" in dom and " / 500000 tokens" in dom
+    assert "$0.00 / $25.00" in dom  # its money budget, in the same cell
     assert "open mode, no key" in dom and "0 B / 64.0 MiB" in dom  # stored responses
     assert "Cached answers" in dom and "<td>off</td>" in dom  # the cache is off
     assert APP_KEY not in dom

@@ -503,6 +503,40 @@ class ClientBudget(_message.Message):
 Global___ClientBudget: _TypeAlias = ClientBudget  # noqa: Y015
 
 @_typing.final
+class ClientSpendBudget(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERIOD_FIELD_NUMBER: _builtins.int
+    LIMIT_USD_FIELD_NUMBER: _builtins.int
+    USED_USD_FIELD_NUMBER: _builtins.int
+    RESETS_UNIX_FIELD_NUMBER: _builtins.int
+    period: _builtins.str
+    """"day" (UTC) or "month" (UTC calendar month), as the metrics' `switchboard.budget.period`."""
+    limit_usd: _builtins.float
+    """USD per period (auth.clients[].usd_per_day / usd_per_month)."""
+    used_usd: _builtins.float
+    """USD counted in the current period: estimates at admission, replaced by the cost calls
+    report (RouteInfo.cost_usd). A call is refused once this reaches the limit.
+    """
+    resets_unix: _builtins.float
+    """Unix seconds at which the current period ends and the count starts from zero."""
+    def __init__(
+        self,
+        *,
+        period: _builtins.str = ...,
+        limit_usd: _builtins.float = ...,
+        used_usd: _builtins.float = ...,
+        resets_unix: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit_usd", b"limit_usd", "period", b"period", "resets_unix", b"resets_unix", "used_usd", b"used_usd"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClientSpendBudget: _TypeAlias = ClientSpendBudget  # noqa: Y015
+
+@_typing.final
 class ByteQuotaStatus(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -548,6 +582,7 @@ class ClientStatus(_message.Message):
     CACHED_ANSWERS_FIELD_NUMBER: _builtins.int
     ANONYMOUS_FIELD_NUMBER: _builtins.int
     CONVERSATIONS_FIELD_NUMBER: _builtins.int
+    SPEND_BUDGETS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """auth.clients[].name; "anonymous" for callers without a known key when auth.open, as the
     metrics label them.
@@ -594,6 +629,10 @@ class ClientStatus(_message.Message):
     def conversations(self) -> Global___ByteQuotaStatus:
         """What it wrote into its conversations (conversations.client_bytes per conversations.ttl_s)."""
 
+    @_builtins.property
+    def spend_budgets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClientSpendBudget]:
+        """Its money budgets, one per period configured (auth.clients[].usd_per_day / usd_per_month)."""
+
     def __init__(
         self,
         *,
@@ -611,10 +650,11 @@ class ClientStatus(_message.Message):
         cached_answers: Global___ByteQuotaStatus | None = ...,
         anonymous: _builtins.bool = ...,
         conversations: Global___ByteQuotaStatus | None = ...,
+        spend_budgets: _abc.Iterable[Global___ClientSpendBudget] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "spend_budgets", b"spend_budgets", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_concurrent_streams: _TypeAlias = _typing.Literal["max_concurrent_streams"]  # noqa: Y015
     _WhichOneofArgType__max_concurrent_streams: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams"]  # noqa: Y015

@@ -24,23 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cswitchboard/v1/routing.proto\x12\x0eswitchboard.v1\"N\n\x0eRoutingOptions\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x02 \x01(\x0e\x32\x19.switchboard.v1.CacheMode\"\xaf\x01\n\x07\x41ttempt\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x17\n\x0fkey_fingerprint\x18\x03 \x01(\t\x12(\n\x07outcome\x18\x04 \x01(\x0e\x32\x17.switchboard.v1.Outcome\x12\x17\n\x0fupstream_status\x18\x05 \x01(\x05\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"\xe2\x01\n\tRouteInfo\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eupstream_model\x18\x03 \x01(\t\x12\x17\n\x0frequested_model\x18\x04 \x01(\t\x12)\n\x08\x61ttempts\x18\x05 \x03(\x0b\x32\x17.switchboard.v1.Attempt\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12*\n\x05\x63\x61\x63he\x18\x07 \x01(\x0e\x32\x1b.switchboard.v1.CacheStatus\x12\x13\n\x0b\x63\x61\x63he_age_s\x18\x08 \x01(\x01*\xc6\x03\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n\nOUTCOME_OK\x10\x01\x12\x18\n\x14OUTCOME_RATE_LIMITED\x10\x02\x12\x1b\n\x17OUTCOME_QUOTA_EXHAUSTED\x10\x03\x12\x18\n\x14OUTCOME_AUTH_INVALID\x10\x04\x12\x17\n\x13OUTCOME_BAD_REQUEST\x10\x05\x12\x1c\n\x18OUTCOME_CONTEXT_TOO_LONG\x10\x06\x12\x1c\n\x18OUTCOME_CONTENT_FILTERED\x10\x07\x12\x1a\n\x16OUTCOME_UPSTREAM_ERROR\x10\x08\x12\x1a\n\x16OUTCOME_CONNECT_FAILED\x10\t\x12\x1f\n\x1bOUTCOME_FIRST_CHUNK_TIMEOUT\x10\n\x12\x13\n\x0fOUTCOME_STALLED\x10\x0b\x12\x15\n\x11OUTCOME_TRUNCATED\x10\x0c\x12\x15\n\x11OUTCOME_CANCELLED\x10\r\x12\x17\n\x13OUTCOME_NO_CAPACITY\x10\x0e\x12\x18\n\x14OUTCOME_MODEL_DENIED\x10\x0f\x12\x1d\n\x19OUTCOME_UNSUPPORTED_INPUT\x10\x10*R\n\tCacheMode\x12\x1a\n\x16\x43\x41\x43HE_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41\x43HE_MODE_BYPASS\x10\x01\x12\x12\n\x0e\x43\x41\x43HE_MODE_OFF\x10\x02*q\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_STATUS_BYPASS\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cswitchboard/v1/routing.proto\x12\x0eswitchboard.v1\"N\n\x0eRoutingOptions\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x02 \x01(\x0e\x32\x19.switchboard.v1.CacheMode\"\xaf\x01\n\x07\x41ttempt\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x17\n\x0fkey_fingerprint\x18\x03 \x01(\t\x12(\n\x07outcome\x18\x04 \x01(\x0e\x32\x17.switchboard.v1.Outcome\x12\x17\n\x0fupstream_status\x18\x05 \x01(\x05\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"\x86\x02\n\tRouteInfo\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eupstream_model\x18\x03 \x01(\t\x12\x17\n\x0frequested_model\x18\x04 \x01(\t\x12)\n\x08\x61ttempts\x18\x05 \x03(\x0b\x32\x17.switchboard.v1.Attempt\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12*\n\x05\x63\x61\x63he\x18\x07 \x01(\x0e\x32\x1b.switchboard.v1.CacheStatus\x12\x13\n\x0b\x63\x61\x63he_age_s\x18\x08 \x01(\x01\x12\x15\n\x08\x63ost_usd\x18\t \x01(\x01H\x00\x88\x01\x01\x42\x0b\n\t_cost_usd*\xc6\x03\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n\nOUTCOME_OK\x10\x01\x12\x18\n\x14OUTCOME_RATE_LIMITED\x10\x02\x12\x1b\n\x17OUTCOME_QUOTA_EXHAUSTED\x10\x03\x12\x18\n\x14OUTCOME_AUTH_INVALID\x10\x04\x12\x17\n\x13OUTCOME_BAD_REQUEST\x10\x05\x12\x1c\n\x18OUTCOME_CONTEXT_TOO_LONG\x10\x06\x12\x1c\n\x18OUTCOME_CONTENT_FILTERED\x10\x07\x12\x1a\n\x16OUTCOME_UPSTREAM_ERROR\x10\x08\x12\x1a\n\x16OUTCOME_CONNECT_FAILED\x10\t\x12\x1f\n\x1bOUTCOME_FIRST_CHUNK_TIMEOUT\x10\n\x12\x13\n\x0fOUTCOME_STALLED\x10\x0b\x12\x15\n\x11OUTCOME_TRUNCATED\x10\x0c\x12\x15\n\x11OUTCOME_CANCELLED\x10\r\x12\x17\n\x13OUTCOME_NO_CAPACITY\x10\x0e\x12\x18\n\x14OUTCOME_MODEL_DENIED\x10\x0f\x12\x1d\n\x19OUTCOME_UNSUPPORTED_INPUT\x10\x10*R\n\tCacheMode\x12\x1a\n\x16\x43\x41\x43HE_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41\x43HE_MODE_BYPASS\x10\x01\x12\x12\n\x0e\x43\x41\x43HE_MODE_OFF\x10\x02*q\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_STATUS_BYPASS\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clients.switchboard.v1.routing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=536
-  _globals['_OUTCOME']._serialized_end=990
-  _globals['_CACHEMODE']._serialized_start=992
-  _globals['_CACHEMODE']._serialized_end=1074
-  _globals['_CACHESTATUS']._serialized_start=1076
-  _globals['_CACHESTATUS']._serialized_end=1189
+  _globals['_OUTCOME']._serialized_start=572
+  _globals['_OUTCOME']._serialized_end=1026
+  _globals['_CACHEMODE']._serialized_start=1028
+  _globals['_CACHEMODE']._serialized_end=1110
+  _globals['_CACHESTATUS']._serialized_start=1112
+  _globals['_CACHESTATUS']._serialized_end=1225
   _globals['_ROUTINGOPTIONS']._serialized_start=48
   _globals['_ROUTINGOPTIONS']._serialized_end=126
   _globals['_ATTEMPT']._serialized_start=129
   _globals['_ATTEMPT']._serialized_end=304
   _globals['_ROUTEINFO']._serialized_start=307
-  _globals['_ROUTEINFO']._serialized_end=533
+  _globals['_ROUTEINFO']._serialized_end=569
 # @@protoc_insertion_point(module_scope)

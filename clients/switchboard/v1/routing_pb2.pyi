@@ -224,6 +224,7 @@ class RouteInfo(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     CACHE_FIELD_NUMBER: _builtins.int
     CACHE_AGE_S_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
     deployment: _builtins.str
     provider: _builtins.str
     upstream_model: _builtins.str
@@ -239,6 +240,12 @@ class RouteInfo(_message.Message):
     """
     cache_age_s: _builtins.float
     """On a HIT: seconds since the answer was kept."""
+    cost_usd: _builtins.float
+    """What the call cost in USD: the usage the upstream reported, at the price the router's config
+    gives the deployment that answered. Unset (not 0) when that deployment has no price, when the
+    upstream reported no usage, and on a cache HIT (no upstream call). In a stream: on the
+    summary's route only (the route event goes out before the usage is known).
+    """
     @_builtins.property
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]: ...
     def __init__(
@@ -252,11 +259,14 @@ class RouteInfo(_message.Message):
         session_id: _builtins.str = ...,
         cache: Global___CacheStatus.ValueType = ...,
         cache_age_s: _builtins.float = ...,
+        cost_usd: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "deployment", b"deployment", "provider", b"provider", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "provider", b"provider", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__cost_usd: _TypeAlias = _typing.Literal["cost_usd"]  # noqa: Y015
+    _WhichOneofArgType__cost_usd: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cost_usd) -> _WhichOneofReturnType__cost_usd | None: ...
 
 Global___RouteInfo: _TypeAlias = RouteInfo  # noqa: Y015

@@ -142,12 +142,12 @@ def test_every_rpc_has_a_rule() -> None:
 def test_exports() -> None:
     assert auth.__all__ == [
         *("ADMIN_SERVICE", "ANONYMOUS", "ROUTER_SERVICE", "RULES", "Admission", "Attempt"),
-        *("AuditEvent", "Authenticator", "BudgetReading", "BudgetStanding", "Caller"),
+        *("AuditEvent", "Authenticator", "BudgetReading", "BudgetStanding", "Budgets"),
+        "Caller",
         *("CallerLimits", "Gate", "LimitStanding"),
         *(
             "MethodRule",
             "RateTicket",
-            "TokenBudgets",
             "audit",
             "bearer_token",
             "check_max_tokens",

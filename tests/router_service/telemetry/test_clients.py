@@ -4,11 +4,14 @@ from the config (auth.clients[].name), so the label is bounded; keys never appea
 
 from __future__ import annotations
 
+import pytest
+
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from tests.router_service.engine.test_cost import priced_config
 from tests.router_service.telemetry.spans import attrs, ended
 from tests.router_service.telemetry.test_metrics import samples, value
 
@@ -85,3 +88,46 @@ async def test_the_metrics_show_what_each_budget_has_left(
     assert value(found, "switchboard_client_budget_limit", **day) == 1000
     assert value(found, "switchboard_client_budget_limit", **month) == 50_000
     assert value(found, "switchboard_client_budget_limit", switchboard_client="bob") == 0
+
+
+async def test_what_each_client_spent_is_counted_and_on_the_span(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    config = priced_config(fake.base_url, auth={"clients": [client("chat-app", "sk-chat-app")]})
+    config["models"]["unpriced"] = {"deployments": [{"provider": "alpha", "model": "model-c"}]}
+    router = await start_router(config)
+    app = bearer("sk-chat-app")
+    answers = [await router.stub.Chat(chat(text=t), metadata=app) for t in ("one", "two three")]
+    await router.stub.Chat(chat(model="unpriced"), metadata=app)
+    found = samples(captured.prometheus_text())
+    spend = "switchboard_client_spend_total"
+    by_app = {"switchboard_client": "chat-app", "switchboard_model_group": "chain"}
+    assert value(found, spend, **by_app) == pytest.approx(sum(a.route.cost_usd for a in answers))
+    assert not any(
+        name == spend and ("switchboard_model_group", "unpriced") in labels
+        for name, labels in found
+    )
+    trace = await ended(captured, "chat unpriced")
+    costs = [attrs(span).get("switchboard.cost.usd") for span in trace.named("chat chain")]
+    assert sorted(costs) == sorted(a.route.cost_usd for a in answers)  # type: ignore[type-var]
+    assert "switchboard.cost.usd" not in attrs(trace.one("chat unpriced"))
+
+
+async def test_the_metrics_show_what_each_money_budget_has_left(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    alice = client("alice", "sk-alice", tokens_per_month=50_000, usd_per_day=1.5)
+    config = priced_config(fake.base_url, auth={"clients": [alice, client("bob", "sk-bob")]})
+    router = await start_router(config, clock=ManualClock())
+    answer = await router.stub.Chat(chat(text="one two three"), metadata=bearer("sk-alice"))
+    await router.runtime.gauges.poll()
+    found = samples(captured.prometheus_text())
+    day = {"switchboard_client": "alice", "switchboard_budget_period": "day"}
+    month = {**day, "switchboard_budget_period": "month"}
+    used, limit = "switchboard_client_budget_usd_used", "switchboard_client_budget_usd_limit"
+    assert value(found, used, **day) == pytest.approx(answer.route.cost_usd)
+    assert value(found, limit, **day) == 1.5
+    assert value(found, limit, **month) == 0  # a token budget alone that month: no money one
+    assert value(found, "switchboard_client_budget_limit", **month) == 50_000
+    assert value(found, "switchboard_client_budget_limit", **day) == 0  # and no token one here
+    assert value(found, limit, switchboard_client="bob") == 0

@@ -64,7 +64,10 @@ async def exported(
     `shared` is a router config on Redis, for the shared-state series."""
     config = queued_config(fake.base_url)
     budgeted = {"name": "budgeted", "key": "sk-budgeted", "tokens_per_day": 10**6}
+    budgeted["usd_per_month"] = 100  # the money budget series
     config["auth"] = {"open": True, "clients": [budgeted]}  # the budget series
+    price = {"input_per_mtok": 0.15, "output_per_mtok": 0.6}
+    config["providers"]["beta"]["price"] = price  # type: ignore[index]  # the spend panel
     config["cache"] = {"enabled": True, "models": ["solo"]}  # the cache panel
     router = await start_router(config)
     (tmp_path / "good.yaml").write_text(yaml.safe_dump({"auth": {"open": True}, **config}))
