@@ -18,8 +18,10 @@ what grew between the middle and the end (RSS then says nothing: tracing costs m
 `_soak_backends.py`.
 
 The config keeps every TTL short (sessions' sticky 30 s, thread protection 20 s, cooldowns
-2 s, probes 2-8 s): state that lives as long as its TTL then reaches its steady size within
-the run, and whatever still grows in the second half outlives what it was kept for.
+2 s, probes 2-8 s, cached answers 20 s, conversations 30 s): state that lives as long as its
+TTL then reaches its steady size within the run, and whatever still grows in the second half
+outlives what it was kept for. The deployments have prices, and two clients money budgets (one
+never reached, one spent early); part of the models are cached (`CACHED_MODELS`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from typing import Any
 from benchmarks._memtrace import read_report
 from benchmarks._procs import Proc, ProcessGroup, free_port, sigterm_as_interrupt
 from benchmarks._soak_backends import Backends, backend_lines, backends
-from benchmarks._soak_load import ACTIONS, actions_for
+from benchmarks._soak_load import ACTIONS, CACHED_MODEL, EMBED_MODEL, SLOW_MODEL, actions_for
 from benchmarks._soak_sample import (
     Probe,
     Sample,
@@ -56,11 +58,15 @@ RESULTS = Path(__file__).resolve().parent / "results" / "tmp"
 NOT_JUDGED = ("upstream",)
 # Client keys: name -> (key, config fields, share of the load).
 CLIENTS: dict[str, tuple[str, str, float]] = {
-    "soak-open": ("sk-soak-open", "", 5),
+    "soak-open": ("sk-soak-open", "usd_per_day: 1000", 5),  # a money budget it never reaches
     "soak-streams": ("sk-soak-streams", "rpm: 100000, max_concurrent_streams: 2", 3),
     "soak-limited": ("sk-soak-limited", "rpm: 60", 2),  # the load exceeds it
-    "soak-admin": ("sk-soak-admin", "scopes: [admin]", 0),  # the sampler's
+    # Spent within the first minute or so (~$0.0001 a call): refused the rest of the run (429).
+    "soak-thrifty": ("sk-soak-thrifty", "usd_per_day: 0.02", 1),
+    "soak-admin": ("sk-soak-admin", "scopes: [admin]", 0),  # the sampler's, and the admin calls'
 }
+# Models whose answers the response cache keeps (soak-mixed's are not: its faults stay faults).
+CACHED_MODELS = (CACHED_MODEL, SLOW_MODEL, EMBED_MODEL)
 BAD_KEY = "sk-alpha-bad"
 # Three invalid-key answers: the request that disables the key and its first two probes; the
 # third probe passes and the key serves again (half-open, then healthy).
@@ -86,6 +92,7 @@ def soak_config(upstream: str, router_port: int) -> str:
     )
     faults = ("rate-limited", "unavailable", "stall-first", "stall-mid", "truncated", "reset")
     deployments = "\n".join(f"      - {{provider: alpha, model: {m}}}" for m in (*faults, "ok"))
+    cached = ", ".join(CACHED_MODELS)
     return f"""\
 # Written by benchmarks/soak.py.
 auth:
@@ -98,14 +105,17 @@ providers:
     keys: [sk-alpha-1, sk-alpha-2, {BAD_KEY}]
     timeouts: {{connect_s: 2, first_chunk_s: 1, stall_s: 1, total_s: 3}}
     thread_protection: model-skip
+    price: {{input_per_mtok: 2, output_per_mtok: 8}}
   beta:
     kind: openai
     base_url: {upstream}
     keys: [sk-beta-1, sk-beta-2]
+    price: {{input_per_mtok: 1, output_per_mtok: 4, cached_input_per_mtok: 0.25}}
   gamma:
     kind: anthropic
     base_url: {upstream}
     keys: [sk-gamma-1]
+    price: {{input_per_mtok: 3, output_per_mtok: 15}}
 models:
   soak-mixed:
     strategy: weighted
@@ -113,10 +123,18 @@ models:
 {deployments}
       - {{provider: beta, model: ok, weight: 4}}
       - {{provider: gamma, model: ok, weight: 2}}
+  soak-cached:  # the response cache's (`cache.models`), as soak-slow and soak-embed
+    deployments:
+      - {{provider: beta, model: ok}}
+      - {{provider: gamma, model: ok}}
+      - {{provider: alpha, model: truncated}}
   soak-slow:
     deployments: [{{provider: beta, model: slow}}]
   soak-embed:
-    deployments: [{{provider: beta, model: embed}}]
+    deployments:
+      - {{provider: beta, model: embed, price: {{input_per_mtok: 0.02, output_per_mtok: 0}}}}
+cache: {{enabled: true, ttl_s: 20, models: [{cached}]}}
+conversations: {{ttl_s: 30}}
 sessions: {{sticky_ttl_s: 30, thread_cooldown_s: 20, active_ttl_s: 60}}
 cooldowns: {{transient_s: 2, rate_limit_backoff_s: 1}}
 key_health:
@@ -160,7 +178,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if unknown := set(args.actions) - set(ACTIONS):
         p.error(f"--actions: no such action {', '.join(sorted(unknown))}")
-    if args.transport == "grpc" and not actions_for("grpc", args.actions):
+    if args.transport != "both" and not actions_for(args.transport, args.actions):
         p.error(f"--actions: none of {','.join(args.actions)} goes over {args.transport}")
     return args
 
@@ -256,11 +274,16 @@ def _run_switchboard(
 
 def _start_loads(args: argparse.Namespace, edge: str, target: str) -> list[subprocess.Popen[str]]:
     clients = [{"key": key, "weight": w} for key, _, w in CLIENTS.values() if w]
-    # All of it over HTTP when no chosen action goes over gRPC (the Responses API's alone).
-    split = max(1, args.concurrency * 2 // 3) if actions_for("grpc", args.actions) else 0
-    http = {"both": split or args.concurrency, "http": args.concurrency, "grpc": 0}
-    http = http[args.transport]
+    # All of it over one transport when no chosen action goes over the other (the Responses
+    # API's alone, the admin calls alone).
+    split = max(1, args.concurrency * 2 // 3)
+    if not actions_for("grpc", args.actions):
+        split = args.concurrency
+    elif not actions_for("http", args.actions):
+        split = 0
+    http = {"both": split, "http": args.concurrency, "grpc": 0}[args.transport]
     common = {"duration_s": args.minutes * 60, "clients": clients, "seed": args.seed}
+    common["admin_key"] = CLIENTS["soak-admin"][0]  # PurgeCache, ListClients
     common["actions"] = args.actions
     specs = [
         {**common, "transport": "http", "url": edge, "concurrency": http},
