@@ -61,7 +61,7 @@ CLIENTS: dict[str, tuple[str, str, float]] = {
     "soak-open": ("sk-soak-open", "usd_per_day: 1000", 5),  # a money budget it never reaches
     "soak-streams": ("sk-soak-streams", "rpm: 100000, max_concurrent_streams: 2", 3),
     "soak-limited": ("sk-soak-limited", "rpm: 60", 2),  # the load exceeds it
-    # Spent within the first minute or so (~$0.0001 a call): refused the rest of the run (429).
+    # Meant to be spent within a minute or two (~$0.00005 a priced call), then refused (429).
     "soak-thrifty": ("sk-soak-thrifty", "usd_per_day: 0.02", 1),
     "soak-admin": ("sk-soak-admin", "scopes: [admin]", 0),  # the sampler's, and the admin calls'
 }
