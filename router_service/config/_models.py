@@ -100,7 +100,12 @@ class SwitchboardConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> SwitchboardConfig:
-        problems = [*self._model_problems(), *self._pool_problems(), *self._cache_problems()]
+        problems = [
+            *self._model_problems(),
+            *self._pool_problems(),
+            *self._cache_problems(),
+            *self._budget_problems(),
+        ]
         if self.server.max_message_bytes < self.edge.max_body_bytes:
             problems.append(
                 (
@@ -151,6 +156,24 @@ class SwitchboardConfig(_Strict):
                     where = ("pools", pool_name, "groups", i)
                     problems.append((where, f"unknown model group {group_name!r}"))
         return problems
+
+    def _budget_problems(self) -> list[tuple[Location, str]]:
+        """A money budget where nothing has a price would never fill: a mistake, said now."""
+        priced = any(p.price is not None for p in self.providers.values()) or any(
+            dep.price is not None for group in self.models.values() for dep in group.deployments
+        )
+        if priced:
+            return []
+        return [
+            (
+                ("auth", "clients", i, field),
+                "no deployment or provider has a price: it would "
+                "never be spent (set models.*.deployments[].price or providers.*.price)",
+            )
+            for i, client in enumerate(self.auth.clients)
+            for field in ("usd_per_day", "usd_per_month")
+            if getattr(client, field) is not None
+        ]
 
     def _cache_problems(self) -> list[tuple[Location, str]]:
         return [

@@ -23,7 +23,12 @@ SECTIONS = tuple(SwitchboardConfig.model_fields)
 
 # What a fragment (a block that tunes a part of the file) is merged onto: the providers the
 # README's fragments name or route to, one model group, one caller.
-_UPSTREAM = {"base_url": "https://upstream.example/v1", "keys": ["${BASE_PROVIDER_KEY}"]}
+# Priced: a fragment's money budget needs a price somewhere (config validation says so).
+_UPSTREAM = {
+    "base_url": "https://upstream.example/v1",
+    "keys": ["${BASE_PROVIDER_KEY}"],
+    "price": {"input_per_mtok": 1.0, "output_per_mtok": 2.0},
+}
 BASE: dict[str, Any] = {
     "providers": {name: _UPSTREAM for name in ("openai", "anthropic", "groq")},
     "models": {"base-group": {"deployments": [{"provider": "openai", "model": "base-model"}]}},

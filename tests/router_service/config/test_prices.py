@@ -82,3 +82,17 @@ def test_one_deployment_has_one_price() -> None:
 def test_a_money_budget_is_a_positive_finite_amount(value: str) -> None:
     with pytest.raises(ConfigError, match=r"auth\.clients\[0\]\.usd_per_day"):
         parse_config(PRICED.replace("usd_per_day: 5", f"usd_per_day: {value}"))
+
+
+def test_a_money_budget_needs_something_priced() -> None:
+    lines = PRICED.splitlines(keepends=True)
+    unpriced = "".join(line for line in lines if "price:" not in line)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(unpriced)
+    message = str(caught.value)
+    for field in ("usd_per_day", "usd_per_month"):
+        assert f"auth.clients[0].{field}: " in message
+    assert "no deployment or provider has a price" in message
+    # A token budget alone needs no price; one price anywhere is enough for money budgets.
+    parse_config(unpriced.replace("usd_per_day: 5, usd_per_month: 100.5", "tokens_per_day: 9"))
+    parse_config(PRICED.replace("    price: {input_per_mtok: 1, output_per_mtok: 2}\n", ""))
