@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks._soak_config import soak_config
 from benchmarks._soak_sample import label_values, verdict
 from benchmarks._trend import Tolerance, second_half, slope, trend
-from benchmarks.soak import soak_config
 from router_service.config import load_config
 
 pytestmark = pytest.mark.timeout(10)

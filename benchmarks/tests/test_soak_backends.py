@@ -15,6 +15,7 @@ from benchmarks._soak_backends import (
     redis_figures,
     sink_figures,
 )
+from benchmarks._soak_config import CACHED_MODELS, soak_config
 from benchmarks._soak_load import (
     ACTIONS,
     CACHED_MODEL,
@@ -26,7 +27,7 @@ from benchmarks._soak_load import (
 )
 from benchmarks._soak_sample import verdict, verdict_lines
 from benchmarks._variants import redis_state_yaml
-from benchmarks.soak import CACHED_MODELS, parse_args, soak_config
+from benchmarks.soak import parse_args
 from router_service.config import load_config
 
 pytestmark = pytest.mark.timeout(10)
