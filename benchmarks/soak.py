@@ -18,14 +18,15 @@ what grew between the middle and the end (RSS then says nothing: tracing costs m
 `_soak_backends.py`.
 
 The config keeps every TTL short (sessions' sticky 30 s, thread protection 20 s, cooldowns
-2 s, probes 2-8 s): state that lives as long as its TTL then reaches its steady size within
-the run, and whatever still grows in the second half outlives what it was kept for.
+2 s, probes 2-8 s, cached answers 20 s, conversations 30 s): state that lives as long as its
+TTL then reaches its steady size within the run, and whatever still grows in the second half
+outlives what it was kept for. The deployments have prices, and two clients money budgets (one
+never reached, one spent early); part of the models are cached (`CACHED_MODELS`).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import signal
@@ -40,6 +41,13 @@ from typing import Any
 from benchmarks._memtrace import read_report
 from benchmarks._procs import Proc, ProcessGroup, free_port, sigterm_as_interrupt
 from benchmarks._soak_backends import Backends, backend_lines, backends
+from benchmarks._soak_config import (
+    BAD_KEY,
+    BAD_KEY_RULE,
+    CLIENTS,
+    SCENARIOS,
+    soak_config,
+)
 from benchmarks._soak_load import ACTIONS, actions_for
 from benchmarks._soak_sample import (
     Probe,
@@ -54,80 +62,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "tmp"
 # Shown, not judged: the fake upstream is the harness's tool, and it keeps its last 10,000
 # calls for tests to inspect (`FakeUpstreamState.records`): its RSS grows until they are full.
 NOT_JUDGED = ("upstream",)
-# Client keys: name -> (key, config fields, share of the load).
-CLIENTS: dict[str, tuple[str, str, float]] = {
-    "soak-open": ("sk-soak-open", "", 5),
-    "soak-streams": ("sk-soak-streams", "rpm: 100000, max_concurrent_streams: 2", 3),
-    "soak-limited": ("sk-soak-limited", "rpm: 60", 2),  # the load exceeds it
-    "soak-admin": ("sk-soak-admin", "scopes: [admin]", 0),  # the sampler's
-}
-BAD_KEY = "sk-alpha-bad"
-# Three invalid-key answers: the request that disables the key and its first two probes; the
-# third probe passes and the key serves again (half-open, then healthy).
-BAD_KEY_RULE = {"key": BAD_KEY, "scenario": {"kind": "invalid_key_openai", "times": 3}}
-SCENARIOS = f"""\
-# Written by benchmarks/soak.py: the faults of the `alpha` deployments.
-- {{model: rate-limited, scenario: {{kind: rate_limited, retry_after: 1}}}}
-- {{model: unavailable, scenario: {{kind: server_error, status: 503}}}}
-- {{model: stall-first, scenario: {{stall_before_first_byte: true, stall_before_ms: 3000}}}}
-- {{model: stall-mid, scenario: {{stall_after_chunks: 3, chunks: 12}}}}
-- {{model: truncated, scenario: {{truncate_after_chunks: 3, chunks: 12}}}}
-- {{model: reset, scenario: {{reset_after_chunks: 2, chunks: 12}}}}
-- {{model: slow, scenario: {{latency_ms: 400, chunk_interval_ms: 40, chunks: 30}}}}
-- {json.dumps(BAD_KEY_RULE)}
-"""
-
-
-def soak_config(upstream: str, router_port: int) -> str:
-    clients = "\n".join(
-        f"    - {{name: {name}, key_sha256: {hashlib.sha256(key.encode()).hexdigest()}"
-        + (f", {fields}}}" if fields else "}")
-        for name, (key, fields, _) in CLIENTS.items()
-    )
-    faults = ("rate-limited", "unavailable", "stall-first", "stall-mid", "truncated", "reset")
-    deployments = "\n".join(f"      - {{provider: alpha, model: {m}}}" for m in (*faults, "ok"))
-    return f"""\
-# Written by benchmarks/soak.py.
-auth:
-  clients:
-{clients}
-providers:
-  alpha:  # the faulty deployments, and a key that turns invalid now and then
-    kind: openai
-    base_url: {upstream}
-    keys: [sk-alpha-1, sk-alpha-2, {BAD_KEY}]
-    timeouts: {{connect_s: 2, first_chunk_s: 1, stall_s: 1, total_s: 3}}
-    thread_protection: model-skip
-  beta:
-    kind: openai
-    base_url: {upstream}
-    keys: [sk-beta-1, sk-beta-2]
-  gamma:
-    kind: anthropic
-    base_url: {upstream}
-    keys: [sk-gamma-1]
-models:
-  soak-mixed:
-    strategy: weighted
-    deployments:
-{deployments}
-      - {{provider: beta, model: ok, weight: 4}}
-      - {{provider: gamma, model: ok, weight: 2}}
-  soak-slow:
-    deployments: [{{provider: beta, model: slow}}]
-  soak-embed:
-    deployments: [{{provider: beta, model: embed}}]
-sessions: {{sticky_ttl_s: 30, thread_cooldown_s: 20, active_ttl_s: 60}}
-cooldowns: {{transient_s: 2, rate_limit_backoff_s: 1}}
-key_health:
-  probe_initial_s: 2
-  probe_max_s: 8
-  probe_interval_s: 1
-  backoff_max_s: 5
-  provider_throttle_fraction: 1.0
-server: {{host: 127.0.0.1, port: {router_port}}}
-telemetry: {{log_format: text, state_interval_s: 2}}
-"""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -160,7 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if unknown := set(args.actions) - set(ACTIONS):
         p.error(f"--actions: no such action {', '.join(sorted(unknown))}")
-    if args.transport == "grpc" and not actions_for("grpc", args.actions):
+    if args.transport != "both" and not actions_for(args.transport, args.actions):
         p.error(f"--actions: none of {','.join(args.actions)} goes over {args.transport}")
     return args
 
@@ -256,11 +190,16 @@ def _run_switchboard(
 
 def _start_loads(args: argparse.Namespace, edge: str, target: str) -> list[subprocess.Popen[str]]:
     clients = [{"key": key, "weight": w} for key, _, w in CLIENTS.values() if w]
-    # All of it over HTTP when no chosen action goes over gRPC (the Responses API's alone).
-    split = max(1, args.concurrency * 2 // 3) if actions_for("grpc", args.actions) else 0
-    http = {"both": split or args.concurrency, "http": args.concurrency, "grpc": 0}
-    http = http[args.transport]
+    # All of it over one transport when no chosen action goes over the other (the Responses
+    # API's alone, the admin calls alone).
+    split = max(1, args.concurrency * 2 // 3)
+    if not actions_for("grpc", args.actions):
+        split = args.concurrency
+    elif not actions_for("http", args.actions):
+        split = 0
+    http = {"both": split, "http": args.concurrency, "grpc": 0}[args.transport]
     common = {"duration_s": args.minutes * 60, "clients": clients, "seed": args.seed}
+    common["admin_key"] = CLIENTS["soak-admin"][0]  # PurgeCache, ListClients
     common["actions"] = args.actions
     specs = [
         {**common, "transport": "http", "url": edge, "concurrency": http},

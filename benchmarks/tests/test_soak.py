@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks._soak_config import soak_config
 from benchmarks._soak_sample import label_values, verdict
 from benchmarks._trend import Tolerance, second_half, slope, trend
-from benchmarks.soak import soak_config
 from router_service.config import load_config
 
 pytestmark = pytest.mark.timeout(10)
@@ -95,3 +95,11 @@ def test_the_soak_config_loads(tmp_path: Path) -> None:
     config = load_config(str(path))
     assert set(config.providers) == {"alpha", "beta", "gamma"}
     assert {c.name for c in config.auth.clients if c.rpm == 60} == {"soak-limited"}
+    # Part of the models cached, every deployment priced, money budgets: one never reached,
+    # one spent early.
+    assert config.cache.enabled and set(config.cache.models) < set(config.models)
+    deployments = [d for group in config.models.values() for d in group.deployments]
+    assert all(config.price_of(d) is not None for d in deployments)
+    budgets = {c.name: c.usd_per_day for c in config.auth.clients if c.usd_per_day}
+    assert budgets == {"soak-open": 1000, "soak-thrifty": 0.02}
+    assert config.cache.ttl_s <= 30 and config.conversations.ttl_s <= 30  # steady within a run

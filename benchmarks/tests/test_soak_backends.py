@@ -15,10 +15,19 @@ from benchmarks._soak_backends import (
     redis_figures,
     sink_figures,
 )
-from benchmarks._soak_load import ACTIONS, HTTP_ONLY, actions_for
+from benchmarks._soak_config import CACHED_MODELS, soak_config
+from benchmarks._soak_load import (
+    ACTIONS,
+    CACHED_MODEL,
+    GRPC_ONLY,
+    HTTP_ONLY,
+    SLOW_MODEL,
+    Mix,
+    actions_for,
+)
 from benchmarks._soak_sample import verdict, verdict_lines
 from benchmarks._variants import redis_state_yaml
-from benchmarks.soak import parse_args, soak_config
+from benchmarks.soak import parse_args
 from router_service.config import load_config
 
 pytestmark = pytest.mark.timeout(10)
@@ -66,11 +75,40 @@ def test_growing_tracking_keys_are_judged_and_long_names_stay_aligned() -> None:
     assert len({len(line.rsplit("  ", 1)[0]) for line in lines}) == 1  # verdicts in one column
 
 
-def test_the_responses_api_goes_over_http_only() -> None:
-    assert set(actions_for("http")) == set(ACTIONS)
+def test_the_responses_api_goes_over_http_only_and_admin_calls_over_grpc() -> None:
+    assert set(actions_for("http")) == set(ACTIONS) - GRPC_ONLY
     assert set(actions_for("grpc")) == set(ACTIONS) - HTTP_ONLY
     assert actions_for("grpc", ["responses", "chat"]) == {"chat": ACTIONS["chat"]}
     assert actions_for("grpc", ["responses-stream"]) == {}
+    assert actions_for("http", ["purge", "conversation"]) == {"conversation": 3}
+
+
+def _mix(transport: str, actions: list[str], **extra: object) -> Mix:
+    spec = {"transport": transport, "clients": [{"key": "sk-a", "weight": 1}], "seed": 3}
+    return Mix({**spec, "actions": actions, **extra})
+
+
+def test_the_cache_actions_ask_the_same_again_on_cached_models() -> None:
+    mix = _mix("grpc", ["cached", "cached-bypass", "coalesce", "coalesce-cut"])
+    drawn = [mix.next() for _ in range(200)]
+    prompts = {r.body["messages"][0]["content"] for r in drawn if r.action == "cached"}
+    assert 1 < len(prompts) <= 20  # a few prompts, asked again: hits
+    assert all(r.bypass == (r.action == "cached-bypass") for r in drawn)
+    assert {r.body["model"] for r in drawn if r.action.startswith("cached")} == {CACHED_MODEL}
+    coalesced = [r for r in drawn if r.action.startswith("coalesce")]
+    assert {r.body["model"] for r in coalesced} == {SLOW_MODEL}
+    assert len({r.body["messages"][0]["content"] for r in coalesced}) <= 2  # one a second
+    assert {r.timeout_s for r in coalesced if r.action == "coalesce-cut"} == {0.25}
+    soak_cached = {"soak-cached", "soak-slow", "soak-embed"}
+    assert set(CACHED_MODELS) == soak_cached
+
+
+def test_admin_calls_need_the_admin_key() -> None:
+    assert not set(_mix("grpc", []).actions) & GRPC_ONLY
+    mix = _mix("grpc", ["purge", "clients"], admin_key="sk-admin")
+    drawn = [mix.next() for _ in range(20)]
+    assert {r.key for r in drawn} == {"sk-admin"}
+    assert {r.body["model"] for r in drawn if r.action == "purge"} <= {"", CACHED_MODEL}
 
 
 def test_the_soak_config_loads_with_redis_state(tmp_path: Path) -> None:

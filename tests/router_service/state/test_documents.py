@@ -33,6 +33,20 @@ async def test_memory_budget_frees_expired_documents_before_live_ones() -> None:
     assert store.documents.size_bytes == 80
 
 
+async def test_expired_documents_are_swept_before_the_budget_is_reached() -> None:
+    # Cached answers under a short TTL, written steadily: what has expired must not stay until
+    # the (default, 64 MiB) budget is full. 100 writes a second for 100 s, each live for 10 s.
+    clock = ManualClock()
+    store = MemoryStateStore(clock)
+    for second in range(100):
+        for i in range(100):
+            await store.put_document(f"cache:c:{second}-{i}", b"x" * 29, 10)  # 40 bytes
+        clock.advance(1)
+    live = 10 * 100 * 40
+    assert live <= store.documents.size_bytes <= 3 * live  # without sweeps: 400,000 bytes
+    assert await store.get_documents(["cache:c:99-0", "cache:c:0-0"]) == [b"x" * 29, None]
+
+
 async def test_open_store_takes_the_budget_from_config() -> None:
     store = await open_store(StateConfig(memory_document_bytes=10))
     assert isinstance(store, MemoryStateStore)
