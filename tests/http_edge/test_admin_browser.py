@@ -53,6 +53,7 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"
     app = {"name": "batch-job", "key": APP_KEY, "rpm": 600, "tpm": 100_000}
     budgets = {"tokens_per_day": 500_000, "usd_per_day": 25}
+    config["providers"]["alpha"]["price"] = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
     config["auth"] = {"open": True, "clients": [app | budgets]}
     # The router's time stands still half way through the current minute: the clients table's
     # sliding minute (a share of the last minute) reads 1 request, not 0.98 past a boundary.
