@@ -144,7 +144,7 @@ async def test_concurrent_identical_calls_make_one_upstream_call(
 ) -> None:
     router = await start_router(base_config(fake.base_url, cache={"enabled": True}))
     # Slow enough that every call arrives while the first is upstream.
-    fake.state.set_scenario(Scenario(latency_ms=500))
+    fake.state.set_scenario(Scenario(latency_ms=1000))
     answers = await asyncio.gather(*(router.stub.Chat(chat()) for _ in range(5)))
     assert len(fake.state.calls()) == 1
     assert sorted(a.route.cache for a in answers) == sorted([MISS, HIT, HIT, HIT, HIT])

@@ -226,13 +226,18 @@ async def test_a_stream_cut_short_or_left_is_not_kept(
     fake.state.set_scenario(Scenario(truncate_after_chunks=2), model="model-b")
     cut = await events(router, chat_stream())
     assert any(e.WhichOneof("event") == "error" for e in cut)
-    fake.state.clear_scenarios()
+    # The upstream then holds the stream open after two chunks: the caller leaves while it is
+    # unfinished (with a fast upstream the router could finish it before the cancel arrives).
+    for model in ("model-a", "model-b"):
+        fake.state.set_scenario(Scenario(stall_after_chunks=2), model=model)
     call = router.stub.ChatStream(chat_stream())
     async for event in call:  # leave after the first chunk
         if event.WhichOneof("event") in ("chunk", "chunks"):
             call.cancel()
             break
+    await fake.state.wait_idle()  # the router let go of the upstream call: the stream ended
     await router.runtime.afterwork.drain()
+    fake.state.clear_scenarios()
     calls = upstream_calls(fake)
     whole = await events(router, chat_stream())
     assert whole[0].route.cache == MISS  # neither was kept
