@@ -30,6 +30,7 @@ class Caller:
     tokens_per_month: int | None = None
     usd_per_day: float | None = None
     usd_per_month: float | None = None
+    cache: bool = True  # the response cache may serve and keep its answers
     anonymous: bool = False
 
     @classmethod
@@ -45,6 +46,7 @@ class Caller:
             tokens_per_month=client.tokens_per_month,
             usd_per_day=client.usd_per_day,
             usd_per_month=client.usd_per_month,
+            cache=client.cache,
         )
 
     def may_use(self, model: str) -> bool:

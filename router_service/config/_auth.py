@@ -65,6 +65,12 @@ class ClientKeyConfig(_Strict):
         allow_inf_nan=False,
         description="Money budget per UTC calendar month, in USD, as usd_per_day. Unset: none.",
     )
+    cache: bool = Field(
+        default=True,
+        description="Whether the response cache (`cache:`) serves and keeps this client's "
+        "answers; false: never, whatever its calls ask (an app that must always get a fresh "
+        "answer).",
+    )
 
     @model_validator(mode="before")
     @classmethod

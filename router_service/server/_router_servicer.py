@@ -11,7 +11,7 @@ from contextlib import aclosing
 import grpc
 
 from clients import chat_params_to_openai, embedding_params_to_openai, to_grpc_status
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.auth import Caller, current_caller
@@ -51,7 +51,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             _validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
-            cache = self.runtime.cache.lookup("chat", ctx, request.params, request.routing.cache)
+            cache = self.runtime.cache.lookup("chat", ctx, request.params, _cache_mode(request))
             with chat_span(request.params, ctx, stream=False) as span:
                 if cache is None:
                     response = await self.runtime.executor.chat(request.params, ctx)
@@ -75,7 +75,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             _validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
-            cache = self.runtime.cache.lookup("stream", ctx, request.params, request.routing.cache)
+            cache = self.runtime.cache.lookup("stream", ctx, request.params, _cache_mode(request))
             with chat_span(request.params, ctx, stream=True) as span:
                 kept = None
                 if cache is not None:
@@ -117,7 +117,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             embedding_params_to_openai(request.params)  # as _validate_chat
             session = checked_session_id(request.routing.session_id) or request.params.user
             ctx = self._context(request.params.model, session, context)
-            cache = self.runtime.cache.lookup("embed", ctx, request.params, request.routing.cache)
+            cache = self.runtime.cache.lookup("embed", ctx, request.params, _cache_mode(request))
             with embed_span(request.params, ctx) as span:
                 if cache is None:
                     response = await self.runtime.executor.embed(request.params, ctx)
@@ -292,6 +292,17 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 async def _aiter(events: Iterable[pb.ChatStreamResponse]) -> AsyncIterator[pb.ChatStreamResponse]:
     for event in events:
         yield event
+
+
+def _cache_mode(
+    request: pb.ChatRequest | pb.ChatStreamRequest | pb.EmbedRequest,
+) -> routing_pb2.CacheMode.ValueType:
+    """What the caller allows the response cache: its request's mode, unless its client's
+    config says never (`auth.clients[].cache: false`)."""
+    caller = current_caller()
+    if caller is not None and not caller.cache:
+        return routing_pb2.CACHE_MODE_OFF
+    return request.routing.cache
 
 
 def _client_name() -> str:

@@ -290,3 +290,21 @@ async def test_a_purge_needs_the_admin_scope_and_a_known_model(
     await router.admin.PurgeCache(
         admin_pb.PurgeCacheRequest(model="chain"), metadata=bearer("sk-ops-cache-0123")
     )
+
+
+async def test_a_client_configured_without_the_cache_never_gets_nor_leaves_answers(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = guarded_config(
+        fake.base_url,
+        client("alice", ALICE, cache=False),
+        client("bob", BOB),
+        cache={"enabled": True},
+    )
+    router = await start_router(config)
+    for _ in range(2):
+        answer = await router.stub.Chat(chat(), metadata=bearer(ALICE))
+        assert answer.route.cache == routing_pb2.CACHE_STATUS_UNSPECIFIED
+    await router.stub.Chat(chat(), metadata=bearer(BOB))
+    assert (await router.stub.Chat(chat(), metadata=bearer(BOB))).route.cache == HIT
+    assert upstream_calls(fake) == 3
