@@ -26,6 +26,7 @@ from router_service.cache._keys import Kind, cache_key, document_name, quota_nam
 from router_service.clock import Clock
 from router_service.config import CacheConfig
 from router_service.engine import Afterwork, RequestContext
+from router_service.errors import ModelNotFoundError
 from router_service.state import ByteQuota, QuotaReading, StateStore
 
 __all__ = ["ENTRY_BYTES", "CacheLookup", "ResponseCache"]
@@ -62,6 +63,7 @@ class ResponseCache:
         self.config = config
         self._afterwork = afterwork
         self._models = frozenset(config.models) or models
+        self._known = models
         self.flights = Flights()
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
@@ -102,7 +104,10 @@ class ResponseCache:
     async def purge(self, model: str = "") -> None:
         """Forget the answers of `model` ("": of every model), on every replica of the store:
         a new generation. What was kept expires by its TTL, never read again; the generation
-        outlives it (at least a day), else the answers kept before the first purge could be."""
+        outlives it (at least a day), else the answers kept before the first purge could be.
+        An unknown model is ModelNotFoundError."""
+        if model and model not in self._known:
+            raise ModelNotFoundError(model)
         name = _GENERATION + model if model else _GENERATION_ALL
         ttl_s = max(2 * self.config.ttl_s, _DAY_S)
         await self._store.set_value(name, secrets.token_hex(8), ttl_s)

@@ -11,7 +11,7 @@ from router_service.errors import KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot
 from router_service.runtime import Runtime
 from router_service.server._clients import list_clients
-from router_service.server._errors import error_details
+from router_service.server._errors import answered, error_details
 from router_service.server._server_info import ServingRecord, server_info
 
 
@@ -59,14 +59,7 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     async def PurgeCache(
         self, request: pb.PurgeCacheRequest, context: grpc.aio.ServicerContext
     ) -> pb.PurgeCacheResponse:
-        runtime = self.runtime
-        try:
-            if request.model:
-                runtime.planner.resolve(request.model)  # ModelNotFoundError: a 404, named
-            await runtime.cache.purge(request.model)
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
+        await answered(context, self.runtime.cache.purge(request.model))
         return pb.PurgeCacheResponse()
 
     async def GetRoutingStats(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import grpc
 
-from clients import ErrorDetails
+from clients import ErrorDetails, to_grpc_status
 from clients import InvalidRequestError as CodecInvalidRequestError
 from router_service.errors import (
     AllCandidatesFailedError,
@@ -129,3 +130,16 @@ def _openai_shaped(error: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
     if outcome in _OPENAI_CODE and out["code"] in (None, "invalid_argument"):
         out["code"] = _OPENAI_CODE[outcome]
     return out
+
+
+T = TypeVar("T")
+
+
+async def answered(context: grpc.aio.ServicerContext, call: Awaitable[T]) -> T:
+    """`call`'s answer; an error it raises ends the RPC with its rich status instead (the
+    boundary every plain handler shares: `abort_with_status` raises, so nothing follows)."""
+    try:
+        return await call
+    except Exception as exc:
+        await context.abort_with_status(to_grpc_status(error_details(exc)))
+        raise

@@ -20,7 +20,7 @@ from router_service.engine import RequestContext
 from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
-from router_service.server._errors import error_details
+from router_service.server._errors import answered, error_details
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
@@ -199,67 +199,41 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def StoreResponse(
         self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.StoreResponseResponse:
-        try:
-            return await self.runtime.responses.save(_client_name(), request.response)
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
+        return await answered(
+            context, self.runtime.responses.save(_client_name(), request.response)
+        )
 
     async def LoadResponses(
         self, request: pb.LoadResponsesRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoadResponsesResponse:
-        try:
-            found = await self.runtime.responses.load(_client_name(), request.ids)
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
+        found = await answered(context, self.runtime.responses.load(_client_name(), request.ids))
         return pb.LoadResponsesResponse(responses=found)
 
     async def DeleteResponse(
         self, request: pb.DeleteResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteResponseResponse:
-        try:
-            await self.runtime.responses.delete(_client_name(), request.id)
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
+        await answered(context, self.runtime.responses.delete(_client_name(), request.id))
         return pb.DeleteResponseResponse(deleted=True)
 
     async def CreateConversation(
         self, request: pb.CreateConversationRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateConversationResponse:
-        try:
-            return await self.runtime.conversations.create(_client_name(), request)
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
+        return await answered(context, self.runtime.conversations.create(_client_name(), request))
 
     async def LoadConversation(
         self, request: pb.LoadConversationRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoadConversationResponse:
-        try:
-            return await self.runtime.conversations.load(_client_name(), request.id)
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
+        return await answered(context, self.runtime.conversations.load(_client_name(), request.id))
 
     async def UpdateConversation(
         self, request: pb.UpdateConversationRequest, context: grpc.aio.ServicerContext
     ) -> pb.UpdateConversationResponse:
-        try:
-            return await self.runtime.conversations.update(_client_name(), request)
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
+        return await answered(context, self.runtime.conversations.update(_client_name(), request))
 
     async def DeleteConversation(
         self, request: pb.DeleteConversationRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteConversationResponse:
-        try:
-            await self.runtime.conversations.delete(_client_name(), request.id)
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
+        await answered(context, self.runtime.conversations.delete(_client_name(), request.id))
         return pb.DeleteConversationResponse(deleted=True)
 
     async def ListModels(
