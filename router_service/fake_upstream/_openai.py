@@ -76,6 +76,7 @@ async def handle(
     # Which client connection carried it: tests check that connections are reused.
     peer = request.transport.get_extra_info("peername") if request.transport else None
     record.peer = f"{peer[0]}:{peer[1]}" if peer else ""
+    record.query = dict(request.query)
     call = Call(request, rt.state, record, scenario or NO_FAULTS, body, dialect)
     task = asyncio.current_task()
     rt.track(task, request.task)

@@ -86,6 +86,7 @@ class CallRecord:
     started_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
     peer: str = ""  # the client's address and port: one per TCP connection
+    query: dict[str, str] = field(default_factory=dict)  # the URL's (Azure's `api-version`)
 
     @property
     def extra_fields(self) -> dict[str, Any]:
