@@ -4,9 +4,11 @@ what an OpenAI stream is."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydantic
 import pytest
 
@@ -14,14 +16,18 @@ from clients import chunk_from_openai, chunk_to_openai
 from clients.switchboard.v1 import embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.cli import main
+from router_service.clock import SYSTEM_CLOCK
 from router_service.config import ProviderConfig
 from router_service.fake_upstream import FakeUpstream
+from router_service.outcomes import Outcome, Scope
+from router_service.providers import AzureOpenAIAdapter
 from router_service.providers._azure import DEFAULT_API_VERSION, StreamAnnotations
 from tests.conformance.helpers import chat, params, stream, streamed_text
 from tests.conftest import StartRouter
 
 ROOT = Path(__file__).resolve().parents[3]
 ENDPOINT = "https://contoso.openai.azure.com"
+RAI = "ResponsibleAIPolicyViolation"
 
 
 def azure_config(fake: FakeUpstream, **provider: Any) -> dict[str, Any]:
@@ -187,3 +193,55 @@ def test_a_later_annotation_gets_the_streams_envelope_and_a_delta() -> None:
     assert choice["delta"] == {}
     assert choice["content_filter_offsets"]["end_offset"] == 7
     assert "prompt_filter_results" not in relayed  # given once, on the first chunk
+
+
+@pytest.fixture
+async def adapter() -> AsyncIterator[AzureOpenAIAdapter]:
+    config = ProviderConfig(kind="azure", base_url=ENDPOINT, keys=["k"])  # type: ignore[list-item]
+    async with httpx.AsyncClient() as http:
+        yield AzureOpenAIAdapter("az", config, http, SYSTEM_CLOCK)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "outcome", "scope"),
+    [
+        (
+            404,
+            {"code": "DeploymentNotFound", "message": "The API deployment for this resource …"},
+            Outcome.UPSTREAM_ERROR,
+            Scope.DEPLOYMENT,
+        ),
+        # The policy's verdict decides, whatever the outer code says.
+        (
+            400,
+            {"code": "400", "message": "Blocked.", "innererror": {"code": RAI}},
+            Outcome.CONTENT_FILTERED,
+            Scope.NONE,
+        ),
+        (
+            400,
+            {"code": "content_filter", "message": "…", "status": 400, "innererror": {"code": RAI}},
+            Outcome.CONTENT_FILTERED,
+            Scope.NONE,
+        ),
+        (
+            401,
+            {"code": "401", "message": "Access denied due to invalid …"},
+            Outcome.AUTH_INVALID,
+            Scope.KEY,
+        ),
+        # Another 404 (a path or api-version Azure does not have) is no missing deployment.
+        (404, {"code": "404", "message": "Resource not found"}, Outcome.BAD_REQUEST, Scope.NONE),
+    ],
+    ids=["deployment_not_found", "policy_inner_code", "content_filter", "auth", "not_found"],
+)
+def test_azures_errors_are_classified(
+    adapter: AzureOpenAIAdapter,
+    status: int,
+    error: dict[str, Any],
+    outcome: Outcome,
+    scope: Scope,
+) -> None:
+    failure = adapter._failure(status, error, {})
+    assert (failure.outcome, failure.scope, failure.upstream_status) == (outcome, scope, status)
+    assert failure.upstream_error == error
