@@ -116,11 +116,27 @@ class ProviderConfig(_Strict):
     def _kind_fields(self) -> ProviderConfig:
         if self.kind == "cloudflare" and not self.account_id:
             raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])
-        if self.kind == "azure" and self.api_version is not None:
+        if self.kind == "azure":
+            self._azure_fields()
+        return self
+
+    def _azure_fields(self) -> None:
+        if self.api_version is not None:
             problem = _azure_api_version_problem(self.api_version)
             if problem:
                 raise Misplaced([(("api_version",), problem)])
-        return self
+        if re.search(r"/openai(?:/|$)", self.base_url):
+            # The adapter adds `/openai/deployments/…`; the v1 API is another kind's.
+            raise Misplaced(
+                [
+                    (
+                        ("base_url",),
+                        "an azure provider's base_url is the resource's endpoint "
+                        "(https://RESOURCE.openai.azure.com), without /openai/…; for Azure's "
+                        "/openai/v1 API use kind openai",
+                    )
+                ]
+            )
 
 
 # Azure OpenAI's dated API versions: `2024-10-21` (GA) or `2025-04-01-preview`.

@@ -245,3 +245,12 @@ def test_azures_errors_are_classified(
     failure = adapter._failure(status, error, {})
     assert (failure.outcome, failure.scope, failure.upstream_status) == (outcome, scope, status)
     assert failure.upstream_error == error
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [f"{ENDPOINT}/openai", f"{ENDPOINT}/openai/v1", f"{ENDPOINT}/openai/deployments/gpt-4o"],
+)
+def test_a_base_url_with_the_api_path_is_refused_at_load(base_url: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match="without /openai/…; for Azure's"):
+        ProviderConfig(kind="azure", base_url=base_url, keys=["k"])  # type: ignore[list-item]
