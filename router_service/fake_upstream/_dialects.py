@@ -6,7 +6,8 @@ Shapes follow the providers' documentation: OpenAI's error object; Gemini's goog
 (https://ai.google.dev/gemini-api/docs/troubleshooting); Anthropic's typed errors and `error`
 stream event (https://docs.claude.com/en/api/errors); Cohere's `{"message"}` bodies (an invalid
 key is 401 "invalid api token"); Cloudflare's v4 envelope with Workers AI error codes
-(https://developers.cloudflare.com/workers-ai/platform/errors/).
+(https://developers.cloudflare.com/workers-ai/platform/errors/). Azure OpenAI's dialect lives
+with its routes (`_azure.py`).
 """
 
 from __future__ import annotations

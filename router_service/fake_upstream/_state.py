@@ -66,7 +66,8 @@ class CallRecord:
     """What one request to the fake upstream looked like and how it ended.
 
     `outcome` is one of: ok, error_status, wrapped_error, blocked, truncated, stalled, reset,
-    bad_request, client_disconnected, shutdown ("stalled" only while still in flight).
+    bad_request, refused (Azure's without `api-key` or `api-version`), client_disconnected,
+    shutdown ("stalled" only while still in flight).
     """
 
     seq: int

@@ -70,9 +70,9 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         if code == _DEPLOYMENT_NOT_FOUND:
             # Missing for every key and every caller: the deployment cools down for everyone
             # and the group's next one answers (a 404 would otherwise be the caller's fault).
-            return _failure(Outcome.UPSTREAM_ERROR, status, error, Scope.DEPLOYMENT)
+            return _classified(Outcome.UPSTREAM_ERROR, status, error, Scope.DEPLOYMENT)
         if inner_code == _CONTENT_POLICY:
-            return _failure(Outcome.CONTENT_FILTERED, status, error, Scope.NONE)
+            return _classified(Outcome.CONTENT_FILTERED, status, error, Scope.NONE)
         return super()._failure(status, error, headers, sent)
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
@@ -88,7 +88,8 @@ class AzureOpenAIAdapter(OpenAIAdapter):
                 yield relayed
 
 
-def _failure(outcome: Outcome, status: int, error: JsonObject, scope: Scope) -> UpstreamFailure:
+def _classified(outcome: Outcome, status: int, error: JsonObject, scope: Scope) -> UpstreamFailure:
+    """The failure an Azure error is, whatever the shared classifier would make of it."""
     message = str(error.get("message", ""))[:200]
     return UpstreamFailure(
         outcome,
