@@ -22,6 +22,7 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.outcomes import Outcome, Scope
 from router_service.providers import AzureOpenAIAdapter
 from router_service.providers._azure import DEFAULT_API_VERSION, StreamAnnotations
+from router_service.telemetry._attributes import provider_name
 from tests.conformance.helpers import chat, params, stream, streamed_text
 from tests.conftest import StartRouter
 
@@ -254,3 +255,7 @@ def test_azures_errors_are_classified(
 def test_a_base_url_with_the_api_path_is_refused_at_load(base_url: str) -> None:
     with pytest.raises(pydantic.ValidationError, match="without /openai/…; for Azure's"):
         ProviderConfig(kind="azure", base_url=base_url, keys=["k"])  # type: ignore[list-item]
+
+
+def test_spans_name_the_provider_as_the_genai_conventions_do() -> None:
+    assert provider_name("azure") == "azure.ai.openai"  # gen_ai.provider.name's Azure value
