@@ -116,12 +116,11 @@ async def test_a_refused_prompt_is_a_bad_request_with_azures_words(
     error = caught.value
     assert (error.status_code, error.code) == (400, "content_filter")
     assert "content management policy" in error.message
-    if not streaming:  # a stream's refusal is the router's own error, not the upstream's words
-        assert error.param == "prompt"
-        assert isinstance(error.body, dict)
-        inner = error.body["innererror"]
-        assert inner["code"] == "ResponsibleAIPolicyViolation"
-        assert inner["content_filter_result"]["hate"]["filtered"] is True
+    assert error.param == "prompt"
+    assert isinstance(error.body, dict)
+    inner = error.body["innererror"]
+    assert inner["code"] == "ResponsibleAIPolicyViolation"
+    assert inner["content_filter_result"]["hate"]["filtered"] is True
     assert fake.state.count(model="m-backup") == 0  # the caller's to change, not a failover
 
 
