@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 
 from clients import to_grpc_status
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from clients.switchboard.v1 import admin_service_pb2_grpc as pb_grpc
+from router_service.auth import current_caller
 from router_service.errors import KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot
 from router_service.runtime import Runtime
 from router_service.server._clients import list_clients
 from router_service.server._errors import answered, error_details
 from router_service.server._server_info import ServingRecord, server_info
+
+log = logging.getLogger("switchboard.router")
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
@@ -53,6 +58,17 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
             await context.abort_with_status(to_grpc_status(error_details(error)))
             raise AssertionError("unreachable") from error
         await pool.set_enabled(key, request.enabled)
+        # The audit trail of a hand-made change: who, which key (by fingerprint), and why.
+        caller = current_caller()
+        log.info(
+            "admin: %s %s key %s of provider %s%s",
+            caller.name if caller is not None else "an unauthenticated caller",
+            "enabled" if request.enabled else "disabled",
+            key.fingerprint,
+            pool.provider,
+            # Quoted and bounded: one log line, whatever was typed.
+            f": {request.reason[:200]!r}" if request.reason else " (no reason given)",
+        )
         snap = next(s for s in await pool.snapshot() if s.key is key)
         return pb.SetKeyEnabledResponse(key=_status(snap, self.runtime.clock.now()))
 
