@@ -151,6 +151,9 @@ class SetKeyEnabledRequest(_message.Message):
     ENABLED_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
+    """Empty: the provider that has a key with this fingerprint (INVALID_ARGUMENT when several
+    have one: the same secret configured twice).
+    """
     fingerprint: _builtins.str
     enabled: _builtins.bool
     reason: _builtins.str
