@@ -159,5 +159,7 @@ def client_tables(clients: pb.ListClientsResponse, now: float) -> str:
     headers = ("CLIENT", "SCOPES", "MODELS", "RPM (NOW/MAX)", "TPM (NOW/MAX)", "STREAMS")
     shown = table(limits, headers) or "no clients"
     if usage:
-        shown += "\n\n" + table(usage, ("CLIENT", "BUDGET OR QUOTA", "USED", "LIMIT", "", "RENEWS"))
+        shown += "\n\n" + table(
+            usage, ("CLIENT", "BUDGET OR QUOTA", "USED", "LIMIT", "SHARE", "RENEWS")
+        )
     return shown
