@@ -3,6 +3,7 @@ stderr with its own exit status, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -49,10 +50,11 @@ def run(argv: Sequence[str], *, now: Callable[[], float] = time.time) -> int:
         return _fail(status, message)
     except KeyboardInterrupt:
         return 130
-    if args.json:
-        print(_as_json(shown.message))
-    else:
-        print(shown.text)
+    try:
+        print(_as_json(shown.message) if args.json else shown.text, flush=True)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        # Python would report the pipe again when it flushes stdout at exit.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - left for the interpreter to close
     return 0
 
 

@@ -128,3 +128,20 @@ def test_a_server_start_never_loads_the_admin_command() -> None:
         timeout=50,
     )
     assert "admin" in help_text.stdout  # listed all the same
+
+
+async def test_a_reader_that_leaves_early_is_no_error(ops: Shell) -> None:
+    """`switchboard admin keys --json | head -1`: the pipe closes before the answer is written."""
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody reads: the first write fails with EPIPE, whatever the timing
+    try:
+        argv = ["admin", "--router", ops.router.server.address, "--key-file", str(ops.key_file)]
+        process = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "router_service.cli", *argv, "keys", "--json"),
+            stdout=writer,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        os.close(writer)
+    _, err = await asyncio.wait_for(process.communicate(), timeout=50)
+    assert (process.returncode, err.decode()) == (0, "")
