@@ -14,7 +14,7 @@ import pytest
 
 from clients.switchboard.v1 import routing_pb2
 from router_service.admin_cli._format import size
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from tests.conftest import StartRouter
 from tests.router_service.admin_cli.shell import ALICE, Shell, ops_shell
@@ -110,6 +110,24 @@ async def test_a_key_disabled_from_the_shell_is_shown_so_and_gets_no_calls(
     assert (await ops("keys")).lines()[1][1:3] == [ALPHA_1, "active"]
     await chats(ops, 2)
     assert fake.state.count(key="sk-alpha-1") == 3  # back in rotation
+
+
+async def test_a_cooling_key_shows_its_model_and_when_it_ends(
+    ops: Shell, fake: FakeUpstream
+) -> None:
+    rate_limited = Scenario.rate_limited(retry_after="42", times=1)
+    fake.state.set_scenario(rate_limited, key="sk-alpha-1", model="model-a")
+    await chats(ops, 1)  # alpha-1 answers 429 for model-a; alpha-2 then serves the call
+    ops.clock.advance(12)
+
+    shown = await ops("keys", "--provider", "alpha")
+
+    assert shown.lines()[1] == [
+        *("alpha", ALPHA_1, "cooling", "0", "-", "RATE_LIMITED", "model-a in 30s")
+    ]
+    as_json = json.loads((await ops("keys", "--json")).out)
+    (cooling,) = [key for key in as_json["keys"] if key["cooling_models"]]
+    assert cooling["cooling_models"] == {"model-a": NOON + 42}
 
 
 async def test_an_unknown_fingerprint_or_provider_is_the_routers_not_found(ops: Shell) -> None:
