@@ -98,7 +98,7 @@ _EARLY_SIGHUP = EarlySighup()
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["admin"]:  # a client: nothing below (signals, logging, config) is its
+    if argv[:1] == ["admin"]:  # a client, not a server: none of the setup below is its
         from router_service.admin_cli import main as admin_main
 
         return admin_main(argv[1:])
