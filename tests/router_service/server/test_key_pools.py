@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 import pytest
@@ -228,7 +229,7 @@ async def test_set_key_enabled_on_an_unknown_key_never_echoes_it(
 async def test_set_key_enabled_without_a_provider_finds_the_one_with_that_fingerprint(
     fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = one_provider(fake.base_url, ["sk-secret-1", "sk-secret-2"])
+    config: dict[str, Any] = dict(one_provider(fake.base_url, ["sk-secret-1", "sk-secret-2"]))
     config["providers"]["beta"] = {"base_url": fake.base_url, "keys": ["sk-secret-3"]}
     router = await start_router(config)
     listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="beta"))
@@ -266,7 +267,7 @@ async def test_set_key_enabled_without_a_provider_finds_the_one_with_that_finger
 async def test_set_key_enabled_without_a_provider_refuses_a_key_several_have(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    config = one_provider(fake.base_url, ["sk-shared-1"])
+    config: dict[str, Any] = dict(one_provider(fake.base_url, ["sk-shared-1"]))
     config["providers"]["beta"] = {"base_url": fake.base_url, "keys": ["sk-shared-1"]}
     router = await start_router(config)
     (listed, _) = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
