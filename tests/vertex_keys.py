@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from router_service.fake_upstream import FakeUpstream
 
-__all__ = ["PROJECT", "TestServiceAccount", "service_account", "vertex_keys"]
+__all__ = ["PROJECT", "ServiceAccountKey", "service_account", "vertex_keys"]
 
 PROJECT = "switchboard-test"
 
@@ -25,7 +25,7 @@ def _key_pair(label: str) -> rsa.RSAPrivateKey:
 
 
 @dataclass(frozen=True)
-class TestServiceAccount:
+class ServiceAccountKey:
     label: str
     client_email: str
     key_id: str
@@ -57,8 +57,8 @@ class TestServiceAccount:
         )
 
 
-def service_account(label: str) -> TestServiceAccount:
-    return TestServiceAccount(
+def service_account(label: str) -> ServiceAccountKey:
+    return ServiceAccountKey(
         label=label,
         client_email=f"{label}@{PROJECT}.iam.gserviceaccount.com",
         key_id=f"kid-{label}",
