@@ -22,6 +22,7 @@ from router_service.clock import SYSTEM_CLOCK
 from router_service.config import ProviderConfig
 from router_service.config._secrets import literal_secrets
 from router_service.providers import ChatCall, EmbedCall, VertexAdapter
+from router_service.telemetry._attributes import provider_name
 from tests.vertex_keys import service_account
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -264,3 +265,17 @@ def test_cryptography_is_imported_only_for_a_service_account_key() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert out.stdout.strip() == "False"
+
+
+def test_check_config_passes_the_example(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VERTEX_SA_JSON", sa_json())
+    monkeypatch.setenv("MY_APP_KEY", "secret-my-app-key")
+
+    assert main(["check-config", str(ROOT / "examples" / "vertex.yaml")]) == 0
+    assert "OK — 3 provider(s), model groups: chat, embeddings" in capsys.readouterr().out
+
+
+def test_spans_name_the_provider_by_gen_ai_s_value() -> None:
+    assert provider_name("vertex") == "gcp.vertex_ai"
