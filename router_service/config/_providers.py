@@ -57,12 +57,14 @@ class ProviderConfig(_Strict):
     api_version: str | None = Field(
         default=None,
         description="anthropic: the `anthropic-version` header; unset: 2023-06-01. azure: the "
-        "`api-version` query (YYYY-MM-DD, or YYYY-MM-DD-preview); unset: 2024-10-21.",
+        "`api-version` query (YYYY-MM-DD, or YYYY-MM-DD-preview); unset: 2024-10-21. vertex "
+        "with publisher anthropic: the body's `anthropic_version`; unset: vertex-2023-10-16.",
     )
     default_max_tokens: int = Field(
         default=4096,
         ge=1,
-        description="anthropic: `max_tokens` when the caller sets none (the API requires it).",
+        description="anthropic (and vertex's Claude): `max_tokens` when the caller sets none "
+        "(the API requires it).",
     )
     account_id: str | None = Field(
         default=None, description="cloudflare (required): the account id in the API path."

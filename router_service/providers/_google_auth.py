@@ -86,15 +86,21 @@ class TokenSource:
     key's exchanged and cached. One per adapter (a config reload starts afresh)."""
 
     def __init__(
-        self, http: httpx.AsyncClient, clock: Clock, *, scope: str = CLOUD_PLATFORM_SCOPE
+        self,
+        http: httpx.AsyncClient,
+        clock: Clock,
+        *,
+        connect_s: float,
+        scope: str = CLOUD_PLATFORM_SCOPE,
     ) -> None:
         self._http = http
         self._clock = clock
+        self._connect_s = connect_s
         self._scope = scope
+        # All three hold one entry per configured key at most: bounded by the config.
         self._credentials: dict[str, VertexCredential] = {}
         self._tokens: dict[str, _Token] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self.exchanges = 0  # token requests sent (what tests and operators count)
 
     def credential(self, secret: str) -> VertexCredential:
         found = self._credentials.get(secret)
@@ -144,28 +150,24 @@ class TokenSource:
             raise UpstreamFailure(
                 Outcome.AUTH_INVALID, f"service account {account.client_email}: {exc}"
             ) from None
-        form = urlencode({"grant_type": JWT_BEARER_GRANT, "assertion": assertion})
-        request = httpx.Request(
-            "POST",
-            account.token_uri,
-            content=form.encode("ascii"),
-            headers={
-                "content-type": "application/x-www-form-urlencoded",
-                "accept": "application/json",
-            },
-            extensions={
-                "timeout": {
-                    "connect": timeout_s,
-                    "read": timeout_s,
-                    "write": timeout_s,
-                    "pool": timeout_s,
-                }
-            },
-        )
-        self.exchanges += 1
+        request = _token_request(account, assertion, min(self._connect_s, timeout_s), timeout_s)
         with map_transport_errors():
             response = await send_upstream(self._http, request)
         return _issued(account, response.status_code, response.content, now)
+
+
+def _token_request(
+    account: ServiceAccount, assertion: str, connect_s: float, timeout_s: float
+) -> httpx.Request:
+    form = urlencode({"grant_type": JWT_BEARER_GRANT, "assertion": assertion})
+    timeout = {"connect": connect_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
+    return httpx.Request(
+        "POST",
+        account.token_uri,
+        content=form.encode("ascii"),
+        headers={"content-type": "application/x-www-form-urlencoded", "accept": "application/json"},
+        extensions={"timeout": timeout},
+    )
 
 
 def _issued(account: ServiceAccount, status: int, content: bytes, now: float) -> _Token:
@@ -182,9 +184,10 @@ def _issued(account: ServiceAccount, status: int, content: bytes, now: float) ->
     described = str(data.get("error_description", ""))[:200]
     detail = f"{error}: {described}" if described else error
     message = f"token exchange of service account {account.client_email} refused: {detail}"
-    if status >= 500 or status == 429:
-        return_outcome = Outcome.UPSTREAM_ERROR if status >= 500 else Outcome.RATE_LIMITED
-        raise UpstreamFailure(return_outcome, message, upstream_status=status)
+    if status == 429:  # the token endpoint's own throttling: this key waits a little
+        raise UpstreamFailure(Outcome.RATE_LIMITED, message, upstream_status=status)
+    if status >= 500:
+        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, message, upstream_status=status)
     # 400 invalid_grant (a deleted or disabled key, a bad signature), 401 invalid_client, or a
     # 200 without a token: the key cannot get in.
     raise UpstreamFailure(Outcome.AUTH_INVALID, message, upstream_status=status, scope=Scope.KEY)

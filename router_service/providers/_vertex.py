@@ -176,7 +176,7 @@ class VertexAdapter(ProviderAdapter):
         super().__init__(name, config, http, clock)
         wire = VertexClaude if config.publisher == "anthropic" else VertexGemini
         self.wire: HttpAdapter = wire(name, config, http, clock)
-        self.tokens = TokenSource(http, clock)
+        self.tokens = TokenSource(http, clock, connect_s=config.timeouts.connect_s)
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
         return self.wire.cannot_express(params)

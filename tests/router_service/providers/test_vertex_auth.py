@@ -117,11 +117,15 @@ async def test_many_calls_at_once_share_one_exchange(
 ) -> None:
     router, _ = await start(fake, start_router, clock, ["sa-1"])
 
-    responses = await asyncio.gather(*(chat(router, params("gemini")) for _ in range(12)))
+    cold = await asyncio.gather(*(chat(router, params("gemini")) for _ in range(12)))
+    clock.advance(TOKEN_LIFETIME_S - REFRESH_MARGIN_S + 1)  # every call now needs a new one
+    due = await asyncio.gather(*(stream(router, params("gemini")) for _ in range(12)))
 
-    assert all(r.route.attempts[-1].outcome == OK for r in responses)
-    assert len(fake.state.google.exchanges) == 1
-    assert len(set(bearers(fake))) == 1
+    assert all(r.route.attempts[-1].outcome == OK for r in cold)
+    assert all(streamed_text(events) == "Echo: hello there" for events in due)
+    assert len(fake.state.google.exchanges) == 2
+    tokens = bearers(fake)
+    assert len(set(tokens[:12])) == 1 and len(set(tokens[12:])) == 1 and tokens[0] != tokens[12]
 
 
 async def test_a_refused_exchange_sets_the_key_aside_and_the_next_key_answers(
