@@ -34,7 +34,8 @@ class RouterServiceStub:
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def __init__(self, channel):
@@ -119,7 +120,8 @@ class RouterServiceServicer:
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def Chat(self, request, context):
@@ -314,7 +316,8 @@ class RouterService:
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @staticmethod

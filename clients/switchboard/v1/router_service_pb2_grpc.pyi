@@ -35,7 +35,8 @@ class RouterServiceStub:
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @_typing.overload
@@ -103,7 +104,8 @@ class RouterServiceAsyncStub(RouterServiceStub):
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -167,7 +169,8 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @_abc_1.abstractmethod
