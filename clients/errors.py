@@ -4,7 +4,9 @@ A failed router call travels as a gRPC status code plus ``google.rpc.Status`` de
 trailers: ``ErrorInfo`` (``reason`` = an Outcome name without ``OUTCOME_``, or another reason word
 such as ``MODEL_NOT_FOUND``; ``domain`` = ``switchboard``; string metadata ``provider``,
 ``upstream_status``, ``openai_type``, ``openai_code``, ``openai_param``, ``upstream_error``),
-``RetryInfo`` when a retry may help and ``BadRequest`` for invalid fields. The router builds the
+``RetryInfo`` when a retry may help, ``BadRequest`` for invalid fields, and our own
+``switchboard.v1.RateLimitStatus`` when a client is refused for its rpm or tpm (where it stands:
+the edge writes it as OpenAI's ``x-ratelimit-*`` headers). The router builds the
 status with :func:`to_grpc_status`; callers read it back with :func:`details_from_rpc_error`; the
 HTTP edge turns it into OpenAI's error JSON with :func:`http_status_for` and
 :func:`openai_error_body`. Other languages read the same details with their own googleapis types.
@@ -29,6 +31,8 @@ from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from clients.switchboard.v1.routing_pb2 import RateLimitStatus
 
 __all__ = [
     "ERROR_DOMAIN",
@@ -107,6 +111,8 @@ class ErrorDetails:
     upstream_error: dict[str, Any] | None = None
     retry_after_s: float | None = None
     field_violations: tuple[tuple[str, str], ...] = ()
+    # Where the caller stands against its rpm and tpm, on a refusal by them.
+    rate_limit: RateLimitStatus | None = None
     # No google.rpc.Status came with it: gRPC's own status (a router it cannot reach, a deadline,
     # a size limit) or a foreign server's. The message is gRPC's text, which names internal
     # addresses and metadata.
@@ -195,6 +201,8 @@ def to_grpc_status(details: ErrorDetails) -> grpc.Status:
         for field, description in details.field_violations:
             bad.field_violations.add(field=field, description=description)
         status.details.append(_packed(bad))
+    if details.rate_limit is not None:
+        status.details.append(_packed(details.rate_limit))
     rich = rpc_status.to_status(status)
     if details.code is grpc.StatusCode.UNAVAILABLE:
         # The router answered: a client's retry policy must not run the routing again.
@@ -221,6 +229,7 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
         return ErrorDetails(code, message, _bare_reason(code, message), bare=True)
     info = error_details_pb2.ErrorInfo()
     retry: float | None = None
+    rate_limit: RateLimitStatus | None = None
     violations: list[tuple[str, str]] = []
     for packed in status.details:
         if packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -233,6 +242,9 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
             bad = error_details_pb2.BadRequest()
             packed.Unpack(bad)
             violations.extend((v.field, v.description) for v in bad.field_violations)
+        elif packed.Is(RateLimitStatus.DESCRIPTOR):
+            rate_limit = RateLimitStatus()
+            packed.Unpack(rate_limit)
     meta = dict(info.metadata)
     return ErrorDetails(
         code=code,
@@ -246,6 +258,7 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
         upstream_error=_parse_object(meta.get("upstream_error")),
         retry_after_s=retry,
         field_violations=tuple(violations),
+        rate_limit=rate_limit,
     )
 
 

@@ -14,6 +14,8 @@ from router_service.state._base import (
     SlotRequest,
     StateStore,
     StoreUnavailableError,
+    sliding_count,
+    sliding_wait,
 )
 from router_service.state._memory import MemoryStateStore
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
@@ -51,4 +53,6 @@ __all__ = [
     "StateStore",
     "StoreUnavailableError",
     "open_store",
+    "sliding_count",
+    "sliding_wait",
 ]
