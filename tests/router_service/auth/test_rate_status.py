@@ -109,7 +109,8 @@ async def test_a_refusal_for_tpm_waits_for_the_refused_estimate(
     assert status is not None
     assert status.limit_tokens == TPM
     assert 0 <= status.remaining_tokens < estimate
-    assert status.reset_tokens_s == details.retry_after_s > 0
+    assert details.retry_after_s is not None and details.retry_after_s > 0
+    assert status.reset_tokens_s == details.retry_after_s
     assert _requests(status)[:2] == (5, 4)  # the refused call took no request
 
 
