@@ -121,10 +121,10 @@ class CallerLimits:
                 tokens=tokens,
             )
         )
-        refused = grant.lease_id is None
-        windows = grant.rate
+        lease_id, windows = grant.lease_id, grant.rate  # the same decision's: no second read
+        refused = lease_id is None
         status = None if windows is None else rate_status(caller, windows, tokens, refused=refused)
-        if grant.lease_id is None:
+        if lease_id is None:
             wait = grant.retry_after_s
             raise ClientRateLimitedError(
                 f"Rate limit reached for client '{caller.name}' ({_limits(caller)}). "
@@ -132,7 +132,7 @@ class CallerLimits:
                 retry_after_s=wait,
                 rate_limit=status,
             )
-        await self._store.release(resource, grant.lease_id)
+        await self._store.release(resource, lease_id)
         ticket = RateTicket(resource, grant.window, tokens) if caller.tpm is not None else None
         return ticket, status
 
