@@ -4,9 +4,10 @@ A failed router call travels as a gRPC status code plus ``google.rpc.Status`` de
 trailers: ``ErrorInfo`` (``reason`` = an Outcome name without ``OUTCOME_``, or another reason word
 such as ``MODEL_NOT_FOUND``; ``domain`` = ``switchboard``; string metadata ``provider``,
 ``upstream_status``, ``openai_type``, ``openai_code``, ``openai_param``, ``upstream_error``),
-``RetryInfo`` when a retry may help, ``BadRequest`` for invalid fields, and our own
-``switchboard.v1.RateLimitStatus`` when a client is refused for its rpm or tpm (where it stands:
-the edge writes it as OpenAI's ``x-ratelimit-*`` headers). The router builds the
+``RetryInfo`` when a retry may help and ``BadRequest`` for invalid fields; a client refused for
+its own rpm or tpm finds where it stands in ``ErrorInfo`` metadata too (``ratelimit_*``:
+``clients._ratelimits``; the edge writes it as OpenAI's ``x-ratelimit-*`` headers). The router
+builds the
 status with :func:`to_grpc_status`; callers read it back with :func:`details_from_rpc_error`; the
 HTTP edge turns it into OpenAI's error JSON with :func:`http_status_for` and
 :func:`openai_error_body`. Other languages read the same details with their own googleapis types.
@@ -32,6 +33,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from clients._ratelimits import rate_limit_from_metadata, rate_limit_metadata
 from clients.switchboard.v1.routing_pb2 import RateLimitStatus
 
 __all__ = [
@@ -201,8 +203,6 @@ def to_grpc_status(details: ErrorDetails) -> grpc.Status:
         for field, description in details.field_violations:
             bad.field_violations.add(field=field, description=description)
         status.details.append(_packed(bad))
-    if details.rate_limit is not None:
-        status.details.append(_packed(details.rate_limit))
     rich = rpc_status.to_status(status)
     if details.code is grpc.StatusCode.UNAVAILABLE:
         # The router answered: a client's retry policy must not run the routing again.
@@ -229,7 +229,6 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
         return ErrorDetails(code, message, _bare_reason(code, message), bare=True)
     info = error_details_pb2.ErrorInfo()
     retry: float | None = None
-    rate_limit: RateLimitStatus | None = None
     violations: list[tuple[str, str]] = []
     for packed in status.details:
         if packed.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
@@ -242,9 +241,6 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
             bad = error_details_pb2.BadRequest()
             packed.Unpack(bad)
             violations.extend((v.field, v.description) for v in bad.field_violations)
-        elif packed.Is(RateLimitStatus.DESCRIPTOR):
-            rate_limit = RateLimitStatus()
-            packed.Unpack(rate_limit)
     meta = dict(info.metadata)
     return ErrorDetails(
         code=code,
@@ -258,7 +254,7 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
         upstream_error=_parse_object(meta.get("upstream_error")),
         retry_after_s=retry,
         field_violations=tuple(violations),
-        rate_limit=rate_limit,
+        rate_limit=rate_limit_from_metadata(meta),
     )
 
 
@@ -334,7 +330,10 @@ def _info_metadata(details: ErrorDetails) -> dict[str, str]:
         else str(details.upstream_status),
         "upstream_error": _bounded_upstream_error(details.upstream_error),
     }
-    return {key: value for key, value in meta.items() if value is not None}
+    return {
+        **{key: value for key, value in meta.items() if value is not None},
+        **rate_limit_metadata(details.rate_limit),
+    }
 
 
 def _bounded_upstream_error(error: dict[str, Any] | None) -> str | None:

@@ -87,8 +87,8 @@ def error_details(exc: BaseException) -> ErrorDetails:
 
 
 def rate_limit_message(status: RateStatus) -> RateLimitStatus:
-    """A caller's standing as the wire has it (RouteInfo.rate_limit, a refusal's detail): a
-    limit it does not have stays unset."""
+    """A caller's standing as the wire has it (RouteInfo.rate_limit; a refusal's ErrorInfo
+    metadata, by `clients.to_grpc_status`): a limit it does not have stays unset."""
     return RateLimitStatus(
         limit_requests=status.limit_requests,
         remaining_requests=status.remaining_requests,

@@ -33,9 +33,9 @@ class RouterServiceStub:
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
-    A status without details is gRPC's own (unreachable router, deadline, size limit).
+    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
+    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def __init__(self, channel):
@@ -119,9 +119,9 @@ class RouterServiceServicer:
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
-    A status without details is gRPC's own (unreachable router, deadline, size limit).
+    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
+    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def Chat(self, request, context):
@@ -315,9 +315,9 @@ class RouterService:
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through)), RetryInfo where a retry may help, BadRequest for invalid
-    fields, and a RateLimitStatus (routing.proto) when a client is refused for its own rpm or tpm.
-    A status without details is gRPC's own (unreachable router, deadline, size limit).
+    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
+    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @staticmethod

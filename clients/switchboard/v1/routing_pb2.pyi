@@ -286,9 +286,10 @@ class RateLimitStatus(_message.Message):
     """A client's standing against its rpm and tpm, as the router's limits count them: a sliding
     minute (the current fixed minute plus the share of the previous one still inside the last
     60 s), shared by the replicas on one state store. The `*_requests` fields are set only when the
-    client has an rpm, the `*_tokens` fields only when it has a tpm. Also a detail of the
-    RESOURCE_EXHAUSTED status that refuses a call over rpm or tpm (google.rpc.Status.details,
-    beside ErrorInfo and RetryInfo), as found at the refusal (the refused call not counted).
+    client has an rpm, the `*_tokens` fields only when it has a tpm. The RESOURCE_EXHAUSTED status
+    that refuses a call over rpm or tpm says the same, as found at the refusal (the refused call
+    not counted), in its ErrorInfo metadata: `ratelimit_` and the field's name (e.g.
+    `ratelimit_remaining_requests`: "0"), each only when set.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -1,6 +1,6 @@
 """Where a client stands against its rpm and tpm, over a real channel: `RouteInfo.rate_limit` on
-every answer (a stream's route event), and a `RateLimitStatus` detail beside RetryInfo on the
-refusal. Time is a ManualClock: the sliding minute moves only when the test moves it."""
+every answer (a stream's route event), and the same in the refusal's ErrorInfo metadata beside
+its RetryInfo. Time is a ManualClock: the sliding minute moves only when the test moves it."""
 
 from __future__ import annotations
 
