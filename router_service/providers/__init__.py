@@ -1,6 +1,7 @@
 """Provider adapters behind one interface (DESIGN.md §1)."""
 
 from router_service.providers._anthropic import AnthropicAdapter
+from router_service.providers._azure import AzureOpenAIAdapter
 from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
 from router_service.providers._classify import classify_http_error, retry_after_seconds
 from router_service.providers._cloudflare import CloudflareAdapter
@@ -18,12 +19,14 @@ ADAPTERS: dict[str, type[ProviderAdapter]] = {
         AnthropicAdapter,
         CohereAdapter,
         CloudflareAdapter,
+        AzureOpenAIAdapter,
     )
 }
 
 __all__ = [
     "ADAPTERS",
     "AnthropicAdapter",
+    "AzureOpenAIAdapter",
     "ChatCall",
     "CloudflareAdapter",
     "CohereAdapter",

@@ -71,6 +71,7 @@ _PROVIDER_NAMES = {
     "anthropic": "anthropic",
     "cohere": "cohere",
     "cloudflare": "cloudflare",
+    "azure": "azure.ai.openai",
 }
 _FINISH = {
     chat_pb2.FINISH_REASON_STOP: "stop",
