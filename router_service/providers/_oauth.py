@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
@@ -222,8 +222,13 @@ class TokenAdapter(ProviderAdapter):
             self._refused(call.api_key, failure)
             raise
 
+    def stream_chat(
+        self, call: ChatCall
+    ) -> AbstractAsyncContextManager[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        return self._token_stream(call)
+
     @asynccontextmanager
-    async def stream_chat(
+    async def _token_stream(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
         token = await self.tokens.bearer(call.api_key, call.timeout_s)
