@@ -12,9 +12,11 @@ from pydantic import SecretStr, ValidationInfo
 if TYPE_CHECKING:
     from router_service.config._providers import KeyConfig
 
-__all__ = ["FILE_PREFIX", "key_beside_config", "key_file", "key_text"]
+__all__ = ["FILE_PREFIX", "KEY_FILE_KINDS", "key_beside_config", "key_file", "key_text"]
 
 FILE_PREFIX = "file:"
+# The provider kinds whose keys may be `file:` credentials.
+KEY_FILE_KINDS = frozenset({"vertex", "azure"})
 
 
 def key_file(secret: str) -> str | None:

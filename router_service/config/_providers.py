@@ -14,13 +14,10 @@ from router_service.config._entra import (
     DEFAULT_AUTHORITY_HOST,
     azure_key_problems,
 )
-from router_service.config._key_files import key_beside_config
+from router_service.config._key_files import KEY_FILE_KINDS, key_beside_config
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
 from router_service.config._vertex_check import vertex_endpoint, vertex_problems
-
-# The kinds whose keys may be credentials in files (`file:/path`, beside the config).
-_KEY_FILE_KINDS = frozenset({"vertex", "azure"})
 
 
 class KeyConfig(_Strict):
@@ -155,7 +152,7 @@ class ProviderConfig(_Strict):
     @field_validator("keys")
     @classmethod
     def _key_files_beside_config(cls, keys: list[KeyConfig], info: ValidationInfo) -> object:
-        if info.data.get("kind") not in _KEY_FILE_KINDS:
+        if info.data.get("kind") not in KEY_FILE_KINDS:
             return keys
         return [key_beside_config(key, info) for key in keys]
 
