@@ -35,7 +35,12 @@ BASE: dict[str, Any] = {
     "auth": {"clients": [{"name": "base-client", "key": "${BASE_CLIENT_KEY}"}]},
 }
 # A `${VAR}` is set to a dummy value; these few must have a shape their setting checks.
-SHAPED_ENV = {"REDIS_URL": "redis://127.0.0.1:6379/0"}  # state.url: a redis:// URL
+SHAPED_ENV = {
+    "REDIS_URL": "redis://127.0.0.1:6379/0",  # state.url: a redis:// URL
+    # An azure key that is an Entra ID service principal: its JSON is checked at load.
+    "AZURE_SP_JSON": '{"tenant_id": "contoso.onmicrosoft.com", "client_id": "0b7d8e2c", '
+    '"client_secret": "dummy-secret"}',
+}
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)")
 
 # Dotted names in code spans that start like a config section but are something else.
