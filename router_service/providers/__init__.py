@@ -1,7 +1,7 @@
 """Provider adapters behind one interface (DESIGN.md §1)."""
 
 from router_service.providers._anthropic import AnthropicAdapter
-from router_service.providers._azure import AzureOpenAIAdapter
+from router_service.providers._azure import AzureEntraAdapter, AzureOpenAIAdapter
 from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
 from router_service.providers._classify import classify_http_error, retry_after_seconds
 from router_service.providers._cloudflare import CloudflareAdapter
@@ -11,7 +11,8 @@ from router_service.providers._http import create_http_client, map_transport_err
 from router_service.providers._openai import OpenAIAdapter
 from router_service.providers._vertex import VertexAdapter
 
-# ProviderConfig.kind → adapter. The router looks adapters up here and never by name elsewhere.
+# ProviderConfig.kind → adapter. The router looks adapters up here and never by name elsewhere
+# (`for_provider`: a kind's adapter may follow from its keys, azure's with Entra ID keys).
 ADAPTERS: dict[str, type[ProviderAdapter]] = {
     adapter.kind: adapter
     for adapter in (
@@ -28,6 +29,7 @@ ADAPTERS: dict[str, type[ProviderAdapter]] = {
 __all__ = [
     "ADAPTERS",
     "AnthropicAdapter",
+    "AzureEntraAdapter",
     "AzureOpenAIAdapter",
     "ChatCall",
     "CloudflareAdapter",

@@ -23,8 +23,7 @@ from router_service.errors import UpstreamFailure
 from router_service.fake_upstream import FakeUpstream
 from router_service.keys import fingerprint
 from router_service.outcomes import Outcome
-from router_service.providers import AzureOpenAIAdapter
-from router_service.providers._azure import AzureEntraAdapter
+from router_service.providers import AzureEntraAdapter, AzureOpenAIAdapter
 from router_service.providers._oauth import REFRESH_MARGIN_S
 from tests.conformance.helpers import chat, params, stream, streamed_text
 from tests.conftest import RouterHandle, StartRouter
