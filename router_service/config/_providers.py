@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from router_service.config._base import Misplaced, Secret, _Strict
+from router_service.config._aws import bedrock_key_problem, region_of
+from router_service.config._base import Location, Misplaced, Secret, _Strict
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
 
@@ -41,7 +42,7 @@ class TimeoutsConfig(_Strict):
 class ProviderConfig(_Strict):
     """An upstream account family: base URL, adapter kind, key pool."""
 
-    kind: Literal["openai", "gemini", "anthropic", "cohere", "cloudflare"] = Field(
+    kind: Literal["openai", "gemini", "anthropic", "cohere", "cloudflare", "bedrock"] = Field(
         default="openai", description="Adapter: the wire format the provider speaks."
     )
     base_url: str = Field(
@@ -58,6 +59,11 @@ class ProviderConfig(_Strict):
     )
     account_id: str | None = Field(
         default=None, description="cloudflare (required): the account id in the API path."
+    )
+    region: str | None = Field(
+        default=None,
+        description="bedrock: the AWS region IAM keys are signed for; unset: read from "
+        "base_url (https://bedrock-runtime.<region>.amazonaws.com).",
     )
     keys: list[KeyConfig] = Field(min_length=1, description="The key pool.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
@@ -88,6 +94,8 @@ class ProviderConfig(_Strict):
         headers (`x-portkey-api-key`, `cf-aig-authorization: Bearer …`; the token alone too,
         which an upstream may echo without its scheme)."""
         found = [key.key.get_secret_value() for key in self.keys]
+        if self.kind == "bedrock":  # IAM credentials: the session token travels on its own
+            found += [part for key in found if ":" in key for part in key.split(":")[1:]]
         for name, value in self.headers.items():
             if SECRET_HEADER.search(name):
                 token = value.strip().partition(" ")[2].strip()  # after a scheme (`Bearer`)
@@ -113,7 +121,23 @@ class ProviderConfig(_Strict):
     def _kind_fields(self) -> ProviderConfig:
         if self.kind == "cloudflare" and not self.account_id:
             raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])
+        if self.kind == "bedrock":
+            self._bedrock_fields()
         return self
+
+    def _bedrock_fields(self) -> None:
+        problems: list[tuple[Location, str]] = []
+        if self.region is None and region_of(self.base_url) is None:
+            message = "a bedrock provider needs `region` (or a base_url naming one, like "
+            problems.append(
+                (("region",), message + "https://bedrock-runtime.us-east-1.amazonaws.com)")
+            )
+        for i, key in enumerate(self.keys):
+            problem = bedrock_key_problem(key.key.get_secret_value())
+            if problem is not None:
+                problems.append((("keys", i, "key"), problem))
+        if problems:
+            raise Misplaced(problems)
 
 
 class CooldownsConfig(_Strict):

@@ -2,6 +2,7 @@
 
 from router_service.providers._anthropic import AnthropicAdapter
 from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
+from router_service.providers._bedrock import BedrockAdapter
 from router_service.providers._classify import classify_http_error, retry_after_seconds
 from router_service.providers._cloudflare import CloudflareAdapter
 from router_service.providers._cohere import CohereAdapter
@@ -18,12 +19,14 @@ ADAPTERS: dict[str, type[ProviderAdapter]] = {
         AnthropicAdapter,
         CohereAdapter,
         CloudflareAdapter,
+        BedrockAdapter,
     )
 }
 
 __all__ = [
     "ADAPTERS",
     "AnthropicAdapter",
+    "BedrockAdapter",
     "ChatCall",
     "CloudflareAdapter",
     "CohereAdapter",

@@ -14,9 +14,7 @@ credentials send their session token as `x-amz-security-token`, signed with the 
 A key is one secret string in the pool (fingerprints, rotation and scrubbing stay as they are):
 `ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]` is IAM credentials; anything without a `:` is
 a Bedrock API key (https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys-use.html),
-sent as `Authorization: Bearer`. Neither an access key id nor a base64 secret or token holds a
-`:`, and neither does an API key (long-term keys are base64, short-term ones
-`bedrock-api-key-` and base64).
+sent as `Authorization: Bearer`; the config checks the shape (`config/_aws.py`).
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "bedrock"  # the signing name of bedrock-runtime and of the control plane alike
-_ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9]{16,128}")
 _SPACES = re.compile(r"\s+")
 _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=([^/\s]+)/(\d{8})/([^/\s]+)/([^/\s]+)/aws4_request,\s*"
@@ -44,22 +41,6 @@ class AwsCredentials:
     access_key_id: str
     secret_access_key: str = field(repr=False)
     session_token: str | None = field(default=None, repr=False)
-
-
-def key_shape_problem(key: str) -> str | None:
-    """What is wrong with a Bedrock pool key's shape, without quoting any of it; None if fine."""
-    if any(c.isspace() for c in key):
-        return "a bedrock key holds no whitespace"
-    if ":" not in key:
-        return None  # a Bedrock API key
-    parts = key.split(":")
-    if len(parts) > 3:
-        return "IAM credentials are ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN] (too many ':')"
-    if not _ACCESS_KEY_ID.fullmatch(parts[0]):
-        return "the access key id (before the first ':') must be 16 to 128 letters and digits"
-    if not all(parts[1:]):
-        return "IAM credentials need a secret access key (and a session token, if a third ':')"
-    return None
 
 
 def credentials_of(key: str) -> AwsCredentials | None:

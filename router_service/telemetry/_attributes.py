@@ -71,6 +71,7 @@ _PROVIDER_NAMES = {
     "anthropic": "anthropic",
     "cohere": "cohere",
     "cloudflare": "cloudflare",
+    "bedrock": "aws.bedrock",
 }
 _FINISH = {
     chat_pb2.FINISH_REASON_STOP: "stop",
