@@ -105,7 +105,8 @@ def _document(part: Mapping[str, Any], path: str) -> JsonObject:
 
 def document_name(filename: str) -> str:
     """A DocumentBlock name from a file name: its stem, with what Bedrock refuses in a name
-    replaced by a hyphen and runs of whitespace made one space."""
+    replaced by a hyphen and runs of whitespace made one space; "document" when no letter or
+    digit is left."""
     stem = filename.rsplit(".", 1)[0] if "." in filename else filename
-    name = " ".join(_NAME_REFUSED.sub("-", stem).split())
-    return name[:200] or "document"
+    name = " ".join(_NAME_REFUSED.sub("-", stem).split())[:200].strip()
+    return name if any(c.isalnum() for c in name) else "document"

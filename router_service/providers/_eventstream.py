@@ -25,7 +25,7 @@ from __future__ import annotations
 import struct
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 __all__ = ["EventStreamDecoder", "EventStreamError", "HeaderValue", "Message", "encode_message"]
@@ -71,7 +71,7 @@ def encode_message(headers: Mapping[str, str], payload: bytes) -> bytes:
 
 
 class EventStreamDecoder:
-    """Incremental: `feed` each received chunk (the messages it completed come back), `close`
+    """Incremental: `feed` each received chunk (the messages it completes come out), `close`
     when the stream ends."""
 
     __slots__ = ("_buffer",)
@@ -79,17 +79,17 @@ class EventStreamDecoder:
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def feed(self, chunk: bytes) -> list[Message]:
+    def feed(self, chunk: bytes) -> Iterator[Message]:
+        """The messages `chunk` completes, one by one: those before a broken one come out
+        before its error is raised. Iterate it to the end (or to its error)."""
         self._buffer += chunk
-        messages: list[Message] = []
         while len(self._buffer) >= _PRELUDE_BYTES:
             total = self._checked_prelude()
             if len(self._buffer) < total:
-                break
+                return
             frame = bytes(self._buffer[:total])
             del self._buffer[:total]
-            messages.append(_message(frame))
-        return messages
+            yield _message(frame)
 
     def close(self) -> None:
         """The stream's end: a message begun and not finished is an error."""
