@@ -106,9 +106,17 @@ class ProviderConfig(_Strict):
     @classmethod
     def _plain_keys(cls, value: object) -> object:
         # A bare string in the list is shorthand for {key: "..."}.
-        if isinstance(value, list):
-            return [{"key": v} if isinstance(v, str) else v for v in value]
-        return value
+        if not isinstance(value, list):
+            return value
+        for i, item in enumerate(value):
+            if isinstance(item, dict) and not set(item) <= set(KeyConfig.model_fields):
+                # YAML read an unquoted key with ": " in it, or a trailing ":" (IAM credentials
+                # `ID:SECRET:`), as a mapping: its name would be quoted as an unknown field.
+                raise ValueError(
+                    f"keys[{i}] reads as a mapping, not a key: quote a key that holds ': ' or "
+                    "ends with ':'"
+                )
+        return [{"key": v} if isinstance(v, str) else v for v in value]
 
     @field_validator("base_url")
     @classmethod
