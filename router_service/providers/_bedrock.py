@@ -46,7 +46,7 @@ from router_service.providers._transport import (
     root_error,
 )
 
-# Request headers a signature covers besides host and the x-amz-* it adds.
+# Request headers a signature covers besides host and any x-amz-* (a config's own too).
 _SIGNED = ("content-type",)
 
 
@@ -81,7 +81,11 @@ class BedrockAdapter(HttpAdapter):
         credentials = _sigv4.credentials_of(api_key)
         if credentials is not None:
             path, _, _ = request.url.raw_path.partition(b"?")
-            signed = {name: request.headers[name] for name in _SIGNED if name in request.headers}
+            signed = {
+                name: value
+                for name, value in request.headers.items()
+                if name in _SIGNED or name.startswith("x-amz-")
+            }
             parts = _sigv4.SignedRequestParts(
                 method,
                 path.decode("ascii"),

@@ -231,7 +231,7 @@ def finish_reason(stop_reason: Any) -> str | None:
 
 def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
     """An OpenAI `chat.completion` for a Converse response."""
-    message = (data.get("output") or {}).get("message") or {}
+    message = data["output"]["message"]  # a 200 without them is malformed
     text: list[str] = []
     reasoning: list[str] = []
     calls: list[JsonObject] = []
