@@ -16,13 +16,13 @@ import openai
 import pytest
 
 from clients import details_from_rpc_error
+from router_service.errors import UpstreamFailure
 from router_service.fake_upstream import (
     FAKE_AWS_ACCESS_KEY_ID,
     FAKE_AWS_SECRET_ACCESS_KEY,
     FakeUpstream,
     Scenario,
 )
-from router_service.errors import UpstreamFailure
 from tests.conformance.helpers import WEATHER_TOOL, chat, params, stream, streamed_text
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
