@@ -37,7 +37,11 @@ from typing import Any
 from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
-from router_service.providers._classify import classify_http_error, retry_after_seconds
+from router_service.providers._classify import (  # _Message: the shared echo rule
+    _Message,
+    classify_http_error,
+    retry_after_seconds,
+)
 
 JsonObject = dict[str, Any]
 
@@ -90,14 +94,17 @@ def error_type(headers: Mapping[str, str], error: Mapping[str, Any]) -> str:
     return named.split(":", 1)[0].rsplit("#", 1)[-1].strip()
 
 
-def _outcome(kind: str, documented: Outcome | None, message: str) -> Outcome:
+def _outcome(kind: str, documented: Outcome | None, message: _Message) -> Outcome:
+    """Words count only where the request did not hold them: a ValidationException quotes a
+    value it refuses (a tool name), which a caller could word to switch keys off."""
     if documented is not None:
         return documented
     if kind == "accessdeniedexception":
-        return Outcome.AUTH_INVALID if _CREDENTIAL_WORDS.search(message) else Outcome.MODEL_DENIED
-    if _TOO_LONG.search(message):
+        credentials = message.said_by_upstream(_CREDENTIAL_WORDS)
+        return Outcome.AUTH_INVALID if credentials else Outcome.MODEL_DENIED
+    if message.said_by_upstream(_TOO_LONG):
         return Outcome.CONTEXT_TOO_LONG
-    if _MODEL_ID_WORDS.search(message):
+    if message.said_by_upstream(_MODEL_ID_WORDS):
         return Outcome.MODEL_DENIED
     return Outcome.BAD_REQUEST
 
@@ -121,7 +128,7 @@ def classify(
     documented_status, documented = known
     status = status if status >= 400 else documented_status
     message = str(error.get("message") or error.get("Message") or "")
-    outcome = _outcome(name.lower(), documented, message.lower())
+    outcome = _outcome(name.lower(), documented, _Message(message.lower(), sent))
     retry_after = retry_after_seconds(headers, clock) if outcome is Outcome.RATE_LIMITED else None
     detail = f"HTTP {status} {name}: {message[:200]}" if message else f"HTTP {status} {name}"
     return UpstreamFailure(

@@ -155,6 +155,18 @@ def test_exception_types(status: int, kind: str, message: str, outcome: Outcome)
     assert failed.scope is (Scope.KEY if outcome is Outcome.AUTH_INVALID else outcome.default_scope)
 
 
+def test_words_the_request_held_decide_nothing() -> None:
+    # A tool named to make Bedrock's refusal of its name read as a verdict on the key.
+    name = "The provided model identifier is invalid"
+    sent = b'{"toolConfig": {"tools": [{"toolSpec": {"name": "' + name.encode() + b'"}}]}}'
+    message = f"Value '{name}' at 'toolConfig.tools.1.member.toolSpec.name' failed to satisfy"
+    named = {"x-amzn-ErrorType": "ValidationException"}
+    echoed = classify(400, {"message": message}, httpx.Headers(named), CLOCK, sent=sent)
+    assert echoed.outcome is Outcome.BAD_REQUEST
+    said = classify(400, {"message": name}, httpx.Headers(named), CLOCK, sent=b"{}")
+    assert said.outcome is Outcome.MODEL_DENIED
+
+
 def test_a_throttle_keeps_its_wait() -> None:
     failed = failure(429, "ThrottlingException", "slow down", **{"Retry-After": "3"})
     assert (failed.outcome, failed.retry_after_s) == (Outcome.RATE_LIMITED, 3.0)
