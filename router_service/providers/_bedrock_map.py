@@ -168,9 +168,11 @@ def _messages(messages: list[Any]) -> tuple[list[JsonObject], list[JsonObject]]:
         if role in ("system", "developer"):
             system += B.text_blocks(content)
         elif role == "tool":
+            # A toolResult holds text, images and documents; no cachePoint goes inside it.
+            blocks = [b for b in B.content_blocks(content, at) if "cachePoint" not in b]
             result = {
                 "toolUseId": str(message.get("tool_call_id", "")),
-                "content": B.content_blocks(content, at) or [{"text": ""}],
+                "content": blocks or [{"text": ""}],
             }
             M.append_turn(out, "user", "content", [{"toolResult": result}])
         elif role == "assistant":

@@ -382,3 +382,31 @@ def test_a_stream_a_guardrail_stopped_before_any_content_is_content_filtered() -
     mapper.feed("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Sorry."}})
     [chunk] = mapper.feed("messageStop", {"stopReason": "guardrail_intervened"})
     assert chunk["choices"][0]["finish_reason"] == "content_filter"
+
+
+def test_a_tool_result_with_an_image_keeps_it() -> None:
+    screenshot = [
+        {"type": "text", "text": "the page"},
+        {
+            "type": "image_url",
+            "image_url": {"url": "data:image/png;base64,iVBO"},
+            "cache_control": {"type": "ephemeral"},
+        },
+    ]
+    history = [
+        {"role": "user", "content": "look"},
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "tooluse_1", "content": screenshot},
+    ]
+    out = BM.request_body({"messages": history, "tools": [WEATHER]})
+    assert out["messages"][-1]["content"] == [
+        {
+            "toolResult": {
+                "toolUseId": "tooluse_1",
+                "content": [
+                    {"text": "the page"},
+                    {"image": {"format": "png", "source": {"bytes": "iVBO"}}},
+                ],
+            }
+        }
+    ]
