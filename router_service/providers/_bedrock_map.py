@@ -17,6 +17,10 @@ Followed:
 - Tool use and its rule that a conversation holding toolUse / toolResult blocks needs a
   toolConfig: https://docs.aws.amazon.com/bedrock/latest/userguide/tool-use-inference-call.html
 
+Reasoning (Claude's extended thinking through `additionalModelRequestFields.thinking`) comes as
+`reasoning_content` and, signed, as the message's `thinking_blocks` (Anthropic's shape, as the
+`anthropic` kind gives them); handed back, they lead the assistant turn as reasoningContent.
+
 Images and documents travel as base64 `bytes` (a data URL) or as an S3 location (an `s3://`
 URL); Converse fetches no http(s) links and takes no audio, so those are UNSUPPORTED_INPUT and
 the group's next deployment may take them. Request fields OpenAI does not define go where
@@ -176,12 +180,28 @@ def _messages(messages: list[Any]) -> tuple[list[JsonObject], list[JsonObject]]:
             }
             M.append_turn(out, "user", "content", [{"toolResult": result}])
         elif role == "assistant":
-            blocks = B.text_blocks(content)
+            blocks = _reasoning_blocks(message.get("thinking_blocks"))
+            blocks += B.text_blocks(content)
             blocks += _tool_uses(message.get("tool_calls") or [], f"{at}.tool_calls")
             M.append_turn(out, "assistant", "content", blocks)
         else:
             M.append_turn(out, "user", "content", B.content_blocks(content, at))
     return system, out
+
+
+def _reasoning_blocks(given: Any) -> list[JsonObject]:
+    """The signed reasoning an assistant turn came with (`thinking_blocks`), first in its turn,
+    as Claude on Bedrock wants it back when tools are used."""
+    blocks: list[JsonObject] = []
+    for block in given if isinstance(given, list) else ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "thinking" and block.get("signature"):
+            text = {"text": str(block.get("thinking") or ""), "signature": str(block["signature"])}
+            blocks.append({"reasoningContent": {"reasoningText": text}})
+        elif block.get("type") == "redacted_thinking" and block.get("data"):
+            blocks.append({"reasoningContent": {"redactedContent": str(block["data"])}})
+    return blocks
 
 
 def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
@@ -231,11 +251,24 @@ def finish_reason(stop_reason: Any) -> str | None:
     return _FINISH.get(str(stop_reason), "stop") if stop_reason else None
 
 
+def thinking_block(reasoning: Mapping[str, Any]) -> JsonObject:
+    """A reasoningContent block as the `thinking_blocks` entry callers hand back (the shape of
+    Anthropic's, as for the `anthropic` kind): signed text, or redacted."""
+    if reasoning.get("redactedContent"):
+        return {"type": "redacted_thinking", "data": str(reasoning["redactedContent"])}
+    text = reasoning.get("reasoningText") or {}
+    block: JsonObject = {"type": "thinking", "thinking": str(text.get("text", ""))}
+    if text.get("signature"):
+        block["signature"] = str(text["signature"])
+    return block
+
+
 def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
     """An OpenAI `chat.completion` for a Converse response."""
     message = data["output"]["message"]  # a 200 without them is malformed
     text: list[str] = []
     reasoning: list[str] = []
+    signed: list[JsonObject] = []
     calls: list[JsonObject] = []
     for block in message.get("content") or []:
         if not isinstance(block, dict):
@@ -249,16 +282,16 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
                 M.tool_call(str(use.get("toolUseId", "")), str(use.get("name")), arguments)
             )
         elif isinstance(block.get("reasoningContent"), dict):
-            reasoning.append(
-                str((block["reasoningContent"].get("reasoningText") or {}).get("text", ""))
-            )
+            signed.append(thinking_block(block["reasoningContent"]))
+            reasoning.append(str(signed[-1].get("thinking", "")))
     stop = data.get("stopReason")
     finish = finish_reason(stop) or "stop"
     if finish == "content_filter" and not "".join(text) and not calls:
         raise filtered(str(stop))
     out_message = M.assistant_message("".join(text), calls)
-    if reasoning:
+    if signed:
         out_message["reasoning_content"] = "".join(reasoning)
+        out_message["thinking_blocks"] = signed
     raw_usage = data.get("usage")
     return M.completion(
         new_id(),
@@ -281,6 +314,8 @@ class StreamMapper:
         self.include_usage = include_usage
         self._tools: dict[int, int] = {}
         self._argued: set[int] = set()  # tool blocks that sent some input text
+        # Reasoning blocks being streamed, sent whole (signature included) when they stop.
+        self._thinking: dict[int, JsonObject] = {}
         self._content_sent = False
 
     def _chunk(self, delta: JsonObject | None, **kwargs: Any) -> JsonObject:
@@ -294,10 +329,8 @@ class StreamMapper:
             return self._block_start(index, event.get("start") or {})
         if event_type == "contentBlockDelta":
             return self._block_delta(index, event.get("delta") or {})
-        if event_type == "contentBlockStop" and index in self._tools and index not in self._argued:
-            # A call without parameters streams no input; OpenAI's arguments are "{}".
-            empty = {"index": self._tools[index], "function": {"arguments": "{}"}}
-            return [self._chunk({"tool_calls": [empty]})]
+        if event_type == "contentBlockStop":
+            return self._block_stop(index)
         if event_type == "messageStop":
             reason = finish_reason(event.get("stopReason")) or "stop"
             if reason == "content_filter" and not self._content_sent:
@@ -318,6 +351,29 @@ class StreamMapper:
         call = M.tool_call(str(use.get("toolUseId", "")), str(use.get("name", "")), "", position)
         return [self._chunk({"tool_calls": [call]})]
 
+    def _block_stop(self, index: int) -> list[JsonObject]:
+        if index in self._thinking:
+            return [self._chunk({"thinking_blocks": [self._thinking.pop(index)]})]
+        if index in self._tools and index not in self._argued:
+            # A call without parameters streams no input; OpenAI's arguments are "{}".
+            empty = {"index": self._tools[index], "function": {"arguments": "{}"}}
+            return [self._chunk({"tool_calls": [empty]})]
+        return []
+
+    def _reasoning_delta(self, index: int, delta: Mapping[str, Any]) -> list[JsonObject]:
+        """Reasoning text goes out as it comes; the block, signed, when it stops."""
+        if delta.get("redactedContent"):
+            self._thinking[index] = thinking_block(delta)
+            return []
+        block = self._thinking.setdefault(index, {"type": "thinking", "thinking": ""})
+        if delta.get("signature"):
+            block["signature"] = str(delta["signature"])
+        text = str(delta.get("text") or "")
+        if not text:
+            return []
+        block["thinking"] = str(block.get("thinking") or "") + text
+        return [self._chunk({"reasoning_content": text})]
+
     def _block_delta(self, index: int, delta: Mapping[str, Any]) -> list[JsonObject]:
         if "text" in delta:
             self._content_sent = True
@@ -328,6 +384,6 @@ class StreamMapper:
             partial = {"index": self._tools[index], "function": {"arguments": str(use["input"])}}
             return [self._chunk({"tool_calls": [partial]})]
         reasoning = delta.get("reasoningContent")
-        if isinstance(reasoning, dict) and reasoning.get("text"):
-            return [self._chunk({"reasoning_content": str(reasoning["text"])})]
+        if isinstance(reasoning, dict):
+            return self._reasoning_delta(index, reasoning)
         return []

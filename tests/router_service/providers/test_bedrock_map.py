@@ -263,6 +263,9 @@ def test_a_converse_answer_maps_to_a_completion() -> None:
     assert choice["finish_reason"] == "tool_calls"
     assert choice["message"]["content"] == "Checking."
     assert choice["message"]["reasoning_content"] == "thinking…"
+    assert choice["message"]["thinking_blocks"] == [
+        {"type": "thinking", "thinking": "thinking…", "signature": "s"}
+    ]
     assert choice["message"]["tool_calls"] == [
         {
             "id": "tooluse_9",
@@ -410,3 +413,47 @@ def test_a_tool_result_with_an_image_keeps_it() -> None:
             }
         }
     ]
+
+
+def test_signed_reasoning_round_trips() -> None:
+    mapper = BM.StreamMapper("m", 1, include_usage=False)
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hmm, "}}},
+        ),
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Oslo."}}},
+        ),
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig"}}},
+        ),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 1, "delta": {"reasoningContent": {"redactedContent": "UkVE"}}},
+        ),
+        ("contentBlockStop", {"contentBlockIndex": 1}),
+    ]
+    deltas = [c["choices"][0]["delta"] for c in feed_all(mapper, events)]
+    assert "".join(d.get("reasoning_content", "") for d in deltas) == "Hmm, Oslo."
+    blocks = [b for d in deltas for b in d.get("thinking_blocks", [])]
+    assert blocks == [
+        {"type": "thinking", "thinking": "Hmm, Oslo.", "signature": "sig"},
+        {"type": "redacted_thinking", "data": "UkVE"},
+    ]
+
+    # Handed back on the assistant message, they lead its turn as reasoningContent blocks.
+    history = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [CALL], "thinking_blocks": blocks},
+        {"role": "tool", "tool_call_id": "tooluse_1", "content": "3"},
+    ]
+    turn = BM.request_body({"messages": history, "tools": [WEATHER]})["messages"][1]["content"]
+    assert turn[:2] == [
+        {"reasoningContent": {"reasoningText": {"text": "Hmm, Oslo.", "signature": "sig"}}},
+        {"reasoningContent": {"redactedContent": "UkVE"}},
+    ]
+    assert "toolUse" in turn[2]
