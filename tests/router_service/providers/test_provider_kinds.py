@@ -14,6 +14,7 @@ from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import ADAPTERS, CloudflareAdapter
+from router_service.telemetry._attributes import provider_name
 
 
 def test_every_configurable_kind_has_an_adapter() -> None:
@@ -88,3 +89,7 @@ def test_cloudflare_envelope_in_a_200_is_classified_by_its_code(
 def test_a_successful_cloudflare_body_is_not_an_error(cloudflare: CloudflareAdapter) -> None:
     cloudflare.raise_if_wrapped({"success": True, "result": {}, "errors": []}, {})
     cloudflare.raise_if_wrapped({"id": "chatcmpl-1", "choices": []}, {})
+
+
+def test_bedrock_spans_name_the_provider_as_the_genai_conventions_do() -> None:
+    assert provider_name("bedrock") == "aws.bedrock"
