@@ -202,11 +202,18 @@ async def _http_call(session: Any, base: str, req: Request) -> str:
     data = json.dumps(req.body).encode()
     timeout = aiohttp.ClientTimeout(total=req.timeout_s)
     async with session.post(base + path, data=data, headers=headers, timeout=timeout) as response:
+        # What the response cache did (hit, miss, bypass), beside the outcome: the soak's
+        # counts say how many answers came from it.
+        cache = response.headers.get("x-switchboard-cache")
         if response.status != 200 or not req.body.get("stream"):
             await response.read()
-            return str(response.status)
+            return _with_cache(str(response.status), cache)
         cut = req.action.endswith("cut")
-        return await read_sse(response, cut=cut, responses=responses)
+        return _with_cache(await read_sse(response, cut=cut, responses=responses), cache)
+
+
+def _with_cache(outcome: str, cache: str | None) -> str:
+    return f"{outcome}/{cache}" if cache else outcome
 
 
 # How a Responses API stream ends (by its events' names; their data all carry an `error`
@@ -276,12 +283,12 @@ async def _grpc_call(stub: Any, req: Request, admin: Any = None) -> str:
             return await _admin_call(admin, req, options)
         if req.action == "embed":
             params = embedding_params_from_openai(req.body)
-            await stub.Embed(pb.EmbedRequest(params=params, routing=routing), **options)
-            return "OK"
+            embedded = await stub.Embed(pb.EmbedRequest(params=params, routing=routing), **options)
+            return _with_cache("OK", _cache_name(embedded.route))
         chat, stream = chat_params_from_openai(req.body)
         if not stream:
-            await stub.Chat(pb.ChatRequest(params=chat, routing=routing), **options)
-            return "OK"
+            answer = await stub.Chat(pb.ChatRequest(params=chat, routing=routing), **options)
+            return _with_cache("OK", _cache_name(answer.route))
         message = pb.ChatStreamRequest(params=chat, routing=routing, batch_chunks=True)
         return await _read_grpc_stream(stub.ChatStream(message, **options), req.action == "cut")
     except grpc.aio.AioRpcError as exc:
@@ -302,14 +309,25 @@ async def _admin_call(admin: Any, req: Request, options: dict[str, Any]) -> str:
 async def _read_grpc_stream(call: Any, cut: bool) -> str:
     """`cut`: cancel the call after its first chunk; otherwise read to the summary."""
     errored = summary = False
+    cache = None
     async for message in call:
         kind = message.WhichOneof("event")
+        if kind == "route":
+            cache = _cache_name(message.route)
         if cut and kind in ("chunk", "chunks"):
             call.cancel()
-            return "cut"
+            return _with_cache("cut", cache)
         errored = errored or kind == "error"
         summary = summary or kind == "summary"
-    return "OK+error" if errored else "OK" if summary else "OK-unfinished"
+    return _with_cache("OK+error" if errored else "OK" if summary else "OK-unfinished", cache)
+
+
+def _cache_name(route: Any) -> str | None:
+    """RouteInfo.cache as the edge's header says it (hit, miss, bypass); None when unset."""
+    from clients.switchboard.v1 import routing_pb2
+
+    name = routing_pb2.CacheStatus.Name(route.cache)
+    return None if route.cache == 0 else name.removeprefix("CACHE_STATUS_").lower()
 
 
 async def _run_grpc(spec: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import logging
 import grpc
 
 from clients import RouterClient
-from router_service.config import PemFiles, PemSet, RouterTLSConfig
+from router_service.config import PemFiles, RouterTLSConfig
 from router_service.telemetry import current
 
 from ._health import RouterHealth
@@ -24,12 +24,6 @@ from ._health import RouterHealth
 __all__ = ["RouterCertificates"]
 
 log = logging.getLogger("switchboard.edge")
-
-
-def _credentials(found: PemSet) -> grpc.ChannelCredentials:
-    return grpc.ssl_channel_credentials(
-        root_certificates=found.ca, private_key=found.key, certificate_chain=found.cert
-    )
 
 
 class RouterCertificates:
@@ -42,7 +36,7 @@ class RouterCertificates:
 
     def credentials(self) -> grpc.ChannelCredentials:
         """TLS to the router, with the client certificate when one is set."""
-        return _credentials(self._files.current)
+        return self._files.current.channel_credentials()
 
     async def refresh(self, client: RouterClient, probe: RouterHealth) -> bool:
         """Move `client` and `probe` to the files' new credentials when they changed."""
@@ -50,7 +44,7 @@ class RouterCertificates:
         if found is None:
             return False
         current().metrics.certificate("client", found.expires_at)
-        credentials = _credentials(found)
+        credentials = found.channel_credentials()
         client.use_credentials(credentials)
         await probe.use_credentials(credentials)
         log.info("edge: router TLS files reloaded (%s)", self._tls.cert_file or self._tls.ca_file)

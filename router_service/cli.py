@@ -1,4 +1,5 @@
-"""`switchboard`: router, edge, dev (router + edge + fake upstream), fake-upstream, check-config."""
+"""`switchboard`: router, edge, dev (router + edge + fake upstream), fake-upstream, check-config,
+admin (router_service/admin_cli/)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("switchboard")
 
 
-def parser() -> argparse.ArgumentParser:
-    """The `switchboard` command line (also what deploy/ examples are checked against)."""
+def parser(*, admin: bool = True) -> argparse.ArgumentParser:
+    """The `switchboard` command line (also what deploy/ examples are checked against);
+    `admin=False` leaves `switchboard admin`'s package unloaded (a server's start)."""
     command_line = argparse.ArgumentParser(prog="switchboard", description=__doc__)
     sub = command_line.add_subparsers(dest="command", required=True)
 
@@ -66,6 +68,10 @@ def parser() -> argparse.ArgumentParser:
         help="check only what this process reads (the edge: `edge:` and `telemetry:`, and only "
         "their environment variables); unset: everything",
     )
+    if admin:
+        from router_service.admin_cli import add_admin
+
+        add_admin(sub)
     return command_line
 
 
@@ -92,13 +98,17 @@ _EARLY_SIGHUP = EarlySighup()
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["admin"]:  # a client, not a server: none of the setup below is its
+        from router_service.admin_cli import main as admin_main
+
+        return admin_main(argv[1:])
     # The commands whose SIGHUP means "reload" (the parser has no option before the command).
     # (The edge's SIGHUP only logs that it reloads nothing; remembered at start all the same.)
     if argv[:1] in (["router"], ["dev"], ["edge"]):
         _EARLY_SIGHUP.install()
     from router_service.errors import ConfigError, ListenError
 
-    args = parser().parse_args(argv)
+    args = parser(admin=not argv or argv[0].startswith("-")).parse_args(argv)  # help lists it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.command == "check-config":

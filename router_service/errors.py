@@ -97,10 +97,16 @@ class KeyNotFoundError(SwitchboardError):
     openai_type = "invalid_request_error"
 
     def __init__(self, provider: str | None) -> None:
+        """`provider`: the one searched, "" when every one was (none named), None when the one
+        named is unknown."""
+        if provider is None:
+            message = "No provider of that name."
+        elif provider:
+            message = f"No key with that fingerprint in provider `{provider}`."
+        else:
+            message = "No key with that fingerprint in any provider."
         super().__init__(
-            "No provider of that name."
-            if provider is None
-            else f"No key with that fingerprint in provider `{provider}`.",
+            message,
             param="provider" if provider is None else "fingerprint",
             code="key_not_found",
         )

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+
 from router_service.config._serving import RouterTLSConfig, ServerTLSConfig
 from router_service.errors import ConfigError
 
@@ -38,6 +40,14 @@ class PemSet:
     def expires_at(self) -> float | None:
         """When the certificate (the chain's first) stops being valid, as a Unix time."""
         return None if self.cert is None else not_after(self.cert)
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        """A gRPC client's TLS with these files (`edge.router_tls`, `switchboard admin`'s
+        `--tls-*`): the CA bundle it trusts (unset: the system roots), and the certificate it
+        presents for mutual TLS when one is set."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca, private_key=self.key, certificate_chain=self.cert
+        )
 
 
 class PemFiles:

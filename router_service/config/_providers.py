@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -42,15 +44,16 @@ class TimeoutsConfig(_Strict):
 class ProviderConfig(_Strict):
     """An upstream account family: base URL, adapter kind, key pool."""
 
-    kind: Literal["openai", "gemini", "anthropic", "cohere", "cloudflare", "bedrock"] = Field(
-        default="openai", description="Adapter: the wire format the provider speaks."
+    kind: Literal["openai", "gemini", "anthropic", "cohere", "cloudflare", "azure", "bedrock"] = (
+        Field(default="openai", description="Adapter: the wire format the provider speaks.")
     )
     base_url: str = Field(
         description="API base, e.g. https://api.openai.com/v1 (see README, Providers, per kind)"
     )
     api_version: str | None = Field(
         default=None,
-        description="anthropic: the `anthropic-version` header; unset: 2023-06-01.",
+        description="anthropic: the `anthropic-version` header; unset: 2023-06-01. azure: the "
+        "`api-version` query (YYYY-MM-DD, or YYYY-MM-DD-preview); unset: 2024-10-21.",
     )
     default_max_tokens: int = Field(
         default=4096,
@@ -129,9 +132,29 @@ class ProviderConfig(_Strict):
     def _kind_fields(self) -> ProviderConfig:
         if self.kind == "cloudflare" and not self.account_id:
             raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])
+        if self.kind == "azure":
+            self._azure_fields()
         if self.kind == "bedrock":
             self._bedrock_fields()
         return self
+
+    def _azure_fields(self) -> None:
+        if self.api_version is not None:
+            problem = _azure_api_version_problem(self.api_version)
+            if problem:
+                raise Misplaced([(("api_version",), problem)])
+        if re.search(r"/openai(?:/|$)", self.base_url):
+            # The adapter adds `/openai/deployments/…`; the v1 API is another kind's.
+            raise Misplaced(
+                [
+                    (
+                        ("base_url",),
+                        "an azure provider's base_url is the resource's endpoint "
+                        "(https://RESOURCE.openai.azure.com), without /openai/…; for Azure's "
+                        "/openai/v1 API use kind openai",
+                    )
+                ]
+            )
 
     def _bedrock_fields(self) -> None:
         problems: list[tuple[Location, str]] = []
@@ -146,6 +169,26 @@ class ProviderConfig(_Strict):
                 problems.append((("keys", i, "key"), problem))
         if problems:
             raise Misplaced(problems)
+
+
+# Azure OpenAI's dated API versions: `2024-10-21` (GA) or `2025-04-01-preview`.
+_AZURE_API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?")
+
+
+def _azure_api_version_problem(version: str) -> str | None:
+    """Why `version` is no Azure OpenAI API version (it goes into every request's query, where
+    a wrong one is a 404 for every call); None when it is one."""
+    shape = _AZURE_API_VERSION.fullmatch(version)
+    try:
+        if shape is not None:
+            datetime.date.fromisoformat(shape[1])
+            return None
+    except ValueError:
+        pass
+    return (
+        f"{version!r} is not an Azure OpenAI api-version: a date, YYYY-MM-DD (e.g. 2024-10-21), "
+        "or YYYY-MM-DD-preview"
+    )
 
 
 class CooldownsConfig(_Strict):

@@ -6,7 +6,8 @@ Shapes follow the providers' documentation: OpenAI's error object; Gemini's goog
 (https://ai.google.dev/gemini-api/docs/troubleshooting); Anthropic's typed errors and `error`
 stream event (https://docs.claude.com/en/api/errors); Cohere's `{"message"}` bodies (an invalid
 key is 401 "invalid api token"); Cloudflare's v4 envelope with Workers AI error codes
-(https://developers.cloudflare.com/workers-ai/platform/errors/).
+(https://developers.cloudflare.com/workers-ai/platform/errors/). Azure OpenAI's dialect lives
+with its routes (`_azure.py`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,23 @@ class Dialect:
 
     def model_list(self, models: list[str]) -> JsonObject:
         return R.models_response(models)
+
+    def refusal(self, request: web.Request) -> tuple[int, JsonObject] | None:
+        """Status and body when the request is refused before anything else (a provider that
+        requires a header or a query parameter); None when it is not."""
+        return None
+
+    def reply_headers(self, sc: Scenario) -> dict[str, str]:
+        """Headers this provider adds to the scenario's (OpenAI's: none)."""
+        return {}
+
+    def completion(self, completion: JsonObject) -> JsonObject:
+        """An OpenAI-dialect chat completion as this provider sends it (OpenAI's: as it is)."""
+        return completion
+
+    def stream_events(self, answer: R.ChatAnswer, include_usage: bool) -> tuple[list[bytes], int]:
+        """An OpenAI-dialect stream's events, and how many precede its finish_reason chunk."""
+        return R.stream_events(answer, include_usage)
 
 
 class _OwnWordsDialect(Dialect):

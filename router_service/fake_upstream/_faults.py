@@ -38,7 +38,11 @@ class Call:
         self.state.notify()
 
     def headers(self) -> dict[str, str]:
-        headers = {"x-request-id": f"req_fake_{self.record.seq}", **self.scenario.headers}
+        headers = {
+            "x-request-id": f"req_fake_{self.record.seq}",
+            **self.dialect.reply_headers(self.scenario),
+            **self.scenario.headers,
+        }
         if self.scenario.retry_after is not None:
             headers["Retry-After"] = self.scenario.retry_after
         return headers

@@ -22,6 +22,7 @@ from ._faults import (
     run_stream,
     send_answer,
     send_error,
+    send_json,
 )
 from ._runtime import runtime_of
 
@@ -75,12 +76,16 @@ async def handle(
     # Which client connection carried it: tests check that connections are reused.
     peer = request.transport.get_extra_info("peername") if request.transport else None
     record.peer = f"{peer[0]}:{peer[1]}" if peer else ""
+    record.query = dict(request.query)
     call = Call(request, rt.state, record, scenario or NO_FAULTS, body, dialect)
     task = asyncio.current_task()
     rt.track(task, request.task)
     try:
         if parse_error is not None:
             return await send_error(call, 400, parse_error, "bad_request")
+        refused = dialect.refusal(request)
+        if refused is not None:
+            return await send_json(call, *refused, "refused")
         resp = await pre_response(call, stream)
         return resp if resp is not None else await producer(call)
     except asyncio.CancelledError:
@@ -126,10 +131,10 @@ async def _chat(call: Call) -> web.StreamResponse:
         completion = R.chat_completion(answer)
         if sc.no_usage:
             del completion["usage"]
-        return await send_answer(call, completion)
+        return await send_answer(call, call.dialect.completion(completion))
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-    events, content_count = R.stream_events(answer, include_usage)
+    events, content_count = call.dialect.stream_events(answer, include_usage)
     return await run_stream(call, events, content_count)
 
 

@@ -249,19 +249,24 @@ def content_deltas(answer: ChatAnswer) -> list[dict[str, Any]]:
     ]
 
 
-def stream_events(answer: ChatAnswer, include_usage: bool) -> tuple[list[bytes], int]:
-    """All SSE events of a healthy stream, and how many precede the finish_reason chunk."""
+def stream_chunks(answer: ChatAnswer, include_usage: bool) -> tuple[list[dict[str, Any]], int]:
+    """The chunks of a healthy stream, and how many precede the finish_reason chunk."""
     role_content = None if answer.tool_name is not None else ""
     deltas = [{"role": "assistant", "content": role_content}, *content_deltas(answer)]
-    events = [sse(_chunk(answer, _choices(answer, d), include_usage)) for d in deltas]
-    content_count = len(events)
-    events.append(sse(_chunk(answer, _choices(answer, {}, answer.finish_reason), include_usage)))
+    chunks = [_chunk(answer, _choices(answer, d), include_usage) for d in deltas]
+    content_count = len(chunks)
+    chunks.append(_chunk(answer, _choices(answer, {}, answer.finish_reason), include_usage))
     if include_usage:
         final = _chunk(answer, [], False)
         final["usage"] = usage(answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens)
-        events.append(sse(final))
-    events.append(DONE_EVENT)
-    return events, content_count
+        chunks.append(final)
+    return chunks, content_count
+
+
+def stream_events(answer: ChatAnswer, include_usage: bool) -> tuple[list[bytes], int]:
+    """All SSE events of a healthy stream, and how many precede the finish_reason chunk."""
+    chunks, content_count = stream_chunks(answer, include_usage)
+    return [*(sse(chunk) for chunk in chunks), DONE_EVENT], content_count
 
 
 # ---- embeddings / models ------------------------------------------------------------------

@@ -71,7 +71,8 @@ class CallRecord:
     """What one request to the fake upstream looked like and how it ended.
 
     `outcome` is one of: ok, error_status, wrapped_error, blocked, truncated, stalled, reset,
-    bad_request, client_disconnected, shutdown ("stalled" only while still in flight).
+    bad_request, refused (Azure's without `api-key` or `api-version`), client_disconnected,
+    shutdown ("stalled" only while still in flight).
     """
 
     seq: int
@@ -91,6 +92,7 @@ class CallRecord:
     started_at: float = field(default_factory=time.monotonic)
     ended_at: float | None = None
     peer: str = ""  # the client's address and port: one per TCP connection
+    query: dict[str, str] = field(default_factory=dict)  # the URL's (Azure's `api-version`)
 
     @property
     def extra_fields(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Provider adapters behind one interface (DESIGN.md §1)."""
 
 from router_service.providers._anthropic import AnthropicAdapter
+from router_service.providers._azure import AzureOpenAIAdapter
 from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
 from router_service.providers._bedrock import BedrockAdapter
 from router_service.providers._classify import classify_http_error, retry_after_seconds
@@ -19,6 +20,7 @@ ADAPTERS: dict[str, type[ProviderAdapter]] = {
         AnthropicAdapter,
         CohereAdapter,
         CloudflareAdapter,
+        AzureOpenAIAdapter,
         BedrockAdapter,
     )
 }
@@ -26,6 +28,7 @@ ADAPTERS: dict[str, type[ProviderAdapter]] = {
 __all__ = [
     "ADAPTERS",
     "AnthropicAdapter",
+    "AzureOpenAIAdapter",
     "BedrockAdapter",
     "ChatCall",
     "CloudflareAdapter",

@@ -33,6 +33,12 @@ class OpenAIAdapter(HttpAdapter):
         """Where `/chat/completions`, `/embeddings` and `/models` live."""
         return self.config.base_url
 
+    def _endpoint(self, operation: str, upstream_model: str) -> str:
+        """The URL of `operation` (`chat/completions`, `embeddings`) for a model: OpenAI names
+        the model in the body; a kind that names it in the path (Azure's deployments) says so
+        here."""
+        return f"{self.api_base}/{operation}"
+
     def _headers(self, api_key: str) -> dict[str, str]:
         return {
             **self.config.headers,
@@ -48,7 +54,7 @@ class OpenAIAdapter(HttpAdapter):
         return body
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        url = f"{self.api_base}/chat/completions"
+        url = self._endpoint("chat/completions", call.upstream_model)
         data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
         try:
             return chat_completion_from_openai(data)
@@ -58,7 +64,7 @@ class OpenAIAdapter(HttpAdapter):
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         body = embedding_params_to_openai(call.params)
         body["model"] = call.upstream_model
-        url = f"{self.api_base}/embeddings"
+        url = self._endpoint("embeddings", call.upstream_model)
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
             return embedding_result_from_openai(data)
@@ -73,7 +79,7 @@ class OpenAIAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        url = f"{self.api_base}/chat/completions"
+        url = self._endpoint("chat/completions", call.upstream_model)
         body = self._chat_body(call, stream=True)
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 
-from clients import to_grpc_status
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from clients.switchboard.v1 import admin_service_pb2_grpc as pb_grpc
-from router_service.errors import KeyNotFoundError
-from router_service.keys import KeyPool, KeySnapshot
+from router_service.auth import current_caller
+from router_service.errors import InvalidRequestError, KeyNotFoundError
+from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
 from router_service.runtime import Runtime
 from router_service.server._clients import list_clients
-from router_service.server._errors import answered, error_details
+from router_service.server._errors import answered
 from router_service.server._server_info import ServingRecord, server_info
+
+log = logging.getLogger("switchboard.router")
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
@@ -45,16 +49,45 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     async def SetKeyEnabled(
         self, request: pb.SetKeyEnabledRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetKeyEnabledResponse:
-        pool: KeyPool | None = self.runtime.pools.get(request.provider)
-        key = pool.find(request.fingerprint) if pool is not None else None
-        if pool is None or key is None:
-            # The provider is named only when it is one of ours: neither field is echoed.
-            error = KeyNotFoundError(None if pool is None else pool.provider)
-            await context.abort_with_status(to_grpc_status(error_details(error)))
-            raise AssertionError("unreachable") from error
+        return await answered(context, self._set_key_enabled(request))
+
+    async def _set_key_enabled(self, request: pb.SetKeyEnabledRequest) -> pb.SetKeyEnabledResponse:
+        pool, key = self._key_named(request.provider, request.fingerprint)
         await pool.set_enabled(key, request.enabled)
+        # The audit trail of a hand-made change: who, which key (by fingerprint), and why.
+        caller = current_caller()
+        log.info(
+            "admin: %s %s key %s of provider %s%s",
+            caller.name if caller is not None else "an unauthenticated caller",
+            "enabled" if request.enabled else "disabled",
+            key.fingerprint,
+            pool.provider,
+            # Quoted and bounded: one log line, whatever was typed.
+            f": {request.reason[:200]!r}" if request.reason else " (no reason given)",
+        )
         snap = next(s for s in await pool.snapshot() if s.key is key)
         return pb.SetKeyEnabledResponse(key=_status(snap, self.runtime.clock.now()))
+
+    def _key_named(self, provider: str, fingerprint: str) -> tuple[KeyPool, UpstreamKey]:
+        """The pool and key a SetKeyEnabled names; without a provider, the one pool holding
+        that fingerprint. Errors never echo what was asked for (KeyNotFoundError)."""
+        pools = self.runtime.pools
+        if provider:
+            pool = pools.get(provider)
+            key = pool.find(fingerprint) if pool is not None else None
+            if pool is None or key is None:
+                raise KeyNotFoundError(None if pool is None else pool.provider)
+            return pool, key
+        found = [(p, k) for p in pools.values() if (k := p.find(fingerprint)) is not None]
+        if not found:
+            raise KeyNotFoundError("")
+        if len(found) > 1:  # one secret configured under several providers
+            names = ", ".join(f"`{p.provider}`" for p, _ in found)
+            raise InvalidRequestError(
+                f"Providers {names} each have a key with that fingerprint: name one.",
+                param="provider",
+            )
+        return found[0]
 
     async def PurgeCache(
         self, request: pb.PurgeCacheRequest, context: grpc.aio.ServicerContext

@@ -108,15 +108,18 @@ def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
 def _openai_shaped(error: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
     """A passed-through upstream error as OpenAI's error object, so that callers' code that reads
     `type` and `code` works whichever deployment answered. OpenAI-shaped errors (OpenAI's own,
-    and Anthropic's `type` + `message`) keep their words; others (Gemini's integer `code` and
-    `status`, Cohere's `id`) are restated, the original kept under `provider_error`."""
+    Anthropic's `type` + `message`, Azure's with `type: null` and its `innererror` beside) keep
+    their words; others (Gemini's integer `code` and `status`, Cohere's `id`) are restated, the
+    original kept under `provider_error`."""
     code = error.get("code")
+    kind = error.get("type")
     if (
-        isinstance(error.get("type"), str)
+        (isinstance(kind, str) or ("type" in error and kind is None))
         and isinstance(error.get("message"), str)
         and (code is None or isinstance(code, str))
     ):
         out = dict(error)
+        out["type"] = kind or "invalid_request_error"
     else:
         status = error.get("status")
         code = status.lower() if isinstance(status, str) else None

@@ -71,6 +71,7 @@ _PROVIDER_NAMES = {
     "anthropic": "anthropic",
     "cohere": "cohere",
     "cloudflare": "cloudflare",
+    "azure": "azure.ai.openai",
     "bedrock": "aws.bedrock",
 }
 _FINISH = {

@@ -68,7 +68,7 @@ def _loads(text: str) -> Any:
     return orjson.loads(text) if text else {}
 
 
-# --- OpenAI dialect (openai, cloudflare) ----------------------------------------------------------
+# --- OpenAI dialect (openai, cloudflare, azure) ------------------------------------------------
 
 
 def _openai_parts(content: Any) -> list[dict[str, Any]]:
@@ -281,6 +281,8 @@ PROFILES: list[Profile] = [
         read_openai,
         extra={"account_id": "acct-123"},
     ),
+    # The deployment names the model in the path; the body is OpenAI's.
+    Profile("azure", lambda fake: fake.url, read_openai, extra={"api_version": "2024-10-21"}),
     Profile(
         "bedrock",
         lambda fake: fake.url,
@@ -301,7 +303,8 @@ FALLBACK_PAIRS: list[tuple[Profile, Profile]] = [
         ("anthropic", "gemini"),
         ("gemini", "cohere"),
         ("cohere", "cloudflare"),
-        ("cloudflare", "openai"),
+        ("cloudflare", "azure"),
+        ("azure", "openai"),
         ("openai", "bedrock"),
         ("bedrock", "anthropic"),
     )

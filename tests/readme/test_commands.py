@@ -58,13 +58,27 @@ def invocations(program: str) -> list[Snippet]:
     "every `switchboard` process")."""
     pattern = re.compile(rf"(?:^|\s){re.escape(program)}\s+(\S.*)$")
     return [
-        Snippet(m[1], line.line) for line in command_lines() if (m := pattern.search(line.text))
+        # Up to a pipe (`switchboard admin keys --json | jq …`): what follows is another program.
+        Snippet(m[1].split(" | ")[0], line.line)
+        for line in command_lines()
+        if (m := pattern.search(line.text))
     ]
 
 
 def subcommands() -> dict[str, argparse.ArgumentParser]:
     (action,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
     return dict(action.choices)
+
+
+def every_parser(top: argparse.ArgumentParser | None = None) -> list[argparse.ArgumentParser]:
+    """`top` (the `switchboard` parser) and every subcommand's below it, at any depth
+    (`switchboard admin keys disable`)."""
+    found = [top or parser()]
+    for action in found[0]._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += every_parser(sub)
+    return found
 
 
 def parses(args: list[str]) -> bool:
@@ -101,7 +115,7 @@ def test_quoted_flag_is_accepted(span: Snippet) -> None:
         return
     accepting = [
         action
-        for sub in subcommands().values()
+        for sub in every_parser()[1:]
         for action in sub._actions
         if flag in action.option_strings
     ]

@@ -149,19 +149,28 @@ class SetKeyEnabledRequest(_message.Message):
     PROVIDER_FIELD_NUMBER: _builtins.int
     FINGERPRINT_FIELD_NUMBER: _builtins.int
     ENABLED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
+    """Empty: the provider that has a key with this fingerprint (INVALID_ARGUMENT when several
+    have one: the same secret configured twice).
+    """
     fingerprint: _builtins.str
     enabled: _builtins.bool
+    reason: _builtins.str
+    """Why, in the operator's words: the router logs it with the change and the calling client's
+    name (an audit line); it is not stored.
+    """
     def __init__(
         self,
         *,
         provider: _builtins.str = ...,
         fingerprint: _builtins.str = ...,
         enabled: _builtins.bool = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "fingerprint", b"fingerprint", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["enabled", b"enabled", "fingerprint", b"fingerprint", "provider", b"provider", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -20,7 +20,15 @@ from router_service.telemetry._attributes import provider_name
 def test_every_configurable_kind_has_an_adapter() -> None:
     kinds = get_args(ProviderConfig.model_fields["kind"].annotation)
     assert set(kinds) == set(ADAPTERS)
-    assert set(kinds) >= {"openai", "gemini", "anthropic", "cohere", "cloudflare", "bedrock"}
+    assert set(kinds) == {
+        "openai",
+        "gemini",
+        "anthropic",
+        "cohere",
+        "cloudflare",
+        "azure",
+        "bedrock",
+    }
     assert all(adapter.kind == kind for kind, adapter in ADAPTERS.items())
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 import pytest
@@ -223,3 +224,62 @@ async def test_set_key_enabled_on_an_unknown_key_never_echoes_it(
         message,
     )
     assert "sk-secret" not in str(caught.value)
+
+
+async def test_set_key_enabled_without_a_provider_finds_the_one_with_that_fingerprint(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    config: dict[str, Any] = dict(one_provider(fake.base_url, ["sk-secret-1", "sk-secret-2"]))
+    config["providers"]["beta"] = {"base_url": fake.base_url, "keys": ["sk-secret-3"]}
+    router = await start_router(config)
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="beta"))
+    (beta_key,) = listed.keys
+
+    with caplog.at_level(logging.INFO, logger="switchboard.router"):
+        toggled = await router.admin.SetKeyEnabled(
+            admin_pb.SetKeyEnabledRequest(
+                fingerprint=beta_key.fingerprint, enabled=False, reason="leaked in a\nticket"
+            )
+        )
+
+    assert (toggled.key.provider, toggled.key.state) == ("beta", admin_pb.KEY_STATE_DISABLED)
+    # The audit line: who (the open router's caller), what, and why, on one line.
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("admin: ")]
+    assert line == (
+        f"admin: anonymous disabled key {beta_key.fingerprint} of provider beta: "
+        "'leaked in a\\nticket'"
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        pasted = "sk-secret-pasted-instead-of-a-fingerprint"
+        await router.admin.SetKeyEnabled(
+            admin_pb.SetKeyEnabledRequest(fingerprint=pasted, enabled=False)
+        )
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (details.reason, details.openai_param, details.message) == (
+        "KEY_NOT_FOUND",
+        "fingerprint",
+        "No key with that fingerprint in any provider.",
+    )
+    assert "sk-secret" not in str(caught.value)
+
+
+async def test_set_key_enabled_without_a_provider_refuses_a_key_several_have(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config: dict[str, Any] = dict(one_provider(fake.base_url, ["sk-shared-1"]))
+    config["providers"]["beta"] = {"base_url": fake.base_url, "keys": ["sk-shared-1"]}
+    router = await start_router(config)
+    (listed, _) = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.admin.SetKeyEnabled(
+            admin_pb.SetKeyEnabledRequest(fingerprint=listed.fingerprint, enabled=False)
+        )
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(caught.value).message == (
+        "Providers `alpha`, `beta` each have a key with that fingerprint: name one."
+    )
+    keys = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
+    assert {k.state for k in keys} == {admin_pb.KEY_STATE_ACTIVE}  # neither was switched

@@ -1,0 +1,132 @@
+"""`switchboard admin`'s command line. Only argparse here: `router_service.cli.parser` builds it
+for `switchboard -h` and the README's checks without loading a client."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["COMMON_DEFAULTS", "add_admin", "parser"]
+
+DESCRIPTION = """Operate a running router from a shell, through its AdminService: what it runs,
+its keys, routing statistics, clients, the response cache. The admin key (a client key with the
+`admin` scope) comes from --key-file, SWITCHBOARD_ADMIN_KEY, --key, or the --config file's
+edge.admin_router_key; it is never printed. Exit status: 0 done, 1 router unreachable or another
+failure, 2 usage, 3 key refused (unauthenticated, or without the admin scope), 4 not found."""
+
+# The options every subcommand also takes after its name (`switchboard admin keys --json`), so
+# they are defined once, with SUPPRESS: absent unless given, these defaults filled in after.
+COMMON_DEFAULTS: dict[str, Any] = {
+    "config": None,
+    "router": None,
+    "key": None,
+    "key_file": None,
+    "tls": False,
+    "tls_ca_file": None,
+    "tls_cert_file": None,
+    "tls_key_file": None,
+    "tls_server_name": None,
+    "json": False,
+    "timeout": 5.0,
+}
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    where = common.add_argument_group("router")
+    where.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="a config file: its edge section's router_target, router_tls and admin_router_key, "
+        "as the edge reads them (the options below win)",
+    )
+    where.add_argument(
+        "--router",
+        metavar="HOST:PORT",
+        help="the router's address (default: edge.router_target's, 127.0.0.1:50051)",
+    )
+    key = where.add_mutually_exclusive_group()
+    key.add_argument("--key", metavar="KEY", help="the admin key (visible in `ps`: prefer these)")
+    key.add_argument("--key-file", metavar="FILE", help="a file holding the admin key")
+    tls = common.add_argument_group("TLS to the router (as edge.router_tls; any of them: TLS)")
+    tls.add_argument("--tls", action="store_true", help="TLS, trusting the system's CAs")
+    tls.add_argument("--tls-ca-file", metavar="FILE", help="PEM CA bundle to verify the router")
+    tls.add_argument("--tls-cert-file", metavar="FILE", help="client certificate (mutual TLS)")
+    tls.add_argument("--tls-key-file", metavar="FILE", help="its private key")
+    tls.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="the name the router's certificate must carry, when not the address's host",
+    )
+    output = common.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="the answer as JSON (proto names)")
+    output.add_argument(
+        "--timeout",
+        type=_positive,
+        metavar="S",
+        help="seconds to wait for the router (default 5)",
+    )
+    return common
+
+
+def add_admin(commands: Any) -> argparse.ArgumentParser:
+    """`switchboard admin` among `commands` (the `switchboard` parser's subparsers)."""
+    admin = commands.add_parser(
+        "admin",
+        help="operate a running router: keys, statistics, clients, cache (admin -h)",
+        description=DESCRIPTION,
+        parents=[_common()],
+    )
+    return _configure(admin)
+
+
+def _configure(admin: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    common = _common()  # the same options after the subcommand too
+    sub = admin.add_subparsers(dest="admin_command", metavar="SUBCOMMAND", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    command("info", "which replica answered and what it runs")
+    keys = command("keys", "the upstream keys by fingerprint, with their state")
+    keys.add_argument("--provider", metavar="P", help="only this provider's keys")
+    toggles = keys.add_subparsers(dest="keys_action", metavar="{disable,enable}")
+    disable = toggles.add_parser(
+        "disable", help="take a key out of rotation until enabled", parents=[common]
+    )
+    enable = toggles.add_parser("enable", help="put a key back into rotation", parents=[common])
+    for toggle in (disable, enable):
+        toggle.add_argument("fingerprint", metavar="FINGERPRINT", help="fp_… as `keys` lists")
+        toggle.add_argument(
+            "--provider",
+            metavar="P",
+            default=argparse.SUPPRESS,  # not to hide `keys --provider P disable …`'s
+            help="the key's provider (needed only when several have it)",
+        )
+    disable.add_argument("--reason", help="why, for the router's log line of the change")
+    command("stats", "routing statistics per deployment, groups, sessions per provider")
+    command("clients", "each client's limits and what it used: minute, budgets, byte quotas")
+    purge = command("purge-cache", "forget the response cache's answers (every replica)")
+    which = purge.add_mutually_exclusive_group(required=True)
+    which.add_argument("model", nargs="?", metavar="MODEL", help="one model name's answers")
+    which.add_argument("--all", action="store_true", help="every model's answers")
+    return admin
+
+
+def parser() -> argparse.ArgumentParser:
+    """`switchboard admin` alone (its own `main`)."""
+    admin = argparse.ArgumentParser(
+        prog="switchboard admin", description=DESCRIPTION, parents=[_common()]
+    )
+    return _configure(admin)

@@ -1,0 +1,83 @@
+"""One function per `switchboard admin` subcommand: it makes its AdminService call and returns
+the answer with its text for a terminal (`--json` prints the message instead)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+from clients import SyncRouterClient
+from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service.admin_cli._render import client_tables, info_table, key_table, stats_tables
+
+__all__ = ["COMMANDS", "Shown"]
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A subcommand's answer: the message (`--json`) and its text."""
+
+    message: Message
+    text: str
+
+
+Command = Callable[[SyncRouterClient, argparse.Namespace, float], Shown]
+
+
+def info(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    answer = client.get_server_info()
+    return Shown(answer, info_table(answer, now))
+
+
+def keys(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    """`keys` lists them; `keys disable|enable FINGERPRINT` switches one."""
+    if args.keys_action is not None:
+        return _set_enabled(client, args, now)
+    answer = client.list_keys(pb.ListKeysRequest(provider=args.provider or ""))
+    return Shown(answer, key_table(answer.keys, now))
+
+
+def _set_enabled(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    enabled = args.keys_action == "enable"
+    request = pb.SetKeyEnabledRequest(
+        # No provider: the router finds the one with that fingerprint.
+        provider=args.provider or "",
+        fingerprint=args.fingerprint,
+        enabled=enabled,
+        reason=getattr(args, "reason", None) or "",
+    )
+    answer = client.set_key_enabled(request)
+    done = "enabled" if enabled else "disabled (until enabled again)"
+    text = f"{answer.key.fingerprint} of {answer.key.provider} {done}\n\n"
+    return Shown(answer, text + key_table([answer.key], now))
+
+
+def stats(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    answer = client.get_routing_stats()
+    return Shown(answer, stats_tables(answer, now))
+
+
+def clients(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    answer = client.list_clients()
+    return Shown(answer, client_tables(answer, now))
+
+
+def purge_cache(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    """`MODEL` or `--all` (the parser requires one: a bare command forgets nothing)."""
+    model = "" if args.all else args.model
+    client.purge_cache(model)
+    which = "every model's answers" if not model else f"the answers of model {model}"
+    text = f"response cache: {which} forgotten (on every replica sharing this state store)"
+    return Shown(pb.PurgeCacheResponse(), text)
+
+
+COMMANDS: dict[str, Command] = {
+    "info": info,
+    "keys": keys,
+    "stats": stats,
+    "clients": clients,
+    "purge-cache": purge_cache,
+}

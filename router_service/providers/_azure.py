@@ -1,0 +1,138 @@
+"""The Azure OpenAI adapter: the classic deployment-based API, whose bodies are OpenAI's.
+
+Followed (Azure OpenAI REST API reference, data plane inference, GA 2024-10-21):
+- `POST {endpoint}/openai/deployments/{deployment-id}/chat/completions?api-version=…` and
+  `…/embeddings?api-version=…`; the key in the `api-key` header; `GET {endpoint}/openai/models`
+  lists the models the resource offers (also a cheap probe of a key):
+  https://learn.microsoft.com/azure/ai-foundry/openai/reference
+- Content filtering: a refused prompt is HTTP 400 with `error.code: "content_filter"` and
+  `innererror.code: "ResponsibleAIPolicyViolation"`; a filtered completion ends with
+  `finish_reason: "content_filter"`; a stream opens with an annotation chunk (`id: ""`,
+  `choices: []`, `prompt_filter_results`) and may carry more (`content_filter_results` of the
+  asynchronous filter, again with `id: ""`):
+  https://learn.microsoft.com/azure/ai-foundry/openai/concepts/content-filter
+- Throttling is a 429 with `retry-after` and `retry-after-ms` (read by `retry_after_seconds`).
+
+`base_url` is the resource's endpoint (https://RESOURCE.openai.azure.com); a deployment's `model`
+is the Azure deployment's name, which goes in the path. The newer `/openai/v1` API is OpenAI's
+own and needs no adapter (README, Providers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome, Scope
+from router_service.providers._openai import OpenAIAdapter, model_ids
+from router_service.providers._transport import JsonObject
+
+# The latest GA version of the data-plane inference API (what `api_version` defaults to).
+DEFAULT_API_VERSION = "2024-10-21"
+# Azure's 404 for a deployment name the resource does not have (mistyped, deleted, or created
+# minutes ago and not yet live): no caller's request is served by it, whatever it says.
+_DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
+_CONTENT_POLICY = "ResponsibleAIPolicyViolation"
+
+Chunk = chat_pb2.ChatCompletionChunk
+
+
+class AzureOpenAIAdapter(OpenAIAdapter):
+    kind = "azure"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.config.base_url}/openai"
+
+    @property
+    def api_version(self) -> str:
+        return self.config.api_version or DEFAULT_API_VERSION
+
+    def _endpoint(self, operation: str, upstream_model: str) -> str:
+        deployment = quote(upstream_model, safe="")
+        query = f"api-version={self.api_version}"
+        return f"{self.api_base}/deployments/{deployment}/{operation}?{query}"
+
+    def _headers(self, api_key: str) -> dict[str, str]:
+        return {**self.config.headers, "api-key": api_key, "content-type": "application/json"}
+
+    def _failure(
+        self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> UpstreamFailure:
+        code = error.get("code")
+        inner = error.get("innererror")
+        inner_code = inner.get("code") if isinstance(inner, dict) else None
+        if code == _DEPLOYMENT_NOT_FOUND:
+            # Missing for every key and every caller: the deployment cools down for everyone
+            # and the group's next one answers (a 404 would otherwise be the caller's fault).
+            return _classified(Outcome.UPSTREAM_ERROR, status, error, Scope.DEPLOYMENT)
+        if inner_code == _CONTENT_POLICY:
+            return _classified(Outcome.CONTENT_FILTERED, status, error, Scope.NONE)
+        return super()._failure(status, error, headers, sent)
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        url = f"{self.api_base}/models"
+        params = {"api-version": self.api_version}
+        return model_ids(await self._get_json(url, api_key, timeout_s, params))
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[Chunk]:
+        annotations = StreamAnnotations()
+        async for chunk in super()._chunks(response):
+            relayed = annotations.fold(chunk)
+            if relayed is not None:
+                yield relayed
+
+
+def _classified(outcome: Outcome, status: int, error: JsonObject, scope: Scope) -> UpstreamFailure:
+    """The failure an Azure error is, whatever the shared classifier would make of it."""
+    message = str(error.get("message", ""))[:200]
+    return UpstreamFailure(
+        outcome,
+        f"HTTP {status}: {message}" if message else f"HTTP {status}",
+        upstream_status=status,
+        scope=scope,
+        upstream_error=dict(error),
+    )
+
+
+class StreamAnnotations:
+    """Azure's annotation chunks, made into what an OpenAI stream is.
+
+    Azure opens a stream with a chunk that is no part of the answer (`id: ""`, `created: 0`,
+    `choices: []`, `prompt_filter_results`), and its asynchronous filter sends choices without a
+    `delta` and without the stream's id. Relayed as they are, they break OpenAI callers that
+    read `chunk.choices[0].delta` on every chunk, or expect one id per stream. So the opening
+    annotation's fields go onto the answer's first chunk (nothing is lost: the caller reads
+    `prompt_filter_results` there), and a later annotation gets the stream's id, model and time
+    and an empty delta."""
+
+    __slots__ = ("_envelope", "_held")
+
+    def __init__(self) -> None:
+        self._held: dict[str, object] = {}
+        self._envelope: tuple[str, str, int] | None = None  # the answer's id, model, created
+
+    def fold(self, chunk: Chunk) -> Chunk | None:
+        """The chunk to relay for `chunk`, or None when it is held for the next one."""
+        if chunk.id:
+            if self._envelope is None:
+                self._envelope = (chunk.id, chunk.model, chunk.created)
+            if self._held:
+                extra = orjson.loads(chunk.extra_json) if chunk.extra_json else {}
+                chunk.extra_json = orjson.dumps({**self._held, **extra}).decode()
+                self._held = {}
+            return chunk
+        if not chunk.choices and not chunk.HasField("usage"):
+            if chunk.extra_json:
+                self._held.update(orjson.loads(chunk.extra_json))
+            return None
+        if self._envelope is not None:
+            chunk.id, chunk.model, chunk.created = self._envelope
+        for choice in chunk.choices:
+            choice.delta.SetInParent()
+        return chunk
