@@ -13,6 +13,9 @@ from router_service.config._base import Location, Misplaced, Secret, _Strict
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
 
+# What a KeyConfig field name looks like (a mapping key that does not is a key YAML mis-read).
+_FIELD_NAME = re.compile(r"[a-z_]+")
+
 
 class KeyConfig(_Strict):
     """One upstream API key of a provider."""
@@ -112,9 +115,10 @@ class ProviderConfig(_Strict):
         if not isinstance(value, list):
             return value
         for i, item in enumerate(value):
-            if isinstance(item, dict) and not set(item) <= set(KeyConfig.model_fields):
+            if isinstance(item, dict) and any(not _FIELD_NAME.fullmatch(str(k)) for k in item):
                 # YAML read an unquoted key with ": " in it, or a trailing ":" (IAM credentials
                 # `ID:SECRET:`), as a mapping: its name would be quoted as an unknown field.
+                # (A misspelt field, `kye:`, is a word, and gets pydantic's own message.)
                 raise ValueError(
                     f"keys[{i}] reads as a mapping, not a key: quote a key that holds ': ' or "
                     "ends with ':'"

@@ -139,3 +139,8 @@ def test_check_config_refuses_the_example_with_an_empty_secret(
     err = capsys.readouterr().err
     assert "providers.bedrock-eu.keys[0].key" in err and "secret access key" in err
     assert "AKIAIOSFODNN7EXAMPLE" not in err
+
+
+def test_a_misspelt_key_field_keeps_pydantics_message() -> None:
+    text = config_text("x").replace('- "x"', "- {kye: abc}")
+    assert "keys[0].kye: Extra inputs are not permitted" in error(text)
