@@ -46,6 +46,7 @@ from router_service.providers._transport import (
     root_error,
 )
 
+EVENT_STREAM = "application/vnd.amazon.eventstream"
 # Request headers a signature covers besides host and any x-amz-* (a config's own too).
 _SIGNED = ("content-type",)
 
@@ -78,6 +79,8 @@ class BedrockAdapter(HttpAdapter):
     ) -> httpx.Request:
         """The request, signed with SigV4 when the key is IAM credentials."""
         request = super()._request(method, url, api_key, timeout, body=body, params=params)
+        if url.endswith("/converse-stream"):  # what the answer is, as the AWS SDKs ask for it
+            request.headers["accept"] = EVENT_STREAM
         credentials = _sigv4.credentials_of(api_key)
         if credentials is not None:
             path, _, _ = request.url.raw_path.partition(b"?")

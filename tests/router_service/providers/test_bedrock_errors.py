@@ -224,6 +224,7 @@ async def adapter_for() -> AsyncIterator[Callable[[bytes], BedrockAdapter]]:
 
     def make(stream: bytes) -> BedrockAdapter:
         def answer(request: httpx.Request) -> httpx.Response:
+            assert request.headers["accept"] == "application/vnd.amazon.eventstream"
             content_type = {"content-type": "application/vnd.amazon.eventstream"}
             return httpx.Response(200, headers=content_type, content=stream)
 
