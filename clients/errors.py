@@ -4,7 +4,10 @@ A failed router call travels as a gRPC status code plus ``google.rpc.Status`` de
 trailers: ``ErrorInfo`` (``reason`` = an Outcome name without ``OUTCOME_``, or another reason word
 such as ``MODEL_NOT_FOUND``; ``domain`` = ``switchboard``; string metadata ``provider``,
 ``upstream_status``, ``openai_type``, ``openai_code``, ``openai_param``, ``upstream_error``),
-``RetryInfo`` when a retry may help and ``BadRequest`` for invalid fields. The router builds the
+``RetryInfo`` when a retry may help and ``BadRequest`` for invalid fields; a client refused for
+its own rpm or tpm finds where it stands in ``ErrorInfo`` metadata too (``ratelimit_*``:
+``clients._ratelimits``; the edge writes it as OpenAI's ``x-ratelimit-*`` headers). The router
+builds the
 status with :func:`to_grpc_status`; callers read it back with :func:`details_from_rpc_error`; the
 HTTP edge turns it into OpenAI's error JSON with :func:`http_status_for` and
 :func:`openai_error_body`. Other languages read the same details with their own googleapis types.
@@ -29,6 +32,9 @@ from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from clients._ratelimits import rate_limit_from_metadata, rate_limit_metadata
+from clients.switchboard.v1.routing_pb2 import RateLimitStatus
 
 __all__ = [
     "ERROR_DOMAIN",
@@ -107,6 +113,8 @@ class ErrorDetails:
     upstream_error: dict[str, Any] | None = None
     retry_after_s: float | None = None
     field_violations: tuple[tuple[str, str], ...] = ()
+    # Where the caller stands against its rpm and tpm, on a refusal by them.
+    rate_limit: RateLimitStatus | None = None
     # No google.rpc.Status came with it: gRPC's own status (a router it cannot reach, a deadline,
     # a size limit) or a foreign server's. The message is gRPC's text, which names internal
     # addresses and metadata.
@@ -246,6 +254,7 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
         upstream_error=_parse_object(meta.get("upstream_error")),
         retry_after_s=retry,
         field_violations=tuple(violations),
+        rate_limit=rate_limit_from_metadata(meta),
     )
 
 
@@ -321,7 +330,10 @@ def _info_metadata(details: ErrorDetails) -> dict[str, str]:
         else str(details.upstream_status),
         "upstream_error": _bounded_upstream_error(details.upstream_error),
     }
-    return {key: value for key, value in meta.items() if value is not None}
+    return {
+        **{key: value for key, value in meta.items() if value is not None},
+        **rate_limit_metadata(details.rate_limit),
+    }
 
 
 def _bounded_upstream_error(error: dict[str, Any] | None) -> str | None:

@@ -8,16 +8,15 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from ._errors import error_body, error_response
+from ._headers import RATE_LIMIT_HEADERS, ROUTE_HEADERS
 from ._settings import EdgeSettings
 
 __all__ = ["cors_middleware"]
 
 # Response headers a browser client may read.
 _EXPOSED_HEADERS = [
-    "x-switchboard-deployment",
-    "x-switchboard-attempts",
-    "x-switchboard-cache",
-    "x-switchboard-cost-usd",
+    *ROUTE_HEADERS,
+    *RATE_LIMIT_HEADERS,
     "age",
     "retry-after",
     "retry-after-ms",

@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
 
+from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
 
 __all__ = [
@@ -105,12 +106,15 @@ def router_error_body(details: ErrorDetails) -> dict[str, Any]:
 
 
 def _router_error_response(exc: RouterError) -> Response:
-    """The HTTP response for a router error, with `Retry-After` when the router gave one."""
+    """The HTTP response for a router error, with `Retry-After` when the router gave one, and
+    the caller's `x-ratelimit-*` when its own rpm or tpm refused it."""
     details = exc.details
     headers: dict[str, str] = {}
     if details.retry_after_s is not None and details.retry_after_s > 0:
         headers["retry-after"] = str(math.ceil(details.retry_after_s))
         headers["retry-after-ms"] = str(math.ceil(details.retry_after_s * 1000))
+    if details.rate_limit is not None:
+        headers.update(rate_limit_headers(details.rate_limit))
     return error_response(http_status_for(details), router_error_body(details), headers)
 
 

@@ -8,8 +8,7 @@ as `x-forwarded-for` (uvicorn already resolved trusted proxies' X-Forwarded-For 
 become RoutingOptions fields: `x-session-id`, and what the caller allows the response cache
 (`x-switchboard-cache: bypass | off`, or HTTP's `Cache-Control: no-cache | no-store`).
 
-Responses: the route the router took, as `x-switchboard-*` headers (and `Age` for an answer
-from the response cache).
+What an answer's headers say of its route and of the caller's limits is `_headers`'s.
 """
 
 from __future__ import annotations
@@ -17,12 +16,12 @@ from __future__ import annotations
 from fastapi import Request
 
 from clients.switchboard.v1 import routing_pb2
-from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
+from clients.switchboard.v1.routing_pb2 import RoutingOptions
 from router_service.sessions import MAX_SESSION_ID_BYTES
 
 from ._errors import EdgeError
 
-__all__ = ["Metadata", "forwarded_metadata", "route_headers", "routing_options", "session_id"]
+__all__ = ["Metadata", "forwarded_metadata", "routing_options", "session_id"]
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -62,11 +61,6 @@ def _picked(request: Request) -> dict[str, str]:
 _CACHE_MODES = {"bypass": routing_pb2.CACHE_MODE_BYPASS, "off": routing_pb2.CACHE_MODE_OFF}
 # HTTP's words for the same: no-cache asks for a fresh answer, no-store for nothing kept.
 _CACHE_CONTROL = {"no-cache": routing_pb2.CACHE_MODE_BYPASS, "no-store": routing_pb2.CACHE_MODE_OFF}
-_CACHE_STATUS = {
-    routing_pb2.CACHE_STATUS_HIT: "hit",
-    routing_pb2.CACHE_STATUS_MISS: "miss",
-    routing_pb2.CACHE_STATUS_BYPASS: "bypass",
-}
 
 
 def routing_options(request: Request) -> RoutingOptions:
@@ -144,30 +138,3 @@ def _checked(name: str, value: str, limit: int) -> str:
             400, f"Header {name} must be printable ASCII.", code="invalid_header", param=name
         )
     return value
-
-
-def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]:
-    """Response headers naming the deployment that answered and how many attempts it took;
-    what the response cache did, and a cached answer's age in seconds; what the call cost in
-    USD when the router knows (a unary answer's route: a stream's headers leave before it).
-    `others`: the routes of the other calls one answer was made of (a legacy completion's
-    prompts): the cost is theirs together, when each has one."""
-    if route is None or not route.deployment:
-        return {}
-    headers = {"x-switchboard-attempts": str(len(route.attempts))}
-    if route.deployment.isascii() and route.deployment.isprintable():
-        headers["x-switchboard-deployment"] = route.deployment
-    if route.cache:
-        headers["x-switchboard-cache"] = _CACHE_STATUS.get(route.cache, "")
-        if route.cache == routing_pb2.CACHE_STATUS_HIT:
-            headers["age"] = str(int(route.cache_age_s))
-    if route.HasField("cost_usd") and all(r.HasField("cost_usd") for r in others):
-        cost = route.cost_usd + sum(r.cost_usd for r in others)
-        headers["x-switchboard-cost-usd"] = cost_text(cost)
-    return headers
-
-
-def cost_text(usd: float) -> str:
-    """A cost as a header shows it: fixed-point, never `1e-05`, to a millionth of a cent."""
-    text = f"{usd:.8f}".rstrip("0").rstrip(".")
-    return text or "0"

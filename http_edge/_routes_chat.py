@@ -36,8 +36,9 @@ from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
 from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
 from ._errors import EdgeError, router_error_body
+from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import Metadata, forwarded_metadata, route_headers, routing_options
+from ._metadata import Metadata, forwarded_metadata, routing_options
 from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import EdgeState, edge_state

@@ -21,8 +21,8 @@ from clients import CompletionChunks, completion_to_openai, completions_request_
 from clients.switchboard.v1.chat_pb2 import ChatCompletionChunk
 
 from ._body import parse_request, read_json_object
+from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import route_headers
 from ._openapi import COMPLETIONS
 from ._routes_chat import ChatCalls, relay_chunks
 from ._sse import data_event

@@ -19,8 +19,9 @@ from clients.switchboard.v1.router_service_pb2 import (
 from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
 from ._errors import EdgeError, error_body
+from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import forwarded_metadata, route_headers, routing_options
+from ._metadata import forwarded_metadata, routing_options
 from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 

@@ -44,8 +44,9 @@ from ._body import parse_request, read_json_object
 from ._conversation import ConversationKeeper, load_conversation
 from ._disconnect import unless_disconnected
 from ._errors import router_error_body
+from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import forwarded_metadata, route_headers, routing_options
+from ._metadata import forwarded_metadata, routing_options
 from ._openapi import RESPONSES
 from ._routes_chat import sse_stream
 from ._sse import KEEPALIVE, named_event

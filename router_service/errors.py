@@ -32,11 +32,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import grpc
 
 from router_service.outcomes import Outcome, Scope
+
+if TYPE_CHECKING:  # auth imports this module; the type is only named here
+    from router_service.auth._limits import RateStatus
 
 
 class SwitchboardError(Exception):
@@ -211,9 +214,13 @@ class ClientRateLimitedError(SwitchboardError):
     reason = "RATE_LIMITED"
     openai_type = "rate_limit_error"
 
-    def __init__(self, message: str, *, retry_after_s: float) -> None:
+    def __init__(
+        self, message: str, *, retry_after_s: float, rate_limit: RateStatus | None = None
+    ) -> None:
         super().__init__(message, code="rate_limit_exceeded")
         self.retry_after_s = retry_after_s
+        # Where the caller stands against its rpm and tpm (a refusal by them; None otherwise).
+        self.rate_limit = rate_limit
 
 
 class BudgetExhaustedError(ClientRateLimitedError):

@@ -23,7 +23,7 @@ from router_service.auth._callers import (
     set_current_caller,
 )
 from router_service.auth._gate import Admission, Attempt, Gate
-from router_service.auth._limits import CallerLimits, LimitStanding, RateTicket
+from router_service.auth._limits import CallerLimits, LimitStanding, RateStatus, RateTicket
 from router_service.auth._methods import (
     ADMIN_SERVICE,
     ROUTER_SERVICE,
@@ -50,6 +50,7 @@ __all__ = [
     "Gate",
     "LimitStanding",
     "MethodRule",
+    "RateStatus",
     "RateTicket",
     "audit",
     "bearer_token",

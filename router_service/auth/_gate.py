@@ -11,7 +11,7 @@ from typing import Any
 from router_service.auth._audit import AuditEvent, AuditOutcome, audit
 from router_service.auth._budgets import Budgets, BudgetTicket, estimate_usd
 from router_service.auth._callers import Authenticator, Caller, bearer_token
-from router_service.auth._limits import CallerLimits, RateTicket
+from router_service.auth._limits import CallerLimits, RateStatus, RateTicket
 from router_service.auth._methods import Bounds, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, PriceConfig
@@ -33,9 +33,19 @@ class Attempt:
 
 
 class Admission:
-    """A call that was let in: its caller, and the stream slot it holds until `close()`."""
+    """A call that was let in: its caller, where it stands against its rpm and tpm
+    (`rate_status`, None without either), and the stream slot it holds until `close()`."""
 
-    __slots__ = ("_budget", "_budgets", "_closed", "_limits", "_stream_lease", "_ticket", "caller")
+    __slots__ = (
+        "_budget",
+        "_budgets",
+        "_closed",
+        "_limits",
+        "_stream_lease",
+        "_ticket",
+        "caller",
+        "rate_status",
+    )
 
     def __init__(
         self,
@@ -45,8 +55,10 @@ class Admission:
         stream_lease: str | None,
         budgets: Budgets,
         budget: BudgetTicket | None = None,
+        rate_status: RateStatus | None = None,
     ) -> None:
         self.caller = caller
+        self.rate_status = rate_status
         self._limits = limits
         self._ticket = ticket
         self._stream_lease = stream_lease
@@ -167,7 +179,7 @@ class Gate:
         if stream_ttl_s is not None:
             lease = await self._limits.open_stream(caller, stream_ttl_s)
         try:
-            ticket, budget = None, None
+            ticket, budget, status = None, None, None
             if rule.counted:
                 tokens = 0
                 # Estimated for a tpm limit or a budget only: the estimate reads every message.
@@ -176,12 +188,12 @@ class Gate:
                 usd = self._estimate_usd(caller, rule, request, model, tokens)
                 # The budget is checked first: a call it refuses takes no place in the rpm window.
                 budget = await self._budgets.check(caller, tokens, usd)
-                ticket = await self._limits.count(caller, tokens)
+                ticket, status = await self._limits.count(caller, tokens)
                 await self._budgets.count(budget)
         except BaseException:
             await self._limits.close_stream(caller, lease)
             raise
-        return Admission(caller, self._limits, ticket, lease, self._budgets, budget)
+        return Admission(caller, self._limits, ticket, lease, self._budgets, budget, status)
 
     def _estimate_usd(
         self, caller: Caller, rule: MethodRule, request: Any, model: str, tokens: int

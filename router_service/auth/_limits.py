@@ -1,7 +1,9 @@
 """A caller's own limits, kept in the StateStore so that router replicas share them.
 
 rpm and tpm are one rate window per client (`client:<name>:rate`), counted at admission and
-corrected by the usage the call reported. Concurrent streams are slots of
+corrected by the usage the call reported. The admission's grant carries the windows as it left
+them, so where the client stands after the call (`RateStatus`: RouteInfo.rate_limit, the edge's
+`x-ratelimit-*` headers) costs no second read. Concurrent streams are slots of
 `client:<name>:streams`, held for a stream's life and released on every path. `standing` reads
 both for an operator (AdminService.ListClients) without counting anything.
 """
@@ -13,14 +15,22 @@ from dataclasses import dataclass
 
 from router_service.auth._callers import Caller
 from router_service.errors import ClientRateLimitedError
-from router_service.state import SlotRequest, StateStore
+from router_service.state import (
+    RateWindows,
+    SlotRequest,
+    StateStore,
+    sliding_count,
+    sliding_wait,
+)
 
-__all__ = ["CallerLimits", "LimitStanding", "RateTicket"]
+__all__ = ["CallerLimits", "LimitStanding", "RateStatus", "RateTicket", "rate_status"]
 
 # A refused stream slot frees when another stream ends; no window says when.
 _STREAM_RETRY_AFTER_S = 1.0
 # The rate window's own slot is released at once; its TTL is only a backstop.
 _RATE_SLOT_TTL_S = 60.0
+# What `count` answers for a caller without rpm or tpm: nothing counted, nothing to tell.
+_UNCOUNTED: tuple[None, None] = (None, None)
 
 
 class RateTicket:
@@ -44,33 +54,87 @@ class LimitStanding:
     streams: int | None  # streams open now (counted with max_concurrent_streams)
 
 
+@dataclass(frozen=True, slots=True)
+class RateStatus:
+    """Where a client stands against its rpm and tpm right after a call was counted (as found,
+    when refused): limit, what is left (never negative) and the seconds until the sliding
+    estimate next frees room. None where that limit is not configured."""
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests_s: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens_s: float | None = None
+
+
+def rate_status(caller: Caller, windows: RateWindows, tokens: int, *, refused: bool) -> RateStatus:
+    """The caller's standing from the windows its admission returned; `tokens`: the call's
+    estimate (what a refusal for tpm waits to fit)."""
+    requests: tuple[int | None, int | None, float | None] = (None, None, None)
+    counted: tuple[int | None, int | None, float | None] = (None, None, None)
+    if caller.rpm is not None:
+        requests = _standing(
+            windows.prev_requests, windows.requests, windows, caller.rpm, 1, refused
+        )
+    if caller.tpm is not None:
+        counted = _standing(
+            windows.prev_tokens, windows.tokens, windows, caller.tpm, tokens, refused
+        )
+    return RateStatus(*requests, *counted)
+
+
+def _standing(
+    prev: float, cur: float, windows: RateWindows, limit: int, need: int, refused: bool
+) -> tuple[int, int, float]:
+    """(limit, remaining, reset) of one limit. The reset is when the estimate leaves room for
+    one more than remains now; for the limit that refused a call, when it leaves room for that
+    call (its Retry-After: the same arithmetic as the store's)."""
+    at, window = windows.at, windows.window
+    estimate = sliding_count(prev, cur, at, window)
+    if estimate <= 0:
+        return limit, limit, 0.0  # nothing counted: nothing to free
+    remaining = max(0, math.floor(limit - estimate))
+    wait_for = need if refused and estimate + need > limit else remaining + 1
+    return limit, remaining, sliding_wait(prev, cur, at, window, limit, wait_for)
+
+
 class CallerLimits:
     def __init__(self, store: StateStore) -> None:
         self._store = store
 
-    async def count(self, caller: Caller, tokens: int) -> RateTicket | None:
-        """Count one request of `tokens` estimated tokens, or raise ClientRateLimitedError."""
+    async def count(
+        self, caller: Caller, tokens: int
+    ) -> tuple[RateTicket | None, RateStatus | None]:
+        """Count one request of `tokens` estimated tokens: its ticket (to settle, with a tpm)
+        and where the caller stands now; or raise ClientRateLimitedError (with the standing)."""
         if not caller.limited:
-            return None
+            return _UNCOUNTED
         resource = _rate(caller)
+        tokens = tokens if caller.tpm is not None else 0
         grant = await self._store.acquire(
             SlotRequest(
                 resource=resource,
                 ttl_s=_RATE_SLOT_TTL_S,
                 rpm=caller.rpm,
                 tpm=caller.tpm,
-                tokens=tokens if caller.tpm is not None else 0,
+                tokens=tokens,
             )
         )
-        if grant.lease_id is None:
+        lease_id, windows = grant.lease_id, grant.rate  # the same decision's: no second read
+        refused = lease_id is None
+        status = None if windows is None else rate_status(caller, windows, tokens, refused=refused)
+        if lease_id is None:
             wait = grant.retry_after_s
             raise ClientRateLimitedError(
                 f"Rate limit reached for client '{caller.name}' ({_limits(caller)}). "
                 f"Try again in {math.ceil(wait)}s.",
                 retry_after_s=wait,
+                rate_limit=status,
             )
-        await self._store.release(resource, grant.lease_id)
-        return RateTicket(resource, grant.window, tokens) if caller.tpm is not None else None
+        await self._store.release(resource, lease_id)
+        ticket = RateTicket(resource, grant.window, tokens) if caller.tpm is not None else None
+        return ticket, status
 
     async def settle(self, ticket: RateTicket | None, used: int) -> None:
         """Replace the estimate by the tokens the call really used (when it said; 0: none, an

@@ -64,6 +64,9 @@ class MethodRule:
     counted: bool = True  # counts against the caller's rpm
     # Whether a response message says the response cache answered (no tokens were used).
     cached: Callable[[Any], bool] | None = None
+    # The RouteInfo a response message carries (a stream's: its route event's), where the
+    # caller's rate standing goes; None: this message has none.
+    route: Callable[[Any], routing_pb2.RouteInfo | None] | None = None
 
 
 def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
@@ -151,6 +154,13 @@ def _chat_cached(message: Any) -> bool:
     return kind == "route" and bool(message.route.cache == routing_pb2.CACHE_STATUS_HIT)
 
 
+def _chat_route(message: Any) -> routing_pb2.RouteInfo | None:
+    """A ChatResponse's route, or a ChatStream's route event's (sent before the first chunk)."""
+    if hasattr(message, "completion"):
+        return message.route  # type: ignore[no-any-return]
+    return message.route if message.WhichOneof("event") == "route" else None
+
+
 _CHAT = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
@@ -161,6 +171,7 @@ _CHAT = MethodRule(
     prompt=lambda request: estimate_prompt_tokens(request.params),
     relayed=_relayed,
     cached=_chat_cached,
+    route=_chat_route,
 )
 
 RULES: dict[str, MethodRule] = {
@@ -174,6 +185,7 @@ RULES: dict[str, MethodRule] = {
         cost=_route_cost,
         prompt=lambda request: embed_tokens(request.params),  # all input: priced as such
         cached=lambda response: response.route.cache == routing_pb2.CACHE_STATUS_HIT,
+        route=lambda response: response.route,
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(

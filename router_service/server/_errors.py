@@ -10,6 +10,8 @@ import grpc
 
 from clients import ErrorDetails, to_grpc_status
 from clients import InvalidRequestError as CodecInvalidRequestError
+from clients.switchboard.v1.routing_pb2 import RateLimitStatus
+from router_service.auth import RateStatus
 from router_service.errors import (
     AllCandidatesFailedError,
     ClientRateLimitedError,
@@ -71,6 +73,9 @@ def error_details(exc: BaseException) -> ErrorDetails:
             field_violations=((exc.param, exc.message),)
             if isinstance(exc, InvalidRequestError) and exc.param
             else (),
+            rate_limit=rate_limit_message(exc.rate_limit)
+            if isinstance(exc, ClientRateLimitedError) and exc.rate_limit is not None
+            else None,
         )
     log.exception("internal error in a RouterService handler", exc_info=exc)
     return ErrorDetails(
@@ -78,6 +83,19 @@ def error_details(exc: BaseException) -> ErrorDetails:
         message="Internal router error.",
         reason="INTERNAL",
         openai_type="server_error",
+    )
+
+
+def rate_limit_message(status: RateStatus) -> RateLimitStatus:
+    """A caller's standing as the wire has it (RouteInfo.rate_limit; a refusal's ErrorInfo
+    metadata, by `clients.to_grpc_status`): a limit it does not have stays unset."""
+    return RateLimitStatus(
+        limit_requests=status.limit_requests,
+        remaining_requests=status.remaining_requests,
+        reset_requests_s=status.reset_requests_s,
+        limit_tokens=status.limit_tokens,
+        remaining_tokens=status.remaining_tokens,
+        reset_tokens_s=status.reset_tokens_s,
     )
 
 

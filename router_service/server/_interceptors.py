@@ -24,12 +24,20 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from clients import to_grpc_status
-from router_service.auth import Admission, Attempt, Gate, MethodRule, rule_for, set_current_caller
+from router_service.auth import (
+    Admission,
+    Attempt,
+    Gate,
+    MethodRule,
+    RateStatus,
+    rule_for,
+    set_current_caller,
+)
 from router_service.cancellation import uncut
 from router_service.config import PriceConfig
 from router_service.errors import InvalidRequestError, ModelNotFoundError
 from router_service.runtime import Runtime
-from router_service.server._errors import error_details
+from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
 
 __all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor", "gate_for"]
@@ -101,6 +109,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 await _refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=False)
                 response = await behavior(request, context)
+                if admission.rate_status is not None:  # a caller with rpm or tpm
+                    _tell_standing(rule, response, admission.rate_status)
                 if admission.counts_tokens:
                     used = Used(rule, request)
                     used.see(response)
@@ -120,11 +130,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 await _refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=True)
                 used = Used(rule, request) if admission.counts_tokens else None
+                standing = admission.rate_status  # told once, on the route event
                 try:
                     async with aclosing(behavior(request, context)) as events:
                         async for message in events:
                             if used is not None:
                                 used.see(message)
+                            if standing is not None and _tell_standing(rule, message, standing):
+                                standing = None
                             yield message
                 finally:
                     # Also when the caller left or the call failed, and to its end: a task can
@@ -209,6 +222,17 @@ class Used:
         elif self._relayed and self._rule.prompt is not None:
             seen = self._rule.prompt(self._request) + self._relayed
             await admission.settle(seen, at_least_estimate=True)
+
+
+def _tell_standing(rule: MethodRule, message: Any, status: RateStatus) -> bool:
+    """Put the caller's rate standing on the message's route, when it carries one (a unary
+    answer, a stream's route event); whether it did. Every message here is this call's own (the
+    response cache copies what it keeps and what it serves), so writing into it is safe."""
+    route = rule.route(message) if rule.route is not None else None
+    if route is None:
+        return False
+    route.rate_limit.CopyFrom(rate_limit_message(status))
+    return True
 
 
 async def _end(used: Used | None, admission: Admission) -> None:

@@ -8,11 +8,14 @@ from router_service.state._base import (
     AppendResult,
     PutResult,
     RateCount,
+    RateWindows,
     Reading,
     SlotGrant,
     SlotRequest,
     StateStore,
     StoreUnavailableError,
+    sliding_count,
+    sliding_wait,
 )
 from router_service.state._memory import MemoryStateStore
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
@@ -41,6 +44,7 @@ __all__ = [
     "QuotaReading",
     "QuotaStanding",
     "RateCount",
+    "RateWindows",
     "Reading",
     "RedisStateStore",
     "ResilientStateStore",
@@ -49,4 +53,6 @@ __all__ = [
     "StateStore",
     "StoreUnavailableError",
     "open_store",
+    "sliding_count",
+    "sliding_wait",
 ]

@@ -47,6 +47,7 @@ __all__ = [
     "AppendResult",
     "PutResult",
     "RateCount",
+    "RateWindows",
     "Reading",
     "SlotGrant",
     "SlotRequest",
@@ -70,6 +71,21 @@ class SlotRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RateWindows:
+    """A resource's two fixed rate windows as an acquire left them (its request counted when
+    granted, as found when refused) and the instant it decided: the sliding estimate and the
+    waits its limits see are computed from them (`sliding_count`, `sliding_wait`), without
+    reading the store again."""
+
+    at: float  # the caller's clock when the store decided
+    window: int  # the fixed minute `at` lies in
+    requests: float
+    tokens: float
+    prev_requests: float
+    prev_tokens: float
+
+
+@dataclass(frozen=True, slots=True)
 class SlotGrant:
     lease_id: str | None  # None: refused
     # When refused by a rate window: seconds until the window alone would admit it (0: the
@@ -79,6 +95,9 @@ class SlotGrant:
     # The request's `unless` deadlines as found, in its order (0.0 where none is in force);
     # the slot was refused if any is non-zero.
     deadlines: tuple[float, ...] = ()
+    # The rate windows, when the request has an rpm or tpm and reached them (None otherwise):
+    # where its resource stands, from the same atomic decision.
+    rate: RateWindows | None = None
 
 
 class PutResult(enum.Enum):

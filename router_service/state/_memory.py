@@ -13,6 +13,7 @@ from router_service.state._base import (
     AppendResult,
     PutResult,
     RateCount,
+    RateWindows,
     SlotGrant,
     SlotRequest,
     StateStore,
@@ -72,22 +73,35 @@ class MemoryStateStore(StateStore):
             if len(self._leases.get(resource, ())) >= request.max_in_flight:
                 return SlotGrant(None, deadlines=found)
         window = math.floor(now / RATE_WINDOW_S)
+        windows = None
         if request.rpm is not None or request.tpm is not None:
-            wait = self._rate_check(request, now, window)
+            rate = self._rate_at(resource, window)
+            wait = self._rate_check(request, rate, now, window)
+            windows = RateWindows(
+                now, window, rate.requests, rate.tokens, rate.prev_requests, rate.prev_tokens
+            )
             if wait is not None:
-                return SlotGrant(None, retry_after_s=wait, window=window, deadlines=found)
+                return SlotGrant(
+                    None, retry_after_s=wait, window=window, deadlines=found, rate=windows
+                )
         lease_id = str(next(self._ids))
         self._leases.setdefault(resource, {})[lease_id] = now + request.ttl_s
-        return SlotGrant(lease_id, window=window, deadlines=found)
+        return SlotGrant(lease_id, window=window, deadlines=found, rate=windows)
 
-    def _rate_check(self, request: SlotRequest, now: float, window: int) -> float | None:
-        """Count the request in its window, or return how long until the window admits it."""
-        rate = self._rates.get(request.resource)
+    def _rate_at(self, resource: str, window: int) -> _Rate:
+        """The resource's rate windows, rolled to `window`."""
+        rate = self._rates.get(resource)
         if rate is None:
             if len(self._rates) >= _SWEEP_AT:
                 self._sweep_rates(window)
-            rate = self._rates[request.resource] = _Rate(window)
+            rate = self._rates[resource] = _Rate(window)
         rate.roll(window)
+        return rate
+
+    def _rate_check(
+        self, request: SlotRequest, rate: _Rate, now: float, window: int
+    ) -> float | None:
+        """Count the request in its window, or return how long until the window admits it."""
         requests = sliding_count(rate.prev_requests, rate.requests, now, window)
         tokens = sliding_count(rate.prev_tokens, rate.tokens, now, window)
         over_rpm = request.rpm is not None and requests + 1 > request.rpm

@@ -52,6 +52,7 @@ from router_service.state._base import (
 from router_service.state._redis_documents import RedisDocuments
 from router_service.state._redis_entries import (
     SLACK_MS,
+    granted_windows,
     live_buckets,
     live_deadlines,
     live_rates,
@@ -135,11 +136,11 @@ class RedisStateStore(RedisDocuments, StateStore):
     async def acquire(self, request: SlotRequest) -> SlotGrant:
         if request.max_in_flight is None and request.rpm is None and request.tpm is None:
             return await self._acquire_unlimited(request)
-        lease_id = self._new_id()
+        lease_id, now = self._new_id(), self._clock.now()
         keys = [self._key("slot", request.resource), self._key("rate", request.resource)]
         keys += [self._key("dl", name) for name in request.unless]
         args: list[str | int] = [
-            repr(self._clock.now()),
+            repr(now),
             repr(float(request.ttl_s)),
             opt(request.max_in_flight),
             opt(request.rpm),
@@ -154,11 +155,13 @@ class RedisStateStore(RedisDocuments, StateStore):
         undo = [("ZREM", keys[0], lease_id)]
         with translated(lambda: self.release(request.resource, lease_id)):
             granted, retry_after, window, *found = await self._acquire(keys, args, undo=undo)
+        counts = found[len(request.unless) :]  # the rate windows follow the deadlines
         return SlotGrant(
             lease_id if granted else None,
             retry_after_s=float(retry_after),
             window=int(window),
-            deadlines=tuple(float(until) for until in found),
+            deadlines=tuple(float(until) for until in found[: len(request.unless)]),
+            rate=granted_windows(now, int(window), counts) if counts else None,
         )
 
     async def _acquire_unlimited(self, request: SlotRequest) -> SlotGrant:

@@ -13,11 +13,12 @@ import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from router_service.state._base import RateCount, StoreUnavailableError, rate_count
+from router_service.state._base import RateCount, RateWindows, StoreUnavailableError, rate_count
 from router_service.state._resp_wire import RedisReplyError, pairs, raw
 
 __all__ = [
     "SLACK_MS",
+    "granted_windows",
     "live_buckets",
     "live_deadlines",
     "live_documents",
@@ -106,3 +107,9 @@ def live_rates(replies: Sequence[Any], now: float) -> list[RateCount]:
             continue
         out.append(rate_count(int(float(stored)), [float(c or 0) for c in counts], now))
     return out
+
+
+def granted_windows(now: float, window: int, counts: Sequence[Any]) -> RateWindows:
+    """The rate windows an ACQUIRE left (r, t, pr, pt as written: `%.17g`, read back exact)."""
+    requests, tokens, prev_requests, prev_tokens = (float(c) for c in counts)
+    return RateWindows(now, window, requests, tokens, prev_requests, prev_tokens)

@@ -27,7 +27,8 @@ end
 
 # KEYS: slots (zset lease -> expiry), rate (hash w r t pr pt), then the `unless` deadlines
 # ARGV: now, ttl_s, max_in_flight|'', rpm|'', tpm|'', tokens, lease_id, window_s, slack_ms
-# -> {granted 0|1, retry_after_s (string), window, each `unless` deadline in force or '0'}
+# -> {granted 0|1, retry_after_s (string), window, each `unless` deadline in force or '0',
+#     then with rpm or tpm: the rate windows as left (r, t, pr, pt: strings, exact)}
 ACQUIRE = (
     _PRELUDE
     + """
@@ -43,9 +44,10 @@ for i = 3, #KEYS do
     found[#found + 1] = '0'
   end
 end
-local function reply(granted, retry_after, window)
+local function reply(granted, retry_after, window, counts)
   local out = {granted, retry_after, window}
   for _, untl in ipairs(found) do out[#out + 1] = untl end
+  for _, count in ipairs(counts or {}) do out[#out + 1] = count end
   return out
 end
 if blocked then return reply(0, '0', 0) end
@@ -54,6 +56,7 @@ if max_in_flight and redis.call('ZCARD', KEYS[1]) >= max_in_flight then
   return reply(0, '0', 0)
 end
 local window = math.floor(now / window_s)
+local counts = nil
 if rpm or tpm then
   local r = redis.call('HMGET', KEYS[2], 'w', 'r', 't', 'pr', 'pt')
   local w = tonumber(r[1]) or window
@@ -69,8 +72,9 @@ if rpm or tpm then
   local over_tpm = tpm and stok > 0 and stok + tokens > tpm
   local over = over_rpm or over_tpm
   if not over then req, tok = req + 1, tok + tokens end
-  redis.call('HSET', KEYS[2], 'w', num(window), 'r', num(req), 't', num(tok),
-    'pr', num(preq), 'pt', num(ptok))
+  counts = {num(req), num(tok), num(preq), num(ptok)}
+  redis.call('HSET', KEYS[2], 'w', num(window), 'r', counts[1], 't', counts[2],
+    'pr', counts[3], 'pt', counts[4])
   expire_at(KEYS[2], (window + 2) * window_s, now, slack)
   if over then
     -- state/_base.py sliding_wait, step for step (the stores answer the same float).
@@ -88,12 +92,12 @@ if rpm or tpm then
     local retry = 0.001
     if over_rpm then retry = math.max(retry, wait(preq, req, rpm, 1)) end
     if over_tpm then retry = math.max(retry, wait(ptok, tok, tpm, tokens)) end
-    return reply(0, num(retry), window)
+    return reply(0, num(retry), window, counts)
   end
 end
 redis.call('ZADD', KEYS[1], num(now + ttl), ARGV[7])
 expire_to_last(KEYS[1], now, slack)
-return reply(1, '0', window)
+return reply(1, '0', window, counts)
 """
 )
 

@@ -21,6 +21,7 @@ from clients import (
     to_grpc_status,
 )
 from clients.switchboard.v1 import router_service_pb2, router_service_pb2_grpc
+from clients.switchboard.v1.routing_pb2 import RateLimitStatus
 from tests.helpers import serve_grpc
 
 Code = grpc.StatusCode
@@ -77,6 +78,13 @@ ROUND_TRIP_CASES = [
         upstream_error={"type": "error", "error": {"type": "invalid_request_error"}},
     ),
     ErrorDetails(code=Code.UNAUTHENTICATED, message="missing key", reason="UNAUTHENTICATED"),
+    ErrorDetails(  # a client over its own rpm: where it stands, as a detail of our own type
+        code=Code.RESOURCE_EXHAUSTED,
+        message="Rate limit reached for client 'app'",
+        reason="RATE_LIMITED",
+        retry_after_s=50.0,
+        rate_limit=RateLimitStatus(limit_requests=3, remaining_requests=0, reset_requests_s=50),
+    ),
 ]
 
 

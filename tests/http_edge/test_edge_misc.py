@@ -172,7 +172,10 @@ async def test_cors_preflight_when_configured(start_edge: EdgeFactory) -> None:
         "code": "cors",
     }
     assert simple.headers["access-control-allow-origin"] == origin
-    assert "x-switchboard-deployment" in simple.headers["access-control-expose-headers"]
+    exposed = simple.headers["access-control-expose-headers"]
+    assert "x-switchboard-deployment" in exposed
+    assert "x-ratelimit-remaining-requests" in exposed  # a page can pace itself too
+    assert "x-ratelimit-reset-tokens" in exposed
 
 
 async def test_cors_wildcard_never_allows_credentials(start_edge: EdgeFactory) -> None:

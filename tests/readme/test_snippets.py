@@ -38,6 +38,7 @@ from tests.readme.markdown import ROOT, Block, Snippet, blocks, spans
 EDGE, ROUTER = "http://127.0.0.1:8080", "127.0.0.1:50051"  # the demo's, as the README shows them
 ROUTE_KEY = "sk-service-with-route-scope"  # the decision API block's key
 ADMIN_KEY = "sk-admin"  # the server info block's
+LIMITED_KEY = "sk-chat-app"  # the rate limit headers block's: a client with rpm and tpm
 DECIDED = "alpha/large-fake"  # what `chat-large` routes to here: no other block uses it
 
 
@@ -50,10 +51,13 @@ def demo_config(fake: FakeUpstream) -> SwitchboardConfig:
     large = ModelGroupConfig(deployments=[DeploymentRef(provider=provider, model=model)])
     service = ClientKeyConfig(name="service", key_sha256=hash_key(ROUTE_KEY), scopes=["route"])
     admin = ClientKeyConfig(name="admin", key_sha256=hash_key(ADMIN_KEY), scopes=["admin"])
+    limited = ClientKeyConfig(
+        name="chat-app", key_sha256=hash_key(LIMITED_KEY), rpm=600, tpm=200_000
+    )
     return config.model_copy(
         update={
             "models": {**config.models, "chat-large": large},
-            "auth": config.auth.model_copy(update={"clients": [service, admin]}),
+            "auth": config.auth.model_copy(update={"clients": [service, admin, limited]}),
         }
     )
 
@@ -95,6 +99,7 @@ def test_every_python_block_is_run_here() -> None:
         'completions.create(model="demo-chat", prompt',
         "langchain_openai",
         CACHE_BLOCK,
+        RATE_LIMIT_BLOCK,
     )
     assert sorted(b.line for b in blocks("python")) == sorted(python_block(m).line for m in markers)
 
@@ -160,11 +165,18 @@ def test_server_info_block(stack: LiveStack) -> None:
 
 def test_list_clients_block(stack: LiveStack) -> None:
     printed = run_block("list_clients(", stack).splitlines()
-    # The demo's clients without limits or budgets, then open mode's callers; the bytes the
-    # stored responses block kept (as anonymous) depend on the order the tests run in.
-    assert [line.split()[0] for line in printed] == ["service", "admin", "anonymous"]
+    # The demo's clients (chat-app with an rpm: its minute, which the rate limit headers block
+    # may have counted), then open mode's callers; the bytes the stored responses block kept
+    # (as anonymous) depend on the order the tests run in.
+    names = [line.split()[0] for line in printed]
+    assert names == ["service", "admin", "chat-app", "anonymous"]
     quota = 64 * 1024 * 1024
-    assert all(re.fullmatch(rf"\S+ - \[\] \d+/{quota} B", line) for line in printed), printed
+    assert all(
+        re.fullmatch(rf"\S+ - \[\] \d+/{quota} B", line)
+        for line in printed
+        if "chat-app" not in line
+    ), printed
+    assert re.fullmatch(rf"chat-app [\d.]+ \[\] \d+/{quota} B", printed[2]), printed
 
 
 def test_completions_block(stack: LiveStack) -> None:
@@ -173,6 +185,18 @@ def test_completions_block(stack: LiveStack) -> None:
 
 
 CACHE_BLOCK = '"x-switchboard-cache": "bypass"'
+RATE_LIMIT_BLOCK = "x-ratelimit-remaining-requests"
+
+
+def test_rate_limit_headers_block(stack: LiveStack) -> None:
+    requests, tokens, answer = run_block(RATE_LIMIT_BLOCK, stack).splitlines()
+    # One request counted this minute (the block's own: no other uses its key), whose room frees
+    # as the next minute passes; its tokens as their estimate until the usage replaces them.
+    remaining, reset = requests.split()
+    assert remaining == "599" and re.fullmatch(r"(1m[\d.]+s|2m0s)", reset), requests
+    limit, left = tokens.split()
+    assert limit == "200000" and 199_000 < int(left) < 200_000, tokens
+    assert answer == "Echo: hello"
 
 
 def test_cache_block(stack: LiveStack) -> None:

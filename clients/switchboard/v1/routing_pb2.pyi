@@ -225,6 +225,7 @@ class RouteInfo(_message.Message):
     CACHE_FIELD_NUMBER: _builtins.int
     CACHE_AGE_S_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_FIELD_NUMBER: _builtins.int
     deployment: _builtins.str
     provider: _builtins.str
     upstream_model: _builtins.str
@@ -248,6 +249,14 @@ class RouteInfo(_message.Message):
     """
     @_builtins.property
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]: ...
+    @_builtins.property
+    def rate_limit(self) -> Global___RateLimitStatus:
+        """Where the calling client stands against its own rpm and tpm (`auth.clients[].rpm`, `tpm`)
+        right after this call was counted; unset for a client with neither. In a stream: on the
+        route event only (it goes out before the first chunk). The HTTP edge writes it as OpenAI's
+        `x-ratelimit-*` headers.
+        """
+
     def __init__(
         self,
         *,
@@ -260,13 +269,94 @@ class RouteInfo(_message.Message):
         cache: Global___CacheStatus.ValueType = ...,
         cache_age_s: _builtins.float = ...,
         cost_usd: _builtins.float | None = ...,
+        rate_limit: Global___RateLimitStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd", "rate_limit", b"rate_limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "provider", b"provider", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "provider", b"provider", "rate_limit", b"rate_limit", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cost_usd: _TypeAlias = _typing.Literal["cost_usd"]  # noqa: Y015
     _WhichOneofArgType__cost_usd: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cost_usd) -> _WhichOneofReturnType__cost_usd | None: ...
 
 Global___RouteInfo: _TypeAlias = RouteInfo  # noqa: Y015
+
+@_typing.final
+class RateLimitStatus(_message.Message):
+    """A client's standing against its rpm and tpm, as the router's limits count them: a sliding
+    minute (the current fixed minute plus the share of the previous one still inside the last
+    60 s), shared by the replicas on one state store. The `*_requests` fields are set only when the
+    client has an rpm, the `*_tokens` fields only when it has a tpm. The RESOURCE_EXHAUSTED status
+    that refuses a call over rpm or tpm says the same, as found at the refusal (the refused call
+    not counted), in its ErrorInfo metadata: `ratelimit_` and the field's name (e.g.
+    `ratelimit_remaining_requests`: "0"), each only when set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_REQUESTS_FIELD_NUMBER: _builtins.int
+    REMAINING_REQUESTS_FIELD_NUMBER: _builtins.int
+    RESET_REQUESTS_S_FIELD_NUMBER: _builtins.int
+    LIMIT_TOKENS_FIELD_NUMBER: _builtins.int
+    REMAINING_TOKENS_FIELD_NUMBER: _builtins.int
+    RESET_TOKENS_S_FIELD_NUMBER: _builtins.int
+    limit_requests: _builtins.int
+    """The client's rpm."""
+    remaining_requests: _builtins.int
+    """Requests it may still make now: rpm minus the sliding estimate (this call counted), rounded
+    down; never negative (0 on a refusal for rpm).
+    """
+    reset_requests_s: _builtins.float
+    """Seconds until the estimate next frees room: one request more than `remaining_requests` (on
+    a refusal for rpm: the refused request's wait, which RetryInfo gives).
+    """
+    limit_tokens: _builtins.int
+    """The client's tpm."""
+    remaining_tokens: _builtins.int
+    """Tokens it may still spend now: tpm minus the sliding estimate, where this call counts its
+    estimate (prompt, and `max_tokens` times `n`) until its usage is known; never negative.
+    """
+    reset_tokens_s: _builtins.float
+    """Seconds until the estimate next frees room: one token more than `remaining_tokens` (on a
+    refusal for tpm: the wait until the refused request's estimate fits).
+    """
+    def __init__(
+        self,
+        *,
+        limit_requests: _builtins.int | None = ...,
+        remaining_requests: _builtins.int | None = ...,
+        reset_requests_s: _builtins.float | None = ...,
+        limit_tokens: _builtins.int | None = ...,
+        remaining_tokens: _builtins.int | None = ...,
+        reset_tokens_s: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_limit_requests", b"_limit_requests", "_limit_tokens", b"_limit_tokens", "_remaining_requests", b"_remaining_requests", "_remaining_tokens", b"_remaining_tokens", "_reset_requests_s", b"_reset_requests_s", "_reset_tokens_s", b"_reset_tokens_s", "limit_requests", b"limit_requests", "limit_tokens", b"limit_tokens", "remaining_requests", b"remaining_requests", "remaining_tokens", b"remaining_tokens", "reset_requests_s", b"reset_requests_s", "reset_tokens_s", b"reset_tokens_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_limit_requests", b"_limit_requests", "_limit_tokens", b"_limit_tokens", "_remaining_requests", b"_remaining_requests", "_remaining_tokens", b"_remaining_tokens", "_reset_requests_s", b"_reset_requests_s", "_reset_tokens_s", b"_reset_tokens_s", "limit_requests", b"limit_requests", "limit_tokens", b"limit_tokens", "remaining_requests", b"remaining_requests", "remaining_tokens", b"remaining_tokens", "reset_requests_s", b"reset_requests_s", "reset_tokens_s", b"reset_tokens_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__limit_requests: _TypeAlias = _typing.Literal["limit_requests"]  # noqa: Y015
+    _WhichOneofArgType__limit_requests: _TypeAlias = _typing.Literal["_limit_requests", b"_limit_requests"]  # noqa: Y015
+    _WhichOneofReturnType__limit_tokens: _TypeAlias = _typing.Literal["limit_tokens"]  # noqa: Y015
+    _WhichOneofArgType__limit_tokens: _TypeAlias = _typing.Literal["_limit_tokens", b"_limit_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__remaining_requests: _TypeAlias = _typing.Literal["remaining_requests"]  # noqa: Y015
+    _WhichOneofArgType__remaining_requests: _TypeAlias = _typing.Literal["_remaining_requests", b"_remaining_requests"]  # noqa: Y015
+    _WhichOneofReturnType__remaining_tokens: _TypeAlias = _typing.Literal["remaining_tokens"]  # noqa: Y015
+    _WhichOneofArgType__remaining_tokens: _TypeAlias = _typing.Literal["_remaining_tokens", b"_remaining_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__reset_requests_s: _TypeAlias = _typing.Literal["reset_requests_s"]  # noqa: Y015
+    _WhichOneofArgType__reset_requests_s: _TypeAlias = _typing.Literal["_reset_requests_s", b"_reset_requests_s"]  # noqa: Y015
+    _WhichOneofReturnType__reset_tokens_s: _TypeAlias = _typing.Literal["reset_tokens_s"]  # noqa: Y015
+    _WhichOneofArgType__reset_tokens_s: _TypeAlias = _typing.Literal["_reset_tokens_s", b"_reset_tokens_s"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__limit_requests) -> _WhichOneofReturnType__limit_requests | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__limit_tokens) -> _WhichOneofReturnType__limit_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__remaining_requests) -> _WhichOneofReturnType__remaining_requests | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__remaining_tokens) -> _WhichOneofReturnType__remaining_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reset_requests_s) -> _WhichOneofReturnType__reset_requests_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__reset_tokens_s) -> _WhichOneofReturnType__reset_tokens_s | None: ...
+
+Global___RateLimitStatus: _TypeAlias = RateLimitStatus  # noqa: Y015

@@ -147,6 +147,7 @@ def test_exports() -> None:
         *("CallerLimits", "Gate", "LimitStanding"),
         *(
             "MethodRule",
+            "RateStatus",
             "RateTicket",
             "audit",
             "bearer_token",

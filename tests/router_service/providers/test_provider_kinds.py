@@ -27,6 +27,7 @@ def test_every_configurable_kind_has_an_adapter() -> None:
         "cohere",
         "cloudflare",
         "azure",
+        "vertex",
         "bedrock",
     }
     assert all(adapter.kind == kind for kind, adapter in ADAPTERS.items())
