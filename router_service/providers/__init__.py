@@ -2,7 +2,7 @@
 
 Each kind's adapter is imported when a provider of that kind is configured (or its class is
 asked for by name), not at start-up: a router that speaks only OpenAI's format does not hold
-Gemini's, Anthropic's, Cohere's or Vertex's mappings in memory (idle RSS is one of #10's
+Gemini's, Anthropic's, Cohere's, Vertex's or Bedrock's mappings in memory (idle RSS is one of #10's
 targets, and every kind added would otherwise raise it for everyone)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from router_service.providers._http import create_http_client, map_transport_err
 if TYPE_CHECKING:
     from router_service.providers._anthropic import AnthropicAdapter
     from router_service.providers._azure import AzureOpenAIAdapter
+    from router_service.providers._bedrock import BedrockAdapter
     from router_service.providers._cloudflare import CloudflareAdapter
     from router_service.providers._cohere import CohereAdapter
     from router_service.providers._gemini import GeminiAdapter
@@ -34,6 +35,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "cloudflare": ("_cloudflare", "CloudflareAdapter"),
     "azure": ("_azure", "AzureOpenAIAdapter"),
     "vertex": ("_vertex", "VertexAdapter"),
+    "bedrock": ("_bedrock", "BedrockAdapter"),
 }
 _BY_CLASS = {cls: (module, cls) for module, cls in _KINDS.values()}
 
@@ -70,6 +72,7 @@ __all__ = [
     "ADAPTERS",
     "AnthropicAdapter",
     "AzureOpenAIAdapter",
+    "BedrockAdapter",
     "ChatCall",
     "CloudflareAdapter",
     "CohereAdapter",

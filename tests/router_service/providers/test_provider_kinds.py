@@ -17,6 +17,7 @@ from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import ADAPTERS, CloudflareAdapter
+from router_service.telemetry._attributes import provider_name
 
 
 def test_every_configurable_kind_has_an_adapter() -> None:
@@ -30,6 +31,7 @@ def test_every_configurable_kind_has_an_adapter() -> None:
         "cloudflare",
         "azure",
         "vertex",
+        "bedrock",
     }
     assert all(adapter.kind == kind for kind, adapter in ADAPTERS.items())
 
@@ -63,7 +65,7 @@ def test_a_router_loads_only_the_adapters_of_the_kinds_it_has() -> None:
     assert done.returncode == 0, done.stderr
     loaded = set(done.stdout.split())
     assert "router_service.providers._openai" in loaded
-    others = {"_gemini", "_anthropic", "_cohere", "_cloudflare", "_azure", "_vertex"}
+    others = {"_gemini", "_anthropic", "_cohere", "_cloudflare", "_azure", "_vertex", "_bedrock"}
     assert not {f"router_service.providers.{name}" for name in others} & loaded
     assert not any(name.endswith("_map") for name in loaded)
 
@@ -143,3 +145,7 @@ def test_cloudflare_envelope_in_a_200_is_classified_by_its_code(
 def test_a_successful_cloudflare_body_is_not_an_error(cloudflare: CloudflareAdapter) -> None:
     cloudflare.raise_if_wrapped({"success": True, "result": {}, "errors": []}, {})
     cloudflare.raise_if_wrapped({"id": "chatcmpl-1", "choices": []}, {})
+
+
+def test_bedrock_spans_name_the_provider_as_the_genai_conventions_do() -> None:
+    assert provider_name("bedrock") == "aws.bedrock"
