@@ -40,6 +40,9 @@ SHAPED_ENV = {
     # An azure key that is an Entra ID service principal: its JSON is checked at load.
     "AZURE_SP_JSON": '{"tenant_id": "contoso.onmicrosoft.com", "client_id": "0b7d8e2c", '
     '"client_secret": "dummy-secret"}',
+    # The access key id of a bedrock IAM key: 16 to 128 letters and digits.
+    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+    "ROLE_ACCESS_KEY_ID": "ASIAIOSFODNN7EXAMPLE",
 }
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)")
 
