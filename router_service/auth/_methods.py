@@ -7,7 +7,7 @@ someone decides who may call it (a test checks that every RPC has an entry).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from router_service.engine._tokens import (
     native_bounds,
 )
 from router_service.errors import InvalidRequestError
+from router_service.guardrails import TextSlot, chat_texts, embedding_texts
 
 __all__ = [
     "ADMIN_SERVICE",
@@ -67,6 +68,8 @@ class MethodRule:
     # The RouteInfo a response message carries (a stream's: its route event's), where the
     # caller's rate standing goes; None: this message has none.
     route: Callable[[Any], routing_pb2.RouteInfo | None] | None = None
+    # The request's texts that reach an upstream, for the guardrails; None: none to screen.
+    texts: Callable[[Any], Iterator[TextSlot]] | None = None
 
 
 def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
@@ -172,6 +175,7 @@ _CHAT = MethodRule(
     relayed=_relayed,
     cached=_chat_cached,
     route=_chat_route,
+    texts=lambda request: chat_texts(request.params),
 )
 
 RULES: dict[str, MethodRule] = {
@@ -186,6 +190,7 @@ RULES: dict[str, MethodRule] = {
         prompt=lambda request: embed_tokens(request.params),  # all input: priced as such
         cached=lambda response: response.route.cache == routing_pb2.CACHE_STATUS_HIT,
         route=lambda response: response.route,
+        texts=lambda request: embedding_texts(request.params),
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(
