@@ -29,7 +29,16 @@ class Match:
 class Rule:
     """One `guardrails:` entry, compiled."""
 
-    __slots__ = ("_accept", "_combined", "_patterns", "action", "clients", "models", "name")
+    __slots__ = (
+        "_accept",
+        "_combined",
+        "_others",
+        "_patterns",
+        "action",
+        "clients",
+        "models",
+        "name",
+    )
 
     def __init__(self, config: GuardrailConfig) -> None:
         self.name = config.name
@@ -44,6 +53,12 @@ class Rule:
         )
         self._accept: dict[str, Callable[[str], bool]] = {
             d.name: d.accept for d in detectors if d.accept is not None
+        }
+        # Per checked detector: the others, tried where a find of it failed its check.
+        self._others = {
+            name: re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in others))
+            for name in self._accept
+            if (others := [d for d in detectors if d.name != name])
         }
         self._patterns = tuple(re.compile(p) for p in config.patterns)
 
@@ -73,15 +88,21 @@ class Rule:
     def _detected(self, combined: re.Pattern[str], text: str) -> Iterator[Match]:
         position = 0
         while (found := combined.search(text, position)) is not None:
-            detector = found.lastgroup or ""
-            accept = self._accept.get(detector)
-            if accept is not None and not accept(found.group()):
-                # Not one after all (a number failing Luhn): look again from the next
-                # character, where another detector may find something.
-                position = found.start() + 1
-                continue
-            yield Match(found.start(), found.end(), detector)
-            position = max(found.end(), found.start() + 1)
+            start = found.start()
+            if not self._accepted(found):
+                # Not one after all (a number failing Luhn): another detector may find
+                # something where it starts; else look again from the next character.
+                other = self._others.get(found.lastgroup or "")
+                found = None if other is None else other.match(text, start)
+                if found is None or not self._accepted(found):
+                    position = start + 1
+                    continue
+            yield Match(start, found.end(), found.lastgroup or "")
+            position = max(found.end(), start + 1)
+
+    def _accepted(self, found: re.Match[str]) -> bool:
+        accept = self._accept.get(found.lastgroup or "")
+        return accept is None or accept(found.group())
 
     def redact(self, text: str, counts: Counter[str]) -> str | None:
         """`text` with what this rule finds replaced by `[REDACTED:<detector>]`, each find
