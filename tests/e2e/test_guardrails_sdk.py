@@ -97,9 +97,7 @@ async def test_an_unredacted_answer_has_no_guardrails_header(
     assert "x-switchboard-guardrails" not in raw.headers
 
 
-async def test_legacy_completions_are_screened(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream
-) -> None:
+async def test_legacy_completions_are_screened(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
     raw = await sdk.completions.with_raw_response.create(
         model="chain", prompt="card 4111 1111 1111 1111"
     )

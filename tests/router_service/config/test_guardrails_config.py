@@ -47,13 +47,16 @@ def test_the_documented_section_loads() -> None:
         source="c.yaml",
         env={},
     )
-    assert [rule.name for rule in config.guardrails] == ["no-credentials", "pii", "internal-codenames"]
+    names = [rule.name for rule in config.guardrails]
+    assert names == ["no-credentials", "pii", "internal-codenames"]
     assert config.guardrails[1].clients == ["support-bot"]
 
 
 def test_an_invalid_regex_is_an_error_at_its_line() -> None:
     message = _error("guardrails:\n  - name: x\n    patterns: ['(unclosed']\n    action: block\n")
-    assert message.startswith("c.yaml:14: guardrails[0].patterns: Value error, patterns[0] is not a valid regex")
+    assert message.startswith(
+        "c.yaml:14: guardrails[0].patterns: Value error, patterns[0] is not a valid regex"
+    )
 
 
 def test_a_nested_unbounded_repetition_is_refused() -> None:
@@ -63,7 +66,8 @@ def test_a_nested_unbounded_repetition_is_refused() -> None:
 
 
 def test_a_pattern_over_the_length_cap_is_refused() -> None:
-    message = _error(f"guardrails:\n  - name: x\n    patterns: ['{'a' * 513}']\n    action: block\n")
+    long = "a" * 513
+    message = _error(f"guardrails:\n  - name: x\n    patterns: ['{long}']\n    action: block\n")
     assert "patterns[0] is 513 characters; at most 512" in message
 
 

@@ -43,7 +43,8 @@ FOUND = {
     ],
     "private_key": [
         "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
-        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nMIIE\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nMIIE\n"
+        "-----END RSA PRIVATE KEY-----",
     ],
     "email": ["jane.doe@example.com", "a+tag@mail.example.co.uk", "x_y%z@sub-1.example.io"],
     "credit_card": [
@@ -53,7 +54,13 @@ FOUND = {
         "378282246310005",  # Amex, 15 digits
         "6011000990139424",
     ],
-    "phone": ["+14155552671", "+44 20 7946 0958", "+49 (30) 1234-5678", "(415) 555-2671", "415-555-2671"],
+    "phone": [
+        "+14155552671",
+        "+44 20 7946 0958",
+        "+49 (30) 1234-5678",
+        "(415) 555-2671",
+        "415-555-2671",
+    ],
 }
 
 MISSED = {
