@@ -6,11 +6,16 @@ import datetime
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from router_service.config._base import Misplaced, Secret, _Strict
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
+from router_service.config._vertex_check import (
+    key_beside_config,
+    vertex_endpoint,
+    vertex_problems,
+)
 
 
 class KeyConfig(_Strict):
@@ -43,8 +48,8 @@ class TimeoutsConfig(_Strict):
 class ProviderConfig(_Strict):
     """An upstream account family: base URL, adapter kind, key pool."""
 
-    kind: Literal["openai", "gemini", "anthropic", "cohere", "cloudflare", "azure"] = Field(
-        default="openai", description="Adapter: the wire format the provider speaks."
+    kind: Literal["openai", "gemini", "anthropic", "cohere", "cloudflare", "azure", "vertex"] = (
+        Field(default="openai", description="Adapter: the wire format the provider speaks.")
     )
     base_url: str = Field(
         description="API base, e.g. https://api.openai.com/v1 (see README, Providers, per kind)"
@@ -52,15 +57,30 @@ class ProviderConfig(_Strict):
     api_version: str | None = Field(
         default=None,
         description="anthropic: the `anthropic-version` header; unset: 2023-06-01. azure: the "
-        "`api-version` query (YYYY-MM-DD, or YYYY-MM-DD-preview); unset: 2024-10-21.",
+        "`api-version` query (YYYY-MM-DD, or YYYY-MM-DD-preview); unset: 2024-10-21. vertex "
+        "with publisher anthropic: the body's `anthropic_version`; unset: vertex-2023-10-16.",
     )
     default_max_tokens: int = Field(
         default=4096,
         ge=1,
-        description="anthropic: `max_tokens` when the caller sets none (the API requires it).",
+        description="anthropic (and vertex's Claude): `max_tokens` when the caller sets none "
+        "(the API requires it).",
     )
     account_id: str | None = Field(
         default=None, description="cloudflare (required): the account id in the API path."
+    )
+    project: str | None = Field(
+        default=None, description="vertex (required): the Google Cloud project id in the path."
+    )
+    location: str | None = Field(
+        default=None,
+        description="vertex (required): the region (us-central1…) or `global`; it names the "
+        "endpoint (https://LOCATION-aiplatform.googleapis.com) unless base_url is set.",
+    )
+    publisher: Literal["google", "anthropic"] = Field(
+        default="google",
+        description="vertex: whose models the provider's deployments are: Gemini "
+        "(generateContent) or Claude (rawPredict, Anthropic's Messages bodies).",
     )
     keys: list[KeyConfig] = Field(min_length=1, description="The key pool.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
@@ -105,6 +125,21 @@ class ProviderConfig(_Strict):
             return [{"key": v} if isinstance(v, str) else v for v in value]
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _vertex_endpoint(cls, data: object) -> object:
+        # A vertex provider's base_url follows from its location unless it is set.
+        if isinstance(data, dict) and data.get("kind") == "vertex" and "base_url" not in data:
+            return {**data, "base_url": vertex_endpoint(data.get("location"))}
+        return data
+
+    @field_validator("keys")
+    @classmethod
+    def _key_files_beside_config(cls, keys: list[KeyConfig], info: ValidationInfo) -> object:
+        if info.data.get("kind") != "vertex":
+            return keys
+        return [key_beside_config(key, info) for key in keys]
+
     @field_validator("base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -118,6 +153,8 @@ class ProviderConfig(_Strict):
             raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])
         if self.kind == "azure":
             self._azure_fields()
+        if self.kind == "vertex":
+            vertex_problems(self)
         return self
 
     def _azure_fields(self) -> None:

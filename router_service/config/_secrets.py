@@ -72,6 +72,8 @@ def _provider_secrets(providers: dict[Any, Any]) -> list[str]:
         keys = provider.get("keys")
         for i, key in enumerate(keys if isinstance(keys, list) else ()):
             value = key.get("key") if isinstance(key, dict) else key
+            if provider.get("kind") == "vertex" and str(value).startswith("file:"):
+                continue  # where the key is, not the key (a vertex service account's file)
             if _literal(value):
                 found.append(f"providers.{name}.keys[{i}]")
         headers = provider.get("headers")

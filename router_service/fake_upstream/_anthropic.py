@@ -49,11 +49,15 @@ def _view(body: dict[str, Any]) -> RequestView:
 
 
 def _problem(call: Call) -> str | None:
-    body = call.body
     if "anthropic-version" not in call.request.headers:
         return "anthropic-version: header is required"
     if not call.record.model:
         return "model: Field required"
+    return body_problem(call.body)
+
+
+def body_problem(body: dict[str, Any]) -> str | None:
+    """What the Messages API refuses in a request body (whoever serves it: Vertex too)."""
     if not isinstance(body.get("max_tokens"), int):
         return "max_tokens: Field required"
     if not isinstance(body.get("messages"), list) or not body["messages"]:
@@ -127,6 +131,11 @@ async def _messages(call: Call) -> web.StreamResponse:
     problem = _problem(call)
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
+    return await answer_messages(call)
+
+
+async def answer_messages(call: Call) -> web.StreamResponse:
+    """The answer to a valid Messages request, as JSON or as its event stream."""
     answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
     if not call.record.stream:
         return await send_answer(call, _message(answer))

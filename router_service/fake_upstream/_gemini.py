@@ -85,7 +85,7 @@ def _unmatched_response(contents: list[Any]) -> str | None:
     return None
 
 
-async def _generate(call: Call) -> web.StreamResponse:
+async def generate(call: Call) -> web.StreamResponse:
     contents = call.body.get("contents")
     if not isinstance(contents, list) or not contents:
         return await send_error(call, 400, "* contents: contents is not specified", "bad_request")
@@ -110,14 +110,14 @@ async def _generate(call: Call) -> web.StreamResponse:
     return await run_stream(call, events, len(events) - 1)
 
 
-def _dimensions(request: dict[str, Any]) -> int:
+def dimensions(request: dict[str, Any]) -> int:
     dims = request.get("outputDimensionality", R.DEFAULT_EMBEDDING_DIMS)
     return dims if isinstance(dims, int) and not isinstance(dims, bool) and dims > 0 else 8
 
 
 async def _embed(call: Call) -> web.StreamResponse:
     text = " ".join(_texts(call.body.get("content")))
-    vector = R.embedding_vector(text, _dimensions(call.body))
+    vector = R.embedding_vector(text, dimensions(call.body))
     return await send_answer(call, {"embedding": {"values": vector}})
 
 
@@ -126,15 +126,15 @@ async def _batch_embed(call: Call) -> web.StreamResponse:
     if not isinstance(requests, list) or not requests:
         return await send_error(call, 400, "* requests: must not be empty", "bad_request")
     embeddings = [
-        {"values": R.embedding_vector(" ".join(_texts(r.get("content"))), _dimensions(r))}
+        {"values": R.embedding_vector(" ".join(_texts(r.get("content"))), dimensions(r))}
         for r in requests
     ]
     return await send_answer(call, {"embeddings": embeddings})
 
 
 _PRODUCERS: dict[str, Callable[[Call], Awaitable[web.StreamResponse]]] = {
-    "generateContent": _generate,
-    "streamGenerateContent": _generate,
+    "generateContent": generate,
+    "streamGenerateContent": generate,
     "embedContent": _embed,
     "batchEmbedContents": _batch_embed,
 }

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ._google_oauth import GoogleOAuth
 from ._scenario import WILDCARD, Scenario, ScenarioTable
 
 T = TypeVar("T")
@@ -139,6 +140,8 @@ class FakeUpstreamState:
         self.records: deque[CallRecord] = deque(maxlen=max_records)
         self._max_records = max_records
         self._in_flight = 0
+        # Google's OAuth2 token endpoint, for Vertex AI's routes (service accounts, tokens).
+        self.google = GoogleOAuth()
         self._reset_counters()
         # Plain futures (not asyncio.Condition) so one state object can outlive an event loop.
         self._waiters: set[asyncio.Future[None]] = set()

@@ -9,6 +9,7 @@ from router_service.providers._cohere import CohereAdapter
 from router_service.providers._gemini import GeminiAdapter
 from router_service.providers._http import create_http_client, map_transport_errors
 from router_service.providers._openai import OpenAIAdapter
+from router_service.providers._vertex import VertexAdapter
 
 # ProviderConfig.kind → adapter. The router looks adapters up here and never by name elsewhere.
 ADAPTERS: dict[str, type[ProviderAdapter]] = {
@@ -20,6 +21,7 @@ ADAPTERS: dict[str, type[ProviderAdapter]] = {
         CohereAdapter,
         CloudflareAdapter,
         AzureOpenAIAdapter,
+        VertexAdapter,
     )
 }
 
@@ -34,6 +36,7 @@ __all__ = [
     "GeminiAdapter",
     "OpenAIAdapter",
     "ProviderAdapter",
+    "VertexAdapter",
     "classify_http_error",
     "create_http_client",
     "map_transport_errors",

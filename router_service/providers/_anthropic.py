@@ -52,6 +52,10 @@ class AnthropicAdapter(HttpAdapter):
             status = A.STATUS_BY_ERROR_TYPE.get(str(error.get("type")), status)
         return super()._failure(status, error, headers, sent)
 
+    def _endpoint(self, upstream_model: str, *, stream: bool) -> str:
+        """Where a Messages request goes (the model travels in the body)."""
+        return f"{self.config.base_url}/messages"
+
     def _body(self, call: ChatCall, *, stream: bool) -> JsonObject:
         body = chat_params_to_openai(call.params)
         return A.request_body(
@@ -62,7 +66,7 @@ class AnthropicAdapter(HttpAdapter):
         return unsupported_in(params, lambda body: A.request_body(body, "", 1, stream=False))
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        url = f"{self.config.base_url}/messages"
+        url = self._endpoint(call.upstream_model, stream=False)
         data = await self._post_json(
             url, self._body(call, stream=False), call.api_key, call.timeout_s
         )
@@ -86,7 +90,7 @@ class AnthropicAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        url = f"{self.config.base_url}/messages"
+        url = self._endpoint(call.upstream_model, stream=True)
         body = self._body(call, stream=True)
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open

@@ -72,6 +72,7 @@ _PROVIDER_NAMES = {
     "cohere": "cohere",
     "cloudflare": "cloudflare",
     "azure": "azure.ai.openai",
+    "vertex": "gcp.vertex_ai",
 }
 _FINISH = {
     chat_pb2.FINISH_REASON_STOP: "stop",

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from router_service.fake_upstream import FakeUpstream
+from tests.vertex_keys import PROJECT, vertex_keys
 
 Body = dict[str, Any]
 
@@ -37,6 +38,10 @@ class Seen:
     tool_refs: list[str] = field(default_factory=list)
 
 
+def _as_given(fake: FakeUpstream, labels: list[str]) -> list[str]:
+    return labels
+
+
 @dataclass(frozen=True)
 class Profile:
     kind: str
@@ -47,12 +52,26 @@ class Profile:
     embeds: bool = True
     # Content part kinds beyond text and images its format takes (what reaches the provider).
     takes: frozenset[str] = frozenset({"file", "input_audio", "file_id"})
+    # The configured keys for the labels the fake records calls under (the labels themselves,
+    # but for kinds whose keys are credentials the fake must trust first).
+    key_secrets: Callable[[FakeUpstream, list[str]], list[str]] = _as_given
+    name: str = ""  # the profile's name when one kind has several (default: the kind)
+    speaks: str = ""  # whose format its "cannot take" messages name (default: the kind)
 
     def provider(self, fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
-        return {"kind": self.kind, "base_url": self.base_url(fake), "keys": keys, **self.extra}
+        secrets = self.key_secrets(fake, keys)
+        return {"kind": self.kind, "base_url": self.base_url(fake), "keys": secrets, **self.extra}
+
+    def secret(self, fake: FakeUpstream, label: str) -> str:
+        """The configured key the fake records under `label` (what its fingerprint is of)."""
+        return self.key_secrets(fake, [label])[0]
+
+    @property
+    def says(self) -> str:
+        return self.speaks or self.kind
 
     def __str__(self) -> str:
-        return self.kind
+        return self.name or self.kind
 
 
 def _b64(url: str) -> str:
@@ -241,8 +260,31 @@ PROFILES: list[Profile] = [
     ),
     # The deployment names the model in the path; the body is OpenAI's.
     Profile("azure", lambda fake: fake.url, read_openai, extra={"api_version": "2024-10-21"}),
+    # Gemini's and Claude's bodies at Vertex AI's paths; the keys are service account keys,
+    # exchanged at the fake's token endpoint for the bearer tokens the calls carry.
+    Profile(
+        "vertex",
+        lambda fake: fake.url,
+        read_gemini,
+        extra={"project": PROJECT, "location": "us-central1"},
+        takes=frozenset({"file", "input_audio"}),
+        key_secrets=vertex_keys,
+        speaks="gemini",
+    ),
+    Profile(
+        "vertex",
+        lambda fake: fake.url,
+        read_anthropic,
+        extra={"project": PROJECT, "location": "europe-west1", "publisher": "anthropic"},
+        overloaded_status=529,
+        embeds=False,
+        takes=frozenset({"file"}),
+        key_secrets=vertex_keys,
+        name="vertex-anthropic",
+        speaks="anthropic",
+    ),
 ]
-BY_KIND = {profile.kind: profile for profile in PROFILES}
+BY_KIND = {str(profile): profile for profile in PROFILES}
 
 # Each kind fails over to another kind once and is failed over to once; Anthropic → Gemini is
 # the issue's own example.
@@ -253,7 +295,9 @@ FALLBACK_PAIRS: list[tuple[Profile, Profile]] = [
         ("gemini", "cohere"),
         ("cohere", "cloudflare"),
         ("cloudflare", "azure"),
-        ("azure", "openai"),
+        ("azure", "vertex"),
+        ("vertex", "vertex-anthropic"),
+        ("vertex-anthropic", "openai"),
         ("openai", "anthropic"),
     )
 ]

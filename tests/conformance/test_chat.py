@@ -52,7 +52,9 @@ async def test_plain_chat(router: RouterHandle, fake: FakeUpstream, profile: Pro
     assert [a.outcome for a in response.route.attempts] == [routing_pb2.OUTCOME_OK]
     record = fake.state.last(model="m-up")
     assert record is not None and record.key in KEYS  # read from the provider's own auth header
-    assert response.route.attempts[0].key_fingerprint == fingerprint(record.key)
+    assert response.route.attempts[0].key_fingerprint == fingerprint(
+        profile.secret(fake, record.key)
+    )
     seen = profile.read(record.body)
     assert (seen.system, seen.texts, seen.stop, seen.max_tokens) == (
         "Be brief.",
@@ -176,7 +178,7 @@ async def test_embeddings(router: RouterHandle, fake: FakeUpstream, profile: Pro
 
 async def test_single_text_embedding_as_base64(router: RouterHandle, profile: Profile) -> None:
     if not profile.embeds:
-        pytest.skip(f"{profile.kind} has no embeddings API")
+        pytest.skip(f"{profile} has no embeddings API")
     request = pb.EmbedRequest(
         params=embeddings_pb2.EmbeddingParams(
             model="vectors", text="alpha", encoding_format="base64"

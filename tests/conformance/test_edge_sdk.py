@@ -173,7 +173,7 @@ async def test_pdf_file_part(sdk: openai.AsyncOpenAI, fake: FakeUpstream, profil
         with pytest.raises(openai.BadRequestError) as caught:
             await sdk.chat.completions.create(model="solo", messages=messages)
         assert caught.value.status_code == 400
-        assert f"{profile.kind} takes text and image_url" in caught.value.message
+        assert f"{profile.says} takes text and image_url" in caught.value.message
         assert fake.state.count() == 0
     raw = await sdk.chat.completions.with_raw_response.create(model="chain", messages=messages)
 

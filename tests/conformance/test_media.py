@@ -76,7 +76,7 @@ async def test_media_reaches_the_provider_or_the_next_deployment(
             routing_pb2.OUTCOME_UNSUPPORTED_INPUT,
         )
         assert (first.key_fingerprint, first.upstream_status) == ("", 0)
-        assert first.detail.startswith(profile.kind)
+        assert first.detail.startswith(profile.says)
         assert fake.state.count(model="m-up") == 0
         record = fake.state.last(model="m-backup")
         assert record is not None
@@ -113,5 +113,5 @@ async def test_what_no_deployment_can_take_is_the_callers_400(
     assert details.upstream_error is not None
     assert details.upstream_error["type"] == "invalid_request_error"
     assert details.upstream_error["param"].startswith("messages[0].content[")
-    assert details.message.startswith(profile.kind)  # the provider says what it lacks
+    assert details.message.startswith(profile.says)  # the provider says what it lacks
     assert fake.state.count() == 0

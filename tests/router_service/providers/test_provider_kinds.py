@@ -19,7 +19,15 @@ from router_service.providers import ADAPTERS, CloudflareAdapter
 def test_every_configurable_kind_has_an_adapter() -> None:
     kinds = get_args(ProviderConfig.model_fields["kind"].annotation)
     assert set(kinds) == set(ADAPTERS)
-    assert set(kinds) == {"openai", "gemini", "anthropic", "cohere", "cloudflare", "azure"}
+    assert set(kinds) == {
+        "openai",
+        "gemini",
+        "anthropic",
+        "cohere",
+        "cloudflare",
+        "azure",
+        "vertex",
+    }
     assert all(adapter.kind == kind for kind, adapter in ADAPTERS.items())
 
 

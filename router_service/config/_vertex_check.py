@@ -1,0 +1,74 @@
+"""Load-time checks of a `vertex` provider: its project and location, the endpoint its location
+names, and that every key is a credential the router can use (a service account key is parsed,
+its private key loaded, at load: a broken one is refused by its path, not at its first call)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr, ValidationInfo
+
+from router_service.config._base import Location, Misplaced
+from router_service.config._vertex import ServiceAccount, key_file, parse_vertex_key, signing_key
+
+if TYPE_CHECKING:
+    from router_service.config._providers import KeyConfig, ProviderConfig
+
+__all__ = ["key_beside_config", "vertex_endpoint", "vertex_problems"]
+
+GLOBAL_ENDPOINT = "https://aiplatform.googleapis.com"
+# A region (`us-central1`, `europe-west4`, `me-central2`) or `global`.
+_LOCATION = re.compile(r"[a-z]+(?:-[a-z]+\d*)*")
+# A project id (6-30 lower-case letters, digits, hyphens), or a domain-scoped one (`example.com:p`).
+_PROJECT = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+
+
+def vertex_endpoint(location: object) -> str:
+    """Vertex AI's endpoint for a location: `https://{location}-aiplatform.googleapis.com`, or
+    the global one for `global` (and for a location that is no location, which is refused)."""
+    if isinstance(location, str) and location != "global" and _LOCATION.fullmatch(location):
+        return f"https://{location}-aiplatform.googleapis.com"
+    return GLOBAL_ENDPOINT
+
+
+def vertex_problems(config: ProviderConfig) -> None:
+    """Raise Misplaced with every problem of a vertex provider's settings and keys."""
+    problems: list[tuple[Location, str]] = []
+    if not config.project:
+        problems.append(
+            (("project",), "a vertex provider needs project (the Google Cloud project id)")
+        )
+    elif not _PROJECT.fullmatch(config.project):
+        problems.append((("project",), f"{config.project!r} is not a Google Cloud project id"))
+    if not config.location:
+        problems.append((("location",), "a vertex provider needs location (us-central1, global…)"))
+    elif not _LOCATION.fullmatch(config.location):
+        problems.append((("location",), f"{config.location!r} is not a Vertex AI location"))
+    for i, key in enumerate(config.keys):
+        problem = _key_problem(key.key.get_secret_value())
+        if problem is not None:
+            problems.append((("keys", i, "key"), problem))
+    if problems:
+        raise Misplaced(problems)
+
+
+def _key_problem(secret: str) -> str | None:
+    try:
+        credential = parse_vertex_key(secret)
+        if isinstance(credential, ServiceAccount):
+            signing_key(credential)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def key_beside_config(key: KeyConfig, info: ValidationInfo) -> KeyConfig:
+    """A `file:` key with a relative path, made relative to the config file's directory (as
+    every file the config names is)."""
+    path = key_file(key.key.get_secret_value())
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    if path is None or base is None or Path(path).is_absolute():
+        return key
+    return key.model_copy(update={"key": SecretStr(f"file:{Path(base) / path}")})

@@ -1,0 +1,226 @@
+"""The Vertex AI adapter: Gemini and Claude through Google Cloud, with Google's OAuth2.
+
+Followed (Vertex AI REST reference; Anthropic's "Claude on Vertex AI"):
+- `POST {endpoint}/v1/projects/{project}/locations/{location}/publishers/google/models/
+  {model}:generateContent` and `:streamGenerateContent?alt=sse`: the Gemini API's bodies and
+  stream (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/inference).
+- `…/publishers/google/models/{model}:predict` for text embeddings: `{"instances": [{"content"}],
+  "parameters": {"outputDimensionality"}}` → `{"predictions": [{"embeddings": {"values",
+  "statistics": {"token_count"}}}]}`
+  (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api).
+- `…/publishers/anthropic/models/{model}:rawPredict` and `:streamRawPredict`: Anthropic's
+  Messages bodies without `model` (it is in the URL) and with `anthropic_version:
+  "vertex-2023-10-16"` in the body instead of a header
+  (https://docs.anthropic.com/en/api/claude-on-vertex-ai).
+- `{endpoint}` is `https://{location}-aiplatform.googleapis.com`, or
+  `https://aiplatform.googleapis.com` for `global` (config: `vertex_endpoint`).
+- `GET {endpoint}/v1beta1/publishers/{publisher}/models` lists the publisher's models (the
+  probe of a key).
+- Authentication is `Authorization: Bearer <access token>`: a service account key's exchanged
+  token (`_google_auth.TokenSource`), or an access token given as the key.
+
+Errors are google.rpc statuses, as the Gemini API's (Claude's own failures are Anthropic's
+typed errors), classified by the adapters they come from. Two are Vertex's own: a 404
+`NOT_FOUND` says the model is not served in this location (or not to this project) — no
+request is served by it, so the deployment cools for everyone and the group's next answers; and
+a 401 drops the key's cached token, so that the probe of the disabled key exchanges afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from clients import embedding_result_from_openai
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.clock import Clock
+from router_service.config import ProviderConfig
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome, Scope
+from router_service.providers._anthropic import AnthropicAdapter
+from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
+from router_service.providers._gemini import GeminiAdapter
+from router_service.providers._google_auth import TokenSource
+from router_service.providers._mapping import embedding_list, embedding_texts, unsupported
+from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
+
+# Claude on Vertex takes Anthropic's version in the body, and only this one.
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+_NOT_FOUND = "NOT_FOUND"
+
+
+def _bearer_headers(config: ProviderConfig, token: str) -> dict[str, str]:
+    return {
+        **config.headers,
+        "authorization": f"Bearer {token}",
+        "content-type": "application/json",
+    }
+
+
+def _model_root(config: ProviderConfig, publisher: str, model: str) -> str:
+    project = quote(config.project or "", safe="")
+    location = quote(config.location or "", safe="")
+    return (
+        f"{config.base_url}/v1/projects/{project}/locations/{location}"
+        f"/publishers/{publisher}/models/{quote(model, safe='@.-_')}"
+    )
+
+
+def _vertex_failure(status: int, error: JsonObject) -> UpstreamFailure | None:
+    """Vertex's own failures, before the shared classification: None when it has no word."""
+    if status == 404 and str(error.get("status", "")) == _NOT_FOUND:
+        message = str(error.get("message", ""))[:200]
+        return UpstreamFailure(
+            Outcome.UPSTREAM_ERROR,
+            f"HTTP 404: {message}" if message else "HTTP 404",
+            upstream_status=status,
+            scope=Scope.DEPLOYMENT,
+            upstream_error=dict(error),
+        )
+    return None
+
+
+async def _publisher_models(
+    adapter: HttpAdapter, publisher: str, token: str, timeout_s: float
+) -> list[str]:
+    url = f"{adapter.config.base_url}/v1beta1/publishers/{publisher}/models"
+    data = await adapter._get_json(url, token, timeout_s, {"pageSize": "1000"})
+    models = data.get("publisherModels")
+    if not isinstance(models, list):
+        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed model list")
+    names = [str(m.get("name", "")) for m in models if isinstance(m, dict)]
+    return [name.rsplit("/", 1)[-1] for name in names if name]
+
+
+class VertexGemini(GeminiAdapter):
+    """Gemini's wire format at Vertex's URLs, the key being the bearer token."""
+
+    kind = "vertex"
+
+    def _headers(self, api_key: str) -> dict[str, str]:
+        return _bearer_headers(self.config, api_key)
+
+    def _url(self, model: str, method: str) -> str:
+        return f"{_model_root(self.config, 'google', model)}:{method}"
+
+    def _failure(
+        self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> UpstreamFailure:
+        return _vertex_failure(status, error) or super()._failure(status, error, headers, sent)
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        texts = embedding_texts(call.params)
+        body: dict[str, Any] = {"instances": [{"content": text} for text in texts]}
+        if call.params.HasField("dimensions"):
+            body["parameters"] = {"outputDimensionality": call.params.dimensions}
+        url = self._url(call.upstream_model, "predict")
+        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        try:
+            embeddings = [p["embeddings"] for p in data["predictions"]]
+            vectors = [e["values"] for e in embeddings]
+            tokens = sum(int(e.get("statistics", {}).get("token_count", 0)) for e in embeddings)
+            encoding = call.params.encoding_format or None
+            return embedding_result_from_openai(
+                embedding_list(call.upstream_model, vectors, encoding, tokens)
+            )
+        except MAPPING_ERRORS as exc:
+            raise malformed("embeddings", exc) from exc
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        return await _publisher_models(self, "google", api_key, timeout_s)
+
+
+class VertexClaude(AnthropicAdapter):
+    """Anthropic's Messages at Vertex's rawPredict URLs, the key being the bearer token."""
+
+    kind = "vertex"
+
+    def _headers(self, api_key: str) -> dict[str, str]:
+        return _bearer_headers(self.config, api_key)
+
+    def _endpoint(self, upstream_model: str, *, stream: bool) -> str:
+        method = "streamRawPredict" if stream else "rawPredict"
+        return f"{_model_root(self.config, 'anthropic', upstream_model)}:{method}"
+
+    def _body(self, call: ChatCall, *, stream: bool) -> JsonObject:
+        body = super()._body(call, stream=stream)
+        body.pop("model", None)
+        return {"anthropic_version": self.config.api_version or VERTEX_ANTHROPIC_VERSION, **body}
+
+    def _failure(
+        self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> UpstreamFailure:
+        return _vertex_failure(status, error) or super()._failure(status, error, headers, sent)
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        raise unsupported("Claude on Vertex AI offers no embeddings", "model")
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        return await _publisher_models(self, "anthropic", api_key, timeout_s)
+
+
+class VertexAdapter(ProviderAdapter):
+    """Kind `vertex`: each call's key becomes a bearer token, then the publisher's wire
+    adapter (Gemini's or Claude's format at Vertex's URLs) makes the call with it."""
+
+    kind = "vertex"
+
+    def __init__(
+        self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
+    ) -> None:
+        super().__init__(name, config, http, clock)
+        wire = VertexClaude if config.publisher == "anthropic" else VertexGemini
+        self.wire: HttpAdapter = wire(name, config, http, clock)
+        self.tokens = TokenSource(http, clock, connect_s=config.timeouts.connect_s)
+
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        return self.wire.cannot_express(params)
+
+    async def _bearer(self, secret: str, timeout_s: float) -> str:
+        return await self.tokens.bearer(secret, timeout_s)
+
+    def _refused(self, secret: str, failure: UpstreamFailure) -> None:
+        """A token Vertex refused is not used again: the key's next use exchanges anew."""
+        if failure.outcome is Outcome.AUTH_INVALID:
+            self.tokens.forget(secret)
+
+    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        token = await self._bearer(call.api_key, call.timeout_s)
+        try:
+            return await self.wire.chat(replace(call, api_key=token))
+        except UpstreamFailure as failure:
+            self._refused(call.api_key, failure)
+            raise
+
+    @asynccontextmanager
+    async def stream_chat(
+        self, call: ChatCall
+    ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        token = await self._bearer(call.api_key, call.timeout_s)
+        try:
+            async with self.wire.stream_chat(replace(call, api_key=token)) as chunks:
+                yield chunks
+        except UpstreamFailure as failure:
+            self._refused(call.api_key, failure)
+            raise
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        token = await self._bearer(call.api_key, call.timeout_s)
+        try:
+            return await self.wire.embed(replace(call, api_key=token))
+        except UpstreamFailure as failure:
+            self._refused(call.api_key, failure)
+            raise
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        token = await self._bearer(api_key, timeout_s)
+        try:
+            return await self.wire.list_models(token, timeout_s)
+        except UpstreamFailure as failure:
+            self._refused(api_key, failure)
+            raise
