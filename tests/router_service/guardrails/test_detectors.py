@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from router_service.config import GuardrailConfig
-from router_service.guardrails import DETECTORS, Rule, luhn_valid
+from router_service.guardrails import DETECTORS, DetectorName, Rule, luhn_valid
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -150,7 +150,7 @@ def _unbounded_repeats(items: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(DETECTORS))
-def test_no_built_in_repeats_without_bound(name: str) -> None:
+def test_no_built_in_repeats_without_bound(name: DetectorName) -> None:
     """The linear-time argument (router_service/guardrails/_detectors.py): every repetition
     is bounded, so the work from one start position is bounded by a constant."""
     assert _unbounded_repeats(_PARSER.parse(DETECTORS[name].pattern)) == []
