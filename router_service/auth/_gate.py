@@ -222,7 +222,8 @@ class Gate:
         assert self._guardrails is not None and rule.texts is not None
         client = "" if caller.anonymous else caller.name
         try:
-            redacted = self._guardrails.screen(rule.texts(request), client, model)
+            texts = rule.texts(request)
+            redacted = self._guardrails.screen(texts, client, model, keeping=rule.keeps)
         except GuardrailBlockedError as exc:
             reason = f"guardrail:{exc.guardrail}:{exc.detector}"
             self._audit(attempt, "denied", client=caller.name, reason=reason)

@@ -10,7 +10,14 @@ request keeps its texts (`_texts`).
 from router_service.guardrails._detectors import DETECTORS, Detector, DetectorName, luhn_valid
 from router_service.guardrails._rules import PATTERN_DETECTOR, Match, Rule, compile_rules
 from router_service.guardrails._screen import Guardrails
-from router_service.guardrails._texts import TextSlot, chat_texts, embedding_texts, message_texts
+from router_service.guardrails._texts import (
+    TextSlot,
+    chat_texts,
+    embedding_texts,
+    json_item_texts,
+    message_texts,
+    stored_response_texts,
+)
 
 __all__ = [
     "DETECTORS",
@@ -24,6 +31,8 @@ __all__ = [
     "chat_texts",
     "compile_rules",
     "embedding_texts",
+    "json_item_texts",
     "luhn_valid",
     "message_texts",
+    "stored_response_texts",
 ]

@@ -62,12 +62,14 @@ class Rule:
         }
         self._patterns = tuple(re.compile(p) for p in config.patterns)
 
-    def applies(self, client: str, model: str) -> bool:
+    def applies(self, client: str, model: str | None) -> bool:
         """Whether calls of `client` (its auth.clients name; "" when anonymous) naming `model`
-        are this rule's to check."""
+        (None: whatever model) are this rule's to check."""
         if self.clients is not None and client not in self.clients:
             return False
-        return self.models is None or any(fnmatchcase(model, p) for p in self.models)
+        if model is None or self.models is None:
+            return True
+        return any(fnmatchcase(model, p) for p in self.models)
 
     def first(self, text: str) -> str | None:
         """The detector of the first thing this rule finds in `text`; None: nothing."""

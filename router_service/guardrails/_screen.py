@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from router_service.config import GuardrailConfig
+from router_service.config import GuardrailAction, GuardrailConfig
 from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._rules import Rule, compile_rules
 from router_service.guardrails._texts import TextSlot
 from router_service.telemetry import record_guardrail_matches
 
 __all__ = ["Guardrails"]
+
+# A rule's finds in one request: rule name -> detector -> count.
+Found = dict[str, Counter[str]]
 
 
 class Guardrails:
@@ -29,43 +32,57 @@ class Guardrails:
     def rules(self) -> tuple[Rule, ...]:
         return self._rules
 
-    def screen(self, texts: Iterable[TextSlot], client: str, model: str) -> tuple[str, ...]:
+    def screen(
+        self, texts: Iterable[TextSlot], client: str, model: str, *, keeping: bool = False
+    ) -> tuple[str, ...]:
         """Check `texts` against the rules that apply to `client` calling `model`, in config
         order: a block rule's find raises GuardrailBlockedError (naming the rule, the detector
         and the field, never the text); a redact rule's finds are replaced in place. Returns
         the names of the rules that redacted something. A text is only rewritten when a rule
-        changed it, and only the fields that changed are."""
-        rules = [rule for rule in self._rules if rule.applies(client, model)]
+        changed it.
+
+        `keeping`: the texts are what a call stores for later calls (a stored response, a
+        conversation's items), which name no model: every rule of the client applies whatever
+        its `models`, and each redacts (storing refuses nothing: what it keeps is screened
+        again, as a request, when a later call sends it)."""
+        rules = [r for r in self._rules if r.applies(client, None if keeping else model)]
         if not rules:
             return ()
-        found: dict[str, Counter[str]] = {}
+        actions: dict[str, GuardrailAction] = {
+            r.name: "redact" if keeping else r.action for r in rules
+        }
+        found: Found = {}
         try:
             for slot in texts:
                 text = slot.text
-                if not text:
-                    continue
-                changed = False
-                for rule in rules:
-                    if rule.action == "block":
-                        detector = rule.first(text)
-                        if detector is not None:
-                            found.setdefault(rule.name, Counter())[detector] += 1
-                            raise GuardrailBlockedError(rule.name, detector, param=slot.path)
-                        continue
-                    counts = found.setdefault(rule.name, Counter())
-                    redacted = rule.redact(text, counts)
-                    if redacted is not None:
-                        text, changed = redacted, True
-                if changed:
-                    slot.replace(text)
+                if text:
+                    _screen_text(slot, text, rules, actions, found)
         finally:
-            _record(rules, found)
-        return tuple(r.name for r in rules if r.action == "redact" and any(found.get(r.name, ())))
+            for name, counts in found.items():
+                for detector, count in counts.items():
+                    record_guardrail_matches(name, actions[name], detector, count)
+        return tuple(r.name for r in rules if actions[r.name] == "redact" and r.name in found)
 
 
-def _record(rules: Sequence[Rule], found: dict[str, Counter[str]]) -> None:
-    actions = {rule.name: rule.action for rule in rules}
-    for name, counts in found.items():
-        for detector, count in counts.items():
-            if count:
-                record_guardrail_matches(name, actions[name], detector, count)
+def _screen_text(
+    slot: TextSlot,
+    text: str,
+    rules: Sequence[Rule],
+    actions: dict[str, GuardrailAction],
+    found: Found,
+) -> None:
+    changed = False
+    for rule in rules:
+        if actions[rule.name] == "block":
+            detector = rule.first(text)
+            if detector is not None:
+                found.setdefault(rule.name, Counter())[detector] += 1
+                raise GuardrailBlockedError(rule.name, detector, param=slot.path)
+            continue
+        counts: Counter[str] = Counter()
+        redacted = rule.redact(text, counts)
+        if redacted is not None:
+            found.setdefault(rule.name, Counter()).update(counts)
+            text, changed = redacted, True
+    if changed:
+        slot.replace(text)

@@ -130,3 +130,41 @@ async def test_embeddings_are_screened(sdk: openai.AsyncOpenAI, fake: FakeUpstre
     assert call.body["input"] == ["[REDACTED:email]", "plain"]
     tokens = await sdk.embeddings.with_raw_response.create(model="embedder", input=[[1, 2, 3]])
     assert "x-switchboard-guardrails" not in tokens.headers
+
+
+async def test_what_a_response_stores_is_redacted(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    first = await sdk.responses.create(model="chain", input="mail jane@example.com", store=True)
+    items = [item async for item in sdk.responses.input_items.list(first.id)]
+    stored: Any = items[0]
+    assert stored.content[0].text == "mail [REDACTED:email]"
+    fake.state.reset()
+    await sdk.responses.create(model="chain", input="and then?", previous_response_id=first.id)
+    [call] = fake.state.calls()
+    sent = [str(message["content"]) for message in call.body["messages"]]
+    assert sent[0] == "mail [REDACTED:email]"
+    assert not any("jane@example.com" in text for text in sent)
+
+
+async def test_what_a_conversation_keeps_is_redacted(sdk: openai.AsyncOpenAI) -> None:
+    conversation = await sdk.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "I am jane@example.com"}]
+    )
+    await sdk.conversations.items.create(
+        conversation.id,
+        items=[
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "card 4111 1111 1111 1111"}],
+            }
+        ],
+    )
+    kept: list[Any] = [
+        item async for item in sdk.conversations.items.list(conversation.id, order="asc")
+    ]
+    assert [item.content[0].text for item in kept] == [
+        "I am [REDACTED:email]",
+        "card [REDACTED:credit_card]",
+    ]

@@ -4,13 +4,14 @@ hostile text cannot make a scan backtrack without bound."""
 from __future__ import annotations
 
 import importlib
+import json
 from collections import Counter
 from typing import Any
 
 import pytest
 
 from router_service.config import GuardrailConfig
-from router_service.guardrails import DETECTORS, DetectorName, Rule, luhn_valid
+from router_service.guardrails import DETECTORS, DetectorName, Rule, json_item_texts, luhn_valid
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -178,3 +179,26 @@ def test_a_hostile_mebibyte_is_scanned_in_linear_work(index: int) -> None:
     counts: Counter[str] = Counter()
     rule.redact(text, counts)
     assert sum(counts.values()) <= len(text)  # it ran to the end and found what it found
+
+
+def test_json_items_are_screened_by_their_text_keys_only() -> None:
+    items = [
+        '{"type": "message", "role": "user", "content": "jane@example.com",'
+        ' "id": "jane@example.com"}',
+        '{"type": "function_call", "arguments": "{\\"to\\": \\"bob@example.org\\"}"}',
+        "[" * 5000 + "]" * 5000,  # deeper than Python's recursion limit
+        "not JSON",
+    ]
+    paths = []
+    for slot in json_item_texts(items, "items_json"):  # as the screen does: one at a time
+        paths.append(slot.path)
+        slot.replace(_redacted("email", slot.text) or slot.text)
+    assert paths == ["items_json[0].content", "items_json[1].arguments"]
+    assert json.loads(items[0]) == {
+        "type": "message",
+        "role": "user",
+        "content": "[REDACTED:email]",
+        "id": "jane@example.com",  # not a text that reaches an upstream
+    }
+    assert json.loads(items[1])["arguments"] == '{"to": "[REDACTED:email]"}'
+    assert items[2:] == ["[" * 5000 + "]" * 5000, "not JSON"]

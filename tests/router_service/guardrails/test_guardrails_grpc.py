@@ -236,3 +236,27 @@ async def test_without_guardrails_nothing_is_screened(
     answer = await router.stub.Chat(chat(text=f"key {AWS_KEY}"), metadata=bearer(OTHER))
     assert list(answer.route.guardrails) == []
     assert _sent_messages(fake)[0]["content"] == f"key {AWS_KEY}"
+
+
+async def test_what_is_stored_is_redacted_by_every_rule_and_never_refused(
+    router: RouterHandle,
+) -> None:
+    """A stored response names no model and storing refuses nothing: every rule of the client
+    redacts what it keeps (the block rule too), whatever model the rule names."""
+    item = '{"type": "message", "role": "user", "content": [{"type": "input_text", '
+    item += f'"text": "key {AWS_KEY} from jane@example.com"}}]}}'
+    response = pb.StoredResponse(
+        id="resp_1",
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="jane@example.com")],
+        input_items_json=[item],
+        response_json='{"id": "resp_1", "model": "model-a"}',
+    )
+    await router.stub.StoreResponse(
+        pb.StoreResponseRequest(response=response), metadata=bearer(BOT)
+    )
+    loaded = await router.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=["resp_1"]), metadata=bearer(BOT)
+    )
+    [kept] = loaded.responses
+    assert kept.messages[0].text == "[REDACTED:email]"
+    assert '"text":"key [REDACTED:api_key] from [REDACTED:email]"' in kept.input_items_json[0]
