@@ -136,7 +136,7 @@ def _unbounded_repeats(items: Any) -> list[str]:
     found = []
     for op, arg in items:
         name = str(op)
-        if name in ("MAX_REPEAT", "MIN_REPEAT"):
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
             if arg[1] == _PARSER.MAXREPEAT:
                 found.append(name)
             found += _unbounded_repeats(arg[2])
