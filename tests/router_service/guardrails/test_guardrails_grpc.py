@@ -5,6 +5,7 @@ cache, metrics, spans and a reload."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import grpc
@@ -18,6 +19,7 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from tests.router_service.auth.test_auth_grpc import audited
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -260,3 +262,33 @@ async def test_what_is_stored_is_redacted_by_every_rule_and_never_refused(
     [kept] = loaded.responses
     assert kept.messages[0].text == "[REDACTED:email]"
     assert '"text":"key [REDACTED:api_key] from [REDACTED:email]"' in kept.input_items_json[0]
+
+
+async def test_the_audit_line_names_the_rule_and_no_log_holds_the_text(
+    router: RouterHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await router.stub.Chat(chat(text="mail jane@example.com"), metadata=bearer(BOT))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(chat(text=f"key {AWS_KEY}"), metadata=bearer(OTHER))
+    lines = [audited(r) for r in caplog.records if r.name == "switchboard.audit"]
+    guarded = [line for line in lines if line["outcome"] in ("redacted", "denied")]
+    assert [(line["outcome"], line["client"], line["reason"]) for line in guarded] == [
+        ("redacted", "support-bot", "guardrail:pii"),
+        ("denied", "other-app", "guardrail:no-credentials:api_key"),
+    ]
+    for record in caplog.records:
+        text = f"{record.getMessage()} {record.__dict__}"
+        assert "jane@example.com" not in text and AWS_KEY not in text
+
+
+async def test_a_hostile_mebibyte_prompt_is_screened_and_sent(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """Near-misses of every detector, 1 MiB of them, then one real find at the very end: the
+    scan runs to the end (linear work; the test's timeout is the generous bound)."""
+    hostile = ("a@" * 40 + " 4 1 1 1 +1 (555 sk-" + "x" * 30 + " ") * (1 << 20 >> 7)
+    answer = await router.stub.Chat(chat(text=hostile + "jane@example.com"), metadata=bearer(BOT))
+    assert list(answer.route.guardrails) == ["pii"]
+    sent = _sent_messages(fake)[0]["content"]
+    assert sent == hostile + "[REDACTED:email]"
