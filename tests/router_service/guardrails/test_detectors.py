@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from router_service import guardrails
 from router_service.config import GuardrailConfig
 from router_service.guardrails import DETECTORS, DetectorName, Rule, json_item_texts, luhn_valid
 
@@ -202,3 +203,12 @@ def test_json_items_are_screened_by_their_text_keys_only() -> None:
     }
     assert json.loads(items[1])["arguments"] == '{"to": "[REDACTED:email]"}'
     assert items[2:] == ["[" * 5000 + "]" * 5000, "not JSON"]
+
+
+def test_exports() -> None:
+    assert guardrails.__all__ == [
+        *("DETECTORS", "PATTERN_DETECTOR", "Detector", "DetectorName", "Guardrails", "Match"),
+        *("Rule", "TextSlot", "chat_texts", "compile_rules", "embedding_texts"),
+        *("json_item_texts", "luhn_valid", "message_texts", "stored_response_texts"),
+    ]
+    assert all(hasattr(guardrails, name) for name in guardrails.__all__)
