@@ -6,6 +6,7 @@ Everything public is importable from here. The generated messages and stubs live
 
 from clients._base import (
     LARGEST_ANSWER_BYTES,
+    MAX_SESSION_ID_BYTES,
     RETRY_POLICY,
     USE_CLIENT_DEFAULT,
     UseClientDefault,
@@ -62,6 +63,7 @@ from clients.errors import (
 
 __all__ = [
     "LARGEST_ANSWER_BYTES",
+    "MAX_SESSION_ID_BYTES",
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",

@@ -18,6 +18,10 @@ from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# RoutingOptions.session_id's limit (routing.proto): ids name conversations, they do not carry
+# data, and the router keeps no more than a hash of one. The edge checks `x-session-id` against
+# it too, so both entrances refuse the same ids.
+MAX_SESSION_ID_BYTES = 256
 # The largest answer either side lets through, whatever the request limit: OpenAI's largest
 # embedding batch (2,048 inputs × 3,072 values, sent as doubles) is ~50 MB, and a model with
 # 4,096 dimensions ~67 MB. grpc allocates what a message needs, not its limit.

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
+from clients import MAX_SESSION_ID_BYTES
 from clients.switchboard.v1 import routing_pb2
 from clients.switchboard.v1.routing_pb2 import RoutingOptions
-from router_service.sessions import MAX_SESSION_ID_BYTES
 
 from ._errors import EdgeError
 

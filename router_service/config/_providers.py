@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from router_service.config._base import Misplaced, Secret, _Strict
+from router_service.config._aws import bedrock_key_problem, region_of
+from router_service.config._base import Location, Misplaced, Secret, _Strict
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
 from router_service.config._vertex_check import (
@@ -16,6 +17,9 @@ from router_service.config._vertex_check import (
     vertex_endpoint,
     vertex_problems,
 )
+
+# What a KeyConfig field name looks like (a mapping key that does not is a key YAML mis-read).
+_FIELD_NAME = re.compile(r"[a-z_]+")
 
 
 class KeyConfig(_Strict):
@@ -48,9 +52,9 @@ class TimeoutsConfig(_Strict):
 class ProviderConfig(_Strict):
     """An upstream account family: base URL, adapter kind, key pool."""
 
-    kind: Literal["openai", "gemini", "anthropic", "cohere", "cloudflare", "azure", "vertex"] = (
-        Field(default="openai", description="Adapter: the wire format the provider speaks.")
-    )
+    kind: Literal[
+        "openai", "gemini", "anthropic", "cohere", "cloudflare", "azure", "vertex", "bedrock"
+    ] = Field(default="openai", description="Adapter: the wire format the provider speaks.")
     base_url: str = Field(
         description="API base, e.g. https://api.openai.com/v1 (see README, Providers, per kind)"
     )
@@ -82,6 +86,11 @@ class ProviderConfig(_Strict):
         description="vertex: whose models the provider's deployments are: Gemini "
         "(generateContent) or Claude (rawPredict, Anthropic's Messages bodies).",
     )
+    region: str | None = Field(
+        default=None,
+        description="bedrock: the AWS region IAM keys are signed for; unset: read from "
+        "base_url (https://bedrock-runtime.<region>.amazonaws.com).",
+    )
     keys: list[KeyConfig] = Field(min_length=1, description="The key pool.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
     timeouts: TimeoutsConfig = Field(default_factory=TimeoutsConfig)
@@ -111,6 +120,8 @@ class ProviderConfig(_Strict):
         headers (`x-portkey-api-key`, `cf-aig-authorization: Bearer …`; the token alone too,
         which an upstream may echo without its scheme)."""
         found = [key.key.get_secret_value() for key in self.keys]
+        if self.kind == "bedrock":  # IAM credentials: the session token travels on its own
+            found += [part for key in found if ":" in key for part in key.split(":")[1:]]
         for name, value in self.headers.items():
             if SECRET_HEADER.search(name):
                 token = value.strip().partition(" ")[2].strip()  # after a scheme (`Bearer`)
@@ -121,9 +132,18 @@ class ProviderConfig(_Strict):
     @classmethod
     def _plain_keys(cls, value: object) -> object:
         # A bare string in the list is shorthand for {key: "..."}.
-        if isinstance(value, list):
-            return [{"key": v} if isinstance(v, str) else v for v in value]
-        return value
+        if not isinstance(value, list):
+            return value
+        for i, item in enumerate(value):
+            if isinstance(item, dict) and any(not _FIELD_NAME.fullmatch(str(k)) for k in item):
+                # YAML read an unquoted key with ": " in it, or a trailing ":" (IAM credentials
+                # `ID:SECRET:`), as a mapping: its name would be quoted as an unknown field.
+                # (A misspelt field, `kye:`, is a word, and gets pydantic's own message.)
+                raise ValueError(
+                    f"keys[{i}] reads as a mapping, not a key: quote a key that holds ': ' or "
+                    "ends with ':'"
+                )
+        return [{"key": v} if isinstance(v, str) else v for v in value]
 
     @model_validator(mode="before")
     @classmethod
@@ -155,6 +175,8 @@ class ProviderConfig(_Strict):
             self._azure_fields()
         if self.kind == "vertex":
             vertex_problems(self)
+        if self.kind == "bedrock":
+            self._bedrock_fields()
         return self
 
     def _azure_fields(self) -> None:
@@ -174,6 +196,20 @@ class ProviderConfig(_Strict):
                     )
                 ]
             )
+
+    def _bedrock_fields(self) -> None:
+        problems: list[tuple[Location, str]] = []
+        if self.region is None and region_of(self.base_url) is None:
+            message = "a bedrock provider needs `region` (or a base_url naming one, like "
+            problems.append(
+                (("region",), message + "https://bedrock-runtime.us-east-1.amazonaws.com)")
+            )
+        for i, key in enumerate(self.keys):
+            problem = bedrock_key_problem(key.key.get_secret_value())
+            if problem is not None:
+                problems.append((("keys", i, "key"), problem))
+        if problems:
+            raise Misplaced(problems)
 
 
 # Azure OpenAI's dated API versions: `2024-10-21` (GA) or `2025-04-01-preview`.

@@ -8,6 +8,20 @@ async with FakeUpstream() as fake:
 
 from ._scenario import Scenario
 from ._server import FakeUpstream, create_app, serve
-from ._state import CallRecord, FakeUpstreamState
+from ._state import (
+    FAKE_AWS_ACCESS_KEY_ID,
+    FAKE_AWS_SECRET_ACCESS_KEY,
+    CallRecord,
+    FakeUpstreamState,
+)
 
-__all__ = ["CallRecord", "FakeUpstream", "FakeUpstreamState", "Scenario", "create_app", "serve"]
+__all__ = [
+    "FAKE_AWS_ACCESS_KEY_ID",
+    "FAKE_AWS_SECRET_ACCESS_KEY",
+    "CallRecord",
+    "FakeUpstream",
+    "FakeUpstreamState",
+    "Scenario",
+    "create_app",
+    "serve",
+]

@@ -48,12 +48,21 @@ class Dialect:
     """OpenAI's way, and the base of the others."""
 
     name = "openai"
+    stream_content_type = "text/event-stream"
 
     def api_key(self, request: web.Request) -> str:
         return bearer(request)
 
     def error_body(self, status: int, message: str | None = None) -> JsonObject:
         return default_error_body(status, message)
+
+    def error_headers(self, status: int, body: JsonObject) -> dict[str, str]:
+        """Headers an error reply carries beside its body (Bedrock names its exception in one)."""
+        return {}
+
+    def blocked_events(self, body: JsonObject) -> list[bytes]:
+        """A stream's events for a refusal that comes as a 2xx body (`blocked_reply`)."""
+        return [R.sse(body)]
 
     def blocked_reply(self, reason: str) -> tuple[int, JsonObject]:
         """The content filter's refusal (Scenario.blocked), as OpenAI says it."""

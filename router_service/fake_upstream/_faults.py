@@ -13,7 +13,6 @@ import orjson
 from aiohttp import web
 
 from ._dialects import OPENAI, Dialect
-from ._responses import sse
 from ._scenario import Scenario
 from ._state import CallRecord, FakeUpstreamState
 
@@ -83,11 +82,14 @@ def abort_connection(request: web.Request) -> None:
 async def send_json(call: Call, status: int, payload: Any, outcome: str) -> web.StreamResponse:
     """Send a complete JSON response inside the handler, so status/completion are recorded
     accurately and a disconnect during the write surfaces here (as ConnectionError)."""
+    headers = call.headers()
+    if status >= 400 and isinstance(payload, dict):
+        headers |= call.dialect.error_headers(status, payload)
     resp = web.Response(
         status=status,
         body=orjson.dumps(payload),
         content_type="application/json",
-        headers=call.headers(),
+        headers=headers,
     )
     await resp.prepare(call.request)
     call.mark(status=status)
@@ -152,7 +154,7 @@ async def pre_response(call: Call, stream: bool) -> web.StreamResponse | None:
     if sc.blocked is not None:
         status, body = call.dialect.blocked_reply(sc.blocked)
         if status < 400 and stream:
-            return await run_stream(call, [sse(body)], 1)
+            return await run_stream(call, call.dialect.blocked_events(body), 1)
         return await send_json(call, status, body, "blocked")
     if not stream and sc.wrapped_error is not None:
         return await send_json(call, 200, call.dialect.wrapped_body(sc), "wrapped_error")
@@ -191,7 +193,7 @@ async def run_stream(call: Call, events: list[bytes], content_count: int) -> web
     sc = call.scenario
     to_send, ending = stream_plan(sc, events, content_count, call.dialect)
     resp = web.StreamResponse(status=call.ok_status, headers=call.headers())
-    resp.content_type = "text/event-stream"
+    resp.content_type = call.dialect.stream_content_type
     resp.headers["Cache-Control"] = "no-cache"
     await resp.prepare(call.request)
     call.mark(status=resp.status)

@@ -9,7 +9,17 @@ from types import TracebackType
 
 from aiohttp import web
 
-from . import _anthropic, _azure, _cloudflare, _cohere, _control, _gemini, _openai, _vertex
+from . import (
+    _anthropic,
+    _azure,
+    _bedrock,
+    _cloudflare,
+    _cohere,
+    _control,
+    _gemini,
+    _openai,
+    _vertex,
+)
 from ._faults import wait_forever
 from ._runtime import RUNTIME_KEY, Runtime
 from ._scenario import load_rules_file
@@ -28,7 +38,7 @@ def create_app(state: FakeUpstreamState | None = None) -> web.Application:
     app[RUNTIME_KEY] = Runtime(state if state is not None else FakeUpstreamState())
     _openai.add_routes(app)
     # The other providers' wire formats, each at its real API's paths (README, Providers).
-    for provider in (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex):
+    for provider in (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock):
         provider.add_routes(app)
     _control.add_routes(app)
     return app

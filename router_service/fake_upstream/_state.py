@@ -12,6 +12,11 @@ from typing import Any, TypeVar
 from ._google_oauth import GoogleOAuth
 from ._scenario import WILDCARD, Scenario, ScenarioTable
 
+# The test credentials the fake knows unless told others: a bedrock provider's IAM key
+# `FAKE_AWS_ACCESS_KEY_ID:FAKE_AWS_SECRET_ACCESS_KEY` is signed and checked with them.
+FAKE_AWS_ACCESS_KEY_ID = "AKIAFAKEUPSTREAM0001"
+FAKE_AWS_SECRET_ACCESS_KEY = "fakeSecretKey/For+SigV4+Tests0000000000"
+
 T = TypeVar("T")
 
 DEFAULT_MODELS: tuple[str, ...] = (
@@ -137,6 +142,11 @@ class FakeUpstreamState:
     def __init__(self, models: Sequence[str] | None = None, *, max_records: int = 10_000) -> None:
         self.models: list[str] = list(models) if models is not None else list(DEFAULT_MODELS)
         self.scenarios = ScenarioTable()
+        # IAM credentials the Bedrock routes verify SigV4 signatures with: access key id →
+        # (secret access key, session token or None).
+        self.aws_credentials: dict[str, tuple[str, str | None]] = {
+            FAKE_AWS_ACCESS_KEY_ID: (FAKE_AWS_SECRET_ACCESS_KEY, None)
+        }
         self.records: deque[CallRecord] = deque(maxlen=max_records)
         self._max_records = max_records
         self._in_flight = 0

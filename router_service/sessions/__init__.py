@@ -1,7 +1,7 @@
 """Conversations: identity, sticky routing, thread protection, active marks."""
 
+from clients import MAX_SESSION_ID_BYTES
 from router_service.sessions._identity import (
-    MAX_SESSION_ID_BYTES,
     checked_session_id,
     client_scoped,
     session_id_for,

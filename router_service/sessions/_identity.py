@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
+from clients import MAX_SESSION_ID_BYTES
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import InvalidRequestError
 
-# A caller-chosen session id longer than this is refused: ids name conversations, they do not
-# carry data, and the router keeps no more than a hash of one anyway.
-MAX_SESSION_ID_BYTES = 256
 # Hex digits of the SHA-256 a session's state is kept under: 128 bits, no collision in practice.
 _KEY_HEX = 32
 

@@ -73,6 +73,7 @@ _PROVIDER_NAMES = {
     "cloudflare": "cloudflare",
     "azure": "azure.ai.openai",
     "vertex": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
 }
 _FINISH = {
     chat_pb2.FINISH_REASON_STOP: "stop",

@@ -7,6 +7,7 @@ import clients.codec
 
 EXPECTED = [
     "LARGEST_ANSWER_BYTES",
+    "MAX_SESSION_ID_BYTES",
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",

@@ -57,6 +57,7 @@ class Profile:
     key_secrets: Callable[[FakeUpstream, list[str]], list[str]] = _as_given
     name: str = ""  # the profile's name when one kind has several (default: the kind)
     speaks: str = ""  # whose format its "cannot take" messages name (default: the kind)
+    links_images: bool = True  # takes an image by its http(s) URL (not only as data)
 
     def provider(self, fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
         secrets = self.key_secrets(fake, keys)
@@ -234,6 +235,47 @@ def read_cohere(body: Body) -> Seen:
     return Seen(**{**seen.__dict__, "system": "\n\n".join(system)})
 
 
+# --- Bedrock (Converse) ---------------------------------------------------------------------------
+
+_BEDROCK_DOCUMENTS = {"pdf": "application/pdf", "txt": "text/plain", "md": "text/markdown"}
+
+
+def _bedrock_source(source: Body) -> str:
+    return str(source.get("bytes") or source["s3Location"]["uri"])
+
+
+def _bedrock_block(seen: Seen, block: Body, role: str) -> None:
+    if "text" in block and role == "user":
+        seen.texts.append(block["text"])
+    elif "image" in block:
+        seen.images.append(_bedrock_source(block["image"]["source"]))
+    elif "document" in block:
+        document = block["document"]
+        media = _BEDROCK_DOCUMENTS.get(document["format"], document["format"])
+        seen.documents.append((media, _bedrock_source(document["source"])))
+    elif "toolUse" in block:
+        seen.tool_calls.append((block["toolUse"]["name"], block["toolUse"]["input"]))
+    elif "toolResult" in block:
+        result = block["toolResult"]
+        seen.tool_results.append("".join(b.get("text", "") for b in result["content"]))
+        seen.tool_refs.append(result["toolUseId"])
+
+
+def read_bedrock(body: Body) -> Seen:
+    inference = body.get("inferenceConfig") or {}
+    tools = (body.get("toolConfig") or {}).get("tools") or []
+    seen = Seen(
+        system="\n\n".join(b["text"] for b in body.get("system") or [] if "text" in b),
+        stop=list(inference.get("stopSequences") or []),
+        max_tokens=inference.get("maxTokens"),
+        tools=[t["toolSpec"]["name"] for t in tools if "toolSpec" in t],
+    )
+    for message in body.get("messages") or []:
+        for block in message["content"]:
+            _bedrock_block(seen, block, message["role"])
+    return seen
+
+
 PROFILES: list[Profile] = [
     Profile("openai", lambda fake: fake.base_url, read_openai),
     Profile(
@@ -283,6 +325,15 @@ PROFILES: list[Profile] = [
         name="vertex-anthropic",
         speaks="anthropic",
     ),
+    Profile(
+        "bedrock",
+        lambda fake: fake.url,
+        read_bedrock,
+        extra={"region": "us-east-1"},
+        embeds=False,
+        takes=frozenset({"file"}),  # documents; Converse takes no audio
+        links_images=False,  # images as data (or s3://), never fetched from a link
+    ),
 ]
 BY_KIND = {str(profile): profile for profile in PROFILES}
 
@@ -298,7 +349,8 @@ FALLBACK_PAIRS: list[tuple[Profile, Profile]] = [
         ("azure", "vertex"),
         ("vertex", "vertex-anthropic"),
         ("vertex-anthropic", "openai"),
-        ("openai", "anthropic"),
+        ("openai", "bedrock"),
+        ("bedrock", "anthropic"),
     )
 ]
 

@@ -141,13 +141,22 @@ async def test_image_parts(router: RouterHandle, fake: FakeUpstream, profile: Pr
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}},
         {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
     ]
+    if not profile.links_images:
+        # A linked image this format cannot carry: passed over without a call, the caller's
+        # 400 when no other deployment takes it; the same image as data reaches it.
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await chat(router, params(messages=[{"role": "user", "content": content}]))
+        assert details_from_rpc_error(caught.value).reason == "UNSUPPORTED_INPUT"
+        assert fake.state.count() == 0
+        content = content[:2]
     response = await chat(router, params(messages=[{"role": "user", "content": content}]))
 
     assert response.completion.choices[0].message.text == "Echo: what is in these"
     record = fake.state.last(model="m-up")
     assert record is not None
     seen = profile.read(record.body)
-    assert seen.images == [PNG_B64, "https://example.com/cat.png"]
+    links = ["https://example.com/cat.png"] if profile.links_images else []
+    assert seen.images == [PNG_B64, *links]
 
 
 async def test_embeddings(router: RouterHandle, fake: FakeUpstream, profile: Profile) -> None:

@@ -35,7 +35,12 @@ BASE: dict[str, Any] = {
     "auth": {"clients": [{"name": "base-client", "key": "${BASE_CLIENT_KEY}"}]},
 }
 # A `${VAR}` is set to a dummy value; these few must have a shape their setting checks.
-SHAPED_ENV = {"REDIS_URL": "redis://127.0.0.1:6379/0"}  # state.url: a redis:// URL
+SHAPED_ENV = {
+    "REDIS_URL": "redis://127.0.0.1:6379/0",  # state.url: a redis:// URL
+    # The access key id of a bedrock IAM key: 16 to 128 letters and digits.
+    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+    "ROLE_ACCESS_KEY_ID": "ASIAIOSFODNN7EXAMPLE",
+}
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)")
 
 # Dotted names in code spans that start like a config section but are something else.

@@ -1,7 +1,10 @@
-"""Provider kinds: the ADAPTERS registry, per-kind config fields, Cloudflare's envelope codes."""
+"""Provider kinds: the ADAPTERS registry (each kind's module imported when a provider of that kind
+is configured), per-kind config fields, Cloudflare's envelope codes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any, get_args
 
@@ -14,6 +17,7 @@ from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import ADAPTERS, CloudflareAdapter
+from router_service.telemetry._attributes import provider_name
 
 
 def test_every_configurable_kind_has_an_adapter() -> None:
@@ -27,8 +31,53 @@ def test_every_configurable_kind_has_an_adapter() -> None:
         "cloudflare",
         "azure",
         "vertex",
+        "bedrock",
     }
     assert all(adapter.kind == kind for kind, adapter in ADAPTERS.items())
+
+
+# A router whose providers all speak OpenAI's format, started in a fresh interpreter: which
+# adapter modules it loaded.
+_LOADED_BY_A_START = """
+import asyncio, sys
+from router_service.config import SwitchboardConfig
+from router_service.runtime import Runtime
+
+async def main() -> None:
+    provider = {"kind": "openai", "base_url": "http://127.0.0.1:9", "keys": ["sk-x"]}
+    config = SwitchboardConfig.model_validate({
+        "providers": {"p": provider},
+        "models": {"m": {"deployments": [{"provider": "p", "model": "m"}]}},
+        "auth": {"open": True},
+    })
+    runtime = await Runtime.create(config)
+    await runtime.aclose()
+    print(" ".join(sorted(m for m in sys.modules if m.startswith("router_service.providers._"))))
+
+asyncio.run(main())
+"""
+
+
+def test_a_router_loads_only_the_adapters_of_the_kinds_it_has() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED_BY_A_START], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "router_service.providers._openai" in loaded
+    others = {"_gemini", "_anthropic", "_cohere", "_cloudflare", "_azure", "_vertex", "_bedrock"}
+    assert not {f"router_service.providers.{name}" for name in others} & loaded
+    assert not any(name.endswith("_map") for name in loaded)
+
+
+def test_adapter_classes_are_importable_by_name() -> None:
+    from router_service import providers
+
+    for kind, adapter in ADAPTERS.items():
+        assert getattr(providers, adapter.__name__) is adapter
+        assert adapter.kind == kind
+    with pytest.raises(AttributeError):
+        _ = providers.NoSuchAdapter
 
 
 def test_cloudflare_needs_an_account_id() -> None:
@@ -96,3 +145,7 @@ def test_cloudflare_envelope_in_a_200_is_classified_by_its_code(
 def test_a_successful_cloudflare_body_is_not_an_error(cloudflare: CloudflareAdapter) -> None:
     cloudflare.raise_if_wrapped({"success": True, "result": {}, "errors": []}, {})
     cloudflare.raise_if_wrapped({"id": "chatcmpl-1", "choices": []}, {})
+
+
+def test_bedrock_spans_name_the_provider_as_the_genai_conventions_do() -> None:
+    assert provider_name("bedrock") == "aws.bedrock"

@@ -1,0 +1,112 @@
+"""OpenAI content parts → Bedrock Converse content blocks (user turns, tool results, system).
+
+Followed: ContentBlock, ImageBlock (format png|jpeg|gif|webp; source `bytes` or `s3Location`),
+DocumentBlock (format pdf|csv|doc|docx|xls|xlsx|html|txt|md; a name of letters, digits, single
+spaces, hyphens, parentheses and square brackets) and CachePointBlock:
+https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ContentBlock.html,
+API_runtime_ImageBlock.html, API_runtime_DocumentBlock.html, API_runtime_CachePointBlock.html.
+Converse fetches no http(s) links and takes no audio: those parts are UNSUPPORTED_INPUT (the
+group's next deployment may take them). A part's `cache_control` (where LiteLLM and OpenRouter
+take Anthropic's breakpoints) becomes a cachePoint block after it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from router_service.providers import _mapping as M
+from router_service.providers._media import file_input
+
+JsonObject = dict[str, Any]
+
+_IMAGE_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "gif": "gif", "webp": "webp"}
+_DOCUMENT_FORMATS = {
+    "application/pdf": "pdf",
+    "text/csv": "csv",
+    "application/msword": "doc",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+    "text/html": "html",
+    "text/plain": "txt",
+    "text/markdown": "md",
+}
+_NAME_REFUSED = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
+CACHE_POINT = {"cachePoint": {"type": "default"}}
+
+
+def text_blocks(content: Any) -> list[JsonObject]:
+    """The text of a system or assistant turn; a part's `cache_control` becomes a cachePoint
+    block after it (Bedrock's prompt caching)."""
+    blocks: list[JsonObject] = []
+    for part in M.parts_of(content):
+        if part.get("type") == "text" and part.get("text"):
+            blocks.append({"text": str(part["text"])})
+            if isinstance(part.get("cache_control"), dict):
+                blocks.append(dict(CACHE_POINT))
+    return blocks
+
+
+def content_blocks(content: Any, path: str) -> list[JsonObject]:
+    blocks: list[JsonObject] = []
+    for j, part in enumerate(M.parts_of(content)):
+        kind, at = part.get("type"), f"{path}.content[{j}]"
+        if kind == "text":
+            if part.get("text"):
+                blocks.append({"text": str(part["text"])})
+        elif kind == "image_url":
+            blocks.append({"image": _image(M.image_url(part), at)})
+        elif kind == "file":
+            blocks.append({"document": _document(part, at)})
+        elif kind == "input_audio":
+            raise M.unsupported("bedrock's Converse API takes no audio input", at)
+        else:
+            raise M.unsupported(f"bedrock does not take {kind!r} content parts", at)
+        if isinstance(part.get("cache_control"), dict):
+            blocks.append(dict(CACHE_POINT))
+    return blocks
+
+
+def _source(data: str, url: str, what: str, path: str) -> JsonObject:
+    if data:
+        return {"bytes": data}
+    if url.startswith("s3://"):
+        return {"s3Location": {"uri": url}}
+    raise M.unsupported(
+        f"bedrock takes {what} as base64 data or an s3:// location, not an http(s) link", path
+    )
+
+
+def _image(url: str, path: str) -> JsonObject:
+    inline = M.split_data_url(url)
+    media_type, data = inline if inline is not None else (M.guess_media_type(url), "")
+    image_format = _IMAGE_FORMATS.get(media_type.removeprefix("image/"))
+    if image_format is None:
+        raise M.unsupported(f"bedrock takes png, jpeg, gif and webp images, not {media_type}", path)
+    return {"format": image_format, "source": _source(data, url, "images", path)}
+
+
+def _document(part: Mapping[str, Any], path: str) -> JsonObject:
+    file = file_input(part, "bedrock", path)
+    document_format = _DOCUMENT_FORMATS.get(file.media_type)
+    if document_format is None:
+        raise M.unsupported(
+            f"bedrock takes documents of types {sorted(_DOCUMENT_FORMATS)}, not {file.media_type}",
+            f"{path}.file",
+        )
+    return {
+        "format": document_format,
+        "name": document_name(file.filename),
+        "source": _source(file.data, file.url, "documents", f"{path}.file"),
+    }
+
+
+def document_name(filename: str) -> str:
+    """A DocumentBlock name from a file name: its stem, with what Bedrock refuses in a name
+    replaced by a hyphen and runs of whitespace made one space; "document" when no letter or
+    digit is left."""
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    name = " ".join(_NAME_REFUSED.sub("-", stem).split())[:200].strip()
+    return name if any(c.isalnum() for c in name) else "document"
