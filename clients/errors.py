@@ -3,7 +3,8 @@
 A failed router call travels as a gRPC status code plus ``google.rpc.Status`` details in the
 trailers: ``ErrorInfo`` (``reason`` = an Outcome name without ``OUTCOME_``, or another reason word
 such as ``MODEL_NOT_FOUND``; ``domain`` = ``switchboard``; string metadata ``provider``,
-``upstream_status``, ``openai_type``, ``openai_code``, ``openai_param``, ``upstream_error``),
+``upstream_status``, ``openai_type``, ``openai_code``, ``openai_param``, ``upstream_error``,
+``guardrail``: the rule that refused the call),
 ``RetryInfo`` when a retry may help and ``BadRequest`` for invalid fields; a client refused for
 its own rpm or tpm finds where it stands in ``ErrorInfo`` metadata too (``ratelimit_*``:
 ``clients._ratelimits``; the edge writes it as OpenAI's ``x-ratelimit-*`` headers). The router
@@ -115,6 +116,8 @@ class ErrorDetails:
     field_violations: tuple[tuple[str, str], ...] = ()
     # Where the caller stands against its rpm and tpm, on a refusal by them.
     rate_limit: RateLimitStatus | None = None
+    # The `guardrails:` rule that refused the call (ErrorInfo metadata `guardrail`).
+    guardrail: str | None = None
     # No google.rpc.Status came with it: gRPC's own status (a router it cannot reach, a deadline,
     # a size limit) or a foreign server's. The message is gRPC's text, which names internal
     # addresses and metadata.
@@ -255,6 +258,7 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
         retry_after_s=retry,
         field_violations=tuple(violations),
         rate_limit=rate_limit_from_metadata(meta),
+        guardrail=meta.get("guardrail"),
     )
 
 
@@ -329,6 +333,7 @@ def _info_metadata(details: ErrorDetails) -> dict[str, str]:
         if details.upstream_status is None
         else str(details.upstream_status),
         "upstream_error": _bounded_upstream_error(details.upstream_error),
+        "guardrail": details.guardrail,
     }
     return {
         **{key: value for key, value in meta.items() if value is not None},

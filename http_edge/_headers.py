@@ -45,15 +45,19 @@ def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]
     """Response headers naming the deployment that answered and how many attempts it took;
     what the response cache did, and a cached answer's age in seconds; what the call cost in
     USD when the router knows (a unary answer's route: a stream's headers leave before it);
-    the caller's rate limits when it has rpm or tpm. `others`: the routes of the other calls
-    one answer was made of (a legacy completion's prompts): the cost is theirs together, when
-    each has one, and the limits are the tightest any of them reported."""
+    the caller's rate limits when it has rpm or tpm; the guardrails that redacted the request
+    (`x-switchboard-guardrails`). `others`: the routes of the other calls one answer was made
+    of (a legacy completion's prompts): the cost is theirs together, when each has one, the
+    limits are the tightest any of them reported, the guardrails those of any of them."""
     if route is None:
         return {}
     headers = _served(route, others) if route.deployment else {}
     standing = _tightest(route, others)
     if standing is not None:
         headers.update(rate_limit_headers(standing))
+    redacted = dict.fromkeys(name for r in (route, *others) for name in r.guardrails)
+    if redacted:  # rule names are config's (letters, digits, `_.-`): header-safe
+        headers["x-switchboard-guardrails"] = ", ".join(redacted)
     return headers
 
 

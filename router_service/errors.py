@@ -5,6 +5,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── ConfigError               bad configuration (refuses to start)
     ├── ListenError               a port it must listen on is taken (refuses to start)
     ├── InvalidRequestError       the caller's request is malformed       INVALID_ARGUMENT / 400
+    │   └── GuardrailBlockedError a guardrail refuses the request's text  INVALID_ARGUMENT / 400
     ├── ModelNotFoundError        no such deployment, group or pool       NOT_FOUND / 404
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
     ├── ResponseNotFoundError     no such stored response for this client NOT_FOUND / 404
@@ -73,6 +74,25 @@ class InvalidRequestError(SwitchboardError):
     http_status = 400
     reason = "INVALID_ARGUMENT"
     openai_type = "invalid_request_error"
+
+
+class GuardrailBlockedError(InvalidRequestError):
+    """A `guardrails:` rule with `action: block` found something in the request's text. The
+    caller's input is what must change (INVALID_ARGUMENT, not FAILED_PRECONDITION: no change of
+    the router's state lets the same request through). The message names the rule and the
+    detector, never the text it matched; `param` is where it was found."""
+
+    reason = "GUARDRAIL_BLOCKED"
+
+    def __init__(self, rule: str, detector: str, *, param: str) -> None:
+        super().__init__(
+            f"The request was blocked by the guardrail '{rule}' (detector: {detector}) "
+            f"in `{param}`.",
+            param=param,
+            code="content_policy_violation",
+        )
+        self.guardrail = rule
+        self.detector = detector
 
 
 class ModelNotFoundError(SwitchboardError):

@@ -16,7 +16,8 @@ __all__ = ["AuditEvent", "AuditOutcome", "audit"]
 
 audit_log = logging.getLogger("switchboard.audit")
 
-AuditOutcome = Literal["success", "open", "failure", "denied"]
+# `redacted`: let in with guardrails' finds replaced in its request (`reason` names the rules).
+AuditOutcome = Literal["success", "open", "failure", "denied", "redacted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,5 +44,5 @@ def audit(event: AuditEvent) -> None:
     audit_log.log(level, "%s %s", event.event, event.outcome, extra=logged)
 
 
-_LET_IN = frozenset(("success", "open"))
+_LET_IN = frozenset(("success", "open", "redacted"))
 _FIELDS = tuple(field.name for field in fields(AuditEvent))

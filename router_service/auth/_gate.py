@@ -15,7 +15,13 @@ from router_service.auth._limits import CallerLimits, RateStatus, RateTicket
 from router_service.auth._methods import Bounds, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, PriceConfig
-from router_service.errors import AuthenticationError, ModelNotFoundError, PermissionDeniedError
+from router_service.errors import (
+    AuthenticationError,
+    GuardrailBlockedError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+)
+from router_service.guardrails import Guardrails
 from router_service.keys import fingerprint
 from router_service.state import StateStore
 
@@ -34,7 +40,8 @@ class Attempt:
 
 class Admission:
     """A call that was let in: its caller, where it stands against its rpm and tpm
-    (`rate_status`, None without either), and the stream slot it holds until `close()`."""
+    (`rate_status`, None without either), the guardrails that redacted its request
+    (`guardrails`), and the stream slot it holds until `close()`."""
 
     __slots__ = (
         "_budget",
@@ -44,6 +51,7 @@ class Admission:
         "_stream_lease",
         "_ticket",
         "caller",
+        "guardrails",
         "rate_status",
     )
 
@@ -56,9 +64,11 @@ class Admission:
         budgets: Budgets,
         budget: BudgetTicket | None = None,
         rate_status: RateStatus | None = None,
+        guardrails: tuple[str, ...] = (),
     ) -> None:
         self.caller = caller
         self.rate_status = rate_status
+        self.guardrails = guardrails
         self._limits = limits
         self._ticket = ticket
         self._stream_lease = stream_lease
@@ -114,7 +124,9 @@ class Gate:
         known_model: Callable[[str], bool],
         prices: Callable[[str], Sequence[PriceConfig]] = lambda model: (),
         clock: Clock = SYSTEM_CLOCK,
+        guardrails: Guardrails | None = None,
     ) -> None:
+        self._guardrails = guardrails or None  # None: no rules, one check a call
         self._authenticator = Authenticator(config)
         self._audit_admitted = config.audit == "all"
         self._limits = CallerLimits(store)
@@ -161,8 +173,8 @@ class Gate:
         stream_ttl_s: float | None = None,
     ) -> Admission:
         """Check the request and count it against the caller's limits; `stream_ttl_s` set: take
-        a stream slot too. Raises InvalidRequestError, ModelNotFoundError, PermissionDeniedError
-        or ClientRateLimitedError."""
+        a stream slot too. Raises InvalidRequestError (GuardrailBlockedError too),
+        ModelNotFoundError, PermissionDeniedError or ClientRateLimitedError."""
         if rule.validate is not None:
             rule.validate(request, self._bounds)
         model = rule.model(request) if rule.model is not None else ""
@@ -175,6 +187,11 @@ class Gate:
                 param="model",
                 code="model_not_allowed",
             )
+        # Before anything is counted: a blocked call takes no place in the caller's rpm window
+        # nor budget, as no other invalid request does; a redacted one is counted as it goes up.
+        redacted: tuple[str, ...] = ()
+        if self._guardrails is not None and rule.texts is not None:
+            redacted = self._screen(attempt, caller, rule, request, model)
         lease = None
         if stream_ttl_s is not None:
             lease = await self._limits.open_stream(caller, stream_ttl_s)
@@ -193,7 +210,28 @@ class Gate:
         except BaseException:
             await self._limits.close_stream(caller, lease)
             raise
-        return Admission(caller, self._limits, ticket, lease, self._budgets, budget, status)
+        return Admission(
+            caller, self._limits, ticket, lease, self._budgets, budget, status, redacted
+        )
+
+    def _screen(
+        self, attempt: Attempt, caller: Caller, rule: MethodRule, request: Any, model: str
+    ) -> tuple[str, ...]:
+        """The request's texts through the guardrails (in place); audited when a rule blocks
+        or redacts (by the rule's name, never the text)."""
+        assert self._guardrails is not None and rule.texts is not None
+        client = "" if caller.anonymous else caller.name
+        try:
+            texts = rule.texts(request)
+            redacted = self._guardrails.screen(texts, client, model, keeping=rule.keeps)
+        except GuardrailBlockedError as exc:
+            reason = f"guardrail:{exc.guardrail}:{exc.detector}"
+            self._audit(attempt, "denied", client=caller.name, reason=reason)
+            raise
+        if redacted and self._audit_admitted:
+            reason = "guardrail:" + ",".join(redacted)
+            self._audit(attempt, "redacted", client=caller.name, reason=reason)
+        return redacted
 
     def _estimate_usd(
         self, caller: Caller, rule: MethodRule, request: Any, model: str, tokens: int

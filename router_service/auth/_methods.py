@@ -7,7 +7,7 @@ someone decides who may call it (a test checks that every RPC has an entry).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,13 @@ from router_service.engine._tokens import (
     native_bounds,
 )
 from router_service.errors import InvalidRequestError
+from router_service.guardrails import (
+    TextSlot,
+    chat_texts,
+    embedding_texts,
+    json_item_texts,
+    stored_response_texts,
+)
 
 __all__ = [
     "ADMIN_SERVICE",
@@ -67,6 +74,11 @@ class MethodRule:
     # The RouteInfo a response message carries (a stream's: its route event's), where the
     # caller's rate standing goes; None: this message has none.
     route: Callable[[Any], routing_pb2.RouteInfo | None] | None = None
+    # The request's texts that reach an upstream, for the guardrails; None: none to screen.
+    texts: Callable[[Any], Iterator[TextSlot]] | None = None
+    # Its texts are kept for later calls (stored responses, conversation items): screened as
+    # such (Guardrails.screen's `keeping`).
+    keeps: bool = False
 
 
 def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
@@ -172,6 +184,7 @@ _CHAT = MethodRule(
     relayed=_relayed,
     cached=_chat_cached,
     route=_chat_route,
+    texts=lambda request: chat_texts(request.params),
 )
 
 RULES: dict[str, MethodRule] = {
@@ -186,6 +199,7 @@ RULES: dict[str, MethodRule] = {
         prompt=lambda request: embed_tokens(request.params),  # all input: priced as such
         cached=lambda response: response.route.cache == routing_pb2.CACHE_STATUS_HIT,
         route=lambda response: response.route,
+        texts=lambda request: embedding_texts(request.params),
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(
@@ -198,14 +212,30 @@ RULES: dict[str, MethodRule] = {
     # Part of a chat call made over the Responses API (before and after it): that call counts.
     # Not free for all that: what a client stores is held to `responses.client_stored_bytes`,
     # and what its loads read at once is bounded (router_service/responses/_stored.py).
-    ROUTER_SERVICE + "StoreResponse": MethodRule(scope="chat", counted=False),
+    # What it stores is screened too (redacted, never refused): the input is kept redacted.
+    ROUTER_SERVICE + "StoreResponse": MethodRule(
+        scope="chat",
+        counted=False,
+        texts=lambda request: stored_response_texts(request.response),
+        keeps=True,
+    ),
     ROUTER_SERVICE + "LoadResponses": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "DeleteResponse": MethodRule(scope="chat", counted=False),
     # Conversations: kept for a chat app, read and written around its chat calls (which count);
     # bounded by their own byte quota and sizes instead (responses/_conversations.py).
-    ROUTER_SERVICE + "CreateConversation": MethodRule(scope="chat", counted=False),
+    ROUTER_SERVICE + "CreateConversation": MethodRule(
+        scope="chat",
+        counted=False,
+        texts=lambda request: json_item_texts(request.items_json, "items_json"),
+        keeps=True,
+    ),
     ROUTER_SERVICE + "LoadConversation": MethodRule(scope="chat", counted=False),
-    ROUTER_SERVICE + "UpdateConversation": MethodRule(scope="chat", counted=False),
+    ROUTER_SERVICE + "UpdateConversation": MethodRule(
+        scope="chat",
+        counted=False,
+        texts=lambda request: json_item_texts(request.add_items_json, "add_items_json"),
+        keeps=True,
+    ),
     ROUTER_SERVICE + "DeleteConversation": MethodRule(scope="chat", counted=False),
 }
 _ADMIN = MethodRule(scope="admin")

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from router_service.config._auth import AuthConfig, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
+from router_service.config._guardrails import GuardrailAction, GuardrailConfig
 from router_service.config._prices import PriceConfig
 from router_service.config._providers import (
     CooldownsConfig,
@@ -46,6 +47,8 @@ __all__ = [
     "DeploymentRef",
     "EdgeConfig",
     "EdgeFileConfig",
+    "GuardrailAction",
+    "GuardrailConfig",
     "HttpConfig",
     "KeyConfig",
     "KeyHealthConfig",
@@ -87,6 +90,11 @@ class SwitchboardConfig(_Strict):
     http: HttpConfig = Field(default_factory=HttpConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    guardrails: list[GuardrailConfig] = Field(
+        default_factory=list,
+        description="Rules for what a request's text must not carry to a provider (README, "
+        "Guardrails); checked in order.",
+    )
     # Validated even when absent: a file without `auth:` must say `open: true` to run unguarded.
     auth: AuthConfig = Field(default_factory=dict, validate_default=True)
 
@@ -105,6 +113,7 @@ class SwitchboardConfig(_Strict):
             *self._pool_problems(),
             *self._cache_problems(),
             *self._budget_problems(),
+            *self._guardrail_problems(),
         ]
         if self.server.max_message_bytes < self.edge.max_body_bytes:
             problems.append(
@@ -174,6 +183,20 @@ class SwitchboardConfig(_Strict):
             for field in ("usd_per_day", "usd_per_month")
             if getattr(client, field) is not None
         ]
+
+    def _guardrail_problems(self) -> list[tuple[Location, str]]:
+        problems: list[tuple[Location, str]] = []
+        clients = {client.name for client in self.auth.clients}
+        names: dict[str, int] = {}
+        for i, rule in enumerate(self.guardrails):
+            if (first := names.setdefault(rule.name, i)) != i:
+                message = f"guardrail names must be unique (guardrails[{first}] has it too)"
+                problems.append((("guardrails", i, "name"), message))
+            for j, client in enumerate(rule.clients or ()):
+                if client not in clients:
+                    where = ("guardrails", i, "clients", j)
+                    problems.append((where, f"unknown client {client!r} (auth.clients[].name)"))
+        return problems
 
     def _cache_problems(self) -> list[tuple[Location, str]]:
         return [

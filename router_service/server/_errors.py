@@ -15,6 +15,7 @@ from router_service.auth import RateStatus
 from router_service.errors import (
     AllCandidatesFailedError,
     ClientRateLimitedError,
+    GuardrailBlockedError,
     InvalidRequestError,
     NoCapacityError,
     SwitchboardError,
@@ -76,6 +77,7 @@ def error_details(exc: BaseException) -> ErrorDetails:
             rate_limit=rate_limit_message(exc.rate_limit)
             if isinstance(exc, ClientRateLimitedError) and exc.rate_limit is not None
             else None,
+            guardrail=exc.guardrail if isinstance(exc, GuardrailBlockedError) else None,
         )
     log.exception("internal error in a RouterService handler", exc_info=exc)
     return ErrorDetails(

@@ -29,13 +29,13 @@ from router_service.auth import (
     Attempt,
     Gate,
     MethodRule,
-    RateStatus,
     rule_for,
     set_current_caller,
 )
 from router_service.cancellation import uncut
 from router_service.config import PriceConfig
 from router_service.errors import InvalidRequestError, ModelNotFoundError
+from router_service.guardrails import Guardrails
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
@@ -109,8 +109,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 await _refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=False)
                 response = await behavior(request, context)
-                if admission.rate_status is not None:  # a caller with rpm or tpm
-                    _tell_standing(rule, response, admission.rate_status)
+                if admission.rate_status is not None or admission.guardrails:
+                    _tell_route(rule, response, admission)
                 if admission.counts_tokens:
                     used = Used(rule, request)
                     used.see(response)
@@ -130,14 +130,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 await _refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=True)
                 used = Used(rule, request) if admission.counts_tokens else None
-                standing = admission.rate_status  # told once, on the route event
+                # Told once, on the route event: the caller's standing, the guardrails.
+                untold = admission.rate_status is not None or bool(admission.guardrails)
                 try:
                     async with aclosing(behavior(request, context)) as events:
                         async for message in events:
                             if used is not None:
                                 used.see(message)
-                            if standing is not None and _tell_standing(rule, message, standing):
-                                standing = None
+                            if untold and _tell_route(rule, message, admission):
+                                untold = False
                             yield message
                 finally:
                     # Also when the caller left or the call failed, and to its end: a task can
@@ -224,14 +225,18 @@ class Used:
             await admission.settle(seen, at_least_estimate=True)
 
 
-def _tell_standing(rule: MethodRule, message: Any, status: RateStatus) -> bool:
-    """Put the caller's rate standing on the message's route, when it carries one (a unary
-    answer, a stream's route event); whether it did. Every message here is this call's own (the
-    response cache copies what it keeps and what it serves), so writing into it is safe."""
+def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
+    """Put the caller's rate standing and the guardrails that redacted its request on the
+    message's route, when it carries one (a unary answer, a stream's route event); whether it
+    did. Every message here is this call's own (the response cache copies what it keeps and
+    what it serves), so writing into it is safe."""
     route = rule.route(message) if rule.route is not None else None
     if route is None:
         return False
-    route.rate_limit.CopyFrom(rate_limit_message(status))
+    if admission.rate_status is not None:
+        route.rate_limit.CopyFrom(rate_limit_message(admission.rate_status))
+    if admission.guardrails:
+        route.guardrails[:] = admission.guardrails
     return True
 
 
@@ -334,4 +339,5 @@ def gate_for(runtime: Runtime) -> Gate:
         known_model=known_model,
         prices=prices,
         clock=runtime.clock,
+        guardrails=Guardrails(config.guardrails),
     )

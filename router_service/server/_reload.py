@@ -3,9 +3,10 @@
 A reload reads and validates the file again; a file that does not load changes nothing (the
 error is logged and the router keeps serving what it had). A file that loads becomes a new
 Runtime on the same state store and HTTP client (`Runtime.successor`): new calls see its
-providers, keys, models, callers and limits; calls under way end as they began. What the store
-knows (disabled keys, cooldowns, sessions, leases in flight) stays known. A few settings shape
-the process itself and apply on the next start only; a reload that changes them says which.
+providers, keys, models, callers, limits and guardrails; calls under way end as they began.
+What the store knows (disabled keys, cooldowns, sessions, leases in flight) stays known. A few
+settings shape the process itself and apply on the next start only; a reload that changes them
+says which.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ def _differs(old: object, new: object, name: str) -> bool:
 
 
 def changes(old: SwitchboardConfig, new: SwitchboardConfig) -> str:
-    """What a reload changed, for the log: providers, keys (by fingerprint), models, callers."""
+    """What a reload changed, for the log: providers, keys (by fingerprint), models, callers,
+    guardrails (by name)."""
     parts = [
         _delta("providers", old.providers, new.providers),
         _delta("keys", _fingerprints(old), _fingerprints(new)),
         _delta("models", [*old.models, *old.pools], [*new.models, *new.pools]),
         _delta("callers", _callers(old), _callers(new)),
+        _delta("guardrails", [g.name for g in old.guardrails], [g.name for g in new.guardrails]),
     ]
     return ", ".join(parts)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from router_service.telemetry._decisions import (
     key_wait,
+    record_guardrail_matches,
     record_plan,
     record_reaction,
     record_refusal,
@@ -80,6 +81,7 @@ __all__ = [
     "install",
     "key_wait",
     "metrics_text",
+    "record_guardrail_matches",
     "record_plan",
     "record_reaction",
     "record_refusal",

@@ -25,7 +25,29 @@ if TYPE_CHECKING:
     from router_service.keys import KeyLease, Unavailable
     from router_service.sessions import ThreadActions
 
-__all__ = ["key_wait", "record_plan", "record_reaction", "record_refusal"]
+__all__ = [
+    "key_wait",
+    "record_guardrail_matches",
+    "record_plan",
+    "record_reaction",
+    "record_refusal",
+]
+
+GUARDRAILS = "switchboard.guardrails"
+
+
+def record_guardrail_matches(rule: str, action: str, detector: str, count: int) -> None:
+    """A guardrail's finds in one request: counted, and the rule named on the current span
+    (`switchboard.guardrails`, the rules that found something). Never the text found."""
+    current().metrics.guardrail_matches.add(
+        count, {"rule": rule, "action": action, "detector": detector}
+    )
+    span = trace.get_current_span()
+    if span.is_recording():
+        named = getattr(span, "attributes", None) or {}
+        rules = list(named.get(GUARDRAILS, ()))
+        if rule not in rules:
+            span.set_attribute(GUARDRAILS, [*rules, rule])
 
 
 def record_plan(plan: Plan) -> None:

@@ -199,6 +199,14 @@ class Instruments:
             "(answered from the cache), miss (asked upstream, kept), bypass (the caller asked "
             "for a fresh answer).",
         )
+        self.guardrail_matches = LocalCounter(
+            meter,
+            "switchboard.guardrail.matches",
+            unit="{match}",
+            description="What guardrails found in requests' text, by rule, action (block, "
+            "redact) and detector (api_key, email, …; pattern: an operator regex). A blocked "
+            "call counts the one find that blocked it.",
+        )
 
     def _gauges(self, meter: Meter) -> None:
         meter.create_observable_up_down_counter(

@@ -226,6 +226,7 @@ class RouteInfo(_message.Message):
     CACHE_AGE_S_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
+    GUARDRAILS_FIELD_NUMBER: _builtins.int
     deployment: _builtins.str
     provider: _builtins.str
     upstream_model: _builtins.str
@@ -257,6 +258,13 @@ class RouteInfo(_message.Message):
         `x-ratelimit-*` headers.
         """
 
+    @_builtins.property
+    def guardrails(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The `guardrails:` rules that redacted something in this call's request before the upstream
+        saw it (names, in config order); empty when none did. In a stream: on the route event (it
+        goes out before the first chunk). The HTTP edge writes it as `x-switchboard-guardrails`.
+        """
+
     def __init__(
         self,
         *,
@@ -270,10 +278,11 @@ class RouteInfo(_message.Message):
         cache_age_s: _builtins.float = ...,
         cost_usd: _builtins.float | None = ...,
         rate_limit: Global___RateLimitStatus | None = ...,
+        guardrails: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd", "rate_limit", b"rate_limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "provider", b"provider", "rate_limit", b"rate_limit", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "guardrails", b"guardrails", "provider", b"provider", "rate_limit", b"rate_limit", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cost_usd: _TypeAlias = _typing.Literal["cost_usd"]  # noqa: Y015
     _WhichOneofArgType__cost_usd: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd"]  # noqa: Y015

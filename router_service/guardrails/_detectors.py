@@ -1,0 +1,121 @@
+"""The built-in detectors: what each finds, as one regex alternative and an optional check.
+
+Every pattern here runs on text a caller controls, so each is written to stay linear-time on
+hostile input under Python's backtracking `re`: every repetition has an upper bound, and a
+lookbehind lets a match begin only where a run of its characters begins (not inside one), so
+the work per start position is bounded by a constant and a scan is linear in the text
+(tests/router_service/guardrails/test_detectors.py checks that no built-in has an unbounded
+repetition, and scans 1 MiB adversarial texts).
+
+What each detector finds (README, "Guardrails", says the same to users):
+
+- `api_key`: OpenAI `sk-…` / `sk-proj-…` and Anthropic `sk-ant-…` (20+ token characters, at
+  least one a digit), AWS access key ids (`AKIA`/`ASIA` + 16), Google `AIza` + 35, GitHub
+  `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 and `github_pat_…`, Slack `xoxb-`/`xoxa-`/`xoxp-`
+  tokens, and `Bearer <token>` with a token of 20+ characters holding a digit.
+- `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block, through its END line (or as far as
+  its base64 body goes when the END line is missing).
+- `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters.
+- `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
+  digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check.
+- `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
+  dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
+  `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, get_args
+
+from router_service.config._guardrails import GuardrailDetector as DetectorName
+
+__all__ = ["DETECTORS", "Detector", "DetectorName", "luhn_valid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    name: DetectorName
+    pattern: str  # one regex, without groups of its own that capture
+    # A check of a match the regex cannot express (Luhn); None: every match counts.
+    accept: Callable[[str], bool] | None = None
+
+
+def luhn_valid(digits: str) -> bool:
+    """The Luhn checksum of a string of digits (card numbers carry one)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _card(text: str) -> bool:
+    digits = "".join(c for c in text if c.isdigit())
+    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+
+
+def _phone(text: str) -> bool:
+    if not text.startswith("+"):
+        return True  # the North American forms are exact in the regex
+    digits = sum(c.isdigit() for c in text)
+    # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
+    return 8 <= digits <= 15 and re.search(r"[ .\-]{2}", text) is None
+
+
+_TOKEN = r"[A-Za-z0-9_\-]"
+# Each alternative begins with its literal and only then looks behind it (the same check as a
+# lookbehind in front): a pattern whose alternatives all begin with a few known characters lets
+# `re` skip every other position without entering the pattern, several times faster on prose.
+_API_KEY = "|".join(
+    (
+        # OpenAI (sk-, sk-proj-, sk-svcacct-, sk-admin-) and Anthropic (sk-ant-…): the body holds
+        # a digit, so `sk-` before hyphenated prose is not one.
+        rf"sk-(?<!{_TOKEN}sk-)(?=[A-Za-z_\-]{{0,200}}[0-9]){_TOKEN}{{20,200}}(?!{_TOKEN})",
+        r"A[KS]IA(?<![A-Z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Z0-9])",
+        rf"AIza(?<!{_TOKEN}AIza){_TOKEN}{{35}}(?!{_TOKEN})",
+        r"gh[pousr]_(?<![A-Za-z0-9_]gh[pousr]_)[A-Za-z0-9]{36}(?![A-Za-z0-9])",
+        r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])",
+        r"xox[bap]-(?<![A-Za-z0-9\-]xox[bap]-)[0-9]{6,20}-[A-Za-z0-9\-]{6,250}(?![A-Za-z0-9\-])",
+        r"[Bb]earer(?<![A-Za-z0-9][Bb]earer)[ \t]{1,4}(?=[A-Za-z._~+/\-]{0,500}[0-9])"
+        r"[A-Za-z0-9._~+/\-]{20,500}={0,2}(?![A-Za-z0-9._~+/=\-])",
+    )
+)
+_PRIVATE_KEY = (
+    r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
+    # The body: anything but the dashes of the next armor line, bounded (a 16 KiB RSA key is
+    # ~12 KiB of base64); then the END line when there is one.
+    r"(?:[^\-]|-(?!----)){0,20000}"
+    r"(?:-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----)?"
+)
+_EMAIL = (
+    # Possessive: `@` is not a local-part character, so giving some back never helps.
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}+@"
+    r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+)
+_CREDIT_CARD = r"[2-6](?<![0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![0-9])"
+_PHONE = "|".join(
+    (
+        r"\+(?<![A-Za-z0-9+]\+)[1-9][0-9 .()\-]{5,22}[0-9](?![0-9])",
+        r"\((?<![A-Za-z0-9(]\()[0-9]{3}\) ?[0-9]{3}[\-.][0-9]{4}(?![0-9])",
+        r"[0-9](?<![A-Za-z0-9(][0-9])[0-9]{2}[\-.][0-9]{3}[\-.][0-9]{4}(?![0-9])",
+    )
+)
+
+DETECTORS: Final[dict[DetectorName, Detector]] = {
+    d.name: d
+    for d in (
+        Detector("private_key", _PRIVATE_KEY),
+        Detector("api_key", _API_KEY),
+        Detector("email", _EMAIL),
+        Detector("credit_card", _CREDIT_CARD, _card),
+        Detector("phone", _PHONE, _phone),
+    )
+}
+assert set(DETECTORS) == set(get_args(DetectorName))

@@ -1,0 +1,130 @@
+"""Guardrail rules bound for use: each rule's detectors compiled into one regex (a named group
+per detector, so one pass over a text finds any of them), its operator patterns beside it, and
+who and what it applies to."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from router_service.config import GuardrailConfig
+from router_service.guardrails._detectors import DETECTORS
+
+__all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules"]
+
+# The detector name a rule's operator pattern (`patterns:`) reports as.
+PATTERN_DETECTOR = "pattern"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    start: int
+    end: int
+    detector: str
+
+
+class Rule:
+    """One `guardrails:` entry, compiled."""
+
+    __slots__ = (
+        "_accept",
+        "_combined",
+        "_others",
+        "_patterns",
+        "action",
+        "clients",
+        "models",
+        "name",
+    )
+
+    def __init__(self, config: GuardrailConfig) -> None:
+        self.name = config.name
+        self.action = config.action
+        self.clients = None if config.clients is None else frozenset(config.clients)
+        self.models = None if config.models is None else tuple(config.models)
+        detectors = [DETECTORS[name] for name in dict.fromkeys(config.detect)]
+        self._combined = (
+            re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in detectors))
+            if detectors
+            else None
+        )
+        self._accept: dict[str, Callable[[str], bool]] = {
+            d.name: d.accept for d in detectors if d.accept is not None
+        }
+        # Per checked detector: the others, tried where a find of it failed its check.
+        self._others = {
+            name: re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in others))
+            for name in self._accept
+            if (others := [d for d in detectors if d.name != name])
+        }
+        self._patterns = tuple(re.compile(p) for p in config.patterns)
+
+    def applies(self, client: str, model: str | None) -> bool:
+        """Whether calls of `client` (its auth.clients name; "" when anonymous) naming `model`
+        (None: whatever model) are this rule's to check."""
+        if self.clients is not None and client not in self.clients:
+            return False
+        if model is None or self.models is None:
+            return True
+        return any(fnmatchcase(model, p) for p in self.models)
+
+    def first(self, text: str) -> str | None:
+        """The detector of the first thing this rule finds in `text`; None: nothing."""
+        for match in self.matches(text):
+            return match.detector
+        return None
+
+    def matches(self, text: str) -> Iterator[Match]:
+        """What this rule finds in `text`, by detector: the built-ins' in one pass, then each
+        operator pattern's (matches of different detectors may overlap)."""
+        if self._combined is not None:
+            yield from self._detected(self._combined, text)
+        for pattern in self._patterns:
+            for found in pattern.finditer(text):
+                if found.end() > found.start():  # an empty match hides nothing
+                    yield Match(found.start(), found.end(), PATTERN_DETECTOR)
+
+    def _detected(self, combined: re.Pattern[str], text: str) -> Iterator[Match]:
+        position = 0
+        while (found := combined.search(text, position)) is not None:
+            start = found.start()
+            if not self._accepted(found):
+                # Not one after all (a number failing Luhn): another detector may find
+                # something where it starts; else look again from the next character.
+                other = self._others.get(found.lastgroup or "")
+                found = None if other is None else other.match(text, start)
+                if found is None or not self._accepted(found):
+                    position = start + 1
+                    continue
+            yield Match(start, found.end(), found.lastgroup or "")
+            position = max(found.end(), start + 1)
+
+    def _accepted(self, found: re.Match[str]) -> bool:
+        accept = self._accept.get(found.lastgroup or "")
+        return accept is None or accept(found.group())
+
+    def redact(self, text: str, counts: Counter[str]) -> str | None:
+        """`text` with what this rule finds replaced by `[REDACTED:<detector>]`, each find
+        counted in `counts` by detector; None: nothing found (no copy made)."""
+        found = sorted(self.matches(text), key=lambda m: (m.start, -m.end))
+        if not found:
+            return None
+        pieces: list[str] = []
+        position = 0
+        for match in found:
+            counts[match.detector] += 1
+            if match.end <= position:  # inside what an earlier find already replaced
+                continue
+            pieces.append(text[position : max(position, match.start)])
+            if match.start >= position:
+                pieces.append(f"[REDACTED:{match.detector}]")
+            position = match.end
+        pieces.append(text[position:])
+        return "".join(pieces)
+
+
+def compile_rules(configs: Sequence[GuardrailConfig]) -> tuple[Rule, ...]:
+    return tuple(Rule(config) for config in configs)

@@ -1,0 +1,135 @@
+"""The texts of a request that reach an upstream, each as a slot that can be read and replaced.
+
+Scanned: chat messages of every role (string content, text parts, refusals, tool call and
+function call arguments; a tool result is a `tool` message's content), so legacy completion
+prompts and Responses API input too (the edge sends both as chat messages), and embeddings'
+string inputs. Not scanned: images, audio and files (no text), token-id inputs, raw JSON parts
+of kinds the contract does not model, tool definitions and `extra_json` passthrough fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, MutableSequence
+from typing import Any
+
+import orjson
+
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+
+__all__ = [
+    "TextSlot",
+    "chat_texts",
+    "embedding_texts",
+    "json_item_texts",
+    "message_texts",
+    "stored_response_texts",
+]
+
+Where = tuple[str | int, ...]
+# The keys of a Responses API item (a message's text or content, a function call's arguments,
+# its output) whose string values reach an upstream when a later call sends the item.
+_JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"))
+
+
+class TextSlot:
+    """One text: `owner.<key>` (a message's field), or `owner[key]` with `item` (a repeated
+    string, a parsed JSON object's value)."""
+
+    __slots__ = ("_item", "_key", "_owner", "changed", "where")
+
+    def __init__(self, owner: Any, key: str | int, where: Where, *, item: bool = False) -> None:
+        self._owner = owner
+        self._key = key
+        self._item = item or isinstance(key, int)
+        self.where = where
+        self.changed = False
+
+    @property
+    def text(self) -> str:
+        if self._item:
+            return str(self._owner[self._key])
+        return str(getattr(self._owner, str(self._key)))
+
+    def replace(self, text: str) -> None:
+        if self._item:
+            self._owner[self._key] = text
+        else:
+            setattr(self._owner, str(self._key), text)
+        self.changed = True
+
+    @property
+    def path(self) -> str:
+        """`messages[2].content` from `("messages", 2, "content")`."""
+        out = ""
+        for part in self.where:
+            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        return out
+
+
+def chat_texts(params: chat_pb2.ChatParams) -> Iterator[TextSlot]:
+    return message_texts(params.messages, "messages")
+
+
+def message_texts(messages: Iterable[chat_pb2.ChatMessage], field: str) -> Iterator[TextSlot]:
+    for i, message in enumerate(messages):
+        kind = message.WhichOneof("content")
+        if kind == "text":
+            yield TextSlot(message, "text", (field, i, "content"))
+        elif kind == "parts":
+            for j, part in enumerate(message.parts.parts):
+                if part.WhichOneof("part") == "text":
+                    yield TextSlot(part.text, "text", (field, i, "content", j, "text"))
+        if message.HasField("refusal"):
+            yield TextSlot(message, "refusal", (field, i, "refusal"))
+        for k, call in enumerate(message.tool_calls):
+            if call.function.arguments:
+                where: Where = (field, i, "tool_calls", k, "function", "arguments")
+                yield TextSlot(call.function, "arguments", where)
+        if message.function_call.arguments:
+            where = (field, i, "function_call", "arguments")
+            yield TextSlot(message.function_call, "arguments", where)
+
+
+def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> Iterator[TextSlot]:
+    which = params.WhichOneof("input")
+    if which == "text":
+        yield TextSlot(params, "text", ("input",))
+    elif which == "texts":
+        for j in range(len(params.texts.values)):
+            yield TextSlot(params.texts.values, j, ("input", j))
+
+
+def stored_response_texts(response: pb.StoredResponse) -> Iterator[TextSlot]:
+    """What a stored response keeps for the calls that continue it: its conversation as chat
+    messages, and its input items (not its output items nor the Response: never sent up)."""
+    yield from message_texts(response.messages, "response.messages")
+    yield from json_item_texts(response.input_items_json, "response.input_items_json")
+
+
+def json_item_texts(items: MutableSequence[str], field: str) -> Iterator[TextSlot]:
+    """The texts of JSON items (Responses API items), each item written again only when a
+    slot of it changed (when the next slot is asked for: replace a slot before that, as the
+    screen does); an item that is no JSON is left to the handler's own checks."""
+    for i in range(len(items)):
+        try:
+            value = orjson.loads(items[i])
+        except orjson.JSONDecodeError:
+            continue
+        slots = list(_json_strings(value, (field, i)))
+        yield from slots
+        if any(slot.changed for slot in slots):
+            items[i] = orjson.dumps(value).decode()
+
+
+def _json_strings(value: Any, where: Where) -> Iterator[TextSlot]:
+    # A stack, not recursion: a caller's JSON may nest deeper than Python's recursion limit.
+    stack: list[tuple[Any, Where]] = [(value, where)]
+    while stack:
+        node, at = stack.pop()
+        pairs = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, inner in pairs:
+            if isinstance(inner, dict | list):
+                stack.append((inner, (*at, key)))
+            elif isinstance(inner, str) and isinstance(node, dict) and key in _JSON_TEXT_KEYS:
+                yield TextSlot(node, key, (*at, key), item=True)

@@ -1,0 +1,170 @@
+"""Guardrails as an OpenAI SDK user sees them through the edge: a blocked call is a 400
+`content_policy_violation` (unary and stream, no upstream call), a redacted one carries
+`x-switchboard-guardrails` and reaches the upstream redacted, for chat completions, legacy
+completions, the Responses API and embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
+
+pytestmark = pytest.mark.timeout(60)
+
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+GUARDRAILS = [
+    {"name": "no-credentials", "detect": ["api_key", "private_key"], "action": "block"},
+    {"name": "pii", "detect": ["email", "credit_card", "phone"], "action": "redact"},
+]
+
+
+@pytest.fixture
+async def sdk(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    router = await start_router(base_config(fake.base_url, guardrails=GUARDRAILS))
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        yield client
+
+
+def _user(text: str) -> Any:
+    return [{"role": "user", "content": text}]
+
+
+def _upstream_text(fake: FakeUpstream) -> str:
+    [call] = fake.state.calls()
+    return str(call.body["messages"][-1]["content"])
+
+
+def _blocked(caught: pytest.ExceptionInfo[openai.BadRequestError]) -> dict[str, Any]:
+    assert caught.value.status_code == 400
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["type"] == "invalid_request_error"
+    assert body["code"] == "content_policy_violation"
+    assert "'no-credentials'" in body["message"] and "api_key" in body["message"]
+    assert AWS_KEY not in str(body) and AWS_KEY not in caught.value.response.text
+    return body
+
+
+async def test_a_blocked_chat_is_a_400_and_no_upstream_call(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model="chain", messages=_user(f"key {AWS_KEY}"))
+    assert _blocked(caught)["param"] == "messages[0].content"
+    with pytest.raises(openai.BadRequestError) as streamed:
+        stream = await sdk.chat.completions.create(
+            model="chain", messages=_user(f"key {AWS_KEY}"), stream=True
+        )
+        async for _ in stream:
+            pytest.fail("a blocked stream sends no chunk")
+    _blocked(streamed)
+    assert fake.state.calls() == []
+
+
+async def test_a_redacted_chat_says_so_and_the_upstream_never_sees_the_text(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=_user("I am jane@example.com")
+    )
+    assert raw.headers["x-switchboard-guardrails"] == "pii"
+    assert _upstream_text(fake) == "I am [REDACTED:email]"
+    fake.state.reset()
+    async with sdk.chat.completions.with_streaming_response.create(
+        model="chain", messages=_user("call +14155552671"), stream=True
+    ) as streamed:
+        assert streamed.headers["x-switchboard-guardrails"] == "pii"
+        async for _ in streamed.iter_lines():
+            pass
+    assert _upstream_text(fake) == "call [REDACTED:phone]"
+
+
+async def test_an_unredacted_answer_has_no_guardrails_header(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(model="chain", messages=_user("hi"))
+    assert "x-switchboard-guardrails" not in raw.headers
+
+
+async def test_legacy_completions_are_screened(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    raw = await sdk.completions.with_raw_response.create(
+        model="chain", prompt="card 4111 1111 1111 1111"
+    )
+    assert raw.headers["x-switchboard-guardrails"] == "pii"
+    assert _upstream_text(fake) == "card [REDACTED:credit_card]"
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.completions.create(model="chain", prompt=f"key {AWS_KEY}")
+    _blocked(caught)
+    assert len(fake.state.calls()) == 1
+
+
+async def test_the_responses_api_is_screened(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    raw = await sdk.responses.with_raw_response.create(
+        model="chain", input="mail jane@example.com", store=False
+    )
+    assert raw.headers["x-switchboard-guardrails"] == "pii"
+    assert _upstream_text(fake) == "mail [REDACTED:email]"
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model="chain", input=f"key {AWS_KEY}", store=False)
+    _blocked(caught)
+    assert len(fake.state.calls()) == 1
+
+
+async def test_embeddings_are_screened(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    raw = await sdk.embeddings.with_raw_response.create(
+        model="embedder", input=["jane@example.com", "plain"]
+    )
+    assert raw.headers["x-switchboard-guardrails"] == "pii"
+    [call] = fake.state.calls()
+    assert call.body["input"] == ["[REDACTED:email]", "plain"]
+    tokens = await sdk.embeddings.with_raw_response.create(model="embedder", input=[[1, 2, 3]])
+    assert "x-switchboard-guardrails" not in tokens.headers
+
+
+async def test_what_a_response_stores_is_redacted(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    first = await sdk.responses.create(model="chain", input="mail jane@example.com", store=True)
+    items = [item async for item in sdk.responses.input_items.list(first.id)]
+    stored: Any = items[0]
+    assert stored.content[0].text == "mail [REDACTED:email]"
+    fake.state.reset()
+    await sdk.responses.create(model="chain", input="and then?", previous_response_id=first.id)
+    [call] = fake.state.calls()
+    sent = [str(message["content"]) for message in call.body["messages"]]
+    assert sent[0] == "mail [REDACTED:email]"
+    assert not any("jane@example.com" in text for text in sent)
+
+
+async def test_what_a_conversation_keeps_is_redacted(sdk: openai.AsyncOpenAI) -> None:
+    conversation = await sdk.conversations.create(
+        items=[{"type": "message", "role": "user", "content": "I am jane@example.com"}]
+    )
+    await sdk.conversations.items.create(
+        conversation.id,
+        items=[
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "card 4111 1111 1111 1111"}],
+            }
+        ],
+    )
+    kept: list[Any] = [
+        item async for item in sdk.conversations.items.list(conversation.id, order="asc")
+    ]
+    assert [item.content[0].text for item in kept] == [
+        "I am [REDACTED:email]",
+        "card [REDACTED:credit_card]",
+    ]

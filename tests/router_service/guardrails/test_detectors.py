@@ -1,0 +1,214 @@
+"""The built-in detectors: what each finds, the near misses it must leave alone, and that a
+hostile text cannot make a scan backtrack without bound."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from router_service import guardrails
+from router_service.config import GuardrailConfig
+from router_service.guardrails import DETECTORS, DetectorName, Rule, json_item_texts, luhn_valid
+
+pytestmark = pytest.mark.timeout(60)
+
+_PARSER: Any = importlib.import_module("re._parser")
+
+
+def _rule(*detectors: str, patterns: tuple[str, ...] = ()) -> Rule:
+    config = GuardrailConfig.model_validate(
+        {"name": "r", "detect": list(detectors), "patterns": list(patterns), "action": "redact"}
+    )
+    return Rule(config)
+
+
+def _redacted(detector: str, text: str) -> str | None:
+    return _rule(detector).redact(text, Counter())
+
+
+FOUND = {
+    "api_key": [
+        "sk-proj-abc123DEF456ghi789JKL012mno",
+        "sk-ant-api03-AbCdEf0123456789_xyzXYZ-abcdef",
+        "sk-0123456789abcdefghijABCDEFGHIJ",
+        "AKIAIOSFODNN7EXAMPLE",
+        "ASIAY34FZKBOKMUTVV7A",
+        "AIzaSyD-1234567890abcdefghijklmnopqrstu",
+        "ghp_0123456789abcdefghijklmnopqrstuvwxyz",
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOp",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+    ],
+    "private_key": [
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nMIIE\n"
+        "-----END RSA PRIVATE KEY-----",
+    ],
+    "email": ["jane.doe@example.com", "a+tag@mail.example.co.uk", "x_y%z@sub-1.example.io"],
+    "credit_card": [
+        "4111111111111111",
+        "4111 1111 1111 1111",
+        "5500-0000-0000-0004",
+        "378282246310005",  # Amex, 15 digits
+        "6011000990139424",
+    ],
+    "phone": [
+        "+14155552671",
+        "+44 20 7946 0958",
+        "+49 (30) 1234-5678",
+        "(415) 555-2671",
+        "415-555-2671",
+    ],
+}
+
+MISSED = {
+    "api_key": [
+        "sk-learn is a library",
+        "sk-this-is-not-a-key-at-all-really",  # long, but no digit: prose
+        "sk-12345",  # too short
+        "AKIA1234",  # too short
+        "the bearer of bad news",
+        "Bearer token",
+        "ghp_short1",
+        "task-0123456789abcdefghij0123",  # `sk-` inside a word
+    ],
+    "private_key": [
+        "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n-----END PUBLIC KEY-----",
+        "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----",
+        "a PRIVATE KEY is secret",
+    ],
+    "email": ["user@localhost", "@handle", "x@y.z", "mail me at example dot com", "a@b"],
+    "credit_card": [
+        "4111111111111112",  # 16 digits failing Luhn
+        "4111 1111 1111 1112",
+        "1234567812345678",  # no issuer digit 2-6
+        "0000000000000000",
+        "411111111111",  # 12 digits
+        "41111111111111111111",  # 20 digits
+    ],
+    "phone": ["12345678901", "version 1.2.3", "2024-01-15", "+1", "call 5551234", "+12 34"],
+}
+
+
+@pytest.mark.parametrize(("detector", "text"), [(d, t) for d, ts in FOUND.items() for t in ts])
+def test_each_detector_finds_what_it_names(detector: str, text: str) -> None:
+    redacted = _redacted(detector, f"before {text} after")
+    assert redacted == f"before [REDACTED:{detector}] after"
+
+
+@pytest.mark.parametrize(("detector", "text"), [(d, t) for d, ts in MISSED.items() for t in ts])
+def test_near_misses_are_left_alone(detector: str, text: str) -> None:
+    assert _redacted(detector, f"before {text} after") is None
+
+
+def test_a_private_key_cut_short_is_redacted_to_the_end_of_its_body() -> None:
+    text = "my key:\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\nAAAA"
+    assert _redacted("private_key", text) == "my key:\n[REDACTED:private_key]"
+
+
+def test_luhn() -> None:
+    assert luhn_valid("79927398713")
+    assert not luhn_valid("79927398710")
+
+
+def test_a_failed_card_does_not_hide_what_another_detector_finds_there() -> None:
+    rule = _rule("credit_card", "phone")
+    counts: Counter[str] = Counter()
+    assert not luhn_valid("41555526711234")
+    assert rule.redact("call 415-555-2671-1234 now", counts) == "call [REDACTED:phone]-1234 now"
+    assert counts == {"phone": 1}
+
+
+def test_one_rule_redacts_each_find_and_counts_it_by_detector() -> None:
+    rule = _rule("email", "api_key", patterns=(r"(?i)\bproject\s+falcon\b",))
+    counts: Counter[str] = Counter()
+    text = "a@example.com and b@example.org use AKIAIOSFODNN7EXAMPLE for Project  Falcon"
+    assert rule.redact(text, counts) == (
+        "[REDACTED:email] and [REDACTED:email] use [REDACTED:api_key] for [REDACTED:pattern]"
+    )
+    assert counts == {"email": 2, "api_key": 1, "pattern": 1}
+
+
+def _unbounded_repeats(items: Any) -> list[str]:
+    found = []
+    for op, arg in items:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if arg[1] == _PARSER.MAXREPEAT:
+                found.append(name)
+            found += _unbounded_repeats(arg[2])
+        elif name == "SUBPATTERN":
+            found += _unbounded_repeats(arg[-1])
+        elif name == "BRANCH":
+            for branch in arg[1]:
+                found += _unbounded_repeats(branch)
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            found += _unbounded_repeats(arg[1])
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_no_built_in_repeats_without_bound(name: DetectorName) -> None:
+    """The linear-time argument (router_service/guardrails/_detectors.py): every repetition
+    is bounded, so the work from one start position is bounded by a constant."""
+    assert _unbounded_repeats(_PARSER.parse(DETECTORS[name].pattern)) == []
+
+
+HOSTILE = [
+    "a" * (1 << 20),  # one endless run of local-part characters, never an `@`
+    "a." * (1 << 19),
+    "sk-" + "a" * ((1 << 20) - 3),
+    "4" * (1 << 20),  # digits, never a card's length
+    "4 " * (1 << 19),
+    "+1" * (1 << 19),
+    "-----BEGIN PRIVATE KEY-----" * ((1 << 20) // 27),
+    "Bearer " * ((1 << 20) // 7),
+    ("a@" * 40 + " ") * ((1 << 20) // 81),
+]
+
+
+@pytest.mark.parametrize("index", range(len(HOSTILE)))
+def test_a_hostile_mebibyte_is_scanned_in_linear_work(index: int) -> None:
+    """A 1 MiB text built to make a backtracking engine retry: each detector finishes it (under
+    the test's timeout, a generous bound; the structural test above is the argument)."""
+    rule = _rule(*DETECTORS)
+    text = HOSTILE[index]
+    counts: Counter[str] = Counter()
+    rule.redact(text, counts)
+    assert sum(counts.values()) <= len(text)  # it ran to the end and found what it found
+
+
+def test_json_items_are_screened_by_their_text_keys_only() -> None:
+    items = [
+        '{"type": "message", "role": "user", "content": "jane@example.com",'
+        ' "id": "jane@example.com"}',
+        '{"type": "function_call", "arguments": "{\\"to\\": \\"bob@example.org\\"}"}',
+        "[" * 5000 + "]" * 5000,  # deeper than Python's recursion limit
+        "not JSON",
+    ]
+    paths = []
+    for slot in json_item_texts(items, "items_json"):  # as the screen does: one at a time
+        paths.append(slot.path)
+        slot.replace(_redacted("email", slot.text) or slot.text)
+    assert paths == ["items_json[0].content", "items_json[1].arguments"]
+    assert json.loads(items[0]) == {
+        "type": "message",
+        "role": "user",
+        "content": "[REDACTED:email]",
+        "id": "jane@example.com",  # not a text that reaches an upstream
+    }
+    assert json.loads(items[1])["arguments"] == '{"to": "[REDACTED:email]"}'
+    assert items[2:] == ["[" * 5000 + "]" * 5000, "not JSON"]
+
+
+def test_exports() -> None:
+    assert guardrails.__all__ == [
+        *("DETECTORS", "PATTERN_DETECTOR", "Detector", "DetectorName", "Guardrails", "Match"),
+        *("Rule", "TextSlot", "chat_texts", "compile_rules", "embedding_texts"),
+        *("json_item_texts", "luhn_valid", "message_texts", "stored_response_texts"),
+    ]
+    assert all(hasattr(guardrails, name) for name in guardrails.__all__)
