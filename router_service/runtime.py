@@ -192,7 +192,7 @@ def _build_providers(
     adapters: dict[str, ProviderAdapter] = {}
     pools: dict[str, KeyPool] = {}
     for name, provider in config.providers.items():
-        adapters[name] = ADAPTERS[provider.kind](name, provider, http, clock)
+        adapters[name] = ADAPTERS[provider.kind].for_provider(name, provider, http, clock)
         pools[name] = KeyPool(
             name,
             provider.keys,

@@ -6,17 +6,19 @@ import datetime
 import re
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from router_service.config._aws import bedrock_key_problem, region_of
 from router_service.config._base import Location, Misplaced, Secret, _Strict
+from router_service.config._entra import (
+    COGNITIVE_SERVICES_SCOPE,
+    DEFAULT_AUTHORITY_HOST,
+    azure_key_problems,
+)
+from router_service.config._key_files import KEY_FILE_KINDS, key_beside_config
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
-from router_service.config._vertex_check import (
-    key_beside_config,
-    vertex_endpoint,
-    vertex_problems,
-)
+from router_service.config._vertex_check import vertex_endpoint, vertex_problems
 
 # What a KeyConfig field name looks like (a mapping key that does not is a key YAML mis-read).
 _FIELD_NAME = re.compile(r"[a-z_]+")
@@ -86,6 +88,17 @@ class ProviderConfig(_Strict):
         description="vertex: whose models the provider's deployments are: Gemini "
         "(generateContent) or Claude (rawPredict, Anthropic's Messages bodies).",
     )
+    authority_host: str = Field(
+        default=DEFAULT_AUTHORITY_HOST,
+        description="azure with Entra ID service principal keys: where their tokens are "
+        "issued, `{authority_host}/{tenant_id}/oauth2/v2.0/token` (a sovereign cloud's: "
+        "https://login.microsoftonline.us, https://login.chinacloudapi.cn).",
+    )
+    entra_scope: str = Field(
+        default=COGNITIVE_SERVICES_SCOPE,
+        description="azure with Entra ID service principal keys: the scope their tokens are "
+        "asked for (a sovereign cloud's: https://cognitiveservices.azure.us/.default…).",
+    )
     region: str | None = Field(
         default=None,
         description="bedrock: the AWS region IAM keys are signed for; unset: read from "
@@ -114,6 +127,9 @@ class ProviderConfig(_Strict):
         description="The price of its deployments that set none of their own (a self-hosted "
         "server's cost per token, one price for every model of a reseller).",
     )
+    # The client secrets of an azure provider's service principal keys (read at load, from a
+    # file too): secrets the configured key strings do not hold as they are.
+    _credential_secrets: list[str] = PrivateAttr(default_factory=list)
 
     def secrets(self) -> list[str]:
         """What must never reach a caller or a log: the keys, and the values of credential
@@ -122,6 +138,7 @@ class ProviderConfig(_Strict):
         found = [key.key.get_secret_value() for key in self.keys]
         if self.kind == "bedrock":  # IAM credentials: the session token travels on its own
             found += [part for key in found if ":" in key for part in key.split(":")[1:]]
+        found += self._credential_secrets  # an azure principal's client secret
         for name, value in self.headers.items():
             if SECRET_HEADER.search(name):
                 token = value.strip().partition(" ")[2].strip()  # after a scheme (`Bearer`)
@@ -156,15 +173,15 @@ class ProviderConfig(_Strict):
     @field_validator("keys")
     @classmethod
     def _key_files_beside_config(cls, keys: list[KeyConfig], info: ValidationInfo) -> object:
-        if info.data.get("kind") != "vertex":
+        if info.data.get("kind") not in KEY_FILE_KINDS:
             return keys
         return [key_beside_config(key, info) for key in keys]
 
-    @field_validator("base_url")
+    @field_validator("base_url", "authority_host")
     @classmethod
-    def _base_url(cls, value: str) -> str:
+    def _base_url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("base_url must start with http:// or https://")
+            raise ValueError(f"{info.field_name} must start with http:// or https://")
         return value.rstrip("/")
 
     @model_validator(mode="after")
@@ -184,6 +201,9 @@ class ProviderConfig(_Strict):
             problem = _azure_api_version_problem(self.api_version)
             if problem:
                 raise Misplaced([(("api_version",), problem)])
+        problems, self._credential_secrets = azure_key_problems(self)
+        if problems:
+            raise Misplaced(problems)
         if re.search(r"/openai(?:/|$)", self.base_url):
             # The adapter adds `/openai/deployments/…`; the v1 API is another kind's.
             raise Misplaced(

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from router_service.config._key_files import KEY_FILE_KINDS, key_file
+
 __all__ = ["SECRET_HEADER", "literal_secrets", "warn_if_exposed"]
 
 log = logging.getLogger("switchboard.config")
@@ -72,8 +74,8 @@ def _provider_secrets(providers: dict[Any, Any]) -> list[str]:
         keys = provider.get("keys")
         for i, key in enumerate(keys if isinstance(keys, list) else ()):
             value = key.get("key") if isinstance(key, dict) else key
-            if provider.get("kind") == "vertex" and str(value).startswith("file:"):
-                continue  # where the key is, not the key (a vertex service account's file)
+            if provider.get("kind") in KEY_FILE_KINDS and key_file(str(value)) is not None:
+                continue  # where the key is, not the key (a service account's, a principal's)
             if _literal(value):
                 found.append(f"providers.{name}.keys[{i}]")
         headers = provider.get("headers")

@@ -14,9 +14,10 @@ loads it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import orjson
+
+from router_service.config._key_files import key_file, key_text
 
 __all__ = [
     "DEFAULT_TOKEN_URI",
@@ -30,7 +31,6 @@ __all__ = [
 
 # Where Google's service account keys send their token requests (the key's own `token_uri`).
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
-_FILE_PREFIX = "file:"
 _NEEDS_EXTRA = (
     "a service account key is signed with the `cryptography` package, which is not installed: "
     "pip install 'switchboard[vertex]'"
@@ -64,21 +64,11 @@ class AccessToken:
 VertexCredential = ServiceAccount | AccessToken
 
 
-def key_file(secret: str) -> str | None:
-    """The path of a `file:` key; None for a key given inline."""
-    return secret[len(_FILE_PREFIX) :].strip() if secret.startswith(_FILE_PREFIX) else None
-
-
 def parse_vertex_key(secret: str) -> VertexCredential:
     """The credential a configured key is. Raises ValueError with a message that quotes
     nothing of the key (a file's path at most)."""
     path = key_file(secret)
-    if path is not None:
-        try:
-            secret = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"cannot read the service account key file {path}: {exc}") from None
-    text = secret.strip()
+    text = key_text(secret, "service account key")
     if not text.startswith("{"):
         if path is not None:
             raise ValueError(f"{path} is not a service account key (JSON)")

@@ -5,18 +5,15 @@ its private key loaded, at load: a broken one is refused by its path, not at its
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr, ValidationInfo
-
 from router_service.config._base import Location, Misplaced
-from router_service.config._vertex import ServiceAccount, key_file, parse_vertex_key, signing_key
+from router_service.config._vertex import ServiceAccount, parse_vertex_key, signing_key
 
 if TYPE_CHECKING:
-    from router_service.config._providers import KeyConfig, ProviderConfig
+    from router_service.config._providers import ProviderConfig
 
-__all__ = ["key_beside_config", "vertex_endpoint", "vertex_problems"]
+__all__ = ["vertex_endpoint", "vertex_problems"]
 
 GLOBAL_ENDPOINT = "https://aiplatform.googleapis.com"
 # A region (`us-central1`, `europe-west4`, `me-central2`) or `global`.
@@ -62,13 +59,3 @@ def _key_problem(secret: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
-
-
-def key_beside_config(key: KeyConfig, info: ValidationInfo) -> KeyConfig:
-    """A `file:` key with a relative path, made relative to the config file's directory (as
-    every file the config names is)."""
-    path = key_file(key.key.get_secret_value())
-    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
-    if path is None or base is None or Path(path).is_absolute():
-        return key
-    return key.model_copy(update={"key": SecretStr(f"file:{Path(base) / path}")})

@@ -9,6 +9,12 @@ request without the `api-key` header or the `api-version` query is refused as Az
 failures are in Azure's words (`{"error": {"code", "message"}}`, `DeploymentNotFound`, the
 content filter's 400 with `innererror.code: ResponsibleAIPolicyViolation`, 429s with
 `retry-after-ms`).
+
+Microsoft Entra ID: `POST /{tenant}/oauth2/v2.0/token` is the token endpoint
+(`_entra.EntraOAuth`), and instead of `api-key` a request may carry `Authorization: Bearer` with
+a token it issued, recorded under its principal's label. A token it did not issue, or one that
+has expired or been revoked, is Azure's 401 for a bad token (`{"statusCode": 401, "message":
+"Unauthorized. Access token is missing, invalid, audience is incorrect …"}`).
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from __future__ import annotations
 import math
 import re
 
+import orjson
 from aiohttp import web
 
 from . import _openai
 from . import _responses as R
-from ._dialects import Dialect, JsonObject
+from ._dialects import Dialect, JsonObject, bearer
 from ._faults import Call, send_answer
+from ._runtime import runtime_of
 from ._scenario import Scenario, default_error_body
 
 _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
@@ -36,6 +44,12 @@ _MESSAGES = {
     503: "The service is temporarily unable to process your request. Please try again later.",
 }
 _CODES = {404: "DeploymentNotFound", 500: "InternalServerError", 503: "ServiceUnavailable"}
+# Azure OpenAI's 401 for a bearer token it does not take: not its `{"error"}` shape.
+BAD_TOKEN = {
+    "statusCode": 401,
+    "message": "Unauthorized. Access token is missing, invalid, audience is incorrect "
+    "(https://cognitiveservices.azure.com), or have expired.",
+}
 DEPLOYMENT_NOT_FOUND = (
     "The API deployment for this resource does not exist. If you created the deployment within "
     "the last 5 minutes, please wait a moment and try again."
@@ -68,7 +82,12 @@ class AzureDialect(Dialect):
     name = "azure"
 
     def api_key(self, request: web.Request) -> str:
-        return request.headers.get("api-key", "").strip()
+        """The `api-key`; else the label of the live Entra token the request bears ("" for
+        none, or for a token that is not one)."""
+        key = request.headers.get("api-key", "").strip()
+        if key or "Authorization" not in request.headers:
+            return key
+        return runtime_of(request).state.entra.label_of(bearer(request)) or ""
 
     def refusal(self, request: web.Request) -> tuple[int, JsonObject] | None:
         version = request.query.get("api-version")
@@ -77,6 +96,8 @@ class AzureDialect(Dialect):
         if not _API_VERSION.fullmatch(version):
             return 400, {"error": {"code": "BadRequest", "message": "API version not supported"}}
         if not self.api_key(request):
+            if "api-key" not in request.headers and "Authorization" in request.headers:
+                return 401, dict(BAD_TOKEN)
             return self.invalid_key()
         return None
 
@@ -165,7 +186,16 @@ async def models(request: web.Request) -> web.StreamResponse:
     return await _openai.handle(request, _models, dialect=AZURE)
 
 
+async def entra_token(request: web.Request) -> web.Response:
+    """`POST /{tenant}/oauth2/v2.0/token`, form-encoded: Entra ID's client credentials flow."""
+    entra = runtime_of(request).state.entra
+    form = {name: str(value) for name, value in (await request.post()).items()}
+    status, body = entra.grant(request.match_info["tenant"], form)
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/{tenant}/oauth2/v2.0/token", entra_token)
     app.router.add_post(f"{_DEPLOYMENT}/chat/completions", chat_completions)
     app.router.add_post(f"{_DEPLOYMENT}/embeddings", embeddings)
     app.router.add_get("/openai/models", models)

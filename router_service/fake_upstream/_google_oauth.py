@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import itertools
-import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from ._issued_tokens import IssuedTokens
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -37,40 +35,16 @@ class _Account:
 
 
 @dataclass
-class _Issued:
-    label: str
-    expires_at: float
+class GoogleOAuth(IssuedTokens):
+    """Registered service accounts, issued tokens and the exchanges made (`exchanges` and
+    `refuse` by client_email)."""
 
-
-@dataclass
-class GoogleOAuth:
-    """Registered service accounts, issued tokens and the exchanges made."""
-
-    clock: Callable[[], float] = time.time
-    token_lifetime_s: int = 3600
     accounts: dict[str, _Account] = field(default_factory=dict)
-    issued: dict[str, _Issued] = field(default_factory=dict)
-    exchanges: list[str] = field(default_factory=list)  # client_email of each granted exchange
-    refusals: list[str] = field(default_factory=list)  # error_description of each refused one
-    refuse: set[str] = field(default_factory=set)  # client_emails whose exchanges fail
-    _seq: itertools.count[int] = field(default_factory=itertools.count)
 
     def register(self, client_email: str, public_key: Any, key_id: str, label: str) -> None:
         """Trust `public_key` for `client_email`; calls made with its tokens are recorded
         (and matched to scenarios) under `label`, as another provider's key is."""
         self.accounts[client_email] = _Account(public_key, key_id, label)
-
-    def label_of(self, token: str) -> str | None:
-        """The label of the account a live token was issued to; None when it was not issued
-        here, or has expired."""
-        issued = self.issued.get(token)
-        if issued is None or issued.expires_at <= self.clock():
-            return None
-        return issued.label
-
-    def revoke_all(self) -> None:
-        """Every token issued so far stops working (as a rotated key's do)."""
-        self.issued.clear()
 
     def grant(self, assertion: str, audience: str) -> tuple[int, dict[str, Any]]:
         """The token endpoint's answer to an assertion."""
@@ -83,15 +57,7 @@ class GoogleOAuth:
             self.refusals.append("refused")
             message = "Invalid grant: account not found"
             return 400, {"error": "invalid_grant", "error_description": message}
-        self.exchanges.append(email)
-        token = f"{TOKEN_PREFIX}{next(self._seq)}-{secrets.token_urlsafe(12)}"
-        label = self.accounts[email].label
-        self.issued[token] = _Issued(label, self.clock() + self.token_lifetime_s)
-        return 200, {
-            "access_token": token,
-            "expires_in": self.token_lifetime_s,
-            "token_type": "Bearer",
-        }
+        return 200, self.issue(TOKEN_PREFIX, email, self.accounts[email].label)
 
     def _verified(self, assertion: str, audience: str) -> str:
         """The assertion's issuer, once its signature and claims check out."""

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ._entra import EntraOAuth
 from ._google_oauth import GoogleOAuth
 from ._scenario import WILDCARD, Scenario, ScenarioTable
 
@@ -152,6 +153,8 @@ class FakeUpstreamState:
         self._in_flight = 0
         # Google's OAuth2 token endpoint, for Vertex AI's routes (service accounts, tokens).
         self.google = GoogleOAuth()
+        # Microsoft Entra ID's token endpoint, for Azure OpenAI's routes (service principals).
+        self.entra = EntraOAuth()
         self._reset_counters()
         # Plain futures (not asyncio.Condition) so one state object can outlive an event loop.
         self._waiters: set[asyncio.Future[None]] = set()

@@ -17,7 +17,7 @@ from router_service.providers._http import create_http_client, map_transport_err
 
 if TYPE_CHECKING:
     from router_service.providers._anthropic import AnthropicAdapter
-    from router_service.providers._azure import AzureOpenAIAdapter
+    from router_service.providers._azure import AzureEntraAdapter, AzureOpenAIAdapter
     from router_service.providers._bedrock import BedrockAdapter
     from router_service.providers._cloudflare import CloudflareAdapter
     from router_service.providers._cohere import CohereAdapter
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from router_service.providers._vertex import VertexAdapter
 
 # ProviderConfig.kind → (module, adapter class). The router looks adapters up in ADAPTERS and
-# never by name elsewhere.
+# never by name elsewhere (`for_provider`: a kind's adapter may follow from its keys, azure's
+# with Entra ID keys).
 _KINDS: dict[str, tuple[str, str]] = {
     "openai": ("_openai", "OpenAIAdapter"),
     "gemini": ("_gemini", "GeminiAdapter"),
@@ -38,6 +39,7 @@ _KINDS: dict[str, tuple[str, str]] = {
     "bedrock": ("_bedrock", "BedrockAdapter"),
 }
 _BY_CLASS = {cls: (module, cls) for module, cls in _KINDS.values()}
+_BY_CLASS["AzureEntraAdapter"] = ("_azure", "AzureEntraAdapter")  # azure's, with Entra ID keys
 
 
 def _load(module: str, name: str) -> type[ProviderAdapter]:
@@ -71,6 +73,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ADAPTERS",
     "AnthropicAdapter",
+    "AzureEntraAdapter",
     "AzureOpenAIAdapter",
     "BedrockAdapter",
     "ChatCall",

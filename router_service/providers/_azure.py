@@ -21,14 +21,21 @@ own and needs no adapter (README, Providers).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from urllib.parse import quote
 
 import httpx
 import orjson
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.clock import Clock
+from router_service.config import ProviderConfig
+from router_service.config._entra import is_entra_key
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
+from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
+from router_service.providers._entra_auth import entra_tokens
+from router_service.providers._oauth import TokenAdapter
 from router_service.providers._openai import OpenAIAdapter, model_ids
 from router_service.providers._transport import JsonObject
 
@@ -43,7 +50,18 @@ Chunk = chat_pb2.ChatCompletionChunk
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
+    """Kind `azure` with `api-key`s. A provider with Entra ID service principal keys gets an
+    `AzureEntraAdapter` instead (`for_provider`)."""
+
     kind = "azure"
+
+    @classmethod
+    def for_provider(
+        cls, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
+    ) -> ProviderAdapter:
+        if any(is_entra_key(key.key.get_secret_value()) for key in config.keys):
+            return AzureEntraAdapter(name, config, http, clock)
+        return cls(name, config, http, clock)
 
     @property
     def api_base(self) -> str:
@@ -86,6 +104,57 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             relayed = annotations.fold(chunk)
             if relayed is not None:
                 yield relayed
+
+
+class AzureBearer(AzureOpenAIAdapter):
+    """Azure OpenAI with an Entra ID access token for a key: `Authorization: Bearer`."""
+
+    def _headers(self, api_key: str) -> dict[str, str]:
+        return {
+            **self.config.headers,
+            "authorization": f"Bearer {api_key}",
+            "content-type": "application/json",
+        }
+
+
+class AzureEntraAdapter(TokenAdapter):
+    """Kind `azure` with Entra ID service principal keys (any of its keys may still be an
+    `api-key`): a principal's calls carry its access token (`_oauth.TokenAdapter`, tokens from
+    `_entra_auth`), an `api-key`'s go as they always do."""
+
+    kind = "azure"
+
+    def __init__(
+        self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
+    ) -> None:
+        super().__init__(name, config, http, clock)
+        self.wire = AzureBearer(name, config, http, clock)
+        self.tokens = entra_tokens(config, http, clock)
+        self.keyed = AzureOpenAIAdapter(name, config, http, clock)
+        secrets = (key.key.get_secret_value() for key in config.keys)
+        self._principals = frozenset(secret for secret in secrets if is_entra_key(secret))
+
+    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        if call.api_key in self._principals:
+            return await super().chat(call)
+        return await self.keyed.chat(call)
+
+    def stream_chat(
+        self, call: ChatCall
+    ) -> AbstractAsyncContextManager[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        if call.api_key in self._principals:
+            return super().stream_chat(call)
+        return self.keyed.stream_chat(call)
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        if call.api_key in self._principals:
+            return await super().embed(call)
+        return await self.keyed.embed(call)
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        if api_key in self._principals:
+            return await super().list_models(api_key, timeout_s)
+        return await self.keyed.list_models(api_key, timeout_s)
 
 
 def _classified(outcome: Outcome, status: int, error: JsonObject, scope: Scope) -> UpstreamFailure:

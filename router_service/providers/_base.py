@@ -49,6 +49,15 @@ class ProviderAdapter(ABC):
         self.http = http
         self.clock = clock
 
+    @classmethod
+    def for_provider(
+        cls, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
+    ) -> ProviderAdapter:
+        """The adapter of a provider of this kind: this class, unless the provider's keys call
+        for another of the same kind (an azure provider with Entra ID keys). Decided once, at
+        build: a call pays nothing for what its provider does not use."""
+        return cls(name, config, http, clock)
+
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
         """Why this provider's format cannot carry `params` (a content kind it does not take),
         as the UNSUPPORTED_INPUT failure its call would raise; None when it can. Pure and

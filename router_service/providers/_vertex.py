@@ -17,7 +17,7 @@ Followed (Vertex AI REST reference; Anthropic's "Claude on Vertex AI"):
 - `GET {endpoint}/v1beta1/publishers/{publisher}/models` lists the publisher's models (the
   probe of a key).
 - Authentication is `Authorization: Bearer <access token>`: a service account key's exchanged
-  token (`_google_auth.TokenSource`), or an access token given as the key.
+  token (`_google_auth`, cached by `_oauth.TokenSource`), or an access token given as the key.
 
 Errors are google.rpc statuses, as the Gemini API's (Claude's own failures are Anthropic's
 typed errors), classified by the adapters they come from. Two are Vertex's own: a 404
@@ -28,25 +28,24 @@ a 401 drops the key's cached token, so that the probe of the disabled key exchan
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from clients import embedding_result_from_openai
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import embeddings_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
 from router_service.providers._anthropic import AnthropicAdapter
-from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
+from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._gemini import GeminiAdapter
-from router_service.providers._google_auth import TokenSource
+from router_service.providers._google_auth import google_tokens
 from router_service.providers._mapping import embedding_list, embedding_texts, unsupported
+from router_service.providers._oauth import TokenAdapter
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
 
 # Claude on Vertex takes Anthropic's version in the body, and only this one.
@@ -164,9 +163,9 @@ class VertexClaude(AnthropicAdapter):
         return await _publisher_models(self, "anthropic", api_key, timeout_s)
 
 
-class VertexAdapter(ProviderAdapter):
-    """Kind `vertex`: each call's key becomes a bearer token, then the publisher's wire
-    adapter (Gemini's or Claude's format at Vertex's URLs) makes the call with it."""
+class VertexAdapter(TokenAdapter):
+    """Kind `vertex`: each call's key becomes a bearer token (`_oauth.TokenAdapter`), then the
+    publisher's wire adapter (Gemini's or Claude's format at Vertex's URLs) makes the call."""
 
     kind = "vertex"
 
@@ -176,51 +175,4 @@ class VertexAdapter(ProviderAdapter):
         super().__init__(name, config, http, clock)
         wire = VertexClaude if config.publisher == "anthropic" else VertexGemini
         self.wire: HttpAdapter = wire(name, config, http, clock)
-        self.tokens = TokenSource(http, clock, connect_s=config.timeouts.connect_s)
-
-    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
-        return self.wire.cannot_express(params)
-
-    async def _bearer(self, secret: str, timeout_s: float) -> str:
-        return await self.tokens.bearer(secret, timeout_s)
-
-    def _refused(self, secret: str, failure: UpstreamFailure) -> None:
-        """A token Vertex refused is not used again: the key's next use exchanges anew."""
-        if failure.outcome is Outcome.AUTH_INVALID:
-            self.tokens.forget(secret)
-
-    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        token = await self._bearer(call.api_key, call.timeout_s)
-        try:
-            return await self.wire.chat(replace(call, api_key=token))
-        except UpstreamFailure as failure:
-            self._refused(call.api_key, failure)
-            raise
-
-    @asynccontextmanager
-    async def stream_chat(
-        self, call: ChatCall
-    ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        token = await self._bearer(call.api_key, call.timeout_s)
-        try:
-            async with self.wire.stream_chat(replace(call, api_key=token)) as chunks:
-                yield chunks
-        except UpstreamFailure as failure:
-            self._refused(call.api_key, failure)
-            raise
-
-    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
-        token = await self._bearer(call.api_key, call.timeout_s)
-        try:
-            return await self.wire.embed(replace(call, api_key=token))
-        except UpstreamFailure as failure:
-            self._refused(call.api_key, failure)
-            raise
-
-    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
-        token = await self._bearer(api_key, timeout_s)
-        try:
-            return await self.wire.list_models(token, timeout_s)
-        except UpstreamFailure as failure:
-            self._refused(api_key, failure)
-            raise
+        self.tokens = google_tokens(http, clock, connect_s=config.timeouts.connect_s)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from router_service.fake_upstream import FakeUpstream
+from tests.entra_keys import entra_keys, entra_settings
 from tests.vertex_keys import PROJECT, vertex_keys
 
 Body = dict[str, Any]
@@ -42,6 +43,10 @@ def _as_given(fake: FakeUpstream, labels: list[str]) -> list[str]:
     return labels
 
 
+def _no_settings(fake: FakeUpstream) -> dict[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Profile:
     kind: str
@@ -58,10 +63,13 @@ class Profile:
     name: str = ""  # the profile's name when one kind has several (default: the kind)
     speaks: str = ""  # whose format its "cannot take" messages name (default: the kind)
     links_images: bool = True  # takes an image by its http(s) URL (not only as data)
+    # Further ProviderConfig fields that point at the fake (where tokens are issued).
+    fake_settings: Callable[[FakeUpstream], dict[str, Any]] = _no_settings
 
     def provider(self, fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
         secrets = self.key_secrets(fake, keys)
-        return {"kind": self.kind, "base_url": self.base_url(fake), "keys": secrets, **self.extra}
+        settings = {**self.extra, **self.fake_settings(fake)}
+        return {"kind": self.kind, "base_url": self.base_url(fake), "keys": secrets, **settings}
 
     def secret(self, fake: FakeUpstream, label: str) -> str:
         """The configured key the fake records under `label` (what its fingerprint is of)."""
@@ -302,6 +310,17 @@ PROFILES: list[Profile] = [
     ),
     # The deployment names the model in the path; the body is OpenAI's.
     Profile("azure", lambda fake: fake.url, read_openai, extra={"api_version": "2024-10-21"}),
+    # The same API, its keys Microsoft Entra ID service principals: their client credentials
+    # are exchanged at the fake's token endpoint for the bearer tokens the calls carry.
+    Profile(
+        "azure",
+        lambda fake: fake.url,
+        read_openai,
+        extra={"api_version": "2024-10-21"},
+        key_secrets=entra_keys,
+        fake_settings=entra_settings,
+        name="azure-entra",
+    ),
     # Gemini's and Claude's bodies at Vertex AI's paths; the keys are service account keys,
     # exchanged at the fake's token endpoint for the bearer tokens the calls carry.
     Profile(
@@ -346,7 +365,8 @@ FALLBACK_PAIRS: list[tuple[Profile, Profile]] = [
         ("gemini", "cohere"),
         ("cohere", "cloudflare"),
         ("cloudflare", "azure"),
-        ("azure", "vertex"),
+        ("azure", "azure-entra"),
+        ("azure-entra", "vertex"),
         ("vertex", "vertex-anthropic"),
         ("vertex-anthropic", "openai"),
         ("openai", "bedrock"),

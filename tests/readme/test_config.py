@@ -37,6 +37,9 @@ BASE: dict[str, Any] = {
 # A `${VAR}` is set to a dummy value; these few must have a shape their setting checks.
 SHAPED_ENV = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",  # state.url: a redis:// URL
+    # An azure key that is an Entra ID service principal: its JSON is checked at load.
+    "AZURE_SP_JSON": '{"tenant_id": "contoso.onmicrosoft.com", "client_id": "0b7d8e2c", '
+    '"client_secret": "dummy-secret"}',
     # The access key id of a bedrock IAM key: 16 to 128 letters and digits.
     "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
     "ROLE_ACCESS_KEY_ID": "ASIAIOSFODNN7EXAMPLE",

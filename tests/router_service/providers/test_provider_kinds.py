@@ -66,6 +66,7 @@ def test_a_router_loads_only_the_adapters_of_the_kinds_it_has() -> None:
     loaded = set(done.stdout.split())
     assert "router_service.providers._openai" in loaded
     others = {"_gemini", "_anthropic", "_cohere", "_cloudflare", "_azure", "_vertex", "_bedrock"}
+    others |= {"_oauth", "_entra_auth", "_google_auth"}  # token exchanges: kinds with credentials
     assert not {f"router_service.providers.{name}" for name in others} & loaded
     assert not any(name.endswith("_map") for name in loaded)
 

@@ -1,0 +1,46 @@
+"""Pool keys that are credentials (a service account key, a service principal): given inline as
+their JSON text (usually from an environment variable), or as `file:/path/to/key.json`, read at
+load and at each reload. One way for every kind that takes them (`vertex`, `azure`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr, ValidationInfo
+
+if TYPE_CHECKING:
+    from router_service.config._providers import KeyConfig
+
+__all__ = ["FILE_PREFIX", "KEY_FILE_KINDS", "key_beside_config", "key_file", "key_text"]
+
+FILE_PREFIX = "file:"
+# The provider kinds whose keys may be `file:` credentials.
+KEY_FILE_KINDS = frozenset({"vertex", "azure"})
+
+
+def key_file(secret: str) -> str | None:
+    """The path of a `file:` key; None for a key given inline."""
+    return secret[len(FILE_PREFIX) :].strip() if secret.startswith(FILE_PREFIX) else None
+
+
+def key_text(secret: str, what: str) -> str:
+    """The key's text, stripped: read from its file for a `file:` key. Raises ValueError naming
+    the file (never its content); `what` says what the file should hold."""
+    path = key_file(secret)
+    if path is None:
+        return secret.strip()
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the {what} file {path}: {exc}") from None
+
+
+def key_beside_config(key: KeyConfig, info: ValidationInfo) -> KeyConfig:
+    """A `file:` key with a relative path, made relative to the config file's directory (as
+    every file the config names is)."""
+    path = key_file(key.key.get_secret_value())
+    base = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    if path is None or base is None or Path(path).is_absolute():
+        return key
+    return key.model_copy(update={"key": SecretStr(f"file:{Path(base) / path}")})

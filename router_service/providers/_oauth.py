@@ -1,0 +1,256 @@
+"""OAuth2 access tokens for pool keys that are credentials rather than API keys: one token cache,
+whichever identity provider issues the tokens.
+
+A kind whose keys are exchanged for tokens (`vertex`: Google service account keys; `azure`:
+Microsoft Entra ID service principals) gives a `TokenExchange`, the strategy that says what a
+key is and what request exchanges it; `TokenSource` does the rest, once for every kind:
+
+- tokens are cached per key (the configured secret) and exchanged again `REFRESH_MARGIN_S`
+  before they expire, on the adapter's clock;
+- one exchange per key at a time, however many calls need it (the others wait for its token);
+- a token endpoint's refusal (OAuth2's `{"error", "error_description"}`, RFC 6749 §5.2) is the
+  key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR;
+- a token the API refused is dropped (`forget`), so that the key's next use exchanges anew.
+
+`TokenAdapter` is the adapter half: each call's key becomes its bearer token before the kind's
+wire adapter makes the call. Neither a key nor a token is ever in a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.clock import Clock
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome, Scope
+from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
+from router_service.providers._http import map_transport_errors, send_upstream
+
+__all__ = [
+    "REFRESH_MARGIN_S",
+    "TokenAdapter",
+    "TokenExchange",
+    "TokenSource",
+    "form_request",
+]
+
+# A token this close to its expiry is exchanged again before use: a call that starts with it
+# may run for minutes (a long stream), and clocks differ.
+REFRESH_MARGIN_S = 300.0
+
+Credential = TypeVar("Credential")
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    expires_at: float  # on the adapter's wall clock
+
+    def __repr__(self) -> str:
+        return f"_Token(expires_at={self.expires_at})"
+
+
+class TokenExchange(ABC, Generic[Credential]):
+    """How one kind of credential becomes an access token: the part that differs between
+    identity providers. Implementations hold no state; `TokenSource` caches."""
+
+    @abstractmethod
+    def parse(self, secret: str) -> Credential:
+        """The credential a configured key is. Raises ValueError with a message that quotes
+        nothing of the key."""
+
+    def given_token(self, credential: Credential) -> str | None:
+        """The token to send as it is, for a credential that is a token already; None for one
+        that is exchanged (the default)."""
+        return None
+
+    @abstractmethod
+    def name(self, credential: Credential) -> str:
+        """The credential in messages, without its secret ("service account a@b")."""
+
+    @abstractmethod
+    def request(
+        self, credential: Credential, now: float, timeout: dict[str, float]
+    ) -> httpx.Request:
+        """The token request that exchanges `credential` at `now` (httpx's `timeout` extension
+        given). Raises ValueError when the credential cannot make one."""
+
+
+def form_request(url: str, form: dict[str, str], timeout: dict[str, float]) -> httpx.Request:
+    """A token endpoint's POST: the form URL-encoded, OAuth2's way (RFC 6749 §4.4.2)."""
+    return httpx.Request(
+        "POST",
+        url,
+        content=urlencode(form).encode("ascii"),
+        headers={"content-type": "application/x-www-form-urlencoded", "accept": "application/json"},
+        extensions={"timeout": timeout},
+    )
+
+
+class TokenSource(Generic[Credential]):
+    """The bearer token of each configured key, cached. One per adapter (a config reload starts
+    afresh)."""
+
+    def __init__(
+        self,
+        exchange: TokenExchange[Credential],
+        http: httpx.AsyncClient,
+        clock: Clock,
+        *,
+        connect_s: float,
+    ) -> None:
+        self._exchange = exchange
+        self._http = http
+        self._clock = clock
+        self._connect_s = connect_s
+        # All three hold one entry per configured key at most: bounded by the config.
+        self._credentials: dict[str, Credential] = {}
+        self._tokens: dict[str, _Token] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def credential(self, secret: str) -> Credential:
+        found = self._credentials.get(secret)
+        if found is None:
+            try:
+                found = self._exchange.parse(secret)
+            except ValueError as exc:  # a key file that changed since the config loaded
+                raise UpstreamFailure(
+                    Outcome.AUTH_INVALID, f"unusable key: {exc}", scope=Scope.KEY
+                ) from None
+            self._credentials[secret] = found
+        return found
+
+    async def bearer(self, secret: str, timeout_s: float) -> str:
+        """The token to send for `secret`, exchanging (once, whoever asks) when it has none
+        that is good for more than REFRESH_MARGIN_S."""
+        credential = self.credential(secret)
+        given = self._exchange.given_token(credential)
+        if given is not None:
+            return given
+        token = self._fresh(secret)
+        if token is not None:
+            return token
+        lock = self._locks.setdefault(secret, asyncio.Lock())
+        async with lock:
+            token = self._fresh(secret)  # a call ahead of us in the lock exchanged already
+            if token is not None:
+                return token
+            issued = await self._exchanged(credential, timeout_s)
+            self._tokens[secret] = issued
+            return issued.value
+
+    def forget(self, secret: str) -> None:
+        """Drop the cached token of `secret` (the API refused it): the next use exchanges."""
+        self._tokens.pop(secret, None)
+
+    def _fresh(self, secret: str) -> str | None:
+        token = self._tokens.get(secret)
+        if token is not None and token.expires_at - REFRESH_MARGIN_S > self._clock.now():
+            return token.value
+        return None
+
+    async def _exchanged(self, credential: Credential, timeout_s: float) -> _Token:
+        now = self._clock.now()
+        connect = min(self._connect_s, timeout_s)
+        timeout = {"connect": connect, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
+        name = self._exchange.name(credential)
+        try:
+            request = self._exchange.request(credential, now, timeout)
+        except ValueError as exc:  # a missing extra, a key that does not load
+            raise UpstreamFailure(Outcome.AUTH_INVALID, f"{name}: {exc}", scope=Scope.KEY) from None
+        with map_transport_errors():
+            response = await send_upstream(self._http, request)
+        return _issued(name, response.status_code, response.content, now)
+
+
+def _issued(name: str, status: int, content: bytes, now: float) -> _Token:
+    """The token of a token endpoint's answer, or the failure it is."""
+    try:
+        data: Any = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        data = None
+    data = data if isinstance(data, dict) else {}
+    token, lifetime = data.get("access_token"), data.get("expires_in")
+    if isinstance(lifetime, str) and lifetime.isdigit():  # some endpoints send it as text
+        lifetime = int(lifetime)
+    if status == 200 and isinstance(token, str) and token and isinstance(lifetime, int | float):
+        return _Token(token, now + float(lifetime))
+    error = str(data.get("error", "")) or f"HTTP {status}"
+    # The first line: Entra's descriptions go on with trace and correlation ids and a timestamp.
+    described = str(data.get("error_description", "")).strip().splitlines()
+    detail = f"{error}: {described[0][:200]}" if described else error
+    message = f"token exchange of {name} refused: {detail}"
+    if status == 429:  # the token endpoint's own throttling: this key waits a little
+        raise UpstreamFailure(Outcome.RATE_LIMITED, message, upstream_status=status)
+    if status >= 500:
+        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, message, upstream_status=status)
+    # 400 invalid_grant / unauthorized_client / invalid_request, 401 invalid_client, or a 200
+    # without a token: the key cannot get in.
+    raise UpstreamFailure(Outcome.AUTH_INVALID, message, upstream_status=status, scope=Scope.KEY)
+
+
+class TokenAdapter(ProviderAdapter):
+    """A kind whose keys are bearer tokens from `tokens`: each call's key becomes its token,
+    then `wire` (the kind's wire format, sending its key as `Authorization: Bearer`) makes the
+    call with it. A token the API refuses (AUTH_INVALID) is not used again."""
+
+    wire: ProviderAdapter
+    tokens: TokenSource[Any]
+
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        return self.wire.cannot_express(params)
+
+    def _refused(self, secret: str, failure: UpstreamFailure) -> None:
+        if failure.outcome is Outcome.AUTH_INVALID:
+            self.tokens.forget(secret)
+
+    async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        token = await self.tokens.bearer(call.api_key, call.timeout_s)
+        try:
+            return await self.wire.chat(replace(call, api_key=token))
+        except UpstreamFailure as failure:
+            self._refused(call.api_key, failure)
+            raise
+
+    def stream_chat(
+        self, call: ChatCall
+    ) -> AbstractAsyncContextManager[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        return self._token_stream(call)
+
+    @asynccontextmanager
+    async def _token_stream(
+        self, call: ChatCall
+    ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        token = await self.tokens.bearer(call.api_key, call.timeout_s)
+        try:
+            async with self.wire.stream_chat(replace(call, api_key=token)) as chunks:
+                yield chunks
+        except UpstreamFailure as failure:
+            self._refused(call.api_key, failure)
+            raise
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        token = await self.tokens.bearer(call.api_key, call.timeout_s)
+        try:
+            return await self.wire.embed(replace(call, api_key=token))
+        except UpstreamFailure as failure:
+            self._refused(call.api_key, failure)
+            raise
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        token = await self.tokens.bearer(api_key, timeout_s)
+        try:
+            return await self.wire.list_models(token, timeout_s)
+        except UpstreamFailure as failure:
+            self._refused(api_key, failure)
+            raise
