@@ -127,8 +127,9 @@ class ProviderConfig(_Strict):
         description="The price of its deployments that set none of their own (a self-hosted "
         "server's cost per token, one price for every model of a reseller).",
     )
-    # The client secrets of an azure provider's service principal keys (read at load, from a
-    # file too): secrets the configured key strings do not hold as they are.
+    # The client secrets of an azure provider's service principal keys and the private keys of
+    # a vertex provider's service accounts (read at load, from a file too): secrets the
+    # configured key strings do not hold as they are.
     _credential_secrets: list[str] = PrivateAttr(default_factory=list)
 
     def secrets(self) -> list[str]:
@@ -138,7 +139,7 @@ class ProviderConfig(_Strict):
         found = [key.key.get_secret_value() for key in self.keys]
         if self.kind == "bedrock":  # IAM credentials: the session token travels on its own
             found += [part for key in found if ":" in key for part in key.split(":")[1:]]
-        found += self._credential_secrets  # an azure principal's client secret
+        found += self._credential_secrets  # a principal's client secret, an account's key
         for name, value in self.headers.items():
             if SECRET_HEADER.search(name):
                 token = value.strip().partition(" ")[2].strip()  # after a scheme (`Bearer`)
@@ -191,7 +192,7 @@ class ProviderConfig(_Strict):
         if self.kind == "azure":
             self._azure_fields()
         if self.kind == "vertex":
-            vertex_problems(self)
+            self._credential_secrets = vertex_problems(self)
         if self.kind == "bedrock":
             self._bedrock_fields()
         return self

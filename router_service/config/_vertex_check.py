@@ -30,8 +30,10 @@ def vertex_endpoint(location: object) -> str:
     return GLOBAL_ENDPOINT
 
 
-def vertex_problems(config: ProviderConfig) -> None:
-    """Raise Misplaced with every problem of a vertex provider's settings and keys."""
+def vertex_problems(config: ProviderConfig) -> list[str]:
+    """Raise Misplaced with every problem of a vertex provider's settings and keys; else the
+    private keys of its service accounts (for the log redactor: a key read from a `file:` is in
+    no configured string, and one pasted as JSON text is inside one, not alone)."""
     problems: list[tuple[Location, str]] = []
     if not config.project:
         problems.append(
@@ -43,19 +45,15 @@ def vertex_problems(config: ProviderConfig) -> None:
         problems.append((("location",), "a vertex provider needs location (us-central1, global…)"))
     elif not _LOCATION.fullmatch(config.location):
         problems.append((("location",), f"{config.location!r} is not a Vertex AI location"))
+    private_keys: list[str] = []
     for i, key in enumerate(config.keys):
-        problem = _key_problem(key.key.get_secret_value())
-        if problem is not None:
-            problems.append((("keys", i, "key"), problem))
+        try:
+            credential = parse_vertex_key(key.key.get_secret_value())
+            if isinstance(credential, ServiceAccount):
+                signing_key(credential)
+                private_keys.append(credential.private_key)
+        except ValueError as exc:
+            problems.append((("keys", i, "key"), str(exc)))
     if problems:
         raise Misplaced(problems)
-
-
-def _key_problem(secret: str) -> str | None:
-    try:
-        credential = parse_vertex_key(secret)
-        if isinstance(credential, ServiceAccount):
-            signing_key(credential)
-    except ValueError as exc:
-        return str(exc)
-    return None
+    return private_keys

@@ -233,6 +233,20 @@ def test_a_key_file_is_read_beside_the_config(tmp_path: Path) -> None:
     )
 
 
+def test_a_service_accounts_private_key_is_among_the_secrets_the_logs_mask(
+    tmp_path: Path,
+) -> None:
+    # Read from a file it is in no configured string; pasted as JSON it is inside one, not
+    # alone (a message quoting the PEM would not contain the whole JSON).
+    (tmp_path / "sa.json").write_text(sa_json())
+    private_key = orjson.loads(sa_json())["private_key"]
+    for key in (f"file:{tmp_path / 'sa.json'}", sa_json()):
+        provider = ProviderConfig.model_validate(
+            {"kind": "vertex", "project": "acme-prod", "location": "global", "keys": [key]}
+        )
+        assert private_key in provider.secrets()
+
+
 def test_without_cryptography_a_service_account_key_is_a_clear_config_error() -> None:
     script = (
         "import sys\n"
