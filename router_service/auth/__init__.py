@@ -23,7 +23,14 @@ from router_service.auth._callers import (
     set_current_caller,
 )
 from router_service.auth._gate import Admission, Attempt, Gate
-from router_service.auth._limits import CallerLimits, LimitStanding, RateStatus, RateTicket
+from router_service.auth._limits import (
+    CallerLimits,
+    LimitStanding,
+    RateStatus,
+    RateTicket,
+    current_standing,
+    set_current_standing,
+)
 from router_service.auth._methods import (
     ADMIN_SERVICE,
     ROUTER_SERVICE,
@@ -56,7 +63,9 @@ __all__ = [
     "bearer_token",
     "check_max_tokens",
     "current_caller",
+    "current_standing",
     "hash_key",
     "rule_for",
     "set_current_caller",
+    "set_current_standing",
 ]

@@ -11,6 +11,7 @@ both for an operator (AdminService.ListClients) without counting anything.
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from router_service.auth._callers import Caller
@@ -23,7 +24,15 @@ from router_service.state import (
     sliding_wait,
 )
 
-__all__ = ["CallerLimits", "LimitStanding", "RateStatus", "RateTicket", "rate_status"]
+__all__ = [
+    "CallerLimits",
+    "LimitStanding",
+    "RateStatus",
+    "RateTicket",
+    "current_standing",
+    "rate_status",
+    "set_current_standing",
+]
 
 # A refused stream slot frees when another stream ends; no window says when.
 _STREAM_RETRY_AFTER_S = 1.0
@@ -200,3 +209,18 @@ def _limits(caller: Caller) -> str:
     if caller.tpm is not None:
         parts.append(f"{caller.tpm} tokens per minute")
     return ", ".join(parts)
+
+
+# The admitted call's standing, for the error boundary: a call that fails after it was counted
+# (every upstream refused, a deadline) tells its caller where it stands as an answer does.
+_STANDING: ContextVar[RateStatus | None] = ContextVar("switchboard_standing", default=None)
+
+
+def current_standing() -> RateStatus | None:
+    """The rate standing of the call this context serves; None before admission, or for a
+    caller without rpm or tpm."""
+    return _STANDING.get()
+
+
+def set_current_standing(status: RateStatus) -> None:
+    _STANDING.set(status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc
@@ -11,7 +12,7 @@ import grpc
 from clients import ErrorDetails, to_grpc_status
 from clients import InvalidRequestError as CodecInvalidRequestError
 from clients.switchboard.v1.routing_pb2 import RateLimitStatus
-from router_service.auth import RateStatus
+from router_service.auth import RateStatus, current_standing
 from router_service.errors import (
     AllCandidatesFailedError,
     ClientRateLimitedError,
@@ -53,7 +54,17 @@ _OPENAI_TYPE = {
 
 
 def error_details(exc: BaseException) -> ErrorDetails:
-    """The wire form of any exception a handler lets escape. Unknown ones say nothing inside."""
+    """The wire form of any exception a handler lets escape. Unknown ones say nothing inside.
+    A call that fails after it was counted against its caller's rpm or tpm says where the
+    caller stands, as its answer would have (the edge's `x-ratelimit-*` headers)."""
+    details = _details_of(exc)
+    standing = current_standing()
+    if standing is not None and details.rate_limit is None:
+        return replace(details, rate_limit=rate_limit_message(standing))
+    return details
+
+
+def _details_of(exc: BaseException) -> ErrorDetails:
     if isinstance(exc, AllCandidatesFailedError):
         return _failed_details(exc.last, exc.provider)
     if isinstance(exc, CodecInvalidRequestError):

@@ -31,6 +31,7 @@ from router_service.auth import (
     MethodRule,
     rule_for,
     set_current_caller,
+    set_current_standing,
 )
 from router_service.cancellation import uncut
 from router_service.config import PriceConfig
@@ -182,8 +183,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
             raise AssertionError("unreachable: abort raises") from exc
-        # Each RPC runs in a context of its own: the servicer below sees this caller only.
+        # Each RPC runs in a context of its own: the servicer below sees this caller only (and
+        # its error boundary this call's standing, for a failure after it was counted).
         set_current_caller(caller)
+        if admission.rate_status is not None:
+            set_current_standing(admission.rate_status)
         return admission
 
 

@@ -14,7 +14,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from clients import chat_params_from_openai
 from router_service.clock import ManualClock
 from router_service.engine._tokens import estimate_chat_tokens
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.providers._classify import _parse_duration
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import StartEdge
@@ -149,3 +149,22 @@ async def test_a_client_without_limits_gets_no_ratelimit_headers(
         raw = await chat.create(model="chain", messages=HI, stream=stream)
         assert raw.headers["x-switchboard-deployment"]
         assert not [name for name in raw.headers if name.startswith("x-ratelimit-")]
+
+
+async def test_a_call_that_fails_after_it_was_counted_says_where_its_caller_stands(
+    sdks: dict[str, openai.AsyncOpenAI], fake: FakeUpstream
+) -> None:
+    # Every deployment answers 500: the call was admitted and counted, then failed. Its error
+    # carries the standing, as OpenAI's errors carry their headers; an unlimited caller's not.
+    fake.state.set_scenario(Scenario(status=500))
+    chat = sdks["rpm"].chat.completions
+    with pytest.raises(openai.APIStatusError) as failed:
+        await chat.create(model="chain", messages=HI)
+    assert failed.value.status_code >= 500
+    assert limits(failed.value.response.headers, REQUESTS) == ["3", "2", "2m0s"]
+    with pytest.raises(openai.APIStatusError) as streamed:
+        await chat.create(model="chain", messages=HI, stream=True)
+    assert limits(streamed.value.response.headers, REQUESTS)[:2] == ["3", "1"]
+    with pytest.raises(openai.APIStatusError) as free:
+        await sdks["free"].chat.completions.create(model="chain", messages=HI)
+    assert not [name for name in free.value.response.headers if name.startswith("x-ratelimit-")]

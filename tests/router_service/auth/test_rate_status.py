@@ -13,7 +13,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1.routing_pb2 import RateLimitStatus
 from router_service.clock import ManualClock
 from router_service.engine._tokens import estimate_chat_tokens
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
 
@@ -135,3 +135,21 @@ async def test_a_client_without_rpm_or_tpm_gets_no_standing(limited: RouterHandl
     events = [e async for e in limited.stub.ChatStream(chat_stream(), metadata=bearer(UNLIMITED))]
     route = next(e.route for e in events if e.WhichOneof("event") == "route")
     assert not route.HasField("rate_limit")
+
+
+async def test_a_failure_after_admission_carries_the_standing(
+    limited: RouterHandle, fake: FakeUpstream
+) -> None:
+    # Counted, then every deployment failed: the status says where the caller stands (the
+    # ErrorInfo metadata a refusal uses); a call refused before admission has none to tell.
+    fake.state.set_scenario(Scenario(status=500))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await limited.stub.Chat(chat(), metadata=bearer(RPM_ONLY))
+    assert caught.value.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = details_from_rpc_error(caught.value)
+    assert details.rate_limit is not None
+    assert _requests(details.rate_limit)[:2] == (3, 2)
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
+        await limited.stub.Chat(chat(), metadata=bearer("sk-nobody-0123456789"))
+    assert unknown.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert details_from_rpc_error(unknown.value).rate_limit is None
