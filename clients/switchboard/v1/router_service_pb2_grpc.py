@@ -33,8 +33,8 @@ class RouterServiceStub:
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
-    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
+    (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
     fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
@@ -119,8 +119,8 @@ class RouterServiceServicer:
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
-    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
+    (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
     fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
@@ -315,8 +315,8 @@ class RouterService:
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
-    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
+    (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
     fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 

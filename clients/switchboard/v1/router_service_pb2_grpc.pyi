@@ -34,8 +34,8 @@ class RouterServiceStub:
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
-    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
+    (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
     fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
@@ -103,8 +103,8 @@ class RouterServiceAsyncStub(RouterServiceStub):
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
-    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
+    (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
     fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
@@ -168,8 +168,8 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     "switchboard", reason = Outcome name without `OUTCOME_` or another reason word such as
     MODEL_NOT_FOUND; string metadata, each key only when known: provider, upstream_status (e.g.
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
-    JSON, when it is passed through; and where a client refused for its own rpm or tpm stands,
-    `ratelimit_*`: see RateLimitStatus), RetryInfo where a retry may help, BadRequest for invalid
+    JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
+    (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
     fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
