@@ -153,8 +153,9 @@ def test_exports() -> None:
             "bearer_token",
             "check_max_tokens",
             "current_caller",
+            "current_standing",
         ),
-        *("hash_key", "rule_for", "set_current_caller"),
+        *("hash_key", "rule_for", "set_current_caller", "set_current_standing"),
     ]
     assert all(hasattr(auth, name) for name in auth.__all__)
 
