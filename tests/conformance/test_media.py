@@ -24,7 +24,8 @@ from tests.conformance.helpers import (
     stream,
     streamed_text,
 )
-from tests.conformance.profiles import PROFILES, Profile, read_openai
+from tests.conformance.profiles import PROFILES, Profile
+from tests.conformance.wire_readers import read_openai
 from tests.conftest import RouterHandle
 
 FILE_ID_PART = {"type": "file", "file": {"file_id": "file-abc123"}}
