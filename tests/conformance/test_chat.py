@@ -185,14 +185,20 @@ async def test_embeddings(router: RouterHandle, fake: FakeUpstream, profile: Pro
     assert response.route.deployment == "up/e-up"
 
 
-async def test_single_text_embedding_as_base64(router: RouterHandle, profile: Profile) -> None:
-    if not profile.embeds:
-        pytest.skip(f"{profile} has no embeddings API")
+async def test_single_text_embedding_as_base64(
+    router: RouterHandle, fake: FakeUpstream, profile: Profile
+) -> None:
     request = pb.EmbedRequest(
         params=embeddings_pb2.EmbeddingParams(
             model="vectors", text="alpha", encoding_format="base64"
         )
     )
+    if not profile.embeds:  # no embeddings API: refused as a list of texts is, nothing sent
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await router.stub.Embed(request)
+        assert details_from_rpc_error(caught.value).reason == "UNSUPPORTED_INPUT"
+        assert fake.state.count() == 0
+        return
     response = await router.stub.Embed(request)
     assert [e.HasField("base64") for e in response.result.data] == [True]
 
