@@ -238,6 +238,19 @@ class RouterClient(ConversationCalls, BaseClient):
         )
         return response
 
+    async def media(
+        self,
+        req: router_service_pb2.MediaRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.MediaResponse:
+        """A moderation, image generation, speech or transcription (`MediaParams.operation`)."""
+        response: router_service_pb2.MediaResponse = await self._unary(
+            "router", "Media", req, timeout, metadata
+        )
+        return response
+
     async def list_models(
         self,
         req: router_service_pb2.ListModelsRequest | None = None,

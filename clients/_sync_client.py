@@ -156,6 +156,19 @@ class SyncRouterClient(SyncConversationCalls, BaseClient):
         )
         return response
 
+    def media(
+        self,
+        req: router_service_pb2.MediaRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> router_service_pb2.MediaResponse:
+        """A moderation, image generation, speech or transcription (`MediaParams.operation`)."""
+        response: router_service_pb2.MediaResponse = self._unary(
+            "router", "Media", req, timeout, metadata
+        )
+        return response
+
     def list_models(
         self,
         req: router_service_pb2.ListModelsRequest | None = None,

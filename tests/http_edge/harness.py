@@ -126,6 +126,11 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     ) -> rs.DeleteResponseResponse | Awaitable[rs.DeleteResponseResponse]:
         return super().DeleteResponse(request, context)
 
+    def Media(
+        self, request: rs.MediaRequest, context: grpc.aio.ServicerContext
+    ) -> rs.MediaResponse | Awaitable[rs.MediaResponse]:
+        return super().Media(request, context)
+
     def CreateConversation(
         self, request: rs.CreateConversationRequest, context: grpc.aio.ServicerContext
     ) -> rs.CreateConversationResponse | Awaitable[rs.CreateConversationResponse]:
