@@ -17,6 +17,7 @@ from . import (
     _cohere,
     _control,
     _gemini,
+    _media,
     _openai,
     _vertex,
 )
@@ -37,6 +38,7 @@ def create_app(state: FakeUpstreamState | None = None) -> web.Application:
     app = web.Application(client_max_size=_MAX_REQUEST_BYTES)
     app[RUNTIME_KEY] = Runtime(state if state is not None else FakeUpstreamState())
     _openai.add_routes(app)
+    _media.add_routes(app)  # moderations, images, speech, transcriptions (OpenAI's and Azure's)
     # The other providers' wire formats, each at its real API's paths (README, Providers).
     for provider in (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock):
         provider.add_routes(app)
