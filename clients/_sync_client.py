@@ -21,6 +21,7 @@ from clients._base import (
     map_rpc_errors,
 )
 from clients._conversations import SyncConversationCalls
+from clients._media_calls import SyncMediaCalls
 from clients.errors import RouterError
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
@@ -68,7 +69,7 @@ class SyncRouterStream:
         self.close()
 
 
-class SyncRouterClient(SyncConversationCalls, BaseClient):
+class SyncRouterClient(SyncConversationCalls, SyncMediaCalls, BaseClient):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
     def _make_channel(self) -> Any:
@@ -153,19 +154,6 @@ class SyncRouterClient(SyncConversationCalls, BaseClient):
     ) -> router_service_pb2.EmbedResponse:
         response: router_service_pb2.EmbedResponse = self._unary(
             "router", "Embed", req, timeout, metadata
-        )
-        return response
-
-    def media(
-        self,
-        req: router_service_pb2.MediaRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.MediaResponse:
-        """A moderation, image generation, speech or transcription (`MediaParams.operation`)."""
-        response: router_service_pb2.MediaResponse = self._unary(
-            "router", "Media", req, timeout, metadata
         )
         return response
 

@@ -5,13 +5,14 @@ upstream's bytes and content type, usage, route)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
 import orjson
 import pytest
 
-from clients import details_from_rpc_error
+from clients import RouterClient, SyncRouterClient, details_from_rpc_error
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
@@ -69,6 +70,18 @@ async def test_token_usage_is_read_from_the_answer(
     answer = await router.stub.Media(media(IMAGES, "painter", '{"prompt": "one two three"}'))
     usage = answer.result.usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (3, 272, 275)
+
+
+async def test_the_python_clients_call_it(router: RouterHandle) -> None:
+    request = media(
+        media_pb2.MEDIA_OPERATION_AUDIO_SPEECH, params_json='{"input": "hi", "voice": "a"}'
+    )
+    async with RouterClient(router.server.address) as client:
+        answer = await client.media(request, timeout=10)
+    assert answer.result.content_type == "audio/mpeg"
+    with SyncRouterClient(router.server.address) as sync:
+        again = await asyncio.to_thread(sync.media, request, timeout=10)
+    assert again.result.body == answer.result.body
 
 
 @pytest.mark.parametrize(
