@@ -19,12 +19,16 @@ from typing import Any
 import httpx
 import orjson
 
+from clients import LARGEST_ANSWER_BYTES
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
+from router_service.providers._mapping import caller_error
 
-__all__ = ["is_json", "media_content", "media_result"]
+__all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result"]
 
 _TRANSCRIPTIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS
+# The largest answer relayed: what a gRPC answer may carry, less room for its route.
+MAX_ANSWER_BYTES = LARGEST_ANSWER_BYTES - 1024 * 1024
 # Only the multipart encoding of this request is used; it is never sent.
 _NOWHERE = "http://upstream.invalid/"
 
@@ -62,11 +66,21 @@ def is_json(content_type: str) -> bool:
 
 
 def media_result(
-    content_type: str, body: bytes, data: dict[str, Any] | None
+    content_type: str,
+    body: bytes,
+    data: dict[str, Any] | None,
+    *,
+    limit: int = MAX_ANSWER_BYTES,
 ) -> media_pb2.MediaResult:
     """The answer as the caller gets it; `data`: the body parsed, when it is a JSON object.
     Token usage (gpt-image-1, gpt-4o-transcribe: `input_tokens`, `output_tokens`) is read for
-    the caller's tpm and the call's cost; a duration (whisper-1's) is no token count."""
+    the caller's tpm and the call's cost; a duration (whisper-1's) is no token count. An
+    answer over `limit` is refused as the caller's (what it asked for is too much to relay)."""
+    if len(body) > limit:
+        raise caller_error(
+            f"The upstream's answer ({len(body)} bytes) is larger than the router relays "
+            f"({limit} bytes): ask for less (a shorter input, a compressed format)."
+        )
     result = media_pb2.MediaResult(content_type=content_type, body=body)
     usage = data.get("usage") if data is not None else None
     if isinstance(usage, dict):
