@@ -4,6 +4,7 @@ call, answered with the upstream's body and content type as they are (JSON, text
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -100,7 +101,7 @@ async def _read_form(request: Request, limit: int) -> tuple[dict[str, Any], medi
         )
     raw = await read_body(request, limit)
 
-    async def chunks() -> Any:
+    async def chunks() -> AsyncGenerator[bytes, None]:
         yield raw
 
     parser = MultiPartParser(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import pytest
 from starlette.datastructures import Headers
@@ -50,7 +50,7 @@ async def test_a_transcription_is_a_form_with_the_file_and_each_field() -> None:
     # Read back as a server reads it.
     headers = Headers({"content-type": content_type})
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncGenerator[bytes, None]:
         yield body
 
     form = await MultiPartParser(headers, chunks()).parse()
