@@ -27,6 +27,10 @@ GuardrailDetector = Literal["api_key", "private_key", "email", "credit_card", "p
 MAX_PATTERN_CHARS = 512
 
 
+def _requests_only() -> list[GuardrailSide]:
+    return ["request"]
+
+
 class GuardrailConfig(_Strict):
     """One rule: what it detects, what it does, whose calls it applies to."""
 
@@ -51,7 +55,7 @@ class GuardrailConfig(_Strict):
         "what is found by `[REDACTED:<detector>]` before the upstream sees it."
     )
     apply_to: list[GuardrailSide] = Field(
-        default_factory=lambda: ["request"],
+        default_factory=_requests_only,
         min_length=1,
         description="What the rule screens: `request` (what callers send; the default), "
         "`response` (what a model answers: block withholds the choice and ends it with "
