@@ -18,6 +18,7 @@ them, once, by rule and detector, never the text.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import GuardrailAction
@@ -32,7 +33,7 @@ __all__ = ["AnswerAudit", "AnswerGuard"]
 
 # Audits what the rules did to one answer: (outcome, reason), e.g. ("answer_withheld",
 # "guardrail:no-credentials:api_key") or ("answer_redacted", "guardrail:pii").
-AnswerAudit = Callable[[str, str], None]
+AnswerAudit = Callable[[Literal["answer_redacted", "answer_withheld"], str], None]
 
 
 class AnswerGuard:
