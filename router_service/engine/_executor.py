@@ -259,7 +259,8 @@ class Executor:
         try:
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
-            for event in _chunk_events(_screened(screen, opened.opening), batch):
+            opening = opened.opening if screen is None else screen.chunks(opened.opening)
+            for event in _chunk_events(opening, batch):
                 yield event
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
                 async for item in items:
@@ -267,10 +268,12 @@ class Executor:
                         idle_ms = int(item.idle_s * 1000)
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
-                    for event in _chunk_events(_screened(screen, item), batch):
+                    if screen is not None:  # the answer's guardrails see every chunk first
+                        item = screen.chunks(item)
+                    for event in _chunk_events(item, batch):
                         yield event
                     if screen is not None and screen.cut:
-                        return
+                        return  # every choice ended, the last by a block: read no further
         except (asyncio.CancelledError, GeneratorExit):
             # The caller went away (disconnect, cancellation, deadline): no one is penalised.
             ctx.record(deployment, opened.lease.key.fingerprint, Outcome.CANCELLED, started)
@@ -294,12 +297,6 @@ class Executor:
 
 def _choices(params: chat_pb2.ChatParams) -> int:
     return params.n if params.HasField("n") else 1
-
-
-def _screened(
-    screen: StreamScreen | None, chunks: list[chat_pb2.ChatCompletionChunk]
-) -> list[chat_pb2.ChatCompletionChunk]:
-    return chunks if screen is None else screen.chunks(chunks)
 
 
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:

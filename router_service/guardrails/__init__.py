@@ -15,7 +15,12 @@ from router_service.guardrails._answers import AnswerAudit, AnswerGuard
 from router_service.guardrails._detectors import DETECTORS, Detector, DetectorName, luhn_valid
 from router_service.guardrails._rules import PATTERN_DETECTOR, Match, Rule, compile_rules
 from router_service.guardrails._screen import Guardrails
-from router_service.guardrails._stream import HOLD_BACK_CHARS, StreamScreen, TextScreen
+from router_service.guardrails._stream import (
+    HOLD_BACK_CHARS,
+    RELEASE_STEP_CHARS,
+    StreamScreen,
+    TextScreen,
+)
 from router_service.guardrails._texts import (
     TextSlot,
     chat_texts,
@@ -29,6 +34,7 @@ __all__ = [
     "DETECTORS",
     "HOLD_BACK_CHARS",
     "PATTERN_DETECTOR",
+    "RELEASE_STEP_CHARS",
     "AnswerAudit",
     "AnswerGuard",
     "Detector",

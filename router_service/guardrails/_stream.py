@@ -2,8 +2,8 @@
 
 Each text of each choice (its content, its refusal, each tool call's arguments, a function
 call's arguments) is a TextScreen. It holds back the last HOLD_BACK_CHARS characters it was
-sent (a find ending there could still grow or begin) and releases everything before at once,
-finds replaced; a find that began before that point and still reaches into it holds the text
+sent (a find ending there could still grow or begin) and releases everything before, finds
+replaced, each time RELEASE_STEP_CHARS more arrived; a find that began before that point and still reaches into it holds the text
 back from its own start until it ends (a PEM block, a long pattern match), up to
 MAX_HELD_CHARS. When its choice finishes, a text is flushed whole. So every find of at most
 HOLD_BACK_CHARS characters, and every longer one whose first HOLD_BACK_CHARS characters
@@ -30,10 +30,21 @@ from router_service.guardrails._rules import Rule
 if TYPE_CHECKING:
     from router_service.guardrails._answers import AnswerGuard
 
-__all__ = ["HOLD_BACK_CHARS", "MAX_HELD_CHARS", "StreamScreen", "TextScreen"]
+__all__ = [
+    "HOLD_BACK_CHARS",
+    "MAX_HELD_CHARS",
+    "RELEASE_STEP_CHARS",
+    "StreamScreen",
+    "TextScreen",
+]
 
 # What a stream's text holds back: a find of at most this many characters is caught whole.
 HOLD_BACK_CHARS = 128
+# Text is released once this many characters more than that are held (a scan per step, not
+# per delta: a token is a few characters). So a text holds back 128 to 159 characters.
+RELEASE_STEP_CHARS = 32
+# Released text kept before what is held, for the detectors' lookbehinds (at most 12).
+_CONTEXT_CHARS = 32
 # A find still growing past this many held characters is acted on as it stands.
 MAX_HELD_CHARS = 65_536
 
@@ -54,7 +65,7 @@ class _Span:
 class TextScreen:
     """One streamed text: `feed` it each delta; what comes back may be released."""
 
-    __slots__ = ("_base", "_done", "_found", "_raw", "_rules", "blocked")
+    __slots__ = ("_base", "_done", "_found", "_raw", "_rules", "_wait", "blocked")
 
     def __init__(self, rules: Sequence[Rule], found: Found) -> None:
         self._rules = rules
@@ -64,6 +75,9 @@ class TextScreen:
         self._raw = ""
         self._base = 0
         self._done = 0
+        # While an open find holds the text back, the next scan waits for this offset (see
+        # `_next_scan`): a long find costs linear work, not square.
+        self._wait = 0
         self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
 
     def feed(self, text: str, *, final: bool = False) -> str:
@@ -76,21 +90,34 @@ class TextScreen:
         held = end - self._done
         if held > MAX_HELD_CHARS:
             final = True
-        elif held == 0 or (not final and held <= HOLD_BACK_CHARS):
+        elif held == 0 or (
+            not final and (held < HOLD_BACK_CHARS + RELEASE_STEP_CHARS or end < self._wait)
+        ):
             return ""
         cut = end if final else end - HOLD_BACK_CHARS
         spans = []
         for span in self._spans():
             if span.end > cut:  # still open: hold back from where it starts
-                cut = min(cut, span.start)
+                if span.start < cut:
+                    cut = span.start
+                    self._wait = self._next_scan(span, end, cut)
                 break
             spans.append(span)
         out = self._released(spans, cut)
         self._done = cut
-        keep_from = max(self._base, cut - HOLD_BACK_CHARS)
+        keep_from = max(self._base, cut - _CONTEXT_CHARS)
         self._raw = self._raw[keep_from - self._base :]
         self._base = keep_from
         return out
+
+    @staticmethod
+    def _next_scan(span: _Span, end: int, cut: int) -> int:
+        """Where an open find is looked at again: where it is final if it grows no more; when
+        it is long already, not before the held text grew by half again."""
+        at = span.end + HOLD_BACK_CHARS
+        if end - cut > 2 * HOLD_BACK_CHARS:
+            at = max(at, end + (end - cut) // 2)
+        return at
 
     def _released(self, spans: list[_Span], cut: int) -> str:
         """The held text up to `cut`, each span replaced; a block rule's find blocks instead."""

@@ -4,14 +4,21 @@ at every position), for each built-in detector, redact and block, several choice
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import GuardrailConfig
-from router_service.guardrails import HOLD_BACK_CHARS, AnswerGuard, Rule, TextScreen
+from router_service.guardrails import (
+    HOLD_BACK_CHARS,
+    RELEASE_STEP_CHARS,
+    AnswerGuard,
+    Match,
+    Rule,
+    TextScreen,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,7 +83,8 @@ def test_text_without_finds_comes_out_whole_in_order_and_held_back_at_most_the_w
             fed += len(piece)
             released += screen.feed(piece)
             assert text.startswith(released)  # nothing lost, nothing added, in order
-            assert fed - len(released) <= HOLD_BACK_CHARS  # the rest was released at once
+            # The rest was released at once (in steps).
+            assert fed - len(released) < HOLD_BACK_CHARS + RELEASE_STEP_CHARS
             break
     released += screen.feed(text[fed:], final=True)
     assert released == text
@@ -170,10 +178,14 @@ def test_each_choice_of_a_stream_is_screened_on_its_own() -> None:
 def test_a_blocked_choice_ends_with_content_filter_and_the_stream_is_cut_when_all_ended() -> None:
     guard = AnswerGuard((PII, SECRETS))
     screen = guard.stream(2)
-    texts = (f"the key: {AWS_KEY} and more " + PROSE * 3, "fine " + PROSE)
+    before = PROSE * 3 + "the key: "
+    texts = (f"{before}{AWS_KEY} and more " + PROSE * 3, "fine " + PROSE)
     chunks = _two_choices(texts)
     relayed = _relayed(screen.chunks(chunks[: len(chunks) - 2]))  # before either finish
-    assert relayed[0] == ("the key: ", "content_filter")  # what came before the key only
+    released, finish = relayed[0]
+    assert finish == "content_filter"
+    # What was released before the key was found: some of the text before it, never more.
+    assert released and before.startswith(released) and len(released) < len(before)
     assert not screen.cut  # choice 1 still runs
     relayed = _relayed(screen.chunks(chunks[len(chunks) - 2 :]))
     assert relayed == {1: (texts[1], "stop")}  # choice 0's own finish is dropped
@@ -236,3 +248,45 @@ def test_a_unary_answer_is_redacted_and_a_blocked_choice_withheld() -> None:
         ("answer_redacted", "guardrail:pii"),
     ]
     assert AWS_KEY not in str(completion) and EMAIL not in str(completion)
+
+
+class _Counting(Rule):
+    """A real rule that also counts the characters it was asked to scan."""
+
+    def __init__(self, config: GuardrailConfig) -> None:
+        super().__init__(config)
+        self.scanned = 0
+
+    def matches(self, text: str) -> Iterator[Match]:
+        self.scanned += len(text)
+        return super().matches(text)
+
+
+def _counting(*detectors: str) -> _Counting:
+    config = {"name": "pii", "detect": list(detectors), "action": "redact"}
+    return _Counting(GuardrailConfig.model_validate(config))
+
+
+def test_a_long_find_is_held_whole_and_scanned_in_linear_work() -> None:
+    """A 16 KiB private key streamed four characters a chunk: held from its BEGIN line to its
+    END line and redacted whole, though it is far longer than the hold-back window; the
+    rescans of the growing held text stay linear in it."""
+    body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n" * 500
+    pem = f"-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----"
+    text = PROSE * 3 + pem + "\n" + PROSE * 3
+    rule = _counting("private_key")
+    screen = TextScreen((rule,), {})
+    out = [screen.feed(text[i : i + 4]) for i in range(0, len(text), 4)]
+    out.append(screen.feed("", final=True))
+    assert "".join(out) == text.replace(pem, "[REDACTED:private_key]")
+    assert rule.scanned < 12 * len(text)
+
+
+def test_a_hostile_answer_of_near_misses_is_scanned_in_linear_work() -> None:
+    hostile = ("a@" * 40 + " 4 1 1 1 +1 (555 sk-" + "x" * 30 + " ") * 2000
+    rule = _counting("email", "credit_card", "phone", "api_key")
+    screen = TextScreen((rule,), {})
+    out = [screen.feed(hostile[i : i + 3]) for i in range(0, len(hostile), 3)]
+    out.append(screen.feed(EMAIL, final=True))
+    assert "".join(out) == hostile + "[REDACTED:email]"
+    assert rule.scanned < 12 * len(hostile)
