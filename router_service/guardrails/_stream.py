@@ -2,19 +2,21 @@
 
 Each text of each choice (its content, its refusal, each tool call's arguments, a function
 call's arguments) is a TextScreen. It holds back the last HOLD_BACK_CHARS characters it was
-sent (a find ending there could still grow or begin) and releases everything before, finds
-replaced, each time RELEASE_STEP_CHARS more arrived; a find that began before that point and still reaches into it holds the text
-back from its own start until it ends (a PEM block, a long pattern match), up to
-MAX_HELD_CHARS. When its choice finishes, a text is flushed whole. So every find of at most
-HOLD_BACK_CHARS characters, and every longer one whose first HOLD_BACK_CHARS characters
-already are a find (every built-in detector's are), is caught whole; what is held costs the
-stream's first text that many characters of latency (or the whole answer, when shorter).
+sent (a find ending there could still grow, or begin) and, each time RELEASE_STEP_CHARS more
+arrived, releases everything before them, finds replaced. A find that began before that point
+and still reaches into it holds the text back from its own start until it ends (a PEM block, a
+long pattern match), up to MAX_HELD_CHARS. When its choice finishes, a text is flushed whole.
+So every find of at most HOLD_BACK_CHARS characters, and every longer one whose first
+HOLD_BACK_CHARS characters already are a find (every built-in detector's are), is caught
+whole; what is held costs the stream's text 128 to 159 characters of latency (the whole
+answer, when it is shorter).
 
-`redact`: finds replaced in the relayed deltas. `block`: the choice's held text is dropped,
-its chunk ends it with finish_reason `content_filter`, and whatever the upstream sends for it
-afterwards is dropped; once every choice ended and a block ended one, `cut` tells the relay to
-stop reading the upstream (its call is closed). Logprobs are dropped from a screened stream:
-their tokens are the raw text, released at other times than the text.
+`redact`: finds replaced in the relayed deltas. `block`: the choice's held text is dropped
+(what was released before stays: it held no find), its chunk ends it with finish_reason
+`content_filter`, and whatever the upstream sends for it afterwards is dropped; once every
+choice ended and a block ended one, `cut` tells the relay to stop reading the upstream (its
+call is closed). Logprobs are dropped from a screened stream: their tokens are the raw text.
+Content parts in a delta (no provider streams them) and unmodelled delta keys are not screened.
 """
 
 from __future__ import annotations
