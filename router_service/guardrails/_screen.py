@@ -34,6 +34,11 @@ class Guardrails:
         """The request-side rules."""
         return self._rules
 
+    @property
+    def screens_answers(self) -> bool:
+        """Whether any rule screens answers (`apply_to: [response]`)."""
+        return bool(self._answers)
+
     def answers(
         self, client: str, model: str, audit: Callable[[], AnswerAudit] | None = None
     ) -> AnswerGuard | None:

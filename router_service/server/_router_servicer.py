@@ -52,6 +52,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         """Give a chat call the guardrails that screen its answer (None: none apply); what the
         response cache keys its answer by for them."""
         guardrails = self.runtime.guardrails
+        if not guardrails.screens_answers:  # the common case: one test
+            return ""
         auditing = self.runtime.config.auth.audit == "all"
         ctx.answers = guardrails.answers(
             ctx.client,

@@ -96,7 +96,7 @@ async def test_legacy_completions_are_screened(sdk: openai.AsyncOpenAI) -> None:
     assert redacted.choices[0].text == "Echo: mail [REDACTED:email]"
     withheld = await sdk.completions.create(model="chain", prompt=f"key {AWS_KEY}")
     assert withheld.choices[0].finish_reason == "content_filter"
-    assert AWS_KEY not in withheld.choices[0].text
+    assert withheld.choices[0].text == ""
 
 
 async def test_the_responses_api_is_screened(sdk: openai.AsyncOpenAI) -> None:

@@ -193,6 +193,7 @@ async def test_the_cache_keeps_the_screened_answer_only(
     streamed = await _stream(router, BOT, text=f"mail {EMAIL} " + PROSE * 3)
     replayed = await _stream(router, BOT, text=f"mail {EMAIL} " + PROSE * 3)
     assert replayed[0].route.cache == routing_pb2.CACHE_STATUS_HIT
+    assert list(replayed[0].route.guardrails) == ["answer-pii"]  # the answer is known here
     assert _streamed(replayed) == _streamed(streamed)
     assert "[REDACTED:email]" in _streamed(replayed)[0][0]
     await router.runtime.afterwork.drain()
