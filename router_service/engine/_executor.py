@@ -180,8 +180,6 @@ class Executor:
                     else:
                         yield event
             if ctx.attempts and ctx.attempts[-1].outcome != Outcome.OK.value:
-                if ctx.answers is not None:
-                    ctx.answers.report()
                 return  # the relay ended with an error event (and recorded the failure)
             await self._runner.stats.record(
                 deployment.name, True, self._clock.monotonic() - started
@@ -190,7 +188,7 @@ class Executor:
                 route=ctx.route(deployment, usage),
                 time_to_first_token_ms=(opened.first_at - started) * 1000.0,
             )
-            if ctx.answers is not None:  # what acted on the answer (counted, audited: once)
+            if ctx.answers is not None:  # what acted on the answer (reported by the relay)
                 summary.route.guardrails.extend(ctx.answers.report())
             if usage is not None:
                 summary.usage.CopyFrom(usage)
@@ -293,6 +291,9 @@ class Executor:
             if reaction_for(failure.outcome).counts_against_deployment:
                 await self._runner.stats.record(deployment.name, False)
             yield StreamEvent(error=_stream_error(failure, deployment))
+        finally:
+            if ctx.answers is not None:  # however it ended: the finds counted and audited
+                ctx.answers.report()
 
 
 def _choices(params: chat_pb2.ChatParams) -> int:
