@@ -256,3 +256,23 @@ async def test_finds_are_counted_audited_and_named_on_the_span_never_their_text(
         assert EMAIL not in text and AWS_KEY not in text
     for span in spans:
         assert EMAIL not in str(span.attributes) and AWS_KEY not in str(span.attributes)
+
+
+async def test_a_rule_on_both_sides_screens_the_request_and_the_answer(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = _config(fake.base_url)
+    config["guardrails"] = [
+        {
+            "name": "pii",
+            "detect": ["email"],
+            "action": "redact",
+            "apply_to": ["request", "response"],
+        }
+    ]
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario(content=f"I told {EMAIL}"))
+    answer = await router.stub.Chat(chat(text=f"mail {EMAIL}"), metadata=bearer(OTHER))
+    assert _sent(fake) == "mail [REDACTED:email]"
+    assert answer.completion.choices[0].message.text == "I told [REDACTED:email]"
+    assert list(answer.route.guardrails) == ["pii"]  # named once
