@@ -8,10 +8,12 @@ assertion nor the identity header is ever in a log line or an error."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
+import openai
 import pytest
 
 from clients import details_from_rpc_error
@@ -33,6 +35,7 @@ from tests.entra_keys import (
     client_id_of,
 )
 from tests.helpers import free_port
+from tests.http_edge.harness import Edge
 
 OK = routing_pb2.OUTCOME_OK
 AUTH_INVALID = routing_pb2.OUTCOME_AUTH_INVALID
@@ -162,3 +165,34 @@ async def test_no_token_assertion_or_identity_header_in_logs_or_errors(
     issued = [*fake.state.entra.issued, *(a.removeprefix("Bearer ") for a in authorizations(fake))]
     assert issued and all(token not in text for token in issued)
     assert "eyJ.federated-assertion-1" not in text and header not in text
+
+
+async def test_what_callers_hear_when_no_identity_gets_a_token(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    clock: ManualClock,
+) -> None:
+    key = f"managed-identity:{client_id_of('mi-user')}"  # the host has no such identity
+    grpc_router = await start_router(azure_config(fake, [key]), clock=clock)
+    edge = await start_edge(await start_router(azure_config(fake, [key]), clock=clock))
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat(grpc_router, params("gpt"))
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        with pytest.raises(openai.APIStatusError) as refused:
+            await sdk.chat.completions.create(
+                model="gpt", messages=[{"role": "user", "content": "hello there"}]
+            )
+
+    details = details_from_rpc_error(caught.value)
+    assert (caught.value.code(), details.reason) == (grpc.StatusCode.UNAVAILABLE, "AUTH_INVALID")
+    detail = f"token exchange of managed identity {client_id_of('mi-user')} refused: "
+    assert detail + "invalid_request: Identity not found" in details.message
+    assert refused.value.status_code == 503
+    body = refused.value.body
+    assert isinstance(body, dict) and body["code"] == "auth_invalid"
+    assert detail + "invalid_request: Identity not found" in body["message"]
+    assert len(fake.state.entra.refusals) == 2 and fake.state.count(model=DEPLOYMENT) == 0
