@@ -99,14 +99,16 @@ class ProviderConfig(_Strict):
     )
     authority_host: str = Field(
         default=DEFAULT_AUTHORITY_HOST,
-        description="azure with Entra ID service principal keys: where their tokens are "
-        "issued, `{authority_host}/{tenant_id}/oauth2/v2.0/token` (a sovereign cloud's: "
-        "https://login.microsoftonline.us, https://login.chinacloudapi.cn).",
+        description="azure with Entra ID service principal or workload identity keys: where "
+        "their tokens are issued, `{authority_host}/{tenant_id}/oauth2/v2.0/token` (a sovereign "
+        "cloud's: https://login.microsoftonline.us, https://login.chinacloudapi.cn; on AKS "
+        "`${AZURE_AUTHORITY_HOST}`).",
     )
     entra_scope: str = Field(
         default=COGNITIVE_SERVICES_SCOPE,
-        description="azure with Entra ID service principal keys: the scope their tokens are "
-        "asked for (a sovereign cloud's: https://cognitiveservices.azure.us/.default…).",
+        description="azure with Entra ID identity keys: the scope their tokens are asked for "
+        "(a sovereign cloud's: https://cognitiveservices.azure.us/.default…); a managed "
+        "identity's resource is the scope without `/.default`.",
     )
     identity_endpoint: str = Field(
         default=IMDS_ENDPOINT,
