@@ -41,6 +41,10 @@ class Profile:
     extra: dict[str, Any] = field(default_factory=dict)  # further ProviderConfig fields
     overloaded_status: int = 503  # how the provider says it is overloaded
     embeds: bool = True
+    # The upstream model of group `vectors`, and the `dimensions` its test asks for: one the
+    # model gives (Bedrock's embeddings API depends on the model family its id names).
+    embedding_model: str = "e-up"
+    embedding_dimensions: int = 4
     # Content part kinds beyond text and images its format takes (what reaches the provider).
     takes: frozenset[str] = frozenset({"file", "input_audio", "file_id"})
     # The configured keys for the labels the fake records calls under (the labels themselves,
@@ -134,7 +138,8 @@ PROFILES: list[Profile] = [
         lambda fake: fake.url,
         read_bedrock,
         extra={"region": "us-east-1"},
-        embeds=False,
+        embedding_model="amazon.titan-embed-text-v2:0",
+        embedding_dimensions=256,
         takes=frozenset({"file"}),  # documents; Converse takes no audio
         links_images=False,  # images as data (or s3://), never fetched from a link
     ),
@@ -178,7 +183,7 @@ def conformance_config(fake: FakeUpstream, profile: Profile, **sections: Any) ->
                     {"provider": "backup", "model": "m-backup"},
                 ]
             },
-            "vectors": {"deployments": [{"provider": "up", "model": "e-up"}]},
+            "vectors": {"deployments": [{"provider": "up", "model": profile.embedding_model}]},
         },
         "server": {"port": 0},
         "streams": {"heartbeat_s": 5},
