@@ -86,10 +86,13 @@ def plan(model: str, params: embeddings_pb2.EmbeddingParams) -> EmbedPlan:
 
 
 def _titan_fields(family: Family, dimensions: int | None) -> JsonObject:
-    if dimensions is None:
-        return {}
+    """V2's vectors are asked for normalized (its default, said: OpenAI's are unit length)."""
     if family is Family.TITAN_V1:
+        if dimensions is None:
+            return {}
         raise unsupported("this Amazon Titan embeddings model takes no dimensions", "dimensions")
+    if dimensions is None:
+        return {"normalize": True}
     if dimensions not in _TITAN_V2_DIMENSIONS:
         raise unsupported(
             f"Amazon Titan Text Embeddings V2 gives 256, 512 or 1024 dimensions, not {dimensions}",

@@ -276,3 +276,17 @@ async def test_the_first_failure_cancels_the_other_calls_and_is_raised_as_it_is(
 
     assert caught.value.outcome is Outcome.RATE_LIMITED
     assert sorted(cancelled) == [0, 2]
+
+
+@pytest.mark.parametrize(
+    ("model", "sent"),
+    [("titan", {"inputText": "x", "normalize": True}), ("titan-v1", {"inputText": "x"})],
+)
+async def test_titan_bodies_without_dimensions(
+    router: RouterHandle, fake: FakeUpstream, model: str, sent: dict[str, Any]
+) -> None:
+    response = await router.stub.Embed(request(model, ["x"]))
+
+    assert len(response.result.data[0].values) == 8  # the fake's default size
+    record = fake.state.last()
+    assert record is not None and record.body == sent
