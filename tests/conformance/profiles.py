@@ -22,7 +22,7 @@ from tests.conformance.wire_readers import (
     read_openai,
 )
 from tests.entra_keys import entra_keys, entra_settings
-from tests.vertex_keys import PROJECT, vertex_keys
+from tests.vertex_keys import PROJECT, express_keys, vertex_keys
 
 
 def _as_given(fake: FakeUpstream, labels: list[str]) -> list[str]:
@@ -133,6 +133,18 @@ PROFILES: list[Profile] = [
         name="vertex-anthropic",
         speaks="anthropic",
     ),
+    # Vertex AI express mode: Gemini's bodies at express mode's URLs (no project, no
+    # location), the keys express mode API keys sent in `x-goog-api-key`; no embeddings API.
+    Profile(
+        "vertex",
+        lambda fake: fake.url,
+        read_gemini,
+        embeds=False,
+        takes=frozenset({"file", "input_audio"}),
+        key_secrets=express_keys,
+        name="vertex-express",
+        speaks="gemini",
+    ),
     Profile(
         "bedrock",
         lambda fake: fake.url,
@@ -158,7 +170,8 @@ FALLBACK_PAIRS: list[tuple[Profile, Profile]] = [
         ("azure", "azure-entra"),
         ("azure-entra", "vertex"),
         ("vertex", "vertex-anthropic"),
-        ("vertex-anthropic", "openai"),
+        ("vertex-anthropic", "vertex-express"),
+        ("vertex-express", "openai"),
         ("openai", "bedrock"),
         ("bedrock", "anthropic"),
     )
