@@ -78,10 +78,10 @@ def vertex_problems(config: ProviderConfig) -> VertexKeys:
     if problems:
         raise Misplaced(problems)
     secrets = [c.private_key for c in credentials.values() if isinstance(c, ServiceAccount)]
-    secrets += [
+    secrets += [  # an express key read from a file: in no configured string
         c.key
-        for key, c in zip(config.keys, credentials.values(), strict=True)
-        if isinstance(c, ExpressKey) and key_file(key.key.get_secret_value()) is not None
+        for i, c in credentials.items()
+        if isinstance(c, ExpressKey) and key_file(config.keys[i].key.get_secret_value())
     ]
     return VertexKeys(express=bool(express) and all(express), secrets=secrets)
 
