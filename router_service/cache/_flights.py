@@ -36,6 +36,7 @@ class Flight:
 class Flights:
     def __init__(self) -> None:
         self._open: dict[str, asyncio.Future[pb.CachedAnswer | None]] = {}
+        self.following = 0  # followers waiting now (tests see who arrived while it flies)
 
     @property
     def open(self) -> int:
@@ -49,7 +50,11 @@ class Flights:
         if future is None:
             return None
         # Shielded: a follower that leaves must not cancel the leader's future for the others.
-        return await asyncio.shield(future)
+        self.following += 1
+        try:
+            return await asyncio.shield(future)
+        finally:
+            self.following -= 1
 
     @contextmanager
     def lead(self, name: str) -> Iterator[Flight | None]:
