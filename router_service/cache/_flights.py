@@ -5,8 +5,10 @@ load fanned out) all miss, and all N go upstream before the first answer is kept
 first miss of a name leads: the misses that follow on this replica while it runs wait for its
 answer and are served it as a HIT. A leader that fails, or whose caller leaves, lands with
 nothing: each follower then asks upstream itself. A follower that leaves stops waiting; the
-leader goes on. Replicas do not wait for each other (a cross-replica lock would put a round
-trip on every miss): each replica makes at most one call per name at a time.
+leader goes on. By default replicas do not wait for each other (a cross-replica lease puts a
+round trip on every miss): each replica makes at most one call per name at a time. With
+`cache.coalesce: cluster` a leader here is also a flight's leader or follower across the
+replicas (`_cluster.py`); the followers here still never touch the store.
 """
 
 from __future__ import annotations
