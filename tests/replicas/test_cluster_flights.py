@@ -154,6 +154,7 @@ async def test_a_lease_left_by_a_replica_that_died_ends_the_wait(
     await settled(redis_url, redis_prefix, a, b)  # B's own lease landed (KEPT)
     assert (await a.stub.Chat(ask())).route.cache == HIT
     assert len(fake.state.calls()) == 1
+    assert not redis_store(a).notices.connected  # a hit takes no lease (nor subscribes)
 
 
 async def test_a_follower_whose_deadline_passes_stops_only_its_own_wait(
