@@ -141,6 +141,7 @@ async def send_error(call: Call, status: int, message: str, outcome: str) -> web
 async def pre_response(call: Call, stream: bool) -> web.StreamResponse | None:
     """Faults that happen before any normal answer; returns the response if one was decided."""
     sc = call.scenario
+    await call.state.gate()  # answers held by the test (FakeUpstreamState.hold)
     if not stream or sc.is_error or sc.reset_before_response:
         # For healthy streams latency is time-to-first-chunk, applied after the headers.
         await sleep_ms(sc.latency_ms)
