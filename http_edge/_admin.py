@@ -225,6 +225,9 @@ def _key(key: admin_pb.KeyStatus, now: float) -> dict[str, Any]:
         "left_s": _left(key.until_unix, now) if key.until_unix else None,
         "last_outcome": key.last_outcome or None,
         "cooling_models": {m: _left(u, now) for m, u in sorted(key.cooling_models.items())},
+        "disabled_reason": key.disabled_reason or None,
+        "disabled_note": key.disabled_note or None,
+        "disabled_by": key.disabled_by or None,
     }
 
 

@@ -209,9 +209,16 @@ function render(data) {
   fill("keys", data.keys, (k) => el("tr", { class: k.state === "active" ? "" : k.state }, [
     td(k.provider), el("td", {}, [el("code", { text: k.fingerprint })]), badge(k.state, k.state),
     td(k.max_in_flight ? `${k.in_flight} / ${k.max_in_flight}` : String(k.in_flight), "num"),
-    td(k.last_outcome || "—"), td(k.left_s === null ? "—" : seconds(k.left_s)),
+    td(k.last_outcome || "—"), td(k.left_s === null ? "—" : seconds(k.left_s)), td(whyDisabled(k)),
     td(Object.entries(k.cooling_models).map(([m, left]) => `${m} (${seconds(left)})`).join(", ") || "—"),
   ]), "No keys.");
+}
+
+// "manual: rotating (ops-bot)": the reason, the operator's note and who gave it.
+function whyDisabled(k) {
+  if (!k.disabled_reason) return "—";
+  const note = k.disabled_note ? `: ${k.disabled_note}` : "";
+  return `${k.disabled_reason}${note}${k.disabled_by ? ` (${k.disabled_by})` : ""}`;
 }
 
 function setLive(ok, text) {

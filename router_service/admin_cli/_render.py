@@ -57,12 +57,23 @@ def key_table(keys: Iterable[pb.KeyStatus], now: float) -> str:
                 _state(key.state),
                 in_flight,
                 until(key.until_unix, now),
+                _why(key),
                 key.last_outcome or "-",
                 cooling or "-",
             )
         )
-    headers = ("PROVIDER", "FINGERPRINT", "STATE", "IN FLIGHT", "UNTIL", "LAST OUTCOME")
-    return table(rows, (*headers, "COOLING MODELS")) or "no keys"
+    headers = ("PROVIDER", "FINGERPRINT", "STATE", "IN FLIGHT", "UNTIL", "WHY")
+    return table(rows, (*headers, "LAST OUTCOME", "COOLING MODELS")) or "no keys"
+
+
+def _why(key: pb.KeyStatus) -> str:
+    """Why a key is disabled: `manual: rotating (ops-bot)`, `auth`, `-` when it is not."""
+    if not key.disabled_reason:
+        return "-"
+    why = key.disabled_reason
+    if key.disabled_note:
+        why += f": {key.disabled_note}"
+    return why + (f" ({key.disabled_by})" if key.disabled_by else "")
 
 
 def stats_tables(stats: pb.GetRoutingStatsResponse, now: float) -> str:

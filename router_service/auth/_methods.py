@@ -74,6 +74,8 @@ class MethodRule:
     # The RouteInfo a response message carries (a stream's: its route event's), where the
     # caller's rate standing goes; None: this message has none.
     route: Callable[[Any], routing_pb2.RouteInfo | None] | None = None
+    # A response with no RouteInfo that still tells the caller its rate standing (PickRoute's).
+    standing: Callable[[Any], routing_pb2.RateLimitStatus] | None = None
     # The request's texts that reach an upstream, for the guardrails; None: none to screen.
     texts: Callable[[Any], Iterator[TextSlot]] | None = None
     # Its texts are kept for later calls (stored responses, conversation items): screened as
@@ -206,6 +208,7 @@ RULES: dict[str, MethodRule] = {
         scope="route",
         model=lambda request: request.model,
         tokens=lambda request: max(0, int(request.estimated_tokens)),
+        standing=lambda response: response.rate_limit,
     ),
     # A report of a PickRoute that was already counted.
     ROUTER_SERVICE + "ReportOutcome": MethodRule(scope="route", counted=False),

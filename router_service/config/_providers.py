@@ -85,12 +85,15 @@ class ProviderConfig(_Strict):
         default=None, description="cloudflare (required): the account id in the API path."
     )
     project: str | None = Field(
-        default=None, description="vertex (required): the Google Cloud project id in the path."
+        default=None,
+        description="vertex (required, but with express mode API keys: unused): the Google "
+        "Cloud project id in the path.",
     )
     location: str | None = Field(
         default=None,
-        description="vertex (required): the region (us-central1…) or `global`; it names the "
-        "endpoint (https://LOCATION-aiplatform.googleapis.com) unless base_url is set.",
+        description="vertex (required, but with express mode API keys: unset or `global`): "
+        "the region (us-central1…) or `global`; it names the endpoint "
+        "(https://LOCATION-aiplatform.googleapis.com) unless base_url is set.",
     )
     publisher: Literal["google", "anthropic"] = Field(
         default="google",
@@ -154,6 +157,13 @@ class ProviderConfig(_Strict):
     # a vertex provider's service accounts (read at load, from a file too): secrets the
     # configured key strings do not hold as they are.
     _credential_secrets: list[str] = PrivateAttr(default_factory=list)
+    # A vertex provider whose keys are express mode API keys (told apart at load).
+    _vertex_express: bool = PrivateAttr(default=False)
+
+    @property
+    def vertex_express(self) -> bool:
+        """A vertex provider of express mode API keys: its calls go to express mode's URLs."""
+        return self._vertex_express
 
     def secrets(self) -> list[str]:
         """What must never reach a caller or a log: the keys, and the values of credential
@@ -225,7 +235,8 @@ class ProviderConfig(_Strict):
         if self.kind == "azure":
             self._azure_fields()
         if self.kind == "vertex":
-            self._credential_secrets = vertex_problems(self)
+            keys = vertex_problems(self)
+            self._credential_secrets, self._vertex_express = keys.secrets, keys.express
         if self.kind == "bedrock":
             self._bedrock_fields()
         return self

@@ -161,6 +161,8 @@ class FakeUpstreamState:
         self._reset_counters()
         # Plain futures (not asyncio.Condition) so one state object can outlive an event loop.
         self._waiters: set[asyncio.Future[None]] = set()
+        self._holding = False
+        self.held = 0  # calls waiting at the gate now (`hold`)
 
     def _reset_counters(self) -> None:
         # Totals are kept apart from `records` so they stay exact after the deque drops old calls.
@@ -231,6 +233,37 @@ class FakeUpstreamState:
         if scenarios:
             self.scenarios.clear()
         self.notify()
+
+    # ---- holding answers ---------------------------------------------------------------
+
+    def hold(self) -> None:
+        """Calls from now on wait before their answer (and before any fault of their scenario)
+        until `release`: a test makes sure others arrive while they are upstream. `held`
+        counts those waiting; `wait_for(lambda: state.held == n)` waits for them."""
+        self._holding = True
+
+    def release(self) -> None:
+        """Let every held call (and every later one) answer."""
+        self._holding = False
+        self.notify()
+
+    async def gate(self) -> None:
+        """Where a call waits while answers are held (ends by `release` or cancellation)."""
+        if not self._holding:
+            return
+        self.held += 1
+        self.notify()
+        try:
+            while self._holding:
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiters.add(waiter)
+                try:
+                    await waiter
+                finally:
+                    self._waiters.discard(waiter)
+        finally:
+            self.held -= 1
+            self.notify()
 
     # ---- waiting -----------------------------------------------------------------------
 

@@ -3,9 +3,10 @@
 from router_service.keys._fingerprint import fingerprint
 from router_service.keys._health import DisableReason, KeyHealth
 from router_service.keys._lease import KeyLease, UpstreamKey
-from router_service.keys._pool import KeyPool, KeySnapshot
+from router_service.keys._pool import KeyPool
 from router_service.keys._prober import KeyProber, ProbeFn
 from router_service.keys._refusal import Refusal, Unavailable
+from router_service.keys._snapshot import KeySnapshot
 
 __all__ = [
     "DisableReason",

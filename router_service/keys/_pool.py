@@ -13,7 +13,6 @@ import logging
 import math
 import random
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
@@ -21,6 +20,7 @@ from router_service.keys._fingerprint import fingerprint
 from router_service.keys._health import DisableReason, KeyHealth, rate_limit_backoff
 from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._refusal import Refusal, Unavailable
+from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._waiters import ArrivalQueue
 from router_service.outcomes import KeyAction, Outcome, reaction_for
 from router_service.state import SlotGrant, SlotRequest, StateStore
@@ -29,22 +29,6 @@ log = logging.getLogger("switchboard.keys")
 
 # Manual disables last until an operator lifts them.
 _FOREVER_S = 10 * 365 * 86400.0
-
-
-@dataclass(frozen=True, slots=True)
-class KeySnapshot:
-    """What admin output shows of a key: never its secret."""
-
-    key: UpstreamKey
-    in_flight: int  # across every replica sharing the store
-    disabled_until: float
-    disabled_reason: str
-    cooling: dict[str, float]
-    last_outcome: str
-    half_open: bool
-    probe_failures: int
-    reported: bool
-    held_here: int = 0  # of `in_flight`, the leases this process holds
 
 
 class KeyPool:
@@ -94,6 +78,10 @@ class KeyPool:
     def why_name(self, key: UpstreamKey) -> str:
         """Why the key is off (a DisableReason value), for replicas that did not disable it."""
         return f"offwhy:{self.provider}:{key.fingerprint}"
+
+    def note_name(self, key: UpstreamKey) -> str:
+        """Who disabled the key by hand and why (JSON), for every replica's ListKeys."""
+        return f"offnote:{self.provider}:{key.fingerprint}"
 
     def limited_name(self, key: UpstreamKey) -> str:
         """Until when the key's last 429 counts towards throttling its provider."""
@@ -329,7 +317,10 @@ class KeyPool:
     def find(self, key_fingerprint: str) -> UpstreamKey | None:
         return next((k for k in self.keys if k.fingerprint == key_fingerprint), None)
 
-    async def set_enabled(self, key: UpstreamKey, enabled: bool) -> None:
+    async def set_enabled(
+        self, key: UpstreamKey, enabled: bool, *, note: str = "", by: str = ""
+    ) -> None:
+        """An operator's switch; a disable keeps `note` (why) and `by` (who) for ListKeys."""
         health = self.health[key.fingerprint]
         if enabled:
             health.disabled = DisableReason.NONE
@@ -340,6 +331,7 @@ class KeyPool:
         else:
             health.disabled = DisableReason.MANUAL
             await self.store.set_value(self.why_name(key), DisableReason.MANUAL.value, _FOREVER_S)
+            await self.store.set_value(self.note_name(key), manual_note(note, by), _FOREVER_S)
             await self.store.extend_deadline(self.off_name(key), self.clock.now() + _FOREVER_S)
 
     async def recovered(self, key: UpstreamKey) -> None:
@@ -356,24 +348,11 @@ class KeyPool:
         out = []
         for key, in_flight in zip(self.keys, held, strict=True):
             names = [self.off_name(key)] + [self.cool_name(key, m) for m in models]
-            until = await self.store.deadlines(names)
-            cooling = {m: d for m, d in zip(models, until[1:], strict=True) if d}
-            h = self.health[key.fingerprint]
-            reason = h.disabled.value if until[0] else ""
-            out.append(
-                KeySnapshot(
-                    key,
-                    in_flight,
-                    until[0],
-                    reason or ("shared" if until[0] else ""),
-                    cooling,
-                    h.last_outcome.name if h.last_outcome else "",
-                    h.half_open,
-                    h.probe_failures,
-                    h.reported,
-                    h.in_flight,
-                )
+            # The why and the note from the store: whichever replica disabled the key.
+            found = await self.store.read(
+                deadlines=names, values=[self.why_name(key), self.note_name(key)]
             )
+            out.append(key_snapshot(key, in_flight, found, models, self.health[key.fingerprint]))
         return out
 
     async def next_available_in(self, model: str) -> float | None:

@@ -53,12 +53,13 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
 
     async def _set_key_enabled(self, request: pb.SetKeyEnabledRequest) -> pb.SetKeyEnabledResponse:
         pool, key = self._key_named(request.provider, request.fingerprint)
-        await pool.set_enabled(key, request.enabled)
-        # The audit trail of a hand-made change: who, which key (by fingerprint), and why.
         caller = current_caller()
+        by = caller.name if caller is not None else ""
+        await pool.set_enabled(key, request.enabled, note=request.reason, by=by)
+        # The audit trail of a hand-made change: who, which key (by fingerprint), and why.
         log.info(
             "admin: %s %s key %s of provider %s%s",
-            caller.name if caller is not None else "an unauthenticated caller",
+            by or "an unauthenticated caller",
             "enabled" if request.enabled else "disabled",
             key.fingerprint,
             pool.provider,
@@ -153,4 +154,7 @@ def _status(snap: KeySnapshot, now: float) -> pb.KeyStatus:
         until_unix=snap.disabled_until,
         last_outcome=snap.last_outcome,
         cooling_models=snap.cooling,
+        disabled_reason=snap.disabled_reason,
+        disabled_note=snap.disabled_note,
+        disabled_by=snap.disabled_by,
     )

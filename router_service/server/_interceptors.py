@@ -236,7 +236,10 @@ def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
     what it serves), so writing into it is safe."""
     route = rule.route(message) if rule.route is not None else None
     if route is None:
-        return False
+        if rule.standing is None or admission.rate_status is None:
+            return False
+        rule.standing(message).CopyFrom(rate_limit_message(admission.rate_status))
+        return True
     if admission.rate_status is not None:
         route.rate_limit.CopyFrom(rate_limit_message(admission.rate_status))
     if admission.guardrails:

@@ -82,6 +82,7 @@ async def test_keys_by_fingerprint_with_their_state(
     disabled = next(k for k in keys if k["state"] == "disabled")
     assert disabled["fingerprint"].startswith("fp_")
     assert disabled["last_outcome"] == "AUTH_INVALID" and disabled["left_s"] > 0
+    assert (disabled["disabled_reason"], disabled["disabled_note"]) == ("auth", None)
     assert "sk-alpha" not in response.text and "sk-beta" not in response.text
     only_beta = (await get(edge, "/admin/keys?provider=beta", ADMIN)).json()["keys"]
     assert [k["provider"] for k in only_beta] == ["beta"]

@@ -119,6 +119,8 @@ async def test_the_status_page_renders_the_routers_state(
     shown_server = ("Replica", f"{socket.gethostname()}:{os.getpid()}", "memory")
     for shown in ("alpha/model-a", "gamma/model-c", "smart", "disabled", "cooling", "live"):
         assert shown in dom
+    for shown in ("Why disabled", "<td>auth</td>"):  # the key the incident's 401 disabled
+        assert shown in dom
     for shown in shown_server:  # the replica that answered, and what it runs
         assert shown in dom
     # The clients table: a configured client's minute and budget; open mode's callers.

@@ -50,6 +50,10 @@ SHAPED_ENV = {
     # The access key id of a bedrock IAM key: 16 to 128 letters and digits.
     "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
     "ROLE_ACCESS_KEY_ID": "ASIAIOSFODNN7EXAMPLE",
+    # Vertex AI express mode API keys: told from access tokens by how they begin.
+    "VERTEX_EXPRESS_KEY": "AQ.dummy-express-key",
+    "VERTEX_EXPRESS_KEY_1": "AQ.dummy-express-key-1",
+    "VERTEX_EXPRESS_KEY_2": "AIzaDummyExpressKey2",
 }
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)")
 

@@ -33,7 +33,7 @@ async def test_a_key_disabled_by_an_operator_on_one_replica_is_used_by_none(
     a, b, c = await three(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
     await a.admin.SetKeyEnabled(
         admin_pb.SetKeyEnabledRequest(
-            provider="alpha", fingerprint=fingerprint("k1"), enabled=False
+            provider="alpha", fingerprint=fingerprint("k1"), enabled=False, reason="rotating"
         )
     )
     for replica in (b, c) * 10:
@@ -41,9 +41,10 @@ async def test_a_key_disabled_by_an_operator_on_one_replica_is_used_by_none(
     assert fake.state.count(key="k1") == 0
     assert fake.state.count(key="k2") == 20
     listed = await c.admin.ListKeys(admin_pb.ListKeysRequest())
-    assert {k.fingerprint: k.state for k in listed.keys}[fingerprint("k1")] == (
-        admin_pb.KEY_STATE_DISABLED
-    )
+    (k1,) = [k for k in listed.keys if k.fingerprint == fingerprint("k1")]
+    assert k1.state == admin_pb.KEY_STATE_DISABLED
+    # Why, and the operator's words, from the store: c did not disable it.
+    assert (k1.disabled_reason, k1.disabled_note) == ("manual", "rotating")
 
     await b.admin.SetKeyEnabled(
         admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=fingerprint("k1"), enabled=True)
@@ -65,6 +66,10 @@ async def test_an_invalid_key_found_by_one_replica_is_never_tried_by_the_others(
         response = await replica.stub.Chat(ask())
         assert response.completion.choices[0].message.text == "Echo: hi"
     assert fake.state.count(key="k1") == 1
+    for replica in (b, c):  # each says why, though only A saw the refusal
+        listed = await replica.admin.ListKeys(admin_pb.ListKeysRequest())
+        (k1,) = [k for k in listed.keys if k.fingerprint == fingerprint("k1")]
+        assert (k1.disabled_reason, k1.disabled_note, k1.disabled_by) == ("auth", "", "")
 
 
 async def test_a_cooldown_registered_on_one_replica_holds_on_all(

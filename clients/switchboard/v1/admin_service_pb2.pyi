@@ -70,6 +70,9 @@ class KeyStatus(_message.Message):
     UNTIL_UNIX_FIELD_NUMBER: _builtins.int
     LAST_OUTCOME_FIELD_NUMBER: _builtins.int
     COOLING_MODELS_FIELD_NUMBER: _builtins.int
+    DISABLED_REASON_FIELD_NUMBER: _builtins.int
+    DISABLED_NOTE_FIELD_NUMBER: _builtins.int
+    DISABLED_BY_FIELD_NUMBER: _builtins.int
     fingerprint: _builtins.str
     provider: _builtins.str
     state: Global___KeyState.ValueType
@@ -78,6 +81,17 @@ class KeyStatus(_message.Message):
     until_unix: _builtins.float
     """Unix seconds when a cooldown or disable ends; 0 when none."""
     last_outcome: _builtins.str
+    disabled_reason: _builtins.str
+    """Why the key is disabled (empty when it is not): "auth" (its credentials were refused),
+    "quota" (its quota or billing ran out), "manual" (an operator's SetKeyEnabled). Read from
+    the state store: every replica sharing it says the same, whichever one disabled the key.
+    """
+    disabled_note: _builtins.str
+    """A manual disable's SetKeyEnabledRequest.reason (at most 200 characters) and the name of
+    the client that asked for it (empty for an unauthenticated caller, or a disable before
+    these were kept).
+    """
+    disabled_by: _builtins.str
     @_builtins.property
     def cooling_models(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
         """Key × model scopes currently cooling ("model": until_unix)."""
@@ -93,10 +107,13 @@ class KeyStatus(_message.Message):
         until_unix: _builtins.float = ...,
         last_outcome: _builtins.str = ...,
         cooling_models: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        disabled_reason: _builtins.str = ...,
+        disabled_note: _builtins.str = ...,
+        disabled_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cooling_models", b"cooling_models", "fingerprint", b"fingerprint", "in_flight", b"in_flight", "last_outcome", b"last_outcome", "max_in_flight", b"max_in_flight", "provider", b"provider", "state", b"state", "until_unix", b"until_unix"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cooling_models", b"cooling_models", "disabled_by", b"disabled_by", "disabled_note", b"disabled_note", "disabled_reason", b"disabled_reason", "fingerprint", b"fingerprint", "in_flight", b"in_flight", "last_outcome", b"last_outcome", "max_in_flight", b"max_in_flight", "provider", b"provider", "state", b"state", "until_unix", b"until_unix"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -158,7 +175,8 @@ class SetKeyEnabledRequest(_message.Message):
     enabled: _builtins.bool
     reason: _builtins.str
     """Why, in the operator's words: the router logs it with the change and the calling client's
-    name (an audit line); it is not stored.
+    name (an audit line), and a disable keeps it (its first 200 characters) for ListKeys to
+    show as KeyStatus.disabled_note until the key is enabled again.
     """
     def __init__(
         self,

@@ -385,6 +385,7 @@ class PickRouteResponse(_message.Message):
     KEY_FINGERPRINT_FIELD_NUMBER: _builtins.int
     EXPIRES_UNIX_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
+    RATE_LIMIT_FIELD_NUMBER: _builtins.int
     lease_id: _builtins.str
     """Identifies the lease in ReportOutcome."""
     deployment: _builtins.str
@@ -400,6 +401,12 @@ class PickRouteResponse(_message.Message):
     """Unix seconds after which the lease is void and counts as an unknown outcome."""
     session_id: _builtins.str
     """The session's key (see RouteInfo.session_id)."""
+    @_builtins.property
+    def rate_limit(self) -> _routing_pb2.RateLimitStatus:
+        """Where the calling client stands against its rpm/tpm after this pick (as RouteInfo.rate_limit
+        says it on a proxied call), its estimated_tokens counted. Unset for a client with neither.
+        """
+
     def __init__(
         self,
         *,
@@ -413,10 +420,11 @@ class PickRouteResponse(_message.Message):
         key_fingerprint: _builtins.str = ...,
         expires_unix: _builtins.float = ...,
         session_id: _builtins.str = ...,
+        rate_limit: _routing_pb2.RateLimitStatus | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["rate_limit", b"rate_limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "base_url", b"base_url", "deployment", b"deployment", "expires_unix", b"expires_unix", "key_fingerprint", b"key_fingerprint", "lease_id", b"lease_id", "provider", b"provider", "provider_kind", b"provider_kind", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "base_url", b"base_url", "deployment", b"deployment", "expires_unix", b"expires_unix", "key_fingerprint", b"key_fingerprint", "lease_id", b"lease_id", "provider", b"provider", "provider_kind", b"provider_kind", "rate_limit", b"rate_limit", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -90,14 +90,17 @@ async def test_a_key_disabled_from_the_shell_is_shown_so_and_gets_no_calls(
         caplog.text
     )
     after = await ops("keys", "--provider", "alpha")
-    assert [cells[:5] for cells in after.lines()[1:]] == [
-        ["alpha", ALPHA_1, "disabled", "0", "until changed"],
-        ["alpha", ALPHA_2, "active", "0", "-"],
+    assert [cells[:6] for cells in after.lines()[1:]] == [
+        ["alpha", ALPHA_1, "disabled", "0", "until changed", "manual: leaked in a ticket (ops)"],
+        ["alpha", ALPHA_2, "active", "0", "-", "-"],
     ]
     as_json = json.loads((await ops("keys", "--provider", "alpha", "--json")).out)
     states = {key["fingerprint"]: key for key in as_json["keys"]}
     assert states[ALPHA_1]["state"] == "KEY_STATE_DISABLED"
     assert states[ALPHA_1]["until_unix"] > NOON + 365 * 86400
+    assert [states[ALPHA_1][f"disabled_{part}"] for part in ("reason", "note", "by")] == [
+        *("manual", "leaked in a ticket", "ops")
+    ]
     assert (states[ALPHA_2]["state"], states[ALPHA_2]["max_in_flight"]) == ("KEY_STATE_ACTIVE", 0)
     assert states[ALPHA_2]["last_outcome"] == "OK"
     assert states[ALPHA_2]["cooling_models"] == {}
@@ -107,7 +110,7 @@ async def test_a_key_disabled_from_the_shell_is_shown_so_and_gets_no_calls(
 
     enabled = await ops("keys", "enable", ALPHA_1)
     assert (enabled.code, enabled.out.splitlines()[0]) == (0, f"{ALPHA_1} of alpha enabled")
-    assert (await ops("keys")).lines()[1][1:3] == [ALPHA_1, "active"]
+    assert (await ops("keys")).lines()[1][1:6] == [ALPHA_1, "active", "0", "-", "-"]
     await chats(ops, 2)
     assert fake.state.count(key="sk-alpha-1") == 3  # back in rotation
 
@@ -123,7 +126,7 @@ async def test_a_cooling_key_shows_its_model_and_when_it_ends(
     shown = await ops("keys", "--provider", "alpha")
 
     assert shown.lines()[1] == [
-        *("alpha", ALPHA_1, "cooling", "0", "-", "RATE_LIMITED", "model-a in 30s")
+        *("alpha", ALPHA_1, "cooling", "0", "-", "-", "RATE_LIMITED", "model-a in 30s")
     ]
     as_json = json.loads((await ops("keys", "--json")).out)
     (cooling,) = [key for key in as_json["keys"] if key["cooling_models"]]

@@ -20,6 +20,7 @@ from tests.router_service.auth.helpers import bearer, chat, chat_stream, client,
 RPM_ONLY = "sk-rpm-only-0123456789"
 BOTH = "sk-both-0123456789"
 UNLIMITED = "sk-unlimited-0123456789"
+PICKER = "sk-picker-0123456789"
 TPM = 2000
 WINDOW_START = 1_700_000_040.0  # a fixed minute's first instant (28,333,334 × 60 s)
 
@@ -38,6 +39,7 @@ async def limited(
         client("rpm-only", RPM_ONLY, rpm=3),
         client("both", BOTH, rpm=5, tpm=TPM),
         client("unlimited", UNLIMITED, max_concurrent_streams=4),
+        client("picker", PICKER, rpm=4, tpm=TPM, scopes=["route"]),
     )
     return await start_router(config, clock=clock)
 
@@ -153,3 +155,20 @@ async def test_a_failure_after_admission_carries_the_standing(
         await limited.stub.Chat(chat(), metadata=bearer("sk-nobody-0123456789"))
     assert unknown.value.code() is grpc.StatusCode.UNAUTHENTICATED
     assert details_from_rpc_error(unknown.value).rate_limit is None
+
+
+async def test_a_picked_route_says_the_standing_its_estimate_left(
+    limited: RouterHandle, clock: ManualClock
+) -> None:
+    # The decision API's caller calls the upstream itself: the pick is what is counted.
+    pick = pb.PickRouteRequest(model="chain", estimated_tokens=500)
+    first = (await limited.stub.PickRoute(pick, metadata=bearer(PICKER))).rate_limit
+    assert _requests(first) == (4, 3, 120.0)  # as a proxied call's (above)
+    assert (first.limit_tokens, first.remaining_tokens) == (TPM, TPM - 500)
+    clock.advance(15)
+    second = await limited.stub.PickRoute(pick, metadata=bearer(PICKER))
+    assert (second.rate_limit.remaining_requests, second.rate_limit.remaining_tokens) == (
+        2,
+        TPM - 1000,
+    )
+    assert second.lease_id and second.api_key  # the route itself, as before
