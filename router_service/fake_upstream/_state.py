@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from ._entra import EntraOAuth
 from ._google_oauth import GoogleOAuth
+from ._managed_identity import ManagedIdentities
 from ._scenario import WILDCARD, Scenario, ScenarioTable
 
 # The test credentials the fake knows unless told others: a bedrock provider's IAM key
@@ -155,6 +156,8 @@ class FakeUpstreamState:
         self.google = GoogleOAuth()
         # Microsoft Entra ID's token endpoint, for Azure OpenAI's routes (service principals).
         self.entra = EntraOAuth()
+        # Azure's managed identity endpoints (IMDS, App Service's): they issue Entra's tokens.
+        self.managed_identities = ManagedIdentities(self.entra)
         self._reset_counters()
         # Plain futures (not asyncio.Condition) so one state object can outlive an event loop.
         self._waiters: set[asyncio.Future[None]] = set()
