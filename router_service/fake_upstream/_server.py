@@ -13,6 +13,7 @@ from . import (
     _anthropic,
     _azure,
     _bedrock,
+    _bedrock_invoke,
     _cloudflare,
     _cohere,
     _control,
@@ -38,7 +39,8 @@ def create_app(state: FakeUpstreamState | None = None) -> web.Application:
     app[RUNTIME_KEY] = Runtime(state if state is not None else FakeUpstreamState())
     _openai.add_routes(app)
     # The other providers' wire formats, each at its real API's paths (README, Providers).
-    for provider in (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock):
+    providers = (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock)
+    for provider in (*providers, _bedrock_invoke):
         provider.add_routes(app)
     _control.add_routes(app)
     return app

@@ -27,38 +27,18 @@ from router_service.providers import AzureEntraAdapter, AzureOpenAIAdapter
 from router_service.providers._oauth import REFRESH_MARGIN_S
 from tests.conformance.helpers import chat, params, stream, streamed_text
 from tests.conftest import RouterHandle, StartRouter
-from tests.entra_keys import entra_keys, service_principal
+from tests.entra_keys import (
+    DEPLOYMENT,
+    authorizations,
+    azure_config,
+    entra_keys,
+    service_principal,
+)
 from tests.http_edge.harness import Edge
 
 OK = routing_pb2.OUTCOME_OK
 AUTH_INVALID = routing_pb2.OUTCOME_AUTH_INVALID
 LIFETIME_S = 3600  # what the fake's (and Entra's) tokens live
-DEPLOYMENT = "gpt-4o-prod"
-
-
-def azure_config(fake: FakeUpstream, keys: list[str], **provider: Any) -> dict[str, Any]:
-    return {
-        "providers": {
-            "az": {
-                "kind": "azure",
-                "base_url": fake.url,
-                "authority_host": fake.url,
-                "keys": keys,
-                **provider,
-            },
-            "backup": {"kind": "openai", "base_url": fake.base_url, "keys": ["k-backup"]},
-        },
-        "models": {
-            "gpt": {"deployments": [{"provider": "az", "model": DEPLOYMENT}]},
-            "chain": {
-                "deployments": [
-                    {"provider": "az", "model": DEPLOYMENT},
-                    {"provider": "backup", "model": "m-backup"},
-                ]
-            },
-        },
-        "server": {"port": 0},
-    }
 
 
 @pytest.fixture
@@ -75,10 +55,6 @@ async def start(
     keys = entra_keys(fake, labels)
     router = await start_router(azure_config(fake, keys), clock=clock)
     return router, keys
-
-
-def authorizations(fake: FakeUpstream) -> list[str]:
-    return [r.headers.get("Authorization", "") for r in fake.state.calls(model=DEPLOYMENT)]
 
 
 async def test_a_token_is_exchanged_once_and_reused(
