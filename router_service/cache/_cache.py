@@ -87,10 +87,14 @@ class ResponseCache:
         ctx: RequestContext,
         params: object,
         mode: routing_pb2.CacheMode.ValueType = routing_pb2.CACHE_MODE_UNSPECIFIED,
+        *,
+        screened_by: str = "",
     ) -> CacheLookup | None:
         """What the cache does for one request; None (and no key made) when it does not apply:
         turned off, a model not listed, or the caller's mode OFF (the common case costs a
-        test, not an object)."""
+        test, not an object). `screened_by`: what names the response-side guardrails that
+        screen the answer (AnswerGuard.signature), part of the key: an answer kept under
+        other rules (before a reload, by another replica) is never served."""
         config = self.config
         if (
             not config.enabled
@@ -99,7 +103,7 @@ class ResponseCache:
         ):
             return None
         status = BYPASS if mode == routing_pb2.CACHE_MODE_BYPASS else MISS
-        return CacheLookup(self, kind, ctx, params, status)
+        return CacheLookup(self, kind, ctx, params, status, screened_by)
 
     async def generation(self, model: str) -> str:
         """What the purges of `model` and of every model make of its answers' keys (values:
@@ -162,7 +166,7 @@ class CacheLookup:
     """One request's use of the cache: `find` the kept answer (a HIT), else `keep` the fresh
     one. `status` is what RouteInfo.cache tells the caller."""
 
-    __slots__ = ("_cache", "_ctx", "_lease", "_params", "key", "kind", "status")
+    __slots__ = ("_cache", "_ctx", "_lease", "_params", "_screened_by", "key", "kind", "status")
 
     def __init__(
         self,
@@ -171,8 +175,10 @@ class CacheLookup:
         ctx: RequestContext,
         params: object,
         status: routing_pb2.CacheStatus.ValueType,
+        screened_by: str = "",
     ) -> None:
         self._cache = cache
+        self._screened_by = screened_by
         self.kind = kind  # also the CachedAnswer field its answer is kept in
         self._ctx = ctx
         self._params = params
@@ -183,6 +189,8 @@ class CacheLookup:
     async def _keyed(self) -> str:
         if not self.key:
             generation = await self._cache.generation(self._ctx.requested_model)
+            if self._screened_by:
+                generation += f"|answers:{self._screened_by}"
             self.key = cache_key(self.kind, self._ctx.client, self._params, generation)  # type: ignore[arg-type]
         return self.key
 
