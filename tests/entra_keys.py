@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import openai
 import orjson
 
 from router_service.fake_upstream import FakeUpstream
@@ -24,6 +25,7 @@ __all__ = [
     "client_id_of",
     "entra_keys",
     "entra_settings",
+    "sdk_round_trip",
     "service_principal",
 ]
 
@@ -132,3 +134,22 @@ def azure_config(fake: FakeUpstream, keys: list[str], **provider: Any) -> dict[s
 def authorizations(fake: FakeUpstream) -> list[str]:
     """The `Authorization` header of each call the fake's Azure deployment got."""
     return [r.headers.get("Authorization", "") for r in fake.state.calls(model=DEPLOYMENT)]
+
+
+async def sdk_round_trip(edge_url: str) -> None:
+    """What an app sees through the edge of an azure deployment named `gpt` (the fake echoes):
+    a chat answer, a stream and an embedding, with the real `openai` SDK."""
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        completion = await sdk.chat.completions.create(
+            model="gpt", messages=[{"role": "user", "content": "hello there"}]
+        )
+        streamed = await sdk.chat.completions.create(
+            model="gpt", messages=[{"role": "user", "content": "one two"}], stream=True
+        )
+        text = "".join([c.choices[0].delta.content or "" async for c in streamed if c.choices])
+        vectors = await sdk.embeddings.create(model="gpt", input=["a b c"])
+    assert completion.choices[0].message.content == "Echo: hello there"
+    assert text == "Echo: one two"
+    assert len(vectors.data) == 1

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-import openai
 import pytest
 
 from clients import details_from_rpc_error
@@ -32,6 +31,7 @@ from tests.entra_keys import (
     authorizations,
     azure_config,
     entra_keys,
+    sdk_round_trip,
     service_principal,
 )
 from tests.http_edge.harness import Edge
@@ -245,21 +245,7 @@ async def test_the_openai_sdk_through_the_edge(
     router, _ = await start(fake, start_router, clock, ["sp-1"])
     edge = await start_edge(router)
 
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as sdk:
-        completion = await sdk.chat.completions.create(
-            model="gpt", messages=[{"role": "user", "content": "hello there"}]
-        )
-        streamed = await sdk.chat.completions.create(
-            model="gpt", messages=[{"role": "user", "content": "one two"}], stream=True
-        )
-        text = "".join([c.choices[0].delta.content or "" async for c in streamed if c.choices])
-        vectors = await sdk.embeddings.create(model="gpt", input=["a b c"])
-
-    assert completion.choices[0].message.content == "Echo: hello there"
-    assert text == "Echo: one two"
-    assert len(vectors.data) == 1
+    await sdk_round_trip(edge.base_url)
     assert len(fake.state.entra.exchanges) == 1
     assert all(h.startswith("Bearer eyJ") for h in authorizations(fake))
     assert len(authorizations(fake)) == 3

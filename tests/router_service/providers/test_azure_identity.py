@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import openai
 import pytest
 
 from clients.switchboard.v1 import routing_pb2
@@ -28,6 +27,7 @@ from tests.entra_keys import (
     authorizations,
     azure_config,
     client_id_of,
+    sdk_round_trip,
 )
 from tests.http_edge.harness import Edge
 
@@ -216,21 +216,7 @@ async def test_the_openai_sdk_through_the_edge(
     router = await start_router(azure_config(fake, ["managed-identity"]), clock=clock)
     edge = await start_edge(router)
 
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as sdk:
-        completion = await sdk.chat.completions.create(
-            model="gpt", messages=[{"role": "user", "content": "hello there"}]
-        )
-        streamed = await sdk.chat.completions.create(
-            model="gpt", messages=[{"role": "user", "content": "one two"}], stream=True
-        )
-        text = "".join([c.choices[0].delta.content or "" async for c in streamed if c.choices])
-        vectors = await sdk.embeddings.create(model="gpt", input=["a b c"])
-
-    assert completion.choices[0].message.content == "Echo: hello there"
-    assert text == "Echo: one two"
-    assert len(vectors.data) == 1
+    await sdk_round_trip(edge.base_url)
     assert fake.state.entra.exchanges == ["system-assigned"]
     tokens = authorizations(fake)
     assert len(tokens) == 3 and all(h.startswith("Bearer eyJ") for h in tokens)
