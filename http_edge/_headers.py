@@ -46,9 +46,10 @@ def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]
     what the response cache did, and a cached answer's age in seconds; what the call cost in
     USD when the router knows (a unary answer's route: a stream's headers leave before it);
     the caller's rate limits when it has rpm or tpm; the guardrails that redacted the request
-    (`x-switchboard-guardrails`). `others`: the routes of the other calls one answer was made
-    of (a legacy completion's prompts): the cost is theirs together, when each has one, the
-    limits are the tightest any of them reported, the guardrails those of any of them."""
+    or acted on the answer, as RouteInfo.guardrails lists them (`x-switchboard-guardrails`).
+    `others`: the routes of the other calls one answer was made of (a legacy completion's
+    prompts): the cost is theirs together, when each has one, the limits are the tightest any
+    of them reported, the guardrails those of any of them."""
     if route is None:
         return {}
     headers = _served(route, others) if route.deployment else {}

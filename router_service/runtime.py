@@ -19,6 +19,7 @@ from router_service.engine import (
     Planner,
     RouteLeases,
 )
+from router_service.guardrails import Guardrails
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
 from router_service.responses import Conversations, StoredResponses
@@ -83,6 +84,7 @@ class Runtime:
         )
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
+        self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
         self.prober = KeyProber(
             self.pools,
             {name: self._probe_fn(adapter) for name, adapter in self.adapters.items()},

@@ -86,13 +86,16 @@ async def start_router() -> AsyncIterator[StartRouter]:
     handles: list[RouterHandle] = []
 
     async def start(
-        config: dict[str, Any], *, clock: Clock = SYSTEM_CLOCK, store: StateStore | None = None
+        config: dict[str, Any] | SwitchboardConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        store: StateStore | None = None,
     ) -> RouterHandle:
-        # A config without `auth` runs open: only the authentication tests care about callers.
-        config = {"auth": {"open": True}, **config}
-        runtime = await Runtime.create(
-            SwitchboardConfig.model_validate(config), clock=clock, store=store
-        )
+        # A config file's text is given parsed (`parse_config`: `${ENV}` read), as it is.
+        if not isinstance(config, SwitchboardConfig):
+            # A config without `auth` runs open: only the authentication tests care about callers.
+            config = SwitchboardConfig.model_validate({"auth": {"open": True}, **config})
+        runtime = await Runtime.create(config, clock=clock, store=store)
         server = RouterServer(runtime, port=0)
         await server.start()
         channel = grpc.aio.insecure_channel(server.address)

@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from router_service.fake_upstream import FakeUpstream
 
-__all__ = ["PROJECT", "ServiceAccountKey", "service_account", "vertex_keys"]
+__all__ = [
+    "PROJECT",
+    "ServiceAccountKey",
+    "express_key",
+    "express_keys",
+    "service_account",
+    "vertex_keys",
+]
 
 PROJECT = "switchboard-test"
 
@@ -73,3 +80,17 @@ def vertex_keys(fake: FakeUpstream, labels: list[str]) -> list[str]:
     for account in accounts:
         account.register(fake)
     return [account.key_json(f"{fake.url}/token") for account in accounts]
+
+
+def express_key(label: str) -> str:
+    """A Vertex AI express mode API key's look (`AQ.` and the key), made up for `label`."""
+    return f"AQ.Ab8RN6Lfake{label.replace('-', '')}ExpressModeKey0000"
+
+
+def express_keys(fake: FakeUpstream, labels: list[str]) -> list[str]:
+    """Express mode API keys for `labels`: the fake records the calls made with them under
+    the labels."""
+    keys = [express_key(label) for label in labels]
+    for key, label in zip(keys, labels, strict=True):
+        fake.state.google.register_api_key(key, label)
+    return keys

@@ -16,8 +16,12 @@ __all__ = ["AuditEvent", "AuditOutcome", "audit"]
 
 audit_log = logging.getLogger("switchboard.audit")
 
-# `redacted`: let in with guardrails' finds replaced in its request (`reason` names the rules).
-AuditOutcome = Literal["success", "open", "failure", "denied", "redacted"]
+# `redacted`: let in with guardrails' finds replaced in its request (`reason` names the rules);
+# `answer_redacted`: its answer's finds replaced (the rules), `answer_withheld`: a choice of its
+# answer withheld (`guardrail:<rule>:<detector>` of each). Event `guardrail`, not `auth`.
+AuditOutcome = Literal[
+    "success", "open", "failure", "denied", "redacted", "answer_redacted", "answer_withheld"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,5 +48,5 @@ def audit(event: AuditEvent) -> None:
     audit_log.log(level, "%s %s", event.event, event.outcome, extra=logged)
 
 
-_LET_IN = frozenset(("success", "open", "redacted"))
+_LET_IN = frozenset(("success", "open", "redacted", "answer_redacted"))
 _FIELDS = tuple(field.name for field in fields(AuditEvent))

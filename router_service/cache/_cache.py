@@ -21,13 +21,14 @@ from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
-from router_service.cache._flights import Flights
+from router_service.cache._cluster import ClusterFlights
+from router_service.cache._flights import Flight, Flights
 from router_service.cache._keys import Kind, cache_key, document_name, quota_name
 from router_service.clock import Clock
 from router_service.config import CacheConfig
 from router_service.engine import Afterwork, RequestContext
 from router_service.errors import ModelNotFoundError
-from router_service.state import ByteQuota, QuotaReading, StateStore
+from router_service.state import ByteQuota, Landing, PutResult, QuotaReading, StateStore
 
 __all__ = ["ENTRY_BYTES", "CacheLookup", "ResponseCache"]
 
@@ -65,6 +66,12 @@ class ResponseCache:
         self._models = frozenset(config.models) or models
         self._known = models
         self.flights = Flights()
+        # Misses on every replica of the store wait for one (`_cluster.py`): opt-in.
+        self.cluster = (
+            ClusterFlights(store, afterwork, config.flight_ttl_s)
+            if config.coalesce == "cluster"
+            else None
+        )
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
         )
@@ -80,10 +87,14 @@ class ResponseCache:
         ctx: RequestContext,
         params: object,
         mode: routing_pb2.CacheMode.ValueType = routing_pb2.CACHE_MODE_UNSPECIFIED,
+        *,
+        screened_by: str = "",
     ) -> CacheLookup | None:
         """What the cache does for one request; None (and no key made) when it does not apply:
         turned off, a model not listed, or the caller's mode OFF (the common case costs a
-        test, not an object)."""
+        test, not an object). `screened_by`: what names the response-side guardrails that
+        screen the answer (AnswerGuard.signature), part of the key: an answer kept under
+        other rules (before a reload, by another replica) is never served."""
         config = self.config
         if (
             not config.enabled
@@ -92,7 +103,7 @@ class ResponseCache:
         ):
             return None
         status = BYPASS if mode == routing_pb2.CACHE_MODE_BYPASS else MISS
-        return CacheLookup(self, kind, ctx, params, status)
+        return CacheLookup(self, kind, ctx, params, status, screened_by)
 
     async def generation(self, model: str) -> str:
         """What the purges of `model` and of every model make of its answers' keys (values:
@@ -122,21 +133,30 @@ class ResponseCache:
             return None
         return answer if answer.key == key else None
 
-    async def keep(self, client: str, answer: pb.CachedAnswer) -> None:
-        """Keep `answer` after the caller has its own (Afterwork: inline on the memory store)."""
+    async def keep(self, client: str, answer: pb.CachedAnswer, lease: str = "") -> None:
+        """Keep `answer` after the caller has its own (Afterwork: inline on the memory store),
+        then land the cluster flight `lease` leads (KEPT once written, else EMPTY)."""
         answer.stored_unix = self._clock.now()
         data = answer.SerializeToString()
         if len(data) > self.config.max_entry_bytes:
+            if lease and self.cluster is not None:
+                await self.cluster.land(document_name(client, answer.key), lease, Landing.EMPTY)
             return
         stack = AsyncExitStack()
-        stack.push_async_callback(self._write, client, answer.key, data)
+        stack.push_async_callback(self._write, client, answer.key, data, lease)
         await self._afterwork.close(stack)
 
-    async def _write(self, client: str, key: str, data: bytes) -> None:
-        if not await self._quota.take(quota_name(client), len(data) + ENTRY_BYTES):
-            log.info("a client's cache quota is used up this period: an answer was not kept")
-            return
-        await self._store.put_document(document_name(client, key), data, self.config.ttl_s)
+    async def _write(self, client: str, key: str, data: bytes, lease: str) -> None:
+        name, kept = document_name(client, key), False
+        try:
+            if not await self._quota.take(quota_name(client), len(data) + ENTRY_BYTES):
+                log.info("a client's cache quota is used up this period: an answer was not kept")
+                return
+            put = await self._store.put_document(name, data, self.config.ttl_s)
+            kept = put is PutResult.KEPT
+        finally:
+            if lease:  # the followers on other replicas read it now (or ask themselves)
+                await self._store.land_flight(name, lease, Landing.KEPT if kept else Landing.EMPTY)
 
     def age_s(self, answer: pb.CachedAnswer) -> float:
         return max(0.0, self._clock.now() - answer.stored_unix)
@@ -146,7 +166,7 @@ class CacheLookup:
     """One request's use of the cache: `find` the kept answer (a HIT), else `keep` the fresh
     one. `status` is what RouteInfo.cache tells the caller."""
 
-    __slots__ = ("_cache", "_ctx", "_params", "key", "kind", "status")
+    __slots__ = ("_cache", "_ctx", "_lease", "_params", "_screened_by", "key", "kind", "status")
 
     def __init__(
         self,
@@ -155,17 +175,22 @@ class CacheLookup:
         ctx: RequestContext,
         params: object,
         status: routing_pb2.CacheStatus.ValueType,
+        screened_by: str = "",
     ) -> None:
         self._cache = cache
+        self._screened_by = screened_by
         self.kind = kind  # also the CachedAnswer field its answer is kept in
         self._ctx = ctx
         self._params = params
         self.key = ""  # made on first use: it needs the model's generation (a read)
         self.status = status
+        self._lease = ""  # the cluster flight this request leads, if it does
 
     async def _keyed(self) -> str:
         if not self.key:
             generation = await self._cache.generation(self._ctx.requested_model)
+            if self._screened_by:
+                generation += f"|answers:{self._screened_by}"
             self.key = cache_key(self.kind, self._ctx.client, self._params, generation)  # type: ignore[arg-type]
         return self.key
 
@@ -210,31 +235,56 @@ class CacheLookup:
         answer.key = await self._keyed()
         kept = answer.stream.summary if self.kind == "stream" else getattr(answer, self.kind)
         _strip(kept.route)
-        await self._cache.keep(self._ctx.client, answer)
+        await self._cache.keep(self._ctx.client, answer, self._lease)
 
     async def answer(self, fresh: Callable[[], Awaitable[Answer]]) -> Answer:
         """A unary answer: the kept one (HIT), else the one a concurrent identical miss of this
-        replica is getting (HIT: `_flights.py`), else `fresh()`'s, kept (MISS, BYPASS)."""
+        replica is getting (HIT: `_flights.py`), else with `coalesce: cluster` the one another
+        replica's miss is getting (HIT: `_cluster.py`), else `fresh()`'s, kept (MISS, BYPASS)."""
         kept = await self.find()
         if kept is None and self.status == MISS:
             kept = await self._cache.flights.follow(self._name)
             if kept is not None:
                 self.status = HIT
-        if kept is not None:
-            found: Answer = getattr(kept, self.kind)
-            response = type(found)()
-            response.CopyFrom(found)  # a leader's answer is every follower's: each its own
-            self.served(kept, response.route)
-            return response
-        flight = self._cache.flights.lead(self._name) if self.status == MISS else nullcontext()
-        with flight as leading:
+        if kept is None:
+            flight = self._cache.flights.lead(self._name) if self.status == MISS else nullcontext()
+            with flight as leading:
+                kept = await self._board(leading)
+                if kept is None:
+                    return await self._ask(fresh, leading)
+        found: Answer = getattr(kept, self.kind)
+        response = type(found)()
+        response.CopyFrom(found)  # a leader's answer is every follower's: each its own
+        self.served(kept, response.route)
+        return response
+
+    async def _board(self, leading: Flight | None) -> pb.CachedAnswer | None:
+        """This replica's leader of a flight, with `coalesce: cluster`: the answer another
+        replica's leader kept (HIT; this replica's followers get it too), or None to ask
+        upstream (leading the cluster's flight when it could take it)."""
+        cluster = self._cache.cluster
+        if leading is None or cluster is None:
+            return None
+        boarding = await cluster.board(self._name, self._ctx.remaining(), self.find)
+        self._lease = boarding.lease
+        if boarding.answer is not None:  # `find` made it a HIT
+            leading.land(boarding.answer)
+        return boarding.answer
+
+    async def _ask(self, fresh: Callable[[], Awaitable[Answer]], leading: Flight | None) -> Answer:
+        """`fresh()`'s answer, kept, and handed to this replica's followers."""
+        try:
             response = await fresh()
-            self.mark(response.route)
-            answer = pb.CachedAnswer()
-            getattr(answer, self.kind).CopyFrom(response)  # the caller's own stays as it is
-            await self.keep(answer)
-            if leading is not None:
-                leading.land(answer)
+        except BaseException:  # failed, or its caller left: the other replicas ask themselves
+            if self._lease and self._cache.cluster is not None:
+                await self._cache.cluster.land(self._name, self._lease, Landing.EMPTY)
+            raise
+        self.mark(response.route)
+        answer = pb.CachedAnswer()
+        getattr(answer, self.kind).CopyFrom(response)  # the caller's own stays as it is
+        await self.keep(answer)
+        if leading is not None:
+            leading.land(answer)
         return response
 
     @property

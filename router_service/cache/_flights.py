@@ -5,8 +5,10 @@ load fanned out) all miss, and all N go upstream before the first answer is kept
 first miss of a name leads: the misses that follow on this replica while it runs wait for its
 answer and are served it as a HIT. A leader that fails, or whose caller leaves, lands with
 nothing: each follower then asks upstream itself. A follower that leaves stops waiting; the
-leader goes on. Replicas do not wait for each other (a cross-replica lock would put a round
-trip on every miss): each replica makes at most one call per name at a time.
+leader goes on. By default replicas do not wait for each other (a cross-replica lease puts a
+round trip on every miss): each replica makes at most one call per name at a time. With
+`cache.coalesce: cluster` a leader here is also a flight's leader or follower across the
+replicas (`_cluster.py`); the followers here still never touch the store.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Flight:
 class Flights:
     def __init__(self) -> None:
         self._open: dict[str, asyncio.Future[pb.CachedAnswer | None]] = {}
+        self.following = 0  # followers waiting now (tests see who arrived while it flies)
 
     @property
     def open(self) -> int:
@@ -49,7 +52,11 @@ class Flights:
         if future is None:
             return None
         # Shielded: a follower that leaves must not cancel the leader's future for the others.
-        return await asyncio.shield(future)
+        self.following += 1
+        try:
+            return await asyncio.shield(future)
+        finally:
+            self.following -= 1
 
     @contextmanager
     def lead(self, name: str) -> Iterator[Flight | None]:

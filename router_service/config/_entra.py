@@ -1,18 +1,26 @@
 """What an `azure` provider's pool key is: a resource key (`api-key`), or a Microsoft Entra ID
-service principal whose client credentials are exchanged for access tokens.
+identity whose access tokens the router gets for it:
 
-A service principal is a JSON object, `{"tenant_id", "client_id", "client_secret"}` (the app
-registration's Directory (tenant) ID, Application (client) ID and a client secret's value),
-given as its text (usually `${AZURE_SP_JSON}`) or as `file:/path/to/principal.json`, the way
-vertex keys are (`_key_files`). Anything else is an `api-key`, sent as it is. The router
-exchanges a principal's credentials at `{authority_host}/{tenant_id}/oauth2/v2.0/token`
-(`providers/_entra_auth.py`); nothing here needs a package beyond the router's own.
+- a **service principal**, a JSON object `{"tenant_id", "client_id", "client_secret"}` (the app
+  registration's Directory (tenant) ID, Application (client) ID and a client secret's value);
+- a **workload identity** (AKS), the same object with `federated_token_file` instead of a
+  client secret: the file the kubelet projects (`AZURE_FEDERATED_TOKEN_FILE`), whose content is
+  the client assertion (re-read on each exchange: it is rotated);
+- a **managed identity**, the words `managed-identity` (the system-assigned identity) or
+  `managed-identity:<client-id>` (a user-assigned one): its tokens come from the platform's
+  local endpoint (IMDS, or App Service's `IDENTITY_ENDPOINT`), no secret at all.
+
+The JSON objects are given as their text (usually `${AZURE_SP_JSON}`) or as
+`file:/path/to/principal.json`, the way vertex keys are (`_key_files`). Anything else is an
+`api-key`, sent as it is. The exchanges are `providers/_entra_auth.py`'s; nothing here needs a
+package beyond the router's own.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
@@ -26,9 +34,16 @@ if TYPE_CHECKING:
 __all__ = [
     "COGNITIVE_SERVICES_SCOPE",
     "DEFAULT_AUTHORITY_HOST",
+    "IMDS_ENDPOINT",
+    "MANAGED_IDENTITY",
+    "EntraCredential",
+    "ManagedIdentity",
     "ServicePrincipal",
+    "WorkloadIdentity",
     "azure_key_problems",
+    "federated_assertion",
     "is_entra_key",
+    "is_managed_identity_key",
     "parse_entra_key",
 ]
 
@@ -37,9 +52,22 @@ __all__ = [
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 # The resource Azure OpenAI's tokens are for (the client credentials flow asks for `/.default`).
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
-_FIELDS = ("tenant_id", "client_id", "client_secret")
+# The Instance Metadata Service's token endpoint (VMs, scale sets, AKS nodes): link-local.
+IMDS_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token"
+MANAGED_IDENTITY = "managed-identity"
+_SECRETS = ("client_secret", "federated_token_file")
+_FIELDS = ("tenant_id", "client_id", *_SECRETS)
 # A tenant is a GUID or a domain (contoso.onmicrosoft.com): one segment of the token URL's path.
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+# A managed identity's client id is a GUID (the identity's "Client ID" in the portal).
+_GUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
+# What an operator may have meant for an identity key (`managed_identity`, `Workload-Identity`):
+# refused at load with the right spelling rather than sent to Azure as an `api-key`.
+_IDENTITY_WORDS = re.compile(r"\s*(?:managed|workload)[-_ ]?identity", re.IGNORECASE)
+_WORKLOAD_SHAPE = (
+    'a workload identity is a JSON key: {"tenant_id": "${AZURE_TENANT_ID}", "client_id": '
+    '"${AZURE_CLIENT_ID}", "federated_token_file": "${AZURE_FEDERATED_TOKEN_FILE}"}'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,37 +83,119 @@ class ServicePrincipal:
         return f"ServicePrincipal(tenant_id={self.tenant_id!r}, client_id={self.client_id!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class WorkloadIdentity:
+    """A client whose assertion is a federated token in a file (AKS workload identity): the
+    file's content is read at each exchange, never kept, logged or quoted."""
+
+    tenant_id: str
+    client_id: str
+    federated_token_file: str
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedIdentity:
+    """The platform's identity of this host: the system-assigned one (`client_id` None) or a
+    user-assigned one, by its client id. Nothing of it is secret."""
+
+    client_id: str | None
+
+
+EntraCredential = ServicePrincipal | WorkloadIdentity | ManagedIdentity
+
+
+def is_managed_identity_key(secret: str) -> bool:
+    """Whether a configured azure key names a managed identity (no secret in it)."""
+    return secret.strip().partition(":")[0] == MANAGED_IDENTITY
+
+
 def is_entra_key(secret: str) -> bool:
-    """Whether a configured azure key is a service principal (JSON, or a file) rather than an
-    `api-key`: decided by its shape alone, without reading a file."""
-    return key_file(secret) is not None or secret.lstrip().startswith("{")
+    """Whether a configured azure key is an Entra ID identity (JSON, a file, a managed identity,
+    or what reads as a misspelt one) rather than an `api-key`: decided by its shape alone,
+    without reading a file."""
+    stripped = secret.lstrip()
+    return (
+        key_file(secret) is not None
+        or stripped.startswith("{")
+        or _IDENTITY_WORDS.match(stripped) is not None
+    )
 
 
-def parse_entra_key(secret: str) -> ServicePrincipal:
-    """The service principal a key is. Raises ValueError with a message that quotes nothing of
-    the key (a file's path, a missing field's name at most)."""
+def parse_entra_key(secret: str) -> EntraCredential:
+    """The identity a key is. Raises ValueError with a message that quotes nothing of the key
+    (a file's path, a missing field's name at most)."""
+    if _IDENTITY_WORDS.match(secret):
+        return _managed_identity(secret.strip())
     text = key_text(secret, "service principal")
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise ValueError(
             "a service principal must be a JSON object with tenant_id, client_id and "
-            "client_secret; this one is not valid JSON"
+            "client_secret (or federated_token_file); this one is not valid JSON"
         ) from None
     if not isinstance(data, dict):
         raise ValueError("a service principal must be a JSON object")
+    fields = _principal_fields(data)
+    if not _TENANT.fullmatch(fields["tenant_id"]):
+        raise ValueError("the service principal's tenant_id is not a tenant id or domain")
+    if "federated_token_file" in fields:
+        identity = WorkloadIdentity(**fields)
+        if not Path(identity.federated_token_file).is_absolute():
+            raise ValueError("the workload identity's federated_token_file is not an absolute path")
+        return identity
+    return ServicePrincipal(**fields)
+
+
+def _managed_identity(word: str) -> ManagedIdentity:
+    name, colon, client_id = word.partition(":")
+    if name == MANAGED_IDENTITY and not colon:
+        return ManagedIdentity(None)
+    if name == MANAGED_IDENTITY and _GUID.fullmatch(client_id):
+        return ManagedIdentity(client_id)
+    if name == MANAGED_IDENTITY:
+        raise ValueError(
+            "a user-assigned managed identity is `managed-identity:<client-id>`, its client id "
+            "a GUID (the identity's Client ID in the portal)"
+        )
+    if name.lower().startswith("workload"):
+        raise ValueError(_WORKLOAD_SHAPE)
+    raise ValueError(
+        "a managed identity is written `managed-identity` (system-assigned) or "
+        "`managed-identity:<client-id>` (user-assigned)"
+    )
+
+
+def _principal_fields(data: dict[str, object]) -> dict[str, str]:
     fields: dict[str, str] = {}
     for name in _FIELDS:
         value = data.get(name)
+        if value is None and name in _SECRETS:
+            continue
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"the service principal has no {name} (a non-empty string)")
         fields[name] = value.strip()
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
         raise ValueError(f"the service principal has fields it does not take: {unknown}")
-    if not _TENANT.fullmatch(fields["tenant_id"]):
-        raise ValueError("the service principal's tenant_id is not a tenant id or domain")
-    return ServicePrincipal(**fields)
+    given = [name for name in _SECRETS if name in fields]
+    if not given:
+        raise ValueError(
+            "the service principal has no client_secret (a non-empty string), nor a "
+            "federated_token_file (a workload identity)"
+        )
+    if len(given) > 1:
+        raise ValueError("the service principal has both client_secret and federated_token_file")
+    return fields
+
+
+def federated_assertion(identity: WorkloadIdentity) -> str:
+    """The client assertion of a workload identity: its token file's content, as it is now (the
+    kubelet rotates it). Raises ValueError naming the file, never quoting it."""
+    assertion = key_text(f"file:{identity.federated_token_file}", "federated token")
+    if not assertion:
+        raise ValueError(f"the federated token file {identity.federated_token_file} is empty")
+    return assertion
 
 
 def azure_key_problems(config: ProviderConfig) -> tuple[list[tuple[Location, str]], list[str]]:
@@ -99,7 +209,12 @@ def azure_key_problems(config: ProviderConfig) -> tuple[list[tuple[Location, str
         if not is_entra_key(secret):
             continue
         try:
-            secrets.append(parse_entra_key(secret).client_secret)
+            credential = parse_entra_key(secret)
+            if isinstance(credential, WorkloadIdentity):
+                federated_assertion(credential)  # readable now, or refused by its path
         except ValueError as exc:
             problems.append((("keys", i, "key"), str(exc)))
+            continue
+        if isinstance(credential, ServicePrincipal):
+            secrets.append(credential.client_secret)
     return problems, secrets

@@ -1,4 +1,5 @@
-"""Guardrails: what a request's text must not carry to a provider (`guardrails:`)."""
+"""Guardrails: what a request's text must not carry to a provider, and what a model's answer
+must not carry back to its caller (`guardrails:`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,24 @@ from pydantic import Field, field_validator, model_validator
 
 from router_service.config._base import _Strict
 
-__all__ = ["MAX_PATTERN_CHARS", "GuardrailAction", "GuardrailConfig", "GuardrailDetector"]
+__all__ = [
+    "MAX_PATTERN_CHARS",
+    "GuardrailAction",
+    "GuardrailConfig",
+    "GuardrailDetector",
+    "GuardrailSide",
+]
 
 GuardrailAction = Literal["block", "redact"]
+# What a rule screens: the text a caller sends (`request`), the text a model answers (`response`).
+GuardrailSide = Literal["request", "response"]
 GuardrailDetector = Literal["api_key", "private_key", "email", "credit_card", "phone"]
 # An operator's regex runs on every request it applies to: long ones are refused at load.
 MAX_PATTERN_CHARS = 512
+
+
+def _requests_only() -> list[GuardrailSide]:
+    return ["request"]
 
 
 class GuardrailConfig(_Strict):
@@ -40,6 +53,13 @@ class GuardrailConfig(_Strict):
     action: GuardrailAction = Field(
         description="block: refuse the call (400 content_policy_violation); redact: replace "
         "what is found by `[REDACTED:<detector>]` before the upstream sees it."
+    )
+    apply_to: list[GuardrailSide] = Field(
+        default_factory=_requests_only,
+        min_length=1,
+        description="What the rule screens: `request` (what callers send; the default), "
+        "`response` (what a model answers: block withholds the choice and ends it with "
+        "finish_reason `content_filter`), or both.",
     )
     clients: list[str] | None = Field(
         default=None,
@@ -71,6 +91,13 @@ class GuardrailConfig(_Strict):
                     "(catastrophic backtracking on hostile input): bound the inner repetition"
                 )
         return patterns
+
+    @field_validator("apply_to")
+    @classmethod
+    def _sides_once(cls, sides: list[GuardrailSide]) -> list[GuardrailSide]:
+        if len(set(sides)) != len(sides):
+            raise ValueError("apply_to names a side twice")
+        return sides
 
     @model_validator(mode="after")
     def _detects_something(self) -> GuardrailConfig:

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from router_service.config._auth import AuthConfig, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
-from router_service.config._guardrails import GuardrailAction, GuardrailConfig
+from router_service.config._guardrails import GuardrailAction, GuardrailConfig, GuardrailSide
 from router_service.config._prices import PriceConfig
 from router_service.config._providers import (
     CooldownsConfig,
@@ -52,6 +52,7 @@ __all__ = [
     "EdgeFileConfig",
     "GuardrailAction",
     "GuardrailConfig",
+    "GuardrailSide",
     "HttpConfig",
     "KeyConfig",
     "KeyHealthConfig",

@@ -6,14 +6,23 @@ import datetime
 import re
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from router_service.config._aws import bedrock_key_problem, region_of
 from router_service.config._base import Location, Misplaced, Secret, _Strict
 from router_service.config._entra import (
     COGNITIVE_SERVICES_SCOPE,
     DEFAULT_AUTHORITY_HOST,
+    IMDS_ENDPOINT,
     azure_key_problems,
+    is_managed_identity_key,
 )
 from router_service.config._key_files import KEY_FILE_KINDS, key_beside_config
 from router_service.config._prices import PriceConfig
@@ -76,12 +85,15 @@ class ProviderConfig(_Strict):
         default=None, description="cloudflare (required): the account id in the API path."
     )
     project: str | None = Field(
-        default=None, description="vertex (required): the Google Cloud project id in the path."
+        default=None,
+        description="vertex (required, but with express mode API keys: unused): the Google "
+        "Cloud project id in the path.",
     )
     location: str | None = Field(
         default=None,
-        description="vertex (required): the region (us-central1…) or `global`; it names the "
-        "endpoint (https://LOCATION-aiplatform.googleapis.com) unless base_url is set.",
+        description="vertex (required, but with express mode API keys: unset or `global`): "
+        "the region (us-central1…) or `global`; it names the endpoint "
+        "(https://LOCATION-aiplatform.googleapis.com) unless base_url is set.",
     )
     publisher: Literal["google", "anthropic"] = Field(
         default="google",
@@ -90,14 +102,28 @@ class ProviderConfig(_Strict):
     )
     authority_host: str = Field(
         default=DEFAULT_AUTHORITY_HOST,
-        description="azure with Entra ID service principal keys: where their tokens are "
-        "issued, `{authority_host}/{tenant_id}/oauth2/v2.0/token` (a sovereign cloud's: "
-        "https://login.microsoftonline.us, https://login.chinacloudapi.cn).",
+        description="azure with Entra ID service principal or workload identity keys: where "
+        "their tokens are issued, `{authority_host}/{tenant_id}/oauth2/v2.0/token` (a sovereign "
+        "cloud's: https://login.microsoftonline.us, https://login.chinacloudapi.cn; on AKS "
+        "`${AZURE_AUTHORITY_HOST}`).",
     )
     entra_scope: str = Field(
         default=COGNITIVE_SERVICES_SCOPE,
-        description="azure with Entra ID service principal keys: the scope their tokens are "
-        "asked for (a sovereign cloud's: https://cognitiveservices.azure.us/.default…).",
+        description="azure with Entra ID identity keys: the scope their tokens are asked for "
+        "(a sovereign cloud's: https://cognitiveservices.azure.us/.default…); a managed "
+        "identity's resource is the scope without `/.default`.",
+    )
+    identity_endpoint: str = Field(
+        default=IMDS_ENDPOINT,
+        description="azure with managed-identity keys: where their tokens come from: the "
+        "Instance Metadata Service (VMs, AKS nodes), or on App Service, Container Apps and "
+        "Functions the platform's `${IDENTITY_ENDPOINT}` (with identity_header).",
+    )
+    identity_header: SecretStr | None = Field(
+        default=None,
+        description="azure with managed-identity keys on App Service, Container Apps or "
+        "Functions: `${IDENTITY_HEADER}`, sent as X-IDENTITY-HEADER (api-version 2019-08-01); "
+        "unset or empty: identity_endpoint is IMDS's (`Metadata: true`, 2018-02-01).",
     )
     region: str | None = Field(
         default=None,
@@ -131,12 +157,23 @@ class ProviderConfig(_Strict):
     # a vertex provider's service accounts (read at load, from a file too): secrets the
     # configured key strings do not hold as they are.
     _credential_secrets: list[str] = PrivateAttr(default_factory=list)
+    # A vertex provider whose keys are express mode API keys (told apart at load).
+    _vertex_express: bool = PrivateAttr(default=False)
+
+    @property
+    def vertex_express(self) -> bool:
+        """A vertex provider of express mode API keys: its calls go to express mode's URLs."""
+        return self._vertex_express
 
     def secrets(self) -> list[str]:
         """What must never reach a caller or a log: the keys, and the values of credential
         headers (`x-portkey-api-key`, `cf-aig-authorization: Bearer …`; the token alone too,
         which an upstream may echo without its scheme)."""
         found = [key.key.get_secret_value() for key in self.keys]
+        if self.kind == "azure":  # `managed-identity` names an identity: nothing secret in it
+            found = [key for key in found if not is_managed_identity_key(key)]
+        if self.identity_header is not None:
+            found.append(self.identity_header.get_secret_value())
         if self.kind == "bedrock":  # IAM credentials: the session token travels on its own
             found += [part for key in found if ":" in key for part in key.split(":")[1:]]
         found += self._credential_secrets  # a principal's client secret, an account's key
@@ -178,7 +215,13 @@ class ProviderConfig(_Strict):
             return keys
         return [key_beside_config(key, info) for key in keys]
 
-    @field_validator("base_url", "authority_host")
+    @field_validator("identity_header", mode="before")
+    @classmethod
+    def _no_identity_header(cls, value: object) -> object:
+        # `${IDENTITY_HEADER:-}` off App Service: no header, the endpoint is IMDS's.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("base_url", "authority_host", "identity_endpoint")
     @classmethod
     def _base_url(cls, value: str, info: ValidationInfo) -> str:
         if not value.startswith(("http://", "https://")):
@@ -192,7 +235,8 @@ class ProviderConfig(_Strict):
         if self.kind == "azure":
             self._azure_fields()
         if self.kind == "vertex":
-            self._credential_secrets = vertex_problems(self)
+            keys = vertex_problems(self)
+            self._credential_secrets, self._vertex_express = keys.secrets, keys.express
         if self.kind == "bedrock":
             self._bedrock_fields()
         return self
@@ -203,6 +247,14 @@ class ProviderConfig(_Strict):
             if problem:
                 raise Misplaced([(("api_version",), problem)])
         problems, self._credential_secrets = azure_key_problems(self)
+        if self.identity_header is not None and self.identity_endpoint == IMDS_ENDPOINT:
+            problems.append(
+                (
+                    ("identity_endpoint",),
+                    "identity_header is App Service's (Container Apps', Functions'): set "
+                    "identity_endpoint to its ${IDENTITY_ENDPOINT} too",
+                )
+            )
         if problems:
             raise Misplaced(problems)
         if re.search(r"/openai(?:/|$)", self.base_url):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from router_service.config._base import Strategy, _Strict
@@ -174,4 +176,19 @@ class CacheConfig(_Strict):
         description="What one client's answers may take per period of `ttl_s` (each answer's "
         "bytes and 512 for its entry); past it answers are served fresh and not kept until "
         "the next period.",
+    )
+    coalesce: Literal["replica", "cluster"] = Field(
+        default="replica",
+        description="Who waits for the first of identical misses (unary chat, embeddings): "
+        "`replica`, the misses on its replica; `cluster`, the misses on every replica of the "
+        "state store (a lease in Redis per miss: one more round trip before the upstream "
+        "call). On the memory store (one process) `cluster` is `replica`.",
+    )
+    flight_ttl_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="With `coalesce: cluster`: the longest a miss's lease holds (shorter when "
+        "its call's deadline is nearer), so the longest others wait for a replica that died "
+        "while it was upstream. A call still running then no longer holds the others back: "
+        "they ask upstream themselves.",
     )

@@ -11,6 +11,12 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from router_service.config._entra import (
+    WorkloadIdentity,
+    is_entra_key,
+    is_managed_identity_key,
+    parse_entra_key,
+)
 from router_service.config._key_files import KEY_FILE_KINDS, key_file
 
 __all__ = ["SECRET_HEADER", "literal_secrets", "warn_if_exposed"]
@@ -76,13 +82,27 @@ def _provider_secrets(providers: dict[Any, Any]) -> list[str]:
             value = key.get("key") if isinstance(key, dict) else key
             if provider.get("kind") in KEY_FILE_KINDS and key_file(str(value)) is not None:
                 continue  # where the key is, not the key (a service account's, a principal's)
+            if provider.get("kind") == "azure" and _secretless_identity(str(value)):
+                continue  # an identity's name and ids: the platform holds its credentials
             if _literal(value):
                 found.append(f"providers.{name}.keys[{i}]")
+        if _literal(provider.get("identity_header")):
+            found.append(f"providers.{name}.identity_header")
         headers = provider.get("headers")
         for header, value in headers.items() if isinstance(headers, dict) else ():
             if SECRET_HEADER.search(str(header)) and _literal(value):
                 found.append(f"providers.{name}.headers.{header}")
     return found
+
+
+def _secretless_identity(key: str) -> bool:
+    """Whether an azure key is a managed identity or a workload identity: ids and a path."""
+    if is_managed_identity_key(key):
+        return True
+    try:
+        return is_entra_key(key) and isinstance(parse_entra_key(key), WorkloadIdentity)
+    except ValueError:
+        return False
 
 
 def _section(data: dict[Any, Any], name: str) -> dict[Any, Any]:

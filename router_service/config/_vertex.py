@@ -1,10 +1,14 @@
-"""What a `vertex` provider's pool key is: a Google service account key, or a plain access token.
+"""What a `vertex` provider's pool key is: a Google service account key, an express mode API
+key, or a plain access token.
 
 A service account key is the JSON file Google issues (`type: service_account`, `client_email`,
 `private_key`, `private_key_id`, `token_uri`), given as its text (usually `${VERTEX_SA_JSON}`) or
 as `file:/path/to/key.json`; the router exchanges it for short-lived OAuth2 access tokens
-(`providers/_google_auth.py`). Anything else is an access token, sent as it is (one from
-`gcloud auth print-access-token`: it expires within the hour, and is then the key's failure).
+(`providers/_google_auth.py`). An express mode API key (Vertex AI in express mode: a Google
+Cloud API key, `AIza…`, or an API key bound to a service account, `AQ.…`) is sent as it is in
+`x-goog-api-key`, to express mode's URLs (no project, no location). Anything else is an access
+token, sent as it is (one from `gcloud auth print-access-token`: it expires within the hour,
+and is then the key's failure).
 
 Signing the token request (RS256) needs the `cryptography` package, the `vertex` extra: it is
 imported here only when a service account key is configured, so a router without one never
@@ -21,7 +25,9 @@ from router_service.config._key_files import key_file, key_text
 
 __all__ = [
     "DEFAULT_TOKEN_URI",
+    "EXPRESS_KEY_PREFIXES",
     "AccessToken",
+    "ExpressKey",
     "ServiceAccount",
     "VertexCredential",
     "key_file",
@@ -31,6 +37,9 @@ __all__ = [
 
 # Where Google's service account keys send their token requests (the key's own `token_uri`).
 DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+# How an express mode API key begins: a Google Cloud API key's `AIza`, or `AQ.` for an API key
+# bound to a service account. OAuth2 access tokens begin otherwise (`ya29.`).
+EXPRESS_KEY_PREFIXES = ("AIza", "AQ.")
 _NEEDS_EXTRA = (
     "a service account key is signed with the `cryptography` package, which is not installed: "
     "pip install 'switchboard[vertex]'"
@@ -61,7 +70,17 @@ class AccessToken:
         return "AccessToken(…)"
 
 
-VertexCredential = ServiceAccount | AccessToken
+@dataclass(frozen=True, slots=True)
+class ExpressKey:
+    """A Vertex AI express mode API key: sent in `x-goog-api-key`, never exchanged."""
+
+    key: str
+
+    def __repr__(self) -> str:
+        return "ExpressKey(…)"
+
+
+VertexCredential = ServiceAccount | AccessToken | ExpressKey
 
 
 def parse_vertex_key(secret: str) -> VertexCredential:
@@ -69,11 +88,13 @@ def parse_vertex_key(secret: str) -> VertexCredential:
     nothing of the key (a file's path at most)."""
     path = key_file(secret)
     text = key_text(secret, "service account key")
-    if not text.startswith("{"):
-        if path is not None:
-            raise ValueError(f"{path} is not a service account key (JSON)")
-        return AccessToken(text)
-    return _service_account(text)
+    if text.startswith("{"):
+        return _service_account(text)
+    if text.startswith(EXPRESS_KEY_PREFIXES):
+        return ExpressKey(text)
+    if path is not None:
+        raise ValueError(f"{path} is neither a service account key (JSON) nor an API key")
+    return AccessToken(text)
 
 
 def _service_account(text: str) -> ServiceAccount:

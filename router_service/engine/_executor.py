@@ -26,6 +26,7 @@ from router_service.engine._planner import Planner
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import DeadlineExceededError, NoCapacityError, UpstreamFailure
+from router_service.guardrails import StreamScreen
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome, reaction_for
 from router_service.providers import ChatCall, EmbedCall, MediaCall
@@ -120,9 +121,10 @@ class Executor:
         # Unpriced (the common case): the None check alone, no usage looked at.
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
-        return router_service_pb2.ChatResponse(
-            completion=completion, route=ctx.route(deployment, usage)
-        )
+        route = ctx.route(deployment, usage)
+        if ctx.answers is not None:  # before the response cache keeps it or the caller sees it
+            route.guardrails.extend(ctx.answers.completion(completion))
+        return router_service_pb2.ChatResponse(completion=completion, route=route)
 
     async def embed(
         self, params: embeddings_pb2.EmbeddingParams, ctx: RequestContext
@@ -196,6 +198,7 @@ class Executor:
 
         plan = await self.planner.plan(ctx)
         started = self._clock.monotonic()
+        screen = None if ctx.answers is None else ctx.answers.stream(_choices(params))
         opened, deployment, stack = await self._run(
             ctx,
             plan,
@@ -208,7 +211,8 @@ class Executor:
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
-            async with aclosing(self._relay(ctx, deployment, opened, batch)) as relay:
+            relay = self._relay(ctx, deployment, opened, batch, screen)
+            async with aclosing(relay):
                 async for event in relay:
                     if isinstance(event, chat_pb2.Usage):
                         usage = event
@@ -223,6 +227,8 @@ class Executor:
                 route=ctx.route(deployment, usage),
                 time_to_first_token_ms=(opened.first_at - started) * 1000.0,
             )
+            if ctx.answers is not None:  # what acted on the answer (reported by the relay)
+                summary.route.guardrails.extend(ctx.answers.report())
             if usage is not None:
                 summary.usage.CopyFrom(usage)
                 await opened.lease.settle_tokens(usage.total_tokens)
@@ -275,10 +281,13 @@ class Executor:
         deployment: Deployment,
         opened: _OpenStream,
         batch: bool,
+        screen: StreamScreen | None = None,
     ) -> AsyncGenerator[StreamEvent | chat_pb2.Usage, None]:
         """The committed part of a stream, from the route event on: errors now end it with an
         error event, and a caller who goes away is recorded as CANCELLED. `batch`: chunks ready
-        together go out as one `chunks` event."""
+        together go out as one `chunks` event. `screen`: the answer's guardrails, which see
+        every chunk first; once they withheld the last choice still running, the upstream is
+        read no further (its call is closed with the stack)."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )
@@ -287,7 +296,8 @@ class Executor:
         try:
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
-            for event in _chunk_events(opened.opening, batch):
+            opening = opened.opening if screen is None else screen.chunks(opened.opening)
+            for event in _chunk_events(opening, batch):
                 yield event
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
                 async for item in items:
@@ -295,8 +305,12 @@ class Executor:
                         idle_ms = int(item.idle_s * 1000)
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
+                    if screen is not None:  # the answer's guardrails see every chunk first
+                        item = screen.chunks(item)
                     for event in _chunk_events(item, batch):
                         yield event
+                    if screen is not None and screen.cut:
+                        return  # every choice ended, the last by a block: read no further
         except (asyncio.CancelledError, GeneratorExit):
             # The caller went away (disconnect, cancellation, deadline): no one is penalised.
             ctx.record(deployment, opened.lease.key.fingerprint, Outcome.CANCELLED, started)
@@ -316,6 +330,13 @@ class Executor:
             if reaction_for(failure.outcome).counts_against_deployment:
                 await self._runner.stats.record(deployment.name, False)
             yield StreamEvent(error=_stream_error(failure, deployment))
+        finally:
+            if ctx.answers is not None:  # however it ended: the finds counted and audited
+                ctx.answers.report()
+
+
+def _choices(params: chat_pb2.ChatParams) -> int:
+    return params.n if params.HasField("n") else 1
 
 
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.clock import Clock
@@ -11,6 +12,9 @@ from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
 from router_service.providers import ProviderAdapter
 from router_service.sessions import ThreadProtection
+
+if TYPE_CHECKING:
+    from router_service.guardrails import AnswerGuard
 
 _PROTECTION = {level.value: level for level in ThreadProtection}
 
@@ -93,6 +97,8 @@ class RequestContext:
     plan: Plan | None = None
     # Providers this request's session banned while it ran: later candidates skip them too.
     banned_providers: set[str] = field(default_factory=set)
+    # The response-side guardrails that screen this call's answer; None: none apply.
+    answers: AnswerGuard | None = None
 
     def remaining(self) -> float | None:
         if self.deadline is None:

@@ -14,7 +14,9 @@ Microsoft Entra ID: `POST /{tenant}/oauth2/v2.0/token` is the token endpoint
 (`_entra.EntraOAuth`), and instead of `api-key` a request may carry `Authorization: Bearer` with
 a token it issued, recorded under its principal's label. A token it did not issue, or one that
 has expired or been revoked, is Azure's 401 for a bad token (`{"statusCode": 401, "message":
-"Unauthorized. Access token is missing, invalid, audience is incorrect …"}`).
+"Unauthorized. Access token is missing, invalid, audience is incorrect …"}`). Managed
+identities' tokens come from IMDS's `GET /metadata/identity/oauth2/token` and App Service's
+`GET /msi/token` (`_managed_identity.ManagedIdentities`); they are Entra's tokens too.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from . import _openai
 from . import _responses as R
 from ._dialects import Dialect, JsonObject, bearer
 from ._faults import Call, send_answer
+from ._managed_identity import APP_SERVICE_PATH, IMDS_PATH
 from ._runtime import runtime_of
 from ._scenario import Scenario, default_error_body
 
@@ -194,8 +197,27 @@ async def entra_token(request: web.Request) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
+def _reply(answer: tuple[int, JsonObject]) -> web.Response:
+    status, body = answer
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+async def imds_token(request: web.Request) -> web.Response:
+    """`GET /metadata/identity/oauth2/token`: IMDS's token of a managed identity."""
+    identities = runtime_of(request).state.managed_identities
+    return _reply(identities.imds(request.query, request.headers))
+
+
+async def app_service_token(request: web.Request) -> web.Response:
+    """`GET /msi/token`: App Service's (`IDENTITY_ENDPOINT`) token of a managed identity."""
+    identities = runtime_of(request).state.managed_identities
+    return _reply(identities.app_service(request.query, request.headers))
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/{tenant}/oauth2/v2.0/token", entra_token)
+    app.router.add_get(IMDS_PATH, imds_token)
+    app.router.add_get(APP_SERVICE_PATH, app_service_token)
     app.router.add_post(f"{_DEPLOYMENT}/chat/completions", chat_completions)
     app.router.add_post(f"{_DEPLOYMENT}/embeddings", embeddings)
     app.router.add_get("/openai/models", models)

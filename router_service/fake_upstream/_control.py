@@ -58,9 +58,24 @@ async def post_reset(request: web.Request) -> web.Response:
     return _json({"ok": True})
 
 
+async def post_hold(request: web.Request) -> web.Response:
+    """Calls from now on wait before answering until `POST /_fake/release`."""
+    runtime_of(request).state.hold()
+    return _json({"ok": True})
+
+
+async def post_release(request: web.Request) -> web.Response:
+    state = runtime_of(request).state
+    held = state.held
+    state.release()
+    return _json({"released": held})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_put("/_fake/scenarios", put_scenarios)
     app.router.add_get("/_fake/scenarios", get_scenarios)
     app.router.add_delete("/_fake/scenarios", delete_scenarios)
     app.router.add_get("/_fake/counters", get_counters)
     app.router.add_post("/_fake/reset", post_reset)
+    app.router.add_post("/_fake/hold", post_hold)
+    app.router.add_post("/_fake/release", post_release)

@@ -4,11 +4,14 @@ token (the client credentials flow with a shared secret,
 https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow).
 
 Tests register a principal (`EntraOAuth.register`: tenant, client id, client secret, and the
-label its calls are recorded under); the endpoint checks the grant type, the tenant, the client,
-its secret and the scope as Entra does, refusing in Entra's words (`{"error",
-"error_description": "AADSTS…", "error_codes"}`: 401 `invalid_client` for a wrong or expired
-secret, 400 otherwise). The tokens it issues are what the Azure routes take as `Authorization:
-Bearer` (`label_of`); they expire on `clock`, so a test moves a ManualClock instead of waiting.
+label its calls are recorded under), or a workload identity (`register_federated`: the
+federated token it trusts as the client's assertion; registering another replaces it, as a
+rotated token would); the endpoint checks the grant type, the tenant, the client, its secret
+(or `client_assertion_type` jwt-bearer and the assertion) and the scope as Entra does,
+refusing in Entra's words (`{"error", "error_description": "AADSTS…", "error_codes"}`: 401
+`invalid_client` for a wrong or expired secret, 400 otherwise). The tokens it issues are what
+the Azure routes take as `Authorization: Bearer` (`label_of`); they expire on `clock`, so a test
+moves a ManualClock instead of waiting.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ from typing import Any
 from ._issued_tokens import IssuedTokens
 
 CLIENT_CREDENTIALS = "client_credentials"
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
 TOKEN_PREFIX = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.fake-entra-"  # a JWT's header, as Entra's
 
 
 @dataclass
 class _Principal:
-    client_secret: str
+    client_secret: str | None  # None: a workload identity, proven by its assertion
     label: str
+    assertion: str | None = None
 
 
 @dataclass
@@ -42,6 +47,13 @@ class EntraOAuth(IssuedTokens):
         """Trust `client_secret` for the client; calls made with its tokens are recorded (and
         matched to scenarios) under `label`, as another provider's key is."""
         self.principals[(tenant_id, client_id)] = _Principal(client_secret, label)
+
+    def register_federated(
+        self, tenant_id: str, client_id: str, assertion: str, label: str
+    ) -> None:
+        """Trust `assertion` (a federated token) as the client's proof, and only it: the token
+        a previous call registered is refused from now on (the kubelet rotated it)."""
+        self.principals[(tenant_id, client_id)] = _Principal(None, label, assertion)
 
     def grant(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """The token endpoint's answer to a token request."""
@@ -70,6 +82,8 @@ class EntraOAuth(IssuedTokens):
                 f"'{tenant}'."
             )
             return 400, "unauthorized_client", 700016, described
+        if principal.assertion is not None:
+            return _assertion_refusal(principal.assertion, form, self.scope)
         if form.get("client_secret") != principal.client_secret:
             described = (
                 "Invalid client secret provided. Ensure the secret being sent in the request is "
@@ -88,6 +102,21 @@ class EntraOAuth(IssuedTokens):
             )
             return 400, "invalid_scope", 1002012, described
         return None
+
+
+def _assertion_refusal(
+    trusted: str, form: dict[str, str], scope: str
+) -> tuple[int, str, int, str] | None:
+    """Entra's refusal of a workload identity's exchange; None when its assertion is trusted."""
+    if form.get("client_assertion_type") != JWT_BEARER_ASSERTION:
+        described = "The request body must contain the following parameter: 'client_assertion'."
+        return 400, "invalid_request", 900144, described
+    if form.get("client_assertion") != trusted:
+        described = "No matching federated identity record found for presented assertion."
+        return 400, "invalid_client", 70021, described
+    if form.get("scope") != scope:
+        return 400, "invalid_scope", 1002012, "The provided value for scope is not valid."
+    return None
 
 
 def _error_body(error: str, code: int, description: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -79,10 +80,13 @@ def abort_connection(request: web.Request) -> None:
     transport.abort()
 
 
-async def send_json(call: Call, status: int, payload: Any, outcome: str) -> web.StreamResponse:
+async def send_json(
+    call: Call, status: int, payload: Any, outcome: str, extra: Mapping[str, str] | None = None
+) -> web.StreamResponse:
     """Send a complete JSON response inside the handler, so status/completion are recorded
-    accurately and a disconnect during the write surfaces here (as ConnectionError)."""
-    headers = call.headers()
+    accurately and a disconnect during the write surfaces here (as ConnectionError). `extra`:
+    headers of the answer itself (a count the provider sends beside the body)."""
+    headers = call.headers() | dict(extra or {})
     if status >= 400 and isinstance(payload, dict):
         headers |= call.dialect.error_headers(status, payload)
     resp = web.Response(
@@ -98,7 +102,9 @@ async def send_json(call: Call, status: int, payload: Any, outcome: str) -> web.
     return resp
 
 
-async def send_answer(call: Call, payload: Any) -> web.StreamResponse:
+async def send_answer(
+    call: Call, payload: Any, extra: Mapping[str, str] | None = None
+) -> web.StreamResponse:
     """Send a normal (non-stream) answer, applying the body-level faults.
 
     Without SSE events to count, stall/reset/truncate_after_chunks mean: send the headers
@@ -107,9 +113,9 @@ async def send_answer(call: Call, payload: Any) -> web.StreamResponse:
     sc = call.scenario
     body_faults = (sc.truncate_after_chunks, sc.stall_after_chunks, sc.reset_after_chunks)
     if all(n is None for n in body_faults):
-        return await send_json(call, call.ok_status, payload, "ok")
+        return await send_json(call, call.ok_status, payload, "ok", extra)
     body = orjson.dumps(payload)
-    resp = web.StreamResponse(status=call.ok_status, headers=call.headers())
+    resp = web.StreamResponse(status=call.ok_status, headers=call.headers() | dict(extra or {}))
     resp.content_type = "application/json"
     resp.content_length = len(body)
     await resp.prepare(call.request)
@@ -135,6 +141,7 @@ async def send_error(call: Call, status: int, message: str, outcome: str) -> web
 async def pre_response(call: Call, stream: bool) -> web.StreamResponse | None:
     """Faults that happen before any normal answer; returns the response if one was decided."""
     sc = call.scenario
+    await call.state.gate()  # answers held by the test (FakeUpstreamState.hold)
     if not stream or sc.is_error or sc.reset_before_response:
         # For healthy streams latency is time-to-first-chunk, applied after the headers.
         await sleep_ms(sc.latency_ms)

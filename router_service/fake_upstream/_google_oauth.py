@@ -40,6 +40,13 @@ class GoogleOAuth(IssuedTokens):
     `refuse` by client_email)."""
 
     accounts: dict[str, _Account] = field(default_factory=dict)
+    # Vertex AI express mode API keys a test registered → the label their calls are recorded
+    # under (an unregistered key is recorded as it is).
+    api_keys: dict[str, str] = field(default_factory=dict)
+
+    def register_api_key(self, key: str, label: str) -> None:
+        """Record the express mode calls made with `key` (and match scenarios) under `label`."""
+        self.api_keys[key] = label
 
     def register(self, client_email: str, public_key: Any, key_id: str, label: str) -> None:
         """Trust `public_key` for `client_email`; calls made with its tokens are recorded

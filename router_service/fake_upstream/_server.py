@@ -13,6 +13,7 @@ from . import (
     _anthropic,
     _azure,
     _bedrock,
+    _bedrock_invoke,
     _cloudflare,
     _cohere,
     _control,
@@ -40,7 +41,8 @@ def create_app(state: FakeUpstreamState | None = None) -> web.Application:
     _openai.add_routes(app)
     _media.add_routes(app)  # moderations, images, speech, transcriptions (OpenAI's and Azure's)
     # The other providers' wire formats, each at its real API's paths (README, Providers).
-    for provider in (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock):
+    providers = (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock)
+    for provider in (*providers, _bedrock_invoke):
         provider.add_routes(app)
     _control.add_routes(app)
     return app

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from ._entra import EntraOAuth
 from ._google_oauth import GoogleOAuth
+from ._managed_identity import ManagedIdentities
 from ._scenario import WILDCARD, Scenario, ScenarioTable
 
 # The test credentials the fake knows unless told others: a bedrock provider's IAM key
@@ -155,9 +156,13 @@ class FakeUpstreamState:
         self.google = GoogleOAuth()
         # Microsoft Entra ID's token endpoint, for Azure OpenAI's routes (service principals).
         self.entra = EntraOAuth()
+        # Azure's managed identity endpoints (IMDS, App Service's): they issue Entra's tokens.
+        self.managed_identities = ManagedIdentities(self.entra)
         self._reset_counters()
         # Plain futures (not asyncio.Condition) so one state object can outlive an event loop.
         self._waiters: set[asyncio.Future[None]] = set()
+        self._holding = False
+        self.held = 0  # calls waiting at the gate now (`hold`)
 
     def _reset_counters(self) -> None:
         # Totals are kept apart from `records` so they stay exact after the deque drops old calls.
@@ -228,6 +233,37 @@ class FakeUpstreamState:
         if scenarios:
             self.scenarios.clear()
         self.notify()
+
+    # ---- holding answers ---------------------------------------------------------------
+
+    def hold(self) -> None:
+        """Calls from now on wait before their answer (and before any fault of their scenario)
+        until `release`: a test makes sure others arrive while they are upstream. `held`
+        counts those waiting; `wait_for(lambda: state.held == n)` waits for them."""
+        self._holding = True
+
+    def release(self) -> None:
+        """Let every held call (and every later one) answer."""
+        self._holding = False
+        self.notify()
+
+    async def gate(self) -> None:
+        """Where a call waits while answers are held (ends by `release` or cancellation)."""
+        if not self._holding:
+            return
+        self.held += 1
+        self.notify()
+        try:
+            while self._holding:
+                waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._waiters.add(waiter)
+                try:
+                    await waiter
+                finally:
+                    self._waiters.discard(waiter)
+        finally:
+            self.held -= 1
+            self.notify()
 
     # ---- waiting -----------------------------------------------------------------------
 

@@ -8,6 +8,12 @@
   Messages without `model` and with `anthropic_version: "vertex-2023-10-16"` in the body.
 - `GET /v1beta1/publishers/{publisher}/models`: the publisher's models.
 - `POST /token`: the OAuth2 token endpoint (`_google_oauth.GoogleOAuth`).
+- Express mode: `POST /v1/publishers/google/models/{model}:generateContent` and
+  `:streamGenerateContent` (no project, no location), with an API key instead of a token, in
+  `x-goog-api-key` or `?key=` (recorded under the label a test registered it with,
+  `GoogleOAuth.register_api_key`, else as it is; scenarios decide which keys are bad: an
+  invalid one is Google's 400 `API_KEY_INVALID`, none its 403 `PERMISSION_DENIED`). The model
+  list takes an API key too.
 
 Every Vertex route wants `Authorization: Bearer`: a token the fake issued and that has not
 expired (recorded under its account's label), or any other token, taken as an access token a
@@ -38,6 +44,10 @@ _UNAUTHENTICATED = (
     "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
     "cookie or other valid authentication credential. See "
     "https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+_UNREGISTERED = (
+    "Method doesn't allow unregistered callers (callers without established identity). Please "
+    "use API Key or other form of API consumer identity to call this API."
 )
 _MESSAGES = {
     403: "Permission 'aiplatform.endpoints.predict' denied on resource (or it may not exist).",
@@ -117,8 +127,27 @@ class VertexClaudeDialect(AnthropicDialect):
         return {"publisherModels": [{"name": f"publishers/anthropic/models/{m}"} for m in models]}
 
 
+class VertexExpressDialect(VertexGeminiDialect):
+    """Express mode: Vertex's words, the Gemini API's way to take a key."""
+
+    name = "vertex-express"
+
+    def api_key(self, request: web.Request) -> str:
+        key = GeminiDialect.api_key(self, request)
+        return runtime_of(request).state.google.api_keys.get(key, key)
+
+    def refusal(self, request: web.Request) -> tuple[int, JsonObject] | None:
+        if not self.api_key(request):
+            return 403, self.error_body(403, _UNREGISTERED)
+        return None
+
+    def invalid_key(self) -> tuple[int, JsonObject]:
+        return GeminiDialect.invalid_key(self)
+
+
 VERTEX_GEMINI = VertexGeminiDialect()
 VERTEX_CLAUDE = VertexClaudeDialect()
+VERTEX_EXPRESS = VertexExpressDialect()
 
 
 async def _predict(call: Call) -> web.StreamResponse:
@@ -168,6 +197,14 @@ async def google_model(request: web.Request) -> web.StreamResponse:
     return await handle(request, _GOOGLE[method], dialect=VERTEX_GEMINI, model=model, stream=stream)
 
 
+async def express_model(request: web.Request) -> web.StreamResponse:
+    model, _, method = request.match_info["target"].rpartition(":")
+    if method not in ("generateContent", "streamGenerateContent") or not model:
+        raise web.HTTPNotFound()  # express mode has no :predict
+    produce, streams = _GOOGLE[method], method in _STREAMING
+    return await handle(request, produce, dialect=VERTEX_EXPRESS, model=model, stream=streams)
+
+
 async def anthropic_model(request: web.Request) -> web.StreamResponse:
     model, _, method = request.match_info["target"].rpartition(":")
     if method not in _ANTHROPIC or not model:
@@ -180,7 +217,11 @@ async def anthropic_model(request: web.Request) -> web.StreamResponse:
 
 
 async def publisher_models(request: web.Request) -> web.StreamResponse:
-    dialect = VERTEX_CLAUDE if request.match_info["publisher"] == "anthropic" else VERTEX_GEMINI
+    dialect: VertexGeminiDialect | VertexClaudeDialect = VERTEX_GEMINI
+    if request.match_info["publisher"] == "anthropic":
+        dialect = VERTEX_CLAUDE
+    elif VERTEX_EXPRESS.api_key(request) and "Authorization" not in request.headers:
+        dialect = VERTEX_EXPRESS
 
     async def listed(call: Call) -> web.StreamResponse:
         return await send_answer(call, dialect.model_list(call.state.models))
@@ -210,5 +251,6 @@ _MODELS = "/v1/projects/{project}/locations/{location}/publishers"
 def add_routes(app: web.Application) -> None:
     app.router.add_post(f"{_MODELS}/google/models/{{target}}", google_model)
     app.router.add_post(f"{_MODELS}/anthropic/models/{{target}}", anthropic_model)
+    app.router.add_post("/v1/publishers/google/models/{target}", express_model)
     app.router.add_get("/v1beta1/publishers/{publisher}/models", publisher_models)
     app.router.add_post("/token", token_endpoint)

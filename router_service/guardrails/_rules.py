@@ -4,6 +4,7 @@ who and what it applies to."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +39,8 @@ class Rule:
         "clients",
         "models",
         "name",
+        "sides",
+        "signature",
     )
 
     def __init__(self, config: GuardrailConfig) -> None:
@@ -45,6 +48,9 @@ class Rule:
         self.action = config.action
         self.clients = None if config.clients is None else frozenset(config.clients)
         self.models = None if config.models is None else tuple(config.models)
+        self.sides = frozenset(config.apply_to)
+        # Names the rule as configured: what the response cache keys a screened answer by.
+        self.signature = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
         detectors = [DETECTORS[name] for name in dict.fromkeys(config.detect)]
         self._combined = (
             re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in detectors))

@@ -1,36 +1,56 @@
-"""Screening one request's texts against the rules that apply to its call."""
+"""Screening one request's texts against the rules that apply to its call; the rules that
+screen its answer (`_answers`)."""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from router_service.config import GuardrailAction, GuardrailConfig
-from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._answers import AnswerAudit, AnswerGuard
+from router_service.guardrails._finds import Found, screen_text
 from router_service.guardrails._rules import Rule, compile_rules
 from router_service.guardrails._texts import TextSlot
 from router_service.telemetry import record_guardrail_matches
 
 __all__ = ["Guardrails"]
 
-# A rule's finds in one request: rule name -> detector -> count.
-Found = dict[str, Counter[str]]
-
 
 class Guardrails:
-    """The `guardrails:` section, compiled (once per config load)."""
+    """The `guardrails:` section, compiled (once per config load): the rules that screen
+    requests (`screen`; true when there is one) and those that screen answers (`answers`)."""
 
-    __slots__ = ("_rules",)
+    __slots__ = ("_answers", "_rules")
 
     def __init__(self, configs: Sequence[GuardrailConfig]) -> None:
-        self._rules = compile_rules(configs)
+        rules = compile_rules(configs)
+        self._rules = tuple(r for r in rules if "request" in r.sides)
+        self._answers = tuple(r for r in rules if "response" in r.sides)
 
     def __bool__(self) -> bool:
         return bool(self._rules)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
+        """The request-side rules."""
         return self._rules
+
+    @property
+    def screens_answers(self) -> bool:
+        """Whether any rule screens answers (`apply_to: [response]`)."""
+        return bool(self._answers)
+
+    def answers(
+        self, client: str, model: str, audit: Callable[[], AnswerAudit] | None = None
+    ) -> AnswerGuard | None:
+        """What screens the answer of `client` calling `model`; None (the common case: one
+        test) when no response-side rule applies. `audit` makes the call's audit hook, only
+        when a rule applies."""
+        if not self._answers:
+            return None
+        rules = [r for r in self._answers if r.applies(client, model)]
+        if not rules:
+            return None
+        return AnswerGuard(rules, None if audit is None else audit())
 
     def screen(
         self, texts: Iterable[TextSlot], client: str, model: str, *, keeping: bool = False
@@ -56,33 +76,9 @@ class Guardrails:
             for slot in texts:
                 text = slot.text
                 if text:
-                    _screen_text(slot, text, rules, actions, found)
+                    screen_text(slot, text, rules, actions, found)
         finally:
             for name, counts in found.items():
                 for detector, count in counts.items():
-                    record_guardrail_matches(name, actions[name], detector, count)
+                    record_guardrail_matches(name, actions[name], detector, count, "request")
         return tuple(r.name for r in rules if actions[r.name] == "redact" and r.name in found)
-
-
-def _screen_text(
-    slot: TextSlot,
-    text: str,
-    rules: Sequence[Rule],
-    actions: dict[str, GuardrailAction],
-    found: Found,
-) -> None:
-    changed = False
-    for rule in rules:
-        if actions[rule.name] == "block":
-            detector = rule.first(text)
-            if detector is not None:
-                found.setdefault(rule.name, Counter())[detector] += 1
-                raise GuardrailBlockedError(rule.name, detector, param=slot.path)
-            continue
-        counts: Counter[str] = Counter()
-        redacted = rule.redact(text, counts)
-        if redacted is not None:
-            found.setdefault(rule.name, Counter()).update(counts)
-            text, changed = redacted, True
-    if changed:
-        slot.replace(text)

@@ -58,8 +58,9 @@ Chunk = chat_pb2.ChatCompletionChunk
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
-    """Kind `azure` with `api-key`s. A provider with Entra ID service principal keys gets an
-    `AzureEntraAdapter` instead (`for_provider`)."""
+    """Kind `azure` with `api-key`s. A provider with Entra ID identity keys (service
+    principals, workload or managed identities) gets an `AzureEntraAdapter` instead
+    (`for_provider`)."""
 
     kind = "azure"
 
@@ -133,9 +134,10 @@ class AzureBearer(AzureOpenAIAdapter):
 
 
 class AzureEntraAdapter(TokenAdapter):
-    """Kind `azure` with Entra ID service principal keys (any of its keys may still be an
-    `api-key`): a principal's calls carry its access token (`_oauth.TokenAdapter`, tokens from
-    `_entra_auth`), an `api-key`'s go as they always do."""
+    """Kind `azure` with Entra ID identity keys: service principals, workload identities,
+    managed identities (any of its keys may still be an `api-key`): an identity's calls carry
+    its access token (`_oauth.TokenAdapter`, tokens from `_entra_auth`), an `api-key`'s go as
+    they always do."""
 
     kind = "azure"
 

@@ -11,31 +11,41 @@ the same URL with `bedrock-runtime` made `bedrock` (another endpoint: at `base_u
 
 A key is a Bedrock API key, sent as `Authorization: Bearer`, or IAM credentials
 `ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]`, with which each request is signed with
-SigV4 (`_sigv4.py`) for the provider's `region`. Bedrock offers embeddings only through
-InvokeModel's per-model bodies: not here (the group's next deployment embeds).
+SigV4 (`_sigv4.py`) for the provider's `region`. Embeddings are InvokeModel
+(`POST /model/{modelId}/invoke`) with the model family's own body (`_bedrock_embed.py`): Titan
+embeds one text per call, so a request's texts are sent as concurrent calls (at most
+`EMBED_CONCURRENCY` at once), Cohere up to 96 per call; the answers are put back in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 
-from clients import chat_completion_from_openai, chat_params_to_openai, chunk_from_openai
+from clients import (
+    chat_completion_from_openai,
+    chat_params_to_openai,
+    chunk_from_openai,
+    embedding_result_from_openai,
+)
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.config._aws import region_of
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers import _bedrock_embed as BE
 from router_service.providers import _bedrock_map as BM
 from router_service.providers import _sigv4
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._bedrock_errors import classify
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
 from router_service.providers._http import map_transport_errors
-from router_service.providers._mapping import unsupported
+from router_service.providers._mapping import embedding_list, unsupported
 from router_service.providers._media import unsupported_in
 from router_service.providers._transport import (
     MAPPING_ERRORS,
@@ -47,6 +57,9 @@ from router_service.providers._transport import (
 )
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
+# InvokeModel calls one embeddings request makes at once (Titan: one per text).
+EMBED_CONCURRENCY = 8
+T = TypeVar("T")
 # Request headers a signature covers besides host and any x-amz-* (a config's own too).
 _SIGNED = ("content-type",)
 
@@ -129,7 +142,19 @@ class BedrockAdapter(HttpAdapter):
             raise malformed("response", exc) from exc
 
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
-        raise unsupported("bedrock's Converse API has no embeddings", "model")
+        plan = BE.plan(call.upstream_model, call.params)
+        url = self._url(call.upstream_model, "invoke")
+        post = partial(self._post_json_answer, url, api_key=call.api_key, timeout_s=call.timeout_s)
+        answers = await in_order([partial(post, body) for body in plan.bodies], EMBED_CONCURRENCY)
+        try:
+            vectors = [v for data, _ in answers for v in BE.vectors_of(plan.family, data)]
+            BE.check_counts(plan.bodies, vectors)
+            tokens = sum(BE.tokens_of(plan.family, data, headers) for data, headers in answers)
+            encoding = call.params.encoding_format or None
+            listed = embedding_list(call.upstream_model, vectors, encoding, tokens)
+            return embedding_result_from_openai(listed)
+        except MAPPING_ERRORS as exc:
+            raise malformed("embeddings", exc) from exc
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         base = self.config.base_url
@@ -190,6 +215,26 @@ class BedrockAdapter(HttpAdapter):
                 "__type": message.header(":error-code"),
             }
         return self._failure(0, error, headers)
+
+
+async def in_order(calls: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
+    """The results of `calls`, run at most `limit` at once, in the order given. The first
+    failure cancels the calls still running and is raised as it is (not as a group)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async with gate:
+            return await call()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(call)) for call in calls]
+    except BaseExceptionGroup as failed:
+        first = failed.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from first.__cause__  # its own cause (a transport error) kept
+    return [task.result() for task in tasks]
 
 
 async def _messages(response: httpx.Response) -> AsyncIterator[Message]:

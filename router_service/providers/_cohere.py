@@ -15,7 +15,6 @@ from typing import Any
 from clients import (
     chat_completion_from_openai,
     chat_params_to_openai,
-    embedding_params_to_openai,
     embedding_result_from_openai,
 )
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
@@ -23,12 +22,13 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _cohere_map as C
 from router_service.providers._base import ChatCall, EmbedCall
-from router_service.providers._mapping import embedding_list, embedding_texts
+from router_service.providers._mapping import (
+    embedding_list,
+    embedding_passthrough,
+    embedding_texts,
+)
 from router_service.providers._media import unsupported_in
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
-
-# Keys of an OpenAI embeddings body; any other key (input_type, truncate…) is Cohere's own.
-_OPENAI_EMBED_KEYS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
 
 
 class CohereAdapter(HttpAdapter):
@@ -56,11 +56,7 @@ class CohereAdapter(HttpAdapter):
 
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         texts = embedding_texts(call.params)
-        own = {
-            k: v
-            for k, v in embedding_params_to_openai(call.params).items()
-            if k not in _OPENAI_EMBED_KEYS
-        }
+        own = embedding_passthrough(call.params)  # input_type, truncate…
         body: dict[str, Any] = {
             "model": call.upstream_model,
             "texts": texts,

@@ -23,6 +23,7 @@ import orjson
 from router_service.clock import Clock
 from router_service.config._vertex import (
     AccessToken,
+    ExpressKey,
     ServiceAccount,
     VertexCredential,
     parse_vertex_key,
@@ -75,7 +76,8 @@ def signed_assertion(account: ServiceAccount, now: float, scope: str) -> str:
 
 class GoogleExchange(TokenExchange[VertexCredential]):
     """A service account key is exchanged with a signed JWT at its `token_uri`; an access
-    token given as the key is sent as it is."""
+    token given as the key is sent as it is, and so is an express mode API key (its adapter
+    sends it in `x-goog-api-key`)."""
 
     def __init__(self, scope: str = CLOUD_PLATFORM_SCOPE) -> None:
         self._scope = scope
@@ -84,17 +86,21 @@ class GoogleExchange(TokenExchange[VertexCredential]):
         return parse_vertex_key(secret)
 
     def given_token(self, credential: VertexCredential) -> str | None:
+        if isinstance(credential, ExpressKey):
+            return credential.key
         return credential.token if isinstance(credential, AccessToken) else None
 
     def name(self, credential: VertexCredential) -> str:
         if isinstance(credential, AccessToken):
             return "an access token"
+        if isinstance(credential, ExpressKey):
+            return "an express mode API key"
         return f"service account {credential.client_email}"
 
     def request(
         self, credential: VertexCredential, now: float, timeout: dict[str, float]
     ) -> httpx.Request:
-        assert isinstance(credential, ServiceAccount)  # access tokens are given, not exchanged
+        assert isinstance(credential, ServiceAccount)  # the others are given, not exchanged
         assertion = signed_assertion(credential, now, self._scope)
         form = {"grant_type": JWT_BEARER_GRANT, "assertion": assertion}
         return form_request(credential.token_uri, form, timeout)

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from clients import embedding_params_to_openai
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
@@ -245,6 +246,9 @@ def tool_call(call_id: str, name: str, arguments: str, index: int | None = None)
 
 # --- embeddings ---------------------------------------------------------------------------------
 
+# Keys of an OpenAI embeddings body; any other key is a provider's own.
+_OPENAI_EMBED_KEYS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+
 
 def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
     """The texts to embed; token inputs only mean something to OpenAI's own tokenizer."""
@@ -254,6 +258,13 @@ def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
     if which == "texts":
         return list(params.texts.values)
     raise unsupported("this provider embeds text only, not token arrays", "input")
+
+
+def embedding_passthrough(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
+    """The caller's provider-specific fields of an embeddings request (Cohere's `input_type`,
+    `truncate`…): the keys OpenAI's embeddings API does not define."""
+    body = embedding_params_to_openai(params)
+    return {k: v for k, v in body.items() if k not in _OPENAI_EMBED_KEYS}
 
 
 def embedding_list(

@@ -2,8 +2,9 @@
 whichever identity provider issues the tokens.
 
 A kind whose keys are exchanged for tokens (`vertex`: Google service account keys; `azure`:
-Microsoft Entra ID service principals) gives a `TokenExchange`, the strategy that says what a
-key is and what request exchanges it; `TokenSource` does the rest, once for every kind:
+Microsoft Entra ID service principals, workload and managed identities) gives a
+`TokenExchange`, the strategy that says what a key is and what request exchanges it;
+`TokenSource` does the rest, once for every kind:
 
 - tokens are cached per key (the configured secret) and exchanged again `REFRESH_MARGIN_S`
   before they expire, on the adapter's clock;
@@ -84,6 +85,14 @@ class TokenExchange(ABC, Generic[Credential]):
     ) -> httpx.Request:
         """The token request that exchanges `credential` at `now` (httpx's `timeout` extension
         given). Raises ValueError when the credential cannot make one."""
+
+    def unreachable(
+        self, credential: Credential, name: str, failure: UpstreamFailure
+    ) -> UpstreamFailure:
+        """What it is that the token endpoint could not be reached (`failure`: the transport's
+        CONNECT_FAILED, timeout or reset). By default what any upstream's would be; a kind
+        whose endpoint is this host's own says the key cannot get in here."""
+        return failure
 
 
 def form_request(url: str, form: dict[str, str], timeout: dict[str, float]) -> httpx.Request:
@@ -168,8 +177,11 @@ class TokenSource(Generic[Credential]):
             request = self._exchange.request(credential, now, timeout)
         except ValueError as exc:  # a missing extra, a key that does not load
             raise UpstreamFailure(Outcome.AUTH_INVALID, f"{name}: {exc}", scope=Scope.KEY) from None
-        with map_transport_errors():
-            response = await send_upstream(self._http, request)
+        try:
+            with map_transport_errors():
+                response = await send_upstream(self._http, request)
+        except UpstreamFailure as failure:
+            raise self._exchange.unreachable(credential, name, failure) from failure.__cause__
         return _issued(name, response.status_code, response.content, now)
 
 
@@ -180,14 +192,14 @@ def _issued(name: str, status: int, content: bytes, now: float) -> _Token:
     except orjson.JSONDecodeError:
         data = None
     data = data if isinstance(data, dict) else {}
-    token, lifetime = data.get("access_token"), data.get("expires_in")
-    if isinstance(lifetime, str) and lifetime.isdigit():  # some endpoints send it as text
-        lifetime = int(lifetime)
-    if status == 200 and isinstance(token, str) and token and isinstance(lifetime, int | float):
-        return _Token(token, now + float(lifetime))
+    token, expires_at = data.get("access_token"), _expires_at(data, now)
+    if status == 200 and isinstance(token, str) and token and expires_at is not None:
+        return _Token(token, expires_at)
     error = str(data.get("error", "")) or f"HTTP {status}"
     # The first line: Entra's descriptions go on with trace and correlation ids and a timestamp.
-    described = str(data.get("error_description", "")).strip().splitlines()
+    # (App Service's identity endpoint says `{"statusCode", "message"}`.)
+    described = str(data.get("error_description") or data.get("message") or "").splitlines()
+    described = [line.strip() for line in described if line.strip()]
     detail = f"{error}: {described[0][:200]}" if described else error
     message = f"token exchange of {name} refused: {detail}"
     if status == 429:  # the token endpoint's own throttling: this key waits a little
@@ -197,6 +209,22 @@ def _issued(name: str, status: int, content: bytes, now: float) -> _Token:
     # 400 invalid_grant / unauthorized_client / invalid_request, 401 invalid_client, or a 200
     # without a token: the key cannot get in.
     raise UpstreamFailure(Outcome.AUTH_INVALID, message, upstream_status=status, scope=Scope.KEY)
+
+
+def _expires_at(data: dict[str, Any], now: float) -> float | None:
+    """When an issued token expires, on the wall clock: `expires_in` seconds from now (OAuth2;
+    IMDS sends it as text), else `expires_on`, unix seconds (App Service's identity endpoint
+    sends only that); None for an answer with neither."""
+    lifetime, expires_on = data.get("expires_in"), data.get("expires_on")
+    if isinstance(lifetime, str) and lifetime.isdigit():  # some endpoints send it as text
+        lifetime = int(lifetime)
+    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
+        return now + float(lifetime)
+    if isinstance(expires_on, str) and expires_on.isdigit():
+        expires_on = int(expires_on)
+    if isinstance(expires_on, int | float) and not isinstance(expires_on, bool):
+        return float(expires_on)
+    return None
 
 
 class TokenAdapter(ProviderAdapter):

@@ -122,12 +122,20 @@ class HttpAdapter(ProviderAdapter):
     async def _post_json(
         self, url: str, body: Mapping[str, Any], api_key: str, timeout_s: float
     ) -> JsonObject:
+        data, _ = await self._post_json_answer(url, body, api_key, timeout_s)
+        return data
+
+    async def _post_json_answer(
+        self, url: str, body: Mapping[str, Any], api_key: str, timeout_s: float
+    ) -> tuple[JsonObject, httpx.Headers]:
+        """`_post_json`'s body, with the response's headers (where some upstreams count)."""
         request = self._request("POST", url, api_key, self._timeout(timeout_s), body=body)
         with map_transport_errors():
             response = await send_upstream(self.http, request)
-        return self._checked_json(
+        data = self._checked_json(
             response.status_code, response.content, response.headers, request.content
         )
+        return data, response.headers
 
     async def _post_content(
         self, url: str, content: bytes, content_type: str, api_key: str, timeout_s: float

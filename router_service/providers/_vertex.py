@@ -18,6 +18,13 @@ Followed (Vertex AI REST reference; Anthropic's "Claude on Vertex AI"):
   probe of a key).
 - Authentication is `Authorization: Bearer <access token>`: a service account key's exchanged
   token (`_google_auth`, cached by `_oauth.TokenSource`), or an access token given as the key.
+- Express mode (a provider whose keys are express mode API keys: `config.vertex_express`):
+  `POST https://aiplatform.googleapis.com/v1/publishers/google/models/{model}:generateContent`
+  and `:streamGenerateContent?alt=sse`, no project or location in the path, the key in
+  `x-goog-api-key` (as Google's own `google-genai` SDK sends it in express mode: a key in the
+  URL's `?key=` would be written into every proxy's access log)
+  (https://cloud.google.com/vertex-ai/generative-ai/docs/start/express-mode/vertex-ai-express-mode-api-reference).
+  Express mode has no `:predict`: embeddings go to the group's next deployment.
 
 Errors are google.rpc statuses, as the Gemini API's (Claude's own failures are Anthropic's
 typed errors), classified by the adapters they come from. Two are Vertex's own: a 404
@@ -66,8 +73,12 @@ def _model_root(config: ProviderConfig, publisher: str, model: str) -> str:
     location = quote(config.location or "", safe="")
     return (
         f"{config.base_url}/v1/projects/{project}/locations/{location}"
-        f"/publishers/{publisher}/models/{quote(model, safe='@.-_')}"
+        f"/publishers/{publisher}/models/{_model_id(model)}"
     )
+
+
+def _model_id(model: str) -> str:
+    return quote(model, safe="@.-_")
 
 
 def _vertex_failure(status: int, error: JsonObject) -> UpstreamFailure | None:
@@ -134,6 +145,27 @@ class VertexGemini(GeminiAdapter):
         return await _publisher_models(self, "google", api_key, timeout_s)
 
 
+class VertexExpress(GeminiAdapter):
+    """Gemini's wire format at Vertex AI express mode's URLs, the key (an express mode API
+    key) in `x-goog-api-key`, as the Gemini API takes its own."""
+
+    kind = "vertex"
+
+    def _url(self, model: str, method: str) -> str:
+        return f"{self.config.base_url}/v1/publishers/google/models/{_model_id(model)}:{method}"
+
+    def _failure(
+        self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> UpstreamFailure:
+        return _vertex_failure(status, error) or super()._failure(status, error, headers, sent)
+
+    async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
+        raise unsupported("Vertex AI express mode offers no embeddings API", "model")
+
+    async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
+        return await _publisher_models(self, "google", api_key, timeout_s)
+
+
 class VertexClaude(AnthropicAdapter):
     """Anthropic's Messages at Vertex's rawPredict URLs, the key being the bearer token."""
 
@@ -165,7 +197,8 @@ class VertexClaude(AnthropicAdapter):
 
 class VertexAdapter(TokenAdapter):
     """Kind `vertex`: each call's key becomes a bearer token (`_oauth.TokenAdapter`), then the
-    publisher's wire adapter (Gemini's or Claude's format at Vertex's URLs) makes the call."""
+    publisher's wire adapter (Gemini's or Claude's format at Vertex's URLs) makes the call. An
+    express mode API key is its own token (nothing is exchanged), sent by `VertexExpress`."""
 
     kind = "vertex"
 
@@ -173,6 +206,10 @@ class VertexAdapter(TokenAdapter):
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
     ) -> None:
         super().__init__(name, config, http, clock)
-        wire = VertexClaude if config.publisher == "anthropic" else VertexGemini
-        self.wire: HttpAdapter = wire(name, config, http, clock)
+        wire: type[HttpAdapter] = VertexGemini
+        if config.vertex_express:  # express mode API keys: told apart at load
+            wire = VertexExpress
+        elif config.publisher == "anthropic":
+            wire = VertexClaude
+        self.wire = wire(name, config, http, clock)
         self.tokens = google_tokens(http, clock, connect_s=config.timeouts.connect_s)

@@ -36,7 +36,6 @@ from router_service.auth import (
 from router_service.cancellation import uncut
 from router_service.config import PriceConfig
 from router_service.errors import InvalidRequestError, ModelNotFoundError
-from router_service.guardrails import Guardrails
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
@@ -231,9 +230,10 @@ class Used:
 
 def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
     """Put the caller's rate standing and the guardrails that redacted its request on the
-    message's route, when it carries one (a unary answer, a stream's route event); whether it
-    did. Every message here is this call's own (the response cache copies what it keeps and
-    what it serves), so writing into it is safe."""
+    message's route (before those that acted on its answer), when it carries one (a unary
+    answer, a stream's route event); whether it did. Every message here is this call's own
+    (the response cache copies what it keeps and what it serves), so writing into it is
+    safe."""
     route = rule.route(message) if rule.route is not None else None
     if route is None:
         if rule.standing is None or admission.rate_status is None:
@@ -243,7 +243,8 @@ def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
     if admission.rate_status is not None:
         route.rate_limit.CopyFrom(rate_limit_message(admission.rate_status))
     if admission.guardrails:
-        route.guardrails[:] = admission.guardrails
+        # The request's first, then those that acted on the answer (set by the engine).
+        route.guardrails[:] = list(dict.fromkeys((*admission.guardrails, *route.guardrails)))
     return True
 
 
@@ -346,5 +347,5 @@ def gate_for(runtime: Runtime) -> Gate:
         known_model=known_model,
         prices=prices,
         clock=runtime.clock,
-        guardrails=Guardrails(config.guardrails),
+        guardrails=runtime.guardrails,
     )

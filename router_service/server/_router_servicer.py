@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
+from typing import Literal
 
 import grpc
 
@@ -14,11 +15,12 @@ from clients import chat_params_to_openai, embedding_params_to_openai, to_grpc_s
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
-from router_service.auth import Caller, current_caller
+from router_service.auth import AuditEvent, Caller, audit, current_caller
 from router_service.cache import CacheLookup, StreamRecorder, replay
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError, PermissionDeniedError
+from router_service.guardrails import AnswerAudit
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import answered, error_details
@@ -46,6 +48,22 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         session = session_key(client, session_id)
         return RequestContext(model, clock, deadline=deadline, session_id=session, client=client)
 
+    def _screening(
+        self, ctx: RequestContext, method: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> str:
+        """Give a chat call the guardrails that screen its answer (None: none apply); what the
+        response cache keys its answer by for them."""
+        guardrails = self.runtime.guardrails
+        if not guardrails.screens_answers:  # the common case: one test
+            return ""
+        auditing = self.runtime.config.auth.audit == "all"
+        ctx.answers = guardrails.answers(
+            ctx.client,
+            ctx.requested_model,
+            lambda: _answer_audit(f"/switchboard.v1.RouterService/{method}", grpc_ctx, auditing),
+        )
+        return "" if ctx.answers is None else ctx.answers.signature
+
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
     ) -> pb.ChatResponse:
@@ -53,7 +71,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             _validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
-            cache = self.runtime.cache.lookup("chat", ctx, request.params, _cache_mode(request))
+            screened_by = self._screening(ctx, "Chat", context)
+            cache = self.runtime.cache.lookup(
+                "chat", ctx, request.params, _cache_mode(request), screened_by=screened_by
+            )
             with chat_span(request.params, ctx, stream=False) as span:
                 if cache is None:
                     response = await self.runtime.executor.chat(request.params, ctx)
@@ -77,7 +98,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             _validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
-            cache = self.runtime.cache.lookup("stream", ctx, request.params, _cache_mode(request))
+            screened_by = self._screening(ctx, "ChatStream", context)
+            cache = self.runtime.cache.lookup(
+                "stream", ctx, request.params, _cache_mode(request), screened_by=screened_by
+            )
             with chat_span(request.params, ctx, stream=True) as span:
                 kept = None
                 if cache is not None:
@@ -296,6 +320,28 @@ def _cache_mode(
     if caller is not None and not caller.cache:
         return routing_pb2.CACHE_MODE_OFF
     return request.routing.cache
+
+
+def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bool) -> AnswerAudit:
+    """The audit line of what guardrails did to a call's answer: a withheld choice always, a
+    redaction with `auth.audit: all` (as on the request side)."""
+    caller = current_caller()
+    peer = grpc_ctx.peer()
+
+    def line(outcome: Literal["answer_redacted", "answer_withheld"], reason: str) -> None:
+        if outcome == "answer_redacted" and not redactions:
+            return
+        event = AuditEvent(
+            outcome=outcome,
+            method=method,
+            peer=peer,
+            client=None if caller is None else caller.name,
+            reason=reason,
+            event="guardrail",
+        )
+        audit(event)
+
+    return line
 
 
 def _client_name() -> str:

@@ -6,6 +6,9 @@ from router_service.state._base import (
     RATE_WINDOW_S,
     UNHURRIED,
     AppendResult,
+    FlightClaim,
+    FlightWatch,
+    Landing,
     PutResult,
     RateCount,
     RateWindows,
@@ -18,8 +21,9 @@ from router_service.state._base import (
     sliding_wait,
 )
 from router_service.state._memory import MemoryStateStore
+from router_service.state._open import open_store
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
-from router_service.state._resilient import ResilientStateStore, open_store
+from router_service.state._resilient import ResilientStateStore
 
 if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use
     from router_service.state._redis import RedisStateStore
@@ -39,6 +43,9 @@ __all__ = [
     "UNHURRIED",
     "AppendResult",
     "ByteQuota",
+    "FlightClaim",
+    "FlightWatch",
+    "Landing",
     "MemoryStateStore",
     "PutResult",
     "QuotaReading",

@@ -16,7 +16,10 @@ Primitives:
   API responses); never kept in a read cache, bounded in bytes by the memory store. A write can
   be refused when the name holds a live document (`only_new`), within the same atomic step;
   bytes can be appended to a live one within a size bound, atomically (`append_document`: a
-  conversation's changes, so that two replicas appending at once both keep theirs).
+  conversation's changes, so that two replicas appending at once both keep theirs);
+- flights: a short lease on a name that one caller leads while the others watch for how it
+  lands (the response cache's cross-replica coalescing, `_flights.py`): claimed in one atomic
+  step, ended by its owner with a notice to every watcher of the name, on every replica.
 Every entry expires; nothing grows with the number of requests.
 """
 
@@ -26,10 +29,12 @@ import enum
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from router_service.errors import StoreUnavailableError
+from router_service.state._flights import FlightClaim, FlightWatch, Landing
 
 # Rate windows are fixed minutes, read as a sliding minute: the previous window counts in
 # proportion to how much of it still lies inside the last 60 seconds.
@@ -45,6 +50,9 @@ __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
     "AppendResult",
+    "FlightClaim",
+    "FlightWatch",
+    "Landing",
     "PutResult",
     "RateCount",
     "RateWindows",
@@ -298,6 +306,25 @@ class StateStore(ABC):
     @abstractmethod
     async def delete_document(self, name: str) -> bool:
         """Remove `name`'s document; False when there was none (absent or expired)."""
+
+    @abstractmethod
+    def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
+        """Hear how the flights of `name` land, from now until the block ends. Open it before
+        `claim_flight`: a landing that comes between the claim's answer and the wait is then
+        heard too."""
+
+    @abstractmethod
+    async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
+        """Lead the flight of `name` for at most `ttl_s` (a token), unless a live one is led
+        already: then its holder's token and what its lease has left. One atomic step: of two
+        claimers, one leads. A store that could not tell this caller how the holder's flight
+        lands (no subscriber) says `left_s` 0: go alone."""
+
+    @abstractmethod
+    async def land_flight(self, name: str, token: str, landing: Landing) -> None:
+        """End the flight `token` leads: its lease goes (the owner's only: one that ran out and
+        was claimed again stays) and every watcher of `name`, on every replica sharing the
+        store, hears `landing`. Harmless when the lease is already gone."""
 
     def read_cache_counts(self) -> dict[str, int]:
         """Reads answered from a read cache (`hit`), from the server (`miss`), and keys the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from router_service.clock import SYSTEM_CLOCK, Clock
@@ -22,6 +23,7 @@ from router_service.state._base import (
     sliding_wait,
 )
 from router_service.state._documents import DEFAULT_DOCUMENT_BYTES, MemoryDocuments
+from router_service.state._flights import FlightClaim, FlightWatch, Landing, MemoryFlights
 
 # Sweep expired entries once a map holds this many, so idle names cannot accumulate.
 _SWEEP_AT = 4096
@@ -53,6 +55,8 @@ class MemoryStateStore(StateStore):
     ) -> None:
         self._clock = clock
         self.documents = MemoryDocuments(clock, document_bytes)
+        self.flights = MemoryFlights(clock)
+        self.flight_board = self.flights.board  # the watches open (as RedisStateStore's)
         self._leases: dict[str, dict[str, float]] = {}
         self._rates: dict[str, _Rate] = {}
         self._deadlines: dict[str, float] = {}
@@ -302,6 +306,15 @@ class MemoryStateStore(StateStore):
 
     async def delete_document(self, name: str) -> bool:
         return self.documents.delete(name)
+
+    def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
+        return self.flights.board.watch(name)
+
+    async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
+        return self.flights.claim(name, ttl_s)
+
+    async def land_flight(self, name: str, token: str, landing: Landing) -> None:
+        self.flights.land(name, token, landing)
 
     async def aclose(self) -> None:
         return None

@@ -21,6 +21,8 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
     {prefix}:bkti:{name}       zset   bucket -> expiry
     {prefix}:doc:{name}        string "expiry|" + document bytes    (stored responses, cache,
                                                                      conversations)
+    {prefix}:flt:{name}        string "expiry|token"                (a flight's lease)
+    {prefix}:flights           channel: landings                    (`_redis_flights.py`)
 
 Documents (large, read a few times at most) are read with a plain MGET, not the read cache
 (`_redis_documents.py`).
@@ -61,12 +63,13 @@ from router_service.state._redis_entries import (
     translated,
     ttl_px,
 )
+from router_service.state._redis_flights import RedisFlights
 from router_service.state._resp import RespClient
 from router_service.state._resp_wire import Command, checked, pairs
 from router_service.state._tracking import ReadCache
 
 
-class RedisStateStore(RedisDocuments, StateStore):
+class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
     """The StateStore on Redis. Owns `client` (closed by `aclose`). Build with `from_url`."""
 
     batches_concurrent_calls = True
@@ -98,6 +101,7 @@ class RedisStateStore(RedisDocuments, StateStore):
         self._members = client.script(lua.MEMBERS)
         self._add_to_bucket = client.script(lua.ADD_TO_BUCKET)
         self._init_documents(client)
+        self._init_flights(client)
 
     @classmethod
     def from_url(
@@ -369,6 +373,7 @@ class RedisStateStore(RedisDocuments, StateStore):
         if self._closed:
             return
         self._closed = True
+        self.notices.aclose()
         if self.cache is not None:
             await self.cache.aclose()
         await self._client.aclose()

@@ -240,3 +240,25 @@ if size + #ARGV[1] > tonumber(ARGV[3]) then return -1 end
 redis.call('APPEND', KEYS[1], ARGV[1])
 return 1
 """
+
+# KEYS: a flight's lease (string "expiry|token"). ARGV: entry, px, now
+# -> {1}: claimed; {0, holder's token, its expiry}: a lease live by the callers' clock holds it.
+CLAIM_FLIGHT = """
+local held = redis.call('GET', KEYS[1])
+if held then
+  local expiry, holder = string.match(held, '^([^|]*)|(.*)$')
+  if expiry and tonumber(expiry) and tonumber(expiry) > tonumber(ARGV[3]) then
+    return {0, holder, expiry}
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1}
+"""
+
+# KEYS: a flight's lease. ARGV: token, channel, notice ("landing|token|name")
+# -> how many subscribers heard the notice. The lease goes only when `token` owns it.
+LAND_FLIGHT = """
+local held = redis.call('GET', KEYS[1])
+if held and string.match(held, '^[^|]*|(.*)$') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return redis.call('PUBLISH', ARGV[2], ARGV[3])
+"""

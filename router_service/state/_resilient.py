@@ -36,12 +36,15 @@ import dataclasses
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Final, TypeVar
 
 from router_service.clock import SYSTEM_CLOCK, Clock
-from router_service.config import StateConfig
 from router_service.state._base import (
     AppendResult,
+    FlightClaim,
+    FlightWatch,
+    Landing,
     PutResult,
     RateCount,
     Reading,
@@ -332,6 +335,19 @@ class ResilientStateStore(StateStore):
         local = await self.local.delete_document(name)
         return local or shared is True
 
+    # -- flights -------------------------------------------------------------------------------
+    def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
+        return self.shared.watch_flight(name)
+
+    async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
+        # Unreachable: no flight across replicas (each replica's own still coalesce), so go alone.
+        claim = await self._try_shared(lambda: self.shared.claim_flight(name, ttl_s))
+        return FlightClaim(None) if isinstance(claim, _Down) else claim
+
+    async def land_flight(self, name: str, token: str, landing: Landing) -> None:
+        # Not replayed: a lease nobody hears landed ends by its TTL, its followers then go on.
+        await self._try_shared(lambda: self.shared.land_flight(name, token, landing))
+
     def read_cache_counts(self) -> dict[str, int]:
         return self.shared.read_cache_counts()
 
@@ -345,40 +361,3 @@ class ResilientStateStore(StateStore):
     async def aclose(self) -> None:
         await self.shared.aclose()
         await self.local.aclose()
-
-
-async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateStore:
-    """The store `config` names: memory, or Redis with a local fallback. An unreachable Redis at
-    start is not fatal: the replica starts on local state and joins the others when it can."""
-    if config.backend == "memory":
-        return MemoryStateStore(clock, document_bytes=config.memory_document_bytes)
-    # Imported here: nothing of the Redis store is loaded by processes that never use it (the
-    # default, memory backend).
-    from router_service.state._redis import RedisStateStore
-    from router_service.state._resp_wire import redacted
-
-    assert config.url is not None  # the config validator requires it
-    url = config.url.get_secret_value()
-    shared = RedisStateStore.from_url(
-        url,
-        prefix=config.prefix,
-        clock=clock,
-        pool_size=config.pool_size,
-        socket_timeout_s=config.socket_timeout_s,
-        connect_timeout_s=config.connect_timeout_s,
-        read_cache=config.read_cache,
-    )
-    store = ResilientStateStore(
-        shared,
-        MemoryStateStore(clock, document_bytes=config.memory_document_bytes),
-        clock=clock,
-        retry_interval_s=config.retry_interval_s,
-        name=f"redis {redacted(url)} (prefix {config.prefix!r})",
-    )
-    try:
-        await shared.ping()
-    except StoreUnavailableError as exc:
-        store.mark_down(exc)
-    else:
-        log.info("shared state on %s", store.name)
-    return store

@@ -36,11 +36,12 @@ __all__ = [
 GUARDRAILS = "switchboard.guardrails"
 
 
-def record_guardrail_matches(rule: str, action: str, detector: str, count: int) -> None:
-    """A guardrail's finds in one request: counted, and the rule named on the current span
-    (`switchboard.guardrails`, the rules that found something). Never the text found."""
+def record_guardrail_matches(rule: str, action: str, detector: str, count: int, side: str) -> None:
+    """A guardrail's finds in one call's request or answer (`side`): counted, and the rule
+    named on the current span (`switchboard.guardrails`, the rules that found something).
+    Never the text found."""
     current().metrics.guardrail_matches.add(
-        count, {"rule": rule, "action": action, "detector": detector}
+        count, {"rule": rule, "action": action, "detector": detector, "side": side}
     )
     span = trace.get_current_span()
     if span.is_recording():

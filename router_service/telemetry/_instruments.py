@@ -203,9 +203,10 @@ class Instruments:
             meter,
             "switchboard.guardrail.matches",
             unit="{match}",
-            description="What guardrails found in requests' text, by rule, action (block, "
-            "redact) and detector (api_key, email, …; pattern: an operator regex). A blocked "
-            "call counts the one find that blocked it.",
+            description="What guardrails found in requests' and answers' text, by rule, "
+            "action (block, redact), detector (api_key, email, …; pattern: an operator regex) "
+            "and side (request, response). A blocked call or choice counts the one find that "
+            "blocked it.",
         )
 
     def _gauges(self, meter: Meter) -> None:

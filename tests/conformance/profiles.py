@@ -22,7 +22,7 @@ from tests.conformance.wire_readers import (
     read_openai,
 )
 from tests.entra_keys import entra_keys, entra_settings
-from tests.vertex_keys import PROJECT, vertex_keys
+from tests.vertex_keys import PROJECT, express_keys, vertex_keys
 
 
 def _as_given(fake: FakeUpstream, labels: list[str]) -> list[str]:
@@ -41,6 +41,10 @@ class Profile:
     extra: dict[str, Any] = field(default_factory=dict)  # further ProviderConfig fields
     overloaded_status: int = 503  # how the provider says it is overloaded
     embeds: bool = True
+    # The upstream model of group `vectors`, and the `dimensions` its test asks for: one the
+    # model gives (Bedrock's embeddings API depends on the model family its id names).
+    embedding_model: str = "e-up"
+    embedding_dimensions: int = 4
     # Content part kinds beyond text and images its format takes (what reaches the provider).
     takes: frozenset[str] = frozenset({"file", "input_audio", "file_id"})
     # The configured keys for the labels the fake records calls under (the labels themselves,
@@ -129,12 +133,25 @@ PROFILES: list[Profile] = [
         name="vertex-anthropic",
         speaks="anthropic",
     ),
+    # Vertex AI express mode: Gemini's bodies at express mode's URLs (no project, no
+    # location), the keys express mode API keys sent in `x-goog-api-key`; no embeddings API.
+    Profile(
+        "vertex",
+        lambda fake: fake.url,
+        read_gemini,
+        embeds=False,
+        takes=frozenset({"file", "input_audio"}),
+        key_secrets=express_keys,
+        name="vertex-express",
+        speaks="gemini",
+    ),
     Profile(
         "bedrock",
         lambda fake: fake.url,
         read_bedrock,
         extra={"region": "us-east-1"},
-        embeds=False,
+        embedding_model="amazon.titan-embed-text-v2:0",
+        embedding_dimensions=256,
         takes=frozenset({"file"}),  # documents; Converse takes no audio
         links_images=False,  # images as data (or s3://), never fetched from a link
     ),
@@ -153,7 +170,8 @@ FALLBACK_PAIRS: list[tuple[Profile, Profile]] = [
         ("azure", "azure-entra"),
         ("azure-entra", "vertex"),
         ("vertex", "vertex-anthropic"),
-        ("vertex-anthropic", "openai"),
+        ("vertex-anthropic", "vertex-express"),
+        ("vertex-express", "openai"),
         ("openai", "bedrock"),
         ("bedrock", "anthropic"),
     )
@@ -178,7 +196,7 @@ def conformance_config(fake: FakeUpstream, profile: Profile, **sections: Any) ->
                     {"provider": "backup", "model": "m-backup"},
                 ]
             },
-            "vectors": {"deployments": [{"provider": "up", "model": "e-up"}]},
+            "vectors": {"deployments": [{"provider": "up", "model": profile.embedding_model}]},
         },
         "server": {"port": 0},
         "streams": {"heartbeat_s": 5},

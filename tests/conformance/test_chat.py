@@ -162,7 +162,9 @@ async def test_image_parts(router: RouterHandle, fake: FakeUpstream, profile: Pr
 async def test_embeddings(router: RouterHandle, fake: FakeUpstream, profile: Profile) -> None:
     request = pb.EmbedRequest(
         params=embeddings_pb2.EmbeddingParams(
-            model="vectors", texts=embeddings_pb2.TextList(values=["alpha", "beta"]), dimensions=4
+            model="vectors",
+            texts=embeddings_pb2.TextList(values=["alpha", "beta"]),
+            dimensions=profile.embedding_dimensions,
         )
     )
     if not profile.embeds:
@@ -179,10 +181,11 @@ async def test_embeddings(router: RouterHandle, fake: FakeUpstream, profile: Pro
 
     vectors = [list(e.values) for e in response.result.data]
     assert [e.index for e in response.result.data] == [0, 1]
+    size = profile.embedding_dimensions
     assert vectors == [
-        pytest.approx(embedding_vector(text, 4), abs=1e-6) for text in ("alpha", "beta")
+        pytest.approx(embedding_vector(text, size), abs=1e-6) for text in ("alpha", "beta")
     ]
-    assert response.route.deployment == "up/e-up"
+    assert response.route.deployment == f"up/{profile.embedding_model}"
 
 
 async def test_single_text_embedding_as_base64(

@@ -23,6 +23,7 @@ from router_service.fake_upstream import (
     FakeUpstream,
     Scenario,
 )
+from router_service.fake_upstream._responses import embedding_vector
 from tests.conformance.helpers import WEATHER_TOOL, chat, params, stream, streamed_text
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
@@ -31,6 +32,7 @@ GOOD = f"{FAKE_AWS_ACCESS_KEY_ID}:{FAKE_AWS_SECRET_ACCESS_KEY}"
 WRONG_SECRET = "wrongSecretKey/For+SigV4+Tests000000000000"
 PROFILE_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
+COHERE_EMBED = "cohere.embed-multilingual-v3"
 TEMPORARY_ID, TEMPORARY_SECRET, TOKEN = (
     "ASIAFAKEUPSTREAM0002",
     "tempSecret/0002",
@@ -39,8 +41,8 @@ TEMPORARY_ID, TEMPORARY_SECRET, TOKEN = (
 
 
 def bedrock_config(fake: FakeUpstream, keys: dict[str, list[str]]) -> dict[str, Any]:
-    """One bedrock provider per entry of `keys`, each with a group `<name>-chat` on PROFILE_ID
-    and `<name>-arn` on ARN."""
+    """One bedrock provider per entry of `keys`, each with a group `<name>-chat` on PROFILE_ID,
+    `<name>-arn` on ARN and `<name>-embed` on a Cohere Embed model."""
     providers = {
         name: {"kind": "bedrock", "base_url": fake.url, "region": "us-east-1", "keys": pool}
         for name, pool in keys.items()
@@ -49,6 +51,7 @@ def bedrock_config(fake: FakeUpstream, keys: dict[str, list[str]]) -> dict[str, 
     for name in keys:
         models[f"{name}-chat"] = {"deployments": [{"provider": name, "model": PROFILE_ID}]}
         models[f"{name}-arn"] = {"deployments": [{"provider": name, "model": ARN}]}
+        models[f"{name}-embed"] = {"deployments": [{"provider": name, "model": COHERE_EMBED}]}
     return {"providers": providers, "models": models, "server": {"port": 0}}
 
 
@@ -177,3 +180,21 @@ async def test_the_openai_sdk_streams_a_tool_call_from_a_signed_deployment(
     assert record is not None
     result = record.body["messages"][-1]["content"][0]["toolResult"]
     assert (result["toolUseId"], result["content"]) == (call.id, [{"text": "3 degrees"}])
+
+
+async def test_the_openai_sdk_embeds_through_a_signed_cohere_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    result = await sdk.embeddings.create(
+        model="iam-embed", input=["alpha", "beta"], extra_body={"input_type": "search_query"}
+    )
+
+    # The SDK asked for base64 (its default) and decoded the float32 the router packed.
+    assert [item.embedding for item in result.data] == [
+        pytest.approx(embedding_vector(text, 8), abs=1e-6) for text in ("alpha", "beta")
+    ]
+    record = fake.state.last()
+    assert record is not None and (record.key, record.status) == (FAKE_AWS_ACCESS_KEY_ID, 200)
+    assert record.path == f"/model/{COHERE_EMBED}/invoke"
+    assert record.body["texts"] == ["alpha", "beta"]
+    assert record.body["input_type"] == "search_query"  # the caller's own field, as sent

@@ -40,9 +40,20 @@ SHAPED_ENV = {
     # An azure key that is an Entra ID service principal: its JSON is checked at load.
     "AZURE_SP_JSON": '{"tenant_id": "contoso.onmicrosoft.com", "client_id": "0b7d8e2c", '
     '"client_secret": "dummy-secret"}',
+    # Azure's identities: a user-assigned identity's client id is a GUID, a workload identity's
+    # tenant a tenant id or domain, its token file one the loader can read (any will do).
+    "AZURE_MI_CLIENT_ID": "5e29463d-71da-4fe0-8e69-999b57db23b0",
+    "AZURE_TENANT_ID": "contoso.onmicrosoft.com",
+    "AZURE_FEDERATED_TOKEN_FILE": str(Path(__file__).resolve()),
+    "AZURE_AUTHORITY_HOST": "https://login.microsoftonline.com/",
+    "IDENTITY_ENDPOINT": "http://localhost:42356/msi/token",
     # The access key id of a bedrock IAM key: 16 to 128 letters and digits.
     "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
     "ROLE_ACCESS_KEY_ID": "ASIAIOSFODNN7EXAMPLE",
+    # Vertex AI express mode API keys: told from access tokens by how they begin.
+    "VERTEX_EXPRESS_KEY": "AQ.dummy-express-key",
+    "VERTEX_EXPRESS_KEY_1": "AQ.dummy-express-key-1",
+    "VERTEX_EXPRESS_KEY_2": "AIzaDummyExpressKey2",
 }
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)")
 

@@ -62,6 +62,9 @@ class _FinishReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FinishRe
     FINISH_REASON_LENGTH: _FinishReason.ValueType  # 2
     FINISH_REASON_TOOL_CALLS: _FinishReason.ValueType  # 3
     FINISH_REASON_CONTENT_FILTER: _FinishReason.ValueType  # 4
+    """The provider's content filter, or a router guardrail (`apply_to: [response]`, action
+    block), withheld the choice.
+    """
     FINISH_REASON_FUNCTION_CALL: _FinishReason.ValueType  # 5
     FINISH_REASON_OTHER: _FinishReason.ValueType  # 6
     """A value we do not model; see the choice's `finish_reason_raw`."""
@@ -74,6 +77,9 @@ FINISH_REASON_STOP: FinishReason.ValueType  # 1
 FINISH_REASON_LENGTH: FinishReason.ValueType  # 2
 FINISH_REASON_TOOL_CALLS: FinishReason.ValueType  # 3
 FINISH_REASON_CONTENT_FILTER: FinishReason.ValueType  # 4
+"""The provider's content filter, or a router guardrail (`apply_to: [response]`, action
+block), withheld the choice.
+"""
 FINISH_REASON_FUNCTION_CALL: FinishReason.ValueType  # 5
 FINISH_REASON_OTHER: FinishReason.ValueType  # 6
 """A value we do not model; see the choice's `finish_reason_raw`."""

@@ -261,8 +261,10 @@ class RouteInfo(_message.Message):
     @_builtins.property
     def guardrails(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The `guardrails:` rules that redacted something in this call's request before the upstream
-        saw it (names, in config order); empty when none did. In a stream: on the route event (it
-        goes out before the first chunk). The HTTP edge writes it as `x-switchboard-guardrails`.
+        saw it (names, in config order), then those that redacted or withheld something of its
+        answer (`apply_to: [response]`); empty when none did. In a stream: the route event names
+        the request's (it goes out before the first chunk, before the answer exists), the
+        summary's route the answer's. The HTTP edge writes it as `x-switchboard-guardrails`.
         """
 
     def __init__(

@@ -6,12 +6,11 @@ over gRPC with a slow upstream."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
-from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
 from router_service.cache import ResponseCache
 from router_service.clock import ManualClock
 from router_service.config import CacheConfig
@@ -20,6 +19,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
 from tests.router_service.auth.helpers import chat
+from tests.router_service.cache.helpers import Upstream
 
 HIT, MISS = routing_pb2.CACHE_STATUS_HIT, routing_pb2.CACHE_STATUS_MISS
 PARAMS = chat().params
@@ -31,35 +31,6 @@ def response_cache() -> ResponseCache:
     return ResponseCache(
         store, clock, CacheConfig(enabled=True), Afterwork(store), models=frozenset({"chain"})
     )
-
-
-class Upstream:
-    """A `fresh` call the test lets answer (or fail) when it says."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.started = asyncio.Event()
-        self.go = asyncio.Event()
-        self.fails = False
-
-    def call(self) -> Callable[[], Awaitable[pb.ChatResponse]]:
-        async def fresh() -> pb.ChatResponse:
-            self.calls += 1
-            self.started.set()
-            await self.go.wait()
-            if self.fails:
-                raise RuntimeError("upstream failed")
-            message = chat_pb2.ChatMessage(
-                role=chat_pb2.ROLE_ASSISTANT, text=f"answer {self.calls}"
-            )
-            completion = chat_pb2.ChatCompletion(
-                id=f"c{self.calls}", choices=[chat_pb2.Choice(message=message)]
-            )
-            return pb.ChatResponse(
-                completion=completion, route=routing_pb2.RouteInfo(deployment="d")
-            )
-
-        return fresh
 
 
 async def ask(cache: ResponseCache, upstream: Upstream) -> tuple[pb.ChatResponse, int]:

@@ -101,3 +101,35 @@ def test_a_rule_detecting_nothing_and_a_duplicate_name_are_errors() -> None:
 def test_an_unknown_action_is_refused() -> None:
     message = _error("guardrails:\n  - {name: x, detect: [email], action: warn}\n")
     assert "guardrails[0].action" in message and "'block' or 'redact'" in message
+
+
+def test_apply_to_defaults_to_requests_and_takes_responses() -> None:
+    config = parse_config(
+        BASE
+        + "guardrails:\n  - {name: a, detect: [email], action: redact}\n"
+        + "  - {name: b, detect: [email], action: block, apply_to: [response]}\n"
+        + "  - {name: c, detect: [email], action: redact, apply_to: [request, response]}\n",
+        source="c.yaml",
+        env={},
+    )
+    assert [rule.apply_to for rule in config.guardrails] == [
+        ["request"],
+        ["response"],
+        ["request", "response"],
+    ]
+
+
+def test_an_unknown_side_is_an_error_at_its_line_and_path() -> None:
+    message = _error(
+        "guardrails:\n  - name: x\n    detect: [email]\n    action: block\n"
+        "    apply_to: [request, answers]\n"
+    )
+    assert message.startswith("c.yaml:16: guardrails[0].apply_to[1]: Input should be 'request'")
+
+
+def test_apply_to_names_each_side_once_and_at_least_one() -> None:
+    rule = "{name: x, detect: [email], action: block, apply_to: [response, response]}"
+    twice = f"guardrails:\n  - {rule}\n"
+    assert "guardrails[0].apply_to" in _error(twice) and "names a side twice" in _error(twice)
+    empty = "guardrails:\n  - {name: x, detect: [email], action: block, apply_to: []}\n"
+    assert "guardrails[0].apply_to" in _error(empty)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -279,3 +280,36 @@ async def test_non_stream_body_faults(fake: FakeUpstream, client: httpx.AsyncCli
             await resp.aread()
     record = await _finished(fake)
     assert (record.status, record.client_disconnected) == (200, True)
+
+
+async def test_held_answers_wait_until_released(
+    fake: FakeUpstream, client: httpx.AsyncClient
+) -> None:
+    fake.state.hold()
+    calls = [
+        asyncio.create_task(client.post("/chat/completions", json=chat_body(f"q{i}")))
+        for i in range(2)
+    ]
+    await fake.state.wait_for(lambda: fake.state.held == 2)  # both arrived, neither answered
+    assert fake.state.in_flight == 2 and not any(call.done() for call in calls)
+    async with httpx.AsyncClient(base_url=fake.url) as ctl:  # or over HTTP, from elsewhere
+        assert (await ctl.post("/_fake/release")).json() == {"released": 2}
+        await ctl.post("/_fake/hold")
+    for call in calls:
+        assert (await call).status_code == 200
+    late = asyncio.create_task(client.post("/chat/completions", json=chat_body("late")))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.release()
+    assert (await late).status_code == 200
+    assert fake.state.held == 0 and fake.state.in_flight == 0
+
+
+async def test_a_held_call_whose_client_leaves_is_let_go(
+    fake: FakeUpstream, client: httpx.AsyncClient
+) -> None:
+    fake.state.hold()
+    call = asyncio.create_task(client.post("/chat/completions", json=chat_body()))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    call.cancel()
+    record = await _finished(fake)
+    assert (record.outcome, fake.state.held) == ("client_disconnected", 0)

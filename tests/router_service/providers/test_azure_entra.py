@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-import openai
 import pytest
 
 from clients import details_from_rpc_error
@@ -27,38 +26,19 @@ from router_service.providers import AzureEntraAdapter, AzureOpenAIAdapter
 from router_service.providers._oauth import REFRESH_MARGIN_S
 from tests.conformance.helpers import chat, params, stream, streamed_text
 from tests.conftest import RouterHandle, StartRouter
-from tests.entra_keys import entra_keys, service_principal
+from tests.entra_keys import (
+    DEPLOYMENT,
+    authorizations,
+    azure_config,
+    entra_keys,
+    sdk_round_trip,
+    service_principal,
+)
 from tests.http_edge.harness import Edge
 
 OK = routing_pb2.OUTCOME_OK
 AUTH_INVALID = routing_pb2.OUTCOME_AUTH_INVALID
 LIFETIME_S = 3600  # what the fake's (and Entra's) tokens live
-DEPLOYMENT = "gpt-4o-prod"
-
-
-def azure_config(fake: FakeUpstream, keys: list[str], **provider: Any) -> dict[str, Any]:
-    return {
-        "providers": {
-            "az": {
-                "kind": "azure",
-                "base_url": fake.url,
-                "authority_host": fake.url,
-                "keys": keys,
-                **provider,
-            },
-            "backup": {"kind": "openai", "base_url": fake.base_url, "keys": ["k-backup"]},
-        },
-        "models": {
-            "gpt": {"deployments": [{"provider": "az", "model": DEPLOYMENT}]},
-            "chain": {
-                "deployments": [
-                    {"provider": "az", "model": DEPLOYMENT},
-                    {"provider": "backup", "model": "m-backup"},
-                ]
-            },
-        },
-        "server": {"port": 0},
-    }
 
 
 @pytest.fixture
@@ -75,10 +55,6 @@ async def start(
     keys = entra_keys(fake, labels)
     router = await start_router(azure_config(fake, keys), clock=clock)
     return router, keys
-
-
-def authorizations(fake: FakeUpstream) -> list[str]:
-    return [r.headers.get("Authorization", "") for r in fake.state.calls(model=DEPLOYMENT)]
 
 
 async def test_a_token_is_exchanged_once_and_reused(
@@ -269,21 +245,7 @@ async def test_the_openai_sdk_through_the_edge(
     router, _ = await start(fake, start_router, clock, ["sp-1"])
     edge = await start_edge(router)
 
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as sdk:
-        completion = await sdk.chat.completions.create(
-            model="gpt", messages=[{"role": "user", "content": "hello there"}]
-        )
-        streamed = await sdk.chat.completions.create(
-            model="gpt", messages=[{"role": "user", "content": "one two"}], stream=True
-        )
-        text = "".join([c.choices[0].delta.content or "" async for c in streamed if c.choices])
-        vectors = await sdk.embeddings.create(model="gpt", input=["a b c"])
-
-    assert completion.choices[0].message.content == "Echo: hello there"
-    assert text == "Echo: one two"
-    assert len(vectors.data) == 1
+    await sdk_round_trip(edge.base_url)
     assert len(fake.state.entra.exchanges) == 1
     assert all(h.startswith("Bearer eyJ") for h in authorizations(fake))
     assert len(authorizations(fake)) == 3

@@ -16,10 +16,8 @@ from router_service.state import (
     ResilientStateStore,
     StoreUnavailableError,
 )
-from tests.router_service.state.test_contract import MakeStore, make_store
+from tests.router_service.state.stores import MakeStore
 from tests.router_service.state.test_redis_fallback import FlakyDocuments
-
-__all__ = ["make_store"]  # the fixture, used by name
 
 
 async def test_an_append_extends_a_live_document_and_keeps_its_expiry(

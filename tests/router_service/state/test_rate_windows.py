@@ -18,9 +18,7 @@ from router_service.state import (
     SlotRequest,
     StateStore,
 )
-from tests.router_service.state.test_contract import MakeStore, make_store
-
-__all__ = ["make_store"]  # the fixture, used by name
+from tests.router_service.state.stores import MakeStore
 
 
 async def test_a_granted_request_is_counted_in_the_windows_it_returns(

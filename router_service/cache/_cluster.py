@@ -1,0 +1,90 @@
+"""Cluster flights (`cache.coalesce: cluster`): identical misses on different replicas make one
+upstream call.
+
+The second layer, under each replica's own flights (`_flights.py`): only a replica's first miss
+of a name (its local leader) comes here; the misses that follow it on that replica wait for it
+as before and never touch the store. Here it claims the name's flight in the state store (one
+round trip: `StateStore.claim_flight`, a lease bounded by the call's deadline and
+`cache.flight_ttl_s`):
+
+- claimed: it leads. It asks upstream and keeps the answer as always; once the answer is
+  written (after the caller has it, as a key's release) the flight lands KEPT, or EMPTY when
+  nothing was kept: the call failed, its caller left, the answer was too large or over quota.
+- held by another replica's leader: it waits for the landing (a notice from the store: Redis
+  pub/sub, no polling), at most what that lease has left, then reads the kept answer (a HIT).
+  A landing with nothing, a lease that ran out (its replica died) or a store that stopped
+  hearing (a lost subscriber): it asks upstream itself, leading the next flight if nobody took
+  it meanwhile, and never waits twice (a failing upstream must not line the callers up).
+
+A waiting caller that leaves (cancelled, past its deadline) stops its own wait only: its watch
+closes, the leader and the other followers go on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.engine import Afterwork
+from router_service.state import Landing, StateStore
+
+__all__ = ["Boarding", "ClusterFlights"]
+
+# The shortest lease: a call already past its deadline still leads for a moment, not for 0 s.
+_MIN_TTL_S = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class Boarding:
+    """What a local leader found in the store."""
+
+    lease: str = ""  # this replica leads the flight: land it (`ClusterFlights.land`)
+    answer: pb.CachedAnswer | None = None  # another replica's leader kept this answer
+
+
+class ClusterFlights:
+    def __init__(self, store: StateStore, afterwork: Afterwork, ttl_s: float) -> None:
+        self._store = store
+        self._afterwork = afterwork
+        self._ttl_s = ttl_s
+        # How followers' waits ended, by landing (tests; a metric's source).
+        self.heard: Counter[Landing] = Counter()
+
+    def ttl(self, remaining_s: float | None) -> float:
+        """A lease's TTL: `flight_ttl_s`, or what the call's deadline leaves when less."""
+        if remaining_s is None:
+            return self._ttl_s
+        return max(_MIN_TTL_S, min(self._ttl_s, remaining_s))
+
+    async def board(
+        self,
+        name: str,
+        remaining_s: float | None,
+        read: Callable[[], Awaitable[pb.CachedAnswer | None]],
+    ) -> Boarding:
+        """Lead the flight of `name`, or wait for the one under way and `read` its answer."""
+        store, ttl_s = self._store, self.ttl(remaining_s)
+        with store.watch_flight(name) as watch:  # before the claim: no landing is missed
+            claim = await store.claim_flight(name, ttl_s)
+            if claim.token is not None:
+                return Boarding(claim.token)
+            if claim.left_s <= 0:  # the store cannot tell us when it lands: go alone
+                return Boarding()
+            landing = await watch.landing(claim.holder, claim.left_s)
+        self.heard[landing] += 1
+        if landing is Landing.KEPT:
+            answer = await read()
+            if answer is not None:
+                return Boarding(answer=answer)
+        # Nothing to read: ask upstream, leading the next flight if it is free (no second wait).
+        return Boarding((await store.claim_flight(name, ttl_s)).token or "")
+
+    async def land(self, name: str, lease: str, landing: Landing) -> None:
+        """Land the flight `lease` leads, after the answer (Afterwork: a task on Redis, so a
+        caller that left is not held by it, nor can its cancellation cut it short)."""
+        stack = AsyncExitStack()
+        stack.push_async_callback(self._store.land_flight, name, lease, landing)
+        await self._afterwork.close(stack)

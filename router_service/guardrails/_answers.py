@@ -1,0 +1,99 @@
+"""Guardrails on the answer side: what a model's answer must not carry back to its caller.
+
+Rules with `apply_to: [response]` screen every choice of a chat answer after the upstream
+answered and before the answer is cached or returned (the engine's Executor asks them; legacy
+completions and Responses API calls are chat calls there too): a choice's text content and text
+parts, its refusal, its tool calls' and function call's arguments. `redact` replaces a find by
+`[REDACTED:<detector>]` as on the request side; `block` withholds the choice (no content,
+refusal, calls, logprobs nor unmodelled keys) and ends it with finish_reason `content_filter`,
+and the call still succeeds, as Azure OpenAI's output filter does. A choice a rule changed
+loses its logprobs (their tokens are the raw text). A stream is screened as it goes
+(`_stream.py`).
+
+One AnswerGuard serves one call: it gathers the finds, and `report` counts them (metric
+`switchboard.guardrail.matches`, side `response`), names the rules on the span and audits
+them, once, by rule and detector, never the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.config import GuardrailAction
+from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._finds import Found, screen_text, withhold
+from router_service.guardrails._rules import Rule
+from router_service.guardrails._stream import StreamScreen
+from router_service.guardrails._texts import message_texts
+from router_service.telemetry import record_guardrail_matches
+
+__all__ = ["AnswerAudit", "AnswerGuard"]
+
+# Audits what the rules did to one answer: (outcome, reason), e.g. ("answer_withheld",
+# "guardrail:no-credentials:api_key") or ("answer_redacted", "guardrail:pii").
+AnswerAudit = Callable[[Literal["answer_redacted", "answer_withheld"], str], None]
+
+
+class AnswerGuard:
+    """The response-side rules that apply to one call, and what they found in its answer."""
+
+    __slots__ = ("_acted", "_audit", "_withheld", "actions", "found", "rules", "signature")
+
+    def __init__(self, rules: Sequence[Rule], audit: AnswerAudit | None = None) -> None:
+        self.rules = tuple(rules)
+        self.actions: dict[str, GuardrailAction] = {r.name: r.action for r in self.rules}
+        # What the response cache keys this call's answer by: answers screened by other rules
+        # (before a reload, on another replica) are never served to it.
+        self.signature = ",".join(r.signature for r in self.rules)
+        self.found: Found = {}
+        self._withheld: list[str] = []  # "<rule>:<detector>" of each choice withheld
+        self._audit = audit
+        self._acted: tuple[str, ...] | None = None
+
+    def completion(self, completion: chat_pb2.ChatCompletion) -> tuple[str, ...]:
+        """Screen a unary answer's choices in place; the rules that acted (`report`)."""
+        for i, choice in enumerate(completion.choices):
+            self._choice(choice, f"choices[{i}].message")
+        return self.report()
+
+    def _choice(self, choice: chat_pb2.Choice, field: str) -> None:
+        slots = list(message_texts((choice.message,), field))
+        try:
+            for slot in slots:
+                text = slot.text
+                if text:
+                    screen_text(slot, text, self.rules, self.actions, self.found)
+        except GuardrailBlockedError as exc:
+            withhold(choice, choice.message)
+            self.withheld(exc.guardrail, exc.detector)
+            return
+        if any(slot.changed for slot in slots):
+            choice.ClearField("logprobs_json")
+
+    def stream(self, choices: int) -> StreamScreen:
+        """A screen for a stream of `choices` choices (`n`)."""
+        return StreamScreen(self, choices)
+
+    def withheld(self, rule: str, detector: str) -> None:
+        """A block rule withheld a choice for a find of `detector` (counted in `found` by
+        whoever found it)."""
+        self._withheld.append(f"{rule}:{detector}")
+
+    def report(self) -> tuple[str, ...]:
+        """The rules that acted on the answer, in config order; the first call counts their
+        finds, names them on the span and audits them, later calls only repeat the names."""
+        if self._acted is not None:
+            return self._acted
+        for name, counts in self.found.items():
+            for detector, count in counts.items():
+                record_guardrail_matches(name, self.actions[name], detector, count, "response")
+        self._acted = tuple(r.name for r in self.rules if r.name in self.found)
+        if self._audit is not None:
+            if self._withheld:
+                self._audit("answer_withheld", "guardrail:" + ",".join(self._withheld))
+            redacted = [n for n in self._acted if self.actions[n] == "redact"]
+            if redacted:
+                self._audit("answer_redacted", "guardrail:" + ",".join(redacted))
+        return self._acted

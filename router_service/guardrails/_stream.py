@@ -1,0 +1,292 @@
+"""Screening a streamed answer as it goes: a find may span any number of deltas.
+
+Each text of each choice (its content, its refusal, each tool call's arguments, a function
+call's arguments) is a TextScreen. It holds back the last HOLD_BACK_CHARS characters it was
+sent (a find ending there could still grow, or begin) and, each time RELEASE_STEP_CHARS more
+arrived, releases everything before them, finds replaced. A find that began before that point
+and still reaches into it holds the text back from its own start until it ends (a PEM block, a
+long pattern match), up to MAX_HELD_CHARS. When its choice finishes, a text is flushed whole.
+So every find of at most HOLD_BACK_CHARS characters, and every longer one whose first
+HOLD_BACK_CHARS characters already are a find (every built-in detector's are), is caught
+whole; what is held costs the stream's text 128 to 159 characters of latency (the whole
+answer, when it is shorter).
+
+`redact`: finds replaced in the relayed deltas. `block`: the choice's held text is dropped
+(what was released before stays: it held no find), its chunk ends it with finish_reason
+`content_filter`, and whatever the upstream sends for it afterwards is dropped; once every
+choice ended and a block ended one, `cut` tells the relay to stop reading the upstream (its
+call is closed). Logprobs are dropped from a screened stream: their tokens are the raw text.
+Content parts in a delta (no provider streams them) and unmodelled delta keys are not screened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.guardrails._finds import Found, counted, withhold
+from router_service.guardrails._rules import Rule
+
+if TYPE_CHECKING:
+    from router_service.guardrails._answers import AnswerGuard
+
+__all__ = [
+    "HOLD_BACK_CHARS",
+    "MAX_HELD_CHARS",
+    "RELEASE_STEP_CHARS",
+    "StreamScreen",
+    "TextScreen",
+]
+
+# What a stream's text holds back: a find of at most this many characters is caught whole.
+HOLD_BACK_CHARS = 128
+# Text is released once this many characters more than that are held (a scan per step, not
+# per delta: a token is a few characters). So a text holds back 128 to 159 characters.
+RELEASE_STEP_CHARS = 32
+# Released text kept before what is held, for the detectors' lookbehinds (at most 12).
+_CONTEXT_CHARS = 32
+# A find still growing past this many held characters is acted on as it stands.
+MAX_HELD_CHARS = 65_536
+
+Chunk = chat_pb2.ChatCompletionChunk
+# A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index).
+Channel = tuple[int, str | int]
+
+
+@dataclass(slots=True)
+class _Span:
+    """Overlapping finds, merged (absolute offsets in the text as the upstream sent it)."""
+
+    start: int
+    end: int
+    finds: list[tuple[Rule, str]] = field(default_factory=list)
+
+
+class TextScreen:
+    """One streamed text: `feed` it each delta; what comes back may be released."""
+
+    __slots__ = ("_base", "_done", "_found", "_raw", "_rules", "_wait", "blocked")
+
+    def __init__(self, rules: Sequence[Rule], found: Found) -> None:
+        self._rules = rules
+        self._found = found
+        # The raw text from offset `_base`: released text kept as context (lookbehinds, a find
+        # that began in it), then what is held from `_done` on.
+        self._raw = ""
+        self._base = 0
+        self._done = 0
+        # While an open find holds the text back, the next scan waits for this offset (see
+        # `_next_scan`): a long find costs linear work, not square.
+        self._wait = 0
+        self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
+
+    def feed(self, text: str, *, final: bool = False) -> str:
+        """Take the next delta; return the text that may be released now, finds replaced
+        ("" while held; always "" once blocked). `final`: the text is complete, flush it."""
+        if self.blocked is not None:
+            return ""
+        self._raw += text
+        end = self._base + len(self._raw)
+        held = end - self._done
+        if held > MAX_HELD_CHARS:
+            final = True
+        elif held == 0 or (
+            not final and (held < HOLD_BACK_CHARS + RELEASE_STEP_CHARS or end < self._wait)
+        ):
+            return ""
+        cut = end if final else end - HOLD_BACK_CHARS
+        spans = []
+        for span in self._spans():
+            if span.end > cut:  # still open: hold back from where it starts
+                if span.start < cut:
+                    cut = span.start
+                    self._wait = self._next_scan(span, end, cut)
+                break
+            spans.append(span)
+        out = self._released(spans, cut)
+        self._done = cut
+        keep_from = max(self._base, cut - _CONTEXT_CHARS)
+        self._raw = self._raw[keep_from - self._base :]
+        self._base = keep_from
+        return out
+
+    @staticmethod
+    def _next_scan(span: _Span, end: int, cut: int) -> int:
+        """Where an open find is looked at again: where it is final if it grows no more; when
+        it is long already, not before the held text grew by half again."""
+        at = span.end + HOLD_BACK_CHARS
+        if end - cut > 2 * HOLD_BACK_CHARS:
+            at = max(at, end + (end - cut) // 2)
+        return at
+
+    def _released(self, spans: list[_Span], cut: int) -> str:
+        """The held text up to `cut`, each span replaced; a block rule's find blocks instead."""
+        for span in spans:
+            for rule, detector in span.finds:
+                if rule.action == "block":
+                    counted(self._found, rule.name, detector)
+                    self.blocked = (rule.name, detector)
+                    return ""
+        pieces: list[str] = []
+        position = self._done
+        for span in spans:
+            pieces.append(self._slice(position, span.start))
+            pieces.append(f"[REDACTED:{span.finds[0][1]}]")
+            position = span.end
+            for rule, detector in span.finds:
+                counted(self._found, rule.name, detector)
+        pieces.append(self._slice(position, cut))
+        return "".join(pieces)
+
+    def _slice(self, start: int, end: int) -> str:
+        return self._raw[start - self._base : end - self._base]
+
+    def _spans(self) -> Iterator[_Span]:
+        """The finds that reach past what was released (clipped to it), merged where they
+        overlap, in order."""
+        finds = sorted(self._finds(), key=lambda f: (f[0], -f[1]))
+        span: _Span | None = None
+        for start, end, rule, detector in finds:
+            if span is not None and start < span.end:
+                span.end = max(span.end, end)
+                span.finds.append((rule, detector))
+                continue
+            if span is not None:
+                yield span
+            span = _Span(start, end, [(rule, detector)])
+        if span is not None:
+            yield span
+
+    def _finds(self) -> Iterator[tuple[int, int, Rule, str]]:
+        for rule in self._rules:
+            for match in rule.matches(self._raw):
+                end = self._base + match.end
+                if end > self._done:  # else released (or replaced) already
+                    yield max(self._base + match.start, self._done), end, rule, match.detector
+
+
+class StreamScreen:
+    """One stream's choices, screened chunk by chunk (chunks are changed in place)."""
+
+    __slots__ = ("_choices", "_ended", "_guard", "_texts", "cut")
+
+    def __init__(self, guard: AnswerGuard, choices: int) -> None:
+        self._guard = guard
+        self._choices = max(1, choices)
+        self._texts: dict[Channel, TextScreen] = {}
+        self._ended: set[int] = set()  # choices that finished or were withheld
+        self.cut = False
+
+    def chunks(self, chunks: Sequence[Chunk]) -> list[Chunk]:
+        """The chunks as the caller may see them; a chunk left with nothing to say is dropped."""
+        return [chunk for chunk in chunks if self._chunk(chunk)]
+
+    def _chunk(self, chunk: Chunk) -> bool:
+        if not chunk.choices:
+            return True  # the usage chunk, an annotation chunk
+        blocked = False
+        for i in reversed(range(len(chunk.choices))):
+            choice = chunk.choices[i]
+            if choice.index in self._ended:
+                del chunk.choices[i]  # what an upstream sends for a choice after its end
+                continue
+            blocked = self._choice(choice) or blocked
+            if not _says_something(choice):
+                del chunk.choices[i]
+        if blocked and all(index in self._ended for index in range(self._choices)):
+            self.cut = True
+        return bool(chunk.choices) or chunk.HasField("usage") or bool(chunk.extra_json)
+
+    def _choice(self, choice: chat_pb2.ChunkChoice) -> bool:
+        """Screen one choice's delta; whether a block rule withheld the choice."""
+        index = choice.index
+        final = bool(choice.finish_reason or choice.finish_reason_raw)
+        choice.ClearField("logprobs_json")
+        touched = self._delta(index, choice.delta, final)
+        if final:
+            self._flush(index, choice.delta, touched)
+        blocked = [t.blocked for k, t in self._texts.items() if k[0] == index and t.blocked]
+        if blocked:
+            rule, detector = blocked[0]
+            withhold(choice, choice.delta)
+            self._guard.withheld(rule, detector)
+        if blocked or final:
+            self._ended.add(index)
+            for key in [k for k in self._texts if k[0] == index]:
+                del self._texts[key]
+        return bool(blocked)
+
+    def _delta(self, index: int, delta: chat_pb2.ChatMessage, final: bool) -> set[Channel]:
+        """Screen the texts a delta carries; the channels it touched."""
+        touched: set[Channel] = set()
+        if delta.WhichOneof("content") == "text":
+            delta.text = self._feed((index, "content"), delta.text, final, touched)
+        if delta.HasField("refusal"):
+            _set_refusal(delta, self._feed((index, "refusal"), delta.refusal, final, touched))
+        if delta.HasField("function_call"):
+            call = delta.function_call
+            call.arguments = self._feed((index, "function"), call.arguments, final, touched)
+            if not (call.name or call.arguments):
+                delta.ClearField("function_call")
+        for k in reversed(range(len(delta.tool_calls))):
+            tool = delta.tool_calls[k]
+            at = tool.index if tool.HasField("index") else k
+            arguments = self._feed((index, at), tool.function.arguments, final, touched)
+            tool.function.arguments = arguments
+            if not (arguments or tool.id or tool.type or tool.function.name or tool.extra_json):
+                del delta.tool_calls[k]  # a fragment of held arguments only
+        return touched
+
+    def _feed(self, key: Channel, text: str, final: bool, touched: set[Channel]) -> str:
+        touched.add(key)
+        screen = self._texts.get(key)
+        if screen is None:
+            if not text and not final:
+                return ""
+            screen = self._texts[key] = TextScreen(self._guard.rules, self._guard.found)
+        return screen.feed(text, final=final)
+
+    def _flush(self, index: int, delta: chat_pb2.ChatMessage, touched: set[Channel]) -> None:
+        """The choice finished: the held text of its texts this delta did not carry, added."""
+        for key, screen in list(self._texts.items()):
+            if key[0] != index or key in touched:
+                continue
+            rest = screen.feed("", final=True)
+            if not rest:
+                continue
+            what = key[1]
+            if what == "content":
+                delta.text = delta.text + rest if delta.WhichOneof("content") == "text" else rest
+            elif what == "refusal":
+                _set_refusal(delta, delta.refusal + rest)
+            elif what == "function":
+                delta.function_call.arguments += rest
+            else:
+                delta.tool_calls.add(
+                    index=int(what), function=chat_pb2.FunctionCall(arguments=rest)
+                )
+
+
+def _set_refusal(delta: chat_pb2.ChatMessage, text: str) -> None:
+    if text:
+        delta.refusal = text
+    else:
+        delta.ClearField("refusal")
+
+
+def _says_something(choice: chat_pb2.ChunkChoice) -> bool:
+    delta = choice.delta
+    return bool(
+        choice.finish_reason
+        or choice.finish_reason_raw
+        or choice.extra_json
+        or delta.role
+        or delta.text
+        or delta.HasField("parts")
+        or delta.tool_calls
+        or delta.HasField("refusal")
+        or delta.HasField("function_call")
+        or delta.extra_json
+    )

@@ -1,0 +1,117 @@
+"""Answer-side guardrails as an OpenAI SDK user sees them through the edge: a redacted answer
+carries `[REDACTED:<detector>]` and `x-switchboard-guardrails`; a withheld one is a 200 whose
+choice has no content and finish_reason `content_filter` (unary and streamed), for chat
+completions, legacy completions and the Responses API. The fake upstream echoes the caller's
+last message, so a response-only rule sees the secret come back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
+
+pytestmark = pytest.mark.timeout(60)
+
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+EMAIL = "jane@example.com"
+GUARDRAILS = [
+    {"name": "answer-pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]},
+    {"name": "answer-keys", "detect": ["api_key"], "action": "block", "apply_to": ["response"]},
+]
+PROSE = "and then the answer goes on for a while, as answers do. "
+
+
+@pytest.fixture
+async def sdk(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    router = await start_router(base_config(fake.base_url, guardrails=GUARDRAILS))
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        yield client
+
+
+def _user(text: str) -> Any:
+    return [{"role": "user", "content": text}]
+
+
+async def test_a_redacted_chat_answer_says_so(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=_user(f"mail {EMAIL}")
+    )
+    assert raw.headers["x-switchboard-guardrails"] == "answer-pii"
+    answer = raw.parse()
+    assert answer.choices[0].message.content == "Echo: mail [REDACTED:email]"
+    [call] = fake.state.calls()
+    assert call.body["messages"][0]["content"] == f"mail {EMAIL}"  # the request untouched
+
+
+async def test_a_withheld_chat_answer_is_a_200_with_content_filter(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=_user(f"key {AWS_KEY}")
+    )
+    assert raw.status_code == 200
+    assert raw.headers["x-switchboard-guardrails"] == "answer-keys"
+    assert AWS_KEY not in raw.http_response.text
+    [choice] = raw.parse().choices
+    assert choice.finish_reason == "content_filter"
+    assert choice.message.content is None
+
+
+async def test_a_streamed_answer_is_redacted_and_a_withheld_one_ends_with_content_filter(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    text = PROSE * 2 + f"mail {EMAIL} today. " + PROSE * 2
+    fake.state.set_scenario(Scenario(content=text))
+    stream = await sdk.chat.completions.create(model="chain", messages=_user("hi"), stream=True)
+    pieces, finishes = [], []
+    async for chunk in stream:
+        for choice in chunk.choices:
+            pieces.append(choice.delta.content or "")
+            finishes.append(choice.finish_reason)
+    assert "".join(pieces) == text.replace(EMAIL, "[REDACTED:email]")
+    assert finishes[-1] == "stop"
+    before = PROSE * 3 + "Here: "
+    fake.state.set_scenario(Scenario(content=f"{before}{AWS_KEY} " + PROSE * 4))
+    stream = await sdk.chat.completions.create(model="chain", messages=_user("hi"), stream=True)
+    chunks = [chunk async for chunk in stream]
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content and before.startswith(content)  # some of what came before the key
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "content_filter"
+    assert AWS_KEY not in str(chunks)
+
+
+async def test_legacy_completions_are_screened(sdk: openai.AsyncOpenAI) -> None:
+    redacted = await sdk.completions.create(model="chain", prompt=f"mail {EMAIL}")
+    assert redacted.choices[0].text == "Echo: mail [REDACTED:email]"
+    withheld = await sdk.completions.create(model="chain", prompt=f"key {AWS_KEY}")
+    assert withheld.choices[0].finish_reason == "content_filter"
+    assert withheld.choices[0].text == ""
+
+
+async def test_the_responses_api_is_screened(sdk: openai.AsyncOpenAI) -> None:
+    redacted = await sdk.responses.create(model="chain", input=f"mail {EMAIL}", store=False)
+    assert redacted.output_text == "Echo: mail [REDACTED:email]"
+    withheld = await sdk.responses.create(model="chain", input=f"key {AWS_KEY}", store=False)
+    assert withheld.status == "incomplete"
+    assert withheld.incomplete_details is not None
+    assert withheld.incomplete_details.reason == "content_filter"
+    assert AWS_KEY not in withheld.output_text
+    stream = await sdk.responses.create(
+        model="chain", input=f"key {AWS_KEY}", store=False, stream=True
+    )
+    events = [event async for event in stream]
+    last: Any = events[-1]
+    assert last.type == "response.incomplete"
+    assert last.response.incomplete_details.reason == "content_filter"
+    assert AWS_KEY not in str(events)

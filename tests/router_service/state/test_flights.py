@@ -1,0 +1,107 @@
+"""Flights in the state store (state/_flights.py), each store side by side: one claimer leads,
+the others learn who and for how long, watchers hear how it landed (on Redis: from another
+replica, through pub/sub), a lease ends with its owner's landing or by the clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from router_service.clock import ManualClock
+from router_service.state import (
+    FlightClaim,
+    Landing,
+    MemoryStateStore,
+    RedisStateStore,
+    StateStore,
+)
+from tests.helpers import eventually
+from tests.router_service.state.stores import MakeStore
+
+# Long enough never to end a wait that a landing ends; a LAPSED result within it is the lease's.
+WAIT_S = 5.0
+
+
+def watching(store: StateStore) -> int:
+    assert isinstance(store, MemoryStateStore | RedisStateStore)
+    return store.flight_board.watching
+
+
+async def test_one_claimer_leads_the_others_learn_who_and_for_how_long(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    lead = await store.claim_flight("n", 30)
+    assert lead.token
+    clock.advance(10)
+    held = await store.claim_flight("n", 30)
+    assert held == FlightClaim(None, lead.token, 20.0)
+    assert (await store.claim_flight("other", 30)).token  # names are apart
+    await store.land_flight("n", lead.token, Landing.KEPT)
+    again = await store.claim_flight("n", 30)
+    assert again.token and again.token != lead.token
+
+
+async def test_a_lease_nobody_lands_ends_by_the_clock_and_its_late_landing_is_harmless(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    dead = await store.claim_flight("n", 30)
+    clock.advance(29.5)
+    assert (await store.claim_flight("n", 30)).token is None
+    clock.advance(0.5)
+    successor = await store.claim_flight("n", 30)
+    assert dead.token and successor.token
+    await store.land_flight("n", dead.token, Landing.EMPTY)  # not its lease any more: stays
+    assert (await store.claim_flight("n", 30)).holder == successor.token
+
+
+async def test_a_watcher_hears_the_holders_landing(make_store: MakeStore) -> None:
+    store = make_store(ManualClock())
+    lead = await store.claim_flight("n", 30)
+    assert lead.token
+    with store.watch_flight("n") as watch:
+        claim = await store.claim_flight("n", 30)
+        waiting = asyncio.create_task(watch.landing(claim.holder, WAIT_S))
+        await store.land_flight("n", lead.token, Landing.KEPT)
+        assert await waiting == Landing.KEPT
+        assert watching(store) == 1
+    assert watching(store) == 0
+
+
+async def test_only_the_holders_own_failure_ends_a_wait(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    older = await store.claim_flight("n", 30)
+    clock.advance(30)  # lapsed: another leads now
+    lead = await store.claim_flight("n", 30)
+    assert older.token and lead.token
+    with store.watch_flight("n") as watch:
+        claim = await store.claim_flight("n", 30)
+        assert claim.holder == lead.token
+        await store.land_flight("n", older.token, Landing.EMPTY)  # the older one's: not it
+        await store.land_flight("other", lead.token, Landing.KEPT)  # another name's
+        assert await watch.landing(claim.holder, 0.05) == Landing.LAPSED  # heard nothing
+        await store.land_flight("n", lead.token, Landing.EMPTY)
+        assert await watch.landing(claim.holder, WAIT_S) == Landing.EMPTY
+
+
+async def test_a_landing_before_the_wait_began_is_heard(make_store: MakeStore) -> None:
+    """The watch opens before the claim: a notice that overtakes the wait is kept for it."""
+    store = make_store(ManualClock())
+    lead = await store.claim_flight("n", 30)
+    assert lead.token
+    with store.watch_flight("n") as watch:
+        claim = await store.claim_flight("n", 30)
+        await store.land_flight("n", lead.token, Landing.KEPT)
+        if isinstance(store, RedisStateStore):  # the notice comes on the subscriber
+            await _heard(store, 1)
+        assert await watch.landing(claim.holder, 0.0) == Landing.KEPT
+
+
+async def _heard(store: RedisStateStore, count: int) -> None:
+    async def heard() -> bool:
+        return store.notices.heard >= count
+
+    await eventually(heard, what=f"{count} landing notice(s) on the subscriber")
