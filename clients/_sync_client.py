@@ -21,6 +21,7 @@ from clients._base import (
     map_rpc_errors,
 )
 from clients._conversations import SyncConversationCalls
+from clients._media_calls import SyncMediaCalls
 from clients.errors import RouterError
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
@@ -68,7 +69,7 @@ class SyncRouterStream:
         self.close()
 
 
-class SyncRouterClient(SyncConversationCalls, BaseClient):
+class SyncRouterClient(SyncConversationCalls, SyncMediaCalls, BaseClient):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
     def _make_channel(self) -> Any:

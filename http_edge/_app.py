@@ -22,6 +22,7 @@ from . import (
     _routes_chat,
     _routes_completions,
     _routes_conversations,
+    _routes_media,
     _routes_misc,
     _routes_responses,
     _routes_stored,
@@ -132,6 +133,7 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     app.include_router(_routes_stored.router)
     app.include_router(_routes_conversations.router)
     app.include_router(_routes_misc.router)
+    app.include_router(_routes_media.router)
     app.include_router(_telemetry.router)
     app.include_router(_admin.router)
     _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
@@ -152,8 +154,10 @@ async def _stopped(task: asyncio.Task[None]) -> None:
 
 def _message_limit(settings: EdgeSettings) -> int:
     """The router client's gRPC message limit: room for the protobuf of the largest body the
-    edge accepts (never larger than its JSON, less a little framing), at least gRPC's default."""
-    return max(16 * 1024 * 1024, settings.max_body_bytes + 1024 * 1024)
+    edge accepts (never larger than its JSON, less a little framing) or the largest upload, at
+    least gRPC's default."""
+    largest = max(settings.max_body_bytes, settings.upload_limit)
+    return max(16 * 1024 * 1024, largest + 1024 * 1024)
 
 
 def uvicorn_config(

@@ -27,6 +27,7 @@ from clients.codec._embeddings import (
     embedding_result_from_openai,
     embedding_result_to_openai,
 )
+from clients.codec._media import media_params_from_openai
 from clients.codec._models import model_list_to_openai
 from clients.codec._request import chat_params_from_openai, chat_params_to_openai
 from clients.codec._response import (
@@ -79,6 +80,7 @@ __all__ = [
     "history_of",
     "input_items_page",
     "item_id_prefix",
+    "media_params_from_openai",
     "model_list_to_openai",
     "references_of",
     "response_to_openai",

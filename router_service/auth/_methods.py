@@ -16,6 +16,7 @@ from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
     estimate_chunk_tokens,
+    estimate_media_tokens,
     estimate_prompt_tokens,
     native_bounds,
 )
@@ -25,6 +26,7 @@ from router_service.guardrails import (
     chat_texts,
     embedding_texts,
     json_item_texts,
+    media_texts,
     stored_response_texts,
 )
 
@@ -202,6 +204,19 @@ RULES: dict[str, MethodRule] = {
         cached=lambda response: response.route.cache == routing_pb2.CACHE_STATUS_HIT,
         route=lambda response: response.route,
         texts=lambda request: embedding_texts(request.params),
+    ),
+    # Moderations, images, speech, transcriptions: calls a chat app makes beside its chats, on
+    # the same kind of deployments, so the `chat` scope; counted in rpm, and in tpm by their
+    # texts' estimate, settled by the usage an image or transcription model reports.
+    ROUTER_SERVICE + "Media": MethodRule(
+        scope="chat",
+        model=lambda request: request.params.model,
+        tokens=lambda request: estimate_media_tokens(request.params),
+        usage=lambda response: int(response.result.usage.total_tokens),
+        cost=_route_cost,
+        prompt=lambda request: estimate_media_tokens(request.params),
+        route=lambda response: response.route,
+        texts=lambda request: media_texts(request.params),
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(

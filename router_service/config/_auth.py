@@ -28,8 +28,9 @@ class ClientKeyConfig(_Strict):
     )
     scopes: list[ClientScope] = Field(
         default_factory=lambda: list[ClientScope](["chat", "embed", "models"]),
-        description="chat: Chat, ChatStream; embed: Embed; models: ListModels; admin: "
-        "AdminService; route: PickRoute, ReportOutcome (hands out upstream keys).",
+        description="chat: Chat, ChatStream, Media (moderations, images, audio); embed: Embed; "
+        "models: ListModels; admin: AdminService; route: PickRoute, ReportOutcome (hands out "
+        "upstream keys).",
     )
     rpm: int | None = Field(default=None, ge=1, description="Requests per minute; unset: none.")
     tpm: int | None = Field(

@@ -37,6 +37,9 @@ from router_service.config._serving import (
     TelemetryConfig,
 )
 
+# Room in a gRPC message for what an upload carries besides its bytes (its form fields as JSON).
+_UPLOAD_FRAMING = 1024 * 1024
+
 __all__ = [
     "AuthConfig",
     "CacheConfig",
@@ -123,6 +126,16 @@ class SwitchboardConfig(_Strict):
                     f"{self.server.max_message_bytes} is below edge.max_body_bytes "
                     f"({self.edge.max_body_bytes}): the router would refuse requests the edge "
                     "accepts",
+                )
+            )
+        upload = self.edge.max_upload_bytes
+        if upload is not None and self.server.max_message_bytes < upload + _UPLOAD_FRAMING:
+            problems.append(
+                (
+                    ("server", "max_message_bytes"),
+                    f"{self.server.max_message_bytes} is below edge.max_upload_bytes "
+                    f"({self.edge.max_upload_bytes}) plus 1 MiB: the router would refuse "
+                    "uploads the edge accepts",
                 )
             )
         if problems:

@@ -179,6 +179,19 @@ class EdgeConfig(_Strict):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest request body; larger gets HTTP 413."
     )
+    max_upload_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="Largest multipart upload (POST /v1/audio/transcriptions: the audio file and "
+        "its form fields); larger gets HTTP 413. Unset: max_body_bytes. OpenAI takes 25 MB: to "
+        "match it, set this and server.max_message_bytes (at least this plus 1 MiB) together.",
+    )
+
+    @property
+    def upload_limit(self) -> int:
+        """The largest upload the edge takes (`max_upload_bytes`, else `max_body_bytes`)."""
+        return self.max_upload_bytes or self.max_body_bytes
+
     request_timeout_s: float = Field(
         default=600.0,
         gt=0,

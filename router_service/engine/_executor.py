@@ -9,7 +9,13 @@ from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2, router_service_pb2, routing_pb2
+from clients.switchboard.v1 import (
+    chat_pb2,
+    embeddings_pb2,
+    media_pb2,
+    router_service_pb2,
+    routing_pb2,
+)
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
 from router_service.engine._afterwork import Afterwork
@@ -23,7 +29,7 @@ from router_service.errors import DeadlineExceededError, NoCapacityError, Upstre
 from router_service.guardrails import StreamScreen
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome, reaction_for
-from router_service.providers import ChatCall, EmbedCall
+from router_service.providers import ChatCall, EmbedCall, MediaCall
 
 log = logging.getLogger("switchboard.engine")
 
@@ -68,11 +74,13 @@ class Executor:
         tokens: int = 0,
         record_success: bool = True,
         params: chat_pb2.ChatParams | None = None,
+        cannot: Inexpressible | None = None,
     ) -> Walked[T]:
-        """`AttemptRunner.run`, with NO_CAPACITY spells logged. A chat's `params` let it pass
-        over the deployments whose format cannot express them."""
+        """`AttemptRunner.run`, with NO_CAPACITY spells logged. A chat's `params` (or `cannot`)
+        let it pass over the deployments whose format cannot express them."""
         model = ctx.requested_model
-        cannot = None if params is None else _cannot_express(params)
+        if params is not None:
+            cannot = _cannot_express(params)
         try:
             walked = await self._runner.run(
                 ctx, plan, attempt, tokens=tokens, record_success=record_success, cannot=cannot
@@ -142,6 +150,37 @@ class Executor:
             else None
         )
         return router_service_pb2.EmbedResponse(result=result, route=ctx.route(deployment, usage))
+
+    async def media(
+        self, params: media_pb2.MediaParams, ctx: RequestContext, *, tokens: int = 0
+    ) -> router_service_pb2.MediaResponse:
+        """One moderation, image, speech or transcription. Deployments whose kind has no such
+        endpoint are passed over before a key is leased; `tokens`: the request's estimate."""
+
+        async def attempt(
+            deployment: Deployment, lease: KeyLease, _: AsyncExitStack
+        ) -> media_pb2.MediaResult:
+            timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
+            call = MediaCall(deployment.upstream_model, lease.key.secret, params, timeout)
+            try:
+                async with asyncio.timeout(timeout):
+                    result = await deployment.adapter.media(call)
+            except TimeoutError as exc:
+                raise timed_out(ctx, "upstream timed out") from exc
+            if result.HasField("usage"):
+                await lease.settle_tokens(result.usage.total_tokens)
+            return result
+
+        def cannot(deployment: Deployment) -> UpstreamFailure | None:
+            return deployment.adapter.cannot_media(params.operation)
+
+        plan = await self.planner.plan(ctx)
+        result, deployment, stack = await self._run(
+            ctx, plan, attempt, tokens=tokens, cannot=cannot
+        )
+        await self._afterwork.close(stack)
+        usage = result.usage if deployment.price is not None and result.HasField("usage") else None
+        return router_service_pb2.MediaResponse(result=result, route=ctx.route(deployment, usage))
 
     async def chat_stream(
         self, params: chat_pb2.ChatParams, ctx: RequestContext, *, batch: bool = False

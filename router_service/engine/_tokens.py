@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, media_pb2
+from router_service.guardrails._texts import media_texts
 
 # Roughly four characters per token for English text with common tokenizers.
 _CHARS_PER_TOKEN = 4
@@ -89,3 +90,9 @@ def estimate_chunk_tokens(chunk: chat_pb2.ChatCompletionChunk) -> int:
     their encoded size: what a stream that reports no usage relayed."""
     size = sum(choice.delta.ByteSize() for choice in chunk.choices)
     return -(-size // _CHARS_PER_TOKEN)
+
+
+def estimate_media_tokens(params: media_pb2.MediaParams) -> int:
+    """A media call's texts (a moderation's input, an image prompt, the text to speak), four
+    characters a token; an audio upload is not estimated (its usage, when reported, settles)."""
+    return sum(len(slot.text) // _CHARS_PER_TOKEN + 1 for slot in media_texts(params))

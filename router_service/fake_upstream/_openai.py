@@ -34,6 +34,8 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], str | None]:
     """(parsed JSON object, error message). GETs have an empty body and no error."""
     if request.method == "GET":
         return {}, None
+    if request.content_type == "multipart/form-data":
+        return await _read_form(request), None
     raw = await request.read()
     try:
         body = orjson.loads(raw) if raw else None
@@ -42,6 +44,23 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], str | None]:
     if not isinstance(body, dict):
         return {}, "We could not parse the JSON body of your request. (HINT: send a JSON object.)"
     return body, None
+
+
+async def _read_form(request: web.Request) -> dict[str, Any]:
+    """A form (a transcription's) as a body: each field's value (a list for a repeated field),
+    and its file as `{"filename", "size", "content_type"}` (the bytes are not kept)."""
+    body: dict[str, Any] = {}
+    form = await request.post()
+    for name in dict.fromkeys(form.keys()):
+        values = form.getall(name)
+        kept = [
+            {"filename": v.filename, "size": len(v.file.read()), "content_type": v.content_type}
+            if isinstance(v, web.FileField)
+            else v
+            for v in values
+        ]
+        body[name] = kept if len(kept) > 1 or name.endswith("[]") else kept[0]
+    return body
 
 
 async def handle(

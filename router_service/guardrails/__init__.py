@@ -26,6 +26,7 @@ from router_service.guardrails._texts import (
     chat_texts,
     embedding_texts,
     json_item_texts,
+    media_texts,
     message_texts,
     stored_response_texts,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "embedding_texts",
     "json_item_texts",
     "luhn_valid",
+    "media_texts",
     "message_texts",
     "stored_response_texts",
 ]

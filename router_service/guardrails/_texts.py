@@ -3,7 +3,9 @@
 Scanned: chat messages of every role (string content, text parts, refusals, tool call and
 function call arguments; a tool result is a `tool` message's content), so legacy completion
 prompts and Responses API input too (the edge sends both as chat messages), and embeddings'
-string inputs. Not scanned: images, audio and files (no text), token-id inputs, raw JSON parts
+string inputs, and the texts of moderations, image generations, speech and transcriptions
+(`input`, `prompt`, `instructions`; a moderation's text parts). Not scanned: images, audio
+and files (no text), token-id inputs, raw JSON parts
 of kinds the contract does not model, tool definitions and `extra_json` passthrough fields.
 """
 
@@ -14,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "chat_texts",
     "embedding_texts",
     "json_item_texts",
+    "media_texts",
     "message_texts",
     "stored_response_texts",
 ]
@@ -30,6 +33,8 @@ Where = tuple[str | int, ...]
 # The keys of a Responses API item (a message's text or content, a function call's arguments,
 # its output) whose string values reach an upstream when a later call sends the item.
 _JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"))
+# The fields of a media call (MediaParams.params_json) whose text reaches the upstream.
+_MEDIA_TEXT_KEYS = ("input", "prompt", "instructions")
 
 
 class TextSlot:
@@ -98,6 +103,33 @@ def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> Iterator[TextSlot
     elif which == "texts":
         for j in range(len(params.texts.values)):
             yield TextSlot(params.texts.values, j, ("input", j))
+
+
+def media_texts(params: media_pb2.MediaParams) -> Iterator[TextSlot]:
+    """The texts of a media call's JSON fields: a string `input` / `prompt` / `instructions`, a
+    list of strings, or a moderation's `{"type": "text", "text"}` parts. The JSON is written
+    again only when a slot changed (replace a slot before asking for the next, as the screen
+    does); JSON that is no object is left to the handler's own checks."""
+    try:
+        fields = orjson.loads(params.params_json) if params.params_json else {}
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(fields, dict):
+        return
+    slots: list[TextSlot] = []
+    for key in _MEDIA_TEXT_KEYS:
+        value = fields.get(key)
+        if isinstance(value, str):
+            slots.append(TextSlot(fields, key, (key,), item=True))
+        elif isinstance(value, list):
+            for j, item in enumerate(value):
+                if isinstance(item, str):
+                    slots.append(TextSlot(value, j, (key, j)))
+                elif isinstance(item, dict) and isinstance(item.get("text"), str):
+                    slots.append(TextSlot(item, "text", (key, j, "text"), item=True))
+    yield from slots
+    if any(slot.changed for slot in slots):
+        params.params_json = orjson.dumps(fields).decode()
 
 
 def stored_response_texts(response: pb.StoredResponse) -> Iterator[TextSlot]:

@@ -11,6 +11,8 @@ Followed (Azure OpenAI REST API reference, data plane inference, GA 2024-10-21):
   `choices: []`, `prompt_filter_results`) and may carry more (`content_filter_results` of the
   asynchronous filter, again with `id: ""`):
   https://learn.microsoft.com/azure/ai-foundry/openai/concepts/content-filter
+- Images and audio: `…/images/generations`, `…/audio/speech` and `…/audio/transcriptions` (a
+  form) of a deployment, OpenAI's bodies; there is no moderations endpoint (same reference).
 - Throttling is a 429 with `retry-after` and `retry-after-ms` (read by `retry_after_seconds`).
 
 `base_url` is the resource's endpoint (https://RESOURCE.openai.azure.com); a deployment's `model`
@@ -27,13 +29,19 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.config._entra import is_entra_key
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
-from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
+from router_service.providers._base import (
+    ChatCall,
+    EmbedCall,
+    MediaCall,
+    ProviderAdapter,
+    media_unsupported,
+)
 from router_service.providers._entra_auth import entra_tokens
 from router_service.providers._oauth import TokenAdapter
 from router_service.providers._openai import OpenAIAdapter, model_ids
@@ -79,6 +87,13 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return {**self.config.headers, "api-key": api_key, "content-type": "application/json"}
+
+    def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
+        """Images, speech and transcriptions are deployments' operations; Azure OpenAI has no
+        moderations endpoint (its content filter runs on every call instead)."""
+        if operation == media_pb2.MEDIA_OPERATION_MODERATIONS:
+            return media_unsupported(self.kind, operation)
+        return None
 
     def _failure(
         self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
@@ -152,6 +167,11 @@ class AzureEntraAdapter(TokenAdapter):
         if call.api_key in self._principals:
             return await super().embed(call)
         return await self.keyed.embed(call)
+
+    async def media(self, call: MediaCall) -> media_pb2.MediaResult:
+        if call.api_key in self._principals:
+            return await super().media(call)
+        return await self.keyed.media(call)
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         if api_key in self._principals:

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,33 @@ class EmbedCall:
     api_key: str
     params: embeddings_pb2.EmbeddingParams
     timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class MediaCall:
+    """A moderation, image generation, speech or transcription (`params.operation`)."""
+
+    upstream_model: str
+    api_key: str
+    params: media_pb2.MediaParams
+    timeout_s: float
+
+
+# What each operation is called in messages (and, after `/v1/`, OpenAI's path of it).
+MEDIA_PATHS: dict[media_pb2.MediaOperation.ValueType, str] = {
+    media_pb2.MEDIA_OPERATION_MODERATIONS: "moderations",
+    media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS: "images/generations",
+    media_pb2.MEDIA_OPERATION_AUDIO_SPEECH: "audio/speech",
+    media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: "audio/transcriptions",
+}
+
+
+def media_unsupported(kind: str, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure:
+    """The UNSUPPORTED_INPUT of a kind without `operation`'s API: another deployment of the
+    group may have it; the caller gets the 400 only when none has."""
+    message = f"{kind} offers no /{MEDIA_PATHS.get(operation, 'media')} API"
+    error = {"message": message, "type": "invalid_request_error", "param": "model", "code": None}
+    return UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
 
 
 class ProviderAdapter(ABC):
@@ -64,6 +92,16 @@ class ProviderAdapter(ABC):
         without I/O: the attempt loop asks before leasing a key, and passes the deployment
         over. OpenAI's format takes every part as it is: the default."""
         return None
+
+    def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
+        """Why this provider cannot serve `operation` (its API has no such endpoint), as the
+        UNSUPPORTED_INPUT failure `media` would raise; None when it can. Pure, asked before a
+        key is leased (as `cannot_express`). Most kinds have none of them: the default."""
+        return media_unsupported(self.kind, operation)
+
+    async def media(self, call: MediaCall) -> media_pb2.MediaResult:
+        """One moderation, image generation, speech or transcription, answered whole."""
+        raise media_unsupported(self.kind, call.params.operation)
 
     @abstractmethod
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:

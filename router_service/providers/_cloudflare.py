@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clients.switchboard.v1 import media_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._base import media_unsupported
 from router_service.providers._openai import OpenAIAdapter
 from router_service.providers._transport import JsonObject, root_error
 
@@ -70,6 +72,11 @@ class CloudflareAdapter(OpenAIAdapter):
     @property
     def api_base(self) -> str:
         return f"{self.account_base}/v1"
+
+    def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
+        """The OpenAI-compatible endpoints are chat completions and embeddings only (Workers
+        AI's own image and speech models take other bodies, at other paths)."""
+        return media_unsupported(self.kind, operation)
 
     def _wrapped_error(self, data: JsonObject) -> tuple[int, JsonObject] | None:
         error = _envelope_error(data)

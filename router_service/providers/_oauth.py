@@ -30,11 +30,11 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
-from router_service.providers._base import ChatCall, EmbedCall, ProviderAdapter
+from router_service.providers._base import ChatCall, EmbedCall, MediaCall, ProviderAdapter
 from router_service.providers._http import map_transport_errors, send_upstream
 
 __all__ = [
@@ -238,6 +238,9 @@ class TokenAdapter(ProviderAdapter):
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
         return self.wire.cannot_express(params)
 
+    def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
+        return self.wire.cannot_media(operation)
+
     def _refused(self, secret: str, failure: UpstreamFailure) -> None:
         if failure.outcome is Outcome.AUTH_INVALID:
             self.tokens.forget(secret)
@@ -271,6 +274,17 @@ class TokenAdapter(ProviderAdapter):
         token = await self.tokens.bearer(call.api_key, call.timeout_s)
         try:
             return await self.wire.embed(replace(call, api_key=token))
+        except UpstreamFailure as failure:
+            self._refused(call.api_key, failure)
+            raise
+
+    async def media(self, call: MediaCall) -> media_pb2.MediaResult:
+        refusal = self.wire.cannot_media(call.params.operation)
+        if refusal is not None:  # nothing to exchange a token for
+            raise refusal
+        token = await self.tokens.bearer(call.api_key, call.timeout_s)
+        try:
+            return await self.wire.media(replace(call, api_key=token))
         except UpstreamFailure as failure:
             self._refused(call.api_key, failure)
             raise

@@ -17,10 +17,11 @@ from clients import (
     embedding_params_to_openai,
     embedding_result_from_openai,
 )
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._base import MEDIA_PATHS, ChatCall, EmbedCall, MediaCall
+from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._sse import json_events
 from router_service.providers._transport import HttpAdapter, JsonObject, malformed
 
@@ -70,6 +71,21 @@ class OpenAIAdapter(HttpAdapter):
             return embedding_result_from_openai(data)
         except UpstreamFormatError as exc:
             raise malformed("response", exc) from exc
+
+    def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
+        return None  # OpenAI's API has all of them
+
+    async def media(self, call: MediaCall) -> media_pb2.MediaResult:
+        operation = call.params.operation
+        refusal = self.cannot_media(operation)
+        if refusal is not None:
+            raise refusal
+        content, content_type = media_content(call)
+        url = self._endpoint(MEDIA_PATHS[operation], call.upstream_model)
+        kind, body, data = await self._post_content(
+            url, content, content_type, call.api_key, call.timeout_s
+        )
+        return media_result(kind, body, data)
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         data = await self._get_json(f"{self.api_base}/models", api_key, timeout_s)

@@ -19,6 +19,7 @@ from router_service.outcomes import Outcome
 from router_service.providers._base import ProviderAdapter
 from router_service.providers._classify import classify_http_error
 from router_service.providers._http import map_transport_errors, send_upstream
+from router_service.providers._openai_media import is_json
 from router_service.providers._sse import json_events
 from router_service.telemetry._state import VERSION
 
@@ -135,6 +136,29 @@ class HttpAdapter(ProviderAdapter):
             response.status_code, response.content, response.headers, request.content
         )
         return data, response.headers
+
+    async def _post_content(
+        self, url: str, content: bytes, content_type: str, api_key: str, timeout_s: float
+    ) -> tuple[str, bytes, JsonObject | None]:
+        """POST a body that is not (only) JSON: a form with a file, or JSON whose answer may be
+        anything (audio). (content type, body, the body as a JSON object when it is JSON)."""
+        headers = _BASE_HEADERS | self._headers(api_key)
+        headers |= {"accept": "*/*", "content-type": content_type}
+        timeout = self._timeout(timeout_s)
+        request = httpx.Request(
+            "POST", _parsed(url), content=content, headers=headers, extensions={"timeout": timeout}
+        )
+        with map_transport_errors():
+            response = await send_upstream(self.http, request)
+        status, body = response.status_code, response.content
+        if status >= 400:
+            error = self._error_of(status, parse_object(body), body)
+            raise self._failure(status, error, response.headers, content)
+        kind = response.headers.get("content-type", "application/octet-stream")
+        data = None
+        if is_json(kind):
+            data = self._checked_json(status, body, response.headers, content)
+        return kind, body, data
 
     async def _get_json(
         self, url: str, api_key: str, timeout_s: float, params: Mapping[str, str] | None = None

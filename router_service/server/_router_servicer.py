@@ -18,13 +18,15 @@ from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.auth import AuditEvent, Caller, audit, current_caller
 from router_service.cache import CacheLookup, StreamRecorder, replay
 from router_service.engine import RequestContext
+from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.guardrails import AnswerAudit
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import answered, error_details
+from router_service.server._media import check_media
 from router_service.sessions import checked_session_id, session_id_for, session_key
-from router_service.telemetry import chat_span, embed_span
+from router_service.telemetry import chat_span, embed_span, media_span
 
 
 class RouterServicer(pb_grpc.RouterServiceServicer):
@@ -153,6 +155,23 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     finally:
                         span.cache(cache.result)
                 span.respond_embeddings(response)
+            return response
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+            raise
+
+    async def Media(
+        self, request: pb.MediaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.MediaResponse:
+        try:
+            params = request.params
+            check_media(params)
+            session = checked_session_id(request.routing.session_id)
+            ctx = self._context(params.model, session, context)
+            tokens = estimate_media_tokens(params)
+            with media_span(params, ctx) as span:
+                response = await self.runtime.executor.media(params, ctx, tokens=tokens)
+                span.respond_media(response)
             return response
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))

@@ -34,7 +34,7 @@ from router_service.telemetry._prometheus import (
     PrometheusListener,
     metrics_text,
 )
-from router_service.telemetry._request import RequestSpan, chat_span, embed_span
+from router_service.telemetry._request import RequestSpan, chat_span, embed_span, media_span
 from router_service.telemetry._spans import AttemptHandle, AttemptSpan, RequestHandle, attempt_span
 from router_service.telemetry._state import Telemetry, current, install
 from router_service.telemetry.setup import (
@@ -80,6 +80,7 @@ __all__ = [
     "embed_span",
     "install",
     "key_wait",
+    "media_span",
     "metrics_text",
     "record_guardrail_matches",
     "record_plan",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.trace import SpanKind
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2, router_service_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._spans import (
     CANCELLED,
@@ -29,7 +29,7 @@ from router_service.telemetry._state import Telemetry, current
 if TYPE_CHECKING:
     from router_service.engine import Deployment, RequestContext
 
-__all__ = ["RequestSpan", "chat_span", "embed_span"]
+__all__ = ["RequestSpan", "chat_span", "embed_span", "media_span"]
 
 
 class RequestSpan(RequestHandle, Activated):
@@ -147,6 +147,12 @@ class RequestSpan(RequestHandle, Activated):
             self._cost_usd = response.route.cost_usd
         if self.span.is_recording():
             self._response = {attr.RESPONSE_MODEL: result.model}
+
+    def respond_media(self, response: router_service_pb2.MediaResponse) -> None:
+        if response.result.HasField("usage"):
+            self._usage = response.result.usage
+        if response.route.HasField("cost_usd"):
+            self._cost_usd = response.route.cost_usd
 
     def cache(self, result: str) -> None:
         if not result:
@@ -282,3 +288,21 @@ def embed_span(params: embeddings_pb2.EmbeddingParams, ctx: RequestContext) -> R
     if not (t.tracing or t.metering):
         return OFF_REQUEST
     return RequestSpan(t, "embeddings", ctx, lambda: attr.embed_request(params))
+
+
+def media_span(params: media_pb2.MediaParams, ctx: RequestContext) -> RequestHandle:
+    """The operation as OpenAI's path names it, dotted: `moderations`, `images.generations`,
+    `audio.speech`, `audio.transcriptions`."""
+    t = current()
+    if not (t.tracing or t.metering):
+        return OFF_REQUEST
+    operation = _MEDIA_OPERATIONS.get(params.operation, "media")
+    return RequestSpan(t, operation, ctx, dict)
+
+
+_MEDIA_OPERATIONS = {
+    media_pb2.MEDIA_OPERATION_MODERATIONS: "moderations",
+    media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS: "images.generations",
+    media_pb2.MEDIA_OPERATION_AUDIO_SPEECH: "audio.speech",
+    media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: "audio.transcriptions",
+}

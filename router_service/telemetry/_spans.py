@@ -101,6 +101,9 @@ class RequestHandle:
     def respond_embeddings(self, response: router_service_pb2.EmbedResponse) -> None:
         """The embeddings answer."""
 
+    def respond_media(self, response: router_service_pb2.MediaResponse) -> None:
+        """A moderation, image, speech or transcription answer."""
+
     def cache(self, result: str) -> None:
         """What the response cache did: "hit", "miss", "bypass"; "" when it does not apply."""
 

@@ -102,6 +102,12 @@ class FakeRouter(
         self._seen(context)
         return router_service_pb2.EmbedResponse()
 
+    async def Media(
+        self, request: router_service_pb2.MediaRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.MediaResponse:
+        self._seen(context)
+        return router_service_pb2.MediaResponse()
+
     async def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> router_service_pb2.ListModelsResponse:

@@ -52,6 +52,7 @@ EXPECTED = [
     "http_status_for",
     "input_items_page",
     "item_id_prefix",
+    "media_params_from_openai",
     "model_list_to_openai",
     "openai_error_body",
     "references_of",

@@ -104,6 +104,12 @@ class SyncFakeRouter(
         self._seen(context)
         return router_service_pb2.EmbedResponse()
 
+    def Media(
+        self, request: router_service_pb2.MediaRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.MediaResponse:
+        self._seen(context)
+        return router_service_pb2.MediaResponse()
+
     def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: grpc.ServicerContext
     ) -> router_service_pb2.ListModelsResponse:

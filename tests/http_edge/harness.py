@@ -2,8 +2,8 @@
 
 The stub router is a `RouterServiceServicer` whose behaviour each test sets with handler functions
 (like httpx's MockTransport): `stub.on_chat = async def (request, context) -> ChatResponse`,
-`stub.on_chat_stream = async generator (request, context)`, `stub.on_embed`, `stub.on_list_models`,
-`stub.on_store_response`.
+`stub.on_chat_stream = async generator (request, context)`, `stub.on_embed`, `stub.on_media`,
+`stub.on_list_models`, `stub.on_store_response`.
 It records every call with its metadata and sets `stub.cancelled` when a handler is cancelled (the
 caller went away).
 """
@@ -55,6 +55,7 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     on_chat: Handler = _unimplemented
     on_chat_stream: StreamHandler = _unimplemented_stream
     on_embed: Handler = _unimplemented
+    on_media: Handler = _unimplemented
     on_list_models: Handler = _unimplemented
     on_store_response: Handler = _unimplemented
     calls: list[Call] = field(default_factory=list)
@@ -91,6 +92,10 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     async def Embed(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         self._record("Embed", request, context)
         return await self._unary(self.on_embed, request, context)
+
+    async def Media(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        self._record("Media", request, context)
+        return await self._unary(self.on_media, request, context)
 
     async def ListModels(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         self._record("ListModels", request, context)

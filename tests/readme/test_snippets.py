@@ -97,6 +97,7 @@ def test_every_python_block_is_run_here() -> None:
         "get_server_info(",
         "list_clients(",
         'completions.create(model="demo-chat", prompt',
+        "images.generate(",
         "langchain_openai",
         CACHE_BLOCK,
         RATE_LIMIT_BLOCK,
@@ -182,6 +183,11 @@ def test_list_clients_block(stack: LiveStack) -> None:
 def test_completions_block(stack: LiveStack) -> None:
     printed = run_block('completions.create(model="demo-chat", prompt', stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello"]
+
+
+def test_media_block(stack: LiveStack) -> None:
+    printed = run_block("images.generate(", stack).splitlines()
+    assert printed == ["True", "iVBORw0K", "audio/wav 21", "hello.wav: 21 bytes of audio/wav"]
 
 
 CACHE_BLOCK = '"x-switchboard-cache": "bypass"'

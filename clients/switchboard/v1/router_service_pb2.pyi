@@ -11,6 +11,7 @@ from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from clients.switchboard.v1 import chat_pb2 as _chat_pb2
 from clients.switchboard.v1 import conversations_pb2 as _conversations_pb2
 from clients.switchboard.v1 import embeddings_pb2 as _embeddings_pb2
+from clients.switchboard.v1 import media_pb2 as _media_pb2
 from clients.switchboard.v1 import routing_pb2 as _routing_pb2
 import builtins as _builtins
 import sys
@@ -336,6 +337,56 @@ class EmbedResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EmbedResponse: _TypeAlias = EmbedResponse  # noqa: Y015
+
+@_typing.final
+class MediaRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARAMS_FIELD_NUMBER: _builtins.int
+    ROUTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def params(self) -> _media_pb2.MediaParams:
+        """Required: `operation` and `model`."""
+
+    @_builtins.property
+    def routing(self) -> _routing_pb2.RoutingOptions: ...
+    def __init__(
+        self,
+        *,
+        params: _media_pb2.MediaParams | None = ...,
+        routing: _routing_pb2.RoutingOptions | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["params", b"params", "routing", b"routing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["params", b"params", "routing", b"routing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MediaRequest: _TypeAlias = MediaRequest  # noqa: Y015
+
+@_typing.final
+class MediaResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> _media_pb2.MediaResult: ...
+    @_builtins.property
+    def route(self) -> _routing_pb2.RouteInfo: ...
+    def __init__(
+        self,
+        *,
+        result: _media_pb2.MediaResult | None = ...,
+        route: _routing_pb2.RouteInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result", "route", b"route"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result", "route", b"route"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MediaResponse: _TypeAlias = MediaResponse  # noqa: Y015
 
 @_typing.final
 class PickRouteRequest(_message.Message):

@@ -59,6 +59,11 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.EmbedResponse.FromString,
                 _registered_method=True)
+        self.Media = channel.unary_unary(
+                '/switchboard.v1.RouterService/Media',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.MediaRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.MediaResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/switchboard.v1.RouterService/ListModels',
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.ListModelsRequest.SerializeToString,
@@ -140,6 +145,16 @@ class RouterServiceServicer:
 
     def Embed(self, request, context):
         """Embeddings for one or more inputs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Media(self, request, context):
+        """OpenAI's moderations, image generations, speech and transcriptions: one call each, routed
+        by `model` as a chat is (groups, failover, key pools). Only kinds that speak these endpoints
+        (openai; azure, without moderations) take them: other deployments are passed over as
+        UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -248,6 +263,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.Embed,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.EmbedRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.EmbedResponse.SerializeToString,
+            ),
+            'Media': grpc.unary_unary_rpc_method_handler(
+                    servicer.Media,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.MediaRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.MediaResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -391,6 +411,33 @@ class RouterService:
             '/switchboard.v1.RouterService/Embed',
             switchboard_dot_v1_dot_router__service__pb2.EmbedRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Media(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/Media',
+            switchboard_dot_v1_dot_router__service__pb2.MediaRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.MediaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,12 @@ class RouterServiceStub:
     """One chat completion as a stream: chunks, heartbeats while idle, and a final summary."""
     Embed: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.EmbedRequest, _router_service_pb2.EmbedResponse]
     """Embeddings for one or more inputs."""
+    Media: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.MediaRequest, _router_service_pb2.MediaResponse]
+    """OpenAI's moderations, image generations, speech and transcriptions: one call each, routed
+    by `model` as a chat is (groups, failover, key pools). Only kinds that speak these endpoints
+    (openai; azure, without moderations) take them: other deployments are passed over as
+    UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+    """
     ListModels: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]
     """Deployments, model groups and pools a caller may name as `model`."""
     PickRoute: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.PickRouteRequest, _router_service_pb2.PickRouteResponse]
@@ -115,6 +121,12 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """One chat completion as a stream: chunks, heartbeats while idle, and a final summary."""
     Embed: _aio.UnaryUnaryMultiCallable[_router_service_pb2.EmbedRequest, _router_service_pb2.EmbedResponse]  # type: ignore[assignment]
     """Embeddings for one or more inputs."""
+    Media: _aio.UnaryUnaryMultiCallable[_router_service_pb2.MediaRequest, _router_service_pb2.MediaResponse]  # type: ignore[assignment]
+    """OpenAI's moderations, image generations, speech and transcriptions: one call each, routed
+    by `model` as a chat is (groups, failover, key pools). Only kinds that speak these endpoints
+    (openai; azure, without moderations) take them: other deployments are passed over as
+    UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+    """
     ListModels: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]  # type: ignore[assignment]
     """Deployments, model groups and pools a caller may name as `model`."""
     PickRoute: _aio.UnaryUnaryMultiCallable[_router_service_pb2.PickRouteRequest, _router_service_pb2.PickRouteResponse]  # type: ignore[assignment]
@@ -196,6 +208,18 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.EmbedResponse, _abc.Awaitable[_router_service_pb2.EmbedResponse]]:
         """Embeddings for one or more inputs."""
+
+    @_abc_1.abstractmethod
+    def Media(
+        self,
+        request: _router_service_pb2.MediaRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.MediaResponse, _abc.Awaitable[_router_service_pb2.MediaResponse]]:
+        """OpenAI's moderations, image generations, speech and transcriptions: one call each, routed
+        by `model` as a chat is (groups, failover, key pools). Only kinds that speak these endpoints
+        (openai; azure, without moderations) take them: other deployments are passed over as
+        UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+        """
 
     @_abc_1.abstractmethod
     def ListModels(

@@ -211,6 +211,7 @@ def test_exports() -> None:
         *("AnswerAudit", "AnswerGuard"),
         *("Detector", "DetectorName", "Guardrails", "Match", "Rule", "StreamScreen"),
         *("TextScreen", "TextSlot", "chat_texts", "compile_rules", "embedding_texts"),
-        *("json_item_texts", "luhn_valid", "message_texts", "stored_response_texts"),
+        *("json_item_texts", "luhn_valid", "media_texts", "message_texts"),
+        "stored_response_texts",
     ]
     assert all(hasattr(guardrails, name) for name in guardrails.__all__)

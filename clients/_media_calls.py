@@ -1,0 +1,53 @@
+"""The media call of ``RouterClient`` and ``SyncRouterClient`` (OpenAI's moderations, image
+generations, speech and transcriptions: ``chat`` scope, counted in rpm), as mixins over each
+client's one ``_unary``, as ``_conversations``' are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
+from clients.switchboard.v1 import router_service_pb2 as pb
+
+__all__ = ["MediaCalls", "SyncMediaCalls"]
+
+
+class MediaCalls:
+    """``RouterClient``'s media call."""
+
+    async def _unary(
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        raise NotImplementedError
+
+    async def media(
+        self,
+        req: pb.MediaRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> pb.MediaResponse:
+        """A moderation, image generation, speech or transcription (`MediaParams.operation`):
+        the upstream's answer as it is (`MediaResult.content_type`, `body`)."""
+        response: pb.MediaResponse = await self._unary("router", "Media", req, timeout, metadata)
+        return response
+
+
+class SyncMediaCalls:
+    """``SyncRouterClient``'s media call (as :class:`MediaCalls`')."""
+
+    def _unary(
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        raise NotImplementedError
+
+    def media(
+        self,
+        req: pb.MediaRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> pb.MediaResponse:
+        """A moderation, image generation, speech or transcription (`MediaParams.operation`)."""
+        response: pb.MediaResponse = self._unary("router", "Media", req, timeout, metadata)
+        return response

@@ -1,0 +1,177 @@
+"""OpenAI's moderations, image generations, speech and transcriptions, answered deterministically
+(at OpenAI's paths, and at an Azure deployment's but moderations):
+
+- moderations: an input that contains `FLAGGED_WORD` is flagged for violence;
+- images: `n` copies of a 1×1 PNG, as `b64_json` or (`response_format: url`) a URL; a
+  `gpt-image-*` model reports token usage, as OpenAI's does;
+- speech: a few bytes that open as the requested format's files do, then the input text, with
+  its content type;
+- transcriptions: a form with a `file`; the text says the file's name and size (`json`,
+  `verbose_json` or plain text for `text`, `srt`, `vtt`); usage in tokens.
+Scenarios (errors, rate limits, faults per key and model) apply as to chat (`_openai.handle`).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+from aiohttp import web
+
+from . import _openai
+from ._azure import AZURE
+from ._faults import Call, send_answer, send_error
+
+__all__ = ["FLAGGED_WORD", "PNG_1X1", "add_routes", "speech_bytes"]
+
+FLAGGED_WORD = "kill"
+# The smallest valid PNG: one transparent pixel.
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+_CATEGORIES = ("harassment", "hate", "self-harm", "sexual", "violence")
+# format → (content type, the bytes its files open with)
+_AUDIO: dict[str, tuple[str, bytes]] = {
+    "mp3": ("audio/mpeg", b"ID3\x04\x00\x00\x00\x00\x00\x00"),
+    "opus": ("audio/ogg", b"OggS\x00\x02"),
+    "aac": ("audio/aac", b"\xff\xf1\x50\x80"),
+    "flac": ("audio/flac", b"fLaC"),
+    "wav": ("audio/wav", b"RIFF\x24\x00\x00\x00WAVEfmt "),
+    "pcm": ("audio/pcm", b""),
+}
+_TEXT_FORMATS = ("text", "srt", "vtt")
+
+
+def speech_bytes(text: str, response_format: str = "mp3") -> tuple[str, bytes]:
+    """(content type, body) the fake speaks `text` as."""
+    kind, magic = _AUDIO[response_format]
+    return kind, magic + text.encode()
+
+
+def _texts(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        texts = [
+            v if isinstance(v, str) else v.get("text") for v in value if isinstance(v, str | dict)
+        ]
+        return [t for t in texts if isinstance(t, str)]
+    return None
+
+
+async def _moderations(call: Call) -> web.StreamResponse:
+    texts = _texts(call.body.get("input"))
+    if texts is None:
+        return await send_error(call, 400, "'input' is a required property", "bad_request")
+    results = []
+    for text in texts:
+        flagged = FLAGGED_WORD in text.lower()
+        categories = {c: flagged and c == "violence" for c in _CATEGORIES}
+        scores = {c: 0.9 if on else 0.01 for c, on in categories.items()}
+        results.append({"flagged": flagged, "categories": categories, "category_scores": scores})
+    model = call.record.model or "omni-moderation-latest"
+    body = {"id": f"modr-fake-{call.record.seq}", "model": model, "results": results}
+    return await send_answer(call, body)
+
+
+async def _images(call: Call) -> web.StreamResponse:
+    body = call.body
+    prompt, n = body.get("prompt"), body.get("n", 1)
+    if not isinstance(prompt, str) or not prompt:
+        return await send_error(call, 400, "'prompt' is a required property", "bad_request")
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+        return await send_error(call, 400, "'n' must be between 1 and 10", "bad_request")
+    if body.get("response_format") == "url":
+        image = {"url": f"https://fake-upstream.invalid/images/{call.record.seq}.png"}
+    else:
+        image = {"b64_json": base64.b64encode(PNG_1X1).decode()}
+    answer: dict[str, Any] = {"created": int(time.time()), "data": [dict(image) for _ in range(n)]}
+    if call.record.model.startswith("gpt-image"):
+        words = len(prompt.split())
+        answer["usage"] = {
+            "input_tokens": words,
+            "output_tokens": 272 * n,
+            "total_tokens": words + 272 * n,
+        }
+    return await send_answer(call, answer)
+
+
+async def _speech(call: Call) -> web.StreamResponse:
+    body = call.body
+    text, voice = body.get("input"), body.get("voice")
+    fmt = body.get("response_format", "mp3")
+    if not isinstance(text, str) or not text or not isinstance(voice, str) or not voice:
+        return await send_error(call, 400, "'input' and 'voice' are required", "bad_request")
+    if fmt not in _AUDIO:
+        return await send_error(call, 400, f"'{fmt}' is not a supported format", "bad_request")
+    kind, audio = speech_bytes(text, fmt)
+    return await _send_bytes(call, audio, kind)
+
+
+async def _transcriptions(call: Call) -> web.StreamResponse:
+    body = call.body
+    file = body.get("file")
+    if not isinstance(file, dict):
+        return await send_error(call, 400, "'file' is a required property", "bad_request")
+    text = f"{file['filename']}: {file['size']} bytes of {file['content_type']}"
+    fmt = body.get("response_format", "json")
+    if fmt in _TEXT_FORMATS:
+        return await _send_bytes(call, text.encode(), "text/plain; charset=utf-8")
+    words = len(text.split())
+    usage = {"type": "tokens", "input_tokens": file["size"] // 100 + 1, "output_tokens": words}
+    usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+    if fmt == "verbose_json":
+        return await send_answer(
+            call,
+            {
+                "task": "transcribe",
+                "language": "english",
+                "duration": 1.0,
+                "text": text,
+                "segments": [],
+            },
+        )
+    return await send_answer(call, {"text": text, "usage": usage})
+
+
+async def _send_bytes(call: Call, body: bytes, content_type: str) -> web.StreamResponse:
+    resp = web.Response(status=call.ok_status, body=body, headers=call.headers())
+    resp.headers["Content-Type"] = content_type
+    await resp.prepare(call.request)
+    call.mark(status=resp.status)
+    await resp.write_eof()
+    call.mark(completed=True, outcome="ok")
+    return resp
+
+
+_PRODUCERS = {
+    "moderations": _moderations,
+    "images/generations": _images,
+    "audio/speech": _speech,
+    "audio/transcriptions": _transcriptions,
+}
+
+
+def _openai_route(producer: _openai.Producer) -> Any:
+    async def route(request: web.Request) -> web.StreamResponse:
+        return await _openai.handle(request, producer)
+
+    return route
+
+
+def _azure_route(producer: _openai.Producer) -> Any:
+    async def route(request: web.Request) -> web.StreamResponse:
+        deployment = request.match_info["deployment"]
+        return await _openai.handle(request, producer, dialect=AZURE, model=deployment)
+
+    return route
+
+
+def add_routes(app: web.Application) -> None:
+    for path, producer in _PRODUCERS.items():
+        app.router.add_post(f"/v1/{path}", _openai_route(producer))
+        if path != "moderations":  # Azure OpenAI has none
+            app.router.add_post(
+                f"/openai/deployments/{{deployment}}/{path}", _azure_route(producer)
+            )

@@ -1,0 +1,96 @@
+"""OpenAI's moderations, image generations, speech and transcriptions on the wire: the body an
+OpenAI-format adapter sends for a `MediaCall`, and the `MediaResult` of the upstream's answer.
+
+Followed (https://platform.openai.com/docs/api-reference):
+- `POST /v1/moderations`, JSON `{model, input}` → `{id, model, results}`;
+- `POST /v1/images/generations`, JSON `{model, prompt, n, size, response_format, ...}` →
+  `{created, data: [{b64_json | url}], usage?}` (`usage` from token-priced image models);
+- `POST /v1/audio/speech`, JSON `{model, input, voice, response_format, ...}` → the audio bytes;
+- `POST /v1/audio/transcriptions`, `multipart/form-data` with `file`, `model` and the other fields
+  (`language`, `prompt`, `response_format`, `temperature`, `timestamp_granularities[]`, ...) →
+  JSON `{text, usage?}`, or text for `response_format` text, srt and vtt.
+The upstream's answer goes back to the caller as it is, with its content type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from clients import LARGEST_ANSWER_BYTES
+from clients.switchboard.v1 import chat_pb2, media_pb2
+from router_service.providers._base import MediaCall
+from router_service.providers._mapping import caller_error
+
+__all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result"]
+
+_TRANSCRIPTIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS
+# The largest answer relayed: what a gRPC answer may carry, less room for its route.
+MAX_ANSWER_BYTES = LARGEST_ANSWER_BYTES - 1024 * 1024
+# Only the multipart encoding of this request is used; it is never sent.
+_NOWHERE = "http://upstream.invalid/"
+
+
+def media_content(call: MediaCall) -> tuple[bytes, str]:
+    """(body, content type) of the upstream request: the caller's fields with the deployment's
+    upstream model, as JSON, or for a transcription as a form with the audio file."""
+    params = call.params
+    fields: dict[str, Any] = orjson.loads(params.params_json) if params.params_json else {}
+    fields["model"] = call.upstream_model
+    if params.operation != _TRANSCRIPTIONS:
+        return orjson.dumps(fields), "application/json"
+    data = {name: _form_values(value) for name, value in fields.items() if value is not None}
+    file = params.file
+    upload = (file.filename or "audio", file.data, file.content_type or "application/octet-stream")
+    request = httpx.Request("POST", _NOWHERE, data=data, files={"file": upload})
+    return request.read(), request.headers["content-type"]
+
+
+def _form_values(value: Any) -> str | list[str]:
+    """A field's form value(s): strings as they are, a list as a repeated field, anything else
+    (a number, a boolean from a gRPC caller's JSON) as its JSON text."""
+    if isinstance(value, list):
+        return [_form_text(item) for item in value]
+    return _form_text(value)
+
+
+def _form_text(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def media_result(
+    content_type: str,
+    body: bytes,
+    data: dict[str, Any] | None,
+    *,
+    limit: int = MAX_ANSWER_BYTES,
+) -> media_pb2.MediaResult:
+    """The answer as the caller gets it; `data`: the body parsed, when it is a JSON object.
+    Token usage (gpt-image-1, gpt-4o-transcribe: `input_tokens`, `output_tokens`) is read for
+    the caller's tpm and the call's cost; a duration (whisper-1's) is no token count. An
+    answer over `limit` is refused as the caller's (what it asked for is too much to relay)."""
+    if len(body) > limit:
+        raise caller_error(
+            f"The upstream's answer ({len(body)} bytes) is larger than the router relays "
+            f"({limit} bytes): ask for less (a shorter input, a compressed format)."
+        )
+    result = media_pb2.MediaResult(content_type=content_type, body=body)
+    usage = data.get("usage") if data is not None else None
+    if isinstance(usage, dict):
+        counts = [usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens")]
+        tokens = [v for v in counts if isinstance(v, int) and not isinstance(v, bool)]
+        if len(tokens) == len(counts):
+            prompt, completion, total = tokens
+            result.usage.CopyFrom(
+                chat_pb2.Usage(
+                    prompt_tokens=prompt, completion_tokens=completion, total_tokens=total
+                )
+            )
+    return result

@@ -1,0 +1,158 @@
+"""RouterService.Media over real gRPC: a real router on loopback, the fake upstream. What the
+router refuses before any routing (typed INVALID_ARGUMENT with the field), what a client key may
+do (the `chat` scope, rpm), what guardrails do to the texts, and what the answer carries (the
+upstream's bytes and content type, usage, route)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import orjson
+import pytest
+
+from clients import RouterClient, SyncRouterClient, details_from_rpc_error
+from clients.switchboard.v1 import media_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.router_service.auth.helpers import bearer, client, guarded_config
+
+pytestmark = pytest.mark.timeout(60)
+
+MODERATIONS = media_pb2.MEDIA_OPERATION_MODERATIONS
+IMAGES = media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS
+TRANSCRIPTIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS
+APP, EMBEDDER = "sk-media-app", "sk-embed-only"
+
+
+def media(
+    operation: int = MODERATIONS,
+    model: str = "chain",
+    params_json: str = '{"input": "hi"}',
+    **kw: Any,
+) -> pb.MediaRequest:
+    params = media_pb2.MediaParams(
+        operation=operation,  # type: ignore[arg-type]
+        model=model,
+        params_json=params_json,
+        **kw,
+    )
+    return pb.MediaRequest(params=params)
+
+
+async def refused(router: RouterHandle, request: pb.MediaRequest, **kw: Any) -> Any:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Media(request, **kw)
+    return details_from_rpc_error(caught.value)
+
+
+async def test_an_answer_carries_the_upstreams_body_usage_and_route(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    answer = await router.stub.Media(
+        media(IMAGES, params_json='{"prompt": "a fox", "model": "ignored"}')
+    )
+    result = answer.result
+    assert result.content_type == "application/json"
+    assert len(orjson.loads(result.body)["data"]) == 1
+    assert not result.HasField("usage")  # model-a is no gpt-image model: no usage reported
+    assert (answer.route.deployment, answer.route.requested_model) == ("alpha/model-a", "chain")
+    assert fake.state.last(path="/v1/images/generations").body["model"] == "model-a"  # type: ignore[union-attr]
+
+
+async def test_token_usage_is_read_from_the_answer(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    models = {"painter": {"deployments": [{"provider": "alpha", "model": "gpt-image-1"}]}}
+    router = await start_router(base_config(fake.base_url, models=models))
+    answer = await router.stub.Media(media(IMAGES, "painter", '{"prompt": "one two three"}'))
+    usage = answer.result.usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (3, 272, 275)
+
+
+async def test_the_python_clients_call_it(router: RouterHandle) -> None:
+    request = media(
+        media_pb2.MEDIA_OPERATION_AUDIO_SPEECH, params_json='{"input": "hi", "voice": "a"}'
+    )
+    async with RouterClient(router.server.address) as client:
+        answer = await client.media(request, timeout=10)
+    assert answer.result.content_type == "audio/mpeg"
+    with SyncRouterClient(router.server.address) as sync:
+        again = await asyncio.to_thread(sync.media, request, timeout=10)
+    assert again.result.body == answer.result.body
+
+
+@pytest.mark.parametrize(
+    ("request_", "param"),
+    [
+        (media(operation=0), "operation"),
+        (media(model=""), "model"),
+        (media(params_json="{"), "params_json"),
+        (media(params_json="[1]"), "params_json"),
+        (media(params_json='{"input": "x", "stream": true}'), "stream"),
+        (media(TRANSCRIPTIONS, params_json="{}"), "file"),
+        (media(file=media_pb2.MediaFile(data=b"x")), "file"),
+    ],
+    ids=["no operation", "no model", "not json", "not an object", "stream", "no file", "a file"],
+)
+async def test_what_no_upstream_request_can_be_made_of_is_refused(
+    router: RouterHandle, fake: FakeUpstream, request_: pb.MediaRequest, param: str
+) -> None:
+    details = await refused(router, request_)
+    assert details.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details.openai_param == param
+    assert fake.state.calls() == []
+
+
+async def test_a_kind_without_the_endpoint_is_unsupported_input(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    providers = {
+        "cf": {"kind": "cloudflare", "base_url": fake.url, "keys": ["k"], "account_id": "a"}
+    }
+    models = {"workers": {"deployments": [{"provider": "cf", "model": "@cf/x"}]}}
+    router = await start_router(base_config(fake.base_url, providers=providers, models=models))
+    details = await refused(router, media(model="workers"))
+    assert details.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details.reason == "UNSUPPORTED_INPUT"
+    assert details.message == "cloudflare offers no /moderations API"
+    assert fake.state.calls() == []
+
+
+@pytest.fixture
+async def guarded(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    rules = [{"name": "pii", "detect": ["email"], "action": "redact"}]
+    config = guarded_config(
+        fake.base_url,
+        client("app", APP, rpm=2),
+        client("embedder", EMBEDDER, scopes=["embed"]),
+        guardrails=rules,
+    )
+    return await start_router(config)
+
+
+async def test_media_needs_the_chat_scope(guarded: RouterHandle, fake: FakeUpstream) -> None:
+    details = await refused(guarded, media(), metadata=bearer(EMBEDDER))
+    assert details.code is grpc.StatusCode.PERMISSION_DENIED
+    assert fake.state.calls() == []
+
+
+async def test_media_calls_count_in_rpm(guarded: RouterHandle) -> None:
+    for _ in range(2):
+        await guarded.stub.Media(media(), metadata=bearer(APP))
+    details = await refused(guarded, media(), metadata=bearer(APP))
+    assert details.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_texts_are_redacted_before_they_leave(
+    guarded: RouterHandle, fake: FakeUpstream
+) -> None:
+    body = {"input": ["mail jane@example.com", {"type": "text", "text": "or bob@example.org"}]}
+    answer = await guarded.stub.Media(
+        media(params_json=orjson.dumps(body).decode()), metadata=bearer(APP)
+    )
+    assert list(answer.route.guardrails) == ["pii"]
+    sent = fake.state.last(path="/v1/moderations").body["input"]  # type: ignore[union-attr]
+    assert sent == ["mail [REDACTED:email]", {"type": "text", "text": "or [REDACTED:email]"}]
