@@ -6,6 +6,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── ListenError               a port it must listen on is taken (refuses to start)
     ├── InvalidRequestError       the caller's request is malformed       INVALID_ARGUMENT / 400
     │   └── GuardrailBlockedError a guardrail refuses the request's text  INVALID_ARGUMENT / 400
+    │       └── AnswerWithheldError  … or a whole answer's (a transcript)  INVALID_ARGUMENT / 400
     ├── ModelNotFoundError        no such deployment, group or pool       NOT_FOUND / 404
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
     ├── ResponseNotFoundError     no such stored response for this client NOT_FOUND / 404
@@ -89,6 +90,25 @@ class GuardrailBlockedError(InvalidRequestError):
             f"The request was blocked by the guardrail '{rule}' (detector: {detector}) "
             f"in `{param}`.",
             param=param,
+            code="content_policy_violation",
+        )
+        self.guardrail = rule
+        self.detector = detector
+
+
+class AnswerWithheldError(GuardrailBlockedError):
+    """A `guardrails:` rule with `action: block` on the answer side found something in a whole
+    answer that has no way of its own to say "withheld" (a transcription: no finish_reason).
+    Refused as a request is: nothing of the answer was sent yet, and the same input (the same
+    audio) gets the same answer, so it is the input that must change. The message names the
+    rule, the detector and the answer's field, never the text; no `param` (the answer's field
+    is no request parameter)."""
+
+    def __init__(self, rule: str, detector: str, *, where: str) -> None:
+        InvalidRequestError.__init__(
+            self,
+            f"The answer was withheld by the guardrail '{rule}' (detector: {detector}) "
+            f"in its `{where}`.",
             code="content_policy_violation",
         )
         self.guardrail = rule
