@@ -28,7 +28,7 @@ GUARDRAILS = [
     {"name": "answer-keys", "detect": ["api_key"], "action": "block", "apply_to": ["response"]},
     {"name": "answer-pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]},
 ]
-PARAMETERS = {
+PARAMETERS: dict[str, Any] = {
     "type": "object",
     "properties": {"city": {"type": "string", "description": f"ask {EMAIL} if unsure"}},
 }
