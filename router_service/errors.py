@@ -97,22 +97,15 @@ class GuardrailBlockedError(InvalidRequestError):
 
 
 class AnswerWithheldError(GuardrailBlockedError):
-    """A `guardrails:` rule with `action: block` on the answer side found something in a whole
-    answer that has no way of its own to say "withheld" (a transcription: no finish_reason).
-    Refused as a request is: nothing of the answer was sent yet, and the same input (the same
-    audio) gets the same answer, so it is the input that must change. The message names the
-    rule, the detector and the answer's field, never the text; no `param` (the answer's field
-    is no request parameter)."""
+    """A block rule's find in a whole answer that has no finish_reason to say "withheld" (a
+    transcript): refused as a request is, since nothing of it was sent and the same audio gets
+    the same answer. The message names the answer's field, never the text; no `param`."""
 
     def __init__(self, rule: str, detector: str, *, where: str) -> None:
-        InvalidRequestError.__init__(
-            self,
-            f"The answer was withheld by the guardrail '{rule}' (detector: {detector}) "
-            f"in its `{where}`.",
-            code="content_policy_violation",
-        )
-        self.guardrail = rule
-        self.detector = detector
+        message = f"The answer was withheld by the guardrail '{rule}' (detector: {detector}) "
+        code = "content_policy_violation"
+        InvalidRequestError.__init__(self, f"{message}in its `{where}`.", code=code)
+        self.guardrail, self.detector = rule, detector
 
 
 class ModelNotFoundError(SwitchboardError):
