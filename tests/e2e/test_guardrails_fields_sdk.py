@@ -118,7 +118,7 @@ async def test_a_transcript_is_redacted_or_refused(
     assert caught.value.status_code == 400
     body: Any = caught.value.body
     assert body["type"] == "invalid_request_error"
-    assert body["code"] == "content_policy_violation"
+    assert body["code"] == "content_policy_violation" and body["param"] is None
     assert body["message"] == (
         "The answer was withheld by the guardrail 'answer-keys' (detector: api_key) in its `text`."
     )
