@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from clients import chat_params_from_openai, chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.config import GuardrailConfig
 from router_service.errors import AnswerWithheldError, GuardrailBlockedError
@@ -95,6 +96,29 @@ def test_tool_definitions_are_texts_by_path_and_rewritten_in_place() -> None:
     assert unit["enum"] == ["c", "mail [REDACTED:email]"]
     assert schema["properties"]["nested"]["items"]["examples"] == [{"deep": "[REDACTED:email]"}]
     assert list(schema) == list(SCHEMA)  # keys and their order kept
+
+
+def test_a_function_the_contract_does_not_model_is_screened_in_the_tool_extras() -> None:
+    """A function definition with a key the proto lacks travels whole in the tool's extra_json:
+    its texts have the same paths, and the upstream body gets them redacted."""
+    function = {"name": "f", "description": f"by {EMAIL}", "x-owner": EMAIL, "parameters": SCHEMA}
+    params, _ = chat_params_from_openai(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": function}],
+        }
+    )
+    assert params.tools[0].extra_json  # not modelled: the whole function rides there
+    paths = _redacting(chat_texts(params))
+    assert paths[1:4] == [
+        "tools[0].function.name",
+        "tools[0].function.description",
+        "tools[0].function.x-owner",
+    ]
+    sent = chat_params_to_openai(params)["tools"][0]["function"]
+    assert sent["description"] == "by [REDACTED:email]" and sent["x-owner"] == "[REDACTED:email]"
+    assert sent["parameters"]["properties"]["city"]["description"] == "ask [REDACTED:email]"
 
 
 def test_json_no_rule_changed_is_not_written_again() -> None:
