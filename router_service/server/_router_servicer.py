@@ -23,6 +23,7 @@ from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.guardrails import AnswerAudit
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
+from router_service.server._background import BackgroundJobs
 from router_service.server._errors import answered, error_details
 from router_service.server._media import check_media
 from router_service.sessions import checked_session_id, session_id_for, session_key
@@ -30,9 +31,11 @@ from router_service.telemetry import chat_span, embed_span, media_span
 
 
 class RouterServicer(pb_grpc.RouterServiceServicer):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, jobs: BackgroundJobs | None = None) -> None:
         # Replaced whole by a config reload; a call reads it once, so it runs on one runtime.
         self.runtime = runtime
+        # The background responses this process runs: they outlive reloads (and their calls).
+        self.jobs = jobs if jobs is not None else BackgroundJobs()
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
@@ -249,7 +252,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def LoadResponses(
         self, request: pb.LoadResponsesRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoadResponsesResponse:
-        found = await answered(context, self.runtime.responses.load(_client_name(), request.ids))
+        runtime, client = self.runtime, _client_name()
+        found = await answered(context, runtime.responses.load(client, request.ids))
+        # A running background response as a reader must see it (cancelled, its replica gone).
+        await answered(context, runtime.background.resolve(client, found))
         return pb.LoadResponsesResponse(responses=found)
 
     async def DeleteResponse(
@@ -257,6 +263,26 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> pb.DeleteResponseResponse:
         await answered(context, self.runtime.responses.delete(_client_name(), request.id))
         return pb.DeleteResponseResponse(deleted=True)
+
+    async def StartBackgroundResponse(
+        self, request: pb.StartBackgroundResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartBackgroundResponseResponse:
+        async def start() -> str:
+            _validate_chat(request.chat.params)
+            if not request.chat.params.model:
+                raise InvalidRequestError("`model` is required.", param="chat.params.model")
+            return await self.jobs.start(self.runtime, _client_name(), request)
+
+        started = await answered(context, start())
+        return pb.StartBackgroundResponseResponse(response_json=started)
+
+    async def CancelResponse(
+        self, request: pb.CancelResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelResponseResponse:
+        cancelled = await answered(
+            context, self.jobs.cancel(self.runtime, _client_name(), request.id)
+        )
+        return pb.CancelResponseResponse(response_json=cancelled)
 
     async def CreateConversation(
         self, request: pb.CreateConversationRequest, context: grpc.aio.ServicerContext
