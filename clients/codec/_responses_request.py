@@ -8,9 +8,11 @@ A request that continues a stored response (``previous_response_id``) or referen
 item (``item_reference``) is parsed with the :class:`History` those give it (``_responses_stored``
 finds the references and builds it; the edge loads them from the router). What does not
 translate is refused with :class:`InvalidRequestError` naming the field: a stored ``prompt``,
-built-in tools, ``background`` with ``store: false``, ``stream`` or a ``conversation`` (and ``conversation`` when its items were not loaded). Unknown
-top-level keys ride to the upstream as the chat route's do; Responses-only keys with no chat
-meaning are dropped (:data:`_DROPPED`).
+built-in tools, ``background`` with ``store: false``, ``stream`` or a ``conversation`` (and
+``conversation`` when its items were not loaded). Unknown top-level keys ride to the upstream
+as the chat route's do; Responses-only keys with no chat meaning are dropped (:data:`_DROPPED`).
+A background request (:attr:`ResponsesRequest.background`) is parsed as any other: the router
+runs it.
 """
 
 from __future__ import annotations

@@ -107,9 +107,7 @@ class BackgroundRecords:
         """Write the response's end mark unless one is there: the mark in force (`mark` when
         this call wrote it)."""
         name = _end(client, response_id)
-        result = await self._store.put_document(
-            name, mark, self._config.store_ttl_s, only_new=True
-        )
+        result = await self._store.put_document(name, mark, self._config.store_ttl_s, only_new=True)
         if result is not PutResult.EXISTS:
             return mark
         (found,) = await self._store.get_documents([name])
