@@ -71,11 +71,12 @@ async def test_a_background_response_is_queued_then_completed_as_in_the_foregrou
         model="chain", input="hello", instructions="Brief.", background=True
     )
     assert (started.status, started.background, started.output) == ("queued", True, [])
-    assert started.store is True and started.instructions == "Brief."
+    assert started.to_dict()["store"] is True and started.instructions == "Brief."
     final = await settled(sdk, started.id)
     assert final.status == "completed" and final.background is True
     assert final.output_text == foreground.output_text == "Echo: hello"
-    assert final.usage is not None and final.usage.total_tokens == foreground.usage.total_tokens  # type: ignore[union-attr]
+    assert final.usage is not None and foreground.usage is not None
+    assert final.usage.total_tokens == foreground.usage.total_tokens
     items = await sdk.responses.input_items.list(started.id)
     assert [item.type for item in items.data] == ["message"]
     follow = await sdk.responses.create(model="chain", input="more", previous_response_id=final.id)
