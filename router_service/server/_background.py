@@ -165,8 +165,8 @@ class BackgroundJobs:
         its replica stopped). Idempotent."""
         self._closed = True
         tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        if tasks and grace_s > 0:
-            await asyncio.wait(tasks, timeout=grace_s)
+        if grace_s > 0:
+            await self.settle(grace_s)
         for job in list(self._jobs.values()):
             self._stop(job, "stopped")
         if tasks:
@@ -175,6 +175,14 @@ class BackgroundJobs:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+
+    async def settle(self, within_s: float) -> int:
+        """Wait up to `within_s` seconds for the jobs running now to end; how many did not."""
+        tasks = [job.task for job in self._jobs.values() if job.task is not None]
+        if not tasks:
+            return 0
+        _, pending = await asyncio.wait(tasks, timeout=within_s)
+        return len(pending)
 
     def _stop(self, job: _Job, why: str) -> None:
         if not job.stop and job.task is not None:

@@ -139,6 +139,11 @@ class RouterServer:
         return port
 
     @property
+    def jobs(self) -> BackgroundJobs:
+        """The background responses this process runs."""
+        return self._jobs
+
+    @property
     def health_watchers(self) -> int:
         """Clients watching this router's health now (client-side health checking)."""
         return self._health.watchers

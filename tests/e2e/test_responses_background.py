@@ -5,22 +5,19 @@ upstream answers (or holds its answer, with a long latency, while a test looks a
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import openai
 import pytest
-from openai.types.responses import Response
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.responses import STOPPED_MESSAGE
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.background import HELD, held, settled
 from tests.e2e.stream_harness import StartEdge
-
-HELD = Scenario(latency_ms=60_000)  # an answer the upstream holds while the test looks
 
 Stack = tuple[RouterHandle, openai.AsyncOpenAI]
 OpenStack = Callable[..., Awaitable[Stack]]
@@ -45,21 +42,6 @@ async def open_stack(
     yield open_
     for sdk in sdks:
         await sdk.close()
-
-
-async def settled(sdk: openai.AsyncOpenAI, response_id: str) -> Response:
-    """Poll as a caller does until the response is no longer queued nor in progress."""
-    async with asyncio.timeout(10):
-        while True:
-            response = await sdk.responses.retrieve(response_id)
-            if response.status not in ("queued", "in_progress"):
-                return response
-            await asyncio.sleep(0.01)
-
-
-async def held(fake: FakeUpstream) -> None:
-    """Until the upstream holds one call."""
-    await fake.state.wait_for(lambda: fake.state.in_flight == 1, what="a held call")
 
 
 async def test_a_background_response_is_queued_then_completed_as_in_the_foreground(
@@ -101,7 +83,7 @@ async def test_a_running_response_reads_in_progress_and_cancel_stops_its_upstrea
     assert await router.leases_held() == 0
     assert (await sdk.responses.retrieve(started.id)).status == "cancelled"
     assert (await sdk.responses.cancel(started.id)).status == "cancelled"  # again: the same
-    assert router.server._jobs.running == 0
+    assert router.server.jobs.running == 0
 
 
 async def test_cancelling_a_finished_or_foreground_response_is_a_400(
