@@ -40,8 +40,10 @@ async def failure(call: object) -> grpc.aio.AioRpcError:
 
 async def loaded(router: RouterHandle, key: str, response_id: str) -> pb.StoredResponse:
     request = pb.LoadResponsesRequest(ids=[response_id])
-    (response,) = (await router.stub.LoadResponses(request, metadata=bearer(key))).responses
-    return response
+    answer: pb.LoadResponsesResponse = await router.stub.LoadResponses(
+        request, metadata=bearer(key)
+    )
+    return answer.responses[0]
 
 
 async def test_a_started_response_is_queued_then_completed_for_its_client_only(
