@@ -2,6 +2,7 @@
 
 from router_service.responses._background import (
     CANCELLED,
+    DELETED,
     DONE,
     RUNNING,
     STOPPED_MESSAGE,
@@ -20,6 +21,7 @@ from router_service.responses._stored import (
 
 __all__ = [
     "CANCELLED",
+    "DELETED",
     "DONE",
     "ENTRY_BYTES",
     "LOADS_PER_CLIENT",

@@ -34,6 +34,7 @@ from router_service.state import PutResult, StateStore
 
 __all__ = [
     "CANCELLED",
+    "DELETED",
     "DONE",
     "RUNNING",
     "STOPPED_MESSAGE",
@@ -44,8 +45,8 @@ __all__ = [
 
 # The statuses of a response still running.
 RUNNING = frozenset({"queued", "in_progress"})
-# End marks.
-DONE, CANCELLED = b"done", b"cancelled"
+# End marks. DELETED: the response was deleted while it ran (its runner writes nothing more).
+DONE, CANCELLED, DELETED = b"done", b"cancelled", b"deleted"
 STOPPED_MESSAGE = (
     "The replica running this background response stopped before it finished: create it again."
 )
@@ -87,6 +88,9 @@ class BackgroundRecords:
                 param="background",
                 code="background_not_stored",
             )
+        # The id is new to the client, or its response was deleted: an end mark left of that
+        # one (a gRPC caller may reuse an id) is not this one's.
+        await self._store.delete_document(_end(client, document.id))
 
     async def write(self, client: str, document: pb.StoredResponse) -> bool:
         """Replace `client`'s response with `document` (the runner's transitions); whether it
@@ -97,6 +101,11 @@ class BackgroundRecords:
         name = response_name(client, document.id)
         kept = await self._store.put_document(name, data, self._config.store_ttl_s)
         return kept is PutResult.KEPT
+
+    async def forget(self, client: str, response_id: str) -> None:
+        """Delete `client`'s response again (a runner stopped by its deletion, which may have
+        written it meanwhile)."""
+        await self._store.delete_document(response_name(client, response_id))
 
     async def beat(self, jobs: Sequence[JobId]) -> None:
         """Renew the heartbeat of each of `jobs` (together: one round trip on Redis)."""
@@ -113,10 +122,9 @@ class BackgroundRecords:
         (found,) = await self._store.get_documents([name])
         return found if found is not None else mark
 
-    async def cancelled(self, jobs: Sequence[JobId]) -> list[bool]:
-        """Whether each of `jobs` was cancelled (on any replica), in one read."""
-        marks = await self._store.get_documents([_end(c, i) for c, i in jobs])
-        return [mark == CANCELLED for mark in marks]
+    async def marks(self, jobs: Sequence[JobId]) -> list[bytes | None]:
+        """The end mark of each of `jobs` (None: none yet), in one read."""
+        return await self._store.get_documents([_end(c, i) for c, i in jobs])
 
     async def resolve(self, client: str, found: Sequence[pb.StoredResponse]) -> None:
         """Rewrite in place, as a reader must see them, the running responses of `found` that

@@ -18,7 +18,6 @@ replica crash); a job runs at most `responses.background_timeout_s`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +44,7 @@ from router_service.errors import (
 )
 from router_service.responses import (
     CANCELLED,
+    DELETED,
     DONE,
     STOPPED_MESSAGE,
     BackgroundRecords,
@@ -73,7 +73,7 @@ class _Job:
     records: BackgroundRecords
     slot: str
     task: asyncio.Task[None] | None = None
-    stop: str = ""  # why its task was cancelled: "cancelled", "stopped"
+    stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
     key: JobId = field(init=False)
 
     def __post_init__(self) -> None:
@@ -160,6 +160,15 @@ class BackgroundJobs:
         await runtime.background.write(client, found)
         return found.response_json
 
+    async def deleted(self, runtime: Runtime, client: str, response_id: str) -> None:
+        """`client`'s response was deleted: should it be running (here or on another replica),
+        it stops, and writes nothing more (it stays deleted)."""
+        await runtime.background.end(client, response_id, DELETED)
+        job = self._jobs.get((client, response_id))
+        if job is not None and job.task is not None:
+            self._stop(job, "deleted")
+            await asyncio.wait([job.task])
+
     async def shutdown(self, grace_s: float) -> None:
         """Let the jobs run up to `grace_s`, then stop the rest (each writes itself `failed`:
         its replica stopped). Idempotent."""
@@ -173,8 +182,7 @@ class BackgroundJobs:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._watcher is not None:
             self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+            await asyncio.gather(self._watcher, return_exceptions=True)
 
     async def settle(self, within_s: float) -> int:
         """Wait up to `within_s` seconds for the jobs running now to end; how many did not."""
@@ -200,7 +208,10 @@ class BackgroundJobs:
             try:
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
-                await uncut(self._finish(job, self._interrupted(job)))
+                if job.stop == "deleted":
+                    await uncut(job.records.forget(*job.key))
+                else:
+                    await uncut(self._finish(job, self._interrupted(job)))
                 raise
             await uncut(self._finish(job, final))
         finally:
@@ -241,7 +252,10 @@ class BackgroundJobs:
         """Write the job's end: its own, unless a cancel came first (then cancelled)."""
         client, response_id = job.key
         mark = CANCELLED if final["status"] == "cancelled" else DONE
-        if await job.records.end(client, response_id, mark) == CANCELLED:
+        mark = await job.records.end(client, response_id, mark)
+        if mark == DELETED:
+            return
+        if mark == CANCELLED:
             final = background_cancelled(job.queued)
         if not await job.records.write(client, job.document(final)):
             message = "The answer is too large to be kept (responses.max_stored_bytes)."
@@ -259,10 +273,10 @@ class BackgroundJobs:
                 return
             records = jobs[0].records
             try:
-                marks = await records.cancelled([job.key for job in jobs])
-                for job, cancelled in zip(jobs, marks, strict=True):
-                    if cancelled:
-                        self._stop(job, "cancelled")
+                marks = await records.marks([job.key for job in jobs])
+                for job, mark in zip(jobs, marks, strict=True):
+                    if mark in (CANCELLED, DELETED):
+                        self._stop(job, mark.decode())
                 if clock.monotonic() - beaten >= records.config.background_heartbeat_s / 3:
                     beaten = clock.monotonic()
                     await records.beat([job.key for job in jobs if not job.stop])

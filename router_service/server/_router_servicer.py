@@ -261,7 +261,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def DeleteResponse(
         self, request: pb.DeleteResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteResponseResponse:
-        await answered(context, self.runtime.responses.delete(_client_name(), request.id))
+        runtime, client = self.runtime, _client_name()
+        await answered(context, runtime.responses.delete(client, request.id))
+        # Should it be a background response still running, it stops and stays deleted.
+        await answered(context, self.jobs.deleted(runtime, client, request.id))
         return pb.DeleteResponseResponse(deleted=True)
 
     async def StartBackgroundResponse(

@@ -186,3 +186,17 @@ async def test_a_job_whose_replica_stopped_beating_reads_failed(open_stack: Open
     failed = await sdk.responses.retrieve(orphan.id)
     assert failed.status == "failed" and failed.error is not None
     assert failed.error.message == STOPPED_MESSAGE
+
+
+async def test_a_running_response_deleted_stops_and_stays_deleted(
+    fake: FakeUpstream, open_stack: OpenStack
+) -> None:
+    router, sdk = await open_stack()
+    fake.state.set_scenario(HELD)
+    started = await sdk.responses.create(model="chain", input="hi", background=True)
+    await held(fake)
+    await sdk.responses.delete(started.id)
+    assert fake.state.in_flight == 0 and await router.leases_held() == 0
+    assert router.server.jobs.running == 0
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(started.id)
