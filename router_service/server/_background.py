@@ -42,10 +42,12 @@ from router_service.errors import (
     ResponseNotCancellableError,
     StoreUnavailableError,
 )
+from router_service.guardrails import Guardrails, stored_response_texts
 from router_service.responses import (
     CANCELLED,
     DELETED,
     DONE,
+    MAX_ID_BYTES,
     STOPPED_MESSAGE,
     BackgroundRecords,
     JobId,
@@ -72,6 +74,7 @@ class _Job:
     input_items: list[str]
     records: BackgroundRecords
     slot: str
+    guardrails: Guardrails
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
     key: JobId = field(init=False)
@@ -84,6 +87,9 @@ class _Job:
         status = str(response["status"])
         if status in ("completed", "incomplete"):
             document = stored_document(self.conversation, response, self.input_items)
+            if self.guardrails:  # kept as StoreResponse keeps a foreground one: redacted
+                texts = stored_response_texts(document)
+                self.guardrails.screen(texts, self.key[0], "", keeping=True)
         else:
             document = pb.StoredResponse(id=self.key[1], input_items_json=self.input_items)
         settle(document, response)
@@ -123,7 +129,7 @@ class BackgroundJobs:
         start = request.conversation_start
         conversation = list(params.messages[start:])
         items = list(request.input_items_json)
-        job = _Job(client, queued, conversation, items, records, slot)
+        job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails)
         try:
             await records.begin(client, job.document(queued))
         except BaseException:
@@ -290,11 +296,14 @@ def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:
         queued = orjson.loads(request.response_json)
     except orjson.JSONDecodeError:
         queued = None
-    if not isinstance(queued, dict) or not isinstance(queued.get("id"), str):
+    response_id = queued.get("id") if isinstance(queued, dict) else None
+    if not isinstance(response_id, str) or not 0 < len(response_id.encode()) <= MAX_ID_BYTES:
         raise InvalidRequestError(
-            "`response_json` must be a Response JSON object with its `id`.",
+            "`response_json` must be a Response JSON object with its `id` (a response id of 1 "
+            f"to {MAX_ID_BYTES} bytes).",
             param="response_json",
         )
+    assert isinstance(queued, dict)
     return {**queued, "status": "queued", "background": True, "store": True}
 
 

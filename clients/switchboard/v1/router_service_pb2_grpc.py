@@ -214,8 +214,9 @@ class RouterServiceServicer:
 
     def DeleteResponse(self, request, context):
         """Delete one of the calling client's stored responses: it can no longer be continued nor
-        loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
-        (openai_param `id`). Needs the `chat` scope.
+        loaded (a background response still running is stopped, wherever it runs). Unknown,
+        expired and another client's ids are NOT_FOUND as for LoadResponses (openai_param `id`).
+        Needs the `chat` scope.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -78,8 +78,9 @@ class RouterServiceStub:
     """
     DeleteResponse: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.DeleteResponseRequest, _router_service_pb2.DeleteResponseResponse]
     """Delete one of the calling client's stored responses: it can no longer be continued nor
-    loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
-    (openai_param `id`). Needs the `chat` scope.
+    loaded (a background response still running is stopped, wherever it runs). Unknown,
+    expired and another client's ids are NOT_FOUND as for LoadResponses (openai_param `id`).
+    Needs the `chat` scope.
     """
     CreateConversation: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CreateConversationRequest, _router_service_pb2.CreateConversationResponse]
     """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
@@ -165,8 +166,9 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """
     DeleteResponse: _aio.UnaryUnaryMultiCallable[_router_service_pb2.DeleteResponseRequest, _router_service_pb2.DeleteResponseResponse]  # type: ignore[assignment]
     """Delete one of the calling client's stored responses: it can no longer be continued nor
-    loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
-    (openai_param `id`). Needs the `chat` scope.
+    loaded (a background response still running is stopped, wherever it runs). Unknown,
+    expired and another client's ids are NOT_FOUND as for LoadResponses (openai_param `id`).
+    Needs the `chat` scope.
     """
     CreateConversation: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CreateConversationRequest, _router_service_pb2.CreateConversationResponse]  # type: ignore[assignment]
     """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
@@ -309,8 +311,9 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.DeleteResponseResponse, _abc.Awaitable[_router_service_pb2.DeleteResponseResponse]]:
         """Delete one of the calling client's stored responses: it can no longer be continued nor
-        loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
-        (openai_param `id`). Needs the `chat` scope.
+        loaded (a background response still running is stopped, wherever it runs). Unknown,
+        expired and another client's ids are NOT_FOUND as for LoadResponses (openai_param `id`).
+        Needs the `chat` scope.
         """
 
     @_abc_1.abstractmethod

@@ -117,7 +117,10 @@ async def test_a_cancel_answers_cancelled_and_frees_the_key(
     assert (await loaded(router, B, "resp_k1")).background_status == "cancelled"
 
 
-@pytest.mark.parametrize("response_json", ["", "[]", '{"no": "id"}', "{not json"])
+MALFORMED = ["", "[]", '{"no": "id"}', "{not json", '{"id": ""}', '{"id": "%s"}' % ("r" * 129)]
+
+
+@pytest.mark.parametrize("response_json", MALFORMED)
 async def test_a_malformed_start_is_invalid_argument_and_starts_nothing(
     fake: FakeUpstream, start_router: StartRouter, response_json: str
 ) -> None:
