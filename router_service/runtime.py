@@ -79,9 +79,7 @@ class Runtime:
         self.responses = StoredResponses(
             store, clock, config.responses, max_load_bytes=config.server.max_message_bytes
         )
-        # The `guardrails:` rules, compiled once: the gate screens calls with them, and a
-        # background response's runner what it keeps.
-        self.guardrails = Guardrails(config.guardrails)
+        self.guardrails = Guardrails(config.guardrails)  # compiled once: the gate's, the jobs'
         self.background = BackgroundRecords(store, clock, config.responses, self.responses)
         self.conversations = Conversations(
             store, clock, config.conversations, max_load_bytes=config.server.max_message_bytes
