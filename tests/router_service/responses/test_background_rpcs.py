@@ -11,6 +11,7 @@ import pytest
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, client, guarded_config
@@ -144,3 +145,17 @@ async def test_an_id_its_client_holds_is_already_exists(
     assert error.code() == grpc.StatusCode.ALREADY_EXISTS
     assert await router.server.jobs.settle(5) == 0
     assert fake.state.count() == 1
+
+
+async def test_a_job_started_before_a_config_reload_finishes_after_it(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start(fake, start_router)
+    fake.state.set_scenario(Scenario(latency_ms=1000))
+    await router.stub.StartBackgroundResponse(start_request("resp_l1"), metadata=bearer(B))
+    await fake.state.wait_for(lambda: fake.state.in_flight == 1, what="the running call")
+    config = guarded_config(fake.base_url, client("a", A), client("b", B))
+    await router.server.reload(SwitchboardConfig.model_validate(config))
+    assert fake.state.in_flight == 1  # the reload left it running
+    assert await router.server.jobs.settle(5) == 0
+    assert (await loaded(router, B, "resp_l1")).background_status == "completed"
