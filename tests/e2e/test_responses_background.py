@@ -150,6 +150,7 @@ async def test_a_client_past_its_cap_of_running_jobs_gets_a_429(
     with pytest.raises(openai.RateLimitError) as caught:
         await sdk.responses.create(model="chain", input="two", background=True)
     assert "max_background_per_client" in caught.value.message
+    assert caught.value.response.headers["retry-after"] == "5"
     await sdk.responses.cancel(first.id)
     fake.state.set_scenario(Scenario())
     third = await sdk.responses.create(model="chain", input="three", background=True)
