@@ -79,7 +79,6 @@ class Runtime:
         self.responses = StoredResponses(
             store, clock, config.responses, max_load_bytes=config.server.max_message_bytes
         )
-        self.guardrails = Guardrails(config.guardrails)  # compiled once: the gate's, the jobs'
         self.background = BackgroundRecords(store, clock, config.responses, self.responses)
         self.conversations = Conversations(
             store, clock, config.conversations, max_load_bytes=config.server.max_message_bytes

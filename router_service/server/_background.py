@@ -42,7 +42,7 @@ from router_service.errors import (
     ResponseNotCancellableError,
     StoreUnavailableError,
 )
-from router_service.guardrails import Guardrails, stored_response_texts
+from router_service.guardrails import AnswerGuard, Guardrails, stored_response_texts
 from router_service.responses import (
     CANCELLED,
     DELETED,
@@ -75,6 +75,7 @@ class _Job:
     records: BackgroundRecords
     slot: str
     guardrails: Guardrails
+    answers: AnswerGuard | None  # screens the answer (response-side guardrails)
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
     key: JobId = field(init=False)
@@ -107,9 +108,14 @@ class BackgroundJobs:
         return len(self._jobs)
 
     async def start(
-        self, runtime: Runtime, client: str, request: pb.StartBackgroundResponseRequest
+        self,
+        runtime: Runtime,
+        client: str,
+        request: pb.StartBackgroundResponseRequest,
+        answers: AnswerGuard | None = None,
     ) -> str:
-        """Keep the queued Response and start its job; the Response as answered."""
+        """Keep the queued Response and start its job (`answers`: what screens its answer);
+        the Response as answered."""
         if self._closed:
             raise StoreUnavailableError("The router is stopping: start the response again.")
         queued = _queued(request)
@@ -129,7 +135,7 @@ class BackgroundJobs:
         start = request.conversation_start
         conversation = list(params.messages[start:])
         items = list(request.input_items_json)
-        job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails)
+        job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails, answers)
         try:
             await records.begin(client, job.document(queued))
         except BaseException:
@@ -233,6 +239,7 @@ class BackgroundJobs:
         await job.records.write(job.client, job.document(in_progress))
         limit_s = runtime.config.responses.background_timeout_s
         ctx = _context(runtime, job.client, params, routing, limit_s)
+        ctx.answers = job.answers
         try:
             async with asyncio.timeout(limit_s):
                 with chat_span(params, ctx, stream=False) as span:

@@ -20,7 +20,7 @@ from router_service.cache import CacheLookup, StreamRecorder, replay
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError, PermissionDeniedError
-from router_service.guardrails import AnswerAudit
+from router_service.guardrails import AnswerAudit, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._background import BackgroundJobs
@@ -56,16 +56,22 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> str:
         """Give a chat call the guardrails that screen its answer (None: none apply); what the
         response cache keys its answer by for them."""
+        ctx.answers = self._answer_guard(ctx.client, ctx.requested_model, method, grpc_ctx)
+        return "" if ctx.answers is None else ctx.answers.signature
+
+    def _answer_guard(
+        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> AnswerGuard | None:
+        """What screens the answer of `client` calling `model` (None: nothing does)."""
         guardrails = self.runtime.guardrails
         if not guardrails.screens_answers:  # the common case: one test
-            return ""
+            return None
         auditing = self.runtime.config.auth.audit == "all"
-        ctx.answers = guardrails.answers(
-            ctx.client,
-            ctx.requested_model,
+        return guardrails.answers(
+            client,
+            model,
             lambda: _answer_audit(f"/switchboard.v1.RouterService/{method}", grpc_ctx, auditing),
         )
-        return "" if ctx.answers is None else ctx.answers.signature
 
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
@@ -271,10 +277,13 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self, request: pb.StartBackgroundResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.StartBackgroundResponseResponse:
         async def start() -> str:
-            _validate_chat(request.chat.params)
-            if not request.chat.params.model:
+            params, client = request.chat.params, _client_name()
+            _validate_chat(params)
+            if not params.model:
                 raise InvalidRequestError("`model` is required.", param="chat.params.model")
-            return await self.jobs.start(self.runtime, _client_name(), request)
+            # Its answer is screened as a Chat call's (the audit names this call, its peer).
+            answers = self._answer_guard(client, params.model, "StartBackgroundResponse", context)
+            return await self.jobs.start(self.runtime, client, request, answers)
 
         started = await answered(context, start())
         return pb.StartBackgroundResponseResponse(response_json=started)
