@@ -186,9 +186,8 @@ class FakeRouter(
         context: grpc.aio.ServicerContext,
     ) -> router_service_pb2.StartBackgroundResponseResponse:
         self._seen(context)
-        return router_service_pb2.StartBackgroundResponseResponse(
-            response_json=request.response_json
-        )
+        queued = request.response_json
+        return router_service_pb2.StartBackgroundResponseResponse(response_json=queued)
 
     async def CancelResponse(
         self, request: router_service_pb2.CancelResponseRequest, context: grpc.aio.ServicerContext

@@ -186,9 +186,8 @@ class SyncFakeRouter(
         context: grpc.ServicerContext,
     ) -> router_service_pb2.StartBackgroundResponseResponse:
         self._seen(context)
-        return router_service_pb2.StartBackgroundResponseResponse(
-            response_json=request.response_json
-        )
+        queued = request.response_json
+        return router_service_pb2.StartBackgroundResponseResponse(response_json=queued)
 
     def CancelResponse(
         self, request: router_service_pb2.CancelResponseRequest, context: grpc.ServicerContext
