@@ -15,6 +15,7 @@ from clients._client import CallObserver, ObservedCall, RouterClient
 from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
+    FINAL_STATUSES,
     CompletionChunks,
     CompletionsRequest,
     History,
@@ -22,6 +23,10 @@ from clients.codec import (
     ResponseEventStream,
     ResponseIds,
     ResponsesRequest,
+    background_cancelled,
+    background_failed,
+    background_finished,
+    background_response,
     chat_completion_from_openai,
     chat_completion_to_openai,
     chat_params_from_openai,
@@ -41,6 +46,7 @@ from clients.codec import (
     embedding_result_from_openai,
     embedding_result_to_openai,
     history_of,
+    input_items_json,
     input_items_page,
     item_id_prefix,
     media_params_from_openai,
@@ -48,6 +54,7 @@ from clients.codec import (
     references_of,
     response_to_openai,
     responses_request_from_openai,
+    stored_document,
     stored_response,
 )
 from clients.errors import (
@@ -63,6 +70,7 @@ from clients.errors import (
 )
 
 __all__ = [
+    "FINAL_STATUSES",
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
     "RETRY_POLICY",
@@ -86,6 +94,10 @@ __all__ = [
     "SyncRouterStream",
     "UpstreamFormatError",
     "UseClientDefault",
+    "background_cancelled",
+    "background_failed",
+    "background_finished",
+    "background_response",
     "chat_completion_from_openai",
     "chat_completion_to_openai",
     "chat_params_from_openai",
@@ -107,6 +119,7 @@ __all__ = [
     "embedding_result_to_openai",
     "history_of",
     "http_status_for",
+    "input_items_json",
     "input_items_page",
     "item_id_prefix",
     "media_params_from_openai",
@@ -115,6 +128,7 @@ __all__ = [
     "references_of",
     "response_to_openai",
     "responses_request_from_openai",
+    "stored_document",
     "stored_response",
     "to_grpc_status",
 ]

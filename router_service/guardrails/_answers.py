@@ -9,7 +9,7 @@ refusal, calls, logprobs nor unmodelled keys) and ends it with finish_reason `co
 and the call still succeeds, as Azure OpenAI's output filter does. A choice a rule changed
 loses its logprobs (their tokens are the raw text). A stream is screened as it goes
 (`_stream.py`). A transcription's answer (RouterService.Media) is screened whole
-(`_transcripts.py`); having no finish_reason, a block refuses the call (AnswerWithheldError).
+(`_transcripts.py`); having no finish_reason, a block refuses the call (GuardrailBlockedError).
 
 One AnswerGuard serves one call: it gathers the finds, and `report` counts them (metric
 `switchboard.guardrail.matches`, side `response`), names the rules on the span and audits
@@ -23,7 +23,7 @@ from typing import Literal
 
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.config import GuardrailAction
-from router_service.errors import AnswerWithheldError, GuardrailBlockedError
+from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._finds import Found, screen_text, withhold
 from router_service.guardrails._rules import Rule
 from router_service.guardrails._stream import StreamScreen
@@ -73,14 +73,17 @@ class AnswerGuard:
 
     def transcript(self, result: media_pb2.MediaResult) -> tuple[str, ...]:
         """Screen a transcription's answer in place (`_transcripts`); the rules that acted.
-        A block rule's find withholds it whole: AnswerWithheldError (after `report`), as there
-        is no finish_reason to say so and nothing of it was sent yet."""
+        A block rule's find withholds it whole: GuardrailBlockedError naming the answer (after
+        `report`), as there is no finish_reason to say so and nothing of it was sent yet."""
         try:
             self._screen(transcript_texts(result))
         except GuardrailBlockedError as exc:
             self.withheld(exc.guardrail, exc.detector)
             self.report()
-            raise AnswerWithheldError(exc.guardrail, exc.detector, where=exc.param or "") from None
+            param = exc.param or ""
+            raise GuardrailBlockedError(
+                exc.guardrail, exc.detector, param=param, answer=True
+            ) from None
         return self.report()
 
     def _screen(self, slots: Iterable[TextSlot]) -> None:

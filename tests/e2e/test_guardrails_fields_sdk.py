@@ -120,7 +120,7 @@ async def test_a_transcript_is_redacted_or_refused(
     assert body["type"] == "invalid_request_error"
     assert body["code"] == "content_policy_violation" and body["param"] is None
     assert body["message"] == (
-        "The answer was withheld by the guardrail 'answer-keys' (detector: api_key) in its `text`."
+        "The answer was withheld by the guardrail 'answer-keys' (detector: api_key) in `text`."
     )
     assert AWS_KEY not in caught.value.response.text
     assert len(fake.state.calls()) == 2

@@ -164,8 +164,7 @@ async def test_a_blocked_transcript_is_refused_and_audited_never_its_text(
     assert details.openai_code == "content_policy_violation"
     assert details.openai_param is None
     assert details.message == (
-        "The answer was withheld by the guardrail 'answer-secrets' (detector: api_key) "
-        "in its `text`."
+        "The answer was withheld by the guardrail 'answer-secrets' (detector: api_key) in `text`."
     )
     assert orjson.loads(direct.result.body)["text"] == f"{AWS_KEY}.wav: 8 bytes of audio/wav"
     assert len(fake.state.calls()) == 2  # the upstream answered; the caller got none of it

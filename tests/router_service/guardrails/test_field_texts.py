@@ -14,7 +14,7 @@ import pytest
 from clients import chat_params_from_openai, chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.config import GuardrailConfig
-from router_service.errors import AnswerWithheldError, GuardrailBlockedError
+from router_service.errors import GuardrailBlockedError
 from router_service.guardrails import (
     AnswerGuard,
     Guardrails,
@@ -246,12 +246,12 @@ def test_a_blocked_transcript_is_withheld_naming_the_field_never_the_text() -> N
     seen: list[tuple[str, str]] = []
     guard = AnswerGuard(rules, lambda outcome, reason: seen.append((outcome, reason)))
     answer = {"text": "fine", "segments": [{"text": f"key {AWS_KEY}"}]}
-    with pytest.raises(AnswerWithheldError) as caught:
+    with pytest.raises(GuardrailBlockedError) as caught:
         guard.transcript(_result("application/json", orjson.dumps(answer)))
     error = caught.value
     assert error.message == (
         "The answer was withheld by the guardrail 'secrets' (detector: api_key) "
-        "in its `segments[0].text`."
+        "in `segments[0].text`."
     )
     assert (error.guardrail, error.code, error.param) == (
         "secrets",
