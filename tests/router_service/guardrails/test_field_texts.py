@@ -195,6 +195,19 @@ def test_a_block_names_the_path_and_masks_a_key_that_holds_a_find() -> None:
     assert AWS_KEY not in caught.value.message
 
 
+def test_a_text_repeated_across_tools_is_redacted_everywhere() -> None:
+    """A clean text is screened once per request; one with a find, wherever it is."""
+    guardrails = Guardrails([GuardrailConfig.model_validate(PII)])
+    same = f"owner {EMAIL}"
+    params = _params(tools=[_tool(same, {"enum": [same, "x"]}), _tool(same, {"enum": ["x"]})])
+    assert guardrails.screen(chat_texts(params), "", "m") == ("pii",)
+    for tool in params.tools:
+        assert tool.function.description == "owner [REDACTED:email]"
+    assert orjson.loads(params.tools[0].function.parameters_json)["enum"][0] == (
+        "owner [REDACTED:email]"
+    )
+
+
 def _result(content_type: str, body: bytes) -> media_pb2.MediaResult:
     return media_pb2.MediaResult(content_type=content_type, body=body)
 
