@@ -56,7 +56,7 @@ from router_service.responses import (
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.sessions import client_scoped, session_id_for, session_key
-from router_service.telemetry import chat_span
+from router_service.telemetry import chat_span, current
 
 __all__ = ["CHECK_S", "BackgroundJobs"]
 
@@ -216,17 +216,23 @@ class BackgroundJobs:
         params: chat_pb2.ChatParams,
         routing: Any,
     ) -> None:
+        metrics = current().metrics
+        metrics.background_running.add(1, {})
+        status = "failed"  # unless it is written otherwise (a store that failed the write)
         try:
             try:
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
                 if job.stop == "deleted":
+                    status = "deleted"
                     await uncut(job.records.forget(*job.key))
                 else:
-                    await uncut(self._finish(job, self._interrupted(job)))
+                    status = await uncut(self._finish(job, self._interrupted(job)))
                 raise
-            await uncut(self._finish(job, final))
+            status = await uncut(self._finish(job, final))
         finally:
+            metrics.background_running.add(-1, {})
+            metrics.background_ended.add(1, {"status": status})
             self._jobs.pop(job.key, None)
             group = "bg-jobs:" + client_scoped(job.client, "")
             await uncut(runtime.store.leave(group, job.key[1], job.slot))
@@ -261,19 +267,21 @@ class BackgroundJobs:
             return background_cancelled(job.queued)
         return background_failed(job.queued, "server_error", STOPPED_MESSAGE)
 
-    async def _finish(self, job: _Job, final: dict[str, Any]) -> None:
-        """Write the job's end: its own, unless a cancel came first (then cancelled)."""
+    async def _finish(self, job: _Job, final: dict[str, Any]) -> str:
+        """Write the job's end: its own, unless a cancel came first (then cancelled). Returns
+        the status it ended with ("deleted": deleted meanwhile, nothing written)."""
         client, response_id = job.key
         mark = CANCELLED if final["status"] == "cancelled" else DONE
         mark = await job.records.end(client, response_id, mark)
         if mark == DELETED:
-            return
+            return "deleted"
         if mark == CANCELLED:
             final = background_cancelled(job.queued)
         if not await job.records.write(client, job.document(final)):
             message = "The answer is too large to be kept (responses.max_stored_bytes)."
-            failed = background_failed(job.queued, "server_error", message)
-            await job.records.write(client, job.document(failed))
+            final = background_failed(job.queued, "server_error", message)
+            await job.records.write(client, job.document(final))
+        return str(final["status"])
 
     async def _watch(self, runtime: Runtime) -> None:
         """Stop the jobs cancelled elsewhere; renew their heartbeats."""
