@@ -31,8 +31,9 @@ from clients import (
     background_finished,
     stored_document,
 )
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
 from router_service.errors import (
@@ -76,6 +77,8 @@ class _Job:
     slot: str
     guardrails: Guardrails
     answers: AnswerGuard | None  # screens the answer (response-side guardrails)
+    # The start call's admission when its tokens are counted: settled by the job's usage.
+    admission: Admission | None = None
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
     key: JobId = field(init=False)
@@ -136,6 +139,7 @@ class BackgroundJobs:
         conversation = list(params.messages[start:])
         items = list(request.input_items_json)
         job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails, answers)
+        job.admission = current_admission()
         try:
             await records.begin(client, job.document(queued))
         except BaseException:
@@ -260,6 +264,8 @@ class BackgroundJobs:
         except Exception as exc:  # the call's failure is the Response's, as OpenAI tells it
             details = error_details(exc)
             return background_failed(in_progress, _error_code(details.code), details.message)
+        if job.admission is not None:
+            await uncut(_settle(job.admission, answer))
         return background_finished(in_progress, answer.completion, int(runtime.clock.now()))
 
     def _interrupted(self, job: _Job) -> dict[str, Any]:
@@ -320,6 +326,18 @@ def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:
         )
     assert isinstance(queued, dict)
     return {**queued, "status": "queued", "background": True, "store": True}
+
+
+async def _settle(admission: Admission, answer: pb.ChatResponse) -> None:
+    """The client's tpm and budgets corrected by what the job's call used, as a Chat call's are
+    when it answers (the start counted its estimate): a cached answer used nothing; an answer
+    without usage leaves the estimate."""
+    route = answer.route
+    cost = route.cost_usd if route.HasField("cost_usd") else None
+    if route.cache == routing_pb2.CACHE_STATUS_HIT:
+        await admission.settle(0)
+    elif answer.completion.HasField("usage"):
+        await admission.settle(answer.completion.usage.total_tokens, cost)
 
 
 def _context(
