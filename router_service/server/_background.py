@@ -31,8 +31,9 @@ from clients import (
     background_finished,
     stored_document,
 )
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
 from router_service.errors import (
@@ -56,7 +57,7 @@ from router_service.responses import (
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.sessions import client_scoped, session_id_for, session_key
-from router_service.telemetry import chat_span
+from router_service.telemetry import chat_span, current
 
 __all__ = ["CHECK_S", "BackgroundJobs"]
 
@@ -76,6 +77,8 @@ class _Job:
     slot: str
     guardrails: Guardrails
     answers: AnswerGuard | None  # screens the answer (response-side guardrails)
+    # The start call's admission when its tokens are counted: settled by the job's usage.
+    admission: Admission | None = None
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
     key: JobId = field(init=False)
@@ -136,6 +139,7 @@ class BackgroundJobs:
         conversation = list(params.messages[start:])
         items = list(request.input_items_json)
         job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails, answers)
+        job.admission = current_admission()
         try:
             await records.begin(client, job.document(queued))
         except BaseException:
@@ -216,17 +220,23 @@ class BackgroundJobs:
         params: chat_pb2.ChatParams,
         routing: Any,
     ) -> None:
+        metrics = current().metrics
+        metrics.background_running.add(1, {})
+        status = "failed"  # unless it is written otherwise (a store that failed the write)
         try:
             try:
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
                 if job.stop == "deleted":
+                    status = "deleted"
                     await uncut(job.records.forget(*job.key))
                 else:
-                    await uncut(self._finish(job, self._interrupted(job)))
+                    status = await uncut(self._finish(job, self._interrupted(job)))
                 raise
-            await uncut(self._finish(job, final))
+            status = await uncut(self._finish(job, final))
         finally:
+            metrics.background_running.add(-1, {})
+            metrics.background_ended.add(1, {"status": status})
             self._jobs.pop(job.key, None)
             group = "bg-jobs:" + client_scoped(job.client, "")
             await uncut(runtime.store.leave(group, job.key[1], job.slot))
@@ -254,6 +264,8 @@ class BackgroundJobs:
         except Exception as exc:  # the call's failure is the Response's, as OpenAI tells it
             details = error_details(exc)
             return background_failed(in_progress, _error_code(details.code), details.message)
+        if job.admission is not None:
+            await uncut(_settle(job.admission, answer))
         return background_finished(in_progress, answer.completion, int(runtime.clock.now()))
 
     def _interrupted(self, job: _Job) -> dict[str, Any]:
@@ -261,19 +273,21 @@ class BackgroundJobs:
             return background_cancelled(job.queued)
         return background_failed(job.queued, "server_error", STOPPED_MESSAGE)
 
-    async def _finish(self, job: _Job, final: dict[str, Any]) -> None:
-        """Write the job's end: its own, unless a cancel came first (then cancelled)."""
+    async def _finish(self, job: _Job, final: dict[str, Any]) -> str:
+        """Write the job's end: its own, unless a cancel came first (then cancelled). Returns
+        the status it ended with ("deleted": deleted meanwhile, nothing written)."""
         client, response_id = job.key
         mark = CANCELLED if final["status"] == "cancelled" else DONE
         mark = await job.records.end(client, response_id, mark)
         if mark == DELETED:
-            return
+            return "deleted"
         if mark == CANCELLED:
             final = background_cancelled(job.queued)
         if not await job.records.write(client, job.document(final)):
             message = "The answer is too large to be kept (responses.max_stored_bytes)."
-            failed = background_failed(job.queued, "server_error", message)
-            await job.records.write(client, job.document(failed))
+            final = background_failed(job.queued, "server_error", message)
+            await job.records.write(client, job.document(final))
+        return str(final["status"])
 
     async def _watch(self, runtime: Runtime) -> None:
         """Stop the jobs cancelled elsewhere; renew their heartbeats."""
@@ -312,6 +326,18 @@ def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:
         )
     assert isinstance(queued, dict)
     return {**queued, "status": "queued", "background": True, "store": True}
+
+
+async def _settle(admission: Admission, answer: pb.ChatResponse) -> None:
+    """The client's tpm and budgets corrected by what the job's call used, as a Chat call's are
+    when it answers (the start counted its estimate): a cached answer used nothing; an answer
+    without usage leaves the estimate."""
+    route = answer.route
+    cost = route.cost_usd if route.HasField("cost_usd") else None
+    if route.cache == routing_pb2.CACHE_STATUS_HIT:
+        await admission.settle(0)
+    elif answer.completion.HasField("usage"):
+        await admission.settle(answer.completion.usage.total_tokens, cost)
 
 
 def _context(

@@ -15,6 +15,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.responses import STOPPED_MESSAGE
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.background import HELD, held, settled
 from tests.e2e.stream_harness import StartEdge
@@ -68,21 +69,36 @@ async def test_a_background_response_is_queued_then_completed_as_in_the_foregrou
 async def test_a_running_response_reads_in_progress_and_cancel_stops_its_upstream_call(
     fake: FakeUpstream, open_stack: OpenStack
 ) -> None:
-    router, sdk = await open_stack()
-    fake.state.set_scenario(HELD)
-    started = await sdk.responses.create(model="chain", input="think long", background=True)
-    await held(fake)
-    running = await sdk.responses.retrieve(started.id)
+    with TelemetryCapture(tracing=False) as captured:
+        router, sdk = await open_stack()
+        fake.state.set_scenario(HELD)
+        started = await sdk.responses.create(model="chain", input="think long", background=True)
+        await held(fake)
+        running = await sdk.responses.retrieve(started.id)
+        assert _jobs(captured, "switchboard.responses.background.running") == {(): 1}
+        await _cancel_while_running(router, sdk, fake, started.id)
+        ended = _jobs(captured, "switchboard.responses.background.ended")
+        assert _jobs(captured, "switchboard.responses.background.running") == {(): 0}
     assert (running.status, running.output) == ("in_progress", [])
+    assert ended == {(("status", "cancelled"),): 1}  # what operators see of it
+
+
+def _jobs(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], float]:
+    return {tuple(sorted(labels.items())): point.value for labels, point in captured.points(name)}
+
+
+async def _cancel_while_running(
+    router: RouterHandle, sdk: openai.AsyncOpenAI, fake: FakeUpstream, response_id: str
+) -> None:
     with pytest.raises(openai.BadRequestError) as caught:  # nothing to continue from yet
-        await sdk.responses.create(model="chain", input="x", previous_response_id=started.id)
+        await sdk.responses.create(model="chain", input="x", previous_response_id=response_id)
     assert caught.value.param == "previous_response_id"
-    cancelled = await sdk.responses.cancel(started.id)
-    assert (cancelled.id, cancelled.status, cancelled.output) == (started.id, "cancelled", [])
+    cancelled = await sdk.responses.cancel(response_id)
+    assert (cancelled.id, cancelled.status, cancelled.output) == (response_id, "cancelled", [])
     assert fake.state.in_flight == 0  # the upstream call was closed before the cancel answered
     assert await router.leases_held() == 0
-    assert (await sdk.responses.retrieve(started.id)).status == "cancelled"
-    assert (await sdk.responses.cancel(started.id)).status == "cancelled"  # again: the same
+    assert (await sdk.responses.retrieve(response_id)).status == "cancelled"
+    assert (await sdk.responses.cancel(response_id)).status == "cancelled"  # again: the same
     assert router.server.jobs.running == 0
 
 

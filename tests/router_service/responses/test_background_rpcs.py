@@ -12,11 +12,12 @@ from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
+from router_service.engine._tokens import estimate_chat_tokens
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, client, guarded_config
 
-A, B = "sk-client-a", "sk-client-b"
+A, B, C = "sk-client-a", "sk-client-b", "sk-client-c"
 
 
 def start_request(response_id: str, text: str = "hello") -> pb.StartBackgroundResponseRequest:
@@ -159,3 +160,23 @@ async def test_a_job_started_before_a_config_reload_finishes_after_it(
     assert fake.state.in_flight == 1  # the reload left it running
     assert await router.server.jobs.settle(5) == 0
     assert (await loaded(router, B, "resp_l1")).background_status == "completed"
+
+
+async def test_a_finished_job_settles_its_clients_tokens_to_what_it_used(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The start counted the call's estimate (as a Chat call's admission does); the job's
+    # answer replaces it with the usage, as a Chat call's answer does: tpm and budgets agree.
+    tpm = 10_000
+    config = guarded_config(fake.base_url, client("c", C, tpm=tpm))
+    router = await start_router(config, clock=ManualClock())
+    started = start_request("resp_t1", text="one two three")
+    await router.stub.StartBackgroundResponse(started, metadata=bearer(C))
+    assert await router.server.jobs.settle(5) == 0
+    done = orjson.loads((await loaded(router, C, "resp_t1")).response_json)
+    used = done["usage"]["total_tokens"]
+    assert 0 < used < estimate_chat_tokens(started.chat.params)  # a settlement shows
+
+    answer = await router.stub.Chat(chat(), metadata=bearer(C))
+    standing = answer.route.rate_limit
+    assert standing.remaining_tokens == tpm - used - estimate_chat_tokens(chat().params)
