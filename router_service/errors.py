@@ -79,18 +79,19 @@ class InvalidRequestError(SwitchboardError):
 
 
 class GuardrailBlockedError(InvalidRequestError):
-    """A `guardrails:` rule with `action: block` found something in the request's text. The
-    caller's input is what must change (INVALID_ARGUMENT, not FAILED_PRECONDITION: no change of
-    the router's state lets the same request through). The message names the rule and the
-    detector, never the text it matched; `param` is where it was found."""
+    """A `guardrails:` rule with `action: block` found something in the request's text, or in a
+    whole answer with no finish_reason to say "withheld" (`answer`: a transcript; nothing of it
+    was sent). The input is what must change (INVALID_ARGUMENT, not FAILED_PRECONDITION: no
+    change of the router's state lets the same request, or audio, through). The message names
+    the rule, the detector and the field, never the text; `param` the request's field."""
 
     reason = "GUARDRAIL_BLOCKED"
 
-    def __init__(self, rule: str, detector: str, *, param: str) -> None:
+    def __init__(self, rule: str, detector: str, *, param: str, answer: bool = False) -> None:
+        what = "answer was withheld" if answer else "request was blocked"
         super().__init__(
-            f"The request was blocked by the guardrail '{rule}' (detector: {detector}) "
-            f"in `{param}`.",
-            param=param,
+            f"The {what} by the guardrail '{rule}' (detector: {detector}) in `{param}`.",
+            param=None if answer else param,
             code="content_policy_violation",
         )
         self.guardrail = rule

@@ -20,7 +20,7 @@ from router_service.cache import CacheLookup, StreamRecorder, replay
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError, PermissionDeniedError
-from router_service.guardrails import AnswerAudit, AnswerGuard
+from router_service.guardrails import SCREENED_MEDIA, AnswerAudit, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._background import BackgroundJobs
@@ -56,8 +56,8 @@ class RouterServicer(ResponsesServicer, pb_grpc.RouterServiceServicer):
     def _screening(
         self, ctx: RequestContext, method: str, grpc_ctx: grpc.aio.ServicerContext
     ) -> str:
-        """Give a chat call the guardrails that screen its answer (None: none apply); what the
-        response cache keys its answer by for them."""
+        """Give a chat call (or a transcription) the guardrails that screen its answer (None:
+        none apply); what the response cache keys its answer by for them."""
         ctx.answers = self._answer_guard(ctx.client, ctx.requested_model, method, grpc_ctx)
         return "" if ctx.answers is None else ctx.answers.signature
 
@@ -179,9 +179,13 @@ class RouterServicer(ResponsesServicer, pb_grpc.RouterServiceServicer):
             check_media(params)
             session = checked_session_id(request.routing.session_id)
             ctx = self._context(params.model, session, context)
+            if params.operation in SCREENED_MEDIA:  # a transcript: its answer-side rules
+                self._screening(ctx, "Media", context)
             tokens = estimate_media_tokens(params)
             with media_span(params, ctx) as span:
                 response = await self.runtime.executor.media(params, ctx, tokens=tokens)
+                if ctx.answers is not None:  # before the caller sees it (a block refuses it)
+                    response.route.guardrails.extend(ctx.answers.transcript(response.result))
                 span.respond_media(response)
             return response
         except Exception as exc:
