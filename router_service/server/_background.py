@@ -178,12 +178,15 @@ class BackgroundJobs:
 
     async def deleted(self, runtime: Runtime, client: str, response_id: str) -> None:
         """`client`'s response was deleted: should it be running (here or on another replica),
-        it stops, and writes nothing more (it stays deleted)."""
-        await runtime.background.end(client, response_id, DELETED)
+        it stops, and writes nothing more (it stays deleted). The mark is written even over a
+        `done` one: a runner past its end mark writes its answer still, then reads the mark
+        again (`_finish`); what it wrote before that read is deleted here once more."""
+        await runtime.background.deleted(client, response_id)
         job = self._jobs.get((client, response_id))
         if job is not None and job.task is not None:
             self._stop(job, "deleted")
             await asyncio.wait([job.task])
+        await runtime.background.forget(client, response_id)
 
     async def shutdown(self, grace_s: float) -> None:
         """Let the jobs run up to `grace_s`, then stop the rest (each writes itself `failed`:
@@ -287,6 +290,9 @@ class BackgroundJobs:
             message = "The answer is too large to be kept (responses.max_stored_bytes)."
             final = background_failed(job.queued, "server_error", message)
             await job.records.write(client, job.document(final))
+        if (await job.records.marks([job.key]))[0] == DELETED:  # deleted while written
+            await job.records.forget(client, response_id)
+            return "deleted"
         return str(final["status"])
 
     async def _watch(self, runtime: Runtime) -> None:
