@@ -24,7 +24,7 @@ from router_service.state import _redis_scripts as lua
 from router_service.state._flights import FlightBoard, FlightClaim, FlightWatch, Landing
 from router_service.state._redis_entries import translated, ttl_px
 from router_service.state._resp import RespClient, replies
-from router_service.state._resp_wire import Command, first_error
+from router_service.state._resp_wire import Command, RedisReplyError, first_error
 
 if TYPE_CHECKING:
     from router_service.state._resp import _Connection
@@ -65,15 +65,18 @@ class FlightNotices:
                 return False
             try:
                 subscriber = await self._client.dedicated()
-            except (OSError, TimeoutError):
+            except (OSError, RedisReplyError):  # unreachable, timed out, AUTH refused
                 self._retry_at = self._clock.monotonic() + _RETRY_S
                 return False
             subscriber.on_push = self._message
             try:
                 refused = first_error(await replies(subscriber.send([("SUBSCRIBE", self.channel)])))
-            except BaseException:  # lost, timed out or cancelled: the connection goes too
+            except BaseException as exc:  # lost, timed out or cancelled: the connection goes too
                 subscriber.close()
-                raise
+                if not isinstance(exc, OSError):
+                    raise
+                self._retry_at = self._clock.monotonic() + _RETRY_S  # not heard: go alone
+                return False
             if refused is not None:
                 subscriber.close()
                 self._retry_at = self._clock.monotonic() + _RETRY_S

@@ -155,3 +155,20 @@ async def test_an_unreachable_redis_lets_each_replica_go_alone() -> None:
         assert store.degraded
     finally:
         await store.aclose()
+
+
+async def test_a_subscriber_lost_before_its_reply_lets_the_replica_go_alone(
+    redis_proxy: RedisProxy, redis_prefix: str
+) -> None:
+    clock = ManualClock()
+    shared = RedisStateStore.from_url(redis_proxy.url, prefix=redis_prefix, clock=clock)
+    store = ResilientStateStore(shared, MemoryStateStore(clock), clock=clock)
+    try:
+        redis_proxy.hold_replies()
+        with store.watch_flight("n"):
+            claim = asyncio.create_task(store.claim_flight("n", 30))
+            await redis_proxy.held.wait()  # SUBSCRIBE reached Redis; its reply is held back
+            await redis_proxy.cut()  # and is lost with its connection
+            assert await claim == FlightClaim(None)  # as with Redis unreachable: go alone
+    finally:
+        await store.aclose()
