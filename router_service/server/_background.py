@@ -81,6 +81,8 @@ class _Job:
     admission: Admission | None = None
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
+    # Its task ran: a task cancelled before that never runs its cleanup (`_stop`, `_run`).
+    started: bool = False
     key: JobId = field(init=False)
 
     def __post_init__(self) -> None:
@@ -214,7 +216,8 @@ class BackgroundJobs:
     def _stop(self, job: _Job, why: str) -> None:
         if not job.stop and job.task is not None:
             job.stop = why
-            job.task.cancel()
+            if job.started:  # else it stops as it starts (`_run`), its cleanup run
+                job.task.cancel()
 
     async def _run(
         self,
@@ -228,6 +231,9 @@ class BackgroundJobs:
         status = "failed"  # unless it is written otherwise (a store that failed the write)
         try:
             try:
+                job.started = True
+                if job.stop:  # stopped before its task ran
+                    raise asyncio.CancelledError
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
                 if job.stop == "deleted":
