@@ -15,13 +15,17 @@ from clients._client import CallObserver, ObservedCall, RouterClient
 from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
+    MEDIA_PATHS,
+    MEDIA_UPLOADS,
     CompletionChunks,
     CompletionsRequest,
     History,
+    MediaUploads,
     References,
     ResponseEventStream,
     ResponseIds,
     ResponsesRequest,
+    UploadProblem,
     chat_completion_from_openai,
     chat_completion_to_openai,
     chat_params_from_openai,
@@ -49,6 +53,7 @@ from clients.codec import (
     response_to_openai,
     responses_request_from_openai,
     stored_response,
+    upload_problem,
 )
 from clients.errors import (
     ErrorDetails,
@@ -65,6 +70,8 @@ from clients.errors import (
 __all__ = [
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
+    "MEDIA_PATHS",
+    "MEDIA_UPLOADS",
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
@@ -73,6 +80,7 @@ __all__ = [
     "ErrorDetails",
     "History",
     "InvalidRequestError",
+    "MediaUploads",
     "ObservedCall",
     "References",
     "ResponseEventStream",
@@ -84,6 +92,7 @@ __all__ = [
     "SwitchboardClientError",
     "SyncRouterClient",
     "SyncRouterStream",
+    "UploadProblem",
     "UpstreamFormatError",
     "UseClientDefault",
     "chat_completion_from_openai",
@@ -117,4 +126,5 @@ __all__ = [
     "responses_request_from_openai",
     "stored_response",
     "to_grpc_status",
+    "upload_problem",
 ]

@@ -27,7 +27,14 @@ from clients.codec._embeddings import (
     embedding_result_from_openai,
     embedding_result_to_openai,
 )
-from clients.codec._media import media_params_from_openai
+from clients.codec._media import (
+    MEDIA_PATHS,
+    MEDIA_UPLOADS,
+    MediaUploads,
+    UploadProblem,
+    media_params_from_openai,
+    upload_problem,
+)
 from clients.codec._models import model_list_to_openai
 from clients.codec._request import chat_params_from_openai, chat_params_to_openai
 from clients.codec._response import (
@@ -52,13 +59,17 @@ from clients.codec._responses_stored import (
 from clients.codec._responses_stream import ResponseEventStream
 
 __all__ = [
+    "MEDIA_PATHS",
+    "MEDIA_UPLOADS",
     "CompletionChunks",
     "CompletionsRequest",
     "History",
+    "MediaUploads",
     "References",
     "ResponseEventStream",
     "ResponseIds",
     "ResponsesRequest",
+    "UploadProblem",
     "chat_completion_from_openai",
     "chat_completion_to_openai",
     "chat_params_from_openai",
@@ -86,4 +97,5 @@ __all__ = [
     "response_to_openai",
     "responses_request_from_openai",
     "stored_response",
+    "upload_problem",
 ]

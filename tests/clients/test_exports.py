@@ -8,6 +8,8 @@ import clients.codec
 EXPECTED = [
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
+    "MEDIA_PATHS",
+    "MEDIA_UPLOADS",
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
@@ -16,6 +18,7 @@ EXPECTED = [
     "ErrorDetails",
     "History",
     "InvalidRequestError",
+    "MediaUploads",
     "ObservedCall",
     "References",
     "ResponseEventStream",
@@ -27,6 +30,7 @@ EXPECTED = [
     "SwitchboardClientError",
     "SyncRouterClient",
     "SyncRouterStream",
+    "UploadProblem",
     "UpstreamFormatError",
     "UseClientDefault",
     "chat_completion_from_openai",
@@ -60,6 +64,7 @@ EXPECTED = [
     "responses_request_from_openai",
     "stored_response",
     "to_grpc_status",
+    "upload_problem",
 ]
 
 
