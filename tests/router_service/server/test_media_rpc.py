@@ -195,3 +195,16 @@ async def test_texts_are_redacted_before_they_leave(
     assert list(answer.route.guardrails) == ["pii"]
     sent = fake.state.last(path="/v1/moderations").body["input"]  # type: ignore[union-attr]
     assert sent == ["mail [REDACTED:email]", {"type": "text", "text": "or [REDACTED:email]"}]
+
+
+async def test_an_edits_prompt_is_redacted_and_its_images_sent(
+    guarded: RouterHandle, fake: FakeUpstream
+) -> None:
+    files = [upload("image[]"), upload("image[]", b"PNG2"), upload("mask")]
+    request = media(EDITS, params_json='{"prompt": "sign it jane@example.com"}', files=files)
+    answer = await guarded.stub.Media(request, metadata=bearer(APP))
+    assert list(answer.route.guardrails) == ["pii"]
+    sent = fake.state.last(path="/v1/images/edits").body  # type: ignore[union-attr]
+    assert sent["prompt"] == "sign it [REDACTED:email]"
+    assert [image["size"] for image in sent["image[]"]] == [3, 4]
+    assert sent["mask"]["filename"] == "a.png"
