@@ -53,7 +53,8 @@ class RouterServiceStub:
     """OpenAI's moderations, images (generations, edits, variations), speech, transcriptions and
     translations: one call each, routed by `model` as a chat is (groups, failover, key pools).
     Only kinds that speak these endpoints (openai; azure, without moderations and variations)
-    take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+    take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
+    counted in rpm, tpm with the usage reported.
     """
     ListModels: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]
     """Deployments, model groups and pools a caller may name as `model`."""
@@ -125,7 +126,8 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """OpenAI's moderations, images (generations, edits, variations), speech, transcriptions and
     translations: one call each, routed by `model` as a chat is (groups, failover, key pools).
     Only kinds that speak these endpoints (openai; azure, without moderations and variations)
-    take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+    take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
+    counted in rpm, tpm with the usage reported.
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]  # type: ignore[assignment]
     """Deployments, model groups and pools a caller may name as `model`."""
@@ -218,7 +220,8 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         """OpenAI's moderations, images (generations, edits, variations), speech, transcriptions and
         translations: one call each, routed by `model` as a chat is (groups, failover, key pools).
         Only kinds that speak these endpoints (openai; azure, without moderations and variations)
-        take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+        take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
+        counted in rpm, tpm with the usage reported.
         """
 
     @_abc_1.abstractmethod
