@@ -15,6 +15,7 @@ from clients._client import CallObserver, ObservedCall, RouterClient
 from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
+    FINAL_STATUSES,
     MEDIA_PATHS,
     MEDIA_UPLOADS,
     CompletionChunks,
@@ -26,6 +27,10 @@ from clients.codec import (
     ResponseIds,
     ResponsesRequest,
     UploadProblem,
+    background_cancelled,
+    background_failed,
+    background_finished,
+    background_response,
     chat_completion_from_openai,
     chat_completion_to_openai,
     chat_params_from_openai,
@@ -45,6 +50,7 @@ from clients.codec import (
     embedding_result_from_openai,
     embedding_result_to_openai,
     history_of,
+    input_items_json,
     input_items_page,
     item_id_prefix,
     media_params_from_openai,
@@ -52,6 +58,7 @@ from clients.codec import (
     references_of,
     response_to_openai,
     responses_request_from_openai,
+    stored_document,
     stored_response,
     upload_problem,
 )
@@ -68,6 +75,7 @@ from clients.errors import (
 )
 
 __all__ = [
+    "FINAL_STATUSES",
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",
@@ -95,6 +103,10 @@ __all__ = [
     "UploadProblem",
     "UpstreamFormatError",
     "UseClientDefault",
+    "background_cancelled",
+    "background_failed",
+    "background_finished",
+    "background_response",
     "chat_completion_from_openai",
     "chat_completion_to_openai",
     "chat_params_from_openai",
@@ -116,6 +128,7 @@ __all__ = [
     "embedding_result_to_openai",
     "history_of",
     "http_status_for",
+    "input_items_json",
     "input_items_page",
     "item_id_prefix",
     "media_params_from_openai",
@@ -124,6 +137,7 @@ __all__ = [
     "references_of",
     "response_to_openai",
     "responses_request_from_openai",
+    "stored_document",
     "stored_response",
     "to_grpc_status",
     "upload_problem",

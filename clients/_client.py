@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self
 
 import grpc
 
+from clients._background import BackgroundCalls
 from clients._base import (
     DEFAULT_MAX_MESSAGE_BYTES,
     USE_CLIENT_DEFAULT,
@@ -61,7 +62,7 @@ _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.
 _CHAT_STREAM = _SERVICES["router"] + "ChatStream"
 
 
-class RouterClient(ConversationCalls, MediaCalls, BaseClient):
+class RouterClient(BackgroundCalls, ConversationCalls, MediaCalls, BaseClient):
     """Async client of the router's ``RouterService`` and ``AdminService``.
 
     Use ``async with RouterClient(...) as client:`` (or call :meth:`aclose`). Each method takes a

@@ -12,6 +12,7 @@ from typing import Any, Self
 
 import grpc
 
+from clients._background import SyncBackgroundCalls
 from clients._base import (
     USE_CLIENT_DEFAULT,
     BaseClient,
@@ -69,7 +70,7 @@ class SyncRouterStream:
         self.close()
 
 
-class SyncRouterClient(SyncConversationCalls, SyncMediaCalls, BaseClient):
+class SyncRouterClient(SyncBackgroundCalls, SyncConversationCalls, SyncMediaCalls, BaseClient):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
     def _make_channel(self) -> Any:

@@ -6,7 +6,9 @@ and deadline as a chat completion, and the answer is translated back (`_response
 Stored responses (`previous_response_id`, `item_reference`, `store`) and conversations
 (`conversation`) are the router's to keep: `_stored` and `_conversation` load what a request
 names before it is parsed, and store what it made (`_conversation`: adds it to the conversation).
-Background mode and built-in tools are refused (400, naming the field).
+A background request (`background: true`) is the router's to run (`StartBackgroundResponse`):
+the edge answers the queued Response it gets back at once, and the caller polls it by id
+(`_routes_stored`). Built-in tools are refused (400, naming the field).
 
 A stream follows the chat route's rule: HTTP 200 is committed only once the router has produced
 its first chunk, so a failure before the first token is a real HTTP error (the SDK's typed
@@ -23,14 +25,18 @@ from collections.abc import AsyncIterator, Iterable
 from functools import partial
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from clients import (
     ResponseEventStream,
     ResponseIds,
+    ResponsesRequest,
     RouterError,
+    background_response,
     conversation_of,
+    input_items_json,
     response_to_openai,
     responses_request_from_openai,
 )
@@ -38,7 +44,9 @@ from clients.switchboard.v1.router_service_pb2 import (
     ChatRequest,
     ChatStreamRequest,
     ChatStreamResponse,
+    StartBackgroundResponseRequest,
 )
+from clients.switchboard.v1.routing_pb2 import RoutingOptions
 
 from ._body import parse_request, read_json_object
 from ._conversation import ConversationKeeper, load_conversation
@@ -76,6 +84,10 @@ async def responses(request: Request) -> Response:
     routing = routing_options(request)
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(time.time())
+    if parsed.background:
+        start = _background(parsed, ids, created_at, routing)
+        started = await client.start_background_response(start, timeout=timeout, metadata=metadata)
+        return Response(started.response_json.encode(), media_type="application/json")
     keeper = Keeper(client, parsed, metadata, timeout)
     adder = None
     if conversation_id is not None:
@@ -94,6 +106,18 @@ async def responses(request: Request) -> Response:
     if adder is not None:
         await adder.add(out)
     return JSONBytesResponse(out, headers=route_headers(answer.route))
+
+
+def _background(
+    parsed: ResponsesRequest, ids: ResponseIds, created_at: int, routing: RoutingOptions
+) -> StartBackgroundResponseRequest:
+    """What the router needs to run the request in the background and keep its Response."""
+    return StartBackgroundResponseRequest(
+        chat=ChatRequest(params=parsed.params, routing=routing),
+        response_json=orjson.dumps(background_response(parsed, ids, created_at)).decode(),
+        input_items_json=input_items_json(parsed, ids.response),
+        conversation_start=parsed.conversation_start,
+    )
 
 
 def _render(events: Iterable[dict[str, Any]]) -> bytes:

@@ -1,6 +1,8 @@
 """Stored responses by id: `GET /v1/responses/{id}`, `DELETE /v1/responses/{id}` and
 `GET /v1/responses/{id}/input_items` (the SDK's `responses.retrieve`, `.delete`,
-`.input_items.list`).
+`.input_items.list`), and `POST /v1/responses/{id}/cancel` (`.cancel`, of a background
+response: the router's `CancelResponse`). A background response is retrieved as it stands:
+`queued` or `in_progress` (no output yet), then as it ended.
 
 The router keeps them (`LoadResponses`, `DeleteResponse`: the caller's own, by its client key);
 the edge answers what it loaded. An unknown, expired or another client's id is the same 404 in
@@ -19,6 +21,7 @@ from starlette.responses import Response
 
 from clients import RouterError, input_items_page
 from clients.switchboard.v1.router_service_pb2 import (
+    CancelResponseRequest,
     DeleteResponseRequest,
     LoadResponsesRequest,
     StoredResponse,
@@ -63,6 +66,25 @@ async def delete_response(request: Request) -> Response:
     except RouterError as exc:
         raise _refusal(exc, response_id) from exc
     return JSONBytesResponse({"id": response_id, "object": "response", "deleted": True})
+
+
+@router.post(
+    "/v1/responses/{response_id}/cancel", responses=ERRORS, openapi_extra=RESPONSE_ID_PARAM
+)
+async def cancel_response(request: Request) -> Response:
+    """Cancel a background response (on whichever replica runs it): the Response, cancelled.
+    A finished one, or one not run in the background, is a 400."""
+    response_id: str = request.path_params["response_id"]
+    state = edge_state(request)
+    try:
+        answer = await state.router().cancel_response(
+            CancelResponseRequest(id=response_id),
+            timeout=state.settings.request_timeout_s,
+            metadata=forwarded_metadata(request),
+        )
+    except RouterError as exc:
+        raise _refusal(exc, response_id) from exc
+    return Response(answer.response_json.encode(), media_type="application/json")
 
 
 @router.get(

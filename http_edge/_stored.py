@@ -11,6 +11,7 @@ it is (the router does not tell them apart either).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from clients import (
 )
 from clients.switchboard.v1.router_service_pb2 import (
     LoadResponsesRequest,
+    StoredResponse,
     StoreResponseRequest,
 )
 
@@ -56,11 +58,28 @@ async def load_history(
         )
     except RouterError as exc:
         raise _refusal(exc, references, ids) from exc
+    _check_finished(loaded.responses, references)
     history = history_of(references, loaded.responses)
     missing = references.missing_items(history)
     if missing:
         raise _missing_item(missing[0][0])
     return history
+
+
+def _check_finished(responses: Sequence[StoredResponse], references: References) -> None:
+    """Only an answered response can be continued: a background one still running, failed or
+    cancelled holds no answer to continue from (a 400 naming it)."""
+    for response in responses:
+        status = response.background_status
+        if status and status not in ("completed", "incomplete"):
+            param = "previous_response_id" if response.id == references.previous else "input"
+            raise EdgeError(
+                400,
+                f"Response with id '{response.id}' is {status}: only a completed response can "
+                "be continued.",
+                code="response_not_completed",
+                param=param,
+            )
 
 
 def _refusal(exc: RouterError, references: References, ids: list[str]) -> Exception:

@@ -10,6 +10,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
     ├── ResponseNotFoundError     no such stored response for this client NOT_FOUND / 404
     ├── ResponseExistsError       that stored response id is taken        ALREADY_EXISTS / 409
+    ├── ResponseNotCancellableError  finished, or not a background one    FAILED_PRECONDITION / 400
     ├── ConversationNotFoundError no such conversation for this client    NOT_FOUND / 404
     ├── ConversationItemNotFoundError  no such item in it                 NOT_FOUND / 404
     ├── ConversationTooLargeError a change past a conversation's bounds   FAILED_PRECONDITION / 400
@@ -17,7 +18,8 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
     ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
     │   ├── BudgetExhaustedError  client key's token budget used up       RESOURCE_EXHAUSTED / 429
-    │   └── ConversationQuotaError  client's conversation bytes used up   RESOURCE_EXHAUSTED / 429
+    │   ├── ConversationQuotaError  client's conversation bytes used up   RESOURCE_EXHAUSTED / 429
+    │   └── BackgroundLimitError  client's background responses all run   RESOURCE_EXHAUSTED / 429
     ├── NoCapacityError           every key busy or limited               RESOURCE_EXHAUSTED / 429
     │   └── NoUsableKeyError      every key disabled (credentials, quota) UNAVAILABLE / 503
     ├── DeadlineExceededError     the caller's deadline passed            DEADLINE_EXCEEDED / 504
@@ -77,18 +79,19 @@ class InvalidRequestError(SwitchboardError):
 
 
 class GuardrailBlockedError(InvalidRequestError):
-    """A `guardrails:` rule with `action: block` found something in the request's text. The
-    caller's input is what must change (INVALID_ARGUMENT, not FAILED_PRECONDITION: no change of
-    the router's state lets the same request through). The message names the rule and the
-    detector, never the text it matched; `param` is where it was found."""
+    """A `guardrails:` rule with `action: block` found something in the request's text, or in a
+    whole answer with no finish_reason to say "withheld" (`answer`: a transcript; nothing of it
+    was sent). The input is what must change (INVALID_ARGUMENT, not FAILED_PRECONDITION: no
+    change of the router's state lets the same request, or audio, through). The message names
+    the rule, the detector and the field, never the text; `param` the request's field."""
 
     reason = "GUARDRAIL_BLOCKED"
 
-    def __init__(self, rule: str, detector: str, *, param: str) -> None:
+    def __init__(self, rule: str, detector: str, *, param: str, answer: bool = False) -> None:
+        what = "answer was withheld" if answer else "request was blocked"
         super().__init__(
-            f"The request was blocked by the guardrail '{rule}' (detector: {detector}) "
-            f"in `{param}`.",
-            param=param,
+            f"The {what} by the guardrail '{rule}' (detector: {detector}) in `{param}`.",
+            param=None if answer else param,
             code="content_policy_violation",
         )
         self.guardrail = rule
@@ -122,17 +125,12 @@ class KeyNotFoundError(SwitchboardError):
     def __init__(self, provider: str | None) -> None:
         """`provider`: the one searched, "" when every one was (none named), None when the one
         named is unknown."""
+        where = f"provider `{provider}`" if provider else "any provider"
+        message = f"No key with that fingerprint in {where}."
         if provider is None:
             message = "No provider of that name."
-        elif provider:
-            message = f"No key with that fingerprint in provider `{provider}`."
-        else:
-            message = "No key with that fingerprint in any provider."
-        super().__init__(
-            message,
-            param="provider" if provider is None else "fingerprint",
-            code="key_not_found",
-        )
+        param = "provider" if provider is None else "fingerprint"
+        super().__init__(message, param=param, code="key_not_found")
 
 
 class ResponseNotFoundError(SwitchboardError):
@@ -169,6 +167,15 @@ class ResponseExistsError(SwitchboardError):
             param=param,
             code="response_already_exists",
         )
+
+
+class ResponseNotCancellableError(SwitchboardError):
+    """A cancel of a finished response, or of one not run in the background."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 400
+    reason = "RESPONSE_NOT_CANCELLABLE"
+    openai_type = "invalid_request_error"
 
 
 class ConversationNotFoundError(SwitchboardError):
@@ -267,6 +274,12 @@ class ConversationQuotaError(ClientRateLimitedError):
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message, retry_after_s=retry_after_s)
         self.code = "conversation_quota_exceeded"
+
+
+class BackgroundLimitError(ClientRateLimitedError):
+    """A client runs `responses.max_background_per_client` background responses already."""
+
+    reason = "BACKGROUND_LIMIT"
 
 
 class DeadlineExceededError(SwitchboardError):

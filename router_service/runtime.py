@@ -22,7 +22,7 @@ from router_service.engine import (
 from router_service.guardrails import Guardrails
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
-from router_service.responses import Conversations, StoredResponses
+from router_service.responses import BackgroundRecords, Conversations, StoredResponses
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
 from router_service.state import MemoryStateStore, StateStore, StoreUnavailableError, open_store
@@ -79,6 +79,7 @@ class Runtime:
         self.responses = StoredResponses(
             store, clock, config.responses, max_load_bytes=config.server.max_message_bytes
         )
+        self.background = BackgroundRecords(store, clock, config.responses, self.responses)
         self.conversations = Conversations(
             store, clock, config.conversations, max_load_bytes=config.server.max_message_bytes
         )

@@ -43,6 +43,13 @@ from clients.codec._response import (
     chunk_from_openai,
     chunk_to_openai,
 )
+from clients.codec._responses_background import (
+    FINAL_STATUSES,
+    background_cancelled,
+    background_failed,
+    background_finished,
+    background_response,
+)
 from clients.codec._responses_items import input_items_page, item_id_prefix
 from clients.codec._responses_output import ResponseIds, response_to_openai
 from clients.codec._responses_request import (
@@ -53,12 +60,15 @@ from clients.codec._responses_request import (
 from clients.codec._responses_stored import (
     References,
     history_of,
+    input_items_json,
     references_of,
+    stored_document,
     stored_response,
 )
 from clients.codec._responses_stream import ResponseEventStream
 
 __all__ = [
+    "FINAL_STATUSES",
     "MEDIA_PATHS",
     "MEDIA_UPLOADS",
     "CompletionChunks",
@@ -70,6 +80,10 @@ __all__ = [
     "ResponseIds",
     "ResponsesRequest",
     "UploadProblem",
+    "background_cancelled",
+    "background_failed",
+    "background_finished",
+    "background_response",
     "chat_completion_from_openai",
     "chat_completion_to_openai",
     "chat_params_from_openai",
@@ -89,6 +103,7 @@ __all__ = [
     "embedding_result_from_openai",
     "embedding_result_to_openai",
     "history_of",
+    "input_items_json",
     "input_items_page",
     "item_id_prefix",
     "media_params_from_openai",
@@ -96,6 +111,7 @@ __all__ = [
     "references_of",
     "response_to_openai",
     "responses_request_from_openai",
+    "stored_document",
     "stored_response",
     "upload_problem",
 ]

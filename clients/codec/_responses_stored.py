@@ -22,7 +22,14 @@ from clients.codec._responses_output import ResponseIds
 from clients.codec._responses_request import History, ResponsesRequest, messages_from_input
 from clients.switchboard.v1 import router_service_pb2 as pb
 
-__all__ = ["References", "history_of", "references_of", "stored_response"]
+__all__ = [
+    "References",
+    "history_of",
+    "input_items_json",
+    "references_of",
+    "stored_document",
+    "stored_response",
+]
 
 
 @dataclass(frozen=True)
@@ -87,19 +94,32 @@ def stored_response(request: ResponsesRequest, response: dict[str, Any]) -> pb.S
     (without the instructions) followed by the answer, as chat messages, and the output items;
     and what retrieving it answers: the Response (as stored: `store` true) and the input
     items."""
+    conversation = request.params.messages[request.conversation_start :]
+    return stored_document(conversation, response, input_items_json(request, response["id"]))
+
+
+def input_items_json(request: ResponsesRequest, response_id: str) -> list[str]:
+    """The request's input items as `StoredResponse.input_items_json` keeps them: with ids."""
+    return [
+        orjson.dumps(item).decode()
+        for item in with_input_ids(request.input_items, ResponseIds(response_id))
+    ]
+
+
+def stored_document(
+    conversation: Sequence[Any], response: dict[str, Any], input_items: Sequence[str]
+) -> pb.StoredResponse:
+    """`stored_response` from its parts: the conversation before the answer (chat messages),
+    the finished Response, the input items (JSON strings with their ids)."""
     output = response.get("output") or []
     answer = [
         message_from_openai(message, "output", role_required=True)
         for message in messages_from_input(output, path="output")
     ]
-    conversation = request.params.messages[request.conversation_start :]
     return pb.StoredResponse(
         id=response["id"],
         messages=[*conversation, *answer],
         output_items_json=[orjson.dumps(item).decode() for item in output],
         response_json=orjson.dumps({**response, "store": True}).decode(),
-        input_items_json=[
-            orjson.dumps(item).decode()
-            for item in with_input_ids(request.input_items, ResponseIds(response["id"]))
-        ],
+        input_items_json=input_items,
     )

@@ -22,7 +22,13 @@ from router_service.auth._callers import (
     hash_key,
     set_current_caller,
 )
-from router_service.auth._gate import Admission, Attempt, Gate
+from router_service.auth._gate import (
+    Admission,
+    Attempt,
+    Gate,
+    current_admission,
+    set_current_admission,
+)
 from router_service.auth._limits import (
     CallerLimits,
     LimitStanding,
@@ -62,10 +68,12 @@ __all__ = [
     "audit",
     "bearer_token",
     "check_max_tokens",
+    "current_admission",
     "current_caller",
     "current_standing",
     "hash_key",
     "rule_for",
+    "set_current_admission",
     "set_current_caller",
     "set_current_standing",
 ]

@@ -5,6 +5,7 @@ is the request within bounds, are they within their limits. Transport-free: the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,13 @@ from router_service.guardrails import Guardrails
 from router_service.keys import fingerprint
 from router_service.state import StateStore
 
-__all__ = ["Admission", "Attempt", "Gate"]
+__all__ = [
+    "Admission",
+    "Attempt",
+    "Gate",
+    "current_admission",
+    "set_current_admission",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +43,22 @@ class Attempt:
     authorization: str | None
     peer: str
     forwarded_for: str | None = None
+
+
+# The admitted call whose tokens are counted, for a handler that settles them itself after the
+# call returns (a background response: its job reports the usage when it finishes).
+_ADMISSION: ContextVar[Admission | None] = ContextVar("switchboard_admission", default=None)
+
+
+def current_admission() -> Admission | None:
+    """The admission of the call this context serves, when its tokens are counted (a tpm limit
+    or a budget) and not yet settled; None otherwise."""
+    admission = _ADMISSION.get()
+    return admission if admission is not None and admission.counts_tokens else None
+
+
+def set_current_admission(admission: Admission) -> None:
+    _ADMISSION.set(admission)
 
 
 class Admission:

@@ -177,6 +177,12 @@ def _chat_route(message: Any) -> routing_pb2.RouteInfo | None:
     return message.route if message.WhichOneof("event") == "route" else None
 
 
+def _background_texts(request: Any) -> Iterator[TextSlot]:
+    """A background response's texts: its chat call's, and its input items kept to be listed."""
+    yield from chat_texts(request.chat.params)
+    yield from json_item_texts(request.input_items_json, "input_items_json")
+
+
 _CHAT = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
@@ -239,6 +245,17 @@ RULES: dict[str, MethodRule] = {
     ),
     ROUTER_SERVICE + "LoadResponses": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "DeleteResponse": MethodRule(scope="chat", counted=False),
+    # A background response's chat call, counted as one when it starts (its estimate: the job
+    # settles no usage); held to `responses.max_background_per_client` besides.
+    ROUTER_SERVICE + "StartBackgroundResponse": MethodRule(
+        scope="chat",
+        model=lambda request: request.chat.params.model,
+        tokens=lambda request: estimate_chat_tokens(request.chat.params),
+        validate=lambda request, bounds: _check_chat(request.chat, bounds),
+        prompt=lambda request: estimate_prompt_tokens(request.chat.params),
+        texts=lambda request: _background_texts(request),
+    ),
+    ROUTER_SERVICE + "CancelResponse": MethodRule(scope="chat", counted=False),
     # Conversations: kept for a chat app, read and written around its chat calls (which count);
     # bounded by their own byte quota and sizes instead (responses/_conversations.py).
     ROUTER_SERVICE + "CreateConversation": MethodRule(

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.engine import Afterwork
 from router_service.state import Landing, StateStore
+from router_service.telemetry import current
 
 __all__ = ["Boarding", "ClusterFlights"]
 
@@ -75,6 +76,7 @@ class ClusterFlights:
                 return Boarding()
             landing = await watch.landing(claim.holder, claim.left_s)
         self.heard[landing] += 1
+        current().metrics.cluster_waits.add(1, {"landing": landing.value})
         if landing is Landing.KEPT:
             answer = await read()
             if answer is not None:

@@ -119,6 +119,25 @@ class ResponsesConfig(_Strict):
         "bytes and 512 for its entry), so what it holds at once stays under twice this; past "
         "it a response is not kept (`store: false`) until the next period.",
     )
+    max_background_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="Background responses (`background: true`) one client may have running at "
+        "once, across every replica; past it a new one is refused (429).",
+    )
+    background_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="The longest a background response runs: past it, it is `failed` with an "
+        "error saying so (its upstream call is cancelled).",
+    )
+    background_heartbeat_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="The replica running a background response renews its heartbeat every "
+        "third of this; one whose heartbeat is this old reads as `failed` (its replica stopped "
+        "without finishing it: a crash).",
+    )
 
 
 class ConversationsConfig(_Strict):

@@ -8,7 +8,8 @@ call's texts once, after its caller and model are known and before it is counted
 routed or stored (auth/_gate.py); MethodRule.texts says where a method's request keeps its
 texts (`_texts`). Response side: the servicer gives a chat call the AnswerGuard of the rules
 that apply to it (None: none do), and the Executor screens its answer before it is cached or
-returned (`_answers`), a stream as it goes (`_stream`).
+returned (`_answers`), a stream as it goes (`_stream`); the servicer does the same for a
+transcription's answer (`_transcripts`, SCREENED_MEDIA).
 """
 
 from router_service.guardrails._answers import AnswerAudit, AnswerGuard
@@ -30,12 +31,14 @@ from router_service.guardrails._texts import (
     message_texts,
     stored_response_texts,
 )
+from router_service.guardrails._transcripts import SCREENED_MEDIA, transcript_texts
 
 __all__ = [
     "DETECTORS",
     "HOLD_BACK_CHARS",
     "PATTERN_DETECTOR",
     "RELEASE_STEP_CHARS",
+    "SCREENED_MEDIA",
     "AnswerAudit",
     "AnswerGuard",
     "Detector",
@@ -54,4 +57,5 @@ __all__ = [
     "media_texts",
     "message_texts",
     "stored_response_texts",
+    "transcript_texts",
 ]

@@ -8,7 +8,8 @@ parts, its refusal, its tool calls' and function call's arguments. `redact` repl
 refusal, calls, logprobs nor unmodelled keys) and ends it with finish_reason `content_filter`,
 and the call still succeeds, as Azure OpenAI's output filter does. A choice a rule changed
 loses its logprobs (their tokens are the raw text). A stream is screened as it goes
-(`_stream.py`).
+(`_stream.py`). A transcription's answer (RouterService.Media) is screened whole
+(`_transcripts.py`); having no finish_reason, a block refuses the call (GuardrailBlockedError).
 
 One AnswerGuard serves one call: it gathers the finds, and `report` counts them (metric
 `switchboard.guardrail.matches`, side `response`), names the rules on the span and audits
@@ -17,16 +18,17 @@ them, once, by rule and detector, never the text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.config import GuardrailAction
 from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._finds import Found, screen_text, withhold
 from router_service.guardrails._rules import Rule
 from router_service.guardrails._stream import StreamScreen
-from router_service.guardrails._texts import message_texts
+from router_service.guardrails._texts import TextSlot, message_texts
+from router_service.guardrails._transcripts import transcript_texts
 from router_service.telemetry import record_guardrail_matches
 
 __all__ = ["AnswerAudit", "AnswerGuard"]
@@ -61,16 +63,34 @@ class AnswerGuard:
     def _choice(self, choice: chat_pb2.Choice, field: str) -> None:
         slots = list(message_texts((choice.message,), field))
         try:
-            for slot in slots:
-                text = slot.text
-                if text:
-                    screen_text(slot, text, self.rules, self.actions, self.found)
+            self._screen(slots)
         except GuardrailBlockedError as exc:
             withhold(choice, choice.message)
             self.withheld(exc.guardrail, exc.detector)
             return
         if any(slot.changed for slot in slots):
             choice.ClearField("logprobs_json")
+
+    def transcript(self, result: media_pb2.MediaResult) -> tuple[str, ...]:
+        """Screen a transcription's answer in place (`_transcripts`); the rules that acted.
+        A block rule's find withholds it whole: GuardrailBlockedError naming the answer (after
+        `report`), as there is no finish_reason to say so and nothing of it was sent yet."""
+        try:
+            self._screen(transcript_texts(result))
+        except GuardrailBlockedError as exc:
+            self.withheld(exc.guardrail, exc.detector)
+            self.report()
+            param = exc.param or ""
+            raise GuardrailBlockedError(
+                exc.guardrail, exc.detector, param=param, answer=True
+            ) from None
+        return self.report()
+
+    def _screen(self, slots: Iterable[TextSlot]) -> None:
+        for slot in slots:
+            text = slot.text
+            if text:
+                screen_text(slot, text, self.rules, self.actions, self.found)
 
     def stream(self, choices: int) -> StreamScreen:
         """A screen for a stream of `choices` choices (`n`)."""

@@ -11,7 +11,7 @@ from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._rules import Rule
 from router_service.guardrails._texts import TextSlot
 
-__all__ = ["Found", "counted", "screen_text", "withhold"]
+__all__ = ["Found", "counted", "named", "screen_text", "withhold"]
 
 # The rules' finds in one call: rule name -> detector -> count.
 Found = dict[str, Counter[str]]
@@ -34,7 +34,7 @@ def screen_text(
             detector = rule.first(text)
             if detector is not None:
                 counted(found, rule.name, detector)
-                raise GuardrailBlockedError(rule.name, detector, param=slot.path)
+                raise GuardrailBlockedError(rule.name, detector, param=named(slot.path, rules))
             continue
         counts: Counter[str] = Counter()
         redacted = rule.redact(text, counts)
@@ -43,6 +43,14 @@ def screen_text(
             text, changed = redacted, True
     if changed:
         slot.replace(text)
+
+
+def named(path: str, rules: Sequence[Rule]) -> str:
+    """`path` as an error may name it: the keys of a JSON a caller sent are part of it, so what
+    a rule finds in one is replaced as a redaction would (and not counted)."""
+    for rule in rules:
+        path = rule.redact(path, Counter()) or path
+    return path
 
 
 def counted(found: Found, rule: str, detector: str, count: int = 1) -> None:

@@ -72,11 +72,15 @@ class Guardrails:
             r.name: "redact" if keeping else r.action for r in rules
         }
         found: Found = {}
+        # Texts no rule found anything in: a JSON schema repeats many ("string", "object").
+        clean: set[str] = set()
         try:
             for slot in texts:
                 text = slot.text
-                if text:
+                if text and text not in clean:
                     screen_text(slot, text, rules, actions, found)
+                    if not slot.changed:
+                        clean.add(text)
         finally:
             for name, counts in found.items():
                 for detector, count in counts.items():

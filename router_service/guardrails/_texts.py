@@ -4,14 +4,18 @@ Scanned: chat messages of every role (string content, text parts, refusals, tool
 function call arguments; a tool result is a `tool` message's content), so legacy completion
 prompts and Responses API input too (the edge sends both as chat messages), and embeddings'
 string inputs, and the texts of moderations, images, speech, transcriptions and translations
-(`input`, `prompt`, `instructions`; a moderation's text parts). Not scanned: images, audio
-and files (no text), token-id inputs, raw JSON parts
-of kinds the contract does not model, tool definitions and `extra_json` passthrough fields.
+(`input`, `prompt`, `instructions`; a moderation's text parts). Of a chat call also its tool
+definitions (a function's `description`, every string value of its `parameters` schema, a
+tool's unmodelled keys), its `response_format` JSON schema, and every string value of the
+fields passed through verbatim (`extra_json` of the request and of its messages; an
+embedding request's too), each JSON written again only when a rule changed one of its
+strings. JSON keys are paths, not texts: never scanned. Not scanned: images, audio and files
+(no text), token-id inputs, raw JSON parts of kinds the contract does not model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, MutableSequence
+from collections.abc import Callable, Iterable, Iterator, MutableSequence
 from typing import Any
 
 import orjson
@@ -24,6 +28,7 @@ __all__ = [
     "chat_texts",
     "embedding_texts",
     "json_item_texts",
+    "json_strings",
     "media_texts",
     "message_texts",
     "stored_response_texts",
@@ -73,7 +78,45 @@ class TextSlot:
 
 
 def chat_texts(params: chat_pb2.ChatParams) -> Iterator[TextSlot]:
-    return message_texts(params.messages, "messages")
+    yield from message_texts(params.messages, "messages")
+    for i, message in enumerate(params.messages):
+        yield from _extra_texts(message, ("messages", i))
+    for i, tool in enumerate(params.tools):
+        yield from _tool_texts(tool, ("tools", i))
+    if params.HasField("response_format"):
+        schema = params.response_format.json_schema
+        where: Where = ("response_format", "json_schema")
+        if schema.HasField("description"):
+            yield TextSlot(schema, "description", (*where, "description"))
+        yield from _json_field_texts(schema, "schema_json", (*where, "schema"))
+    yield from _extra_texts(params, ())
+
+
+def _tool_texts(tool: chat_pb2.Tool, where: Where) -> Iterator[TextSlot]:
+    """A tool definition's texts: its function's `description`, every string value of its
+    `parameters` JSON schema (descriptions, enum values, defaults, examples), and every string
+    value of its unmodelled keys (a function definition the contract does not model whole
+    travels there)."""
+    function = tool.function
+    if function.HasField("description"):
+        yield TextSlot(function, "description", (*where, "function", "description"))
+    yield from _json_field_texts(function, "parameters_json", (*where, "function", "parameters"))
+    yield from _extra_texts(tool, where)
+
+
+def _extra_texts(owner: Any, where: Where) -> Iterator[TextSlot]:
+    """Every string value of `owner.extra_json` (keys passed through verbatim, merged back at
+    the owner's level: a path names them as the caller wrote them)."""
+    return _json_field_texts(owner, "extra_json", where)
+
+
+def _json_field_texts(owner: Any, field: str, where: Where) -> Iterator[TextSlot]:
+    """Every string value of the JSON in `owner.<field>`; written again (compact) only when a
+    slot changed. Empty or no JSON: nothing (the codec refuses what is no JSON)."""
+    text = getattr(owner, field)
+    if not text:
+        return iter(())
+    return _json_texts(text, lambda changed: setattr(owner, field, changed), where, None)
 
 
 def message_texts(messages: Iterable[chat_pb2.ChatMessage], field: str) -> Iterator[TextSlot]:
@@ -103,6 +146,7 @@ def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> Iterator[TextSlot
     elif which == "texts":
         for j in range(len(params.texts.values)):
             yield TextSlot(params.texts.values, j, ("input", j))
+    yield from _extra_texts(params, ())
 
 
 def media_texts(params: media_pb2.MediaParams) -> Iterator[TextSlot]:
@@ -144,24 +188,45 @@ def json_item_texts(items: MutableSequence[str], field: str) -> Iterator[TextSlo
     slot of it changed (when the next slot is asked for: replace a slot before that, as the
     screen does); an item that is no JSON is left to the handler's own checks."""
     for i in range(len(items)):
-        try:
-            value = orjson.loads(items[i])
-        except orjson.JSONDecodeError:
-            continue
-        slots = list(_json_strings(value, (field, i)))
-        yield from slots
-        if any(slot.changed for slot in slots):
-            items[i] = orjson.dumps(value).decode()
+
+        def write(changed: str, i: int = i) -> None:
+            items[i] = changed
+
+        yield from _json_texts(items[i], write, (field, i), _JSON_TEXT_KEYS)
 
 
-def _json_strings(value: Any, where: Where) -> Iterator[TextSlot]:
+def _json_texts(
+    text: str, write: Callable[[str], None], where: Where, keys: frozenset[str] | None
+) -> Iterator[TextSlot]:
+    """The strings of the JSON `text` (`_json_strings`); `write` gets the JSON again, compact,
+    when a slot changed (when the next slot is asked for after the last: replace a slot before
+    that, as the screen does). No JSON: nothing, left to the handler's own checks."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return
+    slots = list(json_strings(value, where, keys))
+    yield from slots
+    if any(slot.changed for slot in slots):
+        write(orjson.dumps(value).decode())
+
+
+def json_strings(value: Any, where: Where, keys: frozenset[str] | None) -> Iterator[TextSlot]:
+    """The string values under `keys` of the objects in `value` (None: every string value,
+    in arrays too): an object's or array's own strings, then those nested in it, in order."""
+    if not isinstance(value, dict | list):
+        return
     # A stack, not recursion: a caller's JSON may nest deeper than Python's recursion limit.
     stack: list[tuple[Any, Where]] = [(value, where)]
     while stack:
         node, at = stack.pop()
         pairs = node.items() if isinstance(node, dict) else enumerate(node)
+        inner_nodes: list[tuple[Any, Where]] = []
         for key, inner in pairs:
             if isinstance(inner, dict | list):
-                stack.append((inner, (*at, key)))
-            elif isinstance(inner, str) and isinstance(node, dict) and key in _JSON_TEXT_KEYS:
+                inner_nodes.append((inner, (*at, key)))
+            elif isinstance(inner, str) and (
+                keys is None or (isinstance(node, dict) and key in keys)
+            ):
                 yield TextSlot(node, key, (*at, key), item=True)
+        stack.extend(reversed(inner_nodes))

@@ -1,5 +1,15 @@
 """Stored Responses API responses and conversations: what lets a later request continue one."""
 
+from router_service.responses._background import (
+    CANCELLED,
+    DELETED,
+    DONE,
+    RUNNING,
+    STOPPED_MESSAGE,
+    BackgroundRecords,
+    JobId,
+    settle,
+)
 from router_service.responses._conversations import Conversations
 from router_service.responses._stored import (
     ENTRY_BYTES,
@@ -10,10 +20,18 @@ from router_service.responses._stored import (
 )
 
 __all__ = [
+    "CANCELLED",
+    "DELETED",
+    "DONE",
     "ENTRY_BYTES",
     "LOADS_PER_CLIENT",
     "MAX_IDS",
     "MAX_ID_BYTES",
+    "RUNNING",
+    "STOPPED_MESSAGE",
+    "BackgroundRecords",
     "Conversations",
+    "JobId",
     "StoredResponses",
+    "settle",
 ]

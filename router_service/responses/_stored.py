@@ -39,6 +39,7 @@ __all__ = [
     "MAX_IDS",
     "MAX_ID_BYTES",
     "StoredResponses",
+    "response_name",
 ]
 
 MAX_IDS = 64  # ids per LoadResponses: one request's previous response and item references
@@ -95,7 +96,7 @@ class StoredResponses:
         bucket = await self._quota.room(_quota_name(client), size)
         if bucket is None:
             return pb.StoreResponseResponse(stored=False, reason="over_quota")
-        name = _name(client, response.id)
+        name = response_name(client, response.id)
         kept = await self._store.put_document(name, data, ttl_s, only_new=True)
         if kept is PutResult.EXISTS:
             raise ResponseExistsError(response.id, param="response.id")
@@ -112,7 +113,7 @@ class StoredResponses:
         return self._quota.reading([_quota_name(client) for client in clients])
 
     async def _read(self, client: str, ids: Sequence[str]) -> list[bytes | None]:
-        names = [_name(client, i) for i in ids]
+        names = [response_name(client, i) for i in ids]
         loading = self._loading.setdefault(client, asyncio.Semaphore(LOADS_PER_CLIENT))
         async with loading:
             return await _read_batches(self._store, names, self._max_load_bytes)
@@ -145,7 +146,7 @@ class StoredResponses:
         """Delete `client`'s response `response_id`; ResponseNotFoundError when it has none.
         Deleting works with storing turned off too: what was stored before can still go."""
         _check_id(response_id, "id")
-        if not await self._store.delete_document(_name(client, response_id)):
+        if not await self._store.delete_document(response_name(client, response_id)):
             raise ResponseNotFoundError(response_id, param="id")
 
 
@@ -176,7 +177,7 @@ def _quota_name(client: str) -> str:
     return "resp-bytes:" + client_scoped(client, "")
 
 
-def _name(client: str, response_id: str) -> str:
+def response_name(client: str, response_id: str) -> str:
     # The client's part first: the memory store drops the documents of whoever holds the most.
     return f"resp:{client_scoped(client, '')}:{client_scoped(client, response_id)}"
 

@@ -23,7 +23,7 @@ from router_service.auth import (
     LimitStanding,
 )
 from router_service.runtime import Runtime
-from router_service.server._router_servicer import owner_name
+from router_service.server._calls import owner_name
 from router_service.state import QuotaReading, QuotaStanding
 
 __all__ = ["list_clients"]

@@ -30,6 +30,7 @@ from router_service.auth import (
     Gate,
     MethodRule,
     rule_for,
+    set_current_admission,
     set_current_caller,
     set_current_standing,
 )
@@ -187,6 +188,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         set_current_caller(caller)
         if admission.rate_status is not None:
             set_current_standing(admission.rate_status)
+        if admission.counts_tokens:  # for a handler that settles later (background responses)
+            set_current_admission(admission)
         return admission
 
 

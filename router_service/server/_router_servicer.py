@@ -11,28 +11,33 @@ from typing import Literal
 
 import grpc
 
-from clients import chat_params_to_openai, embedding_params_to_openai, to_grpc_status
-from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients import embedding_params_to_openai, to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
-from router_service.auth import AuditEvent, Caller, audit, current_caller
+from clients.switchboard.v1 import routing_pb2
+from router_service.auth import AuditEvent, audit, current_caller
 from router_service.cache import CacheLookup, StreamRecorder, replay
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError, PermissionDeniedError
-from router_service.guardrails import AnswerAudit
+from router_service.guardrails import SCREENED_MEDIA, AnswerAudit, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
-from router_service.server._errors import answered, error_details
+from router_service.server._background import BackgroundJobs
+from router_service.server._calls import client_name, validate_chat
+from router_service.server._errors import error_details
 from router_service.server._media import check_media
+from router_service.server._responses_servicer import ResponsesServicer
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
 
 
-class RouterServicer(pb_grpc.RouterServiceServicer):
-    def __init__(self, runtime: Runtime) -> None:
+class RouterServicer(ResponsesServicer, pb_grpc.RouterServiceServicer):
+    def __init__(self, runtime: Runtime, jobs: BackgroundJobs | None = None) -> None:
         # Replaced whole by a config reload; a call reads it once, so it runs on one runtime.
         self.runtime = runtime
+        # The background responses this process runs: they outlive reloads (and their calls).
+        self.jobs = jobs if jobs is not None else BackgroundJobs()
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
@@ -44,31 +49,37 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         clock = self.runtime.clock
         remaining = grpc_ctx.time_remaining()
         deadline = None if remaining is None else clock.monotonic() + remaining
-        client = _client_name()
+        client = client_name()
         session = session_key(client, session_id)
         return RequestContext(model, clock, deadline=deadline, session_id=session, client=client)
 
     def _screening(
         self, ctx: RequestContext, method: str, grpc_ctx: grpc.aio.ServicerContext
     ) -> str:
-        """Give a chat call the guardrails that screen its answer (None: none apply); what the
-        response cache keys its answer by for them."""
+        """Give a chat call (or a transcription) the guardrails that screen its answer (None:
+        none apply); what the response cache keys its answer by for them."""
+        ctx.answers = self._answer_guard(ctx.client, ctx.requested_model, method, grpc_ctx)
+        return "" if ctx.answers is None else ctx.answers.signature
+
+    def _answer_guard(
+        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> AnswerGuard | None:
+        """What screens the answer of `client` calling `model` (None: nothing does)."""
         guardrails = self.runtime.guardrails
         if not guardrails.screens_answers:  # the common case: one test
-            return ""
+            return None
         auditing = self.runtime.config.auth.audit == "all"
-        ctx.answers = guardrails.answers(
-            ctx.client,
-            ctx.requested_model,
+        return guardrails.answers(
+            client,
+            model,
             lambda: _answer_audit(f"/switchboard.v1.RouterService/{method}", grpc_ctx, auditing),
         )
-        return "" if ctx.answers is None else ctx.answers.signature
 
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
     ) -> pb.ChatResponse:
         try:
-            _validate_chat(request.params)
+            validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
             screened_by = self._screening(ctx, "Chat", context)
@@ -95,7 +106,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self, request: pb.ChatStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ChatStreamResponse]:
         try:
-            _validate_chat(request.params)
+            validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
             screened_by = self._screening(ctx, "ChatStream", context)
@@ -140,7 +151,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         try:
             if request.params.WhichOneof("input") is None:
                 raise InvalidRequestError("`input` is required.", param="input")
-            embedding_params_to_openai(request.params)  # as _validate_chat
+            embedding_params_to_openai(request.params)  # as validate_chat
             session = checked_session_id(request.routing.session_id) or request.params.user
             ctx = self._context(request.params.model, session, context)
             cache = self.runtime.cache.lookup("embed", ctx, request.params, _cache_mode(request))
@@ -168,9 +179,13 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             check_media(params)
             session = checked_session_id(request.routing.session_id)
             ctx = self._context(params.model, session, context)
+            if params.operation in SCREENED_MEDIA:  # a transcript: its answer-side rules
+                self._screening(ctx, "Media", context)
             tokens = estimate_media_tokens(params)
             with media_span(params, ctx) as span:
                 response = await self.runtime.executor.media(params, ctx, tokens=tokens)
+                if ctx.answers is not None:  # before the caller sees it (a block refuses it)
+                    response.route.guardrails.extend(ctx.answers.transcript(response.result))
                 span.respond_media(response)
             return response
         except Exception as exc:
@@ -239,46 +254,6 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             raise
         return pb.ReportOutcomeResponse(accepted=accepted)
 
-    async def StoreResponse(
-        self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext
-    ) -> pb.StoreResponseResponse:
-        return await answered(
-            context, self.runtime.responses.save(_client_name(), request.response)
-        )
-
-    async def LoadResponses(
-        self, request: pb.LoadResponsesRequest, context: grpc.aio.ServicerContext
-    ) -> pb.LoadResponsesResponse:
-        found = await answered(context, self.runtime.responses.load(_client_name(), request.ids))
-        return pb.LoadResponsesResponse(responses=found)
-
-    async def DeleteResponse(
-        self, request: pb.DeleteResponseRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteResponseResponse:
-        await answered(context, self.runtime.responses.delete(_client_name(), request.id))
-        return pb.DeleteResponseResponse(deleted=True)
-
-    async def CreateConversation(
-        self, request: pb.CreateConversationRequest, context: grpc.aio.ServicerContext
-    ) -> pb.CreateConversationResponse:
-        return await answered(context, self.runtime.conversations.create(_client_name(), request))
-
-    async def LoadConversation(
-        self, request: pb.LoadConversationRequest, context: grpc.aio.ServicerContext
-    ) -> pb.LoadConversationResponse:
-        return await answered(context, self.runtime.conversations.load(_client_name(), request.id))
-
-    async def UpdateConversation(
-        self, request: pb.UpdateConversationRequest, context: grpc.aio.ServicerContext
-    ) -> pb.UpdateConversationResponse:
-        return await answered(context, self.runtime.conversations.update(_client_name(), request))
-
-    async def DeleteConversation(
-        self, request: pb.DeleteConversationRequest, context: grpc.aio.ServicerContext
-    ) -> pb.DeleteConversationResponse:
-        await answered(context, self.runtime.conversations.delete(_client_name(), request.id))
-        return pb.DeleteConversationResponse(deleted=True)
-
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
@@ -342,24 +317,6 @@ def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: b
         audit(event)
 
     return line
-
-
-def _client_name() -> str:
-    return owner_name(current_caller())
-
-
-def owner_name(caller: Caller | None) -> str:
-    """Whose sessions and stored responses a call reaches: callers of one client share theirs;
-    unauthenticated callers (open mode) share theirs with each other, never with a client's."""
-    return "" if caller is None or caller.anonymous else caller.name
-
-
-def _validate_chat(params: chat_pb2.ChatParams) -> None:
-    """Refuse what no upstream body can be written from before any routing work (a plan, a
-    lease): the codec that writes every attempt's body is run once here, so it is one rule."""
-    if not params.messages:
-        raise InvalidRequestError("`messages` must contain at least one message.", param="messages")
-    chat_params_to_openai(params)
 
 
 def _validate_report(request: pb.ReportOutcomeRequest) -> None:

@@ -20,6 +20,7 @@ from router_service.config import ServerConfig, SwitchboardConfig
 from router_service.errors import ListenError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
+from router_service.server._background import BackgroundJobs
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._reflection import enable_reflection
@@ -82,7 +83,9 @@ class RouterServer:
             options=server_options(cfg.max_message_bytes),
         )
         self._health = WatchedHealth()
-        self._router = RouterServicer(runtime)
+        # Background responses: owned by the process, stopped with it (after their grace).
+        self._jobs = BackgroundJobs()
+        self._router = RouterServicer(runtime, self._jobs)
         # Facts of this process that outlive a reload's runtime (AdminService.GetServerInfo).
         self.record = ServingRecord()
         self._admin = AdminServicer(runtime, self.record)
@@ -136,6 +139,11 @@ class RouterServer:
         return port
 
     @property
+    def jobs(self) -> BackgroundJobs:
+        """The background responses this process runs."""
+        return self._jobs
+
+    @property
     def health_watchers(self) -> int:
         """Clients watching this router's health now (client-side health checking)."""
         return self._health.watchers
@@ -187,7 +195,9 @@ class RouterServer:
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
-                await self._server.stop(grace)
+                # Background responses get the same grace as open calls, then are written
+                # failed (their replica stopped), while the store is still open.
+                await asyncio.gather(self._server.stop(grace), self._jobs.shutdown(grace))
             except asyncio.CancelledError:
                 # Asked again while draining (a second SIGTERM or Ctrl-C): stop waiting.
                 log.warning("router stopping now: open calls cancelled")
@@ -195,6 +205,7 @@ class RouterServer:
                 await self._server.stop(0)
                 raise
         finally:
+            await self._jobs.shutdown(0)
             # Calls the stop cancelled still give their leases back: the store stays open
             # for them (server/_running.py).
             left = await self._auth.calls.settle(_SETTLE_S)

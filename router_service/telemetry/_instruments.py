@@ -208,6 +208,33 @@ class Instruments:
             "and side (request, response). A blocked call or choice counts the one find that "
             "blocked it.",
         )
+        self._background_counters(meter)
+
+    def _background_counters(self, meter: Meter) -> None:
+        """What runs beside the calls: cluster flights' waits, background responses."""
+        self.cluster_waits = LocalCounter(
+            meter,
+            "switchboard.cache.cluster_waits",
+            unit="{wait}",
+            description="Cache misses that waited for another replica's identical call "
+            "(cache.coalesce: cluster), by how the wait ended (landing): kept (served its "
+            "answer), empty (it failed or its caller left: asked upstream itself), lapsed "
+            "(nothing heard before its lease ran out).",
+        )
+        self.background_running = LocalCounter(
+            meter,
+            "switchboard.responses.background.running",
+            unit="{response}",
+            description="Background responses this replica is running now.",
+            up_down=True,
+        )
+        self.background_ended = LocalCounter(
+            meter,
+            "switchboard.responses.background.ended",
+            unit="{response}",
+            description="Background responses this replica ran, by the status they ended with "
+            "(completed, incomplete, failed, cancelled; deleted: deleted while running).",
+        )
 
     def _gauges(self, meter: Meter) -> None:
         meter.create_observable_up_down_counter(

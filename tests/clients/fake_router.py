@@ -180,6 +180,21 @@ class FakeRouter(
         self._seen(context)
         return router_service_pb2.DeleteConversationResponse(deleted=bool(request.id))
 
+    async def StartBackgroundResponse(
+        self,
+        request: router_service_pb2.StartBackgroundResponseRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> router_service_pb2.StartBackgroundResponseResponse:
+        self._seen(context)
+        queued = request.response_json
+        return router_service_pb2.StartBackgroundResponseResponse(response_json=queued)
+
+    async def CancelResponse(
+        self, request: router_service_pb2.CancelResponseRequest, context: grpc.aio.ServicerContext
+    ) -> router_service_pb2.CancelResponseResponse:
+        self._seen(context)
+        return router_service_pb2.CancelResponseResponse(response_json=f'{{"id": "{request.id}"}}')
+
     async def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.GetRoutingStatsResponse:

@@ -207,7 +207,8 @@ def test_a_stream_asks_for_usage() -> None:
         ({"previous_response_id": "resp_1"}, "previous_response_id", "whole conversation"),
         ({"conversation": "conv_1"}, "conversation", "conversation was not loaded"),
         ({"prompt": {"id": "pmpt_1"}}, "prompt", "stores none"),
-        ({"background": True}, "background", "not supported"),
+        ({"background": True, "store": False}, "store", "requires 'store: true'"),
+        ({"background": True, "stream": True}, "stream", "poll it"),
         ({"tools": [{"type": "web_search"}]}, "tools[0].type", "built-in tools"),
         ({"tools": [TOOL, {"type": "mcp", "server_label": "x"}]}, "tools[1].type", "'mcp'"),
         ({"tool_choice": {"type": "file_search"}}, "tool_choice", "tool_choice"),
@@ -225,6 +226,15 @@ def test_what_is_refused_names_the_field(extra: dict[str, Any], param: str, word
     error = refused({"model": "m", "input": "x", **extra})
     assert error.param == param
     assert words in error.message
+
+
+def test_background_is_parsed_and_not_forwarded() -> None:
+    parsed = responses_request_from_openai({"model": "m", "input": "x", "background": True})
+    assert parsed.background is True and parsed.store is True
+    assert chat_params_to_openai(parsed.params) == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+    }
 
 
 def test_responses_only_options_are_not_forwarded() -> None:

@@ -6,6 +6,7 @@ import clients
 import clients.codec
 
 EXPECTED = [
+    "FINAL_STATUSES",
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",
@@ -33,6 +34,10 @@ EXPECTED = [
     "UploadProblem",
     "UpstreamFormatError",
     "UseClientDefault",
+    "background_cancelled",
+    "background_failed",
+    "background_finished",
+    "background_response",
     "chat_completion_from_openai",
     "chat_completion_to_openai",
     "chat_params_from_openai",
@@ -54,6 +59,7 @@ EXPECTED = [
     "embedding_result_to_openai",
     "history_of",
     "http_status_for",
+    "input_items_json",
     "input_items_page",
     "item_id_prefix",
     "media_params_from_openai",
@@ -62,6 +68,7 @@ EXPECTED = [
     "references_of",
     "response_to_openai",
     "responses_request_from_openai",
+    "stored_document",
     "stored_response",
     "to_grpc_status",
     "upload_problem",

@@ -75,6 +75,16 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
     assert fake.calls == 18
 
 
+async def test_background_response_calls(router: tuple[FakeRouter, str]) -> None:
+    fake, target = router
+    async with RouterClient(target) as client:
+        start = router_service_pb2.StartBackgroundResponseRequest(response_json='{"id": "r"}')
+        assert (await client.start_background_response(start)).response_json == '{"id": "r"}'
+        cancel = router_service_pb2.CancelResponseRequest(id="resp_1")
+        assert (await client.cancel_response(cancel)).response_json == '{"id": "resp_1"}'
+    assert fake.calls == 2
+
+
 async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:
     _, target = router
     async with RouterClient(target) as client, client.chat_stream(stream_request()) as stream:

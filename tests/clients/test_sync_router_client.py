@@ -180,6 +180,21 @@ class SyncFakeRouter(
         self._seen(context)
         return router_service_pb2.DeleteConversationResponse(deleted=bool(request.id))
 
+    def StartBackgroundResponse(
+        self,
+        request: router_service_pb2.StartBackgroundResponseRequest,
+        context: grpc.ServicerContext,
+    ) -> router_service_pb2.StartBackgroundResponseResponse:
+        self._seen(context)
+        queued = request.response_json
+        return router_service_pb2.StartBackgroundResponseResponse(response_json=queued)
+
+    def CancelResponse(
+        self, request: router_service_pb2.CancelResponseRequest, context: grpc.ServicerContext
+    ) -> router_service_pb2.CancelResponseResponse:
+        self._seen(context)
+        return router_service_pb2.CancelResponseResponse(response_json=f'{{"id": "{request.id}"}}')
+
     def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.GetRoutingStatsResponse:
@@ -288,6 +303,16 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
     assert fake.calls == 18
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
+
+
+def test_background_response_calls(router: tuple[SyncFakeRouter, str]) -> None:
+    fake, target = router
+    with SyncRouterClient(target) as client:
+        start = router_service_pb2.StartBackgroundResponseRequest(response_json='{"id": "r"}')
+        assert client.start_background_response(start).response_json == '{"id": "r"}'
+        cancel = router_service_pb2.CancelResponseRequest(id="resp_1")
+        assert client.cancel_response(cancel).response_json == '{"id": "resp_1"}'
+    assert fake.calls == 2
 
 
 def test_stream(router: tuple[SyncFakeRouter, str]) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter, base_config
+from tests.e2e.background import settled
 from tests.e2e.stream_harness import StartEdge
 
 pytestmark = pytest.mark.timeout(60)
@@ -115,3 +116,14 @@ async def test_the_responses_api_is_screened(sdk: openai.AsyncOpenAI) -> None:
     assert last.type == "response.incomplete"
     assert last.response.incomplete_details.reason == "content_filter"
     assert AWS_KEY not in str(events)
+
+
+async def test_a_background_response_is_screened_as_a_foreground_one(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    started = await sdk.responses.create(model="chain", input=f"mail {EMAIL}", background=True)
+    redacted = await settled(sdk, started.id)
+    assert redacted.output_text == "Echo: mail [REDACTED:email]"
+    started = await sdk.responses.create(model="chain", input=f"key {AWS_KEY}", background=True)
+    withheld = await settled(sdk, started.id)
+    assert withheld.status == "incomplete" and AWS_KEY not in withheld.to_json()

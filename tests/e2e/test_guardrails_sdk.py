@@ -168,3 +168,18 @@ async def test_what_a_conversation_keeps_is_redacted(sdk: openai.AsyncOpenAI) ->
         "I am [REDACTED:email]",
         "card [REDACTED:credit_card]",
     ]
+
+
+async def test_a_background_response_is_screened_when_it_starts(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model="chain", input=f"key {AWS_KEY}", background=True)
+    _blocked(caught)
+    started = await sdk.responses.create(
+        model="chain", input="mail jane@example.com", background=True
+    )
+    items: Any = [item async for item in sdk.responses.input_items.list(started.id)]
+    assert items[0].content[0].text == "mail [REDACTED:email]"
+    await fake.state.wait_for_count(1)
+    assert _upstream_text(fake) == "mail [REDACTED:email]"

@@ -151,6 +151,16 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     ) -> rs.DeleteConversationResponse | Awaitable[rs.DeleteConversationResponse]:
         return super().DeleteConversation(request, context)
 
+    def StartBackgroundResponse(
+        self, request: rs.StartBackgroundResponseRequest, context: grpc.aio.ServicerContext
+    ) -> rs.StartBackgroundResponseResponse | Awaitable[rs.StartBackgroundResponseResponse]:
+        return super().StartBackgroundResponse(request, context)
+
+    def CancelResponse(
+        self, request: rs.CancelResponseRequest, context: grpc.aio.ServicerContext
+    ) -> rs.CancelResponseResponse | Awaitable[rs.CancelResponseResponse]:
+        return super().CancelResponse(request, context)
+
 
 async def abort_with(context: grpc.aio.ServicerContext, details: ErrorDetails) -> None:
     """End an RPC with the rich status the router would send for `details`."""

@@ -92,6 +92,7 @@ def test_every_python_block_is_run_here() -> None:
         "responses.stream(",
         "previous_response_id=",
         "conversations.create(",
+        "background=True",
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
@@ -138,6 +139,11 @@ def test_conversations_block(stack: LiveStack) -> None:
         "user Who am I?",
         "assistant Echo: Who am I?",
     ]
+
+
+def test_background_responses_block(stack: LiveStack) -> None:
+    printed = run_block("background=True", stack).splitlines()
+    assert printed == ["queued", "completed Echo: Think it over."]
 
 
 def test_grpc_block(stack: LiveStack) -> None:

@@ -626,11 +626,18 @@ class StoredResponse(_message.Message):
     OUTPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
     RESPONSE_JSON_FIELD_NUMBER: _builtins.int
     INPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
+    BACKGROUND_STATUS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The response's id ("resp_..."): at most 128 bytes."""
     response_json: _builtins.str
     """The Response object as it was answered (OpenAI's Responses API JSON object), for a later
     `GET /v1/responses/{id}`; empty in responses stored before it was kept.
+    """
+    background_status: _builtins.str
+    """A background response's status as last written ("queued", "in_progress", "completed",
+    "incomplete", "failed", "cancelled"); empty for a response answered in the foreground.
+    LoadResponses answers what a reader should see: a running one whose replica stopped
+    beating (its heartbeat passed) as "failed", one cancelled meanwhile as "cancelled".
     """
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]:
@@ -658,10 +665,11 @@ class StoredResponse(_message.Message):
         output_items_json: _abc.Iterable[_builtins.str] | None = ...,
         response_json: _builtins.str = ...,
         input_items_json: _abc.Iterable[_builtins.str] | None = ...,
+        background_status: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "input_items_json", b"input_items_json", "messages", b"messages", "output_items_json", b"output_items_json", "response_json", b"response_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["background_status", b"background_status", "id", b"id", "input_items_json", b"input_items_json", "messages", b"messages", "output_items_json", b"output_items_json", "response_json", b"response_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -800,6 +808,107 @@ class DeleteResponseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteResponseResponse: _TypeAlias = DeleteResponseResponse  # noqa: Y015
+
+@_typing.final
+class StartBackgroundResponseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHAT_FIELD_NUMBER: _builtins.int
+    RESPONSE_JSON_FIELD_NUMBER: _builtins.int
+    INPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
+    CONVERSATION_START_FIELD_NUMBER: _builtins.int
+    response_json: _builtins.str
+    """The Response with no output yet, as the caller should see it queued (OpenAI's JSON
+    object: its "id", "created_at", "background": true and the request's settings); the
+    finished Response is this with the answer's output, usage, model and status.
+    """
+    conversation_start: _builtins.int
+    """Where the conversation kept for a continuation starts in `chat.params.messages` (after the
+    request's instructions, which a continuation does not carry over).
+    """
+    @_builtins.property
+    def chat(self) -> Global___ChatRequest:
+        """The chat call the Responses request was translated into (as the edge sends to Chat)."""
+
+    @_builtins.property
+    def input_items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The request's input items with their ids, as StoredResponse.input_items_json."""
+
+    def __init__(
+        self,
+        *,
+        chat: Global___ChatRequest | None = ...,
+        response_json: _builtins.str = ...,
+        input_items_json: _abc.Iterable[_builtins.str] | None = ...,
+        conversation_start: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "conversation_start", b"conversation_start", "input_items_json", b"input_items_json", "response_json", b"response_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartBackgroundResponseRequest: _TypeAlias = StartBackgroundResponseRequest  # noqa: Y015
+
+@_typing.final
+class StartBackgroundResponseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESPONSE_JSON_FIELD_NUMBER: _builtins.int
+    response_json: _builtins.str
+    """The Response as stored now: status "queued"."""
+    def __init__(
+        self,
+        *,
+        response_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["response_json", b"response_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartBackgroundResponseResponse: _TypeAlias = StartBackgroundResponseResponse  # noqa: Y015
+
+@_typing.final
+class CancelResponseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The response's id: at most 128 bytes."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelResponseRequest: _TypeAlias = CancelResponseRequest  # noqa: Y015
+
+@_typing.final
+class CancelResponseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESPONSE_JSON_FIELD_NUMBER: _builtins.int
+    response_json: _builtins.str
+    """The Response as stored now: status "cancelled"."""
+    def __init__(
+        self,
+        *,
+        response_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["response_json", b"response_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelResponseResponse: _TypeAlias = CancelResponseResponse  # noqa: Y015
 
 @_typing.final
 class CreateConversationRequest(_message.Message):

@@ -114,6 +114,16 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.DeleteConversationRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.DeleteConversationResponse.FromString,
                 _registered_method=True)
+        self.StartBackgroundResponse = channel.unary_unary(
+                '/switchboard.v1.RouterService/StartBackgroundResponse',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.StartBackgroundResponseRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.StartBackgroundResponseResponse.FromString,
+                _registered_method=True)
+        self.CancelResponse = channel.unary_unary(
+                '/switchboard.v1.RouterService/CancelResponse',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -205,8 +215,9 @@ class RouterServiceServicer:
 
     def DeleteResponse(self, request, context):
         """Delete one of the calling client's stored responses: it can no longer be continued nor
-        loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
-        (openai_param `id`). Needs the `chat` scope.
+        loaded (a background response still running is stopped, wherever it runs). Unknown,
+        expired and another client's ids are NOT_FOUND as for LoadResponses (openai_param `id`).
+        Needs the `chat` scope.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,6 +253,29 @@ class RouterServiceServicer:
 
     def DeleteConversation(self, request, context):
         """Delete a conversation and its items. NOT_FOUND as LoadConversation's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartBackgroundResponse(self, request, context):
+        """Run a Responses API call in the background (OpenAI's `background: true`): the router keeps
+        the Response (status `queued`, then `in_progress`, then `completed`, `incomplete`,
+        `failed` or `cancelled`) as a stored response of the calling client, readable from every
+        replica with LoadResponses while it runs, and runs the chat call in a task of its own that
+        outlives this call. Counted in rpm, tpm and budgets as a Chat call when it starts; held to
+        `responses.max_background_per_client` jobs in flight (RESOURCE_EXHAUSTED, reason
+        BACKGROUND_LIMIT) and `responses.background_timeout_s`. Needs the `chat` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelResponse(self, request, context):
+        """Cancel one of the calling client's background responses, on whichever replica runs it;
+        answers the Response as cancelled (cancelling a cancelled one again answers it again). A
+        finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
+        in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -319,6 +353,16 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.DeleteConversation,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.DeleteConversationRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.DeleteConversationResponse.SerializeToString,
+            ),
+            'StartBackgroundResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartBackgroundResponse,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.StartBackgroundResponseRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.StartBackgroundResponseResponse.SerializeToString,
+            ),
+            'CancelResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelResponse,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -709,6 +753,60 @@ class RouterService:
             '/switchboard.v1.RouterService/DeleteConversation',
             switchboard_dot_v1_dot_router__service__pb2.DeleteConversationRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.DeleteConversationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartBackgroundResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/StartBackgroundResponse',
+            switchboard_dot_v1_dot_router__service__pb2.StartBackgroundResponseRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.StartBackgroundResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CancelResponse',
+            switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -79,8 +79,9 @@ class RouterServiceStub:
     """
     DeleteResponse: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.DeleteResponseRequest, _router_service_pb2.DeleteResponseResponse]
     """Delete one of the calling client's stored responses: it can no longer be continued nor
-    loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
-    (openai_param `id`). Needs the `chat` scope.
+    loaded (a background response still running is stopped, wherever it runs). Unknown,
+    expired and another client's ids are NOT_FOUND as for LoadResponses (openai_param `id`).
+    Needs the `chat` scope.
     """
     CreateConversation: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CreateConversationRequest, _router_service_pb2.CreateConversationResponse]
     """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
@@ -100,6 +101,21 @@ class RouterServiceStub:
     """
     DeleteConversation: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.DeleteConversationRequest, _router_service_pb2.DeleteConversationResponse]
     """Delete a conversation and its items. NOT_FOUND as LoadConversation's."""
+    StartBackgroundResponse: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.StartBackgroundResponseRequest, _router_service_pb2.StartBackgroundResponseResponse]
+    """Run a Responses API call in the background (OpenAI's `background: true`): the router keeps
+    the Response (status `queued`, then `in_progress`, then `completed`, `incomplete`,
+    `failed` or `cancelled`) as a stored response of the calling client, readable from every
+    replica with LoadResponses while it runs, and runs the chat call in a task of its own that
+    outlives this call. Counted in rpm, tpm and budgets as a Chat call when it starts; held to
+    `responses.max_background_per_client` jobs in flight (RESOURCE_EXHAUSTED, reason
+    BACKGROUND_LIMIT) and `responses.background_timeout_s`. Needs the `chat` scope.
+    """
+    CancelResponse: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CancelResponseRequest, _router_service_pb2.CancelResponseResponse]
+    """Cancel one of the calling client's background responses, on whichever replica runs it;
+    answers the Response as cancelled (cancelling a cancelled one again answers it again). A
+    finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
+    in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -152,8 +168,9 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """
     DeleteResponse: _aio.UnaryUnaryMultiCallable[_router_service_pb2.DeleteResponseRequest, _router_service_pb2.DeleteResponseResponse]  # type: ignore[assignment]
     """Delete one of the calling client's stored responses: it can no longer be continued nor
-    loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
-    (openai_param `id`). Needs the `chat` scope.
+    loaded (a background response still running is stopped, wherever it runs). Unknown,
+    expired and another client's ids are NOT_FOUND as for LoadResponses (openai_param `id`).
+    Needs the `chat` scope.
     """
     CreateConversation: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CreateConversationRequest, _router_service_pb2.CreateConversationResponse]  # type: ignore[assignment]
     """Start a conversation (OpenAI's Conversations API) of the calling client, with its first
@@ -173,6 +190,21 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """
     DeleteConversation: _aio.UnaryUnaryMultiCallable[_router_service_pb2.DeleteConversationRequest, _router_service_pb2.DeleteConversationResponse]  # type: ignore[assignment]
     """Delete a conversation and its items. NOT_FOUND as LoadConversation's."""
+    StartBackgroundResponse: _aio.UnaryUnaryMultiCallable[_router_service_pb2.StartBackgroundResponseRequest, _router_service_pb2.StartBackgroundResponseResponse]  # type: ignore[assignment]
+    """Run a Responses API call in the background (OpenAI's `background: true`): the router keeps
+    the Response (status `queued`, then `in_progress`, then `completed`, `incomplete`,
+    `failed` or `cancelled`) as a stored response of the calling client, readable from every
+    replica with LoadResponses while it runs, and runs the chat call in a task of its own that
+    outlives this call. Counted in rpm, tpm and budgets as a Chat call when it starts; held to
+    `responses.max_background_per_client` jobs in flight (RESOURCE_EXHAUSTED, reason
+    BACKGROUND_LIMIT) and `responses.background_timeout_s`. Needs the `chat` scope.
+    """
+    CancelResponse: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CancelResponseRequest, _router_service_pb2.CancelResponseResponse]  # type: ignore[assignment]
+    """Cancel one of the calling client's background responses, on whichever replica runs it;
+    answers the Response as cancelled (cancelling a cancelled one again answers it again). A
+    finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
+    in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+    """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     """The router: every routing decision (keys, cooldowns, sessions, fallbacks) is taken here.
@@ -282,8 +314,9 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.DeleteResponseResponse, _abc.Awaitable[_router_service_pb2.DeleteResponseResponse]]:
         """Delete one of the calling client's stored responses: it can no longer be continued nor
-        loaded. Unknown, expired and another client's ids are NOT_FOUND as for LoadResponses
-        (openai_param `id`). Needs the `chat` scope.
+        loaded (a background response still running is stopped, wherever it runs). Unknown,
+        expired and another client's ids are NOT_FOUND as for LoadResponses (openai_param `id`).
+        Needs the `chat` scope.
         """
 
     @_abc_1.abstractmethod
@@ -327,5 +360,32 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.DeleteConversationResponse, _abc.Awaitable[_router_service_pb2.DeleteConversationResponse]]:
         """Delete a conversation and its items. NOT_FOUND as LoadConversation's."""
+
+    @_abc_1.abstractmethod
+    def StartBackgroundResponse(
+        self,
+        request: _router_service_pb2.StartBackgroundResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.StartBackgroundResponseResponse, _abc.Awaitable[_router_service_pb2.StartBackgroundResponseResponse]]:
+        """Run a Responses API call in the background (OpenAI's `background: true`): the router keeps
+        the Response (status `queued`, then `in_progress`, then `completed`, `incomplete`,
+        `failed` or `cancelled`) as a stored response of the calling client, readable from every
+        replica with LoadResponses while it runs, and runs the chat call in a task of its own that
+        outlives this call. Counted in rpm, tpm and budgets as a Chat call when it starts; held to
+        `responses.max_background_per_client` jobs in flight (RESOURCE_EXHAUSTED, reason
+        BACKGROUND_LIMIT) and `responses.background_timeout_s`. Needs the `chat` scope.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelResponse(
+        self,
+        request: _router_service_pb2.CancelResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.CancelResponseResponse, _abc.Awaitable[_router_service_pb2.CancelResponseResponse]]:
+        """Cancel one of the calling client's background responses, on whichever replica runs it;
+        answers the Response as cancelled (cancelling a cancelled one again answers it again). A
+        finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
+        in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+        """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -152,10 +152,12 @@ def test_exports() -> None:
             "audit",
             "bearer_token",
             "check_max_tokens",
+            "current_admission",
             "current_caller",
             "current_standing",
         ),
-        *("hash_key", "rule_for", "set_current_caller", "set_current_standing"),
+        *("hash_key", "rule_for", "set_current_admission", "set_current_caller"),
+        "set_current_standing",
     ]
     assert all(hasattr(auth, name) for name in auth.__all__)
 

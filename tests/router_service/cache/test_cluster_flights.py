@@ -18,6 +18,7 @@ from router_service.clock import ManualClock
 from router_service.config import CacheConfig
 from router_service.engine import Afterwork, RequestContext
 from router_service.state import Landing, MemoryStateStore
+from router_service.telemetry.testing import TelemetryCapture
 from tests.helpers import eventually
 from tests.router_service.auth.helpers import chat
 from tests.router_service.cache.helpers import Upstream
@@ -67,13 +68,19 @@ async def ask(
 
 async def test_the_misses_of_another_replica_wait_for_the_leaders_answer() -> None:
     pair, upstream = Pair(), Upstream()
-    leader = asyncio.create_task(ask(pair.a, upstream))
-    await upstream.started.wait()
-    followers = [asyncio.create_task(ask(pair.b, upstream)) for _ in range(3)]
-    await pair.watching(1)  # B's first miss waits on the store; B's others wait on it
-    assert pair.b.flights.open == 1 and not any(f.done() for f in followers)
-    upstream.go.set()
-    (first, first_status), *rest = await asyncio.gather(leader, *followers)
+    with TelemetryCapture(tracing=False) as captured:
+        leader = asyncio.create_task(ask(pair.a, upstream))
+        await upstream.started.wait()
+        followers = [asyncio.create_task(ask(pair.b, upstream)) for _ in range(3)]
+        await pair.watching(1)  # B's first miss waits on the store; B's others wait on it
+        assert pair.b.flights.open == 1 and not any(f.done() for f in followers)
+        upstream.go.set()
+        (first, first_status), *rest = await asyncio.gather(leader, *followers)
+        waits = {
+            labels["landing"]: point.value
+            for labels, point in captured.points("switchboard.cache.cluster_waits")
+        }
+    assert waits == {"kept": 1}  # operators see it: B's one wait on the store, served
     assert upstream.calls == 1
     assert first_status == MISS
     for response, status in rest:

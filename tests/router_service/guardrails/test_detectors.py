@@ -208,10 +208,11 @@ def test_json_items_are_screened_by_their_text_keys_only() -> None:
 def test_exports() -> None:
     assert guardrails.__all__ == [
         *("DETECTORS", "HOLD_BACK_CHARS", "PATTERN_DETECTOR", "RELEASE_STEP_CHARS"),
+        "SCREENED_MEDIA",
         *("AnswerAudit", "AnswerGuard"),
         *("Detector", "DetectorName", "Guardrails", "Match", "Rule", "StreamScreen"),
         *("TextScreen", "TextSlot", "chat_texts", "compile_rules", "embedding_texts"),
         *("json_item_texts", "luhn_valid", "media_texts", "message_texts"),
-        "stored_response_texts",
+        *("stored_response_texts", "transcript_texts"),
     ]
     assert all(hasattr(guardrails, name) for name in guardrails.__all__)

@@ -1,0 +1,82 @@
+"""The background-response calls of ``RouterClient`` and ``SyncRouterClient`` (OpenAI's
+``background: true``, run by the router; ``chat`` scope), as mixins over each client's one
+``_unary``, as ``_conversations`` does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
+from clients.switchboard.v1 import router_service_pb2 as pb
+
+__all__ = ["BackgroundCalls", "SyncBackgroundCalls"]
+
+
+class BackgroundCalls:
+    """``RouterClient``'s background-response calls."""
+
+    async def _unary(
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        raise NotImplementedError
+
+    async def start_background_response(
+        self,
+        req: pb.StartBackgroundResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> pb.StartBackgroundResponseResponse:
+        """Start a Responses call in the router's background; answers it queued."""
+        response: pb.StartBackgroundResponseResponse = await self._unary(
+            "router", "StartBackgroundResponse", req, timeout, metadata
+        )
+        return response
+
+    async def cancel_response(
+        self,
+        req: pb.CancelResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> pb.CancelResponseResponse:
+        """Cancel one of the calling client's background responses; answers it cancelled."""
+        response: pb.CancelResponseResponse = await self._unary(
+            "router", "CancelResponse", req, timeout, metadata
+        )
+        return response
+
+
+class SyncBackgroundCalls:
+    """``SyncRouterClient``'s background-response calls (as :class:`BackgroundCalls`')."""
+
+    def _unary(
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        raise NotImplementedError
+
+    def start_background_response(
+        self,
+        req: pb.StartBackgroundResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> pb.StartBackgroundResponseResponse:
+        """Start a Responses call in the router's background; answers it queued."""
+        response: pb.StartBackgroundResponseResponse = self._unary(
+            "router", "StartBackgroundResponse", req, timeout, metadata
+        )
+        return response
+
+    def cancel_response(
+        self,
+        req: pb.CancelResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> pb.CancelResponseResponse:
+        """Cancel one of the calling client's background responses; answers it cancelled."""
+        response: pb.CancelResponseResponse = self._unary(
+            "router", "CancelResponse", req, timeout, metadata
+        )
+        return response

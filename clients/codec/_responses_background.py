@@ -1,0 +1,64 @@
+"""Background responses (OpenAI's ``background: true``), the codec's side: the Response a
+background request is answered with at once (``queued``), and what it becomes once its chat
+call ended (:func:`background_finished`, :func:`background_failed`) or was cancelled.
+
+The HTTP edge builds the queued Response from the request (it has the request's settings to
+repeat); the router, which runs the call, finishes it from the chat completion with the same
+functions a foreground answer goes through (:func:`response_to_openai`), so a background
+answer's output is the one the same call would have answered in the foreground.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients.codec._responses_output import ResponseIds, envelope, response_to_openai
+from clients.codec._responses_request import ResponsesRequest
+from clients.switchboard.v1 import chat_pb2
+
+__all__ = [
+    "FINAL_STATUSES",
+    "background_cancelled",
+    "background_failed",
+    "background_finished",
+    "background_response",
+]
+
+# A Response in one of these is finished: it no longer changes, and cannot be cancelled.
+FINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
+# What a finished chat call changes in the queued Response.
+_ANSWERED = ("model", "output", "usage", "status", "incomplete_details", "completed_at")
+
+
+def background_response(
+    request: ResponsesRequest, ids: ResponseIds, created_at: int
+) -> dict[str, Any]:
+    """The Response a background request answers at once: no output, status ``queued``, kept
+    (a background response is always stored)."""
+    response = envelope(request, ids, created_at, "", "queued")
+    response["background"] = True
+    response["store"] = True
+    return response
+
+
+def background_finished(
+    queued: dict[str, Any], completion: chat_pb2.ChatCompletion, completed_at: int
+) -> dict[str, Any]:
+    """The queued Response finished by `completion`: its output, usage, the answering model,
+    and status ``completed`` (or ``incomplete``, as a foreground answer's)."""
+    request = ResponsesRequest(chat_pb2.ChatParams(model=str(queued.get("model", ""))), False)
+    ids = ResponseIds(str(queued["id"]))
+    answer = response_to_openai(
+        completion, request, ids, int(queued.get("created_at", 0)), completed_at
+    )
+    return {**queued, **{key: answer[key] for key in _ANSWERED if key in answer}}
+
+
+def background_failed(response: dict[str, Any], code: str, message: str) -> dict[str, Any]:
+    """The Response failed: status ``failed``, with OpenAI's ``error`` object."""
+    return {**response, "status": "failed", "error": {"code": code, "message": message}}
+
+
+def background_cancelled(response: dict[str, Any]) -> dict[str, Any]:
+    """The Response cancelled before it finished: status ``cancelled``, no output."""
+    return {**response, "status": "cancelled", "output": [], "usage": None}

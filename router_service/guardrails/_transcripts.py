@@ -1,0 +1,53 @@
+"""The texts of a media call's answer that answer-side rules screen: a transcription's.
+
+A transcription answers JSON (`json`, `verbose_json`, `diarized_json`: its `text`, and each
+segment's) or a text body (`text`, `srt`, `vtt`: screened whole, cue numbers and timings with
+it). When a rule changed a JSON answer, its `words` and `logprobs` are dropped: their words and
+tokens are the raw text (as a chat choice loses its logprobs). A JSON answer that does not parse
+is screened as a text body. Images, speech and moderations answer no text of a model's (image
+bytes, audio bytes, scores): not screened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+
+from clients.switchboard.v1 import media_pb2
+from router_service.guardrails._texts import TextSlot, json_strings
+
+__all__ = ["SCREENED_MEDIA", "transcript_texts"]
+
+# The media operations whose answers answer-side rules screen.
+SCREENED_MEDIA = frozenset({media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS})
+_TEXT_KEYS = frozenset(("text",))
+# Keys of a transcription's JSON that repeat its text word by word or token by token.
+_RAW_TOKENS = ("words", "logprobs")
+
+
+def transcript_texts(result: media_pb2.MediaResult) -> Iterator[TextSlot]:
+    """The texts of a transcription's answer; its body is written again only when a slot
+    changed (replace a slot before asking for the next, as the screen does)."""
+    kind = result.content_type.partition(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            value = orjson.loads(result.body)
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            slots = list(json_strings(value, (), _TEXT_KEYS))
+            yield from slots
+            if any(slot.changed for slot in slots):
+                for key in _RAW_TOKENS:
+                    value.pop(key, None)
+                result.body = orjson.dumps(value)
+            return
+    elif not kind.startswith("text/"):
+        return
+    # Text as it came, bytes that are no UTF-8 kept as they are (surrogate escapes).
+    held = {"text": result.body.decode("utf-8", "surrogateescape")}
+    slot = TextSlot(held, "text", ("text",), item=True)
+    yield slot
+    if slot.changed:
+        result.body = held["text"].encode("utf-8", "surrogateescape")

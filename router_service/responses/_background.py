@@ -1,0 +1,157 @@
+"""Background responses (OpenAI's `background: true`) in the state store: what every replica
+reads, whichever runs the job (the runner: `router_service/server/_background.py`).
+
+A background response is a stored response (`StoredResponses`: one document per client and id,
+written once when it starts, within the client's quota) whose `background_status` says where it
+is: `queued`, `in_progress`, then `completed`, `incomplete`, `failed` or `cancelled`. Only the
+replica running it rewrites it. Beside it:
+
+- its **end mark**, a small document written once (`put_document(only_new=True)`): `done` by
+  the runner as it finishes, `cancelled` by a cancel, on any replica. Whoever writes it first
+  decides: a response answered as cancelled is never then completed, nor a completed one
+  cancelled. The runner reads its jobs' marks (one read for all, every second) and stops those
+  cancelled elsewhere.
+- its **heartbeat**, a value that expires `responses.background_heartbeat_s` after the runner
+  last renewed it (every third of that). A replica that crashed renews nothing: a running
+  response whose heartbeat has expired reads as `failed` (`resolve`), without a sweeper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import orjson
+
+from clients import background_cancelled, background_failed
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import Clock
+from router_service.config import ResponsesConfig
+from router_service.errors import InvalidRequestError
+from router_service.responses._stored import StoredResponses, response_name
+from router_service.sessions import client_scoped
+from router_service.state import PutResult, StateStore
+
+__all__ = [
+    "CANCELLED",
+    "DELETED",
+    "DONE",
+    "RUNNING",
+    "STOPPED_MESSAGE",
+    "BackgroundRecords",
+    "JobId",
+    "settle",
+]
+
+# The statuses of a response still running.
+RUNNING = frozenset({"queued", "in_progress"})
+# End marks. DELETED: the response was deleted while it ran (its runner writes nothing more).
+DONE, CANCELLED, DELETED = b"done", b"cancelled", b"deleted"
+STOPPED_MESSAGE = (
+    "The replica running this background response stopped before it finished: create it again."
+)
+# Why a start is refused when its response cannot be stored (`StoreResponseResponse.reason`).
+_NOT_STORED = {
+    "disabled": "Background responses need stored responses, which are turned off on this "
+    "router (responses.store: false).",
+    "too_large": "The request is too large to be kept as a background response "
+    "(responses.max_stored_bytes).",
+    "over_quota": "This client stored its responses.client_stored_bytes this period: a "
+    "background response cannot be kept until the next.",
+}
+
+JobId = tuple[str, str]  # (client, response id)
+
+
+class BackgroundRecords:
+    def __init__(
+        self, store: StateStore, clock: Clock, config: ResponsesConfig, stored: StoredResponses
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._config = config
+        self._stored = stored
+
+    @property
+    def config(self) -> ResponsesConfig:
+        return self._config
+
+    async def begin(self, client: str, document: pb.StoredResponse) -> None:
+        """Keep a queued response as `client`'s (written once, within its quota: refused with
+        InvalidRequestError when it cannot be kept), its heartbeat first: a reader never finds
+        it without one."""
+        await self.beat([(client, document.id)])
+        kept = await self._stored.save(client, document)
+        if not kept.stored:
+            raise InvalidRequestError(
+                _NOT_STORED.get(kept.reason, "The background response cannot be kept."),
+                param="background",
+                code="background_not_stored",
+            )
+        # The id is new to the client, or its response was deleted: an end mark left of that
+        # one (a gRPC caller may reuse an id) is not this one's.
+        await self._store.delete_document(_end(client, document.id))
+
+    async def write(self, client: str, document: pb.StoredResponse) -> bool:
+        """Replace `client`'s response with `document` (the runner's transitions); whether it
+        was kept (False: larger than `responses.max_stored_bytes` or the store's room)."""
+        data = document.SerializeToString()
+        if len(data) > self._config.max_stored_bytes:
+            return False
+        name = response_name(client, document.id)
+        kept = await self._store.put_document(name, data, self._config.store_ttl_s)
+        return kept is PutResult.KEPT
+
+    async def forget(self, client: str, response_id: str) -> None:
+        """Delete `client`'s response again (a runner stopped by its deletion, which may have
+        written it meanwhile)."""
+        await self._store.delete_document(response_name(client, response_id))
+
+    async def beat(self, jobs: Sequence[JobId]) -> None:
+        """Renew the heartbeat of each of `jobs` (together: one round trip on Redis)."""
+        ttl_s = self._config.background_heartbeat_s
+        await asyncio.gather(*(self._store.set_value(_beat(c, i), "1", ttl_s) for c, i in jobs))
+
+    async def end(self, client: str, response_id: str, mark: bytes) -> bytes:
+        """Write the response's end mark unless one is there: the mark in force (`mark` when
+        this call wrote it)."""
+        name = _end(client, response_id)
+        result = await self._store.put_document(name, mark, self._config.store_ttl_s, only_new=True)
+        if result is not PutResult.EXISTS:
+            return mark
+        (found,) = await self._store.get_documents([name])
+        return found if found is not None else mark
+
+    async def marks(self, jobs: Sequence[JobId]) -> list[bytes | None]:
+        """The end mark of each of `jobs` (None: none yet), in one read."""
+        return await self._store.get_documents([_end(c, i) for c, i in jobs])
+
+    async def resolve(self, client: str, found: Sequence[pb.StoredResponse]) -> None:
+        """Rewrite in place, as a reader must see them, the running responses of `found` that
+        were cancelled (their runner has not written it yet) or whose replica stopped beating
+        (failed)."""
+        running = [r for r in found if r.background_status in RUNNING]
+        if not running:
+            return
+        marks = await self._store.get_documents([_end(client, r.id) for r in running])
+        beats = await self._store.get_values([_beat(client, r.id) for r in running])
+        for response, mark, beat in zip(running, marks, beats, strict=True):
+            if mark == CANCELLED:
+                settle(response, background_cancelled(orjson.loads(response.response_json)))
+            elif beat is None:
+                shown = orjson.loads(response.response_json)
+                settle(response, background_failed(shown, "server_error", STOPPED_MESSAGE))
+
+
+def settle(document: pb.StoredResponse, response: dict[str, object]) -> None:
+    """`document` now holding `response` (its status too)."""
+    document.response_json = orjson.dumps(response).decode()
+    document.background_status = str(response["status"])
+
+
+def _end(client: str, response_id: str) -> str:
+    return "bg-end:" + response_name(client, response_id)
+
+
+def _beat(client: str, response_id: str) -> str:
+    return "bg-beat:" + client_scoped(client, response_id)

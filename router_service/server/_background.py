@@ -1,0 +1,360 @@
+"""The background responses this replica runs (`StartBackgroundResponse`, `CancelResponse`).
+
+A job is owned by the router process, not by the call that started it: its task outlives that
+call (the caller goes away; it polls later, on any replica), and the server stops it on its way
+down (`shutdown`: the jobs get the same grace as open calls, then each is stopped and written
+`failed`, so no poller waits for it forever). What every replica reads is in the state store
+(`router_service/responses/_background.py`): this module writes a job's transitions there
+(`queued` → `in_progress` → `completed` / `incomplete` / `failed` / `cancelled`).
+
+One watcher task per replica, while it runs jobs: every second (`CHECK_S`) it reads the end
+marks of all its jobs at once and stops those cancelled on another replica (a cancel here stops
+its job at once), and every third of `responses.background_heartbeat_s` it renews their
+heartbeats. A client runs at most `responses.max_background_per_client` jobs across the
+replicas (`StateStore.enter`, a mark per job that expires after the time limit should the
+replica crash); a job runs at most `responses.background_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from clients import (
+    FINAL_STATUSES,
+    background_cancelled,
+    background_failed,
+    background_finished,
+    stored_document,
+)
+from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import Admission, current_admission
+from router_service.cancellation import uncut
+from router_service.engine import RequestContext
+from router_service.errors import (
+    BackgroundLimitError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    ResponseNotCancellableError,
+    StoreUnavailableError,
+)
+from router_service.guardrails import AnswerGuard, Guardrails, stored_response_texts
+from router_service.responses import (
+    CANCELLED,
+    DELETED,
+    DONE,
+    MAX_ID_BYTES,
+    STOPPED_MESSAGE,
+    BackgroundRecords,
+    JobId,
+    settle,
+)
+from router_service.runtime import Runtime
+from router_service.server._errors import error_details
+from router_service.sessions import client_scoped, session_id_for, session_key
+from router_service.telemetry import chat_span, current
+
+__all__ = ["CHECK_S", "BackgroundJobs"]
+
+log = logging.getLogger("switchboard.router")
+
+CHECK_S = 1.0  # how often a replica reads its jobs' cancel marks
+_RETRY_AFTER_S = 5.0  # a client at its cap: jobs end when they end; try again in a while
+
+
+@dataclass(eq=False)
+class _Job:
+    client: str
+    queued: dict[str, Any]  # the Response as answered at the start
+    conversation: list[chat_pb2.ChatMessage]  # kept for a continuation, before the answer
+    input_items: list[str]
+    records: BackgroundRecords
+    slot: str
+    guardrails: Guardrails
+    answers: AnswerGuard | None  # screens the answer (response-side guardrails)
+    # The start call's admission when its tokens are counted: settled by the job's usage.
+    admission: Admission | None = None
+    task: asyncio.Task[None] | None = None
+    stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
+    key: JobId = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = (self.client, str(self.queued["id"]))
+
+    def document(self, response: dict[str, Any]) -> pb.StoredResponse:
+        """The stored response holding `response` (answered ones: with their conversation)."""
+        status = str(response["status"])
+        if status in ("completed", "incomplete"):
+            document = stored_document(self.conversation, response, self.input_items)
+            if self.guardrails:  # kept as StoreResponse keeps a foreground one: redacted
+                texts = stored_response_texts(document)
+                self.guardrails.screen(texts, self.key[0], "", keeping=True)
+        else:
+            document = pb.StoredResponse(id=self.key[1], input_items_json=self.input_items)
+        settle(document, response)
+        return document
+
+
+class BackgroundJobs:
+    def __init__(self) -> None:
+        self._jobs: dict[JobId, _Job] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def running(self) -> int:
+        return len(self._jobs)
+
+    async def start(
+        self,
+        runtime: Runtime,
+        client: str,
+        request: pb.StartBackgroundResponseRequest,
+        answers: AnswerGuard | None = None,
+    ) -> str:
+        """Keep the queued Response and start its job (`answers`: what screens its answer);
+        the Response as answered."""
+        if self._closed:
+            raise StoreUnavailableError("The router is stopping: start the response again.")
+        queued = _queued(request)
+        records, config = runtime.background, runtime.config.responses
+        group = "bg-jobs:" + client_scoped(client, "")
+        ttl_s = config.background_timeout_s + config.background_heartbeat_s
+        slot = await runtime.store.enter(
+            group, queued["id"], limit=config.max_background_per_client, ttl_s=ttl_s
+        )
+        if slot is None:
+            raise BackgroundLimitError(
+                f"This client runs {config.max_background_per_client} background responses "
+                "already (responses.max_background_per_client): wait for one to finish.",
+                retry_after_s=_RETRY_AFTER_S,
+            )
+        params = request.chat.params
+        start = request.conversation_start
+        conversation = list(params.messages[start:])
+        items = list(request.input_items_json)
+        job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails, answers)
+        job.admission = current_admission()
+        try:
+            await records.begin(client, job.document(queued))
+        except BaseException:
+            await runtime.store.leave(group, queued["id"], slot)
+            raise
+        job.task = asyncio.create_task(self._run(job, runtime, params, request.chat.routing))
+        self._jobs[job.key] = job
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(runtime), name="switchboard-jobs")
+        return orjson.dumps(queued).decode()
+
+    async def cancel(self, runtime: Runtime, client: str, response_id: str) -> str:
+        """Cancel `client`'s background response, wherever it runs: the Response cancelled."""
+        (found,) = await runtime.responses.load(client, [response_id])
+        await runtime.background.resolve(client, [found])
+        status = found.background_status
+        if status == "cancelled":
+            return found.response_json  # cancelled already: as OpenAI, answered again
+        if not status:
+            raise ResponseNotCancellableError(
+                "Only responses created with 'background: true' can be cancelled."
+            )
+        won = status not in FINAL_STATUSES
+        if won:
+            won = await runtime.background.end(client, response_id, CANCELLED) == CANCELLED
+        if not won:
+            raise ResponseNotCancellableError(f"Cannot cancel a {status} response.")
+        job = self._jobs.get((client, response_id))
+        if job is not None and job.task is not None:
+            self._stop(job, "cancelled")
+            await asyncio.wait([job.task])  # it writes itself cancelled
+        cancelled = background_cancelled(orjson.loads(found.response_json))
+        settle(found, cancelled)
+        await runtime.background.write(client, found)
+        return found.response_json
+
+    async def deleted(self, runtime: Runtime, client: str, response_id: str) -> None:
+        """`client`'s response was deleted: should it be running (here or on another replica),
+        it stops, and writes nothing more (it stays deleted)."""
+        await runtime.background.end(client, response_id, DELETED)
+        job = self._jobs.get((client, response_id))
+        if job is not None and job.task is not None:
+            self._stop(job, "deleted")
+            await asyncio.wait([job.task])
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Let the jobs run up to `grace_s`, then stop the rest (each writes itself `failed`:
+        its replica stopped). Idempotent."""
+        self._closed = True
+        tasks = [job.task for job in self._jobs.values() if job.task is not None]
+        if grace_s > 0:
+            await self.settle(grace_s)
+        for job in list(self._jobs.values()):
+            self._stop(job, "stopped")
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+
+    async def settle(self, within_s: float) -> int:
+        """Wait up to `within_s` seconds for the jobs running now to end; how many did not."""
+        tasks = [job.task for job in self._jobs.values() if job.task is not None]
+        if not tasks:
+            return 0
+        _, pending = await asyncio.wait(tasks, timeout=within_s)
+        return len(pending)
+
+    def _stop(self, job: _Job, why: str) -> None:
+        if not job.stop and job.task is not None:
+            job.stop = why
+            job.task.cancel()
+
+    async def _run(
+        self,
+        job: _Job,
+        runtime: Runtime,
+        params: chat_pb2.ChatParams,
+        routing: Any,
+    ) -> None:
+        metrics = current().metrics
+        metrics.background_running.add(1, {})
+        status = "failed"  # unless it is written otherwise (a store that failed the write)
+        try:
+            try:
+                final = await self._answer(job, runtime, params, routing)
+            except asyncio.CancelledError:
+                if job.stop == "deleted":
+                    status = "deleted"
+                    await uncut(job.records.forget(*job.key))
+                else:
+                    status = await uncut(self._finish(job, self._interrupted(job)))
+                raise
+            status = await uncut(self._finish(job, final))
+        finally:
+            metrics.background_running.add(-1, {})
+            metrics.background_ended.add(1, {"status": status})
+            self._jobs.pop(job.key, None)
+            group = "bg-jobs:" + client_scoped(job.client, "")
+            await uncut(runtime.store.leave(group, job.key[1], job.slot))
+
+    async def _answer(
+        self, job: _Job, runtime: Runtime, params: chat_pb2.ChatParams, routing: Any
+    ) -> dict[str, Any]:
+        """Run the chat call; the Response it makes (failed with the call's error)."""
+        in_progress = {**job.queued, "status": "in_progress"}
+        await job.records.write(job.client, job.document(in_progress))
+        limit_s = runtime.config.responses.background_timeout_s
+        ctx = _context(runtime, job.client, params, routing, limit_s)
+        ctx.answers = job.answers
+        try:
+            async with asyncio.timeout(limit_s):
+                with chat_span(params, ctx, stream=False) as span:
+                    answer = await runtime.executor.chat(params, ctx)
+                    span.respond(answer)
+        except (TimeoutError, DeadlineExceededError):
+            message = (
+                f"The background response did not finish within its time limit of {limit_s:g} s "
+                "(responses.background_timeout_s)."
+            )
+            return background_failed(in_progress, "server_error", message)
+        except Exception as exc:  # the call's failure is the Response's, as OpenAI tells it
+            details = error_details(exc)
+            return background_failed(in_progress, _error_code(details.code), details.message)
+        if job.admission is not None:
+            await uncut(_settle(job.admission, answer))
+        return background_finished(in_progress, answer.completion, int(runtime.clock.now()))
+
+    def _interrupted(self, job: _Job) -> dict[str, Any]:
+        if job.stop == "cancelled":
+            return background_cancelled(job.queued)
+        return background_failed(job.queued, "server_error", STOPPED_MESSAGE)
+
+    async def _finish(self, job: _Job, final: dict[str, Any]) -> str:
+        """Write the job's end: its own, unless a cancel came first (then cancelled). Returns
+        the status it ended with ("deleted": deleted meanwhile, nothing written)."""
+        client, response_id = job.key
+        mark = CANCELLED if final["status"] == "cancelled" else DONE
+        mark = await job.records.end(client, response_id, mark)
+        if mark == DELETED:
+            return "deleted"
+        if mark == CANCELLED:
+            final = background_cancelled(job.queued)
+        if not await job.records.write(client, job.document(final)):
+            message = "The answer is too large to be kept (responses.max_stored_bytes)."
+            final = background_failed(job.queued, "server_error", message)
+            await job.records.write(client, job.document(final))
+        return str(final["status"])
+
+    async def _watch(self, runtime: Runtime) -> None:
+        """Stop the jobs cancelled elsewhere; renew their heartbeats."""
+        clock = runtime.clock
+        beaten = clock.monotonic()
+        while self._jobs:
+            await asyncio.sleep(CHECK_S)
+            jobs = list(self._jobs.values())
+            if not jobs:
+                return
+            records = jobs[0].records
+            try:
+                marks = await records.marks([job.key for job in jobs])
+                for job, mark in zip(jobs, marks, strict=True):
+                    if mark in (CANCELLED, DELETED):
+                        self._stop(job, mark.decode())
+                if clock.monotonic() - beaten >= records.config.background_heartbeat_s / 3:
+                    beaten = clock.monotonic()
+                    await records.beat([job.key for job in jobs if not job.stop])
+            except StoreUnavailableError as exc:  # the next second tries again
+                log.warning("background responses: the state store failed: %s", exc.message)
+
+
+def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:
+    """The queued Response the request carries, checked."""
+    try:
+        queued = orjson.loads(request.response_json)
+    except orjson.JSONDecodeError:
+        queued = None
+    response_id = queued.get("id") if isinstance(queued, dict) else None
+    if not isinstance(response_id, str) or not 0 < len(response_id.encode()) <= MAX_ID_BYTES:
+        raise InvalidRequestError(
+            "`response_json` must be a Response JSON object with its `id` (a response id of 1 "
+            f"to {MAX_ID_BYTES} bytes).",
+            param="response_json",
+        )
+    assert isinstance(queued, dict)
+    return {**queued, "status": "queued", "background": True, "store": True}
+
+
+async def _settle(admission: Admission, answer: pb.ChatResponse) -> None:
+    """The client's tpm and budgets corrected by what the job's call used, as a Chat call's are
+    when it answers (the start counted its estimate): a cached answer used nothing; an answer
+    without usage leaves the estimate."""
+    route = answer.route
+    cost = route.cost_usd if route.HasField("cost_usd") else None
+    if route.cache == routing_pb2.CACHE_STATUS_HIT:
+        await admission.settle(0)
+    elif answer.completion.HasField("usage"):
+        await admission.settle(answer.completion.usage.total_tokens, cost)
+
+
+def _context(
+    runtime: Runtime, client: str, params: chat_pb2.ChatParams, routing: Any, limit_s: float
+) -> RequestContext:
+    session = session_key(client, session_id_for(routing.session_id, params))
+    deadline = runtime.clock.monotonic() + limit_s
+    return RequestContext(
+        params.model, runtime.clock, deadline=deadline, session_id=session, client=client
+    )
+
+
+def _error_code(status: Any) -> str:
+    """OpenAI's Response error code for a failed call's status."""
+    name = getattr(status, "name", "")
+    if name == "RESOURCE_EXHAUSTED":
+        return "rate_limit_exceeded"
+    if name == "INVALID_ARGUMENT":
+        return "invalid_prompt"
+    return "server_error"

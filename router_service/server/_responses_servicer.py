@@ -1,0 +1,95 @@
+"""RouterService's handlers of what the Responses and Conversations APIs keep: stored
+responses, background responses (run by `BackgroundJobs`) and conversations. A mixin of
+`RouterServicer`, kept apart so that each module stays one screenful; like every handler they
+translate the wire, the decisions are the runtime's."""
+
+from __future__ import annotations
+
+import grpc
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.errors import InvalidRequestError
+from router_service.guardrails import AnswerGuard
+from router_service.runtime import Runtime
+from router_service.server._background import BackgroundJobs
+from router_service.server._calls import client_name, validate_chat
+from router_service.server._errors import answered
+
+__all__ = ["ResponsesServicer"]
+
+
+class ResponsesServicer:
+    runtime: Runtime
+    jobs: BackgroundJobs
+
+    def _answer_guard(
+        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> AnswerGuard | None:
+        raise NotImplementedError  # RouterServicer's
+
+    async def StoreResponse(
+        self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StoreResponseResponse:
+        return await answered(context, self.runtime.responses.save(client_name(), request.response))
+
+    async def LoadResponses(
+        self, request: pb.LoadResponsesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LoadResponsesResponse:
+        runtime, client = self.runtime, client_name()
+        found = await answered(context, runtime.responses.load(client, request.ids))
+        # A running background response as a reader must see it (cancelled, its replica gone).
+        await answered(context, runtime.background.resolve(client, found))
+        return pb.LoadResponsesResponse(responses=found)
+
+    async def DeleteResponse(
+        self, request: pb.DeleteResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteResponseResponse:
+        runtime, client = self.runtime, client_name()
+        await answered(context, runtime.responses.delete(client, request.id))
+        # Should it be a background response still running, it stops and stays deleted.
+        await answered(context, self.jobs.deleted(runtime, client, request.id))
+        return pb.DeleteResponseResponse(deleted=True)
+
+    async def StartBackgroundResponse(
+        self, request: pb.StartBackgroundResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StartBackgroundResponseResponse:
+        async def start() -> str:
+            params, client = request.chat.params, client_name()
+            validate_chat(params)
+            if not params.model:
+                raise InvalidRequestError("`model` is required.", param="chat.params.model")
+            # Its answer is screened as a Chat call's (the audit names this call, its peer).
+            answers = self._answer_guard(client, params.model, "StartBackgroundResponse", context)
+            return await self.jobs.start(self.runtime, client, request, answers)
+
+        started = await answered(context, start())
+        return pb.StartBackgroundResponseResponse(response_json=started)
+
+    async def CancelResponse(
+        self, request: pb.CancelResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelResponseResponse:
+        cancelled = await answered(
+            context, self.jobs.cancel(self.runtime, client_name(), request.id)
+        )
+        return pb.CancelResponseResponse(response_json=cancelled)
+
+    async def CreateConversation(
+        self, request: pb.CreateConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateConversationResponse:
+        return await answered(context, self.runtime.conversations.create(client_name(), request))
+
+    async def LoadConversation(
+        self, request: pb.LoadConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LoadConversationResponse:
+        return await answered(context, self.runtime.conversations.load(client_name(), request.id))
+
+    async def UpdateConversation(
+        self, request: pb.UpdateConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateConversationResponse:
+        return await answered(context, self.runtime.conversations.update(client_name(), request))
+
+    async def DeleteConversation(
+        self, request: pb.DeleteConversationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteConversationResponse:
+        await answered(context, self.runtime.conversations.delete(client_name(), request.id))
+        return pb.DeleteConversationResponse(deleted=True)

@@ -1,0 +1,71 @@
+"""A background response started through one router replica is polled and cancelled through
+another: its Response, end mark and heartbeat live on the shared Redis; the replica running it
+reads its jobs' cancel marks every second and stops the upstream call."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import openai
+import pytest
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.server._background import CHECK_S
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.background import held, jobs_ended, settled
+from tests.http_edge.harness import Edge
+from tests.replicas.harness import replica_config, two_replicas
+
+Replicas = tuple[RouterHandle, RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI]
+
+
+@pytest.fixture
+async def replicas(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    redis_url: str,
+    redis_prefix: str,
+) -> AsyncIterator[Replicas]:
+    """Two replicas on one Redis, each behind an edge, and an SDK on each edge."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    one, two = await two_replicas(start_router, config)
+    sdks = []
+    for replica in (one, two):
+        edge = await start_edge(replica)
+        url = f"{edge.base_url}/v1"
+        sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
+    try:
+        yield one, two, sdks[0], sdks[1]
+    finally:
+        for sdk in sdks:
+            await sdk.close()
+
+
+async def test_a_response_started_on_one_replica_is_polled_on_another(
+    replicas: Replicas,
+) -> None:
+    _, _, first, second = replicas
+    started = await first.responses.create(model="a", input="far away", background=True)
+    final = await settled(second, started.id)
+    assert (final.status, final.output_text) == ("completed", "Echo: far away")
+
+
+async def test_a_cancel_on_another_replica_stops_the_running_one_within_its_check(
+    fake: FakeUpstream, replicas: Replicas
+) -> None:
+    one, two, first, second = replicas
+    fake.state.set_scenario(Scenario(latency_ms=60_000))
+    started = await first.responses.create(model="a", input="long", background=True)
+    await held(fake)
+    assert (await second.responses.retrieve(started.id)).status == "in_progress"
+    cancelled = await second.responses.cancel(started.id)
+    assert cancelled.status == "cancelled"
+    assert (await first.responses.retrieve(started.id)).status == "cancelled"
+    # Replica one reads the mark within CHECK_S and closes the upstream call and its lease.
+    await fake.state.wait_idle(timeout=CHECK_S + 4)
+    assert await one.leases_held() == 0 and await two.leases_held() == 0
+    await jobs_ended(one.server)
+    assert (await first.responses.retrieve(started.id)).status == "cancelled"
+    with pytest.raises(openai.BadRequestError):  # cancelled is final: nothing to continue
+        await first.responses.create(model="a", input="x", previous_response_id=started.id)
