@@ -19,10 +19,11 @@ from ._errors import EdgeError
 
 __all__ = ["read_upload_form"]
 
-# A form's fields besides its files (OpenAI's transcription form has about a dozen), and the
-# size of each: small, so that their JSON stays within the upload's bound.
+# A form's fields besides its files (OpenAI's image edit form has about twenty), and the size
+# of each: an edit's prompt of 32,000 characters (GPT image models'), four bytes each at most.
+# The whole body is held to the upload limit first, and its message after (`_routes_media`).
 _MAX_FIELDS = 32
-_MAX_FIELD_BYTES = 16 * 1024
+_MAX_FIELD_BYTES = 128 * 1024
 
 
 async def read_upload_form(

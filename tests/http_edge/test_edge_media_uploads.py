@@ -22,6 +22,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 IMAGES = b'{"created": 1, "data": []}'
 
 
+def image(name: str = "image", data: bytes = PNG) -> tuple[str, tuple[str, bytes, str]]:
+    return name, (f"{name}.png", data, "image/png")
+
+
 async def test_an_edit_sends_each_file_under_its_field_in_order(
     stub: StubRouter, http: httpx.AsyncClient
 ) -> None:
@@ -46,6 +50,23 @@ async def test_an_edit_sends_each_file_under_its_field_in_order(
         ("mask", "m.png", "image/png", PNG + b"m"),
         ("image[]", "b.png", "image/webp", PNG + b"b"),
     ]
+
+
+async def test_an_edit_takes_a_long_prompt_and_a_markup(
+    stub: StubRouter, http: httpx.AsyncClient
+) -> None:
+    """GPT image models take prompts of 32,000 characters: a form field far past a few KiB."""
+    stub.on_media = answering("application/json", IMAGES)
+    prompt = "é" * 32_000
+    response = await http.post(
+        "/v1/images/edits",
+        data={"model": "painter", "prompt": prompt},
+        files=[image(), image("markup")],
+    )
+    assert response.status_code == 200, response.text
+    params = stub.calls[0].request.params
+    assert orjson.loads(params.params_json) == {"prompt": prompt}
+    assert [f.field for f in params.files] == ["image", "markup"]
 
 
 @pytest.mark.parametrize(
@@ -74,10 +95,6 @@ async def test_one_upload_is_the_file(
     assert orjson.loads(params.params_json) == {"response_format": "text"}
 
 
-def image(name: str = "image", data: bytes = PNG) -> tuple[str, tuple[str, bytes, str]]:
-    return name, (f"{name}.png", data, "image/png")
-
-
 FORM = {"model": "painter", "prompt": "a hat"}
 
 
@@ -91,6 +108,13 @@ FORM = {"model": "painter", "prompt": "a hat"}
             [image(), image("mask"), image("mask")],
             "invalid_argument",
             "mask",
+        ),
+        (
+            "/v1/images/edits",
+            FORM,
+            [image(), image("markup"), image("markup")],
+            "invalid_argument",
+            "markup",
         ),
         ("/v1/images/edits", FORM, [image(), image("file")], "invalid_form", "file"),
         (
@@ -109,6 +133,7 @@ FORM = {"model": "painter", "prompt": "a hat"}
     ids=[
         "edit without an image",
         "two masks",
+        "two markups",
         "edit with a file field it does not take",
         "image as text",
         "too many images",
