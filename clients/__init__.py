@@ -16,13 +16,17 @@ from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
     FINAL_STATUSES,
+    MEDIA_PATHS,
+    MEDIA_UPLOADS,
     CompletionChunks,
     CompletionsRequest,
     History,
+    MediaUploads,
     References,
     ResponseEventStream,
     ResponseIds,
     ResponsesRequest,
+    UploadProblem,
     background_cancelled,
     background_failed,
     background_finished,
@@ -56,6 +60,7 @@ from clients.codec import (
     responses_request_from_openai,
     stored_document,
     stored_response,
+    upload_problem,
 )
 from clients.errors import (
     ErrorDetails,
@@ -73,6 +78,8 @@ __all__ = [
     "FINAL_STATUSES",
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
+    "MEDIA_PATHS",
+    "MEDIA_UPLOADS",
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
@@ -81,6 +88,7 @@ __all__ = [
     "ErrorDetails",
     "History",
     "InvalidRequestError",
+    "MediaUploads",
     "ObservedCall",
     "References",
     "ResponseEventStream",
@@ -92,6 +100,7 @@ __all__ = [
     "SwitchboardClientError",
     "SyncRouterClient",
     "SyncRouterStream",
+    "UploadProblem",
     "UpstreamFormatError",
     "UseClientDefault",
     "background_cancelled",
@@ -131,4 +140,5 @@ __all__ = [
     "stored_document",
     "stored_response",
     "to_grpc_status",
+    "upload_problem",
 ]

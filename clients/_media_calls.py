@@ -1,5 +1,5 @@
-"""The media call of ``RouterClient`` and ``SyncRouterClient`` (OpenAI's moderations, image
-generations, speech and transcriptions: ``chat`` scope, counted in rpm), as mixins over each
+"""The media call of ``RouterClient`` and ``SyncRouterClient`` (OpenAI's moderations, images,
+speech, transcriptions and translations: ``chat`` scope, counted in rpm), as mixins over each
 client's one ``_unary``, as ``_conversations``' are."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class MediaCalls:
         timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
         metadata: Metadata | None = None,
     ) -> pb.MediaResponse:
-        """A moderation, image generation, speech or transcription (`MediaParams.operation`):
+        """A moderation, image, speech, transcription or translation (`MediaParams.operation`):
         the upstream's answer as it is (`MediaResult.content_type`, `body`)."""
         response: pb.MediaResponse = await self._unary("router", "Media", req, timeout, metadata)
         return response
@@ -48,6 +48,6 @@ class SyncMediaCalls:
         timeout: Timeout = USE_CLIENT_DEFAULT,
         metadata: Metadata | None = None,
     ) -> pb.MediaResponse:
-        """A moderation, image generation, speech or transcription (`MediaParams.operation`)."""
+        """A moderation, image, speech, transcription or translation (`MediaParams.operation`)."""
         response: pb.MediaResponse = self._unary("router", "Media", req, timeout, metadata)
         return response

@@ -24,15 +24,12 @@ __all__ = [
     "CONVERSATION_UPDATE",
     "EMBEDDINGS",
     "ERRORS",
-    "IMAGES",
     "INPUT_ITEMS_PARAMS",
     "MODEL_ID_PARAM",
-    "MODERATIONS",
     "PROVIDER_PARAM",
     "RESPONSES",
     "RESPONSE_ID_PARAM",
-    "SPEECH",
-    "TRANSCRIPTIONS",
+    "json_operation",
 ]
 
 _ERROR = {
@@ -234,72 +231,17 @@ _EMBEDDINGS_REQUEST = {
 }
 
 
-_MODEL = {"type": "string", "minLength": 1}
-_MODERATIONS_REQUEST = {
-    "type": "object",
-    "required": ["input"],
-    "properties": {
-        "model": _MODEL,
-        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-    },
-}
-_IMAGES_REQUEST = {
-    "type": "object",
-    "required": ["model", "prompt"],
-    "properties": {
-        "model": _MODEL,
-        "prompt": {"type": "string"},
-        "n": {"type": "integer", "minimum": 1, "maximum": 10},
-        "size": {"type": "string"},
-        "response_format": {"enum": ["url", "b64_json"]},
-    },
-}
-_SPEECH_REQUEST = {
-    "type": "object",
-    "required": ["model", "input", "voice"],
-    "properties": {
-        "model": _MODEL,
-        "input": {"type": "string"},
-        "voice": {"type": "string"},
-        "response_format": {"enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"]},
-        "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
-    },
-}
-_TRANSCRIPTIONS_FORM = {
-    "type": "object",
-    "required": ["file", "model"],
-    "properties": {
-        "file": {"type": "string", "format": "binary"},
-        "model": _MODEL,
-        "language": {"type": "string"},
-        "prompt": {"type": "string"},
-        "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
-    },
-}
-
-
-def _operation(schema: dict[str, Any]) -> dict[str, Any]:
+def json_operation(schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
         "responses": ERRORS,
     }
 
 
-CHAT_COMPLETIONS = _operation(_CHAT_REQUEST)
-COMPLETIONS = _operation(_COMPLETIONS_REQUEST)
-EMBEDDINGS = _operation(_EMBEDDINGS_REQUEST)
-RESPONSES = _operation(_RESPONSES_REQUEST)
-MODERATIONS = _operation(_MODERATIONS_REQUEST)
-IMAGES = _operation(_IMAGES_REQUEST)
-SPEECH = _operation(_SPEECH_REQUEST)
-TRANSCRIPTIONS: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"multipart/form-data": {"schema": _TRANSCRIPTIONS_FORM}},
-    },
-    "responses": ERRORS,
-}
+CHAT_COMPLETIONS = json_operation(_CHAT_REQUEST)
+COMPLETIONS = json_operation(_COMPLETIONS_REQUEST)
+EMBEDDINGS = json_operation(_EMBEDDINGS_REQUEST)
+RESPONSES = json_operation(_RESPONSES_REQUEST)
 
 MODEL_ID_PARAM: dict[str, Any] = {
     "parameters": [
@@ -347,18 +289,18 @@ _CONVERSATION_ID = {
     "schema": {"type": "string"},
 }
 _ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
-CONVERSATION = _operation(
+CONVERSATION = json_operation(
     {"type": "object", "properties": {"items": _ITEMS, "metadata": _METADATA}}
 )
 CONVERSATION_ID_PARAM: dict[str, Any] = {"parameters": [_CONVERSATION_ID]}
 CONVERSATION_UPDATE = {
-    **_operation(
+    **json_operation(
         {"type": "object", "required": ["metadata"], "properties": {"metadata": _METADATA}}
     ),
     **CONVERSATION_ID_PARAM,
 }
 CONVERSATION_ITEMS = {
-    **_operation({"type": "object", "required": ["items"], "properties": {"items": _ITEMS}}),
+    **json_operation({"type": "object", "required": ["items"], "properties": {"items": _ITEMS}}),
     **CONVERSATION_ID_PARAM,
 }
 CONVERSATION_ITEMS_LIST: dict[str, Any] = {

@@ -27,7 +27,14 @@ from clients.codec._embeddings import (
     embedding_result_from_openai,
     embedding_result_to_openai,
 )
-from clients.codec._media import media_params_from_openai
+from clients.codec._media import (
+    MEDIA_PATHS,
+    MEDIA_UPLOADS,
+    MediaUploads,
+    UploadProblem,
+    media_params_from_openai,
+    upload_problem,
+)
 from clients.codec._models import model_list_to_openai
 from clients.codec._request import chat_params_from_openai, chat_params_to_openai
 from clients.codec._response import (
@@ -62,13 +69,17 @@ from clients.codec._responses_stream import ResponseEventStream
 
 __all__ = [
     "FINAL_STATUSES",
+    "MEDIA_PATHS",
+    "MEDIA_UPLOADS",
     "CompletionChunks",
     "CompletionsRequest",
     "History",
+    "MediaUploads",
     "References",
     "ResponseEventStream",
     "ResponseIds",
     "ResponsesRequest",
+    "UploadProblem",
     "background_cancelled",
     "background_failed",
     "background_finished",
@@ -102,4 +113,5 @@ __all__ = [
     "responses_request_from_openai",
     "stored_document",
     "stored_response",
+    "upload_problem",
 ]

@@ -1,10 +1,15 @@
-"""OpenAI's moderations, image generations, speech and transcriptions bodies ⇄ `MediaParams`.
+"""OpenAI's moderations, images, speech, transcriptions and translations bodies ⇄ `MediaParams`,
+and what each operation is: its OpenAI path (`MEDIA_PATHS`) and the files its form takes
+(`MEDIA_UPLOADS`), one table for the edge that reads the forms, the router that checks them and
+the adapters that write them again.
 
 The router reads `model`; every other field travels as the caller wrote it (`params_json`), to
 be checked by the upstream that answers, so a field OpenAI adds works without a release."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -12,16 +17,97 @@ import orjson
 from clients.codec._json import expect_str, missing
 from clients.switchboard.v1 import media_pb2
 
-__all__ = ["media_params_from_openai"]
+__all__ = [
+    "MEDIA_PATHS",
+    "MEDIA_UPLOADS",
+    "MediaUploads",
+    "UploadProblem",
+    "media_params_from_openai",
+    "upload_problem",
+]
+
+# Each operation's path after OpenAI's `/v1/` (what messages and spans call it, too).
+MEDIA_PATHS: dict[media_pb2.MediaOperation.ValueType, str] = {
+    media_pb2.MEDIA_OPERATION_MODERATIONS: "moderations",
+    media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS: "images/generations",
+    media_pb2.MEDIA_OPERATION_IMAGE_EDITS: "images/edits",
+    media_pb2.MEDIA_OPERATION_IMAGE_VARIATIONS: "images/variations",
+    media_pb2.MEDIA_OPERATION_AUDIO_SPEECH: "audio/speech",
+    media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: "audio/transcriptions",
+    media_pb2.MEDIA_OPERATION_AUDIO_TRANSLATIONS: "audio/translations",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MediaUploads:
+    """The files of an operation's `multipart/form-data` form."""
+
+    # The form fields a file may be sent as; the first is the one upload's, for `file`.
+    fields: tuple[str, ...]
+    # At least one file under one of these.
+    required: tuple[str, ...]
+    # At most one file under each of these.
+    once: tuple[str, ...]
+    # Files at most (OpenAI's: 16 images to edit, a mask and a markup).
+    most: int = 1
+    # In `MediaParams.files`, each naming its field; else the one `MediaParams.file`.
+    several: bool = False
+
+
+def _one(field: str) -> MediaUploads:
+    return MediaUploads(fields=(field,), required=(field,), once=(field,))
+
+
+MEDIA_UPLOADS: dict[media_pb2.MediaOperation.ValueType, MediaUploads] = {
+    media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: _one("file"),
+    media_pb2.MEDIA_OPERATION_AUDIO_TRANSLATIONS: _one("file"),
+    media_pb2.MEDIA_OPERATION_IMAGE_VARIATIONS: _one("image"),
+    media_pb2.MEDIA_OPERATION_IMAGE_EDITS: MediaUploads(
+        fields=("image", "image[]", "mask", "markup"),
+        required=("image", "image[]"),
+        once=("mask", "markup"),
+        most=18,
+        several=True,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class UploadProblem:
+    """Why an operation cannot take these files: `field` is the form field it is about, `index`
+    the offending file's place among them (None: a required one is missing)."""
+
+    message: str
+    field: str
+    index: int | None
+
+
+def upload_problem(uploads: MediaUploads, fields: Sequence[str]) -> UploadProblem | None:
+    """What is wrong with files sent under these form `fields` (in order): a field the form has
+    no file for, a second file where one is allowed, or no file where one is required."""
+    seen: set[str] = set()
+    for index, field in enumerate(fields):
+        if field not in uploads.fields:
+            expected = ", ".join(f"`{name}`" for name in uploads.fields)
+            message = f"Unexpected file field `{field}`: this form takes files as {expected}."
+            return UploadProblem(message, field, index)
+        if field in uploads.once and field in seen:
+            return UploadProblem(f"Only one `{field}` file may be sent.", field, index)
+        seen.add(field)
+    if not seen.intersection(uploads.required):
+        field = uploads.required[0]
+        return UploadProblem(f"Missing required parameter: '{field}'.", field, None)
+    return None
 
 
 def media_params_from_openai(
     operation: media_pb2.MediaOperation.ValueType,
     body: dict[str, Any],
-    file: media_pb2.MediaFile | None = None,
+    files: Sequence[media_pb2.MediaFile] = (),
 ) -> media_pb2.MediaParams:
-    """`body`: the JSON body (or a transcription's form fields); `file`: a transcription's
-    upload. Raises InvalidRequestError without a string `model`."""
+    """`body`: the JSON body (or an upload form's other fields); `files`: a form's uploads, each
+    naming its form `field` (an operation's one upload goes to `file`, its field implied, the
+    several of an image edit to `files`). Raises InvalidRequestError without a string `model`."""
     fields = dict(body)
     if "model" not in fields:
         missing("model")
@@ -29,6 +115,10 @@ def media_params_from_openai(
     params = media_pb2.MediaParams(
         operation=operation, model=model, params_json=orjson.dumps(fields).decode()
     )
-    if file is not None:
-        params.file.CopyFrom(file)
+    uploads = MEDIA_UPLOADS.get(operation)
+    if uploads is not None and uploads.several:
+        params.files.extend(files)
+    elif files:
+        params.file.CopyFrom(files[0])
+        params.file.ClearField("field")
     return params

@@ -211,9 +211,9 @@ RULES: dict[str, MethodRule] = {
         route=lambda response: response.route,
         texts=lambda request: embedding_texts(request.params),
     ),
-    # Moderations, images, speech, transcriptions: calls a chat app makes beside its chats, on
-    # the same kind of deployments, so the `chat` scope; counted in rpm, and in tpm by their
-    # texts' estimate, settled by the usage an image or transcription model reports.
+    # Moderations, images, speech, transcriptions, translations: calls a chat app makes beside
+    # its chats, on the same kind of deployments, so the `chat` scope; counted in rpm, and in tpm
+    # by their texts' estimate, settled by the usage an image or transcription model reports.
     ROUTER_SERVICE + "Media": MethodRule(
         scope="chat",
         model=lambda request: request.params.model,

@@ -182,8 +182,9 @@ class EdgeConfig(_Strict):
     max_upload_bytes: int | None = Field(
         default=None,
         gt=0,
-        description="Largest multipart upload (POST /v1/audio/transcriptions: the audio file and "
-        "its form fields); larger gets HTTP 413. Unset: max_body_bytes. OpenAI takes 25 MB: to "
+        description="Largest multipart upload (POST /v1/audio/transcriptions, /translations, "
+        "/v1/images/edits, /variations: all its files and form fields together); larger gets "
+        "HTTP 413. Unset: max_body_bytes. OpenAI takes 25 MB: to "
         "match it, set this and server.max_message_bytes (at least this plus 1 MiB) together.",
     )
 

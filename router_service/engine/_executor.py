@@ -154,8 +154,9 @@ class Executor:
     async def media(
         self, params: media_pb2.MediaParams, ctx: RequestContext, *, tokens: int = 0
     ) -> router_service_pb2.MediaResponse:
-        """One moderation, image, speech or transcription. Deployments whose kind has no such
-        endpoint are passed over before a key is leased; `tokens`: the request's estimate."""
+        """One moderation, image, speech, transcription or translation. Deployments whose kind
+        has no such endpoint are passed over before a key is leased; `tokens`: the request's
+        estimate."""
 
         async def attempt(
             deployment: Deployment, lease: KeyLease, _: AsyncExitStack

@@ -1,13 +1,16 @@
-"""OpenAI's moderations, image generations, speech and transcriptions, answered deterministically
-(at OpenAI's paths, and at an Azure deployment's but moderations):
+"""OpenAI's moderations, images, speech, transcriptions and translations, answered
+deterministically (at OpenAI's paths, and at an Azure deployment's but moderations and image
+variations):
 
 - moderations: an input that contains `FLAGGED_WORD` is flagged for violence;
-- images: `n` copies of a 1×1 PNG, as `b64_json` or (`response_format: url`) a URL; a
-  `gpt-image-*` model reports token usage, as OpenAI's does;
+- images (generations; edits, a form with `image` or `image[]` files, an optional `mask` and a
+  prompt; variations, a form with one `image`): `n` copies of a 1×1 PNG, as `b64_json` or
+  (`response_format: url`) a URL; a `gpt-image-*` model reports token usage, as OpenAI's does;
 - speech: a few bytes that open as the requested format's files do, then the input text, with
   its content type;
-- transcriptions: a form with a `file`; the text says the file's name and size (`json`,
-  `verbose_json` or plain text for `text`, `srt`, `vtt`); usage in tokens.
+- transcriptions and translations: a form with a `file`; the text says the file's name and size
+  (a translation's then ", in English"), as `json`, `verbose_json` or plain text for `text`,
+  `srt`, `vtt`; usage in tokens.
 Scenarios (errors, rate limits, faults per key and model) apply as to chat (`_openai.handle`).
 """
 
@@ -76,10 +79,45 @@ async def _moderations(call: Call) -> web.StreamResponse:
 
 
 async def _images(call: Call) -> web.StreamResponse:
-    body = call.body
-    prompt, n = body.get("prompt"), body.get("n", 1)
+    prompt = call.body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         return await send_error(call, 400, "'prompt' is a required property", "bad_request")
+    return await _send_images(call, prompt)
+
+
+async def _image_edits(call: Call) -> web.StreamResponse:
+    """A form with `image` (or `image[]`, each of several), an optional `mask` and a prompt."""
+    body = call.body
+    images = _uploads(body.get("image")) + _uploads(body.get("image[]"))
+    if not images:
+        return await send_error(call, 400, "'image' is a required property", "bad_request")
+    if "mask" in body and len(_uploads(body["mask"])) != 1:
+        return await send_error(call, 400, "'mask' must be one image file", "bad_request")
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        return await send_error(call, 400, "'prompt' is a required property", "bad_request")
+    return await _send_images(call, prompt)
+
+
+async def _image_variations(call: Call) -> web.StreamResponse:
+    if len(_uploads(call.body.get("image"))) != 1:
+        return await send_error(call, 400, "'image' must be one image file", "bad_request")
+    return await _send_images(call, "")
+
+
+def _uploads(value: Any) -> list[dict[str, Any]]:
+    """The files of a form field (`_openai.read_body`'s dicts): none, one or several."""
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, dict)]
+
+
+async def _send_images(call: Call, prompt: str) -> web.StreamResponse:
+    """`n` (a JSON number, or a form's text) copies of the PNG, with a `gpt-image-*` model's
+    usage for `prompt`."""
+    body = call.body
+    n = body.get("n", 1)
+    if isinstance(n, str) and n.isdigit():
+        n = int(n)
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
         return await send_error(call, 400, "'n' must be between 1 and 10", "bad_request")
     if body.get("response_format") == "url":
@@ -110,11 +148,20 @@ async def _speech(call: Call) -> web.StreamResponse:
 
 
 async def _transcriptions(call: Call) -> web.StreamResponse:
+    return await _audio_text(call, "transcribe", "")
+
+
+async def _translations(call: Call) -> web.StreamResponse:
+    return await _audio_text(call, "translate", ", in English")
+
+
+async def _audio_text(call: Call, task: str, suffix: str) -> web.StreamResponse:
+    """A transcription's or translation's answer: text naming the uploaded `file`."""
     body = call.body
     file = body.get("file")
     if not isinstance(file, dict):
         return await send_error(call, 400, "'file' is a required property", "bad_request")
-    text = f"{file['filename']}: {file['size']} bytes of {file['content_type']}"
+    text = f"{file['filename']}: {file['size']} bytes of {file['content_type']}{suffix}"
     fmt = body.get("response_format", "json")
     if fmt in _TEXT_FORMATS:
         return await _send_bytes(call, text.encode(), "text/plain; charset=utf-8")
@@ -124,13 +171,7 @@ async def _transcriptions(call: Call) -> web.StreamResponse:
     if fmt == "verbose_json":
         return await send_answer(
             call,
-            {
-                "task": "transcribe",
-                "language": "english",
-                "duration": 1.0,
-                "text": text,
-                "segments": [],
-            },
+            {"task": task, "language": "english", "duration": 1.0, "text": text, "segments": []},
         )
     return await send_answer(call, {"text": text, "usage": usage})
 
@@ -148,9 +189,14 @@ async def _send_bytes(call: Call, body: bytes, content_type: str) -> web.StreamR
 _PRODUCERS = {
     "moderations": _moderations,
     "images/generations": _images,
+    "images/edits": _image_edits,
+    "images/variations": _image_variations,
     "audio/speech": _speech,
     "audio/transcriptions": _transcriptions,
+    "audio/translations": _translations,
 }
+# OpenAI's media endpoints that Azure OpenAI does not have.
+_NOT_AZURE = ("moderations", "images/variations")
 
 
 def _openai_route(producer: _openai.Producer) -> Any:
@@ -171,7 +217,7 @@ def _azure_route(producer: _openai.Producer) -> Any:
 def add_routes(app: web.Application) -> None:
     for path, producer in _PRODUCERS.items():
         app.router.add_post(f"/v1/{path}", _openai_route(producer))
-        if path != "moderations":  # Azure OpenAI has none
+        if path not in _NOT_AZURE:
             app.router.add_post(
                 f"/openai/deployments/{{deployment}}/{path}", _azure_route(producer)
             )

@@ -47,7 +47,7 @@ async def read_body(request: web.Request) -> tuple[dict[str, Any], str | None]:
 
 
 async def _read_form(request: web.Request) -> dict[str, Any]:
-    """A form (a transcription's) as a body: each field's value (a list for a repeated field),
+    """A form (an upload's) as a body: each field's value (a list for a repeated field),
     and its file as `{"filename", "size", "content_type"}` (the bytes are not kept)."""
     body: dict[str, Any] = {}
     form = await request.post()

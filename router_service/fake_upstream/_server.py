@@ -39,7 +39,7 @@ def create_app(state: FakeUpstreamState | None = None) -> web.Application:
     app = web.Application(client_max_size=_MAX_REQUEST_BYTES)
     app[RUNTIME_KEY] = Runtime(state if state is not None else FakeUpstreamState())
     _openai.add_routes(app)
-    _media.add_routes(app)  # moderations, images, speech, transcriptions (OpenAI's and Azure's)
+    _media.add_routes(app)  # images, audio, moderations (OpenAI's and Azure's)
     # The other providers' wire formats, each at its real API's paths (README, Providers).
     providers = (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock)
     for provider in (*providers, _bedrock_invoke):

@@ -9,7 +9,7 @@ routed or stored (auth/_gate.py); MethodRule.texts says where a method's request
 texts (`_texts`). Response side: the servicer gives a chat call the AnswerGuard of the rules
 that apply to it (None: none do), and the Executor screens its answer before it is cached or
 returned (`_answers`), a stream as it goes (`_stream`); the servicer does the same for a
-transcription's answer (`_transcripts`, SCREENED_MEDIA).
+transcription's or translation's answer (`_transcripts`, SCREENED_MEDIA).
 """
 
 from router_service.guardrails._answers import AnswerAudit, AnswerGuard

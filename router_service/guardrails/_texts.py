@@ -3,7 +3,7 @@
 Scanned: chat messages of every role (string content, text parts, refusals, tool call and
 function call arguments; a tool result is a `tool` message's content), so legacy completion
 prompts and Responses API input too (the edge sends both as chat messages), and embeddings'
-string inputs, and the texts of moderations, image generations, speech and transcriptions
+string inputs, and the texts of moderations, images, speech, transcriptions and translations
 (`input`, `prompt`, `instructions`; a moderation's text parts). Of a chat call also its tool
 definitions (a function's `description`, every string value of its `parameters` schema, a
 tool's unmodelled keys), its `response_format` JSON schema, and every string value of the

@@ -1,4 +1,5 @@
-"""The texts of a media call's answer that answer-side rules screen: a transcription's.
+"""The texts of a media call's answer that answer-side rules screen: a transcription's, and a
+translation's (a transcript in English, in the same formats).
 
 A transcription answers JSON (`json`, `verbose_json`, `diarized_json`: its `text`, and each
 segment's) or a text body (`text`, `srt`, `vtt`: screened whole, cue numbers and timings with
@@ -23,7 +24,9 @@ from router_service.guardrails._texts import TextSlot, json_strings
 __all__ = ["SCREENED_MEDIA", "transcript_texts"]
 
 # The media operations whose answers answer-side rules screen.
-SCREENED_MEDIA = frozenset({media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS})
+SCREENED_MEDIA = frozenset(
+    {media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS, media_pb2.MEDIA_OPERATION_AUDIO_TRANSLATIONS}
+)
 _TEXT_KEYS = frozenset(("text",))
 # Keys of a transcription's JSON that repeat its text word by word or token by token.
 _RAW_TOKENS = ("words", "logprobs")

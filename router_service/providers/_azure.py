@@ -11,8 +11,9 @@ Followed (Azure OpenAI REST API reference, data plane inference, GA 2024-10-21):
   `choices: []`, `prompt_filter_results`) and may carry more (`content_filter_results` of the
   asynchronous filter, again with `id: ""`):
   https://learn.microsoft.com/azure/ai-foundry/openai/concepts/content-filter
-- Images and audio: `…/images/generations`, `…/audio/speech` and `…/audio/transcriptions` (a
-  form) of a deployment, OpenAI's bodies; there is no moderations endpoint (same reference).
+- Images and audio: `…/images/generations`, `…/images/edits` (a form), `…/audio/speech`,
+  `…/audio/transcriptions` and `…/audio/translations` (forms) of a deployment, OpenAI's bodies;
+  there is no moderations endpoint and no image variations (same reference).
 - Throttling is a 429 with `retry-after` and `retry-after-ms` (read by `retry_after_seconds`).
 
 `base_url` is the resource's endpoint (https://RESOURCE.openai.azure.com); a deployment's `model`
@@ -53,6 +54,10 @@ DEFAULT_API_VERSION = "2024-10-21"
 # minutes ago and not yet live): no caller's request is served by it, whatever it says.
 _DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
 _CONTENT_POLICY = "ResponsibleAIPolicyViolation"
+# OpenAI's media endpoints Azure OpenAI does not have.
+_NO_MEDIA = frozenset(
+    (media_pb2.MEDIA_OPERATION_MODERATIONS, media_pb2.MEDIA_OPERATION_IMAGE_VARIATIONS)
+)
 
 Chunk = chat_pb2.ChatCompletionChunk
 
@@ -89,9 +94,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         return {**self.config.headers, "api-key": api_key, "content-type": "application/json"}
 
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
-        """Images, speech and transcriptions are deployments' operations; Azure OpenAI has no
-        moderations endpoint (its content filter runs on every call instead)."""
-        if operation == media_pb2.MEDIA_OPERATION_MODERATIONS:
+        """Images (generations, edits), speech, transcriptions and translations are deployments'
+        operations; Azure OpenAI has no moderations endpoint (its content filter runs on every
+        call instead) and no image variations."""
+        if operation in _NO_MEDIA:
             return media_unsupported(self.kind, operation)
         return None
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
@@ -38,21 +39,12 @@ class EmbedCall:
 
 @dataclass(frozen=True, slots=True)
 class MediaCall:
-    """A moderation, image generation, speech or transcription (`params.operation`)."""
+    """A moderation, image, speech, transcription or translation (`params.operation`)."""
 
     upstream_model: str
     api_key: str
     params: media_pb2.MediaParams
     timeout_s: float
-
-
-# What each operation is called in messages (and, after `/v1/`, OpenAI's path of it).
-MEDIA_PATHS: dict[media_pb2.MediaOperation.ValueType, str] = {
-    media_pb2.MEDIA_OPERATION_MODERATIONS: "moderations",
-    media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS: "images/generations",
-    media_pb2.MEDIA_OPERATION_AUDIO_SPEECH: "audio/speech",
-    media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: "audio/transcriptions",
-}
 
 
 def media_unsupported(kind: str, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure:
@@ -100,7 +92,7 @@ class ProviderAdapter(ABC):
         return media_unsupported(self.kind, operation)
 
     async def media(self, call: MediaCall) -> media_pb2.MediaResult:
-        """One moderation, image generation, speech or transcription, answered whole."""
+        """One moderation, image, speech, transcription or translation, answered whole."""
         raise media_unsupported(self.kind, call.params.operation)
 
     @abstractmethod

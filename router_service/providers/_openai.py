@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from clients import (
+    MEDIA_PATHS,
     UpstreamFormatError,
     chat_completion_from_openai,
     chat_params_to_openai,
@@ -20,7 +21,7 @@ from clients import (
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._base import MEDIA_PATHS, ChatCall, EmbedCall, MediaCall
+from router_service.providers._base import ChatCall, EmbedCall, MediaCall
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._sse import json_events
 from router_service.providers._transport import HttpAdapter, JsonObject, malformed

@@ -1,14 +1,19 @@
-"""OpenAI's moderations, image generations, speech and transcriptions on the wire: the body an
-OpenAI-format adapter sends for a `MediaCall`, and the `MediaResult` of the upstream's answer.
+"""OpenAI's moderations, images, speech, transcriptions and translations on the wire: the body
+an OpenAI-format adapter sends for a `MediaCall`, and the `MediaResult` of the upstream's answer.
 
 Followed (https://platform.openai.com/docs/api-reference):
 - `POST /v1/moderations`, JSON `{model, input}` → `{id, model, results}`;
 - `POST /v1/images/generations`, JSON `{model, prompt, n, size, response_format, ...}` →
   `{created, data: [{b64_json | url}], usage?}` (`usage` from token-priced image models);
+- `POST /v1/images/edits`, `multipart/form-data` with `image` (or `image[]` for each of several
+  images), an optional `mask`, `prompt`, `model` and the other fields → as generations';
+- `POST /v1/images/variations`, `multipart/form-data` with one `image`, `model`, `n`, `size`,
+  `response_format` → as generations';
 - `POST /v1/audio/speech`, JSON `{model, input, voice, response_format, ...}` → the audio bytes;
 - `POST /v1/audio/transcriptions`, `multipart/form-data` with `file`, `model` and the other fields
   (`language`, `prompt`, `response_format`, `temperature`, `timestamp_granularities[]`, ...) →
-  JSON `{text, usage?}`, or text for `response_format` text, srt and vtt.
+  JSON `{text, usage?}`, or text for `response_format` text, srt and vtt;
+- `POST /v1/audio/translations`, the same form but `language` → English, as transcriptions'.
 The upstream's answer goes back to the caller as it is, with its content type.
 """
 
@@ -19,14 +24,13 @@ from typing import Any
 import httpx
 import orjson
 
-from clients import LARGEST_ANSWER_BYTES
+from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
 from router_service.providers._mapping import caller_error
 
 __all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result"]
 
-_TRANSCRIPTIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS
 # The largest answer relayed: what a gRPC answer may carry, less room for its route.
 MAX_ANSWER_BYTES = LARGEST_ANSWER_BYTES - 1024 * 1024
 # Only the multipart encoding of this request is used; it is never sent.
@@ -35,17 +39,24 @@ _NOWHERE = "http://upstream.invalid/"
 
 def media_content(call: MediaCall) -> tuple[bytes, str]:
     """(body, content type) of the upstream request: the caller's fields with the deployment's
-    upstream model, as JSON, or for a transcription as a form with the audio file."""
+    upstream model, as JSON, or for an operation with uploads as a form with its files."""
     params = call.params
     fields: dict[str, Any] = orjson.loads(params.params_json) if params.params_json else {}
     fields["model"] = call.upstream_model
-    if params.operation != _TRANSCRIPTIONS:
+    uploads = MEDIA_UPLOADS.get(params.operation)
+    if uploads is None:
         return orjson.dumps(fields), "application/json"
     data = {name: _form_values(value) for name, value in fields.items() if value is not None}
-    file = params.file
-    upload = (file.filename or "audio", file.data, file.content_type or "application/octet-stream")
-    request = httpx.Request("POST", _NOWHERE, data=data, files={"file": upload})
+    files = params.files if uploads.several else [params.file]
+    parts = [_form_file(file.field or uploads.fields[0], file) for file in files]
+    request = httpx.Request("POST", _NOWHERE, data=data, files=parts)
     return request.read(), request.headers["content-type"]
+
+
+def _form_file(field: str, file: media_pb2.MediaFile) -> tuple[str, tuple[str, bytes, str]]:
+    """One part of the form: a file without a name is named as its field ("image", "file")."""
+    filename = file.filename or field.removesuffix("[]")
+    return field, (filename, file.data, file.content_type or "application/octet-stream")
 
 
 def _form_values(value: Any) -> str | list[str]:

@@ -56,8 +56,8 @@ class RouterServicer(ResponsesServicer, pb_grpc.RouterServiceServicer):
     def _screening(
         self, ctx: RequestContext, method: str, grpc_ctx: grpc.aio.ServicerContext
     ) -> str:
-        """Give a chat call (or a transcription) the guardrails that screen its answer (None:
-        none apply); what the response cache keys its answer by for them."""
+        """Give a chat call (or a transcription, a translation) the guardrails that screen its
+        answer (None: none apply); what the response cache keys its answer by for them."""
         ctx.answers = self._answer_guard(ctx.client, ctx.requested_model, method, grpc_ctx)
         return "" if ctx.answers is None else ctx.answers.signature
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from opentelemetry.trace import SpanKind
 
+from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._spans import (
@@ -292,17 +293,9 @@ def embed_span(params: embeddings_pb2.EmbeddingParams, ctx: RequestContext) -> R
 
 def media_span(params: media_pb2.MediaParams, ctx: RequestContext) -> RequestHandle:
     """The operation as OpenAI's path names it, dotted: `moderations`, `images.generations`,
-    `audio.speech`, `audio.transcriptions`."""
+    `images.edits`, `audio.speech`, `audio.transcriptions`, ..."""
     t = current()
     if not (t.tracing or t.metering):
         return OFF_REQUEST
-    operation = _MEDIA_OPERATIONS.get(params.operation, "media")
+    operation = MEDIA_PATHS.get(params.operation, "media").replace("/", ".")
     return RequestSpan(t, operation, ctx, dict)
-
-
-_MEDIA_OPERATIONS = {
-    media_pb2.MEDIA_OPERATION_MODERATIONS: "moderations",
-    media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS: "images.generations",
-    media_pb2.MEDIA_OPERATION_AUDIO_SPEECH: "audio.speech",
-    media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: "audio.transcriptions",
-}

@@ -102,7 +102,7 @@ class RequestHandle:
         """The embeddings answer."""
 
     def respond_media(self, response: router_service_pb2.MediaResponse) -> None:
-        """A moderation, image, speech or transcription answer."""
+        """A moderation, image, speech, transcription or translation answer."""
 
     def cache(self, result: str) -> None:
         """What the response cache did: "hit", "miss", "bypass"; "" when it does not apply."""

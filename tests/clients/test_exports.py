@@ -9,6 +9,8 @@ EXPECTED = [
     "FINAL_STATUSES",
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
+    "MEDIA_PATHS",
+    "MEDIA_UPLOADS",
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
@@ -17,6 +19,7 @@ EXPECTED = [
     "ErrorDetails",
     "History",
     "InvalidRequestError",
+    "MediaUploads",
     "ObservedCall",
     "References",
     "ResponseEventStream",
@@ -28,6 +31,7 @@ EXPECTED = [
     "SwitchboardClientError",
     "SyncRouterClient",
     "SyncRouterStream",
+    "UploadProblem",
     "UpstreamFormatError",
     "UseClientDefault",
     "background_cancelled",
@@ -67,6 +71,7 @@ EXPECTED = [
     "stored_document",
     "stored_response",
     "to_grpc_status",
+    "upload_problem",
 ]
 
 

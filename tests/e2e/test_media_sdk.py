@@ -1,6 +1,6 @@
-"""Moderations, images, speech and transcriptions as a user sees them: the official `openai`
-SDK → the HTTP edge → the router → the fake upstream, through the same groups, key pools and
-failover as chat."""
+"""Moderations, images (generations, edits, variations), speech, transcriptions and translations
+as a user sees them: the official `openai` SDK → the HTTP edge → the router → the fake upstream,
+through the same groups, key pools and failover as chat."""
 
 from __future__ import annotations
 
@@ -60,6 +60,20 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
                     {"provider": "beta", "model": "gpt-4o-transcribe"},
                 ]
             },
+            "translator": {
+                "deployments": [
+                    {"provider": "az", "model": "whisper-prod"},
+                    {"provider": "alpha", "model": "whisper-1"},
+                ]
+            },
+            # Azure has no image variations: passed over to alpha.
+            "varier": {
+                "deployments": [
+                    {"provider": "az", "model": "dalle-prod"},
+                    {"provider": "alpha", "model": "dall-e-2"},
+                ]
+            },
+            "azure-only": {"deployments": [{"provider": "az", "model": "image-prod"}]},
             "claude-only": {"deployments": [{"provider": "claude", "model": "claude-x"}]},
         },
         "server": {"port": 0},
@@ -187,3 +201,110 @@ async def test_an_upstream_refusal_is_the_callers_error(sdk: openai.AsyncOpenAI)
     with pytest.raises(openai.BadRequestError) as refused:
         await sdk.images.generate(model="painter", prompt="")
     assert "'prompt' is a required property" in refused.value.message
+
+
+async def test_a_translation_uploads_the_file_to_azure(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    with pytest.deprecated_call():  # OpenAI shuts the endpoint down on 2027-02-26
+        raw = await sdk.audio.translations.with_raw_response.create(
+            model="translator", file=("talk.mp3", AUDIO, "audio/mpeg"), prompt="a talk"
+        )
+    assert raw.parse().text == f"talk.mp3: {len(AUDIO)} bytes of audio/mpeg, in English"
+    assert raw.headers["x-switchboard-deployment"] == "az/whisper-prod"
+    sent = fake.state.last(path="/openai/deployments/whisper-prod/audio/translations")
+    assert sent is not None and sent.key == "az-key"
+    assert (sent.body["prompt"], sent.body["model"]) == ("a talk", "whisper-prod")
+    assert sent.query["api-version"] == "2024-10-21"
+
+
+async def test_a_translation_as_text_fails_over_to_the_next_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario.server_error(503), key="az-key")
+    with pytest.deprecated_call():
+        raw = await sdk.audio.translations.with_raw_response.create(
+            model="translator", file=("a.wav", b"RIFF0000", "audio/wav"), response_format="text"
+        )
+    assert raw.parse().strip() == "a.wav: 8 bytes of audio/wav, in English"
+    assert raw.headers["x-switchboard-deployment"] == "alpha/whisper-1"
+    assert raw.headers["x-switchboard-attempts"] == "2"
+    sent = fake.state.last(path="/v1/audio/translations")
+    assert sent is not None and sent.body["file"]["filename"] == "a.wav"
+
+
+async def test_an_edit_sends_every_image_and_the_mask(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    raw = await sdk.images.with_raw_response.edit(
+        model="painter",
+        image=[("fox.png", PNG_1X1, "image/png"), ("hat.png", PNG_1X1 + b"\0", "image/png")],
+        mask=("mask.png", PNG_1X1, "image/png"),
+        prompt="the fox wears the hat",
+        n=2,
+    )
+    images = raw.parse()
+    assert [base64.b64decode(i.b64_json or "") for i in images.data or []] == [PNG_1X1] * 2
+    assert images.usage is not None and images.usage.input_tokens == 5
+    assert raw.headers["x-switchboard-deployment"] == "alpha/gpt-image-1"
+    sent = fake.state.last(path="/v1/images/edits")
+    assert sent is not None
+    size = len(PNG_1X1)
+    assert sent.body["image[]"] == [
+        {"filename": "fox.png", "size": size, "content_type": "image/png"},
+        {"filename": "hat.png", "size": size + 1, "content_type": "image/png"},
+    ]
+    assert sent.body["mask"] == {"filename": "mask.png", "size": size, "content_type": "image/png"}
+    assert (sent.body["model"], sent.body["n"]) == ("gpt-image-1", "2")
+
+
+async def test_an_edit_of_one_image_from_azure_after_a_failing_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), model="gpt-image-1")
+    raw = await sdk.images.with_raw_response.edit(
+        model="painter", image=("fox.png", PNG_1X1, "image/png"), prompt="a hat"
+    )
+    assert len(raw.parse().data or []) == 1
+    assert raw.headers["x-switchboard-deployment"] == "az/image-prod"
+    sent = fake.state.last(path="/openai/deployments/image-prod/images/edits")
+    assert sent is not None and sent.body["image"]["filename"] == "fox.png"
+    assert "mask" not in sent.body
+
+
+async def test_a_variation_passes_over_azure(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    with pytest.deprecated_call():  # OpenAI has retired the endpoint; others may serve it
+        raw = await sdk.images.with_raw_response.create_variation(
+            model="varier", image=("fox.png", PNG_1X1, "image/png"), n=3, response_format="url"
+        )
+    assert len(raw.parse().data or []) == 3
+    assert raw.headers["x-switchboard-deployment"] == "alpha/dall-e-2"
+    assert raw.headers["x-switchboard-attempts"] == "2"
+    [sent] = fake.state.calls()  # Azure passed over without a call
+    assert (sent.path, sent.model) == ("/v1/images/variations", "dall-e-2")
+    assert sent.body["image"]["filename"] == "fox.png"
+
+
+async def test_a_variation_of_a_group_without_the_endpoint_is_a_bad_request(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused, pytest.deprecated_call():
+        await sdk.images.create_variation(model="azure-only", image=("a.png", PNG_1X1))
+    assert "azure offers no /images/variations API" in refused.value.message
+    assert fake.state.calls() == []
+
+
+async def test_an_edit_the_edge_refuses_never_reaches_the_router(
+    sdk: openai.AsyncOpenAI, router: RouterHandle, fake: FakeUpstream
+) -> None:
+    """Two masks (the SDK sends one; a hand-made form may not): the edge's 400, no call."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.post(
+            "/images/edits",
+            cast_to=object,
+            files=[("image", ("a.png", PNG_1X1)), ("mask", ("m.png", b"1")), ("mask", ("n", b"2"))],
+            body={"model": "painter", "prompt": "x"},
+            options={"headers": {"Content-Type": "multipart/form-data"}},
+        )
+    assert (refused.value.param, refused.value.code) == ("mask", "invalid_argument")
+    assert fake.state.calls() == []

@@ -193,7 +193,13 @@ def test_completions_block(stack: LiveStack) -> None:
 
 def test_media_block(stack: LiveStack) -> None:
     printed = run_block("images.generate(", stack).splitlines()
-    assert printed == ["True", "iVBORw0K", "audio/wav 21", "hello.wav: 21 bytes of audio/wav"]
+    assert printed == [
+        "True",
+        "iVBORw0K",
+        "1",
+        "audio/wav 21",
+        "hello.wav: 21 bytes of audio/wav",
+    ]
 
 
 CACHE_BLOCK = '"x-switchboard-cache": "bypass"'

@@ -3,8 +3,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from clients.switchboard.v1 import chat_pb2 as _chat_pb2
 import builtins as _builtins
@@ -33,6 +35,14 @@ class _MediaOperationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MediaO
     """POST /v1/audio/speech (JSON in, audio bytes out)."""
     MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: _MediaOperation.ValueType  # 4
     """POST /v1/audio/transcriptions (a form with the audio `file` in; JSON or text out)."""
+    MEDIA_OPERATION_AUDIO_TRANSLATIONS: _MediaOperation.ValueType  # 5
+    """POST /v1/audio/translations (a form with the audio `file` in; English JSON or text out)."""
+    MEDIA_OPERATION_IMAGE_EDITS: _MediaOperation.ValueType  # 6
+    """POST /v1/images/edits (a form with one or more `image` files and an optional `mask` in;
+    JSON out, as generations').
+    """
+    MEDIA_OPERATION_IMAGE_VARIATIONS: _MediaOperation.ValueType  # 7
+    """POST /v1/images/variations (a form with one `image` in; JSON out, as generations')."""
 
 class MediaOperation(_MediaOperation, metaclass=_MediaOperationEnumTypeWrapper):
     """An OpenAI API call that is neither chat nor embeddings: which endpoint it is."""
@@ -46,32 +56,48 @@ MEDIA_OPERATION_AUDIO_SPEECH: MediaOperation.ValueType  # 3
 """POST /v1/audio/speech (JSON in, audio bytes out)."""
 MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: MediaOperation.ValueType  # 4
 """POST /v1/audio/transcriptions (a form with the audio `file` in; JSON or text out)."""
+MEDIA_OPERATION_AUDIO_TRANSLATIONS: MediaOperation.ValueType  # 5
+"""POST /v1/audio/translations (a form with the audio `file` in; English JSON or text out)."""
+MEDIA_OPERATION_IMAGE_EDITS: MediaOperation.ValueType  # 6
+"""POST /v1/images/edits (a form with one or more `image` files and an optional `mask` in;
+JSON out, as generations').
+"""
+MEDIA_OPERATION_IMAGE_VARIATIONS: MediaOperation.ValueType  # 7
+"""POST /v1/images/variations (a form with one `image` in; JSON out, as generations')."""
 Global___MediaOperation: _TypeAlias = MediaOperation  # noqa: Y015
 
 @_typing.final
 class MediaFile(_message.Message):
-    """An uploaded file (the audio of a transcription)."""
+    """An uploaded file (the audio of a transcription or translation, an image to edit or vary)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     DATA_FIELD_NUMBER: _builtins.int
     FILENAME_FIELD_NUMBER: _builtins.int
     CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
     filename: _builtins.str
-    """The name the caller gave it ("speech.mp3"): upstreams read the audio format from it."""
+    """The name the caller gave it ("speech.mp3"): upstreams read the file's format from it."""
     content_type: _builtins.str
     """Its media type ("audio/mpeg"); empty: application/octet-stream."""
+    field: _builtins.str
+    """The form field it is sent as. In `MediaParams.files` (image edits), required: "image" (one
+    image), "image[]" (each of several), "mask" or "markup" (at most one each). In
+    `MediaParams.file`, empty or the operation's own ("file" for audio, "image" for a
+    variation).
+    """
     def __init__(
         self,
         *,
         data: _builtins.bytes = ...,
         filename: _builtins.str = ...,
         content_type: _builtins.str = ...,
+        field: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "filename", b"filename"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "field", b"field", "filename", b"filename"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -90,19 +116,30 @@ class MediaParams(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     PARAMS_JSON_FIELD_NUMBER: _builtins.int
     FILE_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
     operation: Global___MediaOperation.ValueType
     """Required."""
     model: _builtins.str
     """Required: a deployment, model group or pool, as for chat."""
     params_json: _builtins.str
     """The rest of the OpenAI request body as a JSON object string (`{"input": "..."}`); `model`
-    in it is ignored (the deployment's upstream model replaces it). Transcriptions: the form's
-    fields other than `file`, each a string, or a list of strings for a repeated field
-    (`timestamp_granularities[]`). `stream: true` is refused (answers are whole).
+    in it is ignored (the deployment's upstream model replaces it). Uploads (transcriptions,
+    translations, image edits and variations): the form's fields other than its files, each a
+    string, or a list of strings for a repeated field (`timestamp_granularities[]`); a field
+    named as an upload ("file", "image", "mask", ...) is refused. `stream: true` is refused
+    (answers are whole).
     """
     @_builtins.property
     def file(self) -> Global___MediaFile:
-        """Transcriptions: required, the audio. Other operations: must be unset."""
+        """The one upload of an operation that takes one: required for transcriptions and
+        translations (the audio) and variations (the image). Other operations: must be unset.
+        """
+
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___MediaFile]:
+        """The uploads of an operation that takes several, in the order sent, each naming its form
+        `field`: image edits (at least one image; at most one mask). Other operations: empty.
+        """
 
     def __init__(
         self,
@@ -111,10 +148,11 @@ class MediaParams(_message.Message):
         model: _builtins.str = ...,
         params_json: _builtins.str = ...,
         file: Global___MediaFile | None = ...,
+        files: _abc.Iterable[Global___MediaFile] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "model", b"model", "operation", b"operation", "params_json", b"params_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "files", b"files", "model", b"model", "operation", b"operation", "params_json", b"params_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -130,8 +168,8 @@ class MediaResult(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     content_type: _builtins.str
-    """"application/json" (moderations, images, transcriptions' json formats), "text/plain"
-    (transcriptions as text, srt, vtt) or the audio's type ("audio/mpeg", ...).
+    """"application/json" (moderations, images, transcriptions' and translations' json formats),
+    "text/plain" (those as text, srt, vtt) or the audio's type ("audio/mpeg", ...).
     """
     body: _builtins.bytes
     @_builtins.property

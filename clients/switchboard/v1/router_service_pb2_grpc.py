@@ -161,10 +161,11 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Media(self, request, context):
-        """OpenAI's moderations, image generations, speech and transcriptions: one call each, routed
-        by `model` as a chat is (groups, failover, key pools). Only kinds that speak these endpoints
-        (openai; azure, without moderations) take them: other deployments are passed over as
-        UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+        """OpenAI's moderations, images (generations, edits, variations), speech, transcriptions and
+        translations: one call each, routed by `model` as a chat is (groups, failover, key pools).
+        Only kinds that speak these endpoints (openai; azure, without moderations and variations)
+        take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
+        counted in rpm, tpm with the usage reported.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

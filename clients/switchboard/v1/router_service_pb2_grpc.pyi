@@ -50,10 +50,11 @@ class RouterServiceStub:
     Embed: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.EmbedRequest, _router_service_pb2.EmbedResponse]
     """Embeddings for one or more inputs."""
     Media: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.MediaRequest, _router_service_pb2.MediaResponse]
-    """OpenAI's moderations, image generations, speech and transcriptions: one call each, routed
-    by `model` as a chat is (groups, failover, key pools). Only kinds that speak these endpoints
-    (openai; azure, without moderations) take them: other deployments are passed over as
-    UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+    """OpenAI's moderations, images (generations, edits, variations), speech, transcriptions and
+    translations: one call each, routed by `model` as a chat is (groups, failover, key pools).
+    Only kinds that speak these endpoints (openai; azure, without moderations and variations)
+    take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
+    counted in rpm, tpm with the usage reported.
     """
     ListModels: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]
     """Deployments, model groups and pools a caller may name as `model`."""
@@ -138,10 +139,11 @@ class RouterServiceAsyncStub(RouterServiceStub):
     Embed: _aio.UnaryUnaryMultiCallable[_router_service_pb2.EmbedRequest, _router_service_pb2.EmbedResponse]  # type: ignore[assignment]
     """Embeddings for one or more inputs."""
     Media: _aio.UnaryUnaryMultiCallable[_router_service_pb2.MediaRequest, _router_service_pb2.MediaResponse]  # type: ignore[assignment]
-    """OpenAI's moderations, image generations, speech and transcriptions: one call each, routed
-    by `model` as a chat is (groups, failover, key pools). Only kinds that speak these endpoints
-    (openai; azure, without moderations) take them: other deployments are passed over as
-    UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+    """OpenAI's moderations, images (generations, edits, variations), speech, transcriptions and
+    translations: one call each, routed by `model` as a chat is (groups, failover, key pools).
+    Only kinds that speak these endpoints (openai; azure, without moderations and variations)
+    take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
+    counted in rpm, tpm with the usage reported.
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]  # type: ignore[assignment]
     """Deployments, model groups and pools a caller may name as `model`."""
@@ -247,10 +249,11 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _router_service_pb2.MediaRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_router_service_pb2.MediaResponse, _abc.Awaitable[_router_service_pb2.MediaResponse]]:
-        """OpenAI's moderations, image generations, speech and transcriptions: one call each, routed
-        by `model` as a chat is (groups, failover, key pools). Only kinds that speak these endpoints
-        (openai; azure, without moderations) take them: other deployments are passed over as
-        UNSUPPORTED_INPUT. Needs the `chat` scope; counted in rpm, tpm with the usage reported.
+        """OpenAI's moderations, images (generations, edits, variations), speech, transcriptions and
+        translations: one call each, routed by `model` as a chat is (groups, failover, key pools).
+        Only kinds that speak these endpoints (openai; azure, without moderations and variations)
+        take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
+        counted in rpm, tpm with the usage reported.
         """
 
     @_abc_1.abstractmethod

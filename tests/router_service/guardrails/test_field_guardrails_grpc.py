@@ -1,8 +1,8 @@
-"""Guardrails on tool definitions, pass-through fields and transcription answers, as a gRPC
-caller meets them: a real router on loopback, the fake upstream (which records the bodies it
-got, and transcribes a file as "<filename>: <size> bytes of <type>"), real channels. What the
-upstream received, what the caller got, and that no error, log line, metric or span holds the
-matched text."""
+"""Guardrails on tool definitions, pass-through fields and transcription (and translation)
+answers, as a gRPC caller meets them: a real router on loopback, the fake upstream (which
+records the bodies it got, and transcribes a file as "<filename>: <size> bytes of <type>"), real
+channels. What the upstream received, what the caller got, and that no error, log line, metric
+or span holds the matched text."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ RULES: list[dict[str, Any]] = [
     {"name": "answer-pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]},
 ]
 TRANSCRIPTIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS
+TRANSLATIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSLATIONS
 
 
 @pytest.fixture
@@ -123,10 +124,13 @@ async def test_pass_through_fields_are_screened_and_rewritten(
 
 
 def _transcription(
-    filename: str, response_format: str = "json", model: str = "chain"
+    filename: str,
+    response_format: str = "json",
+    model: str = "chain",
+    operation: media_pb2.MediaOperation.ValueType = TRANSCRIPTIONS,
 ) -> pb.MediaRequest:
     params = media_pb2.MediaParams(
-        operation=TRANSCRIPTIONS,
+        operation=operation,
         model=model,
         params_json=orjson.dumps({"response_format": response_format}).decode(),
         file=media_pb2.MediaFile(data=b"RIFF0000", filename=filename, content_type="audio/wav"),
@@ -144,6 +148,17 @@ async def test_a_transcript_is_redacted_before_the_caller_sees_it(
     assert EMAIL.encode() not in body
     text = orjson.loads(body)["text"] if response_format.endswith("json") else body.decode()
     assert text == "[REDACTED:email]: 8 bytes of audio/wav"
+
+
+async def test_a_translation_is_screened_as_a_transcript(router: RouterHandle) -> None:
+    translation = _transcription(f"{EMAIL}.wav", "text", operation=TRANSLATIONS)
+    answer = await router.stub.Media(translation)
+    assert list(answer.route.guardrails) == ["answer-pii"]
+    assert answer.result.body == b"[REDACTED:email]: 8 bytes of audio/wav, in English"
+    blocked = _transcription(f"{AWS_KEY}.wav", operation=TRANSLATIONS)
+    details = await _refused(router.stub.Media(blocked))
+    assert (details.reason, details.guardrail) == ("GUARDRAIL_BLOCKED", "answer-secrets")
+    assert AWS_KEY not in details.message
 
 
 async def test_a_blocked_transcript_is_refused_and_audited_never_its_text(

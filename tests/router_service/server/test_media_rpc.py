@@ -1,7 +1,7 @@
 """RouterService.Media over real gRPC: a real router on loopback, the fake upstream. What the
-router refuses before any routing (typed INVALID_ARGUMENT with the field), what a client key may
-do (the `chat` scope, rpm), what guardrails do to the texts, and what the answer carries (the
-upstream's bytes and content type, usage, route)."""
+router refuses before any routing (typed INVALID_ARGUMENT with the field, uploads included),
+what a client key may do (the `chat` scope, rpm), what guardrails do to the texts, and what the
+answer carries (the upstream's bytes and content type, usage, route)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ pytestmark = pytest.mark.timeout(60)
 MODERATIONS = media_pb2.MEDIA_OPERATION_MODERATIONS
 IMAGES = media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS
 TRANSCRIPTIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS
+TRANSLATIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSLATIONS
+EDITS = media_pb2.MEDIA_OPERATION_IMAGE_EDITS
+VARIATIONS = media_pb2.MEDIA_OPERATION_IMAGE_VARIATIONS
 APP, EMBEDDER = "sk-media-app", "sk-embed-only"
 
 
@@ -40,6 +43,10 @@ def media(
         **kw,
     )
     return pb.MediaRequest(params=params)
+
+
+def upload(field: str, data: bytes = b"PNG") -> media_pb2.MediaFile:
+    return media_pb2.MediaFile(data=data, filename="a.png", field=field)
 
 
 async def refused(router: RouterHandle, request: pb.MediaRequest, **kw: Any) -> Any:
@@ -94,8 +101,40 @@ async def test_the_python_clients_call_it(router: RouterHandle) -> None:
         (media(params_json='{"input": "x", "stream": true}'), "stream"),
         (media(TRANSCRIPTIONS, params_json="{}"), "file"),
         (media(file=media_pb2.MediaFile(data=b"x")), "file"),
+        (media(IMAGES, params_json='{"prompt": "x"}', files=[upload("image")]), "files"),
+        (media(TRANSLATIONS, params_json="{}"), "file"),
+        (media(TRANSLATIONS, params_json="{}", file=upload("file", b"")), "file"),
+        (media(VARIATIONS, params_json="{}", files=[upload("image")]), "files"),
+        (media(VARIATIONS, params_json="{}", file=upload("mask")), "file.field"),
+        (media(EDITS, params_json='{"prompt": "x"}'), "files"),
+        (media(EDITS, files=[upload("mask")]), "files"),
+        (media(EDITS, files=[upload("image"), upload("mask"), upload("mask")]), "files[2].field"),
+        (media(EDITS, files=[upload("image"), upload("file")]), "files[1].field"),
+        (media(EDITS, files=[upload("image[]"), upload("image[]", b"")]), "files[1].data"),
+        (media(EDITS, file=upload("image")), "file"),
+        (media(EDITS, params_json='{"mask": "m"}', files=[upload("image")]), "params_json"),
     ],
-    ids=["no operation", "no model", "not json", "not an object", "stream", "no file", "a file"],
+    ids=[
+        "no operation",
+        "no model",
+        "not json",
+        "not an object",
+        "stream",
+        "no file",
+        "a file",
+        "files for a json operation",
+        "translation without a file",
+        "translation of an empty file",
+        "variation in files",
+        "variation under another field",
+        "edit without files",
+        "edit without an image",
+        "two masks",
+        "a field an edit does not take",
+        "an empty image",
+        "edit in file",
+        "an upload in params_json",
+    ],
 )
 async def test_what_no_upstream_request_can_be_made_of_is_refused(
     router: RouterHandle, fake: FakeUpstream, request_: pb.MediaRequest, param: str
@@ -156,3 +195,16 @@ async def test_texts_are_redacted_before_they_leave(
     assert list(answer.route.guardrails) == ["pii"]
     sent = fake.state.last(path="/v1/moderations").body["input"]  # type: ignore[union-attr]
     assert sent == ["mail [REDACTED:email]", {"type": "text", "text": "or [REDACTED:email]"}]
+
+
+async def test_an_edits_prompt_is_redacted_and_its_images_sent(
+    guarded: RouterHandle, fake: FakeUpstream
+) -> None:
+    files = [upload("image[]"), upload("image[]", b"PNG2"), upload("mask")]
+    request = media(EDITS, params_json='{"prompt": "sign it jane@example.com"}', files=files)
+    answer = await guarded.stub.Media(request, metadata=bearer(APP))
+    assert list(answer.route.guardrails) == ["pii"]
+    sent = fake.state.last(path="/v1/images/edits").body  # type: ignore[union-attr]
+    assert sent["prompt"] == "sign it [REDACTED:email]"
+    assert [image["size"] for image in sent["image[]"]] == [3, 4]
+    assert sent["mask"]["filename"] == "a.png"

@@ -1,0 +1,93 @@
+"""Reading an upload's `multipart/form-data` body (transcriptions, translations, image edits and
+variations) within the upload limit: its text fields, and its files as `MediaFile`s named by
+their form field, checked against what the operation's form takes (`MEDIA_UPLOADS`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from clients import MediaUploads, upload_problem
+from clients.switchboard.v1 import media_pb2
+
+from ._body import read_body
+from ._errors import EdgeError
+
+__all__ = ["read_upload_form"]
+
+# A form's fields besides its files (OpenAI's image edit form has about twenty), and the size
+# of each: an edit's prompt of 32,000 characters (GPT image models'), four bytes each at most.
+# The whole body is held to the upload limit first, and its message after (`_routes_media`).
+_MAX_FIELDS = 32
+_MAX_FIELD_BYTES = 128 * 1024
+
+
+async def read_upload_form(
+    request: Request, limit: int, uploads: MediaUploads
+) -> tuple[dict[str, Any], list[media_pb2.MediaFile]]:
+    """The form's text fields (a list for a repeated one) and its files, in order, the whole
+    body read within `limit` first (413 past it, all files together), as for a JSON body. A file
+    under a field the form does not take, a text under a file's field, too many files, a
+    second file where one is allowed or none where one is required: 400."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise EdgeError(
+            400, "This endpoint takes multipart/form-data.", code="invalid_content_type"
+        )
+    raw = await read_body(request, limit)
+
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        yield raw
+
+    parser = MultiPartParser(
+        request.headers,
+        chunks(),
+        max_files=uploads.most,
+        max_fields=_MAX_FIELDS,
+        max_part_size=_MAX_FIELD_BYTES,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise EdgeError(400, f"Invalid form: {exc.message}", code="invalid_form") from None
+    try:
+        fields, files = await _split(form, uploads)
+    finally:
+        await form.close()
+    problem = upload_problem(uploads, [file.field for file in files])
+    if problem is not None:
+        raise EdgeError(400, problem.message, code="invalid_argument", param=problem.field)
+    return fields, files
+
+
+async def _split(
+    form: FormData, uploads: MediaUploads
+) -> tuple[dict[str, Any], list[media_pb2.MediaFile]]:
+    fields: dict[str, Any] = {}
+    files: list[media_pb2.MediaFile] = []
+    for name, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if name not in uploads.fields:
+                raise EdgeError(
+                    400, f"Unexpected file field `{name}`.", code="invalid_form", param=name
+                )
+            files.append(
+                media_pb2.MediaFile(
+                    data=await value.read(),
+                    filename=value.filename or "",
+                    content_type=value.content_type or "",
+                    field=name,
+                )
+            )
+        elif name in uploads.fields:
+            raise EdgeError(400, f"`{name}` must be a file.", code="invalid_argument", param=name)
+        elif name in fields or name.endswith("[]"):
+            held = fields.setdefault(name, [])
+            fields[name] = [*held, value] if isinstance(held, list) else [held, value]
+        else:
+            fields[name] = value
+    return fields, files
