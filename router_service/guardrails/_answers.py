@@ -76,7 +76,7 @@ class AnswerGuard:
         A block rule's find withholds it whole: GuardrailBlockedError naming the answer (after
         `report`), as there is no finish_reason to say so and nothing of it was sent yet."""
         try:
-            self._screen(transcript_texts(result))
+            self._screen(transcript_texts(result, self.rules))
         except GuardrailBlockedError as exc:
             self.withheld(exc.guardrail, exc.detector)
             self.report()

@@ -122,6 +122,12 @@ class BackgroundRecords:
         (found,) = await self._store.get_documents([name])
         return found if found is not None else mark
 
+    async def deleted(self, client: str, response_id: str) -> None:
+        """Mark the response deleted whatever mark it has: a runner that wrote `done` first
+        finds it once its answer is written (`_finish`), and takes the answer back."""
+        name = _end(client, response_id)
+        await self._store.put_document(name, DELETED, self._config.store_ttl_s)
+
     async def marks(self, jobs: Sequence[JobId]) -> list[bytes | None]:
         """The end mark of each of `jobs` (None: none yet), in one read."""
         return await self._store.get_documents([_end(c, i) for c, i in jobs])

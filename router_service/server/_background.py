@@ -81,6 +81,8 @@ class _Job:
     admission: Admission | None = None
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
+    # Its task ran: a task cancelled before that never runs its cleanup (`_stop`, `_run`).
+    started: bool = False
     key: JobId = field(init=False)
 
     def __post_init__(self) -> None:
@@ -178,12 +180,15 @@ class BackgroundJobs:
 
     async def deleted(self, runtime: Runtime, client: str, response_id: str) -> None:
         """`client`'s response was deleted: should it be running (here or on another replica),
-        it stops, and writes nothing more (it stays deleted)."""
-        await runtime.background.end(client, response_id, DELETED)
+        it stops, and writes nothing more (it stays deleted). The mark is written even over a
+        `done` one: a runner past its end mark writes its answer still, then reads the mark
+        again (`_finish`); what it wrote before that read is deleted here once more."""
+        await runtime.background.deleted(client, response_id)
         job = self._jobs.get((client, response_id))
         if job is not None and job.task is not None:
             self._stop(job, "deleted")
             await asyncio.wait([job.task])
+        await runtime.background.forget(client, response_id)
 
     async def shutdown(self, grace_s: float) -> None:
         """Let the jobs run up to `grace_s`, then stop the rest (each writes itself `failed`:
@@ -211,7 +216,8 @@ class BackgroundJobs:
     def _stop(self, job: _Job, why: str) -> None:
         if not job.stop and job.task is not None:
             job.stop = why
-            job.task.cancel()
+            if job.started:  # else it stops as it starts (`_run`), its cleanup run
+                job.task.cancel()
 
     async def _run(
         self,
@@ -225,6 +231,9 @@ class BackgroundJobs:
         status = "failed"  # unless it is written otherwise (a store that failed the write)
         try:
             try:
+                job.started = True
+                if job.stop:  # stopped before its task ran
+                    raise asyncio.CancelledError
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
                 if job.stop == "deleted":
@@ -287,6 +296,9 @@ class BackgroundJobs:
             message = "The answer is too large to be kept (responses.max_stored_bytes)."
             final = background_failed(job.queued, "server_error", message)
             await job.records.write(client, job.document(final))
+        if (await job.records.marks([job.key]))[0] == DELETED:  # deleted while written
+            await job.records.forget(client, response_id)
+            return "deleted"
         return str(final["status"])
 
     async def _watch(self, runtime: Runtime) -> None:

@@ -24,7 +24,7 @@ from router_service.state import _redis_scripts as lua
 from router_service.state._flights import FlightBoard, FlightClaim, FlightWatch, Landing
 from router_service.state._redis_entries import translated, ttl_px
 from router_service.state._resp import RespClient, replies
-from router_service.state._resp_wire import Command, first_error
+from router_service.state._resp_wire import Command, RedisReplyError, first_error
 
 if TYPE_CHECKING:
     from router_service.state._resp import _Connection
@@ -34,6 +34,9 @@ __all__ = ["FlightNotices", "RedisFlights"]
 log = logging.getLogger("switchboard.state")
 
 _RETRY_S = 1.0  # after a subscriber could not be made
+# The subscriber is PINGed this often: a connection dropped on the way without a reset (an idle
+# timeout in a load balancer or a NAT) only receives, so nothing else would ever notice it.
+_PING_S = 5.0
 
 
 class FlightNotices:
@@ -48,6 +51,7 @@ class FlightNotices:
         self._subscribing = asyncio.Lock()
         self._retry_at = 0.0  # no new attempt before this monotonic instant
         self._refused = False
+        self._pinger: asyncio.Task[None] | None = None
         self.heard = 0  # notices received since start
 
     @property
@@ -65,15 +69,18 @@ class FlightNotices:
                 return False
             try:
                 subscriber = await self._client.dedicated()
-            except (OSError, TimeoutError):
+            except (OSError, RedisReplyError):  # unreachable, timed out, AUTH refused
                 self._retry_at = self._clock.monotonic() + _RETRY_S
                 return False
             subscriber.on_push = self._message
             try:
                 refused = first_error(await replies(subscriber.send([("SUBSCRIBE", self.channel)])))
-            except BaseException:  # lost, timed out or cancelled: the connection goes too
+            except BaseException as exc:  # lost, timed out or cancelled: the connection goes too
                 subscriber.close()
-                raise
+                if not isinstance(exc, OSError):
+                    raise
+                self._retry_at = self._clock.monotonic() + _RETRY_S  # not heard: go alone
+                return False
             if refused is not None:
                 subscriber.close()
                 self._retry_at = self._clock.monotonic() + _RETRY_S
@@ -83,7 +90,21 @@ class FlightNotices:
                 return False
             subscriber.on_lost = self._board.lapse_all
             self._subscriber = subscriber
+            if self._pinger is not None:  # the lost one's, if still asleep
+                self._pinger.cancel()
+            self._pinger = asyncio.create_task(self._ping(subscriber), name="switchboard-pings")
             return True
+
+    async def _ping(self, subscriber: _Connection) -> None:
+        """PING `subscriber` every `_PING_S` while it lasts: a reply overdue aborts it (its
+        watchdog), which lapses every watch, and the next claim subscribes anew."""
+        while subscriber.broken is None:
+            await asyncio.sleep(_PING_S)
+            try:
+                (reply,) = await replies(subscriber.send([("PING",)]))
+            except OSError:  # lost, or no reply in time: the connection is aborted
+                return
+            self._message(reply)  # a notice that arrived before the PONG took its place
 
     def _message(self, message: Any) -> None:
         if not (isinstance(message, list) and len(message) == 3 and message[0] == "message"):
@@ -98,6 +119,8 @@ class FlightNotices:
         self._board.announce(name, token, heard)
 
     def aclose(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
         subscriber, self._subscriber = self._subscriber, None
         if subscriber is not None:
             subscriber.close()  # its loss lapses every watch still open

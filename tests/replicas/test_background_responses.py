@@ -4,17 +4,21 @@ reads its jobs' cancel marks every second and stops the upstream call."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import grpc
 import openai
 import pytest
 
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server._background import CHECK_S
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.background import held, jobs_ended, settled
 from tests.http_edge.harness import Edge
 from tests.replicas.harness import replica_config, two_replicas
+from tests.router_service.responses.test_background_rpcs import start_request
 
 Replicas = tuple[RouterHandle, RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI]
 
@@ -69,3 +73,33 @@ async def test_a_cancel_on_another_replica_stops_the_running_one_within_its_chec
     assert (await first.responses.retrieve(started.id)).status == "cancelled"
     with pytest.raises(openai.BadRequestError):  # cancelled is final: nothing to continue
         await first.responses.create(model="a", input="x", previous_response_id=started.id)
+
+
+async def test_a_response_deleted_on_another_replica_as_its_answer_is_written_stays_deleted(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    redis_url: str,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    one, two = await two_replicas(
+        start_router, replica_config(fake.base_url, redis_url, redis_prefix)
+    )
+    writing, release = asyncio.Event(), asyncio.Event()
+    write = one.runtime.background.write
+
+    async def held_write(client: str, document: pb.StoredResponse) -> bool:
+        if document.background_status == "completed":  # its end mark `done` is written
+            writing.set()
+            await release.wait()
+        return await write(client, document)
+
+    monkeypatch.setattr(one.runtime.background, "write", held_write)
+    await one.stub.StartBackgroundResponse(start_request("resp_x1"))
+    await writing.wait()
+    assert (await two.stub.DeleteResponse(pb.DeleteResponseRequest(id="resp_x1"))).deleted
+    release.set()
+    await jobs_ended(one.server)
+    with pytest.raises(grpc.aio.AioRpcError) as failed:
+        await two.stub.LoadResponses(pb.LoadResponsesRequest(ids=["resp_x1"]))
+    assert failed.value.code() == grpc.StatusCode.NOT_FOUND

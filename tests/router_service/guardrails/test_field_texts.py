@@ -240,6 +240,21 @@ def test_a_transcript_json_is_screened_by_its_texts_and_loses_its_words() -> Non
     assert untouched.body == clean
 
 
+def test_a_find_split_across_transcript_segments_does_not_pass_in_them() -> None:
+    card = "4111 1111 1111 1111"
+    answer = {
+        "text": f"my card is {card} thanks",
+        "segments": [
+            {"id": 0, "text": "my card is 4111 1111"},
+            {"id": 1, "text": " 1111 1111 thanks"},
+        ],
+    }
+    result = _result("application/json", orjson.dumps(answer))
+    pii = Rule(GuardrailConfig.model_validate({**_rule("pii", "redact", "credit_card")}))
+    assert AnswerGuard([pii]).transcript(result) == ("pii",)
+    assert orjson.loads(result.body) == {"text": "my card is [REDACTED:credit_card] thanks"}
+
+
 @pytest.mark.parametrize(
     "content_type", ["text/plain; charset=utf-8", "application/json", "text/vtt"]
 )

@@ -18,6 +18,7 @@ from router_service.state import (
     MemoryStateStore,
     RedisStateStore,
     ResilientStateStore,
+    _redis_flights,
 )
 from tests.helpers import eventually, free_port
 from tests.replicas.harness import client_address, kill_redis_clients
@@ -153,5 +154,43 @@ async def test_an_unreachable_redis_lets_each_replica_go_alone() -> None:
             assert await store.claim_flight("n", 30) == FlightClaim(None)
         await store.land_flight("n", "t.1", Landing.EMPTY)  # harmless
         assert store.degraded
+    finally:
+        await store.aclose()
+
+
+async def test_a_subscriber_lost_before_its_reply_lets_the_replica_go_alone(
+    redis_proxy: RedisProxy, redis_prefix: str
+) -> None:
+    clock = ManualClock()
+    shared = RedisStateStore.from_url(redis_proxy.url, prefix=redis_prefix, clock=clock)
+    store = ResilientStateStore(shared, MemoryStateStore(clock), clock=clock)
+    try:
+        redis_proxy.hold_replies()
+        with store.watch_flight("n"):
+            claim = asyncio.create_task(store.claim_flight("n", 30))
+            await redis_proxy.held.wait()  # SUBSCRIBE reached Redis; its reply is held back
+            await redis_proxy.cut()  # and is lost with its connection
+            assert await claim == FlightClaim(None)  # as with Redis unreachable: go alone
+    finally:
+        await store.aclose()
+
+
+async def test_a_subscriber_gone_silent_ends_every_wait(
+    redis_proxy: RedisProxy, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A connection dropped on the way without a reset (an idle timeout in a load balancer or a
+    # NAT): nothing more arrives, and nothing says so. Every wait would run to its lease's end,
+    # each time, for good.
+    monkeypatch.setattr(_redis_flights, "_PING_S", 0.05)
+    store = RedisStateStore.from_url(
+        redis_proxy.url, prefix=redis_prefix, clock=ManualClock(), socket_timeout_s=0.2
+    )
+    try:
+        assert await store.notices.subscribed()
+        redis_proxy.hold_replies()  # the subscriber hears nothing from now on
+        with store.watch_flight("n") as watch:
+            async with asyncio.timeout(WAIT_S):  # a bound, not a wait: pings find it silent
+                assert await watch.landing("t.1", 10 * WAIT_S) == Landing.LAPSED
+        assert not store.notices.connected  # the next claim subscribes again
     finally:
         await store.aclose()
