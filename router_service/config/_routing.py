@@ -133,10 +133,12 @@ class ResponsesConfig(_Strict):
     )
     background_heartbeat_s: float = Field(
         default=30.0,
-        gt=0,
+        # The running replica beats at most once a second (it reads its jobs' cancel marks
+        # then): a third of less than 3 s would let live responses read `failed` between beats.
+        ge=3.0,
         description="The replica running a background response renews its heartbeat every "
-        "third of this; one whose heartbeat is this old reads as `failed` (its replica stopped "
-        "without finishing it: a crash).",
+        "third of this (at least 3 s); one whose heartbeat is this old reads as `failed` (its "
+        "replica stopped without finishing it: a crash).",
     )
 
 

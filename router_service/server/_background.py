@@ -167,8 +167,9 @@ class BackgroundJobs:
         won = status not in FINAL_STATUSES
         if won:
             won = await runtime.background.end(client, response_id, CANCELLED) == CANCELLED
-        if not won:
-            raise ResponseNotCancellableError(f"Cannot cancel a {status} response.")
+        if not won:  # finished as it was read, or just now (its end mark came first)
+            ended = status if status in FINAL_STATUSES else "finished"
+            raise ResponseNotCancellableError(f"Cannot cancel a {ended} response.")
         job = self._jobs.get((client, response_id))
         if job is not None and job.task is not None:
             self._stop(job, "cancelled")

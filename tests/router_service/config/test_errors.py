@@ -107,3 +107,11 @@ def test_check_config_prints_no_source_line(
     captured = capsys.readouterr()
     assert f"{bad}:4:5: invalid YAML" in captured.err
     assert "SECRET" not in captured.out + captured.err
+
+
+def test_a_background_heartbeat_shorter_than_its_beats_is_refused() -> None:
+    # A replica beats at most once a second, every third of the heartbeat: under 3 s live
+    # background responses would read `failed` between two beats.
+    text = BASE + "responses: {background_heartbeat_s: 2}\n"
+    assert _error(text).startswith("c.yaml:10: responses.background_heartbeat_s: ")
+    parse_config(BASE + "responses: {background_heartbeat_s: 3}\n", source="c.yaml", env={})
