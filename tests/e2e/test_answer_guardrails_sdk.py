@@ -6,16 +6,14 @@ last message, so a response-only rule sees the secret come back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter, base_config
 from tests.e2e.background import settled
-from tests.e2e.stream_harness import StartEdge
+from tests.e2e.conftest import Guarded
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -29,15 +27,8 @@ PROSE = "and then the answer goes on for a while, as answers do. "
 
 
 @pytest.fixture
-async def sdk(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
-) -> AsyncIterator[openai.AsyncOpenAI]:
-    router = await start_router(base_config(fake.base_url, guardrails=GUARDRAILS))
-    edge = await start_edge(router)
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
+async def sdk(guarded_sdk: Guarded) -> openai.AsyncOpenAI:
+    return await guarded_sdk(GUARDRAILS)
 
 
 def _user(text: str) -> Any:

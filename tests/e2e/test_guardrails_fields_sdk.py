@@ -8,15 +8,13 @@ file as "<filename>: <size> bytes of <type>"."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import StartRouter, base_config
-from tests.e2e.stream_harness import StartEdge
+from tests.e2e.conftest import Guarded
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,15 +33,8 @@ PARAMETERS: dict[str, Any] = {
 
 
 @pytest.fixture
-async def sdk(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
-) -> AsyncIterator[openai.AsyncOpenAI]:
-    router = await start_router(base_config(fake.base_url, guardrails=GUARDRAILS))
-    edge = await start_edge(router)
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
+async def sdk(guarded_sdk: Guarded) -> openai.AsyncOpenAI:
+    return await guarded_sdk(GUARDRAILS)
 
 
 def _sent_function(fake: FakeUpstream) -> Any:
