@@ -14,7 +14,8 @@ What each detector finds (README, "Guardrails", says the same to users):
   `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 and `github_pat_…`, Slack `xoxb-`/`xoxa-`/`xoxp-`
   tokens, and `Bearer <token>` with a token of 20+ characters holding a digit.
 - `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block, through its END line (or as far as
-  its base64 body goes when the END line is missing).
+  its base64 body goes when the END line is missing: base64 characters and line breaks, never
+  the prose after a mention of the BEGIN line).
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters.
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check.
@@ -89,10 +90,12 @@ _API_KEY = "|".join(
 )
 _PRIVATE_KEY = (
     r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-    # The body: anything but the dashes of the next armor line, bounded (a 16 KiB RSA key is
-    # ~12 KiB of base64); then the END line when there is one.
-    r"(?:[^\-]|-(?!----)){0,20000}"
-    r"(?:-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----)?"
+    # A whole block: anything but the dashes of the next armor line (header lines of an
+    # encrypted key too), bounded (a 16 KiB RSA key is ~12 KiB of base64), then its END line.
+    r"(?:(?:[^\-]|-(?!----)){0,20000}-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
+    # Cut short (no END line): as far as its base64 body goes, over newlines (JSON's escaped ones
+    # too), and never into the prose after a mere mention of the BEGIN line.
+    r"|[A-Za-z0-9+/=\r\n\\]{0,20000})"
 )
 _EMAIL = (
     # Possessive: `@` is not a local-part character, so giving some back never helps.

@@ -110,6 +110,17 @@ def test_a_private_key_cut_short_is_redacted_to_the_end_of_its_body() -> None:
     assert _redacted("private_key", text) == "my key:\n[REDACTED:private_key]"
 
 
+def test_a_mention_of_the_begin_line_takes_no_prose_after_it() -> None:
+    # An answer explaining PEM files: only the armor line goes, not the rest of the answer.
+    text = "A key file starts with -----BEGIN PRIVATE KEY----- and then, line by line, base64."
+    assert _redacted("private_key", text) == (
+        "A key file starts with [REDACTED:private_key] and then, line by line, base64."
+    )
+    # A key cut short inside JSON (tool-call arguments): its escaped line breaks are its body.
+    escaped = '{"pem": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADAN\\nBgkqhkiG9w==", "n": 1}'
+    assert _redacted("private_key", escaped) == '{"pem": "[REDACTED:private_key]", "n": 1}'
+
+
 def test_luhn() -> None:
     assert luhn_valid("79927398713")
     assert not luhn_valid("79927398710")
