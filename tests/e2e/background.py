@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import openai
 from openai.types.responses import Response
 
@@ -13,14 +11,13 @@ from router_service.server import RouterServer
 HELD = Scenario(latency_ms=60_000)  # an answer the upstream holds while the test looks
 
 
-async def settled(sdk: openai.AsyncOpenAI, response_id: str) -> Response:
-    """Poll as a caller does until the response is no longer queued nor in progress."""
-    async with asyncio.timeout(10):
-        while True:
-            response = await sdk.responses.retrieve(response_id)
-            if response.status not in ("queued", "in_progress"):
-                return response
-            await asyncio.sleep(0.01)
+async def settled(sdk: openai.AsyncOpenAI, response_id: str, runner: RouterServer) -> Response:
+    """The response once the replica running it (`runner`) has ended it, read as a poller reads
+    it: no polling loop, the job's own end is awaited."""
+    assert await runner.jobs.settle(10) == 0
+    response = await sdk.responses.retrieve(response_id)
+    assert response.status not in ("queued", "in_progress"), response.status
+    return response
 
 
 async def held(fake: FakeUpstream) -> None:

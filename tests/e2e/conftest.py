@@ -17,7 +17,7 @@ from tests.router_service.auth.helpers import client as client_config
 from tests.router_service.auth.helpers import guarded_config
 
 Open = Callable[..., Awaitable[openai.AsyncOpenAI]]
-Guarded = Callable[[list[dict[str, Any]]], Awaitable[openai.AsyncOpenAI]]
+Guarded = Callable[[list[dict[str, Any]]], Awaitable[tuple[RouterHandle, openai.AsyncOpenAI]]]
 
 
 @pytest.fixture
@@ -90,17 +90,18 @@ async def open_sdk(
 async def guarded_sdk(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> AsyncIterator[Guarded]:
-    """An SDK on an edge over a router with these `guardrails:` rules, on the fake upstream."""
+    """A router with these `guardrails:` rules on the fake upstream, and an SDK on an edge
+    over it."""
     sdks: list[openai.AsyncOpenAI] = []
 
-    async def open_(rules: list[dict[str, Any]]) -> openai.AsyncOpenAI:
+    async def open_(rules: list[dict[str, Any]]) -> tuple[RouterHandle, openai.AsyncOpenAI]:
         router = await start_router(base_config(fake.base_url, guardrails=rules))
         edge = await start_edge(router)
         sdk = openai.AsyncOpenAI(
             base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
         )
         sdks.append(sdk)
-        return sdk
+        return router, sdk
 
     yield open_
     for sdk in sdks:

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle
 from tests.e2e.background import settled
 from tests.e2e.conftest import Guarded
 
@@ -27,8 +28,13 @@ PROSE = "and then the answer goes on for a while, as answers do. "
 
 
 @pytest.fixture
-async def sdk(guarded_sdk: Guarded) -> openai.AsyncOpenAI:
+async def stack(guarded_sdk: Guarded) -> tuple[RouterHandle, openai.AsyncOpenAI]:
     return await guarded_sdk(GUARDRAILS)
+
+
+@pytest.fixture
+def sdk(stack: tuple[RouterHandle, openai.AsyncOpenAI]) -> openai.AsyncOpenAI:
+    return stack[1]
 
 
 def _user(text: str) -> Any:
@@ -110,11 +116,12 @@ async def test_the_responses_api_is_screened(sdk: openai.AsyncOpenAI) -> None:
 
 
 async def test_a_background_response_is_screened_as_a_foreground_one(
-    sdk: openai.AsyncOpenAI,
+    stack: tuple[RouterHandle, openai.AsyncOpenAI],
 ) -> None:
+    router, sdk = stack
     started = await sdk.responses.create(model="chain", input=f"mail {EMAIL}", background=True)
-    redacted = await settled(sdk, started.id)
+    redacted = await settled(sdk, started.id, router.server)
     assert redacted.output_text == "Echo: mail [REDACTED:email]"
     started = await sdk.responses.create(model="chain", input=f"key {AWS_KEY}", background=True)
-    withheld = await settled(sdk, started.id)
+    withheld = await settled(sdk, started.id, router.server)
     assert withheld.status == "incomplete" and AWS_KEY not in withheld.to_json()

@@ -34,7 +34,8 @@ PARAMETERS: dict[str, Any] = {
 
 @pytest.fixture
 async def sdk(guarded_sdk: Guarded) -> openai.AsyncOpenAI:
-    return await guarded_sdk(GUARDRAILS)
+    _, sdk = await guarded_sdk(GUARDRAILS)
+    return sdk
 
 
 def _sent_function(fake: FakeUpstream) -> Any:

@@ -24,7 +24,8 @@ GUARDRAILS = [
 
 @pytest.fixture
 async def sdk(guarded_sdk: Guarded) -> openai.AsyncOpenAI:
-    return await guarded_sdk(GUARDRAILS)
+    _, sdk = await guarded_sdk(GUARDRAILS)
+    return sdk
 
 
 def _user(text: str) -> Any:

@@ -48,14 +48,14 @@ async def open_stack(
 async def test_a_background_response_is_queued_then_completed_as_in_the_foreground(
     open_stack: OpenStack,
 ) -> None:
-    _, sdk = await open_stack()
+    router, sdk = await open_stack()
     foreground = await sdk.responses.create(model="chain", input="hello", instructions="Brief.")
     started = await sdk.responses.create(
         model="chain", input="hello", instructions="Brief.", background=True
     )
     assert (started.status, started.background, started.output) == ("queued", True, [])
     assert started.to_dict()["store"] is True and started.instructions == "Brief."
-    final = await settled(sdk, started.id)
+    final = await settled(sdk, started.id, router.server)
     assert final.status == "completed" and final.background is True
     assert final.output_text == foreground.output_text == "Echo: hello"
     assert final.usage is not None and foreground.usage is not None
@@ -105,9 +105,9 @@ async def _cancel_while_running(
 async def test_cancelling_a_finished_or_foreground_response_is_a_400(
     open_stack: OpenStack,
 ) -> None:
-    _, sdk = await open_stack()
+    router, sdk = await open_stack()
     started = await sdk.responses.create(model="chain", input="hi", background=True)
-    await settled(sdk, started.id)
+    await settled(sdk, started.id, router.server)
     with pytest.raises(openai.BadRequestError) as caught:
         await sdk.responses.cancel(started.id)
     assert "Cannot cancel a completed response" in caught.value.message
@@ -122,10 +122,10 @@ async def test_cancelling_a_finished_or_foreground_response_is_a_400(
 async def test_an_upstream_failure_is_a_failed_response_with_its_error(
     fake: FakeUpstream, open_stack: OpenStack
 ) -> None:
-    _, sdk = await open_stack()
+    router, sdk = await open_stack()
     fake.state.set_scenario(Scenario.server_error(status=503))
     started = await sdk.responses.create(model="chain", input="hi", background=True)
-    final = await settled(sdk, started.id)
+    final = await settled(sdk, started.id, router.server)
     assert final.status == "failed" and final.output == []
     assert final.error is not None and final.error.code == "server_error"
     assert final.error.message
@@ -137,7 +137,7 @@ async def test_a_job_past_its_time_limit_is_failed_saying_so(
     router, sdk = await open_stack(background_timeout_s=0.2)
     fake.state.set_scenario(HELD)
     started = await sdk.responses.create(model="chain", input="hi", background=True)
-    final = await settled(sdk, started.id)
+    final = await settled(sdk, started.id, router.server)
     assert final.status == "failed" and final.error is not None
     assert "time limit of 0.2 s" in final.error.message
     await fake.state.wait_idle()
@@ -160,7 +160,7 @@ async def test_background_without_store_or_with_stream_is_a_400(
 async def test_a_client_past_its_cap_of_running_jobs_gets_a_429(
     fake: FakeUpstream, open_stack: OpenStack
 ) -> None:
-    _, sdk = await open_stack(max_background_per_client=1)
+    router, sdk = await open_stack(max_background_per_client=1)
     fake.state.set_scenario(HELD)
     first = await sdk.responses.create(model="chain", input="one", background=True)
     with pytest.raises(openai.RateLimitError) as caught:
@@ -170,7 +170,7 @@ async def test_a_client_past_its_cap_of_running_jobs_gets_a_429(
     await sdk.responses.cancel(first.id)
     fake.state.set_scenario(Scenario())
     third = await sdk.responses.create(model="chain", input="three", background=True)
-    assert (await settled(sdk, third.id)).output_text == "Echo: three"
+    assert (await settled(sdk, third.id, router.server)).output_text == "Echo: three"
 
 
 async def test_a_stopping_router_writes_its_unfinished_jobs_failed(
