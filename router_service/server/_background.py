@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -35,6 +36,7 @@ from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
+from router_service.clock import Clock
 from router_service.engine import RequestContext
 from router_service.errors import (
     BackgroundLimitError,
@@ -59,7 +61,7 @@ from router_service.server._errors import error_details
 from router_service.sessions import client_scoped, session_id_for, session_key
 from router_service.telemetry import chat_span, current
 
-__all__ = ["CHECK_S", "BackgroundJobs"]
+__all__ = ["CHECK_S", "BackgroundJobs", "Watched", "watch_jobs"]
 
 log = logging.getLogger("switchboard.router")
 
@@ -303,25 +305,48 @@ class BackgroundJobs:
         return str(final["status"])
 
     async def _watch(self, runtime: Runtime) -> None:
-        """Stop the jobs cancelled elsewhere; renew their heartbeats."""
-        clock = runtime.clock
-        beaten = clock.monotonic()
-        while self._jobs:
-            await asyncio.sleep(CHECK_S)
-            jobs = list(self._jobs.values())
-            if not jobs:
-                return
-            records = jobs[0].records
-            try:
-                marks = await records.marks([job.key for job in jobs])
-                for job, mark in zip(jobs, marks, strict=True):
-                    if mark in (CANCELLED, DELETED):
-                        self._stop(job, mark.decode())
-                if clock.monotonic() - beaten >= records.config.background_heartbeat_s / 3:
-                    beaten = clock.monotonic()
-                    await records.beat([job.key for job in jobs if not job.stop])
-            except StoreUnavailableError as exc:  # the next second tries again
-                log.warning("background responses: the state store failed: %s", exc.message)
+        """Stop the jobs cancelled or deleted elsewhere; renew their heartbeats."""
+        records = runtime.background
+        heartbeat_s = records.config.background_heartbeat_s
+        await watch_jobs(self._jobs, records, runtime.clock, heartbeat_s, self._stop)
+
+
+class Watched(Protocol):
+    """A job `watch_jobs` looks after."""
+
+    key: JobId
+    stop: str  # why it was stopped; "" while it runs
+
+
+_J = TypeVar("_J", bound=Watched)
+
+
+async def watch_jobs(
+    jobs: Mapping[JobId, _J],
+    records: BackgroundRecords,
+    clock: Clock,
+    heartbeat_s: float,
+    stop: Callable[[_J, str], None],
+) -> None:
+    """While `jobs` has any: every CHECK_S read their end marks at once and `stop` those
+    cancelled (or deleted) on another replica, and every third of `heartbeat_s` renew their
+    heartbeats (background responses' and batches' alike, each in their `records`)."""
+    beaten = clock.monotonic()
+    while jobs:
+        await asyncio.sleep(CHECK_S)
+        running = list(jobs.values())
+        if not running:
+            return
+        try:
+            marks = await records.marks([job.key for job in running])
+            for job, mark in zip(running, marks, strict=True):
+                if mark in (CANCELLED, DELETED):
+                    stop(job, mark.decode())
+            if clock.monotonic() - beaten >= heartbeat_s / 3:
+                beaten = clock.monotonic()
+                await records.beat([job.key for job in running if not job.stop])
+        except StoreUnavailableError as exc:  # the next second tries again
+            log.warning("background jobs: the state store failed: %s", exc.message)
 
 
 def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:

@@ -31,9 +31,22 @@ def chunk(text: str) -> router_service_pb2.ChatStreamResponse:
     return router_service_pb2.ChatStreamResponse(chunk=completion_chunk)
 
 
-class FakeRouter(
-    router_service_pb2_grpc.RouterServiceServicer, admin_service_pb2_grpc.AdminServiceServicer
-):
+class FilesUnimplemented(router_service_pb2_grpc.RouterServiceServicer):
+    """The files and batches RPCs as the generated base answers them (UNIMPLEMENTED), named for
+    the type checker: the clients' fake routers keep no files."""
+
+    UploadFile = router_service_pb2_grpc.RouterServiceServicer.UploadFile
+    ListFiles = router_service_pb2_grpc.RouterServiceServicer.ListFiles
+    GetFile = router_service_pb2_grpc.RouterServiceServicer.GetFile
+    GetFileContent = router_service_pb2_grpc.RouterServiceServicer.GetFileContent
+    DeleteFile = router_service_pb2_grpc.RouterServiceServicer.DeleteFile
+    CreateBatch = router_service_pb2_grpc.RouterServiceServicer.CreateBatch
+    GetBatch = router_service_pb2_grpc.RouterServiceServicer.GetBatch
+    ListBatches = router_service_pb2_grpc.RouterServiceServicer.ListBatches
+    CancelBatch = router_service_pb2_grpc.RouterServiceServicer.CancelBatch
+
+
+class FakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServicer):
     """Answers with its own name; ``model="hang"`` blocks until cancelled, and says so (a stream
     after two chunks; ``"hang-first"`` before any)."""
 

@@ -63,6 +63,17 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
 
+    # Files and batches: the generated base's UNIMPLEMENTED, named for the type checker.
+    UploadFile = rs_grpc.RouterServiceServicer.UploadFile
+    ListFiles = rs_grpc.RouterServiceServicer.ListFiles
+    GetFile = rs_grpc.RouterServiceServicer.GetFile
+    GetFileContent = rs_grpc.RouterServiceServicer.GetFileContent
+    DeleteFile = rs_grpc.RouterServiceServicer.DeleteFile
+    CreateBatch = rs_grpc.RouterServiceServicer.CreateBatch
+    GetBatch = rs_grpc.RouterServiceServicer.GetBatch
+    ListBatches = rs_grpc.RouterServiceServicer.ListBatches
+    CancelBatch = rs_grpc.RouterServiceServicer.CancelBatch
+
     def _record(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
         metadata = {key: value for key, value in context.invocation_metadata() or ()}
         self.calls.append(Call(method, request, metadata))
