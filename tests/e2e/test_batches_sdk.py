@@ -13,6 +13,9 @@ import orjson
 import pytest
 from openai.types import Batch
 
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches import STOPPED_MESSAGE
+from router_service.clock import SYSTEM_CLOCK, Clock, ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
@@ -27,13 +30,17 @@ Open = Callable[..., Awaitable[Opened]]
 async def open_batches(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> AsyncIterator[Open]:
-    """A router with clients `a` (key A) and `b` (key B) and these sections, an edge, and an
-    SDK for each client."""
+    """A router with clients `a` (key A) and `b` (key B, with fields `b`) and these sections,
+    an edge, and an SDK for each client."""
     sdks: list[openai.AsyncOpenAI] = []
 
-    async def open_(**sections: Any) -> Opened:
-        config = guarded_config(fake.base_url, client("a", A), client("b", B), **sections)
-        router = await start_router(config)
+    async def open_(
+        *, clock: Clock = SYSTEM_CLOCK, b: dict[str, Any] | None = None, **sections: Any
+    ) -> Opened:
+        clients = client("a", A), client("b", B, **(b or {}))
+        router = await start_router(
+            guarded_config(fake.base_url, *clients, **sections), clock=clock
+        )
         edge = await start_edge(router)
         for key in (A, B):
             sdks.append(
@@ -183,3 +190,40 @@ async def test_files_are_the_clients_own_and_bounded(open_batches: Open) -> None
     assert (await sdk.files.content(second.id)).content == b"y" * 900
     assert (await sdk.files.delete(mine.id)).deleted
     assert [f.id async for f in sdk.files.list(purpose="user_data")] == [second.id]
+
+
+async def test_each_line_is_its_clients_own_call(fake: FakeUpstream, open_batches: Open) -> None:
+    router, _, sdk = await open_batches(b={"models": ["embedder"]})
+    line = {"method": "POST", "url": "/v1/embeddings"}
+    content = jsonl(
+        {**line, "custom_id": "ok", "body": {"model": "embedder", "input": "hello"}},
+        {**line, "custom_id": "not-allowed", "body": {"model": "chain", "input": "hello"}},
+    )
+    uploaded = await sdk.files.create(file=("emb.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.status == "completed" and counts(done) == (2, 1, 1)
+    assert done.output_file_id and done.error_file_id
+    (answer,) = await lines_of(sdk, done.output_file_id)
+    assert answer["response"]["body"]["object"] == "list"
+    assert answer["response"]["body"]["data"][0]["object"] == "embedding"
+    (refused,) = await lines_of(sdk, done.error_file_id)
+    assert refused["response"]["status_code"] == 403
+    assert refused["response"]["body"]["error"]["code"] == "model_not_allowed"
+    assert fake.state.count(path="/embeddings") == 1
+
+
+async def test_a_batch_whose_replica_stopped_beating_reads_failed(open_batches: Open) -> None:
+    clock = ManualClock()
+    router, sdk, _ = await open_batches(clock=clock, responses={"background_heartbeat_s": 30})
+    # What a crashed replica leaves: a batch in progress no one renews the heartbeat of.
+    orphan = bpb.Batch(id="batch_orphan", status="in_progress", endpoint="/v1/embeddings")
+    await router.runtime.batches.begin("a", orphan)
+    assert (await sdk.batches.retrieve(orphan.id)).status == "in_progress"
+    clock.advance(31)
+    failed = await sdk.batches.retrieve(orphan.id)
+    assert failed.status == "failed" and failed.errors is not None
+    assert [e.message for e in failed.errors.data or []] == [STOPPED_MESSAGE]

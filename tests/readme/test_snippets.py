@@ -93,6 +93,7 @@ def test_every_python_block_is_run_here() -> None:
         "previous_response_id=",
         "conversations.create(",
         "background=True",
+        "batches.create(",
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
@@ -144,6 +145,11 @@ def test_conversations_block(stack: LiveStack) -> None:
 def test_background_responses_block(stack: LiveStack) -> None:
     printed = run_block("background=True", stack).splitlines()
     assert printed == ["queued", "completed Echo: Think it over."]
+
+
+def test_batches_block(stack: LiveStack) -> None:
+    printed = run_block("batches.create(", stack).splitlines()
+    assert printed == ["completed", *(f"q{n} Echo: Say {n}." for n in range(3))]
 
 
 def test_grpc_block(stack: LiveStack) -> None:
