@@ -10,7 +10,7 @@ transitions there: `validating` (waiting for one of the replica's `batches.max_r
 files written) → `completed`, or `cancelled` (a cancel: lines not answered are not run),
 `expired` (its completion window ended: lines not run go to the error file) or `failed`.
 A cancel on another replica reaches the runner through the batch's end mark, and the replica
-renews its batches' heartbeats, with the watcher background responses use (`watch_jobs`).
+renews its batches' heartbeats, with the watcher background responses use (`_jobs.py`).
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from router_service.cancellation import uncut
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import CANCELLED, JobId, checked_metadata
 from router_service.runtime import Runtime
-from router_service.server._background import watch_jobs
 from router_service.server._batch_lines import LineCaller, LineResult, run_line
 from router_service.server._batch_output import count_results, finish
 from router_service.server._calls import owner_name
 from router_service.server._interceptors import gate_for
+from router_service.server._jobs import OwnedJobs
 
 __all__ = ["BatchJobs"]
 
@@ -57,16 +57,10 @@ class BatchJob:
         self.key = (self.who.client, self.batch.id)
 
 
-class BatchJobs:
+class BatchJobs(OwnedJobs[BatchJob]):
     def __init__(self) -> None:
-        self._jobs: dict[JobId, BatchJob] = {}
-        self._watcher: asyncio.Task[None] | None = None
+        super().__init__()
         self._slots: asyncio.Semaphore | None = None  # batches.max_running (as at the first)
-        self._closed = False
-
-    @property
-    def running(self) -> int:
-        return len(self._jobs)
 
     async def start(self, runtime: Runtime, request: bpb.CreateBatchRequest) -> bpb.Batch:
         """Check the request and its input file, keep the batch and start its job; the batch
@@ -108,8 +102,8 @@ class BatchJobs:
         job = BatchJob(running, lines, who)
         job.task = asyncio.create_task(self._run(job), name=f"switchboard-{batch.id}")
         self._jobs[job.key] = job
-        if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.create_task(self._watch(runtime), name="switchboard-batches")
+        marks = runtime.batches.marks
+        self._watch(marks, runtime.clock, marks.config.background_heartbeat_s)
         return batch
 
     async def cancel(self, runtime: Runtime, client: str, batch_id: str) -> bpb.Batch:
@@ -131,36 +125,6 @@ class BatchJobs:
         batch.status = "cancelling"
         batch.cancelling_at = int(runtime.clock.now())
         return batch
-
-    async def shutdown(self, grace_s: float) -> None:
-        """Let the batches run up to `grace_s`, then stop the rest (each writes itself
-        `failed`). Idempotent."""
-        self._closed = True
-        if grace_s > 0:
-            await self.settle(grace_s)
-        tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        for job in list(self._jobs.values()):
-            self._stop(job, "stopped")
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
-
-    async def settle(self, within_s: float) -> int:
-        """Wait up to `within_s` seconds for the batches running now to end; how many did
-        not."""
-        tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        if not tasks:
-            return 0
-        _, pending = await asyncio.wait(tasks, timeout=within_s)
-        return len(pending)
-
-    def _stop(self, job: BatchJob, why: str) -> None:
-        if not job.stop and job.task is not None:
-            job.stop = why
-            if job.started:  # else it stops as it starts (`_run`), its cleanup run
-                job.task.cancel()
 
     async def _run(self, job: BatchJob) -> None:
         runtime = job.who.runtime
@@ -214,12 +178,6 @@ class BatchJobs:
             return
         async with job.writing:
             await job.who.runtime.batches.write(job.who.client, job.batch)
-
-    async def _watch(self, runtime: Runtime) -> None:
-        """Stop the batches cancelled elsewhere; renew their heartbeats."""
-        records = runtime.batches.marks
-        heartbeat_s = records.config.background_heartbeat_s
-        await watch_jobs(self._jobs, records, runtime.clock, heartbeat_s, self._stop)
 
 
 def _check(request: bpb.CreateBatchRequest) -> None:

@@ -16,7 +16,7 @@ from clients.switchboard.v1 import (
     router_service_pb2,
     router_service_pb2_grpc,
 )
-from tests.helpers import serve_grpc
+from tests.helpers import FilesUnimplemented, serve_grpc
 
 # The router's server settings that accept the client's keepalive pings (see clients._base).
 SERVER_OPTIONS = [
@@ -29,21 +29,6 @@ def chunk(text: str) -> router_service_pb2.ChatStreamResponse:
     completion_chunk = chat_pb2.ChatCompletionChunk(id="c")
     completion_chunk.choices.add(index=0, delta=chat_pb2.ChatMessage(text=text))
     return router_service_pb2.ChatStreamResponse(chunk=completion_chunk)
-
-
-class FilesUnimplemented(router_service_pb2_grpc.RouterServiceServicer):
-    """The files and batches RPCs as the generated base answers them (UNIMPLEMENTED), named for
-    the type checker: the clients' fake routers keep no files."""
-
-    UploadFile = router_service_pb2_grpc.RouterServiceServicer.UploadFile
-    ListFiles = router_service_pb2_grpc.RouterServiceServicer.ListFiles
-    GetFile = router_service_pb2_grpc.RouterServiceServicer.GetFile
-    GetFileContent = router_service_pb2_grpc.RouterServiceServicer.GetFileContent
-    DeleteFile = router_service_pb2_grpc.RouterServiceServicer.DeleteFile
-    CreateBatch = router_service_pb2_grpc.RouterServiceServicer.CreateBatch
-    GetBatch = router_service_pb2_grpc.RouterServiceServicer.GetBatch
-    ListBatches = router_service_pb2_grpc.RouterServiceServicer.ListBatches
-    CancelBatch = router_service_pb2_grpc.RouterServiceServicer.CancelBatch
 
 
 class FakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServicer):

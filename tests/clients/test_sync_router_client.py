@@ -25,7 +25,7 @@ from clients.switchboard.v1 import (
     router_service_pb2,
     router_service_pb2_grpc,
 )
-from tests.clients.fake_router import FilesUnimplemented
+from tests.helpers import FilesUnimplemented
 
 WAIT = 5.0
 SERVER_OPTIONS = [

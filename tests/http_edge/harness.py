@@ -25,7 +25,7 @@ from clients.switchboard.v1 import router_service_pb2 as rs
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
 from http_edge import EdgeSettings, create_app
 from http_edge._app import uvicorn_config
-from tests.helpers import eventually, serve_grpc
+from tests.helpers import FilesUnimplemented, eventually, serve_grpc
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[rs.ChatStreamResponse]]
@@ -50,7 +50,7 @@ async def _unimplemented_stream(
 
 
 @dataclass
-class StubRouter(rs_grpc.RouterServiceServicer):
+class StubRouter(FilesUnimplemented):
     target: str = ""
     on_chat: Handler = _unimplemented
     on_chat_stream: StreamHandler = _unimplemented_stream
@@ -62,17 +62,6 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     # Set when a handler is cancelled: its caller went away or cancelled the call.
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
-
-    # Files and batches: the generated base's UNIMPLEMENTED, named for the type checker.
-    UploadFile = rs_grpc.RouterServiceServicer.UploadFile
-    ListFiles = rs_grpc.RouterServiceServicer.ListFiles
-    GetFile = rs_grpc.RouterServiceServicer.GetFile
-    GetFileContent = rs_grpc.RouterServiceServicer.GetFileContent
-    DeleteFile = rs_grpc.RouterServiceServicer.DeleteFile
-    CreateBatch = rs_grpc.RouterServiceServicer.CreateBatch
-    GetBatch = rs_grpc.RouterServiceServicer.GetBatch
-    ListBatches = rs_grpc.RouterServiceServicer.ListBatches
-    CancelBatch = rs_grpc.RouterServiceServicer.CancelBatch
 
     def _record(self, method: str, request: Any, context: grpc.aio.ServicerContext) -> None:
         metadata = {key: value for key, value in context.invocation_metadata() or ()}

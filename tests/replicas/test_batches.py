@@ -5,53 +5,24 @@ batches failed, readable on the others."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-
 import openai
 import orjson
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.test_batches_sdk import chat_line, counts, jsonl
-from tests.http_edge.harness import Edge
-from tests.replicas.harness import replica_config, two_replicas
-
-Replicas = tuple[RouterHandle, RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI]
-
-
-@pytest.fixture
-async def replicas(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    start_edge: Callable[..., Awaitable[Edge]],
-    redis_url: str,
-    redis_prefix: str,
-) -> AsyncIterator[Replicas]:
-    """Two replicas on one Redis, each behind an edge, and an SDK on each edge."""
-    config = replica_config(fake.base_url, redis_url, redis_prefix, batches={"concurrency": 1})
-    one, two = await two_replicas(start_router, config)
-    sdks = []
-    for replica in (one, two):
-        edge = await start_edge(replica)
-        url = f"{edge.base_url}/v1"
-        sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
-    try:
-        yield one, two, sdks[0], sdks[1]
-    finally:
-        for sdk in sdks:
-            await sdk.close()
+from tests.replicas.harness import Replicas
 
 
 async def started(fake: FakeUpstream, sdk: openai.AsyncOpenAI) -> str:
-    """A batch of three lines started through `sdk`, its first line held upstream."""
+    """A batch of three lines started through `sdk`, all three held upstream."""
     fake.state.hold()
     content = jsonl(chat_line("one", "a"), chat_line("two", "a"), chat_line("three", "a"))
     uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
     batch = await sdk.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first line upstream")
+    await fake.state.wait_for(lambda: fake.state.held == 3, what="the lines upstream")
     return batch.id
 
 
@@ -68,12 +39,13 @@ async def test_a_batch_run_by_one_replica_is_read_and_cancelled_on_another(
     cancelling = await second.batches.cancel(batch_id)
     assert cancelling.status == "cancelling" and cancelling.cancelling_at
     assert (await first.batches.retrieve(batch_id)).status == "cancelling"
-    # Replica one reads the mark within its check and stops the line upstream.
+    # Replica one reads the mark within its check and stops the lines upstream.
     assert await one.server.batch_jobs.settle(10) == 0
     fake.state.release()
+    await fake.state.wait_idle()
     cancelled = await second.batches.retrieve(batch_id)
     assert cancelled.status == "cancelled" and cancelled.cancelled_at
-    assert fake.state.count(path="/chat/completions") == 1
+    assert fake.state.count(path="/chat/completions") == 3  # no line ran again
     assert await one.leases_held() == 0 and await two.leases_held() == 0
     assert [b.id async for b in second.batches.list()] == [batch_id]
 
