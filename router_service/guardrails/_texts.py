@@ -5,12 +5,16 @@ function call arguments; a tool result is a `tool` message's content), so legacy
 prompts and Responses API input too (the edge sends both as chat messages), and embeddings'
 string inputs, and the texts of moderations, images, speech, transcriptions and translations
 (`input`, `prompt`, `instructions`; a moderation's text parts). Of a chat call also its tool
-definitions (a function's `description`, every string value of its `parameters` schema, a
-tool's unmodelled keys), its `response_format` JSON schema, and every string value of the
-fields passed through verbatim (`extra_json` of the request and of its messages; an
-embedding request's too), each JSON written again only when a rule changed one of its
-strings. JSON keys are paths, not texts: never scanned. Not scanned: images, audio and files
-(no text), token-id inputs, raw JSON parts of kinds the contract does not model.
+definitions (a function's `name` and `description`, every string value of its `parameters`
+schema, a tool's unmodelled keys), its `response_format` JSON schema, its `stop` strings,
+`user` and `metadata` values, the names it gives (a message's `name`, its tool calls' and
+function call's, `tool_choice`'s), and every string value of the fields passed through
+verbatim (`extra_json` of the request, of its messages: reasoning handed back, of their tool
+calls and content parts; an embedding request's too), each JSON written again only when a rule
+changed one of its strings. Names and signed blocks are not rewritable (TextSlot): a redact
+rule's find there blocks. JSON keys are paths, not texts: never scanned. Not scanned: images,
+audio and files (no text), token-id inputs, raw JSON parts of kinds the contract does not model.
+An answer's reasoning (`reasoning_texts`) is the answer side's (`_answers`, `_stream`).
 """
 
 from __future__ import annotations
@@ -267,11 +271,8 @@ def media_texts(params: media_pb2.MediaParams) -> Iterator[TextSlot]:
     list of strings, or a moderation's `{"type": "text", "text"}` parts. The JSON is written
     again only when a slot changed (replace a slot before asking for the next, as the screen
     does); JSON that is no object is left to the handler's own checks."""
-    try:
-        fields = orjson.loads(params.params_json) if params.params_json else {}
-    except orjson.JSONDecodeError:
-        return
-    if not isinstance(fields, dict):
+    fields = json_object(params.params_json)
+    if fields is None:
         return
     slots: list[TextSlot] = []
     for key in _MEDIA_TEXT_KEYS:
