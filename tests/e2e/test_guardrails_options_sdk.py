@@ -43,7 +43,6 @@ async def test_metadata_stop_and_user_reach_the_upstream_redacted(
         metadata={"ticket": f"from {EMAIL}"},
         stop=[f"bye {EMAIL}"],
         user=EMAIL,
-        store=True,
     )
     assert raw.headers["x-switchboard-guardrails"] == "pii"
     await sdk.completions.create(model="chain", prompt="hi", stop=EMAIL, user=EMAIL)
