@@ -262,9 +262,12 @@ class StreamScreen:
         extra = json_object(delta.extra_json) if delta.extra_json else None
         if extra is None and delta.extra_json:
             return  # no JSON object: nothing of it is reasoning
+        # An empty `content` beside reasoning (some servers send `"content": ""` on every
+        # delta) is no answer yet.
         answering = bool(
-            delta.WhichOneof("content")
-            or delta.HasField("refusal")
+            (delta.WhichOneof("content") == "text" and delta.text)
+            or delta.HasField("parts")
+            or delta.refusal
             or delta.tool_calls
             or delta.HasField("function_call")
         )

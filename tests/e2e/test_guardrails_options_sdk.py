@@ -2,9 +2,9 @@
 user sees them through the edge: `metadata`, `stop` and `user` reach the upstream redacted
 (chat and legacy completions); a name a redact rule finds something in (a tool's, on chat and
 the Responses API) blocks the call, as a rewritten name would break it; the reasoning of an
-answer is redacted, streamed (released before the answer) and unary (the Responses API's
-reasoning item); a stream's headers name the answer-side rules before its first chunk. The
-fake upstream answers `Scenario.reasoning` as `reasoning_content`."""
+answer is redacted, streamed (chat and the Responses API: released before the answer) and
+unary (the Responses API's reasoning item); a stream's headers name the answer-side rules
+before its first chunk. The fake upstream answers `Scenario.reasoning` as `reasoning_content`."""
 
 from __future__ import annotations
 
@@ -108,3 +108,21 @@ async def test_a_responses_answers_reasoning_item_is_redacted(
     assert reasoning.type == "reasoning" and message.type == "message"
     assert [part.text for part in reasoning.content or []] == ["ask [REDACTED:email]"]
     assert EMAIL not in raw.http_response.text
+
+
+async def test_a_responses_streams_reasoning_is_redacted_before_its_message(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    reasoning = PROSE * 2 + f"I could write to {EMAIL} about it. " + PROSE * 2
+    fake.state.set_scenario(Scenario(reasoning=reasoning, content="The answer."))
+    thought, kinds = "", []
+    async with sdk.responses.stream(model="chain", input="hi") as stream:
+        async for event in stream:
+            if event.type == "response.reasoning_text.delta":
+                thought += event.delta
+            elif event.type == "response.output_item.added":
+                kinds.append(event.item.type)
+        final = await stream.get_final_response()
+    assert thought == reasoning.replace(EMAIL, "[REDACTED:email]")
+    assert kinds == ["reasoning", "message"]  # one reasoning item, before the answer
+    assert [item.type for item in final.output] == ["reasoning", "message"]

@@ -164,7 +164,8 @@ def _delta(
 
 def test_streamed_reasoning_is_redacted_across_deltas_and_released_before_the_answer() -> None:
     reasoning = PROSE * 2 + f"write to {EMAIL} later. " + PROSE * 2
-    chunks = [_delta(reasoning_content=char) for char in reasoning]
+    # `"content": ""` beside each piece, as some servers send it: no answer yet.
+    chunks = [_delta(text="", reasoning_content=char) for char in reasoning]
     chunks += [_delta(text="The answer."), _delta(final=True)]
     out = AnswerGuard((_rule(PII),)).stream(1).chunks(chunks)
     order = []
