@@ -7,17 +7,22 @@ path."""
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from clients.switchboard.v1 import routing_pb2
 from router_service.clock import ManualClock
 from router_service.config import parse_config
+from router_service.config._managed_identity import ManagedIdentity
 from router_service.errors import ConfigError
 from router_service.fake_upstream import FakeUpstream
+from router_service.providers._managed_identity import IdentityEndpoint
 from router_service.providers._oauth import REFRESH_MARGIN_S
 from tests.conformance.helpers import chat, params
 from tests.conftest import StartRouter
@@ -101,8 +106,13 @@ async def test_each_platform_s_identity_gets_its_token_and_keeps_it(
 
 
 async def test_azure_arc_s_challenge_is_answered_from_its_key_file(
-    host: FakeUpstream, start_router: StartRouter, clock: ManualClock, tmp_path: Path
+    host: FakeUpstream,
+    start_router: StartRouter,
+    clock: ManualClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     host.state.managed_identities.arc_key_directory = tmp_path
     settings = {
         "identity_endpoint": f"{host.url}/arc/token",
@@ -116,6 +126,10 @@ async def test_azure_arc_s_challenge_is_answered_from_its_key_file(
     assert [[a.outcome for a in r.route.attempts] for r in answers] == [[OK], [OK]]
     assert host.state.entra.exchanges == ["system-assigned"]  # one challenge, one token
     assert [r.key for r in host.state.calls(model=DEPLOYMENT)] == ["mi-system"] * 2
+    # Neither the key file's secret nor the token it got is in a log line or an answer.
+    secret, (token,) = host.state.managed_identities.arc_secret, set(authorizations(host))
+    text = f"{caplog.text} {answers}"
+    assert secret is not None and secret not in text and token.removeprefix("Bearer ") not in text
 
 
 async def test_an_arc_key_file_outside_the_agent_s_directory_is_not_read(
@@ -222,3 +236,43 @@ def test_a_protocol_without_its_settings_is_refused_at_the_setting(case: str) ->
 
     assert f"providers.az.{field}" in str(refused.value) and problem in str(refused.value)
     assert "s-1" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("link.key", "names a key file outside"),  # a symlink in the directory, out of it
+        ("token.txt", "is not a .key file: not read"),
+        ("big.key", "is over 4096 bytes: not read"),
+        ("", "has no `WWW-Authenticate: Basic realm=<key file>`"),
+    ],
+    ids=["symlink-out", "not-key", "too-big", "no-challenge"],
+)
+def test_an_arc_challenge_is_answered_only_from_a_small_key_file_in_its_directory(
+    tmp_path: Path, name: str, problem: str
+) -> None:
+    agent, elsewhere = tmp_path / "agent", tmp_path / "elsewhere.key"
+    agent.mkdir()
+    elsewhere.write_text("s3cr3t-elsewhere")
+    (agent / "link.key").symlink_to(elsewhere)
+    (agent / "token.txt").write_text("s3cr3t-txt")
+    (agent / "big.key").write_text("x" * 4097)
+    provider = parse_config(
+        config_text(
+            "managed-identity",
+            {
+                "identity_protocol": "azure-arc",
+                "identity_endpoint": "http://localhost:40342/metadata/identity/oauth2/token",
+                "arc_key_directory": str(agent),
+            },
+        ),
+        env={},
+    ).providers["az"]
+    endpoint = IdentityEndpoint(provider)
+    refused = endpoint.request(ManagedIdentity(), {"connect": 1.0})
+    headers = {"WWW-Authenticate": f"Basic realm={agent / name}"} if name else {}
+
+    with pytest.raises(ValueError, match=re.escape(problem)) as caught:
+        endpoint.challenged(refused, httpx.Response(401, headers=headers))
+
+    assert "s3cr3t" not in str(caught.value)
