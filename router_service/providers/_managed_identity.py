@@ -13,8 +13,7 @@ Followed:
   (https://learn.microsoft.com/azure/app-service/overview-managed-identity): `GET
   {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=…` (`&client_id=…`) with
   `X-IDENTITY-HEADER: {IDENTITY_HEADER}`; the answer has `expires_on` (unix seconds) and no
-  `expires_in`.
-
+  `expires_in`;
 - App Service's 2017-09-01 API (`MSI_ENDPOINT`/`MSI_SECRET`: Linux Consumption plans, Azure
   ML), azure-identity's `AppServiceV2017` and MSAL's `_obtain_token_on_machine_learning`:
   `GET {MSI_ENDPOINT}?api-version=2017-09-01&resource=…` (`&clientid=…`) with `secret:
