@@ -16,6 +16,7 @@ from clients._stream import RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
     FINAL_STATUSES,
+    INCLUDABLE,
     MEDIA_PATHS,
     MEDIA_UPLOADS,
     CompletionChunks,
@@ -53,6 +54,7 @@ from clients.codec import (
     embedding_result_to_openai,
     file_to_openai,
     history_of,
+    include_values,
     input_items_json,
     input_items_page,
     item_id_prefix,
@@ -80,6 +82,7 @@ from clients.errors import (
 
 __all__ = [
     "FINAL_STATUSES",
+    "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",
@@ -135,6 +138,7 @@ __all__ = [
     "file_to_openai",
     "history_of",
     "http_status_for",
+    "include_values",
     "input_items_json",
     "input_items_page",
     "item_id_prefix",
