@@ -1,0 +1,80 @@
+"""The files and batches RPCs through the Python clients, on a real router: each call's answer
+and typed refusal; a batch's lines held to their client's rpm wait their turn (the router's
+clock moves as they wait) rather than fail."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from clients import RouterClient, RouterError, SyncRouterClient
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter, base_config
+from tests.e2e.test_batches_sdk import chat_line, jsonl
+from tests.router_service.auth.helpers import bearer, client, guarded_config
+
+KEY = "sk-batch-client"
+
+
+async def test_the_python_clients_keep_files_and_run_batches(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(base_config(fake.base_url, files={"max_file_bytes": 1000}))
+    upload = bpb.UploadFileRequest(
+        filename="in.jsonl", purpose="batch", content=jsonl(chat_line("a"))
+    )
+    async with RouterClient(router.server.address) as calls:
+        kept = (await calls.upload_file(upload, timeout=10)).file
+        assert (kept.purpose, kept.bytes) == ("batch", len(upload.content))
+        listed = await calls.list_files(bpb.ListFilesRequest(purpose="batch"), timeout=10)
+        assert [f.id for f in listed.files] == [kept.id] and not listed.has_more
+        create = bpb.CreateBatchRequest(
+            input_file_id=kept.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        batch = (await calls.create_batch(create, timeout=10)).batch
+        assert await router.server.batch_jobs.settle(10) == 0
+        done = (await calls.get_batch(bpb.GetBatchRequest(id=batch.id), timeout=10)).batch
+        assert done.status == "completed" and done.request_counts.completed == 1
+        output = bpb.GetFileContentRequest(id=done.output_file_id)
+        (line,) = (await calls.get_file_content(output, timeout=10)).content.splitlines()
+        assert orjson.loads(line)["response"]["status_code"] == 200
+        with pytest.raises(RouterError) as refused:
+            await calls.cancel_batch(bpb.CancelBatchRequest(id=batch.id), timeout=10)
+        assert refused.value.reason == "BATCH_NOT_CANCELLABLE" and refused.value.http_status == 400
+        await calls.delete_file(bpb.DeleteFileRequest(id=kept.id), timeout=10)
+    with SyncRouterClient(router.server.address) as sync:
+        with pytest.raises(RouterError) as gone:
+            await asyncio.to_thread(sync.get_file, bpb.GetFileRequest(id=kept.id), timeout=10)
+        assert gone.value.reason == "FILE_NOT_FOUND" and gone.value.http_status == 404
+        batches = await asyncio.to_thread(sync.list_batches, bpb.ListBatchesRequest(), timeout=10)
+        assert [b.id for b in batches.batches] == [batch.id]
+        with pytest.raises(RouterError) as too_large:
+            big = bpb.UploadFileRequest(filename="b", purpose="user_data", content=b"x" * 1001)
+            await asyncio.to_thread(sync.upload_file, big, timeout=10)
+        assert too_large.value.reason == "FILE_TOO_LARGE" and too_large.value.http_status == 413
+
+
+async def test_lines_over_the_clients_rpm_wait_their_turn(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    config = guarded_config(fake.base_url, client("c", KEY, rpm=1), batches={"concurrency": 1})
+    router = await start_router(config, clock=clock)
+    content = jsonl(chat_line("first"), chat_line("second"))
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload, metadata=bearer(KEY))
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    started_at = clock.now()
+    batch = await router.stub.CreateBatch(create, metadata=bearer(KEY))
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id), metadata=bearer(KEY))
+    counts = done.batch.request_counts
+    assert (counts.completed, counts.failed) == (2, 0)
+    assert clock.now() - started_at >= 1  # the second line waited for the client's rpm
+    assert fake.state.count(path="/chat/completions") == 2
