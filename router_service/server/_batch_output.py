@@ -16,7 +16,7 @@ from router_service.errors import SwitchboardError
 from router_service.responses import CANCELLED, DONE
 from router_service.server._batch_lines import LineCaller, LineResult
 
-__all__ = ["count_results", "finish"]
+__all__ = ["finish"]
 
 
 async def finish(
@@ -34,7 +34,7 @@ async def finish(
         mark = await records.marks.end(client, batch.id, DONE)
         how = "cancelled" if mark == CANCELLED else how
     batch.status, batch.finalizing_at = "finalizing", int(runtime.clock.now())
-    count_results(batch, results)
+    _count(batch, results)
     await records.write(client, batch)
     ordered = sorted(results, key=lambda result: result.number)
     errors = [r.output for r in ordered if not r.ok]
@@ -67,7 +67,7 @@ async def finish(
     await records.write(client, batch)
 
 
-def count_results(batch: bpb.Batch, results: Sequence[LineResult]) -> None:
+def _count(batch: bpb.Batch, results: Sequence[LineResult]) -> None:
     """`batch`'s request counts and usage as `results` make them."""
     counts = batch.request_counts
     counts.completed = sum(1 for r in results if r.ok)

@@ -33,7 +33,7 @@ from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import CANCELLED, JobId, checked_metadata
 from router_service.runtime import Runtime
 from router_service.server._batch_lines import LineCaller, LineResult, run_line
-from router_service.server._batch_output import count_results, finish
+from router_service.server._batch_output import finish
 from router_service.server._calls import owner_name
 from router_service.server._interceptors import gate_for
 from router_service.server._jobs import OwnedJobs
@@ -158,7 +158,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
             while pending:
                 result = await run_line(job.who, pending.popleft())
                 job.results.append(result)
-                await self._progress(job)
+                await self._progress(job, result)
 
         concurrency = min(runtime.config.batches.concurrency, len(job.lines))
         left_s = max(0.0, job.batch.expires_at - runtime.clock.now())
@@ -170,10 +170,14 @@ class BatchJobs(OwnedJobs[BatchJob]):
             return "expired"
         return "done"
 
-    async def _progress(self, job: BatchJob) -> None:
-        """Write the batch's counts, unless a write is under way (the next one, or the last,
-        writes them)."""
-        count_results(job.batch, job.results)
+    async def _progress(self, job: BatchJob, result: LineResult) -> None:
+        """Count `result` and write the batch's counts, unless a write is under way (the next
+        one, or the last, writes them)."""
+        counts = job.batch.request_counts
+        if result.ok:
+            counts.completed += 1
+        else:
+            counts.failed += 1
         if job.writing.locked():
             return
         async with job.writing:

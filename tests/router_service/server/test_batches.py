@@ -13,7 +13,7 @@ from clients import RouterClient, RouterError, SyncRouterClient
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.test_batches_sdk import chat_line, jsonl
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
@@ -78,3 +78,42 @@ async def test_lines_over_the_clients_rpm_wait_their_turn(
     assert (counts.completed, counts.failed) == (2, 0)
     assert clock.now() - started_at >= 1  # the second line waited for the client's rpm
     assert fake.state.count(path="/chat/completions") == 2
+
+
+async def ended(router: RouterHandle, content: bytes) -> bpb.Batch:
+    """The batch of `content` (chat lines) once its replica has ended it."""
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create)
+    assert await router.server.batch_jobs.settle(10) == 0
+    found: bpb.GetBatchResponse = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))
+    return found.batch
+
+
+async def test_lines_not_run_within_the_window_expire(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = base_config(fake.base_url, batches={"completion_window_s": 0.5})
+    router = await start_router(config, clock=ManualClock(1_700_000_000.75))
+    batch = await ended(router, jsonl(chat_line("one"), chat_line("two")))
+    assert batch.status == "expired" and batch.expired_at and not batch.output_file_id
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (0, 2)
+    errors = await router.stub.GetFileContent(bpb.GetFileContentRequest(id=batch.error_file_id))
+    lines = [orjson.loads(line) for line in errors.content.splitlines()]
+    assert [(line["custom_id"], line["error"]["code"]) for line in lines] == [
+        ("one", "batch_expired"),
+        ("two", "batch_expired"),
+    ]
+
+
+async def test_an_output_past_the_clients_file_quota_fails_the_batch(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(base_config(fake.base_url, files={"client_bytes": 1200}))
+    batch = await ended(router, jsonl(chat_line("one")))
+    assert batch.status == "failed" and batch.request_counts.completed == 1
+    assert [e.code for e in batch.errors] == ["output_not_kept"]
+    assert "files.client_bytes" in batch.errors[0].message
