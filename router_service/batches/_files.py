@@ -111,19 +111,21 @@ class StoredFiles:
         await uncut(self._quota.charge(quota_name, bucket, size))
         return file
 
-    async def get(self, client: str, file_id: str) -> bpb.StoredFile:
-        """`client`'s file `file_id`."""
-        (found,) = await self._objects(client, [_checked(file_id)])
+    async def get(self, client: str, file_id: str, param: str = "id") -> bpb.StoredFile:
+        """`client`'s file `file_id` (`param`: the request's field naming it)."""
+        (found,) = await self._objects(client, [_checked(file_id, param)])
         if found is None:
-            raise NotFound(file_id, param="id")
+            raise NotFound(file_id, param=param)
         return found
 
-    async def content(self, client: str, file_id: str) -> bpb.GetFileContentResponse:
+    async def content(
+        self, client: str, file_id: str, param: str = "id"
+    ) -> bpb.GetFileContentResponse:
         """`client`'s file `file_id` with its content."""
-        file = await self.get(client, file_id)
+        file = await self.get(client, file_id, param)
         (data,) = await self._store.get_documents([_names(client, file_id)[0]])
         if data is None:  # expired or deleted between the two reads
-            raise NotFound(file_id, param="id")
+            raise NotFound(file_id, param=param)
         return bpb.GetFileContentResponse(file=file, content=data)
 
     async def listed(self, client: str, request: bpb.ListFilesRequest) -> bpb.ListFilesResponse:
@@ -163,10 +165,10 @@ class StoredFiles:
         )
 
 
-def _checked(file_id: str) -> str:
+def _checked(file_id: str, param: str = "id") -> str:
     if not file_id or len(file_id.encode()) > MAX_ID_BYTES:
         raise InvalidRequestError(
-            f"`id` must be a file id of 1 to {MAX_ID_BYTES} bytes.", param="id"
+            f"`{param}` must be a file id of 1 to {MAX_ID_BYTES} bytes.", param=param
         )
     return file_id
 

@@ -72,7 +72,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         client = owner_name(caller)
         _check(request)
         metadata = checked_metadata(request.metadata_json)
-        found = await runtime.files.content(client, request.input_file_id)
+        found = await runtime.files.content(client, request.input_file_id, "input_file_id")
         if found.file.purpose != "batch":
             raise InvalidRequestError(
                 "The input file must be uploaded with purpose 'batch'.", param="input_file_id"

@@ -117,3 +117,31 @@ async def test_an_output_past_the_clients_file_quota_fails_the_batch(
     assert batch.status == "failed" and batch.request_counts.completed == 1
     assert [e.code for e in batch.errors] == ["output_not_kept"]
     assert "files.client_bytes" in batch.errors[0].message
+
+
+async def test_a_completions_batch_answers_text_completions(router: RouterHandle) -> None:
+    line = {"method": "POST", "url": "/v1/completions"}
+    content = jsonl(
+        {**line, "custom_id": "one", "body": {"model": "chain", "prompt": "Say hi"}},
+        {**line, "custom_id": "two", "body": {"model": "chain", "prompt": ["a", "b"]}},
+    )
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/completions", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create)
+    assert await router.server.batch_jobs.settle(10) == 0
+    found = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))
+    output = await router.stub.GetFileContent(
+        bpb.GetFileContentRequest(id=found.batch.output_file_id)
+    )
+    (answer,) = [orjson.loads(line) for line in output.content.splitlines()]
+    assert answer["response"]["body"]["object"] == "text_completion"
+    assert answer["response"]["body"]["choices"][0]["text"] == "Echo: Say hi"
+    errors = await router.stub.GetFileContent(
+        bpb.GetFileContentRequest(id=found.batch.error_file_id)
+    )
+    (refused,) = [orjson.loads(line) for line in errors.content.splitlines()]
+    assert refused["response"]["status_code"] == 400
+    assert refused["response"]["body"]["error"]["message"] == "A batch line takes one prompt."
