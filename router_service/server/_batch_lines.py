@@ -12,8 +12,9 @@ or error JSON (the status and error the edge would have answered the same call w
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from clients import (
     chat_completion_to_openai,
@@ -39,6 +40,7 @@ from router_service.telemetry import chat_span, embed_span
 
 __all__ = ["LineCaller", "LineResult", "run_line"]
 
+_T = TypeVar("_T")
 _MAX_WAIT_S = 60.0  # a line refused by its client's rpm waits at most this before it asks again
 
 
@@ -129,39 +131,49 @@ def _tokens(answer: pb.ChatResponse) -> tuple[int, int]:
 
 
 async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
-    method = ROUTER_SERVICE + "Chat"
-    admission = await who.gate.admit(_attempt(who, method), who.caller, RULES[method], request)
-    try:
-        params, runtime = request.params, who.runtime
+    params, runtime = request.params, who.runtime
+
+    async def answer() -> pb.ChatResponse:
         validate_chat(params)
         ctx = _context(who, params.model, session_id_for("", params))
         ctx.answers = runtime.guardrails.answers(who.client, params.model)
         with chat_span(params, ctx, stream=False) as span:
-            answer = await runtime.executor.chat(params, ctx)
-            span.respond(answer)
-        used = Used(RULES[method], request)
-        used.see(answer)
-        await used.settle(admission)
-        return answer
-    finally:
-        await admission.close()
+            answered = await runtime.executor.chat(params, ctx)
+            span.respond(answered)
+        return answered
+
+    return await _as_call(who, "Chat", request, answer)
 
 
 async def _embed(who: LineCaller, request: pb.EmbedRequest) -> pb.EmbedResponse:
-    method = ROUTER_SERVICE + "Embed"
-    admission = await who.gate.admit(_attempt(who, method), who.caller, RULES[method], request)
-    try:
-        params = request.params
+    params = request.params
+
+    async def answer() -> pb.EmbedResponse:
         if params.WhichOneof("input") is None:
             raise InvalidRequestError("`input` is required.", param="input")
         ctx = _context(who, params.model, params.user)
         with embed_span(params, ctx) as span:
-            answer = await who.runtime.executor.embed(params, ctx)
-            span.respond_embeddings(answer)
-        used = Used(RULES[method], request)
-        used.see(answer)
+            answered = await who.runtime.executor.embed(params, ctx)
+            span.respond_embeddings(answered)
+        return answered
+
+    return await _as_call(who, "Embed", request, answer)
+
+
+async def _as_call(
+    who: LineCaller, rpc: str, request: Any, answer: Callable[[], Awaitable[_T]]
+) -> _T:
+    """`answer()` once the gate admits `request` as the client's own `rpc` call, the tokens it
+    used settled as the interceptor settles that call's."""
+    method = ROUTER_SERVICE + rpc
+    rule = RULES[method]
+    admission = await who.gate.admit(_attempt(who, method), who.caller, rule, request)
+    try:
+        answered = await answer()
+        used = Used(rule, request)
+        used.see(answered)
         await used.settle(admission)
-        return answer
+        return answered
     finally:
         await admission.close()
 
