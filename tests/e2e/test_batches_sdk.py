@@ -18,6 +18,7 @@ from router_service.batches import STOPPED_MESSAGE
 from router_service.clock import SYSTEM_CLOCK, Clock, ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.conftest import Guarded
 from tests.e2e.stream_harness import StartEdge
 from tests.router_service.auth.helpers import client, guarded_config
 
@@ -227,3 +228,29 @@ async def test_a_batch_whose_replica_stopped_beating_reads_failed(open_batches: 
     failed = await sdk.batches.retrieve(orphan.id)
     assert failed.status == "failed" and failed.errors is not None
     assert [e.message for e in failed.errors.data or []] == [STOPPED_MESSAGE]
+
+
+async def test_guardrails_screen_each_line_as_it_runs(
+    fake: FakeUpstream, guarded_sdk: Guarded
+) -> None:
+    rules = [
+        {"name": "no-credentials", "detect": ["api_key"], "action": "block"},
+        {"name": "pii", "detect": ["email"], "action": "redact"},
+    ]
+    router, sdk = await guarded_sdk(rules)
+    content = jsonl(
+        chat_line("blocked", text="key AKIAIOSFODNN7EXAMPLE"),
+        chat_line("redacted", text="I am jane@example.com"),
+    )
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.error_file_id and counts(done) == (2, 1, 1)
+    (blocked,) = await lines_of(sdk, done.error_file_id)
+    assert blocked["custom_id"] == "blocked" and blocked["response"]["status_code"] == 400
+    assert blocked["response"]["body"]["error"]["code"] == "content_policy_violation"
+    (record,) = fake.state.calls(path="/chat/completions")
+    assert record.body["messages"][0]["content"] == "I am [REDACTED:email]"
