@@ -24,7 +24,7 @@ from router_service.config import FilesConfig
 from router_service.errors import InvalidRequestError
 from router_service.responses import CANCELLED, MAX_ID_BYTES, BackgroundRecords
 from router_service.sessions import client_scoped
-from router_service.state import PutResult, StateStore
+from router_service.state import StateStore
 
 __all__ = ["ENDED", "RUNNING", "STOPPED_MESSAGE", "BatchRecords", "failed"]
 
@@ -63,9 +63,10 @@ class BatchRecords:
     async def write(self, client: str, batch: bpb.Batch) -> None:
         """Replace `client`'s batch with `batch` (the runner's transitions)."""
         data = batch.SerializeToString()
-        kept = await self._store.put_document(_name(client, batch.id), data, self._config.ttl_s)
-        if kept is not PutResult.KEPT:  # the memory store's room: a reader finds it failed
-            await self._store.delete_document(_name(client, batch.id))
+        # A batch is small (its lines are in its files): only a memory store with no room left
+        # refuses it, and drops it as it drops any document past its budget (a reader then
+        # finds none, as for an expired batch).
+        await self._store.put_document(_name(client, batch.id), data, self._config.ttl_s)
 
     async def get(self, client: str, batch_id: str) -> bpb.Batch:
         """`client`'s batch, as a reader must see it (`resolve`)."""
