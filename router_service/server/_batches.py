@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.auth import current_caller
 from router_service.batches import (
+    ENDED,
     ENDPOINTS,
     BatchLine,
     BatchNotCancellableError,
@@ -112,11 +113,12 @@ class BatchJobs(OwnedJobs[BatchJob]):
         batch = await runtime.batches.get(client, batch_id)
         if batch.status in ("cancelling", "cancelled"):
             return batch
-        won = batch.status not in ("completed", "failed", "expired")
+        won = batch.status not in ENDED
         if won:
             won = await runtime.batches.marks.end(client, batch_id, CANCELLED) == CANCELLED
         if not won:  # ended as it was read, or just now (its end mark came first)
-            raise BatchNotCancellableError(f"Cannot cancel a batch that is {batch.status}.")
+            ended = batch.status if batch.status in ENDED else "finishing"
+            raise BatchNotCancellableError(f"Cannot cancel a batch that is {ended}.")
         job = self._jobs.get((client, batch_id))
         if job is not None and job.task is not None:
             self._stop(job, "cancelled")
