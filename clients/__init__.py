@@ -12,7 +12,7 @@ from clients._base import (
     UseClientDefault,
 )
 from clients._client import CallObserver, ObservedCall, RouterClient
-from clients._stream import RouterStream
+from clients._stream import RouterMediaStream, RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (
     FINAL_STATUSES,
@@ -96,6 +96,7 @@ __all__ = [
     "ResponsesRequest",
     "RouterClient",
     "RouterError",
+    "RouterMediaStream",
     "RouterStream",
     "SwitchboardClientError",
     "SyncRouterClient",

@@ -216,6 +216,16 @@ class RouterClient(BackgroundCalls, ConversationCalls, MediaCalls, BaseClient):
                 call = self._started(router.ChatStream, _CHAT_STREAM, req, kwargs)
             return RouterStream(call)
 
+    def _server_stream(
+        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        """One server-streaming call on the router, started (its messages are read by the
+        stream object the caller gets)."""
+        method = getattr(self._stub("router"), rpc)
+        kwargs = self._kwargs(deadline, metadata)
+        with map_rpc_errors():
+            return self._started(method, f"{_SERVICES['router']}{rpc}", req, kwargs)
+
     async def chat(
         self,
         req: router_service_pb2.ChatRequest,

@@ -27,6 +27,7 @@ EXPECTED = [
     "ResponsesRequest",
     "RouterClient",
     "RouterError",
+    "RouterMediaStream",
     "RouterStream",
     "SwitchboardClientError",
     "SyncRouterClient",

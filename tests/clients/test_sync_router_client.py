@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 
@@ -109,6 +109,15 @@ class SyncFakeRouter(
     ) -> router_service_pb2.MediaResponse:
         self._seen(context)
         return router_service_pb2.MediaResponse()
+
+    def MediaStream(
+        self, request: router_service_pb2.MediaStreamRequest, context: grpc.ServicerContext
+    ) -> (
+        Iterator[router_service_pb2.MediaStreamResponse]
+        | AsyncIterator[router_service_pb2.MediaStreamResponse]
+    ):
+        # The sync client has no media stream: the generated servicer's UNIMPLEMENTED answer.
+        return super().MediaStream(request, context)
 
     def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: grpc.ServicerContext
