@@ -11,7 +11,8 @@ from clients._base import (
     USE_CLIENT_DEFAULT,
     UseClientDefault,
 )
-from clients._client import CallObserver, ObservedCall, RouterClient
+from clients._client import RouterClient
+from clients._observer import CallObserver, ObservedCall
 from clients._stream import RouterMediaStream, RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterStream
 from clients.codec import (

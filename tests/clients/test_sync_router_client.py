@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
 
@@ -110,14 +110,6 @@ class SyncFakeRouter(
         self._seen(context)
         return router_service_pb2.MediaResponse()
 
-    def MediaStream(
-        self, request: router_service_pb2.MediaStreamRequest, context: grpc.ServicerContext
-    ) -> (
-        Iterator[router_service_pb2.MediaStreamResponse]
-        | AsyncIterator[router_service_pb2.MediaStreamResponse]
-    ):
-        # The sync client has no media stream: the generated servicer's UNIMPLEMENTED answer.
-        return super().MediaStream(request, context)
 
     def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: grpc.ServicerContext
@@ -249,7 +241,7 @@ def serving(
     name: str, credentials: grpc.ServerCredentials | None = None
 ) -> Iterator[tuple[SyncFakeRouter, str]]:
     """A threaded server on a free loopback port (TLS with `credentials`)."""
-    router = SyncFakeRouter(name)
+    router = SyncFakeRouter(name)  # type: ignore[abstract]  # no sync MediaStream
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=SERVER_OPTIONS)
     router_service_pb2_grpc.add_RouterServiceServicer_to_server(router, server)
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(router, server)
