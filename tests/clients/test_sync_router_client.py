@@ -110,7 +110,6 @@ class SyncFakeRouter(
         self._seen(context)
         return router_service_pb2.MediaResponse()
 
-
     def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: grpc.ServicerContext
     ) -> router_service_pb2.ListModelsResponse:
