@@ -14,7 +14,7 @@ from clients._base import (
 from clients._client import RouterClient
 from clients._observer import CallObserver, ObservedCall
 from clients._stream import RouterMediaStream, RouterStream
-from clients._sync_client import SyncRouterClient, SyncRouterStream
+from clients._sync_client import SyncRouterClient, SyncRouterMediaStream, SyncRouterStream
 from clients.codec import (
     FINAL_STATUSES,
     MEDIA_PATHS,
@@ -101,6 +101,7 @@ __all__ = [
     "RouterStream",
     "SwitchboardClientError",
     "SyncRouterClient",
+    "SyncRouterMediaStream",
     "SyncRouterStream",
     "UploadProblem",
     "UpstreamFormatError",

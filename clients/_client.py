@@ -182,6 +182,7 @@ class RouterClient(BackgroundCalls, ConversationCalls, MediaCalls, BaseClient):
         metadata: Metadata | None = None,
     ) -> RouterStream:
         """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
+        self._stub("router")  # opens the client on first use (making `_chat_stream`), or refuses
         if self._chat_stream is None:
             return RouterStream(self._server_stream("ChatStream", req, timeout, metadata))
         kwargs = self._kwargs(timeout, metadata)

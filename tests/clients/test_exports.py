@@ -31,6 +31,7 @@ EXPECTED = [
     "RouterStream",
     "SwitchboardClientError",
     "SyncRouterClient",
+    "SyncRouterMediaStream",
     "SyncRouterStream",
     "UploadProblem",
     "UpstreamFormatError",

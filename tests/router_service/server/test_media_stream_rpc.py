@@ -1,14 +1,16 @@
-"""RouterService.MediaStream over real gRPC with the Python client: a real router on loopback,
-the fake upstream. A rate-limited key is rotated before the first byte, the stream's messages
-(route, chunks, summary with the upstream's usage), what does not stream is refused before any
-routing, and leaving the stream closes the upstream call."""
+"""RouterService.MediaStream over real gRPC with the Python clients (async and sync): a real
+router on loopback, the fake upstream. A rate-limited key is rotated before the first byte, the
+stream's messages (route, chunks, summary with the upstream's usage), what does not stream is
+refused before any routing, and leaving the stream closes the upstream call."""
 
 from __future__ import annotations
+
+import asyncio
 
 import orjson
 import pytest
 
-from clients import RouterClient, RouterError
+from clients import RouterClient, RouterError, SyncRouterClient
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -48,6 +50,13 @@ async def test_a_rate_limited_key_is_rotated_before_the_first_byte(
     usage = messages[-1].summary.usage
     assert (usage.prompt_tokens, usage.total_tokens) == (2, 2 + usage.completion_tokens)
     assert [r.key for r in fake.state.calls()] == ["sk-alpha-1", "sk-alpha-2"]
+
+    def sync_kinds() -> list[str | None]:
+        with SyncRouterClient(router.server.address) as sync:
+            with sync.media_stream(request, timeout=10) as stream:
+                return [message.WhichOneof("event") for message in stream]
+
+    assert await asyncio.to_thread(sync_kinds) == kinds
 
 
 @pytest.mark.parametrize(
