@@ -13,7 +13,7 @@ from clients._base import (
 )
 from clients._client import RouterClient
 from clients._observer import CallObserver, ObservedCall
-from clients._stream import RouterMediaStream, RouterStream
+from clients._stream import CallStream, RouterMediaStream, RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterMediaStream, SyncRouterStream
 from clients.codec import (
     FINAL_STATUSES,
@@ -84,6 +84,7 @@ __all__ = [
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
+    "CallStream",
     "CompletionChunks",
     "CompletionsRequest",
     "ErrorDetails",

@@ -22,12 +22,11 @@ from clients import RouterError
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1.router_service_pb2 import MediaStreamRequest, MediaStreamResponse
 
-from ._disconnect import unless_disconnected
 from ._headers import route_headers
 from ._metadata import forwarded_metadata, routing_options
 from ._routes_chat import (
     TRUNCATED_EVENT,
-    read_head,
+    open_head,
     router_error_event,
     stream_error_event,
 )
@@ -48,12 +47,7 @@ async def media_stream_response(request: Request, params: media_pb2.MediaParams)
     stream = state.router().media_stream(
         call, timeout=state.settings.request_timeout_s, metadata=forwarded_metadata(request)
     )
-    try:
-        events = aiter(stream)
-        head = await unless_disconnected(request, read_head(events), stream.interrupt)
-    except BaseException:
-        await stream.aclose()
-        raise
+    events, head = await open_head(request, stream)
     first = head.first
     kind = first.chunk.content_type or _EVENT_STREAM
     if kind.split(";", 1)[0].strip().lower() == _EVENT_STREAM:

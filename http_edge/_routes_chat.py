@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from clients import (
+    CallStream,
     RouterClient,
     RouterError,
     chat_completion_to_openai,
@@ -47,6 +48,7 @@ __all__ = [
     "TRUNCATED_EVENT",
     "ChatCalls",
     "Relay",
+    "open_head",
     "read_head",
     "relay_chunks",
     "router",
@@ -156,18 +158,24 @@ async def sse_stream(
     the task reading it: grpc.aio leaks a read cancelled in its await (clients/_cancelling.py).
     """
     stream = client.chat_stream(call, timeout=timeout_s, metadata=metadata)
-    try:
-        events = aiter(stream)
-        head = await unless_disconnected(request, read_head(events), stream.interrupt)
-    except BaseException:
-        await stream.aclose()
-        raise
+    events, head = await open_head(request, stream)
     return SSEResponse(
         relay(events, head.first),
         on_close=stream.aclose,
         interrupt=stream.interrupt,
         headers=route_headers(head.route),
     )
+
+
+async def open_head(request: Request, stream: CallStream[M]) -> tuple[AsyncIterator[M], Head[M]]:
+    """The stream's messages and its head, read unless the caller leaves first (then, or on any
+    failure, the stream is closed)."""
+    try:
+        events = aiter(stream)
+        return events, await unless_disconnected(request, read_head(events), stream.interrupt)
+    except BaseException:
+        await stream.aclose()
+        raise
 
 
 async def read_head(events: AsyncIterator[M]) -> Head[M]:

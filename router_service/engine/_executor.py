@@ -220,20 +220,11 @@ class Executor(MediaStreams):
                         usage = event
                     else:
                         yield event
-            if ctx.attempts and ctx.attempts[-1].outcome != Outcome.OK.value:
+            summary = await self._summary(
+                ctx, deployment, opened.lease, usage, started, opened.first_at
+            )
+            if summary is None:
                 return  # the relay ended with an error event (and recorded the failure)
-            await self._runner.stats.record(
-                deployment.name, True, self._clock.monotonic() - started
-            )
-            summary = router_service_pb2.StreamSummary(
-                route=ctx.route(deployment, usage),
-                time_to_first_token_ms=(opened.first_at - started) * 1000.0,
-            )
-            if ctx.answers is not None:  # what acted on the answer (reported by the relay)
-                summary.route.guardrails.extend(ctx.answers.report())
-            if usage is not None:
-                summary.usage.CopyFrom(usage)
-                await opened.lease.settle_tokens(usage.total_tokens)
             # The upstream stream has ended: what is left (its connection back to the pool, the
             # release, the session's writes) need not hold up the end of the caller's stream.
             done = stack.pop_all()

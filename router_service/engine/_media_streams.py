@@ -22,7 +22,7 @@ from router_service.engine._attempts import Attempt, Walked
 from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
-from router_service.engine._stream_failures import StreamFailures, timed_out
+from router_service.engine._stream_failures import StreamEnds, timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard
 from router_service.errors import InvalidRequestError, UpstreamFailure
 from router_service.guardrails import TranscriptScreen
@@ -43,7 +43,7 @@ class _OpenMedia:
     lease: KeyLease
 
 
-class MediaStreams(StreamFailures):
+class MediaStreams(StreamEnds):
     """`Executor.media_stream`, a mixin over the Executor's attempt loop (as `_run`)."""
 
     planner: Planner
@@ -94,20 +94,11 @@ class MediaStreams(StreamFailures):
                         usage = event
                     else:
                         yield event
-            if ctx.attempts and ctx.attempts[-1].outcome != Outcome.OK.value:
+            summary = await self._summary(
+                ctx, deployment, opened.lease, usage, started, opened.first_at
+            )
+            if summary is None:
                 return  # the relay ended with an error event (and recorded the failure)
-            await self._runner.stats.record(
-                deployment.name, True, self._clock.monotonic() - started
-            )
-            summary = router_service_pb2.StreamSummary(
-                route=ctx.route(deployment, usage),
-                time_to_first_token_ms=(opened.first_at - started) * 1000.0,
-            )
-            if ctx.answers is not None:
-                summary.route.guardrails.extend(ctx.answers.report())
-            if usage is not None:
-                summary.usage.CopyFrom(usage)
-                await opened.lease.settle_tokens(usage.total_tokens)
             done = stack.pop_all()
         try:
             yield MediaEvent(summary=summary)

@@ -1,23 +1,49 @@
-"""What a stream does when its upstream fails: a timer that fired (whose fault it was), and a
-failure after the commit (recorded, reacted to, told to the caller as an error event). Shared by
-chat streams (`_executor`) and media streams (`_media_streams`)."""
+"""How a stream ends: a timer that fired (whose fault it was), a failure after the commit
+(recorded, reacted to, told to the caller as an error event), or its summary. Shared by chat
+streams (`_executor`) and media streams (`_media_streams`)."""
 
 from __future__ import annotations
 
-from clients.switchboard.v1 import router_service_pb2, routing_pb2
+from clients.switchboard.v1 import chat_pb2, router_service_pb2, routing_pb2
+from router_service.clock import Clock
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._model import Deployment, RequestContext
 from router_service.errors import DeadlineExceededError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome, reaction_for
 
-__all__ = ["StreamFailures", "stream_error", "timed_out"]
+__all__ = ["StreamEnds", "stream_error", "timed_out"]
 
 
-class StreamFailures:
-    """What a stream does when it fails after its commit, shared by chat and media streams."""
+class StreamEnds:
+    """How a stream ends after its commit, shared by chat and media streams."""
 
     _runner: AttemptRunner
+    _clock: Clock
+
+    async def _summary(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        lease: KeyLease,
+        usage: chat_pb2.Usage | None,
+        started: float,
+        first_at: float,
+    ) -> router_service_pb2.StreamSummary | None:
+        """The summary of a stream whose relay ended (the success recorded, its tokens settled);
+        None when the relay ended it with an error event (and recorded the failure)."""
+        if ctx.attempts and ctx.attempts[-1].outcome != Outcome.OK.value:
+            return None
+        await self._runner.stats.record(deployment.name, True, self._clock.monotonic() - started)
+        summary = router_service_pb2.StreamSummary(
+            route=ctx.route(deployment, usage), time_to_first_token_ms=(first_at - started) * 1000.0
+        )
+        if ctx.answers is not None:  # what acted on the answer (reported by the relay)
+            summary.route.guardrails.extend(ctx.answers.report())
+        if usage is not None:
+            summary.usage.CopyFrom(usage)
+            await lease.settle_tokens(usage.total_tokens)
+        return summary
 
     async def _failed_midstream(
         self,

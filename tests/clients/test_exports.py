@@ -14,6 +14,7 @@ EXPECTED = [
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
+    "CallStream",
     "CompletionChunks",
     "CompletionsRequest",
     "ErrorDetails",

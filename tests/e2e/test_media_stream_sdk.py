@@ -7,7 +7,6 @@ who leaves closing the upstream call."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
@@ -17,7 +16,6 @@ import pytest
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._media import PNG_1X1, speech_bytes
 from tests.conftest import RouterHandle, StartRouter
-from tests.e2e.stream_harness import StartEdge
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,16 +52,8 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
 
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    """This file's router: the `sdk` fixture's (tests/e2e/conftest.py) edge is in front of it."""
     return await start_router(config(fake))
-
-
-@pytest.fixture
-async def sdk(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
-    edge = await start_edge(router)
-    async with openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
 
 
 def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
