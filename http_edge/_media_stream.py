@@ -96,7 +96,9 @@ async def _relay_bytes(
 ) -> AsyncIterator[bytes]:
     """The audio as it arrives; a failure cuts the body short (see the module's docstring)."""
     message: MediaStreamResponse | None = first
-    failure = "the router ended the stream before its summary"
+    # The stream's end without a summary: truncated, or the caller left (said nowhere: the
+    # router records both).
+    failure = ""
     try:
         while message is not None:
             kind = message.WhichOneof("event")
@@ -110,6 +112,7 @@ async def _relay_bytes(
             message = await anext(events, None)
     except RouterError as exc:
         failure = exc.details.message
-    logger.warning("speech cut short after the commit: %s", failure)
+    if failure:
+        logger.warning("speech cut short after the commit: %s", failure)
     # An OSError ends the response without its last chunk (SSEResponse: the client went away).
     raise ConnectionAbortedError(failure)

@@ -88,6 +88,14 @@ async def test_speech_arrives_as_it_is_made_and_leaving_closes_the_upstream(
         assert record is not None and not record.client_disconnected
     await fake.state.wait_for(lambda: record.client_disconnected)
 
+    # The upstream breaks after its first piece: the body is cut short, never complete-looking.
+    fake.state.set_scenario(Scenario(reset_after_chunks=1))
+    async with sdk.audio.speech.with_streaming_response.create(
+        model="voice", voice="alloy", input="hello there world", response_format="wav"
+    ) as response:
+        with pytest.raises(Exception, match="incomplete chunked read"):
+            [piece async for piece in response.iter_bytes()]
+
 
 async def test_speech_events_pass_over_azure(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
     _, audio = speech_bytes("hello there world", "mp3")
