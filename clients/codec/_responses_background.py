@@ -42,11 +42,18 @@ def background_response(
 
 
 def background_finished(
-    queued: dict[str, Any], completion: chat_pb2.ChatCompletion, completed_at: int
+    queued: dict[str, Any],
+    completion: chat_pb2.ChatCompletion,
+    completed_at: int,
+    params: chat_pb2.ChatParams | None = None,
 ) -> dict[str, Any]:
-    """The queued Response finished by `completion`: its output, usage, the answering model,
-    and status ``completed`` (or ``incomplete``, as a foreground answer's)."""
-    request = ResponsesRequest(chat_pb2.ChatParams(model=str(queued.get("model", ""))), False)
+    """The queued Response finished by `completion` (the answer to `params`, the call that
+    ran): its output, usage, the answering model, and status ``completed`` (or ``incomplete``,
+    as a foreground answer's); its text with logprobs when the call asked for them."""
+    asked = chat_pb2.ChatParams(model=str(queued.get("model", "")))
+    if params is not None and params.HasField("logprobs"):
+        asked.logprobs = params.logprobs
+    request = ResponsesRequest(asked, False)
     ids = ResponseIds(str(queued["id"]))
     answer = response_to_openai(
         completion, request, ids, int(queued.get("created_at", 0)), completed_at

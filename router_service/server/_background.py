@@ -276,7 +276,8 @@ class BackgroundJobs:
             return background_failed(in_progress, _error_code(details.code), details.message)
         if job.admission is not None:
             await uncut(_settle(job.admission, answer))
-        return background_finished(in_progress, answer.completion, int(runtime.clock.now()))
+        now = int(runtime.clock.now())
+        return background_finished(in_progress, answer.completion, now, params)
 
     def _interrupted(self, job: _Job) -> dict[str, Any]:
         if job.stop == "cancelled":

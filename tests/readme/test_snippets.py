@@ -86,6 +86,9 @@ def python_block(marker: str) -> Block:
     return block
 
 
+INCLUDE_BLOCK = 'include=["message.output_text.logprobs"]'
+
+
 def test_every_python_block_is_run_here() -> None:
     markers = (
         "openai.OpenAI(",
@@ -93,6 +96,7 @@ def test_every_python_block_is_run_here() -> None:
         "previous_response_id=",
         "conversations.create(",
         "background=True",
+        INCLUDE_BLOCK,
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
@@ -144,6 +148,11 @@ def test_conversations_block(stack: LiveStack) -> None:
 def test_background_responses_block(stack: LiveStack) -> None:
     printed = run_block("background=True", stack).splitlines()
     assert printed == ["queued", "completed Echo: Think it over."]
+
+
+def test_include_block(stack: LiveStack) -> None:
+    printed = run_block(INCLUDE_BLOCK, stack).splitlines()
+    assert printed == ["Echo:  -0.25 ['Echo: ', 'alt1']", "hello -0.5 ['hello', 'alt1']"]
 
 
 def test_grpc_block(stack: LiveStack) -> None:
