@@ -73,6 +73,8 @@ class _Failed:
 
 
 _END: Final = _End()
+# What ends a buffer (a tuple built once: `_End | _Failed` would build a union per chunk).
+_MARKS: Final = (_End, _Failed)
 # Chunks read ahead of the caller at most (the bound on what a slow caller makes us hold).
 READ_AHEAD = 32
 
@@ -125,7 +127,7 @@ class _Reader(Generic[T]):
         if not buffer:
             return None
         batch: list[T] = []
-        while buffer and not isinstance(buffer[0], _End | _Failed):
+        while buffer and not isinstance(buffer[0], _MARKS):
             batch.append(buffer.popleft())  # type: ignore[arg-type]  # buffer[0] is a T
         if self._giver is not None:
             _wake(self._giver)
@@ -133,7 +135,7 @@ class _Reader(Generic[T]):
         if batch:
             return batch
         last = buffer.popleft()
-        assert isinstance(last, _End | _Failed)
+        assert isinstance(last, _MARKS)
         return last
 
     async def wait(self, seconds: float) -> None:
