@@ -10,6 +10,7 @@ from router_service.responses._background import (
     JobId,
     settle,
 )
+from router_service.responses._conversation_items import checked_metadata
 from router_service.responses._conversations import Conversations
 from router_service.responses._stored import (
     ENTRY_BYTES,
@@ -33,5 +34,6 @@ __all__ = [
     "Conversations",
     "JobId",
     "StoredResponses",
+    "checked_metadata",
     "settle",
 ]
