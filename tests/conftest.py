@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.runtime import Runtime
 from router_service.server import RouterServer
 from router_service.state import StateStore
-from tests.helpers import POLL_INTERVAL_S
+from tests.helpers import eventually
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_server
 from tests.pki import issue_pki
@@ -119,10 +118,12 @@ async def _after_its_watchers_left(server: RouterServer) -> None:
     A stop with none left skips `server.drain_delay_s`, as in production: otherwise every
     router a test had an edge on waited its 0.25 s. A client still open after a second is not
     waited for (its watch is drained as a production stop would)."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(1):
-            while server.health_watchers:
-                await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def left() -> bool:
+        return not server.health_watchers
+
+    with contextlib.suppress(AssertionError):
+        await eventually(left, within=1, what="the router's watchers leaving")
 
 
 @pytest.fixture
