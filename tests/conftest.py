@@ -116,14 +116,15 @@ async def _after_its_watchers_left(server: RouterServer) -> None:
     """Until the health watches of the clients closed before this router (the edge, a
     RouterClient) have ended at the router, which learns it a few loop turns after their close.
     A stop with none left skips `server.drain_delay_s`, as in production: otherwise every
-    router a test had an edge on waited its 0.25 s. A client still open after a second is not
-    waited for (its watch is drained as a production stop would)."""
+    router a test had an edge on waited its 0.25 s. A watch still open after as long (a client
+    left open; an edge whose legacy completion failed part-way leaves one) is drained as a
+    production stop would."""
 
     async def left() -> bool:
         return not server.health_watchers
 
     with contextlib.suppress(AssertionError):
-        await eventually(left, within=1, what="the router's watchers leaving")
+        await eventually(left, within=0.25, what="the router's watchers leaving")
 
 
 @pytest.fixture
