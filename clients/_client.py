@@ -205,7 +205,7 @@ class RouterClient(BackgroundCalls, ConversationCalls, MediaCalls, BaseClient):
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,
         metadata: Metadata | None = None,
-    ) -> RouterStream:
+    ) -> RouterStream[router_service_pb2.ChatStreamResponse]:
         """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
         router = self._stub("router")
         kwargs = self._kwargs(timeout, metadata)

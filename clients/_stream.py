@@ -4,7 +4,7 @@ lets go of the prompt once it is sent."""
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import grpc
 
@@ -14,6 +14,8 @@ from clients.errors import RouterError
 from clients.switchboard.v1 import router_service_pb2
 
 __all__ = ["RouterStream", "SentOnce", "serialize_once"]
+
+_Message = TypeVar("_Message")
 
 
 class SentOnce:
@@ -41,8 +43,9 @@ def serialize_once(request: SentOnce) -> bytes:
     return request.serialize()
 
 
-class RouterStream:
-    """The messages of one ``ChatStream`` call: an async iterator and an async context manager.
+class RouterStream(Generic[_Message]):
+    """The messages of one ``ChatStream`` call (or of ``ResumeResponse``): an async iterator and
+    an async context manager.
 
     Leaving the ``async with`` block (or :meth:`aclose`) cancels the call, and the cancellation
     reaches the router, which aborts the upstream request: a caller that goes away stops paying.
@@ -58,7 +61,7 @@ class RouterStream:
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> router_service_pb2.ChatStreamResponse:
+    async def __anext__(self) -> _Message:
         if self._closed:
             raise StopAsyncIteration
         self._reading = True
@@ -76,7 +79,7 @@ class RouterStream:
         if message is grpc.aio.EOF:
             self._closed = True
             raise StopAsyncIteration
-        response: router_service_pb2.ChatStreamResponse = message
+        response: _Message = message
         return response
 
     def interrupt(self) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import grpc
 
@@ -26,23 +26,26 @@ from clients._media_calls import SyncMediaCalls
 from clients.errors import RouterError
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
+_Message = TypeVar("_Message")
 
-class SyncRouterStream:
-    """The sync ``ChatStream``: an iterator and a context manager; :meth:`close` cancels it."""
+
+class SyncRouterStream(Generic[_Message]):
+    """The sync ``ChatStream`` (or ``ResumeResponse``): an iterator and a context manager;
+    :meth:`close` cancels it."""
 
     def __init__(self, call: Any) -> None:
         self._call = call
         self._closed = False
 
-    def __iter__(self) -> Iterator[router_service_pb2.ChatStreamResponse]:
+    def __iter__(self) -> Iterator[_Message]:
         return self
 
-    def __next__(self) -> router_service_pb2.ChatStreamResponse:
+    def __next__(self) -> _Message:
         if self._closed:
             raise StopIteration
         try:
             with map_rpc_errors():
-                message: router_service_pb2.ChatStreamResponse = next(self._call)
+                message: _Message = next(self._call)
         except RouterError as exc:
             # close() from another thread cancels the call under a blocked next().
             if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
@@ -128,7 +131,7 @@ class SyncRouterClient(SyncBackgroundCalls, SyncConversationCalls, SyncMediaCall
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,
         metadata: Metadata | None = None,
-    ) -> SyncRouterStream:
+    ) -> SyncRouterStream[router_service_pb2.ChatStreamResponse]:
         """Start a stream; use it as ``with client.chat_stream(req) as stream:``."""
         router = self._stub("router")
         with map_rpc_errors():

@@ -16,6 +16,7 @@ from clients.codec._completions import (
 from clients.codec._conversations import (
     conversation_additions,
     conversation_history,
+    conversation_inputs,
     conversation_items_from_openai,
     conversation_metadata_from_openai,
     conversation_of,
@@ -46,6 +47,7 @@ from clients.codec._response import (
 from clients.codec._responses_background import (
     FINAL_STATUSES,
     background_cancelled,
+    background_events,
     background_failed,
     background_finished,
     background_response,
@@ -81,6 +83,7 @@ __all__ = [
     "ResponsesRequest",
     "UploadProblem",
     "background_cancelled",
+    "background_events",
     "background_failed",
     "background_finished",
     "background_response",
@@ -94,6 +97,7 @@ __all__ = [
     "completions_request_from_openai",
     "conversation_additions",
     "conversation_history",
+    "conversation_inputs",
     "conversation_items_from_openai",
     "conversation_metadata_from_openai",
     "conversation_of",

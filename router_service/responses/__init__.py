@@ -18,6 +18,7 @@ from router_service.responses._stored import (
     MAX_IDS,
     StoredResponses,
 )
+from router_service.responses._stream_log import StreamLog, StreamWriter
 
 __all__ = [
     "CANCELLED",
@@ -33,5 +34,7 @@ __all__ = [
     "Conversations",
     "JobId",
     "StoredResponses",
+    "StreamLog",
+    "StreamWriter",
     "settle",
 ]

@@ -124,6 +124,11 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.FromString,
                 _registered_method=True)
+        self.ResumeResponse = channel.unary_stream(
+                '/switchboard.v1.RouterService/ResumeResponse',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -281,6 +286,21 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResumeResponse(self, request, context):
+        """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
+        after `starting_after`, then follow the live ones until the one that ends it, from any
+        replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
+        first event (the job records its events from its start: none is missed in between), and
+        its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
+        call leaves the job running. NOT_FOUND as LoadResponses'; a response
+        not run in the background, not streamed, or whose events were not all kept
+        (`responses.max_stream_events` / `max_stream_bytes`) is FAILED_PRECONDITION, reason
+        RESPONSE_NOT_STREAMABLE. Needs the `chat` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -363,6 +383,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.CancelResponse,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.SerializeToString,
+            ),
+            'ResumeResponse': grpc.unary_stream_rpc_method_handler(
+                    servicer.ResumeResponse,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -807,6 +832,33 @@ class RouterService:
             '/switchboard.v1.RouterService/CancelResponse',
             switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchboard.v1.RouterService/ResumeResponse',
+            switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.FromString,
             options,
             channel_credentials,
             insecure,
