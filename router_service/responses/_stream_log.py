@@ -101,20 +101,22 @@ class StreamLog:
         with self._store.watch_flight(name) as watch:
             hearing = await self._store.hear_flights()
             wait_s = self._config.background_heartbeat_s / 3 if hearing else CHECK_S
+            first = True
             while True:
                 watch.rearm()  # a landing from here on wakes the wait below
                 (document,) = await self._store.get_documents([name])
                 if document is None:
                     return
                 # Line n is event n: every event of the stream is appended, in order.
-                for line in document.splitlines()[after + 1 :]:
+                lines = document.splitlines()
+                # A resume is refused before any event; the stream from the first gets those
+                # kept, then the error.
+                if first and after >= 0 and lines and lines[-1] == _DROPPED:
+                    raise _not_kept()
+                first = False
+                for line in lines[after + 1 :]:
                     if line == _DROPPED:
-                        raise InvalidRequestError(
-                            "The events of this response past the ones kept "
-                            "(responses.max_stream_events, max_stream_bytes) cannot be "
-                            "replayed: retrieve it without 'stream'.",
-                            code="stream_not_kept",
-                        )
+                        raise _not_kept()
                     event: Event = orjson.loads(line)
                     after += 1
                     yield event
@@ -122,3 +124,12 @@ class StreamLog:
                         return
                 if not await watch.notified(wait_s) and await gone():
                     return
+
+
+def _not_kept() -> InvalidRequestError:
+    return InvalidRequestError(
+        "The events of this response past the ones kept (responses.max_stream_events, "
+        "max_stream_bytes) cannot be replayed: retrieve it without 'stream'.",
+        param="stream",
+        code="stream_not_kept",
+    )
