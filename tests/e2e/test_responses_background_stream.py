@@ -176,8 +176,8 @@ async def test_a_background_response_in_a_conversation_adds_its_items(stack: Sta
     )
     final = await settled(sdk, started.id, router.server)
     assert final.status == "completed"
-    items = [i async for i in sdk.conversations.items.list(conversation.id, order="asc")]
-    assert [(i.role, i.content[0].text) for i in items] == [  # type: ignore[union-attr]
+    items: list[Any] = [i async for i in sdk.conversations.items.list(conversation.id, order="asc")]
+    assert [(i.role, i.content[0].text) for i in items] == [
         ("user", "I am Ann."),
         ("user", "Who am I?"),
         ("assistant", final.output_text),
