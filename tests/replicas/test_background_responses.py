@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
 import openai
@@ -113,7 +114,7 @@ async def test_a_stream_started_on_one_replica_is_resumed_live_on_another(
     one, _, first, second = replicas
     fake.state.hold()
     stream = await first.responses.create(model="a", input="hop", background=True, stream=True)
-    head = []
+    head: list[Any] = []
     async for event in stream:
         head.append(event)
         if event.type == "response.in_progress":
@@ -121,7 +122,7 @@ async def test_a_stream_started_on_one_replica_is_resumed_live_on_another(
     await stream.close()
     await held(fake)
     resumed = await second.responses.retrieve(head[0].response.id, stream=True, starting_after=1)
-    rest = [await anext(resumed)]  # replayed from Redis (HTTP 200 waits for a first event)
+    rest: list[Any] = [await anext(resumed)]  # replayed from Redis (200 waits for an event)
     fake.state.release()  # the rest is live
     rest += [event async for event in resumed]
     assert [e.sequence_number for e in rest] == list(range(2, 2 + len(rest)))
