@@ -27,12 +27,12 @@ from router_service.errors import InvalidRequestError
 from router_service.responses._stored import response_name
 from router_service.state import AppendResult, Landing, StateStore
 
-__all__ = ["CHECK_S", "StreamLog", "StreamWriter"]
+__all__ = ["CHECK_S", "LAST_EVENTS", "StreamLog", "StreamWriter"]
 
 CHECK_S = 1.0  # how often a follower that hears no landings reads again
 _DROPPED = b"-"  # the line that says the events after it were not kept
 # The events that end a Responses stream.
-_LAST = frozenset(
+LAST_EVENTS = frozenset(
     {"response.completed", "response.incomplete", "response.failed", "response.cancelled"}
 )
 Event = dict[str, Any]
@@ -88,7 +88,10 @@ class StreamLog:
         return found is not None
 
     async def forget(self, client: str, response_id: str) -> None:
-        await self._store.delete_document(_name(client, response_id))
+        """Delete the events (the response was deleted), waking its followers to find out."""
+        name = _name(client, response_id)
+        if await self._store.delete_document(name):
+            await self._store.land_flight(name, "", Landing.KEPT)
 
     async def follow(
         self, client: str, response_id: str, after: int, gone: Callable[[], Awaitable[bool]]
@@ -120,7 +123,7 @@ class StreamLog:
                     event: Event = orjson.loads(line)
                     after += 1
                     yield event
-                    if event["type"] in _LAST:
+                    if event["type"] in LAST_EVENTS:
                         return
                 if not await watch.notified(wait_s) and await gone():
                     return

@@ -126,6 +126,20 @@ async def test_a_cancel_ends_a_follower_with_the_cancelled_response(
     await _watching(router, 0)  # the follower's watch went with its call
 
 
+async def test_a_response_deleted_while_followed_ends_its_follower_with_an_error(
+    fake: FakeUpstream, stack: Stack
+) -> None:
+    _, sdk = stack
+    fake.state.hold()
+    stream = await sdk.responses.create(model="chain", input="gone", background=True, stream=True)
+    head = await _events(stream, until="response.in_progress")
+    resumed = await sdk.responses.retrieve(head[0].response.id, stream=True, starting_after=1)
+    assert (await anext(resumed)).type == "response.in_progress"
+    await sdk.responses.delete(head[0].response.id)
+    (error,) = await _events(resumed)
+    assert (error.type, error.code, error.sequence_number) == ("error", "response_not_found", 3)
+
+
 async def test_a_caller_that_leaves_frees_its_follower(fake: FakeUpstream, stack: Stack) -> None:
     router, sdk = stack
     fake.state.hold()

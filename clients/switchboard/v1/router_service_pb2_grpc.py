@@ -294,8 +294,8 @@ class RouterServiceServicer:
         its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
         call leaves the job running. NOT_FOUND as LoadResponses'; a response
         not run in the background, not streamed, or whose events were not all kept
-        (`responses.max_stream_events` / `max_stream_bytes`) is FAILED_PRECONDITION, reason
-        RESPONSE_NOT_STREAMABLE. Needs the `chat` scope.
+        (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
+        `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

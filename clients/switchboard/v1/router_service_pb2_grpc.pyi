@@ -124,8 +124,8 @@ class RouterServiceStub:
     its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
     call leaves the job running. NOT_FOUND as LoadResponses'; a response
     not run in the background, not streamed, or whose events were not all kept
-    (`responses.max_stream_events` / `max_stream_bytes`) is FAILED_PRECONDITION, reason
-    RESPONSE_NOT_STREAMABLE. Needs the `chat` scope.
+    (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
+    `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
     """
 
 @_typing.type_check_only
@@ -224,8 +224,8 @@ class RouterServiceAsyncStub(RouterServiceStub):
     its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
     call leaves the job running. NOT_FOUND as LoadResponses'; a response
     not run in the background, not streamed, or whose events were not all kept
-    (`responses.max_stream_events` / `max_stream_bytes`) is FAILED_PRECONDITION, reason
-    RESPONSE_NOT_STREAMABLE. Needs the `chat` scope.
+    (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
+    `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -423,8 +423,8 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
         call leaves the job running. NOT_FOUND as LoadResponses'; a response
         not run in the background, not streamed, or whose events were not all kept
-        (`responses.max_stream_events` / `max_stream_bytes`) is FAILED_PRECONDITION, reason
-        RESPONSE_NOT_STREAMABLE. Needs the `chat` scope.
+        (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
+        `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
