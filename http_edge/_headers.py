@@ -46,7 +46,9 @@ def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]
     what the response cache did, and a cached answer's age in seconds; what the call cost in
     USD when the router knows (a unary answer's route: a stream's headers leave before it);
     the caller's rate limits when it has rpm or tpm; the guardrails that redacted the request
-    or acted on the answer, as RouteInfo.guardrails lists them (`x-switchboard-guardrails`).
+    or acted on the answer, as RouteInfo.guardrails lists them (`x-switchboard-guardrails`),
+    and those that screen the answer, whether or not they acted (known before a stream's
+    first chunk: `x-switchboard-answer-guardrails`).
     `others`: the routes of the other calls one answer was made of (a legacy completion's
     prompts): the cost is theirs together, when each has one, the limits are the tightest any
     of them reported, the guardrails those of any of them."""
@@ -56,9 +58,13 @@ def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]
     standing = _tightest(route, others)
     if standing is not None:
         headers.update(rate_limit_headers(standing))
-    redacted = dict.fromkeys(name for r in (route, *others) for name in r.guardrails)
+    routes = (route, *others)
+    redacted = dict.fromkeys(name for r in routes for name in r.guardrails)
     if redacted:  # rule names are config's (letters, digits, `_.-`): header-safe
         headers["x-switchboard-guardrails"] = ", ".join(redacted)
+    screening = dict.fromkeys(name for r in routes for name in r.answer_guardrails)
+    if screening:
+        headers["x-switchboard-answer-guardrails"] = ", ".join(screening)
     return headers
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clients import INCLUDABLE
+
 __all__ = [
     "CHAT_COMPLETIONS",
     "COMPLETIONS",
@@ -20,6 +22,7 @@ __all__ = [
     "CONVERSATION_ID_PARAM",
     "CONVERSATION_ITEMS",
     "CONVERSATION_ITEMS_LIST",
+    "CONVERSATION_ITEM_GET",
     "CONVERSATION_ITEM_PARAMS",
     "CONVERSATION_UPDATE",
     "EMBEDDINGS",
@@ -260,15 +263,24 @@ PROVIDER_PARAM: dict[str, Any] = {
     ]
 }
 _RESPONSE_ID = {"name": "response_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# OpenAI's `include` values, as the SDK sends a list in a query (`include[]=…`).
+_INCLUDE = {
+    "name": "include[]",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "array", "items": {"enum": list(INCLUDABLE)}},
+}
 RESPONSE_ID_PARAM: dict[str, Any] = {
     "parameters": [
         _RESPONSE_ID,
         {"name": "stream", "in": "query", "required": False, "schema": {"type": "boolean"}},
+        _INCLUDE,
     ],
 }
 INPUT_ITEMS_PARAMS: dict[str, Any] = {
     "parameters": [
         _RESPONSE_ID,
+        _INCLUDE,
         {"name": "after", "in": "query", "required": False, "schema": {"type": "string"}},
         {
             "name": "limit",
@@ -301,9 +313,10 @@ CONVERSATION_UPDATE = {
 }
 CONVERSATION_ITEMS = {
     **json_operation({"type": "object", "required": ["items"], "properties": {"items": _ITEMS}}),
-    **CONVERSATION_ID_PARAM,
+    "parameters": [_CONVERSATION_ID, _INCLUDE],
 }
 CONVERSATION_ITEMS_LIST: dict[str, Any] = {
     "parameters": [_CONVERSATION_ID, *INPUT_ITEMS_PARAMS["parameters"][1:]]
 }
 CONVERSATION_ITEM_PARAMS: dict[str, Any] = {"parameters": [_CONVERSATION_ID, _ITEM_ID]}
+CONVERSATION_ITEM_GET: dict[str, Any] = {"parameters": [_CONVERSATION_ID, _ITEM_ID, _INCLUDE]}

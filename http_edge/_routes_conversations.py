@@ -31,13 +31,14 @@ from ._metadata import forwarded_metadata
 from ._openapi import (
     CONVERSATION,
     CONVERSATION_ID_PARAM,
+    CONVERSATION_ITEM_GET,
     CONVERSATION_ITEM_PARAMS,
     CONVERSATION_ITEMS,
     CONVERSATION_ITEMS_LIST,
     CONVERSATION_UPDATE,
     ERRORS,
 )
-from ._routes_stored import page_limit, page_order
+from ._routes_stored import include_query, page_limit, page_order
 from ._state import edge_state
 
 __all__ = ["router"]
@@ -98,6 +99,7 @@ async def delete_conversation(request: Request) -> Response:
 
 @router.post("/v1/conversations/{conversation_id}/items", openapi_extra=CONVERSATION_ITEMS)
 async def add_items(request: Request) -> Response:
+    include_query(request)  # items are answered as kept
     body = await _body(request)
     if body.get("items") is None:
         raise EdgeError(400, "Missing required parameter: 'items'.", code=None, param="items")
@@ -118,6 +120,7 @@ async def list_items(request: Request) -> Response:
     query = request.query_params
     limit, order = page_limit(query.get("limit")), page_order(query.get("order"))
     after = query.get("after")
+    include_query(request)  # items are listed as kept, input images with their image_url
     loaded = await _load(request)
     items = [orjson.loads(item.item_json) for item in loaded.items]
     page = input_items_page(items, after=after, limit=limit, order=order)
@@ -134,10 +137,11 @@ async def list_items(request: Request) -> Response:
 @router.get(
     "/v1/conversations/{conversation_id}/items/{item_id}",
     responses=ERRORS,
-    openapi_extra=CONVERSATION_ITEM_PARAMS,
+    openapi_extra=CONVERSATION_ITEM_GET,
 )
 async def retrieve_item(request: Request) -> Response:
     item_id: str = request.path_params["item_id"]
+    include_query(request)
     loaded = await _load(request)
     found = next((item for item in loaded.items if item.id == item_id), None)
     if found is None:

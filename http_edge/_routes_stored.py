@@ -19,7 +19,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from clients import RouterError, input_items_page
+from clients import InvalidRequestError, RouterError, include_values, input_items_page
 from clients.switchboard.v1.router_service_pb2 import (
     CancelResponseRequest,
     DeleteResponseRequest,
@@ -34,7 +34,7 @@ from ._openapi import ERRORS, INPUT_ITEMS_PARAMS, RESPONSE_ID_PARAM
 from ._resume import resumed_stream
 from ._state import edge_state
 
-__all__ = ["page_limit", "page_order", "router"]
+__all__ = ["include_query", "page_limit", "page_order", "router"]
 
 router = APIRouter()
 
@@ -50,6 +50,7 @@ async def retrieve_response(request: Request) -> Response:
         after = _starting_after(request)
         metadata = forwarded_metadata(request)
         return await resumed_stream(request, state.router(), response_id, after, metadata)
+    include_query(request)  # checked; the Response is what it was made with
     stored = await _load(request)
     return Response(stored.response_json.encode(), media_type="application/json")
 
@@ -96,6 +97,7 @@ async def list_input_items(request: Request) -> Response:
     limit = page_limit(query.get("limit"))
     order = page_order(query.get("order"))
     after = query.get("after")
+    include_query(request)  # input images are listed with their image_url, asked or not
     stored = await _load(request)
     items = [orjson.loads(text) for text in stored.input_items_json]
     page = input_items_page(items, after=after, limit=limit, order=order)
@@ -143,6 +145,18 @@ def _refusal(exc: RouterError, response_id: str) -> Exception:
     if details.reason == "INVALID_ARGUMENT":
         return EdgeError(400, details.message, code=details.openai_code or None)
     return exc
+
+
+def include_query(request: Request) -> frozenset[str]:
+    """The `include` of a query (`include[]=…`, as the SDK sends a list, or `include=…`
+    repeated), each one of OpenAI's values, or a 400 naming the first that is not. Reading
+    back answers what was stored, so they select nothing more (`clients.codec` says what each
+    value gives)."""
+    query = request.query_params
+    try:
+        return include_values([*query.getlist("include[]"), *query.getlist("include")])
+    except InvalidRequestError as exc:
+        raise EdgeError(400, exc.message, code="invalid_value", param=exc.param) from exc
 
 
 def page_limit(value: str | None) -> int:

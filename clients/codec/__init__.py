@@ -52,6 +52,7 @@ from clients.codec._responses_background import (
     background_finished,
     background_response,
 )
+from clients.codec._responses_include import INCLUDABLE, include_values
 from clients.codec._responses_items import input_items_page, item_id_prefix
 from clients.codec._responses_output import ResponseIds, response_to_openai
 from clients.codec._responses_request import (
@@ -71,6 +72,7 @@ from clients.codec._responses_stream import ResponseEventStream
 
 __all__ = [
     "FINAL_STATUSES",
+    "INCLUDABLE",
     "MEDIA_PATHS",
     "MEDIA_UPLOADS",
     "CompletionChunks",
@@ -107,6 +109,7 @@ __all__ = [
     "embedding_result_from_openai",
     "embedding_result_to_openai",
     "history_of",
+    "include_values",
     "input_items_json",
     "input_items_page",
     "item_id_prefix",

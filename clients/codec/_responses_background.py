@@ -46,11 +46,15 @@ def background_response(
 
 
 def background_finished(
-    queued: dict[str, Any], completion: chat_pb2.ChatCompletion, completed_at: int
+    queued: dict[str, Any],
+    completion: chat_pb2.ChatCompletion,
+    completed_at: int,
+    params: chat_pb2.ChatParams | None = None,
 ) -> dict[str, Any]:
-    """The queued Response finished by `completion`: its output, usage, the answering model,
-    and status ``completed`` (or ``incomplete``, as a foreground answer's)."""
-    request = ResponsesRequest(chat_pb2.ChatParams(model=str(queued.get("model", ""))), False)
+    """The queued Response finished by `completion` (the answer to `params`, the call that
+    ran): its output, usage, the answering model, and status ``completed`` (or ``incomplete``,
+    as a foreground answer's); its text with logprobs when the call asked for them."""
+    request = ResponsesRequest(_asked(queued, params), False)
     ids = ResponseIds(str(queued["id"]))
     answer = response_to_openai(
         completion, request, ids, int(queued.get("created_at", 0)), completed_at
@@ -68,10 +72,21 @@ def background_cancelled(response: dict[str, Any]) -> dict[str, Any]:
     return {**response, "status": "cancelled", "output": [], "usage": None}
 
 
-def background_events(queued: dict[str, Any], sequence: int = 0) -> ResponseEventStream:
-    """The events of the queued Response's streamed run (``background`` with ``stream``),
-    numbered from `sequence`, each snapshot repeating the queued Response's settings."""
+def background_events(
+    queued: dict[str, Any], sequence: int = 0, params: chat_pb2.ChatParams | None = None
+) -> ResponseEventStream:
+    """The events of the queued Response's streamed run (``background`` with ``stream``; the
+    answer to `params`, the call that runs), numbered from `sequence`, each snapshot repeating
+    the queued Response's settings; its text with logprobs when the call asked for them."""
     echo = {key: value for key, value in queued.items() if key not in _OWN}
-    request = ResponsesRequest(chat_pb2.ChatParams(model=str(queued.get("model", ""))), True, echo)
+    request = ResponsesRequest(_asked(queued, params), True, echo)
     ids = ResponseIds(str(queued["id"]))
     return ResponseEventStream(request, ids, int(queued.get("created_at", 0)), sequence)
+
+
+def _asked(queued: dict[str, Any], params: chat_pb2.ChatParams | None) -> chat_pb2.ChatParams:
+    """What a background answer is shaped by: the queued model, and the call's logprobs."""
+    asked = chat_pb2.ChatParams(model=str(queued.get("model", "")))
+    if params is not None and params.HasField("logprobs"):
+        asked.logprobs = params.logprobs
+    return asked

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients.codec._response import chat_completion_to_openai
+from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_request import ResponsesRequest
 from clients.switchboard.v1 import chat_pb2
 
@@ -119,8 +120,14 @@ def usage_to_responses(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def text_part(text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs or []}
+
+
+def asked_logprobs(request: ResponsesRequest) -> bool:
+    """Whether the request asked the upstream for logprobs (`include`
+    `message.output_text.logprobs`, or `top_logprobs`): its output text then carries them."""
+    return request.params.HasField("logprobs") and request.params.logprobs
 
 
 def message_item(item_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
@@ -192,7 +199,7 @@ def response_to_openai(
     text = message_text(message.get("content"))
     calls = message.get("tool_calls") or []
     if text or not calls:
-        content.append(text_part(text))
+        content.append(text_part(text, output_logprobs(choice) if asked_logprobs(request) else []))
     if isinstance(message.get("refusal"), str):
         content.append({"type": "refusal", "refusal": message["refusal"]})
     if content:

@@ -35,6 +35,7 @@ from clients.codec._json import (
     missing,
 )
 from clients.codec._request import chat_params_from_openai
+from clients.codec._responses_include import LOGPROBS, include_values
 from clients.codec._responses_items import input_items_of
 from clients.codec._responses_tools import text_options, tool_options
 from clients.errors import InvalidRequestError
@@ -176,8 +177,7 @@ def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
         chat["max_completion_tokens"] = expect_int(body["max_output_tokens"], "max_output_tokens")
     if body.get("user") is not None:
         chat["user"] = expect_str(body["user"], "user")
-    include = body.get("include")
-    asked = isinstance(include, list) and "message.output_text.logprobs" in include
+    asked = LOGPROBS in include_values(body.get("include"))
     if asked or body.get("top_logprobs") is not None:
         # Chat completions take `top_logprobs` only beside `logprobs: true` (OpenAI's 400).
         chat["logprobs"] = True

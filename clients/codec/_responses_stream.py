@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clients.codec._response import chunk_to_openai
+from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_output import (
     ResponseIds,
+    asked_logprobs,
     call_item,
     envelope,
     finished,
@@ -53,6 +55,7 @@ class _Open:
     item_id: str
     kind: str  # "message", "refusal", "reasoning" or "function_call"
     pieces: list[str] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # a message's, when asked
     call_id: str = ""
     name: str = ""
 
@@ -78,6 +81,7 @@ class ResponseEventStream:
         self._counts = {"msg": 0, "rs": 0, "fc": 0}
         self._usage: dict[str, Any] | None = None
         self._finish: str | None = None
+        self._logprobs = asked_logprobs(request)
 
     def start(self) -> list[Event]:
         """``response.created`` and ``response.in_progress``."""
@@ -101,7 +105,8 @@ class ResponseEventStream:
                 events += self._text_delta("reasoning", reasoning)
             content = delta.get("content")
             if isinstance(content, str) and content:
-                events += self._text_delta("message", content)
+                logprobs = output_logprobs(choice) if self._logprobs else []
+                events += self._text_delta("message", content, logprobs)
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
                 events += self._text_delta("refusal", refusal)
@@ -179,15 +184,18 @@ class ResponseEventStream:
 
     # --- items -----------------------------------------------------------------------------
 
-    def _text_delta(self, kind: str, delta: str) -> list[Event]:
+    def _text_delta(
+        self, kind: str, delta: str, logprobs: list[dict[str, Any]] | None = None
+    ) -> list[Event]:
         events: list[Event] = []
         if self._text is None or self._text.kind != kind:
             events += self._close_text()
             events += self._open_text(kind)
         assert self._text is not None
         self._text.pieces.append(delta)
+        self._text.logprobs += logprobs or []
         name = _DELTA_EVENTS[kind]
-        extra: dict[str, Any] = {"logprobs": []} if kind == "message" else {}
+        extra: dict[str, Any] = {"logprobs": logprobs or []} if kind == "message" else {}
         events.append(self._event(name, **self._where(self._text), delta=delta, **extra))
         return events
 
@@ -215,8 +223,10 @@ class ResponseEventStream:
             return []
         text, where = item.text, self._where(item)
         if item.kind == "message":
-            part = text_part(text)
-            done = self._event("response.output_text.done", **where, text=text, logprobs=[])
+            part = text_part(text, item.logprobs)
+            done = self._event(
+                "response.output_text.done", **where, text=text, logprobs=item.logprobs
+            )
             final = message_item(item.item_id, item_status(self._finish), [part])
         elif item.kind == "refusal":
             part = {"type": "refusal", "refusal": text}

@@ -29,6 +29,7 @@ from router_service.guardrails import (
     media_texts,
     stored_response_texts,
 )
+from router_service.sessions import pin_user_session
 
 __all__ = [
     "ADMIN_SERVICE",
@@ -177,9 +178,18 @@ def _chat_route(message: Any) -> routing_pb2.RouteInfo | None:
     return message.route if message.WhichOneof("event") == "route" else None
 
 
+def _chat_texts(request: Any) -> Iterator[TextSlot]:
+    """A chat call's texts (`request`: a ChatRequest or ChatStreamRequest); a `user` a rule
+    rewrote still names the call's conversation as sent (sessions.pin_user_session)."""
+    user = request.params.user
+    yield from chat_texts(request.params)
+    if request.params.user != user:
+        pin_user_session(request.routing, user)
+
+
 def _background_texts(request: Any) -> Iterator[TextSlot]:
     """A background response's texts: its chat call's, and its input items kept to be listed."""
-    yield from chat_texts(request.chat.params)
+    yield from _chat_texts(request.chat)
     yield from json_item_texts(request.input_items_json, "input_items_json")
     yield from json_item_texts(request.conversation_items_json, "conversation_items_json")
 
@@ -195,7 +205,7 @@ _CHAT = MethodRule(
     relayed=_relayed,
     cached=_chat_cached,
     route=_chat_route,
-    texts=lambda request: chat_texts(request.params),
+    texts=_chat_texts,
 )
 
 RULES: dict[str, MethodRule] = {

@@ -222,6 +222,7 @@ class CacheLookup:
         route.cache = HIT
         route.cache_age_s = self._cache.age_s(answer)
         route.ClearField("cost_usd")  # no upstream call: this request cost nothing
+        route.answer_guardrails[:] = self._ctx.answer_guardrails  # as kept: this call's own
 
     def mark(self, route: routing_pb2.RouteInfo) -> None:
         """Tell a fresh answer's route what the cache did (MISS, BYPASS; nothing when off)."""

@@ -7,8 +7,9 @@ identity whose access tokens the router gets for it:
   client secret: the file the kubelet projects (`AZURE_FEDERATED_TOKEN_FILE`), whose content is
   the client assertion (re-read on each exchange: it is rotated);
 - a **managed identity**, the words `managed-identity` (the system-assigned identity) or
-  `managed-identity:<client-id>` (a user-assigned one): its tokens come from the platform's
-  local endpoint (IMDS, or App Service's `IDENTITY_ENDPOINT`), no secret at all.
+  `managed-identity:<client-id>` (a user-assigned one; by its object or resource id too, see
+  `_managed_identity`): its tokens come from the platform's local endpoint (IMDS, App
+  Service's, Cloud Shell's, Azure Arc's), no secret at all.
 
 The JSON objects are given as their text (usually `${AZURE_SP_JSON}`) or as
 `file:/path/to/principal.json`, the way vertex keys are (`_key_files`). Anything else is an
@@ -27,6 +28,14 @@ import orjson
 
 from router_service.config._base import Location
 from router_service.config._key_files import key_file, key_text
+from router_service.config._managed_identity import (
+    IMDS_ENDPOINT,
+    MANAGED_IDENTITY,
+    ManagedIdentity,
+    identity_protocol_problems,
+    is_managed_identity_key,
+    parse_managed_identity,
+)
 
 if TYPE_CHECKING:
     from router_service.config._providers import ProviderConfig
@@ -52,15 +61,10 @@ __all__ = [
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 # The resource Azure OpenAI's tokens are for (the client credentials flow asks for `/.default`).
 COGNITIVE_SERVICES_SCOPE = "https://cognitiveservices.azure.com/.default"
-# The Instance Metadata Service's token endpoint (VMs, scale sets, AKS nodes): link-local.
-IMDS_ENDPOINT = "http://169.254.169.254/metadata/identity/oauth2/token"
-MANAGED_IDENTITY = "managed-identity"
 _SECRETS = ("client_secret", "federated_token_file")
 _FIELDS = ("tenant_id", "client_id", *_SECRETS)
 # A tenant is a GUID or a domain (contoso.onmicrosoft.com): one segment of the token URL's path.
 _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
-# A managed identity's client id is a GUID (the identity's "Client ID" in the portal).
-_GUID = re.compile(r"[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}")
 # What an operator may have meant for an identity key (`managed_identity`, `Workload-Identity`):
 # refused at load with the right spelling rather than sent to Azure as an `api-key`.
 _IDENTITY_WORDS = re.compile(r"\s*(?:managed|workload)[-_ ]?identity", re.IGNORECASE)
@@ -93,20 +97,7 @@ class WorkloadIdentity:
     federated_token_file: str
 
 
-@dataclass(frozen=True, slots=True)
-class ManagedIdentity:
-    """The platform's identity of this host: the system-assigned one (`client_id` None) or a
-    user-assigned one, by its client id. Nothing of it is secret."""
-
-    client_id: str | None
-
-
 EntraCredential = ServicePrincipal | WorkloadIdentity | ManagedIdentity
-
-
-def is_managed_identity_key(secret: str) -> bool:
-    """Whether a configured azure key names a managed identity (no secret in it)."""
-    return secret.strip().partition(":")[0] == MANAGED_IDENTITY
 
 
 def is_entra_key(secret: str) -> bool:
@@ -148,16 +139,9 @@ def parse_entra_key(secret: str) -> EntraCredential:
 
 
 def _managed_identity(word: str) -> ManagedIdentity:
-    name, colon, client_id = word.partition(":")
-    if name == MANAGED_IDENTITY and not colon:
-        return ManagedIdentity(None)
-    if name == MANAGED_IDENTITY and _GUID.fullmatch(client_id):
-        return ManagedIdentity(client_id)
+    name = word.partition(":")[0]
     if name == MANAGED_IDENTITY:
-        raise ValueError(
-            "a user-assigned managed identity is `managed-identity:<client-id>`, its client id "
-            "a GUID (the identity's Client ID in the portal)"
-        )
+        return parse_managed_identity(word)
     if name.lower().startswith("workload"):
         raise ValueError(_WORKLOAD_SHAPE)
     raise ValueError(
@@ -204,6 +188,7 @@ def azure_key_problems(config: ProviderConfig) -> tuple[list[tuple[Location, str
     one)."""
     problems: list[tuple[Location, str]] = []
     secrets: list[str] = []
+    identities: list[tuple[int, ManagedIdentity]] = []
     for i, key in enumerate(config.keys):
         secret = key.key.get_secret_value()
         if not is_entra_key(secret):
@@ -217,4 +202,7 @@ def azure_key_problems(config: ProviderConfig) -> tuple[list[tuple[Location, str
             continue
         if isinstance(credential, ServicePrincipal):
             secrets.append(credential.client_secret)
+        if isinstance(credential, ManagedIdentity):
+            identities.append((i, credential))
+    problems += identity_protocol_problems(config, identities)
     return problems, secrets

@@ -25,6 +25,7 @@ from router_service.config._entra import (
     is_managed_identity_key,
 )
 from router_service.config._key_files import KEY_FILE_KINDS, key_beside_config
+from router_service.config._managed_identity import ARC_KEY_DIRECTORY, IdentityProtocol
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
 from router_service.config._vertex_check import vertex_endpoint, vertex_problems
@@ -123,7 +124,19 @@ class ProviderConfig(_Strict):
         default=None,
         description="azure with managed-identity keys on App Service, Container Apps or "
         "Functions: `${IDENTITY_HEADER}`, sent as X-IDENTITY-HEADER (api-version 2019-08-01); "
-        "unset or empty: identity_endpoint is IMDS's (`Metadata: true`, 2018-02-01).",
+        "with identity_protocol app-service-2017, `${MSI_SECRET}`; unset or empty: "
+        "identity_endpoint is IMDS's (`Metadata: true`, 2018-02-01).",
+    )
+    identity_protocol: IdentityProtocol | None = Field(
+        default=None,
+        description="azure with managed-identity keys: how identity_endpoint is asked: `imds`, "
+        "`app-service` (2019-08-01), `app-service-2017` (MSI_ENDPOINT/MSI_SECRET), "
+        "`cloud-shell`, `azure-arc`; unset: app-service with an identity_header, else imds.",
+    )
+    arc_key_directory: str = Field(
+        default=ARC_KEY_DIRECTORY,
+        description="azure with identity_protocol azure-arc: the only directory whose key files "
+        "the Arc agent's challenge may name (the agent's own, on Linux).",
     )
     region: str | None = Field(
         default=None,
@@ -247,14 +260,6 @@ class ProviderConfig(_Strict):
             if problem:
                 raise Misplaced([(("api_version",), problem)])
         problems, self._credential_secrets = azure_key_problems(self)
-        if self.identity_header is not None and self.identity_endpoint == IMDS_ENDPOINT:
-            problems.append(
-                (
-                    ("identity_endpoint",),
-                    "identity_header is App Service's (Container Apps', Functions'): set "
-                    "identity_endpoint to its ${IDENTITY_ENDPOINT} too",
-                )
-            )
         if problems:
             raise Misplaced(problems)
         if re.search(r"/openai(?:/|$)", self.base_url):

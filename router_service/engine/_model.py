@@ -131,15 +131,22 @@ class RequestContext:
             )
         )
 
+    @property
+    def answer_guardrails(self) -> list[str]:
+        """The names of the rules that screen this call's answer (RouteInfo.answer_guardrails)."""
+        return [] if self.answers is None else [rule.name for rule in self.answers.rules]
+
     def route(
         self, deployment: Deployment | None, usage: chat_pb2.Usage | None = None
     ) -> routing_pb2.RouteInfo:
         """Where the request went; with the `usage` the upstream reported, what it cost at the
-        price of the `deployment` that answered (`cost_usd`, unset without a price)."""
+        price of the `deployment` that answered (`cost_usd`, unset without a price); the rules
+        that screen its answer."""
         info = routing_pb2.RouteInfo(
             requested_model=self.requested_model,
             attempts=self.attempts,
             session_id=self.session_id,
+            answer_guardrails=self.answer_guardrails,
         )
         if deployment is not None:
             info.deployment = deployment.name

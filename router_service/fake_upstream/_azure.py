@@ -31,7 +31,13 @@ from . import _openai
 from . import _responses as R
 from ._dialects import Dialect, JsonObject, bearer
 from ._faults import Call, send_answer
-from ._managed_identity import APP_SERVICE_PATH, IMDS_PATH
+from ._managed_identity import (
+    APP_SERVICE_2017_PATH,
+    APP_SERVICE_PATH,
+    ARC_PATH,
+    CLOUD_SHELL_PATH,
+    IMDS_PATH,
+)
 from ._runtime import runtime_of
 from ._scenario import Scenario, default_error_body
 
@@ -214,10 +220,35 @@ async def app_service_token(request: web.Request) -> web.Response:
     return _reply(identities.app_service(request.query, request.headers))
 
 
+async def app_service_2017_token(request: web.Request) -> web.Response:
+    """`GET /msi/token/2017`: App Service's older endpoint (`MSI_ENDPOINT`, `MSI_SECRET`)."""
+    identities = runtime_of(request).state.managed_identities
+    return _reply(identities.app_service_2017(request.query, request.headers))
+
+
+async def cloud_shell_token(request: web.Request) -> web.Response:
+    """`POST /cloudshell/token`: Cloud Shell's `MSI_ENDPOINT`."""
+    form = {name: str(value) for name, value in (await request.post()).items()}
+    return _reply(runtime_of(request).state.managed_identities.cloud_shell(form, request.headers))
+
+
+async def arc_token(request: web.Request) -> web.Response:
+    """`GET /arc/token`: Azure Arc's agent, its challenge then its token."""
+    identities = runtime_of(request).state.managed_identities
+    answer, challenge = identities.arc(request.query, request.headers)
+    response = _reply(answer)
+    if challenge:
+        response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/{tenant}/oauth2/v2.0/token", entra_token)
     app.router.add_get(IMDS_PATH, imds_token)
     app.router.add_get(APP_SERVICE_PATH, app_service_token)
+    app.router.add_get(APP_SERVICE_2017_PATH, app_service_2017_token)
+    app.router.add_post(CLOUD_SHELL_PATH, cloud_shell_token)
+    app.router.add_get(ARC_PATH, arc_token)
     app.router.add_post(f"{_DEPLOYMENT}/chat/completions", chat_completions)
     app.router.add_post(f"{_DEPLOYMENT}/embeddings", embeddings)
     app.router.add_get("/openai/models", models)

@@ -145,6 +145,7 @@ async def _chat(call: Call) -> web.StreamResponse:
         n=n if isinstance(n, int) and n > 0 else 1,
         top_logprobs=(top if isinstance(top, int) else 0) if body.get("logprobs") is True else None,
         cached_tokens=sc.cached_tokens or 0,
+        reasoning=sc.reasoning,
     )
     if not call.record.stream:
         completion = R.chat_completion(answer)

@@ -145,6 +145,7 @@ class ChatAnswer:
     # OpenAI's `top_logprobs` when the request asked for `logprobs: true`, else None.
     top_logprobs: int | None = None
     cached_tokens: int = 0  # of the prompt's, reported in usage (Scenario.cached_tokens)
+    reasoning: str | None = None  # the model's reasoning (Scenario.reasoning)
 
     @property
     def completion_tokens(self) -> int:
@@ -186,6 +187,8 @@ def logprobs(answer: ChatAnswer, pieces: list[str]) -> dict[str, Any] | None:
 
 def chat_completion(answer: ChatAnswer) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+    if answer.reasoning is not None:
+        message["reasoning_content"] = answer.reasoning
     if answer.tool_name is not None:
         message["content"] = None
         message["tool_calls"] = [tool_call_obj(answer.tool_name, answer.tool_arguments)]
@@ -252,7 +255,10 @@ def content_deltas(answer: ChatAnswer) -> list[dict[str, Any]]:
 def stream_chunks(answer: ChatAnswer, include_usage: bool) -> tuple[list[dict[str, Any]], int]:
     """The chunks of a healthy stream, and how many precede the finish_reason chunk."""
     role_content = None if answer.tool_name is not None else ""
-    deltas = [{"role": "assistant", "content": role_content}, *content_deltas(answer)]
+    deltas = [{"role": "assistant", "content": role_content}]
+    if answer.reasoning is not None:  # before the answer, a word a chunk, as DeepSeek streams it
+        deltas += [{"reasoning_content": piece} for piece in _pieces(answer.reasoning)]
+    deltas += content_deltas(answer)
     chunks = [_chunk(answer, _choices(answer, d), include_usage) for d in deltas]
     content_count = len(chunks)
     chunks.append(_chunk(answer, _choices(answer, {}, answer.finish_reason), include_usage))

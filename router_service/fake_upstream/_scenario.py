@@ -112,6 +112,9 @@ class Scenario:
     # An OpenAI-dialect answer's usage says this many of its prompt tokens were cached
     # (`prompt_tokens_details.cached_tokens`, at most the prompt's), as a prompt cache reports.
     cached_tokens: int | None = None
+    # An OpenAI-dialect answer's reasoning, as DeepSeek and vLLM give it: the message's
+    # `reasoning_content`, streamed a word a chunk before the content.
+    reasoning: str | None = None
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

@@ -3,7 +3,9 @@
 Rules with `apply_to: [response]` screen every choice of a chat answer after the upstream
 answered and before the answer is cached or returned (the engine's Executor asks them; legacy
 completions and Responses API calls are chat calls there too): a choice's text content and text
-parts, its refusal, its tool calls' and function call's arguments. `redact` replaces a find by
+parts, its refusal, its tool calls' and function call's arguments, and the reasoning its message
+carries (`reasoning_content`… in unmodelled keys; a find in a signed thinking block withholds
+the choice: a rewritten one would fail its signature when handed back). `redact` replaces a find by
 `[REDACTED:<detector>]` as on the request side; `block` withholds the choice (no content,
 refusal, calls, logprobs nor unmodelled keys) and ends it with finish_reason `content_filter`,
 and the call still succeeds, as Azure OpenAI's output filter does. A choice a rule changed
@@ -18,7 +20,8 @@ them, once, by rule and detector, never the text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from typing import Literal
 
 from clients.switchboard.v1 import chat_pb2, media_pb2
@@ -27,7 +30,7 @@ from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._finds import Found, screen_text, withhold
 from router_service.guardrails._rules import Rule
 from router_service.guardrails._stream import StreamScreen
-from router_service.guardrails._texts import TextSlot, message_texts
+from router_service.guardrails._texts import TextSlot, message_texts, reasoning_texts
 from router_service.guardrails._transcripts import transcript_texts
 from router_service.telemetry import record_guardrail_matches
 
@@ -61,9 +64,13 @@ class AnswerGuard:
         return self.report()
 
     def _choice(self, choice: chat_pb2.Choice, field: str) -> None:
-        slots = list(message_texts((choice.message,), field))
+        slots: list[TextSlot] = []
+        texts = chain(
+            message_texts((choice.message,), field), reasoning_texts(choice.message, field)
+        )
         try:
-            self._screen(slots)
+            # Screened as walked: the reasoning's JSON is written again once its last is done.
+            self.screen(_noted(texts, slots))
         except GuardrailBlockedError as exc:
             withhold(choice, choice.message)
             self.withheld(exc.guardrail, exc.detector)
@@ -76,7 +83,7 @@ class AnswerGuard:
         A block rule's find withholds it whole: GuardrailBlockedError naming the answer (after
         `report`), as there is no finish_reason to say so and nothing of it was sent yet."""
         try:
-            self._screen(transcript_texts(result, self.rules))
+            self.screen(transcript_texts(result, self.rules))
         except GuardrailBlockedError as exc:
             self.withheld(exc.guardrail, exc.detector)
             self.report()
@@ -86,7 +93,7 @@ class AnswerGuard:
             ) from None
         return self.report()
 
-    def _screen(self, slots: Iterable[TextSlot]) -> None:
+    def screen(self, slots: Iterable[TextSlot]) -> None:
         for slot in slots:
             text = slot.text
             if text:
@@ -117,3 +124,10 @@ class AnswerGuard:
             if redacted:
                 self._audit("answer_redacted", "guardrail:" + ",".join(redacted))
         return self._acted
+
+
+def _noted(texts: Iterable[TextSlot], into: list[TextSlot]) -> Iterator[TextSlot]:
+    """`texts`, each noted in `into` as it is walked."""
+    for slot in texts:
+        into.append(slot)
+        yield slot

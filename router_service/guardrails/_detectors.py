@@ -14,8 +14,8 @@ What each detector finds (README, "Guardrails", says the same to users):
   `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 and `github_pat_…`, Slack `xoxb-`/`xoxa-`/`xoxp-`
   tokens, and `Bearer <token>` with a token of 20+ characters holding a digit.
 - `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block, through its END line (or as far as
-  its base64 body goes when the END line is missing: base64 characters and line breaks, never
-  the prose after a mention of the BEGIN line).
+  its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
+  pasted for line breaks too, never the prose after a mention of the BEGIN line).
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters.
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check.
@@ -94,8 +94,12 @@ _PRIVATE_KEY = (
     # encrypted key too), bounded (a 16 KiB RSA key is ~12 KiB of base64), then its END line.
     r"(?:(?:[^\-]|-(?!----)){0,20000}-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
     # Cut short (no END line): as far as its base64 body goes, over newlines (JSON's escaped ones
-    # too), and never into the prose after a mere mention of the BEGIN line.
-    r"|[A-Za-z0-9+/=\r\n\\]{0,20000})"
+    # too), and never into the prose after a mere mention of the BEGIN line. A key pasted with
+    # spaces for its line breaks: a space (or a few) goes on only into a base64 line, 16+ such
+    # characters with a digit, `+` or `/` among them (prose words have none), or into a last
+    # line ending in `=` padding.
+    r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
+    r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
 )
 _EMAIL = (
     # Possessive: `@` is not a local-part character, so giving some back never helps.

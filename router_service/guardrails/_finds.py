@@ -26,11 +26,12 @@ def screen_text(
 ) -> None:
     """`text` (the slot's) through `rules` in order: a block rule's find raises
     GuardrailBlockedError (naming the rule, the detector and the slot's path), a redact rule's
-    finds are replaced; the slot is rewritten only when a rule changed its text. Each find is
-    counted in `found`."""
+    finds are replaced; the slot is rewritten only when a rule changed its text. A slot that
+    is not rewritable (a name, a signed block) is blocked by a redact rule's find too. Each find
+    is counted in `found`."""
     changed = False
     for rule in rules:
-        if actions[rule.name] == "block":
+        if actions[rule.name] == "block" or not slot.rewritable:
             detector = rule.first(text)
             if detector is not None:
                 counted(found, rule.name, detector)

@@ -76,6 +76,7 @@ class Guardrails:
         clean: set[str] = set()
         try:
             for slot in texts:
+                slot.rewritable |= keeping  # storing refuses nothing: a later call's screen does
                 text = slot.text
                 if text and text not in clean:
                     screen_text(slot, text, rules, actions, found)

@@ -16,7 +16,9 @@ answer, when it is shorter).
 `content_filter`, and whatever the upstream sends for it afterwards is dropped; once every
 choice ended and a block ended one, `cut` tells the relay to stop reading the upstream (its
 call is closed). Logprobs are dropped from a screened stream: their tokens are the raw text.
-Content parts in a delta (no provider streams them) and unmodelled delta keys are not screened.
+The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their own; signed
+thinking blocks: whole) is screened too, and released before the answer that follows it.
+Content parts in a delta (no provider streams them) and other unmodelled keys are not screened.
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import orjson
+
 from clients.switchboard.v1 import chat_pb2
+from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._finds import Found, counted, withhold
 from router_service.guardrails._rules import Rule
+from router_service.guardrails._texts import REASONING_KEYS, json_object, reasoning_slots
 
 if TYPE_CHECKING:
     from router_service.guardrails._answers import AnswerGuard
@@ -51,7 +57,8 @@ _CONTEXT_CHARS = 32
 MAX_HELD_CHARS = 65_536
 
 Chunk = chat_pb2.ChatCompletionChunk
-# A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index).
+# A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index |
+# a reasoning key, e.g. "reasoning_content").
 Channel = tuple[int, str | int]
 
 
@@ -170,13 +177,15 @@ class TextScreen:
 class StreamScreen:
     """One stream's choices, screened chunk by chunk (chunks are changed in place)."""
 
-    __slots__ = ("_choices", "_ended", "_guard", "_texts", "cut")
+    __slots__ = ("_choices", "_ended", "_guard", "_texts", "_withheld", "cut")
 
     def __init__(self, guard: AnswerGuard, choices: int) -> None:
         self._guard = guard
         self._choices = max(1, choices)
         self._texts: dict[Channel, TextScreen] = {}
         self._ended: set[int] = set()  # choices that finished or were withheld
+        # Choices a find in reasoning blocks withheld: (rule, detector).
+        self._withheld: dict[int, tuple[str, str]] = {}
         self.cut = False
 
     def chunks(self, chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -208,6 +217,8 @@ class StreamScreen:
         if final:
             self._flush(index, choice.delta, touched)
         blocked = [t.blocked for k, t in self._texts.items() if k[0] == index and t.blocked]
+        if index in self._withheld:
+            blocked.append(self._withheld.pop(index))
         if blocked:
             rule, detector = blocked[0]
             withhold(choice, choice.delta)
@@ -221,6 +232,7 @@ class StreamScreen:
     def _delta(self, index: int, delta: chat_pb2.ChatMessage, final: bool) -> set[Channel]:
         """Screen the texts a delta carries; the channels it touched."""
         touched: set[Channel] = set()
+        self._reasoning(index, delta, final, touched)
         if delta.WhichOneof("content") == "text":
             delta.text = self._feed((index, "content"), delta.text, final, touched)
         if delta.HasField("refusal"):
@@ -238,6 +250,46 @@ class StreamScreen:
             if not (arguments or tool.id or tool.type or tool.function.name or tool.extra_json):
                 del delta.tool_calls[k]  # a fragment of held arguments only
         return touched
+
+    def _reasoning(
+        self, index: int, delta: chat_pb2.ChatMessage, final: bool, touched: set[Channel]
+    ) -> None:
+        """The reasoning a delta carries in its unmodelled keys (`REASONING_KEYS`): a string is
+        a text of its own, screened as it goes; reasoning blocks (signed thinking blocks, sent
+        whole) are screened whole, a block's find (or a find in a signed one) withholding the
+        choice. Reasoning comes before the answer: once a delta carries the answer (content,
+        refusal, calls), what the reasoning held is released first, in this delta."""
+        extra = json_object(delta.extra_json) if delta.extra_json else None
+        if extra is None and delta.extra_json:
+            return  # no JSON object: nothing of it is reasoning
+        # An empty `content` beside reasoning (some servers send `"content": ""` on every
+        # delta) is no answer yet.
+        answering = bool(
+            (delta.WhichOneof("content") == "text" and delta.text)
+            or delta.HasField("parts")
+            or delta.refusal
+            or delta.tool_calls
+            or delta.HasField("function_call")
+        )
+        held = [k for k in self._texts if k[0] == index and k[1] in REASONING_KEYS]
+        if extra is None and not (held and (answering or final)):
+            return
+        extra = {} if extra is None else extra
+        for key in REASONING_KEYS:
+            value = extra.get(key)
+            if isinstance(value, str) or (value is None and (index, key) in held):
+                text = self._feed((index, key), value or "", final or answering, touched)
+                if text:
+                    extra[key] = text
+                else:
+                    extra.pop(key, None)
+        blocks = {k: v for k, v in extra.items() if k in REASONING_KEYS and not isinstance(v, str)}
+        if blocks:
+            try:
+                self._guard.screen(reasoning_slots(blocks, f"choices[{index}].delta"))
+            except GuardrailBlockedError as exc:
+                self._withheld[index] = (exc.guardrail, exc.detector)
+        delta.extra_json = orjson.dumps(extra).decode() if extra else ""
 
     def _feed(self, key: Channel, text: str, final: bool, touched: set[Channel]) -> str:
         touched.add(key)

@@ -5,12 +5,16 @@ function call arguments; a tool result is a `tool` message's content), so legacy
 prompts and Responses API input too (the edge sends both as chat messages), and embeddings'
 string inputs, and the texts of moderations, images, speech, transcriptions and translations
 (`input`, `prompt`, `instructions`; a moderation's text parts). Of a chat call also its tool
-definitions (a function's `description`, every string value of its `parameters` schema, a
-tool's unmodelled keys), its `response_format` JSON schema, and every string value of the
-fields passed through verbatim (`extra_json` of the request and of its messages; an
-embedding request's too), each JSON written again only when a rule changed one of its
-strings. JSON keys are paths, not texts: never scanned. Not scanned: images, audio and files
-(no text), token-id inputs, raw JSON parts of kinds the contract does not model.
+definitions (a function's `name` and `description`, every string value of its `parameters`
+schema, a tool's unmodelled keys), its `response_format` JSON schema, its `stop` strings,
+`user` and `metadata` values, the names it gives (a message's `name`, its tool calls' and
+function call's, `tool_choice`'s), and every string value of the fields passed through
+verbatim (`extra_json` of the request, of its messages: reasoning handed back, of their tool
+calls and content parts; an embedding request's too), each JSON written again only when a rule
+changed one of its strings. Names and signed blocks are not rewritable (TextSlot): a redact
+rule's find there blocks. JSON keys are paths, not texts: never scanned. Not scanned: images,
+audio and files (no text), token-id inputs, raw JSON parts of kinds the contract does not model.
+An answer's reasoning (`reasoning_texts`) is the answer side's (`_answers`, `_stream`).
 """
 
 from __future__ import annotations
@@ -24,13 +28,17 @@ from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 __all__ = [
+    "REASONING_KEYS",
     "TextSlot",
     "chat_texts",
     "embedding_texts",
     "json_item_texts",
+    "json_object",
     "json_strings",
     "media_texts",
     "message_texts",
+    "reasoning_slots",
+    "reasoning_texts",
     "stored_response_texts",
 ]
 
@@ -38,22 +46,43 @@ Where = tuple[str | int, ...]
 # The keys of a Responses API item (a message's text or content, a function call's arguments,
 # its output) whose string values reach an upstream when a later call sends the item.
 _JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"))
+# The unmodelled keys of an answer's message (and a stream's delta) that carry the model's
+# reasoning: `reasoning_content` (DeepSeek, vLLM, this router's Anthropic, Bedrock and Gemini
+# mappings), `reasoning` and `reasoning_details` (OpenRouter), `thinking_blocks` (signed
+# Anthropic blocks, LiteLLM's name).
+REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details", "thinking_blocks")
+# The text keys of a reasoning block (Anthropic's `thinking`, OpenRouter's `text`, `summary`).
+_REASONING_BLOCK_KEYS = frozenset(("thinking", "text", "summary"))
 # The fields of a media call (MediaParams.params_json) whose text reaches the upstream.
 _MEDIA_TEXT_KEYS = ("input", "prompt", "instructions")
 
 
 class TextSlot:
     """One text: `owner.<key>` (a message's field), or `owner[key]` with `item` (a repeated
-    string, a parsed JSON object's value)."""
+    string, a map's or a parsed JSON object's value).
 
-    __slots__ = ("_item", "_key", "_owner", "changed", "where")
+    `rewritable` False: a name the call refers to elsewhere (a tool's, a tool call's, the
+    function `tool_choice` names, a message's `name`): a rewritten one would break the call (a
+    tool call naming no tool, names the upstream refuses as `[REDACTED:…]` has `[`, `:`), so a
+    redact rule's find there blocks the call as a block rule's does."""
 
-    def __init__(self, owner: Any, key: str | int, where: Where, *, item: bool = False) -> None:
+    __slots__ = ("_item", "_key", "_owner", "changed", "rewritable", "where")
+
+    def __init__(
+        self,
+        owner: Any,
+        key: str | int,
+        where: Where,
+        *,
+        item: bool = False,
+        rewritable: bool = True,
+    ) -> None:
         self._owner = owner
         self._key = key
         self._item = item or isinstance(key, int)
         self.where = where
         self.changed = False
+        self.rewritable = rewritable
 
     @property
     def text(self) -> str:
@@ -80,9 +109,10 @@ class TextSlot:
 def chat_texts(params: chat_pb2.ChatParams) -> Iterator[TextSlot]:
     yield from message_texts(params.messages, "messages")
     for i, message in enumerate(params.messages):
-        yield from _extra_texts(message, ("messages", i))
+        yield from _message_extra_texts(message, ("messages", i))
     for i, tool in enumerate(params.tools):
         yield from _tool_texts(tool, ("tools", i))
+    yield from _option_texts(params)
     if params.HasField("response_format"):
         schema = params.response_format.json_schema
         where: Where = ("response_format", "json_schema")
@@ -92,12 +122,61 @@ def chat_texts(params: chat_pb2.ChatParams) -> Iterator[TextSlot]:
     yield from _extra_texts(params, ())
 
 
+def _message_extra_texts(message: chat_pb2.ChatMessage, where: Where) -> Iterator[TextSlot]:
+    """What of a request message `message_texts` leaves (it walks answers and stored
+    conversations too): the names it gives (its `name`, its tool calls' and function call's
+    function names: not rewritable), and every string value of the unmodelled keys of the
+    message (`reasoning_content`, `reasoning`, `thinking_blocks`…), of its tool calls and of
+    its content parts."""
+    if message.HasField("name"):
+        yield TextSlot(message, "name", (*where, "name"), rewritable=False)
+    for k, call in enumerate(message.tool_calls):
+        at: Where = (*where, "tool_calls", k)
+        if call.function.name:
+            yield TextSlot(call.function, "name", (*at, "function", "name"), rewritable=False)
+        yield from _extra_texts(call, at)
+    if message.function_call.name:
+        at = (*where, "function_call", "name")
+        yield TextSlot(message.function_call, "name", at, rewritable=False)
+    if message.WhichOneof("content") == "parts":
+        for j, part in enumerate(message.parts.parts):
+            yield from _extra_texts(part, (*where, "content", j))
+    yield from _extra_texts(message, where)
+
+
+def _option_texts(params: chat_pb2.ChatParams) -> Iterator[TextSlot]:
+    """The request options the upstream gets as text: `stop` strings, `user` and `metadata`
+    values (rewritable: a redacted one is still a valid string), and the function `tool_choice`
+    names (not rewritable: it must name one of the tools; so is every string of a `tool_choice`
+    shape the contract does not model, e.g. `allowed_tools`: names too)."""
+    if params.WhichOneof("stop") == "stop_text":
+        yield TextSlot(params, "stop_text", ("stop",))
+    elif params.WhichOneof("stop") == "stop_list":
+        for j in range(len(params.stop_list.values)):
+            yield TextSlot(params.stop_list.values, j, ("stop", j))
+    if params.HasField("user"):
+        yield TextSlot(params, "user", ("user",))
+    for key in sorted(params.metadata):  # a map: its order is no order
+        yield TextSlot(params.metadata, key, ("metadata", key), item=True)
+    choice = params.tool_choice
+    which = choice.WhichOneof("choice")
+    if which == "function_name":
+        where: Where = ("tool_choice", "function", "name")
+        yield TextSlot(choice, "function_name", where, rewritable=False)
+    elif which == "raw_json":
+        for slot in _json_field_texts(choice, "raw_json", ("tool_choice",)):
+            slot.rewritable = False
+            yield slot
+
+
 def _tool_texts(tool: chat_pb2.Tool, where: Where) -> Iterator[TextSlot]:
-    """A tool definition's texts: its function's `description`, every string value of its
+    """A tool definition's texts: its function's `name` and `description`, every string value of its
     `parameters` JSON schema (descriptions, enum values, defaults, examples), and every string
     value of its unmodelled keys (a function definition the contract does not model whole
     travels there)."""
     function = tool.function
+    if function.name:  # not rewritable: calls and `tool_choice` name the tool by it
+        yield TextSlot(function, "name", (*where, "function", "name"), rewritable=False)
     if function.HasField("description"):
         yield TextSlot(function, "description", (*where, "function", "description"))
     yield from _json_field_texts(function, "parameters_json", (*where, "function", "parameters"))
@@ -139,6 +218,44 @@ def message_texts(messages: Iterable[chat_pb2.ChatMessage], field: str) -> Itera
             yield TextSlot(message.function_call, "arguments", where)
 
 
+def reasoning_texts(message: chat_pb2.ChatMessage, field: str) -> Iterator[TextSlot]:
+    """The model's reasoning an answer's message carries in its unmodelled keys
+    (`reasoning_slots`). The message's `extra_json` is written again only when a slot changed
+    (replace a slot before asking for the next)."""
+    extra = json_object(message.extra_json)
+    if extra is None:
+        return
+    slots = reasoning_slots(extra, field)
+    yield from slots
+    if any(slot.changed for slot in slots):
+        message.extra_json = orjson.dumps(extra).decode()
+
+
+def reasoning_slots(extra: dict[str, Any], field: str) -> list[TextSlot]:
+    """The reasoning in a message's unmodelled keys `extra`, as providers name it
+    (`REASONING_KEYS`): a string, or the texts of its blocks (`thinking`, `text`, `summary`;
+    a signed block's not rewritable)."""
+    slots: list[TextSlot] = []
+    for key in REASONING_KEYS:
+        value = extra.get(key)
+        if isinstance(value, str):
+            slots.append(TextSlot(extra, key, (field, key), item=True))
+        elif value is not None:
+            slots.extend(json_strings(value, (field, key), _REASONING_BLOCK_KEYS))
+    return slots
+
+
+def json_object(text: str) -> dict[str, Any] | None:
+    """`text` parsed when it is a JSON object; None when empty or anything else."""
+    if not text:
+        return None
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> Iterator[TextSlot]:
     which = params.WhichOneof("input")
     if which == "text":
@@ -154,11 +271,8 @@ def media_texts(params: media_pb2.MediaParams) -> Iterator[TextSlot]:
     list of strings, or a moderation's `{"type": "text", "text"}` parts. The JSON is written
     again only when a slot changed (replace a slot before asking for the next, as the screen
     does); JSON that is no object is left to the handler's own checks."""
-    try:
-        fields = orjson.loads(params.params_json) if params.params_json else {}
-    except orjson.JSONDecodeError:
-        return
-    if not isinstance(fields, dict):
+    fields = json_object(params.params_json)
+    if fields is None:
         return
     slots: list[TextSlot] = []
     for key in _MEDIA_TEXT_KEYS:
@@ -213,7 +327,9 @@ def _json_texts(
 
 def json_strings(value: Any, where: Where, keys: frozenset[str] | None) -> Iterator[TextSlot]:
     """The string values under `keys` of the objects in `value` (None: every string value,
-    in arrays too): an object's or array's own strings, then those nested in it, in order."""
+    in arrays too): an object's or array's own strings, then those nested in it, in order.
+    A signed object's (one with a `signature`, e.g. Anthropic's thinking blocks handed back)
+    are not rewritable: the provider refuses the object when its text no longer matches."""
     if not isinstance(value, dict | list):
         return
     # A stack, not recursion: a caller's JSON may nest deeper than Python's recursion limit.
@@ -228,5 +344,6 @@ def json_strings(value: Any, where: Where, keys: frozenset[str] | None) -> Itera
             elif isinstance(inner, str) and (
                 keys is None or (isinstance(node, dict) and key in keys)
             ):
-                yield TextSlot(node, key, (*at, key), item=True)
+                signed = isinstance(node, dict) and "signature" in node
+                yield TextSlot(node, key, (*at, key), item=True, rewritable=not signed)
         stack.extend(reversed(inner_nodes))

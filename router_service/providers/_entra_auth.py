@@ -79,6 +79,13 @@ class EntraExchange(TokenExchange[EntraCredential]):
         form["scope"] = self._scope
         return form_request(url, form, timeout)
 
+    def challenged(
+        self, credential: EntraCredential, refused: httpx.Request, challenge: httpx.Response
+    ) -> httpx.Request | None:
+        if isinstance(credential, ManagedIdentity):
+            return self._identity.challenged(refused, challenge)
+        return None
+
     def unreachable(
         self, credential: EntraCredential, name: str, failure: UpstreamFailure
     ) -> UpstreamFailure:

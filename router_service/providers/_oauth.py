@@ -24,6 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
@@ -48,6 +49,7 @@ __all__ = [
 # A token this close to its expiry is exchanged again before use: a call that starts with it
 # may run for minutes (a long stream), and clocks differ.
 REFRESH_MARGIN_S = 300.0
+_UTC_SUFFIX = " +00:00"
 
 Credential = TypeVar("Credential")
 
@@ -85,6 +87,14 @@ class TokenExchange(ABC, Generic[Credential]):
     ) -> httpx.Request:
         """The token request that exchanges `credential` at `now` (httpx's `timeout` extension
         given). Raises ValueError when the credential cannot make one."""
+
+    def challenged(
+        self, credential: Credential, refused: httpx.Request, challenge: httpx.Response
+    ) -> httpx.Request | None:
+        """The request that answers a token endpoint's 401 challenge (Azure Arc's: prove you
+        may read a file), or None: the 401 is the answer (the default). Raises ValueError when
+        the challenge cannot be answered."""
+        return None
 
     def unreachable(
         self, credential: Credential, name: str, failure: UpstreamFailure
@@ -177,12 +187,26 @@ class TokenSource(Generic[Credential]):
             request = self._exchange.request(credential, now, timeout)
         except ValueError as exc:  # a missing extra, a key that does not load
             raise UpstreamFailure(Outcome.AUTH_INVALID, f"{name}: {exc}", scope=Scope.KEY) from None
+        response = await self._send(credential, name, request)
+        if response.status_code == 401:
+            try:
+                answer = self._exchange.challenged(credential, request, response)
+            except ValueError as exc:  # a challenge it will not answer (a file out of bounds)
+                raise UpstreamFailure(
+                    Outcome.AUTH_INVALID, f"{name}: {exc}", scope=Scope.KEY
+                ) from None
+            if answer is not None:
+                response = await self._send(credential, name, answer)
+        return _issued(name, response.status_code, response.content, now)
+
+    async def _send(
+        self, credential: Credential, name: str, request: httpx.Request
+    ) -> httpx.Response:
         try:
             with map_transport_errors():
-                response = await send_upstream(self._http, request)
+                return await send_upstream(self._http, request)
         except UpstreamFailure as failure:
             raise self._exchange.unreachable(credential, name, failure) from failure.__cause__
-        return _issued(name, response.status_code, response.content, now)
 
 
 def _issued(name: str, status: int, content: bytes, now: float) -> _Token:
@@ -222,8 +246,24 @@ def _expires_at(data: dict[str, Any], now: float) -> float | None:
         return now + float(lifetime)
     if isinstance(expires_on, str) and expires_on.isdigit():
         expires_on = int(expires_on)
+    elif isinstance(expires_on, str):
+        expires_on = _utc_date(expires_on)
     if isinstance(expires_on, int | float) and not isinstance(expires_on, bool):
         return float(expires_on)
+    return None
+
+
+def _utc_date(text: str) -> float | None:
+    """App Service's 2017-09-01 API says `expires_on` as a UTC date, its format the host's:
+    `06/20/2019 02:57:58 +00:00` on Linux, `1/16/2020 5:24:12 AM +00:00` on Windows."""
+    if not text.endswith(_UTC_SUFFIX):
+        return None
+    for pattern in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p"):
+        try:
+            parsed = datetime.strptime(text.removesuffix(_UTC_SUFFIX), pattern)
+        except ValueError:
+            continue
+        return parsed.replace(tzinfo=UTC).timestamp()
     return None
 
 

@@ -157,10 +157,8 @@ class BackgroundJobs:
         try:
             await records.begin(client, job.document(queued))
             if request.stream:  # recorded from its first event: a reader misses none
-                job.events, job.writer = (
-                    background_events(queued),
-                    await records.streams.open(client, queued["id"]),
-                )
+                job.events = background_events(queued, params=params)
+                job.writer = await records.streams.open(client, queued["id"])
                 await job.writer.add(job.events.queued())
         except BaseException:
             await runtime.store.leave(group, queued["id"], slot)
@@ -313,7 +311,8 @@ class BackgroundJobs:
         if job.admission is not None:
             usage = answer.completion.usage if answer.completion.HasField("usage") else None
             await uncut(settle_usage(job.admission, answer.route, usage))
-        return background_finished(in_progress, answer.completion, int(runtime.clock.now()))
+        now = int(runtime.clock.now())
+        return background_finished(in_progress, answer.completion, now, params)
 
     def _interrupted(self, job: _Job) -> dict[str, Any]:
         if job.stop == "cancelled":

@@ -4,8 +4,10 @@ from clients import MAX_SESSION_ID_BYTES
 from router_service.sessions._identity import (
     checked_session_id,
     client_scoped,
+    pin_user_session,
     session_id_for,
     session_key,
+    user_session_id,
 )
 from router_service.sessions._protection import ThreadActions, ThreadProtection, thread_actions
 from router_service.sessions._sessions import ActiveMark, SessionState
@@ -18,7 +20,9 @@ __all__ = [
     "ThreadProtection",
     "checked_session_id",
     "client_scoped",
+    "pin_user_session",
     "session_id_for",
     "session_key",
     "thread_actions",
+    "user_session_id",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from clients import MAX_SESSION_ID_BYTES
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.errors import InvalidRequestError
 
 # Hex digits of the SHA-256 a session's state is kept under: 128 bits, no collision in practice.
@@ -32,7 +32,7 @@ def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
     if explicit:
         return checked_session_id(explicit)
     if params.HasField("user") and params.user:
-        return f"user:{params.user}"
+        return user_session_id(params.user)
     digest = hashlib.sha256()
     opening = [
         next((m for m in params.messages if m.role in _SYSTEM_ROLES), None),
@@ -42,6 +42,25 @@ def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
         digest.update(b"\x00" if message is None else _content_bytes(message))
         digest.update(b"\x01")
     return "h:" + digest.hexdigest()[:24]
+
+
+def user_session_id(user: str) -> str:
+    """The session id a chat's OpenAI `user` names (`user:<user>`). A guardrail that redacts the
+    `user` pins it as the call's explicit id before (`pin_user_session`), where ids are bounded:
+    a `user` too long for one is named by its SHA-256 instead."""
+    named = f"user:{user}"
+    if len(named.encode()) <= MAX_SESSION_ID_BYTES:
+        return named
+    return "user-sha256:" + hashlib.sha256(user.encode()).hexdigest()
+
+
+def pin_user_session(routing: routing_pb2.RoutingOptions, user: str) -> None:
+    """A guardrail rewrote the chat's `user` (an e-mail a rule redacts), which names its
+    conversation when the caller gave no session id: the conversation keeps the name of the
+    `user` as sent, so two users it redacts alike stay two conversations (their bans, sticky
+    deployments), not one. Only the router sees it (the session key is its hash)."""
+    if user and not routing.session_id:
+        routing.session_id = user_session_id(user)
 
 
 def session_key(client: str, session: str) -> str:

@@ -7,6 +7,7 @@ import clients.codec
 
 EXPECTED = [
     "FINAL_STATUSES",
+    "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",
@@ -61,6 +62,7 @@ EXPECTED = [
     "embedding_result_to_openai",
     "history_of",
     "http_status_for",
+    "include_values",
     "input_items_json",
     "input_items_page",
     "item_id_prefix",

@@ -86,6 +86,9 @@ def python_block(marker: str) -> Block:
     return block
 
 
+INCLUDE_BLOCK = 'include=["message.output_text.logprobs"]'
+
+
 def test_every_python_block_is_run_here() -> None:
     markers = (
         "openai.OpenAI(",
@@ -94,6 +97,7 @@ def test_every_python_block_is_run_here() -> None:
         "conversations.create(",
         "background=True)",
         "starting_after=",
+        INCLUDE_BLOCK,
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
@@ -151,6 +155,11 @@ def test_background_stream_block(stack: LiveStack) -> None:
     printed = run_block("starting_after=", stack).splitlines()
     assert printed[0] == "3 response.output_item.added"  # after response.in_progress (2)
     assert printed[-1] == f"{len(printed) + 2} response.completed"
+
+
+def test_include_block(stack: LiveStack) -> None:
+    printed = run_block(INCLUDE_BLOCK, stack).splitlines()
+    assert printed == ["Echo:  -0.25 ['Echo: ', 'alt1']", "hello -0.5 ['hello', 'alt1']"]
 
 
 def test_grpc_block(stack: LiveStack) -> None:

@@ -227,6 +227,7 @@ class RouteInfo(_message.Message):
     COST_USD_FIELD_NUMBER: _builtins.int
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
     GUARDRAILS_FIELD_NUMBER: _builtins.int
+    ANSWER_GUARDRAILS_FIELD_NUMBER: _builtins.int
     deployment: _builtins.str
     provider: _builtins.str
     upstream_model: _builtins.str
@@ -267,6 +268,14 @@ class RouteInfo(_message.Message):
         summary's route the answer's. The HTTP edge writes it as `x-switchboard-guardrails`.
         """
 
+    @_builtins.property
+    def answer_guardrails(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The `guardrails:` rules that screen this call's answer (`apply_to: [response]`, names in
+        config order), whether or not they find anything; empty when none applies. Known before the
+        answer: a stream's route event has them (`guardrails` there names only the request's). The
+        HTTP edge writes it as `x-switchboard-answer-guardrails`.
+        """
+
     def __init__(
         self,
         *,
@@ -281,10 +290,11 @@ class RouteInfo(_message.Message):
         cost_usd: _builtins.float | None = ...,
         rate_limit: Global___RateLimitStatus | None = ...,
         guardrails: _abc.Iterable[_builtins.str] | None = ...,
+        answer_guardrails: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd", "rate_limit", b"rate_limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "guardrails", b"guardrails", "provider", b"provider", "rate_limit", b"rate_limit", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "answer_guardrails", b"answer_guardrails", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "guardrails", b"guardrails", "provider", b"provider", "rate_limit", b"rate_limit", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cost_usd: _TypeAlias = _typing.Literal["cost_usd"]  # noqa: Y015
     _WhichOneofArgType__cost_usd: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd"]  # noqa: Y015

@@ -110,6 +110,22 @@ def test_a_private_key_cut_short_is_redacted_to_the_end_of_its_body() -> None:
     assert _redacted("private_key", text) == "my key:\n[REDACTED:private_key]"
 
 
+def test_a_private_key_cut_short_and_pasted_with_spaces_is_redacted_whole() -> None:
+    # Pasted into a chat box or a form that turned its line breaks into spaces.
+    body = " ".join(
+        (
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB",
+            "wYb3dC0PZEn2hSnTNl8bAC8cSGcbUtPAYS48Xus4KCbh9RjHr3q/Eu6tqnP5kRLm",
+            "QjfLpZq1kU+x9mVa",
+            "6v0Tvd==",
+        )
+    )
+    text = f"key: -----BEGIN RSA PRIVATE KEY----- {body} thanks, and the rest is prose"
+    assert _redacted("private_key", text) == (
+        "key: [REDACTED:private_key] thanks, and the rest is prose"
+    )
+
+
 def test_a_mention_of_the_begin_line_takes_no_prose_after_it() -> None:
     # An answer explaining PEM files: only the armor line goes, not the rest of the answer.
     text = "A key file starts with -----BEGIN PRIVATE KEY----- and then, line by line, base64."

@@ -17,9 +17,10 @@ from clients import details_from_rpc_error
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
+from router_service.sessions import session_key
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.router_service.auth.helpers import chat
+from tests.router_service.auth.helpers import chat, chat_stream
 from tests.router_service.auth.test_auth_grpc import audited
 
 pytestmark = pytest.mark.timeout(60)
@@ -193,3 +194,26 @@ async def test_a_blocked_transcript_is_refused_and_audited_never_its_text(
         assert AWS_KEY not in f"{record.getMessage()} {record.__dict__}"
     for span in spans:
         assert AWS_KEY not in str(span.attributes) and AWS_KEY not in str(span.events)
+
+
+async def test_a_redacted_user_still_names_a_conversation_of_its_own(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """Two users a rule redacts alike reach the upstream as one `[REDACTED:email]` but stay two
+    conversations (their own sticky deployment and bans), named by the `user` as sent."""
+    users = (EMAIL, "bob@example.com")
+    routes = [(await router.stub.Chat(chat(user=user))).route for user in users]
+    assert [call.body["user"] for call in fake.state.calls()] == ["[REDACTED:email]"] * 2
+    assert [route.session_id for route in routes] == [session_key("", f"user:{u}") for u in users]
+
+
+async def test_a_streams_route_event_names_the_rules_that_screen_its_answer(
+    router: RouterHandle,
+) -> None:
+    events = [event async for event in router.stub.ChatStream(chat_stream())]
+    route = next(event.route for event in events if event.HasField("route"))
+    assert list(route.answer_guardrails) == ["answer-secrets", "answer-pii"]
+    assert list(route.guardrails) == []  # nothing acted: known before the answer
+    events = [event async for event in router.stub.ChatStream(chat_stream("alpha/model-a"))]
+    other = next(event.route for event in events if event.HasField("route"))
+    assert list(other.answer_guardrails) == ["answer-pii"]  # `answer-secrets` is chain's only

@@ -75,7 +75,9 @@ def test_tool_definitions_are_texts_by_path_and_rewritten_in_place() -> None:
     paths = _redacting(chat_texts(params))
     assert paths == [
         "messages[0].content",
+        "tools[0].function.name",
         "tools[0].function.description",
+        "tools[1].function.name",
         "tools[1].function.description",
         "tools[1].function.parameters.type",
         "tools[1].function.parameters.properties.city.type",
@@ -178,7 +180,7 @@ def test_response_format_schema_and_embedding_extras_are_texts() -> None:
 def test_json_that_is_not_json_is_left_to_the_codec() -> None:
     params = _params(tools=[_tool()], extra_json="not JSON")
     params.tools[0].function.parameters_json = '"a string, not a schema"'
-    assert _redacting(chat_texts(params)) == ["messages[0].content"]
+    assert _redacting(chat_texts(params)) == ["messages[0].content", "tools[0].function.name"]
 
 
 def test_a_block_names_the_path_and_masks_a_key_that_holds_a_find() -> None:

@@ -1,4 +1,5 @@
-"""The `lean` fixture: LeanTransports built on demand and closed at teardown."""
+"""The `lean` fixture: LeanTransports built on demand and closed at teardown; `clock`: one
+ManualClock for a router and the fake's Entra ID and identity endpoints."""
 
 from __future__ import annotations
 
@@ -8,8 +9,18 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
 from router_service.providers._lean_transport import LeanTransport
 from tests.router_service.providers.lean_harness import MakeTransport
+
+
+@pytest.fixture
+def clock(fake: FakeUpstream) -> ManualClock:
+    """One clock for the router and the token endpoints: tokens expire when the test says."""
+    manual = ManualClock()
+    fake.state.entra.clock = manual.now
+    return manual
 
 
 @pytest.fixture

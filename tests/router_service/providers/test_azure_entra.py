@@ -41,14 +41,6 @@ AUTH_INVALID = routing_pb2.OUTCOME_AUTH_INVALID
 LIFETIME_S = 3600  # what the fake's (and Entra's) tokens live
 
 
-@pytest.fixture
-def clock(fake: FakeUpstream) -> ManualClock:
-    """One clock for the router and the token endpoint: tokens expire when the test says."""
-    manual = ManualClock()
-    fake.state.entra.clock = manual.now
-    return manual
-
-
 async def start(
     fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, labels: list[str]
 ) -> tuple[RouterHandle, list[str]]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import pytest
-
 from clients.switchboard.v1 import routing_pb2
 from router_service.clock import ManualClock
 from router_service.config import parse_config
@@ -35,14 +33,6 @@ OK = routing_pb2.OUTCOME_OK
 AUTH_INVALID = routing_pb2.OUTCOME_AUTH_INVALID
 LIFETIME_S = 3600  # what the fake's tokens live
 USER_ASSIGNED = client_id_of("mi-user")
-
-
-@pytest.fixture
-def clock(fake: FakeUpstream) -> ManualClock:
-    """One clock for the router and the identity endpoints: tokens expire when the test says."""
-    manual = ManualClock()
-    fake.state.entra.clock = manual.now
-    return manual
 
 
 def app_service(fake: FakeUpstream) -> dict[str, str]:

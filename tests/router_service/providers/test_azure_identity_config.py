@@ -5,6 +5,7 @@ the token requests each identity makes on the wire."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -230,3 +231,35 @@ async def test_workload_identity_request_on_the_wire(tmp_path: Path) -> None:
         "client_assertion": ["eyJ.federated-token"],
         "scope": ["https://cognitiveservices.azure.com/.default"],
     }
+
+
+async def test_app_service_2017_and_cloud_shell_requests_on_the_wire() -> None:
+    legacy = azure(
+        keys=[f"managed-identity:{USER_ASSIGNED}"],
+        identity_endpoint="http://127.0.0.1:41741/msi/token",
+        identity_header="s-2017",
+        identity_protocol="app-service-2017",
+    )
+    when = datetime.fromtimestamp(ManualClock().now() + 3600, UTC)
+    linux_date = when.strftime("%m/%d/%Y %H:%M:%S +00:00")  # Linux hosts' way, 24-hour
+    answer = {"access_token": "eyJ.tok", "expires_on": linux_date, "token_type": "Bearer"}
+    shell = azure(
+        keys=["managed-identity"],
+        identity_endpoint="http://localhost:50342/oauth2/token",
+        identity_protocol="cloud-shell",
+    )
+
+    request = await _requests(legacy, f"managed-identity:{USER_ASSIGNED}", answer)
+    posted = await _requests(shell, "managed-identity", {**answer, "expires_in": "3599"})
+
+    assert parse_qs(request.url.query.decode()) == {
+        "api-version": ["2017-09-01"],
+        "resource": ["https://cognitiveservices.azure.com"],
+        "clientid": [USER_ASSIGNED],
+    }
+    assert request.headers["secret"] == "s-2017" and "Metadata" not in request.headers
+    assert (posted.method, str(posted.url)) == ("POST", "http://localhost:50342/oauth2/token")
+    assert parse_qs(posted.content.decode()) == {
+        "resource": ["https://cognitiveservices.azure.com"]
+    }
+    assert posted.headers["Metadata"] == "true"

@@ -48,13 +48,6 @@ FAILURES = {
 }
 
 
-@pytest.fixture
-def clock(fake: FakeUpstream) -> ManualClock:
-    manual = ManualClock()
-    fake.state.entra.clock = manual.now
-    return manual
-
-
 def failing(fake: FakeUpstream, failure: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
     """The key and provider settings of an identity that fails as `failure` says."""
     identities = fake.state.managed_identities
