@@ -18,14 +18,13 @@ from router_service.responses._stored import (
     MAX_IDS,
     StoredResponses,
 )
-from router_service.responses._stream_log import LAST_EVENTS, StreamLog, StreamWriter
+from router_service.responses._stream_log import StreamLog, StreamWriter
 
 __all__ = [
     "CANCELLED",
     "DELETED",
     "DONE",
     "ENTRY_BYTES",
-    "LAST_EVENTS",
     "LOADS_PER_CLIENT",
     "MAX_IDS",
     "MAX_ID_BYTES",

@@ -27,12 +27,12 @@ from router_service.errors import InvalidRequestError
 from router_service.responses._stored import response_name
 from router_service.state import AppendResult, Landing, StateStore
 
-__all__ = ["CHECK_S", "LAST_EVENTS", "StreamLog", "StreamWriter"]
+__all__ = ["CHECK_S", "StreamLog", "StreamWriter"]
 
 CHECK_S = 1.0  # how often a follower that hears no landings reads again
 _DROPPED = b"-"  # the line that says the events after it were not kept
 # The events that end a Responses stream.
-LAST_EVENTS = frozenset(
+_LAST = frozenset(
     {"response.completed", "response.incomplete", "response.failed", "response.cancelled"}
 )
 Event = dict[str, Any]
@@ -97,8 +97,9 @@ class StreamLog:
         self, client: str, response_id: str, after: int, gone: Callable[[], Awaitable[bool]]
     ) -> AsyncGenerator[Event, None]:
         """The response's events after sequence number `after`, then the live ones as they are
-        appended, until the one that ends the stream. `gone()` is asked whenever a wait ends
-        with nothing new: True when no runner will append the end (its replica stopped, or it
+        appended, until the one that ends the stream (none when it is at or before `after`).
+        `gone()` is asked whenever a wait ends with nothing new, or the events are gone: True
+        when no runner will append the end (its replica stopped; it raises when the response
         was deleted): then this ends without it (the caller tells how the response ended)."""
         name = _name(client, response_id)
         with self._store.watch_flight(name) as watch:
@@ -108,7 +109,8 @@ class StreamLog:
             while True:
                 watch.rearm()  # a landing from here on wakes the wait below
                 (document,) = await self._store.get_documents([name])
-                if document is None:
+                if document is None:  # deleted (`gone` says so), or expired
+                    await gone()
                     return
                 # Line n is event n: every event of the stream is appended, in order.
                 lines = document.splitlines()
@@ -123,10 +125,17 @@ class StreamLog:
                     event: Event = orjson.loads(line)
                     after += 1
                     yield event
-                    if event["type"] in LAST_EVENTS:
+                    if event["type"] in _LAST:
                         return
+                if lines and lines[-1] != _DROPPED and _ends(lines[-1]):  # seen before `after`
+                    return
                 if not await watch.notified(wait_s) and await gone():
                     return
+
+
+def _ends(line: bytes) -> bool:
+    event: Event = orjson.loads(line)
+    return event["type"] in _LAST
 
 
 def _not_kept() -> InvalidRequestError:

@@ -24,7 +24,7 @@ from router_service.auth import Admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
 from router_service.errors import InvalidRequestError, SwitchboardError
-from router_service.responses import LAST_EVENTS, StreamWriter
+from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
 
 __all__ = ["conversed", "resume_events", "settle_usage", "streamed_answer"]
@@ -127,17 +127,13 @@ async def resume_events(
             return True
         return False
 
-    last, kind = after, ""
+    last = after
     follow = records.streams.follow(client, response_id, after, gone)
     async with aclosing(follow):  # its watch ends with this call, whichever way it ends
         async for event in follow:
-            last, kind = event["sequence_number"], event["type"]
+            last = event["sequence_number"]
             yield orjson.dumps(event).decode()
-    if kind in LAST_EVENTS:
-        return
-    # Ended without its end event: its replica stopped, or its events went (it was deleted:
-    # then this read says NOT_FOUND); the stored Response's own end.
-    if ended or await gone():
+    if ended:  # ended without its end event (its replica stopped): the stored Response's own
         response = orjson.loads(ended[0].response_json)
         for event in background_events(response, last + 1).end(response):
             yield orjson.dumps(event).decode()
