@@ -30,7 +30,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata
-from ._openapi import ERRORS, INPUT_ITEMS_PARAMS, RESPONSE_ID_PARAM
+from ._openapi import ERRORS, INPUT_ITEMS_PARAMS, RESPONSE_ID_PARAM, RETRIEVE_PARAMS
 from ._resume import resumed_stream
 from ._state import edge_state
 
@@ -41,7 +41,7 @@ router = APIRouter()
 _MAX_LIMIT = 100  # OpenAI's bound on `limit`
 
 
-@router.get("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RESPONSE_ID_PARAM)
+@router.get("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RETRIEVE_PARAMS)
 async def retrieve_response(request: Request) -> Response:
     if request.query_params.get("stream", "false").lower() not in ("false", "0"):
         # A streamed background response's events (`starting_after`: after that one).

@@ -103,10 +103,11 @@ class StreamLog:
         was deleted): then this ends without it (the caller tells how the response ended)."""
         name = _name(client, response_id)
         with self._store.watch_flight(name) as watch:
-            hearing = await self._store.hear_flights()
-            wait_s = self._config.background_heartbeat_s / 3 if hearing else CHECK_S
             first = True
             while True:
+                # Asked each time: a subscriber lost meanwhile (which woke this) is made anew.
+                hearing = await self._store.hear_flights()
+                wait_s = self._config.background_heartbeat_s / 3 if hearing else CHECK_S
                 watch.rearm()  # a landing from here on wakes the wait below
                 (document,) = await self._store.get_documents([name])
                 if document is None:  # deleted (`gone` says so), or expired
