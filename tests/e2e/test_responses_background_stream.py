@@ -182,13 +182,30 @@ async def test_events_past_the_bound_are_refused_on_resume(
         assert refused.value.code == "stream_not_kept"
 
 
-async def test_a_background_response_in_a_conversation_adds_its_items(stack: Stack) -> None:
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_background_response_in_a_conversation_adds_its_items(
+    stack: Stack, stream: bool
+) -> None:
     router, sdk = stack
     conversation = await sdk.conversations.create(items=[{"role": "user", "content": "I am Ann."}])
-    started = await sdk.responses.create(
-        model="chain", input="Who am I?", conversation=conversation.id, background=True
-    )
-    final = await settled(sdk, started.id, router.server)
+    if stream:
+        events = await _events(
+            await sdk.responses.create(
+                model="chain",
+                input="Who am I?",
+                conversation=conversation.id,
+                background=True,
+                stream=True,
+            )
+        )
+        assert events[-1].type == "response.completed"
+        response_id = events[0].response.id
+    else:
+        started = await sdk.responses.create(
+            model="chain", input="Who am I?", conversation=conversation.id, background=True
+        )
+        response_id = started.id
+    final = await settled(sdk, response_id, router.server)
     assert final.status == "completed"
     items: list[Any] = [i async for i in sdk.conversations.items.list(conversation.id, order="asc")]
     assert [(i.role, i.content[0].text) for i in items] == [
