@@ -58,6 +58,16 @@ async def _watching(router: RouterHandle, count: int) -> None:
     await eventually(watched, what=f"{count} follower(s)")
 
 
+async def _broken_off(fake: FakeUpstream, sdk: openai.AsyncOpenAI, text: str) -> list[Any]:
+    """Start a streamed background response whose upstream holds its answer, and leave its
+    stream after `response.in_progress`: its events so far."""
+    fake.state.hold()
+    stream = await sdk.responses.create(model="chain", input=text, background=True, stream=True)
+    head = await _events(stream, until="response.in_progress")
+    await held(fake)  # the job runs on without its caller
+    return head
+
+
 async def _events(stream: Any, until: str = "") -> list[Any]:
     """The stream's events, up to and with the first of type `until` (then it is closed)."""
     seen = []
@@ -73,11 +83,7 @@ async def test_a_broken_off_stream_is_resumed_live_then_replayed_once_finished(
     fake: FakeUpstream, stack: Stack
 ) -> None:
     router, sdk = stack
-    fake.state.hold()  # the upstream answers once the caller has gone and come back
-    stream = await sdk.responses.create(
-        model="chain", input="resume me", background=True, stream=True
-    )
-    head = await _events(stream, until="response.in_progress")
+    head = await _broken_off(fake, sdk, "resume me")  # answered once the caller is back
     assert [(e.type, e.sequence_number) for e in head] == [
         ("response.created", 0),
         ("response.queued", 1),
@@ -85,7 +91,6 @@ async def test_a_broken_off_stream_is_resumed_live_then_replayed_once_finished(
     ]
     assert head[0].response.status == "queued" and head[0].response.background is True
     response_id = head[0].response.id
-    await held(fake)  # the job runs on without its caller
     resumed = await sdk.responses.retrieve(response_id, stream=True, starting_after=1)
     first = await anext(resumed)  # replayed: recorded before the caller left
     fake.state.release()  # the rest is live
@@ -105,11 +110,7 @@ async def test_a_cancel_ends_a_follower_with_the_cancelled_response(
     fake: FakeUpstream, stack: Stack
 ) -> None:
     router, sdk = stack
-    fake.state.hold()
-    stream = await sdk.responses.create(model="chain", input="stop", background=True, stream=True)
-    head = await _events(stream, until="response.in_progress")
-    await held(fake)
-    response_id = head[0].response.id
+    response_id = (await _broken_off(fake, sdk, "stop"))[0].response.id
 
     async def follow() -> list[Any]:
         resumed = await sdk.responses.retrieve(response_id, stream=True, starting_after=2)
@@ -130,21 +131,17 @@ async def test_a_response_deleted_while_followed_ends_its_follower_with_an_error
     fake: FakeUpstream, stack: Stack
 ) -> None:
     _, sdk = stack
-    fake.state.hold()
-    stream = await sdk.responses.create(model="chain", input="gone", background=True, stream=True)
-    head = await _events(stream, until="response.in_progress")
-    resumed = await sdk.responses.retrieve(head[0].response.id, stream=True, starting_after=1)
+    response_id = (await _broken_off(fake, sdk, "gone"))[0].response.id
+    resumed = await sdk.responses.retrieve(response_id, stream=True, starting_after=1)
     assert (await anext(resumed)).type == "response.in_progress"
-    await sdk.responses.delete(head[0].response.id)
+    await sdk.responses.delete(response_id)
     (error,) = await _events(resumed)
     assert (error.type, error.code, error.sequence_number) == ("error", "response_not_found", 3)
 
 
 async def test_a_caller_that_leaves_frees_its_follower(fake: FakeUpstream, stack: Stack) -> None:
     router, sdk = stack
-    fake.state.hold()
-    stream = await sdk.responses.create(model="chain", input="bye", background=True, stream=True)
-    await _events(stream, until="response.in_progress")  # closed: the caller went away
+    await _broken_off(fake, sdk, "bye")  # its stream closed: the caller went away
     await _watching(router, 0)  # its follower went with it
     fake.state.release()
     assert await router.server.jobs.settle(10) == 0  # the job ran on to its end
