@@ -13,6 +13,7 @@ its job at once), and every third of `responses.background_heartbeat_s` it renew
 heartbeats. A client runs at most `responses.max_background_per_client` jobs across the
 replicas (`StateStore.enter`, a mark per job that expires after the time limit should the
 replica crash); a job runs at most `responses.background_timeout_s`.
+A streamed one (`stream`) records its events (`_background_stream`), the end's once written.
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ async def streamed_answer(
                 await writer.add([e for chunk in message.chunks.chunks for e in events.feed(chunk)])
             elif kind == "error":
                 code = "rate_limit_exceeded" if message.error.code == "rate_limit_exceeded" else ""
-                response = events.answered(int(runtime.clock.now()))
+                response = events.answered(0)
+                response.pop("completed_at", None)  # it did not complete
                 return background_failed(response, code or "server_error", message.error.message)
             elif kind == "summary":
                 summary = message.summary
