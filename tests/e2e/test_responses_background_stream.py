@@ -210,3 +210,16 @@ async def test_a_background_response_in_a_conversation_adds_its_items(
         ("user", "Who am I?"),
         ("assistant", final.output_text),
     ]
+
+
+async def test_a_stream_failing_midway_ends_with_error_then_failed(
+    fake: FakeUpstream, stack: Stack
+) -> None:
+    router, sdk = stack
+    fake.state.set_scenario(Scenario(content="one two three four", reset_after_chunks=3))
+    stream = await sdk.responses.create(model="chain", input="x", background=True, stream=True)
+    events = await _events(stream)
+    assert [e.type for e in events[-2:]] == ["error", "response.failed"]
+    assert any(e.type == "response.output_text.delta" for e in events)  # it had begun
+    final = await settled(sdk, events[0].response.id, router.server)
+    assert final.status == "failed" and final.to_dict().get("completed_at") is None
