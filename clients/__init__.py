@@ -11,9 +11,10 @@ from clients._base import (
     USE_CLIENT_DEFAULT,
     UseClientDefault,
 )
-from clients._client import CallObserver, ObservedCall, RouterClient
-from clients._stream import RouterStream
-from clients._sync_client import SyncRouterClient, SyncRouterStream
+from clients._client import RouterClient
+from clients._observer import CallObserver, ObservedCall
+from clients._stream import CallStream, RouterMediaStream, RouterStream
+from clients._sync_client import SyncRouterClient, SyncRouterMediaStream, SyncRouterStream
 from clients.codec import (
     FINAL_STATUSES,
     INCLUDABLE,
@@ -88,6 +89,7 @@ __all__ = [
     "RETRY_POLICY",
     "USE_CLIENT_DEFAULT",
     "CallObserver",
+    "CallStream",
     "CompletionChunks",
     "CompletionsRequest",
     "ErrorDetails",
@@ -101,9 +103,11 @@ __all__ = [
     "ResponsesRequest",
     "RouterClient",
     "RouterError",
+    "RouterMediaStream",
     "RouterStream",
     "SwitchboardClientError",
     "SyncRouterClient",
+    "SyncRouterMediaStream",
     "SyncRouterStream",
     "UploadProblem",
     "UpstreamFormatError",

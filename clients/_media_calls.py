@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
+from clients._stream import RouterMediaStream
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 __all__ = ["MediaCalls", "SyncMediaCalls"]
@@ -31,6 +32,23 @@ class MediaCalls:
         the upstream's answer as it is (`MediaResult.content_type`, `body`)."""
         response: pb.MediaResponse = await self._unary("router", "Media", req, timeout, metadata)
         return response
+
+    def _server_stream(
+        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        raise NotImplementedError
+
+    def media_stream(
+        self,
+        req: pb.MediaStreamRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> RouterMediaStream:
+        """Speech, a transcription or an image answered as the upstream streams it; use it as
+        ``async with client.media_stream(req) as stream:``. Leaving the block cancels the call
+        (and the upstream request)."""
+        return RouterMediaStream(self._server_stream("MediaStream", req, timeout, metadata))
 
 
 class SyncMediaCalls:

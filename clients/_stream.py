@@ -13,9 +13,10 @@ from clients._cancelling import interrupt_stream
 from clients.errors import RouterError
 from clients.switchboard.v1 import router_service_pb2
 
-__all__ = ["RouterStream", "SentOnce", "serialize_once"]
+__all__ = ["CallStream", "RouterMediaStream", "RouterStream", "SentOnce", "serialize_once"]
 
-_Message = TypeVar("_Message")
+# What a server-streaming call's messages are.
+M = TypeVar("M")
 
 
 class SentOnce:
@@ -43,9 +44,8 @@ def serialize_once(request: SentOnce) -> bytes:
     return request.serialize()
 
 
-class RouterStream(Generic[_Message]):
-    """The messages of one ``ChatStream`` call (or of ``ResumeResponse``): an async iterator and
-    an async context manager.
+class CallStream(Generic[M]):
+    """The messages of one server-streaming call: an async iterator and an async context manager.
 
     Leaving the ``async with`` block (or :meth:`aclose`) cancels the call, and the cancellation
     reaches the router, which aborts the upstream request: a caller that goes away stops paying.
@@ -61,7 +61,7 @@ class RouterStream(Generic[_Message]):
     def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> _Message:
+    async def __anext__(self) -> M:
         if self._closed:
             raise StopAsyncIteration
         self._reading = True
@@ -79,7 +79,7 @@ class RouterStream(Generic[_Message]):
         if message is grpc.aio.EOF:
             self._closed = True
             raise StopAsyncIteration
-        response: _Message = message
+        response: M = message
         return response
 
     def interrupt(self) -> bool:
@@ -106,3 +106,12 @@ class RouterStream(Generic[_Message]):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class RouterStream(CallStream[router_service_pb2.ChatStreamResponse]):
+    """The messages of one ``ChatStream`` call (see :class:`CallStream`)."""
+
+
+class RouterMediaStream(CallStream[router_service_pb2.MediaStreamResponse]):
+    """The messages of one ``MediaStream`` call (see :class:`CallStream`): the route, chunks
+    (``MediaChunk``: audio bytes or events), heartbeats, then a summary or an error."""

@@ -26,26 +26,27 @@ from clients._media_calls import SyncMediaCalls
 from clients.errors import RouterError
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
-_Message = TypeVar("_Message")
+# What a server-streaming call's messages are.
+M = TypeVar("M")
 
 
-class SyncRouterStream(Generic[_Message]):
-    """The sync ``ChatStream`` (or ``ResumeResponse``): an iterator and a context manager;
-    :meth:`close` cancels it."""
+class SyncCallStream(Generic[M]):
+    """A sync server-streaming call: an iterator and a context manager; :meth:`close` cancels
+    it."""
 
     def __init__(self, call: Any) -> None:
         self._call = call
         self._closed = False
 
-    def __iter__(self) -> Iterator[_Message]:
+    def __iter__(self) -> Iterator[M]:
         return self
 
-    def __next__(self) -> _Message:
+    def __next__(self) -> M:
         if self._closed:
             raise StopIteration
         try:
             with map_rpc_errors():
-                message: _Message = next(self._call)
+                message: M = next(self._call)
         except RouterError as exc:
             # close() from another thread cancels the call under a blocked next().
             if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
@@ -71,6 +72,14 @@ class SyncRouterStream(Generic[_Message]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class SyncRouterStream(SyncCallStream[router_service_pb2.ChatStreamResponse]):
+    """The sync ``ChatStream``."""
+
+
+class SyncRouterMediaStream(SyncCallStream[router_service_pb2.MediaStreamResponse]):
+    """The sync ``MediaStream`` (as :class:`~clients.RouterMediaStream`'s messages)."""
 
 
 class SyncRouterClient(SyncBackgroundCalls, SyncConversationCalls, SyncMediaCalls, BaseClient):
@@ -131,11 +140,24 @@ class SyncRouterClient(SyncBackgroundCalls, SyncConversationCalls, SyncMediaCall
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,
         metadata: Metadata | None = None,
-    ) -> SyncRouterStream[router_service_pb2.ChatStreamResponse]:
+    ) -> SyncRouterStream:
         """Start a stream; use it as ``with client.chat_stream(req) as stream:``."""
         router = self._stub("router")
         with map_rpc_errors():
             return SyncRouterStream(router.ChatStream(req, **self._kwargs(timeout, metadata)))
+
+    def media_stream(
+        self,
+        req: router_service_pb2.MediaStreamRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> SyncRouterMediaStream:
+        """Start a media stream; use it as ``with client.media_stream(req) as stream:``."""
+        router = self._stub("router")
+        with map_rpc_errors():
+            call = router.MediaStream(req, **self._kwargs(timeout, metadata))
+            return SyncRouterMediaStream(call)
 
     def chat(
         self,

@@ -22,6 +22,10 @@ _MODEL = {"type": "string", "minLength": 1}
 _FILE = {"type": "string", "format": "binary"}
 _IMAGE_FORMAT = {"enum": ["url", "b64_json"]}
 _AUDIO_TEXT_FORMAT = {"enum": ["json", "text", "srt", "verbose_json", "vtt"]}
+# Streamed answers (speech's `stream_format`, the others' `stream`): see README, Streaming.
+_STREAM = {"type": "boolean"}
+_PARTIAL_IMAGES = {"type": "integer", "minimum": 0, "maximum": 3}
+
 _MODERATIONS_REQUEST = {
     "type": "object",
     "required": ["input"],
@@ -39,6 +43,8 @@ _IMAGES_REQUEST = {
         "n": {"type": "integer", "minimum": 1, "maximum": 10},
         "size": {"type": "string"},
         "response_format": _IMAGE_FORMAT,
+        "stream": _STREAM,
+        "partial_images": _PARTIAL_IMAGES,
     },
 }
 _SPEECH_REQUEST = {
@@ -50,6 +56,7 @@ _SPEECH_REQUEST = {
         "voice": {"type": "string"},
         "response_format": {"enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"]},
         "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
+        "stream_format": {"enum": ["audio", "sse"]},
     },
 }
 _TRANSCRIPTIONS_FORM = {
@@ -62,6 +69,7 @@ _TRANSCRIPTIONS_FORM = {
         "prompt": {"type": "string"},
         "response_format": _AUDIO_TEXT_FORMAT,
         "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "stream": _STREAM,
     },
 }
 _TRANSLATIONS_FORM = {
@@ -87,6 +95,8 @@ _IMAGE_EDITS_FORM = {
         "n": {"type": "integer", "minimum": 1, "maximum": 10},
         "size": {"type": "string"},
         "response_format": _IMAGE_FORMAT,
+        "stream": _STREAM,
+        "partial_images": _PARTIAL_IMAGES,
     },
 }
 _IMAGE_VARIATIONS_FORM = {

@@ -11,12 +11,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from clients import (
+    CallStream,
     RouterClient,
     RouterError,
     chat_completion_to_openai,
@@ -43,7 +44,18 @@ from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import EdgeState, edge_state
 
-__all__ = ["ChatCalls", "Relay", "relay_chunks", "router", "sse_stream"]
+__all__ = [
+    "TRUNCATED_EVENT",
+    "ChatCalls",
+    "Relay",
+    "open_head",
+    "read_head",
+    "relay_chunks",
+    "router",
+    "router_error_event",
+    "sse_stream",
+    "stream_error_event",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +120,24 @@ class ChatCalls:
         )
 
 
+class StreamMessage(Protocol):
+    """A router stream's message (ChatStreamResponse, MediaStreamResponse): a `oneof event`."""
+
+    @property
+    def route(self) -> RouteInfo: ...
+
+    def WhichOneof(self, name: Any) -> str | None: ...
+
+
+M = TypeVar("M", bound=StreamMessage)
+
+
 @dataclass
-class _Head:
+class Head(Generic[M]):
     """What the router sent before the edge committed: the route, and the committing message."""
 
     route: RouteInfo | None
-    first: ChatStreamResponse
+    first: M
 
 
 # What relays a committed stream: the router's remaining messages and the committing one → SSE.
@@ -134,12 +158,7 @@ async def sse_stream(
     the task reading it: grpc.aio leaks a read cancelled in its await (clients/_cancelling.py).
     """
     stream = client.chat_stream(call, timeout=timeout_s, metadata=metadata)
-    try:
-        events = aiter(stream)
-        head = await unless_disconnected(request, _read_head(events), stream.interrupt)
-    except BaseException:
-        await stream.aclose()
-        raise
+    events, head = await open_head(request, stream)
     return SSEResponse(
         relay(events, head.first),
         on_close=stream.aclose,
@@ -148,13 +167,24 @@ async def sse_stream(
     )
 
 
-async def _read_head(events: AsyncIterator[ChatStreamResponse]) -> _Head:
+async def open_head(request: Request, stream: CallStream[M]) -> tuple[AsyncIterator[M], Head[M]]:
+    """The stream's messages and its head, read unless the caller leaves first (then, or on any
+    failure, the stream is closed)."""
+    try:
+        events = aiter(stream)
+        return events, await unless_disconnected(request, read_head(events), stream.interrupt)
+    except BaseException:
+        await stream.aclose()
+        raise
+
+
+async def read_head(events: AsyncIterator[M]) -> Head[M]:
     """Pull messages up to the first chunk, error or summary; routes and heartbeats go before."""
     route: RouteInfo | None = None
     async for message in events:
         kind = message.WhichOneof("event")
         if kind in _COMMITTING:
-            return _Head(route, message)
+            return Head(route, message)
         if kind == "route":
             route = message.route
     raise EdgeError(
@@ -196,16 +226,16 @@ async def relay_chunks(
             elif kind == "heartbeat":
                 yield KEEPALIVE
             elif kind == "error":
-                yield _stream_error_event(message.error)
+                yield stream_error_event(message.error)
                 ended = True
                 break
             elif kind == "summary":
                 ended = True
             message = await anext(events, None)
         if not ended:
-            yield _TRUNCATED_EVENT
+            yield TRUNCATED_EVENT
     except RouterError as exc:
-        yield _router_error_event(exc)
+        yield router_error_event(exc)
     except Exception:
         # The response is committed: a bug can only be told as an error event.
         logger.exception("relaying a chat stream failed")
@@ -215,16 +245,16 @@ async def relay_chunks(
     yield DONE
 
 
-_TRUNCATED_EVENT = error_event(
+TRUNCATED_EVENT = error_event(
     "The stream ended before it was complete.", "stream_truncated", "stream_truncated"
 )
 
 
-def _stream_error_event(error: StreamError) -> bytes:
+def stream_error_event(error: StreamError) -> bytes:
     return error_event(error.message, error.type or "upstream_error", error.code or None)
 
 
-def _router_error_event(exc: RouterError) -> bytes:
+def router_error_event(exc: RouterError) -> bytes:
     error = router_error_body(exc.details)["error"]
     return error_event(
         str(error.get("message", "")),

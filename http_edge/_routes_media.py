@@ -1,10 +1,12 @@
 """`POST /v1/moderations`, `/v1/images/generations`, `/v1/audio/speech` (JSON bodies), and
 `/v1/audio/transcriptions`, `/v1/audio/translations`, `/v1/images/edits`, `/v1/images/variations`
 (multipart forms with their files): each is one RouterService.Media call, answered with the
-upstream's body and content type as they are (JSON, text or audio)."""
+upstream's body and content type as they are (JSON, text or audio); speech, and transcriptions
+and images with `stream: true`, are a RouterService.MediaStream call (`_media_stream`)."""
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -17,6 +19,7 @@ from ._disconnect import unless_disconnected
 from ._errors import EdgeError
 from ._form import read_upload_form
 from ._headers import route_headers
+from ._media_stream import media_stream_response
 from ._metadata import forwarded_metadata, routing_options
 from ._openapi_media import (
     IMAGE_EDITS,
@@ -85,6 +88,8 @@ async def _json_call(request: Request, operation: media_pb2.MediaOperation.Value
 
 
 async def _call(request: Request, params: media_pb2.MediaParams) -> Response:
+    if _streamed(params):
+        return await media_stream_response(request, params)
     state = edge_state(request)
     call = MediaRequest(params=params, routing=routing_options(request))
     media = state.router().media(
@@ -97,6 +102,14 @@ async def _call(request: Request, params: media_pb2.MediaParams) -> Response:
         media_type=result.content_type or "application/octet-stream",
         headers=route_headers(response.route),
     )
+
+
+def _streamed(params: media_pb2.MediaParams) -> bool:
+    """Speech always streams (its audio is relayed as it arrives); the others when asked to."""
+    if params.operation == media_pb2.MEDIA_OPERATION_AUDIO_SPEECH:
+        return True
+    fields = orjson.loads(params.params_json) if params.params_json else {}
+    return fields.get("stream") in (True, "true")
 
 
 def _too_large(limit: int) -> EdgeError:

@@ -58,10 +58,10 @@ class SSEResponse(StreamingResponse):
         on_close: Callable[[], Awaitable[None]],
         interrupt: Callable[[], bool] | None = None,
         headers: Mapping[str, str] | None = None,
+        media_type: str = "text/event-stream",
     ) -> None:
-        super().__init__(
-            events, media_type="text/event-stream", headers={**SSE_HEADERS, **(headers or {})}
-        )
+        """`media_type`: what else the stream is, when it is not events (speech's audio)."""
+        super().__init__(events, media_type=media_type, headers={**SSE_HEADERS, **(headers or {})})
         self._events = events
         self._on_close = on_close
         self._interrupt = interrupt

@@ -131,7 +131,8 @@ def embed_tokens(params: embeddings_pb2.EmbeddingParams) -> int:
 
 
 def _chat_usage(message: Any) -> int:
-    """Usage of a ChatResponse, or of a ChatStream message (its summary); 0 when unknown."""
+    """Usage of a ChatResponse, or of a ChatStream or MediaStream message (its summary); 0 when
+    unknown."""
     if hasattr(message, "completion"):
         return int(message.completion.usage.total_tokens)
     if message.WhichOneof("event") == "summary":
@@ -233,6 +234,17 @@ RULES: dict[str, MethodRule] = {
         cost=_route_cost,
         prompt=lambda request: estimate_media_tokens(request.params),
         route=lambda response: response.route,
+        texts=lambda request: media_texts(request.params),
+    ),
+    # Media answered as it streams: counted as Media; its usage and cost in its summary.
+    ROUTER_SERVICE + "MediaStream": MethodRule(
+        scope="chat",
+        model=lambda request: request.params.model,
+        tokens=lambda request: estimate_media_tokens(request.params),
+        usage=_chat_usage,
+        cost=_chat_cost,
+        prompt=lambda request: estimate_media_tokens(request.params),
+        route=_chat_route,
         texts=lambda request: media_texts(request.params),
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),

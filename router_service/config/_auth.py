@@ -28,7 +28,8 @@ class ClientKeyConfig(_Strict):
     )
     scopes: list[ClientScope] = Field(
         default_factory=lambda: list[ClientScope](["chat", "embed", "models"]),
-        description="chat: Chat, ChatStream, Media (moderations, images, audio); embed: Embed; "
+        description="chat: Chat, ChatStream, Media, MediaStream (moderations, images, audio); "
+        "embed: Embed; "
         "models: ListModels; admin: AdminService; route: PickRoute, ReportOutcome (hands out "
         "upstream keys).",
     )

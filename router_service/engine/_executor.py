@@ -14,21 +14,22 @@ from clients.switchboard.v1 import (
     embeddings_pb2,
     media_pb2,
     router_service_pb2,
-    routing_pb2,
 )
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
 from router_service.engine._afterwork import Afterwork
 from router_service.engine._attempts import Attempt, AttemptRunner, Walked
+from router_service.engine._media_streams import MediaStreams
 from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
+from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._tokens import estimate_chat_tokens
-from router_service.errors import DeadlineExceededError, NoCapacityError, UpstreamFailure
+from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.guardrails import StreamScreen
 from router_service.keys import KeyLease
-from router_service.outcomes import Outcome, reaction_for
+from router_service.outcomes import Outcome
 from router_service.providers import ChatCall, EmbedCall, MediaCall
 
 log = logging.getLogger("switchboard.engine")
@@ -47,7 +48,7 @@ class _OpenStream:
     lease: KeyLease
 
 
-class Executor:
+class Executor(MediaStreams):
     def __init__(
         self,
         planner: Planner,
@@ -219,20 +220,11 @@ class Executor:
                         usage = event
                     else:
                         yield event
-            if ctx.attempts and ctx.attempts[-1].outcome != Outcome.OK.value:
+            summary = await self._summary(
+                ctx, deployment, opened.lease, usage, started, opened.first_at
+            )
+            if summary is None:
                 return  # the relay ended with an error event (and recorded the failure)
-            await self._runner.stats.record(
-                deployment.name, True, self._clock.monotonic() - started
-            )
-            summary = router_service_pb2.StreamSummary(
-                route=ctx.route(deployment, usage),
-                time_to_first_token_ms=(opened.first_at - started) * 1000.0,
-            )
-            if ctx.answers is not None:  # what acted on the answer (reported by the relay)
-                summary.route.guardrails.extend(ctx.answers.report())
-            if usage is not None:
-                summary.usage.CopyFrom(usage)
-                await opened.lease.settle_tokens(usage.total_tokens)
             # The upstream stream has ended: what is left (its connection back to the pool, the
             # release, the session's writes) need not hold up the end of the caller's stream.
             done = stack.pop_all()
@@ -317,20 +309,8 @@ class Executor:
             ctx.record(deployment, opened.lease.key.fingerprint, Outcome.CANCELLED, started)
             raise
         except UpstreamFailure as failure:
-            lease = opened.lease
-            failure.scrub(deployment.secrets)
-            ctx.record(
-                deployment,
-                lease.key.fingerprint,
-                failure.outcome,
-                started,
-                upstream_status=failure.upstream_status,
-                detail=failure.message[:200],
-            )
-            await self._runner.react(ctx, deployment, lease, failure, started=True)
-            if reaction_for(failure.outcome).counts_against_deployment:
-                await self._runner.stats.record(deployment.name, False)
-            yield StreamEvent(error=_stream_error(failure, deployment))
+            error = await self._failed_midstream(ctx, deployment, opened.lease, failure, started)
+            yield StreamEvent(error=error)
         finally:
             if ctx.answers is not None:  # however it ended: the finds counted and audited
                 ctx.answers.report()
@@ -358,34 +338,3 @@ def _chunk_events(
     else:
         events += [StreamEvent(chunk=chunk) for chunk in chunks]
     return events
-
-
-def timed_out(ctx: RequestContext, detail: str) -> UpstreamFailure | DeadlineExceededError:
-    """A timer fired: the upstream's fault if the deployment's own limit ran out, nobody's when it
-    was the caller's deadline that capped the wait (then no key, deployment or session pays)."""
-    remaining = ctx.remaining()
-    if remaining is not None and remaining <= _DEADLINE_SLACK_S:
-        return DeadlineExceededError("The request's deadline passed before the upstream answered.")
-    return UpstreamFailure(Outcome.FIRST_CHUNK_TIMEOUT, detail)
-
-
-# A timer that fires this close to the caller's deadline was set by that deadline.
-_DEADLINE_SLACK_S = 0.005
-
-_ERROR_TYPES = {
-    Outcome.STALLED: "stream_timeout",
-    Outcome.TRUNCATED: "stream_truncated",
-}
-
-
-def _stream_error(
-    failure: UpstreamFailure, deployment: Deployment
-) -> router_service_pb2.StreamError:
-    return router_service_pb2.StreamError(
-        message=failure.message,
-        type=_ERROR_TYPES.get(failure.outcome, "upstream_error"),
-        code=failure.outcome.name.lower(),
-        outcome=routing_pb2.Outcome.ValueType(failure.outcome.value),
-        upstream_status=failure.upstream_status,
-        provider=deployment.provider,
-    )

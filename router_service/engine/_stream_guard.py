@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
@@ -25,6 +25,8 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 
 Chunk = chat_pb2.ChatCompletionChunk
+# What a guarded stream carries: chat chunks, or a media stream's pieces.
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,8 @@ class _Failed:
 
 
 _END: Final = _End()
-_Item = Chunk | _End | _Failed
+# What ends a buffer (a tuple built once: `_End | _Failed` would build a union per chunk).
+_MARKS: Final = (_End, _Failed)
 # Chunks read ahead of the caller at most (the bound on what a slow caller makes us hold).
 READ_AHEAD = 32
 
@@ -81,21 +84,21 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-class _Reader:
+class _Reader(Generic[T]):
     """A task reading `chunks` into a buffer of `capacity` items; the reader waits while it is
     full. An end or a failure is the buffer's last item."""
 
     __slots__ = ("_buffer", "_capacity", "_giver", "_loop", "_taker", "task")
 
-    def __init__(self, chunks: AsyncIterator[Chunk], capacity: int) -> None:
+    def __init__(self, chunks: AsyncIterator[T], capacity: int) -> None:
         self._loop = asyncio.get_running_loop()
-        self._buffer: deque[_Item] = deque()
+        self._buffer: deque[T | _End | _Failed] = deque()
         self._capacity = capacity
         self._taker: asyncio.Future[None] | None = None  # the guard, waiting for an item
         self._giver: asyncio.Future[None] | None = None  # the reader, waiting for room
         self.task = self._loop.create_task(self._read(chunks))
 
-    async def _read(self, chunks: AsyncIterator[Chunk]) -> None:
+    async def _read(self, chunks: AsyncIterator[T]) -> None:
         try:
             async for chunk in chunks:
                 await self._put(chunk)
@@ -109,7 +112,7 @@ class _Reader:
             if aclose is not None:
                 await aclose()
 
-    async def _put(self, item: _Item) -> None:
+    async def _put(self, item: T | _End | _Failed) -> None:
         if len(self._buffer) >= self._capacity:
             self._giver = self._loop.create_future()
             await self._giver
@@ -117,22 +120,22 @@ class _Reader:
         if self._taker is not None:
             _wake(self._taker)
 
-    def take(self) -> list[Chunk] | _End | _Failed | None:
+    def take(self) -> list[T] | _End | _Failed | None:
         """Every chunk ready now, in order (making room for more); else the end or failure that
         follows them; None when nothing is ready."""
         buffer = self._buffer
         if not buffer:
             return None
-        batch: list[Chunk] = []
-        while buffer and isinstance(buffer[0], Chunk):
-            batch.append(buffer.popleft())  # type: ignore[arg-type]  # buffer[0] is a Chunk
+        batch: list[T] = []
+        while buffer and not isinstance(buffer[0], _MARKS):
+            batch.append(buffer.popleft())  # type: ignore[arg-type]  # buffer[0] is a T
         if self._giver is not None:
             _wake(self._giver)
             self._giver = None
         if batch:
             return batch
         last = buffer.popleft()
-        assert not isinstance(last, Chunk)
+        assert isinstance(last, _MARKS)
         return last
 
     async def wait(self, seconds: float) -> None:
@@ -168,18 +171,23 @@ class StreamGuard:
         self._read_ahead = read_ahead
 
     async def follow(
-        self, chunks: AsyncIterator[Chunk], *, finished: bool = False
-    ) -> AsyncGenerator[list[Chunk] | Idle, None]:
+        self,
+        chunks: AsyncIterator[T],
+        *,
+        finished: bool = False,
+        ends: Callable[[T], bool] = has_finish,  # type: ignore[assignment]  # T is a Chunk
+    ) -> AsyncGenerator[list[T] | Idle, None]:
         """Relay `chunks` in batches (every chunk ready at once, in order, at least one), yielding
         Idle while the upstream is quiet. Raises UpstreamFailure STALLED after the stall window of
         silence and TRUNCATED when the upstream ends without a finish reason; the upstream's own
         failures are raised as they are, after the chunks before them. `finished`: a chunk
-        already relayed carried the finish reason.
+        already relayed carried the finish reason; `ends`: whether an item is one that ends
+        the stream (a chat chunk's finish reason by default).
 
         Silence is counted only while the guard waits for the upstream: time the caller takes to
         accept a batch (a slow reader) never counts towards the stall window."""
         clock = self._clock
-        reader = _Reader(chunks, self._read_ahead)
+        reader: _Reader[T] = _Reader(chunks, self._read_ahead)
         try:
             last = clock.monotonic()
             while True:
@@ -198,7 +206,7 @@ class StreamGuard:
                             yield Idle(clock.monotonic() - last)
                         continue
                 if isinstance(item, list):
-                    finished = finished or any(has_finish(chunk) for chunk in item)
+                    finished = finished or any(ends(chunk) for chunk in item)
                     yield item
                     last = clock.monotonic()
                 elif isinstance(item, _Failed):

@@ -196,11 +196,15 @@ def stream_plan(
     return events[:before], ending
 
 
-async def run_stream(call: Call, events: list[bytes], content_count: int) -> web.StreamResponse:
+async def run_stream(
+    call: Call, events: list[bytes], content_count: int, content_type: str = ""
+) -> web.StreamResponse:
+    """`events` with the stream faults applied; `content_type`: the stream's, when it is not
+    the dialect's event stream (speech's audio, sent in pieces)."""
     sc = call.scenario
     to_send, ending = stream_plan(sc, events, content_count, call.dialect)
     resp = web.StreamResponse(status=call.ok_status, headers=call.headers())
-    resp.content_type = call.dialect.stream_content_type
+    resp.content_type = content_type or call.dialect.stream_content_type
     resp.headers["Cache-Control"] = "no-cache"
     await resp.prepare(call.request)
     call.mark(status=resp.status)

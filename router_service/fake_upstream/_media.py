@@ -7,10 +7,11 @@ variations):
   prompt; variations, a form with one `image`): `n` copies of a 1×1 PNG, as `b64_json` or
   (`response_format: url`) a URL; a `gpt-image-*` model reports token usage, as OpenAI's does;
 - speech: a few bytes that open as the requested format's files do, then the input text, with
-  its content type;
+  its content type, sent in pieces as it is made (`_media_stream`, also its events);
 - transcriptions and translations: a form with a `file`; the text says the file's name and size
   (a translation's then ", in English"), as `json`, `verbose_json` or plain text for `text`,
-  `srt`, `vtt`; usage in tokens.
+  `srt`, `vtt`; usage in tokens; with `stream: true`, a transcription's events
+  (`_media_stream`), as image generations' and edits'.
 Scenarios (errors, rate limits, faults per key and model) apply as to chat (`_openai.handle`).
 """
 
@@ -25,6 +26,7 @@ from aiohttp import web
 from . import _openai
 from ._azure import AZURE
 from ._faults import Call, send_answer, send_error
+from ._media_stream import stream_images, stream_speech, stream_transcript, streams
 
 __all__ = ["FLAGGED_WORD", "PNG_1X1", "add_routes", "speech_bytes"]
 
@@ -82,7 +84,7 @@ async def _images(call: Call) -> web.StreamResponse:
     prompt = call.body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         return await send_error(call, 400, "'prompt' is a required property", "bad_request")
-    return await _send_images(call, prompt)
+    return await _send_images(call, prompt, "image_generation")
 
 
 async def _image_edits(call: Call) -> web.StreamResponse:
@@ -96,7 +98,7 @@ async def _image_edits(call: Call) -> web.StreamResponse:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:
         return await send_error(call, 400, "'prompt' is a required property", "bad_request")
-    return await _send_images(call, prompt)
+    return await _send_images(call, prompt, "image_edit")
 
 
 async def _image_variations(call: Call) -> web.StreamResponse:
@@ -111,9 +113,10 @@ def _uploads(value: Any) -> list[dict[str, Any]]:
     return [v for v in values if isinstance(v, dict)]
 
 
-async def _send_images(call: Call, prompt: str) -> web.StreamResponse:
+async def _send_images(call: Call, prompt: str, streamed_as: str = "") -> web.StreamResponse:
     """`n` (a JSON number, or a form's text) copies of the PNG, with a `gpt-image-*` model's
-    usage for `prompt`."""
+    usage for `prompt`; as `streamed_as` events ("image_generation", "image_edit") when the
+    request streams."""
     body = call.body
     n = body.get("n", 1)
     if isinstance(n, str) and n.isdigit():
@@ -124,14 +127,15 @@ async def _send_images(call: Call, prompt: str) -> web.StreamResponse:
         image = {"url": f"https://fake-upstream.invalid/images/{call.record.seq}.png"}
     else:
         image = {"b64_json": base64.b64encode(PNG_1X1).decode()}
-    answer: dict[str, Any] = {"created": int(time.time()), "data": [dict(image) for _ in range(n)]}
+    usage = None
     if call.record.model.startswith("gpt-image"):
         words = len(prompt.split())
-        answer["usage"] = {
-            "input_tokens": words,
-            "output_tokens": 272 * n,
-            "total_tokens": words + 272 * n,
-        }
+        usage = {"input_tokens": words, "output_tokens": 272 * n, "total_tokens": words + 272 * n}
+    if streamed_as and streams(body):
+        return await stream_images(call, n, base64.b64encode(PNG_1X1).decode(), usage, streamed_as)
+    answer: dict[str, Any] = {"created": int(time.time()), "data": [dict(image) for _ in range(n)]}
+    if usage is not None:
+        answer["usage"] = usage
     return await send_answer(call, answer)
 
 
@@ -144,7 +148,7 @@ async def _speech(call: Call) -> web.StreamResponse:
     if fmt not in _AUDIO:
         return await send_error(call, 400, f"'{fmt}' is not a supported format", "bad_request")
     kind, audio = speech_bytes(text, fmt)
-    return await _send_bytes(call, audio, kind)
+    return await stream_speech(call, text, kind, audio)  # as it is made, as OpenAI's
 
 
 async def _transcriptions(call: Call) -> web.StreamResponse:
@@ -168,6 +172,8 @@ async def _audio_text(call: Call, task: str, suffix: str) -> web.StreamResponse:
     words = len(text.split())
     usage = {"type": "tokens", "input_tokens": file["size"] // 100 + 1, "output_tokens": words}
     usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+    if task == "transcribe" and streams(body):
+        return await stream_transcript(call, text, usage)
     if fmt == "verbose_json":
         return await send_answer(
             call,

@@ -31,6 +31,7 @@ from router_service.guardrails._texts import (
     message_texts,
     stored_response_texts,
 )
+from router_service.guardrails._transcript_stream import TranscriptScreen
 from router_service.guardrails._transcripts import SCREENED_MEDIA, transcript_texts
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "StreamScreen",
     "TextScreen",
     "TextSlot",
+    "TranscriptScreen",
     "chat_texts",
     "compile_rules",
     "embedding_texts",

@@ -11,7 +11,8 @@ refusal, calls, logprobs nor unmodelled keys) and ends it with finish_reason `co
 and the call still succeeds, as Azure OpenAI's output filter does. A choice a rule changed
 loses its logprobs (their tokens are the raw text). A stream is screened as it goes
 (`_stream.py`). A transcription's answer (RouterService.Media) is screened whole
-(`_transcripts.py`); having no finish_reason, a block refuses the call (GuardrailBlockedError).
+(`_transcripts.py`); having no finish_reason, a block refuses the call (GuardrailBlockedError);
+a streamed one as it goes (`_transcript_stream.py`), a block ending its stream.
 
 One AnswerGuard serves one call: it gathers the finds, and `report` counts them (metric
 `switchboard.guardrail.matches`, side `response`), names the rules on the span and audits
@@ -44,7 +45,16 @@ AnswerAudit = Callable[[Literal["answer_redacted", "answer_withheld"], str], Non
 class AnswerGuard:
     """The response-side rules that apply to one call, and what they found in its answer."""
 
-    __slots__ = ("_acted", "_audit", "_withheld", "actions", "found", "rules", "signature")
+    __slots__ = (
+        "_acted",
+        "_audit",
+        "_blocked",
+        "_withheld",
+        "actions",
+        "found",
+        "rules",
+        "signature",
+    )
 
     def __init__(self, rules: Sequence[Rule], audit: AnswerAudit | None = None) -> None:
         self.rules = tuple(rules)
@@ -54,6 +64,7 @@ class AnswerGuard:
         self.signature = ",".join(r.signature for r in self.rules)
         self.found: Found = {}
         self._withheld: list[str] = []  # "<rule>:<detector>" of each choice withheld
+        self._blocked = ("", "")  # (rule, detector) of the last one
         self._audit = audit
         self._acted: tuple[str, ...] | None = None
 
@@ -107,6 +118,11 @@ class AnswerGuard:
         """A block rule withheld a choice for a find of `detector` (counted in `found` by
         whoever found it)."""
         self._withheld.append(f"{rule}:{detector}")
+        self._blocked = (rule, detector)
+
+    def blocked(self) -> tuple[str, str]:
+        """(rule, detector) of the last choice withheld."""
+        return self._blocked
 
     def report(self) -> tuple[str, ...]:
         """The rules that acted on the answer, in config order; the first call counts their

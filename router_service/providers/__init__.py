@@ -11,7 +11,13 @@ from collections.abc import Iterator, Mapping
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from router_service.providers._base import ChatCall, EmbedCall, MediaCall, ProviderAdapter
+from router_service.providers._base import (
+    ChatCall,
+    EmbedCall,
+    MediaCall,
+    MediaPiece,
+    ProviderAdapter,
+)
 from router_service.providers._classify import classify_http_error, retry_after_seconds
 from router_service.providers._http import create_http_client, map_transport_errors
 
@@ -82,6 +88,7 @@ __all__ = [
     "EmbedCall",
     "GeminiAdapter",
     "MediaCall",
+    "MediaPiece",
     "OpenAIAdapter",
     "ProviderAdapter",
     "VertexAdapter",

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
@@ -40,6 +41,7 @@ from router_service.providers._base import (
     ChatCall,
     EmbedCall,
     MediaCall,
+    MediaPiece,
     ProviderAdapter,
     media_unsupported,
 )
@@ -100,6 +102,19 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         if operation in _NO_MEDIA:
             return media_unsupported(self.kind, operation)
         return None
+
+    def cannot_stream_media(
+        self, operation: media_pb2.MediaOperation.ValueType, events: bool
+    ) -> UpstreamFailure | None:
+        """Speech's audio streams as any answer's bytes do; the data-plane API documents no
+        event streams for images or audio (`stream`, `stream_format: "sse"`)."""
+        refusal = self.cannot_media(operation)
+        if refusal is None and events:
+            path = MEDIA_PATHS.get(operation, "media")
+            message = f"azure (API {self.api_version}) streams no events of /{path}"
+            error = {"message": message, "type": "invalid_request_error", "param": "stream"}
+            return UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
+        return refusal
 
     def _failure(
         self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
@@ -178,6 +193,13 @@ class AzureEntraAdapter(TokenAdapter):
         if call.api_key in self._principals:
             return await super().media(call)
         return await self.keyed.media(call)
+
+    def stream_media(
+        self, call: MediaCall
+    ) -> AbstractAsyncContextManager[AsyncIterator[MediaPiece]]:
+        if call.api_key in self._principals:
+            return super().stream_media(call)
+        return self.keyed.stream_media(call)
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         if api_key in self._principals:

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -45,6 +46,17 @@ class MediaCall:
     api_key: str
     params: media_pb2.MediaParams
     timeout_s: float
+
+
+@dataclass(slots=True)
+class MediaPiece:
+    """One piece of a streamed media answer: the chunk the caller gets, and what the router
+    reads of it (an event's JSON, its token usage, whether it is the upstream's last event)."""
+
+    chunk: media_pb2.MediaChunk
+    event: dict[str, Any] | None = None
+    usage: chat_pb2.Usage | None = None
+    final: bool = False
 
 
 def media_unsupported(kind: str, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure:
@@ -93,6 +105,19 @@ class ProviderAdapter(ABC):
 
     async def media(self, call: MediaCall) -> media_pb2.MediaResult:
         """One moderation, image, speech, transcription or translation, answered whole."""
+        raise media_unsupported(self.kind, call.params.operation)
+
+    def cannot_stream_media(
+        self, operation: media_pb2.MediaOperation.ValueType, events: bool
+    ) -> UpstreamFailure | None:
+        """As `cannot_media`, for a streamed answer; `events`: the caller asked for events
+        (`stream: true`, speech's `stream_format: "sse"`), else speech's audio bytes."""
+        return self.cannot_media(operation)
+
+    def stream_media(
+        self, call: MediaCall
+    ) -> AbstractAsyncContextManager[AsyncIterator[MediaPiece]]:
+        """Open a streamed media answer. Leaving the context closes the upstream response."""
         raise media_unsupported(self.kind, call.params.operation)
 
     @abstractmethod

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,7 +35,13 @@ from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
-from router_service.providers._base import ChatCall, EmbedCall, MediaCall, ProviderAdapter
+from router_service.providers._base import (
+    ChatCall,
+    EmbedCall,
+    MediaCall,
+    MediaPiece,
+    ProviderAdapter,
+)
 from router_service.providers._http import map_transport_errors, send_upstream
 
 __all__ = [
@@ -52,6 +58,9 @@ REFRESH_MARGIN_S = 300.0
 _UTC_SUFFIX = " +00:00"
 
 Credential = TypeVar("Credential")
+# A streaming call a token adapter makes with a token for its key, and what it opens.
+_Call = TypeVar("_Call", ChatCall, MediaCall)
+_Stream = TypeVar("_Stream")
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,18 +305,33 @@ class TokenAdapter(ProviderAdapter):
     def stream_chat(
         self, call: ChatCall
     ) -> AbstractAsyncContextManager[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        return self._token_stream(call)
+        return self._token_stream(call.api_key, call.timeout_s, self.wire.stream_chat, call)
+
+    def cannot_stream_media(
+        self, operation: media_pb2.MediaOperation.ValueType, events: bool
+    ) -> UpstreamFailure | None:
+        return self.wire.cannot_stream_media(operation, events)
+
+    def stream_media(
+        self, call: MediaCall
+    ) -> AbstractAsyncContextManager[AsyncIterator[MediaPiece]]:
+        return self._token_stream(call.api_key, call.timeout_s, self.wire.stream_media, call)
 
     @asynccontextmanager
     async def _token_stream(
-        self, call: ChatCall
-    ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        token = await self.tokens.bearer(call.api_key, call.timeout_s)
+        self,
+        secret: str,
+        timeout_s: float,
+        open_stream: Callable[[_Call], AbstractAsyncContextManager[_Stream]],
+        call: _Call,
+    ) -> AsyncIterator[_Stream]:
+        """`open_stream(call)` with the call's key exchanged for its token."""
+        token = await self.tokens.bearer(secret, timeout_s)
         try:
-            async with self.wire.stream_chat(replace(call, api_key=token)) as chunks:
-                yield chunks
+            async with open_stream(replace(call, api_key=token)) as stream:
+                yield stream
         except UpstreamFailure as failure:
-            self._refused(call.api_key, failure)
+            self._refused(secret, failure)
             raise
 
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:

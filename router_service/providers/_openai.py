@@ -21,7 +21,8 @@ from clients import (
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._base import ChatCall, EmbedCall, MediaCall
+from router_service.providers._base import ChatCall, EmbedCall, MediaCall, MediaPiece
+from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._sse import json_events
 from router_service.providers._transport import HttpAdapter, JsonObject, malformed
@@ -87,6 +88,21 @@ class OpenAIAdapter(HttpAdapter):
             url, content, content_type, call.api_key, call.timeout_s
         )
         return media_result(kind, body, data)
+
+    def cannot_stream_media(
+        self, operation: media_pb2.MediaOperation.ValueType, events: bool
+    ) -> UpstreamFailure | None:
+        return self.cannot_media(operation)
+
+    @asynccontextmanager
+    async def stream_media(self, call: MediaCall) -> AsyncIterator[AsyncIterator[MediaPiece]]:
+        operation = call.params.operation
+        content, content_type = media_content(call)
+        url = self._endpoint(MEDIA_PATHS[operation], call.upstream_model)
+        opened = self._open_content_stream(url, content, content_type, call.api_key, call.timeout_s)
+        del content  # encoded into the request: not kept for as long as the stream is open
+        async with opened as response:
+            yield media_pieces(self, response)
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         data = await self._get_json(f"{self.api_base}/models", api_key, timeout_s)

@@ -29,7 +29,7 @@ from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
 from router_service.providers._mapping import caller_error
 
-__all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result"]
+__all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result", "token_usage"]
 
 # The largest answer relayed: what a gRPC answer may carry, less room for its route.
 MAX_ANSWER_BYTES = LARGEST_ANSWER_BYTES - 1024 * 1024
@@ -93,15 +93,21 @@ def media_result(
             f"({limit} bytes): ask for less (a shorter input, a compressed format)."
         )
     result = media_pb2.MediaResult(content_type=content_type, body=body)
-    usage = data.get("usage") if data is not None else None
-    if isinstance(usage, dict):
-        counts = [usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens")]
-        tokens = [v for v in counts if isinstance(v, int) and not isinstance(v, bool)]
-        if len(tokens) == len(counts):
-            prompt, completion, total = tokens
-            result.usage.CopyFrom(
-                chat_pb2.Usage(
-                    prompt_tokens=prompt, completion_tokens=completion, total_tokens=total
-                )
-            )
+    usage = token_usage(data)
+    if usage is not None:
+        result.usage.CopyFrom(usage)
     return result
+
+
+def token_usage(data: dict[str, Any] | None) -> chat_pb2.Usage | None:
+    """The token `usage` of an answer or a stream's last event (`input_tokens`, `output_tokens`,
+    `total_tokens`) as prompt and completion tokens; None when it has none."""
+    usage = data.get("usage") if data is not None else None
+    if not isinstance(usage, dict):
+        return None
+    counts = [usage.get(k) for k in ("input_tokens", "output_tokens", "total_tokens")]
+    tokens = [v for v in counts if isinstance(v, int) and not isinstance(v, bool)]
+    if len(tokens) != len(counts):
+        return None
+    prompt, completion, total = tokens
+    return chat_pb2.Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=total)

@@ -202,6 +202,20 @@ class HttpAdapter(ProviderAdapter):
         timeout |= {"write": timeout_s, "pool": timeout_s}
         return UpstreamStream(self, self._request("POST", url, api_key, timeout, body=body))
 
+    def _open_content_stream(
+        self, url: str, content: bytes, content_type: str, api_key: str, timeout_s: float
+    ) -> UpstreamStream:
+        """`_open_stream` for a body that is not (only) JSON (`_post_content`'s): a form with
+        files, or JSON whose answer is audio bytes or events."""
+        headers = _BASE_HEADERS | self._headers(api_key)
+        headers |= {"accept": "*/*", "content-type": content_type}
+        timeout = {"connect": self.config.timeouts.connect_s, "read": None}
+        timeout |= {"write": timeout_s, "pool": timeout_s}
+        request = httpx.Request(
+            "POST", _parsed(url), content=content, headers=headers, extensions={"timeout": timeout}
+        )
+        return UpstreamStream(self, request)
+
     async def _mapped_chunks(
         self, response: httpx.Response, feed: Callable[[JsonObject], list[JsonObject]]
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:

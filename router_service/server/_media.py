@@ -11,23 +11,32 @@ from clients import MEDIA_PATHS, MEDIA_UPLOADS, MediaUploads, upload_problem
 from clients.switchboard.v1 import media_pb2
 from router_service.errors import InvalidRequestError
 
-__all__ = ["check_media"]
+__all__ = ["STREAMED_MEDIA", "check_media"]
 
 
-def check_media(params: media_pb2.MediaParams) -> None:
-    """A known operation, `params_json` a JSON object (or empty) that does not ask to stream,
-    and the files the operation's form takes (`MEDIA_UPLOADS`): none for a JSON operation.
-    `model` is the context's check; the size of it all is gRPC's (`server.max_message_bytes`)."""
+# What MediaStream streams: speech's audio (or its events), and the events of these with
+# `stream: true`.
+STREAMED_MEDIA = frozenset(
+    {
+        media_pb2.MEDIA_OPERATION_AUDIO_SPEECH,
+        media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS,
+        media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS,
+        media_pb2.MEDIA_OPERATION_IMAGE_EDITS,
+    }
+)
+
+
+def check_media(params: media_pb2.MediaParams, *, streamed: bool = False) -> None:
+    """A known operation, `params_json` a JSON object (or empty) that asks to stream only when
+    `streamed` (MediaStream) and the operation streams, and the files the operation's form
+    takes (`MEDIA_UPLOADS`): none for a JSON operation. `model` is the context's check; the
+    size of it all is gRPC's (`server.max_message_bytes`)."""
     if params.operation not in MEDIA_PATHS:
         names = ", ".join(MEDIA_PATHS.values())
         raise InvalidRequestError(f"`operation` must be one of {names}.", param="operation")
     fields = _fields(params.params_json)
-    if fields.get("stream") not in (None, False, "false"):
-        raise InvalidRequestError(
-            "Streaming is not supported on this endpoint through the router: leave `stream` unset.",
-            param="stream",
-        )
     path = MEDIA_PATHS[params.operation]
+    _check_stream(fields, params.operation, path, streamed)
     uploads = MEDIA_UPLOADS.get(params.operation)
     if uploads is None:
         if params.HasField("file") or params.files:
@@ -44,6 +53,23 @@ def check_media(params: media_pb2.MediaParams) -> None:
         _check_files(params, uploads, path)
     else:
         _check_file(params, uploads, path)
+
+
+def _check_stream(
+    fields: dict[str, Any], operation: media_pb2.MediaOperation.ValueType, path: str, streamed: bool
+) -> None:
+    asks = fields.get("stream") not in (None, False, "false")
+    if streamed and operation not in STREAMED_MEDIA:
+        raise InvalidRequestError(f"/{path} does not stream: call Media.", param="operation")
+    if asks and not streamed:
+        raise InvalidRequestError(
+            "Media answers whole: leave `stream` unset, or call MediaStream.", param="stream"
+        )
+    if asks and operation == media_pb2.MEDIA_OPERATION_AUDIO_SPEECH:
+        raise InvalidRequestError(
+            '/audio/speech streams by `stream_format` ("sse" or "audio"), not `stream`.',
+            param="stream",
+        )
 
 
 def _fields(params_json: str) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from typing import Literal
 import grpc
 
 from clients import embedding_params_to_openai, to_grpc_status
+from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
-from clients.switchboard.v1 import routing_pb2
 from router_service.auth import AuditEvent, audit, current_caller
 from router_service.cache import CacheLookup, StreamRecorder, replay
 from router_service.engine import RequestContext
@@ -192,6 +192,28 @@ class RouterServicer(ResponsesServicer, pb_grpc.RouterServiceServicer):
             await context.abort_with_status(to_grpc_status(error_details(exc)))
             raise
 
+    async def MediaStream(
+        self, request: pb.MediaStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.MediaStreamResponse]:
+        try:
+            params = request.params
+            check_media(params, streamed=True)
+            ctx = self._context(
+                params.model, checked_session_id(request.routing.session_id), context
+            )
+            if params.operation in SCREENED_MEDIA:  # a transcript: screened as it streams
+                self._screening(ctx, "MediaStream", context)
+            tokens = estimate_media_tokens(params)
+            with media_span(params, ctx) as span:
+                events = self.runtime.executor.media_stream(params, ctx, tokens=tokens)
+                async with aclosing(events):
+                    async for event in events:
+                        if event.HasField("summary"):  # its usage and cost, as Media's
+                            span.respond_media(_summarized(event.summary))
+                        yield event
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+
     async def PickRoute(
         self, request: pb.PickRouteRequest, context: grpc.aio.ServicerContext
     ) -> pb.PickRouteResponse:
@@ -284,6 +306,12 @@ class RouterServicer(ResponsesServicer, pb_grpc.RouterServiceServicer):
 async def _aiter(events: Iterable[pb.ChatStreamResponse]) -> AsyncIterator[pb.ChatStreamResponse]:
     for event in events:
         yield event
+
+
+def _summarized(summary: pb.StreamSummary) -> pb.MediaResponse:
+    """A media stream's summary as the answer it stands for (what a span reads of one)."""
+    usage = summary.usage if summary.HasField("usage") else None
+    return pb.MediaResponse(result=media_pb2.MediaResult(usage=usage), route=summary.route)
 
 
 def _cache_mode(

@@ -13,6 +13,7 @@ from clients.switchboard.v1 import (
     admin_service_pb2_grpc,
     chat_pb2,
     conversations_pb2,
+    media_pb2,
     router_service_pb2,
     router_service_pb2_grpc,
 )
@@ -107,6 +108,17 @@ class FakeRouter(
     ) -> router_service_pb2.MediaResponse:
         self._seen(context)
         return router_service_pb2.MediaResponse()
+
+    async def MediaStream(
+        self, request: router_service_pb2.MediaStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_service_pb2.MediaStreamResponse]:
+        self._seen(context)
+        self._watch(context)
+        chunk = media_pb2.MediaChunk(content_type="audio/mpeg", data=self.name.encode())
+        yield router_service_pb2.MediaStreamResponse(chunk=chunk)
+        if request.params.model == "hang":
+            await self._hang()
+        yield router_service_pb2.MediaStreamResponse(summary=router_service_pb2.StreamSummary())
 
     async def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import orjson
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -125,3 +126,32 @@ async def test_a_background_response_is_screened_as_a_foreground_one(
     started = await sdk.responses.create(model="chain", input=f"key {AWS_KEY}", background=True)
     withheld = await settled(sdk, started.id, router.server)
     assert withheld.status == "incomplete" and AWS_KEY not in withheld.to_json()
+
+
+async def test_a_streamed_transcript_is_screened_as_it_goes(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    words = PROSE * 4  # long enough that text is released before the end
+    stream = await sdk.audio.transcriptions.create(
+        model="chain",
+        file=(f"{words}{EMAIL}.wav", b"RIFF0000", "audio/wav"),
+        stream=True,
+        include=["logprobs"],
+    )
+    events = [event async for event in stream]
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    done = events[-1]
+    assert done.type == "transcript.text.done"
+    assert done.text == f"{words}[REDACTED:email]: 8 bytes of audio/wav"
+    assert "".join(deltas) == done.text and len(deltas) > 1  # released before the end
+    assert done.logprobs is None  # their tokens are the raw text
+
+    # A block rule's find ends the stream with an error; the key never reaches the caller.
+    async with sdk.audio.transcriptions.with_streaming_response.create(
+        model="chain", file=(f"{AWS_KEY}.wav", b"RIFF0000", "audio/wav"), stream=True
+    ) as response:
+        body = await response.text()
+    assert AWS_KEY not in body
+    error = orjson.loads(body.strip().split("\n\n")[-1].removeprefix("data: "))["error"]
+    assert error["code"] == "content_policy_violation"
+    assert "withheld by the guardrail 'answer-keys'" in error["message"]

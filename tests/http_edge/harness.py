@@ -29,6 +29,7 @@ from tests.helpers import eventually, serve_grpc
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[rs.ChatStreamResponse]]
+MediaStreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 @dataclass
@@ -56,6 +57,7 @@ class StubRouter(rs_grpc.RouterServiceServicer):
     on_chat_stream: StreamHandler = _unimplemented_stream
     on_embed: Handler = _unimplemented
     on_media: Handler = _unimplemented
+    on_media_stream: MediaStreamHandler = _unimplemented_stream
     on_list_models: Handler = _unimplemented
     on_store_response: Handler = _unimplemented
     calls: list[Call] = field(default_factory=list)
@@ -84,6 +86,17 @@ class StubRouter(rs_grpc.RouterServiceServicer):
         self._record("ChatStream", request, context)
         try:
             async for message in self.on_chat_stream(request, context):
+                yield message
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def MediaStream(
+        self, request: Any, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[rs.MediaStreamResponse]:
+        self._record("MediaStream", request, context)
+        try:
+            async for message in self.on_media_stream(request, context):
                 yield message
         except asyncio.CancelledError:
             self.cancelled.set()

@@ -5,6 +5,7 @@ mistakes answered by the edge itself as OpenAI error JSON, without a router call
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -39,7 +40,14 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 async def test_speech_sends_the_fields_and_returns_the_bytes(
     stub: StubRouter, http: httpx.AsyncClient
 ) -> None:
-    stub.on_media = answering("audio/mpeg", b"ID3 audio")
+    async def on_media_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+        yield rs.MediaStreamResponse(route=ROUTE)
+        for piece in (b"ID3", b" audio"):  # relayed as they come: a MediaStream call
+            chunk = media_pb2.MediaChunk(content_type="audio/mpeg", data=piece)
+            yield rs.MediaStreamResponse(chunk=chunk)
+        yield rs.MediaStreamResponse(summary=rs.StreamSummary(route=ROUTE))
+
+    stub.on_media_stream = on_media_stream
     body = {"model": "voice", "input": "hi", "voice": "alloy", "speed": 1.5, "extra": {"a": 1}}
     response = await http.post("/v1/audio/speech", json=body)
     assert response.status_code == 200

@@ -215,6 +215,10 @@ def test_media_block(stack: LiveStack) -> None:
         "1",
         "audio/wav 21",
         "hello.wav: 21 bytes of audio/wav",
+        "21",
+        "transcript.text.done",
+        "['image_generation.partial_image', 'image_generation.partial_image', "
+        "'image_generation.completed']",
     ]
 
 

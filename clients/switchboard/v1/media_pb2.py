@@ -25,19 +25,21 @@ _sym_db = _symbol_database.Default()
 from clients.switchboard.v1 import chat_pb2 as switchboard_dot_v1_dot_chat__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchboard/v1/media.proto\x12\x0eswitchboard.v1\x1a\x19switchboard/v1/chat.proto\"P\n\tMediaFile\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\r\n\x05\x66ield\x18\x04 \x01(\t\"\xb7\x01\n\x0bMediaParams\x12\x31\n\toperation\x18\x01 \x01(\x0e\x32\x1e.switchboard.v1.MediaOperation\x12\r\n\x05model\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\'\n\x04\x66ile\x18\x04 \x01(\x0b\x32\x19.switchboard.v1.MediaFile\x12(\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x19.switchboard.v1.MediaFile\"W\n\x0bMediaResult\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.switchboard.v1.Usage*\xb4\x02\n\x0eMediaOperation\x12\x1f\n\x1bMEDIA_OPERATION_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMEDIA_OPERATION_MODERATIONS\x10\x01\x12%\n!MEDIA_OPERATION_IMAGE_GENERATIONS\x10\x02\x12 \n\x1cMEDIA_OPERATION_AUDIO_SPEECH\x10\x03\x12(\n$MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS\x10\x04\x12&\n\"MEDIA_OPERATION_AUDIO_TRANSLATIONS\x10\x05\x12\x1f\n\x1bMEDIA_OPERATION_IMAGE_EDITS\x10\x06\x12$\n MEDIA_OPERATION_IMAGE_VARIATIONS\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aswitchboard/v1/media.proto\x12\x0eswitchboard.v1\x1a\x19switchboard/v1/chat.proto\"P\n\tMediaFile\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\r\n\x05\x66ield\x18\x04 \x01(\t\"\xb7\x01\n\x0bMediaParams\x12\x31\n\toperation\x18\x01 \x01(\x0e\x32\x1e.switchboard.v1.MediaOperation\x12\r\n\x05model\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\t\x12\'\n\x04\x66ile\x18\x04 \x01(\x0b\x32\x19.switchboard.v1.MediaFile\x12(\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x19.switchboard.v1.MediaFile\"W\n\x0bMediaResult\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12$\n\x05usage\x18\x03 \x01(\x0b\x32\x15.switchboard.v1.Usage\"S\n\nMediaChunk\x12\x14\n\x0c\x63ontent_type\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x12\n\nevent_json\x18\x03 \x01(\t\x12\r\n\x05\x65vent\x18\x04 \x01(\t*\xb4\x02\n\x0eMediaOperation\x12\x1f\n\x1bMEDIA_OPERATION_UNSPECIFIED\x10\x00\x12\x1f\n\x1bMEDIA_OPERATION_MODERATIONS\x10\x01\x12%\n!MEDIA_OPERATION_IMAGE_GENERATIONS\x10\x02\x12 \n\x1cMEDIA_OPERATION_AUDIO_SPEECH\x10\x03\x12(\n$MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS\x10\x04\x12&\n\"MEDIA_OPERATION_AUDIO_TRANSLATIONS\x10\x05\x12\x1f\n\x1bMEDIA_OPERATION_IMAGE_EDITS\x10\x06\x12$\n MEDIA_OPERATION_IMAGE_VARIATIONS\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clients.switchboard.v1.media_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MEDIAOPERATION']._serialized_start=431
-  _globals['_MEDIAOPERATION']._serialized_end=739
+  _globals['_MEDIAOPERATION']._serialized_start=516
+  _globals['_MEDIAOPERATION']._serialized_end=824
   _globals['_MEDIAFILE']._serialized_start=73
   _globals['_MEDIAFILE']._serialized_end=153
   _globals['_MEDIAPARAMS']._serialized_start=156
   _globals['_MEDIAPARAMS']._serialized_end=339
   _globals['_MEDIARESULT']._serialized_start=341
   _globals['_MEDIARESULT']._serialized_end=428
+  _globals['_MEDIACHUNK']._serialized_start=430
+  _globals['_MEDIACHUNK']._serialized_end=513
 # @@protoc_insertion_point(module_scope)

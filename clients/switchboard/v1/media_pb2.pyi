@@ -127,7 +127,7 @@ class MediaParams(_message.Message):
     translations, image edits and variations): the form's fields other than its files, each a
     string, or a list of strings for a repeated field (`timestamp_granularities[]`); a field
     named as an upload ("file", "image", "mask", ...) is refused. `stream: true` is refused
-    (answers are whole).
+    by Media (answers are whole): streams are MediaStream's.
     """
     @_builtins.property
     def file(self) -> Global___MediaFile:
@@ -192,3 +192,41 @@ class MediaResult(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___MediaResult: _TypeAlias = MediaResult  # noqa: Y015
+
+@_typing.final
+class MediaChunk(_message.Message):
+    """A piece of a streamed media answer (RouterService.MediaStream), in the upstream's order."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    EVENT_JSON_FIELD_NUMBER: _builtins.int
+    EVENT_FIELD_NUMBER: _builtins.int
+    content_type: _builtins.str
+    """Set on the first chunk only: the answer's media type ("audio/mpeg" for speech's bytes,
+    "text/event-stream" for events).
+    """
+    data: _builtins.bytes
+    """Bytes of an answer that is not an event stream (speech's audio), as they arrived."""
+    event_json: _builtins.str
+    """One event of an event-stream answer: its JSON object as OpenAI's (`{"type":
+    "transcript.text.delta", "delta": "..."}`), and the SSE event name the upstream gave it
+    (`image_generation.partial_image`; empty: none, a `data:` line alone).
+    """
+    event: _builtins.str
+    def __init__(
+        self,
+        *,
+        content_type: _builtins.str = ...,
+        data: _builtins.bytes = ...,
+        event_json: _builtins.str = ...,
+        event: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content_type", b"content_type", "data", b"data", "event", b"event", "event_json", b"event_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MediaChunk: _TypeAlias = MediaChunk  # noqa: Y015

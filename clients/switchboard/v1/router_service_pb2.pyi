@@ -389,6 +389,76 @@ class MediaResponse(_message.Message):
 Global___MediaResponse: _TypeAlias = MediaResponse  # noqa: Y015
 
 @_typing.final
+class MediaStreamRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARAMS_FIELD_NUMBER: _builtins.int
+    ROUTING_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def params(self) -> _media_pb2.MediaParams:
+        """Required: `operation` and `model`; speech may set `stream_format` ("sse" or "audio"),
+        transcriptions and image generations and edits must set `stream: true` in `params_json`.
+        """
+
+    @_builtins.property
+    def routing(self) -> _routing_pb2.RoutingOptions: ...
+    def __init__(
+        self,
+        *,
+        params: _media_pb2.MediaParams | None = ...,
+        routing: _routing_pb2.RoutingOptions | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["params", b"params", "routing", b"routing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["params", b"params", "routing", b"routing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MediaStreamRequest: _TypeAlias = MediaStreamRequest  # noqa: Y015
+
+@_typing.final
+class MediaStreamResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUTE_FIELD_NUMBER: _builtins.int
+    CHUNK_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def route(self) -> _routing_pb2.RouteInfo:
+        """Sent once, before the first chunk: where the stream is served from."""
+
+    @_builtins.property
+    def chunk(self) -> _media_pb2.MediaChunk: ...
+    @_builtins.property
+    def heartbeat(self) -> Global___Heartbeat: ...
+    @_builtins.property
+    def error(self) -> Global___StreamError: ...
+    @_builtins.property
+    def summary(self) -> Global___StreamSummary:
+        """The last message of a complete stream (its usage: the upstream's, as Media's)."""
+
+    def __init__(
+        self,
+        *,
+        route: _routing_pb2.RouteInfo | None = ...,
+        chunk: _media_pb2.MediaChunk | None = ...,
+        heartbeat: Global___Heartbeat | None = ...,
+        error: Global___StreamError | None = ...,
+        summary: Global___StreamSummary | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "error", b"error", "event", b"event", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "error", b"error", "event", b"event", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["route", "chunk", "heartbeat", "error", "summary"]  # noqa: Y015
+    _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
+
+Global___MediaStreamResponse: _TypeAlias = MediaStreamResponse  # noqa: Y015
+
+@_typing.final
 class PickRouteRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -64,6 +64,11 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.MediaRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.MediaResponse.FromString,
                 _registered_method=True)
+        self.MediaStream = channel.unary_stream(
+                '/switchboard.v1.RouterService/MediaStream',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.MediaStreamRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.MediaStreamResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/switchboard.v1.RouterService/ListModels',
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.ListModelsRequest.SerializeToString,
@@ -171,6 +176,19 @@ class RouterServiceServicer:
         Only kinds that speak these endpoints (openai; azure, without moderations and variations)
         take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
         counted in rpm, tpm with the usage reported.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MediaStream(self, request, context):
+        """A media call answered as the upstream streams it: speech's audio as it arrives (and its
+        `stream_format: "sse"` events), a transcription's `stream: true` events, image
+        generations' and edits' `stream: true` events (`partial_images`). Routed as Media; a
+        failure before the first piece fails over invisibly; after it, the stream ends with an
+        `error` event. Stream messages as ChatStream's: route, pieces (heartbeats while idle),
+        then a summary (usage, route) or an error. Operations that do not stream (moderations,
+        translations, variations) are INVALID_ARGUMENT. Needs the `chat` scope.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -323,6 +341,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.Media,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.MediaRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.MediaResponse.SerializeToString,
+            ),
+            'MediaStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.MediaStream,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.MediaStreamRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.MediaStreamResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -508,6 +531,33 @@ class RouterService:
             '/switchboard.v1.RouterService/Media',
             switchboard_dot_v1_dot_router__service__pb2.MediaRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.MediaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MediaStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchboard.v1.RouterService/MediaStream',
+            switchboard_dot_v1_dot_router__service__pb2.MediaStreamRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.MediaStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

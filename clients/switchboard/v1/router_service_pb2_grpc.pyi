@@ -56,6 +56,15 @@ class RouterServiceStub:
     take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
     counted in rpm, tpm with the usage reported.
     """
+    MediaStream: _grpc.UnaryStreamMultiCallable[_router_service_pb2.MediaStreamRequest, _router_service_pb2.MediaStreamResponse]
+    """A media call answered as the upstream streams it: speech's audio as it arrives (and its
+    `stream_format: "sse"` events), a transcription's `stream: true` events, image
+    generations' and edits' `stream: true` events (`partial_images`). Routed as Media; a
+    failure before the first piece fails over invisibly; after it, the stream ends with an
+    `error` event. Stream messages as ChatStream's: route, pieces (heartbeats while idle),
+    then a summary (usage, route) or an error. Operations that do not stream (moderations,
+    translations, variations) are INVALID_ARGUMENT. Needs the `chat` scope.
+    """
     ListModels: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]
     """Deployments, model groups and pools a caller may name as `model`."""
     PickRoute: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.PickRouteRequest, _router_service_pb2.PickRouteResponse]
@@ -155,6 +164,15 @@ class RouterServiceAsyncStub(RouterServiceStub):
     Only kinds that speak these endpoints (openai; azure, without moderations and variations)
     take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
     counted in rpm, tpm with the usage reported.
+    """
+    MediaStream: _aio.UnaryStreamMultiCallable[_router_service_pb2.MediaStreamRequest, _router_service_pb2.MediaStreamResponse]  # type: ignore[assignment]
+    """A media call answered as the upstream streams it: speech's audio as it arrives (and its
+    `stream_format: "sse"` events), a transcription's `stream: true` events, image
+    generations' and edits' `stream: true` events (`partial_images`). Routed as Media; a
+    failure before the first piece fails over invisibly; after it, the stream ends with an
+    `error` event. Stream messages as ChatStream's: route, pieces (heartbeats while idle),
+    then a summary (usage, route) or an error. Operations that do not stream (moderations,
+    translations, variations) are INVALID_ARGUMENT. Needs the `chat` scope.
     """
     ListModels: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ListModelsRequest, _router_service_pb2.ListModelsResponse]  # type: ignore[assignment]
     """Deployments, model groups and pools a caller may name as `model`."""
@@ -276,6 +294,21 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         Only kinds that speak these endpoints (openai; azure, without moderations and variations)
         take them: other deployments are passed over as UNSUPPORTED_INPUT. Needs the `chat` scope;
         counted in rpm, tpm with the usage reported.
+        """
+
+    @_abc_1.abstractmethod
+    def MediaStream(
+        self,
+        request: _router_service_pb2.MediaStreamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_service_pb2.MediaStreamResponse], _abc.AsyncIterator[_router_service_pb2.MediaStreamResponse]]:
+        """A media call answered as the upstream streams it: speech's audio as it arrives (and its
+        `stream_format: "sse"` events), a transcription's `stream: true` events, image
+        generations' and edits' `stream: true` events (`partial_images`). Routed as Media; a
+        failure before the first piece fails over invisibly; after it, the stream ends with an
+        `error` event. Stream messages as ChatStream's: route, pieces (heartbeats while idle),
+        then a summary (usage, route) or an error. Operations that do not stream (moderations,
+        translations, variations) are INVALID_ARGUMENT. Needs the `chat` scope.
         """
 
     @_abc_1.abstractmethod

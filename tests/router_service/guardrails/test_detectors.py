@@ -238,7 +238,8 @@ def test_exports() -> None:
         "SCREENED_MEDIA",
         *("AnswerAudit", "AnswerGuard"),
         *("Detector", "DetectorName", "Guardrails", "Match", "Rule", "StreamScreen"),
-        *("TextScreen", "TextSlot", "chat_texts", "compile_rules", "embedding_texts"),
+        *("TextScreen", "TextSlot", "TranscriptScreen", "chat_texts", "compile_rules"),
+        "embedding_texts",
         *("json_item_texts", "luhn_valid", "media_texts", "message_texts"),
         *("stored_response_texts", "transcript_texts"),
     ]

@@ -1,0 +1,75 @@
+"""Screening a streamed transcription (`stream: true`) as it goes, with the chat stream's
+hold-back screen (`_stream.StreamScreen`): the transcript is one choice whose text is the
+`delta` of each `transcript.text.delta` event.
+
+What a delta event carries is released as the screen releases it (finds replaced, up to 159
+characters held back), so a delta event may carry more or less text than the upstream's, or be
+dropped while its text is held; `transcript.text.done` first flushes what is held (as one more
+delta event), and its `text` is then the transcript as released. Logprobs are dropped (their
+tokens are the raw text), as from a screened chat stream. A `block` rule's find ends the stream
+with GuardrailBlockedError (what was released before held no find); an event with text this
+screen cannot follow (a diarized `transcript.text.segment`) ends it with InvalidRequestError:
+refused, never relayed unscreened.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.errors import GuardrailBlockedError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from router_service.guardrails._answers import AnswerGuard
+
+__all__ = ["TranscriptScreen"]
+
+_DELTA = "transcript.text.delta"
+_DONE = "transcript.text.done"
+
+
+class TranscriptScreen:
+    """One streamed transcript: `event` each upstream event; what comes back may be sent."""
+
+    __slots__ = ("_guard", "_released", "_screen")
+
+    def __init__(self, guard: AnswerGuard) -> None:
+        self._guard = guard
+        self._screen = guard.stream(1)
+        self._released: list[str] = []
+
+    def event(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The events to send for the upstream's `data`, in order (none while text is held)."""
+        kind = data.get("type")
+        if kind == _DELTA:
+            text = self._feed(str(data.get("delta") or ""), final=False)
+            if not text:
+                return []
+            delta = {k: v for k, v in data.items() if k != "logprobs"}
+            delta["delta"] = text
+            return [delta]
+        if kind == _DONE:
+            rest = self._feed("", final=True)
+            done = {k: v for k, v in data.items() if k != "logprobs"}
+            done["text"] = "".join(self._released)
+            return ([{"type": _DELTA, "delta": rest}] if rest else []) + [done]
+        if any(isinstance(v, str) for k, v in data.items() if k != "type"):
+            raise InvalidRequestError(
+                f"The answer's `{kind}` events cannot be screened by the answer guardrails as "
+                "they stream: ask without `stream` (the whole answer is screened).",
+                param="stream",
+                code="content_policy_violation",
+            )
+        return [data]
+
+    def _feed(self, text: str, *, final: bool) -> str:
+        choice = chat_pb2.ChunkChoice(index=0, delta=chat_pb2.ChatMessage(text=text))
+        if final:
+            choice.finish_reason = chat_pb2.FINISH_REASON_STOP
+        released = self._screen.chunks([chat_pb2.ChatCompletionChunk(choices=[choice])])
+        if self._screen.cut:  # a block rule withheld the transcript
+            rule, detector = self._guard.blocked()
+            raise GuardrailBlockedError(rule, detector, param="text", answer=True)
+        out = "".join(c.delta.text for chunk in released for c in chunk.choices)
+        self._released.append(out)
+        return out

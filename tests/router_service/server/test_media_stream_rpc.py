@@ -1,0 +1,93 @@
+"""RouterService.MediaStream over real gRPC with the Python clients (async and sync): a real
+router on loopback, the fake upstream. A rate-limited key is rotated before the first byte, the
+stream's messages (route, chunks, summary with the upstream's usage), what does not stream is
+refused before any routing, and leaving the stream closes the upstream call."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from clients import RouterClient, RouterError, SyncRouterClient
+from clients.switchboard.v1 import media_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle
+
+pytestmark = pytest.mark.timeout(60)
+
+SPEECH = media_pb2.MEDIA_OPERATION_AUDIO_SPEECH
+
+
+def streamed(operation: int, fields: dict[str, object]) -> pb.MediaStreamRequest:
+    params = media_pb2.MediaParams(
+        operation=operation,  # type: ignore[arg-type]
+        model="chain",
+        params_json=orjson.dumps(fields).decode(),
+    )
+    return pb.MediaStreamRequest(params=params)
+
+
+async def test_a_rate_limited_key_is_rotated_before_the_first_byte(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="sk-alpha-1")
+    request = streamed(SPEECH, {"input": "hi there", "voice": "a", "stream_format": "sse"})
+    async with RouterClient(router.server.address) as client:
+        async with client.media_stream(request, timeout=10) as stream:
+            messages = [message async for message in stream]
+    kinds = [m.WhichOneof("event") for m in messages]
+    assert kinds == ["route", "chunk", "chunk", "chunk", "chunk", "summary"]
+    route = messages[0].route
+    assert route.deployment == "alpha/model-a"
+    assert [a.key_fingerprint != "" for a in route.attempts] == [True, True]
+    assert route.attempts[0].key_fingerprint != route.attempts[1].key_fingerprint
+    first = messages[1].chunk
+    assert first.content_type == "text/event-stream" and not first.event
+    assert orjson.loads(first.event_json)["type"] == "speech.audio.delta"
+    usage = messages[-1].summary.usage
+    assert (usage.prompt_tokens, usage.total_tokens) == (2, 2 + usage.completion_tokens)
+    assert [r.key for r in fake.state.calls()] == ["sk-alpha-1", "sk-alpha-2"]
+
+    def sync_kinds() -> list[str | None]:
+        with SyncRouterClient(router.server.address) as sync:
+            with sync.media_stream(request, timeout=10) as stream:
+                return [message.WhichOneof("event") for message in stream]
+
+    assert await asyncio.to_thread(sync_kinds) == kinds
+
+
+@pytest.mark.parametrize(
+    ("operation", "fields", "param"),
+    [
+        (media_pb2.MEDIA_OPERATION_AUDIO_TRANSLATIONS, {}, "operation"),
+        (media_pb2.MEDIA_OPERATION_MODERATIONS, {"input": "x"}, "operation"),
+        (SPEECH, {"input": "x", "voice": "a", "stream": True}, "stream"),
+    ],
+)
+async def test_what_does_not_stream_is_refused(
+    router: RouterHandle, fake: FakeUpstream, operation: int, fields: dict[str, object], param: str
+) -> None:
+    async with RouterClient(router.server.address) as client:
+        with pytest.raises(RouterError) as caught:
+            async with client.media_stream(streamed(operation, fields), timeout=10) as stream:
+                [message async for message in stream]
+    assert caught.value.details.openai_param == param
+    assert fake.state.calls() == []
+
+
+async def test_leaving_the_stream_closes_the_upstream_call(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(stall_after_chunks=1))
+    request = streamed(SPEECH, {"input": "hi there", "voice": "a"})
+    async with RouterClient(router.server.address) as client:
+        async with client.media_stream(request, timeout=10) as stream:
+            kinds = [(await anext(stream)).WhichOneof("event") for _ in range(2)]
+            assert kinds == ["route", "chunk"]
+            record = fake.state.last(path="/v1/audio/speech")
+            assert record is not None and not record.client_disconnected
+    await fake.state.wait_for(lambda: record.client_disconnected)
+    assert record.chunks_sent == 1
