@@ -28,6 +28,7 @@ from clients._base import (
 )
 from clients._cancelling import retire_channel, unary_result
 from clients._conversations import ConversationCalls
+from clients._files import FileCalls
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._stream import RouterStream, SentOnce, serialize_once
@@ -37,7 +38,7 @@ _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.
 _CHAT_STREAM = _SERVICES["router"] + "ChatStream"
 
 
-class RouterClient(BackgroundCalls, ConversationCalls, MediaCalls, BaseClient):
+class RouterClient(BackgroundCalls, ConversationCalls, FileCalls, MediaCalls, BaseClient):
     """Async client of the router's ``RouterService`` and ``AdminService``.
 
     Use ``async with RouterClient(...) as client:`` (or call :meth:`aclose`). Each method takes a

@@ -22,6 +22,7 @@ from clients._base import (
     map_rpc_errors,
 )
 from clients._conversations import SyncConversationCalls
+from clients._files import SyncFileCalls
 from clients._media_calls import SyncMediaCalls
 from clients.errors import RouterError
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
@@ -82,7 +83,9 @@ class SyncRouterMediaStream(SyncCallStream[router_service_pb2.MediaStreamRespons
     """The sync ``MediaStream`` (as :class:`~clients.RouterMediaStream`'s messages)."""
 
 
-class SyncRouterClient(SyncBackgroundCalls, SyncConversationCalls, SyncMediaCalls, BaseClient):
+class SyncRouterClient(
+    SyncBackgroundCalls, SyncConversationCalls, SyncFileCalls, SyncMediaCalls, BaseClient
+):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
     def _make_channel(self) -> Any:

@@ -269,6 +269,8 @@ def http_status_for(details: ErrorDetails) -> int:
         return upstream
     if details.bare and details.reason in _SIZE_LIMITS:
         return _SIZE_LIMITS[details.reason]
+    if details.reason == "FILE_TOO_LARGE":  # OUT_OF_RANGE is a 400; a file's bound, OpenAI's 413
+        return 413
     return _HTTP_STATUS.get(details.code, 500)
 
 

@@ -19,6 +19,7 @@ from router_service.telemetry import client_observer
 
 from . import (
     _admin,
+    _routes_batches,
     _routes_chat,
     _routes_completions,
     _routes_conversations,
@@ -85,6 +86,21 @@ class EdgeApp(FastAPI):
         return app
 
 
+# The modules of the edge's routes, in the order they are matched.
+_ROUTES = (
+    _routes_chat,
+    _routes_completions,
+    _routes_responses,
+    _routes_stored,
+    _routes_conversations,
+    _routes_batches,
+    _routes_misc,
+    _routes_media,
+    _telemetry,
+    _admin,
+)
+
+
 def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> EdgeApp:
     """The edge as an ASGI app.
 
@@ -127,15 +143,8 @@ def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> Ed
     )
     app.state.edge = state
     install_error_handlers(app)
-    app.include_router(_routes_chat.router)
-    app.include_router(_routes_completions.router)
-    app.include_router(_routes_responses.router)
-    app.include_router(_routes_stored.router)
-    app.include_router(_routes_conversations.router)
-    app.include_router(_routes_misc.router)
-    app.include_router(_routes_media.router)
-    app.include_router(_telemetry.router)
-    app.include_router(_admin.router)
+    for routes in _ROUTES:
+        app.include_router(routes.router)
     _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
     cors = cors_middleware(settings)
     if cors is not None:

@@ -7,6 +7,7 @@ import contextlib
 import httpx
 
 from clients.switchboard.v1 import chat_pb2
+from router_service.batches import BatchRecords, StoredFiles
 from router_service.cache import ResponseCache
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import SwitchboardConfig
@@ -76,13 +77,11 @@ class Runtime:
         self.route_leases = RouteLeases(
             self.planner, self.runner, clock, config.server.route_lease_ttl_s
         )
-        self.responses = StoredResponses(
-            store, clock, config.responses, max_load_bytes=config.server.max_message_bytes
-        )
-        self.background = BackgroundRecords(store, clock, config.responses, self.responses)
-        self.conversations = Conversations(
-            store, clock, config.conversations, max_load_bytes=config.server.max_message_bytes
-        )
+        self.responses, self.background, self.conversations = _kept(store, clock, config)
+        self.files = StoredFiles(store, clock, config.files)
+        # A batch's end marks and heartbeats are kept as a background response's, apart.
+        marks = BackgroundRecords(store, clock, config.responses, self.responses, kind="batch")
+        self.batches = BatchRecords(store, clock, config.files, marks)
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
@@ -246,3 +245,14 @@ def _build_groups(
             member_groups=tuple(pool.groups),
         )
     return deployments, groups
+
+
+def _kept(
+    store: StateStore, clock: Clock, config: SwitchboardConfig
+) -> tuple[StoredResponses, BackgroundRecords, Conversations]:
+    """What the Responses and Conversations APIs keep in the state store."""
+    bound = config.server.max_message_bytes  # what one load may read
+    responses = StoredResponses(store, clock, config.responses, max_load_bytes=bound)
+    background = BackgroundRecords(store, clock, config.responses, responses)
+    conversations = Conversations(store, clock, config.conversations, max_load_bytes=bound)
+    return responses, background, conversations

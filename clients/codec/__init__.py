@@ -7,6 +7,12 @@ raising :class:`~clients.errors.UpstreamFormatError`), and the edge writes answe
 (``*_to_openai``). Unmodelled keys ride in ``extra_json``; see ``_json`` for the rules.
 """
 
+from clients.codec._batches import (
+    batch_request_from_openai,
+    batch_to_openai,
+    file_to_openai,
+    list_page,
+)
 from clients.codec._completions import (
     CompletionChunks,
     CompletionsRequest,
@@ -89,6 +95,8 @@ __all__ = [
     "background_failed",
     "background_finished",
     "background_response",
+    "batch_request_from_openai",
+    "batch_to_openai",
     "chat_completion_from_openai",
     "chat_completion_to_openai",
     "chat_params_from_openai",
@@ -108,11 +116,13 @@ __all__ = [
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
+    "file_to_openai",
     "history_of",
     "include_values",
     "input_items_json",
     "input_items_page",
     "item_id_prefix",
+    "list_page",
     "media_params_from_openai",
     "model_list_to_openai",
     "references_of",

@@ -297,6 +297,22 @@ RULES: dict[str, MethodRule] = {
         keeps=True,
     ),
     ROUTER_SERVICE + "DeleteConversation": MethodRule(scope="chat", counted=False),
+    # Files and batches: bounded by the files' byte quota and sizes (batches/_files.py); a
+    # batch's lines are each admitted as the call they are when they run (_batch_lines.py).
+    **{
+        ROUTER_SERVICE + method: MethodRule(scope="chat", counted=False)
+        for method in (
+            "UploadFile",
+            "ListFiles",
+            "GetFile",
+            "GetFileContent",
+            "DeleteFile",
+            "CreateBatch",
+            "GetBatch",
+            "ListBatches",
+            "CancelBatch",
+        )
+    },
 }
 _ADMIN = MethodRule(scope="admin")
 _UNLISTED = MethodRule(scope="admin")

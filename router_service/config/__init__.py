@@ -8,6 +8,7 @@ from router_service.config._loader import (
 )
 from router_service.config._models import (
     AuthConfig,
+    BatchesConfig,
     CacheConfig,
     ClientKeyConfig,
     ClientScope,
@@ -16,6 +17,7 @@ from router_service.config._models import (
     DeploymentRef,
     EdgeConfig,
     EdgeFileConfig,
+    FilesConfig,
     GuardrailAction,
     GuardrailConfig,
     GuardrailSide,
@@ -42,6 +44,7 @@ from router_service.config._pem import PemFiles, PemSet, tls_problems
 
 __all__ = [
     "AuthConfig",
+    "BatchesConfig",
     "CacheConfig",
     "ClientKeyConfig",
     "ClientScope",
@@ -50,6 +53,7 @@ __all__ = [
     "DeploymentRef",
     "EdgeConfig",
     "EdgeFileConfig",
+    "FilesConfig",
     "GuardrailAction",
     "GuardrailConfig",
     "GuardrailSide",

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from router_service.config._auth import AuthConfig, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
+from router_service.config._batches import BatchesConfig, FilesConfig
 from router_service.config._guardrails import GuardrailAction, GuardrailConfig, GuardrailSide
 from router_service.config._prices import PriceConfig
 from router_service.config._providers import (
@@ -42,6 +43,7 @@ _UPLOAD_FRAMING = 1024 * 1024
 
 __all__ = [
     "AuthConfig",
+    "BatchesConfig",
     "CacheConfig",
     "ClientKeyConfig",
     "ClientScope",
@@ -50,6 +52,7 @@ __all__ = [
     "DeploymentRef",
     "EdgeConfig",
     "EdgeFileConfig",
+    "FilesConfig",
     "GuardrailAction",
     "GuardrailConfig",
     "GuardrailSide",
@@ -88,6 +91,8 @@ class SwitchboardConfig(_Strict):
     streams: StreamsConfig = Field(default_factory=StreamsConfig)
     responses: ResponsesConfig = Field(default_factory=ResponsesConfig)
     conversations: ConversationsConfig = Field(default_factory=ConversationsConfig)
+    files: FilesConfig = Field(default_factory=FilesConfig)
+    batches: BatchesConfig = Field(default_factory=BatchesConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     cooldowns: CooldownsConfig = Field(default_factory=CooldownsConfig)
     key_health: KeyHealthConfig = Field(default_factory=KeyHealthConfig)

@@ -66,9 +66,18 @@ JobId = tuple[str, str]  # (client, response id)
 
 class BackgroundRecords:
     def __init__(
-        self, store: StateStore, clock: Clock, config: ResponsesConfig, stored: StoredResponses
+        self,
+        store: StateStore,
+        clock: Clock,
+        config: ResponsesConfig,
+        stored: StoredResponses,
+        *,
+        kind: str = "bg",
     ) -> None:
         self._store = store
+        # Names its marks and beats: batches keep theirs apart (`kind="batch"`), so that a
+        # background response's id (a gRPC caller may choose it) never reaches a batch's.
+        self._kind = kind
         self._clock = clock
         self._config = config
         self._stored = stored
@@ -92,7 +101,7 @@ class BackgroundRecords:
             )
         # The id is new to the client, or its response was deleted: an end mark left of that
         # one (a gRPC caller may reuse an id) is not this one's.
-        await self._store.delete_document(_end(client, document.id))
+        await self._store.delete_document(self._end(client, document.id))
 
     async def write(self, client: str, document: pb.StoredResponse) -> bool:
         """Replace `client`'s response with `document` (the runner's transitions); whether it
@@ -113,12 +122,14 @@ class BackgroundRecords:
     async def beat(self, jobs: Sequence[JobId]) -> None:
         """Renew the heartbeat of each of `jobs` (together: one round trip on Redis)."""
         ttl_s = self._config.background_heartbeat_s
-        await asyncio.gather(*(self._store.set_value(_beat(c, i), "1", ttl_s) for c, i in jobs))
+        await asyncio.gather(
+            *(self._store.set_value(self._beat(c, i), "1", ttl_s) for c, i in jobs)
+        )
 
     async def end(self, client: str, response_id: str, mark: bytes) -> bytes:
         """Write the response's end mark unless one is there: the mark in force (`mark` when
         this call wrote it)."""
-        name = _end(client, response_id)
+        name = self._end(client, response_id)
         result = await self._store.put_document(name, mark, self._config.store_ttl_s, only_new=True)
         if result is not PutResult.EXISTS:
             return mark
@@ -128,12 +139,23 @@ class BackgroundRecords:
     async def deleted(self, client: str, response_id: str) -> None:
         """Mark the response deleted whatever mark it has: a runner that wrote `done` first
         finds it once its answer is written (`_finish`), and takes the answer back."""
-        name = _end(client, response_id)
+        name = self._end(client, response_id)
         await self._store.put_document(name, DELETED, self._config.store_ttl_s)
 
     async def marks(self, jobs: Sequence[JobId]) -> list[bytes | None]:
         """The end mark of each of `jobs` (None: none yet), in one read."""
-        return await self._store.get_documents([_end(c, i) for c, i in jobs])
+        return await self._store.get_documents([self._end(c, i) for c, i in jobs])
+
+    async def beating(self, jobs: Sequence[JobId]) -> list[bool]:
+        """Whether each of `jobs` has a live heartbeat (its replica runs it still)."""
+        beats = await self._store.get_values([self._beat(c, i) for c, i in jobs])
+        return [beat is not None for beat in beats]
+
+    def _end(self, client: str, job_id: str) -> str:
+        return f"{self._kind}-end:" + response_name(client, job_id)
+
+    def _beat(self, client: str, job_id: str) -> str:
+        return f"{self._kind}-beat:" + client_scoped(client, job_id)
 
     async def resolve(self, client: str, found: Sequence[pb.StoredResponse]) -> None:
         """Rewrite in place, as a reader must see them, the running responses of `found` that
@@ -142,8 +164,8 @@ class BackgroundRecords:
         running = [r for r in found if r.background_status in RUNNING]
         if not running:
             return
-        marks = await self._store.get_documents([_end(client, r.id) for r in running])
-        beats = await self._store.get_values([_beat(client, r.id) for r in running])
+        marks = await self._store.get_documents([self._end(client, r.id) for r in running])
+        beats = await self._store.get_values([self._beat(client, r.id) for r in running])
         for response, mark, beat in zip(running, marks, beats, strict=True):
             if mark == CANCELLED:
                 settle(response, background_cancelled(orjson.loads(response.response_json)))
@@ -156,11 +178,3 @@ def settle(document: pb.StoredResponse, response: dict[str, object]) -> None:
     """`document` now holding `response` (its status too)."""
     document.response_json = orjson.dumps(response).decode()
     document.background_status = str(response["status"])
-
-
-def _end(client: str, response_id: str) -> str:
-    return "bg-end:" + response_name(client, response_id)
-
-
-def _beat(client: str, response_id: str) -> str:
-    return "bg-beat:" + client_scoped(client, response_id)

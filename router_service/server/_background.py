@@ -7,12 +7,13 @@ down (`shutdown`: the jobs get the same grace as open calls, then each is stoppe
 (`router_service/responses/_background.py`): this module writes a job's transitions there
 (`queued` → `in_progress` → `completed` / `incomplete` / `failed` / `cancelled`).
 
-One watcher task per replica, while it runs jobs: every second (`CHECK_S`) it reads the end
-marks of all its jobs at once and stops those cancelled on another replica (a cancel here stops
-its job at once), and every third of `responses.background_heartbeat_s` it renews their
-heartbeats. A client runs at most `responses.max_background_per_client` jobs across the
-replicas (`StateStore.enter`, a mark per job that expires after the time limit should the
-replica crash); a job runs at most `responses.background_timeout_s`.
+One watcher task per replica, while it runs jobs (`_jobs.py`, batches' too): every second
+(`CHECK_S`) it reads the end marks of all its jobs at once and stops those cancelled on another
+replica (a cancel here stops its job at once), and every third of
+`responses.background_heartbeat_s` it renews their heartbeats. A client runs at most
+`responses.max_background_per_client` jobs across the replicas (`StateStore.enter`, a mark per
+job that expires after the time limit should the replica crash); a job runs at most
+`responses.background_timeout_s`.
 A streamed one (`stream`) records its events (`_background_stream`), the end's once written.
 """
 
@@ -61,6 +62,7 @@ from router_service.responses import (
 from router_service.runtime import Runtime
 from router_service.server._background_stream import conversed, settle_usage, streamed_answer
 from router_service.server._errors import error_details
+from router_service.server._jobs import CHECK_S, OwnedJobs
 from router_service.sessions import client_scoped, session_id_for, session_key
 from router_service.telemetry import chat_span, current
 
@@ -68,7 +70,6 @@ __all__ = ["CHECK_S", "BackgroundJobs"]
 
 log = logging.getLogger("switchboard.router")
 
-CHECK_S = 1.0  # how often a replica reads its jobs' cancel marks
 _RETRY_AFTER_S = 5.0  # a client at its cap: jobs end when they end; try again in a while
 
 
@@ -113,16 +114,7 @@ class _Job:
         return document
 
 
-class BackgroundJobs:
-    def __init__(self) -> None:
-        self._jobs: dict[JobId, _Job] = {}
-        self._watcher: asyncio.Task[None] | None = None
-        self._closed = False
-
-    @property
-    def running(self) -> int:
-        return len(self._jobs)
-
+class BackgroundJobs(OwnedJobs[_Job]):
     async def start(
         self,
         runtime: Runtime,
@@ -166,8 +158,8 @@ class BackgroundJobs:
             raise
         job.task = asyncio.create_task(self._run(job, runtime, params, request.chat.routing))
         self._jobs[job.key] = job
-        if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.create_task(self._watch(runtime), name="switchboard-jobs")
+        heartbeat_s = runtime.config.responses.background_heartbeat_s
+        self._watch(records, runtime.clock, heartbeat_s)
         return orjson.dumps(queued).decode()
 
     async def cancel(self, runtime: Runtime, client: str, response_id: str) -> str:
@@ -207,35 +199,6 @@ class BackgroundJobs:
             self._stop(job, "deleted")
             await asyncio.wait([job.task])
         await runtime.background.forget(client, response_id)
-
-    async def shutdown(self, grace_s: float) -> None:
-        """Let the jobs run up to `grace_s`, then stop the rest (each writes itself `failed`:
-        its replica stopped). Idempotent."""
-        self._closed = True
-        tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        if grace_s > 0:
-            await self.settle(grace_s)
-        for job in list(self._jobs.values()):
-            self._stop(job, "stopped")
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self._watcher is not None:
-            self._watcher.cancel()
-            await asyncio.gather(self._watcher, return_exceptions=True)
-
-    async def settle(self, within_s: float) -> int:
-        """Wait up to `within_s` seconds for the jobs running now to end; how many did not."""
-        tasks = [job.task for job in self._jobs.values() if job.task is not None]
-        if not tasks:
-            return 0
-        _, pending = await asyncio.wait(tasks, timeout=within_s)
-        return len(pending)
-
-    def _stop(self, job: _Job, why: str) -> None:
-        if not job.stop and job.task is not None:
-            job.stop = why
-            if job.started:  # else it stops as it starts (`_run`), its cleanup run
-                job.task.cancel()
 
     async def _run(
         self,
@@ -340,27 +303,6 @@ class BackgroundJobs:
             await job.records.forget(client, response_id)
             return "deleted"
         return str(final["status"])
-
-    async def _watch(self, runtime: Runtime) -> None:
-        """Stop the jobs cancelled elsewhere; renew their heartbeats."""
-        clock = runtime.clock
-        beaten = clock.monotonic()
-        while self._jobs:
-            await asyncio.sleep(CHECK_S)
-            jobs = list(self._jobs.values())
-            if not jobs:
-                return
-            records = jobs[0].records
-            try:
-                marks = await records.marks([job.key for job in jobs])
-                for job, mark in zip(jobs, marks, strict=True):
-                    if mark in (CANCELLED, DELETED):
-                        self._stop(job, mark.decode())
-                if clock.monotonic() - beaten >= records.config.background_heartbeat_s / 3:
-                    beaten = clock.monotonic()
-                    await records.beat([job.key for job in jobs if not job.stop])
-            except StoreUnavailableError as exc:  # the next second tries again
-                log.warning("background responses: the state store failed: %s", exc.message)
 
 
 def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:

@@ -24,20 +24,29 @@ from router_service.guardrails import SCREENED_MEDIA, AnswerAudit, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._background import BackgroundJobs
+from router_service.server._batches import BatchJobs
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import error_details
+from router_service.server._files_servicer import FilesServicer
 from router_service.server._media import check_media
 from router_service.server._responses_servicer import ResponsesServicer
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
 
 
-class RouterServicer(ResponsesServicer, pb_grpc.RouterServiceServicer):
-    def __init__(self, runtime: Runtime, jobs: BackgroundJobs | None = None) -> None:
+class RouterServicer(ResponsesServicer, FilesServicer, pb_grpc.RouterServiceServicer):
+    def __init__(
+        self,
+        runtime: Runtime,
+        jobs: BackgroundJobs | None = None,
+        batch_jobs: BatchJobs | None = None,
+    ) -> None:
         # Replaced whole by a config reload; a call reads it once, so it runs on one runtime.
         self.runtime = runtime
-        # The background responses this process runs: they outlive reloads (and their calls).
+        # The background responses and batches this process runs: they outlive reloads (and
+        # their calls).
         self.jobs = jobs if jobs is not None else BackgroundJobs()
+        self.batch_jobs = batch_jobs if batch_jobs is not None else BatchJobs()
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext

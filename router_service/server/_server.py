@@ -21,6 +21,7 @@ from router_service.errors import ListenError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._background import BackgroundJobs
+from router_service.server._batches import BatchJobs
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._reflection import enable_reflection
@@ -85,7 +86,8 @@ class RouterServer:
         self._health = WatchedHealth()
         # Background responses: owned by the process, stopped with it (after their grace).
         self._jobs = BackgroundJobs()
-        self._router = RouterServicer(runtime, self._jobs)
+        self._batch_jobs = BatchJobs()  # batches: the same
+        self._router = RouterServicer(runtime, self._jobs, self._batch_jobs)
         # Facts of this process that outlive a reload's runtime (AdminService.GetServerInfo).
         self.record = ServingRecord()
         self._admin = AdminServicer(runtime, self.record)
@@ -144,6 +146,11 @@ class RouterServer:
         return self._jobs
 
     @property
+    def batch_jobs(self) -> BatchJobs:
+        """The batches this process runs."""
+        return self._batch_jobs
+
+    @property
     def health_watchers(self) -> int:
         """Clients watching this router's health now (client-side health checking)."""
         return self._health.watchers
@@ -195,9 +202,13 @@ class RouterServer:
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
-                # Background responses get the same grace as open calls, then are written
-                # failed (their replica stopped), while the store is still open.
-                await asyncio.gather(self._server.stop(grace), self._jobs.shutdown(grace))
+                # Background responses and batches get the same grace as open calls, then are
+                # written failed (their replica stopped), while the store is still open.
+                await asyncio.gather(
+                    self._server.stop(grace),
+                    self._jobs.shutdown(grace),
+                    self._batch_jobs.shutdown(grace),
+                )
             except asyncio.CancelledError:
                 # Asked again while draining (a second SIGTERM or Ctrl-C): stop waiting.
                 log.warning("router stopping now: open calls cancelled")
@@ -206,6 +217,7 @@ class RouterServer:
                 raise
         finally:
             await self._jobs.shutdown(0)
+            await self._batch_jobs.shutdown(0)
             # Calls the stop cancelled still give their leases back: the store stays open
             # for them (server/_running.py).
             left = await self._auth.calls.settle(_SETTLE_S)

@@ -17,7 +17,7 @@ from clients.switchboard.v1 import (
     router_service_pb2,
     router_service_pb2_grpc,
 )
-from tests.helpers import serve_grpc
+from tests.helpers import FilesUnimplemented, serve_grpc
 
 # The router's server settings that accept the client's keepalive pings (see clients._base).
 SERVER_OPTIONS = [
@@ -32,9 +32,7 @@ def chunk(text: str) -> router_service_pb2.ChatStreamResponse:
     return router_service_pb2.ChatStreamResponse(chunk=completion_chunk)
 
 
-class FakeRouter(
-    router_service_pb2_grpc.RouterServiceServicer, admin_service_pb2_grpc.AdminServiceServicer
-):
+class FakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServicer):
     """Answers with its own name; ``model="hang"`` blocks until cancelled, and says so (a stream
     after two chunks; ``"hang-first"`` before any)."""
 

@@ -19,6 +19,7 @@ from clients.switchboard.v1 import (
     router_service_pb2,
     router_service_pb2_grpc,
 )
+from tests.helpers import FilesUnimplemented
 
 WAIT = 5.0
 SERVER_OPTIONS = [
@@ -34,9 +35,7 @@ RATE_LIMITED = ErrorDetails(
 )
 
 
-class SyncFakeRouter(
-    router_service_pb2_grpc.RouterServiceServicer, admin_service_pb2_grpc.AdminServiceServicer
-):
+class SyncFakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServicer):
     """``model="hang"`` blocks until the call ends; ``model="limited"`` aborts with details."""
 
     def __init__(self, name: str) -> None:

@@ -25,7 +25,7 @@ from clients.switchboard.v1 import router_service_pb2 as rs
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
 from http_edge import EdgeSettings, create_app
 from http_edge._app import uvicorn_config
-from tests.helpers import eventually, serve_grpc
+from tests.helpers import FilesUnimplemented, eventually, serve_grpc
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[rs.ChatStreamResponse]]
@@ -51,7 +51,7 @@ async def _unimplemented_stream(
 
 
 @dataclass
-class StubRouter(rs_grpc.RouterServiceServicer):
+class StubRouter(FilesUnimplemented):
     target: str = ""
     on_chat: Handler = _unimplemented
     on_chat_stream: StreamHandler = _unimplemented_stream

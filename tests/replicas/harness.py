@@ -1,21 +1,26 @@
 """Router replicas on one Redis: configs, a request, peak concurrency from call records, two
-replicas on one clock, and their connections to Redis (to kill them)."""
+replicas on one clock (`replicas`: each behind an edge, with an SDK), and their connections to
+Redis (to kill them)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import openai
+import pytest
 import redis
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
-from router_service.fake_upstream import CallRecord
+from router_service.fake_upstream import CallRecord, FakeUpstream
 from router_service.keys import fingerprint
 from router_service.state import RedisStateStore, ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
+from tests.http_edge.harness import Edge
 
 
 def replica_config(fake_url: str, redis_url: str, prefix: str, **sections: Any) -> dict[str, Any]:
@@ -108,3 +113,29 @@ def kill_redis_clients(redis_url: str, addresses: list[str]) -> None:
             client.client_kill(address)
     finally:
         client.close()
+
+
+Replicas = tuple[RouterHandle, RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI]
+
+
+@pytest.fixture
+async def replicas(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    redis_url: str,
+    redis_prefix: str,
+) -> AsyncIterator[Replicas]:
+    """Two replicas on one Redis, each behind an edge, and an SDK on each edge."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    one, two = await two_replicas(start_router, config)
+    sdks = []
+    for replica in (one, two):
+        edge = await start_edge(replica)
+        url = f"{edge.base_url}/v1"
+        sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
+    try:
+        yield one, two, sdks[0], sdks[1]
+    finally:
+        for sdk in sdks:
+            await sdk.close()

@@ -5,7 +5,6 @@ reads its jobs' cancel marks every second and stops the upstream call."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -15,36 +14,10 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server._background import CHECK_S
-from tests.conftest import RouterHandle, StartRouter
+from tests.conftest import StartRouter
 from tests.e2e.background import held, jobs_ended, settled
-from tests.http_edge.harness import Edge
-from tests.replicas.harness import replica_config, two_replicas
+from tests.replicas.harness import Replicas, replica_config, two_replicas
 from tests.router_service.responses.test_background_rpcs import start_request
-
-Replicas = tuple[RouterHandle, RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI]
-
-
-@pytest.fixture
-async def replicas(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    start_edge: Callable[..., Awaitable[Edge]],
-    redis_url: str,
-    redis_prefix: str,
-) -> AsyncIterator[Replicas]:
-    """Two replicas on one Redis, each behind an edge, and an SDK on each edge."""
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
-    one, two = await two_replicas(start_router, config)
-    sdks = []
-    for replica in (one, two):
-        edge = await start_edge(replica)
-        url = f"{edge.base_url}/v1"
-        sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
-    try:
-        yield one, two, sdks[0], sdks[1]
-    finally:
-        for sdk in sdks:
-            await sdk.close()
 
 
 async def test_a_response_started_on_one_replica_is_polled_on_another(

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from clients.switchboard.v1 import batches_pb2 as switchboard_dot_v1_dot_batches__pb2
 from clients.switchboard.v1 import router_service_pb2 as switchboard_dot_v1_dot_router__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -128,6 +129,51 @@ class RouterServiceStub:
                 '/switchboard.v1.RouterService/CancelResponse',
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.FromString,
+                _registered_method=True)
+        self.UploadFile = channel.unary_unary(
+                '/switchboard.v1.RouterService/UploadFile',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.UploadFileRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.UploadFileResponse.FromString,
+                _registered_method=True)
+        self.ListFiles = channel.unary_unary(
+                '/switchboard.v1.RouterService/ListFiles',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.ListFilesRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.ListFilesResponse.FromString,
+                _registered_method=True)
+        self.GetFile = channel.unary_unary(
+                '/switchboard.v1.RouterService/GetFile',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.GetFileRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.GetFileResponse.FromString,
+                _registered_method=True)
+        self.GetFileContent = channel.unary_unary(
+                '/switchboard.v1.RouterService/GetFileContent',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.GetFileContentRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.GetFileContentResponse.FromString,
+                _registered_method=True)
+        self.DeleteFile = channel.unary_unary(
+                '/switchboard.v1.RouterService/DeleteFile',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.DeleteFileRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.DeleteFileResponse.FromString,
+                _registered_method=True)
+        self.CreateBatch = channel.unary_unary(
+                '/switchboard.v1.RouterService/CreateBatch',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.CreateBatchRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.CreateBatchResponse.FromString,
+                _registered_method=True)
+        self.GetBatch = channel.unary_unary(
+                '/switchboard.v1.RouterService/GetBatch',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.GetBatchRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.GetBatchResponse.FromString,
+                _registered_method=True)
+        self.ListBatches = channel.unary_unary(
+                '/switchboard.v1.RouterService/ListBatches',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.ListBatchesRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.ListBatchesResponse.FromString,
+                _registered_method=True)
+        self.CancelBatch = channel.unary_unary(
+                '/switchboard.v1.RouterService/CancelBatch',
+                request_serializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.FromString,
                 _registered_method=True)
         self.ResumeResponse = channel.unary_stream(
                 '/switchboard.v1.RouterService/ResumeResponse',
@@ -304,6 +350,79 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UploadFile(self, request, context):
+        """Keep a file of the calling client (OpenAI's Files API) for `files.ttl_s`: purpose "batch"
+        (JSON lines) or "user_data". Needs the `chat` scope; not counted in rpm, held to
+        `files.max_file_bytes` per file (OUT_OF_RANGE, reason FILE_TOO_LARGE: HTTP 413) and
+        `files.client_bytes` per client and period (RESOURCE_EXHAUSTED, reason FILE_QUOTA_EXCEEDED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFiles(self, request, context):
+        """The calling client's files, newest first. Needs the `chat` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFile(self, request, context):
+        """One of the calling client's files. An id that is unknown, expired, deleted or another
+        client's is NOT_FOUND, the same for all (reason FILE_NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFileContent(self, request, context):
+        """A file with its content. NOT_FOUND as GetFile's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteFile(self, request, context):
+        """Delete one of the calling client's files. NOT_FOUND as GetFile's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateBatch(self, request, context):
+        """Start a batch over one of the calling client's "batch" files: its lines are checked first
+        (a bad one fails the batch, with the lines at fault in `errors`), then run by the replica
+        that took this call, each as a call of this client would be (its rpm, tpm, budgets,
+        allowed models and guardrails apply line by line), at most `batches.concurrency` at once.
+        Readable and cancellable from every replica. Needs the `chat` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBatch(self, request, context):
+        """One of the calling client's batches (NOT_FOUND, reason BATCH_NOT_FOUND, as GetFile's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBatches(self, request, context):
+        """The calling client's batches, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelBatch(self, request, context):
+        """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
+        answered are not run; what was answered is written out. An ended batch is answered as it
+        is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResumeResponse(self, request, context):
         """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
         after `starting_after`, then follow the live ones until the one that ends it, from any
@@ -406,6 +525,51 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.CancelResponse,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.SerializeToString,
+            ),
+            'UploadFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UploadFile,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.UploadFileRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.UploadFileResponse.SerializeToString,
+            ),
+            'ListFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFiles,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.ListFilesRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.ListFilesResponse.SerializeToString,
+            ),
+            'GetFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFile,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.GetFileRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.GetFileResponse.SerializeToString,
+            ),
+            'GetFileContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFileContent,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.GetFileContentRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.GetFileContentResponse.SerializeToString,
+            ),
+            'DeleteFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteFile,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.DeleteFileRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.DeleteFileResponse.SerializeToString,
+            ),
+            'CreateBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBatch,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.CreateBatchRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.CreateBatchResponse.SerializeToString,
+            ),
+            'GetBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBatch,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.GetBatchRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.GetBatchResponse.SerializeToString,
+            ),
+            'ListBatches': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBatches,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.ListBatchesRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.ListBatchesResponse.SerializeToString,
+            ),
+            'CancelBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelBatch,
+                    request_deserializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.SerializeToString,
             ),
             'ResumeResponse': grpc.unary_stream_rpc_method_handler(
                     servicer.ResumeResponse,
@@ -882,6 +1046,249 @@ class RouterService:
             '/switchboard.v1.RouterService/CancelResponse',
             switchboard_dot_v1_dot_router__service__pb2.CancelResponseRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.CancelResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/UploadFile',
+            switchboard_dot_v1_dot_batches__pb2.UploadFileRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.UploadFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/ListFiles',
+            switchboard_dot_v1_dot_batches__pb2.ListFilesRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.ListFilesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/GetFile',
+            switchboard_dot_v1_dot_batches__pb2.GetFileRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.GetFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFileContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/GetFileContent',
+            switchboard_dot_v1_dot_batches__pb2.GetFileContentRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.GetFileContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/DeleteFile',
+            switchboard_dot_v1_dot_batches__pb2.DeleteFileRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.DeleteFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CreateBatch',
+            switchboard_dot_v1_dot_batches__pb2.CreateBatchRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.CreateBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/GetBatch',
+            switchboard_dot_v1_dot_batches__pb2.GetBatchRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.GetBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/ListBatches',
+            switchboard_dot_v1_dot_batches__pb2.ListBatchesRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.ListBatchesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CancelBatch',
+            switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.SerializeToString,
+            switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

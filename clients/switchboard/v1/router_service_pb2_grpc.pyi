@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from clients.switchboard.v1 import batches_pb2 as _batches_pb2
 from clients.switchboard.v1 import router_service_pb2 as _router_service_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -125,6 +126,38 @@ class RouterServiceStub:
     finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
     in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
     """
+    UploadFile: _grpc.UnaryUnaryMultiCallable[_batches_pb2.UploadFileRequest, _batches_pb2.UploadFileResponse]
+    """Keep a file of the calling client (OpenAI's Files API) for `files.ttl_s`: purpose "batch"
+    (JSON lines) or "user_data". Needs the `chat` scope; not counted in rpm, held to
+    `files.max_file_bytes` per file (OUT_OF_RANGE, reason FILE_TOO_LARGE: HTTP 413) and
+    `files.client_bytes` per client and period (RESOURCE_EXHAUSTED, reason FILE_QUOTA_EXCEEDED).
+    """
+    ListFiles: _grpc.UnaryUnaryMultiCallable[_batches_pb2.ListFilesRequest, _batches_pb2.ListFilesResponse]
+    """The calling client's files, newest first. Needs the `chat` scope."""
+    GetFile: _grpc.UnaryUnaryMultiCallable[_batches_pb2.GetFileRequest, _batches_pb2.GetFileResponse]
+    """One of the calling client's files. An id that is unknown, expired, deleted or another
+    client's is NOT_FOUND, the same for all (reason FILE_NOT_FOUND).
+    """
+    GetFileContent: _grpc.UnaryUnaryMultiCallable[_batches_pb2.GetFileContentRequest, _batches_pb2.GetFileContentResponse]
+    """A file with its content. NOT_FOUND as GetFile's."""
+    DeleteFile: _grpc.UnaryUnaryMultiCallable[_batches_pb2.DeleteFileRequest, _batches_pb2.DeleteFileResponse]
+    """Delete one of the calling client's files. NOT_FOUND as GetFile's."""
+    CreateBatch: _grpc.UnaryUnaryMultiCallable[_batches_pb2.CreateBatchRequest, _batches_pb2.CreateBatchResponse]
+    """Start a batch over one of the calling client's "batch" files: its lines are checked first
+    (a bad one fails the batch, with the lines at fault in `errors`), then run by the replica
+    that took this call, each as a call of this client would be (its rpm, tpm, budgets,
+    allowed models and guardrails apply line by line), at most `batches.concurrency` at once.
+    Readable and cancellable from every replica. Needs the `chat` scope.
+    """
+    GetBatch: _grpc.UnaryUnaryMultiCallable[_batches_pb2.GetBatchRequest, _batches_pb2.GetBatchResponse]
+    """One of the calling client's batches (NOT_FOUND, reason BATCH_NOT_FOUND, as GetFile's)."""
+    ListBatches: _grpc.UnaryUnaryMultiCallable[_batches_pb2.ListBatchesRequest, _batches_pb2.ListBatchesResponse]
+    """The calling client's batches, newest first."""
+    CancelBatch: _grpc.UnaryUnaryMultiCallable[_batches_pb2.CancelBatchRequest, _batches_pb2.CancelBatchResponse]
+    """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
+    answered are not run; what was answered is written out. An ended batch is answered as it
+    is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
+    """
     ResumeResponse: _grpc.UnaryStreamMultiCallable[_router_service_pb2.ResumeResponseRequest, _router_service_pb2.ResumeResponseResponse]
     """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
     after `starting_after`, then follow the live ones until the one that ends it, from any
@@ -233,6 +266,38 @@ class RouterServiceAsyncStub(RouterServiceStub):
     answers the Response as cancelled (cancelling a cancelled one again answers it again). A
     finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
     in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+    """
+    UploadFile: _aio.UnaryUnaryMultiCallable[_batches_pb2.UploadFileRequest, _batches_pb2.UploadFileResponse]  # type: ignore[assignment]
+    """Keep a file of the calling client (OpenAI's Files API) for `files.ttl_s`: purpose "batch"
+    (JSON lines) or "user_data". Needs the `chat` scope; not counted in rpm, held to
+    `files.max_file_bytes` per file (OUT_OF_RANGE, reason FILE_TOO_LARGE: HTTP 413) and
+    `files.client_bytes` per client and period (RESOURCE_EXHAUSTED, reason FILE_QUOTA_EXCEEDED).
+    """
+    ListFiles: _aio.UnaryUnaryMultiCallable[_batches_pb2.ListFilesRequest, _batches_pb2.ListFilesResponse]  # type: ignore[assignment]
+    """The calling client's files, newest first. Needs the `chat` scope."""
+    GetFile: _aio.UnaryUnaryMultiCallable[_batches_pb2.GetFileRequest, _batches_pb2.GetFileResponse]  # type: ignore[assignment]
+    """One of the calling client's files. An id that is unknown, expired, deleted or another
+    client's is NOT_FOUND, the same for all (reason FILE_NOT_FOUND).
+    """
+    GetFileContent: _aio.UnaryUnaryMultiCallable[_batches_pb2.GetFileContentRequest, _batches_pb2.GetFileContentResponse]  # type: ignore[assignment]
+    """A file with its content. NOT_FOUND as GetFile's."""
+    DeleteFile: _aio.UnaryUnaryMultiCallable[_batches_pb2.DeleteFileRequest, _batches_pb2.DeleteFileResponse]  # type: ignore[assignment]
+    """Delete one of the calling client's files. NOT_FOUND as GetFile's."""
+    CreateBatch: _aio.UnaryUnaryMultiCallable[_batches_pb2.CreateBatchRequest, _batches_pb2.CreateBatchResponse]  # type: ignore[assignment]
+    """Start a batch over one of the calling client's "batch" files: its lines are checked first
+    (a bad one fails the batch, with the lines at fault in `errors`), then run by the replica
+    that took this call, each as a call of this client would be (its rpm, tpm, budgets,
+    allowed models and guardrails apply line by line), at most `batches.concurrency` at once.
+    Readable and cancellable from every replica. Needs the `chat` scope.
+    """
+    GetBatch: _aio.UnaryUnaryMultiCallable[_batches_pb2.GetBatchRequest, _batches_pb2.GetBatchResponse]  # type: ignore[assignment]
+    """One of the calling client's batches (NOT_FOUND, reason BATCH_NOT_FOUND, as GetFile's)."""
+    ListBatches: _aio.UnaryUnaryMultiCallable[_batches_pb2.ListBatchesRequest, _batches_pb2.ListBatchesResponse]  # type: ignore[assignment]
+    """The calling client's batches, newest first."""
+    CancelBatch: _aio.UnaryUnaryMultiCallable[_batches_pb2.CancelBatchRequest, _batches_pb2.CancelBatchResponse]  # type: ignore[assignment]
+    """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
+    answered are not run; what was answered is written out. An ended batch is answered as it
+    is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
     """
     ResumeResponse: _aio.UnaryStreamMultiCallable[_router_service_pb2.ResumeResponseRequest, _router_service_pb2.ResumeResponseResponse]  # type: ignore[assignment]
     """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
@@ -441,6 +506,92 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         answers the Response as cancelled (cancelling a cancelled one again answers it again). A
         finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
         in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+        """
+
+    @_abc_1.abstractmethod
+    def UploadFile(
+        self,
+        request: _batches_pb2.UploadFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.UploadFileResponse, _abc.Awaitable[_batches_pb2.UploadFileResponse]]:
+        """Keep a file of the calling client (OpenAI's Files API) for `files.ttl_s`: purpose "batch"
+        (JSON lines) or "user_data". Needs the `chat` scope; not counted in rpm, held to
+        `files.max_file_bytes` per file (OUT_OF_RANGE, reason FILE_TOO_LARGE: HTTP 413) and
+        `files.client_bytes` per client and period (RESOURCE_EXHAUSTED, reason FILE_QUOTA_EXCEEDED).
+        """
+
+    @_abc_1.abstractmethod
+    def ListFiles(
+        self,
+        request: _batches_pb2.ListFilesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.ListFilesResponse, _abc.Awaitable[_batches_pb2.ListFilesResponse]]:
+        """The calling client's files, newest first. Needs the `chat` scope."""
+
+    @_abc_1.abstractmethod
+    def GetFile(
+        self,
+        request: _batches_pb2.GetFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.GetFileResponse, _abc.Awaitable[_batches_pb2.GetFileResponse]]:
+        """One of the calling client's files. An id that is unknown, expired, deleted or another
+        client's is NOT_FOUND, the same for all (reason FILE_NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
+    def GetFileContent(
+        self,
+        request: _batches_pb2.GetFileContentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.GetFileContentResponse, _abc.Awaitable[_batches_pb2.GetFileContentResponse]]:
+        """A file with its content. NOT_FOUND as GetFile's."""
+
+    @_abc_1.abstractmethod
+    def DeleteFile(
+        self,
+        request: _batches_pb2.DeleteFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.DeleteFileResponse, _abc.Awaitable[_batches_pb2.DeleteFileResponse]]:
+        """Delete one of the calling client's files. NOT_FOUND as GetFile's."""
+
+    @_abc_1.abstractmethod
+    def CreateBatch(
+        self,
+        request: _batches_pb2.CreateBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.CreateBatchResponse, _abc.Awaitable[_batches_pb2.CreateBatchResponse]]:
+        """Start a batch over one of the calling client's "batch" files: its lines are checked first
+        (a bad one fails the batch, with the lines at fault in `errors`), then run by the replica
+        that took this call, each as a call of this client would be (its rpm, tpm, budgets,
+        allowed models and guardrails apply line by line), at most `batches.concurrency` at once.
+        Readable and cancellable from every replica. Needs the `chat` scope.
+        """
+
+    @_abc_1.abstractmethod
+    def GetBatch(
+        self,
+        request: _batches_pb2.GetBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.GetBatchResponse, _abc.Awaitable[_batches_pb2.GetBatchResponse]]:
+        """One of the calling client's batches (NOT_FOUND, reason BATCH_NOT_FOUND, as GetFile's)."""
+
+    @_abc_1.abstractmethod
+    def ListBatches(
+        self,
+        request: _batches_pb2.ListBatchesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.ListBatchesResponse, _abc.Awaitable[_batches_pb2.ListBatchesResponse]]:
+        """The calling client's batches, newest first."""
+
+    @_abc_1.abstractmethod
+    def CancelBatch(
+        self,
+        request: _batches_pb2.CancelBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_batches_pb2.CancelBatchResponse, _abc.Awaitable[_batches_pb2.CancelBatchResponse]]:
+        """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
+        answered are not run; what was answered is written out. An ended batch is answered as it
+        is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
         """
 
     @_abc_1.abstractmethod

@@ -1,0 +1,197 @@
+"""StoredFiles: the router's side of OpenAI's Files API (a batch's input, output and error
+files; user data). The HTTP edge translates; the router keeps (DESIGN.md §1).
+
+A file is two documents in the state store (memory, or Redis shared by the replicas), for
+`files.ttl_s`: its object (`StoredFile`) and its content, named by a hash of the calling
+client's name and the file's id (`client_scoped`, as stored responses are): an unknown, an
+expired, a deleted and another client's id are one NOT_FOUND. Each client's ids are listed by a
+`ClientIndex`. No call counts in rpm, so each is bounded here: a file's size
+(`files.max_file_bytes`), what a client uploads per period (`files.client_bytes` per `ttl_s`,
+ByteQuota: it holds at most twice that) and how many files it makes (`files.max_files`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import NoReturn
+
+from google.protobuf.message import DecodeError
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches._errors import FileQuotaError, FileTooLargeError
+from router_service.batches._errors import StoredFileNotFoundError as NotFound
+from router_service.batches._index import ClientIndex
+from router_service.cancellation import uncut
+from router_service.clock import Clock
+from router_service.config import FilesConfig
+from router_service.errors import InvalidRequestError
+from router_service.responses import ENTRY_BYTES, MAX_ID_BYTES
+from router_service.sessions import client_scoped
+from router_service.state import ByteQuota, PutResult, StateStore
+
+__all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles"]
+
+# What a caller may upload; a batch writes its output and error files as OUTPUT_PURPOSE.
+UPLOAD_PURPOSES = ("batch", "user_data")
+OUTPUT_PURPOSE = "batch_output"
+_MAX_LIST = 10_000  # OpenAI's largest `limit`, and its default
+_MAX_FILENAME = 512
+
+
+class StoredFiles:
+    def __init__(self, store: StateStore, clock: Clock, config: FilesConfig) -> None:
+        self._store = store
+        self._clock = clock
+        self._config = config
+        self._quota = ByteQuota(
+            store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
+        )
+        self._index = ClientIndex(
+            store, clock, kind="file", period_s=config.ttl_s, max_ids=config.max_files
+        )
+
+    @property
+    def config(self) -> FilesConfig:
+        return self._config
+
+    async def upload(self, client: str, request: bpb.UploadFileRequest) -> bpb.StoredFile:
+        """Keep an upload of `client`: a purpose it may upload, within its bounds."""
+        if request.purpose not in UPLOAD_PURPOSES:
+            raise InvalidRequestError(
+                f"Invalid purpose {request.purpose!r}: this router keeps files for "
+                f"{' and '.join(repr(p) for p in UPLOAD_PURPOSES)} only.",
+                param="purpose",
+                code="invalid_purpose",
+            )
+        if len(request.filename.encode()) > _MAX_FILENAME:
+            raise InvalidRequestError(
+                f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
+            )
+        return await self.keep(client, request.filename, request.purpose, request.content)
+
+    async def keep(
+        self, client: str, filename: str, purpose: str, content: bytes
+    ) -> bpb.StoredFile:
+        """Keep a file of `client` (an upload, or a batch's output) within its bounds."""
+        if len(content) > self._config.max_file_bytes:
+            raise FileTooLargeError(
+                f"The file is larger than {self._config.max_file_bytes} bytes "
+                "(files.max_file_bytes).",
+                param="file",
+                code="file_too_large",
+            )
+        now = self._clock.now()
+        ttl_s = self._config.ttl_s
+        file = bpb.StoredFile(
+            id=f"file-{secrets.token_hex(12)}",
+            bytes=len(content),
+            created_at=int(now),
+            filename=filename,
+            purpose=purpose,
+            expires_at=int(now + ttl_s),
+        )
+        size = len(content) + ENTRY_BYTES
+        quota_name = _quota_name(client)
+        bucket = await self._quota.room(quota_name, size)
+        if bucket is None:
+            self._over_quota(
+                f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
+            )
+        if not await self._index.add(_owner(client), file.id):
+            self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
+        content_name, object_name = _names(client, file.id)
+        kept = await self._store.put_document(content_name, content, ttl_s)
+        if kept is PutResult.KEPT:
+            kept = await self._store.put_document(object_name, file.SerializeToString(), ttl_s)
+        if kept is not PutResult.KEPT:  # the memory store's room
+            await self._store.delete_document(content_name)
+            raise FileTooLargeError(
+                "The router has no room to keep this file now.", param="file", code="no_room"
+            )
+        await uncut(self._quota.charge(quota_name, bucket, size))
+        return file
+
+    async def get(self, client: str, file_id: str, param: str = "id") -> bpb.StoredFile:
+        """`client`'s file `file_id` (`param`: the request's field naming it)."""
+        (found,) = await self._objects(client, [_checked(file_id, param)])
+        if found is None:
+            raise NotFound(file_id, param=param)
+        return found
+
+    async def content(
+        self, client: str, file_id: str, param: str = "id"
+    ) -> bpb.GetFileContentResponse:
+        """`client`'s file `file_id` with its content."""
+        file = await self.get(client, file_id, param)
+        (data,) = await self._store.get_documents([_names(client, file_id)[0]])
+        if data is None:  # expired or deleted between the two reads
+            raise NotFound(file_id, param=param)
+        return bpb.GetFileContentResponse(file=file, content=data)
+
+    async def listed(self, client: str, request: bpb.ListFilesRequest) -> bpb.ListFilesResponse:
+        """`client`'s files, newest first, after `request.after`, of `request.purpose`."""
+        limit = request.limit or _MAX_LIST
+        if not 1 <= limit <= _MAX_LIST:
+            raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
+        ids = await self._index.ids(_owner(client))
+        if request.after:
+            ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
+        files = [f for f in await self._objects(client, ids) if f is not None]
+        if request.purpose:
+            files = [f for f in files if f.purpose == request.purpose]
+        return bpb.ListFilesResponse(files=files[:limit], has_more=len(files) > limit)
+
+    async def delete(self, client: str, file_id: str) -> None:
+        """Delete `client`'s file `file_id` (NOT_FOUND when it has none)."""
+        content_name, object_name = _names(client, _checked(file_id))
+        await self._store.delete_document(content_name)
+        if not await self._store.delete_document(object_name):
+            raise NotFound(file_id, param="id")
+
+    async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:
+        found = await self._store.get_documents([_names(client, i)[1] for i in ids])
+        files: list[bpb.StoredFile | None] = []
+        for file_id, data in zip(ids, found, strict=True):
+            file = _parsed(data)
+            # The id inside guards against a (128-bit) hash collision with another's name.
+            files.append(file if file is not None and file.id == file_id else None)
+        return files
+
+    def _over_quota(self, what: str) -> NoReturn:
+        resets = self._quota.reading([""]).resets_unix
+        raise FileQuotaError(
+            f"This client {what} this period: no more files can be kept until it ends.",
+            retry_after_s=max(0.0, resets - self._clock.now()),
+        )
+
+
+def _checked(file_id: str, param: str = "id") -> str:
+    if not file_id or len(file_id.encode()) > MAX_ID_BYTES:
+        raise InvalidRequestError(
+            f"`{param}` must be a file id of 1 to {MAX_ID_BYTES} bytes.", param=param
+        )
+    return file_id
+
+
+def _owner(client: str) -> str:
+    return client_scoped(client, "")
+
+
+def _quota_name(client: str) -> str:
+    # Hashed like the documents' names: a client's name is configuration, not a key part.
+    return "file-bytes:" + _owner(client)
+
+
+def _names(client: str, file_id: str) -> tuple[str, str]:
+    """The names of a file's content and of its object."""
+    scoped = f"{_owner(client)}:{client_scoped(client, file_id)}"
+    return f"file-data:{scoped}", f"file:{scoped}"
+
+
+def _parsed(data: bytes | None) -> bpb.StoredFile | None:
+    if data is None:
+        return None
+    try:
+        return bpb.StoredFile.FromString(data)
+    except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
+        return None

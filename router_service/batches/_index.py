@@ -1,0 +1,74 @@
+"""ClientIndex: the ids a client made (its files, its batches), for listing them newest first.
+
+The state store has no lists, so each client has one append-only document per period of the
+things' lifetime (`period_s`), its ids appended one by one (`StateStore.append_document`: two
+replicas adding at once both keep theirs). A thing made in period `k` lives at most `period_s`,
+so it is gone before the end of period `k + 1`, when its index document expires: a listing
+reads the current period's and the last one's, and drops the ids whose thing is gone (deleted,
+expired). Bounded: at most `max_ids` ids a period.
+"""
+
+from __future__ import annotations
+
+import math
+
+from google.protobuf.message import DecodeError
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.clock import Clock
+from router_service.state import AppendResult, PutResult, StateStore
+
+__all__ = ["ClientIndex"]
+
+_ID_BYTES = 64  # an id and its framing, at most: what `max_ids` ids take
+
+
+class ClientIndex:
+    def __init__(
+        self, store: StateStore, clock: Clock, *, kind: str, period_s: float, max_ids: int
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._kind = kind
+        self._period_s = period_s
+        self._max_bytes = max_ids * _ID_BYTES
+
+    async def add(self, owner: str, thing_id: str) -> bool:
+        """Append `thing_id` to `owner`'s index of this period; False when it is full."""
+        bucket = math.floor(self._clock.now() / self._period_s)
+        name = self._name(owner, bucket)
+        data = bpb.ClientIndex(ids=[thing_id]).SerializeToString()
+        for _ in range(2):  # absent: created, unless another replica created it meanwhile
+            added = await self._store.append_document(name, data, max_bytes=self._max_bytes)
+            if added is AppendResult.APPENDED:
+                return True
+            if added is AppendResult.TOO_LARGE:
+                return False
+            ttl_s = (bucket + 2) * self._period_s - self._clock.now()
+            kept = await self._store.put_document(name, data, ttl_s, only_new=True)
+            if kept is PutResult.KEPT:
+                return True
+            if kept is PutResult.TOO_LARGE:
+                return False
+        return False
+
+    async def ids(self, owner: str) -> list[str]:
+        """`owner`'s ids of this period and the last, newest first."""
+        bucket = math.floor(self._clock.now() / self._period_s)
+        names = [self._name(owner, bucket), self._name(owner, bucket - 1)]
+        found: list[str] = []
+        for data in await self._store.get_documents(names):
+            if data is not None:
+                found += reversed(_parsed(data).ids)
+        return list(dict.fromkeys(found))
+
+    def _name(self, owner: str, bucket: int) -> str:
+        # The owner's part first: the memory store drops the documents of whoever holds most.
+        return f"{self._kind}-index:{owner}:{bucket}"
+
+
+def _parsed(data: bytes) -> bpb.ClientIndex:
+    try:
+        return bpb.ClientIndex.FromString(data)
+    except DecodeError:  # not ours (a foreign writer under the prefix): as good as empty
+        return bpb.ClientIndex()

@@ -1,0 +1,141 @@
+"""BatchRecords: batches in the state store, what every replica reads whichever runs them (the
+runner: `router_service/server/_batches.py`).
+
+A batch is one document (`Batch`), named by a hash of its client's name and its id, for
+`files.ttl_s`; only the replica running it rewrites it (its transitions and its request
+counts as they go). Beside it, as for background responses (`BackgroundRecords` of kind
+"batch", its own names): its **end mark**, written once (`done` by the runner as it finishes,
+`cancelled` by a cancel on any replica: whoever writes first decides), and its **heartbeat**,
+renewed by the runner. A reader sees a running batch with a cancel mark as `cancelling`, and
+one whose heartbeat expired (its replica crashed) as `failed`, without a sweeper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.protobuf.message import DecodeError
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches._errors import BatchNotFoundError, FileQuotaError
+from router_service.batches._index import ClientIndex
+from router_service.clock import Clock
+from router_service.config import FilesConfig
+from router_service.errors import InvalidRequestError
+from router_service.responses import CANCELLED, MAX_ID_BYTES, BackgroundRecords
+from router_service.sessions import client_scoped
+from router_service.state import StateStore
+
+__all__ = ["ENDED", "RUNNING", "STOPPED_MESSAGE", "BatchRecords", "failed"]
+
+# The statuses of a batch its runner may still rewrite; and those of one that ended.
+RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+ENDED = frozenset({"completed", "failed", "cancelled", "expired"})
+STOPPED_MESSAGE = "The replica running this batch stopped before it finished: create it again."
+_DEFAULT_LIST = 20
+_MAX_LIST = 100
+
+
+class BatchRecords:
+    def __init__(
+        self, store: StateStore, clock: Clock, config: FilesConfig, marks: BackgroundRecords
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._config = config
+        self.marks = marks  # end marks and heartbeats (kind "batch")
+        self._index = ClientIndex(
+            store, clock, kind="batch", period_s=config.ttl_s, max_ids=config.max_files
+        )
+
+    async def begin(self, client: str, batch: bpb.Batch) -> None:
+        """Keep a new batch of `client`, its heartbeat first: a reader never finds it
+        running without one."""
+        await self.marks.beat([(client, batch.id)])
+        if not await self._index.add(client_scoped(client, ""), batch.id):
+            raise FileQuotaError(
+                f"This client made its {self._config.max_files} batches this period "
+                "(files.max_files).",
+                retry_after_s=self._config.ttl_s,
+            )
+        await self.write(client, batch)
+
+    async def write(self, client: str, batch: bpb.Batch) -> None:
+        """Replace `client`'s batch with `batch` (the runner's transitions)."""
+        data = batch.SerializeToString()
+        # A batch is small (its lines are in its files): only a memory store with no room left
+        # refuses it, and drops it as it drops any document past its budget (a reader then
+        # finds none, as for an expired batch).
+        await self._store.put_document(_name(client, batch.id), data, self._config.ttl_s)
+
+    async def get(self, client: str, batch_id: str) -> bpb.Batch:
+        """`client`'s batch, as a reader must see it (`resolve`)."""
+        if not batch_id or len(batch_id.encode()) > MAX_ID_BYTES:
+            raise InvalidRequestError(
+                f"`id` must be a batch id of 1 to {MAX_ID_BYTES} bytes.", param="id"
+            )
+        (found,) = await self._read(client, [batch_id])
+        if found is None:
+            raise BatchNotFoundError(batch_id)
+        await self.resolve(client, [found])
+        return found
+
+    async def listed(self, client: str, request: bpb.ListBatchesRequest) -> bpb.ListBatchesResponse:
+        """`client`'s batches, newest first, after `request.after`."""
+        limit = request.limit or _DEFAULT_LIST
+        if not 1 <= limit <= _MAX_LIST:
+            raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
+        ids = await self._index.ids(client_scoped(client, ""))
+        if request.after:
+            ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
+        batches = [b for b in await self._read(client, ids[: limit + 1]) if b is not None]
+        await self.resolve(client, batches[:limit])
+        return bpb.ListBatchesResponse(batches=batches[:limit], has_more=len(batches) > limit)
+
+    async def resolve(self, client: str, batches: Sequence[bpb.Batch]) -> None:
+        """Rewrite in place, as a reader must see them, the running batches of `batches` that
+        were cancelled (their runner has not written it yet) or whose replica stopped beating
+        (failed)."""
+        running = [b for b in batches if b.status in RUNNING]
+        if not running:
+            return
+        jobs = [(client, b.id) for b in running]
+        marks = await self.marks.marks(jobs)
+        beating = await self.marks.beating(jobs)
+        now = int(self._clock.now())
+        for batch, mark, alive in zip(running, marks, beating, strict=True):
+            if not alive:
+                failed(batch, "replica_stopped", STOPPED_MESSAGE, now)
+            elif mark == CANCELLED and batch.status != "cancelling":
+                batch.status = "cancelling"
+                batch.cancelling_at = batch.cancelling_at or now
+
+    async def _read(self, client: str, ids: Sequence[str]) -> list[bpb.Batch | None]:
+        found = await self._store.get_documents([_name(client, i) for i in ids])
+        out: list[bpb.Batch | None] = []
+        for batch_id, data in zip(ids, found, strict=True):
+            batch = _parsed(data)
+            # The id inside guards against a (128-bit) hash collision with another's name.
+            out.append(batch if batch is not None and batch.id == batch_id else None)
+        return out
+
+
+def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:
+    """`batch` failed as a whole, for `message`."""
+    batch.status = "failed"
+    batch.failed_at = now
+    batch.errors.append(bpb.BatchError(code=code, message=message))
+
+
+def _name(client: str, batch_id: str) -> str:
+    # The client's part first: the memory store drops the documents of whoever holds the most.
+    return f"batch:{client_scoped(client, '')}:{client_scoped(client, batch_id)}"
+
+
+def _parsed(data: bytes | None) -> bpb.Batch | None:
+    if data is None:
+        return None
+    try:
+        return bpb.Batch.FromString(data)
+    except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
+        return None

@@ -1,0 +1,191 @@
+"""One line of a batch, run as its client's own call to the endpoint would be: admitted by the
+auth gate (the client's allowed models, request bounds, guardrails, rpm, tpm and budgets, as
+the interceptor admits a Chat or Embed call), then routed by the engine (groups, key pools,
+fallbacks, cooldowns), its usage settled as the interceptor settles it. A line the client's
+rpm or tpm refuses waits until they admit it (the batch's completion window bounds the wait):
+a batch takes what its client's limits leave, never more.
+
+What a line answers is its output-file line, OpenAI's: `{"id": "batch_req_…", "custom_id",
+"response": {"status_code", "request_id", "body"}, "error": null}`, the body an OpenAI answer
+or error JSON (the status and error the edge would have answered the same call with)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from clients import (
+    chat_completion_to_openai,
+    chat_params_from_openai,
+    completion_to_openai,
+    completions_request_from_openai,
+    embedding_params_from_openai,
+    embedding_result_to_openai,
+    http_status_for,
+    openai_error_body,
+)
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller, Gate
+from router_service.batches import BatchLine
+from router_service.engine import RequestContext
+from router_service.errors import BudgetExhaustedError, ClientRateLimitedError, InvalidRequestError
+from router_service.runtime import Runtime
+from router_service.server._calls import validate_chat
+from router_service.server._errors import error_details
+from router_service.server._interceptors import Used
+from router_service.sessions import session_id_for, session_key
+from router_service.telemetry import chat_span, embed_span
+
+__all__ = ["LineCaller", "LineResult", "run_line"]
+
+_T = TypeVar("_T")
+_MAX_WAIT_S = 60.0  # a line refused by its client's rpm waits at most this before it asks again
+
+
+@dataclass(frozen=True, slots=True)
+class LineCaller:
+    """Who runs a batch's lines, and where."""
+
+    runtime: Runtime
+    gate: Gate
+    caller: Caller
+    client: str
+    endpoint: str
+    batch_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    number: int  # the input line
+    output: dict[str, Any]  # its output- or error-file line
+    ok: bool
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+async def run_line(who: LineCaller, line: BatchLine) -> LineResult:
+    """Run `line`; its result (a failure is the line's, never the batch's)."""
+    request_id = f"req_{secrets.token_hex(12)}"
+    try:
+        body, tokens = await _admitted(who, line.body)
+    except Exception as exc:  # the line's failure, as the edge would have answered it
+        details = error_details(exc)
+        response = {
+            "status_code": http_status_for(details),
+            "request_id": request_id,
+            "body": openai_error_body(details),
+        }
+        return LineResult(line.number, _output(line, response), ok=False)
+    response = {"status_code": 200, "request_id": request_id, "body": body}
+    return LineResult(line.number, _output(line, response), True, *tokens)
+
+
+def _output(line: BatchLine, response: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"batch_req_{secrets.token_hex(12)}",
+        "custom_id": line.custom_id,
+        "response": response,
+        "error": None,
+    }
+
+
+async def _admitted(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+    """The line's answer, once its client's limits admit it."""
+    while True:
+        try:
+            return await _call(who, body)
+        except BudgetExhaustedError:
+            raise  # waiting a minute does not help
+        except ClientRateLimitedError as exc:
+            if exc.retry_after_s <= 0:
+                raise
+            await who.runtime.clock.sleep(min(exc.retry_after_s, _MAX_WAIT_S))
+
+
+async def _call(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+    if who.endpoint == "/v1/embeddings":
+        embed = pb.EmbedRequest(params=embedding_params_from_openai(body))
+        answer = await _embed(who, embed)
+        usage = answer.result.usage
+        return embedding_result_to_openai(answer.result), (usage.prompt_tokens, 0)
+    if who.endpoint == "/v1/completions":
+        parsed = completions_request_from_openai(body)
+        if parsed.more_prompts:
+            raise InvalidRequestError("A batch line takes one prompt.", param="prompt")
+        chat = await _chat(who, pb.ChatRequest(params=parsed.params))
+        created = int(who.runtime.clock.now())
+        out = completion_to_openai(
+            [chat.completion], parsed, f"cmpl-{secrets.token_hex(12)}", created
+        )
+        return out, _tokens(chat)
+    params, _ = chat_params_from_openai(body)  # a batch's line answers whole: no stream
+    chat = await _chat(who, pb.ChatRequest(params=params))
+    return chat_completion_to_openai(chat.completion), _tokens(chat)
+
+
+def _tokens(answer: pb.ChatResponse) -> tuple[int, int]:
+    usage = answer.completion.usage
+    return usage.prompt_tokens, usage.completion_tokens
+
+
+async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
+    params, runtime = request.params, who.runtime
+
+    async def answer() -> pb.ChatResponse:
+        validate_chat(params)
+        ctx = _context(who, params.model, session_id_for("", params))
+        ctx.answers = runtime.guardrails.answers(who.client, params.model)
+        with chat_span(params, ctx, stream=False) as span:
+            answered = await runtime.executor.chat(params, ctx)
+            span.respond(answered)
+        return answered
+
+    return await _as_call(who, "Chat", request, answer)
+
+
+async def _embed(who: LineCaller, request: pb.EmbedRequest) -> pb.EmbedResponse:
+    params = request.params
+
+    async def answer() -> pb.EmbedResponse:
+        if params.WhichOneof("input") is None:
+            raise InvalidRequestError("`input` is required.", param="input")
+        ctx = _context(who, params.model, params.user)
+        with embed_span(params, ctx) as span:
+            answered = await who.runtime.executor.embed(params, ctx)
+            span.respond_embeddings(answered)
+        return answered
+
+    return await _as_call(who, "Embed", request, answer)
+
+
+async def _as_call(
+    who: LineCaller, rpc: str, request: Any, answer: Callable[[], Awaitable[_T]]
+) -> _T:
+    """`answer()` once the gate admits `request` as the client's own `rpc` call, the tokens it
+    used settled as the interceptor settles that call's."""
+    method = ROUTER_SERVICE + rpc
+    rule = RULES[method]
+    admission = await who.gate.admit(_attempt(who, method), who.caller, rule, request)
+    try:
+        answered = await answer()
+        used = Used(rule, request)
+        used.see(answered)
+        await used.settle(admission)
+        return answered
+    finally:
+        await admission.close()
+
+
+def _attempt(who: LineCaller, method: str) -> Attempt:
+    # Audited as the call it is, from the batch (the client's key is not kept: its caller is).
+    return Attempt(method=method, authorization=None, peer=f"batch:{who.batch_id}")
+
+
+def _context(who: LineCaller, model: str, session_id: str) -> RequestContext:
+    if not model:
+        raise InvalidRequestError("`model` is required.", param="model")
+    session = session_key(who.client, session_id)
+    clock = who.runtime.clock
+    return RequestContext(model, clock, session_id=session, client=who.client)

@@ -1,0 +1,96 @@
+"""A batch's end: its output and error files written (OpenAI's JSON lines, in the input's
+order: answers to the output file, failed lines to the error file, and on expiry the lines not
+run, with `error` `batch_expired`), then its final status, unless a cancel came first."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches import OUTPUT_PURPOSE, STOPPED_MESSAGE, BatchLine, failed
+from router_service.errors import SwitchboardError
+from router_service.responses import CANCELLED, DONE
+from router_service.server._batch_lines import LineCaller, LineResult
+
+__all__ = ["finish"]
+
+
+async def finish(
+    who: LineCaller,
+    batch: bpb.Batch,
+    results: Sequence[LineResult],
+    lines: Sequence[BatchLine],
+    how: str,
+) -> None:
+    """End `batch` (`how`: "done", "expired", "cancelled" or "stopped") with what its lines
+    answered, and write it."""
+    runtime, client = who.runtime, who.client
+    records = runtime.batches
+    if how in ("done", "expired"):
+        mark = await records.marks.end(client, batch.id, DONE)
+        how = "cancelled" if mark == CANCELLED else how
+    batch.status, batch.finalizing_at = "finalizing", int(runtime.clock.now())
+    _count(batch, results)
+    await records.write(client, batch)
+    ordered = sorted(results, key=lambda result: result.number)
+    errors = [r.output for r in ordered if not r.ok]
+    if how == "expired":
+        answered = {r.number for r in results}
+        unrun = [_expired(line) for line in lines if line.number not in answered]
+        batch.request_counts.failed += len(unrun)
+        errors += unrun
+    try:
+        outputs = [r.output for r in ordered if r.ok]
+        if outputs:
+            batch.output_file_id = await _keep(who, f"{batch.id}_output.jsonl", outputs)
+        if errors:
+            batch.error_file_id = await _keep(who, f"{batch.id}_error.jsonl", errors)
+    except SwitchboardError as exc:  # over the client's file quota, or the store's room
+        how = "unkept"
+        message = f"The batch's output could not be kept: {exc.message}"
+    now = int(runtime.clock.now())
+    if how == "done":
+        batch.status, batch.completed_at = "completed", now
+    elif how == "cancelled":
+        batch.status, batch.cancelled_at = "cancelled", now
+        batch.cancelling_at = batch.cancelling_at or now
+    elif how == "expired":
+        batch.status, batch.expired_at = "expired", now
+    elif how == "unkept":
+        failed(batch, "output_not_kept", message, now)
+    else:
+        failed(batch, "replica_stopped", STOPPED_MESSAGE, now)
+    await records.write(client, batch)
+
+
+def _count(batch: bpb.Batch, results: Sequence[LineResult]) -> None:
+    """`batch`'s request counts and usage as `results` make them."""
+    counts = batch.request_counts
+    counts.completed = sum(1 for r in results if r.ok)
+    counts.failed = len(results) - counts.completed
+    usage = batch.usage
+    usage.input_tokens = sum(r.input_tokens for r in results)
+    usage.output_tokens = sum(r.output_tokens for r in results)
+    usage.total_tokens = usage.input_tokens + usage.output_tokens
+
+
+async def _keep(who: LineCaller, filename: str, lines: list[dict[str, Any]]) -> str:
+    content = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    kept = await who.runtime.files.keep(who.client, filename, OUTPUT_PURPOSE, content)
+    return kept.id
+
+
+def _expired(line: BatchLine) -> dict[str, Any]:
+    return {
+        "id": f"batch_req_{secrets.token_hex(12)}",
+        "custom_id": line.custom_id,
+        "response": None,
+        "error": {
+            "code": "batch_expired",
+            "message": "This request could not be executed before the completion window expired.",
+        },
+    }

@@ -1,0 +1,256 @@
+"""Files and batches end to end: the official `openai` SDK's `client.files` and
+`client.batches` → the edge → the router (which keeps the files in its state store and runs the
+batch's lines through its engine) → the fake upstream. The batch's end is awaited where it runs
+(`batch_jobs.settle`), never polled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import openai
+import orjson
+import pytest
+from openai.types import Batch
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches import STOPPED_MESSAGE
+from router_service.clock import SYSTEM_CLOCK, Clock, ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.conftest import Guarded
+from tests.e2e.stream_harness import StartEdge
+from tests.router_service.auth.helpers import client, guarded_config
+
+A, B = "sk-client-a", "sk-client-b"
+Opened = tuple[RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI]
+Open = Callable[..., Awaitable[Opened]]
+
+
+@pytest.fixture
+async def open_batches(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> AsyncIterator[Open]:
+    """A router with clients `a` (key A) and `b` (key B, with fields `b`) and these sections,
+    an edge, and an SDK for each client."""
+    sdks: list[openai.AsyncOpenAI] = []
+
+    async def open_(
+        *, clock: Clock = SYSTEM_CLOCK, b: dict[str, Any] | None = None, **sections: Any
+    ) -> Opened:
+        clients = client("a", A), client("b", B, **(b or {}))
+        router = await start_router(
+            guarded_config(fake.base_url, *clients, **sections), clock=clock
+        )
+        edge = await start_edge(router)
+        for key in (A, B):
+            sdks.append(
+                openai.AsyncOpenAI(
+                    base_url=f"{edge.base_url}/v1", api_key=key, max_retries=0, timeout=10
+                )
+            )
+        return router, sdks[-2], sdks[-1]
+
+    yield open_
+    for sdk in sdks:
+        await sdk.close()
+
+
+def jsonl(*lines: dict[str, Any]) -> bytes:
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def chat_line(custom_id: str, model: str = "chain", text: str = "hi") -> dict[str, Any]:
+    body = {"model": model, "messages": [{"role": "user", "content": text}]}
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
+
+
+def counts(batch: Batch) -> tuple[int, int, int]:
+    assert batch.request_counts is not None
+    return batch.request_counts.total, batch.request_counts.completed, batch.request_counts.failed
+
+
+async def lines_of(sdk: openai.AsyncOpenAI, file_id: str) -> list[dict[str, Any]]:
+    content = await sdk.files.content(file_id)
+    return [orjson.loads(line) for line in content.content.splitlines()]
+
+
+async def test_a_chat_batch_runs_its_lines_and_writes_output_and_error_files(
+    fake: FakeUpstream, open_batches: Open
+) -> None:
+    router, sdk, _ = await open_batches()
+    fake.state.set_scenario(
+        Scenario(status=400, error_body={"error": {"message": "bad prompt", "code": "bad"}}),
+        model="model-b",
+    )
+    lines = [chat_line("one"), chat_line("two", model="beta/model-b"), chat_line("three")]
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(*lines)), purpose="batch")
+    assert (uploaded.object, uploaded.purpose, uploaded.filename) == ("file", "batch", "in.jsonl")
+    assert uploaded.id.startswith("file-") and uploaded.bytes == len(jsonl(*lines))
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"team": "search"},
+    )
+    assert batch.id.startswith("batch_") and batch.status in ("validating", "in_progress")
+    assert batch.metadata == {"team": "search"} and counts(batch) == (3, 0, 0)
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.status == "completed" and done.completed_at and done.in_progress_at
+    assert counts(done) == (3, 2, 1)
+    assert done.usage is not None and done.usage.total_tokens > 0
+    assert done.output_file_id and done.error_file_id
+    outputs = await lines_of(sdk, done.output_file_id)
+    assert [o["custom_id"] for o in outputs] == ["one", "three"]
+    first = outputs[0]
+    assert first["id"].startswith("batch_req_") and first["error"] is None
+    assert first["response"]["status_code"] == 200
+    assert first["response"]["body"]["object"] == "chat.completion"
+    assert first["response"]["body"]["choices"][0]["message"]["content"]
+    (failed,) = await lines_of(sdk, done.error_file_id)
+    assert failed["custom_id"] == "two" and failed["response"]["status_code"] == 400
+    assert failed["response"]["body"]["error"]["message"] == "bad prompt"
+    output_file = await sdk.files.retrieve(done.output_file_id)
+    assert output_file.purpose == "batch_output"
+    listed = [b.id async for b in sdk.batches.list()]
+    assert listed == [batch.id]
+
+
+async def test_an_invalid_input_file_fails_the_batch_with_its_lines_at_fault(
+    open_batches: Open,
+) -> None:
+    _, sdk, _ = await open_batches()
+    good = chat_line("same")
+    content = jsonl(good, good) + b"not json\n" + jsonl({**chat_line("x"), "url": "/v1/embeddings"})
+    uploaded = await sdk.files.create(file=("bad.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "failed" and batch.failed_at and batch.errors is not None
+    found = [(e.code, e.line, e.param) for e in batch.errors.data or []]
+    assert found == [
+        ("duplicate_custom_id", 2, "custom_id"),
+        ("invalid_json_line", 3, None),
+        ("invalid_url", 4, "url"),
+    ]
+    assert (await sdk.batches.retrieve(batch.id)).status == "failed"
+    with pytest.raises(openai.BadRequestError, match="endpoint"):
+        await sdk.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+        )
+
+
+async def test_a_cancel_stops_the_lines_not_answered(
+    fake: FakeUpstream, open_batches: Open
+) -> None:
+    router, sdk, _ = await open_batches(batches={"concurrency": 1})
+    fake.state.hold()
+    content = jsonl(chat_line("one"), chat_line("two"), chat_line("three"))
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first line upstream")
+    cancelled = await sdk.batches.cancel(batch.id)
+    assert cancelled.status == "cancelled" and cancelled.cancelled_at
+    assert counts(cancelled) == (3, 0, 0) and cancelled.output_file_id is None
+    await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="the line aborted")
+    fake.state.release()
+    assert fake.state.count(path="/chat/completions") == 1  # the others never ran
+    again = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    with pytest.raises(openai.BadRequestError, match="Cannot cancel a batch that is completed"):
+        await sdk.batches.cancel(again.id)
+    assert (await sdk.batches.cancel(batch.id)).status == "cancelled"  # as it is
+
+
+async def test_files_are_the_clients_own_and_bounded(open_batches: Open) -> None:
+    _, sdk, other = await open_batches(files={"max_file_bytes": 1000, "client_bytes": 2100})
+    mine = await sdk.files.create(file=("mine.txt", b"x" * 100), purpose="user_data")
+    assert [f.id async for f in sdk.files.list()] == [mine.id]
+    assert [f.id async for f in other.files.list()] == []
+    for call in (other.files.retrieve, other.files.content, other.files.delete):
+        with pytest.raises(openai.NotFoundError):
+            await call(mine.id)
+    with pytest.raises(openai.NotFoundError):
+        await other.batches.create(
+            input_file_id=mine.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    with pytest.raises(openai.APIStatusError) as too_large:
+        await sdk.files.create(file=("big.txt", b"x" * 1001), purpose="user_data")
+    assert too_large.value.status_code == 413
+    with pytest.raises(openai.BadRequestError, match="purpose"):
+        await sdk.files.create(file=("a.txt", b"x"), purpose="assistants")
+    second = await sdk.files.create(file=("two.txt", b"y" * 900), purpose="user_data")
+    with pytest.raises(openai.RateLimitError, match=r"files\.client_bytes"):
+        await sdk.files.create(file=("three.txt", b"z" * 900), purpose="user_data")
+    assert [f.id async for f in sdk.files.list()] == [second.id, mine.id]
+    assert (await sdk.files.content(second.id)).content == b"y" * 900
+    assert (await sdk.files.delete(mine.id)).deleted
+    assert [f.id async for f in sdk.files.list(purpose="user_data")] == [second.id]
+
+
+async def test_each_line_is_its_clients_own_call(fake: FakeUpstream, open_batches: Open) -> None:
+    router, _, sdk = await open_batches(b={"models": ["embedder"]})
+    line = {"method": "POST", "url": "/v1/embeddings"}
+    content = jsonl(
+        {**line, "custom_id": "ok", "body": {"model": "embedder", "input": "hello"}},
+        {**line, "custom_id": "not-allowed", "body": {"model": "chain", "input": "hello"}},
+    )
+    uploaded = await sdk.files.create(file=("emb.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.status == "completed" and counts(done) == (2, 1, 1)
+    assert done.output_file_id and done.error_file_id
+    (answer,) = await lines_of(sdk, done.output_file_id)
+    assert answer["response"]["body"]["object"] == "list"
+    assert answer["response"]["body"]["data"][0]["object"] == "embedding"
+    (refused,) = await lines_of(sdk, done.error_file_id)
+    assert refused["response"]["status_code"] == 403
+    assert refused["response"]["body"]["error"]["code"] == "model_not_allowed"
+    assert fake.state.count(path="/embeddings") == 1
+
+
+async def test_a_batch_whose_replica_stopped_beating_reads_failed(open_batches: Open) -> None:
+    clock = ManualClock()
+    router, sdk, _ = await open_batches(clock=clock, responses={"background_heartbeat_s": 30})
+    # What a crashed replica leaves: a batch in progress no one renews the heartbeat of.
+    orphan = bpb.Batch(id="batch_orphan", status="in_progress", endpoint="/v1/embeddings")
+    await router.runtime.batches.begin("a", orphan)
+    assert (await sdk.batches.retrieve(orphan.id)).status == "in_progress"
+    clock.advance(31)
+    failed = await sdk.batches.retrieve(orphan.id)
+    assert failed.status == "failed" and failed.errors is not None
+    assert [e.message for e in failed.errors.data or []] == [STOPPED_MESSAGE]
+
+
+async def test_guardrails_screen_each_line_as_it_runs(
+    fake: FakeUpstream, guarded_sdk: Guarded
+) -> None:
+    rules = [
+        {"name": "no-credentials", "detect": ["api_key"], "action": "block"},
+        {"name": "pii", "detect": ["email"], "action": "redact"},
+    ]
+    router, sdk = await guarded_sdk(rules)
+    content = jsonl(
+        chat_line("blocked", text="key AKIAIOSFODNN7EXAMPLE"),
+        chat_line("redacted", text="I am jane@example.com"),
+    )
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.error_file_id and counts(done) == (2, 1, 1)
+    (blocked,) = await lines_of(sdk, done.error_file_id)
+    assert blocked["custom_id"] == "blocked" and blocked["response"]["status_code"] == 400
+    assert blocked["response"]["body"]["error"]["code"] == "content_policy_violation"
+    (record,) = fake.state.calls(path="/chat/completions")
+    assert record.body["messages"][0]["content"] == "I am [REDACTED:email]"

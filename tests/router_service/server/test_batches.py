@@ -1,0 +1,147 @@
+"""The files and batches RPCs through the Python clients, on a real router: each call's answer
+and typed refusal; a batch's lines held to their client's rpm wait their turn (the router's
+clock moves as they wait) rather than fail."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from clients import RouterClient, RouterError, SyncRouterClient
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.test_batches_sdk import chat_line, jsonl
+from tests.router_service.auth.helpers import bearer, client, guarded_config
+
+KEY = "sk-batch-client"
+
+
+async def test_the_python_clients_keep_files_and_run_batches(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(base_config(fake.base_url, files={"max_file_bytes": 1000}))
+    upload = bpb.UploadFileRequest(
+        filename="in.jsonl", purpose="batch", content=jsonl(chat_line("a"))
+    )
+    async with RouterClient(router.server.address) as calls:
+        kept = (await calls.upload_file(upload, timeout=10)).file
+        assert (kept.purpose, kept.bytes) == ("batch", len(upload.content))
+        listed = await calls.list_files(bpb.ListFilesRequest(purpose="batch"), timeout=10)
+        assert [f.id for f in listed.files] == [kept.id] and not listed.has_more
+        create = bpb.CreateBatchRequest(
+            input_file_id=kept.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        batch = (await calls.create_batch(create, timeout=10)).batch
+        assert await router.server.batch_jobs.settle(10) == 0
+        done = (await calls.get_batch(bpb.GetBatchRequest(id=batch.id), timeout=10)).batch
+        assert done.status == "completed" and done.request_counts.completed == 1
+        output = bpb.GetFileContentRequest(id=done.output_file_id)
+        (line,) = (await calls.get_file_content(output, timeout=10)).content.splitlines()
+        assert orjson.loads(line)["response"]["status_code"] == 200
+        with pytest.raises(RouterError) as refused:
+            await calls.cancel_batch(bpb.CancelBatchRequest(id=batch.id), timeout=10)
+        assert refused.value.reason == "BATCH_NOT_CANCELLABLE" and refused.value.http_status == 400
+        await calls.delete_file(bpb.DeleteFileRequest(id=kept.id), timeout=10)
+    with SyncRouterClient(router.server.address) as sync:
+        with pytest.raises(RouterError) as gone:
+            await asyncio.to_thread(sync.get_file, bpb.GetFileRequest(id=kept.id), timeout=10)
+        assert gone.value.reason == "FILE_NOT_FOUND" and gone.value.http_status == 404
+        batches = await asyncio.to_thread(sync.list_batches, bpb.ListBatchesRequest(), timeout=10)
+        assert [b.id for b in batches.batches] == [batch.id]
+        with pytest.raises(RouterError) as too_large:
+            big = bpb.UploadFileRequest(filename="b", purpose="user_data", content=b"x" * 1001)
+            await asyncio.to_thread(sync.upload_file, big, timeout=10)
+        assert too_large.value.reason == "FILE_TOO_LARGE" and too_large.value.http_status == 413
+
+
+async def test_lines_over_the_clients_rpm_wait_their_turn(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    config = guarded_config(fake.base_url, client("c", KEY, rpm=1), batches={"concurrency": 1})
+    router = await start_router(config, clock=clock)
+    content = jsonl(chat_line("first"), chat_line("second"))
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload, metadata=bearer(KEY))
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    started_at = clock.now()
+    batch = await router.stub.CreateBatch(create, metadata=bearer(KEY))
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id), metadata=bearer(KEY))
+    counts = done.batch.request_counts
+    assert (counts.completed, counts.failed) == (2, 0)
+    assert clock.now() - started_at >= 1  # the second line waited for the client's rpm
+    assert fake.state.count(path="/chat/completions") == 2
+
+
+async def ended(router: RouterHandle, content: bytes) -> bpb.Batch:
+    """The batch of `content` (chat lines) once its replica has ended it."""
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create)
+    assert await router.server.batch_jobs.settle(10) == 0
+    found: bpb.GetBatchResponse = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))
+    return found.batch
+
+
+async def test_lines_not_run_within_the_window_expire(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = base_config(fake.base_url, batches={"completion_window_s": 0.5})
+    router = await start_router(config, clock=ManualClock(1_700_000_000.75))
+    batch = await ended(router, jsonl(chat_line("one"), chat_line("two")))
+    assert batch.status == "expired" and batch.expired_at and not batch.output_file_id
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (0, 2)
+    errors = await router.stub.GetFileContent(bpb.GetFileContentRequest(id=batch.error_file_id))
+    lines = [orjson.loads(line) for line in errors.content.splitlines()]
+    assert [(line["custom_id"], line["error"]["code"]) for line in lines] == [
+        ("one", "batch_expired"),
+        ("two", "batch_expired"),
+    ]
+
+
+async def test_an_output_past_the_clients_file_quota_fails_the_batch(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(base_config(fake.base_url, files={"client_bytes": 1200}))
+    batch = await ended(router, jsonl(chat_line("one")))
+    assert batch.status == "failed" and batch.request_counts.completed == 1
+    assert [e.code for e in batch.errors] == ["output_not_kept"]
+    assert "files.client_bytes" in batch.errors[0].message
+
+
+async def test_a_completions_batch_answers_text_completions(router: RouterHandle) -> None:
+    line = {"method": "POST", "url": "/v1/completions"}
+    content = jsonl(
+        {**line, "custom_id": "one", "body": {"model": "chain", "prompt": "Say hi"}},
+        {**line, "custom_id": "two", "body": {"model": "chain", "prompt": ["a", "b"]}},
+    )
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/completions", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create)
+    assert await router.server.batch_jobs.settle(10) == 0
+    found = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))
+    output = await router.stub.GetFileContent(
+        bpb.GetFileContentRequest(id=found.batch.output_file_id)
+    )
+    (answer,) = [orjson.loads(line) for line in output.content.splitlines()]
+    assert answer["response"]["body"]["object"] == "text_completion"
+    assert answer["response"]["body"]["choices"][0]["text"] == "Echo: Say hi"
+    errors = await router.stub.GetFileContent(
+        bpb.GetFileContentRequest(id=found.batch.error_file_id)
+    )
+    (refused,) = [orjson.loads(line) for line in errors.content.splitlines()]
+    assert refused["response"]["status_code"] == 400
+    assert refused["response"]["body"]["error"]["message"] == "A batch line takes one prompt."
