@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
+from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout, map_rpc_errors
+from clients._stream import CallStream
 from clients.switchboard.v1 import router_service_pb2 as pb
+
+if TYPE_CHECKING:
+    from clients._sync_client import SyncCallStream
 
 __all__ = ["BackgroundCalls", "SyncBackgroundCalls"]
 
@@ -19,6 +23,23 @@ class BackgroundCalls:
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         raise NotImplementedError
+
+    def _server_stream(
+        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        raise NotImplementedError
+
+    def resume_response(
+        self,
+        req: pb.ResumeResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> CallStream[pb.ResumeResponseResponse]:
+        """A streamed background response's events after ``req.starting_after``, then the live
+        ones until it ends: ``async with client.resume_response(req) as events:``. Leaving the
+        block ends the call, not the response."""
+        return CallStream(self._server_stream("ResumeResponse", req, timeout, metadata))
 
     async def start_background_response(
         self,
@@ -54,6 +75,27 @@ class SyncBackgroundCalls:
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # BaseClient's (after this mixin in the clients' order)
+
+        def _stub(self, service: str) -> Any: ...
+
+        def _kwargs(self, timeout: Timeout, metadata: Metadata | None) -> dict[str, Any]: ...
+
+    def resume_response(
+        self,
+        req: pb.ResumeResponseRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> SyncCallStream[pb.ResumeResponseResponse]:
+        """As :meth:`BackgroundCalls.resume_response`: ``with client.resume_response(req) as
+        events:``."""
+        from clients._sync_client import SyncCallStream  # it imports this module
+
+        with map_rpc_errors():
+            call = self._stub("router").ResumeResponse(req, **self._kwargs(timeout, metadata))
+            return SyncCallStream(call)
 
     def start_background_response(
         self,

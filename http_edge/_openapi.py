@@ -32,6 +32,7 @@ __all__ = [
     "PROVIDER_PARAM",
     "RESPONSES",
     "RESPONSE_ID_PARAM",
+    "RETRIEVE_PARAMS",
     "json_operation",
 ]
 
@@ -276,6 +277,14 @@ RESPONSE_ID_PARAM: dict[str, Any] = {
         {"name": "stream", "in": "query", "required": False, "schema": {"type": "boolean"}},
         _INCLUDE,
     ],
+}
+# GET /v1/responses/{id}: with `stream`, a streamed background response's events after
+# `starting_after` (SSE).
+RETRIEVE_PARAMS: dict[str, Any] = {
+    "parameters": [
+        *RESPONSE_ID_PARAM["parameters"],
+        {"name": "starting_after", "in": "query", "required": False, "schema": {"type": "integer"}},
+    ]
 }
 INPUT_ITEMS_PARAMS: dict[str, Any] = {
     "parameters": [

@@ -8,7 +8,9 @@ Stored responses (`previous_response_id`, `item_reference`, `store`) and convers
 names before it is parsed, and store what it made (`_conversation`: adds it to the conversation).
 A background request (`background: true`) is the router's to run (`StartBackgroundResponse`):
 the edge answers the queued Response it gets back at once, and the caller polls it by id
-(`_routes_stored`). Built-in tools are refused (400, naming the field).
+(`_routes_stored`); with `stream` it streams the events the router records of it instead
+(`_resume`), and with `conversation` the router adds its items once it is answered.
+Built-in tools are refused (400, naming the field).
 
 A stream follows the chat route's rule: HTTP 200 is committed only once the router has produced
 its first chunk, so a failure before the first token is a real HTTP error (the SDK's typed
@@ -35,6 +37,7 @@ from clients import (
     ResponsesRequest,
     RouterError,
     background_response,
+    conversation_inputs,
     conversation_of,
     input_items_json,
     response_to_openai,
@@ -56,6 +59,7 @@ from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, routing_options
 from ._openapi import RESPONSES
+from ._resume import resumed_stream
 from ._routes_chat import sse_stream
 from ._sse import KEEPALIVE, named_event
 from ._state import edge_state
@@ -86,7 +90,12 @@ async def responses(request: Request) -> Response:
     created_at = int(time.time())
     if parsed.background:
         start = _background(parsed, ids, created_at, routing)
+        if conversation_id is not None:  # added to it once answered, by the router
+            start.conversation_id = conversation_id
+            start.conversation_items_json.extend(conversation_inputs(parsed, ids.response, held))
         started = await client.start_background_response(start, timeout=timeout, metadata=metadata)
+        if parsed.stream:  # its events, from the first: recorded since it started
+            return await resumed_stream(request, client, ids.response, None, metadata)
         return Response(started.response_json.encode(), media_type="application/json")
     keeper = Keeper(client, parsed, metadata, timeout)
     adder = None
@@ -117,6 +126,7 @@ def _background(
         response_json=orjson.dumps(background_response(parsed, ids, created_at)).decode(),
         input_items_json=input_items_json(parsed, ids.response),
         conversation_start=parsed.conversation_start,
+        stream=parsed.stream,
     )
 
 

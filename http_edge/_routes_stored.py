@@ -30,7 +30,8 @@ from clients.switchboard.v1.router_service_pb2 import (
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata
-from ._openapi import ERRORS, INPUT_ITEMS_PARAMS, RESPONSE_ID_PARAM
+from ._openapi import ERRORS, INPUT_ITEMS_PARAMS, RESPONSE_ID_PARAM, RETRIEVE_PARAMS
+from ._resume import resumed_stream
 from ._state import edge_state
 
 __all__ = ["include_query", "page_limit", "page_order", "router"]
@@ -40,15 +41,15 @@ router = APIRouter()
 _MAX_LIMIT = 100  # OpenAI's bound on `limit`
 
 
-@router.get("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RESPONSE_ID_PARAM)
+@router.get("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RETRIEVE_PARAMS)
 async def retrieve_response(request: Request) -> Response:
     if request.query_params.get("stream", "false").lower() not in ("false", "0"):
-        raise EdgeError(
-            400,
-            "Streaming a stored response ('stream') is not supported: retrieve it without.",
-            code="unsupported_parameter",
-            param="stream",
-        )
+        # A streamed background response's events (`starting_after`: after that one).
+        state = edge_state(request)
+        response_id: str = request.path_params["response_id"]
+        after = _starting_after(request)
+        metadata = forwarded_metadata(request)
+        return await resumed_stream(request, state.router(), response_id, after, metadata)
     include_query(request)  # checked; the Response is what it was made with
     stored = await _load(request)
     return Response(stored.response_json.encode(), media_type="application/json")
@@ -182,3 +183,19 @@ def page_order(value: str | None) -> Literal["asc", "desc"]:
         code="invalid_value",
         param="order",
     )
+
+
+def _starting_after(request: Request) -> int | None:
+    """`starting_after`: a sequence number (none: from the first event)."""
+    raw = request.query_params.get("starting_after")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise EdgeError(
+            400,
+            "'starting_after' must be an integer.",
+            code="invalid_value",
+            param="starting_after",
+        ) from None

@@ -22,6 +22,7 @@ from clients.codec._completions import (
 from clients.codec._conversations import (
     conversation_additions,
     conversation_history,
+    conversation_inputs,
     conversation_items_from_openai,
     conversation_metadata_from_openai,
     conversation_of,
@@ -52,6 +53,7 @@ from clients.codec._response import (
 from clients.codec._responses_background import (
     FINAL_STATUSES,
     background_cancelled,
+    background_events,
     background_failed,
     background_finished,
     background_response,
@@ -89,6 +91,7 @@ __all__ = [
     "ResponsesRequest",
     "UploadProblem",
     "background_cancelled",
+    "background_events",
     "background_failed",
     "background_finished",
     "background_response",
@@ -104,6 +107,7 @@ __all__ = [
     "completions_request_from_openai",
     "conversation_additions",
     "conversation_history",
+    "conversation_inputs",
     "conversation_items_from_openai",
     "conversation_metadata_from_openai",
     "conversation_of",

@@ -106,10 +106,16 @@ def conversation_history(
 def conversation_additions(
     request: ResponsesRequest, response: dict[str, Any], held: Collection[str]
 ) -> list[str]:
-    """What a finished `response` to `request` adds to the conversation it continued: the
-    request's input items (with the ids its stored input items have; one the conversation
-    `held` already, sent again by id, is not added twice), then the response's output items."""
-    inputs = with_input_ids(request.input_items, ResponseIds(response["id"]))
-    items = [item for item in inputs if item["id"] not in held]
-    items += response.get("output") or []
-    return [orjson.dumps(item).decode() for item in items]
+    """What a finished `response` to `request` adds to the conversation it continued: its
+    `conversation_inputs`, then the response's output items."""
+    output = [orjson.dumps(item).decode() for item in response.get("output") or []]
+    return [*conversation_inputs(request, response["id"], held), *output]
+
+
+def conversation_inputs(
+    request: ResponsesRequest, response_id: str, held: Collection[str]
+) -> list[str]:
+    """The request's input items a conversation adds (with the ids its stored input items
+    have; one the conversation `held` already, sent again by id, is not added twice)."""
+    inputs = with_input_ids(request.input_items, ResponseIds(response_id))
+    return [orjson.dumps(item).decode() for item in inputs if item["id"] not in held]

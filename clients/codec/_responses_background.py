@@ -14,11 +14,13 @@ from typing import Any
 
 from clients.codec._responses_output import ResponseIds, envelope, response_to_openai
 from clients.codec._responses_request import ResponsesRequest
+from clients.codec._responses_stream import ResponseEventStream
 from clients.switchboard.v1 import chat_pb2
 
 __all__ = [
     "FINAL_STATUSES",
     "background_cancelled",
+    "background_events",
     "background_failed",
     "background_finished",
     "background_response",
@@ -26,6 +28,8 @@ __all__ = [
 
 # A Response in one of these is finished: it no longer changes, and cannot be cancelled.
 FINAL_STATUSES = frozenset({"completed", "incomplete", "failed", "cancelled"})
+# The Response's own fields: what a streamed background response's snapshots do not repeat.
+_OWN = ("id", "object", "created_at", "status", "model", "output", "usage")
 # What a finished chat call changes in the queued Response.
 _ANSWERED = ("model", "output", "usage", "status", "incomplete_details", "completed_at")
 
@@ -50,10 +54,7 @@ def background_finished(
     """The queued Response finished by `completion` (the answer to `params`, the call that
     ran): its output, usage, the answering model, and status ``completed`` (or ``incomplete``,
     as a foreground answer's); its text with logprobs when the call asked for them."""
-    asked = chat_pb2.ChatParams(model=str(queued.get("model", "")))
-    if params is not None and params.HasField("logprobs"):
-        asked.logprobs = params.logprobs
-    request = ResponsesRequest(asked, False)
+    request = ResponsesRequest(_asked(queued, params), False)
     ids = ResponseIds(str(queued["id"]))
     answer = response_to_openai(
         completion, request, ids, int(queued.get("created_at", 0)), completed_at
@@ -69,3 +70,23 @@ def background_failed(response: dict[str, Any], code: str, message: str) -> dict
 def background_cancelled(response: dict[str, Any]) -> dict[str, Any]:
     """The Response cancelled before it finished: status ``cancelled``, no output."""
     return {**response, "status": "cancelled", "output": [], "usage": None}
+
+
+def background_events(
+    queued: dict[str, Any], sequence: int = 0, params: chat_pb2.ChatParams | None = None
+) -> ResponseEventStream:
+    """The events of the queued Response's streamed run (``background`` with ``stream``; the
+    answer to `params`, the call that runs), numbered from `sequence`, each snapshot repeating
+    the queued Response's settings; its text with logprobs when the call asked for them."""
+    echo = {key: value for key, value in queued.items() if key not in _OWN}
+    request = ResponsesRequest(_asked(queued, params), True, echo)
+    ids = ResponseIds(str(queued["id"]))
+    return ResponseEventStream(request, ids, int(queued.get("created_at", 0)), sequence)
+
+
+def _asked(queued: dict[str, Any], params: chat_pb2.ChatParams | None) -> chat_pb2.ChatParams:
+    """What a background answer is shaped by: the queued model, and the call's logprobs."""
+    asked = chat_pb2.ChatParams(model=str(queued.get("model", "")))
+    if params is not None and params.HasField("logprobs"):
+        asked.logprobs = params.logprobs
+    return asked

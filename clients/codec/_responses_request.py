@@ -8,8 +8,8 @@ A request that continues a stored response (``previous_response_id``) or referen
 item (``item_reference``) is parsed with the :class:`History` those give it (``_responses_stored``
 finds the references and builds it; the edge loads them from the router). What does not
 translate is refused with :class:`InvalidRequestError` naming the field: a stored ``prompt``,
-built-in tools, ``background`` with ``store: false``, ``stream`` or a ``conversation`` (and
-``conversation`` when its items were not loaded). Unknown top-level keys ride to the upstream
+built-in tools, ``background`` with ``store: false`` (and ``conversation`` when its items
+were not loaded). Unknown top-level keys ride to the upstream
 as the chat route's do; Responses-only keys with no chat meaning are dropped (:data:`_DROPPED`).
 A background request (:attr:`ResponsesRequest.background`) is parsed as any other: the router
 runs it.
@@ -129,7 +129,7 @@ def responses_request_from_openai(
     _read_options(body, chat)
     stream = body.get("stream") is not None and expect_bool(body["stream"], "stream")
     store = body.get("store") is None or expect_bool(body["store"], "store")
-    background = _background(body, stream, store)
+    background = _background(body, store)
     params, _ = chat_params_from_openai(chat)
     if history is not None and history.messages:
         # The earlier conversation goes after this request's instructions, before its input.
@@ -156,27 +156,14 @@ def _refuse_stateful(body: dict[str, Any], history: History | None) -> None:
             raise InvalidRequestError(message, param=key)
 
 
-def _background(body: dict[str, Any], stream: bool, store: bool) -> bool:
-    """Whether the request runs in the background (`background: true`): stored, not streamed
-    (resuming a background stream is not served) and without a conversation."""
+def _background(body: dict[str, Any], store: bool) -> bool:
+    """Whether the request runs in the background (`background: true`): it must be stored."""
     if body.get("background") is None or not expect_bool(body["background"], "background"):
         return False
     if not store:  # OpenAI's rule: a background response is polled, so it must be kept
         raise InvalidRequestError(
             "Background responses must be stored: 'background: true' requires 'store: true'.",
             param="store",
-        )
-    if stream:
-        raise InvalidRequestError(
-            "Streaming a background response ('stream' with 'background: true') is not "
-            "supported: create it without 'stream' and poll it with GET /v1/responses/{id}.",
-            param="stream",
-        )
-    if body.get("conversation") is not None:
-        raise InvalidRequestError(
-            "A background response cannot continue a 'conversation' here: use "
-            "'previous_response_id', or call without 'background'.",
-            param="conversation",
         )
     return True
 

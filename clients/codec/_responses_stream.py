@@ -67,12 +67,14 @@ class _Open:
 class ResponseEventStream:
     """Turns one ChatStream's chunks into Responses events (plain dicts, in order)."""
 
-    def __init__(self, request: ResponsesRequest, ids: ResponseIds, created_at: int) -> None:
+    def __init__(
+        self, request: ResponsesRequest, ids: ResponseIds, created_at: int, sequence: int = 0
+    ) -> None:
         self._request = request
         self._ids = ids
         self._created_at = created_at
         self._model = request.params.model
-        self._sequence = 0
+        self._sequence = sequence  # the next event's sequence_number
         self._output: list[dict[str, Any]] = []  # every item so far, in output order
         self._text: _Open | None = None  # the open message or reasoning item
         self._calls: dict[int, _Open] = {}  # open function calls by chat tool-call index
@@ -123,17 +125,51 @@ class ResponseEventStream:
                 "total_tokens": usage.total_tokens,
             }
 
+    def queued(self) -> list[Event]:
+        """A background stream's opening: ``response.created`` and ``response.queued``, the
+        Response ``queued`` (then ``in_progress`` once its call starts)."""
+        return [
+            self._event("response.created", response=self._snapshot("queued")),
+            self._event("response.queued", response=self._snapshot("queued")),
+        ]
+
+    def in_progress(self) -> list[Event]:
+        return [self._event("response.in_progress", response=self._snapshot("in_progress"))]
+
     def finish(self, completed_at: int) -> list[Event]:
         """Close what is open, then ``response.completed`` or ``response.incomplete``."""
+        events = self.close()
+        return [*events, *self.end(self.answered(completed_at))]
+
+    def close(self) -> list[Event]:
+        """The ``*.done`` events of the items still open (the answer has ended)."""
         events = self._close_text()
         for call in sorted(self._calls.values(), key=lambda c: c.index):
             events += self._close_call(call)
         self._calls.clear()
+        return events
+
+    def answered(self, completed_at: int) -> dict[str, Any]:
+        """The Response the stream answered: ``completed`` or ``incomplete``, with its usage."""
         response = self._snapshot("completed")
         response["usage"] = usage_to_responses(self._usage)
         finished(response, self._finish, completed_at)
-        kind = "response.completed" if response["status"] == "completed" else "response.incomplete"
-        return [*events, self._event(kind, response=response)]
+        return response
+
+    def end(self, response: dict[str, Any]) -> list[Event]:
+        """The event that ends the stream with `response` as it finished: by its status
+        ``response.completed``, ``.incomplete``, ``.cancelled``, or ``error`` then
+        ``response.failed``."""
+        status = str(response["status"])
+        if status == "failed":
+            error = response.get("error") or {}
+            return [
+                self._event(
+                    "error", code=error.get("code"), message=error.get("message", ""), param=None
+                ),
+                self._event("response.failed", response=response),
+            ]
+        return [self._event(f"response.{status}", response=response)]
 
     def fail(self, message: str, code: str | None, param: str | None = None) -> list[Event]:
         """After the commit a failure is an ``error`` event, then ``response.failed``."""

@@ -192,6 +192,7 @@ def _background_texts(request: Any) -> Iterator[TextSlot]:
     """A background response's texts: its chat call's, and its input items kept to be listed."""
     yield from _chat_texts(request.chat)
     yield from json_item_texts(request.input_items_json, "input_items_json")
+    yield from json_item_texts(request.conversation_items_json, "conversation_items_json")
 
 
 _CHAT = MethodRule(
@@ -278,6 +279,8 @@ RULES: dict[str, MethodRule] = {
         texts=lambda request: _background_texts(request),
     ),
     ROUTER_SERVICE + "CancelResponse": MethodRule(scope="chat", counted=False),
+    # Reads what a streamed background response recorded: its start was counted.
+    ROUTER_SERVICE + "ResumeResponse": MethodRule(scope="chat", counted=False),
     # Conversations: kept for a chat app, read and written around its chat calls (which count);
     # bounded by their own byte quota and sizes instead (responses/_conversations.py).
     ROUTER_SERVICE + "CreateConversation": MethodRule(

@@ -140,6 +140,19 @@ class ResponsesConfig(_Strict):
         "third of this (at least 3 s); one whose heartbeat is this old reads as `failed` (its "
         "replica stopped without finishing it: a crash).",
     )
+    max_stream_events: int = Field(
+        default=20_000,
+        ge=16,
+        description="Events kept per streamed background response (`background` with `stream`), "
+        "for resuming it (`starting_after`); past it the rest is not kept and a resume that "
+        "needs it is refused (400 `stream_not_kept`). The response itself runs on.",
+    )
+    max_stream_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=4096,
+        description="Bytes of events kept per streamed background response (as "
+        "`max_stream_events`).",
+    )
 
 
 class ConversationsConfig(_Strict):

@@ -19,6 +19,7 @@ from router_service.responses._stored import (
     MAX_IDS,
     StoredResponses,
 )
+from router_service.responses._stream_log import StreamLog, StreamWriter
 
 __all__ = [
     "CANCELLED",
@@ -34,6 +35,8 @@ __all__ = [
     "Conversations",
     "JobId",
     "StoredResponses",
+    "StreamLog",
+    "StreamWriter",
     "checked_metadata",
     "settle",
 ]

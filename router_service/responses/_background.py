@@ -29,6 +29,7 @@ from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError
 from router_service.responses._stored import StoredResponses, response_name
+from router_service.responses._stream_log import StreamLog
 from router_service.sessions import client_scoped
 from router_service.state import PutResult, StateStore
 
@@ -80,6 +81,7 @@ class BackgroundRecords:
         self._clock = clock
         self._config = config
         self._stored = stored
+        self.streams = StreamLog(store, config)  # the events of the streamed ones
 
     @property
     def config(self) -> ResponsesConfig:
@@ -115,6 +117,7 @@ class BackgroundRecords:
         """Delete `client`'s response again (a runner stopped by its deletion, which may have
         written it meanwhile)."""
         await self._store.delete_document(response_name(client, response_id))
+        await self.streams.forget(client, response_id)
 
     async def beat(self, jobs: Sequence[JobId]) -> None:
         """Renew the heartbeat of each of `jobs` (together: one round trip on Redis)."""

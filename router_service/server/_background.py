@@ -14,6 +14,7 @@ replica (a cancel here stops its job at once), and every third of
 `responses.max_background_per_client` jobs across the replicas (`StateStore.enter`, a mark per
 job that expires after the time limit should the replica crash); a job runs at most
 `responses.background_timeout_s`.
+A streamed one (`stream`) records its events (`_background_stream`), the end's once written.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ import orjson
 
 from clients import (
     FINAL_STATUSES,
+    ResponseEventStream,
     background_cancelled,
+    background_events,
     background_failed,
     background_finished,
     stored_document,
 )
-from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
@@ -53,9 +56,11 @@ from router_service.responses import (
     STOPPED_MESSAGE,
     BackgroundRecords,
     JobId,
+    StreamWriter,
     settle,
 )
 from router_service.runtime import Runtime
+from router_service.server._background_stream import conversed, settle_usage, streamed_answer
 from router_service.server._errors import error_details
 from router_service.server._jobs import CHECK_S, OwnedJobs
 from router_service.sessions import client_scoped, session_id_for, session_key
@@ -84,6 +89,12 @@ class _Job:
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
     # Its task ran: a task cancelled before that never runs its cleanup (`_stop`, `_run`).
     started: bool = False
+    # A streamed one (`stream`): its events, and where they are recorded.
+    events: ResponseEventStream | None = None
+    writer: StreamWriter | None = None
+    # The conversation it continues, and the input items it adds to it once answered.
+    conversation_id: str = ""
+    conversation_items: list[str] = field(default_factory=list)
     key: JobId = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,8 +145,14 @@ class BackgroundJobs(OwnedJobs[_Job]):
         items = list(request.input_items_json)
         job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails, answers)
         job.admission = current_admission()
+        job.conversation_id = request.conversation_id
+        job.conversation_items = list(request.conversation_items_json)
         try:
             await records.begin(client, job.document(queued))
+            if request.stream:  # recorded from its first event: a reader misses none
+                job.events = background_events(queued, params=params)
+                job.writer = await records.streams.open(client, queued["id"])
+                await job.writer.add(job.events.queued())
         except BaseException:
             await runtime.store.leave(group, queued["id"], slot)
             raise
@@ -225,9 +242,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         ctx.answers = job.answers
         try:
             async with asyncio.timeout(limit_s):
-                with chat_span(params, ctx, stream=False) as span:
-                    answer = await runtime.executor.chat(params, ctx)
-                    span.respond(answer)
+                final = await self._call(job, runtime, params, ctx, in_progress)
         except (TimeoutError, DeadlineExceededError):
             message = (
                 f"The background response did not finish within its time limit of {limit_s:g} s "
@@ -237,8 +252,29 @@ class BackgroundJobs(OwnedJobs[_Job]):
         except Exception as exc:  # the call's failure is the Response's, as OpenAI tells it
             details = error_details(exc)
             return background_failed(in_progress, _error_code(details.code), details.message)
+        conversation, items = job.conversation_id, job.conversation_items
+        return await conversed(runtime, job.client, conversation, items, final)
+
+    async def _call(
+        self,
+        job: _Job,
+        runtime: Runtime,
+        params: chat_pb2.ChatParams,
+        ctx: RequestContext,
+        in_progress: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The chat call, streamed (its events recorded) when the response is."""
+        if job.events is not None and job.writer is not None:
+            with chat_span(params, ctx, stream=True):
+                return await streamed_answer(
+                    runtime, params, ctx, job.events, job.writer, job.admission
+                )
+        with chat_span(params, ctx, stream=False) as span:
+            answer = await runtime.executor.chat(params, ctx)
+            span.respond(answer)
         if job.admission is not None:
-            await uncut(_settle(job.admission, answer))
+            usage = answer.completion.usage if answer.completion.HasField("usage") else None
+            await uncut(settle_usage(job.admission, answer.route, usage))
         now = int(runtime.clock.now())
         return background_finished(in_progress, answer.completion, now, params)
 
@@ -261,6 +297,8 @@ class BackgroundJobs(OwnedJobs[_Job]):
             message = "The answer is too large to be kept (responses.max_stored_bytes)."
             final = background_failed(job.queued, "server_error", message)
             await job.records.write(client, job.document(final))
+        if job.events is not None and job.writer is not None:  # the end, as it was written
+            await job.writer.add(job.events.end(final))
         if (await job.records.marks([job.key]))[0] == DELETED:  # deleted while written
             await job.records.forget(client, response_id)
             return "deleted"
@@ -282,18 +320,6 @@ def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:
         )
     assert isinstance(queued, dict)
     return {**queued, "status": "queued", "background": True, "store": True}
-
-
-async def _settle(admission: Admission, answer: pb.ChatResponse) -> None:
-    """The client's tpm and budgets corrected by what the job's call used, as a Chat call's are
-    when it answers (the start counted its estimate): a cached answer used nothing; an answer
-    without usage leaves the estimate."""
-    route = answer.route
-    cost = route.cost_usd if route.HasField("cost_usd") else None
-    if route.cache == routing_pb2.CACHE_STATUS_HIT:
-        await admission.settle(0)
-    elif answer.completion.HasField("usage"):
-        await admission.settle(answer.completion.usage.total_tokens, cost)
 
 
 def _context(

@@ -5,15 +5,20 @@ translate the wire, the decisions are the runtime's."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
 import grpc
 
+from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.errors import InvalidRequestError
 from router_service.guardrails import AnswerGuard
 from router_service.runtime import Runtime
 from router_service.server._background import BackgroundJobs
+from router_service.server._background_stream import resume_events
 from router_service.server._calls import client_name, validate_chat
-from router_service.server._errors import answered
+from router_service.server._errors import answered, error_details
 
 __all__ = ["ResponsesServicer"]
 
@@ -72,6 +77,18 @@ class ResponsesServicer:
             context, self.jobs.cancel(self.runtime, client_name(), request.id)
         )
         return pb.CancelResponseResponse(response_json=cancelled)
+
+    async def ResumeResponse(
+        self, request: pb.ResumeResponseRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ResumeResponseResponse]:
+        after = request.starting_after if request.HasField("starting_after") else -1
+        events = resume_events(self.runtime, client_name(), request.id, after)
+        try:
+            async with aclosing(events):  # a caller gone: its watch of the events goes too
+                async for event in events:
+                    yield pb.ResumeResponseResponse(event_json=event)
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
 
     async def CreateConversation(
         self, request: pb.CreateConversationRequest, context: grpc.aio.ServicerContext

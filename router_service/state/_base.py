@@ -313,6 +313,12 @@ class StateStore(ABC):
         `claim_flight`: a landing that comes between the claim's answer and the wait is then
         heard too."""
 
+    async def hear_flights(self) -> bool:
+        """Whether this replica hears the landings of every replica from now on (on Redis its
+        subscriber, made first if need be): a watcher that claims no flight of its own asks
+        this before it relies on `watch_flight` alone. False: wake on a timer too."""
+        return True
+
     @abstractmethod
     async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
         """Lead the flight of `name` for at most `ttl_s` (a token), unless a live one is led

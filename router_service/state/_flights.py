@@ -85,6 +85,20 @@ class FlightWatch:
         except TimeoutError:
             return Landing.LAPSED
 
+    def rearm(self) -> None:
+        """Forget what was heard so far: `notified` then waits for what comes after this."""
+        self._changed.clear()
+
+    async def notified(self, within_s: float) -> bool:
+        """Whether any landing of the name was heard since `rearm` (waiting up to `within_s`):
+        a reader of a growing document rearms, reads it, then waits here for the next change."""
+        try:
+            async with asyncio.timeout(max(0.0, within_s)):
+                await self._changed.wait()
+        except TimeoutError:
+            return False
+        return True
+
 
 class FlightBoard:
     """The watches open in this process, by name: a landing is told to each of its name's."""

@@ -149,6 +149,9 @@ class RedisFlights:
     def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
         return self.flight_board.watch(name)
 
+    async def hear_flights(self) -> bool:
+        return await self.notices.subscribed()
+
     async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
         hearing = await self.notices.subscribed()
         token, now = self._new_id(), self._clock.now()

@@ -339,6 +339,9 @@ class ResilientStateStore(StateStore):
     def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
         return self.shared.watch_flight(name)
 
+    async def hear_flights(self) -> bool:
+        return await self.shared.hear_flights()
+
     async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
         # Unreachable: no flight across replicas (each replica's own still coalesce), so go alone.
         claim = await self._try_shared(lambda: self.shared.claim_flight(name, ttl_s))

@@ -205,6 +205,13 @@ class FakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServicer
         self._seen(context)
         return router_service_pb2.CancelResponseResponse(response_json=f'{{"id": "{request.id}"}}')
 
+    async def ResumeResponse(
+        self, request: router_service_pb2.ResumeResponseRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[router_service_pb2.ResumeResponseResponse]:
+        self._seen(context)
+        event = f'{{"id": "{request.id}", "after": {request.starting_after}}}'
+        yield router_service_pb2.ResumeResponseResponse(event_json=event)
+
     async def GetRoutingStats(
         self, request: admin_service_pb2.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.GetRoutingStatsResponse:

@@ -208,7 +208,6 @@ def test_a_stream_asks_for_usage() -> None:
         ({"conversation": "conv_1"}, "conversation", "conversation was not loaded"),
         ({"prompt": {"id": "pmpt_1"}}, "prompt", "stores none"),
         ({"background": True, "store": False}, "store", "requires 'store: true'"),
-        ({"background": True, "stream": True}, "stream", "poll it"),
         ({"tools": [{"type": "web_search"}]}, "tools[0].type", "built-in tools"),
         ({"tools": [TOOL, {"type": "mcp", "server_label": "x"}]}, "tools[1].type", "'mcp'"),
         ({"tool_choice": {"type": "file_search"}}, "tool_choice", "tool_choice"),

@@ -18,8 +18,8 @@ from tests.clients.fake_router import (
     stream_request,
     within,
 )
-from tests.clients.test_sync_router_client import WAIT
-from tests.clients.test_sync_router_client import serving as sync_serving
+from tests.clients.sync_fake_router import WAIT
+from tests.clients.sync_fake_router import serving as sync_serving
 from tests.helpers import serve_grpc
 from tests.pki import CA, Issued
 

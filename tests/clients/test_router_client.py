@@ -82,7 +82,10 @@ async def test_background_response_calls(router: tuple[FakeRouter, str]) -> None
         assert (await client.start_background_response(start)).response_json == '{"id": "r"}'
         cancel = router_service_pb2.CancelResponseRequest(id="resp_1")
         assert (await client.cancel_response(cancel)).response_json == '{"id": "resp_1"}'
-    assert fake.calls == 2
+        resume = router_service_pb2.ResumeResponseRequest(id="resp_1", starting_after=4)
+        async with client.resume_response(resume) as events:
+            assert [e.event_json async for e in events] == ['{"id": "resp_1", "after": 4}']
+    assert fake.calls == 3
 
 
 async def test_stream_iterates_to_the_end(router: tuple[FakeRouter, str]) -> None:

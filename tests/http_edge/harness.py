@@ -11,7 +11,7 @@ caller went away).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +173,11 @@ class StubRouter(FilesUnimplemented):
         self, request: rs.CancelResponseRequest, context: grpc.aio.ServicerContext
     ) -> rs.CancelResponseResponse | Awaitable[rs.CancelResponseResponse]:
         return super().CancelResponse(request, context)
+
+    def ResumeResponse(
+        self, request: rs.ResumeResponseRequest, context: grpc.aio.ServicerContext
+    ) -> Iterator[rs.ResumeResponseResponse] | AsyncIterator[rs.ResumeResponseResponse]:
+        return super().ResumeResponse(request, context)
 
 
 async def abort_with(context: grpc.aio.ServicerContext, details: ErrorDetails) -> None:

@@ -95,7 +95,8 @@ def test_every_python_block_is_run_here() -> None:
         "responses.stream(",
         "previous_response_id=",
         "conversations.create(",
-        "background=True",
+        "background=True)",
+        "starting_after=",
         INCLUDE_BLOCK,
         "batches.create(",
         "router.chat(",
@@ -147,8 +148,14 @@ def test_conversations_block(stack: LiveStack) -> None:
 
 
 def test_background_responses_block(stack: LiveStack) -> None:
-    printed = run_block("background=True", stack).splitlines()
+    printed = run_block("background=True)", stack).splitlines()
     assert printed == ["queued", "completed Echo: Think it over."]
+
+
+def test_background_stream_block(stack: LiveStack) -> None:
+    printed = run_block("starting_after=", stack).splitlines()
+    assert printed[0] == "3 response.output_item.added"  # after response.in_progress (2)
+    assert printed[-1] == f"{len(printed) + 2} response.completed"
 
 
 def test_include_block(stack: LiveStack) -> None:

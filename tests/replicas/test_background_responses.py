@@ -5,6 +5,7 @@ reads its jobs' cancel marks every second and stops the upstream call."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import openai
@@ -76,3 +77,28 @@ async def test_a_response_deleted_on_another_replica_as_its_answer_is_written_st
     with pytest.raises(grpc.aio.AioRpcError) as failed:
         await two.stub.LoadResponses(pb.LoadResponsesRequest(ids=["resp_x1"]))
     assert failed.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_stream_started_on_one_replica_is_resumed_live_on_another(
+    fake: FakeUpstream, replicas: Replicas
+) -> None:
+    """The events are in Redis, and the follower on the other replica is woken by the runner's
+    landings on the shared channel (no polling: it would wait a third of the heartbeat)."""
+    one, _, first, second = replicas
+    fake.state.hold()
+    stream = await first.responses.create(model="a", input="hop", background=True, stream=True)
+    head: list[Any] = []
+    async for event in stream:
+        head.append(event)
+        if event.type == "response.in_progress":
+            break
+    await stream.close()
+    await held(fake)
+    resumed = await second.responses.retrieve(head[0].response.id, stream=True, starting_after=1)
+    rest: list[Any] = [await anext(resumed)]  # replayed from Redis (200 waits for an event)
+    fake.state.release()  # the rest is live
+    rest += [event async for event in resumed]
+    assert [e.sequence_number for e in rest] == list(range(2, 2 + len(rest)))
+    assert rest[-1].type == "response.completed"
+    assert rest[-1].response.output_text == "Echo: hop"
+    await jobs_ended(one.server)

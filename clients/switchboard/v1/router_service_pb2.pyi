@@ -887,6 +887,9 @@ class StartBackgroundResponseRequest(_message.Message):
     RESPONSE_JSON_FIELD_NUMBER: _builtins.int
     INPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
     CONVERSATION_START_FIELD_NUMBER: _builtins.int
+    CONVERSATION_ID_FIELD_NUMBER: _builtins.int
+    CONVERSATION_ITEMS_JSON_FIELD_NUMBER: _builtins.int
+    STREAM_FIELD_NUMBER: _builtins.int
     response_json: _builtins.str
     """The Response with no output yet, as the caller should see it queued (OpenAI's JSON
     object: its "id", "created_at", "background": true and the request's settings); the
@@ -896,6 +899,16 @@ class StartBackgroundResponseRequest(_message.Message):
     """Where the conversation kept for a continuation starts in `chat.params.messages` (after the
     request's instructions, which a continuation does not carry over).
     """
+    conversation_id: _builtins.str
+    """The conversation the request continues (`conversation`), if any: once the response is
+    answered (`completed` or `incomplete`), `conversation_items_json` then its output items are
+    appended to it, as after a foreground call. Should that be refused (the conversation was
+    deleted, or is full) the response ends `failed` with that error.
+    """
+    stream: _builtins.bool
+    """Record the job's Responses events (OpenAI's `background` with `stream`), to be read with
+    ResumeResponse.
+    """
     @_builtins.property
     def chat(self) -> Global___ChatRequest:
         """The chat call the Responses request was translated into (as the edge sends to Chat)."""
@@ -904,6 +917,10 @@ class StartBackgroundResponseRequest(_message.Message):
     def input_items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The request's input items with their ids, as StoredResponse.input_items_json."""
 
+    @_builtins.property
+    def conversation_items_json(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The request's input items the conversation does not hold yet, with their ids."""
+
     def __init__(
         self,
         *,
@@ -911,10 +928,13 @@ class StartBackgroundResponseRequest(_message.Message):
         response_json: _builtins.str = ...,
         input_items_json: _abc.Iterable[_builtins.str] | None = ...,
         conversation_start: _builtins.int = ...,
+        conversation_id: _builtins.str = ...,
+        conversation_items_json: _abc.Iterable[_builtins.str] | None = ...,
+        stream: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "conversation_start", b"conversation_start", "input_items_json", b"input_items_json", "response_json", b"response_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chat", b"chat", "conversation_id", b"conversation_id", "conversation_items_json", b"conversation_items_json", "conversation_start", b"conversation_start", "input_items_json", b"input_items_json", "response_json", b"response_json", "stream", b"stream"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -979,6 +999,52 @@ class CancelResponseResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelResponseResponse: _TypeAlias = CancelResponseResponse  # noqa: Y015
+
+@_typing.final
+class ResumeResponseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    STARTING_AFTER_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The response's id: at most 128 bytes."""
+    starting_after: _builtins.int
+    """Replay the events after this sequence number; unset: from the first."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        starting_after: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_starting_after", b"_starting_after", "starting_after", b"starting_after"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_starting_after", b"_starting_after", "id", b"id", "starting_after", b"starting_after"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__starting_after: _TypeAlias = _typing.Literal["starting_after"]  # noqa: Y015
+    _WhichOneofArgType__starting_after: _TypeAlias = _typing.Literal["_starting_after", b"_starting_after"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__starting_after) -> _WhichOneofReturnType__starting_after | None: ...
+
+Global___ResumeResponseRequest: _TypeAlias = ResumeResponseRequest  # noqa: Y015
+
+@_typing.final
+class ResumeResponseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_JSON_FIELD_NUMBER: _builtins.int
+    event_json: _builtins.str
+    """One Responses stream event, OpenAI's JSON object (its `type` and `sequence_number`)."""
+    def __init__(
+        self,
+        *,
+        event_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_json", b"event_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeResponseResponse: _TypeAlias = ResumeResponseResponse  # noqa: Y015
 
 @_typing.final
 class CreateConversationRequest(_message.Message):

@@ -175,6 +175,11 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.FromString,
                 _registered_method=True)
+        self.ResumeResponse = channel.unary_stream(
+                '/switchboard.v1.RouterService/ResumeResponse',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -418,6 +423,21 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResumeResponse(self, request, context):
+        """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
+        after `starting_after`, then follow the live ones until the one that ends it, from any
+        replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
+        first event (the job records its events from its start: none is missed in between), and
+        its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
+        call leaves the job running. NOT_FOUND as LoadResponses'; a response
+        not run in the background, not streamed, or whose events were not all kept
+        (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
+        `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -550,6 +570,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.CancelBatch,
                     request_deserializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.SerializeToString,
+            ),
+            'ResumeResponse': grpc.unary_stream_rpc_method_handler(
+                    servicer.ResumeResponse,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1264,6 +1289,33 @@ class RouterService:
             '/switchboard.v1.RouterService/CancelBatch',
             switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.SerializeToString,
             switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/switchboard.v1.RouterService/ResumeResponse',
+            switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -158,6 +158,17 @@ class RouterServiceStub:
     answered are not run; what was answered is written out. An ended batch is answered as it
     is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
     """
+    ResumeResponse: _grpc.UnaryStreamMultiCallable[_router_service_pb2.ResumeResponseRequest, _router_service_pb2.ResumeResponseResponse]
+    """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
+    after `starting_after`, then follow the live ones until the one that ends it, from any
+    replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
+    first event (the job records its events from its start: none is missed in between), and
+    its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
+    call leaves the job running. NOT_FOUND as LoadResponses'; a response
+    not run in the background, not streamed, or whose events were not all kept
+    (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
+    `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -287,6 +298,17 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
     answered are not run; what was answered is written out. An ended batch is answered as it
     is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
+    """
+    ResumeResponse: _aio.UnaryStreamMultiCallable[_router_service_pb2.ResumeResponseRequest, _router_service_pb2.ResumeResponseResponse]  # type: ignore[assignment]
+    """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
+    after `starting_after`, then follow the live ones until the one that ends it, from any
+    replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
+    first event (the job records its events from its start: none is missed in between), and
+    its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
+    call leaves the job running. NOT_FOUND as LoadResponses'; a response
+    not run in the background, not streamed, or whose events were not all kept
+    (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
+    `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -570,6 +592,23 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
         answered are not run; what was answered is written out. An ended batch is answered as it
         is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
+        """
+
+    @_abc_1.abstractmethod
+    def ResumeResponse(
+        self,
+        request: _router_service_pb2.ResumeResponseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_service_pb2.ResumeResponseResponse], _abc.AsyncIterator[_router_service_pb2.ResumeResponseResponse]]:
+        """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
+        after `starting_after`, then follow the live ones until the one that ends it, from any
+        replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
+        first event (the job records its events from its start: none is missed in between), and
+        its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
+        call leaves the job running. NOT_FOUND as LoadResponses'; a response
+        not run in the background, not streamed, or whose events were not all kept
+        (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
+        `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

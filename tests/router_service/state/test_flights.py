@@ -105,3 +105,26 @@ async def _heard(store: RedisStateStore, count: int) -> None:
         return store.notices.heard >= count
 
     await eventually(heard, what=f"{count} landing notice(s) on the subscriber")
+
+
+async def test_a_reader_that_claims_nothing_hears_each_change_after_it_rearms(
+    make_store: MakeStore,
+) -> None:
+    """A follower of a growing document (a streamed background response's events) claims no
+    flight: `hear_flights` subscribes it, and each landing wakes the wait that follows its
+    `rearm` (what came before the rearm does not)."""
+    store = make_store(ManualClock())
+    with store.watch_flight("events") as watch:
+        assert await store.hear_flights()
+        await store.land_flight("events", "", Landing.KEPT)  # an append before the read
+        if isinstance(store, RedisStateStore):
+            await _heard(store, 1)
+        watch.rearm()
+        assert not await watch.notified(0.0)  # forgotten: the read saw it
+        await store.land_flight("events", "", Landing.KEPT)  # an append after the read
+        assert await watch.notified(WAIT_S)
+        watch.rearm()
+        await store.land_flight("other", "", Landing.KEPT)
+        if isinstance(store, RedisStateStore):  # both notices came on the subscriber
+            await _heard(store, 3)
+        assert not await watch.notified(0.0)  # another name's

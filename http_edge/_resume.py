@@ -1,0 +1,83 @@
+"""A streamed background response as SSE: the router's `ResumeResponse` events, each as OpenAI
+sends it (`event: <type>`, `data: <event>` with its `sequence_number`), and no `[DONE]` (a
+Responses stream ends with its last event). Used by `POST /v1/responses` with `background` and
+`stream` (from the first event) and by `GET /v1/responses/{id}?stream=true&starting_after=N`.
+
+As the chat route's streams, HTTP 200 is committed only once the first event arrived: a
+refusal (an unknown response, one not streamed) is a real HTTP error. The caller leaving ends
+the router call (its watch of the events with it), never the response, which runs on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import orjson
+from fastapi import Request
+from starlette.responses import Response
+
+from clients import RouterClient, RouterError
+from clients.switchboard.v1.router_service_pb2 import (
+    ResumeResponseRequest,
+    ResumeResponseResponse,
+)
+
+from ._disconnect import unless_disconnected
+from ._errors import EdgeError, router_error_body
+from ._metadata import Metadata
+from ._sse import SSEResponse, named_event
+
+__all__ = ["resumed_stream"]
+
+
+async def resumed_stream(
+    request: Request,
+    client: RouterClient,
+    response_id: str,
+    starting_after: int | None,
+    metadata: Metadata,
+) -> Response:
+    """The response's events after `starting_after` (None: all), then the live ones, as SSE."""
+    call = ResumeResponseRequest(id=response_id)
+    if starting_after is not None:
+        call.starting_after = starting_after
+    # No deadline: the response's own time limit (responses.background_timeout_s) ends it.
+    stream = client.resume_response(call, timeout=None, metadata=metadata)
+    try:
+        events = aiter(stream)
+        first = await unless_disconnected(request, anext(events, None), stream.interrupt)
+    except BaseException:
+        await stream.aclose()
+        raise
+    if first is None:
+        await stream.aclose()
+        raise EdgeError(
+            502,
+            "The router ended the stream before sending anything.",
+            code="stream_truncated",
+            type="upstream_error",
+        )
+    return SSEResponse(_relay(events, first), on_close=stream.aclose, interrupt=stream.interrupt)
+
+
+async def _relay(
+    events: AsyncIterator[ResumeResponseResponse], first: ResumeResponseResponse
+) -> AsyncIterator[bytes]:
+    message: ResumeResponseResponse | None = first
+    sequence = -1
+    try:
+        while message is not None:
+            event = orjson.loads(message.event_json)
+            sequence = int(event["sequence_number"])
+            yield named_event(event)
+            message = await anext(events, None)
+    except RouterError as exc:  # committed: told as OpenAI's `error` event
+        body = router_error_body(exc.details)["error"]
+        error = {
+            "type": "error",
+            "sequence_number": sequence + 1,
+            "code": body.get("code") or body.get("type"),
+            "message": str(body.get("message", "")),
+            "param": body.get("param"),
+        }
+        yield named_event(error)

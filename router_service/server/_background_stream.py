@@ -1,0 +1,140 @@
+"""What a background job does beyond a plain chat call (`BackgroundJobs`): a streamed one's
+(OpenAI's `background` with `stream`) chat call as a stream, each chunk's Responses events
+recorded as it comes (`StreamLog`), and their readers (`ResumeResponse`: the recorded events
+after `starting_after`, then the live ones); the answer added to the conversation it continues.
+
+A job records every event a streaming caller sees but the one that ends the stream, which it
+records once its end is decided (`BackgroundJobs._finish`: a cancel may come first), after the
+response is written: a reader that finds the response finished yet no end event (its replica
+stopped, or the end is being appended) ends the stream with the stored Response's own end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
+
+import orjson
+
+from clients import FINAL_STATUSES, ResponseEventStream, background_events, background_failed
+from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import Admission
+from router_service.cancellation import uncut
+from router_service.engine import RequestContext
+from router_service.errors import InvalidRequestError, SwitchboardError
+from router_service.responses import StreamWriter
+from router_service.runtime import Runtime
+
+__all__ = ["conversed", "resume_events", "settle_usage", "streamed_answer"]
+
+
+async def streamed_answer(
+    runtime: Runtime,
+    params: chat_pb2.ChatParams,
+    ctx: RequestContext,
+    events: ResponseEventStream,
+    writer: StreamWriter,
+    admission: Admission | None,
+) -> dict[str, Any]:
+    """Run the chat call as a stream, recording its events; the Response it answered (the
+    event that ends the stream not recorded yet), `failed` by an error event mid-stream."""
+    await writer.add(events.in_progress())
+    summary: pb.StreamSummary | None = None
+    stream = runtime.executor.chat_stream(params, ctx, batch=True)
+    async with aclosing(stream):
+        async for message in stream:
+            kind = message.WhichOneof("event")
+            if kind == "chunk":
+                await writer.add(events.feed(message.chunk))
+            elif kind == "chunks":
+                await writer.add([e for chunk in message.chunks.chunks for e in events.feed(chunk)])
+            elif kind == "error":
+                code = "rate_limit_exceeded" if message.error.code == "rate_limit_exceeded" else ""
+                response = events.answered(0)
+                response.pop("completed_at", None)  # it did not complete
+                return background_failed(response, code or "server_error", message.error.message)
+            elif kind == "summary":
+                summary = message.summary
+    if summary is not None:
+        if summary.HasField("usage"):
+            events.usage(summary.usage)
+        if admission is not None:
+            usage = summary.usage if summary.HasField("usage") else None
+            await uncut(settle_usage(admission, summary.route, usage))
+    await writer.add(events.close())
+    return events.answered(int(runtime.clock.now()))
+
+
+async def settle_usage(
+    admission: Admission, route: routing_pb2.RouteInfo, usage: chat_pb2.Usage | None
+) -> None:
+    """The client's tpm and budgets corrected by what the job's call used, as a Chat call's are
+    when it answers (the start counted its estimate): a cached answer used nothing; an answer
+    without usage leaves the estimate."""
+    cost = route.cost_usd if route.HasField("cost_usd") else None
+    if route.cache == routing_pb2.CACHE_STATUS_HIT:
+        await admission.settle(0)
+    elif usage is not None:
+        await admission.settle(usage.total_tokens, cost)
+
+
+async def conversed(
+    runtime: Runtime, client: str, conversation_id: str, items: list[str], final: dict[str, Any]
+) -> dict[str, Any]:
+    """`final`, once `items` (the request's input items) then its output are added to the
+    conversation it continues, as a foreground call's; `failed` when they cannot be (the
+    conversation was deleted or is full), not answered as if they had been."""
+    if not conversation_id or final["status"] not in ("completed", "incomplete"):
+        return final
+    output = [orjson.dumps(item).decode() for item in final.get("output") or []]
+    change = pb.UpdateConversationRequest(id=conversation_id, add_items_json=[*items, *output])
+    try:
+        await runtime.conversations.update(client, change)
+    except SwitchboardError as exc:
+        return background_failed(final, "server_error", exc.message)
+    return final
+
+
+async def resume_events(
+    runtime: Runtime, client: str, response_id: str, after: int
+) -> AsyncGenerator[str, None]:
+    """`client`'s streamed background response's events after `after` (JSON), the live ones
+    as they come, until the one that ends it."""
+    records = runtime.background
+    (found,) = await runtime.responses.load(client, [response_id])
+    if not found.background_status:
+        raise InvalidRequestError(
+            "Only responses created with 'background: true' and 'stream: true' can be streamed.",
+            param="stream",
+            code="response_not_streamable",
+        )
+    if not await records.streams.kept(client, response_id):
+        raise InvalidRequestError(
+            "This response was not created with 'stream: true' (or its events have expired): "
+            "retrieve it without 'stream'.",
+            param="stream",
+            code="response_not_streamable",
+        )
+    ended: list[pb.StoredResponse] = []
+
+    async def gone() -> bool:
+        """Whether the response has finished (no end event may follow: its replica stopped)."""
+        (now,) = await runtime.responses.load(client, [response_id])  # deleted: NOT_FOUND
+        await records.resolve(client, [now])
+        if now.background_status in FINAL_STATUSES:
+            ended.append(now)
+            return True
+        return False
+
+    last = after
+    follow = records.streams.follow(client, response_id, after, gone)
+    async with aclosing(follow):  # its watch ends with this call, whichever way it ends
+        async for event in follow:
+            last = event["sequence_number"]
+            yield orjson.dumps(event).decode()
+    if ended:  # ended without its end event (its replica stopped): the stored Response's own
+        response = orjson.loads(ended[0].response_json)
+        for event in background_events(response, last + 1).end(response):
+            yield orjson.dumps(event).decode()
