@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import _venv
 from benchmarks._runtime import dependencies, runtime_python
 from benchmarks._systems import REPO
 
-# A hang guard, not a speed target: three venvs made with pip on a busy 2-core machine.
+# A hang guard, not a speed target: a venv made and pip run three times on a busy 2-core machine.
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -29,6 +31,27 @@ def _tree(tmp_path: Path, deps: list[str]) -> Path:
     return src
 
 
+@pytest.fixture(scope="module")
+def made_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv made once by `_venv.create` (ensurepip takes seconds on a busy machine)."""
+    venv = tmp_path_factory.mktemp("made") / "venv"
+    _venv.create(venv)
+    return venv
+
+
+@pytest.fixture
+def copied_venvs(made_venv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each venv `runtime_python` makes is a copy of `made_venv`: what is tested here is when
+    it makes one (and what it removes first), not `python -m venv` again (test_venv.py)."""
+
+    def create(venv: Path) -> Path:
+        shutil.copytree(made_venv, venv, symlinks=True)
+        return venv / "bin" / "python"
+
+    monkeypatch.setattr(_venv, "create", create)
+
+
+@pytest.mark.usefixtures("copied_venvs")
 def test_a_venv_made_for_these_dependencies_is_reused_and_a_change_remakes_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

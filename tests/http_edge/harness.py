@@ -213,10 +213,36 @@ class Edge:
 EdgeFactory = Callable[..., Awaitable[Edge]]
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn's server that begins its stop as soon as `should_exit` is set, rather than at
+    its main loop's next 0.1 s tick: half a tick on average, paid by every test's edge. The
+    stop itself is uvicorn's own. The loop's per-second work is done once: the Date header
+    (a test's edge lives for well under a second) and no request limit (none is set)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._exit = asyncio.Event()
+        super().__init__(config)
+
+    @property  # uvicorn's plain attribute: its signal handlers set it too
+    def should_exit(self) -> bool:
+        return self._exit.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._exit.set()
+        else:
+            self._exit.clear()
+
+    async def main_loop(self) -> None:
+        if not await self.on_tick(0):  # the default headers, as uvicorn's first tick
+            await self._exit.wait()
+
+
 async def start_edge(settings: EdgeSettings, client: RouterClient | None = None) -> Edge:
     """The edge on real uvicorn, on a loopback port; stop it with `stop_edge`."""
     config = uvicorn_config(create_app(settings, client), settings, "127.0.0.1", 0)
-    server = uvicorn.Server(config)
+    server = _PromptServer(config)
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:

@@ -12,10 +12,11 @@ import orjson
 import pytest
 from opentelemetry.trace import SpanKind
 
+from clients import ErrorDetails
 from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.telemetry.testing import TelemetryCapture
 from tests.http_edge import edge_messages as m
-from tests.http_edge.harness import EdgeFactory, StubRouter
+from tests.http_edge.harness import EdgeFactory, StubRouter, abort_with
 
 BODY: dict[str, Any] = {"model": "m", "prompt": "hi"}
 STREAM: dict[str, Any] = {**BODY, "stream": True}
@@ -110,13 +111,17 @@ async def test_a_stream_error_before_the_first_chunk_is_an_http_error(
     stub: StubRouter, http: httpx.AsyncClient
 ) -> None:
     async def stream(request: Any, context: Any) -> AsyncIterator[rs.ChatStreamResponse]:
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "all deployments failed")
+        # As the router says it (pushback -1): not tried again, like its own answers.
+        failed = "all deployments failed"
+        details = ErrorDetails(grpc.StatusCode.UNAVAILABLE, failed, "UPSTREAM_ERROR")
+        await abort_with(context, details)
         yield m.route_message()  # pragma: no cover
 
     stub.on_chat_stream = stream
     answer = await http.post("/v1/completions", json=STREAM)
     assert answer.status_code == 503
     assert answer.json()["error"]["message"]
+    assert len(stub.calls) == 1  # the router's own answer: not tried again
 
 
 async def test_body_limit_and_cors_as_for_chat(stub: StubRouter, start_edge: EdgeFactory) -> None:

@@ -82,13 +82,17 @@ async def test_a_stream_error_before_the_first_chunk_is_an_http_error(
     stub: StubRouter, http: httpx.AsyncClient
 ) -> None:
     async def stream(request: Any, context: Any) -> AsyncIterator[rs.ChatStreamResponse]:
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "all deployments failed")
+        # As the router says it (pushback -1): not tried again, like its own answers.
+        failed = "all deployments failed"
+        details = ErrorDetails(grpc.StatusCode.UNAVAILABLE, failed, "UPSTREAM_ERROR")
+        await abort_with(context, details)
         yield m.route_message()  # pragma: no cover
 
     stub.on_chat_stream = stream
     answer = await http.post("/v1/responses", json={"model": "m", "input": "hi", "stream": True})
     assert answer.status_code == 503
     assert answer.json()["error"]["message"]
+    assert len(stub.calls) == 1  # the router's own answer: not tried again
 
 
 async def test_a_response_the_router_refuses_to_store_is_answered_unstored(

@@ -73,8 +73,9 @@ async def test_the_drain_delay_is_waited_for_watching_clients_or_when_set(
 async def test_calls_move_to_the_other_replica_when_one_stops(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    config = base_config(fake.base_url, server={"port": 0, "drain_delay_s": 1})
-    stopping, staying = await start_router(config), await start_router(config)
+    draining = base_config(fake.base_url, server={"port": 0, "drain_delay_s": 1})
+    # Only the one that stops drains: set on both, the other's teardown waited it too.
+    stopping, staying = await start_router(draining), await start_router(base_config(fake.base_url))
     targets = [stopping.server.address, staying.server.address]
     failures: list[RouterError] = []
     answered = 0
