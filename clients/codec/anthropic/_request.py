@@ -72,7 +72,7 @@ def openai_body(body: dict[str, Any]) -> JsonObject:
             missing(key)
     out: JsonObject = {
         "model": expect_str(body["model"], "model"),
-        "messages": _system(body.get("system")) + _messages(body["messages"]),
+        "messages": _system(body.get("system"), "system") + _messages(body["messages"]),
     }
     max_tokens = expect_int(body["max_tokens"], "max_tokens")
     if max_tokens < 1:
@@ -105,14 +105,18 @@ def _user_id(metadata: Any) -> str | None:
     return None if user is None else expect_str(user, "metadata.user_id")
 
 
-def _system(system: Any) -> list[JsonObject]:
+def _system(system: Any, path: str) -> list[JsonObject]:
+    """A system prompt (top-level `system`, or a `system` turn) as an OpenAI system message."""
     if system is None or system == "" or system == []:
         return []
     if isinstance(system, str):
         return [{"role": "system", "content": system}]
-    blocks = expect_list(system, "system")
-    parts = [_text_part(b, at_index("system", i)) for i, b in enumerate(blocks)]
-    return [{"role": "system", "content": parts}]
+    blocks = expect_list(system, path)
+    parts = [_text_part(b, at_index(path, i)) for i, b in enumerate(blocks)]
+    if any("cache_control" in part for part in parts):
+        return [{"role": "system", "content": parts}]
+    # Text alone: the one form every OpenAI-compatible server takes.
+    return [{"role": "system", "content": "".join(part["text"] for part in parts)}]
 
 
 def _messages(value: Any) -> list[JsonObject]:
@@ -132,8 +136,10 @@ def _messages(value: Any) -> list[JsonObject]:
             out += _user_turn(message["content"], at(path, "content"))
         elif role == "assistant":
             out.append(_assistant_turn(message["content"], at(path, "content")))
+        elif role == "system":
+            out += _system(message["content"], at(path, "content"))
         else:
-            invalid_value(at(path, "role"), role, ("user", "assistant"))
+            invalid_value(at(path, "role"), role, ("user", "assistant", "system"))
     return out
 
 
