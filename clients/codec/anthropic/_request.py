@@ -19,11 +19,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import orjson
-
 from clients.codec._json import (
     at,
     at_index,
+    dump_json,
     expect_bool,
     expect_int,
     expect_list,
@@ -271,7 +270,8 @@ def _tool_call(block: JsonObject, path: str) -> JsonObject:
     for key in ("id", "name"):
         if key not in block:
             missing(at(path, key))
-    arguments = orjson.dumps(expect_object(block.get("input", {}), at(path, "input"))).decode()
+    where = at(path, "input")
+    arguments = dump_json(expect_object(block.get("input", {}), where), where)
     return {
         "id": expect_str(block["id"], at(path, "id")),
         "type": "function",
