@@ -42,8 +42,9 @@ JsonObject = dict[str, Any]
 # Keys taken as they are (OpenAI's names are Anthropic's).
 _SAME = ("temperature", "top_p")
 # Anthropic's own options that OpenAI's chat API has no word for: passed to the upstream as the
-# caller's provider-specific keys (an Anthropic-kind deployment honours them).
-_PASSED = ("top_k", "thinking")
+# caller's provider-specific keys (an Anthropic-kind deployment honours them; Claude Code sends
+# some of them with every request, so refusing them would refuse Claude Code).
+_PASSED = ("top_k", "thinking", "cache_control", "context_management", "output_config")
 _KNOWN = frozenset(
     {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "stop_sequences"}
     | {"metadata", "stream", *_SAME, *_PASSED}
