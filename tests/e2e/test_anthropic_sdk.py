@@ -29,6 +29,19 @@ def config(fake: FakeUpstream, **sections: Any) -> dict[str, Any]:
     return out
 
 
+async def streamed(
+    claude: anthropic.AsyncAnthropic, kind: str, **request: Any
+) -> tuple[list[Any], anthropic.types.Message]:
+    """The `kind` deltas of a streamed answer, and the message the SDK assembled of it."""
+    async with claude.messages.stream(**request) as stream:
+        deltas = [
+            event.delta
+            async for event in stream
+            if event.type == "content_block_delta" and event.delta.type == kind
+        ]
+        return deltas, await stream.get_final_message()
+
+
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(config(fake))
@@ -135,19 +148,9 @@ async def test_a_streamed_tool_input(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream, model: str
 ) -> None:
     fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Oslo"}))
-    async with claude.messages.stream(
-        model=model,
-        max_tokens=64,
-        messages=[{"role": "user", "content": "Weather?"}],
-        tools=[WEATHER],
-    ) as stream:
-        deltas = [
-            event.delta.partial_json
-            async for event in stream
-            if event.type == "content_block_delta" and event.delta.type == "input_json_delta"
-        ]
-        message = await stream.get_final_message()
-    assert "".join(deltas) == '{"city":"Oslo"}'
+    request = {"model": model, "max_tokens": 64, "messages": [{"role": "user", "content": "?"}]}
+    deltas, message = await streamed(claude, "input_json_delta", **request, tools=[WEATHER])
+    assert "".join(d.partial_json for d in deltas) == '{"city":"Oslo"}'
     assert message.stop_reason == "tool_use"
     (call,) = message.content
     assert call.type == "tool_use" and call.input == {"city": "Oslo"}
@@ -165,12 +168,6 @@ async def test_an_answer_with_reasoning_is_a_thinking_block(
     message = await claude.messages.create(**request)
     assert [b.type for b in message.content] == ["thinking", "text"]
     assert getattr(message.content[0], "thinking", None) == "first think hard"
-    async with claude.messages.stream(**request) as stream:
-        thought = [
-            event.delta.thinking
-            async for event in stream
-            if event.type == "content_block_delta" and event.delta.type == "thinking_delta"
-        ]
-        streamed = await stream.get_final_message()
-    assert "".join(thought) == "first think hard"
-    assert [b.type for b in streamed.content] == ["thinking", "text"]
+    thought, whole = await streamed(claude, "thinking_delta", **request)
+    assert "".join(d.thinking for d in thought) == "first think hard"
+    assert [b.type for b in whole.content] == ["thinking", "text"]
