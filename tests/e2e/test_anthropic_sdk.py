@@ -156,18 +156,33 @@ async def test_a_streamed_tool_input(
     assert call.type == "tool_use" and call.input == {"city": "Oslo"}
 
 
-async def test_an_answer_with_reasoning_is_a_thinking_block(
-    claude: anthropic.AsyncAnthropic, fake: FakeUpstream
+@pytest.mark.parametrize("model", KINDS)
+async def test_reasoning_is_a_thinking_block_signed_by_claude_alone(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, model: str
 ) -> None:
-    fake.state.set_scenario(Scenario(reasoning="first think hard", times=2))
-    request: dict[str, Any] = {
-        "model": "chain",
-        "max_tokens": 64,
-        "messages": [{"role": "user", "content": "why"}],
-    }
+    fake.state.set_scenario(Scenario(reasoning="first think hard", times=3))
+    signature = "sig-fake-thinking" if model == "sonnet" else ""  # only Claude signs its thinking
+    ask: Any = {"role": "user", "content": "why"}
+    request: dict[str, Any] = {"model": model, "max_tokens": 64, "messages": [ask]}
     message = await claude.messages.create(**request)
     assert [b.type for b in message.content] == ["thinking", "text"]
-    assert getattr(message.content[0], "thinking", None) == "first think hard"
+    thinking = message.content[0]
+    assert thinking.type == "thinking" and thinking.thinking == "first think hard"
+    assert thinking.signature == signature
     thought, whole = await streamed(claude, "thinking_delta", **request)
     assert "".join(d.thinking for d in thought) == "first think hard"
-    assert [b.type for b in whole.content] == ["thinking", "text"]
+    assert whole.content[0].type == "thinking" and whole.content[0].signature == signature
+    # The next turn carries the thinking back: as it came to Claude, not at all to the others.
+    turn: Any = {"role": "assistant", "content": message.content}
+    follow_up: Any = {"role": "user", "content": "and then?"}
+    await claude.messages.create(**{**request, "messages": [ask, turn, follow_up]})
+    sent = fake.state.last()
+    assert sent is not None
+    if model == "sonnet":
+        assert sent.body["messages"][1]["content"][0] == {
+            "type": "thinking",
+            "thinking": "first think hard",
+            "signature": signature,
+        }
+    else:
+        assert "thinking_blocks" not in sent.body["messages"][1]
