@@ -3,8 +3,9 @@
 The HTTP edge's `/v1/messages` reads an Anthropic body into the chat request proto
 (:func:`messages_request_from_anthropic`) and writes the chat answer back as Anthropic's message
 (:func:`message_to_anthropic`) or its stream events (:class:`MessageEvents`); the router's
-Anthropic provider shares the tables (stop reasons, error types). Imported on its own, not by
-``clients.codec``: an edge nobody calls with Anthropic's API never loads it.
+Anthropic provider shares the tables (stop reasons, error types). A package of its own,
+imported by name (``from clients.codec.anthropic import …``): its names are Anthropic's, not
+the OpenAI codec's that ``clients`` re-exports.
 """
 
 from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
