@@ -48,6 +48,7 @@ from ._errors import EdgeError, router_error_body, router_error_headers
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, with_api_key
+from ._openapi import MESSAGES, MESSAGES_COUNT_TOKENS
 from ._routes_chat import ChatCalls, Relay
 from ._sse import named_event
 from ._state import edge_state
@@ -64,12 +65,12 @@ JsonObject = dict[str, Any]
 _OVERLOADED = frozenset({"NO_CAPACITY"})
 
 
-@router.post("/v1/messages")
+@router.post("/v1/messages", openapi_extra=MESSAGES)
 async def messages(request: Request) -> Response:
     return await _answered(request, _messages)
 
 
-@router.post("/v1/messages/count_tokens")
+@router.post("/v1/messages/count_tokens", openapi_extra=MESSAGES_COUNT_TOKENS)
 async def count_tokens(request: Request) -> Response:
     return await _answered(request, _count_tokens)
 
