@@ -19,6 +19,7 @@ from tests.router_service.auth.helpers import guarded_config
 
 KEY = "sk-ant-caller-0123456789"
 LIMITED_KEY = "sk-ant-limited-0123456789"
+EMBED_KEY = "sk-ant-embedder-0123456789"  # may use the `embedder` group alone
 HELLO: list[Any] = [{"role": "user", "content": "hello"}]
 
 Open = Callable[..., anthropic.AsyncAnthropic]
@@ -32,7 +33,10 @@ async def open_claude(
     them allowed a single request a minute."""
     router = await start_router(
         guarded_config(
-            fake.base_url, client_config("caller", KEY), client_config("one", LIMITED_KEY, rpm=1)
+            fake.base_url,
+            client_config("caller", KEY),
+            client_config("one", LIMITED_KEY, rpm=1),
+            client_config("embed", EMBED_KEY, models=["embedder"]),
         )
     )
     edge = await start_edge(router)
@@ -61,6 +65,11 @@ async def test_keys_come_in_x_api_key_or_as_a_bearer_token(open_claude: Open) ->
     assert body["type"] == "error" and set(body["error"]) == {"type", "message"}
     assert body["error"]["type"] == "authentication_error"
     assert "sk-unknown" not in str(refused.value.body)
+    with pytest.raises(anthropic.PermissionDeniedError) as denied:
+        await open_claude(api_key=EMBED_KEY).messages.create(
+            model="chain", max_tokens=16, messages=HELLO
+        )
+    assert denied.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
 
 
 async def test_a_request_the_api_cannot_say_is_an_invalid_request_error(open_claude: Open) -> None:
