@@ -2,6 +2,7 @@
 of batches is the server's (`router_service/server/_batches.py`)."""
 
 from router_service.batches._answers import (
+    PAGE_BYTES,
     Answered,
     AnswersNotKeptError,
     AnswerWriter,
@@ -30,6 +31,7 @@ __all__ = [
     "ENDED",
     "ENDPOINTS",
     "OUTPUT_PURPOSE",
+    "PAGE_BYTES",
     "RUNNING",
     "STOPPED_MESSAGE",
     "UPLOAD_PURPOSES",

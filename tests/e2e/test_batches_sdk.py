@@ -13,9 +13,7 @@ import orjson
 import pytest
 from openai.types import Batch
 
-from clients.switchboard.v1 import batches_pb2 as bpb
-from router_service.batches import STOPPED_MESSAGE
-from router_service.clock import SYSTEM_CLOCK, Clock, ManualClock
+from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.conftest import Guarded
@@ -215,19 +213,6 @@ async def test_each_line_is_its_clients_own_call(fake: FakeUpstream, open_batche
     assert refused["response"]["status_code"] == 403
     assert refused["response"]["body"]["error"]["code"] == "model_not_allowed"
     assert fake.state.count(path="/embeddings") == 1
-
-
-async def test_a_batch_whose_replica_stopped_beating_reads_failed(open_batches: Open) -> None:
-    clock = ManualClock()
-    router, sdk, _ = await open_batches(clock=clock, responses={"background_heartbeat_s": 30})
-    # What a crashed replica leaves: a batch in progress no one renews the heartbeat of.
-    orphan = bpb.Batch(id="batch_orphan", status="in_progress", endpoint="/v1/embeddings")
-    await router.runtime.batches.begin("a", orphan)
-    assert (await sdk.batches.retrieve(orphan.id)).status == "in_progress"
-    clock.advance(31)
-    failed = await sdk.batches.retrieve(orphan.id)
-    assert failed.status == "failed" and failed.errors is not None
-    assert [e.message for e in failed.errors.data or []] == [STOPPED_MESSAGE]
 
 
 async def test_guardrails_screen_each_line_as_it_runs(

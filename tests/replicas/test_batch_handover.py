@@ -1,0 +1,175 @@
+"""Batches survive their replica: two routers on one Redis and one clock. A replica that stops
+gracefully lets its batch go and the other takes it over (`adopt`, run here when the test says,
+as each replica's own round would), running only the lines not answered: every line once in the
+output, the one that was in flight asked upstream again. A crashed replica's claim expires with
+its heartbeat (the clock moved, not waited for); of two replicas racing for an orphan, one runs
+it; a batch cancelled while nobody runs it ends cancelled where it is taken over."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches import Answered, LineResult
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.stream_harness import StartEdge
+from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
+from tests.replicas.harness import replica_config, two_replicas
+
+HEARTBEAT_S = 30.0
+Pair = tuple[RouterHandle, RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI, ManualClock]
+
+
+@pytest.fixture
+async def pair(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    redis_url: str,
+    redis_prefix: str,
+) -> AsyncIterator[Pair]:
+    """Two replicas running one line of a batch at a time, each behind an edge with an SDK."""
+    batches = {"concurrency": 1, "heartbeat_s": HEARTBEAT_S}
+    config = replica_config(fake.base_url, redis_url, redis_prefix, batches=batches)
+    clock = ManualClock(time.time())
+    one, two = await two_replicas(start_router, config, clock)
+    sdks = []
+    for replica in (one, two):
+        url = f"{(await start_edge(replica)).base_url}/v1"
+        sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
+    yield one, two, sdks[0], sdks[1], clock
+    for sdk in sdks:
+        await sdk.close()
+
+
+async def handed_over(fake: FakeUpstream, pair: Pair) -> str:
+    """A batch of four lines started on replica one, stopped gracefully once two lines are
+    answered and the third is upstream (it never answers): its batch id."""
+    one, _, first, _, _ = pair
+    fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
+    lines = [chat_line("l1", "a"), chat_line("l2", "a"), chat_line("l3", "beta/model-b")]
+    content = jsonl(*lines, chat_line("l4", "a"))
+    uploaded = await first.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await first.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    await fake.state.wait_for(lambda: fake.state.count(model="model-b") == 1, what="line 3 up")
+    await one.server.shutdown(grace=0)
+    fake.state.remove_scenario(model="model-b")
+    return batch.id
+
+
+def points(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], float]:
+    return {tuple(sorted(labels.items())): point.value for labels, point in captured.points(name)}
+
+
+async def test_a_batch_whose_replica_stops_is_finished_by_the_other_each_line_once(
+    fake: FakeUpstream, pair: Pair
+) -> None:
+    _, two, _, second, _ = pair
+    with TelemetryCapture(tracing=False) as captured:
+        batch_id = await handed_over(fake, pair)
+        waiting = await second.batches.retrieve(batch_id)
+        assert waiting.status == "in_progress" and counts(waiting) == (4, 2, 0)
+        assert await two.server.batch_jobs.adopt(two.runtime) == 1
+        assert await two.server.batch_jobs.settle(10) == 0
+        ended = points(captured, "switchboard.batches.ended")
+        assert points(captured, "switchboard.batches.running") == {(): 0}
+        assert points(captured, "switchboard.batches.lines") == {(("outcome", "completed"),): 4}
+    assert ended == {(("status", "completed"),): 1}  # where it ended: not where it was stopped
+    done = await second.batches.retrieve(batch_id)
+    assert done.status == "completed" and counts(done) == (4, 4, 0) and done.output_file_id
+    answers = await lines_of(second, done.output_file_id)
+    assert [a["custom_id"] for a in answers] == ["l1", "l2", "l3", "l4"]
+    # Line 3 was in flight when replica one stopped: asked again (at least once upstream).
+    assert fake.state.count(model="model-b") == 2 and fake.state.count(model="model-a") == 3
+    assert await two.runtime.batches.runs.running() == []
+
+
+async def test_a_batch_cancelled_while_nobody_runs_it_ends_cancelled_when_taken_over(
+    fake: FakeUpstream, pair: Pair
+) -> None:
+    _, two, _, second, _ = pair
+    batch_id = await handed_over(fake, pair)
+    cancelling = await second.batches.cancel(batch_id)
+    assert cancelling.status == "cancelling"
+    assert await two.server.batch_jobs.adopt(two.runtime) == 1
+    assert await two.server.batch_jobs.settle(10) == 0
+    cancelled = await second.batches.retrieve(batch_id)
+    assert cancelled.status == "cancelled" and counts(cancelled) == (4, 2, 0)
+    assert cancelled.output_file_id
+    answers = await lines_of(second, cancelled.output_file_id)
+    assert [a["custom_id"] for a in answers] == ["l1", "l2"]
+    assert fake.state.count(model="model-b") == 1  # nothing ran after the cancel
+
+
+async def orphan(replica: RouterHandle, sdk: openai.AsyncOpenAI, *, owner: str = "") -> str:
+    """What a crashed replica leaves: a batch of three lines in progress, its first line
+    answered, claimed by `owner` (no claim: "") who never renews it. Its id."""
+    content = jsonl(chat_line("one", "a"), chat_line("two", "a"), chat_line("three", "a"))
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    now = int(replica.runtime.clock.now())
+    batch = bpb.Batch(
+        id="batch_orphan",
+        endpoint="/v1/chat/completions",
+        input_file_id=uploaded.id,
+        status="in_progress",
+        created_at=now,
+        expires_at=now + 86400,
+        request_counts=bpb.BatchRequestCounts(total=3),
+    )
+    records = replica.runtime.batches
+    if owner:
+        assert await records.runs.claim(("", batch.id), owner) is not None
+    await records.begin("", batch)
+    answered = {"status_code": 200, "request_id": "req_dead", "body": {"object": "chat.completion"}}
+    output = {"id": "batch_req_dead", "custom_id": "one", "response": answered, "error": None}
+    await records.answers.writer("", batch.id, Answered()).add(LineResult(1, output, True))
+    return batch.id
+
+
+async def test_a_crashed_replicas_batch_is_taken_over_once_its_heartbeat_expired(
+    fake: FakeUpstream, pair: Pair
+) -> None:
+    one, two, first, second, clock = pair
+    batch_id = await orphan(one, first, owner="crashed-replica")
+    assert await two.server.batch_jobs.adopt(two.runtime) == 0  # its claim is live still
+    assert (await second.batches.retrieve(batch_id)).status == "in_progress"
+    clock.advance(HEARTBEAT_S + 1)
+    assert await two.server.batch_jobs.adopt(two.runtime) == 1
+    assert await two.server.batch_jobs.settle(10) == 0
+    done = await second.batches.retrieve(batch_id)
+    assert done.status == "completed" and counts(done) == (3, 3, 0) and done.output_file_id
+    answers = await lines_of(second, done.output_file_id)
+    assert [a["custom_id"] for a in answers] == ["one", "two", "three"]
+    assert answers[0]["id"] == "batch_req_dead"  # answered before the crash: not run again
+    assert fake.state.count(path="/chat/completions") == 2
+
+
+async def test_of_two_replicas_racing_for_an_orphan_one_runs_it(
+    fake: FakeUpstream, pair: Pair
+) -> None:
+    one, two, first, second, _ = pair
+    batch_id = await orphan(one, first)
+    fake.state.hold()
+    jobs = one.server.batch_jobs, two.server.batch_jobs
+    taken = await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
+    assert sorted(taken) == [0, 1]
+    assert jobs[0].running + jobs[1].running == 1
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="line two upstream")
+    fake.state.release()
+    assert await jobs[0].settle(10) == 0 and await jobs[1].settle(10) == 0
+    done = await second.batches.retrieve(batch_id)
+    assert done.status == "completed" and done.output_file_id
+    answers = await lines_of(second, done.output_file_id)
+    assert [a["custom_id"] for a in answers] == ["one", "two", "three"]
+    assert fake.state.count(path="/chat/completions") == 2
