@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import openai
 import pytest
@@ -23,6 +22,7 @@ from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
+from tests.helpers import metric_values
 from tests.replicas.harness import replica_config, two_replicas
 
 HEARTBEAT_S = 30.0
@@ -68,10 +68,6 @@ async def handed_over(fake: FakeUpstream, pair: Pair) -> str:
     return batch.id
 
 
-def points(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], float]:
-    return {tuple(sorted(labels.items())): point.value for labels, point in captured.points(name)}
-
-
 async def test_a_batch_whose_replica_stops_is_finished_by_the_other_each_line_once(
     fake: FakeUpstream, pair: Pair
 ) -> None:
@@ -82,9 +78,11 @@ async def test_a_batch_whose_replica_stops_is_finished_by_the_other_each_line_on
         assert waiting.status == "in_progress" and counts(waiting) == (4, 2, 0)
         assert await two.server.batch_jobs.adopt(two.runtime) == 1
         assert await two.server.batch_jobs.settle(10) == 0
-        ended = points(captured, "switchboard.batches.ended")
-        assert points(captured, "switchboard.batches.running") == {(): 0}
-        assert points(captured, "switchboard.batches.lines") == {(("outcome", "completed"),): 4}
+        ended = metric_values(captured, "switchboard.batches.ended")
+        assert metric_values(captured, "switchboard.batches.running") == {(): 0}
+        assert metric_values(captured, "switchboard.batches.lines") == {
+            (("outcome", "completed"),): 4
+        }
     assert ended == {(("status", "completed"),): 1}  # where it ended: not where it was stopped
     done = await second.batches.retrieve(batch_id)
     assert done.status == "completed" and counts(done) == (4, 4, 0) and done.output_file_id
