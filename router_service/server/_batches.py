@@ -60,6 +60,9 @@ class BatchJobs(OwnedJobs[BatchJob]):
         super().__init__()
         self._slots: asyncio.Semaphore | None = None  # batches.max_running (as at the first)
         self._adopter: asyncio.Task[None] | None = None
+        # One round of `adopt` at a time: a round asked for while another runs finds what that
+        # one took among its jobs.
+        self._adopting = asyncio.Lock()
 
     async def start(self, runtime: Runtime, request: bpb.CreateBatchRequest) -> bpb.Batch:
         """Check the request and its input file, keep the batch and start its job; the batch
@@ -139,21 +142,26 @@ class BatchJobs(OwnedJobs[BatchJob]):
     async def adopt(self, runtime: Runtime) -> int:
         """Take over the running batches nobody holds (their runner stopped, or crashed and its
         claim expired), as this replica's slots allow; how many it took."""
-        runs, taken = runtime.batches.runs, 0
-        running = [key for key in await runs.running() if key not in self._jobs]
-        held = await runs.held(running)
-        for key in [key for key, holder in zip(running, held, strict=True) if not holder]:
-            if self._closed or len(self._jobs) >= runtime.config.batches.max_running:
-                break
-            claim = await runs.claim(key, new_owner())
-            if claim is None:  # another replica took it first
-                continue
-            job = await resumed(runtime, key, claim)
-            if job is not None:
-                log.info("batch %s: taken over (%d lines left)", key[1], len(job.pending))
-                self._launch(job)
-                taken += 1
-        return taken
+        async with self._adopting:
+            runs, taken = runtime.batches.runs, 0
+            running = [key for key in await runs.running() if key not in self._jobs]
+            held = await runs.held(running)
+            for key in [key for key, holder in zip(running, held, strict=True) if not holder]:
+                if self._closed or len(self._jobs) >= runtime.config.batches.max_running:
+                    break
+                claim = await runs.claim(key, new_owner())
+                if claim is None:  # another replica took it first
+                    continue
+                try:
+                    job = await resumed(runtime, key, claim)
+                except BaseException:  # the store failed: another round, or replica, retries
+                    await uncut(runs.release(key, claim))
+                    raise
+                if job is not None:
+                    log.info("batch %s: taken over (%d lines left)", key[1], len(job.pending))
+                    self._launch(job)
+                    taken += 1
+            return taken
 
     async def shutdown(self, grace_s: float) -> None:
         self._closed = True

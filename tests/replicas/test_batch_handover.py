@@ -76,7 +76,7 @@ async def test_a_batch_whose_replica_stops_is_finished_by_the_other_each_line_on
         batch_id = await handed_over(fake, pair)
         waiting = await second.batches.retrieve(batch_id)
         assert waiting.status == "in_progress" and counts(waiting) == (4, 2, 0)
-        assert await two.server.batch_jobs.adopt(two.runtime) == 1
+        await two.server.batch_jobs.adopt(two.runtime)  # (or its own round did)
         assert await two.server.batch_jobs.settle(10) == 0
         ended = metric_values(captured, "switchboard.batches.ended")
         assert metric_values(captured, "switchboard.batches.running") == {(): 0}
@@ -100,7 +100,7 @@ async def test_a_batch_cancelled_while_nobody_runs_it_ends_cancelled_when_taken_
     batch_id = await handed_over(fake, pair)
     cancelling = await second.batches.cancel(batch_id)
     assert cancelling.status == "cancelling"
-    assert await two.server.batch_jobs.adopt(two.runtime) == 1
+    await two.server.batch_jobs.adopt(two.runtime)
     assert await two.server.batch_jobs.settle(10) == 0
     cancelled = await second.batches.retrieve(batch_id)
     assert cancelled.status == "cancelled" and counts(cancelled) == (4, 2, 0)
@@ -143,8 +143,9 @@ async def test_a_crashed_replicas_batch_is_taken_over_once_its_heartbeat_expired
     assert await two.server.batch_jobs.adopt(two.runtime) == 0  # its claim is live still
     assert (await second.batches.retrieve(batch_id)).status == "in_progress"
     clock.advance(HEARTBEAT_S + 1)
-    assert await two.server.batch_jobs.adopt(two.runtime) == 1
-    assert await two.server.batch_jobs.settle(10) == 0
+    jobs = one.server.batch_jobs, two.server.batch_jobs  # (the crashed one is a third replica)
+    await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
+    assert await jobs[0].settle(10) == 0 and await jobs[1].settle(10) == 0
     done = await second.batches.retrieve(batch_id)
     assert done.status == "completed" and counts(done) == (3, 3, 0) and done.output_file_id
     answers = await lines_of(second, done.output_file_id)
@@ -160,8 +161,7 @@ async def test_of_two_replicas_racing_for_an_orphan_one_runs_it(
     batch_id = await orphan(one, first)
     fake.state.hold()
     jobs = one.server.batch_jobs, two.server.batch_jobs
-    taken = await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
-    assert sorted(taken) == [0, 1]
+    await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
     assert jobs[0].running + jobs[1].running == 1
     await fake.state.wait_for(lambda: fake.state.held == 1, what="line two upstream")
     fake.state.release()
