@@ -16,6 +16,7 @@ ends `output_not_kept`, as when its output file would be larger than `files.max_
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,8 +92,8 @@ class BatchAnswers:
 
     async def forget(self, client: str, batch_id: str, pages: int) -> None:
         """Delete the batch's pages (its files are written)."""
-        for number in range(pages):
-            await self._store.delete_document(_page(client, batch_id, number))
+        names = [_page(client, batch_id, number) for number in range(pages)]
+        await asyncio.gather(*(self._store.delete_document(name) for name in names))
 
     async def _add(self, name: str, data: bytes) -> bool:
         """Append `data` to page `name` (begun if need be); False when the page is full."""
@@ -129,8 +130,12 @@ class AnswerWriter:
                 f"The batch's answers are larger than {self._answers.max_bytes} bytes "
                 "(twice files.max_file_bytes)."
             )
-        while not await self._answers._add(_page(self._client, self._batch_id, self._page), data):
-            self._page += 1  # full: the next (one answer larger than a page fills one alone)
+        # Its own count, not the writer's: workers finding a page full at once all go on to the
+        # next one (none skips it, which would end the pages there for a reader).
+        page = self._page
+        while not await self._answers._add(_page(self._client, self._batch_id, page), data):
+            page += 1  # full: the next (one answer larger than a page fills one alone)
+        self._page = max(self._page, page)
         self.size += len(data)
 
 

@@ -5,6 +5,8 @@ are bounded (the batch's own bound, the memory store's room)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from router_service.batches import (
@@ -62,3 +64,12 @@ async def test_answers_the_memory_store_has_no_room_for_are_not_kept() -> None:
     answers = BatchAnswers(store, ttl_s=3600, max_bytes=10 * PAGE_BYTES)
     with pytest.raises(AnswersNotKeptError, match="no room"):
         await answers.writer("client", "batch_1", Answered()).add(answer(1))
+
+
+async def test_answers_written_at_once_past_a_page_are_all_kept(make_store: MakeStore) -> None:
+    # A batch's lines answer together (batches.concurrency): several find a page full at once.
+    answers = BatchAnswers(make_store(ManualClock()), ttl_s=3600, max_bytes=10 * PAGE_BYTES)
+    writer = answers.writer("client", "batch_1", Answered())
+    await asyncio.gather(*(writer.add(answer(number)) for number in range(1, 9)))
+    found = await answers.answered("client", "batch_1")
+    assert found.numbers == set(range(1, 9)) and found.pages == 4
