@@ -171,3 +171,45 @@ async def test_of_two_replicas_racing_for_an_orphan_one_runs_it(
     answers = await lines_of(second, done.output_file_id)
     assert [a["custom_id"] for a in answers] == ["one", "two", "three"]
     assert fake.state.count(path="/chat/completions") == 2
+
+
+async def test_a_batch_whose_input_file_went_fails_where_it_is_taken_over(
+    fake: FakeUpstream, pair: Pair
+) -> None:
+    one, two, first, second, _ = pair
+    batch_id = await orphan(one, first)
+    (uploaded,) = [f async for f in first.files.list()]
+    await first.files.delete(uploaded.id)
+    jobs = one.server.batch_jobs, two.server.batch_jobs
+    await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
+    assert await jobs[0].settle(10) == 0 and await jobs[1].settle(10) == 0
+    failed = await second.batches.retrieve(batch_id)
+    assert failed.status == "failed" and failed.errors is not None and failed.output_file_id
+    assert [e.code for e in failed.errors.data or []] == ["input_file_not_found"]
+    assert [a["custom_id"] for a in await lines_of(second, failed.output_file_id)] == ["one"]
+    assert fake.state.count(path="/chat/completions") == 0
+
+
+async def test_a_runner_whose_claim_another_took_stops_writing_nothing(
+    fake: FakeUpstream, pair: Pair
+) -> None:
+    one, _, first, second, clock = pair
+    fake.state.hold()
+    uploaded = await first.files.create(
+        file=("in.jsonl", jsonl(chat_line("x", "a"))), purpose="batch"
+    )
+    batch = await first.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the line upstream")
+    # As if replica one had paused past its heartbeat and another replica took the batch.
+    (job,) = one.server.batch_jobs._jobs.values()
+    runs = one.runtime.batches.runs
+    await runs.release(job.key, job.claim)
+    assert await runs.claim(job.key, "another-replica") is not None
+    clock.advance(HEARTBEAT_S / 3)  # replica one's next renewal is due: refused
+    assert await one.server.batch_jobs.settle(10) == 0
+    await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="the line aborted")
+    fake.state.release()
+    running = await second.batches.retrieve(batch.id)
+    assert running.status == "in_progress" and counts(running) == (1, 0, 0)
