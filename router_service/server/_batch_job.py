@@ -103,8 +103,8 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
 
 def _caller(runtime: Runtime, client: str) -> Caller | None:
     """The caller whose calls a batch's lines are, as configured now (None: gone)."""
-    if not client:
-        return ANONYMOUS
+    if not client:  # a batch of open mode's callers: theirs while the router is open
+        return ANONYMOUS if runtime.config.auth.open else None
     for configured in runtime.config.auth.clients:
         if configured.name == client:
             return Caller.from_config(configured)
