@@ -238,22 +238,29 @@ class BatchJobs(OwnedJobs[BatchJob]):
 
     async def _lines(self, job: BatchJob) -> str:
         """Run the job's lines not answered, a few at a time: "done", "expired" when its
-        completion window ended first, "fault" when it cannot go on."""
+        completion window ended first, "fault" when it cannot go on, "stopped" when the store
+        took no answer (Redis lost: another replica goes on with it once its claim expired)."""
         runtime = job.who.runtime
         pending = job.pending
+        halted = "fault" if job.fault is not None else ""
 
         async def worker() -> None:
-            while pending and job.fault is None:
+            nonlocal halted
+            while pending and not halted:
                 result = await run_line(job.who, pending.popleft())
                 try:
                     await job.writer.add(result)
                 except AnswersNotKeptError as exc:
-                    job.fault = ("output_not_kept", exc.message)
+                    job.fault, halted = ("output_not_kept", exc.message), "fault"
+                    return
+                except StoreUnavailableError as exc:  # its line runs again where it goes on
+                    log.warning("batch %s: answers not kept: %s", job.batch.id, exc.message)
+                    halted = halted or "stopped"
                     return
                 await self._progress(job, result)
 
-        if job.fault is not None or not pending:
-            return "fault" if job.fault is not None else "done"
+        if halted or not pending:
+            return halted or "done"
         concurrency = min(runtime.config.batches.concurrency, len(pending))
         left_s = job.batch.expires_at - runtime.clock.now()
         if left_s <= 0:
@@ -264,7 +271,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
                     group.create_task(worker())
         except TimeoutError:
             return "expired"
-        return "fault" if job.fault is not None else "done"
+        return halted or "done"
 
     async def _progress(self, job: BatchJob, result: LineResult) -> None:
         """Count `result` and write the batch's counts, unless a write is under way (the next

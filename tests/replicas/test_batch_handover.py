@@ -12,8 +12,10 @@ import time
 from collections.abc import AsyncIterator
 
 import openai
+import orjson
 import pytest
 
+from clients import RouterClient
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches import Answered, LineResult
 from router_service.clock import ManualClock
@@ -24,6 +26,7 @@ from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
 from tests.helpers import metric_values
 from tests.replicas.harness import replica_config, two_replicas
+from tests.replicas.redis_fixtures import RedisProxy
 
 HEARTBEAT_S = 30.0
 Pair = tuple[RouterHandle, RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI, ManualClock]
@@ -213,3 +216,46 @@ async def test_a_runner_whose_claim_another_took_stops_writing_nothing(
     fake.state.release()
     running = await second.batches.retrieve(batch.id)
     assert running.status == "in_progress" and counts(running) == (1, 0, 0)
+
+
+async def test_a_replica_that_loses_redis_mid_batch_lets_another_finish_it(
+    redis_proxy: RedisProxy,  # first: it outlives the routers (they stop through it)
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    redis_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    batches = {"concurrency": 1, "heartbeat_s": HEARTBEAT_S}
+    through = replica_config(fake.base_url, redis_proxy.url, redis_prefix, batches=batches)
+    through["state"].update(socket_timeout_s=0.2)
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    direct = replica_config(fake.base_url, redis_url, redis_prefix, batches=batches)
+    two = await start_router(direct, clock=clock)
+    fake.state.hold()
+    content = jsonl(chat_line("one", "a"), chat_line("two", "a"))
+    async with RouterClient(one.server.address) as calls:
+        upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+        kept = (await calls.upload_file(upload, timeout=10)).file
+        create = bpb.CreateBatchRequest(
+            input_file_id=kept.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        batch = (await calls.create_batch(create, timeout=10)).batch
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="line one upstream")
+    await redis_proxy.cut()
+    fake.state.release()  # line one answers; Redis cannot keep its answer: replica one lets go
+    assert await one.server.batch_jobs.settle(10) == 0
+    assert "answers not kept" in caplog.text  # said, not a task's traceback
+    await redis_proxy.restore()
+    clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
+    await two.server.batch_jobs.adopt(two.runtime)
+    assert await two.server.batch_jobs.settle(10) == 0
+    done = await two.runtime.batches.get("", batch.id)
+    assert done.status == "completed" and done.request_counts.completed == 2
+    output = await two.runtime.files.content("", done.output_file_id)
+    assert [orjson.loads(line)["custom_id"] for line in output.content.splitlines()] == [
+        "one",
+        "two",
+    ]
+    assert fake.state.count(path="/chat/completions") == 3  # line one asked again
