@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import openai
 import orjson
@@ -80,7 +81,7 @@ async def test_a_batch_whose_replica_stops_is_finished_by_the_other_each_line_on
         waiting = await second.batches.retrieve(batch_id)
         assert waiting.status == "in_progress" and counts(waiting) == (4, 2, 0)
         await two.server.batch_jobs.adopt(two.runtime)  # (or its own round did)
-        assert await two.server.batch_jobs.settle(10) == 0
+        await settled(two)
         ended = metric_values(captured, "switchboard.batches.ended")
         assert metric_values(captured, "switchboard.batches.running") == {(): 0}
         assert metric_values(captured, "switchboard.batches.lines") == {
@@ -104,7 +105,7 @@ async def test_a_batch_cancelled_while_nobody_runs_it_ends_cancelled_when_taken_
     cancelling = await second.batches.cancel(batch_id)
     assert cancelling.status == "cancelling"
     await two.server.batch_jobs.adopt(two.runtime)
-    assert await two.server.batch_jobs.settle(10) == 0
+    await settled(two)
     cancelled = await second.batches.retrieve(batch_id)
     assert cancelled.status == "cancelled" and counts(cancelled) == (4, 2, 0)
     assert cancelled.output_file_id
@@ -138,6 +139,26 @@ async def orphan(replica: RouterHandle, sdk: openai.AsyncOpenAI, *, owner: str =
     return batch.id
 
 
+async def adopt_on_both(one: RouterHandle, two: RouterHandle) -> None:
+    """A round of take-over on each replica at once (each waits for its own periodic round,
+    should one be under way): what either took is running when this returns."""
+    jobs = one.server.batch_jobs, two.server.batch_jobs
+    await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
+
+
+async def settled(*replicas: RouterHandle) -> None:
+    for replica in replicas:
+        assert await replica.server.batch_jobs.settle(10) == 0
+
+
+async def completed(sdk: openai.AsyncOpenAI, batch_id: str) -> list[dict[str, Any]]:
+    """The batch, completed with every line answered: its output file's lines."""
+    done = await sdk.batches.retrieve(batch_id)
+    assert done.status == "completed" and done.output_file_id and done.request_counts
+    assert done.request_counts.completed == done.request_counts.total
+    return await lines_of(sdk, done.output_file_id)
+
+
 async def test_a_crashed_replicas_batch_is_taken_over_once_its_heartbeat_expired(
     fake: FakeUpstream, pair: Pair
 ) -> None:
@@ -146,12 +167,9 @@ async def test_a_crashed_replicas_batch_is_taken_over_once_its_heartbeat_expired
     assert await two.server.batch_jobs.adopt(two.runtime) == 0  # its claim is live still
     assert (await second.batches.retrieve(batch_id)).status == "in_progress"
     clock.advance(HEARTBEAT_S + 1)
-    jobs = one.server.batch_jobs, two.server.batch_jobs  # (the crashed one is a third replica)
-    await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
-    assert await jobs[0].settle(10) == 0 and await jobs[1].settle(10) == 0
-    done = await second.batches.retrieve(batch_id)
-    assert done.status == "completed" and counts(done) == (3, 3, 0) and done.output_file_id
-    answers = await lines_of(second, done.output_file_id)
+    await adopt_on_both(one, two)  # (the crashed one was a third replica)
+    await settled(one, two)
+    answers = await completed(second, batch_id)
     assert [a["custom_id"] for a in answers] == ["one", "two", "three"]
     assert answers[0]["id"] == "batch_req_dead"  # answered before the crash: not run again
     assert fake.state.count(path="/chat/completions") == 2
@@ -163,15 +181,12 @@ async def test_of_two_replicas_racing_for_an_orphan_one_runs_it(
     one, two, first, second, _ = pair
     batch_id = await orphan(one, first)
     fake.state.hold()
-    jobs = one.server.batch_jobs, two.server.batch_jobs
-    await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
-    assert jobs[0].running + jobs[1].running == 1
+    await adopt_on_both(one, two)
+    assert one.server.batch_jobs.running + two.server.batch_jobs.running == 1
     await fake.state.wait_for(lambda: fake.state.held == 1, what="line two upstream")
     fake.state.release()
-    assert await jobs[0].settle(10) == 0 and await jobs[1].settle(10) == 0
-    done = await second.batches.retrieve(batch_id)
-    assert done.status == "completed" and done.output_file_id
-    answers = await lines_of(second, done.output_file_id)
+    await settled(one, two)
+    answers = await completed(second, batch_id)
     assert [a["custom_id"] for a in answers] == ["one", "two", "three"]
     assert fake.state.count(path="/chat/completions") == 2
 
@@ -183,9 +198,8 @@ async def test_a_batch_whose_input_file_went_fails_where_it_is_taken_over(
     batch_id = await orphan(one, first)
     (uploaded,) = [f async for f in first.files.list()]
     await first.files.delete(uploaded.id)
-    jobs = one.server.batch_jobs, two.server.batch_jobs
-    await asyncio.gather(jobs[0].adopt(one.runtime), jobs[1].adopt(two.runtime))
-    assert await jobs[0].settle(10) == 0 and await jobs[1].settle(10) == 0
+    await adopt_on_both(one, two)
+    await settled(one, two)
     failed = await second.batches.retrieve(batch_id)
     assert failed.status == "failed" and failed.errors is not None and failed.output_file_id
     assert [e.code for e in failed.errors.data or []] == ["input_file_not_found"]
@@ -211,7 +225,7 @@ async def test_a_runner_whose_claim_another_took_stops_writing_nothing(
     await runs.release(job.key, job.claim)
     assert await runs.claim(job.key, "another-replica") is not None
     clock.advance(HEARTBEAT_S / 3)  # replica one's next renewal is due: refused
-    assert await one.server.batch_jobs.settle(10) == 0
+    await settled(one)
     await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="the line aborted")
     fake.state.release()
     running = await second.batches.retrieve(batch.id)
@@ -250,7 +264,7 @@ async def test_a_replica_that_loses_redis_mid_batch_lets_another_finish_it(
     await redis_proxy.restore()
     clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
     await two.server.batch_jobs.adopt(two.runtime)
-    assert await two.server.batch_jobs.settle(10) == 0
+    await settled(two)
     done = await two.runtime.batches.get("", batch.id)
     assert done.status == "completed" and done.request_counts.completed == 2
     output = await two.runtime.files.content("", done.output_file_id)
