@@ -164,6 +164,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
             return taken
 
     async def shutdown(self, grace_s: float) -> None:
+        """Take over nothing more, then stop the batches as `OwnedJobs.shutdown` does (on a
+        shared store each is handed over, not failed: `_end`)."""
         self._closed = True
         if self._adopter is not None:
             self._adopter.cancel()
