@@ -16,7 +16,7 @@ UNKNOWN without details.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
@@ -52,6 +52,7 @@ _STREAM_SLOT_MARGIN_S = 5.0
 
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
+Bidi = Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
@@ -101,6 +102,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             return _unary_handler(handler, self._unary(method, rule, handler.unary_unary))
         if handler.unary_stream is not None:
             return _stream_handler(handler, self._stream(method, rule, handler.unary_stream))
+        if handler.stream_stream is not None:
+            return _bidi_handler(handler, self._bidi(method, rule, handler.stream_stream))
         return None  # client streaming would pass unchecked; none exists, so refuse
 
     def _unary(self, method: str, rule: MethodRule, behavior: Unary) -> Unary:
@@ -148,6 +151,33 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                     # until their TTL.
                     if used is not None or admission.holds_stream_slot:  # else: no task
                         await uncut(_end(used, admission))
+            finally:
+                self.calls.leave(task)
+
+        return handle
+
+    def _bidi(self, method: str, rule: MethodRule, behavior: Bidi) -> Bidi:
+        """A bidirectional call (Realtime), admitted on its first message, which the handler
+        then reads again; it holds a stream slot for its whole life. Its usage is the
+        handler's to settle (the session's events are not protobuf usage)."""
+
+        async def handle(
+            requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+        ) -> AsyncGenerator[Any, None]:
+            task = self.calls.enter()
+            try:
+                first = await anext(aiter(requests), None)
+                if first is None:
+                    error = InvalidRequestError("The call sent no message.", code="invalid_message")
+                    await context.abort_with_status(to_grpc_status(error_details(error)))
+                await _refuse_undecodable(first, context)
+                admission = await self._admit(method, rule, first, context, stream=True)
+                try:
+                    async with aclosing(behavior(_decoded(first, requests), context)) as events:
+                        async for message in events:
+                            yield message
+                finally:
+                    await uncut(_end(None, admission))  # see `_stream`
             finally:
                 self.calls.leave(task)
 
@@ -299,6 +329,26 @@ async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext) -
             f"The request is not a valid message: {request.error}.", code="invalid_message"
         )
         await context.abort_with_status(to_grpc_status(error_details(error)))
+
+
+async def _decoded(first: Any, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """A bidirectional call's messages, its first (already read) again; a message that is no
+    valid one ends it as INVALID_ARGUMENT (raised to the handler)."""
+    yield first
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            raise InvalidRequestError(
+                f"The request is not a valid message: {request.error}.", code="invalid_message"
+            )
+        yield request
+
+
+def _bidi_handler(handler: Any, behavior: Bidi) -> Any:
+    return grpc.stream_stream_rpc_method_handler(
+        behavior,
+        request_deserializer=_tolerant(handler.request_deserializer),
+        response_serializer=handler.response_serializer,
+    )
 
 
 def _unary_handler(handler: Any, behavior: Unary) -> Any:
