@@ -21,7 +21,6 @@ from contextlib import aclosing
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from clients import to_grpc_status
 from router_service.auth import (
@@ -40,6 +39,7 @@ from router_service.errors import InvalidRequestError, ModelNotFoundError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
+from router_service.server._undecodable import decoded, refuse_undecodable, tolerant
 
 __all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor", "gate_for"]
 
@@ -110,7 +110,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             task = self.calls.enter()
             try:
-                await _refuse_undecodable(request, context)
+                await refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=False)
                 response = await behavior(request, context)
                 if admission.rate_status is not None or admission.guardrails:
@@ -131,7 +131,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         ) -> AsyncGenerator[Any, None]:
             task = self.calls.enter()
             try:
-                await _refuse_undecodable(request, context)
+                await refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=True)
                 used = Used(rule, request) if admission.counts_tokens else None
                 # Told once, on the route event: the caller's standing, the guardrails.
@@ -170,10 +170,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 if first is None:
                     error = InvalidRequestError("The call sent no message.", code="invalid_message")
                     await context.abort_with_status(to_grpc_status(error_details(error)))
-                await _refuse_undecodable(first, context)
+                await refuse_undecodable(first, context)
                 admission = await self._admit(method, rule, first, context, stream=True)
                 try:
-                    async with aclosing(behavior(_decoded(first, requests), context)) as events:
+                    async with aclosing(behavior(decoded(first, requests), context)) as events:
                         async for message in events:
                             yield message
                 finally:
@@ -185,7 +185,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
     def _with_auth_mode(self, behavior: Unary) -> Unary:
         async def check(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await _refuse_undecodable(request, context)
+            await refuse_undecodable(request, context)
             mode = "open" if self._gate.open else "keys"  # read per call: a reload may change it
             context.set_trailing_metadata(((AUTH_MODE_METADATA, mode),))
             return await behavior(request, context)
@@ -300,61 +300,10 @@ def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
     return Attempt(method, authorization, context.peer(), forwarded_for)
 
 
-class Undecodable:
-    """What a request becomes whose bytes are no valid message; the handler refuses it."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: DecodeError) -> None:
-        self.error = error
-
-
-def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    if deserialize is None:
-        return None
-
-    def parse(data: bytes) -> Any:
-        try:
-            return deserialize(data)
-        except DecodeError as exc:
-            return Undecodable(exc)
-
-    return parse
-
-
-async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext) -> None:
-    if isinstance(request, Undecodable):
-        # protobuf's message names the type and the fault, never the bytes.
-        error = InvalidRequestError(
-            f"The request is not a valid message: {request.error}.", code="invalid_message"
-        )
-        await context.abort_with_status(to_grpc_status(error_details(error)))
-
-
-async def _decoded(first: Any, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """A bidirectional call's messages, its first (already read) again; a message that is no
-    valid one ends it as INVALID_ARGUMENT (raised to the handler)."""
-    yield first
-    async for request in requests:
-        if isinstance(request, Undecodable):
-            raise InvalidRequestError(
-                f"The request is not a valid message: {request.error}.", code="invalid_message"
-            )
-        yield request
-
-
-def _bidi_handler(handler: Any, behavior: Bidi) -> Any:
-    return grpc.stream_stream_rpc_method_handler(
-        behavior,
-        request_deserializer=_tolerant(handler.request_deserializer),
-        response_serializer=handler.response_serializer,
-    )
-
-
 def _unary_handler(handler: Any, behavior: Unary) -> Any:
     return grpc.unary_unary_rpc_method_handler(
         behavior,
-        request_deserializer=_tolerant(handler.request_deserializer),
+        request_deserializer=tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 
@@ -362,7 +311,15 @@ def _unary_handler(handler: Any, behavior: Unary) -> Any:
 def _stream_handler(handler: Any, behavior: Streaming) -> Any:
     return grpc.unary_stream_rpc_method_handler(
         behavior,
-        request_deserializer=_tolerant(handler.request_deserializer),
+        request_deserializer=tolerant(handler.request_deserializer),
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _bidi_handler(handler: Any, behavior: Bidi) -> Any:
+    return grpc.stream_stream_rpc_method_handler(
+        behavior,
+        request_deserializer=tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 
