@@ -18,8 +18,8 @@ from websockets.asyncio.client import connect
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.helpers import eventually
 from tests.e2e.stream_harness import StartEdge
+from tests.helpers import eventually
 from tests.http_edge.harness import Edge
 from tests.router_service.auth.helpers import client
 
