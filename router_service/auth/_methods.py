@@ -264,6 +264,7 @@ RULES: dict[str, MethodRule] = {
         scope="chat",
         model=lambda request: request.open.model,
         validate=lambda request, bounds: _check_realtime_open(request),
+        route=lambda message: message.route if message.WhichOneof("message") == "route" else None,
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(

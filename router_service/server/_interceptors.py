@@ -172,9 +172,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                     await context.abort_with_status(to_grpc_status(error_details(error)))
                 await refuse_undecodable(first, context)
                 admission = await self._admit(method, rule, first, context, stream=True)
+                untold = admission.rate_status is not None  # told on the route, as `_stream`'s
                 try:
                     async with aclosing(behavior(decoded(first, requests), context)) as events:
                         async for message in events:
+                            if untold and _tell_route(rule, message, admission):
+                                untold = False
                             yield message
                 finally:
                     await uncut(_end(None, admission))  # see `_stream`

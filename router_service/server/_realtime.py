@@ -71,7 +71,7 @@ class RealtimeServicer:
             opening = (await anext(request_iterator)).open  # the interceptor checked it
             session = checked_session_id(opening.routing.session_id)
             ctx = self._context(opening.model, session, context)
-            if self._answer_guard(ctx.client, ctx.requested_model, "Realtime", context):
+            if self._answer_guard(ctx.client, ctx.requested_model, "Realtime", context) is not None:
                 raise PermissionDeniedError(
                     "Realtime sessions are not available to a client whose guardrails screen "
                     "answers: realtime events are not screened.",

@@ -454,7 +454,11 @@ class RouterServiceServicer:
         it. Needs the `chat` scope; counted in rpm when it opens, holds one of the client's
         streams (`max_concurrent_streams`) while it lasts; the usage of each `response.done`
         event goes to the client's tpm and budgets. A client whose guardrails screen answers
-        is refused (PERMISSION_DENIED, reason REALTIME_NOT_SCREENED): events are not screened.
+        is refused (PERMISSION_DENIED, openai_code `realtime_not_screened`): events are not
+        screened. The request-side guardrails screen the texts of the caller's events
+        (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
+        parts): a block ends the session with an `error` event and close code 1008. The route tells
+        the caller's rate standing, as a stream's route event does.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -11,12 +11,15 @@ import grpc
 import orjson
 import pytest
 
-from clients import RouterClient, RouterError
+from clients import RouterClient, RouterError, RouterRealtime
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.router_service.auth.helpers import bearer, client
 
 pytestmark = pytest.mark.timeout(30)
+
+KEY = "sk-realtime-caller"
 
 
 def realtime_config(fake: FakeUpstream, **sections: Any) -> dict[str, Any]:
@@ -106,3 +109,45 @@ async def test_deployments_not_marked_realtime_are_passed_over(rt_router: Router
                 await anext(session)
     assert info.value.grpc_code is grpc.StatusCode.INVALID_ARGUMENT
     assert "realtime" in str(info.value)
+
+
+async def open_session(client: RouterClient, model: str = "voice") -> tuple[RouterRealtime, Any]:
+    session = client.realtime(timeout=10, metadata=bearer(KEY))
+    await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model=model)))
+    return session, (await anext(session)).route
+
+
+async def test_a_session_holds_a_stream_and_its_usage_counts_in_tpm(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    caller = client("svc", KEY, tpm=1000, max_concurrent_streams=1)
+    router = await start_router(realtime_config(fake, auth={"clients": [caller]}))
+    async with RouterClient(router.server.address) as grpc_client:
+        first, route = await open_session(grpc_client)
+        assert route.rate_limit.remaining_tokens == 1000  # a session's start costs no estimate
+        with pytest.raises(RouterError) as busy:
+            await open_session(grpc_client)  # its one stream is the open session
+        assert busy.value.grpc_code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        await first.send(ASK)
+        await first.send(event("response.create"))
+        async for message in first:
+            if '"response.done"' in message.event_json:
+                break
+        await first.done_writing()
+        assert [m.WhichOneof("message") async for m in first] == ["close"]
+        again, route = await open_session(grpc_client)
+        await again.aclose()
+    assert route.rate_limit.remaining_tokens == 1000 - 13  # "You said: hi": 3 + 10 tokens
+
+
+async def test_a_client_whose_answers_are_screened_is_refused(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    rule = {"name": "withheld", "patterns": ["x"], "action": "block", "apply_to": ["response"]}
+    router = await start_router(realtime_config(fake, guardrails=[rule]))
+    async with RouterClient(router.server.address) as grpc_client:
+        with pytest.raises(RouterError) as info:
+            await open_session(grpc_client)
+    assert info.value.grpc_code is grpc.StatusCode.PERMISSION_DENIED
+    assert info.value.details.openai_code == "realtime_not_screened"
+    assert fake.state.count(path="/v1/realtime") == 0
