@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from router_service.engine import Deployment
 
 __all__ = ["RealtimeServicer", "error_event"]
+
+log = logging.getLogger("switchboard.router")
 
 _NORMAL, _POLICY, _SERVER_ERROR = 1000, 1008, 1011
 _event_ids = itertools.count(1)
@@ -136,6 +139,9 @@ class _Relay:
         finally:
             caller.cancel()
             await asyncio.wait((caller,))
+            if not caller.cancelled() and caller.exception() is not None:  # retrieved: the
+                # upstream socket it wrote to failed, and `run` ends on that too
+                log.info("realtime: relaying the caller's events failed: %r", caller.exception())
         for ended in await self._ended(socket.close_code):
             yield ended
 
