@@ -26,7 +26,10 @@ from tests.router_service.auth.helpers import client
 pytestmark = pytest.mark.timeout(30)
 
 ALLOWED = "sk-allowed"  # may use `voice` only
-GUARDRAILS = [{"name": "no-secrets", "patterns": ["TOP-SECRET"], "action": "block"}]
+GUARDRAILS = [
+    {"name": "no-secrets", "patterns": ["TOP-SECRET"], "action": "block"},
+    {"name": "no-passwords", "patterns": ["hunter2"], "action": "redact"},
+]
 
 
 def config(fake: FakeUpstream) -> dict[str, Any]:
@@ -85,9 +88,13 @@ async def test_a_session_streams_text_after_failing_over_a_refused_key(
     fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="sk-alpha-1")
     async with sdk.realtime.connect(model="voice") as connection:
         await connection.session.update(session={"type": "realtime", "instructions": "Be brief."})
+        redacted = await ask(connection, "my hunter2")  # rewritten before the upstream sees it
         events = await ask(connection, "hello there")
+    said = "".join(e.delta + " " for e in redacted if e.type == "response.output_text.delta")
+    assert "hunter2" not in said and "[REDACTED" in said
+    assert [e.type for e in redacted[:2]] == ["session.created", "session.updated"]
     kinds = [e.type for e in events]
-    assert kinds[0] == "session.created" and kinds[-1] == "response.done"
+    assert kinds[0] == "conversation.item.added" and kinds[-1] == "response.done"
     text = "".join(e.delta + " " for e in events if e.type == "response.output_text.delta")
     assert text.strip() == "You said: hello there"
     assert events[-1].response.usage.total_tokens == 14
