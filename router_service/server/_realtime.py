@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -87,8 +88,9 @@ class RealtimeServicer:
                     relay = _Relay(self.runtime, ctx, deployment, upstream)
                     try:
                         yield pb.RealtimeResponse(route=ctx.route(deployment))
-                        async for message in relay.run(request_iterator):
-                            yield message
+                        async with aclosing(relay.run(request_iterator)) as events:
+                            async for message in events:
+                                yield message
                     finally:
                         usage = await uncut(relay.settle())
                         span.respond_media(
@@ -124,7 +126,7 @@ class _Relay:
 
     async def run(
         self, requests: AsyncIterator[pb.RealtimeRequest]
-    ) -> AsyncIterator[pb.RealtimeResponse]:
+    ) -> AsyncGenerator[pb.RealtimeResponse, None]:
         """The upstream's events (its first one first), then how the session ended."""
         socket = self._upstream.socket
         caller = asyncio.create_task(self._from_caller(requests), name="switchboard-realtime-in")
@@ -183,7 +185,10 @@ class _Relay:
         """Sum the usage of a `response.done` event."""
         if '"response.done"' not in event_json:
             return
-        event = orjson.loads(event_json)
+        try:
+            event = orjson.loads(event_json)
+        except orjson.JSONDecodeError:
+            return  # relayed as it is: the caller's SDK says what it makes of it
         response = event.get("response") if isinstance(event, dict) else None
         usage = response.get("usage") if isinstance(response, dict) else None
         if isinstance(usage, dict):

@@ -5,6 +5,7 @@ close when the upstream dropped it); deployments not marked realtime are passed 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -15,6 +16,7 @@ from clients import RouterClient, RouterError, RouterRealtime
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.helpers import eventually
 from tests.router_service.auth.helpers import bearer, client
 
 pytestmark = pytest.mark.timeout(30)
@@ -151,3 +153,22 @@ async def test_a_client_whose_answers_are_screened_is_refused(
     assert info.value.grpc_code is grpc.StatusCode.PERMISSION_DENIED
     assert info.value.details.openai_code == "realtime_not_screened"
     assert fake.state.count(path="/v1/realtime") == 0
+
+
+async def test_a_caller_that_goes_away_closes_the_upstream_socket(
+    rt_router: RouterHandle, fake: FakeUpstream
+) -> None:
+    async with RouterClient(rt_router.server.address) as grpc_client:
+        session = grpc_client.realtime(timeout=10)
+        await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+        assert (await anext(session)).WhichOneof("message") == "route"
+        assert "session.created" in (await anext(session)).event_json
+        await session.aclose()  # cancels the call: no close message
+        (call,) = await fake.state.wait_for_count(1, path="/v1/realtime")
+
+    async def ended() -> bool:
+        relays = [t for t in asyncio.all_tasks() if t.get_name() == "switchboard-realtime-in"]
+        return not relays and await rt_router.leases_held() == 0
+
+    await eventually(ended, what="the session's relay task and key lease gone")
+    assert call.key == "sk-alpha-1"
