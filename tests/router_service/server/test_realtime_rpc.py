@@ -6,13 +6,15 @@ close when the upstream dropped it); deployments not marked realtime are passed 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import orjson
 import pytest
 
-from clients import RouterClient, RouterError, RouterRealtime
+from clients import RouterClient, RouterError, RouterRealtime, SyncRouterClient
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
@@ -172,3 +174,29 @@ async def test_a_caller_that_goes_away_closes_the_upstream_socket(
 
     await eventually(ended, what="the session's relay task and key lease gone")
     assert call.key == "sk-alpha-1"
+
+
+async def test_the_sync_client_speaks_it_too(rt_router: RouterHandle) -> None:
+    answered = threading.Event()
+
+    def requests() -> Iterator[pb.RealtimeRequest]:
+        yield pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice"))
+        yield event("response.create")
+        answered.wait(10)  # the caller closes once it read the answer
+        yield pb.RealtimeRequest(close=pb.RealtimeClose(code=1000))
+
+    def session() -> list[str]:
+        kinds = []
+        with SyncRouterClient(rt_router.server.address) as sync:
+            for message in sync.realtime(requests(), timeout=10):
+                kind = message.WhichOneof("message")
+                if kind == "event_json":
+                    kind = orjson.loads(message.event_json)["type"]
+                    if kind == "response.done":
+                        answered.set()
+                kinds.append(kind)
+        return kinds
+
+    kinds = await asyncio.to_thread(session)
+    assert kinds[:3] == ["route", "session.created", "response.created"]
+    assert kinds[-2:] == ["response.done", "close"]
