@@ -186,10 +186,10 @@ async def test_the_sync_client_speaks_it_too(rt_router: RouterHandle) -> None:
         yield pb.RealtimeRequest(close=pb.RealtimeClose(code=1000))
 
     def session() -> list[str]:
-        kinds = []
+        kinds: list[str] = []
         with SyncRouterClient(rt_router.server.address) as sync:
             for message in sync.realtime(requests(), timeout=10):
-                kind = message.WhichOneof("message")
+                kind = str(message.WhichOneof("message"))
                 if kind == "event_json":
                     kind = orjson.loads(message.event_json)["type"]
                     if kind == "response.done":
