@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from router_service.clock import Clock
-from router_service.state._base import AppendResult, PutResult
+from router_service.state._base import AppendResult, DocumentPart, PutResult
 
 __all__ = ["DEFAULT_DOCUMENT_BYTES", "MemoryDocuments"]
 
@@ -98,6 +98,13 @@ class MemoryDocuments:
             entry = self._live(name)
             out.append(None if entry is None else entry[0])
         return out
+
+    def read(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        """A part of `name` (`StateStore.read_document`)."""
+        entry = self._live(name)
+        if entry is None:
+            return None
+        return DocumentPart(entry[0][start : start + max_bytes], len(entry[0]))
 
     def _live(self, name: str) -> tuple[bytes, float] | None:
         entry = self._entries.get(name)
