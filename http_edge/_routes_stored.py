@@ -163,7 +163,8 @@ def include_query(request: Request) -> frozenset[str]:
 def page_limit(value: str | None) -> int:
     if value is None:
         return 20
-    if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
+    # ASCII digits only: "²" is a digit to isdigit() and no number to int().
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= _MAX_LIMIT:
         raise EdgeError(
             400,
             f"Invalid 'limit': {value!r}. It must be an integer from 1 to {_MAX_LIMIT}.",
