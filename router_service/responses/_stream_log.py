@@ -88,8 +88,8 @@ class StreamLog:
 
     async def kept(self, client: str, response_id: str) -> bool:
         """Whether the response's events are kept (it was streamed, and they have not expired)."""
-        (found,) = await self._store.get_documents([_name(client, response_id)])
-        return found is not None
+        # Its size alone: the events themselves (up to max_stream_bytes) are not read for this.
+        return await self._store.read_document(_name(client, response_id), 0, 0) is not None
 
     async def forget(self, client: str, response_id: str) -> None:
         """Delete the events (the response was deleted), waking its followers to find out."""
