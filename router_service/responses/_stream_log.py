@@ -13,7 +13,8 @@ Bounded: at most `responses.max_stream_events` events and `max_stream_bytes` byt
 the runner appends one `-` line and keeps no more; a reader that reaches it is refused
 (`InvalidRequestError`), never handed a stream with a hole. The document lives as long
 as the response can run plus as long as it is kept once finished (`background_timeout_s` +
-`store_ttl_s`), and is deleted with the response.
+`store_ttl_s`), and is deleted with the response. What it holds counts towards the client's
+`responses.client_stored_bytes` once the response ends (`StreamWriter.written`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class StreamWriter:
         self._name = name
         self._config = config
         self._count = 0
+        self.written = 0  # bytes appended (what the client's stored-bytes quota is charged)
         self._stopped = False  # the bound was passed, or the document is gone
 
     async def add(self, events: list[Event]) -> None:
@@ -66,7 +68,9 @@ class StreamWriter:
         done = AppendResult.TOO_LARGE
         if self._count <= self._config.max_stream_events:
             done = await self._store.append_document(self._name, data, max_bytes=limit)
-        if done is not AppendResult.APPENDED:
+        if done is AppendResult.APPENDED:
+            self.written += len(data)
+        else:
             self._stopped = True
             if done is AppendResult.TOO_LARGE:  # room is left for this line past the bound
                 mark = _DROPPED + b"\n"
