@@ -229,6 +229,7 @@ def _build_groups(
                     weight=ref.weight,
                     context_window=ref.context_window,
                     price=config.price_of(ref),
+                    realtime=ref.realtime,
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))

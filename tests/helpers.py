@@ -118,8 +118,9 @@ def counted_tasks() -> Iterator[list[str]]:
 
 
 class FilesUnimplemented(rs_grpc.RouterServiceServicer):
-    """The files and batches RPCs as the generated base answers them (UNIMPLEMENTED), named for
-    the type checker: the tests' stub routers keep no files."""
+    """The files and batches RPCs, and Realtime, as the generated base answers them
+    (UNIMPLEMENTED), named for the type checker: the tests' stub routers keep no files and
+    open no sessions."""
 
     UploadFile = rs_grpc.RouterServiceServicer.UploadFile
     ListFiles = rs_grpc.RouterServiceServicer.ListFiles
@@ -130,6 +131,7 @@ class FilesUnimplemented(rs_grpc.RouterServiceServicer):
     GetBatch = rs_grpc.RouterServiceServicer.GetBatch
     ListBatches = rs_grpc.RouterServiceServicer.ListBatches
     CancelBatch = rs_grpc.RouterServiceServicer.CancelBatch
+    Realtime = rs_grpc.RouterServiceServicer.Realtime
 
 
 def metric_values(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:

@@ -29,7 +29,7 @@ from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError
 from router_service.responses._stored import StoredResponses, response_name
-from router_service.responses._stream_log import StreamLog
+from router_service.responses._stream_log import StreamLog, StreamWriter
 from router_service.sessions import client_scoped
 from router_service.state import PutResult, StateStore
 
@@ -112,6 +112,12 @@ class BackgroundRecords:
         name = response_name(client, document.id)
         kept = await self._store.put_document(name, data, self._config.store_ttl_s)
         return kept is PutResult.KEPT
+
+    async def kept_events(self, client: str, writer: StreamWriter) -> None:
+        """A streamed response ended: its events, kept as long as it is, count towards the
+        client's `responses.client_stored_bytes` as the response does."""
+        if writer.written:
+            await self._stored.charge(client, writer.written)
 
     async def forget(self, client: str, response_id: str) -> None:
         """Delete `client`'s response again (a runner stopped by its deletion, which may have

@@ -299,6 +299,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
             await job.records.write(client, job.document(final))
         if job.events is not None and job.writer is not None:  # the end, as it was written
             await job.writer.add(job.events.end(final))
+            await job.records.kept_events(client, job.writer)
         if (await job.records.marks([job.key]))[0] == DELETED:  # deleted while written
             await job.records.forget(client, response_id)
             return "deleted"

@@ -30,6 +30,7 @@ EXPECTED = [
     "RouterClient",
     "RouterError",
     "RouterMediaStream",
+    "RouterRealtime",
     "RouterStream",
     "SwitchboardClientError",
     "SyncRouterClient",
