@@ -20,6 +20,7 @@ import grpc
 from aiohttp import web
 
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
+from router_service.telemetry.testing import TelemetryCapture
 
 T = TypeVar("T")
 
@@ -131,3 +132,8 @@ class FilesUnimplemented(rs_grpc.RouterServiceServicer):
     ListBatches = rs_grpc.RouterServiceServicer.ListBatches
     CancelBatch = rs_grpc.RouterServiceServicer.CancelBatch
     Realtime = rs_grpc.RouterServiceServicer.Realtime
+
+
+def metric_values(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:
+    """The metric `name`'s values by their sorted attributes, as `captured` read them now."""
+    return {tuple(sorted(labels.items())): point.value for labels, point in captured.points(name)}

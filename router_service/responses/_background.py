@@ -152,11 +152,6 @@ class BackgroundRecords:
         """The end mark of each of `jobs` (None: none yet), in one read."""
         return await self._store.get_documents([self._end(c, i) for c, i in jobs])
 
-    async def beating(self, jobs: Sequence[JobId]) -> list[bool]:
-        """Whether each of `jobs` has a live heartbeat (its replica runs it still)."""
-        beats = await self._store.get_values([self._beat(c, i) for c, i in jobs])
-        return [beat is not None for beat in beats]
-
     def _end(self, client: str, job_id: str) -> str:
         return f"{self._kind}-end:" + response_name(client, job_id)
 
