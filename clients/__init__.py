@@ -13,7 +13,7 @@ from clients._base import (
 )
 from clients._client import RouterClient
 from clients._observer import CallObserver, ObservedCall
-from clients._stream import CallStream, RouterMediaStream, RouterStream
+from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterMediaStream, SyncRouterStream
 from clients.codec import (
     CHARS_PER_TOKEN,
@@ -111,6 +111,7 @@ __all__ = [
     "RouterClient",
     "RouterError",
     "RouterMediaStream",
+    "RouterRealtime",
     "RouterStream",
     "SwitchboardClientError",
     "SyncRouterClient",

@@ -31,7 +31,7 @@ from clients._conversations import ConversationCalls
 from clients._files import FileCalls
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
-from clients._stream import RouterStream, SentOnce, serialize_once
+from clients._stream import RouterRealtime, RouterStream, SentOnce, serialize_once
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
 _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
@@ -200,6 +200,18 @@ class RouterClient(BackgroundCalls, ConversationCalls, FileCalls, MediaCalls, Ba
         kwargs = self._kwargs(deadline, metadata)
         with map_rpc_errors():
             return self._started(method, f"{_SERVICES['router']}{rpc}", req, kwargs)
+
+    def realtime(
+        self, *, timeout: Timeout = USE_CLIENT_DEFAULT, metadata: Metadata | None = None
+    ) -> RouterRealtime:
+        """Start a Realtime session (its first message: ``RealtimeRequest(open=...)``); use it
+        as ``async with client.realtime() as session:``."""
+        method = self._stub("router").Realtime
+        kwargs = self._kwargs(timeout, metadata)
+        with map_rpc_errors():
+            return RouterRealtime(
+                self._started(method, _SERVICES["router"] + "Realtime", None, kwargs)
+            )
 
     async def chat(
         self,

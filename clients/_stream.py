@@ -13,7 +13,14 @@ from clients._cancelling import interrupt_stream
 from clients.errors import RouterError
 from clients.switchboard.v1 import router_service_pb2
 
-__all__ = ["CallStream", "RouterMediaStream", "RouterStream", "SentOnce", "serialize_once"]
+__all__ = [
+    "CallStream",
+    "RouterMediaStream",
+    "RouterRealtime",
+    "RouterStream",
+    "SentOnce",
+    "serialize_once",
+]
 
 # What a server-streaming call's messages are.
 M = TypeVar("M")
@@ -115,3 +122,18 @@ class RouterStream(CallStream[router_service_pb2.ChatStreamResponse]):
 class RouterMediaStream(CallStream[router_service_pb2.MediaStreamResponse]):
     """The messages of one ``MediaStream`` call (see :class:`CallStream`): the route, chunks
     (``MediaChunk``: audio bytes or events), heartbeats, then a summary or an error."""
+
+
+class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
+    """One ``Realtime`` call: :meth:`send` the open, then events (and a close); read the route,
+    the upstream's events and the close by iterating (see :class:`CallStream`: leaving the
+    ``async with`` block cancels the call, and the router closes the upstream socket)."""
+
+    async def send(self, message: router_service_pb2.RealtimeRequest) -> None:
+        with map_rpc_errors():
+            await self._call.write(message)
+
+    async def done_writing(self) -> None:
+        """No more messages from this side."""
+        with map_rpc_errors():
+            await self._call.done_writing()

@@ -162,6 +162,18 @@ class SyncRouterClient(
             call = router.MediaStream(req, **self._kwargs(timeout, metadata))
             return SyncRouterMediaStream(call)
 
+    def realtime(
+        self,
+        requests: Iterator[router_service_pb2.RealtimeRequest],
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> SyncCallStream[router_service_pb2.RealtimeResponse]:
+        """A Realtime session over `requests` (the open first): the router's messages."""
+        router = self._stub("router")
+        with map_rpc_errors():
+            return SyncCallStream(router.Realtime(requests, **self._kwargs(timeout, metadata)))
+
     def chat(
         self,
         req: router_service_pb2.ChatRequest,

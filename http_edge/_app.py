@@ -26,6 +26,7 @@ from . import (
     _routes_media,
     _routes_messages,
     _routes_misc,
+    _routes_realtime,
     _routes_responses,
     _routes_stored,
     _telemetry,
@@ -40,6 +41,7 @@ from ._settings import EdgeSettings
 from ._slow_clients import BodyDeadline, edge_protocol
 from ._state import EdgeState
 from ._tls import RouterCertificates
+from ._websockets import lazy_websocket_protocol
 
 __all__ = ["EdgeApp", "create_app", "serve", "uvicorn_config"]
 
@@ -98,6 +100,7 @@ _ROUTES = (
     _routes_batches,
     _routes_misc,
     _routes_media,
+    _routes_realtime,
     _telemetry,
     _admin,
 )
@@ -192,7 +195,9 @@ def uvicorn_config(
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
         http=edge_protocol(settings.header_timeout_s, settings.max_connections),
-        ws="none",
+        # uvicorn calls it as its protocol class; a function, so `websockets` loads on the first
+        # WebSocket upgrade (`/v1/realtime`), not at start-up.
+        ws=lazy_websocket_protocol,  # type: ignore[arg-type]
         lifespan="on",
         access_log=False,
         log_config=None,  # uvicorn logs through the root logger (JSON lines, see telemetry)

@@ -14,6 +14,7 @@ What an answer's headers say of its route and of the caller's limits is `_header
 from __future__ import annotations
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from clients import MAX_SESSION_ID_BYTES
 from clients.switchboard.v1 import routing_pb2
@@ -21,7 +22,14 @@ from clients.switchboard.v1.routing_pb2 import RoutingOptions
 
 from ._errors import EdgeError
 
-__all__ = ["Metadata", "forwarded_metadata", "routing_options", "session_id", "with_api_key"]
+__all__ = [
+    "Metadata",
+    "checked_header",
+    "forwarded_metadata",
+    "routing_options",
+    "session_id",
+    "with_api_key",
+]
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -46,7 +54,7 @@ _READ = frozenset(
 _PICKED = "switchboard.headers"
 
 
-def _picked(request: Request) -> dict[str, str]:
+def _picked(request: HTTPConnection) -> dict[str, str]:
     scope = request.scope
     picked: dict[str, str] | None = scope.get(_PICKED)
     if picked is None:
@@ -93,7 +101,7 @@ def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
     return max(modes, default=routing_pb2.CACHE_MODE_UNSPECIFIED)  # no-store wins
 
 
-def session_id(request: Request) -> str:
+def session_id(request: HTTPConnection) -> str:
     """The caller's session name (`x-session-id`), or "" to let the router derive one. An
     absurdly long one is refused here, by its header's name (the router refuses it too)."""
     value = _picked(request).get("x-session-id", "")
@@ -108,7 +116,7 @@ def session_id(request: Request) -> str:
     return value
 
 
-def forwarded_metadata(request: Request) -> Metadata:
+def forwarded_metadata(request: HTTPConnection) -> Metadata:
     """gRPC metadata for one call: the forwarded headers plus the peer address."""
     pairs: list[tuple[str, str]] = []
     headers = _picked(request)
@@ -136,6 +144,11 @@ def forwardable(name: str, value: str) -> bool:
     echoes only such a one)."""
     limit = _FORWARDED_HEADERS[name]
     return 0 < len(value) <= limit and value.isascii() and value.isprintable()
+
+
+def checked_header(name: str, value: str) -> str:
+    """A forwarded header's value, refused (EdgeError) when too long or not printable ASCII."""
+    return _checked(name, value, _FORWARDED_HEADERS[name])
 
 
 def _checked(name: str, value: str, limit: int) -> str:

@@ -170,7 +170,8 @@ def _path(request: Request, name: str) -> str:
 def _limit(value: str | None, most: int) -> int:
     if value is None:
         return 0  # the router's default
-    if not value.isdigit() or not 1 <= int(value) <= most:
+    # ASCII digits only: "²" is a digit to isdigit() and no number to int().
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
         raise EdgeError(
             400,
             f"Invalid 'limit': {value!r}. It must be an integer from 1 to {most}.",

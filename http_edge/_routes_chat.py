@@ -269,7 +269,18 @@ async def _together(calls: list[Coroutine[Any, Any, ChatResponse]]) -> list[Chat
     try:
         return list(await asyncio.gather(*tasks))
     except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancelled(tasks)
         raise
+    finally:
+        # The error raised from here holds this frame (in its traceback), and the frame would
+        # hold the tasks, which hold their errors: a cycle that kept every call's frames (the
+        # client, its channel) until a garbage collection; a stopped edge's channel stayed open.
+        # (No loop variable here either: it would hold the last task.)
+        tasks.clear()
+
+
+async def _cancelled(tasks: Sequence[asyncio.Future[ChatResponse]]) -> None:
+    """Cancel `tasks` and wait until they are done (their errors retrieved)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

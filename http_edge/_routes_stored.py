@@ -39,6 +39,7 @@ __all__ = ["include_query", "page_limit", "page_order", "router"]
 router = APIRouter()
 
 _MAX_LIMIT = 100  # OpenAI's bound on `limit`
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @router.get("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RETRIEVE_PARAMS)
@@ -162,7 +163,8 @@ def include_query(request: Request) -> frozenset[str]:
 def page_limit(value: str | None) -> int:
     if value is None:
         return 20
-    if not value.isdigit() or not 1 <= int(value) <= _MAX_LIMIT:
+    # ASCII digits only: "²" is a digit to isdigit() and no number to int().
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= _MAX_LIMIT:
         raise EdgeError(
             400,
             f"Invalid 'limit': {value!r}. It must be an integer from 1 to {_MAX_LIMIT}.",
@@ -191,11 +193,15 @@ def _starting_after(request: Request) -> int | None:
     if raw is None:
         return None
     try:
-        return int(raw)
+        after = int(raw)
     except ValueError:
+        after = None
+    # The router's field is an int64: a larger number is the caller's mistake, not a 500.
+    if after is None or not _INT64_MIN <= after <= _INT64_MAX:
         raise EdgeError(
             400,
-            "'starting_after' must be an integer.",
+            "'starting_after' must be an integer (a sequence number).",
             code="invalid_value",
             param="starting_after",
-        ) from None
+        )
+    return after

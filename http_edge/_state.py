@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
 from clients import RouterClient
 
@@ -37,7 +37,7 @@ def _not_started() -> EdgeError:
     return EdgeError(503, "The edge is not started.", code="not_ready", type="server_error")
 
 
-def edge_state(request: Request) -> EdgeState:
+def edge_state(request: HTTPConnection) -> EdgeState:
     state = request.app.state.edge
     assert isinstance(state, EdgeState)
     return state

@@ -79,9 +79,9 @@ class Runtime:
         )
         self.responses, self.background, self.conversations = _kept(store, clock, config)
         self.files = StoredFiles(store, clock, config.files)
-        # A batch's end marks and heartbeats are kept as a background response's, apart.
+        # A batch's end marks are kept as a background response's, apart.
         marks = BackgroundRecords(store, clock, config.responses, self.responses, kind="batch")
-        self.batches = BatchRecords(store, clock, config.files, marks)
+        self.batches = BatchRecords(store, clock, config.files, config.batches, marks)
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
@@ -229,6 +229,7 @@ def _build_groups(
                     weight=ref.weight,
                     context_window=ref.context_window,
                     price=config.price_of(ref),
+                    realtime=ref.realtime,
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))

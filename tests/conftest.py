@@ -117,8 +117,7 @@ async def _after_its_watchers_left(server: RouterServer) -> None:
     RouterClient) have ended at the router, which learns it a few loop turns after their close.
     A stop with none left skips `server.drain_delay_s`, as in production: otherwise every
     router a test had an edge on waited its 0.25 s. A watch still open after as long (a client
-    left open; a stopped edge whose legacy completion failed part-way keeps its channel until
-    a garbage collection) is drained as a production stop would."""
+    left open) is drained as a production stop would."""
 
     async def left() -> bool:
         return not server.health_watchers

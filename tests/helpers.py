@@ -20,6 +20,7 @@ import grpc
 from aiohttp import web
 
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
+from router_service.telemetry.testing import TelemetryCapture
 
 T = TypeVar("T")
 
@@ -117,8 +118,9 @@ def counted_tasks() -> Iterator[list[str]]:
 
 
 class FilesUnimplemented(rs_grpc.RouterServiceServicer):
-    """The files and batches RPCs as the generated base answers them (UNIMPLEMENTED), named for
-    the type checker: the tests' stub routers keep no files."""
+    """The files and batches RPCs, and Realtime, as the generated base answers them
+    (UNIMPLEMENTED), named for the type checker: the tests' stub routers keep no files and
+    open no sessions."""
 
     UploadFile = rs_grpc.RouterServiceServicer.UploadFile
     ListFiles = rs_grpc.RouterServiceServicer.ListFiles
@@ -129,3 +131,9 @@ class FilesUnimplemented(rs_grpc.RouterServiceServicer):
     GetBatch = rs_grpc.RouterServiceServicer.GetBatch
     ListBatches = rs_grpc.RouterServiceServicer.ListBatches
     CancelBatch = rs_grpc.RouterServiceServicer.CancelBatch
+    Realtime = rs_grpc.RouterServiceServicer.Realtime
+
+
+def metric_values(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:
+    """The metric `name`'s values by their sorted attributes, as `captured` read them now."""
+    return {tuple(sorted(labels.items())): point.value for labels, point in captured.points(name)}

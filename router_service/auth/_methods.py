@@ -117,6 +117,16 @@ def _check_chat(request: Any, bounds: Bounds) -> None:
     check_choices(request.params, bounds.max_n)
 
 
+def _check_realtime_open(request: Any) -> None:
+    """A Realtime call's first message is its `open`, naming the model."""
+    if request.WhichOneof("message") != "open":
+        raise InvalidRequestError(
+            "A Realtime call's first message must be its `open`.", code="invalid_message"
+        )
+    if not request.open.model:
+        raise InvalidRequestError("`model` is required.", param="model")
+
+
 def embed_tokens(params: embeddings_pb2.EmbeddingParams) -> int:
     which = params.WhichOneof("input")
     if which == "text":
@@ -246,6 +256,15 @@ RULES: dict[str, MethodRule] = {
         prompt=lambda request: estimate_media_tokens(request.params),
         route=_chat_route,
         texts=lambda request: media_texts(request.params),
+    ),
+    # A Realtime API session, admitted on its `open` message: counted in rpm when it opens, one
+    # of the client's streams while it lasts; its `response.done` usage is settled by the
+    # handler (server/_realtime.py), which screens its events' texts as they come.
+    ROUTER_SERVICE + "Realtime": MethodRule(
+        scope="chat",
+        model=lambda request: request.open.model,
+        validate=lambda request, bounds: _check_realtime_open(request),
+        route=lambda message: message.route if message.WhichOneof("message") == "route" else None,
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(

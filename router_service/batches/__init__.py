@@ -1,6 +1,14 @@
 """Files and batches (OpenAI's Files and Batch APIs): what the router keeps for them. The runner
 of batches is the server's (`router_service/server/_batches.py`)."""
 
+from router_service.batches._answers import (
+    PAGE_BYTES,
+    Answered,
+    AnswersNotKeptError,
+    AnswerWriter,
+    BatchAnswers,
+    LineResult,
+)
 from router_service.batches._errors import (
     BatchNotCancellableError,
     BatchNotFoundError,
@@ -17,20 +25,29 @@ from router_service.batches._records import (
     BatchRecords,
     failed,
 )
+from router_service.batches._runs import BatchRuns, Claim
 
 __all__ = [
     "ENDED",
     "ENDPOINTS",
     "OUTPUT_PURPOSE",
+    "PAGE_BYTES",
     "RUNNING",
     "STOPPED_MESSAGE",
     "UPLOAD_PURPOSES",
+    "AnswerWriter",
+    "Answered",
+    "AnswersNotKeptError",
+    "BatchAnswers",
     "BatchLine",
     "BatchNotCancellableError",
     "BatchNotFoundError",
     "BatchRecords",
+    "BatchRuns",
+    "Claim",
     "FileQuotaError",
     "FileTooLargeError",
+    "LineResult",
     "StoredFileNotFoundError",
     "StoredFiles",
     "failed",

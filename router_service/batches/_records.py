@@ -3,11 +3,12 @@ runner: `router_service/server/_batches.py`).
 
 A batch is one document (`Batch`), named by a hash of its client's name and its id, for
 `files.ttl_s`; only the replica running it rewrites it (its transitions and its request
-counts as they go). Beside it, as for background responses (`BackgroundRecords` of kind
-"batch", its own names): its **end mark**, written once (`done` by the runner as it finishes,
-`cancelled` by a cancel on any replica: whoever writes first decides), and its **heartbeat**,
-renewed by the runner. A reader sees a running batch with a cancel mark as `cancelling`, and
-one whose heartbeat expired (its replica crashed) as `failed`, without a sweeper.
+counts as they go). Beside it: its **end mark**, as for background responses
+(`BackgroundRecords` of kind "batch", its own names), written once (`done` by the runner as it
+finishes, `cancelled` by a cancel on any replica: whoever writes first decides); its answers as
+they come (`answers`, `_answers.py`); its runner's claim and its place in the index of running
+batches (`runs`, `_runs.py`), so that another replica takes over a batch whose runner stopped.
+A reader sees a running batch with a cancel mark as `cancelling`.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from collections.abc import Sequence
 from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches._answers import BatchAnswers
 from router_service.batches._errors import BatchNotFoundError, FileQuotaError
 from router_service.batches._index import ClientIndex
+from router_service.batches._runs import BatchRuns
 from router_service.clock import Clock
-from router_service.config import FilesConfig
+from router_service.config import BatchesConfig, FilesConfig
 from router_service.errors import InvalidRequestError
 from router_service.responses import CANCELLED, MAX_ID_BYTES, BackgroundRecords
 from router_service.sessions import client_scoped
@@ -38,20 +41,27 @@ _MAX_LIST = 100
 
 class BatchRecords:
     def __init__(
-        self, store: StateStore, clock: Clock, config: FilesConfig, marks: BackgroundRecords
+        self,
+        store: StateStore,
+        clock: Clock,
+        config: FilesConfig,
+        batches: BatchesConfig,
+        marks: BackgroundRecords,
     ) -> None:
         self._store = store
         self._clock = clock
         self._config = config
-        self.marks = marks  # end marks and heartbeats (kind "batch")
+        self.marks = marks  # end marks (kind "batch")
+        # Answers as they come: at most an output and an error file's worth.
+        self.answers = BatchAnswers(store, ttl_s=config.ttl_s, max_bytes=2 * config.max_file_bytes)
+        self.runs = BatchRuns(store, batches)
         self._index = ClientIndex(
             store, clock, kind="batch", period_s=config.ttl_s, max_ids=config.max_files
         )
 
     async def begin(self, client: str, batch: bpb.Batch) -> None:
-        """Keep a new batch of `client`, its heartbeat first: a reader never finds it
-        running without one."""
-        await self.marks.beat([(client, batch.id)])
+        """Keep a new batch of `client` (its runner claimed it first: `runs.claim`), in the
+        index of running batches unless it ended already (a bad input file)."""
         if not await self._index.add(client_scoped(client, ""), batch.id):
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
@@ -59,6 +69,8 @@ class BatchRecords:
                 retry_after_s=self._config.ttl_s,
             )
         await self.write(client, batch)
+        if batch.status not in ENDED:
+            await self.runs.enlist((client, batch.id))
 
     async def write(self, client: str, batch: bpb.Batch) -> None:
         """Replace `client`'s batch with `batch` (the runner's transitions)."""
@@ -94,19 +106,15 @@ class BatchRecords:
 
     async def resolve(self, client: str, batches: Sequence[bpb.Batch]) -> None:
         """Rewrite in place, as a reader must see them, the running batches of `batches` that
-        were cancelled (their runner has not written it yet) or whose replica stopped beating
-        (failed)."""
+        were cancelled (their runner has not written it yet). One whose runner stopped reads
+        as it was until another replica takes it over."""
         running = [b for b in batches if b.status in RUNNING]
         if not running:
             return
-        jobs = [(client, b.id) for b in running]
-        marks = await self.marks.marks(jobs)
-        beating = await self.marks.beating(jobs)
+        marks = await self.marks.marks([(client, b.id) for b in running])
         now = int(self._clock.now())
-        for batch, mark, alive in zip(running, marks, beating, strict=True):
-            if not alive:
-                failed(batch, "replica_stopped", STOPPED_MESSAGE, now)
-            elif mark == CANCELLED and batch.status != "cancelling":
+        for batch, mark in zip(running, marks, strict=True):
+            if mark == CANCELLED and batch.status != "cancelling":
                 batch.status = "cancelling"
                 batch.cancelling_at = batch.cancelling_at or now
 

@@ -68,6 +68,7 @@ class BatchesConfig(_Strict):
     heartbeat_s: float = Field(
         default=30.0,
         ge=3.0,
-        description="A running batch's heartbeat: its replica renews it every third of this; "
-        "a batch whose replica stopped beating reads as `failed` after it.",
+        description="A running batch's claim: its replica renews it every third of this (and "
+        "looks for batches nobody holds as often); a batch whose replica crashed is taken over "
+        "by another after it.",
     )

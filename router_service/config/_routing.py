@@ -25,6 +25,11 @@ class DeploymentRef(_Strict):
         default=None,
         description="What it charges; unset: the provider's `price`, else its calls have no cost.",
     )
+    realtime: bool = Field(
+        default=False,
+        description="The model speaks OpenAI's Realtime API (a WebSocket at `/realtime`; kinds "
+        "openai and azure): only such deployments serve `/v1/realtime` sessions.",
+    )
 
     @property
     def name(self) -> str:

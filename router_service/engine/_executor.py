@@ -23,6 +23,7 @@ from router_service.engine._media_streams import MediaStreams
 from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
+from router_service.engine._realtime import RealtimeSessions
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._tokens import estimate_chat_tokens
@@ -48,7 +49,7 @@ class _OpenStream:
     lease: KeyLease
 
 
-class Executor(MediaStreams):
+class Executor(MediaStreams, RealtimeSessions):
     def __init__(
         self,
         planner: Planner,

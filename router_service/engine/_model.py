@@ -52,6 +52,7 @@ class Deployment:
     weight: float = 1.0
     context_window: int | None = None
     price: PriceConfig | None = None  # None: its calls have no cost
+    realtime: bool = False  # serves Realtime API sessions (`realtime: true`)
 
     @property
     def timeouts(self) -> TimeoutsConfig:

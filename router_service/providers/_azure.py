@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
@@ -44,6 +44,7 @@ from router_service.providers._base import (
     MediaPiece,
     ProviderAdapter,
     media_unsupported,
+    websocket_url,
 )
 from router_service.providers._entra_auth import entra_tokens
 from router_service.providers._oauth import TokenAdapter
@@ -94,6 +95,17 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return {**self.config.headers, "api-key": api_key, "content-type": "application/json"}
+
+    def realtime_target(
+        self, upstream_model: str, api_key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """The preview endpoint, `<resource>/openai/realtime?api-version=...&deployment=...`
+        (wss; `api_version` must be one that has it, e.g. 2025-04-01-preview), with the calls'
+        headers (`api-key`, or an Entra token as `Authorization: Bearer`)."""
+        query = urlencode({"api-version": self.api_version, "deployment": upstream_model})
+        headers = self._headers(api_key)
+        headers.pop("content-type", None)
+        return f"{websocket_url(self.config.base_url)}/openai/realtime?{query}", headers
 
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
         """Images (generations, edits), speech, transcriptions and translations are deployments'

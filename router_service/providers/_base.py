@@ -67,6 +67,12 @@ def media_unsupported(kind: str, operation: media_pb2.MediaOperation.ValueType) 
     return UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
 
 
+def websocket_url(base_url: str) -> str:
+    """`base_url` (http:// or https://) as a WebSocket URL (ws:// or wss://)."""
+    base = base_url.rstrip("/")
+    return "ws" + base[len("http") :] if base.startswith("http") else base
+
+
 class ProviderAdapter(ABC):
     """Speaks one provider wire format. Failures are raised as `UpstreamFailure` with an Outcome;
     wrapped errors (HTTP 200 carrying an error) are detected in bodies and in every stream chunk."""
@@ -119,6 +125,13 @@ class ProviderAdapter(ABC):
     ) -> AbstractAsyncContextManager[AsyncIterator[MediaPiece]]:
         """Open a streamed media answer. Leaving the context closes the upstream response."""
         raise media_unsupported(self.kind, call.params.operation)
+
+    def realtime_target(
+        self, upstream_model: str, api_key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """The URL and handshake headers of a Realtime API socket to `upstream_model`; None:
+        this kind has no Realtime API (its deployments cannot serve Realtime sessions)."""
+        return None
 
     @abstractmethod
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:

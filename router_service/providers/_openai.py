@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -21,7 +22,13 @@ from clients import (
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._base import ChatCall, EmbedCall, MediaCall, MediaPiece
+from router_service.providers._base import (
+    ChatCall,
+    EmbedCall,
+    MediaCall,
+    MediaPiece,
+    websocket_url,
+)
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._sse import json_events
@@ -41,6 +48,20 @@ class OpenAIAdapter(HttpAdapter):
         the model in the body; a kind that names it in the path (Azure's deployments) says so
         here."""
         return f"{self.api_base}/{operation}"
+
+    def realtime_target(
+        self, upstream_model: str, api_key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """`<base>/realtime?model=...` (wss), with the calls' headers. Kind openai only: the
+        kinds built on it (cloudflare's gateway) have no realtime socket there."""
+        if self.kind != "openai":
+            return None
+        headers = self._headers(api_key)
+        headers.pop("content-type", None)
+        url = (
+            f"{websocket_url(self.config.base_url)}/realtime?model={quote(upstream_model, safe='')}"
+        )
+        return url, headers
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return {

@@ -29,7 +29,7 @@ from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError
 from router_service.responses._stored import StoredResponses, response_name
-from router_service.responses._stream_log import StreamLog
+from router_service.responses._stream_log import StreamLog, StreamWriter
 from router_service.sessions import client_scoped
 from router_service.state import PutResult, StateStore
 
@@ -113,6 +113,12 @@ class BackgroundRecords:
         kept = await self._store.put_document(name, data, self._config.store_ttl_s)
         return kept is PutResult.KEPT
 
+    async def kept_events(self, client: str, writer: StreamWriter) -> None:
+        """A streamed response ended: its events, kept as long as it is, count towards the
+        client's `responses.client_stored_bytes` as the response does."""
+        if writer.written:
+            await self._stored.charge(client, writer.written)
+
     async def forget(self, client: str, response_id: str) -> None:
         """Delete `client`'s response again (a runner stopped by its deletion, which may have
         written it meanwhile)."""
@@ -145,11 +151,6 @@ class BackgroundRecords:
     async def marks(self, jobs: Sequence[JobId]) -> list[bytes | None]:
         """The end mark of each of `jobs` (None: none yet), in one read."""
         return await self._store.get_documents([self._end(c, i) for c, i in jobs])
-
-    async def beating(self, jobs: Sequence[JobId]) -> list[bool]:
-        """Whether each of `jobs` has a live heartbeat (its replica runs it still)."""
-        beats = await self._store.get_values([self._beat(c, i) for c, i in jobs])
-        return [beat is not None for beat in beats]
 
     def _end(self, client: str, job_id: str) -> str:
         return f"{self._kind}-end:" + response_name(client, job_id)

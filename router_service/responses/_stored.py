@@ -107,6 +107,13 @@ class StoredResponses:
         await uncut(self._quota.charge(_quota_name(client), bucket, size))
         return pb.StoreResponseResponse(stored=True, expires_unix=self._clock.now() + ttl_s)
 
+    async def charge(self, client: str, size: int) -> None:
+        """Count `size` bytes `client` keeps beside its responses (a streamed background
+        response's events, once it ended) in its quota's current period: after the fact, so
+        they refuse what it stores next, not themselves."""
+        name = _quota_name(client)
+        await self._quota.charge(name, self._quota.reading([name]).bucket, size)
+
     def quota_reading(self, clients: Sequence[str]) -> QuotaReading:
         """What reading the stored-bytes quota of `clients` takes (their current period, now);
         `""` is open mode's callers without a key, as the calls name them."""

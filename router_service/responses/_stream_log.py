@@ -5,14 +5,16 @@ One document per response (`bg-events:{client}:{id}`), one JSON event a line, in
 order: the runner appends each chunk's events in one atomic step (`StateStore.append_document`)
 and then tells the readers with a flight landing on the same name (`land_flight`: on Redis a
 PUBLISH every replica's subscriber hears; in memory the watch is woken at once), so a follower
-reads again only when there is something new: no polling. A follower that cannot hear landings
-(no subscriber could be made) reads again every `CHECK_S`.
+reads again only when there is something new, and only what is new (`StateStore.read_document`
+from where it stopped): no polling. A follower that cannot hear landings (no subscriber could
+be made) reads again every `CHECK_S`.
 
 Bounded: at most `responses.max_stream_events` events and `max_stream_bytes` bytes. Past that
 the runner appends one `-` line and keeps no more; a reader that reaches it is refused
 (`InvalidRequestError`), never handed a stream with a hole. The document lives as long
 as the response can run plus as long as it is kept once finished (`background_timeout_s` +
-`store_ttl_s`), and is deleted with the response.
+`store_ttl_s`), and is deleted with the response. What it holds counts towards the client's
+`responses.client_stored_bytes` once the response ends (`StreamWriter.written`).
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ from router_service.errors import InvalidRequestError
 from router_service.responses._stored import response_name
 from router_service.state import AppendResult, Landing, StateStore
 
-__all__ = ["CHECK_S", "StreamLog", "StreamWriter"]
+__all__ = ["CHECK_S", "READ_BYTES", "StreamLog", "StreamWriter"]
 
 CHECK_S = 1.0  # how often a follower that hears no landings reads again
+# A follower reads at most this much of the events at once (then yields them, and reads on):
+# what a resume from the first event of a long stream holds at a time.
+READ_BYTES = 256 * 1024
 _DROPPED = b"-"  # the line that says the events after it were not kept
 # The events that end a Responses stream.
 _LAST = frozenset(
@@ -50,6 +55,7 @@ class StreamWriter:
         self._name = name
         self._config = config
         self._count = 0
+        self.written = 0  # bytes appended (what the client's stored-bytes quota is charged)
         self._stopped = False  # the bound was passed, or the document is gone
 
     async def add(self, events: list[Event]) -> None:
@@ -62,7 +68,9 @@ class StreamWriter:
         done = AppendResult.TOO_LARGE
         if self._count <= self._config.max_stream_events:
             done = await self._store.append_document(self._name, data, max_bytes=limit)
-        if done is not AppendResult.APPENDED:
+        if done is AppendResult.APPENDED:
+            self.written += len(data)
+        else:
             self._stopped = True
             if done is AppendResult.TOO_LARGE:  # room is left for this line past the bound
                 mark = _DROPPED + b"\n"
@@ -84,8 +92,8 @@ class StreamLog:
 
     async def kept(self, client: str, response_id: str) -> bool:
         """Whether the response's events are kept (it was streamed, and they have not expired)."""
-        (found,) = await self._store.get_documents([_name(client, response_id)])
-        return found is not None
+        # Its size alone: the events themselves (up to max_stream_bytes) are not read for this.
+        return await self._store.read_document(_name(client, response_id), 0, 0) is not None
 
     async def forget(self, client: str, response_id: str) -> None:
         """Delete the events (the response was deleted), waking its followers to find out."""
@@ -103,35 +111,69 @@ class StreamLog:
         was deleted): then this ends without it (the caller tells how the response ended)."""
         name = _name(client, response_id)
         with self._store.watch_flight(name) as watch:
-            first = True
+            lines = _Lines(self._store, name)
+            # A resume is refused before any event; the stream from the first gets those kept,
+            # then the error.
+            if after >= 0 and await lines.dropped():
+                raise _not_kept()
+            index = -1  # the event number of the last line read (line n is event n)
             while True:
                 # Asked each time: a subscriber lost meanwhile (which woke this) is made anew.
                 hearing = await self._store.hear_flights()
                 wait_s = self._config.background_heartbeat_s / 3 if hearing else CHECK_S
                 watch.rearm()  # a landing from here on wakes the wait below
-                (document,) = await self._store.get_documents([name])
-                if document is None:  # deleted (`gone` says so), or expired
+                read = await lines.more()
+                if read is None:  # deleted (`gone` says so), or expired
                     await gone()
                     return
-                # Line n is event n: every event of the stream is appended, in order.
-                lines = document.splitlines()
-                # A resume is refused before any event; the stream from the first gets those
-                # kept, then the error.
-                if first and after >= 0 and lines and lines[-1] == _DROPPED:
-                    raise _not_kept()
-                first = False
-                for line in lines[after + 1 :]:
+                for line in read:
                     if line == _DROPPED:
                         raise _not_kept()
+                    index += 1
+                    if index <= after:
+                        continue
                     event: Event = orjson.loads(line)
-                    after += 1
                     yield event
                     if event["type"] in _LAST:
                         return
-                if lines and lines[-1] != _DROPPED and _ends(lines[-1]):  # seen before `after`
+                if lines.behind:  # more is there already: read on, not wait
+                    continue
+                if read and index <= after and _ends(read[-1]):  # ended at or before `after`
                     return
                 if not await watch.notified(wait_s) and await gone():
                     return
+
+
+class _Lines:
+    """The complete lines of a growing document, read on from where the last read stopped
+    (never the whole document again on each wake: a long stream made that quadratic), at most
+    READ_BYTES at a time."""
+
+    def __init__(self, store: StateStore, name: str) -> None:
+        self._store = store
+        self._name = name
+        self._offset = 0  # bytes read so far
+        self._partial = b""  # the start of a line whose end was not read yet
+        self.behind = False  # the last read stopped before the document's end
+
+    async def more(self) -> list[bytes] | None:
+        """The lines completed since the last call; None when the document is gone."""
+        part = await self._store.read_document(self._name, self._offset, READ_BYTES)
+        if part is None:
+            return None
+        self._offset += len(part.data)
+        self.behind = self._offset < part.size
+        *complete, self._partial = (self._partial + part.data).split(b"\n")
+        return complete
+
+    async def dropped(self) -> bool:
+        """Whether the document (as it is now) ends with the mark that events were dropped."""
+        mark = _DROPPED + b"\n"
+        whole = await self._store.read_document(self._name, 0, 0)
+        if whole is None or whole.size < len(mark):
+            return False
+        tail = await self._store.read_document(self._name, whole.size - len(mark), len(mark))
+        return tail is not None and tail.data == mark
 
 
 def _ends(line: bytes) -> bool:

@@ -159,7 +159,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         job.task = asyncio.create_task(self._run(job, runtime, params, request.chat.routing))
         self._jobs[job.key] = job
         heartbeat_s = runtime.config.responses.background_heartbeat_s
-        self._watch(records, runtime.clock, heartbeat_s)
+        self._watch(records, runtime.clock, heartbeat_s, _beat)
         return orjson.dumps(queued).decode()
 
     async def cancel(self, runtime: Runtime, client: str, response_id: str) -> str:
@@ -299,6 +299,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
             await job.records.write(client, job.document(final))
         if job.events is not None and job.writer is not None:  # the end, as it was written
             await job.writer.add(job.events.end(final))
+            await job.records.kept_events(client, job.writer)
         if (await job.records.marks([job.key]))[0] == DELETED:  # deleted while written
             await job.records.forget(client, response_id)
             return "deleted"
@@ -340,3 +341,9 @@ def _error_code(status: Any) -> str:
     if name == "INVALID_ARGUMENT":
         return "invalid_prompt"
     return "server_error"
+
+
+async def _beat(jobs: list[_Job]) -> None:
+    """Renew the heartbeats of `jobs` (all of one runtime's records)."""
+    if jobs:
+        await jobs[0].records.beat([job.key for job in jobs])

@@ -28,7 +28,7 @@ from clients import (
 )
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller, Gate
-from router_service.batches import BatchLine
+from router_service.batches import BatchLine, LineResult
 from router_service.engine import RequestContext
 from router_service.errors import BudgetExhaustedError, ClientRateLimitedError, InvalidRequestError
 from router_service.runtime import Runtime
@@ -38,7 +38,7 @@ from router_service.server._interceptors import Used
 from router_service.sessions import session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
-__all__ = ["LineCaller", "LineResult", "run_line"]
+__all__ = ["LineCaller", "run_line"]
 
 _T = TypeVar("_T")
 _MAX_WAIT_S = 60.0  # a line refused by its client's rpm waits at most this before it asks again
@@ -54,15 +54,6 @@ class LineCaller:
     client: str
     endpoint: str
     batch_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class LineResult:
-    number: int  # the input line
-    output: dict[str, Any]  # its output- or error-file line
-    ok: bool
-    input_tokens: int = 0
-    output_tokens: int = 0
 
 
 async def run_line(who: LineCaller, line: BatchLine) -> LineResult:

@@ -1,6 +1,7 @@
-"""A batch's end: its output and error files written (OpenAI's JSON lines, in the input's
-order: answers to the output file, failed lines to the error file, and on expiry the lines not
-run, with `error` `batch_expired`), then its final status, unless a cancel came first."""
+"""A batch's end: its output and error files written from its answers' pages (OpenAI's JSON
+lines, in the input's order: answers to the output file, failed lines to the error file, and on
+expiry the lines not run, with `error` `batch_expired`), then its final status, unless a cancel
+came first; then its pages deleted and the batch out of the index of running batches."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from typing import Any
 import orjson
 
 from clients.switchboard.v1 import batches_pb2 as bpb
-from router_service.batches import OUTPUT_PURPOSE, STOPPED_MESSAGE, BatchLine, failed
+from router_service.batches import (
+    OUTPUT_PURPOSE,
+    STOPPED_MESSAGE,
+    BatchLine,
+    LineResult,
+    failed,
+)
 from router_service.errors import SwitchboardError
 from router_service.responses import CANCELLED, DONE
-from router_service.server._batch_lines import LineCaller, LineResult
+from router_service.server._batch_lines import LineCaller
 
 __all__ = ["finish"]
 
@@ -22,36 +29,24 @@ __all__ = ["finish"]
 async def finish(
     who: LineCaller,
     batch: bpb.Batch,
-    results: Sequence[LineResult],
     lines: Sequence[BatchLine],
     how: str,
-) -> None:
-    """End `batch` (`how`: "done", "expired", "cancelled" or "stopped") with what its lines
-    answered, and write it."""
+    fault: tuple[str, str] | None = None,
+) -> str:
+    """End `batch` (`how`: "done", "expired", "cancelled", "stopped", or "fault": `fault`'s
+    code and message) with what its lines answered, and write it; its status."""
     runtime, client = who.runtime, who.client
     records = runtime.batches
     if how in ("done", "expired"):
         mark = await records.marks.end(client, batch.id, DONE)
         how = "cancelled" if mark == CANCELLED else how
     batch.status, batch.finalizing_at = "finalizing", int(runtime.clock.now())
-    _count(batch, results)
     await records.write(client, batch)
-    ordered = sorted(results, key=lambda result: result.number)
-    errors = [r.output for r in ordered if not r.ok]
-    if how == "expired":
-        answered = {r.number for r in results}
-        unrun = [_expired(line) for line in lines if line.number not in answered]
-        batch.request_counts.failed += len(unrun)
-        errors += unrun
-    try:
-        outputs = [r.output for r in ordered if r.ok]
-        if outputs:
-            batch.output_file_id = await _keep(who, f"{batch.id}_output.jsonl", outputs)
-        if errors:
-            batch.error_file_id = await _keep(who, f"{batch.id}_error.jsonl", errors)
-    except SwitchboardError as exc:  # over the client's file quota, or the store's room
-        how = "unkept"
-        message = f"The batch's output could not be kept: {exc.message}"
+    answered = await records.answers.answered(client, batch.id)
+    _count(batch, answered.results)
+    unkept = await _write_files(who, batch, answered.results, lines if how == "expired" else ())
+    if unkept is not None:
+        how, fault = "fault", ("output_not_kept", unkept)
     now = int(runtime.clock.now())
     if how == "done":
         batch.status, batch.completed_at = "completed", now
@@ -60,11 +55,36 @@ async def finish(
         batch.cancelling_at = batch.cancelling_at or now
     elif how == "expired":
         batch.status, batch.expired_at = "expired", now
-    elif how == "unkept":
-        failed(batch, "output_not_kept", message, now)
+    elif how == "fault" and fault is not None:
+        failed(batch, *fault, now)
     else:
         failed(batch, "replica_stopped", STOPPED_MESSAGE, now)
     await records.write(client, batch)
+    await records.answers.forget(client, batch.id, answered.pages)
+    await records.runs.delist((client, batch.id))
+    return batch.status
+
+
+async def _write_files(
+    who: LineCaller, batch: bpb.Batch, results: Sequence[LineResult], unrun: Sequence[BatchLine]
+) -> str | None:
+    """Write `batch`'s output and error files (`unrun`: the lines its window ended before, but
+    those answered); why they could not be kept, if so."""
+    ordered = sorted(results, key=lambda result: result.number)
+    errors = [r.output for r in ordered if not r.ok]
+    answered = {r.number for r in results}
+    expired = [_expired(line) for line in unrun if line.number not in answered]
+    batch.request_counts.failed += len(expired)
+    errors += expired
+    try:
+        outputs = [r.output for r in ordered if r.ok]
+        if outputs:
+            batch.output_file_id = await _keep(who, f"{batch.id}_output.jsonl", outputs)
+        if errors:
+            batch.error_file_id = await _keep(who, f"{batch.id}_error.jsonl", errors)
+    except SwitchboardError as exc:  # over the client's file quota, or the store's room
+        return f"The batch's output could not be kept: {exc.message}"
+    return None
 
 
 def _count(batch: bpb.Batch, results: Sequence[LineResult]) -> None:

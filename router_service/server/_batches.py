@@ -1,67 +1,68 @@
-"""The batches this replica runs (`CreateBatch`, `CancelBatch`).
+"""The batches this replica runs (`CreateBatch`, `CancelBatch`), and those it takes over.
 
-A batch is owned by the router process that took it, not by the call: its task outlives the
-call, and the server stops it on its way down (`shutdown`: the same grace as open calls, then
-each is stopped and written `failed`, what it answered written out). What every replica reads is
-in the state store (`router_service/batches/_records.py`); this module writes a batch's
-transitions there: `validating` (waiting for one of the replica's `batches.max_running` slots)
-→ `in_progress` (its lines run, `batches.concurrency` at a time, each as the client's own call:
-`_batch_lines.py`; its `request_counts` written as they go) → `finalizing` (its output and error
-files written) → `completed`, or `cancelled` (a cancel: lines not answered are not run),
-`expired` (its completion window ended: lines not run go to the error file) or `failed`.
+A batch is run by one router process at a time, the holder of its claim (`BatchRuns`), not by
+the call: its task outlives the call. What every replica reads is in the state store
+(`router_service/batches/_records.py`); this module writes a batch's transitions there:
+`validating` (waiting for one of the replica's `batches.max_running` slots) → `in_progress` (its
+lines run, `batches.concurrency` at a time, each as the client's own call: `_batch_lines.py`;
+each answer written to the store as it comes, its `request_counts` as they go) → `finalizing`
+(its output and error files written from the answers) → `completed`, or `cancelled` (a cancel:
+lines not answered are not run), `expired` (its completion window ended: lines not run go to
+the error file) or `failed`.
+
 A cancel on another replica reaches the runner through the batch's end mark, and the replica
-renews its batches' heartbeats, with the watcher background responses use (`_jobs.py`).
+renews its claims, with the watcher background responses use (`_jobs.py`). A stopping replica
+gives its batches the same grace as open calls, then stops them: on a shared store (Redis) it
+lets their claims go and another replica takes each over (`adopt`: it looks for batches in the
+running index that nobody holds, when it starts and every third of `batches.heartbeat_s`),
+running the lines not answered; a crashed replica's claims expire after the heartbeat. A line
+that was in flight is run again (at least once upstream), its answer kept once (`answered`).
+On the memory store (one process) nobody can: a stopping replica ends its batches `failed`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.auth import current_caller
 from router_service.batches import (
     ENDED,
     ENDPOINTS,
-    BatchLine,
+    Answered,
+    AnswersNotKeptError,
     BatchNotCancellableError,
+    LineResult,
     parse_lines,
 )
 from router_service.cancellation import uncut
-from router_service.errors import InvalidRequestError, StoreUnavailableError
-from router_service.responses import CANCELLED, JobId, checked_metadata
+from router_service.errors import InvalidRequestError, StoreUnavailableError, SwitchboardError
+from router_service.responses import CANCELLED, checked_metadata
 from router_service.runtime import Runtime
-from router_service.server._batch_lines import LineCaller, LineResult, run_line
+from router_service.server._batch_job import BatchJob, job_for, new_owner, resumed
+from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import finish
 from router_service.server._calls import owner_name
 from router_service.server._interceptors import gate_for
 from router_service.server._jobs import OwnedJobs
+from router_service.telemetry import current
 
 __all__ = ["BatchJobs"]
 
-
-@dataclass(eq=False)
-class BatchJob:
-    batch: bpb.Batch
-    lines: list[BatchLine]
-    who: LineCaller
-    results: list[LineResult] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    stop: str = ""  # why its task was cancelled: "cancelled", "stopped"
-    started: bool = False  # its task ran (one cancelled before never runs its cleanup)
-    writing: asyncio.Lock = field(default_factory=asyncio.Lock)
-    key: JobId = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.key = (self.who.client, self.batch.id)
+log = logging.getLogger("switchboard.router")
 
 
 class BatchJobs(OwnedJobs[BatchJob]):
     def __init__(self) -> None:
         super().__init__()
         self._slots: asyncio.Semaphore | None = None  # batches.max_running (as at the first)
+        self._adopter: asyncio.Task[None] | None = None
+        # One round of `adopt` at a time: a round asked for while another runs finds what that
+        # one took among its jobs.
+        self._adopting = asyncio.Lock()
 
     async def start(self, runtime: Runtime, request: bpb.CreateBatchRequest) -> bpb.Batch:
         """Check the request and its input file, keep the batch and start its job; the batch
@@ -94,17 +95,21 @@ class BatchJobs(OwnedJobs[BatchJob]):
             metadata_json=metadata,
             request_counts=bpb.BatchRequestCounts(total=len(lines)),
         )
-        await runtime.batches.begin(client, batch)
         if errors:
+            await runtime.batches.begin(client, batch)
             return batch
+        # Claimed before it is in the running index: no other replica takes it over.
+        claim = await runtime.batches.runs.claim((client, batch.id), new_owner())
+        assert claim is not None  # a new id: nobody else holds it
+        try:
+            await runtime.batches.begin(client, batch)
+        except BaseException:
+            await uncut(runtime.batches.runs.release((client, batch.id), claim))
+            raise
         who = LineCaller(runtime, gate_for(runtime), caller, client, request.endpoint, batch.id)
         running = bpb.Batch()
         running.CopyFrom(batch)  # the job's own, rewritten as it runs
-        job = BatchJob(running, lines, who)
-        job.task = asyncio.create_task(self._run(job), name=f"switchboard-{batch.id}")
-        self._jobs[job.key] = job
-        marks = runtime.batches.marks
-        self._watch(marks, runtime.clock, marks.config.background_heartbeat_s)
+        self._launch(job_for(running, lines, who, claim, Answered()))
         return batch
 
     async def cancel(self, runtime: Runtime, client: str, batch_id: str) -> bpb.Batch:
@@ -128,49 +133,147 @@ class BatchJobs(OwnedJobs[BatchJob]):
         batch.cancelling_at = int(runtime.clock.now())
         return batch
 
+    def adopting(self, runtime_of: Callable[[], Runtime]) -> None:
+        """Take over orphaned batches now and every third of `batches.heartbeat_s` (on a shared
+        store only: the memory store's are this process's), until `shutdown`."""
+        if runtime_of().config.state.backend != "memory" and self._adopter is None:
+            self._adopter = asyncio.create_task(self._adopt_often(runtime_of))
+
+    async def adopt(self, runtime: Runtime) -> int:
+        """Take over the running batches nobody holds (their runner stopped, or crashed and its
+        claim expired), as this replica's slots allow; how many it took."""
+        async with self._adopting:
+            runs, taken = runtime.batches.runs, 0
+            running = [key for key in await runs.running() if key not in self._jobs]
+            held = await runs.held(running)
+            for key in [key for key, holder in zip(running, held, strict=True) if not holder]:
+                if self._closed or len(self._jobs) >= runtime.config.batches.max_running:
+                    break
+                claim = await runs.claim(key, new_owner())
+                if claim is None:  # another replica took it first
+                    continue
+                try:
+                    job = await resumed(runtime, key, claim)
+                except BaseException:  # the store failed: another round, or replica, retries
+                    await uncut(runs.release(key, claim))
+                    raise
+                if job is not None:
+                    log.info("batch %s: taken over (%d lines left)", key[1], len(job.pending))
+                    self._launch(job)
+                    taken += 1
+            return taken
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Take over nothing more, then stop the batches as `OwnedJobs.shutdown` does (on a
+        shared store each is handed over, not failed: `_end`)."""
+        self._closed = True
+        if self._adopter is not None:
+            self._adopter.cancel()
+            await asyncio.gather(self._adopter, return_exceptions=True)
+        await super().shutdown(grace_s)
+
+    async def _adopt_often(self, runtime_of: Callable[[], Runtime]) -> None:
+        while not self._closed:
+            runtime = runtime_of()
+            try:
+                await self.adopt(runtime)
+            except SwitchboardError as exc:  # the store failed: the next round tries again
+                log.warning("batches: taking over orphans failed: %s", exc.message)
+            await asyncio.sleep(runtime.config.batches.heartbeat_s / 3)
+
+    def _launch(self, job: BatchJob) -> None:
+        runtime = job.who.runtime
+        job.task = asyncio.create_task(self._run(job), name=f"switchboard-{job.batch.id}")
+        self._jobs[job.key] = job
+        heartbeat_s = runtime.config.batches.heartbeat_s
+        self._watch(runtime.batches.marks, runtime.clock, heartbeat_s, self._renew)
+
+    async def _renew(self, jobs: list[BatchJob]) -> None:
+        """Renew the claims of `jobs`; stop those another replica holds now."""
+        renewed = await asyncio.gather(*(_renewed(job) for job in jobs))
+        for job, held in zip(jobs, renewed, strict=True):
+            if not held:
+                log.warning("batch %s: another replica runs it now; stopping", job.batch.id)
+                self._stop(job, "lost")
+
     async def _run(self, job: BatchJob) -> None:
         runtime = job.who.runtime
         if self._slots is None:
             self._slots = asyncio.Semaphore(runtime.config.batches.max_running)
-        how = "stopped"
+        metrics = current().metrics
+        metrics.batches_running.add(1, {})
+        status = ""  # how it ended here ("": handed over, or taken by another replica)
         try:
             try:
                 job.started = True
                 if job.stop:  # stopped before its task ran
                     raise asyncio.CancelledError
                 async with self._slots:
-                    job.batch.status = "in_progress"
-                    job.batch.in_progress_at = int(runtime.clock.now())
-                    await runtime.batches.write(job.who.client, job.batch)
+                    if job.batch.status == "validating":
+                        job.batch.status = "in_progress"
+                        job.batch.in_progress_at = int(runtime.clock.now())
+                        await runtime.batches.write(job.who.client, job.batch)
                     how = await self._lines(job)
             except asyncio.CancelledError:
-                await uncut(finish(job.who, job.batch, job.results, job.lines, job.stop))
+                status = await uncut(self._end(job, job.stop))
                 raise
-            await uncut(finish(job.who, job.batch, job.results, job.lines, how))
+            status = await uncut(self._end(job, how))
         finally:
+            metrics.batches_running.add(-1, {})
+            if status:
+                metrics.batches_ended.add(1, {"status": status})
             self._jobs.pop(job.key, None)
+            await uncut(_released(job))
+
+    async def _end(self, job: BatchJob, how: str) -> str:
+        """End the job as `how` says; the status it ended with ("" when another replica goes
+        on with it)."""
+        runtime, client = job.who.runtime, job.who.client
+        if how != "lost" and not await _renewed(job):
+            how = "lost"  # it paused past its heartbeat, and another took it meanwhile
+        if how == "lost":
+            return ""
+        if how == "stopped" and runtime.config.state.backend != "memory":
+            await runtime.batches.write(client, job.batch)  # its counts; then handed over
+            return ""
+        return await finish(job.who, job.batch, job.lines, how, job.fault)
 
     async def _lines(self, job: BatchJob) -> str:
-        """Run the job's lines, a few at a time: "done", or "expired" when its completion
-        window ended first."""
+        """Run the job's lines not answered, a few at a time: "done", "expired" when its
+        completion window ended first, "fault" when it cannot go on, "stopped" when the store
+        took no answer (Redis lost: another replica goes on with it once its claim expired)."""
         runtime = job.who.runtime
-        pending = deque(job.lines)
+        pending = job.pending
+        halted = "fault" if job.fault is not None else ""
 
         async def worker() -> None:
-            while pending:
+            nonlocal halted
+            while pending and not halted:
                 result = await run_line(job.who, pending.popleft())
-                job.results.append(result)
+                try:
+                    await job.writer.add(result)
+                except AnswersNotKeptError as exc:
+                    job.fault, halted = ("output_not_kept", exc.message), "fault"
+                    return
+                except StoreUnavailableError as exc:  # its line runs again where it goes on
+                    log.warning("batch %s: answers not kept: %s", job.batch.id, exc.message)
+                    halted = halted or "stopped"
+                    return
                 await self._progress(job, result)
 
-        concurrency = min(runtime.config.batches.concurrency, len(job.lines))
-        left_s = max(0.0, job.batch.expires_at - runtime.clock.now())
+        if halted or not pending:
+            return halted or "done"
+        concurrency = min(runtime.config.batches.concurrency, len(pending))
+        left_s = job.batch.expires_at - runtime.clock.now()
+        if left_s <= 0:
+            return "expired"
         try:
             async with asyncio.timeout(left_s), asyncio.TaskGroup() as group:
                 for _ in range(concurrency):
                     group.create_task(worker())
         except TimeoutError:
             return "expired"
-        return "done"
+        return halted or "done"
 
     async def _progress(self, job: BatchJob, result: LineResult) -> None:
         """Count `result` and write the batch's counts, unless a write is under way (the next
@@ -180,10 +283,23 @@ class BatchJobs(OwnedJobs[BatchJob]):
             counts.completed += 1
         else:
             counts.failed += 1
+        current().metrics.batch_lines.add(1, {"outcome": "completed" if result.ok else "failed"})
         if job.writing.locked():
             return
         async with job.writing:
             await job.who.runtime.batches.write(job.who.client, job.batch)
+
+
+async def _renewed(job: BatchJob) -> bool:
+    """Whether the job's claim is still its replica's (renewed)."""
+    return await job.who.runtime.batches.runs.renew(job.key, job.claim)
+
+
+async def _released(job: BatchJob) -> None:
+    try:
+        await job.who.runtime.batches.runs.release(job.key, job.claim)
+    except StoreUnavailableError as exc:  # it expires after the heartbeat
+        log.warning("batch %s: its claim was not let go: %s", job.batch.id, exc.message)
 
 
 def _check(request: bpb.CreateBatchRequest) -> None:

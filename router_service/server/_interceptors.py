@@ -16,12 +16,11 @@ UNKNOWN without details.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from typing import Any
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from clients import to_grpc_status
 from router_service.auth import (
@@ -40,6 +39,7 @@ from router_service.errors import InvalidRequestError, ModelNotFoundError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
+from router_service.server._undecodable import decoded, refuse_undecodable, tolerant
 
 __all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor", "gate_for"]
 
@@ -52,6 +52,7 @@ _STREAM_SLOT_MARGIN_S = 5.0
 
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
+Bidi = Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
@@ -101,13 +102,15 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             return _unary_handler(handler, self._unary(method, rule, handler.unary_unary))
         if handler.unary_stream is not None:
             return _stream_handler(handler, self._stream(method, rule, handler.unary_stream))
+        if handler.stream_stream is not None:
+            return _bidi_handler(handler, self._bidi(method, rule, handler.stream_stream))
         return None  # client streaming would pass unchecked; none exists, so refuse
 
     def _unary(self, method: str, rule: MethodRule, behavior: Unary) -> Unary:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             task = self.calls.enter()
             try:
-                await _refuse_undecodable(request, context)
+                await refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=False)
                 response = await behavior(request, context)
                 if admission.rate_status is not None or admission.guardrails:
@@ -128,7 +131,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         ) -> AsyncGenerator[Any, None]:
             task = self.calls.enter()
             try:
-                await _refuse_undecodable(request, context)
+                await refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=True)
                 used = Used(rule, request) if admission.counts_tokens else None
                 # Told once, on the route event: the caller's standing, the guardrails.
@@ -153,9 +156,39 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
         return handle
 
+    def _bidi(self, method: str, rule: MethodRule, behavior: Bidi) -> Bidi:
+        """A bidirectional call (Realtime), admitted on its first message, which the handler
+        then reads again; it holds a stream slot for its whole life. Its usage is the
+        handler's to settle (the session's events are not protobuf usage)."""
+
+        async def handle(
+            requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+        ) -> AsyncGenerator[Any, None]:
+            task = self.calls.enter()
+            try:
+                first = await anext(aiter(requests), None)
+                if first is None:
+                    error = InvalidRequestError("The call sent no message.", code="invalid_message")
+                    await context.abort_with_status(to_grpc_status(error_details(error)))
+                await refuse_undecodable(first, context)
+                admission = await self._admit(method, rule, first, context, stream=True)
+                untold = admission.rate_status is not None  # told on the route, as `_stream`'s
+                try:
+                    async with aclosing(behavior(decoded(first, requests), context)) as events:
+                        async for message in events:
+                            if untold and _tell_route(rule, message, admission):
+                                untold = False
+                            yield message
+                finally:
+                    await uncut(_end(None, admission))  # see `_stream`
+            finally:
+                self.calls.leave(task)
+
+        return handle
+
     def _with_auth_mode(self, behavior: Unary) -> Unary:
         async def check(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await _refuse_undecodable(request, context)
+            await refuse_undecodable(request, context)
             mode = "open" if self._gate.open else "keys"  # read per call: a reload may change it
             context.set_trailing_metadata(((AUTH_MODE_METADATA, mode),))
             return await behavior(request, context)
@@ -270,41 +303,10 @@ def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
     return Attempt(method, authorization, context.peer(), forwarded_for)
 
 
-class Undecodable:
-    """What a request becomes whose bytes are no valid message; the handler refuses it."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: DecodeError) -> None:
-        self.error = error
-
-
-def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    if deserialize is None:
-        return None
-
-    def parse(data: bytes) -> Any:
-        try:
-            return deserialize(data)
-        except DecodeError as exc:
-            return Undecodable(exc)
-
-    return parse
-
-
-async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext) -> None:
-    if isinstance(request, Undecodable):
-        # protobuf's message names the type and the fault, never the bytes.
-        error = InvalidRequestError(
-            f"The request is not a valid message: {request.error}.", code="invalid_message"
-        )
-        await context.abort_with_status(to_grpc_status(error_details(error)))
-
-
 def _unary_handler(handler: Any, behavior: Unary) -> Any:
     return grpc.unary_unary_rpc_method_handler(
         behavior,
-        request_deserializer=_tolerant(handler.request_deserializer),
+        request_deserializer=tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 
@@ -312,7 +314,15 @@ def _unary_handler(handler: Any, behavior: Unary) -> Any:
 def _stream_handler(handler: Any, behavior: Streaming) -> Any:
     return grpc.unary_stream_rpc_method_handler(
         behavior,
-        request_deserializer=_tolerant(handler.request_deserializer),
+        request_deserializer=tolerant(handler.request_deserializer),
+        response_serializer=handler.response_serializer,
+    )
+
+
+def _bidi_handler(handler: Any, behavior: Bidi) -> Any:
+    return grpc.stream_stream_rpc_method_handler(
+        behavior,
+        request_deserializer=tolerant(handler.request_deserializer),
         response_serializer=handler.response_serializer,
     )
 

@@ -6,21 +6,22 @@ grace as open calls, then each is stopped, and writes itself `failed`).
 One watcher task per kind and replica, while it runs jobs (`watch_jobs`): every second
 (`CHECK_S`) it reads the end marks of all its jobs at once and stops those cancelled (or deleted)
 on another replica (a cancel on this one stops its job at once), and every third of the
-heartbeat it renews their heartbeats, so that a crashed replica's jobs read `failed`.
+heartbeat it renews their heartbeats (`renew`: a background response's, so that a crashed
+replica's jobs read `failed`; a batch's claim, so that another replica takes it over).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Generic, Protocol, TypeVar
 
 from router_service.clock import Clock
 from router_service.errors import StoreUnavailableError
 from router_service.responses import CANCELLED, DELETED, BackgroundRecords, JobId
 
-__all__ = ["CHECK_S", "Job", "OwnedJobs", "watch_jobs"]
+__all__ = ["CHECK_S", "Job", "OwnedJobs", "Renew", "watch_jobs"]
 
 log = logging.getLogger("switchboard.router")
 
@@ -37,6 +38,7 @@ class Job(Protocol):
 
 
 _J = TypeVar("_J", bound=Job)
+Renew = Callable[[list[_J]], Awaitable[None]]  # renews the heartbeats of running jobs
 
 
 class OwnedJobs(Generic[_J]):
@@ -80,10 +82,12 @@ class OwnedJobs(Generic[_J]):
             if job.started:  # else it stops as it starts, its cleanup run
                 job.task.cancel()
 
-    def _watch(self, records: BackgroundRecords, clock: Clock, heartbeat_s: float) -> None:
+    def _watch(
+        self, records: BackgroundRecords, clock: Clock, heartbeat_s: float, renew: Renew[_J]
+    ) -> None:
         """Start the watcher unless it runs."""
         if self._watcher is None or self._watcher.done():
-            watch = watch_jobs(self._jobs, records, clock, heartbeat_s, self._stop)
+            watch = watch_jobs(self._jobs, records, clock, (heartbeat_s, renew), self._stop)
             self._watcher = asyncio.create_task(watch, name="switchboard-jobs")
 
 
@@ -91,12 +95,13 @@ async def watch_jobs(
     jobs: Mapping[JobId, _J],
     records: BackgroundRecords,
     clock: Clock,
-    heartbeat_s: float,
+    heartbeat: tuple[float, Renew[_J]],
     stop: Callable[[_J, str], None],
 ) -> None:
-    """While `jobs` has any: every CHECK_S read their end marks at once and `stop` those
-    cancelled (or deleted) on another replica, and every third of `heartbeat_s` renew their
-    heartbeats (in `records`: background responses' or batches')."""
+    """While `jobs` has any: every CHECK_S read their end marks at once (in `records`:
+    background responses' or batches') and `stop` those cancelled (or deleted) on another
+    replica, and every third of the `heartbeat` renew their heartbeats."""
+    heartbeat_s, renew = heartbeat
     beaten = clock.monotonic()
     while jobs:
         await asyncio.sleep(CHECK_S)
@@ -110,6 +115,6 @@ async def watch_jobs(
                     stop(job, mark.decode())
             if clock.monotonic() - beaten >= heartbeat_s / 3:
                 beaten = clock.monotonic()
-                await records.beat([job.key for job in running if not job.stop])
+                await renew([job for job in running if not job.stop])
         except StoreUnavailableError as exc:  # the next second tries again
             log.warning("background jobs: the state store failed: %s", exc.message)

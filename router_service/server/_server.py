@@ -111,6 +111,8 @@ class RouterServer:
         await self._server.start()
         self.record.started(self.address, self.runtime.clock.now())
         self.runtime.start_background()
+        # Batches whose replica stopped: taken over now and every few seconds (shared store).
+        self._batch_jobs.adopting(lambda: self.runtime)
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         tls = " (TLS)" if self.runtime.config.server.tls else ""
@@ -203,7 +205,8 @@ class RouterServer:
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
                 # Background responses and batches get the same grace as open calls, then are
-                # written failed (their replica stopped), while the store is still open.
+                # written failed (their replica stopped; a batch on a shared store is handed
+                # over to another replica instead), while the store is still open.
                 await asyncio.gather(
                     self._server.stop(grace),
                     self._jobs.shutdown(grace),

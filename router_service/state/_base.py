@@ -50,6 +50,7 @@ __all__ = [
     "RATE_WINDOW_S",
     "UNHURRIED",
     "AppendResult",
+    "DocumentPart",
     "FlightClaim",
     "FlightWatch",
     "Landing",
@@ -122,6 +123,14 @@ class AppendResult(enum.Enum):
     APPENDED = "appended"
     MISSING = "missing"  # no live document of that name (absent, expired, deleted): nothing kept
     TOO_LARGE = "too_large"  # it would pass `max_bytes` (or the store's room): left as it was
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPart:
+    """What `StateStore.read_document` read: a part of a document, and the whole one's size."""
+
+    data: bytes
+    size: int  # the whole document's bytes, when read
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +311,12 @@ class StateStore(ABC):
     @abstractmethod
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         """Each name's document, None where absent or expired."""
+
+    @abstractmethod
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        """At most `max_bytes` of the live document `name` from byte `start` (empty past its
+        end), with its size; None where absent or expired. A reader of a growing document
+        (appended to) reads on from where it stopped, not the whole document again."""
 
     @abstractmethod
     async def delete_document(self, name: str) -> bool:

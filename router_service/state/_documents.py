@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from router_service.clock import Clock
-from router_service.state._base import AppendResult, PutResult
+from router_service.state._base import AppendResult, DocumentPart, PutResult
 
 __all__ = ["DEFAULT_DOCUMENT_BYTES", "MemoryDocuments"]
 
@@ -35,8 +35,8 @@ class MemoryDocuments:
     def __init__(self, clock: Clock, budget_bytes: int = DEFAULT_DOCUMENT_BYTES) -> None:
         self._clock = clock
         self._budget = budget_bytes
-        # name -> (data, expiry)
-        self._entries: dict[str, tuple[bytes, float]] = {}
+        # name -> (data, expiry); a document appended to holds a bytearray (copied when read)
+        self._entries: dict[str, tuple[bytes | bytearray, float]] = {}
         # owner -> its names, oldest write first; and the bytes it holds.
         self._owners: dict[str, OrderedDict[str, None]] = {}
         self._owner_bytes: dict[str, int] = {}
@@ -60,14 +60,20 @@ class MemoryDocuments:
         entry = self._live(name)
         if entry is None:
             return AppendResult.MISSING
-        if len(entry[0]) + len(data) > max_bytes:
+        held, expiry = entry
+        if len(held) + len(data) > max_bytes:
             return AppendResult.TOO_LARGE
-        if self._keep(name, entry[0] + data, entry[1]) is PutResult.TOO_LARGE:
+        # Grown in place (`held + data` copied the whole document on every append: a streamed
+        # background response's events, appended a chunk at a time, took quadratic time).
+        self._drop(name)
+        grown = held if isinstance(held, bytearray) else bytearray(held)
+        grown += data
+        if self._keep(name, grown, expiry) is PutResult.TOO_LARGE:
             # Dropped to make room for itself: larger than the whole budget.
             return AppendResult.MISSING
         return AppendResult.APPENDED
 
-    def _keep(self, name: str, data: bytes, expiry: float) -> PutResult:
+    def _keep(self, name: str, data: bytes | bytearray, expiry: float) -> PutResult:
         self._drop(name)
         size = _size(name, data)
         if size > self._budget:
@@ -96,10 +102,17 @@ class MemoryDocuments:
         out: list[bytes | None] = []
         for name in names:
             entry = self._live(name)
-            out.append(None if entry is None else entry[0])
+            out.append(None if entry is None else bytes(entry[0]))  # bytes: a copy, not a view
         return out
 
-    def _live(self, name: str) -> tuple[bytes, float] | None:
+    def read(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        """A part of `name` (`StateStore.read_document`)."""
+        entry = self._live(name)
+        if entry is None:
+            return None
+        return DocumentPart(bytes(entry[0][start : start + max_bytes]), len(entry[0]))
+
+    def _live(self, name: str) -> tuple[bytes | bytearray, float] | None:
         entry = self._entries.get(name)
         if entry is not None and entry[1] <= self._clock.now():
             self._drop(name)
@@ -136,6 +149,6 @@ def _owner(name: str) -> str:
     return name.rpartition(":")[0]
 
 
-def _size(name: str, data: bytes) -> int:
+def _size(name: str, data: bytes | bytearray) -> int:
     # The name counts too: many empty documents must not grow the map without bound.
     return len(name) + len(data)

@@ -12,6 +12,7 @@ from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
     RATE_WINDOW_S,
     AppendResult,
+    DocumentPart,
     PutResult,
     RateCount,
     RateWindows,
@@ -303,6 +304,9 @@ class MemoryStateStore(StateStore):
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         return self.documents.get(names)
+
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        return self.documents.read(name, start, max_bytes)
 
     async def delete_document(self, name: str) -> bool:
         return self.documents.delete(name)

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 
 from router_service.clock import Clock
 from router_service.state import _redis_scripts as lua
-from router_service.state._base import AppendResult, PutResult
+from router_service.state._base import AppendResult, DocumentPart, PutResult
 from router_service.state._redis_entries import live_documents, translated, ttl_px
 from router_service.state._resp import RespClient
+from router_service.state._resp_wire import raw
 
 __all__ = ["RedisDocuments"]
 
@@ -33,6 +34,7 @@ class RedisDocuments:
     def _init_documents(self, client: RespClient) -> None:
         self._put_new_document = client.script(lua.PUT_NEW_DOCUMENT)
         self._append_document = client.script(lua.APPEND_DOCUMENT)
+        self._read_document = client.script(lua.READ_DOCUMENT)
 
     async def put_document(
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
@@ -63,6 +65,17 @@ class RedisDocuments:
         with translated():
             stored = await self._client.execute("MGET", *[self._key("doc", n) for n in names])
         return live_documents(stored, self._clock.now())
+
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        # One script: the expiry and the size are read with the part, in one step (GETRANGE
+        # alone cannot tell where the "expiry|" header ends).
+        args: list[str | int | bytes] = [repr(self._clock.now()), start, max_bytes]
+        with translated():
+            found = await self._read_document([self._key("doc", name)], args)
+        if found is None:
+            return None
+        data, size = found
+        return DocumentPart(raw(data), int(size))
 
     async def delete_document(self, name: str) -> bool:
         # GETDEL: whether it was still live (by the replicas' clock, not Redis's later TTL).

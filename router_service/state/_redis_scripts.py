@@ -241,6 +241,17 @@ redis.call('APPEND', KEYS[1], ARGV[1])
 return 1
 """
 
+# KEYS: a document. ARGV: now, start, max bytes -> {part, size}; nil when absent or expired.
+READ_DOCUMENT = """
+local expiry = string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^([^|]*)|')
+if not (expiry and tonumber(expiry) and tonumber(expiry) > tonumber(ARGV[1])) then return nil end
+local head = #expiry + 1
+local size = redis.call('STRLEN', KEYS[1]) - head
+local start, count = tonumber(ARGV[2]), tonumber(ARGV[3])
+if start >= size or count <= 0 then return {'', size} end
+return {redis.call('GETRANGE', KEYS[1], head + start, head + start + count - 1), size}
+"""
+
 # KEYS: a flight's lease (string "expiry|token"). ARGV: entry, px, now
 # -> {1}: claimed; {0, holder's token, its expiry}: a lease live by the callers' clock holds it.
 CLAIM_FLIGHT = """

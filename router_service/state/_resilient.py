@@ -42,6 +42,7 @@ from typing import Final, TypeVar
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
     AppendResult,
+    DocumentPart,
     FlightClaim,
     FlightWatch,
     Landing,
@@ -328,6 +329,13 @@ class ResilientStateStore(StateStore):
         if isinstance(found, _Down):
             return local
         return [doc if doc is not None else mine for doc, mine in zip(found, local, strict=True)]
+
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        # As `get_documents`: the shared store's, else one kept here during an outage.
+        found = await self._try_shared(lambda: self.shared.read_document(name, start, max_bytes))
+        if isinstance(found, DocumentPart):
+            return found
+        return await self.local.read_document(name, start, max_bytes)
 
     async def delete_document(self, name: str) -> bool:
         # From both: one stored during an outage lives in the local store.

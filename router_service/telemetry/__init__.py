@@ -34,7 +34,13 @@ from router_service.telemetry._prometheus import (
     PrometheusListener,
     metrics_text,
 )
-from router_service.telemetry._request import RequestSpan, chat_span, embed_span, media_span
+from router_service.telemetry._request import (
+    RequestSpan,
+    chat_span,
+    embed_span,
+    media_span,
+    realtime_span,
+)
 from router_service.telemetry._spans import AttemptHandle, AttemptSpan, RequestHandle, attempt_span
 from router_service.telemetry._state import Telemetry, current, install
 from router_service.telemetry.setup import (
@@ -82,6 +88,7 @@ __all__ = [
     "key_wait",
     "media_span",
     "metrics_text",
+    "realtime_span",
     "record_guardrail_matches",
     "record_plan",
     "record_reaction",

@@ -235,6 +235,23 @@ class Instruments:
             description="Background responses this replica ran, by the status they ended with "
             "(completed, incomplete, failed, cancelled; deleted: deleted while running).",
         )
+        self._batch_counters(meter)
+
+    def _batch_counters(self, meter: Meter) -> None:
+        running, ended, lines = (f"switchboard.batches.{n}" for n in ("running", "ended", "lines"))
+        self.batches_running = LocalCounter(
+            meter,
+            running,
+            unit="{batch}",
+            description="Batches this replica runs now.",
+            up_down=True,
+        )
+        self.batches_ended = LocalCounter(
+            meter, ended, unit="{batch}", description="Batches this replica ended, by status."
+        )
+        self.batch_lines = LocalCounter(
+            meter, lines, unit="{request}", description="Batch lines run here, by outcome."
+        )
 
     def _gauges(self, meter: Meter) -> None:
         meter.create_observable_up_down_counter(

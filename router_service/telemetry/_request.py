@@ -299,3 +299,11 @@ def media_span(params: media_pb2.MediaParams, ctx: RequestContext) -> RequestHan
         return OFF_REQUEST
     operation = MEDIA_PATHS.get(params.operation, "media").replace("/", ".")
     return RequestSpan(t, operation, ctx, dict)
+
+
+def realtime_span(ctx: RequestContext) -> RequestHandle:
+    """A Realtime API session, from its open to its close (its usage: its `response.done`s')."""
+    t = current()
+    if not (t.tracing or t.metering):
+        return OFF_REQUEST
+    return RequestSpan(t, "realtime", ctx, dict, stream=True)

@@ -31,6 +31,7 @@ EXPECTED = [
     "RouterClient",
     "RouterError",
     "RouterMediaStream",
+    "RouterRealtime",
     "RouterStream",
     "SwitchboardClientError",
     "SyncRouterClient",

@@ -13,13 +13,14 @@ import orjson
 import pytest
 from openai.types import Batch
 
-from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches import STOPPED_MESSAGE
-from router_service.clock import SYSTEM_CLOCK, Clock, ManualClock
+from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.conftest import Guarded
 from tests.e2e.stream_harness import StartEdge
+from tests.helpers import metric_values
 from tests.router_service.auth.helpers import client, guarded_config
 
 A, B = "sk-client-a", "sk-client-b"
@@ -217,17 +218,27 @@ async def test_each_line_is_its_clients_own_call(fake: FakeUpstream, open_batche
     assert fake.state.count(path="/embeddings") == 1
 
 
-async def test_a_batch_whose_replica_stopped_beating_reads_failed(open_batches: Open) -> None:
-    clock = ManualClock()
-    router, sdk, _ = await open_batches(clock=clock, responses={"background_heartbeat_s": 30})
-    # What a crashed replica leaves: a batch in progress no one renews the heartbeat of.
-    orphan = bpb.Batch(id="batch_orphan", status="in_progress", endpoint="/v1/embeddings")
-    await router.runtime.batches.begin("a", orphan)
-    assert (await sdk.batches.retrieve(orphan.id)).status == "in_progress"
-    clock.advance(31)
-    failed = await sdk.batches.retrieve(orphan.id)
-    assert failed.status == "failed" and failed.errors is not None
-    assert [e.message for e in failed.errors.data or []] == [STOPPED_MESSAGE]
+async def test_a_stopping_router_on_the_memory_store_ends_its_batch_failed(
+    fake: FakeUpstream, open_batches: Open
+) -> None:
+    # One process: no other replica can take the batch over (test_batch_handover.py: Redis).
+    with TelemetryCapture(tracing=False) as captured:
+        router, sdk, _ = await open_batches(batches={"concurrency": 1})
+        fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
+        content = jsonl(chat_line("one"), chat_line("two", model="beta/model-b"))
+        uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+        batch = await sdk.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        await fake.state.wait_for(lambda: fake.state.count(model="model-b") == 1, what="two up")
+        await router.server.shutdown(grace=0)
+        ended = metric_values(captured, "switchboard.batches.ended")
+        lines = metric_values(captured, "switchboard.batches.lines")
+    assert ended == {(("status", "failed"),): 1} and lines == {(("outcome", "completed"),): 1}
+    stopped = await router.runtime.batches.get("a", batch.id)
+    assert stopped.status == "failed"
+    assert [e.message for e in stopped.errors] == [STOPPED_MESSAGE]
+    assert stopped.output_file_id  # what it answered, written out
 
 
 async def test_guardrails_screen_each_line_as_it_runs(

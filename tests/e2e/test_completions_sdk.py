@@ -4,12 +4,14 @@ speaks chat completions: the prompt reaches it as one user message)."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import openai
 import pytest
 from openai.types import Completion
 
+from clients import RouterError
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import OpenStack, StartEdge, data_chunks, error_of, events
@@ -110,8 +112,17 @@ async def test_one_failing_prompt_fails_the_request(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
     fake.state.set_scenario(Scenario.rate_limited(retry_after="9"))
-    with pytest.raises(openai.RateLimitError):
-        await sdk.completions.create(model="chain", prompt=["one", "two"])
+    gc.collect()
+    gc.disable()  # what only a collection would free is then still there to be seen
+    try:
+        with pytest.raises(openai.RateLimitError):
+            await sdk.completions.create(model="chain", prompt=["one", "two"])
+        # The edge's error is freed with its request: in a reference cycle (with the frames of
+        # its traceback) it held the calls' client and channel, so a stopped edge's health
+        # watch stayed open at the router until a garbage collection.
+        assert [o for o in gc.get_objects() if isinstance(o, RouterError)] == []
+    finally:
+        gc.enable()
 
 
 async def test_echo_prepends_the_prompt(sdk: openai.AsyncOpenAI) -> None:

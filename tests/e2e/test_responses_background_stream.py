@@ -158,6 +158,9 @@ async def test_resuming_what_was_not_streamed_or_is_unknown_is_refused(stack: St
         assert (refused.value.code, refused.value.param) == ("response_not_streamable", "stream")
     with pytest.raises(openai.NotFoundError):
         await sdk.responses.retrieve("resp_unknown", stream=True)
+    with pytest.raises(openai.BadRequestError) as refused:  # past int64: not a server error
+        await sdk.responses.retrieve(polled.id, stream=True, starting_after=2**63)
+    assert (refused.value.code, refused.value.param) == ("invalid_value", "starting_after")
 
 
 async def test_events_past_the_bound_are_refused_on_resume(

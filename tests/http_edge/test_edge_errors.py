@@ -229,3 +229,14 @@ async def test_grpcs_own_size_refusal_is_not_a_rate_limit(
     assert error["type"] == "invalid_request_error"
     assert "retry-after" not in response.headers
     assert "grpc" not in error["message"] and "max" not in error["message"]
+
+
+@pytest.mark.parametrize("listing", ["/v1/files", "/v1/batches", "/v1/responses/r/input_items"])
+async def test_a_limit_that_int_does_not_read_is_400(
+    http: httpx.AsyncClient, stub: StubRouter, listing: str
+) -> None:
+    # "²" is a digit to str.isdigit, and not a number to int(): it was a 500.
+    response = await http.get(listing, params={"limit": "²"})
+    error = assert_openai_error(response, 400, "invalid_value")
+    assert error["param"] == "limit"
+    assert stub.calls == []

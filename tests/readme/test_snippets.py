@@ -105,6 +105,7 @@ def test_every_python_block_is_run_here() -> None:
         "list_clients(",
         'completions.create(model="demo-chat", prompt',
         "images.generate(",
+        "realtime.connect(",
         "langchain_openai",
         "anthropic.Anthropic(",
         CACHE_BLOCK,
@@ -212,6 +213,11 @@ def test_list_clients_block(stack: LiveStack) -> None:
 def test_completions_block(stack: LiveStack) -> None:
     printed = run_block('completions.create(model="demo-chat", prompt', stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello"]
+
+
+def test_realtime_block(stack: LiveStack) -> None:
+    printed = run_block("realtime.connect(", stack)
+    assert printed == "You said: hello (13 tokens)\n"  # the fake's answer, a word a delta
 
 
 def test_media_block(stack: LiveStack) -> None:

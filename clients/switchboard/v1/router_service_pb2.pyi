@@ -1321,3 +1321,122 @@ class CachedStream(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CachedStream: _TypeAlias = CachedStream  # noqa: Y015
+
+@_typing.final
+class RealtimeOpen(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    ROUTING_FIELD_NUMBER: _builtins.int
+    BETA_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Required: a deployment, model group or pool, as for Chat."""
+    beta: _builtins.bool
+    """The caller speaks the beta protocol (`OpenAI-Beta: realtime=v1`): sent upstream as such."""
+    @_builtins.property
+    def routing(self) -> _routing_pb2.RoutingOptions: ...
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        routing: _routing_pb2.RoutingOptions | None = ...,
+        beta: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["routing", b"routing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beta", b"beta", "model", b"model", "routing", b"routing"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RealtimeOpen: _TypeAlias = RealtimeOpen  # noqa: Y015
+
+@_typing.final
+class RealtimeClose(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """A WebSocket close code (1000 normal, 1008 policy, 1011 server error...)."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RealtimeClose: _TypeAlias = RealtimeClose  # noqa: Y015
+
+@_typing.final
+class RealtimeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_FIELD_NUMBER: _builtins.int
+    EVENT_JSON_FIELD_NUMBER: _builtins.int
+    CLOSE_FIELD_NUMBER: _builtins.int
+    event_json: _builtins.str
+    """One client event, OpenAI's JSON object."""
+    @_builtins.property
+    def open(self) -> Global___RealtimeOpen:
+        """The first message, once."""
+
+    @_builtins.property
+    def close(self) -> Global___RealtimeClose:
+        """The caller closes the session."""
+
+    def __init__(
+        self,
+        *,
+        open: Global___RealtimeOpen | None = ...,
+        event_json: _builtins.str = ...,
+        close: Global___RealtimeClose | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close", b"close", "event_json", b"event_json", "message", b"message", "open", b"open"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close", b"close", "event_json", b"event_json", "message", b"message", "open", b"open"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_message: _TypeAlias = _typing.Literal["open", "event_json", "close"]  # noqa: Y015
+    _WhichOneofArgType_message: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_message) -> _WhichOneofReturnType_message | None: ...
+
+Global___RealtimeRequest: _TypeAlias = RealtimeRequest  # noqa: Y015
+
+@_typing.final
+class RealtimeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROUTE_FIELD_NUMBER: _builtins.int
+    EVENT_JSON_FIELD_NUMBER: _builtins.int
+    CLOSE_FIELD_NUMBER: _builtins.int
+    event_json: _builtins.str
+    """One server event, OpenAI's JSON object."""
+    @_builtins.property
+    def route(self) -> _routing_pb2.RouteInfo:
+        """Sent once, when the upstream socket is open: where the session is served from."""
+
+    @_builtins.property
+    def close(self) -> Global___RealtimeClose:
+        """The session ended: the last message."""
+
+    def __init__(
+        self,
+        *,
+        route: _routing_pb2.RouteInfo | None = ...,
+        event_json: _builtins.str = ...,
+        close: Global___RealtimeClose | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["close", b"close", "event_json", b"event_json", "message", b"message", "route", b"route"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["close", b"close", "event_json", b"event_json", "message", b"message", "route", b"route"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_message: _TypeAlias = _typing.Literal["route", "event_json", "close"]  # noqa: Y015
+    _WhichOneofArgType_message: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_message) -> _WhichOneofReturnType_message | None: ...
+
+Global___RealtimeResponse: _TypeAlias = RealtimeResponse  # noqa: Y015

@@ -180,6 +180,11 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.FromString,
                 _registered_method=True)
+        self.Realtime = channel.stream_stream(
+                '/switchboard.v1.RouterService/Realtime',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.RealtimeRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.RealtimeResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -438,6 +443,27 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Realtime(self, request_iterator, context):
+        """OpenAI's Realtime API (a WebSocket of JSON events both ways) through the router. The first
+        message is the `open` (model, routing options, the beta protocol), then the caller's events
+        (`event_json`, each one OpenAI client event), then an optional `close`. The router answers
+        the `route` once the upstream socket is open (a failure before it is the call's status:
+        the next key or realtime deployment was tried first), then the upstream's events, then a
+        `close` (the code and reason the session ended with; an error ends with an OpenAI `error`
+        event before it). Only deployments marked `realtime: true` (kinds openai and azure) take
+        it. Needs the `chat` scope; counted in rpm when it opens, holds one of the client's
+        streams (`max_concurrent_streams`) while it lasts; the usage of each `response.done`
+        event goes to the client's tpm and budgets. A client whose guardrails screen answers
+        is refused (PERMISSION_DENIED, openai_code `realtime_not_screened`): events are not
+        screened. The request-side guardrails screen the texts of the caller's events
+        (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
+        parts): a block ends the session with an `error` event and close code 1008. The route tells
+        the caller's rate standing, as a stream's route event does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -575,6 +601,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.ResumeResponse,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.SerializeToString,
+            ),
+            'Realtime': grpc.stream_stream_rpc_method_handler(
+                    servicer.Realtime,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.RealtimeRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.RealtimeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1316,6 +1347,33 @@ class RouterService:
             '/switchboard.v1.RouterService/ResumeResponse',
             switchboard_dot_v1_dot_router__service__pb2.ResumeResponseRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.ResumeResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Realtime(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/switchboard.v1.RouterService/Realtime',
+            switchboard_dot_v1_dot_router__service__pb2.RealtimeRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.RealtimeResponse.FromString,
             options,
             channel_credentials,
             insecure,

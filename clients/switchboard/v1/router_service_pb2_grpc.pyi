@@ -169,6 +169,23 @@ class RouterServiceStub:
     (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
     `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
     """
+    Realtime: _grpc.StreamStreamMultiCallable[_router_service_pb2.RealtimeRequest, _router_service_pb2.RealtimeResponse]
+    """OpenAI's Realtime API (a WebSocket of JSON events both ways) through the router. The first
+    message is the `open` (model, routing options, the beta protocol), then the caller's events
+    (`event_json`, each one OpenAI client event), then an optional `close`. The router answers
+    the `route` once the upstream socket is open (a failure before it is the call's status:
+    the next key or realtime deployment was tried first), then the upstream's events, then a
+    `close` (the code and reason the session ended with; an error ends with an OpenAI `error`
+    event before it). Only deployments marked `realtime: true` (kinds openai and azure) take
+    it. Needs the `chat` scope; counted in rpm when it opens, holds one of the client's
+    streams (`max_concurrent_streams`) while it lasts; the usage of each `response.done`
+    event goes to the client's tpm and budgets. A client whose guardrails screen answers
+    is refused (PERMISSION_DENIED, openai_code `realtime_not_screened`): events are not
+    screened. The request-side guardrails screen the texts of the caller's events
+    (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
+    parts): a block ends the session with an `error` event and close code 1008. The route tells
+    the caller's rate standing, as a stream's route event does.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -309,6 +326,23 @@ class RouterServiceAsyncStub(RouterServiceStub):
     not run in the background, not streamed, or whose events were not all kept
     (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
     `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
+    """
+    Realtime: _aio.StreamStreamMultiCallable[_router_service_pb2.RealtimeRequest, _router_service_pb2.RealtimeResponse]  # type: ignore[assignment]
+    """OpenAI's Realtime API (a WebSocket of JSON events both ways) through the router. The first
+    message is the `open` (model, routing options, the beta protocol), then the caller's events
+    (`event_json`, each one OpenAI client event), then an optional `close`. The router answers
+    the `route` once the upstream socket is open (a failure before it is the call's status:
+    the next key or realtime deployment was tried first), then the upstream's events, then a
+    `close` (the code and reason the session ended with; an error ends with an OpenAI `error`
+    event before it). Only deployments marked `realtime: true` (kinds openai and azure) take
+    it. Needs the `chat` scope; counted in rpm when it opens, holds one of the client's
+    streams (`max_concurrent_streams`) while it lasts; the usage of each `response.done`
+    event goes to the client's tpm and budgets. A client whose guardrails screen answers
+    is refused (PERMISSION_DENIED, openai_code `realtime_not_screened`): events are not
+    screened. The request-side guardrails screen the texts of the caller's events
+    (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
+    parts): a block ends the session with an `error` event and close code 1008. The route tells
+    the caller's rate standing, as a stream's route event does.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -609,6 +643,29 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         not run in the background, not streamed, or whose events were not all kept
         (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
         `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
+        """
+
+    @_abc_1.abstractmethod
+    def Realtime(
+        self,
+        request_iterator: _MaybeAsyncIterator[_router_service_pb2.RealtimeRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_router_service_pb2.RealtimeResponse], _abc.AsyncIterator[_router_service_pb2.RealtimeResponse]]:
+        """OpenAI's Realtime API (a WebSocket of JSON events both ways) through the router. The first
+        message is the `open` (model, routing options, the beta protocol), then the caller's events
+        (`event_json`, each one OpenAI client event), then an optional `close`. The router answers
+        the `route` once the upstream socket is open (a failure before it is the call's status:
+        the next key or realtime deployment was tried first), then the upstream's events, then a
+        `close` (the code and reason the session ended with; an error ends with an OpenAI `error`
+        event before it). Only deployments marked `realtime: true` (kinds openai and azure) take
+        it. Needs the `chat` scope; counted in rpm when it opens, holds one of the client's
+        streams (`max_concurrent_streams`) while it lasts; the usage of each `response.done`
+        event goes to the client's tpm and budgets. A client whose guardrails screen answers
+        is refused (PERMISSION_DENIED, openai_code `realtime_not_screened`): events are not
+        screened. The request-side guardrails screen the texts of the caller's events
+        (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
+        parts): a block ends the session with an `error` event and close code 1008. The route tells
+        the caller's rate standing, as a stream's route event does.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -69,3 +69,20 @@ async def test_a_resume_past_the_bytes_kept_is_refused_before_any_event(
         grpc.StatusCode.INVALID_ARGUMENT,
         "stream_not_kept",
     )
+
+
+async def test_the_events_kept_count_towards_the_clients_stored_bytes(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The events (several times the answer's size, kept as long as the response) were kept
+    # for free: only the queued response counted, so a client could keep any amount of them.
+    fake.state.set_scenario(Scenario(content="word " * 300))
+    router = await _started(fake, start_router, client_stored_bytes=4096)
+    events = await _resumed(router, A)
+    assert sum(len(orjson.dumps(e)) for e in events) > 4096  # past the quota by themselves
+    again = router.stub.StartBackgroundResponse(start_request("resp_s2"), metadata=bearer(A))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await again
+    details = details_from_rpc_error(refused.value)
+    assert details.openai_code == "background_not_stored"
+    assert "client_stored_bytes" in details.message

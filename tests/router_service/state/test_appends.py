@@ -10,6 +10,7 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.state import (
     AppendResult,
+    DocumentPart,
     MemoryStateStore,
     PutResult,
     RedisStateStore,
@@ -113,3 +114,19 @@ async def test_an_outage_refuses_appends_to_shared_documents_and_keeps_local_one
     assert await store.append_document("local", b"3", max_bytes=100) is AppendResult.APPENDED
     assert await store.get_documents(["shared", "local"]) == [b"s1", b"l23"]
     assert await shared.get_documents(["local"]) == [None]
+
+
+async def test_a_document_is_read_on_from_where_a_reader_stopped(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    assert await store.read_document("log", 0, 10) is None
+    text = "é|x\n".encode() * 3  # bytes, not characters: a read may split a character
+    assert await store.put_document("log", text[:5], 60) is PutResult.KEPT
+    assert await store.append_document("log", text[5:], max_bytes=100) is AppendResult.APPENDED
+    assert await store.read_document("log", 0, 0) == DocumentPart(b"", len(text))
+    parts = [await store.read_document("log", start, 4) for start in range(0, len(text), 4)]
+    assert b"".join(p.data for p in parts if p is not None) == text
+    assert await store.read_document("log", 1, 2) == DocumentPart(text[1:3], len(text))
+    assert await store.read_document("log", len(text) + 5, 4) == DocumentPart(b"", len(text))
+    clock.advance(60)
+    assert await store.read_document("log", 0, 10) is None

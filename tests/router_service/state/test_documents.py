@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from router_service.clock import ManualClock
 from router_service.config import StateConfig
-from router_service.state import MemoryStateStore, PutResult, RedisStateStore, open_store
+from router_service.state import (
+    AppendResult,
+    MemoryStateStore,
+    PutResult,
+    RedisStateStore,
+    open_store,
+)
 from tests.replicas.redis_fixtures import keys_under
 
 
@@ -98,3 +104,19 @@ async def test_a_refused_only_new_document_drops_nothing_to_make_room() -> None:
     assert again is PutResult.EXISTS
     assert await store.get_documents(["a:1", "a:2"]) == [b"x" * 37, b"y" * 37]
     assert store.documents.size_bytes == 80
+
+
+async def test_memory_appends_grow_a_document_in_place() -> None:
+    # Copying the whole document on each append made a streamed background response's events
+    # (appended a chunk at a time, up to max_stream_bytes) quadratic to write.
+    store = MemoryStateStore(ManualClock(), document_bytes=1000)
+    assert await store.put_document("log:a", b"x", 60) is PutResult.KEPT
+    assert await store.append_document("log:a", b"1", max_bytes=100) is AppendResult.APPENDED
+    held = store.documents._entries["log:a"][0]
+    assert await store.append_document("log:a", b"2", max_bytes=100) is AppendResult.APPENDED
+    assert store.documents._entries["log:a"][0] is held  # grown, not copied
+    (read,) = await store.get_documents(["log:a"])
+    assert read == b"x12" and type(read) is bytes
+    assert await store.append_document("log:a", b"3", max_bytes=100) is AppendResult.APPENDED
+    assert read == b"x12"  # what a reader got does not change under it
+    assert store.documents.size_bytes == len("log:a") + 4

@@ -11,6 +11,7 @@ import pytest
 
 from router_service.clock import ManualClock
 from router_service.state import (
+    DocumentPart,
     MemoryStateStore,
     PutResult,
     RateCount,
@@ -220,6 +221,10 @@ class FlakyDocuments(Flaky):
         self._check()
         return await super().get_documents(names)
 
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        self._check()
+        return await super().read_document(name, start, max_bytes)
+
     async def delete_document(self, name: str) -> bool:
         self._check()
         return await super().delete_document(name)
@@ -235,9 +240,13 @@ async def test_documents_stored_in_an_outage_stay_local_and_are_found_after_it()
     shared.up = False
     assert await store.put_document("during", b"local", 60) is PutResult.KEPT
     assert await store.get_documents(["before", "during"]) == [None, b"local"]
+    assert await store.read_document("during", 2, 10) == DocumentPart(b"cal", 5)
+    assert await store.read_document("before", 0, 10) is None
     shared.up = True
     clock.advance(1.0)
     assert await store.get_documents(["before", "during"]) == [b"shared", b"local"]
+    assert await store.read_document("before", 1, 2) == DocumentPart(b"ha", 6)
+    assert await store.read_document("during", 0, 2) == DocumentPart(b"lo", 5)  # still local
     assert await shared.get_documents(["during"]) == [None]  # not replayed to the others
     clock.advance(60)
     assert await store.get_documents(["during"]) == [None]

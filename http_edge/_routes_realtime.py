@@ -1,0 +1,146 @@
+"""`/v1/realtime`: OpenAI's Realtime API (a WebSocket of JSON events) through the router's
+Realtime RPC. The caller authenticates as OpenAI accepts it: `Authorization: Bearer <key>`, or
+(browsers, which cannot set headers on a WebSocket) the subprotocol
+`openai-insecure-api-key.<key>`; `?model=` names the model (Azure's `?deployment=` too), the
+beta protocol is `OpenAI-Beta: realtime=v1` or the subprotocol `openai-beta.realtime-v1`.
+
+The socket is accepted only once the router opened the upstream one: a refusal before that
+(a bad key, a model not allowed or not realtime-capable, every upstream refusing) is a real HTTP
+answer with OpenAI's error JSON (the ASGI denial response). After it, events go both ways as
+they are; the session ends with the router's close code, after an OpenAI `error` event when it
+ended on an error. The caller leaving closes the router's call, and so the upstream socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from clients import RouterError, RouterRealtime, http_status_for
+from clients.switchboard.v1 import router_service_pb2 as pb
+
+from ._errors import EdgeError, error_body, error_response, router_error_body
+from ._headers import route_headers
+from ._metadata import checked_header, forwarded_metadata, session_id
+from ._state import edge_state
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+_KEY_PROTOCOL = "openai-insecure-api-key."
+_BETA_PROTOCOL = "openai-beta.realtime-v1"
+_SERVER_ERROR = 1011
+
+
+@router.websocket("/v1/realtime")
+async def realtime(websocket: WebSocket) -> None:
+    offered: list[str] = list(websocket.scope.get("subprotocols") or ())
+    try:
+        opening, metadata = _opening(websocket, offered)
+    except EdgeError as refused:
+        body = error_body(refused.message, refused.type, refused.code, refused.param)
+        await websocket.send_denial_response(error_response(refused.status, body))
+        return
+    session = edge_state(websocket).router().realtime(timeout=None, metadata=metadata)
+    async with session:
+        try:
+            await session.send(pb.RealtimeRequest(open=opening))
+            first = await anext(session)
+        except (RouterError, StopAsyncIteration) as exc:
+            await _deny(websocket, exc)
+            return
+        headers = list(route_headers(first.route).items())
+        protocol = "realtime" if "realtime" in offered else None
+        await websocket.accept(
+            subprotocol=protocol, headers=[(k.encode(), v.encode()) for k, v in headers]
+        )
+        await _relay(websocket, session)
+
+
+def _opening(websocket: WebSocket, offered: list[str]) -> tuple[pb.RealtimeOpen, Any]:
+    """The open message and the call's metadata, with the key from the subprotocol when the
+    `Authorization` header has none."""
+    metadata = forwarded_metadata(websocket)
+    keys = [p[len(_KEY_PROTOCOL) :] for p in offered if p.startswith(_KEY_PROTOCOL)]
+    if keys and not any(name == "authorization" for name, _ in metadata):
+        metadata = (
+            ("authorization", checked_header("authorization", f"Bearer {keys[0]}")),
+            *metadata,
+        )
+    query = websocket.query_params
+    beta = websocket.headers.get("openai-beta", "") == "realtime=v1" or _BETA_PROTOCOL in offered
+    opening = pb.RealtimeOpen(
+        model=query.get("model") or query.get("deployment") or "",
+        beta=beta,
+    )
+    opening.routing.session_id = session_id(websocket)
+    return opening, metadata
+
+
+async def _deny(websocket: WebSocket, exc: RouterError | StopAsyncIteration) -> None:
+    """The router's refusal as the HTTP answer to the handshake."""
+    if isinstance(exc, RouterError):
+        status, body = http_status_for(exc.details), router_error_body(exc.details)
+    else:
+        status = 502
+        body = error_body("The router ended the session before it opened.", "server_error")
+    await websocket.send_denial_response(error_response(status, body))
+
+
+async def _relay(websocket: WebSocket, session: RouterRealtime) -> None:
+    """Both directions until the router closes the session (the caller's close included)."""
+    caller = asyncio.create_task(_from_caller(websocket, session), name="switchboard-realtime-in")
+    code, reason = _SERVER_ERROR, "the router ended the session"
+    try:
+        async for message in session:
+            kind = message.WhichOneof("message")
+            if kind == "event_json":
+                await websocket.send_text(message.event_json)
+            elif kind == "close":
+                code, reason = message.close.code, message.close.reason
+                break
+    except RouterError as exc:  # the router went away mid-session
+        error = router_error_body(exc.details)["error"]
+        event = {"type": "error", "event_id": "event_switchboard_edge", "error": error}
+        await _quietly(websocket.send_json(event))
+    except WebSocketDisconnect:
+        pass  # the caller left while we wrote: `_from_caller` told the router
+    finally:
+        caller.cancel()
+        await asyncio.wait((caller,))
+    await _quietly(websocket.close(code=code, reason=reason))
+
+
+async def _from_caller(websocket: WebSocket, session: RouterRealtime) -> None:
+    """The caller's events to the router; its close (or its leaving) as the session's close."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            close = pb.RealtimeClose(
+                code=int(message.get("code") or 1000), reason=message.get("reason") or ""
+            )
+            await _quietly(session.send(pb.RealtimeRequest(close=close)))
+            return
+        text = message.get("text")
+        if text is None and message.get("bytes") is not None:
+            text = message["bytes"].decode("utf-8", "replace")
+        if text is not None:
+            try:
+                await session.send(pb.RealtimeRequest(event_json=text))
+            except RouterError:
+                return  # the session ended: `_relay` tells the caller
+
+
+async def _quietly(sending: Any) -> None:
+    """A write to a peer that may already be gone."""
+    try:
+        await sending
+    except (RuntimeError, WebSocketDisconnect, RouterError, OSError) as exc:
+        log.debug("realtime: the peer was gone (%s)", type(exc).__name__)

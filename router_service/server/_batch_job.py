@@ -1,0 +1,111 @@
+"""A batch as its runner holds it (`BatchJob`): the lines left to run, where their answers go,
+its claim; made for a new batch (`_batches.py`) or for one taken over from a replica that
+stopped (`resumed`: the lines its pages do not answer, as its client's calls now)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import deque
+from dataclasses import dataclass, field
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.auth import ANONYMOUS, Caller
+from router_service.batches import (
+    ENDED,
+    Answered,
+    AnswerWriter,
+    BatchLine,
+    BatchNotFoundError,
+    Claim,
+    StoredFileNotFoundError,
+    parse_lines,
+)
+from router_service.responses import JobId
+from router_service.runtime import Runtime
+from router_service.server._batch_lines import LineCaller
+from router_service.server._interceptors import gate_for
+
+__all__ = ["BatchJob", "new_owner", "resumed"]
+
+
+@dataclass(eq=False)
+class BatchJob:
+    batch: bpb.Batch  # the runner's own, rewritten as it runs
+    lines: list[BatchLine]  # all of them (those not run are `expired` at the window's end)
+    pending: deque[BatchLine]  # those not answered yet
+    who: LineCaller
+    claim: Claim
+    writer: AnswerWriter
+    task: asyncio.Task[None] | None = None
+    stop: str = ""  # why its task was cancelled: "cancelled", "stopped", "lost"
+    started: bool = False  # its task ran (one cancelled before never runs its cleanup)
+    # Why it fails as a whole before its lines are done (code, message): its answers cannot
+    # be kept, its client or input file is gone.
+    fault: tuple[str, str] | None = None
+    writing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    key: JobId = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = (self.who.client, self.batch.id)
+
+
+def new_owner() -> str:
+    """A runner's owner token for one claim."""
+    return secrets.token_hex(8)
+
+
+def job_for(
+    batch: bpb.Batch, lines: list[BatchLine], who: LineCaller, claim: Claim, answered: Answered
+) -> BatchJob:
+    """The job running `batch`'s `lines` but those `answered` already."""
+    done = answered.numbers
+    pending = deque(line for line in lines if line.number not in done)
+    writer = who.runtime.batches.answers.writer(who.client, batch.id, answered)
+    return BatchJob(batch, lines, pending, who, claim, writer)
+
+
+async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None:
+    """The job that takes over the batch `key`, claimed (None when it has ended: its claim
+    released, its entry in the running index gone)."""
+    client, batch_id = key
+    records = runtime.batches
+    try:
+        batch = await records.get(client, batch_id)
+    except BatchNotFoundError:  # expired or deleted: nothing to run
+        batch = None
+    if batch is None or batch.status in ENDED:
+        await records.runs.delist(key)
+        await records.runs.release(key, claim)
+        return None
+    caller = _caller(runtime, client)
+    gate = gate_for(runtime)
+    who = LineCaller(runtime, gate, caller or ANONYMOUS, client, batch.endpoint, batch_id)
+    fault: tuple[str, str] | None = None
+    try:
+        found = await runtime.files.content(client, batch.input_file_id, "input_file_id")
+        lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
+    except StoredFileNotFoundError:
+        lines = []
+        fault = ("input_file_not_found", "The batch's input file was deleted before it ran.")
+    if caller is None:
+        fault = ("client_not_found", "The client that created this batch is not configured.")
+    answered = await records.answers.answered(client, batch_id)
+    job = job_for(batch, lines, who, claim, answered)
+    job.fault = fault
+    if batch.status == "cancelling":  # nothing more runs: it ends cancelled
+        job.pending.clear()
+    counts = batch.request_counts  # its runner may have stopped before it wrote them
+    counts.completed = sum(1 for result in answered.results if result.ok)
+    counts.failed = len(answered.results) - counts.completed
+    return job
+
+
+def _caller(runtime: Runtime, client: str) -> Caller | None:
+    """The caller whose calls a batch's lines are, as configured now (None: gone)."""
+    if not client:  # a batch of open mode's callers: theirs while the router is open
+        return ANONYMOUS if runtime.config.auth.open else None
+    for configured in runtime.config.auth.clients:
+        if configured.name == client:
+            return Caller.from_config(configured)
+    return None

@@ -1,0 +1,300 @@
+"""RouterService.Realtime: OpenAI's Realtime API sessions through the router. The auth
+interceptor admitted the call on its `open` message (scope, allowed model, rpm, a stream slot
+for the session's life); here the upstream socket is opened through the attempt loop (failover
+before anything is relayed), then events go both ways until either side closes:
+
+- the caller's events are screened by the request-side guardrails where they carry text
+  (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
+  content): a redaction rewrites the event, a block ends the session with an `error` event and
+  close code 1008;
+- the upstream's events go to the caller as they are; the usage of each `response.done` is
+  summed for the client's tpm and budgets, the key's tokens and the span;
+- an upstream that drops the session (no close handshake, or an error close code) is a failure
+  after the commit: recorded and reacted to, told as an `error` event, then close code 1011.
+
+A client whose guardrails screen answers is refused: realtime deltas are not screened, and
+letting them through would leak what its rules withhold elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import orjson
+
+from clients import to_grpc_status
+from clients.switchboard.v1 import chat_pb2, media_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import current_admission, current_caller
+from router_service.cancellation import uncut
+from router_service.engine import RequestContext
+from router_service.engine._realtime import RealtimeUpstream
+from router_service.errors import InvalidRequestError, PermissionDeniedError, UpstreamFailure
+from router_service.guardrails import AnswerGuard, TextSlot
+from router_service.outcomes import Outcome
+from router_service.runtime import Runtime
+from router_service.server._errors import error_details
+from router_service.sessions import checked_session_id
+from router_service.telemetry import realtime_span
+
+if TYPE_CHECKING:
+    from router_service.engine import Deployment
+
+__all__ = ["RealtimeServicer", "error_event"]
+
+log = logging.getLogger("switchboard.router")
+
+_NORMAL, _POLICY, _SERVER_ERROR = 1000, 1008, 1011
+_event_ids = itertools.count(1)
+
+
+class RealtimeServicer:
+    """`RouterServicer.Realtime`, a mixin (as ResponsesServicer)."""
+
+    runtime: Runtime
+
+    def _context(
+        self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> RequestContext:
+        raise NotImplementedError
+
+    def _answer_guard(
+        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> AnswerGuard | None:
+        raise NotImplementedError
+
+    async def Realtime(
+        self, request_iterator: AsyncIterator[pb.RealtimeRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.RealtimeResponse]:
+        try:
+            opening = (await anext(request_iterator)).open  # the interceptor checked it
+            session = checked_session_id(opening.routing.session_id)
+            ctx = self._context(opening.model, session, context)
+            if self._answer_guard(ctx.client, ctx.requested_model, "Realtime", context) is not None:
+                raise PermissionDeniedError(
+                    "Realtime sessions are not available to a client whose guardrails screen "
+                    "answers: realtime events are not screened.",
+                    code="realtime_not_screened",
+                )
+            executor = self.runtime.executor
+            with realtime_span(ctx) as span:
+                upstream, deployment, stack = await executor.open_realtime(ctx, beta=opening.beta)
+                async with stack:
+                    relay = _Relay(self.runtime, ctx, deployment, upstream)
+                    try:
+                        yield pb.RealtimeResponse(route=ctx.route(deployment))
+                        async with aclosing(relay.run(request_iterator)) as events:
+                            async for message in events:
+                                yield message
+                    finally:
+                        usage = await uncut(relay.settle())
+                        span.respond_media(
+                            pb.MediaResponse(
+                                result=media_pb2.MediaResult(usage=usage),
+                                route=ctx.route(deployment, usage),
+                            )
+                        )
+        except Exception as exc:
+            await context.abort_with_status(to_grpc_status(error_details(exc)))
+
+
+class _Relay:
+    """One open session's two directions, and how it ended."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        ctx: RequestContext,
+        deployment: Deployment,
+        upstream: RealtimeUpstream,
+    ) -> None:
+        self._runtime = runtime
+        self._ctx = ctx
+        self._deployment = deployment
+        self._upstream = upstream
+        self._input_tokens = 0
+        self._output_tokens = 0
+        self._total_tokens = 0
+        # Set by the caller's side when it ends the session: (error event or None, code, reason).
+        self._ending: tuple[str | None, int, str] | None = None
+        self._settled = False
+
+    async def run(
+        self, requests: AsyncIterator[pb.RealtimeRequest]
+    ) -> AsyncGenerator[pb.RealtimeResponse, None]:
+        """The upstream's events (its first one first), then how the session ended."""
+        socket = self._upstream.socket
+        caller = asyncio.create_task(self._from_caller(requests), name="switchboard-realtime-in")
+        try:
+            self._count(self._upstream.first)
+            yield pb.RealtimeResponse(event_json=self._upstream.first)
+            async for message in socket:
+                if message.type.name != "TEXT":  # realtime events are text; pings are aiohttp's
+                    continue
+                self._count(message.data)
+                yield pb.RealtimeResponse(event_json=message.data)
+        finally:
+            caller.cancel()
+            await asyncio.wait((caller,))
+            if not caller.cancelled() and caller.exception() is not None:  # retrieved: the
+                # upstream socket it wrote to failed, and `run` ends on that too
+                log.info("realtime: relaying the caller's events failed: %r", caller.exception())
+        for ended in await self._ended(socket.close_code):
+            yield ended
+
+    async def _from_caller(self, requests: AsyncIterator[pb.RealtimeRequest]) -> None:
+        """Relay the caller's events until it closes (or a guardrail blocks one), then close the
+        upstream socket, which ends `run`'s loop."""
+        ending: tuple[str | None, int, str] = (None, _NORMAL, "")
+        try:
+            async for request in requests:
+                kind = request.WhichOneof("message")
+                if kind == "close":
+                    ending = (None, request.close.code or _NORMAL, request.close.reason)
+                    break
+                if kind == "event_json":
+                    await self._upstream.socket.send_str(self._screened(request.event_json))
+        except InvalidRequestError as refused:  # a guardrail's block, a message no valid one
+            ending = (error_event(refused.openai_type, refused.code, refused.message), _POLICY, "")
+        self._ending = ending
+        await self._upstream.socket.close(code=_NORMAL)
+
+    def _screened(self, event_json: str) -> str:
+        """The event, through the request-side guardrails when it carries text."""
+        guardrails = self._runtime.guardrails
+        if not guardrails or not _may_carry_text(event_json):
+            return event_json
+        try:
+            event = orjson.loads(event_json)
+        except orjson.JSONDecodeError:
+            return event_json  # the upstream answers it with its own error event
+        slots = list(event_texts(event))
+        if not slots:
+            return event_json
+        caller = current_caller()
+        client = "" if caller is None or caller.anonymous else caller.name
+        guardrails.screen(slots, client, self._ctx.requested_model)
+        return orjson.dumps(event).decode() if any(s.changed for s in slots) else event_json
+
+    def _count(self, event_json: str) -> None:
+        """Sum the usage of a `response.done` event."""
+        if '"response.done"' not in event_json:
+            return
+        try:
+            event = orjson.loads(event_json)
+        except orjson.JSONDecodeError:
+            return  # relayed as it is: the caller's SDK says what it makes of it
+        response = event.get("response") if isinstance(event, dict) else None
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if isinstance(usage, dict):
+            inputs, outputs = (
+                int(usage.get("input_tokens") or 0),
+                int(usage.get("output_tokens") or 0),
+            )
+            self._input_tokens += inputs
+            self._output_tokens += outputs
+            self._total_tokens += int(usage.get("total_tokens") or inputs + outputs)
+
+    async def _ended(self, close_code: int | None) -> list[pb.RealtimeResponse]:
+        """Record how the session ended; the messages that tell the caller."""
+        ending = self._ending
+        failure = None
+        if ending is None and close_code not in (_NORMAL, 1001):
+            detail = f"the upstream dropped the realtime session (close code {close_code})"
+            failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
+        executor = self._runtime.executor
+        error = await executor.end_realtime(
+            self._ctx, self._deployment, self._upstream, self._total_tokens, failure
+        )
+        self._settled = True
+        await self._settle_client()
+        if error is not None:
+            event = error_event(error.type, error.code, error.message)
+            return [_event(event), _close(_SERVER_ERROR, "upstream error")]
+        if ending is None:  # the upstream closed it
+            return [_close(close_code or _NORMAL, "")]
+        messages = [] if ending[0] is None else [_event(ending[0])]
+        return [*messages, _close(ending[1], ending[2])]
+
+    async def settle(self) -> chat_pb2.Usage:
+        """The session's usage; settled against the key and the client when `run` did not
+        end it (the caller left)."""
+        if not self._settled:
+            self._settled = True
+            self._ctx.record(
+                self._deployment,
+                self._upstream.lease.key.fingerprint,
+                Outcome.CANCELLED,
+                self._upstream.opened_at,
+            )
+            if self._total_tokens:
+                await self._upstream.lease.settle_tokens(self._total_tokens)
+            await self._settle_client()
+        return self._usage()
+
+    async def _settle_client(self) -> None:
+        admission = current_admission()
+        if admission is None:
+            return
+        usage = self._usage()
+        route = self._ctx.route(self._deployment, usage)
+        cost = route.cost_usd if route.HasField("cost_usd") else None
+        await admission.settle(usage.total_tokens, cost)
+
+    def _usage(self) -> chat_pb2.Usage:
+        return chat_pb2.Usage(
+            prompt_tokens=self._input_tokens,
+            completion_tokens=self._output_tokens,
+            total_tokens=self._total_tokens,
+        )
+
+
+# The client events that may carry text a guardrail reads (a cheap test before parsing).
+_TEXT_EVENTS = ('"session.update"', '"conversation.item.create"', '"response.create"')
+
+
+def _may_carry_text(event_json: str) -> bool:
+    return any(kind in event_json for kind in _TEXT_EVENTS)
+
+
+def event_texts(event: Any) -> list[TextSlot]:
+    """The texts of a client event: `session.update`'s `session.instructions`,
+    `response.create`'s `response.instructions`, and the text parts of a
+    `conversation.item.create`'s item (`input_text`, `text`, `output_text`)."""
+    if not isinstance(event, dict):
+        return []
+    kind = event.get("type")
+    slots: list[TextSlot] = []
+    for name in ("session", "response"):
+        body = event.get(name)
+        texts = kind in ("session.update", "response.create") and isinstance(body, dict)
+        if texts and isinstance(body.get("instructions"), str):  # type: ignore[union-attr]
+            slots.append(TextSlot(body, "instructions", (name, "instructions"), item=True))
+    item = event.get("item")
+    if kind == "conversation.item.create" and isinstance(item, dict):
+        parts = item.get("content")
+        for index, part in enumerate(parts if isinstance(parts, list) else ()):
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                where = ("item", "content", index, "text")
+                slots.append(TextSlot(part, "text", where, item=True))
+    return slots
+
+
+def error_event(kind: str, code: str | None, message: str) -> str:
+    """An OpenAI Realtime `error` event."""
+    error = {"type": kind, "code": code or None, "message": message, "param": None}
+    event = {"type": "error", "event_id": f"event_switchboard_{next(_event_ids)}", "error": error}
+    return orjson.dumps(event).decode()
+
+
+def _event(event_json: str) -> pb.RealtimeResponse:
+    return pb.RealtimeResponse(event_json=event_json)
+
+
+def _close(code: int, reason: str) -> pb.RealtimeResponse:
+    return pb.RealtimeResponse(close=pb.RealtimeClose(code=code, reason=reason))

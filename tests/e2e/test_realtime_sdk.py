@@ -1,0 +1,168 @@
+"""The Realtime API as a user sees it: the official `openai` SDK's `client.realtime.connect`
+(and a browser's subprotocol handshake, with the `websockets` client the SDK uses) → the edge's
+`/v1/realtime` → the router's Realtime RPC → the fake upstream's realtime socket (OpenAI's and
+Azure's). A session streams a text response; a refused key fails over before anything is
+relayed; the caller closing closes the upstream socket; refusals before the handshake are HTTP
+errors; a guardrail's block ends the session with an error event."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import orjson
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
+from tests.helpers import eventually
+from tests.http_edge.harness import Edge
+from tests.router_service.auth.helpers import client
+
+pytestmark = pytest.mark.timeout(30)
+
+ALLOWED = "sk-allowed"  # may use `voice` only
+GUARDRAILS = [
+    {"name": "no-secrets", "patterns": ["TOP-SECRET"], "action": "block"},
+    {"name": "no-passwords", "patterns": ["hunter2"], "action": "redact"},
+]
+
+
+def config(fake: FakeUpstream) -> dict[str, Any]:
+    sections = base_config(fake.base_url, guardrails=GUARDRAILS)
+    sections["providers"]["az"] = {
+        "kind": "azure",
+        "base_url": fake.url,
+        "keys": ["az-key"],
+        "api_version": "2025-04-01-preview",
+    }
+    sections["models"]["voice"] = {
+        "deployments": [
+            {"provider": "alpha", "model": "gpt-realtime", "realtime": True},
+            {"provider": "beta", "model": "gpt-realtime-b", "realtime": True},
+        ]
+    }
+    sections["models"]["azure-voice"] = {
+        "deployments": [{"provider": "az", "model": "realtime-prod", "realtime": True}]
+    }
+    sections["auth"] = {
+        "clients": [client("caller", "sk-caller"), client("narrow", ALLOWED, models=["voice"])]
+    }
+    return sections
+
+
+@pytest.fixture
+async def stack(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> AsyncIterator[tuple[RouterHandle, Edge, openai.AsyncOpenAI]]:
+    router = await start_router(config(fake))
+    edge = await start_edge(router)
+    sdk = openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    )
+    yield router, edge, sdk
+    await sdk.close()
+
+
+async def ask(connection: Any, text: str) -> list[Any]:
+    """Send a user message and ask for a response; the events up to its `response.done`."""
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    await connection.conversation.item.create(item=item)
+    await connection.response.create()
+    events = []
+    async for event in connection:
+        events.append(event)
+        if event.type in ("response.done", "error"):
+            return events
+    return events
+
+
+async def test_a_session_streams_text_after_failing_over_a_refused_key(
+    stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI], fake: FakeUpstream
+) -> None:
+    router, _, sdk = stack
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="sk-alpha-1")
+    async with sdk.realtime.connect(model="voice") as connection:
+        await connection.session.update(session={"type": "realtime", "instructions": "Be brief."})
+        redacted = await ask(connection, "my hunter2")  # rewritten before the upstream sees it
+        events = await ask(connection, "hello there")
+    said = "".join(e.delta + " " for e in redacted if e.type == "response.output_text.delta")
+    assert "hunter2" not in said and "[REDACTED" in said
+    assert [e.type for e in redacted[:2]] == ["session.created", "session.updated"]
+    kinds = [e.type for e in events]
+    assert kinds[0] == "conversation.item.added" and kinds[-1] == "response.done"
+    text = "".join(e.delta + " " for e in events if e.type == "response.output_text.delta")
+    assert text.strip() == "You said: hello there"
+    assert events[-1].response.usage.total_tokens == 14
+    calls = await fake.state.wait_for_count(2, path="/v1/realtime")
+    assert [(c.key, c.status) for c in calls] == [("sk-alpha-1", 401), ("sk-alpha-2", 101)]
+    assert calls[1].outcome == "ok"  # the caller's close closed the upstream socket
+
+    async def released() -> bool:  # after the router's call ended, a moment after the socket
+        return await router.leases_held() == 0
+
+    await eventually(released, what="the session's key lease released")
+
+
+async def test_azure_and_the_browser_subprotocol(
+    stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI], fake: FakeUpstream
+) -> None:
+    _, edge, _ = stack
+    url = f"ws://127.0.0.1:{edge.port}/v1/realtime?model=azure-voice"
+    protocols = ["realtime", "openai-insecure-api-key.sk-caller", "openai-beta.realtime-v1"]
+    async with connect(url, subprotocols=protocols) as socket:  # type: ignore[arg-type]
+        assert socket.subprotocol == "realtime"
+        assert socket.response is not None
+        assert socket.response.headers["x-switchboard-deployment"] == "az/realtime-prod"
+        first = orjson.loads(await socket.recv())
+        await socket.send(orjson.dumps({"type": "response.create"}).decode())
+        kinds = [first["type"]]
+        while kinds[-1] != "response.done":
+            kinds.append(orjson.loads(await socket.recv())["type"])
+    assert kinds[:2] == ["session.created", "response.created"]
+    assert "response.text.delta" in kinds  # the beta protocol's name, asked by the subprotocol
+    (call,) = await fake.state.wait_for_count(1, path="/openai/realtime")
+    assert (call.key, call.model) == ("az-key", "realtime-prod")
+    assert call.query["api-version"] == "2025-04-01-preview"
+    assert call.headers["OpenAI-Beta"] == "realtime=v1"
+
+
+async def test_refusals_before_the_handshake_are_http_errors(
+    stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI],
+) -> None:
+    _, edge, _ = stack
+    base = f"ws://127.0.0.1:{edge.port}/v1/realtime"
+    cases = [
+        ("voice", "sk-wrong", 401, "invalid_api_key"),
+        ("chain", ALLOWED, 403, "model_not_allowed"),
+        ("chain", "sk-caller", 400, None),  # no deployment of `chain` is realtime
+    ]
+    for model, key, status, code in cases:
+        headers = {"Authorization": f"Bearer {key}"}
+        with pytest.raises(websockets.InvalidStatus) as info:
+            async with connect(f"{base}?model={model}", additional_headers=headers):
+                pass
+        response = info.value.response
+        assert response.status_code == status, (model, key, response.body)
+        error = orjson.loads(response.body or b"{}")["error"]
+        assert code is None or error["code"] == code
+        assert "sk-" not in error["message"]
+
+
+async def test_a_blocked_text_ends_the_session_with_an_error_event(
+    stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI], fake: FakeUpstream
+) -> None:
+    _, _, sdk = stack
+    async with sdk.realtime.connect(model="voice") as connection:
+        events = await ask(connection, "the TOP-SECRET plan")
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await connection.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert [e.type for e in events] == ["session.created", "error"]
+    assert events[-1].error.code == "content_policy_violation"
+    (call,) = await fake.state.wait_for_count(1, path="/v1/realtime")
+    assert call.outcome == "ok"  # the text never reached it; its socket was closed

@@ -1,0 +1,202 @@
+"""RouterService.Realtime over real gRPC with the Python client: a real router on loopback, the
+fake upstream's realtime socket. A refused handshake fails over to the next key before anything
+is relayed; events go both ways; the session's end is told (a close, or an error event then a
+close when the upstream dropped it); deployments not marked realtime are passed over."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import orjson
+import pytest
+
+from clients import RouterClient, RouterError, RouterRealtime, SyncRouterClient
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.helpers import eventually
+from tests.router_service.auth.helpers import bearer, client
+
+pytestmark = pytest.mark.timeout(30)
+
+KEY = "sk-realtime-caller"
+
+
+def realtime_config(fake: FakeUpstream, **sections: Any) -> dict[str, Any]:
+    config = base_config(fake.base_url, **sections)
+    config["models"]["voice"] = {
+        "deployments": [
+            {"provider": "alpha", "model": "rt-a", "realtime": True},
+            {"provider": "beta", "model": "rt-b", "realtime": True},
+        ]
+    }
+    return config
+
+
+@pytest.fixture
+async def rt_router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(realtime_config(fake))
+
+
+def event(kind: str, **fields: Any) -> pb.RealtimeRequest:
+    return pb.RealtimeRequest(event_json=orjson.dumps({"type": kind, **fields}).decode())
+
+
+ASK = event(
+    "conversation.item.create",
+    item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+)
+
+
+async def test_a_refused_handshake_fails_over_and_events_go_both_ways(
+    rt_router: RouterHandle, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="sk-alpha-1")
+    async with RouterClient(rt_router.server.address) as client:
+        async with client.realtime(timeout=10) as session:
+            await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+            route = await anext(session)
+            assert route.route.deployment == "alpha/rt-a"
+            outcomes = [a.outcome for a in route.route.attempts]
+            assert len(outcomes) == 2 and outcomes[0] != outcomes[1]
+            await session.send(ASK)
+            await session.send(event("response.create"))
+            kinds = []
+            async for message in session:
+                data = orjson.loads(message.event_json)
+                kinds.append(data["type"])
+                if data["type"] == "response.done":
+                    break
+            await session.send(pb.RealtimeRequest(close=pb.RealtimeClose(code=1000)))
+            rest = [message async for message in session]
+    assert kinds == [
+        "session.created",
+        "conversation.item.added",
+        "response.created",
+        *["response.output_text.delta"] * 3,  # "You said: hi"
+        "response.done",
+    ]
+    assert [m.WhichOneof("message") for m in rest] == ["close"]
+    assert rest[0].close.code == 1000
+    calls = await fake.state.wait_for_count(2, path="/v1/realtime")
+    assert [(c.key, c.status) for c in calls] == [("sk-alpha-1", 429), ("sk-alpha-2", 101)]
+    assert calls[1].outcome == "ok"  # the router closed the upstream socket
+    assert await rt_router.leases_held() == 0
+
+
+async def test_a_dropped_upstream_ends_the_session_with_an_error_event(
+    rt_router: RouterHandle, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(reset_after_chunks=2), key="sk-alpha-1")
+    async with RouterClient(rt_router.server.address) as client:
+        async with client.realtime(timeout=10) as session:
+            await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+            await session.send(ASK)
+            messages = [message async for message in session]
+    kinds = [m.WhichOneof("message") for m in messages]
+    assert kinds == ["route", "event_json", "event_json", "event_json", "close"]
+    error = orjson.loads(messages[-2].event_json)
+    assert error["type"] == "error" and error["error"]["code"] == "upstream_error"
+    assert messages[-1].close.code == 1011
+    assert await rt_router.leases_held() == 0
+
+
+async def test_deployments_not_marked_realtime_are_passed_over(rt_router: RouterHandle) -> None:
+    async with RouterClient(rt_router.server.address) as client:
+        async with client.realtime(timeout=10) as session:
+            await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="chain")))
+            with pytest.raises(RouterError) as info:
+                await anext(session)
+    assert info.value.grpc_code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "realtime" in str(info.value)
+
+
+async def open_session(client: RouterClient, model: str = "voice") -> tuple[RouterRealtime, Any]:
+    session = client.realtime(timeout=10, metadata=bearer(KEY))
+    await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model=model)))
+    return session, (await anext(session)).route
+
+
+async def test_a_session_holds_a_stream_and_its_usage_counts_in_tpm(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    caller = client("svc", KEY, tpm=1000, max_concurrent_streams=1)
+    router = await start_router(realtime_config(fake, auth={"clients": [caller]}))
+    async with RouterClient(router.server.address) as grpc_client:
+        first, route = await open_session(grpc_client)
+        assert route.rate_limit.remaining_tokens == 1000  # a session's start costs no estimate
+        with pytest.raises(RouterError) as busy:
+            await open_session(grpc_client)  # its one stream is the open session
+        assert busy.value.grpc_code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        await first.send(ASK)
+        await first.send(event("response.create"))
+        async for message in first:
+            if '"response.done"' in message.event_json:
+                break
+        await first.done_writing()
+        assert [m.WhichOneof("message") async for m in first] == ["close"]
+        again, route = await open_session(grpc_client)
+        await again.aclose()
+    assert route.rate_limit.remaining_tokens == 1000 - 13  # "You said: hi": 3 + 10 tokens
+
+
+async def test_a_client_whose_answers_are_screened_is_refused(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    rule = {"name": "withheld", "patterns": ["x"], "action": "block", "apply_to": ["response"]}
+    router = await start_router(realtime_config(fake, guardrails=[rule]))
+    async with RouterClient(router.server.address) as grpc_client:
+        with pytest.raises(RouterError) as info:
+            await open_session(grpc_client)
+    assert info.value.grpc_code is grpc.StatusCode.PERMISSION_DENIED
+    assert info.value.details.openai_code == "realtime_not_screened"
+    assert fake.state.count(path="/v1/realtime") == 0
+
+
+async def test_a_caller_that_goes_away_closes_the_upstream_socket(
+    rt_router: RouterHandle, fake: FakeUpstream
+) -> None:
+    async with RouterClient(rt_router.server.address) as grpc_client:
+        session = grpc_client.realtime(timeout=10)
+        await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+        assert (await anext(session)).WhichOneof("message") == "route"
+        assert "session.created" in (await anext(session)).event_json
+        await session.aclose()  # cancels the call: no close message
+        (call,) = await fake.state.wait_for_count(1, path="/v1/realtime")
+
+    async def ended() -> bool:
+        relays = [t for t in asyncio.all_tasks() if t.get_name() == "switchboard-realtime-in"]
+        return not relays and await rt_router.leases_held() == 0
+
+    await eventually(ended, what="the session's relay task and key lease gone")
+    assert call.key == "sk-alpha-1"
+
+
+async def test_the_sync_client_speaks_it_too(rt_router: RouterHandle) -> None:
+    answered = threading.Event()
+
+    def requests() -> Iterator[pb.RealtimeRequest]:
+        yield pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice"))
+        yield event("response.create")
+        answered.wait(10)  # the caller closes once it read the answer
+        yield pb.RealtimeRequest(close=pb.RealtimeClose(code=1000))
+
+    def session() -> list[str]:
+        kinds: list[str] = []
+        with SyncRouterClient(rt_router.server.address) as sync:
+            for message in sync.realtime(requests(), timeout=10):
+                kind = str(message.WhichOneof("message"))
+                if kind == "event_json":
+                    kind = orjson.loads(message.event_json)["type"]
+                    if kind == "response.done":
+                        answered.set()
+                kinds.append(kind)
+        return kinds
+
+    kinds = await asyncio.to_thread(session)
+    assert kinds[:3] == ["route", "session.created", "response.created"]
+    assert kinds[-2:] == ["response.done", "close"]

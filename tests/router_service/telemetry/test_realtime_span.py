@@ -1,0 +1,35 @@
+"""A Realtime session's span: opened with the session, ended when it closes, with the usage its
+`response.done` events reported and the deployment that served it."""
+
+from __future__ import annotations
+
+from clients import RouterClient
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import StartRouter
+from tests.router_service.server.test_realtime_rpc import ASK, event, realtime_config
+from tests.router_service.telemetry.spans import attrs, ended
+
+
+async def test_a_session_is_one_span_with_its_usage(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(realtime_config(fake))
+    async with RouterClient(router.server.address) as client:
+        async with client.realtime(timeout=10) as session:
+            await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+            for request in (ASK, event("response.create"), event("response.create")):
+                await session.send(request)
+            done = 0
+            async for message in session:
+                done += '"response.done"' in message.event_json
+                if done == 2:
+                    break
+            await session.done_writing()
+            assert [m.WhichOneof("message") async for m in session] == ["close"]
+    trace = await ended(captured, "realtime voice")
+    got = attrs(trace.one("realtime voice"))
+    assert got["gen_ai.operation.name"] == "realtime"
+    assert got["gen_ai.provider.name"] == "openai"
+    assert (got["gen_ai.usage.input_tokens"], got["gen_ai.usage.output_tokens"]) == (20, 6)
