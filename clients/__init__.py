@@ -16,6 +16,7 @@ from clients._observer import CallObserver, ObservedCall
 from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
 from clients._sync_client import SyncRouterClient, SyncRouterMediaStream, SyncRouterStream
 from clients.codec import (
+    CHARS_PER_TOKEN,
     FINAL_STATUSES,
     INCLUDABLE,
     MEDIA_PATHS,
@@ -55,6 +56,7 @@ from clients.codec import (
     embedding_params_to_openai,
     embedding_result_from_openai,
     embedding_result_to_openai,
+    estimate_prompt_tokens,
     file_to_openai,
     history_of,
     include_values,
@@ -84,6 +86,7 @@ from clients.errors import (
 )
 
 __all__ = [
+    "CHARS_PER_TOKEN",
     "FINAL_STATUSES",
     "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
@@ -144,6 +147,7 @@ __all__ = [
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
+    "estimate_prompt_tokens",
     "file_to_openai",
     "history_of",
     "http_status_for",

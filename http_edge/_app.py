@@ -24,6 +24,7 @@ from . import (
     _routes_completions,
     _routes_conversations,
     _routes_media,
+    _routes_messages,
     _routes_misc,
     _routes_realtime,
     _routes_responses,
@@ -92,6 +93,7 @@ class EdgeApp(FastAPI):
 _ROUTES = (
     _routes_chat,
     _routes_completions,
+    _routes_messages,
     _routes_responses,
     _routes_stored,
     _routes_conversations,

@@ -40,6 +40,7 @@ __all__ = [
     "install_error_handlers",
     "response_for",
     "router_error_body",
+    "router_error_headers",
 ]
 
 log = logging.getLogger("http_edge")
@@ -105,16 +106,21 @@ def router_error_body(details: ErrorDetails) -> dict[str, Any]:
     return openai_error_body(details)
 
 
-def _router_error_response(exc: RouterError) -> Response:
-    """The HTTP response for a router error, with `Retry-After` when the router gave one, and
-    the caller's `x-ratelimit-*` when its own rpm or tpm refused it."""
-    details = exc.details
+def router_error_headers(details: ErrorDetails) -> dict[str, str]:
+    """A router error's headers: `Retry-After` when the router gave one, and the caller's
+    `x-ratelimit-*` when its own rpm or tpm refused it."""
     headers: dict[str, str] = {}
     if details.retry_after_s is not None and details.retry_after_s > 0:
         headers["retry-after"] = str(math.ceil(details.retry_after_s))
         headers["retry-after-ms"] = str(math.ceil(details.retry_after_s * 1000))
     if details.rate_limit is not None:
         headers.update(rate_limit_headers(details.rate_limit))
+    return headers
+
+
+def _router_error_response(exc: RouterError) -> Response:
+    details = exc.details
+    headers = router_error_headers(details)
     return error_response(http_status_for(details), router_error_body(details), headers)
 
 

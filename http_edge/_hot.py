@@ -1,5 +1,5 @@
-"""The hot path: `POST /v1/chat/completions`, `/v1/responses`, `/v1/completions` and
-`/v1/embeddings` without FastAPI's routing.
+"""The hot path: `POST /v1/chat/completions`, `/v1/responses`, `/v1/completions`,
+`/v1/embeddings` and Anthropic's `/v1/messages` without FastAPI's routing.
 
 Every call of an OpenAI client goes through one of these routes. Through FastAPI they pay for
 route matching over every registered route, Starlette's error, body-limit and exception
@@ -19,7 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import _routes_chat, _routes_completions, _routes_misc, _routes_responses
+from . import (
+    _routes_chat,
+    _routes_completions,
+    _routes_messages,
+    _routes_misc,
+    _routes_responses,
+)
 from ._errors import response_for
 
 __all__ = ["HOT_PATHS", "HeadAsGet", "HotRoutes"]
@@ -31,6 +37,7 @@ _ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("POST", "/v1/responses"): _routes_responses.responses,
     ("POST", "/v1/completions"): _routes_completions.completions,
     ("POST", "/v1/embeddings"): _routes_misc.embeddings,
+    ("POST", "/v1/messages"): _routes_messages.messages,
 }
 
 HOT_PATHS = frozenset(path for _, path in _ENDPOINTS)

@@ -28,6 +28,7 @@ __all__ = [
     "forwarded_metadata",
     "routing_options",
     "session_id",
+    "with_api_key",
 ]
 
 Metadata = tuple[tuple[str, str], ...]
@@ -126,6 +127,16 @@ def forwarded_metadata(request: HTTPConnection) -> Metadata:
     if request.client is not None and request.client.host:
         pairs.append(("x-forwarded-for", request.client.host))
     return tuple(pairs)
+
+
+def with_api_key(request: Request, metadata: Metadata) -> Metadata:
+    """`metadata` with Anthropic's `x-api-key` as the caller's bearer key, when no
+    `Authorization` header gave one: Anthropic's SDKs and Claude Code send their key there."""
+    key = request.headers.get("x-api-key")
+    if not key or any(name == "authorization" for name, _ in metadata):
+        return metadata
+    bearer = _checked("x-api-key", key, _FORWARDED_HEADERS["authorization"] - len("Bearer "))
+    return (("authorization", f"Bearer {bearer}"), *metadata)
 
 
 def forwardable(name: str, value: str) -> bool:

@@ -28,6 +28,8 @@ __all__ = [
     "EMBEDDINGS",
     "ERRORS",
     "INPUT_ITEMS_PARAMS",
+    "MESSAGES",
+    "MESSAGES_COUNT_TOKENS",
     "MODEL_ID_PARAM",
     "PROVIDER_PARAM",
     "RESPONSES",
@@ -242,6 +244,51 @@ def json_operation(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Anthropic's Messages API (`_routes_messages`): its request, and its own error object.
+_BLOCKS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}
+_ANTHROPIC_MESSAGE = {
+    "type": "object",
+    "required": ["role", "content"],
+    "properties": {"role": {"enum": ["user", "assistant", "system"]}, "content": _BLOCKS},
+}
+_PROMPT = {
+    "model": {"type": "string"},
+    "system": _BLOCKS,
+    "messages": {"type": "array", "items": _ANTHROPIC_MESSAGE},
+    "tools": {"type": "array", "items": {"type": "object"}},
+    "tool_choice": {"type": "object"},
+    "thinking": {"type": "object"},
+}
+_MESSAGES_REQUEST = {
+    "type": "object",
+    "required": ["model", "max_tokens", "messages"],
+    "properties": {
+        **_PROMPT,
+        "max_tokens": {"type": "integer", "minimum": 1},
+        "stop_sequences": {"type": "array", "items": {"type": "string"}},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
+        "top_p": {"type": "number"},
+        "top_k": {"type": "integer"},
+        "metadata": {"type": "object", "properties": {"user_id": {"type": "string"}}},
+        "stream": {"type": "boolean"},
+    },
+}
+_ANTHROPIC_ERRORS = {
+    "default": {
+        "description": "Anthropic's error object (400, 401, 403, 404, 413, 429, 500, 529).",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["error"]}}},
+    }
+}
+
+
+def _anthropic_operation(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**json_operation(schema), "responses": _ANTHROPIC_ERRORS}
+
+
+MESSAGES = _anthropic_operation(_MESSAGES_REQUEST)
+MESSAGES_COUNT_TOKENS = _anthropic_operation(
+    {"type": "object", "required": ["model", "messages"], "properties": _PROMPT}
+)
 CHAT_COMPLETIONS = json_operation(_CHAT_REQUEST)
 COMPLETIONS = json_operation(_COMPLETIONS_REQUEST)
 EMBEDDINGS = json_operation(_EMBEDDINGS_REQUEST)

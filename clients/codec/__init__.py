@@ -75,8 +75,10 @@ from clients.codec._responses_stored import (
     stored_response,
 )
 from clients.codec._responses_stream import ResponseEventStream
+from clients.codec._tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
 
 __all__ = [
+    "CHARS_PER_TOKEN",
     "FINAL_STATUSES",
     "INCLUDABLE",
     "MEDIA_PATHS",
@@ -116,6 +118,7 @@ __all__ = [
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
+    "estimate_prompt_tokens",
     "file_to_openai",
     "history_of",
     "include_values",

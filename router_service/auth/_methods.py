@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from clients.codec import estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
     estimate_chunk_tokens,
     estimate_media_tokens,
-    estimate_prompt_tokens,
     native_bounds,
 )
 from router_service.errors import InvalidRequestError

@@ -8,11 +8,10 @@ from typing import Any
 
 import orjson
 
+from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.guardrails._texts import media_texts
 
-# Roughly four characters per token for English text with common tokenizers.
-_CHARS_PER_TOKEN = 4
 # When the caller sets no output bound, assume this many output tokens.
 _DEFAULT_OUTPUT_TOKENS = 256
 _GEMINI_CONFIG = "generationConfig"
@@ -69,30 +68,14 @@ def estimate_chat_tokens(params: chat_pb2.ChatParams) -> int:
     return estimate_prompt_tokens(params) + max(0, output) * choices
 
 
-def estimate_prompt_tokens(params: chat_pb2.ChatParams) -> int:
-    """The prompt's tokens alone."""
-    chars = 0
-    for message in params.messages:
-        which = message.WhichOneof("content")
-        if which == "text":
-            chars += len(message.text)
-        elif which == "parts":
-            chars += sum(len(p.text.text) for p in message.parts.parts if p.HasField("text"))
-        for call in message.tool_calls:
-            chars += len(call.function.arguments)
-    for tool in params.tools:
-        chars += len(tool.function.parameters_json) + len(tool.function.description)
-    return chars // _CHARS_PER_TOKEN + 4 * len(params.messages)
-
-
 def estimate_chunk_tokens(chunk: chat_pb2.ChatCompletionChunk) -> int:
     """The tokens a stream chunk's deltas carry (text, tool arguments, reasoning in extras), by
     their encoded size: what a stream that reports no usage relayed."""
     size = sum(choice.delta.ByteSize() for choice in chunk.choices)
-    return -(-size // _CHARS_PER_TOKEN)
+    return -(-size // CHARS_PER_TOKEN)
 
 
 def estimate_media_tokens(params: media_pb2.MediaParams) -> int:
     """A media call's texts (a moderation's input, an image prompt, the text to speak), four
     characters a token; an audio upload is not estimated (its usage, when reported, settles)."""
-    return sum(len(slot.text) // _CHARS_PER_TOKEN + 1 for slot in media_texts(params))
+    return sum(len(slot.text) // CHARS_PER_TOKEN + 1 for slot in media_texts(params))

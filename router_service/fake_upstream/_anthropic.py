@@ -3,12 +3,14 @@
 Shapes from https://docs.anthropic.com/en/api/messages and the streaming event flow of
 https://docs.anthropic.com/en/docs/build-with-claude/streaming: message_start, a ping, one
 content block (text deltas, or a tool_use block with input_json_delta), message_delta with the
-stop reason and usage, message_stop. The key comes from `x-api-key`; like the real API, the fake
-insists on `anthropic-version` and `max_tokens`.
+stop reason and usage, message_stop. With `Scenario.reasoning`, a signed thinking block comes
+first (thinking_delta, then signature_delta), as extended thinking answers. The key comes from
+`x-api-key`; like the real API, the fake insists on `anthropic-version` and `max_tokens`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -22,6 +24,7 @@ from ._native import RequestView, chat_answer, words
 from ._openai import handle
 
 TOOL_USE_ID = "toolu_fake_1"
+FAKE_SIGNATURE = "sig-fake-thinking"
 
 
 def _texts(content: Any) -> list[str]:
@@ -65,6 +68,13 @@ def body_problem(body: dict[str, Any]) -> str | None:
     return anthropic_problem(body)
 
 
+def thinking_block(answer: R.ChatAnswer) -> dict[str, Any] | None:
+    """The answer's signed thinking block (Scenario.reasoning), as extended thinking gives it."""
+    if answer.reasoning is None:
+        return None
+    return {"type": "thinking", "thinking": answer.reasoning, "signature": FAKE_SIGNATURE}
+
+
 def _message(answer: R.ChatAnswer) -> dict[str, Any]:
     if answer.tool_name is not None:
         block = {
@@ -76,32 +86,43 @@ def _message(answer: R.ChatAnswer) -> dict[str, Any]:
         content, stop = [block], "tool_use"
     else:
         content, stop = [{"type": "text", "text": answer.text}], "end_turn"
+    thinking = thinking_block(answer)
     return {
         "id": answer.completion_id,
         "type": "message",
         "role": "assistant",
         "model": answer.model,
-        "content": content,
+        "content": content if thinking is None else [thinking, *content],
         "stop_reason": stop,
         "stop_sequence": None,
         "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": answer.completion_tokens},
     }
 
 
-def _block_events(answer: R.ChatAnswer) -> list[dict[str, Any]]:
+def _answer_block(answer: R.ChatAnswer) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The answer's content block as it starts, and its deltas."""
     if answer.tool_name is None:
         start: dict[str, Any] = {"type": "text", "text": ""}
-        deltas = [{"type": "text_delta", "text": piece} for piece in answer.pieces]
-    else:
-        start = {"type": "tool_use", "id": TOOL_USE_ID, "name": answer.tool_name, "input": {}}
-        half = len(answer.tool_arguments) // 2
-        halves = (answer.tool_arguments[:half], answer.tool_arguments[half:])
-        deltas = [{"type": "input_json_delta", "partial_json": part} for part in halves]
-    return [
-        {"type": "content_block_start", "index": 0, "content_block": start},
-        *({"type": "content_block_delta", "index": 0, "delta": d} for d in deltas),
-        {"type": "content_block_stop", "index": 0},
-    ]
+        return start, [{"type": "text_delta", "text": piece} for piece in answer.pieces]
+    start = {"type": "tool_use", "id": TOOL_USE_ID, "name": answer.tool_name, "input": {}}
+    half = len(answer.tool_arguments) // 2
+    halves = (answer.tool_arguments[:half], answer.tool_arguments[half:])
+    return start, [{"type": "input_json_delta", "partial_json": part} for part in halves]
+
+
+def _block_events(answer: R.ChatAnswer) -> list[dict[str, Any]]:
+    blocks = [_answer_block(answer)]
+    thinking = thinking_block(answer)
+    if thinking is not None:  # streamed as its text, then its signature
+        deltas = [{"type": "thinking_delta", "thinking": answer.reasoning}]
+        deltas.append({"type": "signature_delta", "signature": FAKE_SIGNATURE})
+        blocks.insert(0, ({"type": "thinking", "thinking": "", "signature": ""}, deltas))
+    events: list[dict[str, Any]] = []
+    for index, (start, deltas) in enumerate(blocks):
+        events.append({"type": "content_block_start", "index": index, "content_block": start})
+        events += [{"type": "content_block_delta", "index": index, "delta": d} for d in deltas]
+        events.append({"type": "content_block_stop", "index": index})
+    return events
 
 
 def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
@@ -137,6 +158,7 @@ async def _messages(call: Call) -> web.StreamResponse:
 async def answer_messages(call: Call) -> web.StreamResponse:
     """The answer to a valid Messages request, as JSON or as its event stream."""
     answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
+    answer = dataclasses.replace(answer, reasoning=call.scenario.reasoning)
     if not call.record.stream:
         return await send_answer(call, _message(answer))
     events, content_count = stream_events(answer)

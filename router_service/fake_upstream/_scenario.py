@@ -113,7 +113,8 @@ class Scenario:
     # (`prompt_tokens_details.cached_tokens`, at most the prompt's), as a prompt cache reports.
     cached_tokens: int | None = None
     # An OpenAI-dialect answer's reasoning, as DeepSeek and vLLM give it: the message's
-    # `reasoning_content`, streamed a word a chunk before the content.
+    # `reasoning_content`, streamed a word a chunk before the content; an Anthropic answer's
+    # signed thinking block, before its content.
     reasoning: str | None = None
 
     def __post_init__(self) -> None:

@@ -23,33 +23,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clients.codec.anthropic import FINISH_BY_STOP_REASON, STATUS_BY_ERROR_TYPE
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
 
 JsonObject = dict[str, Any]
 
-# https://docs.claude.com/en/api/errors: error.type → the HTTP status it is sent with. Used for
-# errors that arrive inside a 200 (a stream's `error` event carries no status of its own).
-STATUS_BY_ERROR_TYPE = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
-_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "pause_turn": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
+__all__ = [
+    "STATUS_BY_ERROR_TYPE",
+    "StreamMapper",
+    "completion",
+    "finish_reason",
+    "request_body",
+    "usage",
+]
 
 
 # --- request ------------------------------------------------------------------------------------
@@ -229,7 +216,7 @@ def usage(raw: Mapping[str, Any]) -> JsonObject:
 
 
 def finish_reason(stop_reason: Any) -> str | None:
-    return _FINISH.get(str(stop_reason), "stop") if stop_reason else None
+    return FINISH_BY_STOP_REASON.get(str(stop_reason), "stop") if stop_reason else None
 
 
 def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:

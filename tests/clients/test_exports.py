@@ -6,6 +6,7 @@ import clients
 import clients.codec
 
 EXPECTED = [
+    "CHARS_PER_TOKEN",
     "FINAL_STATUSES",
     "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
@@ -66,6 +67,7 @@ EXPECTED = [
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
+    "estimate_prompt_tokens",
     "file_to_openai",
     "history_of",
     "http_status_for",

@@ -107,6 +107,7 @@ def test_every_python_block_is_run_here() -> None:
         "images.generate(",
         "realtime.connect(",
         "langchain_openai",
+        "anthropic.Anthropic(",
         CACHE_BLOCK,
         RATE_LIMIT_BLOCK,
     )
@@ -259,6 +260,11 @@ def test_cache_block(stack: LiveStack) -> None:
 def test_langchain_block(stack: LiveStack) -> None:
     printed = run_block("langchain_openai", stack).splitlines()
     assert printed == ["Echo: hello", "['Echo: hello', 'Echo: hi']", "8"]
+
+
+def test_anthropic_block(stack: LiveStack) -> None:
+    printed = run_block("anthropic.Anthropic(", stack).splitlines()
+    assert printed == ["Echo: hello", "Echo: hello", "4"]
 
 
 def one_liners() -> list[Snippet]:

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
+from clients.codec import estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._tokens import (
     NativeBounds,
     estimate_chat_tokens,
-    estimate_prompt_tokens,
     native_bounds,
 )
 

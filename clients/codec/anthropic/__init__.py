@@ -1,0 +1,33 @@
+"""Anthropic's Messages API ⇄ Switchboard's OpenAI dialect, as pure functions.
+
+The HTTP edge's `/v1/messages` reads an Anthropic body into the chat request proto
+(:func:`messages_request_from_anthropic`) and writes the chat answer back as Anthropic's message
+(:func:`message_to_anthropic`) or its stream events (:class:`MessageEvents`); the router's
+Anthropic provider shares the tables (stop reasons, error types). A package of its own,
+imported by name (``from clients.codec.anthropic import …``): its names are Anthropic's, not
+the OpenAI codec's that ``clients`` re-exports.
+"""
+
+from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
+from clients.codec.anthropic._response import message_to_anthropic
+from clients.codec.anthropic._stream import PING, MessageEvents
+from clients.codec.anthropic._tables import (
+    FINISH_BY_STOP_REASON,
+    OVERLOADED_STATUS,
+    STATUS_BY_ERROR_TYPE,
+    anthropic_error,
+    anthropic_error_type,
+)
+
+__all__ = [
+    "FINISH_BY_STOP_REASON",
+    "OVERLOADED_STATUS",
+    "PING",
+    "STATUS_BY_ERROR_TYPE",
+    "MessageEvents",
+    "anthropic_error",
+    "anthropic_error_type",
+    "message_to_anthropic",
+    "messages_request_from_anthropic",
+    "openai_body",
+]

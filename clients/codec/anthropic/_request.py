@@ -1,0 +1,318 @@
+"""An Anthropic Messages API request body → the OpenAI chat body the edge parses for
+`/v1/chat/completions` (then `chat_params_from_openai`: one request proto for both entrances).
+
+The inverse of the router's Anthropic provider (`router_service/providers/_anthropic_map.py`),
+in the same OpenAI dialect: signed thinking blocks ride as an assistant message's
+`thinking_blocks`, cache breakpoints as a part's or a tool's `cache_control`, where that
+provider takes them back. What OpenAI's chat API cannot say is refused (400), naming its path.
+
+Followed:
+- Messages API request: https://docs.claude.com/en/api/messages
+- Tool use (tools with input_schema, tool_choice auto/any/tool/none, disable_parallel_tool_use,
+  tool_use / tool_result blocks): https://docs.claude.com/en/docs/build-with-claude/tool-use
+- Images and documents (base64, url and text sources):
+  https://docs.claude.com/en/docs/build-with-claude/vision and .../pdf-support
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from clients.codec._json import (
+    at,
+    at_index,
+    dump_json,
+    expect_bool,
+    expect_int,
+    expect_list,
+    expect_object,
+    expect_str,
+    invalid_value,
+    missing,
+)
+from clients.codec._request import chat_params_from_openai
+from clients.errors import InvalidRequestError
+from clients.switchboard.v1 import chat_pb2
+
+__all__ = ["messages_request_from_anthropic"]
+
+JsonObject = dict[str, Any]
+
+# Keys taken as they are (OpenAI's names are Anthropic's).
+_SAME = ("temperature", "top_p")
+# Anthropic's own options that OpenAI's chat API has no word for: passed to the upstream as the
+# caller's provider-specific keys (an Anthropic-kind deployment honours them; Claude Code sends
+# some of them with every request, so refusing them would refuse Claude Code).
+_PASSED = ("top_k", "thinking", "cache_control", "context_management", "output_config")
+_KNOWN = frozenset(
+    {"model", "max_tokens", "system", "messages", "tools", "tool_choice", "stop_sequences"}
+    | {"metadata", "stream", *_SAME, *_PASSED}
+)
+_TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
+
+
+def messages_request_from_anthropic(body: dict[str, Any]) -> tuple[chat_pb2.ChatParams, bool]:
+    """The chat params and the `stream` flag of a Messages API body; raises
+    :class:`InvalidRequestError` naming the path of what is wrong or not expressible."""
+    return chat_params_from_openai(openai_body(body))
+
+
+def openai_body(body: dict[str, Any]) -> JsonObject:
+    """The OpenAI chat body that says what the Messages API `body` says."""
+    unknown = sorted(set(body) - _KNOWN)
+    if unknown:
+        raise InvalidRequestError(
+            f"{unknown[0]}: not supported by this gateway's Messages API "
+            f"(supported: {', '.join(sorted(_KNOWN))})",
+            unknown[0],
+        )
+    for key in ("model", "max_tokens", "messages"):
+        if key not in body:
+            missing(key)
+    out: JsonObject = {
+        "model": expect_str(body["model"], "model"),
+        "messages": _system(body.get("system"), "system") + _messages(body["messages"]),
+    }
+    max_tokens = expect_int(body["max_tokens"], "max_tokens")
+    if max_tokens < 1:
+        raise InvalidRequestError("max_tokens: must be at least 1", "max_tokens")
+    out["max_tokens"] = max_tokens
+    out.update({key: body[key] for key in (*_SAME, *_PASSED) if key in body})
+    if "stop_sequences" in body:
+        stops = expect_list(body["stop_sequences"], "stop_sequences")
+        if stops:
+            path = "stop_sequences"
+            out["stop"] = [expect_str(s, at_index(path, i)) for i, s in enumerate(stops)]
+    user = _user_id(body.get("metadata"))
+    if user is not None:
+        out["user"] = user
+    if body.get("tools"):
+        tools = expect_list(body["tools"], "tools")
+        out["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
+    if body.get("tool_choice") is not None:
+        out.update(_tool_choice(body["tool_choice"]))
+    if body.get("stream") is not None and expect_bool(body["stream"], "stream"):
+        # The usage comes in the stream's last chunk, for message_delta.
+        out |= {"stream": True, "stream_options": {"include_usage": True}}
+    return out
+
+
+def _user_id(metadata: Any) -> str | None:
+    if metadata is None:
+        return None
+    user = expect_object(metadata, "metadata").get("user_id")
+    return None if user is None else expect_str(user, "metadata.user_id")
+
+
+def _system(system: Any, path: str) -> list[JsonObject]:
+    """A system prompt (top-level `system`, or a `system` turn) as an OpenAI system message."""
+    if system is None or system == "" or system == []:
+        return []
+    if isinstance(system, str):
+        return [{"role": "system", "content": system}]
+    blocks = expect_list(system, path)
+    parts = [_text_part(b, at_index(path, i)) for i, b in enumerate(blocks)]
+    if any("cache_control" in part for part in parts):
+        return [{"role": "system", "content": parts}]
+    # Text alone: the one form every OpenAI-compatible server takes.
+    return [{"role": "system", "content": "".join(part["text"] for part in parts)}]
+
+
+def _messages(value: Any) -> list[JsonObject]:
+    messages = expect_list(value, "messages")
+    if not messages:
+        raise InvalidRequestError("messages: at least one message is required", "messages")
+    out: list[JsonObject] = []
+    for i, message in enumerate(messages):
+        path = at_index("messages", i)
+        message = expect_object(message, path)
+        if "role" not in message:
+            missing(at(path, "role"))
+        role = expect_str(message["role"], at(path, "role"))
+        if "content" not in message:
+            missing(at(path, "content"))
+        if role == "user":
+            out += _user_turn(message["content"], at(path, "content"))
+        elif role == "assistant":
+            out.append(_assistant_turn(message["content"], at(path, "content")))
+        elif role == "system":
+            out += _system(message["content"], at(path, "content"))
+        else:
+            invalid_value(at(path, "role"), role, ("user", "assistant", "system"))
+    return out
+
+
+def _blocks(content: Any, path: str) -> list[JsonObject]:
+    """A turn's content as blocks: a string is one text block."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    blocks = expect_list(content, path)
+    return [expect_object(b, at_index(path, i)) for i, b in enumerate(blocks)]
+
+
+def _kind(block: JsonObject, path: str) -> str:
+    if "type" not in block:
+        missing(at(path, "type"))
+    return expect_str(block["type"], at(path, "type"))
+
+
+def _user_turn(content: Any, path: str) -> list[JsonObject]:
+    """A user turn: its tool results become OpenAI `tool` messages (first, as Anthropic wants
+    them first in the turn), the rest one user message."""
+    results: list[JsonObject] = []
+    parts: list[JsonObject] = []
+    for i, block in enumerate(_blocks(content, path)):
+        where = at_index(path, i)
+        if _kind(block, where) == "tool_result":
+            results.append(_tool_result(block, where))
+        else:
+            parts.append(_part(block, where))
+    if isinstance(content, str):
+        return [{"role": "user", "content": content}]
+    return results + ([{"role": "user", "content": parts}] if parts else [])
+
+
+def _assistant_turn(content: Any, path: str) -> JsonObject:
+    """An assistant turn: text, tool calls, and the signed thinking it came with (kept for an
+    Anthropic upstream, which checks the signatures; unsigned thinking is dropped)."""
+    if isinstance(content, str):
+        return {"role": "assistant", "content": content}
+    texts: list[JsonObject] = []
+    calls: list[JsonObject] = []
+    thinking: list[JsonObject] = []
+    for i, block in enumerate(_blocks(content, path)):
+        where = at_index(path, i)
+        kind = _kind(block, where)
+        if kind == "text":
+            texts.append(_text_part(block, where))
+        elif kind == "tool_use":
+            calls.append(_tool_call(block, where))
+        elif (kind == "thinking" and block.get("signature")) or kind == "redacted_thinking":
+            thinking.append(block)
+        elif kind != "thinking":
+            invalid_value(at(where, "type"), kind, ("text", "tool_use", "thinking"))
+    message: JsonObject = {"role": "assistant"}
+    if any("cache_control" in part for part in texts):
+        message["content"] = texts
+    elif texts or not calls:
+        message["content"] = "".join(part["text"] for part in texts)
+    if calls:
+        message["tool_calls"] = calls
+    if thinking:
+        message["thinking_blocks"] = thinking
+    return message
+
+
+def _cached(part: JsonObject, block: JsonObject) -> JsonObject:
+    """The part with the block's cache breakpoint, where the Anthropic provider takes it."""
+    if isinstance(block.get("cache_control"), dict):
+        part["cache_control"] = block["cache_control"]
+    return part
+
+
+def _text_part(block: Any, path: str) -> JsonObject:
+    block = expect_object(block, path)
+    if _kind(block, path) != "text":
+        invalid_value(at(path, "type"), block["type"], ("text",))
+    if "text" not in block:
+        missing(at(path, "text"))
+    return _cached({"type": "text", "text": expect_str(block["text"], at(path, "text"))}, block)
+
+
+def _part(block: JsonObject, path: str) -> JsonObject:
+    """A user content block as an OpenAI content part."""
+    kind = _kind(block, path)
+    if kind == "text":
+        return _text_part(block, path)
+    if kind == "image":
+        url = _source_url(block, path, "image/")
+        return _cached({"type": "image_url", "image_url": {"url": url}}, block)
+    if kind == "document":
+        file: JsonObject = {"file_data": _source_url(block, path, "")}
+        if isinstance(block.get("title"), str):
+            file["filename"] = block["title"]
+        return _cached({"type": "file", "file": file}, block)
+    invalid_value(at(path, "type"), kind, ("text", "image", "document", "tool_result"))
+
+
+def _source_url(block: JsonObject, path: str, media_prefix: str) -> str:
+    """An image's or a document's source as a URL: its own, or a data URL of its data."""
+    where = at(path, "source")
+    source = expect_object(block.get("source"), where)
+    kind = expect_str(source.get("type"), at(where, "type"))
+    if kind == "url":
+        return expect_str(source.get("url"), at(where, "url"))
+    if kind == "base64":
+        media_type = expect_str(source.get("media_type"), at(where, "media_type"))
+        if not media_type.startswith(media_prefix):
+            invalid_value(at(where, "media_type"), media_type, (f"{media_prefix}*",))
+        return f"data:{media_type};base64,{expect_str(source.get('data'), at(where, 'data'))}"
+    if kind == "text" and not media_prefix:
+        text = expect_str(source.get("data"), at(where, "data"))
+        return f"data:text/plain;base64,{base64.b64encode(text.encode()).decode()}"
+    invalid_value(at(where, "type"), kind, ("base64", "url") + (() if media_prefix else ("text",)))
+
+
+def _tool_result(block: JsonObject, path: str) -> JsonObject:
+    """A tool_result block as an OpenAI `tool` message (`is_error` has no OpenAI word: the
+    result's text says what went wrong)."""
+    if "tool_use_id" not in block:
+        missing(at(path, "tool_use_id"))
+    call_id = expect_str(block["tool_use_id"], at(path, "tool_use_id"))
+    content = block.get("content", "")
+    where = at(path, "content")
+    if not isinstance(content, str):
+        content = [_part(b, at_index(where, i)) for i, b in enumerate(_blocks(content, where))]
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
+def _tool_call(block: JsonObject, path: str) -> JsonObject:
+    for key in ("id", "name"):
+        if key not in block:
+            missing(at(path, key))
+    where = at(path, "input")
+    arguments = dump_json(expect_object(block.get("input", {}), where), where)
+    return {
+        "id": expect_str(block["id"], at(path, "id")),
+        "type": "function",
+        "function": {"name": expect_str(block["name"], at(path, "name")), "arguments": arguments},
+    }
+
+
+def _tool(value: Any, path: str) -> JsonObject:
+    """A client tool as an OpenAI function; Anthropic's server tools (`web_search_…`, `bash_…`)
+    run on Anthropic's side and have no OpenAI equivalent."""
+    tool = expect_object(value, path)
+    if tool.get("type", "custom") != "custom":
+        raise InvalidRequestError(
+            f"{at(path, 'type')}: server tools ({tool['type']!r}) are not supported by this "
+            "gateway; declare the tool with a name and an input_schema",
+            at(path, "type"),
+        )
+    if "name" not in tool:
+        missing(at(path, "name"))
+    function: JsonObject = {"name": expect_str(tool["name"], at(path, "name"))}
+    if tool.get("description") is not None:
+        function["description"] = expect_str(tool["description"], at(path, "description"))
+    if "input_schema" not in tool:
+        missing(at(path, "input_schema"))
+    function["parameters"] = expect_object(tool["input_schema"], at(path, "input_schema"))
+    return _cached({"type": "function", "function": function}, tool)
+
+
+def _tool_choice(value: Any) -> JsonObject:
+    choice = expect_object(value, "tool_choice")
+    kind = expect_str(choice.get("type"), "tool_choice.type")
+    out: JsonObject = {}
+    if kind == "tool":
+        name = expect_str(choice.get("name"), "tool_choice.name")
+        out["tool_choice"] = {"type": "function", "function": {"name": name}}
+    elif kind in _TOOL_CHOICES:
+        out["tool_choice"] = _TOOL_CHOICES[kind]
+    else:
+        invalid_value("tool_choice.type", kind, ("auto", "any", "tool", "none"))
+    parallel = choice.get("disable_parallel_tool_use")
+    if parallel is not None and expect_bool(parallel, "tool_choice.disable_parallel_tool_use"):
+        out["parallel_tool_calls"] = False
+    return out

@@ -1,0 +1,99 @@
+"""An OpenAI `chat.completion` (as `chat_completion_to_openai` writes it) → an Anthropic
+Messages API `message`; and the pieces its stream (`_stream`) shares.
+
+Followed: https://docs.claude.com/en/api/messages (the response: id `msg_…`, content blocks
+text / tool_use / thinking, stop_reason, stop_sequence, usage with the cache's input tokens
+apart) and https://docs.claude.com/en/docs/build-with-claude/extended-thinking (thinking blocks
+carry a `signature`; an answer from an upstream that signs none has an empty one, which an
+Anthropic upstream drops when it comes back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from clients.codec.anthropic._tables import STOP_REASON_BY_FINISH
+
+__all__ = ["message_id", "message_to_anthropic", "stop_reason", "usage_to_anthropic"]
+
+JsonObject = dict[str, Any]
+
+
+def message_id(completion_id: str) -> str:
+    """Anthropic's `msg_…` id: an Anthropic upstream's own, or the completion's prefixed."""
+    return completion_id if completion_id.startswith("msg_") else f"msg_{completion_id}"
+
+
+def stop_reason(finish_reason: Any) -> str:
+    return STOP_REASON_BY_FINISH.get(str(finish_reason), "end_turn")
+
+
+def usage_to_anthropic(usage: Mapping[str, Any] | None) -> JsonObject:
+    """OpenAI counts the cached prompt tokens inside prompt_tokens; Anthropic apart."""
+    if not usage:
+        return {"input_tokens": 0, "output_tokens": 0}
+    details = usage.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or 0)
+    out: JsonObject = {
+        "input_tokens": max(int(usage.get("prompt_tokens") or 0) - cached, 0),
+        "output_tokens": int(usage.get("completion_tokens") or 0),
+    }
+    if cached:
+        out["cache_read_input_tokens"] = cached
+    return out
+
+
+def tool_input(arguments: str) -> JsonObject:
+    """A tool call's arguments as the tool_use block's `input` (an object): arguments that are
+    not one (an answer cut off mid-call) give an empty input."""
+    try:
+        value = orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def thinking_blocks(message: Mapping[str, Any]) -> list[JsonObject]:
+    """An answer's thinking: an Anthropic upstream's signed blocks as they came, else the
+    reasoning text other upstreams give (`reasoning_content`) as one unsigned block."""
+    signed = message.get("thinking_blocks")
+    if isinstance(signed, list) and signed:
+        return [dict(block) for block in signed if isinstance(block, dict)]
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        return [{"type": "thinking", "thinking": reasoning, "signature": ""}]
+    return []
+
+
+def message_to_anthropic(completion: Mapping[str, Any]) -> JsonObject:
+    """The Messages API answer for a chat completion (its first choice: Anthropic has no `n`)."""
+    choices = completion.get("choices") or [{}]
+    choice = choices[0]
+    message = choice.get("message") or {}
+    content = thinking_blocks(message)
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        content.append({"type": "text", "text": text})
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        content.append(
+            {
+                "type": "tool_use",
+                "id": str(call.get("id", "")),
+                "name": str(function.get("name", "")),
+                "input": tool_input(str(function.get("arguments") or "")),
+            }
+        )
+    return {
+        "id": message_id(str(completion.get("id", ""))),
+        "type": "message",
+        "role": "assistant",
+        "model": str(completion.get("model", "")),
+        "content": content,
+        "stop_reason": stop_reason(choice.get("finish_reason")),
+        "stop_sequence": None,
+        "usage": usage_to_anthropic(completion.get("usage")),
+    }

@@ -1,0 +1,152 @@
+"""OpenAI `chat.completion.chunk`s (as `chunk_to_openai` writes them) → the Messages API's
+stream events, in the order Anthropic sends them.
+
+Followed: https://docs.claude.com/en/docs/build-with-claude/streaming: `message_start`, then
+each content block as `content_block_start`, its `content_block_delta`s (`text_delta`,
+`input_json_delta`, `thinking_delta`, `signature_delta`) and `content_block_stop`, one block
+after the other; then `message_delta` (stop_reason, cumulative usage) and `message_stop`;
+`ping` any time, and `error` instead of the end when the stream fails.
+
+OpenAI numbers tool calls, Anthropic numbers content blocks: `_tools` maps one to the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from clients.codec.anthropic._response import (
+    message_id,
+    stop_reason,
+    usage_to_anthropic,
+)
+from clients.codec.anthropic._tables import anthropic_error
+
+__all__ = ["PING", "MessageEvents"]
+
+JsonObject = dict[str, Any]
+
+PING: JsonObject = {"type": "ping"}
+
+
+class MessageEvents:
+    """One stream's events: feed it the chunks (`chunk`), end it with `finish` or `error`."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._started = False
+        self._blocks = 0  # content blocks started
+        self._open: str | None = None  # the kind of the block open now ("text", "thinking", …)
+        self._tools: dict[int, int] = {}  # OpenAI tool call index → content block index
+        self._finish: Any = None
+        self._usage: Mapping[str, Any] | None = None
+
+    def chunk(self, chunk: Mapping[str, Any]) -> list[JsonObject]:
+        events = self._start(chunk)
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
+        for choice in chunk.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue  # Anthropic has no `n`: the first choice is the answer
+            events += self._delta(choice.get("delta") or {})
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+        return events
+
+    def finish(self, usage: Mapping[str, Any] | None = None) -> list[JsonObject]:
+        """The end of a complete stream; `usage` (OpenAI's) when the stream's chunks had none."""
+        events = self._start({}) + self._close()
+        delta = {"stop_reason": stop_reason(self._finish), "stop_sequence": None}
+        counts = usage_to_anthropic(self._usage or usage)
+        events.append({"type": "message_delta", "delta": delta, "usage": counts})
+        events.append({"type": "message_stop"})
+        return events
+
+    def error(self, kind: str, message: str) -> list[JsonObject]:
+        """A failed stream's last event (after `message_start`, which the SDK expects first)."""
+        return [*self._start({}), anthropic_error(kind, message)]
+
+    def _start(self, chunk: Mapping[str, Any]) -> list[JsonObject]:
+        if self._started:
+            return []
+        self._started = True
+        self._model = str(chunk.get("model") or self._model)
+        message: JsonObject = {
+            "id": message_id(str(chunk.get("id") or "stream")),
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        }
+        return [{"type": "message_start", "message": message}]
+
+    def _delta(self, delta: Mapping[str, Any]) -> list[JsonObject]:
+        events: list[JsonObject] = []
+        reasoning = delta.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            block = {"type": "thinking", "thinking": "", "signature": ""}
+            events += self._open_block("thinking", block)
+            events.append(self._block_delta({"type": "thinking_delta", "thinking": reasoning}))
+        for signed in delta.get("thinking_blocks") or ():
+            events += self._signed(signed)
+        text = delta.get("content")
+        if isinstance(text, str) and text:
+            events += self._open_block("text", {"type": "text", "text": ""})
+            events.append(self._block_delta({"type": "text_delta", "text": text}))
+        for call in delta.get("tool_calls") or ():
+            events += self._tool_call(call)
+        return events
+
+    def _signed(self, block: Any) -> list[JsonObject]:
+        """A whole thinking block an Anthropic upstream streamed (sent when it stopped): the
+        signature of the one streaming now, or a block of its own (redacted thinking)."""
+        if not isinstance(block, dict):
+            return []
+        if block.get("type") == "thinking" and self._open == "thinking":
+            signature = str(block.get("signature") or "")
+            return [self._block_delta({"type": "signature_delta", "signature": signature})]
+        return self._open_block("signed", dict(block)) + self._close()
+
+    def _tool_call(self, call: Mapping[str, Any]) -> list[JsonObject]:
+        events: list[JsonObject] = []
+        position = int(call.get("index") or 0)
+        function = call.get("function") or {}
+        if position not in self._tools:
+            block = {
+                "type": "tool_use",
+                "id": str(call.get("id") or ""),
+                "name": str(function.get("name") or ""),
+                "input": {},
+            }
+            events += self._open_block(f"tool {position}", block, force=True)
+            self._tools[position] = self._blocks - 1
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            delta = {"type": "input_json_delta", "partial_json": arguments}
+            events.append(self._block_delta(delta, self._tools[position]))
+        return events
+
+    def _open_block(self, kind: str, block: JsonObject, *, force: bool = False) -> list[JsonObject]:
+        """Start a block of `kind` unless one is open (`force`: a new one all the same), closing
+        the one open before."""
+        if self._open == kind and not force:
+            return []
+        events = self._close()
+        start = {"type": "content_block_start", "index": self._blocks, "content_block": block}
+        events.append(start)
+        self._blocks += 1
+        self._open = kind
+        return events
+
+    def _close(self) -> list[JsonObject]:
+        if self._open is None:
+            return []
+        self._open = None
+        return [{"type": "content_block_stop", "index": self._blocks - 1}]
+
+    def _block_delta(self, delta: JsonObject, index: int | None = None) -> JsonObject:
+        at = self._blocks - 1 if index is None else index
+        return {"type": "content_block_delta", "index": at, "delta": delta}

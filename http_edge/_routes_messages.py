@@ -1,0 +1,190 @@
+"""Anthropic's Messages API at the edge: `POST /v1/messages` and `/v1/messages/count_tokens`.
+
+Translation only, as `/v1/chat/completions` is: the body becomes the same chat request proto
+(`clients.codec.anthropic`), the router routes it as any chat (any deployment of the model's
+group may answer, whatever its kind), and the answer goes back as Anthropic's message or its
+named SSE events. The caller's key comes in `x-api-key` (Anthropic's SDKs, Claude Code) or in
+`Authorization: Bearer`; `anthropic-version` and `anthropic-beta` are accepted and not read.
+
+Errors are Anthropic's (`{"type": "error", "error": {"type", "message"}}`) with the status
+the edge's one taxonomy gives (`_errors`), but an overloaded router (every key busy, or
+unavailable) is Anthropic's 529 `overloaded_error`; an Anthropic upstream's own error comes as
+it was sent. A stream commits HTTP 200 as `/v1/chat/completions` does; a failure after that is
+an `error` event.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from clients import (
+    RouterError,
+    chat_completion_to_openai,
+    chunk_to_openai,
+    estimate_prompt_tokens,
+    http_status_for,
+)
+from clients.codec.anthropic import (
+    OVERLOADED_STATUS,
+    PING,
+    MessageEvents,
+    anthropic_error,
+    anthropic_error_type,
+    message_to_anthropic,
+    messages_request_from_anthropic,
+)
+from clients.switchboard.v1.chat_pb2 import Usage
+from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, ListModelsRequest
+
+from ._body import parse_request, read_json_object
+from ._disconnect import unless_disconnected
+from ._errors import EdgeError, router_error_body, router_error_headers
+from ._headers import route_headers
+from ._json import JSONBytesResponse
+from ._metadata import forwarded_metadata, with_api_key
+from ._openapi import MESSAGES, MESSAGES_COUNT_TOKENS
+from ._routes_chat import ChatCalls, Relay
+from ._sse import named_event
+from ._state import edge_state
+
+__all__ = ["count_tokens", "messages", "router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+JsonObject = dict[str, Any]
+
+# The reasons the router gives when it, not the caller, is out of room: Anthropic's "overloaded".
+_OVERLOADED = frozenset({"NO_CAPACITY"})
+
+
+@router.post("/v1/messages", openapi_extra=MESSAGES)
+async def messages(request: Request) -> Response:
+    return await _answered(request, _messages)
+
+
+@router.post("/v1/messages/count_tokens", openapi_extra=MESSAGES_COUNT_TOKENS)
+async def count_tokens(request: Request) -> Response:
+    return await _answered(request, _count_tokens)
+
+
+async def _answered(
+    request: Request, endpoint: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """The endpoint's answer, or its failure as Anthropic's error response."""
+    try:
+        return await endpoint(request)
+    except Exception as exc:
+        status, body, headers = _error_parts(exc)
+        return JSONBytesResponse(body, status_code=status, headers=headers)
+
+
+async def _messages(request: Request) -> Response:
+    state = edge_state(request)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    params, stream = parse_request(messages_request_from_anthropic, body)
+    calls = ChatCalls.of(request, state)
+    calls = dataclasses.replace(calls, metadata=with_api_key(request, calls.metadata))
+    if stream:
+        return await calls.stream(params, _relay(params.model))
+    response = await calls.chat(params)
+    message = message_to_anthropic(chat_completion_to_openai(response.completion))
+    return JSONBytesResponse(message, headers=route_headers(response.route))
+
+
+async def _count_tokens(request: Request) -> Response:
+    """The router's own estimate of the prompt (what it counts in tpm windows before the
+    upstream reports usage), once the router has taken the caller's key and the model is one
+    the caller may name: not the model's tokenizer."""
+    state = edge_state(request)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    # count_tokens takes no max_tokens; the request it counts would.
+    params, _ = parse_request(messages_request_from_anthropic, {"max_tokens": 1, **body})
+    metadata = with_api_key(request, forwarded_metadata(request))
+    listing = state.router().list_models(
+        ListModelsRequest(), timeout=state.settings.request_timeout_s, metadata=metadata
+    )
+    models = await unless_disconnected(request, listing)
+    if params.model not in {model.id for model in models.models}:
+        message = f"model: {params.model!r} is not a model this key may use."
+        raise EdgeError(404, message, code="model_not_found", param="model")
+    return JSONBytesResponse({"input_tokens": estimate_prompt_tokens(params)})
+
+
+def _error_parts(exc: Exception) -> tuple[int, JsonObject, dict[str, str]]:
+    """Status, Anthropic's error body and headers for what the edge's taxonomy says of `exc`."""
+    if isinstance(exc, EdgeError):
+        kind = anthropic_error_type(exc.status)
+        return exc.status, anthropic_error(kind, exc.message), dict(exc.headers or {})
+    if isinstance(exc, RouterError):
+        details = exc.details
+        status, headers = http_status_for(details), router_error_headers(details)
+        upstream = details.upstream_error
+        if upstream is not None and upstream.get("type") == "error":
+            return status, upstream, headers  # an Anthropic upstream's own error
+        if details.reason in _OVERLOADED or status == 503:
+            status = OVERLOADED_STATUS
+        message = str(router_error_body(details)["error"].get("message") or details.message)
+        return status, anthropic_error(anthropic_error_type(status), message), headers
+    logger.error("Exception in the Messages API", exc_info=exc)
+    return 500, anthropic_error("api_error", "The edge failed to handle the request."), {}
+
+
+def _events(events: list[JsonObject]) -> bytes:
+    return b"".join(named_event(event) for event in events)
+
+
+def _usage(usage: Usage) -> JsonObject:
+    """A stream summary's usage in OpenAI's words, as the chunks would have said it."""
+    cached = usage.prompt_tokens_details.cached_tokens
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def _relay(model: str) -> Relay:
+    async def relay(
+        events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
+    ) -> AsyncIterator[bytes]:
+        """Router stream messages as Anthropic's events; a stream the router did not end
+        itself (with a summary or an error) ends with an `error` event."""
+        stream = MessageEvents(model)
+        message: ChatStreamResponse | None = first
+        try:
+            while message is not None:
+                kind = message.WhichOneof("event")
+                if kind in ("chunk", "chunks"):
+                    chunks = [message.chunk] if kind == "chunk" else message.chunks.chunks
+                    out = [event for c in chunks for event in stream.chunk(chunk_to_openai(c))]
+                    if out:
+                        yield _events(out)
+                elif kind == "heartbeat":
+                    yield _events([PING])
+                elif kind == "error":
+                    error = message.error
+                    status = error.upstream_status if error.upstream_status >= 400 else 500
+                    yield _events(stream.error(anthropic_error_type(status), error.message))
+                    return
+                elif kind == "summary":
+                    yield _events(stream.finish(_usage(message.summary.usage)))
+                    return
+                message = await anext(events, None)
+            yield _events(stream.error("api_error", "The stream ended before it was complete."))
+        except RouterError as exc:
+            status, body, _ = _error_parts(exc)
+            yield _events(stream.error(body["error"]["type"], body["error"]["message"]))
+        except Exception:
+            # The response is committed: a bug can only be told as an error event.
+            logger.exception("relaying a Messages API stream failed")
+            yield _events(stream.error("api_error", "The edge failed while relaying the stream."))
+
+    return relay
