@@ -179,6 +179,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 await self.adopt(runtime)
             except SwitchboardError as exc:  # the store failed: the next round tries again
                 log.warning("batches: taking over orphans failed: %s", exc.message)
+            except Exception:  # a bug must not end the loop: orphans would wait forever
+                log.exception("batches: taking over orphans failed; the next round tries again")
             await asyncio.sleep(runtime.config.batches.heartbeat_s / 3)
 
     def _launch(self, job: BatchJob) -> None:
