@@ -35,6 +35,7 @@ from router_service.batches import (
     Answered,
     AnswersNotKeptError,
     BatchNotCancellableError,
+    BatchWaitLimitError,
     LineResult,
     parse_lines,
 )
@@ -42,7 +43,7 @@ from router_service.cancellation import uncut
 from router_service.errors import InvalidRequestError, StoreUnavailableError, SwitchboardError
 from router_service.responses import CANCELLED, checked_metadata
 from router_service.runtime import Runtime
-from router_service.server._batch_job import BatchJob, job_for, new_owner, resumed
+from router_service.server._batch_job import BatchJob, job_for, load_lines, new_owner, resumed
 from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import finish
 from router_service.server._calls import owner_name
@@ -53,6 +54,8 @@ from router_service.telemetry import current
 __all__ = ["BatchJobs"]
 
 log = logging.getLogger("switchboard.router")
+
+_RETRY_AFTER_S = 5.0  # a batch refused as over `batches.max_waiting_per_client`
 
 
 class BatchJobs(OwnedJobs[BatchJob]):
@@ -73,6 +76,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         assert caller is not None  # every RouterService call is admitted first
         client = owner_name(caller)
         _check(request)
+        self._refuse_past_waiting(runtime, client)
         metadata = checked_metadata(request.metadata_json)
         found = await runtime.files.content(client, request.input_file_id, "input_file_id")
         if found.file.purpose != "batch":
@@ -80,6 +84,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 "The input file must be uploaded with purpose 'batch'.", param="input_file_id"
             )
         config = runtime.config.batches
+        # Parsed to check them; read again when the batch has a slot (`load_lines`).
         lines, errors = parse_lines(found.content, request.endpoint, config.max_lines)
         now = int(runtime.clock.now())
         batch = bpb.Batch(
@@ -109,8 +114,22 @@ class BatchJobs(OwnedJobs[BatchJob]):
         who = LineCaller(runtime, gate_for(runtime), caller, client, request.endpoint, batch.id)
         running = bpb.Batch()
         running.CopyFrom(batch)  # the job's own, rewritten as it runs
-        self._launch(job_for(running, lines, who, claim, Answered()))
+        self._launch(job_for(running, who, claim, Answered()))
         return batch
+
+    def _refuse_past_waiting(self, runtime: Runtime, client: str) -> None:
+        """Refuse a new batch of `client` when `batches.max_waiting_per_client` of its batches
+        wait for a slot here already."""
+        most = runtime.config.batches.max_waiting_per_client
+        waiting = sum(
+            1 for job in self._jobs.values() if job.key[0] == client and not job.holds_slot
+        )
+        if waiting >= most:
+            raise BatchWaitLimitError(
+                f"This client has {most} batches waiting to run already "
+                "(batches.max_waiting_per_client): create this one once one of them runs.",
+                retry_after_s=_RETRY_AFTER_S,
+            )
 
     async def cancel(self, runtime: Runtime, client: str, batch_id: str) -> bpb.Batch:
         """Cancel `client`'s batch wherever it runs: the batch `cancelling` (`cancelled` once
@@ -158,7 +177,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                     await uncut(runs.release(key, claim))
                     raise
                 if job is not None:
-                    log.info("batch %s: taken over (%d lines left)", key[1], len(job.pending))
+                    answered = len(job.answered)
+                    log.info("batch %s: taken over (%d lines answered)", key[1], answered)
                     self._launch(job)
                     taken += 1
             return taken
@@ -211,6 +231,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 if job.stop:  # stopped before its task ran
                     raise asyncio.CancelledError
                 async with self._slots:
+                    job.holds_slot = True
+                    await load_lines(job)
                     if job.batch.status == "validating":
                         job.batch.status = "in_progress"
                         job.batch.in_progress_at = int(runtime.clock.now())
