@@ -223,7 +223,6 @@ class BatchJobs(OwnedJobs[BatchJob]):
         if self._slots is None:
             self._slots = asyncio.Semaphore(runtime.config.batches.max_running)
         metrics = current().metrics
-        metrics.batches_running.add(1, {})
         status = ""  # how it ended here ("": handed over, or taken by another replica)
         try:
             try:
@@ -231,7 +230,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 if job.stop:  # stopped before its task ran
                     raise asyncio.CancelledError
                 async with self._slots:
-                    job.holds_slot = True
+                    job.holds_slot = True  # counted running from now (not while it waits)
+                    metrics.batches_running.add(1, {})
                     await load_lines(job)
                     if job.batch.status == "validating":
                         job.batch.status = "in_progress"
@@ -243,7 +243,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 raise
             status = await uncut(self._end(job, how))
         finally:
-            metrics.batches_running.add(-1, {})
+            if job.holds_slot:
+                metrics.batches_running.add(-1, {})
             if status:
                 metrics.batches_ended.add(1, {"status": status})
             self._jobs.pop(job.key, None)
