@@ -68,10 +68,7 @@ def job_for(batch: bpb.Batch, who: LineCaller, claim: Claim, answered: Answered)
 
 async def load_lines(job: BatchJob) -> None:
     """Read and parse the job's input file, once: its lines not answered are pending."""
-    if job.loaded:
-        return
-    job.loaded = True
-    if job.fault is not None:  # it fails as a whole: no line runs
+    if job.loaded or job.fault is not None:  # at fault: it fails as a whole, no line runs
         return
     runtime, batch = job.who.runtime, job.batch
     try:
@@ -81,6 +78,7 @@ async def load_lines(job: BatchJob) -> None:
         return
     job.lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
     job.pending = deque(line for line in job.lines if line.number not in job.answered)
+    job.loaded = True
 
 
 async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None:

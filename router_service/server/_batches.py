@@ -232,12 +232,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 async with self._slots:
                     job.holds_slot = True  # counted running from now (not while it waits)
                     metrics.batches_running.add(1, {})
-                    await load_lines(job)
-                    if job.batch.status == "validating":
-                        job.batch.status = "in_progress"
-                        job.batch.in_progress_at = int(runtime.clock.now())
-                        await runtime.batches.write(job.who.client, job.batch)
-                    how = await self._lines(job)
+                    how = await self._started(job)
             except asyncio.CancelledError:
                 status = await uncut(self._end(job, job.stop))
                 raise
@@ -249,6 +244,21 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 metrics.batches_ended.add(1, {"status": status})
             self._jobs.pop(job.key, None)
             await uncut(_released(job))
+
+    async def _started(self, job: BatchJob) -> str:
+        """Read the job's lines, mark it `in_progress` and run them (`_lines`); "stopped" when
+        the store could not give its input file (as when it takes no answer)."""
+        runtime = job.who.runtime
+        try:
+            await load_lines(job)
+        except StoreUnavailableError as exc:
+            log.warning("batch %s: its input file was not read: %s", job.batch.id, exc.message)
+            return "stopped"
+        if job.batch.status == "validating":
+            job.batch.status = "in_progress"
+            job.batch.in_progress_at = int(runtime.clock.now())
+            await runtime.batches.write(job.who.client, job.batch)
+        return await self._lines(job)
 
     async def _end(self, job: BatchJob, how: str) -> str:
         """End the job as `how` says; the status it ended with ("" when another replica goes
