@@ -3,6 +3,7 @@ lets go of the prompt once it is sent."""
 
 from __future__ import annotations
 
+import asyncio
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -10,7 +11,7 @@ import grpc
 
 from clients._base import map_rpc_errors
 from clients._cancelling import interrupt_stream
-from clients.errors import RouterError
+from clients.errors import ErrorDetails, RouterError
 from clients.switchboard.v1 import router_service_pb2
 
 __all__ = [
@@ -21,6 +22,14 @@ __all__ = [
     "SentOnce",
     "serialize_once",
 ]
+
+# A write to a bidirectional call that has ended (grpc raises InvalidStateError, not an RpcError,
+# when the router ended it with OK: a realtime session its upstream or a guardrail closed).
+_CALL_ENDED = ErrorDetails(
+    code=grpc.StatusCode.CANCELLED,
+    message="The call has ended: nothing more can be sent on it.",
+    reason="CANCELLED",
+)
 
 # What a server-streaming call's messages are.
 M = TypeVar("M")
@@ -130,8 +139,12 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
     ``async with`` block cancels the call, and the router closes the upstream socket)."""
 
     async def send(self, message: router_service_pb2.RealtimeRequest) -> None:
+        """Send one message; :class:`RouterError` when the call failed or has ended."""
         with map_rpc_errors():
-            await self._call.write(message)
+            try:
+                await self._call.write(message)
+            except asyncio.InvalidStateError as exc:
+                raise RouterError(_CALL_ENDED) from exc
 
     async def done_writing(self) -> None:
         """No more messages from this side."""

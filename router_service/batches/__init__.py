@@ -12,6 +12,7 @@ from router_service.batches._answers import (
 from router_service.batches._errors import (
     BatchNotCancellableError,
     BatchNotFoundError,
+    BatchWaitLimitError,
     FileQuotaError,
     FileTooLargeError,
     StoredFileNotFoundError,
@@ -44,6 +45,7 @@ __all__ = [
     "BatchNotFoundError",
     "BatchRecords",
     "BatchRuns",
+    "BatchWaitLimitError",
     "Claim",
     "FileQuotaError",
     "FileTooLargeError",

@@ -62,6 +62,13 @@ class FileQuotaError(ClientRateLimitedError):
         self.code = "file_quota_exceeded"
 
 
+class BatchWaitLimitError(ClientRateLimitedError):
+    """A client has `batches.max_waiting_per_client` batches waiting for a slot on this replica
+    already: RetryInfo says to try again soon."""
+
+    reason = "BATCH_WAIT_LIMIT"
+
+
 class BatchNotCancellableError(SwitchboardError):
     """A batch that completed or failed already."""
 

@@ -54,6 +54,13 @@ class BatchesConfig(_Strict):
         ge=1,
         description="Batches one replica runs at once; more wait their turn (`validating`).",
     )
+    max_waiting_per_client: int = Field(
+        default=8,
+        ge=1,
+        description="Batches of one client that may wait for one of a replica's "
+        "`max_running` slots; past it a new batch is refused (429 `BATCH_WAIT_LIMIT`) until "
+        "one of them starts.",
+    )
     max_lines: int = Field(
         default=50_000,
         ge=1,

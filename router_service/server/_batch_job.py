@@ -26,17 +26,22 @@ from router_service.runtime import Runtime
 from router_service.server._batch_lines import LineCaller
 from router_service.server._interceptors import gate_for
 
-__all__ = ["BatchJob", "new_owner", "resumed"]
+__all__ = ["BatchJob", "job_for", "load_lines", "new_owner", "resumed"]
 
 
 @dataclass(eq=False)
 class BatchJob:
     batch: bpb.Batch  # the runner's own, rewritten as it runs
-    lines: list[BatchLine]  # all of them (those not run are `expired` at the window's end)
-    pending: deque[BatchLine]  # those not answered yet
     who: LineCaller
     claim: Claim
     writer: AnswerWriter
+    answered: set[int]  # the numbers of the lines answered before this runner took it
+    # Its input's lines, read once it has a slot (`load_lines`): a batch waiting for one holds
+    # none (a client's many batches of one large file would otherwise fill the replica).
+    lines: list[BatchLine] = field(default_factory=list)  # all (those not run expire)
+    pending: deque[BatchLine] = field(default_factory=deque)  # those not answered yet
+    loaded: bool = False  # `lines` read, or nothing to read (cancelling, at fault)
+    holds_slot: bool = False  # it runs (else it waits for one of `batches.max_running`)
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "stopped", "lost"
     started: bool = False  # its task ran (one cancelled before never runs its cleanup)
@@ -55,14 +60,25 @@ def new_owner() -> str:
     return secrets.token_hex(8)
 
 
-def job_for(
-    batch: bpb.Batch, lines: list[BatchLine], who: LineCaller, claim: Claim, answered: Answered
-) -> BatchJob:
-    """The job running `batch`'s `lines` but those `answered` already."""
-    done = answered.numbers
-    pending = deque(line for line in lines if line.number not in done)
+def job_for(batch: bpb.Batch, who: LineCaller, claim: Claim, answered: Answered) -> BatchJob:
+    """The job running `batch`'s lines but those `answered` already (read by `load_lines`)."""
     writer = who.runtime.batches.answers.writer(who.client, batch.id, answered)
-    return BatchJob(batch, lines, pending, who, claim, writer)
+    return BatchJob(batch, who, claim, writer, answered.numbers)
+
+
+async def load_lines(job: BatchJob) -> None:
+    """Read and parse the job's input file, once: its lines not answered are pending."""
+    if job.loaded or job.fault is not None:  # at fault: it fails as a whole, no line runs
+        return
+    runtime, batch = job.who.runtime, job.batch
+    try:
+        found = await runtime.files.content(job.who.client, batch.input_file_id, "input_file_id")
+    except StoredFileNotFoundError:
+        job.fault = ("input_file_not_found", "The batch's input file was deleted before it ran.")
+        return
+    job.lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
+    job.pending = deque(line for line in job.lines if line.number not in job.answered)
+    job.loaded = True
 
 
 async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None:
@@ -81,20 +97,12 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
     caller = _caller(runtime, client)
     gate = gate_for(runtime)
     who = LineCaller(runtime, gate, caller or ANONYMOUS, client, batch.endpoint, batch_id)
-    fault: tuple[str, str] | None = None
-    try:
-        found = await runtime.files.content(client, batch.input_file_id, "input_file_id")
-        lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
-    except StoredFileNotFoundError:
-        lines = []
-        fault = ("input_file_not_found", "The batch's input file was deleted before it ran.")
-    if caller is None:
-        fault = ("client_not_found", "The client that created this batch is not configured.")
     answered = await records.answers.answered(client, batch_id)
-    job = job_for(batch, lines, who, claim, answered)
-    job.fault = fault
+    job = job_for(batch, who, claim, answered)
+    if caller is None:
+        job.fault = ("client_not_found", "The client that created this batch is not configured.")
     if batch.status == "cancelling":  # nothing more runs: it ends cancelled
-        job.pending.clear()
+        job.loaded = True
     counts = batch.request_counts  # its runner may have stopped before it wrote them
     counts.completed = sum(1 for result in answered.results if result.ok)
     counts.failed = len(answered.results) - counts.completed

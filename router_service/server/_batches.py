@@ -35,6 +35,7 @@ from router_service.batches import (
     Answered,
     AnswersNotKeptError,
     BatchNotCancellableError,
+    BatchWaitLimitError,
     LineResult,
     parse_lines,
 )
@@ -42,7 +43,7 @@ from router_service.cancellation import uncut
 from router_service.errors import InvalidRequestError, StoreUnavailableError, SwitchboardError
 from router_service.responses import CANCELLED, checked_metadata
 from router_service.runtime import Runtime
-from router_service.server._batch_job import BatchJob, job_for, new_owner, resumed
+from router_service.server._batch_job import BatchJob, job_for, load_lines, new_owner, resumed
 from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import finish
 from router_service.server._calls import owner_name
@@ -53,6 +54,8 @@ from router_service.telemetry import current
 __all__ = ["BatchJobs"]
 
 log = logging.getLogger("switchboard.router")
+
+_RETRY_AFTER_S = 5.0  # a batch refused as over `batches.max_waiting_per_client`
 
 
 class BatchJobs(OwnedJobs[BatchJob]):
@@ -73,6 +76,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         assert caller is not None  # every RouterService call is admitted first
         client = owner_name(caller)
         _check(request)
+        self._refuse_past_waiting(runtime, client)
         metadata = checked_metadata(request.metadata_json)
         found = await runtime.files.content(client, request.input_file_id, "input_file_id")
         if found.file.purpose != "batch":
@@ -80,6 +84,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 "The input file must be uploaded with purpose 'batch'.", param="input_file_id"
             )
         config = runtime.config.batches
+        # Parsed to check them; read again when the batch has a slot (`load_lines`).
         lines, errors = parse_lines(found.content, request.endpoint, config.max_lines)
         now = int(runtime.clock.now())
         batch = bpb.Batch(
@@ -109,8 +114,22 @@ class BatchJobs(OwnedJobs[BatchJob]):
         who = LineCaller(runtime, gate_for(runtime), caller, client, request.endpoint, batch.id)
         running = bpb.Batch()
         running.CopyFrom(batch)  # the job's own, rewritten as it runs
-        self._launch(job_for(running, lines, who, claim, Answered()))
+        self._launch(job_for(running, who, claim, Answered()))
         return batch
+
+    def _refuse_past_waiting(self, runtime: Runtime, client: str) -> None:
+        """Refuse a new batch of `client` when `batches.max_waiting_per_client` of its batches
+        wait for a slot here already."""
+        most = runtime.config.batches.max_waiting_per_client
+        waiting = sum(
+            1 for job in self._jobs.values() if job.key[0] == client and not job.holds_slot
+        )
+        if waiting >= most:
+            raise BatchWaitLimitError(
+                f"This client has {most} batches waiting to run already "
+                "(batches.max_waiting_per_client): create this one once one of them runs.",
+                retry_after_s=_RETRY_AFTER_S,
+            )
 
     async def cancel(self, runtime: Runtime, client: str, batch_id: str) -> bpb.Batch:
         """Cancel `client`'s batch wherever it runs: the batch `cancelling` (`cancelled` once
@@ -158,7 +177,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                     await uncut(runs.release(key, claim))
                     raise
                 if job is not None:
-                    log.info("batch %s: taken over (%d lines left)", key[1], len(job.pending))
+                    answered = len(job.answered)
+                    log.info("batch %s: taken over (%d lines answered)", key[1], answered)
                     self._launch(job)
                     taken += 1
             return taken
@@ -179,6 +199,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 await self.adopt(runtime)
             except SwitchboardError as exc:  # the store failed: the next round tries again
                 log.warning("batches: taking over orphans failed: %s", exc.message)
+            except Exception:  # a bug must not end the loop: orphans would wait forever
+                log.exception("batches: taking over orphans failed; the next round tries again")
             await asyncio.sleep(runtime.config.batches.heartbeat_s / 3)
 
     def _launch(self, job: BatchJob) -> None:
@@ -201,7 +223,6 @@ class BatchJobs(OwnedJobs[BatchJob]):
         if self._slots is None:
             self._slots = asyncio.Semaphore(runtime.config.batches.max_running)
         metrics = current().metrics
-        metrics.batches_running.add(1, {})
         status = ""  # how it ended here ("": handed over, or taken by another replica)
         try:
             try:
@@ -209,21 +230,35 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 if job.stop:  # stopped before its task ran
                     raise asyncio.CancelledError
                 async with self._slots:
-                    if job.batch.status == "validating":
-                        job.batch.status = "in_progress"
-                        job.batch.in_progress_at = int(runtime.clock.now())
-                        await runtime.batches.write(job.who.client, job.batch)
-                    how = await self._lines(job)
+                    job.holds_slot = True  # counted running from now (not while it waits)
+                    metrics.batches_running.add(1, {})
+                    how = await self._started(job)
             except asyncio.CancelledError:
                 status = await uncut(self._end(job, job.stop))
                 raise
             status = await uncut(self._end(job, how))
         finally:
-            metrics.batches_running.add(-1, {})
+            if job.holds_slot:
+                metrics.batches_running.add(-1, {})
             if status:
                 metrics.batches_ended.add(1, {"status": status})
             self._jobs.pop(job.key, None)
             await uncut(_released(job))
+
+    async def _started(self, job: BatchJob) -> str:
+        """Read the job's lines, mark it `in_progress` and run them (`_lines`); "stopped" when
+        the store could not give its input file (as when it takes no answer)."""
+        runtime = job.who.runtime
+        try:
+            await load_lines(job)
+        except StoreUnavailableError as exc:
+            log.warning("batch %s: its input file was not read: %s", job.batch.id, exc.message)
+            return "stopped"
+        if job.batch.status == "validating":
+            job.batch.status = "in_progress"
+            job.batch.in_progress_at = int(runtime.clock.now())
+            await runtime.batches.write(job.who.client, job.batch)
+        return await self._lines(job)
 
     async def _end(self, job: BatchJob, how: str) -> str:
         """End the job as `how` says; the status it ended with ("" when another replica goes

@@ -118,3 +118,6 @@ async def watch_jobs(
                 await renew([job for job in running if not job.stop])
         except StoreUnavailableError as exc:  # the next second tries again
             log.warning("background jobs: the state store failed: %s", exc.message)
+        except Exception:  # a bug, or a store fault not mapped: the watcher dying would stop
+            # the heartbeats, and another replica would run these jobs beside this one
+            log.exception("background jobs: watching them failed; the next second tries again")

@@ -246,3 +246,31 @@ def test_a_failed_stream_still_starts_and_ends_with_the_error() -> None:
     assert [e["type"] for e in events] == ["message_start", "error"]
     assert events[0]["message"]["model"] == "asked"
     assert events[1]["error"] == {"type": "overloaded_error", "message": "busy"}
+
+
+def test_interleaved_tool_calls_stream_as_whole_blocks_one_after_the_other() -> None:
+    stream = MessageEvents("asked")
+    events: list[dict[str, Any]] = []
+    for delta in (
+        {"tool_calls": [{"index": 0, "id": "c1", "function": {"name": "f", "arguments": '{"a"'}}]},
+        {"tool_calls": [{"index": 1, "id": "c2", "function": {"name": "g", "arguments": '{"b"'}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": ":1}"}}]},
+        {"tool_calls": [{"index": 1, "function": {"arguments": ":2}"}}]},
+    ):
+        events += stream.chunk(_chunk(delta))
+    events += stream.finish({"prompt_tokens": 9, "completion_tokens": 4})
+    inputs: dict[int, str] = {}
+    open_block = None
+    for event in events:  # each delta goes to the block open now, blocks one after the other
+        if event["type"] == "content_block_start":
+            assert open_block is None and event["index"] == len(inputs)
+            open_block, inputs[event["index"]] = event["index"], ""
+        elif event["type"] == "content_block_delta":
+            assert event["index"] == open_block
+            inputs[open_block] += event["delta"]["partial_json"]
+        elif event["type"] == "content_block_stop":
+            assert event["index"] == open_block
+            open_block = None
+    starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert [(b["id"], b["name"]) for b in starts] == [("c1", "f"), ("c2", "g")]
+    assert inputs == {0: '{"a":1}', 1: '{"b":2}'}

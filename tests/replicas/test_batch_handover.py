@@ -20,6 +20,7 @@ from clients import RouterClient
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches import Answered, LineResult
 from router_service.clock import ManualClock
+from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter
@@ -273,3 +274,24 @@ async def test_a_replica_that_loses_redis_mid_batch_lets_another_finish_it(
         "two",
     ]
     assert fake.state.count(path="/chat/completions") == 3  # line one asked again
+
+
+async def test_a_batch_whose_input_file_cannot_be_read_as_it_starts_is_handed_over(
+    fake: FakeUpstream, pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, two, first, second, _ = pair
+    batch_id = await orphan(one, first)
+
+    async def unreadable(*args: Any) -> None:
+        raise StoreUnavailableError("Redis is unavailable.")
+
+    monkeypatch.setattr(one.runtime.files, "content", unreadable)
+    assert await one.server.batch_jobs.adopt(one.runtime) == 1
+    task = one.server.batch_jobs._jobs[("", batch_id)].task
+    assert task is not None
+    await settled(one)
+    assert task.exception() is None  # it let the batch go (no task dying on the store's error)
+    assert (await second.batches.retrieve(batch_id)).status == "in_progress"
+    assert await two.server.batch_jobs.adopt(two.runtime) == 1
+    await settled(two)
+    assert [a["custom_id"] for a in await completed(second, batch_id)] == ["one", "two", "three"]

@@ -8,6 +8,9 @@ after the other; then `message_delta` (stop_reason, cumulative usage) and `messa
 `ping` any time, and `error` instead of the end when the stream fails.
 
 OpenAI numbers tool calls, Anthropic numbers content blocks: `_tools` maps one to the other.
+A block cannot take deltas once stopped, and some upstreams interleave the arguments of parallel
+tool calls: a tool call that begins while another one's block is open is held, whole, and sent
+as a block of its own at the end (`_held`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class MessageEvents:
         self._blocks = 0  # content blocks started
         self._open: str | None = None  # the kind of the block open now ("text", "thinking", …)
         self._tools: dict[int, int] = {}  # OpenAI tool call index → content block index
+        # Tool calls begun while another one streamed: (their block, their arguments so far).
+        self._held: dict[int, tuple[JsonObject, list[str]]] = {}
         self._finish: Any = None
         self._usage: Mapping[str, Any] | None = None
 
@@ -55,7 +60,7 @@ class MessageEvents:
 
     def finish(self, usage: Mapping[str, Any] | None = None) -> list[JsonObject]:
         """The end of a complete stream; `usage` (OpenAI's) when the stream's chunks had none."""
-        events = self._start({}) + self._close()
+        events = self._start({}) + self._close() + self._release_held()
         delta = {"stop_reason": stop_reason(self._finish), "stop_sequence": None}
         counts = usage_to_anthropic(self._usage or usage)
         events.append({"type": "message_delta", "delta": delta, "usage": counts})
@@ -114,6 +119,11 @@ class MessageEvents:
         events: list[JsonObject] = []
         position = int(call.get("index") or 0)
         function = call.get("function") or {}
+        arguments = function.get("arguments")
+        if position in self._held:
+            if isinstance(arguments, str):
+                self._held[position][1].append(arguments)
+            return []
         if position not in self._tools:
             block = {
                 "type": "tool_use",
@@ -121,12 +131,28 @@ class MessageEvents:
                 "name": str(function.get("name") or ""),
                 "input": {},
             }
+            if self._open is not None and self._open.startswith("tool "):
+                # Its arguments may interleave with the open one's: held until the end.
+                self._held[position] = (block, [arguments] if isinstance(arguments, str) else [])
+                return []
             events += self._open_block(f"tool {position}", block, force=True)
             self._tools[position] = self._blocks - 1
-        arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
             delta = {"type": "input_json_delta", "partial_json": arguments}
             events.append(self._block_delta(delta, self._tools[position]))
+        return events
+
+    def _release_held(self) -> list[JsonObject]:
+        """The held tool calls, each a whole block, in their order."""
+        events: list[JsonObject] = []
+        for position in sorted(self._held):
+            block, arguments = self._held[position]
+            events += self._open_block(f"tool {position}", block, force=True)
+            if "".join(arguments):
+                delta = {"type": "input_json_delta", "partial_json": "".join(arguments)}
+                events.append(self._block_delta(delta))
+            events += self._close()
+        self._held.clear()
         return events
 
     def _open_block(self, kind: str, block: JsonObject, *, force: bool = False) -> list[JsonObject]:

@@ -13,8 +13,10 @@ from clients import RouterClient, RouterError, SyncRouterClient
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.test_batches_sdk import chat_line, jsonl
+from tests.helpers import metric_values
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
 KEY = "sk-batch-client"
@@ -145,3 +147,33 @@ async def test_a_completions_batch_answers_text_completions(router: RouterHandle
     (refused,) = [orjson.loads(line) for line in errors.content.splitlines()]
     assert refused["response"]["status_code"] == 400
     assert refused["response"]["body"]["error"]["message"] == "A batch line takes one prompt."
+
+
+async def test_a_clients_batches_waiting_for_a_slot_are_capped_and_hold_no_lines(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    batches = {"max_running": 1, "max_waiting_per_client": 1}
+    router = await start_router(base_config(fake.base_url, batches=batches))
+    fake.state.hold()
+    upload = bpb.UploadFileRequest(
+        filename="in.jsonl", purpose="batch", content=jsonl(chat_line("a"))
+    )
+    with TelemetryCapture(tracing=False) as captured:
+        async with RouterClient(router.server.address) as calls:
+            kept = (await calls.upload_file(upload, timeout=10)).file
+            create = bpb.CreateBatchRequest(
+                input_file_id=kept.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+            await calls.create_batch(create, timeout=10)  # runs: its line is held upstream
+            await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line")
+            waiting = (await calls.create_batch(create, timeout=10)).batch
+            job = router.server.batch_jobs._jobs[("", waiting.id)]
+            assert (job.lines, list(job.pending)) == ([], [])  # read once it has a slot
+            assert metric_values(captured, "switchboard.batches.running") == {(): 1}
+            with pytest.raises(RouterError) as refused:
+                await calls.create_batch(create, timeout=10)
+            assert refused.value.reason == "BATCH_WAIT_LIMIT" and refused.value.http_status == 429
+            fake.state.release()
+            assert await router.server.batch_jobs.settle(10) == 0
+            done = (await calls.get_batch(bpb.GetBatchRequest(id=waiting.id), timeout=10)).batch
+            assert done.status == "completed" and done.request_counts.completed == 1

@@ -200,3 +200,19 @@ async def test_the_sync_client_speaks_it_too(rt_router: RouterHandle) -> None:
     kinds = await asyncio.to_thread(session)
     assert kinds[:3] == ["route", "session.created", "response.created"]
     assert kinds[-2:] == ["response.done", "close"]
+
+
+async def test_sending_on_a_session_the_router_ended_is_a_router_error(
+    rt_router: RouterHandle,
+) -> None:
+    # The edge relays a caller's events (audio appends, steadily) while the router may end the
+    # session: such a send must be the one error type its relay catches.
+    async with RouterClient(rt_router.server.address) as grpc_client:
+        async with grpc_client.realtime(timeout=10) as session:
+            await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+            await session.send(pb.RealtimeRequest(close=pb.RealtimeClose(code=1000)))
+            kinds = [message.WhichOneof("message") async for message in session]
+            assert kinds == ["route", "event_json", "close"]
+            with pytest.raises(RouterError) as ended:
+                await session.send(event("response.create"))
+            assert ended.value.grpc_code is grpc.StatusCode.CANCELLED
