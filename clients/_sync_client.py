@@ -275,6 +275,21 @@ class SyncRouterClient(
         )
         return response
 
+    def list_jobs(
+        self,
+        limit: int = 0,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.ListJobsResponse:
+        """The batches not ended (every replica's), and the background responses and Realtime
+        sessions of the replica that answers; at most `limit` of each (0: the router's default)."""
+        req = admin_service_pb2.ListJobsRequest(limit=limit)
+        response: admin_service_pb2.ListJobsResponse = self._unary(
+            "admin", "ListJobs", req, timeout, metadata
+        )
+        return response
+
     def list_clients(
         self,
         req: admin_service_pb2.ListClientsRequest | None = None,

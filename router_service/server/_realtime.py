@@ -39,6 +39,7 @@ from router_service.guardrails import AnswerGuard, TextSlot
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
+from router_service.server._open_sessions import OpenSession, OpenSessions
 from router_service.sessions import checked_session_id
 from router_service.telemetry import realtime_span
 
@@ -57,6 +58,15 @@ class RealtimeServicer:
     """`RouterServicer.Realtime`, a mixin (as ResponsesServicer)."""
 
     runtime: Runtime
+    open_sessions: OpenSessions  # for AdminService.ListJobs
+
+    def _listed(
+        self, ctx: RequestContext, deployment: Deployment, upstream: RealtimeUpstream
+    ) -> OpenSession:
+        """The session as an operator sees it (`OpenSessions`): the key by its fingerprint."""
+        fingerprint = upstream.lease.key.fingerprint
+        opened = self.runtime.clock.now()
+        return OpenSession(ctx.client, ctx.requested_model, deployment.name, fingerprint, opened)
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
@@ -86,11 +96,15 @@ class RealtimeServicer:
                 upstream, deployment, stack = await executor.open_realtime(ctx, beta=opening.beta)
                 async with stack:
                     relay = _Relay(self.runtime, ctx, deployment, upstream)
+                    listed = self._listed(ctx, deployment, upstream)
                     try:
                         yield pb.RealtimeResponse(route=ctx.route(deployment))
-                        async with aclosing(relay.run(request_iterator)) as events:
-                            async for message in events:
-                                yield message
+                        with self.open_sessions.opened(listed):
+                            requests = listed.from_caller(request_iterator)
+                            async with aclosing(relay.run(requests)) as events:
+                                async for message in events:
+                                    listed.events_to_caller += 1
+                                    yield message
                     finally:
                         usage = await uncut(relay.settle())
                         span.respond_media(

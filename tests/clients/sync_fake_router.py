@@ -214,6 +214,12 @@ class SyncFakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServ
         app = admin_service_pb2.ClientStatus(name=self.name)
         return admin_service_pb2.ListClientsResponse(clients=[app])
 
+    def ListJobs(
+        self, request: admin_service_pb2.ListJobsRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ListJobsResponse:
+        self._seen(context)
+        return admin_service_pb2.ListJobsResponse(replica=f"{self.name}/{request.limit}")
+
     def PurgeCache(
         self, request: admin_service_pb2.PurgeCacheRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.PurgeCacheResponse:

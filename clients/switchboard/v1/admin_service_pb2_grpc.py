@@ -66,6 +66,11 @@ class AdminServiceStub:
                 request_serializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.FromString,
                 _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/switchboard.v1.AdminService/ListJobs',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -120,6 +125,16 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJobs(self, request, context):
+        """The long-running work: the batches not ended, across every client and every replica on the
+        same state store; the background responses running and the Realtime sessions open on the
+        replica that answered. Newest first, at most `limit` of each. Names clients, never a key
+        (upstream keys by fingerprint).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +167,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.PurgeCache,
                     request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.SerializeToString,
+            ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -318,6 +338,33 @@ class AdminService:
             '/switchboard.v1.AdminService/PurgeCache',
             switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.SerializeToString,
             switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/ListJobs',
+            switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,12 @@ class AdminServiceStub:
     """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
     on the same state store asks upstream again from now on. What was kept expires by its TTL.
     """
+    ListJobs: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListJobsRequest, _admin_service_pb2.ListJobsResponse]
+    """The long-running work: the batches not ended, across every client and every replica on the
+    same state store; the background responses running and the Realtime sessions open on the
+    replica that answered. Newest first, at most `limit` of each. Names clients, never a key
+    (upstream keys by fingerprint).
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -82,6 +88,12 @@ class AdminServiceAsyncStub(AdminServiceStub):
     PurgeCache: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.PurgeCacheRequest, _admin_service_pb2.PurgeCacheResponse]  # type: ignore[assignment]
     """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
     on the same state store asks upstream again from now on. What was kept expires by its TTL.
+    """
+    ListJobs: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListJobsRequest, _admin_service_pb2.ListJobsResponse]  # type: ignore[assignment]
+    """The long-running work: the batches not ended, across every client and every replica on the
+    same state store; the background responses running and the Realtime sessions open on the
+    replica that answered. Newest first, at most `limit` of each. Names clients, never a key
+    (upstream keys by fingerprint).
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -143,6 +155,18 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_service_pb2.PurgeCacheResponse, _abc.Awaitable[_admin_service_pb2.PurgeCacheResponse]]:
         """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
         on the same state store asks upstream again from now on. What was kept expires by its TTL.
+        """
+
+    @_abc_1.abstractmethod
+    def ListJobs(
+        self,
+        request: _admin_service_pb2.ListJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListJobsResponse, _abc.Awaitable[_admin_service_pb2.ListJobsResponse]]:
+        """The long-running work: the batches not ended, across every client and every replica on the
+        same state store; the background responses running and the Realtime sessions open on the
+        replica that answered. Newest first, at most `limit` of each. Names clients, never a key
+        (upstream keys by fingerprint).
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
