@@ -128,6 +128,7 @@ async def test_the_status_page_renders_the_routers_state(
     assert "$0.00 / $25.00" in dom  # its money budget, in the same cell
     assert "open mode, no key" in dom and "0 B / 64.0 MiB" in dom  # stored responses
     assert "Cached answers" in dom and "<td>off</td>" in dom  # the cache is off
+    assert "No batches, background responses or realtime sessions running." in dom  # Jobs
     assert APP_KEY not in dom
     assert TOKEN not in dom  # the token left the URL and was never rendered
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
