@@ -18,6 +18,21 @@ class AdminCalls:
     ) -> Any:
         raise NotImplementedError
 
+    async def cancel_client_batch(
+        self,
+        batch_id: str,
+        reason: str = "",
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.CancelClientBatchResponse:
+        """Cancel any client's batch not ended, by id (audited with `reason`)."""
+        req = admin_service_pb2.CancelClientBatchRequest(id=batch_id, reason=reason)
+        response: admin_service_pb2.CancelClientBatchResponse = await self._unary(
+            "admin", "CancelClientBatch", req, timeout, metadata
+        )
+        return response
+
     async def list_jobs(
         self,
         limit: int = 0,

@@ -275,6 +275,21 @@ class SyncRouterClient(
         )
         return response
 
+    def cancel_client_batch(
+        self,
+        batch_id: str,
+        reason: str = "",
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.CancelClientBatchResponse:
+        """Cancel any client's batch not ended, by id (audited with `reason`)."""
+        req = admin_service_pb2.CancelClientBatchRequest(id=batch_id, reason=reason)
+        response: admin_service_pb2.CancelClientBatchResponse = self._unary(
+            "admin", "CancelClientBatch", req, timeout, metadata
+        )
+        return response
+
     def list_jobs(
         self,
         limit: int = 0,

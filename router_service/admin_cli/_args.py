@@ -122,6 +122,9 @@ def _configure(admin: argparse.ArgumentParser) -> argparse.ArgumentParser:
     jobs.add_argument(
         "--limit", type=int, default=0, metavar="N", help="at most N of each, newest first"
     )
+    cancel = command("cancel-batch", "cancel any client's batch that has not ended (audited)")
+    cancel.add_argument("batch_id", metavar="ID", help="batch_… as `jobs` lists it")
+    cancel.add_argument("--reason", help="why, for the router's audit line")
     purge = command("purge-cache", "forget the response cache's answers (every replica)")
     which = purge.add_mutually_exclusive_group(required=True)
     which.add_argument("model", nargs="?", metavar="MODEL", help="one model name's answers")

@@ -71,6 +71,14 @@ def jobs(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Show
     return Shown(answer, jobs_tables(answer, now))
 
 
+def cancel_batch(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    answer = client.cancel_client_batch(args.batch_id, args.reason or "")
+    batch = answer.batch
+    owner = answer.client or "(anonymous)"
+    text = f"batch {batch.id} of client {owner}: {batch.status}"
+    return Shown(answer, text)
+
+
 def purge_cache(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
     """`MODEL` or `--all` (the parser requires one: a bare command forgets nothing)."""
     model = "" if args.all else args.model
@@ -86,5 +94,6 @@ COMMANDS: dict[str, Command] = {
     "stats": stats,
     "clients": clients,
     "jobs": jobs,
+    "cancel-batch": cancel_batch,
     "purge-cache": purge_cache,
 }

@@ -1,21 +1,25 @@
 """AdminService.ListJobs: the long-running work as an operator sees it. Batches come from the
 running index in the state store (every replica's, with the replica holding each one's claim);
 background responses and Realtime sessions are the answering replica's own. Clients by name,
-upstream keys by fingerprint: never a secret."""
+upstream keys by fingerprint: never a secret. And CancelClientBatch: an operator's cancel of any
+client's batch, audited."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service.auth import AuditEvent, audit, current_caller
+from router_service.batches import BatchNotFoundError
 from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
 from router_service.server._background import BackgroundJobs
 from router_service.server._batch_job import claim_replica
+from router_service.server._batches import BatchJobs
 from router_service.server._open_sessions import OpenSessions
 from router_service.server._server_info import replica_name
 
-__all__ = ["LongJobs", "list_jobs"]
+__all__ = ["LongJobs", "cancel_client_batch", "list_jobs"]
 
 _DEFAULT_LIMIT = 50
 _MAX_LIMIT = 500
@@ -26,6 +30,7 @@ class LongJobs:
     """What this process runs beyond a call (they outlive reloads)."""
 
     background: BackgroundJobs
+    batches: BatchJobs
     realtime: OpenSessions
 
 
@@ -77,3 +82,32 @@ async def list_jobs(runtime: Runtime, jobs: LongJobs, limit: int) -> pb.ListJobs
         )
     answer.truncated = max(len(unended), len(background), len(sessions)) > limit
     return answer
+
+
+async def cancel_client_batch(
+    runtime: Runtime, jobs: LongJobs, request: pb.CancelClientBatchRequest, peer: str
+) -> pb.CancelClientBatchResponse:
+    """Cancel the batch not ended with `request.id`, whichever client's, as its client would."""
+    owners = [
+        client
+        for client, batch_id in await runtime.batches.runs.running()
+        if batch_id == request.id
+    ]
+    if not owners:
+        raise BatchNotFoundError(request.id)
+    client = owners[0]  # ids are random (128 bits): one client at most
+    batch = await jobs.batches.cancel(runtime, client, request.id)
+    caller = current_caller()
+    # The audit trail of a hand-made change: who, whose batch, and why (quoted and bounded).
+    reason = request.reason[:200]
+    audit(
+        AuditEvent(
+            outcome="success",
+            method="/switchboard.v1.AdminService/CancelClientBatch",
+            peer=peer,
+            client=None if caller is None else caller.name,
+            reason=f"cancelled batch {request.id} of client {client!r}: {reason!r}",
+            event="admin",
+        )
+    )
+    return pb.CancelClientBatchResponse(batch=batch, client=client)

@@ -91,7 +91,7 @@ class RouterServer:
         self._router = RouterServicer(runtime, self._jobs, self._batch_jobs)
         # Facts of this process that outlive a reload's runtime (AdminService.GetServerInfo).
         self.record = ServingRecord()
-        long_jobs = LongJobs(self._jobs, self._router.open_sessions)
+        long_jobs = LongJobs(self._jobs, self._batch_jobs, self._router.open_sessions)
         self._admin = AdminServicer(runtime, self.record, long_jobs)
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(self._router, self._server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(self._admin, self._server)

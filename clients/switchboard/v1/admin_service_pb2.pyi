@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from clients.switchboard.v1 import batches_pb2 as _batches_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -37,6 +38,55 @@ KEY_STATE_ACTIVE: KeyState.ValueType  # 1
 KEY_STATE_COOLING: KeyState.ValueType  # 2
 KEY_STATE_DISABLED: KeyState.ValueType  # 3
 Global___KeyState: _TypeAlias = KeyState  # noqa: Y015
+
+@_typing.final
+class CancelClientBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    reason: _builtins.str
+    """Why, in the operator's words: in the audit line (its first 200 characters)."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelClientBatchRequest: _TypeAlias = CancelClientBatchRequest  # noqa: Y015
+
+@_typing.final
+class CancelClientBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_FIELD_NUMBER: _builtins.int
+    CLIENT_FIELD_NUMBER: _builtins.int
+    client: _builtins.str
+    """The client it belongs to ("" for an open-mode caller)."""
+    @_builtins.property
+    def batch(self) -> _batches_pb2.Batch:
+        """The batch as its client now reads it."""
+
+    def __init__(
+        self,
+        *,
+        batch: _batches_pb2.Batch | None = ...,
+        client: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "client", b"client"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelClientBatchResponse: _TypeAlias = CancelClientBatchResponse  # noqa: Y015
 
 @_typing.final
 class ListJobsRequest(_message.Message):

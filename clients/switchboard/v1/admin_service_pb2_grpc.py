@@ -71,6 +71,11 @@ class AdminServiceStub:
                 request_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.FromString,
                 _registered_method=True)
+        self.CancelClientBatch = channel.unary_unary(
+                '/switchboard.v1.AdminService/CancelClientBatch',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -135,6 +140,15 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelClientBatch(self, request, context):
+        """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
+        `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
+        batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +186,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListJobs,
                     request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'CancelClientBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelClientBatch,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -365,6 +384,33 @@ class AdminService:
             '/switchboard.v1.AdminService/ListJobs',
             switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.SerializeToString,
             switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelClientBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/CancelClientBatch',
+            switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,11 @@ class AdminServiceStub:
     replica that answered. Newest first, at most `limit` of each. Names clients, never a key
     (upstream keys by fingerprint).
     """
+    CancelClientBatch: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.CancelClientBatchRequest, _admin_service_pb2.CancelClientBatchResponse]
+    """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
+    `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
+    batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -94,6 +99,11 @@ class AdminServiceAsyncStub(AdminServiceStub):
     same state store; the background responses running and the Realtime sessions open on the
     replica that answered. Newest first, at most `limit` of each. Names clients, never a key
     (upstream keys by fingerprint).
+    """
+    CancelClientBatch: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.CancelClientBatchRequest, _admin_service_pb2.CancelClientBatchResponse]  # type: ignore[assignment]
+    """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
+    `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
+    batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -167,6 +177,17 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         same state store; the background responses running and the Realtime sessions open on the
         replica that answered. Newest first, at most `limit` of each. Names clients, never a key
         (upstream keys by fingerprint).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelClientBatch(
+        self,
+        request: _admin_service_pb2.CancelClientBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.CancelClientBatchResponse, _abc.Awaitable[_admin_service_pb2.CancelClientBatchResponse]]:
+        """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
+        `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
+        batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,5 +1,6 @@
 """`switchboard admin jobs` against a real router with a batch, a background response and a
-Realtime session open: a table of each (a key by fingerprint only), `--json` the message."""
+Realtime session open: a table of each (a key by fingerprint only), `--json` the message; then
+`cancel-batch` cancels the batch (once: ended, it is not found)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ async def test_jobs_shows_each_kind_running(
     async with busy(router, fake) as running:
         shown = await run_admin([*where, "jobs"], time.time)
         as_json = await run_admin([*where, "jobs", "--json", "--limit", "5"], time.time)
+        cancel = [*where, "cancel-batch", running.batch_id, "--reason", "runaway"]
+        cancelled = await run_admin(cancel, time.time)
+        again = await run_admin(cancel, time.time)
+    assert cancelled.out == f"batch {running.batch_id} of client app: cancelled\n"
+    assert again.code == 4  # ended: no batch of that id runs
     for ran in (shown, as_json):
         assert (ran.code, ran.err) == (0, "")
         assert not any(secret in ran.out for secret in SECRETS)
