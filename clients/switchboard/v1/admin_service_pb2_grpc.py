@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -79,7 +79,7 @@ class AdminServiceStub:
 
 
 class AdminServiceServicer:
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -201,7 +201,7 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 

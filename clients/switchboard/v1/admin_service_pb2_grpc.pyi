@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AdminServiceStub:
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -69,7 +69,7 @@ class AdminServiceStub:
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -107,7 +107,7 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
