@@ -13,7 +13,6 @@ import pytest
 from aiohttp import web
 
 from clients import RouterClient, RouterError
-from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore
