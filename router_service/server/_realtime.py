@@ -215,7 +215,8 @@ class _Relay:
 
     async def restart(self) -> None:
         """End the session for a graceful stop: its caller hears an `error` event saying the
-        server restarts, then close code 1012 (OpenAI's SDKs and browsers reconnect on it)."""
+        server restarts, then close code 1012 ("service restart": open a new session now, which
+        another replica takes; nothing of this one carries over)."""
         if self._ending is None:
             event = error_event("server_error", "server_restarting", _RESTARTING)
             self._ending = (event, _RESTART, "service restart")
