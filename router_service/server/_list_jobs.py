@@ -16,7 +16,7 @@ from router_service.runtime import Runtime
 from router_service.server._background import BackgroundJobs
 from router_service.server._batch_job import claim_replica
 from router_service.server._batches import BatchJobs
-from router_service.server._open_sessions import OpenSessions
+from router_service.server._realtime import LiveSessions
 from router_service.server._server_info import replica_name
 
 __all__ = ["LongJobs", "cancel_client_batch", "list_jobs"]
@@ -31,7 +31,7 @@ class LongJobs:
 
     background: BackgroundJobs
     batches: BatchJobs
-    realtime: OpenSessions
+    realtime: LiveSessions
 
 
 async def list_jobs(runtime: Runtime, jobs: LongJobs, limit: int) -> pb.ListJobsResponse:

@@ -1,16 +1,14 @@
-"""OpenSessions: the Realtime sessions open on this replica, for AdminService.ListJobs. The relay
-registers a session once its upstream socket is open and leaves in a `finally`; the entry counts
-the events relayed each way as they pass."""
+"""OpenSession: a Realtime session as an operator sees it (AdminService.ListJobs): who, which
+deployment and key (by fingerprint), since when, and the events relayed each way as they pass.
+Each relay keeps one; `LiveSessions.listed` gives those open now."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-__all__ = ["OpenSession", "OpenSessions"]
+__all__ = ["OpenSession"]
 
 _T = TypeVar("_T")
 
@@ -30,23 +28,3 @@ class OpenSession:
         async for event in events:
             self.events_from_caller += 1
             yield event
-
-
-class OpenSessions:
-    def __init__(self) -> None:
-        self._open: dict[int, OpenSession] = {}
-        self._ids = itertools.count()
-
-    @contextmanager
-    def opened(self, session: OpenSession) -> Iterator[OpenSession]:
-        """`session` is listed while the block runs."""
-        number = next(self._ids)
-        self._open[number] = session
-        try:
-            yield session
-        finally:
-            del self._open[number]
-
-    def listed(self) -> list[OpenSession]:
-        """The sessions open now, newest first."""
-        return sorted(self._open.values(), key=lambda s: s.opened_unix, reverse=True)

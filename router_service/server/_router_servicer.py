@@ -29,8 +29,7 @@ from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import error_details
 from router_service.server._files_servicer import FilesServicer
 from router_service.server._media import check_media
-from router_service.server._open_sessions import OpenSessions
-from router_service.server._realtime import RealtimeServicer
+from router_service.server._realtime import LiveSessions, RealtimeServicer
 from router_service.server._responses_servicer import ResponsesServicer
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
@@ -44,7 +43,6 @@ class RouterServicer(
         runtime: Runtime,
         jobs: BackgroundJobs | None = None,
         batch_jobs: BatchJobs | None = None,
-        open_sessions: OpenSessions | None = None,
     ) -> None:
         # Replaced whole by a config reload; a call reads it once, so it runs on one runtime.
         self.runtime = runtime
@@ -52,7 +50,7 @@ class RouterServicer(
         # their calls).
         self.jobs = jobs if jobs is not None else BackgroundJobs()
         self.batch_jobs = batch_jobs if batch_jobs is not None else BatchJobs()
-        self.open_sessions = open_sessions if open_sessions is not None else OpenSessions()
+        self.live_sessions = LiveSessions()  # realtime sessions: a stop ends them first
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
