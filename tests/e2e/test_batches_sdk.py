@@ -118,6 +118,46 @@ async def test_a_chat_batch_runs_its_lines_and_writes_output_and_error_files(
     assert listed == [batch.id]
 
 
+def responses_line(custom_id: str, **body: Any) -> dict[str, Any]:
+    body = {"model": "chain", "instructions": "Be brief.", "input": "hi", **body}
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/responses", "body": body}
+
+
+async def test_a_responses_batch_answers_response_objects_and_refuses_what_cannot_batch(
+    open_batches: Open,
+) -> None:
+    router, sdk, _ = await open_batches()
+    lines = [
+        responses_line("kept"),
+        responses_line("unkept", store=False, metadata={"k": "v"}),
+        responses_line("streamed", stream=True),
+        responses_line("background", background=True),
+    ]
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(*lines)), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.status == "completed" and counts(done) == (4, 2, 2)
+    assert done.output_file_id and done.error_file_id
+    kept, unkept = [o["response"]["body"] for o in await lines_of(sdk, done.output_file_id)]
+    assert (kept["object"], kept["status"], kept["store"]) == ("response", "completed", True)
+    assert kept["instructions"] == "Be brief." and kept["output"][0]["type"] == "message"
+    assert kept["usage"]["input_tokens"] > 0
+    assert (unkept["store"], unkept["metadata"]) == (False, {"k": "v"})
+    stored = await sdk.responses.retrieve(kept["id"])  # as a direct call's, continued by id
+    assert stored.output_text == kept["output"][0]["content"][0]["text"]
+    follow = await sdk.responses.create(model="chain", input="more", previous_response_id=stored.id)
+    assert follow.status == "completed"
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(unkept["id"])
+    refused = {e["custom_id"]: e["response"] for e in await lines_of(sdk, done.error_file_id)}
+    for name in ("stream", "background"):
+        line = refused[{"stream": "streamed"}.get(name, name)]
+        assert line["status_code"] == 400 and line["body"]["error"]["param"] == name
+
+
 async def test_an_invalid_input_file_fails_the_batch_with_its_lines_at_fault(
     open_batches: Open,
 ) -> None:
@@ -138,7 +178,7 @@ async def test_an_invalid_input_file_fails_the_batch_with_its_lines_at_fault(
     assert (await sdk.batches.retrieve(batch.id)).status == "failed"
     with pytest.raises(openai.BadRequestError, match="endpoint"):
         await sdk.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+            input_file_id=uploaded.id, endpoint="/v1/moderations", completion_window="24h"
         )
 
 
