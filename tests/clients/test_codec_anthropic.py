@@ -148,6 +148,25 @@ def test_what_the_dialect_cannot_say_is_refused_by_its_path(
     assert refused.value.param == param
 
 
+def test_a_failed_tool_result_says_so_in_its_content() -> None:
+    def sent(content: Any, is_error: Any) -> Any:
+        result = {"type": "tool_result", "tool_use_id": "t1", "content": content}
+        turn = {"role": "user", "content": [{**result, "is_error": is_error}]}
+        (message,) = openai_body({"model": "m", "max_tokens": 5, "messages": [turn]})["messages"]
+        return message["content"]
+
+    assert (sent("boom", True), sent("", True), sent("ok", False)) == (
+        "Error: boom",
+        "Error:",
+        "ok",
+    )
+    blocks = [{"type": "text", "text": "boom"}]
+    assert sent(blocks, True) == [{"type": "text", "text": "Error:"}, *blocks]
+    with pytest.raises(InvalidRequestError) as refused:
+        sent("x", "yes")
+    assert refused.value.param == "messages[0].content[0].is_error"
+
+
 def test_an_answer_is_anthropics_message() -> None:
     completion = {
         "id": "chatcmpl-1",

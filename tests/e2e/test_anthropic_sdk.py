@@ -102,7 +102,8 @@ async def test_a_tool_use_round_trip(
     (call,) = first.content
     assert call.type == "tool_use" and call.name == "get_weather"
     assert call.input == {"city": "Oslo"}
-    result: Any = {"type": "tool_result", "tool_use_id": call.id, "content": "Sunny, 21 °C"}
+    result: Any = {"type": "tool_result", "tool_use_id": call.id, "content": "No such city"}
+    result["is_error"] = True  # said in the result's text: OpenAI's tool messages have no flag
     second = await claude.messages.create(
         model=model,
         max_tokens=64,
@@ -118,12 +119,14 @@ async def test_a_tool_use_round_trip(
     sent = fake.state.last()
     assert sent is not None
     if model == "sonnet":
-        assert sent.body["messages"][-1]["content"][0]["tool_use_id"] == call.id
+        sent_result = sent.body["messages"][-1]["content"][0]
+        assert sent_result["tool_use_id"] == call.id
+        assert sent_result["content"] == "Error: No such city"
     else:
         assert sent.body["messages"][-1] == {
             "role": "tool",
             "tool_call_id": call.id,
-            "content": "Sunny, 21 °C",
+            "content": "Error: No such city",
         }
 
 
