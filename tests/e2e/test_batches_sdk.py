@@ -71,6 +71,18 @@ def counts(batch: Batch) -> tuple[int, int, int]:
     return batch.request_counts.total, batch.request_counts.completed, batch.request_counts.failed
 
 
+async def run_batch(
+    router: RouterHandle, sdk: openai.AsyncOpenAI, content: bytes, endpoint: Any
+) -> Batch:
+    """The batch of these lines on `endpoint`, once it ended."""
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h"
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    return await sdk.batches.retrieve(batch.id)
+
+
 async def lines_of(sdk: openai.AsyncOpenAI, file_id: str) -> list[dict[str, Any]]:
     content = await sdk.files.content(file_id)
     return [orjson.loads(line) for line in content.content.splitlines()]
@@ -133,12 +145,7 @@ async def test_a_responses_batch_answers_response_objects_and_refuses_what_canno
         responses_line("streamed", stream=True),
         responses_line("background", background=True),
     ]
-    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(*lines)), purpose="batch")
-    batch = await sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
-    )
-    assert await router.server.batch_jobs.settle(10) == 0
-    done = await sdk.batches.retrieve(batch.id)
+    done = await run_batch(router, sdk, jsonl(*lines), "/v1/responses")
     assert done.status == "completed" and counts(done) == (4, 2, 2)
     assert done.output_file_id and done.error_file_id
     kept, unkept = [o["response"]["body"] for o in await lines_of(sdk, done.output_file_id)]
@@ -241,12 +248,7 @@ async def test_each_line_is_its_clients_own_call(fake: FakeUpstream, open_batche
         {**line, "custom_id": "ok", "body": {"model": "embedder", "input": "hello"}},
         {**line, "custom_id": "not-allowed", "body": {"model": "chain", "input": "hello"}},
     )
-    uploaded = await sdk.files.create(file=("emb.jsonl", content), purpose="batch")
-    batch = await sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h"
-    )
-    assert await router.server.batch_jobs.settle(10) == 0
-    done = await sdk.batches.retrieve(batch.id)
+    done = await run_batch(router, sdk, content, "/v1/embeddings")
     assert done.status == "completed" and counts(done) == (2, 1, 1)
     assert done.output_file_id and done.error_file_id
     (answer,) = await lines_of(sdk, done.output_file_id)
