@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from clients import (
     ResponseIds,
     ResponsesRequest,
+    SwitchboardClientError,
     chat_completion_to_openai,
     chat_params_from_openai,
     completion_to_openai,
@@ -160,14 +161,14 @@ async def _keep(who: LineCaller, parsed: ResponsesRequest, response: dict[str, A
     if not parsed.store:
         return
     response["store"] = False  # until the store says it kept it
-    call = pb.StoreResponseRequest(response=stored_response(parsed, response))
     try:
+        call = pb.StoreResponseRequest(response=stored_response(parsed, response))
         # `call.response` read once admitted: the gate's guardrails may have redacted it.
         responses = who.runtime.responses
         answer = await _as_call(
             who, "StoreResponse", call, lambda: responses.save(who.client, call.response)
         )
-    except SwitchboardError as exc:
+    except (SwitchboardError, SwitchboardClientError) as exc:  # the codec's, a router's
         log.warning("storing batch response %s failed: %s", response["id"], exc)
         return
     response["store"] = answer.stored
