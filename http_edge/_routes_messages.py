@@ -9,8 +9,10 @@ named SSE events. The caller's key comes in `x-api-key` (Anthropic's SDKs, Claud
 Errors are Anthropic's (`{"type": "error", "error": {"type", "message"}}`) with the status
 the edge's one taxonomy gives (`_errors`), but an overloaded router (every key busy, or
 unavailable) is Anthropic's 529 `overloaded_error`; an Anthropic upstream's own error comes as
-it was sent. A stream commits HTTP 200 as `/v1/chat/completions` does; a failure after that is
-an `error` event.
+it was sent; what fails before the route runs (unknown sub-path, method) `_errors` says in
+Anthropic's shape too, and `_request_id` adds Anthropic's `request-id` header. A stream commits
+HTTP 200 as `/v1/chat/completions` does; a failure after that is an `error` event. A stop on a
+stop sequence names it (`stop_sequence`) when the upstream said which or the text ends with it.
 """
 
 from __future__ import annotations
