@@ -200,7 +200,9 @@ class RouterServer:
         await self._health.enter_graceful_shutdown()
         try:
             try:
-                await self._drain(server)
+                # Realtime sessions last up to an hour: told now (close 1012), their callers
+                # reconnect to another replica at once rather than being cut after the grace.
+                await asyncio.gather(self._drain(server), self._end_realtime_sessions())
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
@@ -230,6 +232,12 @@ class RouterServer:
                 )
             await self.runtime.aclose()
         log.info("router stopped")
+
+    async def _end_realtime_sessions(self) -> None:
+        sessions = self._router.live_sessions
+        if len(sessions):
+            log.info("router stopping: ending %d realtime session(s) (1012)", len(sessions))
+        await sessions.restart_all()
 
     async def _drain(self, server: ServerConfig) -> None:
         """Give the callers `server.drain_delay_s` to take this router out of their picks (calls
