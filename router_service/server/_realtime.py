@@ -51,6 +51,7 @@ from router_service.guardrails import AnswerGuard, TextSlot
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
+from router_service.server._open_sessions import OpenSession
 from router_service.sessions import checked_session_id
 from router_service.telemetry import realtime_span
 
@@ -78,6 +79,12 @@ class LiveSessions:
 
     def add(self, relay: _Relay) -> None:
         self._relays.add(relay)
+
+    def listed(self) -> list[OpenSession]:
+        """The sessions open now as an operator sees them (AdminService.ListJobs), newest
+        first."""
+        sessions = [relay.listed for relay in self._relays]
+        return sorted(sessions, key=lambda session: session.opened_unix, reverse=True)
 
     def discard(self, relay: _Relay) -> None:
         self._relays.discard(relay)
@@ -132,8 +139,10 @@ class RealtimeServicer:
                         if self.live_sessions.stopping:  # opened while the router stops
                             await relay.restart()
                         yield pb.RealtimeResponse(route=ctx.route(deployment))
-                        async with aclosing(relay.run(request_iterator)) as events:
+                        requests = relay.listed.from_caller(request_iterator)  # counted
+                        async with aclosing(relay.run(requests)) as events:
                             async for message in events:
+                                relay.listed.events_to_caller += 1
                                 yield message
                     finally:
                         self.live_sessions.discard(relay)
@@ -169,6 +178,12 @@ class _Relay:
         self._ending: tuple[str | None, int, str] | None = None
         self._settled = False
         self._admission = current_stream_admission()  # its stream slot, renewed with the key's
+        # As an operator sees it (AdminService.ListJobs): the upstream key by its fingerprint.
+        fingerprint = upstream.lease.key.fingerprint
+        opened = runtime.clock.now()
+        self.listed = OpenSession(
+            ctx.client, ctx.requested_model, deployment.name, fingerprint, opened
+        )
 
     async def run(
         self, requests: AsyncIterator[pb.RealtimeRequest]

@@ -24,6 +24,7 @@ from router_service.server._background import BackgroundJobs
 from router_service.server._batches import BatchJobs
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
+from router_service.server._list_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
 from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
@@ -90,7 +91,8 @@ class RouterServer:
         self._router = RouterServicer(runtime, self._jobs, self._batch_jobs)
         # Facts of this process that outlive a reload's runtime (AdminService.GetServerInfo).
         self.record = ServingRecord()
-        self._admin = AdminServicer(runtime, self.record)
+        long_jobs = LongJobs(self._jobs, self._batch_jobs, self._router.live_sessions)
+        self._admin = AdminServicer(runtime, self.record, long_jobs)
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(self._router, self._server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(self._admin, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
