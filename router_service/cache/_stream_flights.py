@@ -119,7 +119,7 @@ class StreamFlight:
         follower cut loose. Leaving (closing the iterator) stops the pump if no one else reads."""
         reader = _Reader(self._base, leader=leader)
         self._readers.append(reader)
-        self._notify()  # a test may wait for it (`wait_followers`)
+        self._notify()  # a test may wait for it (`wait_until`)
         try:
             while True:
                 if reader.cut:
@@ -142,12 +142,16 @@ class StreamFlight:
             if not self._readers and self.pump is not None and not self._ended:
                 self.end(Left())  # no one joins it any more
                 self.pump.cancel()  # no one reads: close the upstream call
-            elif reader.leader:
-                self._notify()
+            self._notify()  # the pump may have waited for a leader that left
 
-    async def wait_followers(self, count: int) -> None:
-        """Wait until `count` followers read it (tests)."""
-        while self.followers < count:
+    @property
+    def led(self) -> bool:
+        """Its leader's caller still reads it."""
+        return any(reader.leader for reader in self._readers)
+
+    async def wait_until(self, test: Callable[[StreamFlight], bool]) -> None:
+        """Wait until `test` holds of it: readers that came or left, events pushed (tests)."""
+        while not test(self):
             await self._changed.wait()
 
 
