@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.cache._cluster import ClusterFlights
+from router_service.cache._cluster_stream import ClusterStreams
 from router_service.cache._flights import Flight, Flights
 from router_service.cache._keys import Kind, cache_key, document_name, quota_name
 from router_service.cache._stream_flights import StreamFlights
@@ -73,6 +74,10 @@ class ResponseCache:
             ClusterFlights(store, afterwork, config.flight_ttl_s)
             if config.coalesce == "cluster"
             else None
+        )
+        # Identical streaming misses on every replica share one stream (`_cluster_stream.py`).
+        self.cluster_streams = (
+            None if self.cluster is None else ClusterStreams(store, afterwork, self.cluster, config)
         )
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
@@ -213,6 +218,15 @@ class CacheLookup:
     @property
     def stream_flights(self) -> StreamFlights:
         return self._cache.stream_flights
+
+    @property
+    def cluster_streams(self) -> ClusterStreams | None:
+        return self._cache.cluster_streams
+
+    @property
+    def remaining_s(self) -> float | None:
+        """What its call's deadline leaves (None: no deadline)."""
+        return self._ctx.remaining()
 
     @property
     def result(self) -> str:

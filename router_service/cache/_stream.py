@@ -19,19 +19,13 @@ from contextlib import aclosing
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.cache._cache import CacheLookup
-from router_service.cache._stream_flights import FellBehind, StreamFlight
+from router_service.cache._stream_flights import Cut, StreamFlight
 
 __all__ = ["StreamRecorder", "replay", "shared_stream"]
 
 HIT, MISS = routing_pb2.CACHE_STATUS_HIT, routing_pb2.CACHE_STATUS_MISS
-FELL_BEHIND = pb.StreamError(
-    message="The stream was cut: it was read too slowly to keep up with the identical stream "
-    "it shared. Ask again.",
-    type="server_error",
-    code="stream_fell_behind",
-    outcome=routing_pb2.OUTCOME_TRUNCATED,
-)
-Fresh = Callable[[], AsyncGenerator[pb.ChatStreamResponse, None]]
+Stream = AsyncGenerator[pb.ChatStreamResponse, None]
+Fresh = Callable[[], Stream]
 
 
 class StreamRecorder:
@@ -111,8 +105,8 @@ def shared_stream(
     flight = flights.joinable(lookup.flight_name)
     if flight is not None:
         lookup.status = HIT
-        return _follow(flight, lookup, fresh, batch=batch)
-    flight = flights.lead(lookup.flight_name, lookup.max_entry_bytes, _pump(fresh))
+        return _follow(flight.read(leader=False), lookup, fresh, batch=batch)
+    flight = flights.lead(lookup.flight_name, lookup.max_entry_bytes, _pump(lookup, fresh, batch))
     if flight is None:  # one under way that cannot be joined (its first events are gone)
         return _alone(fresh)
     return flight.read(leader=True)
@@ -124,12 +118,14 @@ async def _alone(fresh: Fresh) -> AsyncGenerator[pb.ChatStreamResponse, None]:
             yield event
 
 
-def _pump(fresh: Fresh) -> Callable[[StreamFlight], Awaitable[None]]:
-    """What reads the upstream stream into the flight (its task), at its leader's pace."""
+def _pump(
+    lookup: CacheLookup, fresh: Fresh, batch: bool
+) -> Callable[[StreamFlight], Awaitable[None]]:
+    """What reads the stream into the flight (its task), at its leader's pace."""
 
     async def pump(flight: StreamFlight) -> None:
         try:
-            async with aclosing(fresh()) as events:
+            async with aclosing(await _source(lookup, fresh, batch)) as events:
                 async for event in events:
                     flight.push(event)
                     await flight.leader_caught_up()
@@ -141,15 +137,31 @@ def _pump(fresh: Fresh) -> Callable[[StreamFlight], Awaitable[None]]:
     return pump
 
 
-async def _follow(
-    flight: StreamFlight, lookup: CacheLookup, fresh: Fresh, *, batch: bool
-) -> AsyncGenerator[pb.ChatStreamResponse, None]:
-    """The leader's events as this request's: its route (HIT) held back until the first chunk,
-    so that a flight failing before it lets this request ask upstream itself (MISS) unseen."""
+async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool) -> Stream:
+    """What a flight's pump reads: `fresh()`; with `coalesce: cluster` also appended to the
+    cluster flight's log it leads, or the log another replica's pump appends to (a HIT; what
+    a failure before the first chunk leaves is asked upstream: `_follow`)."""
+    streams = lookup.cluster_streams
+    if streams is None:
+        return fresh()
+    name = lookup.flight_name
+    claim = await streams.claim(name, lookup.remaining_s)
+    if claim.token is not None:
+        return streams.lead(name, claim.token, fresh)
+    if claim.left_s <= 0:  # the store cannot wake us: go alone
+        return fresh()
+    lookup.status = HIT
+    return _follow(streams.follow(name), lookup, fresh, batch=batch)
+
+
+async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: bool) -> Stream:
+    """A shared stream's events (a flight's, another replica's log) as this request's: its
+    route (HIT) held back until the first chunk, so that a stream failing before it lets this
+    request ask upstream itself (MISS) unseen."""
     route: pb.ChatStreamResponse | None = None
     relayed = False
     try:
-        async with aclosing(flight.read(leader=False)) as events:
+        async with aclosing(shared) as events:
             async for event in events:
                 kind = event.WhichOneof("event")
                 if kind == "route":
@@ -168,9 +180,9 @@ async def _follow(
                     yield own
                 if kind in ("summary", "error"):
                     return
-    except FellBehind:
-        if relayed:  # the rest is gone: cut, as a stream that broke off
-            yield pb.ChatStreamResponse(error=FELL_BEHIND)
+    except Cut as cut:
+        if relayed:  # the rest will not come: cut, as a stream that broke off
+            yield pb.ChatStreamResponse(error=cut.error)
             return
     except Exception:
         if relayed:

@@ -23,12 +23,34 @@ import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
 
-__all__ = ["FellBehind", "Left", "StreamFlight", "StreamFlights"]
+__all__ = ["Cut", "FellBehind", "Left", "StreamFlight", "StreamFlights"]
 
 
-class FellBehind(Exception):
+class Cut(Exception):
+    """A shared stream will not reach its end for this reader: `error` tells its caller when
+    it already relayed some of it (else it asks upstream itself)."""
+
+    def __init__(self, error: pb.StreamError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+FELL_BEHIND = pb.StreamError(
+    message="The stream was cut: it was read too slowly to keep up with the identical stream "
+    "it shared. Ask again.",
+    type="server_error",
+    code="stream_fell_behind",
+    outcome=routing_pb2.OUTCOME_TRUNCATED,
+)
+
+
+class FellBehind(Cut):
     """A follower's next event was dropped: it read too slowly to share the stream."""
+
+    def __init__(self) -> None:
+        super().__init__(FELL_BEHIND)
 
 
 class Left(Exception):
