@@ -35,6 +35,7 @@ Fresh = Callable[[], AsyncGenerator[pb.ChatStreamResponse, None]]
 _LOG = "cache-stream:"
 _FAILED = b"x"  # the line that says the stream ended before its end
 _CHECK_S = 1.0  # how often a reader that hears no wakes reads again
+_MARGIN = 4096  # room for the lines' ends and an event's framing
 _ENDS = frozenset({"summary", "error"})
 CUT_SHARED = pb.StreamError(
     message="The stream was cut: the identical stream it shared, on another replica, ended "
@@ -43,6 +44,15 @@ CUT_SHARED = pb.StreamError(
     code="stream_cut",
     outcome=routing_pb2.OUTCOME_TRUNCATED,
 )
+
+
+class _Lapsed(Exception):
+    """Nothing was appended to the log for `flight_ttl_s`."""
+
+
+def _log_name(name: str, token: str) -> str:
+    """One log per lease: a reader never reads an older flight's log of the same request."""
+    return f"{_LOG}{name}:{token}"
 
 
 class ClusterStreams:
@@ -62,11 +72,10 @@ class ClusterStreams:
     ) -> AsyncGenerator[pb.ChatStreamResponse, None]:
         """`fresh()`'s events, each appended to the flight's log first."""
         config = self._config
+        # Bounded as a kept answer is, its events base64-encoded.
+        log_bytes = config.max_entry_bytes * 4 // 3 + _MARGIN
         log = LogWriter(
-            self._store,
-            _LOG + name,
-            max_lines=config.max_entry_bytes,
-            max_bytes=config.max_entry_bytes,
+            self._store, _log_name(name, token), max_lines=log_bytes, max_bytes=log_bytes
         )
         await self._store.put_document(log.name, b"", config.ttl_s)
         ended = False
@@ -87,10 +96,24 @@ class ClusterStreams:
             await log.append(_FAILED + b"\n", 1)
         await self._store.land_flight(name, token, Landing.KEPT if ended else Landing.EMPTY)
 
-    async def follow(self, name: str) -> AsyncGenerator[pb.ChatStreamResponse, None]:
-        """The events another replica's pump appends to the flight's log, from the first on,
-        until its last (a summary or an error event); Cut when it will not come."""
-        store, log_name = self._store, _LOG + name
+    async def follow(self, name: str, holder: str) -> AsyncGenerator[pb.ChatStreamResponse, None]:
+        """The events another replica's pump (leading the flight as `holder`) appends to its
+        log, from the first on, until its last (a summary or an error event); Cut when it will
+        not come. Counted as unary waits are (`cluster_waits`: kept, empty, lapsed)."""
+        try:
+            async for event in self._read(_log_name(name, holder)):
+                if event.WhichOneof("event") in _ENDS:  # counted before: its reader may stop
+                    self._cluster.count(Landing.KEPT)
+                yield event
+        except _Lapsed:
+            self._cluster.count(Landing.LAPSED)
+            raise Cut(CUT_SHARED) from None
+        except Cut:
+            self._cluster.count(Landing.EMPTY)
+            raise
+
+    async def _read(self, log_name: str) -> AsyncGenerator[pb.ChatStreamResponse, None]:
+        store = self._store
         quiet_s, seen = 0.0, False
         with store.watch_flight(log_name) as watch:
             lines = DocumentLines(store, log_name)
@@ -116,4 +139,4 @@ class ClusterStreams:
                 if not await watch.notified(wait_s):
                     quiet_s += wait_s
                     if quiet_s >= self._config.flight_ttl_s:  # its replica stopped writing
-                        raise Cut(CUT_SHARED)
+                        raise _Lapsed

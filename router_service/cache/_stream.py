@@ -151,7 +151,7 @@ async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool) -> Stream:
     if claim.left_s <= 0:  # the store cannot wake us: go alone
         return fresh()
     lookup.status = HIT
-    return _follow(streams.follow(name), lookup, fresh, batch=batch)
+    return _follow(streams.follow(name, claim.holder), lookup, fresh, batch=batch)
 
 
 async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: bool) -> Stream:

@@ -14,9 +14,16 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.state import Landing
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.harness import ask, two_replicas
-from tests.replicas.test_cluster_flights import cluster_config, settled, until, waiting_on_redis
+from tests.replicas.test_cluster_flights import (
+    cluster_config,
+    cluster_heard,
+    settled,
+    until,
+    waiting_on_redis,
+)
 
 HIT, MISS = routing_pb2.CACHE_STATUS_HIT, routing_pb2.CACHE_STATUS_MISS
 
@@ -61,6 +68,7 @@ async def test_identical_streams_on_two_replicas_make_one_upstream_call(
     assert len(fake.state.calls()) == 1
     assert statuses(first) == (MISS, MISS) and statuses(second) == (HIT, HIT)
     assert chunks(second) == chunks(first) != []
+    assert cluster_heard(b) == {Landing.KEPT: 1} and cluster_heard(a) == {}
     await settled(redis_url, redis_prefix, a, b)  # A's lease landed, B's watch closed
     assert b.runtime.cache.stream_flights.open == a.runtime.cache.stream_flights.open == 0
 
@@ -77,4 +85,5 @@ async def test_a_stream_failing_before_its_first_chunk_lets_the_other_replica_as
     stream = await follower  # asked upstream itself: its own whole answer
     assert statuses(stream) == (MISS, MISS) and chunks(stream) != []
     assert len(fake.state.calls()) == 2
+    assert cluster_heard(b) == {Landing.EMPTY: 1}
     await settled(redis_url, redis_prefix, a, b)
