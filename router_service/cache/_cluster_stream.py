@@ -22,9 +22,8 @@ from collections.abc import AsyncGenerator, Callable
 from contextlib import AsyncExitStack, aclosing
 
 from clients.switchboard.v1 import router_service_pb2 as pb
-from clients.switchboard.v1 import routing_pb2
 from router_service.cache._cluster import ClusterFlights
-from router_service.cache._stream_flights import Cut
+from router_service.cache._stream_flights import Cut, cut_error
 from router_service.config import CacheConfig
 from router_service.engine import Afterwork
 from router_service.state import DROPPED, DocumentLines, FlightClaim, Landing, LogWriter, StateStore
@@ -37,12 +36,8 @@ _FAILED = b"x"  # the line that says the stream ended before its end
 _CHECK_S = 1.0  # how often a reader that hears no wakes reads again
 _MARGIN = 4096  # room for the lines' ends and an event's framing
 _ENDS = frozenset({"summary", "error"})
-CUT_SHARED = pb.StreamError(
-    message="The stream was cut: the identical stream it shared, on another replica, ended "
-    "before its end. Ask again.",
-    type="server_error",
-    code="stream_cut",
-    outcome=routing_pb2.OUTCOME_TRUNCATED,
+CUT_SHARED = cut_error(
+    "the identical stream it shared, on another replica, ended before its end", "stream_cut"
 )
 
 

@@ -7,13 +7,7 @@ when asked for) is then the same on a HIT as it was on the MISS.
 
 from __future__ import annotations
 
-from collections.abc import (
-    AsyncGenerator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-)
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing
 
 from clients.switchboard.v1 import chat_pb2, routing_pb2
@@ -184,7 +178,7 @@ async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: b
         if relayed:  # the rest will not come: cut, as a stream that broke off
             yield pb.ChatStreamResponse(error=cut.error)
             return
-    except Exception:
+    except Exception:  # the shared stream's failure: its own caller's to see
         if relayed:
             raise  # the same error the leader's caller got
     if relayed:

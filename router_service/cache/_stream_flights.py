@@ -25,7 +25,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 
-__all__ = ["Cut", "FellBehind", "Left", "StreamFlight", "StreamFlights"]
+__all__ = ["Cut", "FellBehind", "Left", "StreamFlight", "StreamFlights", "cut_error"]
 
 
 class Cut(Exception):
@@ -37,12 +37,18 @@ class Cut(Exception):
         self.error = error
 
 
-FELL_BEHIND = pb.StreamError(
-    message="The stream was cut: it was read too slowly to keep up with the identical stream "
-    "it shared. Ask again.",
-    type="server_error",
-    code="stream_fell_behind",
-    outcome=routing_pb2.OUTCOME_TRUNCATED,
+def cut_error(why: str, code: str) -> pb.StreamError:
+    """The error event that ends a shared stream cut before its end (as one that broke off)."""
+    return pb.StreamError(
+        message=f"The stream was cut: {why}. Ask again.",
+        type="server_error",
+        code=code,
+        outcome=routing_pb2.OUTCOME_TRUNCATED,
+    )
+
+
+FELL_BEHIND = cut_error(
+    "it was read too slowly to keep up with the identical stream it shared", "stream_fell_behind"
 )
 
 
