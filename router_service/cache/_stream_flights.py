@@ -15,6 +15,9 @@ and ends as the stream ends (its summary, or the same mid-stream error event).
   The leader's caller is never cut: the pump waits for it, as its own stream would.
 - A stream that fails before its first chunk (a typed error, or an error event before any
   chunk) lets each follower ask upstream itself: nothing reached its caller yet.
+
+With `cache.coalesce: cluster` the pump's stream may be another replica's, read from its flight
+log (`_cluster_stream.py`): the followers here read it through this flight all the same.
 """
 
 from __future__ import annotations
