@@ -16,6 +16,7 @@ from typing import Any, Self
 
 import grpc
 
+from clients._admin_calls import AdminCalls
 from clients._background import BackgroundCalls
 from clients._base import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -32,13 +33,15 @@ from clients._files import FileCalls
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._stream import RouterRealtime, RouterStream, SentOnce, serialize_once
-from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
+from clients.switchboard.v1 import router_service_pb2
 
 _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
 _CHAT_STREAM = _SERVICES["router"] + "ChatStream"
 
 
-class RouterClient(BackgroundCalls, ConversationCalls, FileCalls, MediaCalls, BaseClient):
+class RouterClient(
+    AdminCalls, BackgroundCalls, ConversationCalls, FileCalls, MediaCalls, BaseClient
+):
     """Async client of the router's ``RouterService`` and ``AdminService``.
 
     Use ``async with RouterClient(...) as client:`` (or call :meth:`aclose`). Each method takes a
@@ -311,86 +314,5 @@ class RouterClient(BackgroundCalls, ConversationCalls, FileCalls, MediaCalls, Ba
         """Delete one of the calling client's stored responses; NOT_FOUND when it has none."""
         response: router_service_pb2.DeleteResponseResponse = await self._unary(
             "router", "DeleteResponse", req, timeout, metadata
-        )
-        return response
-
-    async def list_clients(
-        self,
-        req: admin_service_pb2.ListClientsRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.ListClientsResponse:
-        """Each configured client with its limits and what it used (never a key)."""
-        req = req or admin_service_pb2.ListClientsRequest()
-        response: admin_service_pb2.ListClientsResponse = await self._unary(
-            "admin", "ListClients", req, timeout, metadata
-        )
-        return response
-
-    async def purge_cache(
-        self,
-        model: str = "",
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> None:
-        """Forget the response cache's answers of `model` ("": of every model)."""
-        req = admin_service_pb2.PurgeCacheRequest(model=model)
-        await self._unary("admin", "PurgeCache", req, timeout, metadata)
-
-    async def list_keys(
-        self,
-        req: admin_service_pb2.ListKeysRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.ListKeysResponse:
-        response: admin_service_pb2.ListKeysResponse = await self._unary(
-            "admin", "ListKeys", req or admin_service_pb2.ListKeysRequest(), timeout, metadata
-        )
-        return response
-
-    async def set_key_enabled(
-        self,
-        req: admin_service_pb2.SetKeyEnabledRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.SetKeyEnabledResponse:
-        response: admin_service_pb2.SetKeyEnabledResponse = await self._unary(
-            "admin", "SetKeyEnabled", req, timeout, metadata
-        )
-        return response
-
-    async def get_routing_stats(
-        self,
-        req: admin_service_pb2.GetRoutingStatsRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.GetRoutingStatsResponse:
-        response: admin_service_pb2.GetRoutingStatsResponse = await self._unary(
-            "admin",
-            "GetRoutingStats",
-            req or admin_service_pb2.GetRoutingStatsRequest(),
-            timeout,
-            metadata,
-        )
-        return response
-
-    async def get_server_info(
-        self,
-        req: admin_service_pb2.GetServerInfoRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.GetServerInfoResponse:
-        response: admin_service_pb2.GetServerInfoResponse = await self._unary(
-            "admin",
-            "GetServerInfo",
-            req or admin_service_pb2.GetServerInfoRequest(),
-            timeout,
-            metadata,
         )
         return response

@@ -275,6 +275,36 @@ class SyncRouterClient(
         )
         return response
 
+    def cancel_client_batch(
+        self,
+        batch_id: str,
+        reason: str = "",
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.CancelClientBatchResponse:
+        """Cancel any client's batch not ended, by id (audited with `reason`)."""
+        req = admin_service_pb2.CancelClientBatchRequest(id=batch_id, reason=reason)
+        response: admin_service_pb2.CancelClientBatchResponse = self._unary(
+            "admin", "CancelClientBatch", req, timeout, metadata
+        )
+        return response
+
+    def list_jobs(
+        self,
+        limit: int = 0,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> admin_service_pb2.ListJobsResponse:
+        """The batches not ended (every replica's), and the background responses and Realtime
+        sessions of the replica that answers; at most `limit` of each (0: the router's default)."""
+        req = admin_service_pb2.ListJobsRequest(limit=limit)
+        response: admin_service_pb2.ListJobsResponse = self._unary(
+            "admin", "ListJobs", req, timeout, metadata
+        )
+        return response
+
     def list_clients(
         self,
         req: admin_service_pb2.ListClientsRequest | None = None,

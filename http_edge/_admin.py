@@ -1,12 +1,12 @@
 """The operator's view: `/admin` (a status page refreshed live), `/admin/api/status`,
-`/admin/api/clients` and `/admin/keys` (JSON), all behind `edge.admin_token`.
+`/admin/api/clients`, `/admin/api/jobs` and `/admin/keys` (JSON), all behind `edge.admin_token`.
 
 The page itself is static (`admin_static/`: no data, no secrets); its script reads the token from
 the URL fragment (`/admin#token=…`, never sent to a server) or a prompt, keeps it in the tab's
 sessionStorage, and polls `/admin/api/status` with `authorization: Bearer <token>`.
 
 The data comes from the router's AdminService (ListKeys, GetRoutingStats, GetServerInfo,
-ListClients) through the app's
+ListClients, ListJobs) through the app's
 RouterClient. The router wants an admin-scoped client key for it: `edge.admin_router_key` when
 set, else the caller's own `authorization` is forwarded (one secret for both, or an open router).
 Without `edge.admin_token` every admin route is a 404.
@@ -26,10 +26,11 @@ from starlette.responses import FileResponse, Response
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 
 from ._admin_clients import clients_view
+from ._admin_jobs import jobs_view
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata
-from ._openapi import PROVIDER_PARAM
+from ._openapi import JOBS_LIMIT_PARAM, PROVIDER_PARAM
 from ._state import EdgeState, edge_state
 
 __all__ = ["router"]
@@ -127,6 +128,21 @@ async def admin_clients(request: Request) -> Response:
     return JSONBytesResponse(view, headers=_NO_STORE)
 
 
+@router.get("/admin/api/jobs", openapi_extra=JOBS_LIMIT_PARAM)
+async def admin_jobs(request: Request) -> Response:
+    """The batches not ended (every replica's), and the background responses and Realtime
+    sessions of the replica that answered (AdminService.ListJobs); `?limit=N` of each."""
+    limit = request.query_params.get("limit", "0")  # not a signature parameter: _openapi.py
+    state = _authorize(request)
+    if not limit.isdigit():
+        raise EdgeError(400, "`limit` must be a whole number.", code=None, param="limit")
+    listed = await state.router().list_jobs(
+        int(limit), timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
+    )
+    view = {"generated_at": time.time()} | jobs_view(listed, time.time())
+    return JSONBytesResponse(view, headers=_NO_STORE)
+
+
 @router.get("/admin/api/status")
 async def admin_status(request: Request) -> Response:
     """The replica that answered, pools, groups, deployments with routing statistics, keys by
@@ -137,14 +153,16 @@ async def admin_status(request: Request) -> Response:
     # With several replicas behind the edge, each call may reach another: `server` names the
     # one that answered GetServerInfo (keys, statistics and clients' counts on Redis are the
     # same from any).
-    info, keys, stats, listed = await asyncio.gather(
+    info, keys, stats, listed, jobs = await asyncio.gather(
         client.get_server_info(timeout=timeout, metadata=metadata),
         client.list_keys(timeout=timeout, metadata=metadata),
         client.get_routing_stats(timeout=timeout, metadata=metadata),
         client.list_clients(timeout=timeout, metadata=metadata),
+        client.list_jobs(timeout=timeout, metadata=metadata),
     )
     now = time.time()
     view = status_view(info, keys, stats, now) | {"clients": clients_view(listed, now)}
+    view["jobs"] = jobs_view(jobs, now)
     return JSONBytesResponse(view, headers=_NO_STORE)
 
 

@@ -11,6 +11,10 @@ Errors reaching a client, and where they come from::
     RequestValidationError  FastAPI parameter validation (400)
     Exception               a bug: 500 without a traceback in the body
 
+On Anthropic's paths (`/v1/messages` and below) each is said in Anthropic's shape instead
+(`{"type": "error", "error": {"type", "message"}}`), so its SDKs read an error raised before
+the route runs (unknown sub-path, wrong method) as they read the route's own (`_routes_messages`).
+
 Errors after a stream has started are not HTTP responses; see `_routes_chat`.
 """
 
@@ -28,12 +32,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
+from clients.codec.anthropic import anthropic_error, anthropic_error_type
 
 from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
 
 __all__ = [
     "EdgeError",
+    "anthropic_path",
     "client_closed",
     "error_body",
     "error_response",
@@ -118,21 +124,32 @@ def router_error_headers(details: ErrorDetails) -> dict[str, str]:
     return headers
 
 
-def _router_error_response(exc: RouterError) -> Response:
-    details = exc.details
-    headers = router_error_headers(details)
-    return error_response(http_status_for(details), router_error_body(details), headers)
+def anthropic_path(path: str) -> bool:
+    """Whether `path` is one of Anthropic's Messages API (whose callers read its error shape)."""
+    return path == "/v1/messages" or path.startswith("/v1/messages/")
+
+
+def _answer(
+    request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    """`body` (OpenAI's error JSON) as the caller's API says it."""
+    if anthropic_path(request.scope["path"]):
+        message = str(body["error"].get("message") or "")
+        body = anthropic_error(anthropic_error_type(status), message)
+    return error_response(status, body, headers)
 
 
 async def _on_edge_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EdgeError)
     body = error_body(exc.message, exc.type, exc.code, exc.param)
-    return error_response(exc.status, body, exc.headers)
+    return _answer(request, exc.status, body, exc.headers)
 
 
 async def _on_router_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RouterError)
-    return _router_error_response(exc)
+    details = exc.details
+    headers = router_error_headers(details)
+    return _answer(request, http_status_for(details), router_error_body(details), headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
@@ -141,7 +158,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
     message = str(first.get("msg", "Invalid request"))
     param = ".".join(loc) or None
-    return error_response(400, error_body(message, "invalid_request_error", "invalid_value", param))
+    return _answer(
+        request, 400, error_body(message, "invalid_request_error", "invalid_value", param)
+    )
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
@@ -154,14 +173,14 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         body = error_body(message, "invalid_request_error", "method_not_allowed")
     else:
         body = error_body(str(exc.detail), _type_for_status(exc.status_code))
-    return error_response(exc.status_code, body, dict(exc.headers or {}))
+    return _answer(request, exc.status_code, body, dict(exc.headers or {}))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     # The traceback is logged (Starlette's ServerErrorMiddleware, or `response_for`); the caller
     # only learns that it failed.
     body = error_body("The edge failed to handle the request.", "server_error", "internal_error")
-    return error_response(500, body)
+    return _answer(request, 500, body)
 
 
 def _type_for_status(status: int) -> str:

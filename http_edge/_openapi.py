@@ -28,6 +28,7 @@ __all__ = [
     "EMBEDDINGS",
     "ERRORS",
     "INPUT_ITEMS_PARAMS",
+    "JOBS_LIMIT_PARAM",
     "MESSAGES",
     "MESSAGES_COUNT_TOKENS",
     "MODEL_ID_PARAM",
@@ -307,6 +308,17 @@ PROVIDER_PARAM: dict[str, Any] = {
             "required": False,
             "description": "Only this provider's keys.",
             "schema": {"type": "string", "default": ""},
+        }
+    ]
+}
+JOBS_LIMIT_PARAM: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "At most this many of each kind, newest first (0: the router's 50).",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 500, "default": 0},
         }
     ]
 }

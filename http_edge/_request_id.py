@@ -4,7 +4,8 @@ wrong, and what an operator looks up.
 
 The caller's own `x-request-id` comes back when it sent one (the edge also forwards it to the
 router); else the id is the request's trace id, so the id a user quotes finds its trace, or a
-random one when nothing traces.
+random one when nothing traces. Anthropic's paths (`/v1/messages…`) answer it in Anthropic's
+`request-id` too, which its SDKs read (`message._request_id`, an error's `request_id`).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import os
 from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._errors import anthropic_path
 from ._metadata import forwardable
 
 __all__ = ["RequestId"]
 
 _HEADER = b"x-request-id"
+_ANTHROPIC_HEADER = b"request-id"
 
 
 class RequestId:
@@ -33,7 +36,10 @@ class RequestId:
         async def identified(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                headers.append((_HEADER, _request_id(scope)))
+                request_id = _request_id(scope)
+                headers.append((_HEADER, request_id))
+                if anthropic_path(scope["path"]):
+                    headers.append((_ANTHROPIC_HEADER, request_id))
                 message["headers"] = headers
             await send(message)
 

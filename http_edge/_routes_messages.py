@@ -9,8 +9,10 @@ named SSE events. The caller's key comes in `x-api-key` (Anthropic's SDKs, Claud
 Errors are Anthropic's (`{"type": "error", "error": {"type", "message"}}`) with the status
 the edge's one taxonomy gives (`_errors`), but an overloaded router (every key busy, or
 unavailable) is Anthropic's 529 `overloaded_error`; an Anthropic upstream's own error comes as
-it was sent. A stream commits HTTP 200 as `/v1/chat/completions` does; a failure after that is
-an `error` event.
+it was sent; what fails before the route runs (unknown sub-path, method) `_errors` says in
+Anthropic's shape too, and `_request_id` adds Anthropic's `request-id` header. A stream commits
+HTTP 200 as `/v1/chat/completions` does; a failure after that is an `error` event. A stop on a
+stop sequence names it (`stop_sequence`) when the upstream said which or the text ends with it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from clients.codec.anthropic import (
     message_to_anthropic,
     messages_request_from_anthropic,
 )
-from clients.switchboard.v1.chat_pb2 import Usage
+from clients.switchboard.v1.chat_pb2 import ChatParams, Usage
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, ListModelsRequest
 
 from ._body import parse_request, read_json_object
@@ -92,10 +94,11 @@ async def _messages(request: Request) -> Response:
     params, stream = parse_request(messages_request_from_anthropic, body)
     calls = ChatCalls.of(request, state)
     calls = dataclasses.replace(calls, metadata=with_api_key(request, calls.metadata))
+    stops = _stop_sequences(params)
     if stream:
-        return await calls.stream(params, _relay(params.model))
+        return await calls.stream(params, _relay(params.model, stops))
     response = await calls.chat(params)
-    message = message_to_anthropic(chat_completion_to_openai(response.completion))
+    message = message_to_anthropic(chat_completion_to_openai(response.completion), stops)
     return JSONBytesResponse(message, headers=route_headers(response.route))
 
 
@@ -151,13 +154,20 @@ def _usage(usage: Usage) -> JsonObject:
     }
 
 
-def _relay(model: str) -> Relay:
+def _stop_sequences(params: ChatParams) -> list[str]:
+    """The request's `stop_sequences`: what a `stop_sequence` stop names."""
+    if params.WhichOneof("stop") == "stop_text":
+        return [params.stop_text]
+    return list(params.stop_list.values)
+
+
+def _relay(model: str, stops: list[str]) -> Relay:
     async def relay(
         events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
     ) -> AsyncIterator[bytes]:
         """Router stream messages as Anthropic's events; a stream the router did not end
         itself (with a summary or an error) ends with an `error` event."""
-        stream = MessageEvents(model)
+        stream = MessageEvents(model, stops)
         message: ChatStreamResponse | None = first
         try:
             while message is not None:

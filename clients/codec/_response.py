@@ -46,6 +46,9 @@ _FINISH_NAMES = {value: name for name, value in _FINISH.items()}
 _HEADER_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _COMPLETION_CHOICE_KEYS = frozenset({"index", "message", "finish_reason", "logprobs"})
 _CHUNK_CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "logprobs"})
+# The stop sequence that ended a choice (`matched_stop`) in OpenAI JSON: OpenAI-compatible
+# servers' word for it (vLLM, SGLang: the string, or a stop token's id); OpenAI says none.
+_MATCHED_STOP = "stop_reason"
 _FINISH_NULLABLE = frozenset({"finish_reason"})
 _USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 _USAGE_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
@@ -209,6 +212,8 @@ def _read_choice(
         choice.finish_reason_raw = raw
     if "logprobs" in typed:  # Any JSON: providers disagree on its shape; it is only passed on.
         choice.logprobs_json = dump_json(typed["logprobs"], at(path, "logprobs"))
+    if isinstance(extra.get(_MATCHED_STOP), str):  # vLLM's token id (an int) stays extra
+        choice.matched_stop = extra.pop(_MATCHED_STOP)
     choice.extra_json = dump_extra(extra, path)
 
 
@@ -216,6 +221,8 @@ def _write_choice(out: dict[str, Any], choice: _AnyChoice, path: str) -> dict[st
     out["finish_reason"] = _finish_reason_to_openai(choice, path)
     if choice.logprobs_json:
         out["logprobs"] = load_json(choice.logprobs_json, at(path, "logprobs_json"))
+    if choice.HasField("matched_stop"):
+        out[_MATCHED_STOP] = choice.matched_stop
     return merge_extra(out, choice.extra_json, path)
 
 

@@ -182,6 +182,31 @@ function renderServer(server) {
   );
 }
 
+// Batches (every replica's), then this replica's background responses and realtime sessions.
+function jobRows(jobs) {
+  const batches = jobs.batches.map((b) => {
+    const counts = b.request_counts;
+    return el("tr", {}, [
+      td("batch"), el("td", {}, [el("code", { text: b.id })]), td(b.client || "(open mode)"),
+      td(b.endpoint), badge(b.status, "group"),
+      td(`${counts.completed + counts.failed} / ${counts.total} (${counts.failed} failed)`),
+      td(seconds(b.age_s), "num"), td(b.replica || "nobody: to be taken over"),
+    ]);
+  });
+  const background = jobs.background.map((r) => el("tr", {}, [
+    td("background response"), el("td", {}, [el("code", { text: r.id })]),
+    td(r.client || "(open mode)"), td(r.model), badge(r.status, "group"), td("—"),
+    td(seconds(r.age_s), "num"), td(jobs.replica),
+  ]));
+  const realtime = jobs.realtime.map((s) => el("tr", {}, [
+    td("realtime session"), td("—"), td(s.client || "(open mode)"), td(s.model),
+    badge("open", "group"), td(`${s.events_from_caller} in / ${s.events_to_caller} out`),
+    td(seconds(s.age_s), "num"),
+    el("td", {}, [`${jobs.replica}: ${s.deployment} `, el("code", { text: s.key_fingerprint })]),
+  ]));
+  return [...batches, ...background, ...realtime];
+}
+
 function render(data) {
   renderServer(data.server);
   renderCards(data);
@@ -206,6 +231,8 @@ function render(data) {
     td(s.banned_sessions.join(", ") || "–"), td(s.skipped.join(", ") || "–"),
   ]), "No providers.");
   fill("clients", data.clients, renderClient, "No clients.");
+  fill("jobs", jobRows(data.jobs), (row) => row,
+    "No batches, background responses or realtime sessions running.");
   fill("keys", data.keys, (k) => el("tr", { class: k.state === "active" ? "" : k.state }, [
     td(k.provider), el("td", {}, [el("code", { text: k.fingerprint })]), badge(k.state, k.state),
     td(k.max_in_flight ? `${k.in_flight} / ${k.max_in_flight}` : String(k.in_flight), "num"),

@@ -9,10 +9,11 @@ from typing import Any
 __all__ = ["COMMON_DEFAULTS", "add_admin", "parser"]
 
 DESCRIPTION = """Operate a running router from a shell, through its AdminService: what it runs,
-its keys, routing statistics, clients, the response cache. The admin key (a client key with the
-`admin` scope) comes from --key-file, SWITCHBOARD_ADMIN_KEY, --key, or the --config file's
-edge.admin_router_key; it is never printed. Exit status: 0 done, 1 router unreachable or another
-failure, 2 usage, 3 key refused (unauthenticated, or without the admin scope), 4 not found."""
+its keys, routing statistics, clients, long-running jobs, the response cache. The admin key (a
+client key with the `admin` scope) comes from --key-file, SWITCHBOARD_ADMIN_KEY, --key, or the
+--config file's edge.admin_router_key; it is never printed. Exit status: 0 done, 1 router
+unreachable or another failure, 2 usage, 3 key refused (unauthenticated, or without the admin
+scope), 4 not found."""
 
 # The options every subcommand also takes after its name (`switchboard admin keys --json`), so
 # they are defined once, with SUPPRESS: absent unless given, these defaults filled in after.
@@ -117,6 +118,13 @@ def _configure(admin: argparse.ArgumentParser) -> argparse.ArgumentParser:
     disable.add_argument("--reason", help="why, for the router's log line of the change")
     command("stats", "routing statistics per deployment, groups, sessions per provider")
     command("clients", "each client's limits and what it used: minute, budgets, byte quotas")
+    jobs = command("jobs", "batches running (every replica), background responses, realtime")
+    jobs.add_argument(
+        "--limit", type=int, default=0, metavar="N", help="at most N of each, newest first"
+    )
+    cancel = command("cancel-batch", "cancel any client's batch that has not ended (audited)")
+    cancel.add_argument("batch_id", metavar="ID", help="batch_… as `jobs` lists it")
+    cancel.add_argument("--reason", help="why, for the router's audit line")
     purge = command("purge-cache", "forget the response cache's answers (every replica)")
     which = purge.add_mutually_exclusive_group(required=True)
     which.add_argument("model", nargs="?", metavar="MODEL", help="one model name's answers")

@@ -12,6 +12,7 @@ from google.protobuf.message import Message
 from clients import SyncRouterClient
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service.admin_cli._render import client_tables, info_table, key_table, stats_tables
+from router_service.admin_cli._render_jobs import jobs_tables
 
 __all__ = ["COMMANDS", "Shown"]
 
@@ -65,6 +66,19 @@ def clients(client: SyncRouterClient, args: argparse.Namespace, now: float) -> S
     return Shown(answer, client_tables(answer, now))
 
 
+def jobs(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    answer = client.list_jobs(args.limit)
+    return Shown(answer, jobs_tables(answer, now))
+
+
+def cancel_batch(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    answer = client.cancel_client_batch(args.batch_id, args.reason or "")
+    batch = answer.batch
+    owner = answer.client or "(anonymous)"
+    text = f"batch {batch.id} of client {owner}: {batch.status}"
+    return Shown(answer, text)
+
+
 def purge_cache(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
     """`MODEL` or `--all` (the parser requires one: a bare command forgets nothing)."""
     model = "" if args.all else args.model
@@ -79,5 +93,7 @@ COMMANDS: dict[str, Command] = {
     "keys": keys,
     "stats": stats,
     "clients": clients,
+    "jobs": jobs,
+    "cancel-batch": cancel_batch,
     "purge-cache": purge_cache,
 }

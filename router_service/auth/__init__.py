@@ -27,6 +27,7 @@ from router_service.auth._gate import (
     Attempt,
     Gate,
     current_admission,
+    current_stream_admission,
     set_current_admission,
 )
 from router_service.auth._limits import (
@@ -71,6 +72,7 @@ __all__ = [
     "current_admission",
     "current_caller",
     "current_standing",
+    "current_stream_admission",
     "hash_key",
     "rule_for",
     "set_current_admission",

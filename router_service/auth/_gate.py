@@ -31,6 +31,7 @@ __all__ = [
     "Attempt",
     "Gate",
     "current_admission",
+    "current_stream_admission",
     "set_current_admission",
 ]
 
@@ -45,8 +46,9 @@ class Attempt:
     forwarded_for: str | None = None
 
 
-# The admitted call whose tokens are counted, for a handler that settles them itself after the
-# call returns (a background response: its job reports the usage when it finishes).
+# The admitted call, for a handler that settles its tokens itself after the call returns (a
+# background response: its job reports the usage when it finishes), or that renews its stream
+# slot (a realtime session, which outlives the slot's TTL).
 _ADMISSION: ContextVar[Admission | None] = ContextVar("switchboard_admission", default=None)
 
 
@@ -55,6 +57,12 @@ def current_admission() -> Admission | None:
     or a budget) and not yet settled; None otherwise."""
     admission = _ADMISSION.get()
     return admission if admission is not None and admission.counts_tokens else None
+
+
+def current_stream_admission() -> Admission | None:
+    """The admission of the call this context serves while it holds a stream slot."""
+    admission = _ADMISSION.get()
+    return admission if admission is not None and admission.holds_stream_slot else None
 
 
 def set_current_admission(admission: Admission) -> None:
@@ -128,6 +136,13 @@ class Admission:
             if at_least_estimate:  # no cost reported: the tokens seen at the estimate's rate
                 usd = budget.estimate_usd * (tokens / budget.estimate if budget.estimate else 1)
             await self._budgets.settle(budget, tokens, usd)
+
+    async def renew_stream_slot(self, ttl_s: float) -> bool:
+        """Keep the stream slot `ttl_s` more (a call that outlives the TTL it took it with);
+        False when it is no longer held (given back, or expired first)."""
+        if self._stream_lease is None or self._closed:
+            return False
+        return await self._limits.renew_stream(self.caller, self._stream_lease, ttl_s)
 
     async def close(self) -> None:
         """Give the stream slot back; idempotent."""

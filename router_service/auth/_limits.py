@@ -166,6 +166,10 @@ class CallerLimits:
             )
         return grant.lease_id
 
+    async def renew_stream(self, caller: Caller, lease_id: str, ttl_s: float) -> bool:
+        """Keep a stream slot past its TTL; False when it is no longer held."""
+        return await self._store.renew(_streams(caller), lease_id, ttl_s)
+
     async def close_stream(self, caller: Caller, lease_id: str | None) -> None:
         # Not shielded here: the interceptor runs a stream's end writes, this one included,
         # uncut (`router_service.cancellation`).

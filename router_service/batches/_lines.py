@@ -13,9 +13,8 @@ from clients.switchboard.v1 import batches_pb2 as bpb
 
 __all__ = ["ENDPOINTS", "BatchLine", "parse_lines"]
 
-# The endpoints a batch runs. `/v1/responses` is not one: its calls are kept (stored
-# responses, conversations) by the edge around the router's chat call.
-ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions")
+# The endpoints a batch runs.
+ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses")
 _MAX_ERRORS = 100  # errors reported at most: enough to fix a file, bounded whatever it holds
 _MAX_CUSTOM_ID = 512
 

@@ -104,16 +104,32 @@ class BatchRecords:
         await self.resolve(client, batches[:limit])
         return bpb.ListBatchesResponse(batches=batches[:limit], has_more=len(batches) > limit)
 
+    async def unended(self) -> list[tuple[str, bpb.Batch]]:
+        """The batches in the running index (not ended, on any replica), with their clients,
+        as a reader sees them; those whose document is gone are left out."""
+        keys = await self.runs.running()
+        found = await self._store.get_documents([_name(c, i) for c, i in keys])
+        owned = [
+            (client, batch)
+            for (client, batch_id), data in zip(keys, found, strict=True)
+            if (batch := _parsed(data)) is not None and batch.id == batch_id
+        ]
+        await self._resolve(owned)
+        return owned
+
     async def resolve(self, client: str, batches: Sequence[bpb.Batch]) -> None:
         """Rewrite in place, as a reader must see them, the running batches of `batches` that
         were cancelled (their runner has not written it yet). One whose runner stopped reads
         as it was until another replica takes it over."""
-        running = [b for b in batches if b.status in RUNNING]
+        await self._resolve([(client, batch) for batch in batches])
+
+    async def _resolve(self, owned: Sequence[tuple[str, bpb.Batch]]) -> None:
+        running = [(client, b) for client, b in owned if b.status in RUNNING]
         if not running:
             return
-        marks = await self.marks.marks([(client, b.id) for b in running])
+        marks = await self.marks.marks([(client, b.id) for client, b in running])
         now = int(self._clock.now())
-        for batch, mark in zip(running, marks, strict=True):
+        for (_, batch), mark in zip(running, marks, strict=True):
             if mark == CANCELLED and batch.status != "cancelling":
                 batch.status = "cancelling"
                 batch.cancelling_at = batch.cancelling_at or now

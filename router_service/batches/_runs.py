@@ -100,8 +100,12 @@ class BatchRuns:
 
     async def held(self, jobs: list[JobId]) -> list[bool]:
         """Whether each of `jobs` is held by a runner now (one round trip on Redis)."""
+        return [bool(owner) for owner in await self.holders(jobs)]
+
+    async def holders(self, jobs: list[JobId]) -> list[str]:
+        """The owner token holding each of `jobs` now ("" when none)."""
         members = await asyncio.gather(*(self._store.members(_claims(job)) for job in jobs))
-        return [bool(found) for found in members]
+        return [next(iter(found), "") for found in members]
 
 
 def _claims(job: JobId) -> str:

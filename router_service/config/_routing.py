@@ -97,6 +97,13 @@ class StreamsConfig(_Strict):
     heartbeat_s: float = Field(
         default=15.0, gt=0, description="Heartbeat on an idle stream after this long."
     )
+    realtime_ping_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="The router pings a realtime session's upstream WebSocket after this long "
+        "without a message from it; no answer within half of it (a dead or half-open "
+        "connection) ends the session as an upstream error (close code 1011).",
+    )
 
 
 class ResponsesConfig(_Strict):

@@ -20,6 +20,7 @@ import orjson
 
 from clients.switchboard.v1 import chat_pb2, router_service_pb2
 from router_service.clock import Clock
+from router_service.config import StreamsConfig
 from router_service.engine._attempts import Attempt, AttemptRunner, Walked
 from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
@@ -82,6 +83,7 @@ class RealtimeSessions(StreamEnds):
     planner: Planner
     _clock: Clock
     _runner: AttemptRunner
+    _streams: StreamsConfig
 
     async def _run(  # the Executor's
         self,
@@ -125,9 +127,15 @@ class RealtimeSessions(StreamEnds):
         session = await stack.enter_async_context(aiohttp.ClientSession())
         try:
             async with asyncio.timeout(ctx.attempt_timeout(first_s)):
-                socket = await stack.enter_async_context(
-                    session.ws_connect(url, headers=headers, max_msg_size=MAX_EVENT_BYTES)
+                # Pinged while quiet: a dead upstream (half-open TCP) ends the session, which
+                # would hold its slots forever otherwise.
+                connecting = session.ws_connect(
+                    url,
+                    headers=headers,
+                    max_msg_size=MAX_EVENT_BYTES,
+                    heartbeat=self._streams.realtime_ping_s,
                 )
+                socket = await stack.enter_async_context(connecting)
                 first = await socket.receive()
         except TimeoutError as exc:
             raise timed_out(ctx, f"no first realtime event within {first_s:g}s") from exc

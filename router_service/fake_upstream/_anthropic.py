@@ -85,7 +85,8 @@ def _message(answer: R.ChatAnswer) -> dict[str, Any]:
         }
         content, stop = [block], "tool_use"
     else:
-        content, stop = [{"type": "text", "text": answer.text}], "end_turn"
+        content = [{"type": "text", "text": answer.text}]
+        stop = "end_turn" if answer.stop_sequence is None else "stop_sequence"
     thinking = thinking_block(answer)
     return {
         "id": answer.completion_id,
@@ -94,7 +95,7 @@ def _message(answer: R.ChatAnswer) -> dict[str, Any]:
         "model": answer.model,
         "content": content if thinking is None else [thinking, *content],
         "stop_reason": stop,
-        "stop_sequence": None,
+        "stop_sequence": answer.stop_sequence,
         "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": answer.completion_tokens},
     }
 
@@ -140,7 +141,7 @@ def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
     payloads += [
         {
             "type": "message_delta",
-            "delta": {"stop_reason": stop, "stop_sequence": None},
+            "delta": {"stop_reason": stop, "stop_sequence": message["stop_sequence"]},
             "usage": {"output_tokens": answer.completion_tokens},
         },
         {"type": "message_stop"},
@@ -158,11 +159,24 @@ async def _messages(call: Call) -> web.StreamResponse:
 async def answer_messages(call: Call) -> web.StreamResponse:
     """The answer to a valid Messages request, as JSON or as its event stream."""
     answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
-    answer = dataclasses.replace(answer, reasoning=call.scenario.reasoning)
+    answer = _stopped(dataclasses.replace(answer, reasoning=call.scenario.reasoning), call.body)
     if not call.record.stream:
         return await send_answer(call, _message(answer))
     events, content_count = stream_events(answer)
     return await run_stream(call, events, content_count)
+
+
+def _stopped(answer: R.ChatAnswer, body: dict[str, Any]) -> R.ChatAnswer:
+    """The answer cut before the first of the request's `stop_sequences` it holds, naming it,
+    as Anthropic answers (the sequence itself is not in the text)."""
+    stops = body.get("stop_sequences")
+    text = R.stop_text(answer.text, stops)
+    if answer.tool_name is not None or text == answer.text or not isinstance(stops, list):
+        return answer
+    rest = answer.text[len(text) :]
+    sequence = next(s for s in stops if isinstance(s, str) and s and rest.startswith(s))
+    text, pieces = R.split_pieces(text, None)
+    return dataclasses.replace(answer, text=text, pieces=pieces, stop_sequence=sequence)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

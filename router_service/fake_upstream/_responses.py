@@ -146,6 +146,8 @@ class ChatAnswer:
     top_logprobs: int | None = None
     cached_tokens: int = 0  # of the prompt's, reported in usage (Scenario.cached_tokens)
     reasoning: str | None = None  # the model's reasoning (Scenario.reasoning)
+    # The stop sequence that cut the text, for dialects that say which (Anthropic's).
+    stop_sequence: str | None = None
 
     @property
     def completion_tokens(self) -> int:

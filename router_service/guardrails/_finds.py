@@ -67,3 +67,4 @@ def withhold(choice: chat_pb2.Choice | chat_pb2.ChunkChoice, message: chat_pb2.C
     choice.finish_reason = chat_pb2.FINISH_REASON_CONTENT_FILTER
     choice.finish_reason_raw = "content_filter"
     choice.ClearField("logprobs_json")
+    choice.ClearField("matched_stop")  # it ended on the filter, not on a stop sequence

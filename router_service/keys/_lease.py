@@ -61,6 +61,13 @@ class KeyLease:
         self._settled = True
         await self._pool._add_tokens(self, actual - self.tokens)
 
+    async def renew(self) -> bool:
+        """Keep the slot past its TTL (a realtime session, which outlives it); False when it is
+        no longer held (released, or expired before this renewal)."""
+        if self._released:
+            return False
+        return await self._pool._renew(self.key, self._lease_id)
+
     async def release(self) -> None:
         if self._released:
             return

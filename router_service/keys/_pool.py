@@ -224,6 +224,9 @@ class KeyPool:
         await self.store.release(self.slot_name(key), lease_id)
         self._queue.notify()
 
+    async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
+        return await self.store.renew(self.slot_name(key), lease_id, self._lease_ttl_s)
+
     async def _add_tokens(self, lease: KeyLease, delta: int) -> None:
         if delta:
             await self.store.add_tokens(self.slot_name(lease.key), lease.window, delta)

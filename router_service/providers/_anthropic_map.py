@@ -242,7 +242,7 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
         message["reasoning_content"] = "".join(thinking)
         message["thinking_blocks"] = signed
     raw_usage = data.get("usage")
-    return M.completion(
+    out = M.completion(
         str(data.get("id", "")),
         created,
         str(data.get("model") or model),
@@ -250,6 +250,16 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
         finish_reason(data.get("stop_reason")) or "stop",
         usage(raw_usage) if isinstance(raw_usage, dict) else None,
     )
+    _say_matched_stop(out["choices"][0], data)
+    return out
+
+
+def _say_matched_stop(choice: JsonObject, stopped: Mapping[str, Any]) -> None:
+    """Which of the request's stop sequences ended the answer (Anthropic's `stop_sequence`),
+    in OpenAI-compatible servers' word for it (the choice's `stop_reason`, as vLLM says it)."""
+    sequence = stopped.get("stop_sequence")
+    if stopped.get("stop_reason") == "stop_sequence" and isinstance(sequence, str):
+        choice["stop_reason"] = sequence
 
 
 class StreamMapper:
@@ -334,8 +344,11 @@ class StreamMapper:
     def _message_delta(self, event: Mapping[str, Any]) -> list[JsonObject]:
         # message_delta's usage counts are cumulative; input tokens come with message_start.
         self._usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-        reason = finish_reason((event.get("delta") or {}).get("stop_reason"))
+        delta = event.get("delta") or {}
+        reason = finish_reason(delta.get("stop_reason"))
         chunks = [self._chunk({}, finish_reason=reason)] if reason else []
+        if chunks:
+            _say_matched_stop(chunks[0]["choices"][0], delta)
         if self.include_usage:
             chunks.append(self._chunk(None, usage_obj=usage(self._usage)))
         return chunks

@@ -14,15 +14,28 @@ from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
 from router_service.runtime import Runtime
 from router_service.server._clients import list_clients
 from router_service.server._errors import answered
+from router_service.server._list_jobs import LongJobs, cancel_client_batch, list_jobs
 from router_service.server._server_info import ServingRecord, server_info
 
 log = logging.getLogger("switchboard.router")
 
 
 class AdminServicer(pb_grpc.AdminServiceServicer):
-    def __init__(self, runtime: Runtime, record: ServingRecord) -> None:
+    def __init__(self, runtime: Runtime, record: ServingRecord, jobs: LongJobs) -> None:
         self.runtime = runtime  # replaced whole by a config reload
         self._record = record
+        self._jobs = jobs
+
+    async def ListJobs(
+        self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListJobsResponse:
+        return await answered(context, list_jobs(self.runtime, self._jobs, request.limit))
+
+    async def CancelClientBatch(
+        self, request: pb.CancelClientBatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelClientBatchResponse:
+        cancel = cancel_client_batch(self.runtime, self._jobs, request, context.peer())
+        return await answered(context, cancel)
 
     async def GetServerInfo(
         self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext

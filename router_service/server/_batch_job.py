@@ -25,8 +25,9 @@ from router_service.responses import JobId
 from router_service.runtime import Runtime
 from router_service.server._batch_lines import LineCaller
 from router_service.server._interceptors import gate_for
+from router_service.server._server_info import replica_name
 
-__all__ = ["BatchJob", "job_for", "load_lines", "new_owner", "resumed"]
+__all__ = ["BatchJob", "claim_replica", "job_for", "load_lines", "new_owner", "resumed"]
 
 
 @dataclass(eq=False)
@@ -56,8 +57,14 @@ class BatchJob:
 
 
 def new_owner() -> str:
-    """A runner's owner token for one claim."""
-    return secrets.token_hex(8)
+    """A runner's owner token for one claim: its replica's name first, so that an operator
+    sees which replica runs a batch (`claim_replica`)."""
+    return f"{replica_name()}/{secrets.token_hex(8)}"
+
+
+def claim_replica(owner: str) -> str:
+    """The replica named in an owner token ("" for none, or one without a name)."""
+    return owner.rpartition("/")[0]
 
 
 def job_for(batch: bpb.Batch, who: LineCaller, claim: Claim, answered: Answered) -> BatchJob:

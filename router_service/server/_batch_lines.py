@@ -7,16 +7,27 @@ a batch takes what its client's limits leave, never more.
 
 What a line answers is its output-file line, OpenAI's: `{"id": "batch_req_…", "custom_id",
 "response": {"status_code", "request_id", "body"}, "error": null}`, the body an OpenAI answer
-or error JSON (the status and error the edge would have answered the same call with)."""
+or error JSON (the status and error the edge would have answered the same call with).
+
+A `/v1/responses` line is a Responses call answered whole: the edge's translation onto a chat
+call and back to a Response object (`clients.codec`), stored when `store` asks (as the edge's
+`Keeper` stores it: through the gate as the client's StoreResponse call; a failure to store
+costs the line its `store: true`, never its answer). What a batch cannot answer — `stream`,
+`background`, and what needs stored state loaded first (`previous_response_id`,
+`conversation`, `item_reference`) — is the line's 400, naming the field."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from clients import (
+    ResponseIds,
+    ResponsesRequest,
+    SwitchboardClientError,
     chat_completion_to_openai,
     chat_params_from_openai,
     completion_to_openai,
@@ -25,12 +36,20 @@ from clients import (
     embedding_result_to_openai,
     http_status_for,
     openai_error_body,
+    response_to_openai,
+    responses_request_from_openai,
+    stored_response,
 )
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller, Gate
 from router_service.batches import BatchLine, LineResult
 from router_service.engine import RequestContext
-from router_service.errors import BudgetExhaustedError, ClientRateLimitedError, InvalidRequestError
+from router_service.errors import (
+    BudgetExhaustedError,
+    ClientRateLimitedError,
+    InvalidRequestError,
+    SwitchboardError,
+)
 from router_service.runtime import Runtime
 from router_service.server._calls import validate_chat
 from router_service.server._errors import error_details
@@ -39,6 +58,8 @@ from router_service.sessions import session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
 __all__ = ["LineCaller", "run_line"]
+
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _MAX_WAIT_S = 60.0  # a line refused by its client's rpm waits at most this before it asks again
@@ -111,9 +132,46 @@ async def _call(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, 
             [chat.completion], parsed, f"cmpl-{secrets.token_hex(12)}", created
         )
         return out, _tokens(chat)
+    if who.endpoint == "/v1/responses":
+        return await _respond(who, body)
     params, _ = chat_params_from_openai(body)  # a batch's line answers whole: no stream
     chat = await _chat(who, pb.ChatRequest(params=params))
     return chat_completion_to_openai(chat.completion), _tokens(chat)
+
+
+async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+    """A Responses line: its Response object, as `POST /v1/responses` answers it."""
+    parsed = responses_request_from_openai(body)
+    for field in ("stream", "background"):
+        if getattr(parsed, field):  # its answer is the output line: nothing to stream or poll
+            raise InvalidRequestError(
+                f"A batch line is answered whole: `{field}: true` cannot be batched.", param=field
+            )
+    chat = await _chat(who, pb.ChatRequest(params=parsed.params))
+    created = int(who.runtime.clock.now())
+    ids = ResponseIds(f"resp_{secrets.token_hex(16)}")
+    out = response_to_openai(chat.completion, parsed, ids, created, created)
+    await _keep(who, parsed, out)
+    return out, _tokens(chat)
+
+
+async def _keep(who: LineCaller, parsed: ResponsesRequest, response: dict[str, Any]) -> None:
+    """Store `response` if its line asked, its `store` set to what happened (as the edge's
+    `Keeper` does)."""
+    if not parsed.store:
+        return
+    response["store"] = False  # until the store says it kept it
+    try:
+        call = pb.StoreResponseRequest(response=stored_response(parsed, response))
+        # `call.response` read once admitted: the gate's guardrails may have redacted it.
+        responses = who.runtime.responses
+        answer = await _as_call(
+            who, "StoreResponse", call, lambda: responses.save(who.client, call.response)
+        )
+    except (SwitchboardError, SwitchboardClientError) as exc:  # the codec's, a router's
+        log.warning("storing batch response %s failed: %s", response["id"], exc)
+        return
+    response["store"] = answer.stored
 
 
 def _tokens(answer: pb.ChatResponse) -> tuple[int, int]:

@@ -221,7 +221,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         set_current_caller(caller)
         if admission.rate_status is not None:
             set_current_standing(admission.rate_status)
-        if admission.counts_tokens:  # for a handler that settles later (background responses)
+        # For a handler that settles later (background responses) or renews its stream slot
+        # (a realtime session).
+        if admission.counts_tokens or admission.holds_stream_slot:
             set_current_admission(admission)
         return admission
 

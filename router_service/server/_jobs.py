@@ -53,6 +53,10 @@ class OwnedJobs(Generic[_J]):
     def running(self) -> int:
         return len(self._jobs)
 
+    def listed(self) -> list[_J]:
+        """The jobs this replica runs now (AdminService.ListJobs)."""
+        return list(self._jobs.values())
+
     async def shutdown(self, grace_s: float) -> None:
         """Let the jobs run up to `grace_s`, then stop the rest (each writes itself `failed`:
         its replica stopped). Idempotent."""

@@ -9,8 +9,15 @@ before anything is relayed), then events go both ways until either side closes:
   close code 1008;
 - the upstream's events go to the caller as they are; the usage of each `response.done` is
   summed for the client's tpm and budgets, the key's tokens and the span;
-- an upstream that drops the session (no close handshake, or an error close code) is a failure
-  after the commit: recorded and reacted to, told as an `error` event, then close code 1011.
+- an upstream that drops the session (no close handshake, or an error close code, or no answer
+  to the pings of `streams.realtime_ping_s`: a half-open connection) is a failure after the
+  commit: recorded and reacted to, told as an `error` event, then close code 1011;
+- a graceful stop ends every session at its start (`LiveSessions.restart_all`): an `error`
+  event saying the server restarts, then close code 1012, so callers reconnect elsewhere at
+  once instead of after the grace period.
+
+A session outlives the TTL of its key lease and of its caller's stream slot (`server.lease_ttl_s`,
+a backstop for a crashed router): the relay renews both every third of it while it lives.
 
 A client whose guardrails screen answers is refused: realtime deltas are not screened, and
 letting them through would leak what its rules withhold elsewhere."""
@@ -30,33 +37,74 @@ import orjson
 from clients import to_grpc_status
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import current_admission, current_caller
+from router_service.auth import current_admission, current_caller, current_stream_admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
 from router_service.engine._realtime import RealtimeUpstream
-from router_service.errors import InvalidRequestError, PermissionDeniedError, UpstreamFailure
+from router_service.errors import (
+    InvalidRequestError,
+    PermissionDeniedError,
+    StoreUnavailableError,
+    UpstreamFailure,
+)
 from router_service.guardrails import AnswerGuard, TextSlot
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
+from router_service.server._open_sessions import OpenSession
 from router_service.sessions import checked_session_id
 from router_service.telemetry import realtime_span
 
 if TYPE_CHECKING:
     from router_service.engine import Deployment
 
-__all__ = ["RealtimeServicer", "error_event"]
+__all__ = ["LiveSessions", "RealtimeServicer", "error_event"]
 
 log = logging.getLogger("switchboard.router")
 
-_NORMAL, _POLICY, _SERVER_ERROR = 1000, 1008, 1011
+_NORMAL, _GOING_AWAY, _POLICY, _SERVER_ERROR, _RESTART = 1000, 1001, 1008, 1011, 1012
+_RESTARTING = "The server is restarting: reconnect to continue on another server."
 _event_ids = itertools.count(1)
+
+
+class LiveSessions:
+    """The realtime sessions this router relays now, so that a graceful stop ends them first."""
+
+    def __init__(self) -> None:
+        self._relays: set[_Relay] = set()
+        self.stopping = False
+
+    def __len__(self) -> int:
+        return len(self._relays)
+
+    def add(self, relay: _Relay) -> None:
+        self._relays.add(relay)
+
+    def listed(self) -> list[OpenSession]:
+        """The sessions open now as an operator sees them (AdminService.ListJobs), newest
+        first."""
+        sessions = [relay.listed for relay in self._relays]
+        return sorted(sessions, key=lambda session: session.opened_unix, reverse=True)
+
+    def discard(self, relay: _Relay) -> None:
+        self._relays.discard(relay)
+
+    async def restart_all(self) -> None:
+        """Tell every session's caller the server restarts and end it (also those that open
+        from now on)."""
+        self.stopping = True
+        ended = await asyncio.gather(
+            *(relay.restart() for relay in list(self._relays)), return_exceptions=True
+        )
+        for failed in (e for e in ended if isinstance(e, Exception)):  # its socket was gone
+            log.debug("realtime: ending a session for the stop failed: %r", failed)
 
 
 class RealtimeServicer:
     """`RouterServicer.Realtime`, a mixin (as ResponsesServicer)."""
 
     runtime: Runtime
+    live_sessions: LiveSessions
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
@@ -86,12 +134,18 @@ class RealtimeServicer:
                 upstream, deployment, stack = await executor.open_realtime(ctx, beta=opening.beta)
                 async with stack:
                     relay = _Relay(self.runtime, ctx, deployment, upstream)
+                    self.live_sessions.add(relay)
                     try:
+                        if self.live_sessions.stopping:  # opened while the router stops
+                            await relay.restart()
                         yield pb.RealtimeResponse(route=ctx.route(deployment))
-                        async with aclosing(relay.run(request_iterator)) as events:
+                        requests = relay.listed.from_caller(request_iterator)  # counted
+                        async with aclosing(relay.run(requests)) as events:
                             async for message in events:
+                                relay.listed.events_to_caller += 1
                                 yield message
                     finally:
+                        self.live_sessions.discard(relay)
                         usage = await uncut(relay.settle())
                         span.respond_media(
                             pb.MediaResponse(
@@ -123,6 +177,13 @@ class _Relay:
         # Set by the caller's side when it ends the session: (error event or None, code, reason).
         self._ending: tuple[str | None, int, str] | None = None
         self._settled = False
+        self._admission = current_stream_admission()  # its stream slot, renewed with the key's
+        # As an operator sees it (AdminService.ListJobs): the upstream key by its fingerprint.
+        fingerprint = upstream.lease.key.fingerprint
+        opened = runtime.clock.now()
+        self.listed = OpenSession(
+            ctx.client, ctx.requested_model, deployment.name, fingerprint, opened
+        )
 
     async def run(
         self, requests: AsyncIterator[pb.RealtimeRequest]
@@ -130,6 +191,7 @@ class _Relay:
         """The upstream's events (its first one first), then how the session ended."""
         socket = self._upstream.socket
         caller = asyncio.create_task(self._from_caller(requests), name="switchboard-realtime-in")
+        keeper = asyncio.create_task(self._keep_slots(), name="switchboard-realtime-renew")
         try:
             self._count(self._upstream.first)
             yield pb.RealtimeResponse(event_json=self._upstream.first)
@@ -140,7 +202,8 @@ class _Relay:
                 yield pb.RealtimeResponse(event_json=message.data)
         finally:
             caller.cancel()
-            await asyncio.wait((caller,))
+            keeper.cancel()
+            await asyncio.wait((caller, keeper))
             if not caller.cancelled() and caller.exception() is not None:  # retrieved: the
                 # upstream socket it wrote to failed, and `run` ends on that too
                 log.info("realtime: relaying the caller's events failed: %r", caller.exception())
@@ -161,8 +224,36 @@ class _Relay:
                     await self._upstream.socket.send_str(self._screened(request.event_json))
         except InvalidRequestError as refused:  # a guardrail's block, a message no valid one
             ending = (error_event(refused.openai_type, refused.code, refused.message), _POLICY, "")
-        self._ending = ending
+        if self._ending is None:  # else the router ended it first (a stop)
+            self._ending = ending
         await self._upstream.socket.close(code=_NORMAL)
+
+    async def restart(self) -> None:
+        """End the session for a graceful stop: its caller hears an `error` event saying the
+        server restarts, then close code 1012 ("service restart": open a new session now, which
+        another replica takes; nothing of this one carries over)."""
+        if self._ending is None:
+            event = error_event("server_error", "server_restarting", _RESTARTING)
+            self._ending = (event, _RESTART, "service restart")
+        await self._upstream.socket.close(code=_GOING_AWAY)  # ends `run`'s loop
+
+    async def _keep_slots(self) -> None:
+        """Renew the key lease and the caller's stream slot every third of their TTL while the
+        session lives: it outlives the TTL (OpenAI's sessions last up to 60 minutes), and a slot
+        expired under an open session lets the limits undercount."""
+        ttl_s = self._runtime.config.server.lease_ttl_s
+        while True:
+            await self._runtime.clock.wait(ttl_s / 3)
+            try:
+                held = await self._upstream.lease.renew()
+                if self._admission is not None:
+                    held = await self._admission.renew_stream_slot(ttl_s) and held
+                if not held:
+                    log.warning("realtime: a session's slot expired before it was renewed")
+            except StoreUnavailableError as exc:  # the next period tries again
+                log.warning("realtime: renewing a session's slots failed: %s", exc.message)
+            except Exception:  # a bug: the loop dying would let the slots expire
+                log.exception("realtime: renewing a session's slots failed")
 
     def _screened(self, event_json: str) -> str:
         """The event, through the request-side guardrails when it carries text."""

@@ -29,7 +29,7 @@ from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import error_details
 from router_service.server._files_servicer import FilesServicer
 from router_service.server._media import check_media
-from router_service.server._realtime import RealtimeServicer
+from router_service.server._realtime import LiveSessions, RealtimeServicer
 from router_service.server._responses_servicer import ResponsesServicer
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
@@ -50,6 +50,7 @@ class RouterServicer(
         # their calls).
         self.jobs = jobs if jobs is not None else BackgroundJobs()
         self.batch_jobs = batch_jobs if batch_jobs is not None else BatchJobs()
+        self.live_sessions = LiveSessions()  # realtime sessions: a stop ends them first
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext

@@ -24,6 +24,7 @@ from router_service.server._background import BackgroundJobs
 from router_service.server._batches import BatchJobs
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
+from router_service.server._list_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
 from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
@@ -90,7 +91,8 @@ class RouterServer:
         self._router = RouterServicer(runtime, self._jobs, self._batch_jobs)
         # Facts of this process that outlive a reload's runtime (AdminService.GetServerInfo).
         self.record = ServingRecord()
-        self._admin = AdminServicer(runtime, self.record)
+        long_jobs = LongJobs(self._jobs, self._batch_jobs, self._router.live_sessions)
+        self._admin = AdminServicer(runtime, self.record, long_jobs)
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(self._router, self._server)
         admin_service_pb2_grpc.add_AdminServiceServicer_to_server(self._admin, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -200,7 +202,9 @@ class RouterServer:
         await self._health.enter_graceful_shutdown()
         try:
             try:
-                await self._drain(server)
+                # Realtime sessions last up to an hour: told now (close 1012), their callers
+                # reconnect to another replica at once rather than being cut after the grace.
+                await asyncio.gather(self._drain(server), self._end_realtime_sessions())
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
@@ -230,6 +234,12 @@ class RouterServer:
                 )
             await self.runtime.aclose()
         log.info("router stopped")
+
+    async def _end_realtime_sessions(self) -> None:
+        sessions = self._router.live_sessions
+        if len(sessions):
+            log.info("router stopping: ending %d realtime session(s) (1012)", len(sessions))
+        await sessions.restart_all()
 
     async def _drain(self, server: ServerConfig) -> None:
         """Give the callers `server.drain_delay_s` to take this router out of their picks (calls

@@ -24,6 +24,11 @@ def _version() -> str:
         return "unknown"
 
 
+def replica_name() -> str:
+    """This process among the replicas, "hostname:pid" (GetServerInfoResponse.replica)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @dataclass
 class ServingRecord:
     """What outlives a reload's runtime: kept by the server, written by start and reloads."""
@@ -55,7 +60,7 @@ def server_info(record: ServingRecord, runtime: Runtime) -> pb.GetServerInfoResp
     config = runtime.config
     return pb.GetServerInfoResponse(
         version=_version(),
-        replica=f"{socket.gethostname()}:{os.getpid()}",
+        replica=replica_name(),
         address=record.address,
         started_unix=record.started_unix,
         config_digest=record.config_digest,

@@ -5,8 +5,9 @@ decision the router takes is one call here and can be one round trip to a server
 Primitives:
 - slots: counted holds on a resource within an in-flight limit and per-minute request and token
   windows, with a TTL backstop (a key's leases); one atomic decision per acquire (a slot
-  without limits is only counted: a shared store may count it a little later); what the windows
-  count can be read without counting (`rates`: an operator's view of a client's minute);
+  without limits is only counted: a shared store may count it a little later); a holder that
+  outlives the TTL renews it (`renew`: a realtime session); what the windows count can be read
+  without counting (`rates`: an operator's view of a client's minute);
 - deadlines: named wall-clock instants that can only be pushed later (cooldowns, disables);
 - values: small strings with a TTL (a session's sticky deployment);
 - groups: who is active where, one token per request, with a limit on distinct members
@@ -217,6 +218,12 @@ class StateStore(ABC):
     @abstractmethod
     async def release(self, resource: str, lease_id: str) -> None:
         """Give a slot back. Releasing twice, or after expiry, is harmless."""
+
+    @abstractmethod
+    async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
+        """Push a held slot's expiry to `ttl_s` from now (never earlier than it was), for a
+        holder that lives longer than the TTL it took it with; False when the slot is no longer
+        held (released, or expired: nothing is taken again)."""
 
     @abstractmethod
     async def held(self, resources: Sequence[str]) -> list[int]:

@@ -146,6 +146,15 @@ class MemoryStateStore(StateStore):
             if not holders:
                 del self._leases[resource]
 
+    async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
+        holders = self._leases.get(resource)
+        expiry = None if holders is None else holders.get(lease_id)
+        now = self._clock.now()
+        if holders is None or expiry is None or expiry <= now:
+            return False
+        holders[lease_id] = max(expiry, now + ttl_s)
+        return True
+
     async def rates(self, resources: Sequence[str]) -> list[RateCount]:
         now = self._clock.now()
         found = [self._rates.get(resource) for resource in resources]

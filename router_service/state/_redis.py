@@ -95,6 +95,7 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         self._closed = False
         self._acquire = client.script(lua.ACQUIRE)
         self._add_tokens = client.script(lua.ADD_TOKENS)
+        self._renew = client.script(lua.RENEW)
         self._extend = client.script(lua.EXTEND_DEADLINE)
         self._enter = client.script(lua.ENTER)
         self._leave = client.script(lua.LEAVE)
@@ -199,6 +200,12 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         key = self._key("slot", resource)
         with translated():
             await self._client.execute("ZREM", key, lease_id, lazy=UNHURRIED.get())
+
+    async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
+        args: list[str | int] = [repr(self._clock.now()), lease_id, repr(float(ttl_s)), SLACK_MS]
+        with translated():
+            renewed = await self._renew([self._key("slot", resource)], args)
+        return bool(renewed)
 
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:

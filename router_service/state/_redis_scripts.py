@@ -101,6 +101,23 @@ return reply(1, '0', window, counts)
 """
 )
 
+# KEYS: slots. ARGV: now, lease_id, ttl_s, slack_ms -> 1 renewed (its expiry never earlier than
+# it was) | 0 not held (released, or expired by the callers' clock)
+RENEW = (
+    _PRELUDE
+    + """
+local now = tonumber(ARGV[1])
+local expiry = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[2]))
+if not expiry or expiry <= now then return 0 end
+local untl = now + tonumber(ARGV[3])
+if untl > expiry then
+  redis.call('ZADD', KEYS[1], num(untl), ARGV[2])
+  expire_to_last(KEYS[1], now, tonumber(ARGV[4]))
+end
+return 1
+"""
+)
+
 # KEYS: rate. ARGV: window, delta. Corrects the tokens of the window a grant was counted in.
 ADD_TOKENS = (
     _PRELUDE

@@ -202,6 +202,14 @@ class ResilientStateStore(StateStore):
         else:
             await self._write(lambda: self.shared.release(resource, lease_id))
 
+    async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
+        if lease_id.startswith(_LOCAL):
+            return await self.local.renew(resource, lease_id.removeprefix(_LOCAL), ttl_s)
+        renewed = await self._try_shared(lambda: self.shared.renew(resource, lease_id, ttl_s))
+        # Unreachable: whether it is still held there is unknown; the holder's next renewal
+        # asks again (not queued: a late renewal would only hold it past its holder's end).
+        return True if isinstance(renewed, _Down) else renewed
+
     async def held(self, resources: Sequence[str]) -> list[int]:
         counts = await self._try_shared(lambda: self.shared.held(resources))
         return await self.local.held(resources) if isinstance(counts, _Down) else counts

@@ -232,6 +232,18 @@ class FakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServicer
         app = admin_service_pb2.ClientStatus(name=self.name)
         return admin_service_pb2.ListClientsResponse(clients=[app])
 
+    async def CancelClientBatch(
+        self, request: admin_service_pb2.CancelClientBatchRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.CancelClientBatchResponse:
+        self._seen(context)
+        return admin_service_pb2.CancelClientBatchResponse(client=request.reason)
+
+    async def ListJobs(
+        self, request: admin_service_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ListJobsResponse:
+        self._seen(context)
+        return admin_service_pb2.ListJobsResponse(replica=f"{self.name}/{request.limit}")
+
     async def PurgeCache(
         self, request: admin_service_pb2.PurgeCacheRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.PurgeCacheResponse:

@@ -214,6 +214,18 @@ class SyncFakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServ
         app = admin_service_pb2.ClientStatus(name=self.name)
         return admin_service_pb2.ListClientsResponse(clients=[app])
 
+    def CancelClientBatch(
+        self, request: admin_service_pb2.CancelClientBatchRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.CancelClientBatchResponse:
+        self._seen(context)
+        return admin_service_pb2.CancelClientBatchResponse(client=request.reason)
+
+    def ListJobs(
+        self, request: admin_service_pb2.ListJobsRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ListJobsResponse:
+        self._seen(context)
+        return admin_service_pb2.ListJobsResponse(replica=f"{self.name}/{request.limit}")
+
     def PurgeCache(
         self, request: admin_service_pb2.PurgeCacheRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.PurgeCacheResponse:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from clients import InvalidRequestError
+from clients import InvalidRequestError, chat_completion_from_openai, chat_completion_to_openai
 from clients.codec.anthropic import (
     MessageEvents,
     message_to_anthropic,
@@ -148,6 +148,25 @@ def test_what_the_dialect_cannot_say_is_refused_by_its_path(
     assert refused.value.param == param
 
 
+def test_a_failed_tool_result_says_so_in_its_content() -> None:
+    def sent(content: Any, is_error: Any) -> Any:
+        result = {"type": "tool_result", "tool_use_id": "t1", "content": content}
+        turn = {"role": "user", "content": [{**result, "is_error": is_error}]}
+        (message,) = openai_body({"model": "m", "max_tokens": 5, "messages": [turn]})["messages"]
+        return message["content"]
+
+    assert (sent("boom", True), sent("", True), sent("ok", False)) == (
+        "Error: boom",
+        "Error:",
+        "ok",
+    )
+    blocks = [{"type": "text", "text": "boom"}]
+    assert sent(blocks, True) == [{"type": "text", "text": "Error:"}, *blocks]
+    with pytest.raises(InvalidRequestError) as refused:
+        sent("x", "yes")
+    assert refused.value.param == "messages[0].content[0].is_error"
+
+
 def test_an_answer_is_anthropics_message() -> None:
     completion = {
         "id": "chatcmpl-1",
@@ -274,3 +293,53 @@ def test_interleaved_tool_calls_stream_as_whole_blocks_one_after_the_other() -> 
     starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
     assert [(b["id"], b["name"]) for b in starts] == [("c1", "f"), ("c2", "g")]
     assert inputs == {0: '{"a":1}', 1: '{"b":2}'}
+
+
+def test_a_stop_sequence_stop_names_the_sequence_the_upstream_said_or_the_text_ends_with() -> None:
+    def answer(text: str, **said: Any) -> dict[str, Any]:
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, **said}
+        completion = {"id": "c", "object": "chat.completion", "created": 1, "model": "m"}
+        # Through the router's proto, as the edge gets it (`Choice.matched_stop`).
+        carried = chat_completion_from_openai({**completion, "choices": [choice]})
+        return chat_completion_to_openai(carried)
+
+    def said(message: dict[str, Any]) -> tuple[str, str | None]:
+        return message["stop_reason"], message["stop_sequence"]
+
+    stops = ["END", "##"]
+    vllm = answer("done", finish_reason="stop", stop_reason="##")  # an OpenAI-compatible server
+    assert said(message_to_anthropic(vllm, stops)) == ("stop_sequence", "##")
+    assert said(message_to_anthropic(answer("done END", finish_reason="stop"), stops)) == (
+        "stop_sequence",
+        "END",
+    )
+    assert said(message_to_anthropic(answer("done", finish_reason="stop"), stops)) == (
+        "end_turn",
+        None,
+    )
+    cut = answer("done END", finish_reason="length", stop_reason="END")
+    assert said(message_to_anthropic(cut, stops))[0] == "max_tokens"
+    for chunks, expected in (
+        (
+            [
+                _chunk({"content": "do"}),
+                {
+                    **_chunk({}, "stop"),
+                    "choices": [
+                        {"index": 0, "delta": {}, "finish_reason": "stop", "stop_reason": "##"}
+                    ],
+                },
+            ],
+            ("stop_sequence", "##"),
+        ),
+        (
+            [_chunk({"content": "done E"}), _chunk({"content": "ND"}), _chunk({}, "stop")],
+            ("stop_sequence", "END"),
+        ),
+        ([_chunk({"content": "done"}), _chunk({}, "stop")], ("end_turn", None)),
+    ):
+        stream = MessageEvents("m", stops)
+        for chunk in chunks:
+            stream.chunk(chunk)
+        delta = stream.finish()[-2]["delta"]
+        assert (delta["stop_reason"], delta["stop_sequence"]) == expected

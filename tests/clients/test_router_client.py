@@ -70,9 +70,11 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
         assert stats.deployments[0].deployment == "openai/gpt"
         assert (await client.get_server_info()).replica == fake.name
         assert [c.name for c in (await client.list_clients()).clients] == [fake.name]
+        assert (await client.list_jobs(7)).replica == f"{fake.name}/7"
+        assert (await client.cancel_client_batch("batch_1", "why")).client == "why"
         await client.purge_cache("gpt")
     assert fake.purged == ["gpt"]
-    assert fake.calls == 18
+    assert fake.calls == 20
 
 
 async def test_background_response_calls(router: tuple[FakeRouter, str]) -> None:

@@ -60,9 +60,11 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
         assert client.get_routing_stats() == admin_service_pb2.GetRoutingStatsResponse()
         assert client.get_server_info().replica == fake.name
         assert [c.name for c in client.list_clients().clients] == [fake.name]
+        assert client.list_jobs().replica == f"{fake.name}/0"
+        assert client.cancel_client_batch("batch_1", "why").client == "why"
         client.purge_cache()
     assert fake.purged == [""]
-    assert fake.calls == 18
+    assert fake.calls == 20
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
 

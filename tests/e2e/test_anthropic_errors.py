@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 
 from clients import estimate_prompt_tokens
@@ -21,6 +22,7 @@ KEY = "sk-ant-caller-0123456789"
 LIMITED_KEY = "sk-ant-limited-0123456789"
 EMBED_KEY = "sk-ant-embedder-0123456789"  # may use the `embedder` group alone
 HELLO: list[Any] = [{"role": "user", "content": "hello"}]
+MAX_BODY = 8192
 
 Open = Callable[..., anthropic.AsyncAnthropic]
 
@@ -39,7 +41,7 @@ async def open_claude(
             client_config("embed", EMBED_KEY, models=["embedder"]),
         )
     )
-    edge = await start_edge(router)
+    edge = await start_edge(router, max_body_bytes=MAX_BODY)
     opened: list[anthropic.AsyncAnthropic] = []
 
     def open_(**keys: Any) -> anthropic.AsyncAnthropic:
@@ -142,3 +144,35 @@ async def test_count_tokens_is_the_routers_estimate(open_claude: Open) -> None:
         await open_claude(api_key=KEY).messages.count_tokens(**{**request, "model": "nope"})
     with pytest.raises(anthropic.AuthenticationError):
         await open_claude(api_key="sk-unknown").messages.count_tokens(**request)
+
+
+async def test_errors_raised_before_the_route_are_anthropics_with_its_request_id(
+    open_claude: Open,
+) -> None:
+    sdk = open_claude(api_key=KEY)
+    answered = await sdk.messages.with_raw_response.create(
+        model="chain", max_tokens=16, messages=HELLO
+    )
+    assert answered.headers["request-id"] == answered.headers["x-request-id"]
+    assert (await answered.parse())._request_id == answered.headers["request-id"]
+    with pytest.raises(anthropic.NotFoundError) as unknown:
+        await sdk.post("/v1/messages/nope", cast_to=object, body={})
+    with pytest.raises(anthropic.APIStatusError) as wrong_method:
+        await sdk.get("/v1/messages", cast_to=object)
+    too_large: Any = [{"role": "user", "content": "x" * MAX_BODY}]
+    with pytest.raises(anthropic.APIStatusError) as over:
+        await sdk.messages.create(model="chain", max_tokens=16, messages=too_large)
+    refused = {
+        404: unknown.value,
+        405: wrong_method.value,
+        413: over.value,
+    }
+    for status, error in refused.items():
+        assert error.status_code == status and error.request_id
+        body: Any = error.body
+        assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, body
+    assert over.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+    async with httpx.AsyncClient(base_url=str(sdk.base_url)) as http:
+        malformed = await http.post("/v1/messages", content=b"{", headers={"x-api-key": KEY})
+    assert malformed.status_code == 400 and malformed.headers["request-id"]
+    assert malformed.json()["error"]["type"] == "invalid_request_error"

@@ -102,7 +102,8 @@ async def test_a_tool_use_round_trip(
     (call,) = first.content
     assert call.type == "tool_use" and call.name == "get_weather"
     assert call.input == {"city": "Oslo"}
-    result: Any = {"type": "tool_result", "tool_use_id": call.id, "content": "Sunny, 21 °C"}
+    result: Any = {"type": "tool_result", "tool_use_id": call.id, "content": "No such city"}
+    result["is_error"] = True  # said in the result's text: OpenAI's tool messages have no flag
     second = await claude.messages.create(
         model=model,
         max_tokens=64,
@@ -118,12 +119,14 @@ async def test_a_tool_use_round_trip(
     sent = fake.state.last()
     assert sent is not None
     if model == "sonnet":
-        assert sent.body["messages"][-1]["content"][0]["tool_use_id"] == call.id
+        sent_result = sent.body["messages"][-1]["content"][0]
+        assert sent_result["tool_use_id"] == call.id
+        assert sent_result["content"] == "Error: No such city"
     else:
         assert sent.body["messages"][-1] == {
             "role": "tool",
             "tool_call_id": call.id,
-            "content": "Sunny, 21 °C",
+            "content": "Error: No such city",
         }
 
 
@@ -186,3 +189,22 @@ async def test_reasoning_is_a_thinking_block_signed_by_claude_alone(
         }
     else:
         assert "thinking_blocks" not in sent.body["messages"][1]
+
+
+async def test_a_stop_sequence_stop_names_its_sequence_when_the_upstream_does(
+    claude: anthropic.AsyncAnthropic,
+) -> None:
+    for model in KINDS:
+        request: dict[str, Any] = {
+            "model": model,
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hello world again"}],
+            "stop_sequences": ["END", "world"],
+        }
+        # Claude says which sequence ended it; OpenAI cuts it out and says not (an end_turn).
+        said = ("stop_sequence", "world") if model == "sonnet" else ("end_turn", None)
+        message = await claude.messages.create(**request)
+        assert message.content[0].type == "text" and message.content[0].text == "Echo: hello "
+        assert (message.stop_reason, message.stop_sequence) == said
+        _, whole = await streamed(claude, "text_delta", **request)
+        assert (whole.stop_reason, whole.stop_sequence) == said

@@ -71,6 +71,18 @@ def counts(batch: Batch) -> tuple[int, int, int]:
     return batch.request_counts.total, batch.request_counts.completed, batch.request_counts.failed
 
 
+async def run_batch(
+    router: RouterHandle, sdk: openai.AsyncOpenAI, content: bytes, endpoint: Any
+) -> Batch:
+    """The batch of these lines on `endpoint`, once it ended."""
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h"
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    return await sdk.batches.retrieve(batch.id)
+
+
 async def lines_of(sdk: openai.AsyncOpenAI, file_id: str) -> list[dict[str, Any]]:
     content = await sdk.files.content(file_id)
     return [orjson.loads(line) for line in content.content.splitlines()]
@@ -118,6 +130,41 @@ async def test_a_chat_batch_runs_its_lines_and_writes_output_and_error_files(
     assert listed == [batch.id]
 
 
+def responses_line(custom_id: str, **body: Any) -> dict[str, Any]:
+    body = {"model": "chain", "instructions": "Be brief.", "input": "hi", **body}
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/responses", "body": body}
+
+
+async def test_a_responses_batch_answers_response_objects_and_refuses_what_cannot_batch(
+    open_batches: Open,
+) -> None:
+    router, sdk, _ = await open_batches()
+    lines = [
+        responses_line("kept"),
+        responses_line("unkept", store=False, metadata={"k": "v"}),
+        responses_line("streamed", stream=True),
+        responses_line("background", background=True),
+    ]
+    done = await run_batch(router, sdk, jsonl(*lines), "/v1/responses")
+    assert done.status == "completed" and counts(done) == (4, 2, 2)
+    assert done.output_file_id and done.error_file_id
+    kept, unkept = [o["response"]["body"] for o in await lines_of(sdk, done.output_file_id)]
+    assert (kept["object"], kept["status"], kept["store"]) == ("response", "completed", True)
+    assert kept["instructions"] == "Be brief." and kept["output"][0]["type"] == "message"
+    assert kept["usage"]["input_tokens"] > 0
+    assert (unkept["store"], unkept["metadata"]) == (False, {"k": "v"})
+    stored = await sdk.responses.retrieve(kept["id"])  # as a direct call's, continued by id
+    assert stored.output_text == kept["output"][0]["content"][0]["text"]
+    follow = await sdk.responses.create(model="chain", input="more", previous_response_id=stored.id)
+    assert follow.status == "completed"
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(unkept["id"])
+    refused = {e["custom_id"]: e["response"] for e in await lines_of(sdk, done.error_file_id)}
+    for name in ("stream", "background"):
+        line = refused[{"stream": "streamed"}.get(name, name)]
+        assert line["status_code"] == 400 and line["body"]["error"]["param"] == name
+
+
 async def test_an_invalid_input_file_fails_the_batch_with_its_lines_at_fault(
     open_batches: Open,
 ) -> None:
@@ -138,7 +185,7 @@ async def test_an_invalid_input_file_fails_the_batch_with_its_lines_at_fault(
     assert (await sdk.batches.retrieve(batch.id)).status == "failed"
     with pytest.raises(openai.BadRequestError, match="endpoint"):
         await sdk.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+            input_file_id=uploaded.id, endpoint="/v1/moderations", completion_window="24h"
         )
 
 
@@ -201,12 +248,7 @@ async def test_each_line_is_its_clients_own_call(fake: FakeUpstream, open_batche
         {**line, "custom_id": "ok", "body": {"model": "embedder", "input": "hello"}},
         {**line, "custom_id": "not-allowed", "body": {"model": "chain", "input": "hello"}},
     )
-    uploaded = await sdk.files.create(file=("emb.jsonl", content), purpose="batch")
-    batch = await sdk.batches.create(
-        input_file_id=uploaded.id, endpoint="/v1/embeddings", completion_window="24h"
-    )
-    assert await router.server.batch_jobs.settle(10) == 0
-    done = await sdk.batches.retrieve(batch.id)
+    done = await run_batch(router, sdk, content, "/v1/embeddings")
     assert done.status == "completed" and counts(done) == (2, 1, 1)
     assert done.output_file_id and done.error_file_id
     (answer,) = await lines_of(sdk, done.output_file_id)

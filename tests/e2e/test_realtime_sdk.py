@@ -7,6 +7,7 @@ errors; a guardrail's block ends the session with an error event."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -166,3 +167,20 @@ async def test_a_blocked_text_ends_the_session_with_an_error_event(
     assert events[-1].error.code == "content_policy_violation"
     (call,) = await fake.state.wait_for_count(1, path="/v1/realtime")
     assert call.outcome == "ok"  # the text never reached it; its socket was closed
+
+
+async def test_a_router_stop_tells_the_caller_to_reconnect_with_1012(
+    stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI],
+) -> None:
+    router, _, sdk = stack
+    async with sdk.realtime.connect(model="voice") as connection:
+        assert (await connection.recv()).type == "session.created"
+        stopping = asyncio.create_task(router.server.shutdown(grace=60))
+        told = await connection.recv()
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await connection.recv()
+        async with asyncio.timeout(10):  # not the grace: the session ended at the stop's start
+            await stopping
+    assert told.type == "error" and told.error.code == "server_restarting"
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1012, "service restart")

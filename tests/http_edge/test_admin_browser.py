@@ -1,6 +1,6 @@
 """The status page as an operator sees it: headless Chromium opens `/admin#token=…` on a real edge
-in front of a real router that just failed over, the page's script fetches the status with the
-token and renders it. The screenshot lands in `test-artifacts/admin-status.png`.
+in front of a real router that just failed over (and runs a batch), the page's script fetches the
+status with the token and renders it. The screenshot lands in `test-artifacts/admin-status.png`.
 
 Needs Debian's `chromium` (`make test` installs it when missing and run as root); skipped
 without it, except under CI=true where a missing browser fails."""
@@ -8,6 +8,7 @@ without it, except under CI=true where a missing browser fails."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import shutil
@@ -81,6 +82,21 @@ async def incident(edge: Edge, fake: FakeUpstream) -> None:
         assert (await http.post("/v1/chat/completions", json=body, headers=app)).is_success
 
 
+async def held_batch(edge: Edge, fake: FakeUpstream) -> str:
+    """A batch of one line (an open-mode caller's) whose line the upstream holds: its id."""
+    fake.state.hold()
+    body = {"model": "chain", "messages": [{"role": "user", "content": "later"}]}
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": body}
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        upload = {"file": ("in.jsonl", json.dumps(line).encode() + b"\n")}
+        made = await http.post("/v1/files", files=upload, data={"purpose": "batch"})
+        create = {"input_file_id": made.json()["id"], "endpoint": "/v1/chat/completions"}
+        create["completion_window"] = "24h"
+        batch = (await http.post("/v1/batches", json=create)).json()
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the batch's line upstream")
+    return str(batch["id"])
+
+
 async def run(*argv: str) -> bytes:
     process = await asyncio.create_subprocess_exec(
         *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -112,8 +128,12 @@ async def test_the_status_page_renders_the_routers_state(
         "--virtual-time-budget=5000",
     ]
 
-    dom = (await run(*common, "--dump-dom", url)).decode()
-    await run(*common, "--window-size=1400,1300", f"--screenshot={screenshot}", url)
+    batch_id = await held_batch(edge, fake)
+    try:
+        dom = (await run(*common, "--dump-dom", url)).decode()
+        await run(*common, "--window-size=1400,1300", f"--screenshot={screenshot}", url)
+    finally:
+        fake.state.release()
 
     assert 'id="status"' in dom and 'id="status" hidden' not in dom  # signed in, rendered
     shown_server = ("Replica", f"{socket.gethostname()}:{os.getpid()}", "memory")
@@ -128,6 +148,8 @@ async def test_the_status_page_renders_the_routers_state(
     assert "$0.00 / $25.00" in dom  # its money budget, in the same cell
     assert "open mode, no key" in dom and "0 B / 64.0 MiB" in dom  # stored responses
     assert "Cached answers" in dom and "<td>off</td>" in dom  # the cache is off
+    # The Jobs table: an open-mode caller's batch, its line held upstream.
+    assert batch_id in dom and "0 / 1 (0 failed)" in dom and "(open mode)" in dom
     assert APP_KEY not in dom
     assert TOKEN not in dom  # the token left the URL and was never rendered
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

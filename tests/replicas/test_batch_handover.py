@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from clients import RouterClient
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches import Answered, LineResult
 from router_service.clock import ManualClock
@@ -81,6 +82,9 @@ async def test_a_batch_whose_replica_stops_is_finished_by_the_other_each_line_on
         batch_id = await handed_over(fake, pair)
         waiting = await second.batches.retrieve(batch_id)
         assert waiting.status == "in_progress" and counts(waiting) == (4, 2, 0)
+        # An operator on the other replica sees it (Redis), held by nobody until taken over.
+        (listed,) = (await two.admin.ListJobs(admin_pb.ListJobsRequest())).batches
+        assert (listed.id, listed.completed, listed.replica) == (batch_id, 2, "")
         await two.server.batch_jobs.adopt(two.runtime)  # (or its own round did)
         await settled(two)
         ended = metric_values(captured, "switchboard.batches.ended")

@@ -50,6 +50,8 @@ _KNOWN = frozenset(
     | {"metadata", "stream", *_SAME, *_PASSED}
 )
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
+# What a tool_result with `is_error: true` says first (Anthropic's flag has no OpenAI word).
+_TOOL_ERROR = "Error:"
 
 
 def messages_request_from_anthropic(body: dict[str, Any]) -> tuple[chat_pb2.ChatParams, bool]:
@@ -255,8 +257,8 @@ def _source_url(block: JsonObject, path: str, media_prefix: str) -> str:
 
 
 def _tool_result(block: JsonObject, path: str) -> JsonObject:
-    """A tool_result block as an OpenAI `tool` message (`is_error` has no OpenAI word: the
-    result's text says what went wrong)."""
+    """A tool_result block as an OpenAI `tool` message. `is_error` has no OpenAI word: a failed
+    result's content is said to be one in its text (`Error: …`), which every model reads."""
     if "tool_use_id" not in block:
         missing(at(path, "tool_use_id"))
     call_id = expect_str(block["tool_use_id"], at(path, "tool_use_id"))
@@ -264,6 +266,12 @@ def _tool_result(block: JsonObject, path: str) -> JsonObject:
     where = at(path, "content")
     if not isinstance(content, str):
         content = [_part(b, at_index(where, i)) for i, b in enumerate(_blocks(content, where))]
+    failed = block.get("is_error")
+    if failed is not None and expect_bool(failed, at(path, "is_error")):
+        if isinstance(content, str):
+            content = f"{_TOOL_ERROR} {content}" if content else _TOOL_ERROR
+        else:
+            content = [{"type": "text", "text": _TOOL_ERROR}, *content]
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 

@@ -10,14 +10,14 @@ Anthropic upstream drops when it comes back).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from clients.codec.anthropic._tables import STOP_REASON_BY_FINISH
 
-__all__ = ["message_id", "message_to_anthropic", "stop_reason", "usage_to_anthropic"]
+__all__ = ["message_id", "message_to_anthropic", "stop_reason", "stopped", "usage_to_anthropic"]
 
 JsonObject = dict[str, Any]
 
@@ -29,6 +29,19 @@ def message_id(completion_id: str) -> str:
 
 def stop_reason(finish_reason: Any) -> str:
     return STOP_REASON_BY_FINISH.get(str(finish_reason), "end_turn")
+
+
+def stopped(finish_reason: Any, matched: Any, text: str, stops: Sequence[str]) -> JsonObject:
+    """`stop_reason` and `stop_sequence`: a "stop" that a stop sequence ended is
+    `stop_sequence`, naming it. Which one, the upstream says (`matched`: the choice's
+    `stop_reason`, see `chat.proto` `matched_stop`), else it is the one `text` ends with (an
+    upstream that leaves it in); OpenAI's API cuts it out and says none: an `end_turn`."""
+    if str(finish_reason) == "stop":
+        if not isinstance(matched, str):
+            matched = next((s for s in stops if s and text.endswith(s)), None)
+        if matched is not None:
+            return {"stop_reason": "stop_sequence", "stop_sequence": matched}
+    return {"stop_reason": stop_reason(finish_reason), "stop_sequence": None}
 
 
 def usage_to_anthropic(usage: Mapping[str, Any] | None) -> JsonObject:
@@ -68,8 +81,9 @@ def thinking_blocks(message: Mapping[str, Any]) -> list[JsonObject]:
     return []
 
 
-def message_to_anthropic(completion: Mapping[str, Any]) -> JsonObject:
-    """The Messages API answer for a chat completion (its first choice: Anthropic has no `n`)."""
+def message_to_anthropic(completion: Mapping[str, Any], stops: Sequence[str] = ()) -> JsonObject:
+    """The Messages API answer for a chat completion (its first choice: Anthropic has no `n`);
+    `stops`: the request's `stop_sequences`."""
     choices = completion.get("choices") or [{}]
     choice = choices[0]
     message = choice.get("message") or {}
@@ -93,7 +107,6 @@ def message_to_anthropic(completion: Mapping[str, Any]) -> JsonObject:
         "role": "assistant",
         "model": str(completion.get("model", "")),
         "content": content,
-        "stop_reason": stop_reason(choice.get("finish_reason")),
-        "stop_sequence": None,
+        **stopped(choice.get("finish_reason"), choice.get("stop_reason"), text or "", stops),
         "usage": usage_to_anthropic(completion.get("usage")),
     }

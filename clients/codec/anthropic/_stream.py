@@ -4,7 +4,8 @@ stream events, in the order Anthropic sends them.
 Followed: https://docs.claude.com/en/docs/build-with-claude/streaming: `message_start`, then
 each content block as `content_block_start`, its `content_block_delta`s (`text_delta`,
 `input_json_delta`, `thinking_delta`, `signature_delta`) and `content_block_stop`, one block
-after the other; then `message_delta` (stop_reason, cumulative usage) and `message_stop`;
+after the other; then `message_delta` (stop_reason and stop_sequence, cumulative usage) and
+`message_stop`;
 `ping` any time, and `error` instead of the end when the stream fails.
 
 OpenAI numbers tool calls, Anthropic numbers content blocks: `_tools` maps one to the other.
@@ -15,14 +16,10 @@ as a block of its own at the end (`_held`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clients.codec.anthropic._response import (
-    message_id,
-    stop_reason,
-    usage_to_anthropic,
-)
+from clients.codec.anthropic._response import message_id, stopped, usage_to_anthropic
 from clients.codec.anthropic._tables import anthropic_error
 
 __all__ = ["PING", "MessageEvents"]
@@ -35,8 +32,12 @@ PING: JsonObject = {"type": "ping"}
 class MessageEvents:
     """One stream's events: feed it the chunks (`chunk`), end it with `finish` or `error`."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, stops: Sequence[str] = ()) -> None:
         self._model = model
+        self._stops = tuple(stop for stop in stops if stop)  # the request's stop_sequences
+        self._longest = max(map(len, self._stops), default=0)
+        self._tail = ""  # the text's end, as long as the longest stop sequence
+        self._matched: str | None = None  # the stop sequence the upstream said ended it
         self._started = False
         self._blocks = 0  # content blocks started
         self._open: str | None = None  # the kind of the block open now ("text", "thinking", …)
@@ -56,12 +57,14 @@ class MessageEvents:
             events += self._delta(choice.get("delta") or {})
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
+            if isinstance(choice.get("stop_reason"), str):
+                self._matched = choice["stop_reason"]
         return events
 
     def finish(self, usage: Mapping[str, Any] | None = None) -> list[JsonObject]:
         """The end of a complete stream; `usage` (OpenAI's) when the stream's chunks had none."""
         events = self._start({}) + self._close() + self._release_held()
-        delta = {"stop_reason": stop_reason(self._finish), "stop_sequence": None}
+        delta = stopped(self._finish, self._matched, self._tail, self._stops)
         counts = usage_to_anthropic(self._usage or usage)
         events.append({"type": "message_delta", "delta": delta, "usage": counts})
         events.append({"type": "message_stop"})
@@ -99,6 +102,8 @@ class MessageEvents:
             events += self._signed(signed)
         text = delta.get("content")
         if isinstance(text, str) and text:
+            if self._longest:
+                self._tail = (self._tail + text)[-self._longest :]
             events += self._open_block("text", {"type": "text", "text": ""})
             events.append(self._block_delta({"type": "text_delta", "text": text}))
         for call in delta.get("tool_calls") or ():

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from clients.switchboard.v1 import batches_pb2 as _batches_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -37,6 +38,242 @@ KEY_STATE_ACTIVE: KeyState.ValueType  # 1
 KEY_STATE_COOLING: KeyState.ValueType  # 2
 KEY_STATE_DISABLED: KeyState.ValueType  # 3
 Global___KeyState: _TypeAlias = KeyState  # noqa: Y015
+
+@_typing.final
+class CancelClientBatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    reason: _builtins.str
+    """Why, in the operator's words: in the audit line (its first 200 characters)."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelClientBatchRequest: _TypeAlias = CancelClientBatchRequest  # noqa: Y015
+
+@_typing.final
+class CancelClientBatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_FIELD_NUMBER: _builtins.int
+    CLIENT_FIELD_NUMBER: _builtins.int
+    client: _builtins.str
+    """The client it belongs to ("" for an open-mode caller)."""
+    @_builtins.property
+    def batch(self) -> _batches_pb2.Batch:
+        """The batch as its client now reads it."""
+
+    def __init__(
+        self,
+        *,
+        batch: _batches_pb2.Batch | None = ...,
+        client: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "client", b"client"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelClientBatchResponse: _TypeAlias = CancelClientBatchResponse  # noqa: Y015
+
+@_typing.final
+class ListJobsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LIMIT_FIELD_NUMBER: _builtins.int
+    limit: _builtins.int
+    """At most this many of each kind, newest first; 0: 50. At most 500."""
+    def __init__(
+        self,
+        *,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListJobsRequest: _TypeAlias = ListJobsRequest  # noqa: Y015
+
+@_typing.final
+class BatchJob(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CLIENT_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    COMPLETED_FIELD_NUMBER: _builtins.int
+    FAILED_FIELD_NUMBER: _builtins.int
+    CREATED_UNIX_FIELD_NUMBER: _builtins.int
+    IN_PROGRESS_UNIX_FIELD_NUMBER: _builtins.int
+    EXPIRES_UNIX_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    client: _builtins.str
+    """auth.clients[].name of the client that created it ("" for an open-mode caller)."""
+    endpoint: _builtins.str
+    """The endpoint its lines call ("/v1/chat/completions", ...)."""
+    status: _builtins.str
+    """validating, in_progress, finalizing or cancelling (as the Batch API says)."""
+    total: _builtins.int
+    completed: _builtins.int
+    failed: _builtins.int
+    created_unix: _builtins.float
+    """Unix seconds; in_progress_unix 0 while it waits for a slot."""
+    in_progress_unix: _builtins.float
+    expires_unix: _builtins.float
+    replica: _builtins.str
+    """The replica holding its claim ("hostname:pid", as GetServerInfoResponse.replica); empty
+    when nobody holds it now (its runner stopped: another replica takes it over) or unknown.
+    """
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        client: _builtins.str = ...,
+        endpoint: _builtins.str = ...,
+        status: _builtins.str = ...,
+        total: _builtins.int = ...,
+        completed: _builtins.int = ...,
+        failed: _builtins.int = ...,
+        created_unix: _builtins.float = ...,
+        in_progress_unix: _builtins.float = ...,
+        expires_unix: _builtins.float = ...,
+        replica: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "completed", b"completed", "created_unix", b"created_unix", "endpoint", b"endpoint", "expires_unix", b"expires_unix", "failed", b"failed", "id", b"id", "in_progress_unix", b"in_progress_unix", "replica", b"replica", "status", b"status", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchJob: _TypeAlias = BatchJob  # noqa: Y015
+
+@_typing.final
+class BackgroundJob(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CLIENT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    STARTED_UNIX_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    client: _builtins.str
+    model: _builtins.str
+    """The model name as the caller sent it."""
+    status: _builtins.str
+    """queued or in_progress."""
+    started_unix: _builtins.float
+    """Unix seconds when it was started."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        client: _builtins.str = ...,
+        model: _builtins.str = ...,
+        status: _builtins.str = ...,
+        started_unix: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "id", b"id", "model", b"model", "started_unix", b"started_unix", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BackgroundJob: _TypeAlias = BackgroundJob  # noqa: Y015
+
+@_typing.final
+class RealtimeJob(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_FIELD_NUMBER: _builtins.int
+    MODEL_GROUP_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    KEY_FINGERPRINT_FIELD_NUMBER: _builtins.int
+    OPENED_UNIX_FIELD_NUMBER: _builtins.int
+    EVENTS_FROM_CALLER_FIELD_NUMBER: _builtins.int
+    EVENTS_TO_CALLER_FIELD_NUMBER: _builtins.int
+    client: _builtins.str
+    model_group: _builtins.str
+    """The model name as the caller sent it (a group, pool or deployment)."""
+    deployment: _builtins.str
+    """The deployment serving it, and the upstream key it holds (fingerprint)."""
+    key_fingerprint: _builtins.str
+    opened_unix: _builtins.float
+    """Unix seconds when it opened."""
+    events_from_caller: _builtins.int
+    """Events relayed so far, each way."""
+    events_to_caller: _builtins.int
+    def __init__(
+        self,
+        *,
+        client: _builtins.str = ...,
+        model_group: _builtins.str = ...,
+        deployment: _builtins.str = ...,
+        key_fingerprint: _builtins.str = ...,
+        opened_unix: _builtins.float = ...,
+        events_from_caller: _builtins.int = ...,
+        events_to_caller: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "deployment", b"deployment", "events_from_caller", b"events_from_caller", "events_to_caller", b"events_to_caller", "key_fingerprint", b"key_fingerprint", "model_group", b"model_group", "opened_unix", b"opened_unix"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RealtimeJob: _TypeAlias = RealtimeJob  # noqa: Y015
+
+@_typing.final
+class ListJobsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCHES_FIELD_NUMBER: _builtins.int
+    BACKGROUND_FIELD_NUMBER: _builtins.int
+    REALTIME_FIELD_NUMBER: _builtins.int
+    REPLICA_FIELD_NUMBER: _builtins.int
+    TRUNCATED_FIELD_NUMBER: _builtins.int
+    replica: _builtins.str
+    """The replica that answered (background and realtime are its own)."""
+    truncated: _builtins.bool
+    """Some were left out past `limit`."""
+    @_builtins.property
+    def batches(self) -> _containers.RepeatedCompositeFieldContainer[Global___BatchJob]: ...
+    @_builtins.property
+    def background(self) -> _containers.RepeatedCompositeFieldContainer[Global___BackgroundJob]: ...
+    @_builtins.property
+    def realtime(self) -> _containers.RepeatedCompositeFieldContainer[Global___RealtimeJob]: ...
+    def __init__(
+        self,
+        *,
+        batches: _abc.Iterable[Global___BatchJob] | None = ...,
+        background: _abc.Iterable[Global___BackgroundJob] | None = ...,
+        realtime: _abc.Iterable[Global___RealtimeJob] | None = ...,
+        replica: _builtins.str = ...,
+        truncated: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["background", b"background", "batches", b"batches", "realtime", b"realtime", "replica", b"replica", "truncated", b"truncated"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListJobsResponse: _TypeAlias = ListJobsResponse  # noqa: Y015
 
 @_typing.final
 class KeyStatus(_message.Message):

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -66,10 +66,20 @@ class AdminServiceStub:
                 request_serializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.FromString,
                 _registered_method=True)
+        self.ListJobs = channel.unary_unary(
+                '/switchboard.v1.AdminService/ListJobs',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.FromString,
+                _registered_method=True)
+        self.CancelClientBatch = channel.unary_unary(
+                '/switchboard.v1.AdminService/CancelClientBatch',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -120,6 +130,25 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListJobs(self, request, context):
+        """The long-running work: the batches not ended, across every client and every replica on the
+        same state store; the background responses running and the Realtime sessions open on the
+        replica that answered. Newest first, at most `limit` of each. Names clients, never a key
+        (upstream keys by fingerprint).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelClientBatch(self, request, context):
+        """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
+        `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
+        batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -153,6 +182,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.SerializeToString,
             ),
+            'ListJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobs,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'CancelClientBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelClientBatch,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'switchboard.v1.AdminService', rpc_method_handlers)
@@ -162,7 +201,7 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -318,6 +357,60 @@ class AdminService:
             '/switchboard.v1.AdminService/PurgeCache',
             switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheRequest.SerializeToString,
             switchboard_dot_v1_dot_admin__service__pb2.PurgeCacheResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/ListJobs',
+            switchboard_dot_v1_dot_admin__service__pb2.ListJobsRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelClientBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/CancelClientBatch',
+            switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,7 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AdminServiceStub:
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -55,10 +55,21 @@ class AdminServiceStub:
     """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
     on the same state store asks upstream again from now on. What was kept expires by its TTL.
     """
+    ListJobs: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListJobsRequest, _admin_service_pb2.ListJobsResponse]
+    """The long-running work: the batches not ended, across every client and every replica on the
+    same state store; the background responses running and the Realtime sessions open on the
+    replica that answered. Newest first, at most `limit` of each. Names clients, never a key
+    (upstream keys by fingerprint).
+    """
+    CancelClientBatch: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.CancelClientBatchRequest, _admin_service_pb2.CancelClientBatchResponse]
+    """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
+    `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
+    batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+    """
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -83,9 +94,20 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
     on the same state store asks upstream again from now on. What was kept expires by its TTL.
     """
+    ListJobs: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListJobsRequest, _admin_service_pb2.ListJobsResponse]  # type: ignore[assignment]
+    """The long-running work: the batches not ended, across every client and every replica on the
+    same state store; the background responses running and the Realtime sessions open on the
+    replica that answered. Newest first, at most `limit` of each. Names clients, never a key
+    (upstream keys by fingerprint).
+    """
+    CancelClientBatch: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.CancelClientBatchRequest, _admin_service_pb2.CancelClientBatchResponse]  # type: ignore[assignment]
+    """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
+    `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
+    batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+    """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Operating the router: key pools, routing, the replica, clients. Callers need a client key with
+    """Operating the router: key pools, routing, the replica, clients, jobs. Callers need a client key with
     the `admin` scope, sent as for RouterService; errors carry the same google.rpc details.
     """
 
@@ -143,6 +165,29 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_admin_service_pb2.PurgeCacheResponse, _abc.Awaitable[_admin_service_pb2.PurgeCacheResponse]]:
         """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
         on the same state store asks upstream again from now on. What was kept expires by its TTL.
+        """
+
+    @_abc_1.abstractmethod
+    def ListJobs(
+        self,
+        request: _admin_service_pb2.ListJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListJobsResponse, _abc.Awaitable[_admin_service_pb2.ListJobsResponse]]:
+        """The long-running work: the batches not ended, across every client and every replica on the
+        same state store; the background responses running and the Realtime sessions open on the
+        replica that answered. Newest first, at most `limit` of each. Names clients, never a key
+        (upstream keys by fingerprint).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelClientBatch(
+        self,
+        request: _admin_service_pb2.CancelClientBatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.CancelClientBatchResponse, _abc.Awaitable[_admin_service_pb2.CancelClientBatchResponse]]:
+        """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
+        `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
+        batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -117,7 +117,9 @@ class Batch(_message.Message):
     id: _builtins.str
     """"batch_..." (the router makes it)."""
     endpoint: _builtins.str
-    """"/v1/chat/completions", "/v1/embeddings" or "/v1/completions": every line's `url`."""
+    """"/v1/chat/completions", "/v1/embeddings", "/v1/completions" or "/v1/responses": every
+    line's `url`.
+    """
     input_file_id: _builtins.str
     completion_window: _builtins.str
     """"24h": the batch expires unfinished after `batches.completion_window_s`."""

@@ -921,6 +921,7 @@ class Choice(_message.Message):
     FINISH_REASON_RAW_FIELD_NUMBER: _builtins.int
     LOGPROBS_JSON_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
+    MATCHED_STOP_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     finish_reason: Global___FinishReason.ValueType
     finish_reason_raw: _builtins.str
@@ -928,6 +929,11 @@ class Choice(_message.Message):
     logprobs_json: _builtins.str
     """The choice's `logprobs` object, as JSON; empty when absent or null."""
     extra_json: _builtins.str
+    matched_stop: _builtins.str
+    """The stop sequence that ended the choice, when the upstream said which (an Anthropic
+    upstream's `stop_sequence`; an OpenAI-compatible server's string `stop_reason`, as vLLM
+    sends it). OpenAI's own API does not say: unset. In OpenAI JSON, the choice's `stop_reason`.
+    """
     @_builtins.property
     def message(self) -> Global___ChatMessage: ...
     def __init__(
@@ -939,12 +945,15 @@ class Choice(_message.Message):
         finish_reason_raw: _builtins.str = ...,
         logprobs_json: _builtins.str = ...,
         extra_json: _builtins.str = ...,
+        matched_stop: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["message", b"message"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_matched_stop", b"_matched_stop", "matched_stop", b"matched_stop", "message", b"message"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["extra_json", b"extra_json", "finish_reason", b"finish_reason", "finish_reason_raw", b"finish_reason_raw", "index", b"index", "logprobs_json", b"logprobs_json", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_matched_stop", b"_matched_stop", "extra_json", b"extra_json", "finish_reason", b"finish_reason", "finish_reason_raw", b"finish_reason_raw", "index", b"index", "logprobs_json", b"logprobs_json", "matched_stop", b"matched_stop", "message", b"message"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__matched_stop: _TypeAlias = _typing.Literal["matched_stop"]  # noqa: Y015
+    _WhichOneofArgType__matched_stop: _TypeAlias = _typing.Literal["_matched_stop", b"_matched_stop"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__matched_stop) -> _WhichOneofReturnType__matched_stop | None: ...
 
 Global___Choice: _TypeAlias = Choice  # noqa: Y015
 
@@ -999,11 +1008,14 @@ class ChunkChoice(_message.Message):
     FINISH_REASON_RAW_FIELD_NUMBER: _builtins.int
     LOGPROBS_JSON_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
+    MATCHED_STOP_FIELD_NUMBER: _builtins.int
     index: _builtins.int
     finish_reason: Global___FinishReason.ValueType
     finish_reason_raw: _builtins.str
     logprobs_json: _builtins.str
     extra_json: _builtins.str
+    matched_stop: _builtins.str
+    """As `Choice.matched_stop`, on the chunk that carries the finish reason."""
     @_builtins.property
     def delta(self) -> Global___ChatMessage: ...
     def __init__(
@@ -1015,12 +1027,15 @@ class ChunkChoice(_message.Message):
         finish_reason_raw: _builtins.str = ...,
         logprobs_json: _builtins.str = ...,
         extra_json: _builtins.str = ...,
+        matched_stop: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_matched_stop", b"_matched_stop", "delta", b"delta", "matched_stop", b"matched_stop"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["delta", b"delta", "extra_json", b"extra_json", "finish_reason", b"finish_reason", "finish_reason_raw", b"finish_reason_raw", "index", b"index", "logprobs_json", b"logprobs_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_matched_stop", b"_matched_stop", "delta", b"delta", "extra_json", b"extra_json", "finish_reason", b"finish_reason", "finish_reason_raw", b"finish_reason_raw", "index", b"index", "logprobs_json", b"logprobs_json", "matched_stop", b"matched_stop"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__matched_stop: _TypeAlias = _typing.Literal["matched_stop"]  # noqa: Y015
+    _WhichOneofArgType__matched_stop: _TypeAlias = _typing.Literal["_matched_stop", b"_matched_stop"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__matched_stop) -> _WhichOneofReturnType__matched_stop | None: ...
 
 Global___ChunkChoice: _TypeAlias = ChunkChoice  # noqa: Y015
 

@@ -1357,7 +1357,9 @@ class RealtimeClose(_message.Message):
     CODE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     code: _builtins.int
-    """A WebSocket close code (1000 normal, 1008 policy, 1011 server error...)."""
+    """A WebSocket close code (1000 normal, 1008 policy, 1011 server error, 1012 the router is
+    stopping: open the session again, another replica takes it...).
+    """
     reason: _builtins.str
     def __init__(
         self,

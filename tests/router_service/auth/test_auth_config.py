@@ -155,6 +155,7 @@ def test_exports() -> None:
             "current_admission",
             "current_caller",
             "current_standing",
+            "current_stream_admission",
         ),
         *("hash_key", "rule_for", "set_current_admission", "set_current_caller"),
         "set_current_standing",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from router_service.batches import BatchRuns
 from router_service.clock import ManualClock
 from router_service.config import BatchesConfig
+from router_service.server._batch_job import claim_replica
 from tests.router_service.state.stores import MakeStore
 
 BATCH = ("client", "batch_1")
@@ -27,8 +28,12 @@ async def test_one_replica_holds_a_batch_until_it_lets_go_or_stops_renewing(
     assert await runs.claim(BATCH, "replica-2") is None
     assert await runs.held([BATCH, ("client", "batch_2")]) == [True, False]
     clock.advance(31)  # replica 1 stopped renewing (crashed, or paused)
-    second = await runs.claim(BATCH, "replica-2")
+    assert await runs.holders([BATCH]) == [""]  # its claim expired: nobody holds it
+    second = await runs.claim(BATCH, "host-b:7/9f3c")
     assert second is not None
+    # Whose it is, for an operator (AdminService.ListJobs): the replica in the owner token.
+    (holder,) = await runs.holders([BATCH])
+    assert holder == "host-b:7/9f3c" and claim_replica(holder) == "host-b:7"
     assert not await runs.renew(BATCH, first)  # it lost the batch: it stops
     await runs.release(BATCH, first)  # harmless: not its claim any more
     assert await runs.claim(BATCH, "replica-3") is None

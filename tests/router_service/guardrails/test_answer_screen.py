@@ -227,6 +227,7 @@ def _completion(*contents: str) -> chat_pb2.ChatCompletion:
             finish_reason=chat_pb2.FINISH_REASON_STOP,
             finish_reason_raw="stop",
             logprobs_json='{"content": []}',
+            matched_stop="END",
         )
     return completion
 
@@ -242,6 +243,7 @@ def test_a_unary_answer_is_redacted_and_a_blocked_choice_withheld() -> None:
     assert withheld.message.role == chat_pb2.ROLE_ASSISTANT
     assert withheld.finish_reason == chat_pb2.FINISH_REASON_CONTENT_FILTER
     assert withheld.finish_reason_raw == "content_filter" and not withheld.logprobs_json
+    assert not withheld.HasField("matched_stop") and plain.matched_stop == "END"
     assert plain.message.text == "plain" and plain.logprobs_json
     assert audited == [
         ("answer_withheld", "guardrail:secrets:api_key"),

@@ -121,6 +121,25 @@ async def open_session(client: RouterClient, model: str = "voice") -> tuple[Rout
     return session, (await anext(session)).route
 
 
+async def refused_a_second(client: RouterClient) -> None:
+    """A second session of a client allowed one stream is refused: the open one holds it."""
+    with pytest.raises(RouterError) as busy:
+        await open_session(client)
+    assert busy.value.grpc_code is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def ask_then_close(session: RouterRealtime) -> None:
+    """One answer, up to its `response.done`; then the caller's close, which the router ends
+    the session on."""
+    await session.send(ASK)
+    await session.send(event("response.create"))
+    async for message in session:
+        if '"response.done"' in message.event_json:
+            break
+    await session.done_writing()
+    assert [m.WhichOneof("message") async for m in session] == ["close"]
+
+
 async def test_a_session_holds_a_stream_and_its_usage_counts_in_tpm(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
@@ -129,16 +148,8 @@ async def test_a_session_holds_a_stream_and_its_usage_counts_in_tpm(
     async with RouterClient(router.server.address) as grpc_client:
         first, route = await open_session(grpc_client)
         assert route.rate_limit.remaining_tokens == 1000  # a session's start costs no estimate
-        with pytest.raises(RouterError) as busy:
-            await open_session(grpc_client)  # its one stream is the open session
-        assert busy.value.grpc_code is grpc.StatusCode.RESOURCE_EXHAUSTED
-        await first.send(ASK)
-        await first.send(event("response.create"))
-        async for message in first:
-            if '"response.done"' in message.event_json:
-                break
-        await first.done_writing()
-        assert [m.WhichOneof("message") async for m in first] == ["close"]
+        await refused_a_second(grpc_client)
+        await ask_then_close(first)
         again, route = await open_session(grpc_client)
         await again.aclose()
     assert route.rate_limit.remaining_tokens == 1000 - 13  # "You said: hi": 3 + 10 tokens

@@ -43,6 +43,10 @@ class Flaky(MemoryStateStore):
         self._check()
         await super().release(resource, lease_id)
 
+    async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
+        self._check()
+        return await super().renew(resource, lease_id, ttl_s)
+
     async def held(self, resources: Sequence[str]) -> list[int]:
         self._check()
         return await super().held(resources)

@@ -1,0 +1,113 @@
+"""AdminService.ListJobs: the long-running work as an operator sees it. Batches come from the
+running index in the state store (every replica's, with the replica holding each one's claim);
+background responses and Realtime sessions are the answering replica's own. Clients by name,
+upstream keys by fingerprint: never a secret. And CancelClientBatch: an operator's cancel of any
+client's batch, audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service.auth import AuditEvent, audit, current_caller
+from router_service.batches import BatchNotFoundError
+from router_service.errors import InvalidRequestError
+from router_service.runtime import Runtime
+from router_service.server._background import BackgroundJobs
+from router_service.server._batch_job import claim_replica
+from router_service.server._batches import BatchJobs
+from router_service.server._realtime import LiveSessions
+from router_service.server._server_info import replica_name
+
+__all__ = ["LongJobs", "cancel_client_batch", "list_jobs"]
+
+_DEFAULT_LIMIT = 50
+_MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class LongJobs:
+    """What this process runs beyond a call (they outlive reloads)."""
+
+    background: BackgroundJobs
+    batches: BatchJobs
+    realtime: LiveSessions
+
+
+async def list_jobs(runtime: Runtime, jobs: LongJobs, limit: int) -> pb.ListJobsResponse:
+    limit = limit or _DEFAULT_LIMIT
+    if not 1 <= limit <= _MAX_LIMIT:
+        raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIMIT}.", param="limit")
+    answer = pb.ListJobsResponse(replica=replica_name())
+    unended = await runtime.batches.unended()
+    unended.sort(key=lambda owned: owned[1].created_at, reverse=True)
+    shown = unended[:limit]
+    holders = await runtime.batches.runs.holders([(c, b.id) for c, b in shown])
+    for (client, batch), holder in zip(shown, holders, strict=True):
+        counts = batch.request_counts
+        answer.batches.add(
+            id=batch.id,
+            client=client,
+            endpoint=batch.endpoint,
+            status=batch.status,
+            total=counts.total,
+            completed=counts.completed,
+            failed=counts.failed,
+            created_unix=batch.created_at,
+            in_progress_unix=batch.in_progress_at,
+            expires_unix=batch.expires_at,
+            replica=claim_replica(holder),
+        )
+    background = sorted(
+        jobs.background.listed(), key=lambda job: job.queued.get("created_at", 0), reverse=True
+    )
+    for job in background[:limit]:
+        answer.background.add(
+            id=job.key[1],
+            client=job.client,
+            model=str(job.queued.get("model", "")),
+            status="in_progress" if job.started else "queued",
+            started_unix=float(job.queued.get("created_at", 0)),
+        )
+    sessions = jobs.realtime.listed()
+    for session in sessions[:limit]:
+        answer.realtime.add(
+            client=session.client,
+            model_group=session.model_group,
+            deployment=session.deployment,
+            key_fingerprint=session.key_fingerprint,
+            opened_unix=session.opened_unix,
+            events_from_caller=session.events_from_caller,
+            events_to_caller=session.events_to_caller,
+        )
+    answer.truncated = max(len(unended), len(background), len(sessions)) > limit
+    return answer
+
+
+async def cancel_client_batch(
+    runtime: Runtime, jobs: LongJobs, request: pb.CancelClientBatchRequest, peer: str
+) -> pb.CancelClientBatchResponse:
+    """Cancel the batch not ended with `request.id`, whichever client's, as its client would."""
+    owners = [
+        client
+        for client, batch_id in await runtime.batches.runs.running()
+        if batch_id == request.id
+    ]
+    if not owners:
+        raise BatchNotFoundError(request.id)
+    client = owners[0]  # ids are random (128 bits): one client at most
+    batch = await jobs.batches.cancel(runtime, client, request.id)
+    caller = current_caller()
+    # The audit trail of a hand-made change: who, whose batch, and why (quoted and bounded).
+    reason = request.reason[:200]
+    audit(
+        AuditEvent(
+            outcome="success",
+            method="/switchboard.v1.AdminService/CancelClientBatch",
+            peer=peer,
+            client=None if caller is None else caller.name,
+            reason=f"cancelled batch {request.id} of client {client!r}: {reason!r}",
+            event="admin",
+        )
+    )
+    return pb.CancelClientBatchResponse(batch=batch, client=client)
