@@ -3,6 +3,6 @@ request again, per client, without an upstream call."""
 
 from router_service.cache._cache import CacheLookup, ResponseCache
 from router_service.cache._keys import cache_key
-from router_service.cache._stream import StreamRecorder, replay
+from router_service.cache._stream import StreamRecorder, replay, shared_stream
 
-__all__ = ["CacheLookup", "ResponseCache", "StreamRecorder", "cache_key", "replay"]
+__all__ = ["CacheLookup", "ResponseCache", "StreamRecorder", "cache_key", "replay", "shared_stream"]

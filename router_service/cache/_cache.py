@@ -22,8 +22,10 @@ from google.protobuf.message import DecodeError
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.cache._cluster import ClusterFlights
+from router_service.cache._cluster_stream import ClusterStreams
 from router_service.cache._flights import Flight, Flights
 from router_service.cache._keys import Kind, cache_key, document_name, quota_name
+from router_service.cache._stream_flights import StreamFlights
 from router_service.clock import Clock
 from router_service.config import CacheConfig
 from router_service.engine import Afterwork, RequestContext
@@ -66,11 +68,16 @@ class ResponseCache:
         self._models = frozenset(config.models) or models
         self._known = models
         self.flights = Flights()
+        self.stream_flights = StreamFlights()  # identical streaming misses (`_stream_flights.py`)
         # Misses on every replica of the store wait for one (`_cluster.py`): opt-in.
         self.cluster = (
             ClusterFlights(store, afterwork, config.flight_ttl_s)
             if config.coalesce == "cluster"
             else None
+        )
+        # Identical streaming misses on every replica share one stream (`_cluster_stream.py`).
+        self.cluster_streams = (
+            None if self.cluster is None else ClusterStreams(store, afterwork, self.cluster, config)
         )
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
@@ -209,6 +216,19 @@ class CacheLookup:
         return answer
 
     @property
+    def stream_flights(self) -> StreamFlights:
+        return self._cache.stream_flights
+
+    @property
+    def cluster_streams(self) -> ClusterStreams | None:
+        return self._cache.cluster_streams
+
+    @property
+    def remaining_s(self) -> float | None:
+        """What its call's deadline leaves (None: no deadline)."""
+        return self._ctx.remaining()
+
+    @property
     def result(self) -> str:
         """What the cache did, in telemetry's words: "hit", "miss" or "bypass"."""
         return _RESULTS[self.status]
@@ -216,11 +236,16 @@ class CacheLookup:
     def served(self, answer: pb.CachedAnswer, route: routing_pb2.RouteInfo) -> None:
         """Make a kept answer's route this request's: the deployment that answered then, no
         attempts now, this request's model name and session, HIT and the answer's age."""
+        self.shared(route, self._cache.age_s(answer))
+
+    def shared(self, route: routing_pb2.RouteInfo, age_s: float = 0.0) -> None:
+        """Make another request's route this request's (a HIT of `age_s`): a kept answer's, or
+        the leader's of a stream flight this request follows."""
         del route.attempts[:]
         route.requested_model = self._ctx.requested_model
         route.session_id = self._ctx.session_id
         route.cache = HIT
-        route.cache_age_s = self._cache.age_s(answer)
+        route.cache_age_s = age_s
         route.ClearField("cost_usd")  # no upstream call: this request cost nothing
         route.answer_guardrails[:] = self._ctx.answer_guardrails  # as kept: this call's own
 
@@ -244,11 +269,13 @@ class CacheLookup:
         replica's miss is getting (HIT: `_cluster.py`), else `fresh()`'s, kept (MISS, BYPASS)."""
         kept = await self.find()
         if kept is None and self.status == MISS:
-            kept = await self._cache.flights.follow(self._name)
+            kept = await self._cache.flights.follow(self.flight_name)
             if kept is not None:
                 self.status = HIT
         if kept is None:
-            flight = self._cache.flights.lead(self._name) if self.status == MISS else nullcontext()
+            flight = (
+                self._cache.flights.lead(self.flight_name) if self.status == MISS else nullcontext()
+            )
             with flight as leading:
                 kept = await self._board(leading)
                 if kept is None:
@@ -266,7 +293,7 @@ class CacheLookup:
         cluster = self._cache.cluster
         if leading is None or cluster is None:
             return None
-        boarding = await cluster.board(self._name, self._ctx.remaining(), self.find)
+        boarding = await cluster.board(self.flight_name, self._ctx.remaining(), self.find)
         self._lease = boarding.lease
         if boarding.answer is not None:  # `find` made it a HIT
             leading.land(boarding.answer)
@@ -278,7 +305,7 @@ class CacheLookup:
             response = await fresh()
         except BaseException:  # failed, or its caller left: the other replicas ask themselves
             if self._lease and self._cache.cluster is not None:
-                await self._cache.cluster.land(self._name, self._lease, Landing.EMPTY)
+                await self._cache.cluster.land(self.flight_name, self._lease, Landing.EMPTY)
             raise
         self.mark(response.route)
         answer = pb.CachedAnswer()
@@ -289,7 +316,8 @@ class CacheLookup:
         return response
 
     @property
-    def _name(self) -> str:
+    def flight_name(self) -> str:
+        """What its flights are named by (its key made: after `find`)."""
         return document_name(self._ctx.client, self.key)
 
 

@@ -75,14 +75,18 @@ class ClusterFlights:
             if claim.left_s <= 0:  # the store cannot tell us when it lands: go alone
                 return Boarding()
             landing = await watch.landing(claim.holder, claim.left_s)
-        self.heard[landing] += 1
-        current().metrics.cluster_waits.add(1, {"landing": landing.value})
+        self.count(landing)
         if landing is Landing.KEPT:
             answer = await read()
             if answer is not None:
                 return Boarding(answer=answer)
         # Nothing to read: ask upstream, leading the next flight if it is free (no second wait).
         return Boarding((await store.claim_flight(name, ttl_s)).token or "")
+
+    def count(self, landing: Landing) -> None:
+        """How a wait for another replica's flight ended (a unary answer's, a stream's)."""
+        self.heard[landing] += 1
+        current().metrics.cluster_waits.add(1, {"landing": landing.value})
 
     async def land(self, name: str, lease: str, landing: Landing) -> None:
         """Land the flight `lease` leads, after the answer (Afterwork: a task on Redis, so a

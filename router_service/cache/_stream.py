@@ -7,13 +7,19 @@ when asked for) is then the same on a HIT as it was on the MISS.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
+from contextlib import aclosing
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.cache._cache import CacheLookup
+from router_service.cache._stream_flights import Cut, StreamFlight
 
-__all__ = ["StreamRecorder", "replay"]
+__all__ = ["StreamRecorder", "replay", "shared_stream"]
+
+HIT, MISS = routing_pb2.CACHE_STATUS_HIT, routing_pb2.CACHE_STATUS_MISS
+Stream = AsyncGenerator[pb.ChatStreamResponse, None]
+Fresh = Callable[[], Stream]
 
 
 class StreamRecorder:
@@ -79,3 +85,123 @@ def replay(
         for chunk in chunks:
             yield pb.ChatStreamResponse(chunk=chunk)
     yield pb.ChatStreamResponse(summary=summary)
+
+
+def shared_stream(
+    lookup: CacheLookup, fresh: Fresh, *, batch: bool
+) -> AsyncGenerator[pb.ChatStreamResponse, None]:
+    """A missed stream (`find` found nothing) that identical streaming misses of this replica
+    share (`_stream_flights.py`): the flight under way's events (a follower: HIT), else those
+    of `fresh()` (recorded and kept) read through a flight this request leads (MISS)."""
+    flights = lookup.stream_flights
+    if lookup.status != MISS:  # BYPASS: its own call, never shared
+        return _alone(fresh)
+    flight = flights.joinable(lookup.flight_name)
+    if flight is not None:
+        lookup.status = HIT
+        return _follow(flight.read(leader=False), lookup, fresh, batch=batch)
+    flight = flights.lead(lookup.flight_name, lookup.max_entry_bytes, _pump(lookup, fresh, batch))
+    if flight is None:  # one under way that cannot be joined (its first events are gone)
+        return _alone(fresh)
+    return flight.read(leader=True)
+
+
+async def _alone(fresh: Fresh) -> AsyncGenerator[pb.ChatStreamResponse, None]:
+    async with aclosing(fresh()) as events:
+        async for event in events:
+            yield event
+
+
+def _pump(
+    lookup: CacheLookup, fresh: Fresh, batch: bool
+) -> Callable[[StreamFlight], Awaitable[None]]:
+    """What reads the stream into the flight (its task), at its leader's pace."""
+
+    async def pump(flight: StreamFlight) -> None:
+        try:
+            async with aclosing(await _source(lookup, fresh, batch)) as events:
+                async for event in events:
+                    flight.push(event)
+                    await flight.leader_caught_up()
+        except Exception as exc:  # the readers raise it (a follower with nothing relayed asks)
+            flight.end(exc)
+        else:
+            flight.end()
+
+    return pump
+
+
+async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool) -> Stream:
+    """What a flight's pump reads: `fresh()`; with `coalesce: cluster` also appended to the
+    cluster flight's log it leads, or the log another replica's pump appends to (a HIT; what
+    a failure before the first chunk leaves is asked upstream: `_follow`)."""
+    streams = lookup.cluster_streams
+    if streams is None:
+        return fresh()
+    name = lookup.flight_name
+    claim = await streams.claim(name, lookup.remaining_s)
+    if claim.token is not None:
+        return streams.lead(name, claim.token, fresh)
+    if claim.left_s <= 0:  # the store cannot wake us: go alone
+        return fresh()
+    lookup.status = HIT
+    return _follow(streams.follow(name, claim.holder), lookup, fresh, batch=batch)
+
+
+async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: bool) -> Stream:
+    """A shared stream's events (a flight's, another replica's log) as this request's: its
+    route (HIT) held back until the first chunk, so that a stream failing before it lets this
+    request ask upstream itself (MISS) unseen."""
+    route: pb.ChatStreamResponse | None = None
+    relayed = False
+    try:
+        async with aclosing(shared) as events:
+            async for event in events:
+                kind = event.WhichOneof("event")
+                if kind == "route":
+                    route = pb.ChatStreamResponse()
+                    route.CopyFrom(event)
+                    lookup.shared(route.route)
+                    continue
+                if not relayed and kind in ("heartbeat", "error"):
+                    if kind == "error":
+                        break  # failed before its first chunk: ask upstream below
+                    continue
+                if not relayed and route is not None:
+                    relayed = True
+                    yield route
+                for own in _as_own(event, lookup, batch=batch):
+                    yield own
+                if kind in ("summary", "error"):
+                    return
+    except Cut as cut:
+        if relayed:  # the rest will not come: cut, as a stream that broke off
+            yield pb.ChatStreamResponse(error=cut.error)
+            return
+    except Exception:  # the shared stream's failure: its own caller's to see
+        if relayed:
+            raise  # the same error the leader's caller got
+    if relayed:
+        return
+    lookup.status = MISS  # nothing reached the caller: its own call
+    async with aclosing(_alone(fresh)) as own_events:
+        async for event in own_events:
+            yield event
+
+
+def _as_own(
+    event: pb.ChatStreamResponse, lookup: CacheLookup, *, batch: bool
+) -> Iterator[pb.ChatStreamResponse]:
+    """One of the leader's events as this follower reads it (its summary's route a HIT, a
+    batch of chunks one by one for a caller that does not read batches)."""
+    kind = event.WhichOneof("event")
+    if kind == "summary":
+        own = pb.ChatStreamResponse()
+        own.CopyFrom(event)
+        lookup.shared(own.summary.route)
+        yield own
+    elif kind == "chunks" and not batch:
+        for chunk in event.chunks.chunks:
+            yield pb.ChatStreamResponse(chunk=chunk)
+    else:
+        yield event

@@ -5,7 +5,7 @@ interceptor needs that)."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import Literal
 
@@ -16,7 +16,7 @@ from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.auth import AuditEvent, audit, current_caller
-from router_service.cache import CacheLookup, StreamRecorder, replay
+from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError, PermissionDeniedError
@@ -127,26 +127,35 @@ class RouterServicer(
                 "stream", ctx, request.params, _cache_mode(request), screened_by=screened_by
             )
             with chat_span(request.params, ctx, stream=True) as span:
-                kept = None
-                if cache is not None:
-                    kept = await cache.find()
-                    span.cache(cache.result)
-                if cache is not None and kept is not None:
-                    events: AsyncIterator[pb.ChatStreamResponse] = _aiter(
-                        replay(kept, cache, batch=request.batch_chunks)
-                    )
-                else:
-                    events = self._fresh_stream(request, ctx, cache)
-                async with aclosing(events):  # type: ignore[type-var]
-                    async for event in events:
-                        span.observe(event)
-                        yield event
+                try:
+                    events = await self._chat_events(request, ctx, cache)
+                    async with aclosing(events):  # type: ignore[type-var]
+                        async for event in events:
+                            span.observe(event)
+                            yield event
+                finally:
+                    if cache is not None:  # as it ended: a follower that asked itself missed
+                        span.cache(cache.result)
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
 
-    async def _fresh_stream(
+    async def _chat_events(
         self, request: pb.ChatStreamRequest, ctx: RequestContext, cache: CacheLookup | None
     ) -> AsyncIterator[pb.ChatStreamResponse]:
+        """A kept stream replayed (HIT); else the stream an identical miss under way on this
+        replica gets (HIT), else a fresh one (MISS, BYPASS; none of the cache's when off)."""
+        if cache is None:
+            return self._fresh_stream(request, ctx, None)
+        kept = await cache.find()
+        if kept is not None:
+            return _aiter(replay(kept, cache, batch=request.batch_chunks))
+        return shared_stream(
+            cache, lambda: self._fresh_stream(request, ctx, cache), batch=request.batch_chunks
+        )
+
+    async def _fresh_stream(
+        self, request: pb.ChatStreamRequest, ctx: RequestContext, cache: CacheLookup | None
+    ) -> AsyncGenerator[pb.ChatStreamResponse, None]:
         """The upstream's stream; recorded (and kept once whole) when the cache applies."""
         stream = self.runtime.executor.chat_stream(request.params, ctx, batch=request.batch_chunks)
         recorder = None if cache is None else StreamRecorder(cache)

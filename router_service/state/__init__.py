@@ -21,6 +21,7 @@ from router_service.state._base import (
     sliding_count,
     sliding_wait,
 )
+from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
 from router_service.state._memory import MemoryStateStore
 from router_service.state._open import open_store
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
@@ -40,14 +41,18 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DROPPED",
     "RATE_WINDOW_S",
+    "READ_BYTES",
     "UNHURRIED",
     "AppendResult",
     "ByteQuota",
+    "DocumentLines",
     "DocumentPart",
     "FlightClaim",
     "FlightWatch",
     "Landing",
+    "LogWriter",
     "MemoryStateStore",
     "PutResult",
     "QuotaReading",

@@ -1,9 +1,11 @@
 """The response cache as an OpenAI SDK user sees it through the edge: `x-switchboard-cache`
-and `Age` on answers, the request header that bypasses or avoids the cache, streams replayed,
-embeddings, and a clear 400 for a header it does not know."""
+and `Age` on answers, the request header that bypasses or avoids the cache, streams replayed
+and shared by identical streams at once, embeddings, and a clear 400 for a header it does not
+know."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -88,24 +90,26 @@ async def test_an_unknown_cache_header_is_a_400(sdk: openai.AsyncOpenAI) -> None
     assert refused.value.param == "x-switchboard-cache"
 
 
+async def streamed(sdk: openai.AsyncOpenAI) -> tuple[str, Any, Any]:
+    """A stream's text, usage and headers."""
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="chain",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage = "", None
+    async for chunk in raw.parse():
+        text += "".join(c.delta.content or "" for c in chunk.choices)
+        usage = chunk.usage or usage
+    return text, usage, raw.headers
+
+
 async def test_a_stream_is_replayed_from_the_cache(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
-    async def streamed() -> tuple[str, Any, Any]:
-        raw = await sdk.chat.completions.with_raw_response.create(
-            model="chain",
-            messages=MESSAGES,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        text, usage = "", None
-        async for chunk in raw.parse():
-            text += "".join(c.delta.content or "" for c in chunk.choices)
-            usage = chunk.usage or usage
-        return text, usage, raw.headers
-
-    first = await streamed()
-    second = await streamed()
+    first = await streamed(sdk)
+    second = await streamed(sdk)
     assert (first[2]["x-switchboard-cache"], second[2]["x-switchboard-cache"]) == ("miss", "hit")
     assert second[0] == first[0] == "Echo: hello"
     assert second[1] == first[1] is not None
@@ -123,4 +127,26 @@ async def test_embeddings_are_answered_from_the_cache(
         "hit",
     )
     assert second.parse().data == first.parse().data
+    assert len(fake.state.calls()) == 1
+
+
+async def test_identical_streams_at_once_share_one_upstream_stream(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    router = await start_router(base_config(fake.base_url, cache={"enabled": True}))
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        fake.state.hold()
+        leader = asyncio.create_task(streamed(client))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the first stream's call")
+        (flight,) = router.runtime.cache.stream_flights._open.values()
+        follower = asyncio.create_task(streamed(client))
+        await flight.wait_until(lambda f: f.followers == 1)
+        fake.state.release()
+        first, second = await asyncio.gather(leader, follower)
+    assert (first[2]["x-switchboard-cache"], second[2]["x-switchboard-cache"]) == ("miss", "hit")
+    assert second[2]["x-switchboard-attempts"] == "0"
+    assert second[:2] == first[:2] and first[0] == "Echo: hello"
     assert len(fake.state.calls()) == 1

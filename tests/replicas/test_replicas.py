@@ -177,11 +177,13 @@ async def test_marks_of_a_provider_without_a_session_limit_stay_on_their_replica
     """Nothing is decided on them, so they cost Redis nothing: the replica serving the request
     lists it, the others do not, and no mark is written to Redis."""
     a, b, _ = await three(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
-    fake.state.set_scenario(Scenario(latency_ms=300), model="model-a")
+    fake.state.hold()  # s1 stays at the upstream until released (a latency could run out
+    # on a loaded machine before the marks are read, and the mark with it)
     served = asyncio.ensure_future(a.stub.Chat(ask(session="s1")))
-    await fake.state.wait_for(lambda: fake.state.last())
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="s1 held at the upstream")
     assert await active_on(a, "alpha") == {session_key("", "s1"): 1}
     assert await active_on(b, "alpha") == {}
     assert not [key for key in keys_under(redis_url, redis_prefix) if "active" in key]
+    fake.state.release()
     await served
     assert await active_on(a, "alpha") == {}

@@ -1,0 +1,228 @@
+"""Stream flights: identical streaming misses on one replica share one upstream stream.
+
+The first streaming miss of a name (the leader) starts the upstream stream in a task of the
+flight's own (the pump); its caller is the flight's first reader. The identical streaming
+misses that arrive while it runs (the followers) are readers too: each reads the flight's
+events from the first on (those already relayed are replayed from the kept ones), then live,
+and ends as the stream ends (its summary, or the same mid-stream error event).
+
+- The pump runs as long as anyone reads: a leader whose caller leaves does not end it while a
+  follower reads (the follower completes, and the stream is still kept in the cache); when the
+  last reader leaves, the pump is cancelled and the upstream call closed.
+- Bounded: the events are kept while a reader still needs them, at most `max_bytes` behind the
+  newest (the cache's `max_entry_bytes`). A follower that falls further behind is cut loose
+  (it never holds the others back); once the first events are dropped no one joins any more.
+  The leader's caller is never cut: the pump waits for it, as its own stream would.
+- A stream that fails before its first chunk (a typed error, or an error event before any
+  chunk) lets each follower ask upstream itself: nothing reached its caller yet.
+
+With `cache.coalesce: cluster` the pump's stream may be another replica's, read from its flight
+log (`_cluster_stream.py`): the followers here read it through this flight all the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
+
+__all__ = ["Cut", "FellBehind", "Left", "StreamFlight", "StreamFlights", "cut_error"]
+
+
+class Cut(Exception):
+    """A shared stream will not reach its end for this reader: `error` tells its caller when
+    it already relayed some of it (else it asks upstream itself)."""
+
+    def __init__(self, error: pb.StreamError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def cut_error(why: str, code: str) -> pb.StreamError:
+    """The error event that ends a shared stream cut before its end (as one that broke off)."""
+    return pb.StreamError(
+        message=f"The stream was cut: {why}. Ask again.",
+        type="server_error",
+        code=code,
+        outcome=routing_pb2.OUTCOME_TRUNCATED,
+    )
+
+
+FELL_BEHIND = cut_error(
+    "it was read too slowly to keep up with the identical stream it shared", "stream_fell_behind"
+)
+
+
+class FellBehind(Cut):
+    """A follower's next event was dropped: it read too slowly to share the stream."""
+
+    def __init__(self) -> None:
+        super().__init__(FELL_BEHIND)
+
+
+class Left(Exception):
+    """Every reader left: the pump was stopped before the stream's end."""
+
+
+class _Reader:
+    __slots__ = ("at", "cut", "leader")
+
+    def __init__(self, at: int, *, leader: bool) -> None:
+        self.at = at  # the index of the next event it reads
+        self.leader = leader
+        self.cut = False
+
+
+class StreamFlight:
+    """One shared upstream stream: the events the pump pushed, read by every reader."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._events: list[pb.ChatStreamResponse] = []  # from index `_base` on
+        self._starts: list[int] = []  # the bytes pushed before each kept event
+        self._base = 0
+        self._pushed_bytes = 0
+        self._readers: list[_Reader] = []
+        self._ended = False
+        self.failure: BaseException | None = None  # the pump's error (before any event)
+        self._changed = asyncio.Event()
+        self.pump: asyncio.Task[None] | None = None
+
+    @property
+    def joinable(self) -> bool:
+        """A follower can still read it from the first event."""
+        return self._base == 0 and self.failure is None
+
+    @property
+    def followers(self) -> int:
+        return sum(not reader.leader for reader in self._readers)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def push(self, event: pb.ChatStreamResponse) -> None:
+        self._events.append(event)
+        self._starts.append(self._pushed_bytes)
+        self._pushed_bytes += event.ByteSize()
+        self._trim()
+        self._notify()
+
+    def end(self, failure: BaseException | None = None) -> None:
+        self._ended = True
+        self.failure = failure
+        self._notify()
+
+    async def leader_caught_up(self) -> None:
+        """Wait while the leader's caller is more than `max_bytes` behind (its own stream's
+        pace, as without followers)."""
+        while True:
+            leader = next((r for r in self._readers if r.leader), None)
+            if leader is None or self._lag(leader) <= self._max_bytes:
+                return
+            await self._changed.wait()
+
+    def _lag(self, reader: _Reader) -> int:
+        if reader.at >= self._base + len(self._events):
+            return 0
+        return self._pushed_bytes - self._starts[reader.at - self._base]
+
+    def _trim(self) -> None:
+        """Drop what every reader has read while over the bound; cut the followers that keep
+        it over (never the leader)."""
+        for reader in self._readers:
+            if not reader.leader and self._lag(reader) > self._max_bytes:
+                reader.cut = True
+        self._readers = [reader for reader in self._readers if not reader.cut]
+        if self._pushed_bytes - (self._starts[0] if self._starts else 0) <= self._max_bytes:
+            return
+        needed = min(
+            (reader.at for reader in self._readers), default=self._base + len(self._events)
+        )
+        drop = max(0, needed - self._base)
+        del self._events[:drop], self._starts[:drop]
+        self._base += drop
+
+    async def read(self, *, leader: bool) -> AsyncGenerator[pb.ChatStreamResponse, None]:
+        """The events from the first on; the pump's failure raised as it is; FellBehind for a
+        follower cut loose. Leaving (closing the iterator) stops the pump if no one else reads."""
+        reader = _Reader(self._base, leader=leader)
+        self._readers.append(reader)
+        self._notify()  # a test may wait for it (`wait_until`)
+        try:
+            while True:
+                if reader.cut:
+                    raise FellBehind
+                if reader.at < self._base + len(self._events):
+                    event = self._events[reader.at - self._base]
+                    reader.at += 1
+                    if leader:
+                        self._notify()  # the pump may be waiting for the leader
+                    yield event
+                elif self._ended:
+                    if self.failure is not None:
+                        raise self.failure
+                    return
+                else:
+                    await self._changed.wait()
+        finally:
+            if reader in self._readers:
+                self._readers.remove(reader)
+            if not self._readers and self.pump is not None and not self._ended:
+                self.end(Left())  # no one joins it any more
+                self.pump.cancel()  # no one reads: close the upstream call
+            self._notify()  # the pump may have waited for a leader that left
+
+    @property
+    def led(self) -> bool:
+        """Its leader's caller still reads it."""
+        return any(reader.leader for reader in self._readers)
+
+    async def wait_until(self, test: Callable[[StreamFlight], bool]) -> None:
+        """Wait until `test` holds of it: readers that came or left, events pushed (tests)."""
+        while not test(self):
+            await self._changed.wait()
+
+
+class StreamFlights:
+    """This replica's stream flights, by name."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, StreamFlight] = {}
+
+    @property
+    def open(self) -> int:
+        """Flights under way (tests, and a leak would show here)."""
+        return len(self._open)
+
+    def get(self, name: str) -> StreamFlight | None:
+        """The flight of `name` under way, if any (joinable or not)."""
+        return self._open.get(name)
+
+    def joinable(self, name: str) -> StreamFlight | None:
+        flight = self._open.get(name)
+        return flight if flight is not None and flight.joinable else None
+
+    def lead(
+        self,
+        name: str,
+        max_bytes: int,
+        pump: Callable[[StreamFlight], Awaitable[None]],
+    ) -> StreamFlight | None:
+        """Start the flight of `name`, its pump reading upstream; None when one is under way."""
+        if name in self._open:
+            return None
+        flight = StreamFlight(max_bytes)
+        self._open[name] = flight
+
+        async def pumping() -> None:
+            try:
+                await pump(flight)
+            finally:
+                if self._open.get(name) is flight:
+                    del self._open[name]
+
+        flight.pump = asyncio.create_task(pumping(), name="switchboard-stream-flight")
+        return flight
