@@ -46,6 +46,7 @@ _STATES = {
 }
 _ADMIN_TIMEOUT_S = 5.0
 _NO_STORE = {"cache-control": "no-store"}
+_INT32_MAX = 2**31 - 1  # ListJobsRequest.limit
 
 
 def _enabled(state: EdgeState) -> None:
@@ -134,7 +135,9 @@ async def admin_jobs(request: Request) -> Response:
     sessions of the replica that answered (AdminService.ListJobs); `?limit=N` of each."""
     limit = request.query_params.get("limit", "0")  # not a signature parameter: _openapi.py
     state = _authorize(request)
-    if not limit.isdigit():
+    # ASCII digits only (`isdigit` takes "²", which `int` refuses), within the call's int32
+    # (the router says how many it allows): anything else is the caller's 400, not a 500.
+    if not (limit.isascii() and limit.isdigit()) or int(limit) > _INT32_MAX:
         raise EdgeError(400, "`limit` must be a whole number.", code=None, param="limit")
     listed = await state.router().list_jobs(
         int(limit), timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)

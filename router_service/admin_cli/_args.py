@@ -15,6 +15,8 @@ client key with the `admin` scope) comes from --key-file, SWITCHBOARD_ADMIN_KEY,
 unreachable or another failure, 2 usage, 3 key refused (unauthenticated, or without the admin
 scope), 4 not found."""
 
+_INT32_MAX = 2**31 - 1
+
 # The options every subcommand also takes after its name (`switchboard admin keys --json`), so
 # they are defined once, with SUPPRESS: absent unless given, these defaults filled in after.
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -39,6 +41,17 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def _count(text: str) -> int:
+    """A whole number ListJobsRequest's int32 holds (the router says how many it allows)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= _INT32_MAX:
+        raise argparse.ArgumentTypeError(f"must be 0 to {_INT32_MAX}")
     return value
 
 
@@ -120,7 +133,7 @@ def _configure(admin: argparse.ArgumentParser) -> argparse.ArgumentParser:
     command("clients", "each client's limits and what it used: minute, budgets, byte quotas")
     jobs = command("jobs", "batches running (every replica), background responses, realtime")
     jobs.add_argument(
-        "--limit", type=int, default=0, metavar="N", help="at most N of each, newest first"
+        "--limit", type=_count, default=0, metavar="N", help="at most N of each, newest first"
     )
     cancel = command("cancel-batch", "cancel any client's batch that has not ended (audited)")
     cancel.add_argument("batch_id", metavar="ID", help="batch_… as `jobs` lists it")

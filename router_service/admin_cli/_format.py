@@ -20,7 +20,7 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str] | None = None) -
     """`rows` in columns padded to their widest cell, two spaces apart; `headers` above them.
     No trailing spaces, no trailing newline; empty when there is nothing to show."""
     lines = [list(headers)] if headers is not None else []
-    lines += [list(row) for row in rows]
+    lines += [[_inert(cell) for cell in row] for row in rows]
     if not lines or (headers is not None and len(lines) == 1):
         return ""
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
@@ -28,6 +28,14 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str] | None = None) -
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
+
+
+def _inert(cell: str) -> str:
+    """`cell` with what a terminal would act on (escape sequences, line breaks, bidi controls)
+    shown escaped: some cells are a caller's text (a background response's model name)."""
+    if cell.isprintable():
+        return cell
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in cell)
 
 
 def duration(seconds: float) -> str:

@@ -186,13 +186,7 @@ class Gate:
         except AuthenticationError as exc:
             self._audit(attempt, "failure", key_fingerprint=_fingerprint(key), reason=exc.code)
             raise
-        if rule.scope not in caller.scopes:
-            self._audit(attempt, "denied", client=caller.name, reason=f"scope:{rule.scope}")
-            raise PermissionDeniedError(
-                f"Client '{caller.name}' may not call {attempt.method.rsplit('/', 1)[-1]} "
-                f"(needs the `{rule.scope}` scope).",
-                code="missing_scope",
-            )
+        self.check_scope(attempt, caller, rule)
         if not self._audit_admitted:  # `auth.audit: refusals`
             return caller
         if caller.anonymous:
@@ -200,6 +194,17 @@ class Gate:
         else:
             self._audit(attempt, "success", client=caller.name)
         return caller
+
+    def check_scope(self, attempt: Attempt, caller: Caller, rule: MethodRule) -> None:
+        """Refuse (audited) a caller without the method's scope: at its call, or at each line
+        of its batch (a batch is made with the `chat` scope; its lines are other calls)."""
+        if rule.scope not in caller.scopes:
+            self._audit(attempt, "denied", client=caller.name, reason=f"scope:{rule.scope}")
+            raise PermissionDeniedError(
+                f"Client '{caller.name}' may not call {attempt.method.rsplit('/', 1)[-1]} "
+                f"(needs the `{rule.scope}` scope).",
+                code="missing_scope",
+            )
 
     async def admit(
         self,

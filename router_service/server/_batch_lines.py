@@ -216,7 +216,9 @@ async def _as_call(
     used settled as the interceptor settles that call's."""
     method = ROUTER_SERVICE + rpc
     rule = RULES[method]
-    admission = await who.gate.admit(_attempt(who, method), who.caller, rule, request)
+    attempt = _attempt(who, method)
+    who.gate.check_scope(attempt, who.caller, rule)  # made with `chat`: an Embed needs `embed`
+    admission = await who.gate.admit(attempt, who.caller, rule, request)
     try:
         answered = await answer()
         used = Used(rule, request)

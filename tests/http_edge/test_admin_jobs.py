@@ -36,6 +36,12 @@ async def test_the_jobs_running_as_json(fake: FakeUpstream, start_router: StartR
                 status = await http.get("/admin/api/status")
             not_a_number = await http.get("/admin/api/jobs", params={"limit": "x"})
             too_many = await http.get("/admin/api/jobs", params={"limit": "501"})
+            # Digits to `str.isdigit` that `int` refuses, and past the call's int32: the
+            # caller's 400, never the edge's 500.
+            odd = [
+                await http.get("/admin/api/jobs", params={"limit": limit})
+                for limit in ("\u00b2", "9" * 12)
+            ]
             unauthorized = await http.get("/admin/api/jobs", headers={"authorization": "Bearer no"})
     finally:
         await stop_edge(edge)
@@ -60,4 +66,8 @@ async def test_the_jobs_running_as_json(fake: FakeUpstream, start_router: StartR
         assert not any(secret in answer.text for secret in SECRETS)
     assert not_a_number.status_code == too_many.status_code == 400
     assert not_a_number.json()["error"]["param"] == too_many.json()["error"]["param"] == "limit"
+    assert [(answer.status_code, answer.json()["error"]["param"]) for answer in odd] == [
+        (400, "limit"),
+        (400, "limit"),
+    ]
     assert unauthorized.status_code == 401

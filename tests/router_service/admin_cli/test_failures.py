@@ -11,6 +11,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from router_service.cli import main as switchboard
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
 from tests.helpers import free_port
-from tests.router_service.admin_cli.shell import ALICE, OPS, Shell, ops_shell
+from tests.router_service.admin_cli.shell import ALICE, OPS, Shell, ops_shell, run_admin
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -145,3 +146,10 @@ async def test_a_reader_that_leaves_early_is_no_error(ops: Shell) -> None:
         os.close(writer)
     _, err = await asyncio.wait_for(process.communicate(), timeout=50)
     assert (process.returncode, err.decode()) == (0, "")
+
+
+async def test_a_jobs_limit_past_the_calls_int32_is_a_usage_error() -> None:
+    address = f"127.0.0.1:{free_port()}"  # had it been tried, this would be exit status 1
+    argv = ["--router", address, "--key", OPS, "jobs", "--limit", "9" * 12]
+    too_many = await run_admin(argv, time.time)  # was a ValueError's traceback
+    assert too_many.code == 2 and "--limit" in too_many.err

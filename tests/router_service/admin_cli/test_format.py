@@ -60,3 +60,13 @@ def test_sizes_in_binary_units(count_bytes: int, shown: str) -> None:
 
 def test_counts_group_thousands_and_keep_a_fraction() -> None:
     assert (count(12345), count(2.5), count(3.0)) == ("12,345", "2.5", "3")
+
+
+def test_a_cell_cannot_drive_the_terminal() -> None:
+    # A background response's model is the caller's text, listed before anything checks it.
+    model = "\x1b]0;pwned\x07\x1b[2Jgpt\nFAKE  ROW\u202e"
+    shown = table([("resp_1", model)], ("RESPONSE", "MODEL"))
+    assert shown.splitlines() == [
+        "RESPONSE  MODEL",
+        "resp_1    \\x1b]0;pwned\\x07\\x1b[2Jgpt\\nFAKE  ROW\\u202e",
+    ]

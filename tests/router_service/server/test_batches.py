@@ -177,3 +177,27 @@ async def test_a_clients_batches_waiting_for_a_slot_are_capped_and_hold_no_lines
             assert await router.server.batch_jobs.settle(10) == 0
             done = (await calls.get_batch(bpb.GetBatchRequest(id=waiting.id), timeout=10)).batch
             assert done.status == "completed" and done.request_counts.completed == 1
+
+
+async def test_a_line_needs_its_calls_scope(fake: FakeUpstream, start_router: StartRouter) -> None:
+    # A batch is made with the `chat` scope; an embeddings line is an Embed call all the same.
+    config = guarded_config(fake.base_url, client("c", KEY, scopes=["chat"]))
+    router = await start_router(config)
+    line = {"custom_id": "e", "method": "POST", "url": "/v1/embeddings"}
+    content = jsonl({**line, "body": {"model": "embedder", "input": "hello"}})
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload, metadata=bearer(KEY))
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create, metadata=bearer(KEY))
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id), metadata=bearer(KEY))
+    assert done.batch.request_counts.failed == 1
+    errors = bpb.GetFileContentRequest(id=done.batch.error_file_id)
+    (refused,) = (
+        await router.stub.GetFileContent(errors, metadata=bearer(KEY))
+    ).content.splitlines()
+    response = orjson.loads(refused)["response"]
+    assert (response["status_code"], response["body"]["error"]["code"]) == (403, "missing_scope")
+    assert fake.state.count(path="/embeddings") == 0
