@@ -20,9 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 from fastapi import APIRouter, Request
 from starlette.responses import FileResponse, Response
 
+from clients import RouterClient, RouterError
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 
 from ._admin_clients import clients_view
@@ -161,12 +163,25 @@ async def admin_status(request: Request) -> Response:
         client.list_keys(timeout=timeout, metadata=metadata),
         client.get_routing_stats(timeout=timeout, metadata=metadata),
         client.list_clients(timeout=timeout, metadata=metadata),
-        client.list_jobs(timeout=timeout, metadata=metadata),
+        _jobs_if_listed(client, metadata),
     )
     now = time.time()
     view = status_view(info, keys, stats, now) | {"clients": clients_view(listed, now)}
-    view["jobs"] = jobs_view(jobs, now)
+    view["jobs"] = None if jobs is None else jobs_view(jobs, now)
     return JSONBytesResponse(view, headers=_NO_STORE)
+
+
+async def _jobs_if_listed(
+    client: RouterClient, metadata: Metadata
+) -> admin_pb.ListJobsResponse | None:
+    """ListJobs, or None from a router that predates it (UNIMPLEMENTED): during a rolling
+    upgrade a new edge may face an old router, and the rest of the page must still show."""
+    try:
+        return await client.list_jobs(timeout=_ADMIN_TIMEOUT_S, metadata=metadata)
+    except RouterError as exc:
+        if exc.grpc_code == grpc.StatusCode.UNIMPLEMENTED:
+            return None
+        raise
 
 
 def server_view(info: admin_pb.GetServerInfoResponse, now: float) -> dict[str, Any]:

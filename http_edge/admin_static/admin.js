@@ -231,8 +231,9 @@ function render(data) {
     td(s.banned_sessions.join(", ") || "–"), td(s.skipped.join(", ") || "–"),
   ]), "No providers.");
   fill("clients", data.clients, renderClient, "No clients.");
-  fill("jobs", jobRows(data.jobs), (row) => row,
-    "No batches, background responses or realtime sessions running.");
+  fill("jobs", data.jobs ? jobRows(data.jobs) : [], (row) => row, data.jobs
+    ? "No batches, background responses or realtime sessions running."
+    : "This router does not list its jobs (an older version).");
   fill("keys", data.keys, (k) => el("tr", { class: k.state === "active" ? "" : k.state }, [
     td(k.provider), el("td", {}, [el("code", { text: k.fingerprint })]), badge(k.state, k.state),
     td(k.max_in_flight ? `${k.in_flight} / ${k.max_in_flight}` : String(k.in_flight), "num"),

@@ -13,10 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from clients.switchboard.v1.admin_service_pb2_grpc import AdminServiceServicer
 from http_edge import EdgeSettings
 from router_service.auth import hash_key
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.server._admin_servicer import AdminServicer
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_on
@@ -240,3 +242,23 @@ async def test_clients_with_their_limits_and_what_they_used(
         assert secret not in response.text and hash_key(secret) not in response.text
     status = (await get(edge, "/admin/api/status", ADMIN)).json()
     assert [c["name"] for c in status["clients"]] == ["ops", "app"]  # the page's table
+
+
+async def test_the_status_page_from_a_router_without_list_jobs(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rolling upgrade puts a new edge before an old router: its ListJobs is UNIMPLEMENTED
+    (the generated servicer's own), and the rest of the status page still shows."""
+    monkeypatch.setattr(AdminServicer, "ListJobs", AdminServiceServicer.ListJobs)
+    router = await start_router(base_config(fake.base_url))
+    edge = await start_edge(router, admin_token=TOKEN)
+    response = await get(edge, "/admin/api/status", ADMIN)
+    jobs = await get(edge, "/admin/api/jobs", ADMIN)
+    assert response.status_code == 200
+    view = response.json()
+    assert view["jobs"] is None
+    assert {row["provider"] for row in view["keys"]} == {"alpha", "beta"}
+    assert jobs.status_code == 501  # asked for alone, the router's answer as it is
