@@ -151,7 +151,7 @@ async def test_a_stream_open_now_is_counted(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
     router = await start_router(base_config(fake.base_url))
-    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+    fake.state.set_scenario(Scenario(held_after_chunks=2))  # open until cancelled, however slow
     call = router.stub.ChatStream(pb.ChatStreamRequest(params=ask()))
     async for event in call:
         if event.WhichOneof("event") == "chunk":
