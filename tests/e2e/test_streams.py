@@ -96,7 +96,8 @@ async def test_heartbeat_cadence_is_bounded_by_the_windows(
 async def test_stall_before_the_first_byte_fails_over_invisibly(
     open_stack: OpenStack, fake: FakeUpstream
 ) -> None:
-    stack = await open_stack(first_chunk_s=0.3, heartbeat_s=0.05)
+    # Alpha's short window is the one tested; beta's answer is not raced against it.
+    stack = await open_stack(first_chunk_s=0.3, heartbeat_s=0.05, beta_first_chunk_s=5.0)
     fake.state.set_scenario(Scenario.stall(), model="model-a")
 
     raw = await stack.sdk.chat.completions.with_raw_response.create(
