@@ -92,6 +92,10 @@ class Scenario:
     stall_before_first_byte: bool = False
     stall_before_ms: float | None = None
     stall_after_chunks: int | None = None
+    # A stream sends this many events, then waits at the state's gate until the test calls
+    # `FakeUpstreamState.release` (`held` counts it); the rest follows. A stream certainly
+    # under way while the test looks, however slow the machine (a chunk interval is not).
+    held_after_chunks: int | None = None
     truncate_after_chunks: int | None = None
     reset_before_response: bool = False
     reset_after_chunks: int | None = None
@@ -126,6 +130,7 @@ class Scenario:
         for name in (
             "wrapped_error_at_chunk",
             "stall_after_chunks",
+            "held_after_chunks",
             "truncate_after_chunks",
             "reset_after_chunks",
             "chunks",

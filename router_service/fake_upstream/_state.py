@@ -162,6 +162,7 @@ class FakeUpstreamState:
         # Plain futures (not asyncio.Condition) so one state object can outlive an event loop.
         self._waiters: set[asyncio.Future[None]] = set()
         self._holding = False
+        self._releases = 0  # how many times `release` was called: a mid-stream gate's signal
         self.held = 0  # calls waiting at the gate now (`hold`)
 
     def _reset_counters(self) -> None:
@@ -245,16 +246,20 @@ class FakeUpstreamState:
     def release(self) -> None:
         """Let every held call (and every later one) answer."""
         self._holding = False
+        self._releases += 1
         self.notify()
 
-    async def gate(self) -> None:
-        """Where a call waits while answers are held (ends by `release` or cancellation)."""
-        if not self._holding:
+    async def gate(self, *, always: bool = False) -> None:
+        """Where a call waits while answers are held (ends by `release` or cancellation).
+        `always`: wait for the next `release` even when answers are not held (a stream's
+        `Scenario.held_after_chunks`: it is under way, and stays so until the test says)."""
+        if not (self._holding or always):
             return
+        released = self._releases
         self.held += 1
         self.notify()
         try:
-            while self._holding:
+            while self._releases == released if always else self._holding:
                 waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 self._waiters.add(waiter)
                 try:

@@ -78,7 +78,9 @@ async def test_a_fallback_is_one_trace_from_the_edge_to_the_upstream(
 async def test_a_stream_the_caller_leaves_ends_its_spans_cancelled(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, captured: TelemetryCapture
 ) -> None:
-    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+    # Held after 8 pieces (20 ms apart: the upstream span lasts at least 140 ms): mid-stream
+    # when the caller leaves, however slow the machine.
+    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20, held_after_chunks=8))
 
     stream = await sdk.chat.completions.create(
         model="chain", messages=[{"role": "user", "content": "a story"}], stream=True

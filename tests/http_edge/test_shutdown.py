@@ -60,7 +60,9 @@ STREAM = {"model": "chain", "stream": True, "messages": [{"role": "user", "conte
 async def test_sigterm_lets_an_open_stream_finish_then_the_edge_exits_zero(
     fake: FakeUpstream, router: RouterHandle, tmp_path: Path
 ) -> None:
-    fake.state.set_scenario(Scenario(chunks=30, chunk_interval_ms=100))  # ~3 s of stream
+    # Held after two pieces until the edge refuses new connections: under way while it drains,
+    # however slow the machine (pieces 100 ms apart left ~3 s that it could spend first).
+    fake.state.set_scenario(Scenario(chunks=30, held_after_chunks=2))
     log = tmp_path / "edge.log"
     async with edge_process(router, log) as (process, client):
         async with client.stream("POST", "/v1/chat/completions", json=STREAM) as response:
@@ -78,6 +80,7 @@ async def test_sigterm_lets_an_open_stream_finish_then_the_edge_exits_zero(
                 return False
 
             await eventually(refuses, within=10, what="new connections refused")
+            fake.state.release()
             rest = [line async for line in events if line.startswith("data: ")]
         assert rest[-1] == "data: [DONE]" and len(rest) >= 30  # whole, not cut
         assert not any('"error"' in line for line in rest)
@@ -88,7 +91,7 @@ async def test_sigterm_lets_an_open_stream_finish_then_the_edge_exits_zero(
 async def test_sighup_is_logged_and_the_edge_serves_on(
     fake: FakeUpstream, router: RouterHandle, tmp_path: Path
 ) -> None:
-    fake.state.set_scenario(Scenario(chunks=10, chunk_interval_ms=50))
+    fake.state.set_scenario(Scenario(chunks=10, held_after_chunks=2))  # open across the SIGHUP
     log = tmp_path / "edge.log"
     async with edge_process(router, log) as (process, client):
         async with client.stream("POST", "/v1/chat/completions", json=STREAM) as response:
@@ -100,6 +103,7 @@ async def test_sighup_is_logged_and_the_edge_serves_on(
                 return "SIGHUP: the edge does not reload its settings" in log.read_text()
 
             await eventually(logged, within=10, what="the SIGHUP log line")
+            fake.state.release()
             rest = [line async for line in events if line.startswith("data: ")]
         assert rest[-1] == "data: [DONE]" and not any('"error"' in line for line in rest)
         assert process.returncode is None

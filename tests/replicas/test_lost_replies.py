@@ -87,7 +87,7 @@ async def test_a_lease_whose_caller_left_during_its_round_trip_is_given_back(
     await leave_while_held(redis_proxy, a.stub.Chat(ask()))  # Redis granted the lease
 
     # Polled: the give-back is another process's write to Redis, with no event to wait on.
-    await eventually(lambda: no_lease_on(b), within=2.0, what="the lease given back")
+    await eventually(lambda: no_lease_on(b), what="the lease given back")
     assert (await b.stub.Chat(ask())).route.attempts[-1].key_fingerprint  # k1 serves B
     assert fake.state.count(key="k1") == 3  # A's warm-up and B's call: the left call never ran
 
@@ -127,7 +127,7 @@ async def test_a_call_that_left_while_its_session_mark_was_taken_holds_nothing(
     async def nothing_held() -> bool:
         return await active_on(b, "alpha") == {} and await no_lease_on(b)
 
-    await eventually(nothing_held, within=2.0, what="the mark and the lease given back")
+    await eventually(nothing_held, what="the mark and the lease given back")
     assert await a.leases_held() == 0
     # Another conversation may use alpha's one session at once.
     other = await b.stub.Chat(ask("chain", session="s2"))

@@ -96,8 +96,13 @@ async def test_max_in_flight_holds_across_replicas(
     )
     replicas = await three(start_router, config)
     fake.state.set_scenario(Scenario(latency_ms=10))
-
-    responses = await asyncio.gather(*(replicas[i % 3].stub.Chat(ask()) for i in range(60)))
+    fake.state.hold()  # the first two calls stay upstream until both are there: the limit is
+    # reached however slowly the machine sends the rest (a latency alone could let calls pass
+    # one at a time)
+    calls = asyncio.gather(*(replicas[i % 3].stub.Chat(ask()) for i in range(60)))
+    await fake.state.wait_for(lambda: fake.state.held == 2, what="two calls on k1 at once")
+    fake.state.release()
+    responses = await calls
 
     assert len(responses) == 60
     assert {r.route.attempts[-1].key_fingerprint for r in responses} == {fingerprint("k1")}
@@ -155,13 +160,17 @@ async def test_provider_ban_session_marks_are_shared_and_gone_when_a_lease_is_re
         keys=[{"key": "k1", "max_in_flight": 1}], thread_protection="provider-ban", max_sessions=2
     )
     a, b, _ = await three(start_router, config)
-    fake.state.set_scenario(Scenario(latency_ms=300), model="model-a")
+    fake.state.hold()  # s1 stays at the upstream on k1 until released (a latency could run
+    # out on a loaded machine before the marks are read or s2 arrives)
     held = asyncio.ensure_future(a.stub.Chat(ask("chain", session="s1")))
-    await fake.state.wait_for(lambda: fake.state.last())  # s1 is at the upstream on k1
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="s1 held at the upstream")
     assert await active_on(b, "alpha") == {session_key("", "s1"): 1}
 
     # s2 may join alpha (2 sessions allowed) but k1 is busy: beta serves it, and its mark goes.
-    moved = await b.stub.Chat(ask("chain", session="s2"))
+    moving = asyncio.ensure_future(b.stub.Chat(ask("chain", session="s2")))
+    await fake.state.wait_for(lambda: fake.state.held == 2, what="s2 held at the upstream")
+    fake.state.release()
+    moved = await moving
     assert moved.route.deployment == "beta/model-b"
     assert (await held).route.deployment == "alpha/model-a"
 

@@ -15,9 +15,10 @@ from router_service.cache import ResponseCache
 from router_service.clock import ManualClock
 from router_service.config import CacheConfig
 from router_service.engine import Afterwork, RequestContext
-from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
+from tests.helpers import eventually
 from tests.router_service.auth.helpers import chat
 from tests.router_service.cache.helpers import Upstream
 
@@ -114,9 +115,18 @@ async def test_concurrent_identical_calls_make_one_upstream_call(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
     router = await start_router(base_config(fake.base_url, cache={"enabled": True}))
-    # Slow enough that every call arrives while the first is upstream.
-    fake.state.set_scenario(Scenario(latency_ms=1000))
-    answers = await asyncio.gather(*(router.stub.Chat(chat()) for _ in range(5)))
+    # The first is held upstream until the four others follow its flight (with a latency, a
+    # loaded machine could send them after it landed: cache hits, the flight untested).
+    fake.state.hold()
+    calls = asyncio.gather(*(router.stub.Chat(chat()) for _ in range(5)))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first call upstream")
+
+    async def four_following() -> bool:  # polled: following a flight is no event to wait on
+        return router.runtime.cache.flights.following == 4
+
+    await eventually(four_following, what="the other four on the first's flight")
+    fake.state.release()
+    answers = await calls
     assert len(fake.state.calls()) == 1
     assert sorted(a.route.cache for a in answers) == sorted([MISS, HIT, HIT, HIT, HIT])
     assert len({a.completion.SerializeToString() for a in answers}) == 1

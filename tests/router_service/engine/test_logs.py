@@ -29,10 +29,15 @@ async def test_a_deployment_cooling_down_is_logged_once_per_cooldown(
     fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
     router = await start_router(base_config(fake.base_url))
-    # Slow enough that every call is planned (alpha/model-a first) before the first fails.
-    fake.state.set_scenario(Scenario.server_error(502, latency_ms=300), model="model-a")
+    # Every call is planned (alpha/model-a first) and held at the upstream before the first
+    # fails (a latency could run out on a loaded machine before the last call is planned).
+    fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+    fake.state.hold()
     with caplog.at_level(logging.INFO, logger="switchboard.engine"):
-        await asyncio.gather(*(router.stub.Chat(_chat("chain")) for _ in range(4)))
+        calls = asyncio.gather(*(router.stub.Chat(_chat("chain")) for _ in range(4)))
+        await fake.state.wait_for(lambda: fake.state.held == 4, what="4 calls at model-a")
+        fake.state.release()
+        await calls
     assert fake.state.by_model["model-a"] >= 2  # several failures, each extending the cooldown
     assert _lines(caplog, "cooled down") == [
         "deployment alpha/model-a cooled down for 15s (UPSTREAM_ERROR, HTTP 502)"

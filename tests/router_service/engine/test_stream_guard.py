@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from clients.switchboard.v1 import chat_pb2
-from router_service.clock import SYSTEM_CLOCK
+from router_service.clock import SYSTEM_CLOCK, ManualClock
 from router_service.engine import Idle, StreamGuard
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
@@ -63,11 +63,16 @@ async def test_chunks_ready_together_come_as_one_batch_in_order() -> None:
 
 async def test_heartbeats_while_idle_then_stall() -> None:
     baseline = asyncio.all_tasks()
-    guard = StreamGuard(SYSTEM_CLOCK, stall_s=0.25, heartbeat_s=0.05)
+    # The silence is counted on a clock the test moves a heartbeat per heartbeat (a real one on
+    # a loaded machine could let the window pass in fewer beats); binary fractions add exactly.
+    clock = ManualClock()
+    guard = StreamGuard(clock, stall_s=5 / 64, heartbeat_s=1 / 64)
     seen: list[object] = []
     with pytest.raises(UpstreamFailure) as caught:
         async for item in guard.follow(upstream([chunk("a")], then=asyncio.Event())):
             seen.append(item)
+            if isinstance(item, Idle):
+                clock.advance(1 / 64)
     assert caught.value.outcome is Outcome.STALLED
     heartbeats = [i for i in seen if isinstance(i, Idle)]
     assert len(heartbeats) >= 3

@@ -173,6 +173,24 @@ async def test_stall_after_chunks_then_client_closes(
     assert record.chunks_sent == 2
 
 
+async def test_held_after_chunks_waits_mid_stream_until_released(
+    fake: FakeUpstream, client: httpx.AsyncClient
+) -> None:
+    fake.state.set_scenario(Scenario(held_after_chunks=2))
+    body = chat_body("one two three", stream=True)
+    async with client.stream("POST", "/chat/completions", json=body) as resp:
+        reader = EventReader(resp)
+        assert len(await reader.take(2)) == 2
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the stream held")
+        record = fake.state.calls()[0]
+        assert (record.chunks_sent, record.finished) == (2, False)  # under way, and stays so
+        fake.state.release()
+        rest = await reader.take()
+    assert rest[-1] == b"[DONE]" and fake.state.held == 0
+    record = await _finished(fake)
+    assert (record.completed, record.outcome, record.chunks_sent) == (True, "ok", 2 + len(rest))
+
+
 async def test_truncate_after_chunks(fake: FakeUpstream, client: httpx.AsyncClient) -> None:
     fake.state.set_scenario(Scenario(truncate_after_chunks=3))
     resp = await client.post("/chat/completions", json=chat_body("a b c d", stream=True))

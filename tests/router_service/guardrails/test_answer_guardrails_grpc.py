@@ -144,11 +144,13 @@ async def test_a_streamed_answer_is_redacted_and_its_summary_names_the_rule(
 async def test_a_blocked_stream_ends_with_content_filter_and_closes_its_upstream_call(
     fake: FakeUpstream, router: RouterHandle
 ) -> None:
-    # The upstream writes a chunk every 10 ms, 400 of them: the router withholds every choice
-    # (n=2) long before the last, and stops reading.
+    # The upstream has 400 chunks after the key (the 53rd) but waits after the 90th: the router
+    # (which decides once up to 159 characters, ~32 chunks, followed the key) withholds every
+    # choice (n=2) and stops reading while it waits, however slow the machine (chunks 10 ms
+    # apart could all be sent before a loaded router looked).
     before = PROSE * 4 + "Sure, the key is "
     text = f"{before}{AWS_KEY} and " + "more " * 400
-    fake.state.set_scenario(Scenario(content=text, chunk_interval_ms=10))
+    fake.state.set_scenario(Scenario(content=text, held_after_chunks=90))
     events = await _stream(router, BOT, n=2)
     streamed = _streamed(events)
     assert [finish for _, finish in streamed.values()] == ["content_filter"] * 2

@@ -152,12 +152,14 @@ async def test_a_job_started_before_a_config_reload_finishes_after_it(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
     router = await start(fake, start_router)
-    fake.state.set_scenario(Scenario(latency_ms=1000))
+    fake.state.hold()  # the job's call stays upstream across the reload (a latency could run
+    # out on a loaded machine before the reload is done, and the check with it)
     await router.stub.StartBackgroundResponse(start_request("resp_l1"), metadata=bearer(B))
-    await fake.state.wait_for(lambda: fake.state.in_flight == 1, what="the running call")
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the running call")
     config = guarded_config(fake.base_url, client("a", A), client("b", B))
     await router.server.reload(SwitchboardConfig.model_validate(config))
     assert fake.state.in_flight == 1  # the reload left it running
+    fake.state.release()
     assert await router.server.jobs.settle(5) == 0
     assert (await loaded(router, B, "resp_l1")).background_status == "completed"
 

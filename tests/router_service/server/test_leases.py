@@ -53,7 +53,7 @@ async def test_after_deadline(router: RouterHandle, fake: FakeUpstream) -> None:
 
 
 async def test_after_caller_cancels_a_stream(router: RouterHandle, fake: FakeUpstream) -> None:
-    fake.state.set_scenario(Scenario(chunks=200, chunk_interval_ms=50))
+    fake.state.set_scenario(Scenario(chunks=200, held_after_chunks=2))  # under way until cut
     call = router.stub.ChatStream(pb.ChatStreamRequest(params=request()))
     async for event in call:
         if event.HasField("chunk"):
@@ -68,7 +68,7 @@ async def test_after_caller_cancels_a_stream(router: RouterHandle, fake: FakeUps
 
 
 async def test_after_client_disconnects(router: RouterHandle, fake: FakeUpstream) -> None:
-    fake.state.set_scenario(Scenario(chunks=200, chunk_interval_ms=50))
+    fake.state.set_scenario(Scenario(chunks=200, held_after_chunks=2))  # under way until cut
     channel = grpc.aio.insecure_channel(router.server.address)
     stub = pb_grpc.RouterServiceStub(channel)
     async for event in stub.ChatStream(pb.ChatStreamRequest(params=request())):

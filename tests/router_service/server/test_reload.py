@@ -73,7 +73,9 @@ async def test_new_calls_see_the_reloaded_models_and_keys(
 async def test_a_stream_under_way_ends_on_the_config_it_began_with(
     fake: FakeUpstream, router: RouterHandle
 ) -> None:
-    fake.state.set_scenario(Scenario(chunks=20, chunk_interval_ms=20))
+    # Held mid-stream across the reload (20 pieces 20 ms apart could all be sent before it
+    # on a loaded machine, the slot given back before it is counted).
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
     old_alpha = router.runtime.pools["alpha"]
     call = router.stub.ChatStream(pb.ChatStreamRequest(params=params("chain")))
     first = await anext(aiter(call))
@@ -81,6 +83,7 @@ async def test_a_stream_under_way_ends_on_the_config_it_began_with(
     assert sum(key.in_flight for key in await old_alpha.snapshot()) == 1
 
     await router.server.reload(_validated(_solo_config(fake.base_url)))  # `chain` is gone now
+    fake.state.release()
     events = await read_events(call)
     assert events.count("chunk") == 22 and events[-1] == "summary"  # role, 20 pieces, finish
 

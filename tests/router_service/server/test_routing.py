@@ -109,8 +109,9 @@ async def test_provider_ban_moves_a_conversation_and_serves_one_session_at_a_tim
         assert (await router.stub.Chat(ask(session="s1"))).route.deployment == "beta/model-b"
     assert (await router.stub.Chat(ask(session="s2"))).route.deployment == "alpha/model-a"
 
-    # While s3 streams from alpha, s4 cannot use alpha at all.
-    fake.state.set_scenario(Scenario(chunks=50, chunk_interval_ms=20), model="model-a")
+    # While s3 streams from alpha (held mid-stream, however slow the machine), s4 cannot use
+    # alpha at all.
+    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
     stream = router.stub.ChatStream(
         pb.ChatStreamRequest(params=ask(session="s3").params, routing=ask(session="s3").routing)
     )

@@ -27,8 +27,9 @@ def _config(fake: FakeUpstream, grace_s: float) -> dict[str, Any]:
 async def test_sigterm_drains_open_streams_refuses_new_calls_and_exits_zero(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:
-    # A stream of 30 pieces, 100 ms apart: ~3 s still to go when SIGTERM arrives.
-    fake.state.set_scenario(Scenario(chunks=30, chunk_interval_ms=100))
+    # A stream of 30 pieces, held after the first two until the test has seen the drain begin
+    # (pieces 100 ms apart left ~3 s, which a loaded machine could spend before it looked).
+    fake.state.set_scenario(Scenario(chunks=30, held_after_chunks=2))
     async with router_process(_config(fake, 30), tmp_path) as router:
         call = await router.stream_open()
         rest = asyncio.ensure_future(read_events(call))
@@ -37,6 +38,7 @@ async def test_sigterm_drains_open_streams_refuses_new_calls_and_exits_zero(
         await eventually(router.refuses_new_calls, within=10, what="new calls refused")
         router.process.send_signal(signal.SIGHUP)  # a reload asked for during the stop: ignored
         assert not rest.done(), "the open stream should still be running while the router drains"
+        fake.state.release()
         events = await rest
         assert events.count("chunk") >= 29 and events[-1] == "summary"  # whole, not cut
         assert await router.exit_code() == 0

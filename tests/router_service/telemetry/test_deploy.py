@@ -4,7 +4,6 @@ and Collector configs are well formed."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from tests.helpers import free_port
 from tests.http_edge.harness import Edge
 from tests.pki import CA
 from tests.replicas.harness import replica_config
-from tests.router_service.telemetry.test_metrics import queued_config
+from tests.router_service.telemetry.test_metrics import queued_behind_the_first, queued_config
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 README = DEPLOY.parent / "README.md"
@@ -75,15 +74,13 @@ async def exported(
     for name in ("bad.yaml", "good.yaml"):  # the config panels: a failed reload, then a served one
         await reload_from(router.server, tmp_path / name)
     edge = await start_edge(router)
-    fake.state.set_scenario(Scenario(latency_ms=20), model="model-c")
     solo = chat_pb2.ChatParams(
         model="solo", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_SYSTEM, text="q")]
     )
     # Two calls at once queue for solo's one key: the cache off, or the second would wait for
     # the first's answer instead (identical misses make one upstream call).
     off = routing_pb2.RoutingOptions(cache=routing_pb2.CACHE_MODE_OFF)
-    together = (router.stub.Chat(pb.ChatRequest(params=solo, routing=off)) for _ in range(2))
-    await asyncio.gather(*together)
+    await queued_behind_the_first(fake, router, [pb.ChatRequest(params=solo, routing=off)] * 2)
     for _ in range(2):  # the cache panel: a miss, then a hit
         await router.stub.Chat(pb.ChatRequest(params=solo))
     fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="sk-alpha-1")

@@ -18,7 +18,7 @@ from router_service.server import reload_from, reloading
 from router_service.telemetry import PrometheusListener, current
 from router_service.telemetry._instruments import StateView
 from router_service.telemetry.testing import TelemetryCapture
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually, free_port
 from tests.http_edge.harness import Edge
 from tests.replicas.harness import replica_config
@@ -90,16 +90,31 @@ async def test_queue_wait_for_a_busy_key_is_measured(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
     router = await start_router(queued_config(fake.base_url))
-    fake.state.set_scenario(Scenario(latency_ms=50))
-
-    await asyncio.gather(
-        *(router.stub.Chat(pb.ChatRequest(params=ask(model="solo"))) for _ in range(3))
-    )
+    fake.state.set_scenario(Scenario(latency_ms=50))  # runs after the release: they still wait
+    await queued_behind_the_first(fake, router, [pb.ChatRequest(params=ask(model="solo"))] * 3)
 
     found = samples(captured.prometheus_text())
     waited = "switchboard_key_queue_duration_seconds"
     assert value(found, f"{waited}_count", switchboard_deployment="gamma/model-c") == 2
     assert value(found, f"{waited}_sum") >= 0.05  # the second waited for the first, at least
+
+
+async def queued_behind_the_first(
+    fake: FakeUpstream, router: RouterHandle, requests: list[pb.ChatRequest]
+) -> None:
+    """Send `requests` (to queued_config's `solo`) at once; the first is held upstream until
+    the others are queued for gamma's one key (a latency alone could run out on a loaded
+    machine before they arrive: no queue, nothing measured)."""
+    fake.state.hold()
+    calls = asyncio.gather(*(router.stub.Chat(request) for request in requests))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first call upstream")
+
+    async def others_queued() -> bool:  # polled: joining the queue is no event to wait on
+        return router.runtime.pools["gamma"]._queue.waiting == len(requests) - 1
+
+    await eventually(others_queued, what="the other calls queued for gamma's one key")
+    fake.state.release()
+    await calls
 
 
 def queued_config(fake_url: str) -> dict[str, object]:
@@ -136,7 +151,7 @@ async def test_a_stream_open_now_is_counted(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
     router = await start_router(base_config(fake.base_url))
-    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+    fake.state.set_scenario(Scenario(held_after_chunks=2))  # open until cancelled, however slow
     call = router.stub.ChatStream(pb.ChatStreamRequest(params=ask()))
     async for event in call:
         if event.WhichOneof("event") == "chunk":

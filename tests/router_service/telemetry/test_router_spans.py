@@ -119,7 +119,9 @@ async def test_a_stream_cancelled_by_its_caller_ends_every_span_cancelled(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
     router = await start_router(base_config(fake.base_url))
-    fake.state.set_scenario(Scenario(chunks=500, chunk_interval_ms=20))
+    # Held mid-stream: under way when cancelled, however slow the machine (500 pieces 20 ms
+    # apart were 10 s to do it in).
+    fake.state.set_scenario(Scenario(chunks=500, held_after_chunks=5))
 
     call = router.stub.ChatStream(pb.ChatStreamRequest(params=params()))
     chunks = 0
