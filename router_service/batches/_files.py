@@ -15,8 +15,6 @@ from __future__ import annotations
 import secrets
 from typing import NoReturn
 
-from google.protobuf.message import DecodeError
-
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches._errors import FileQuotaError, FileTooLargeError
 from router_service.batches._errors import StoredFileNotFoundError as NotFound
@@ -27,7 +25,7 @@ from router_service.config import FilesConfig
 from router_service.errors import InvalidRequestError
 from router_service.responses import ENTRY_BYTES, MAX_ID_BYTES
 from router_service.sessions import client_scoped
-from router_service.state import ByteQuota, PutResult, StateStore
+from router_service.state import ByteQuota, PutResult, StateStore, kept_message
 
 __all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles"]
 
@@ -152,7 +150,7 @@ class StoredFiles:
         found = await self._store.get_documents([_names(client, i)[1] for i in ids])
         files: list[bpb.StoredFile | None] = []
         for file_id, data in zip(ids, found, strict=True):
-            file = _parsed(data)
+            file = kept_message(bpb.StoredFile, data)
             # The id inside guards against a (128-bit) hash collision with another's name.
             files.append(file if file is not None and file.id == file_id else None)
         return files
@@ -186,12 +184,3 @@ def _names(client: str, file_id: str) -> tuple[str, str]:
     """The names of a file's content and of its object."""
     scoped = f"{_owner(client)}:{client_scoped(client, file_id)}"
     return f"file-data:{scoped}", f"file:{scoped}"
-
-
-def _parsed(data: bytes | None) -> bpb.StoredFile | None:
-    if data is None:
-        return None
-    try:
-        return bpb.StoredFile.FromString(data)
-    except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
-        return None

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from google.protobuf.message import DecodeError
-
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches._answers import BatchAnswers
 from router_service.batches._errors import BatchNotFoundError, FileQuotaError
@@ -27,7 +25,7 @@ from router_service.config import BatchesConfig, FilesConfig
 from router_service.errors import InvalidRequestError
 from router_service.responses import CANCELLED, MAX_ID_BYTES, BackgroundRecords
 from router_service.sessions import client_scoped
-from router_service.state import StateStore
+from router_service.state import StateStore, kept_message
 
 __all__ = ["ENDED", "RUNNING", "STOPPED_MESSAGE", "BatchRecords", "failed"]
 
@@ -112,7 +110,7 @@ class BatchRecords:
         owned = [
             (client, batch)
             for (client, batch_id), data in zip(keys, found, strict=True)
-            if (batch := _parsed(data)) is not None and batch.id == batch_id
+            if (batch := kept_message(bpb.Batch, data)) is not None and batch.id == batch_id
         ]
         await self._resolve(owned)
         return owned
@@ -138,7 +136,7 @@ class BatchRecords:
         found = await self._store.get_documents([_name(client, i) for i in ids])
         out: list[bpb.Batch | None] = []
         for batch_id, data in zip(ids, found, strict=True):
-            batch = _parsed(data)
+            batch = kept_message(bpb.Batch, data)
             # The id inside guards against a (128-bit) hash collision with another's name.
             out.append(batch if batch is not None and batch.id == batch_id else None)
         return out
@@ -154,12 +152,3 @@ def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:
 def _name(client: str, batch_id: str) -> str:
     # The client's part first: the memory store drops the documents of whoever holds the most.
     return f"batch:{client_scoped(client, '')}:{client_scoped(client, batch_id)}"
-
-
-def _parsed(data: bytes | None) -> bpb.Batch | None:
-    if data is None:
-        return None
-    try:
-        return bpb.Batch.FromString(data)
-    except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
-        return None

@@ -24,8 +24,6 @@ import asyncio
 import secrets
 from collections.abc import Sequence
 
-from google.protobuf.message import DecodeError
-
 from clients.switchboard.v1 import conversations_pb2 as cpb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.cancellation import uncut
@@ -44,7 +42,14 @@ from router_service.responses._conversation_items import (
 )
 from router_service.responses._stored import ENTRY_BYTES, LOADS_PER_CLIENT
 from router_service.sessions import client_scoped
-from router_service.state import AppendResult, ByteQuota, PutResult, QuotaReading, StateStore
+from router_service.state import (
+    AppendResult,
+    ByteQuota,
+    PutResult,
+    QuotaReading,
+    StateStore,
+    kept_message,
+)
 
 __all__ = ["Conversations"]
 
@@ -157,7 +162,7 @@ class Conversations:
         loading = self._loading.setdefault(client, asyncio.Semaphore(LOADS_PER_CLIENT))
         async with loading:
             (data,) = await self._store.get_documents([_name(client, conversation_id)])
-        record = _parsed(data)
+        record = kept_message(cpb.ConversationRecord, data)
         # The id inside guards against a (128-bit) hash collision with another's name.
         if record is None or record.conversation.id != conversation_id:
             raise ConversationNotFoundError(conversation_id, param="id")
@@ -209,12 +214,3 @@ def _quota_name(client: str) -> str:
 def _name(client: str, conversation_id: str) -> str:
     # The client's part first: the memory store drops the documents of whoever holds the most.
     return f"conv:{client_scoped(client, '')}:{client_scoped(client, conversation_id)}"
-
-
-def _parsed(data: bytes | None) -> cpb.ConversationRecord | None:
-    if data is None:
-        return None
-    try:
-        return cpb.ConversationRecord.FromString(data)
-    except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
-        return None

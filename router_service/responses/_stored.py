@@ -23,7 +23,6 @@ import asyncio
 from collections.abc import Sequence
 
 import orjson
-from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.cancellation import uncut
@@ -31,7 +30,7 @@ from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError, ResponseExistsError, ResponseNotFoundError
 from router_service.sessions import client_scoped
-from router_service.state import ByteQuota, PutResult, QuotaReading, StateStore
+from router_service.state import ByteQuota, PutResult, QuotaReading, StateStore, kept_message
 
 __all__ = [
     "ENTRY_BYTES",
@@ -142,7 +141,7 @@ class StoredResponses:
         documents = await self._read(client, ids)
         found = []
         for i, (response_id, data) in enumerate(zip(ids, documents, strict=True)):
-            response = _parsed(data)
+            response = kept_message(pb.StoredResponse, data)
             # The id inside guards against a (128-bit) hash collision with another's name.
             if response is None or response.id != response_id:
                 raise ResponseNotFoundError(response_id, param=f"ids[{i}]")
@@ -187,15 +186,6 @@ def _quota_name(client: str) -> str:
 def response_name(client: str, response_id: str) -> str:
     # The client's part first: the memory store drops the documents of whoever holds the most.
     return f"resp:{client_scoped(client, '')}:{client_scoped(client, response_id)}"
-
-
-def _parsed(data: bytes | None) -> pb.StoredResponse | None:
-    if data is None:
-        return None
-    try:
-        return pb.StoredResponse.FromString(data)
-    except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
-        return None
 
 
 def _check_items(items: Sequence[str], field: str) -> None:

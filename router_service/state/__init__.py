@@ -21,6 +21,7 @@ from router_service.state._base import (
     sliding_count,
     sliding_wait,
 )
+from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
 from router_service.state._memory import MemoryStateStore
 from router_service.state._open import open_store
@@ -66,6 +67,7 @@ __all__ = [
     "SlotRequest",
     "StateStore",
     "StoreUnavailableError",
+    "kept_message",
     "open_store",
     "sliding_count",
     "sliding_wait",
