@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from router_service.batches._errors import FileTooLargeError
-from router_service.sessions import client_scoped
+from router_service.sessions import client_document
 from router_service.state import AppendResult, PutResult, StateStore
 
 __all__ = ["PAGE_BYTES", "Answered", "AnswersNotKeptError", "BatchAnswers", "LineResult"]
@@ -140,8 +140,7 @@ class AnswerWriter:
 
 
 def _page(client: str, batch_id: str, number: int) -> str:
-    # The client's part first: the memory store drops the documents of whoever holds the most.
-    return f"batch-page:{client_scoped(client, '')}:{client_scoped(client, batch_id)}:{number}"
+    return f"{client_document('batch-page', client, batch_id)}:{number}"
 
 
 def _framed(result: LineResult) -> bytes:

@@ -24,7 +24,7 @@ from router_service.clock import Clock
 from router_service.config import BatchesConfig, FilesConfig
 from router_service.errors import InvalidRequestError
 from router_service.responses import CANCELLED, MAX_ID_BYTES, BackgroundRecords
-from router_service.sessions import client_scoped
+from router_service.sessions import client_document, client_scoped
 from router_service.state import StateStore, kept_message
 
 __all__ = ["ENDED", "RUNNING", "STOPPED_MESSAGE", "BatchRecords", "failed"]
@@ -150,5 +150,4 @@ def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:
 
 
 def _name(client: str, batch_id: str) -> str:
-    # The client's part first: the memory store drops the documents of whoever holds the most.
-    return f"batch:{client_scoped(client, '')}:{client_scoped(client, batch_id)}"
+    return client_document("batch", client, batch_id)

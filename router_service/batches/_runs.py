@@ -23,7 +23,7 @@ import orjson
 
 from router_service.config import BatchesConfig
 from router_service.responses import JobId
-from router_service.sessions import client_scoped
+from router_service.sessions import client_document
 from router_service.state import StateStore
 
 __all__ = ["RUNNING_GROUP", "BatchRuns", "Claim"]
@@ -110,9 +110,9 @@ class BatchRuns:
 
 def _claims(job: JobId) -> str:
     client, batch_id = job
-    return f"batch-claim:{client_scoped(client, '')}:{client_scoped(client, batch_id)}"
+    return client_document("batch-claim", client, batch_id)
 
 
 def _run(job: JobId) -> str:
     client, batch_id = job
-    return f"batch-run:{client_scoped(client, '')}:{client_scoped(client, batch_id)}"
+    return client_document("batch-run", client, batch_id)

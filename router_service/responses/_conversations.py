@@ -41,7 +41,7 @@ from router_service.responses._conversation_items import (
     checked_metadata,
 )
 from router_service.responses._stored import ENTRY_BYTES, LOADS_PER_CLIENT
-from router_service.sessions import client_scoped
+from router_service.sessions import client_document, client_scoped
 from router_service.state import (
     AppendResult,
     ByteQuota,
@@ -212,5 +212,4 @@ def _quota_name(client: str) -> str:
 
 
 def _name(client: str, conversation_id: str) -> str:
-    # The client's part first: the memory store drops the documents of whoever holds the most.
-    return f"conv:{client_scoped(client, '')}:{client_scoped(client, conversation_id)}"
+    return client_document("conv", client, conversation_id)

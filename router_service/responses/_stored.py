@@ -29,7 +29,7 @@ from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError, ResponseExistsError, ResponseNotFoundError
-from router_service.sessions import client_scoped
+from router_service.sessions import client_document, client_scoped
 from router_service.state import ByteQuota, PutResult, QuotaReading, StateStore, kept_message
 
 __all__ = [
@@ -184,8 +184,7 @@ def _quota_name(client: str) -> str:
 
 
 def response_name(client: str, response_id: str) -> str:
-    # The client's part first: the memory store drops the documents of whoever holds the most.
-    return f"resp:{client_scoped(client, '')}:{client_scoped(client, response_id)}"
+    return client_document("resp", client, response_id)
 
 
 def _check_items(items: Sequence[str], field: str) -> None:

@@ -3,6 +3,7 @@
 from clients import MAX_SESSION_ID_BYTES
 from router_service.sessions._identity import (
     checked_session_id,
+    client_document,
     client_scoped,
     pin_user_session,
     session_id_for,
@@ -19,6 +20,7 @@ __all__ = [
     "ThreadActions",
     "ThreadProtection",
     "checked_session_id",
+    "client_document",
     "client_scoped",
     "pin_user_session",
     "session_id_for",

@@ -83,6 +83,13 @@ def client_scoped(client: str, name: str) -> str:
     return hashlib.sha256(scoped).hexdigest()[:_KEY_HEX]
 
 
+def client_document(kind: str, client: str, item: str) -> str:
+    """The state-store name of what a client keeps (`kind`: "resp", "conv", "batch"…): the
+    client's part first, because the memory store drops the documents of whoever holds the
+    most, then the item's, both hashed (`client_scoped`)."""
+    return f"{kind}:{client_scoped(client, '')}:{client_scoped(client, item)}"
+
+
 _SYSTEM_ROLES = (chat_pb2.ROLE_SYSTEM, chat_pb2.ROLE_DEVELOPER)
 
 

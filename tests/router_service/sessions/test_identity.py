@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clients.switchboard.v1 import chat_pb2
-from router_service.sessions import session_id_for
+from router_service.sessions import client_document, session_id_for
 
 
 def conversation(
@@ -35,3 +35,11 @@ def test_hash_is_stable_across_turns_and_differs_across_conversations() -> None:
     other = conversation((SYSTEM, "be brief"), (USER, "write a poem"))
     assert session_id_for("", first) == session_id_for("", later)
     assert session_id_for("", first) != session_id_for("", other)
+
+
+def test_a_client_documents_name_is_the_one_earlier_versions_wrote() -> None:
+    """Stored responses, conversations and batches are read back by these names across an
+    upgrade: pinned, a change of the rule would lose what replicas kept."""
+    name = client_document("resp", "app", "resp_1")
+    assert name == "resp:72a5a78d16b9e1b5224897313d46aec8:3b54116a8f435d1bf18ec5185025313a"
+    assert client_document("batch", "other", "resp_1").split(":")[1:] != name.split(":")[1:]
