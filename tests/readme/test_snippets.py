@@ -49,10 +49,14 @@ def demo_config(fake: FakeUpstream) -> SwitchboardConfig:
     config = load_config(ROOT / "examples/dev.yaml", env={"FAKE_UPSTREAM_URL": fake.base_url})
     provider, model = DECIDED.split("/")
     large = ModelGroupConfig(deployments=[DeploymentRef(provider=provider, model=model)])
-    service = ClientKeyConfig(name="service", key_sha256=hash_key(ROUTE_KEY), scopes=["route"])
-    admin = ClientKeyConfig(name="admin", key_sha256=hash_key(ADMIN_KEY), scopes=["admin"])
-    limited = ClientKeyConfig(
-        name="chat-app", key_sha256=hash_key(LIMITED_KEY), rpm=600, tpm=200_000
+    service = ClientKeyConfig.model_validate(
+        {"name": "service", "key_sha256": hash_key(ROUTE_KEY), "scopes": ["route"]}
+    )
+    admin = ClientKeyConfig.model_validate(
+        {"name": "admin", "key_sha256": hash_key(ADMIN_KEY), "scopes": ["admin"]}
+    )
+    limited = ClientKeyConfig.model_validate(
+        {"name": "chat-app", "key_sha256": hash_key(LIMITED_KEY), "rpm": 600, "tpm": 200_000}
     )
     return config.model_copy(
         update={

@@ -141,10 +141,11 @@ def test_every_rpc_has_a_rule() -> None:
 
 def test_exports() -> None:
     assert auth.__all__ == [
-        *("ADMIN_SERVICE", "ANONYMOUS", "ROUTER_SERVICE", "RULES", "Admission", "Attempt"),
+        *("ADMIN_SERVICE", "ANONYMOUS", "ISSUED_PREFIX", "ROUTER_SERVICE", "RULES"),
+        *("Admission", "Attempt"),
         *("AuditEvent", "Authenticator", "BudgetReading", "BudgetStanding", "Budgets"),
         "Caller",
-        *("CallerLimits", "Gate", "LimitStanding"),
+        *("CallerLimits", "Gate", "IssuedKey", "IssuedKeys", "LimitStanding"),
         *(
             "MethodRule",
             "RateStatus",
