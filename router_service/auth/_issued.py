@@ -76,6 +76,8 @@ class IssuedKeys:
         self._follower: asyncio.Task[None] | None = None
         self.syncs = 0  # reads of the log done (tests wait for the next one)
         self._synced = asyncio.Event()
+        # Set while the follower waits for a notice or its period (tests move the clock then).
+        self.resting = asyncio.Event()
 
     def configure(self, config: AuthConfig) -> None:
         """A (reloaded) config's bound and resync period."""
@@ -209,7 +211,20 @@ class IssuedKeys:
                 except StoreUnavailableError as exc:  # kept as known; read again on the timer
                     log.warning("issued client keys not read (%s): the last ones read apply", exc)
                 wait_s = self._resync_s if hearing else min(self._resync_s, _UNHEARD_CHECK_S)
-                await _first_of(watch.notified(wait_s), self._clock.wait(wait_s))
+                await self._rest(watch.notified(wait_s), self._clock.wait(wait_s))
+
+    async def _rest(self, *waits: Any) -> None:
+        """Wait until the first of `waits` ends (a notice, or the resync period on the clock)."""
+        tasks = [asyncio.ensure_future(wait) for wait in waits]
+        try:
+            await asyncio.sleep(0)  # each wait has begun (a ManualClock knows its waiter)
+            self.resting.set()
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self.resting.clear()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def aclose(self) -> None:
         follower, self._follower = self._follower, None
@@ -217,17 +232,6 @@ class IssuedKeys:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
-
-
-async def _first_of(*waits: Any) -> None:
-    """Wait until the first of `waits` ends (a notice, or the resync period on the clock)."""
-    tasks = [asyncio.ensure_future(wait) for wait in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _at_bound(client: str, bound: int) -> ClientKeyLimitError:
