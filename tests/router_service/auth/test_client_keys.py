@@ -175,11 +175,12 @@ async def test_issued_keys_are_bounded_per_client(
 
 async def test_bad_issue_requests_are_typed(fake: FakeUpstream, start_router: StartRouter) -> None:
     router = await start_router(guarded_config(fake.base_url, ops(), client("app", OLD)))
-    for fields, code in [
+    cases: list[tuple[dict[str, Any], grpc.StatusCode]] = [
         ({"app": "nobody"}, grpc.StatusCode.NOT_FOUND),
         ({"app": "app", "ttl_s": -1.0}, grpc.StatusCode.INVALID_ARGUMENT),
         ({"app": "app", "label": "x" * 201}, grpc.StatusCode.INVALID_ARGUMENT),
-    ]:
+    ]
+    for fields, code in cases:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await issue(router, **fields)
         assert caught.value.code() is code
