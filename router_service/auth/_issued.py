@@ -155,10 +155,12 @@ class IssuedKeys:
         async with self._reading:
             while True:
                 lines = await self._lines.more()
-                if lines is None:  # no log (nothing issued yet), or it is gone: no keys
-                    self._by_id.clear()
-                    self._by_digest.clear()
-                    self._lines = DocumentLines(self._store, LOG_NAME)
+                if lines is None:  # no log (nothing issued yet), or it is gone
+                    # Not from a store answering from local state (Redis lost): those known stay.
+                    if not self._store.outage_counts().get("degraded"):
+                        self._by_id.clear()
+                        self._by_digest.clear()
+                        self._lines = DocumentLines(self._store, LOG_NAME)
                     break
                 for line in lines:
                     self._fold(orjson.loads(line))
