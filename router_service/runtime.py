@@ -46,7 +46,7 @@ class Runtime:
         session_marks: MemoryStateStore | None = None,
         stats: RoutingStats | None = None,
         afterwork: Afterwork | None = None,
-        issued_keys: IssuedKeys | None = None,
+        issued_keys: IssuedKeys | None = None,  # a mirror shared with successors, as the store
     ) -> None:
         self.config = config
         self.clock = clock
@@ -87,9 +87,7 @@ class Runtime:
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
-        # Client keys issued at run time: a mirror shared with successors, as the store is.
-        self.issued_keys = issued_keys or IssuedKeys(store, clock, config.auth)
-        self.issued_keys.configure(config.auth)
+        self.issued_keys = (issued_keys or IssuedKeys(store, clock)).configured(config.auth)
         self.prober = KeyProber(
             self.pools,
             {name: self._probe_fn(adapter) for name, adapter in self.adapters.items()},

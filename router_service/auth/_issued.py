@@ -65,10 +65,10 @@ class IssuedKeys:
     """This replica's mirror of the issued keys, and the writes that change them. Shared by
     successive runtimes (a reload keeps it); `start` follows the log, `aclose` stops."""
 
-    def __init__(self, store: StateStore, clock: Clock, config: AuthConfig) -> None:
+    def __init__(self, store: StateStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
-        self.configure(config)
+        self.configured(AuthConfig(open=True))  # its defaults, until a config says more
         self._by_id: dict[str, IssuedKey] = {}
         self._by_digest: dict[bytes, IssuedKey] = {}
         self._lines = DocumentLines(store, LOG_NAME)
@@ -79,10 +79,11 @@ class IssuedKeys:
         # Set while the follower waits for a notice or its period (tests move the clock then).
         self.resting = asyncio.Event()
 
-    def configure(self, config: AuthConfig) -> None:
-        """A (reloaded) config's bound and resync period."""
+    def configured(self, config: AuthConfig) -> IssuedKeys:
+        """This mirror under a (reloaded) config's bound and resync period."""
         self._max_keys = config.max_issued_keys
         self._resync_s = config.issued_keys_resync_s
+        return self
 
     def find(self, digest: bytes) -> IssuedKey | None:
         """The live issued key with this SHA-256; None when unknown, revoked or expired.
