@@ -20,7 +20,6 @@ state prefix). On the memory backend the keys live as long as the process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import secrets
@@ -233,8 +232,8 @@ class IssuedKeys:
         follower, self._follower = self._follower, None
         if follower is not None:
             follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            # wait() does not re-raise the task's CancelledError, but does raise our own.
+            await asyncio.wait((follower,))
 
 
 def _at_bound(client: str, bound: int) -> ClientKeyLimitError:
