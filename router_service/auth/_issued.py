@@ -163,7 +163,10 @@ class IssuedKeys:
                         self._lines = DocumentLines(self._store, LOG_NAME)
                     break
                 for line in lines:
-                    self._fold(orjson.loads(line))
+                    try:
+                        self._fold(orjson.loads(line))
+                    except (ValueError, KeyError, TypeError):  # not ours: left out, not fatal
+                        log.warning("issued client keys: a line of the log is not an event")
                 if not self._lines.behind:
                     break
             self.syncs += 1
