@@ -103,3 +103,15 @@ async def test_a_lost_notice_is_caught_by_the_periodic_read(
     clock.advance(RESYNC_S)
     await follower.synced(read)
     assert await refused(two, issued.key)
+
+
+async def test_a_replica_started_later_knows_the_keys_at_once(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    clients = [client("ops", OPS, scopes=["admin"]), client("app", APP)]
+    config = replica_config(fake.base_url, redis_url, redis_prefix, auth={"clients": clients})
+    one = await start_router(config, clock=ManualClock())
+    request = admin_pb.IssueClientKeyRequest(client="app")
+    issued = await one.admin.IssueClientKey(request, metadata=bearer(OPS))
+    later = await start_router(config, clock=ManualClock())  # read before it serves
+    assert not await refused(later, issued.key)
