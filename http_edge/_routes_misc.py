@@ -21,11 +21,11 @@ from ._disconnect import unless_disconnected
 from ._errors import EdgeError, error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import forwarded_metadata, routing_options
+from ._metadata import Metadata, forwarded_metadata, routing_options
 from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 
-__all__ = ["router"]
+__all__ = ["listed_models", "require_listed", "router"]
 
 router = APIRouter()
 
@@ -51,11 +51,28 @@ async def embeddings(request: Request) -> Response:
 
 
 async def _models(request: Request, state: EdgeState) -> ListModelsResponse:
-    return await state.router().list_models(
-        ListModelsRequest(),
-        timeout=state.settings.request_timeout_s,
-        metadata=forwarded_metadata(request),
+    return await listed_models(request, state, forwarded_metadata(request))
+
+
+async def listed_models(
+    request: Request, state: EdgeState, metadata: Metadata
+) -> ListModelsResponse:
+    """The models the caller (its key in `metadata`) may use, unless it leaves first."""
+    listing = state.router().list_models(
+        ListModelsRequest(), timeout=state.settings.request_timeout_s, metadata=metadata
     )
+    return await unless_disconnected(request, listing)
+
+
+async def require_listed(
+    request: Request, state: EdgeState, metadata: Metadata, model: str
+) -> None:
+    """Refuse (404) a `model` the caller may not name: what a call the router answers itself
+    (count tokens) checks once the router has taken the caller's key."""
+    models = await listed_models(request, state, metadata)
+    if model not in {listed.id for listed in models.models}:
+        message = f"model: {model!r} is not a model this key may use."
+        raise EdgeError(404, message, code="model_not_found", param="model")
 
 
 @router.get("/v1/models", responses=ERRORS)
