@@ -85,6 +85,7 @@ _ERRORS = {
     }
 }
 _MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+_MODEL_ID = {"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _KEY = {"name": "key", "in": "query", "required": False, "schema": {"type": "string"}}
 _ALT = {"name": "alt", "in": "query", "required": False, "schema": {"enum": ["sse", "json"]}}
 
@@ -102,5 +103,5 @@ STREAM_GENERATE_CONTENT = _operation(_GENERATE_REQUEST, _ALT)
 COUNT_TOKENS = _operation(_COUNT_TOKENS_REQUEST)
 EMBED_CONTENT = _operation(_EMBED_REQUEST)
 BATCH_EMBED_CONTENTS = _operation(_BATCH_EMBED_REQUEST)
-GET_MODEL: dict[str, Any] = {"parameters": [_MODEL, _KEY], "responses": _ERRORS}
+GET_MODEL: dict[str, Any] = {"parameters": [_MODEL_ID, _KEY], "responses": _ERRORS}
 LIST_MODELS: dict[str, Any] = {"parameters": [_KEY], "responses": _ERRORS}

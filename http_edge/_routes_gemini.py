@@ -35,6 +35,7 @@ from clients import (
     http_status_for,
 )
 from clients.codec.gemini import (
+    METHODS,
     ResponseChunks,
     embeddings_body,
     embeddings_to_gemini,
@@ -163,6 +164,22 @@ for _version in ("v1beta", "v1"):
         )
 
 
+async def unknown_method(request: Request) -> Response:
+    """A method Gemini may have and this gateway does not (404, as Google says of one)."""
+    method = str(request.path_params["model_id"]).rpartition(":")[2]
+    message = f"{method!r} is not a method this gateway answers (it answers {', '.join(METHODS)})."
+    raise EdgeError(404, message, code="unknown_url")
+
+
+for _version in ("v1beta", "v1"):  # after the methods: what none of them matched
+    router.add_api_route(
+        f"/{_version}/models/{{model_id:path}}",
+        unknown_method,
+        methods=["POST"],
+        include_in_schema=False,
+    )
+
+
 async def list_models(request: Request) -> Response:
     """The models the caller may use, in one page (the router's list is not paged); under v1,
     OpenAI's list unless the caller is Google's."""
@@ -278,6 +295,7 @@ def _relay(model: str, writer: _Events | _Array) -> Relay:
             # The response is committed: a bug can only be told as the stream's last chunk.
             logger.exception("relaying a Gemini API stream failed")
             last = gemini_error(500, "The edge failed while relaying the stream.")
-        yield writer.items([last]) + writer.end()
+        # After an error, what was held goes before it (`finish` took it into the last one).
+        yield writer.items([*stream.pending(), last]) + writer.end()
 
     return relay

@@ -4,9 +4,10 @@ GenerateContentResponse chunks of Gemini's streamGenerateContent.
 Followed: https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent and
 https://ai.google.dev/gemini-api/docs/text-generation#streaming: each chunk a
 GenerateContentResponse whose candidates hold the new parts; the last one with each
-candidate's finishReason and the usageMetadata. Gemini streams a function call whole, in one
-part, where OpenAI streams its arguments in pieces: a call is sent once complete, with the
-last chunk.
+candidate's finishReason and the usageMetadata, and the last text (a response is held until
+the next one comes, so the SDK's `chunk.text` of the last chunk is text, as Gemini's is, not
+None). Gemini streams a function call whole, in one part, where OpenAI streams its arguments in
+pieces: a call is sent once complete, with the last chunk.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ class ResponseChunks:
         self._id = ""
         self._candidates: dict[int, _Candidate] = {}
         self._usage: Mapping[str, Any] | None = None
+        self._held: JsonObject | None = None  # the last response with parts, not yet sent
 
     def chunk(self, chunk: Mapping[str, Any]) -> list[JsonObject]:
-        """The GenerateContentResponse to send for `chunk` (none when it had nothing new)."""
+        """The GenerateContentResponse to send now: the one held, when `chunk` has new parts
+        (then held in its place)."""
         self._id = self._id or str(chunk.get("id") or "")
         self._model = str(chunk.get("model") or self._model)
         if isinstance(chunk.get("usage"), dict):
@@ -62,15 +65,26 @@ class ResponseChunks:
                 candidate.finish = choice["finish_reason"]
             if parts:
                 candidates.append({"content": {"role": "model", "parts": parts}, "index": index})
-        return [self._response(candidates)] if candidates else []
+        if not candidates:
+            return []
+        ready = self.pending()
+        self._held = self._response(candidates)
+        return ready
+
+    def pending(self) -> list[JsonObject]:
+        """The response held, to send before a failed stream's error."""
+        held, self._held = self._held, None
+        return [held] if held is not None else []
 
     def finish(self, usage: Mapping[str, Any] | None = None) -> JsonObject:
-        """The last chunk: the complete function calls, each candidate's finishReason, and the
-        usage (OpenAI's; `usage` when the stream's chunks had none)."""
+        """The last chunk: the parts held, the complete function calls, each candidate's
+        finishReason, and the usage (OpenAI's; `usage` when the stream's chunks had none)."""
+        held = {c["index"]: c["content"]["parts"] for r in self.pending() for c in r["candidates"]}
         candidates = []
         for index, candidate in sorted((self._candidates or {0: _Candidate()}).items()):
             calls = [candidate.calls[i] for i in sorted(candidate.calls)]
-            parts = [call_part(c.id, c.name, "".join(c.arguments), c.signature) for c in calls]
+            parts = held.get(index, [])
+            parts += [call_part(c.id, c.name, "".join(c.arguments), c.signature) for c in calls]
             candidates.append(
                 {
                     "content": {"role": "model", "parts": parts},
