@@ -129,7 +129,7 @@ async def test_the_callers_own_rate_limit_is_resource_exhausted_with_retry_after
     with pytest.raises(errors.ClientError) as refused:
         await sdk.generate_content(model="chain", contents="hi")
     assert (refused.value.code, refused.value.status) == (429, "RESOURCE_EXHAUSTED")
-    headers = refused.value.response.headers  # type: ignore[union-attr]
+    headers = refused.value.response.headers
     assert int(headers["retry-after"]) > 0
     assert headers["x-ratelimit-limit-requests"] == "1"
 

@@ -268,8 +268,8 @@ def _generation_config(value: Any) -> JsonObject:
         stops = expect_list(config["stopSequences"], "generationConfig.stopSequences")
         path = "generationConfig.stopSequences"
         out["stop"] = [expect_str(s, at_index(path, i)) for i, s in enumerate(stops)]
-    if "logprobs" in out and not out.get("logprobs"):
-        out["logprobs"] = True  # Gemini's `logprobs` (how many) implies responseLogprobs
+    if "top_logprobs" in out:
+        out["logprobs"] = True  # OpenAI takes top_logprobs only with logprobs
     format_ = _response_format(config)
     if format_ is not None:
         out["response_format"] = format_
