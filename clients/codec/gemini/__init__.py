@@ -18,9 +18,24 @@ from clients.codec.gemini._request import (
 )
 from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
 from clients.codec.gemini._stream import ResponseChunks
-from clients.codec.gemini._tables import METHODS, gemini_error, gemini_status
+from clients.codec.gemini._tables import (
+    AUDIO_TYPES,
+    CALLING_MODES,
+    CONFIG_KEYS,
+    FILTERED_FINISH_REASONS,
+    FINISH_BY_FINISH_REASON,
+    METHODS,
+    gemini_error,
+    gemini_status,
+    thought_signature,
+)
 
 __all__ = [
+    "AUDIO_TYPES",
+    "CALLING_MODES",
+    "CONFIG_KEYS",
+    "FILTERED_FINISH_REASONS",
+    "FINISH_BY_FINISH_REASON",
     "METHODS",
     "ResponseChunks",
     "embeddings_body",
@@ -32,5 +47,6 @@ __all__ = [
     "model_to_gemini",
     "openai_chat_body",
     "response_to_gemini",
+    "thought_signature",
     "usage_to_gemini",
 ]

@@ -11,14 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 from clients.codec._json import at, expect_object, expect_str
+from clients.codec.gemini._tables import AUDIO_TYPES
 from clients.errors import InvalidRequestError
 
 __all__ = ["json_schema", "user_part"]
 
 JsonObject = dict[str, Any]
 
-# Gemini's audio MIME types that OpenAI's input_audio takes (its `format`).
-_AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mp3": "mp3", "audio/mpeg": "mp3"}
+# Gemini's audio MIME types that OpenAI's input_audio takes (its `format`): wav and mp3, by
+# Gemini's names for them (`AUDIO_TYPES`) and their common aliases.
+_AUDIO_FORMATS = {AUDIO_TYPES[name]: name for name in ("wav", "mp3")} | {
+    "audio/x-wav": "wav",
+    "audio/mpeg": "mp3",
+}
 # Schema keys holding one schema, and those holding a list or a map of them.
 _SCHEMA = ("items", "additionalProperties", "not")
 _SCHEMAS = ("anyOf", "oneOf", "allOf", "prefixItems")

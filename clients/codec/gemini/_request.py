@@ -32,6 +32,7 @@ from clients.codec._json import (
 )
 from clients.codec._request import chat_params_from_openai
 from clients.codec.gemini._content import json_schema, user_part
+from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
@@ -43,16 +44,11 @@ _KNOWN = frozenset(
     {"model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig"}
     | {"safetySettings", "cachedContent"}
 )
-# generationConfig fields → OpenAI's chat keys, taken as they are.
-_SAME = {
-    "temperature": "temperature",
-    "topP": "top_p",
+# generationConfig fields → OpenAI's chat keys, taken as they are: the router's Gemini
+# provider's (`CONFIG_KEYS`) the other way round, and those it maps itself.
+_SAME = {native: key for key, native in CONFIG_KEYS.items()} | {
     "topK": "top_k",  # not OpenAI's: what the Gemini, Anthropic and vLLM upstreams take
     "maxOutputTokens": "max_tokens",
-    "candidateCount": "n",
-    "seed": "seed",
-    "presencePenalty": "presence_penalty",
-    "frequencyPenalty": "frequency_penalty",
     "responseLogprobs": "logprobs",
     "logprobs": "top_logprobs",
 }
@@ -62,7 +58,10 @@ _CONFIG = frozenset(_SAME) | {
     "responseSchema",
     "responseJsonSchema",
 }
-_MODES = {"AUTO": "auto", "MODE_UNSPECIFIED": "auto", "VALIDATED": "auto", "ANY": "required"}
+_MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
+    "MODE_UNSPECIFIED": "auto",
+    "VALIDATED": "auto",  # calls checked against their schemas: OpenAI's `auto` does not say
+}
 
 
 def model_name(value: str) -> str:

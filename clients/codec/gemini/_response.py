@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH
+from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH, thought_signature
 
 __all__ = ["call_part", "finish_reason", "response_to_gemini", "usage_to_gemini"]
 
@@ -55,20 +55,12 @@ def _args(arguments: str) -> JsonObject:
     return value if isinstance(value, dict) else {}
 
 
-def call_part(call_id: str, name: str, arguments: str, signature: str | None) -> JsonObject:
+def call_part(call_id: str, name: str, arguments: str, signature: str) -> JsonObject:
     """A functionCall part; its id is the call's (a Gemini upstream's, or the router's)."""
     part: JsonObject = {"functionCall": {"id": call_id, "name": name, "args": _args(arguments)}}
     if signature:
         part["thoughtSignature"] = signature
     return part
-
-
-def signature_of(call: Mapping[str, Any]) -> str | None:
-    """A Gemini upstream's thought signature, where the router's answer carries it."""
-    extra = call.get("extra_content")
-    google = extra.get("google") if isinstance(extra, dict) else None
-    signature = google.get("thought_signature") if isinstance(google, dict) else None
-    return signature if isinstance(signature, str) else None
 
 
 def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
@@ -86,7 +78,7 @@ def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
                 str(call.get("id") or ""),
                 str(function.get("name") or ""),
                 str(function.get("arguments") or ""),
-                signature_of(call),
+                thought_signature(call),
             )
         )
     return parts

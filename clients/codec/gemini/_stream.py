@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clients.codec.gemini._response import call_part, finish_reason, signature_of, usage_to_gemini
+from clients.codec.gemini._response import call_part, finish_reason, usage_to_gemini
+from clients.codec.gemini._tables import thought_signature
 
 __all__ = ["ResponseChunks"]
 
@@ -30,7 +31,7 @@ class _Call:
     id: str = ""
     name: str = ""
     arguments: list[str] = field(default_factory=list)
-    signature: str | None = None
+    signature: str = ""
 
 
 @dataclass
@@ -111,7 +112,7 @@ class ResponseChunks:
             call.name = call.name or str(function.get("name") or "")
             if isinstance(function.get("arguments"), str):
                 call.arguments.append(function["arguments"])
-            call.signature = call.signature or signature_of(piece)
+            call.signature = call.signature or thought_signature(piece)
         return parts
 
     def _response(self, candidates: list[JsonObject]) -> JsonObject:
