@@ -146,38 +146,11 @@ async def batch_embed_contents(request: Request) -> Response:
     return await _embed(request, batch=True)
 
 
-_METHODS: dict[str, tuple[Endpoint, dict[str, Any]]] = {
-    "generateContent": (generate_content, api.GENERATE_CONTENT),
-    "streamGenerateContent": (stream_generate_content, api.STREAM_GENERATE_CONTENT),
-    "countTokens": (count_tokens, api.COUNT_TOKENS),
-    "embedContent": (embed_content, api.EMBED_CONTENT),
-    "batchEmbedContents": (batch_embed_contents, api.BATCH_EMBED_CONTENTS),
-}
-for _version in ("v1beta", "v1"):
-    for _method, (_endpoint, _operation) in _METHODS.items():
-        router.add_api_route(
-            f"/{_version}/models/{{model:path}}:{_method}",
-            _endpoint,
-            methods=["POST"],
-            openapi_extra=_operation,
-            name=f"gemini_{_version}_{_method}",
-        )
-
-
 async def unknown_method(request: Request) -> Response:
     """A method Gemini may have and this gateway does not (404, as Google says of one)."""
     method = str(request.path_params["model_id"]).rpartition(":")[2]
     message = f"{method!r} is not a method this gateway answers (it answers {', '.join(METHODS)})."
     raise EdgeError(404, message, code="unknown_url")
-
-
-for _version in ("v1beta", "v1"):  # after the methods: what none of them matched
-    router.add_api_route(
-        f"/{_version}/models/{{model_id:path}}",
-        unknown_method,
-        methods=["POST"],
-        include_in_schema=False,
-    )
 
 
 async def list_models(request: Request) -> Response:
@@ -202,27 +175,6 @@ async def get_model(request: Request) -> Response:
             return JSONBytesResponse(model_to_gemini(listed))
     message = f"models/{model} is not found, or not a model this key may use."
     raise EdgeError(404, message, code="model_not_found", param="model")
-
-
-# Under v1, `GET /v1/models…` is OpenAI's too: these routes come first and hand a caller who
-# is not Google's to OpenAI's (`google_caller`); OpenAPI describes OpenAI's.
-for _version, _described in (("v1beta", True), ("v1", False)):
-    router.add_api_route(
-        f"/{_version}/models",
-        list_models,
-        methods=["GET"],
-        openapi_extra=api.LIST_MODELS,
-        include_in_schema=_described,
-        name=f"gemini_{_version}_list_models",
-    )
-    router.add_api_route(
-        f"/{_version}/models/{{model_id:path}}",
-        get_model,
-        methods=["GET"],
-        openapi_extra=api.GET_MODEL,
-        include_in_schema=_described,
-        name=f"gemini_{_version}_get_model",
-    )
 
 
 class _Events:
@@ -299,3 +251,31 @@ def _relay(model: str, writer: _Events | _Array) -> Relay:
         yield writer.items([*stream.pending(), last]) + writer.end()
 
     return relay
+
+
+_METHODS: dict[str, tuple[Endpoint, dict[str, Any]]] = {
+    "generateContent": (generate_content, api.GENERATE_CONTENT),
+    "streamGenerateContent": (stream_generate_content, api.STREAM_GENERATE_CONTENT),
+    "countTokens": (count_tokens, api.COUNT_TOKENS),
+    "embedContent": (embed_content, api.EMBED_CONTENT),
+    "batchEmbedContents": (batch_embed_contents, api.BATCH_EMBED_CONTENTS),
+}
+# Each version's routes, in the order they are matched: (HTTP method, path, endpoint, OpenAPI
+# operation). Under v1, `GET /v1/models…` is OpenAI's too: Gemini's routes come first and hand
+# a caller who is not Google's to OpenAI's (`google_caller`); OpenAPI describes OpenAI's there.
+_ROUTES: list[tuple[str, str, Endpoint, dict[str, Any] | None]] = [
+    *(("POST", f"/models/{{model:path}}:{name}", *method) for name, method in _METHODS.items()),
+    ("POST", "/models/{model_id:path}", unknown_method, None),  # what no method matched
+    ("GET", "/models", list_models, api.LIST_MODELS),
+    ("GET", "/models/{model_id:path}", get_model, api.GET_MODEL),
+]
+for _version in ("v1beta", "v1"):
+    for _method, _path, _endpoint, _operation in _ROUTES:
+        router.add_api_route(
+            f"/{_version}{_path}",
+            _endpoint,
+            methods=[_method],
+            openapi_extra=_operation,
+            include_in_schema=_operation is not None and (_version, _method) != ("v1", "GET"),
+            name=f"gemini_{_version}_{_endpoint.__name__}",
+        )

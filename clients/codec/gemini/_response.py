@@ -15,7 +15,7 @@ import orjson
 
 from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH, thought_signature
 
-__all__ = ["call_part", "finish_reason", "response_to_gemini", "usage_to_gemini"]
+__all__ = ["call_part", "finish_reason", "response_to_gemini", "text_parts", "usage_to_gemini"]
 
 JsonObject = dict[str, Any]
 
@@ -63,7 +63,8 @@ def call_part(call_id: str, name: str, arguments: str, signature: str) -> JsonOb
     return part
 
 
-def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
+def text_parts(message: Mapping[str, Any]) -> list[JsonObject]:
+    """A message's (or a delta's) reasoning, as a thought part, and its text."""
     parts: list[JsonObject] = []
     reasoning = message.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
@@ -71,6 +72,11 @@ def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
     text = message.get("content")
     if isinstance(text, str) and text:
         parts.append({"text": text})
+    return parts
+
+
+def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
+    parts = text_parts(message)
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
         parts.append(

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clients.codec.gemini._response import call_part, finish_reason, usage_to_gemini
+from clients.codec.gemini._response import call_part, finish_reason, text_parts, usage_to_gemini
 from clients.codec.gemini._tables import thought_signature
 
 __all__ = ["ResponseChunks"]
@@ -98,13 +98,7 @@ class ResponseChunks:
         return response
 
     def _delta(self, candidate: _Candidate, delta: Mapping[str, Any]) -> list[JsonObject]:
-        parts: list[JsonObject] = []
-        reasoning = delta.get("reasoning_content")
-        if isinstance(reasoning, str) and reasoning:
-            parts.append({"text": reasoning, "thought": True})
-        text = delta.get("content")
-        if isinstance(text, str) and text:
-            parts.append({"text": text})
+        parts = text_parts(delta)
         for piece in delta.get("tool_calls") or ():
             call = candidate.calls.setdefault(int(piece.get("index") or 0), _Call())
             function = piece.get("function") or {}
