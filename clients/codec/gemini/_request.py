@@ -180,10 +180,8 @@ def _user_turn(parts: list[JsonObject], path: str, calls: _Calls) -> list[JsonOb
     for j, part in enumerate(parts):
         where = at_index(path, j)
         if "functionResponse" in part:
-            results.append(_tool_result(part["functionResponse"], at(where, "functionResponse")))
-            results[-1]["tool_call_id"] = calls.answered(
-                results[-1].pop("name"), results[-1].pop("id")
-            )
+            where = at(where, "functionResponse")
+            results.append(_tool_result(part["functionResponse"], where, calls))
         else:
             content.append(user_part(part, where))
     if not content:
@@ -194,7 +192,8 @@ def _user_turn(parts: list[JsonObject], path: str, calls: _Calls) -> list[JsonOb
     return [*results, {"role": "user", "content": content}]
 
 
-def _tool_result(value: Any, path: str) -> JsonObject:
+def _tool_result(value: Any, path: str, calls: _Calls) -> JsonObject:
+    """A functionResponse as the OpenAI `tool` message answering its call."""
     result = expect_object(value, path)
     if "name" not in result:
         missing(at(path, "name"))
@@ -202,7 +201,7 @@ def _tool_result(value: Any, path: str) -> JsonObject:
     call_id = expect_str(result["id"], at(path, "id")) if result.get("id") else None
     response = expect_object(result.get("response", {}), at(path, "response"))
     content = dump_json(response, at(path, "response"))
-    return {"role": "tool", "name": name, "id": call_id, "content": content}
+    return {"role": "tool", "tool_call_id": calls.answered(name, call_id), "content": content}
 
 
 def _model_turn(parts: list[JsonObject], path: str, calls: _Calls, turn: int) -> JsonObject:
