@@ -4,6 +4,7 @@ edge's taxonomy gives, a stream that fails after its start, and the JSON-array s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -66,8 +67,9 @@ def assert_gemini_error(body: Any, code: int, status: str) -> None:
 
 
 async def test_keys_come_in_x_goog_api_key_a_key_parameter_or_a_bearer_token(
-    open_gemini: Open, http: httpx.AsyncClient
+    open_gemini: Open, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     response = await open_gemini(KEY).aio.models.generate_content(model="chain", contents="hi")
     assert response.text == "Echo: hi"
     path = "/v1/models/chain:generateContent"
@@ -81,6 +83,14 @@ async def test_keys_come_in_x_goog_api_key_a_key_parameter_or_a_bearer_token(
     assert (refused.value.code, refused.value.status) == (401, "UNAUTHENTICATED")
     assert_gemini_error(refused.value.details, 401, "UNAUTHENTICATED")
     assert "sk-unknown" not in str(refused.value.details)
+    in_query = await http.post(path, params={"key": "sk-unknown-in-query"}, json=HELLO)
+    assert_gemini_error(in_query.json(), 401, "UNAUTHENTICATED")
+    # The edge and the router never log a key (uvicorn's access log, which would write the
+    # URL, is off: `uvicorn_config`).
+    ours = ("http_edge", "router_service", "clients", "switchboard")
+    served = [r for r in caplog.records if r.name.startswith(ours)]
+    assert served and not [r for r in served if "sk-unknown" in r.getMessage()]
+    assert not [r for r in served if KEY in r.getMessage()]
     with pytest.raises(errors.ClientError) as denied:
         await open_gemini(EMBED_KEY).aio.models.generate_content(model="chain", contents="hi")
     assert (denied.value.code, denied.value.status) == (403, "PERMISSION_DENIED")
