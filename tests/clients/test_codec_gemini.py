@@ -177,6 +177,46 @@ def completion(message: dict[str, Any], finish: str, usage: dict[str, Any]) -> d
     return chat_completion_to_openai(chat_completion_from_openai(body))
 
 
+def test_logprobs_are_gemini_s_logprobs_result() -> None:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-x",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hi!"},
+                "finish_reason": "stop",
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "Hi",
+                            "logprob": -0.5,
+                            "top_logprobs": [{"token": "Hi", "logprob": -0.5}],
+                        },
+                        {"token": "!", "logprob": -1.5, "top_logprobs": []},
+                    ]
+                },
+            }
+        ],
+    }
+    (candidate,) = response_to_gemini(chat_completion_to_openai(chat_completion_from_openai(body)))[
+        "candidates"
+    ]
+    assert candidate["logprobsResult"] == {
+        "topCandidates": [
+            {"candidates": [{"token": "Hi", "logProbability": -0.5}]},
+            {"candidates": []},
+        ],
+        "chosenCandidates": [
+            {"token": "Hi", "logProbability": -0.5},
+            {"token": "!", "logProbability": -1.5},
+        ],
+    }
+    assert candidate["avgLogprobs"] == -1.0
+
+
 def test_an_answer_is_a_generate_content_response() -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "look", "arguments": '{"q":1}'}}
     call["extra_content"] = {"google": {"thought_signature": "sig-2"}}

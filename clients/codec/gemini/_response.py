@@ -90,6 +90,29 @@ def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
     return parts
 
 
+def _logprobs(logprobs: Any) -> JsonObject:
+    """A choice's `logprobs` (OpenAI's, of its content tokens) as Gemini's `logprobsResult`
+    and `avgLogprobs`; nothing when the choice has none."""
+    tokens = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(tokens, list) or not tokens:
+        return {}
+    chosen = [{"token": t.get("token"), "logProbability": t.get("logprob")} for t in tokens]
+    top = [
+        {
+            "candidates": [
+                {"token": c.get("token"), "logProbability": c.get("logprob")}
+                for c in t.get("top_logprobs") or ()
+            ]
+        }
+        for t in tokens
+    ]
+    average = sum(float(t.get("logprob") or 0) for t in tokens) / len(tokens)
+    return {
+        "logprobsResult": {"topCandidates": top, "chosenCandidates": chosen},
+        "avgLogprobs": average,
+    }
+
+
 def response_to_gemini(completion: Mapping[str, Any]) -> JsonObject:
     """The GenerateContentResponse for a chat completion: a candidate per choice."""
     candidates = [
@@ -97,6 +120,7 @@ def response_to_gemini(completion: Mapping[str, Any]) -> JsonObject:
             "content": {"role": "model", "parts": _parts(choice.get("message") or {})},
             "finishReason": finish_reason(choice.get("finish_reason")),
             "index": int(choice.get("index") or 0),
+            **_logprobs(choice.get("logprobs")),
         }
         for choice in completion.get("choices") or ()
     ]
