@@ -41,9 +41,8 @@ def _documents(value: Any) -> list[str] | None:
     if not isinstance(value, list) or not value:
         return None
     texts = [v.get("text") if isinstance(v, dict) else v for v in value]
-    return (
-        [t for t in texts if isinstance(t, str)] if all(isinstance(t, str) for t in texts) else None
-    )
+    strings = [t for t in texts if isinstance(t, str)]
+    return strings if len(strings) == len(texts) else None
 
 
 def _ranked(call: Call, *, cohere: bool) -> tuple[list[dict[str, Any]], int] | str:
