@@ -14,8 +14,8 @@ import pytest
 from clients import details_from_rpc_error, media_params_from_openai
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.engine._tokens import estimate_media_tokens
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._rerank import overlap_score
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, client, guarded_config
