@@ -20,7 +20,9 @@ DOCUMENTS = ["zero", "one", "two"]
 def call(**fields: Any) -> MediaCall:
     body = {"query": "q", "documents": DOCUMENTS, **fields}
     params = media_pb2.MediaParams(
-        operation=media_pb2.MEDIA_OPERATION_RERANK, model="docs", params_json=orjson.dumps(body)
+        operation=media_pb2.MEDIA_OPERATION_RERANK,
+        model="docs",
+        params_json=orjson.dumps(body).decode(),
     )
     return MediaCall("up-model", "sk-x", params, 10.0, requested_model="docs")
 
