@@ -220,9 +220,15 @@ async def test_rerank_needs_the_embed_scope(router: RouterHandle, fake: FakeUpst
 async def test_the_query_and_documents_are_screened(
     router: RouterHandle, fake: FakeUpstream
 ) -> None:
-    request = raw({"query": "mail jane@example.com", "documents": ["a", {"text": "b@example.org"}]})
+    documents = ["a", {"text": "b@example.org"}]
+    request = raw({"query": "mail jane@example.com", "documents": documents, "top_n": 2})
     answer = await router.stub.Media(request, metadata=bearer(APP))
     assert list(answer.route.guardrails) == ["pii"]
     sent = fake.state.last(path="/v1/rerank").body  # type: ignore[union-attr]
     assert sent["query"] == "mail [REDACTED:email]"
     assert sent["documents"] == ["a", "[REDACTED:email]"]
+    # The documents given back are those sent up: redacted.
+    request = raw({"query": "a", "documents": documents, "return_documents": True})
+    answer = await router.stub.Media(request, metadata=bearer(APP))
+    returned = [r["document"]["text"] for r in orjson.loads(answer.result.body)["results"]]
+    assert returned == ["a", "[REDACTED:email]"]
