@@ -34,6 +34,8 @@ __all__ = [
     "MODEL_ID_PARAM",
     "PROVIDER_PARAM",
     "RESPONSES",
+    "RESPONSES_COMPACT",
+    "RESPONSES_INPUT_TOKENS",
     "RESPONSE_ID_PARAM",
     "RETRIEVE_PARAMS",
     "json_operation",
@@ -294,6 +296,18 @@ CHAT_COMPLETIONS = json_operation(_CHAT_REQUEST)
 COMPLETIONS = json_operation(_COMPLETIONS_REQUEST)
 EMBEDDINGS = json_operation(_EMBEDDINGS_REQUEST)
 RESPONSES = json_operation(_RESPONSES_REQUEST)
+# The body `POST /v1/responses` takes (`input` may be left out with `previous_response_id`).
+RESPONSES_INPUT_TOKENS = json_operation({**_RESPONSES_REQUEST, "required": ["model"]})
+RESPONSES_COMPACT = json_operation(
+    {
+        "type": "object",
+        "required": ["model"],
+        "properties": {
+            key: _RESPONSES_REQUEST["properties"][key]
+            for key in ("model", "input", "instructions", "previous_response_id")
+        },
+    }
+)
 
 MODEL_ID_PARAM: dict[str, Any] = {
     "parameters": [
