@@ -33,7 +33,7 @@ from ._conversation import load_conversation
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata
-from ._openapi import RESPONSES_COMPACT, RESPONSES_INPUT_TOKENS
+from ._openapi_responses import RESPONSES_COMPACT, RESPONSES_INPUT_TOKENS
 from ._routes_chat import ChatCalls
 from ._routes_misc import require_model
 from ._state import edge_state

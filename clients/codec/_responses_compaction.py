@@ -47,7 +47,6 @@ def compaction_message(item: dict[str, Any], path: str) -> dict[str, Any]:
             "conversation with this gateway's /v1/responses/compact, or send the conversation "
             "itself.",
             param=where,
-            code="invalid_compaction",
         )
     return {"role": "system", "content": f"{SUMMARY_HEADING}\n{summary}"}
 

@@ -29,7 +29,11 @@ async def test_the_count_is_the_routers_estimate_and_grows_with_the_input(
     open_sdk: Open, fake: FakeUpstream
 ) -> None:
     sdk = await open_sdk()
-    short = {"model": "chain", "input": "How many tokens is this?", "instructions": "Be brief."}
+    short: dict[str, Any] = {
+        "model": "chain",
+        "input": "How many tokens is this?",
+        "instructions": "Be brief.",
+    }
     longer = {**short, "input": "How many tokens is this? " * 40}
     counted = await sdk.responses.input_tokens.count(**short)
     assert counted.object == "response.input_tokens"
@@ -81,5 +85,8 @@ async def test_keys_models_and_rpm_hold_as_for_a_call(
 async def test_a_bad_body_is_a_400_naming_the_field(open_sdk: Open) -> None:
     sdk = await open_sdk()
     with pytest.raises(openai.BadRequestError) as bad:
-        await sdk.responses.input_tokens.count(model="chain", input=[{"type": "nonsense"}])
+        await sdk.responses.input_tokens.count(
+            model="chain",
+            input=[{"type": "nonsense"}],  # type: ignore[misc,list-item]
+        )
     assert bad.value.body["param"] == "input[0].type"  # type: ignore[index]
