@@ -148,3 +148,17 @@ async def test_compact_needs_the_model_permission(
             await sdk.responses.compact(model="chain", input="I am Ann.")
     assert refused.value.body["param"] == "model"  # type: ignore[index]
     assert not fake.state.records
+
+
+async def test_compact_continues_a_previous_response(open_sdk: Open, fake: FakeUpstream) -> None:
+    sdk = await open_sdk()
+    first = await sdk.responses.create(model="chain", input="I am Ann.")
+    out = await compacted(sdk, fake, input="I live in Oslo.", previous_response_id=first.id)
+    texts = [item.content[0].text for item in out.output[:-1]]  # type: ignore[union-attr,index]
+    assert texts == ["I am Ann.", "I live in Oslo."]
+    assert upstream_messages(fake) == [
+        {"role": "user", "content": "I am Ann."},
+        {"role": "assistant", "content": "Echo: I am Ann."},
+        {"role": "user", "content": "I live in Oslo."},
+        {"role": "user", "content": SUMMARY_INSTRUCTION},
+    ]
