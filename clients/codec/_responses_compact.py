@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from clients.codec._request import chat_params_to_openai
 from clients.codec._response import chat_completion_to_openai
@@ -22,6 +22,7 @@ from clients.codec._responses_compaction import encode_compaction
 from clients.codec._responses_output import ResponseIds, message_text, usage_to_responses
 from clients.codec._responses_request import History, responses_request_from_openai
 from clients.codec._tokens import estimate_prompt_tokens
+from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
 __all__ = [
@@ -60,6 +61,8 @@ def compact_request_from_openai(
     its ``previous_response_id`` names, loaded."""
     conversation = responses_request_from_openai(_as_responses_body(body, _COMPACT_KEYS), history)
     params = conversation.params
+    if len(params.messages) <= conversation.conversation_start:
+        _nothing("compact")
     users = [m for m in chat_params_to_openai(params)["messages"] if m["role"] == "user"]
     params.messages.append(chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=SUMMARY_INSTRUCTION))
     safety = body.get("safety_identifier")
@@ -92,7 +95,17 @@ def input_tokens_of(body: dict[str, Any], history: History | None = None) -> tup
     """The model a ``POST /v1/responses/input_tokens`` body names and the estimate of the
     prompt the same body would send to ``POST /v1/responses``."""
     parsed = responses_request_from_openai(_as_responses_body(body, None), history)
+    if not parsed.params.messages:
+        _nothing("count")
     return parsed.params.model, estimate_prompt_tokens(parsed.params)
+
+
+def _nothing(what: str) -> NoReturn:
+    raise InvalidRequestError(
+        f"There is nothing to {what}: send 'input' (or a 'previous_response_id' or "
+        "'conversation' that holds some).",
+        param="input",
+    )
 
 
 def _as_responses_body(body: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, Any]:

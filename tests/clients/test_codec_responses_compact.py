@@ -19,6 +19,7 @@ from clients import (
     compact_request_from_openai,
     compacted_response,
     encode_compaction,
+    input_tokens_of,
     responses_request_from_openai,
 )
 from clients.switchboard.v1.router_service_pb2 import ChatRequest
@@ -84,3 +85,17 @@ async def test_a_grpc_caller_compacts_over_chat(router: RouterHandle, fake: Fake
     assert user["content"] == [{"type": "input_text", "text": "I am Ann; I like tea."}]
     assert item["encrypted_content"] == encode_compaction("Ann likes tea.")
     assert out["usage"]["total_tokens"] == answer.completion.usage.total_tokens > 0
+
+
+@pytest.mark.parametrize("parse", [compact_request_from_openai, input_tokens_of])
+def test_nothing_to_compact_or_count_is_refused_by_input(parse: Any) -> None:
+    with pytest.raises(InvalidRequestError) as refused:
+        parse({"model": "m", "input": []})
+    assert refused.value.param == "input"
+
+
+def test_instructions_alone_are_counted_but_not_compacted() -> None:
+    body = {"model": "m", "instructions": "Be brief."}
+    assert input_tokens_of(body) == ("m", len("Be brief.") // 4 + 4)
+    with pytest.raises(InvalidRequestError):
+        compact_request_from_openai(body)
