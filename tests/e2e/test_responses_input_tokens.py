@@ -18,6 +18,7 @@ from tests.e2e.stream_harness import StartEdge
 from tests.router_service.auth.helpers import client, guarded_config
 
 LIMITED, NARROW = "sk-limited-0123456789", "sk-narrow-0123456789"
+TIGHT = "sk-tight-0123456789"
 
 
 def estimate(body: dict[str, Any]) -> int:
@@ -62,7 +63,10 @@ async def test_keys_models_and_rpm_hold_as_for_a_call(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
     config = guarded_config(
-        fake.base_url, client("limited", LIMITED, rpm=1), client("narrow", NARROW, models=["x"])
+        fake.base_url,
+        client("limited", LIMITED, rpm=1),
+        client("narrow", NARROW, models=["x"]),
+        client("tight", TIGHT, tpm=5),
     )
     edge = await start_edge(await start_router(config, clock=ManualClock()))
 
@@ -70,6 +74,10 @@ async def test_keys_models_and_rpm_hold_as_for_a_call(
         return openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key=key, max_retries=0)
 
     body: dict[str, Any] = {"model": "chain", "input": "hello"}
+    long: dict[str, Any] = {"model": "chain", "input": "many words " * 100}
+    async with sdk(TIGHT) as tight:  # counting costs no tokens: tpm 5, ~280 counted twice
+        for _ in range(2):
+            assert (await tight.responses.input_tokens.count(**long)).input_tokens == estimate(long)
     async with sdk(LIMITED) as limited, sdk(NARROW) as narrow, sdk("sk-unknown") as unknown:
         assert (await limited.responses.input_tokens.count(**body)).input_tokens == estimate(body)
         with pytest.raises(openai.RateLimitError):  # one request a minute: this is the second
