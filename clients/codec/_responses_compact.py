@@ -110,6 +110,8 @@ def _nothing(what: str) -> NoReturn:
 
 def _as_responses_body(body: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, Any]:
     """`body` (only `keys`, when given) as a Responses request: ``input`` may be left out."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
     taken = dict(body) if keys is None else {k: body[k] for k in keys if k in body}
     if taken.get("input") is None:
         taken["input"] = []
