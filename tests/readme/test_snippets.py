@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from clients import CHARS_PER_TOKEN
 from router_service.auth import hash_key
 from router_service.cli import _print_banner
 from router_service.clock import ManualClock
@@ -94,6 +95,7 @@ def test_every_python_block_is_run_here() -> None:
         "openai.OpenAI(",
         "responses.stream(",
         "previous_response_id=",
+        "responses.compact(",
         "conversations.create(",
         "background=True)",
         "starting_after=",
@@ -138,6 +140,13 @@ def test_responses_block(stack: LiveStack) -> None:
 def test_stored_responses_block(stack: LiveStack) -> None:
     printed = run_block("previous_response_id=", stack).splitlines()
     assert printed == ["Echo: Who am I?", "Echo: I am Ann.", "message user"]
+
+
+def test_compaction_block(stack: LiveStack) -> None:
+    counted, answer = run_block("responses.compact(", stack).splitlines()
+    said = ("I am Ann and I like green tea.", "Noted.", "I live in Oslo.")  # the block's
+    assert int(counted) == sum(len(text) for text in said) // CHARS_PER_TOKEN + 4 * len(said)
+    assert answer == "Echo: Where do I live?"
 
 
 def test_conversations_block(stack: LiveStack) -> None:
