@@ -110,6 +110,7 @@ def test_every_python_block_is_run_here() -> None:
         "realtime.connect(",
         "langchain_openai",
         "anthropic.Anthropic(",
+        "cohere.ClientV2(",
         CACHE_BLOCK,
         RATE_LIMIT_BLOCK,
     )
@@ -244,6 +245,18 @@ def test_media_block(stack: LiveStack) -> None:
     ]
 
 
+def test_rerank_blocks(stack: LiveStack) -> None:
+    # The demo's fake upstream scores by the share of the query's words a document contains.
+    printed = run_block("cohere.ClientV2(", stack).splitlines()
+    assert printed == ["[(1, 0.833333), (0, 0.166667)]"]
+    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ") and RERANK in b.text]
+    command, _, shown = block.text.partition("\n# ")
+    answer = curl(command, stack.base_url)
+    claimed = json.loads(re.sub(r"\s*\(the demo's.*\)", "", shown).replace("\n# ", " "))
+    assert answer.json() == {**claimed, "id": answer.json()["id"]}
+
+
+RERANK = "/v1/rerank"
 CACHE_BLOCK = '"x-switchboard-cache": "bypass"'
 RATE_LIMIT_BLOCK = "x-ratelimit-remaining-requests"
 
@@ -319,7 +332,7 @@ def curl(command: str, edge: str, *, asking: str | None = None) -> httpx.Respons
 
 
 def test_curl_block_shows_the_failover_then_the_cooldown_and_the_session() -> None:
-    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ")]
+    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ") and RERANK not in b.text]
     command, _, shown = block.text.partition("\n# ")
     claimed = dict(line.removeprefix("# ").split(": ") for line in ("# " + shown).splitlines())
     clock = ManualClock()
