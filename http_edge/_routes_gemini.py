@@ -56,7 +56,7 @@ from ._headers import route_headers
 from ._json import JSONBytesResponse, dumps
 from ._metadata import forwarded_metadata, routing_options, with_google_key
 from ._routes_chat import ChatCalls, Relay, summary_usage
-from ._routes_misc import listed_models, require_listed
+from ._routes_misc import listed_models, require_model
 from ._sse import KEEPALIVE, data_event
 from ._state import EdgeState, edge_state
 
@@ -119,7 +119,7 @@ async def count_tokens(request: Request) -> Response:
         body = {k: v for k, v in body.items() if k != "model"}
     params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, False), body)
     metadata = with_google_key(request, forwarded_metadata(request))
-    await require_listed(request, state, metadata, model)
+    await require_model(request, model, metadata)
     return JSONBytesResponse({"totalTokens": estimate_prompt_tokens(params)})
 
 

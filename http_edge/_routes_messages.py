@@ -51,7 +51,7 @@ from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, with_api_key
 from ._openapi import MESSAGES, MESSAGES_COUNT_TOKENS
 from ._routes_chat import ChatCalls, Relay, summary_usage
-from ._routes_misc import require_listed
+from ._routes_misc import require_model
 from ._sse import named_event
 from ._state import edge_state
 
@@ -110,8 +110,7 @@ async def _count_tokens(request: Request) -> Response:
     body = await read_json_object(request, state.settings.max_body_bytes)
     # count_tokens takes no max_tokens; the request it counts would.
     params, _ = parse_request(messages_request_from_anthropic, {"max_tokens": 1, **body})
-    metadata = with_api_key(request, forwarded_metadata(request))
-    await require_listed(request, state, metadata, params.model)
+    await require_model(request, params.model, with_api_key(request, forwarded_metadata(request)))
     return JSONBytesResponse({"input_tokens": estimate_prompt_tokens(params)})
 
 

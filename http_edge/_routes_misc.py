@@ -25,7 +25,7 @@ from ._metadata import Metadata, forwarded_metadata, routing_options
 from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 
-__all__ = ["listed_models", "require_listed", "router"]
+__all__ = ["listed_models", "require_model", "router"]
 
 router = APIRouter()
 
@@ -64,12 +64,11 @@ async def listed_models(
     return await unless_disconnected(request, listing)
 
 
-async def require_listed(
-    request: Request, state: EdgeState, metadata: Metadata, model: str
-) -> None:
-    """Refuse (404) a `model` the caller may not name: what a call the router answers itself
-    (count tokens) checks once the router has taken the caller's key."""
-    models = await listed_models(request, state, metadata)
+async def require_model(request: Request, model: str, metadata: Metadata) -> None:
+    """That the router takes the caller's key and `model` is one it may name (404 otherwise),
+    without a chat call: what the token counting routes answer for. A ListModels call, so it
+    is counted in the caller's rpm as any call is."""
+    models = await listed_models(request, edge_state(request), metadata)
     if model not in {listed.id for listed in models.models}:
         message = f"model: {model!r} is not a model this key may use."
         raise EdgeError(404, message, code="model_not_found", param="model")

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from clients import CHARS_PER_TOKEN
 from router_service.auth import hash_key
 from router_service.cli import _print_banner
 from router_service.clock import ManualClock
@@ -94,6 +95,7 @@ def test_every_python_block_is_run_here() -> None:
         "openai.OpenAI(",
         "responses.stream(",
         "previous_response_id=",
+        "responses.compact(",
         "conversations.create(",
         "background=True)",
         "starting_after=",
@@ -109,6 +111,7 @@ def test_every_python_block_is_run_here() -> None:
         "langchain_openai",
         "anthropic.Anthropic(",
         "genai.Client(",
+        "cohere.ClientV2(",
         CACHE_BLOCK,
         RATE_LIMIT_BLOCK,
     )
@@ -138,6 +141,13 @@ def test_responses_block(stack: LiveStack) -> None:
 def test_stored_responses_block(stack: LiveStack) -> None:
     printed = run_block("previous_response_id=", stack).splitlines()
     assert printed == ["Echo: Who am I?", "Echo: I am Ann.", "message user"]
+
+
+def test_compaction_block(stack: LiveStack) -> None:
+    counted, answer = run_block("responses.compact(", stack).splitlines()
+    said = ("I am Ann and I like green tea.", "Noted.", "I live in Oslo.")  # the block's
+    assert int(counted) == sum(len(text) for text in said) // CHARS_PER_TOKEN + 4 * len(said)
+    assert answer == "Echo: Where do I live?"
 
 
 def test_conversations_block(stack: LiveStack) -> None:
@@ -236,6 +246,18 @@ def test_media_block(stack: LiveStack) -> None:
     ]
 
 
+def test_rerank_blocks(stack: LiveStack) -> None:
+    # The demo's fake upstream scores by the share of the query's words a document contains.
+    printed = run_block("cohere.ClientV2(", stack).splitlines()
+    assert printed == ["[(1, 0.833333), (0, 0.166667)]"]
+    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ") and RERANK in b.text]
+    command, _, shown = block.text.partition("\n# ")
+    answer = curl(command, stack.base_url)
+    claimed = json.loads(re.sub(r"\s*\(the demo's.*\)", "", shown).replace("\n# ", " "))
+    assert answer.json() == {**claimed, "id": answer.json()["id"]}
+
+
+RERANK = "/v1/rerank"
 CACHE_BLOCK = '"x-switchboard-cache": "bypass"'
 RATE_LIMIT_BLOCK = "x-ratelimit-remaining-requests"
 
@@ -318,7 +340,7 @@ def curl(command: str, edge: str, *, asking: str | None = None) -> httpx.Respons
 
 
 def test_curl_block_shows_the_failover_then_the_cooldown_and_the_session() -> None:
-    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ")]
+    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ") and RERANK not in b.text]
     command, _, shown = block.text.partition("\n# ")
     claimed = dict(line.removeprefix("# ").split(": ") for line in ("# " + shown).splitlines())
     clock = ManualClock()
