@@ -110,6 +110,7 @@ def test_every_python_block_is_run_here() -> None:
         "realtime.connect(",
         "langchain_openai",
         "anthropic.Anthropic(",
+        "genai.Client(",
         "cohere.ClientV2(",
         CACHE_BLOCK,
         RATE_LIMIT_BLOCK,
@@ -287,6 +288,13 @@ def test_langchain_block(stack: LiveStack) -> None:
 def test_anthropic_block(stack: LiveStack) -> None:
     printed = run_block("anthropic.Anthropic(", stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello", "4"]
+
+
+def test_gemini_block(stack: LiveStack) -> None:
+    printed = run_block("genai.Client(", stack).splitlines()
+    assert printed[0].startswith("Echo: hello ") and int(printed[0].split()[-1]) > 0
+    assert printed[1] == "Echo: hello" and int(printed[2]) > 0 and printed[3] == "8"
+    assert "'models/demo-chat'" in printed[4] and "'models/text-embedding'" in printed[4]
 
 
 def one_liners() -> list[Snippet]:
