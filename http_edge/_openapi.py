@@ -33,7 +33,6 @@ __all__ = [
     "MESSAGES_COUNT_TOKENS",
     "MODEL_ID_PARAM",
     "PROVIDER_PARAM",
-    "RESPONSES",
     "RESPONSE_ID_PARAM",
     "RETRIEVE_PARAMS",
     "json_operation",
@@ -109,91 +108,6 @@ _CHAT_REQUEST = {
         "max_tokens": {"type": "integer", "minimum": 1},
         "max_completion_tokens": {"type": "integer", "minimum": 1},
         "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-    },
-}
-_INPUT_ITEM = {
-    "type": "object",
-    "properties": {
-        "type": {
-            "enum": [
-                *("message", "function_call", "function_call_output", "reasoning"),
-                "item_reference",
-            ]
-        },
-        "id": {"type": "string"},
-        "role": {"enum": ["user", "system", "developer", "assistant"]},
-        "content": {
-            "anyOf": [
-                {"type": "string"},
-                {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["type", "text"],
-                        "properties": {
-                            "type": {"enum": ["input_text", "output_text"]},
-                            "text": {"type": "string"},
-                        },
-                    },
-                },
-            ]
-        },
-        "call_id": {"type": "string"},
-        "name": {"type": "string"},
-        "arguments": {"type": "string"},
-        "output": {"type": "string"},
-    },
-}
-_FUNCTION_TOOL = {
-    "type": "object",
-    "required": ["type", "name"],
-    "properties": {
-        "type": {"const": "function"},
-        "name": {"type": "string"},
-        "description": {"type": "string"},
-        "parameters": {"type": "object"},
-        "strict": {"type": "boolean"},
-    },
-}
-# The subset the edge translates (see `_routes_responses`).
-_RESPONSES_REQUEST = {
-    "type": "object",
-    "required": ["model", "input"],
-    "properties": {
-        "model": {"type": "string", "minLength": 1},
-        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": _INPUT_ITEM}]},
-        "instructions": {"type": "string"},
-        "stream": {"type": "boolean"},
-        "tools": {"type": "array", "items": _FUNCTION_TOOL},
-        "tool_choice": {
-            "anyOf": [
-                {"enum": ["auto", "none", "required"]},
-                {
-                    "type": "object",
-                    "required": ["type", "name"],
-                    "properties": {"type": {"const": "function"}, "name": {"type": "string"}},
-                },
-            ]
-        },
-        "parallel_tool_calls": {"type": "boolean"},
-        "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-        "top_p": {"type": "number", "minimum": 0, "maximum": 1},
-        "max_output_tokens": {"type": "integer", "minimum": 1},
-        "text": {
-            "type": "object",
-            "properties": {
-                "format": {
-                    "type": "object",
-                    "required": ["type"],
-                    "properties": {"type": {"enum": ["text", "json_object", "json_schema"]}},
-                }
-            },
-        },
-        "reasoning": {"type": "object", "properties": {"effort": {"type": "string"}}},
-        "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
-        "user": {"type": "string"},
-        "store": {"type": "boolean"},
-        "previous_response_id": {"type": "string"},
     },
 }
 # Legacy text completions: one prompt, answered by a chat model (see `_routes_completions`).
@@ -293,7 +207,6 @@ MESSAGES_COUNT_TOKENS = _anthropic_operation(
 CHAT_COMPLETIONS = json_operation(_CHAT_REQUEST)
 COMPLETIONS = json_operation(_COMPLETIONS_REQUEST)
 EMBEDDINGS = json_operation(_EMBEDDINGS_REQUEST)
-RESPONSES = json_operation(_RESPONSES_REQUEST)
 
 MODEL_ID_PARAM: dict[str, Any] = {
     "parameters": [

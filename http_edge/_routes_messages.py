@@ -41,17 +41,17 @@ from clients.codec.anthropic import (
     message_to_anthropic,
     messages_request_from_anthropic,
 )
-from clients.switchboard.v1.chat_pb2 import ChatParams, Usage
-from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, ListModelsRequest
+from clients.switchboard.v1.chat_pb2 import ChatParams
+from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from ._body import parse_request, read_json_object
-from ._disconnect import unless_disconnected
 from ._errors import EdgeError, router_error_body, router_error_headers
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, with_api_key
 from ._openapi import MESSAGES, MESSAGES_COUNT_TOKENS
-from ._routes_chat import ChatCalls, Relay
+from ._routes_chat import ChatCalls, Relay, summary_usage
+from ._routes_misc import require_model
 from ._sse import named_event
 from ._state import edge_state
 
@@ -110,14 +110,7 @@ async def _count_tokens(request: Request) -> Response:
     body = await read_json_object(request, state.settings.max_body_bytes)
     # count_tokens takes no max_tokens; the request it counts would.
     params, _ = parse_request(messages_request_from_anthropic, {"max_tokens": 1, **body})
-    metadata = with_api_key(request, forwarded_metadata(request))
-    listing = state.router().list_models(
-        ListModelsRequest(), timeout=state.settings.request_timeout_s, metadata=metadata
-    )
-    models = await unless_disconnected(request, listing)
-    if params.model not in {model.id for model in models.models}:
-        message = f"model: {params.model!r} is not a model this key may use."
-        raise EdgeError(404, message, code="model_not_found", param="model")
+    await require_model(request, params.model, with_api_key(request, forwarded_metadata(request)))
     return JSONBytesResponse({"input_tokens": estimate_prompt_tokens(params)})
 
 
@@ -142,16 +135,6 @@ def _error_parts(exc: Exception) -> tuple[int, JsonObject, dict[str, str]]:
 
 def _events(events: list[JsonObject]) -> bytes:
     return b"".join(named_event(event) for event in events)
-
-
-def _usage(usage: Usage) -> JsonObject:
-    """A stream summary's usage in OpenAI's words, as the chunks would have said it."""
-    cached = usage.prompt_tokens_details.cached_tokens
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    }
 
 
 def _stop_sequences(params: ChatParams) -> list[str]:
@@ -185,7 +168,7 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     yield _events(stream.error(anthropic_error_type(status), error.message))
                     return
                 elif kind == "summary":
-                    yield _events(stream.finish(_usage(message.summary.usage)))
+                    yield _events(stream.finish(summary_usage(message.summary.usage)))
                     return
                 message = await anext(events, None)
             yield _events(stream.error("api_error", "The stream ended before it was complete."))

@@ -21,11 +21,11 @@ from ._disconnect import unless_disconnected
 from ._errors import EdgeError, error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import forwarded_metadata, routing_options
+from ._metadata import Metadata, forwarded_metadata, routing_options
 from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 
-__all__ = ["router"]
+__all__ = ["listed_models", "require_model", "router"]
 
 router = APIRouter()
 
@@ -51,11 +51,27 @@ async def embeddings(request: Request) -> Response:
 
 
 async def _models(request: Request, state: EdgeState) -> ListModelsResponse:
-    return await state.router().list_models(
-        ListModelsRequest(),
-        timeout=state.settings.request_timeout_s,
-        metadata=forwarded_metadata(request),
+    return await listed_models(request, state, forwarded_metadata(request))
+
+
+async def listed_models(
+    request: Request, state: EdgeState, metadata: Metadata
+) -> ListModelsResponse:
+    """The models the caller (its key in `metadata`) may use, unless it leaves first."""
+    listing = state.router().list_models(
+        ListModelsRequest(), timeout=state.settings.request_timeout_s, metadata=metadata
     )
+    return await unless_disconnected(request, listing)
+
+
+async def require_model(request: Request, model: str, metadata: Metadata) -> None:
+    """That the router takes the caller's key and `model` is one it may name (404 otherwise),
+    without a chat call: what the token counting routes answer for. A ListModels call, so it
+    is counted in the caller's rpm as any call is."""
+    models = await listed_models(request, edge_state(request), metadata)
+    if model not in {listed.id for listed in models.models}:
+        message = f"model: {model!r} is not a model this key may use."
+        raise EdgeError(404, message, code="model_not_found", param="model")
 
 
 @router.get("/v1/models", responses=ERRORS)

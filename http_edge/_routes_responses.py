@@ -58,7 +58,7 @@ from ._errors import router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, routing_options
-from ._openapi import RESPONSES
+from ._openapi_responses import RESPONSES
 from ._resume import resumed_stream
 from ._routes_chat import sse_stream
 from ._sse import KEEPALIVE, named_event

@@ -44,6 +44,7 @@ from clients.codec._media import (
 )
 from clients.codec._models import model_list_to_openai
 from clients.codec._request import chat_params_from_openai, chat_params_to_openai
+from clients.codec._rerank import rerank_documents, rerank_fields
 from clients.codec._response import (
     chat_completion_from_openai,
     chat_completion_to_openai,
@@ -58,6 +59,14 @@ from clients.codec._responses_background import (
     background_finished,
     background_response,
 )
+from clients.codec._responses_compact import (
+    SUMMARY_INSTRUCTION,
+    CompactRequest,
+    compact_request_from_openai,
+    compacted_response,
+    input_tokens_of,
+)
+from clients.codec._responses_compaction import COMPACTION_PREFIX, encode_compaction
 from clients.codec._responses_include import INCLUDABLE, include_values
 from clients.codec._responses_items import input_items_page, item_id_prefix
 from clients.codec._responses_output import ResponseIds, response_to_openai
@@ -79,10 +88,13 @@ from clients.codec._tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "COMPACTION_PREFIX",
     "FINAL_STATUSES",
     "INCLUDABLE",
     "MEDIA_PATHS",
     "MEDIA_UPLOADS",
+    "SUMMARY_INSTRUCTION",
+    "CompactRequest",
     "CompletionChunks",
     "CompletionsRequest",
     "History",
@@ -105,6 +117,8 @@ __all__ = [
     "chat_params_to_openai",
     "chunk_from_openai",
     "chunk_to_openai",
+    "compact_request_from_openai",
+    "compacted_response",
     "completion_to_openai",
     "completions_request_from_openai",
     "conversation_additions",
@@ -118,17 +132,21 @@ __all__ = [
     "embedding_params_to_openai",
     "embedding_result_from_openai",
     "embedding_result_to_openai",
+    "encode_compaction",
     "estimate_prompt_tokens",
     "file_to_openai",
     "history_of",
     "include_values",
     "input_items_json",
     "input_items_page",
+    "input_tokens_of",
     "item_id_prefix",
     "list_page",
     "media_params_from_openai",
     "model_list_to_openai",
     "references_of",
+    "rerank_documents",
+    "rerank_fields",
     "response_to_openai",
     "responses_request_from_openai",
     "stored_document",

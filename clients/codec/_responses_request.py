@@ -35,6 +35,7 @@ from clients.codec._json import (
     missing,
 )
 from clients.codec._request import chat_params_from_openai
+from clients.codec._responses_compaction import compaction_message
 from clients.codec._responses_include import LOGPROBS, include_values
 from clients.codec._responses_items import input_items_of
 from clients.codec._responses_tools import text_options, tool_options
@@ -220,7 +221,8 @@ def messages_from_input(
 
     A ``function_call`` item joins the assistant message just before it (one assistant turn
     carries all its tool calls, as chat completions want); a ``function_call_output`` is a tool
-    message; ``reasoning`` items (a previous output fed back) have no chat form and are left out.
+    message; ``reasoning`` items (a previous output fed back) have no chat form and are left out;
+    a ``compaction`` item is the summary it holds, as a system message in its place.
     """
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
@@ -244,11 +246,13 @@ def _add_item(messages: list[dict[str, Any]], obj: dict[str, Any], path: str) ->
         _append_call(messages, _function_call(obj, path))
     elif kind == "function_call_output":
         messages.append(_call_output(obj, path))
+    elif kind == "compaction":
+        messages.append(compaction_message(obj, path))
     elif kind != "reasoning":
         raise InvalidRequestError(
             f"Input items of type {kind!r} are not supported here: only 'message', "
-            "'function_call', 'function_call_output', 'item_reference' (and 'reasoning', "
-            "which is ignored).",
+            "'function_call', 'function_call_output', 'item_reference', 'compaction' (and "
+            "'reasoning', which is ignored).",
             param=at(path, "type"),
         )
 

@@ -160,6 +160,7 @@ class Gate:
         *,
         max_tokens_ceiling: int,
         max_n: int = 8,
+        max_rerank_documents: int = 1000,
         known_model: Callable[[str], bool],
         prices: Callable[[str], Sequence[PriceConfig]] = lambda model: (),
         clock: Clock = SYSTEM_CLOCK,
@@ -171,7 +172,7 @@ class Gate:
         self._audit_admitted = config.audit == "all"
         self._limits = CallerLimits(store)
         self._budgets = Budgets(store, clock)
-        self._bounds = Bounds(max_tokens_ceiling, max_n)
+        self._bounds = Bounds(max_tokens_ceiling, max_n, max_rerank_documents)
         self._known_model = known_model
         self._prices = prices  # of the deployments a model name may route to
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from clients import CHARS_PER_TOKEN
 from router_service.auth import hash_key
 from router_service.cli import _print_banner
 from router_service.clock import ManualClock
@@ -98,6 +99,7 @@ def test_every_python_block_is_run_here() -> None:
         "openai.OpenAI(",
         "responses.stream(",
         "previous_response_id=",
+        "responses.compact(",
         "conversations.create(",
         "background=True)",
         "starting_after=",
@@ -113,6 +115,8 @@ def test_every_python_block_is_run_here() -> None:
         "realtime.connect(",
         "langchain_openai",
         "anthropic.Anthropic(",
+        "genai.Client(",
+        "cohere.ClientV2(",
         CACHE_BLOCK,
         RATE_LIMIT_BLOCK,
     )
@@ -142,6 +146,13 @@ def test_responses_block(stack: LiveStack) -> None:
 def test_stored_responses_block(stack: LiveStack) -> None:
     printed = run_block("previous_response_id=", stack).splitlines()
     assert printed == ["Echo: Who am I?", "Echo: I am Ann.", "message user"]
+
+
+def test_compaction_block(stack: LiveStack) -> None:
+    counted, answer = run_block("responses.compact(", stack).splitlines()
+    said = ("I am Ann and I like green tea.", "Noted.", "I live in Oslo.")  # the block's
+    assert int(counted) == sum(len(text) for text in said) // CHARS_PER_TOKEN + 4 * len(said)
+    assert answer == "Echo: Where do I live?"
 
 
 def test_conversations_block(stack: LiveStack) -> None:
@@ -248,6 +259,18 @@ def test_media_block(stack: LiveStack) -> None:
     ]
 
 
+def test_rerank_blocks(stack: LiveStack) -> None:
+    # The demo's fake upstream scores by the share of the query's words a document contains.
+    printed = run_block("cohere.ClientV2(", stack).splitlines()
+    assert printed == ["[(1, 0.833333), (0, 0.166667)]"]
+    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ") and RERANK in b.text]
+    command, _, shown = block.text.partition("\n# ")
+    answer = curl(command, stack.base_url)
+    claimed = json.loads(re.sub(r"\s*\(the demo's.*\)", "", shown).replace("\n# ", " "))
+    assert answer.json() == {**claimed, "id": answer.json()["id"]}
+
+
+RERANK = "/v1/rerank"
 CACHE_BLOCK = '"x-switchboard-cache": "bypass"'
 RATE_LIMIT_BLOCK = "x-ratelimit-remaining-requests"
 
@@ -278,6 +301,13 @@ def test_langchain_block(stack: LiveStack) -> None:
 def test_anthropic_block(stack: LiveStack) -> None:
     printed = run_block("anthropic.Anthropic(", stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello", "4"]
+
+
+def test_gemini_block(stack: LiveStack) -> None:
+    printed = run_block("genai.Client(", stack).splitlines()
+    assert printed[0].startswith("Echo: hello ") and int(printed[0].split()[-1]) > 0
+    assert printed[1] == "Echo: hello" and int(printed[2]) > 0 and printed[3] == "8"
+    assert "'models/demo-chat'" in printed[4] and "'models/text-embedding'" in printed[4]
 
 
 def one_liners() -> list[Snippet]:
@@ -323,7 +353,7 @@ def curl(command: str, edge: str, *, asking: str | None = None) -> httpx.Respons
 
 
 def test_curl_block_shows_the_failover_then_the_cooldown_and_the_session() -> None:
-    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ")]
+    (block,) = [b for b in blocks("bash") if b.text.startswith("curl ") and RERANK not in b.text]
     command, _, shown = block.text.partition("\n# ")
     claimed = dict(line.removeprefix("# ").split(": ") for line in ("# " + shown).splitlines())
     clock = ManualClock()

@@ -1,0 +1,138 @@
+"""``POST /v1/responses/compact`` and ``POST /v1/responses/input_tokens``, the codec's side.
+
+A compaction is a normal chat call: the conversation the request names (``input`` after the
+``previous_response_id``'s, parsed as a Responses request is) followed by one user message,
+:data:`SUMMARY_INSTRUCTION`. Its answer becomes a ``response.compaction`` object: the
+conversation's user messages, then one ``compaction`` item holding the summary
+(:func:`encode_compaction`), then the call's usage. Nothing is stored.
+
+An input token count parses the request as ``POST /v1/responses`` would and estimates the chat
+params it becomes (:func:`estimate_prompt_tokens`, the router's own estimate for tpm and budgets).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from clients.codec._request import chat_params_to_openai
+from clients.codec._response import chat_completion_to_openai
+from clients.codec._responses_compaction import encode_compaction
+from clients.codec._responses_output import ResponseIds, message_text, usage_to_responses
+from clients.codec._responses_request import History, responses_request_from_openai
+from clients.codec._tokens import estimate_prompt_tokens
+from clients.errors import InvalidRequestError
+from clients.switchboard.v1 import chat_pb2
+
+__all__ = [
+    "SUMMARY_INSTRUCTION",
+    "CompactRequest",
+    "compact_request_from_openai",
+    "compacted_response",
+    "input_tokens_of",
+]
+
+# The one instruction a compaction sends, after the conversation (documented in the README).
+SUMMARY_INSTRUCTION = (
+    "Summarise the conversation so far so that it can continue from your summary alone. Keep "
+    "every fact, decision, name, number, file, tool result and open question, and what the user "
+    "wants; leave out pleasantries. Answer with the summary only."
+)
+# The request keys a compaction reads (the rest of OpenAI's, caching and service tiers, have
+# no meaning here and are not read).
+_COMPACT_KEYS = ("model", "input", "instructions", "previous_response_id")
+
+
+@dataclass(frozen=True)
+class CompactRequest:
+    """A parsed ``POST /v1/responses/compact`` body."""
+
+    params: chat_pb2.ChatParams  # the conversation, then the summary instruction
+    # The conversation's user messages, as the compacted response's output lists them.
+    user_messages: tuple[dict[str, Any], ...]
+    safety_identifier: str | None = None
+
+
+def compact_request_from_openai(
+    body: dict[str, Any], history: History | None = None
+) -> CompactRequest:
+    """Parse a compaction request (InvalidRequestError naming the field); `history`: what
+    its ``previous_response_id`` names, loaded."""
+    conversation = responses_request_from_openai(_as_responses_body(body, _COMPACT_KEYS), history)
+    params = conversation.params
+    if len(params.messages) <= conversation.conversation_start:
+        _nothing("compact")
+    users = [m for m in chat_params_to_openai(params)["messages"] if m["role"] == "user"]
+    params.messages.append(chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=SUMMARY_INSTRUCTION))
+    safety = body.get("safety_identifier")
+    return CompactRequest(params, tuple(users), safety if isinstance(safety, str) else None)
+
+
+def compacted_response(
+    request: CompactRequest, completion: chat_pb2.ChatCompletion, ids: ResponseIds
+) -> dict[str, Any]:
+    """OpenAI's ``response.compaction`` object for the summary `completion` answered."""
+    answer = chat_completion_to_openai(completion)
+    choices = answer.get("choices") or [{}]
+    summary = message_text((choices[0].get("message") or {}).get("content"))
+    output = [
+        _user_item(m, ids.input_item("msg", n)) for n, m in enumerate(request.user_messages, 1)
+    ]
+    compaction = {"type": "compaction", "id": ids.item("cmp", 1)}
+    output.append({**compaction, "encrypted_content": encode_compaction(summary)})
+    return {
+        "id": ids.response,
+        "object": "response.compaction",
+        "created_at": int(time.time()),
+        "output": output,
+        "usage": usage_to_responses(answer.get("usage") or {"total_tokens": 0}),
+        "safety_identifier": request.safety_identifier,
+    }
+
+
+def input_tokens_of(body: dict[str, Any], history: History | None = None) -> tuple[str, int]:
+    """The model a ``POST /v1/responses/input_tokens`` body names and the estimate of the
+    prompt the same body would send to ``POST /v1/responses``."""
+    parsed = responses_request_from_openai(_as_responses_body(body, None), history)
+    if not parsed.params.messages:
+        _nothing("count")
+    return parsed.params.model, estimate_prompt_tokens(parsed.params)
+
+
+def _nothing(what: str) -> NoReturn:
+    raise InvalidRequestError(
+        f"There is nothing to {what}: send 'input' (or a 'previous_response_id' or "
+        "'conversation' that holds some).",
+        param="input",
+    )
+
+
+def _as_responses_body(body: dict[str, Any], keys: tuple[str, ...] | None) -> dict[str, Any]:
+    """`body` (only `keys`, when given) as a Responses request: ``input`` may be left out."""
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    taken = dict(body) if keys is None else {k: body[k] for k in keys if k in body}
+    if taken.get("input") is None:
+        taken["input"] = []
+    return taken
+
+
+def _user_item(message: dict[str, Any], item_id: str) -> dict[str, Any]:
+    content = message.get("content")
+    parts: list[dict[str, Any]] = []
+    for part in [content] if isinstance(content, str) else content or []:
+        if isinstance(part, str):
+            parts.append({"type": "input_text", "text": part})
+        elif part.get("type") == "text":
+            parts.append({"type": "input_text", "text": part.get("text", "")})
+        elif part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url")
+            parts.append({"type": "input_image", "image_url": url, "detail": "auto"})
+    return {
+        "type": "message",
+        "id": item_id,
+        "role": "user",
+        "status": "completed",
+        "content": parts,
+    }
