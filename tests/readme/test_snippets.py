@@ -50,10 +50,14 @@ def demo_config(fake: FakeUpstream) -> SwitchboardConfig:
     config = load_config(ROOT / "examples/dev.yaml", env={"FAKE_UPSTREAM_URL": fake.base_url})
     provider, model = DECIDED.split("/")
     large = ModelGroupConfig(deployments=[DeploymentRef(provider=provider, model=model)])
-    service = ClientKeyConfig(name="service", key_sha256=hash_key(ROUTE_KEY), scopes=["route"])
-    admin = ClientKeyConfig(name="admin", key_sha256=hash_key(ADMIN_KEY), scopes=["admin"])
-    limited = ClientKeyConfig(
-        name="chat-app", key_sha256=hash_key(LIMITED_KEY), rpm=600, tpm=200_000
+    service = ClientKeyConfig.model_validate(
+        {"name": "service", "key_sha256": hash_key(ROUTE_KEY), "scopes": ["route"]}
+    )
+    admin = ClientKeyConfig.model_validate(
+        {"name": "admin", "key_sha256": hash_key(ADMIN_KEY), "scopes": ["admin"]}
+    )
+    limited = ClientKeyConfig.model_validate(
+        {"name": "chat-app", "key_sha256": hash_key(LIMITED_KEY), "rpm": 600, "tpm": 200_000}
     )
     return config.model_copy(
         update={
@@ -105,6 +109,7 @@ def test_every_python_block_is_run_here() -> None:
         "router.pick_route(",
         "get_server_info(",
         "list_clients(",
+        "issue_client_key(",
         'completions.create(model="demo-chat", prompt',
         "images.generate(",
         "realtime.connect(",
@@ -219,6 +224,14 @@ def test_list_clients_block(stack: LiveStack) -> None:
         if "chat-app" not in line
     ), printed
     assert re.fullmatch(rf"chat-app [\d.]+ \[\] \d+/{quota} B", printed[2]), printed
+
+
+def test_issue_client_key_block(stack: LiveStack) -> None:
+    issued, listed, revoked = run_block("issue_client_key(", stack).splitlines()
+    prefix, key_id, key_fingerprint = issued.split()
+    assert prefix == "sk-sb-" and re.fullmatch(r"ck_[0-9a-f]{16}", key_id)
+    assert listed == f"{key_id} ci-deploy {key_fingerprint}"
+    assert revoked == f"revoked {key_id}"
 
 
 def test_completions_block(stack: LiveStack) -> None:
