@@ -42,7 +42,7 @@ from router_service.config import AuthConfig
 from router_service.errors import ClientKeyLimitError, ClientKeyNotFoundError, StoreUnavailableError
 from router_service.state import FOREVER, AppendResult, Landing, StateStore
 
-__all__ = ["ISSUED_PREFIX", "IssuedKey", "IssuedKeys"]
+__all__ = ["ISSUED_PREFIX", "LOG_NAME", "IssuedKey", "IssuedKeys"]
 
 log = logging.getLogger("switchboard.auth")
 

@@ -97,7 +97,9 @@ async def test_appends_while_a_replica_compacts_are_kept(
         store_b: StateStore = store_a
     else:
         url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
-        store_a = HeldRedis.from_url(url, prefix=prefix, clock=clock)
+        held = HeldRedis.from_url(url, prefix=prefix, clock=clock)
+        assert isinstance(held, HeldRedis)
+        store_a = held
         store_b = RedisStateStore.from_url(url, prefix=prefix, clock=clock)
     a, b = mirror(store_a, clock), mirror(store_b, clock)
     try:
