@@ -33,6 +33,7 @@ from router_service.auth._issued_log import (
     IssuedKey,
     KeySet,
     LogReader,
+    RealtimeGrant,
     head_line,
     read_whole,
     snapshot,
@@ -42,11 +43,19 @@ from router_service.config import AuthConfig
 from router_service.errors import ClientKeyLimitError, ClientKeyNotFoundError, StoreUnavailableError
 from router_service.state import FOREVER, AppendResult, Landing, StateStore
 
-__all__ = ["ISSUED_PREFIX", "LOG_NAME", "IssuedKey", "IssuedKeys"]
+__all__ = [
+    "EPHEMERAL_PREFIX",
+    "ISSUED_PREFIX",
+    "LOG_NAME",
+    "IssuedKey",
+    "IssuedKeys",
+    "RealtimeGrant",
+]
 
 log = logging.getLogger("switchboard.auth")
 
 ISSUED_PREFIX = "sk-sb-"  # an issued key's first characters: an operator tells them apart
+EPHEMERAL_PREFIX = "ek_"  # an ephemeral Realtime client secret's, as OpenAI's
 _MAX_LOG_BYTES = 4 * 1024 * 1024
 # A log with fewer lines is not rewritten (a rewrite reads it all): past it, once its dead
 # keys' lines outnumber the live keys.
@@ -75,6 +84,7 @@ class IssuedKeys:
     def configured(self, config: AuthConfig) -> IssuedKeys:
         """This mirror under a (reloaded) config's bound and resync period."""
         self._max_keys = config.max_issued_keys
+        self._max_ephemeral = config.max_ephemeral_keys
         self._resync_s = config.issued_keys_resync_s
         return self
 
@@ -94,17 +104,23 @@ class IssuedKeys:
         keys = [k for k in self._keys.by_id.values() if k.live(now) and client in ("", k.client)]
         return sorted(keys, key=lambda k: (k.created_unix, k.id))
 
-    async def issue(self, client: str, label: str, ttl_s: float | None) -> tuple[str, IssuedKey]:
-        """A new key for `client` (its clear text, returned here only) and what is kept of it.
-        ClientKeyLimitError when the client has `max_issued_keys` live ones already."""
+    async def issue(
+        self, client: str, label: str, ttl_s: float | None, realtime: RealtimeGrant | None = None
+    ) -> tuple[str, IssuedKey]:
+        """A new key for `client` (its clear text, returned here only) and what is kept of it;
+        with `realtime`, an ephemeral Realtime client secret (`ek_`, bounded apart). Raises
+        ClientKeyLimitError when the client has as many live ones of its kind as it may."""
         await self.refresh()
-        if len(self.listed(client)) >= self._max_keys:
-            raise _at_bound(client, self._max_keys)
-        secret = ISSUED_PREFIX + secrets.token_urlsafe(32)
+        bound = self._max_keys if realtime is None else self._max_ephemeral
+        mine = [k for k in self.listed(client) if (k.realtime is None) is (realtime is None)]
+        if len(mine) >= bound:
+            raise _at_bound(client, bound, realtime is not None)
+        prefix = ISSUED_PREFIX if realtime is None else EPHEMERAL_PREFIX
+        secret = prefix + secrets.token_urlsafe(32)
         digest = hashlib.sha256(secret.encode()).hexdigest()
         now = self._clock.now()
         key_id = "ck_" + secrets.token_hex(8)
-        event = {
+        event: dict[str, Any] = {
             "op": "issue",
             "id": key_id,
             "client": client,
@@ -112,12 +128,14 @@ class IssuedKeys:
             "sha256": digest,
             "created": now,
             "expires": now + ttl_s if ttl_s else None,
-            "max": self._max_keys,
+            "max": bound,
         }
+        if realtime is not None:
+            event["realtime"] = {"model": realtime.model, "session": realtime.session_json}
         await self._append(event)
         issued = self._keys.by_id.get(key_id)
         if issued is None:  # another replica's issue took the last place first
-            raise _at_bound(client, self._max_keys)
+            raise _at_bound(client, bound, realtime is not None)
         return secret, issued
 
     async def revoke(self, key_id: str) -> IssuedKey:
@@ -242,7 +260,13 @@ class IssuedKeys:
             await asyncio.wait((follower,))
 
 
-def _at_bound(client: str, bound: int) -> ClientKeyLimitError:
+def _at_bound(client: str, bound: int, ephemeral: bool) -> ClientKeyLimitError:
+    if ephemeral:
+        return ClientKeyLimitError(
+            f"Client '{client}' has {bound} live ephemeral client secrets "
+            "(auth.max_ephemeral_keys): wait for one to expire.",
+            code="client_key_limit",
+        )
     return ClientKeyLimitError(
         f"Client '{client}' has {bound} issued keys (auth.max_issued_keys): revoke one first.",
         code="client_key_limit",

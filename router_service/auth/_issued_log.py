@@ -23,11 +23,29 @@ import orjson
 
 from router_service.state import DocumentLines, StateStore
 
-__all__ = ["LOG_NAME", "IssuedKey", "KeySet", "LogReader", "head_line", "read_whole", "snapshot"]
+__all__ = [
+    "LOG_NAME",
+    "IssuedKey",
+    "KeySet",
+    "LogReader",
+    "RealtimeGrant",
+    "head_line",
+    "read_whole",
+    "snapshot",
+]
 
 log = logging.getLogger("switchboard.auth")
 
 LOG_NAME = "client-keys"
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeGrant:
+    """What an ephemeral Realtime client secret allows: Realtime sessions of `model` only,
+    each started with `session` (OpenAI's session config, JSON) as its first `session.update`."""
+
+    model: str
+    session_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +59,7 @@ class IssuedKey:
     created_unix: float
     expires_unix: float | None
     digest: bytes  # its SHA-256: what a presented key is looked up by
+    realtime: RealtimeGrant | None = None  # an ephemeral Realtime client secret's grant
 
     def live(self, now: float) -> bool:
         return self.expires_unix is None or now < self.expires_unix
@@ -73,7 +92,16 @@ class KeySet:
                 del self.issue_lines[gone.id]
             return
         created = float(event["created"])
-        live = [k for k in self.by_id.values() if k.client == event["client"] and k.live(created)]
+        grant = event.get("realtime")
+        # Ephemeral keys and the others are bounded apart (`max_ephemeral_keys`).
+        ephemeral = grant is not None
+        live = [
+            k
+            for k in self.by_id.values()
+            if k.client == event["client"]
+            and (k.realtime is not None) is ephemeral
+            and k.live(created)
+        ]
         if len(live) >= int(event["max"]):
             return  # issued past the bound by a replica racing another: void on every replica
         digest = bytes.fromhex(event["sha256"])
@@ -85,6 +113,7 @@ class KeySet:
             created_unix=created,
             expires_unix=event["expires"],
             digest=digest,
+            realtime=None if grant is None else RealtimeGrant(grant["model"], grant["session"]),
         )
         self.by_id[key.id] = key
         self.by_digest[digest] = key
