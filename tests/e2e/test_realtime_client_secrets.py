@@ -8,13 +8,13 @@ open Realtime sessions gets none; a bad `expires_after` is a 400 naming the fiel
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import orjson
 import pytest
 import websockets
+from openai.types.realtime import RealtimeSessionCreateRequestParam
 from websockets.asyncio.client import connect
 
 from router_service.auth import EPHEMERAL_PREFIX
@@ -29,7 +29,11 @@ pytestmark = pytest.mark.timeout(30)
 
 START = 1_700_000_000.0
 CALLER, EMBEDDER, NARROW = "sk-caller-secrets", "sk-embedder-secrets", "sk-narrow-secrets"
-PIRATE = {"type": "realtime", "model": "voice", "instructions": "Speak like a pirate."}
+PIRATE: RealtimeSessionCreateRequestParam = {
+    "type": "realtime",
+    "model": "voice",
+    "instructions": "Speak like a pirate.",
+}
 
 
 def config(fake: FakeUpstream) -> dict[str, Any]:
@@ -56,12 +60,10 @@ Stack = tuple[RouterHandle, Edge, ManualClock]
 
 
 @pytest.fixture
-async def stack(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
-) -> AsyncIterator[Stack]:
+async def stack(fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge) -> Stack:
     clock = ManualClock(START)
     router = await start_router(config(fake), clock=clock)
-    yield router, await start_edge(router), clock
+    return router, await start_edge(router), clock
 
 
 def sdk(edge: Edge, key: str) -> openai.AsyncOpenAI:
