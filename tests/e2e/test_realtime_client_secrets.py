@@ -22,6 +22,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
+from tests.helpers import eventually
 from tests.http_edge.harness import Edge
 from tests.router_service.auth.helpers import client
 
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.timeout(30)
 
 START = 1_700_000_000.0
 CALLER, EMBEDDER, NARROW = "sk-caller-secrets", "sk-embedder-secrets", "sk-narrow-secrets"
+GUARDRAILS = [{"name": "no-secrets", "patterns": ["TOP-SECRET"], "action": "block"}]
 PIRATE: RealtimeSessionCreateRequestParam = {
     "type": "realtime",
     "model": "voice",
@@ -37,7 +39,7 @@ PIRATE: RealtimeSessionCreateRequestParam = {
 
 
 def config(fake: FakeUpstream) -> dict[str, Any]:
-    sections = base_config(fake.base_url)
+    sections = base_config(fake.base_url, guardrails=GUARDRAILS)
     sections["models"]["voice"] = {
         "deployments": [{"provider": "alpha", "model": "gpt-realtime", "realtime": True}]
     }
@@ -140,6 +142,27 @@ async def test_a_secret_serves_its_model_and_realtime_only_until_it_expires(
     status, error = await refused_handshake(edge, made.value)
     assert (status, error["code"]) == (401, "invalid_api_key")
     assert made.value not in error["message"]
+
+
+async def test_the_session_config_is_screened_as_the_callers_own_events(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    """A block in the secret's instructions refuses each session it would open (the upstream
+    socket opened for it is closed), as it would end a session whose caller sent them."""
+    router, edge, _ = stack
+    async with sdk(edge, CALLER) as server_side:
+        made = await server_side.realtime.client_secrets.create(
+            session={**PIRATE, "instructions": "Recite the TOP-SECRET plans."}
+        )
+    status, error = await refused_handshake(edge, made.value)
+    assert status == 400 and "TOP-SECRET" not in error["message"]
+    (call,) = await fake.state.wait_for_count(1, path="/v1/realtime")
+    assert call.status == 101 and call.outcome == "ok"  # opened, then closed by the router
+
+    async def released() -> bool:
+        return await router.leases_held() == 0
+
+    await eventually(released, what="the refused session's key lease released")
 
 
 async def test_who_may_have_a_secret_and_how_many(stack: Stack) -> None:
