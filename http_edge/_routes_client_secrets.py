@@ -17,14 +17,40 @@ from ._body import read_json_object
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata
+from ._openapi import json_operation
 from ._state import edge_state
 
 __all__ = ["router"]
 
 router = APIRouter()
 
+# The request as OpenAI's OpenAPI document has it (the session: the fields the router reads).
+_CLIENT_SECRET = json_operation(
+    {
+        "type": "object",
+        "properties": {
+            "expires_after": {
+                "type": "object",
+                "properties": {
+                    "anchor": {"enum": ["created_at"]},
+                    "seconds": {"type": "integer", "minimum": 10, "maximum": 7200},
+                },
+            },
+            "session": {
+                "type": "object",
+                "required": ["type", "model"],
+                "properties": {
+                    "type": {"enum": ["realtime"]},
+                    "model": {"type": "string"},
+                    "instructions": {"type": "string"},
+                },
+            },
+        },
+    }
+)
 
-@router.post("/v1/realtime/client_secrets")
+
+@router.post("/v1/realtime/client_secrets", openapi_extra=_CLIENT_SECRET)
 async def create_client_secret(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)

@@ -60,6 +60,7 @@ _MAX_LOG_BYTES = 4 * 1024 * 1024
 # A log with fewer lines is not rewritten (a rewrite reads it all): past it, once its dead
 # keys' lines outnumber the live keys.
 _COMPACT_MIN_EVENTS = 256
+_COMPACT_TRIES = 3  # rewrites tried before a full log refuses an issue or revocation
 _UNHEARD_CHECK_S = 1.0  # how often a replica that hears no notices reads the log again
 
 
@@ -151,8 +152,11 @@ class IssuedKeys:
     async def _append(self, event: dict[str, Any]) -> None:
         line = orjson.dumps(event) + b"\n"
         done = await self._append_line(line)
-        if done is AppendResult.TOO_LARGE and await self.compact():
-            done = await self._append_line(line)
+        for _ in range(_COMPACT_TRIES):  # a rewrite refused: another replica wrote meanwhile
+            if done is not AppendResult.TOO_LARGE:
+                break
+            if await self.compact():
+                done = await self._append_line(line)
         if done is not AppendResult.APPENDED:
             raise ClientKeyLimitError(
                 "The log of issued client keys is full of live keys: no more can be issued or "
