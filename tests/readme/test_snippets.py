@@ -40,7 +40,7 @@ EDGE, ROUTER = "http://127.0.0.1:8080", "127.0.0.1:50051"  # the demo's, as the 
 ROUTE_KEY = "sk-service-with-route-scope"  # the decision API block's key
 ADMIN_KEY = "sk-admin"  # the server info block's
 LIMITED_KEY = "sk-chat-app"  # the rate limit headers block's: a client with rpm and tpm
-WEB_BACKEND_KEY = "sk-web-backend"  # the ephemeral client secrets block's
+WEB_KEY = "sk-web-backend"  # the ephemeral client secrets block's
 DECIDED = "alpha/large-fake"  # what `chat-large` routes to here: no other block uses it
 
 
@@ -60,14 +60,11 @@ def demo_config(fake: FakeUpstream) -> SwitchboardConfig:
     limited = ClientKeyConfig.model_validate(
         {"name": "chat-app", "key_sha256": hash_key(LIMITED_KEY), "rpm": 600, "tpm": 200_000}
     )
-    web = ClientKeyConfig.model_validate(
-        {"name": "web-backend", "key_sha256": hash_key(WEB_BACKEND_KEY)}
-    )
-    clients = [service, admin, limited, web]
+    web = ClientKeyConfig.model_validate({"name": "web-backend", "key_sha256": hash_key(WEB_KEY)})
     return config.model_copy(
         update={
             "models": {**config.models, "chat-large": large},
-            "auth": config.auth.model_copy(update={"clients": clients}),
+            "auth": config.auth.model_copy(update={"clients": [service, admin, limited, web]}),
         }
     )
 
@@ -251,8 +248,7 @@ def test_realtime_block(stack: LiveStack) -> None:
 
 
 def test_client_secrets_block(stack: LiveStack) -> None:
-    printed = run_block("realtime.client_secrets.create(", stack)
-    assert printed == "ek_ True Be brief.\n"
+    assert run_block("realtime.client_secrets.create(", stack) == "ek_ True Be brief.\n"
 
 
 def test_media_block(stack: LiveStack) -> None:
