@@ -187,7 +187,7 @@ class IssuedKeys:
         keys, read = whole
         rewritten = snapshot(keys, self._clock.now())
         if not await self._store.replace_document(
-            LOG_NAME, rewritten, size=read.offset, head=read.head
+            LOG_NAME, rewritten, FOREVER, size=read.offset, head=read.head
         ):
             return False
         self.compactions += 1

@@ -4,7 +4,8 @@ compacts it (`_issued.py` issues and follows).
 The log is one document kept `FOREVER` (no TTL, never dropped to make room: losing it would
 lose every issued key), one JSON event a line. Its first line is its head, `{"op": "head",
 "generation": <random>}`: a compaction rewrites the log as a new head and the `issue` lines of
-the keys still live, in one compare-and-swap (`StateStore.replace_document`: only if the log is
+the keys still live, kept FOREVER (a log written with a TTL before loses it), in one
+compare-and-swap (`StateStore.replace_document`: only if the log is
 still as long as the compactor read it and begins with the same head). An append that came
 after the compactor's read makes the log longer, so that rewrite fails and nothing is lost; an
 append after the rewrite lands on the new log. A reader reads on from where it stopped, then

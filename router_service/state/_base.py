@@ -325,12 +325,14 @@ class StateStore(ABC):
         are all kept, in some order, and none is lost to another's read-modify-write."""
 
     @abstractmethod
-    async def replace_document(self, name: str, data: bytes, *, size: int, head: bytes) -> bool:
-        """Replace the live document `name` by `data`, keeping its expiry, only if it is still
-        `size` bytes long and begins with `head`: a compare-and-swap for a document that only
-        grows between rewrites (an append since the caller read it makes it longer; a rewrite
-        by another changes its head), in one atomic step. False: left as it was (changed, or
-        gone)."""
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
+        """Replace the live document `name` by `data`, kept for `ttl_s` from now (FOREVER: no
+        expiry), only if it is still `size` bytes long and begins with `head`: a
+        compare-and-swap for a document that only grows between rewrites (an append since the
+        caller read it makes it longer; a rewrite by another changes its head), in one atomic
+        step. False: left as it was (changed, or gone)."""
 
     @abstractmethod
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:

@@ -77,13 +77,13 @@ class MemoryDocuments:
             return AppendResult.MISSING
         return AppendResult.APPENDED
 
-    def replace(self, name: str, data: bytes, size: int, head: bytes) -> bool:
-        """`data` for the live document `name` if it is still `size` bytes and begins with
-        `head` (`StateStore.replace_document`); it keeps its expiry."""
+    def replace(self, name: str, data: bytes, ttl_s: float, size: int, head: bytes) -> bool:
+        """`data` for the live document `name`, for `ttl_s`, if it is still `size` bytes and
+        begins with `head` (`StateStore.replace_document`)."""
         entry = self._live(name)
         if entry is None or len(entry[0]) != size or not entry[0].startswith(head):
             return False
-        return self._keep(name, bytes(data), entry[1]) is PutResult.KEPT
+        return self._keep(name, bytes(data), self._clock.now() + ttl_s) is PutResult.KEPT
 
     def _keep(self, name: str, data: bytes | bytearray, expiry: float) -> PutResult:
         self._drop(name)

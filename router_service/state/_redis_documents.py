@@ -62,8 +62,12 @@ class RedisDocuments:
             done = await self._append_document([self._key("doc", name)], args)
         return _APPENDED[int(done)]
 
-    async def replace_document(self, name: str, data: bytes, *, size: int, head: bytes) -> bool:
-        args: list[str | int | bytes] = [data, repr(self._clock.now()), size, head]
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
+        now = self._clock.now()
+        px = "" if ttl_s == FOREVER else ttl_px(ttl_s)
+        args: list[str | int | bytes] = [data, repr(now), size, head, repr(now + ttl_s), px]
         with translated():
             return bool(await self._replace_document([self._key("doc", name)], args))
 

@@ -247,7 +247,7 @@ if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else
 return 1
 """
 
-# KEYS: document. ARGV: data, now, size, head -> 1 replaced (the key keeps its TTL, or none);
+# KEYS: document. ARGV: data, now, size, head, new expiry, px ("": no TTL) -> 1 replaced;
 # 0 not: no document live by the callers' clock, or its data is not `size` bytes beginning
 # with `head` (a compare-and-swap: appended to, or rewritten, since the caller read it).
 REPLACE_DOCUMENT = """
@@ -258,7 +258,8 @@ if redis.call('STRLEN', KEYS[1]) - at ~= tonumber(ARGV[3]) then return 0 end
 if #ARGV[4] > 0 and redis.call('GETRANGE', KEYS[1], at, at + #ARGV[4] - 1) ~= ARGV[4] then
   return 0
 end
-redis.call('SET', KEYS[1], expiry .. '|' .. ARGV[1], 'KEEPTTL')
+if ARGV[6] == '' then redis.call('SET', KEYS[1], ARGV[5] .. '|' .. ARGV[1]) else
+  redis.call('SET', KEYS[1], ARGV[5] .. '|' .. ARGV[1], 'PX', ARGV[6]) end
 return 1
 """
 

@@ -331,12 +331,14 @@ class ResilientStateStore(StateStore):
             )
         return done
 
-    async def replace_document(self, name: str, data: bytes, *, size: int, head: bytes) -> bool:
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
         # As `append_document`: where the document is; never on a guess while the store is down.
         if (await self.local.get_documents([name]))[0] is not None:
-            return await self.local.replace_document(name, data, size=size, head=head)
+            return await self.local.replace_document(name, data, ttl_s, size=size, head=head)
         done = await self._try_shared(
-            lambda: self.shared.replace_document(name, data, size=size, head=head)
+            lambda: self.shared.replace_document(name, data, ttl_s, size=size, head=head)
         )
         if isinstance(done, _Down):
             raise StoreUnavailableError(

@@ -36,19 +36,23 @@ class Hold:
 class HeldMemory(MemoryStateStore):
     hold: Hold | None = None
 
-    async def replace_document(self, name: str, data: bytes, *, size: int, head: bytes) -> bool:
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
         if self.hold is not None:
             await self.hold.wait()
-        return await super().replace_document(name, data, size=size, head=head)
+        return await super().replace_document(name, data, ttl_s, size=size, head=head)
 
 
 class HeldRedis(RedisStateStore):
     hold: Hold | None = None
 
-    async def replace_document(self, name: str, data: bytes, *, size: int, head: bytes) -> bool:
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
         if self.hold is not None:
             await self.hold.wait()
-        return await super().replace_document(name, data, size=size, head=head)
+        return await super().replace_document(name, data, ttl_s, size=size, head=head)
 
 
 def mirror(store: StateStore, clock: ManualClock) -> IssuedKeys:
