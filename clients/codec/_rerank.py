@@ -55,7 +55,7 @@ def rerank_fields(fields: dict[str, Any], *, max_documents: int | None = None) -
         fail_type("return_documents", "a boolean", returned)
     # Refused here, not by the edge's streaming path: that is a MediaStream call, which would
     # ask a rerank client (`embed` scope) for the `chat` scope and name no field.
-    if fields.get("stream") not in (None, False):
+    if fields.get("stream") not in (None, False, "false"):  # as `check_media` reads it
         raise InvalidRequestError("A rerank answers whole: leave 'stream' unset.", param="stream")
     return {**fields, "documents": documents}
 
