@@ -243,7 +243,23 @@ def usage(raw: Mapping[str, Any]) -> JsonObject:
     completion = int(raw.get("outputTokens") or 0)
     total = raw.get("totalTokens")
     return M.usage(
-        prompt, completion, total=int(total) if total else prompt + completion, cached=cached
+        prompt,
+        completion,
+        total=int(total) if total else prompt + completion,
+        cached=cached,
+        cache_write=written,
+        cache_write_1h=_written_for_an_hour(raw.get("cacheDetails")),
+    )
+
+
+def _written_for_an_hour(details: Any) -> int:
+    """The cache writes kept an hour: `cacheDetails` splits the writes by TTL ("5m", "1h")."""
+    if not isinstance(details, list):
+        return 0
+    return sum(
+        int(d.get("inputTokens") or 0)
+        for d in details
+        if isinstance(d, dict) and d.get("ttl") == "1h"
     )
 
 
