@@ -139,11 +139,15 @@ def _events(events: list[JsonObject]) -> bytes:
 
 def _usage(usage: Usage) -> JsonObject:
     """A stream summary's usage in OpenAI's words, as the chunks would have said it."""
-    cached = usage.prompt_tokens_details.cached_tokens
+    details = usage.prompt_tokens_details
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": cached},
+        "prompt_tokens_details": {
+            "cached_tokens": details.cached_tokens,
+            "cache_write_tokens": details.cache_write_tokens,
+            "cache_write_1h_tokens": details.cache_write_1h_tokens,
+        },
     }
 
 
