@@ -55,7 +55,7 @@ async def uncached_prompt(router: RouterHandle, fake: FakeUpstream) -> int:
     answer = await router.stub.Chat(chat(model="sonnet", text=TEXT))
     assert details(answer.completion.usage) == (0, 0, 0)
     fake.state.set_scenario(WRITES, model="claude-x")
-    return answer.completion.usage.prompt_tokens
+    return int(answer.completion.usage.prompt_tokens)
 
 
 @pytest.fixture
