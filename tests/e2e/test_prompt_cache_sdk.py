@@ -47,7 +47,8 @@ async def usage_of(claude: anthropic.AsyncAnthropic, stream: bool) -> dict[str, 
     the upstream has counted, and the SDK keeps only the counts of `message_delta`)."""
     request: Any = {"model": "sonnet", "max_tokens": 64, "system": CACHED_SYSTEM, "messages": ASK}
     if not stream:
-        return (await claude.messages.create(**request)).usage.model_dump()
+        answer: anthropic.types.Message = await claude.messages.create(**request)
+        return answer.usage.model_dump()
     async with claude.messages.stream(**request) as events:
         deltas = [e.usage.model_dump() async for e in events if e.type == "message_delta"]
         usage = (await events.get_final_message()).usage.model_dump()
