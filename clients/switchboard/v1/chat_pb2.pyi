@@ -914,6 +914,9 @@ class Usage(_message.Message):
     COMPLETION_TOKENS_DETAILS_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
     prompt_tokens: _builtins.int
+    """Every input token, the prompt cache's reads and writes included (prompt_tokens_details
+    says how many of them were which).
+    """
     completion_tokens: _builtins.int
     total_tokens: _builtins.int
     extra_json: _builtins.str
