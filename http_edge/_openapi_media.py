@@ -1,6 +1,6 @@
 """The request bodies of the edge's media routes in its OpenAPI document (as `_openapi`'s):
 moderations, images (generations; edits and variations, forms), speech, transcriptions and
-translations (forms)."""
+translations (forms), rerank (Cohere v2's body)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ __all__ = [
     "IMAGE_EDITS",
     "IMAGE_VARIATIONS",
     "MODERATIONS",
+    "RERANK",
     "SPEECH",
     "TRANSCRIPTIONS",
     "TRANSLATIONS",
@@ -32,6 +33,31 @@ _MODERATIONS_REQUEST = {
     "properties": {
         "model": _MODEL,
         "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    },
+}
+_RERANK_REQUEST = {
+    "type": "object",
+    "required": ["model", "query", "documents"],
+    "properties": {
+        "model": _MODEL,
+        "query": {"type": "string", "minLength": 1},
+        "documents": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "anyOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string"}},
+                    },
+                ]
+            },
+        },
+        "top_n": {"type": "integer", "minimum": 1},
+        "return_documents": {"type": "boolean"},
+        "max_tokens_per_doc": {"type": "integer", "minimum": 1},
     },
 }
 _IMAGES_REQUEST = {
@@ -120,6 +146,7 @@ def _form_operation(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 MODERATIONS = json_operation(_MODERATIONS_REQUEST)
+RERANK = json_operation(_RERANK_REQUEST)
 IMAGES = json_operation(_IMAGES_REQUEST)
 SPEECH = json_operation(_SPEECH_REQUEST)
 TRANSCRIPTIONS = _form_operation(_TRANSCRIPTIONS_FORM)

@@ -2,7 +2,9 @@
 `/v1/audio/transcriptions`, `/v1/audio/translations`, `/v1/images/edits`, `/v1/images/variations`
 (multipart forms with their files): each is one RouterService.Media call, answered with the
 upstream's body and content type as they are (JSON, text or audio); speech, and transcriptions
-and images with `stream: true`, are a RouterService.MediaStream call (`_media_stream`)."""
+and images with `stream: true`, are a RouterService.MediaStream call (`_media_stream`).
+`/v1/rerank` (and `/v2/rerank`, `/rerank`; JSON) is a Media call too, answered with the JSON the
+router made of the upstream's (Cohere v2's shape, whatever the upstream's)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from ._openapi_media import (
     IMAGE_VARIATIONS,
     IMAGES,
     MODERATIONS,
+    RERANK,
     SPEECH,
     TRANSCRIPTIONS,
     TRANSLATIONS,
@@ -40,6 +43,15 @@ router = APIRouter()
 @router.post("/v1/moderations", openapi_extra=MODERATIONS)
 async def moderations(request: Request) -> Response:
     return await _json_call(request, media_pb2.MEDIA_OPERATION_MODERATIONS)
+
+
+# Cohere's SDK (v2 client) posts to /v2/rerank; Jina's, vLLM's and LiteLLM's clients to
+# /v1/rerank or /rerank: one operation, one answer shape (Cohere v2's).
+@router.post("/v2/rerank", openapi_extra=RERANK)
+@router.post("/v1/rerank", openapi_extra=RERANK)
+@router.post("/rerank", openapi_extra=RERANK)
+async def rerank(request: Request) -> Response:
+    return await _json_call(request, media_pb2.MEDIA_OPERATION_RERANK)
 
 
 @router.post("/v1/images/generations", openapi_extra=IMAGES)

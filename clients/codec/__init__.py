@@ -44,6 +44,7 @@ from clients.codec._media import (
 )
 from clients.codec._models import model_list_to_openai
 from clients.codec._request import chat_params_from_openai, chat_params_to_openai
+from clients.codec._rerank import rerank_documents, rerank_fields
 from clients.codec._response import (
     chat_completion_from_openai,
     chat_completion_to_openai,
@@ -144,6 +145,8 @@ __all__ = [
     "media_params_from_openai",
     "model_list_to_openai",
     "references_of",
+    "rerank_documents",
+    "rerank_fields",
     "response_to_openai",
     "responses_request_from_openai",
     "stored_document",

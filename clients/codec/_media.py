@@ -1,4 +1,5 @@
-"""OpenAI's moderations, images, speech, transcriptions and translations bodies ⇄ `MediaParams`,
+"""OpenAI's moderations, images, speech, transcriptions and translations bodies, and rerank
+bodies (Cohere's, `_rerank`) ⇄ `MediaParams`,
 and what each operation is: its OpenAI path (`MEDIA_PATHS`) and the files its form takes
 (`MEDIA_UPLOADS`), one table for the edge that reads the forms, the router that checks them and
 the adapters that write them again.
@@ -15,6 +16,7 @@ from typing import Any
 import orjson
 
 from clients.codec._json import expect_str, missing
+from clients.codec._rerank import rerank_fields
 from clients.switchboard.v1 import media_pb2
 
 __all__ = [
@@ -35,6 +37,7 @@ MEDIA_PATHS: dict[media_pb2.MediaOperation.ValueType, str] = {
     media_pb2.MEDIA_OPERATION_AUDIO_SPEECH: "audio/speech",
     media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS: "audio/transcriptions",
     media_pb2.MEDIA_OPERATION_AUDIO_TRANSLATIONS: "audio/translations",
+    media_pb2.MEDIA_OPERATION_RERANK: "rerank",
 }
 
 
@@ -107,11 +110,14 @@ def media_params_from_openai(
 ) -> media_pb2.MediaParams:
     """`body`: the JSON body (or an upload form's other fields); `files`: a form's uploads, each
     naming its form `field` (an operation's one upload goes to `file`, its field implied, the
-    several of an image edit to `files`). Raises InvalidRequestError without a string `model`."""
+    several of an image edit to `files`). Raises InvalidRequestError without a string `model`,
+    and for a rerank as `rerank_fields` does (its documents are sent as strings)."""
     fields = dict(body)
     if "model" not in fields:
         missing("model")
     model = expect_str(fields.pop("model"), "model")
+    if operation == media_pb2.MEDIA_OPERATION_RERANK:
+        fields = rerank_fields(fields)
     params = media_pb2.MediaParams(
         operation=operation, model=model, params_json=orjson.dumps(fields).decode()
     )

@@ -8,11 +8,13 @@ someone decides who may call it (a test checks that every RPC has an entry).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from clients.codec import estimate_prompt_tokens
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
+import orjson
+
+from clients.codec import estimate_prompt_tokens, rerank_fields
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, routing_pb2
 from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
@@ -57,6 +59,7 @@ class Bounds:
 
     max_tokens: int  # `max_tokens_ceiling`
     max_n: int = 8  # `max_n`
+    max_rerank_documents: int = 1000  # `max_rerank_documents`
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,15 @@ class MethodRule:
     # Its texts are kept for later calls (stored responses, conversation items): screened as
     # such (Guardrails.screen's `keeping`).
     keeps: bool = False
+    # The rule of some requests of the method instead of this one (a Media call's rerank:
+    # the `embed` scope and its checks); None: this rule's.
+    variant: Callable[[Any], MethodRule | None] | None = None
+
+    def of(self, request: Any) -> MethodRule:
+        """The rule that holds for `request`: its variant's, if it has one, else this."""
+        if self.variant is None:
+            return self
+        return self.variant(request) or self
 
 
 def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
@@ -205,6 +217,36 @@ def _background_texts(request: Any) -> Iterator[TextSlot]:
     yield from json_item_texts(request.conversation_items_json, "conversation_items_json")
 
 
+def _rerank_variant(request: Any) -> MethodRule | None:
+    return _RERANK if request.params.operation == media_pb2.MEDIA_OPERATION_RERANK else None
+
+
+def _check_rerank(request: Any, bounds: Bounds) -> None:
+    """A rerank's query, documents (at most `max_rerank_documents`) and counts; `params_json`
+    that is no JSON object is `check_media`'s to refuse."""
+    try:
+        fields = orjson.loads(request.params.params_json or "{}")
+    except orjson.JSONDecodeError:
+        return
+    if isinstance(fields, dict):
+        rerank_fields(fields, max_documents=bounds.max_rerank_documents)
+
+
+_MEDIA = MethodRule(
+    scope="chat",
+    model=lambda request: request.params.model,
+    tokens=lambda request: estimate_media_tokens(request.params),
+    usage=lambda response: int(response.result.usage.total_tokens),
+    cost=_route_cost,
+    prompt=lambda request: estimate_media_tokens(request.params),
+    route=lambda response: response.route,
+    texts=lambda request: media_texts(request.params),
+    variant=_rerank_variant,
+)
+# A rerank: a retrieval call, as embeddings are, so the `embed` scope; its query and documents
+# are counted (in tpm, as an embedding's inputs are), screened and checked as its request's.
+_RERANK = replace(_MEDIA, scope="embed", validate=_check_rerank, variant=None)
+
 _CHAT = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
@@ -236,16 +278,8 @@ RULES: dict[str, MethodRule] = {
     # Moderations, images, speech, transcriptions, translations: calls a chat app makes beside
     # its chats, on the same kind of deployments, so the `chat` scope; counted in rpm, and in tpm
     # by their texts' estimate, settled by the usage an image or transcription model reports.
-    ROUTER_SERVICE + "Media": MethodRule(
-        scope="chat",
-        model=lambda request: request.params.model,
-        tokens=lambda request: estimate_media_tokens(request.params),
-        usage=lambda response: int(response.result.usage.total_tokens),
-        cost=_route_cost,
-        prompt=lambda request: estimate_media_tokens(request.params),
-        route=lambda response: response.route,
-        texts=lambda request: media_texts(request.params),
-    ),
+    # A rerank is a retrieval call, as embeddings are: `_RERANK`.
+    ROUTER_SERVICE + "Media": _MEDIA,
     # Media answered as it streams: counted as Media; its usage and cost in its summary.
     ROUTER_SERVICE + "MediaStream": MethodRule(
         scope="chat",

@@ -72,6 +72,12 @@ class ServerConfig(_Strict):
         description="Largest `n` (choices per call) a caller may ask for: each choice is "
         "generated and paid for upstream; OpenAI's own bound is 128.",
     )
+    max_rerank_documents: int = Field(
+        default=1000,
+        ge=1,
+        description="Most `documents` one rerank call may send (Cohere's own bound is 1,000): "
+        "each is scored upstream, and counted and screened here.",
+    )
     drain_delay_s: float = Field(
         default=0.25,
         ge=0,

@@ -156,15 +156,17 @@ class Executor(MediaStreams, RealtimeSessions):
     async def media(
         self, params: media_pb2.MediaParams, ctx: RequestContext, *, tokens: int = 0
     ) -> router_service_pb2.MediaResponse:
-        """One moderation, image, speech, transcription or translation. Deployments whose kind
-        has no such endpoint are passed over before a key is leased; `tokens`: the request's
-        estimate."""
+        """One moderation, image, speech, transcription, translation or rerank. Deployments
+        whose kind has no such endpoint are passed over before a key is leased; `tokens`: the
+        request's estimate."""
 
         async def attempt(
             deployment: Deployment, lease: KeyLease, _: AsyncExitStack
         ) -> media_pb2.MediaResult:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
-            call = MediaCall(deployment.upstream_model, lease.key.secret, params, timeout)
+            call = MediaCall(
+                deployment.upstream_model, lease.key.secret, params, timeout, ctx.requested_model
+            )
             try:
                 async with asyncio.timeout(timeout):
                     result = await deployment.adapter.media(call)

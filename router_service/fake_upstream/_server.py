@@ -21,6 +21,7 @@ from . import (
     _media,
     _openai,
     _realtime,
+    _rerank,
     _vertex,
 )
 from ._faults import wait_forever
@@ -41,6 +42,7 @@ def create_app(state: FakeUpstreamState | None = None) -> web.Application:
     app[RUNTIME_KEY] = Runtime(state if state is not None else FakeUpstreamState())
     _openai.add_routes(app)
     _media.add_routes(app)  # images, audio, moderations (OpenAI's and Azure's)
+    _rerank.add_routes(app)  # rerank (Jina's, vLLM's, Voyage's, Cohere's)
     _realtime.add_routes(app)  # the Realtime API's WebSocket (OpenAI's and Azure's)
     # The other providers' wire formats, each at its real API's paths (README, Providers).
     providers = (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock)

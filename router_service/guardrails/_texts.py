@@ -1,19 +1,19 @@
 """The texts of a request that reach an upstream, each as a slot that can be read and replaced.
 
-Scanned: chat messages of every role (string content, text parts, refusals, tool call and
-function call arguments; a tool result is a `tool` message's content), so legacy completion
-prompts and Responses API input too (the edge sends both as chat messages), and embeddings'
-string inputs, and the texts of moderations, images, speech, transcriptions and translations
-(`input`, `prompt`, `instructions`; a moderation's text parts). Of a chat call also its tool
-definitions (a function's `name` and `description`, every string value of its `parameters`
-schema, a tool's unmodelled keys), its `response_format` JSON schema, its `stop` strings,
-`user` and `metadata` values, the names it gives (a message's `name`, its tool calls' and
-function call's, `tool_choice`'s), and every string value of the fields passed through
-verbatim (`extra_json` of the request, of its messages: reasoning handed back, of their tool
-calls and content parts; an embedding request's too), each JSON written again only when a rule
-changed one of its strings. Names and signed blocks are not rewritable (TextSlot): a redact
-rule's find there blocks. JSON keys are paths, not texts: never scanned. Not scanned: images,
-audio and files (no text), token-id inputs, raw JSON parts of kinds the contract does not model.
+Scanned: chat messages of every role (string content, text parts, refusals, tool call and function
+call arguments; a tool result is a `tool` message's content), so legacy completion prompts and
+Responses API input too (the edge sends both as chat messages), and embeddings' string inputs, and
+the texts of moderations, images, speech, transcriptions and translations (`input`, `prompt`,
+`instructions`; a moderation's text parts) and of reranks (`query`, `documents`). Of a chat call
+also its tool definitions (a function's `name` and `description`, every string value of its
+`parameters` schema, a tool's unmodelled keys), its `response_format` JSON schema, its `stop`
+strings, `user` and `metadata` values, the names it gives (a message's `name`, its tool calls' and
+function call's, `tool_choice`'s), and every string value of the fields passed through verbatim
+(`extra_json` of the request, of its messages: reasoning handed back, of their tool calls and
+content parts; an embedding request's too), each JSON written again only when a rule changed one of
+its strings. Names and signed blocks are not rewritable (TextSlot): a redact rule's find there
+blocks. JSON keys are paths, not texts: never scanned. Not scanned: images, audio and files (no
+text), token-id inputs, raw JSON parts of kinds the contract does not model.
 An answer's reasoning (`reasoning_texts`) is the answer side's (`_answers`, `_stream`).
 """
 
@@ -53,8 +53,9 @@ _JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"
 REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details", "thinking_blocks")
 # The text keys of a reasoning block (Anthropic's `thinking`, OpenRouter's `text`, `summary`).
 _REASONING_BLOCK_KEYS = frozenset(("thinking", "text", "summary"))
-# The fields of a media call (MediaParams.params_json) whose text reaches the upstream.
-_MEDIA_TEXT_KEYS = ("input", "prompt", "instructions")
+# The fields of a media call (MediaParams.params_json) whose text reaches the upstream (a
+# rerank's `query` and `documents`, strings or Jina's `{"text": ...}` objects, too).
+_MEDIA_TEXT_KEYS = ("input", "prompt", "instructions", "query", "documents")
 
 
 class TextSlot:
@@ -267,8 +268,9 @@ def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> Iterator[TextSlot
 
 
 def media_texts(params: media_pb2.MediaParams) -> Iterator[TextSlot]:
-    """The texts of a media call's JSON fields: a string `input` / `prompt` / `instructions`, a
-    list of strings, or a moderation's `{"type": "text", "text"}` parts. The JSON is written
+    """The texts of a media call's JSON fields: a string `input` / `prompt` / `instructions` /
+    `query`, a list of strings (a rerank's `documents`), or a moderation's `{"type": "text",
+    "text"}` parts (a rerank's `{"text"}` documents). The JSON is written
     again only when a slot changed (replace a slot before asking for the next, as the screen
     does); JSON that is no object is left to the handler's own checks."""
     fields = json_object(params.params_json)

@@ -59,7 +59,11 @@ _DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
 _CONTENT_POLICY = "ResponsibleAIPolicyViolation"
 # OpenAI's media endpoints Azure OpenAI does not have.
 _NO_MEDIA = frozenset(
-    (media_pb2.MEDIA_OPERATION_MODERATIONS, media_pb2.MEDIA_OPERATION_IMAGE_VARIATIONS)
+    (
+        media_pb2.MEDIA_OPERATION_MODERATIONS,
+        media_pb2.MEDIA_OPERATION_IMAGE_VARIATIONS,
+        media_pb2.MEDIA_OPERATION_RERANK,
+    )
 )
 
 Chunk = chat_pb2.ChatCompletionChunk
@@ -110,7 +114,7 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
         """Images (generations, edits), speech, transcriptions and translations are deployments'
         operations; Azure OpenAI has no moderations endpoint (its content filter runs on every
-        call instead) and no image variations."""
+        call instead), no image variations and no rerank."""
         if operation in _NO_MEDIA:
             return media_unsupported(self.kind, operation)
         return None

@@ -40,12 +40,14 @@ class EmbedCall:
 
 @dataclass(frozen=True, slots=True)
 class MediaCall:
-    """A moderation, image, speech, transcription or translation (`params.operation`)."""
+    """A moderation, image, speech, transcription, translation or rerank (`params.operation`)."""
 
     upstream_model: str
     api_key: str
     params: media_pb2.MediaParams
     timeout_s: float
+    # The model name the caller asked for (a group's): a rerank's answer names it.
+    requested_model: str = ""
 
 
 @dataclass(slots=True)

@@ -1,7 +1,9 @@
-"""The Cohere adapter: Chat API v2 and Embed API v2 (https://docs.cohere.com/reference/chat).
+"""The Cohere adapter: Chat API v2, Embed API v2 and Rerank API v2
+(https://docs.cohere.com/reference/chat).
 
 `base_url` is the unversioned root (https://api.cohere.com): chat is `/v2/chat`, embeddings
-`/v2/embed` (https://docs.cohere.com/reference/embed) and the model list `/v1/models`
+`/v2/embed` (https://docs.cohere.com/reference/embed), rerank `/v2/rerank`
+(https://docs.cohere.com/reference/rerank, `_rerank`) and the model list `/v1/models`
 (https://docs.cohere.com/reference/list-models). The key is a bearer token. Errors are the HTTP
 status with `{"message": ...}` (an invalid key: 401 "invalid api token").
 """
@@ -17,17 +19,18 @@ from clients import (
     chat_params_to_openai,
     embedding_result_from_openai,
 )
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _cohere_map as C
-from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._base import ChatCall, EmbedCall, MediaCall, media_unsupported
 from router_service.providers._mapping import (
     embedding_list,
     embedding_passthrough,
     embedding_texts,
 )
 from router_service.providers._media import unsupported_in
+from router_service.providers._rerank import rerank_body, rerank_result
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
 
 
@@ -78,6 +81,20 @@ class CohereAdapter(HttpAdapter):
             return embedding_result_from_openai(listed)
         except MAPPING_ERRORS as exc:
             raise malformed("embeddings", exc) from exc
+
+    def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
+        """Rerank is Cohere's (`/v2/rerank`); the other media operations are not."""
+        if operation == media_pb2.MEDIA_OPERATION_RERANK:
+            return None
+        return media_unsupported(self.kind, operation)
+
+    async def media(self, call: MediaCall) -> media_pb2.MediaResult:
+        refusal = self.cannot_media(call.params.operation)
+        if refusal is not None:
+            raise refusal
+        url = f"{self.config.base_url}/v2/rerank"
+        body = rerank_body(call, cohere=True)
+        return rerank_result(await self._post_json(url, body, call.api_key, call.timeout_s), call)
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         url = f"{self.config.base_url}/v1/models"

@@ -31,6 +31,7 @@ from router_service.providers._base import (
 )
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
+from router_service.providers._rerank import rerank_body, rerank_result
 from router_service.providers._sse import json_events
 from router_service.providers._transport import HttpAdapter, JsonObject, malformed
 
@@ -96,13 +97,19 @@ class OpenAIAdapter(HttpAdapter):
             raise malformed("response", exc) from exc
 
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
-        return None  # OpenAI's API has all of them
+        # OpenAI's API has all of them but rerank, which OpenAI-format servers have (vLLM, Jina,
+        # Infinity, Voyage): the kind cannot tell which server a provider is.
+        return None
 
     async def media(self, call: MediaCall) -> media_pb2.MediaResult:
         operation = call.params.operation
         refusal = self.cannot_media(operation)
         if refusal is not None:
             raise refusal
+        if operation == media_pb2.MEDIA_OPERATION_RERANK:  # vLLM's, Jina's, Voyage's, Infinity's
+            url = self._endpoint(MEDIA_PATHS[operation], call.upstream_model)
+            answer = await self._post_json(url, rerank_body(call), call.api_key, call.timeout_s)
+            return rerank_result(answer, call)
         content, content_type = media_content(call)
         url = self._endpoint(MEDIA_PATHS[operation], call.upstream_model)
         kind, body, data = await self._post_content(

@@ -106,11 +106,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             return _bidi_handler(handler, self._bidi(method, rule, handler.stream_stream))
         return None  # client streaming would pass unchecked; none exists, so refuse
 
-    def _unary(self, method: str, rule: MethodRule, behavior: Unary) -> Unary:
+    def _unary(self, method: str, method_rule: MethodRule, behavior: Unary) -> Unary:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             task = self.calls.enter()
             try:
                 await refuse_undecodable(request, context)
+                rule = method_rule.of(request)  # a Media call's rerank has a rule of its own
                 admission = await self._admit(method, rule, request, context, stream=False)
                 response = await behavior(request, context)
                 if admission.rate_status is not None or admission.guardrails:
@@ -359,8 +360,10 @@ def gate_for(runtime: Runtime) -> Gate:
         runtime.store,
         max_tokens_ceiling=config.server.max_tokens_ceiling,
         max_n=config.server.max_n,
+        max_rerank_documents=config.server.max_rerank_documents,
         known_model=known_model,
         prices=prices,
         clock=runtime.clock,
         guardrails=runtime.guardrails,
+        issued=runtime.issued_keys,
     )

@@ -87,6 +87,8 @@ EXPECTED = [
     "model_list_to_openai",
     "openai_error_body",
     "references_of",
+    "rerank_documents",
+    "rerank_fields",
     "response_to_openai",
     "responses_request_from_openai",
     "stored_document",

@@ -43,6 +43,12 @@ class _MediaOperationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MediaO
     """
     MEDIA_OPERATION_IMAGE_VARIATIONS: _MediaOperation.ValueType  # 7
     """POST /v1/images/variations (a form with one `image` in; JSON out, as generations')."""
+    MEDIA_OPERATION_RERANK: _MediaOperation.ValueType  # 8
+    """POST /v1/rerank (Cohere v2's body, JSON in, JSON out): `query`, `documents` (strings),
+    optional `top_n`, `return_documents`, `max_tokens_per_doc`. Answered in Cohere v2's shape
+    whatever the upstream's: `{"id", "model", "results": [{"index", "relevance_score",
+    "document"?}], "meta": {"billed_units": {"search_units"}}, "usage"?}`, best first.
+    """
 
 class MediaOperation(_MediaOperation, metaclass=_MediaOperationEnumTypeWrapper):
     """An OpenAI API call that is neither chat nor embeddings: which endpoint it is."""
@@ -64,6 +70,12 @@ JSON out, as generations').
 """
 MEDIA_OPERATION_IMAGE_VARIATIONS: MediaOperation.ValueType  # 7
 """POST /v1/images/variations (a form with one `image` in; JSON out, as generations')."""
+MEDIA_OPERATION_RERANK: MediaOperation.ValueType  # 8
+"""POST /v1/rerank (Cohere v2's body, JSON in, JSON out): `query`, `documents` (strings),
+optional `top_n`, `return_documents`, `max_tokens_per_doc`. Answered in Cohere v2's shape
+whatever the upstream's: `{"id", "model", "results": [{"index", "relevance_score",
+"document"?}], "meta": {"billed_units": {"search_units"}}, "usage"?}`, best first.
+"""
 Global___MediaOperation: _TypeAlias = MediaOperation  # noqa: Y015
 
 @_typing.final
@@ -106,8 +118,9 @@ Global___MediaFile: _TypeAlias = MediaFile  # noqa: Y015
 @_typing.final
 class MediaParams(_message.Message):
     """The body of one such call. The router reads `model` (routing, client limits) and the texts
-    it screens and counts (`input`, `prompt`); every other field of OpenAI's request body is
-    passed to the upstream as it is, so that a field OpenAI adds works at once.
+    it screens and counts (`input`, `prompt`; a rerank's `query` and `documents`); every other
+    field of OpenAI's request body is passed to the upstream as it is, so that a field OpenAI
+    adds works at once.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

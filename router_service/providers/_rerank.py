@@ -1,0 +1,108 @@
+"""A rerank on the wire: the body an adapter sends for a rerank `MediaCall`, and the one answer
+the caller gets whatever the upstream's shape.
+
+Upstream answers read (each `{"index", "relevance_score"}` per scored document):
+- Jina, vLLM, Infinity (`POST /v1/rerank`): `{"results": [...], "usage": {"total_tokens"}}`
+  (https://jina.ai/reranker, vLLM's rerank API);
+- Cohere (`POST /v2/rerank`): `{"id", "results": [...], "meta": {"billed_units":
+  {"search_units"}}}` (https://docs.cohere.com/reference/rerank);
+- Voyage (`POST /v1/rerank`): `{"data": [...], "usage": {"total_tokens"}}`
+  (https://docs.voyageai.com/reference/reranker-api).
+The caller's answer is Cohere v2's, so its SDK reads it: `{"id", "model", "results": [{"index",
+"relevance_score", "document"?: {"text"}}], "meta": {"billed_units": {"search_units"}},
+"usage"?: {"total_tokens"}}`, best first, at most `top_n`; `model` is the name the caller
+asked for, `document` the caller's own text when it asked for `return_documents`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+from clients import rerank_documents
+from clients.switchboard.v1 import chat_pb2, media_pb2
+from router_service.providers._base import MediaCall
+from router_service.providers._transport import MAPPING_ERRORS, malformed
+
+__all__ = ["rerank_body", "rerank_result"]
+
+JsonObject = dict[str, Any]
+
+
+def rerank_body(call: MediaCall, *, cohere: bool = False) -> JsonObject:
+    """The caller's fields with the deployment's upstream model and the documents as strings.
+    Cohere v2 has no `return_documents` (the router adds the texts itself): left out there."""
+    fields: JsonObject = orjson.loads(call.params.params_json or "{}")
+    fields["model"] = call.upstream_model
+    fields["documents"] = rerank_documents(fields.get("documents"))
+    if cohere:
+        fields.pop("return_documents", None)
+    return fields
+
+
+def rerank_result(data: JsonObject, call: MediaCall) -> media_pb2.MediaResult:
+    """The caller's answer to the upstream's `data`; one it cannot read is the upstream's
+    failure (UPSTREAM_ERROR: the group's next deployment answers)."""
+    fields: JsonObject = orjson.loads(call.params.params_json or "{}")
+    documents = rerank_documents(fields.get("documents"))
+    try:
+        results = _scored(data, len(documents))
+        tokens = _tokens(data)
+        units = _search_units(data)
+    except MAPPING_ERRORS as exc:
+        raise malformed("rerank answer", exc) from exc
+    results.sort(key=lambda scored: -scored["relevance_score"])  # stable: ties keep order
+    top_n = fields.get("top_n")
+    if isinstance(top_n, int):
+        del results[top_n:]
+    if fields.get("return_documents") is True:
+        for scored in results:
+            scored["document"] = {"text": documents[scored["index"]]}
+    ident = data.get("id")
+    answer: JsonObject = {
+        "id": ident if isinstance(ident, str) and ident else str(uuid.uuid4()),
+        "model": call.requested_model or call.upstream_model,
+        "results": results,
+        "meta": {"billed_units": {"search_units": units}},
+    }
+    result = media_pb2.MediaResult(content_type="application/json")
+    if tokens is not None:
+        answer["usage"] = {"total_tokens": tokens}
+        # All input, as an embedding's: priced at the deployment's input price.
+        result.usage.CopyFrom(chat_pb2.Usage(prompt_tokens=tokens, total_tokens=tokens))
+    result.body = orjson.dumps(answer)
+    return result
+
+
+def _scored(data: JsonObject, count: int) -> list[JsonObject]:
+    """`results` (Jina's, vLLM's, Cohere's) or `data` (Voyage's): each a document's index
+    among the `count` sent and its score."""
+    items = data["results"] if "results" in data else data["data"]
+    if not isinstance(items, list):
+        raise TypeError(f"results is {type(items).__name__}, not a list")
+    scored = []
+    for item in items:
+        index, score = item["index"], item["relevance_score"]
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
+            raise ValueError(f"index {index!r} names none of the {count} documents")
+        if not isinstance(score, int | float) or isinstance(score, bool):
+            raise TypeError(f"relevance_score {score!r} is no number")
+        scored.append({"index": index, "relevance_score": float(score)})
+    return scored
+
+
+def _tokens(data: JsonObject) -> int | None:
+    """The tokens the upstream says it read (`usage.total_tokens`; Cohere reports none)."""
+    usage = data.get("usage")
+    total = usage.get("total_tokens") if isinstance(usage, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _search_units(data: JsonObject) -> int:
+    """Cohere's billed search units; one (one query searched) from an upstream that has none."""
+    meta = data.get("meta")
+    billed = meta.get("billed_units") if isinstance(meta, dict) else None
+    units = billed.get("search_units") if isinstance(billed, dict) else None
+    return int(units) if isinstance(units, int | float) and not isinstance(units, bool) else 1
