@@ -28,6 +28,7 @@ from clients._base import (
     map_rpc_errors,
 )
 from clients._cancelling import retire_channel, unary_result
+from clients._client_keys import ClientKeyCalls
 from clients._conversations import ConversationCalls
 from clients._files import FileCalls
 from clients._media_calls import MediaCalls
@@ -40,7 +41,13 @@ _CHAT_STREAM = _SERVICES["router"] + "ChatStream"
 
 
 class RouterClient(
-    AdminCalls, BackgroundCalls, ConversationCalls, FileCalls, MediaCalls, BaseClient
+    AdminCalls,
+    BackgroundCalls,
+    ClientKeyCalls,
+    ConversationCalls,
+    FileCalls,
+    MediaCalls,
+    BaseClient,
 ):
     """Async client of the router's ``RouterService`` and ``AdminService``.
 

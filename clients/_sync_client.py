@@ -21,6 +21,7 @@ from clients._base import (
     Timeout,
     map_rpc_errors,
 )
+from clients._client_keys import SyncClientKeyCalls
 from clients._conversations import SyncConversationCalls
 from clients._files import SyncFileCalls
 from clients._media_calls import SyncMediaCalls
@@ -84,7 +85,12 @@ class SyncRouterMediaStream(SyncCallStream[router_service_pb2.MediaStreamRespons
 
 
 class SyncRouterClient(
-    SyncBackgroundCalls, SyncConversationCalls, SyncFileCalls, SyncMediaCalls, BaseClient
+    SyncBackgroundCalls,
+    SyncClientKeyCalls,
+    SyncConversationCalls,
+    SyncFileCalls,
+    SyncMediaCalls,
+    BaseClient,
 ):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 

@@ -34,6 +34,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from clients._grpc_http import HTTP_STATUS_BY_CODE, grpc_code_for_http
 from clients._ratelimits import rate_limit_from_metadata, rate_limit_metadata
 from clients.switchboard.v1.routing_pb2 import RateLimitStatus
 
@@ -45,6 +46,7 @@ __all__ = [
     "SwitchboardClientError",
     "UpstreamFormatError",
     "details_from_rpc_error",
+    "grpc_code_for_http",
     "http_status_for",
     "openai_error_body",
     "to_grpc_status",
@@ -61,26 +63,6 @@ _OPENAI_ERROR_KEYS = ("message", "type", "param", "code")
 # google.protobuf.Duration's range: ±10,000 years.
 _MAX_DURATION_S = 315_576_000_000
 
-# googleapis google/rpc/code.proto, "HTTP Mapping" of each code.
-_HTTP_STATUS: dict[grpc.StatusCode, int] = {
-    grpc.StatusCode.OK: 200,
-    grpc.StatusCode.CANCELLED: 499,
-    grpc.StatusCode.UNKNOWN: 500,
-    grpc.StatusCode.INVALID_ARGUMENT: 400,
-    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
-    grpc.StatusCode.NOT_FOUND: 404,
-    grpc.StatusCode.ALREADY_EXISTS: 409,
-    grpc.StatusCode.PERMISSION_DENIED: 403,
-    grpc.StatusCode.UNAUTHENTICATED: 401,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
-    grpc.StatusCode.ABORTED: 409,
-    grpc.StatusCode.OUT_OF_RANGE: 400,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
-    grpc.StatusCode.INTERNAL: 500,
-    grpc.StatusCode.UNAVAILABLE: 503,
-    grpc.StatusCode.DATA_LOSS: 500,
-}
 # OpenAI's error `type` for an HTTP status, when the router did not name one.
 _OPENAI_TYPE: dict[int, str] = {
     400: "invalid_request_error",
@@ -271,7 +253,7 @@ def http_status_for(details: ErrorDetails) -> int:
         return _SIZE_LIMITS[details.reason]
     if details.reason == "FILE_TOO_LARGE":  # OUT_OF_RANGE is a 400; a file's bound, OpenAI's 413
         return 413
-    return _HTTP_STATUS.get(details.code, 500)
+    return HTTP_STATUS_BY_CODE.get(details.code, 500)
 
 
 def _bare_reason(code: grpc.StatusCode, message: str) -> str:

@@ -1,7 +1,7 @@
 """The clients (apps) as the admin page and `/admin/api/clients` show them: AdminService.ListClients
 in JSON, with what the router leaves unset (a limit not configured, a minute not counted, storing
 or the cache off) as null and period ends as seconds left too. The router's answer names no
-key, so neither does this."""
+key (its keys by fingerprint, an issued one with its label), so neither does this."""
 
 from __future__ import annotations
 
@@ -63,6 +63,16 @@ def _client(status: admin_pb.ClientStatus, now: float) -> dict[str, Any]:
     view["stored_responses"] = _bytes(status, "stored_responses", now)
     view["cached_answers"] = _bytes(status, "cached_answers", now)
     view["conversations"] = _bytes(status, "conversations", now)
+    view["keys"] = [
+        {
+            "id": key.id,  # empty: configured in the file
+            "label": key.label,
+            "fingerprint": key.fingerprint,
+            "expires_unix": key.expires_unix or None,
+            "expires_in_s": _left(key.expires_unix, now) if key.expires_unix else None,
+        }
+        for key in status.keys
+    ]
     return view
 
 

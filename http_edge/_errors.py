@@ -14,6 +14,9 @@ Errors reaching a client, and where they come from::
 On Anthropic's paths (`/v1/messages` and below) each is said in Anthropic's shape instead
 (`{"type": "error", "error": {"type", "message"}}`), so its SDKs read an error raised before
 the route runs (unknown sub-path, wrong method) as they read the route's own (`_routes_messages`).
+On Gemini's (`/v1beta/…`, `/v1/models/{model}:{method}`, and `/v1/models…` when the caller
+sends Google's key) each is said in Gemini's shape
+(`{"error": {"code", "message", "status"}}`, `_routes_gemini`), for the same reason.
 
 Errors after a stream has started are not HTTP responses; see `_routes_chat`.
 """
@@ -29,10 +32,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
 from clients.codec.anthropic import anthropic_error, anthropic_error_type
+from clients.codec.gemini import METHODS, gemini_error
 
 from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
@@ -43,6 +48,8 @@ __all__ = [
     "client_closed",
     "error_body",
     "error_response",
+    "gemini_path",
+    "google_caller",
     "install_error_handlers",
     "response_for",
     "router_error_body",
@@ -129,6 +136,26 @@ def anthropic_path(path: str) -> bool:
     return path == "/v1/messages" or path.startswith("/v1/messages/")
 
 
+def gemini_path(path: str) -> bool:
+    """Whether `path` is only the Gemini API's (whose callers read its error shape): all of
+    `/v1beta/`, and a model's methods under `/v1/`."""
+    if path.startswith("/v1beta/"):
+        return True
+    return path.startswith("/v1/models/") and path.rpartition(":")[2] in METHODS
+
+
+def google_caller(request: HTTPConnection) -> bool:
+    """Whether the caller speaks the Gemini API: on one of its paths, or on `/v1/models…`
+    (OpenAI's and Gemini's v1 both) with Google's key (`x-goog-api-key` or `?key=`), which
+    no OpenAI client sends."""
+    path = request.scope["path"]
+    if gemini_path(path):
+        return True
+    if path != "/v1/models" and not path.startswith("/v1/models/"):
+        return False
+    return "x-goog-api-key" in request.headers or "key" in request.query_params
+
+
 def _answer(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
@@ -136,6 +163,8 @@ def _answer(
     if anthropic_path(request.scope["path"]):
         message = str(body["error"].get("message") or "")
         body = anthropic_error(anthropic_error_type(status), message)
+    elif google_caller(request):
+        body = gemini_error(status, str(body["error"].get("message") or ""))
     return error_response(status, body, headers)
 
 

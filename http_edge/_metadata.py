@@ -29,6 +29,8 @@ __all__ = [
     "routing_options",
     "session_id",
     "with_api_key",
+    "with_google_key",
+    "with_key",
 ]
 
 Metadata = tuple[tuple[str, str], ...]
@@ -132,10 +134,25 @@ def forwarded_metadata(request: HTTPConnection) -> Metadata:
 def with_api_key(request: Request, metadata: Metadata) -> Metadata:
     """`metadata` with Anthropic's `x-api-key` as the caller's bearer key, when no
     `Authorization` header gave one: Anthropic's SDKs and Claude Code send their key there."""
-    key = request.headers.get("x-api-key")
+    return with_key(metadata, request.headers.get("x-api-key"), "x-api-key")
+
+
+def with_google_key(request: Request, metadata: Metadata) -> Metadata:
+    """`metadata` with Google's `x-goog-api-key` (what the google-genai SDK sends), or else its
+    `?key=` query parameter, as the caller's bearer key, when no `Authorization` header gave
+    one."""
+    key = request.headers.get("x-goog-api-key")
+    if key:
+        return with_key(metadata, key, "x-goog-api-key")
+    return with_key(metadata, request.query_params.get("key"), "key")
+
+
+def with_key(metadata: Metadata, key: str | None, source: str) -> Metadata:
+    """`metadata` with `key` (from where `source` names) as the caller's bearer key, unless an
+    `Authorization` header gave one."""
     if not key or any(name == "authorization" for name, _ in metadata):
         return metadata
-    bearer = _checked("x-api-key", key, _FORWARDED_HEADERS["authorization"] - len("Bearer "))
+    bearer = _checked(source, key, _FORWARDED_HEADERS["authorization"] - len("Bearer "))
     return (("authorization", f"Bearer {bearer}"), *metadata)
 
 

@@ -24,7 +24,7 @@ from clients import (
     chat_params_from_openai,
     chunk_to_openai,
 )
-from clients.switchboard.v1.chat_pb2 import ChatCompletionChunk, ChatParams
+from clients.switchboard.v1.chat_pb2 import ChatCompletionChunk, ChatParams, Usage
 from clients.switchboard.v1.router_service_pb2 import (
     ChatRequest,
     ChatResponse,
@@ -55,6 +55,7 @@ __all__ = [
     "router_error_event",
     "sse_stream",
     "stream_error_event",
+    "summary_usage",
 ]
 
 logger = logging.getLogger(__name__)
@@ -112,11 +113,14 @@ class ChatCalls:
         call = ChatRequest(params=params, routing=self.routing)
         return self.client.chat(call, timeout=self.timeout_s, metadata=self.metadata)
 
-    async def stream(self, params: ChatParams, relay: Relay) -> Response:
+    async def stream(
+        self, params: ChatParams, relay: Relay, media_type: str = "text/event-stream"
+    ) -> Response:
+        """`media_type`: what the stream is when not events (Gemini's JSON array)."""
         # Chunks ready together arrive in one message and leave in one write.
         call = ChatStreamRequest(params=params, routing=self.routing, batch_chunks=True)
         return await sse_stream(
-            self.request, self.client, call, self.timeout_s, self.metadata, relay
+            self.request, self.client, call, self.timeout_s, self.metadata, relay, media_type
         )
 
 
@@ -151,6 +155,7 @@ async def sse_stream(
     timeout_s: float,
     metadata: Metadata,
     relay: Relay,
+    media_type: str = "text/event-stream",
 ) -> Response:
     """Open a router stream, commit HTTP 200 once its head arrived, `relay` the rest as SSE.
 
@@ -164,6 +169,7 @@ async def sse_stream(
         on_close=stream.aclose,
         interrupt=stream.interrupt,
         headers=route_headers(head.route),
+        media_type=media_type,
     )
 
 
@@ -248,6 +254,25 @@ async def relay_chunks(
 TRUNCATED_EVENT = error_event(
     "The stream ended before it was complete.", "stream_truncated", "stream_truncated"
 )
+
+
+def summary_usage(usage: Usage) -> dict[str, Any]:
+    """A stream summary's usage in OpenAI's words, as the chunks would have said it (for the
+    entrances that say usage at a stream's end: Anthropic's, Gemini's)."""
+    details = usage.prompt_tokens_details
+    out: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": details.cached_tokens,
+            "cache_write_tokens": details.cache_write_tokens,
+            "cache_write_1h_tokens": details.cache_write_1h_tokens,
+        },
+    }
+    reasoning = usage.completion_tokens_details.reasoning_tokens
+    if reasoning:
+        out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+    return out
 
 
 def stream_error_event(error: StreamError) -> bytes:

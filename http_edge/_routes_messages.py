@@ -41,7 +41,7 @@ from clients.codec.anthropic import (
     message_to_anthropic,
     messages_request_from_anthropic,
 )
-from clients.switchboard.v1.chat_pb2 import ChatParams, Usage
+from clients.switchboard.v1.chat_pb2 import ChatParams
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from ._body import parse_request, read_json_object
@@ -50,7 +50,7 @@ from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, with_api_key
 from ._openapi import MESSAGES, MESSAGES_COUNT_TOKENS
-from ._routes_chat import ChatCalls, Relay
+from ._routes_chat import ChatCalls, Relay, summary_usage
 from ._routes_misc import require_model
 from ._sse import named_event
 from ._state import edge_state
@@ -137,16 +137,6 @@ def _events(events: list[JsonObject]) -> bytes:
     return b"".join(named_event(event) for event in events)
 
 
-def _usage(usage: Usage) -> JsonObject:
-    """A stream summary's usage in OpenAI's words, as the chunks would have said it."""
-    cached = usage.prompt_tokens_details.cached_tokens
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    }
-
-
 def _stop_sequences(params: ChatParams) -> list[str]:
     """The request's `stop_sequences`: what a `stop_sequence` stop names."""
     if params.WhichOneof("stop") == "stop_text":
@@ -178,7 +168,7 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     yield _events(stream.error(anthropic_error_type(status), error.message))
                     return
                 elif kind == "summary":
-                    yield _events(stream.finish(_usage(message.summary.usage)))
+                    yield _events(stream.finish(summary_usage(message.summary.usage)))
                     return
                 message = await anext(events, None)
             yield _events(stream.error("api_error", "The stream ended before it was complete."))

@@ -25,7 +25,7 @@ from ._metadata import Metadata, forwarded_metadata, routing_options
 from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 
-__all__ = ["require_model", "router"]
+__all__ = ["listed_models", "require_model", "router"]
 
 router = APIRouter()
 
@@ -50,13 +50,16 @@ async def embeddings(request: Request) -> Response:
     )
 
 
-async def _models(
-    request: Request, state: EdgeState, metadata: Metadata | None = None
+async def _models(request: Request, state: EdgeState) -> ListModelsResponse:
+    return await listed_models(request, state, forwarded_metadata(request))
+
+
+async def listed_models(
+    request: Request, state: EdgeState, metadata: Metadata
 ) -> ListModelsResponse:
+    """The models the caller (its key in `metadata`) may use, unless it leaves first."""
     listing = state.router().list_models(
-        ListModelsRequest(),
-        timeout=state.settings.request_timeout_s,
-        metadata=forwarded_metadata(request) if metadata is None else metadata,
+        ListModelsRequest(), timeout=state.settings.request_timeout_s, metadata=metadata
     )
     return await unless_disconnected(request, listing)
 
@@ -65,7 +68,7 @@ async def require_model(request: Request, model: str, metadata: Metadata) -> Non
     """That the router takes the caller's key and `model` is one it may name (404 otherwise),
     without a chat call: what the token counting routes answer for. A ListModels call, so it
     is counted in the caller's rpm as any call is."""
-    models = await _models(request, edge_state(request), metadata)
+    models = await listed_models(request, edge_state(request), metadata)
     if model not in {listed.id for listed in models.models}:
         message = f"model: {model!r} is not a model this key may use."
         raise EdgeError(404, message, code="model_not_found", param="model")

@@ -8,6 +8,8 @@ domain error to the wire without a second table (google-api-core's habit).
     │   └── GuardrailBlockedError a guardrail refuses the request's text  INVALID_ARGUMENT / 400
     ├── ModelNotFoundError        no such deployment, group or pool       NOT_FOUND / 404
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
+    ├── ClientKeyNotFoundError    no such client, or issued client key    NOT_FOUND / 404
+    ├── ClientKeyLimitError       a client has its issued keys' maximum   RESOURCE_EXHAUSTED / 429
     ├── ResponseNotFoundError     no such stored response for this client NOT_FOUND / 404
     ├── ResponseExistsError       that stored response id is taken        ALREADY_EXISTS / 409
     ├── ResponseNotCancellableError  finished, or not a background one    FAILED_PRECONDITION / 400
@@ -33,12 +35,12 @@ upstream I/O and server/_errors.py for the gRPC wire.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import grpc
 
+from router_service._masking import masking, scrubbed
 from router_service.outcomes import Outcome, Scope
 
 if TYPE_CHECKING:  # auth imports this module; the type is only named here
@@ -131,6 +133,20 @@ class KeyNotFoundError(SwitchboardError):
             message = "No provider of that name."
         param = "provider" if provider is None else "fingerprint"
         super().__init__(message, param=param, code="key_not_found")
+
+
+class ClientKeyNotFoundError(SwitchboardError):
+    """AdminService named a client or issued key id the router does not have (or revoked)."""
+
+    grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "CLIENT_KEY_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+
+class ClientKeyLimitError(SwitchboardError):
+    """IssueClientKey for a client with `auth.max_issued_keys` live issued keys: revoke one."""
+
+    grpc_code, http_status, reason = grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "CLIENT_KEY_LIMIT"
+    openai_type = "invalid_request_error"
 
 
 class ResponseNotFoundError(SwitchboardError):
@@ -362,33 +378,11 @@ class UpstreamFailure(SwitchboardError):
         an error may name others of the account (all the provider's keys are given). A key the
         upstream masked itself goes too: OpenAI's 401 says "Incorrect API key provided:
         sk-proj-****…wxyz", its prefix and last four characters, which are not the caller's."""
-        known = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-        def clean(text: str) -> str:
-            for secret in known:
-                text = text.replace(secret, _MASK)
-            return _MASKED_KEY.sub(_MASK, text) if "***" in text else text
-
+        clean = masking(secrets)
         self.message = clean(self.message)
         if self.upstream_error is not None:
-            self.upstream_error = _scrubbed(self.upstream_error, clean)
+            self.upstream_error = scrubbed(self.upstream_error, clean)
         self.args = (self.message,)
-
-
-_MASK = "[redacted]"
-# A key shown with its middle starred out: a key-like token around a run of asterisks (not the
-# sentence's full stop after it).
-_MASKED_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\*{3,}(?:[A-Za-z0-9_.*-]*[A-Za-z0-9_*-])?")
-
-
-def _scrubbed(value: Any, clean: Callable[[str], str]) -> Any:
-    if isinstance(value, str):
-        return clean(value)
-    if isinstance(value, dict):
-        return {k: _scrubbed(v, clean) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(v, clean) for v in value]
-    return value
 
 
 class AllCandidatesFailedError(SwitchboardError):

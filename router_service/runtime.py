@@ -7,6 +7,7 @@ import contextlib
 import httpx
 
 from clients.switchboard.v1 import chat_pb2
+from router_service.auth import IssuedKeys
 from router_service.batches import BatchRecords, StoredFiles
 from router_service.cache import ResponseCache
 from router_service.clock import SYSTEM_CLOCK, Clock
@@ -45,6 +46,7 @@ class Runtime:
         session_marks: MemoryStateStore | None = None,
         stats: RoutingStats | None = None,
         afterwork: Afterwork | None = None,
+        issued_keys: IssuedKeys | None = None,  # a mirror shared with successors, as the store
     ) -> None:
         self.config = config
         self.clock = clock
@@ -85,6 +87,7 @@ class Runtime:
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
+        self.issued_keys = (issued_keys or IssuedKeys(store, clock)).configured(config.auth)
         self.prober = KeyProber(
             self.pools,
             {name: self._probe_fn(adapter) for name, adapter in self.adapters.items()},
@@ -121,6 +124,7 @@ class Runtime:
     def start_background(self) -> None:
         """Start the background work (the key prober). Stopped by `aclose`."""
         self.prober.start()
+        self.issued_keys.start()
         self.route_leases.start()
         self.gauges.start()  # only when metrics are on
 
@@ -163,6 +167,7 @@ class Runtime:
             session_marks=self._session_marks,
             stats=self.stats if same_routing else None,
             afterwork=self.afterwork,
+            issued_keys=self.issued_keys,
         )
         new.route_leases.adopt(self.route_leases)
         self._owns_http = self._owns_store = False
@@ -177,6 +182,7 @@ class Runtime:
         await self.route_leases.aclose()
         await self.gauges.aclose()
         if self._owns_store:  # the afterwork goes with the store: the last releases reach it
+            await self.issued_keys.aclose()
             await self.afterwork.drain()
         with contextlib.suppress(StoreUnavailableError):  # statistics are worth a try, no more
             # Statistics a successor took over are flushed only: their timer is its own now.

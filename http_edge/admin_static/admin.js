@@ -118,6 +118,15 @@ function bytesCell(quota) {
   return usedCell(quota.used, quota.quota, `${bytes(quota.used)} / ${bytes(quota.quota)}`, quota.resets_in_s);
 }
 
+// Its keys by fingerprint (an issued one with its label), each with when it expires.
+function keysCell(keys) {
+  if (!keys.length) return td("—");
+  return el("td", {}, keys.map((k) => el("div", {}, [
+    el("code", { text: k.fingerprint }), k.label ? ` ${k.label}` : "",
+    k.expires_in_s !== null ? el("span", { class: "muted", text: ` expires in ${seconds(k.expires_in_s)}` }) : "",
+  ])));
+}
+
 function renderClient(c) {
   return el("tr", {}, [
     el("td", {}, [el("code", { text: c.name }), c.anonymous ? " (open mode, no key)" : ""]),
@@ -126,6 +135,7 @@ function renderClient(c) {
     td(ofLimit(c.open_streams, c.max_concurrent_streams), "num"),
     budgetCell(c, "day"), budgetCell(c, "month"),
     bytesCell(c.stored_responses), bytesCell(c.cached_answers), bytesCell(c.conversations),
+    keysCell(c.keys),
   ]);
 }
 

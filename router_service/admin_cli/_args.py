@@ -138,11 +138,32 @@ def _configure(admin: argparse.ArgumentParser) -> argparse.ArgumentParser:
     cancel = command("cancel-batch", "cancel any client's batch that has not ended (audited)")
     cancel.add_argument("batch_id", metavar="ID", help="batch_… as `jobs` lists it")
     cancel.add_argument("--reason", help="why, for the router's audit line")
+    keyed = command("client-keys", "issue, list and revoke client keys at run time")
+    _add_client_keys(keyed, common)
     purge = command("purge-cache", "forget the response cache's answers (every replica)")
     which = purge.add_mutually_exclusive_group(required=True)
     which.add_argument("model", nargs="?", metavar="MODEL", help="one model name's answers")
     which.add_argument("--all", action="store_true", help="every model's answers")
     return admin
+
+
+def _add_client_keys(command: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """`client-keys`' own subcommands under `command`."""
+    actions = command.add_subparsers(
+        dest="client_keys_action", metavar="{issue,list,revoke}", required=True
+    )
+    issue = actions.add_parser(
+        "issue", help="a new key acting as a configured client (printed once)", parents=[common]
+    )
+    issue.add_argument("client", metavar="CLIENT", help="auth.clients[].name")
+    issue.add_argument("--label", help="who or what holds it (shown by list, audit lines)")
+    issue.add_argument("--ttl", type=float, metavar="S", help="seconds it lives (default: ever)")
+    listed = actions.add_parser("list", help="the live issued keys, never a key", parents=[common])
+    listed.add_argument("--client", metavar="CLIENT", help="only this client's")
+    revoke = actions.add_parser(
+        "revoke", help="refuse an issued key from now on (every replica)", parents=[common]
+    )
+    revoke.add_argument("id", metavar="ID", help="ck_… as `list` shows it")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from google.protobuf.message import Message
 
 from clients import SyncRouterClient
 from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service.admin_cli._client_keys import client_keys
 from router_service.admin_cli._render import client_tables, info_table, key_table, stats_tables
 from router_service.admin_cli._render_jobs import jobs_tables
 
@@ -79,6 +80,12 @@ def cancel_batch(client: SyncRouterClient, args: argparse.Namespace, now: float)
     return Shown(answer, text)
 
 
+def issued_keys(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
+    """`client-keys issue CLIENT | list | revoke ID`."""
+    answer, text = client_keys(client, args, now)
+    return Shown(answer, text)
+
+
 def purge_cache(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
     """`MODEL` or `--all` (the parser requires one: a bare command forgets nothing)."""
     model = "" if args.all else args.model
@@ -95,5 +102,6 @@ COMMANDS: dict[str, Command] = {
     "clients": clients,
     "jobs": jobs,
     "cancel-batch": cancel_batch,
+    "client-keys": issued_keys,
     "purge-cache": purge_cache,
 }

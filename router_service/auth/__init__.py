@@ -30,6 +30,7 @@ from router_service.auth._gate import (
     current_stream_admission,
     set_current_admission,
 )
+from router_service.auth._issued import ISSUED_PREFIX, IssuedKey, IssuedKeys
 from router_service.auth._limits import (
     CallerLimits,
     LimitStanding,
@@ -50,6 +51,7 @@ from router_service.auth._methods import (
 __all__ = [
     "ADMIN_SERVICE",
     "ANONYMOUS",
+    "ISSUED_PREFIX",
     "ROUTER_SERVICE",
     "RULES",
     "Admission",
@@ -62,6 +64,8 @@ __all__ = [
     "Caller",
     "CallerLimits",
     "Gate",
+    "IssuedKey",
+    "IssuedKeys",
     "LimitStanding",
     "MethodRule",
     "RateStatus",

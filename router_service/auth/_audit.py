@@ -3,7 +3,8 @@
 The fields ride on the record (`extra=`): the JSON formatter writes them as the line's fields,
 the text formatter as `key=value` after the message ("auth success"), which is short so that a
 JSON line does not carry every field twice (it did, as an escaped JSON message). A key is never
-logged: a known one by its client's name, an unknown one by fingerprint.
+logged: a known one by its client's name and its fingerprint (an issued one with its label too),
+an unknown one by fingerprint.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class AuditEvent:
     peer: str
     client: str | None = None
     key_fingerprint: str | None = None
+    key_label: str | None = None
     forwarded_for: str | None = None
     reason: str | None = None
     event: str = "auth"

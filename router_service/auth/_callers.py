@@ -1,17 +1,26 @@
-"""Who is calling: client keys as SHA-256 hashes, compared in constant time, never kept in clear."""
+"""Who is calling: client keys as SHA-256 hashes, compared in constant time, never kept in clear;
+keys issued at run time looked up in this replica's mirror of them (`_issued.py`)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
+from router_service.auth._issued import IssuedKey, IssuedKeys
+from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, ClientKeyConfig, ClientScope
 from router_service.errors import AuthenticationError
 
 __all__ = ["ANONYMOUS", "Authenticator", "Caller", "bearer_token", "current_caller", "hash_key"]
+
+log = logging.getLogger("switchboard.auth")
+
+# Keys that expire within this long are warned about when the config is loaded or reloaded.
+EXPIRY_WARNING_S = 7 * 86400.0
 
 _ALL_SCOPES: frozenset[ClientScope] = frozenset({"chat", "embed", "models", "admin", "route"})
 
@@ -32,6 +41,10 @@ class Caller:
     usd_per_month: float | None = None
     cache: bool = True  # the response cache may serve and keep its answers
     anonymous: bool = False
+    # Which of the client's keys was presented (audit lines): its fingerprint, and the label
+    # an issued key was given ("" for a configured key).
+    key_fingerprint: str = ""
+    key_label: str = ""
 
     @classmethod
     def from_config(cls, client: ClientKeyConfig) -> Caller:
@@ -100,24 +113,47 @@ def bearer_token(authorization: str | None) -> str | None:
 
 class Authenticator:
     """Maps a presented key to its Caller. Every configured hash is compared, with
-    `hmac.compare_digest`, whatever matches: the time taken says nothing about the key."""
+    `hmac.compare_digest`, whatever matches: the time taken says nothing about the key (a
+    configured key may be one a human chose: its hash must not leak). Issued keys (random, 32
+    bytes) are then looked up by their hash in `issued` (see `IssuedKeys.find` for why a dict
+    lookup is fine there)."""
 
-    def __init__(self, config: AuthConfig) -> None:
+    def __init__(
+        self, config: AuthConfig, *, clock: Clock = SYSTEM_CLOCK, issued: IssuedKeys | None = None
+    ) -> None:
         self.open = config.open
+        self._clock = clock
+        self._issued = issued
+        self.callers = {client.name: Caller.from_config(client) for client in config.clients}
+        # (hash, expiry or None, the caller with that key's fingerprint), every configured key.
         self._clients = [
-            (bytes.fromhex(client.key_sha256), Caller.from_config(client))
+            (
+                bytes.fromhex(key.key_sha256),
+                key.expires_unix,
+                replace(self.callers[client.name], key_fingerprint="fp_" + key.key_sha256[:12]),
+            )
             for client in config.clients
+            for key in client.keys
         ]
+        self._as_issued: dict[str, Caller] = {}  # issued key id -> its caller, made once
+        warn_expiring(config, clock.now())
 
     def identify(self, key: str | None) -> Caller:
         """The caller `key` belongs to. Without a known key: `ANONYMOUS` in open mode, else
-        AuthenticationError."""
+        AuthenticationError. An expired key, or an issued one revoked or whose client is no
+        longer configured, is unknown."""
         found: Caller | None = None
         if key is not None:
             digest = hashlib.sha256(key.encode()).digest()
-            for expected, caller in self._clients:
-                if hmac.compare_digest(digest, expected):
+            for expected, expires, caller in self._clients:
+                # The clock is read only for a match that expires: most calls never read it.
+                if hmac.compare_digest(digest, expected) and (
+                    expires is None or self._clock.now() < expires
+                ):
                     found = caller
+            if found is None and self._issued is not None:
+                issued = self._issued.find(digest)
+                found = self._issued_caller(issued) if issued is not None else None
         if found is not None:
             return found
         if self.open:
@@ -127,3 +163,33 @@ class Authenticator:
                 "Missing client key: send `authorization: Bearer <key>`.", code="missing_api_key"
             )
         raise AuthenticationError("Incorrect client key provided.", code="invalid_api_key")
+
+    def _issued_caller(self, issued: IssuedKey) -> Caller | None:
+        """The caller an issued key acts as: its client's, naming the key; None when its client
+        is not configured (orphaned)."""
+        caller = self._as_issued.get(issued.id)
+        if caller is None:
+            client = self.callers.get(issued.client)
+            if client is None:
+                return None
+            caller = replace(client, key_fingerprint=issued.fingerprint, key_label=issued.label)
+            self._as_issued[issued.id] = caller
+        return caller
+
+
+def warn_expiring(config: AuthConfig, now: float) -> None:
+    """A warning for each configured key that expires within `EXPIRY_WARNING_S` (by
+    fingerprint): a rotation to finish before its callers are refused."""
+    for client in config.clients:
+        for key in client.keys:
+            expires = key.expires_unix
+            if expires is None or expires - now > EXPIRY_WARNING_S:
+                continue
+            when = "expired" if expires <= now else f"expires in {(expires - now) / 3600:.0f} h"
+            log.warning(
+                "client %s: key fp_%s %s (%s)",
+                client.name,
+                key.key_sha256[:12],
+                when,
+                key.expires.isoformat() if key.expires is not None else "",
+            )

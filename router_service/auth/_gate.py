@@ -12,6 +12,7 @@ from typing import Any
 from router_service.auth._audit import AuditEvent, AuditOutcome, audit
 from router_service.auth._budgets import Budgets, BudgetTicket, estimate_usd
 from router_service.auth._callers import Authenticator, Caller, bearer_token
+from router_service.auth._issued import IssuedKeys
 from router_service.auth._limits import CallerLimits, RateStatus, RateTicket
 from router_service.auth._methods import Bounds, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
@@ -164,9 +165,10 @@ class Gate:
         prices: Callable[[str], Sequence[PriceConfig]] = lambda model: (),
         clock: Clock = SYSTEM_CLOCK,
         guardrails: Guardrails | None = None,
+        issued: IssuedKeys | None = None,
     ) -> None:
         self._guardrails = guardrails or None  # None: no rules, one check a call
-        self._authenticator = Authenticator(config)
+        self._authenticator = Authenticator(config, clock=clock, issued=issued)
         self._audit_admitted = config.audit == "all"
         self._limits = CallerLimits(store)
         self._budgets = Budgets(store, clock)
@@ -192,8 +194,14 @@ class Gate:
             return caller
         if caller.anonymous:
             self._audit(attempt, "open", client=caller.name, key_fingerprint=_fingerprint(key))
-        else:
-            self._audit(attempt, "success", client=caller.name)
+        else:  # which of its keys: by fingerprint (and an issued key's label)
+            self._audit(
+                attempt,
+                "success",
+                client=caller.name,
+                key_fingerprint=caller.key_fingerprint or None,
+                key_label=caller.key_label or None,
+            )
         return caller
 
     def check_scope(self, attempt: Attempt, caller: Caller, rule: MethodRule) -> None:
@@ -294,6 +302,7 @@ class Gate:
         client: str | None = None,
         key_fingerprint: str | None = None,
         reason: str | None = None,
+        key_label: str | None = None,
     ) -> None:
         audit(
             AuditEvent(
@@ -302,6 +311,7 @@ class Gate:
                 peer=attempt.peer,
                 client=client,
                 key_fingerprint=key_fingerprint,
+                key_label=key_label,
                 forwarded_for=attempt.forwarded_for,
                 reason=reason,
             )
@@ -309,6 +319,6 @@ class Gate:
 
 
 def _fingerprint(key: str | None) -> str | None:
-    # Only audit lines of unknown or anonymous keys name a fingerprint: a known key is logged by
-    # its client's name, so the common path hashes the key once (to identify it), not twice.
+    # An unknown or anonymous key's fingerprint; a known key's is its caller's, computed once at
+    # load, so the common path hashes the key once (to identify it), not twice.
     return fingerprint(key) if key is not None else None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -12,13 +13,66 @@ from router_service.config._base import Location, Misplaced, _Strict
 ClientScope = Literal["chat", "embed", "models", "admin", "route"]
 
 
-class ClientKeyConfig(_Strict):
-    """One caller of the router: its key (as a hash), what it may use, its limits."""
+class ClientKey(_Strict):
+    """One of a client's keys: its hash, and when it stops being accepted."""
 
-    name: str = Field(min_length=1, description="Shown in audit logs; never the key.")
     key_sha256: str = Field(
         description="Hex SHA-256 of the key. Alternatively `key: ${ENV}`: the key itself, hashed "
         "when the file is loaded and never kept."
+    )
+    expires: datetime | None = Field(
+        default=None,
+        description="RFC 3339 instant (with its offset) from which the key is refused as unknown; "
+        "unset: never. Keys expiring within 7 days are warned about at load and reload.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hash_plain_key(cls, data: object) -> object:
+        # `key:` is hashed here and dropped: the plaintext never reaches the model.
+        if isinstance(data, str):
+            data = {"key_sha256": data}
+        if isinstance(data, dict) and "key" in data:
+            data = dict(data)
+            key = data.pop("key")
+            if "key_sha256" in data:
+                raise ValueError("give either `key` or `key_sha256`, not both")
+            if not isinstance(key, str) or not key.strip():
+                message = "must be a non-empty string (is its environment variable empty?)"
+                raise Misplaced([(("key",), message)])
+            data["key_sha256"] = hashlib.sha256(key.encode()).hexdigest()
+        return data
+
+    @field_validator("key_sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        value = value.strip().lower()
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError("key_sha256 must be 64 hex digits (the SHA-256 of the key)")
+        return value
+
+    @field_validator("expires")
+    @classmethod
+    def _with_offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("expires needs a UTC offset (RFC 3339: 2026-01-31T00:00:00Z)")
+        return value
+
+    @property
+    def expires_unix(self) -> float | None:
+        return None if self.expires is None else self.expires.timestamp()
+
+
+class ClientKeyConfig(_Strict):
+    """One caller of the router: its keys (as hashes), what it may use, its limits."""
+
+    name: str = Field(min_length=1, description="Shown in audit logs; never the key.")
+    keys: tuple[ClientKey, ...] = Field(
+        min_length=1,
+        description="Written `key_sha256:` (hex SHA-256 of the key) or `key: ${ENV}` (the key "
+        "itself, hashed at load and never kept); either takes one key or a list of them, each "
+        "a string or `{key_sha256 | key: ..., expires: <RFC 3339>}` (several keys: a rotation "
+        "under way; every one acts as the client).",
     )
     models: list[str] = Field(
         default_factory=lambda: ["*"],
@@ -76,26 +130,36 @@ class ClientKeyConfig(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _hash_plain_key(cls, data: object) -> object:
-        # `key:` is hashed here and dropped: the plaintext never reaches the model.
-        if isinstance(data, dict) and "key" in data:
-            data = dict(data)
-            key = data.pop("key")
-            if "key_sha256" in data:
-                raise ValueError("give either `key` or `key_sha256`, not both")
-            if not isinstance(key, str) or not key.strip():
-                message = "must be a non-empty string (is its environment variable empty?)"
-                raise Misplaced([(("key",), message)])
-            data["key_sha256"] = hashlib.sha256(key.encode()).hexdigest()
+    def _gather_keys(cls, data: object) -> object:
+        # `key` and `key_sha256` (one or a list) become `keys`, each item a ClientKey's input.
+        if not isinstance(data, dict) or not ({"key", "key_sha256"} & data.keys()):
+            if isinstance(data, dict) and "keys" not in data:
+                raise ValueError("give the client's `key_sha256` (or `key`)")
+            return data
+        data = dict(data)
+        if "key" in data and "key_sha256" in data:
+            raise ValueError("give either `key` or `key_sha256`, not both")
+        field = "key" if "key" in data else "key_sha256"
+        given = data.pop(field)
+        items: list[Any] = given if isinstance(given, list) else [given]
+        if not items:
+            raise Misplaced([((field,), "needs at least one key")])
+        data["keys"] = [{field: item} if not isinstance(item, dict) else item for item in items]
+        # An empty plain key is named where it was written (`key`, or `key[1]` in a list).
+        empty = "must be a non-empty string (is its environment variable empty?)"
+        problems: list[tuple[Location, str]] = [
+            ((field,) if isinstance(given, str) else (field, j), empty)
+            for j, item in enumerate(data["keys"])
+            if "key" in item and (not isinstance(item["key"], str) or not item["key"].strip())
+        ]
+        if problems:
+            raise Misplaced(problems)
         return data
 
-    @field_validator("key_sha256")
-    @classmethod
-    def _hex_digest(cls, value: str) -> str:
-        value = value.strip().lower()
-        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-            raise ValueError("key_sha256 must be 64 hex digits (the SHA-256 of the key)")
-        return value
+    @property
+    def key_sha256(self) -> str:
+        """The hash of its first key (a client with one key: its key)."""
+        return self.keys[0].key_sha256
 
 
 class AuthConfig(_Strict):
@@ -112,6 +176,21 @@ class AuthConfig(_Strict):
         description="Audit lines on logger switchboard.audit: every attempt (all), or only the "
         "refused ones (refusals: no line per admitted call, which costs ~7 % of a plain "
         "request's work in the router).",
+    )
+
+    max_issued_keys: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Keys issued at run time (AdminService.IssueClientKey) one client may have "
+        "live at once (not revoked, not expired); one more is refused (RESOURCE_EXHAUSTED).",
+    )
+    issued_keys_resync_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often each replica reads the issued keys again on its own, in case a "
+        "notice of an issue or revocation was lost (a Redis subscriber that dropped). A notice "
+        "normally reaches every replica within milliseconds.",
     )
 
     @model_validator(mode="after")
@@ -132,13 +211,14 @@ class AuthConfig(_Strict):
                         f"client names must be unique (clients[{first}] has it too)",
                     )
                 )
-            if (first := hashes.setdefault(client.key_sha256, i)) != i:
-                problems.append(
-                    (
-                        ("clients", i),
-                        f"two clients have the same key (clients[{first}] and this one)",
+            for key in client.keys:
+                if (first := hashes.setdefault(key.key_sha256, i)) != i:
+                    problems.append(
+                        (
+                            ("clients", i),
+                            f"two clients have the same key (clients[{first}] and this one)",
+                        )
                     )
-                )
         if problems:
             raise Misplaced(problems)
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from router_service.config._auth import AuthConfig, ClientKeyConfig, ClientScope
+from router_service.config._auth import AuthConfig, ClientKey, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
 from router_service.config._batches import BatchesConfig, FilesConfig
 from router_service.config._guardrails import GuardrailAction, GuardrailConfig, GuardrailSide
@@ -45,6 +45,7 @@ __all__ = [
     "AuthConfig",
     "BatchesConfig",
     "CacheConfig",
+    "ClientKey",
     "ClientKeyConfig",
     "ClientScope",
     "ConversationsConfig",

@@ -61,8 +61,11 @@ def literal_secrets(data: Any) -> list[str]:
     found = _provider_secrets(_section(data, "providers"))
     clients = _section(data, "auth").get("clients")
     for i, client in enumerate(clients if isinstance(clients, list) else ()):
-        if isinstance(client, dict) and _literal(client.get("key")):
-            found.append(f"auth.clients[{i}].key")
+        key = client.get("key") if isinstance(client, dict) else None
+        for j, item in enumerate(key if isinstance(key, list) else [key]):
+            value = item.get("key") if isinstance(item, dict) else item
+            if _literal(value):
+                found.append(f"auth.clients[{i}].key" + (f"[{j}]" if isinstance(key, list) else ""))
     edge = _section(data, "edge")
     found.extend(
         f"edge.{name}" for name in ("admin_token", "admin_router_key") if _literal(edge.get(name))

@@ -96,7 +96,22 @@ def _message(answer: R.ChatAnswer) -> dict[str, Any]:
         "content": content if thinking is None else [thinking, *content],
         "stop_reason": stop,
         "stop_sequence": answer.stop_sequence,
-        "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": answer.completion_tokens},
+        "usage": {**_input_usage(answer), "output_tokens": answer.completion_tokens},
+    }
+
+
+def _input_usage(answer: R.ChatAnswer) -> dict[str, Any]:
+    """The input counts as Anthropic gives them: the cache's reads and writes beside the
+    uncached `input_tokens`, the writes split by how long they are kept."""
+    written, hour = answer.cache_write_tokens, answer.cache_write_1h_tokens
+    return {
+        "input_tokens": answer.prompt_tokens,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": answer.cached_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": written - hour,
+            "ephemeral_1h_input_tokens": hour,
+        },
     }
 
 
@@ -131,7 +146,8 @@ def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
     message = _message(answer)
     stop = message["stop_reason"]
     start = {**message, "content": [], "stop_reason": None}
-    start["usage"] = {"input_tokens": answer.prompt_tokens, "output_tokens": 1}
+    # The input counts come with message_start only; message_delta's are the output's.
+    start["usage"] = {**_input_usage(answer), "output_tokens": 1}
     payloads: list[dict[str, Any]] = [
         {"type": "message_start", "message": start},
         {"type": "ping"},

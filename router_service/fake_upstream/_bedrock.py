@@ -122,10 +122,22 @@ def converse_problem(body: JsonObject) -> str | None:
 
 def _usage(answer: R.ChatAnswer) -> JsonObject:
     prompt, completion = answer.prompt_tokens, answer.completion_tokens
-    usage = {"inputTokens": prompt, "outputTokens": completion, "totalTokens": prompt + completion}
-    if answer.cached_tokens:
-        usage |= {"cacheReadInputTokens": answer.cached_tokens, "cacheWriteInputTokens": 0}
-        usage["totalTokens"] += answer.cached_tokens
+    usage: JsonObject = {
+        "inputTokens": prompt,
+        "outputTokens": completion,
+        "totalTokens": prompt + completion,
+    }
+    cached, written, hour = (
+        answer.cached_tokens,
+        answer.cache_write_tokens,
+        answer.cache_write_1h_tokens,
+    )
+    if cached or written:
+        usage |= {"cacheReadInputTokens": cached, "cacheWriteInputTokens": written}
+        usage["totalTokens"] += cached + written
+    if written:  # by TTL, the hour's first, as Bedrock sorts them
+        ttls = [("1h", hour), ("5m", written - hour)]
+        usage["cacheDetails"] = [{"ttl": t, "inputTokens": n} for t, n in ttls if n]
     return usage
 
 

@@ -28,6 +28,14 @@ from typing import Any
 
 import orjson
 
+from clients.codec.gemini import (
+    AUDIO_TYPES,
+    CALLING_MODES,
+    CONFIG_KEYS,
+    FILTERED_FINISH_REASONS,
+    FINISH_BY_FINISH_REASON,
+    thought_signature,
+)
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
@@ -35,36 +43,11 @@ from router_service.providers._media import audio_input, file_input
 
 JsonObject = dict[str, Any]
 
-# Candidate.FinishReason values that mean the output was withheld by a content policy.
-_FILTERED = frozenset(
-    {
-        "SAFETY",
-        "RECITATION",
-        "BLOCKLIST",
-        "PROHIBITED_CONTENT",
-        "SPII",
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-        "IMAGE_RECITATION",
-    }
-)
-_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "stop"}
 # What Gemini takes in place of a signature it never gave (a history from another model, or a
 # client that dropped `extra_content`): validation is skipped for that call.
 _NO_SIGNATURE = "skip_thought_signature_validator"
-# input_audio `format` → Gemini's MIME type: OpenAI's two, and the others Gemini documents.
-_AUDIO_TYPES = {name: f"audio/{name}" for name in ("wav", "mp3", "aiff", "aac", "ogg", "flac")}
-_CALLING_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 # generationConfig fields holding a schema: a value of their own, never merged into another.
 _SCHEMAS = frozenset({"responseSchema", "responseJsonSchema"})
-_CONFIG_KEYS = {
-    "temperature": "temperature",
-    "top_p": "topP",
-    "n": "candidateCount",
-    "seed": "seed",
-    "presence_penalty": "presencePenalty",
-    "frequency_penalty": "frequencyPenalty",
-}
 
 
 # --- request ------------------------------------------------------------------------------------
@@ -95,7 +78,7 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
 
 
 def _generation_config(body: Mapping[str, Any]) -> JsonObject:
-    config = {native: body[key] for key, native in _CONFIG_KEYS.items() if key in body}
+    config = {native: body[key] for key, native in CONFIG_KEYS.items() if key in body}
     limit = M.max_tokens(body)
     if limit is not None:
         config["maxOutputTokens"] = limit
@@ -141,8 +124,8 @@ def _declaration(function: Mapping[str, Any]) -> JsonObject:
 
 
 def _tool_config(choice: Any) -> JsonObject | None:
-    if isinstance(choice, str) and choice in _CALLING_MODES:
-        return {"functionCallingConfig": {"mode": _CALLING_MODES[choice]}}
+    if isinstance(choice, str) and choice in CALLING_MODES:
+        return {"functionCallingConfig": {"mode": CALLING_MODES[choice]}}
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         name = choice["function"].get("name", "")
         return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
@@ -209,10 +192,10 @@ def _inline(mime_type: str, data: str) -> JsonObject:
 
 def _audio(part: Mapping[str, Any], path: str) -> JsonObject:
     audio_format, data = audio_input(part, path)
-    mime_type = _AUDIO_TYPES.get(audio_format)
+    mime_type = AUDIO_TYPES.get(audio_format)
     if mime_type is None:
         raise M.unsupported(
-            f"gemini takes audio as {', '.join(_AUDIO_TYPES)}, not {audio_format!r}",
+            f"gemini takes audio as {', '.join(AUDIO_TYPES)}, not {audio_format!r}",
             f"{path}.input_audio.format",
         )
     return _inline(mime_type, data)
@@ -228,19 +211,12 @@ def _calls(calls: list[Any], path: str) -> list[JsonObject]:
         # functionResponse to its functionCall by id (a mismatch is an empty answer).
         ident = {"id": str(call["id"])} if call.get("id") else {}
         part: JsonObject = {"functionCall": {**ident, "name": name, "args": args}}
-        signature = _signature_of(call)
+        signature = thought_signature(call)
         # Gemini 3 refuses a turn whose first call comes back without its signature (400).
         if signature or i == 0:
             part["thoughtSignature"] = signature or _NO_SIGNATURE
         parts.append(part)
     return parts
-
-
-def _signature_of(call: Mapping[str, Any]) -> str:
-    extra = call.get("extra_content")
-    google = extra.get("google") if isinstance(extra, dict) else None
-    signature = google.get("thought_signature") if isinstance(google, dict) else None
-    return signature if isinstance(signature, str) else ""
 
 
 def _result(content: Any) -> JsonObject:
@@ -271,6 +247,9 @@ def check_prompt_blocked(data: Mapping[str, Any]) -> None:
 
 
 def usage(raw: Mapping[str, Any]) -> JsonObject:
+    """Gemini's usageMetadata in OpenAI's words. It counts cache reads (implicit caching's hits
+    and an explicit `cachedContent`'s tokens: cachedContentTokenCount) but no cache writes: an
+    explicit cache is created and billed (storage by the hour) outside generateContent."""
     thoughts = int(raw.get("thoughtsTokenCount") or 0)
     # Tool-use prompt tokens (e.g. search results Gemini read) are input it was billed for.
     prompt = int(raw.get("promptTokenCount") or 0) + int(raw.get("toolUsePromptTokenCount") or 0)
@@ -287,9 +266,9 @@ def usage(raw: Mapping[str, Any]) -> JsonObject:
 def finish_reason(raw: Any, called: bool) -> str | None:
     if not raw or raw == "FINISH_REASON_UNSPECIFIED":
         return None
-    if raw in _FILTERED:
+    if raw in FILTERED_FINISH_REASONS:
         return "content_filter"
-    reason = _FINISH.get(str(raw), "stop")
+    reason = FINISH_BY_FINISH_REASON.get(str(raw), "stop")
     return "tool_calls" if called and reason == "stop" else reason
 
 
@@ -325,7 +304,11 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
     for position, candidate in enumerate(candidates):
         delta = candidate_delta(candidate, 0, f"{prefix}_{position}")
         reason = candidate.get("finishReason")
-        if reason in _FILTERED and not delta.get("content") and not delta.get("tool_calls"):
+        if (
+            reason in FILTERED_FINISH_REASONS
+            and not delta.get("content")
+            and not delta.get("tool_calls")
+        ):
             raise filtered(str(reason), str(candidate.get("finishMessage") or ""))
         message = M.assistant_message(delta.get("content") or "", delta.get("tool_calls") or [])
         finish = finish_reason(reason, bool(delta.get("tool_calls"))) or "stop"
@@ -386,7 +369,7 @@ class StreamMapper:
             delta = {"role": "assistant", **delta}
         self._content_sent = self._content_sent or bool(delta.get("content") or calls)
         raw = candidate.get("finishReason")
-        if raw in _FILTERED and not self._content_sent:
+        if raw in FILTERED_FINISH_REASONS and not self._content_sent:
             raise filtered(str(raw), str(candidate.get("finishMessage") or ""))
         reason = finish_reason(raw, self._calls[index] > 0)
         chunk = M.chunk(self.id, self.created, self.model, delta, finish_reason=reason)

@@ -1,4 +1,5 @@
-"""AdminService: key pools as an operator sees them (fingerprints only), the replica, clients."""
+"""AdminService: key pools as an operator sees them (fingerprints only), the replica, clients
+and their issued keys."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
 from router_service.runtime import Runtime
+from router_service.server._client_keys import (
+    issue_client_key,
+    list_client_keys,
+    revoke_client_key,
+)
 from router_service.server._clients import list_clients
 from router_service.server._errors import answered
 from router_service.server._list_jobs import LongJobs, cancel_client_batch, list_jobs
@@ -46,6 +52,21 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         self, request: pb.ListClientsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListClientsResponse:
         return await list_clients(self.runtime)
+
+    async def IssueClientKey(
+        self, request: pb.IssueClientKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IssueClientKeyResponse:
+        return await answered(context, issue_client_key(self.runtime, request, context.peer()))
+
+    async def ListClientKeys(
+        self, request: pb.ListClientKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListClientKeysResponse:
+        return await answered(context, list_client_keys(self.runtime, request))
+
+    async def RevokeClientKey(
+        self, request: pb.RevokeClientKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RevokeClientKeyResponse:
+        return await answered(context, revoke_client_key(self.runtime, request, context.peer()))
 
     async def ListKeys(
         self, request: pb.ListKeysRequest, context: grpc.aio.ServicerContext

@@ -6,7 +6,7 @@ cached answers and conversations against their quotas. The figures are the ones 
 decide on, read from the state store (so the same from every replica on Redis) through the
 modules that own them, in two store calls for all clients: one `read` of the rate windows and
 open streams, one `read_buckets` of the budgets and quotas. Nothing here names a key or a key's
-hash.
+hash: its keys by fingerprint (and an issued key's label).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from router_service.auth import (
 )
 from router_service.runtime import Runtime
 from router_service.server._calls import owner_name
+from router_service.server._client_keys import client_keys
 from router_service.state import QuotaReading, QuotaStanding
 
 __all__ = ["list_clients"]
@@ -33,6 +34,7 @@ async def list_clients(runtime: Runtime) -> pb.ListClientsResponse:
     """The configured clients in config order, then `anonymous` when auth is open."""
     config = runtime.config
     callers = [Caller.from_config(client) for client in config.auth.clients]
+    keys = [client_keys(runtime, client) for client in config.auth.clients]
     if config.auth.open:
         callers.append(ANONYMOUS)
     owners = [owner_name(caller) for caller in callers]  # whose entries the calls count
@@ -54,7 +56,7 @@ async def list_clients(runtime: Runtime) -> pb.ListClientsResponse:
     found = found[len(stored.names) :]
     cached_bytes = _standing(cached, found[: len(cached.names)], len(callers))
     conversation_bytes = _standing(conversed, found[len(cached.names) :], len(callers))
-    return pb.ListClientsResponse(
+    response = pb.ListClientsResponse(
         clients=[
             _status(
                 caller,
@@ -69,6 +71,9 @@ async def list_clients(runtime: Runtime) -> pb.ListClientsResponse:
             )
         ]
     )
+    for status, its_keys in zip(response.clients, keys, strict=False):  # anonymous: none
+        status.keys.extend(its_keys)
+    return response
 
 
 def _standing(

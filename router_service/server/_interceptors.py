@@ -365,4 +365,5 @@ def gate_for(runtime: Runtime) -> Gate:
         prices=prices,
         clock=runtime.clock,
         guardrails=runtime.guardrails,
+        issued=runtime.issued_keys,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from types import TracebackType
 
@@ -17,7 +18,7 @@ from clients.switchboard.v1 import (
     router_service_pb2_grpc,
 )
 from router_service.config import ServerConfig, SwitchboardConfig
-from router_service.errors import ListenError
+from router_service.errors import ListenError, StoreUnavailableError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._background import BackgroundJobs
@@ -112,6 +113,9 @@ class RouterServer:
             raise
         await self._server.start()
         self.record.started(self.address, self.runtime.clock.now())
+        # The issued client keys, before it reports SERVING (its follower reads on from here).
+        with contextlib.suppress(StoreUnavailableError):
+            await self.runtime.issued_keys.refresh()
         self.runtime.start_background()
         # Batches whose replica stopped: taken over now and every few seconds (shared store).
         self._batch_jobs.adopting(lambda: self.runtime)

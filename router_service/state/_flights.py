@@ -111,6 +111,10 @@ class FlightBoard:
         """Watches open now (tests: a leak would show here)."""
         return sum(len(watches) for watches in self._watches.values())
 
+    def watches_of(self, name: str) -> int:
+        """Watches open on `name` now (tests: one name's apart from the others')."""
+        return len(self._watches.get(name, ()))
+
     @contextmanager
     def watch(self, name: str) -> Iterator[FlightWatch]:
         watch = FlightWatch()

@@ -238,6 +238,28 @@ class FakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServicer
         self._seen(context)
         return admin_service_pb2.CancelClientBatchResponse(client=request.reason)
 
+    async def IssueClientKey(
+        self, request: admin_service_pb2.IssueClientKeyRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.IssueClientKeyResponse:
+        self._seen(context)
+        info = admin_service_pb2.ClientKey(client=request.client, label=request.label)
+        return admin_service_pb2.IssueClientKeyResponse(key=f"ttl={request.ttl_s}", info=info)
+
+    async def ListClientKeys(
+        self, request: admin_service_pb2.ListClientKeysRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.ListClientKeysResponse:
+        self._seen(context)
+        listed = admin_service_pb2.ClientKey(client=request.client or self.name)
+        return admin_service_pb2.ListClientKeysResponse(keys=[listed])
+
+    async def RevokeClientKey(
+        self, request: admin_service_pb2.RevokeClientKeyRequest, context: grpc.aio.ServicerContext
+    ) -> admin_service_pb2.RevokeClientKeyResponse:
+        self._seen(context)
+        return admin_service_pb2.RevokeClientKeyResponse(
+            key=admin_service_pb2.ClientKey(id=request.id)
+        )
+
     async def ListJobs(
         self, request: admin_service_pb2.ListJobsRequest, context: grpc.aio.ServicerContext
     ) -> admin_service_pb2.ListJobsResponse:

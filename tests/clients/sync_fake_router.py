@@ -220,6 +220,28 @@ class SyncFakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServ
         self._seen(context)
         return admin_service_pb2.CancelClientBatchResponse(client=request.reason)
 
+    def IssueClientKey(
+        self, request: admin_service_pb2.IssueClientKeyRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.IssueClientKeyResponse:
+        self._seen(context)
+        info = admin_service_pb2.ClientKey(client=request.client, label=request.label)
+        return admin_service_pb2.IssueClientKeyResponse(key=f"ttl={request.ttl_s}", info=info)
+
+    def ListClientKeys(
+        self, request: admin_service_pb2.ListClientKeysRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.ListClientKeysResponse:
+        self._seen(context)
+        listed = admin_service_pb2.ClientKey(client=request.client or self.name)
+        return admin_service_pb2.ListClientKeysResponse(keys=[listed])
+
+    def RevokeClientKey(
+        self, request: admin_service_pb2.RevokeClientKeyRequest, context: grpc.ServicerContext
+    ) -> admin_service_pb2.RevokeClientKeyResponse:
+        self._seen(context)
+        return admin_service_pb2.RevokeClientKeyResponse(
+            key=admin_service_pb2.ClientKey(id=request.id)
+        )
+
     def ListJobs(
         self, request: admin_service_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> admin_service_pb2.ListJobsResponse:

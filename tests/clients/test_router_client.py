@@ -72,9 +72,13 @@ async def test_unary_calls(router: tuple[FakeRouter, str]) -> None:
         assert [c.name for c in (await client.list_clients()).clients] == [fake.name]
         assert (await client.list_jobs(7)).replica == f"{fake.name}/7"
         assert (await client.cancel_client_batch("batch_1", "why")).client == "why"
+        issued = await client.issue_client_key("app", "ci", ttl_s=60)
+        assert (issued.key, issued.info.client, issued.info.label) == ("ttl=60.0", "app", "ci")
+        assert [k.client for k in (await client.list_client_keys()).keys] == [fake.name]
+        assert (await client.revoke_client_key("ck_1")).key.id == "ck_1"
         await client.purge_cache("gpt")
     assert fake.purged == ["gpt"]
-    assert fake.calls == 20
+    assert fake.calls == 23
 
 
 async def test_background_response_calls(router: tuple[FakeRouter, str]) -> None:

@@ -62,9 +62,12 @@ def test_unary_calls_and_metadata(router: tuple[SyncFakeRouter, str]) -> None:
         assert [c.name for c in client.list_clients().clients] == [fake.name]
         assert client.list_jobs().replica == f"{fake.name}/0"
         assert client.cancel_client_batch("batch_1", "why").client == "why"
+        assert client.issue_client_key("app").key == "ttl=0.0"
+        assert [k.client for k in client.list_client_keys("app").keys] == ["app"]
+        assert client.revoke_client_key("ck_2").key.id == "ck_2"
         client.purge_cache()
     assert fake.purged == [""]
-    assert fake.calls == 20
+    assert fake.calls == 23
     assert fake.metadata[0]["authorization"] == "Bearer sk-1"
     assert fake.metadata[0]["x-trace"] == "t"
 

@@ -18,6 +18,7 @@ from http_edge import EdgeSettings
 from router_service.auth import hash_key
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
 from router_service.server._admin_servicer import AdminServicer
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.http_edge.harness import Edge, stop_edge
@@ -238,6 +239,12 @@ async def test_clients_with_their_limits_and_what_they_used(
     assert client["cached_answers"] is None  # the cache is off
     conversations = client["conversations"]  # none written yet; 30 days' period
     assert (conversations["used"], conversations["quota"]) == (0, 256 << 20)
+    (key,) = client["keys"]  # by fingerprint, never the key nor its hash
+    assert (key["id"], key["fingerprint"], key["expires_unix"]) == (
+        "",
+        fingerprint("router-app-key"),
+        None,
+    )
     for secret in ("router-admin-key", "router-app-key", TOKEN):
         assert secret not in response.text and hash_key(secret) not in response.text
     status = (await get(edge, "/admin/api/status", ADMIN)).json()

@@ -50,10 +50,14 @@ def demo_config(fake: FakeUpstream) -> SwitchboardConfig:
     config = load_config(ROOT / "examples/dev.yaml", env={"FAKE_UPSTREAM_URL": fake.base_url})
     provider, model = DECIDED.split("/")
     large = ModelGroupConfig(deployments=[DeploymentRef(provider=provider, model=model)])
-    service = ClientKeyConfig(name="service", key_sha256=hash_key(ROUTE_KEY), scopes=["route"])
-    admin = ClientKeyConfig(name="admin", key_sha256=hash_key(ADMIN_KEY), scopes=["admin"])
-    limited = ClientKeyConfig(
-        name="chat-app", key_sha256=hash_key(LIMITED_KEY), rpm=600, tpm=200_000
+    service = ClientKeyConfig.model_validate(
+        {"name": "service", "key_sha256": hash_key(ROUTE_KEY), "scopes": ["route"]}
+    )
+    admin = ClientKeyConfig.model_validate(
+        {"name": "admin", "key_sha256": hash_key(ADMIN_KEY), "scopes": ["admin"]}
+    )
+    limited = ClientKeyConfig.model_validate(
+        {"name": "chat-app", "key_sha256": hash_key(LIMITED_KEY), "rpm": 600, "tpm": 200_000}
     )
     return config.model_copy(
         update={
@@ -105,11 +109,13 @@ def test_every_python_block_is_run_here() -> None:
         "router.pick_route(",
         "get_server_info(",
         "list_clients(",
+        "issue_client_key(",
         'completions.create(model="demo-chat", prompt',
         "images.generate(",
         "realtime.connect(",
         "langchain_openai",
         "anthropic.Anthropic(",
+        "genai.Client(",
         "cohere.ClientV2(",
         CACHE_BLOCK,
         RATE_LIMIT_BLOCK,
@@ -220,6 +226,14 @@ def test_list_clients_block(stack: LiveStack) -> None:
     assert re.fullmatch(rf"chat-app [\d.]+ \[\] \d+/{quota} B", printed[2]), printed
 
 
+def test_issue_client_key_block(stack: LiveStack) -> None:
+    issued, listed, revoked = run_block("issue_client_key(", stack).splitlines()
+    prefix, key_id, key_fingerprint = issued.split()
+    assert prefix == "sk-sb-" and re.fullmatch(r"ck_[0-9a-f]{16}", key_id)
+    assert listed == f"{key_id} ci-deploy {key_fingerprint}"
+    assert revoked == f"revoked {key_id}"
+
+
 def test_completions_block(stack: LiveStack) -> None:
     printed = run_block('completions.create(model="demo-chat", prompt', stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello"]
@@ -287,6 +301,13 @@ def test_langchain_block(stack: LiveStack) -> None:
 def test_anthropic_block(stack: LiveStack) -> None:
     printed = run_block("anthropic.Anthropic(", stack).splitlines()
     assert printed == ["Echo: hello", "Echo: hello", "4"]
+
+
+def test_gemini_block(stack: LiveStack) -> None:
+    printed = run_block("genai.Client(", stack).splitlines()
+    assert printed[0].startswith("Echo: hello ") and int(printed[0].split()[-1]) > 0
+    assert printed[1] == "Echo: hello" and int(printed[2]) > 0 and printed[3] == "8"
+    assert "'models/demo-chat'" in printed[4] and "'models/text-embedding'" in printed[4]
 
 
 def one_liners() -> list[Snippet]:

@@ -40,6 +40,188 @@ KEY_STATE_DISABLED: KeyState.ValueType  # 3
 Global___KeyState: _TypeAlias = KeyState  # noqa: Y015
 
 @_typing.final
+class ClientKey(_message.Message):
+    """One key of a client: configured in auth.clients (`id` empty) or issued at run time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    CLIENT_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    CREATED_UNIX_FIELD_NUMBER: _builtins.int
+    EXPIRES_UNIX_FIELD_NUMBER: _builtins.int
+    ORPHANED_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The issued key's id ("ck_" + 16 hex digits), for RevokeClientKey; empty for a configured key."""
+    client: _builtins.str
+    """auth.clients[].name of the client it acts as."""
+    label: _builtins.str
+    """What the issuer called it (who or what holds it); empty for a configured key."""
+    fingerprint: _builtins.str
+    """"fp_" + the first 12 hex digits of its SHA-256, as audit lines name it."""
+    created_unix: _builtins.float
+    """Unix seconds when it was issued; 0 for a configured key."""
+    expires_unix: _builtins.float
+    """Unix seconds from which it is refused; 0: never."""
+    orphaned: _builtins.bool
+    """Issued for a client no longer in auth.clients: refused until that client is back."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        client: _builtins.str = ...,
+        label: _builtins.str = ...,
+        fingerprint: _builtins.str = ...,
+        created_unix: _builtins.float = ...,
+        expires_unix: _builtins.float = ...,
+        orphaned: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client", "created_unix", b"created_unix", "expires_unix", b"expires_unix", "fingerprint", b"fingerprint", "id", b"id", "label", b"label", "orphaned", b"orphaned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClientKey: _TypeAlias = ClientKey  # noqa: Y015
+
+@_typing.final
+class IssueClientKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    TTL_S_FIELD_NUMBER: _builtins.int
+    client: _builtins.str
+    """auth.clients[].name of the client the key acts as."""
+    label: _builtins.str
+    """Who or what will hold it ("ci-deploy", "alice's laptop"), at most 200 characters."""
+    ttl_s: _builtins.float
+    """Seconds it lives; unset: until revoked."""
+    def __init__(
+        self,
+        *,
+        client: _builtins.str = ...,
+        label: _builtins.str = ...,
+        ttl_s: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_ttl_s", b"_ttl_s", "ttl_s", b"ttl_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttl_s", b"_ttl_s", "client", b"client", "label", b"label", "ttl_s", b"ttl_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__ttl_s: _TypeAlias = _typing.Literal["ttl_s"]  # noqa: Y015
+    _WhichOneofArgType__ttl_s: _TypeAlias = _typing.Literal["_ttl_s", b"_ttl_s"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__ttl_s) -> _WhichOneofReturnType__ttl_s | None: ...
+
+Global___IssueClientKeyRequest: _TypeAlias = IssueClientKeyRequest  # noqa: Y015
+
+@_typing.final
+class IssueClientKeyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    INFO_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The key itself ("sk-sb-..."): shown this once, never again, by no replica."""
+    @_builtins.property
+    def info(self) -> Global___ClientKey: ...
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        info: Global___ClientKey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["info", b"info"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["info", b"info", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IssueClientKeyResponse: _TypeAlias = IssueClientKeyResponse  # noqa: Y015
+
+@_typing.final
+class ListClientKeysRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_FIELD_NUMBER: _builtins.int
+    client: _builtins.str
+    """Only this client's; empty: every client's (orphaned ones too)."""
+    def __init__(
+        self,
+        *,
+        client: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client", b"client"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClientKeysRequest: _TypeAlias = ListClientKeysRequest  # noqa: Y015
+
+@_typing.final
+class ListClientKeysResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClientKey]: ...
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___ClientKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListClientKeysResponse: _TypeAlias = ListClientKeysResponse  # noqa: Y015
+
+@_typing.final
+class RevokeClientKeyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """ClientKey.id."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeClientKeyRequest: _TypeAlias = RevokeClientKeyRequest  # noqa: Y015
+
+@_typing.final
+class RevokeClientKeyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def key(self) -> Global___ClientKey:
+        """The key as it was until now."""
+
+    def __init__(
+        self,
+        *,
+        key: Global___ClientKey | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeClientKeyResponse: _TypeAlias = RevokeClientKeyResponse  # noqa: Y015
+
+@_typing.final
 class CancelClientBatchRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -847,6 +1029,7 @@ class ClientStatus(_message.Message):
     ANONYMOUS_FIELD_NUMBER: _builtins.int
     CONVERSATIONS_FIELD_NUMBER: _builtins.int
     SPEND_BUDGETS_FIELD_NUMBER: _builtins.int
+    KEYS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """auth.clients[].name; "anonymous" for callers without a known key when auth.open, as the
     metrics label them.
@@ -897,6 +1080,10 @@ class ClientStatus(_message.Message):
     def spend_budgets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClientSpendBudget]:
         """Its money budgets, one per period configured (auth.clients[].usd_per_day / usd_per_month)."""
 
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___ClientKey]:
+        """Its keys by fingerprint: the configured ones, then the live issued ones (with their labels)."""
+
     def __init__(
         self,
         *,
@@ -915,10 +1102,11 @@ class ClientStatus(_message.Message):
         anonymous: _builtins.bool = ...,
         conversations: Global___ByteQuotaStatus | None = ...,
         spend_budgets: _abc.Iterable[Global___ClientSpendBudget] | None = ...,
+        keys: _abc.Iterable[Global___ClientKey] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "open_streams", b"open_streams", "rpm", b"rpm", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "conversations", b"conversations", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "spend_budgets", b"spend_budgets", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams", "_minute_requests", b"_minute_requests", "_minute_tokens", b"_minute_tokens", "_open_streams", b"_open_streams", "_rpm", b"_rpm", "_tpm", b"_tpm", "anonymous", b"anonymous", "budgets", b"budgets", "cached_answers", b"cached_answers", "conversations", b"conversations", "keys", b"keys", "max_concurrent_streams", b"max_concurrent_streams", "minute_requests", b"minute_requests", "minute_tokens", b"minute_tokens", "models", b"models", "name", b"name", "open_streams", b"open_streams", "rpm", b"rpm", "scopes", b"scopes", "spend_budgets", b"spend_budgets", "stored_responses", b"stored_responses", "tpm", b"tpm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_concurrent_streams: _TypeAlias = _typing.Literal["max_concurrent_streams"]  # noqa: Y015
     _WhichOneofArgType__max_concurrent_streams: _TypeAlias = _typing.Literal["_max_concurrent_streams", b"_max_concurrent_streams"]  # noqa: Y015

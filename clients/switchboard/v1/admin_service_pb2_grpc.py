@@ -76,6 +76,21 @@ class AdminServiceStub:
                 request_serializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.FromString,
                 _registered_method=True)
+        self.IssueClientKey = channel.unary_unary(
+                '/switchboard.v1.AdminService/IssueClientKey',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.IssueClientKeyRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.IssueClientKeyResponse.FromString,
+                _registered_method=True)
+        self.ListClientKeys = channel.unary_unary(
+                '/switchboard.v1.AdminService/ListClientKeys',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientKeysRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeClientKey = channel.unary_unary(
+                '/switchboard.v1.AdminService/RevokeClientKey',
+                request_serializer=switchboard_dot_v1_dot_admin__service__pb2.RevokeClientKeyRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_admin__service__pb2.RevokeClientKeyResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -116,7 +131,7 @@ class AdminServiceServicer:
         """Every configured client (app) with its scopes, models and limits, and what it used: its
         current minute against rpm / tpm, each token budget's period, its stored responses' and cached
         answers' bytes against their quotas. Counts come from the state store: the same from every
-        replica on Redis. Never a key or a key's hash.
+        replica on Redis. Never a key or a key's hash: its keys by fingerprint only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,6 +159,32 @@ class AdminServiceServicer:
         """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
         `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
         batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IssueClientKey(self, request, context):
+        """Issue a new key for a configured client: it acts as that client (its scopes, models, limits
+        and budgets) until revoked or expired, on every replica sharing the state store. The key is
+        in the answer, and only there: the router keeps its SHA-256. NOT_FOUND for a client not in
+        auth.clients; RESOURCE_EXHAUSTED when the client has auth.max_issued_keys live ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListClientKeys(self, request, context):
+        """The live issued keys (not revoked, not expired), oldest first: ids, labels, fingerprints,
+        never a key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeClientKey(self, request, context):
+        """Refuse an issued key from now on, on every replica sharing the state store. NOT_FOUND when
+        no live issued key has that id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +232,21 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.CancelClientBatch,
                     request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.SerializeToString,
+            ),
+            'IssueClientKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueClientKey,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.IssueClientKeyRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.IssueClientKeyResponse.SerializeToString,
+            ),
+            'ListClientKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListClientKeys,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientKeysRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.ListClientKeysResponse.SerializeToString,
+            ),
+            'RevokeClientKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeClientKey,
+                    request_deserializer=switchboard_dot_v1_dot_admin__service__pb2.RevokeClientKeyRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_admin__service__pb2.RevokeClientKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -411,6 +467,87 @@ class AdminService:
             '/switchboard.v1.AdminService/CancelClientBatch',
             switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchRequest.SerializeToString,
             switchboard_dot_v1_dot_admin__service__pb2.CancelClientBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueClientKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/IssueClientKey',
+            switchboard_dot_v1_dot_admin__service__pb2.IssueClientKeyRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.IssueClientKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListClientKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/ListClientKeys',
+            switchboard_dot_v1_dot_admin__service__pb2.ListClientKeysRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.ListClientKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeClientKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.AdminService/RevokeClientKey',
+            switchboard_dot_v1_dot_admin__service__pb2.RevokeClientKeyRequest.SerializeToString,
+            switchboard_dot_v1_dot_admin__service__pb2.RevokeClientKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

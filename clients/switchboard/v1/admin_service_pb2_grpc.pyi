@@ -49,7 +49,7 @@ class AdminServiceStub:
     """Every configured client (app) with its scopes, models and limits, and what it used: its
     current minute against rpm / tpm, each token budget's period, its stored responses' and cached
     answers' bytes against their quotas. Counts come from the state store: the same from every
-    replica on Redis. Never a key or a key's hash.
+    replica on Redis. Never a key or a key's hash: its keys by fingerprint only.
     """
     PurgeCache: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.PurgeCacheRequest, _admin_service_pb2.PurgeCacheResponse]
     """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
@@ -65,6 +65,20 @@ class AdminServiceStub:
     """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
     `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
     batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+    """
+    IssueClientKey: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.IssueClientKeyRequest, _admin_service_pb2.IssueClientKeyResponse]
+    """Issue a new key for a configured client: it acts as that client (its scopes, models, limits
+    and budgets) until revoked or expired, on every replica sharing the state store. The key is
+    in the answer, and only there: the router keeps its SHA-256. NOT_FOUND for a client not in
+    auth.clients; RESOURCE_EXHAUSTED when the client has auth.max_issued_keys live ones.
+    """
+    ListClientKeys: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListClientKeysRequest, _admin_service_pb2.ListClientKeysResponse]
+    """The live issued keys (not revoked, not expired), oldest first: ids, labels, fingerprints,
+    never a key.
+    """
+    RevokeClientKey: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RevokeClientKeyRequest, _admin_service_pb2.RevokeClientKeyResponse]
+    """Refuse an issued key from now on, on every replica sharing the state store. NOT_FOUND when
+    no live issued key has that id.
     """
 
 @_typing.type_check_only
@@ -88,7 +102,7 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Every configured client (app) with its scopes, models and limits, and what it used: its
     current minute against rpm / tpm, each token budget's period, its stored responses' and cached
     answers' bytes against their quotas. Counts come from the state store: the same from every
-    replica on Redis. Never a key or a key's hash.
+    replica on Redis. Never a key or a key's hash: its keys by fingerprint only.
     """
     PurgeCache: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.PurgeCacheRequest, _admin_service_pb2.PurgeCacheResponse]  # type: ignore[assignment]
     """Forget the response cache's answers (`cache:`), of one model name or of all: every replica
@@ -104,6 +118,20 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
     `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
     batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+    """
+    IssueClientKey: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.IssueClientKeyRequest, _admin_service_pb2.IssueClientKeyResponse]  # type: ignore[assignment]
+    """Issue a new key for a configured client: it acts as that client (its scopes, models, limits
+    and budgets) until revoked or expired, on every replica sharing the state store. The key is
+    in the answer, and only there: the router keeps its SHA-256. NOT_FOUND for a client not in
+    auth.clients; RESOURCE_EXHAUSTED when the client has auth.max_issued_keys live ones.
+    """
+    ListClientKeys: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListClientKeysRequest, _admin_service_pb2.ListClientKeysResponse]  # type: ignore[assignment]
+    """The live issued keys (not revoked, not expired), oldest first: ids, labels, fingerprints,
+    never a key.
+    """
+    RevokeClientKey: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RevokeClientKeyRequest, _admin_service_pb2.RevokeClientKeyResponse]  # type: ignore[assignment]
+    """Refuse an issued key from now on, on every replica sharing the state store. NOT_FOUND when
+    no live issued key has that id.
     """
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -154,7 +182,7 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Every configured client (app) with its scopes, models and limits, and what it used: its
         current minute against rpm / tpm, each token budget's period, its stored responses' and cached
         answers' bytes against their quotas. Counts come from the state store: the same from every
-        replica on Redis. Never a key or a key's hash.
+        replica on Redis. Never a key or a key's hash: its keys by fingerprint only.
         """
 
     @_abc_1.abstractmethod
@@ -188,6 +216,38 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         """Cancel a batch of any client by its id, as its client's CancelBatch would (wherever it runs:
         `cancelling`, then `cancelled` once its runner ends it). Only a batch not ended (in ListJobs'
         batches) is found: NOT_FOUND otherwise. Audited on `switchboard.audit` with the admin's name.
+        """
+
+    @_abc_1.abstractmethod
+    def IssueClientKey(
+        self,
+        request: _admin_service_pb2.IssueClientKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.IssueClientKeyResponse, _abc.Awaitable[_admin_service_pb2.IssueClientKeyResponse]]:
+        """Issue a new key for a configured client: it acts as that client (its scopes, models, limits
+        and budgets) until revoked or expired, on every replica sharing the state store. The key is
+        in the answer, and only there: the router keeps its SHA-256. NOT_FOUND for a client not in
+        auth.clients; RESOURCE_EXHAUSTED when the client has auth.max_issued_keys live ones.
+        """
+
+    @_abc_1.abstractmethod
+    def ListClientKeys(
+        self,
+        request: _admin_service_pb2.ListClientKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListClientKeysResponse, _abc.Awaitable[_admin_service_pb2.ListClientKeysResponse]]:
+        """The live issued keys (not revoked, not expired), oldest first: ids, labels, fingerprints,
+        never a key.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeClientKey(
+        self,
+        request: _admin_service_pb2.RevokeClientKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.RevokeClientKeyResponse, _abc.Awaitable[_admin_service_pb2.RevokeClientKeyResponse]]:
+        """Refuse an issued key from now on, on every replica sharing the state store. NOT_FOUND when
+        no live issued key has that id.
         """
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -14,8 +14,10 @@ import pytest
 import router_service.auth as auth
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 from router_service.auth import ANONYMOUS, Authenticator, bearer_token, hash_key, rule_for
+from router_service.clock import ManualClock
 from router_service.config import AuthConfig, SwitchboardConfig, load_config, parse_config
 from router_service.errors import AuthenticationError, ConfigError
+from router_service.keys import fingerprint
 
 PROVIDERS = "providers:\n  p: {base_url: 'http://127.0.0.1:9/v1', keys: ['${P_KEY:-sk-p}']}\n"
 
@@ -141,10 +143,11 @@ def test_every_rpc_has_a_rule() -> None:
 
 def test_exports() -> None:
     assert auth.__all__ == [
-        *("ADMIN_SERVICE", "ANONYMOUS", "ROUTER_SERVICE", "RULES", "Admission", "Attempt"),
+        *("ADMIN_SERVICE", "ANONYMOUS", "ISSUED_PREFIX", "ROUTER_SERVICE", "RULES"),
+        *("Admission", "Attempt"),
         *("AuditEvent", "Authenticator", "BudgetReading", "BudgetStanding", "Budgets"),
         "Caller",
-        *("CallerLimits", "Gate", "LimitStanding"),
+        *("CallerLimits", "Gate", "IssuedKey", "IssuedKeys", "LimitStanding"),
         *(
             "MethodRule",
             "RateStatus",
@@ -199,3 +202,61 @@ def test_literal_provider_keys_warn(tmp_path: Path, caplog: pytest.LogCaptureFix
     [record] = [r for r in caplog.records if r.name == "switchboard.config"]
     assert "providers.p.keys[0]" in record.getMessage()
     assert "keys[1]" not in record.getMessage()
+
+
+def test_several_keys_per_client_with_expiry() -> None:
+    text = PROVIDERS + (
+        "auth:\n  clients:\n"
+        "    - name: app\n      key:\n        - '${NEW}'\n"
+        "        - {key: '${OLD}', expires: '2026-01-31T00:00:00Z'}\n"
+        "    - name: ops\n      key_sha256: ['"
+        + "a" * 64
+        + "', {key_sha256: '"
+        + "b" * 64
+        + "'}]\n"
+    )
+    app, ops = parse_config(text, env={"NEW": "sk-new", "OLD": "sk-old"}).auth.clients
+    assert [k.key_sha256 for k in app.keys] == [hash_key("sk-new"), hash_key("sk-old")]
+    assert (app.keys[0].expires_unix, app.keys[1].expires_unix) == (None, 1769817600.0)
+    assert [k.key_sha256 for k in ops.keys] == ["a" * 64, "b" * 64]
+    assert app.key_sha256 == hash_key("sk-new")  # the first: a one-key client's key
+
+
+@pytest.mark.parametrize(
+    ("clients", "message"),
+    [
+        ([{"name": "a", "key": []}], "needs at least one key"),
+        ([{"name": "a", "key": ["x", {"key": "y", "expires": "2026-01-31T00:00"}]}], "offset"),
+        ([{"name": "a", "key": ["x", ""]}], r"key\[1\]: must be a non-empty"),
+        ([{"name": "a", "key": ["x", "y"]}, {"name": "b", "key": ["z", "y"]}], "same key"),
+    ],
+)
+def test_bad_key_lists(clients: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        config(auth={"clients": clients})
+
+
+def test_literal_keys_in_a_list_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(PROVIDERS + "auth:\n  clients: [{name: a, key: ['${K:-d}', {key: sk-lit}]}]\n")
+    os.chmod(path, 0o640)
+    with caplog.at_level(logging.WARNING, logger="switchboard.config"):
+        load_config(path, env={})
+    [record] = [r for r in caplog.records if r.name == "switchboard.config"]
+    assert "auth.clients[0].key[1]" in record.getMessage() and "key[0]" not in record.getMessage()
+
+
+def test_keys_expiring_soon_are_warned_about_by_fingerprint(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = 1769817600.0 - 3 * 86400  # three days before the first key's end
+    clients = [
+        {"name": "a", "key": [{"key": "sk-soon", "expires": "2026-01-31T00:00:00Z"}]},
+        {"name": "b", "key": [{"key": "sk-later", "expires": "2026-03-31T00:00:00Z"}, "sk-b"]},
+    ]
+    auth_config = AuthConfig.model_validate({"clients": clients})
+    with caplog.at_level(logging.WARNING, logger="switchboard.auth"):
+        Authenticator(auth_config, clock=ManualClock(now))  # as at load, and at each reload
+    [record] = [r for r in caplog.records if r.name == "switchboard.auth"]
+    assert record.getMessage().startswith(f"client a: key {fingerprint('sk-soon')} expires in 72 h")
+    assert "sk-soon" not in record.getMessage()

@@ -1,0 +1,121 @@
+"""``RouterClient``'s and ``SyncRouterClient``'s calls on client keys issued at run time
+(AdminService.IssueClientKey, ListClientKeys, RevokeClientKey; an admin-scoped client key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
+from clients.switchboard.v1 import admin_service_pb2 as pb
+
+__all__ = ["ClientKeyCalls", "SyncClientKeyCalls"]
+
+
+def _issue_request(client: str, label: str, ttl_s: float | None) -> pb.IssueClientKeyRequest:
+    return pb.IssueClientKeyRequest(client=client, label=label, ttl_s=ttl_s)
+
+
+class ClientKeyCalls:
+    """Issue, list and revoke client keys."""
+
+    async def _unary(
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        raise NotImplementedError
+
+    async def issue_client_key(
+        self,
+        client: str,
+        label: str = "",
+        ttl_s: float | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> pb.IssueClientKeyResponse:
+        """A new key acting as the configured `client` (its `key`: shown this once)."""
+        req = _issue_request(client, label, ttl_s)
+        response: pb.IssueClientKeyResponse = await self._unary(
+            "admin", "IssueClientKey", req, timeout, metadata
+        )
+        return response
+
+    async def list_client_keys(
+        self,
+        client: str = "",
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> pb.ListClientKeysResponse:
+        """The live issued keys (of `client`; "": all), by fingerprint, never a key."""
+        req = pb.ListClientKeysRequest(client=client)
+        response: pb.ListClientKeysResponse = await self._unary(
+            "admin", "ListClientKeys", req, timeout, metadata
+        )
+        return response
+
+    async def revoke_client_key(
+        self,
+        key_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> pb.RevokeClientKeyResponse:
+        """Refuse the issued key `key_id` from now on, on every replica."""
+        req = pb.RevokeClientKeyRequest(id=key_id)
+        response: pb.RevokeClientKeyResponse = await self._unary(
+            "admin", "RevokeClientKey", req, timeout, metadata
+        )
+        return response
+
+
+class SyncClientKeyCalls:
+    """The same calls as :class:`ClientKeyCalls`, blocking."""
+
+    def _unary(
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> Any:
+        raise NotImplementedError
+
+    def issue_client_key(
+        self,
+        client: str,
+        label: str = "",
+        ttl_s: float | None = None,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> pb.IssueClientKeyResponse:
+        """A new key acting as the configured `client` (its `key`: shown this once)."""
+        req = _issue_request(client, label, ttl_s)
+        response: pb.IssueClientKeyResponse = self._unary(
+            "admin", "IssueClientKey", req, timeout, metadata
+        )
+        return response
+
+    def list_client_keys(
+        self,
+        client: str = "",
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> pb.ListClientKeysResponse:
+        """The live issued keys (of `client`; "": all), by fingerprint, never a key."""
+        req = pb.ListClientKeysRequest(client=client)
+        response: pb.ListClientKeysResponse = self._unary(
+            "admin", "ListClientKeys", req, timeout, metadata
+        )
+        return response
+
+    def revoke_client_key(
+        self,
+        key_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> pb.RevokeClientKeyResponse:
+        """Refuse the issued key `key_id` from now on, on every replica."""
+        req = pb.RevokeClientKeyRequest(id=key_id)
+        response: pb.RevokeClientKeyResponse = self._unary(
+            "admin", "RevokeClientKey", req, timeout, metadata
+        )
+        return response

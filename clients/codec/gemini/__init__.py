@@ -1,0 +1,52 @@
+"""Google's Gemini API ⇄ Switchboard's OpenAI dialect, as pure functions.
+
+The HTTP edge's `/v1beta/models/{model}:generateContent` (and its siblings) reads a Gemini body
+into the chat request proto (:func:`generate_request_from_gemini`) and writes the chat answer
+back as a GenerateContentResponse (:func:`response_to_gemini`) or its stream's chunks
+(:class:`ResponseChunks`); embedContent bodies become OpenAI embeddings bodies
+(:func:`embeddings_body`). A package of its own, imported by name
+(``from clients.codec.gemini import …``): its names are Gemini's, not the OpenAI codec's that
+``clients`` re-exports. The router's Gemini provider maps the other way
+(`router_service/providers/_gemini_map.py`).
+"""
+
+from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
+from clients.codec.gemini._request import (
+    generate_request_from_gemini,
+    model_name,
+    openai_chat_body,
+)
+from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
+from clients.codec.gemini._stream import ResponseChunks
+from clients.codec.gemini._tables import (
+    AUDIO_TYPES,
+    CALLING_MODES,
+    CONFIG_KEYS,
+    FILTERED_FINISH_REASONS,
+    FINISH_BY_FINISH_REASON,
+    METHODS,
+    gemini_error,
+    gemini_status,
+    thought_signature,
+)
+
+__all__ = [
+    "AUDIO_TYPES",
+    "CALLING_MODES",
+    "CONFIG_KEYS",
+    "FILTERED_FINISH_REASONS",
+    "FINISH_BY_FINISH_REASON",
+    "METHODS",
+    "ResponseChunks",
+    "embeddings_body",
+    "embeddings_to_gemini",
+    "gemini_error",
+    "gemini_status",
+    "generate_request_from_gemini",
+    "model_name",
+    "model_to_gemini",
+    "openai_chat_body",
+    "response_to_gemini",
+    "thought_signature",
+    "usage_to_gemini",
+]

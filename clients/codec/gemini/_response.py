@@ -1,0 +1,132 @@
+"""An OpenAI `chat.completion` (as `chat_completion_to_openai` writes it) → a Gemini API
+`GenerateContentResponse`; and the pieces its stream (`_stream`) shares.
+
+Followed: https://ai.google.dev/api/generate-content#generatecontentresponse (candidates with
+content role `model`, parts text / thought text / functionCall with an args object and its
+thoughtSignature, finishReason, index; usageMetadata; modelVersion; responseId).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH, thought_signature
+
+__all__ = ["call_part", "finish_reason", "response_to_gemini", "text_parts", "usage_to_gemini"]
+
+JsonObject = dict[str, Any]
+
+
+def finish_reason(finish: Any) -> str:
+    return FINISH_REASON_BY_FINISH.get(str(finish), "OTHER") if finish else "STOP"
+
+
+def usage_to_gemini(usage: Mapping[str, Any] | None) -> JsonObject:
+    """OpenAI's usage in Gemini's words: both count the cached prompt tokens in the prompt's,
+    Gemini the thinking apart from the candidates'."""
+    if not usage:
+        return {"promptTokenCount": 0, "candidatesTokenCount": 0, "totalTokenCount": 0}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    thoughts = int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+    out: JsonObject = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": max(completion - thoughts, 0),
+        "totalTokenCount": int(usage.get("total_tokens") or prompt + completion),
+    }
+    if cached:
+        out["cachedContentTokenCount"] = cached
+    if thoughts:
+        out["thoughtsTokenCount"] = thoughts
+    return out
+
+
+def _args(arguments: str) -> JsonObject:
+    """A tool call's arguments as functionCall `args` (an object): arguments that are not one
+    (an answer cut off mid-call) give empty args."""
+    try:
+        value = orjson.loads(arguments) if arguments else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def call_part(call_id: str, name: str, arguments: str, signature: str) -> JsonObject:
+    """A functionCall part; its id is the call's (a Gemini upstream's, or the router's)."""
+    part: JsonObject = {"functionCall": {"id": call_id, "name": name, "args": _args(arguments)}}
+    if signature:
+        part["thoughtSignature"] = signature
+    return part
+
+
+def text_parts(message: Mapping[str, Any]) -> list[JsonObject]:
+    """A message's (or a delta's) reasoning, as a thought part, and its text."""
+    parts: list[JsonObject] = []
+    reasoning = message.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append({"text": reasoning, "thought": True})
+    text = message.get("content")
+    if isinstance(text, str) and text:
+        parts.append({"text": text})
+    return parts
+
+
+def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
+    parts = text_parts(message)
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        parts.append(
+            call_part(
+                str(call.get("id") or ""),
+                str(function.get("name") or ""),
+                str(function.get("arguments") or ""),
+                thought_signature(call),
+            )
+        )
+    return parts
+
+
+def _logprobs(logprobs: Any) -> JsonObject:
+    """A choice's `logprobs` (OpenAI's, of its content tokens) as Gemini's `logprobsResult`
+    and `avgLogprobs`; nothing when the choice has none."""
+    tokens = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(tokens, list) or not tokens:
+        return {}
+    chosen = [{"token": t.get("token"), "logProbability": t.get("logprob")} for t in tokens]
+    top = [
+        {
+            "candidates": [
+                {"token": c.get("token"), "logProbability": c.get("logprob")}
+                for c in t.get("top_logprobs") or ()
+            ]
+        }
+        for t in tokens
+    ]
+    average = sum(float(t.get("logprob") or 0) for t in tokens) / len(tokens)
+    return {
+        "logprobsResult": {"topCandidates": top, "chosenCandidates": chosen},
+        "avgLogprobs": average,
+    }
+
+
+def response_to_gemini(completion: Mapping[str, Any]) -> JsonObject:
+    """The GenerateContentResponse for a chat completion: a candidate per choice."""
+    candidates = [
+        {
+            "content": {"role": "model", "parts": _parts(choice.get("message") or {})},
+            "finishReason": finish_reason(choice.get("finish_reason")),
+            "index": int(choice.get("index") or 0),
+            **_logprobs(choice.get("logprobs")),
+        }
+        for choice in completion.get("choices") or ()
+    ]
+    return {
+        "candidates": candidates,
+        "usageMetadata": usage_to_gemini(completion.get("usage")),
+        "modelVersion": str(completion.get("model") or ""),
+        "responseId": str(completion.get("id") or ""),
+    }

@@ -1,0 +1,113 @@
+"""OpenAI `chat.completion.chunk`s (as `chunk_to_openai` writes them) → the
+GenerateContentResponse chunks of Gemini's streamGenerateContent.
+
+Followed: https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent and
+https://ai.google.dev/gemini-api/docs/text-generation#streaming: each chunk a
+GenerateContentResponse whose candidates hold the new parts; the last one with each
+candidate's finishReason and the usageMetadata, and the last text (a response is held until
+the next one comes, so the SDK's `chunk.text` of the last chunk is text, as Gemini's is, not
+None). Gemini streams a function call whole, in one part, where OpenAI streams its arguments in
+pieces: a call is sent once complete, with the last chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from clients.codec.gemini._response import call_part, finish_reason, text_parts, usage_to_gemini
+from clients.codec.gemini._tables import thought_signature
+
+__all__ = ["ResponseChunks"]
+
+JsonObject = dict[str, Any]
+
+
+@dataclass
+class _Call:
+    """A tool call as its pieces arrive."""
+
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+    signature: str = ""
+
+
+@dataclass
+class _Candidate:
+    calls: dict[int, _Call] = field(default_factory=dict)  # OpenAI's tool call index → call
+    finish: Any = None
+
+
+class ResponseChunks:
+    """One stream's chunks: feed it OpenAI's (`chunk`), end it with `finish`."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._id = ""
+        self._candidates: dict[int, _Candidate] = {}
+        self._usage: Mapping[str, Any] | None = None
+        self._held: JsonObject | None = None  # the last response with parts, not yet sent
+
+    def chunk(self, chunk: Mapping[str, Any]) -> list[JsonObject]:
+        """The GenerateContentResponse to send now: the one held, when `chunk` has new parts
+        (then held in its place)."""
+        self._id = self._id or str(chunk.get("id") or "")
+        self._model = str(chunk.get("model") or self._model)
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
+        candidates = []
+        for choice in chunk.get("choices") or ():
+            index = int(choice.get("index") or 0)
+            candidate = self._candidates.setdefault(index, _Candidate())
+            parts = self._delta(candidate, choice.get("delta") or {})
+            if choice.get("finish_reason"):
+                candidate.finish = choice["finish_reason"]
+            if parts:
+                candidates.append({"content": {"role": "model", "parts": parts}, "index": index})
+        if not candidates:
+            return []
+        ready = self.pending()
+        self._held = self._response(candidates)
+        return ready
+
+    def pending(self) -> list[JsonObject]:
+        """The response held, to send before a failed stream's error."""
+        held, self._held = self._held, None
+        return [held] if held is not None else []
+
+    def finish(self, usage: Mapping[str, Any] | None = None) -> JsonObject:
+        """The last chunk: the parts held, the complete function calls, each candidate's
+        finishReason, and the usage (OpenAI's; `usage` when the stream's chunks had none)."""
+        held = {c["index"]: c["content"]["parts"] for r in self.pending() for c in r["candidates"]}
+        candidates = []
+        for index, candidate in sorted((self._candidates or {0: _Candidate()}).items()):
+            calls = [candidate.calls[i] for i in sorted(candidate.calls)]
+            parts = held.get(index, [])
+            parts += [call_part(c.id, c.name, "".join(c.arguments), c.signature) for c in calls]
+            candidates.append(
+                {
+                    "content": {"role": "model", "parts": parts},
+                    "finishReason": finish_reason(candidate.finish),
+                    "index": index,
+                }
+            )
+        response = self._response(candidates)
+        response["usageMetadata"] = usage_to_gemini(self._usage or usage)
+        return response
+
+    def _delta(self, candidate: _Candidate, delta: Mapping[str, Any]) -> list[JsonObject]:
+        parts = text_parts(delta)
+        for piece in delta.get("tool_calls") or ():
+            call = candidate.calls.setdefault(int(piece.get("index") or 0), _Call())
+            function = piece.get("function") or {}
+            call.id = call.id or str(piece.get("id") or "")
+            call.name = call.name or str(function.get("name") or "")
+            if isinstance(function.get("arguments"), str):
+                call.arguments.append(function["arguments"])
+            call.signature = call.signature or thought_signature(piece)
+        return parts
+
+    def _response(self, candidates: list[JsonObject]) -> JsonObject:
+        return {"candidates": candidates, "modelVersion": self._model, "responseId": self._id}

@@ -1,0 +1,103 @@
+"""AdminService.IssueClientKey, ListClientKeys, RevokeClientKey: client keys issued at run time
+(`auth/_issued.py`), and each client's keys as ListClients shows them. Keys by fingerprint only;
+the clear text of an issued key leaves in IssueClientKey's answer and nowhere else (not in a
+log, an audit line, an error)."""
+
+from __future__ import annotations
+
+import math
+
+from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service.auth import AuditEvent, IssuedKey, audit, current_caller
+from router_service.config import ClientKeyConfig
+from router_service.errors import ClientKeyNotFoundError, InvalidRequestError
+from router_service.runtime import Runtime
+
+__all__ = ["client_keys", "issue_client_key", "list_client_keys", "revoke_client_key"]
+
+_SERVICE = "/switchboard.v1.AdminService/"
+_MAX_LABEL = 200
+
+
+async def issue_client_key(
+    runtime: Runtime, request: pb.IssueClientKeyRequest, peer: str
+) -> pb.IssueClientKeyResponse:
+    configured = {client.name for client in runtime.config.auth.clients}
+    if request.client not in configured:
+        raise ClientKeyNotFoundError(
+            "No client of that name in auth.clients.", param="client", code="client_not_found"
+        )
+    if len(request.label) > _MAX_LABEL:
+        raise InvalidRequestError(f"label: at most {_MAX_LABEL} characters.", param="label")
+    ttl_s = request.ttl_s if request.HasField("ttl_s") else None
+    if ttl_s is not None and not (math.isfinite(ttl_s) and ttl_s > 0):
+        raise InvalidRequestError("ttl_s must be a positive number of seconds.", param="ttl_s")
+    secret, issued = await runtime.issued_keys.issue(request.client, request.label, ttl_s)
+    _audited(peer, "IssueClientKey", issued, "issued")
+    return pb.IssueClientKeyResponse(key=secret, info=_info(issued, configured))
+
+
+async def list_client_keys(
+    runtime: Runtime, request: pb.ListClientKeysRequest
+) -> pb.ListClientKeysResponse:
+    """The live issued keys; a client's own after a fresh read of the store (an operator's
+    question is worth a round trip: it never waits for the follower)."""
+    keys = runtime.issued_keys
+    await keys.refresh()
+    configured = {client.name for client in runtime.config.auth.clients}
+    return pb.ListClientKeysResponse(
+        keys=[_info(key, configured) for key in keys.listed(request.client)]
+    )
+
+
+async def revoke_client_key(
+    runtime: Runtime, request: pb.RevokeClientKeyRequest, peer: str
+) -> pb.RevokeClientKeyResponse:
+    revoked = await runtime.issued_keys.revoke(request.id)
+    _audited(peer, "RevokeClientKey", revoked, "revoked")
+    configured = {client.name for client in runtime.config.auth.clients}
+    return pb.RevokeClientKeyResponse(key=_info(revoked, configured))
+
+
+def client_keys(runtime: Runtime, client: ClientKeyConfig) -> list[pb.ClientKey]:
+    """A configured client's keys for ListClients: the configured ones (by fingerprint), then
+    the live issued ones this replica knows."""
+    configured = [
+        pb.ClientKey(
+            client=client.name,
+            fingerprint="fp_" + key.key_sha256[:12],
+            expires_unix=key.expires_unix or 0.0,
+        )
+        for key in client.keys
+    ]
+    issued = [_info(key, {client.name}) for key in runtime.issued_keys.listed(client.name)]
+    return configured + issued
+
+
+def _info(key: IssuedKey, configured: set[str]) -> pb.ClientKey:
+    return pb.ClientKey(
+        id=key.id,
+        client=key.client,
+        label=key.label,
+        fingerprint=key.fingerprint,
+        created_unix=key.created_unix,
+        expires_unix=key.expires_unix or 0.0,
+        orphaned=key.client not in configured,
+    )
+
+
+def _audited(peer: str, rpc: str, key: IssuedKey, done: str) -> None:
+    """The audit trail of a hand-made change: who, which key (id, fingerprint), for whom."""
+    caller = current_caller()
+    audit(
+        AuditEvent(
+            outcome="success",
+            method=_SERVICE + rpc,
+            peer=peer,
+            client=None if caller is None else caller.name,
+            key_fingerprint=key.fingerprint,
+            key_label=key.label or None,
+            reason=f"{done} key {key.id} of client {key.client!r}",
+            event="admin",
+        )
+    )

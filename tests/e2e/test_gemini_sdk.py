@@ -1,0 +1,230 @@
+"""Google's own SDK (google-genai) → the edge's Gemini API (`/v1beta/models/…`) → the router →
+the fake upstream, answered by an OpenAI-kind deployment (`chain`) or a Gemini-kind one
+(`flash`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from google import genai
+from google.genai import types
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
+
+KINDS = ("chain", "flash")
+TEXTS: Any = ["a", "b", "c"]  # OpenAI-kind deployments, and a Gemini-kind one
+WEATHER = types.FunctionDeclaration(
+    name="get_weather",
+    description="The weather in a city.",
+    parameters=types.Schema(
+        type=types.Type.OBJECT, properties={"city": types.Schema(type=types.Type.STRING)}
+    ),
+)
+
+
+def config(fake: FakeUpstream, **sections: Any) -> dict[str, Any]:
+    google = {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": ["g-key"]}
+    out = base_config(fake.base_url, **sections)
+    out["providers"]["google"] = google
+    out["models"]["flash"] = {"deployments": [{"provider": "google", "model": "gemini-x"}]}
+    return out
+
+
+def open_client(base_url: str, http: httpx.AsyncClient, key: str = "sk-caller") -> genai.Client:
+    """The SDK on `http` (with aiohttp installed it would take aiohttp, whose subclassing it
+    warns about); `http` is the caller's to close."""
+    options = types.HttpOptions(base_url=base_url, httpx_async_client=http)
+    return genai.Client(api_key=key, http_options=options)
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(config(fake))
+
+
+@pytest.fixture
+async def gemini(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[genai.Client]:
+    edge = await start_edge(router)
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = open_client(edge.base_url, http)
+        yield client
+        client.close()
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_text_with_a_system_instruction(
+    gemini: genai.Client, fake: FakeUpstream, model: str
+) -> None:
+    response = await gemini.aio.models.generate_content(
+        model=model,
+        contents="hello world",
+        config=types.GenerateContentConfig(
+            system_instruction="Answer briefly.",
+            temperature=0.5,
+            max_output_tokens=64,
+            stop_sequences=["END"],
+        ),
+    )
+    assert response.text == "Echo: hello world"
+    (candidate,) = response.candidates or []
+    assert candidate.finish_reason == types.FinishReason.STOP
+    assert candidate.content is not None and candidate.content.role == "model"
+    usage = response.usage_metadata
+    assert usage is not None and usage.prompt_token_count and usage.candidates_token_count
+    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    assert response.response_id and response.model_version in ("model-a", "gemini-x")
+    headers = (response.sdk_http_response.headers or {}) if response.sdk_http_response else {}
+    assert headers["x-switchboard-deployment"].endswith(("/model-a", "/gemini-x"))
+    sent = fake.state.last()
+    assert sent is not None
+    if model == "flash":  # the router's Gemini mapping, back again
+        assert sent.body["systemInstruction"] == {"parts": [{"text": "Answer briefly."}]}
+        config = sent.body["generationConfig"]
+        assert (config["temperature"], config["maxOutputTokens"]) == (0.5, 64)
+        assert config["stopSequences"] == ["END"]
+    else:
+        assert sent.body["messages"][0] == {"role": "system", "content": "Answer briefly."}
+        assert (sent.body["max_tokens"], sent.body["stop"]) == (64, ["END"])
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_multi_turn_chat(gemini: genai.Client, fake: FakeUpstream, model: str) -> None:
+    chat = gemini.aio.chats.create(model=model)
+    first = await chat.send_message("one")
+    second = await chat.send_message("two")
+    assert (first.text, second.text) == ("Echo: one", "Echo: two")
+    sent = fake.state.last()
+    assert sent is not None
+    if model == "flash":
+        assert [c["role"] for c in sent.body["contents"]] == ["user", "model", "user"]
+    else:
+        turns = [(m["role"], m["content"]) for m in sent.body["messages"]]
+        assert turns == [("user", "one"), ("assistant", "Echo: one"), ("user", "two")]
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_function_call_round_trip(
+    gemini: genai.Client, fake: FakeUpstream, model: str
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Oslo"}))
+    ask = types.Content(role="user", parts=[types.Part.from_text(text="Weather in Oslo?")])
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])],
+        tool_config=types.ToolConfig(
+            function_calling_config=types.FunctionCallingConfig(
+                mode=types.FunctionCallingConfigMode.ANY
+            )
+        ),
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    first = await gemini.aio.models.generate_content(model=model, contents=[ask], config=config)
+    (call,) = first.function_calls or []
+    assert call.name == "get_weather" and call.args == {"city": "Oslo"}
+    result = types.Part.from_function_response(name="get_weather", response={"sky": "grey"})
+    answer = first.candidates[0].content if first.candidates else None
+    assert answer is not None
+    turns = [ask, answer, types.Content(role="user", parts=[result])]
+    second = await gemini.aio.models.generate_content(
+        model=model, contents=turns, config=types.GenerateContentConfig(tools=config.tools)
+    )
+    assert second.text and not second.function_calls
+    sent = fake.state.last()
+    assert sent is not None
+    if model == "flash":
+        response = sent.body["contents"][-1]["parts"][0]["functionResponse"]
+        assert (response["name"], response["response"]) == ("get_weather", {"sky": "grey"})
+    else:
+        tool_call = sent.body["messages"][1]["tool_calls"][0]
+        assert tool_call["function"]["name"] == "get_weather"
+        assert sent.body["messages"][2] == {
+            "role": "tool",
+            "tool_call_id": tool_call["id"],
+            "content": '{"sky":"grey"}',
+        }
+        schema = sent.body["tools"][0]["function"]["parameters"]
+        assert schema == {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_streamed_text(gemini: genai.Client, model: str) -> None:
+    stream = await gemini.aio.models.generate_content_stream(model=model, contents="one two three")
+    chunks = [chunk async for chunk in stream]
+    assert len(chunks) > 1
+    assert "".join(chunk.text or "" for chunk in chunks) == "Echo: one two three"
+    last = chunks[-1]
+    assert last.text  # the last text comes with the finish, as Gemini's does
+    assert last.candidates and last.candidates[0].finish_reason == types.FinishReason.STOP
+    assert last.usage_metadata is not None and last.usage_metadata.candidates_token_count
+    assert all(chunk.usage_metadata is None for chunk in chunks[:-1])
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_streamed_function_call_comes_whole(
+    gemini: genai.Client, fake: FakeUpstream, model: str
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Oslo"}))
+    config = types.GenerateContentConfig(tools=[types.Tool(function_declarations=[WEATHER])])
+    stream = await gemini.aio.models.generate_content_stream(
+        model=model, contents="weather?", config=config
+    )
+    calls = [call async for chunk in stream for call in chunk.function_calls or ()]
+    assert [(c.name, c.args) for c in calls] == [("get_weather", {"city": "Oslo"})]
+
+
+async def test_count_tokens_is_the_routers_estimate(gemini: genai.Client) -> None:
+    counted = await gemini.aio.models.count_tokens(model="chain", contents="hello world " * 10)
+    assert counted.total_tokens is not None and counted.total_tokens > 10
+
+
+async def test_embed_one_and_several(gemini: genai.Client, fake: FakeUpstream) -> None:
+    one = await gemini.aio.models.embed_content(model="embedder", contents="hello")
+    (embedding,) = one.embeddings or []
+    assert embedding.values and all(isinstance(v, float) for v in embedding.values)
+    several = await gemini.aio.models.embed_content(
+        model="embedder",
+        contents=TEXTS,
+        config=types.EmbedContentConfig(output_dimensionality=8),
+    )
+    assert [len(e.values or ()) for e in several.embeddings or ()] == [8, 8, 8]
+    sent = fake.state.last()
+    assert sent is not None and sent.body["input"] == ["a", "b", "c"]
+
+
+async def test_models_are_the_callers(gemini: genai.Client) -> None:
+    names = [model.name async for model in await gemini.aio.models.list()]
+    assert set(names) >= {"models/chain", "models/flash", "models/embedder"}
+    model = await gemini.aio.models.get(model="chain")
+    assert model.name == "models/chain"
+    assert model.supported_actions and "generateContent" in model.supported_actions
+
+
+async def test_failover_is_invisible(gemini: genai.Client, fake: FakeUpstream) -> None:
+    fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+    response = await gemini.aio.models.generate_content(model="chain", contents="hi")
+    assert response.text == "Echo: hi"
+    headers = (response.sdk_http_response.headers or {}) if response.sdk_http_response else {}
+    assert headers["x-switchboard-deployment"] == "beta/model-b"
+    assert headers["x-switchboard-attempts"] == "2"
+
+
+async def test_the_v1beta_api_answers_as_v1_does(
+    router: RouterHandle, start_edge: StartEdge
+) -> None:
+    edge = await start_edge(router)
+    async with httpx.AsyncClient(timeout=10) as http:
+        options = types.HttpOptions(
+            base_url=edge.base_url, api_version="v1beta", httpx_async_client=http
+        )
+        client = genai.Client(api_key="sk-caller", http_options=options)
+        response = await client.aio.models.generate_content(model="models/flash", contents="hi")
+        assert response.text == "Echo: hi"
+        stream = await client.aio.models.generate_content_stream(model="chain", contents="a b")
+        assert "".join([chunk.text or "" async for chunk in stream]) == "Echo: a b"
+        names = [model.name async for model in await client.aio.models.list()]
+        assert "models/chain" in names
+        client.close()

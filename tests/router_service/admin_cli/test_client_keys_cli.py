@@ -1,0 +1,47 @@
+"""`switchboard admin client-keys issue|list|revoke` against a real router: `issue` prints the
+new key once (it then works as its client), `list` shows it by id and fingerprint only, `revoke`
+refuses it from then on; a second revoke, or an unknown client, is not found (exit 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import grpc
+import pytest
+
+from router_service.fake_upstream import FakeUpstream
+from router_service.keys import fingerprint
+from tests.conftest import StartRouter
+from tests.router_service.admin_cli.shell import ops_shell
+from tests.router_service.auth.helpers import bearer, chat
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_issue_list_revoke(
+    fake: FakeUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    shell = await ops_shell(fake, start_router, tmp_path)
+    issued = await shell("client-keys", "issue", "alice", "--label", "ci", "--ttl", "3600")
+    assert (issued.code, issued.err) == (0, "")
+    key = issued.out.splitlines()[0]
+    assert await shell.router.stub.Chat(chat(), metadata=bearer(key))  # acts as alice
+
+    listed = await shell("client-keys", "list")
+    as_json = await shell("client-keys", "list", "--client", "alice", "--json")
+    assert key not in listed.out + as_json.out
+    (only,) = json.loads(as_json.out)["keys"]
+    assert (only["client"], only["label"], only["fingerprint"]) == ("alice", "ci", fingerprint(key))
+    row = listed.row(only["id"])
+    assert row[1:4] == ["alice", "ci", fingerprint(key)]
+    assert row[-1] == "in 1h"
+
+    revoked = await shell("client-keys", "revoke", only["id"])
+    assert revoked.code == 0 and revoked.out.startswith(f"{only['id']} ({fingerprint(key)})")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await shell.router.stub.Chat(chat(), metadata=bearer(key))
+    assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    assert (await shell("client-keys", "list")).out == "no issued client keys\n"
+    assert (await shell("client-keys", "revoke", only["id"])).code == 4
+    assert (await shell("client-keys", "issue", "nobody")).code == 4
