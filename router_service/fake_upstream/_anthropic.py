@@ -146,8 +146,10 @@ def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
     message = _message(answer)
     stop = message["stop_reason"]
     start = {**message, "content": [], "stop_reason": None}
-    # The input counts come with message_start only; message_delta's are the output's.
+    # message_start has the input counts (and the writes by TTL); message_delta has them all
+    # again, cumulative (as Anthropic sends them: a mapper that adds them up counts twice).
     start["usage"] = {**_input_usage(answer), "output_tokens": 1}
+    counted = {k: v for k, v in _input_usage(answer).items() if k != "cache_creation"}
     payloads: list[dict[str, Any]] = [
         {"type": "message_start", "message": start},
         {"type": "ping"},
@@ -158,7 +160,7 @@ def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
         {
             "type": "message_delta",
             "delta": {"stop_reason": stop, "stop_sequence": message["stop_sequence"]},
-            "usage": {"output_tokens": answer.completion_tokens},
+            "usage": {**counted, "output_tokens": answer.completion_tokens},
         },
         {"type": "message_stop"},
     ]

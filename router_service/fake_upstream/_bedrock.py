@@ -84,6 +84,10 @@ def _block_problem(block: Any, allowed: frozenset[str], tools: bool) -> str | No
                 "document: the name may hold only letters, digits, single spaces, hyphens, "
                 "parentheses and square brackets"
             )
+    if kind == "cachePoint" and (
+        value.get("type") != "default" or value.get("ttl", "5m") not in ("5m", "1h")
+    ):
+        return "cachePoint: type must be default, and a ttl 5m or 1h"
     if kind in ("toolUse", "toolResult") and not tools:
         return (
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."

@@ -119,8 +119,8 @@ def _tool_config(body: Mapping[str, Any], messages: list[JsonObject]) -> JsonObj
     for tool in body.get("tools") or ():
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
             specs.append({"toolSpec": _tool_spec(tool["function"])})
-            if isinstance(tool.get("cache_control"), dict):
-                specs.append(dict(B.CACHE_POINT))
+            if (point := B.cache_point(tool)) is not None:
+                specs.append(point)
     if choice == "none" and not history:
         return None
     if not specs:
