@@ -57,7 +57,7 @@ from ._json import JSONBytesResponse, dumps
 from ._metadata import forwarded_metadata, routing_options, with_google_key
 from ._routes_chat import ChatCalls, Relay, summary_usage
 from ._routes_misc import listed_models, require_model
-from ._sse import KEEPALIVE, data_event
+from ._sse import data_event
 from ._state import EdgeState, edge_state
 
 __all__ = ["router"]
@@ -178,13 +178,16 @@ async def get_model(request: Request) -> Response:
 
 
 class _Events:
-    """A Gemini stream as server-sent events (`?alt=sse`): a `data:` event per response."""
+    """A Gemini stream as server-sent events (`?alt=sse`): a `data:` event per response, and
+    nothing else. Google's SDKs read no other line: google-genai parses a comment (`: keepalive`)
+    as JSON and raises, the JS SDK matches `^data: ` at the start of what it buffered and waits
+    forever past anything else (a blank line too). So heartbeats write nothing here."""
 
     def items(self, responses: list[JsonObject]) -> bytes:
         return b"".join(data_event(response) for response in responses)
 
     def keepalive(self) -> bytes:
-        return KEEPALIVE
+        return b""
 
     def end(self) -> bytes:
         return b""
@@ -230,7 +233,8 @@ def _relay(model: str, writer: _Events | _Array) -> Relay:
                     if out:
                         yield writer.items(out)
                 elif kind == "heartbeat":
-                    yield writer.keepalive()
+                    if keepalive := writer.keepalive():
+                        yield keepalive
                 elif kind == "error":
                     error = message.error
                     status = error.upstream_status if error.upstream_status >= 400 else 500
