@@ -259,10 +259,15 @@ TRUNCATED_EVENT = error_event(
 def summary_usage(usage: Usage) -> dict[str, Any]:
     """A stream summary's usage in OpenAI's words, as the chunks would have said it (for the
     entrances that say usage at a stream's end: Anthropic's, Gemini's)."""
+    details = usage.prompt_tokens_details
     out: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.prompt_tokens_details.cached_tokens},
+        "prompt_tokens_details": {
+            "cached_tokens": details.cached_tokens,
+            "cache_write_tokens": details.cache_write_tokens,
+            "cache_write_1h_tokens": details.cache_write_1h_tokens,
+        },
     }
     reasoning = usage.completion_tokens_details.reasoning_tokens
     if reasoning:

@@ -57,7 +57,7 @@ from ._json import JSONBytesResponse, dumps
 from ._metadata import forwarded_metadata, routing_options, with_google_key
 from ._routes_chat import ChatCalls, Relay, summary_usage
 from ._routes_misc import listed_models, require_model
-from ._sse import KEEPALIVE, data_event
+from ._sse import data_event
 from ._state import EdgeState, edge_state
 
 __all__ = ["router"]
@@ -157,34 +157,47 @@ async def list_models(request: Request) -> Response:
     """The models the caller may use, in one page (the router's list is not paged); under v1,
     OpenAI's list unless the caller is Google's."""
     if not google_caller(request):
-        return await _routes_misc.list_models(request)
+        return _per_caller(await _routes_misc.list_models(request))
     state = edge_state(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     models = await listed_models(request, state, metadata)
-    return JSONBytesResponse({"models": [model_to_gemini(model) for model in models.models]})
+    listed = {"models": [model_to_gemini(model) for model in models.models]}
+    return _per_caller(JSONBytesResponse(listed))
 
 
 async def get_model(request: Request) -> Response:
     if not google_caller(request):
-        return await _routes_misc.retrieve_model(request)
+        return _per_caller(await _routes_misc.retrieve_model(request))
     state = edge_state(request)
     model = _model(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     for listed in (await listed_models(request, state, metadata)).models:
         if listed.id == model:
-            return JSONBytesResponse(model_to_gemini(listed))
+            return _per_caller(JSONBytesResponse(model_to_gemini(listed)))
     message = f"models/{model} is not found, or not a model this key may use."
     raise EdgeError(404, message, code="model_not_found", param="model")
 
 
+def _per_caller(response: Response) -> Response:
+    """A model list is the key's own, and its shape follows `x-goog-api-key`: a shared HTTP
+    cache must neither keep it (a Google key is no `Authorization`, which caches already pass
+    over) nor serve one shape for the other."""
+    response.headers["cache-control"] = "private"
+    response.headers["vary"] = "authorization, x-goog-api-key"
+    return response
+
+
 class _Events:
-    """A Gemini stream as server-sent events (`?alt=sse`): a `data:` event per response."""
+    """A Gemini stream as server-sent events (`?alt=sse`): a `data:` event per response, and
+    nothing else. Google's SDKs read no other line: google-genai parses a comment (`: keepalive`)
+    as JSON and raises, the JS SDK matches `^data: ` at the start of what it buffered and waits
+    forever past anything else (a blank line too). So heartbeats write nothing here."""
 
     def items(self, responses: list[JsonObject]) -> bytes:
         return b"".join(data_event(response) for response in responses)
 
     def keepalive(self) -> bytes:
-        return KEEPALIVE
+        return b""
 
     def end(self) -> bytes:
         return b""
@@ -230,7 +243,8 @@ def _relay(model: str, writer: _Events | _Array) -> Relay:
                     if out:
                         yield writer.items(out)
                 elif kind == "heartbeat":
-                    yield writer.keepalive()
+                    if keepalive := writer.keepalive():
+                        yield keepalive
                 elif kind == "error":
                     error = message.error
                     status = error.upstream_status if error.upstream_status >= 400 else 500

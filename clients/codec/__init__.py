@@ -66,7 +66,11 @@ from clients.codec._responses_compact import (
     compacted_response,
     input_tokens_of,
 )
-from clients.codec._responses_compaction import COMPACTION_PREFIX, encode_compaction
+from clients.codec._responses_compaction import (
+    COMPACTION_PREFIX,
+    compaction_summary,
+    encode_compaction,
+)
 from clients.codec._responses_include import INCLUDABLE, include_values
 from clients.codec._responses_items import input_items_page, item_id_prefix
 from clients.codec._responses_output import ResponseIds, response_to_openai
@@ -119,6 +123,7 @@ __all__ = [
     "chunk_to_openai",
     "compact_request_from_openai",
     "compacted_response",
+    "compaction_summary",
     "completion_to_openai",
     "completions_request_from_openai",
     "conversation_additions",

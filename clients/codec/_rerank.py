@@ -23,7 +23,8 @@ def rerank_fields(fields: dict[str, Any], *, max_documents: int | None = None) -
     """`fields` (the body but `model`) with `documents` as strings (a `{"text": ...}` object
     as its text). Raises InvalidRequestError naming the field: `query` not a non-empty string,
     `documents` not a non-empty list of those (or more than `max_documents`), `top_n` or
-    `max_tokens_per_doc` not a whole number ≥ 1, `return_documents` not a boolean."""
+    `max_tokens_per_doc` not a whole number ≥ 1, `return_documents` not a boolean, `stream`
+    set."""
     query = fields.get("query")
     if query is None:
         missing("query")
@@ -52,6 +53,10 @@ def rerank_fields(fields: dict[str, Any], *, max_documents: int | None = None) -
     returned = fields.get("return_documents")
     if returned is not None and not isinstance(returned, bool):
         fail_type("return_documents", "a boolean", returned)
+    # Refused here, not by the edge's streaming path: that is a MediaStream call, which would
+    # ask a rerank client (`embed` scope) for the `chat` scope and name no field.
+    if fields.get("stream") not in (None, False, "false"):  # as `check_media` reads it
+        raise InvalidRequestError("A rerank answers whole: leave 'stream' unset.", param="stream")
     return {**fields, "documents": documents}
 
 

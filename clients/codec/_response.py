@@ -53,7 +53,14 @@ _FINISH_NULLABLE = frozenset({"finish_reason"})
 _USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
 _USAGE_DETAILS = ("prompt_tokens_details", "completion_tokens_details")
 _USAGE_KEYS = frozenset({*_USAGE_COUNTS, *_USAGE_DETAILS})
-_PROMPT_DETAIL_KEYS = ("cached_tokens", "audio_tokens")
+# `cache_write_tokens` as OpenRouter names prompt-cache writes; `cache_write_1h_tokens` (the
+# part kept an hour, which Anthropic prices apart) is ours. Both absent when none were written.
+_PROMPT_DETAIL_KEYS = (
+    "cached_tokens",
+    "audio_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+)
 _COMPLETION_DETAIL_KEYS = (
     "reasoning_tokens",
     "audio_tokens",

@@ -64,6 +64,7 @@ def compact_request_from_openai(
     if len(params.messages) <= conversation.conversation_start:
         _nothing("compact")
     users = [m for m in chat_params_to_openai(params)["messages"] if m["role"] == "user"]
+    _tool_history_as_text(params)
     params.messages.append(chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=SUMMARY_INSTRUCTION))
     safety = body.get("safety_identifier")
     return CompactRequest(params, tuple(users), safety if isinstance(safety, str) else None)
@@ -98,6 +99,38 @@ def input_tokens_of(body: dict[str, Any], history: History | None = None) -> tup
     if not parsed.params.messages:
         _nothing("count")
     return parsed.params.model, estimate_prompt_tokens(parsed.params)
+
+
+def _tool_history_as_text(params: chat_pb2.ChatParams) -> None:
+    """Tool calls and their results, rewritten as text. A compaction sends no tool definitions
+    (OpenAI's request has none to send), and upstreams refuse tool calls without them
+    (Anthropic: "tool_use blocks must define tools"); the summary needs what they said, not
+    their form."""
+    for message in params.messages:
+        if message.role in (chat_pb2.ROLE_TOOL, chat_pb2.ROLE_FUNCTION):
+            call = message.tool_call_id or message.name
+            said = _text_of(message)
+            message.Clear()
+            message.role = chat_pb2.ROLE_USER
+            message.text = f"[The result of tool call {call}]\n{said}"
+        elif message.tool_calls or message.HasField("function_call"):
+            calls = [(c.id, c.function) for c in message.tool_calls]
+            if message.HasField("function_call"):
+                calls.append(("", message.function_call))
+            lines = [f"[Tool call {_label(i)}{f.name}({f.arguments})]" for i, f in calls]
+            message.text = "\n".join(filter(None, [_text_of(message), *lines]))
+            del message.tool_calls[:]
+            message.ClearField("function_call")
+
+
+def _label(call_id: str) -> str:
+    return f"{call_id}: " if call_id else ""
+
+
+def _text_of(message: chat_pb2.ChatMessage) -> str:
+    if message.WhichOneof("content") == "parts":
+        return "\n".join(p.text.text for p in message.parts.parts if p.HasField("text"))
+    return message.text
 
 
 def _nothing(what: str) -> NoReturn:

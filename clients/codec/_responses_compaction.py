@@ -19,7 +19,13 @@ import orjson
 from clients.codec._json import at, expect_str
 from clients.errors import InvalidRequestError
 
-__all__ = ["COMPACTION_PREFIX", "SUMMARY_HEADING", "compaction_message", "encode_compaction"]
+__all__ = [
+    "COMPACTION_PREFIX",
+    "SUMMARY_HEADING",
+    "compaction_message",
+    "compaction_summary",
+    "encode_compaction",
+]
 
 # The version is in the prefix: a later encoding gets "sbc2.", and this one stays readable.
 COMPACTION_PREFIX = "sbc1."
@@ -39,7 +45,7 @@ def compaction_message(item: dict[str, Any], path: str) -> dict[str, Any]:
     content this gateway did not make."""
     where = at(path, "encrypted_content")
     content = expect_str(item.get("encrypted_content"), where)
-    summary = _summary(content)
+    summary = compaction_summary(content)
     if summary is None:
         raise InvalidRequestError(
             "This compaction item was not made by this gateway: its 'encrypted_content' cannot "
@@ -51,7 +57,8 @@ def compaction_message(item: dict[str, Any], path: str) -> dict[str, Any]:
     return {"role": "system", "content": f"{SUMMARY_HEADING}\n{summary}"}
 
 
-def _summary(content: str) -> str | None:
+def compaction_summary(content: str) -> str | None:
+    """The summary an ``encrypted_content`` this gateway made holds; None for any other."""
     if not content.startswith(COMPACTION_PREFIX):
         return None
     encoded = content[len(COMPACTION_PREFIX) :]

@@ -107,13 +107,15 @@ def usage_to_responses(usage: dict[str, Any] | None) -> dict[str, Any] | None:
         return None
     prompt = usage.get("prompt_tokens_details") or {}
     completion = usage.get("completion_tokens_details") or {}
+    input_details = {
+        "cached_tokens": prompt.get("cached_tokens") or 0,
+        "cache_write_tokens": prompt.get("cache_write_tokens") or 0,
+    }
+    if prompt.get("cache_write_1h_tokens"):  # ours, as in chat usage: only when some
+        input_details["cache_write_1h_tokens"] = prompt["cache_write_1h_tokens"]
     return {
         "input_tokens": usage.get("prompt_tokens", 0),
-        # Chat usage has no count of cache writes (Claude's are inside prompt_tokens): 0.
-        "input_tokens_details": {
-            "cached_tokens": prompt.get("cached_tokens") or 0,
-            "cache_write_tokens": 0,
-        },
+        "input_tokens_details": input_details,
         "output_tokens": usage.get("completion_tokens", 0),
         "output_tokens_details": {"reasoning_tokens": completion.get("reasoning_tokens") or 0},
         "total_tokens": usage.get("total_tokens", 0),

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from clients.codec._response import chunk_to_openai
+from clients.codec._response import chunk_to_openai, usage_to_openai
 from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_output import (
     ResponseIds,
@@ -119,11 +119,7 @@ class ResponseEventStream:
     def usage(self, usage: chat_pb2.Usage) -> None:
         """The router's own count (its stream summary), when no chunk carried one."""
         if self._usage is None:
-            self._usage = {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "total_tokens": usage.total_tokens,
-            }
+            self._usage = usage_to_openai(usage, "usage")
 
     def queued(self) -> list[Event]:
         """A background stream's opening: ``response.created`` and ``response.queued``, the

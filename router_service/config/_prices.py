@@ -31,12 +31,49 @@ class PriceConfig(_Strict):
         "(usage.prompt_tokens_details.cached_tokens); unset: charged at input_per_mtok.",
     )
 
-    def cost_usd(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
-        """What a call with this usage costs; cached tokens are part of `input_tokens` (as
-        OpenAI counts them), charged at their own price when one is set."""
+    cache_write_per_mtok: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="USD per million prompt tokens the upstream reports as written to its prompt "
+        "cache (usage.prompt_tokens_details.cache_write_tokens; Anthropic: 1.25x the input "
+        "price for the 5-minute cache); unset: charged at input_per_mtok.",
+    )
+    cache_write_1h_per_mtok: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="USD per million of those written to the 1-hour cache "
+        "(usage.prompt_tokens_details.cache_write_1h_tokens; Anthropic: 2x the input price); "
+        "unset: charged at cache_write_per_mtok.",
+    )
+
+    def cost_usd(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached_tokens: int = 0,
+        *,
+        cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+    ) -> float:
+        """What a call with this usage costs. Cache reads (`cached_tokens`) and writes
+        (`cache_write_tokens`, of which `cache_write_1h_tokens` kept an hour) are parts of
+        `input_tokens` (as OpenAI counts them), each charged at its own price when one is set."""
         cached = min(max(cached_tokens, 0), input_tokens)
-        cached_price = self.cached_input_per_mtok
-        if cached_price is None:
-            cached_price = self.input_per_mtok
-        spent = (input_tokens - cached) * self.input_per_mtok + cached * cached_price
+        written = min(max(cache_write_tokens, 0), input_tokens - cached)
+        hour = min(max(cache_write_1h_tokens, 0), written)
+        read_price = _or(self.cached_input_per_mtok, self.input_per_mtok)
+        write_price = _or(self.cache_write_per_mtok, self.input_per_mtok)
+        hour_price = _or(self.cache_write_1h_per_mtok, write_price)
+        spent = (
+            (input_tokens - cached - written) * self.input_per_mtok
+            + cached * read_price
+            + (written - hour) * write_price
+            + hour * hour_price
+        )
         return (spent + output_tokens * self.output_per_mtok) / _PER_MTOK
+
+
+def _or(price: float | None, fallback: float) -> float:
+    return fallback if price is None else price

@@ -154,9 +154,12 @@ class RequestContext:
             info.provider = deployment.provider
             info.upstream_model = deployment.upstream_model
             if deployment.price is not None and usage is not None:  # unpriced: this check only
+                details = usage.prompt_tokens_details
                 info.cost_usd = deployment.price.cost_usd(
                     usage.prompt_tokens,
                     usage.completion_tokens,
-                    usage.prompt_tokens_details.cached_tokens,
+                    details.cached_tokens,
+                    cache_write_tokens=details.cache_write_tokens,
+                    cache_write_1h_tokens=details.cache_write_1h_tokens,
                 )
         return info

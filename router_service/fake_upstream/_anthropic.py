@@ -96,7 +96,22 @@ def _message(answer: R.ChatAnswer) -> dict[str, Any]:
         "content": content if thinking is None else [thinking, *content],
         "stop_reason": stop,
         "stop_sequence": answer.stop_sequence,
-        "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": answer.completion_tokens},
+        "usage": {**_input_usage(answer), "output_tokens": answer.completion_tokens},
+    }
+
+
+def _input_usage(answer: R.ChatAnswer) -> dict[str, Any]:
+    """The input counts as Anthropic gives them: the cache's reads and writes beside the
+    uncached `input_tokens`, the writes split by how long they are kept."""
+    written, hour = answer.cache_write_tokens, answer.cache_write_1h_tokens
+    return {
+        "input_tokens": answer.prompt_tokens,
+        "cache_creation_input_tokens": written,
+        "cache_read_input_tokens": answer.cached_tokens,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": written - hour,
+            "ephemeral_1h_input_tokens": hour,
+        },
     }
 
 
@@ -131,7 +146,10 @@ def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
     message = _message(answer)
     stop = message["stop_reason"]
     start = {**message, "content": [], "stop_reason": None}
-    start["usage"] = {"input_tokens": answer.prompt_tokens, "output_tokens": 1}
+    # message_start has the input counts (and the writes by TTL); message_delta has them all
+    # again, cumulative (as Anthropic sends them: a mapper that adds them up counts twice).
+    start["usage"] = {**_input_usage(answer), "output_tokens": 1}
+    counted = {k: v for k, v in _input_usage(answer).items() if k != "cache_creation"}
     payloads: list[dict[str, Any]] = [
         {"type": "message_start", "message": start},
         {"type": "ping"},
@@ -142,7 +160,7 @@ def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
         {
             "type": "message_delta",
             "delta": {"stop_reason": stop, "stop_sequence": message["stop_sequence"]},
-            "usage": {"output_tokens": answer.completion_tokens},
+            "usage": {**counted, "output_tokens": answer.completion_tokens},
         },
         {"type": "message_stop"},
     ]

@@ -84,6 +84,10 @@ def _block_problem(block: Any, allowed: frozenset[str], tools: bool) -> str | No
                 "document: the name may hold only letters, digits, single spaces, hyphens, "
                 "parentheses and square brackets"
             )
+    if kind == "cachePoint" and (
+        value.get("type") != "default" or value.get("ttl", "5m") not in ("5m", "1h")
+    ):
+        return "cachePoint: type must be default, and a ttl 5m or 1h"
     if kind in ("toolUse", "toolResult") and not tools:
         return (
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
@@ -122,10 +126,22 @@ def converse_problem(body: JsonObject) -> str | None:
 
 def _usage(answer: R.ChatAnswer) -> JsonObject:
     prompt, completion = answer.prompt_tokens, answer.completion_tokens
-    usage = {"inputTokens": prompt, "outputTokens": completion, "totalTokens": prompt + completion}
-    if answer.cached_tokens:
-        usage |= {"cacheReadInputTokens": answer.cached_tokens, "cacheWriteInputTokens": 0}
-        usage["totalTokens"] += answer.cached_tokens
+    usage: JsonObject = {
+        "inputTokens": prompt,
+        "outputTokens": completion,
+        "totalTokens": prompt + completion,
+    }
+    cached, written, hour = (
+        answer.cached_tokens,
+        answer.cache_write_tokens,
+        answer.cache_write_1h_tokens,
+    )
+    if cached or written:
+        usage |= {"cacheReadInputTokens": cached, "cacheWriteInputTokens": written}
+        usage["totalTokens"] += cached + written
+    if written:  # by TTL, the hour's first, as Bedrock sorts them
+        ttls = [("1h", hour), ("5m", written - hour)]
+        usage["cacheDetails"] = [{"ttl": t, "inputTokens": n} for t, n in ttls if n]
     return usage
 
 

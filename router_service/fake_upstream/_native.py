@@ -36,6 +36,9 @@ def chat_answer(call: Call, view: RequestView, completion_id: str) -> R.ChatAnsw
         tool_name=view.first_tool if calls_tool else None,
         prompt_tokens=view.prompt_words,
         tool_arguments=R.tool_arguments(sc),
+        cached_tokens=sc.cached_tokens or 0,
+        cache_write_tokens=sc.cache_write_tokens or 0,
+        cache_write_1h_tokens=min(sc.cache_write_1h_tokens or 0, sc.cache_write_tokens or 0),
     )
 
 

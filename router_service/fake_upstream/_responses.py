@@ -145,6 +145,8 @@ class ChatAnswer:
     # OpenAI's `top_logprobs` when the request asked for `logprobs: true`, else None.
     top_logprobs: int | None = None
     cached_tokens: int = 0  # of the prompt's, reported in usage (Scenario.cached_tokens)
+    cache_write_tokens: int = 0  # written to the prompt cache (Scenario.cache_write_tokens)
+    cache_write_1h_tokens: int = 0  # of those, kept an hour (Scenario.cache_write_1h_tokens)
     reasoning: str | None = None  # the model's reasoning (Scenario.reasoning)
     # The stop sequence that cut the text, for dialects that say which (Anthropic's).
     stop_sequence: str | None = None

@@ -116,6 +116,13 @@ class Scenario:
     # An OpenAI-dialect answer's usage says this many of its prompt tokens were cached
     # (`prompt_tokens_details.cached_tokens`, at most the prompt's), as a prompt cache reports.
     cached_tokens: int | None = None
+    # An Anthropic or Bedrock answer's usage says this many prompt tokens were read from
+    # (`cached_tokens`) or written to its prompt cache, beside the uncached input tokens
+    # (Anthropic `cache_creation_input_tokens`, Bedrock `cacheWriteInputTokens`); this many of
+    # the writes to the 1-hour cache (Anthropic `cache_creation.ephemeral_1h_input_tokens`,
+    # Bedrock `cacheDetails`), at most the writes.
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
     # An OpenAI-dialect answer's reasoning, as DeepSeek and vLLM give it: the message's
     # `reasoning_content`, streamed a word a chunk before the content; an Anthropic answer's
     # signed thinking block, before its content.
@@ -136,6 +143,8 @@ class Scenario:
             "chunks",
             "times",
             "cached_tokens",
+            "cache_write_tokens",
+            "cache_write_1h_tokens",
         ):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):

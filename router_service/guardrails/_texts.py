@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from clients import compaction_summary, encode_compaction
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 
@@ -322,9 +323,27 @@ def _json_texts(
     except orjson.JSONDecodeError:
         return
     slots = list(json_strings(value, where, keys))
+    summary = _compaction_summary_slot(value, where)
+    if summary is not None:
+        slots.append(summary)
     yield from slots
+    if summary is not None and summary.changed:
+        value["encrypted_content"] = encode_compaction(summary.text)
     if any(slot.changed for slot in slots):
         write(orjson.dumps(value).decode())
+
+
+def _compaction_summary_slot(value: Any, where: Where) -> TextSlot | None:
+    """A compaction item's summary: text, though encoded in its `encrypted_content`
+    (`clients.compaction_summary`), so kept redacted as a message's is (encoded again by
+    `_json_texts` when it changed). None for any other value, or content not ours."""
+    if not isinstance(value, dict) or value.get("type") != "compaction":
+        return None
+    content = value.get("encrypted_content")
+    summary = compaction_summary(content) if isinstance(content, str) else None
+    if summary is None:
+        return None
+    return TextSlot({"summary": summary}, "summary", (*where, "encrypted_content"), item=True)
 
 
 def json_strings(value: Any, where: Where, keys: frozenset[str] | None) -> Iterator[TextSlot]:

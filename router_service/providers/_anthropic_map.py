@@ -208,11 +208,23 @@ def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
 
 
 def usage(raw: Mapping[str, Any]) -> JsonObject:
-    """OpenAI counts cached prompt tokens inside prompt_tokens; Anthropic reports them apart."""
+    """OpenAI counts the cache's prompt tokens (read and written) inside prompt_tokens;
+    Anthropic reports them apart, the writes split by how long they are kept
+    (`cache_creation`: 5 minutes or 1 hour, priced apart)."""
     cached = int(raw.get("cache_read_input_tokens") or 0)
-    created = int(raw.get("cache_creation_input_tokens") or 0)
+    by_ttl = raw.get("cache_creation")
+    by_ttl = by_ttl if isinstance(by_ttl, Mapping) else {}
+    hour = int(by_ttl.get("ephemeral_1h_input_tokens") or 0)
+    split = int(by_ttl.get("ephemeral_5m_input_tokens") or 0) + hour
+    created = max(int(raw.get("cache_creation_input_tokens") or 0), split)
     prompt = int(raw.get("input_tokens") or 0) + cached + created
-    return M.usage(prompt, int(raw.get("output_tokens") or 0), cached=cached)
+    return M.usage(
+        prompt,
+        int(raw.get("output_tokens") or 0),
+        cached=cached,
+        cache_write=created,
+        cache_write_1h=hour,
+    )
 
 
 def finish_reason(stop_reason: Any) -> str | None:

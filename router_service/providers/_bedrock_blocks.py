@@ -34,7 +34,19 @@ _DOCUMENT_FORMATS = {
     "text/markdown": "md",
 }
 _NAME_REFUSED = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
-CACHE_POINT = {"cachePoint": {"type": "default"}}
+
+
+def cache_point(given: Mapping[str, Any]) -> JsonObject | None:
+    """The cachePoint block a part's or a tool's `cache_control` asks for, None without one;
+    its `ttl` ("5m", "1h": Anthropic's and Bedrock's words alike) kept, so an hour's cache is
+    an hour's on Bedrock too (Bedrock refuses a TTL it does not know, as Anthropic does)."""
+    control = given.get("cache_control")
+    if not isinstance(control, dict):
+        return None
+    point: JsonObject = {"type": "default"}
+    if isinstance(control.get("ttl"), str):
+        point["ttl"] = control["ttl"]
+    return {"cachePoint": point}
 
 
 def text_blocks(content: Any) -> list[JsonObject]:
@@ -44,8 +56,8 @@ def text_blocks(content: Any) -> list[JsonObject]:
     for part in M.parts_of(content):
         if part.get("type") == "text" and part.get("text"):
             blocks.append({"text": str(part["text"])})
-            if isinstance(part.get("cache_control"), dict):
-                blocks.append(dict(CACHE_POINT))
+            if (point := cache_point(part)) is not None:
+                blocks.append(point)
     return blocks
 
 
@@ -64,8 +76,8 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
             raise M.unsupported("bedrock's Converse API takes no audio input", at)
         else:
             raise M.unsupported(f"bedrock does not take {kind!r} content parts", at)
-        if isinstance(part.get("cache_control"), dict):
-            blocks.append(dict(CACHE_POINT))
+        if (point := cache_point(part)) is not None:
+            blocks.append(point)
     return blocks
 
 

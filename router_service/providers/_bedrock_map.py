@@ -119,8 +119,8 @@ def _tool_config(body: Mapping[str, Any], messages: list[JsonObject]) -> JsonObj
     for tool in body.get("tools") or ():
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
             specs.append({"toolSpec": _tool_spec(tool["function"])})
-            if isinstance(tool.get("cache_control"), dict):
-                specs.append(dict(B.CACHE_POINT))
+            if (point := B.cache_point(tool)) is not None:
+                specs.append(point)
     if choice == "none" and not history:
         return None
     if not specs:
@@ -241,10 +241,19 @@ def usage(raw: Mapping[str, Any]) -> JsonObject:
     written = int(raw.get("cacheWriteInputTokens") or 0)
     prompt = int(raw.get("inputTokens") or 0) + cached + written
     completion = int(raw.get("outputTokens") or 0)
-    total = raw.get("totalTokens")
+    total = int(raw.get("totalTokens") or 0) or prompt + completion
+    hour = _written_for_an_hour(raw.get("cacheDetails"))
     return M.usage(
-        prompt, completion, total=int(total) if total else prompt + completion, cached=cached
+        prompt, completion, total=total, cached=cached, cache_write=written, cache_write_1h=hour
     )
+
+
+def _written_for_an_hour(details: Any) -> int:
+    """The cache writes kept an hour: `cacheDetails` splits the writes by TTL ("5m", "1h")."""
+    if not isinstance(details, list):
+        return 0
+    hourly = [d for d in details if isinstance(d, dict) and d.get("ttl") == "1h"]
+    return sum(int(d.get("inputTokens") or 0) for d in hourly)
 
 
 def finish_reason(stop_reason: Any) -> str | None:

@@ -247,6 +247,9 @@ def check_prompt_blocked(data: Mapping[str, Any]) -> None:
 
 
 def usage(raw: Mapping[str, Any]) -> JsonObject:
+    """Gemini's usageMetadata in OpenAI's words. It counts cache reads (implicit caching's hits
+    and an explicit `cachedContent`'s tokens: cachedContentTokenCount) but no cache writes: an
+    explicit cache is created and billed (storage by the hour) outside generateContent."""
     thoughts = int(raw.get("thoughtsTokenCount") or 0)
     # Tool-use prompt tokens (e.g. search results Gemini read) are input it was billed for.
     prompt = int(raw.get("promptTokenCount") or 0) + int(raw.get("toolUsePromptTokenCount") or 0)

@@ -171,15 +171,28 @@ def usage(
     *,
     total: int | None = None,
     cached: int | None = None,
+    cache_write: int | None = None,
+    cache_write_1h: int | None = None,
     reasoning: int | None = None,
 ) -> JsonObject:
+    """OpenAI's usage object; `prompt` counts every input token, the cache's reads (`cached`)
+    and writes (`cache_write`, of which `cache_write_1h` kept an hour) included."""
     out: JsonObject = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": total if total is not None else prompt + completion,
     }
-    if cached:
-        out["prompt_tokens_details"] = {"cached_tokens": cached}
+    details = {
+        key: count
+        for key, count in (
+            ("cached_tokens", cached),
+            ("cache_write_tokens", cache_write),
+            ("cache_write_1h_tokens", cache_write_1h),
+        )
+        if count
+    }
+    if details:
+        out["prompt_tokens_details"] = details
     if reasoning:
         out["completion_tokens_details"] = {"reasoning_tokens": reasoning}
     return out

@@ -17,16 +17,19 @@ asked for, `document` the caller's own text when it asked for `return_documents`
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
 from clients import rerank_documents
 from clients.switchboard.v1 import chat_pb2, media_pb2
-from router_service.providers._base import MediaCall
+from router_service.errors import UpstreamFailure
+from router_service.providers._base import MediaCall, media_unsupported
 from router_service.providers._transport import MAPPING_ERRORS, malformed
 
-__all__ = ["rerank_body", "rerank_result"]
+__all__ = ["rerank_body", "rerank_result", "rerank_served"]
 
 JsonObject = dict[str, Any]
 
@@ -40,6 +43,21 @@ def rerank_body(call: MediaCall, *, cohere: bool = False) -> JsonObject:
     if cohere:
         fields.pop("return_documents", None)
     return fields
+
+
+@contextmanager
+def rerank_served(kind: str) -> Iterator[None]:
+    """An OpenAI-format server's 404 at /rerank (OpenAI's own API, a chat-only server, one
+    that does not serve this model) is this deployment's UNSUPPORTED_INPUT: not the caller's
+    404 (it named a group that exists), and no cooldown (the deployment's chats are fine; a
+    caller must not be able to cool a chat deployment by reranking with it). The group's next
+    deployment answers; the caller gets a 400 only when none could."""
+    try:
+        yield
+    except UpstreamFailure as failure:
+        if failure.upstream_status != 404:
+            raise
+        raise media_unsupported(kind, media_pb2.MEDIA_OPERATION_RERANK) from failure
 
 
 def rerank_result(data: JsonObject, call: MediaCall) -> media_pb2.MediaResult:

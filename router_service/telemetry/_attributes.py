@@ -27,6 +27,9 @@ FINISH_REASONS = "gen_ai.response.finish_reasons"
 TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
 INPUT_TOKENS = "gen_ai.usage.input_tokens"
 OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+# Parts of gen_ai.usage.input_tokens: read from and written to the upstream's prompt cache.
+CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+CACHE_CREATION_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 TOKEN_TYPE = "gen_ai.token.type"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
@@ -136,7 +139,14 @@ def finish_reason(value: chat_pb2.FinishReason.ValueType, raw: str) -> str | Non
 
 
 def usage(value: chat_pb2.Usage) -> Attributes:
-    return {INPUT_TOKENS: value.prompt_tokens, OUTPUT_TOKENS: value.completion_tokens}
+    """The token counts; the prompt cache's parts only when the upstream reported some."""
+    out: Attributes = {INPUT_TOKENS: value.prompt_tokens, OUTPUT_TOKENS: value.completion_tokens}
+    details = value.prompt_tokens_details
+    if details.cached_tokens:
+        out[CACHE_READ_TOKENS] = details.cached_tokens
+    if details.cache_write_tokens:
+        out[CACHE_CREATION_TOKENS] = details.cache_write_tokens
+    return out
 
 
 def completion(value: chat_pb2.ChatCompletion) -> Attributes:

@@ -343,3 +343,23 @@ def test_a_stop_sequence_stop_names_the_sequence_the_upstream_said_or_the_text_e
             stream.chunk(chunk)
         delta = stream.finish()[-2]["delta"]
         assert (delta["stop_reason"], delta["stop_sequence"]) == expected
+
+
+def test_cache_writes_are_apart_from_input_tokens_split_by_ttl() -> None:
+    usage = {
+        "prompt_tokens": 40,
+        "completion_tokens": 7,
+        "prompt_tokens_details": {
+            "cached_tokens": 20,
+            "cache_write_tokens": 15,
+            "cache_write_1h_tokens": 5,
+        },
+    }
+    answer = message_to_anthropic({"id": "chatcmpl-1", "choices": [{}], "usage": usage})
+    assert answer["usage"] == {
+        "input_tokens": 5,  # Anthropic's: neither the cache's reads nor its writes
+        "output_tokens": 7,
+        "cache_creation_input_tokens": 15,
+        "cache_creation": {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 5},
+        "cache_read_input_tokens": 20,
+    }

@@ -255,3 +255,14 @@ def test_malformed_upstream_completion() -> None:
     with pytest.raises(UpstreamFormatError) as info:
         chat_completion_from_openai(COMPLETION | {"choices": [{"message": {"content": 1}}]})
     assert info.value.path == "choices[0].message.content"
+
+
+def test_cache_writes_are_typed_usage_fields_that_round_trip() -> None:
+    body = copy.deepcopy(COMPLETION)
+    body["usage"]["prompt_tokens_details"] = {"cached_tokens": 2, "cache_write_tokens": 8}
+    body["usage"]["prompt_tokens_details"]["cache_write_1h_tokens"] = 3
+    out, completion = completion_round_trip(body)
+    assert_same_json(out, body)
+    details = completion.usage.prompt_tokens_details
+    assert (details.cache_write_tokens, details.cache_write_1h_tokens) == (8, 3)
+    assert not details.extra_json  # typed fields, not the details' unknown keys

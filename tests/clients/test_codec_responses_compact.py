@@ -99,3 +99,25 @@ def test_instructions_alone_are_counted_but_not_compacted() -> None:
     assert input_tokens_of(body) == ("m", len("Be brief.") // 4 + 4)
     with pytest.raises(InvalidRequestError):
         compact_request_from_openai(body)
+
+
+def test_tool_calls_and_results_are_summarised_as_text() -> None:
+    """A compaction sends no tool definitions, and Anthropic refuses tool_use blocks without
+    them: the calls and their results reach the summary as text."""
+    body = {
+        "model": "m",
+        "input": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": '{"at":1}'},
+            {"type": "function_call_output", "call_id": "c1", "output": "Rain, 4 C"},
+            {"role": "assistant", "content": "It rains."},
+        ],
+    }
+    messages = chat_params_to_openai(compact_request_from_openai(body).params)["messages"]
+    assert messages == [
+        {"role": "user", "content": "Weather in Oslo?"},
+        {"role": "assistant", "content": '[Tool call c1: weather({"at":1})]'},
+        {"role": "user", "content": "[The result of tool call c1]\nRain, 4 C"},
+        {"role": "assistant", "content": "It rains."},
+        {"role": "user", "content": SUMMARY_INSTRUCTION},
+    ]

@@ -58,6 +58,7 @@ EXPECTED = [
     "chunk_to_openai",
     "compact_request_from_openai",
     "compacted_response",
+    "compaction_summary",
     "completion_to_openai",
     "completions_request_from_openai",
     "conversation_additions",

@@ -219,3 +219,26 @@ async def test_list_models_probes_the_key(
     with pytest.raises(UpstreamFailure) as caught:
         await adapter.list_models("k-2", 5.0)
     assert caught.value.outcome is Outcome.AUTH_INVALID
+
+
+# The kinds whose answers say what they wrote to their prompt cache (Anthropic's bodies,
+# direct or on Vertex AI, and Bedrock Converse); Gemini's usage has no such count.
+CACHE_WRITERS = frozenset({"anthropic", "vertex-anthropic", "bedrock"})
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_prompt_cache_writes(
+    router: RouterHandle, fake: FakeUpstream, profile: Profile, streamed: bool
+) -> None:
+    writes = Scenario(cached_tokens=2, cache_write_tokens=8, cache_write_1h_tokens=3)
+    fake.state.set_scenario(writes, model="m-up")
+    if streamed:
+        p = params(text="one two three", stream_options={"include_usage": True})
+        events = await stream(router, p)
+        usage = events[-1].summary.usage
+    else:
+        usage = (await chat(router, params(text="one two three"))).completion.usage
+    details = usage.prompt_tokens_details
+    expected = (8, 3) if str(profile) in CACHE_WRITERS else (0, 0)
+    assert (details.cache_write_tokens, details.cache_write_1h_tokens) == expected
+    assert usage.prompt_tokens >= details.cached_tokens + details.cache_write_tokens

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.timeout(60)
 
 QUERY = "capital of france"
 DOCUMENTS = ["Berlin is in Germany", "Paris is the capital of France", "France has wine"]
-APP, CHATTER = "sk-rerank-app", "sk-chat-only"
+APP, CHATTER, SEARCHER = "sk-rerank-app", "sk-chat-only", "sk-search-only"
 
 
 def best_first(documents: list[str] = DOCUMENTS) -> list[int]:
@@ -32,7 +32,10 @@ def best_first(documents: list[str] = DOCUMENTS) -> list[int]:
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     config = guarded_config(
-        fake.base_url, client("app", APP), client("chatter", CHATTER, scopes=["chat"])
+        fake.base_url,
+        client("app", APP),
+        client("chatter", CHATTER, scopes=["chat"]),
+        client("searcher", SEARCHER, scopes=["embed"]),
     )
     config["providers"]["co"] = {"kind": "cohere", "base_url": fake.url, "keys": ["co-key"]}
     config["models"]["reranker"] = {
@@ -144,6 +147,23 @@ async def test_a_client_without_the_embed_scope_is_refused(
         )
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "missing_scope"
+    assert fake.state.calls() == []
+
+
+@pytest.mark.parametrize("key", [APP, SEARCHER])
+async def test_stream_is_a_400_naming_stream_for_a_rerank_client(
+    edge_url: str, fake: FakeUpstream, key: str
+) -> None:
+    # Not a MediaStream call: that would ask an `embed`-only client for the `chat` scope.
+    async with httpx.AsyncClient(base_url=edge_url, timeout=10) as session:
+        answer = await session.post(
+            "/v1/rerank",
+            json={"model": "reranker", "query": QUERY, "documents": DOCUMENTS, "stream": True},
+            headers={"authorization": f"Bearer {key}"},
+        )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", "stream")
     assert fake.state.calls() == []
 
 

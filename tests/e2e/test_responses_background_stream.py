@@ -14,6 +14,7 @@ from typing import Any
 import openai
 import pytest
 
+from router_service.auth._issued import LOG_NAME as ISSUED_KEYS_LOG
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
@@ -53,7 +54,9 @@ async def _watching(router: RouterHandle, count: int) -> None:
     assert isinstance(store, MemoryStateStore)
 
     async def watched() -> bool:
-        return store.flight_board.watching == count
+        # The issued client keys' follower watches for as long as the router runs.
+        board = store.flight_board
+        return board.watching - board.watches_of(ISSUED_KEYS_LOG) == count
 
     await eventually(watched, what=f"{count} follower(s)")
 

@@ -45,15 +45,25 @@ def stopped(finish_reason: Any, matched: Any, text: str, stops: Sequence[str]) -
 
 
 def usage_to_anthropic(usage: Mapping[str, Any] | None) -> JsonObject:
-    """OpenAI counts the cached prompt tokens inside prompt_tokens; Anthropic apart."""
+    """OpenAI counts the prompt cache's tokens (read, and written: `cache_write_tokens`, of
+    which `cache_write_1h_tokens` kept an hour) inside prompt_tokens; Anthropic's
+    `input_tokens` are the rest, the cache's counted apart."""
     if not usage:
         return {"input_tokens": 0, "output_tokens": 0}
     details = usage.get("prompt_tokens_details") or {}
     cached = int(details.get("cached_tokens") or 0)
+    written = int(details.get("cache_write_tokens") or 0)
+    hour = min(int(details.get("cache_write_1h_tokens") or 0), written)
     out: JsonObject = {
-        "input_tokens": max(int(usage.get("prompt_tokens") or 0) - cached, 0),
+        "input_tokens": max(int(usage.get("prompt_tokens") or 0) - cached - written, 0),
         "output_tokens": int(usage.get("completion_tokens") or 0),
     }
+    if written:
+        out["cache_creation_input_tokens"] = written
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": written - hour,
+            "ephemeral_1h_input_tokens": hour,
+        }
     if cached:
         out["cache_read_input_tokens"] = cached
     return out

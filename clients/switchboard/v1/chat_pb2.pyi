@@ -799,31 +799,59 @@ Global___ChatParams: _TypeAlias = ChatParams  # noqa: Y015
 
 @_typing.final
 class PromptTokensDetails(_message.Message):
+    """Parts of `Usage.prompt_tokens`, which counts every input token (OpenAI's meaning: cache
+    reads and writes included, so limits and budgets count the same tokens whatever the upstream).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CACHED_TOKENS_FIELD_NUMBER: _builtins.int
     AUDIO_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_1H_TOKENS_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
     cached_tokens: _builtins.int
+    """Read from the upstream's prompt cache (Anthropic `cache_read_input_tokens`, Bedrock
+    `cacheReadInputTokens`, Gemini `cachedContentTokenCount`).
+    """
     audio_tokens: _builtins.int
+    cache_write_tokens: _builtins.int
+    """Written to the upstream's prompt cache, which bills them above the input price (Anthropic
+    `cache_creation_input_tokens`, Bedrock `cacheWriteInputTokens`). OpenAI JSON:
+    `prompt_tokens_details.cache_write_tokens`, as OpenRouter says it; absent when none.
+    """
+    cache_write_1h_tokens: _builtins.int
+    """The part of `cache_write_tokens` kept for one hour (Anthropic
+    `cache_creation.ephemeral_1h_input_tokens`), priced apart; the rest is kept 5 minutes.
+    """
     extra_json: _builtins.str
     def __init__(
         self,
         *,
         cached_tokens: _builtins.int | None = ...,
         audio_tokens: _builtins.int | None = ...,
+        cache_write_tokens: _builtins.int | None = ...,
+        cache_write_1h_tokens: _builtins.int | None = ...,
         extra_json: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_audio_tokens", b"_audio_tokens", "_cached_tokens", b"_cached_tokens", "audio_tokens", b"audio_tokens", "cached_tokens", b"cached_tokens"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_audio_tokens", b"_audio_tokens", "_cache_write_1h_tokens", b"_cache_write_1h_tokens", "_cache_write_tokens", b"_cache_write_tokens", "_cached_tokens", b"_cached_tokens", "audio_tokens", b"audio_tokens", "cache_write_1h_tokens", b"cache_write_1h_tokens", "cache_write_tokens", b"cache_write_tokens", "cached_tokens", b"cached_tokens"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_audio_tokens", b"_audio_tokens", "_cached_tokens", b"_cached_tokens", "audio_tokens", b"audio_tokens", "cached_tokens", b"cached_tokens", "extra_json", b"extra_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_audio_tokens", b"_audio_tokens", "_cache_write_1h_tokens", b"_cache_write_1h_tokens", "_cache_write_tokens", b"_cache_write_tokens", "_cached_tokens", b"_cached_tokens", "audio_tokens", b"audio_tokens", "cache_write_1h_tokens", b"cache_write_1h_tokens", "cache_write_tokens", b"cache_write_tokens", "cached_tokens", b"cached_tokens", "extra_json", b"extra_json"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__audio_tokens: _TypeAlias = _typing.Literal["audio_tokens"]  # noqa: Y015
     _WhichOneofArgType__audio_tokens: _TypeAlias = _typing.Literal["_audio_tokens", b"_audio_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__cache_write_1h_tokens: _TypeAlias = _typing.Literal["cache_write_1h_tokens"]  # noqa: Y015
+    _WhichOneofArgType__cache_write_1h_tokens: _TypeAlias = _typing.Literal["_cache_write_1h_tokens", b"_cache_write_1h_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__cache_write_tokens: _TypeAlias = _typing.Literal["cache_write_tokens"]  # noqa: Y015
+    _WhichOneofArgType__cache_write_tokens: _TypeAlias = _typing.Literal["_cache_write_tokens", b"_cache_write_tokens"]  # noqa: Y015
     _WhichOneofReturnType__cached_tokens: _TypeAlias = _typing.Literal["cached_tokens"]  # noqa: Y015
     _WhichOneofArgType__cached_tokens: _TypeAlias = _typing.Literal["_cached_tokens", b"_cached_tokens"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__audio_tokens) -> _WhichOneofReturnType__audio_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cache_write_1h_tokens) -> _WhichOneofReturnType__cache_write_1h_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cache_write_tokens) -> _WhichOneofReturnType__cache_write_tokens | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cached_tokens) -> _WhichOneofReturnType__cached_tokens | None: ...
 
@@ -886,6 +914,9 @@ class Usage(_message.Message):
     COMPLETION_TOKENS_DETAILS_FIELD_NUMBER: _builtins.int
     EXTRA_JSON_FIELD_NUMBER: _builtins.int
     prompt_tokens: _builtins.int
+    """Every input token, the prompt cache's reads and writes included (prompt_tokens_details
+    says how many of them were which).
+    """
     completion_tokens: _builtins.int
     total_tokens: _builtins.int
     extra_json: _builtins.str

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from router_service.config import parse_config
+from router_service.config import PriceConfig, parse_config
 from router_service.errors import ConfigError
 
 PRICED = """
@@ -46,10 +46,18 @@ def test_a_deployment_takes_its_own_price_else_its_providers() -> None:
         ("output_per_mtok", ".inf", "finite number"),
         ("cached_input_per_mtok", "-0.5", "greater than or equal to 0"),
         ("cached_input_per_mtok", ".inf", "finite number"),
+        ("cache_write_per_mtok", "-1", "greater than or equal to 0"),
+        ("cache_write_1h_per_mtok", ".inf", "finite number"),
     ],
 )
 def test_a_price_is_finite_and_not_negative(field: str, value: str, why: str) -> None:
-    prices = {"input_per_mtok": "0.15", "output_per_mtok": "0.60", "cached_input_per_mtok": "0"}
+    prices = {
+        "input_per_mtok": "0.15",
+        "output_per_mtok": "0.60",
+        "cached_input_per_mtok": "0",
+        "cache_write_per_mtok": "0",
+        "cache_write_1h_per_mtok": "0",
+    }
     line = ", ".join(f"{name}: {value if name == field else v}" for name, v in prices.items())
     text = PRICED.replace(
         "{input_per_mtok: 0.15, output_per_mtok: 0.60, cached_input_per_mtok: 0.075}", f"{{{line}}}"
@@ -96,3 +104,28 @@ def test_a_money_budget_needs_something_priced() -> None:
     # A token budget alone needs no price; one price anywhere is enough for money budgets.
     parse_config(unpriced.replace("usd_per_day: 5, usd_per_month: 100.5", "tokens_per_day: 9"))
     parse_config(PRICED.replace("    price: {input_per_mtok: 1, output_per_mtok: 2}\n", ""))
+
+
+def test_cache_writes_cost_their_own_price_else_the_next_one_set() -> None:
+    # A million input tokens: 0.5M read from the cache, 0.3M written to it (0.1M for an hour).
+    counts = {"cached_tokens": 500_000, "cache_write_tokens": 300_000}
+    counts["cache_write_1h_tokens"] = 100_000
+    both = PriceConfig(
+        input_per_mtok=3,
+        output_per_mtok=15,
+        cached_input_per_mtok=0.3,
+        cache_write_per_mtok=3.75,
+        cache_write_1h_per_mtok=6,
+    )
+    assert both.cost_usd(1_000_000, 0, **counts) == pytest.approx(0.6 + 0.15 + 0.75 + 0.6)
+    five = both.model_copy(update={"cache_write_1h_per_mtok": None})  # the hour's: 5m price
+    assert five.cost_usd(1_000_000, 0, **counts) == pytest.approx(0.6 + 0.15 + 1.125)
+    old = PriceConfig(input_per_mtok=3, output_per_mtok=15)  # before cache writes: all input
+    assert old.cost_usd(1_000_000, 1_000_000, **counts) == pytest.approx(3 + 15)
+
+
+def test_cache_counts_are_cut_to_the_input_they_are_parts_of() -> None:
+    price = PriceConfig(input_per_mtok=1, output_per_mtok=0, cache_write_1h_per_mtok=1000)
+    # 10 input tokens: 8 read, so at most 2 written, and at most those 2 for an hour.
+    spent = price.cost_usd(10, 0, 8, cache_write_tokens=5, cache_write_1h_tokens=9)
+    assert spent == pytest.approx((8 * 1 + 2 * 1000) / 1e6)

@@ -9,9 +9,10 @@ import logging
 from typing import Any
 
 import grpc
+import orjson
 import pytest
 
-from clients import details_from_rpc_error
+from clients import compaction_summary, details_from_rpc_error, encode_compaction
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.config import SwitchboardConfig
@@ -262,6 +263,25 @@ async def test_what_is_stored_is_redacted_by_every_rule_and_never_refused(
     [kept] = loaded.responses
     assert kept.messages[0].text == "[REDACTED:email]"
     assert '"text":"key [REDACTED:api_key] from [REDACTED:email]"' in kept.input_items_json[0]
+
+
+async def test_a_stored_compaction_items_summary_is_redacted(router: RouterHandle) -> None:
+    """A compaction item's summary is text in an encoding (`encrypted_content`): kept
+    redacted as a message's text is, in a stored response's input items and a conversation's."""
+    summary = f"Jane (jane@example.com) pasted key {AWS_KEY}."
+    item = f'{{"type": "compaction", "encrypted_content": "{encode_compaction(summary)}"}}'
+    response = pb.StoredResponse(
+        id="resp_1", input_items_json=[item], response_json='{"id": "resp_1", "model": "m"}'
+    )
+    await router.stub.StoreResponse(
+        pb.StoreResponseRequest(response=response), metadata=bearer(BOT)
+    )
+    loaded = await router.stub.LoadResponses(
+        pb.LoadResponsesRequest(ids=["resp_1"]), metadata=bearer(BOT)
+    )
+    [kept] = loaded.responses
+    content = orjson.loads(kept.input_items_json[0])["encrypted_content"]
+    assert compaction_summary(content) == "Jane ([REDACTED:email]) pasted key [REDACTED:api_key]."
 
 
 async def test_the_audit_line_names_the_rule_and_no_log_holds_the_text(

@@ -41,6 +41,7 @@ def test_a_converse_answer_maps_to_a_completion() -> None:
             "totalTokens": 45,
             "cacheReadInputTokens": 20,
             "cacheWriteInputTokens": 10,
+            "cacheDetails": [{"ttl": "1h", "inputTokens": 4}, {"ttl": "5m", "inputTokens": 6}],
         },
     }
     out = BM.completion(data, "us.anthropic.claude", 123)
@@ -63,7 +64,12 @@ def test_a_converse_answer_maps_to_a_completion() -> None:
         "prompt_tokens": 40,  # OpenAI counts cached prompt tokens in the prompt
         "completion_tokens": 5,
         "total_tokens": 45,
-        "prompt_tokens_details": {"cached_tokens": 20},
+        # Cache writes are a part of the prompt too, the hour's (cacheDetails) a part of them.
+        "prompt_tokens_details": {
+            "cached_tokens": 20,
+            "cache_write_tokens": 10,
+            "cache_write_1h_tokens": 4,
+        },
     }
     assert out["id"].startswith("chatcmpl-") and out["model"] == "us.anthropic.claude"
 

@@ -232,3 +232,20 @@ async def test_the_query_and_documents_are_screened(
     answer = await router.stub.Media(request, metadata=bearer(APP))
     returned = [r["document"]["text"] for r in orjson.loads(answer.result.body)["results"]]
     assert returned == ["a", "[REDACTED:email]"]
+
+
+async def test_an_openai_kind_server_without_rerank_is_passed_over(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # OpenAI's own API, or a chat-only server, answers 404 at /rerank: that deployment cannot
+    # rerank (not the caller's fault, nor a 404 of the group it named): the next one answers.
+    fake.state.set_scenario(Scenario.server_error(404), model="bge-reranker")
+    answer = await router.stub.Media(rerank(), metadata=bearer(APP))
+    assert answer.route.deployment == "co/rerank-v3.5"
+    assert [c.path for c in fake.state.calls()] == ["/v1/rerank", "/v2/rerank"]
+    # With no other deployment, the caller's 400 says the group cannot rerank.
+    fake.state.set_scenario(Scenario.server_error(404), model="rerank-2")
+    details = await refused(router, rerank("voyage"))
+    assert details.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert details.reason == "UNSUPPORTED_INPUT"
+    assert "/rerank" in details.message
