@@ -240,6 +240,9 @@ class IssuedKeys:
                     await self.refresh()
                 except StoreUnavailableError as exc:  # kept as known; read again on the timer
                     log.warning("issued client keys not read (%s): the last ones read apply", exc)
+                except Exception:  # a bug: said, and the next notice or period reads again,
+                    # rather than a replica that never hears of a revocation again
+                    log.exception("issued client keys not read: the last ones read apply")
                 wait_s = self._resync_s if hearing else min(self._resync_s, _UNHEARD_CHECK_S)
                 await self._rest(watch.notified(wait_s), self._clock.wait(wait_s))
 

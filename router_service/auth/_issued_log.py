@@ -106,13 +106,16 @@ class KeySet:
         if len(live) >= int(event["max"]):
             return  # issued past the bound by a replica racing another: void on every replica
         digest = bytes.fromhex(event["sha256"])
+        expires = event["expires"]
         key = IssuedKey(
-            id=event["id"],
-            client=event["client"],
-            label=event["label"],
+            id=_text(event["id"]),
+            client=_text(event["client"]),
+            label=_text(event["label"]),
             fingerprint="fp_" + event["sha256"][:12],
             created_unix=created,
-            expires_unix=event["expires"],
+            # Read as a number here: a line that holds anything else is left out (fold_line),
+            # not kept to fail every lookup of its key.
+            expires_unix=None if expires is None else float(expires),
             digest=digest,
             realtime=None if grant is None else RealtimeGrant(grant["model"], grant["session"]),
         )
@@ -122,6 +125,12 @@ class KeySet:
 
     def live_count(self, now: float) -> int:
         return sum(1 for key in self.by_id.values() if key.live(now))
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
 
 
 def head_line() -> bytes:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
+import orjson
 import pytest
 
 from router_service.auth import IssuedKeys
 from router_service.clock import ManualClock
 from router_service.config import AuthConfig
-from router_service.state import MemoryStateStore, RedisStateStore, StateStore
+from router_service.state import DocumentPart, MemoryStateStore, RedisStateStore, StateStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -151,3 +152,61 @@ async def test_the_log_stays_when_other_documents_fill_the_memory_store() -> Non
     fresh = mirror(store, clock)
     await fresh.refresh()
     assert all(knows(fresh, secret) for secret in secrets_)
+
+
+async def test_a_malformed_line_is_left_out_not_applied() -> None:
+    """An issue line whose expiry is no number (written by hand, or by something else) is left
+    out; it neither stops the keys around it nor fails the lookups of its own key."""
+    clock = ManualClock(START)
+    store = MemoryStateStore(clock)
+    keys = mirror(store, clock)
+    before, _ = await keys.issue("app", "before", None)
+    sha = hashlib.sha256(b"sk-hand-written").hexdigest()
+    bad: dict[str, object] = {"op": "issue", "id": "ck_bad", "client": "app", "label": "x"}
+    bad["sha256"] = sha
+    bad |= {"created": START, "expires": "soon", "max": 5}
+    await store.append_document(LOG, orjson.dumps(bad) + b"\n", max_bytes=1 << 20)
+    after, _ = await keys.issue("app", "after", None)
+    fresh = mirror(store, clock)
+    await fresh.refresh()
+    assert knows(fresh, before) and knows(fresh, after)
+    assert not knows(fresh, "sk-hand-written")
+    assert [key.label for key in fresh.listed("app")] == ["before", "after"]
+
+
+class Faulty(MemoryStateStore):
+    """Fails the follower's next read of the log with an error no one expects (a bug, not an
+    outage); other readers (a writer folds what it appended) read on."""
+
+    fail_next = False
+    failed = asyncio.Event()
+
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        task = asyncio.current_task()
+        following = task is not None and task.get_name() == "switchboard-client-keys"
+        if self.fail_next and name == LOG and following:
+            self.fail_next = False
+            self.failed.set()
+            raise RuntimeError("an unexpected failure")
+        return await super().read_document(name, start, max_bytes)
+
+
+async def test_the_follower_outlives_an_unexpected_failure() -> None:
+    """A read that fails in a way nobody planned for is logged, and the replica goes on
+    hearing the others' issues and revocations (else it would keep revoked keys for good)."""
+    clock = ManualClock(START)
+    store = Faulty(clock)
+    store.failed = asyncio.Event()
+    follower, writer = mirror(store, clock), mirror(store, clock)
+    follower.start()
+    try:
+        await asyncio.wait_for(follower.synced(0), 10)
+        store.fail_next = True
+        await writer.issue("app", "lost", None)
+        await asyncio.wait_for(store.failed.wait(), 10)
+        reads = follower.syncs
+        secret, _ = await writer.issue("app", "heard", None)
+        await asyncio.wait_for(follower.synced(reads), 10)
+        assert knows(follower, secret)
+    finally:
+        await follower.aclose()
