@@ -1,0 +1,93 @@
+"""Ephemeral Realtime client secrets against the rest of the issued keys: the secrets any client
+may ask for (each with a session config of up to 64 KiB) never leave the operator unable to
+revoke a key or issue one, and a secret opens sessions of its model only while its client may
+still use that model (a reload that narrows the client narrows its secrets too)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import orjson
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle, StartRouter
+from tests.router_service.auth.helpers import bearer, chat, client, guarded_config
+
+pytestmark = pytest.mark.timeout(60)
+
+OPS = "sk-ops-ephemeral-0123"
+APP = "sk-app-ephemeral-0123"
+INSTRUCTIONS = "Be brief. " * 6000  # some 60 KiB: a large session config, as OpenAI allows
+
+
+def config(fake: FakeUpstream, app_models: list[str] | None = None) -> dict[str, Any]:
+    app = client("app", APP, models=app_models) if app_models else client("app", APP)
+    sections = guarded_config(fake.base_url, client("ops", OPS, scopes=["admin"]), app)
+    sections["auth"]["max_ephemeral_keys"] = 200
+    for name, provider in (("voice", "alpha"), ("voice-b", "beta")):
+        sections["models"][name] = {
+            "deployments": [{"provider": provider, "model": f"gpt-{name}", "realtime": True}]
+        }
+    return sections
+
+
+async def ask_secret(router: RouterHandle, instructions: str = "Be brief.") -> Any:
+    session = {"type": "realtime", "model": "voice", "instructions": instructions}
+    request = pb.CreateRealtimeClientSecretRequest(session_json=orjson.dumps(session).decode())
+    return await router.stub.CreateRealtimeClientSecret(request, metadata=bearer(APP))
+
+
+async def test_secrets_filling_the_log_leave_revocation_and_issues_to_the_operator(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(SwitchboardConfig.model_validate(config(fake)))
+    laptop = await router.admin.IssueClientKey(
+        admin_pb.IssueClientKeyRequest(client="app", label="laptop"), metadata=bearer(OPS)
+    )
+    made = 0
+    with pytest.raises(grpc.aio.AioRpcError) as full:
+        for _ in range(100):  # 100 of 60 KiB: past the log's 4 MiB
+            await ask_secret(router, INSTRUCTIONS)
+            made += 1
+    assert full.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details_from_rpc_error(full.value).openai_code == "client_key_log_full"
+    assert 20 < made < 40  # they take half the log at most
+
+    # The leaked laptop key is revoked, and refused from then on; the operator issues another.
+    await router.admin.RevokeClientKey(
+        admin_pb.RevokeClientKeyRequest(id=laptop.info.id), metadata=bearer(OPS)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.Chat(chat(), metadata=bearer(laptop.key))
+    assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
+    desk = await router.admin.IssueClientKey(
+        admin_pb.IssueClientKeyRequest(client="app", label="desk"), metadata=bearer(OPS)
+    )
+    assert await router.stub.Chat(chat(), metadata=bearer(desk.key))
+
+
+async def realtime_open(model: str) -> AsyncIterator[pb.RealtimeRequest]:
+    yield pb.RealtimeRequest(open=pb.RealtimeOpen(model=model))
+
+
+async def test_a_reload_narrowing_the_clients_models_narrows_its_secrets(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(SwitchboardConfig.model_validate(config(fake)))
+    secret = (await ask_secret(router)).value
+    narrowed = config(fake, app_models=["voice-b", "chain"])  # `voice` no longer
+    await router.server.reload(SwitchboardConfig.model_validate(narrowed))
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        async for _ in router.stub.Realtime(realtime_open("voice"), metadata=bearer(secret)):
+            pass
+    assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert details_from_rpc_error(refused.value).openai_code == "model_not_allowed"
+    assert not fake.state.calls(path="/v1/realtime")
