@@ -178,7 +178,9 @@ class Authenticator:
                 return None
             caller = replace(client, key_fingerprint=issued.fingerprint, key_label=issued.label)
             if issued.realtime is not None:  # its model alone (escaped: a name, not a pattern)
-                models = (glob.escape(issued.realtime.model),)
+                # while its client may still use it: a reload narrowing the client narrows it
+                model = issued.realtime.model
+                models = (glob.escape(model),) if client.may_use(model) else ()
                 caller = replace(caller, models=models, realtime_grant=issued.realtime)
             self._as_issued[issued.id] = caller
         return caller
