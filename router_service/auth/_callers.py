@@ -46,6 +46,10 @@ class Caller:
     # an issued key was given ("" for a configured key).
     key_fingerprint: str = ""
     key_label: str = ""
+    # The presented key's issued id ("" for a configured key) and expiry (None: none): an
+    # ephemeral secret it asks for lasts no longer, and an issued one's revocation ends it.
+    key_id: str = ""
+    key_expires_unix: float | None = None
     # Set for an ephemeral Realtime client secret: Realtime sessions of its model only, each
     # started with its session config (`Gate.authenticate` refuses every other method).
     realtime_grant: RealtimeGrant | None = None
@@ -134,7 +138,11 @@ class Authenticator:
             (
                 bytes.fromhex(key.key_sha256),
                 key.expires_unix,
-                replace(self.callers[client.name], key_fingerprint="fp_" + key.key_sha256[:12]),
+                replace(
+                    self.callers[client.name],
+                    key_fingerprint="fp_" + key.key_sha256[:12],
+                    key_expires_unix=key.expires_unix,
+                ),
             )
             for client in config.clients
             for key in client.keys
@@ -176,7 +184,13 @@ class Authenticator:
             client = self.callers.get(issued.client)
             if client is None:
                 return None
-            caller = replace(client, key_fingerprint=issued.fingerprint, key_label=issued.label)
+            caller = replace(
+                client,
+                key_fingerprint=issued.fingerprint,
+                key_label=issued.label,
+                key_id=issued.id,
+                key_expires_unix=issued.expires_unix,
+            )
             if issued.realtime is not None:  # its model alone (escaped: a name, not a pattern)
                 # while its client may still use it: a reload narrowing the client narrows it
                 model = issued.realtime.model

@@ -115,11 +115,17 @@ class IssuedKeys:
         return sorted(keys, key=lambda k: (k.created_unix, k.id))
 
     async def issue(
-        self, client: str, label: str, ttl_s: float | None, realtime: RealtimeGrant | None = None
+        self,
+        client: str,
+        label: str,
+        ttl_s: float | None,
+        realtime: RealtimeGrant | None = None,
+        parent: str = "",
     ) -> tuple[str, IssuedKey]:
         """A new key for `client` (its clear text, returned here only) and what is kept of it;
-        with `realtime`, an ephemeral Realtime client secret (`ek_`, bounded apart). Raises
-        ClientKeyLimitError when the client has as many live ones of its kind as it may."""
+        with `realtime`, an ephemeral Realtime client secret (`ek_`, bounded apart), and with
+        `parent`, the id of the issued key that asked for it: its revocation ends the secret.
+        Raises ClientKeyLimitError when the client has as many live ones of its kind as it may."""
         await self.refresh()
         bound = self._max_keys if realtime is None else self._max_ephemeral
         mine = [k for k in self.listed(client) if (k.realtime is None) is (realtime is None)]
@@ -142,6 +148,8 @@ class IssuedKeys:
         }
         if realtime is not None:
             event["realtime"] = {"model": realtime.model, "session": realtime.session_json}
+        if parent:
+            event["parent"] = parent
         await self._append(event, _MAX_LOG_BYTES if realtime is None else _MAX_EPHEMERAL_LOG_BYTES)
         issued = self._keys.by_id.get(key_id)
         if issued is None:  # another replica's issue took the last place first

@@ -74,6 +74,8 @@ class KeySet:
         self.by_id: dict[str, IssuedKey] = {}
         self.by_digest: dict[bytes, IssuedKey] = {}
         self.issue_lines: dict[str, bytes] = {}
+        # An issued key's id -> the ephemeral secrets it asked for: its revocation ends them.
+        self.children: dict[str, set[str]] = {}
         self.events = 0  # lines folded: what the log holds, next to what is live
 
     def fold_line(self, line: bytes) -> None:
@@ -87,11 +89,11 @@ class KeySet:
         if event["op"] == "head":
             return
         if event["op"] == "revoke":
-            gone = self.by_id.pop(event["id"], None)
-            if gone is not None:
-                self.by_digest.pop(gone.digest, None)
-                del self.issue_lines[gone.id]
+            self._drop(event["id"])
             return
+        parent = event.get("parent")
+        if parent is not None and _text(parent) not in self.by_id:
+            return  # asked for by a key revoked since (or void): void too
         created = float(event["created"])
         grant = event.get("realtime")
         # Ephemeral keys and the others are bounded apart (`max_ephemeral_keys`).
@@ -122,6 +124,17 @@ class KeySet:
         self.by_id[key.id] = key
         self.by_digest[digest] = key
         self.issue_lines[key.id] = line
+        if parent is not None:
+            self.children.setdefault(parent, set()).add(key.id)
+
+    def _drop(self, key_id: str) -> None:
+        """A revoked key, and the ephemeral secrets it asked for."""
+        gone = self.by_id.pop(key_id, None)
+        if gone is not None:
+            self.by_digest.pop(gone.digest, None)
+            del self.issue_lines[gone.id]
+        for child in self.children.pop(key_id, ()):
+            self._drop(child)
 
     def live_count(self, now: float) -> int:
         return sum(1 for key in self.by_id.values() if key.live(now))

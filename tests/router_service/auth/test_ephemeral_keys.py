@@ -1,7 +1,8 @@
 """Ephemeral Realtime client secrets against the rest of the issued keys: the secrets any client
 may ask for (each with a session config of up to 64 KiB) never leave the operator unable to
 revoke a key or issue one, and a secret opens sessions of its model only while its client may
-still use that model (a reload that narrows the client narrows its secrets too)."""
+still use that model (a reload that narrows the client narrows its secrets too), and no longer
+than the key that asked for it: its expiry caps the secret's, its revocation ends it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter
@@ -24,6 +26,8 @@ pytestmark = pytest.mark.timeout(60)
 
 OPS = "sk-ops-ephemeral-0123"
 APP = "sk-app-ephemeral-0123"
+START = 1_700_000_000.0
+HOUR = 3600.0
 INSTRUCTIONS = "Be brief. " * 6000  # some 60 KiB: a large session config, as OpenAI allows
 
 
@@ -91,3 +95,38 @@ async def test_a_reload_narrowing_the_clients_models_narrows_its_secrets(
     assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert details_from_rpc_error(refused.value).openai_code == "model_not_allowed"
     assert not fake.state.calls(path="/v1/realtime")
+
+
+async def test_a_secret_outlives_neither_the_expiry_nor_the_revocation_of_the_key_that_asked(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock(START)
+    router = await start_router(SwitchboardConfig.model_validate(config(fake)), clock=clock)
+    backend = await router.admin.IssueClientKey(
+        admin_pb.IssueClientKeyRequest(client="app", label="backend", ttl_s=HOUR),
+        metadata=bearer(OPS),
+    )
+    asked = pb.CreateRealtimeClientSecretRequest(
+        session_json=orjson.dumps({"model": "voice"}).decode(), expires_after_s=7200
+    )
+    made = await router.stub.CreateRealtimeClientSecret(asked, metadata=bearer(backend.key))
+    assert made.expires_at_unix == START + HOUR  # not START + 7200: the backend key's expiry
+    kept = await ask_secret(router)  # asked with the configured key: not ended below
+    assert await refusal(router, made.value) == "ephemeral_key_realtime_only"  # known
+
+    await router.admin.RevokeClientKey(
+        admin_pb.RevokeClientKeyRequest(id=backend.info.id), metadata=bearer(OPS)
+    )
+    assert await refusal(router, made.value) == "invalid_api_key"
+    assert await refusal(router, kept.value) == "ephemeral_key_realtime_only"
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    assert [key.id for key in listed.keys] == [kept.key_id]
+
+
+async def refusal(router: RouterHandle, key: str) -> str:
+    """Why a chat call with `key` is refused (an ephemeral secret's is, whatever it is)."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.Chat(chat(), metadata=bearer(key))
+    return details_from_rpc_error(refused.value).openai_code or ""
