@@ -6,6 +6,7 @@ than the key that asked for it: its expiry caps the secret's, its revocation end
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,9 +17,11 @@ import pytest
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import IssuedKeys, RealtimeGrant
 from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
+from router_service.state import MemoryStateStore, RedisStateStore, StateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, client, guarded_config
 
@@ -130,3 +133,41 @@ async def refusal(router: RouterHandle, key: str) -> str:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await router.stub.Chat(chat(), metadata=bearer(key))
     return details_from_rpc_error(refused.value).openai_code or ""
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+async def test_a_compacted_log_keeps_which_key_asked_for_each_secret(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Replica A issues a key and a secret it asked for, and compacts the log; replica B reads
+    the new log: the secret is live there, and A revoking the key ends it on B too."""
+    clock = ManualClock(START)
+    if backend == "memory":
+        store_a: StateStore = MemoryStateStore(clock)
+        store_b = store_a
+    else:
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        store_a = RedisStateStore.from_url(url, prefix=prefix, clock=clock)
+        store_b = RedisStateStore.from_url(url, prefix=prefix, clock=clock)
+    a, b = IssuedKeys(store_a, clock), IssuedKeys(store_b, clock)
+    try:
+        _, parent = await a.issue("app", "backend", None)
+        grant = RealtimeGrant("voice", '{"type":"realtime"}')
+        secret, _ = await a.issue("app", "", 60.0, realtime=grant, parent=parent.id)
+        gone = [(await a.issue("app", "gone", None))[1] for _ in range(3)]
+        for key in gone:
+            await a.revoke(key.id)
+        assert await a.compact() is True
+        await b.refresh()
+        assert known(b, secret)
+
+        await a.revoke(parent.id)
+        await b.refresh()
+        assert not known(a, secret) and not known(b, secret)
+    finally:
+        for store in {store_a, store_b}:
+            await store.aclose()
+
+
+def known(keys: IssuedKeys, secret: str) -> bool:
+    return keys.find(hashlib.sha256(secret.encode()).digest()) is not None
