@@ -22,6 +22,7 @@ log = logging.getLogger("switchboard.auth")
 
 # Keys that expire within this long are warned about when the config is loaded or reloaded.
 EXPIRY_WARNING_S = 7 * 86400.0
+_PURGE_MIN = 1024  # issued keys' callers held before those of keys gone are dropped
 
 _ALL_SCOPES: frozenset[ClientScope] = frozenset({"chat", "embed", "models", "admin", "route"})
 
@@ -148,6 +149,7 @@ class Authenticator:
             for key in client.keys
         ]
         self._as_issued: dict[str, Caller] = {}  # issued key id -> its caller, made once
+        self._purge_at = _PURGE_MIN  # entries at which those of keys gone are dropped
         warn_expiring(config, clock.now())
 
     def identify(self, key: str | None) -> Caller:
@@ -196,8 +198,24 @@ class Authenticator:
                 model = issued.realtime.model
                 models = (glob.escape(model),) if client.may_use(model) else ()
                 caller = replace(caller, models=models, realtime_grant=issued.realtime)
+            if len(self._as_issued) >= self._purge_at:
+                self._purge_issued()
             self._as_issued[issued.id] = caller
         return caller
+
+    @property
+    def cached_callers(self) -> int:
+        """Issued keys' callers held now (tests prove they stay bounded)."""
+        return len(self._as_issued)
+
+    def _purge_issued(self) -> None:
+        """Drop the callers of keys no longer live: ephemeral secrets come and go every few
+        minutes, each with its session config (up to 64 KiB), and were all kept until a
+        reload. Amortized: next when twice as many are held as are left."""
+        assert self._issued is not None
+        as_issued = self._as_issued
+        self._as_issued = {key: c for key, c in as_issued.items() if self._issued.known(key)}
+        self._purge_at = max(_PURGE_MIN, 2 * len(self._as_issued))
 
 
 def warn_expiring(config: AuthConfig, now: float) -> None:

@@ -108,6 +108,11 @@ class IssuedKeys:
         key = self._keys.by_digest.get(digest)
         return key if key is not None and key.live(self._clock.now()) else None
 
+    def known(self, key_id: str) -> bool:
+        """Whether the key `key_id` is live (not revoked, not expired)."""
+        key = self._keys.by_id.get(key_id)
+        return key is not None and key.live(self._clock.now())
+
     def listed(self, client: str = "") -> list[IssuedKey]:
         """The live issued keys (of `client` when given), oldest first."""
         now = self._clock.now()

@@ -17,9 +17,9 @@ import pytest
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import IssuedKeys, RealtimeGrant
+from router_service.auth import Authenticator, IssuedKeys, RealtimeGrant
 from router_service.clock import ManualClock
-from router_service.config import SwitchboardConfig
+from router_service.config import AuthConfig, SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore, RedisStateStore, StateStore
 from tests.conftest import RouterHandle, StartRouter
@@ -171,3 +171,19 @@ async def test_a_compacted_log_keeps_which_key_asked_for_each_secret(
 
 def known(keys: IssuedKeys, secret: str) -> bool:
     return keys.find(hashlib.sha256(secret.encode()).digest()) is not None
+
+
+async def test_callers_of_secrets_gone_are_not_kept() -> None:
+    """A browser's secret each few minutes, each used: the callers made for them (each holding
+    its session config) stay bounded by those live, not by all there ever were."""
+    clock = ManualClock(START)
+    store = MemoryStateStore(clock)
+    auth = AuthConfig.model_validate({"clients": [client("app", APP)], "max_ephemeral_keys": 5})
+    keys = IssuedKeys(store, clock).configured(auth)
+    authenticator = Authenticator(auth, clock=clock, issued=keys)
+    grant = RealtimeGrant("voice", orjson.dumps({"instructions": INSTRUCTIONS}).decode())
+    for _ in range(3000):
+        secret, _ = await keys.issue("app", "", 10.0, realtime=grant)
+        assert authenticator.identify(secret).realtime_grant is not None
+        clock.advance(20.0)  # it expired
+    assert authenticator.cached_callers <= 1024
