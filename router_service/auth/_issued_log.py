@@ -108,6 +108,10 @@ class KeySet:
             return  # issued past the bound by a replica racing another: void on every replica
         digest = bytes.fromhex(event["sha256"])
         expires = event["expires"]
+        # Strings, checked here as the rest: a grant that is not is left out with its line.
+        realtime = (
+            None if grant is None else RealtimeGrant(_text(grant["model"]), _text(grant["session"]))
+        )
         key = IssuedKey(
             id=_text(event["id"]),
             client=_text(event["client"]),
@@ -118,7 +122,7 @@ class KeySet:
             # not kept to fail every lookup of its key.
             expires_unix=None if expires is None else float(expires),
             digest=digest,
-            realtime=None if grant is None else RealtimeGrant(grant["model"], grant["session"]),
+            realtime=realtime,
         )
         self.by_id[key.id] = key
         self.by_digest[digest] = key

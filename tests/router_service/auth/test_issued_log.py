@@ -217,7 +217,7 @@ async def test_the_follower_outlives_an_unexpected_failure() -> None:
 def test_an_issue_past_its_clients_bound_at_its_instant_is_void() -> None:
     """Folding the log: an issue that finds its client with `max` keys of its kind live at its
     `created` instant (in log order) is void, on every replica alike; expired and revoked keys
-    leave room, and ephemeral secrets are counted apart."""
+    leave room, and ephemeral secrets are counted apart. A line that is not an event is left out."""
 
     def issue(key_id: str, created: float, expires: float | None, **more: Any) -> bytes:
         event = {"op": "issue", "id": key_id, "client": "app", "label": "", "max": 2}
@@ -238,6 +238,7 @@ def test_an_issue_past_its_clients_bound_at_its_instant_is_void() -> None:
         issue("k5", 160, 200),  # k2 revoked: room
         issue("k6", 170, None),  # k4 and k5: void
         issue("k7", 200, None),  # k5 expired at 200: room
+        issue("e2", 210, 300, realtime={"model": 1, "session": "{}"}),  # not ours: left out
     ]
     for line in lines:
         keys.fold_line(line)
