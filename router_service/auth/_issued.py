@@ -193,7 +193,10 @@ class IssuedKeys:
         if keys.events >= _COMPACT_MIN_EVENTS and 2 * keys.live_count(self._clock.now()) < (
             keys.events
         ):
-            await self.compact()
+            try:
+                await self.compact()
+            except StoreUnavailableError as exc:  # the event is in: the next write compacts
+                log.warning("issued client keys: log not compacted (%s)", exc)
 
     async def _append_line(self, line: bytes, max_bytes: int) -> AppendResult:
         done = await self._store.append_document(LOG_NAME, line, max_bytes=max_bytes)
