@@ -149,6 +149,9 @@ class Authenticator:
             for key in client.keys
         ]
         self._as_issued: dict[str, Caller] = {}  # issued key id -> its caller, made once
+        # (client, fingerprint) of each configured key: an ephemeral secret one of them asked
+        # for ends when it is removed (a leaked key rotated out takes its secrets with it).
+        self._configured = {(caller.name, caller.key_fingerprint) for _, _, caller in self._clients}
         self._purge_at = _PURGE_MIN  # entries at which those of keys gone are dropped
         warn_expiring(config, clock.now())
 
@@ -185,6 +188,10 @@ class Authenticator:
         if caller is None:
             client = self.callers.get(issued.client)
             if client is None:
+                return None
+            if issued.parent.startswith("fp_") and (client.name, issued.parent) not in (
+                self._configured
+            ):
                 return None
             caller = replace(
                 client,

@@ -129,7 +129,8 @@ class IssuedKeys:
     ) -> tuple[str, IssuedKey]:
         """A new key for `client` (its clear text, returned here only) and what is kept of it;
         with `realtime`, an ephemeral Realtime client secret (`ek_`, bounded apart), and with
-        `parent`, the id of the issued key that asked for it: its revocation ends the secret.
+        `parent`, the key that asked for it: an issued key's id (its revocation ends the
+        secret) or a configured key's fingerprint (the secret ends once it is not configured).
         Raises ClientKeyLimitError when the client has as many live ones of its kind as it may."""
         await self.refresh()
         bound = self._max_keys if realtime is None else self._max_ephemeral

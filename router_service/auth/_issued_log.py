@@ -62,6 +62,9 @@ class IssuedKey:
     expires_unix: float | None
     digest: bytes  # its SHA-256: what a presented key is looked up by
     realtime: RealtimeGrant | None = None  # an ephemeral Realtime client secret's grant
+    # The key that asked for it: an issued key's id (`ck_`), a configured key's fingerprint
+    # (`fp_`: `Authenticator` refuses the secret once that key is no longer configured).
+    parent: str = ""
 
     def live(self, now: float) -> bool:
         return self.expires_unix is None or now < self.expires_unix
@@ -96,9 +99,9 @@ class KeySet:
         if event["op"] == "revoke":
             self._drop(event["id"])
             return
-        parent = event.get("parent")
-        if parent is not None and _text(parent) not in self.by_id:
-            return  # asked for by a key revoked since (or void): void too
+        parent = _text(event.get("parent", ""))
+        if parent.startswith("ck_") and parent not in self.by_id:
+            return  # asked for by an issued key revoked since (or void): void too
         created = float(event["created"])
         grant = event.get("realtime")
         # Ephemeral keys and the others are bounded apart (`max_ephemeral_keys`).
@@ -123,12 +126,13 @@ class KeySet:
             expires_unix=None if expires is None else float(expires),
             digest=digest,
             realtime=realtime,
+            parent=parent,
         )
         self.by_id[key.id] = key
         self.by_digest[digest] = key
         self.issue_lines[key.id] = line
         mine.add(key.expires_unix)
-        if parent is not None:
+        if parent.startswith("ck_"):
             self.children.setdefault(parent, set()).add(key.id)
 
     def _drop(self, key_id: str) -> None:

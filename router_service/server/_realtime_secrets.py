@@ -52,7 +52,11 @@ async def create_client_secret(
         if ttl_s <= 0:  # expired since the gate let it in
             raise AuthenticationError("Incorrect client key provided.", code="invalid_api_key")
     secret, key = await runtime.issued_keys.issue(
-        caller.name, EPHEMERAL_LABEL, ttl_s, realtime=grant, parent=caller.key_id
+        caller.name,
+        EPHEMERAL_LABEL,
+        ttl_s,
+        realtime=grant,
+        parent=caller.key_id or caller.key_fingerprint,
     )
     expires_at = int(key.expires_unix or 0)
     session = {"id": "sess_" + key.id.removeprefix("ck_"), "object": "realtime.session"}

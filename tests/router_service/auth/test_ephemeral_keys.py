@@ -2,7 +2,8 @@
 may ask for (each with a session config of up to 64 KiB) never leave the operator unable to
 revoke a key or issue one, and a secret opens sessions of its model only while its client may
 still use that model (a reload that narrows the client narrows its secrets too), and no longer
-than the key that asked for it: its expiry caps the secret's, its revocation ends it."""
+than the key that asked for it: its expiry caps the secret's, its revocation (or, for a
+configured key, its removal from the file) ends it."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.timeout(60)
 
 OPS = "sk-ops-ephemeral-0123"
 APP = "sk-app-ephemeral-0123"
+OTHER = "sk-app-ephemeral-4567"
 START = 1_700_000_000.0
 HOUR = 3600.0
 INSTRUCTIONS = "Be brief. " * 6000  # some 60 KiB: a large session config, as OpenAI allows
@@ -45,10 +47,10 @@ def config(fake: FakeUpstream, app_models: list[str] | None = None) -> dict[str,
     return sections
 
 
-async def ask_secret(router: RouterHandle, instructions: str = "Be brief.") -> Any:
+async def ask_secret(router: RouterHandle, instructions: str = "Be brief.", key: str = APP) -> Any:
     session = {"type": "realtime", "model": "voice", "instructions": instructions}
     request = pb.CreateRealtimeClientSecretRequest(session_json=orjson.dumps(session).decode())
-    return await router.stub.CreateRealtimeClientSecret(request, metadata=bearer(APP))
+    return await router.stub.CreateRealtimeClientSecret(request, metadata=bearer(key))
 
 
 async def test_secrets_filling_the_log_leave_revocation_and_issues_to_the_operator(
@@ -187,3 +189,20 @@ async def test_callers_of_secrets_gone_are_not_kept() -> None:
         assert authenticator.identify(secret).realtime_grant is not None
         clock.advance(20.0)  # it expired
     assert authenticator.cached_callers <= 1024
+
+
+async def test_a_configured_key_rotated_out_takes_its_secrets_along(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    def rotating(*keys: str) -> SwitchboardConfig:
+        sections = config(fake)
+        sections["auth"]["clients"][1] = {"name": "app", "key": [{"key": k} for k in keys]}
+        return SwitchboardConfig.model_validate(sections)
+
+    router = await start_router(rotating(APP, OTHER))
+    leaked, kept = [await ask_secret(router, key=key) for key in (APP, OTHER)]
+    assert await refusal(router, leaked.value) == "ephemeral_key_realtime_only"  # known
+
+    await router.server.reload(rotating(OTHER))  # the leaked key is rotated out
+    assert await refusal(router, leaked.value) == "invalid_api_key"
+    assert await refusal(router, kept.value) == "ephemeral_key_realtime_only"
