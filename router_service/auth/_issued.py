@@ -178,7 +178,9 @@ class IssuedKeys:
         line = orjson.dumps(event) + b"\n"
         done = await self._append_line(line, max_bytes)
         for _ in range(_COMPACT_TRIES):  # a rewrite refused: another replica wrote meanwhile
-            if done is not AppendResult.TOO_LARGE:
+            # Not when the log holds live keys alone: a rewrite would free nothing, and make
+            # every replica read it all again, at each issue refused.
+            if done is not AppendResult.TOO_LARGE or not self._has_dead_lines():
                 break
             if await self.compact():
                 done = await self._append_line(line, max_bytes)
@@ -198,6 +200,11 @@ class IssuedKeys:
                 await self.compact()
             except StoreUnavailableError as exc:  # the event is in: the next write compacts
                 log.warning("issued client keys: log not compacted (%s)", exc)
+
+    def _has_dead_lines(self) -> bool:
+        """Whether the log as last read holds lines a compaction drops (besides its head)."""
+        keys = self._keys
+        return keys.events > keys.live_count(self._clock.now()) + 1
 
     async def _append_line(self, line: bytes, max_bytes: int) -> AppendResult:
         done = await self._store.append_document(LOG_NAME, line, max_bytes=max_bytes)

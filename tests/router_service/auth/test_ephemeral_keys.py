@@ -21,6 +21,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Authenticator, IssuedKeys, RealtimeGrant
 from router_service.clock import ManualClock
 from router_service.config import AuthConfig, SwitchboardConfig
+from router_service.errors import ClientKeyLimitError
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore, RedisStateStore, StateStore
 from tests.conftest import RouterHandle, StartRouter
@@ -206,3 +207,18 @@ async def test_a_configured_key_rotated_out_takes_its_secrets_along(
     await router.server.reload(rotating(OTHER))  # the leaked key is rotated out
     assert await refusal(router, leaked.value) == "invalid_api_key"
     assert await refusal(router, kept.value) == "ephemeral_key_realtime_only"
+
+
+async def test_secrets_refused_at_a_full_log_of_live_keys_rewrite_nothing() -> None:
+    """At the secrets' share of the log, all of it live: one more is refused without a
+    compaction (a rewrite that frees nothing makes every replica read the whole log again)."""
+    clock = ManualClock(START)
+    keys = IssuedKeys(MemoryStateStore(clock), clock)
+    grant = RealtimeGrant("voice", orjson.dumps({"instructions": INSTRUCTIONS}).decode())
+    with pytest.raises(ClientKeyLimitError):
+        for _ in range(100):
+            await keys.issue("app", "", 600.0, realtime=grant)
+    before = keys.compactions
+    with pytest.raises(ClientKeyLimitError):
+        await keys.issue("app", "", 600.0, realtime=grant)
+    assert keys.compactions == before
