@@ -85,7 +85,10 @@ async def streamed(
 async def alice(router: RouterHandle) -> admin_pb.ClientStatus:
     """What alice's tpm and budgets counted, once her calls' settlements ran."""
     assert await router.server._auth.calls.settle(5.0) == 0
-    answer = await router.admin.ListClients(admin_pb.ListClientsRequest(), metadata=bearer(OPS))
+    request = admin_pb.ListClientsRequest()
+    answer: admin_pb.ListClientsResponse = await router.admin.ListClients(
+        request, metadata=bearer(OPS)
+    )
     [status] = [c for c in answer.clients if c.name == "alice"]
     return status
 
