@@ -157,3 +157,18 @@ async def test_with_stream_usage_off_nothing_is_asked_and_the_fallback_counts(
     chunks, summary = await streamed(router, "legacy", asked=True)
     assert fake.state.calls()[-1].body["stream_options"] == {"include_usage": True}
     assert [c.usage for c in chunks if c.HasField("usage")] == [summary.usage]
+
+
+async def test_a_cached_stream_replays_usage_only_to_a_caller_who_asked(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    fake.state.set_scenario(LONG)
+    config = usage_config(fake) | {"cache": {"enabled": True}}
+    router = await start_router(config, clock=ManualClock(NOON))
+    for asked in (None, None, True, True):  # a MISS then a HIT each: kept apart by the key
+        chunks, summary = await streamed(router, "sonnet", asked=asked)
+        await router.runtime.afterwork.drain()  # a stream is kept once its caller has it
+        shown = usage_shown(chunks)
+        assert shown == ([summary.usage] if asked else [])
+        assert summary.usage.completion_tokens == 600
+    assert len(fake.state.calls()) == 2
