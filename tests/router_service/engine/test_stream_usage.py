@@ -28,7 +28,16 @@ LIMITS = {"tpm": 1_000_000, "tokens_per_day": 1_000_000, "usd_per_day": 100.0}
 # A long answer in few chunks: its real usage is far from the estimate (256 output tokens).
 LONG = Scenario(content="word " * 600, chunks=6)
 # Group → the upstream model the fake answers as, one per kind that streams differently.
-KINDS = {"gpt": "gpt-x", "sonnet": "claude-x", "flash": "gemini-x", "converse": PROFILE_ID}
+KINDS = {
+    "gpt": "gpt-x",
+    "az": "gpt-az",
+    "cf": "@cf/meta/llama-3.1-8b-instruct",
+    "sonnet": "claude-x",
+    "flash": "gemini-x",
+    "converse": PROFILE_ID,
+}
+# The OpenAI-format kinds, whose upstreams report a stream's usage only when asked.
+ASKED_OF_UPSTREAM = {"gpt", "az", "cf"}
 
 
 def usage_config(fake: FakeUpstream) -> dict[str, Any]:
@@ -44,8 +53,22 @@ def usage_config(fake: FakeUpstream) -> dict[str, Any]:
         "claude": {"kind": "anthropic", "base_url": fake.base_url, **keyed},
         "gem": {"kind": "gemini", "base_url": f"{fake.url}/v1beta", **keyed},
         "aws": {"kind": "bedrock", **bedrock},
+        "azure": {"kind": "azure", "base_url": fake.url, **keyed},
+        "cloudflare": {
+            "kind": "cloudflare",
+            "base_url": f"{fake.url}/client/v4",
+            "account_id": "a",
+            **keyed,
+        },
     }
-    providers = {"gpt": "oai", "sonnet": "claude", "flash": "gem", "converse": "aws"}
+    providers = {
+        "gpt": "oai",
+        "az": "azure",
+        "cf": "cloudflare",
+        "sonnet": "claude",
+        "flash": "gem",
+        "converse": "aws",
+    }
     config["models"] = {
         group: {"deployments": [{"provider": providers[group], "model": model}]}
         for group, model in KINDS.items()
@@ -115,8 +138,8 @@ async def test_a_stream_not_asking_for_usage_is_accounted_by_the_reported_one(
     assert standing.minute_tokens == usage.total_tokens
     assert [b.used for b in standing.budgets] == [usage.total_tokens]
     assert [b.used_usd for b in standing.spend_budgets] == [pytest.approx(summary.route.cost_usd)]
-    if model == "gpt":  # asked of the upstream for the accounting's sake
-        [call] = fake.state.calls()
+    [call] = fake.state.calls()
+    if model in ASKED_OF_UPSTREAM:  # asked of the upstream for the accounting's sake
         assert call.body["stream_options"] == {"include_usage": True}
 
 
