@@ -102,3 +102,22 @@ async def test_a_legacy_completions_stream_has_a_usage_only_when_asked(
     options = {"stream_options": {"include_usage": True}}
     asked = await sse_data(edge_url, "/v1/completions", {**body, **options})
     assert asked[-1]["usage"]["total_tokens"] == counted
+
+
+@pytest.mark.parametrize("include_usage", [None, True, False])
+async def test_the_callers_other_stream_options_reach_the_upstream(
+    fake: FakeUpstream, router: RouterHandle, edge_url: str, include_usage: bool | None
+) -> None:
+    # Options the typed field cannot hold travel in the request's extras: kept, usage added.
+    options: dict[str, Any] = {"include_obfuscation": False}
+    if include_usage is not None:
+        options["include_usage"] = include_usage
+    body = {"model": "gpt", "messages": MESSAGES, "stream_options": options}
+    sent = await sse_data(edge_url, "/v1/chat/completions", body)
+    [call] = fake.state.calls()
+    assert call.body["stream_options"] == {"include_obfuscation": False, "include_usage": True}
+    if include_usage:
+        shown = [data["usage"]["total_tokens"] for data in sent if data.get("usage")]
+        assert shown == [(await alice(router)).budgets[0].used]
+    else:
+        assert not any("usage" in data for data in sent)
