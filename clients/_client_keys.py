@@ -1,5 +1,7 @@
 """``RouterClient``'s and ``SyncRouterClient``'s calls on client keys issued at run time
-(AdminService.IssueClientKey, ListClientKeys, RevokeClientKey; an admin-scoped client key)."""
+(AdminService.IssueClientKey, ListClientKeys, RevokeClientKey; an admin-scoped client key), and
+on ephemeral Realtime client secrets (RouterService.CreateRealtimeClientSecret; the `chat`
+scope: any client that may open Realtime sessions)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
 from clients.switchboard.v1 import admin_service_pb2 as pb
+from clients.switchboard.v1 import router_service_pb2 as rpb
 
 __all__ = ["ClientKeyCalls", "SyncClientKeyCalls"]
 
@@ -67,6 +70,21 @@ class ClientKeyCalls:
         )
         return response
 
+    async def create_realtime_client_secret(
+        self,
+        request: rpb.CreateRealtimeClientSecretRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> rpb.CreateRealtimeClientSecretResponse:
+        """An ephemeral key (`ek_...`) for a browser's Realtime sessions of the session
+        config's model, each started with that config, for `expires_after_s` (10 to 7200;
+        unset: 600)."""
+        response: rpb.CreateRealtimeClientSecretResponse = await self._unary(
+            "router", "CreateRealtimeClientSecret", request, timeout, metadata
+        )
+        return response
+
 
 class SyncClientKeyCalls:
     """The same calls as :class:`ClientKeyCalls`, blocking."""
@@ -117,5 +135,20 @@ class SyncClientKeyCalls:
         req = pb.RevokeClientKeyRequest(id=key_id)
         response: pb.RevokeClientKeyResponse = self._unary(
             "admin", "RevokeClientKey", req, timeout, metadata
+        )
+        return response
+
+    def create_realtime_client_secret(
+        self,
+        request: rpb.CreateRealtimeClientSecretRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> rpb.CreateRealtimeClientSecretResponse:
+        """An ephemeral key (`ek_...`) for a browser's Realtime sessions of the session
+        config's model, each started with that config, for `expires_after_s` (10 to 7200;
+        unset: 600)."""
+        response: rpb.CreateRealtimeClientSecretResponse = self._unary(
+            "router", "CreateRealtimeClientSecret", request, timeout, metadata
         )
         return response

@@ -21,6 +21,7 @@ from . import (
     _admin,
     _routes_batches,
     _routes_chat,
+    _routes_client_secrets,
     _routes_compact,
     _routes_completions,
     _routes_conversations,
@@ -105,6 +106,7 @@ _ROUTES = (
     _routes_misc,
     _routes_media,
     _routes_realtime,
+    _routes_client_secrets,
     _telemetry,
     _admin,
 )

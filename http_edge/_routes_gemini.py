@@ -157,24 +157,34 @@ async def list_models(request: Request) -> Response:
     """The models the caller may use, in one page (the router's list is not paged); under v1,
     OpenAI's list unless the caller is Google's."""
     if not google_caller(request):
-        return await _routes_misc.list_models(request)
+        return _per_caller(await _routes_misc.list_models(request))
     state = edge_state(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     models = await listed_models(request, state, metadata)
-    return JSONBytesResponse({"models": [model_to_gemini(model) for model in models.models]})
+    listed = {"models": [model_to_gemini(model) for model in models.models]}
+    return _per_caller(JSONBytesResponse(listed))
 
 
 async def get_model(request: Request) -> Response:
     if not google_caller(request):
-        return await _routes_misc.retrieve_model(request)
+        return _per_caller(await _routes_misc.retrieve_model(request))
     state = edge_state(request)
     model = _model(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     for listed in (await listed_models(request, state, metadata)).models:
         if listed.id == model:
-            return JSONBytesResponse(model_to_gemini(listed))
+            return _per_caller(JSONBytesResponse(model_to_gemini(listed)))
     message = f"models/{model} is not found, or not a model this key may use."
     raise EdgeError(404, message, code="model_not_found", param="model")
+
+
+def _per_caller(response: Response) -> Response:
+    """A model list is the key's own, and its shape follows `x-goog-api-key`: a shared HTTP
+    cache must neither keep it (a Google key is no `Authorization`, which caches already pass
+    over) nor serve one shape for the other."""
+    response.headers["cache-control"] = "private"
+    response.headers["vary"] = "authorization, x-goog-api-key"
+    return response
 
 
 class _Events:

@@ -118,7 +118,7 @@ def counted_tasks() -> Iterator[list[str]]:
 
 
 class FilesUnimplemented(rs_grpc.RouterServiceServicer):
-    """The files and batches RPCs, and Realtime, as the generated base answers them
+    """The files and batches RPCs, and Realtime's, as the generated base answers them
     (UNIMPLEMENTED), named for the type checker: the tests' stub routers keep no files and
     open no sessions."""
 
@@ -132,6 +132,7 @@ class FilesUnimplemented(rs_grpc.RouterServiceServicer):
     ListBatches = rs_grpc.RouterServiceServicer.ListBatches
     CancelBatch = rs_grpc.RouterServiceServicer.CancelBatch
     Realtime = rs_grpc.RouterServiceServicer.Realtime
+    CreateRealtimeClientSecret = rs_grpc.RouterServiceServicer.CreateRealtimeClientSecret
 
 
 def metric_values(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:

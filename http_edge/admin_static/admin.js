@@ -123,7 +123,7 @@ function keysCell(keys) {
   if (!keys.length) return td("—");
   return el("td", {}, keys.map((k) => el("div", {}, [
     el("code", { text: k.fingerprint }), k.label ? ` ${k.label}` : "",
-    k.expires_in_s !== null ? el("span", { class: "muted", text: ` expires in ${seconds(k.expires_in_s)}` }) : "",
+    k.expires_in_s !== null ? el("span", { class: "muted", text: k.expires_in_s > 0 ? ` expires in ${seconds(k.expires_in_s)}` : " expired" }) : "",
   ])));
 }
 

@@ -152,6 +152,7 @@ def _usage(client: pb.ClientStatus, now: float) -> list[tuple[str, str, str, str
 def client_tables(clients: pb.ListClientsResponse, now: float) -> str:
     limits = []
     usage = []
+    keys: list[tuple[str, ...]] = []
     for client in clients.clients:
         streams = "-"
         if client.HasField("max_concurrent_streams"):
@@ -167,10 +168,25 @@ def client_tables(clients: pb.ListClientsResponse, now: float) -> str:
             )
         )
         usage += [(client.name, *row) for row in _usage(client, now)]
+        keys += [_key_row(client.name, key, now) for key in client.keys]
     headers = ("CLIENT", "SCOPES", "MODELS", "RPM (NOW/MAX)", "TPM (NOW/MAX)", "STREAMS")
     shown = table(limits, headers) or "no clients"
     if usage:
         shown += "\n\n" + table(
             usage, ("CLIENT", "BUDGET OR QUOTA", "USED", "LIMIT", "SHARE", "RENEWS")
         )
+    if keys:
+        shown += "\n\n" + table(keys, ("CLIENT", "KEY", "ISSUED AS", "LABEL", "EXPIRES"))
     return shown
+
+
+def _key_row(client: str, key: pb.ClientKey, now: float) -> tuple[str, ...]:
+    """One of a client's keys, as `--json` shows it: by fingerprint, never the key."""
+    issued = key.id or "configured"
+    return (
+        client,
+        key.fingerprint,
+        issued,
+        key.label or "-",
+        until(key.expires_unix, now, none="never"),
+    )

@@ -22,6 +22,7 @@ from router_service.auth._callers import (
     hash_key,
     set_current_caller,
 )
+from router_service.auth._client_secrets import ClientSecretAsk, client_secret_ask
 from router_service.auth._gate import (
     Admission,
     Attempt,
@@ -30,7 +31,13 @@ from router_service.auth._gate import (
     current_stream_admission,
     set_current_admission,
 )
-from router_service.auth._issued import ISSUED_PREFIX, IssuedKey, IssuedKeys
+from router_service.auth._issued import (
+    EPHEMERAL_PREFIX,
+    ISSUED_PREFIX,
+    IssuedKey,
+    IssuedKeys,
+    RealtimeGrant,
+)
 from router_service.auth._limits import (
     CallerLimits,
     LimitStanding,
@@ -51,6 +58,7 @@ from router_service.auth._methods import (
 __all__ = [
     "ADMIN_SERVICE",
     "ANONYMOUS",
+    "EPHEMERAL_PREFIX",
     "ISSUED_PREFIX",
     "ROUTER_SERVICE",
     "RULES",
@@ -63,6 +71,7 @@ __all__ = [
     "Budgets",
     "Caller",
     "CallerLimits",
+    "ClientSecretAsk",
     "Gate",
     "IssuedKey",
     "IssuedKeys",
@@ -70,9 +79,11 @@ __all__ = [
     "MethodRule",
     "RateStatus",
     "RateTicket",
+    "RealtimeGrant",
     "audit",
     "bearer_token",
     "check_max_tokens",
+    "client_secret_ask",
     "current_admission",
     "current_caller",
     "current_standing",

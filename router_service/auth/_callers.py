@@ -3,6 +3,7 @@ keys issued at run time looked up in this replica's mirror of them (`_issued.py`
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import hmac
 import logging
@@ -10,7 +11,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
-from router_service.auth._issued import IssuedKey, IssuedKeys
+from router_service.auth._issued import IssuedKey, IssuedKeys, RealtimeGrant
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, ClientKeyConfig, ClientScope
 from router_service.errors import AuthenticationError
@@ -45,6 +46,9 @@ class Caller:
     # an issued key was given ("" for a configured key).
     key_fingerprint: str = ""
     key_label: str = ""
+    # Set for an ephemeral Realtime client secret: Realtime sessions of its model only, each
+    # started with its session config (`Gate.authenticate` refuses every other method).
+    realtime_grant: RealtimeGrant | None = None
 
     @classmethod
     def from_config(cls, client: ClientKeyConfig) -> Caller:
@@ -173,6 +177,9 @@ class Authenticator:
             if client is None:
                 return None
             caller = replace(client, key_fingerprint=issued.fingerprint, key_label=issued.label)
+            if issued.realtime is not None:  # its model alone (escaped: a name, not a pattern)
+                models = (glob.escape(issued.realtime.model),)
+                caller = replace(caller, models=models, realtime_grant=issued.realtime)
             self._as_issued[issued.id] = caller
         return caller
 

@@ -14,7 +14,7 @@ from router_service.auth._budgets import Budgets, BudgetTicket, estimate_usd
 from router_service.auth._callers import Authenticator, Caller, bearer_token
 from router_service.auth._issued import IssuedKeys
 from router_service.auth._limits import CallerLimits, RateStatus, RateTicket
-from router_service.auth._methods import Bounds, MethodRule
+from router_service.auth._methods import ROUTER_SERVICE, Bounds, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, PriceConfig
 from router_service.errors import (
@@ -46,6 +46,8 @@ class Attempt:
     peer: str
     forwarded_for: str | None = None
 
+
+_REALTIME = ROUTER_SERVICE + "Realtime"  # what an ephemeral client secret may call
 
 # The admitted call, for a handler that settles its tokens itself after the call returns (a
 # background response: its job reports the usage when it finishes), or that renews its stream
@@ -189,6 +191,12 @@ class Gate:
         except AuthenticationError as exc:
             self._audit(attempt, "failure", key_fingerprint=_fingerprint(key), reason=exc.code)
             raise
+        if caller.realtime_grant is not None and attempt.method != _REALTIME:
+            self._audit(attempt, "denied", client=caller.name, reason="ephemeral_key")
+            raise PermissionDeniedError(
+                "An ephemeral client secret opens Realtime sessions only.",
+                code="ephemeral_key_realtime_only",
+            )
         self.check_scope(attempt, caller, rule)
         if not self._audit_admitted:  # `auth.audit: refusals`
             return caller

@@ -15,6 +15,7 @@ import orjson
 
 from clients.codec import estimate_prompt_tokens, rerank_fields
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, routing_pb2
+from router_service.auth._client_secrets import client_secret_ask
 from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
@@ -127,6 +128,10 @@ def _check_range(field: str, value: int | None, most: int) -> None:
 def _check_chat(request: Any, bounds: Bounds) -> None:
     check_max_tokens(request.params, bounds.max_tokens)
     check_choices(request.params, bounds.max_n)
+
+
+def _check_client_secret(request: Any) -> None:
+    client_secret_ask(request)  # raises on a field that is wrong
 
 
 def _check_realtime_open(request: Any) -> None:
@@ -299,6 +304,13 @@ RULES: dict[str, MethodRule] = {
         model=lambda request: request.open.model,
         validate=lambda request, bounds: _check_realtime_open(request),
         route=lambda message: message.route if message.WhichOneof("message") == "route" else None,
+    ),
+    # An ephemeral Realtime client secret for a browser: who may open a Realtime session with
+    # this model may hand one out (counted in rpm: each one is a write to the store).
+    ROUTER_SERVICE + "CreateRealtimeClientSecret": MethodRule(
+        scope="chat",
+        model=lambda request: client_secret_ask(request).model,
+        validate=lambda request, bounds: _check_client_secret(request),
     ),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(

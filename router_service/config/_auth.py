@@ -185,6 +185,15 @@ class AuthConfig(_Strict):
         description="Keys issued at run time (AdminService.IssueClientKey) one client may have "
         "live at once (not revoked, not expired); one more is refused (RESOURCE_EXHAUSTED).",
     )
+    max_ephemeral_keys: int = Field(
+        default=200,
+        ge=1,
+        le=100_000,
+        description="Ephemeral Realtime client secrets (`POST /v1/realtime/client_secrets`, "
+        "RouterService.CreateRealtimeClientSecret) one client may have live at once; apart "
+        "from `max_issued_keys` (they last minutes, a browser each); one more is refused "
+        "(RESOURCE_EXHAUSTED).",
+    )
     issued_keys_resync_s: float = Field(
         default=30.0,
         gt=0,

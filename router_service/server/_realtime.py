@@ -52,6 +52,7 @@ from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.server._open_sessions import OpenSession
+from router_service.server._realtime_secrets import opening_update
 from router_service.sessions import checked_session_id
 from router_service.telemetry import realtime_span
 
@@ -134,6 +135,9 @@ class RealtimeServicer:
                 upstream, deployment, stack = await executor.open_realtime(ctx, beta=opening.beta)
                 async with stack:
                     relay = _Relay(self.runtime, ctx, deployment, upstream)
+                    update = opening_update(opening.beta)  # an ephemeral key's session config
+                    if update is not None:  # screened as the caller's own would be
+                        await upstream.socket.send_str(relay._screened(update))
                     self.live_sessions.add(relay)
                     try:
                         if self.live_sessions.stopping:  # opened while the router stops

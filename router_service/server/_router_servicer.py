@@ -30,13 +30,18 @@ from router_service.server._errors import error_details
 from router_service.server._files_servicer import FilesServicer
 from router_service.server._media import check_media
 from router_service.server._realtime import LiveSessions, RealtimeServicer
+from router_service.server._realtime_secrets import RealtimeSecretsServicer
 from router_service.server._responses_servicer import ResponsesServicer
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
 
 
 class RouterServicer(
-    ResponsesServicer, FilesServicer, RealtimeServicer, pb_grpc.RouterServiceServicer
+    ResponsesServicer,
+    FilesServicer,
+    RealtimeServicer,
+    RealtimeSecretsServicer,
+    pb_grpc.RouterServiceServicer,
 ):
     def __init__(
         self,

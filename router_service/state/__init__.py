@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from router_service.state._base import (
+    FOREVER,
     RATE_WINDOW_S,
     UNHURRIED,
     AppendResult,
@@ -43,6 +44,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DROPPED",
+    "FOREVER",
     "RATE_WINDOW_S",
     "READ_BYTES",
     "UNHURRIED",

@@ -17,7 +17,10 @@ Primitives:
   API responses); never kept in a read cache, bounded in bytes by the memory store. A write can
   be refused when the name holds a live document (`only_new`), within the same atomic step;
   bytes can be appended to a live one within a size bound, atomically (`append_document`: a
-  conversation's changes, so that two replicas appending at once both keep theirs);
+  conversation's changes, so that two replicas appending at once both keep theirs), and one
+  can be rewritten only if it is still what the caller read (`replace_document`: a log
+  compacted while others append to it); one written with `ttl_s=FOREVER` never expires and is
+  never dropped to make room (the issued client keys' log);
 - flights: a short lease on a name that one caller leads while the others watch for how it
   lands (the response cache's cross-replica coalescing, `_flights.py`): claimed in one atomic
   step, ended by its owner with a notice to every watcher of the name, on every replica.
@@ -41,6 +44,11 @@ from router_service.state._flights import FlightClaim, FlightWatch, Landing
 # proportion to how much of it still lies inside the last 60 seconds.
 RATE_WINDOW_S = 60.0
 
+# A document's `ttl_s` for one that must outlive everything else: no expiry, never dropped to
+# make room (in memory it stands outside the documents' budget: its writer bounds it; on Redis
+# it has no TTL, so a `volatile-*` eviction policy passes it by).
+FOREVER = math.inf
+
 # Set in the tasks that write after the caller has its answer (engine/_afterwork.py): nobody
 # waits for their writes, so a shared store may let them wait a little for company (Redis: a
 # release leaves with the next commands on its connection instead of in a round trip of its
@@ -48,6 +56,7 @@ RATE_WINDOW_S = 60.0
 UNHURRIED: ContextVar[bool] = ContextVar("switchboard_unhurried_writes", default=False)
 
 __all__ = [
+    "FOREVER",
     "RATE_WINDOW_S",
     "UNHURRIED",
     "AppendResult",
@@ -314,6 +323,16 @@ class StateStore(ABC):
         """Append `data` to the live document `name`, keeping its expiry, unless it would then be
         larger than `max_bytes`: one atomic step, so appends racing each other (two replicas)
         are all kept, in some order, and none is lost to another's read-modify-write."""
+
+    @abstractmethod
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
+        """Replace the live document `name` by `data`, kept for `ttl_s` from now (FOREVER: no
+        expiry), only if it is still `size` bytes long and begins with `head`: a
+        compare-and-swap for a document that only grows between rewrites (an append since the
+        caller read it makes it longer; a rewrite by another changes its head), in one atomic
+        step. False: left as it was (changed, or gone)."""
 
     @abstractmethod
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:

@@ -11,10 +11,14 @@ Whose go first: a name's part before its last `:` is its owner (stored responses
 `resp:<client>:<id>`, both hashed), and the oldest document of the owner holding the most bytes
 (the new one counted as its writer's) goes first. One client writing in a loop then drops its
 own documents, not the others' (with the oldest overall first, it emptied the store for all).
+
+A document kept `FOREVER` (the issued client keys' log) stands outside the budget: it never
+expires and is never dropped to make room, whatever the others take; its writer bounds it.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -73,8 +77,19 @@ class MemoryDocuments:
             return AppendResult.MISSING
         return AppendResult.APPENDED
 
+    def replace(self, name: str, data: bytes, ttl_s: float, size: int, head: bytes) -> bool:
+        """`data` for the live document `name`, for `ttl_s`, if it is still `size` bytes and
+        begins with `head` (`StateStore.replace_document`)."""
+        entry = self._live(name)
+        if entry is None or len(entry[0]) != size or not entry[0].startswith(head):
+            return False
+        return self._keep(name, bytes(data), self._clock.now() + ttl_s) is PutResult.KEPT
+
     def _keep(self, name: str, data: bytes | bytearray, expiry: float) -> PutResult:
         self._drop(name)
+        if expiry == math.inf:  # FOREVER: outside the budget, never dropped
+            self._entries[name] = (data, expiry)
+            return PutResult.KEPT
         size = _size(name, data)
         if size > self._budget:
             return PutResult.TOO_LARGE
@@ -127,7 +142,7 @@ class MemoryDocuments:
 
     def _drop(self, name: str) -> None:
         entry = self._entries.pop(name, None)
-        if entry is None:
+        if entry is None or entry[1] == math.inf:  # one kept FOREVER is counted nowhere
             return
         size, owner = _size(name, entry[0]), _owner(name)
         self._bytes -= size

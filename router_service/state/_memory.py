@@ -311,6 +311,11 @@ class MemoryStateStore(StateStore):
     async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
         return self.documents.append(name, data, max_bytes)
 
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
+        return self.documents.replace(name, data, ttl_s, size, head)
+
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         return self.documents.get(names)
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from router_service.clock import Clock
 from router_service.state import _redis_scripts as lua
-from router_service.state._base import AppendResult, DocumentPart, PutResult
+from router_service.state._base import FOREVER, AppendResult, DocumentPart, PutResult
 from router_service.state._redis_entries import live_documents, translated, ttl_px
 from router_service.state._resp import RespClient
 from router_service.state._resp_wire import raw
@@ -35,6 +35,7 @@ class RedisDocuments:
         self._put_new_document = client.script(lua.PUT_NEW_DOCUMENT)
         self._append_document = client.script(lua.APPEND_DOCUMENT)
         self._read_document = client.script(lua.READ_DOCUMENT)
+        self._replace_document = client.script(lua.REPLACE_DOCUMENT)
 
     async def put_document(
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
@@ -44,10 +45,12 @@ class RedisDocuments:
         now = self._clock.now()
         entry = f"{now + ttl_s!r}|".encode() + data
         key = self._key("doc", name)
+        # FOREVER: no TTL at all, so that no eviction policy but `allkeys-*` can take it.
+        px: list[str | int | bytes] = [] if ttl_s == FOREVER else ["PX", ttl_px(ttl_s)]
         with translated():
             if not only_new:
-                await self._client.execute("SET", key, entry, "PX", ttl_px(ttl_s))
-            elif not await self._put_new_document([key], [entry, ttl_px(ttl_s), repr(now)]):
+                await self._client.execute("SET", key, entry, *px)
+            elif not await self._put_new_document([key], [entry, px[-1] if px else "", repr(now)]):
                 return PutResult.EXISTS
         return PutResult.KEPT
 
@@ -58,6 +61,15 @@ class RedisDocuments:
         with translated():
             done = await self._append_document([self._key("doc", name)], args)
         return _APPENDED[int(done)]
+
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
+        now = self._clock.now()
+        px = "" if ttl_s == FOREVER else ttl_px(ttl_s)
+        args: list[str | int | bytes] = [data, repr(now), size, head, repr(now + ttl_s), px]
+        with translated():
+            return bool(await self._replace_document([self._key("doc", name)], args))
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         if not names:

@@ -242,7 +242,24 @@ return 1
 PUT_NEW_DOCUMENT = """
 local expiry = string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^([^|]*)|')
 if expiry and tonumber(expiry) and tonumber(expiry) > tonumber(ARGV[3]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return 1
+"""
+
+# KEYS: document. ARGV: data, now, size, head, new expiry, px ("": no TTL) -> 1 replaced;
+# 0 not: no document live by the callers' clock, or its data is not `size` bytes beginning
+# with `head` (a compare-and-swap: appended to, or rewritten, since the caller read it).
+REPLACE_DOCUMENT = """
+local expiry = string.match(redis.call('GETRANGE', KEYS[1], 0, 63), '^([^|]*)|')
+if not (expiry and tonumber(expiry) and tonumber(expiry) > tonumber(ARGV[2])) then return 0 end
+local at = #expiry + 1
+if redis.call('STRLEN', KEYS[1]) - at ~= tonumber(ARGV[3]) then return 0 end
+if #ARGV[4] > 0 and redis.call('GETRANGE', KEYS[1], at, at + #ARGV[4] - 1) ~= ARGV[4] then
+  return 0
+end
+if ARGV[6] == '' then redis.call('SET', KEYS[1], ARGV[5] .. '|' .. ARGV[1]) else
+  redis.call('SET', KEYS[1], ARGV[5] .. '|' .. ARGV[1], 'PX', ARGV[6]) end
 return 1
 """
 

@@ -331,6 +331,22 @@ class ResilientStateStore(StateStore):
             )
         return done
 
+    async def replace_document(
+        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
+    ) -> bool:
+        # As `append_document`: where the document is; never on a guess while the store is down.
+        if (await self.local.get_documents([name]))[0] is not None:
+            return await self.local.replace_document(name, data, ttl_s, size=size, head=head)
+        done = await self._try_shared(
+            lambda: self.shared.replace_document(name, data, ttl_s, size=size, head=head)
+        )
+        if isinstance(done, _Down):
+            raise StoreUnavailableError(
+                "The shared state store is unreachable: this document cannot be changed now; "
+                "try again shortly."
+            )
+        return done
+
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
         found = await self._try_shared(lambda: self.shared.get_documents(names))
         local = await self.local.get_documents(names)

@@ -212,3 +212,16 @@ async def test_errors_raised_before_the_route_are_geminis(http: httpx.AsyncClien
     assert listed["object"] == "list" and {m["id"] for m in listed["data"]} >= {"chain"}
     absent = (await http.get("/v1/models/nope", headers=bearer)).json()
     assert absent["error"]["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/v1/models/chain", "/v1beta/models"])
+async def test_a_model_list_is_the_callers_own_to_http_caches(
+    http: httpx.AsyncClient, path: str
+) -> None:
+    """Its shape follows x-goog-api-key, and its content the key: a shared cache must neither
+    keep one (a Google key is no Authorization, which shared caches pass over) nor mix them."""
+    for headers in ({"x-goog-api-key": KEY}, {"authorization": f"Bearer {KEY}"}):
+        answer = await http.get(path, headers=headers)
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "private"
+        assert "x-goog-api-key" in answer.headers["vary"]

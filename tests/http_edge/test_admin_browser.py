@@ -52,7 +52,8 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
     config["models"]["backup"] = {"deployments": [{"provider": "gamma", "model": "model-c"}]}
     config["pools"] = {"smart": {"groups": ["chain", "backup"], "strategy": "thompson"}}
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"
-    app = {"name": "batch-job", "key": APP_KEY, "rpm": 600, "tpm": 100_000}
+    retired = {"key": "sk-retired-key", "expires": "2020-01-01T00:00:00Z"}  # rotated out
+    app = {"name": "batch-job", "key": [APP_KEY, retired], "rpm": 600, "tpm": 100_000}
     budgets = {"tokens_per_day": 500_000, "usd_per_day": 25}
     config["providers"]["alpha"]["price"] = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
     config["auth"] = {"open": True, "clients": [app | budgets]}
@@ -146,6 +147,7 @@ async def test_the_status_page_renders_the_routers_state(
     # The clients table: a configured client's minute and budget; open mode's callers.
     assert "batch-job" in dom and "1 / 600" in dom and " / 500000 tokens" in dom
     assert "$0.00 / $25.00" in dom  # its money budget, in the same cell
+    assert " expired" in dom and "expires in" not in dom  # its rotated-out key
     assert "open mode, no key" in dom and "0 B / 64.0 MiB" in dom  # stored responses
     assert "Cached answers" in dom and "<td>off</td>" in dom  # the cache is off
     # The Jobs table: an open-mode caller's batch, its line held upstream.

@@ -40,6 +40,7 @@ EDGE, ROUTER = "http://127.0.0.1:8080", "127.0.0.1:50051"  # the demo's, as the 
 ROUTE_KEY = "sk-service-with-route-scope"  # the decision API block's key
 ADMIN_KEY = "sk-admin"  # the server info block's
 LIMITED_KEY = "sk-chat-app"  # the rate limit headers block's: a client with rpm and tpm
+WEB_KEY = "sk-web-backend"  # the ephemeral client secrets block's
 DECIDED = "alpha/large-fake"  # what `chat-large` routes to here: no other block uses it
 
 
@@ -59,10 +60,11 @@ def demo_config(fake: FakeUpstream) -> SwitchboardConfig:
     limited = ClientKeyConfig.model_validate(
         {"name": "chat-app", "key_sha256": hash_key(LIMITED_KEY), "rpm": 600, "tpm": 200_000}
     )
+    web = ClientKeyConfig.model_validate({"name": "web-backend", "key_sha256": hash_key(WEB_KEY)})
     return config.model_copy(
         update={
             "models": {**config.models, "chat-large": large},
-            "auth": config.auth.model_copy(update={"clients": [service, admin, limited]}),
+            "auth": config.auth.model_copy(update={"clients": [service, admin, limited, web]}),
         }
     )
 
@@ -113,6 +115,7 @@ def test_every_python_block_is_run_here() -> None:
         'completions.create(model="demo-chat", prompt',
         "images.generate(",
         "realtime.connect(",
+        "realtime.client_secrets.create(",
         "langchain_openai",
         "anthropic.Anthropic(",
         "genai.Client(",
@@ -216,7 +219,7 @@ def test_list_clients_block(stack: LiveStack) -> None:
     # may have counted), then open mode's callers; the bytes the stored responses block kept
     # (as anonymous) depend on the order the tests run in.
     names = [line.split()[0] for line in printed]
-    assert names == ["service", "admin", "chat-app", "anonymous"]
+    assert names == ["service", "admin", "chat-app", "web-backend", "anonymous"]
     quota = 64 * 1024 * 1024
     assert all(
         re.fullmatch(rf"\S+ - \[\] \d+/{quota} B", line)
@@ -242,6 +245,10 @@ def test_completions_block(stack: LiveStack) -> None:
 def test_realtime_block(stack: LiveStack) -> None:
     printed = run_block("realtime.connect(", stack)
     assert printed == "You said: hello (13 tokens)\n"  # the fake's answer, a word a delta
+
+
+def test_client_secrets_block(stack: LiveStack) -> None:
+    assert run_block("realtime.client_secrets.create(", stack) == "ek_ True Be brief.\n"
 
 
 def test_media_block(stack: LiveStack) -> None:

@@ -1442,3 +1442,70 @@ class RealtimeResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_message) -> _WhichOneofReturnType_message | None: ...
 
 Global___RealtimeResponse: _TypeAlias = RealtimeResponse  # noqa: Y015
+
+@_typing.final
+class CreateRealtimeClientSecretRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_JSON_FIELD_NUMBER: _builtins.int
+    EXPIRES_AFTER_S_FIELD_NUMBER: _builtins.int
+    EXPIRES_AFTER_ANCHOR_FIELD_NUMBER: _builtins.int
+    session_json: _builtins.str
+    """The session config (OpenAI's `session` object, `type` "realtime"), as JSON. Required:
+    its `model`.
+    """
+    expires_after_s: _builtins.int
+    """Seconds from now the key is good for: 10 to 7200; unset: 600."""
+    expires_after_anchor: _builtins.str
+    """What `expires_after_s` counts from: "created_at" (the only one); empty: the same."""
+    def __init__(
+        self,
+        *,
+        session_json: _builtins.str = ...,
+        expires_after_s: _builtins.int | None = ...,
+        expires_after_anchor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_expires_after_s", b"_expires_after_s", "expires_after_s", b"expires_after_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_expires_after_s", b"_expires_after_s", "expires_after_anchor", b"expires_after_anchor", "expires_after_s", b"expires_after_s", "session_json", b"session_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__expires_after_s: _TypeAlias = _typing.Literal["expires_after_s"]  # noqa: Y015
+    _WhichOneofArgType__expires_after_s: _TypeAlias = _typing.Literal["_expires_after_s", b"_expires_after_s"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires_after_s) -> _WhichOneofReturnType__expires_after_s | None: ...
+
+Global___CreateRealtimeClientSecretRequest: _TypeAlias = CreateRealtimeClientSecretRequest  # noqa: Y015
+
+@_typing.final
+class CreateRealtimeClientSecretResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VALUE_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_UNIX_FIELD_NUMBER: _builtins.int
+    SESSION_JSON_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    value: _builtins.str
+    """The key (`ek_` + 43 characters): shown this once, kept by the router as its hash."""
+    expires_at_unix: _builtins.int
+    """Unix seconds from which it is refused."""
+    session_json: _builtins.str
+    """The session config as OpenAI answers it (with `id`, `object`, `type`, `expires_at`), JSON."""
+    key_id: _builtins.str
+    """The issued key's id (for AdminService.RevokeClientKey) and fingerprint."""
+    fingerprint: _builtins.str
+    def __init__(
+        self,
+        *,
+        value: _builtins.str = ...,
+        expires_at_unix: _builtins.int = ...,
+        session_json: _builtins.str = ...,
+        key_id: _builtins.str = ...,
+        fingerprint: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expires_at_unix", b"expires_at_unix", "fingerprint", b"fingerprint", "key_id", b"key_id", "session_json", b"session_json", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRealtimeClientSecretResponse: _TypeAlias = CreateRealtimeClientSecretResponse  # noqa: Y015

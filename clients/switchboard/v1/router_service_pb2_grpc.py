@@ -185,6 +185,11 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.RealtimeRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.RealtimeResponse.FromString,
                 _registered_method=True)
+        self.CreateRealtimeClientSecret = channel.unary_unary(
+                '/switchboard.v1.RouterService/CreateRealtimeClientSecret',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -464,6 +469,22 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateRealtimeClientSecret(self, request, context):
+        """OpenAI's `POST /v1/realtime/client_secrets`: a short-lived key (`ek_...`) for a browser to
+        open one or more Realtime sessions with, in place of the caller's own key. The router
+        issues it as a key of the calling client (its limits, budgets and models apply; it counts
+        toward `auth.max_ephemeral_keys`, not `max_issued_keys`), good for the Realtime method
+        only (any other call with it is PERMISSION_DENIED, openai_code `ephemeral_key_realtime_only`)
+        and for the session's model only, until `expires_after_s` from now; each session opened
+        with it starts with the session config as its first `session.update` (the browser may
+        update it later). Needs the `chat` scope (what Realtime needs) and the session's model
+        allowed to the client; counted in rpm. INVALID_ARGUMENT names the field
+        (`expires_after.seconds`, `expires_after.anchor`, `session.model`, `session.type`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -606,6 +627,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.Realtime,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.RealtimeRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.RealtimeResponse.SerializeToString,
+            ),
+            'CreateRealtimeClientSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRealtimeClientSecret,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1374,6 +1400,33 @@ class RouterService:
             '/switchboard.v1.RouterService/Realtime',
             switchboard_dot_v1_dot_router__service__pb2.RealtimeRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.RealtimeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRealtimeClientSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CreateRealtimeClientSecret',
+            switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -186,6 +186,18 @@ class RouterServiceStub:
     parts): a block ends the session with an `error` event and close code 1008. The route tells
     the caller's rate standing, as a stream's route event does.
     """
+    CreateRealtimeClientSecret: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CreateRealtimeClientSecretRequest, _router_service_pb2.CreateRealtimeClientSecretResponse]
+    """OpenAI's `POST /v1/realtime/client_secrets`: a short-lived key (`ek_...`) for a browser to
+    open one or more Realtime sessions with, in place of the caller's own key. The router
+    issues it as a key of the calling client (its limits, budgets and models apply; it counts
+    toward `auth.max_ephemeral_keys`, not `max_issued_keys`), good for the Realtime method
+    only (any other call with it is PERMISSION_DENIED, openai_code `ephemeral_key_realtime_only`)
+    and for the session's model only, until `expires_after_s` from now; each session opened
+    with it starts with the session config as its first `session.update` (the browser may
+    update it later). Needs the `chat` scope (what Realtime needs) and the session's model
+    allowed to the client; counted in rpm. INVALID_ARGUMENT names the field
+    (`expires_after.seconds`, `expires_after.anchor`, `session.model`, `session.type`).
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -343,6 +355,18 @@ class RouterServiceAsyncStub(RouterServiceStub):
     (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
     parts): a block ends the session with an `error` event and close code 1008. The route tells
     the caller's rate standing, as a stream's route event does.
+    """
+    CreateRealtimeClientSecret: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CreateRealtimeClientSecretRequest, _router_service_pb2.CreateRealtimeClientSecretResponse]  # type: ignore[assignment]
+    """OpenAI's `POST /v1/realtime/client_secrets`: a short-lived key (`ek_...`) for a browser to
+    open one or more Realtime sessions with, in place of the caller's own key. The router
+    issues it as a key of the calling client (its limits, budgets and models apply; it counts
+    toward `auth.max_ephemeral_keys`, not `max_issued_keys`), good for the Realtime method
+    only (any other call with it is PERMISSION_DENIED, openai_code `ephemeral_key_realtime_only`)
+    and for the session's model only, until `expires_after_s` from now; each session opened
+    with it starts with the session config as its first `session.update` (the browser may
+    update it later). Needs the `chat` scope (what Realtime needs) and the session's model
+    allowed to the client; counted in rpm. INVALID_ARGUMENT names the field
+    (`expires_after.seconds`, `expires_after.anchor`, `session.model`, `session.type`).
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -666,6 +690,24 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
         parts): a block ends the session with an `error` event and close code 1008. The route tells
         the caller's rate standing, as a stream's route event does.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateRealtimeClientSecret(
+        self,
+        request: _router_service_pb2.CreateRealtimeClientSecretRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.CreateRealtimeClientSecretResponse, _abc.Awaitable[_router_service_pb2.CreateRealtimeClientSecretResponse]]:
+        """OpenAI's `POST /v1/realtime/client_secrets`: a short-lived key (`ek_...`) for a browser to
+        open one or more Realtime sessions with, in place of the caller's own key. The router
+        issues it as a key of the calling client (its limits, budgets and models apply; it counts
+        toward `auth.max_ephemeral_keys`, not `max_issued_keys`), good for the Realtime method
+        only (any other call with it is PERMISSION_DENIED, openai_code `ephemeral_key_realtime_only`)
+        and for the session's model only, until `expires_after_s` from now; each session opened
+        with it starts with the session config as its first `session.update` (the browser may
+        update it later). Needs the `chat` scope (what Realtime needs) and the session's model
+        allowed to the client; counted in rpm. INVALID_ARGUMENT names the field
+        (`expires_after.seconds`, `expires_after.anchor`, `session.model`, `session.type`).
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

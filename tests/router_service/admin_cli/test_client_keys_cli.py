@@ -13,7 +13,7 @@ import pytest
 from router_service.fake_upstream import FakeUpstream
 from router_service.keys import fingerprint
 from tests.conftest import StartRouter
-from tests.router_service.admin_cli.shell import ops_shell
+from tests.router_service.admin_cli.shell import Shell, ops_shell
 from tests.router_service.auth.helpers import bearer, chat
 
 pytestmark = pytest.mark.timeout(60)
@@ -36,6 +36,7 @@ async def test_issue_list_revoke(
     row = listed.row(only["id"])
     assert row[1:4] == ["alice", "ci", fingerprint(key)]
     assert row[-1] == "in 1h"
+    await clients_show_the_keys_as_json_does(shell, key)
 
     revoked = await shell("client-keys", "revoke", only["id"])
     assert revoked.code == 0 and revoked.out.startswith(f"{only['id']} ({fingerprint(key)})")
@@ -45,3 +46,17 @@ async def test_issue_list_revoke(
     assert (await shell("client-keys", "list")).out == "no issued client keys\n"
     assert (await shell("client-keys", "revoke", only["id"])).code == 4
     assert (await shell("client-keys", "issue", "nobody")).code == 4
+
+
+async def clients_show_the_keys_as_json_does(shell: Shell, issued: str) -> None:
+    """`clients` lists each client's keys by fingerprint (an issued one with its id and label),
+    the same keys as `clients --json`, and never a key itself."""
+    shown, as_json = await shell("clients"), await shell("clients", "--json")
+    assert issued not in shown.out + as_json.out
+    (alice,) = [c for c in json.loads(as_json.out)["clients"] if c["name"] == "alice"]
+    rows = {cells[1]: cells for cells in shown.rows("alice") if cells[1].startswith("fp_")}
+    assert sorted(rows) == sorted(key["fingerprint"] for key in alice["keys"])
+    assert len(rows) == 2  # the configured key and the issued one
+    assert rows[fingerprint(issued)][2:] == [alice["keys"][1]["id"], "ci", "in 1h"]
+    (configured,) = [cells for fp, cells in rows.items() if fp != fingerprint(issued)]
+    assert configured[2:] == ["configured", "-", "never"]

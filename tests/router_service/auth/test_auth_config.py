@@ -143,18 +143,21 @@ def test_every_rpc_has_a_rule() -> None:
 
 def test_exports() -> None:
     assert auth.__all__ == [
-        *("ADMIN_SERVICE", "ANONYMOUS", "ISSUED_PREFIX", "ROUTER_SERVICE", "RULES"),
+        *("ADMIN_SERVICE", "ANONYMOUS", "EPHEMERAL_PREFIX", "ISSUED_PREFIX", "ROUTER_SERVICE"),
+        "RULES",
         *("Admission", "Attempt"),
         *("AuditEvent", "Authenticator", "BudgetReading", "BudgetStanding", "Budgets"),
         "Caller",
-        *("CallerLimits", "Gate", "IssuedKey", "IssuedKeys", "LimitStanding"),
+        *("CallerLimits", "ClientSecretAsk", "Gate", "IssuedKey", "IssuedKeys", "LimitStanding"),
         *(
             "MethodRule",
             "RateStatus",
             "RateTicket",
+            "RealtimeGrant",
             "audit",
             "bearer_token",
             "check_max_tokens",
+            "client_secret_ask",
             "current_admission",
             "current_caller",
             "current_standing",

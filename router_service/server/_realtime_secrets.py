@@ -1,0 +1,76 @@
+"""RouterService.CreateRealtimeClientSecret: ephemeral Realtime client secrets, OpenAI's
+`POST /v1/realtime/client_secrets`, built on issued client keys (`auth/_issued.py`).
+
+The secret is a key issued for the calling client (its limits, budgets and models apply), with
+the lifetime asked, labelled as ephemeral, bounded apart (`auth.max_ephemeral_keys`), carrying
+a `RealtimeGrant`: the gate lets it call Realtime only, for the session's model only, and each
+session opened with it starts with the session config as its first `session.update`
+(`opening_update`). As with OpenAI, the secret opens sessions until it expires, and a session
+it opened lives on after that; the browser may change the session later (`session.update`)."""
+
+from __future__ import annotations
+
+import grpc
+import orjson
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import RealtimeGrant, client_secret_ask, current_caller
+from router_service.errors import PermissionDeniedError
+from router_service.runtime import Runtime
+from router_service.server._errors import answered
+
+__all__ = ["EPHEMERAL_LABEL", "RealtimeSecretsServicer", "opening_update"]
+
+EPHEMERAL_LABEL = "ephemeral realtime client secret"
+
+
+class RealtimeSecretsServicer:
+    """`RouterServicer.CreateRealtimeClientSecret`, a mixin (as FilesServicer)."""
+
+    runtime: Runtime
+
+    async def CreateRealtimeClientSecret(
+        self, request: pb.CreateRealtimeClientSecretRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateRealtimeClientSecretResponse:
+        return await answered(context, create_client_secret(self.runtime, request))
+
+
+async def create_client_secret(
+    runtime: Runtime, request: pb.CreateRealtimeClientSecretRequest
+) -> pb.CreateRealtimeClientSecretResponse:
+    caller = current_caller()
+    if caller is None or caller.anonymous:  # open mode: there is no client to issue it for
+        raise PermissionDeniedError(
+            "An ephemeral client secret is issued for a configured client: call with its key.",
+            code="client_secret_needs_client",
+        )
+    ask = client_secret_ask(request)  # the gate checked it
+    grant = RealtimeGrant(ask.model, orjson.dumps(ask.session).decode())
+    secret, key = await runtime.issued_keys.issue(
+        caller.name, EPHEMERAL_LABEL, ask.ttl_s, realtime=grant
+    )
+    expires_at = int(key.expires_unix or 0)
+    session = {"id": "sess_" + key.id.removeprefix("ck_"), "object": "realtime.session"}
+    return pb.CreateRealtimeClientSecretResponse(
+        value=secret,
+        expires_at_unix=expires_at,
+        session_json=orjson.dumps({**session, **ask.session}).decode(),
+        key_id=key.id,
+        fingerprint=key.fingerprint,
+    )
+
+
+def opening_update(beta: bool) -> str | None:
+    """The `session.update` a session opened with an ephemeral client secret starts with (its
+    session config; None for any other key). Without `model`: the router chose the upstream
+    model (a deployment's own name), which the public one must not override; the beta
+    protocol has no `type`."""
+    caller = current_caller()
+    grant = None if caller is None else caller.realtime_grant
+    if grant is None:
+        return None
+    session = orjson.loads(grant.session_json)
+    session.pop("model", None)
+    if beta:
+        session.pop("type", None)
+    return orjson.dumps({"type": "session.update", "session": session}).decode()
