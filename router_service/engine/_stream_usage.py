@@ -40,11 +40,24 @@ def as_asked(
             bare.ClearField("usage")
             chunk = bare
         if _USAGE_KEY in chunk.extra_json:
-            extra = orjson.loads(chunk.extra_json)
-            extra.pop("usage", None)
-            chunk.extra_json = orjson.dumps(extra).decode() if extra else ""
+            chunk.extra_json = _without_usage(chunk.extra_json)
         shown.append(chunk)
     return shown
 
 
 _USAGE_KEY = '"usage"'
+# What an OpenAI upstream's chunks carry in their extras once asked for usage (compact JSON, as
+# the codec writes extras; usage is the last key OpenAI writes): cut as text, per chunk of the
+# hot path, rather than parsed and written again.
+_ONLY_NULL_USAGE = '{"usage":null}'
+_LAST_NULL_USAGE = ',"usage":null}'
+
+
+def _without_usage(extra_json: str) -> str:
+    if extra_json == _ONLY_NULL_USAGE:
+        return ""
+    if extra_json.endswith(_LAST_NULL_USAGE):
+        return extra_json[: -len(_LAST_NULL_USAGE)] + "}"
+    extra = orjson.loads(extra_json)
+    extra.pop("usage", None)
+    return orjson.dumps(extra).decode() if extra else ""

@@ -14,6 +14,7 @@ from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
+from router_service.engine._stream_usage import as_asked
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
@@ -195,3 +196,19 @@ async def test_a_cached_stream_replays_usage_only_to_a_caller_who_asked(
         assert shown == ([summary.usage] if asked else [])
         assert summary.usage.completion_tokens == 600
     assert len(fake.state.calls()) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "shown"),
+    [
+        ('{"usage":null}', ""),
+        ('{"system_fingerprint":"fp_1","usage":null}', '{"system_fingerprint":"fp_1"}'),
+        ('{"usage":null,"service_tier":"default"}', '{"service_tier":"default"}'),
+        ('{"x":{"a":1,"usage":null}}', '{"x":{"a":1,"usage":null}}'),  # not the chunk's own
+    ],
+)
+def test_a_callers_chunks_lose_only_the_top_level_null_usage(extra: str, shown: str) -> None:
+    chunk = chat_pb2.ChatCompletionChunk(id="c", extra_json=extra)
+    chunk.choices.add().delta.text = "hi"
+    [kept] = as_asked([chunk], asked=False)
+    assert kept.extra_json == shown and kept.choices[0].delta.text == "hi"
