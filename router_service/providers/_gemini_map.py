@@ -40,6 +40,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
 from router_service.providers._media import audio_input, file_input
+from router_service.providers._reasoning import gemini_thinking_config
 
 JsonObject = dict[str, Any]
 
@@ -66,6 +67,10 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
     own = out.get("generationConfig")
     if own is not None and not isinstance(own, dict):
         raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
+    out.pop("thinking", None)  # Anthropic's knob: Gemini's own is thinkingConfig
+    thinking = gemini_thinking_config(body)
+    if thinking is not None and "thinkingConfig" not in (own or {}):  # the caller's own wins
+        config["thinkingConfig"] = thinking
     if config:
         out["generationConfig"] = _refined(config, own or {})
     functions = M.function_tools(body)

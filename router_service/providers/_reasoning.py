@@ -1,0 +1,239 @@
+"""One reasoning knob across providers: OpenAI's `reasoning_effort` ⇄ Anthropic's `thinking` ⇄
+Gemini's `generationConfig.thinkingConfig` ⇄ Cohere's `thinking`.
+
+A group may mix kinds, so a caller's reasoning request must mean the same at every deployment
+that may answer it, failover included. Every adapter starts from the OpenAI-dialect body the codec
+writes, where the knob is either `reasoning_effort` (a typed OpenAI field) or `thinking` (a
+caller's extra: Anthropic's shape, from the `/v1/messages` entrance or sent on purpose); this
+module turns them into the upstream's own knob, and nothing else does.
+
+Rules:
+- A provider's native knob, when the caller sent it, wins at that provider (it was sent on
+  purpose): `thinking` at Claude, `generationConfig.thinkingConfig` at Gemini,
+  `reasoning_effort` at OpenAI-format kinds. Anthropic's `thinking` never reaches a non-Claude
+  upstream raw: it becomes that upstream's knob.
+- Anthropic (https://docs.claude.com/en/docs/build-with-claude/extended-thinking): a budget is at
+  least 1024 and below `max_tokens`; while thinking is on, `temperature`, `top_k` and a `top_p`
+  under 0.95 are refused, and so is a forced tool choice. When the budget does not fit,
+  `max_tokens` is raised to budget + the caller's `max_tokens` (the answer keeps the room the
+  caller gave it); sampling fields are dropped; an effort does not turn thinking on when the
+  caller forced a tool.
+- Gemini (https://ai.google.dev/gemini-api/docs/thinking): `thinkingBudget`, which Gemini 2.5 and
+  Gemini 3 both take (Gemini 3 prefers `thinkingLevel` but accepts a budget), so no model-name
+  test; 0 turns thinking off (Pro models refuse 0), -1 lets the model decide.
+- Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
+- Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
+  models' reasoning fields differ per model family and are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+# reasoning_effort → thinking budget (tokens). LiteLLM's defaults (litellm/constants.py
+# DEFAULT_REASONING_EFFORT_{MINIMAL,LOW,MEDIUM,HIGH,XHIGH}_THINKING_BUDGET: 128, 1024, 2048,
+# 4096, 8192), with `none` as LiteLLM's DISABLE budget (0). A budget under Anthropic's minimum
+# (1024) means thinking off at Claude and Cohere; Gemini takes 128 (2.5 Pro's own minimum).
+BUDGET_BY_EFFORT: dict[str, int] = {
+    "none": 0,
+    "minimal": 128,
+    "low": 1024,
+    "medium": 2048,
+    "high": 4096,
+    "xhigh": 8192,
+}
+CLAUDE_MIN_BUDGET = 1024
+# What the answer may take besides thinking when neither the caller nor the config said
+# (Bedrock's Converse has no default of ours; LiteLLM's DEFAULT_MAX_TOKENS).
+DEFAULT_ANSWER_TOKENS = 4096
+_FORBIDDEN_WHILE_THINKING = ("temperature", "top_k")
+_MIN_TOP_P_WHILE_THINKING = 0.95
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """A reasoning request, whichever knob said it: `mode` is enabled, adaptive or disabled;
+    `budget` the tokens thinking may take (enabled only)."""
+
+    mode: str
+    budget: int | None = None
+
+
+def effort_of(body: Mapping[str, Any]) -> str | None:
+    """The caller's `reasoning_effort`, when it is one this module knows."""
+    effort = body.get("reasoning_effort")
+    return effort if isinstance(effort, str) and effort in BUDGET_BY_EFFORT else None
+
+
+def anthropic_thinking(value: Any) -> Thinking | None:
+    """Anthropic's `thinking` object, read; None when it is not one."""
+    if not isinstance(value, dict):
+        return None
+    mode, budget = value.get("type"), value.get("budget_tokens")
+    if mode == "enabled" and isinstance(budget, int) and not isinstance(budget, bool):
+        return Thinking("enabled", budget)
+    if mode in ("adaptive", "disabled"):
+        return Thinking(str(mode))
+    return None
+
+
+def from_effort(effort: str) -> Thinking:
+    budget = BUDGET_BY_EFFORT[effort]
+    return Thinking("enabled", budget) if budget > 0 else Thinking("disabled")
+
+
+def asked(body: Mapping[str, Any]) -> Thinking | None:
+    """The reasoning asked for, for a provider whose own knob the caller did not set:
+    Anthropic's `thinking` (sent on purpose) before `reasoning_effort`."""
+    thinking = anthropic_thinking(body.get("thinking"))
+    effort = effort_of(body)
+    if thinking is None and effort is not None:
+        thinking = from_effort(effort)
+    return thinking
+
+
+# --- OpenAI-format kinds (openai, azure, cloudflare) ------------------------------------------
+
+
+def effort_for_budget(budget: int) -> str:
+    """The effort whose budget is the largest not above `budget` (low at least)."""
+    fitting = [e for e, b in BUDGET_BY_EFFORT.items() if CLAUDE_MIN_BUDGET <= b <= budget]
+    return fitting[-1] if fitting else "low"
+
+
+def for_openai(body: JsonObject) -> None:
+    """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
+    knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
+    `minimal` are each refused by some reasoning models."""
+    thinking = anthropic_thinking(body.pop("thinking", None))
+    if thinking is None or "reasoning_effort" in body:
+        return
+    if thinking.mode == "enabled" and thinking.budget is not None:
+        body["reasoning_effort"] = effort_for_budget(thinking.budget)
+
+
+# --- Claude (anthropic, vertex publisher anthropic, bedrock anthropic.*) ----------------------
+
+
+def _forced_tool(choice: Any) -> bool:
+    return isinstance(choice, dict) and choice.get("type") in ("any", "tool")
+
+
+def claude_thinking(body: Mapping[str, Any], native: Any, tool_choice: Any) -> JsonObject | None:
+    """The `thinking` object to send to Claude: the caller's own as it was; else one from the
+    effort (not when a tool is forced, which Claude refuses with thinking on)."""
+    if native is not None:
+        return dict(native) if isinstance(native, dict) else None
+    effort = effort_of(body)
+    if effort is None:
+        return None
+    thinking = from_effort(effort)
+    if thinking.budget is None or thinking.budget < CLAUDE_MIN_BUDGET:
+        return {"type": "disabled"}
+    if _forced_tool(tool_choice):
+        return None
+    return {"type": "enabled", "budget_tokens": thinking.budget}
+
+
+def thinking_on(thinking: Any) -> bool:
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def room_for(thinking: Any, max_tokens: int | None, default_answer: int) -> int | None:
+    """The `max_tokens` Claude needs with `thinking`: above the budget, the answer keeping the
+    caller's `max_tokens` (or `default_answer`) beside it. None: keep what there is."""
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+    fits = max_tokens is not None and max_tokens > (budget or 0)
+    if not thinking_on(thinking) or not isinstance(budget, int) or budget <= 0 or fits:
+        return None
+    return budget + (max_tokens or default_answer)
+
+
+def without_sampling(params: JsonObject, top_p_key: str = "top_p") -> None:
+    """Drop the sampling fields Claude refuses while thinking."""
+    for key in _FORBIDDEN_WHILE_THINKING:
+        params.pop(key, None)
+    top_p = params.get(top_p_key)
+    if isinstance(top_p, int | float) and top_p < _MIN_TOP_P_WHILE_THINKING:
+        params.pop(top_p_key)
+
+
+def for_claude(out: JsonObject, body: Mapping[str, Any], default_max_tokens: int) -> None:
+    """Put the reasoning asked for in an Anthropic Messages body (`out`, mapped from `body`)."""
+    thinking = claude_thinking(body, out.pop("thinking", None), out.get("tool_choice"))
+    if thinking is None:
+        return
+    out["thinking"] = thinking
+    if thinking_on(thinking):
+        without_sampling(out)
+        raised = room_for(thinking, out.get("max_tokens"), default_max_tokens)
+        if raised is not None:
+            out["max_tokens"] = raised
+
+
+def is_bedrock_claude(model: str) -> bool:
+    """A Bedrock model id, inference profile or ARN naming an Anthropic model."""
+    return "anthropic." in model or "claude" in model
+
+
+def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
+    """Claude on Bedrock: Anthropic's `thinking` in additionalModelRequestFields, the budget
+    rule on inferenceConfig.maxTokens. Other models: neither knob (each family has its own)."""
+    extra = out.get("additionalModelRequestFields")
+    extra = extra if isinstance(extra, dict) else {}
+    native = extra.pop("thinking", None)
+    if not is_bedrock_claude(model):
+        if not extra:
+            out.pop("additionalModelRequestFields", None)
+        return
+    thinking = claude_thinking(body, native, (out.get("toolConfig") or {}).get("toolChoice"))
+    if thinking is None:
+        return
+    if thinking_on(thinking):
+        inference = out.setdefault("inferenceConfig", {})
+        without_sampling(inference, "topP")
+        extra.pop("top_k", None)
+        raised = room_for(thinking, inference.get("maxTokens"), DEFAULT_ANSWER_TOKENS)
+        if raised is not None:
+            inference["maxTokens"] = raised
+    out["additionalModelRequestFields"] = {**extra, "thinking": thinking}
+
+
+# --- Gemini (gemini, vertex publisher google) and Cohere ---------------------------------------
+
+
+def gemini_thinking_config(body: Mapping[str, Any]) -> JsonObject | None:
+    """generationConfig.thinkingConfig for the effort or Anthropic's `thinking` (the caller's
+    own thinkingConfig, merged over it by the Gemini mapping, wins)."""
+    thinking = asked(body)
+    if thinking is None:
+        return None
+    if thinking.mode == "adaptive":
+        return {"thinkingBudget": -1}
+    return {"thinkingBudget": thinking.budget or 0}
+
+
+def cohere_thinking(body: Mapping[str, Any], native: Any) -> JsonObject | None:
+    """Cohere's `thinking`: its own when the caller's is Cohere's shape, else the one asked."""
+    if (
+        isinstance(native, dict)
+        and "budget_tokens" not in native
+        and native.get("type")
+        in (
+            "enabled",
+            "disabled",
+        )
+    ):
+        return dict(native)
+    thinking = asked(body)
+    if thinking is None:
+        return None
+    if thinking.mode == "adaptive":
+        return {"type": "enabled"}
+    if thinking.budget is None or thinking.budget < CLAUDE_MIN_BUDGET:
+        return {"type": "disabled"}
+    return {"type": "enabled", "token_budget": thinking.budget}
