@@ -22,6 +22,7 @@ from tests.e2e.stream_harness import StartEdge
 
 IAM = f"{FAKE_AWS_ACCESS_KEY_ID}:{FAKE_AWS_SECRET_ACCESS_KEY}"
 HELLO: Any = [{"role": "user", "content": "hello"}]
+VERTEX = {"kind": "vertex", "project": "acme-prod", "location": "us-central1", "keys": ["ya29.t"]}
 
 
 def config(fake: FakeUpstream) -> dict[str, Any]:
@@ -31,6 +32,8 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "gem": {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": ["g-key"]},
         "co": {"kind": "cohere", "base_url": fake.url, "keys": ["co-key"]},
         "br": {"kind": "bedrock", "base_url": fake.url, "region": "us-east-1", "keys": [IAM]},
+        "vx-google": {**VERTEX, "base_url": fake.url},
+        "vx-claude": {**VERTEX, "base_url": fake.url, "publisher": "anthropic"},
     }
 
     def one(provider: str, model: str) -> dict[str, Any]:
@@ -43,6 +46,8 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "command": one("co", "command-a-reasoning"),
         "br-claude": one("br", "anthropic.claude-sonnet-4-5-v1:0"),
         "br-nova": one("br", "amazon.nova-pro-v1:0"),
+        "vx-gemini": one("vx-google", "gemini-2.5-pro"),
+        "vx-sonnet": one("vx-claude", "claude-sonnet-4-5@20250929"),
         "claude-then-gpt": {
             "deployments": [
                 {"provider": "claude", "model": "claude-x"},
@@ -84,6 +89,7 @@ def received(fake: FakeUpstream) -> dict[str, Any]:
         ("gpt", {"reasoning_effort": "high"}),
         ("sonnet", {"thinking": {"type": "enabled", "budget_tokens": 4096}}),
         ("br-claude", {"thinking": {"type": "enabled", "budget_tokens": 4096}}),
+        ("vx-sonnet", {"thinking": {"type": "enabled", "budget_tokens": 4096}}),
         ("command", {"thinking": {"type": "enabled", "token_budget": 4096}}),
     ],
 )
@@ -103,10 +109,11 @@ async def test_reasoning_effort_becomes_each_kinds_knob(
         assert "reasoning_effort" not in body
 
 
+@pytest.mark.parametrize("model", ["gemini", "vx-gemini"])
 async def test_reasoning_effort_becomes_gemini_thinking_budget(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
 ) -> None:
-    await sdk.chat.completions.create(model="gemini", messages=HELLO, reasoning_effort="low")
+    await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort="low")
 
     body = received(fake)
     assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024}
