@@ -68,7 +68,7 @@ def request_body(
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
-    for_claude(out, body, default_max_tokens)
+    for_claude(out, body, model, default_max_tokens)
     if stream:
         out["stream"] = True
     return out

@@ -28,6 +28,7 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,16 @@ BUDGET_BY_EFFORT: dict[str, int] = {
     "xhigh": 8192,
 }
 CLAUDE_MIN_BUDGET = 1024
+# reasoning_effort → Claude's `output_config.effort`, for the models that take adaptive thinking
+# (low, medium, high are the levels every such model takes; `max` is not, so xhigh is high).
+CLAUDE_EFFORT: dict[str, str] = {
+    "none": "low",
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+}
 # What the answer may take besides thinking when neither the caller nor the config said
 # (Bedrock's Converse has no default of ours; LiteLLM's DEFAULT_MAX_TOKENS).
 DEFAULT_ANSWER_TOKENS = 4096
@@ -99,9 +110,14 @@ def asked(body: Mapping[str, Any]) -> Thinking | None:
 # --- OpenAI-format kinds (openai, azure, cloudflare) ------------------------------------------
 
 
+# The efforts every OpenAI reasoning model takes (`none`, `minimal` and `xhigh` are each refused
+# by some): the only ones a thinking budget is turned into.
+_EVERYWHERE_EFFORTS = ("low", "medium", "high")
+
+
 def effort_for_budget(budget: int) -> str:
-    """The effort whose budget is the largest not above `budget` (low at least)."""
-    fitting = [e for e, b in BUDGET_BY_EFFORT.items() if CLAUDE_MIN_BUDGET <= b <= budget]
+    """The effort whose budget is the largest not above `budget` (low at least, high at most)."""
+    fitting = [e for e in _EVERYWHERE_EFFORTS if BUDGET_BY_EFFORT[e] <= budget]
     return fitting[-1] if fitting else "low"
 
 
@@ -120,23 +136,63 @@ def for_openai(body: JsonObject) -> None:
 
 
 def _forced_tool(choice: Any) -> bool:
-    return isinstance(choice, dict) and choice.get("type") in ("any", "tool")
+    """A tool choice that forces a tool: Anthropic's `{"type": "any"|"tool"}`, Converse's
+    `{"any": {}}` / `{"tool": {...}}`."""
+    if not isinstance(choice, dict):
+        return False
+    return choice.get("type") in ("any", "tool") or "any" in choice or "tool" in choice
 
 
-def claude_thinking(body: Mapping[str, Any], native: Any, tool_choice: Any) -> JsonObject | None:
-    """The `thinking` object to send to Claude: the caller's own as it was; else one from the
-    effort (not when a tool is forced, which Claude refuses with thinking on)."""
+# The first version in a Claude model name, wherever the platform puts it: claude-opus-4-7,
+# claude-sonnet-4-5@20250929 (Vertex), us.anthropic.claude-opus-4-6-v1 (Bedrock),
+# claude-3-7-sonnet-20250219; a date after the version is not a minor version.
+_CLAUDE_VERSION = re.compile(r"claude-(?:[a-z]+-)?(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+
+
+def claude_mode(model: str) -> str:
+    """How a Claude model takes thinking, by its name: the docs force it
+    (https://docs.claude.com/en/docs/build-with-claude/adaptive-thinking): Opus 4.7, Mythos and
+    later take only `adaptive` (with `output_config.effort`), refusing `enabled` and `disabled`;
+    the 4.6 models take `adaptive` (budgets deprecated); older ones only `enabled` budgets. A
+    name without a version (an alias, an application inference profile) gets budgets."""
+    if "mythos" in model:
+        return "adaptive_only"
+    found = _CLAUDE_VERSION.search(model)
+    if found is None:
+        return "budget"
+    version = (int(found.group(1)), int(found.group(2) or 0))
+    if version >= (4, 7):
+        return "adaptive_only"
+    return "adaptive" if version >= (4, 6) else "budget"
+
+
+def claude_knobs(
+    body: Mapping[str, Any], native: Any, tool_choice: Any, model: str
+) -> tuple[JsonObject | None, str | None]:
+    """(`thinking`, `output_config.effort`) to send to Claude: the caller's own `thinking` as it
+    was; else one from the effort (none when a tool is forced: Claude refuses that with
+    thinking on)."""
     if native is not None:
-        return dict(native) if isinstance(native, dict) else None
+        return (dict(native) if isinstance(native, dict) else None), None
     effort = effort_of(body)
     if effort is None:
-        return None
-    thinking = from_effort(effort)
-    if thinking.budget is None or thinking.budget < CLAUDE_MIN_BUDGET:
-        return {"type": "disabled"}
+        return None, None
+    mode, budget = claude_mode(model), BUDGET_BY_EFFORT[effort]
+    if budget < CLAUDE_MIN_BUDGET and mode != "adaptive_only":
+        return {"type": "disabled"}, None
     if _forced_tool(tool_choice):
-        return None
-    return {"type": "enabled", "budget_tokens": thinking.budget}
+        return None, None
+    if mode == "budget":
+        return {"type": "enabled", "budget_tokens": budget}, None
+    return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
+
+
+def with_effort(fields: JsonObject, effort: str | None) -> None:
+    """`output_config.effort`, unless the caller's own output_config says one."""
+    own = fields.get("output_config")
+    own = own if isinstance(own, dict) else {}
+    if effort is not None and "effort" not in own:
+        fields["output_config"] = {**own, "effort": effort}
 
 
 def thinking_on(thinking: Any) -> bool:
@@ -162,12 +218,15 @@ def without_sampling(params: JsonObject, top_p_key: str = "top_p") -> None:
         params.pop(top_p_key)
 
 
-def for_claude(out: JsonObject, body: Mapping[str, Any], default_max_tokens: int) -> None:
+def for_claude(
+    out: JsonObject, body: Mapping[str, Any], model: str, default_max_tokens: int
+) -> None:
     """Put the reasoning asked for in an Anthropic Messages body (`out`, mapped from `body`)."""
-    thinking = claude_thinking(body, out.pop("thinking", None), out.get("tool_choice"))
+    thinking, effort = claude_knobs(body, out.pop("thinking", None), out.get("tool_choice"), model)
     if thinking is None:
         return
     out["thinking"] = thinking
+    with_effort(out, effort)
     if thinking_on(thinking):
         without_sampling(out)
         raised = room_for(thinking, out.get("max_tokens"), default_max_tokens)
@@ -181,8 +240,9 @@ def is_bedrock_claude(model: str) -> bool:
 
 
 def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
-    """Claude on Bedrock: Anthropic's `thinking` in additionalModelRequestFields, the budget
-    rule on inferenceConfig.maxTokens. Other models: neither knob (each family has its own)."""
+    """Claude on Bedrock: Anthropic's `thinking` (and `output_config`) in
+    additionalModelRequestFields, the budget rule on inferenceConfig.maxTokens. Other models:
+    neither knob (each family has its own)."""
     extra = out.get("additionalModelRequestFields")
     extra = extra if isinstance(extra, dict) else {}
     native = extra.pop("thinking", None)
@@ -190,7 +250,8 @@ def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
         if not extra:
             out.pop("additionalModelRequestFields", None)
         return
-    thinking = claude_thinking(body, native, (out.get("toolConfig") or {}).get("toolChoice"))
+    choice = (out.get("toolConfig") or {}).get("toolChoice")
+    thinking, effort = claude_knobs(body, native, choice, model)
     if thinking is None:
         return
     if thinking_on(thinking):
@@ -200,6 +261,7 @@ def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
         raised = room_for(thinking, inference.get("maxTokens"), DEFAULT_ANSWER_TOKENS)
         if raised is not None:
             inference["maxTokens"] = raised
+    with_effort(extra, effort)
     out["additionalModelRequestFields"] = {**extra, "thinking": thinking}
 
 

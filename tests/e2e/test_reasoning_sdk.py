@@ -42,6 +42,8 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     out["models"] |= {
         "gpt": one("alpha", "model-a"),
         "sonnet": one("claude", "claude-x"),
+        "opus-4-7": one("claude", "claude-opus-4-7"),
+        "sonnet-4-6": one("claude", "claude-sonnet-4-6"),
         "gemini": one("gem", "gemini-2.5-flash"),
         "command": one("co", "command-a-reasoning"),
         "br-claude": one("br", "anthropic.claude-sonnet-4-5-v1:0"),
@@ -179,6 +181,32 @@ async def test_a_callers_own_thinking_config_wins_at_gemini(
     )
 
     assert received(fake)["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "low"}
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "thinking", "output_config"),
+    [
+        ("opus-4-7", "high", {"type": "adaptive"}, {"effort": "high"}),
+        ("opus-4-7", "none", {"type": "adaptive"}, {"effort": "low"}),  # it refuses disabled
+        ("sonnet-4-6", "medium", {"type": "adaptive"}, {"effort": "medium"}),
+        ("sonnet-4-6", "minimal", {"type": "disabled"}, None),
+    ],
+)
+async def test_claude_models_that_take_adaptive_thinking_get_it_with_an_effort(
+    sdk: openai.AsyncOpenAI,
+    fake: FakeUpstream,
+    model: str,
+    effort: Any,
+    thinking: dict[str, Any],
+    output_config: dict[str, Any] | None,
+) -> None:
+    await sdk.chat.completions.create(
+        model=model, messages=HELLO, reasoning_effort=effort, max_tokens=300
+    )
+
+    body = received(fake)
+    assert body["thinking"] == thinking and body.get("output_config") == output_config
+    assert body["max_tokens"] == 300  # no budget: nothing to fit under max_tokens
 
 
 # --- thinking, from the anthropic SDK at /v1/messages ---------------------------------------------
