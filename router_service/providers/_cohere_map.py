@@ -84,9 +84,7 @@ def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonOb
             "type": "json_object",
             **({"json_schema": schema} if schema else {}),
         }
-    thinking = cohere_thinking(body, out.pop("thinking", None))
-    if thinking is not None:
-        out["thinking"] = thinking
+    cohere_thinking(out, body)
     if stream:
         out["stream"] = True
     return out

@@ -67,8 +67,7 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
     own = out.get("generationConfig")
     if own is not None and not isinstance(own, dict):
         raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
-    out.pop("thinking", None)  # Anthropic's knob: Gemini's own is thinkingConfig
-    thinking = gemini_thinking_config(body)
+    thinking = gemini_thinking_config(out, body)
     if thinking is not None and "thinkingConfig" not in (own or {}):  # the caller's own wins
         config["thinkingConfig"] = thinking
     if config:

@@ -48,6 +48,8 @@ BUDGET_BY_EFFORT: dict[str, int] = {
     "xhigh": 8192,
 }
 CLAUDE_MIN_BUDGET = 1024
+# Claude's `output_config.effort` → reasoning_effort (its `max` is beyond high).
+EFFORT_BY_CLAUDE_EFFORT = {"low": "low", "medium": "medium", "high": "high", "max": "xhigh"}
 # reasoning_effort → Claude's `output_config.effort`, for the models that take adaptive thinking
 # (low, medium, high are the levels every such model takes; `max` is not, so xhigh is high).
 CLAUDE_EFFORT: dict[str, str] = {
@@ -80,16 +82,33 @@ def effort_of(body: Mapping[str, Any]) -> str | None:
     return effort if isinstance(effort, str) and effort in BUDGET_BY_EFFORT else None
 
 
-def anthropic_thinking(value: Any) -> Thinking | None:
-    """Anthropic's `thinking` object, read; None when it is not one."""
+def anthropic_thinking(value: Any, output_config: Any = None) -> Thinking | None:
+    """Anthropic's `thinking` object, read; None when it is not one. Adaptive thinking's
+    `output_config.effort`, when given, stands for that effort's budget."""
     if not isinstance(value, dict):
         return None
     mode, budget = value.get("type"), value.get("budget_tokens")
     if mode == "enabled" and isinstance(budget, int) and not isinstance(budget, bool):
         return Thinking("enabled", budget)
-    if mode in ("adaptive", "disabled"):
-        return Thinking(str(mode))
+    if mode == "adaptive":
+        effort = output_config.get("effort") if isinstance(output_config, dict) else None
+        ours = EFFORT_BY_CLAUDE_EFFORT.get(effort) if isinstance(effort, str) else None
+        return Thinking("adaptive", BUDGET_BY_EFFORT[ours] if ours else None)
+    if mode == "disabled":
+        return Thinking("disabled")
     return None
+
+
+def without_claude_effort(out: JsonObject) -> None:
+    """Drop Claude's `output_config.effort` (read with `thinking`) from a non-Claude body, and
+    `output_config` with it when nothing else is left in it."""
+    own = out.get("output_config")
+    if isinstance(own, dict) and "effort" in own:
+        rest = {k: v for k, v in own.items() if k != "effort"}
+        if rest:
+            out["output_config"] = rest
+        else:
+            del out["output_config"]
 
 
 def from_effort(effort: str) -> Thinking:
@@ -100,7 +119,7 @@ def from_effort(effort: str) -> Thinking:
 def asked(body: Mapping[str, Any]) -> Thinking | None:
     """The reasoning asked for, for a provider whose own knob the caller did not set:
     Anthropic's `thinking` (sent on purpose) before `reasoning_effort`."""
-    thinking = anthropic_thinking(body.get("thinking"))
+    thinking = anthropic_thinking(body.get("thinking"), body.get("output_config"))
     effort = effort_of(body)
     if thinking is None and effort is not None:
         thinking = from_effort(effort)
@@ -125,10 +144,11 @@ def for_openai(body: JsonObject) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
     knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
     `minimal` are each refused by some reasoning models."""
-    thinking = anthropic_thinking(body.pop("thinking", None))
+    thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
+    without_claude_effort(body)
     if thinking is None or "reasoning_effort" in body:
         return
-    if thinking.mode == "enabled" and thinking.budget is not None:
+    if thinking.mode != "disabled" and thinking.budget is not None:
         body["reasoning_effort"] = effort_for_budget(thinking.budget)
 
 
@@ -268,34 +288,34 @@ def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
 # --- Gemini (gemini, vertex publisher google) and Cohere ---------------------------------------
 
 
-def gemini_thinking_config(body: Mapping[str, Any]) -> JsonObject | None:
-    """generationConfig.thinkingConfig for the effort or Anthropic's `thinking` (the caller's
-    own thinkingConfig, merged over it by the Gemini mapping, wins)."""
+def gemini_thinking_config(out: JsonObject, body: Mapping[str, Any]) -> JsonObject | None:
+    """generationConfig.thinkingConfig for the effort or Anthropic's `thinking`, both taken out
+    of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it)."""
+    out.pop("thinking", None)
+    without_claude_effort(out)
     thinking = asked(body)
     if thinking is None:
         return None
-    if thinking.mode == "adaptive":
-        return {"thinkingBudget": -1}
+    if thinking.mode == "adaptive" and thinking.budget is None:
+        return {"thinkingBudget": -1}  # dynamic: the model decides
     return {"thinkingBudget": thinking.budget or 0}
 
 
-def cohere_thinking(body: Mapping[str, Any], native: Any) -> JsonObject | None:
-    """Cohere's `thinking`: its own when the caller's is Cohere's shape, else the one asked."""
-    if (
-        isinstance(native, dict)
-        and "budget_tokens" not in native
-        and native.get("type")
-        in (
-            "enabled",
-            "disabled",
-        )
-    ):
-        return dict(native)
+def cohere_thinking(out: JsonObject, body: Mapping[str, Any]) -> None:
+    """Cohere's `thinking` in the Cohere body `out`: the caller's own when it is Cohere's shape
+    (`token_budget`), else the one asked (Anthropic's `thinking` or the effort)."""
+    native = out.pop("thinking", None)
+    without_claude_effort(out)
+    cohere_shape = isinstance(native, dict) and "budget_tokens" not in native
+    if cohere_shape and native.get("type") in ("enabled", "disabled"):
+        out["thinking"] = dict(native)
+        return
     thinking = asked(body)
     if thinking is None:
-        return None
-    if thinking.mode == "adaptive":
-        return {"type": "enabled"}
-    if thinking.budget is None or thinking.budget < CLAUDE_MIN_BUDGET:
-        return {"type": "disabled"}
-    return {"type": "enabled", "token_budget": thinking.budget}
+        return
+    if thinking.mode == "adaptive" and thinking.budget is None:
+        out["thinking"] = {"type": "enabled"}
+    elif thinking.budget is None or thinking.budget < CLAUDE_MIN_BUDGET:
+        out["thinking"] = {"type": "disabled"}
+    else:
+        out["thinking"] = {"type": "enabled", "token_budget": thinking.budget}

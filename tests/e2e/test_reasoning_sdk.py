@@ -260,3 +260,59 @@ async def test_failover_from_claude_to_an_openai_deployment_with_thinking_on(
     body = received(fake)
     assert body["model"] == "model-a"
     assert body["reasoning_effort"] == "medium" and "thinking" not in body
+
+
+@pytest.mark.parametrize(
+    ("model", "output_config", "expected"),
+    [
+        ("gpt", {"effort": "medium"}, {"reasoning_effort": "medium"}),
+        ("gpt", {"effort": "max"}, {"reasoning_effort": "high"}),  # every model takes high
+        (
+            "gemini",
+            {"effort": "low"},
+            {"generationConfig.thinkingConfig": {"thinkingBudget": 1024}},
+        ),
+        ("gemini", None, {"generationConfig.thinkingConfig": {"thinkingBudget": -1}}),
+        ("command", {"effort": "high"}, {"thinking": {"type": "enabled", "token_budget": 4096}}),
+    ],
+)
+async def test_adaptive_thinking_and_its_effort_at_other_kinds(
+    claude: anthropic.AsyncAnthropic,
+    fake: FakeUpstream,
+    model: str,
+    output_config: dict[str, Any] | None,
+    expected: dict[str, Any],
+) -> None:
+    extra: dict[str, Any] = {"thinking": {"type": "adaptive"}}
+    if output_config is not None:
+        extra["output_config"] = output_config
+    await claude.messages.create(model=model, max_tokens=800, messages=HELLO, extra_body=extra)
+
+    body = received(fake)
+    [(path, value)] = expected.items()
+    found: Any = body
+    for key in path.split("."):
+        found = found[key]
+    assert found == value
+    assert "output_config" not in body
+    if model != "command":
+        assert "thinking" not in body
+
+
+@pytest.mark.parametrize("model", ["gpt", "gemini"])
+async def test_a_streamed_message_with_thinking_at_other_kinds(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, model: str
+) -> None:
+    thinking: Any = {"type": "enabled", "budget_tokens": 2048}
+    async with claude.messages.stream(
+        model=model, max_tokens=4000, thinking=thinking, messages=HELLO
+    ) as stream:
+        message = await stream.get_final_message()
+
+    assert message.content[0].type == "text" and message.content[0].text == "Echo: hello"
+    body = received(fake)
+    assert "thinking" not in body
+    if model == "gpt":
+        assert body["reasoning_effort"] == "medium"
+    else:
+        assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 2048}
