@@ -17,10 +17,13 @@ Rules:
   under 0.95 are refused, and so is a forced tool choice. When the budget does not fit,
   `max_tokens` is raised to budget + the caller's `max_tokens` (the answer keeps the room the
   caller gave it); sampling fields are dropped; an effort does not turn thinking on when the
-  caller forced a tool.
+  caller forced a tool. Claude 4.6 and later take adaptive thinking with `output_config.effort`
+  instead of budgets, and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs
+  leave no other way to know).
 - Gemini (https://ai.google.dev/gemini-api/docs/thinking): `thinkingBudget`, which Gemini 2.5 and
-  Gemini 3 both take (Gemini 3 prefers `thinkingLevel` but accepts a budget), so no model-name
-  test; 0 turns thinking off (Pro models refuse 0), -1 lets the model decide.
+  Gemini 3 both take ("thinkingBudget is accepted for backwards compatibility" on Gemini 3, which
+  prefers `thinkingLevel`), so no model-name test; 0 turns thinking off (Pro models refuse 0),
+  -1 lets the model decide.
 - Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
 - Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
   models' reasoning fields differ per model family and are left out.
