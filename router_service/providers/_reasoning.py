@@ -191,12 +191,12 @@ def claude_mode(model: str) -> str:
 
 def claude_knobs(
     body: Mapping[str, Any], native: Any, tool_choice: Any, model: str
-) -> tuple[JsonObject | None, str | None]:
+) -> tuple[Any, str | None]:
     """(`thinking`, `output_config.effort`) to send to Claude: the caller's own `thinking` as it
     was; else one from the effort (none when a tool is forced: Claude refuses that with
     thinking on)."""
-    if native is not None:
-        return (dict(native) if isinstance(native, dict) else None), None
+    if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
+        return (dict(native) if isinstance(native, dict) else native), None
     effort = effort_of(body)
     if effort is None:
         return None, None
