@@ -11,11 +11,12 @@ back as a GenerateContentResponse (:func:`response_to_gemini`) or its stream's c
 """
 
 from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
-from clients.codec.gemini._request import (
+from clients.codec.gemini._fields import (
+    gemini_field,
+    gemini_message,
     generate_request_from_gemini,
-    model_name,
-    openai_chat_body,
 )
+from clients.codec.gemini._request import model_name, openai_chat_body
 from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
 from clients.codec.gemini._stream import ResponseChunks
 from clients.codec.gemini._tables import (
@@ -41,6 +42,8 @@ __all__ = [
     "embeddings_body",
     "embeddings_to_gemini",
     "gemini_error",
+    "gemini_field",
+    "gemini_message",
     "gemini_status",
     "generate_request_from_gemini",
     "model_name",

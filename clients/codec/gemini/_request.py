@@ -24,19 +24,18 @@ from clients.codec._json import (
     at_index,
     dump_json,
     expect_int,
+    expect_int32,
     expect_list,
     expect_object,
     expect_str,
     invalid_value,
     missing,
 )
-from clients.codec._request import chat_params_from_openai
 from clients.codec.gemini._content import json_schema, user_part
 from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
 from clients.errors import InvalidRequestError
-from clients.switchboard.v1 import chat_pb2
 
-__all__ = ["generate_request_from_gemini", "model_name", "openai_chat_body"]
+__all__ = ["SAME", "chat_messages", "model_name", "openai_chat_body"]
 
 JsonObject = dict[str, Any]
 
@@ -46,13 +45,13 @@ _KNOWN = frozenset(
 )
 # generationConfig fields → OpenAI's chat keys, taken as they are: the router's Gemini
 # provider's (`CONFIG_KEYS`) the other way round, and those it maps itself.
-_SAME = {native: key for key, native in CONFIG_KEYS.items()} | {
+SAME = {native: key for key, native in CONFIG_KEYS.items()} | {
     "topK": "top_k",  # not OpenAI's: what the Gemini, Anthropic and vLLM upstreams take
     "maxOutputTokens": "max_tokens",
     "responseLogprobs": "logprobs",
     "logprobs": "top_logprobs",
 }
-_CONFIG = frozenset(_SAME) | {
+_CONFIG = frozenset(SAME) | {
     "stopSequences",
     "responseMimeType",
     "responseSchema",
@@ -67,14 +66,6 @@ _MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
 def model_name(value: str) -> str:
     """A model as Gemini names it (`models/x`, or `x`) → the model the router knows (`x`)."""
     return value.removeprefix("models/")
-
-
-def generate_request_from_gemini(
-    model: str, body: dict[str, Any], stream: bool
-) -> tuple[chat_pb2.ChatParams, bool]:
-    """The chat params of a generateContent body for `model` (the path's); raises
-    :class:`InvalidRequestError` naming the path of what is wrong or not expressible."""
-    return chat_params_from_openai(openai_chat_body(model, body, stream))
 
 
 def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObject:
@@ -95,8 +86,8 @@ def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObje
     # safetySettings: accepted and not read (no other kind of deployment has a word for them).
     if "contents" not in body:
         missing("contents")
-    system = _system(body.get("systemInstruction"))
-    out: JsonObject = {"model": model, "messages": system + _messages(body["contents"])}
+    messages = [message for _, message in chat_messages(body)]
+    out: JsonObject = {"model": model, "messages": messages}
     if body.get("generationConfig") is not None:
         out.update(_generation_config(body["generationConfig"]))
     if body.get("tools"):
@@ -147,12 +138,19 @@ class _Calls:
         return waiting.popleft() if waiting else f"call_{name}"
 
 
-def _messages(value: Any) -> list[JsonObject]:
+def chat_messages(body: JsonObject) -> list[tuple[str, JsonObject]]:
+    """The OpenAI messages of a generateContent body, each with the path of what it came from
+    (`systemInstruction`, `contents[i]`): a turn's functionResponses are messages of their own."""
+    system = [("systemInstruction", m) for m in _system(body.get("systemInstruction"))]
+    return system + _messages(body["contents"])
+
+
+def _messages(value: Any) -> list[tuple[str, JsonObject]]:
     contents = expect_list(value, "contents")
     if not contents:
         raise InvalidRequestError("contents: at least one content is required", "contents")
     calls = _Calls()
-    out: list[JsonObject] = []
+    out: list[tuple[str, JsonObject]] = []
     for i, content in enumerate(contents):
         path = at_index("contents", i)
         content = expect_object(content, path)
@@ -164,9 +162,9 @@ def _messages(value: Any) -> list[JsonObject]:
             for j, part in enumerate(expect_list(content["parts"], at(path, "parts")))
         ]
         if role == "model":
-            out.append(_model_turn(parts, at(path, "parts"), calls, i))
+            out.append((path, _model_turn(parts, at(path, "parts"), calls, i)))
         elif role in ("user", "function"):  # `function`: the older API's turn of results
-            out += _user_turn(parts, at(path, "parts"), calls)
+            out += [(path, m) for m in _user_turn(parts, at(path, "parts"), calls)]
         else:
             invalid_value(at(path, "role"), role, ("user", "model"))
     return out
@@ -258,9 +256,12 @@ def _generation_config(value: Any) -> JsonObject:
             f"(supported: {', '.join(sorted(_CONFIG))})",
             where,
         )
-    out = {_SAME[key]: config[key] for key in _SAME if config.get(key) is not None}
+    out = {SAME[key]: config[key] for key in SAME if config.get(key) is not None}
     path = "generationConfig.maxOutputTokens"
     if "max_tokens" in out and expect_int(out["max_tokens"], path) < 1:
+        raise InvalidRequestError(f"{path}: must be at least 1", path)
+    path = "generationConfig.topK"  # the one field no OpenAI check reads (it rides in extras)
+    if "top_k" in out and expect_int32(out["top_k"], path) < 1:
         raise InvalidRequestError(f"{path}: must be at least 1", path)
     if config.get("stopSequences"):
         stops = expect_list(config["stopSequences"], "generationConfig.stopSequences")
