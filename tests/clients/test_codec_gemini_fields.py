@@ -1,5 +1,6 @@
 """The Gemini codec's errors in the caller's own names: what the shared OpenAI checks refuse is
-said of the generateContent field it came from; `topK`'s own check; a stream chunk's logprobs."""
+said of the generateContent field it came from; `topK`'s own check; thinkingConfig; a stream
+chunk's logprobs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from clients.codec.gemini import (
     gemini_field,
     gemini_message,
     generate_request_from_gemini,
+    openai_chat_body,
 )
 
 HELLO: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
@@ -110,3 +112,40 @@ def test_a_stream_chunk_carries_its_tokens_logprobs() -> None:
     assert candidate["avgLogprobs"] == -0.5
     (held,) = stream.pending()[0]["candidates"]
     assert "logprobsResult" not in held
+
+
+@pytest.mark.parametrize(
+    ("thinking", "effort"),
+    [
+        ({"thinkingBudget": 0}, "none"),
+        ({"thinkingBudget": 8, "includeThoughts": True}, "low"),
+        ({"thinking_budget": 1024, "include_thoughts": True}, "low"),
+        ({"thinkingBudget": 1025}, "medium"),
+        ({"thinkingBudget": 100_000}, "high"),
+        ({"thinkingLevel": "MINIMAL"}, "minimal"),
+        ({"thinkingLevel": "HIGH"}, "high"),
+        ({"thinkingBudget": -1}, None),
+        ({"includeThoughts": True}, None),
+    ],
+)
+def test_a_thinking_config_is_a_reasoning_effort(thinking: Any, effort: str | None) -> None:
+    body = {**HELLO, "generationConfig": {"thinkingConfig": thinking}}
+    out = openai_chat_body("flash", body, False)
+    assert out.get("reasoning_effort") == effort
+
+
+@pytest.mark.parametrize(
+    ("thinking", "field"),
+    [
+        ({"thinkingBudget": "8"}, "generationConfig.thinkingConfig.thinkingBudget"),
+        ({"thinkingBudget": -2}, "generationConfig.thinkingConfig.thinkingBudget"),
+        ({"thinkingLevel": "DEEP"}, "generationConfig.thinkingConfig.thinkingLevel"),
+        ({"includeThoughts": "yes"}, "generationConfig.thinkingConfig.includeThoughts"),
+        ({"thinkingBudget": 8, "thinkingLevel": "LOW"}, "generationConfig.thinkingConfig"),
+        ({"odd": 1}, "generationConfig.thinkingConfig.odd"),
+        ([], "generationConfig.thinkingConfig"),
+    ],
+)
+def test_a_wrong_thinking_config_is_refused_naming_its_field(thinking: Any, field: str) -> None:
+    refused = refusal({**HELLO, "generationConfig": {"thinkingConfig": thinking}})
+    assert refused.param == field and field in refused.message

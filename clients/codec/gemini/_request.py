@@ -33,6 +33,7 @@ from clients.codec._json import (
 )
 from clients.codec.gemini._content import json_schema, user_part
 from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
+from clients.codec.gemini._thinking import reasoning_effort
 from clients.errors import InvalidRequestError
 
 __all__ = ["SAME", "chat_messages", "model_name", "openai_chat_body"]
@@ -56,6 +57,7 @@ _CONFIG = frozenset(SAME) | {
     "responseMimeType",
     "responseSchema",
     "responseJsonSchema",
+    "thinkingConfig",
 }
 _MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
     "MODE_UNSPECIFIED": "auto",
@@ -267,6 +269,8 @@ def _generation_config(value: Any) -> JsonObject:
         stops = expect_list(config["stopSequences"], "generationConfig.stopSequences")
         path = "generationConfig.stopSequences"
         out["stop"] = [expect_str(s, at_index(path, i)) for i, s in enumerate(stops)]
+    if config.get("thinkingConfig") is not None:
+        out.update(reasoning_effort(config["thinkingConfig"]))
     if "top_logprobs" in out:
         out["logprobs"] = True  # OpenAI takes top_logprobs only with logprobs
     format_ = _response_format(config)
