@@ -82,6 +82,11 @@ def test_a_message_is_its_turn_and_a_tool_its_declaration() -> None:
     assert gemini_field("messages", body) == "contents"
     assert gemini_field("tools[1].function.name", body) == "tools[0].functionDeclarations[1].name"
     assert gemini_field("tools[2].function", body) == "tools[1].functionDeclarations[0]"
+    # `ANY` with several allowed names keeps those tools alone.
+    calling = {"mode": "ANY", "allowedFunctionNames": ["h", "g"]}
+    kept = {**body, "toolConfig": {"functionCallingConfig": calling}}
+    assert gemini_field("tools[0].function.name", kept) == "tools[0].functionDeclarations[1].name"
+    assert gemini_field("tools[1]", kept) == "tools[1].functionDeclarations[0]"
     assert gemini_field("n", body) == "generationConfig.candidateCount"
     assert gemini_field("max_tokens", body) == "generationConfig.maxOutputTokens"
     assert gemini_field("stop[1]", body) == "generationConfig.stopSequences[1]"

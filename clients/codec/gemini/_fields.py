@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from clients.codec._request import chat_params_from_openai
-from clients.codec.gemini._request import SAME, chat_messages, openai_chat_body
+from clients.codec.gemini._request import SAME, chat_messages, chat_tools, openai_chat_body
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
@@ -50,9 +50,9 @@ def generate_request_from_gemini(
 
 
 def gemini_field(param: str | None, body: JsonObject) -> str | None:
-    """The field of the generateContent `body` that OpenAI's `param` stands for (None: it names
-    none of them). A message is its turn (`contents[3]`), a tool its declaration
-    (`tools[0].functionDeclarations[1].name`)."""
+    """The field of the generateContent `body` (one that translated) that OpenAI's `param`
+    stands for (None: it names none of them). A message is its turn (`contents[3]`), a tool
+    its declaration (`tools[0].functionDeclarations[1].name`)."""
     match = _PATH.fullmatch(param or "")
     if match is None or match["key"] not in _FIELDS:
         return None
@@ -80,9 +80,18 @@ def gemini_message(message: str, param: str | None, field: str) -> str:
 
 
 def _declarations(body: JsonObject) -> list[str]:
-    """The path of each function declaration, in the order they became OpenAI's tools."""
-    out = []
-    for i, tool in enumerate(body.get("tools") or ()):
-        declared = tool.get("functionDeclarations") if isinstance(tool, dict) else None
-        out += [f"tools[{i}].functionDeclarations[{j}]" for j in range(len(declared or ()))]
+    """The path of each function declaration that became one of OpenAI's tools, in their
+    order: all of them, or those `ANY`'s allowedFunctionNames kept (in the same order)."""
+    declared = [
+        (f"tools[{i}].functionDeclarations[{j}]", declaration.get("name"))
+        for i, tool in enumerate(body.get("tools") or ())
+        for j, declaration in enumerate(tool.get("functionDeclarations") or ())
+    ]
+    kept = chat_tools(body.get("tools"), body.get("toolConfig"))["tools"]
+    out, remaining = [], iter(declared)
+    for tool in kept:
+        wanted = tool["function"]["name"]
+        path = next((path for path, name in remaining if name == wanted), None)
+        if path is not None:
+            out.append(path)
     return out

@@ -36,7 +36,7 @@ from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
 from clients.codec.gemini._thinking import reasoning_effort
 from clients.errors import InvalidRequestError
 
-__all__ = ["SAME", "chat_messages", "model_name", "openai_chat_body"]
+__all__ = ["SAME", "chat_messages", "chat_tools", "model_name", "openai_chat_body"]
 
 JsonObject = dict[str, Any]
 
@@ -93,7 +93,7 @@ def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObje
     if body.get("generationConfig") is not None:
         out.update(_generation_config(body["generationConfig"]))
     if body.get("tools"):
-        out.update(_tools(body["tools"], body.get("toolConfig")))
+        out.update(chat_tools(body["tools"], body.get("toolConfig")))
     if stream:
         # The usage comes in the stream's last chunk, for the last response's usageMetadata.
         out |= {"stream": True, "stream_options": {"include_usage": True}}
@@ -296,7 +296,8 @@ def _response_format(config: JsonObject) -> JsonObject | None:
     return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
 
 
-def _tools(value: Any, tool_config: Any) -> JsonObject:
+def chat_tools(value: Any, tool_config: Any) -> JsonObject:
+    """`tools` (and `tool_choice`) for a body's tools and toolConfig."""
     functions: list[JsonObject] = []
     for i, tool in enumerate(expect_list(value, "tools")):
         path = at_index("tools", i)
