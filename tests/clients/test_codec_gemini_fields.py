@@ -90,6 +90,8 @@ def test_a_message_is_its_turn_and_a_tool_its_declaration() -> None:
     assert gemini_field("n", body) == "generationConfig.candidateCount"
     assert gemini_field("max_tokens", body) == "generationConfig.maxOutputTokens"
     assert gemini_field("stop[1]", body) == "generationConfig.stopSequences[1]"
+    schema = "generationConfig.responseMimeType"
+    assert gemini_field("response_format.json_schema.schema", body) == schema
     assert gemini_field("generationConfig.maxOutputTokens", body) is None
     assert gemini_field(None, body) is None
 

@@ -29,6 +29,8 @@ _FIELDS = {key: f"generationConfig.{native}" for native, key in SAME.items()} | 
     "tool_choice": "toolConfig.functionCallingConfig",
     "tools": "tools",
 }
+# Keys whose inside is shaped otherwise in Gemini's body: named whole.
+_WHOLE = frozenset({"messages", "response_format", "tool_choice"})
 # `messages[2].content`: the key, its index, and the rest of the path.
 _PATH = re.compile(r"(?P<key>\w+)(?:\[(?P<index>\d+)\])?(?P<rest>.*)", re.DOTALL)
 
@@ -58,7 +60,7 @@ def gemini_field(param: str | None, body: JsonObject) -> str | None:
         return None
     key, index, rest = match["key"], match["index"], match["rest"]
     if index is None:
-        return _FIELDS[key] + rest
+        return _FIELDS[key] + ("" if key in _WHOLE else rest)
     if key == "messages":
         origins = [origin for origin, _ in chat_messages(body)]
         return origins[int(index)] if int(index) < len(origins) else "contents"
