@@ -153,7 +153,8 @@ async def _chat(call: Call) -> web.StreamResponse:
             del completion["usage"]
         return await send_answer(call, call.dialect.completion(completion))
     options = body.get("stream_options")
-    include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+    asked = isinstance(options, dict) and bool(options.get("include_usage"))
+    include_usage = asked and not sc.no_usage
     events, content_count = call.dialect.stream_events(answer, include_usage)
     return await run_stream(call, events, content_count)
 

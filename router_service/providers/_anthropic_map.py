@@ -278,11 +278,10 @@ class StreamMapper:
     """Stream events → OpenAI chunks. Anthropic numbers content blocks; OpenAI numbers tool
     calls: `_tools` maps one to the other."""
 
-    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, model: str, created: int) -> None:
         self.id = ""
         self.model = model
         self.created = created
-        self.include_usage = include_usage
         self._tools: dict[int, int] = {}
         self._argued: set[int] = set()  # tool blocks that sent some argument text
         # Thinking blocks being streamed, sent whole (signature included) when they stop.
@@ -361,6 +360,5 @@ class StreamMapper:
         chunks = [self._chunk({}, finish_reason=reason)] if reason else []
         if chunks:
             _say_matched_stop(chunks[0]["choices"][0], delta)
-        if self.include_usage:
-            chunks.append(self._chunk(None, usage_obj=usage(self._usage)))
+        chunks.append(self._chunk(None, usage_obj=usage(self._usage)))
         return chunks

@@ -174,11 +174,7 @@ class BedrockAdapter(HttpAdapter):
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open
         async with opened as response:
-            mapper = BM.StreamMapper(
-                call.upstream_model,
-                int(self.clock.now()),
-                include_usage=call.params.stream_options.include_usage,
-            )
+            mapper = BM.StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._stream_chunks(response, mapper)
 
     async def _stream_chunks(

@@ -316,11 +316,10 @@ class StreamMapper:
     """ConverseStream events → OpenAI chunks. Converse numbers content blocks; OpenAI numbers
     tool calls: `_tools` maps one to the other."""
 
-    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, model: str, created: int) -> None:
         self.id = new_id()
         self.model = model
         self.created = created
-        self.include_usage = include_usage
         self._tools: dict[int, int] = {}
         self._argued: set[int] = set()  # tool blocks that sent some input text
         # Reasoning blocks being streamed, sent whole (signature included) when they stop.
@@ -345,7 +344,7 @@ class StreamMapper:
             if reason == "content_filter" and not self._content_sent:
                 raise filtered(str(event.get("stopReason")))
             return [self._chunk({}, finish_reason=reason)]
-        if event_type == "metadata" and self.include_usage:
+        if event_type == "metadata":
             raw_usage = event.get("usage")
             if isinstance(raw_usage, dict):
                 return [self._chunk(None, usage_obj=usage(raw_usage))]

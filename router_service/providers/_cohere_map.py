@@ -181,11 +181,10 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
 class StreamMapper:
     """Chat v2 stream events → OpenAI chunks."""
 
-    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, model: str, created: int) -> None:
         self.id = ""
         self.model = model
         self.created = created
-        self.include_usage = include_usage
         self._tools: dict[int, int] = {}  # event index → OpenAI tool call index
 
     def _chunk(self, delta: JsonObject | None, **kwargs: Any) -> JsonObject:
@@ -231,6 +230,6 @@ class StreamMapper:
         reason = finish_reason(delta.get("finish_reason"), delta.get("error"))
         chunks = [self._chunk({}, finish_reason=reason)] if reason else []
         raw_usage = delta.get("usage")
-        if self.include_usage and isinstance(raw_usage, dict):
+        if isinstance(raw_usage, dict):
             chunks.append(self._chunk(None, usage_obj=usage(raw_usage)))
         return chunks

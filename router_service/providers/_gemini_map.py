@@ -335,10 +335,9 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
 class StreamMapper:
     """streamGenerateContent?alt=sse events (each a GenerateContentResponse) → OpenAI chunks."""
 
-    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, model: str, created: int) -> None:
         self.model = model
         self.created = created
-        self.include_usage = include_usage
         self.id = ""
         self._prefix = f"call_{secrets.token_hex(6)}"
         self._calls: dict[int, int] = {}  # candidate index → tool calls sent
@@ -356,7 +355,7 @@ class StreamMapper:
             chunks += self._candidate(index, candidate)
             finished = finished or bool(candidate.get("finishReason"))
         raw_usage = data.get("usageMetadata")
-        if finished and self.include_usage and isinstance(raw_usage, dict):
+        if finished and isinstance(raw_usage, dict):
             chunks.append(
                 M.chunk(self.id, self.created, self.model, None, usage_obj=usage(raw_usage))
             )

@@ -76,6 +76,10 @@ class OpenAIAdapter(HttpAdapter):
         body["model"] = call.upstream_model
         if stream:
             body["stream"] = True
+            if self.config.stream_usage:  # the accounting's usage; the caller's shown if asked
+                options = body.get("stream_options")
+                asked = options if isinstance(options, dict) else {}
+                body["stream_options"] = {**asked, "include_usage": True}
         return body
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
