@@ -89,7 +89,8 @@ class ProviderConfig(_Strict):
         default=True,
         description="openai, azure, cloudflare: send `stream_options: {include_usage: true}` "
         "with every stream, so that its usage (tokens, budgets, cost) is the one reported; "
-        "false for a server that rejects `stream_options` (the caller's own are passed on).",
+        "false for a server that rejects `stream_options` (the caller's own are passed on). "
+        "azure: only with an api_version that takes them (2024-08-01-preview or later).",
     )
     project: str | None = Field(
         default=None,

@@ -72,13 +72,18 @@ class OpenAIAdapter(HttpAdapter):
             "content-type": "application/json",
         }
 
+    @property
+    def asks_stream_usage(self) -> bool:
+        """Whether every stream asks the upstream for its usage (`stream_options`)."""
+        return self.config.stream_usage
+
     def _chat_body(self, call: ChatCall, *, stream: bool = False) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
         for_openai(body)
         if stream:
             body["stream"] = True
-            if self.config.stream_usage:  # the accounting's usage; the caller's shown if asked
+            if self.asks_stream_usage:  # the accounting's usage; the caller's shown if asked
                 options = body.get("stream_options")
                 asked = options if isinstance(options, dict) else {}
                 body["stream_options"] = {**asked, "include_usage": True}

@@ -203,6 +203,22 @@ def test_top_k_goes_into_the_generation_config() -> None:
     assert out["generationConfig"] == {"topK": 40}
 
 
+@pytest.mark.parametrize(
+    ("effort", "budget"), [("none", 0), ("low", 1024), ("medium", 8192), ("high", 24576)]
+)
+def test_reasoning_effort_is_a_thinking_budget(effort: str, budget: int) -> None:
+    messages = [{"role": "user", "content": "x"}]
+    out = G.request_body({"messages": messages, "reasoning_effort": effort})
+    assert "reasoning_effort" not in out
+    assert out["generationConfig"] == {"thinkingConfig": {"thinkingBudget": budget}}
+    # The caller's own thinkingConfig refines it.
+    own = {"thinkingConfig": {"includeThoughts": True, "thinkingBudget": 5}}
+    out = G.request_body(
+        {"messages": messages, "reasoning_effort": effort, "generationConfig": own}
+    )
+    assert out["generationConfig"] == own
+
+
 def test_tool_use_prompt_tokens_are_prompt_tokens() -> None:
     raw = {"promptTokenCount": 100, "candidatesTokenCount": 10, "toolUsePromptTokenCount": 50}
     counted = G.usage(raw | {"totalTokenCount": 160})
