@@ -34,7 +34,6 @@ from clients.codec.gemini import (
     CONFIG_KEYS,
     FILTERED_FINISH_REASONS,
     FINISH_BY_FINISH_REASON,
-    THINKING_BUDGETS,
     thought_signature,
 )
 from router_service.errors import UpstreamFailure
@@ -90,10 +89,6 @@ def _generation_config(body: Mapping[str, Any]) -> JsonObject:
     stops = M.stop_list(body)
     if stops:
         config["stopSequences"] = stops
-    effort = body.get("reasoning_effort")
-    if isinstance(effort, str) and effort in THINKING_BUDGETS:
-        # Gemini's own OpenAI-compatible endpoint's budgets (a caller's thinkingConfig refines it).
-        config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort]}
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") != "text":
         config["responseMimeType"] = "application/json"

@@ -36,6 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from clients.codec.gemini import THINKING_BUDGETS
+
 JsonObject = dict[str, Any]
 
 # reasoning_effort → thinking budget (tokens). LiteLLM's defaults (litellm/constants.py
@@ -299,9 +301,21 @@ def gemini_thinking_config(out: JsonObject, body: Mapping[str, Any]) -> JsonObje
     thinking = asked(body)
     if thinking is None:
         return None
+    effort = effort_of(body)
+    if effort is not None and anthropic_thinking(body.get("thinking")) is None:
+        return {"thinkingBudget": gemini_budget(effort)}
     if thinking.mode == "adaptive" and thinking.budget is None:
         return {"thinkingBudget": -1}  # dynamic: the model decides
     return {"thinkingBudget": thinking.budget or 0}
+
+
+def gemini_budget(effort: str) -> int:
+    """An effort's thinking budget at Gemini: Google's own (its OpenAI-compatible endpoint's,
+    the table the Gemini entrance reads the other way), the general one for the efforts Google's
+    table lacks (minimal), never past Google's `high` (xhigh)."""
+    if effort == "xhigh":  # beyond Google's table: its most
+        return THINKING_BUDGETS["high"]
+    return THINKING_BUDGETS.get(effort, BUDGET_BY_EFFORT[effort])
 
 
 def cohere_thinking(out: JsonObject, body: Mapping[str, Any]) -> None:
