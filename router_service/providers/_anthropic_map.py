@@ -26,6 +26,7 @@ from typing import Any
 from clients.codec.anthropic import FINISH_BY_STOP_REASON, STATUS_BY_ERROR_TYPE
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
+from router_service.providers._reasoning import for_claude
 
 JsonObject = dict[str, Any]
 
@@ -67,6 +68,7 @@ def request_body(
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
+    for_claude(out, body, model, default_max_tokens)
     if stream:
         out["stream"] = True
     return out

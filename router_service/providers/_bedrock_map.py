@@ -38,6 +38,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _bedrock_blocks as B
 from router_service.providers import _mapping as M
+from router_service.providers._reasoning import for_bedrock
 
 JsonObject = dict[str, Any]
 
@@ -62,8 +63,9 @@ _FINISH = {
 # --- request ------------------------------------------------------------------------------------
 
 
-def request_body(body: Mapping[str, Any]) -> JsonObject:
-    """The Converse body for an OpenAI-dialect chat body (the model id travels in the URL)."""
+def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
+    """The Converse body for an OpenAI-dialect chat body (the model id travels in the URL; it
+    says which reasoning knob the model takes)."""
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {"messages": messages}
     if system:
@@ -86,6 +88,7 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
             **extra,
             **(given if isinstance(given, dict) else {}),
         }
+    for_bedrock(out, body, model)
     return out
 
 

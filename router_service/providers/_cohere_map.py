@@ -23,6 +23,7 @@ from typing import Any
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
+from router_service.providers._reasoning import cohere_thinking
 
 JsonObject = dict[str, Any]
 
@@ -83,6 +84,7 @@ def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonOb
             "type": "json_object",
             **({"json_schema": schema} if schema else {}),
         }
+    cohere_thinking(out, body)
     if stream:
         out["stream"] = True
     return out

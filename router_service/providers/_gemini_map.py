@@ -34,13 +34,13 @@ from clients.codec.gemini import (
     CONFIG_KEYS,
     FILTERED_FINISH_REASONS,
     FINISH_BY_FINISH_REASON,
-    THINKING_BUDGETS,
     thought_signature,
 )
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
 from router_service.providers._media import audio_input, file_input
+from router_service.providers._reasoning import gemini_thinking_config
 
 JsonObject = dict[str, Any]
 
@@ -67,6 +67,9 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
     own = out.get("generationConfig")
     if own is not None and not isinstance(own, dict):
         raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
+    thinking = gemini_thinking_config(out, body)
+    if thinking is not None and "thinkingConfig" not in (own or {}):  # the caller's own wins
+        config["thinkingConfig"] = thinking
     if config:
         out["generationConfig"] = _refined(config, own or {})
     functions = M.function_tools(body)
@@ -86,10 +89,6 @@ def _generation_config(body: Mapping[str, Any]) -> JsonObject:
     stops = M.stop_list(body)
     if stops:
         config["stopSequences"] = stops
-    effort = body.get("reasoning_effort")
-    if isinstance(effort, str) and effort in THINKING_BUDGETS:
-        # Gemini's own OpenAI-compatible endpoint's budgets (a caller's thinkingConfig refines it).
-        config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort]}
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") != "text":
         config["responseMimeType"] = "application/json"

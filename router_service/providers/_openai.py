@@ -31,6 +31,7 @@ from router_service.providers._base import (
 )
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
+from router_service.providers._reasoning import for_openai
 from router_service.providers._rerank import rerank_body, rerank_result, rerank_served
 from router_service.providers._sse import json_events
 from router_service.providers._transport import HttpAdapter, JsonObject, malformed
@@ -79,6 +80,7 @@ class OpenAIAdapter(HttpAdapter):
     def _chat_body(self, call: ChatCall, *, stream: bool = False) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
+        for_openai(body)
         if stream:
             body["stream"] = True
             if self.asks_stream_usage:  # the accounting's usage; the caller's shown if asked
