@@ -29,7 +29,7 @@ _GENERATION_CONFIG = {
     "properties": {
         "temperature": {"type": "number"},
         "topP": {"type": "number"},
-        "topK": {"type": "integer"},
+        "topK": {"type": "integer", "minimum": 1},
         "maxOutputTokens": {"type": "integer", "minimum": 1},
         "stopSequences": {"type": "array", "items": {"type": "string"}},
         "candidateCount": {"type": "integer", "minimum": 1},
@@ -41,6 +41,15 @@ _GENERATION_CONFIG = {
         "frequencyPenalty": {"type": "number"},
         "responseLogprobs": {"type": "boolean"},
         "logprobs": {"type": "integer"},
+        "thinkingConfig": {
+            "type": "object",
+            "description": "Becomes `reasoning_effort`; thinkingBudget or thinkingLevel, not both.",
+            "properties": {
+                "thinkingBudget": {"type": "integer", "minimum": -1},
+                "thinkingLevel": {"enum": ["MINIMAL", "LOW", "MEDIUM", "HIGH"]},
+                "includeThoughts": {"type": "boolean"},
+            },
+        },
     },
 }
 _GENERATE_REQUEST = {

@@ -18,7 +18,8 @@ chunk holding only the error, which the SDK raises as it raises an error respons
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -40,6 +41,8 @@ from clients.codec.gemini import (
     embeddings_body,
     embeddings_to_gemini,
     gemini_error,
+    gemini_field,
+    gemini_message,
     generate_request_from_gemini,
     model_name,
     model_to_gemini,
@@ -84,11 +87,27 @@ def _calls(request: Request, state: EdgeState) -> ChatCalls:
     return replace(calls, metadata=with_google_key(request, calls.metadata))
 
 
+@contextmanager
+def _in_gemini_terms(body: JsonObject) -> Iterator[None]:
+    """The router's refusal of an OpenAI field (`n` above `server.max_n`…) said of the Gemini
+    field the caller set (`generationConfig.candidateCount`), as the codec's own are."""
+    try:
+        yield
+    except RouterError as exc:
+        details = exc.details
+        field = gemini_field(details.openai_param, body)
+        if field is None or details.upstream_error is not None:
+            raise
+        message = gemini_message(details.message, details.openai_param, field)
+        raise RouterError(replace(details, message=message, openai_param=field)) from exc
+
+
 async def generate_content(request: Request) -> Response:
     state = edge_state(request)
     body, model = await _body(request, state), _model(request)
     params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, False), body)
-    response = await _calls(request, state).chat(params)
+    with _in_gemini_terms(body):
+        response = await _calls(request, state).chat(params)
     answer = response_to_gemini(chat_completion_to_openai(response.completion))
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
@@ -98,9 +117,10 @@ async def stream_generate_content(request: Request) -> Response:
     body, model = await _body(request, state), _model(request)
     params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, True), body)
     calls = _calls(request, state)
-    if request.query_params.get("alt") == "sse":
-        return await calls.stream(params, _relay(model, _Events()))
-    return await calls.stream(params, _relay(model, _Array()), "application/json")
+    with _in_gemini_terms(body):
+        if request.query_params.get("alt") == "sse":
+            return await calls.stream(params, _relay(model, _Events()))
+        return await calls.stream(params, _relay(model, _Array()), "application/json")
 
 
 async def count_tokens(request: Request) -> Response:

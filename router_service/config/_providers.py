@@ -85,6 +85,13 @@ class ProviderConfig(_Strict):
     account_id: str | None = Field(
         default=None, description="cloudflare (required): the account id in the API path."
     )
+    stream_usage: bool = Field(
+        default=True,
+        description="openai, azure, cloudflare: send `stream_options: {include_usage: true}` "
+        "with every stream, so that its usage (tokens, budgets, cost) is the one reported; "
+        "false for a server that rejects `stream_options` (the caller's own are passed on). "
+        "azure: only with an api_version that takes them (2024-08-01-preview or later).",
+    )
     project: str | None = Field(
         default=None,
         description="vertex (required, but with express mode API keys: unused): the Google "

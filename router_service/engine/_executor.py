@@ -26,6 +26,7 @@ from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
+from router_service.engine._stream_usage import as_asked, asks_usage
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.guardrails import StreamScreen
@@ -216,7 +217,7 @@ class Executor(MediaStreams, RealtimeSessions):
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
-            relay = self._relay(ctx, deployment, opened, batch, screen)
+            relay = self._relay(ctx, deployment, opened, batch, screen, asks_usage(params))
             async with aclosing(relay):
                 async for event in relay:
                     if isinstance(event, chat_pb2.Usage):
@@ -277,13 +278,15 @@ class Executor(MediaStreams, RealtimeSessions):
         deployment: Deployment,
         opened: _OpenStream,
         batch: bool,
-        screen: StreamScreen | None = None,
+        screen: StreamScreen | None,
+        usage_asked: bool,
     ) -> AsyncGenerator[StreamEvent | chat_pb2.Usage, None]:
         """The committed part of a stream, from the route event on: errors now end it with an
         error event, and a caller who goes away is recorded as CANCELLED. `batch`: chunks ready
         together go out as one `chunks` event. `screen`: the answer's guardrails, which see
         every chunk first; once they withheld the last choice still running, the upstream is
-        read no further (its call is closed with the stack)."""
+        read no further (its call is closed with the stack). `usage_asked`: the caller asked for
+        the usage chunk; the usage is taken for the summary either way."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )
@@ -293,7 +296,7 @@ class Executor(MediaStreams, RealtimeSessions):
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
             opening = opened.opening if screen is None else screen.chunks(opened.opening)
-            for event in _chunk_events(opening, batch):
+            for event in _chunk_events(opening, batch, usage_asked):
                 yield event
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
                 async for item in items:
@@ -303,7 +306,7 @@ class Executor(MediaStreams, RealtimeSessions):
                         continue
                     if screen is not None:  # the answer's guardrails see every chunk first
                         item = screen.chunks(item)
-                    for event in _chunk_events(item, batch):
+                    for event in _chunk_events(item, batch, usage_asked):
                         yield event
                     if screen is not None and screen.cut:
                         return  # every choice ended, the last by a block: read no further
@@ -331,11 +334,13 @@ def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
 
 
 def _chunk_events(
-    chunks: list[chat_pb2.ChatCompletionChunk], batch: bool
+    chunks: list[chat_pb2.ChatCompletionChunk], batch: bool, usage_asked: bool
 ) -> list[StreamEvent | chat_pb2.Usage]:
     """Chunks ready together as stream events: one `chunks` event when the caller takes batches
-    and there are several, else a `chunk` event each; each usage goes first, for the summary."""
+    and there are several, else a `chunk` event each; each usage goes first, for the summary
+    (the caller's chunks hold it only when it asked: `usage_asked`)."""
     events: list[StreamEvent | chat_pb2.Usage] = [c.usage for c in chunks if c.HasField("usage")]
+    chunks = as_asked(chunks, usage_asked)
     if batch and len(chunks) > 1:
         events.append(StreamEvent(chunks=router_service_pb2.ChunkBatch(chunks=chunks)))
     else:

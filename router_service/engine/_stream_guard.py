@@ -38,8 +38,9 @@ class Idle:
 
 def is_meaningful(chunk: Chunk) -> bool:
     """Whether a chunk carries something the caller would see (content, tool calls, an end).
-    A role-only opening chunk does not: a stall after it still fails over invisibly."""
-    if chunk.HasField("usage"):
+    A role-only opening chunk does not, whatever usage it carries (servers that report usage
+    on every chunk): a stall after it still fails over invisibly. A usage-only chunk does."""
+    if chunk.HasField("usage") and not chunk.choices:
         return True
     for choice in chunk.choices:
         delta = choice.delta

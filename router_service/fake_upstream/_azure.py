@@ -8,7 +8,7 @@ stream's first chunk (`id: ""`, `choices: []`), `content_filter_results` on ever
 request without the `api-key` header or the `api-version` query is refused as Azure refuses it;
 failures are in Azure's words (`{"error": {"code", "message"}}`, `DeploymentNotFound`, the
 content filter's 400 with `innererror.code: ResponsibleAIPolicyViolation`, 429s with
-`retry-after-ms`).
+`retry-after-ms`, the 400 for `stream_options` on an api-version before 2024-08-01-preview).
 
 Microsoft Entra ID: `POST /{tenant}/oauth2/v2.0/token` is the token endpoint
 (`_entra.EntraOAuth`), and instead of `api-key` a request may carry `Authorization: Bearer` with
@@ -108,6 +108,12 @@ class AzureDialect(Dialect):
             if "api-key" not in request.headers and "Authorization" in request.headers:
                 return 401, dict(BAD_TOKEN)
             return self.invalid_key()
+        return None
+
+    def chat_problem(self, request: web.Request, body: JsonObject) -> str | None:
+        # Dated versions compare as their dates: stream_options came with 2024-08-01-preview.
+        if "stream_options" in body and request.query.get("api-version", "") < "2024-08-01":
+            return "Unrecognized request argument supplied: stream_options"
         return None
 
     def error_body(self, status: int, message: str | None = None) -> JsonObject:

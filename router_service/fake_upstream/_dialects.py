@@ -110,6 +110,11 @@ class Dialect:
         requires a header or a query parameter); None when it is not."""
         return None
 
+    def chat_problem(self, request: web.Request, body: JsonObject) -> str | None:
+        """Why this provider refuses a chat body OpenAI takes (a 400 saying so); None when it
+        takes it."""
+        return None
+
     def reply_headers(self, sc: Scenario) -> dict[str, str]:
         """Headers this provider adds to the scenario's (OpenAI's: none)."""
         return {}

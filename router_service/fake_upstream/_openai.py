@@ -126,7 +126,7 @@ async def _chat(call: Call) -> web.StreamResponse:
         return await send_error(call, 400, "you must provide a model parameter", "bad_request")
     if not isinstance(messages, list) or not messages:
         return await send_error(call, 400, "'messages' must be a non-empty array", "bad_request")
-    problem = openai_problem(body)
+    problem = openai_problem(body) or call.dialect.chat_problem(call.request, body)
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     sc = call.scenario
@@ -153,7 +153,8 @@ async def _chat(call: Call) -> web.StreamResponse:
             del completion["usage"]
         return await send_answer(call, call.dialect.completion(completion))
     options = body.get("stream_options")
-    include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+    asked = isinstance(options, dict) and bool(options.get("include_usage"))
+    include_usage = asked and not sc.no_usage
     events, content_count = call.dialect.stream_events(answer, include_usage)
     return await run_stream(call, events, content_count)
 

@@ -111,7 +111,8 @@ class Scenario:
     blocked: str | None = None
     chunks: int | None = None
     times: int | None = None
-    # An OpenAI-dialect answer (not a stream) without `usage`, as some compatible servers send.
+    # An OpenAI-dialect answer without `usage`, as some compatible servers send: a stream's too,
+    # even when `stream_options.include_usage` asks for it.
     no_usage: bool = False
     # An OpenAI-dialect answer's usage says this many of its prompt tokens were cached
     # (`prompt_tokens_details.cached_tokens`, at most the prompt's), as a prompt cache reports.

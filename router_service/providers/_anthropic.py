@@ -95,9 +95,5 @@ class AnthropicAdapter(HttpAdapter):
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open
         async with opened as response:
-            mapper = A.StreamMapper(
-                call.upstream_model,
-                int(self.clock.now()),
-                include_usage=call.params.stream_options.include_usage,
-            )
+            mapper = A.StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._mapped_chunks(response, mapper.feed)

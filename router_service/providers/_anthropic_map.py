@@ -26,6 +26,7 @@ from typing import Any
 from clients.codec.anthropic import FINISH_BY_STOP_REASON, STATUS_BY_ERROR_TYPE
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
+from router_service.providers._reasoning import for_claude
 
 JsonObject = dict[str, Any]
 
@@ -67,6 +68,7 @@ def request_body(
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
+    for_claude(out, body, model, default_max_tokens)
     if stream:
         out["stream"] = True
     return out
@@ -278,11 +280,10 @@ class StreamMapper:
     """Stream events → OpenAI chunks. Anthropic numbers content blocks; OpenAI numbers tool
     calls: `_tools` maps one to the other."""
 
-    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, model: str, created: int) -> None:
         self.id = ""
         self.model = model
         self.created = created
-        self.include_usage = include_usage
         self._tools: dict[int, int] = {}
         self._argued: set[int] = set()  # tool blocks that sent some argument text
         # Thinking blocks being streamed, sent whole (signature included) when they stop.
@@ -361,6 +362,5 @@ class StreamMapper:
         chunks = [self._chunk({}, finish_reason=reason)] if reason else []
         if chunks:
             _say_matched_stop(chunks[0]["choices"][0], delta)
-        if self.include_usage:
-            chunks.append(self._chunk(None, usage_obj=usage(self._usage)))
+        chunks.append(self._chunk(None, usage_obj=usage(self._usage)))
         return chunks

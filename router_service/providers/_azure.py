@@ -53,6 +53,10 @@ from router_service.providers._transport import JsonObject
 
 # The latest GA version of the data-plane inference API (what `api_version` defaults to).
 DEFAULT_API_VERSION = "2024-10-21"
+# The first API version whose chat streams take `stream_options` (2024-08-01-preview; GA from
+# 2024-10-21): an older one refuses every request that carries it ("Unrecognized request
+# argument supplied: stream_options").
+STREAM_OPTIONS_SINCE = "2024-08-01"
 # Azure's 404 for a deployment name the resource does not have (mistyped, deleted, or created
 # minutes ago and not yet live): no caller's request is served by it, whatever it says.
 _DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
@@ -91,6 +95,11 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     @property
     def api_version(self) -> str:
         return self.config.api_version or DEFAULT_API_VERSION
+
+    @property
+    def asks_stream_usage(self) -> bool:
+        # Dated versions (YYYY-MM-DD, checked at load) compare as their dates do.
+        return self.config.stream_usage and self.api_version >= STREAM_OPTIONS_SINCE
 
     def _endpoint(self, operation: str, upstream_model: str) -> str:
         deployment = quote(upstream_model, safe="")

@@ -38,6 +38,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _bedrock_blocks as B
 from router_service.providers import _mapping as M
+from router_service.providers._reasoning import for_bedrock
 
 JsonObject = dict[str, Any]
 
@@ -62,8 +63,9 @@ _FINISH = {
 # --- request ------------------------------------------------------------------------------------
 
 
-def request_body(body: Mapping[str, Any]) -> JsonObject:
-    """The Converse body for an OpenAI-dialect chat body (the model id travels in the URL)."""
+def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
+    """The Converse body for an OpenAI-dialect chat body (the model id travels in the URL; it
+    says which reasoning knob the model takes)."""
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {"messages": messages}
     if system:
@@ -86,6 +88,7 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
             **extra,
             **(given if isinstance(given, dict) else {}),
         }
+    for_bedrock(out, body, model)
     return out
 
 
@@ -316,11 +319,10 @@ class StreamMapper:
     """ConverseStream events → OpenAI chunks. Converse numbers content blocks; OpenAI numbers
     tool calls: `_tools` maps one to the other."""
 
-    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, model: str, created: int) -> None:
         self.id = new_id()
         self.model = model
         self.created = created
-        self.include_usage = include_usage
         self._tools: dict[int, int] = {}
         self._argued: set[int] = set()  # tool blocks that sent some input text
         # Reasoning blocks being streamed, sent whole (signature included) when they stop.
@@ -345,7 +347,7 @@ class StreamMapper:
             if reason == "content_filter" and not self._content_sent:
                 raise filtered(str(event.get("stopReason")))
             return [self._chunk({}, finish_reason=reason)]
-        if event_type == "metadata" and self.include_usage:
+        if event_type == "metadata":
             raw_usage = event.get("usage")
             if isinstance(raw_usage, dict):
                 return [self._chunk(None, usage_obj=usage(raw_usage))]

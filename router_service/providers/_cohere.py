@@ -113,9 +113,5 @@ class CohereAdapter(HttpAdapter):
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open
         async with opened as response:
-            mapper = C.StreamMapper(
-                call.upstream_model,
-                int(self.clock.now()),
-                include_usage=call.params.stream_options.include_usage,
-            )
+            mapper = C.StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._mapped_chunks(response, mapper.feed)

@@ -23,6 +23,7 @@ from typing import Any
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
+from router_service.providers._reasoning import cohere_thinking
 
 JsonObject = dict[str, Any]
 
@@ -83,6 +84,7 @@ def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonOb
             "type": "json_object",
             **({"json_schema": schema} if schema else {}),
         }
+    cohere_thinking(out, body)
     if stream:
         out["stream"] = True
     return out
@@ -181,11 +183,10 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
 class StreamMapper:
     """Chat v2 stream events → OpenAI chunks."""
 
-    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, model: str, created: int) -> None:
         self.id = ""
         self.model = model
         self.created = created
-        self.include_usage = include_usage
         self._tools: dict[int, int] = {}  # event index → OpenAI tool call index
 
     def _chunk(self, delta: JsonObject | None, **kwargs: Any) -> JsonObject:
@@ -231,6 +232,6 @@ class StreamMapper:
         reason = finish_reason(delta.get("finish_reason"), delta.get("error"))
         chunks = [self._chunk({}, finish_reason=reason)] if reason else []
         raw_usage = delta.get("usage")
-        if self.include_usage and isinstance(raw_usage, dict):
+        if isinstance(raw_usage, dict):
             chunks.append(self._chunk(None, usage_obj=usage(raw_usage)))
         return chunks

@@ -104,9 +104,5 @@ class GeminiAdapter(HttpAdapter):
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open
         async with opened as response:
-            mapper = G.StreamMapper(
-                call.upstream_model,
-                int(self.clock.now()),
-                include_usage=call.params.stream_options.include_usage,
-            )
+            mapper = G.StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._mapped_chunks(response, mapper.feed)

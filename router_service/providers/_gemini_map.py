@@ -40,6 +40,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
 from router_service.providers._media import audio_input, file_input
+from router_service.providers._reasoning import gemini_thinking_config
 
 JsonObject = dict[str, Any]
 
@@ -66,6 +67,9 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
     own = out.get("generationConfig")
     if own is not None and not isinstance(own, dict):
         raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
+    thinking = gemini_thinking_config(out, body)
+    if thinking is not None and "thinkingConfig" not in (own or {}):  # the caller's own wins
+        config["thinkingConfig"] = thinking
     if config:
         out["generationConfig"] = _refined(config, own or {})
     functions = M.function_tools(body)
@@ -330,10 +334,9 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
 class StreamMapper:
     """streamGenerateContent?alt=sse events (each a GenerateContentResponse) → OpenAI chunks."""
 
-    def __init__(self, model: str, created: int, *, include_usage: bool) -> None:
+    def __init__(self, model: str, created: int) -> None:
         self.model = model
         self.created = created
-        self.include_usage = include_usage
         self.id = ""
         self._prefix = f"call_{secrets.token_hex(6)}"
         self._calls: dict[int, int] = {}  # candidate index → tool calls sent
@@ -351,7 +354,7 @@ class StreamMapper:
             chunks += self._candidate(index, candidate)
             finished = finished or bool(candidate.get("finishReason"))
         raw_usage = data.get("usageMetadata")
-        if finished and self.include_usage and isinstance(raw_usage, dict):
+        if finished and isinstance(raw_usage, dict):
             chunks.append(
                 M.chunk(self.id, self.created, self.model, None, usage_obj=usage(raw_usage))
             )

@@ -31,6 +31,7 @@ from router_service.providers._base import (
 )
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
+from router_service.providers._reasoning import for_openai
 from router_service.providers._rerank import rerank_body, rerank_result, rerank_served
 from router_service.providers._sse import json_events
 from router_service.providers._transport import HttpAdapter, JsonObject, malformed
@@ -71,11 +72,21 @@ class OpenAIAdapter(HttpAdapter):
             "content-type": "application/json",
         }
 
+    @property
+    def asks_stream_usage(self) -> bool:
+        """Whether every stream asks the upstream for its usage (`stream_options`)."""
+        return self.config.stream_usage
+
     def _chat_body(self, call: ChatCall, *, stream: bool = False) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
+        for_openai(body)
         if stream:
             body["stream"] = True
+            if self.asks_stream_usage:  # the accounting's usage; the caller's shown if asked
+                options = body.get("stream_options")
+                asked = options if isinstance(options, dict) else {}
+                body["stream_options"] = {**asked, "include_usage": True}
         return body
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:

@@ -233,9 +233,10 @@ class Used:
     """The tokens a call used: its reported usage (a stream's summary), else what it was seen
     to relay. Without a report the estimate stays counted when more (the caller may have left
     while the upstream still wrote), and what was relayed past it counts: a call whose upstream
-    reports no usage (a stream without `stream_options.include_usage`, a server that sends
-    none) cannot take more than its estimate (256 output tokens when no `max_tokens`) unseen.
-    An answer from the response cache used none: its estimate is given back whole."""
+    reports no usage (a server that sends none, a stream of a provider with `stream_usage:
+    false` whose caller did not ask) cannot take more than its estimate (256 output tokens
+    when no `max_tokens`) unseen. An answer from the response cache used none: its estimate is
+    given back whole."""
 
     __slots__ = ("_cached", "_cost", "_relayed", "_reported", "_request", "_rule")
 

@@ -139,8 +139,8 @@ def test_function_calling_config_is_tool_choice(config: Any, choice: Any, kept: 
             "contents[0].parts[0].fileData",
         ),
         (
-            {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"thinkingConfig": {}}},
-            "generationConfig.thinkingConfig",
+            {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"speechConfig": {}}},
+            "generationConfig.speechConfig",
         ),
         (
             {"contents": [{"parts": [{"text": "x"}]}], "tools": [{"codeExecution": {}}]},

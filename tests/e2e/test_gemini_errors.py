@@ -100,11 +100,11 @@ async def test_a_request_the_gateway_cannot_say_is_invalid_argument_naming_the_f
     open_gemini: Open, http: httpx.AsyncClient
 ) -> None:
     sdk = open_gemini().aio.models
-    thinking = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=8))
+    spoken = types.GenerateContentConfig(response_modalities=["AUDIO"])
     with pytest.raises(errors.ClientError) as refused:
-        await sdk.generate_content(model="chain", contents="hi", config=thinking)
+        await sdk.generate_content(model="chain", contents="hi", config=spoken)
     assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
-    assert "generationConfig.thinkingConfig" in str(refused.value.message)
+    assert "generationConfig.responseModalities" in str(refused.value.message)
     cached = types.GenerateContentConfig(cached_content="cachedContents/abc")
     with pytest.raises(errors.ClientError) as uncached:
         await sdk.generate_content(model="chain", contents="hi", config=cached)

@@ -34,7 +34,7 @@ from router_service.config import (
 from router_service.fake_upstream import FakeUpstream
 from router_service.fake_upstream._scenario import load_rules_file
 from tests.http_edge.live_stack import LiveStack
-from tests.readme.markdown import ROOT, Block, Snippet, blocks, spans
+from tests.readme.markdown import ROOT, Block, blocks
 
 EDGE, ROUTER = "http://127.0.0.1:8080", "127.0.0.1:50051"  # the demo's, as the README shows them
 ROUTE_KEY = "sk-service-with-route-scope"  # the decision API block's key
@@ -120,6 +120,7 @@ def test_every_python_block_is_run_here() -> None:
         "anthropic.Anthropic(",
         "genai.Client(",
         "cohere.ClientV2(",
+        'reasoning_effort="medium"',
         CACHE_BLOCK,
         RATE_LIMIT_BLOCK,
     )
@@ -317,24 +318,6 @@ def test_gemini_block(stack: LiveStack) -> None:
     assert "'models/demo-chat'" in printed[4] and "'models/text-embedding'" in printed[4]
 
 
-def one_liners() -> list[Snippet]:
-    """The `python -c "…"` commands of the prose."""
-    return [span for span in spans() if span.text.startswith("python -c ")]
-
-
-def run_one_liner(span: Snippet) -> str:
-    _, _, code = shlex.split(span.text)
-    return run_python(code, span.where)
-
-
-def test_one_liners() -> None:
-    hashing, session = one_liners()
-    # The hash the README says to configure as `key_sha256` is the one the router checks.
-    assert run_one_liner(hashing) == hash_key("sk-...") + "\n"
-    # A session's state key: the first 32 hex digits of a SHA-256.
-    assert re.fullmatch(r"[0-9a-f]{32}\n", run_one_liner(session))
-
-
 def curl(command: str, edge: str, *, asking: str | None = None) -> httpx.Response:
     """A `curl -s[i] URL -H … -d …` command line, sent with httpx to `edge` for the demo's;
     `asking`: another question in place of the README's "hello" (another conversation)."""
@@ -398,3 +381,7 @@ def test_make_run_banner_works_as_printed(
     assert answer.json()["choices"][0]["message"]["content"] == "Echo: hello"
     _, _, code = shlex.split(one_liner[1])
     assert run_python(code, "banner") == "Echo: hello\n"
+
+
+def test_reasoning_block(stack: LiveStack) -> None:
+    assert run_block('reasoning_effort="medium"', stack) == "Echo: Plan the migration.\n"

@@ -11,11 +11,12 @@ back as a GenerateContentResponse (:func:`response_to_gemini`) or its stream's c
 """
 
 from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
-from clients.codec.gemini._request import (
+from clients.codec.gemini._fields import (
+    gemini_field,
+    gemini_message,
     generate_request_from_gemini,
-    model_name,
-    openai_chat_body,
 )
+from clients.codec.gemini._request import model_name, openai_chat_body
 from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
 from clients.codec.gemini._stream import ResponseChunks
 from clients.codec.gemini._tables import (
@@ -25,6 +26,7 @@ from clients.codec.gemini._tables import (
     FILTERED_FINISH_REASONS,
     FINISH_BY_FINISH_REASON,
     METHODS,
+    THINKING_BUDGETS,
     gemini_error,
     gemini_status,
     thought_signature,
@@ -37,10 +39,13 @@ __all__ = [
     "FILTERED_FINISH_REASONS",
     "FINISH_BY_FINISH_REASON",
     "METHODS",
+    "THINKING_BUDGETS",
     "ResponseChunks",
     "embeddings_body",
     "embeddings_to_gemini",
     "gemini_error",
+    "gemini_field",
+    "gemini_message",
     "gemini_status",
     "generate_request_from_gemini",
     "model_name",

@@ -24,19 +24,19 @@ from clients.codec._json import (
     at_index,
     dump_json,
     expect_int,
+    expect_int32,
     expect_list,
     expect_object,
     expect_str,
     invalid_value,
     missing,
 )
-from clients.codec._request import chat_params_from_openai
 from clients.codec.gemini._content import json_schema, user_part
 from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
+from clients.codec.gemini._thinking import reasoning_effort
 from clients.errors import InvalidRequestError
-from clients.switchboard.v1 import chat_pb2
 
-__all__ = ["generate_request_from_gemini", "model_name", "openai_chat_body"]
+__all__ = ["SAME", "chat_messages", "chat_tools", "model_name", "openai_chat_body"]
 
 JsonObject = dict[str, Any]
 
@@ -46,17 +46,18 @@ _KNOWN = frozenset(
 )
 # generationConfig fields → OpenAI's chat keys, taken as they are: the router's Gemini
 # provider's (`CONFIG_KEYS`) the other way round, and those it maps itself.
-_SAME = {native: key for key, native in CONFIG_KEYS.items()} | {
+SAME = {native: key for key, native in CONFIG_KEYS.items()} | {
     "topK": "top_k",  # not OpenAI's: what the Gemini, Anthropic and vLLM upstreams take
     "maxOutputTokens": "max_tokens",
     "responseLogprobs": "logprobs",
     "logprobs": "top_logprobs",
 }
-_CONFIG = frozenset(_SAME) | {
+_CONFIG = frozenset(SAME) | {
     "stopSequences",
     "responseMimeType",
     "responseSchema",
     "responseJsonSchema",
+    "thinkingConfig",
 }
 _MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
     "MODE_UNSPECIFIED": "auto",
@@ -67,14 +68,6 @@ _MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
 def model_name(value: str) -> str:
     """A model as Gemini names it (`models/x`, or `x`) → the model the router knows (`x`)."""
     return value.removeprefix("models/")
-
-
-def generate_request_from_gemini(
-    model: str, body: dict[str, Any], stream: bool
-) -> tuple[chat_pb2.ChatParams, bool]:
-    """The chat params of a generateContent body for `model` (the path's); raises
-    :class:`InvalidRequestError` naming the path of what is wrong or not expressible."""
-    return chat_params_from_openai(openai_chat_body(model, body, stream))
 
 
 def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObject:
@@ -95,12 +88,12 @@ def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObje
     # safetySettings: accepted and not read (no other kind of deployment has a word for them).
     if "contents" not in body:
         missing("contents")
-    system = _system(body.get("systemInstruction"))
-    out: JsonObject = {"model": model, "messages": system + _messages(body["contents"])}
+    messages = [message for _, message in chat_messages(body)]
+    out: JsonObject = {"model": model, "messages": messages}
     if body.get("generationConfig") is not None:
         out.update(_generation_config(body["generationConfig"]))
     if body.get("tools"):
-        out.update(_tools(body["tools"], body.get("toolConfig")))
+        out.update(chat_tools(body["tools"], body.get("toolConfig")))
     if stream:
         # The usage comes in the stream's last chunk, for the last response's usageMetadata.
         out |= {"stream": True, "stream_options": {"include_usage": True}}
@@ -147,12 +140,19 @@ class _Calls:
         return waiting.popleft() if waiting else f"call_{name}"
 
 
-def _messages(value: Any) -> list[JsonObject]:
+def chat_messages(body: JsonObject) -> list[tuple[str, JsonObject]]:
+    """The OpenAI messages of a generateContent body, each with the path of what it came from
+    (`systemInstruction`, `contents[i]`): a turn's functionResponses are messages of their own."""
+    system = [("systemInstruction", m) for m in _system(body.get("systemInstruction"))]
+    return system + _messages(body["contents"])
+
+
+def _messages(value: Any) -> list[tuple[str, JsonObject]]:
     contents = expect_list(value, "contents")
     if not contents:
         raise InvalidRequestError("contents: at least one content is required", "contents")
     calls = _Calls()
-    out: list[JsonObject] = []
+    out: list[tuple[str, JsonObject]] = []
     for i, content in enumerate(contents):
         path = at_index("contents", i)
         content = expect_object(content, path)
@@ -164,9 +164,9 @@ def _messages(value: Any) -> list[JsonObject]:
             for j, part in enumerate(expect_list(content["parts"], at(path, "parts")))
         ]
         if role == "model":
-            out.append(_model_turn(parts, at(path, "parts"), calls, i))
+            out.append((path, _model_turn(parts, at(path, "parts"), calls, i)))
         elif role in ("user", "function"):  # `function`: the older API's turn of results
-            out += _user_turn(parts, at(path, "parts"), calls)
+            out += [(path, m) for m in _user_turn(parts, at(path, "parts"), calls)]
         else:
             invalid_value(at(path, "role"), role, ("user", "model"))
     return out
@@ -258,14 +258,19 @@ def _generation_config(value: Any) -> JsonObject:
             f"(supported: {', '.join(sorted(_CONFIG))})",
             where,
         )
-    out = {_SAME[key]: config[key] for key in _SAME if config.get(key) is not None}
+    out = {SAME[key]: config[key] for key in SAME if config.get(key) is not None}
     path = "generationConfig.maxOutputTokens"
     if "max_tokens" in out and expect_int(out["max_tokens"], path) < 1:
+        raise InvalidRequestError(f"{path}: must be at least 1", path)
+    path = "generationConfig.topK"  # the one field no OpenAI check reads (it rides in extras)
+    if "top_k" in out and expect_int32(out["top_k"], path) < 1:
         raise InvalidRequestError(f"{path}: must be at least 1", path)
     if config.get("stopSequences"):
         stops = expect_list(config["stopSequences"], "generationConfig.stopSequences")
         path = "generationConfig.stopSequences"
         out["stop"] = [expect_str(s, at_index(path, i)) for i, s in enumerate(stops)]
+    if config.get("thinkingConfig") is not None:
+        out.update(reasoning_effort(config["thinkingConfig"]))
     if "top_logprobs" in out:
         out["logprobs"] = True  # OpenAI takes top_logprobs only with logprobs
     format_ = _response_format(config)
@@ -291,7 +296,8 @@ def _response_format(config: JsonObject) -> JsonObject | None:
     return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
 
 
-def _tools(value: Any, tool_config: Any) -> JsonObject:
+def chat_tools(value: Any, tool_config: Any) -> JsonObject:
+    """`tools` (and `tool_choice`) for a body's tools and toolConfig."""
     functions: list[JsonObject] = []
     for i, tool in enumerate(expect_list(value, "tools")):
         path = at_index("tools", i)

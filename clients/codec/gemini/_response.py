@@ -15,7 +15,14 @@ import orjson
 
 from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH, thought_signature
 
-__all__ = ["call_part", "finish_reason", "response_to_gemini", "text_parts", "usage_to_gemini"]
+__all__ = [
+    "call_part",
+    "finish_reason",
+    "logprobs_to_gemini",
+    "response_to_gemini",
+    "text_parts",
+    "usage_to_gemini",
+]
 
 JsonObject = dict[str, Any]
 
@@ -90,7 +97,7 @@ def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
     return parts
 
 
-def _logprobs(logprobs: Any) -> JsonObject:
+def logprobs_to_gemini(logprobs: Any) -> JsonObject:
     """A choice's `logprobs` (OpenAI's, of its content tokens) as Gemini's `logprobsResult`
     and `avgLogprobs`; nothing when the choice has none."""
     tokens = logprobs.get("content") if isinstance(logprobs, dict) else None
@@ -120,7 +127,7 @@ def response_to_gemini(completion: Mapping[str, Any]) -> JsonObject:
             "content": {"role": "model", "parts": _parts(choice.get("message") or {})},
             "finishReason": finish_reason(choice.get("finish_reason")),
             "index": int(choice.get("index") or 0),
-            **_logprobs(choice.get("logprobs")),
+            **logprobs_to_gemini(choice.get("logprobs")),
         }
         for choice in completion.get("choices") or ()
     ]

@@ -16,7 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from clients.codec.gemini._response import call_part, finish_reason, text_parts, usage_to_gemini
+from clients.codec.gemini._response import (
+    call_part,
+    finish_reason,
+    logprobs_to_gemini,
+    text_parts,
+    usage_to_gemini,
+)
 from clients.codec.gemini._tables import thought_signature
 
 __all__ = ["ResponseChunks"]
@@ -65,7 +71,10 @@ class ResponseChunks:
             if choice.get("finish_reason"):
                 candidate.finish = choice["finish_reason"]
             if parts:
-                candidates.append({"content": {"role": "model", "parts": parts}, "index": index})
+                # The chunk's tokens' logprobs (when asked for), as a whole answer carries its own.
+                content = {"role": "model", "parts": parts}
+                logprobs = logprobs_to_gemini(choice.get("logprobs"))
+                candidates.append({"content": content, **logprobs, "index": index})
         if not candidates:
             return []
         ready = self.pending()

@@ -6,6 +6,8 @@ Followed:
   https://ai.google.dev/gemini-api/docs/troubleshooting#error-codes
 - GenerationConfig, FunctionCallingConfig.Mode: https://ai.google.dev/api/generate-content
 - Thought signatures: https://ai.google.dev/gemini-api/docs/thought-signatures
+- ThinkingConfig (thinkingBudget: 0 off, -1 dynamic; thinkingLevel; includeThoughts):
+  https://ai.google.dev/gemini-api/docs/thinking
 
 The router's Gemini provider (OpenAI dialect → Gemini upstream,
 `router_service/providers/_gemini_map.py`) and the edge's Gemini entrance (Gemini caller →
@@ -27,6 +29,7 @@ __all__ = [
     "FINISH_BY_FINISH_REASON",
     "FINISH_REASON_BY_FINISH",
     "METHODS",
+    "THINKING_BUDGETS",
     "gemini_error",
     "gemini_status",
     "thought_signature",
@@ -69,6 +72,9 @@ CONFIG_KEYS = {
     "presence_penalty": "presencePenalty",
     "frequency_penalty": "frequencyPenalty",
 }
+# OpenAI's `reasoning_effort` → thinkingConfig.thinkingBudget, in order: the budgets Gemini's own
+# OpenAI-compatible endpoint gives each effort (https://ai.google.dev/gemini-api/docs/openai).
+THINKING_BUDGETS = {"none": 0, "low": 1024, "medium": 8192, "high": 24576}
 # OpenAI's tool_choice → functionCallingConfig.mode.
 CALLING_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
 # input_audio `format` → Gemini's MIME type: OpenAI's two, and the others Gemini documents.

@@ -224,7 +224,13 @@ class StreamSummary(_message.Message):
     TIME_TO_FIRST_TOKEN_MS_FIELD_NUMBER: _builtins.int
     time_to_first_token_ms: _builtins.float
     @_builtins.property
-    def usage(self) -> _chat_pb2.Usage: ...
+    def usage(self) -> _chat_pb2.Usage:
+        """What the upstream reported, whether or not the caller asked for a usage chunk
+        (`stream_options.include_usage` decides only whether the chunks carry it); unset when the
+        upstream reported nothing (a provider with `stream_usage: false`, a server that never
+        reports it).
+        """
+
     @_builtins.property
     def route(self) -> _routing_pb2.RouteInfo: ...
     def __init__(

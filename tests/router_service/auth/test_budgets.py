@@ -119,14 +119,19 @@ async def test_the_estimate_counts_every_choice_of_n(
 
 
 @pytest.mark.parametrize("leaves", [False, True])
+@pytest.mark.parametrize("silent", ["stream_usage off", "a server that reports none"])
 async def test_a_stream_without_usage_counts_what_it_relayed(
-    fake: FakeUpstream, start_router: StartRouter, leaves: bool
+    fake: FakeUpstream, start_router: StartRouter, leaves: bool, silent: str
 ) -> None:
-    # No `stream_options.include_usage`, no max_tokens: the upstream reports no usage, and the
-    # budget kept the estimate (256 output tokens) of an answer of ~1,250 tokens, whether the
-    # stream ended or its caller left once it had the text.
-    router = await start_router(budgeted(fake, tokens_per_day=600), clock=NoonForever())
-    fake.state.set_scenario(Scenario(content="word " * 1000, chunks=20))
+    # No usage reported (the provider is told not to ask for it, or its server sends none even
+    # asked), no max_tokens: the budget kept the estimate (256 output tokens) of an answer of
+    # ~1,250 tokens, whether the stream ended or its caller left once it had the text.
+    config = budgeted(fake, tokens_per_day=600)
+    if silent == "stream_usage off":
+        config["providers"]["alpha"]["stream_usage"] = False
+    router = await start_router(config, clock=NoonForever())
+    no_usage = silent != "stream_usage off"
+    fake.state.set_scenario(Scenario(content="word " * 1000, chunks=20, no_usage=no_usage))
     call = router.stub.ChatStream(chat_stream(), metadata=bearer(ALICE))
     received = 0
     async for event in call:
@@ -135,7 +140,8 @@ async def test_a_stream_without_usage_counts_what_it_relayed(
             call.cancel()
             break
     assert await router.server._auth.calls.settle(5.0) == 0  # the handler's cleanup is done
-    assert not any(c.body.get("stream_options") for c in fake.state.calls())
+    sent = [c.body.get("stream_options") for c in fake.state.calls()]
+    assert sent == ([None] if silent == "stream_usage off" else [{"include_usage": True}])
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await router.stub.Chat(chat(), metadata=bearer(ALICE))
     assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"

@@ -10,6 +10,7 @@ import pytest
 from clients.switchboard.v1 import chat_pb2
 from router_service.clock import SYSTEM_CLOCK, ManualClock
 from router_service.engine import Idle, StreamGuard
+from router_service.engine._stream_guard import is_meaningful
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 
@@ -112,3 +113,13 @@ async def test_closing_early_cancels_the_pending_read() -> None:
     assert isinstance(await follower.__anext__(), Idle)
     await follower.aclose()
     assert asyncio.all_tasks() == baseline
+
+
+def test_usage_on_an_opening_chunk_is_not_something_the_caller_sees() -> None:
+    """Streams are always asked for usage now, and some servers put it on every chunk (vLLM's
+    continuous_usage_stats): a role-only chunk that carries it must not commit the stream (a
+    stall after it still fails over invisibly); a usage-only chunk at the end still counts."""
+    opening = chat_pb2.ChatCompletionChunk(usage=chat_pb2.Usage(prompt_tokens=3))
+    opening.choices.add().delta.role = chat_pb2.ROLE_ASSISTANT
+    assert not is_meaningful(opening)
+    assert is_meaningful(chat_pb2.ChatCompletionChunk(usage=chat_pb2.Usage(prompt_tokens=3)))

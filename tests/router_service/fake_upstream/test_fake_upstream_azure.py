@@ -89,6 +89,17 @@ async def test_a_request_azure_refuses(
     assert error.items() <= resp.json()["error"].items()
 
 
+@pytest.mark.parametrize(("version", "status"), [("2024-06-01", 400), ("2024-08-01-preview", 200)])
+async def test_stream_options_are_refused_before_the_api_version_that_has_them(
+    http: httpx.AsyncClient, version: str, status: int
+) -> None:
+    body = {**HELLO, "stream": True, "stream_options": {"include_usage": True}}
+    resp = await http.post(CHAT, params={"api-version": version}, headers=KEY, json=body)
+    assert resp.status_code == status
+    if status == 400:
+        assert "stream_options" in resp.json()["error"]["message"]
+
+
 async def test_a_key_sent_as_a_bearer_token_is_a_token_azure_does_not_take(
     http: httpx.AsyncClient,
 ) -> None:

@@ -153,7 +153,7 @@ def test_stop_reasons(stop: str, finish: str) -> None:
 
 
 def test_stream_numbers_tool_calls_apart_from_content_blocks() -> None:
-    mapper = A.StreamMapper("m", 1, include_usage=True)
+    mapper = A.StreamMapper("m", 1)
     events: list[dict[str, Any]] = [
         {
             "type": "message_start",
@@ -209,10 +209,16 @@ def test_stream_numbers_tool_calls_apart_from_content_blocks() -> None:
     assert chunks[-1]["usage"]["completion_tokens"] == 9
 
 
-def test_stream_without_include_usage_sends_no_usage_chunk() -> None:
-    mapper = A.StreamMapper("m", 1, include_usage=False)
-    out = mapper.feed({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {}})
-    assert [c["choices"][0]["finish_reason"] for c in out] == ["stop"]
+def test_stream_always_ends_with_the_usage_anthropic_reported() -> None:
+    # Asked for or not: the router's accounting needs it (the engine shows it only when asked).
+    mapper = A.StreamMapper("m", 1)
+    mapper.feed({"type": "message_start", "message": {"id": "m1", "usage": {"input_tokens": 4}}})
+    usage = {"output_tokens": 3}
+    out = mapper.feed(
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage}
+    )
+    assert [c["choices"][0]["finish_reason"] for c in out if c["choices"]] == ["stop"]
+    assert out[-1]["choices"] == [] and out[-1]["usage"]["total_tokens"] == 7
 
 
 @pytest.mark.parametrize(
@@ -247,9 +253,10 @@ def _tool_stream(*argument_pieces: str) -> list[dict[str, Any]]:
 def test_streamed_tool_arguments_are_json_even_without_parameters(
     pieces: tuple[str, ...], arguments: str
 ) -> None:
-    mapper = A.StreamMapper("m", 1, include_usage=False)
+    mapper = A.StreamMapper("m", 1)
     chunks = [c for e in _tool_stream(*pieces) for c in mapper.feed(e)]
-    calls = [call for c in chunks for call in c["choices"][0]["delta"].get("tool_calls", [])]
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    calls = [call for delta in deltas for call in delta.get("tool_calls", [])]
     assert "".join(call["function"]["arguments"] for call in calls) == arguments
 
 
@@ -272,7 +279,7 @@ def test_signed_thinking_comes_back_first_in_the_assistant_turn() -> None:
 
 
 def test_streamed_thinking_arrives_whole_with_its_signature_when_its_block_stops() -> None:
-    mapper = A.StreamMapper("m", 1, include_usage=False)
+    mapper = A.StreamMapper("m", 1)
     thinking = {"type": "thinking", "thinking": ""}
     events: list[dict[str, Any]] = [
         {"type": "message_start", "message": {"id": "msg_1", "usage": {}}},

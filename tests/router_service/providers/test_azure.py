@@ -131,6 +131,27 @@ async def test_api_version_defaults_to_the_latest_ga(
     assert DEFAULT_API_VERSION == "2024-10-21"
 
 
+@pytest.mark.parametrize(
+    ("version", "sent"),
+    [
+        ("2024-06-01", None),  # GA before stream_options: Azure refuses a body that has them
+        ("2024-07-01-preview", None),
+        ("2024-08-01-preview", {"include_usage": True}),
+        ("2024-10-21", {"include_usage": True}),
+    ],
+)
+async def test_streams_ask_for_usage_only_on_api_versions_that_take_stream_options(
+    fake: FakeUpstream, start_router: StartRouter, version: str, sent: dict[str, Any] | None
+) -> None:
+    router = await start_router(azure_config(fake, api_version=version))
+
+    events = await stream(router, params("chat", text="once more"))
+
+    assert streamed_text(events) == "Echo: once more"
+    [call] = fake.state.calls()
+    assert call.body.get("stream_options") == sent
+
+
 # Azure's own chunks (content-filter concepts page; asynchronous filter mode).
 OPENING = {
     "choices": [],

@@ -148,7 +148,7 @@ def test_other_fields_go_where_converse_takes_them() -> None:
     body = {
         "messages": [{"role": "user", "content": "hi"}],
         "top_k": 40,
-        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "anthropic_beta": ["token-efficient-tools-2025-02-19"],
         "guardrailConfig": {"guardrailIdentifier": "g1", "guardrailVersion": "1"},
         "additionalModelRequestFields": {"top_k": 5},
         "seed": 7,  # OpenAI's, which Converse has no field for: dropped
@@ -157,7 +157,7 @@ def test_other_fields_go_where_converse_takes_them() -> None:
     assert out["guardrailConfig"] == {"guardrailIdentifier": "g1", "guardrailVersion": "1"}
     assert out["additionalModelRequestFields"] == {
         "top_k": 5,  # the caller's own additionalModelRequestFields win
-        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "anthropic_beta": ["token-efficient-tools-2025-02-19"],
     }
     assert "seed" not in out and "top_k" not in out
 

@@ -110,7 +110,7 @@ def feed_all(
 
 
 def test_a_stream_with_a_tool_call_and_usage() -> None:
-    mapper = BM.StreamMapper("m", 1, include_usage=True)
+    mapper = BM.StreamMapper("m", 1)
     events: list[tuple[str, dict[str, Any]]] = [
         ("messageStart", {"role": "assistant", "p": "pad"}),
         ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Let me "}}),
@@ -159,28 +159,29 @@ def test_a_stream_with_a_tool_call_and_usage() -> None:
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 10
 
 
-def test_a_stream_without_usage_asked_sends_none() -> None:
-    mapper = BM.StreamMapper("m", 1, include_usage=False)
+def test_a_stream_always_says_the_usage_bedrock_reported() -> None:
+    # Asked for or not: the router's accounting needs it (the engine shows it only when asked).
+    mapper = BM.StreamMapper("m", 1)
     chunks = feed_all(mapper, [("metadata", {"usage": {"inputTokens": 1, "outputTokens": 1}})])
-    assert chunks == []
+    assert [(c["choices"], c["usage"]["total_tokens"]) for c in chunks] == [([], 2)]
 
 
 def test_a_stream_a_guardrail_stopped_before_any_content_is_content_filtered() -> None:
-    mapper = BM.StreamMapper("m", 1, include_usage=False)
+    mapper = BM.StreamMapper("m", 1)
     mapper.feed("messageStart", {"role": "assistant"})
     with pytest.raises(UpstreamFailure) as caught:
         mapper.feed("messageStop", {"stopReason": "guardrail_intervened"})
     assert caught.value.outcome is Outcome.CONTENT_FILTERED
 
     # After content, the caller has it: the stream ends with finish_reason content_filter.
-    mapper = BM.StreamMapper("m", 1, include_usage=False)
+    mapper = BM.StreamMapper("m", 1)
     mapper.feed("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Sorry."}})
     [chunk] = mapper.feed("messageStop", {"stopReason": "guardrail_intervened"})
     assert chunk["choices"][0]["finish_reason"] == "content_filter"
 
 
 def test_signed_reasoning_round_trips() -> None:
-    mapper = BM.StreamMapper("m", 1, include_usage=False)
+    mapper = BM.StreamMapper("m", 1)
     events: list[tuple[str, dict[str, Any]]] = [
         (
             "contentBlockDelta",

@@ -102,7 +102,7 @@ def test_finish_reasons(raw: str, finish: str) -> None:
 
 
 def test_a_failed_generation_is_an_upstream_error() -> None:
-    mapper = C.StreamMapper("m", 1, include_usage=False)
+    mapper = C.StreamMapper("m", 1)
     with pytest.raises(UpstreamFailure) as caught:
         mapper.feed({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": "boom"}})
     assert caught.value.outcome is Outcome.UPSTREAM_ERROR
@@ -119,7 +119,7 @@ def test_usage_prefers_tokens_over_billed_units() -> None:
 
 
 def test_stream_events() -> None:
-    mapper = C.StreamMapper("m", 1, include_usage=True)
+    mapper = C.StreamMapper("m", 1)
     events: list[dict[str, Any]] = [
         {"type": "message-start", "id": "abc", "delta": {"message": {"role": "assistant"}}},
         {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will"}}},

@@ -71,7 +71,7 @@ def test_thought_signatures_go_out_with_the_calls_and_come_back_with_them() -> N
     assert first["extra_content"] == {"google": {"thought_signature": "c2lnMQ=="}}
     assert "extra_content" not in second
 
-    streamed = G.StreamMapper("gemini-3-pro", 0, include_usage=False).feed(data)
+    streamed = G.StreamMapper("gemini-3-pro", 0).feed(data)
     assert (
         streamed[0]["choices"][0]["delta"]["tool_calls"][0]["extra_content"]
         == (first["extra_content"])
@@ -203,6 +203,22 @@ def test_top_k_goes_into_the_generation_config() -> None:
     assert out["generationConfig"] == {"topK": 40}
 
 
+@pytest.mark.parametrize(
+    ("effort", "budget"), [("none", 0), ("low", 1024), ("medium", 8192), ("high", 24576)]
+)
+def test_reasoning_effort_is_a_thinking_budget(effort: str, budget: int) -> None:
+    messages = [{"role": "user", "content": "x"}]
+    out = G.request_body({"messages": messages, "reasoning_effort": effort})
+    assert "reasoning_effort" not in out
+    assert out["generationConfig"] == {"thinkingConfig": {"thinkingBudget": budget}}
+    # The caller's own thinkingConfig refines it.
+    own = {"thinkingConfig": {"includeThoughts": True, "thinkingBudget": 5}}
+    out = G.request_body(
+        {"messages": messages, "reasoning_effort": effort, "generationConfig": own}
+    )
+    assert out["generationConfig"] == own
+
+
 def test_tool_use_prompt_tokens_are_prompt_tokens() -> None:
     raw = {"promptTokenCount": 100, "candidatesTokenCount": 10, "toolUsePromptTokenCount": 50}
     counted = G.usage(raw | {"totalTokenCount": 160})
@@ -290,7 +306,7 @@ def test_a_block_after_some_content_is_a_content_filter_finish() -> None:
 
 
 def test_stream_mapper() -> None:
-    mapper = G.StreamMapper("m", 1, include_usage=True)
+    mapper = G.StreamMapper("m", 1)
     usage = {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}
     first = mapper.feed({"responseId": "r", "candidates": [_candidate([{"text": "He"}], None)]})
     call = mapper.feed({"candidates": [_candidate([{"functionCall": {"name": "f"}}], None)]})
@@ -307,7 +323,7 @@ def test_stream_mapper() -> None:
 
 
 def test_stream_blocked_before_any_content_is_content_filtered() -> None:
-    mapper = G.StreamMapper("m", 1, include_usage=False)
+    mapper = G.StreamMapper("m", 1)
     with pytest.raises(UpstreamFailure) as caught:
         mapper.feed({"candidates": [_candidate([], "SAFETY")]})
     assert caught.value.outcome is Outcome.CONTENT_FILTERED

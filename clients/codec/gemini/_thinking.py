@@ -1,0 +1,72 @@
+"""generationConfig.thinkingConfig → OpenAI's `reasoning_effort`: the one word for reasoning every
+kind of deployment may take (the router's Gemini provider writes it back as a thinkingBudget,
+`THINKING_BUDGETS`; an OpenAI-dialect reasoning model takes it as it is).
+
+A budget becomes the least effort whose budget holds it (8 → `low`, 1024 → `low`, 1025 →
+`medium`; over the `high` budget, `high`), so a Gemini deployment thinks with at least the
+budget asked; 0 is `none` (thinking off); -1 (dynamic, Gemini's default) sets nothing. A
+thinkingLevel is the effort of its name. `includeThoughts` is taken: an answer's reasoning
+comes back as `thought: true` parts whenever the deployment gave some.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients.codec._json import (
+    at,
+    expect_bool,
+    expect_int32,
+    expect_object,
+    expect_str,
+    invalid_value,
+)
+from clients.codec.gemini._tables import THINKING_BUDGETS
+from clients.errors import InvalidRequestError
+
+__all__ = ["reasoning_effort"]
+
+_PATH = "generationConfig.thinkingConfig"
+_KEYS = frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"})
+# Google's JSON parser takes a field's proto name too, and google-genai sends thinkingConfig so
+# (`include_thoughts`, `thinking_budget`): the same fields.
+_PROTO_NAMES = {"thinking_budget": "thinkingBudget", "thinking_level": "thinkingLevel"} | {
+    "include_thoughts": "includeThoughts"
+}
+_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
+_DYNAMIC = -1
+
+
+def reasoning_effort(value: Any) -> dict[str, str]:
+    """`{"reasoning_effort": …}` for a thinkingConfig (`{}` when it leaves thinking as it is)."""
+    config = {_PROTO_NAMES.get(k, k): v for k, v in expect_object(value, _PATH).items()}
+    unknown = sorted(set(config) - _KEYS)
+    if unknown:
+        where = at(_PATH, unknown[0])
+        message = f"{where}: not supported (supported: {', '.join(sorted(_KEYS))})"
+        raise InvalidRequestError(message, where)
+    if config.get("includeThoughts") is not None:
+        expect_bool(config["includeThoughts"], at(_PATH, "includeThoughts"))
+    budget, level = config.get("thinkingBudget"), config.get("thinkingLevel")
+    if budget is not None and level is not None:
+        message = f"{_PATH}: set thinkingBudget or thinkingLevel, not both"
+        raise InvalidRequestError(message, _PATH)
+    if level is not None:
+        return _level(expect_str(level, at(_PATH, "thinkingLevel")))
+    if budget is None:
+        return {}
+    where = at(_PATH, "thinkingBudget")
+    if expect_int32(budget, where) == _DYNAMIC:
+        return {}
+    if budget < 0:
+        raise InvalidRequestError(f"{where}: must be -1 (dynamic), 0 (off) or more", where)
+    held = [effort for effort, most in THINKING_BUDGETS.items() if budget <= most]
+    return {"reasoning_effort": held[0] if held else "high"}
+
+
+def _level(level: str) -> dict[str, str]:
+    if level == "THINKING_LEVEL_UNSPECIFIED":
+        return {}
+    if level not in _LEVELS:
+        invalid_value(at(_PATH, "thinkingLevel"), level, _LEVELS)
+    return {"reasoning_effort": level.lower()}

@@ -1,0 +1,338 @@
+"""One reasoning knob across providers: OpenAI's `reasoning_effort` ⇄ Anthropic's `thinking` ⇄
+Gemini's `generationConfig.thinkingConfig` ⇄ Cohere's `thinking`.
+
+A group may mix kinds, so a caller's reasoning request must mean the same at every deployment
+that may answer it, failover included. Every adapter starts from the OpenAI-dialect body the codec
+writes, where the knob is either `reasoning_effort` (a typed OpenAI field) or `thinking` (a
+caller's extra: Anthropic's shape, from the `/v1/messages` entrance or sent on purpose); this
+module turns them into the upstream's own knob, and nothing else does.
+
+Rules:
+- A provider's native knob, when the caller sent it, wins at that provider (it was sent on
+  purpose): `thinking` at Claude, `generationConfig.thinkingConfig` at Gemini,
+  `reasoning_effort` at OpenAI-format kinds. Anthropic's `thinking` never reaches a non-Claude
+  upstream raw: it becomes that upstream's knob.
+- Anthropic (https://docs.claude.com/en/docs/build-with-claude/extended-thinking): a budget is at
+  least 1024 and below `max_tokens`; while thinking is on, `temperature`, `top_k` and a `top_p`
+  under 0.95 are refused, and so is a forced tool choice. When the budget does not fit,
+  `max_tokens` is raised to budget + the caller's `max_tokens` (the answer keeps the room the
+  caller gave it); sampling fields are dropped; an effort does not turn thinking on when the
+  caller forced a tool. Claude 4.6 and later take adaptive thinking with `output_config.effort`
+  instead of budgets, and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs
+  leave no other way to know).
+- Gemini (https://ai.google.dev/gemini-api/docs/thinking): `thinkingBudget`, which Gemini 2.5 and
+  Gemini 3 both take ("thinkingBudget is accepted for backwards compatibility" on Gemini 3, which
+  prefers `thinkingLevel`), so no model-name test; 0 turns thinking off (Pro models refuse 0),
+  -1 lets the model decide.
+- Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
+- Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
+  models' reasoning fields differ per model family and are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from clients.codec.gemini import THINKING_BUDGETS
+
+JsonObject = dict[str, Any]
+
+# reasoning_effort → thinking budget (tokens). LiteLLM's defaults (litellm/constants.py
+# DEFAULT_REASONING_EFFORT_{MINIMAL,LOW,MEDIUM,HIGH,XHIGH}_THINKING_BUDGET: 128, 1024, 2048,
+# 4096, 8192), with `none` as LiteLLM's DISABLE budget (0). A budget under Anthropic's minimum
+# (1024) means thinking off at Claude and Cohere; Gemini takes 128 (2.5 Pro's own minimum).
+BUDGET_BY_EFFORT: dict[str, int] = {
+    "none": 0,
+    "minimal": 128,
+    "low": 1024,
+    "medium": 2048,
+    "high": 4096,
+    "xhigh": 8192,
+}
+CLAUDE_MIN_BUDGET = 1024
+# Claude's `output_config.effort` → reasoning_effort (its `max` is beyond high).
+EFFORT_BY_CLAUDE_EFFORT = {"low": "low", "medium": "medium", "high": "high", "max": "xhigh"}
+# reasoning_effort → Claude's `output_config.effort`, for the models that take adaptive thinking
+# (low, medium, high are the levels every such model takes; `max` is not, so xhigh is high).
+CLAUDE_EFFORT: dict[str, str] = {
+    "none": "low",
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+}
+# What the answer may take besides thinking when neither the caller nor the config said
+# (Bedrock's Converse has no default of ours; LiteLLM's DEFAULT_MAX_TOKENS).
+DEFAULT_ANSWER_TOKENS = 4096
+_FORBIDDEN_WHILE_THINKING = ("temperature", "top_k")
+_MIN_TOP_P_WHILE_THINKING = 0.95
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """A reasoning request, whichever knob said it: `mode` is enabled, adaptive or disabled;
+    `budget` the tokens thinking may take (enabled only)."""
+
+    mode: str
+    budget: int | None = None
+
+
+def effort_of(body: Mapping[str, Any]) -> str | None:
+    """The caller's `reasoning_effort`, when it is one this module knows."""
+    effort = body.get("reasoning_effort")
+    return effort if isinstance(effort, str) and effort in BUDGET_BY_EFFORT else None
+
+
+def anthropic_thinking(value: Any, output_config: Any = None) -> Thinking | None:
+    """Anthropic's `thinking` object, read; None when it is not one. Adaptive thinking's
+    `output_config.effort`, when given, stands for that effort's budget."""
+    if not isinstance(value, dict):
+        return None
+    mode, budget = value.get("type"), value.get("budget_tokens")
+    if mode == "enabled" and isinstance(budget, int) and not isinstance(budget, bool):
+        return Thinking("enabled", budget)
+    if mode == "adaptive":
+        effort = output_config.get("effort") if isinstance(output_config, dict) else None
+        ours = EFFORT_BY_CLAUDE_EFFORT.get(effort) if isinstance(effort, str) else None
+        return Thinking("adaptive", BUDGET_BY_EFFORT[ours] if ours else None)
+    if mode == "disabled":
+        return Thinking("disabled")
+    return None
+
+
+def without_claude_effort(out: JsonObject) -> None:
+    """Drop Claude's `output_config.effort` (read with `thinking`) from a non-Claude body, and
+    `output_config` with it when nothing else is left in it."""
+    own = out.get("output_config")
+    if isinstance(own, dict) and "effort" in own:
+        rest = {k: v for k, v in own.items() if k != "effort"}
+        if rest:
+            out["output_config"] = rest
+        else:
+            del out["output_config"]
+
+
+def from_effort(effort: str) -> Thinking:
+    budget = BUDGET_BY_EFFORT[effort]
+    return Thinking("enabled", budget) if budget > 0 else Thinking("disabled")
+
+
+def asked(body: Mapping[str, Any]) -> Thinking | None:
+    """The reasoning asked for, for a provider whose own knob the caller did not set:
+    Anthropic's `thinking` (sent on purpose) before `reasoning_effort`."""
+    thinking = anthropic_thinking(body.get("thinking"), body.get("output_config"))
+    effort = effort_of(body)
+    if thinking is None and effort is not None:
+        thinking = from_effort(effort)
+    return thinking
+
+
+# --- OpenAI-format kinds (openai, azure, cloudflare) ------------------------------------------
+
+
+# The efforts every OpenAI reasoning model takes (`none`, `minimal` and `xhigh` are each refused
+# by some): the only ones a thinking budget is turned into.
+_EVERYWHERE_EFFORTS = ("low", "medium", "high")
+
+
+def effort_for_budget(budget: int) -> str:
+    """The effort whose budget is the largest not above `budget` (low at least, high at most)."""
+    fitting = [e for e in _EVERYWHERE_EFFORTS if BUDGET_BY_EFFORT[e] <= budget]
+    return fitting[-1] if fitting else "low"
+
+
+def for_openai(body: JsonObject) -> None:
+    """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
+    knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
+    `minimal` are each refused by some reasoning models."""
+    thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
+    without_claude_effort(body)
+    if thinking is None or "reasoning_effort" in body:
+        return
+    if thinking.mode != "disabled" and thinking.budget is not None:
+        body["reasoning_effort"] = effort_for_budget(thinking.budget)
+
+
+# --- Claude (anthropic, vertex publisher anthropic, bedrock anthropic.*) ----------------------
+
+
+def _forced_tool(choice: Any) -> bool:
+    """A tool choice that forces a tool: Anthropic's `{"type": "any"|"tool"}`, Converse's
+    `{"any": {}}` / `{"tool": {...}}`."""
+    if not isinstance(choice, dict):
+        return False
+    return choice.get("type") in ("any", "tool") or "any" in choice or "tool" in choice
+
+
+# The first version in a Claude model name, wherever the platform puts it: claude-opus-4-7,
+# claude-sonnet-4-5@20250929 (Vertex), us.anthropic.claude-opus-4-6-v1 (Bedrock),
+# claude-3-7-sonnet-20250219; a date after the version is not a minor version.
+_CLAUDE_VERSION = re.compile(r"claude-(?:[a-z]+-)?(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+
+
+def claude_mode(model: str) -> str:
+    """How a Claude model takes thinking, by its name: the docs force it
+    (https://docs.claude.com/en/docs/build-with-claude/adaptive-thinking): Opus 4.7, Mythos and
+    later take only `adaptive` (with `output_config.effort`), refusing `enabled` and `disabled`;
+    the 4.6 models take `adaptive` (budgets deprecated); older ones only `enabled` budgets. A
+    name without a version (an alias, an application inference profile) gets budgets."""
+    if "mythos" in model:
+        return "adaptive_only"
+    found = _CLAUDE_VERSION.search(model)
+    if found is None:
+        return "budget"
+    version = (int(found.group(1)), int(found.group(2) or 0))
+    if version >= (4, 7):
+        return "adaptive_only"
+    return "adaptive" if version >= (4, 6) else "budget"
+
+
+def claude_knobs(
+    body: Mapping[str, Any], native: Any, tool_choice: Any, model: str
+) -> tuple[Any, str | None]:
+    """(`thinking`, `output_config.effort`) to send to Claude: the caller's own `thinking` as it
+    was; else one from the effort (none when a tool is forced: Claude refuses that with
+    thinking on)."""
+    if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
+        return (dict(native) if isinstance(native, dict) else native), None
+    effort = effort_of(body)
+    if effort is None:
+        return None, None
+    mode, budget = claude_mode(model), BUDGET_BY_EFFORT[effort]
+    if budget < CLAUDE_MIN_BUDGET and mode != "adaptive_only":
+        return {"type": "disabled"}, None
+    if _forced_tool(tool_choice):
+        return None, None
+    if mode == "budget":
+        return {"type": "enabled", "budget_tokens": budget}, None
+    return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
+
+
+def with_effort(fields: JsonObject, effort: str | None) -> None:
+    """`output_config.effort`, unless the caller's own output_config says one."""
+    own = fields.get("output_config")
+    own = own if isinstance(own, dict) else {}
+    if effort is not None and "effort" not in own:
+        fields["output_config"] = {**own, "effort": effort}
+
+
+def thinking_on(thinking: Any) -> bool:
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def room_for(thinking: Any, max_tokens: int | None, default_answer: int) -> int | None:
+    """The `max_tokens` Claude needs with `thinking`: above the budget, the answer keeping the
+    caller's `max_tokens` (or `default_answer`) beside it. None: keep what there is."""
+    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+    fits = max_tokens is not None and max_tokens > (budget or 0)
+    if not thinking_on(thinking) or not isinstance(budget, int) or budget <= 0 or fits:
+        return None
+    return budget + (max_tokens or default_answer)
+
+
+def without_sampling(params: JsonObject, top_p_key: str = "top_p") -> None:
+    """Drop the sampling fields Claude refuses while thinking."""
+    for key in _FORBIDDEN_WHILE_THINKING:
+        params.pop(key, None)
+    top_p = params.get(top_p_key)
+    if isinstance(top_p, int | float) and top_p < _MIN_TOP_P_WHILE_THINKING:
+        params.pop(top_p_key)
+
+
+def for_claude(
+    out: JsonObject, body: Mapping[str, Any], model: str, default_max_tokens: int
+) -> None:
+    """Put the reasoning asked for in an Anthropic Messages body (`out`, mapped from `body`)."""
+    thinking, effort = claude_knobs(body, out.pop("thinking", None), out.get("tool_choice"), model)
+    if thinking is None:
+        return
+    out["thinking"] = thinking
+    with_effort(out, effort)
+    if thinking_on(thinking):
+        without_sampling(out)
+        raised = room_for(thinking, out.get("max_tokens"), default_max_tokens)
+        if raised is not None:
+            out["max_tokens"] = raised
+
+
+def is_bedrock_claude(model: str) -> bool:
+    """A Bedrock model id, inference profile or ARN naming an Anthropic model."""
+    return "anthropic." in model or "claude" in model
+
+
+def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
+    """Claude on Bedrock: Anthropic's `thinking` (and `output_config`) in
+    additionalModelRequestFields, the budget rule on inferenceConfig.maxTokens. Other models:
+    neither knob (each family has its own)."""
+    extra = out.get("additionalModelRequestFields")
+    extra = extra if isinstance(extra, dict) else {}
+    native = extra.pop("thinking", None)
+    if not is_bedrock_claude(model):
+        if not extra:
+            out.pop("additionalModelRequestFields", None)
+        return
+    choice = (out.get("toolConfig") or {}).get("toolChoice")
+    thinking, effort = claude_knobs(body, native, choice, model)
+    if thinking is None:
+        return
+    if thinking_on(thinking):
+        inference = out.setdefault("inferenceConfig", {})
+        without_sampling(inference, "topP")
+        extra.pop("top_k", None)
+        raised = room_for(thinking, inference.get("maxTokens"), DEFAULT_ANSWER_TOKENS)
+        if raised is not None:
+            inference["maxTokens"] = raised
+    with_effort(extra, effort)
+    out["additionalModelRequestFields"] = {**extra, "thinking": thinking}
+
+
+# --- Gemini (gemini, vertex publisher google) and Cohere ---------------------------------------
+
+
+def gemini_thinking_config(out: JsonObject, body: Mapping[str, Any]) -> JsonObject | None:
+    """generationConfig.thinkingConfig for the effort or Anthropic's `thinking`, both taken out
+    of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it)."""
+    out.pop("thinking", None)
+    without_claude_effort(out)
+    thinking = asked(body)
+    if thinking is None:
+        return None
+    effort = effort_of(body)
+    if effort is not None and anthropic_thinking(body.get("thinking")) is None:
+        return {"thinkingBudget": gemini_budget(effort)}
+    if thinking.mode == "adaptive" and thinking.budget is None:
+        return {"thinkingBudget": -1}  # dynamic: the model decides
+    return {"thinkingBudget": thinking.budget or 0}
+
+
+def gemini_budget(effort: str) -> int:
+    """An effort's thinking budget at Gemini: Google's own (its OpenAI-compatible endpoint's,
+    the table the Gemini entrance reads the other way), the general one for the efforts Google's
+    table lacks (minimal), never past Google's `high` (xhigh)."""
+    if effort == "xhigh":  # beyond Google's table: its most
+        return THINKING_BUDGETS["high"]
+    return THINKING_BUDGETS.get(effort, BUDGET_BY_EFFORT[effort])
+
+
+def cohere_thinking(out: JsonObject, body: Mapping[str, Any]) -> None:
+    """Cohere's `thinking` in the Cohere body `out`: the caller's own when it is Cohere's shape
+    (`token_budget`), else the one asked (Anthropic's `thinking` or the effort)."""
+    native = out.pop("thinking", None)
+    without_claude_effort(out)
+    cohere_shape = isinstance(native, dict) and "budget_tokens" not in native
+    if cohere_shape and native.get("type") in ("enabled", "disabled"):
+        out["thinking"] = dict(native)
+        return
+    thinking = asked(body)
+    if thinking is None:
+        return
+    if thinking.mode == "adaptive" and thinking.budget is None:
+        out["thinking"] = {"type": "enabled"}
+    elif thinking.budget is None or thinking.budget < CLAUDE_MIN_BUDGET:
+        out["thinking"] = {"type": "disabled"}
+    else:
+        out["thinking"] = {"type": "enabled", "token_budget": thinking.budget}

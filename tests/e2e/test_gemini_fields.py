@@ -1,0 +1,127 @@
+"""A Gemini caller's refused values, said of the Gemini fields it sent: the router's bounds
+(`server.max_n`, `server.max_tokens_ceiling`), its chat check, and the codec's type checks
+(sent raw, where google-genai would refuse the type before sending)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from google import genai
+from google.genai import errors, types
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter
+from tests.e2e.stream_harness import StartEdge
+from tests.e2e.test_gemini_sdk import config, open_client
+
+HELLO: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+HEADERS = {"x-goog-api-key": "sk-caller"}
+MAX_N, CEILING = 2, 100
+
+
+@pytest.fixture
+async def http(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> AsyncIterator[httpx.AsyncClient]:
+    server = {"port": 0, "max_n": MAX_N, "max_tokens_ceiling": CEILING}
+    edge = await start_edge(await start_router(config(fake, server=server)))
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+def gemini(http: httpx.AsyncClient) -> genai.Client:
+    return open_client(str(http.base_url), http)
+
+
+def refused_message(answer: httpx.Response) -> str:
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
+    return str(error["message"])
+
+
+@pytest.mark.parametrize("model", ["chain", "flash"])
+@pytest.mark.parametrize(
+    ("generation", "field"),
+    [
+        ({"candidate_count": MAX_N + 1}, "generationConfig.candidateCount"),
+        ({"max_output_tokens": CEILING + 1}, "generationConfig.maxOutputTokens"),
+    ],
+)
+async def test_a_value_over_the_routers_bound_names_the_gemini_field(
+    gemini: genai.Client, model: str, generation: dict[str, Any], field: str
+) -> None:
+    settings = types.GenerateContentConfig(**generation)
+    with pytest.raises(errors.ClientError) as refused:
+        await gemini.aio.models.generate_content(model=model, contents="hi", config=settings)
+    assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
+    assert f"'{field}'" in str(refused.value.message)
+    with pytest.raises(errors.ClientError) as refused_stream:
+        stream = await gemini.aio.models.generate_content_stream(
+            model=model, contents="hi", config=settings
+        )
+        async for _ in stream:
+            pass
+    assert f"'{field}'" in str(refused_stream.value.message)
+
+
+async def test_contents_without_a_part_are_refused_as_contents(http: httpx.AsyncClient) -> None:
+    body = {"contents": [{"role": "user", "parts": []}]}
+    path = "/v1beta/models/chain:generateContent"
+    message = refused_message(await http.post(path, json=body, headers=HEADERS))
+    assert "`contents`" in message and "messages" not in message
+
+
+@pytest.mark.parametrize(
+    ("generation", "field"),
+    [
+        ({"temperature": "hot"}, "generationConfig.temperature"),
+        ({"candidateCount": 1.5}, "generationConfig.candidateCount"),
+        ({"topK": "40"}, "generationConfig.topK"),
+        ({"topK": 2.5}, "generationConfig.topK"),
+        ({"topK": 0}, "generationConfig.topK"),
+    ],
+)
+async def test_a_wrong_type_names_the_gemini_field(
+    http: httpx.AsyncClient, generation: dict[str, Any], field: str
+) -> None:
+    body = {**HELLO, "generationConfig": generation}
+    for method in ("generateContent", "streamGenerateContent?alt=sse", "countTokens"):
+        path = f"/v1beta/models/flash:{method}"
+        sent = body if method != "countTokens" else {"generateContentRequest": body}
+        message = refused_message(await http.post(path, json=sent, headers=HEADERS))
+        assert field in message, message
+
+
+@pytest.mark.parametrize("model", ["chain", "flash"])
+async def test_a_thinking_config_is_a_reasoning_effort_and_thoughts_come_back(
+    gemini: genai.Client, fake: FakeUpstream, model: str
+) -> None:
+    fake.state.set_scenario(Scenario(reasoning="Let me see.", content="The answer."))
+    thinking = types.ThinkingConfig(thinking_budget=8, include_thoughts=True)
+    settings = types.GenerateContentConfig(thinking_config=thinking)
+    response = await gemini.aio.models.generate_content(model=model, contents="hi", config=settings)
+    sent = fake.state.last()
+    assert sent is not None
+    if model == "flash":  # back to Gemini: the `low` effort's budget, which holds 8
+        assert sent.body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024}
+        return
+    assert sent.body["reasoning_effort"] == "low"
+    (candidate,) = response.candidates or []
+    assert candidate.content is not None
+    parts = [(p.thought, p.text) for p in candidate.content.parts or []]
+    assert parts == [(True, "Let me see."), (None, "The answer.")]
+    stream = await gemini.aio.models.generate_content_stream(
+        model=model, contents="hi", config=settings
+    )
+    thoughts = [
+        part.text or ""
+        async for chunk in stream
+        for part in (chunk.candidates or [])[0].content.parts or []  # type: ignore[union-attr]
+        if part.thought
+    ]
+    assert "".join(thoughts).split() == ["Let", "me", "see."]
