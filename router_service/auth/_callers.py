@@ -22,6 +22,7 @@ log = logging.getLogger("switchboard.auth")
 
 # Keys that expire within this long are warned about when the config is loaded or reloaded.
 EXPIRY_WARNING_S = 7 * 86400.0
+_PURGE_MIN = 1024  # issued keys' callers held before those of keys gone are dropped
 
 _ALL_SCOPES: frozenset[ClientScope] = frozenset({"chat", "embed", "models", "admin", "route"})
 
@@ -46,6 +47,10 @@ class Caller:
     # an issued key was given ("" for a configured key).
     key_fingerprint: str = ""
     key_label: str = ""
+    # The presented key's issued id ("" for a configured key) and expiry (None: none): an
+    # ephemeral secret it asks for lasts no longer, and an issued one's revocation ends it.
+    key_id: str = ""
+    key_expires_unix: float | None = None
     # Set for an ephemeral Realtime client secret: Realtime sessions of its model only, each
     # started with its session config (`Gate.authenticate` refuses every other method).
     realtime_grant: RealtimeGrant | None = None
@@ -134,12 +139,20 @@ class Authenticator:
             (
                 bytes.fromhex(key.key_sha256),
                 key.expires_unix,
-                replace(self.callers[client.name], key_fingerprint="fp_" + key.key_sha256[:12]),
+                replace(
+                    self.callers[client.name],
+                    key_fingerprint="fp_" + key.key_sha256[:12],
+                    key_expires_unix=key.expires_unix,
+                ),
             )
             for client in config.clients
             for key in client.keys
         ]
         self._as_issued: dict[str, Caller] = {}  # issued key id -> its caller, made once
+        # (client, fingerprint) of each configured key: an ephemeral secret one of them asked
+        # for ends when it is removed (a leaked key rotated out takes its secrets with it).
+        self._configured = {(caller.name, caller.key_fingerprint) for _, _, caller in self._clients}
+        self._purge_at = _PURGE_MIN  # entries at which those of keys gone are dropped
         warn_expiring(config, clock.now())
 
     def identify(self, key: str | None) -> Caller:
@@ -176,12 +189,40 @@ class Authenticator:
             client = self.callers.get(issued.client)
             if client is None:
                 return None
-            caller = replace(client, key_fingerprint=issued.fingerprint, key_label=issued.label)
+            if issued.parent.startswith("fp_") and (client.name, issued.parent) not in (
+                self._configured
+            ):
+                return None
+            caller = replace(
+                client,
+                key_fingerprint=issued.fingerprint,
+                key_label=issued.label,
+                key_id=issued.id,
+                key_expires_unix=issued.expires_unix,
+            )
             if issued.realtime is not None:  # its model alone (escaped: a name, not a pattern)
-                models = (glob.escape(issued.realtime.model),)
+                # while its client may still use it: a reload narrowing the client narrows it
+                model = issued.realtime.model
+                models = (glob.escape(model),) if client.may_use(model) else ()
                 caller = replace(caller, models=models, realtime_grant=issued.realtime)
+            if len(self._as_issued) >= self._purge_at:
+                self._purge_issued()
             self._as_issued[issued.id] = caller
         return caller
+
+    @property
+    def cached_callers(self) -> int:
+        """Issued keys' callers held now (tests prove they stay bounded)."""
+        return len(self._as_issued)
+
+    def _purge_issued(self) -> None:
+        """Drop the callers of keys no longer live: ephemeral secrets come and go every few
+        minutes, each with its session config (up to 64 KiB), and were all kept until a
+        reload. Amortized: next when twice as many are held as are left."""
+        assert self._issued is not None
+        as_issued = self._as_issued
+        self._as_issued = {key: c for key, c in as_issued.items() if self._issued.known(key)}
+        self._purge_at = max(_PURGE_MIN, 2 * len(self._as_issued))
 
 
 def warn_expiring(config: AuthConfig, now: float) -> None:

@@ -15,7 +15,9 @@ follower then reads only the new lines. A lost notice is caught by a periodic re
 Compacted: once revoked and expired keys' lines outnumber the live keys (past
 `_COMPACT_MIN_EVENTS` lines), or when an append would pass `_MAX_LOG_BYTES`, the appender
 rewrites the log as the live keys alone (a compare-and-swap: `_issued_log.py` says why nothing
-is lost). Only live keys past `_MAX_LOG_BYTES` (some 15 000) refuse an issue.
+is lost). Only live keys past `_MAX_LOG_BYTES` (some 15 000) refuse an issue; ephemeral
+secrets, which any client may ask for, only half of it (their session configs cannot crowd out
+the operator's keys); a revocation is never refused for room.
 """
 
 from __future__ import annotations
@@ -57,6 +59,13 @@ log = logging.getLogger("switchboard.auth")
 ISSUED_PREFIX = "sk-sb-"  # an issued key's first characters: an operator tells them apart
 EPHEMERAL_PREFIX = "ek_"  # an ephemeral Realtime client secret's, as OpenAI's
 _MAX_LOG_BYTES = 4 * 1024 * 1024
+# Ephemeral secrets (any chat-scoped client asks for them, each with its session config of up
+# to 64 KiB) are appended only while the log is under half of it: they never take the room of
+# the keys an operator issues, nor of a revocation.
+_MAX_EPHEMERAL_LOG_BYTES = _MAX_LOG_BYTES // 2
+# A revocation is appended past the bound of issues: a log full of live keys still takes it
+# (and a compaction then drops the revoked key's line), so no key is left unrevocable.
+_REVOKE_ROOM_BYTES = 256 * 1024
 # A log with fewer lines is not rewritten (a rewrite reads it all): past it, once its dead
 # keys' lines outnumber the live keys.
 _COMPACT_MIN_EVENTS = 256
@@ -99,6 +108,11 @@ class IssuedKeys:
         key = self._keys.by_digest.get(digest)
         return key if key is not None and key.live(self._clock.now()) else None
 
+    def known(self, key_id: str) -> bool:
+        """Whether the key `key_id` is live (not revoked, not expired)."""
+        key = self._keys.by_id.get(key_id)
+        return key is not None and key.live(self._clock.now())
+
     def listed(self, client: str = "") -> list[IssuedKey]:
         """The live issued keys (of `client` when given), oldest first."""
         now = self._clock.now()
@@ -106,11 +120,18 @@ class IssuedKeys:
         return sorted(keys, key=lambda k: (k.created_unix, k.id))
 
     async def issue(
-        self, client: str, label: str, ttl_s: float | None, realtime: RealtimeGrant | None = None
+        self,
+        client: str,
+        label: str,
+        ttl_s: float | None,
+        realtime: RealtimeGrant | None = None,
+        parent: str = "",
     ) -> tuple[str, IssuedKey]:
         """A new key for `client` (its clear text, returned here only) and what is kept of it;
-        with `realtime`, an ephemeral Realtime client secret (`ek_`, bounded apart). Raises
-        ClientKeyLimitError when the client has as many live ones of its kind as it may."""
+        with `realtime`, an ephemeral Realtime client secret (`ek_`, bounded apart), and with
+        `parent`, the key that asked for it: an issued key's id (its revocation ends the
+        secret) or a configured key's fingerprint (the secret ends once it is not configured).
+        Raises ClientKeyLimitError when the client has as many live ones of its kind as it may."""
         await self.refresh()
         bound = self._max_keys if realtime is None else self._max_ephemeral
         mine = [k for k in self.listed(client) if (k.realtime is None) is (realtime is None)]
@@ -133,7 +154,9 @@ class IssuedKeys:
         }
         if realtime is not None:
             event["realtime"] = {"model": realtime.model, "session": realtime.session_json}
-        await self._append(event)
+        if parent:
+            event["parent"] = parent
+        await self._append(event, _MAX_LOG_BYTES if realtime is None else _MAX_EPHEMERAL_LOG_BYTES)
         issued = self._keys.by_id.get(key_id)
         if issued is None:  # another replica's issue took the last place first
             raise _at_bound(client, bound, realtime is not None)
@@ -146,21 +169,25 @@ class IssuedKeys:
         key = self._keys.by_id.get(key_id)
         if key is None or not key.live(self._clock.now()):
             raise ClientKeyNotFoundError("No issued client key with that id.", param="id")
-        await self._append({"op": "revoke", "id": key_id, "at": self._clock.now()})
+        revocation = {"op": "revoke", "id": key_id, "at": self._clock.now()}
+        await self._append(revocation, _MAX_LOG_BYTES + _REVOKE_ROOM_BYTES)
         return key
 
-    async def _append(self, event: dict[str, Any]) -> None:
+    async def _append(self, event: dict[str, Any], max_bytes: int) -> None:
+        """Append `event` while the log stays within `max_bytes` (compacted first when not)."""
         line = orjson.dumps(event) + b"\n"
-        done = await self._append_line(line)
+        done = await self._append_line(line, max_bytes)
         for _ in range(_COMPACT_TRIES):  # a rewrite refused: another replica wrote meanwhile
-            if done is not AppendResult.TOO_LARGE:
+            # Not when the log holds live keys alone: a rewrite would free nothing, and make
+            # every replica read it all again, at each issue refused.
+            if done is not AppendResult.TOO_LARGE or not self._has_dead_lines():
                 break
             if await self.compact():
-                done = await self._append_line(line)
+                done = await self._append_line(line, max_bytes)
         if done is not AppendResult.APPENDED:
             raise ClientKeyLimitError(
-                "The log of issued client keys is full of live keys: no more can be issued or "
-                "revoked.",
+                "The log of issued client keys is full of live keys: no more can be issued "
+                "(ephemeral client secrets: wait for some to expire).",
                 code="client_key_log_full",
             )
         await self._store.land_flight(LOG_NAME, "", Landing.KEPT)
@@ -169,13 +196,21 @@ class IssuedKeys:
         if keys.events >= _COMPACT_MIN_EVENTS and 2 * keys.live_count(self._clock.now()) < (
             keys.events
         ):
-            await self.compact()
+            try:
+                await self.compact()
+            except StoreUnavailableError as exc:  # the event is in: the next write compacts
+                log.warning("issued client keys: log not compacted (%s)", exc)
 
-    async def _append_line(self, line: bytes) -> AppendResult:
-        done = await self._store.append_document(LOG_NAME, line, max_bytes=_MAX_LOG_BYTES)
+    def _has_dead_lines(self) -> bool:
+        """Whether the log as last read holds lines a compaction drops (besides its head)."""
+        keys = self._keys
+        return keys.events > keys.live_count(self._clock.now()) + 1
+
+    async def _append_line(self, line: bytes, max_bytes: int) -> AppendResult:
+        done = await self._store.append_document(LOG_NAME, line, max_bytes=max_bytes)
         if done is AppendResult.MISSING:  # the first issue: the log starts (one writer wins)
             await self._store.put_document(LOG_NAME, head_line(), FOREVER, only_new=True)
-            done = await self._store.append_document(LOG_NAME, line, max_bytes=_MAX_LOG_BYTES)
+            done = await self._store.append_document(LOG_NAME, line, max_bytes=max_bytes)
         return done
 
     async def compact(self) -> bool:

@@ -15,6 +15,7 @@ start (a log written before heads existed is known by its first line all the sam
 
 from __future__ import annotations
 
+import bisect
 import logging
 import secrets
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class IssuedKey:
     expires_unix: float | None
     digest: bytes  # its SHA-256: what a presented key is looked up by
     realtime: RealtimeGrant | None = None  # an ephemeral Realtime client secret's grant
+    # The key that asked for it: an issued key's id (`ck_`), a configured key's fingerprint
+    # (`fp_`: `Authenticator` refuses the secret once that key is no longer configured).
+    parent: str = ""
 
     def live(self, now: float) -> bool:
         return self.expires_unix is None or now < self.expires_unix
@@ -74,6 +78,12 @@ class KeySet:
         self.by_id: dict[str, IssuedKey] = {}
         self.by_digest: dict[bytes, IssuedKey] = {}
         self.issue_lines: dict[str, bytes] = {}
+        # An issued key's id -> the ephemeral secrets it asked for: its revocation ends them.
+        self.children: dict[str, set[str]] = {}
+        # (client, ephemeral) -> its keys' expiries: what an issue's bound is checked against
+        # (a scan of every key for each line made a full read quadratic: 15 000 keys, 9 s of
+        # a blocked event loop on every replica after each compaction)
+        self._of_kind: dict[tuple[str, bool], _Expiries] = {}
         self.events = 0  # lines folded: what the log holds, next to what is live
 
     def fold_line(self, line: bytes) -> None:
@@ -87,26 +97,24 @@ class KeySet:
         if event["op"] == "head":
             return
         if event["op"] == "revoke":
-            gone = self.by_id.pop(event["id"], None)
-            if gone is not None:
-                self.by_digest.pop(gone.digest, None)
-                del self.issue_lines[gone.id]
+            self._drop(event["id"])
             return
+        parent = _text(event.get("parent", ""))
+        if parent.startswith("ck_") and parent not in self.by_id:
+            return  # asked for by an issued key revoked since (or void): void too
         created = float(event["created"])
         grant = event.get("realtime")
         # Ephemeral keys and the others are bounded apart (`max_ephemeral_keys`).
         ephemeral = grant is not None
-        live = [
-            k
-            for k in self.by_id.values()
-            if k.client == event["client"]
-            and (k.realtime is not None) is ephemeral
-            and k.live(created)
-        ]
-        if len(live) >= int(event["max"]):
+        mine = self._of_kind.setdefault((_text(event["client"]), ephemeral), _Expiries())
+        if mine.live_at(created) >= int(event["max"]):
             return  # issued past the bound by a replica racing another: void on every replica
         digest = bytes.fromhex(event["sha256"])
         expires = event["expires"]
+        # Strings, checked here as the rest: a grant that is not is left out with its line.
+        realtime = (
+            None if grant is None else RealtimeGrant(_text(grant["model"]), _text(grant["session"]))
+        )
         key = IssuedKey(
             id=_text(event["id"]),
             client=_text(event["client"]),
@@ -117,14 +125,52 @@ class KeySet:
             # not kept to fail every lookup of its key.
             expires_unix=None if expires is None else float(expires),
             digest=digest,
-            realtime=None if grant is None else RealtimeGrant(grant["model"], grant["session"]),
+            realtime=realtime,
+            parent=parent,
         )
         self.by_id[key.id] = key
         self.by_digest[digest] = key
         self.issue_lines[key.id] = line
+        mine.add(key.expires_unix)
+        if parent.startswith("ck_"):
+            self.children.setdefault(parent, set()).add(key.id)
+
+    def _drop(self, key_id: str) -> None:
+        """A revoked key, and the ephemeral secrets it asked for."""
+        gone = self.by_id.pop(key_id, None)
+        if gone is not None:
+            self.by_digest.pop(gone.digest, None)
+            del self.issue_lines[gone.id]
+            self._of_kind[(gone.client, gone.realtime is not None)].remove(gone.expires_unix)
+        for child in self.children.pop(key_id, ()):
+            self._drop(child)
 
     def live_count(self, now: float) -> int:
         return sum(1 for key in self.by_id.values() if key.live(now))
+
+
+class _Expiries:
+    """The expiries of a client's keys of one kind, sorted: how many are live at an instant."""
+
+    def __init__(self) -> None:
+        self.never = 0  # keys without an expiry
+        self.times: list[float] = []
+
+    def add(self, expires: float | None) -> None:
+        if expires is None:
+            self.never += 1
+        else:
+            bisect.insort(self.times, expires)
+
+    def remove(self, expires: float | None) -> None:
+        if expires is None:
+            self.never -= 1
+        else:
+            del self.times[bisect.bisect_left(self.times, expires)]
+
+    def live_at(self, now: float) -> int:
+        """Those live at `now` (`IssuedKey.live`: no expiry, or `now` before it)."""
+        return self.never + len(self.times) - bisect.bisect_right(self.times, now)
 
 
 def _text(value: Any) -> str:

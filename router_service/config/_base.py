@@ -12,8 +12,10 @@ Location = tuple[str | int, ...]
 
 
 class _Strict(BaseModel):
-    # A typo in a config key is an error, not a silently ignored setting.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A typo in a config key is an error, not a silently ignored setting. No number is infinite
+    # or NaN: an infinite TTL would be the state store's FOREVER (no expiry, outside the memory
+    # store's budget), for which a cached answer or a stored response is no candidate.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Misplaced(ValueError):

@@ -15,7 +15,7 @@ import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import RealtimeGrant, client_secret_ask, current_caller
-from router_service.errors import PermissionDeniedError
+from router_service.errors import AuthenticationError, PermissionDeniedError
 from router_service.runtime import Runtime
 from router_service.server._errors import answered
 
@@ -46,8 +46,17 @@ async def create_client_secret(
         )
     ask = client_secret_ask(request)  # the gate checked it
     grant = RealtimeGrant(ask.model, orjson.dumps(ask.session).decode())
+    ttl_s: float = ask.ttl_s
+    if caller.key_expires_unix is not None:  # it outlives not the key that asked for it
+        ttl_s = min(ttl_s, caller.key_expires_unix - runtime.clock.now())
+        if ttl_s <= 0:  # expired since the gate let it in
+            raise AuthenticationError("Incorrect client key provided.", code="invalid_api_key")
     secret, key = await runtime.issued_keys.issue(
-        caller.name, EPHEMERAL_LABEL, ask.ttl_s, realtime=grant
+        caller.name,
+        EPHEMERAL_LABEL,
+        ttl_s,
+        realtime=grant,
+        parent=caller.key_id or caller.key_fingerprint,
     )
     expires_at = int(key.expires_unix or 0)
     session = {"id": "sess_" + key.id.removeprefix("ck_"), "object": "realtime.session"}

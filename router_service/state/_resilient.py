@@ -41,6 +41,7 @@ from typing import Final, TypeVar
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
+    FOREVER,
     AppendResult,
     DocumentPart,
     FlightClaim,
@@ -62,6 +63,10 @@ T = TypeVar("T")
 
 _LOCAL = "~"  # tags a lease id or mark token issued by the local store
 _JOURNAL_MAX = 10_000
+# A refused document change, said without the store's address: the caller reads it.
+_UNCHANGEABLE = (
+    "The shared state store is unreachable: this document cannot be changed now; try again shortly."
+)
 
 
 class _Down:
@@ -310,6 +315,8 @@ class ResilientStateStore(StateStore):
             lambda: self.shared.put_document(name, data, ttl_s, only_new=only_new)
         )
         if isinstance(kept, _Down):
+            if ttl_s == FOREVER:  # a shared log (issued keys'): no replica reads one begun here
+                raise StoreUnavailableError(_UNCHANGEABLE)
             # Only this replica's own documents are known now: one stored on the shared store
             # before the outage can be stored again here, but it is the shared one that every
             # replica, this one included, reads once the store is back; it is never replaced.
@@ -324,11 +331,7 @@ class ResilientStateStore(StateStore):
             lambda: self.shared.append_document(name, data, max_bytes=max_bytes)
         )
         if isinstance(done, _Down):
-            # Said without the store's address: the caller reads it (the log has the outage).
-            raise StoreUnavailableError(
-                "The shared state store is unreachable: this document cannot be changed now; "
-                "try again shortly."
-            )
+            raise StoreUnavailableError(_UNCHANGEABLE)
         return done
 
     async def replace_document(
@@ -341,10 +344,7 @@ class ResilientStateStore(StateStore):
             lambda: self.shared.replace_document(name, data, ttl_s, size=size, head=head)
         )
         if isinstance(done, _Down):
-            raise StoreUnavailableError(
-                "The shared state store is unreachable: this document cannot be changed now; "
-                "try again shortly."
-            )
+            raise StoreUnavailableError(_UNCHANGEABLE)
         return done
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:

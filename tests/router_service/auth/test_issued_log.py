@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from typing import Any
 
 import orjson
 import pytest
 
 from router_service.auth import IssuedKeys
+from router_service.auth._issued_log import KeySet
 from router_service.clock import ManualClock
 from router_service.config import AuthConfig
 from router_service.state import DocumentPart, MemoryStateStore, RedisStateStore, StateStore
@@ -210,3 +212,34 @@ async def test_the_follower_outlives_an_unexpected_failure() -> None:
         assert knows(follower, secret)
     finally:
         await follower.aclose()
+
+
+def test_an_issue_past_its_clients_bound_at_its_instant_is_void() -> None:
+    """Folding the log: an issue that finds its client with `max` keys of its kind live at its
+    `created` instant (in log order) is void, on every replica alike; expired and revoked keys
+    leave room, and ephemeral secrets are counted apart. A line that is not an event is left out."""
+
+    def issue(key_id: str, created: float, expires: float | None, **more: Any) -> bytes:
+        event = {"op": "issue", "id": key_id, "client": "app", "label": "", "max": 2}
+        digest = hashlib.sha256(key_id.encode()).hexdigest()
+        return orjson.dumps(
+            {**event, "sha256": digest, "created": created, "expires": expires, **more}
+        )
+
+    keys = KeySet()
+    grant = {"model": "voice", "session": "{}"}
+    lines = [
+        issue("k1", 10, 100),
+        issue("k2", 20, None),
+        issue("k3", 50, None),  # k1 and k2 live: void
+        issue("e1", 50, 90, realtime=grant),  # an ephemeral secret: bounded apart
+        issue("k4", 150, None),  # k1 expired at 100: room
+        orjson.dumps({"op": "revoke", "id": "k2"}),
+        issue("k5", 160, 200),  # k2 revoked: room
+        issue("k6", 170, None),  # k4 and k5: void
+        issue("k7", 200, None),  # k5 expired at 200: room
+        issue("e2", 210, 300, realtime={"model": 1, "session": "{}"}),  # not ours: left out
+    ]
+    for line in lines:
+        keys.fold_line(line)
+    assert list(keys.by_id) == ["k1", "e1", "k4", "k5", "k7"]

@@ -115,3 +115,13 @@ def test_a_background_heartbeat_shorter_than_its_beats_is_refused() -> None:
     text = BASE + "responses: {background_heartbeat_s: 2}\n"
     assert _error(text).startswith("c.yaml:10: responses.background_heartbeat_s: ")
     parse_config(BASE + "responses: {background_heartbeat_s: 3}\n", source="c.yaml", env={})
+
+
+def test_an_infinite_ttl_is_an_error() -> None:
+    """`.inf` is no lifetime: in the state store an infinite TTL means FOREVER (no expiry, outside
+    the memory store's budget), which only the issued keys' log may ask for; a cached answer or a
+    stored response kept so would grow the memory with the traffic."""
+    text = BASE + "cache: {enabled: true, ttl_s: .inf}\n"
+    assert _error(text).startswith("c.yaml:10: cache.ttl_s: Input should be a finite number")
+    text = BASE + "responses: {store_ttl_s: .nan}\n"
+    assert _error(text).startswith("c.yaml:10: responses.store_ttl_s: Input should be a finite")
