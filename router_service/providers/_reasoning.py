@@ -171,21 +171,28 @@ def _forced_tool(choice: Any) -> bool:
 # The first version in a Claude model name, wherever the platform puts it: claude-opus-4-7,
 # claude-sonnet-4-5@20250929 (Vertex), us.anthropic.claude-opus-4-6-v1 (Bedrock),
 # claude-3-7-sonnet-20250219; a date after the version is not a minor version.
-_CLAUDE_VERSION = re.compile(r"claude-(?:[a-z]+-)?(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+# Claude 2 and Claude Instant write a `v` before it (claude-v2, anthropic.claude-instant-v1).
+_CLAUDE_VERSION = re.compile(r"claude-(?:[a-z]+-)?v?(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+# The first Claude with extended thinking: 3.7 Sonnet; older ones refuse `thinking` (a 400).
+_FIRST_THINKING_CLAUDE = (3, 7)
 
 
 def claude_mode(model: str) -> str:
     """How a Claude model takes thinking, by its name: the docs force it
     (https://docs.claude.com/en/docs/build-with-claude/adaptive-thinking): Opus 4.7, Mythos and
     later take only `adaptive` (with `output_config.effort`), refusing `enabled` and `disabled`;
-    the 4.6 models take `adaptive` (budgets deprecated); older ones only `enabled` budgets. A
-    name without a version (an alias, an application inference profile) gets budgets."""
+    the 4.6 models take `adaptive` (budgets deprecated); 3.7 up to 4.5 only `enabled` budgets;
+    those before 3.7 (3.5 Sonnet and Haiku, the Claude 3 family, Claude 2) no thinking at all
+    (`none`: an effort is dropped for them, as before there was a reasoning knob). A name without
+    a version (an alias, an application inference profile) gets budgets."""
     if "mythos" in model:
         return "adaptive_only"
     found = _CLAUDE_VERSION.search(model)
     if found is None:
         return "budget"
     version = (int(found.group(1)), int(found.group(2) or 0))
+    if version < _FIRST_THINKING_CLAUDE:
+        return "none"
     if version >= (4, 7):
         return "adaptive_only"
     return "adaptive" if version >= (4, 6) else "budget"
@@ -200,9 +207,10 @@ def claude_knobs(
     if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
         return (dict(native) if isinstance(native, dict) else native), None
     effort = effort_of(body)
-    if effort is None:
+    mode = claude_mode(model)
+    if effort is None or mode == "none":
         return None, None
-    mode, budget = claude_mode(model), BUDGET_BY_EFFORT[effort]
+    budget = BUDGET_BY_EFFORT[effort]
     if budget < CLAUDE_MIN_BUDGET and mode != "adaptive_only":
         return {"type": "disabled"}, None
     if _forced_tool(tool_choice):

@@ -23,7 +23,20 @@ from router_service.providers._reasoning import BUDGET_BY_EFFORT, claude_mode, e
         ("claude-sonnet-4-5-20250929", "budget"),
         ("claude-opus-4-20250514", "budget"),  # a date is not a minor version
         ("claude-3-7-sonnet-20250219", "budget"),
-        ("anthropic.claude-3-haiku-20240307-v1:0", "budget"),
+        ("claude-3-7-sonnet-latest", "budget"),
+        ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "budget"),
+        ("claude-opus-4-1", "budget"),
+        ("claude-haiku-4-5@20251001", "budget"),
+        # Before 3.7: no extended thinking (they refuse `thinking`).
+        ("anthropic.claude-3-haiku-20240307-v1:0", "none"),
+        ("claude-3-5-sonnet-20241022", "none"),
+        ("claude-3-5-haiku-latest", "none"),
+        ("claude-3-5-sonnet-v2@20241022", "none"),
+        ("eu.anthropic.claude-3-5-sonnet-20240620-v1:0", "none"),
+        ("claude-3-opus-20240229", "none"),
+        ("anthropic.claude-v2:1", "none"),
+        ("anthropic.claude-instant-v1", "none"),
+        ("claude-2.1", "none"),
         ("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x1", "budget"),
     ],
 )
