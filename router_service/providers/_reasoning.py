@@ -301,9 +301,23 @@ def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
 # --- Gemini (gemini, vertex publisher google) and Cohere ---------------------------------------
 
 
-def gemini_thinking_config(out: JsonObject, body: Mapping[str, Any]) -> JsonObject | None:
+# Gemini's thinking budgets by model name (https://ai.google.dev/gemini-api/docs/thinking): a
+# budget out of its model's range is refused (a 400), so one asked for is brought into it. Name
+# part → (least budget while thinking, most, whether 0 turns thinking off); the first that the
+# model's name holds applies (Flash-Lite before Flash). A model named otherwise gets the budget.
+_GEMINI_BUDGET_RANGES = (
+    ("2.5-flash-lite", 512, 24576, True),
+    ("2.5-flash", 1, 24576, True),
+    ("2.5-pro", 128, 32768, False),
+)
+
+
+def gemini_thinking_config(
+    out: JsonObject, body: Mapping[str, Any], model: str = ""
+) -> JsonObject | None:
     """generationConfig.thinkingConfig for the effort or Anthropic's `thinking`, both taken out
-    of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it)."""
+    of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it), in
+    the range `model` takes."""
     out.pop("thinking", None)
     without_claude_effort(out)
     thinking = asked(body)
@@ -311,10 +325,22 @@ def gemini_thinking_config(out: JsonObject, body: Mapping[str, Any]) -> JsonObje
         return None
     effort = effort_of(body)
     if effort is not None and anthropic_thinking(body.get("thinking")) is None:
-        return {"thinkingBudget": gemini_budget(effort)}
-    if thinking.mode == "adaptive" and thinking.budget is None:
+        budget = gemini_budget(effort)
+    elif thinking.mode == "adaptive" and thinking.budget is None:
         return {"thinkingBudget": -1}  # dynamic: the model decides
-    return {"thinkingBudget": thinking.budget or 0}
+    else:
+        budget = max(thinking.budget or 0, 0)
+    return {"thinkingBudget": gemini_fitted(budget, model)}
+
+
+def gemini_fitted(budget: int, model: str) -> int:
+    """`budget` in `model`'s range: a model that cannot turn thinking off (2.5 Pro) thinks the
+    least it can for 0 (`none`, `disabled`); one past its most, its most (Claude Code's 31999
+    at 2.5 Flash: 24576)."""
+    for name, least, most, can_stop in _GEMINI_BUDGET_RANGES:
+        if name in model:
+            return 0 if budget == 0 and can_stop else min(max(budget, least), most)
+    return budget
 
 
 def gemini_budget(effort: str) -> int:

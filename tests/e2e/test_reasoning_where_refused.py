@@ -1,6 +1,7 @@
 """Where a reasoning knob would be refused, none is sent: Claude models before 3.7 (by name, on
 every platform) and deployments marked `reasoning: false` (a GPT model without reasoning), in
-a call and in a stream, first choice or failover."""
+a call and in a stream, first choice or failover; a Gemini thinking budget stays in the range
+its model takes."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "haiku-3-5": one("claude", "claude-3-5-haiku-20241022"),
         "br-sonnet-3-5": one("br", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
         "vx-sonnet-3-5": one("vx-claude", "claude-3-5-sonnet-v2@20241022"),
+        "gemini-lite": one("gem", "gemini-2.5-flash-lite"),
         "gpt-4o": one("alpha", "gpt-4o", reasoning=False),
         "claude-then-4o": {
             "deployments": [
@@ -78,6 +80,54 @@ async def test_claude_before_3_7_gets_no_thinking_and_keeps_its_sampling(
     else:
         assert "thinking" not in body and "output_config" not in body
         assert body["temperature"] == 0.3 and body["max_tokens"] == 100
+
+
+# --- Gemini: each model's budget range ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "effort", "budget"),
+    [
+        ("vx-gemini", "none", 128),  # 2.5 Pro cannot stop thinking: the least it takes
+        ("gemini-lite", "minimal", 512),  # Flash-Lite's least above 0
+        ("gemini-lite", "none", 0),  # Flash-Lite stops
+        ("gemini", "none", 0),
+    ],
+)
+async def test_an_effort_becomes_a_budget_the_gemini_model_takes(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, effort: Any, budget: int
+) -> None:
+    await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort=effort)
+
+    body = reasoning.received(fake)
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": budget}
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking", "budget"),
+    [
+        ("gemini", {"type": "enabled", "budget_tokens": 31999}, 24576),  # 2.5 Flash's most
+        ("vx-gemini", {"type": "enabled", "budget_tokens": 31999}, 31999),
+        ("vx-gemini", {"type": "disabled"}, 128),
+    ],
+)
+async def test_claude_codes_thinking_becomes_a_budget_the_gemini_model_takes(
+    claude: anthropic.AsyncAnthropic,
+    fake: FakeUpstream,
+    model: str,
+    thinking: Any,
+    budget: int,
+) -> None:
+    """Claude Code's thinking (31999 tokens with `ultrathink`) at 2.5 Flash, whose most is
+    24576, was refused; 2.5 Pro refuses 0."""
+    async with claude.messages.stream(
+        model=model, max_tokens=32000, thinking=thinking, messages=HELLO
+    ) as stream:
+        message = await stream.get_final_message()
+
+    assert message.content[0].type == "text" and message.content[0].text == "Echo: hello"
+    body = reasoning.received(fake)
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": budget}
 
 
 # --- reasoning: false -----------------------------------------------------------------------------

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from router_service.providers._reasoning import BUDGET_BY_EFFORT, claude_mode, effort_for_budget
+from router_service.providers._reasoning import (
+    BUDGET_BY_EFFORT,
+    claude_mode,
+    effort_for_budget,
+    gemini_fitted,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +59,21 @@ def test_a_budget_stands_for_the_largest_effort_every_openai_model_takes(
     """xhigh (8192 and up) is not taken by every OpenAI reasoning model: high is the most."""
     assert effort_for_budget(budget) == effort
     assert BUDGET_BY_EFFORT[effort] <= max(budget, BUDGET_BY_EFFORT["low"])
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "fitted"),
+    [
+        ("gemini-2.5-pro", 0, 128),
+        ("gemini-2.5-pro-preview-06-05", 40000, 32768),
+        ("gemini-2.5-flash-lite-preview-09-2025", 128, 512),
+        ("gemini-2.5-flash-lite", 0, 0),
+        ("gemini-2.5-flash-preview-05-20", 31999, 24576),
+        ("gemini-2.5-flash", 0, 0),
+        ("gemini-3-pro-preview", 31999, 31999),  # no documented range: as asked
+    ],
+)
+def test_a_gemini_budget_is_brought_into_its_models_range(
+    model: str, budget: int, fitted: int
+) -> None:
+    assert gemini_fitted(budget, model) == fitted
