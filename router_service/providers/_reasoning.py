@@ -275,14 +275,19 @@ def is_bedrock_claude(model: str) -> bool:
 def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
     """Claude on Bedrock: Anthropic's `thinking` (and `output_config`) in
     additionalModelRequestFields, the budget rule on inferenceConfig.maxTokens. Other models:
-    neither knob (each family has its own)."""
+    neither knob (each family has its own), but a `thinking` the caller wrote in its own
+    additionalModelRequestFields (Bedrock's field, written on purpose: an application inference
+    profile's ARN names no model, and the Claude behind it takes it)."""
     extra = out.get("additionalModelRequestFields")
     extra = extra if isinstance(extra, dict) else {}
-    native = extra.pop("thinking", None)
     if not is_bedrock_claude(model):
+        own = body.get("additionalModelRequestFields")
+        if not (isinstance(own, dict) and "thinking" in own):
+            extra.pop("thinking", None)
         if not extra:
             out.pop("additionalModelRequestFields", None)
         return
+    native = extra.pop("thinking", None)
     choice = (out.get("toolConfig") or {}).get("toolChoice")
     thinking, effort = claude_knobs(body, native, choice, model)
     if thinking is None:

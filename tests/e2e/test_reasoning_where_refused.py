@@ -18,6 +18,7 @@ from tests.e2e import test_reasoning_sdk as reasoning
 from tests.e2e.stream_harness import StartEdge
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
+PROFILE = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
 
 
 def config(fake: FakeUpstream) -> dict[str, Any]:
@@ -31,6 +32,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "br-sonnet-3-5": one("br", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
         "vx-sonnet-3-5": one("vx-claude", "claude-3-5-sonnet-v2@20241022"),
         "gemini-lite": one("gem", "gemini-2.5-flash-lite"),
+        "br-profile": one("br", PROFILE),
         "gpt-4o": one("alpha", "gpt-4o", reasoning=False),
         "claude-then-4o": {
             "deployments": [
@@ -80,6 +82,23 @@ async def test_claude_before_3_7_gets_no_thinking_and_keeps_its_sampling(
     else:
         assert "thinking" not in body and "output_config" not in body
         assert body["temperature"] == 0.3 and body["max_tokens"] == 100
+
+
+async def test_a_callers_own_bedrock_thinking_reaches_an_application_inference_profile(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """The ARN names no model: Claude's thinking written in Bedrock's own field, on purpose,
+    is sent as written (a `thinking` of Anthropic's shape at the top is not: it may be Nova)."""
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    await sdk.chat.completions.create(
+        model="br-profile",
+        messages=HELLO,
+        max_tokens=4000,
+        extra_body={"additionalModelRequestFields": {"thinking": thinking, "top_k": 5}},
+    )
+
+    body = reasoning.received(fake)
+    assert body["additionalModelRequestFields"] == {"thinking": thinking, "top_k": 5}
 
 
 # --- Gemini: each model's budget range ---------------------------------------------------------
