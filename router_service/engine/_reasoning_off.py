@@ -4,7 +4,7 @@ A caller's reasoning request (OpenAI's `reasoning_effort`, Anthropic's `thinking
 thinking's `output_config.effort`, which the Gemini entrance's `thinkingConfig` becomes) is
 turned into each deployment's own knob (router_service/providers/_reasoning.py). A model that
 does not reason refuses that knob with a 400 (gpt-4o and gpt-4.1 refuse `reasoning_effort`,
-Cohere's non-reasoning models `thinking`), so a group mixing reasoning and non-reasoning models
+Gemini 2.0 models a `thinkingConfig`), so a group mixing reasoning and non-reasoning models
 could not serve, or fail over, a caller that asks for reasoning (Claude Code sends `thinking`).
 Such a deployment is marked `reasoning: false`, and these keys are left out of its calls only.
 """
