@@ -236,6 +236,7 @@ def _build_groups(
                     context_window=ref.context_window,
                     price=config.price_of(ref),
                     realtime=ref.realtime,
+                    reasoning=ref.reasoning,
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))

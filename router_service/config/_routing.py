@@ -30,6 +30,12 @@ class DeploymentRef(_Strict):
         description="The model speaks OpenAI's Realtime API (a WebSocket at `/realtime`; kinds "
         "openai and azure): only such deployments serve `/v1/realtime` sessions.",
     )
+    reasoning: bool = Field(
+        default=True,
+        description="The model takes a reasoning knob; false (gpt-4o, gpt-4.1, a model that "
+        "refuses `reasoning_effort` or `thinking`): a caller's `reasoning_effort`, `thinking` "
+        "and `output_config.effort` are not sent to it.",
+    )
 
     @property
     def name(self) -> str:

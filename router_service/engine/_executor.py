@@ -24,6 +24,7 @@ from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
+from router_service.engine._reasoning_off import without_reasoning
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._stream_usage import as_asked, asks_usage
@@ -106,7 +107,8 @@ class Executor(MediaStreams, RealtimeSessions):
             deployment: Deployment, lease: KeyLease, _: AsyncExitStack
         ) -> chat_pb2.ChatCompletion:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
-            call = ChatCall(deployment.upstream_model, lease.key.secret, params, timeout)
+            sent = _params_for(deployment, params)
+            call = ChatCall(deployment.upstream_model, lease.key.secret, sent, timeout)
             try:
                 async with asyncio.timeout(timeout):
                     completion = await deployment.adapter.chat(call)
@@ -251,7 +253,7 @@ class Executor(MediaStreams, RealtimeSessions):
         call = ChatCall(
             deployment.upstream_model,
             lease.key.secret,
-            params,
+            _params_for(deployment, params),
             ctx.attempt_timeout(timeouts.total_s),
         )
         opening: list[chat_pb2.ChatCompletionChunk] = []
@@ -320,6 +322,11 @@ class Executor(MediaStreams, RealtimeSessions):
         finally:
             if ctx.answers is not None:  # however it ended: the finds counted and audited
                 ctx.answers.report()
+
+
+def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
+    """The chat params as `deployment` gets them: without the reasoning knob when it takes none."""
+    return params if deployment.reasoning else without_reasoning(params)
 
 
 def _choices(params: chat_pb2.ChatParams) -> int:

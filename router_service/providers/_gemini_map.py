@@ -54,8 +54,9 @@ _SCHEMAS = frozenset({"responseSchema", "responseJsonSchema"})
 # --- request ------------------------------------------------------------------------------------
 
 
-def request_body(body: Mapping[str, Any]) -> JsonObject:
-    """A generateContent body for an OpenAI-dialect chat body."""
+def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
+    """A generateContent body for an OpenAI-dialect chat body (for `model`: the thinking budget
+    it takes)."""
     messages = body.get("messages") or []
     system, contents = _contents(messages, M.tool_names_by_id(messages))
     out: JsonObject = {**M.passthrough(body), "contents": contents}
@@ -67,7 +68,7 @@ def request_body(body: Mapping[str, Any]) -> JsonObject:
     own = out.get("generationConfig")
     if own is not None and not isinstance(own, dict):
         raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
-    thinking = gemini_thinking_config(out, body)
+    thinking = gemini_thinking_config(out, body, model)
     if thinking is not None and "thinkingConfig" not in (own or {}):  # the caller's own wins
         config["thinkingConfig"] = thinking
     if config:

@@ -171,21 +171,28 @@ def _forced_tool(choice: Any) -> bool:
 # The first version in a Claude model name, wherever the platform puts it: claude-opus-4-7,
 # claude-sonnet-4-5@20250929 (Vertex), us.anthropic.claude-opus-4-6-v1 (Bedrock),
 # claude-3-7-sonnet-20250219; a date after the version is not a minor version.
-_CLAUDE_VERSION = re.compile(r"claude-(?:[a-z]+-)?(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+# Claude 2 and Claude Instant write a `v` before it (claude-v2, anthropic.claude-instant-v1).
+_CLAUDE_VERSION = re.compile(r"claude-(?:[a-z]+-)?v?(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+# The first Claude with extended thinking: 3.7 Sonnet; older ones refuse `thinking` (a 400).
+_FIRST_THINKING_CLAUDE = (3, 7)
 
 
 def claude_mode(model: str) -> str:
     """How a Claude model takes thinking, by its name: the docs force it
     (https://docs.claude.com/en/docs/build-with-claude/adaptive-thinking): Opus 4.7, Mythos and
     later take only `adaptive` (with `output_config.effort`), refusing `enabled` and `disabled`;
-    the 4.6 models take `adaptive` (budgets deprecated); older ones only `enabled` budgets. A
-    name without a version (an alias, an application inference profile) gets budgets."""
+    the 4.6 models take `adaptive` (budgets deprecated); 3.7 up to 4.5 only `enabled` budgets;
+    those before 3.7 (3.5 Sonnet and Haiku, the Claude 3 family, Claude 2) no thinking at all
+    (`none`: an effort is dropped for them, as before there was a reasoning knob). A name without
+    a version (an alias, an application inference profile) gets budgets."""
     if "mythos" in model:
         return "adaptive_only"
     found = _CLAUDE_VERSION.search(model)
     if found is None:
         return "budget"
     version = (int(found.group(1)), int(found.group(2) or 0))
+    if version < _FIRST_THINKING_CLAUDE:
+        return "none"
     if version >= (4, 7):
         return "adaptive_only"
     return "adaptive" if version >= (4, 6) else "budget"
@@ -200,9 +207,10 @@ def claude_knobs(
     if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
         return (dict(native) if isinstance(native, dict) else native), None
     effort = effort_of(body)
-    if effort is None:
+    mode = claude_mode(model)
+    if effort is None or mode == "none":
         return None, None
-    mode, budget = claude_mode(model), BUDGET_BY_EFFORT[effort]
+    budget = BUDGET_BY_EFFORT[effort]
     if budget < CLAUDE_MIN_BUDGET and mode != "adaptive_only":
         return {"type": "disabled"}, None
     if _forced_tool(tool_choice):
@@ -267,14 +275,19 @@ def is_bedrock_claude(model: str) -> bool:
 def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
     """Claude on Bedrock: Anthropic's `thinking` (and `output_config`) in
     additionalModelRequestFields, the budget rule on inferenceConfig.maxTokens. Other models:
-    neither knob (each family has its own)."""
+    neither knob (each family has its own), but a `thinking` the caller wrote in its own
+    additionalModelRequestFields (Bedrock's field, written on purpose: an application inference
+    profile's ARN names no model, and the Claude behind it takes it)."""
     extra = out.get("additionalModelRequestFields")
     extra = extra if isinstance(extra, dict) else {}
-    native = extra.pop("thinking", None)
     if not is_bedrock_claude(model):
+        own = body.get("additionalModelRequestFields")
+        if not (isinstance(own, dict) and "thinking" in own):
+            extra.pop("thinking", None)
         if not extra:
             out.pop("additionalModelRequestFields", None)
         return
+    native = extra.pop("thinking", None)
     choice = (out.get("toolConfig") or {}).get("toolChoice")
     thinking, effort = claude_knobs(body, native, choice, model)
     if thinking is None:
@@ -293,9 +306,23 @@ def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
 # --- Gemini (gemini, vertex publisher google) and Cohere ---------------------------------------
 
 
-def gemini_thinking_config(out: JsonObject, body: Mapping[str, Any]) -> JsonObject | None:
+# Gemini's thinking budgets by model name (https://ai.google.dev/gemini-api/docs/thinking): a
+# budget out of its model's range is refused (a 400), so one asked for is brought into it. Name
+# part → (least budget while thinking, most, whether 0 turns thinking off); the first that the
+# model's name holds applies (Flash-Lite before Flash). A model named otherwise gets the budget.
+_GEMINI_BUDGET_RANGES = (
+    ("2.5-flash-lite", 512, 24576, True),
+    ("2.5-flash", 1, 24576, True),
+    ("2.5-pro", 128, 32768, False),
+)
+
+
+def gemini_thinking_config(
+    out: JsonObject, body: Mapping[str, Any], model: str = ""
+) -> JsonObject | None:
     """generationConfig.thinkingConfig for the effort or Anthropic's `thinking`, both taken out
-    of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it)."""
+    of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it), in
+    the range `model` takes."""
     out.pop("thinking", None)
     without_claude_effort(out)
     thinking = asked(body)
@@ -303,10 +330,22 @@ def gemini_thinking_config(out: JsonObject, body: Mapping[str, Any]) -> JsonObje
         return None
     effort = effort_of(body)
     if effort is not None and anthropic_thinking(body.get("thinking")) is None:
-        return {"thinkingBudget": gemini_budget(effort)}
-    if thinking.mode == "adaptive" and thinking.budget is None:
+        budget = gemini_budget(effort)
+    elif thinking.mode == "adaptive" and thinking.budget is None:
         return {"thinkingBudget": -1}  # dynamic: the model decides
-    return {"thinkingBudget": thinking.budget or 0}
+    else:
+        budget = max(thinking.budget or 0, 0)
+    return {"thinkingBudget": gemini_fitted(budget, model)}
+
+
+def gemini_fitted(budget: int, model: str) -> int:
+    """`budget` in `model`'s range: a model that cannot turn thinking off (2.5 Pro) thinks the
+    least it can for 0 (`none`, `disabled`); one past its most, its most (Claude Code's 31999
+    at 2.5 Flash: 24576)."""
+    for name, least, most, can_stop in _GEMINI_BUDGET_RANGES:
+        if name in model:
+            return 0 if budget == 0 and can_stop else min(max(budget, least), most)
+    return budget
 
 
 def gemini_budget(effort: str) -> int:

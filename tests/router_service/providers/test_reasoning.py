@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from router_service.providers._reasoning import BUDGET_BY_EFFORT, claude_mode, effort_for_budget
+from router_service.providers._reasoning import (
+    BUDGET_BY_EFFORT,
+    claude_mode,
+    effort_for_budget,
+    gemini_fitted,
+)
 
 
 @pytest.mark.parametrize(
@@ -23,7 +28,20 @@ from router_service.providers._reasoning import BUDGET_BY_EFFORT, claude_mode, e
         ("claude-sonnet-4-5-20250929", "budget"),
         ("claude-opus-4-20250514", "budget"),  # a date is not a minor version
         ("claude-3-7-sonnet-20250219", "budget"),
-        ("anthropic.claude-3-haiku-20240307-v1:0", "budget"),
+        ("claude-3-7-sonnet-latest", "budget"),
+        ("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "budget"),
+        ("claude-opus-4-1", "budget"),
+        ("claude-haiku-4-5@20251001", "budget"),
+        # Before 3.7: no extended thinking (they refuse `thinking`).
+        ("anthropic.claude-3-haiku-20240307-v1:0", "none"),
+        ("claude-3-5-sonnet-20241022", "none"),
+        ("claude-3-5-haiku-latest", "none"),
+        ("claude-3-5-sonnet-v2@20241022", "none"),
+        ("eu.anthropic.claude-3-5-sonnet-20240620-v1:0", "none"),
+        ("claude-3-opus-20240229", "none"),
+        ("anthropic.claude-v2:1", "none"),
+        ("anthropic.claude-instant-v1", "none"),
+        ("claude-2.1", "none"),
         ("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/x1", "budget"),
     ],
 )
@@ -41,3 +59,21 @@ def test_a_budget_stands_for_the_largest_effort_every_openai_model_takes(
     """xhigh (8192 and up) is not taken by every OpenAI reasoning model: high is the most."""
     assert effort_for_budget(budget) == effort
     assert BUDGET_BY_EFFORT[effort] <= max(budget, BUDGET_BY_EFFORT["low"])
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "fitted"),
+    [
+        ("gemini-2.5-pro", 0, 128),
+        ("gemini-2.5-pro-preview-06-05", 40000, 32768),
+        ("gemini-2.5-flash-lite-preview-09-2025", 128, 512),
+        ("gemini-2.5-flash-lite", 0, 0),
+        ("gemini-2.5-flash-preview-05-20", 31999, 24576),
+        ("gemini-2.5-flash", 0, 0),
+        ("gemini-3-pro-preview", 31999, 31999),  # no documented range: as asked
+    ],
+)
+def test_a_gemini_budget_is_brought_into_its_models_range(
+    model: str, budget: int, fitted: int
+) -> None:
+    assert gemini_fitted(budget, model) == fitted
