@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -26,6 +27,18 @@ async def sdk(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[open
     edge = await start_edge(router)
     async with openai.AsyncOpenAI(
         base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+async def claude(
+    router: RouterHandle, start_edge: StartEdge
+) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """Anthropic's SDK against the edge's Messages API, as `sdk` is OpenAI's."""
+    edge = await start_edge(router)
+    async with anthropic.AsyncAnthropic(
+        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
     ) as client:
         yield client
 

@@ -3,7 +3,6 @@ by an OpenAI-kind deployment (`chain`) or an Anthropic-kind one (`claude`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -11,7 +10,6 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.e2e.stream_harness import StartEdge
 
 KINDS = ("chain", "sonnet")  # OpenAI-kind deployments, and an Anthropic-kind one
 WEATHER: Any = {
@@ -45,17 +43,6 @@ async def streamed(
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(config(fake))
-
-
-@pytest.fixture
-async def claude(
-    router: RouterHandle, start_edge: StartEdge
-) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    edge = await start_edge(router)
-    async with anthropic.AsyncAnthropic(
-        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
 
 
 @pytest.mark.parametrize("model", KINDS)

@@ -6,7 +6,6 @@ completions and `input_tokens_details.cache_write_tokens` on a response."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -15,7 +14,6 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter
-from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_anthropic_sdk import config
 from tests.router_service.engine.test_cache_write_cost import WRITES
 
@@ -28,17 +26,6 @@ ASK: Any = [{"role": "user", "content": "hello world"}]
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(config(fake))
-
-
-@pytest.fixture
-async def claude(
-    router: RouterHandle, start_edge: StartEdge
-) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    edge = await start_edge(router)
-    async with anthropic.AsyncAnthropic(
-        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
 
 
 async def usage_of(claude: anthropic.AsyncAnthropic, stream: bool) -> dict[str, Any]:

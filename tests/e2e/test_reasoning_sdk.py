@@ -4,7 +4,6 @@ that upstream's own knob: what the fake upstream received says which."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -18,7 +17,6 @@ from router_service.fake_upstream import (
     Scenario,
 )
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.e2e.stream_harness import StartEdge
 
 IAM = f"{FAKE_AWS_ACCESS_KEY_ID}:{FAKE_AWS_SECRET_ACCESS_KEY}"
 HELLO: Any = [{"role": "user", "content": "hello"}]
@@ -63,17 +61,6 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(config(fake))
-
-
-@pytest.fixture
-async def claude(
-    router: RouterHandle, start_edge: StartEdge
-) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    edge = await start_edge(router)
-    async with anthropic.AsyncAnthropic(
-        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
 
 
 def received(fake: FakeUpstream) -> dict[str, Any]:

@@ -5,7 +5,6 @@ its model takes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
@@ -15,7 +14,6 @@ import pytest
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e import test_reasoning_sdk as reasoning
-from tests.e2e.stream_harness import StartEdge
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 PROFILE = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3"
@@ -47,17 +45,6 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(config(fake))
-
-
-@pytest.fixture
-async def claude(
-    router: RouterHandle, start_edge: StartEdge
-) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    edge = await start_edge(router)
-    async with anthropic.AsyncAnthropic(
-        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
-    ) as client:
-        yield client
 
 
 # --- Claude before 3.7: no extended thinking ------------------------------------------------------
