@@ -15,21 +15,27 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import Request
+
 from clients import (
     History,
     ResponsesRequest,
     RouterClient,
     conversation_additions,
     conversation_history,
+    conversation_of,
 )
 from clients.switchboard.v1.router_service_pb2 import (
     LoadConversationRequest,
     UpdateConversationRequest,
 )
 
-from ._metadata import Metadata
+from ._body import parse_request, read_json_object
+from ._metadata import Metadata, forwarded_metadata
+from ._state import edge_state
+from ._stored import load_history
 
-__all__ = ["ConversationKeeper", "load_conversation"]
+__all__ = ["ConversationKeeper", "ResponsesInput", "load_conversation", "read_responses_input"]
 
 
 async def load_conversation(
@@ -68,3 +74,32 @@ class ConversationKeeper:
         await self.client.update_conversation(
             change, timeout=self.timeout_s, metadata=self.metadata
         )
+
+
+@dataclass(frozen=True)
+class ResponsesInput:
+    """A Responses API body and what it names, loaded from the router."""
+
+    body: dict[str, Any]
+    history: (
+        History | None
+    )  # its `previous_response_id`'s and `item_reference`s', its conversation's
+    conversation_id: str | None
+    held: frozenset[str]  # the ids of the items its conversation held when loaded
+    metadata: Metadata
+
+
+async def read_responses_input(request: Request) -> ResponsesInput:
+    """The body of a `POST /v1/responses` (or of its token count and compaction) and the
+    history it names: the stored responses and items it refers to, and its conversation's items."""
+    state = edge_state(request)
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    metadata = forwarded_metadata(request)
+    timeout = state.settings.request_timeout_s
+    client = state.router()
+    conversation_id = parse_request(conversation_of, body)
+    history = await load_history(client, body, metadata, timeout)
+    held: frozenset[str] = frozenset()
+    if conversation_id is not None:
+        history, held = await load_conversation(client, conversation_id, history, metadata, timeout)
+    return ResponsesInput(body, history, conversation_id, held, metadata)

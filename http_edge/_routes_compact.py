@@ -14,30 +14,25 @@ guardrails, usage and cost as any), answered as OpenAI's `response.compaction`
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from clients import (
-    History,
     ResponseIds,
     compact_request_from_openai,
     compacted_response,
-    conversation_of,
     input_tokens_of,
 )
 
-from ._body import parse_request, read_json_object
-from ._conversation import load_conversation
+from ._body import parse_request
+from ._conversation import read_responses_input
 from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import Metadata, forwarded_metadata
 from ._openapi_responses import RESPONSES_COMPACT, RESPONSES_INPUT_TOKENS
 from ._routes_chat import ChatCalls
 from ._routes_misc import require_model
 from ._state import edge_state
-from ._stored import load_history
 
 __all__ = ["router"]
 
@@ -46,31 +41,16 @@ router = APIRouter()
 
 @router.post("/v1/responses/input_tokens", openapi_extra=RESPONSES_INPUT_TOKENS)
 async def input_tokens(request: Request) -> Response:
-    body, history, metadata = await _read(request)
-    model, tokens = parse_request(lambda b: input_tokens_of(b, history), body)
-    await require_model(request, model, metadata)
+    read = await read_responses_input(request)
+    model, tokens = parse_request(lambda b: input_tokens_of(b, read.history), read.body)
+    await require_model(request, model, read.metadata)
     return JSONBytesResponse({"object": "response.input_tokens", "input_tokens": tokens})
 
 
 @router.post("/v1/responses/compact", openapi_extra=RESPONSES_COMPACT)
 async def compact(request: Request) -> Response:
-    body, history, _ = await _read(request)
-    parsed = parse_request(lambda b: compact_request_from_openai(b, history), body)
+    read = await read_responses_input(request)
+    parsed = parse_request(lambda b: compact_request_from_openai(b, read.history), read.body)
     answer = await ChatCalls.of(request, edge_state(request)).chat(parsed.params)
     out = compacted_response(parsed, answer.completion, ResponseIds(f"resp_{uuid.uuid4().hex}"))
     return JSONBytesResponse(out, headers=route_headers(answer.route))
-
-
-async def _read(request: Request) -> tuple[dict[str, Any], History | None, Metadata]:
-    """The body, the history its references and conversation give it (loaded from the
-    router), and the metadata the calls carry."""
-    state = edge_state(request)
-    body = await read_json_object(request, state.settings.max_body_bytes)
-    metadata = forwarded_metadata(request)
-    timeout = state.settings.request_timeout_s
-    client = state.router()
-    conversation_id = parse_request(conversation_of, body)
-    history = await load_history(client, body, metadata, timeout)
-    if conversation_id is not None:
-        history, _ = await load_conversation(client, conversation_id, history, metadata, timeout)
-    return body, history, metadata

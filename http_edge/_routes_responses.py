@@ -38,7 +38,6 @@ from clients import (
     RouterError,
     background_response,
     conversation_inputs,
-    conversation_of,
     input_items_json,
     response_to_openai,
     responses_request_from_openai,
@@ -51,19 +50,19 @@ from clients.switchboard.v1.router_service_pb2 import (
 )
 from clients.switchboard.v1.routing_pb2 import RoutingOptions
 
-from ._body import parse_request, read_json_object
-from ._conversation import ConversationKeeper, load_conversation
+from ._body import parse_request
+from ._conversation import ConversationKeeper, read_responses_input
 from ._disconnect import unless_disconnected
 from ._errors import router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import forwarded_metadata, routing_options
+from ._metadata import routing_options
 from ._openapi_responses import RESPONSES
 from ._resume import resumed_stream
 from ._routes_chat import sse_stream
 from ._sse import KEEPALIVE, named_event
 from ._state import edge_state
-from ._stored import Keeper, load_history
+from ._stored import Keeper
 
 __all__ = ["router"]
 
@@ -75,16 +74,11 @@ router = APIRouter()
 @router.post("/v1/responses", openapi_extra=RESPONSES)
 async def responses(request: Request) -> Response:
     state = edge_state(request)
-    body = await read_json_object(request, state.settings.max_body_bytes)
-    metadata = forwarded_metadata(request)
     timeout = state.settings.request_timeout_s
     client = state.router()
-    conversation_id = parse_request(conversation_of, body)
-    history = await load_history(client, body, metadata, timeout)
-    held: frozenset[str] = frozenset()
-    if conversation_id is not None:
-        history, held = await load_conversation(client, conversation_id, history, metadata, timeout)
-    parsed = parse_request(partial(responses_request_from_openai, history=history), body)
+    read = await read_responses_input(request)
+    conversation_id, held, metadata = read.conversation_id, read.held, read.metadata
+    parsed = parse_request(partial(responses_request_from_openai, history=read.history), read.body)
     routing = routing_options(request)
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(time.time())
