@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from clients.switchboard.v1 import chat_pb2
+from router_service.providers._reasoning import without_claude_effort
 
 # The request keys that ask for reasoning; `output_config` only for its `effort`.
 _KNOBS = ("reasoning_effort", "thinking")
@@ -23,16 +24,11 @@ _KNOBS = ("reasoning_effort", "thinking")
 
 def _without_knobs(extra: dict[str, Any]) -> bool:
     """Drop the reasoning keys from `extra`; whether any was there."""
-    dropped = [extra.pop(key) for key in _KNOBS if key in extra]
     config = extra.get("output_config")
-    if isinstance(config, dict) and "effort" in config:
-        rest = {k: v for k, v in config.items() if k != "effort"}
-        if rest:
-            extra["output_config"] = rest
-        else:
-            del extra["output_config"]
-        dropped.append(config)
-    return bool(dropped)
+    had_effort = isinstance(config, dict) and "effort" in config
+    dropped = [extra.pop(key) for key in _KNOBS if key in extra]
+    without_claude_effort(extra)
+    return bool(dropped) or had_effort
 
 
 def without_reasoning(params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
