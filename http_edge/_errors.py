@@ -16,7 +16,8 @@ On Anthropic's paths (`/v1/messages` and below) each is said in Anthropic's shap
 the route runs (unknown sub-path, wrong method) as they read the route's own (`_routes_messages`).
 On Gemini's (`/v1beta/…`, `/v1/models/{model}:{method}`, and `/v1/models…` when the caller
 sends Google's key) each is said in Gemini's shape
-(`{"error": {"code", "message", "status"}}`, `_routes_gemini`), for the same reason.
+(`{"error": {"code", "message", "status"}}`, `_routes_gemini`), for the same reason; and on
+Ollama's (`/api/…`) in Ollama's (`{"error": "message"}`, `_routes_ollama`).
 
 Errors after a stream has started are not HTTP responses; see `_routes_chat`.
 """
@@ -38,6 +39,7 @@ from starlette.responses import Response
 from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
 from clients.codec.anthropic import anthropic_error, anthropic_error_type
 from clients.codec.gemini import METHODS, gemini_error
+from clients.codec.ollama import ollama_error
 
 from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
@@ -51,6 +53,7 @@ __all__ = [
     "gemini_path",
     "google_caller",
     "install_error_handlers",
+    "ollama_path",
     "response_for",
     "router_error_body",
     "router_error_headers",
@@ -144,6 +147,11 @@ def gemini_path(path: str) -> bool:
     return path.startswith("/v1/models/") and path.rpartition(":")[2] in METHODS
 
 
+def ollama_path(path: str) -> bool:
+    """Whether `path` is one of Ollama's API (`/api/…`: no other route of the edge is there)."""
+    return path.startswith("/api/")
+
+
 def google_caller(request: HTTPConnection) -> bool:
     """Whether the caller speaks the Gemini API: on one of its paths, or on `/v1/models…`
     (OpenAI's and Gemini's v1 both) with Google's key (`x-goog-api-key` or `?key=`), which
@@ -165,6 +173,8 @@ def _answer(
         body = anthropic_error(anthropic_error_type(status), message)
     elif google_caller(request):
         body = gemini_error(status, str(body["error"].get("message") or ""))
+    elif ollama_path(request.scope["path"]):
+        body = ollama_error(str(body["error"].get("message") or ""))
     return error_response(status, body, headers)
 
 

@@ -48,18 +48,17 @@ from clients.codec.gemini import (
     model_to_gemini,
     response_to_gemini,
 )
-from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, EmbedRequest
+from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from . import _openapi_gemini as api
 from . import _routes_misc
 from ._body import parse_request, read_json_object
-from ._disconnect import unless_disconnected
 from ._errors import EdgeError, google_caller, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse, dumps
-from ._metadata import forwarded_metadata, routing_options, with_google_key
+from ._metadata import forwarded_metadata, with_google_key
 from ._routes_chat import ChatCalls, Relay, summary_usage
-from ._routes_misc import listed_models, require_model
+from ._routes_misc import embed_call, listed_models, require_model
 from ._sse import data_event
 from ._state import EdgeState, edge_state
 
@@ -149,11 +148,8 @@ async def _embed(request: Request, batch: bool) -> Response:
     params = parse_request(
         lambda b: embedding_params_from_openai(embeddings_body(model, b, batch)), body
     )
-    call = EmbedRequest(params=params, routing=routing_options(request))
     metadata = with_google_key(request, forwarded_metadata(request))
-    timeout = state.settings.request_timeout_s
-    embed = state.router().embed(call, timeout=timeout, metadata=metadata)
-    response = await unless_disconnected(request, embed)
+    response = await embed_call(request, params, metadata)
     answer = embeddings_to_gemini(embedding_result_to_openai(response.result), batch)
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
