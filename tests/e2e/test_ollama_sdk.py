@@ -173,9 +173,7 @@ async def test_think_asks_for_an_effort_and_returns_the_thinking(
     assert sent(fake)["reasoning_effort"] == "none"
 
 
-async def test_format_is_structured_output(
-    client: ollama.AsyncClient, fake: FakeUpstream
-) -> None:
+async def test_format_is_structured_output(client: ollama.AsyncClient, fake: FakeUpstream) -> None:
     schema = {"type": "object", "properties": {"age": {"type": "integer"}}}
     await client.chat(model="chain", messages=[{"role": "user", "content": "x"}], format=schema)
     assert sent(fake)["response_format"] == {
