@@ -205,3 +205,28 @@ async def test_embed_and_the_legacy_embeddings(
     assert len(one.embeddings) == 1
     legacy = await client.embeddings(model="embedder", prompt="a")
     assert legacy.embedding and all(isinstance(v, float) for v in legacy.embedding)
+
+
+async def test_tags_show_ps_and_version(client: ollama.AsyncClient) -> None:
+    listed = await client.list()
+    names = {model.model for model in listed.models}
+    assert names >= {"chain", "embedder"}
+    chain = next(model for model in listed.models if model.model == "chain")
+    assert chain.size == 0 and chain.digest and len(chain.digest) == 64
+    assert chain.details is not None and chain.modified_at is not None
+    shown = await client.show("chain")
+    assert shown.capabilities == ["completion", "tools"] and shown.details is not None
+    with pytest.raises(ollama.ResponseError) as unknown:
+        await client.show("nope")
+    assert unknown.value.status_code == 404 and unknown.value.error == "model 'nope' not found"
+    assert (await client.ps()).models == []
+
+
+async def test_the_root_and_the_version_answer_as_ollama_does(edge_url: str) -> None:
+    async with httpx.AsyncClient(base_url=edge_url, timeout=10) as http:
+        root = await http.get("/")
+        head = await http.head("/")
+        version = await http.get("/api/version")
+    assert (root.status_code, root.text) == (200, "Ollama is running")
+    assert head.status_code == 200 and head.content == b""
+    assert version.json()["version"].count(".") == 2
