@@ -6,6 +6,7 @@ the model management the gateway refuses."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import ollama
@@ -72,7 +73,7 @@ async def test_a_bad_key_and_an_unknown_model(open_client: Open) -> None:
 
 async def test_bad_options_are_named_as_the_caller_wrote_them(open_client: Open) -> None:
     client = open_client()
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"temperature": "hot"}, "options.temperature"),
         ({"num_predict": 1.5}, "options.num_predict"),
         ({"stop": [1]}, "options.stop[0]"),
