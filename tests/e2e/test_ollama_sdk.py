@@ -227,6 +227,9 @@ async def test_the_root_and_the_version_answer_as_ollama_does(edge_url: str) -> 
         root = await http.get("/")
         head = await http.head("/")
         version = await http.get("/api/version")
+        tags = await http.get("/api/tags")
     assert (root.status_code, root.text) == (200, "Ollama is running")
     assert head.status_code == 200 and head.content == b""
     assert version.json()["version"].count(".") == 2
+    # A model list is the key's own: no shared cache keeps it.
+    assert (tags.headers["cache-control"], tags.headers["vary"]) == ("private", "authorization")

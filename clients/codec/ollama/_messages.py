@@ -64,11 +64,12 @@ def chat_messages(value: Any, path: str = "messages") -> list[JsonObject]:
     calls = _Calls()
     out = []
     for i, message in enumerate(messages):
-        out.append(_message(expect_object(message, at_index(path, i)), at_index(path, i), calls))
+        where = at_index(path, i)
+        out.append(_message(expect_object(message, where), where, i, calls))
     return out
 
 
-def _message(message: JsonObject, path: str, calls: _Calls) -> JsonObject:
+def _message(message: JsonObject, path: str, turn: int, calls: _Calls) -> JsonObject:
     unknown = sorted(set(message) - _KEYS - _KEYS_MORE)
     if unknown:
         where = at(path, unknown[0])
@@ -94,14 +95,10 @@ def _message(message: JsonObject, path: str, calls: _Calls) -> JsonObject:
     if role == "assistant" and message.get("tool_calls"):
         where = at(path, "tool_calls")
         out["tool_calls"] = [
-            _tool_call(call, at_index(where, j), calls, f"call_{_turn(path)}_{j}")
+            _tool_call(call, at_index(where, j), calls, f"call_{turn}_{j}")
             for j, call in enumerate(expect_list(message["tool_calls"], where))
         ]
     return out
-
-
-def _turn(path: str) -> str:
-    return path.rpartition("[")[2].rstrip("]")
 
 
 def _tool_result(message: JsonObject, content: str, path: str, calls: _Calls) -> JsonObject:

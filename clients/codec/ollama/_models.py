@@ -20,7 +20,8 @@ __all__ = ["model_details", "model_to_ollama", "show_model"]
 JsonObject = dict[str, Any]
 
 
-def model_details(model: ModelInfo) -> JsonObject:
+def model_details() -> JsonObject:
+    """A model's `details`: nothing the router knows."""
     return {
         "parent_model": "",
         "format": "",
@@ -43,7 +44,7 @@ def model_to_ollama(model: ModelInfo) -> JsonObject:
         "modified_at": created_at(float(model.created)),
         "size": 0,
         "digest": _digest(model),
-        "details": model_details(model),
+        "details": model_details(),
     }
 
 
@@ -53,7 +54,7 @@ def show_model(model: ModelInfo) -> JsonObject:
         "modelfile": "",
         "parameters": "",
         "template": "",
-        "details": model_details(model),
+        "details": model_details(),
         "model_info": {"general.basename": model.id},
         "capabilities": ["completion", "tools"],
         "modified_at": created_at(float(model.created)),
