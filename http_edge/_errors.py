@@ -27,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -38,7 +39,7 @@ from starlette.responses import Response
 
 from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
 from clients.codec.anthropic import anthropic_error, anthropic_error_type
-from clients.codec.gemini import METHODS, gemini_error
+from clients.codec.gemini import METHODS, gemini_error, gemini_message
 from clients.codec.ollama import ollama_error
 
 from ._headers import rate_limit_headers
@@ -52,6 +53,7 @@ __all__ = [
     "error_response",
     "gemini_path",
     "google_caller",
+    "in_callers_terms",
     "install_error_handlers",
     "ollama_path",
     "response_for",
@@ -132,6 +134,25 @@ def router_error_headers(details: ErrorDetails) -> dict[str, str]:
     if details.rate_limit is not None:
         headers.update(rate_limit_headers(details.rate_limit))
     return headers
+
+
+@contextmanager
+def in_callers_terms(field_of: Callable[[str | None], str | None]) -> Iterator[None]:
+    """The router's refusal of an OpenAI field (`max_tokens` above `server.max_tokens_ceiling`,
+    `n` above `server.max_n`…) said of the field the caller set, in its own API's words
+    (`field_of`: its codec's, None for a field it did not send), as the codec's own are; an
+    upstream's refusal stays in the upstream's words."""
+    try:
+        yield
+    except RouterError as exc:
+        details = exc.details
+        field = field_of(details.openai_param)
+        if field is None or details.upstream_error is not None:
+            raise
+        message = gemini_message(details.message, details.openai_param, field)
+        raise RouterError(
+            dataclasses.replace(details, message=message, openai_param=field)
+        ) from exc
 
 
 def anthropic_path(path: str) -> bool:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -47,7 +45,6 @@ from clients.codec.ollama import (
     model_of,
     model_to_ollama,
     ollama_field,
-    ollama_message,
     response_to_ollama,
     show_model,
     streams,
@@ -56,7 +53,7 @@ from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, ModelI
 
 from . import _openapi_ollama as api
 from ._body import parse_request, read_json_object
-from ._errors import EdgeError, router_error_body
+from ._errors import EdgeError, in_callers_terms, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse, dumps
 from ._metadata import forwarded_metadata
@@ -75,21 +72,6 @@ JsonObject = dict[str, Any]
 NDJSON = "application/x-ndjson"
 
 
-@contextmanager
-def _in_ollama_terms(generate: bool) -> Iterator[None]:
-    """The router's refusal of an OpenAI field said of the Ollama field the caller set
-    (`max_tokens` above the ceiling: `options.num_predict`), as the codec's own are."""
-    try:
-        yield
-    except RouterError as exc:
-        details = exc.details
-        field = ollama_field(details.openai_param, generate)
-        if field is None or details.upstream_error is not None:
-            raise
-        message = ollama_message(details.message, details.openai_param, field)
-        raise RouterError(replace(details, message=message, openai_param=field)) from exc
-
-
 async def _answer(request: Request, generate: bool) -> Response:
     started = time.monotonic_ns()
     state = edge_state(request)
@@ -100,7 +82,7 @@ async def _answer(request: Request, generate: bool) -> Response:
         return await _load(request, body, model, generate)
     params, _ = parse_request(lambda b: chat_request_from_ollama(b, generate, stream), body)
     calls = ChatCalls.of(request, state)
-    with _in_ollama_terms(generate):
+    with in_callers_terms(lambda param: ollama_field(param, generate)):
         if stream:
             return await calls.stream(params, _relay(model, generate, started), NDJSON)
         response = await calls.chat(params)
