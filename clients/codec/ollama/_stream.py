@@ -11,9 +11,9 @@ the first choice is read (Ollama has no `n`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from clients.codec._tool_pieces import StreamedCall
 from clients.codec.ollama._response import (
     Timing,
     created_at,
@@ -26,20 +26,13 @@ __all__ = ["StreamLines"]
 JsonObject = dict[str, Any]
 
 
-@dataclass
-class _Call:
-    id: str = ""
-    name: str = ""
-    arguments: list[str] = field(default_factory=list)
-
-
 class StreamLines:
     """One stream's objects: feed it OpenAI's chunks (`chunk`), end it with `finish`."""
 
     def __init__(self, model: str, generate: bool) -> None:
         self._model = model
         self._generate = generate
-        self._calls: dict[int, _Call] = {}
+        self._calls: dict[int, StreamedCall] = {}
         self._finish: Any = None
         self._usage: Mapping[str, Any] | None = None
 
@@ -79,12 +72,7 @@ class StreamLines:
 
     def _pieces(self, pieces: Any) -> None:
         for piece in pieces:
-            call = self._calls.setdefault(int(piece.get("index") or 0), _Call())
-            function = piece.get("function") or {}
-            call.id = call.id or str(piece.get("id") or "")
-            call.name = call.name or str(function.get("name") or "")
-            if isinstance(function.get("arguments"), str):
-                call.arguments.append(function["arguments"])
+            self._calls.setdefault(int(piece.get("index") or 0), StreamedCall()).add(piece)
 
     def _object(self, text: str, thinking: Any, now: float) -> JsonObject:
         out: JsonObject = {"model": self._model, "created_at": created_at(now)}
