@@ -100,7 +100,6 @@ _ROUTES = (
     _routes_messages,
     _routes_compact,
     _routes_gemini,
-    _routes_ollama,
     _routes_responses,
     _routes_stored,
     _routes_conversations,
@@ -109,6 +108,7 @@ _ROUTES = (
     _routes_media,
     _routes_realtime,
     _routes_client_secrets,
+    _routes_ollama,  # after the others: none of theirs waits behind its routes
     _telemetry,
     _admin,
 )

@@ -163,7 +163,7 @@ async def test_a_streamed_tool_call_comes_whole(
 async def test_think_asks_for_an_effort_and_returns_the_thinking(
     client: ollama.AsyncClient, fake: FakeUpstream
 ) -> None:
-    fake.state.set_scenario(Scenario(reasoning="Because it is.", times=2))
+    fake.state.set_scenario(Scenario(reasoning="Because it is.", times=3))
     ask = [{"role": "user", "content": "why?"}]
     answer = await client.chat(model="chain", messages=ask, think="high")
     assert answer.message.thinking == "Because it is."
@@ -171,6 +171,10 @@ async def test_think_asks_for_an_effort_and_returns_the_thinking(
     generated = await client.generate(model="chain", prompt="why?", think=False)
     assert generated.thinking == "Because it is."
     assert sent(fake)["reasoning_effort"] == "none"
+    stream = await client.chat(model="chain", messages=ask, think="low", stream=True)
+    parts = [part async for part in stream]
+    assert "".join(p.message.thinking or "" for p in parts) == "Because it is."
+    assert "".join(p.message.content or "" for p in parts) == "Echo: why?"
 
 
 async def test_format_is_structured_output(client: ollama.AsyncClient, fake: FakeUpstream) -> None:
