@@ -47,17 +47,42 @@ def as_asked(
 
 _USAGE_KEY = '"usage"'
 # What an OpenAI upstream's chunks carry in their extras once asked for usage (compact JSON, as
-# the codec writes extras; usage is the last key OpenAI writes): cut as text, per chunk of the
-# hot path, rather than parsed and written again.
-_ONLY_NULL_USAGE = '{"usage":null}'
-_LAST_NULL_USAGE = ',"usage":null}'
+# the codec writes extras): `"usage":null`, the last key, or the last but OpenAI's
+# `"obfuscation"` padding (a string of letters and digits, on every chunk since 2025). Cut as
+# text, per chunk of the hot path, rather than parsed and written again.
+_NULL_USAGE = '"usage":null'
+_OBFUSCATION = ',"obfuscation":"'
+
+
+def cut_as_text(extra_json: str) -> str | None:
+    """`extra_json` without its top-level `"usage":null`, cut as text, when it is where OpenAI
+    writes it; None when the extras must be parsed to find it (the slow path)."""
+    head, found, tail = extra_json.rpartition(_NULL_USAGE)
+    if not found or not _is_plain_tail(tail):
+        return None
+    if head == "{":  # the first key: what follows loses its comma
+        return "" if tail == "}" else "{" + tail[1:]
+    if head.endswith(","):
+        return head[:-1] + tail
+    return None
+
+
+def _is_plain_tail(tail: str) -> bool:
+    """`}` or `,"obfuscation":"<padding>"}`: a tail where a `"usage"` before it is a key of the
+    top-level object (a nested object would close after it; a quote inside a string is escaped,
+    so the padding, without `"` or `\\`, cannot hide one)."""
+    if tail == "}":
+        return True
+    if not tail.startswith(_OBFUSCATION) or not tail.endswith('"}'):
+        return False
+    padding = tail[len(_OBFUSCATION) : -2]
+    return '"' not in padding and "\\" not in padding
 
 
 def _without_usage(extra_json: str) -> str:
-    if extra_json == _ONLY_NULL_USAGE:
-        return ""
-    if extra_json.endswith(_LAST_NULL_USAGE):
-        return extra_json[: -len(_LAST_NULL_USAGE)] + "}"
+    cut = cut_as_text(extra_json)
+    if cut is not None:
+        return cut
     extra = orjson.loads(extra_json)
     extra.pop("usage", None)
     return orjson.dumps(extra).decode() if extra else ""

@@ -146,6 +146,7 @@ async def _chat(call: Call) -> web.StreamResponse:
         top_logprobs=(top if isinstance(top, int) else 0) if body.get("logprobs") is True else None,
         cached_tokens=sc.cached_tokens or 0,
         reasoning=sc.reasoning,
+        obfuscation=sc.obfuscation,
     )
     if not call.record.stream:
         completion = R.chat_completion(answer)

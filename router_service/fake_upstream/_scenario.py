@@ -128,6 +128,9 @@ class Scenario:
     # `reasoning_content`, streamed a word a chunk before the content; an Anthropic answer's
     # signed thinking block, before its content.
     reasoning: str | None = None
+    # An OpenAI-dialect stream's chunks end with OpenAI's `"obfuscation"` padding (after the
+    # `"usage": null` of a stream asked for usage), as OpenAI's own have since 2025.
+    obfuscation: bool = False
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.
