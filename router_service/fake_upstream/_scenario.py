@@ -131,6 +131,9 @@ class Scenario:
     # An OpenAI-dialect stream's chunks end with OpenAI's `"obfuscation"` padding (after the
     # `"usage": null` of a stream asked for usage), as OpenAI's own have since 2025.
     obfuscation: bool = False
+    # An OpenAI-dialect server older than `stream_options` (vLLM before 0.5, some proxies):
+    # a request with it is a 400 naming it.
+    refuses_stream_options: bool = False
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.
