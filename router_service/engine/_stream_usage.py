@@ -22,12 +22,14 @@ def asks_usage(params: chat_pb2.ChatParams) -> bool:
 
 
 def as_asked(
-    chunks: list[chat_pb2.ChatCompletionChunk], asked: bool
+    chunks: list[chat_pb2.ChatCompletionChunk], asked: bool, added: bool = False
 ) -> list[chat_pb2.ChatCompletionChunk]:
     """The chunks the caller reads: as they are when it asked for usage; else without OpenAI's
     usage chunk (no choices, the usage), without a usage some other chunk carries, and without
     the `"usage": null` an OpenAI upstream asked for usage writes on every other chunk (kept in
-    its extras): what OpenAI streams to a caller who did not ask."""
+    its extras): what OpenAI streams to a caller who did not ask. `added`: the router asked the
+    upstream for the usage; then a chunk of no choices that carries nothing else (a server's
+    usage chunk without the usage, before it or instead of it) is not the caller's either."""
     if asked:
         return chunks
     shown = []
@@ -39,10 +41,27 @@ def as_asked(
             bare.CopyFrom(chunk)
             bare.ClearField("usage")
             chunk = bare
+        elif added and not chunk.choices and _is_shell(chunk.extra_json):
+            continue
         if _USAGE_KEY in chunk.extra_json:
             chunk.extra_json = _without_usage(chunk.extra_json)
         shown.append(chunk)
     return shown
+
+
+# What every chunk of a stream may carry beside its choices (OpenAI's, OpenRouter's `provider`):
+# a chunk of no choices with nothing but these says nothing to its caller.
+_ENVELOPE = frozenset({"usage", "obfuscation", "system_fingerprint", "service_tier", "provider"})
+
+
+def _is_shell(extra_json: str) -> bool:
+    """Whether a chunk of no choices and no usage, with these extras, is only an envelope.
+    Parsed: such a chunk comes once a stream, at most (Azure's opening annotation, which
+    carries `prompt_filter_results`, is kept)."""
+    if not extra_json:
+        return True
+    extra = orjson.loads(extra_json)
+    return isinstance(extra, dict) and extra.keys() <= _ENVELOPE
 
 
 _USAGE_KEY = '"usage"'

@@ -149,6 +149,7 @@ async def _chat(call: Call) -> web.StreamResponse:
         cached_tokens=sc.cached_tokens or 0,
         reasoning=sc.reasoning,
         obfuscation=sc.obfuscation,
+        usage_on_finish=sc.usage_on_finish,
     )
     if not call.record.stream:
         completion = R.chat_completion(answer)

@@ -149,6 +149,7 @@ class ChatAnswer:
     cache_write_1h_tokens: int = 0  # of those, kept an hour (Scenario.cache_write_1h_tokens)
     reasoning: str | None = None  # the model's reasoning (Scenario.reasoning)
     obfuscation: bool = False  # chunks padded as OpenAI's (Scenario.obfuscation)
+    usage_on_finish: bool = False  # the usage on the finish chunk (Scenario.usage_on_finish)
     # The stop sequence that cut the text, for dialects that say which (Anthropic's).
     stop_sequence: str | None = None
 
@@ -271,7 +272,8 @@ def stream_chunks(answer: ChatAnswer, include_usage: bool) -> tuple[list[dict[st
     chunks.append(_chunk(answer, _choices(answer, {}, answer.finish_reason), include_usage))
     if include_usage:
         final = _chunk(answer, [], False)
-        final["usage"] = usage(answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens)
+        counts = usage(answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens)
+        (chunks[-1] if answer.usage_on_finish else final)["usage"] = counts
         if answer.obfuscation:  # last, after the usage, as OpenAI writes it
             final["obfuscation"] = final.pop("obfuscation")
         chunks.append(final)

@@ -134,6 +134,9 @@ class Scenario:
     # An OpenAI-dialect server older than `stream_options` (vLLM before 0.5, some proxies):
     # a request with it is a 400 naming it.
     refuses_stream_options: bool = False
+    # An OpenAI-dialect stream asked for its usage carries it on its finish chunk, then ends
+    # with a chunk of no choices and no usage (as xAI's do).
+    usage_on_finish: bool = False
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

@@ -13,7 +13,7 @@ from clients import chunk_from_openai
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._stream_usage import as_asked, cut_as_text
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.router_service.auth.helpers import chat_stream
 from tests.router_service.fake_upstream.helpers import chat_body, split_events
 
@@ -78,3 +78,52 @@ async def test_a_caller_not_asking_reads_openai_chunks_without_usage(
     assert chunks and all(c.choices and not c.HasField("usage") for c in chunks)
     assert all('"usage"' not in c.extra_json for c in chunks)
     assert all('"obfuscation"' in c.extra_json for c in chunks)  # the upstream's own: kept
+
+
+async def streamed(
+    router: RouterHandle, *, asked: bool
+) -> tuple[list[chat_pb2.ChatCompletionChunk], chat_pb2.Usage]:
+    request = chat_stream(text="one two three")
+    if asked:
+        request.params.stream_options.include_usage = True
+    chunks, usage = [], []
+    async for event in router.stub.ChatStream(request):
+        if event.WhichOneof("event") == "chunk":
+            chunks.append(event.chunk)
+        elif event.WhichOneof("event") == "summary":
+            usage.append(event.summary.usage)
+    return chunks, usage[0]
+
+
+async def test_an_empty_chunk_the_ask_added_is_not_shown_to_a_caller_not_asking(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # xAI's way: the usage on the finish chunk, then a chunk of no choices and no usage.
+    fake.state.set_scenario(Scenario(usage_on_finish=True, obfuscation=True))
+    router = await start_router(base_config(fake.base_url))
+    chunks, usage = await streamed(router, asked=False)
+    assert usage.total_tokens == 7  # the finish chunk's, for the accounting
+    assert all(c.choices and not c.HasField("usage") for c in chunks)
+    assert chunks[-1].choices[0].finish_reason == chat_pb2.FINISH_REASON_STOP
+    # Asked by the caller: the stream as the upstream sent it.
+    chunks, usage = await streamed(router, asked=True)
+    assert chunks[-2].usage == usage and chunks[-2].choices
+    assert list(chunks[-1].choices) == [] and not chunks[-1].HasField("usage")
+
+
+def shell(extra: str) -> chat_pb2.ChatCompletionChunk:
+    return chat_pb2.ChatCompletionChunk(id="c", model="m", extra_json=extra)
+
+
+@pytest.mark.parametrize(
+    "extra", ["", '{"usage":null}', '{"system_fingerprint":"fp","usage":null,"obfuscation":"x"}']
+)
+def test_only_a_shell_the_router_added_goes(extra: str) -> None:
+    assert as_asked([shell(extra)], asked=False, added=True) == []
+    [kept] = as_asked([shell(extra)], asked=False, added=False)  # the server's own: kept
+    assert '"usage"' not in kept.extra_json
+    assert as_asked([shell(extra)], asked=True, added=False) == [shell(extra)]
+    # One that says something (Azure's opening annotation) is the caller's, asked or not.
+    said = shell('{"prompt_filter_results":[{"prompt_index":0}],"usage":null}')
+    [kept] = as_asked([said], asked=False, added=True)
+    assert kept.extra_json == '{"prompt_filter_results":[{"prompt_index":0}]}'
