@@ -44,7 +44,8 @@ def as_asked(
         elif added and not chunk.choices and _is_shell(chunk.extra_json):
             continue
         if _USAGE_KEY in chunk.extra_json:
-            chunk.extra_json = _without_usage(chunk.extra_json)
+            cut = cut_as_text(chunk.extra_json)
+            chunk.extra_json = _parsed_without_usage(chunk.extra_json) if cut is None else cut
         shown.append(chunk)
     return shown
 
@@ -67,41 +68,39 @@ def _is_shell(extra_json: str) -> bool:
 _USAGE_KEY = '"usage"'
 # What an OpenAI upstream's chunks carry in their extras once asked for usage (compact JSON, as
 # the codec writes extras): `"usage":null`, the last key, or the last but OpenAI's
-# `"obfuscation"` padding (a string of letters and digits, on every chunk since 2025). Cut as
-# text, per chunk of the hot path, rather than parsed and written again.
-_NULL_USAGE = '"usage":null'
-_OBFUSCATION = ',"obfuscation":"'
+# `"obfuscation"` padding (letters and digits, on every chunk since 2025). Cut as text, per
+# chunk of the hot path, rather than parsed and written again.
+_ONLY_NULL_USAGE = '{"usage":null}'
+_LAST_NULL_USAGE = ',"usage":null}'
+_NULL_USAGE = ',"usage":null'
+_THEN_PADDING = ',"usage":null,"obfuscation":"'
+_FIRST_PADDED = '{"usage":null,"obfuscation":"'
 
 
 def cut_as_text(extra_json: str) -> str | None:
     """`extra_json` without its top-level `"usage":null`, cut as text, when it is where OpenAI
     writes it; None when the extras must be parsed to find it (the slow path)."""
-    head, found, tail = extra_json.rpartition(_NULL_USAGE)
-    if not found or not _is_plain_tail(tail):
-        return None
-    if head == "{":  # the first key: what follows loses its comma
-        return "" if tail == "}" else "{" + tail[1:]
-    if head.endswith(","):
-        return head[:-1] + tail
+    if extra_json.endswith(_LAST_NULL_USAGE):
+        return extra_json[: -len(_LAST_NULL_USAGE)] + "}"
+    if extra_json == _ONLY_NULL_USAGE:
+        return ""
+    # Before OpenAI's padding, the last key's value: the first quote after the padding's own
+    # is then the one that closes it, last but the object's `}`, so the padding and the
+    # `"usage":null` before it are keys of the top-level object (a nested object would close
+    # after them; a quote inside a string is escaped, so `,"usage"` cannot be in one).
+    at = extra_json.rfind(_THEN_PADDING)
+    if at > 0:
+        if extra_json.find('"', at + len(_THEN_PADDING)) != len(extra_json) - 2:
+            return None
+        return extra_json[:at] + extra_json[at + len(_NULL_USAGE) :]
+    if extra_json.startswith(_FIRST_PADDED):
+        if extra_json.find('"', len(_FIRST_PADDED)) != len(extra_json) - 2:
+            return None
+        return "{" + extra_json[len(_NULL_USAGE) + 1 :]  # after `{"usage":null,`
     return None
 
 
-def _is_plain_tail(tail: str) -> bool:
-    """`}` or `,"obfuscation":"<padding>"}`: a tail where a `"usage"` before it is a key of the
-    top-level object (a nested object would close after it; a quote inside a string is escaped,
-    so the padding, without `"` or `\\`, cannot hide one)."""
-    if tail == "}":
-        return True
-    if not tail.startswith(_OBFUSCATION) or not tail.endswith('"}'):
-        return False
-    padding = tail[len(_OBFUSCATION) : -2]
-    return '"' not in padding and "\\" not in padding
-
-
-def _without_usage(extra_json: str) -> str:
-    cut = cut_as_text(extra_json)
-    if cut is not None:
-        return cut
+def _parsed_without_usage(extra_json: str) -> str:
     extra = orjson.loads(extra_json)
     extra.pop("usage", None)
     return orjson.dumps(extra).decode() if extra else ""

@@ -45,6 +45,23 @@ async def test_openai_chunks_with_obfuscation_lose_their_null_usage_as_text(
 
 
 @pytest.mark.parametrize(
+    ("extra", "cut"),
+    [
+        ('{"usage":null}', ""),
+        ('{"a":1,"usage":null}', '{"a":1}'),
+        ('{"usage":null,"obfuscation":"Zx9"}', '{"obfuscation":"Zx9"}'),
+        ('{"a":"b","usage":null,"obfuscation":"Zx9"}', '{"a":"b","obfuscation":"Zx9"}'),
+        (
+            '{"a":{"usage":null},"usage":null,"obfuscation":""}',
+            '{"a":{"usage":null},"obfuscation":""}',
+        ),
+    ],
+)
+def test_where_openai_writes_it_the_null_usage_is_cut_as_text(extra: str, cut: str) -> None:
+    assert cut_as_text(extra) == cut
+
+
+@pytest.mark.parametrize(
     "extra",
     [
         '{"usage":null,"obfuscation":"a\\"b"}',  # an escaped quote: parsed instead
