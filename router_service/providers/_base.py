@@ -112,6 +112,11 @@ class ProviderAdapter(ABC):
         kinds report a stream's usage unasked: the default."""
         return False
 
+    def refused_stream_options(self, upstream_model: str) -> bool:
+        """Whether this replica learned that `upstream_model`'s upstream refuses the
+        `stream_options` the router adds (OpenAI-format kinds; the admin's deployment view)."""
+        return False
+
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
         """Why this provider cannot serve `operation` (its API has no such endpoint), as the
         UNSUPPORTED_INPUT failure `media` would raise; None when it can. Pure, asked before a

@@ -293,6 +293,9 @@ class TokenAdapter(ProviderAdapter):
     def asks_stream_usage_of(self, upstream_model: str) -> bool:
         return self.wire.asks_stream_usage_of(upstream_model)
 
+    def refused_stream_options(self, upstream_model: str) -> bool:
+        return self.wire.refused_stream_options(upstream_model)
+
     def _refused(self, secret: str, failure: UpstreamFailure) -> None:
         if failure.outcome is Outcome.AUTH_INVALID:
             self.tokens.forget(secret)

@@ -89,6 +89,9 @@ class OpenAIAdapter(HttpAdapter):
     def asks_stream_usage_of(self, upstream_model: str) -> bool:
         return self.asks_stream_usage and upstream_model not in self.refusals
 
+    def refused_stream_options(self, upstream_model: str) -> bool:
+        return upstream_model in self.refusals
+
     def _chat_body(
         self, call: ChatCall, *, stream: bool = False, ask_usage: bool = False
     ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import logging
 import grpc
 import pytest
 
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.router_service.auth.helpers import chat_stream
@@ -66,3 +67,15 @@ async def test_a_callers_own_stream_options_still_go_and_their_refusal_is_its_ow
     assert sent(fake) == [("model-a", {"include_usage": True})] * 2
     await stream(router)
     assert sent(fake)[2:] == [("model-a", {"include_usage": True}), ("model-a", None)]
+
+
+async def test_the_admin_view_shows_what_was_learned(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    async def refused() -> set[str]:
+        stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+        return {d.deployment for d in stats.deployments if d.stream_options_refused}
+
+    assert await refused() == set()
+    await stream(router)
+    assert await refused() == {"alpha/model-a"}
