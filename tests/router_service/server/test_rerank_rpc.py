@@ -17,6 +17,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._rerank import overlap_score
+from router_service.providers._rerank import voyage_rerank
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
@@ -101,7 +102,7 @@ async def test_kinds_without_rerank_are_passed_over_and_the_answer_is_cohere_sha
     assert body["model"] == "reranker"  # the name asked for, not the upstream's
     assert [(r["index"], r["relevance_score"]) for r in body["results"]] == ranked()[:2]
     assert "document" not in body["results"][0]
-    assert body["meta"] == {"billed_units": {"search_units": 1}}
+    assert "meta" not in body  # vLLM bills no search units: its tokens are in `usage`
     assert answer.route.deployment == "alpha/bge-reranker"
     assert answer.route.attempts[-1].deployment == "alpha/bge-reranker"
     assert len(answer.route.attempts) == 3  # Gemini and Claude refused before any call
@@ -148,11 +149,23 @@ async def test_a_failing_deployment_fails_over_to_cohere(
     assert not answer.result.HasField("usage")
 
 
-async def test_voyage_answers_are_read_from_data(router: RouterHandle) -> None:
+async def test_voyage_is_sent_top_k_and_read_from_data(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
     answer = await router.stub.Media(rerank("voyage", top_n=1), metadata=bearer(APP))
     body = orjson.loads(answer.result.body)
     assert [(r["index"], r["relevance_score"]) for r in body["results"]] == ranked()[:1]
     assert body["model"] == "voyage" and body["usage"]["total_tokens"] > 0
+    sent = fake.state.last(path="/v1/rerank").body  # type: ignore[union-attr]
+    assert sent["top_k"] == 1 and "top_n" not in sent  # Voyage's name: it ignores `top_n`
+
+
+def test_voyage_is_known_by_its_host_or_its_models() -> None:
+    assert voyage_rerank("https://api.voyageai.com/v1", "my-alias")
+    for model in ("rerank-2.5", "rerank-2.5-lite", "rerank-2-lite", "rerank-lite-1", "rerank-1"):
+        assert voyage_rerank("http://10.0.0.5:8000/v1", model)
+    for model in ("rerank-v3.5", "rerank-english-v3.0", "BAAI/bge-reranker-v2-m3"):
+        assert not voyage_rerank("https://api.jina.ai/v1", model)
 
 
 async def test_a_group_that_cannot_rerank_is_a_clear_refusal(
