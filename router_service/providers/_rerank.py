@@ -74,16 +74,32 @@ def rerank_body(call: MediaCall, *, cohere: bool = False, voyage: bool = False) 
 @contextmanager
 def rerank_served(kind: str) -> Iterator[None]:
     """An OpenAI-format server's 404 at /rerank (OpenAI's own API, a chat-only server, one
-    that does not serve this model) is this deployment's UNSUPPORTED_INPUT: not the caller's
-    404 (it named a group that exists), and no cooldown (the deployment's chats are fine; a
-    caller must not be able to cool a chat deployment by reranking with it). The group's next
-    deployment answers; the caller gets a 400 only when none could."""
+    that does not serve this model), or its 400 (501) saying the model cannot rerank (vLLM's
+    "The model does not support Rerank (Score) API" for a model served without the score
+    task; llama.cpp's 501 "This server does not support reranking"), is this deployment's
+    UNSUPPORTED_INPUT: not the caller's 404 or 400 (it named a group that exists, with a good
+    body), and no cooldown (the deployment's chats are fine; a caller must not be able to cool
+    a chat deployment by reranking with it). The group's next deployment answers; the caller
+    gets a 400 only when none could."""
     try:
         yield
     except UpstreamFailure as failure:
-        if failure.upstream_status != 404:
+        if not _cannot_rerank(failure):
             raise
         raise media_unsupported(kind, media_pb2.MEDIA_OPERATION_RERANK) from failure
+
+
+# What vLLM (400), llama.cpp (501) and their like say of a model or server that cannot rerank.
+_NO_RERANK = re.compile(r"(does not|doesn't|do not) support (the )?(rerank|score)", re.IGNORECASE)
+
+
+def _cannot_rerank(failure: UpstreamFailure) -> bool:
+    if failure.upstream_status == 404:
+        return True
+    if failure.upstream_status not in (400, 501):
+        return False
+    said = failure.upstream_error or {}
+    return bool(_NO_RERANK.search(f"{failure.message} {said.get('message', '')}"))
 
 
 def rerank_result(data: JsonObject, call: MediaCall) -> media_pb2.MediaResult:

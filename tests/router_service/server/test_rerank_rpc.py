@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from clients import details_from_rpc_error, media_params_from_openai
-from clients.switchboard.v1 import media_pb2
+from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -262,3 +262,22 @@ async def test_an_openai_kind_server_without_rerank_is_passed_over(
     assert details.code is grpc.StatusCode.INVALID_ARGUMENT
     assert details.reason == "UNSUPPORTED_INPUT"
     assert "/rerank" in details.message
+
+
+async def test_a_vllm_model_that_cannot_rerank_is_passed_over_and_not_cooled(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # vLLM serving a chat model (or one started with another task) answers 400 "The model does
+    # not support Rerank (Score) API": that deployment cannot rerank, the caller's body is fine.
+    fake.state.set_scenario(Scenario.rerank_unsupported(), model="bge-reranker")
+    answer = await router.stub.Media(rerank(), metadata=bearer(APP))
+    assert answer.route.deployment == "co/rerank-v3.5"
+    assert answer.route.attempts[-2].outcome == routing_pb2.OUTCOME_UNSUPPORTED_INPUT
+    # Not cooled down: the next call tries it again (and its chats go on).
+    fake.state.clear_scenarios()
+    again = await router.stub.Media(rerank(), metadata=bearer(APP))
+    assert again.route.deployment == "alpha/bge-reranker"
+    # The caller's own bad field, as vLLM says it, still reaches the caller.
+    vllm_400 = {"object": "error", "message": "top_n must be positive", "code": 400}
+    fake.state.set_scenario(Scenario(status=400, error_body=vllm_400), model="bge-reranker")
+    assert (await refused(router, rerank())).code is grpc.StatusCode.INVALID_ARGUMENT
