@@ -70,7 +70,10 @@ _REVOKE_ROOM_BYTES = 256 * 1024
 # keys' lines outnumber the live keys.
 _COMPACT_MIN_EVENTS = 256
 _COMPACT_TRIES = 3  # rewrites tried before a full log refuses an issue or revocation
-_UNHEARD_CHECK_S = 1.0  # how often a replica that hears no notices reads the log again
+_UNHEARD_CHECK_S = 1.0
+# Reads of the log tried after an append, to find the event in it (a store that failed once
+# must not turn an issue done into an error, nor one done into a key nobody knows of).
+_REREAD_TRIES = 3  # how often a replica that hears no notices reads the log again
 
 
 class IssuedKeys:
@@ -156,7 +159,18 @@ class IssuedKeys:
             event["realtime"] = {"model": realtime.model, "session": realtime.session_json}
         if parent:
             event["parent"] = parent
-        await self._append(event, _MAX_LOG_BYTES if realtime is None else _MAX_EPHEMERAL_LOG_BYTES)
+        max_bytes = _MAX_LOG_BYTES if realtime is None else _MAX_EPHEMERAL_LOG_BYTES
+        try:
+            await self._write(orjson.dumps(event) + b"\n", max_bytes)
+        except StoreUnavailableError:  # the store may have taken it before it failed
+            if not await self._reread():
+                raise _unconfirmed(key_id, client, label, realtime is not None) from None
+            issued = self._keys.by_id.get(key_id)
+            if issued is None:  # not written (or void): there is no such key
+                raise
+            return secret, issued  # written: its id, chosen before, tells it from the others
+        if not await self._settled():
+            raise _unconfirmed(key_id, client, label, realtime is not None)
         issued = self._keys.by_id.get(key_id)
         if issued is None:  # another replica's issue took the last place first
             raise _at_bound(client, bound, realtime is not None)
@@ -170,12 +184,13 @@ class IssuedKeys:
         if key is None or not key.live(self._clock.now()):
             raise ClientKeyNotFoundError("No issued client key with that id.", param="id")
         revocation = {"op": "revoke", "id": key_id, "at": self._clock.now()}
-        await self._append(revocation, _MAX_LOG_BYTES + _REVOKE_ROOM_BYTES)
+        await self._write(orjson.dumps(revocation) + b"\n", _MAX_LOG_BYTES + _REVOKE_ROOM_BYTES)
+        if not await self._settled():  # it is in the log: every replica reads it there
+            log.warning("issued client keys: revocation of %s written, not read back", key_id)
         return key
 
-    async def _append(self, event: dict[str, Any], max_bytes: int) -> None:
-        """Append `event` while the log stays within `max_bytes` (compacted first when not)."""
-        line = orjson.dumps(event) + b"\n"
+    async def _write(self, line: bytes, max_bytes: int) -> None:
+        """Append `line` while the log stays within `max_bytes` (compacted first when not)."""
         done = await self._append_line(line, max_bytes)
         for _ in range(_COMPACT_TRIES):  # a rewrite refused: another replica wrote meanwhile
             # Not when the log holds live keys alone: a rewrite would free nothing, and make
@@ -190,8 +205,18 @@ class IssuedKeys:
                 "(ephemeral client secrets: wait for some to expire).",
                 code="client_key_log_full",
             )
-        await self._store.land_flight(LOG_NAME, "", Landing.KEPT)
-        await self.refresh()
+
+    async def _settled(self) -> bool:
+        """After an append: the other replicas told, the log read again (with the event in it)
+        and compacted when its dead keys' lines outnumber the live keys. False when no read
+        reached the log (`_reread`); the notice and the compaction are chores, not the answer:
+        the periodic read and the next write make up for them."""
+        try:
+            await self._store.land_flight(LOG_NAME, "", Landing.KEPT)
+        except StoreUnavailableError as exc:
+            log.warning("issued client keys: replicas not told of a change (%s)", exc)
+        if not await self._reread():
+            return False
         keys = self._keys
         if keys.events >= _COMPACT_MIN_EVENTS and 2 * keys.live_count(self._clock.now()) < (
             keys.events
@@ -200,6 +225,20 @@ class IssuedKeys:
                 await self.compact()
             except StoreUnavailableError as exc:  # the event is in: the next write compacts
                 log.warning("issued client keys: log not compacted (%s)", exc)
+        return True
+
+    async def _reread(self) -> bool:
+        """Read the log again, up to `_REREAD_TRIES` times; whether a read reached it (not a
+        store that failed, nor one answering from local state while its shared one is lost)."""
+        for _ in range(_REREAD_TRIES):
+            try:
+                await self.refresh()
+            except StoreUnavailableError as exc:
+                log.warning("issued client keys: log not read after a write (%s)", exc)
+                continue
+            if not self._store.outage_counts().get("degraded"):
+                return True
+        return False
 
     def _has_dead_lines(self) -> bool:
         """Whether the log as last read holds lines a compaction drops (besides its head)."""
@@ -300,6 +339,20 @@ class IssuedKeys:
             follower.cancel()
             # wait() does not re-raise the task's CancelledError, but does raise our own.
             await asyncio.wait((follower,))
+
+
+def _unconfirmed(key_id: str, client: str, label: str, ephemeral: bool) -> StoreUnavailableError:
+    """An issue the store failed to confirm: the key may exist, its secret lost; said how to
+    find it (its id, chosen before the write, and its label) and end it."""
+    what = "ephemeral client secret" if ephemeral else "client key"
+    return StoreUnavailableError(
+        f"The state store failed while {what} {key_id} of client '{client}' (label {label!r}) "
+        "was being issued: it may have been issued, and its secret is not returned. List the "
+        f"client's keys (AdminService.ListClientKeys, client '{client}') once the store "
+        f"answers, and revoke {key_id} if it is there"
+        + (" (or let it expire)." if ephemeral else "."),
+        code="client_key_unconfirmed",
+    )
 
 
 def _at_bound(client: str, bound: int, ephemeral: bool) -> ClientKeyLimitError:
