@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from router_service.auth._issued_errors import at_bound, over_share, unconfirmed
 from router_service.auth._issued_log import (
     LOG_NAME,
     IssuedKey,
@@ -63,6 +64,10 @@ _MAX_LOG_BYTES = 4 * 1024 * 1024
 # to 64 KiB) are appended only while the log is under half of it: they never take the room of
 # the keys an operator issues, nor of a revocation.
 _MAX_EPHEMERAL_LOG_BYTES = _MAX_LOG_BYTES // 2
+# Nor does one client take all of that: its live secrets' lines take a quarter of it at most
+# (some 8 secrets with 60 KiB session configs, some 2 000 with small ones), so that others'
+# browsers still get theirs. Each line carries it (`max_bytes`): every replica voids one past it.
+_EPHEMERAL_SHARE_BYTES = _MAX_EPHEMERAL_LOG_BYTES // 4
 # A revocation is appended past the bound of issues: a log full of live keys still takes it
 # (and a compaction then drops the revoked key's line), so no key is left unrevocable.
 _REVOKE_ROOM_BYTES = 256 * 1024
@@ -139,7 +144,7 @@ class IssuedKeys:
         bound = self._max_keys if realtime is None else self._max_ephemeral
         mine = [k for k in self.listed(client) if (k.realtime is None) is (realtime is None)]
         if len(mine) >= bound:
-            raise _at_bound(client, bound, realtime is not None)
+            raise at_bound(client, bound, realtime is not None)
         prefix = ISSUED_PREFIX if realtime is None else EPHEMERAL_PREFIX
         secret = prefix + secrets.token_urlsafe(32)
         digest = hashlib.sha256(secret.encode()).hexdigest()
@@ -157,24 +162,35 @@ class IssuedKeys:
         }
         if realtime is not None:
             event["realtime"] = {"model": realtime.model, "session": realtime.session_json}
+            event["max_bytes"] = _EPHEMERAL_SHARE_BYTES
         if parent:
             event["parent"] = parent
+        line = orjson.dumps(event) + b"\n"
+        if realtime is not None and self._over_share(client, len(line)):
+            raise over_share(client, _EPHEMERAL_SHARE_BYTES)
         max_bytes = _MAX_LOG_BYTES if realtime is None else _MAX_EPHEMERAL_LOG_BYTES
         try:
-            await self._write(orjson.dumps(event) + b"\n", max_bytes)
+            await self._write(line, max_bytes)
         except StoreUnavailableError:  # the store may have taken it before it failed
             if not await self._reread():
-                raise _unconfirmed(key_id, client, label, realtime is not None) from None
+                raise unconfirmed(key_id, client, label, realtime is not None) from None
             issued = self._keys.by_id.get(key_id)
             if issued is None:  # not written (or void): there is no such key
                 raise
             return secret, issued  # written: its id, chosen before, tells it from the others
         if not await self._settled():
-            raise _unconfirmed(key_id, client, label, realtime is not None)
+            raise unconfirmed(key_id, client, label, realtime is not None)
         issued = self._keys.by_id.get(key_id)
-        if issued is None:  # another replica's issue took the last place first
-            raise _at_bound(client, bound, realtime is not None)
+        if issued is None:  # another replica's issue took the last place (or room) first
+            if realtime is not None and self._over_share(client, len(line)):
+                raise over_share(client, _EPHEMERAL_SHARE_BYTES)
+            raise at_bound(client, bound, realtime is not None)
         return secret, issued
+
+    def _over_share(self, client: str, size: int) -> bool:
+        """Whether an ephemeral secret's line of `size` bytes would pass `client`'s share."""
+        taken = self._keys.ephemeral_bytes(client, self._clock.now())
+        return taken + size > _EPHEMERAL_SHARE_BYTES
 
     async def revoke(self, key_id: str) -> IssuedKey:
         """Refuse the key `key_id` from now on, on every replica; ClientKeyNotFoundError when
@@ -339,30 +355,3 @@ class IssuedKeys:
             follower.cancel()
             # wait() does not re-raise the task's CancelledError, but does raise our own.
             await asyncio.wait((follower,))
-
-
-def _unconfirmed(key_id: str, client: str, label: str, ephemeral: bool) -> StoreUnavailableError:
-    """An issue the store failed to confirm: the key may exist, its secret lost; said how to
-    find it (its id, chosen before the write, and its label) and end it."""
-    what = "ephemeral client secret" if ephemeral else "client key"
-    return StoreUnavailableError(
-        f"The state store failed while {what} {key_id} of client '{client}' (label {label!r}) "
-        "was being issued: it may have been issued, and its secret is not returned. List the "
-        f"client's keys (AdminService.ListClientKeys, client '{client}') once the store "
-        f"answers, and revoke {key_id} if it is there"
-        + (" (or let it expire)." if ephemeral else "."),
-        code="client_key_unconfirmed",
-    )
-
-
-def _at_bound(client: str, bound: int, ephemeral: bool) -> ClientKeyLimitError:
-    if ephemeral:
-        return ClientKeyLimitError(
-            f"Client '{client}' has {bound} live ephemeral client secrets "
-            "(auth.max_ephemeral_keys): wait for one to expire.",
-            code="client_key_limit",
-        )
-    return ClientKeyLimitError(
-        f"Client '{client}' has {bound} issued keys (auth.max_issued_keys): revoke one first.",
-        code="client_key_limit",
-    )
