@@ -127,6 +127,15 @@ class IssuedKeys:
         keys = [k for k in self._keys.by_id.values() if k.live(now) and client in ("", k.client)]
         return sorted(keys, key=lambda k: (k.created_unix, k.id))
 
+    def asked_by(self, key_id: str) -> list[IssuedKey]:
+        """The live ephemeral secrets the issued key `key_id` asked for (its revocation ends
+        them)."""
+        now = self._clock.now()
+        found = (self._keys.by_id.get(child) for child in self._keys.children.get(key_id, ()))
+        return sorted(
+            (key for key in found if key is not None and key.live(now)), key=lambda k: k.id
+        )
+
     async def issue(
         self,
         client: str,

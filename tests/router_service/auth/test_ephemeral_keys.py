@@ -8,6 +8,7 @@ configured key, its removal from the file) ends it."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -106,6 +107,40 @@ async def test_one_client_takes_a_quarter_of_the_secrets_share_at_most(
     # Another client's browsers still get theirs; small session configs fit in what is left.
     assert (await ask_secret(router, INSTRUCTIONS, key=WEBS[0])).value.startswith("ek_")
     assert (await ask_secret(router, "Be brief.")).value.startswith("ek_")
+
+
+async def test_a_secret_made_and_ended_is_audited_even_with_audit_refusals(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    sections = config(fake)
+    sections["auth"]["audit"] = "refusals"  # no line per admitted call
+    router = await start_router(SwitchboardConfig.model_validate(sections))
+    backend = await router.admin.IssueClientKey(
+        admin_pb.IssueClientKeyRequest(client="app", label="backend"), metadata=bearer(OPS)
+    )
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    asked = pb.CreateRealtimeClientSecretRequest(session_json='{"model": "voice"}')
+    made = await router.stub.CreateRealtimeClientSecret(asked, metadata=bearer(backend.key))
+    (line,) = [r.__dict__ for r in caplog.records if r.name == "switchboard.audit"]
+    assert (line["event"], line["client"], line["key_fingerprint"]) == (
+        "client_secret",
+        "app",
+        made.fingerprint,
+    )
+    assert line["method"].endswith("/CreateRealtimeClientSecret")
+    assert f"issued ephemeral client secret {made.key_id}" in line["reason"]
+
+    caplog.clear()
+    await router.admin.RevokeClientKey(
+        admin_pb.RevokeClientKeyRequest(id=backend.info.id), metadata=bearer(OPS)
+    )
+    reasons = [r.__dict__["reason"] for r in caplog.records if r.name == "switchboard.audit"]
+    assert reasons == [
+        f"revoked key {backend.info.id} of client 'app'",
+        f"revoked (with key {backend.info.id}, which asked for it) ephemeral client secret "
+        f"{made.key_id} of client 'app'",
+    ]
+    assert made.value not in caplog.text and backend.key not in caplog.text
 
 
 async def realtime_open(model: str) -> AsyncIterator[pb.RealtimeRequest]:
