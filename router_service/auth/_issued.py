@@ -156,24 +156,9 @@ class IssuedKeys:
             raise at_bound(client, bound, realtime is not None)
         prefix = ISSUED_PREFIX if realtime is None else EPHEMERAL_PREFIX
         secret = prefix + secrets.token_urlsafe(32)
-        digest = hashlib.sha256(secret.encode()).hexdigest()
-        now = self._clock.now()
-        key_id = "ck_" + secrets.token_hex(8)
-        event: dict[str, Any] = {
-            "op": "issue",
-            "id": key_id,
-            "client": client,
-            "label": label,
-            "sha256": digest,
-            "created": now,
-            "expires": now + ttl_s if ttl_s else None,
-            "max": bound,
-        }
-        if realtime is not None:
-            event["realtime"] = {"model": realtime.model, "session": realtime.session_json}
-            event["max_bytes"] = _EPHEMERAL_SHARE_BYTES
-        if parent:
-            event["parent"] = parent
+        key_id = "ck_" + secrets.token_hex(8)  # before the write: what finds it in the log
+        event = self._issue_event(key_id, client, label, ttl_s, bound, realtime, parent)
+        event["sha256"] = hashlib.sha256(secret.encode()).hexdigest()
         line = orjson.dumps(event) + b"\n"
         if realtime is not None and self._over_share(client, len(line)):
             raise over_share(client, _EPHEMERAL_SHARE_BYTES)
@@ -195,6 +180,34 @@ class IssuedKeys:
                 raise over_share(client, _EPHEMERAL_SHARE_BYTES)
             raise at_bound(client, bound, realtime is not None)
         return secret, issued
+
+    def _issue_event(
+        self,
+        key_id: str,
+        client: str,
+        label: str,
+        ttl_s: float | None,
+        bound: int,
+        realtime: RealtimeGrant | None,
+        parent: str,
+    ) -> dict[str, Any]:
+        """An `issue` line's event (without the key's hash), with the bounds its issuer applied."""
+        now = self._clock.now()
+        event: dict[str, Any] = {
+            "op": "issue",
+            "id": key_id,
+            "client": client,
+            "label": label,
+            "created": now,
+            "expires": now + ttl_s if ttl_s else None,
+            "max": bound,
+        }
+        if realtime is not None:
+            event["realtime"] = {"model": realtime.model, "session": realtime.session_json}
+            event["max_bytes"] = _EPHEMERAL_SHARE_BYTES
+        if parent:
+            event["parent"] = parent
+        return event
 
     def _over_share(self, client: str, size: int) -> bool:
         """Whether an ephemeral secret's line of `size` bytes would pass `client`'s share."""
