@@ -31,6 +31,7 @@ from clients.codec.gemini._tables import (
     gemini_status,
     thought_signature,
 )
+from clients.codec.gemini._thinking import include_thoughts
 
 __all__ = [
     "AUDIO_TYPES",
@@ -48,6 +49,7 @@ __all__ = [
     "gemini_message",
     "gemini_status",
     "generate_request_from_gemini",
+    "include_thoughts",
     "model_name",
     "model_to_gemini",
     "openai_chat_body",
