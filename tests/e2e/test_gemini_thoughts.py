@@ -160,3 +160,29 @@ async def test_without_include_thoughts_no_thought_part_comes_back(
     if model == "flash":  # the thinking done is still counted
         assert response.usage_metadata is not None
         assert response.usage_metadata.thoughts_token_count == len(REASONING.split())
+
+
+async def test_gemini_thoughts_are_screened_as_reasoning(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    rule = {"name": "pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]}
+    fake.state.set_scenario(Scenario(reasoning="Write to jane@example.com now.", content=ANSWER))
+    edge = await start_edge(await start_router(config(fake, guardrails=[rule])))
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        answer = await sdk.chat.completions.create(
+            model="flash", messages=HELLO, reasoning_effort="low"
+        )
+        stream = await sdk.chat.completions.create(
+            model="flash", messages=HELLO, reasoning_effort="low", stream=True
+        )
+        streamed = [
+            (choice.delta.model_extra or {}).get("reasoning_content") or ""
+            async for chunk in stream
+            for choice in chunk.choices
+        ]
+
+    redacted = "Write to [REDACTED:email] now."
+    assert (answer.choices[0].message.model_extra or {})["reasoning_content"] == redacted
+    assert "".join(streamed) == redacted
