@@ -69,6 +69,10 @@ async def test_an_effort_at_gemini_answers_its_thoughts_as_reasoning_content(
     assert thinking == {"thinkingBudget": 1024, "includeThoughts": True}
     assert answer.usage is not None and answer.usage.completion_tokens_details is not None
     assert answer.usage.completion_tokens_details.reasoning_tokens == len(REASONING.split())
+    for extra in ({}, {"reasoning_effort": "none"}):  # no reasoning asked: no thoughts
+        plain = await sdk.chat.completions.create(model="flash", messages=HELLO, extra_body=extra)
+        assert plain.choices[0].message.content == ANSWER
+        assert "reasoning_content" not in (plain.choices[0].message.model_extra or {})
 
 
 async def test_a_streamed_effort_at_gemini_streams_its_thoughts_before_the_text(
@@ -90,14 +94,6 @@ async def test_a_streamed_effort_at_gemini_streams_its_thoughts_before_the_text(
 
     assert (thought, text) == (REASONING, ANSWER)
     assert kinds.index("content") == kinds.count("reasoning") > 1  # each thought part, first
-
-
-async def test_no_effort_at_gemini_is_no_thoughts(sdk: openai.AsyncOpenAI) -> None:
-    for extra in ({}, {"reasoning_effort": "none"}):
-        answer = await sdk.chat.completions.create(model="flash", messages=HELLO, extra_body=extra)
-        message = answer.choices[0].message
-        assert message.content == ANSWER
-        assert "reasoning_content" not in (message.model_extra or {})
 
 
 # --- the Gemini API entrance: includeThoughts -----------------------------------------------
@@ -142,24 +138,22 @@ async def test_include_thoughts_true_answers_thought_parts(
         assert sent.body["generationConfig"]["thinkingConfig"] == thinking
     elif model == "chain":
         assert sent.body["reasoning_effort"] == "low"
+    await _no_thoughts_without_include_thoughts(gemini, model)
 
 
-@pytest.mark.parametrize("include", [False, None], ids=["false", "unset"])
-@pytest.mark.parametrize("model", KINDS)
-async def test_without_include_thoughts_no_thought_part_comes_back(
-    gemini: genai.Client, model: str, include: bool | None
-) -> None:
-    response = await gemini.aio.models.generate_content(
-        model=model, contents="hi", config=_settings(include)
-    )
-
-    assert _parts(response) == [(False, ANSWER)]
-    streamed = await _streamed(gemini, model, include)
-    assert not any(thought for thought, _ in streamed)
-    assert "".join(text for _, text in streamed) == ANSWER
-    if model == "flash":  # the thinking done is still counted
-        assert response.usage_metadata is not None
-        assert response.usage_metadata.thoughts_token_count == len(REASONING.split())
+async def _no_thoughts_without_include_thoughts(gemini: genai.Client, model: str) -> None:
+    """The same reasoning, asked for with includeThoughts false or unset: no thought part."""
+    for include in (False, None):
+        response = await gemini.aio.models.generate_content(
+            model=model, contents="hi", config=_settings(include)
+        )
+        assert _parts(response) == [(False, ANSWER)]
+        streamed = await _streamed(gemini, model, include)
+        assert not any(thought for thought, _ in streamed)
+        assert "".join(text for _, text in streamed) == ANSWER
+        if model == "flash":  # the thinking done is still counted
+            assert response.usage_metadata is not None
+            assert response.usage_metadata.thoughts_token_count == len(REASONING.split())
 
 
 async def test_gemini_thoughts_are_screened_as_reasoning(

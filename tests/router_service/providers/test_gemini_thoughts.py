@@ -19,42 +19,42 @@ def _thinking(extra: dict[str, Any], model: str = "") -> Any:
     return G.request_body({"messages": HELLO, **extra}, model).get("generationConfig", {})
 
 
+ON = {"includeThoughts": True}
+
+
 @pytest.mark.parametrize(
-    ("extra", "model", "config"),
+    ("asked", "off", "model", "budgets"),
     [
-        ({"reasoning_effort": "low"}, "", {"thinkingBudget": 1024, "includeThoughts": True}),
+        ({"reasoning_effort": "low"}, {"reasoning_effort": "none"}, "", (1024, 0)),
+        # In the model's range; a model that cannot stop thinking (2.5 Pro) shows no thoughts
+        # for `none` either.
         (
             {"reasoning_effort": "minimal"},
+            {"reasoning_effort": "none"},
             "gemini-2.5-flash-lite",
-            {"thinkingBudget": 512, "includeThoughts": True},
+            (512, 0),
         ),
-        (
-            {"thinking": {"type": "adaptive"}},
-            "",
-            {"thinkingBudget": -1, "includeThoughts": True},
-        ),
+        ({"reasoning_effort": "low"}, {"reasoning_effort": "none"}, "gemini-2.5-pro", (1024, 128)),
+        ({"thinking": {"type": "adaptive"}}, {"thinking": {"type": "disabled"}}, "", (-1, 0)),
         (
             {"thinking": {"type": "enabled", "budget_tokens": 2000}},
+            {"thinking": {"type": "enabled", "budget_tokens": 0}},
             "",
-            {"thinkingBudget": 2000, "includeThoughts": True},
+            (2000, 0),
         ),
-        # Reasoning off is no thoughts, even where the model cannot stop thinking (2.5 Pro).
-        ({"reasoning_effort": "none"}, "", {"thinkingBudget": 0}),
-        ({"reasoning_effort": "none"}, "gemini-2.5-pro", {"thinkingBudget": 128}),
-        ({"thinking": {"type": "disabled"}}, "", {"thinkingBudget": 0}),
     ],
-    ids=["effort", "fitted", "adaptive", "budget", "none", "pro_none", "disabled"],
+    ids=["effort", "fitted", "pro", "adaptive", "budget"],
 )
-def test_reasoning_asked_for_asks_for_thoughts(
-    extra: dict[str, Any], model: str, config: dict[str, Any]
+def test_reasoning_asked_for_asks_for_thoughts_and_reasoning_off_does_not(
+    asked: dict[str, Any], off: dict[str, Any], model: str, budgets: tuple[int, int]
 ) -> None:
-    assert _thinking(extra, model) == {"thinkingConfig": config}
-
-
-def test_no_reasoning_asked_is_no_thinking_config_and_the_callers_own_is_sent_as_written() -> None:
-    assert _thinking({}) == {}
+    on_budget, off_budget = budgets
+    assert _thinking(asked, model) == {"thinkingConfig": {"thinkingBudget": on_budget, **ON}}
+    assert _thinking(off, model) == {"thinkingConfig": {"thinkingBudget": off_budget}}
+    # No knob is no thinkingConfig; the caller's own is sent as written.
+    assert _thinking({}, model) == {}
     own = {"thinkingConfig": {"thinkingBudget": 300}}
-    assert _thinking({"reasoning_effort": "high", "generationConfig": own}) == own
+    assert _thinking({**asked, "generationConfig": own}, model) == own
 
 
 def _candidate(parts: list[dict[str, Any]], finish: str | None = "STOP") -> dict[str, Any]:
@@ -70,6 +70,10 @@ def test_thought_parts_are_the_messages_reasoning_content() -> None:
     ]
     message = G.completion({"candidates": [_candidate(parts)]}, "m", 1)["choices"][0]["message"]
     assert (message["content"], message["reasoning_content"]) == ("Four.", "Let me see. Hmm.")
+    # Thoughts alone are no answer when Gemini withholds it.
+    with pytest.raises(UpstreamFailure) as caught:
+        G.completion({"candidates": [_candidate([THOUGHT], "SAFETY")]}, "m", 1)
+    assert caught.value.outcome is Outcome.CONTENT_FILTERED
 
 
 def test_thoughts_beside_a_call_and_no_thoughts_is_no_reasoning_content() -> None:
@@ -80,12 +84,6 @@ def test_thoughts_beside_a_call_and_no_thoughts_is_no_reasoning_content() -> Non
     assert message["tool_calls"][0]["extra_content"] == {"google": {"thought_signature": "c2ln"}}
     plain = G.completion({"candidates": [_candidate([{"text": "Hi"}])]}, "m", 1)
     assert "reasoning_content" not in plain["choices"][0]["message"]
-
-
-def test_thoughts_alone_are_no_answer_when_gemini_withholds_it() -> None:
-    with pytest.raises(UpstreamFailure) as caught:
-        G.completion({"candidates": [_candidate([THOUGHT], "SAFETY")]}, "m", 1)
-    assert caught.value.outcome is Outcome.CONTENT_FILTERED
 
 
 def test_streamed_thoughts_are_reasoning_deltas_before_the_text() -> None:
