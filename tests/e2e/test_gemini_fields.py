@@ -14,8 +14,9 @@ from google.genai import errors, types
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
+from tests.e2e.conftest import open_client
 from tests.e2e.stream_harness import StartEdge
-from tests.e2e.test_gemini_sdk import config, open_client
+from tests.e2e.test_gemini_sdk import config
 
 HELLO: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
 HEADERS = {"x-goog-api-key": "sk-caller"}

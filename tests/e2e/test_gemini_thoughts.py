@@ -5,10 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from google import genai
@@ -16,8 +14,8 @@ from google.genai import types
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
-from tests.e2e.stream_harness import StartEdge
-from tests.e2e.test_gemini_sdk import config, open_client
+from tests.e2e.stream_harness import StartEdge, reasoning_read
+from tests.e2e.test_gemini_sdk import config
 
 REASONING, ANSWER = "Let me see it through.", "The answer."
 HELLO: Any = [{"role": "user", "content": "hello"}]
@@ -32,15 +30,6 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     out["providers"]["ant"] = {"kind": "anthropic", "base_url": fake.base_url, "keys": ["k"]}
     out["models"]["claude"] = {"deployments": [{"provider": "ant", "model": "claude-x"}]}
     return await start_router(out)
-
-
-@pytest.fixture
-async def gemini(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[genai.Client]:
-    edge = await start_edge(router)
-    async with httpx.AsyncClient(timeout=10) as http:
-        client = open_client(edge.base_url, http)
-        yield client
-        client.close()
 
 
 @pytest.fixture(autouse=True)
@@ -78,19 +67,10 @@ async def test_an_effort_at_gemini_answers_its_thoughts_as_reasoning_content(
 async def test_a_streamed_effort_at_gemini_streams_its_thoughts_before_the_text(
     sdk: openai.AsyncOpenAI,
 ) -> None:
-    kinds, thought, text = [], "", ""
     stream = await sdk.chat.completions.create(
         model="flash", messages=HELLO, reasoning_effort="medium", stream=True
     )
-    async for chunk in stream:
-        for choice in chunk.choices:
-            piece = (choice.delta.model_extra or {}).get("reasoning_content")
-            if piece:
-                kinds.append("reasoning")
-                thought += piece
-            if choice.delta.content:
-                kinds.append("content")
-                text += choice.delta.content
+    kinds, thought, text = await reasoning_read(stream)
 
     assert (thought, text) == (REASONING, ANSWER)
     assert kinds.index("content") == kinds.count("reasoning") > 1  # each thought part, first
@@ -171,12 +151,8 @@ async def test_gemini_thoughts_are_screened_as_reasoning(
         stream = await sdk.chat.completions.create(
             model="flash", messages=HELLO, reasoning_effort="low", stream=True
         )
-        streamed = [
-            (choice.delta.model_extra or {}).get("reasoning_content") or ""
-            async for chunk in stream
-            for choice in chunk.choices
-        ]
+        _, streamed, _ = await reasoning_read(stream)
 
     redacted = "Write to [REDACTED:email] now."
     assert (answer.choices[0].message.model_extra or {})["reasoning_content"] == redacted
-    assert "".join(streamed) == redacted
+    assert streamed == redacted
