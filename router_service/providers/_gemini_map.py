@@ -297,8 +297,9 @@ def candidate_delta(candidate: Mapping[str, Any], first_call: int, prefix: str) 
             if part.get("thoughtSignature"):
                 signature = str(part["thoughtSignature"])
                 calls[-1]["extra_content"] = {"google": {"thought_signature": signature}}
-    delta: JsonObject = {"reasoning_content": "".join(thoughts)} if thoughts else {}
-    if text or not (calls or thoughts):
+    thought = "".join(thoughts)  # a signature alone comes in an empty part: no reasoning
+    delta: JsonObject = {"reasoning_content": thought} if thought else {}
+    if text or not (calls or thought):
         delta["content"] = "".join(text)
     if calls:
         delta["tool_calls"] = calls

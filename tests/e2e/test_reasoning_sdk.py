@@ -16,6 +16,7 @@ from router_service.fake_upstream import (
     FakeUpstream,
     Scenario,
 )
+from router_service.fake_upstream._gemini import THOUGHTS
 from tests.conftest import RouterHandle, StartRouter, base_config
 
 IAM = f"{FAKE_AWS_ACCESS_KEY_ID}:{FAKE_AWS_SECRET_ACCESS_KEY}"
@@ -102,12 +103,14 @@ async def test_reasoning_effort_becomes_each_kinds_knob(
 async def test_reasoning_effort_becomes_gemini_thinking_budget(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
 ) -> None:
-    await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort="low")
+    answer = await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort="low")
 
     body = received(fake)
     thinking = {"thinkingBudget": 1024, "includeThoughts": True}
     assert body["generationConfig"]["thinkingConfig"] == thinking
     assert "reasoning_effort" not in body and "thinking" not in body
+    # Its thought summary (the fake's own, no scenario saying one) is the reasoning.
+    assert (answer.choices[0].message.model_extra or {})["reasoning_content"] == THOUGHTS
 
 
 async def test_bedrock_models_other_than_claude_get_no_reasoning_field(

@@ -91,6 +91,11 @@ def test_streamed_thoughts_are_reasoning_deltas_before_the_text() -> None:
     events: list[dict[str, Any]] = [
         {"responseId": "r", "candidates": [_candidate([THOUGHT], None)]},
         {"candidates": [_candidate([{"text": "Hmm.", "thought": True}], None)]},
+        {
+            "candidates": [
+                _candidate([{"text": "", "thought": True, "thoughtSignature": "s"}], None)
+            ]
+        },
         {"candidates": [_candidate([{"text": "Four", "thoughtSignature": "s"}], None)]},
         {"candidates": [_candidate([{"text": "."}])]},
     ]
@@ -98,6 +103,7 @@ def test_streamed_thoughts_are_reasoning_deltas_before_the_text() -> None:
     assert deltas == [
         {"role": "assistant", "reasoning_content": "Let me see. "},
         {"reasoning_content": "Hmm."},
+        {"content": ""},  # a signature alone: nothing to say
         {"content": "Four"},
         {"content": "."},
     ]
