@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 
 from router_service.auth import EPHEMERAL_PREFIX
 from router_service.clock import ManualClock
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server._realtime_secrets import OPENING_EVENT_ID
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
@@ -47,6 +47,12 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     }
     sections["models"]["voice-b"] = {
         "deployments": [{"provider": "beta", "model": "gpt-realtime-b", "realtime": True}]
+    }
+    sections["models"]["voice-duo"] = {
+        "deployments": [
+            {"provider": "alpha", "model": "gpt-realtime", "realtime": True},
+            {"provider": "beta", "model": "gpt-realtime-b", "realtime": True},
+        ]
     }
     sections["auth"] = {
         "clients": [
@@ -127,6 +133,26 @@ async def test_a_secret_opens_sessions_with_its_session_config(
         assert created["model"] == "gpt-realtime"  # the router's choice, not overridden
     calls = await fake.state.wait_for_count(2, path="/v1/realtime")
     assert [(call.model, call.status) for call in calls] == [("gpt-realtime", 101)] * 2
+
+
+async def test_an_upstream_that_drops_before_configuring_the_session_fails_over(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    """Until the upstream answered the session config, nothing was relayed: an upstream that
+    drops the socket then is passed over as one refusing the handshake would be."""
+    _, edge, _ = stack
+    fake.state.set_scenario(Scenario(reset_after_chunks=1), model="gpt-realtime")
+    async with sdk(edge, CALLER) as server_side:
+        made = await server_side.realtime.client_secrets.create(
+            session={**PIRATE, "model": "voice-duo"}
+        )
+    events = await browser_session(edge, made.value, model=None)
+    assert [event["type"] for event in events[:2]] == ["session.created", "response.created"]
+    assert events[0]["session"]["model"] == "gpt-realtime-b"
+    assert events[0]["session"]["instructions"] == "Speak like a pirate."
+    dropped, served = await fake.state.wait_for_count(2, path="/v1/realtime")
+    assert (dropped.model, dropped.outcome) == ("gpt-realtime", "reset")
+    assert served.model == "gpt-realtime-b"
 
 
 async def test_a_session_config_the_upstream_refuses_is_told_after_session_created(
