@@ -1,8 +1,10 @@
 """The Executor's Realtime sessions (RouterService.Realtime), upstream side: open the upstream
 WebSocket of a realtime-capable deployment through the attempt loop, so that a refused handshake
 (401/403/429/5xx), a refused connection or an `error` event in place of the first event fails
-over to the next key or deployment before the caller sees anything; then end the session, its
-result recorded as a stream's (statistics, the key's tokens; a drop as a mid-stream failure).
+over to the next key or deployment before the caller sees anything (a session opened with an
+ephemeral client secret: until the upstream answered its session config, `_configured`); then
+end the session, its result recorded as a stream's (statistics, the key's tokens; a drop as a
+mid-stream failure).
 
 OpenAI: `wss://<base>/realtime?model=<model>` with `Authorization: Bearer`; Azure OpenAI (its
 preview endpoint): `wss://<resource>/openai/realtime?api-version=...&deployment=...` with
@@ -38,7 +40,6 @@ __all__ = [
     "RealtimeSessions",
     "RealtimeUpstream",
     "cannot_realtime",
-    "configured",
     "realtime_target",
 ]
 
@@ -109,12 +110,12 @@ class RealtimeSessions(StreamEnds):
     ) -> Walked[RealtimeUpstream]:
         """The open upstream session, its deployment and the stack that holds it (its key lease,
         its socket): the caller closes the stack when the session ends. `configure`: a
-        `session.update` the session starts with (see `configured`)."""
+        `session.update` the session starts with (see `_configured`)."""
 
         async def attempt(
             deployment: Deployment, lease: KeyLease, stack: AsyncExitStack
         ) -> RealtimeUpstream:
-            return await self._connect(ctx, deployment, lease, stack, (beta, configure))
+            return await self._connect(ctx, deployment, lease, stack, beta, configure)
 
         plan = await self.planner.plan(ctx)
         return await self._run(ctx, plan, attempt, record_success=False, cannot=cannot_realtime)
@@ -125,13 +126,13 @@ class RealtimeSessions(StreamEnds):
         deployment: Deployment,
         lease: KeyLease,
         stack: AsyncExitStack,
-        opening: tuple[bool, str | None],
+        beta: bool,
+        configure: str | None,
     ) -> RealtimeUpstream:
         """Open the socket and read its first event (and the answer to the `session.update`
         it starts with, if any) within the first-chunk timeout."""
         import aiohttp  # here: a router that serves no Realtime session never loads it
 
-        beta, configure = opening
         url, headers = realtime_target(deployment, lease.key.secret, beta=beta)
         first_s = deployment.timeouts.first_chunk_s
         # A session of its own: it lives as long as the socket, which outlives config reloads.
@@ -149,7 +150,7 @@ class RealtimeSessions(StreamEnds):
                 socket = await stack.enter_async_context(connecting)
                 first = self._first_event(await socket.receive())
                 events = (
-                    [first] if configure is None else await configured(socket, first, configure)
+                    [first] if configure is None else await _configured(socket, first, configure)
                 )
         except TimeoutError as exc:
             detail = f"no first realtime event (nor the session configured) within {first_s:g}s"
@@ -196,7 +197,7 @@ class RealtimeSessions(StreamEnds):
         return None
 
 
-async def configured(
+async def _configured(
     socket: aiohttp.ClientWebSocketResponse, created: str, update: str
 ) -> list[str]:
     """Send `update` (a `session.update`) and read up to the upstream's answer to it: the events

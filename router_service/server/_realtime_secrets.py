@@ -6,7 +6,7 @@ the lifetime asked, labelled as ephemeral, bounded apart (`auth.max_ephemeral_ke
 a `RealtimeGrant`: the gate lets it call Realtime only, for the session's model only, and each
 session opened with it starts with the session config as its first `session.update`
 (`opening_update`), answered before the caller sees anything: its `session.created` carries the
-configured session, as OpenAI's does (`engine/_realtime.py`, `configured`). A session opened
+configured session, as OpenAI's does (`engine/_realtime.py`, `_configured`). A session opened
 with it names no model, or the secret's. As with OpenAI, the secret opens sessions until it
 expires, and a session it opened lives on after that; the browser may change the session later
 (`session.update`)."""
