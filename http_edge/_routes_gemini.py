@@ -47,6 +47,7 @@ from clients.codec.gemini import (
     include_thoughts,
     model_name,
     model_to_gemini,
+    models_page,
     response_to_gemini,
 )
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, EmbedRequest
@@ -177,15 +178,18 @@ async def unknown_method(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
-    """The models the caller may use, in one page (the router's list is not paged); under v1,
-    OpenAI's list unless the caller is Google's."""
+    """The models the caller may use, a page (`pageSize`, `pageToken`) cut from the router's
+    list; under v1, OpenAI's list unless the caller is Google's."""
     if not google_caller(request):
         return _per_caller(await _routes_misc.list_models(request))
     state = edge_state(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     models = await listed_models(request, state, metadata)
-    listed = {"models": [model_to_gemini(model) for model in models.models]}
-    return _per_caller(JSONBytesResponse(listed))
+
+    def page(query: dict[str, str]) -> JsonObject:
+        return models_page(models.models, query.get("pageSize"), query.get("pageToken"))
+
+    return _per_caller(JSONBytesResponse(parse_request(page, dict(request.query_params))))
 
 
 async def get_model(request: Request) -> Response:
