@@ -32,6 +32,7 @@ from clients.codec.gemini._tables import (
     gemini_status,
     thought_signature,
 )
+from clients.codec.gemini._thinking import include_thoughts
 
 __all__ = [
     "AUDIO_TYPES",
@@ -49,6 +50,7 @@ __all__ = [
     "gemini_message",
     "gemini_status",
     "generate_request_from_gemini",
+    "include_thoughts",
     "model_name",
     "model_to_gemini",
     "models_page",
