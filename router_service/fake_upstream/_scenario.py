@@ -135,7 +135,8 @@ class Scenario:
     cache_write_1h_tokens: int | None = None
     # An OpenAI-dialect answer's reasoning, as DeepSeek and vLLM give it: the message's
     # `reasoning_content`, streamed a word a chunk before the content; an Anthropic answer's
-    # signed thinking block, before its content.
+    # signed thinking block, before its content; a Gemini answer's thought parts, before its
+    # text, when the request asked for them (thinkingConfig.includeThoughts).
     reasoning: str | None = None
 
     def __post_init__(self) -> None:

@@ -5,8 +5,11 @@ The secret is a key issued for the calling client (its limits, budgets and model
 the lifetime asked, labelled as ephemeral, bounded apart (`auth.max_ephemeral_keys`), carrying
 a `RealtimeGrant`: the gate lets it call Realtime only, for the session's model only, and each
 session opened with it starts with the session config as its first `session.update`
-(`opening_update`). As with OpenAI, the secret opens sessions until it expires, and a session
-it opened lives on after that; the browser may change the session later (`session.update`)."""
+(`opening_update`), answered before the caller sees anything: its `session.created` carries the
+configured session, as OpenAI's does (`engine/_realtime.py`, `_configured`). A session opened
+with it names no model, or the secret's. As with OpenAI, the secret opens sessions until it
+expires, and a session it opened lives on after that; the browser may change the session later
+(`session.update`)."""
 
 from __future__ import annotations
 
@@ -20,10 +23,13 @@ from router_service.runtime import Runtime
 from router_service.server._client_keys import audited_key_change
 from router_service.server._errors import answered
 
-__all__ = ["EPHEMERAL_LABEL", "RealtimeSecretsServicer", "opening_update"]
+__all__ = ["EPHEMERAL_LABEL", "OPENING_EVENT_ID", "RealtimeSecretsServicer", "opening_update"]
 
 EPHEMERAL_LABEL = "ephemeral realtime client secret"
 _METHOD = "/switchboard.v1.RouterService/CreateRealtimeClientSecret"
+# The `event_id` of a session's opening `session.update`: an upstream `error` answering it names
+# it (its `error.event_id`), so the browser can tell the secret's session config was refused.
+OPENING_EVENT_ID = "event_switchboard_client_secret_session"
 
 
 class RealtimeSecretsServicer:
@@ -86,4 +92,5 @@ def opening_update(beta: bool) -> str | None:
     session.pop("model", None)
     if beta:
         session.pop("type", None)
-    return orjson.dumps({"type": "session.update", "session": session}).decode()
+    update = {"type": "session.update", "event_id": OPENING_EVENT_ID, "session": session}
+    return orjson.dumps(update).decode()
