@@ -20,11 +20,13 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import RealtimeGrant, client_secret_ask, current_caller
 from router_service.errors import AuthenticationError, PermissionDeniedError
 from router_service.runtime import Runtime
+from router_service.server._client_keys import audited_key_change
 from router_service.server._errors import answered
 
 __all__ = ["EPHEMERAL_LABEL", "OPENING_EVENT_ID", "RealtimeSecretsServicer", "opening_update"]
 
 EPHEMERAL_LABEL = "ephemeral realtime client secret"
+_METHOD = "/switchboard.v1.RouterService/CreateRealtimeClientSecret"
 # The `event_id` of a session's opening `session.update`: an upstream `error` answering it names
 # it (its `error.event_id`), so the browser can tell the secret's session config was refused.
 OPENING_EVENT_ID = "event_switchboard_client_secret_session"
@@ -38,11 +40,11 @@ class RealtimeSecretsServicer:
     async def CreateRealtimeClientSecret(
         self, request: pb.CreateRealtimeClientSecretRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateRealtimeClientSecretResponse:
-        return await answered(context, create_client_secret(self.runtime, request))
+        return await answered(context, create_client_secret(self.runtime, request, context.peer()))
 
 
 async def create_client_secret(
-    runtime: Runtime, request: pb.CreateRealtimeClientSecretRequest
+    runtime: Runtime, request: pb.CreateRealtimeClientSecretRequest, peer: str
 ) -> pb.CreateRealtimeClientSecretResponse:
     caller = current_caller()
     if caller is None or caller.anonymous:  # open mode: there is no client to issue it for
@@ -64,6 +66,8 @@ async def create_client_secret(
         realtime=grant,
         parent=caller.key_id or caller.key_fingerprint,
     )
+    # Audited whatever `auth.audit` says, as an issued key is: a key that opens sessions.
+    audited_key_change(peer, _METHOD, key, "issued", event="client_secret")
     expires_at = int(key.expires_unix or 0)
     session = {"id": "sess_" + key.id.removeprefix("ck_"), "object": "realtime.session"}
     return pb.CreateRealtimeClientSecretResponse(
