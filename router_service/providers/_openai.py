@@ -34,7 +34,12 @@ from router_service.providers._base import (
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._reasoning import for_openai
-from router_service.providers._rerank import rerank_body, rerank_result, rerank_served
+from router_service.providers._rerank import (
+    rerank_body,
+    rerank_result,
+    rerank_served,
+    voyage_rerank,
+)
 from router_service.providers._sse import json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
 from router_service.providers._transport import HttpAdapter, JsonObject, malformed
@@ -136,8 +141,10 @@ class OpenAIAdapter(HttpAdapter):
             raise refusal
         if operation == media_pb2.MEDIA_OPERATION_RERANK:  # vLLM's, Jina's, Voyage's, Infinity's
             url = self._endpoint(MEDIA_PATHS[operation], call.upstream_model)
+            voyage = voyage_rerank(self.config.base_url, call.upstream_model)
+            fields = rerank_body(call, voyage=voyage)
             with rerank_served(self.kind):
-                answer = await self._post_json(url, rerank_body(call), call.api_key, call.timeout_s)
+                answer = await self._post_json(url, fields, call.api_key, call.timeout_s)
             return rerank_result(answer, call)
         content, content_type = media_content(call)
         url = self._endpoint(MEDIA_PATHS[operation], call.upstream_model)

@@ -111,7 +111,9 @@ async def test_an_effort_becomes_a_budget_the_gemini_model_takes(
     await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort=effort)
 
     body = reasoning.received(fake)
-    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": budget}
+    # Reasoning asked for is thoughts asked for; `none` is none (2.5 Pro's least budget too).
+    thoughts = {"includeThoughts": True} if effort != "none" else {}
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": budget, **thoughts}
 
 
 @pytest.mark.parametrize(
@@ -136,9 +138,10 @@ async def test_claude_codes_thinking_becomes_a_budget_the_gemini_model_takes(
     ) as stream:
         message = await stream.get_final_message()
 
-    assert message.content[0].type == "text" and message.content[0].text == "Echo: hello"
+    assert message.content[-1].type == "text" and message.content[-1].text == "Echo: hello"
     body = reasoning.received(fake)
-    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": budget}
+    thoughts = {"includeThoughts": True} if thinking["type"] == "enabled" else {}
+    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": budget, **thoughts}
 
 
 # --- reasoning: false -----------------------------------------------------------------------------
