@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from clients import RouterClient
+from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.telemetry import client_observer
 
 from . import (
@@ -114,13 +115,16 @@ _ROUTES = (
 )
 
 
-def create_app(settings: EdgeSettings, client: RouterClient | None = None) -> EdgeApp:
+def create_app(
+    settings: EdgeSettings, client: RouterClient | None = None, *, clock: Clock = SYSTEM_CLOCK
+) -> EdgeApp:
     """The edge as an ASGI app.
 
     The app opens its own `RouterClient` at startup and closes it at shutdown; an injected `client`
-    is used as is and left open (its owner closes it).
+    is used as is and left open (its owner closes it). `clock`: what the times the edge writes
+    are read from (a Responses API answer's `created_at`).
     """
-    state = EdgeState(settings=settings, client=client)
+    state = EdgeState(settings=settings, client=client, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -113,4 +113,18 @@ COUNT_TOKENS = _operation(_COUNT_TOKENS_REQUEST)
 EMBED_CONTENT = _operation(_EMBED_REQUEST)
 BATCH_EMBED_CONTENTS = _operation(_BATCH_EMBED_REQUEST)
 GET_MODEL: dict[str, Any] = {"parameters": [_MODEL_ID, _KEY], "responses": _ERRORS}
-LIST_MODELS: dict[str, Any] = {"parameters": [_KEY], "responses": _ERRORS}
+_PAGE_SIZE = {
+    "name": "pageSize",
+    "in": "query",
+    "required": False,
+    "description": "Models a page (default 50; more than 1000 is 1000).",
+    "schema": {"type": "integer", "minimum": 0},
+}
+_PAGE_TOKEN = {
+    "name": "pageToken",
+    "in": "query",
+    "required": False,
+    "description": "The `nextPageToken` of the page before.",
+    "schema": {"type": "string"},
+}
+LIST_MODELS: dict[str, Any] = {"parameters": [_KEY, _PAGE_SIZE, _PAGE_TOKEN], "responses": _ERRORS}

@@ -51,6 +51,8 @@ async def input_tokens(request: Request) -> Response:
 async def compact(request: Request) -> Response:
     read = await read_responses_input(request)
     parsed = parse_request(lambda b: compact_request_from_openai(b, read.history), read.body)
-    answer = await ChatCalls.of(request, edge_state(request)).chat(parsed.params)
-    out = compacted_response(parsed, answer.completion, ResponseIds(f"resp_{uuid.uuid4().hex}"))
+    state = edge_state(request)
+    answer = await ChatCalls.of(request, state).chat(parsed.params)
+    ids, created_at = ResponseIds(f"resp_{uuid.uuid4().hex}"), int(state.clock.now())
+    out = compacted_response(parsed, answer.completion, ids, created_at)
     return JSONBytesResponse(out, headers=route_headers(answer.route))

@@ -42,8 +42,10 @@ from clients.codec.gemini import (
     gemini_error,
     gemini_field,
     generate_request_from_gemini,
+    include_thoughts,
     model_name,
     model_to_gemini,
+    models_page,
     response_to_gemini,
 )
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
@@ -90,7 +92,8 @@ async def generate_content(request: Request) -> Response:
     params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, False), body)
     with in_callers_terms(lambda param: gemini_field(param, body)):
         response = await _calls(request, state).chat(params)
-    answer = response_to_gemini(chat_completion_to_openai(response.completion))
+    thoughts = include_thoughts(body)
+    answer = response_to_gemini(chat_completion_to_openai(response.completion), thoughts)
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
 
@@ -98,11 +101,12 @@ async def stream_generate_content(request: Request) -> Response:
     state = edge_state(request)
     body, model = await _body(request, state), _model(request)
     params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, True), body)
-    calls = _calls(request, state)
+    calls, thoughts = _calls(request, state), include_thoughts(body)
     with in_callers_terms(lambda param: gemini_field(param, body)):
         if request.query_params.get("alt") == "sse":
-            return await calls.stream(params, _relay(model, _Events()))
-        return await calls.stream(params, _relay(model, _Array()), "application/json")
+            return await calls.stream(params, _relay(model, _Events(), thoughts))
+        relay = _relay(model, _Array(), thoughts)
+        return await calls.stream(params, relay, "application/json")
 
 
 async def count_tokens(request: Request) -> Response:
@@ -153,15 +157,18 @@ async def unknown_method(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
-    """The models the caller may use, in one page (the router's list is not paged); under v1,
-    OpenAI's list unless the caller is Google's."""
+    """The models the caller may use, a page (`pageSize`, `pageToken`) cut from the router's
+    list; under v1, OpenAI's list unless the caller is Google's."""
     if not google_caller(request):
         return _per_caller(await _routes_misc.list_models(request))
     state = edge_state(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     models = await listed_models(request, state, metadata)
-    listed = {"models": [model_to_gemini(model) for model in models.models]}
-    return _per_caller(JSONBytesResponse(listed))
+
+    def page(query: dict[str, str]) -> JsonObject:
+        return models_page(models.models, query.get("pageSize"), query.get("pageToken"))
+
+    return _per_caller(JSONBytesResponse(parse_request(page, dict(request.query_params))))
 
 
 async def get_model(request: Request) -> Response:
@@ -224,13 +231,13 @@ class _Array:
         return b"]" if self._opened else b"[]"
 
 
-def _relay(model: str, writer: _Events | _Array) -> Relay:
+def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
     async def relay(
         events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
     ) -> AsyncIterator[bytes]:
         """Router stream messages as GenerateContentResponses; a stream the router did not end
         itself (with a summary or an error) ends with an error."""
-        stream = ResponseChunks(model)
+        stream = ResponseChunks(model, thoughts)
         message: ChatStreamResponse | None = first
         last = gemini_error(502, "The stream ended before it was complete.")
         try:

@@ -1,7 +1,8 @@
 """`/v1/realtime`: OpenAI's Realtime API (a WebSocket of JSON events) through the router's
 Realtime RPC. The caller authenticates as OpenAI accepts it: `Authorization: Bearer <key>`, or
 (browsers, which cannot set headers on a WebSocket) the subprotocol
-`openai-insecure-api-key.<key>`; `?model=` names the model (Azure's `?deployment=` too), the
+`openai-insecure-api-key.<key>`; `?model=` names the model (Azure's `?deployment=` too; an
+ephemeral client secret's session may leave it out: the router opens one of the secret's), the
 beta protocol is `OpenAI-Beta: realtime=v1` or the subprotocol `openai-beta.realtime-v1`.
 
 The socket is accepted only once the router opened the upstream one: a refusal before that

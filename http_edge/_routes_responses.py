@@ -21,7 +21,6 @@ a failed Responses stream; no stream ends with `[DONE]` (OpenAI sends none here)
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from functools import partial
@@ -49,6 +48,7 @@ from clients.switchboard.v1.router_service_pb2 import (
     StartBackgroundResponseRequest,
 )
 from clients.switchboard.v1.routing_pb2 import RoutingOptions
+from router_service.clock import Clock
 
 from ._body import parse_request
 from ._conversation import ConversationKeeper, read_responses_input
@@ -81,7 +81,7 @@ async def responses(request: Request) -> Response:
     parsed = parse_request(partial(responses_request_from_openai, history=read.history), read.body)
     routing = routing_options(request)
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
-    created_at = int(time.time())
+    created_at = int(state.clock.now())
     if parsed.background:
         start = _background(parsed, ids, created_at, routing)
         if conversation_id is not None:  # added to it once answered, by the router
@@ -98,13 +98,13 @@ async def responses(request: Request) -> Response:
     if parsed.stream:
         events = ResponseEventStream(parsed, ids, created_at)
         stream_call = ChatStreamRequest(params=parsed.params, routing=routing, batch_chunks=True)
-        relay = partial(_relay, events=events, keeper=keeper, adder=adder)
+        relay = partial(_relay, events=events, keeper=keeper, adder=adder, clock=state.clock)
         return await sse_stream(request, client, stream_call, timeout, metadata, relay)
     call = ChatRequest(params=parsed.params, routing=routing)
     answer = await unless_disconnected(
         request, client.chat(call, timeout=timeout, metadata=metadata)
     )
-    out = response_to_openai(answer.completion, parsed, ids, created_at, int(time.time()))
+    out = response_to_openai(answer.completion, parsed, ids, created_at, int(state.clock.now()))
     await keeper.keep(out)
     if adder is not None:
         await adder.add(out)
@@ -134,9 +134,10 @@ async def _relay(
     events: ResponseEventStream,
     keeper: Keeper,
     adder: ConversationKeeper | None,
+    clock: Clock,
 ) -> AsyncIterator[bytes]:
-    """Router stream messages as Responses events; the router call is cancelled by
-    `SSEResponse.on_close`, on every path."""
+    """Router stream messages as Responses events (completed at `clock`'s time); the router call
+    is cancelled by `SSEResponse.on_close`, on every path."""
     yield _render(events.start())
     message: ChatStreamResponse | None = first
     ended = False  # the router ended the stream itself, with a summary
@@ -169,7 +170,7 @@ async def _relay(
     if not ended:
         yield _render(events.fail("The stream ended before it was complete.", "stream_truncated"))
         return
-    finish = events.finish(int(time.time()))
+    finish = events.finish(int(clock.now()))
     await keeper.keep(finish[-1]["response"])  # before the event that says whether it was
     if adder is not None:
         try:

@@ -1,4 +1,5 @@
-"""What the routes share: settings and the router client of the running app."""
+"""What the routes share: settings, the router client of the running app, and the clock the
+times it writes (a response's `created_at`) are read from."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from clients import RouterClient
+from router_service.clock import SYSTEM_CLOCK, Clock
 
 from ._errors import EdgeError
 from ._health import RouterHealth
@@ -20,6 +22,7 @@ class EdgeState:
     settings: EdgeSettings
     client: RouterClient | None = None
     probe: RouterHealth | None = None
+    clock: Clock = SYSTEM_CLOCK  # tests move a ManualClock
 
     def router(self) -> RouterClient:
         """The router client; only set while the app is running (between lifespan events)."""

@@ -323,9 +323,13 @@ class StoreUnavailableError(SwitchboardError):
     reason = "STATE_UNAVAILABLE"
 
     def __init__(
-        self, message: str, *, undo: Callable[[], Awaitable[object]] | None = None
+        self,
+        message: str,
+        *,
+        undo: Callable[[], Awaitable[object]] | None = None,
+        code: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.undo = undo
 
 

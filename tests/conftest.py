@@ -136,9 +136,10 @@ async def start_edge() -> AsyncIterator[Callable[..., Awaitable[Edge]]]:
     """Start the real edge (uvicorn on loopback) in front of a router; stopped at teardown."""
     edges: list[Edge] = []
 
-    async def start(router: RouterHandle, **settings: Any) -> Edge:
+    async def start(router: RouterHandle, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> Edge:
+        """`settings`: EdgeSettings fields; `clock`: the edge's (`created_at` of its answers)."""
         edge = await start_edge_server(
-            EdgeSettings(router_target=router.server.address, **settings)
+            EdgeSettings(router_target=router.server.address, **settings), clock=clock
         )
         edges.append(edge)
         return edge

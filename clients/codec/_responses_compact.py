@@ -12,7 +12,6 @@ params it becomes (:func:`estimate_prompt_tokens`, the router's own estimate for
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -71,9 +70,10 @@ def compact_request_from_openai(
 
 
 def compacted_response(
-    request: CompactRequest, completion: chat_pb2.ChatCompletion, ids: ResponseIds
+    request: CompactRequest, completion: chat_pb2.ChatCompletion, ids: ResponseIds, created_at: int
 ) -> dict[str, Any]:
-    """OpenAI's ``response.compaction`` object for the summary `completion` answered."""
+    """OpenAI's ``response.compaction`` object for the summary `completion` answered, made at
+    `created_at` (Unix seconds, of the caller's clock)."""
     answer = chat_completion_to_openai(completion)
     choices = answer.get("choices") or [{}]
     summary = message_text((choices[0].get("message") or {}).get("content"))
@@ -85,7 +85,7 @@ def compacted_response(
     return {
         "id": ids.response,
         "object": "response.compaction",
-        "created_at": int(time.time()),
+        "created_at": created_at,
         "output": output,
         "usage": usage_to_responses(answer.get("usage") or {"total_tokens": 0}),
         "safety_identifier": request.safety_identifier,

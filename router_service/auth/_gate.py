@@ -235,6 +235,8 @@ class Gate:
         """Check the request and count it against the caller's limits; `stream_ttl_s` set: take
         a stream slot too. Raises InvalidRequestError (GuardrailBlockedError too),
         ModelNotFoundError, PermissionDeniedError or ClientRateLimitedError."""
+        if caller.realtime_grant is not None:
+            _bind_model(caller, request)
         if rule.validate is not None:
             rule.validate(request, self._bounds)
         model = rule.model(request) if rule.model is not None else ""
@@ -324,6 +326,15 @@ class Gate:
                 reason=reason,
             )
         )
+
+
+def _bind_model(caller: Caller, request: Any) -> None:
+    """A Realtime session opened with an ephemeral client secret and no model (no `?model=`):
+    of the secret's model, as OpenAI's GA Realtime reads it from the secret (the secret opens
+    Realtime only: `authenticate` refused any other method)."""
+    assert caller.realtime_grant is not None
+    if request.WhichOneof("message") == "open" and not request.open.model:
+        request.open.model = caller.realtime_grant.model
 
 
 def _fingerprint(key: str | None) -> str | None:

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from router_service.auth._issued_errors import at_bound, over_share, unconfirmed
 from router_service.auth._issued_log import (
     LOG_NAME,
     IssuedKey,
@@ -63,6 +64,10 @@ _MAX_LOG_BYTES = 4 * 1024 * 1024
 # to 64 KiB) are appended only while the log is under half of it: they never take the room of
 # the keys an operator issues, nor of a revocation.
 _MAX_EPHEMERAL_LOG_BYTES = _MAX_LOG_BYTES // 2
+# Nor does one client take all of that: its live secrets' lines take a quarter of it at most
+# (some 8 secrets with 60 KiB session configs, some 2 000 with small ones), so that others'
+# browsers still get theirs. Each line carries it (`max_bytes`): every replica voids one past it.
+_EPHEMERAL_SHARE_BYTES = _MAX_EPHEMERAL_LOG_BYTES // 4
 # A revocation is appended past the bound of issues: a log full of live keys still takes it
 # (and a compaction then drops the revoked key's line), so no key is left unrevocable.
 _REVOKE_ROOM_BYTES = 256 * 1024
@@ -70,7 +75,10 @@ _REVOKE_ROOM_BYTES = 256 * 1024
 # keys' lines outnumber the live keys.
 _COMPACT_MIN_EVENTS = 256
 _COMPACT_TRIES = 3  # rewrites tried before a full log refuses an issue or revocation
-_UNHEARD_CHECK_S = 1.0  # how often a replica that hears no notices reads the log again
+_UNHEARD_CHECK_S = 1.0
+# Reads of the log tried after an append, to find the event in it (a store that failed once
+# must not turn an issue done into an error, nor one done into a key nobody knows of).
+_REREAD_TRIES = 3  # how often a replica that hears no notices reads the log again
 
 
 class IssuedKeys:
@@ -119,6 +127,15 @@ class IssuedKeys:
         keys = [k for k in self._keys.by_id.values() if k.live(now) and client in ("", k.client)]
         return sorted(keys, key=lambda k: (k.created_unix, k.id))
 
+    def asked_by(self, key_id: str) -> list[IssuedKey]:
+        """The live ephemeral secrets the issued key `key_id` asked for (its revocation ends
+        them)."""
+        now = self._clock.now()
+        found = (self._keys.by_id.get(child) for child in self._keys.children.get(key_id, ()))
+        return sorted(
+            (key for key in found if key is not None and key.live(now)), key=lambda k: k.id
+        )
+
     async def issue(
         self,
         client: str,
@@ -136,31 +153,66 @@ class IssuedKeys:
         bound = self._max_keys if realtime is None else self._max_ephemeral
         mine = [k for k in self.listed(client) if (k.realtime is None) is (realtime is None)]
         if len(mine) >= bound:
-            raise _at_bound(client, bound, realtime is not None)
+            raise at_bound(client, bound, realtime is not None)
         prefix = ISSUED_PREFIX if realtime is None else EPHEMERAL_PREFIX
         secret = prefix + secrets.token_urlsafe(32)
-        digest = hashlib.sha256(secret.encode()).hexdigest()
+        key_id = "ck_" + secrets.token_hex(8)  # before the write: what finds it in the log
+        event = self._issue_event(key_id, client, label, ttl_s, bound, realtime, parent)
+        event["sha256"] = hashlib.sha256(secret.encode()).hexdigest()
+        line = orjson.dumps(event) + b"\n"
+        if realtime is not None and self._over_share(client, len(line)):
+            raise over_share(client, _EPHEMERAL_SHARE_BYTES)
+        max_bytes = _MAX_LOG_BYTES if realtime is None else _MAX_EPHEMERAL_LOG_BYTES
+        try:
+            await self._write(line, max_bytes)
+        except StoreUnavailableError:  # the store may have taken it before it failed
+            if not await self._reread():
+                raise unconfirmed(key_id, client, label, realtime is not None) from None
+            issued = self._keys.by_id.get(key_id)
+            if issued is None:  # not written (or void): there is no such key
+                raise
+            return secret, issued  # written: its id, chosen before, tells it from the others
+        if not await self._settled():
+            raise unconfirmed(key_id, client, label, realtime is not None)
+        issued = self._keys.by_id.get(key_id)
+        if issued is None:  # another replica's issue took the last place (or room) first
+            if realtime is not None and self._over_share(client, len(line)):
+                raise over_share(client, _EPHEMERAL_SHARE_BYTES)
+            raise at_bound(client, bound, realtime is not None)
+        return secret, issued
+
+    def _issue_event(
+        self,
+        key_id: str,
+        client: str,
+        label: str,
+        ttl_s: float | None,
+        bound: int,
+        realtime: RealtimeGrant | None,
+        parent: str,
+    ) -> dict[str, Any]:
+        """An `issue` line's event (without the key's hash), with the bounds its issuer applied."""
         now = self._clock.now()
-        key_id = "ck_" + secrets.token_hex(8)
         event: dict[str, Any] = {
             "op": "issue",
             "id": key_id,
             "client": client,
             "label": label,
-            "sha256": digest,
             "created": now,
             "expires": now + ttl_s if ttl_s else None,
             "max": bound,
         }
         if realtime is not None:
             event["realtime"] = {"model": realtime.model, "session": realtime.session_json}
+            event["max_bytes"] = _EPHEMERAL_SHARE_BYTES
         if parent:
             event["parent"] = parent
-        await self._append(event, _MAX_LOG_BYTES if realtime is None else _MAX_EPHEMERAL_LOG_BYTES)
-        issued = self._keys.by_id.get(key_id)
-        if issued is None:  # another replica's issue took the last place first
-            raise _at_bound(client, bound, realtime is not None)
-        return secret, issued
+        return event
+
+    def _over_share(self, client: str, size: int) -> bool:
+        """Whether an ephemeral secret's line of `size` bytes would pass `client`'s share."""
+        taken = self._keys.ephemeral_bytes(client, self._clock.now())
+        return taken + size > _EPHEMERAL_SHARE_BYTES
 
     async def revoke(self, key_id: str) -> IssuedKey:
         """Refuse the key `key_id` from now on, on every replica; ClientKeyNotFoundError when
@@ -170,12 +222,13 @@ class IssuedKeys:
         if key is None or not key.live(self._clock.now()):
             raise ClientKeyNotFoundError("No issued client key with that id.", param="id")
         revocation = {"op": "revoke", "id": key_id, "at": self._clock.now()}
-        await self._append(revocation, _MAX_LOG_BYTES + _REVOKE_ROOM_BYTES)
+        await self._write(orjson.dumps(revocation) + b"\n", _MAX_LOG_BYTES + _REVOKE_ROOM_BYTES)
+        if not await self._settled():  # it is in the log: every replica reads it there
+            log.warning("issued client keys: revocation of %s written, not read back", key_id)
         return key
 
-    async def _append(self, event: dict[str, Any], max_bytes: int) -> None:
-        """Append `event` while the log stays within `max_bytes` (compacted first when not)."""
-        line = orjson.dumps(event) + b"\n"
+    async def _write(self, line: bytes, max_bytes: int) -> None:
+        """Append `line` while the log stays within `max_bytes` (compacted first when not)."""
         done = await self._append_line(line, max_bytes)
         for _ in range(_COMPACT_TRIES):  # a rewrite refused: another replica wrote meanwhile
             # Not when the log holds live keys alone: a rewrite would free nothing, and make
@@ -190,8 +243,18 @@ class IssuedKeys:
                 "(ephemeral client secrets: wait for some to expire).",
                 code="client_key_log_full",
             )
-        await self._store.land_flight(LOG_NAME, "", Landing.KEPT)
-        await self.refresh()
+
+    async def _settled(self) -> bool:
+        """After an append: the other replicas told, the log read again (with the event in it)
+        and compacted when its dead keys' lines outnumber the live keys. False when no read
+        reached the log (`_reread`); the notice and the compaction are chores, not the answer:
+        the periodic read and the next write make up for them."""
+        try:
+            await self._store.land_flight(LOG_NAME, "", Landing.KEPT)
+        except StoreUnavailableError as exc:
+            log.warning("issued client keys: replicas not told of a change (%s)", exc)
+        if not await self._reread():
+            return False
         keys = self._keys
         if keys.events >= _COMPACT_MIN_EVENTS and 2 * keys.live_count(self._clock.now()) < (
             keys.events
@@ -200,6 +263,20 @@ class IssuedKeys:
                 await self.compact()
             except StoreUnavailableError as exc:  # the event is in: the next write compacts
                 log.warning("issued client keys: log not compacted (%s)", exc)
+        return True
+
+    async def _reread(self) -> bool:
+        """Read the log again, up to `_REREAD_TRIES` times; whether a read reached it (not a
+        store that failed, nor one answering from local state while its shared one is lost)."""
+        for _ in range(_REREAD_TRIES):
+            try:
+                await self.refresh()
+            except StoreUnavailableError as exc:
+                log.warning("issued client keys: log not read after a write (%s)", exc)
+                continue
+            if not self._store.outage_counts().get("degraded"):
+                return True
+        return False
 
     def _has_dead_lines(self) -> bool:
         """Whether the log as last read holds lines a compaction drops (besides its head)."""
@@ -300,16 +377,3 @@ class IssuedKeys:
             follower.cancel()
             # wait() does not re-raise the task's CancelledError, but does raise our own.
             await asyncio.wait((follower,))
-
-
-def _at_bound(client: str, bound: int, ephemeral: bool) -> ClientKeyLimitError:
-    if ephemeral:
-        return ClientKeyLimitError(
-            f"Client '{client}' has {bound} live ephemeral client secrets "
-            "(auth.max_ephemeral_keys): wait for one to expire.",
-            code="client_key_limit",
-        )
-    return ClientKeyLimitError(
-        f"Client '{client}' has {bound} issued keys (auth.max_issued_keys): revoke one first.",
-        code="client_key_limit",
-    )

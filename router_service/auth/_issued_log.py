@@ -109,6 +109,11 @@ class KeySet:
         mine = self._of_kind.setdefault((_text(event["client"]), ephemeral), _Expiries())
         if mine.live_at(created) >= int(event["max"]):
             return  # issued past the bound by a replica racing another: void on every replica
+        # An ephemeral secret's line (its session config) counts in its client's share of the
+        # log (`max_bytes`, the share its issuer applied; lines written before shares have none).
+        size = len(line) + 1 if ephemeral else 0
+        if "max_bytes" in event and mine.bytes_at(created) + size > int(event["max_bytes"]):
+            return  # past the share, as past the bound: void on every replica
         digest = bytes.fromhex(event["sha256"])
         expires = event["expires"]
         # Strings, checked here as the rest: a grant that is not is left out with its line.
@@ -131,7 +136,7 @@ class KeySet:
         self.by_id[key.id] = key
         self.by_digest[digest] = key
         self.issue_lines[key.id] = line
-        mine.add(key.expires_unix)
+        mine.add(key.expires_unix, size)
         if parent.startswith("ck_"):
             self.children.setdefault(parent, set()).add(key.id)
 
@@ -140,37 +145,60 @@ class KeySet:
         gone = self.by_id.pop(key_id, None)
         if gone is not None:
             self.by_digest.pop(gone.digest, None)
-            del self.issue_lines[gone.id]
-            self._of_kind[(gone.client, gone.realtime is not None)].remove(gone.expires_unix)
+            line = self.issue_lines.pop(gone.id)
+            ephemeral = gone.realtime is not None
+            size = len(line) + 1 if ephemeral else 0
+            self._of_kind[(gone.client, ephemeral)].remove(gone.expires_unix, size)
         for child in self.children.pop(key_id, ()):
             self._drop(child)
 
     def live_count(self, now: float) -> int:
         return sum(1 for key in self.by_id.values() if key.live(now))
 
+    def ephemeral_bytes(self, client: str, now: float) -> int:
+        """The bytes of the log that `client`'s ephemeral secrets live at `now` take."""
+        mine = self._of_kind.get((client, True))
+        return 0 if mine is None else mine.bytes_at(now)
+
 
 class _Expiries:
-    """The expiries of a client's keys of one kind, sorted: how many are live at an instant."""
+    """The expiries of a client's keys of one kind, sorted, each with the bytes its line takes
+    (counted for ephemeral secrets only: 0 for the others): how many are live at an instant,
+    and how much of the log they take."""
 
     def __init__(self) -> None:
         self.never = 0  # keys without an expiry
+        self.never_bytes = 0
         self.times: list[float] = []
+        self.sizes: list[int] = []  # of the key whose expiry is at the same place in `times`
 
-    def add(self, expires: float | None) -> None:
+    def add(self, expires: float | None, size: int = 0) -> None:
         if expires is None:
             self.never += 1
+            self.never_bytes += size
         else:
-            bisect.insort(self.times, expires)
+            at = bisect.bisect_right(self.times, expires)
+            self.times.insert(at, expires)
+            self.sizes.insert(at, size)
 
-    def remove(self, expires: float | None) -> None:
+    def remove(self, expires: float | None, size: int = 0) -> None:
         if expires is None:
             self.never -= 1
-        else:
-            del self.times[bisect.bisect_left(self.times, expires)]
+            self.never_bytes -= size
+            return
+        at = bisect.bisect_left(self.times, expires)
+        while self.sizes[at] != size:  # another key with the same expiry
+            at += 1
+        del self.times[at]
+        del self.sizes[at]
 
     def live_at(self, now: float) -> int:
         """Those live at `now` (`IssuedKey.live`: no expiry, or `now` before it)."""
         return self.never + len(self.times) - bisect.bisect_right(self.times, now)
+
+    def bytes_at(self, now: float) -> int:
+        """The bytes of those live at `now`."""
+        return self.never_bytes + sum(self.sizes[bisect.bisect_right(self.times, now) :])
 
 
 def _text(value: Any) -> str:

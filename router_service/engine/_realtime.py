@@ -1,8 +1,10 @@
 """The Executor's Realtime sessions (RouterService.Realtime), upstream side: open the upstream
 WebSocket of a realtime-capable deployment through the attempt loop, so that a refused handshake
 (401/403/429/5xx), a refused connection or an `error` event in place of the first event fails
-over to the next key or deployment before the caller sees anything; then end the session, its
-result recorded as a stream's (statistics, the key's tokens; a drop as a mid-stream failure).
+over to the next key or deployment before the caller sees anything (a session opened with an
+ephemeral client secret: until the upstream answered its session config, `_configured`); then
+end the session, its result recorded as a stream's (statistics, the key's tokens; a drop as a
+mid-stream failure).
 
 OpenAI: `wss://<base>/realtime?model=<model>` with `Authorization: Bearer`; Azure OpenAI (its
 preview endpoint): `wss://<resource>/openai/realtime?api-version=...&deployment=...` with
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -34,7 +36,12 @@ from router_service.providers import classify_http_error
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["RealtimeSessions", "RealtimeUpstream", "cannot_realtime", "realtime_target"]
+__all__ = [
+    "RealtimeSessions",
+    "RealtimeUpstream",
+    "cannot_realtime",
+    "realtime_target",
+]
 
 # The largest event either side may send: audio deltas are base64 (OpenAI's own limit is 15 MiB
 # per event).
@@ -43,11 +50,11 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 @dataclass(slots=True)
 class RealtimeUpstream:
-    """An open upstream session: its socket, its first event (`session.created`), the key
-    it holds, when it opened."""
+    """An open upstream session: its socket, the events it answered its opening with (its
+    `session.created` first), the key it holds, when it opened."""
 
     socket: aiohttp.ClientWebSocketResponse
-    first: str
+    opening: list[str]
     lease: KeyLease
     opened_at: float
 
@@ -98,14 +105,17 @@ class RealtimeSessions(StreamEnds):
     ) -> Walked[RealtimeUpstream]:
         raise NotImplementedError
 
-    async def open_realtime(self, ctx: RequestContext, *, beta: bool) -> Walked[RealtimeUpstream]:
+    async def open_realtime(
+        self, ctx: RequestContext, *, beta: bool, configure: str | None = None
+    ) -> Walked[RealtimeUpstream]:
         """The open upstream session, its deployment and the stack that holds it (its key lease,
-        its socket): the caller closes the stack when the session ends."""
+        its socket): the caller closes the stack when the session ends. `configure`: a
+        `session.update` the session starts with (see `_configured`)."""
 
         async def attempt(
             deployment: Deployment, lease: KeyLease, stack: AsyncExitStack
         ) -> RealtimeUpstream:
-            return await self._connect(ctx, deployment, lease, stack, beta)
+            return await self._connect(ctx, deployment, lease, stack, beta, configure)
 
         plan = await self.planner.plan(ctx)
         return await self._run(ctx, plan, attempt, record_success=False, cannot=cannot_realtime)
@@ -117,8 +127,10 @@ class RealtimeSessions(StreamEnds):
         lease: KeyLease,
         stack: AsyncExitStack,
         beta: bool,
+        configure: str | None,
     ) -> RealtimeUpstream:
-        """Open the socket and read its first event within the first-chunk timeout."""
+        """Open the socket and read its first event (and the answer to the `session.update`
+        it starts with, if any) within the first-chunk timeout."""
         import aiohttp  # here: a router that serves no Realtime session never loads it
 
         url, headers = realtime_target(deployment, lease.key.secret, beta=beta)
@@ -136,22 +148,33 @@ class RealtimeSessions(StreamEnds):
                     heartbeat=self._streams.realtime_ping_s,
                 )
                 socket = await stack.enter_async_context(connecting)
-                first = await socket.receive()
+                first = self._first_event(await socket.receive())
+                events = (
+                    [first] if configure is None else await _configured(socket, first, configure)
+                )
         except TimeoutError as exc:
-            raise timed_out(ctx, f"no first realtime event within {first_s:g}s") from exc
+            detail = f"no first realtime event (nor the session configured) within {first_s:g}s"
+            raise timed_out(ctx, detail) from exc
         except aiohttp.WSServerHandshakeError as exc:
             refused = dict(exc.headers or {})
             raise classify_http_error(exc.status, None, refused, self._clock) from exc
         except aiohttp.ClientError as exc:
             detail = f"realtime connect failed: {type(exc).__name__}"
             raise UpstreamFailure(Outcome.CONNECT_FAILED, detail) from exc
+        return RealtimeUpstream(socket, events, lease, self._clock.monotonic())
+
+    def _first_event(self, first: aiohttp.WSMessage) -> str:
+        """The upstream's first event (`session.created`); its refusal as a failure."""
+        import aiohttp
+
         if first.type is not aiohttp.WSMsgType.TEXT:
             detail = "the upstream closed the realtime socket before its first event"
             raise UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
         refusal = _error_event(first.data)
         if refusal is not None:  # e.g. a key the upstream refuses after the handshake
             raise classify_http_error(0, refusal, {}, self._clock)
-        return RealtimeUpstream(socket, first.data, lease, self._clock.monotonic())
+        data: str = first.data
+        return data
 
     async def end_realtime(
         self,
@@ -174,15 +197,47 @@ class RealtimeSessions(StreamEnds):
         return None
 
 
-def _error_event(data: str) -> dict[str, object] | None:
-    """The `error` object of an `error` event; None for any other event."""
-    if '"error"' not in data:
-        return None
+async def _configured(
+    socket: aiohttp.ClientWebSocketResponse, created: str, update: str
+) -> list[str]:
+    """Send `update` (a `session.update`) and read up to the upstream's answer to it: the events
+    the caller sees first, as OpenAI shows a session configured before it opened. Its
+    `session.updated` is not relayed: `session.created` carries its `session` in its place. An
+    `error` instead is relayed right after `session.created` (the session as it was)."""
+    import aiohttp
+
+    await socket.send_str(update)
+    held: list[str] = []  # the upstream's other events meanwhile, relayed after, in order
+    while True:
+        message = await socket.receive()
+        if message.type is aiohttp.WSMsgType.BINARY:
+            continue
+        if message.type is not aiohttp.WSMsgType.TEXT:
+            detail = "the upstream closed the realtime socket before it configured the session"
+            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
+        event = _event(message.data)
+        kind = None if event is None else event.get("type")
+        if kind == "session.updated" and event is not None:
+            first = _event(created) or {}
+            return [orjson.dumps({**first, "session": event.get("session")}).decode(), *held]
+        held.append(message.data)
+        if kind == "error":
+            return [created, *held]
+
+
+def _event(data: str) -> dict[str, Any] | None:
+    """A JSON event; None for anything else."""
     try:
         event = orjson.loads(data)
     except orjson.JSONDecodeError:
         return None
-    error = event.get("error") if isinstance(event, dict) else None
-    if event.get("type") == "error" and isinstance(error, dict):
+    return event if isinstance(event, dict) else None
+
+
+def _error_event(data: str) -> dict[str, object] | None:
+    """The `error` object of an `error` event; None for any other event."""
+    event = _event(data) if '"error"' in data else None
+    error = None if event is None else event.get("error")
+    if event is not None and event.get("type") == "error" and isinstance(error, dict):
         return error
     return None

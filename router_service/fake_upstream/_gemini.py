@@ -3,10 +3,15 @@
 
 Shapes from https://ai.google.dev/api/generate-content and https://ai.google.dev/api/embeddings.
 The key comes from `x-goog-api-key` (or `?key=`), the model and the streaming flag from the path.
+With `generationConfig.thinkingConfig.includeThoughts` (and a thinkingBudget other than 0), the
+answer's thought summary (`Scenario.reasoning`, else `THOUGHTS`) comes first as `thought: true`
+parts, streamed a word a part, and is counted in usageMetadata.thoughtsTokenCount
+(https://ai.google.dev/gemini-api/docs/thinking).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +26,8 @@ from ._native import RequestView, chat_answer, words
 from ._openai import handle
 
 _METHODS = ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents")
+# The thought summary of an answer whose scenario says none.
+THOUGHTS = "Thinking it over."
 
 
 def _texts(content: Any) -> list[str]:
@@ -43,13 +50,24 @@ def _view(body: dict[str, Any]) -> RequestView:
     )
 
 
+def _thoughts(body: dict[str, Any], reasoning: str | None) -> str | None:
+    """The thought summary to answer with: asked for (includeThoughts) and thinking not off."""
+    config = body.get("generationConfig")
+    thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+    if not isinstance(thinking, dict) or thinking.get("includeThoughts") is not True:
+        return None
+    return None if thinking.get("thinkingBudget") == 0 else reasoning or THOUGHTS
+
+
 def _usage(answer: R.ChatAnswer, done: bool = True) -> dict[str, int]:
     completion = answer.completion_tokens if done else 0
-    return {
+    thoughts = R.count_words(answer.reasoning or "") if done else 0
+    out = {
         "promptTokenCount": answer.prompt_tokens,
         "candidatesTokenCount": completion,
-        "totalTokenCount": answer.prompt_tokens + completion,
+        "totalTokenCount": answer.prompt_tokens + completion + thoughts,
     }
+    return out | ({"thoughtsTokenCount": thoughts} if thoughts else {})
 
 
 def _response(answer: R.ChatAnswer, parts: list[dict[str, Any]], finish: str | None) -> Any:
@@ -70,6 +88,14 @@ def _answer_parts(answer: R.ChatAnswer) -> list[dict[str, Any]]:
         call = {"id": f"fc-{answer.completion_id}", "name": answer.tool_name, "args": args}
         return [{"functionCall": call}]
     return [{"text": answer.text}]
+
+
+def _thought_parts(answer: R.ChatAnswer, whole: bool) -> list[list[dict[str, Any]]]:
+    """The answer's thoughts as parts: one (`whole`), or a word a part (each its own event)."""
+    if answer.reasoning is None:
+        return []
+    pieces = [answer.reasoning] if whole else R.split_pieces(answer.reasoning, None)[1]
+    return [[{"text": piece, "thought": True}] for piece in pieces]
 
 
 def _unmatched_response(contents: list[Any]) -> str | None:
@@ -97,14 +123,18 @@ async def generate(call: Call) -> web.StreamResponse:
         message = f"function response id {unmatched!r} matches no function call"
         return await send_error(call, 400, message, "bad_request")
     answer = chat_answer(call, _view(call.body), f"fake-response-{call.record.seq}")
+    reasoning = _thoughts(call.body, call.scenario.reasoning)
+    answer = dataclasses.replace(answer, reasoning=reasoning)
     if not call.record.stream:
-        return await send_answer(call, _response(answer, _answer_parts(answer), "STOP"))
+        parts = [p for ps in _thought_parts(answer, True) for p in ps] + _answer_parts(answer)
+        return await send_answer(call, _response(answer, parts, "STOP"))
     if call.request.query.get("alt") != "sse":
         return await send_error(call, 400, "the fake streams with alt=sse only", "bad_request")
+    pieces = _thought_parts(answer, False)
     if answer.tool_name is not None:
-        pieces = [_answer_parts(answer)]
+        pieces.append(_answer_parts(answer))
     else:
-        pieces = [[{"text": piece}] for piece in answer.pieces]
+        pieces += [[{"text": piece}] for piece in answer.pieces]
     events = [R.sse(_response(answer, parts, None)) for parts in pieces]
     events.append(R.sse(_response(answer, [{"text": ""}], "STOP")))
     return await run_stream(call, events, len(events) - 1)

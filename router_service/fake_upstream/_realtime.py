@@ -2,7 +2,8 @@
 `Authorization: Bearer`) and Azure OpenAI's preview one (`/openai/realtime?api-version=
 &deployment=`, `api-key`), answered deterministically:
 
-- `session.created` on connect; `session.update` → `session.updated`;
+- `session.created` on connect; `session.update` → `session.updated` (a voice OpenAI has not:
+  an `error` naming the event, `code` `invalid_value`);
 - `conversation.item.create` → `conversation.item.added` (the beta protocol,
   `OpenAI-Beta: realtime=v1`: `conversation.item.created`); the item's text is remembered;
 - `response.create` → `response.created`, the answer's text a word a delta
@@ -34,6 +35,7 @@ from ._runtime import runtime_of
 __all__ = ["add_routes"]
 
 _GREETING = "Hello from the fake realtime model"
+_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 _ids = itertools.count(1)
 
 
@@ -59,8 +61,7 @@ class _Session:
     async def answer(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "session.update":
-            self.session.update(event.get("session") or {})
-            await self.send({"type": "session.updated", "session": self.session})
+            await self._update(event)
         elif kind == "conversation.item.create":
             await self._item(event.get("item") or {})
         elif kind == "response.create":
@@ -68,6 +69,23 @@ class _Session:
         elif not str(kind).startswith("input_audio_buffer."):
             error = {"type": "invalid_request_error", "code": "unknown_event", "message": kind}
             await self.send({"type": "error", "error": error})
+
+    async def _update(self, event: dict[str, Any]) -> None:
+        """`session.updated`; an `error` naming the event (`error.event_id`) for a voice OpenAI
+        has not (`session.audio.output.voice`, beta `session.voice`), the session unchanged."""
+        session = event.get("session") or {}
+        output = (session.get("audio") or {}).get("output") or {}
+        voice, param = output.get("voice"), "session.audio.output.voice"
+        if self.beta:
+            voice, param = session.get("voice"), "session.voice"
+        if voice is not None and voice not in _VOICES:
+            message = f"Invalid value: '{voice}'. Supported values are: {', '.join(_VOICES)}."
+            error = {"type": "invalid_request_error", "code": "invalid_value", "message": message}
+            error |= {"param": param, "event_id": str(event.get("event_id") or "")}
+            await self.send({"type": "error", "error": error})
+            return
+        self.session.update(session)
+        await self.send({"type": "session.updated", "session": self.session})
 
     async def _item(self, item: dict[str, Any]) -> None:
         texts = [p.get("text") for p in item.get("content") or () if isinstance(p, dict)]

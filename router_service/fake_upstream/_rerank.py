@@ -2,15 +2,16 @@
 
 - `POST /rerank` and `/v1/rerank` (Jina's, vLLM's, Infinity's): `{"id", "model", "results":
   [{"index", "relevance_score", "document"?: {"text"}}], "usage": {"total_tokens"}}`; a
-  `rerank-2*` model (Voyage's names) answers as Voyage does, `{"object": "list", "data": [...],
-  "model", "usage"}`;
+  `rerank-2*` or `rerank-lite*` model (Voyage's names) answers as Voyage does, `{"object":
+  "list", "data": [...], "model", "usage"}`, and reads `top_k` (never `top_n`, as Voyage);
 - `POST /v2/rerank` (Cohere's): `{"id", "results": [{"index", "relevance_score"}], "meta":
   {"billed_units": {"search_units": 1}}}`.
 
 A document's score is the share of the query's words it contains (`overlap_score`), best first,
-cut to `top_n` (Voyage's `top_k`); `document` when `return_documents` is true (not Cohere's).
-Documents are strings (or Jina's `{"text"}` objects at /v1). Scenarios (errors, rate limits,
-faults per key and model) apply as to chat (`_openai.handle`).
+cut to `top_n` (Voyage's `top_k`: each API reads its own name only); `document` when
+`return_documents` is true (not Cohere's). Documents are strings (or Jina's `{"text"}`
+objects at /v1). Scenarios (errors, rate limits, faults per key and model) apply as to chat
+(`_openai.handle`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def _documents(value: Any) -> list[str] | None:
     return strings if len(strings) == len(texts) else None
 
 
+def _voyage(model: str) -> bool:
+    return model.startswith(("rerank-2", "rerank-lite"))
+
+
 def _ranked(call: Call, *, cohere: bool) -> tuple[list[dict[str, Any]], int] | str:
     """(results best first, tokens read), or what is wrong with the request."""
     body = call.body
@@ -53,9 +58,10 @@ def _ranked(call: Call, *, cohere: bool) -> tuple[list[dict[str, Any]], int] | s
         return "'query' is a required property"
     if documents is None:
         return "'documents' must be a non-empty list of strings"
-    top = body.get("top_n", body.get("top_k"))
+    name = "top_k" if _voyage(call.record.model) else "top_n"
+    top = body.get(name)
     if top is not None and (not isinstance(top, int) or isinstance(top, bool) or top < 1):
-        return "'top_n' must be a positive integer"
+        return f"'{name}' must be a positive integer"
     scores = [overlap_score(query, document) for document in documents]
     order = sorted(range(len(documents)), key=lambda i: -scores[i])[:top]
     results: list[dict[str, Any]] = []
@@ -73,7 +79,7 @@ async def _openai_rerank(call: Call) -> web.StreamResponse:
         return await send_error(call, 400, ranked, "bad_request")
     results, tokens = ranked
     model, usage = call.record.model, {"total_tokens": tokens}
-    if model.startswith("rerank-2"):  # Voyage's
+    if _voyage(model):
         return await send_answer(
             call, {"object": "list", "data": results, "model": model, "usage": usage}
         )

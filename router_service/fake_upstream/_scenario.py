@@ -37,6 +37,15 @@ _QUOTA_EXHAUSTED: dict[str, Any] = {
         "code": "insufficient_quota",
     }
 }
+# vLLM's answer at /rerank for a model it serves without the score task (a chat model, one
+# started with another `--task`): HTTP 400, its own error shape (not wrapped in "error").
+_VLLM_NO_RERANK: dict[str, Any] = {
+    "object": "error",
+    "message": "The model does not support Rerank (Score) API",
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+}
 # (type, code) per status, mirroring what OpenAI actually sends so error classifiers get real input.
 _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -126,8 +135,18 @@ class Scenario:
     cache_write_1h_tokens: int | None = None
     # An OpenAI-dialect answer's reasoning, as DeepSeek and vLLM give it: the message's
     # `reasoning_content`, streamed a word a chunk before the content; an Anthropic answer's
-    # signed thinking block, before its content.
+    # signed thinking block, before its content; a Gemini answer's thought parts, before its
+    # text, when the request asked for them (thinkingConfig.includeThoughts).
     reasoning: str | None = None
+    # An OpenAI-dialect stream's chunks end with OpenAI's `"obfuscation"` padding (after the
+    # `"usage": null` of a stream asked for usage), as OpenAI's own have since 2025.
+    obfuscation: bool = False
+    # An OpenAI-dialect server older than `stream_options` (vLLM before 0.5, some proxies):
+    # a request with it is a 400 naming it.
+    refuses_stream_options: bool = False
+    # An OpenAI-dialect stream asked for its usage carries it on its finish chunk, then ends
+    # with a chunk of no choices and no usage (as xAI's do).
+    usage_on_finish: bool = False
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.
@@ -217,6 +236,11 @@ class Scenario:
     @classmethod
     def quota_exhausted(cls, **overrides: Any) -> Scenario:
         return cls(kind="quota_exhausted", status=429, error_body=_QUOTA_EXHAUSTED, **overrides)
+
+    @classmethod
+    def rerank_unsupported(cls, **overrides: Any) -> Scenario:
+        """vLLM's 400 for a rerank of a model that cannot score (`_VLLM_NO_RERANK`)."""
+        return cls(kind="rerank_unsupported", status=400, error_body=_VLLM_NO_RERANK, **overrides)
 
     @classmethod
     def stall(cls, **overrides: Any) -> Scenario:

@@ -18,6 +18,8 @@ Followed:
   turn's first call by Gemini 3; the documented stand-in for histories without one):
   https://ai.google.dev/gemini-api/docs/thought-signatures. Callers see it where Gemini's own
   OpenAI-compatible endpoint puts it: `tool_calls[].extra_content.google.thought_signature`.
+- Thought summaries (`thinkingConfig.includeThoughts`; parts with `thought: true`):
+  https://ai.google.dev/gemini-api/docs/thinking. They are the answer's `reasoning_content`.
 """
 
 from __future__ import annotations
@@ -278,12 +280,15 @@ def finish_reason(raw: Any, called: bool) -> str | None:
 
 
 def candidate_delta(candidate: Mapping[str, Any], first_call: int, prefix: str) -> JsonObject:
-    """A candidate's text and function calls as an OpenAI message / delta (no role)."""
+    """A candidate's thoughts, text and function calls as an OpenAI message / delta (no role):
+    thought parts are its `reasoning_content` (as a Claude answer's thinking is). A text part's
+    thoughtSignature is not kept (Gemini validates only a function call's)."""
     text: list[str] = []
+    thoughts: list[str] = []
     calls: list[JsonObject] = []
     for part in (candidate.get("content") or {}).get("parts") or []:
-        if "text" in part and not part.get("thought"):
-            text.append(str(part["text"]))
+        if "text" in part:
+            (thoughts if part.get("thought") else text).append(str(part["text"]))
         elif isinstance(part.get("functionCall"), dict):
             call = part["functionCall"]
             call_id = str(call.get("id") or f"{prefix}_{first_call + len(calls)}")
@@ -292,7 +297,10 @@ def candidate_delta(candidate: Mapping[str, Any], first_call: int, prefix: str) 
             if part.get("thoughtSignature"):
                 signature = str(part["thoughtSignature"])
                 calls[-1]["extra_content"] = {"google": {"thought_signature": signature}}
-    delta: JsonObject = {"content": "".join(text)} if text or not calls else {}
+    thought = "".join(thoughts)  # a signature alone comes in an empty part: no reasoning
+    delta: JsonObject = {"reasoning_content": thought} if thought else {}
+    if text or not (calls or thought):
+        delta["content"] = "".join(text)
     if calls:
         delta["tool_calls"] = calls
     return delta
@@ -316,6 +324,8 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
         ):
             raise filtered(str(reason), str(candidate.get("finishMessage") or ""))
         message = M.assistant_message(delta.get("content") or "", delta.get("tool_calls") or [])
+        if delta.get("reasoning_content"):
+            message["reasoning_content"] = delta["reasoning_content"]
         finish = finish_reason(reason, bool(delta.get("tool_calls"))) or "stop"
         index = int(candidate.get("index", position))
         choices.append({"index": index, "message": message, "finish_reason": finish})

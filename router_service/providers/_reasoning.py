@@ -322,7 +322,8 @@ def gemini_thinking_config(
 ) -> JsonObject | None:
     """generationConfig.thinkingConfig for the effort or Anthropic's `thinking`, both taken out
     of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it), in
-    the range `model` takes."""
+    the range `model` takes. Reasoning asked for (a budget above 0, or dynamic) is reasoning
+    the caller sees: `includeThoughts` too, so Gemini sends its thought summaries."""
     out.pop("thinking", None)
     without_claude_effort(out)
     thinking = asked(body)
@@ -332,10 +333,11 @@ def gemini_thinking_config(
     if effort is not None and anthropic_thinking(body.get("thinking")) is None:
         budget = gemini_budget(effort)
     elif thinking.mode == "adaptive" and thinking.budget is None:
-        return {"thinkingBudget": -1}  # dynamic: the model decides
+        budget = -1  # dynamic: the model decides
     else:
         budget = max(thinking.budget or 0, 0)
-    return {"thinkingBudget": gemini_fitted(budget, model)}
+    fitted = {"thinkingBudget": budget if budget < 0 else gemini_fitted(budget, model)}
+    return fitted if budget == 0 else {**fitted, "includeThoughts": True}
 
 
 def gemini_fitted(budget: int, model: str) -> int:

@@ -13,7 +13,13 @@ from router_service.config import ClientKeyConfig
 from router_service.errors import ClientKeyNotFoundError, InvalidRequestError
 from router_service.runtime import Runtime
 
-__all__ = ["client_keys", "issue_client_key", "list_client_keys", "revoke_client_key"]
+__all__ = [
+    "audited_key_change",
+    "client_keys",
+    "issue_client_key",
+    "list_client_keys",
+    "revoke_client_key",
+]
 
 _SERVICE = "/switchboard.v1.AdminService/"
 _MAX_LABEL = 200
@@ -33,7 +39,7 @@ async def issue_client_key(
     if ttl_s is not None and not (math.isfinite(ttl_s) and ttl_s > 0):
         raise InvalidRequestError("ttl_s must be a positive number of seconds.", param="ttl_s")
     secret, issued = await runtime.issued_keys.issue(request.client, request.label, ttl_s)
-    _audited(peer, "IssueClientKey", issued, "issued")
+    audited_key_change(peer, _SERVICE + "IssueClientKey", issued, "issued")
     return pb.IssueClientKeyResponse(key=secret, info=_info(issued, configured))
 
 
@@ -53,8 +59,14 @@ async def list_client_keys(
 async def revoke_client_key(
     runtime: Runtime, request: pb.RevokeClientKeyRequest, peer: str
 ) -> pb.RevokeClientKeyResponse:
-    revoked = await runtime.issued_keys.revoke(request.id)
-    _audited(peer, "RevokeClientKey", revoked, "revoked")
+    keys = runtime.issued_keys
+    await keys.refresh()  # the secrets the key asked for, as the store has them: ended with it
+    ended = keys.asked_by(request.id)
+    revoked = await keys.revoke(request.id)
+    audited_key_change(peer, _SERVICE + "RevokeClientKey", revoked, "revoked")
+    for secret in ended:
+        done = f"revoked (with key {revoked.id}, which asked for it)"
+        audited_key_change(peer, _SERVICE + "RevokeClientKey", secret, done)
     configured = {client.name for client in runtime.config.auth.clients}
     return pb.RevokeClientKeyResponse(key=_info(revoked, configured))
 
@@ -86,18 +98,22 @@ def _info(key: IssuedKey, configured: set[str]) -> pb.ClientKey:
     )
 
 
-def _audited(peer: str, rpc: str, key: IssuedKey, done: str) -> None:
-    """The audit trail of a hand-made change: who, which key (id, fingerprint), for whom."""
+def audited_key_change(
+    peer: str, method: str, key: IssuedKey, done: str, *, event: str = "admin"
+) -> None:
+    """The audit trail of a key issued or revoked (whatever `auth.audit` says): who, which key
+    (id, fingerprint; an ephemeral client secret named so), for whom."""
     caller = current_caller()
+    what = "ephemeral client secret" if key.realtime is not None else "key"
     audit(
         AuditEvent(
             outcome="success",
-            method=_SERVICE + rpc,
+            method=method,
             peer=peer,
             client=None if caller is None else caller.name,
             key_fingerprint=key.fingerprint,
             key_label=key.label or None,
-            reason=f"{done} key {key.id} of client {key.client!r}",
-            event="admin",
+            reason=f"{done} {what} {key.id} of client {key.client!r}",
+            event=event,
         )
     )

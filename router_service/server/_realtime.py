@@ -130,14 +130,15 @@ class RealtimeServicer:
                     "answers: realtime events are not screened.",
                     code="realtime_not_screened",
                 )
+            update = opening_update(opening.beta)  # an ephemeral key's session config
+            if update is not None:  # screened as the caller's own would be
+                update = screened(self.runtime, ctx.requested_model, update)
             executor = self.runtime.executor
             with realtime_span(ctx) as span:
-                upstream, deployment, stack = await executor.open_realtime(ctx, beta=opening.beta)
+                opened = await executor.open_realtime(ctx, beta=opening.beta, configure=update)
+                upstream, deployment, stack = opened
                 async with stack:
                     relay = _Relay(self.runtime, ctx, deployment, upstream)
-                    update = opening_update(opening.beta)  # an ephemeral key's session config
-                    if update is not None:  # screened as the caller's own would be
-                        await upstream.socket.send_str(relay._screened(update))
                     self.live_sessions.add(relay)
                     try:
                         if self.live_sessions.stopping:  # opened while the router stops
@@ -197,8 +198,9 @@ class _Relay:
         caller = asyncio.create_task(self._from_caller(requests), name="switchboard-realtime-in")
         keeper = asyncio.create_task(self._keep_slots(), name="switchboard-realtime-renew")
         try:
-            self._count(self._upstream.first)
-            yield pb.RealtimeResponse(event_json=self._upstream.first)
+            for event in self._upstream.opening:
+                self._count(event)
+                yield pb.RealtimeResponse(event_json=event)
             async for message in socket:
                 if message.type.name != "TEXT":  # realtime events are text; pings are aiohttp's
                     continue
@@ -225,7 +227,8 @@ class _Relay:
                     ending = (None, request.close.code or _NORMAL, request.close.reason)
                     break
                 if kind == "event_json":
-                    await self._upstream.socket.send_str(self._screened(request.event_json))
+                    event = screened(self._runtime, self._ctx.requested_model, request.event_json)
+                    await self._upstream.socket.send_str(event)
         except InvalidRequestError as refused:  # a guardrail's block, a message no valid one
             ending = (error_event(refused.openai_type, refused.code, refused.message), _POLICY, "")
         if self._ending is None:  # else the router ended it first (a stop)
@@ -258,23 +261,6 @@ class _Relay:
                 log.warning("realtime: renewing a session's slots failed: %s", exc.message)
             except Exception:  # a bug: the loop dying would let the slots expire
                 log.exception("realtime: renewing a session's slots failed")
-
-    def _screened(self, event_json: str) -> str:
-        """The event, through the request-side guardrails when it carries text."""
-        guardrails = self._runtime.guardrails
-        if not guardrails or not _may_carry_text(event_json):
-            return event_json
-        try:
-            event = orjson.loads(event_json)
-        except orjson.JSONDecodeError:
-            return event_json  # the upstream answers it with its own error event
-        slots = list(event_texts(event))
-        if not slots:
-            return event_json
-        caller = current_caller()
-        client = "" if caller is None or caller.anonymous else caller.name
-        guardrails.screen(slots, client, self._ctx.requested_model)
-        return orjson.dumps(event).decode() if any(s.changed for s in slots) else event_json
 
     def _count(self, event_json: str) -> None:
         """Sum the usage of a `response.done` event."""
@@ -351,6 +337,24 @@ class _Relay:
 
 # The client events that may carry text a guardrail reads (a cheap test before parsing).
 _TEXT_EVENTS = ('"session.update"', '"conversation.item.create"', '"response.create"')
+
+
+def screened(runtime: Runtime, model: str, event_json: str) -> str:
+    """A caller's event, through the request-side guardrails when it carries text."""
+    guardrails = runtime.guardrails
+    if not guardrails or not _may_carry_text(event_json):
+        return event_json
+    try:
+        event = orjson.loads(event_json)
+    except orjson.JSONDecodeError:
+        return event_json  # the upstream answers it with its own error event
+    slots = list(event_texts(event))
+    if not slots:
+        return event_json
+    caller = current_caller()
+    client = "" if caller is None or caller.anonymous else caller.name
+    guardrails.screen(slots, client, model)
+    return orjson.dumps(event).decode() if any(s.changed for s in slots) else event_json
 
 
 def _may_carry_text(event_json: str) -> bool:

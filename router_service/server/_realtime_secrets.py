@@ -5,8 +5,11 @@ The secret is a key issued for the calling client (its limits, budgets and model
 the lifetime asked, labelled as ephemeral, bounded apart (`auth.max_ephemeral_keys`), carrying
 a `RealtimeGrant`: the gate lets it call Realtime only, for the session's model only, and each
 session opened with it starts with the session config as its first `session.update`
-(`opening_update`). As with OpenAI, the secret opens sessions until it expires, and a session
-it opened lives on after that; the browser may change the session later (`session.update`)."""
+(`opening_update`), answered before the caller sees anything: its `session.created` carries the
+configured session, as OpenAI's does (`engine/_realtime.py`, `_configured`). A session opened
+with it names no model, or the secret's. As with OpenAI, the secret opens sessions until it
+expires, and a session it opened lives on after that; the browser may change the session later
+(`session.update`)."""
 
 from __future__ import annotations
 
@@ -17,11 +20,16 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import RealtimeGrant, client_secret_ask, current_caller
 from router_service.errors import AuthenticationError, PermissionDeniedError
 from router_service.runtime import Runtime
+from router_service.server._client_keys import audited_key_change
 from router_service.server._errors import answered
 
-__all__ = ["EPHEMERAL_LABEL", "RealtimeSecretsServicer", "opening_update"]
+__all__ = ["EPHEMERAL_LABEL", "OPENING_EVENT_ID", "RealtimeSecretsServicer", "opening_update"]
 
 EPHEMERAL_LABEL = "ephemeral realtime client secret"
+_METHOD = "/switchboard.v1.RouterService/CreateRealtimeClientSecret"
+# The `event_id` of a session's opening `session.update`: an upstream `error` answering it names
+# it (its `error.event_id`), so the browser can tell the secret's session config was refused.
+OPENING_EVENT_ID = "event_switchboard_client_secret_session"
 
 
 class RealtimeSecretsServicer:
@@ -32,11 +40,11 @@ class RealtimeSecretsServicer:
     async def CreateRealtimeClientSecret(
         self, request: pb.CreateRealtimeClientSecretRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateRealtimeClientSecretResponse:
-        return await answered(context, create_client_secret(self.runtime, request))
+        return await answered(context, create_client_secret(self.runtime, request, context.peer()))
 
 
 async def create_client_secret(
-    runtime: Runtime, request: pb.CreateRealtimeClientSecretRequest
+    runtime: Runtime, request: pb.CreateRealtimeClientSecretRequest, peer: str
 ) -> pb.CreateRealtimeClientSecretResponse:
     caller = current_caller()
     if caller is None or caller.anonymous:  # open mode: there is no client to issue it for
@@ -58,6 +66,8 @@ async def create_client_secret(
         realtime=grant,
         parent=caller.key_id or caller.key_fingerprint,
     )
+    # Audited whatever `auth.audit` says, as an issued key is: a key that opens sessions.
+    audited_key_change(peer, _METHOD, key, "issued", event="client_secret")
     expires_at = int(key.expires_unix or 0)
     session = {"id": "sess_" + key.id.removeprefix("ck_"), "object": "realtime.session"}
     return pb.CreateRealtimeClientSecretResponse(
@@ -82,4 +92,5 @@ def opening_update(beta: bool) -> str | None:
     session.pop("model", None)
     if beta:
         session.pop("type", None)
-    return orjson.dumps({"type": "session.update", "session": session}).decode()
+    update = {"type": "session.update", "event_id": OPENING_EVENT_ID, "session": session}
+    return orjson.dumps(update).decode()

@@ -14,6 +14,7 @@ from clients.codec.gemini import (
     embeddings_to_gemini,
     gemini_error,
     generate_request_from_gemini,
+    include_thoughts,
     openai_chat_body,
     response_to_gemini,
 )
@@ -229,7 +230,7 @@ def test_an_answer_is_a_generate_content_response() -> None:
         "prompt_tokens_details": {"cached_tokens": 4},
         "completion_tokens_details": {"reasoning_tokens": 2},
     }
-    answer = response_to_gemini(completion(message, "tool_calls", usage))
+    answer = response_to_gemini(completion(message, "tool_calls", usage), thoughts=True)
     (candidate,) = answer["candidates"]
     assert candidate["content"] == {
         "role": "model",
@@ -255,6 +256,35 @@ def test_an_answer_is_a_generate_content_response() -> None:
     assert cut["candidates"][0]["finishReason"] == "MAX_TOKENS"
     withheld = completion({"role": "assistant", "content": ""}, "content_filter", usage)
     assert response_to_gemini(withheld)["candidates"][0]["finishReason"] == "SAFETY"
+
+
+@pytest.mark.parametrize(
+    ("config", "asked"),
+    [
+        ({"thinkingConfig": {"includeThoughts": True}}, True),
+        ({"thinkingConfig": {"include_thoughts": True, "thinking_budget": 8}}, True),
+        ({"thinkingConfig": {"includeThoughts": False, "thinkingBudget": 8}}, False),
+        ({"thinkingConfig": {"thinkingBudget": 8}}, False),
+        ({}, False),
+    ],
+)
+def test_reasoning_is_thought_parts_only_when_include_thoughts(
+    config: dict[str, Any], asked: bool
+) -> None:
+    assert include_thoughts({"contents": [], "generationConfig": config}) is asked
+    message = {"role": "assistant", "content": "Here.", "reasoning_content": "hmm"}
+    answer = response_to_gemini(completion(message, "stop", {}), asked)
+    thought = [{"text": "hmm", "thought": True}] if asked else []
+    assert answer["candidates"][0]["content"]["parts"] == [*thought, {"text": "Here."}]
+    stream = ResponseChunks("asked", asked)
+    assert stream.chunk(chunk({"role": "assistant", "reasoning_content": "hm"})) == []
+    sent = stream.chunk(chunk({"reasoning_content": "m"}))
+    sent += stream.chunk(chunk({"content": "Here."}))
+    parts = [
+        p for r in [*sent, stream.finish()] for c in r["candidates"] for p in c["content"]["parts"]
+    ]
+    thoughts = [{"text": "hm", "thought": True}, {"text": "m", "thought": True}] if asked else []
+    assert parts == [*thoughts, {"text": "Here."}]
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, index: int = 0) -> dict[str, Any]:

@@ -79,8 +79,10 @@ async def test_a_grpc_caller_compacts_over_chat(router: RouterHandle, fake: Fake
     assert request.params.messages[-1].text == SUMMARY_INSTRUCTION
     async with RouterClient(router.server.address) as client:
         answer = await client.chat(ChatRequest(params=request.params))
-    out = compacted_response(request, answer.completion, ResponseIds("resp_" + "ab" * 16))
+    ids = ResponseIds("resp_" + "ab" * 16)
+    out = compacted_response(request, answer.completion, ids, 1_700_000_123)
     assert out["object"] == "response.compaction" and out["id"] == "resp_" + "ab" * 16
+    assert out["created_at"] == 1_700_000_123
     [user, item] = out["output"]
     assert user["content"] == [{"type": "input_text", "text": "I am Ann; I like tea."}]
     assert item["encrypted_content"] == encode_compaction("Ann likes tea.")

@@ -9,6 +9,8 @@ import anthropic
 import httpx
 import openai
 import pytest
+from google import genai
+from google.genai import types
 
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
@@ -41,6 +43,23 @@ async def claude(
         base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
     ) as client:
         yield client
+
+
+def open_client(base_url: str, http: httpx.AsyncClient, key: str = "sk-caller") -> genai.Client:
+    """Google's SDK on `http` (with aiohttp installed it would take aiohttp, whose subclassing
+    it warns about); `http` is the caller's to close."""
+    options = types.HttpOptions(base_url=base_url, httpx_async_client=http)
+    return genai.Client(api_key=key, http_options=options)
+
+
+@pytest.fixture
+async def gemini(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[genai.Client]:
+    """Google's SDK against the edge's Gemini API, as `sdk` is OpenAI's."""
+    edge = await start_edge(router)
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = open_client(edge.base_url, http)
+        yield client
+        client.close()
 
 
 @pytest.fixture

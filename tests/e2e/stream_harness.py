@@ -3,7 +3,7 @@ small windows, and readers of the SSE wire format."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +109,22 @@ async def sdk_read(stack: Stack, **extra: Any) -> tuple[list[Any], BaseException
     except openai.APIError as exc:
         return received, exc
     return received, None
+
+
+async def reasoning_read(stream: AsyncIterable[Any]) -> tuple[list[str], str, str]:
+    """An SDK chat stream's deltas, each kind in order ("reasoning", "content"), with its
+    reasoning (`reasoning_content`) and its content."""
+    kinds, reasoning, content = [], "", ""
+    async for chunk in stream:
+        for choice in chunk.choices:
+            piece = (choice.delta.model_extra or {}).get("reasoning_content")
+            if piece:
+                kinds.append("reasoning")
+                reasoning += piece
+            if choice.delta.content:
+                kinds.append("content")
+                content += choice.delta.content
+    return kinds, reasoning, content
 
 
 # ---- the wire ------------------------------------------------------------------------------

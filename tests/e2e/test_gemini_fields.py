@@ -12,10 +12,11 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
+from tests.e2e.conftest import open_client
 from tests.e2e.stream_harness import StartEdge
-from tests.e2e.test_gemini_sdk import config, open_client
+from tests.e2e.test_gemini_sdk import config
 
 HELLO: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
 HEADERS = {"x-goog-api-key": "sk-caller"}
@@ -95,33 +96,3 @@ async def test_a_wrong_type_names_the_gemini_field(
         sent = body if method != "countTokens" else {"generateContentRequest": body}
         message = refused_message(await http.post(path, json=sent, headers=HEADERS))
         assert field in message, message
-
-
-@pytest.mark.parametrize("model", ["chain", "flash"])
-async def test_a_thinking_config_is_a_reasoning_effort_and_thoughts_come_back(
-    gemini: genai.Client, fake: FakeUpstream, model: str
-) -> None:
-    fake.state.set_scenario(Scenario(reasoning="Let me see.", content="The answer."))
-    thinking = types.ThinkingConfig(thinking_budget=8, include_thoughts=True)
-    settings = types.GenerateContentConfig(thinking_config=thinking)
-    response = await gemini.aio.models.generate_content(model=model, contents="hi", config=settings)
-    sent = fake.state.last()
-    assert sent is not None
-    if model == "flash":  # back to Gemini: the `low` effort's budget, which holds 8
-        assert sent.body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024}
-        return
-    assert sent.body["reasoning_effort"] == "low"
-    (candidate,) = response.candidates or []
-    assert candidate.content is not None
-    parts = [(p.thought, p.text) for p in candidate.content.parts or []]
-    assert parts == [(True, "Let me see."), (None, "The answer.")]
-    stream = await gemini.aio.models.generate_content_stream(
-        model=model, contents="hi", config=settings
-    )
-    thoughts = [
-        part.text or ""
-        async for chunk in stream
-        for part in (chunk.candidates or [])[0].content.parts or []  # type: ignore[union-attr]
-        if part.thought
-    ]
-    assert "".join(thoughts).split() == ["Let", "me", "see."]

@@ -4,7 +4,6 @@ the fake upstream, answered by an OpenAI-kind deployment (`chain`) or a Gemini-k
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -35,25 +34,9 @@ def config(fake: FakeUpstream, **sections: Any) -> dict[str, Any]:
     return out
 
 
-def open_client(base_url: str, http: httpx.AsyncClient, key: str = "sk-caller") -> genai.Client:
-    """The SDK on `http` (with aiohttp installed it would take aiohttp, whose subclassing it
-    warns about); `http` is the caller's to close."""
-    options = types.HttpOptions(base_url=base_url, httpx_async_client=http)
-    return genai.Client(api_key=key, http_options=options)
-
-
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(config(fake))
-
-
-@pytest.fixture
-async def gemini(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[genai.Client]:
-    edge = await start_edge(router)
-    async with httpx.AsyncClient(timeout=10) as http:
-        client = open_client(edge.base_url, http)
-        yield client
-        client.close()
 
 
 @pytest.mark.parametrize("model", KINDS)

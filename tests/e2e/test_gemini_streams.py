@@ -13,8 +13,9 @@ from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.conftest import open_client
 from tests.e2e.stream_harness import StartEdge, chat_params
-from tests.e2e.test_gemini_sdk import config, open_client
+from tests.e2e.test_gemini_sdk import config
 
 
 async def _heartbeats(router: RouterHandle, fake: FakeUpstream, count: int) -> None:

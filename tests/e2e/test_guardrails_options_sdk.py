@@ -15,6 +15,7 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.e2e.conftest import Guarded
+from tests.e2e.stream_harness import reasoning_read
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -84,15 +85,7 @@ async def test_streamed_reasoning_is_redacted_and_the_headers_name_the_answer_ru
         model="chain", messages=HI, stream=True
     )
     assert raw.headers["x-switchboard-answer-guardrails"] == "answer-pii"
-    kinds, thought = [], ""
-    async for chunk in raw.parse():
-        for choice in chunk.choices:
-            piece = (choice.delta.model_extra or {}).get("reasoning_content")
-            if piece:
-                kinds.append("reasoning")
-                thought += piece
-            if choice.delta.content:
-                kinds.append("content")
+    kinds, thought, _ = await reasoning_read(raw.parse())
     assert thought == reasoning.replace(EMAIL, "[REDACTED:email]")
     assert kinds[-1] == "content" and kinds.count("content") == 1  # reasoning came first
 

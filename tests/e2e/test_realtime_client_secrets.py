@@ -1,8 +1,10 @@
 """Ephemeral Realtime client secrets as a user sees them: the `openai` SDK's
 `client.realtime.client_secrets.create` against the edge (`POST /v1/realtime/client_secrets`),
 then a browser's WebSocket handshake with the secret as its subprotocol key (the `websockets`
-client): the session starts with the secret's session config (what the fake upstream echoes
-back in `session.updated`). The secret opens Realtime sessions of its model only; any other
+client): the session starts with the secret's session config (`session.created` carries what
+the fake upstream echoes back in its `session.updated`, which the browser does not see; an
+`error` answering it comes after `session.created`). `?model=` may be left out. The secret
+opens Realtime sessions of its model only; any other
 call with it is 403; past its expiry (the router's ManualClock) it is 401; a client that may not
 open Realtime sessions gets none; a bad `expires_after` is a 400 naming the field."""
 
@@ -19,10 +21,10 @@ from websockets.asyncio.client import connect
 
 from router_service.auth import EPHEMERAL_PREFIX
 from router_service.clock import ManualClock
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.server._realtime_secrets import OPENING_EVENT_ID
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
-from tests.helpers import eventually
 from tests.http_edge.harness import Edge
 from tests.router_service.auth.helpers import client
 
@@ -45,6 +47,12 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     }
     sections["models"]["voice-b"] = {
         "deployments": [{"provider": "beta", "model": "gpt-realtime-b", "realtime": True}]
+    }
+    sections["models"]["voice-duo"] = {
+        "deployments": [
+            {"provider": "alpha", "model": "gpt-realtime", "realtime": True},
+            {"provider": "beta", "model": "gpt-realtime-b", "realtime": True},
+        ]
     }
     sections["auth"] = {
         "clients": [
@@ -74,10 +82,14 @@ def sdk(edge: Edge, key: str) -> openai.AsyncOpenAI:
     )
 
 
-async def browser_session(edge: Edge, secret: str, model: str = "voice") -> list[dict[str, Any]]:
-    """A browser's session: the handshake with the secret as its subprotocol key, a response
-    asked for; the events up to its `response.done`."""
-    url = f"ws://127.0.0.1:{edge.port}/v1/realtime?model={model}"
+async def browser_session(
+    edge: Edge, secret: str, model: str | None = "voice"
+) -> list[dict[str, Any]]:
+    """A browser's session: the handshake with the secret as its subprotocol key (`?model=`
+    unless None), a response asked for; the events up to its `response.done`."""
+    url = f"ws://127.0.0.1:{edge.port}/v1/realtime"
+    if model is not None:
+        url += f"?model={model}"
     protocols = ["realtime", f"openai-insecure-api-key.{secret}"]
     async with connect(url, subprotocols=protocols) as socket:  # type: ignore[arg-type]
         events = [orjson.loads(await socket.recv())]
@@ -87,7 +99,9 @@ async def browser_session(edge: Edge, secret: str, model: str = "voice") -> list
     return events
 
 
-async def refused_handshake(edge: Edge, secret: str, model: str = "voice") -> tuple[int, Any]:
+async def refused_handshake(
+    edge: Edge, secret: str, model: str | None = "voice"
+) -> tuple[int, Any]:
     with pytest.raises(websockets.InvalidStatus) as info:
         await browser_session(edge, secret, model)
     response = info.value.response
@@ -107,15 +121,60 @@ async def test_a_secret_opens_sessions_with_its_session_config(
     assert made.session.type == "realtime" and made.session.id.startswith("sess_")
     assert made.session.instructions == "Speak like a pirate."
 
-    for _ in range(2):  # a secret opens sessions until it expires
-        events = await browser_session(edge, made.value)
+    # A secret opens sessions until it expires; `?model=` may name its model, or be left out.
+    for model in ("voice", None):
+        events = await browser_session(edge, made.value, model)
         kinds = [event["type"] for event in events]
-        assert kinds[:3] == ["session.created", "session.updated", "response.created"]
-        updated = events[1]["session"]  # the fake upstream's session, as it was told
-        assert updated["instructions"] == "Speak like a pirate."
-        assert updated["model"] == "gpt-realtime"  # the router's choice, not overridden
+        # As OpenAI shows it: the session created already configured, no `session.updated`.
+        assert kinds[:2] == ["session.created", "response.created"]
+        assert "session.updated" not in kinds
+        created = events[0]["session"]  # the fake upstream's session, as it was told
+        assert created["instructions"] == "Speak like a pirate."
+        assert created["model"] == "gpt-realtime"  # the router's choice, not overridden
     calls = await fake.state.wait_for_count(2, path="/v1/realtime")
     assert [(call.model, call.status) for call in calls] == [("gpt-realtime", 101)] * 2
+
+
+async def test_an_upstream_that_drops_before_configuring_the_session_fails_over(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    """Until the upstream answered the session config, nothing was relayed: an upstream that
+    drops the socket then is passed over as one refusing the handshake would be."""
+    _, edge, _ = stack
+    fake.state.set_scenario(Scenario(reset_after_chunks=1), model="gpt-realtime")
+    async with sdk(edge, CALLER) as server_side:
+        made = await server_side.realtime.client_secrets.create(
+            session={**PIRATE, "model": "voice-duo"}
+        )
+    events = await browser_session(edge, made.value, model=None)
+    assert [event["type"] for event in events[:2]] == ["session.created", "response.created"]
+    assert events[0]["session"]["model"] == "gpt-realtime-b"
+    assert events[0]["session"]["instructions"] == "Speak like a pirate."
+    dropped, served = await fake.state.wait_for_count(2, path="/v1/realtime")
+    assert (dropped.model, dropped.outcome) == ("gpt-realtime", "reset")
+    assert served.model == "gpt-realtime-b"
+
+
+async def test_a_session_config_the_upstream_refuses_is_told_after_session_created(
+    stack: Stack,
+) -> None:
+    """The upstream's `error` answering the secret's session config comes right after
+    `session.created` (the session unconfigured), naming the router's `session.update`."""
+    _, edge, _ = stack
+    robot: RealtimeSessionCreateRequestParam = {
+        **PIRATE,
+        "audio": {"output": {"voice": "robot"}},
+    }
+    async with sdk(edge, CALLER) as server_side:
+        made = await server_side.realtime.client_secrets.create(session=robot)
+    events = await browser_session(edge, made.value, model=None)
+    created, error = events[0], events[1]
+    assert (created["type"], error["type"]) == ("session.created", "error")
+    assert "instructions" not in created["session"]
+    assert error["error"]["code"] == "invalid_value"
+    assert error["error"]["param"] == "session.audio.output.voice"
+    assert error["error"]["event_id"] == OPENING_EVENT_ID
+    assert "session.updated" not in [event["type"] for event in events]
 
 
 async def test_a_secret_serves_its_model_and_realtime_only_until_it_expires(
@@ -135,6 +194,8 @@ async def test_a_secret_serves_its_model_and_realtime_only_until_it_expires(
             await browser.realtime.client_secrets.create(session=PIRATE)
     status, error = await refused_handshake(edge, made.value, model="voice-b")
     assert (status, error["code"]) == (403, "model_not_allowed")
+    status, error = await refused_handshake(edge, CALLER, model=None)  # a key names it
+    assert (status, error["param"]) == (400, "model")
 
     clock.advance(599)
     assert (await browser_session(edge, made.value))[-1]["type"] == "response.done"
@@ -147,8 +208,8 @@ async def test_a_secret_serves_its_model_and_realtime_only_until_it_expires(
 async def test_the_session_config_is_screened_as_the_callers_own_events(
     stack: Stack, fake: FakeUpstream
 ) -> None:
-    """A block in the secret's instructions refuses each session it would open (the upstream
-    socket opened for it is closed), as it would end a session whose caller sent them."""
+    """A block in the secret's instructions refuses each session it would open, before an
+    upstream socket is opened for it, as it would end a session whose caller sent them."""
     router, edge, _ = stack
     async with sdk(edge, CALLER) as server_side:
         made = await server_side.realtime.client_secrets.create(
@@ -156,13 +217,8 @@ async def test_the_session_config_is_screened_as_the_callers_own_events(
         )
     status, error = await refused_handshake(edge, made.value)
     assert status == 400 and "TOP-SECRET" not in error["message"]
-    (call,) = await fake.state.wait_for_count(1, path="/v1/realtime")
-    assert call.status == 101 and call.outcome == "ok"  # opened, then closed by the router
-
-    async def released() -> bool:
-        return await router.leases_held() == 0
-
-    await eventually(released, what="the refused session's key lease released")
+    assert fake.state.calls(path="/v1/realtime") == []
+    assert await router.leases_held() == 0
 
 
 async def test_who_may_have_a_secret_and_how_many(stack: Stack) -> None:

@@ -16,6 +16,7 @@ from router_service.fake_upstream import (
     FakeUpstream,
     Scenario,
 )
+from router_service.fake_upstream._gemini import THOUGHTS
 from tests.conftest import RouterHandle, StartRouter, base_config
 
 IAM = f"{FAKE_AWS_ACCESS_KEY_ID}:{FAKE_AWS_SECRET_ACCESS_KEY}"
@@ -102,11 +103,14 @@ async def test_reasoning_effort_becomes_each_kinds_knob(
 async def test_reasoning_effort_becomes_gemini_thinking_budget(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
 ) -> None:
-    await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort="low")
+    answer = await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort="low")
 
     body = received(fake)
-    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 1024}
+    thinking = {"thinkingBudget": 1024, "includeThoughts": True}
+    assert body["generationConfig"]["thinkingConfig"] == thinking
     assert "reasoning_effort" not in body and "thinking" not in body
+    # Its thought summary (the fake's own, no scenario saying one) is the reasoning.
+    assert (answer.choices[0].message.model_extra or {})["reasoning_content"] == THOUGHTS
 
 
 async def test_bedrock_models_other_than_claude_get_no_reasoning_field(
@@ -225,7 +229,8 @@ async def test_thinking_at_a_gemini_deployment_becomes_its_thinking_budget(
     )
 
     body = received(fake)
-    assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 3000}
+    thinking = {"thinkingBudget": 3000, "includeThoughts": True}
+    assert body["generationConfig"]["thinkingConfig"] == thinking
     assert "thinking" not in body
 
 
@@ -257,9 +262,13 @@ async def test_failover_from_claude_to_an_openai_deployment_with_thinking_on(
         (
             "gemini",
             {"effort": "low"},
-            {"generationConfig.thinkingConfig": {"thinkingBudget": 1024}},
+            {"generationConfig.thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True}},
         ),
-        ("gemini", None, {"generationConfig.thinkingConfig": {"thinkingBudget": -1}}),
+        (
+            "gemini",
+            None,
+            {"generationConfig.thinkingConfig": {"thinkingBudget": -1, "includeThoughts": True}},
+        ),
         ("command", {"effort": "high"}, {"thinking": {"type": "enabled", "token_budget": 4096}}),
     ],
 )
@@ -296,10 +305,12 @@ async def test_a_streamed_message_with_thinking_at_other_kinds(
     ) as stream:
         message = await stream.get_final_message()
 
-    assert message.content[0].type == "text" and message.content[0].text == "Echo: hello"
+    assert message.content[-1].type == "text" and message.content[-1].text == "Echo: hello"
     body = received(fake)
     assert "thinking" not in body
     if model == "gpt":
         assert body["reasoning_effort"] == "medium"
-    else:
-        assert body["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 2048}
+    else:  # Gemini's thoughts are the message's thinking
+        thinking = {"thinkingBudget": 2048, "includeThoughts": True}
+        assert body["generationConfig"]["thinkingConfig"] == thinking
+        assert [b.type for b in message.content] == ["thinking", "text"]

@@ -162,3 +162,20 @@ async def test_compact_continues_a_previous_response(open_sdk: Open, fake: FakeU
         {"role": "user", "content": "I live in Oslo."},
         {"role": "user", "content": SUMMARY_INSTRUCTION},
     ]
+
+
+async def test_a_compaction_is_made_at_the_edges_clock(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """`created_at` is read from the edge's clock (a ManualClock here), not the wall."""
+    clock = ManualClock(1_600_000_000)
+    router = await start_router(guarded_config(fake.base_url, client("c", NARROW)))
+    edge = await start_edge(router, clock=clock)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key=NARROW, max_retries=0
+    ) as sdk:
+        out = await compacted(sdk, fake, input="I am Ann.")
+        assert out.created_at == 1_600_000_000
+        clock.advance(90)
+        answered = await sdk.responses.create(model="chain", input="I am Ann.")
+        assert answered.created_at == 1_600_000_090

@@ -25,6 +25,7 @@ from clients.switchboard.v1 import router_service_pb2 as rs
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
 from http_edge import EdgeSettings, create_app
 from http_edge._app import uvicorn_config
+from router_service.clock import SYSTEM_CLOCK, Clock
 from tests.helpers import FilesUnimplemented, eventually, serve_grpc
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
@@ -239,9 +240,11 @@ class _PromptServer(uvicorn.Server):
             await self._exit.wait()
 
 
-async def start_edge(settings: EdgeSettings, client: RouterClient | None = None) -> Edge:
+async def start_edge(
+    settings: EdgeSettings, client: RouterClient | None = None, clock: Clock = SYSTEM_CLOCK
+) -> Edge:
     """The edge on real uvicorn, on a loopback port; stop it with `stop_edge`."""
-    config = uvicorn_config(create_app(settings, client), settings, "127.0.0.1", 0)
+    config = uvicorn_config(create_app(settings, client, clock=clock), settings, "127.0.0.1", 0)
     server = _PromptServer(config)
     task = asyncio.create_task(server.serve())
 

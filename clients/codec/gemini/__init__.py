@@ -4,10 +4,10 @@ The HTTP edge's `/v1beta/models/{model}:generateContent` (and its siblings) read
 into the chat request proto (:func:`generate_request_from_gemini`) and writes the chat answer
 back as a GenerateContentResponse (:func:`response_to_gemini`) or its stream's chunks
 (:class:`ResponseChunks`); embedContent bodies become OpenAI embeddings bodies
-(:func:`embeddings_body`). A package of its own, imported by name
-(``from clients.codec.gemini import …``): its names are Gemini's, not the OpenAI codec's that
-``clients`` re-exports. The router's Gemini provider maps the other way
-(`router_service/providers/_gemini_map.py`).
+(:func:`embeddings_body`); the model list is paged as Gemini's (:func:`models_page`). A
+package of its own, imported by name (``from clients.codec.gemini import …``): its names are
+Gemini's, not the OpenAI codec's that ``clients`` re-exports. The router's Gemini provider
+maps the other way (`router_service/providers/_gemini_map.py`).
 """
 
 from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
@@ -16,6 +16,7 @@ from clients.codec.gemini._fields import (
     gemini_message,
     generate_request_from_gemini,
 )
+from clients.codec.gemini._models import models_page
 from clients.codec.gemini._request import model_name, openai_chat_body
 from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
 from clients.codec.gemini._stream import ResponseChunks
@@ -31,6 +32,7 @@ from clients.codec.gemini._tables import (
     gemini_status,
     thought_signature,
 )
+from clients.codec.gemini._thinking import include_thoughts
 
 __all__ = [
     "AUDIO_TYPES",
@@ -48,8 +50,10 @@ __all__ = [
     "gemini_message",
     "gemini_status",
     "generate_request_from_gemini",
+    "include_thoughts",
     "model_name",
     "model_to_gemini",
+    "models_page",
     "openai_chat_body",
     "response_to_gemini",
     "thought_signature",

@@ -70,11 +70,12 @@ def call_part(call_id: str, name: str, arguments: str, signature: str) -> JsonOb
     return part
 
 
-def text_parts(message: Mapping[str, Any]) -> list[JsonObject]:
-    """A message's (or a delta's) reasoning, as a thought part, and its text."""
+def text_parts(message: Mapping[str, Any], thoughts: bool) -> list[JsonObject]:
+    """A message's (or a delta's) reasoning, as a thought part when `thoughts` were asked for
+    (`includeThoughts`), and its text."""
     parts: list[JsonObject] = []
     reasoning = message.get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
+    if thoughts and isinstance(reasoning, str) and reasoning:
         parts.append({"text": reasoning, "thought": True})
     text = message.get("content")
     if isinstance(text, str) and text:
@@ -82,8 +83,8 @@ def text_parts(message: Mapping[str, Any]) -> list[JsonObject]:
     return parts
 
 
-def _parts(message: Mapping[str, Any]) -> list[JsonObject]:
-    parts = text_parts(message)
+def _parts(message: Mapping[str, Any], thoughts: bool) -> list[JsonObject]:
+    parts = text_parts(message, thoughts)
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
         parts.append(
@@ -120,11 +121,12 @@ def logprobs_to_gemini(logprobs: Any) -> JsonObject:
     }
 
 
-def response_to_gemini(completion: Mapping[str, Any]) -> JsonObject:
-    """The GenerateContentResponse for a chat completion: a candidate per choice."""
+def response_to_gemini(completion: Mapping[str, Any], thoughts: bool = False) -> JsonObject:
+    """The GenerateContentResponse for a chat completion: a candidate per choice, its
+    reasoning a thought part when `thoughts` were asked for (`include_thoughts`)."""
     candidates = [
         {
-            "content": {"role": "model", "parts": _parts(choice.get("message") or {})},
+            "content": {"role": "model", "parts": _parts(choice.get("message") or {}, thoughts)},
             "finishReason": finish_reason(choice.get("finish_reason")),
             "index": int(choice.get("index") or 0),
             **logprobs_to_gemini(choice.get("logprobs")),

@@ -38,10 +38,12 @@ class _Candidate:
 
 
 class ResponseChunks:
-    """One stream's chunks: feed it OpenAI's (`chunk`), end it with `finish`."""
+    """One stream's chunks: feed it OpenAI's (`chunk`), end it with `finish`; the reasoning
+    deltas as thought parts when `thoughts` were asked for (`include_thoughts`)."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, thoughts: bool = False) -> None:
         self._model = model
+        self._thoughts = thoughts
         self._id = ""
         self._candidates: dict[int, _Candidate] = {}
         self._usage: Mapping[str, Any] | None = None
@@ -98,7 +100,7 @@ class ResponseChunks:
         return response
 
     def _delta(self, candidate: _Candidate, delta: Mapping[str, Any]) -> list[JsonObject]:
-        parts = text_parts(delta)
+        parts = text_parts(delta, self._thoughts)
         for piece in delta.get("tool_calls") or ():
             call = candidate.calls.setdefault(int(piece.get("index") or 0), StreamedCall())
             call.add(piece, thought_signature(piece))

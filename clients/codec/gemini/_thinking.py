@@ -5,8 +5,9 @@ kind of deployment may take (the router's Gemini provider writes it back as a th
 A budget becomes the least effort whose budget holds it (8 → `low`, 1024 → `low`, 1025 →
 `medium`; over the `high` budget, `high`), so a Gemini deployment thinks with at least the
 budget asked; 0 is `none` (thinking off); -1 (dynamic, Gemini's default) sets nothing. A
-thinkingLevel is the effort of its name. `includeThoughts` is taken: an answer's reasoning
-comes back as `thought: true` parts whenever the deployment gave some.
+thinkingLevel is the effort of its name. `includeThoughts` says whether the answer's reasoning
+(a Gemini deployment's thoughts, a Claude's thinking, an OpenAI-dialect `reasoning_content`)
+comes back as `thought: true` parts (`include_thoughts`): only when it is true, as Gemini's.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from clients.codec._json import (
 from clients.codec.gemini._tables import THINKING_BUDGETS
 from clients.errors import InvalidRequestError
 
-__all__ = ["reasoning_effort"]
+__all__ = ["include_thoughts", "reasoning_effort"]
 
 _PATH = "generationConfig.thinkingConfig"
 _KEYS = frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"})
@@ -62,6 +63,16 @@ def reasoning_effort(value: Any) -> dict[str, str]:
         raise InvalidRequestError(f"{where}: must be -1 (dynamic), 0 (off) or more", where)
     held = [effort for effort, most in THINKING_BUDGETS.items() if budget <= most]
     return {"reasoning_effort": held[0] if held else "high"}
+
+
+def include_thoughts(body: Any) -> bool:
+    """Whether a generateContent body asks for the answer's thoughts (a body its codec took,
+    so its thinkingConfig is well formed)."""
+    config = body.get("generationConfig") if isinstance(body, dict) else None
+    thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
+    if not isinstance(thinking, dict):
+        return False
+    return thinking.get("includeThoughts", thinking.get("include_thoughts")) is True
 
 
 def _level(level: str) -> dict[str, str]:

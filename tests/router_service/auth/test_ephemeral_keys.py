@@ -8,6 +8,7 @@ configured key, its removal from the file) ends it."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,9 +38,13 @@ HOUR = 3600.0
 INSTRUCTIONS = "Be brief. " * 6000  # some 60 KiB: a large session config, as OpenAI allows
 
 
+WEBS = [f"sk-web{i}-ephemeral-0123" for i in range(5)]  # five more clients' keys
+
+
 def config(fake: FakeUpstream, app_models: list[str] | None = None) -> dict[str, Any]:
     app = client("app", APP, models=app_models) if app_models else client("app", APP)
-    sections = guarded_config(fake.base_url, client("ops", OPS, scopes=["admin"]), app)
+    webs = [client(f"web{i}", key) for i, key in enumerate(WEBS)]
+    sections = guarded_config(fake.base_url, client("ops", OPS, scopes=["admin"]), app, *webs)
     sections["auth"]["max_ephemeral_keys"] = 200
     for name, provider in (("voice", "alpha"), ("voice-b", "beta")):
         sections["models"][name] = {
@@ -61,13 +66,15 @@ async def test_secrets_filling_the_log_leave_revocation_and_issues_to_the_operat
     laptop = await router.admin.IssueClientKey(
         admin_pb.IssueClientKeyRequest(client="app", label="laptop"), metadata=bearer(OPS)
     )
-    made = 0
-    with pytest.raises(grpc.aio.AioRpcError) as full:
-        for _ in range(100):  # 100 of 60 KiB: past the log's 4 MiB
-            await ask_secret(router, INSTRUCTIONS)
-            made += 1
-    assert full.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert details_from_rpc_error(full.value).openai_code == "client_key_log_full"
+    made, codes = 0, []
+    for key in WEBS:  # five clients' browsers, each asking until refused
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            for _ in range(100):  # 100 of 60 KiB: past the log's 4 MiB
+                await ask_secret(router, INSTRUCTIONS, key=key)
+                made += 1
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        codes.append(details_from_rpc_error(refused.value).openai_code)
+    assert codes[0] == "client_key_limit" and codes[-1] == "client_key_log_full"
     assert 20 < made < 40  # they take half the log at most
 
     # The leaked laptop key is revoked, and refused from then on; the operator issues another.
@@ -81,6 +88,59 @@ async def test_secrets_filling_the_log_leave_revocation_and_issues_to_the_operat
         admin_pb.IssueClientKeyRequest(client="app", label="desk"), metadata=bearer(OPS)
     )
     assert await router.stub.Chat(chat(), metadata=bearer(desk.key))
+
+
+async def test_one_client_takes_a_quarter_of_the_secrets_share_at_most(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(SwitchboardConfig.model_validate(config(fake)))
+    made = 0
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        for _ in range(100):
+            await ask_secret(router, INSTRUCTIONS)
+            made += 1
+    details = details_from_rpc_error(refused.value)
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details.openai_code == "client_key_limit"
+    assert "Client 'app'" in details.message and "512 KiB" in details.message
+    assert 6 <= made <= 9  # 512 KiB of some 60 KiB each: not 200 (max_ephemeral_keys)
+    # Another client's browsers still get theirs; small session configs fit in what is left.
+    assert (await ask_secret(router, INSTRUCTIONS, key=WEBS[0])).value.startswith("ek_")
+    assert (await ask_secret(router, "Be brief.")).value.startswith("ek_")
+
+
+async def test_a_secret_made_and_ended_is_audited_even_with_audit_refusals(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    sections = config(fake)
+    sections["auth"]["audit"] = "refusals"  # no line per admitted call
+    router = await start_router(SwitchboardConfig.model_validate(sections))
+    backend = await router.admin.IssueClientKey(
+        admin_pb.IssueClientKeyRequest(client="app", label="backend"), metadata=bearer(OPS)
+    )
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    asked = pb.CreateRealtimeClientSecretRequest(session_json='{"model": "voice"}')
+    made = await router.stub.CreateRealtimeClientSecret(asked, metadata=bearer(backend.key))
+    (line,) = [r.__dict__ for r in caplog.records if r.name == "switchboard.audit"]
+    assert (line["event"], line["client"], line["key_fingerprint"]) == (
+        "client_secret",
+        "app",
+        made.fingerprint,
+    )
+    assert line["method"].endswith("/CreateRealtimeClientSecret")
+    assert f"issued ephemeral client secret {made.key_id}" in line["reason"]
+
+    caplog.clear()
+    await router.admin.RevokeClientKey(
+        admin_pb.RevokeClientKeyRequest(id=backend.info.id), metadata=bearer(OPS)
+    )
+    reasons = [r.__dict__["reason"] for r in caplog.records if r.name == "switchboard.audit"]
+    assert reasons == [
+        f"revoked key {backend.info.id} of client 'app'",
+        f"revoked (with key {backend.info.id}, which asked for it) ephemeral client secret "
+        f"{made.key_id} of client 'app'",
+    ]
+    assert made.value not in caplog.text and backend.key not in caplog.text
 
 
 async def realtime_open(model: str) -> AsyncIterator[pb.RealtimeRequest]:
@@ -215,10 +275,12 @@ async def test_secrets_refused_at_a_full_log_of_live_keys_rewrite_nothing() -> N
     clock = ManualClock(START)
     keys = IssuedKeys(MemoryStateStore(clock), clock)
     grant = RealtimeGrant("voice", orjson.dumps({"instructions": INSTRUCTIONS}).decode())
-    with pytest.raises(ClientKeyLimitError):
-        for _ in range(100):
-            await keys.issue("app", "", 600.0, realtime=grant)
+    for client_name in [f"app{i}" for i in range(5)]:  # one alone stops at its share
+        with pytest.raises(ClientKeyLimitError) as refused:
+            for _ in range(100):
+                await keys.issue(client_name, "", 600.0, realtime=grant)
+    assert refused.value.code == "client_key_log_full"
     before = keys.compactions
     with pytest.raises(ClientKeyLimitError):
-        await keys.issue("app", "", 600.0, realtime=grant)
+        await keys.issue("app5", "", 600.0, realtime=grant)
     assert keys.compactions == before

@@ -243,3 +243,35 @@ def test_an_issue_past_its_clients_bound_at_its_instant_is_void() -> None:
     for line in lines:
         keys.fold_line(line)
     assert list(keys.by_id) == ["k1", "e1", "k4", "k5", "k7"]
+
+
+def test_an_ephemeral_secret_past_its_clients_share_at_its_instant_is_void() -> None:
+    """An ephemeral secret's line counts in its client's share (`max_bytes`, as its issuer
+    applied it) while live: one that would pass it is void on every replica alike; another
+    client's secrets and expired or revoked ones leave room."""
+
+    def secret(key_id: str, client: str, created: float, expires: float) -> bytes:
+        event = {"op": "issue", "id": key_id, "client": client, "label": "", "max": 100}
+        grant = {"model": "voice", "session": "x" * 300}
+        digest = hashlib.sha256(key_id.encode()).hexdigest()
+        return orjson.dumps(
+            {**event, "sha256": digest, "created": created, "expires": expires}
+            | {"realtime": grant, "max_bytes": 1100}
+        )
+
+    keys = KeySet()
+    lines = [
+        secret("a1", "app", 10, 100),
+        secret("a2", "app", 20, 200),
+        secret("a3", "app", 30, 300),  # a1 and a2 live: past the share, void
+        secret("w1", "web", 30, 300),  # another client's share
+        secret("a4", "app", 100, 300),  # a1 expired at 100: room
+        orjson.dumps({"op": "revoke", "id": "a2"}),
+        secret("a5", "app", 110, 300),  # a2 revoked: room
+        secret("a6", "app", 120, 300),  # a4 and a5: void
+    ]
+    assert all(400 < len(line) < 550 for line in lines if b"issue" in line)  # two fit in 1100
+    for line in lines:
+        keys.fold_line(line)
+    assert list(keys.by_id) == ["a1", "w1", "a4", "a5"]  # a2 revoked, a3 and a6 void
+    assert keys.ephemeral_bytes("app", 150) == sum(len(lines[i]) + 1 for i in (4, 6))

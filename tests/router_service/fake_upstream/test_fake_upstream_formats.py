@@ -53,6 +53,34 @@ async def test_gemini_generate_and_stream(http: httpx.AsyncClient, fake: FakeUps
     assert record.stream
 
 
+@pytest.mark.parametrize(
+    ("thinking", "thoughts"),
+    [
+        ({"includeThoughts": True}, "Thinking it over."),
+        ({"includeThoughts": True, "thinkingBudget": 0}, None),  # thinking off: none
+        ({"thinkingBudget": 512}, None),  # not asked for
+    ],
+)
+async def test_gemini_thoughts_come_when_asked_for(
+    http: httpx.AsyncClient, thinking: dict[str, Any], thoughts: str | None
+) -> None:
+    body = {
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "generationConfig": {"thinkingConfig": thinking},
+    }
+    data = (await http.post("/v1beta/models/g:generateContent", json=body)).json()
+    parts = data["candidates"][0]["content"]["parts"]
+    thought = [{"text": thoughts, "thought": True}] if thoughts else []
+    assert parts == [*thought, {"text": "Echo: hi"}]
+    assert data["usageMetadata"].get("thoughtsTokenCount") == (3 if thoughts else None)
+    path = "/v1beta/models/g:streamGenerateContent?alt=sse"
+    events = sse_events((await http.post(path, json=body)).text)
+    streamed = [p for _, e in events for p in e["candidates"][0]["content"]["parts"]]
+    said = [p["text"] for p in streamed if p.get("thought")]
+    assert said == (["Thinking ", "it ", "over."] if thoughts else [])
+    assert streamed[: len(said)] == [{"text": t, "thought": True} for t in said]
+
+
 async def test_gemini_streams_with_alt_sse_only(http: httpx.AsyncClient) -> None:
     body = {"contents": [{"role": "user", "parts": [{"text": "x"}]}]}
     resp = await http.post("/v1beta/models/g:streamGenerateContent", json=body)

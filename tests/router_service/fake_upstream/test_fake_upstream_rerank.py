@@ -53,6 +53,9 @@ async def test_voyage_models_answer_in_data(http: httpx.AsyncClient) -> None:
     answer = (await http.post("/v1/rerank", json={**BODY, "model": "rerank-2", "top_k": 1})).json()
     assert answer["object"] == "list" and "results" not in answer
     assert answer["data"] == [{"index": 1, "relevance_score": 1.0}]
+    # Voyage reads `top_k` alone: `top_n` is not its name, and cuts nothing.
+    lite = {**BODY, "model": "rerank-lite-1", "top_n": 1}
+    assert len((await http.post("/v1/rerank", json=lite)).json()["data"]) == len(DOCUMENTS)
 
 
 async def test_cohere_shape_at_v2(http: httpx.AsyncClient, fake: FakeUpstream) -> None:

@@ -210,7 +210,8 @@ def test_reasoning_effort_is_a_thinking_budget(effort: str, budget: int) -> None
     messages = [{"role": "user", "content": "x"}]
     out = G.request_body({"messages": messages, "reasoning_effort": effort})
     assert "reasoning_effort" not in out
-    assert out["generationConfig"] == {"thinkingConfig": {"thinkingBudget": budget}}
+    thoughts = {"includeThoughts": True} if budget else {}
+    assert out["generationConfig"] == {"thinkingConfig": {"thinkingBudget": budget, **thoughts}}
     # The caller's own thinkingConfig refines it.
     own = {"thinkingConfig": {"includeThoughts": True, "thinkingBudget": 5}}
     out = G.request_body(

@@ -12,11 +12,12 @@ import orjson
 import pytest
 
 from clients import details_from_rpc_error, media_params_from_openai
-from clients.switchboard.v1 import media_pb2
+from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._rerank import overlap_score
+from router_service.providers._rerank import voyage_rerank
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
@@ -101,7 +102,7 @@ async def test_kinds_without_rerank_are_passed_over_and_the_answer_is_cohere_sha
     assert body["model"] == "reranker"  # the name asked for, not the upstream's
     assert [(r["index"], r["relevance_score"]) for r in body["results"]] == ranked()[:2]
     assert "document" not in body["results"][0]
-    assert body["meta"] == {"billed_units": {"search_units": 1}}
+    assert "meta" not in body  # vLLM bills no search units: its tokens are in `usage`
     assert answer.route.deployment == "alpha/bge-reranker"
     assert answer.route.attempts[-1].deployment == "alpha/bge-reranker"
     assert len(answer.route.attempts) == 3  # Gemini and Claude refused before any call
@@ -148,11 +149,23 @@ async def test_a_failing_deployment_fails_over_to_cohere(
     assert not answer.result.HasField("usage")
 
 
-async def test_voyage_answers_are_read_from_data(router: RouterHandle) -> None:
+async def test_voyage_is_sent_top_k_and_read_from_data(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
     answer = await router.stub.Media(rerank("voyage", top_n=1), metadata=bearer(APP))
     body = orjson.loads(answer.result.body)
     assert [(r["index"], r["relevance_score"]) for r in body["results"]] == ranked()[:1]
     assert body["model"] == "voyage" and body["usage"]["total_tokens"] > 0
+    sent = fake.state.last(path="/v1/rerank").body  # type: ignore[union-attr]
+    assert sent["top_k"] == 1 and "top_n" not in sent  # Voyage's name: it ignores `top_n`
+
+
+def test_voyage_is_known_by_its_host_or_its_models() -> None:
+    assert voyage_rerank("https://api.voyageai.com/v1", "my-alias")
+    for model in ("rerank-2.5", "rerank-2.5-lite", "rerank-2-lite", "rerank-lite-1", "rerank-1"):
+        assert voyage_rerank("http://10.0.0.5:8000/v1", model)
+    for model in ("rerank-v3.5", "rerank-english-v3.0", "BAAI/bge-reranker-v2-m3"):
+        assert not voyage_rerank("https://api.jina.ai/v1", model)
 
 
 async def test_a_group_that_cannot_rerank_is_a_clear_refusal(
@@ -249,3 +262,22 @@ async def test_an_openai_kind_server_without_rerank_is_passed_over(
     assert details.code is grpc.StatusCode.INVALID_ARGUMENT
     assert details.reason == "UNSUPPORTED_INPUT"
     assert "/rerank" in details.message
+
+
+async def test_a_vllm_model_that_cannot_rerank_is_passed_over_and_not_cooled(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # vLLM serving a chat model (or one started with another task) answers 400 "The model does
+    # not support Rerank (Score) API": that deployment cannot rerank, the caller's body is fine.
+    fake.state.set_scenario(Scenario.rerank_unsupported(), model="bge-reranker")
+    answer = await router.stub.Media(rerank(), metadata=bearer(APP))
+    assert answer.route.deployment == "co/rerank-v3.5"
+    assert answer.route.attempts[-2].outcome == routing_pb2.OUTCOME_UNSUPPORTED_INPUT
+    # Not cooled down: the next call tries it again (and its chats go on).
+    fake.state.clear_scenarios()
+    again = await router.stub.Media(rerank(), metadata=bearer(APP))
+    assert again.route.deployment == "alpha/bge-reranker"
+    # The caller's own bad field, as vLLM says it, still reaches the caller.
+    vllm_400 = {"object": "error", "message": "top_n must be positive", "code": 400}
+    fake.state.set_scenario(Scenario(status=400, error_body=vllm_400), model="bge-reranker")
+    assert (await refused(router, rerank())).code is grpc.StatusCode.INVALID_ARGUMENT
