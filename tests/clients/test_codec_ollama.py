@@ -9,7 +9,6 @@ import pytest
 
 from clients import InvalidRequestError
 from clients.codec.ollama import (
-    IGNORED_OPTIONS,
     chat_request_from_ollama,
     embed_body,
     ollama_field,
@@ -36,7 +35,8 @@ def test_options_become_openais_keys_and_a_runners_own_are_ignored() -> None:
         "frequency_penalty": 0.25,
         "stop": "END",
     }
-    body = chat(options=options | dict.fromkeys(IGNORED_OPTIONS, 1))
+    runners = {"num_ctx": 4096, "min_p": 0.1, "tfs_z": 1.0, "rope_frequency_base": 1e4}
+    body = chat(options=options | runners | {"a_clients_own": [1]})
     assert {k: v for k, v in body.items() if k not in ("model", "messages")} == {
         "temperature": 1.0,
         "top_p": 0.9,

@@ -1,8 +1,11 @@
 """Ollama's `options`, `format` and `think` → OpenAI's chat keys (`OPTION_KEYS`).
 
 `options` are the Modelfile's parameters: those a hosted deployment has a word for become it
-(`num_predict` → `max_tokens`), those that tune only a local runner (`IGNORED_OPTIONS`:
-`num_ctx`, `num_gpu`…) are accepted and not read, and any other is refused, naming it.
+(`num_predict` → `max_tokens`), and any other is accepted and not read, as Ollama itself logs
+and drops an option it does not know: those that tune only a local runner (`num_ctx`,
+`num_gpu`…), the samplers no hosted API has (`min_p`, `mirostat`…), those older Ollamas had
+(`tfs_z`, `rope_frequency_base`…) and a client's own. Real clients send them all (LangChain's
+`ChatOllama` its `tfs_z` and `mirostat`, Open WebUI what its user typed).
 `format` is `"json"` (JSON mode) or a JSON schema (structured output); `think` is a boolean
 or an effort (`"low"`, `"medium"`, `"high"`).
 """
@@ -23,7 +26,7 @@ from clients.codec._json import (
     fail_type,
     invalid_value,
 )
-from clients.codec.ollama._tables import IGNORED_OPTIONS, OPTION_KEYS, THINK_EFFORTS
+from clients.codec.ollama._tables import OPTION_KEYS, THINK_EFFORTS
 from clients.errors import InvalidRequestError
 
 __all__ = ["chat_options", "response_format", "think_effort"]
@@ -39,17 +42,8 @@ def chat_options(value: Any) -> JsonObject:
     options = expect_object(value, "options")
     out: JsonObject = {}
     for key, option in options.items():
-        path = at("options", key)
-        if key in IGNORED_OPTIONS or option is None:
-            continue
-        if key not in OPTION_KEYS:
-            raise InvalidRequestError(
-                f"{path}: not an option this gateway takes (it takes "
-                f"{', '.join(sorted(OPTION_KEYS))}, and accepts and ignores "
-                f"{', '.join(sorted(IGNORED_OPTIONS))})",
-                path,
-            )
-        out[OPTION_KEYS[key]] = _option(key, option, path)
+        if key in OPTION_KEYS and option is not None:
+            out[OPTION_KEYS[key]] = _option(key, option, at("options", key))
     return out
 
 
