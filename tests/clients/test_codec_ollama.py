@@ -129,8 +129,8 @@ def test_embed_bodies() -> None:
     }
     assert embed_body({"model": "e", "prompt": "a"}, legacy=True) == {"model": "e", "input": "a"}
     with pytest.raises(InvalidRequestError) as refused:
-        embed_body({"model": "e", "prompt": "a"}, legacy=False)
-    assert refused.value.param == "prompt"
+        embed_body({"model": "e", "prompt": "a"}, legacy=False)  # the legacy field: not read
+    assert refused.value.param == "input"
 
 
 @pytest.mark.parametrize(

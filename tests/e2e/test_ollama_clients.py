@@ -85,3 +85,27 @@ async def test_every_documented_option_is_taken(
     assert (upstream["seed"], upstream["max_tokens"], upstream["top_k"]) == (42, 100, 20)
     assert upstream["stop"] == ["\n", "user:"]
     assert not {"num_ctx", "min_p", "tfs_z", "num_keep", "mirostat"} & set(upstream)
+
+
+async def test_open_webui_bodies_with_fields_ollama_ignores(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """Open WebUI passes its form's extra fields on (`metadata`…), a custom option a user
+    typed in its advanced parameters, and OpenAI's `name` on a message."""
+    body = {
+        "model": "chain",
+        "messages": [{"role": "user", "content": "hi", "name": "ann"}],
+        "stream": False,
+        "options": {"temperature": 0.3, "my_custom_option": 1},
+        "metadata": {"chat_id": "c1"},
+        "keep_alive": "5m",
+    }
+    answered = await http.post("/api/chat", json=body)
+    assert answered.status_code == 200, answered.text
+    assert sent(fake)["temperature"] == 0.3
+    assert "metadata" not in sent(fake) and "my_custom_option" not in sent(fake)
+    generate = {"model": "chain", "prompt": "hi", "stream": False, "metadata": {}, "n": 2}
+    answered = await http.post("/api/generate", json=generate)
+    assert answered.status_code == 200, answered.text
+    embed = {"model": "embedder", "input": ["a"], "metadata": {}}
+    assert (await http.post("/api/embed", json=embed)).status_code == 200

@@ -91,7 +91,6 @@ async def test_what_the_gateway_cannot_do_is_refused_by_name(http: httpx.AsyncCl
     cases = [
         ("/api/generate", {"model": "chain", "prompt": "def f(", "suffix": "return"}, "suffix"),
         ("/api/generate", {"model": "chain", "prompt": "x", "context": [1, 2]}, "context"),
-        ("/api/chat", {"model": "chain", "messages": HI, "n": 2}, "n"),
         ("/api/chat", {"model": "chain", "messages": HI, "think": "max"}, "think"),
         ("/api/chat", {"model": "chain", "messages": HI, "format": "yaml"}, "format"),
         ("/api/chat", {"model": "chain", "messages": HI, "stream": "yes"}, "stream"),
