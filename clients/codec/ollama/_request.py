@@ -60,9 +60,9 @@ def streams(body: JsonObject) -> bool:
 
 
 def is_load(body: JsonObject, key: str) -> bool:
-    """Whether the body only asks to load (or unload) the model: no prompt, no messages."""
-    value = body.get(key)
-    return not value and not body.get("images")
+    """Whether the body only asks to load (or unload) the model: no prompt, no messages, no
+    input to embed (a value of another type is not one: its check refuses it)."""
+    return body.get(key) in (None, "", []) and not body.get("images")
 
 
 def _check(body: JsonObject) -> None:
