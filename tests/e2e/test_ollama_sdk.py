@@ -242,8 +242,8 @@ async def test_the_root_and_the_version_answer_as_ollama_does(edge_url: str) -> 
 async def test_an_empty_embed_loads_the_model(
     client: ollama.AsyncClient, fake: FakeUpstream
 ) -> None:
-    """Ollama's embed with nothing to embed (LangChain's `embed_documents([])`) answers no
-    vectors, as a load: no upstream is asked (OpenAI's refuses an empty input)."""
+    """Ollama's embed with nothing to embed (an empty batch) answers no vectors, as a load:
+    no upstream is asked (OpenAI's refuses an empty input)."""
     before = fake.state.last()
     assert (await client.embed(model="embedder", input=[])).embeddings == []
     assert (await client.embed(model="embedder", input="")).embeddings == []
