@@ -158,3 +158,18 @@ def test_a_bad_option_type_names_the_option() -> None:
     with pytest.raises(InvalidRequestError) as refused:
         chat_request_from_ollama(body, False, False)
     assert refused.value.param == "options.seed" and "options.seed" in refused.value.message
+
+
+def test_ollamas_own_defaults_and_number_types() -> None:
+    """Ollama's `seed: -1` is a random seed and `top_k: 0` no top-k (llama.cpp's): neither is
+    sent on; an integer option written as a float (Go's JSON numbers: Ollama takes `40.0`)
+    is that integer."""
+    body = chat(options={"seed": -1, "top_k": 0, "num_predict": 64.0, "temperature": 0.5})
+    assert "seed" not in body and "top_k" not in body
+    assert body["max_tokens"] == 64 and isinstance(body["max_tokens"], int)
+    whole = chat(options={"seed": 7.0, "top_k": 40.0})
+    assert (whole["seed"], whole["top_k"]) == (7, 40)
+    assert "top_k" not in chat(options={"top_k": -1})
+    with pytest.raises(InvalidRequestError) as refused:
+        chat(options={"num_predict": 1.5})
+    assert refused.value.param == "options.num_predict"

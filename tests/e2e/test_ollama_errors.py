@@ -77,7 +77,7 @@ async def test_bad_options_are_named_as_the_caller_wrote_them(open_client: Open)
         ({"temperature": "hot"}, "options.temperature"),
         ({"num_predict": 1.5}, "options.num_predict"),
         ({"stop": [1]}, "options.stop[0]"),
-        ({"top_k": 0}, "options.top_k"),
+        ({"top_k": 1.5}, "options.top_k"),
         ({"num_predict": 5000}, "options.num_predict"),  # the router's max_tokens ceiling
     ]
     for options, field in cases:

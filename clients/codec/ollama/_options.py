@@ -54,6 +54,9 @@ def _option(key: str, value: Any, path: str) -> Any:
         if isinstance(value, str):
             return [value]
         return [expect_str(s, at_index(path, i)) for i, s in enumerate(expect_list(value, path))]
+    # An integer, which Ollama also takes written as a float (Go reads JSON numbers so): 40.0.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if key == "num_predict":
         # Ollama's -1 (until the model stops) and -2 (until the context fills): no limit.
         count = expect_int(value, path)
@@ -62,10 +65,12 @@ def _option(key: str, value: Any, path: str) -> Any:
         if count == 0:
             raise InvalidRequestError(f"{path}: must be at least 1, or -1 (no limit)", path)
         return count
-    number = expect_int32(value, path) if key == "top_k" else expect_int(value, path)
-    if key == "top_k" and number < 1:
-        raise InvalidRequestError(f"{path}: must be at least 1", path)
-    return number
+    if key == "top_k":
+        # llama.cpp's top_k of 0 or less samples from every token: no top-k, nothing sent.
+        number = expect_int32(value, path)
+        return number if number > 0 else None
+    seed = expect_int(value, path)
+    return None if seed == -1 else seed  # Ollama's default, -1, is a random seed
 
 
 def response_format(value: Any) -> JsonObject | None:
