@@ -49,6 +49,7 @@ def test_options_become_openais_keys_and_a_runners_own_are_ignored() -> None:
     }
     assert "max_tokens" not in chat(options={"num_predict": -1})  # no limit
     assert "max_tokens" not in chat(options={"num_predict": -2})
+    assert "max_tokens" not in chat(options={"num_predict": 0})  # Ollama's runner: no limit
 
 
 @pytest.mark.parametrize(

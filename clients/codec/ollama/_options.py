@@ -27,7 +27,6 @@ from clients.codec._json import (
     invalid_value,
 )
 from clients.codec.ollama._tables import OPTION_KEYS, THINK_EFFORTS
-from clients.errors import InvalidRequestError
 
 __all__ = ["chat_options", "response_format", "think_effort"]
 
@@ -58,13 +57,10 @@ def _option(key: str, value: Any, path: str) -> Any:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if key == "num_predict":
-        # Ollama's -1 (until the model stops) and -2 (until the context fills): no limit.
+        # Ollama's -1 (until the model stops), -2 (until the context fills) and 0 (its runner
+        # limits only a count above 0): no limit.
         count = expect_int(value, path)
-        if count < 0:
-            return None
-        if count == 0:
-            raise InvalidRequestError(f"{path}: must be at least 1, or -1 (no limit)", path)
-        return count
+        return count if count > 0 else None
     if key == "top_k":
         # llama.cpp's top_k of 0 or less samples from every token: no top-k, nothing sent.
         number = expect_int32(value, path)
