@@ -5,6 +5,7 @@ error for a key issued that nobody can see, nor a key issued twice. On Redis and
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -132,3 +133,22 @@ async def test_an_append_whose_reply_was_lost_is_recognised_by_its_id(store: _Fa
     secret, key = await keys.issue("app", "laptop", None)
     assert knows(keys, secret)
     assert [k.id for k in keys.listed("app") if k.label == "laptop"] == [key.id]  # once
+
+
+async def test_an_issue_found_after_a_lost_reply_is_heard_by_the_other_replicas(
+    store: _Faults,
+) -> None:
+    """The key returned is known on every replica at once (the notice an append sends), not
+    only after their periodic read: a browser's next call may reach any of them."""
+    writer, follower = replica(store), replica(store)
+    await writer.issue("app", "warm", None)
+    follower.start()  # its clock never moves: only a notice makes it read again
+    try:
+        await asyncio.wait_for(follower.synced(0), 10)
+        await asyncio.wait_for(follower.resting.wait(), 10)
+        store.lose_reply = True
+        secret, _ = await writer.issue("app", "laptop", None)
+        while not knows(follower, secret):
+            await asyncio.wait_for(follower.synced(follower.syncs), 10)
+    finally:
+        await follower.aclose()
