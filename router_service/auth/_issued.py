@@ -274,6 +274,8 @@ class IssuedKeys:
         """Read the log again, up to `_REREAD_TRIES` times; whether a read reached it (not a
         store that failed, nor one answering from local state while its shared one is lost)."""
         for _ in range(_REREAD_TRIES):
+            # Behind the local fallback (Redis): asked again, not answered locally meanwhile.
+            self._store.retry_shared()
             try:
                 await self.refresh()
             except StoreUnavailableError as exc:
