@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,11 +23,40 @@ from clients.codec.gemini._embed import model_to_gemini
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1.router_service_pb2 import ModelInfo
 
-__all__ = ["models_page"]
+__all__ = ["PageAsk", "models_page", "page_ask"]
 
 JsonObject = dict[str, Any]
 
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # Gemini's
+
+
+@dataclass(frozen=True, slots=True)
+class PageAsk:
+    """What a models.list call asks, read before the list is: how many models a page, and
+    where the page before ended (its token's `offset` and last model; none for the first)."""
+
+    size: int
+    offset: int = 0
+    after: str = ""
+
+    def page(self, models: Sequence[ModelInfo]) -> JsonObject:
+        """The page of `models` asked for."""
+        start = _start(models, self.offset, self.after) if self.after else 0
+        page = models[start : start + self.size]
+        listed: JsonObject = {"models": [model_to_gemini(model) for model in page]}
+        if start + self.size < len(models):
+            listed["nextPageToken"] = _token(start + self.size, page[-1].id)
+        return listed
+
+
+def page_ask(page_size: str | None, page_token: str | None) -> PageAsk:
+    """`pageSize` and `pageToken` (query parameters, as given) read; InvalidRequestError naming
+    the one that is wrong."""
+    size = _page_size(page_size)
+    if not page_token:
+        return PageAsk(size)
+    offset, after = _read_token(page_token)
+    return PageAsk(size, offset, after)
 
 
 def models_page(
@@ -34,13 +64,7 @@ def models_page(
 ) -> JsonObject:
     """The page of `models` that `pageSize` and `pageToken` (query parameters, as given) ask
     for; InvalidRequestError naming the parameter that is wrong."""
-    size = _page_size(page_size)
-    start = _start(models, page_token) if page_token else 0
-    page = models[start : start + size]
-    listed: JsonObject = {"models": [model_to_gemini(model) for model in page]}
-    if start + size < len(models):
-        listed["nextPageToken"] = _token(start + size, page[-1].id)
-    return listed
+    return page_ask(page_size, page_token).page(models)
 
 
 def _page_size(value: str | None) -> int:
@@ -62,9 +86,8 @@ def _token(offset: int, last: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _start(models: Sequence[ModelInfo], token: str) -> int:
-    """Where the page `token` asks for starts: after its model (where the page before ended,
-    or wherever that model is now); at its offset when the model is gone."""
+def _read_token(token: str) -> tuple[int, str]:
+    """A page token's offset and last model; InvalidRequestError for one the edge did not give."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         read = orjson.loads(raw)
@@ -79,6 +102,12 @@ def _start(models: Sequence[ModelInfo], token: str) -> int:
             "before, or none for the first page)",
             "pageToken",
         )
+    return offset, last
+
+
+def _start(models: Sequence[ModelInfo], offset: int, last: str) -> int:
+    """Where the page after `last` starts: after that model (where the page before ended, or
+    wherever that model is now); at `offset` when the model is gone."""
     if 0 < offset <= len(models) and models[offset - 1].id == last:
         return offset
     ids = [model.id for model in models]
