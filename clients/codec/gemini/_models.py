@@ -4,9 +4,10 @@ Followed: https://ai.google.dev/api/models#method:-models.list: `pageSize` (defa
 1000: more is read as 1000), `pageToken` (the `nextPageToken` of the page before), and the
 answer's `models` and `nextPageToken` (absent on the last page). The router's list is not paged:
 each page is cut from the whole list. The token is opaque to the caller; it names the last
-model of the page before (and where it stood), so a page goes on after that model when the
-list changed in between (a reload): no model is listed twice, and one added before it is not
-listed; with that model removed, the page starts at the same position.
+model of the page before (and where it stood) and the model that followed it, so a page goes
+on after that model when the list changed in between (a reload): no model is listed twice, and
+one added before it is not listed; with that model removed, the page starts at the one that
+followed it (with both removed, at the same position).
 """
 
 from __future__ import annotations
@@ -33,19 +34,22 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000  # Gemini's
 @dataclass(frozen=True, slots=True)
 class PageAsk:
     """What a models.list call asks, read before the list is: how many models a page, and
-    where the page before ended (its token's `offset` and last model; none for the first)."""
+    where the page before ended (its token's `offset`, last model and the model after it;
+    none for the first)."""
 
     size: int
     offset: int = 0
     after: str = ""
+    following: str = ""
 
     def page(self, models: Sequence[ModelInfo]) -> JsonObject:
         """The page of `models` asked for."""
-        start = _start(models, self.offset, self.after) if self.after else 0
-        page = models[start : start + self.size]
+        start = _start(models, self) if self.after else 0
+        end = start + self.size
+        page = models[start:end]
         listed: JsonObject = {"models": [model_to_gemini(model) for model in page]}
-        if start + self.size < len(models):
-            listed["nextPageToken"] = _token(start + self.size, page[-1].id)
+        if end < len(models):
+            listed["nextPageToken"] = _token(end, page[-1].id, models[end].id)
         return listed
 
 
@@ -55,8 +59,7 @@ def page_ask(page_size: str | None, page_token: str | None) -> PageAsk:
     size = _page_size(page_size)
     if not page_token:
         return PageAsk(size)
-    offset, after = _read_token(page_token)
-    return PageAsk(size, offset, after)
+    return _read_token(size, page_token)
 
 
 def models_page(
@@ -81,13 +84,14 @@ def _page_size(value: str | None) -> int:
     return min(size, MAX_PAGE_SIZE) or DEFAULT_PAGE_SIZE
 
 
-def _token(offset: int, last: str) -> str:
-    raw = orjson.dumps({"offset": offset, "after": last})
+def _token(offset: int, last: str, following: str) -> str:
+    raw = orjson.dumps({"offset": offset, "after": last, "next": following})
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _read_token(token: str) -> tuple[int, str]:
-    """A page token's offset and last model; InvalidRequestError for one the edge did not give."""
+def _read_token(size: int, token: str) -> PageAsk:
+    """The page after the one `token` ended; InvalidRequestError for a token the edge did not
+    give."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         read = orjson.loads(raw)
@@ -102,13 +106,20 @@ def _read_token(token: str) -> tuple[int, str]:
             "before, or none for the first page)",
             "pageToken",
         )
-    return offset, last
+    following = read.get("next") if isinstance(read, dict) else None
+    return PageAsk(size, offset, last, following if isinstance(following, str) else "")
 
 
-def _start(models: Sequence[ModelInfo], offset: int, last: str) -> int:
-    """Where the page after `last` starts: after that model (where the page before ended, or
-    wherever that model is now); at `offset` when the model is gone."""
-    if 0 < offset <= len(models) and models[offset - 1].id == last:
+def _start(models: Sequence[ModelInfo], ask: PageAsk) -> int:
+    """Where the page after `ask.after` starts: after that model (where the page before ended,
+    or wherever that model is now); when it is gone, at the model that followed it, else at
+    `ask.offset`."""
+    offset = ask.offset
+    if 0 < offset <= len(models) and models[offset - 1].id == ask.after:
         return offset
     ids = [model.id for model in models]
-    return ids.index(last) + 1 if last in ids else min(offset, len(models))
+    if ask.after in ids:
+        return ids.index(ask.after) + 1
+    if ask.following and ask.following in ids:
+        return ids.index(ask.following)
+    return min(offset, len(models))
