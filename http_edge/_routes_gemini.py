@@ -45,7 +45,7 @@ from clients.codec.gemini import (
     include_thoughts,
     model_name,
     model_to_gemini,
-    models_page,
+    page_ask,
     response_to_gemini,
 )
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
@@ -161,14 +161,12 @@ async def list_models(request: Request) -> Response:
     list; under v1, OpenAI's list unless the caller is Google's."""
     if not google_caller(request):
         return _per_caller(await _routes_misc.list_models(request))
+    query = dict(request.query_params)  # read first: a bad one is not counted as a call
+    ask = parse_request(lambda q: page_ask(q.get("pageSize"), q.get("pageToken")), query)
     state = edge_state(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     models = await listed_models(request, state, metadata)
-
-    def page(query: dict[str, str]) -> JsonObject:
-        return models_page(models.models, query.get("pageSize"), query.get("pageToken"))
-
-    return _per_caller(JSONBytesResponse(parse_request(page, dict(request.query_params))))
+    return _per_caller(JSONBytesResponse(ask.page(models.models)))
 
 
 async def get_model(request: Request) -> Response:

@@ -33,9 +33,10 @@ class DeploymentRef(_Strict):
     reasoning: bool | None = Field(
         default=None,
         description="The model takes a reasoning knob; unset: as its name tells (gpt-4o*, "
-        "gpt-4.1*, gpt-4-*, gpt-3.5*, chatgpt-4o* at OpenAI-format kinds and Cohere models "
-        "other than command-a-reasoning* take none); false: a caller's `reasoning_effort`, "
-        "`thinking` and `output_config.effort` are not sent to it; true: they are.",
+        "gpt-4.1*, gpt-4-*, gpt-3.5*, chatgpt-4o*, gpt-5-chat* at OpenAI-format kinds and "
+        "Cohere models other than command-a-reasoning* take none); false: a caller's "
+        "`reasoning_effort`, `thinking` and `output_config.effort` are not sent to it; true: "
+        "they are.",
     )
 
     @property

@@ -183,8 +183,9 @@ class OpenAIAdapter(HttpAdapter):
         """The stream's response, opened on `stack`, asked for its usage unless its upstream
         refuses that: on a refusal of the `stream_options` the router added (a 400 naming it),
         the same call once more without them, and the deployment not asked for them again.
-        A caller's own `stream_options` are still sent (and, refused, its 400). The body is
-        built in this call: not kept for as long as the stream is open."""
+        A caller's own `stream_options` are still sent (and, refused, its 400). Learned only
+        when the call without them is taken. The body is built in this call: not kept for as
+        long as the stream is open."""
         url = self._endpoint("chat/completions", call.upstream_model)
         asks = self.asks_stream_usage_of(call.upstream_model)
         try:
@@ -197,11 +198,15 @@ class OpenAIAdapter(HttpAdapter):
                 raise
             status = failure.upstream_status
         body = self._chat_body(call, stream=True)  # as `stream_usage: false` sends it
-        if "stream_options" not in body:  # else the caller's own may be what it refused
+        theirs = "stream_options" in body  # the caller's own may be what it refused
+        opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+        del body
+        response = await stack.enter_async_context(opened)
+        # Learned once the same call without them is taken: a 400 for another reason that
+        # only quotes the request (FastAPI-style validation errors echo it) comes again.
+        if not theirs:
             self.refusals.learn(call.upstream_model, status)
-        return await stack.enter_async_context(
-            self._open_stream(url, body, call.api_key, call.timeout_s)
-        )
+        return response
 
     async def _chunks(
         self, response: httpx.Response
