@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
+from clients.codec import estimate_prompt_tokens
 from clients.switchboard.v1 import (
     chat_pb2,
     embeddings_pb2,
@@ -25,6 +26,14 @@ from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
 from router_service.engine._reasoning_off import without_reasoning
+from router_service.engine._stops import (
+    ChainedFilters,
+    ChunkFilter,
+    StreamStops,
+    beyond_cap,
+    cut_completion,
+    stops_past,
+)
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._stream_usage import as_asked, asks_usage
@@ -127,6 +136,8 @@ class Executor(MediaStreams, RealtimeSessions):
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
         route = ctx.route(deployment, usage)
+        if params.HasField("stop_list") and (stops := _stops_for(deployment, params)):
+            cut_completion(completion, stops)  # the stops past the upstream's cap
         if ctx.answers is not None:  # before the response cache keeps it or the caller sees it
             route.guardrails.extend(ctx.answers.completion(completion))
         return router_service_pb2.ChatResponse(completion=completion, route=route)
@@ -215,11 +226,12 @@ class Executor(MediaStreams, RealtimeSessions):
             record_success=False,
             params=params,
         )
+        filters = _filters(deployment, params, screen)
         async with stack:
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
-            relay = self._relay(ctx, deployment, opened, batch, screen, asks_usage(params))
+            relay = self._relay(ctx, deployment, opened, batch, filters, asks_usage(params))
             async with aclosing(relay):
                 async for event in relay:
                     if isinstance(event, chat_pb2.Usage):
@@ -280,7 +292,7 @@ class Executor(MediaStreams, RealtimeSessions):
         deployment: Deployment,
         opened: _OpenStream,
         batch: bool,
-        screen: StreamScreen | None,
+        screen: ChunkFilter | None,
         usage_asked: bool,
     ) -> AsyncGenerator[StreamEvent | chat_pb2.Usage, None]:
         """The committed part of a stream, from the route event on: errors now end it with an
@@ -306,6 +318,8 @@ class Executor(MediaStreams, RealtimeSessions):
             opening = opened.opening if screen is None else screen.chunks(opened.opening)
             for event in _chunk_events(opening, batch, shown):
                 yield event
+            if screen is not None and screen.cut:
+                return  # a stop sequence ended it already
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
                 async for item in items:
                     if isinstance(item, Idle):
@@ -331,8 +345,29 @@ class Executor(MediaStreams, RealtimeSessions):
 
 
 def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
-    """The chat params as `deployment` gets them: without the reasoning knob when it takes none."""
-    return params if deployment.reasoning else without_reasoning(params)
+    """The chat params as `deployment` gets them: without the reasoning knob when it takes none,
+    with no more stop sequences than it takes."""
+    sent = params if deployment.reasoning else without_reasoning(params)
+    if sent.HasField("stop_list"):
+        sent = beyond_cap(sent, deployment.adapter.stop_cap)[0]
+    return sent
+
+
+def _stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
+    """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
+    return stops_past(params, deployment.adapter.stop_cap)
+
+
+def _filters(
+    deployment: Deployment, params: chat_pb2.ChatParams, screen: StreamScreen | None
+) -> ChunkFilter | None:
+    """What a stream's chunks go through: the stops past the upstream's cap, then the answer's
+    guardrails (which screen the text the caller will see)."""
+    stops = _stops_for(deployment, params) if params.HasField("stop_list") else ()
+    if not stops:
+        return screen
+    matched = StreamStops(stops, _choices(params), estimate_prompt_tokens(params))
+    return matched if screen is None else ChainedFilters(matched, screen)
 
 
 def _choices(params: chat_pb2.ChatParams) -> int:
