@@ -115,7 +115,17 @@ class ChainedFilters:
 class StreamStops:
     """A stream's stops past the cap, matched per choice across deltas."""
 
-    __slots__ = ("_choices", "_ended", "_finished", "_held", "_keep", "_prompt", "_seen", "_stops")
+    __slots__ = (
+        "_choices",
+        "_cut",
+        "_ended",
+        "_finished",
+        "_held",
+        "_keep",
+        "_prompt",
+        "_seen",
+        "_stops",
+    )
 
     def __init__(self, stops: Sequence[str], choices: int, prompt_tokens: int) -> None:
         self._stops = tuple(stops)
@@ -126,10 +136,11 @@ class StreamStops:
         self._ended: set[int] = set()  # choices a stop ended: what follows of them is dropped
         self._finished: set[int] = set()  # choices ended either way
         self._seen = 0  # characters of content the upstream sent
+        self._cut = False  # a match ended the last choice still running
 
     @property
     def cut(self) -> bool:
-        return bool(self._ended) and len(self._finished) >= self._choices
+        return self._cut
 
     def chunks(self, chunks: list[Chunk]) -> list[Chunk]:
         out: list[Chunk] = []
@@ -144,7 +155,8 @@ class StreamStops:
                 del chunk.choices[:]
                 chunk.choices.extend(kept)
             out.append(chunk)
-            if self.cut and len(self._ended) > ended_before:
+            if len(self._ended) > ended_before and len(self._finished) >= self._choices:
+                self._cut = True
                 out.append(self._usage(chunk))
         return out
 
