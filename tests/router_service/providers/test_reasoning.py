@@ -10,8 +10,8 @@ from router_service.providers._reasoning import (
     BUDGET_BY_EFFORT,
     claude_mode,
     effort_for_budget,
-    gemini_fitted,
 )
+from router_service.providers._reasoning_budgets import gemini_fitted
 from router_service.providers._reasoning_models import takes_reasoning
 
 
