@@ -132,7 +132,9 @@ async def test_an_openrouter_deployment_takes_the_object_as_it_is() -> None:
     bodies = []
     async with httpx.AsyncClient() as http:
         for url in ("https://openrouter.ai/api/v1", "https://api.openai.com/v1"):
-            provider = ProviderConfig(kind="openai", base_url=url, keys=["sk-or"])
+            provider = ProviderConfig.model_validate(
+                {"kind": "openai", "base_url": url, "keys": ["sk-or"]}
+            )
             adapter = OpenAIAdapter("p", provider, http, ManualClock())
             bodies.append(adapter._chat_body(call))
     at_openrouter, at_openai = bodies
