@@ -40,13 +40,13 @@ OPENAI_CHAT_KEYS = frozenset(
 )  # fmt: skip
 
 
-# Keys a caller sends for the reasoning knob (OpenRouter's), read by it, never passed through.
-_KNOB_KEYS = frozenset(OPENROUTER_KEYS)
+# Not passed through: OpenAI's keys, and OpenRouter's reasoning keys (the reasoning knob's).
+_NOT_PASSED = OPENAI_CHAT_KEYS | frozenset(OPENROUTER_KEYS)
 
 
 def passthrough(body: Mapping[str, Any]) -> JsonObject:
     """The caller's provider-specific top-level keys."""
-    return {k: v for k, v in body.items() if k not in OPENAI_CHAT_KEYS and k not in _KNOB_KEYS}
+    return {k: v for k, v in body.items() if k not in _NOT_PASSED}
 
 
 def caller_error(message: str, param: str | None = None) -> UpstreamFailure:
