@@ -28,9 +28,9 @@ Rules:
   -1 lets the model decide.
 - Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
 - OpenRouter's object: its effort is an effort; its `max_tokens` a budget where budgets are taken
-  (raised to Claude's least), the effort under it where efforts are; `enabled: true` alone the
-  provider's default (`default` mode: no effort at OpenAI, the medium budget or adaptive
-  thinking at Claude, `includeThoughts` without a budget at Gemini).
+  (raised to Claude's least, 1024, at Claude and Cohere), the effort under it where efforts
+  are; `enabled: true` alone the provider's default (`default` mode: no effort at OpenAI, the
+  medium budget or adaptive thinking at Claude, `includeThoughts` without a budget at Gemini).
 - Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
   models' reasoning fields differ per model family and are left out.
 """
@@ -194,9 +194,9 @@ def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
     without_claude_effort(body)
     if thinking is None and not openrouter and "reasoning_effort" not in body:
         effort = effort_of(body)
-        thinking = from_effort(effort) if effort else openrouter_thinking(body)
         if effort is not None:  # OpenRouter's effort, as named (`none` too)
             body["reasoning_effort"] = effort
+        thinking = openrouter_thinking(body)
     if not openrouter:
         without_openrouter(body)
     if thinking is None or "reasoning_effort" in body:
