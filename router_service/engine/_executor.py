@@ -306,6 +306,7 @@ class Executor(MediaStreams, RealtimeSessions):
         # Asked by the router, not by the caller: asked of the upstream now it is open (a
         # refusal of the ask is learned by the opening).
         usage_asked, hidden = asked
+        plain = not hidden and screen is None  # the common case: chunks go out as they came
         added = not usage_asked and deployment.adapter.asks_stream_usage_of(
             deployment.upstream_model
         )
@@ -321,7 +322,8 @@ class Executor(MediaStreams, RealtimeSessions):
                         idle_ms = int(item.idle_s * 1000)
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
-                    for event in _chunk_events(_seen(item, hidden, screen), batch, shown):
+                    seen = item if plain else _seen(item, hidden, screen)
+                    for event in _chunk_events(seen, batch, shown):
                         yield event
                     if screen is not None and screen.cut:
                         return  # every choice ended, the last by a block: read no further
