@@ -16,6 +16,7 @@ import orjson
 from clients.codec import estimate_prompt_tokens, rerank_fields
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, routing_pb2
 from router_service.auth._client_secrets import client_secret_ask
+from router_service.auth._realtime_calls import check_realtime_call, realtime_call_model
 from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
@@ -306,12 +307,19 @@ RULES: dict[str, MethodRule] = {
         route=lambda message: message.route if message.WhichOneof("message") == "route" else None,
     ),
     # An ephemeral Realtime client secret for a browser: who may open a Realtime session with
-    # this model may hand one out (counted in rpm: each one is a write to the store).
+    # this model may hand one out (counted in rpm: a write to the store).
     ROUTER_SERVICE + "CreateRealtimeClientSecret": MethodRule(
         scope="chat",
         model=lambda request: client_secret_ask(request).model,
         validate=lambda request, bounds: _check_client_secret(request),
     ),
+    ROUTER_SERVICE + "CreateRealtimeCall": MethodRule(
+        scope="chat",
+        model=realtime_call_model,
+        validate=lambda request, bounds: check_realtime_call(request),
+        route=lambda response: response.route,
+    ),
+    ROUTER_SERVICE + "HangupRealtimeCall": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(
         scope="route",

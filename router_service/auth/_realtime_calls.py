@@ -1,0 +1,56 @@
+"""What a WebRTC Realtime call's offer asks (RouterService.CreateRealtimeCall, OpenAI's
+`POST /v1/realtime/calls`), checked: read by the gate (the model, against the caller's models)
+and by the handler that posts it. The SDP stays opaque: only its size is held."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from router_service.errors import InvalidRequestError
+
+__all__ = ["MAX_SDP_BYTES", "check_realtime_call", "realtime_call_model", "realtime_call_session"]
+
+MAX_SDP_BYTES = 64 * 1024  # a browser's offer is a few KiB
+_MAX_SESSION_BYTES = 64 * 1024  # as a client secret's
+
+
+def realtime_call_session(request: Any) -> dict[str, Any]:
+    """The offer's session config (empty: none); InvalidRequestError naming `session`."""
+    if not request.session_json:
+        return {}
+    if len(request.session_json) > _MAX_SESSION_BYTES:
+        raise InvalidRequestError("session: at most 64 KiB.", param="session")
+    try:
+        session = orjson.loads(request.session_json)
+    except orjson.JSONDecodeError:
+        session = None
+    if not isinstance(session, dict):
+        raise InvalidRequestError("session must be an object.", param="session")
+    if session.get("type", "realtime") != "realtime":
+        raise InvalidRequestError(
+            "session.type must be `realtime` (transcription sessions are not served).",
+            param="session.type",
+        )
+    return session
+
+
+def realtime_call_model(request: Any) -> str:
+    """The model the offer names: `model`, else its session config's."""
+    if request.model:
+        return str(request.model)
+    model = realtime_call_session(request).get("model")
+    return model if isinstance(model, str) else ""
+
+
+def check_realtime_call(request: Any) -> None:
+    """An offer with its SDP (at most 64 KiB), a session config that is an object, a model."""
+    if not request.sdp:
+        raise InvalidRequestError("`sdp` is required: the caller's SDP offer.", param="sdp")
+    if len(request.sdp.encode()) > MAX_SDP_BYTES:
+        raise InvalidRequestError(f"sdp: at most {MAX_SDP_BYTES} bytes.", param="sdp")
+    if not realtime_call_model(request):
+        raise InvalidRequestError(
+            "`model` is required (`?model=` or the session's `model`).", param="model"
+        )
