@@ -149,6 +149,17 @@ class ClientKeyLimitError(SwitchboardError):
     openai_type = "invalid_request_error"
 
 
+class RealtimeCallNotFoundError(SwitchboardError):
+    """A WebRTC Realtime call this router did not make, another client's, or one older than
+    `streams.realtime_call_ttl_s`: one error for all three."""
+
+    grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "REALTIME_CALL_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+    def __init__(self) -> None:
+        super().__init__("No such call.", param="call_id", code="call_not_found")
+
+
 class ResponseNotFoundError(SwitchboardError):
     """A stored response that is unknown, expired or another client's: one error for all three,
     so that an id says nothing about a response the caller may not read."""

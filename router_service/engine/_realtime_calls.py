@@ -7,6 +7,7 @@ Media never passes through the router: it answers the offer and is done."""
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from router_service.engine._attempts import Attempt, Walked
@@ -19,7 +20,15 @@ from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
 from router_service.providers import RealtimeCall, RealtimeCallAnswer
 
-__all__ = ["RealtimeCalls", "cannot_call"]
+__all__ = ["PlacedCall", "RealtimeCalls", "cannot_call"]
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedCall:
+    """The upstream's answer to an offer, and the fingerprint of the key that got it."""
+
+    answer: RealtimeCallAnswer
+    key_fingerprint: str
 
 
 def cannot_call(deployment: Deployment) -> UpstreamFailure | None:
@@ -42,28 +51,27 @@ class RealtimeCalls:
         self,
         ctx: RequestContext,
         plan: Plan,
-        attempt: Attempt[RealtimeCallAnswer],
+        attempt: Attempt[PlacedCall],
         *,
         tokens: int = 0,
         record_success: bool = True,
         cannot: Inexpressible | None = None,
-    ) -> Walked[RealtimeCallAnswer]:
+    ) -> Walked[PlacedCall]:
         raise NotImplementedError
 
     async def create_realtime_call(
         self, ctx: RequestContext, sdp: str, session: dict[str, Any]
-    ) -> Walked[RealtimeCallAnswer]:
-        """The upstream's answer, the deployment that gave it and the attempt's stack (its key
-        lease: the caller closes it at once, a call holds no key slot once answered). The
-        session config goes up with the deployment's own model."""
+    ) -> Walked[PlacedCall]:
+        """The upstream's answer (and the key that got it), the deployment that gave it and
+        the attempt's stack (its key lease: the caller closes it at once, a call holds no key
+        slot once answered). The session config goes up with the deployment's own model."""
 
-        async def attempt(
-            deployment: Deployment, lease: KeyLease, _: AsyncExitStack
-        ) -> RealtimeCallAnswer:
+        async def attempt(deployment: Deployment, lease: KeyLease, _: AsyncExitStack) -> PlacedCall:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
             sent = {**session, "type": "realtime", "model": deployment.upstream_model}
             call = RealtimeCall(lease.key.secret, sdp, sent, timeout)
-            return await deployment.adapter.create_realtime_call(call)
+            answer = await deployment.adapter.create_realtime_call(call)
+            return PlacedCall(answer, lease.key.fingerprint)
 
         plan = await self.planner.plan(ctx)
         return await self._run(ctx, plan, attempt, cannot=cannot_call)

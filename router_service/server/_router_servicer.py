@@ -30,6 +30,7 @@ from router_service.server._errors import error_details
 from router_service.server._files_servicer import FilesServicer
 from router_service.server._media import check_media
 from router_service.server._realtime import LiveSessions, RealtimeServicer
+from router_service.server._realtime_calls import RealtimeCallsServicer
 from router_service.server._realtime_secrets import RealtimeSecretsServicer
 from router_service.server._responses_servicer import ResponsesServicer
 from router_service.sessions import checked_session_id, session_id_for, session_key
@@ -41,6 +42,7 @@ class RouterServicer(
     FilesServicer,
     RealtimeServicer,
     RealtimeSecretsServicer,
+    RealtimeCallsServicer,
     pb_grpc.RouterServiceServicer,
 ):
     def __init__(
