@@ -30,6 +30,7 @@ from aiohttp import WSMsgType, web
 from ._azure import AZURE
 from ._dialects import OPENAI, Dialect
 from ._faults import NO_FAULTS, Call, abort_connection, send_json
+from ._realtime_calls import CALLS
 from ._runtime import runtime_of
 
 __all__ = ["add_routes"]
@@ -166,7 +167,14 @@ async def _serve(call: Call, beta: bool) -> web.WebSocketResponse:
 
 
 async def _openai(request: web.Request) -> web.StreamResponse:
-    return await _realtime(request, OPENAI, request.query.get("model", ""))
+    call_id = request.query.get("call_id")
+    if call_id is None:
+        return await _realtime(request, OPENAI, request.query.get("model", ""))
+    made = request.app[CALLS].get(call_id)  # the sideband of a WebRTC call
+    if made is None or made[0] != OPENAI.api_key(request):
+        error = {"message": f"Call '{call_id}' not found.", "type": "invalid_request_error"}
+        return web.json_response({"error": error | {"code": None, "param": None}}, status=404)
+    return await _realtime(request, OPENAI, made[1])
 
 
 async def _azure(request: web.Request) -> web.StreamResponse:
