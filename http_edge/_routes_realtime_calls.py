@@ -26,6 +26,7 @@ from ._body import read_body
 from ._errors import EdgeError
 from ._headers import route_headers
 from ._metadata import forwarded_metadata, session_id
+from ._openapi import ERRORS
 from ._state import edge_state
 
 __all__ = ["router"]
@@ -55,7 +56,7 @@ _CALL = {
 }
 
 
-@router.post("/v1/realtime/calls", status_code=201, openapi_extra=_CALL)
+@router.post("/v1/realtime/calls", status_code=201, responses=ERRORS, openapi_extra=_CALL)
 async def create_call(request: Request) -> Response:
     state = edge_state(request)
     sdp, session_json = await _offer(request)
@@ -71,11 +72,20 @@ async def create_call(request: Request) -> Response:
     return Response(made.sdp, status_code=201, media_type="application/sdp", headers=headers)
 
 
-@router.post("/v1/realtime/calls/{call_id}/hangup")
-async def hangup_call(call_id: str, request: Request) -> Response:
+_CALL_ID = {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+@router.post(
+    "/v1/realtime/calls/{call_id}/hangup",
+    responses=ERRORS,
+    openapi_extra={"parameters": [_CALL_ID]},
+)
+async def hangup_call(request: Request) -> Response:
     state = edge_state(request)
     await state.router().hangup_realtime_call(
-        call_id, timeout=state.settings.request_timeout_s, metadata=forwarded_metadata(request)
+        request.path_params["call_id"],
+        timeout=state.settings.request_timeout_s,
+        metadata=forwarded_metadata(request),
     )
     return Response(status_code=200)
 
