@@ -1,4 +1,5 @@
-"""What a WebRTC Realtime call's offer asks (RouterService.CreateRealtimeCall, OpenAI's
+"""What a Realtime session's opening asks: a WebSocket's `open` message, and a WebRTC call's
+offer. The offer (RouterService.CreateRealtimeCall, OpenAI's
 `POST /v1/realtime/calls`), checked: read by the gate (the model, against the caller's models)
 and by the handler that posts it. The SDP stays opaque: only its size is held."""
 
@@ -10,10 +11,26 @@ import orjson
 
 from router_service.errors import InvalidRequestError
 
-__all__ = ["MAX_SDP_BYTES", "check_realtime_call", "realtime_call_model", "realtime_call_session"]
+__all__ = [
+    "MAX_SDP_BYTES",
+    "check_realtime_call",
+    "check_realtime_open",
+    "realtime_call_model",
+    "realtime_call_session",
+]
 
 MAX_SDP_BYTES = 64 * 1024  # a browser's offer is a few KiB
 _MAX_SESSION_BYTES = 64 * 1024  # as a client secret's
+
+
+def check_realtime_open(request: Any) -> None:
+    """A Realtime (WebSocket) call's first message is its `open`, naming the model."""
+    if request.WhichOneof("message") != "open":
+        raise InvalidRequestError(
+            "A Realtime call's first message must be its `open`.", code="invalid_message"
+        )
+    if not request.open.model:
+        raise InvalidRequestError("`model` is required.", param="model")
 
 
 def realtime_call_session(request: Any) -> dict[str, Any]:

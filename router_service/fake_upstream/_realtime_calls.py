@@ -7,7 +7,9 @@
   The call record's body is `{"sdp": ..., "session": ...}` as received.
 - `POST /v1/realtime/calls/{call_id}/hangup`: `200` for a call made with the same key, else
   `404`.
-- the sideband, `GET /v1/realtime?call_id=` (`_realtime.py`): a session on the call's model.
+- the sideband, `GET /v1/realtime?call_id=` (`_realtime.py`, the key that made the call; else
+  404): a session on the call's model that answers one response at once (`response.done`,
+  with usage), as if the browser had asked for it; the call's hangup closes it.
 
 Scenarios, by key and model as for chat: an error one refuses the offer (or the hangup) with its
 status and body (`Scenario.rate_limited()`, `server_error()`, `invalid_key(style="openai")`).
@@ -26,10 +28,12 @@ from ._dialects import OPENAI, bearer
 from ._faults import NO_FAULTS, Call, send_json
 from ._runtime import runtime_of
 
-__all__ = ["CALLS", "add_routes", "sdp_answer"]
+__all__ = ["CALLS", "SIDEBANDS", "add_routes", "sdp_answer"]
 
 # call id -> (the key that made it, its model), per app.
 CALLS = web.AppKey("realtime_calls", dict[str, tuple[str, str]])
+# call id -> its open sideband sockets, which its hangup closes (the call ended).
+SIDEBANDS = web.AppKey("realtime_sidebands", dict[str, set[web.WebSocketResponse]])
 _ids = itertools.count(1)
 
 
@@ -131,6 +135,8 @@ async def _hangup(request: web.Request) -> web.StreamResponse:
             error = {"message": f"Call '{call_id}' not found.", "type": "invalid_request_error"}
             return await send_json(call, 404, {"error": error | {"code": None}}, "bad_request")
         del request.app[CALLS][call_id]
+        for socket in list(request.app[SIDEBANDS].pop(call_id, ())):
+            await socket.close()
         call.mark(status=200, completed=True, outcome="ok")
         return web.Response(status=200, headers=call.headers())
     finally:
@@ -139,5 +145,6 @@ async def _hangup(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application) -> None:
     app[CALLS] = {}
+    app[SIDEBANDS] = {}
     app.router.add_post("/v1/realtime/calls", _create)
     app.router.add_post("/v1/realtime/calls/{call_id}/hangup", _hangup)

@@ -173,6 +173,13 @@ class ProviderAdapter(ABC):
         """End a call `create_realtime_call` made (with the key that made it)."""
         raise _no_realtime_calls(self.kind)
 
+    def realtime_sideband_target(
+        self, call_id: str, api_key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """The URL and handshake headers of a call's sideband socket (its events, from the
+        upstream's side); None: this kind has none."""
+        return None
+
     @abstractmethod
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         """One non-streaming completion."""

@@ -106,6 +106,17 @@ class OpenAIAdapter(HttpAdapter):
         await self._post_for_answer(url, b"", "application/json", api_key, timeout_s)
         return None
 
+    def realtime_sideband_target(
+        self, call_id: str, api_key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """`<base>/realtime?call_id=...` (wss), with the key that made the call."""
+        if not self.offers_realtime_calls:
+            return None
+        headers = self._headers(api_key)
+        headers.pop("content-type", None)
+        base = websocket_url(self.config.base_url)
+        return f"{base}/realtime?call_id={quote(call_id, safe='')}", headers
+
     def _headers(self, api_key: str) -> dict[str, str]:
         return {
             **self.config.headers,

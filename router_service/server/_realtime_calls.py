@@ -7,9 +7,10 @@ the offer is posted through the attempt loop; the router then keeps which deploy
 made the call (the state store, `streams.realtime_call_ttl_s`), so any replica hangs it up
 through them, for the client that made it only.
 
-What the router does not see: the call's media and events flow between the caller and the
-upstream, so its usage is not counted and the answer-side guardrails cannot screen it (a client
-whose guardrails screen answers is refused, as for a Realtime session)."""
+The call's media and events flow between the caller and the upstream: the router reads them
+only through the sideband it attaches (`_call_watch.py`: the usage, the stream slot), so the
+answer-side guardrails cannot screen it (a client whose guardrails screen answers is refused,
+as for a Realtime session)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,14 @@ import grpc
 import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import current_caller
+from router_service.auth import (
+    Admission,
+    current_admission,
+    current_caller,
+    current_stream_admission,
+)
 from router_service.auth._realtime_calls import realtime_call_model, realtime_call_session
+from router_service.cancellation import uncut
 from router_service.engine import RequestContext
 from router_service.errors import (
     AllCandidatesFailedError,
@@ -30,6 +37,7 @@ from router_service.errors import (
 )
 from router_service.guardrails import AnswerGuard
 from router_service.runtime import Runtime
+from router_service.server._call_watch import CallWatch, CallWatches
 from router_service.server._errors import answered
 from router_service.server._realtime import screened
 from router_service.sessions import checked_session_id
@@ -47,6 +55,7 @@ class RealtimeCallsServicer:
     """`RouterServicer.CreateRealtimeCall` and `HangupRealtimeCall`, a mixin."""
 
     runtime: Runtime
+    call_watches: CallWatches
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
@@ -71,6 +80,20 @@ class RealtimeCallsServicer:
     async def _create_call(
         self, request: pb.CreateRealtimeCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateRealtimeCallResponse:
+        admission = current_stream_admission() or current_admission()  # the watch's to end
+        try:
+            return await self._place_call(request, context, admission)
+        except BaseException:
+            if admission is not None:
+                await uncut(admission.close())
+            raise
+
+    async def _place_call(
+        self,
+        request: pb.CreateRealtimeCallRequest,
+        context: grpc.aio.ServicerContext,
+        admission: Admission | None,
+    ) -> pb.CreateRealtimeCallResponse:
         runtime = self.runtime
         session_id = checked_session_id(request.routing.session_id)
         ctx = self._context(realtime_call_model(request), session_id, context)
@@ -90,6 +113,10 @@ class RealtimeCallsServicer:
         ttl_s = runtime.config.streams.realtime_call_ttl_s
         name = _call_name(placed.answer.call_id)
         await runtime.store.set_value(name, orjson.dumps(record).decode(), ttl_s)
+        key = deployment.pool.find(placed.key_fingerprint)
+        secret = "" if key is None else key.secret
+        watch = CallWatch(runtime, ctx, deployment, secret, placed.answer.call_id, admission)
+        self.call_watches.start(watch)
         return pb.CreateRealtimeCallResponse(
             call_id=placed.answer.call_id, sdp=placed.answer.sdp, route=ctx.route(deployment)
         )
