@@ -504,8 +504,11 @@ class RouterServiceServicer:
         its session config is the call's). A refused or failed offer (connect error, 429, 5xx)
         tries the next key or deployment: an offer is idempotent until answered. The router keeps
         which deployment and key made the call (the state store, every replica sees it) for
-        HangupRealtimeCall, for `realtime.call_ttl_s`. INVALID_ARGUMENT names the field (`sdp`,
-        `session`, `model`).
+        HangupRealtimeCall, for `streams.realtime_call_ttl_s`, and attaches the call's sideband
+        (the upstream's `realtime?call_id=` socket, read only) while it lives, at most that long:
+        the call holds one of the client's streams (`max_concurrent_streams`) meanwhile, and the
+        usage of its `response.done` events goes to the client's tpm and budgets when it ends.
+        INVALID_ARGUMENT names the field (`sdp`, `session`, `model`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -514,8 +517,8 @@ class RouterServiceServicer:
     def HangupRealtimeCall(self, request, context):
         """End a call CreateRealtimeCall made (OpenAI's `POST /v1/realtime/calls/{call_id}/hangup`),
         through the deployment and key that made it, from any replica. NOT_FOUND: a call this
-        router did not make, one made for another client, or one older than `realtime.call_ttl_s`.
-        Needs the `chat` scope; not counted in rpm.
+        router did not make, one made for another client, or one older than
+        `streams.realtime_call_ttl_s`. Needs the `chat` scope; not counted in rpm.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

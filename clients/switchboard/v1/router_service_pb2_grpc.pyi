@@ -207,14 +207,17 @@ class RouterServiceStub:
     its session config is the call's). A refused or failed offer (connect error, 429, 5xx)
     tries the next key or deployment: an offer is idempotent until answered. The router keeps
     which deployment and key made the call (the state store, every replica sees it) for
-    HangupRealtimeCall, for `realtime.call_ttl_s`. INVALID_ARGUMENT names the field (`sdp`,
-    `session`, `model`).
+    HangupRealtimeCall, for `streams.realtime_call_ttl_s`, and attaches the call's sideband
+    (the upstream's `realtime?call_id=` socket, read only) while it lives, at most that long:
+    the call holds one of the client's streams (`max_concurrent_streams`) meanwhile, and the
+    usage of its `response.done` events goes to the client's tpm and budgets when it ends.
+    INVALID_ARGUMENT names the field (`sdp`, `session`, `model`).
     """
     HangupRealtimeCall: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.HangupRealtimeCallRequest, _router_service_pb2.HangupRealtimeCallResponse]
     """End a call CreateRealtimeCall made (OpenAI's `POST /v1/realtime/calls/{call_id}/hangup`),
     through the deployment and key that made it, from any replica. NOT_FOUND: a call this
-    router did not make, one made for another client, or one older than `realtime.call_ttl_s`.
-    Needs the `chat` scope; not counted in rpm.
+    router did not make, one made for another client, or one older than
+    `streams.realtime_call_ttl_s`. Needs the `chat` scope; not counted in rpm.
     """
 
 @_typing.type_check_only
@@ -395,14 +398,17 @@ class RouterServiceAsyncStub(RouterServiceStub):
     its session config is the call's). A refused or failed offer (connect error, 429, 5xx)
     tries the next key or deployment: an offer is idempotent until answered. The router keeps
     which deployment and key made the call (the state store, every replica sees it) for
-    HangupRealtimeCall, for `realtime.call_ttl_s`. INVALID_ARGUMENT names the field (`sdp`,
-    `session`, `model`).
+    HangupRealtimeCall, for `streams.realtime_call_ttl_s`, and attaches the call's sideband
+    (the upstream's `realtime?call_id=` socket, read only) while it lives, at most that long:
+    the call holds one of the client's streams (`max_concurrent_streams`) meanwhile, and the
+    usage of its `response.done` events goes to the client's tpm and budgets when it ends.
+    INVALID_ARGUMENT names the field (`sdp`, `session`, `model`).
     """
     HangupRealtimeCall: _aio.UnaryUnaryMultiCallable[_router_service_pb2.HangupRealtimeCallRequest, _router_service_pb2.HangupRealtimeCallResponse]  # type: ignore[assignment]
     """End a call CreateRealtimeCall made (OpenAI's `POST /v1/realtime/calls/{call_id}/hangup`),
     through the deployment and key that made it, from any replica. NOT_FOUND: a call this
-    router did not make, one made for another client, or one older than `realtime.call_ttl_s`.
-    Needs the `chat` scope; not counted in rpm.
+    router did not make, one made for another client, or one older than
+    `streams.realtime_call_ttl_s`. Needs the `chat` scope; not counted in rpm.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -760,8 +766,11 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         its session config is the call's). A refused or failed offer (connect error, 429, 5xx)
         tries the next key or deployment: an offer is idempotent until answered. The router keeps
         which deployment and key made the call (the state store, every replica sees it) for
-        HangupRealtimeCall, for `realtime.call_ttl_s`. INVALID_ARGUMENT names the field (`sdp`,
-        `session`, `model`).
+        HangupRealtimeCall, for `streams.realtime_call_ttl_s`, and attaches the call's sideband
+        (the upstream's `realtime?call_id=` socket, read only) while it lives, at most that long:
+        the call holds one of the client's streams (`max_concurrent_streams`) meanwhile, and the
+        usage of its `response.done` events goes to the client's tpm and budgets when it ends.
+        INVALID_ARGUMENT names the field (`sdp`, `session`, `model`).
         """
 
     @_abc_1.abstractmethod
@@ -772,8 +781,8 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_router_service_pb2.HangupRealtimeCallResponse, _abc.Awaitable[_router_service_pb2.HangupRealtimeCallResponse]]:
         """End a call CreateRealtimeCall made (OpenAI's `POST /v1/realtime/calls/{call_id}/hangup`),
         through the deployment and key that made it, from any replica. NOT_FOUND: a call this
-        router did not make, one made for another client, or one older than `realtime.call_ttl_s`.
-        Needs the `chat` scope; not counted in rpm.
+        router did not make, one made for another client, or one older than
+        `streams.realtime_call_ttl_s`. Needs the `chat` scope; not counted in rpm.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
