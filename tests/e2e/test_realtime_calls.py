@@ -26,11 +26,12 @@ pytestmark = pytest.mark.timeout(30)
 
 CALLER, OTHER, NARROW = "sk-caller-calls", "sk-other-calls", "sk-narrow-calls"
 ALPHA_KEYS = ("sk-alpha-1", "sk-alpha-2")
+GUARDRAILS = [{"name": "no-secrets", "patterns": ["TOP-SECRET"], "action": "block"}]
 OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 
 
 def config(fake: FakeUpstream) -> dict[str, Any]:
-    sections = base_config(fake.base_url)
+    sections = base_config(fake.base_url, guardrails=GUARDRAILS)
     realtime = {"provider": "alpha", "model": "gpt-realtime", "realtime": True}
     realtime_b = {"provider": "beta", "model": "gpt-realtime-b", "realtime": True}
     sections["models"]["voice"] = {"deployments": [realtime]}
@@ -220,3 +221,16 @@ async def test_an_ephemeral_secret_makes_calls_of_its_model_with_its_session(
             await browser.realtime.calls.create(sdp=OFFER, extra_query={"model": "voice-duo"})
         with pytest.raises(openai.PermissionDeniedError):
             await browser.models.list()
+
+
+async def test_the_session_config_is_screened_before_the_offer_goes_up(
+    edge: Edge, fake: FakeUpstream
+) -> None:
+    leaky: Any = {"type": "realtime", "model": "voice", "instructions": "Say TOP-SECRET."}
+    async with sdk(edge) as server_side:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await server_side.realtime.calls.create(sdp=OFFER, session=leaky)
+    error = orjson.loads(caught.value.response.content)["error"]
+    assert error["code"] == "content_policy_violation"
+    assert "TOP-SECRET" not in error["message"]
+    assert fake.state.count(path="/v1/realtime/calls") == 0
