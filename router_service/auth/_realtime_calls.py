@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from router_service.auth._client_secrets import realtime_session
 from router_service.errors import InvalidRequestError
 
 __all__ = [
@@ -20,7 +19,6 @@ __all__ = [
 ]
 
 MAX_SDP_BYTES = 64 * 1024  # a browser's offer is a few KiB
-_MAX_SESSION_BYTES = 64 * 1024  # as a client secret's
 
 
 def check_realtime_open(request: Any) -> None:
@@ -35,22 +33,7 @@ def check_realtime_open(request: Any) -> None:
 
 def realtime_call_session(request: Any) -> dict[str, Any]:
     """The offer's session config (empty: none); InvalidRequestError naming `session`."""
-    if not request.session_json:
-        return {}
-    if len(request.session_json) > _MAX_SESSION_BYTES:
-        raise InvalidRequestError("session: at most 64 KiB.", param="session")
-    try:
-        session = orjson.loads(request.session_json)
-    except orjson.JSONDecodeError:
-        session = None
-    if not isinstance(session, dict):
-        raise InvalidRequestError("session must be an object.", param="session")
-    if session.get("type", "realtime") != "realtime":
-        raise InvalidRequestError(
-            "session.type must be `realtime` (transcription sessions are not served).",
-            param="session.type",
-        )
-    return session
+    return realtime_session(request.session_json)
 
 
 def realtime_call_model(request: Any) -> str:

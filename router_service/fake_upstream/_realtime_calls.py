@@ -74,23 +74,28 @@ async def _offer(request: web.Request) -> tuple[str, dict[str, Any]]:
     return await request.text(), {}
 
 
-async def _create(request: web.Request) -> web.StreamResponse:
-    rt = runtime_of(request)
+def _begin(request: web.Request, model: str, body: dict[str, Any]) -> Call:
+    """The request recorded (its key, model, body and query), with the scenario it takes."""
+    state = runtime_of(request).state
     key = bearer(request)
-    sdp, session = await _offer(request)
-    model = request.query.get("model") or str(session.get("model") or "")
-    scenario = rt.state.scenarios.take(key, model)
-    record = rt.state.begin_call(
+    scenario = state.scenarios.take(key, model)
+    record = state.begin_call(
         path=request.path,
         key=key,
         model=model,
         stream=False,
-        body={"sdp": sdp, "session": session},
+        body=body,
         scenario=scenario,
         headers=dict(request.headers),
     )
     record.query = dict(request.query)
-    call = Call(request, rt.state, record, scenario or NO_FAULTS, {}, OPENAI)
+    return Call(request, state, record, scenario or NO_FAULTS, {}, OPENAI)
+
+
+async def _create(request: web.Request) -> web.StreamResponse:
+    sdp, session = await _offer(request)
+    model = request.query.get("model") or str(session.get("model") or "")
+    call = _begin(request, model, {"sdp": sdp, "session": session})
     try:
         if call.scenario.is_error:
             status, body = OPENAI.error_reply(call.scenario)
@@ -100,38 +105,25 @@ async def _create(request: web.Request) -> web.StreamResponse:
             error |= {"param": "sdp", "code": "invalid_offer"}
             return await send_json(call, 400, {"error": error}, "bad_request")
         call_id = f"rtc_fake_{next(_ids)}"
-        request.app[CALLS][call_id] = (key, model)
+        request.app[CALLS][call_id] = (call.record.key, model)
         headers = call.headers() | {"Location": f"/v1/realtime/calls/{call_id}"}
         call.mark(status=201, completed=True, outcome="ok")
         return web.Response(
             status=201, text=sdp_answer(sdp), content_type="application/sdp", headers=headers
         )
     finally:
-        rt.state.end_call(record)
+        call.state.end_call(call.record)
 
 
 async def _hangup(request: web.Request) -> web.StreamResponse:
-    rt = runtime_of(request)
-    key = bearer(request)
     call_id = request.match_info["call_id"]
     made = request.app[CALLS].get(call_id)
-    model = made[1] if made is not None else ""
-    scenario = rt.state.scenarios.take(key, model)
-    record = rt.state.begin_call(
-        path=request.path,
-        key=key,
-        model=model,
-        stream=False,
-        body={},
-        scenario=scenario,
-        headers=dict(request.headers),
-    )
-    call = Call(request, rt.state, record, scenario or NO_FAULTS, {}, OPENAI)
+    call = _begin(request, made[1] if made is not None else "", {})
     try:
         if call.scenario.is_error:
             status, body = OPENAI.error_reply(call.scenario)
             return await send_json(call, status, body, "error_status")
-        if made is None or made[0] != key:
+        if made is None or made[0] != call.record.key:
             error = {"message": f"Call '{call_id}' not found.", "type": "invalid_request_error"}
             return await send_json(call, 404, {"error": error | {"code": None}}, "bad_request")
         del request.app[CALLS][call_id]
@@ -140,7 +132,7 @@ async def _hangup(request: web.Request) -> web.StreamResponse:
         call.mark(status=200, completed=True, outcome="ok")
         return web.Response(status=200, headers=call.headers())
     finally:
-        rt.state.end_call(record)
+        call.state.end_call(call.record)
 
 
 def add_routes(app: web.Application) -> None:
