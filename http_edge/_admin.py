@@ -279,6 +279,7 @@ def _deployment(d: admin_pb.DeploymentStatus, now: float) -> dict[str, Any]:
         "failures": d.failures,
         "latency_ewma_ms": round(d.latency_ewma_ms, 1) if d.latency_ewma_ms else None,
         "cooldown_left_s": _left(d.cooldown_until_unix, now) if cooling else None,
+        "stream_options_refused": d.stream_options_refused,
     }
 
 

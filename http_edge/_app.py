@@ -30,6 +30,7 @@ from . import (
     _routes_media,
     _routes_messages,
     _routes_misc,
+    _routes_ollama,
     _routes_realtime,
     _routes_realtime_calls,
     _routes_responses,
@@ -110,6 +111,7 @@ _ROUTES = (
     _routes_realtime,
     _routes_realtime_calls,
     _routes_client_secrets,
+    _routes_ollama,  # after the others: none of theirs waits behind its routes
     _telemetry,
     _admin,
 )

@@ -16,7 +16,8 @@ On Anthropic's paths (`/v1/messages` and below) each is said in Anthropic's shap
 the route runs (unknown sub-path, wrong method) as they read the route's own (`_routes_messages`).
 On Gemini's (`/v1beta/…`, `/v1/models/{model}:{method}`, and `/v1/models…` when the caller
 sends Google's key) each is said in Gemini's shape
-(`{"error": {"code", "message", "status"}}`, `_routes_gemini`), for the same reason.
+(`{"error": {"code", "message", "status"}}`, `_routes_gemini`), for the same reason; and on
+Ollama's (`/api/…`) in Ollama's (`{"error": "message"}`, `_routes_ollama`).
 
 Errors after a stream has started are not HTTP responses; see `_routes_chat`.
 """
@@ -26,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,7 +39,8 @@ from starlette.responses import Response
 
 from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
 from clients.codec.anthropic import anthropic_error, anthropic_error_type
-from clients.codec.gemini import METHODS, gemini_error
+from clients.codec.gemini import METHODS, gemini_error, gemini_message
+from clients.codec.ollama import ollama_error
 
 from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
@@ -50,7 +53,9 @@ __all__ = [
     "error_response",
     "gemini_path",
     "google_caller",
+    "in_callers_terms",
     "install_error_handlers",
+    "ollama_path",
     "response_for",
     "router_error_body",
     "router_error_headers",
@@ -131,6 +136,25 @@ def router_error_headers(details: ErrorDetails) -> dict[str, str]:
     return headers
 
 
+@contextmanager
+def in_callers_terms(field_of: Callable[[str | None], str | None]) -> Iterator[None]:
+    """The router's refusal of an OpenAI field (`max_tokens` above `server.max_tokens_ceiling`,
+    `n` above `server.max_n`…) said of the field the caller set, in its own API's words
+    (`field_of`: its codec's, None for a field it did not send), as the codec's own are; an
+    upstream's refusal stays in the upstream's words."""
+    try:
+        yield
+    except RouterError as exc:
+        details = exc.details
+        field = field_of(details.openai_param)
+        if field is None or details.upstream_error is not None:
+            raise
+        message = gemini_message(details.message, details.openai_param, field)
+        raise RouterError(
+            dataclasses.replace(details, message=message, openai_param=field)
+        ) from exc
+
+
 def anthropic_path(path: str) -> bool:
     """Whether `path` is one of Anthropic's Messages API (whose callers read its error shape)."""
     return path == "/v1/messages" or path.startswith("/v1/messages/")
@@ -142,6 +166,11 @@ def gemini_path(path: str) -> bool:
     if path.startswith("/v1beta/"):
         return True
     return path.startswith("/v1/models/") and path.rpartition(":")[2] in METHODS
+
+
+def ollama_path(path: str) -> bool:
+    """Whether `path` is one of Ollama's API (`/api/…`: no other route of the edge is there)."""
+    return path.startswith("/api/")
 
 
 def google_caller(request: HTTPConnection) -> bool:
@@ -165,6 +194,8 @@ def _answer(
         body = anthropic_error(anthropic_error_type(status), message)
     elif google_caller(request):
         body = gemini_error(status, str(body["error"].get("message") or ""))
+    elif ollama_path(request.scope["path"]):
+        body = ollama_error(str(body["error"].get("message") or ""))
     return error_response(status, body, headers)
 
 

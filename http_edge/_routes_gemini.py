@@ -18,8 +18,7 @@ chunk holding only the error, which the SDK raises as it raises an error respons
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -42,26 +41,24 @@ from clients.codec.gemini import (
     embeddings_to_gemini,
     gemini_error,
     gemini_field,
-    gemini_message,
     generate_request_from_gemini,
     include_thoughts,
     model_name,
     model_to_gemini,
-    models_page,
+    page_ask,
     response_to_gemini,
 )
-from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, EmbedRequest
+from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from . import _openapi_gemini as api
 from . import _routes_misc
 from ._body import parse_request, read_json_object
-from ._disconnect import unless_disconnected
-from ._errors import EdgeError, google_caller, router_error_body
+from ._errors import EdgeError, google_caller, in_callers_terms, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse, dumps
-from ._metadata import forwarded_metadata, routing_options, with_google_key
+from ._metadata import forwarded_metadata, with_google_key
 from ._routes_chat import ChatCalls, Relay, summary_usage
-from ._routes_misc import listed_models, require_model
+from ._routes_misc import embed_call, listed_models, require_model
 from ._sse import data_event
 from ._state import EdgeState, edge_state
 
@@ -89,26 +86,11 @@ def _calls(request: Request, state: EdgeState) -> ChatCalls:
     return replace(calls, metadata=with_google_key(request, calls.metadata))
 
 
-@contextmanager
-def _in_gemini_terms(body: JsonObject) -> Iterator[None]:
-    """The router's refusal of an OpenAI field (`n` above `server.max_n`…) said of the Gemini
-    field the caller set (`generationConfig.candidateCount`), as the codec's own are."""
-    try:
-        yield
-    except RouterError as exc:
-        details = exc.details
-        field = gemini_field(details.openai_param, body)
-        if field is None or details.upstream_error is not None:
-            raise
-        message = gemini_message(details.message, details.openai_param, field)
-        raise RouterError(replace(details, message=message, openai_param=field)) from exc
-
-
 async def generate_content(request: Request) -> Response:
     state = edge_state(request)
     body, model = await _body(request, state), _model(request)
     params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, False), body)
-    with _in_gemini_terms(body):
+    with in_callers_terms(lambda param: gemini_field(param, body)):
         response = await _calls(request, state).chat(params)
     thoughts = include_thoughts(body)
     answer = response_to_gemini(chat_completion_to_openai(response.completion), thoughts)
@@ -120,7 +102,7 @@ async def stream_generate_content(request: Request) -> Response:
     body, model = await _body(request, state), _model(request)
     params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, True), body)
     calls, thoughts = _calls(request, state), include_thoughts(body)
-    with _in_gemini_terms(body):
+    with in_callers_terms(lambda param: gemini_field(param, body)):
         if request.query_params.get("alt") == "sse":
             return await calls.stream(params, _relay(model, _Events(), thoughts))
         relay = _relay(model, _Array(), thoughts)
@@ -153,11 +135,8 @@ async def _embed(request: Request, batch: bool) -> Response:
     params = parse_request(
         lambda b: embedding_params_from_openai(embeddings_body(model, b, batch)), body
     )
-    call = EmbedRequest(params=params, routing=routing_options(request))
     metadata = with_google_key(request, forwarded_metadata(request))
-    timeout = state.settings.request_timeout_s
-    embed = state.router().embed(call, timeout=timeout, metadata=metadata)
-    response = await unless_disconnected(request, embed)
+    response = await embed_call(request, params, metadata)
     answer = embeddings_to_gemini(embedding_result_to_openai(response.result), batch)
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
@@ -182,14 +161,12 @@ async def list_models(request: Request) -> Response:
     list; under v1, OpenAI's list unless the caller is Google's."""
     if not google_caller(request):
         return _per_caller(await _routes_misc.list_models(request))
+    query = dict(request.query_params)  # read first: a bad one is not counted as a call
+    ask = parse_request(lambda q: page_ask(q.get("pageSize"), q.get("pageToken")), query)
     state = edge_state(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     models = await listed_models(request, state, metadata)
-
-    def page(query: dict[str, str]) -> JsonObject:
-        return models_page(models.models, query.get("pageSize"), query.get("pageToken"))
-
-    return _per_caller(JSONBytesResponse(parse_request(page, dict(request.query_params))))
+    return _per_caller(JSONBytesResponse(ask.page(models.models)))
 
 
 async def get_model(request: Request) -> Response:

@@ -10,8 +10,10 @@ from clients import (
     embedding_result_to_openai,
     model_list_to_openai,
 )
+from clients.switchboard.v1.embeddings_pb2 import EmbeddingParams
 from clients.switchboard.v1.router_service_pb2 import (
     EmbedRequest,
+    EmbedResponse,
     ListModelsRequest,
     ListModelsResponse,
 )
@@ -25,7 +27,7 @@ from ._metadata import Metadata, forwarded_metadata, routing_options
 from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 
-__all__ = ["listed_models", "require_model", "router"]
+__all__ = ["embed_call", "listed_models", "require_model", "router"]
 
 router = APIRouter()
 
@@ -40,14 +42,20 @@ async def embeddings(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
     params = parse_request(embedding_params_from_openai, body)
-    call = EmbedRequest(params=params, routing=routing_options(request))
-    embed = state.router().embed(
-        call, timeout=state.settings.request_timeout_s, metadata=forwarded_metadata(request)
-    )
-    response = await unless_disconnected(request, embed)
+    response = await embed_call(request, params, forwarded_metadata(request))
     return JSONBytesResponse(
         embedding_result_to_openai(response.result), headers=route_headers(response.route)
     )
+
+
+async def embed_call(
+    request: Request, params: EmbeddingParams, metadata: Metadata
+) -> EmbedResponse:
+    """The router's Embed call for `params` (every entrance's), unless the caller leaves first."""
+    state = edge_state(request)
+    call = EmbedRequest(params=params, routing=routing_options(request))
+    embed = state.router().embed(call, timeout=state.settings.request_timeout_s, metadata=metadata)
+    return await unless_disconnected(request, embed)
 
 
 async def _models(request: Request, state: EdgeState) -> ListModelsResponse:

@@ -11,7 +11,7 @@ from router_service.auth import IssuedKeys
 from router_service.batches import BatchRecords, StoredFiles
 from router_service.cache import ResponseCache
 from router_service.clock import SYSTEM_CLOCK, Clock
-from router_service.config import SwitchboardConfig
+from router_service.config import DeploymentRef, SwitchboardConfig
 from router_service.engine import (
     Afterwork,
     AttemptRunner,
@@ -24,6 +24,7 @@ from router_service.engine import (
 from router_service.guardrails import Guardrails
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
+from router_service.providers._reasoning_models import takes_reasoning
 from router_service.responses import BackgroundRecords, Conversations, StoredResponses
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
@@ -236,7 +237,7 @@ def _build_groups(
                     context_window=ref.context_window,
                     price=config.price_of(ref),
                     realtime=ref.realtime,
-                    reasoning=ref.reasoning,
+                    reasoning=_reasoning(ref, adapters[ref.provider].kind),
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))
@@ -253,6 +254,12 @@ def _build_groups(
             member_groups=tuple(pool.groups),
         )
     return deployments, groups
+
+
+def _reasoning(ref: DeploymentRef, kind: str) -> bool:
+    """Whether the deployment takes a reasoning knob: as configured, else as its model's name
+    tells (decided here, once: its calls pay nothing for it)."""
+    return takes_reasoning(kind, ref.model) if ref.reasoning is None else ref.reasoning
 
 
 def _kept(

@@ -224,7 +224,11 @@ function render(data) {
     td(c.scope), el("td", {}, [el("code", { text: c.name })]), td(c.provider), td(seconds(c.left_s), "num"),
   ]), "No cooldowns: every deployment and key is in rotation.");
   fill("deployments", data.deployments, (d) => el("tr", { class: d.cooldown_left_s !== null ? "cooling" : "" }, [
-    el("td", {}, [el("code", { text: d.deployment })]), td(d.provider),
+    el("td", {}, [el("code", { text: d.deployment }), ...(d.stream_options_refused
+      ? [" ", el("span", { class: "badge cooling", text: "refuses stream_options",
+        title: "its streams count the router's estimate" })]
+      : [])]),
+    td(d.provider),
     successCell(d.success_mean, d.successes + d.failures),
     td(String(d.successes), "num"), td(String(d.failures), "num"),
     td(d.latency_ewma_ms === null ? "—" : `${d.latency_ewma_ms} ms`, "num"),

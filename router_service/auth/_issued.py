@@ -171,6 +171,7 @@ class IssuedKeys:
             issued = self._keys.by_id.get(key_id)
             if issued is None:  # not written (or void): there is no such key
                 raise
+            await self._tell()  # the others read it now, not at their next periodic read
             return secret, issued  # written: its id, chosen before, tells it from the others
         if not await self._settled():
             raise unconfirmed(key_id, client, label, realtime is not None)
@@ -249,10 +250,7 @@ class IssuedKeys:
         and compacted when its dead keys' lines outnumber the live keys. False when no read
         reached the log (`_reread`); the notice and the compaction are chores, not the answer:
         the periodic read and the next write make up for them."""
-        try:
-            await self._store.land_flight(LOG_NAME, "", Landing.KEPT)
-        except StoreUnavailableError as exc:
-            log.warning("issued client keys: replicas not told of a change (%s)", exc)
+        await self._tell()
         if not await self._reread():
             return False
         keys = self._keys
@@ -265,10 +263,19 @@ class IssuedKeys:
                 log.warning("issued client keys: log not compacted (%s)", exc)
         return True
 
+    async def _tell(self) -> None:
+        """Tell every replica the log changed (a flight landed on its name: they read it)."""
+        try:
+            await self._store.land_flight(LOG_NAME, "", Landing.KEPT)
+        except StoreUnavailableError as exc:
+            log.warning("issued client keys: replicas not told of a change (%s)", exc)
+
     async def _reread(self) -> bool:
         """Read the log again, up to `_REREAD_TRIES` times; whether a read reached it (not a
         store that failed, nor one answering from local state while its shared one is lost)."""
         for _ in range(_REREAD_TRIES):
+            # Behind the local fallback (Redis): asked again, not answered locally meanwhile.
+            self._store.retry_shared()
             try:
                 await self.refresh()
             except StoreUnavailableError as exc:

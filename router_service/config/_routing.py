@@ -30,11 +30,13 @@ class DeploymentRef(_Strict):
         description="The model speaks OpenAI's Realtime API (a WebSocket at `/realtime`; kinds "
         "openai and azure): only such deployments serve `/v1/realtime` sessions.",
     )
-    reasoning: bool = Field(
-        default=True,
-        description="The model takes a reasoning knob; false (gpt-4o, gpt-4.1, a model that "
-        "refuses `reasoning_effort` or `thinking`): a caller's `reasoning_effort`, `thinking` "
-        "and `output_config.effort` are not sent to it.",
+    reasoning: bool | None = Field(
+        default=None,
+        description="The model takes a reasoning knob; unset: as its name tells (gpt-4o*, "
+        "gpt-4.1*, gpt-4-*, gpt-3.5*, chatgpt-4o*, gpt-5-chat* at OpenAI-format kinds and "
+        "Cohere models other than command-a-reasoning* take none); false: a caller's "
+        "`reasoning_effort`, `thinking` and `output_config.effort` are not sent to it; true: "
+        "they are.",
     )
 
     @property

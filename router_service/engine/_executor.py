@@ -295,11 +295,17 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         )
         finished = any(has_finish(c) for c in opened.opening)
         started = self._clock.monotonic()
+        # Asked by the router, not by the caller: asked of the upstream now it is open (a
+        # refusal of the ask is learned by the opening).
+        added = not usage_asked and deployment.adapter.asks_stream_usage_of(
+            deployment.upstream_model
+        )
+        shown = (usage_asked, added)
         try:
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
             opening = opened.opening if screen is None else screen.chunks(opened.opening)
-            for event in _chunk_events(opening, batch, usage_asked):
+            for event in _chunk_events(opening, batch, shown):
                 yield event
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
                 async for item in items:
@@ -309,7 +315,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         continue
                     if screen is not None:  # the answer's guardrails see every chunk first
                         item = screen.chunks(item)
-                    for event in _chunk_events(item, batch, usage_asked):
+                    for event in _chunk_events(item, batch, shown):
                         yield event
                     if screen is not None and screen.cut:
                         return  # every choice ended, the last by a block: read no further
@@ -342,13 +348,13 @@ def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
 
 
 def _chunk_events(
-    chunks: list[chat_pb2.ChatCompletionChunk], batch: bool, usage_asked: bool
+    chunks: list[chat_pb2.ChatCompletionChunk], batch: bool, shown: tuple[bool, bool]
 ) -> list[StreamEvent | chat_pb2.Usage]:
     """Chunks ready together as stream events: one `chunks` event when the caller takes batches
     and there are several, else a `chunk` event each; each usage goes first, for the summary
-    (the caller's chunks hold it only when it asked: `usage_asked`)."""
+    (the caller's chunks hold it only when it asked: `shown`, `as_asked`'s asked and added)."""
     events: list[StreamEvent | chat_pb2.Usage] = [c.usage for c in chunks if c.HasField("usage")]
-    chunks = as_asked(chunks, usage_asked)
+    chunks = as_asked(chunks, *shown)
     if batch and len(chunks) > 1:
         events.append(StreamEvent(chunks=router_service_pb2.ChunkBatch(chunks=chunks)))
     else:

@@ -53,7 +53,7 @@ class Deployment:
     context_window: int | None = None
     price: PriceConfig | None = None  # None: its calls have no cost
     realtime: bool = False  # serves Realtime API sessions (`realtime: true`)
-    reasoning: bool = True  # takes the reasoning knob (`reasoning: false`: left out)
+    reasoning: bool = True  # takes the reasoning knob (configured, or by its model's name)
 
     @property
     def timeouts(self) -> TimeoutsConfig:

@@ -127,6 +127,8 @@ async def _chat(call: Call) -> web.StreamResponse:
     if not isinstance(messages, list) or not messages:
         return await send_error(call, 400, "'messages' must be a non-empty array", "bad_request")
     problem = openai_problem(body) or call.dialect.chat_problem(call.request, body)
+    if call.scenario.refuses_stream_options and "stream_options" in body:
+        problem = "Unrecognized request argument supplied: stream_options"
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     sc = call.scenario
@@ -146,6 +148,8 @@ async def _chat(call: Call) -> web.StreamResponse:
         top_logprobs=(top if isinstance(top, int) else 0) if body.get("logprobs") is True else None,
         cached_tokens=sc.cached_tokens or 0,
         reasoning=sc.reasoning,
+        obfuscation=sc.obfuscation,
+        usage_on_finish=sc.usage_on_finish,
     )
     if not call.record.stream:
         completion = R.chat_completion(answer)

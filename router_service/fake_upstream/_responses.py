@@ -148,6 +148,8 @@ class ChatAnswer:
     cache_write_tokens: int = 0  # written to the prompt cache (Scenario.cache_write_tokens)
     cache_write_1h_tokens: int = 0  # of those, kept an hour (Scenario.cache_write_1h_tokens)
     reasoning: str | None = None  # the model's reasoning (Scenario.reasoning)
+    obfuscation: bool = False  # chunks padded as OpenAI's (Scenario.obfuscation)
+    usage_on_finish: bool = False  # the usage on the finish chunk (Scenario.usage_on_finish)
     # The stop sequence that cut the text, for dialects that say which (Anthropic's).
     stop_sequence: str | None = None
 
@@ -230,6 +232,8 @@ def _chunk(answer: ChatAnswer, choices: list[dict[str, Any]], with_usage: bool) 
     }
     if with_usage:
         chunk["usage"] = None  # OpenAI sends usage: null on every chunk but the last
+    if answer.obfuscation:  # OpenAI's padding of every chunk to a size that tells nothing
+        chunk["obfuscation"] = "Zx9" * (1 + len(orjson.dumps(choices)) % 5)
     return chunk
 
 
@@ -268,7 +272,10 @@ def stream_chunks(answer: ChatAnswer, include_usage: bool) -> tuple[list[dict[st
     chunks.append(_chunk(answer, _choices(answer, {}, answer.finish_reason), include_usage))
     if include_usage:
         final = _chunk(answer, [], False)
-        final["usage"] = usage(answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens)
+        counts = usage(answer.prompt_tokens, answer.completion_tokens, answer.cached_tokens)
+        (chunks[-1] if answer.usage_on_finish else final)["usage"] = counts
+        if answer.obfuscation:  # last, after the usage, as OpenAI writes it
+            final["obfuscation"] = final.pop("obfuscation")
         chunks.append(final)
     return chunks, content_count
 

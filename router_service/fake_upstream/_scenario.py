@@ -138,6 +138,15 @@ class Scenario:
     # signed thinking block, before its content; a Gemini answer's thought parts, before its
     # text, when the request asked for them (thinkingConfig.includeThoughts).
     reasoning: str | None = None
+    # An OpenAI-dialect stream's chunks end with OpenAI's `"obfuscation"` padding (after the
+    # `"usage": null` of a stream asked for usage), as OpenAI's own have since 2025.
+    obfuscation: bool = False
+    # An OpenAI-dialect server older than `stream_options` (vLLM before 0.5, some proxies):
+    # a request with it is a 400 naming it.
+    refuses_stream_options: bool = False
+    # An OpenAI-dialect stream asked for its usage carries it on its finish chunk, then ends
+    # with a chunk of no choices and no usage (as xAI's do).
+    usage_on_finish: bool = False
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

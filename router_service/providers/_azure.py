@@ -197,6 +197,15 @@ class AzureEntraAdapter(TokenAdapter):
         secrets = (key.key.get_secret_value() for key in config.keys)
         self._principals = frozenset(secret for secret in secrets if is_entra_key(secret))
 
+    def asks_stream_usage_of(self, upstream_model: str) -> bool:
+        # Its identities' calls and its api-keys' go through two adapters, each learning.
+        keyed = self.keyed.asks_stream_usage_of(upstream_model)
+        return keyed and super().asks_stream_usage_of(upstream_model)
+
+    def refused_stream_options(self, upstream_model: str) -> bool:
+        keyed = self.keyed.refused_stream_options(upstream_model)
+        return keyed or super().refused_stream_options(upstream_model)
+
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         if call.api_key in self._principals:
             return await super().chat(call)

@@ -130,6 +130,18 @@ class ProviderAdapter(ABC):
         over. OpenAI's format takes every part as it is: the default."""
         return None
 
+    def asks_stream_usage_of(self, upstream_model: str) -> bool:
+        """Whether a stream of `upstream_model` asks its upstream for a usage the upstream
+        would not send unasked (OpenAI-format kinds: `stream_options.include_usage`, which the
+        router adds): what comes of that alone is not for a caller who did not ask. The other
+        kinds report a stream's usage unasked: the default."""
+        return False
+
+    def refused_stream_options(self, upstream_model: str) -> bool:
+        """Whether this replica learned that `upstream_model`'s upstream refuses the
+        `stream_options` the router adds (OpenAI-format kinds; the admin's deployment view)."""
+        return False
+
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
         """Why this provider cannot serve `operation` (its API has no such endpoint), as the
         UNSUPPORTED_INPUT failure `media` would raise; None when it can. Pure, asked before a

@@ -290,6 +290,12 @@ class TokenAdapter(ProviderAdapter):
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
         return self.wire.cannot_media(operation)
 
+    def asks_stream_usage_of(self, upstream_model: str) -> bool:
+        return self.wire.asks_stream_usage_of(upstream_model)
+
+    def refused_stream_options(self, upstream_model: str) -> bool:
+        return self.wire.refused_stream_options(upstream_model)
+
     def _refused(self, secret: str, failure: UpstreamFailure) -> None:
         if failure.outcome is Outcome.AUTH_INVALID:
             self.tokens.forget(secret)

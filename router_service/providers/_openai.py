@@ -4,7 +4,7 @@ Differences between them are configuration (base URL, headers), not code."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +21,8 @@ from clients import (
     embedding_result_from_openai,
 )
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
+from router_service.clock import Clock
+from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import (
@@ -42,11 +44,18 @@ from router_service.providers._rerank import (
     voyage_rerank,
 )
 from router_service.providers._sse import json_events
+from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
 from router_service.providers._transport import HttpAdapter, JsonObject, malformed
 
 
 class OpenAIAdapter(HttpAdapter):
     kind = "openai"
+
+    def __init__(
+        self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
+    ) -> None:
+        super().__init__(name, config, http, clock)
+        self.refusals = StreamOptionsRefusals(name)
 
     @property
     def api_base(self) -> str:
@@ -129,13 +138,21 @@ class OpenAIAdapter(HttpAdapter):
         """Whether every stream asks the upstream for its usage (`stream_options`)."""
         return self.config.stream_usage
 
-    def _chat_body(self, call: ChatCall, *, stream: bool = False) -> dict[str, Any]:
+    def asks_stream_usage_of(self, upstream_model: str) -> bool:
+        return self.asks_stream_usage and upstream_model not in self.refusals
+
+    def refused_stream_options(self, upstream_model: str) -> bool:
+        return upstream_model in self.refusals
+
+    def _chat_body(
+        self, call: ChatCall, *, stream: bool = False, ask_usage: bool = False
+    ) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
         for_openai(body)
         if stream:
             body["stream"] = True
-            if self.asks_stream_usage:  # the accounting's usage; the caller's shown if asked
+            if ask_usage:  # the accounting's usage; the caller's shown if asked
                 options = body.get("stream_options")
                 asked = options if isinstance(options, dict) else {}
                 body["stream_options"] = {**asked, "include_usage": True}
@@ -206,12 +223,37 @@ class OpenAIAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        async with AsyncExitStack() as stack:
+            yield self._chunks(await self._chat_response(call, stack))
+
+    async def _chat_response(self, call: ChatCall, stack: AsyncExitStack) -> httpx.Response:
+        """The stream's response, opened on `stack`, asked for its usage unless its upstream
+        refuses that: on a refusal of the `stream_options` the router added (a 400 naming it),
+        the same call once more without them, and the deployment not asked for them again.
+        A caller's own `stream_options` are still sent (and, refused, its 400). Learned only
+        when the call without them is taken. The body is built in this call: not kept for as
+        long as the stream is open."""
         url = self._endpoint("chat/completions", call.upstream_model)
-        body = self._chat_body(call, stream=True)
+        asks = self.asks_stream_usage_of(call.upstream_model)
+        try:
+            body = self._chat_body(call, stream=True, ask_usage=asks)
+            return await stack.enter_async_context(
+                self._open_stream(url, body, call.api_key, call.timeout_s)
+            )
+        except UpstreamFailure as failure:
+            if not (asks and refuses_stream_options(failure)):
+                raise
+            status = failure.upstream_status
+        body = self._chat_body(call, stream=True)  # as `stream_usage: false` sends it
+        theirs = "stream_options" in body  # the caller's own may be what it refused
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
-        del body  # encoded into the request: not kept for as long as the stream is open
-        async with opened as response:
-            yield self._chunks(response)
+        del body
+        response = await stack.enter_async_context(opened)
+        # Learned once the same call without them is taken: a 400 for another reason that
+        # only quotes the request (FastAPI-style validation errors echo it) comes again.
+        if not theirs:
+            self.refusals.learn(call.upstream_model, status)
+        return response
 
     async def _chunks(
         self, response: httpx.Response

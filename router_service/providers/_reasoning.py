@@ -96,12 +96,17 @@ def anthropic_thinking(value: Any, output_config: Any = None) -> Thinking | None
     if mode == "enabled" and isinstance(budget, int) and not isinstance(budget, bool):
         return Thinking("enabled", budget)
     if mode == "adaptive":
-        effort = output_config.get("effort") if isinstance(output_config, dict) else None
-        ours = EFFORT_BY_CLAUDE_EFFORT.get(effort) if isinstance(effort, str) else None
+        ours = claude_effort(output_config)
         return Thinking("adaptive", BUDGET_BY_EFFORT[ours] if ours else None)
     if mode == "disabled":
         return Thinking("disabled")
     return None
+
+
+def claude_effort(output_config: Any) -> str | None:
+    """Adaptive thinking's `output_config.effort` as a `reasoning_effort`, when it is one."""
+    effort = output_config.get("effort") if isinstance(output_config, dict) else None
+    return EFFORT_BY_CLAUDE_EFFORT.get(effort) if isinstance(effort, str) else None
 
 
 def without_claude_effort(out: JsonObject) -> None:
@@ -323,16 +328,21 @@ def gemini_thinking_config(
     """generationConfig.thinkingConfig for the effort or Anthropic's `thinking`, both taken out
     of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it), in
     the range `model` takes. Reasoning asked for (a budget above 0, or dynamic) is reasoning
-    the caller sees: `includeThoughts` too, so Gemini sends its thought summaries."""
+    the caller sees: `includeThoughts` too, so Gemini sends its thought summaries. An effort
+    (adaptive thinking's too) is Google's budget for it, whichever knob said it."""
     out.pop("thinking", None)
     without_claude_effort(out)
     thinking = asked(body)
     if thinking is None:
         return None
     effort = effort_of(body)
-    if effort is not None and anthropic_thinking(body.get("thinking")) is None:
+    if thinking.mode == "adaptive":
+        effort = claude_effort(body.get("output_config"))
+    elif anthropic_thinking(body.get("thinking")) is not None:
+        effort = None  # Anthropic's own budget (or disabled), sent on purpose
+    if effort is not None:
         budget = gemini_budget(effort)
-    elif thinking.mode == "adaptive" and thinking.budget is None:
+    elif thinking.mode == "adaptive":
         budget = -1  # dynamic: the model decides
     else:
         budget = max(thinking.budget or 0, 0)

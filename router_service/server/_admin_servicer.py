@@ -142,9 +142,10 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
         )
         response = pb.GetRoutingStatsResponse()
         for st, until in zip(stats, cooldowns, strict=True):
+            deployment = planner.deployments[st.deployment]
             response.deployments.add(
                 deployment=st.deployment,
-                provider=planner.deployments[st.deployment].provider,
+                provider=deployment.provider,
                 alpha=st.alpha,
                 beta=st.beta,
                 success_mean=st.mean,
@@ -152,6 +153,9 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
                 failures=st.failures,
                 latency_ewma_ms=(st.latency_ewma_s or 0.0) * 1000.0,
                 cooldown_until_unix=until,
+                stream_options_refused=deployment.adapter.refused_stream_options(
+                    deployment.upstream_model
+                ),
             )
         for group in planner.groups.values():
             response.groups.add(

@@ -384,6 +384,12 @@ class StateStore(ABC):
         `fallbacks` (calls answered locally since start); empty without a shared backend."""
         return {}
 
+    def retry_shared(self) -> None:
+        """For a store whose shared backend failed (`outage_counts()["degraded"]`): its next
+        call asks that backend again, whatever its retry interval (an issued key's read back
+        must reach the log a write went to). Nothing for a store without one."""
+        return None
+
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections. Idempotent."""

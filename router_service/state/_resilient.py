@@ -26,8 +26,7 @@ only its own leases); that is the price of requests flowing on.
 
 Telemetry hooks: `degraded`, `fallback_count` (calls answered locally), `outages`,
 `journal_dropped`, `last_error`, and `detail()` (one line for a readiness probe);
-`outage_counts()` is what the metrics export (`switchboard.state.degraded`, `.outages`,
-`.fallbacks`).
+`outage_counts()`: the metrics `switchboard.state.degraded`, `.outages` and `.fallbacks`.
 """
 
 from __future__ import annotations
@@ -392,6 +391,9 @@ class ResilientStateStore(StateStore):
             "outages": self.outages,
             "fallbacks": self.fallback_count,
         }
+
+    def retry_shared(self) -> None:
+        self._retry_at = 0.0  # `_try_shared`: the next call probes the shared store
 
     async def aclose(self) -> None:
         await self.shared.aclose()

@@ -28,8 +28,11 @@ def test_a_page_goes_on_after_the_last_model_of_the_page_before() -> None:
     assert names(models_page(models("a", "b", "c", "d", "e"), "2", token)) == ["c", "d"]
     # A model added before the page's start moves it: the page still starts after `b`.
     assert names(models_page(models("z", "a", "b", "c", "d", "e"), "2", token)) == ["c", "d"]
-    # `b` gone: the page starts where the page before ended.
-    assert names(models_page(models("a", "c", "d", "e"), "2", token)) == ["d", "e"]
+    # `b` gone: the page starts at the model that followed it, which no page listed yet.
+    assert names(models_page(models("a", "c", "d", "e"), "2", token)) == ["c", "d"]
+    assert names(models_page(models("x", "y", "a", "c", "d"), "2", token)) == ["c", "d"]
+    # Both gone: where the page before ended.
+    assert names(models_page(models("a", "d", "e", "f"), "2", token)) == ["e", "f"]
     last = models_page(models("a", "b", "c"), "2", token)
     assert names(last) == ["c"] and "nextPageToken" not in last
 

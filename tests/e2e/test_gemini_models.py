@@ -12,9 +12,11 @@ import pytest
 from google import genai
 from google.genai import types
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
+from tests.router_service.auth.helpers import client, guarded_config
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -96,3 +98,22 @@ async def test_a_bad_page_parameter_is_a_gemini_400_naming_it(
     assert set(error) == {"code", "message", "status"}
     assert (error["code"], error["status"]) == (400, "INVALID_ARGUMENT")
     assert error["message"].startswith(f"{named}:")
+
+
+async def test_a_bad_page_parameter_is_not_counted_in_the_callers_rpm(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A page parameter that is wrong is refused before the router is asked for the list: as
+    no other invalid request does, it takes no place in the client's rpm window."""
+    limited = "sk-gemini-pages-rpm"
+    sections = guarded_config(fake.base_url, client("pager", limited, rpm=1))
+    edge = await start_edge(await start_router(sections, clock=ManualClock()))
+    headers = {"x-goog-api-key": limited}
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        for params in ({"pageSize": "-1"}, {"pageToken": "not-a-token"}):
+            refused = await http.get("/v1beta/models", params=params, headers=headers)
+            assert refused.status_code == 400
+        answer = await http.get("/v1beta/models", params={"pageSize": 1}, headers=headers)
+        assert answer.status_code == 200 and len(answer.json()["models"]) == 1
+        limit = await http.get("/v1beta/models", headers=headers)  # the rpm counts calls
+        assert limit.status_code == 429

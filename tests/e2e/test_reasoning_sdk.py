@@ -269,6 +269,11 @@ async def test_failover_from_claude_to_an_openai_deployment_with_thinking_on(
             None,
             {"generationConfig.thinkingConfig": {"thinkingBudget": -1, "includeThoughts": True}},
         ),
+        (  # the effort's Gemini budget, as reasoning_effort `high` gets it
+            "gemini",
+            {"effort": "high"},
+            {"generationConfig.thinkingConfig": {"thinkingBudget": 24576, "includeThoughts": True}},
+        ),
         ("command", {"effort": "high"}, {"thinking": {"type": "enabled", "token_budget": 4096}}),
     ],
 )

@@ -1,5 +1,6 @@
 """Where a reasoning knob would be refused, none is sent: Claude models before 3.7 (by name, on
-every platform) and deployments marked `reasoning: false` (a GPT model without reasoning), in
+every platform), GPT models without reasoning and Cohere models other than Command A Reasoning
+(by name) and deployments marked `reasoning: false` (`true` overrides the name), in
 a call and in a stream, first choice or failover; a Gemini thinking budget stays in the range
 its model takes."""
 
@@ -32,6 +33,10 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "gemini-lite": one("gem", "gemini-2.5-flash-lite"),
         "br-profile": one("br", PROFILE),
         "gpt-4o": one("alpha", "gpt-4o", reasoning=False),
+        "gpt-4o-mini": one("alpha", "gpt-4o-mini-2024-07-18"),  # told by its name
+        "gpt-4.1-forced": one("alpha", "gpt-4.1", reasoning=True),  # the config overrides it
+        "command-r": one("co", "command-r-plus-08-2024"),
+        "command-forced": one("co", "command-r7b-12-2024", reasoning=True),
         "claude-then-4o": {
             "deployments": [
                 {"provider": "claude", "model": "claude-sonnet-4-5"},
@@ -194,3 +199,31 @@ async def test_claude_code_fails_over_to_a_deployment_without_reasoning(
     assert body["model"] == "gpt-4o"
     assert "reasoning_effort" not in body and "thinking" not in body
     assert body["output_config"] == {"note": "kept"}
+
+
+@pytest.mark.parametrize(("model", "sent"), [("gpt-4o-mini", False), ("gpt-4.1-forced", True)])
+async def test_a_gpt_model_without_reasoning_is_told_by_its_name(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, sent: bool
+) -> None:
+    thinking = {"type": "enabled", "budget_tokens": 4096}
+    await sdk.chat.completions.create(
+        model=model, messages=HELLO, reasoning_effort="low", extra_body={"thinking": thinking}
+    )
+
+    body = reasoning.received(fake)
+    assert "thinking" not in body
+    assert body.get("reasoning_effort") == ("low" if sent else None)
+
+
+@pytest.mark.parametrize(("model", "sent"), [("command-r", False), ("command-forced", True)])
+async def test_only_cohere_reasoning_models_get_thinking_from_an_effort(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, sent: bool
+) -> None:
+    stream = await sdk.chat.completions.create(
+        model=model, messages=HELLO, reasoning_effort="high", stream=True
+    )
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    assert text == "Echo: hello"
+    expected = {"type": "enabled", "token_budget": 4096} if sent else None
+    assert reasoning.received(fake).get("thinking") == expected

@@ -315,9 +315,10 @@ async def test_hundreds_of_streams_end_every_way_and_leave_nothing_behind(
     """300 streams open at once, heartbeating, ended by a mix of normal ends, stalls and callers
     who leave: every lease, active mark, upstream request and task is gone afterwards."""
     per_kind = 100
-    # The stall limit is 8x the slowest chunk interval: a loaded 2-core machine (300 streams and
-    # whatever else runs) must not make a slow but live stream look stalled.
-    config = stream_config(fake.base_url, stall_s=2.5, heartbeat_s=0.2)
+    # The stall limit is 20x the slowest chunk interval: a loaded 2-core machine (300 streams and
+    # whatever else runs: 8x, 2.5 s, once timed a live stream out in CI beside other work) must
+    # not make a slow but live stream look stalled.
+    config = stream_config(fake.base_url, stall_s=6.0, heartbeat_s=0.2)
     # A stall cools its deployment; late starters would wait the cooldown out (the planner's
     # last resort), which is not what this test is about.
     config["cooldowns"] = {"transient_s": 0.01}

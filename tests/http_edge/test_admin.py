@@ -269,3 +269,22 @@ async def test_the_status_page_from_a_router_without_list_jobs(
     assert view["jobs"] is None
     assert {row["provider"] for row in view["keys"]} == {"alpha", "beta"}
     assert jobs.status_code == 501  # asked for alone, the router's answer as it is
+
+
+async def test_a_deployment_that_refused_stream_options_says_so(
+    opened: tuple[RouterHandle, Edge], fake: FakeUpstream
+) -> None:
+    _, edge = opened
+    fake.state.set_scenario(Scenario(refuses_stream_options=True), model="model-a")
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        async with http.stream("POST", "/v1/chat/completions", json=CHAT | {"stream": True}) as r:
+            assert r.status_code == 200 and b"[DONE]" in await r.aread()
+    assert [c.body.get("stream_options") for c in fake.state.calls()] == [
+        {"include_usage": True},
+        None,
+    ]
+
+    status: dict[str, Any] = (await get(edge, "/admin/api/status", ADMIN)).json()
+    refused = [d["deployment"] for d in status["deployments"] if d["stream_options_refused"]]
+    assert refused == ["alpha/model-a"]
+    assert all(isinstance(d["stream_options_refused"], bool) for d in status["deployments"])

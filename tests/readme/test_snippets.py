@@ -120,6 +120,7 @@ def test_every_python_block_is_run_here() -> None:
         "langchain_openai",
         "anthropic.Anthropic(",
         "genai.Client(",
+        "ollama.Client(",
         "cohere.ClientV2(",
         'reasoning_effort="medium"',
         CACHE_BLOCK,
@@ -321,6 +322,12 @@ def test_gemini_block(stack: LiveStack) -> None:
     assert printed[0].startswith("Echo: hello ") and int(printed[0].split()[-1]) > 0
     assert printed[1] == "Echo: hello" and int(printed[2]) > 0 and printed[3] == "8"
     assert "'models/demo-chat'" in printed[4] and "'models/text-embedding'" in printed[4]
+
+
+def test_ollama_block(stack: LiveStack) -> None:
+    printed = run_block("ollama.Client(", stack).splitlines()
+    assert printed[:4] == ["Echo: hello stop True", "Echo: hello", "Echo: hello", "2"]
+    assert "'demo-chat'" in printed[4] and "'text-embedding'" in printed[4]
 
 
 def curl(command: str, edge: str, *, asking: str | None = None) -> httpx.Response:

@@ -16,7 +16,7 @@ from clients.codec.gemini._fields import (
     gemini_message,
     generate_request_from_gemini,
 )
-from clients.codec.gemini._models import models_page
+from clients.codec.gemini._models import PageAsk, models_page, page_ask
 from clients.codec.gemini._request import model_name, openai_chat_body
 from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
 from clients.codec.gemini._stream import ResponseChunks
@@ -42,6 +42,7 @@ __all__ = [
     "FINISH_BY_FINISH_REASON",
     "METHODS",
     "THINKING_BUDGETS",
+    "PageAsk",
     "ResponseChunks",
     "embeddings_body",
     "embeddings_to_gemini",
@@ -55,6 +56,7 @@ __all__ = [
     "model_to_gemini",
     "models_page",
     "openai_chat_body",
+    "page_ask",
     "response_to_gemini",
     "thought_signature",
     "usage_to_gemini",

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from clients.codec._tool_pieces import StreamedCall
 from clients.codec.gemini._response import (
     call_part,
     finish_reason,
@@ -31,18 +32,8 @@ JsonObject = dict[str, Any]
 
 
 @dataclass
-class _Call:
-    """A tool call as its pieces arrive."""
-
-    id: str = ""
-    name: str = ""
-    arguments: list[str] = field(default_factory=list)
-    signature: str = ""
-
-
-@dataclass
 class _Candidate:
-    calls: dict[int, _Call] = field(default_factory=dict)  # OpenAI's tool call index → call
+    calls: dict[int, StreamedCall] = field(default_factory=dict)  # OpenAI's tool call index → call
     finish: Any = None
 
 
@@ -111,13 +102,8 @@ class ResponseChunks:
     def _delta(self, candidate: _Candidate, delta: Mapping[str, Any]) -> list[JsonObject]:
         parts = text_parts(delta, self._thoughts)
         for piece in delta.get("tool_calls") or ():
-            call = candidate.calls.setdefault(int(piece.get("index") or 0), _Call())
-            function = piece.get("function") or {}
-            call.id = call.id or str(piece.get("id") or "")
-            call.name = call.name or str(function.get("name") or "")
-            if isinstance(function.get("arguments"), str):
-                call.arguments.append(function["arguments"])
-            call.signature = call.signature or thought_signature(piece)
+            call = candidate.calls.setdefault(int(piece.get("index") or 0), StreamedCall())
+            call.add(piece, thought_signature(piece))
         return parts
 
     def _response(self, candidates: list[JsonObject]) -> JsonObject:

@@ -661,6 +661,7 @@ class DeploymentStatus(_message.Message):
     FAILURES_FIELD_NUMBER: _builtins.int
     LATENCY_EWMA_MS_FIELD_NUMBER: _builtins.int
     COOLDOWN_UNTIL_UNIX_FIELD_NUMBER: _builtins.int
+    STREAM_OPTIONS_REFUSED_FIELD_NUMBER: _builtins.int
     deployment: _builtins.str
     provider: _builtins.str
     alpha: _builtins.float
@@ -674,6 +675,10 @@ class DeploymentStatus(_message.Message):
     """Latency EWMA seen by this replica, 0 when unmeasured."""
     cooldown_until_unix: _builtins.float
     """Unix seconds when its transient cooldown ends; 0 when none."""
+    stream_options_refused: _builtins.bool
+    """This replica learned that its upstream refuses `stream_options` (a 400 naming them): its
+    streams are not asked for their usage and count the router's estimate.
+    """
     def __init__(
         self,
         *,
@@ -686,10 +691,11 @@ class DeploymentStatus(_message.Message):
         failures: _builtins.int = ...,
         latency_ewma_ms: _builtins.float = ...,
         cooldown_until_unix: _builtins.float = ...,
+        stream_options_refused: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "beta", b"beta", "cooldown_until_unix", b"cooldown_until_unix", "deployment", b"deployment", "failures", b"failures", "latency_ewma_ms", b"latency_ewma_ms", "provider", b"provider", "success_mean", b"success_mean", "successes", b"successes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "beta", b"beta", "cooldown_until_unix", b"cooldown_until_unix", "deployment", b"deployment", "failures", b"failures", "latency_ewma_ms", b"latency_ewma_ms", "provider", b"provider", "stream_options_refused", b"stream_options_refused", "success_mean", b"success_mean", "successes", b"successes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,6 +5,7 @@ error for a key issued that nobody can see, nor a key issued twice. On Redis and
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -16,8 +17,10 @@ from router_service.clock import ManualClock
 from router_service.state import (
     AppendResult,
     DocumentPart,
+    Landing,
     MemoryStateStore,
     RedisStateStore,
+    ResilientStateStore,
     StateStore,
     StoreUnavailableError,
 )
@@ -33,6 +36,7 @@ class _Faults:
 
     reads_after_append = 0
     lose_reply = False
+    fail_notice = False
     _failing = 0
 
     def heal(self) -> None:
@@ -56,6 +60,12 @@ class _Faults:
             self.lose_reply = False
             raise StoreUnavailableError("store: connection lost before the reply")
         return done
+
+    async def land_flight(self, name: str, token: str, landing: Landing) -> None:
+        if self.fail_notice:
+            self.fail_notice = False
+            raise StoreUnavailableError("store: the notice was not sent")
+        await super().land_flight(name, token, landing)  # type: ignore[misc]
 
 
 class MemoryFaults(_Faults, MemoryStateStore):
@@ -81,6 +91,15 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[_Faults]:
 def replica(store: _Faults) -> IssuedKeys:
     assert isinstance(store, StateStore)
     return IssuedKeys(store, ManualClock(START))
+
+
+def behind_fallback(store: _Faults) -> IssuedKeys:
+    """A replica as `open_store` makes one on Redis: the shared store behind this replica's
+    local fallback (which answers from local state for `retry_interval_s` after a failure)."""
+    assert isinstance(store, StateStore)
+    clock = ManualClock(START)  # never moved: the fallback's retry interval never passes
+    local = MemoryStateStore(clock)
+    return IssuedKeys(ResilientStateStore(store, local, clock=clock, retry_interval_s=1.0), clock)
 
 
 def knows(keys: IssuedKeys, secret: str) -> bool:
@@ -132,3 +151,38 @@ async def test_an_append_whose_reply_was_lost_is_recognised_by_its_id(store: _Fa
     secret, key = await keys.issue("app", "laptop", None)
     assert knows(keys, secret)
     assert [k.id for k in keys.listed("app") if k.label == "laptop"] == [key.id]  # once
+
+
+async def test_an_issue_found_after_a_lost_reply_is_heard_by_the_other_replicas(
+    store: _Faults,
+) -> None:
+    """The key returned is known on every replica at once (the notice an append sends), not
+    only after their periodic read: a browser's next call may reach any of them."""
+    writer, follower = replica(store), replica(store)
+    await writer.issue("app", "warm", None)
+    follower.start()  # its clock never moves: only a notice makes it read again
+    try:
+        await asyncio.wait_for(follower.synced(0), 10)
+        await asyncio.wait_for(follower.resting.wait(), 10)
+        store.lose_reply = True
+        secret, _ = await writer.issue("app", "laptop", None)
+        while not knows(follower, secret):
+            await asyncio.wait_for(follower.synced(follower.syncs), 10)
+    finally:
+        await follower.aclose()
+
+
+async def test_behind_the_local_fallback_one_failure_still_gets_the_key(store: _Faults) -> None:
+    """As deployed on Redis: a read back that fails once, an append whose reply was lost, or
+    a notice not sent (a chore) is no 503 for a key the log holds: the read back asks the
+    shared store again, not the local state the fallback answers from meanwhile."""
+    keys, other = behind_fallback(store), behind_fallback(store)
+    await keys.issue("app", "warm", None)
+    store.reads_after_append = 1
+    first, _ = await keys.issue("app", "laptop", None)
+    store.lose_reply = True
+    second, _ = await keys.issue("app", "desk", None)
+    store.fail_notice = True
+    third, _ = await keys.issue("app", "phone", None)
+    await other.refresh()
+    assert all(knows(keys, s) and knows(other, s) for s in (first, second, third))

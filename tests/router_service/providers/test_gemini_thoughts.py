@@ -107,3 +107,17 @@ def test_streamed_thoughts_are_reasoning_deltas_before_the_text() -> None:
         {"content": "Four"},
         {"content": "."},
     ]
+
+
+@pytest.mark.parametrize(
+    ("claude_effort", "effort"),
+    [("low", "low"), ("medium", "medium"), ("high", "high"), ("max", "xhigh")],
+)
+def test_adaptive_thinkings_effort_is_that_efforts_gemini_budget(
+    claude_effort: str, effort: str
+) -> None:
+    """Claude's adaptive thinking with `output_config.effort` means that effort: the budget a
+    Gemini deployment gets for it is the one `reasoning_effort` gets (Google's, 8192 for
+    medium), not the Claude column's (2048)."""
+    adaptive = {"thinking": {"type": "adaptive"}, "output_config": {"effort": claude_effort}}
+    assert _thinking(adaptive) == _thinking({"reasoning_effort": effort})

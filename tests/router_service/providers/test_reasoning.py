@@ -12,6 +12,7 @@ from router_service.providers._reasoning import (
     effort_for_budget,
     gemini_fitted,
 )
+from router_service.providers._reasoning_models import takes_reasoning
 
 
 @pytest.mark.parametrize(
@@ -77,3 +78,38 @@ def test_a_gemini_budget_is_brought_into_its_models_range(
     model: str, budget: int, fitted: int
 ) -> None:
     assert gemini_fitted(budget, model) == fitted
+
+
+@pytest.mark.parametrize(
+    ("kind", "model", "takes"),
+    [
+        ("openai", "gpt-4o", False),
+        ("openai", "gpt-4o-mini-2024-07-18", False),
+        ("openai", "chatgpt-4o-latest", False),
+        ("openai", "gpt-4.1-nano", False),
+        ("openai", "gpt-4", False),
+        ("openai", "gpt-4-turbo-2024-04-09", False),
+        ("openai", "gpt-3.5-turbo", False),
+        ("openai", "openai/gpt-4o", False),  # OpenRouter's namespace
+        ("azure", "gpt-4o", False),  # an Azure deployment named for its model
+        ("openai", "ft:gpt-4o-mini-2024-07-18:acme::9xQ2", False),  # fine-tuned from one
+        ("openai", "ft:gpt-4.1-2025-04-14:acme:support:Bz7", False),
+        ("openai", "gpt-5-chat-latest", False),  # GPT-5's chat model refuses the effort
+        ("azure", "gpt-5-chat", False),
+        ("openai", "ft:o4-mini-2025-04-16:acme::Rf1", True),
+        ("openai", "o4-mini", True),
+        ("openai", "o3", True),
+        ("openai", "gpt-5-mini", True),
+        ("openai", "gpt-oss-120b", True),
+        ("openai", "my-gpt-4o-finetune", True),  # not the name's start: told nothing
+        ("cohere", "command-a-reasoning-08-2025", True),
+        ("cohere", "command-a-03-2025", False),
+        ("cohere", "command-r-plus-08-2024", False),
+        ("anthropic", "claude-3-5-haiku-latest", True),  # claude_mode's to tell
+        ("gemini", "gemini-2.0-flash", True),
+    ],
+)
+def test_which_models_take_a_reasoning_knob_follows_their_name(
+    kind: str, model: str, takes: bool
+) -> None:
+    assert takes_reasoning(kind, model) is takes

@@ -1,0 +1,57 @@
+"""Ollama's native API ⇄ Switchboard's OpenAI dialect, as pure functions.
+
+The HTTP edge's `/api/chat` and `/api/generate` read an Ollama body into the chat request proto
+(:func:`chat_request_from_ollama`) and write the chat answer back as Ollama's answer
+(:func:`response_to_ollama`) or its stream's NDJSON objects (:class:`StreamLines`);
+`/api/embed` and `/api/embeddings` bodies become OpenAI embeddings bodies (:func:`embed_body`),
+and the router's models Ollama's (:func:`model_to_ollama`, :func:`show_model`). A package of
+its own, imported by name (``from clients.codec.ollama import …``), as the Gemini one is.
+"""
+
+from clients.codec.ollama._fields import (
+    chat_request_from_ollama,
+    ollama_field,
+    ollama_message,
+)
+from clients.codec.ollama._models import model_to_ollama, show_model
+from clients.codec.ollama._request import embed_body, is_load, model_of, streams
+from clients.codec.ollama._response import (
+    Timing,
+    embeddings_to_ollama,
+    load_answer,
+    response_to_ollama,
+)
+from clients.codec.ollama._stream import StreamLines
+from clients.codec.ollama._tables import (
+    DONE_REASONS,
+    IGNORED_OPTIONS,
+    MANAGEMENT,
+    OPTION_KEYS,
+    THINK_EFFORTS,
+    VERSION,
+    ollama_error,
+)
+
+__all__ = [
+    "DONE_REASONS",
+    "IGNORED_OPTIONS",
+    "MANAGEMENT",
+    "OPTION_KEYS",
+    "THINK_EFFORTS",
+    "VERSION",
+    "StreamLines",
+    "Timing",
+    "chat_request_from_ollama",
+    "embed_body",
+    "embeddings_to_ollama",
+    "is_load",
+    "load_answer",
+    "model_of",
+    "model_to_ollama",
+    "ollama_error",
+    "ollama_field",
+    "ollama_message",
+    "response_to_ollama",
+    "show_model",
+    "streams",
+]
