@@ -12,11 +12,14 @@ from typing import Any
 import httpx
 import pytest
 
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.fake_upstream import CallRecord, FakeUpstream
+from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
 from tests.http_edge.harness import Edge
-from tests.router_service.auth.helpers import client
+from tests.router_service.auth.helpers import bearer, client
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -77,3 +80,29 @@ async def test_a_call_holds_a_stream_and_its_usage_counts_when_it_ends(
         again = await offer(http)
         assert again.status_code == 201, again.text
         assert again.headers["x-ratelimit-remaining-tokens"] == str(1000 - TOKENS)
+
+
+async def test_a_stopping_router_settles_its_calls(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A router that stops ends its calls' watches: what they counted reaches the client's tpm
+    and the stream slot is given back, as the next router on the same store sees."""
+    clock = ManualClock(1_700_000_000.0)
+    store = MemoryStateStore(clock)
+    one = await start_router(config(fake), clock=clock, store=store)
+    offer_rpc = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
+    made = await one.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+
+    def answered() -> bool:
+        return any(
+            call.query.get("call_id") == made.call_id and call.chunks_sent == RESPONSE_EVENTS
+            for call in fake.state.calls(path="/v1/realtime")
+        )
+
+    await fake.state.wait_for(answered, what="the call's sideband")
+    await one.server.shutdown(grace=0)
+    assert not len(one.server.call_watches)
+
+    two = await start_router(config(fake), clock=clock, store=store)
+    again = await two.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+    assert again.route.rate_limit.remaining_tokens == 1000 - TOKENS
