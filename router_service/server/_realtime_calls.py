@@ -38,6 +38,7 @@ from router_service.errors import (
 from router_service.guardrails import AnswerGuard
 from router_service.runtime import Runtime
 from router_service.server._call_watch import CallWatch, CallWatches
+from router_service.server._calls import client_name
 from router_service.server._errors import answered
 from router_service.server._realtime import screened
 from router_service.sessions import checked_session_id
@@ -128,9 +129,7 @@ class RealtimeCallsServicer:
         call_id = request.call_id
         kept = (await runtime.store.get_values([_call_name(call_id)]))[0] if call_id else None
         record = _record(kept)
-        caller = current_caller()
-        client = "" if caller is None or caller.anonymous else caller.name
-        if record is None or record.get("client") != client:
+        if record is None or record.get("client") != client_name():
             raise RealtimeCallNotFoundError()
         remaining = context.time_remaining()
         timeout_s = _HANGUP_TIMEOUT_S if remaining is None else remaining
