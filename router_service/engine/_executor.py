@@ -24,6 +24,7 @@ from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
+from router_service.engine._realtime_calls import RealtimeCalls
 from router_service.engine._reasoning_off import without_reasoning
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
@@ -51,7 +52,7 @@ class _OpenStream:
     lease: KeyLease
 
 
-class Executor(MediaStreams, RealtimeSessions):
+class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
     def __init__(
         self,
         planner: Planner,
