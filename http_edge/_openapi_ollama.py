@@ -13,7 +13,8 @@ __all__ = ["CHAT", "EMBED", "EMBEDDINGS", "GENERATE", "PLAIN", "SHOW"]
 _OPTIONS = {
     "type": "object",
     "description": "temperature, top_p, top_k, seed, stop, num_predict, presence_penalty and "
-    "frequency_penalty are read; a local runner's own (num_ctx, num_gpu…) are ignored.",
+    "frequency_penalty are read; any other (a local runner's num_ctx, num_gpu…) is ignored, "
+    "as Ollama ignores an option it does not know.",
 }
 _FORMAT = {"oneOf": [{"enum": ["", "json"]}, {"type": "object"}]}
 _THINK = {"oneOf": [{"type": "boolean"}, {"enum": ["low", "medium", "high"]}]}

@@ -113,6 +113,10 @@ async def _embed(request: Request, legacy: bool) -> Response:
     started = time.monotonic_ns()
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
+    if is_load(body, "prompt" if legacy else "input"):
+        # Nothing to embed: Ollama loads the model and answers no vectors.
+        model = (await _model(request, parse_request(model_of, body))).id
+        return JSONBytesResponse(embeddings_to_ollama({}, model, legacy, Timing(0)))
     params = parse_request(lambda b: embedding_params_from_openai(embed_body(b, legacy)), body)
     response = await embed_call(request, params, forwarded_metadata(request))
     result = embedding_result_to_openai(response.result)

@@ -33,9 +33,10 @@ class DeploymentRef(_Strict):
     reasoning: bool | None = Field(
         default=None,
         description="The model takes a reasoning knob; unset: as its name tells (gpt-4o*, "
-        "gpt-4.1*, gpt-4-*, gpt-3.5*, chatgpt-4o* at OpenAI-format kinds and Cohere models "
-        "other than command-a-reasoning* take none); false: a caller's `reasoning_effort`, "
-        "`thinking` and `output_config.effort` are not sent to it; true: they are.",
+        "gpt-4.1*, gpt-4-*, gpt-3.5*, chatgpt-4o*, gpt-5-chat* at OpenAI-format kinds and "
+        "Cohere models other than command-a-reasoning* take none); false: a caller's "
+        "`reasoning_effort`, `thinking` and `output_config.effort` are not sent to it; true: "
+        "they are.",
     )
 
     @property
@@ -110,6 +111,13 @@ class StreamsConfig(_Strict):
         description="The router pings a realtime session's upstream WebSocket after this long "
         "without a message from it; no answer within half of it (a dead or half-open "
         "connection) ends the session as an upstream error (close code 1011).",
+    )
+    realtime_call_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long the router remembers which deployment and key made a WebRTC "
+        "Realtime call (`POST /v1/realtime/calls`), so that any replica can hang it up: "
+        "OpenAI's sessions last at most 60 minutes.",
     )
 
 

@@ -24,6 +24,7 @@ from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
+from router_service.engine._realtime_calls import RealtimeCalls
 from router_service.engine._reasoning_hidden import (
     hides_reasoning,
     without_answer_reasoning,
@@ -56,7 +57,7 @@ class _OpenStream:
     lease: KeyLease
 
 
-class Executor(MediaStreams, RealtimeSessions):
+class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
     def __init__(
         self,
         planner: Planner,

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from clients import (
     MEDIA_PATHS,
@@ -29,6 +30,8 @@ from router_service.providers._base import (
     EmbedCall,
     MediaCall,
     MediaPiece,
+    RealtimeCall,
+    RealtimeCallAnswer,
     websocket_url,
 )
 from router_service.providers._media_stream import media_pieces
@@ -81,6 +84,50 @@ class OpenAIAdapter(HttpAdapter):
             f"{websocket_url(self.config.base_url)}/realtime?model={quote(upstream_model, safe='')}"
         )
         return url, headers
+
+    @property
+    def offers_realtime_calls(self) -> bool:
+        """OpenAI's WebRTC calls, `<base>/realtime/calls`: kind openai only, as its socket."""
+        return self.kind == "openai"
+
+    async def create_realtime_call(self, call: RealtimeCall) -> RealtimeCallAnswer:
+        """`POST <base>/realtime/calls`, a form with `sdp` (application/sdp) and `session`
+        (JSON), as OpenAI's SDK sends it: `201` with the SDP answer, the call id the last
+        segment of its `Location` (`/v1/realtime/calls/{call_id}`)."""
+        if not self.offers_realtime_calls:
+            return await super().create_realtime_call(call)
+        parts = [
+            ("sdp", (None, call.sdp.encode(), "application/sdp")),
+            ("session", (None, orjson.dumps(call.session), "application/json")),
+        ]
+        form = httpx.Request("POST", "http://form.invalid/", files=parts)
+        content, kind = form.read(), form.headers["content-type"]
+        url = f"{self.api_base}/realtime/calls"
+        response = await self._post_for_answer(url, content, kind, call.api_key, call.timeout_s)
+        call_id = response.headers.get("location", "").rstrip("/").rsplit("/", 1)[-1]
+        if not call_id or not response.content:
+            detail = f"HTTP {response.status_code} with no call id (Location) or no SDP answer"
+            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
+        return RealtimeCallAnswer(call_id, response.content.decode("utf-8", "replace"))
+
+    async def hangup_realtime_call(self, call_id: str, api_key: str, timeout_s: float) -> None:
+        """`POST <base>/realtime/calls/{call_id}/hangup`."""
+        if not self.offers_realtime_calls:
+            return await super().hangup_realtime_call(call_id, api_key, timeout_s)
+        url = f"{self.api_base}/realtime/calls/{quote(call_id, safe='')}/hangup"
+        await self._post_for_answer(url, b"", "application/json", api_key, timeout_s)
+        return None
+
+    def realtime_sideband_target(
+        self, call_id: str, api_key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """`<base>/realtime?call_id=...` (wss), with the key that made the call."""
+        if not self.offers_realtime_calls:
+            return None
+        headers = self._headers(api_key)
+        headers.pop("content-type", None)
+        base = websocket_url(self.config.base_url)
+        return f"{base}/realtime?call_id={quote(call_id, safe='')}", headers
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return {
@@ -186,8 +233,9 @@ class OpenAIAdapter(HttpAdapter):
         """The stream's response, opened on `stack`, asked for its usage unless its upstream
         refuses that: on a refusal of the `stream_options` the router added (a 400 naming it),
         the same call once more without them, and the deployment not asked for them again.
-        A caller's own `stream_options` are still sent (and, refused, its 400). The body is
-        built in this call: not kept for as long as the stream is open."""
+        A caller's own `stream_options` are still sent (and, refused, its 400). Learned only
+        when the call without them is taken. The body is built in this call: not kept for as
+        long as the stream is open."""
         url = self._endpoint("chat/completions", call.upstream_model)
         asks = self.asks_stream_usage_of(call.upstream_model)
         try:
@@ -200,11 +248,15 @@ class OpenAIAdapter(HttpAdapter):
                 raise
             status = failure.upstream_status
         body = self._chat_body(call, stream=True)  # as `stream_usage: false` sends it
-        if "stream_options" not in body:  # else the caller's own may be what it refused
+        theirs = "stream_options" in body  # the caller's own may be what it refused
+        opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+        del body
+        response = await stack.enter_async_context(opened)
+        # Learned once the same call without them is taken: a 400 for another reason that
+        # only quotes the request (FastAPI-style validation errors echo it) comes again.
+        if not theirs:
             self.refusals.learn(call.upstream_model, status)
-        return await stack.enter_async_context(
-            self._open_stream(url, body, call.api_key, call.timeout_s)
-        )
+        return response
 
     async def _chunks(
         self, response: httpx.Response

@@ -5,8 +5,10 @@
 - OpenAI-format kinds (openai, azure, cloudflare): OpenAI's chat models before its reasoning
   models refuse `reasoning_effort` ("Unrecognized request argument" / "reasoning_effort is not
   supported with this model"): gpt-4o*, chatgpt-4o*, gpt-4.1*, gpt-4 and gpt-4-*, gpt-3.5*,
-  by name or after a namespace (`openai/gpt-4o` at OpenRouter). Every other name takes it (o1,
-  o3, o4-mini, gpt-5…; and servers that ignore it).
+  by name or after a namespace (`openai/gpt-4o` at OpenRouter), fine-tuned ones too (OpenAI
+  names them `ft:<base model>:<org>:<suffix>:<id>`); and GPT-5's chat model, gpt-5-chat*
+  ("reasoning_effort is not supported with this model"). Every other name takes it (o1, o3,
+  o4-mini, gpt-5, gpt-5-mini…; and servers that ignore it).
 - Cohere: only its reasoning models take `thinking` (https://docs.cohere.com/v2/docs/reasoning):
   command-a-reasoning*. Command A, Command R… do not.
 - Claude before 3.7 is told by `claude_mode` (_reasoning.py), where a caller's own `thinking`
@@ -21,7 +23,8 @@ __all__ = ["takes_reasoning"]
 
 _OPENAI_FORMAT = frozenset({"openai", "azure", "cloudflare"})
 _GPT_WITHOUT_REASONING = re.compile(
-    r"(?:^|/)(?:chatgpt-4o|gpt-4o|gpt-4\.1|gpt-4(?:-|$)|gpt-3\.5)", re.IGNORECASE
+    r"(?:^|/)(?:ft:)?(?:chatgpt-4o|gpt-4o|gpt-4\.1|gpt-4(?:-|$)|gpt-3\.5|gpt-5-chat)",
+    re.IGNORECASE,
 )
 _COHERE_REASONING = "command-a-reasoning"
 

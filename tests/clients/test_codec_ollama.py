@@ -9,7 +9,6 @@ import pytest
 
 from clients import InvalidRequestError
 from clients.codec.ollama import (
-    IGNORED_OPTIONS,
     chat_request_from_ollama,
     embed_body,
     ollama_field,
@@ -36,7 +35,8 @@ def test_options_become_openais_keys_and_a_runners_own_are_ignored() -> None:
         "frequency_penalty": 0.25,
         "stop": "END",
     }
-    body = chat(options=options | dict.fromkeys(IGNORED_OPTIONS, 1))
+    runners = {"num_ctx": 4096, "min_p": 0.1, "tfs_z": 1.0, "rope_frequency_base": 1e4}
+    body = chat(options=options | runners | {"a_clients_own": [1]})
     assert {k: v for k, v in body.items() if k not in ("model", "messages")} == {
         "temperature": 1.0,
         "top_p": 0.9,
@@ -49,6 +49,7 @@ def test_options_become_openais_keys_and_a_runners_own_are_ignored() -> None:
     }
     assert "max_tokens" not in chat(options={"num_predict": -1})  # no limit
     assert "max_tokens" not in chat(options={"num_predict": -2})
+    assert "max_tokens" not in chat(options={"num_predict": 0})  # Ollama's runner: no limit
 
 
 @pytest.mark.parametrize(
@@ -129,8 +130,8 @@ def test_embed_bodies() -> None:
     }
     assert embed_body({"model": "e", "prompt": "a"}, legacy=True) == {"model": "e", "input": "a"}
     with pytest.raises(InvalidRequestError) as refused:
-        embed_body({"model": "e", "prompt": "a"}, legacy=False)
-    assert refused.value.param == "prompt"
+        embed_body({"model": "e", "prompt": "a"}, legacy=False)  # the legacy field: not read
+    assert refused.value.param == "input"
 
 
 @pytest.mark.parametrize(
@@ -158,3 +159,18 @@ def test_a_bad_option_type_names_the_option() -> None:
     with pytest.raises(InvalidRequestError) as refused:
         chat_request_from_ollama(body, False, False)
     assert refused.value.param == "options.seed" and "options.seed" in refused.value.message
+
+
+def test_ollamas_own_defaults_and_number_types() -> None:
+    """Ollama's `seed: -1` is a random seed and `top_k: 0` no top-k (llama.cpp's): neither is
+    sent on; an integer option written as a float (Go's JSON numbers: Ollama takes `40.0`)
+    is that integer."""
+    body = chat(options={"seed": -1, "top_k": 0, "num_predict": 64.0, "temperature": 0.5})
+    assert "seed" not in body and "top_k" not in body
+    assert body["max_tokens"] == 64 and isinstance(body["max_tokens"], int)
+    whole = chat(options={"seed": 7.0, "top_k": 40.0})
+    assert (whole["seed"], whole["top_k"]) == (7, 40)
+    assert "top_k" not in chat(options={"top_k": -1})
+    with pytest.raises(InvalidRequestError) as refused:
+        chat(options={"num_predict": 1.5})
+    assert refused.value.param == "options.num_predict"

@@ -126,4 +126,8 @@ def test_a_model_in_the_tags_and_shown() -> None:
     tag = model_to_ollama(model)
     assert (tag["name"], tag["model"], tag["size"]) == ("chain", "chain", 0)
     assert tag["modified_at"] == "1970-01-01T00:00:00Z" and len(tag["digest"]) == 64
-    assert show_model(model)["capabilities"] == ["completion", "tools"]
+    shown = show_model(model)
+    assert shown["capabilities"] == ["completion", "tools"]
+    # Ollama's own CLI (`ollama show`) reads `model_info["general.architecture"].(string)`
+    # whenever there is a model_info: without it, it panics.
+    assert shown["model_info"]["general.architecture"] == ""

@@ -237,3 +237,18 @@ async def test_the_root_and_the_version_answer_as_ollama_does(edge_url: str) -> 
     assert version.json()["version"].count(".") == 2
     # A model list is the key's own: no shared cache keeps it.
     assert (tags.headers["cache-control"], tags.headers["vary"]) == ("private", "authorization")
+
+
+async def test_an_empty_embed_loads_the_model(
+    client: ollama.AsyncClient, fake: FakeUpstream
+) -> None:
+    """Ollama's embed with nothing to embed (an empty batch) answers no vectors, as a load:
+    no upstream is asked (OpenAI's refuses an empty input)."""
+    before = fake.state.last()
+    assert (await client.embed(model="embedder", input=[])).embeddings == []
+    assert (await client.embed(model="embedder", input="")).embeddings == []
+    assert (await client.embeddings(model="embedder", prompt="")).embedding == []
+    assert fake.state.last() is before
+    with pytest.raises(ollama.ResponseError) as unknown:
+        await client.embed(model="nope", input=[])
+    assert unknown.value.status_code == 404

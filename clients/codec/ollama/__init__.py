@@ -24,7 +24,6 @@ from clients.codec.ollama._response import (
 from clients.codec.ollama._stream import StreamLines
 from clients.codec.ollama._tables import (
     DONE_REASONS,
-    IGNORED_OPTIONS,
     MANAGEMENT,
     OPTION_KEYS,
     THINK_EFFORTS,
@@ -34,7 +33,6 @@ from clients.codec.ollama._tables import (
 
 __all__ = [
     "DONE_REASONS",
-    "IGNORED_OPTIONS",
     "MANAGEMENT",
     "OPTION_KEYS",
     "THINK_EFFORTS",

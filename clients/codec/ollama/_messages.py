@@ -6,7 +6,9 @@ parts with a data URL; an assistant's `tool_calls` carry `function.arguments` as
 (OpenAI's are a JSON string), and no id unless the client kept the one an answer gave; a
 `tool` message names the function it answers (`tool_name`). Each tool message answers the
 earliest call still open of that name (or of any name, when it names none), as Ollama's own
-templates pair them. An assistant's `thinking` is dropped: no upstream takes it back.
+templates pair them (a `tool_call_id`, which LangChain and Open WebUI send, names the call
+itself). An assistant's `thinking` is dropped: no upstream takes it back; a field Ollama's
+message does not have (OpenAI's `name`…) is not read, as Ollama does not read it.
 """
 
 from __future__ import annotations
@@ -31,8 +33,6 @@ __all__ = ["chat_messages", "image_parts"]
 JsonObject = dict[str, Any]
 
 _ROLES = ("system", "user", "assistant", "tool")
-_KEYS = frozenset({"role", "content", "images", "thinking", "tool_calls", "tool_name"})
-_KEYS_MORE = frozenset({"tool_call_id"})  # what some clients send beside Ollama's own
 # The first bytes of an image, base64-encoded, and its MIME type.
 _SIGNATURES = {
     "iVBORw0KGgo": "image/png",
@@ -70,11 +70,6 @@ def chat_messages(value: Any, path: str = "messages") -> list[JsonObject]:
 
 
 def _message(message: JsonObject, path: str, turn: int, calls: _Calls) -> JsonObject:
-    unknown = sorted(set(message) - _KEYS - _KEYS_MORE)
-    if unknown:
-        where = at(path, unknown[0])
-        message_text = f"{where}: not a message field (a message has {', '.join(sorted(_KEYS))})"
-        raise InvalidRequestError(message_text, where)
     if "role" not in message:
         missing(at(path, "role"))
     role = expect_str(message["role"], at(path, "role"))

@@ -2,9 +2,9 @@
 `/api/tags` entries and `/api/show` details.
 
 The router says neither a model's size, nor its family, nor what it can do: `size` is 0, the
-`details` empty, the `digest` a stable hash of the name (Ollama's is the weights'), and a
-shown model's capabilities are what every deployment takes through this gateway
-(`completion`, `tools`).
+`details` empty (and the architecture in `model_info`), the `digest` a stable hash of the name
+(Ollama's is the weights'), and a shown model's capabilities are what every deployment takes
+through this gateway (`completion`, `tools`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def show_model(model: ModelInfo) -> JsonObject:
         "parameters": "",
         "template": "",
         "details": model_details(),
-        "model_info": {"general.basename": model.id},
+        # `general.architecture`: Ollama's CLI (`ollama show`) takes it as a string whenever
+        # there is a `model_info`; the router knows none.
+        "model_info": {"general.architecture": "", "general.basename": model.id},
         "capabilities": ["completion", "tools"],
         "modified_at": created_at(float(model.created)),
     }

@@ -1,8 +1,11 @@
 """Ollama's `options`, `format` and `think` → OpenAI's chat keys (`OPTION_KEYS`).
 
 `options` are the Modelfile's parameters: those a hosted deployment has a word for become it
-(`num_predict` → `max_tokens`), those that tune only a local runner (`IGNORED_OPTIONS`:
-`num_ctx`, `num_gpu`…) are accepted and not read, and any other is refused, naming it.
+(`num_predict` → `max_tokens`), and any other is accepted and not read, as Ollama itself logs
+and drops an option it does not know: those that tune only a local runner (`num_ctx`,
+`num_gpu`…), the samplers no hosted API has (`min_p`, `mirostat`…), those older Ollamas had
+(`tfs_z`, `rope_frequency_base`…) and a client's own. Real clients send them all (LangChain's
+`ChatOllama` its `tfs_z` and `mirostat`, Open WebUI what its user typed).
 `format` is `"json"` (JSON mode) or a JSON schema (structured output); `think` is a boolean
 or an effort (`"low"`, `"medium"`, `"high"`).
 """
@@ -23,8 +26,7 @@ from clients.codec._json import (
     fail_type,
     invalid_value,
 )
-from clients.codec.ollama._tables import IGNORED_OPTIONS, OPTION_KEYS, THINK_EFFORTS
-from clients.errors import InvalidRequestError
+from clients.codec.ollama._tables import OPTION_KEYS, THINK_EFFORTS
 
 __all__ = ["chat_options", "response_format", "think_effort"]
 
@@ -39,17 +41,8 @@ def chat_options(value: Any) -> JsonObject:
     options = expect_object(value, "options")
     out: JsonObject = {}
     for key, option in options.items():
-        path = at("options", key)
-        if key in IGNORED_OPTIONS or option is None:
-            continue
-        if key not in OPTION_KEYS:
-            raise InvalidRequestError(
-                f"{path}: not an option this gateway takes (it takes "
-                f"{', '.join(sorted(OPTION_KEYS))}, and accepts and ignores "
-                f"{', '.join(sorted(IGNORED_OPTIONS))})",
-                path,
-            )
-        out[OPTION_KEYS[key]] = _option(key, option, path)
+        if key in OPTION_KEYS and option is not None:
+            out[OPTION_KEYS[key]] = _option(key, option, at("options", key))
     return out
 
 
@@ -60,18 +53,20 @@ def _option(key: str, value: Any, path: str) -> Any:
         if isinstance(value, str):
             return [value]
         return [expect_str(s, at_index(path, i)) for i, s in enumerate(expect_list(value, path))]
+    # An integer, which Ollama also takes written as a float (Go reads JSON numbers so): 40.0.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if key == "num_predict":
-        # Ollama's -1 (until the model stops) and -2 (until the context fills): no limit.
+        # Ollama's -1 (until the model stops), -2 (until the context fills) and 0 (its runner
+        # limits only a count above 0): no limit.
         count = expect_int(value, path)
-        if count < 0:
-            return None
-        if count == 0:
-            raise InvalidRequestError(f"{path}: must be at least 1, or -1 (no limit)", path)
-        return count
-    number = expect_int32(value, path) if key == "top_k" else expect_int(value, path)
-    if key == "top_k" and number < 1:
-        raise InvalidRequestError(f"{path}: must be at least 1", path)
-    return number
+        return count if count > 0 else None
+    if key == "top_k":
+        # llama.cpp's top_k of 0 or less samples from every token: no top-k, nothing sent.
+        number = expect_int32(value, path)
+        return number if number > 0 else None
+    seed = expect_int(value, path)
+    return None if seed == -1 else seed  # Ollama's default, -1, is a random seed
 
 
 def response_format(value: Any) -> JsonObject | None:

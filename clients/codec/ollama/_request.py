@@ -4,8 +4,10 @@
 
 Ollama streams unless told not to (`stream` defaults to true). Fields that only steer a local
 runner are accepted and not read (`keep_alive`; `raw`, as the prompt goes to a hosted model's
-own template anyway); those this gateway cannot honour are refused, naming them (`suffix`,
-`template`, `context`, `logprobs`), as is any field Ollama does not have.
+own template anyway); those this gateway cannot honour are refused when set, naming them
+(`suffix`, `template`, `context`, `logprobs`). A field Ollama does not have is ignored, as
+Ollama's own JSON binding ignores it: clients send their own (Open WebUI passes its form's
+extra fields, `metadata`…) and work against Ollama.
 """
 
 from __future__ import annotations
@@ -31,9 +33,6 @@ __all__ = ["chat_body", "embed_body", "generate_body", "is_load", "model_of", "s
 
 JsonObject = dict[str, Any]
 
-_COMMON = frozenset({"model", "format", "options", "stream", "keep_alive", "think"})
-_CHAT = _COMMON | {"messages", "tools"}
-_GENERATE = _COMMON | {"prompt", "system", "images", "raw", "suffix", "template", "context"}
 # Fields Ollama has that ask for what this gateway cannot give: refused when set.
 _REFUSED = {
     "suffix": "fill-in-the-middle (suffix) is not supported by this gateway",
@@ -61,22 +60,15 @@ def streams(body: JsonObject) -> bool:
 
 
 def is_load(body: JsonObject, key: str) -> bool:
-    """Whether the body only asks to load (or unload) the model: no prompt, no messages."""
-    value = body.get(key)
-    return not value and not body.get("images")
+    """Whether the body only asks to load (or unload) the model: no prompt, no messages, no
+    input to embed (a value of another type is not one: its check refuses it)."""
+    return body.get(key) in (None, "", []) and not body.get("images")
 
 
-def _check(body: JsonObject, known: frozenset[str]) -> None:
-    for key in sorted(body):
-        if key in _REFUSED and body[key] not in (None, "", [], False):
+def _check(body: JsonObject) -> None:
+    for key in sorted(_REFUSED.keys() & body.keys()):
+        if body[key] not in (None, "", [], False):
             raise InvalidRequestError(f"{key}: {_REFUSED[key]}", key)
-    unknown = sorted(set(body) - known - set(_REFUSED))
-    if unknown:
-        raise InvalidRequestError(
-            f"{unknown[0]}: not supported by this gateway's Ollama API "
-            f"(supported: {', '.join(sorted(known - set(_REFUSED)))})",
-            unknown[0],
-        )
     if body.get("raw") is not None:
         expect_bool(body["raw"], "raw")
 
@@ -96,7 +88,7 @@ def _common(model: str, body: JsonObject, stream: bool) -> JsonObject:
 
 def chat_body(body: JsonObject, stream: bool) -> JsonObject:
     """The OpenAI chat body that says what an `/api/chat` body says."""
-    _check(body, _CHAT)
+    _check(body)
     model = model_of(body)
     out = _common(model, body, stream)
     out["messages"] = chat_messages(body.get("messages") or [])
@@ -108,7 +100,7 @@ def chat_body(body: JsonObject, stream: bool) -> JsonObject:
 def generate_body(body: JsonObject, stream: bool) -> JsonObject:
     """The OpenAI chat body for an `/api/generate` body: its `system`, then its `prompt` (with
     its `images`) as the user's one message."""
-    _check(body, _GENERATE)
+    _check(body)
     model = model_of(body)
     out = _common(model, body, stream)
     messages: list[JsonObject] = []
@@ -139,18 +131,8 @@ def _tools(value: Any) -> list[JsonObject]:
 
 def embed_body(body: JsonObject, legacy: bool) -> JsonObject:
     """The OpenAI embeddings body for `/api/embed` (`input`: a string or strings;
-    `dimensions`) or, `legacy`, `/api/embeddings` (`prompt`: one string)."""
-    if legacy:
-        known = {"model", "prompt", "options", "keep_alive"}
-    else:
-        known = {"model", "input", "truncate", "dimensions", "options", "keep_alive"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise InvalidRequestError(
-            f"{unknown[0]}: not supported by this gateway's Ollama API "
-            f"(supported: {', '.join(sorted(known))})",
-            unknown[0],
-        )
+    `dimensions`) or, `legacy`, `/api/embeddings` (`prompt`: one string); other fields are
+    not read."""
     model = model_of(body)
     if body.get("options") is not None:
         expect_object(body["options"], "options")  # a local runner's: not read

@@ -11,7 +11,6 @@ from typing import Any
 
 __all__ = [
     "DONE_REASONS",
-    "IGNORED_OPTIONS",
     "MANAGEMENT",
     "OPTION_KEYS",
     "THINK_EFFORTS",
@@ -36,35 +35,6 @@ OPTION_KEYS = {
     "frequency_penalty": "frequency_penalty",
     "stop": "stop",
 }
-# `options` keys that only tune a local llama.cpp runner (its context, memory, threads, and the
-# samplers no hosted API has): accepted and not read. Any other key is refused.
-IGNORED_OPTIONS = frozenset(
-    {
-        "num_ctx",
-        "num_batch",
-        "num_gpu",
-        "main_gpu",
-        "low_vram",
-        "numa",
-        "num_thread",
-        "num_keep",
-        "use_mmap",
-        "use_mlock",
-        "vocab_only",
-        "logits_all",
-        "embedding_only",
-        "f16_kv",
-        "repeat_last_n",
-        "repeat_penalty",
-        "min_p",
-        "tfs_z",
-        "typical_p",
-        "mirostat",
-        "mirostat_tau",
-        "mirostat_eta",
-        "penalize_newline",
-    }
-)
 # `think` → OpenAI's `reasoning_effort` (`true`: the deployment's own default, nothing set).
 THINK_EFFORTS: dict[Any, str | None] = {
     True: None,

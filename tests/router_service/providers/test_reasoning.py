@@ -93,6 +93,11 @@ def test_a_gemini_budget_is_brought_into_its_models_range(
         ("openai", "gpt-3.5-turbo", False),
         ("openai", "openai/gpt-4o", False),  # OpenRouter's namespace
         ("azure", "gpt-4o", False),  # an Azure deployment named for its model
+        ("openai", "ft:gpt-4o-mini-2024-07-18:acme::9xQ2", False),  # fine-tuned from one
+        ("openai", "ft:gpt-4.1-2025-04-14:acme:support:Bz7", False),
+        ("openai", "gpt-5-chat-latest", False),  # GPT-5's chat model refuses the effort
+        ("azure", "gpt-5-chat", False),
+        ("openai", "ft:o4-mini-2025-04-16:acme::Rf1", True),
         ("openai", "o4-mini", True),
         ("openai", "o3", True),
         ("openai", "gpt-5-mini", True),

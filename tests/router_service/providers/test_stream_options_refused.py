@@ -79,3 +79,34 @@ async def test_the_admin_view_shows_what_was_learned(
     assert await refused() == set()
     await stream(router)
     assert await refused() == {"alpha/model-a"}
+
+
+# A FastAPI-style server's 400 for a request its validators refuse, for a reason of its own,
+# quotes the whole request (pydantic's `input`): the router's `stream_options` among it.
+QUOTING = {
+    "object": "error",
+    "message": "1 validation error: {'type': 'value_error', 'loc': ('body',), 'msg': 'Value "
+    "error, When using `tool_choice`, `tools` must be set.', 'input': {'model': 'model-a', "
+    "'stream': True, 'stream_options': {'include_usage': True}, 'tool_choice': 'required'}}",
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+}
+
+
+async def test_a_400_that_only_quotes_the_stream_options_teaches_nothing(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    fake.state.set_scenario(Scenario(status=400, error_body=QUOTING))
+    router = await start_router(base_config(fake.base_url))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stream(router)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The same 400 without them: not theirs. The deployment is still asked for its usage.
+    assert sent(fake) == [("model-a", {"include_usage": True}), ("model-a", None)]
+    fake.state.set_scenario(Scenario())
+    async for _ in router.stub.ChatStream(chat_stream(text="hello")):
+        pass
+    assert sent(fake)[2:] == [("model-a", {"include_usage": True})]
+    stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+    assert not any(d.stream_options_refused for d in stats.deployments)
