@@ -25,6 +25,11 @@ from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
 from router_service.engine._realtime_calls import RealtimeCalls
+from router_service.engine._reasoning_hidden import (
+    hides_reasoning,
+    without_answer_reasoning,
+    without_chunk_reasoning,
+)
 from router_service.engine._reasoning_off import without_reasoning
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
@@ -128,6 +133,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
         route = ctx.route(deployment, usage)
+        if hides_reasoning(params):  # the caller's `reasoning.exclude`: before anyone sees it
+            without_answer_reasoning(completion)
         if ctx.answers is not None:  # before the response cache keeps it or the caller sees it
             route.guardrails.extend(ctx.answers.completion(completion))
         return router_service_pb2.ChatResponse(completion=completion, route=route)
@@ -220,7 +227,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
-            relay = self._relay(ctx, deployment, opened, batch, screen, asks_usage(params))
+            shown = (asks_usage(params), hides_reasoning(params))
+            relay = self._relay(ctx, deployment, opened, batch, screen, shown)
             async with aclosing(relay):
                 async for event in relay:
                     if isinstance(event, chat_pb2.Usage):
@@ -282,14 +290,15 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         opened: _OpenStream,
         batch: bool,
         screen: StreamScreen | None,
-        usage_asked: bool,
+        asked: tuple[bool, bool],
     ) -> AsyncGenerator[StreamEvent | chat_pb2.Usage, None]:
         """The committed part of a stream, from the route event on: errors now end it with an
         error event, and a caller who goes away is recorded as CANCELLED. `batch`: chunks ready
         together go out as one `chunks` event. `screen`: the answer's guardrails, which see
         every chunk first; once they withheld the last choice still running, the upstream is
-        read no further (its call is closed with the stack). `usage_asked`: the caller asked for
-        the usage chunk; the usage is taken for the summary either way."""
+        read no further (its call is closed with the stack). `asked`: whether the caller asked
+        for the usage chunk (the usage is taken for the summary either way), and whether it
+        asked not to see the reasoning (taken out before the guardrails see a chunk)."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )
@@ -297,6 +306,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         started = self._clock.monotonic()
         # Asked by the router, not by the caller: asked of the upstream now it is open (a
         # refusal of the ask is learned by the opening).
+        usage_asked, hidden = asked
+        plain = not hidden and screen is None  # the common case: chunks go out as they came
         added = not usage_asked and deployment.adapter.asks_stream_usage_of(
             deployment.upstream_model
         )
@@ -304,8 +315,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         try:
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
-            opening = opened.opening if screen is None else screen.chunks(opened.opening)
-            for event in _chunk_events(opening, batch, shown):
+            for event in _chunk_events(_seen(opened.opening, hidden, screen), batch, shown):
                 yield event
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
                 async for item in items:
@@ -313,9 +323,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         idle_ms = int(item.idle_s * 1000)
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
-                    if screen is not None:  # the answer's guardrails see every chunk first
-                        item = screen.chunks(item)
-                    for event in _chunk_events(item, batch, shown):
+                    seen = item if plain else _seen(item, hidden, screen)
+                    for event in _chunk_events(seen, batch, shown):
                         yield event
                     if screen is not None and screen.cut:
                         return  # every choice ended, the last by a block: read no further
@@ -334,6 +343,16 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
 def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
     """The chat params as `deployment` gets them: without the reasoning knob when it takes none."""
     return params if deployment.reasoning else without_reasoning(params)
+
+
+def _seen(
+    chunks: list[chat_pb2.ChatCompletionChunk], hidden: bool, screen: StreamScreen | None
+) -> list[chat_pb2.ChatCompletionChunk]:
+    """What the caller may see of `chunks`: without their reasoning when it is `hidden`, then
+    as the answer's guardrails, which see every chunk first, let it through."""
+    if hidden:
+        chunks = without_chunk_reasoning(chunks)
+    return chunks if screen is None else screen.chunks(chunks)
 
 
 def _choices(params: chat_pb2.ChatParams) -> int:

@@ -37,6 +37,7 @@ from router_service.providers._base import (
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._reasoning import for_openai
+from router_service.providers._reasoning_object import is_openrouter
 from router_service.providers._rerank import (
     rerank_body,
     rerank_result,
@@ -56,6 +57,8 @@ class OpenAIAdapter(HttpAdapter):
     ) -> None:
         super().__init__(name, config, http, clock)
         self.refusals = StreamOptionsRefusals(name)
+        # OpenRouter takes its own `reasoning` object: sent on as it is (the native knob wins).
+        self.openrouter = is_openrouter(config.base_url)
 
     @property
     def api_base(self) -> str:
@@ -149,7 +152,7 @@ class OpenAIAdapter(HttpAdapter):
     ) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
-        for_openai(body)
+        for_openai(body, openrouter=self.openrouter)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked
