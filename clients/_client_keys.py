@@ -1,7 +1,8 @@
 """``RouterClient``'s and ``SyncRouterClient``'s calls on client keys issued at run time
 (AdminService.IssueClientKey, ListClientKeys, RevokeClientKey; an admin-scoped client key), and
-on ephemeral Realtime client secrets (RouterService.CreateRealtimeClientSecret; the `chat`
-scope: any client that may open Realtime sessions)."""
+on ephemeral Realtime client secrets and WebRTC Realtime calls (RouterService.
+CreateRealtimeClientSecret, CreateRealtimeCall, HangupRealtimeCall; the `chat` scope: any client
+that may open Realtime sessions)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,34 @@ class ClientKeyCalls:
         )
         return response
 
+    async def create_realtime_call(
+        self,
+        request: rpb.CreateRealtimeCallRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> rpb.CreateRealtimeCallResponse:
+        """Post a WebRTC SDP offer to a realtime deployment: the upstream's SDP answer and
+        call id."""
+        response: rpb.CreateRealtimeCallResponse = await self._unary(
+            "router", "CreateRealtimeCall", request, timeout, metadata
+        )
+        return response
+
+    async def hangup_realtime_call(
+        self,
+        call_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
+        metadata: Metadata | None = None,
+    ) -> rpb.HangupRealtimeCallResponse:
+        """End a call `create_realtime_call` made, from any replica."""
+        req = rpb.HangupRealtimeCallRequest(call_id=call_id)
+        response: rpb.HangupRealtimeCallResponse = await self._unary(
+            "router", "HangupRealtimeCall", req, timeout, metadata
+        )
+        return response
+
 
 class SyncClientKeyCalls:
     """The same calls as :class:`ClientKeyCalls`, blocking."""
@@ -150,5 +179,33 @@ class SyncClientKeyCalls:
         unset: 600)."""
         response: rpb.CreateRealtimeClientSecretResponse = self._unary(
             "router", "CreateRealtimeClientSecret", request, timeout, metadata
+        )
+        return response
+
+    def create_realtime_call(
+        self,
+        request: rpb.CreateRealtimeCallRequest,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> rpb.CreateRealtimeCallResponse:
+        """Post a WebRTC SDP offer to a realtime deployment: the upstream's SDP answer and
+        call id."""
+        response: rpb.CreateRealtimeCallResponse = self._unary(
+            "router", "CreateRealtimeCall", request, timeout, metadata
+        )
+        return response
+
+    def hangup_realtime_call(
+        self,
+        call_id: str,
+        *,
+        timeout: Timeout = USE_CLIENT_DEFAULT,
+        metadata: Metadata | None = None,
+    ) -> rpb.HangupRealtimeCallResponse:
+        """End a call `create_realtime_call` made, from any replica."""
+        req = rpb.HangupRealtimeCallRequest(call_id=call_id)
+        response: rpb.HangupRealtimeCallResponse = self._unary(
+            "router", "HangupRealtimeCall", req, timeout, metadata
         )
         return response

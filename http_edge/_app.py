@@ -32,6 +32,7 @@ from . import (
     _routes_misc,
     _routes_ollama,
     _routes_realtime,
+    _routes_realtime_calls,
     _routes_responses,
     _routes_stored,
     _telemetry,
@@ -108,6 +109,7 @@ _ROUTES = (
     _routes_misc,
     _routes_media,
     _routes_realtime,
+    _routes_realtime_calls,
     _routes_client_secrets,
     _routes_ollama,  # after the others: none of theirs waits behind its routes
     _telemetry,

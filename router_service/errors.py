@@ -10,6 +10,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── KeyNotFoundError          no such provider or key (AdminService)  NOT_FOUND / 404
     ├── ClientKeyNotFoundError    no such client, or issued client key    NOT_FOUND / 404
     ├── ClientKeyLimitError       a client has its issued keys' maximum   RESOURCE_EXHAUSTED / 429
+    ├── RealtimeCallNotFoundError no such WebRTC call for this client     NOT_FOUND / 404
     ├── ResponseNotFoundError     no such stored response for this client NOT_FOUND / 404
     ├── ResponseExistsError       that stored response id is taken        ALREADY_EXISTS / 409
     ├── ResponseNotCancellableError  finished, or not a background one    FAILED_PRECONDITION / 400
@@ -74,9 +75,7 @@ class ListenError(SwitchboardError):
 
 
 class InvalidRequestError(SwitchboardError):
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
-    http_status = 400
-    reason = "INVALID_ARGUMENT"
+    grpc_code, http_status, reason = grpc.StatusCode.INVALID_ARGUMENT, 400, "INVALID_ARGUMENT"
     openai_type = "invalid_request_error"
 
 
@@ -101,9 +100,7 @@ class GuardrailBlockedError(InvalidRequestError):
 
 
 class ModelNotFoundError(SwitchboardError):
-    grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 404
-    reason = "MODEL_NOT_FOUND"
+    grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "MODEL_NOT_FOUND"
     openai_type = "invalid_request_error"
 
     def __init__(self, model: str) -> None:
@@ -119,9 +116,7 @@ class KeyNotFoundError(SwitchboardError):
     never repeats what was asked for: a raw key pasted in place of a fingerprint would come back
     in the error (and its logs)."""
 
-    grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 404
-    reason = "KEY_NOT_FOUND"
+    grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "KEY_NOT_FOUND"
     openai_type = "invalid_request_error"
 
     def __init__(self, provider: str | None) -> None:
@@ -149,13 +144,22 @@ class ClientKeyLimitError(SwitchboardError):
     openai_type = "invalid_request_error"
 
 
+class RealtimeCallNotFoundError(SwitchboardError):
+    """A WebRTC Realtime call this router did not make, another client's, or one older than
+    `streams.realtime_call_ttl_s`: one error for all three."""
+
+    grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "REALTIME_CALL_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+    def __init__(self) -> None:
+        super().__init__("No such call.", param="call_id", code="call_not_found")
+
+
 class ResponseNotFoundError(SwitchboardError):
     """A stored response that is unknown, expired or another client's: one error for all three,
     so that an id says nothing about a response the caller may not read."""
 
-    grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 404
-    reason = "RESPONSE_NOT_FOUND"
+    grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "RESPONSE_NOT_FOUND"
     openai_type = "invalid_request_error"
 
     def __init__(self, response_id: str, *, param: str) -> None:
@@ -171,9 +175,7 @@ class ResponseExistsError(SwitchboardError):
     ids are looked at (another client's same id is another response): it says nothing about
     another client's."""
 
-    grpc_code = grpc.StatusCode.ALREADY_EXISTS
-    http_status = 409
-    reason = "RESPONSE_EXISTS"
+    grpc_code, http_status, reason = grpc.StatusCode.ALREADY_EXISTS, 409, "RESPONSE_EXISTS"
     openai_type = "invalid_request_error"
 
     def __init__(self, response_id: str, *, param: str) -> None:
@@ -198,9 +200,7 @@ class ConversationNotFoundError(SwitchboardError):
     """A conversation that is unknown, expired, deleted or another client's: one error for all,
     as for stored responses (an id says nothing about a conversation the caller may not read)."""
 
-    grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 404
-    reason = "CONVERSATION_NOT_FOUND"
+    grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "CONVERSATION_NOT_FOUND"
     openai_type = "invalid_request_error"
 
     def __init__(self, conversation_id: str, *, param: str) -> None:
@@ -214,9 +214,7 @@ class ConversationNotFoundError(SwitchboardError):
 class ConversationItemNotFoundError(SwitchboardError):
     """An item id the (found) conversation does not hold, or no longer: deleted."""
 
-    grpc_code = grpc.StatusCode.NOT_FOUND
-    http_status = 404
-    reason = "CONVERSATION_ITEM_NOT_FOUND"
+    grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "CONVERSATION_ITEM_NOT_FOUND"
     openai_type = "invalid_request_error"
 
     def __init__(self, item_id: str, *, param: str) -> None:
@@ -235,16 +233,12 @@ class ConversationTooLargeError(SwitchboardError):
 
 
 class AuthenticationError(SwitchboardError):
-    grpc_code = grpc.StatusCode.UNAUTHENTICATED
-    http_status = 401
-    reason = "UNAUTHENTICATED"
+    grpc_code, http_status, reason = grpc.StatusCode.UNAUTHENTICATED, 401, "UNAUTHENTICATED"
     openai_type = "authentication_error"
 
 
 class PermissionDeniedError(SwitchboardError):
-    grpc_code = grpc.StatusCode.PERMISSION_DENIED
-    http_status = 403
-    reason = "PERMISSION_DENIED"
+    grpc_code, http_status, reason = grpc.StatusCode.PERMISSION_DENIED, 403, "PERMISSION_DENIED"
     openai_type = "permission_error"
 
 
@@ -252,9 +246,7 @@ class ClientRateLimitedError(SwitchboardError):
     """A caller is over one of its own limits (`auth.clients[].rpm` / `tpm` /
     `max_concurrent_streams`); the upstream keys were never asked."""
 
-    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    http_status = 429
-    reason = "RATE_LIMITED"
+    grpc_code, http_status, reason = grpc.StatusCode.RESOURCE_EXHAUSTED, 429, "RATE_LIMITED"
     openai_type = "rate_limit_error"
 
     def __init__(
@@ -302,9 +294,7 @@ class DeadlineExceededError(SwitchboardError):
     """The caller's own deadline ran out while an upstream was working: nobody's fault upstream,
     so no key, deployment or session is penalised for it."""
 
-    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
-    http_status = 504
-    reason = "DEADLINE_EXCEEDED"
+    grpc_code, http_status, reason = grpc.StatusCode.DEADLINE_EXCEEDED, 504, "DEADLINE_EXCEEDED"
     openai_type = "timeout"
 
 
@@ -318,9 +308,7 @@ class StoreUnavailableError(SwitchboardError):
     lost before its reply): what takes it back, for when the store answers again (a lease that
     Redis granted but the replica never heard of would otherwise hold its key until its TTL)."""
 
-    grpc_code = grpc.StatusCode.UNAVAILABLE
-    http_status = 503
-    reason = "STATE_UNAVAILABLE"
+    grpc_code, http_status, reason = grpc.StatusCode.UNAVAILABLE, 503, "STATE_UNAVAILABLE"
 
     def __init__(
         self,

@@ -133,6 +133,8 @@ class FilesUnimplemented(rs_grpc.RouterServiceServicer):
     CancelBatch = rs_grpc.RouterServiceServicer.CancelBatch
     Realtime = rs_grpc.RouterServiceServicer.Realtime
     CreateRealtimeClientSecret = rs_grpc.RouterServiceServicer.CreateRealtimeClientSecret
+    CreateRealtimeCall = rs_grpc.RouterServiceServicer.CreateRealtimeCall
+    HangupRealtimeCall = rs_grpc.RouterServiceServicer.HangupRealtimeCall
 
 
 def metric_values(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:

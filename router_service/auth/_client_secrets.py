@@ -11,11 +11,11 @@ import orjson
 
 from router_service.errors import InvalidRequestError
 
-__all__ = ["ClientSecretAsk", "client_secret_ask"]
+__all__ = ["ClientSecretAsk", "client_secret_ask", "realtime_session"]
 
 # OpenAI's bounds and default of `expires_after.seconds`.
 _MIN_S, _MAX_S, _DEFAULT_S = 10, 7200, 600
-_MAX_SESSION_BYTES = 64 * 1024  # kept in the issued keys' log, once per secret
+_MAX_SESSION_BYTES = 64 * 1024  # a secret's is kept in the issued keys' log, once per secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +38,21 @@ def client_secret_ask(request: Any) -> ClientSecretAsk:
         raise InvalidRequestError(
             "expires_after.anchor must be `created_at`.", param="expires_after.anchor"
         )
-    if len(request.session_json) > _MAX_SESSION_BYTES:
+    session = realtime_session(request.session_json)
+    model = session.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("session.model is required.", param="session.model")
+    return ClientSecretAsk(model, {**session, "type": "realtime"}, seconds)
+
+
+def realtime_session(session_json: str) -> dict[str, Any]:
+    """A Realtime session config as JSON (a client secret's, a WebRTC call's; empty: none),
+    parsed: an object of `type` "realtime", at most 64 KiB; else InvalidRequestError naming
+    `session` or `session.type`."""
+    if len(session_json) > _MAX_SESSION_BYTES:
         raise InvalidRequestError("session: at most 64 KiB.", param="session")
     try:
-        session = orjson.loads(request.session_json or "{}")
+        session = orjson.loads(session_json or "{}")
     except orjson.JSONDecodeError:
         session = None
     if not isinstance(session, dict):
@@ -51,7 +62,4 @@ def client_secret_ask(request: Any) -> ClientSecretAsk:
             "session.type must be `realtime` (transcription sessions are not served).",
             param="session.type",
         )
-    model = session.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequestError("session.model is required.", param="session.model")
-    return ClientSecretAsk(model, {**session, "type": "realtime"}, seconds)
+    return session

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from clients.switchboard.v1.router_service_pb2 import CreateRealtimeCallRequest, RealtimeRequest
 from router_service.auth._audit import AuditEvent, AuditOutcome, audit
 from router_service.auth._budgets import Budgets, BudgetTicket, estimate_usd
 from router_service.auth._callers import Authenticator, Caller, bearer_token
@@ -47,7 +48,10 @@ class Attempt:
     forwarded_for: str | None = None
 
 
-_REALTIME = ROUTER_SERVICE + "Realtime"  # what an ephemeral client secret may call
+# What an ephemeral client secret may call: Realtime sessions, over a WebSocket or WebRTC.
+_REALTIME = frozenset(
+    ROUTER_SERVICE + method for method in ("Realtime", "CreateRealtimeCall", "HangupRealtimeCall")
+)
 
 # The admitted call, for a handler that settles its tokens itself after the call returns (a
 # background response: its job reports the usage when it finishes), or that renews its stream
@@ -191,7 +195,7 @@ class Gate:
         except AuthenticationError as exc:
             self._audit(attempt, "failure", key_fingerprint=_fingerprint(key), reason=exc.code)
             raise
-        if caller.realtime_grant is not None and attempt.method != _REALTIME:
+        if caller.realtime_grant is not None and attempt.method not in _REALTIME:
             self._audit(attempt, "denied", client=caller.name, reason="ephemeral_key")
             raise PermissionDeniedError(
                 "An ephemeral client secret opens Realtime sessions only.",
@@ -333,8 +337,11 @@ def _bind_model(caller: Caller, request: Any) -> None:
     of the secret's model, as OpenAI's GA Realtime reads it from the secret (the secret opens
     Realtime only: `authenticate` refused any other method)."""
     assert caller.realtime_grant is not None
-    if request.WhichOneof("message") == "open" and not request.open.model:
-        request.open.model = caller.realtime_grant.model
+    if isinstance(request, CreateRealtimeCallRequest):  # a WebRTC call's offer
+        if not request.model:
+            request.model = caller.realtime_grant.model
+    elif isinstance(request, RealtimeRequest) and request.WhichOneof("message") == "open":
+        request.open.model = request.open.model or caller.realtime_grant.model
 
 
 def _fingerprint(key: str | None) -> str | None:

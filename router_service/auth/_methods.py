@@ -16,6 +16,11 @@ import orjson
 from clients.codec import estimate_prompt_tokens, rerank_fields
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, routing_pb2
 from router_service.auth._client_secrets import client_secret_ask
+from router_service.auth._realtime_calls import (
+    check_realtime_call,
+    check_realtime_open,
+    realtime_call_model,
+)
 from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
@@ -88,6 +93,9 @@ class MethodRule:
     # Its texts are kept for later calls (stored responses, conversation items): screened as
     # such (Guardrails.screen's `keeping`).
     keeps: bool = False
+    # A unary call that holds one of the caller's streams after it returns (a WebRTC call,
+    # while its sideband is attached): its handler renews the slot and gives it back.
+    holds_stream: bool = False
     # The rule of some requests of the method instead of this one (a Media call's rerank:
     # the `embed` scope and its checks); None: this rule's.
     variant: Callable[[Any], MethodRule | None] | None = None
@@ -132,16 +140,6 @@ def _check_chat(request: Any, bounds: Bounds) -> None:
 
 def _check_client_secret(request: Any) -> None:
     client_secret_ask(request)  # raises on a field that is wrong
-
-
-def _check_realtime_open(request: Any) -> None:
-    """A Realtime call's first message is its `open`, naming the model."""
-    if request.WhichOneof("message") != "open":
-        raise InvalidRequestError(
-            "A Realtime call's first message must be its `open`.", code="invalid_message"
-        )
-    if not request.open.model:
-        raise InvalidRequestError("`model` is required.", param="model")
 
 
 def embed_tokens(params: embeddings_pb2.EmbeddingParams) -> int:
@@ -302,16 +300,24 @@ RULES: dict[str, MethodRule] = {
     ROUTER_SERVICE + "Realtime": MethodRule(
         scope="chat",
         model=lambda request: request.open.model,
-        validate=lambda request, bounds: _check_realtime_open(request),
+        validate=lambda request, bounds: check_realtime_open(request),
         route=lambda message: message.route if message.WhichOneof("message") == "route" else None,
     ),
     # An ephemeral Realtime client secret for a browser: who may open a Realtime session with
-    # this model may hand one out (counted in rpm: each one is a write to the store).
+    # this model may hand one out (counted in rpm: a write to the store).
     ROUTER_SERVICE + "CreateRealtimeClientSecret": MethodRule(
         scope="chat",
         model=lambda request: client_secret_ask(request).model,
         validate=lambda request, bounds: _check_client_secret(request),
     ),
+    ROUTER_SERVICE + "CreateRealtimeCall": MethodRule(
+        scope="chat",
+        model=realtime_call_model,
+        validate=lambda request, bounds: check_realtime_call(request),
+        route=lambda response: response.route,
+        holds_stream=True,
+    ),
+    ROUTER_SERVICE + "HangupRealtimeCall": MethodRule(scope="chat", counted=False),
     ROUTER_SERVICE + "ListModels": MethodRule(scope="models"),
     ROUTER_SERVICE + "PickRoute": MethodRule(
         scope="route",

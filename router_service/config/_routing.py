@@ -112,6 +112,13 @@ class StreamsConfig(_Strict):
         "without a message from it; no answer within half of it (a dead or half-open "
         "connection) ends the session as an upstream error (close code 1011).",
     )
+    realtime_call_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long the router remembers which deployment and key made a WebRTC "
+        "Realtime call (`POST /v1/realtime/calls`), so that any replica can hang it up: "
+        "OpenAI's sessions last at most 60 minutes.",
+    )
 
 
 class ResponsesConfig(_Strict):

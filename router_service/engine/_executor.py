@@ -9,7 +9,6 @@ from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from clients.codec import estimate_prompt_tokens
 from clients.switchboard.v1 import (
     chat_pb2,
     embeddings_pb2,
@@ -25,21 +24,25 @@ from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
+from router_service.engine._realtime_calls import RealtimeCalls
+from router_service.engine._reasoning_hidden import (
+    hides_reasoning,
+    without_answer_reasoning,
+    without_chunk_reasoning,
+)
 from router_service.engine._reasoning_off import without_reasoning
 from router_service.engine._stops import (
-    ChainedFilters,
     ChunkFilter,
-    StreamStops,
     beyond_cap,
     cut_completion,
-    stops_past,
+    stops_for,
+    stream_filters,
 )
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._stream_usage import as_asked, asks_usage
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import NoCapacityError, UpstreamFailure
-from router_service.guardrails import StreamScreen
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
 from router_service.providers import ChatCall, EmbedCall, MediaCall
@@ -60,7 +63,7 @@ class _OpenStream:
     lease: KeyLease
 
 
-class Executor(MediaStreams, RealtimeSessions):
+class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
     def __init__(
         self,
         planner: Planner,
@@ -136,8 +139,10 @@ class Executor(MediaStreams, RealtimeSessions):
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
         route = ctx.route(deployment, usage)
-        if params.HasField("stop_list") and (stops := _stops_for(deployment, params)):
+        if params.HasField("stop_list") and (stops := stops_for(deployment, params)):
             cut_completion(completion, stops)  # the stops past the upstream's cap
+        if hides_reasoning(params):  # the caller's `reasoning.exclude`: before anyone sees it
+            without_answer_reasoning(completion)
         if ctx.answers is not None:  # before the response cache keeps it or the caller sees it
             route.guardrails.extend(ctx.answers.completion(completion))
         return router_service_pb2.ChatResponse(completion=completion, route=route)
@@ -226,12 +231,13 @@ class Executor(MediaStreams, RealtimeSessions):
             record_success=False,
             params=params,
         )
-        filters = _filters(deployment, params, screen)
+        filters = stream_filters(deployment, params, screen)
         async with stack:
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
-            relay = self._relay(ctx, deployment, opened, batch, filters, asks_usage(params))
+            shown = (asks_usage(params), hides_reasoning(params))
+            relay = self._relay(ctx, deployment, opened, batch, filters, shown)
             async with aclosing(relay):
                 async for event in relay:
                     if isinstance(event, chat_pb2.Usage):
@@ -293,14 +299,15 @@ class Executor(MediaStreams, RealtimeSessions):
         opened: _OpenStream,
         batch: bool,
         screen: ChunkFilter | None,
-        usage_asked: bool,
+        asked: tuple[bool, bool],
     ) -> AsyncGenerator[StreamEvent | chat_pb2.Usage, None]:
         """The committed part of a stream, from the route event on: errors now end it with an
         error event, and a caller who goes away is recorded as CANCELLED. `batch`: chunks ready
-        together go out as one `chunks` event. `screen`: the answer's guardrails, which see
-        every chunk first; once they withheld the last choice still running, the upstream is
-        read no further (its call is closed with the stack). `usage_asked`: the caller asked for
-        the usage chunk; the usage is taken for the summary either way."""
+        together go out as one `chunks` event. `screen`: the stops past the upstream's cap and
+        the answer's guardrails, which see every chunk first; once they ended the last choice
+        still running, the upstream is read no further (its call is closed with the stack). `asked`: whether the caller asked
+        for the usage chunk (the usage is taken for the summary either way), and whether it
+        asked not to see the reasoning (taken out before the guardrails see a chunk)."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )
@@ -308,6 +315,8 @@ class Executor(MediaStreams, RealtimeSessions):
         started = self._clock.monotonic()
         # Asked by the router, not by the caller: asked of the upstream now it is open (a
         # refusal of the ask is learned by the opening).
+        usage_asked, hidden = asked
+        plain = not hidden and screen is None  # the common case: chunks go out as they came
         added = not usage_asked and deployment.adapter.asks_stream_usage_of(
             deployment.upstream_model
         )
@@ -315,8 +324,7 @@ class Executor(MediaStreams, RealtimeSessions):
         try:
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
-            opening = opened.opening if screen is None else screen.chunks(opened.opening)
-            for event in _chunk_events(opening, batch, shown):
+            for event in _chunk_events(_seen(opened.opening, hidden, screen), batch, shown):
                 yield event
             if screen is not None and screen.cut:
                 return  # a stop sequence ended it already
@@ -326,9 +334,8 @@ class Executor(MediaStreams, RealtimeSessions):
                         idle_ms = int(item.idle_s * 1000)
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
-                    if screen is not None:  # the answer's guardrails see every chunk first
-                        item = screen.chunks(item)
-                    for event in _chunk_events(item, batch, shown):
+                    seen = item if plain else _seen(item, hidden, screen)
+                    for event in _chunk_events(seen, batch, shown):
                         yield event
                     if screen is not None and screen.cut:
                         return  # every choice ended, the last by a block: read no further
@@ -353,21 +360,14 @@ def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2
     return sent
 
 
-def _stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
-    """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
-    return stops_past(params, deployment.adapter.stop_cap)
-
-
-def _filters(
-    deployment: Deployment, params: chat_pb2.ChatParams, screen: StreamScreen | None
-) -> ChunkFilter | None:
-    """What a stream's chunks go through: the stops past the upstream's cap, then the answer's
-    guardrails (which screen the text the caller will see)."""
-    stops = _stops_for(deployment, params) if params.HasField("stop_list") else ()
-    if not stops:
-        return screen
-    matched = StreamStops(stops, _choices(params), estimate_prompt_tokens(params))
-    return matched if screen is None else ChainedFilters(matched, screen)
+def _seen(
+    chunks: list[chat_pb2.ChatCompletionChunk], hidden: bool, screen: ChunkFilter | None
+) -> list[chat_pb2.ChatCompletionChunk]:
+    """What the caller may see of `chunks`: without their reasoning when it is `hidden`, then
+    as the answer's guardrails, which see every chunk first, let it through."""
+    if hidden:
+        chunks = without_chunk_reasoning(chunks)
+    return chunks if screen is None else screen.chunks(chunks)
 
 
 def _choices(params: chat_pb2.ChatParams) -> int:

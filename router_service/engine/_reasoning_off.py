@@ -1,8 +1,9 @@
 """A deployment's `reasoning: false`: the reasoning knob is not sent to it.
 
 A caller's reasoning request (OpenAI's `reasoning_effort`, Anthropic's `thinking` with adaptive
-thinking's `output_config.effort`, which the Gemini entrance's `thinkingConfig` becomes) is
-turned into each deployment's own knob (router_service/providers/_reasoning.py). A model that
+thinking's `output_config.effort`, which the Gemini entrance's `thinkingConfig` becomes, and
+OpenRouter's `reasoning` object) is turned into each deployment's own knob
+(router_service/providers/_reasoning.py). A model that
 does not reason refuses that knob with a 400 (gpt-4o and gpt-4.1 refuse `reasoning_effort`,
 Gemini 2.0 models a `thinkingConfig`), so a group mixing reasoning and non-reasoning models
 could not serve, or fail over, a caller that asks for reasoning (Claude Code sends `thinking`).
@@ -18,8 +19,9 @@ import orjson
 from clients.switchboard.v1 import chat_pb2
 from router_service.providers._reasoning import without_claude_effort
 
-# The request keys that ask for reasoning; `output_config` only for its `effort`.
-_KNOBS = ("reasoning_effort", "thinking")
+# The request keys that ask for reasoning (OpenRouter's `reasoning` object too: its `exclude`
+# is the engine's, read from the caller's params); `output_config` only for its `effort`.
+_KNOBS = ("reasoning_effort", "thinking", "reasoning")
 
 
 def _without_knobs(extra: dict[str, Any]) -> bool:

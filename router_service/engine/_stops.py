@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from clients.codec import CHARS_PER_TOKEN
+from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
+from router_service.engine._model import Deployment
 
 __all__ = [
     "ChainedFilters",
@@ -27,7 +28,9 @@ __all__ = [
     "StreamStops",
     "beyond_cap",
     "cut_completion",
+    "stops_for",
     "stops_past",
+    "stream_filters",
 ]
 
 Chunk = chat_pb2.ChatCompletionChunk
@@ -198,3 +201,21 @@ class StreamStops:
             total_tokens=self._prompt + completion,
         )
         return Chunk(id=last.id, created=last.created, model=last.model, usage=usage)
+
+
+def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
+    """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
+    return stops_past(params, deployment.adapter.stop_cap)
+
+
+def stream_filters(
+    deployment: Deployment, params: chat_pb2.ChatParams, screen: ChunkFilter | None
+) -> ChunkFilter | None:
+    """What a stream's chunks go through: the stops past the upstream's cap, then the answer's
+    guardrails (`screen`, which screen the text the caller will see)."""
+    stops = stops_for(deployment, params) if params.HasField("stop_list") else ()
+    if not stops:
+        return screen
+    choices = params.n if params.HasField("n") else 1
+    matched = StreamStops(stops, choices, estimate_prompt_tokens(params))
+    return matched if screen is None else ChainedFilters(matched, screen)

@@ -30,6 +30,7 @@ from aiohttp import WSMsgType, web
 from ._azure import AZURE
 from ._dialects import OPENAI, Dialect
 from ._faults import NO_FAULTS, Call, abort_connection, send_json
+from ._realtime_calls import CALLS, SIDEBANDS
 from ._runtime import runtime_of
 
 __all__ = ["add_routes"]
@@ -124,7 +125,9 @@ def _answer(text: str) -> str:
     return f"You said: {text}" if text else _GREETING
 
 
-async def _realtime(request: web.Request, dialect: Dialect, model: str) -> web.StreamResponse:
+async def _realtime(
+    request: web.Request, dialect: Dialect, model: str, call_id: str | None = None
+) -> web.StreamResponse:
     rt = runtime_of(request)
     key = dialect.api_key(request)
     scenario = rt.state.scenarios.take(key, model)
@@ -143,30 +146,43 @@ async def _realtime(request: web.Request, dialect: Dialect, model: str) -> web.S
         if call.scenario.is_error:  # the handshake refused, as an HTTP answer
             status, body = dialect.error_reply(call.scenario)
             return await send_json(call, status, body, "error_status")
-        return await _serve(call, request.headers.get("OpenAI-Beta") == "realtime=v1")
+        return await _serve(call, request.headers.get("OpenAI-Beta") == "realtime=v1", call_id)
     finally:
         rt.state.end_call(record)
 
 
-async def _serve(call: Call, beta: bool) -> web.WebSocketResponse:
+async def _serve(call: Call, beta: bool, call_id: str | None) -> web.WebSocketResponse:
     socket = web.WebSocketResponse()
     await socket.prepare(call.request)
     call.mark(status=101)
     session = _Session(call, socket, beta)
+    sidebands = call.request.app[SIDEBANDS]
     try:
         await session.send({"type": "session.created", "session": session.session})
+        if call_id is not None:  # a WebRTC call's sideband: the browser's first answer, seen
+            sidebands.setdefault(call_id, set()).add(socket)
+            await session.answer({"type": "response.create"})
         async for message in socket:
             if message.type is WSMsgType.TEXT:
                 await session.answer(orjson.loads(message.data))
     except ConnectionResetError:
         pass  # the scenario dropped it
+    finally:
+        sidebands.get(call_id or "", set()).discard(socket)
     if call.record.outcome is None:
         call.mark(completed=True, outcome="ok")
     return socket
 
 
 async def _openai(request: web.Request) -> web.StreamResponse:
-    return await _realtime(request, OPENAI, request.query.get("model", ""))
+    call_id = request.query.get("call_id")
+    if call_id is None:
+        return await _realtime(request, OPENAI, request.query.get("model", ""))
+    made = request.app[CALLS].get(call_id)  # the sideband of a WebRTC call
+    if made is None or made[0] != OPENAI.api_key(request):
+        error = {"message": f"Call '{call_id}' not found.", "type": "invalid_request_error"}
+        return web.json_response({"error": error | {"code": None, "param": None}}, status=404)
+    return await _realtime(request, OPENAI, made[1], call_id)
 
 
 async def _azure(request: web.Request) -> web.StreamResponse:

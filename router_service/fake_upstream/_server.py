@@ -21,6 +21,7 @@ from . import (
     _media,
     _openai,
     _realtime,
+    _realtime_calls,
     _rerank,
     _vertex,
 )
@@ -44,6 +45,7 @@ def create_app(state: FakeUpstreamState | None = None) -> web.Application:
     _media.add_routes(app)  # images, audio, moderations (OpenAI's and Azure's)
     _rerank.add_routes(app)  # rerank (Jina's, vLLM's, Voyage's, Cohere's)
     _realtime.add_routes(app)  # the Realtime API's WebSocket (OpenAI's and Azure's)
+    _realtime_calls.add_routes(app)  # its WebRTC calls (OpenAI's)
     # The other providers' wire formats, each at its real API's paths (README, Providers).
     providers = (_gemini, _anthropic, _cohere, _cloudflare, _azure, _vertex, _bedrock)
     for provider in (*providers, _bedrock_invoke):

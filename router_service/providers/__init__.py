@@ -17,6 +17,8 @@ from router_service.providers._base import (
     MediaCall,
     MediaPiece,
     ProviderAdapter,
+    RealtimeCall,
+    RealtimeCallAnswer,
 )
 from router_service.providers._classify import classify_http_error, retry_after_seconds
 from router_service.providers._http import create_http_client, map_transport_errors
@@ -91,6 +93,8 @@ __all__ = [
     "MediaPiece",
     "OpenAIAdapter",
     "ProviderAdapter",
+    "RealtimeCall",
+    "RealtimeCallAnswer",
     "VertexAdapter",
     "classify_http_error",
     "create_http_client",

@@ -50,6 +50,25 @@ class MediaCall:
     requested_model: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class RealtimeCall:
+    """A WebRTC Realtime call's offer (`POST /v1/realtime/calls`): the caller's SDP, opaque, and
+    the session config sent with it (its `model` the deployment's upstream one)."""
+
+    api_key: str
+    sdp: str
+    session: dict[str, Any]
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeCallAnswer:
+    """The upstream's answer to an offer: its call id and SDP answer."""
+
+    call_id: str
+    sdp: str
+
+
 @dataclass(slots=True)
 class MediaPiece:
     """One piece of a streamed media answer: the chunk the caller gets, and what the router
@@ -65,6 +84,12 @@ def media_unsupported(kind: str, operation: media_pb2.MediaOperation.ValueType) 
     """The UNSUPPORTED_INPUT of a kind without `operation`'s API: another deployment of the
     group may have it; the caller gets the 400 only when none has."""
     message = f"{kind} offers no /{MEDIA_PATHS.get(operation, 'media')} API"
+    error = {"message": message, "type": "invalid_request_error", "param": "model", "code": None}
+    return UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
+
+
+def _no_realtime_calls(kind: str) -> UpstreamFailure:
+    message = f"{kind} offers no WebRTC Realtime calls"
     error = {"message": message, "type": "invalid_request_error", "param": "model", "code": None}
     return UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
 
@@ -154,6 +179,26 @@ class ProviderAdapter(ABC):
     ) -> tuple[str, dict[str, str]] | None:
         """The URL and handshake headers of a Realtime API socket to `upstream_model`; None:
         this kind has no Realtime API (its deployments cannot serve Realtime sessions)."""
+        return None
+
+    @property
+    def offers_realtime_calls(self) -> bool:
+        """Whether this kind takes WebRTC Realtime calls (`create_realtime_call`)."""
+        return False
+
+    async def create_realtime_call(self, call: RealtimeCall) -> RealtimeCallAnswer:
+        """Post a WebRTC offer; the upstream's call id and SDP answer."""
+        raise _no_realtime_calls(self.kind)
+
+    async def hangup_realtime_call(self, call_id: str, api_key: str, timeout_s: float) -> None:
+        """End a call `create_realtime_call` made (with the key that made it)."""
+        raise _no_realtime_calls(self.kind)
+
+    def realtime_sideband_target(
+        self, call_id: str, api_key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """The URL and handshake headers of a call's sideband socket (its events, from the
+        upstream's side); None: this kind has none."""
         return None
 
     @abstractmethod

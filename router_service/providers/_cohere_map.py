@@ -23,7 +23,7 @@ from typing import Any
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
-from router_service.providers._reasoning import cohere_thinking
+from router_service.providers._reasoning_budgets import cohere_thinking
 
 JsonObject = dict[str, Any]
 

@@ -42,7 +42,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
 from router_service.providers._media import audio_input, file_input
-from router_service.providers._reasoning import gemini_thinking_config
+from router_service.providers._reasoning_budgets import gemini_thinking_config
 
 JsonObject = dict[str, Any]
 

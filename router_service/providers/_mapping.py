@@ -21,6 +21,7 @@ from clients import embedding_params_to_openai
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._reasoning_object import OPENROUTER_KEYS
 
 JsonObject = dict[str, Any]
 
@@ -39,9 +40,13 @@ OPENAI_CHAT_KEYS = frozenset(
 )  # fmt: skip
 
 
+# Not passed through: OpenAI's keys, and OpenRouter's reasoning keys (the reasoning knob's).
+_NOT_PASSED = OPENAI_CHAT_KEYS | frozenset(OPENROUTER_KEYS)
+
+
 def passthrough(body: Mapping[str, Any]) -> JsonObject:
     """The caller's provider-specific top-level keys."""
-    return {k: v for k, v in body.items() if k not in OPENAI_CHAT_KEYS}
+    return {k: v for k, v in body.items() if k not in _NOT_PASSED}
 
 
 def caller_error(message: str, param: str | None = None) -> UpstreamFailure:

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import orjson
 
 from clients import (
     MEDIA_PATHS,
@@ -29,11 +30,14 @@ from router_service.providers._base import (
     EmbedCall,
     MediaCall,
     MediaPiece,
+    RealtimeCall,
+    RealtimeCallAnswer,
     websocket_url,
 )
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._reasoning import for_openai
+from router_service.providers._reasoning_object import is_openrouter
 from router_service.providers._rerank import (
     rerank_body,
     rerank_result,
@@ -54,6 +58,8 @@ class OpenAIAdapter(HttpAdapter):
     ) -> None:
         super().__init__(name, config, http, clock)
         self.refusals = StreamOptionsRefusals(name)
+        # OpenRouter takes its own `reasoning` object: sent on as it is (the native knob wins).
+        self.openrouter = is_openrouter(config.base_url)
 
     @property
     def api_base(self) -> str:
@@ -80,6 +86,50 @@ class OpenAIAdapter(HttpAdapter):
         )
         return url, headers
 
+    @property
+    def offers_realtime_calls(self) -> bool:
+        """OpenAI's WebRTC calls, `<base>/realtime/calls`: kind openai only, as its socket."""
+        return self.kind == "openai"
+
+    async def create_realtime_call(self, call: RealtimeCall) -> RealtimeCallAnswer:
+        """`POST <base>/realtime/calls`, a form with `sdp` (application/sdp) and `session`
+        (JSON), as OpenAI's SDK sends it: `201` with the SDP answer, the call id the last
+        segment of its `Location` (`/v1/realtime/calls/{call_id}`)."""
+        if not self.offers_realtime_calls:
+            return await super().create_realtime_call(call)
+        parts = [
+            ("sdp", (None, call.sdp.encode(), "application/sdp")),
+            ("session", (None, orjson.dumps(call.session), "application/json")),
+        ]
+        form = httpx.Request("POST", "http://form.invalid/", files=parts)
+        content, kind = form.read(), form.headers["content-type"]
+        url = f"{self.api_base}/realtime/calls"
+        response = await self._post_for_answer(url, content, kind, call.api_key, call.timeout_s)
+        call_id = response.headers.get("location", "").rstrip("/").rsplit("/", 1)[-1]
+        if not call_id or not response.content:
+            detail = f"HTTP {response.status_code} with no call id (Location) or no SDP answer"
+            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
+        return RealtimeCallAnswer(call_id, response.content.decode("utf-8", "replace"))
+
+    async def hangup_realtime_call(self, call_id: str, api_key: str, timeout_s: float) -> None:
+        """`POST <base>/realtime/calls/{call_id}/hangup`."""
+        if not self.offers_realtime_calls:
+            return await super().hangup_realtime_call(call_id, api_key, timeout_s)
+        url = f"{self.api_base}/realtime/calls/{quote(call_id, safe='')}/hangup"
+        await self._post_for_answer(url, b"", "application/json", api_key, timeout_s)
+        return None
+
+    def realtime_sideband_target(
+        self, call_id: str, api_key: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """`<base>/realtime?call_id=...` (wss), with the key that made the call."""
+        if not self.offers_realtime_calls:
+            return None
+        headers = self._headers(api_key)
+        headers.pop("content-type", None)
+        base = websocket_url(self.config.base_url)
+        return f"{base}/realtime?call_id={quote(call_id, safe='')}", headers
+
     def _headers(self, api_key: str) -> dict[str, str]:
         return {
             **self.config.headers,
@@ -103,7 +153,7 @@ class OpenAIAdapter(HttpAdapter):
     ) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
-        for_openai(body)
+        for_openai(body, openrouter=self.openrouter)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked

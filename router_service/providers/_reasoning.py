@@ -1,11 +1,13 @@
 """One reasoning knob across providers: OpenAI's `reasoning_effort` ⇄ Anthropic's `thinking` ⇄
-Gemini's `generationConfig.thinkingConfig` ⇄ Cohere's `thinking`.
+Gemini's `generationConfig.thinkingConfig` ⇄ Cohere's `thinking` (⇐ OpenRouter's `reasoning`).
 
 A group may mix kinds, so a caller's reasoning request must mean the same at every deployment
 that may answer it, failover included. Every adapter starts from the OpenAI-dialect body the codec
-writes, where the knob is either `reasoning_effort` (a typed OpenAI field) or `thinking` (a
-caller's extra: Anthropic's shape, from the `/v1/messages` entrance or sent on purpose); this
-module turns them into the upstream's own knob, and nothing else does.
+writes, where the knob is `reasoning_effort` (a typed OpenAI field), `thinking` (a caller's
+extra: Anthropic's shape, from the `/v1/messages` entrance or sent on purpose) or `reasoning`
+(OpenRouter's object, _reasoning_object.py, read after the other two); this module and
+_reasoning_budgets.py (Gemini, Cohere) turn them into the upstream's own knob, and nothing else
+does.
 
 Rules:
 - A provider's native knob, when the caller sent it, wins at that provider (it was sent on
@@ -25,6 +27,10 @@ Rules:
   prefers `thinkingLevel`), so no model-name test; 0 turns thinking off (Pro models refuse 0),
   -1 lets the model decide.
 - Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
+- OpenRouter's object: its effort is an effort; its `max_tokens` a budget where budgets are taken
+  (raised to Claude's least, 1024, at Claude and Cohere), the effort under it where efforts
+  are; `enabled: true` alone the provider's default (`default` mode: no effort at OpenAI, the
+  medium budget or adaptive thinking at Claude, `includeThoughts` without a budget at Gemini).
 - Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
   models' reasoning fields differ per model family and are left out.
 """
@@ -36,7 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from clients.codec.gemini import THINKING_BUDGETS
+from router_service.providers._reasoning_object import OPENROUTER_KEYS, unified
 
 JsonObject = dict[str, Any]
 
@@ -74,17 +80,26 @@ _MIN_TOP_P_WHILE_THINKING = 0.95
 
 @dataclass(frozen=True)
 class Thinking:
-    """A reasoning request, whichever knob said it: `mode` is enabled, adaptive or disabled;
-    `budget` the tokens thinking may take (enabled only)."""
+    """A reasoning request, whichever knob said it: `mode` is enabled, adaptive, disabled or
+    default (OpenRouter's `enabled: true` alone); `budget` the tokens thinking may take (enabled
+    only); `exact`: a budget named in tokens by OpenRouter's `max_tokens`, raised to a
+    provider's least rather than turning thinking off."""
 
     mode: str
     budget: int | None = None
+    exact: bool = False
 
 
 def effort_of(body: Mapping[str, Any]) -> str | None:
-    """The caller's `reasoning_effort`, when it is one this module knows."""
+    """The caller's `reasoning_effort`, when it is one this module knows; else the effort of
+    OpenRouter's object (its `enabled: false` is `none`)."""
     effort = body.get("reasoning_effort")
-    return effort if isinstance(effort, str) and effort in BUDGET_BY_EFFORT else None
+    if isinstance(effort, str) and effort in BUDGET_BY_EFFORT:
+        return effort
+    if "reasoning_effort" in body or "reasoning" not in body:
+        return None
+    asked = unified(body)
+    return None if asked is None else asked.effort
 
 
 def anthropic_thinking(value: Any, output_config: Any = None) -> Thinking | None:
@@ -128,12 +143,31 @@ def from_effort(effort: str) -> Thinking:
 
 def asked(body: Mapping[str, Any]) -> Thinking | None:
     """The reasoning asked for, for a provider whose own knob the caller did not set:
-    Anthropic's `thinking` (sent on purpose) before `reasoning_effort`."""
+    Anthropic's `thinking` (sent on purpose) before `reasoning_effort`, before OpenRouter's
+    `reasoning` (its effort through `effort_of`)."""
     thinking = anthropic_thinking(body.get("thinking"), body.get("output_config"))
+    if thinking is not None:
+        return thinking
     effort = effort_of(body)
-    if thinking is None and effort is not None:
-        thinking = from_effort(effort)
-    return thinking
+    if effort is not None:
+        return from_effort(effort)
+    return openrouter_thinking(body)
+
+
+def openrouter_thinking(body: Mapping[str, Any]) -> Thinking | None:
+    """OpenRouter's `max_tokens` (an exact budget) or `enabled: true` alone (`default`)."""
+    if "reasoning" not in body or "reasoning_effort" in body:
+        return None
+    ask = unified(body)
+    if ask is not None and ask.budget is not None:
+        return Thinking("enabled", ask.budget, exact=True)
+    return Thinking("default") if ask is not None and ask.default else None
+
+
+def without_openrouter(out: JsonObject) -> None:
+    """Drop OpenRouter's keys (read by the knob) from a body an upstream gets."""
+    for key in OPENROUTER_KEYS:
+        out.pop(key, None)
 
 
 # --- OpenAI-format kinds (openai, azure, cloudflare) ------------------------------------------
@@ -150,12 +184,21 @@ def effort_for_budget(budget: int) -> str:
     return fitting[-1] if fitting else "low"
 
 
-def for_openai(body: JsonObject) -> None:
+def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
     knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
-    `minimal` are each refused by some reasoning models."""
+    `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
+    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: none, the
+    model's default); an OpenRouter deployment (`openrouter`) takes the object as it is."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
+    if thinking is None and not openrouter and "reasoning_effort" not in body:
+        effort = effort_of(body)
+        if effort is not None:  # OpenRouter's effort, as named (`none` too)
+            body["reasoning_effort"] = effort
+        thinking = openrouter_thinking(body)
+    if not openrouter:
+        without_openrouter(body)
     if thinking is None or "reasoning_effort" in body:
         return
     if thinking.mode != "disabled" and thinking.budget is not None:
@@ -213,6 +256,8 @@ def claude_knobs(
         return (dict(native) if isinstance(native, dict) else native), None
     effort = effort_of(body)
     mode = claude_mode(model)
+    if effort is None and mode != "none" and not _forced_tool(tool_choice):
+        return _claude_openrouter(openrouter_thinking(body), mode)
     if effort is None or mode == "none":
         return None, None
     budget = BUDGET_BY_EFFORT[effort]
@@ -223,6 +268,19 @@ def claude_knobs(
     if mode == "budget":
         return {"type": "enabled", "budget_tokens": budget}, None
     return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
+
+
+def _claude_openrouter(thinking: Thinking | None, mode: str) -> tuple[Any, str | None]:
+    """OpenRouter's `max_tokens` (at least Claude's least; by adaptive thinking, the effort
+    under it) or `enabled: true` alone (the medium budget; adaptive thinking, no effort)."""
+    if thinking is None:
+        return None, None
+    if mode == "budget":
+        budget = thinking.budget if thinking.budget is not None else BUDGET_BY_EFFORT["medium"]
+        return {"type": "enabled", "budget_tokens": max(budget, CLAUDE_MIN_BUDGET)}, None
+    if thinking.budget is None:
+        return {"type": "adaptive"}, None
+    return {"type": "adaptive"}, CLAUDE_EFFORT[effort_for_budget(thinking.budget)]
 
 
 def with_effort(fields: JsonObject, effort: str | None) -> None:
@@ -306,84 +364,3 @@ def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
             inference["maxTokens"] = raised
     with_effort(extra, effort)
     out["additionalModelRequestFields"] = {**extra, "thinking": thinking}
-
-
-# --- Gemini (gemini, vertex publisher google) and Cohere ---------------------------------------
-
-
-# Gemini's thinking budgets by model name (https://ai.google.dev/gemini-api/docs/thinking): a
-# budget out of its model's range is refused (a 400), so one asked for is brought into it. Name
-# part → (least budget while thinking, most, whether 0 turns thinking off); the first that the
-# model's name holds applies (Flash-Lite before Flash). A model named otherwise gets the budget.
-_GEMINI_BUDGET_RANGES = (
-    ("2.5-flash-lite", 512, 24576, True),
-    ("2.5-flash", 1, 24576, True),
-    ("2.5-pro", 128, 32768, False),
-)
-
-
-def gemini_thinking_config(
-    out: JsonObject, body: Mapping[str, Any], model: str = ""
-) -> JsonObject | None:
-    """generationConfig.thinkingConfig for the effort or Anthropic's `thinking`, both taken out
-    of the Gemini body `out` (the caller's own thinkingConfig wins: the mapping keeps it), in
-    the range `model` takes. Reasoning asked for (a budget above 0, or dynamic) is reasoning
-    the caller sees: `includeThoughts` too, so Gemini sends its thought summaries. An effort
-    (adaptive thinking's too) is Google's budget for it, whichever knob said it."""
-    out.pop("thinking", None)
-    without_claude_effort(out)
-    thinking = asked(body)
-    if thinking is None:
-        return None
-    effort = effort_of(body)
-    if thinking.mode == "adaptive":
-        effort = claude_effort(body.get("output_config"))
-    elif anthropic_thinking(body.get("thinking")) is not None:
-        effort = None  # Anthropic's own budget (or disabled), sent on purpose
-    if effort is not None:
-        budget = gemini_budget(effort)
-    elif thinking.mode == "adaptive":
-        budget = -1  # dynamic: the model decides
-    else:
-        budget = max(thinking.budget or 0, 0)
-    fitted = {"thinkingBudget": budget if budget < 0 else gemini_fitted(budget, model)}
-    return fitted if budget == 0 else {**fitted, "includeThoughts": True}
-
-
-def gemini_fitted(budget: int, model: str) -> int:
-    """`budget` in `model`'s range: a model that cannot turn thinking off (2.5 Pro) thinks the
-    least it can for 0 (`none`, `disabled`); one past its most, its most (Claude Code's 31999
-    at 2.5 Flash: 24576)."""
-    for name, least, most, can_stop in _GEMINI_BUDGET_RANGES:
-        if name in model:
-            return 0 if budget == 0 and can_stop else min(max(budget, least), most)
-    return budget
-
-
-def gemini_budget(effort: str) -> int:
-    """An effort's thinking budget at Gemini: Google's own (its OpenAI-compatible endpoint's,
-    the table the Gemini entrance reads the other way), the general one for the efforts Google's
-    table lacks (minimal), never past Google's `high` (xhigh)."""
-    if effort == "xhigh":  # beyond Google's table: its most
-        return THINKING_BUDGETS["high"]
-    return THINKING_BUDGETS.get(effort, BUDGET_BY_EFFORT[effort])
-
-
-def cohere_thinking(out: JsonObject, body: Mapping[str, Any]) -> None:
-    """Cohere's `thinking` in the Cohere body `out`: the caller's own when it is Cohere's shape
-    (`token_budget`), else the one asked (Anthropic's `thinking` or the effort)."""
-    native = out.pop("thinking", None)
-    without_claude_effort(out)
-    cohere_shape = isinstance(native, dict) and "budget_tokens" not in native
-    if cohere_shape and native.get("type") in ("enabled", "disabled"):
-        out["thinking"] = dict(native)
-        return
-    thinking = asked(body)
-    if thinking is None:
-        return
-    if thinking.mode == "adaptive" and thinking.budget is None:
-        out["thinking"] = {"type": "enabled"}
-    elif thinking.budget is None or thinking.budget < CLAUDE_MIN_BUDGET:
-        out["thinking"] = {"type": "disabled"}
-    else:
-        out["thinking"] = {"type": "enabled", "token_budget": thinking.budget}

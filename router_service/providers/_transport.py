@@ -160,6 +160,28 @@ class HttpAdapter(ProviderAdapter):
             data = self._checked_json(status, body, response.headers, content)
         return kind, body, data
 
+    async def _post_for_answer(
+        self, url: str, content: bytes, content_type: str, api_key: str, timeout_s: float
+    ) -> httpx.Response:
+        """POST a body of any kind and take any successful answer as it is (its status, headers
+        and body read): a refusal (4xx, 5xx) is the classified failure."""
+        headers = _BASE_HEADERS | self._headers(api_key)
+        headers |= {"accept": "*/*", "content-type": content_type}
+        request = httpx.Request(
+            "POST",
+            _parsed(url),
+            content=content,
+            headers=headers,
+            extensions={"timeout": self._timeout(timeout_s)},
+        )
+        with map_transport_errors():
+            response = await send_upstream(self.http, request)
+        if response.status_code >= 400:
+            body = response.content
+            error = self._error_of(response.status_code, parse_object(body), body)
+            raise self._failure(response.status_code, error, response.headers, content)
+        return response
+
     async def _get_json(
         self, url: str, api_key: str, timeout_s: float, params: Mapping[str, str] | None = None
     ) -> JsonObject:

@@ -8,6 +8,7 @@ from clients import chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2
 from router_service.auth import Caller, current_caller
 from router_service.errors import InvalidRequestError
+from router_service.providers._reasoning_object import validated
 
 __all__ = ["client_name", "owner_name", "validate_chat"]
 
@@ -25,7 +26,10 @@ def owner_name(caller: Caller | None) -> str:
 
 def validate_chat(params: chat_pb2.ChatParams) -> None:
     """Refuse what no upstream body can be written from before any routing work (a plan, a
-    lease): the codec that writes every attempt's body is run once here, so it is one rule."""
+    lease): the codec that writes every attempt's body is run once here, so it is one rule;
+    OpenRouter's `reasoning` object, which the router reads, is checked with it."""
     if not params.messages:
         raise InvalidRequestError("`messages` must contain at least one message.", param="messages")
-    chat_params_to_openai(params)
+    body = chat_params_to_openai(params)
+    if "reasoning" in params.extra_json:  # the common case: this test alone
+        validated(body)

@@ -112,7 +112,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             try:
                 await refuse_undecodable(request, context)
                 rule = method_rule.of(request)  # a Media call's rerank has a rule of its own
-                admission = await self._admit(method, rule, request, context, stream=False)
+                stream = rule.holds_stream  # its handler owns the slot from here
+                admission = await self._admit(method, rule, request, context, stream=stream)
                 response = await behavior(request, context)
                 if admission.rate_status is not None or admission.guardrails:
                     _tell_route(rule, response, admission)

@@ -53,6 +53,7 @@ from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.server._open_sessions import OpenSession
 from router_service.server._realtime_secrets import opening_update
+from router_service.server._realtime_usage import RealtimeUsage
 from router_service.sessions import checked_session_id
 from router_service.telemetry import realtime_span
 
@@ -176,9 +177,7 @@ class _Relay:
         self._ctx = ctx
         self._deployment = deployment
         self._upstream = upstream
-        self._input_tokens = 0
-        self._output_tokens = 0
-        self._total_tokens = 0
+        self._tokens = RealtimeUsage()
         # Set by the caller's side when it ends the session: (error event or None, code, reason).
         self._ending: tuple[str | None, int, str] | None = None
         self._settled = False
@@ -199,12 +198,12 @@ class _Relay:
         keeper = asyncio.create_task(self._keep_slots(), name="switchboard-realtime-renew")
         try:
             for event in self._upstream.opening:
-                self._count(event)
+                self._tokens.count(event)
                 yield pb.RealtimeResponse(event_json=event)
             async for message in socket:
                 if message.type.name != "TEXT":  # realtime events are text; pings are aiohttp's
                     continue
-                self._count(message.data)
+                self._tokens.count(message.data)
                 yield pb.RealtimeResponse(event_json=message.data)
         finally:
             caller.cancel()
@@ -262,25 +261,6 @@ class _Relay:
             except Exception:  # a bug: the loop dying would let the slots expire
                 log.exception("realtime: renewing a session's slots failed")
 
-    def _count(self, event_json: str) -> None:
-        """Sum the usage of a `response.done` event."""
-        if '"response.done"' not in event_json:
-            return
-        try:
-            event = orjson.loads(event_json)
-        except orjson.JSONDecodeError:
-            return  # relayed as it is: the caller's SDK says what it makes of it
-        response = event.get("response") if isinstance(event, dict) else None
-        usage = response.get("usage") if isinstance(response, dict) else None
-        if isinstance(usage, dict):
-            inputs, outputs = (
-                int(usage.get("input_tokens") or 0),
-                int(usage.get("output_tokens") or 0),
-            )
-            self._input_tokens += inputs
-            self._output_tokens += outputs
-            self._total_tokens += int(usage.get("total_tokens") or inputs + outputs)
-
     async def _ended(self, close_code: int | None) -> list[pb.RealtimeResponse]:
         """Record how the session ended; the messages that tell the caller."""
         ending = self._ending
@@ -290,7 +270,7 @@ class _Relay:
             failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
         executor = self._runtime.executor
         error = await executor.end_realtime(
-            self._ctx, self._deployment, self._upstream, self._total_tokens, failure
+            self._ctx, self._deployment, self._upstream, self._tokens.total_tokens, failure
         )
         self._settled = True
         await self._settle_client()
@@ -313,26 +293,19 @@ class _Relay:
                 Outcome.CANCELLED,
                 self._upstream.opened_at,
             )
-            if self._total_tokens:
-                await self._upstream.lease.settle_tokens(self._total_tokens)
+            if self._tokens.total_tokens:
+                await self._upstream.lease.settle_tokens(self._tokens.total_tokens)
             await self._settle_client()
-        return self._usage()
+        return self._tokens.usage()
 
     async def _settle_client(self) -> None:
         admission = current_admission()
         if admission is None:
             return
-        usage = self._usage()
+        usage = self._tokens.usage()
         route = self._ctx.route(self._deployment, usage)
         cost = route.cost_usd if route.HasField("cost_usd") else None
         await admission.settle(usage.total_tokens, cost)
-
-    def _usage(self) -> chat_pb2.Usage:
-        return chat_pb2.Usage(
-            prompt_tokens=self._input_tokens,
-            completion_tokens=self._output_tokens,
-            total_tokens=self._total_tokens,
-        )
 
 
 # The client events that may carry text a guardrail reads (a cheap test before parsing).

@@ -25,11 +25,13 @@ from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._background import BackgroundJobs
 from router_service.server._batches import BatchJobs
+from router_service.server._call_watch import CallWatches
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import error_details
 from router_service.server._files_servicer import FilesServicer
 from router_service.server._media import check_media
 from router_service.server._realtime import LiveSessions, RealtimeServicer
+from router_service.server._realtime_calls import RealtimeCallsServicer
 from router_service.server._realtime_secrets import RealtimeSecretsServicer
 from router_service.server._responses_servicer import ResponsesServicer
 from router_service.sessions import checked_session_id, session_id_for, session_key
@@ -41,6 +43,7 @@ class RouterServicer(
     FilesServicer,
     RealtimeServicer,
     RealtimeSecretsServicer,
+    RealtimeCallsServicer,
     pb_grpc.RouterServiceServicer,
 ):
     def __init__(
@@ -56,6 +59,7 @@ class RouterServicer(
         self.jobs = jobs if jobs is not None else BackgroundJobs()
         self.batch_jobs = batch_jobs if batch_jobs is not None else BatchJobs()
         self.live_sessions = LiveSessions()  # realtime sessions: a stop ends them first
+        self.call_watches = CallWatches()  # the WebRTC calls' sidebands: a stop ends them too
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext

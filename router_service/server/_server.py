@@ -23,6 +23,7 @@ from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._background import BackgroundJobs
 from router_service.server._batches import BatchJobs
+from router_service.server._call_watch import CallWatches
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._list_jobs import LongJobs
@@ -164,6 +165,11 @@ class RouterServer:
         return self._health.watchers
 
     @property
+    def call_watches(self) -> CallWatches:
+        """The sidebands this router keeps on the WebRTC calls it made."""
+        return self._router.call_watches
+
+    @property
     def address(self) -> str:
         return f"{self._address.rsplit(':', 1)[0]}:{self.port}"
 
@@ -244,6 +250,7 @@ class RouterServer:
         if len(sessions):
             log.info("router stopping: ending %d realtime session(s) (1012)", len(sessions))
         await sessions.restart_all()
+        await self._router.call_watches.stop_all()  # what they counted is settled
 
     async def _drain(self, server: ServerConfig) -> None:
         """Give the callers `server.drain_delay_s` to take this router out of their picks (calls

@@ -132,13 +132,28 @@ def test_a_stream_chunk_carries_its_tokens_logprobs() -> None:
         ({"thinkingLevel": "MINIMAL"}, "minimal"),
         ({"thinkingLevel": "HIGH"}, "high"),
         ({"thinkingBudget": -1}, None),
-        ({"includeThoughts": True}, None),
+        ({"includeThoughts": False}, None),
     ],
 )
 def test_a_thinking_config_is_a_reasoning_effort(thinking: Any, effort: str | None) -> None:
     body = {**HELLO, "generationConfig": {"thinkingConfig": thinking}}
     out = openai_chat_body("flash", body, False)
     assert out.get("reasoning_effort") == effort
+    assert "reasoning" not in out
+
+
+@pytest.mark.parametrize(
+    "thinking",
+    [
+        {"includeThoughts": True},
+        {"include_thoughts": True, "thinking_budget": -1},
+        {"includeThoughts": True, "thinkingLevel": "THINKING_LEVEL_UNSPECIFIED"},
+    ],
+)
+def test_include_thoughts_alone_asks_for_reasoning_at_the_default(thinking: Any) -> None:
+    body = {**HELLO, "generationConfig": {"thinkingConfig": thinking}}
+    out = openai_chat_body("flash", body, False)
+    assert out["reasoning"] == {"enabled": True} and "reasoning_effort" not in out
 
 
 @pytest.mark.parametrize(

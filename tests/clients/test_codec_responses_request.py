@@ -164,6 +164,7 @@ def test_tools_tool_choice_format_and_reasoning() -> None:
         "json_schema": {"name": "A", "schema": schema, "strict": True},
     }
     assert chat["reasoning_effort"] == "low"
+    assert "reasoning" not in chat  # a chat-level `reasoning` is OpenRouter's object
     for mode in ("auto", "none", "required"):
         with_mode = {"model": "m", "input": "x", "tools": [TOOL], "tool_choice": mode}
         assert chat_body(with_mode)["tool_choice"] == mode

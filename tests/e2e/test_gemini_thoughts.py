@@ -121,6 +121,27 @@ async def test_include_thoughts_true_answers_thought_parts(
     await _no_thoughts_without_include_thoughts(gemini, model)
 
 
+@pytest.mark.parametrize("model", KINDS)
+async def test_include_thoughts_alone_reasons_at_the_deployments_default(
+    gemini: genai.Client, fake: FakeUpstream, model: str
+) -> None:
+    """No budget, no level: a Gemini deployment is asked for its thoughts with no budget
+    (dynamic), and they come back; the other kinds reason at their own default."""
+    config = types.GenerateContentConfig(
+        thinking_config=types.ThinkingConfig(include_thoughts=True)
+    )
+    response = await gemini.aio.models.generate_content(model=model, contents="hi", config=config)
+
+    assert _parts(response) == [(True, REASONING), (False, ANSWER)]
+    sent = fake.state.last()
+    assert sent is not None
+    assert "reasoning" not in sent.body and "reasoning_effort" not in sent.body
+    if model == "flash":
+        assert sent.body["generationConfig"]["thinkingConfig"] == {"includeThoughts": True}
+    elif model == "claude":
+        assert sent.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+
+
 async def _no_thoughts_without_include_thoughts(gemini: genai.Client, model: str) -> None:
     """The same reasoning, asked for with includeThoughts false or unset: no thought part."""
     for include in (False, None):

@@ -163,6 +163,20 @@ async def test_a_deployment_without_reasoning_gets_no_reasoning_effort(
     assert body["safety_id"] == "u1"  # the caller's other fields are sent as they were
 
 
+async def test_a_deployment_without_reasoning_gets_nothing_of_openrouters_object(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    answer = await sdk.chat.completions.create(
+        model="gpt-4o",
+        messages=HELLO,
+        extra_body={"reasoning": {"effort": "high", "exclude": True}},
+    )
+
+    assert answer.choices[0].message.content == "Echo: hello"
+    body = reasoning.received(fake)
+    assert "reasoning_effort" not in body and "reasoning" not in body
+
+
 async def test_a_stream_to_a_deployment_without_reasoning_gets_no_reasoning_effort(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

@@ -116,6 +116,7 @@ def test_every_python_block_is_run_here() -> None:
         "images.generate(",
         "realtime.connect(",
         "realtime.client_secrets.create(",
+        "realtime.calls.with_raw_response.create(",
         "langchain_openai",
         "anthropic.Anthropic(",
         "genai.Client(",
@@ -251,6 +252,10 @@ def test_realtime_block(stack: LiveStack) -> None:
 
 def test_client_secrets_block(stack: LiveStack) -> None:
     assert run_block("realtime.client_secrets.create(", stack) == "ek_ True Be brief.\n"
+
+
+def test_webrtc_calls_block(stack: LiveStack) -> None:
+    assert run_block("realtime.calls.with_raw_response.create(", stack) == "201 True rtc_\n"
 
 
 def test_media_block(stack: LiveStack) -> None:

@@ -33,7 +33,7 @@ from clients.codec._json import (
 )
 from clients.codec.gemini._content import json_schema, user_part
 from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
-from clients.codec.gemini._thinking import reasoning_effort
+from clients.codec.gemini._thinking import reasoning_knob
 from clients.errors import InvalidRequestError
 
 __all__ = ["SAME", "chat_messages", "chat_tools", "model_name", "openai_chat_body"]
@@ -270,7 +270,7 @@ def _generation_config(value: Any) -> JsonObject:
         path = "generationConfig.stopSequences"
         out["stop"] = [expect_str(s, at_index(path, i)) for i, s in enumerate(stops)]
     if config.get("thinkingConfig") is not None:
-        out.update(reasoning_effort(config["thinkingConfig"]))
+        out.update(reasoning_knob(config["thinkingConfig"]))
     if "top_logprobs" in out:
         out["logprobs"] = True  # OpenAI takes top_logprobs only with logprobs
     format_ = _response_format(config)

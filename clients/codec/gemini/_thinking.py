@@ -5,7 +5,10 @@ kind of deployment may take (the router's Gemini provider writes it back as a th
 A budget becomes the least effort whose budget holds it (8 → `low`, 1024 → `low`, 1025 →
 `medium`; over the `high` budget, `high`), so a Gemini deployment thinks with at least the
 budget asked; 0 is `none` (thinking off); -1 (dynamic, Gemini's default) sets nothing. A
-thinkingLevel is the effort of its name. `includeThoughts` says whether the answer's reasoning
+thinkingLevel is the effort of its name. `includeThoughts: true` with neither (or with -1) is
+OpenRouter's `reasoning: {"enabled": true}`, reasoning at each deployment's default: a Gemini
+deployment is asked for its thoughts with no budget (dynamic). `includeThoughts` says whether
+the answer's reasoning
 (a Gemini deployment's thoughts, a Claude's thinking, an OpenAI-dialect `reasoning_content`)
 comes back as `thought: true` parts (`include_thoughts`): only when it is true, as Gemini's.
 """
@@ -25,7 +28,7 @@ from clients.codec._json import (
 from clients.codec.gemini._tables import THINKING_BUDGETS
 from clients.errors import InvalidRequestError
 
-__all__ = ["include_thoughts", "reasoning_effort"]
+__all__ = ["include_thoughts", "reasoning_knob"]
 
 _PATH = "generationConfig.thinkingConfig"
 _KEYS = frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"})
@@ -38,16 +41,25 @@ _LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
 _DYNAMIC = -1
 
 
-def reasoning_effort(value: Any) -> dict[str, str]:
-    """`{"reasoning_effort": …}` for a thinkingConfig (`{}` when it leaves thinking as it is)."""
+def reasoning_knob(value: Any) -> dict[str, Any]:
+    """`{"reasoning_effort": …}` for a thinkingConfig, `{"reasoning": {"enabled": true}}` for
+    its `includeThoughts: true` alone (`{}` when it leaves thinking as it is)."""
     config = {_PROTO_NAMES.get(k, k): v for k, v in expect_object(value, _PATH).items()}
     unknown = sorted(set(config) - _KEYS)
     if unknown:
         where = at(_PATH, unknown[0])
         message = f"{where}: not supported (supported: {', '.join(sorted(_KEYS))})"
         raise InvalidRequestError(message, where)
-    if config.get("includeThoughts") is not None:
-        expect_bool(config["includeThoughts"], at(_PATH, "includeThoughts"))
+    thoughts = config.get("includeThoughts")
+    if thoughts is not None:
+        expect_bool(thoughts, at(_PATH, "includeThoughts"))
+    effort = _effort(config)
+    if not effort and thoughts is True:  # OpenRouter's: reasoning at each deployment's default
+        return {"reasoning": {"enabled": True}}
+    return effort
+
+
+def _effort(config: dict[str, Any]) -> dict[str, Any]:
     budget, level = config.get("thinkingBudget"), config.get("thinkingLevel")
     if budget is not None and level is not None:
         message = f"{_PATH}: set thinkingBudget or thinkingLevel, not both"
@@ -75,7 +87,7 @@ def include_thoughts(body: Any) -> bool:
     return thinking.get("includeThoughts", thinking.get("include_thoughts")) is True
 
 
-def _level(level: str) -> dict[str, str]:
+def _level(level: str) -> dict[str, Any]:
     if level == "THINKING_LEVEL_UNSPECIFIED":
         return {}
     if level not in _LEVELS:

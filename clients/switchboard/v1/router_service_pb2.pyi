@@ -1515,3 +1515,101 @@ class CreateRealtimeClientSecretResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CreateRealtimeClientSecretResponse: _TypeAlias = CreateRealtimeClientSecretResponse  # noqa: Y015
+
+@_typing.final
+class CreateRealtimeCallRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    ROUTING_FIELD_NUMBER: _builtins.int
+    SDP_FIELD_NUMBER: _builtins.int
+    SESSION_JSON_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """A deployment, model group or pool, as for Chat. Empty: the session config's `model` (or,
+    with an ephemeral client secret, the secret's).
+    """
+    sdp: _builtins.str
+    """The caller's SDP offer, opaque to the router: at most 64 KiB."""
+    session_json: _builtins.str
+    """The session config (OpenAI's `session` object, `type` "realtime"), as JSON; empty: none
+    (an ephemeral client secret's session config is used in its place). At most 64 KiB.
+    """
+    @_builtins.property
+    def routing(self) -> _routing_pb2.RoutingOptions: ...
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        routing: _routing_pb2.RoutingOptions | None = ...,
+        sdp: _builtins.str = ...,
+        session_json: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["routing", b"routing"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "routing", b"routing", "sdp", b"sdp", "session_json", b"session_json"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRealtimeCallRequest: _TypeAlias = CreateRealtimeCallRequest  # noqa: Y015
+
+@_typing.final
+class CreateRealtimeCallResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    SDP_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    """The upstream's call id (`rtc_...`), for HangupRealtimeCall."""
+    sdp: _builtins.str
+    """The upstream's SDP answer, as it sent it."""
+    @_builtins.property
+    def route(self) -> _routing_pb2.RouteInfo: ...
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+        sdp: _builtins.str = ...,
+        route: _routing_pb2.RouteInfo | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["route", b"route"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "route", b"route", "sdp", b"sdp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateRealtimeCallResponse: _TypeAlias = CreateRealtimeCallResponse  # noqa: Y015
+
+@_typing.final
+class HangupRealtimeCallRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALL_ID_FIELD_NUMBER: _builtins.int
+    call_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        call_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HangupRealtimeCallRequest: _TypeAlias = HangupRealtimeCallRequest  # noqa: Y015
+
+@_typing.final
+class HangupRealtimeCallResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HangupRealtimeCallResponse: _TypeAlias = HangupRealtimeCallResponse  # noqa: Y015

@@ -190,6 +190,16 @@ class RouterServiceStub:
                 request_serializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretResponse.FromString,
                 _registered_method=True)
+        self.CreateRealtimeCall = channel.unary_unary(
+                '/switchboard.v1.RouterService/CreateRealtimeCall',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeCallRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeCallResponse.FromString,
+                _registered_method=True)
+        self.HangupRealtimeCall = channel.unary_unary(
+                '/switchboard.v1.RouterService/HangupRealtimeCall',
+                request_serializer=switchboard_dot_v1_dot_router__service__pb2.HangupRealtimeCallRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_router__service__pb2.HangupRealtimeCallResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -485,6 +495,35 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateRealtimeCall(self, request, context):
+        """OpenAI's Realtime API over WebRTC (`POST /v1/realtime/calls`): the caller's SDP offer is
+        posted to a realtime deployment of kind openai with a key of its pool, and the upstream's
+        SDP answer and call id come back; media then flows between the caller and the upstream,
+        not through the router. Admitted as a Realtime session is (the `chat` scope, the model
+        allowed, counted in rpm; an ephemeral client secret may call it, bound to its model, and
+        its session config is the call's). A refused or failed offer (connect error, 429, 5xx)
+        tries the next key or deployment: an offer is idempotent until answered. The router keeps
+        which deployment and key made the call (the state store, every replica sees it) for
+        HangupRealtimeCall, for `streams.realtime_call_ttl_s`, and attaches the call's sideband
+        (the upstream's `realtime?call_id=` socket, read only) while it lives, at most that long:
+        the call holds one of the client's streams (`max_concurrent_streams`) meanwhile, and the
+        usage of its `response.done` events goes to the client's tpm and budgets when it ends.
+        INVALID_ARGUMENT names the field (`sdp`, `session`, `model`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def HangupRealtimeCall(self, request, context):
+        """End a call CreateRealtimeCall made (OpenAI's `POST /v1/realtime/calls/{call_id}/hangup`),
+        through the deployment and key that made it, from any replica. NOT_FOUND: a call this
+        router did not make, one made for another client, or one older than
+        `streams.realtime_call_ttl_s`. Needs the `chat` scope; not counted in rpm.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -632,6 +671,16 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.CreateRealtimeClientSecret,
                     request_deserializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretResponse.SerializeToString,
+            ),
+            'CreateRealtimeCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRealtimeCall,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeCallRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeCallResponse.SerializeToString,
+            ),
+            'HangupRealtimeCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.HangupRealtimeCall,
+                    request_deserializer=switchboard_dot_v1_dot_router__service__pb2.HangupRealtimeCallRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_router__service__pb2.HangupRealtimeCallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1427,6 +1476,60 @@ class RouterService:
             '/switchboard.v1.RouterService/CreateRealtimeClientSecret',
             switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretRequest.SerializeToString,
             switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeClientSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRealtimeCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CreateRealtimeCall',
+            switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeCallRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.CreateRealtimeCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HangupRealtimeCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/HangupRealtimeCall',
+            switchboard_dot_v1_dot_router__service__pb2.HangupRealtimeCallRequest.SerializeToString,
+            switchboard_dot_v1_dot_router__service__pb2.HangupRealtimeCallResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -198,6 +198,27 @@ class RouterServiceStub:
     allowed to the client; counted in rpm. INVALID_ARGUMENT names the field
     (`expires_after.seconds`, `expires_after.anchor`, `session.model`, `session.type`).
     """
+    CreateRealtimeCall: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.CreateRealtimeCallRequest, _router_service_pb2.CreateRealtimeCallResponse]
+    """OpenAI's Realtime API over WebRTC (`POST /v1/realtime/calls`): the caller's SDP offer is
+    posted to a realtime deployment of kind openai with a key of its pool, and the upstream's
+    SDP answer and call id come back; media then flows between the caller and the upstream,
+    not through the router. Admitted as a Realtime session is (the `chat` scope, the model
+    allowed, counted in rpm; an ephemeral client secret may call it, bound to its model, and
+    its session config is the call's). A refused or failed offer (connect error, 429, 5xx)
+    tries the next key or deployment: an offer is idempotent until answered. The router keeps
+    which deployment and key made the call (the state store, every replica sees it) for
+    HangupRealtimeCall, for `streams.realtime_call_ttl_s`, and attaches the call's sideband
+    (the upstream's `realtime?call_id=` socket, read only) while it lives, at most that long:
+    the call holds one of the client's streams (`max_concurrent_streams`) meanwhile, and the
+    usage of its `response.done` events goes to the client's tpm and budgets when it ends.
+    INVALID_ARGUMENT names the field (`sdp`, `session`, `model`).
+    """
+    HangupRealtimeCall: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.HangupRealtimeCallRequest, _router_service_pb2.HangupRealtimeCallResponse]
+    """End a call CreateRealtimeCall made (OpenAI's `POST /v1/realtime/calls/{call_id}/hangup`),
+    through the deployment and key that made it, from any replica. NOT_FOUND: a call this
+    router did not make, one made for another client, or one older than
+    `streams.realtime_call_ttl_s`. Needs the `chat` scope; not counted in rpm.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -367,6 +388,27 @@ class RouterServiceAsyncStub(RouterServiceStub):
     update it later). Needs the `chat` scope (what Realtime needs) and the session's model
     allowed to the client; counted in rpm. INVALID_ARGUMENT names the field
     (`expires_after.seconds`, `expires_after.anchor`, `session.model`, `session.type`).
+    """
+    CreateRealtimeCall: _aio.UnaryUnaryMultiCallable[_router_service_pb2.CreateRealtimeCallRequest, _router_service_pb2.CreateRealtimeCallResponse]  # type: ignore[assignment]
+    """OpenAI's Realtime API over WebRTC (`POST /v1/realtime/calls`): the caller's SDP offer is
+    posted to a realtime deployment of kind openai with a key of its pool, and the upstream's
+    SDP answer and call id come back; media then flows between the caller and the upstream,
+    not through the router. Admitted as a Realtime session is (the `chat` scope, the model
+    allowed, counted in rpm; an ephemeral client secret may call it, bound to its model, and
+    its session config is the call's). A refused or failed offer (connect error, 429, 5xx)
+    tries the next key or deployment: an offer is idempotent until answered. The router keeps
+    which deployment and key made the call (the state store, every replica sees it) for
+    HangupRealtimeCall, for `streams.realtime_call_ttl_s`, and attaches the call's sideband
+    (the upstream's `realtime?call_id=` socket, read only) while it lives, at most that long:
+    the call holds one of the client's streams (`max_concurrent_streams`) meanwhile, and the
+    usage of its `response.done` events goes to the client's tpm and budgets when it ends.
+    INVALID_ARGUMENT names the field (`sdp`, `session`, `model`).
+    """
+    HangupRealtimeCall: _aio.UnaryUnaryMultiCallable[_router_service_pb2.HangupRealtimeCallRequest, _router_service_pb2.HangupRealtimeCallResponse]  # type: ignore[assignment]
+    """End a call CreateRealtimeCall made (OpenAI's `POST /v1/realtime/calls/{call_id}/hangup`),
+    through the deployment and key that made it, from any replica. NOT_FOUND: a call this
+    router did not make, one made for another client, or one older than
+    `streams.realtime_call_ttl_s`. Needs the `chat` scope; not counted in rpm.
     """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -708,6 +750,39 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         update it later). Needs the `chat` scope (what Realtime needs) and the session's model
         allowed to the client; counted in rpm. INVALID_ARGUMENT names the field
         (`expires_after.seconds`, `expires_after.anchor`, `session.model`, `session.type`).
+        """
+
+    @_abc_1.abstractmethod
+    def CreateRealtimeCall(
+        self,
+        request: _router_service_pb2.CreateRealtimeCallRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.CreateRealtimeCallResponse, _abc.Awaitable[_router_service_pb2.CreateRealtimeCallResponse]]:
+        """OpenAI's Realtime API over WebRTC (`POST /v1/realtime/calls`): the caller's SDP offer is
+        posted to a realtime deployment of kind openai with a key of its pool, and the upstream's
+        SDP answer and call id come back; media then flows between the caller and the upstream,
+        not through the router. Admitted as a Realtime session is (the `chat` scope, the model
+        allowed, counted in rpm; an ephemeral client secret may call it, bound to its model, and
+        its session config is the call's). A refused or failed offer (connect error, 429, 5xx)
+        tries the next key or deployment: an offer is idempotent until answered. The router keeps
+        which deployment and key made the call (the state store, every replica sees it) for
+        HangupRealtimeCall, for `streams.realtime_call_ttl_s`, and attaches the call's sideband
+        (the upstream's `realtime?call_id=` socket, read only) while it lives, at most that long:
+        the call holds one of the client's streams (`max_concurrent_streams`) meanwhile, and the
+        usage of its `response.done` events goes to the client's tpm and budgets when it ends.
+        INVALID_ARGUMENT names the field (`sdp`, `session`, `model`).
+        """
+
+    @_abc_1.abstractmethod
+    def HangupRealtimeCall(
+        self,
+        request: _router_service_pb2.HangupRealtimeCallRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.HangupRealtimeCallResponse, _abc.Awaitable[_router_service_pb2.HangupRealtimeCallResponse]]:
+        """End a call CreateRealtimeCall made (OpenAI's `POST /v1/realtime/calls/{call_id}/hangup`),
+        through the deployment and key that made it, from any replica. NOT_FOUND: a call this
+        router did not make, one made for another client, or one older than
+        `streams.realtime_call_ttl_s`. Needs the `chat` scope; not counted in rpm.
         """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

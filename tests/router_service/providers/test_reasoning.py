@@ -10,9 +10,10 @@ from router_service.providers._reasoning import (
     BUDGET_BY_EFFORT,
     claude_mode,
     effort_for_budget,
-    gemini_fitted,
 )
+from router_service.providers._reasoning_budgets import gemini_fitted
 from router_service.providers._reasoning_models import takes_reasoning
+from router_service.providers._reasoning_object import is_openrouter
 
 
 @pytest.mark.parametrize(
@@ -113,3 +114,18 @@ def test_which_models_take_a_reasoning_knob_follows_their_name(
     kind: str, model: str, takes: bool
 ) -> None:
     assert takes_reasoning(kind, model) is takes
+
+
+@pytest.mark.parametrize(
+    ("base_url", "openrouter"),
+    [
+        ("https://openrouter.ai/api/v1", True),
+        ("https://OpenRouter.ai/api/v1/", True),
+        ("https://eu.openrouter.ai/api/v1", True),
+        ("https://api.openai.com/v1", False),
+        ("https://openrouter.ai.example.com/v1", False),
+        ("https://notopenrouter.ai/v1", False),
+    ],
+)
+def test_openrouter_is_told_by_its_host(base_url: str, openrouter: bool) -> None:
+    assert is_openrouter(base_url) is openrouter

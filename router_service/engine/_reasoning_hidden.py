@@ -1,0 +1,73 @@
+"""OpenRouter's `reasoning.exclude` (and `include_reasoning: false`): the model reasons, the caller
+does not see it.
+
+The answer's reasoning (its message's, its stream deltas' `reasoning_content`, `reasoning`,
+`reasoning_details`, `thinking_blocks`: `REASONING_KEYS`) is taken out here, in the router, so
+every entrance and gRPC caller gets the answer without it, before the answer's guardrails see it
+(nothing of it reaches the caller, so there is nothing of it to screen). The usage keeps its
+`reasoning_tokens`: the reasoning was done and billed. A stream chunk that carried only
+reasoning is not sent at all. Whether a request hides it is read once per request, by a
+substring test of its extras before any parse (`hides_reasoning`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.engine._stream_guard import is_meaningful
+from router_service.guardrails._texts import REASONING_KEYS
+from router_service.providers._reasoning_object import unified
+
+__all__ = ["hides_reasoning", "without_answer_reasoning", "without_chunk_reasoning"]
+
+Chunk = chat_pb2.ChatCompletionChunk
+
+
+def hides_reasoning(params: chat_pb2.ChatParams) -> bool:
+    """Whether the caller asked not to see the answer's reasoning (`reasoning.exclude`,
+    `include_reasoning: false`). Extras without the word (the common case) are not parsed."""
+    if "reasoning" not in params.extra_json:
+        return False
+    try:
+        extra = orjson.loads(params.extra_json)
+    except orjson.JSONDecodeError:
+        return False
+    asked = unified(extra) if isinstance(extra, dict) else None
+    return asked is not None and asked.exclude
+
+
+def _without(extra_json: str) -> str | None:
+    """`extra_json` without the reasoning keys; None when it has none."""
+    if not extra_json or not any(key in extra_json for key in REASONING_KEYS):
+        return None
+    extra: Any = orjson.loads(extra_json)
+    if not isinstance(extra, dict) or not any(key in extra for key in REASONING_KEYS):
+        return None
+    rest = {k: v for k, v in extra.items() if k not in REASONING_KEYS}
+    return orjson.dumps(rest).decode() if rest else ""
+
+
+def without_answer_reasoning(completion: chat_pb2.ChatCompletion) -> None:
+    """Take the reasoning out of every choice's message of `completion`."""
+    for choice in completion.choices:
+        rest = _without(choice.message.extra_json)
+        if rest is not None:
+            choice.message.extra_json = rest
+
+
+def without_chunk_reasoning(chunks: list[Chunk]) -> list[Chunk]:
+    """`chunks` without their deltas' reasoning; a chunk that carried only reasoning left out."""
+    out: list[Chunk] = []
+    for chunk in chunks:
+        changed = False
+        for choice in chunk.choices:
+            rest = _without(choice.delta.extra_json)
+            if rest is not None:
+                choice.delta.extra_json, changed = rest, True
+        kept = is_meaningful(chunk) or chunk.HasField("usage")
+        if not changed or kept or any(choice.delta.role for choice in chunk.choices):
+            out.append(chunk)
+    return out

@@ -1,0 +1,138 @@
+"""The sideband the router attaches to each WebRTC Realtime call it made (OpenAI's
+`wss://<base>/realtime?call_id=...`, with the key that made the call): it reads the call's
+events as the upstream sends them, to sum the usage of its `response.done`s, and holds the
+caller's stream slot while the call lives, so that a call counts as a WebSocket session does:
+in the client's `max_concurrent_streams` while it lasts, then its tokens in the client's tpm
+and budgets and in the router's metrics (operation `realtime`). It sends nothing.
+
+The call ends (the upstream closes the sideband: a hangup, the browser leaving, OpenAI's 60
+minutes) or `streams.realtime_call_ttl_s` passes, whichever is first; a router stopping ends
+its watches (what they counted is settled). A watch lives in the router that made the call: a
+replica that dies takes its watches' usage along (the stream slot expires by its TTL)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from clients.switchboard.v1 import media_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import Admission
+from router_service.cancellation import uncut
+from router_service.engine import Deployment, RequestContext
+from router_service.engine._realtime import MAX_EVENT_BYTES
+from router_service.errors import StoreUnavailableError
+from router_service.runtime import Runtime
+from router_service.server._realtime_usage import RealtimeUsage
+from router_service.telemetry import realtime_span
+
+__all__ = ["CallWatch", "CallWatches"]
+
+log = logging.getLogger("switchboard.router")
+
+
+class CallWatches:
+    """The call watches this router runs, so that a stop ends them (and tests see them end)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def start(self, watch: CallWatch) -> None:
+        task = asyncio.create_task(watch.run(), name="switchboard-realtime-call-watch")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until every watch running now (and any started meanwhile) has ended."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def stop_all(self) -> None:
+        """End every watch (each settles what it counted)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@dataclass(slots=True)
+class CallWatch:
+    """One call's sideband: `admission` is the call's (its tokens, its stream slot), None when
+    it counts neither."""
+
+    runtime: Runtime
+    ctx: RequestContext
+    deployment: Deployment
+    api_key: str
+    call_id: str
+    admission: Admission | None
+
+    async def run(self) -> None:
+        tokens = RealtimeUsage()
+        with realtime_span(self.ctx) as span:
+            keeper = asyncio.create_task(self._keep_slot(), name="switchboard-call-watch-renew")
+            reader = asyncio.create_task(self._read(tokens), name="switchboard-call-watch-read")
+            limit = self.runtime.config.streams.realtime_call_ttl_s
+            lifetime = asyncio.create_task(self.runtime.clock.wait(limit))
+            try:
+                await asyncio.wait((reader, lifetime), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (keeper, reader, lifetime):
+                    task.cancel()
+                await asyncio.wait((keeper, reader, lifetime))
+                if not reader.cancelled() and reader.exception() is not None:
+                    failed = type(reader.exception()).__name__
+                    log.info("realtime: the sideband of call %s failed: %s", self.call_id, failed)
+                usage = tokens.usage()
+                route = self.ctx.route(self.deployment, usage)
+                result = media_pb2.MediaResult(usage=usage)
+                span.respond_media(pb.MediaResponse(result=result, route=route))
+                cost = route.cost_usd if route.HasField("cost_usd") else None
+                await uncut(self._settle(tokens.total_tokens, cost))
+
+    async def _read(self, tokens: RealtimeUsage) -> None:
+        import aiohttp  # as engine/_realtime.py: loaded by the routers that serve Realtime
+
+        target = self.deployment.adapter.realtime_sideband_target(self.call_id, self.api_key)
+        if target is None:
+            return
+        url, headers = target
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(
+                url,
+                headers=headers,
+                max_msg_size=MAX_EVENT_BYTES,
+                heartbeat=self.runtime.config.streams.realtime_ping_s,
+            ) as socket,
+        ):
+            async for message in socket:
+                if message.type is aiohttp.WSMsgType.TEXT:
+                    tokens.count(message.data)
+
+    async def _keep_slot(self) -> None:
+        """Renew the caller's stream slot now (it was taken for the offer's deadline), then
+        every third of `server.lease_ttl_s`, as a WebSocket session's."""
+        if self.admission is None or not self.admission.holds_stream_slot:
+            return
+        ttl_s = self.runtime.config.server.lease_ttl_s
+        while True:
+            try:
+                if not await self.admission.renew_stream_slot(ttl_s):
+                    log.warning("realtime: a call's stream slot expired before it was renewed")
+            except StoreUnavailableError as exc:  # the next period tries again
+                log.warning("realtime: renewing a call's stream slot failed: %s", exc.message)
+            await self.runtime.clock.wait(ttl_s / 3)
+
+    async def _settle(self, total_tokens: int, cost_usd: float | None) -> None:
+        """The call's tokens to the client's tpm and budgets; its stream slot given back."""
+        if self.admission is None:
+            return
+        try:
+            if self.admission.counts_tokens:
+                await self.admission.settle(total_tokens, cost_usd)
+        finally:
+            await self.admission.close()

@@ -1,0 +1,177 @@
+"""RouterService.CreateRealtimeCall and HangupRealtimeCall: OpenAI's Realtime API over WebRTC
+(`POST /v1/realtime/calls`, `.../{call_id}/hangup`). The gate admitted the offer as it admits a
+Realtime session's `open` (the `chat` scope, the model allowed, rpm; an ephemeral client secret
+bound to its model). Here its session config is settled (an ephemeral secret's config over the
+caller's, field by field: the secret binds it), screened as a `session.update` would be, and
+the offer is posted through the attempt loop; the router then keeps which deployment and key
+made the call (the state store, `streams.realtime_call_ttl_s`), so any replica hangs it up
+through them, for the client that made it only.
+
+The call's media and events flow between the caller and the upstream: the router reads them
+only through the sideband it attaches (`_call_watch.py`: the usage, the stream slot), so the
+answer-side guardrails cannot screen it (a client whose guardrails screen answers is refused,
+as for a Realtime session)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import orjson
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import (
+    Admission,
+    current_admission,
+    current_caller,
+    current_stream_admission,
+)
+from router_service.auth._realtime_calls import realtime_call_model, realtime_call_session
+from router_service.cancellation import uncut
+from router_service.engine import RequestContext
+from router_service.errors import (
+    AllCandidatesFailedError,
+    PermissionDeniedError,
+    RealtimeCallNotFoundError,
+    UpstreamFailure,
+)
+from router_service.guardrails import AnswerGuard
+from router_service.runtime import Runtime
+from router_service.server._call_watch import CallWatch, CallWatches
+from router_service.server._calls import client_name
+from router_service.server._errors import answered
+from router_service.server._realtime import screened
+from router_service.sessions import checked_session_id
+
+__all__ = ["RealtimeCallsServicer"]
+
+_HANGUP_TIMEOUT_S = 30.0  # a deadline-less hangup's
+
+
+def _call_name(call_id: str) -> str:
+    return f"rtcall:{call_id}"
+
+
+class RealtimeCallsServicer:
+    """`RouterServicer.CreateRealtimeCall` and `HangupRealtimeCall`, a mixin."""
+
+    runtime: Runtime
+    call_watches: CallWatches
+
+    def _context(
+        self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> RequestContext:
+        raise NotImplementedError
+
+    def _answer_guard(
+        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
+    ) -> AnswerGuard | None:
+        raise NotImplementedError
+
+    async def CreateRealtimeCall(
+        self, request: pb.CreateRealtimeCallRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateRealtimeCallResponse:
+        return await answered(context, self._create_call(request, context))
+
+    async def HangupRealtimeCall(
+        self, request: pb.HangupRealtimeCallRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HangupRealtimeCallResponse:
+        return await answered(context, self._hangup(request, context))
+
+    async def _create_call(
+        self, request: pb.CreateRealtimeCallRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateRealtimeCallResponse:
+        admission = current_stream_admission() or current_admission()  # the watch's to end
+        try:
+            return await self._place_call(request, context, admission)
+        except BaseException:
+            if admission is not None:
+                await uncut(admission.close())
+            raise
+
+    async def _place_call(
+        self,
+        request: pb.CreateRealtimeCallRequest,
+        context: grpc.aio.ServicerContext,
+        admission: Admission | None,
+    ) -> pb.CreateRealtimeCallResponse:
+        runtime = self.runtime
+        session_id = checked_session_id(request.routing.session_id)
+        ctx = self._context(realtime_call_model(request), session_id, context)
+        if self._answer_guard(ctx.client, ctx.requested_model, "CreateRealtimeCall", context):
+            raise PermissionDeniedError(
+                "Realtime calls are not available to a client whose guardrails screen answers: "
+                "a call's media and events do not pass through the router.",
+                code="realtime_not_screened",
+            )
+        session = _screened_session(runtime, ctx.requested_model, _session_of(request))
+        placed, deployment, stack = await runtime.executor.create_realtime_call(
+            ctx, request.sdp, session
+        )
+        await stack.aclose()  # its key lease: a call holds no slot once answered
+        record = {"client": ctx.client, "deployment": deployment.name}
+        record["key"] = placed.key_fingerprint
+        ttl_s = runtime.config.streams.realtime_call_ttl_s
+        name = _call_name(placed.answer.call_id)
+        await runtime.store.set_value(name, orjson.dumps(record).decode(), ttl_s)
+        key = deployment.pool.find(placed.key_fingerprint)
+        secret = "" if key is None else key.secret
+        watch = CallWatch(runtime, ctx, deployment, secret, placed.answer.call_id, admission)
+        self.call_watches.start(watch)
+        return pb.CreateRealtimeCallResponse(
+            call_id=placed.answer.call_id, sdp=placed.answer.sdp, route=ctx.route(deployment)
+        )
+
+    async def _hangup(
+        self, request: pb.HangupRealtimeCallRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HangupRealtimeCallResponse:
+        runtime = self.runtime
+        call_id = request.call_id
+        kept = (await runtime.store.get_values([_call_name(call_id)]))[0] if call_id else None
+        record = _record(kept)
+        if record is None or record.get("client") != client_name():
+            raise RealtimeCallNotFoundError()
+        remaining = context.time_remaining()
+        timeout_s = _HANGUP_TIMEOUT_S if remaining is None else remaining
+        deployment = str(record.get("deployment"))
+        try:
+            found = await runtime.executor.hangup_realtime_call(
+                deployment, str(record.get("key")), call_id, timeout_s
+            )
+        except UpstreamFailure as failure:  # the upstream's own answer (404 included)
+            raise AllCandidatesFailedError(failure, deployment) from failure
+        if not found:
+            raise RealtimeCallNotFoundError()
+        return pb.HangupRealtimeCallResponse()
+
+
+def _session_of(request: pb.CreateRealtimeCallRequest) -> dict[str, Any]:
+    """The caller's session config, with an ephemeral client secret's over it (without its
+    `model`: the router names the deployment's)."""
+    session = realtime_call_session(request)  # the gate checked it
+    caller = current_caller()
+    grant = None if caller is None else caller.realtime_grant
+    if grant is not None:
+        session = {**session, **orjson.loads(grant.session_json)}
+    session.pop("model", None)
+    return session
+
+
+def _screened_session(runtime: Runtime, model: str, session: dict[str, Any]) -> dict[str, Any]:
+    """The session config through the request-side guardrails, as a `session.update` carrying
+    it would be (its `instructions`): redacted, or refused by a block."""
+    if not runtime.guardrails or not session:
+        return session
+    event = orjson.dumps({"type": "session.update", "session": session}).decode()
+    updated = orjson.loads(screened(runtime, model, event))
+    return dict(updated["session"])
+
+
+def _record(kept: str | None) -> dict[str, Any] | None:
+    if not kept:
+        return None
+    try:
+        record = orjson.loads(kept)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -1,0 +1,108 @@
+"""A WebRTC call counts as a WebSocket session does: the router attaches the call's sideband
+(`wss://<upstream>/v1/realtime?call_id=`, with the key that made the call) and holds one of
+the client's `max_concurrent_streams` while the call lives (a second call is 429 until the
+first is hung up); the usage of the call's `response.done`s goes to the client's tpm when it
+ends (the next offer's `x-ratelimit-remaining-tokens`). The fake upstream's sideband answers
+one response as soon as it is attached: "Hello from the fake realtime model", 10 + 6 tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import CallRecord, FakeUpstream
+from router_service.state import MemoryStateStore
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
+from tests.http_edge.harness import Edge
+from tests.router_service.auth.helpers import bearer, client
+
+pytestmark = pytest.mark.timeout(30)
+
+METERED = "sk-metered-calls"
+OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+RESPONSE_EVENTS = 1 + 1 + 6 + 1  # session.created, response.created, a delta a word, done
+TOKENS = 16
+
+
+def config(fake: FakeUpstream) -> dict[str, Any]:
+    sections = base_config(fake.base_url)
+    realtime = {"provider": "alpha", "model": "gpt-realtime", "realtime": True}
+    sections["models"]["voice"] = {"deployments": [realtime]}
+    metered = client("metered", METERED, tpm=1000, max_concurrent_streams=1)
+    sections["auth"] = {"clients": [metered]}
+    return sections
+
+
+async def offer(http: httpx.AsyncClient) -> httpx.Response:
+    return await http.post(
+        "/v1/realtime/calls?model=voice",
+        content=OFFER,
+        headers={"authorization": f"Bearer {METERED}", "content-type": "application/sdp"},
+    )
+
+
+async def test_a_call_holds_a_stream_and_its_usage_counts_when_it_ends(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    router: RouterHandle = await start_router(config(fake))
+    edge: Edge = await start_edge(router)
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        first = await offer(http)
+        assert first.status_code == 201, first.text
+        assert first.headers["x-ratelimit-remaining-tokens"] == "1000"
+        call_id = first.headers["location"].rsplit("/", 1)[-1]
+
+        def answered() -> CallRecord | None:  # the sideband attached and saw its response
+            for call in fake.state.calls(path="/v1/realtime"):
+                if call.query.get("call_id") == call_id and call.chunks_sent == RESPONSE_EVENTS:
+                    return call
+            return None
+
+        sideband = await fake.state.wait_for(answered, what="the call's sideband")
+        made = fake.state.last(path="/v1/realtime/calls")
+        assert made is not None and sideband.key == made.key  # the key that made the call
+
+        busy = await offer(http)  # the call holds the client's one stream
+        assert busy.status_code == 429, busy.text
+
+        hung = await http.post(
+            f"/v1/realtime/calls/{call_id}/hangup",
+            headers={"authorization": f"Bearer {METERED}"},
+        )
+        assert hung.status_code == 200
+        await router.server.call_watches.idle()  # the sideband closed: the call settled
+
+        again = await offer(http)
+        assert again.status_code == 201, again.text
+        assert again.headers["x-ratelimit-remaining-tokens"] == str(1000 - TOKENS)
+
+
+async def test_a_stopping_router_settles_its_calls(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A router that stops ends its calls' watches: what they counted reaches the client's tpm
+    and the stream slot is given back, as the next router on the same store sees."""
+    clock = ManualClock(1_700_000_000.0)
+    store = MemoryStateStore(clock)
+    one = await start_router(config(fake), clock=clock, store=store)
+    offer_rpc = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
+    made = await one.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+
+    def answered() -> bool:
+        return any(
+            call.query.get("call_id") == made.call_id and call.chunks_sent == RESPONSE_EVENTS
+            for call in fake.state.calls(path="/v1/realtime")
+        )
+
+    await fake.state.wait_for(answered, what="the call's sideband")
+    await one.server.shutdown(grace=0)
+    assert not len(one.server.call_watches)
+
+    two = await start_router(config(fake), clock=clock, store=store)
+    again = await two.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+    assert again.route.rate_limit.remaining_tokens == 1000 - TOKENS

@@ -1,0 +1,143 @@
+"""OpenRouter's `reasoning.exclude` (and `include_reasoning: false`): the model reasons (its
+upstream is asked to), the caller does not see it, unary or streamed, at the edge and on
+gRPC; the usage still counts the reasoning tokens. An OpenRouter deployment takes the object as
+it is (the native knob wins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as rs
+from router_service.clock import ManualClock
+from router_service.config import ProviderConfig
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.providers import ChatCall
+from router_service.providers._openai import OpenAIAdapter
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.stream_harness import reasoning_read
+from tests.e2e.test_reasoning_sdk import HELLO, config, received
+
+REASONING, ANSWER = "Let me see it through.", "The answer."
+EXCLUDED: dict[str, Any] = {"reasoning": {"effort": "low", "exclude": True}}
+HIDING = (EXCLUDED, {"reasoning_effort": "low", "include_reasoning": False})
+# An OpenAI-kind deployment (`reasoning_content`), a Claude one (a signed thinking block), a
+# Gemini one (thought parts).
+KINDS = ("gpt", "sonnet", "gemini")
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(config(fake))
+
+
+@pytest.fixture(autouse=True)
+def reasoning(fake: FakeUpstream) -> None:
+    fake.state.set_scenario(Scenario(reasoning=REASONING, content=ANSWER))
+
+
+def _asked_to_reason(fake: FakeUpstream, model: str) -> None:
+    """The upstream was asked to reason all the same."""
+    body = received(fake)
+    assert "reasoning" not in body and "include_reasoning" not in body
+    if model == "gpt":
+        assert body["reasoning_effort"] == "low"
+    elif model == "sonnet":
+        assert body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    else:
+        assert body["generationConfig"]["thinkingConfig"]["includeThoughts"] is True
+
+
+@pytest.mark.parametrize("extra", HIDING)
+@pytest.mark.parametrize("model", KINDS)
+async def test_an_excluded_answer_has_no_reasoning(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, extra: dict[str, Any]
+) -> None:
+    answer = await sdk.chat.completions.create(
+        model=model, messages=HELLO, max_tokens=2000, extra_body=extra
+    )
+
+    message = answer.choices[0].message
+    assert message.content == ANSWER
+    shown = message.model_extra or {}
+    assert not {"reasoning_content", "reasoning", "thinking_blocks"} & set(shown)
+    _asked_to_reason(fake, model)
+    if model == "gemini":  # the reasoning done is still counted
+        assert answer.usage is not None and answer.usage.completion_tokens_details is not None
+        assert answer.usage.completion_tokens_details.reasoning_tokens == len(REASONING.split())
+
+
+@pytest.mark.parametrize("extra", HIDING)
+@pytest.mark.parametrize("model", KINDS)
+async def test_an_excluded_stream_has_no_reasoning(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, extra: dict[str, Any]
+) -> None:
+    stream = await sdk.chat.completions.create(
+        model=model, messages=HELLO, max_tokens=2000, stream=True, extra_body=extra
+    )
+    chunks = [chunk async for chunk in stream]
+
+    deltas = [c.delta for chunk in chunks for c in chunk.choices]
+    assert "".join(d.content or "" for d in deltas) == ANSWER
+    for delta in deltas:
+        shown = delta.model_extra or {}
+        assert not {"reasoning_content", "reasoning", "thinking_blocks"} & set(shown)
+    _asked_to_reason(fake, model)
+
+
+async def test_the_same_call_without_exclude_shows_it(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    stream = await sdk.chat.completions.create(
+        model="sonnet",
+        messages=HELLO,
+        max_tokens=2000,
+        stream=True,
+        extra_body={"reasoning": {"effort": "low", "exclude": False}},
+    )
+    _, thought, text = await reasoning_read(stream)
+    assert (thought, text) == (REASONING, ANSWER)
+    _asked_to_reason(fake, "sonnet")
+
+
+async def test_a_grpc_stream_gets_no_reasoning(router: RouterHandle, fake: FakeUpstream) -> None:
+    params = chat_pb2.ChatParams(
+        model="gpt",
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
+        extra_json=orjson.dumps(EXCLUDED).decode(),
+    )
+    text, extras = "", []
+    async for event in router.stub.ChatStream(rs.ChatStreamRequest(params=params)):
+        for chunk in [event.chunk] if event.HasField("chunk") else []:
+            text += "".join(c.delta.text for c in chunk.choices)
+            extras += [c.delta.extra_json for c in chunk.choices if c.delta.extra_json]
+    assert text == ANSWER and extras == []
+    _asked_to_reason(fake, "gpt")
+
+
+async def test_an_openrouter_deployment_takes_the_object_as_it_is() -> None:
+    """OpenRouter's own API (by its base_url's host) gets the caller's object and
+    `include_reasoning` unchanged; another OpenAI-format upstream gets the effort."""
+    extra = {"reasoning": {"max_tokens": 3000, "exclude": True}, "include_reasoning": False}
+    params = chat_pb2.ChatParams(
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
+        extra_json=orjson.dumps(extra).decode(),
+    )
+    call = ChatCall("anthropic/claude-sonnet-4.5", "sk-or", params, 10.0)
+    bodies = []
+    async with httpx.AsyncClient() as http:
+        for url in ("https://openrouter.ai/api/v1", "https://api.openai.com/v1"):
+            provider = ProviderConfig.model_validate(
+                {"kind": "openai", "base_url": url, "keys": ["sk-or"]}
+            )
+            adapter = OpenAIAdapter("p", provider, http, ManualClock())
+            bodies.append(adapter._chat_body(call))
+    at_openrouter, at_openai = bodies
+    assert {k: at_openrouter[k] for k in extra} == extra
+    assert "reasoning_effort" not in at_openrouter
+    assert not set(extra) & set(at_openai) and at_openai["reasoning_effort"] == "medium"
