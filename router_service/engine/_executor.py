@@ -305,9 +305,10 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         error event, and a caller who goes away is recorded as CANCELLED. `batch`: chunks ready
         together go out as one `chunks` event. `screen`: the stops past the upstream's cap and
         the answer's guardrails, which see every chunk first; once they ended the last choice
-        still running, the upstream is read no further (its call is closed with the stack). `asked`: whether the caller asked
-        for the usage chunk (the usage is taken for the summary either way), and whether it
-        asked not to see the reasoning (taken out before the guardrails see a chunk)."""
+        still running, the upstream is read no further (its call is closed with the stack).
+        `asked`: whether the caller asked for the usage chunk (the usage is taken for the
+        summary either way), and whether it asked not to see the reasoning (taken out before
+        the guardrails see a chunk)."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )

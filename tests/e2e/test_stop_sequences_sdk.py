@@ -13,6 +13,7 @@ import pytest
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.conftest import Guarded
+from tests.e2e.test_stream_cleanup import back_to, idle_census
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -88,6 +89,27 @@ async def test_a_stream_ends_at_a_stop_past_the_cap_and_the_upstream_is_closed(
     await fake.state.wait_for(lambda: record.client_disconnected, what="the upstream closed")
     assert not record.completed
     assert sent_stops(fake) == STOPS[: CAPS[model]]
+
+
+async def test_a_cut_stream_leaves_nothing_behind_and_penalises_no_one(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+) -> None:
+    first = await sdk.chat.completions.create(model="chain", messages=HELLO, stream=True)
+    assert [chunk async for chunk in first]  # warm up: lazily started long-lived tasks exist
+    baseline = await idle_census(router.server)
+    fake.state.set_scenario(Scenario(content=TEXT, held_after_chunks=8))
+    stream = await sdk.chat.completions.create(
+        model="chain", messages=HELLO, stop=STOPS, stream=True
+    )
+    content = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert content == CUT
+    record = fake.state.last()
+    assert record is not None
+    await fake.state.wait_for(lambda: record.client_disconnected, what="the upstream closed")
+    assert await router.leases_held() == 0
+    [stats] = await router.runtime.stats.read(["alpha/model-a"])
+    assert stats.failures == 0 and stats.successes >= 2
+    await back_to(baseline)
 
 
 async def test_each_choice_is_cut_and_stops_within_the_cap_are_the_upstreams(
