@@ -7,7 +7,8 @@ holds (the stop itself left out, as upstreams do), and the choice ends with fini
 `stop`, naming the stop that matched (`matched_stop`). Tool calls, reasoning and logprobs are
 left as the upstream sent them. A non-streamed answer's usage is the upstream's (it generated
 the text past the cut). A stream holds back the last (longest stop − 1) characters of each
-choice's content, releases the rest as it comes, and on a match ends the choice there; once
+choice's content, releases the rest as it comes, and on a match ends the choice there (where
+the call would cut the same text: `_pending`); once
 every choice ended and a match ended the last, `cut` tells the relay to read the upstream no
 further (its call is closed), after a usage chunk of the router's estimate (the prompt's, and
 the text the upstream sent), the upstream's own never having come.
@@ -65,6 +66,20 @@ def _earliest(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
         if at >= 0 and (found is None or at < found[0]):
             found = (at, stop)
     return found
+
+
+def _pending(text: str, stops: Sequence[str], found: tuple[int, str]) -> bool:
+    """Whether a stop the whole text would cut at instead of `found` may still complete: one
+    `text` ends with the beginning of, starting before `found` (or where it does, listed before
+    it). A stream waits for it, so that it cuts where the call would, whatever its pieces."""
+    at, stop = found
+    first = stops.index(stop)
+    for rank, other in enumerate(stops):
+        last = at if rank < first else at - 1
+        for begin in range(max(len(text) - len(other) + 1, 0), last + 1):
+            if other.startswith(text[begin:]):
+                return True
+    return False
 
 
 def _stopped(choice: chat_pb2.Choice | chat_pb2.ChunkChoice, stop: str) -> None:
@@ -173,15 +188,16 @@ class StreamStops:
         if delta.WhichOneof("content") == "text":
             self._seen += len(delta.text)
             held += delta.text
+        final = bool(choice.finish_reason or choice.finish_reason_raw)
         found = _earliest(held, self._stops) if held else None
-        if found is not None:
+        if found is not None and (final or not _pending(held, self._stops, found)):
             delta.text = held[: found[0]]
             _stopped(choice, found[1])
             self._ended.add(index)
             self._finished.add(index)
             self._held.pop(index, None)
             return True
-        if choice.finish_reason or choice.finish_reason_raw:
+        if final:
             released, rest = held, ""
             self._finished.add(index)
         else:

@@ -82,3 +82,32 @@ def test_each_choice_is_matched_apart_and_a_natural_last_finish_does_not_cut() -
     assert not stops.cut  # the upstream ended the last: its own usage chunk follows
     usage = Chunk(id="c", usage=chat_pb2.Usage(total_tokens=9))
     assert stops.chunks([usage]) == [usage]
+
+
+def streamed(stops: list[str], pieces: list[str]) -> tuple[str, str]:
+    """The text a stream of `pieces` shows, and the stop that ended it."""
+    matcher = StreamStops(stops, choices=1, prompt_tokens=1)
+    out = [
+        c for piece in pieces for chunk in matcher.chunks([delta(0, piece)]) for c in chunk.choices
+    ]
+    out += [c for chunk in matcher.chunks([delta(0, "", finish="stop")]) for c in chunk.choices]
+    return "".join(c.delta.text for c in out), next(
+        (c.matched_stop for c in out if c.matched_stop), ""
+    )
+
+
+def test_a_stop_inside_a_longer_one_cuts_a_stream_as_it_cuts_the_call_whatever_the_pieces() -> None:
+    """ "###" completes before "\\n### " does, though the longer one begins first: the stream
+    waits to see which it is, as the call (the whole text at once) would cut it."""
+    stops = ["\n### ", "###"]
+    completion = chat_pb2.ChatCompletion(
+        choices=[chat_pb2.Choice(message=chat_pb2.ChatMessage(text="hello\n### Instruction"))]
+    )
+    cut_completion(completion, stops)
+    assert completion.choices[0].message.text == "hello"
+    assert streamed(stops, ["hello\n### Instruction"]) == ("hello", "\n### ")
+    assert streamed(stops, ["hello\n###", " Instruction"]) == ("hello", "\n### ")
+    assert streamed(stops, ["hel", "lo\n#", "##", " Inst"]) == ("hello", "\n### ")
+    # Not the longer one after all: the shorter one cuts, in either shape.
+    assert streamed(stops, ["hello\n###", "x"]) == ("hello\n", "###")
+    assert streamed(stops, ["hello\n###"]) == ("hello\n", "###")  # the finish settles it
