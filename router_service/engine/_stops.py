@@ -11,7 +11,8 @@ choice's content, releases the rest as it comes, and on a match ends the choice 
 the call would cut the same text: `_pending`); once
 every choice ended and a match ended the last, `cut` tells the relay to read the upstream no
 further (its call is closed), after a usage chunk of the router's estimate (the prompt's, and
-the text the upstream sent), the upstream's own never having come.
+the text, reasoning and tool call arguments the upstream sent), the upstream's own never
+having come.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Protocol
 from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
+from router_service.guardrails._texts import REASONING_KEYS, json_object
 
 __all__ = [
     "ChainedFilters",
@@ -80,6 +82,16 @@ def _pending(text: str, stops: Sequence[str], found: tuple[int, str]) -> bool:
             if other.startswith(text[begin:]):
                 return True
     return False
+
+
+def _generated_besides(delta: chat_pb2.ChatMessage) -> int:
+    """The characters a delta's reasoning and tool call arguments hold: the upstream generated
+    them too (a cut stream's usage estimate counts them)."""
+    size = sum(len(call.function.arguments) for call in delta.tool_calls)
+    if any(key in delta.extra_json for key in REASONING_KEYS):
+        extra = json_object(delta.extra_json) or {}
+        size += sum(len(v) for k, v in extra.items() if k in REASONING_KEYS and isinstance(v, str))
+    return size
 
 
 def _stopped(choice: chat_pb2.Choice | chat_pb2.ChunkChoice, stop: str) -> None:
@@ -188,6 +200,8 @@ class StreamStops:
         if delta.WhichOneof("content") == "text":
             self._seen += len(delta.text)
             held += delta.text
+        if delta.extra_json or delta.tool_calls:
+            self._seen += _generated_besides(delta)
         final = bool(choice.finish_reason or choice.finish_reason_raw)
         found = _earliest(held, self._stops) if held else None
         if found is not None and (final or not _pending(held, self._stops, found)):

@@ -111,3 +111,20 @@ def test_a_stop_inside_a_longer_one_cuts_a_stream_as_it_cuts_the_call_whatever_t
     # Not the longer one after all: the shorter one cuts, in either shape.
     assert streamed(stops, ["hello\n###", "x"]) == ("hello\n", "###")
     assert streamed(stops, ["hello\n###"]) == ("hello\n", "###")  # the finish settles it
+
+
+def test_a_cut_streams_usage_estimate_counts_the_reasoning_and_calls_the_upstream_generated() -> (
+    None
+):
+    """A reasoning model's thinking is billed as completion tokens: the estimate of a stream cut
+    before the upstream's usage came counts it, not the answer's few characters alone."""
+    stops = StreamStops(["<END>"], choices=1, prompt_tokens=3)
+    thinking = Chunk(id="c", model="m", choices=[chat_pb2.ChunkChoice(index=0)])
+    thinking.choices[0].delta.extra_json = '{"reasoning_content":"' + "t" * 400 + '"}'
+    call = chat_pb2.ToolCall(id="t", type="function", index=0)
+    call.function.arguments = "a" * 40
+    calling = Chunk(id="c", model="m", choices=[chat_pb2.ChunkChoice(index=0)])
+    calling.choices[0].delta.tool_calls.append(call)
+    out = stops.chunks([thinking, calling, delta(0, "ok<END> more")])
+    assert stops.cut
+    assert out[-1].usage.completion_tokens == (400 + 40 + len("ok<END> more")) // 4
