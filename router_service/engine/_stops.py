@@ -203,17 +203,20 @@ class StreamStops:
         if delta.extra_json or delta.tool_calls:
             self._seen += _generated_besides(delta)
         final = bool(choice.finish_reason or choice.finish_reason_raw)
+        # A tool call ends the text: what is held goes out before it, settled now.
+        settled = final or bool(delta.tool_calls) or delta.HasField("function_call")
         found = _earliest(held, self._stops) if held else None
-        if found is not None and (final or not _pending(held, self._stops, found)):
+        if found is not None and (settled or not _pending(held, self._stops, found)):
             delta.text = held[: found[0]]
             _stopped(choice, found[1])
             self._ended.add(index)
             self._finished.add(index)
             self._held.pop(index, None)
             return True
-        if final:
+        if settled:
             released, rest = held, ""
-            self._finished.add(index)
+            if final:
+                self._finished.add(index)
         else:
             split = max(len(held) - self._keep, 0)
             released, rest = held[:split], held[split:]

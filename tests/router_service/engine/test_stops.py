@@ -128,3 +128,17 @@ def test_a_cut_streams_usage_estimate_counts_the_reasoning_and_calls_the_upstrea
     out = stops.chunks([thinking, calling, delta(0, "ok<END> more")])
     assert stops.cut
     assert out[-1].usage.completion_tokens == (400 + 40 + len("ok<END> more")) // 4
+
+
+def test_the_held_text_goes_out_before_a_tool_call_not_after_it() -> None:
+    """An answer that says something, then calls a tool: the text held back goes with the call's
+    first delta (before it), not at the finish after the call (where the Anthropic entrance
+    would make it a text block of its own after the tool_use)."""
+    stops = StreamStops(["<END>"], choices=1, prompt_tokens=1)
+    assert texts(stops.chunks([delta(0, "Let me check.")])) == [(0, "Let me ch")]
+    calling = Chunk(id="c", model="m", choices=[chat_pb2.ChunkChoice(index=0)])
+    calling.choices[0].delta.tool_calls.append(chat_pb2.ToolCall(id="t", type="function"))
+    [out] = stops.chunks([calling])
+    assert out.choices[0].delta.text == "eck." and len(out.choices[0].delta.tool_calls) == 1
+    [end] = stops.chunks([delta(0, "", finish="tool_calls")])
+    assert end.choices[0].delta.text == ""
