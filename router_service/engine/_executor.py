@@ -34,6 +34,7 @@ from router_service.engine._reasoning_off import without_reasoning
 from router_service.engine._stops import (
     ChunkFilter,
     beyond_cap,
+    cannot_enforce,
     cut_completion,
     stops_for,
     stream_filters,
@@ -377,7 +378,7 @@ def _choices(params: chat_pb2.ChatParams) -> int:
 
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
     def cannot(deployment: Deployment) -> UpstreamFailure | None:
-        return deployment.adapter.cannot_express(params)
+        return deployment.adapter.cannot_express(params) or cannot_enforce(deployment, params)
 
     return cannot
 

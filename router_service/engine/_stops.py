@@ -23,13 +23,18 @@ from typing import Protocol
 from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
+from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS, json_object
+from router_service.providers._mapping import unsupported
 
 __all__ = [
+    "MAX_ENFORCED_STOPS",
+    "MAX_ENFORCED_STOP_CHARS",
     "ChainedFilters",
     "ChunkFilter",
     "StreamStops",
     "beyond_cap",
+    "cannot_enforce",
     "cut_completion",
     "stops_for",
     "stops_past",
@@ -37,6 +42,12 @@ __all__ = [
 ]
 
 Chunk = chat_pb2.ChatCompletionChunk
+# The most stops past a deployment's cap the router enforces, and their longest: each chunk of
+# a stream is matched against every one (Python's work, per chunk, on the router's loop), and a
+# choice holds back the longest's length. Past them, a deployment with that cap is passed over
+# (the caller gets a 400 when every one is). OpenAI itself refuses more than 4.
+MAX_ENFORCED_STOPS = 256
+MAX_ENFORCED_STOP_CHARS = 256
 
 
 def beyond_cap(
@@ -239,6 +250,28 @@ class StreamStops:
 def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
     """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
     return stops_past(params, deployment.adapter.stop_cap)
+
+
+def cannot_enforce(deployment: Deployment, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+    """Why the router will not enforce the stops of `params` past what `deployment` takes
+    (too many of them, or one too long), as the failure that passes it over; None: it will."""
+    if not params.HasField("stop_list"):
+        return None
+    stops = stops_for(deployment, params)
+    cap = deployment.adapter.stop_cap
+    if len(stops) > MAX_ENFORCED_STOPS:
+        return unsupported(
+            f"'stop': {len(params.stop_list.values)} sequences; this model takes {cap} and the "
+            f"router enforces at most {MAX_ENFORCED_STOPS} more",
+            "stop",
+        )
+    if any(len(stop) > MAX_ENFORCED_STOP_CHARS for stop in stops):
+        return unsupported(
+            f"'stop': a sequence past the first {cap} is longer than the "
+            f"{MAX_ENFORCED_STOP_CHARS} characters the router enforces",
+            "stop",
+        )
+    return None
 
 
 def stream_filters(

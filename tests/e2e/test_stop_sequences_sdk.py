@@ -10,6 +10,7 @@ import anthropic
 import openai
 import pytest
 
+from router_service.engine._stops import MAX_ENFORCED_STOP_CHARS, MAX_ENFORCED_STOPS
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.conftest import Guarded
@@ -174,3 +175,23 @@ async def test_the_fake_refuses_more_stops_than_openai_takes(fake: FakeUpstream)
         "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an "
         "array with length 5 instead."
     )
+
+
+async def test_more_stops_than_the_router_enforces_are_a_400_not_a_stalled_router(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Each chunk is matched against every stop past the cap: a body of thousands (OpenAI
+    refuses more than 4) would hold the router's loop on every chunk of the stream."""
+    many = [f"<{i}>" for i in range(4 + MAX_ENFORCED_STOPS + 1)]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model="chain", messages=HELLO, stop=many, stream=True)
+    assert "stop" in caught.value.message and str(MAX_ENFORCED_STOPS) in caught.value.message
+    assert fake.state.last() is None  # nothing reached the upstream
+    long = [*STOPS[:4], "x" * (MAX_ENFORCED_STOP_CHARS + 1)]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model="chain", messages=HELLO, stop=long)
+    assert str(MAX_ENFORCED_STOP_CHARS) in caught.value.message
+    fake.state.set_scenario(Scenario(content=TEXT))
+    most = [*STOPS, *(f"<{i}>" for i in range(MAX_ENFORCED_STOPS + 4 - len(STOPS)))]
+    answer = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=most)
+    assert answer.choices[0].message.content == CUT  # as many as it enforces: served
