@@ -3,6 +3,8 @@ choice, released as it goes, the cut)."""
 
 from __future__ import annotations
 
+import random
+
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._stops import StreamStops, beyond_cap, cut_completion
 
@@ -142,3 +144,22 @@ def test_the_held_text_goes_out_before_a_tool_call_not_after_it() -> None:
     assert out.choices[0].delta.text == "eck." and len(out.choices[0].delta.tool_calls) == 1
     [end] = stops.chunks([delta(0, "", finish="tool_calls")])
     assert end.choices[0].delta.text == ""
+
+
+def test_a_stream_cuts_where_the_call_does_however_its_text_is_split() -> None:
+    """Random stops (prefixes of one another, overlapping, inside one another) and texts of a
+    small alphabet, split at random: the stream shows what the call does, naming the same stop."""
+    rng = random.Random(7)
+    for _ in range(3000):
+        stops = [
+            "".join(rng.choices("ab#\n", k=rng.randint(1, 4))) for _ in range(rng.randint(1, 4))
+        ]
+        text = "".join(rng.choices("ab#\nxy", k=rng.randint(0, 14)))
+        call = chat_pb2.ChatCompletion(
+            choices=[chat_pb2.Choice(message=chat_pb2.ChatMessage(text=text))]
+        )
+        cut_completion(call, stops)
+        cuts = sorted(rng.sample(range(len(text) + 1), rng.randint(0, min(len(text) + 1, 5))))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+        expected = (call.choices[0].message.text, call.choices[0].matched_stop)
+        assert streamed(stops, pieces) == expected, (stops, pieces)
