@@ -55,9 +55,9 @@ def beyond_cap(
 ) -> tuple[chat_pb2.ChatParams, tuple[str, ...]]:
     """`params` as a call may send them (the first `cap` stops) and the stops left to the
     router; `params` itself, and none, when its stops fit (or the upstream has no cap)."""
-    stops = stops_past(params, cap)
-    if not stops:
+    if cap is None or not params.HasField("stop_list") or len(params.stop_list.values) <= cap:
         return params, ()
+    stops = stops_past(params, cap)  # none when those past the cap are empty: cut all the same
     sent = chat_pb2.ChatParams()
     sent.CopyFrom(params)
     del sent.stop_list.values[cap:]

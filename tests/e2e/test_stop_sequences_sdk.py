@@ -195,3 +195,14 @@ async def test_more_stops_than_the_router_enforces_are_a_400_not_a_stalled_route
     most = [*STOPS, *(f"<{i}>" for i in range(MAX_ENFORCED_STOPS + 4 - len(STOPS)))]
     answer = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=most)
     assert answer.choices[0].message.content == CUT  # as many as it enforces: served
+
+
+async def test_empty_stops_past_the_cap_are_not_sent_either(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """An empty stop matches nothing, so none is left to enforce; the list sent is still cut to
+    the cap (OpenAI refuses 5 with a 400, empty or not)."""
+    fake.state.set_scenario(Scenario(content=TEXT))
+    answer = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=[*STOPS[:4], ""])
+    assert answer.choices[0].message.content == TEXT
+    assert sent_stops(fake) == STOPS[:4]
