@@ -232,12 +232,12 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             record_success=False,
             params=params,
         )
-        filters = stream_filters(deployment, params, screen)
+        filters, hidden = stream_filters(deployment, params, screen, hides_reasoning(params))
         async with stack:
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
-            shown = (asks_usage(params), hides_reasoning(params))
+            shown = (asks_usage(params), hidden)
             relay = self._relay(ctx, deployment, opened, batch, filters, shown)
             async with aclosing(relay):
                 async for event in relay:

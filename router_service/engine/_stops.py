@@ -23,6 +23,7 @@ from typing import Protocol
 from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
+from router_service.engine._reasoning_hidden import without_chunk_reasoning
 from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS, json_object
 from router_service.providers._mapping import unsupported
@@ -275,13 +276,31 @@ def cannot_enforce(deployment: Deployment, params: chat_pb2.ChatParams) -> Upstr
 
 
 def stream_filters(
-    deployment: Deployment, params: chat_pb2.ChatParams, screen: ChunkFilter | None
-) -> ChunkFilter | None:
+    deployment: Deployment,
+    params: chat_pb2.ChatParams,
+    screen: ChunkFilter | None,
+    hidden: bool,
+) -> tuple[ChunkFilter | None, bool]:
     """What a stream's chunks go through: the stops past the upstream's cap, then the answer's
-    guardrails (`screen`, which screen the text the caller will see)."""
+    guardrails (`screen`, which screen the text the caller will see); and whether the reasoning
+    is still to be taken out before them (`hidden`: the caller's ask). With stops to enforce,
+    it is taken out between: they count the reasoning the upstream generated."""
     stops = stops_for(deployment, params) if params.HasField("stop_list") else ()
     if not stops:
-        return screen
+        return screen, hidden
     choices = params.n if params.HasField("n") else 1
-    matched = StreamStops(stops, choices, estimate_prompt_tokens(params))
-    return matched if screen is None else ChainedFilters(matched, screen)
+    chain: list[ChunkFilter] = [StreamStops(stops, choices, estimate_prompt_tokens(params))]
+    if hidden:
+        chain.append(_HiddenReasoning())
+    if screen is not None:
+        chain.append(screen)
+    return (chain[0] if len(chain) == 1 else ChainedFilters(*chain)), False
+
+
+class _HiddenReasoning:
+    """The reasoning taken out (the caller's `reasoning.exclude`), as a filter of the chain."""
+
+    cut = False
+
+    def chunks(self, chunks: list[Chunk]) -> list[Chunk]:
+        return without_chunk_reasoning(chunks)

@@ -206,3 +206,27 @@ async def test_empty_stops_past_the_cap_are_not_sent_either(
     answer = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=[*STOPS[:4], ""])
     assert answer.choices[0].message.content == TEXT
     assert sent_stops(fake) == STOPS[:4]
+
+
+async def test_a_cut_streams_usage_counts_the_reasoning_the_caller_asked_not_to_see(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Hidden from the caller (`include_reasoning: false`), the reasoning was still generated
+    and billed: the estimate of a stream cut at a stop counts it."""
+    reasoning = "thinking it over " * 30
+    fake.state.set_scenario(Scenario(content=TEXT, reasoning=reasoning))
+    stream = await sdk.chat.completions.create(
+        model="chain",
+        messages=HELLO,
+        stop=STOPS,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"include_reasoning": False},
+    )
+    chunks = [chunk async for chunk in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == CUT
+    assert not any(
+        "reasoning_content" in (c.choices[0].delta.model_extra or {}) for c in chunks if c.choices
+    )
+    usage = chunks[-1].usage
+    assert usage is not None and usage.completion_tokens >= len(reasoning) // 4
