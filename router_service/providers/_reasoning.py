@@ -42,6 +42,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from router_service.providers._reasoning_efforts import fitted_effort
 from router_service.providers._reasoning_object import OPENROUTER_KEYS, unified
 
 JsonObject = dict[str, Any]
@@ -189,7 +190,8 @@ def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
     knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
     `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
     becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: none, the
-    model's default); an OpenRouter deployment (`openrouter`) takes the object as it is."""
+    model's default); an OpenRouter deployment (`openrouter`) takes the object as it is. The
+    effort sent is one the body's `model` takes (`fitted_effort`), the caller's own too."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
     if thinking is None and not openrouter and "reasoning_effort" not in body:
@@ -199,10 +201,12 @@ def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
         thinking = openrouter_thinking(body)
     if not openrouter:
         without_openrouter(body)
-    if thinking is None or "reasoning_effort" in body:
-        return
-    if thinking.mode != "disabled" and thinking.budget is not None:
-        body["reasoning_effort"] = effort_for_budget(thinking.budget)
+    budget = thinking.budget if thinking is not None and thinking.mode != "disabled" else None
+    if budget is not None and "reasoning_effort" not in body:
+        body["reasoning_effort"] = effort_for_budget(budget)
+    effort = body.get("reasoning_effort")
+    if isinstance(effort, str):  # the one the model takes (_reasoning_efforts.py)
+        body["reasoning_effort"] = fitted_effort(effort, str(body.get("model", "")))
 
 
 # --- Claude (anthropic, vertex publisher anthropic, bedrock anthropic.*) ----------------------
