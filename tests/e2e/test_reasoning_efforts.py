@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import ollama
 import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 
@@ -96,3 +98,18 @@ async def test_a_streamed_call_gets_the_fitted_effort_too(
 
     assert text == "Echo: hello"
     assert sent_effort(fake, "gpt-5") == "minimal"
+
+
+async def test_ollamas_think_false_at_o3_is_its_least_effort(
+    router: RouterHandle, start_edge: StartEdge, fake: FakeUpstream
+) -> None:
+    """The Ollama entrance's `think: false` is `none`, which o3 refuses: it gets `low`."""
+    edge = await start_edge(router)
+    client = ollama.AsyncClient(host=edge.base_url, headers={"Authorization": "Bearer sk-caller"})
+    try:
+        answer = await client.chat(model="o3", messages=HELLO, think=False)
+    finally:
+        await client._client.aclose()
+
+    assert answer.message.content == "Echo: hello"
+    assert sent_effort(fake, "o3-2025-04-16") == "low"
