@@ -7,21 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import openai
 import orjson
 import pytest
 
 from clients.switchboard.v1 import chat_pb2
-from router_service.clock import ManualClock
-from router_service.config import ProviderConfig
 from router_service.engine._reasoning_off import without_reasoning
 from router_service.fake_upstream import FakeUpstream
 from router_service.fake_upstream._gemini import THOUGHTS
-from router_service.providers import ChatCall
-from router_service.providers._openai import OpenAIAdapter
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e import test_reasoning_sdk as reasoning
+from tests.e2e.test_reasoning_exclude import bodies_at
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 GOOGLE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
@@ -136,19 +132,8 @@ async def test_googles_own_endpoint_takes_extra_body_as_it_is() -> None:
     `reasoning_effort` made from it (it refuses both); another OpenAI-format upstream gets the
     effort and no `extra_body`."""
     extra = {"extra_body": {"google": {"thinking_config": {"thinking_budget": 3000}, "c": 1}}}
-    params = chat_pb2.ChatParams(
-        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
-        extra_json=orjson.dumps(extra).decode(),
-    )
-    call = ChatCall("gemini-2.5-flash", "g-key", params, 10.0)
-    bodies = []
-    async with httpx.AsyncClient() as http:
-        for url in (GOOGLE_URL, "https://api.openai.com/v1"):
-            provider = ProviderConfig.model_validate(
-                {"kind": "openai", "base_url": url, "keys": ["k"]}
-            )
-            bodies.append(OpenAIAdapter("p", provider, http, ManualClock())._chat_body(call))
-    at_google, at_openai = bodies
+    urls = (GOOGLE_URL, "https://api.openai.com/v1")
+    at_google, at_openai = await bodies_at(urls, "gemini-2.5-flash", extra)
     assert at_google["extra_body"] == extra["extra_body"] and "reasoning_effort" not in at_google
     assert "extra_body" not in at_openai and at_openai["reasoning_effort"] == "medium"
 
