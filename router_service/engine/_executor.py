@@ -26,6 +26,7 @@ from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
 from router_service.engine._realtime_calls import RealtimeCalls
 from router_service.engine._reasoning_hidden import (
+    QuietBeats,
     hides_reasoning,
     without_answer_reasoning,
     without_chunk_reasoning,
@@ -308,6 +309,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         # refusal of the ask is learned by the opening).
         usage_asked, hidden = asked
         plain = not hidden and screen is None  # the common case: chunks go out as they came
+        quiet = QuietBeats(self._clock, self._streams.heartbeat_s) if hidden else None
         added = not usage_asked and deployment.adapter.asks_stream_usage_of(
             deployment.upstream_model
         )
@@ -324,6 +326,9 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
                     seen = item if plain else _seen(item, hidden, screen)
+                    beat = None if quiet is None else quiet.after(seen)
+                    if beat is not None:  # hidden: only reasoning came, for an interval
+                        yield StreamEvent(heartbeat=beat)
                     for event in _chunk_events(seen, batch, shown):
                         yield event
                     if screen is not None and screen.cut:

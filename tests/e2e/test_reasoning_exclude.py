@@ -141,3 +141,38 @@ async def test_an_openrouter_deployment_takes_the_object_as_it_is() -> None:
     assert {k: at_openrouter[k] for k in extra} == extra
     assert "reasoning_effort" not in at_openrouter
     assert not set(extra) & set(at_openai) and at_openai["reasoning_effort"] == "medium"
+
+
+async def test_a_hidden_thinking_stream_still_beats(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """While the reasoning streams in, hidden, the caller is sent nothing of it; past a heartbeat
+    interval of that (the upstream not quiet, so the guard has no silence to beat for), the
+    router sends a heartbeat, as it would for a quiet upstream: a proxy's idle timeout does not
+    cut a stream that is thinking."""
+    clock = ManualClock()
+    router = await start_router(config(fake), clock=clock)
+    thinking = " ".join(f"step{i}" for i in range(8))
+    fake.state.set_scenario(Scenario(reasoning=thinking, content=ANSWER, held_after_chunks=3))
+    params = chat_pb2.ChatParams(
+        model="gpt",
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
+        extra_json=orjson.dumps(EXCLUDED).decode(),
+    )
+    call = router.stub.ChatStream(rs.ChatStreamRequest(params=params))
+    events = aiter(call)
+    assert (await anext(events)).WhichOneof("event") == "route"
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    clock.advance(16.0)  # past the heartbeat interval (15 s), all of it spent thinking
+    fake.state.release()
+
+    kinds, text = [], ""
+    async for event in events:
+        kind = event.WhichOneof("event")
+        for chunk in [event.chunk] if event.HasField("chunk") else []:
+            said = "".join(c.delta.text for c in chunk.choices)
+            kind, text = ("text" if said else kind), text + said
+        kinds.append(kind)
+    assert text == ANSWER
+    assert kinds.count("heartbeat") == 1  # one interval of thinking, one heartbeat
+    assert kinds.index("heartbeat") < kinds.index("text")  # sent while it was thinking
