@@ -19,7 +19,7 @@ Rules:
   under 0.95 are refused, and so is a forced tool choice. When the budget does not fit,
   `max_tokens` is raised to budget + the caller's `max_tokens` (the answer keeps the room the
   caller gave it); sampling fields are dropped; an effort does not turn thinking on when the
-  caller forced a tool. Claude 4.6 and later take adaptive thinking with `output_config.effort`
+  caller forced a tool, or goes on from a tool call given back without its thinking blocks. Claude 4.6 and later take adaptive thinking with `output_config.effort`
   instead of budgets, and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs
   leave no other way to know).
 - Gemini (https://ai.google.dev/gemini-api/docs/thinking): `thinkingBudget`, which Gemini 2.5 and
@@ -250,10 +250,13 @@ def claude_knobs(
     body: Mapping[str, Any], native: Any, tool_choice: Any, model: str
 ) -> tuple[Any, str | None]:
     """(`thinking`, `output_config.effort`) to send to Claude: the caller's own `thinking` as it
-    was; else one from the effort (none when a tool is forced: Claude refuses that with
-    thinking on)."""
+    was; else one from the effort (none when a tool is forced, or when the tool call the
+    request goes on from came back without its thinking: Claude refuses both with thinking
+    on)."""
     if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
         return (dict(native) if isinstance(native, dict) else native), None
+    if _unsigned_tool_turn(body.get("messages")):
+        return None, None
     effort = effort_of(body)
     mode = claude_mode(model)
     if effort is None and mode != "none" and not _forced_tool(tool_choice):
@@ -268,6 +271,17 @@ def claude_knobs(
     if mode == "budget":
         return {"type": "enabled", "budget_tokens": budget}, None
     return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
+
+
+def _unsigned_tool_turn(messages: Any) -> bool:
+    """Whether the last assistant turn called tools without its signed thinking blocks (a
+    caller that hid the reasoning, `reasoning.exclude`, never had them; others drop them): Claude
+    refuses thinking on then ("a final assistant message must start with a thinking block", a
+    400), so an effort does not turn it on."""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            return bool(message.get("tool_calls")) and not message.get("thinking_blocks")
+    return False
 
 
 def _claude_openrouter(thinking: Thinking | None, mode: str) -> tuple[Any, str | None]:

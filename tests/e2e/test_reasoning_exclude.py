@@ -176,3 +176,38 @@ async def test_a_hidden_thinking_stream_still_beats(
     assert text == ANSWER
     assert kinds.count("heartbeat") == 1  # one interval of thinking, one heartbeat
     assert kinds.index("heartbeat") < kinds.index("text")  # sent while it was thinking
+
+
+def _tool_loop(blocks: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A conversation continuing a tool call: the assistant's turn (with `blocks`, its signed
+    thinking, when the caller had them to give back), then the tool's result."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    turn: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
+    if blocks is not None:
+        turn["thinking_blocks"] = blocks
+    return [*HELLO, turn, {"role": "tool", "tool_call_id": "call_1", "content": "42"}]
+
+
+@pytest.mark.parametrize("model", ["sonnet", "br-claude"])
+async def test_a_tool_loop_whose_thinking_was_hidden_goes_on_without_thinking(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    """The caller never saw the thinking blocks of the turn that called the tool, so it cannot
+    give them back, and Claude refuses thinking on then ("a final assistant message must start
+    with a thinking block", a 400): the turn goes on without thinking; with the blocks given
+    back (reasoning shown), it thinks."""
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    sent = []
+    signed = [{"type": "thinking", "thinking": "Hm.", "signature": "sig"}]
+    for blocks in (None, signed):
+        answer = await sdk.chat.completions.create(
+            model=model,
+            messages=_tool_loop(blocks),
+            tools=[tool],  # type: ignore[list-item]
+            max_tokens=2000,
+            extra_body=EXCLUDED,
+        )
+        assert answer.choices[0].message.content == ANSWER
+        body = received(fake)
+        sent.append(body.get("additionalModelRequestFields", body).get("thinking"))
+    assert sent == [None, {"type": "enabled", "budget_tokens": 1024}]
