@@ -19,9 +19,10 @@ Rules:
   under 0.95 are refused, and so is a forced tool choice. When the budget does not fit,
   `max_tokens` is raised to budget + the caller's `max_tokens` (the answer keeps the room the
   caller gave it); sampling fields are dropped; an effort does not turn thinking on when the
-  caller forced a tool, or goes on from a tool call given back without its thinking blocks. Claude 4.6 and later take adaptive thinking with `output_config.effort`
-  instead of budgets, and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs
-  leave no other way to know).
+  caller forced a tool, or goes on from a tool call given back without its thinking blocks.
+  Claude 4.6 and later take adaptive thinking with `output_config.effort` instead of budgets,
+  and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs leave no other way
+  to know).
 - Gemini (https://ai.google.dev/gemini-api/docs/thinking): `thinkingBudget`, which Gemini 2.5 and
   Gemini 3 both take ("thinkingBudget is accepted for backwards compatibility" on Gemini 3, which
   prefers `thinkingLevel`), so no model-name test; 0 turns thinking off (Pro models refuse 0),
