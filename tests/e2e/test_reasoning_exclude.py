@@ -178,7 +178,7 @@ async def test_a_hidden_thinking_stream_still_beats(
     assert kinds.index("heartbeat") < kinds.index("text")  # sent while it was thinking
 
 
-def _tool_loop(blocks: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def _tool_loop(blocks: list[dict[str, Any]] | None) -> Any:
     """A conversation continuing a tool call: the assistant's turn (with `blocks`, its signed
     thinking, when the caller had them to give back), then the tool's result."""
     call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
