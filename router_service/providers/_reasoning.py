@@ -30,8 +30,9 @@ Rules:
 - Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
 - OpenRouter's object: its effort is an effort; its `max_tokens` a budget where budgets are taken
   (raised to Claude's least, 1024, at Claude and Cohere), the effort under it where efforts
-  are; `enabled: true` alone the provider's default (`default` mode: no effort at OpenAI, the
-  medium budget or adaptive thinking at Claude, `includeThoughts` without a budget at Gemini).
+  are; `enabled: true` alone the provider's default (`default` mode: `medium` at OpenAI, as
+  OpenRouter, gpt-5.1's default being `none`; the medium budget or adaptive thinking at Claude,
+  `includeThoughts` without a budget at Gemini).
 - Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
   models' reasoning fields differ per model family and are left out.
 """
@@ -189,8 +190,8 @@ def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
     knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
     `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
-    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: none, the
-    model's default); an OpenRouter deployment (`openrouter`) takes the object as it is."""
+    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: `medium`,
+    OpenRouter's); an OpenRouter deployment (`openrouter`) takes the object as it is."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
     if thinking is None and not openrouter and "reasoning_effort" not in body:
@@ -204,6 +205,8 @@ def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
         return
     if thinking.mode != "disabled" and thinking.budget is not None:
         body["reasoning_effort"] = effort_for_budget(thinking.budget)
+    elif thinking.mode == "default":  # OpenRouter's `enabled: true`: its `medium` (gpt-5.1's
+        body["reasoning_effort"] = "medium"  # own default, `none`, would not reason at all)
 
 
 # --- Claude (anthropic, vertex publisher anthropic, bedrock anthropic.*) ----------------------
