@@ -152,7 +152,9 @@ async def test_a_hidden_thinking_stream_still_beats(
     cut a stream that is thinking."""
     clock = ManualClock()
     router = await start_router(config(fake), clock=clock)
-    thinking = " ".join(f"step{i}" for i in range(8))
+    # A word a chunk; more after the hold than the guard's read-ahead (32), so the first batch
+    # after it is all reasoning however fast the rest comes.
+    thinking = " ".join(f"step{i}" for i in range(40))
     fake.state.set_scenario(Scenario(reasoning=thinking, content=ANSWER, held_after_chunks=3))
     params = chat_pb2.ChatParams(
         model="gpt",
