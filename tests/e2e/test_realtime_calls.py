@@ -234,3 +234,35 @@ async def test_the_session_config_is_screened_before_the_offer_goes_up(
     assert error["code"] == "content_policy_violation"
     assert "TOP-SECRET" not in error["message"]
     assert fake.state.count(path="/v1/realtime/calls") == 0
+
+
+async def test_a_browser_on_another_origin_reads_the_answer_and_its_location(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The README's `fetch`: a preflight (Authorization, `application/sdp`), then the POST,
+    whose `Location` the page reads for its hangup: exposed, else `headers.get` is null."""
+    origin = "https://voice.example"
+    router: RouterHandle = await start_router(config(fake))
+    edge = await start_edge(router, cors_origins=[origin])
+    preflight = {
+        "origin": origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+    }
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        allowed = await http.options("/v1/realtime/calls", headers=preflight)
+        posted = await http.post(
+            "/v1/realtime/calls?model=voice",
+            content=OFFER,
+            headers={
+                "origin": origin,
+                "authorization": f"Bearer {CALLER}",
+                "content-type": "application/sdp",
+            },
+        )
+    assert allowed.status_code == 200
+    assert "content-type" in allowed.headers["access-control-allow-headers"].lower()
+    assert posted.status_code == 201, posted.text
+    assert posted.headers["access-control-allow-origin"] == origin
+    exposed = posted.headers["access-control-expose-headers"].lower().split(",")
+    assert "location" in [name.strip() for name in exposed]
