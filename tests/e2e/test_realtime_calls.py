@@ -14,6 +14,7 @@ import httpx
 import openai
 import orjson
 import pytest
+import websockets
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._realtime_calls import sdp_answer
@@ -266,3 +267,24 @@ async def test_a_browser_on_another_origin_reads_the_answer_and_its_location(
     assert posted.headers["access-control-allow-origin"] == origin
     exposed = posted.headers["access-control-expose-headers"].lower().split(",")
     assert "location" in [name.strip() for name in exposed]
+
+
+async def test_a_sideband_through_the_edge_is_refused_not_a_new_session(
+    edge: Edge, fake: FakeUpstream
+) -> None:
+    """OpenAI's server-side controls attach to a call with `?call_id=` (the SDK's
+    `realtime.connect(call_id=...)`); the edge does not relay a call's sideband, and must say
+    so rather than open a fresh session on `model` (or the secret's) the caller takes for its
+    call's, billed and silent."""
+    answered = await browser_offer(edge, CALLER)
+    call_id = answered.headers["location"].rsplit("/", 1)[-1]
+    async with sdk(edge) as server_side:
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with server_side.realtime.connect(call_id=call_id, model="voice"):
+                pass
+    response = refused.value.response
+    assert response.status_code == 400, response.body
+    error = orjson.loads(response.body or b"{}")["error"]
+    assert error["param"] == "call_id"
+    opened = [call for call in fake.state.calls(path="/v1/realtime") if "call_id" not in call.query]
+    assert opened == []  # no session for it (the router's own sideband of the call aside)
