@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -73,7 +73,7 @@ class CallWatch:
     runtime: Runtime
     ctx: RequestContext
     deployment: Deployment
-    api_key: str
+    api_key: str = field(repr=False)  # a secret: never in a repr, a log line or a traceback
     call_id: str
     admission: Admission | None
 
