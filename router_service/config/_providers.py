@@ -92,6 +92,13 @@ class ProviderConfig(_Strict):
         "false for a server that rejects `stream_options` (the caller's own are passed on). "
         "azure: only with an api_version that takes them (2024-08-01-preview or later).",
     )
+    max_stop_sequences: int | None = Field(
+        default=None,
+        ge=1,
+        description="The most stop sequences the upstream takes; the router sends the first "
+        "that many and enforces the rest on the answer. Unset: the kind's cap (openai, azure, "
+        "cloudflare 4; gemini, vertex's Gemini, cohere 5; anthropic, bedrock none).",
+    )
     project: str | None = Field(
         default=None,
         description="vertex (required, but with express mode API keys: unused): the Google "

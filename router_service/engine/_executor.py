@@ -32,12 +32,18 @@ from router_service.engine._reasoning_hidden import (
     without_chunk_reasoning,
 )
 from router_service.engine._reasoning_off import without_reasoning
+from router_service.engine._stops import (
+    ChunkFilter,
+    beyond_cap,
+    cut_completion,
+    stops_for,
+    stream_filters,
+)
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._stream_usage import as_asked, asks_usage
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import NoCapacityError, UpstreamFailure
-from router_service.guardrails import StreamScreen
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
 from router_service.providers import ChatCall, EmbedCall, MediaCall
@@ -134,6 +140,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
         route = ctx.route(deployment, usage)
+        if params.HasField("stop_list") and (stops := stops_for(deployment, params)):
+            cut_completion(completion, stops)  # the stops past the upstream's cap
         if hides_reasoning(params):  # the caller's `reasoning.exclude`: before anyone sees it
             without_answer_reasoning(completion)
         if ctx.answers is not None:  # before the response cache keeps it or the caller sees it
@@ -224,12 +232,13 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             record_success=False,
             params=params,
         )
+        filters = stream_filters(deployment, params, screen)
         async with stack:
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
             shown = (asks_usage(params), hides_reasoning(params))
-            relay = self._relay(ctx, deployment, opened, batch, screen, shown)
+            relay = self._relay(ctx, deployment, opened, batch, filters, shown)
             async with aclosing(relay):
                 async for event in relay:
                     if isinstance(event, chat_pb2.Usage):
@@ -290,16 +299,17 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         deployment: Deployment,
         opened: _OpenStream,
         batch: bool,
-        screen: StreamScreen | None,
+        screen: ChunkFilter | None,
         asked: tuple[bool, bool],
     ) -> AsyncGenerator[StreamEvent | chat_pb2.Usage, None]:
         """The committed part of a stream, from the route event on: errors now end it with an
         error event, and a caller who goes away is recorded as CANCELLED. `batch`: chunks ready
-        together go out as one `chunks` event. `screen`: the answer's guardrails, which see
-        every chunk first; once they withheld the last choice still running, the upstream is
-        read no further (its call is closed with the stack). `asked`: whether the caller asked
-        for the usage chunk (the usage is taken for the summary either way), and whether it
-        asked not to see the reasoning (taken out before the guardrails see a chunk)."""
+        together go out as one `chunks` event. `screen`: the stops past the upstream's cap and
+        the answer's guardrails, which see every chunk first; once they ended the last choice
+        still running, the upstream is read no further (its call is closed with the stack).
+        `asked`: whether the caller asked for the usage chunk (the usage is taken for the
+        summary either way), and whether it asked not to see the reasoning (taken out before
+        the guardrails see a chunk)."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )
@@ -319,6 +329,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             # The opening (role chunk, first content) was read before the commit: ready together.
             for event in _chunk_events(_seen(opened.opening, hidden, screen), batch, shown):
                 yield event
+            if screen is not None and screen.cut:
+                return  # a stop sequence ended it already
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
                 async for item in items:
                     if isinstance(item, Idle):
@@ -346,12 +358,16 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
 
 
 def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
-    """The chat params as `deployment` gets them: without the reasoning knob when it takes none."""
-    return params if deployment.reasoning else without_reasoning(params)
+    """The chat params as `deployment` gets them: without the reasoning knob when it takes none,
+    with no more stop sequences than it takes."""
+    sent = params if deployment.reasoning else without_reasoning(params)
+    if sent.HasField("stop_list"):
+        sent = beyond_cap(sent, deployment.adapter.stop_cap)[0]
+    return sent
 
 
 def _seen(
-    chunks: list[chat_pb2.ChatCompletionChunk], hidden: bool, screen: StreamScreen | None
+    chunks: list[chat_pb2.ChatCompletionChunk], hidden: bool, screen: ChunkFilter | None
 ) -> list[chat_pb2.ChatCompletionChunk]:
     """What the caller may see of `chunks`: without their reasoning when it is `hidden`, then
     as the answer's guardrails, which see every chunk first, let it through."""

@@ -24,6 +24,9 @@ from typing import Any
 
 JsonObject = dict[str, Any]
 
+# How many stop sequences OpenAI's chat completions and Gemini's generateContent take.
+OPENAI_MAX_STOPS = 4
+GEMINI_MAX_STOPS = 5
 _OPENAI_PARTS = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 _OPENAI_AUDIO = frozenset({"wav", "mp3"})
 _ANTHROPIC_BLOCKS = frozenset(
@@ -53,6 +56,12 @@ def openai_problem(body: JsonObject) -> str | None:
         )
     if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
         return "Invalid value for 'top_logprobs': 'logprobs' must be true when it is set."
+    stop = body.get("stop")
+    if isinstance(stop, list) and len(stop) > OPENAI_MAX_STOPS:
+        return (
+            "Invalid 'stop': array too long. Expected an array with maximum length "
+            f"{OPENAI_MAX_STOPS}, but got an array with length {len(stop)} instead."
+        )
     for i, message in enumerate(_objects(body.get("messages"))):
         for j, part in enumerate(_listed(message.get("content"))):
             at = f"messages[{i}].content[{j}]"
@@ -137,7 +146,14 @@ def _gemini_part(part: Any) -> str | None:
 
 
 def gemini_problem(body: JsonObject) -> str | None:
-    """Why Gemini would refuse the contents' parts, or None (google.rpc INVALID_ARGUMENT)."""
+    """Why Gemini would refuse the contents' parts or its stop sequences, or None
+    (google.rpc INVALID_ARGUMENT)."""
+    stops = (body.get("generationConfig") or {}).get("stopSequences")
+    if isinstance(stops, list) and len(stops) > GEMINI_MAX_STOPS:
+        return (
+            "* GenerationConfig.stop_sequences: at most "
+            f"{GEMINI_MAX_STOPS} stop sequences are supported, got {len(stops)}"
+        )
     for i, content in enumerate(_objects(body.get("contents"))):
         for j, part in enumerate(_listed(content.get("parts"))):
             problem = _gemini_part(part)

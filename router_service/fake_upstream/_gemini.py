@@ -111,6 +111,16 @@ def _unmatched_response(contents: list[Any]) -> str | None:
     return None
 
 
+def _stopped(answer: R.ChatAnswer, stops: Any) -> R.ChatAnswer:
+    """The answer cut before the first of `generationConfig.stopSequences` it holds (Gemini
+    says STOP, not which one)."""
+    text = R.stop_text(answer.text, stops)
+    if answer.tool_name is not None or text == answer.text:
+        return answer
+    text, pieces = R.split_pieces(text, None)
+    return dataclasses.replace(answer, text=text, pieces=pieces)
+
+
 async def generate(call: Call) -> web.StreamResponse:
     contents = call.body.get("contents")
     if not isinstance(contents, list) or not contents:
@@ -123,6 +133,7 @@ async def generate(call: Call) -> web.StreamResponse:
         message = f"function response id {unmatched!r} matches no function call"
         return await send_error(call, 400, message, "bad_request")
     answer = chat_answer(call, _view(call.body), f"fake-response-{call.record.seq}")
+    answer = _stopped(answer, (call.body.get("generationConfig") or {}).get("stopSequences"))
     reasoning = _thoughts(call.body, call.scenario.reasoning)
     answer = dataclasses.replace(answer, reasoning=reasoning)
     if not call.record.stream:

@@ -105,6 +105,9 @@ class ProviderAdapter(ABC):
     wrapped errors (HTTP 200 carrying an error) are detected in bodies and in every stream chunk."""
 
     kind: str
+    # How many stop sequences the kind's API takes (OpenAI's 4, Gemini's and Cohere's 5); None:
+    # no documented cap. A provider's `max_stop_sequences` overrides it.
+    stop_cap_default: int | None = None
 
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
@@ -129,6 +132,12 @@ class ProviderAdapter(ABC):
         without I/O: the attempt loop asks before leasing a key, and passes the deployment
         over. OpenAI's format takes every part as it is: the default."""
         return None
+
+    @property
+    def stop_cap(self) -> int | None:
+        """The most stop sequences a call may send; the router enforces those past it."""
+        configured = self.config.max_stop_sequences
+        return self.stop_cap_default if configured is None else configured
 
     def asks_stream_usage_of(self, upstream_model: str) -> bool:
         """Whether a stream of `upstream_model` asks its upstream for a usage the upstream

@@ -36,6 +36,7 @@ from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, mal
 
 class CohereAdapter(HttpAdapter):
     kind = "cohere"
+    stop_cap_default = 5
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return {

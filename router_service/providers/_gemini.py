@@ -35,6 +35,7 @@ def _model_path(model: str) -> str:
 
 class GeminiAdapter(HttpAdapter):
     kind = "gemini"
+    stop_cap_default = 5
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return {

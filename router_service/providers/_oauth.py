@@ -290,6 +290,10 @@ class TokenAdapter(ProviderAdapter):
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
         return self.wire.cannot_media(operation)
 
+    @property
+    def stop_cap(self) -> int | None:
+        return self.wire.stop_cap
+
     def asks_stream_usage_of(self, upstream_model: str) -> bool:
         return self.wire.asks_stream_usage_of(upstream_model)
 

@@ -51,6 +51,7 @@ from router_service.providers._transport import HttpAdapter, JsonObject, malform
 
 class OpenAIAdapter(HttpAdapter):
     kind = "openai"
+    stop_cap_default = 4
 
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock

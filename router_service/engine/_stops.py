@@ -1,0 +1,221 @@
+"""Stop sequences past an upstream's cap, enforced by the router.
+
+An upstream takes so many stop sequences (OpenAI's 4, Gemini's and Cohere's 5: the adapter's
+`stop_cap`). A call sends the first that many, in the caller's order; the rest are the
+router's to enforce on the answer: each choice's content is cut before the earliest of them it
+holds (the stop itself left out, as upstreams do), and the choice ends with finish_reason
+`stop`, naming the stop that matched (`matched_stop`). Tool calls, reasoning and logprobs are
+left as the upstream sent them. A non-streamed answer's usage is the upstream's (it generated
+the text past the cut). A stream holds back the last (longest stop − 1) characters of each
+choice's content, releases the rest as it comes, and on a match ends the choice there; once
+every choice ended and a match ended the last, `cut` tells the relay to read the upstream no
+further (its call is closed), after a usage chunk of the router's estimate (the prompt's, and
+the text the upstream sent), the upstream's own never having come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
+from clients.switchboard.v1 import chat_pb2
+from router_service.engine._model import Deployment
+
+__all__ = [
+    "ChainedFilters",
+    "ChunkFilter",
+    "StreamStops",
+    "beyond_cap",
+    "cut_completion",
+    "stops_for",
+    "stops_past",
+    "stream_filters",
+]
+
+Chunk = chat_pb2.ChatCompletionChunk
+
+
+def beyond_cap(
+    params: chat_pb2.ChatParams, cap: int | None
+) -> tuple[chat_pb2.ChatParams, tuple[str, ...]]:
+    """`params` as a call may send them (the first `cap` stops) and the stops left to the
+    router; `params` itself, and none, when its stops fit (or the upstream has no cap)."""
+    stops = stops_past(params, cap)
+    if not stops:
+        return params, ()
+    sent = chat_pb2.ChatParams()
+    sent.CopyFrom(params)
+    del sent.stop_list.values[cap:]
+    return sent, stops
+
+
+def stops_past(params: chat_pb2.ChatParams, cap: int | None) -> tuple[str, ...]:
+    """The stops of `params` past `cap` (empty ones dropped: they match nothing)."""
+    if cap is None or not params.HasField("stop_list") or len(params.stop_list.values) <= cap:
+        return ()
+    return tuple(s for s in params.stop_list.values[cap:] if s)
+
+
+def _earliest(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
+    """Where the earliest of `stops` begins in `text`, and which (the first listed on a tie)."""
+    found: tuple[int, str] | None = None
+    for stop in stops:
+        at = text.find(stop)
+        if at >= 0 and (found is None or at < found[0]):
+            found = (at, stop)
+    return found
+
+
+def _stopped(choice: chat_pb2.Choice | chat_pb2.ChunkChoice, stop: str) -> None:
+    choice.finish_reason = chat_pb2.FINISH_REASON_STOP
+    choice.finish_reason_raw = "stop"
+    choice.matched_stop = stop
+
+
+def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) -> None:
+    """Cut each choice's text content before the earliest of `stops` (in place)."""
+    for choice in completion.choices:
+        message = choice.message
+        if message.WhichOneof("content") != "text":
+            continue
+        found = _earliest(message.text, stops)
+        if found is None:
+            continue
+        message.text = message.text[: found[0]]
+        if not message.tool_calls:
+            _stopped(choice, found[1])
+
+
+class ChunkFilter(Protocol):
+    """What the relay runs a stream's chunks through (stop sequences, answer guardrails)."""
+
+    @property
+    def cut(self) -> bool: ...
+
+    def chunks(self, chunks: list[Chunk]) -> list[Chunk]: ...
+
+
+class ChainedFilters:
+    """Filters in turn, each seeing what the one before let through: the stops cut first, so
+    the guardrails screen the text the caller will see."""
+
+    __slots__ = ("_filters",)
+
+    def __init__(self, *filters: ChunkFilter) -> None:
+        self._filters = filters
+
+    @property
+    def cut(self) -> bool:
+        return any(f.cut for f in self._filters)
+
+    def chunks(self, chunks: list[Chunk]) -> list[Chunk]:
+        for f in self._filters:
+            chunks = f.chunks(chunks)
+        return chunks
+
+
+class StreamStops:
+    """A stream's stops past the cap, matched per choice across deltas."""
+
+    __slots__ = (
+        "_choices",
+        "_cut",
+        "_ended",
+        "_finished",
+        "_held",
+        "_keep",
+        "_prompt",
+        "_seen",
+        "_stops",
+    )
+
+    def __init__(self, stops: Sequence[str], choices: int, prompt_tokens: int) -> None:
+        self._stops = tuple(stops)
+        self._keep = max(len(s) for s in stops) - 1
+        self._choices = max(choices, 1)
+        self._prompt = prompt_tokens
+        self._held: dict[int, str] = {}
+        self._ended: set[int] = set()  # choices a stop ended: what follows of them is dropped
+        self._finished: set[int] = set()  # choices ended either way
+        self._seen = 0  # characters of content the upstream sent
+        self._cut = False  # a match ended the last choice still running
+
+    @property
+    def cut(self) -> bool:
+        return self._cut
+
+    def chunks(self, chunks: list[Chunk]) -> list[Chunk]:
+        out: list[Chunk] = []
+        for chunk in chunks:
+            if self.cut:
+                break
+            ended_before = len(self._ended)
+            kept = [c for c in chunk.choices if self._choice(c)]
+            if len(kept) != len(chunk.choices):
+                if not kept:
+                    continue  # nothing but what an ended choice went on to say
+                del chunk.choices[:]
+                chunk.choices.extend(kept)
+            out.append(chunk)
+            if len(self._ended) > ended_before and len(self._finished) >= self._choices:
+                self._cut = True
+                out.append(self._usage(chunk))
+        return out
+
+    def _choice(self, choice: chat_pb2.ChunkChoice) -> bool:
+        """Match and release one choice's delta (in place); False: drop it (its choice ended)."""
+        index = choice.index
+        if index in self._ended:
+            return False
+        delta = choice.delta
+        held = self._held.get(index, "")
+        if delta.WhichOneof("content") == "text":
+            self._seen += len(delta.text)
+            held += delta.text
+        found = _earliest(held, self._stops) if held else None
+        if found is not None:
+            delta.text = held[: found[0]]
+            _stopped(choice, found[1])
+            self._ended.add(index)
+            self._finished.add(index)
+            self._held.pop(index, None)
+            return True
+        if choice.finish_reason or choice.finish_reason_raw:
+            released, rest = held, ""
+            self._finished.add(index)
+        else:
+            split = max(len(held) - self._keep, 0)
+            released, rest = held[:split], held[split:]
+        self._held[index] = rest
+        if released or delta.WhichOneof("content") == "text":
+            delta.text = released
+        return True
+
+    def _usage(self, last: Chunk) -> Chunk:
+        """The usage chunk of a stream cut here: the router's estimate."""
+        completion = -(-self._seen // CHARS_PER_TOKEN)
+        usage = chat_pb2.Usage(
+            prompt_tokens=self._prompt,
+            completion_tokens=completion,
+            total_tokens=self._prompt + completion,
+        )
+        return Chunk(id=last.id, created=last.created, model=last.model, usage=usage)
+
+
+def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
+    """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
+    return stops_past(params, deployment.adapter.stop_cap)
+
+
+def stream_filters(
+    deployment: Deployment, params: chat_pb2.ChatParams, screen: ChunkFilter | None
+) -> ChunkFilter | None:
+    """What a stream's chunks go through: the stops past the upstream's cap, then the answer's
+    guardrails (`screen`, which screen the text the caller will see)."""
+    stops = stops_for(deployment, params) if params.HasField("stop_list") else ()
+    if not stops:
+        return screen
+    choices = params.n if params.HasField("n") else 1
+    matched = StreamStops(stops, choices, estimate_prompt_tokens(params))
+    return matched if screen is None else ChainedFilters(matched, screen)

@@ -1,0 +1,176 @@
+"""Stop sequences past an upstream's cap (OpenAI's 4, Gemini's 5): the upstream gets the first
+that many, the router cuts the answer at the others, in a call and in a stream (which it stops
+reading), through the openai SDK and Anthropic's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.conftest import Guarded
+from tests.e2e.test_stream_cleanup import back_to, idle_census
+
+pytestmark = pytest.mark.timeout(60)
+
+TEXT = "one two three four ### five six seven eight nine ten eleven twelve"
+# Eight stops; the sixth (spanning two of the fake's stream pieces, "four " and "### ") is the
+# one the answer holds: past OpenAI's 4 and Gemini's 5.
+STOPS = ["<A>", "<B>", "<C>", "<D>", "<E>", "r ##", "<G>", "<H>"]
+CUT = "one two three fou"
+HELLO: Any = [{"role": "user", "content": "hello"}]
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+CAPS = {"chain": 4, "gem": 5}
+
+
+def config(fake: FakeUpstream, **alpha: Any) -> dict[str, Any]:
+    out = base_config(fake.base_url)
+    out["providers"]["alpha"] |= alpha
+    out["providers"]["gemini"] = {
+        "kind": "gemini",
+        "base_url": f"{fake.url}/v1beta",
+        "keys": ["g-key"],
+    }
+    out["models"]["gem"] = {"deployments": [{"provider": "gemini", "model": "gemini-2.5-flash"}]}
+    return out
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(config(fake))
+
+
+def sent_stops(fake: FakeUpstream) -> Any:
+    record = fake.state.last()
+    assert record is not None
+    body = record.body
+    return body["stop"] if "stop" in body else body["generationConfig"]["stopSequences"]
+
+
+@pytest.mark.parametrize("model", ["chain", "gem"])
+async def test_a_stop_past_the_cap_cuts_the_answer(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    fake.state.set_scenario(Scenario(content=TEXT))
+    answer = await sdk.chat.completions.create(model=model, messages=HELLO, stop=STOPS)
+    [choice] = answer.choices
+    assert choice.message.content == CUT
+    assert choice.finish_reason == "stop"
+    assert sent_stops(fake) == STOPS[: CAPS[model]]
+    assert answer.usage is not None and answer.usage.completion_tokens > 0  # the upstream's
+
+
+@pytest.mark.parametrize("model", ["chain", "gem"])
+async def test_a_stream_ends_at_a_stop_past_the_cap_and_the_upstream_is_closed(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    # Held after 8 pieces until the caller is gone: only the router's cut ends this stream.
+    fake.state.set_scenario(Scenario(content=TEXT, held_after_chunks=8))
+    stream = await sdk.chat.completions.create(
+        model=model,
+        messages=HELLO,
+        stop=STOPS,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content == CUT
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    usage = chunks[-1].usage
+    assert not chunks[-1].choices and usage is not None
+    assert usage.completion_tokens > 0 and usage.total_tokens > usage.completion_tokens
+    record = fake.state.last()
+    assert record is not None
+    await fake.state.wait_for(lambda: record.client_disconnected, what="the upstream closed")
+    assert not record.completed
+    assert sent_stops(fake) == STOPS[: CAPS[model]]
+
+
+async def test_a_cut_stream_leaves_nothing_behind_and_penalises_no_one(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+) -> None:
+    first = await sdk.chat.completions.create(model="chain", messages=HELLO, stream=True)
+    assert [chunk async for chunk in first]  # warm up: lazily started long-lived tasks exist
+    baseline = await idle_census(router.server)
+    fake.state.set_scenario(Scenario(content=TEXT, held_after_chunks=8))
+    stream = await sdk.chat.completions.create(
+        model="chain", messages=HELLO, stop=STOPS, stream=True
+    )
+    content = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert content == CUT
+    record = fake.state.last()
+    assert record is not None
+    await fake.state.wait_for(lambda: record.client_disconnected, what="the upstream closed")
+    assert await router.leases_held() == 0
+    [stats] = await router.runtime.stats.read(["alpha/model-a"])
+    assert stats.failures == 0 and stats.successes >= 2
+    await back_to(baseline)
+
+
+async def test_each_choice_is_cut_and_stops_within_the_cap_are_the_upstreams(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(content=TEXT))
+    answer = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=STOPS, n=2)
+    assert [c.message.content for c in answer.choices] == [CUT, CUT]
+    fake.state.set_scenario(Scenario(content=TEXT))
+    within = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=STOPS[:4])
+    assert within.choices[0].message.content == TEXT  # none of them in it: nothing cut
+    assert sent_stops(fake) == STOPS[:4]
+
+
+async def test_the_anthropic_entrance_names_the_stop_the_router_matched(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(content=TEXT))
+    message = await claude.messages.create(
+        model="chain", max_tokens=100, messages=HELLO, stop_sequences=STOPS
+    )
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == "r ##"
+    assert [block.text for block in message.content if block.type == "text"] == [CUT]
+
+
+async def test_a_providers_max_stop_sequences_is_its_cap(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
+) -> None:
+    edge = await start_edge(await start_router(config(fake, max_stop_sequences=2)))
+    fake.state.set_scenario(Scenario(content=TEXT))
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        answer = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=STOPS)
+    assert answer.choices[0].message.content == CUT
+    assert sent_stops(fake) == STOPS[:2]
+
+
+async def test_the_stop_cuts_before_the_answer_guardrails_screen(
+    guarded_sdk: Guarded, fake: FakeUpstream
+) -> None:
+    """A key after the stop is never the caller's: the stream ends at the stop, not blocked."""
+    rule = {"name": "keys", "detect": ["api_key"], "action": "block", "apply_to": ["response"]}
+    _, sdk = await guarded_sdk([rule])
+    fake.state.set_scenario(Scenario(content=f"one two three four ### {AWS_KEY} and more"))
+    stream = await sdk.chat.completions.create(
+        model="chain", messages=HELLO, stop=STOPS, stream=True
+    )
+    chunks = [chunk async for chunk in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == CUT
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+async def test_the_fake_refuses_more_stops_than_openai_takes(fake: FakeUpstream) -> None:
+    import httpx
+
+    body = {"model": "m", "messages": HELLO, "stop": STOPS[:5]}
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{fake.base_url}/chat/completions", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an "
+        "array with length 5 instead."
+    )
