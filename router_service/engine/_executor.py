@@ -307,16 +307,14 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         together go out as one `chunks` event. `screen`: the stops past the upstream's cap and
         the answer's guardrails, which see every chunk first; once they ended the last choice
         still running, the upstream is read no further (its call is closed with the stack).
-        `asked`: whether the caller asked for the usage chunk (the usage is taken for the
-        summary either way), and whether it asked not to see the reasoning (taken out before
-        the guardrails see a chunk)."""
+        `asked`: whether the caller asked for the usage chunk (taken for the summary either way;
+        the router asks the upstream itself, unless the opening learned it refuses), and whether
+        it asked not to see the reasoning (taken out before the guardrails see a chunk)."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )
         finished = any(has_finish(c) for c in opened.opening)
         started = self._clock.monotonic()
-        # Asked by the router, not by the caller: asked of the upstream now it is open (a
-        # refusal of the ask is learned by the opening).
         usage_asked, hidden = asked
         plain = not hidden and screen is None  # the common case: chunks go out as they came
         quiet = QuietBeats(self._clock, self._streams.heartbeat_s) if hidden else None
