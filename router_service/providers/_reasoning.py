@@ -19,9 +19,10 @@ Rules:
   under 0.95 are refused, and so is a forced tool choice. When the budget does not fit,
   `max_tokens` is raised to budget + the caller's `max_tokens` (the answer keeps the room the
   caller gave it); sampling fields are dropped; an effort does not turn thinking on when the
-  caller forced a tool. Claude 4.6 and later take adaptive thinking with `output_config.effort`
-  instead of budgets, and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs
-  leave no other way to know).
+  caller forced a tool, or goes on from a tool call given back without its thinking blocks.
+  Claude 4.6 and later take adaptive thinking with `output_config.effort` instead of budgets,
+  and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs leave no other way
+  to know).
 - Gemini (https://ai.google.dev/gemini-api/docs/thinking): `thinkingBudget`, which Gemini 2.5 and
   Gemini 3 both take ("thinkingBudget is accepted for backwards compatibility" on Gemini 3, which
   prefers `thinkingLevel`), so no model-name test; 0 turns thinking off (Pro models refuse 0),
@@ -29,8 +30,9 @@ Rules:
 - Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
 - OpenRouter's object: its effort is an effort; its `max_tokens` a budget where budgets are taken
   (raised to Claude's least, 1024, at Claude and Cohere), the effort under it where efforts
-  are; `enabled: true` alone the provider's default (`default` mode: no effort at OpenAI, the
-  medium budget or adaptive thinking at Claude, `includeThoughts` without a budget at Gemini).
+  are; `enabled: true` alone the provider's default (`default` mode: `medium` at OpenAI, as
+  OpenRouter, gpt-5.1's default being `none`; the medium budget or adaptive thinking at Claude,
+  `includeThoughts` without a budget at Gemini).
 - Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
   models' reasoning fields differ per model family and are left out.
 """
@@ -172,8 +174,7 @@ def openrouter_thinking(body: Mapping[str, Any]) -> Thinking | None:
 
 
 def without_openrouter(out: JsonObject, *, google: bool = False) -> None:
-    """Drop OpenRouter's keys (read by the knob) from a body an upstream gets, and Google's
-    `extra_body` but at Google's OpenAI-compatible endpoint (`google`)."""
+    """Drop OpenRouter's keys and Google's `extra_body` (but at Google's endpoint: `google`)."""
     for key in OPENROUTER_KEYS:
         out.pop(key, None)
     if not google:
@@ -198,8 +199,8 @@ def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = Fal
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
     knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
     `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
-    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: none, the
-    model's default); an OpenRouter deployment (`openrouter`) takes the object as it is, and
+    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: `medium`,
+    OpenRouter's); an OpenRouter deployment (`openrouter`) takes the object as it is, and
     Google's endpoint (`google`) Google's `extra_body` (no effort made from its thinking_config:
     Google refuses both). The effort sent is one the body's `model` takes (`fitted_effort`)."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
@@ -214,9 +215,11 @@ def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = Fal
         without_openrouter(body, google=google)
     elif not google:
         body.pop(GOOGLE_EXTRA, None)
-    budget = thinking.budget if thinking is not None and thinking.mode != "disabled" else None
-    if budget is not None and "reasoning_effort" not in body:
-        body["reasoning_effort"] = effort_for_budget(budget)
+    if thinking is not None and "reasoning_effort" not in body:
+        if thinking.mode != "disabled" and thinking.budget is not None:
+            body["reasoning_effort"] = effort_for_budget(thinking.budget)
+        elif thinking.mode == "default":  # OpenRouter's `enabled: true`: its `medium` (gpt-5.1's
+            body["reasoning_effort"] = "medium"  # own default, `none`, would not reason at all)
     effort = body.get("reasoning_effort")
     if isinstance(effort, str):  # the one the model takes (_reasoning_efforts.py)
         body["reasoning_effort"] = fitted_effort(effort, str(body.get("model", "")))
@@ -267,10 +270,13 @@ def claude_knobs(
     body: Mapping[str, Any], native: Any, tool_choice: Any, model: str
 ) -> tuple[Any, str | None]:
     """(`thinking`, `output_config.effort`) to send to Claude: the caller's own `thinking` as it
-    was; else one from the effort (none when a tool is forced: Claude refuses that with
-    thinking on)."""
+    was; else one from the effort (none when a tool is forced, or when the tool call the
+    request goes on from came back without its thinking: Claude refuses both with thinking
+    on)."""
     if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
         return (dict(native) if isinstance(native, dict) else native), None
+    if _unsigned_tool_turn(body.get("messages")):
+        return None, None
     effort = effort_of(body)
     mode = claude_mode(model)
     if effort is None and mode != "none" and not _forced_tool(tool_choice):
@@ -285,6 +291,17 @@ def claude_knobs(
     if mode == "budget":
         return {"type": "enabled", "budget_tokens": budget}, None
     return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
+
+
+def _unsigned_tool_turn(messages: Any) -> bool:
+    """Whether the last assistant turn called tools without its signed thinking blocks (a
+    caller that hid the reasoning, `reasoning.exclude`, never had them; others drop them): Claude
+    refuses thinking on then ("a final assistant message must start with a thinking block", a
+    400), so an effort does not turn it on."""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            return bool(message.get("tool_calls")) and not message.get("thinking_blocks")
+    return False
 
 
 def _claude_openrouter(thinking: Thinking | None, mode: str) -> tuple[Any, str | None]:

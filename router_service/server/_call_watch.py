@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -37,11 +37,17 @@ class CallWatches:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self.stopping = False  # `stop_all` ran: a call answered from now on is not watched
 
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def start(self, watch: CallWatch) -> None:
+    async def start(self, watch: CallWatch) -> None:
+        """Watch the call; once the router stops (a call answered during its drain or grace),
+        settle it at once instead: a watch then would outlive the router."""
+        if self.stopping:
+            await uncut(watch.settle(0, None))
+            return
         task = asyncio.create_task(watch.run(), name="switchboard-realtime-call-watch")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -52,7 +58,8 @@ class CallWatches:
             await asyncio.wait(set(self._tasks))
 
     async def stop_all(self) -> None:
-        """End every watch (each settles what it counted)."""
+        """End every watch (each settles what it counted), and those started from now on."""
+        self.stopping = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -66,7 +73,7 @@ class CallWatch:
     runtime: Runtime
     ctx: RequestContext
     deployment: Deployment
-    api_key: str
+    api_key: str = field(repr=False)  # a secret: never in a repr, a log line or a traceback
     call_id: str
     admission: Admission | None
 
@@ -91,7 +98,7 @@ class CallWatch:
                 result = media_pb2.MediaResult(usage=usage)
                 span.respond_media(pb.MediaResponse(result=result, route=route))
                 cost = route.cost_usd if route.HasField("cost_usd") else None
-                await uncut(self._settle(tokens.total_tokens, cost))
+                await uncut(self.settle(tokens.total_tokens, cost))
 
     async def _read(self, tokens: RealtimeUsage) -> None:
         import aiohttp  # as engine/_realtime.py: loaded by the routers that serve Realtime
@@ -127,7 +134,7 @@ class CallWatch:
                 log.warning("realtime: renewing a call's stream slot failed: %s", exc.message)
             await self.runtime.clock.wait(ttl_s / 3)
 
-    async def _settle(self, total_tokens: int, cost_usd: float | None) -> None:
+    async def settle(self, total_tokens: int, cost_usd: float | None) -> None:
         """The call's tokens to the client's tpm and budgets; its stream slot given back."""
         if self.admission is None:
             return

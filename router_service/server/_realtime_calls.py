@@ -117,7 +117,7 @@ class RealtimeCallsServicer:
         key = deployment.pool.find(placed.key_fingerprint)
         secret = "" if key is None else key.secret
         watch = CallWatch(runtime, ctx, deployment, secret, placed.answer.call_id, admission)
-        self.call_watches.start(watch)
+        await self.call_watches.start(watch)
         return pb.CreateRealtimeCallResponse(
             call_id=placed.answer.call_id, sdp=placed.answer.sdp, route=ctx.route(deployment)
         )

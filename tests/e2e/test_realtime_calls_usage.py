@@ -7,6 +7,7 @@ one response as soon as it is attached: "Hello from the fake realtime model", 10
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from router_service.fake_upstream import CallRecord, FakeUpstream
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
+from tests.helpers import eventually
 from tests.http_edge.harness import Edge
 from tests.router_service.auth.helpers import bearer, client
 
@@ -106,3 +108,36 @@ async def test_a_stopping_router_settles_its_calls(
     two = await start_router(config(fake), clock=clock, store=store)
     again = await two.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
     assert again.route.rate_limit.remaining_tokens == 1000 - TOKENS
+
+
+async def test_a_call_answered_while_the_router_stops_is_not_left_watched(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """An offer upstream when the stop ends the watches is still answered (the stop serves the
+    calls under way), but not watched: a watch started then would outlive the router (its
+    sideband open, its stream slot renewed on a closed store)."""
+    clock = ManualClock(1_700_000_000.0)
+    store = MemoryStateStore(clock)
+    one = await start_router(config(fake), clock=clock, store=store)
+    offer_rpc = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
+    fake.state.hold()
+    placing = asyncio.ensure_future(
+        one.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+    )
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the offer upstream")
+    stopping = asyncio.create_task(one.server.shutdown(grace=60))
+
+    async def watches_ended() -> bool:
+        return one.server.call_watches.stopping
+
+    await eventually(watches_ended, what="the stop ending the watches")
+    fake.state.release()
+    made = await placing
+    assert made.call_id.startswith("rtc_fake_")
+    async with asyncio.timeout(10):
+        await stopping
+    assert not len(one.server.call_watches)
+
+    two = await start_router(config(fake), clock=clock, store=store)
+    again = await two.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+    assert again.call_id != made.call_id  # the client's one stream slot was given back

@@ -64,7 +64,7 @@ async def test_a_thinking_budget_becomes_each_kinds_knob(
         ({"thinking_level": "high"}, "high", {"thinkingBudget": 24576, "includeThoughts": True}),
         ({"thinking_level": "LOW"}, "low", {"thinkingBudget": 1024, "includeThoughts": True}),
         ({"thinking_budget": 0}, "none", {"thinkingBudget": 0}),
-        ({"thinking_budget": -1}, None, {"includeThoughts": True}),
+        ({"thinking_budget": -1}, "medium", {"includeThoughts": True}),  # as `enabled: true`
     ],
 )
 async def test_a_level_or_an_off_or_dynamic_budget(
