@@ -23,7 +23,10 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     def one(model: str) -> dict[str, Any]:
         return {"deployments": [{"provider": "alpha", "model": model}]}
 
+    out["providers"]["az"] = {"kind": "azure", "base_url": fake.url, "keys": ["az-key"]}
     out["models"] |= {
+        "az-o3-mini": {"deployments": [{"provider": "az", "model": "o3-mini"}]},
+        "az-named-otherwise": {"deployments": [{"provider": "az", "model": "reasoner-prod"}]},
         "o3": one("o3-2025-04-16"),
         "pro": one("gpt-5-pro"),
         "router-o4": one("openai/o4-mini"),
@@ -113,3 +116,16 @@ async def test_ollamas_think_false_at_o3_is_its_least_effort(
 
     assert answer.message.content == "Echo: hello"
     assert sent_effort(fake, "o3-2025-04-16") == "low"
+
+
+@pytest.mark.parametrize(("model", "sent"), [("az-o3-mini", "low"), ("az-named-otherwise", "none")])
+async def test_an_azure_deployment_is_fitted_by_its_deployment_name(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, sent: str
+) -> None:
+    """Azure names the deployment, not the model: one named after its model (o3-mini) gets an
+    effort o3-mini takes; one named otherwise gets the effort as asked."""
+    await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort="none")
+
+    record = fake.state.last()
+    assert record is not None and record.path.startswith("/openai/deployments/")
+    assert record.body["reasoning_effort"] == sent
