@@ -36,7 +36,7 @@ class CallWatches:
     """The call watches this router runs, so that a stop ends them (and tests see them end)."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], CallWatch] = {}
         self.stopping = False  # `stop_all` ran: a call answered from now on is not watched
 
     def __len__(self) -> int:
@@ -49,8 +49,11 @@ class CallWatches:
             await uncut(watch.settle(0, None))
             return
         task = asyncio.create_task(watch.run(), name="switchboard-realtime-call-watch")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = watch
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     async def idle(self) -> None:
         """Wait until every watch running now (and any started meanwhile) has ended."""
@@ -60,9 +63,13 @@ class CallWatches:
     async def stop_all(self) -> None:
         """End every watch (each settles what it counted), and those started from now on."""
         self.stopping = True
-        for task in list(self._tasks):
+        watches = dict(self._tasks)
+        for task in watches:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*watches, return_exceptions=True)
+        for watch in watches.values():  # cancelled before its first step: `run` never ran
+            if not watch.started:
+                await uncut(watch.settle(0, None))
 
 
 @dataclass(slots=True)
@@ -76,8 +83,10 @@ class CallWatch:
     api_key: str = field(repr=False)  # a secret: never in a repr, a log line or a traceback
     call_id: str
     admission: Admission | None
+    started: bool = field(default=False, init=False)  # `run` began (its `finally` settles)
 
     async def run(self) -> None:
+        self.started = True
         tokens = RealtimeUsage()
         with realtime_span(self.ctx) as span:
             keeper = asyncio.create_task(self._keep_slot(), name="switchboard-call-watch-renew")
