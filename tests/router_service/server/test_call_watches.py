@@ -36,10 +36,12 @@ async def admitted(router: RouterHandle) -> Admission:
     """An offer's admission, as the interceptor takes it: the client's one stream slot."""
     gate = gate_for(router.runtime)
     attempt = Attempt(METHOD, f"Bearer {KEY}", "ipv4:127.0.0.1:1")
-    caller = gate.authenticate(attempt, rule_for(METHOD))
+    rule = rule_for(METHOD)
+    assert rule is not None
+    caller = gate.authenticate(attempt, rule)
     request = pb.CreateRealtimeCallRequest()
     request.CopyFrom(OFFER)
-    return await gate.admit(attempt, caller, rule_for(METHOD), request, stream_ttl_s=600)
+    return await gate.admit(attempt, caller, rule, request, stream_ttl_s=600)
 
 
 async def test_a_watch_stopped_before_its_first_step_gives_its_slot_back(
