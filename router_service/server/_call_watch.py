@@ -141,6 +141,8 @@ class CallWatch:
                     log.warning("realtime: a call's stream slot expired before it was renewed")
             except StoreUnavailableError as exc:  # the next period tries again
                 log.warning("realtime: renewing a call's stream slot failed: %s", exc.message)
+            except Exception:  # a bug: the loop dying would let the slot expire under the call
+                log.exception("realtime: renewing a call's stream slot failed")
             await self.runtime.clock.wait(ttl_s / 3)
 
     async def settle(self, total_tokens: int, cost_usd: float | None) -> None:

@@ -3,22 +3,27 @@ task had not yet taken its first step still gives its call's stream slot back.""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Admission, Attempt, rule_for
+from router_service.clock import ManualClock
 from router_service.engine import RequestContext
 from router_service.errors import ClientRateLimitedError
 from router_service.fake_upstream import FakeUpstream
 from router_service.server._call_watch import CallWatch, CallWatches
 from router_service.server._interceptors import gate_for
+from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.router_service.auth.helpers import client
+from tests.helpers import eventually
+from tests.router_service.auth.helpers import bearer, client
 
 pytestmark = pytest.mark.timeout(30)
 
+TTL_S = 30.0  # server.lease_ttl_s: the watch renews the slot every 10 s
 KEY = "sk-one-stream"
 METHOD = "/switchboard.v1.RouterService/CreateRealtimeCall"
 OFFER = pb.CreateRealtimeCallRequest(model="voice", sdp="v=0\r\n")
@@ -29,6 +34,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     realtime = {"provider": "alpha", "model": "gpt-realtime", "realtime": True}
     sections["models"]["voice"] = {"deployments": [realtime]}
     sections["auth"] = {"clients": [client("one", KEY, max_concurrent_streams=1)]}
+    sections["server"] = {**sections.get("server", {}), "lease_ttl_s": TTL_S}
     return sections
 
 
@@ -61,3 +67,40 @@ async def test_a_watch_stopped_before_its_first_step_gives_its_slot_back(
     with pytest.raises(ClientRateLimitedError):  # (one slot: `again` holds it now)
         await admitted(router)
     await again.close()
+
+
+class FailingOnceStore(MemoryStateStore):
+    """Memory state whose first renewal of a client's stream slot fails with an error that is
+    not the store's own (a bug's), then renews as usual; it counts the renewals asked."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.renewals = 0
+
+    async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
+        if resource.endswith(":streams"):
+            self.renewals += 1
+            if self.renewals == 1:
+                raise RuntimeError("a bug in a renewal")
+        return await super().renew(resource, lease_id, ttl_s)
+
+
+async def test_an_unexpected_renewal_error_does_not_end_the_slot_keeping(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a WebSocket session's relay: logged, and renewed again the next period."""
+    clock = ManualClock()
+    store = FailingOnceStore(clock)
+    router = await start_router(config(fake), clock=clock, store=store)
+    caplog.set_level(logging.ERROR, logger="switchboard.router")
+    made = await router.stub.CreateRealtimeCall(OFFER, metadata=bearer(KEY))
+    assert made.call_id
+
+    async def renewed(times: int) -> bool:
+        clock.advance(TTL_S / 3)
+        return store.renewals >= times
+
+    await eventually(lambda: renewed(3), what="the slot renewed after the failure")
+    assert "renewing a call's stream slot failed" in caplog.text
+    assert "a bug in a renewal" in caplog.text  # the traceback, to find the bug by
+    await router.server.call_watches.stop_all()
