@@ -23,6 +23,7 @@ from router_service.cancellation import uncut
 from router_service.engine import Deployment, RequestContext
 from router_service.engine._realtime import MAX_EVENT_BYTES
 from router_service.errors import StoreUnavailableError
+from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._realtime_usage import RealtimeUsage
 from router_service.telemetry import realtime_span
@@ -84,6 +85,7 @@ class CallWatch:
     call_id: str
     admission: Admission | None
     started: bool = field(default=False, init=False)  # `run` began (its `finally` settles)
+    attached: bool = field(default=False, init=False)  # the sideband's handshake succeeded
 
     async def run(self) -> None:
         self.started = True
@@ -99,15 +101,31 @@ class CallWatch:
                 for task in (keeper, reader, lifetime):
                     task.cancel()
                 await asyncio.wait((keeper, reader, lifetime))
-                if not reader.cancelled() and reader.exception() is not None:
-                    failed = type(reader.exception()).__name__
-                    log.info("realtime: the sideband of call %s failed: %s", self.call_id, failed)
+                failure = None if reader.cancelled() else reader.exception()
+                if failure is not None:
+                    span.failed(self._sideband_failed(failure).name)
                 usage = tokens.usage()
                 route = self.ctx.route(self.deployment, usage)
                 result = media_pb2.MediaResult(usage=usage)
                 span.respond_media(pb.MediaResponse(result=result, route=route))
                 cost = route.cost_usd if route.HasField("cost_usd") else None
                 await uncut(self.settle(tokens.total_tokens, cost))
+
+    def _sideband_failed(self, failure: BaseException) -> Outcome:
+        """A sideband that could not attach (CONNECT_FAILED: its handshake refused or never
+        made) or broke (UPSTREAM_ERROR): the call goes on upstream, uncounted from then on."""
+        outcome = Outcome.UPSTREAM_ERROR if self.attached else Outcome.CONNECT_FAILED
+        status = getattr(failure, "status", None)  # a refused handshake's HTTP status
+        log.warning(
+            "realtime: the sideband of call %s on deployment %s failed (%s%s, %s): the call "
+            "goes on uncounted",
+            self.call_id,
+            self.deployment.name,
+            type(failure).__name__,
+            "" if status is None else f" {status}",
+            outcome.name,
+        )
+        return outcome
 
     async def _read(self, tokens: RealtimeUsage) -> None:
         import aiohttp  # as engine/_realtime.py: loaded by the routers that serve Realtime
@@ -125,6 +143,7 @@ class CallWatch:
                 heartbeat=self.runtime.config.streams.realtime_ping_s,
             ) as socket,
         ):
+            self.attached = True
             async for message in socket:
                 if message.type is aiohttp.WSMsgType.TEXT:
                     tokens.count(message.data)
