@@ -8,7 +8,10 @@ and budgets and in the router's metrics (operation `realtime`). It sends nothing
 The call ends (the upstream closes the sideband: a hangup, the browser leaving, OpenAI's 60
 minutes) or `streams.realtime_call_ttl_s` passes, whichever is first; a router stopping ends
 its watches (what they counted is settled). A watch lives in the router that made the call: a
-replica that dies takes its watches' usage along (the stream slot expires by its TTL)."""
+replica that dies takes its watches' usage along (the stream slot expires by its TTL). A
+sideband refused or broken ends the watch at once (the call goes on upstream, uncounted): a
+warning, and the watch's `realtime` request ends with outcome CONNECT_FAILED or
+UPSTREAM_ERROR, for operators to alert on."""
 
 from __future__ import annotations
 
