@@ -19,9 +19,10 @@ Rules:
   under 0.95 are refused, and so is a forced tool choice. When the budget does not fit,
   `max_tokens` is raised to budget + the caller's `max_tokens` (the answer keeps the room the
   caller gave it); sampling fields are dropped; an effort does not turn thinking on when the
-  caller forced a tool. Claude 4.6 and later take adaptive thinking with `output_config.effort`
-  instead of budgets, and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs
-  leave no other way to know).
+  caller forced a tool, or goes on from a tool call given back without its thinking blocks.
+  Claude 4.6 and later take adaptive thinking with `output_config.effort` instead of budgets,
+  and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs leave no other way
+  to know).
 - Gemini (https://ai.google.dev/gemini-api/docs/thinking): `thinkingBudget`, which Gemini 2.5 and
   Gemini 3 both take ("thinkingBudget is accepted for backwards compatibility" on Gemini 3, which
   prefers `thinkingLevel`), so no model-name test; 0 turns thinking off (Pro models refuse 0),
@@ -29,8 +30,9 @@ Rules:
 - Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
 - OpenRouter's object: its effort is an effort; its `max_tokens` a budget where budgets are taken
   (raised to Claude's least, 1024, at Claude and Cohere), the effort under it where efforts
-  are; `enabled: true` alone the provider's default (`default` mode: no effort at OpenAI, the
-  medium budget or adaptive thinking at Claude, `includeThoughts` without a budget at Gemini).
+  are; `enabled: true` alone the provider's default (`default` mode: `medium` at OpenAI, as
+  OpenRouter, gpt-5.1's default being `none`; the medium budget or adaptive thinking at Claude,
+  `includeThoughts` without a budget at Gemini).
 - Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
   models' reasoning fields differ per model family and are left out.
 """
@@ -188,8 +190,8 @@ def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
     knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
     `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
-    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: none, the
-    model's default); an OpenRouter deployment (`openrouter`) takes the object as it is."""
+    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: `medium`,
+    OpenRouter's); an OpenRouter deployment (`openrouter`) takes the object as it is."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
     if thinking is None and not openrouter and "reasoning_effort" not in body:
@@ -203,6 +205,8 @@ def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
         return
     if thinking.mode != "disabled" and thinking.budget is not None:
         body["reasoning_effort"] = effort_for_budget(thinking.budget)
+    elif thinking.mode == "default":  # OpenRouter's `enabled: true`: its `medium` (gpt-5.1's
+        body["reasoning_effort"] = "medium"  # own default, `none`, would not reason at all)
 
 
 # --- Claude (anthropic, vertex publisher anthropic, bedrock anthropic.*) ----------------------
@@ -250,10 +254,13 @@ def claude_knobs(
     body: Mapping[str, Any], native: Any, tool_choice: Any, model: str
 ) -> tuple[Any, str | None]:
     """(`thinking`, `output_config.effort`) to send to Claude: the caller's own `thinking` as it
-    was; else one from the effort (none when a tool is forced: Claude refuses that with
-    thinking on)."""
+    was; else one from the effort (none when a tool is forced, or when the tool call the
+    request goes on from came back without its thinking: Claude refuses both with thinking
+    on)."""
     if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
         return (dict(native) if isinstance(native, dict) else native), None
+    if _unsigned_tool_turn(body.get("messages")):
+        return None, None
     effort = effort_of(body)
     mode = claude_mode(model)
     if effort is None and mode != "none" and not _forced_tool(tool_choice):
@@ -268,6 +275,17 @@ def claude_knobs(
     if mode == "budget":
         return {"type": "enabled", "budget_tokens": budget}, None
     return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
+
+
+def _unsigned_tool_turn(messages: Any) -> bool:
+    """Whether the last assistant turn called tools without its signed thinking blocks (a
+    caller that hid the reasoning, `reasoning.exclude`, never had them; others drop them): Claude
+    refuses thinking on then ("a final assistant message must start with a thinking block", a
+    400), so an effort does not turn it on."""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            return bool(message.get("tool_calls")) and not message.get("thinking_blocks")
+    return False
 
 
 def _claude_openrouter(thinking: Thinking | None, mode: str) -> tuple[Any, str | None]:
