@@ -8,6 +8,7 @@ one response as soon as it is attached: "Hello from the fake realtime model", 10
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -15,8 +16,9 @@ import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
-from router_service.fake_upstream import CallRecord, FakeUpstream
+from router_service.fake_upstream import CallRecord, FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
 from tests.helpers import eventually
@@ -141,3 +143,34 @@ async def test_a_call_answered_while_the_router_stops_is_not_left_watched(
     two = await start_router(config(fake), clock=clock, store=store)
     again = await two.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
     assert again.call_id != made.call_id  # the client's one stream slot was given back
+
+
+async def test_a_sideband_refused_is_a_warning_and_a_failed_realtime_request(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The upstream refuses the sideband's handshake: the call goes on uncounted, which the
+    operator hears of (a warning naming the deployment and the call, never the key) and can
+    alert on (`switchboard.requests` of operation `realtime`, outcome CONNECT_FAILED)."""
+    caplog.set_level(logging.WARNING, logger="switchboard.router")
+    with TelemetryCapture(tracing=False) as captured:
+        router = await start_router(config(fake))
+        fake.state.hold()  # the offer is upstream, its scenario taken: the sideband's next
+        placing = asyncio.ensure_future(
+            router.stub.CreateRealtimeCall(
+                pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER), metadata=bearer(METERED)
+            )
+        )
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the offer upstream")
+        fake.state.set_scenario(Scenario(status=500, times=1))
+        fake.state.release()
+        made = await placing
+        await router.server.call_watches.idle()
+        points = [labels for labels, _ in captured.points("switchboard.requests")]
+    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    assert [p["switchboard.outcome"] for p in realtime] == ["CONNECT_FAILED"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "sideband" in r.message]
+    assert len(warned) == 1
+    assert made.call_id in warned[0].message and "WSServerHandshakeError 500" in warned[0].message
+    assert "alpha" in warned[0].message  # the deployment
+    key = fake.state.last(path="/v1/realtime/calls")
+    assert key is not None and key.key not in caplog.text
