@@ -18,6 +18,7 @@ _EXPOSED_HEADERS = [
     *ROUTE_HEADERS,
     *RATE_LIMIT_HEADERS,
     "age",
+    "location",  # a WebRTC call's (`POST /v1/realtime/calls`): the page's id for its hangup
     "retry-after",
     "retry-after-ms",
 ]

@@ -76,6 +76,14 @@ def _opening(websocket: WebSocket, offered: list[str]) -> tuple[pb.RealtimeOpen,
             *metadata,
         )
     query = websocket.query_params
+    if "call_id" in query:  # a WebRTC call's sideband: not relayed (never a fresh session)
+        raise EdgeError(
+            400,
+            "Attaching to a WebRTC call (`call_id`) is not served here: connect to the "
+            "upstream's Realtime API directly for a call's sideband.",
+            code="invalid_argument",
+            param="call_id",
+        )
     beta = websocket.headers.get("openai-beta", "") == "realtime=v1" or _BETA_PROTOCOL in offered
     opening = pb.RealtimeOpen(
         model=query.get("model") or query.get("deployment") or "",

@@ -4,9 +4,10 @@ is the request within bounds, are they within their limits. Transport-free: the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from clients.switchboard.v1.router_service_pb2 import CreateRealtimeCallRequest, RealtimeRequest
@@ -24,7 +25,7 @@ from router_service.errors import (
     ModelNotFoundError,
     PermissionDeniedError,
 )
-from router_service.guardrails import Guardrails
+from router_service.guardrails import Guardrails, TextSlot, session_texts
 from router_service.keys import fingerprint
 from router_service.state import StateStore
 
@@ -255,9 +256,12 @@ class Gate:
             )
         # Before anything is counted: a blocked call takes no place in the caller's rpm window
         # nor budget, as no other invalid request does; a redacted one is counted as it goes up.
+        # An ephemeral secret's session config too, as its session's first event: the caller
+        # returned carries it screened (and redacted), for the handler.
         redacted: tuple[str, ...] = ()
-        if self._guardrails is not None and rule.texts is not None:
-            redacted = self._screen(attempt, caller, rule, request, model)
+        screens = rule.texts is not None or caller.realtime_grant is not None
+        if self._guardrails is not None and screens:
+            caller, redacted = self._screen(attempt, caller, rule, request, model)
         lease = None
         if stream_ttl_s is not None:
             lease = await self._limits.open_stream(caller, stream_ttl_s)
@@ -282,13 +286,22 @@ class Gate:
 
     def _screen(
         self, attempt: Attempt, caller: Caller, rule: MethodRule, request: Any, model: str
-    ) -> tuple[str, ...]:
-        """The request's texts through the guardrails (in place); audited when a rule blocks
-        or redacts (by the rule's name, never the text)."""
-        assert self._guardrails is not None and rule.texts is not None
+    ) -> tuple[Caller, tuple[str, ...]]:
+        """The request's texts through the guardrails (in place), and an ephemeral secret's
+        session config (the caller returned has it redacted); audited when a rule blocks or
+        redacts (by the rule's name, never the text)."""
+        assert self._guardrails is not None
         client = "" if caller.anonymous else caller.name
+        grant = caller.realtime_grant
+        session = [] if grant is None else [grant.session_json]
+
+        def write(changed: str) -> None:
+            session[0] = changed
+
         try:
-            texts = rule.texts(request)
+            texts: Iterable[TextSlot] = () if rule.texts is None else rule.texts(request)
+            if grant is not None:
+                texts = itertools.chain(texts, session_texts(session[0], write))
             redacted = self._guardrails.screen(texts, client, model, keeping=rule.keeps)
         except GuardrailBlockedError as exc:
             reason = f"guardrail:{exc.guardrail}:{exc.detector}"
@@ -297,7 +310,9 @@ class Gate:
         if redacted and self._audit_admitted:
             reason = "guardrail:" + ",".join(redacted)
             self._audit(attempt, "redacted", client=caller.name, reason=reason)
-        return redacted
+        if grant is not None and session[0] != grant.session_json:
+            caller = replace(caller, realtime_grant=replace(grant, session_json=session[0]))
+        return caller, redacted
 
     def _estimate_usd(
         self, caller: Caller, rule: MethodRule, request: Any, model: str, tokens: int

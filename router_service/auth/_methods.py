@@ -20,6 +20,7 @@ from router_service.auth._realtime_calls import (
     check_realtime_call,
     check_realtime_open,
     realtime_call_model,
+    realtime_call_texts,
 )
 from router_service.config import ClientScope
 from router_service.engine._tokens import (
@@ -315,6 +316,7 @@ RULES: dict[str, MethodRule] = {
         model=realtime_call_model,
         validate=lambda request, bounds: check_realtime_call(request),
         route=lambda response: response.route,
+        texts=realtime_call_texts,  # its session config, before it is counted
         holds_stream=True,
     ),
     ROUTER_SERVICE + "HangupRealtimeCall": MethodRule(scope="chat", counted=False),

@@ -5,10 +5,12 @@ and by the handler that posts it. The SDP stays opaque: only its size is held.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from router_service.auth._client_secrets import realtime_session
 from router_service.errors import InvalidRequestError
+from router_service.guardrails import TextSlot, session_texts
 
 __all__ = [
     "MAX_SDP_BYTES",
@@ -16,6 +18,7 @@ __all__ = [
     "check_realtime_open",
     "realtime_call_model",
     "realtime_call_session",
+    "realtime_call_texts",
 ]
 
 MAX_SDP_BYTES = 64 * 1024  # a browser's offer is a few KiB
@@ -54,3 +57,13 @@ def check_realtime_call(request: Any) -> None:
         raise InvalidRequestError(
             "`model` is required (`?model=` or the session's `model`).", param="model"
         )
+
+
+def realtime_call_texts(request: Any) -> Iterator[TextSlot]:
+    """The texts of the offer's session config (its `instructions`), for the gate's screen: a
+    redaction is written back to `session_json`."""
+
+    def write(changed: str) -> None:
+        request.session_json = changed
+
+    return session_texts(request.session_json, write)

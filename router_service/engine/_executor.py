@@ -26,6 +26,7 @@ from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
 from router_service.engine._realtime_calls import RealtimeCalls
 from router_service.engine._reasoning_hidden import (
+    QuietBeats,
     hides_reasoning,
     without_answer_reasoning,
     without_chunk_reasoning,
@@ -307,18 +308,17 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         together go out as one `chunks` event. `screen`: the stops past the upstream's cap and
         the answer's guardrails, which see every chunk first; once they ended the last choice
         still running, the upstream is read no further (its call is closed with the stack).
-        `asked`: whether the caller asked for the usage chunk (the usage is taken for the
-        summary either way), and whether it asked not to see the reasoning (taken out before
-        the guardrails see a chunk)."""
+        `asked`: whether the caller asked for the usage chunk (taken for the summary either way;
+        the router asks the upstream itself, unless the opening learned it refuses), and whether
+        it asked not to see the reasoning (taken out before the guardrails see a chunk)."""
         guard = StreamGuard(
             self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
         )
         finished = any(has_finish(c) for c in opened.opening)
         started = self._clock.monotonic()
-        # Asked by the router, not by the caller: asked of the upstream now it is open (a
-        # refusal of the ask is learned by the opening).
         usage_asked, hidden = asked
         plain = not hidden and screen is None  # the common case: chunks go out as they came
+        quiet = QuietBeats(self._clock, self._streams.heartbeat_s) if hidden else None
         added = not usage_asked and deployment.adapter.asks_stream_usage_of(
             deployment.upstream_model
         )
@@ -337,6 +337,9 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
                     seen = item if plain else _seen(item, hidden, screen)
+                    beat = None if quiet is None else quiet.after(seen)
+                    if beat is not None:  # hidden: only reasoning came, for an interval
+                        yield StreamEvent(heartbeat=beat)
                     for event in _chunk_events(seen, batch, shown):
                         yield event
                     if screen is not None and screen.cut:

@@ -6,8 +6,11 @@ The answer's reasoning (its message's, its stream deltas' `reasoning_content`, `
 every entrance and gRPC caller gets the answer without it, before the answer's guardrails see it
 (nothing of it reaches the caller, so there is nothing of it to screen). The usage keeps its
 `reasoning_tokens`: the reasoning was done and billed. A stream chunk that carried only
-reasoning is not sent at all. Whether a request hides it is read once per request, by a
-substring test of its extras before any parse (`hides_reasoning`).
+reasoning is not sent at all; while only such chunks come (a model thinking for minutes), the
+caller gets a heartbeat each heartbeat interval (`QuietBeats`), as for a quiet upstream: the
+stream it sees is quiet though the upstream is not, and a proxy's idle timeout would cut it.
+Whether a request hides it is read once per request, by a substring test of its extras before
+any parse (`hides_reasoning`).
 """
 
 from __future__ import annotations
@@ -17,19 +20,22 @@ from typing import Any
 import orjson
 
 from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as rs
+from router_service.clock import Clock
 from router_service.engine._stream_guard import is_meaningful
 from router_service.guardrails._texts import REASONING_KEYS
 from router_service.providers._reasoning_object import unified
 
-__all__ = ["hides_reasoning", "without_answer_reasoning", "without_chunk_reasoning"]
+__all__ = ["QuietBeats", "hides_reasoning", "without_answer_reasoning", "without_chunk_reasoning"]
 
 Chunk = chat_pb2.ChatCompletionChunk
 
 
 def hides_reasoning(params: chat_pb2.ChatParams) -> bool:
     """Whether the caller asked not to see the answer's reasoning (`reasoning.exclude`,
-    `include_reasoning: false`). Extras without the word (the common case) are not parsed."""
-    if "reasoning" not in params.extra_json:
+    `include_reasoning: false`, Google's `include_thoughts: false`). Extras without the words
+    (the common case) are not parsed."""
+    if "reasoning" not in params.extra_json and "include_thoughts" not in params.extra_json:
         return False
     try:
         extra = orjson.loads(params.extra_json)
@@ -71,3 +77,26 @@ def without_chunk_reasoning(chunks: list[Chunk]) -> list[Chunk]:
         if not changed or kept or any(choice.delta.role for choice in chunk.choices):
             out.append(chunk)
     return out
+
+
+class QuietBeats:
+    """The heartbeats of a stream whose reasoning is hidden: one each `every_s` the caller was
+    sent nothing while the upstream sent only reasoning (the guard beats only for a quiet
+    upstream)."""
+
+    def __init__(self, clock: Clock, every_s: float) -> None:
+        self._clock, self._every_s = clock, every_s
+        self._last = clock.monotonic()
+
+    def after(self, seen: list[Chunk]) -> rs.Heartbeat | None:
+        """After a batch of which the caller is sent `seen`: a heartbeat when that is nothing
+        and the caller has been sent nothing for the interval, else None."""
+        now = self._clock.monotonic()
+        if seen:
+            self._last = now
+            return None
+        idle = now - self._last
+        if idle < self._every_s:
+            return None
+        self._last = now
+        return rs.Heartbeat(idle_ms=int(idle * 1000))

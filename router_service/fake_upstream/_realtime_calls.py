@@ -11,8 +11,9 @@
   404): a session on the call's model that answers one response at once (`response.done`,
   with usage), as if the browser had asked for it; the call's hangup closes it.
 
-Scenarios, by key and model as for chat: an error one refuses the offer (or the hangup) with its
-status and body (`Scenario.rate_limited()`, `server_error()`, `invalid_key(style="openai")`).
+An offer waits while the test holds answers (`state.hold()`). Scenarios, by key and model as
+for chat: an error one refuses the offer (or the hangup) with its status and body
+(`Scenario.rate_limited()`, `server_error()`, `invalid_key(style="openai")`).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ async def _create(request: web.Request) -> web.StreamResponse:
     model = request.query.get("model") or str(session.get("model") or "")
     call = _begin(request, model, {"sdp": sdp, "session": session})
     try:
+        await call.state.gate()  # answers held by the test (FakeUpstreamState.hold)
         if call.scenario.is_error:
             status, body = OPENAI.error_reply(call.scenario)
             return await send_json(call, status, body, "error_status")

@@ -14,6 +14,7 @@ transcription's or translation's answer (`_transcripts`, SCREENED_MEDIA).
 
 from router_service.guardrails._answers import AnswerAudit, AnswerGuard
 from router_service.guardrails._detectors import DETECTORS, Detector, DetectorName, luhn_valid
+from router_service.guardrails._realtime_texts import event_texts, session_texts
 from router_service.guardrails._rules import PATTERN_DETECTOR, Match, Rule, compile_rules
 from router_service.guardrails._screen import Guardrails
 from router_service.guardrails._stream import (
@@ -54,10 +55,12 @@ __all__ = [
     "chat_texts",
     "compile_rules",
     "embedding_texts",
+    "event_texts",
     "json_item_texts",
     "luhn_valid",
     "media_texts",
     "message_texts",
+    "session_texts",
     "stored_response_texts",
     "transcript_texts",
 ]

@@ -19,9 +19,10 @@ Rules:
   under 0.95 are refused, and so is a forced tool choice. When the budget does not fit,
   `max_tokens` is raised to budget + the caller's `max_tokens` (the answer keeps the room the
   caller gave it); sampling fields are dropped; an effort does not turn thinking on when the
-  caller forced a tool. Claude 4.6 and later take adaptive thinking with `output_config.effort`
-  instead of budgets, and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs
-  leave no other way to know).
+  caller forced a tool, or goes on from a tool call given back without its thinking blocks.
+  Claude 4.6 and later take adaptive thinking with `output_config.effort` instead of budgets,
+  and 4.7 and later refuse budgets (`claude_mode`, by model name: the docs leave no other way
+  to know).
 - Gemini (https://ai.google.dev/gemini-api/docs/thinking): `thinkingBudget`, which Gemini 2.5 and
   Gemini 3 both take ("thinkingBudget is accepted for backwards compatibility" on Gemini 3, which
   prefers `thinkingLevel`), so no model-name test; 0 turns thinking off (Pro models refuse 0),
@@ -29,8 +30,9 @@ Rules:
 - Cohere (https://docs.cohere.com/v2/docs/reasoning): `thinking: {type, token_budget}`.
 - OpenRouter's object: its effort is an effort; its `max_tokens` a budget where budgets are taken
   (raised to Claude's least, 1024, at Claude and Cohere), the effort under it where efforts
-  are; `enabled: true` alone the provider's default (`default` mode: no effort at OpenAI, the
-  medium budget or adaptive thinking at Claude, `includeThoughts` without a budget at Gemini).
+  are; `enabled: true` alone the provider's default (`default` mode: `medium` at OpenAI, as
+  OpenRouter, gpt-5.1's default being `none`; the medium budget or adaptive thinking at Claude,
+  `includeThoughts` without a budget at Gemini).
 - Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
   models' reasoning fields differ per model family and are left out.
 """
@@ -42,7 +44,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router_service.providers._reasoning_object import OPENROUTER_KEYS, unified
+from router_service.providers._reasoning_efforts import fitted_effort
+from router_service.providers._reasoning_object import (
+    GOOGLE_EXTRA,
+    OPENROUTER_KEYS,
+    asks_by_extra,
+    google_thinking,
+    unified,
+)
 
 JsonObject = dict[str, Any]
 
@@ -96,7 +105,7 @@ def effort_of(body: Mapping[str, Any]) -> str | None:
     effort = body.get("reasoning_effort")
     if isinstance(effort, str) and effort in BUDGET_BY_EFFORT:
         return effort
-    if "reasoning_effort" in body or "reasoning" not in body:
+    if "reasoning_effort" in body or not asks_by_extra(body):
         return None
     asked = unified(body)
     return None if asked is None else asked.effort
@@ -156,7 +165,7 @@ def asked(body: Mapping[str, Any]) -> Thinking | None:
 
 def openrouter_thinking(body: Mapping[str, Any]) -> Thinking | None:
     """OpenRouter's `max_tokens` (an exact budget) or `enabled: true` alone (`default`)."""
-    if "reasoning" not in body or "reasoning_effort" in body:
+    if not asks_by_extra(body) or "reasoning_effort" in body:
         return None
     ask = unified(body)
     if ask is not None and ask.budget is not None:
@@ -164,10 +173,12 @@ def openrouter_thinking(body: Mapping[str, Any]) -> Thinking | None:
     return Thinking("default") if ask is not None and ask.default else None
 
 
-def without_openrouter(out: JsonObject) -> None:
-    """Drop OpenRouter's keys (read by the knob) from a body an upstream gets."""
+def without_openrouter(out: JsonObject, *, google: bool = False) -> None:
+    """Drop OpenRouter's keys and Google's `extra_body` (but at Google's endpoint: `google`)."""
     for key in OPENROUTER_KEYS:
         out.pop(key, None)
+    if not google:
+        out.pop(GOOGLE_EXTRA, None)
 
 
 # --- OpenAI-format kinds (openai, azure, cloudflare) ------------------------------------------
@@ -184,25 +195,34 @@ def effort_for_budget(budget: int) -> str:
     return fitting[-1] if fitting else "low"
 
 
-def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
+def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = False) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
     knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
     `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
-    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: none, the
-    model's default); an OpenRouter deployment (`openrouter`) takes the object as it is."""
+    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: `medium`,
+    OpenRouter's); an OpenRouter deployment (`openrouter`) takes the object as it is, and
+    Google's endpoint (`google`) Google's `extra_body` (no effort made from its thinking_config:
+    Google refuses both). The effort sent is one the body's `model` takes (`fitted_effort`)."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
-    if thinking is None and not openrouter and "reasoning_effort" not in body:
+    native = openrouter or (google and google_thinking(body) is not None)
+    if thinking is None and not native and "reasoning_effort" not in body:
         effort = effort_of(body)
         if effort is not None:  # OpenRouter's effort, as named (`none` too)
             body["reasoning_effort"] = effort
         thinking = openrouter_thinking(body)
     if not openrouter:
-        without_openrouter(body)
-    if thinking is None or "reasoning_effort" in body:
-        return
-    if thinking.mode != "disabled" and thinking.budget is not None:
-        body["reasoning_effort"] = effort_for_budget(thinking.budget)
+        without_openrouter(body, google=google)
+    elif not google:
+        body.pop(GOOGLE_EXTRA, None)
+    if thinking is not None and "reasoning_effort" not in body:
+        if thinking.mode != "disabled" and thinking.budget is not None:
+            body["reasoning_effort"] = effort_for_budget(thinking.budget)
+        elif thinking.mode == "default":  # OpenRouter's `enabled: true`: its `medium` (gpt-5.1's
+            body["reasoning_effort"] = "medium"  # own default, `none`, would not reason at all)
+    effort = body.get("reasoning_effort")
+    if isinstance(effort, str):  # the one the model takes (_reasoning_efforts.py)
+        body["reasoning_effort"] = fitted_effort(effort, str(body.get("model", "")))
 
 
 # --- Claude (anthropic, vertex publisher anthropic, bedrock anthropic.*) ----------------------
@@ -250,10 +270,13 @@ def claude_knobs(
     body: Mapping[str, Any], native: Any, tool_choice: Any, model: str
 ) -> tuple[Any, str | None]:
     """(`thinking`, `output_config.effort`) to send to Claude: the caller's own `thinking` as it
-    was; else one from the effort (none when a tool is forced: Claude refuses that with
-    thinking on)."""
+    was; else one from the effort (none when a tool is forced, or when the tool call the
+    request goes on from came back without its thinking: Claude refuses both with thinking
+    on)."""
     if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
         return (dict(native) if isinstance(native, dict) else native), None
+    if _unsigned_tool_turn(body.get("messages")):
+        return None, None
     effort = effort_of(body)
     mode = claude_mode(model)
     if effort is None and mode != "none" and not _forced_tool(tool_choice):
@@ -268,6 +291,17 @@ def claude_knobs(
     if mode == "budget":
         return {"type": "enabled", "budget_tokens": budget}, None
     return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
+
+
+def _unsigned_tool_turn(messages: Any) -> bool:
+    """Whether the last assistant turn called tools without its signed thinking blocks (a
+    caller that hid the reasoning, `reasoning.exclude`, never had them; others drop them): Claude
+    refuses thinking on then ("a final assistant message must start with a thinking block", a
+    400), so an effort does not turn it on."""
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "assistant":
+            return bool(message.get("tool_calls")) and not message.get("thinking_blocks")
+    return False
 
 
 def _claude_openrouter(thinking: Thinking | None, mode: str) -> tuple[Any, str | None]:

@@ -8,13 +8,16 @@ and budgets and in the router's metrics (operation `realtime`). It sends nothing
 The call ends (the upstream closes the sideband: a hangup, the browser leaving, OpenAI's 60
 minutes) or `streams.realtime_call_ttl_s` passes, whichever is first; a router stopping ends
 its watches (what they counted is settled). A watch lives in the router that made the call: a
-replica that dies takes its watches' usage along (the stream slot expires by its TTL)."""
+replica that dies takes its watches' usage along (the stream slot expires by its TTL). A
+sideband refused or broken ends the watch at once (the call goes on upstream, uncounted): a
+warning, and the watch's `realtime` request ends with outcome CONNECT_FAILED or
+UPSTREAM_ERROR, for operators to alert on."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -23,6 +26,7 @@ from router_service.cancellation import uncut
 from router_service.engine import Deployment, RequestContext
 from router_service.engine._realtime import MAX_EVENT_BYTES
 from router_service.errors import StoreUnavailableError
+from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._realtime_usage import RealtimeUsage
 from router_service.telemetry import realtime_span
@@ -36,15 +40,24 @@ class CallWatches:
     """The call watches this router runs, so that a stop ends them (and tests see them end)."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], CallWatch] = {}
+        self.stopping = False  # `stop_all` ran: a call answered from now on is not watched
 
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def start(self, watch: CallWatch) -> None:
+    async def start(self, watch: CallWatch) -> None:
+        """Watch the call; once the router stops (a call answered during its drain or grace),
+        settle it at once instead: a watch then would outlive the router."""
+        if self.stopping:
+            await uncut(watch.settle(0, None))
+            return
         task = asyncio.create_task(watch.run(), name="switchboard-realtime-call-watch")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = watch
+        task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
 
     async def idle(self) -> None:
         """Wait until every watch running now (and any started meanwhile) has ended."""
@@ -52,10 +65,15 @@ class CallWatches:
             await asyncio.wait(set(self._tasks))
 
     async def stop_all(self) -> None:
-        """End every watch (each settles what it counted)."""
-        for task in list(self._tasks):
+        """End every watch (each settles what it counted), and those started from now on."""
+        self.stopping = True
+        watches = dict(self._tasks)
+        for task in watches:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*watches, return_exceptions=True)
+        for watch in watches.values():  # cancelled before its first step: `run` never ran
+            if not watch.started:
+                await uncut(watch.settle(0, None))
 
 
 @dataclass(slots=True)
@@ -66,11 +84,14 @@ class CallWatch:
     runtime: Runtime
     ctx: RequestContext
     deployment: Deployment
-    api_key: str
+    api_key: str = field(repr=False)  # a secret: never in a repr, a log line or a traceback
     call_id: str
     admission: Admission | None
+    started: bool = field(default=False, init=False)  # `run` began (its `finally` settles)
+    attached: bool = field(default=False, init=False)  # the sideband's handshake succeeded
 
     async def run(self) -> None:
+        self.started = True
         tokens = RealtimeUsage()
         with realtime_span(self.ctx) as span:
             keeper = asyncio.create_task(self._keep_slot(), name="switchboard-call-watch-renew")
@@ -83,15 +104,31 @@ class CallWatch:
                 for task in (keeper, reader, lifetime):
                     task.cancel()
                 await asyncio.wait((keeper, reader, lifetime))
-                if not reader.cancelled() and reader.exception() is not None:
-                    failed = type(reader.exception()).__name__
-                    log.info("realtime: the sideband of call %s failed: %s", self.call_id, failed)
+                failure = None if reader.cancelled() else reader.exception()
+                if failure is not None:
+                    span.failed(self._sideband_failed(failure).name)
                 usage = tokens.usage()
                 route = self.ctx.route(self.deployment, usage)
                 result = media_pb2.MediaResult(usage=usage)
                 span.respond_media(pb.MediaResponse(result=result, route=route))
                 cost = route.cost_usd if route.HasField("cost_usd") else None
-                await uncut(self._settle(tokens.total_tokens, cost))
+                await uncut(self.settle(tokens.total_tokens, cost))
+
+    def _sideband_failed(self, failure: BaseException) -> Outcome:
+        """A sideband that could not attach (CONNECT_FAILED: its handshake refused or never
+        made) or broke (UPSTREAM_ERROR): the call goes on upstream, uncounted from then on."""
+        outcome = Outcome.UPSTREAM_ERROR if self.attached else Outcome.CONNECT_FAILED
+        status = getattr(failure, "status", None)  # a refused handshake's HTTP status
+        log.warning(
+            "realtime: the sideband of call %s on deployment %s failed (%s%s, %s): the call "
+            "goes on uncounted",
+            self.call_id,
+            self.deployment.name,
+            type(failure).__name__,
+            "" if status is None else f" {status}",
+            outcome.name,
+        )
+        return outcome
 
     async def _read(self, tokens: RealtimeUsage) -> None:
         import aiohttp  # as engine/_realtime.py: loaded by the routers that serve Realtime
@@ -109,6 +146,7 @@ class CallWatch:
                 heartbeat=self.runtime.config.streams.realtime_ping_s,
             ) as socket,
         ):
+            self.attached = True
             async for message in socket:
                 if message.type is aiohttp.WSMsgType.TEXT:
                     tokens.count(message.data)
@@ -125,9 +163,11 @@ class CallWatch:
                     log.warning("realtime: a call's stream slot expired before it was renewed")
             except StoreUnavailableError as exc:  # the next period tries again
                 log.warning("realtime: renewing a call's stream slot failed: %s", exc.message)
+            except Exception:  # a bug: the loop dying would let the slot expire under the call
+                log.exception("realtime: renewing a call's stream slot failed")
             await self.runtime.clock.wait(ttl_s / 3)
 
-    async def _settle(self, total_tokens: int, cost_usd: float | None) -> None:
+    async def settle(self, total_tokens: int, cost_usd: float | None) -> None:
         """The call's tokens to the client's tpm and budgets; its stream slot given back."""
         if self.admission is None:
             return

@@ -220,7 +220,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             raise AssertionError("unreachable: abort raises") from exc
         # Each RPC runs in a context of its own: the servicer below sees this caller only (and
         # its error boundary this call's standing, for a failure after it was counted).
-        set_current_caller(caller)
+        set_current_caller(admission.caller)  # an ephemeral secret's: its session screened
         if admission.rate_status is not None:
             set_current_standing(admission.rate_status)
         # For a handler that settles later (background responses) or renews its stream slot

@@ -29,7 +29,7 @@ import itertools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 import orjson
@@ -47,7 +47,7 @@ from router_service.errors import (
     StoreUnavailableError,
     UpstreamFailure,
 )
-from router_service.guardrails import AnswerGuard, TextSlot
+from router_service.guardrails import AnswerGuard, event_texts
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
@@ -131,9 +131,8 @@ class RealtimeServicer:
                     "answers: realtime events are not screened.",
                     code="realtime_not_screened",
                 )
-            update = opening_update(opening.beta)  # an ephemeral key's session config
-            if update is not None:  # screened as the caller's own would be
-                update = screened(self.runtime, ctx.requested_model, update)
+            # An ephemeral key's session config, which the gate screened (before counting it).
+            update = opening_update(opening.beta)
             executor = self.runtime.executor
             with realtime_span(ctx) as span:
                 opened = await executor.open_realtime(ctx, beta=opening.beta, configure=update)
@@ -332,29 +331,6 @@ def screened(runtime: Runtime, model: str, event_json: str) -> str:
 
 def _may_carry_text(event_json: str) -> bool:
     return any(kind in event_json for kind in _TEXT_EVENTS)
-
-
-def event_texts(event: Any) -> list[TextSlot]:
-    """The texts of a client event: `session.update`'s `session.instructions`,
-    `response.create`'s `response.instructions`, and the text parts of a
-    `conversation.item.create`'s item (`input_text`, `text`, `output_text`)."""
-    if not isinstance(event, dict):
-        return []
-    kind = event.get("type")
-    slots: list[TextSlot] = []
-    for name in ("session", "response"):
-        body = event.get(name)
-        texts = kind in ("session.update", "response.create") and isinstance(body, dict)
-        if texts and isinstance(body.get("instructions"), str):  # type: ignore[union-attr]
-            slots.append(TextSlot(body, "instructions", (name, "instructions"), item=True))
-    item = event.get("item")
-    if kind == "conversation.item.create" and isinstance(item, dict):
-        parts = item.get("content")
-        for index, part in enumerate(parts if isinstance(parts, list) else ()):
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                where = ("item", "content", index, "text")
-                slots.append(TextSlot(part, "text", where, item=True))
-    return slots
 
 
 def error_event(kind: str, code: str | None, message: str) -> str:

@@ -1,11 +1,12 @@
 """RouterService.CreateRealtimeCall and HangupRealtimeCall: OpenAI's Realtime API over WebRTC
 (`POST /v1/realtime/calls`, `.../{call_id}/hangup`). The gate admitted the offer as it admits a
 Realtime session's `open` (the `chat` scope, the model allowed, rpm; an ephemeral client secret
-bound to its model). Here its session config is settled (an ephemeral secret's config over the
-caller's, field by field: the secret binds it), screened as a `session.update` would be, and
-the offer is posted through the attempt loop; the router then keeps which deployment and key
-made the call (the state store, `streams.realtime_call_ttl_s`), so any replica hangs it up
-through them, for the client that made it only.
+bound to its model) and screened its session config, and the secret's, as a `session.update`'s
+before counting it. Here the config is settled (an ephemeral secret's over the caller's, field
+by field: the secret binds it), and the offer is posted through the attempt loop; the router
+then keeps which deployment and key made the call (the state store,
+`streams.realtime_call_ttl_s`), so any replica hangs it up through them, for the client that
+made it only.
 
 The call's media and events flow between the caller and the upstream: the router reads them
 only through the sideband it attaches (`_call_watch.py`: the usage, the stream slot), so the
@@ -40,7 +41,6 @@ from router_service.runtime import Runtime
 from router_service.server._call_watch import CallWatch, CallWatches
 from router_service.server._calls import client_name
 from router_service.server._errors import answered
-from router_service.server._realtime import screened
 from router_service.sessions import checked_session_id
 
 __all__ = ["RealtimeCallsServicer"]
@@ -104,7 +104,7 @@ class RealtimeCallsServicer:
                 "a call's media and events do not pass through the router.",
                 code="realtime_not_screened",
             )
-        session = _screened_session(runtime, ctx.requested_model, _session_of(request))
+        session = _session_of(request)  # the gate screened it (and the secret's)
         placed, deployment, stack = await runtime.executor.create_realtime_call(
             ctx, request.sdp, session
         )
@@ -117,7 +117,7 @@ class RealtimeCallsServicer:
         key = deployment.pool.find(placed.key_fingerprint)
         secret = "" if key is None else key.secret
         watch = CallWatch(runtime, ctx, deployment, secret, placed.answer.call_id, admission)
-        self.call_watches.start(watch)
+        await self.call_watches.start(watch)
         return pb.CreateRealtimeCallResponse(
             call_id=placed.answer.call_id, sdp=placed.answer.sdp, route=ctx.route(deployment)
         )
@@ -155,16 +155,6 @@ def _session_of(request: pb.CreateRealtimeCallRequest) -> dict[str, Any]:
         session = {**session, **orjson.loads(grant.session_json)}
     session.pop("model", None)
     return session
-
-
-def _screened_session(runtime: Runtime, model: str, session: dict[str, Any]) -> dict[str, Any]:
-    """The session config through the request-side guardrails, as a `session.update` carrying
-    it would be (its `instructions`): redacted, or refused by a block."""
-    if not runtime.guardrails or not session:
-        return session
-    event = orjson.dumps({"type": "session.update", "session": session}).decode()
-    updated = orjson.loads(screened(runtime, model, event))
-    return dict(updated["session"])
 
 
 def _record(kept: str | None) -> dict[str, Any] | None:

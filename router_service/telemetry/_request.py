@@ -155,6 +155,9 @@ class RequestSpan(RequestHandle, Activated):
         if response.route.HasField("cost_usd"):
             self._cost_usd = response.route.cost_usd
 
+    def failed(self, outcome: str) -> None:
+        self._error = outcome
+
     def cache(self, result: str) -> None:
         if not result:
             return

@@ -107,6 +107,10 @@ class RequestHandle:
     def cache(self, result: str) -> None:
         """What the response cache did: "hit", "miss", "bypass"; "" when it does not apply."""
 
+    def failed(self, outcome: str) -> None:
+        """The request failed without an exception reaching its end (an `Outcome`'s name: a
+        realtime call's sideband that broke, while the call goes on): its outcome label."""
+
 
 class AttemptHandle:
     """What the attempt loop holds for one attempt; this base (telemetry off) does nothing."""

@@ -126,7 +126,8 @@ async def test_include_thoughts_alone_reasons_at_the_deployments_default(
     gemini: genai.Client, fake: FakeUpstream, model: str
 ) -> None:
     """No budget, no level: a Gemini deployment is asked for its thoughts with no budget
-    (dynamic), and they come back; the other kinds reason at their own default."""
+    (dynamic), and they come back; the other kinds reason at their own default (OpenRouter's
+    `enabled: true`: `medium` where efforts are taken)."""
     config = types.GenerateContentConfig(
         thinking_config=types.ThinkingConfig(include_thoughts=True)
     )
@@ -135,11 +136,13 @@ async def test_include_thoughts_alone_reasons_at_the_deployments_default(
     assert _parts(response) == [(True, REASONING), (False, ANSWER)]
     sent = fake.state.last()
     assert sent is not None
-    assert "reasoning" not in sent.body and "reasoning_effort" not in sent.body
+    assert "reasoning" not in sent.body
     if model == "flash":
         assert sent.body["generationConfig"]["thinkingConfig"] == {"includeThoughts": True}
     elif model == "claude":
         assert sent.body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    else:
+        assert sent.body["reasoning_effort"] == "medium"
 
 
 async def _no_thoughts_without_include_thoughts(gemini: genai.Client, model: str) -> None:

@@ -14,6 +14,7 @@ import httpx
 import openai
 import orjson
 import pytest
+import websockets
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._realtime_calls import sdp_answer
@@ -234,3 +235,56 @@ async def test_the_session_config_is_screened_before_the_offer_goes_up(
     assert error["code"] == "content_policy_violation"
     assert "TOP-SECRET" not in error["message"]
     assert fake.state.count(path="/v1/realtime/calls") == 0
+
+
+async def test_a_browser_on_another_origin_reads_the_answer_and_its_location(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The README's `fetch`: a preflight (Authorization, `application/sdp`), then the POST,
+    whose `Location` the page reads for its hangup: exposed, else `headers.get` is null."""
+    origin = "https://voice.example"
+    router: RouterHandle = await start_router(config(fake))
+    edge = await start_edge(router, cors_origins=[origin])
+    preflight = {
+        "origin": origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+    }
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        allowed = await http.options("/v1/realtime/calls", headers=preflight)
+        posted = await http.post(
+            "/v1/realtime/calls?model=voice",
+            content=OFFER,
+            headers={
+                "origin": origin,
+                "authorization": f"Bearer {CALLER}",
+                "content-type": "application/sdp",
+            },
+        )
+    assert allowed.status_code == 200
+    assert "content-type" in allowed.headers["access-control-allow-headers"].lower()
+    assert posted.status_code == 201, posted.text
+    assert posted.headers["access-control-allow-origin"] == origin
+    exposed = posted.headers["access-control-expose-headers"].lower().split(",")
+    assert "location" in [name.strip() for name in exposed]
+
+
+async def test_a_sideband_through_the_edge_is_refused_not_a_new_session(
+    edge: Edge, fake: FakeUpstream
+) -> None:
+    """OpenAI's server-side controls attach to a call with `?call_id=` (the SDK's
+    `realtime.connect(call_id=...)`); the edge does not relay a call's sideband, and must say
+    so rather than open a fresh session on `model` (or the secret's) the caller takes for its
+    call's, billed and silent."""
+    answered = await browser_offer(edge, CALLER)
+    call_id = answered.headers["location"].rsplit("/", 1)[-1]
+    async with sdk(edge) as server_side:
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with server_side.realtime.connect(call_id=call_id, model="voice"):
+                pass
+    response = refused.value.response
+    assert response.status_code == 400, response.body
+    error = orjson.loads(response.body or b"{}")["error"]
+    assert error["param"] == "call_id"
+    opened = [call for call in fake.state.calls(path="/v1/realtime") if "call_id" not in call.query]
+    assert opened == []  # no session for it (the router's own sideband of the call aside)

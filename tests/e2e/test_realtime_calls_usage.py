@@ -7,6 +7,8 @@ one response as soon as it is attached: "Hello from the fake realtime model", 10
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -14,10 +16,12 @@ import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
-from router_service.fake_upstream import CallRecord, FakeUpstream
+from router_service.fake_upstream import CallRecord, FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
+from tests.helpers import eventually
 from tests.http_edge.harness import Edge
 from tests.router_service.auth.helpers import bearer, client
 
@@ -106,3 +110,67 @@ async def test_a_stopping_router_settles_its_calls(
     two = await start_router(config(fake), clock=clock, store=store)
     again = await two.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
     assert again.route.rate_limit.remaining_tokens == 1000 - TOKENS
+
+
+async def test_a_call_answered_while_the_router_stops_is_not_left_watched(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """An offer upstream when the stop ends the watches is still answered (the stop serves the
+    calls under way), but not watched: a watch started then would outlive the router (its
+    sideband open, its stream slot renewed on a closed store)."""
+    clock = ManualClock(1_700_000_000.0)
+    store = MemoryStateStore(clock)
+    one = await start_router(config(fake), clock=clock, store=store)
+    offer_rpc = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
+    fake.state.hold()
+    placing = asyncio.ensure_future(
+        one.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+    )
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the offer upstream")
+    stopping = asyncio.create_task(one.server.shutdown(grace=60))
+
+    async def watches_ended() -> bool:
+        return one.server.call_watches.stopping
+
+    await eventually(watches_ended, what="the stop ending the watches")
+    fake.state.release()
+    made = await placing
+    assert made.call_id.startswith("rtc_fake_")
+    async with asyncio.timeout(10):
+        await stopping
+    assert not len(one.server.call_watches)
+
+    two = await start_router(config(fake), clock=clock, store=store)
+    again = await two.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+    assert again.call_id != made.call_id  # the client's one stream slot was given back
+
+
+async def test_a_sideband_refused_is_a_warning_and_a_failed_realtime_request(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The upstream refuses the sideband's handshake: the call goes on uncounted, which the
+    operator hears of (a warning naming the deployment and the call, never the key) and can
+    alert on (`switchboard.requests` of operation `realtime`, outcome CONNECT_FAILED)."""
+    caplog.set_level(logging.WARNING, logger="switchboard.router")
+    with TelemetryCapture(tracing=False) as captured:
+        router = await start_router(config(fake))
+        fake.state.hold()  # the offer is upstream, its scenario taken: the sideband's next
+        placing = asyncio.ensure_future(
+            router.stub.CreateRealtimeCall(
+                pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER), metadata=bearer(METERED)
+            )
+        )
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the offer upstream")
+        fake.state.set_scenario(Scenario(status=500, times=1))
+        fake.state.release()
+        made = await placing
+        await router.server.call_watches.idle()
+        points = [labels for labels, _ in captured.points("switchboard.requests")]
+    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    assert [p["switchboard.outcome"] for p in realtime] == ["CONNECT_FAILED"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "sideband" in r.message]
+    assert len(warned) == 1
+    assert made.call_id in warned[0].message and "WSServerHandshakeError 500" in warned[0].message
+    assert "alpha" in warned[0].message  # the deployment
+    key = fake.state.last(path="/v1/realtime/calls")
+    assert key is not None and key.key not in caplog.text

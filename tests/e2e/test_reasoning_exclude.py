@@ -120,24 +120,100 @@ async def test_a_grpc_stream_gets_no_reasoning(router: RouterHandle, fake: FakeU
     _asked_to_reason(fake, "gpt")
 
 
-async def test_an_openrouter_deployment_takes_the_object_as_it_is() -> None:
-    """OpenRouter's own API (by its base_url's host) gets the caller's object and
-    `include_reasoning` unchanged; another OpenAI-format upstream gets the effort."""
-    extra = {"reasoning": {"max_tokens": 3000, "exclude": True}, "include_reasoning": False}
+async def bodies_at(urls: tuple[str, ...], model: str, extra: Any) -> list[dict[str, Any]]:
+    """The chat body a `kind: openai` provider at each of `urls` writes for `extra`."""
     params = chat_pb2.ChatParams(
         messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
         extra_json=orjson.dumps(extra).decode(),
     )
-    call = ChatCall("anthropic/claude-sonnet-4.5", "sk-or", params, 10.0)
-    bodies = []
+    call = ChatCall(model, "sk-key", params, 10.0)
     async with httpx.AsyncClient() as http:
-        for url in ("https://openrouter.ai/api/v1", "https://api.openai.com/v1"):
-            provider = ProviderConfig.model_validate(
-                {"kind": "openai", "base_url": url, "keys": ["sk-or"]}
-            )
-            adapter = OpenAIAdapter("p", provider, http, ManualClock())
-            bodies.append(adapter._chat_body(call))
-    at_openrouter, at_openai = bodies
+        configs = [{"kind": "openai", "base_url": url, "keys": ["sk-key"]} for url in urls]
+        adapters = [
+            OpenAIAdapter("p", ProviderConfig.model_validate(c), http, ManualClock())
+            for c in configs
+        ]
+        return [adapter._chat_body(call) for adapter in adapters]
+
+
+async def test_an_openrouter_deployment_takes_the_object_as_it_is() -> None:
+    """OpenRouter's own API (by its base_url's host) gets the caller's object and
+    `include_reasoning` unchanged; another OpenAI-format upstream gets the effort."""
+    extra = {"reasoning": {"max_tokens": 3000, "exclude": True}, "include_reasoning": False}
+    urls = ("https://openrouter.ai/api/v1", "https://api.openai.com/v1")
+    at_openrouter, at_openai = await bodies_at(urls, "anthropic/claude-sonnet-4.5", extra)
     assert {k: at_openrouter[k] for k in extra} == extra
     assert "reasoning_effort" not in at_openrouter
     assert not set(extra) & set(at_openai) and at_openai["reasoning_effort"] == "medium"
+
+
+async def test_a_hidden_thinking_stream_still_beats(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """While the reasoning streams in, hidden, the caller is sent nothing of it; past a heartbeat
+    interval of that (the upstream not quiet, so the guard has no silence to beat for), the
+    router sends a heartbeat, as it would for a quiet upstream: a proxy's idle timeout does not
+    cut a stream that is thinking."""
+    clock = ManualClock()
+    router = await start_router(config(fake), clock=clock)
+    # A word a chunk; more after the hold than the guard's read-ahead (32), so the first batch
+    # after it is all reasoning however fast the rest comes.
+    thinking = " ".join(f"step{i}" for i in range(40))
+    fake.state.set_scenario(Scenario(reasoning=thinking, content=ANSWER, held_after_chunks=3))
+    params = chat_pb2.ChatParams(
+        model="gpt",
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
+        extra_json=orjson.dumps(EXCLUDED).decode(),
+    )
+    call = router.stub.ChatStream(rs.ChatStreamRequest(params=params))
+    events = aiter(call)
+    assert (await anext(events)).WhichOneof("event") == "route"
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    clock.advance(16.0)  # past the heartbeat interval (15 s), all of it spent thinking
+    fake.state.release()
+
+    kinds, text = [], ""
+    async for event in events:
+        kind = event.WhichOneof("event")
+        for chunk in [event.chunk] if event.HasField("chunk") else []:
+            said = "".join(c.delta.text for c in chunk.choices)
+            kind, text = ("text" if said else kind), text + said
+        kinds.append(kind)
+    assert text == ANSWER
+    assert kinds.count("heartbeat") == 1  # one interval of thinking, one heartbeat
+    assert kinds.index("heartbeat") < kinds.index("text")  # sent while it was thinking
+
+
+def _tool_loop(blocks: list[dict[str, Any]] | None) -> Any:
+    """A conversation continuing a tool call: the assistant's turn (with `blocks`, its signed
+    thinking, when the caller had them to give back), then the tool's result."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    turn: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [call]}
+    if blocks is not None:
+        turn["thinking_blocks"] = blocks
+    return [*HELLO, turn, {"role": "tool", "tool_call_id": "call_1", "content": "42"}]
+
+
+@pytest.mark.parametrize("model", ["sonnet", "br-claude"])
+async def test_a_tool_loop_whose_thinking_was_hidden_goes_on_without_thinking(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    """The caller never saw the thinking blocks of the turn that called the tool, so it cannot
+    give them back, and Claude refuses thinking on then ("a final assistant message must start
+    with a thinking block", a 400): the turn goes on without thinking; with the blocks given
+    back (reasoning shown), it thinks."""
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    sent = []
+    signed = [{"type": "thinking", "thinking": "Hm.", "signature": "sig"}]
+    for blocks in (None, signed):
+        answer = await sdk.chat.completions.create(
+            model=model,
+            messages=_tool_loop(blocks),
+            tools=[tool],  # type: ignore[list-item]
+            max_tokens=2000,
+            extra_body=EXCLUDED,
+        )
+        assert answer.choices[0].message.content == ANSWER
+        body = received(fake)
+        sent.append(body.get("additionalModelRequestFields", body).get("thinking"))
+    assert sent == [None, {"type": "enabled", "budget_tokens": 1024}]

@@ -103,7 +103,7 @@ async def test_a_small_max_tokens_is_brought_to_each_kinds_least(
 @pytest.mark.parametrize(
     ("model", "knob"),
     [
-        ("gpt", None),  # no effort: the model's default
+        ("gpt", "medium"),  # OpenRouter's default effort (gpt-5.1's own default is `none`)
         ("sonnet", ({"type": "enabled", "budget_tokens": 2048}, None)),
         ("opus-4-7", ({"type": "adaptive"}, None)),
         ("gemini", {"includeThoughts": True}),  # no budget: dynamic

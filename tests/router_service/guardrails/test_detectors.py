@@ -239,8 +239,8 @@ def test_exports() -> None:
         *("AnswerAudit", "AnswerGuard"),
         *("Detector", "DetectorName", "Guardrails", "Match", "Rule", "StreamScreen"),
         *("TextScreen", "TextSlot", "TranscriptScreen", "chat_texts", "compile_rules"),
-        "embedding_texts",
+        *("embedding_texts", "event_texts"),
         *("json_item_texts", "luhn_valid", "media_texts", "message_texts"),
-        *("stored_response_texts", "transcript_texts"),
+        *("session_texts", "stored_response_texts", "transcript_texts"),
     ]
     assert all(hasattr(guardrails, name) for name in guardrails.__all__)

@@ -1,0 +1,52 @@
+"""The texts of OpenAI Realtime API client events (`event_texts`: what the WebSocket relay
+screens as the caller sends them) and of a Realtime session config (`session_texts`: an
+ephemeral client secret's, a WebRTC call's offer's; screened by the gate before the call is
+counted, as a `session.update` carrying it would be)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+from router_service.guardrails._texts import TextSlot
+
+__all__ = ["event_texts", "session_texts"]
+
+
+def event_texts(event: Any) -> list[TextSlot]:
+    """The texts of a client event: `session.update`'s `session.instructions`,
+    `response.create`'s `response.instructions`, and the text parts of a
+    `conversation.item.create`'s item (`input_text`, `text`, `output_text`)."""
+    if not isinstance(event, dict):
+        return []
+    kind = event.get("type")
+    slots: list[TextSlot] = []
+    for name in ("session", "response"):
+        body = event.get(name)
+        texts = kind in ("session.update", "response.create") and isinstance(body, dict)
+        if texts and isinstance(body.get("instructions"), str):  # type: ignore[union-attr]
+            slots.append(TextSlot(body, "instructions", (name, "instructions"), item=True))
+    item = event.get("item")
+    if kind == "conversation.item.create" and isinstance(item, dict):
+        parts = item.get("content")
+        for index, part in enumerate(parts if isinstance(parts, list) else ()):
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                where = ("item", "content", index, "text")
+                slots.append(TextSlot(part, "text", where, item=True))
+    return slots
+
+
+def session_texts(session_json: str, write: Callable[[str], None]) -> Iterator[TextSlot]:
+    """The texts of a session config (JSON; empty: none) as a `session.update`'s; `write` gets
+    the config again, compact, when a slot changed (when the next slot is asked for after the
+    last, as the screen does). No JSON object: nothing, left to the handler's own checks."""
+    try:
+        session = orjson.loads(session_json or "{}")
+    except orjson.JSONDecodeError:
+        return
+    slots = event_texts({"type": "session.update", "session": session})
+    yield from slots
+    if any(slot.changed for slot in slots):
+        write(orjson.dumps(session).decode())
