@@ -9,12 +9,7 @@ from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from clients.switchboard.v1 import (
-    chat_pb2,
-    embeddings_pb2,
-    media_pb2,
-    router_service_pb2,
-)
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
 from router_service.engine._afterwork import Afterwork
