@@ -205,14 +205,17 @@ def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = Fal
     Google refuses both). The effort sent is one the body's `model` takes (`fitted_effort`)."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
+    # OpenRouter's object or Google's extra: a plain body has neither (and pays these tests only).
+    extra = asks_by_extra(body)
     native = openrouter or (google and google_thinking(body) is not None)
-    if thinking is None and not native and "reasoning_effort" not in body:
+    if extra and thinking is None and not native and "reasoning_effort" not in body:
         effort = effort_of(body)
         if effort is not None:  # OpenRouter's effort, as named (`none` too)
             body["reasoning_effort"] = effort
         thinking = openrouter_thinking(body)
     if not openrouter:
-        without_openrouter(body, google=google)
+        if extra or "include_reasoning" in body:
+            without_openrouter(body, google=google)
     elif not google:
         body.pop(GOOGLE_EXTRA, None)
     if thinking is not None and "reasoning_effort" not in body:
