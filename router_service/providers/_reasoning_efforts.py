@@ -10,13 +10,15 @@ one the model takes. OpenAI's reference for `reasoning_effort`
 - gpt-5-pro: high only ("defaults to (and only supports) high");
 - gpt-5.1: none, low, medium, high; `xhigh` from gpt-5.1-codex-max on ("xhigh is supported for
   all models after gpt-5.1-codex-max"): gpt-5.2 and later none to xhigh, their codex models low
-  to xhigh, their pro models medium to xhigh.
+  to xhigh, their pro models medium to xhigh;
+- gpt-5.1-chat-latest and later chat models: medium only ("Unsupported value: 'high' is not
+  supported with the 'gpt-5.1-chat-latest' model. Supported values are: 'medium'").
 
 A name is read after a namespace (`openai/o3` at OpenRouter) and a fine-tune's `ft:` (its base
-model is the part before the next `:`); a chat model (`gpt-5.1-chat-latest`) or any other name
-gets the effort as asked. The nearest effort is by rank (none, minimal, low, medium, high,
-xhigh), a tie going up: `none` is `minimal` at gpt-5 and `low` at o3, `minimal` is `low` where
-refused, `xhigh` is `high`.
+model is the part before the next `:`); any other name gets the effort as asked (gpt-5's chat
+model takes no effort at all: _reasoning_models.py). The nearest effort is by rank (none,
+minimal, low, medium, high, xhigh), a tie going up: `none` is `minimal` at gpt-5 and `low` at
+o3, `minimal` is `low` where refused, `xhigh` is `high`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ _TABLE: tuple[tuple[re.Pattern[str], tuple[str, ...] | None], ...] = tuple(
         (r"gpt-5(?:$|-)", ("minimal", "low", "medium", "high")),
         (r"gpt-5\.1-codex-max", _TO_XHIGH),
         (r"gpt-5\.1-codex", _O_SERIES),
-        (r"gpt-5\.\d+-chat", None),
+        (r"gpt-5\.\d+-chat", ("medium",)),
         (r"gpt-5\.1(?:$|-)", ("none", "low", "medium", "high")),
         (r"gpt-5\.\d+-pro", ("medium", "high", "xhigh")),
         (r"gpt-5\.\d+-codex", _TO_XHIGH),
