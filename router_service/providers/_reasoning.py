@@ -205,7 +205,10 @@ def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = Fal
     Google refuses both). The effort sent is one the body's `model` takes (`fitted_effort`)."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
-    native = openrouter or (google and google_thinking(body) is not None)
+    # Google's knob at its endpoint wins over every other (it refuses an effort beside it);
+    # OpenRouter's object at OpenRouter over the other extras (Google's is read there too).
+    at_google = google and google_thinking(body) is not None
+    native = at_google or (openrouter and any(key in body for key in OPENROUTER_KEYS))
     if thinking is None and not native and "reasoning_effort" not in body:
         effort = effort_of(body)
         if effort is not None:  # OpenRouter's effort, as named (`none` too)

@@ -147,3 +147,11 @@ def test_a_deployment_without_reasoning_loses_only_the_thinking_config() -> None
     assert orjson.loads(sent.extra_json) == {"extra_body": {"google": {"c": 1}}}
     alone = chat_pb2.ChatParams(extra_json=orjson.dumps(google(thinking_budget=10)).decode())
     assert without_reasoning(alone).extra_json == ""
+
+
+async def test_an_openrouter_deployment_gets_the_effort_of_googles_thinking_config() -> None:
+    """OpenRouter takes its own object natively, but a caller that sent only Google's
+    thinking_config asked all the same: OpenRouter gets its effort (not `extra_body`)."""
+    extra = google(thinking_level="high")
+    [at_openrouter] = await bodies_at(("https://openrouter.ai/api/v1",), "openai/o3", extra)
+    assert at_openrouter["reasoning_effort"] == "high" and "extra_body" not in at_openrouter
