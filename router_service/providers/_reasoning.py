@@ -218,7 +218,7 @@ def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = Fal
         without_openrouter(body, google=google)
     elif not google:
         body.pop(GOOGLE_EXTRA, None)
-    if thinking is not None and "reasoning_effort" not in body:
+    if thinking is not None and "reasoning_effort" not in body and not at_google:
         if thinking.mode != "disabled" and thinking.budget is not None:
             body["reasoning_effort"] = effort_for_budget(thinking.budget)
         elif thinking.mode == "default":  # OpenRouter's `enabled: true`: its `medium` (gpt-5.1's

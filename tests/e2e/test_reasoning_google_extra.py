@@ -155,3 +155,12 @@ async def test_an_openrouter_deployment_gets_the_effort_of_googles_thinking_conf
     extra = google(thinking_level="high")
     [at_openrouter] = await bodies_at(("https://openrouter.ai/api/v1",), "openai/o3", extra)
     assert at_openrouter["reasoning_effort"] == "high" and "extra_body" not in at_openrouter
+
+
+async def test_googles_endpoint_gets_no_effort_from_thinking_beside_its_own_knob() -> None:
+    """Anthropic's `thinking` beside Google's thinking_config: Google's own knob wins at its
+    endpoint, which refuses a `reasoning_effort` beside it."""
+    extra = {"thinking": {"type": "enabled", "budget_tokens": 2048}, **google(thinking_budget=9)}
+    [at_google] = await bodies_at((GOOGLE_URL,), "gemini-2.5-flash", extra)
+    assert "reasoning_effort" not in at_google and "thinking" not in at_google
+    assert at_google["extra_body"] == extra["extra_body"]
