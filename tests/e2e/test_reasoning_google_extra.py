@@ -164,3 +164,11 @@ async def test_googles_endpoint_gets_no_effort_from_thinking_beside_its_own_knob
     [at_google] = await bodies_at((GOOGLE_URL,), "gemini-2.5-flash", extra)
     assert "reasoning_effort" not in at_google and "thinking" not in at_google
     assert at_google["extra_body"] == extra["extra_body"]
+
+
+def test_a_deployment_without_reasoning_loses_the_thinking_config_beside_another_knob() -> None:
+    for knob in ({"reasoning_effort": "low"}, {"output_config": {"effort": "low"}}):
+        extra = {**knob, **google(thinking_budget=10)}
+        params = chat_pb2.ChatParams(extra_json=orjson.dumps(extra).decode())
+
+        assert without_reasoning(params).extra_json == ""
