@@ -4,7 +4,8 @@ values are: 'none', 'low', 'medium', and 'high'"), so the knob (`for_openai`) se
 one the model takes. OpenAI's reference for `reasoning_effort`
 (https://platform.openai.com/docs/api-reference/chat/create#chat_create-reasoning_effort):
 
-- o1, o3, o4-mini and their kin: low, medium, high (so does gpt-oss, OpenAI's open weights);
+- o1, o3, o4-mini and their kin: low, medium, high (so does gpt-oss, OpenAI's open weights,
+  `gpt-oss-120b` at vLLM and Groq, `gpt-oss:20b` at Ollama, which refuses `minimal`);
 - gpt-5, gpt-5-mini, gpt-5-nano: minimal, low, medium, high ("all models before gpt-5.1 ... do
   not support none"); gpt-5-codex and gpt-5.1-codex: low, medium, high;
 - gpt-5-pro: high only ("defaults to (and only supports) high");
@@ -46,7 +47,7 @@ _TABLE: tuple[tuple[re.Pattern[str], tuple[str, ...] | None], ...] = tuple(
         (r"gpt-5\.\d+-codex", _TO_XHIGH),
         (r"gpt-5\.\d+(?:$|-)", EFFORT_RANKS[:1] + _TO_XHIGH),
         (r"o\d+(?:$|-)", _O_SERIES),
-        (r"gpt-oss(?:$|-)", _O_SERIES),
+        (r"gpt-oss(?:$|[-:])", _O_SERIES),  # gpt-oss:20b: Ollama's tag
     )
 )
 

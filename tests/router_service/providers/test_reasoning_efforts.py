@@ -17,6 +17,8 @@ from router_service.providers._reasoning_efforts import accepted_efforts, fitted
         ("o4-mini", ("low", "medium", "high")),
         ("openai/o3-pro", ("low", "medium", "high")),
         ("gpt-oss-120b", ("low", "medium", "high")),
+        ("openai/gpt-oss-20b", ("low", "medium", "high")),  # vLLM, Groq
+        ("gpt-oss:20b", ("low", "medium", "high")),  # Ollama's tag
         ("gpt-5", ("minimal", "low", "medium", "high")),
         ("gpt-5-mini-2025-08-07", ("minimal", "low", "medium", "high")),
         ("ft:gpt-5-nano-2025-08-07:acme::abc123", ("minimal", "low", "medium", "high")),
