@@ -9,12 +9,7 @@ from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import TypeVar
 
-from clients.switchboard.v1 import (
-    chat_pb2,
-    embeddings_pb2,
-    media_pb2,
-    router_service_pb2,
-)
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
 from router_service.engine._afterwork import Afterwork
@@ -35,6 +30,7 @@ from router_service.engine._reasoning_off import without_reasoning
 from router_service.engine._stops import (
     ChunkFilter,
     beyond_cap,
+    cannot_enforce,
     cut_completion,
     stops_for,
     stream_filters,
@@ -232,12 +228,12 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             record_success=False,
             params=params,
         )
-        filters = stream_filters(deployment, params, screen)
+        filters, hidden = stream_filters(deployment, params, screen, hides_reasoning(params))
         async with stack:
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.
-            shown = (asks_usage(params), hides_reasoning(params))
+            shown = (asks_usage(params), hidden)
             relay = self._relay(ctx, deployment, opened, batch, filters, shown)
             async with aclosing(relay):
                 async for event in relay:
@@ -380,7 +376,7 @@ def _choices(params: chat_pb2.ChatParams) -> int:
 
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
     def cannot(deployment: Deployment) -> UpstreamFailure | None:
-        return deployment.adapter.cannot_express(params)
+        return deployment.adapter.cannot_express(params) or cannot_enforce(deployment, params)
 
     return cannot
 

@@ -33,8 +33,9 @@ Chunk = chat_pb2.ChatCompletionChunk
 
 def hides_reasoning(params: chat_pb2.ChatParams) -> bool:
     """Whether the caller asked not to see the answer's reasoning (`reasoning.exclude`,
-    `include_reasoning: false`). Extras without the word (the common case) are not parsed."""
-    if "reasoning" not in params.extra_json:
+    `include_reasoning: false`, Google's `include_thoughts: false`). Extras without the words
+    (the common case) are not parsed."""
+    if "reasoning" not in params.extra_json and "include_thoughts" not in params.extra_json:
         return False
     try:
         extra = orjson.loads(params.extra_json)

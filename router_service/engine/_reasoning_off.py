@@ -2,8 +2,8 @@
 
 A caller's reasoning request (OpenAI's `reasoning_effort`, Anthropic's `thinking` with adaptive
 thinking's `output_config.effort`, which the Gemini entrance's `thinkingConfig` becomes, and
-OpenRouter's `reasoning` object) is turned into each deployment's own knob
-(router_service/providers/_reasoning.py). A model that
+OpenRouter's `reasoning` object, Google's `extra_body.google.thinking_config`) is turned into
+each deployment's own knob (router_service/providers/_reasoning.py). A model that
 does not reason refuses that knob with a 400 (gpt-4o and gpt-4.1 refuse `reasoning_effort`,
 Gemini 2.0 models a `thinkingConfig`), so a group mixing reasoning and non-reasoning models
 could not serve, or fail over, a caller that asks for reasoning (Claude Code sends `thinking`).
@@ -18,6 +18,7 @@ import orjson
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.providers._reasoning import without_claude_effort
+from router_service.providers._reasoning_object import GOOGLE_EXTRA, google_thinking
 
 # The request keys that ask for reasoning (OpenRouter's `reasoning` object too: its `exclude`
 # is the engine's, read from the caller's params); `output_config` only for its `effort`.
@@ -30,7 +31,23 @@ def _without_knobs(extra: dict[str, Any]) -> bool:
     had_effort = isinstance(config, dict) and "effort" in config
     dropped = [extra.pop(key) for key in _KNOBS if key in extra]
     without_claude_effort(extra)
-    return bool(dropped) or had_effort
+    return bool(dropped) or had_effort or _without_google_thinking(extra)
+
+
+def _without_google_thinking(extra: dict[str, Any]) -> bool:
+    """Drop Google's `extra_body.google.thinking_config` (and what it leaves empty)."""
+    if google_thinking(extra) is None:
+        return False
+    outer = dict(extra[GOOGLE_EXTRA])
+    google = {k: v for k, v in outer["google"].items() if k != "thinking_config"}
+    outer = {k: v for k, v in outer.items() if k != "google"} | (
+        {"google": google} if google else {}
+    )
+    if outer:
+        extra[GOOGLE_EXTRA] = outer
+    else:
+        del extra[GOOGLE_EXTRA]
+    return True
 
 
 def without_reasoning(params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:

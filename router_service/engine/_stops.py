@@ -7,10 +7,12 @@ holds (the stop itself left out, as upstreams do), and the choice ends with fini
 `stop`, naming the stop that matched (`matched_stop`). Tool calls, reasoning and logprobs are
 left as the upstream sent them. A non-streamed answer's usage is the upstream's (it generated
 the text past the cut). A stream holds back the last (longest stop − 1) characters of each
-choice's content, releases the rest as it comes, and on a match ends the choice there; once
+choice's content, releases the rest as it comes, and on a match ends the choice there (where
+the call would cut the same text: `_pending`); once
 every choice ended and a match ended the last, `cut` tells the relay to read the upstream no
 further (its call is closed), after a usage chunk of the router's estimate (the prompt's, and
-the text the upstream sent), the upstream's own never having come.
+the text, reasoning and tool call arguments the upstream sent), the upstream's own never
+having come.
 """
 
 from __future__ import annotations
@@ -21,12 +23,19 @@ from typing import Protocol
 from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
+from router_service.engine._reasoning_hidden import without_chunk_reasoning
+from router_service.errors import UpstreamFailure
+from router_service.guardrails._texts import REASONING_KEYS, json_object
+from router_service.providers._mapping import unsupported
 
 __all__ = [
+    "MAX_ENFORCED_STOPS",
+    "MAX_ENFORCED_STOP_CHARS",
     "ChainedFilters",
     "ChunkFilter",
     "StreamStops",
     "beyond_cap",
+    "cannot_enforce",
     "cut_completion",
     "stops_for",
     "stops_past",
@@ -34,6 +43,12 @@ __all__ = [
 ]
 
 Chunk = chat_pb2.ChatCompletionChunk
+# The most stops past a deployment's cap the router enforces, and their longest: each chunk of
+# a stream is matched against every one (Python's work, per chunk, on the router's loop), and a
+# choice holds back the longest's length. Past them, a deployment with that cap is passed over
+# (the caller gets a 400 when every one is). OpenAI itself refuses more than 4.
+MAX_ENFORCED_STOPS = 256
+MAX_ENFORCED_STOP_CHARS = 256
 
 
 def beyond_cap(
@@ -41,9 +56,9 @@ def beyond_cap(
 ) -> tuple[chat_pb2.ChatParams, tuple[str, ...]]:
     """`params` as a call may send them (the first `cap` stops) and the stops left to the
     router; `params` itself, and none, when its stops fit (or the upstream has no cap)."""
-    stops = stops_past(params, cap)
-    if not stops:
+    if cap is None or not params.HasField("stop_list") or len(params.stop_list.values) <= cap:
         return params, ()
+    stops = stops_past(params, cap)  # none when those past the cap are empty: cut all the same
     sent = chat_pb2.ChatParams()
     sent.CopyFrom(params)
     del sent.stop_list.values[cap:]
@@ -65,6 +80,30 @@ def _earliest(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
         if at >= 0 and (found is None or at < found[0]):
             found = (at, stop)
     return found
+
+
+def _pending(text: str, stops: Sequence[str], found: tuple[int, str]) -> bool:
+    """Whether a stop the whole text would cut at instead of `found` may still complete: one
+    `text` ends with the beginning of, starting before `found` (or where it does, listed before
+    it). A stream waits for it, so that it cuts where the call would, whatever its pieces."""
+    at, stop = found
+    first = stops.index(stop)
+    for rank, other in enumerate(stops):
+        last = at if rank < first else at - 1
+        for begin in range(max(len(text) - len(other) + 1, 0), last + 1):
+            if other.startswith(text[begin:]):
+                return True
+    return False
+
+
+def _generated_besides(delta: chat_pb2.ChatMessage) -> int:
+    """The characters a delta's reasoning and tool call arguments hold: the upstream generated
+    them too (a cut stream's usage estimate counts them)."""
+    size = sum(len(call.function.arguments) for call in delta.tool_calls)
+    if any(key in delta.extra_json for key in REASONING_KEYS):
+        extra = json_object(delta.extra_json) or {}
+        size += sum(len(v) for k, v in extra.items() if k in REASONING_KEYS and isinstance(v, str))
+    return size
 
 
 def _stopped(choice: chat_pb2.Choice | chat_pb2.ChunkChoice, stop: str) -> None:
@@ -173,17 +212,23 @@ class StreamStops:
         if delta.WhichOneof("content") == "text":
             self._seen += len(delta.text)
             held += delta.text
+        if delta.extra_json or delta.tool_calls:
+            self._seen += _generated_besides(delta)
+        final = bool(choice.finish_reason or choice.finish_reason_raw)
+        # A tool call ends the text: what is held goes out before it, settled now.
+        settled = final or bool(delta.tool_calls) or delta.HasField("function_call")
         found = _earliest(held, self._stops) if held else None
-        if found is not None:
+        if found is not None and (settled or not _pending(held, self._stops, found)):
             delta.text = held[: found[0]]
             _stopped(choice, found[1])
             self._ended.add(index)
             self._finished.add(index)
             self._held.pop(index, None)
             return True
-        if choice.finish_reason or choice.finish_reason_raw:
+        if settled:
             released, rest = held, ""
-            self._finished.add(index)
+            if final:
+                self._finished.add(index)
         else:
             split = max(len(held) - self._keep, 0)
             released, rest = held[:split], held[split:]
@@ -208,14 +253,54 @@ def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str,
     return stops_past(params, deployment.adapter.stop_cap)
 
 
+def cannot_enforce(deployment: Deployment, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+    """Why the router will not enforce the stops of `params` past what `deployment` takes
+    (too many of them, or one too long), as the failure that passes it over; None: it will."""
+    if not params.HasField("stop_list"):
+        return None
+    stops = stops_for(deployment, params)
+    cap = deployment.adapter.stop_cap
+    if len(stops) > MAX_ENFORCED_STOPS:
+        return unsupported(
+            f"'stop': {len(params.stop_list.values)} sequences; this model takes {cap} and the "
+            f"router enforces at most {MAX_ENFORCED_STOPS} more",
+            "stop",
+        )
+    if any(len(stop) > MAX_ENFORCED_STOP_CHARS for stop in stops):
+        return unsupported(
+            f"'stop': a sequence past the first {cap} is longer than the "
+            f"{MAX_ENFORCED_STOP_CHARS} characters the router enforces",
+            "stop",
+        )
+    return None
+
+
 def stream_filters(
-    deployment: Deployment, params: chat_pb2.ChatParams, screen: ChunkFilter | None
-) -> ChunkFilter | None:
+    deployment: Deployment,
+    params: chat_pb2.ChatParams,
+    screen: ChunkFilter | None,
+    hidden: bool,
+) -> tuple[ChunkFilter | None, bool]:
     """What a stream's chunks go through: the stops past the upstream's cap, then the answer's
-    guardrails (`screen`, which screen the text the caller will see)."""
+    guardrails (`screen`, which screen the text the caller will see); and whether the reasoning
+    is still to be taken out before them (`hidden`: the caller's ask). With stops to enforce,
+    it is taken out between: they count the reasoning the upstream generated."""
     stops = stops_for(deployment, params) if params.HasField("stop_list") else ()
     if not stops:
-        return screen
+        return screen, hidden
     choices = params.n if params.HasField("n") else 1
-    matched = StreamStops(stops, choices, estimate_prompt_tokens(params))
-    return matched if screen is None else ChainedFilters(matched, screen)
+    chain: list[ChunkFilter] = [StreamStops(stops, choices, estimate_prompt_tokens(params))]
+    if hidden:
+        chain.append(_HiddenReasoning())
+    if screen is not None:
+        chain.append(screen)
+    return (chain[0] if len(chain) == 1 else ChainedFilters(*chain)), False
+
+
+class _HiddenReasoning:
+    """The reasoning taken out (the caller's `reasoning.exclude`), as a filter of the chain."""
+
+    cut = False
+
+    def chunks(self, chunks: list[Chunk]) -> list[Chunk]:
+        return without_chunk_reasoning(chunks)

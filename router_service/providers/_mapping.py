@@ -21,7 +21,7 @@ from clients import embedding_params_to_openai
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._reasoning_object import OPENROUTER_KEYS
+from router_service.providers._reasoning_object import GOOGLE_EXTRA, OPENROUTER_KEYS
 
 JsonObject = dict[str, Any]
 
@@ -40,8 +40,9 @@ OPENAI_CHAT_KEYS = frozenset(
 )  # fmt: skip
 
 
-# Not passed through: OpenAI's keys, and OpenRouter's reasoning keys (the reasoning knob's).
-_NOT_PASSED = OPENAI_CHAT_KEYS | frozenset(OPENROUTER_KEYS)
+# Not passed through: OpenAI's keys, OpenRouter's reasoning keys and Google's `extra_body` (the
+# reasoning knob's; only Google's OpenAI-compatible endpoint takes `extra_body`).
+_NOT_PASSED = OPENAI_CHAT_KEYS | frozenset(OPENROUTER_KEYS) | {GOOGLE_EXTRA}
 
 
 def passthrough(body: Mapping[str, Any]) -> JsonObject:

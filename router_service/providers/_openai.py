@@ -37,7 +37,7 @@ from router_service.providers._base import (
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._reasoning import for_openai
-from router_service.providers._reasoning_object import is_openrouter
+from router_service.providers._reasoning_object import is_google_openai, is_openrouter
 from router_service.providers._rerank import (
     rerank_body,
     rerank_result,
@@ -60,6 +60,8 @@ class OpenAIAdapter(HttpAdapter):
         self.refusals = StreamOptionsRefusals(name)
         # OpenRouter takes its own `reasoning` object: sent on as it is (the native knob wins).
         self.openrouter = is_openrouter(config.base_url)
+        # Google's OpenAI-compatible endpoint takes Google's `extra_body` (thinking_config…).
+        self.google = is_google_openai(config.base_url)
 
     @property
     def api_base(self) -> str:
@@ -153,7 +155,7 @@ class OpenAIAdapter(HttpAdapter):
     ) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
-        for_openai(body, openrouter=self.openrouter)
+        for_openai(body, openrouter=self.openrouter, google=self.google)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked

@@ -44,7 +44,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from router_service.providers._reasoning_object import OPENROUTER_KEYS, unified
+from router_service.providers._reasoning_efforts import fitted_effort
+from router_service.providers._reasoning_object import (
+    GOOGLE_EXTRA,
+    OPENROUTER_KEYS,
+    asks_by_extra,
+    google_thinking,
+    unified,
+)
 
 JsonObject = dict[str, Any]
 
@@ -98,7 +105,7 @@ def effort_of(body: Mapping[str, Any]) -> str | None:
     effort = body.get("reasoning_effort")
     if isinstance(effort, str) and effort in BUDGET_BY_EFFORT:
         return effort
-    if "reasoning_effort" in body or "reasoning" not in body:
+    if "reasoning_effort" in body or not asks_by_extra(body):
         return None
     asked = unified(body)
     return None if asked is None else asked.effort
@@ -158,7 +165,7 @@ def asked(body: Mapping[str, Any]) -> Thinking | None:
 
 def openrouter_thinking(body: Mapping[str, Any]) -> Thinking | None:
     """OpenRouter's `max_tokens` (an exact budget) or `enabled: true` alone (`default`)."""
-    if "reasoning" not in body or "reasoning_effort" in body:
+    if not asks_by_extra(body) or "reasoning_effort" in body:
         return None
     ask = unified(body)
     if ask is not None and ask.budget is not None:
@@ -166,10 +173,12 @@ def openrouter_thinking(body: Mapping[str, Any]) -> Thinking | None:
     return Thinking("default") if ask is not None and ask.default else None
 
 
-def without_openrouter(out: JsonObject) -> None:
-    """Drop OpenRouter's keys (read by the knob) from a body an upstream gets."""
+def without_openrouter(out: JsonObject, *, google: bool = False) -> None:
+    """Drop OpenRouter's keys and Google's `extra_body` (but at Google's endpoint: `google`)."""
     for key in OPENROUTER_KEYS:
         out.pop(key, None)
+    if not google:
+        out.pop(GOOGLE_EXTRA, None)
 
 
 # --- OpenAI-format kinds (openai, azure, cloudflare) ------------------------------------------
@@ -186,27 +195,34 @@ def effort_for_budget(budget: int) -> str:
     return fitting[-1] if fitting else "low"
 
 
-def for_openai(body: JsonObject, *, openrouter: bool = False) -> None:
+def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = False) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
     knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
     `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
     becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: `medium`,
-    OpenRouter's); an OpenRouter deployment (`openrouter`) takes the object as it is."""
+    OpenRouter's); an OpenRouter deployment (`openrouter`) takes the object as it is, and
+    Google's endpoint (`google`) Google's `extra_body` (no effort made from its thinking_config:
+    Google refuses both). The effort sent is one the body's `model` takes (`fitted_effort`)."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
-    if thinking is None and not openrouter and "reasoning_effort" not in body:
+    native = openrouter or (google and google_thinking(body) is not None)
+    if thinking is None and not native and "reasoning_effort" not in body:
         effort = effort_of(body)
         if effort is not None:  # OpenRouter's effort, as named (`none` too)
             body["reasoning_effort"] = effort
         thinking = openrouter_thinking(body)
     if not openrouter:
-        without_openrouter(body)
-    if thinking is None or "reasoning_effort" in body:
-        return
-    if thinking.mode != "disabled" and thinking.budget is not None:
-        body["reasoning_effort"] = effort_for_budget(thinking.budget)
-    elif thinking.mode == "default":  # OpenRouter's `enabled: true`: its `medium` (gpt-5.1's
-        body["reasoning_effort"] = "medium"  # own default, `none`, would not reason at all)
+        without_openrouter(body, google=google)
+    elif not google:
+        body.pop(GOOGLE_EXTRA, None)
+    if thinking is not None and "reasoning_effort" not in body:
+        if thinking.mode != "disabled" and thinking.budget is not None:
+            body["reasoning_effort"] = effort_for_budget(thinking.budget)
+        elif thinking.mode == "default":  # OpenRouter's `enabled: true`: its `medium` (gpt-5.1's
+            body["reasoning_effort"] = "medium"  # own default, `none`, would not reason at all)
+    effort = body.get("reasoning_effort")
+    if isinstance(effort, str):  # the one the model takes (_reasoning_efforts.py)
+        body["reasoning_effort"] = fitted_effort(effort, str(body.get("model", "")))
 
 
 # --- Claude (anthropic, vertex publisher anthropic, bedrock anthropic.*) ----------------------

@@ -13,6 +13,19 @@ and the older top-level `include_reasoning` (false: `exclude`). `enabled: false`
 upstream raw but an OpenRouter deployment's, which takes the object natively (`for_openai`).
 `exclude` is the engine's (engine/_reasoning_hidden.py). `validated` is the router's check of
 a request (a 400 naming the field); `unified` reads one already checked.
+
+Google's OpenAI-compatible endpoint (https://ai.google.dev/gemini-api/docs/openai) takes its own
+thinking in an extra its docs have callers copy, with the openai SDK
+`extra_body={"extra_body": {"google": {"thinking_config": {...}}}}`, so the body holds
+
+    "extra_body": {"google": {"thinking_config": {"thinking_budget": 800,
+                                                   "include_thoughts": true}}}
+
+read here as one more way to ask, after OpenRouter's object (which wins beside it):
+`thinking_budget` N a budget (0 `none`, -1 the model's own dynamic thinking: `default`),
+`thinking_level` (Gemini 3: minimal, low, medium, high) that effort, `include_thoughts: false`
+`exclude`, `include_thoughts: true` alone `default`. `extra_body` (its `cached_content`, a
+cache only Google's API knows, too) reaches only Google's endpoint (`is_google_openai`).
 """
 
 from __future__ import annotations
@@ -24,11 +37,25 @@ from urllib.parse import urlsplit
 
 from router_service.errors import InvalidRequestError
 
-__all__ = ["OPENROUTER_KEYS", "Unified", "is_openrouter", "unified", "validated"]
+__all__ = [
+    "GOOGLE_EXTRA",
+    "OPENROUTER_KEYS",
+    "Unified",
+    "asks_by_extra",
+    "google_thinking",
+    "is_google_openai",
+    "is_openrouter",
+    "unified",
+    "validated",
+]
 
 OPENROUTER_KEYS = ("reasoning", "include_reasoning")
+GOOGLE_EXTRA = "extra_body"
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+_LEVELS = ("minimal", "low", "medium", "high")
 _HOST = "openrouter.ai"
+_GOOGLE_HOST = "generativelanguage.googleapis.com"
+_GOOGLE_PATH = "extra_body.google.thinking_config"
 
 
 @dataclass(frozen=True)
@@ -49,6 +76,24 @@ def is_openrouter(base_url: str) -> bool:
     return host == _HOST or host.endswith(f".{_HOST}")
 
 
+def is_google_openai(base_url: str) -> bool:
+    """Whether a deployment's `base_url` is Google's OpenAI-compatible endpoint (…/openai)."""
+    parts = urlsplit(base_url)
+    return (parts.hostname or "").lower() == _GOOGLE_HOST and "/openai" in parts.path
+
+
+def asks_by_extra(body: Mapping[str, Any]) -> bool:
+    """Whether `body` may ask for reasoning by OpenRouter's object or Google's extra."""
+    return "reasoning" in body or GOOGLE_EXTRA in body
+
+
+def google_thinking(body: Mapping[str, Any]) -> Any:
+    """Google's `extra_body.google.thinking_config` as sent (None: not there)."""
+    extra = body.get(GOOGLE_EXTRA)
+    google = extra.get("google") if isinstance(extra, dict) else None
+    return google.get("thinking_config") if isinstance(google, dict) else None
+
+
 def unified(body: Mapping[str, Any]) -> Unified | None:
     """The object in an OpenAI-dialect `body` (None: neither key); one `validated` took."""
     try:
@@ -58,7 +103,43 @@ def unified(body: Mapping[str, Any]) -> Unified | None:
 
 
 def validated(body: Mapping[str, Any]) -> Unified | None:
-    """The object in `body`, checked: an InvalidRequestError naming the field when malformed."""
+    """The object in `body` (else Google's extra), checked: an InvalidRequestError naming the
+    field when malformed."""
+    google = _google(body)
+    return _openrouter(body) or google
+
+
+def _google(body: Mapping[str, Any]) -> Unified | None:
+    extra = body.get(GOOGLE_EXTRA)
+    google = extra.get("google") if isinstance(extra, dict) else None
+    if google is not None and not isinstance(google, dict):
+        raise _invalid("extra_body.google", "must be an object (Google's: thinking_config…)")
+    config = google_thinking(body)
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise _invalid(_GOOGLE_PATH, "must be an object (thinking_budget, thinking_level…)")
+    include = config.get("include_thoughts")
+    if include is not None and not isinstance(include, bool):
+        raise _invalid(f"{_GOOGLE_PATH}.include_thoughts", "must be true or false")
+    level, budget = config.get("thinking_level"), config.get("thinking_budget")
+    if level is not None and budget is not None:
+        raise _invalid(_GOOGLE_PATH, "set thinking_budget or thinking_level, not both")
+    exclude = include is False
+    if level is not None:
+        if not isinstance(level, str) or level.lower() not in _LEVELS:
+            raise _invalid(f"{_GOOGLE_PATH}.thinking_level", f"must be one of {', '.join(_LEVELS)}")
+        return Unified(effort=level.lower(), exclude=exclude)
+    if budget is None:
+        return Unified(default=include is True, exclude=exclude)
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < -1:
+        raise _invalid(f"{_GOOGLE_PATH}.thinking_budget", "must be a whole number, -1 or more")
+    if budget == 0:
+        return Unified(effort="none", exclude=exclude)
+    return Unified(budget=budget if budget > 0 else None, default=budget < 0, exclude=exclude)
+
+
+def _openrouter(body: Mapping[str, Any]) -> Unified | None:
     value, include = body.get("reasoning"), body.get("include_reasoning")
     if include is not None and not isinstance(include, bool):
         raise _invalid("include_reasoning", "must be true or false")

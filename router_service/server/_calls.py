@@ -27,9 +27,11 @@ def owner_name(caller: Caller | None) -> str:
 def validate_chat(params: chat_pb2.ChatParams) -> None:
     """Refuse what no upstream body can be written from before any routing work (a plan, a
     lease): the codec that writes every attempt's body is run once here, so it is one rule;
-    OpenRouter's `reasoning` object, which the router reads, is checked with it."""
+    OpenRouter's `reasoning` object and Google's `extra_body`, which the router reads, are
+    checked with it."""
     if not params.messages:
         raise InvalidRequestError("`messages` must contain at least one message.", param="messages")
     body = chat_params_to_openai(params)
-    if "reasoning" in params.extra_json:  # the common case: this test alone
+    extra = params.extra_json
+    if "reasoning" in extra or "extra_body" in extra:  # the common case: these tests alone
         validated(body)

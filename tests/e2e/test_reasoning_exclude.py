@@ -120,24 +120,28 @@ async def test_a_grpc_stream_gets_no_reasoning(router: RouterHandle, fake: FakeU
     _asked_to_reason(fake, "gpt")
 
 
-async def test_an_openrouter_deployment_takes_the_object_as_it_is() -> None:
-    """OpenRouter's own API (by its base_url's host) gets the caller's object and
-    `include_reasoning` unchanged; another OpenAI-format upstream gets the effort."""
-    extra = {"reasoning": {"max_tokens": 3000, "exclude": True}, "include_reasoning": False}
+async def bodies_at(urls: tuple[str, ...], model: str, extra: Any) -> list[dict[str, Any]]:
+    """The chat body a `kind: openai` provider at each of `urls` writes for `extra`."""
     params = chat_pb2.ChatParams(
         messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
         extra_json=orjson.dumps(extra).decode(),
     )
-    call = ChatCall("anthropic/claude-sonnet-4.5", "sk-or", params, 10.0)
-    bodies = []
+    call = ChatCall(model, "sk-key", params, 10.0)
     async with httpx.AsyncClient() as http:
-        for url in ("https://openrouter.ai/api/v1", "https://api.openai.com/v1"):
-            provider = ProviderConfig.model_validate(
-                {"kind": "openai", "base_url": url, "keys": ["sk-or"]}
-            )
-            adapter = OpenAIAdapter("p", provider, http, ManualClock())
-            bodies.append(adapter._chat_body(call))
-    at_openrouter, at_openai = bodies
+        configs = [{"kind": "openai", "base_url": url, "keys": ["sk-key"]} for url in urls]
+        adapters = [
+            OpenAIAdapter("p", ProviderConfig.model_validate(c), http, ManualClock())
+            for c in configs
+        ]
+        return [adapter._chat_body(call) for adapter in adapters]
+
+
+async def test_an_openrouter_deployment_takes_the_object_as_it_is() -> None:
+    """OpenRouter's own API (by its base_url's host) gets the caller's object and
+    `include_reasoning` unchanged; another OpenAI-format upstream gets the effort."""
+    extra = {"reasoning": {"max_tokens": 3000, "exclude": True}, "include_reasoning": False}
+    urls = ("https://openrouter.ai/api/v1", "https://api.openai.com/v1")
+    at_openrouter, at_openai = await bodies_at(urls, "anthropic/claude-sonnet-4.5", extra)
     assert {k: at_openrouter[k] for k in extra} == extra
     assert "reasoning_effort" not in at_openrouter
     assert not set(extra) & set(at_openai) and at_openai["reasoning_effort"] == "medium"

@@ -10,6 +10,7 @@ import anthropic
 import openai
 import pytest
 
+from router_service.engine._stops import MAX_ENFORCED_STOP_CHARS, MAX_ENFORCED_STOPS
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.conftest import Guarded
@@ -174,3 +175,58 @@ async def test_the_fake_refuses_more_stops_than_openai_takes(fake: FakeUpstream)
         "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an "
         "array with length 5 instead."
     )
+
+
+async def test_more_stops_than_the_router_enforces_are_a_400_not_a_stalled_router(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Each chunk is matched against every stop past the cap: a body of thousands (OpenAI
+    refuses more than 4) would hold the router's loop on every chunk of the stream."""
+    many = [f"<{i}>" for i in range(4 + MAX_ENFORCED_STOPS + 1)]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model="chain", messages=HELLO, stop=many, stream=True)
+    assert "stop" in caught.value.message and str(MAX_ENFORCED_STOPS) in caught.value.message
+    assert fake.state.last() is None  # nothing reached the upstream
+    long = [*STOPS[:4], "x" * (MAX_ENFORCED_STOP_CHARS + 1)]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model="chain", messages=HELLO, stop=long)
+    assert str(MAX_ENFORCED_STOP_CHARS) in caught.value.message
+    fake.state.set_scenario(Scenario(content=TEXT))
+    most = [*STOPS, *(f"<{i}>" for i in range(MAX_ENFORCED_STOPS + 4 - len(STOPS)))]
+    answer = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=most)
+    assert answer.choices[0].message.content == CUT  # as many as it enforces: served
+
+
+async def test_empty_stops_past_the_cap_are_not_sent_either(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """An empty stop matches nothing, so none is left to enforce; the list sent is still cut to
+    the cap (OpenAI refuses 5 with a 400, empty or not)."""
+    fake.state.set_scenario(Scenario(content=TEXT))
+    answer = await sdk.chat.completions.create(model="chain", messages=HELLO, stop=[*STOPS[:4], ""])
+    assert answer.choices[0].message.content == TEXT
+    assert sent_stops(fake) == STOPS[:4]
+
+
+async def test_a_cut_streams_usage_counts_the_reasoning_the_caller_asked_not_to_see(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Hidden from the caller (`include_reasoning: false`), the reasoning was still generated
+    and billed: the estimate of a stream cut at a stop counts it."""
+    reasoning = "thinking it over " * 30
+    fake.state.set_scenario(Scenario(content=TEXT, reasoning=reasoning))
+    stream = await sdk.chat.completions.create(
+        model="chain",
+        messages=HELLO,
+        stop=STOPS,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"include_reasoning": False},
+    )
+    chunks = [chunk async for chunk in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == CUT
+    assert not any(
+        "reasoning_content" in (c.choices[0].delta.model_extra or {}) for c in chunks if c.choices
+    )
+    usage = chunks[-1].usage
+    assert usage is not None and usage.completion_tokens >= len(reasoning) // 4

@@ -3,6 +3,8 @@ choice, released as it goes, the cut)."""
 
 from __future__ import annotations
 
+import random
+
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._stops import StreamStops, beyond_cap, cut_completion
 
@@ -82,3 +84,82 @@ def test_each_choice_is_matched_apart_and_a_natural_last_finish_does_not_cut() -
     assert not stops.cut  # the upstream ended the last: its own usage chunk follows
     usage = Chunk(id="c", usage=chat_pb2.Usage(total_tokens=9))
     assert stops.chunks([usage]) == [usage]
+
+
+def streamed(stops: list[str], pieces: list[str]) -> tuple[str, str]:
+    """The text a stream of `pieces` shows, and the stop that ended it."""
+    matcher = StreamStops(stops, choices=1, prompt_tokens=1)
+    out = [
+        c for piece in pieces for chunk in matcher.chunks([delta(0, piece)]) for c in chunk.choices
+    ]
+    out += [c for chunk in matcher.chunks([delta(0, "", finish="stop")]) for c in chunk.choices]
+    return "".join(c.delta.text for c in out), next(
+        (c.matched_stop for c in out if c.matched_stop), ""
+    )
+
+
+def test_a_stop_inside_a_longer_one_cuts_a_stream_as_it_cuts_the_call_whatever_the_pieces() -> None:
+    """ "###" completes before "\\n### " does, though the longer one begins first: the stream
+    waits to see which it is, as the call (the whole text at once) would cut it."""
+    stops = ["\n### ", "###"]
+    completion = chat_pb2.ChatCompletion(
+        choices=[chat_pb2.Choice(message=chat_pb2.ChatMessage(text="hello\n### Instruction"))]
+    )
+    cut_completion(completion, stops)
+    assert completion.choices[0].message.text == "hello"
+    assert streamed(stops, ["hello\n### Instruction"]) == ("hello", "\n### ")
+    assert streamed(stops, ["hello\n###", " Instruction"]) == ("hello", "\n### ")
+    assert streamed(stops, ["hel", "lo\n#", "##", " Inst"]) == ("hello", "\n### ")
+    # Not the longer one after all: the shorter one cuts, in either shape.
+    assert streamed(stops, ["hello\n###", "x"]) == ("hello\n", "###")
+    assert streamed(stops, ["hello\n###"]) == ("hello\n", "###")  # the finish settles it
+
+
+def test_a_cut_streams_usage_estimate_counts_the_reasoning_and_calls_the_upstream_generated() -> (
+    None
+):
+    """A reasoning model's thinking is billed as completion tokens: the estimate of a stream cut
+    before the upstream's usage came counts it, not the answer's few characters alone."""
+    stops = StreamStops(["<END>"], choices=1, prompt_tokens=3)
+    thinking = Chunk(id="c", model="m", choices=[chat_pb2.ChunkChoice(index=0)])
+    thinking.choices[0].delta.extra_json = '{"reasoning_content":"' + "t" * 400 + '"}'
+    call = chat_pb2.ToolCall(id="t", type="function", index=0)
+    call.function.arguments = "a" * 40
+    calling = Chunk(id="c", model="m", choices=[chat_pb2.ChunkChoice(index=0)])
+    calling.choices[0].delta.tool_calls.append(call)
+    out = stops.chunks([thinking, calling, delta(0, "ok<END> more")])
+    assert stops.cut
+    assert out[-1].usage.completion_tokens == (400 + 40 + len("ok<END> more")) // 4
+
+
+def test_the_held_text_goes_out_before_a_tool_call_not_after_it() -> None:
+    """An answer that says something, then calls a tool: the text held back goes with the call's
+    first delta (before it), not at the finish after the call (where the Anthropic entrance
+    would make it a text block of its own after the tool_use)."""
+    stops = StreamStops(["<END>"], choices=1, prompt_tokens=1)
+    assert texts(stops.chunks([delta(0, "Let me check.")])) == [(0, "Let me ch")]
+    calling = Chunk(id="c", model="m", choices=[chat_pb2.ChunkChoice(index=0)])
+    calling.choices[0].delta.tool_calls.append(chat_pb2.ToolCall(id="t", type="function"))
+    [out] = stops.chunks([calling])
+    assert out.choices[0].delta.text == "eck." and len(out.choices[0].delta.tool_calls) == 1
+    [end] = stops.chunks([delta(0, "", finish="tool_calls")])
+    assert end.choices[0].delta.text == ""
+
+
+def test_a_stream_cuts_where_the_call_does_however_its_text_is_split() -> None:
+    """Random stops (prefixes of one another, overlapping, inside one another) and texts of a
+    small alphabet, split at random: the stream shows what the call does, naming the same stop."""
+    rng = random.Random(7)
+    for _ in range(3000):
+        stops = [
+            "".join(rng.choices("ab#\n", k=rng.randint(1, 4))) for _ in range(rng.randint(1, 4))
+        ]
+        text = "".join(rng.choices("ab#\nxy", k=rng.randint(0, 14)))
+        call = chat_pb2.ChatCompletion(
+            choices=[chat_pb2.Choice(message=chat_pb2.ChatMessage(text=text))]
+        )
+        cut_completion(call, stops)
+        cuts = sorted(rng.sample(range(len(text) + 1), rng.randint(0, min(len(text) + 1, 5))))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+        expected = (call.choices[0].message.text, call.choices[0].matched_stop)
+        assert streamed(stops, pieces) == expected, (stops, pieces)

@@ -13,7 +13,7 @@ from router_service.providers._reasoning import (
 )
 from router_service.providers._reasoning_budgets import gemini_fitted
 from router_service.providers._reasoning_models import takes_reasoning
-from router_service.providers._reasoning_object import is_openrouter
+from router_service.providers._reasoning_object import is_google_openai, is_openrouter
 
 
 @pytest.mark.parametrize(
@@ -129,3 +129,17 @@ def test_which_models_take_a_reasoning_knob_follows_their_name(
 )
 def test_openrouter_is_told_by_its_host(base_url: str, openrouter: bool) -> None:
     assert is_openrouter(base_url) is openrouter
+
+
+@pytest.mark.parametrize(
+    ("base_url", "google"),
+    [
+        ("https://generativelanguage.googleapis.com/v1beta/openai", True),
+        ("https://generativelanguage.googleapis.com/v1beta/openai/", True),
+        ("https://generativelanguage.googleapis.com/v1beta", False),  # the gemini kind's API
+        ("https://generativelanguage.googleapis.com.example.com/v1beta/openai", False),
+        ("https://api.openai.com/v1", False),
+    ],
+)
+def test_googles_openai_compatible_endpoint_is_told_by_its_url(base_url: str, google: bool) -> None:
+    assert is_google_openai(base_url) is google
