@@ -150,6 +150,12 @@ class CallWatch:
             async for message in socket:
                 if message.type is aiohttp.WSMsgType.TEXT:
                     tokens.count(message.data)
+                elif message.type is aiohttp.WSMsgType.ERROR:  # aiohttp's: no exception raised
+                    failed = message.data
+                    raise failed if isinstance(failed, Exception) else ConnectionResetError()
+            # A dropped connection (no close handshake) ends the iteration as a close does.
+            if socket.close_code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
+                raise ConnectionResetError("the sideband's connection was lost")
 
     async def _keep_slot(self) -> None:
         """Renew the caller's stream slot now (it was taken for the offer's deadline), then

@@ -29,18 +29,16 @@ from router_service.auth import (
 )
 from router_service.auth._realtime_calls import realtime_call_model, realtime_call_session
 from router_service.cancellation import uncut
-from router_service.engine import RequestContext
 from router_service.errors import (
     AllCandidatesFailedError,
     PermissionDeniedError,
     RealtimeCallNotFoundError,
     UpstreamFailure,
 )
-from router_service.guardrails import AnswerGuard
-from router_service.runtime import Runtime
 from router_service.server._call_watch import CallWatch, CallWatches
 from router_service.server._calls import client_name
 from router_service.server._errors import answered
+from router_service.server._hooks import ServicerHooks
 from router_service.sessions import checked_session_id
 
 __all__ = ["RealtimeCallsServicer"]
@@ -52,21 +50,10 @@ def _call_name(call_id: str) -> str:
     return f"rtcall:{call_id}"
 
 
-class RealtimeCallsServicer:
+class RealtimeCallsServicer(ServicerHooks):
     """`RouterServicer.CreateRealtimeCall` and `HangupRealtimeCall`, a mixin."""
 
-    runtime: Runtime
     call_watches: CallWatches
-
-    def _context(
-        self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> RequestContext:
-        raise NotImplementedError
-
-    def _answer_guard(
-        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> AnswerGuard | None:
-        raise NotImplementedError
 
     async def CreateRealtimeCall(
         self, request: pb.CreateRealtimeCallRequest, context: grpc.aio.ServicerContext

@@ -174,3 +174,30 @@ async def test_a_sideband_refused_is_a_warning_and_a_failed_realtime_request(
     assert "alpha" in warned[0].message  # the deployment
     key = fake.state.last(path="/v1/realtime/calls")
     assert key is not None and key.key not in caplog.text
+
+
+async def test_a_sideband_dropped_once_attached_is_a_warning_and_an_upstream_error(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sideband attached, then its connection dropped (no close handshake): aiohttp ends
+    the socket's iteration without raising, yet the call goes on uncounted, which the operator
+    hears of as a refused one is (outcome UPSTREAM_ERROR)."""
+    caplog.set_level(logging.WARNING, logger="switchboard.router")
+    with TelemetryCapture(tracing=False) as captured:
+        router = await start_router(config(fake))
+        fake.state.hold()  # the offer is upstream, its scenario taken: the sideband's next
+        placing = asyncio.ensure_future(
+            router.stub.CreateRealtimeCall(
+                pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER), metadata=bearer(METERED)
+            )
+        )
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the offer upstream")
+        fake.state.set_scenario(Scenario(reset_after_chunks=2, times=1))
+        fake.state.release()
+        made = await placing
+        await router.server.call_watches.idle()
+        points = [labels for labels, _ in captured.points("switchboard.requests")]
+    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    assert [p["switchboard.outcome"] for p in realtime] == ["UPSTREAM_ERROR"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "sideband" in r.message]
+    assert len(warned) == 1 and made.call_id in warned[0].message

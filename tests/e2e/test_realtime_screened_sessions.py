@@ -104,3 +104,24 @@ async def test_a_secret_session_config_reaches_the_upstream_redacted_and_audited
         ("CreateRealtimeCall", "guardrail:no-pins"),
     ]
     assert "PIN-1234" not in caplog.text
+
+
+async def test_a_hangup_with_a_secret_does_not_screen_its_session_config(
+    edge: Edge, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hangup sends no text upstream: the secret's config is not screened again there (a rule
+    a reload added must not keep a browser from ending its call; no `redacted` audit line)."""
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    async with sdk(edge, UNLIMITED) as server_side:
+        pinned = (await server_side.realtime.client_secrets.create(session=PINNED)).value
+        blocked = (await server_side.realtime.client_secrets.create(session=BLOCKED)).value
+    offered = await browser_offer(edge, pinned)
+    assert offered.status_code == 201, offered.text
+    async with sdk(edge, pinned) as browser:
+        await browser.realtime.calls.hangup(offered.headers["location"].rsplit("/", 1)[-1])
+    async with sdk(edge, blocked) as browser:
+        with pytest.raises(openai.NotFoundError):  # not a content policy refusal
+            await browser.realtime.calls.hangup("rtc_never_made")
+    audited = [r.__dict__ for r in caplog.records if r.name == "switchboard.audit"]
+    acted = [r for r in audited if r.get("outcome") in ("redacted", "denied")]
+    assert [str(r["method"]).rsplit("/", 1)[-1] for r in acted] == ["CreateRealtimeCall"]
