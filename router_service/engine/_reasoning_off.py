@@ -31,7 +31,8 @@ def _without_knobs(extra: dict[str, Any]) -> bool:
     had_effort = isinstance(config, dict) and "effort" in config
     dropped = [extra.pop(key) for key in _KNOBS if key in extra]
     without_claude_effort(extra)
-    return bool(dropped) or had_effort or _without_google_thinking(extra)
+    had_google = _without_google_thinking(extra)  # whatever else was there
+    return bool(dropped) or had_effort or had_google
 
 
 def _without_google_thinking(extra: dict[str, Any]) -> bool:
