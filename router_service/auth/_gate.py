@@ -14,7 +14,7 @@ from clients.switchboard.v1.router_service_pb2 import CreateRealtimeCallRequest,
 from router_service.auth._audit import AuditEvent, AuditOutcome, audit
 from router_service.auth._budgets import Budgets, BudgetTicket, estimate_usd
 from router_service.auth._callers import Authenticator, Caller, bearer_token
-from router_service.auth._issued import IssuedKeys
+from router_service.auth._issued import IssuedKeys, RealtimeGrant
 from router_service.auth._limits import CallerLimits, RateStatus, RateTicket
 from router_service.auth._methods import ROUTER_SERVICE, Bounds, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
@@ -53,6 +53,8 @@ class Attempt:
 _REALTIME = frozenset(
     ROUTER_SERVICE + method for method in ("Realtime", "CreateRealtimeCall", "HangupRealtimeCall")
 )
+# The requests that open one (with a secret: its session config goes up as their first event).
+_SESSION_OPENINGS = (CreateRealtimeCallRequest, RealtimeRequest)
 
 # The admitted call, for a handler that settles its tokens itself after the call returns (a
 # background response: its job reports the usage when it finishes), or that renews its stream
@@ -258,10 +260,14 @@ class Gate:
         # nor budget, as no other invalid request does; a redacted one is counted as it goes up.
         # An ephemeral secret's session config too, as its session's first event: the caller
         # returned carries it screened (and redacted), for the handler.
+        # (Not a hangup's: it sends no text, and a rule added since must not keep it from
+        # ending the call.)
         redacted: tuple[str, ...] = ()
-        screens = rule.texts is not None or caller.realtime_grant is not None
-        if self._guardrails is not None and screens:
-            caller, redacted = self._screen(attempt, caller, rule, request, model)
+        grant = caller.realtime_grant
+        if grant is not None and not isinstance(request, _SESSION_OPENINGS):
+            grant = None
+        if self._guardrails is not None and (rule.texts is not None or grant is not None):
+            caller, redacted = self._screen(attempt, caller, rule, request, model, grant)
         lease = None
         if stream_ttl_s is not None:
             lease = await self._limits.open_stream(caller, stream_ttl_s)
@@ -285,14 +291,19 @@ class Gate:
         )
 
     def _screen(
-        self, attempt: Attempt, caller: Caller, rule: MethodRule, request: Any, model: str
+        self,
+        attempt: Attempt,
+        caller: Caller,
+        rule: MethodRule,
+        request: Any,
+        model: str,
+        grant: RealtimeGrant | None,
     ) -> tuple[Caller, tuple[str, ...]]:
         """The request's texts through the guardrails (in place), and an ephemeral secret's
         session config (the caller returned has it redacted); audited when a rule blocks or
         redacts (by the rule's name, never the text)."""
         assert self._guardrails is not None
         client = "" if caller.anonymous else caller.name
-        grant = caller.realtime_grant
         session = [] if grant is None else [grant.session_json]
 
         def write(changed: str) -> None:

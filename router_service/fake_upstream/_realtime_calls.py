@@ -9,7 +9,9 @@
   `404`.
 - the sideband, `GET /v1/realtime?call_id=` (`_realtime.py`, the key that made the call; else
   404): a session on the call's model that answers one response at once (`response.done`,
-  with usage), as if the browser had asked for it; the call's hangup closes it.
+  with usage), as if the browser had asked for it; the call's hangup closes it, and a
+  sideband's handshake after the hangup is a 404. `state.hold_sidebands()` holds sidebands
+  before their handshake until `release()`.
 
 An offer waits while the test holds answers (`state.hold()`). Scenarios, by key and model as
 for chat: an error one refuses the offer (or the hangup) with its status and body

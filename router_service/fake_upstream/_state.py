@@ -162,6 +162,7 @@ class FakeUpstreamState:
         # Plain futures (not asyncio.Condition) so one state object can outlive an event loop.
         self._waiters: set[asyncio.Future[None]] = set()
         self._holding = False
+        self.holding_sidebands = False  # `hold_sidebands`
         self._releases = 0  # how many times `release` was called: a mid-stream gate's signal
         self.held = 0  # calls waiting at the gate now (`hold`)
 
@@ -243,9 +244,16 @@ class FakeUpstreamState:
         counts those waiting; `wait_for(lambda: state.held == n)` waits for them."""
         self._holding = True
 
+    def hold_sidebands(self) -> None:
+        """WebRTC calls' sidebands from now on wait before their handshake (before the call is
+        looked up) until `release`; other calls answer: a test hangs a call up before its
+        sideband attaches. They count in `held` too."""
+        self.holding_sidebands = True
+
     def release(self) -> None:
         """Let every held call (and every later one) answer."""
         self._holding = False
+        self.holding_sidebands = False
         self._releases += 1
         self.notify()
 

@@ -183,7 +183,6 @@ def without_openrouter(out: JsonObject, *, google: bool = False) -> None:
 
 # --- OpenAI-format kinds (openai, azure, cloudflare) ------------------------------------------
 
-
 # The efforts every OpenAI reasoning model takes (`none`, `minimal` and `xhigh` are each refused
 # by some): the only ones a thinking budget is turned into.
 _EVERYWHERE_EFFORTS = ("low", "medium", "high")
@@ -197,17 +196,16 @@ def effort_for_budget(budget: int) -> str:
 
 def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = False) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
-    knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
-    `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
-    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: `medium`,
-    OpenRouter's); an OpenRouter deployment (`openrouter`) takes the object as it is, and
-    Google's endpoint (`google`) Google's `extra_body` (no effort made from its thinking_config:
-    Google refuses both). The effort sent is one the body's `model` takes (`fitted_effort`)."""
+    knob wins); disabled and adaptive send none (the model's default). OpenRouter's object, after
+    those two, becomes its effort, or the effort under its `max_tokens` (`enabled`: `medium`);
+    an OpenRouter deployment (`openrouter`) takes it as it is, Google's endpoint (`google`)
+    Google's `extra_body` (no effort beside it: Google refuses both). The effort sent is one the
+    body's `model` takes (`fitted_effort`). A plain body has no object nor extra (`extra`)."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
-    # OpenRouter's object or Google's extra: a plain body has neither (and pays these tests only).
     extra = asks_by_extra(body)
-    native = openrouter or (google and google_thinking(body) is not None)
+    at_google = extra and google and google_thinking(body) is not None
+    native = at_google or (openrouter and any(key in body for key in OPENROUTER_KEYS))
     if extra and thinking is None and not native and "reasoning_effort" not in body:
         effort = effort_of(body)
         if effort is not None:  # OpenRouter's effort, as named (`none` too)
@@ -218,7 +216,7 @@ def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = Fal
             without_openrouter(body, google=google)
     elif not google:
         body.pop(GOOGLE_EXTRA, None)
-    if thinking is not None and "reasoning_effort" not in body:
+    if thinking is not None and "reasoning_effort" not in body and not at_google:
         if thinking.mode != "disabled" and thinking.budget is not None:
             body["reasoning_effort"] = effort_for_budget(thinking.budget)
         elif thinking.mode == "default":  # OpenRouter's `enabled: true`: its `medium` (gpt-5.1's

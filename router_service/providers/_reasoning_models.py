@@ -7,7 +7,8 @@
   supported with this model"): gpt-4o*, chatgpt-4o*, gpt-4.1*, gpt-4 and gpt-4-*, gpt-3.5*,
   by name or after a namespace (`openai/gpt-4o` at OpenRouter), fine-tuned ones too (OpenAI
   names them `ft:<base model>:<org>:<suffix>:<id>`); and GPT-5's chat model, gpt-5-chat*
-  ("reasoning_effort is not supported with this model"). Every other name takes it (o1, o3,
+  ("reasoning_effort is not supported with this model"); and the first o1 models, o1-mini and
+  o1-preview (`reasoning_effort` came with o1 and o3-mini). Every other name takes it (o1, o3,
   o4-mini, gpt-5, gpt-5-mini…; and servers that ignore it).
 - Cohere: only its reasoning models take `thinking` (https://docs.cohere.com/v2/docs/reasoning):
   command-a-reasoning*. Command A, Command R… do not.
@@ -23,7 +24,8 @@ __all__ = ["takes_reasoning"]
 
 _OPENAI_FORMAT = frozenset({"openai", "azure", "cloudflare"})
 _GPT_WITHOUT_REASONING = re.compile(
-    r"(?:^|/)(?:ft:)?(?:chatgpt-4o|gpt-4o|gpt-4\.1|gpt-4(?:-|$)|gpt-3\.5|gpt-5-chat)",
+    r"(?:^|/)(?:ft:)?(?:chatgpt-4o|gpt-4o|gpt-4\.1|gpt-4(?:-|$)|gpt-3\.5|gpt-5-chat"
+    r"|o1-mini|o1-preview)",
     re.IGNORECASE,
 )
 _COHERE_REASONING = "command-a-reasoning"

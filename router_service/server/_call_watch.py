@@ -11,13 +11,18 @@ its watches (what they counted is settled). A watch lives in the router that mad
 replica that dies takes its watches' usage along (the stream slot expires by its TTL). A
 sideband refused or broken ends the watch at once (the call goes on upstream, uncounted): a
 warning, and the watch's `realtime` request ends with outcome CONNECT_FAILED or
-UPSTREAM_ERROR, for operators to alert on."""
+UPSTREAM_ERROR, for operators to alert on. A call hung up through a router before its
+sideband attached (its record marked `HUNG_UP`) has ended: its sideband refused is the
+watch's normal end."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
 
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -31,9 +36,28 @@ from router_service.runtime import Runtime
 from router_service.server._realtime_usage import RealtimeUsage
 from router_service.telemetry import realtime_span
 
-__all__ = ["CallWatch", "CallWatches"]
+__all__ = ["HUNG_UP", "CallWatch", "CallWatches", "call_name", "call_record"]
 
 log = logging.getLogger("switchboard.router")
+
+# A call record's mark: a hangup through a router asked the upstream to end the call.
+HUNG_UP = "hung_up"
+
+
+def call_name(call_id: str) -> str:
+    """The state store's name of a call's record (`_realtime_calls.py`)."""
+    return f"rtcall:{call_id}"
+
+
+def call_record(kept: str | None) -> dict[str, Any] | None:
+    """A call record as kept in the state store; None when there is none (or not one)."""
+    if not kept:
+        return None
+    try:
+        record = orjson.loads(kept)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 class CallWatches:
@@ -105,7 +129,7 @@ class CallWatch:
                     task.cancel()
                 await asyncio.wait((keeper, reader, lifetime))
                 failure = None if reader.cancelled() else reader.exception()
-                if failure is not None:
+                if failure is not None and (self.attached or not await self._hung_up()):
                     span.failed(self._sideband_failed(failure).name)
                 usage = tokens.usage()
                 route = self.ctx.route(self.deployment, usage)
@@ -130,6 +154,16 @@ class CallWatch:
         )
         return outcome
 
+    async def _hung_up(self) -> bool:
+        """Whether the call was hung up through a router (its record says so): its sideband,
+        not attached yet, was refused because the call had ended, not a failure."""
+        try:
+            kept = (await self.runtime.store.get_values([call_name(self.call_id)]))[0]
+        except StoreUnavailableError:
+            return False
+        record = call_record(kept)
+        return record is not None and record.get(HUNG_UP) is True
+
     async def _read(self, tokens: RealtimeUsage) -> None:
         import aiohttp  # as engine/_realtime.py: loaded by the routers that serve Realtime
 
@@ -150,6 +184,12 @@ class CallWatch:
             async for message in socket:
                 if message.type is aiohttp.WSMsgType.TEXT:
                     tokens.count(message.data)
+                elif message.type is aiohttp.WSMsgType.ERROR:  # aiohttp's: no exception raised
+                    failed = message.data
+                    raise failed if isinstance(failed, Exception) else ConnectionResetError()
+            # A dropped connection (no close handshake) ends the iteration as a close does.
+            if socket.close_code == aiohttp.WSCloseCode.ABNORMAL_CLOSURE:
+                raise ConnectionResetError("the sideband's connection was lost")
 
     async def _keep_slot(self) -> None:
         """Renew the caller's stream slot now (it was taken for the offer's deadline), then

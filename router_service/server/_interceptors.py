@@ -174,7 +174,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                     await context.abort_with_status(to_grpc_status(error_details(error)))
                 await refuse_undecodable(first, context)
                 admission = await self._admit(method, rule, first, context, stream=True)
-                untold = admission.rate_status is not None  # told on the route, as `_stream`'s
+                # Told on the route, as `_stream`'s: the standing, the guardrails that redacted
+                # an ephemeral secret's session config.
+                untold = admission.rate_status is not None or bool(admission.guardrails)
                 try:
                     async with aclosing(behavior(decoded(first, requests), context)) as events:
                         async for message in events:

@@ -47,10 +47,11 @@ from router_service.errors import (
     StoreUnavailableError,
     UpstreamFailure,
 )
-from router_service.guardrails import AnswerGuard, event_texts
+from router_service.guardrails import event_texts
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
+from router_service.server._hooks import ServicerHooks
 from router_service.server._open_sessions import OpenSession
 from router_service.server._realtime_secrets import opening_update
 from router_service.server._realtime_usage import RealtimeUsage
@@ -102,21 +103,10 @@ class LiveSessions:
             log.debug("realtime: ending a session for the stop failed: %r", failed)
 
 
-class RealtimeServicer:
+class RealtimeServicer(ServicerHooks):
     """`RouterServicer.Realtime`, a mixin (as ResponsesServicer)."""
 
-    runtime: Runtime
     live_sessions: LiveSessions
-
-    def _context(
-        self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> RequestContext:
-        raise NotImplementedError
-
-    def _answer_guard(
-        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> AnswerGuard | None:
-        raise NotImplementedError
 
     async def Realtime(
         self, request_iterator: AsyncIterator[pb.RealtimeRequest], context: grpc.aio.ServicerContext

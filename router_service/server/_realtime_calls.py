@@ -29,18 +29,22 @@ from router_service.auth import (
 )
 from router_service.auth._realtime_calls import realtime_call_model, realtime_call_session
 from router_service.cancellation import uncut
-from router_service.engine import RequestContext
 from router_service.errors import (
     AllCandidatesFailedError,
     PermissionDeniedError,
     RealtimeCallNotFoundError,
     UpstreamFailure,
 )
-from router_service.guardrails import AnswerGuard
-from router_service.runtime import Runtime
-from router_service.server._call_watch import CallWatch, CallWatches
+from router_service.server._call_watch import (
+    HUNG_UP,
+    CallWatch,
+    CallWatches,
+    call_name,
+    call_record,
+)
 from router_service.server._calls import client_name
 from router_service.server._errors import answered
+from router_service.server._hooks import ServicerHooks
 from router_service.sessions import checked_session_id
 
 __all__ = ["RealtimeCallsServicer"]
@@ -48,25 +52,10 @@ __all__ = ["RealtimeCallsServicer"]
 _HANGUP_TIMEOUT_S = 30.0  # a deadline-less hangup's
 
 
-def _call_name(call_id: str) -> str:
-    return f"rtcall:{call_id}"
-
-
-class RealtimeCallsServicer:
+class RealtimeCallsServicer(ServicerHooks):
     """`RouterServicer.CreateRealtimeCall` and `HangupRealtimeCall`, a mixin."""
 
-    runtime: Runtime
     call_watches: CallWatches
-
-    def _context(
-        self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> RequestContext:
-        raise NotImplementedError
-
-    def _answer_guard(
-        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> AnswerGuard | None:
-        raise NotImplementedError
 
     async def CreateRealtimeCall(
         self, request: pb.CreateRealtimeCallRequest, context: grpc.aio.ServicerContext
@@ -112,7 +101,7 @@ class RealtimeCallsServicer:
         record = {"client": ctx.client, "deployment": deployment.name}
         record["key"] = placed.key_fingerprint
         ttl_s = runtime.config.streams.realtime_call_ttl_s
-        name = _call_name(placed.answer.call_id)
+        name = call_name(placed.answer.call_id)
         await runtime.store.set_value(name, orjson.dumps(record).decode(), ttl_s)
         key = deployment.pool.find(placed.key_fingerprint)
         secret = "" if key is None else key.secret
@@ -127,18 +116,24 @@ class RealtimeCallsServicer:
     ) -> pb.HangupRealtimeCallResponse:
         runtime = self.runtime
         call_id = request.call_id
-        kept = (await runtime.store.get_values([_call_name(call_id)]))[0] if call_id else None
-        record = _record(kept)
-        if record is None or record.get("client") != client_name():
+        name = call_name(call_id)
+        kept = (await runtime.store.get_values([name]))[0] if call_id else None
+        record = call_record(kept)
+        if kept is None or record is None or record.get("client") != client_name():
             raise RealtimeCallNotFoundError()
         remaining = context.time_remaining()
         timeout_s = _HANGUP_TIMEOUT_S if remaining is None else remaining
         deployment = str(record.get("deployment"))
+        # Marked before the upstream ends the call: its sideband, if not attached yet, is then
+        # refused as the call's end, not as a failure (`_call_watch.py`).
+        ttl_s = runtime.config.streams.realtime_call_ttl_s
+        await runtime.store.set_value(name, orjson.dumps(record | {HUNG_UP: True}).decode(), ttl_s)
         try:
             found = await runtime.executor.hangup_realtime_call(
                 deployment, str(record.get("key")), call_id, timeout_s
             )
         except UpstreamFailure as failure:  # the upstream's own answer (404 included)
+            await runtime.store.set_value(name, kept, ttl_s)  # the call may go on: unmarked
             raise AllCandidatesFailedError(failure, deployment) from failure
         if not found:
             raise RealtimeCallNotFoundError()
@@ -155,13 +150,3 @@ def _session_of(request: pb.CreateRealtimeCallRequest) -> dict[str, Any]:
         session = {**session, **orjson.loads(grant.session_json)}
     session.pop("model", None)
     return session
-
-
-def _record(kept: str | None) -> dict[str, Any] | None:
-    if not kept:
-        return None
-    try:
-        record = orjson.loads(kept)
-    except orjson.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None

@@ -13,24 +13,17 @@ import grpc
 from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.errors import InvalidRequestError
-from router_service.guardrails import AnswerGuard
-from router_service.runtime import Runtime
 from router_service.server._background import BackgroundJobs
 from router_service.server._background_stream import resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
+from router_service.server._hooks import ServicerHooks
 
 __all__ = ["ResponsesServicer"]
 
 
-class ResponsesServicer:
-    runtime: Runtime
+class ResponsesServicer(ServicerHooks):
     jobs: BackgroundJobs
-
-    def _answer_guard(
-        self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> AnswerGuard | None:
-        raise NotImplementedError  # RouterServicer's
 
     async def StoreResponse(
         self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext

@@ -232,8 +232,12 @@ async def test_the_root_and_the_version_answer_as_ollama_does(edge_url: str) -> 
         head = await http.head("/")
         version = await http.get("/api/version")
         tags = await http.get("/api/tags")
+        heads = [await http.head(path) for path in ("/api/version", "/api/tags")]
     assert (root.status_code, root.text) == (200, "Ollama is running")
     assert head.status_code == 200 and head.content == b""
+    # HEAD as GET without the body, as Ollama answers it (tools probe with it).
+    assert [(h.status_code, h.content) for h in heads] == [(200, b""), (200, b"")]
+    assert heads[1].headers["content-length"] == tags.headers["content-length"]
     assert version.json()["version"].count(".") == 2
     # A model list is the key's own: no shared cache keeps it.
     assert (tags.headers["cache-control"], tags.headers["vary"]) == ("private", "authorization")

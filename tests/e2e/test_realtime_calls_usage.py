@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
@@ -174,3 +175,89 @@ async def test_a_sideband_refused_is_a_warning_and_a_failed_realtime_request(
     assert "alpha" in warned[0].message  # the deployment
     key = fake.state.last(path="/v1/realtime/calls")
     assert key is not None and key.key not in caplog.text
+
+
+async def test_a_sideband_dropped_once_attached_is_a_warning_and_an_upstream_error(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sideband attached, then its connection dropped (no close handshake): aiohttp ends
+    the socket's iteration without raising, yet the call goes on uncounted, which the operator
+    hears of as a refused one is (outcome UPSTREAM_ERROR)."""
+    caplog.set_level(logging.WARNING, logger="switchboard.router")
+    with TelemetryCapture(tracing=False) as captured:
+        router = await start_router(config(fake))
+        fake.state.hold()  # the offer is upstream, its scenario taken: the sideband's next
+        placing = asyncio.ensure_future(
+            router.stub.CreateRealtimeCall(
+                pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER), metadata=bearer(METERED)
+            )
+        )
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the offer upstream")
+        fake.state.set_scenario(Scenario(reset_after_chunks=2, times=1))
+        fake.state.release()
+        made = await placing
+        await router.server.call_watches.idle()
+        points = [labels for labels, _ in captured.points("switchboard.requests")]
+    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    assert [p["switchboard.outcome"] for p in realtime] == ["UPSTREAM_ERROR"]
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "sideband" in r.message]
+    assert len(warned) == 1 and made.call_id in warned[0].message
+
+
+async def _hung_up_before_the_sideband(
+    router: RouterHandle, fake: FakeUpstream, refused: Scenario | None = None
+) -> str:
+    """The id of a call hung up through `router` while its sideband waits before its
+    handshake (the upstream refusing the hangup with `refused`); the sideband let go, the
+    watch ended."""
+    fake.state.hold_sidebands()
+    offer_rpc = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
+    made = await router.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the sideband held")
+    hangup = pb.HangupRealtimeCallRequest(call_id=made.call_id)
+    if refused is None:
+        await router.stub.HangupRealtimeCall(hangup, metadata=bearer(METERED))
+    else:
+        fake.state.set_scenario(refused)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await router.stub.HangupRealtimeCall(hangup, metadata=bearer(METERED))
+        fake.state.set_scenario(Scenario(status=500, times=1))  # the sideband's, refused
+    fake.state.release()
+    await router.server.call_watches.idle()
+    return str(made.call_id)
+
+
+async def test_a_call_hung_up_through_the_router_before_its_sideband_attached_ends_normally(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The caller hangs the call up (through the router) before the sideband's handshake: the
+    upstream answers it 404, which is the call's end, not a failure (no warning, no
+    CONNECT_FAILED), and the stream slot is given back."""
+    caplog.set_level(logging.WARNING, logger="switchboard.router")
+    with TelemetryCapture(tracing=False) as captured:
+        router = await start_router(config(fake))
+        call_id = await _hung_up_before_the_sideband(router, fake)
+        points = [labels for labels, _ in captured.points("switchboard.requests")]
+    sidebands = fake.state.calls(path="/v1/realtime")
+    assert sidebands == []  # refused before it was recorded: the call was gone
+    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    assert [p["switchboard.outcome"] for p in realtime] == ["OK"]
+    assert [r.message for r in caplog.records if "sideband" in r.message] == []
+    offer_rpc = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
+    again = await router.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
+    assert again.call_id != call_id  # the client's one stream slot was given back
+
+
+async def test_a_sideband_refused_after_a_refused_hangup_is_still_a_warning(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hangup the upstream refused may leave the call going: its sideband refused then is
+    the failure it was (CONNECT_FAILED, a warning)."""
+    caplog.set_level(logging.WARNING, logger="switchboard.router")
+    with TelemetryCapture(tracing=False) as captured:
+        router = await start_router(config(fake))
+        await _hung_up_before_the_sideband(router, fake, Scenario.server_error(503))
+        points = [labels for labels, _ in captured.points("switchboard.requests")]
+    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    assert [p["switchboard.outcome"] for p in realtime] == ["CONNECT_FAILED"]
+    assert len([r for r in caplog.records if "sideband" in r.message]) == 1

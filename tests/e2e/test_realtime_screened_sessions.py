@@ -11,6 +11,7 @@ from typing import Any
 
 import openai
 import pytest
+from websockets.asyncio.client import connect
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter, base_config
@@ -104,3 +105,37 @@ async def test_a_secret_session_config_reaches_the_upstream_redacted_and_audited
         ("CreateRealtimeCall", "guardrail:no-pins"),
     ]
     assert "PIN-1234" not in caplog.text
+
+
+async def test_a_redacted_secret_session_names_its_rules_without_rate_limits(edge: Edge) -> None:
+    """The rules that redacted a secret's session config are on the WebSocket session's route
+    (`x-switchboard-guardrails`), for a client with no rpm or tpm as for one with them."""
+    for key in (UNLIMITED, CALLER):
+        async with sdk(edge, key) as server_side:
+            secret = (await server_side.realtime.client_secrets.create(session=PINNED)).value
+        url = f"ws://127.0.0.1:{edge.port}/v1/realtime?model=voice"
+        protocols: Any = ["realtime", f"openai-insecure-api-key.{secret}"]
+        async with connect(url, subprotocols=protocols) as socket:
+            assert socket.response is not None
+            assert socket.response.headers.get("x-switchboard-guardrails") == "no-pins", key
+
+
+async def test_a_hangup_with_a_secret_does_not_screen_its_session_config(
+    edge: Edge, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hangup sends no text upstream: the secret's config is not screened again there (a rule
+    a reload added must not keep a browser from ending its call; no `redacted` audit line)."""
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    async with sdk(edge, UNLIMITED) as server_side:
+        pinned = (await server_side.realtime.client_secrets.create(session=PINNED)).value
+        blocked = (await server_side.realtime.client_secrets.create(session=BLOCKED)).value
+    offered = await browser_offer(edge, pinned)
+    assert offered.status_code == 201, offered.text
+    async with sdk(edge, pinned) as browser:
+        await browser.realtime.calls.hangup(offered.headers["location"].rsplit("/", 1)[-1])
+    async with sdk(edge, blocked) as browser:
+        with pytest.raises(openai.NotFoundError):  # not a content policy refusal
+            await browser.realtime.calls.hangup("rtc_never_made")
+    audited = [r.__dict__ for r in caplog.records if r.name == "switchboard.audit"]
+    acted = [r for r in audited if r.get("outcome") in ("redacted", "denied")]
+    assert [str(r["method"]).rsplit("/", 1)[-1] for r in acted] == ["CreateRealtimeCall"]

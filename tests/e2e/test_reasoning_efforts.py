@@ -32,6 +32,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "router-o4": one("openai/o4-mini"),
         "tuned": one("ft:gpt-5-mini-2025-08-07:acme::x1"),
         "local": one("qwen3-32b"),
+        "chat-five-one": one("gpt-5.1-chat-latest"),
         "five-then-five-one": {
             "deployments": [
                 {"provider": "alpha", "model": "gpt-5"},
@@ -60,6 +61,7 @@ def sent_effort(fake: FakeUpstream, model: str) -> Any:
         ("pro", "gpt-5-pro", "low", "high"),
         ("router-o4", "openai/o4-mini", "xhigh", "high"),
         ("tuned", "ft:gpt-5-mini-2025-08-07:acme::x1", "none", "minimal"),
+        ("chat-five-one", "gpt-5.1-chat-latest", "high", "medium"),  # medium only
         ("local", "qwen3-32b", "none", "none"),  # a name the table does not know: as asked
     ],
 )

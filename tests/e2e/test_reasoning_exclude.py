@@ -16,6 +16,7 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.clock import ManualClock
 from router_service.config import ProviderConfig
+from router_service.engine._reasoning_off import without_reasoning
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.providers import ChatCall
 from router_service.providers._openai import OpenAIAdapter
@@ -145,6 +146,17 @@ async def test_an_openrouter_deployment_takes_the_object_as_it_is() -> None:
     assert {k: at_openrouter[k] for k in extra} == extra
     assert "reasoning_effort" not in at_openrouter
     assert not set(extra) & set(at_openai) and at_openai["reasoning_effort"] == "medium"
+
+
+async def test_an_openrouter_deployment_without_reasoning_gets_neither_key() -> None:
+    """`reasoning: false` at OpenRouter: neither the object nor the older `include_reasoning`
+    reaches it (the exclusion is the engine's, read from the caller's params)."""
+    extra = {"reasoning": {"effort": "high"}, "include_reasoning": True, "user": "u1"}
+    params = chat_pb2.ChatParams(extra_json=orjson.dumps(extra).decode())
+    kept = orjson.loads(without_reasoning(params).extra_json)
+    [at_openrouter] = await bodies_at(("https://openrouter.ai/api/v1",), "openai/gpt-4o", kept)
+    assert "reasoning" not in at_openrouter and "include_reasoning" not in at_openrouter
+    assert at_openrouter["user"] == "u1" and "reasoning_effort" not in at_openrouter
 
 
 async def test_a_hidden_thinking_stream_still_beats(

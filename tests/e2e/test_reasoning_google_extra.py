@@ -147,3 +147,28 @@ def test_a_deployment_without_reasoning_loses_only_the_thinking_config() -> None
     assert orjson.loads(sent.extra_json) == {"extra_body": {"google": {"c": 1}}}
     alone = chat_pb2.ChatParams(extra_json=orjson.dumps(google(thinking_budget=10)).decode())
     assert without_reasoning(alone).extra_json == ""
+
+
+async def test_an_openrouter_deployment_gets_the_effort_of_googles_thinking_config() -> None:
+    """OpenRouter takes its own object natively, but a caller that sent only Google's
+    thinking_config asked all the same: OpenRouter gets its effort (not `extra_body`)."""
+    extra = google(thinking_level="high")
+    [at_openrouter] = await bodies_at(("https://openrouter.ai/api/v1",), "openai/o3", extra)
+    assert at_openrouter["reasoning_effort"] == "high" and "extra_body" not in at_openrouter
+
+
+async def test_googles_endpoint_gets_no_effort_from_thinking_beside_its_own_knob() -> None:
+    """Anthropic's `thinking` beside Google's thinking_config: Google's own knob wins at its
+    endpoint, which refuses a `reasoning_effort` beside it."""
+    extra = {"thinking": {"type": "enabled", "budget_tokens": 2048}, **google(thinking_budget=9)}
+    [at_google] = await bodies_at((GOOGLE_URL,), "gemini-2.5-flash", extra)
+    assert "reasoning_effort" not in at_google and "thinking" not in at_google
+    assert at_google["extra_body"] == extra["extra_body"]
+
+
+def test_a_deployment_without_reasoning_loses_the_thinking_config_beside_another_knob() -> None:
+    for knob in ({"reasoning_effort": "low"}, {"output_config": {"effort": "low"}}):
+        extra = {**knob, **google(thinking_budget=10)}
+        params = chat_pb2.ChatParams(extra_json=orjson.dumps(extra).decode())
+
+        assert without_reasoning(params).extra_json == ""

@@ -97,6 +97,11 @@ def test_a_gemini_budget_is_brought_into_its_models_range(
         ("openai", "ft:gpt-4.1-2025-04-14:acme:support:Bz7", False),
         ("openai", "gpt-5-chat-latest", False),  # GPT-5's chat model refuses the effort
         ("azure", "gpt-5-chat", False),
+        ("openai", "o1-mini", False),  # the first o1 models refuse `reasoning_effort`
+        ("openai", "o1-mini-2024-09-12", False),
+        ("azure", "o1-preview", False),
+        ("openai", "o1", True),
+        ("openai", "o1-2024-12-17", True),
         ("openai", "ft:o4-mini-2025-04-16:acme::Rf1", True),
         ("openai", "o4-mini", True),
         ("openai", "o3", True),

@@ -17,6 +17,8 @@ from router_service.providers._reasoning_efforts import accepted_efforts, fitted
         ("o4-mini", ("low", "medium", "high")),
         ("openai/o3-pro", ("low", "medium", "high")),
         ("gpt-oss-120b", ("low", "medium", "high")),
+        ("openai/gpt-oss-20b", ("low", "medium", "high")),  # vLLM, Groq
+        ("gpt-oss:20b", ("low", "medium", "high")),  # Ollama's tag
         ("gpt-5", ("minimal", "low", "medium", "high")),
         ("gpt-5-mini-2025-08-07", ("minimal", "low", "medium", "high")),
         ("ft:gpt-5-nano-2025-08-07:acme::abc123", ("minimal", "low", "medium", "high")),
@@ -31,9 +33,10 @@ from router_service.providers._reasoning_efforts import accepted_efforts, fitted
         ("gpt-5.2-pro", ("medium", "high", "xhigh")),
         ("gpt-5.2-codex", ("low", "medium", "high", "xhigh")),
         ("gpt-5.10", ("none", "low", "medium", "high", "xhigh")),
+        ("gpt-5.1-chat-latest", ("medium",)),  # "Supported values are: 'medium'"
+        ("openai/gpt-5.2-chat-latest", ("medium",)),
         # The name tells nothing: the effort as asked.
         ("gpt-5-chat-latest", None),
-        ("gpt-5.1-chat-latest", None),
         ("my-o3-deployment", None),
         ("deepseek-reasoner", None),
         ("omni-moderation-latest", None),
@@ -60,6 +63,8 @@ def test_the_efforts_a_model_takes_by_its_name(model: str, efforts: tuple[str, .
         ("low", "gpt-5.2-pro", "medium"),
         ("none", "gpt-5.1-codex", "low"),
         ("none", "some-local-model", "none"),
+        ("none", "gpt-5.1-chat-latest", "medium"),
+        ("high", "gpt-5.2-chat-latest", "medium"),
         ("extreme", "o3", "extreme"),  # not an effort: the upstream's 400 says so
     ],
 )
