@@ -211,10 +211,9 @@ def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = Fal
         if effort is not None:  # OpenRouter's effort, as named (`none` too)
             body["reasoning_effort"] = effort
         thinking = openrouter_thinking(body)
-    if not openrouter:
-        if extra or "include_reasoning" in body:
-            without_openrouter(body, google=google)
-    elif not google:
+    if not openrouter and (extra or "include_reasoning" in body):
+        without_openrouter(body, google=google)
+    elif openrouter and not google:
         body.pop(GOOGLE_EXTRA, None)
     if thinking is not None and "reasoning_effort" not in body and not at_google:
         if thinking.mode != "disabled" and thinking.budget is not None:
