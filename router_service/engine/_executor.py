@@ -138,7 +138,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         route = ctx.route(deployment, usage)
         if params.HasField("stop_list") and (stops := stops_for(deployment, params)):
             cut_completion(completion, stops)  # the stops past the upstream's cap
-        if hides_reasoning(params):  # the caller's `reasoning.exclude`: before anyone sees it
+        # The caller's `reasoning.exclude`, before anyone sees it (no extras: nothing to read).
+        if params.extra_json and hides_reasoning(params):
             without_answer_reasoning(completion)
         if ctx.answers is not None:  # before the response cache keeps it or the caller sees it
             route.guardrails.extend(ctx.answers.completion(completion))
@@ -375,8 +376,11 @@ def _choices(params: chat_pb2.ChatParams) -> int:
 
 
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
+    stops = params.HasField("stop_list")  # without any, nothing for the router to enforce
+
     def cannot(deployment: Deployment) -> UpstreamFailure | None:
-        return deployment.adapter.cannot_express(params) or cannot_enforce(deployment, params)
+        failure = deployment.adapter.cannot_express(params)
+        return failure if failure is not None or not stops else cannot_enforce(deployment, params)
 
     return cannot
 

@@ -196,24 +196,24 @@ def effort_for_budget(budget: int) -> str:
 
 def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = False) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
-    knob wins). Disabled and adaptive send no effort (the model's default): OpenAI's `none` and
-    `minimal` are each refused by some reasoning models. OpenRouter's object, after those two,
-    becomes its effort, or the effort under its `max_tokens` (`enabled: true` alone: `medium`,
-    OpenRouter's); an OpenRouter deployment (`openrouter`) takes the object as it is, and
-    Google's endpoint (`google`) Google's `extra_body` (no effort beside its thinking_config:
-    Google refuses both). The effort sent is one the body's `model` takes (`fitted_effort`)."""
+    knob wins); disabled and adaptive send none (the model's default). OpenRouter's object, after
+    those two, becomes its effort, or the effort under its `max_tokens` (`enabled`: `medium`);
+    an OpenRouter deployment (`openrouter`) takes it as it is, Google's endpoint (`google`)
+    Google's `extra_body` (no effort beside it: Google refuses both). The effort sent is one the
+    body's `model` takes (`fitted_effort`). A plain body has no object nor extra (`extra`)."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
-    at_google = google and google_thinking(body) is not None
+    extra = asks_by_extra(body)
+    at_google = extra and google and google_thinking(body) is not None
     native = at_google or (openrouter and any(key in body for key in OPENROUTER_KEYS))
-    if thinking is None and not native and "reasoning_effort" not in body:
+    if extra and thinking is None and not native and "reasoning_effort" not in body:
         effort = effort_of(body)
         if effort is not None:  # OpenRouter's effort, as named (`none` too)
             body["reasoning_effort"] = effort
         thinking = openrouter_thinking(body)
-    if not openrouter:
+    if not openrouter and (extra or "include_reasoning" in body):
         without_openrouter(body, google=google)
-    elif not google:
+    elif openrouter and not google:
         body.pop(GOOGLE_EXTRA, None)
     if thinking is not None and "reasoning_effort" not in body and not at_google:
         if thinking.mode != "disabled" and thinking.budget is not None:

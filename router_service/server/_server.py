@@ -24,6 +24,7 @@ from router_service.server._admin_servicer import AdminServicer
 from router_service.server._background import BackgroundJobs
 from router_service.server._batches import BatchJobs
 from router_service.server._call_watch import CallWatches
+from router_service.server._generic import add_generic
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._list_jobs import LongJobs
@@ -95,9 +96,14 @@ class RouterServer:
         self.record = ServingRecord()
         long_jobs = LongJobs(self._jobs, self._batch_jobs, self._router.live_sessions)
         self._admin = AdminServicer(runtime, self.record, long_jobs)
-        router_service_pb2_grpc.add_RouterServiceServicer_to_server(self._router, self._server)
-        admin_service_pb2_grpc.add_AdminServiceServicer_to_server(self._admin, self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        # Generic handlers only: a registered method costs every call a share (_generic.py).
+        add_generic(
+            router_service_pb2_grpc.add_RouterServiceServicer_to_server, self._router, self._server
+        )
+        add_generic(
+            admin_service_pb2_grpc.add_AdminServiceServicer_to_server, self._admin, self._server
+        )
+        add_generic(health_pb2_grpc.add_HealthServicer_to_server, self._health, self._server)
         enable_reflection((*_SERVICE_NAMES, health.SERVICE_NAME), self._server)
         self.port = 0
         self._stopped = False
