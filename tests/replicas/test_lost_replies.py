@@ -23,6 +23,12 @@ from tests.replicas.test_replicas import active_on
 RETRY_S = 1.0
 
 
+# Where the caller leaves while Redis's reply is held, the replica must still be waiting for it
+# when the cancel comes: 0.2 s (the timeout the other test needs) was once not enough on a loaded
+# CI machine, which ended the wait first and served the call from local state.
+CANCELLED_FIRST_S = 10.0
+
+
 def one_limited_key(config: dict[str, Any]) -> dict[str, Any]:
     config["providers"]["alpha"].update(keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=0)
     return config
@@ -46,11 +52,11 @@ def start_pair(
     conversation's sticky choice, the second read it)."""
 
     async def start(
-        shape: Shape, session: str = ""
+        shape: Shape, session: str = "", reply_wait_s: float = 0.2
     ) -> tuple[RouterHandle, RouterHandle, ManualClock]:
         clock = ManualClock(time.time())
         through = shape(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
-        through["state"].update(socket_timeout_s=0.2, retry_interval_s=RETRY_S)
+        through["state"].update(socket_timeout_s=reply_wait_s, retry_interval_s=RETRY_S)
         a = await start_router(through, clock=clock)
         direct = shape(replica_config(fake.base_url, redis_url, redis_prefix))
         b = await start_router(direct, clock=clock)
@@ -82,7 +88,7 @@ async def leave_while_held(proxy: RedisProxy, call: Any) -> None:
 async def test_a_lease_whose_caller_left_during_its_round_trip_is_given_back(
     start_pair: StartPair, redis_proxy: RedisProxy, fake: FakeUpstream
 ) -> None:
-    a, b, _ = await start_pair(one_limited_key)
+    a, b, _ = await start_pair(one_limited_key, reply_wait_s=CANCELLED_FIRST_S)
     redis_proxy.hold_replies()
     await leave_while_held(redis_proxy, a.stub.Chat(ask()))  # Redis granted the lease
 
@@ -120,7 +126,7 @@ async def test_a_call_that_left_while_its_session_mark_was_taken_holds_nothing(
     """A provider with a session limit marks the session in Redis after the key's lease: a
     caller gone during that round trip gives both back (the lease was held forever by this
     replica's count, and until its TTL in Redis; the mark took the provider's one session)."""
-    a, b, _ = await start_pair(provider_ban, session="s1")
+    a, b, _ = await start_pair(provider_ban, session="s1", reply_wait_s=CANCELLED_FIRST_S)
     redis_proxy.hold_replies()
     await leave_while_held(redis_proxy, a.stub.Chat(ask(session="s1")))  # Redis marked s1
 
