@@ -146,12 +146,14 @@ async def test_a_call_answered_while_the_router_stops_is_not_left_watched(
     assert again.call_id != made.call_id  # the client's one stream slot was given back
 
 
-async def test_a_sideband_refused_is_a_warning_and_a_failed_realtime_request(
-    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The upstream refuses the sideband's handshake: the call goes on uncounted, which the
-    operator hears of (a warning naming the deployment and the call, never the key) and can
-    alert on (`switchboard.requests` of operation `realtime`, outcome CONNECT_FAILED)."""
+async def sideband_meeting(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    caplog: pytest.LogCaptureFixture,
+    scenario: Scenario,
+) -> tuple[pb.CreateRealtimeCallResponse, list[dict[str, object]]]:
+    """A call placed while the fake holds its offer, its sideband then meeting `scenario`: the
+    call, and the `switchboard.requests` labels of operation `realtime` once its watch ended."""
     caplog.set_level(logging.WARNING, logger="switchboard.router")
     with TelemetryCapture(tracing=False) as captured:
         router = await start_router(config(fake))
@@ -162,12 +164,23 @@ async def test_a_sideband_refused_is_a_warning_and_a_failed_realtime_request(
             )
         )
         await fake.state.wait_for(lambda: fake.state.held == 1, what="the offer upstream")
-        fake.state.set_scenario(Scenario(status=500, times=1))
+        fake.state.set_scenario(scenario)
         fake.state.release()
         made = await placing
         await router.server.call_watches.idle()
         points = [labels for labels, _ in captured.points("switchboard.requests")]
-    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    return made, [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+
+
+async def test_a_sideband_refused_is_a_warning_and_a_failed_realtime_request(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The upstream refuses the sideband's handshake: the call goes on uncounted, which the
+    operator hears of (a warning naming the deployment and the call, never the key) and can
+    alert on (`switchboard.requests` of operation `realtime`, outcome CONNECT_FAILED)."""
+    made, realtime = await sideband_meeting(
+        fake, start_router, caplog, Scenario(status=500, times=1)
+    )
     assert [p["switchboard.outcome"] for p in realtime] == ["CONNECT_FAILED"]
     warned = [r for r in caplog.records if r.levelno == logging.WARNING and "sideband" in r.message]
     assert len(warned) == 1
@@ -183,22 +196,9 @@ async def test_a_sideband_dropped_once_attached_is_a_warning_and_an_upstream_err
     """The sideband attached, then its connection dropped (no close handshake): aiohttp ends
     the socket's iteration without raising, yet the call goes on uncounted, which the operator
     hears of as a refused one is (outcome UPSTREAM_ERROR)."""
-    caplog.set_level(logging.WARNING, logger="switchboard.router")
-    with TelemetryCapture(tracing=False) as captured:
-        router = await start_router(config(fake))
-        fake.state.hold()  # the offer is upstream, its scenario taken: the sideband's next
-        placing = asyncio.ensure_future(
-            router.stub.CreateRealtimeCall(
-                pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER), metadata=bearer(METERED)
-            )
-        )
-        await fake.state.wait_for(lambda: fake.state.held == 1, what="the offer upstream")
-        fake.state.set_scenario(Scenario(reset_after_chunks=2, times=1))
-        fake.state.release()
-        made = await placing
-        await router.server.call_watches.idle()
-        points = [labels for labels, _ in captured.points("switchboard.requests")]
-    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    made, realtime = await sideband_meeting(
+        fake, start_router, caplog, Scenario(reset_after_chunks=2, times=1)
+    )
     assert [p["switchboard.outcome"] for p in realtime] == ["UPSTREAM_ERROR"]
     warned = [r for r in caplog.records if r.levelno == logging.WARNING and "sideband" in r.message]
     assert len(warned) == 1 and made.call_id in warned[0].message
