@@ -53,10 +53,13 @@ _OPTIONAL_STRINGS = ("name", "tool_call_id", "refusal")
 _TOOL_CALL_KEYS = frozenset({"index", "id", "type", "function"})
 
 
-def message_from_openai(value: Any, path: str, *, role_required: bool) -> chat_pb2.ChatMessage:
-    """A request message (``role_required``) or a response message / stream delta."""
+def message_from_openai(
+    value: Any, path: str, *, role_required: bool, into: chat_pb2.ChatMessage | None = None
+) -> chat_pb2.ChatMessage:
+    """A request message (``role_required``) or a response message / stream delta; read
+    ``into`` an empty message in place (an answer's, a chunk's: no copy) when given."""
     typed, extra = split_known(expect_object(value, path), _MESSAGE_KEYS)
-    msg = chat_pb2.ChatMessage()
+    msg = chat_pb2.ChatMessage() if into is None else into
     if "role" in typed:
         msg.role = _role_from_openai(typed["role"], at(path, "role"))
     elif role_required:
