@@ -113,10 +113,15 @@ def expect_bool(value: Any, path: str) -> bool:
 
 def expect_int(value: Any, path: str) -> int:
     """An int64. ``True`` is not an integer here, whatever Python thinks."""
+    # The common case in one frame (every chunk has two): an int, not a bool, in range.
+    if type(value) is int and _INT64[0] <= value <= _INT64[1]:
+        return value
     return _ranged_int(value, path, _INT64)
 
 
 def expect_int32(value: Any, path: str) -> int:
+    if type(value) is int and _INT32[0] <= value <= _INT32[1]:
+        return value
     return _ranged_int(value, path, _INT32)
 
 
@@ -208,7 +213,10 @@ def merge_extra(
     router writes, and the fields it bounds. The parse side never puts one there."""
     if not extra_json:
         return out
-    extra = load_json(extra_json, at(path, "extra_json"))
+    try:  # parsed here; the path is written only for an error (every chunk has two extras)
+        extra = orjson.loads(extra_json)
+    except orjson.JSONDecodeError:
+        extra = load_json(extra_json, at(path, "extra_json"))  # raises, naming the path
     if not isinstance(extra, dict):
         fail_type(at(path, "extra_json"), "a JSON object", extra)
     if reserved:

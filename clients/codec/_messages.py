@@ -113,7 +113,8 @@ def message_to_openai(
         ]
     if msg.HasField("function_call"):
         out["function_call"] = function_call_to_openai(msg.function_call)
-    return merge_extra(out, msg.extra_json, path)
+    # A message's extras are mostly none (a chunk's delta): no call then.
+    return merge_extra(out, msg.extra_json, path) if msg.extra_json else out
 
 
 def _role_from_openai(value: Any, path: str) -> chat_pb2.Role.ValueType:

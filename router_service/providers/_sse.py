@@ -45,7 +45,7 @@ _DRAIN_READS = 16
 _DRAIN_S = 0.5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init sets each field through object.__setattr__
 class SseEvent:
     event: str  # "" when the upstream named none ("message" in the standard)
     data: bytes  # the event's data lines joined with b"\n" (UTF-8)
