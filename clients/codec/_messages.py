@@ -92,7 +92,8 @@ def message_to_openai(
     is over HTTP) or a response message / stream delta."""
     out: dict[str, Any] = {}
     if msg.role:
-        out["role"] = enum_name(_ROLE_NAMES, msg.role, at(path, "role"))
+        role = _ROLE_NAMES.get(msg.role)  # the path is written only for an unknown one
+        out["role"] = enum_name(_ROLE_NAMES, msg.role, at(path, "role")) if role is None else role
     elif role_required:
         missing(at(path, "role"))
     content = msg.WhichOneof("content")

@@ -1,14 +1,16 @@
 """The codec's typed reads whose common case takes a shortcut (`expect_int`, `expect_int32`,
-`merge_extra`): what they refuse, and how they say it, is the full check's."""
+`merge_extra`, a message's role): what they refuse, and how they say it, is the full check's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from clients.codec._json import expect_int, expect_int32, merge_extra
+from clients.codec._messages import message_to_openai
 from clients.errors import InvalidRequestError
+from clients.switchboard.v1 import chat_pb2
 
 
 @pytest.mark.parametrize(
@@ -45,3 +47,13 @@ def test_merge_extra_names_the_path_of_bad_json() -> None:
         merge_extra({}, "[1]", "choices[0]")
     assert caught.value.param == "choices[0].extra_json"
     assert merge_extra({"a": 1}, '{"a": 2, "b": 3}', "") == {"a": 1, "b": 3}
+
+
+def test_an_unknown_role_is_refused_by_its_path() -> None:
+    message = chat_pb2.ChatMessage(role=cast(chat_pb2.Role.ValueType, 99), text="hi")
+    with pytest.raises(InvalidRequestError) as caught:
+        message_to_openai(message, "messages[0]", role_required=True)
+    assert caught.value.param == "messages[0].role"
+    assert "Invalid enum value 99" in caught.value.message
+    known = chat_pb2.ChatMessage(role=chat_pb2.ROLE_ASSISTANT, text="hi")
+    assert message_to_openai(known, "messages[0]", role_required=True)["role"] == "assistant"
