@@ -284,7 +284,7 @@ class _ResponseBody(httpx.AsyncByteStream):
 async def read_whole(response: httpx.Response) -> None:
     """`response.aread()`. A body of ours that needs no decoding is read straight from the
     connection: httpx's way puts four async generators, two chunkers, a decoder and three
-    context managers between them, ~5 % of the router's instructions for a unary call
+    context managers between them, ~4.5 % of the router's instructions for a unary call
     (benchmarks/README.md, 2026-12-05). What httpx's `aread` leaves is left the same way: the
     content (httpx's own attribute: `Response(content=...)` sets it too), the stream consumed,
     closed, a read error naming its request."""
