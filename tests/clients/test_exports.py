@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
+import pytest
+
 import clients
 import clients.codec
 
@@ -114,6 +118,22 @@ def test_every_export_exists_and_is_public() -> None:
 
 def test_codec_exports_are_reexported() -> None:
     assert set(clients.codec.__all__) <= set(clients.__all__)
+
+
+@pytest.mark.parametrize("api", ["anthropic", "gemini", "ollama"])
+def test_the_other_apis_codecs_give_every_name_they_export(api: str) -> None:
+    # Their names are imported as first read (clients/codec/_lazy.py): each one in `__all__`
+    # comes from the module its package says, and nothing else is made up.
+    package = importlib.import_module(f"clients.codec.{api}")
+    for name in package.__all__:
+        value = getattr(package, name)
+        assert (
+            getattr(importlib.import_module(f"{package.__name__}.{package._WHERE[name]}"), name)
+            is value
+        )
+    assert set(package._WHERE) == set(package.__all__)
+    with pytest.raises(AttributeError):
+        _ = package.not_a_name
 
 
 def test_generated_modules_are_importable() -> None:

@@ -8,16 +8,36 @@ imported by name (``from clients.codec.anthropic import …``): its names are An
 the OpenAI codec's that ``clients`` re-exports.
 """
 
-from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
-from clients.codec.anthropic._response import message_to_anthropic
-from clients.codec.anthropic._stream import PING, MessageEvents
-from clients.codec.anthropic._tables import (
-    FINISH_BY_STOP_REASON,
-    OVERLOADED_STATUS,
-    STATUS_BY_ERROR_TYPE,
-    anthropic_error,
-    anthropic_error_type,
-)
+from typing import TYPE_CHECKING
+
+from clients.codec._lazy import lazy_names
+
+if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
+    from clients.codec.anthropic._response import message_to_anthropic
+    from clients.codec.anthropic._stream import PING, MessageEvents
+    from clients.codec.anthropic._tables import (
+        FINISH_BY_STOP_REASON,
+        OVERLOADED_STATUS,
+        STATUS_BY_ERROR_TYPE,
+        anthropic_error,
+        anthropic_error_type,
+    )
+
+# Each name's module: imported when the name is first read (clients/codec/_lazy.py).
+_WHERE = {
+    "FINISH_BY_STOP_REASON": "_tables",
+    "MessageEvents": "_stream",
+    "OVERLOADED_STATUS": "_tables",
+    "PING": "_stream",
+    "STATUS_BY_ERROR_TYPE": "_tables",
+    "anthropic_error": "_tables",
+    "anthropic_error_type": "_tables",
+    "message_to_anthropic": "_response",
+    "messages_request_from_anthropic": "_request",
+    "openai_body": "_request",
+}
+__getattr__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
     "FINISH_BY_STOP_REASON",
