@@ -39,7 +39,7 @@ from starlette.responses import Response
 
 from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
 
-# The other APIs' codecs by package: their names are imported as first read (codec/_lazy.py).
+# The other APIs' codecs by package: their names are imported as first read (clients/_lazy.py).
 from clients.codec import anthropic, gemini, ollama
 
 from ._headers import rate_limit_headers

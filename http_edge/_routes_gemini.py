@@ -34,7 +34,7 @@ from clients import (
     estimate_prompt_tokens,
     http_status_for,
 )
-from clients.codec import gemini  # its names imported as first read (codec/_lazy.py)
+from clients.codec import gemini  # its names imported as first read (clients/_lazy.py)
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from . import _openapi_gemini as api

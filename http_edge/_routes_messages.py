@@ -32,7 +32,7 @@ from clients import (
     estimate_prompt_tokens,
     http_status_for,
 )
-from clients.codec import anthropic  # its names imported as first read (codec/_lazy.py)
+from clients.codec import anthropic  # its names imported as first read (clients/_lazy.py)
 from clients.switchboard.v1.chat_pb2 import ChatParams
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 

@@ -32,7 +32,7 @@ from clients import (
     embedding_result_to_openai,
     http_status_for,
 )
-from clients.codec import ollama  # its names imported as first read (codec/_lazy.py)
+from clients.codec import ollama  # its names imported as first read (clients/_lazy.py)
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, ModelInfo
 
 from . import _openapi_ollama as api

@@ -122,7 +122,7 @@ def test_codec_exports_are_reexported() -> None:
 
 @pytest.mark.parametrize("api", ["anthropic", "gemini", "ollama"])
 def test_the_other_apis_codecs_give_every_name_they_export(api: str) -> None:
-    # Their names are imported as first read (clients/codec/_lazy.py): each one in `__all__`
+    # Their names are imported as first read (clients/_lazy.py): each one in `__all__`
     # comes from the module its package says, and nothing else is made up.
     package = importlib.import_module(f"clients.codec.{api}")
     for name in package.__all__:

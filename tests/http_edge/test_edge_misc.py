@@ -257,7 +257,7 @@ def test_building_the_app_leaves_what_its_calls_need_unloaded() -> None:
     # business (it once loaded them for one constant); `websockets` waits for the first
     # `/v1/realtime` upgrade (http_edge/_websockets.py), also once uvicorn loaded its config;
     # the Gemini, Ollama and Anthropic codecs' translation waits for their first call
-    # (clients/codec/_lazy.py). A fresh interpreter shows whether one slipped back in.
+    # (clients/_lazy.py). A fresh interpreter shows whether one slipped back in.
     unwanted: tuple[str, ...] = ("pydantic.v1", "router_service.sessions", "router_service.state")
     unwanted += ("websockets",)
     unwanted += tuple(f"clients.codec.{api}._request" for api in ("gemini", "ollama", "anthropic"))

@@ -10,7 +10,7 @@ the OpenAI codec's that ``clients`` re-exports.
 
 from typing import TYPE_CHECKING
 
-from clients.codec._lazy import lazy_names
+from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
     from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         anthropic_error_type,
     )
 
-# Each name's module: imported when the name is first read (clients/codec/_lazy.py).
+# Each name's module: imported when the name is first read (clients/_lazy.py).
 _WHERE = {
     "FINISH_BY_STOP_REASON": "_tables",
     "MessageEvents": "_stream",

@@ -12,7 +12,7 @@ maps the other way (`router_service/providers/_gemini_map.py`).
 
 from typing import TYPE_CHECKING
 
-from clients.codec._lazy import lazy_names
+from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
     from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     )
     from clients.codec.gemini._thinking import include_thoughts
 
-# Each name's module: imported when the name is first read (clients/codec/_lazy.py).
+# Each name's module: imported when the name is first read (clients/_lazy.py).
 _WHERE = {
     "AUDIO_TYPES": "_tables",
     "CALLING_MODES": "_tables",

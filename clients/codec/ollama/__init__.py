@@ -10,7 +10,7 @@ its own, imported by name (``from clients.codec.ollama import …``), as the Gem
 
 from typing import TYPE_CHECKING
 
-from clients.codec._lazy import lazy_names
+from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
     from clients.codec.ollama._fields import (
@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         ollama_error,
     )
 
-# Each name's module: imported when the name is first read (clients/codec/_lazy.py).
+# Each name's module: imported when the name is first read (clients/_lazy.py).
 _WHERE = {
     "DONE_REASONS": "_tables",
     "MANAGEMENT": "_tables",

@@ -1,10 +1,11 @@
-"""Lazy names for a codec package of another API (Gemini, Ollama, Anthropic).
+"""Lazy names for a package whose importers mostly need a few of them.
 
-Their packages are imported by the edge at start-up (their tables say which paths are theirs
-and how their errors look), but their translation is needed by their callers' first call only:
-each name is imported from its module when first read, then kept in the package, so an edge
-nobody calls through Gemini holds none of Gemini's request and response code (~0.4 MiB for the
-three; benchmarks/README.md, 2026-12-05).
+Each name is imported from its module when first read, then kept in the package. The codec
+packages of the other APIs (Gemini, Ollama, Anthropic) are imported by the edge at start-up
+(their tables say which paths are theirs and how their errors look), but their translation is
+needed by their callers' first call only; `router_service.config` holds the router's whole
+config, of which the edge reads its own part. An idle edge holds neither (benchmarks/README.md,
+"Where idle RSS goes", 2026-12-05).
 """
 
 from __future__ import annotations
