@@ -262,6 +262,9 @@ def test_building_the_app_leaves_what_its_calls_need_unloaded() -> None:
     unwanted += ("websockets",)
     unwanted += tuple(f"clients.codec.{api}._request" for api in ("gemini", "ollama", "anthropic"))
     unwanted += ("clients.codec.gemini._stream", "clients.codec.anthropic._stream")
+    # Nor the router's spans and decisions, nor the synchronous client (clients/_lazy.py).
+    unwanted += ("router_service.telemetry._request", "router_service.telemetry._decisions")
+    unwanted += ("clients._sync_client",)
     probe = (
         "import sys; import http_edge; from http_edge._app import uvicorn_config; "
         "settings = http_edge.EdgeSettings(); "

@@ -49,3 +49,10 @@ def test_reflection_waits_for_its_first_call() -> None:
     # (test_reflection.py: both versions still answer).
     unwanted = ("grpc_reflection.v1alpha.reflection", "google.protobuf.descriptor_pb2")
     assert loaded_by_a_started_router(*unwanted) == []
+
+
+def test_the_router_leaves_the_client_library_unloaded() -> None:
+    # It takes the error contract and the codec from `clients`, never the client itself
+    # (clients/_lazy.py).
+    unwanted = ("clients._client", "clients._sync_client", "clients._stream")
+    assert loaded_by_a_started_router(*unwanted) == []
