@@ -4,6 +4,7 @@ start-up (benchmarks/README.md, "Where idle RSS goes")."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -34,11 +35,14 @@ asyncio.run(main())
 
 
 def loaded_by_a_started_router(*names: str) -> list[str]:
+    # Telemetry as by default: no OTEL_* variable asks for traces or OTLP metrics.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
     done = subprocess.run(
         [sys.executable, "-c", _STARTED_ROUTER, *names],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
@@ -55,4 +59,9 @@ def test_the_router_leaves_the_client_library_unloaded() -> None:
     # It takes the error contract and the codec from `clients`, never the client itself
     # (clients/_lazy.py).
     unwanted = ("clients._client", "clients._sync_client", "clients._stream")
+    assert loaded_by_a_started_router(*unwanted) == []
+
+
+def test_a_router_that_traces_nothing_loads_no_tracer() -> None:
+    unwanted = ("opentelemetry.sdk.trace", "router_service.telemetry._lean_trace")
     assert loaded_by_a_started_router(*unwanted) == []
