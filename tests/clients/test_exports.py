@@ -153,3 +153,14 @@ def test_generated_modules_are_importable() -> None:
     assert all(module.DESCRIPTOR.package == "switchboard.v1" for module in modules)
     assert callable(router_service_pb2_grpc.RouterServiceStub)
     assert callable(admin_service_pb2_grpc.AdminServiceStub)
+
+
+@pytest.mark.parametrize(
+    "package", ["clients", "router_service.config", "router_service.telemetry"]
+)
+def test_packages_of_lazy_names_say_where_each_of_their_names_lives(package: str) -> None:
+    # Their names are imported as first read (clients/_lazy.py): a name added to `__all__`
+    # without its module in `_WHERE` would be an AttributeError at its first use.
+    module = importlib.import_module(package)
+    assert set(module._WHERE) == set(module.__all__)
+    assert all(getattr(module, name) is not None for name in module.__all__)
