@@ -19,6 +19,7 @@ from router_service.config._providers import (
     TimeoutsConfig,
 )
 from router_service.config._routing import (
+    RESPONSES_API_KINDS,
     CacheConfig,
     ConversationsConfig,
     DeploymentRef,
@@ -168,6 +169,12 @@ class SwitchboardConfig(_Strict):
                 if dep.provider not in self.providers:
                     where = ("models", group_name, "deployments", i, "provider")
                     problems.append((where, f"unknown provider {dep.provider!r}"))
+                elif dep.api == "responses" and (
+                    (kind := self.providers[dep.provider].kind) not in RESPONSES_API_KINDS
+                ):
+                    where = ("models", group_name, "deployments", i, "api")
+                    message = f"kind {kind} has no Responses API (only openai and azure have)"
+                    problems.append((where, message))
                 first, price = prices.setdefault(dep.name, (group_name, self.price_of(dep)))
                 if price != self.price_of(dep):
                     where = ("models", group_name, "deployments", i, "price")

@@ -42,7 +42,7 @@ from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
-from router_service.providers import ChatCall, EmbedCall, MediaCall
+from router_service.providers import EmbedCall, MediaCall
 
 log = logging.getLogger("switchboard.engine")
 
@@ -117,7 +117,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         ) -> chat_pb2.ChatCompletion:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
             sent = _params_for(deployment, params)
-            call = ChatCall(deployment.upstream_model, lease.key.secret, sent, timeout)
+            call = deployment.chat_call(lease.key.secret, sent, timeout)
             try:
                 async with asyncio.timeout(timeout):
                     completion = await deployment.adapter.chat(call)
@@ -266,12 +266,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         """Open the upstream stream and read up to its first meaningful chunk, within the
         deployment's first-chunk timeout (capped by the caller's deadline)."""
         timeouts = deployment.timeouts
-        call = ChatCall(
-            deployment.upstream_model,
-            lease.key.secret,
-            _params_for(deployment, params),
-            ctx.attempt_timeout(timeouts.total_s),
-        )
+        sent = _params_for(deployment, params)
+        call = deployment.chat_call(lease.key.secret, sent, ctx.attempt_timeout(timeouts.total_s))
         opening: list[chat_pb2.ChatCompletionChunk] = []
         try:
             async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)):
@@ -357,7 +353,7 @@ def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2
     with no more stop sequences than it takes."""
     sent = params if deployment.reasoning else without_reasoning(params)
     if sent.HasField("stop_list"):
-        sent = beyond_cap(sent, deployment.adapter.stop_cap)[0]
+        sent = beyond_cap(sent, deployment.stop_cap)[0]
     return sent
 
 
@@ -379,7 +375,7 @@ def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
     stops = params.HasField("stop_list")  # without any, nothing for the router to enforce
 
     def cannot(deployment: Deployment) -> UpstreamFailure | None:
-        failure = deployment.adapter.cannot_express(params)
+        failure = deployment.cannot_express(params)
         return failure if failure is not None or not stops else cannot_enforce(deployment, params)
 
     return cannot

@@ -250,7 +250,7 @@ class StreamStops:
 
 def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
     """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
-    return stops_past(params, deployment.adapter.stop_cap)
+    return stops_past(params, deployment.stop_cap)
 
 
 def cannot_enforce(deployment: Deployment, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
@@ -259,7 +259,7 @@ def cannot_enforce(deployment: Deployment, params: chat_pb2.ChatParams) -> Upstr
     if not params.HasField("stop_list"):
         return None
     stops = stops_for(deployment, params)
-    cap = deployment.adapter.stop_cap
+    cap = deployment.stop_cap
     if len(stops) > MAX_ENFORCED_STOPS:
         return unsupported(
             f"'stop': {len(params.stop_list.values)} sequences; this model takes {cap} and the "
