@@ -32,6 +32,7 @@ from router_service.engine._stops import (
     beyond_cap,
     cannot_enforce,
     cut_completion,
+    has_stops,
     stops_for,
     stream_filters,
 )
@@ -136,7 +137,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
         route = ctx.route(deployment, usage)
-        if params.HasField("stop_list") and (stops := stops_for(deployment, params)):
+        if has_stops(params) and (stops := stops_for(deployment, params)):
             cut_completion(completion, stops)  # the stops past the upstream's cap
         # The caller's `reasoning.exclude`, before anyone sees it (no extras: nothing to read).
         if params.extra_json and hides_reasoning(params):
@@ -352,7 +353,7 @@ def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2
     """The chat params as `deployment` gets them: without the reasoning knob when it takes none,
     with no more stop sequences than it takes."""
     sent = params if deployment.reasoning else without_reasoning(params)
-    if sent.HasField("stop_list"):
+    if has_stops(sent):
         sent = beyond_cap(sent, deployment.stop_cap)[0]
     return sent
 
@@ -372,7 +373,7 @@ def _choices(params: chat_pb2.ChatParams) -> int:
 
 
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
-    stops = params.HasField("stop_list")  # without any, nothing for the router to enforce
+    stops = has_stops(params)  # without any, nothing for the router to enforce
 
     def cannot(deployment: Deployment) -> UpstreamFailure | None:
         failure = deployment.cannot_express(params)
