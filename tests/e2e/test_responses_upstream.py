@@ -34,7 +34,9 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "house": {
             "deployments": [{"provider": "alpha", "model": "house-reasoner", "api": "responses"}]
         },
+        "azure-pro": {"deployments": [{"provider": "az", "model": "o3-pro"}]},
     }
+    out["providers"]["az"] = {"kind": "azure", "base_url": fake.url, "keys": ["az-key"]}
     return out
 
 
@@ -215,3 +217,19 @@ async def test_a_grpc_chat_on_a_real_channel(router: RouterHandle, fake: FakeUps
     assert response.completion.choices[0].message.text == "Echo: hello"
     assert response.route.deployment == "alpha/house-reasoner"
     assert sent(fake, "house-reasoner").body["max_output_tokens"] == 64
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_azure_deployment_is_called_on_its_v1_responses_api(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    if stream:
+        chunks = await sdk.chat.completions.create(model="azure-pro", messages=HELLO, stream=True)
+        text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+    else:
+        answer = await sdk.chat.completions.create(model="azure-pro", messages=HELLO)
+        text = answer.choices[0].message.content or ""
+
+    assert text == "Echo: hello"
+    [call] = fake.state.calls()
+    assert (call.path, call.key, call.body["model"]) == ("/openai/v1/responses", "az-key", "o3-pro")
