@@ -38,6 +38,16 @@ def test_api_chat_is_taken_at_any_kind() -> None:
     assert [d.api for d in config.models["thinker"].deployments] == ["responses", "chat"]
 
 
+def test_one_deployment_has_one_api_in_every_group() -> None:
+    twice = CONFIG.replace("API", "chat") + (
+        "  again:\n    deployments:\n      - {provider: openai, model: house, api: chat}\n"
+    )
+    twice = twice.replace("auth: {open: true}\n", "") + "auth: {open: true}\n"
+
+    with pytest.raises(ConfigError, match=r"models\.again\.deployments\[0\]\.api: .*another api"):
+        parse_config(twice)
+
+
 @pytest.mark.parametrize(
     ("kind", "model", "configured", "api"),
     [
