@@ -27,6 +27,7 @@ from router_service.engine._reasoning_hidden import (
     without_chunk_reasoning,
 )
 from router_service.engine._reasoning_off import without_reasoning
+from router_service.engine._server_tools import server_tools_of
 from router_service.engine._stops import (
     ChunkFilter,
     beyond_cap,
@@ -128,7 +129,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                 await lease.settle_tokens(completion.usage.total_tokens)
             return completion
 
-        plan = await self.planner.plan(ctx)
+        plan = await self.planner.plan(ctx, server_tools_of(params))
         completion, deployment, stack = await self._run(
             ctx, plan, attempt, tokens=estimate_chat_tokens(params), params=params
         )
@@ -219,7 +220,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         ) -> _OpenStream:
             return await self._open(ctx, params, deployment, lease, stack)
 
-        plan = await self.planner.plan(ctx)
+        plan = await self.planner.plan(ctx, server_tools_of(params))
         started = self._clock.monotonic()
         screen = None if ctx.answers is None else ctx.answers.stream(_choices(params))
         opened, deployment, stack = await self._run(
