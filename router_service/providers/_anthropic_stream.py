@@ -112,6 +112,7 @@ class StreamMapper:
             self._claude[index][1].append(str(delta.get("partial_json") or ""))
             return []
         if kind == "citations_delta" and isinstance(delta.get("citation"), dict):
+            self._blocked = True  # the next text block is one of its own: say where it starts
             return [self._chunk({CITATION_KEY: dict(delta["citation"])})]
         if kind == "input_json_delta" and index in self._tools:
             if not delta.get("partial_json"):

@@ -5,6 +5,7 @@ Claude sent them; the router routes such a request to Claude deployments only.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,11 +13,14 @@ import anthropic
 import pytest
 from anthropic.types import (
     CitationsWebSearchResultLocation,
+    Message,
+    RawMessageStreamEvent,
     ServerToolUseBlock,
     TextBlock,
     WebFetchToolResultBlock,
     WebSearchToolResultBlock,
 )
+from pydantic import TypeAdapter
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
@@ -26,6 +30,7 @@ from tests.router_service.telemetry.spans import ended, events
 SEARCH: Any = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
 FETCH: Any = {"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 2}
 ASK: Any = {"role": "user", "content": "fake news today"}
+STREAM_EVENT = TypeAdapter(RawMessageStreamEvent)
 SEARCHED = ["text", "server_tool_use", "web_search_tool_result", "text"]
 
 
@@ -214,3 +219,26 @@ async def test_failover_between_claude_deployments_keeps_the_server_tools(
         message = await stream.get_final_message()
     assert [b.type for b in message.content] == SEARCHED
     assert fake.state.last(model="claude-b") is not None
+
+
+@pytest.mark.parametrize("tool", [SEARCH, FETCH])
+async def test_the_fakes_server_tool_answers_are_anthropics_types(
+    fake: FakeUpstream, tool: dict[str, Any]
+) -> None:
+    """The fake's answers, unary and streamed, validate strictly as the SDK's own types."""
+    fake.state.set_scenario(Scenario(tool_call=True))
+    message = Message.model_validate(await _direct(fake, tools=[tool]))
+    assert [b.type for b in message.content][1] == "server_tool_use"
+    async with anthropic.AsyncAnthropic(base_url=fake.url, api_key="sk-ant") as direct:
+        request: Any = {"model": "claude-x", "max_tokens": 256, "messages": [ASK]}
+        async with direct.messages.with_streaming_response.create(
+            **request, tools=[tool], stream=True
+        ) as response:
+            lines = [line async for line in response.iter_lines()]
+    events = [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ")]
+    for event in events:
+        if event["type"] != "ping":  # not among the SDK's event types: it skips them
+            STREAM_EVENT.validate_python(event)
+    starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert starts[2]["type"] == message.content[2].type  # the result block whole in its start
+    assert starts[2] == message.content[2].model_dump(exclude_none=True)
