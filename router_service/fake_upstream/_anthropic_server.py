@@ -93,7 +93,7 @@ def _citation(tool: str) -> JsonObject:
 
 def server_answer(tool: str, answer: R.ChatAnswer, paused: bool) -> tuple[list[JsonObject], str]:
     """The answer's content blocks and stop reason."""
-    blocks = [{"type": "text", "text": "Let me look that up."}]
+    blocks: list[JsonObject] = [{"type": "text", "text": "Let me look that up."}]
     blocks += _call_and_result(tool, answer.text.removeprefix("Echo: "))
     if paused:
         return blocks, "pause_turn"

@@ -16,6 +16,11 @@ Followed:
   the last assistant turn's thinking blocks must come back unchanged when tools are used):
   https://docs.claude.com/en/docs/build-with-claude/extended-thinking. OpenAI has no field for
   them: callers get and give them as the message's `thinking_blocks` (LiteLLM's name for it).
+- Server tools (web search, web fetch: `clients.codec.anthropic._server_tools`): the tools go
+  as declared; an answer holding their blocks (or cited text) keeps Claude's content blocks
+  whole on the message (`CONTENT_KEY`), an assistant turn that holds them goes back as given,
+  and `usage.server_tool_use` and a stop reason no finish reason says (`pause_turn`) go along.
+  Streams: `_anthropic_stream`.
 """
 
 from __future__ import annotations

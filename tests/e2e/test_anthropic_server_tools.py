@@ -223,7 +223,7 @@ async def test_failover_between_claude_deployments_keeps_the_server_tools(
 
 @pytest.mark.parametrize("tool", [SEARCH, FETCH])
 async def test_the_fakes_server_tool_answers_are_anthropics_types(
-    fake: FakeUpstream, tool: dict[str, Any]
+    fake: FakeUpstream, tool: Any
 ) -> None:
     """The fake's answers, unary and streamed, validate strictly as the SDK's own types."""
     fake.state.set_scenario(Scenario(tool_call=True))

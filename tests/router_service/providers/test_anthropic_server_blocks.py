@@ -48,7 +48,7 @@ BLOCKS: list[dict[str, Any]] = [
     FAILED,
     {"type": "text", "text": "No more searches."},
 ]
-USAGE = {"input_tokens": 5, "output_tokens": 7}
+USAGE: dict[str, Any] = {"input_tokens": 5, "output_tokens": 7}
 USAGE |= {"server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0}}
 ANSWER = {
     "id": "msg_1",
@@ -119,9 +119,8 @@ def test_a_stream_comes_back_as_the_same_blocks() -> None:
 
 
 def test_a_turn_with_server_blocks_goes_back_to_claude_as_given() -> None:
-    turn = {"role": "assistant", "content": [{**BLOCKS[0]}, *BLOCKS[1:]]}
     unsigned = {"type": "thinking", "thinking": "another provider's", "signature": ""}
-    turn["content"].insert(0, unsigned)
+    turn = {"role": "assistant", "content": [unsigned, *BLOCKS]}
     request = {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "?"}, turn]}
     chat = openai_body({**request, "tools": [SEARCH]})
     assert chat["tools"] == [SEARCH] and chat["messages"][1][CONTENT_KEY] == BLOCKS
