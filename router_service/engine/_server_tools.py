@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clients.codec.anthropic._server_tools import server_tool_family
+from clients.codec.anthropic import server_tool_family
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
 from router_service.errors import InvalidRequestError

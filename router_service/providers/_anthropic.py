@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from clients import chat_completion_from_openai, chat_params_to_openai
-from clients.codec.anthropic._server_tools import BETA_KEY
+from clients.codec.anthropic import BETA_KEY
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers import _anthropic_map as A
@@ -54,9 +54,8 @@ class AnthropicAdapter(HttpAdapter):
         params: Mapping[str, str] | None = None,
     ) -> httpx.Request:
         betas = None if body is None or not self.betas_in_header else body.get(BETA_KEY)
-        if not isinstance(betas, list):
+        if body is None or not isinstance(betas, list):
             return super()._request(method, url, api_key, timeout, body=body, params=params)
-        assert body is not None
         sent = {key: value for key, value in body.items() if key != BETA_KEY}
         request = super()._request(method, url, api_key, timeout, body=sent, params=params)
         flags = [request.headers.get("anthropic-beta", ""), *map(str, betas)]

@@ -28,9 +28,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clients.codec.anthropic import FINISH_BY_STOP_REASON, STATUS_BY_ERROR_TYPE
-from clients.codec.anthropic._server_tools import (
+from clients.codec.anthropic import (
     CONTENT_KEY,
+    FINISH_BY_STOP_REASON,
+    STATUS_BY_ERROR_TYPE,
     STOP_KEY,
     has_server_blocks,
     server_tool_family,

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from clients.codec.anthropic._server_tools import BLOCK_KEY, CITATION_KEY, TEXT_BLOCK_KEY
+from clients.codec.anthropic import BLOCK_KEY, CITATION_KEY, TEXT_BLOCK_KEY
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_map import finish_reason, say_stopped, usage
 

@@ -19,8 +19,13 @@ from clients import (
     chunk_from_openai,
     chunk_to_openai,
 )
-from clients.codec.anthropic import MessageEvents, message_to_anthropic, openai_body
-from clients.codec.anthropic._server_tools import CONTENT_KEY, wanted_betas
+from clients.codec.anthropic import (
+    CONTENT_KEY,
+    MessageEvents,
+    message_to_anthropic,
+    openai_body,
+    wanted_betas,
+)
 from router_service.providers import _anthropic_map as A
 from router_service.providers._anthropic_stream import StreamMapper
 
