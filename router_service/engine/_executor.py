@@ -42,7 +42,7 @@ from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
-from router_service.providers import ChatCall, EmbedCall, MediaCall
+from router_service.providers import EmbedCall, MediaCall
 
 log = logging.getLogger("switchboard.engine")
 
@@ -117,7 +117,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         ) -> chat_pb2.ChatCompletion:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
             sent = _params_for(deployment, params)
-            call = ChatCall(deployment.upstream_model, lease.key.secret, sent, timeout)
+            call = deployment.chat_call(lease.key.secret, sent, timeout)
             try:
                 async with asyncio.timeout(timeout):
                     completion = await deployment.adapter.chat(call)
@@ -266,11 +266,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         """Open the upstream stream and read up to its first meaningful chunk, within the
         deployment's first-chunk timeout (capped by the caller's deadline)."""
         timeouts = deployment.timeouts
-        call = ChatCall(
-            deployment.upstream_model,
-            lease.key.secret,
-            _params_for(deployment, params),
-            ctx.attempt_timeout(timeouts.total_s),
+        call = deployment.chat_call(
+            lease.key.secret, _params_for(deployment, params), ctx.attempt_timeout(timeouts.total_s)
         )
         opening: list[chat_pb2.ChatCompletionChunk] = []
         try:

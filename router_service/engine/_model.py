@@ -10,7 +10,7 @@ from router_service.clock import Clock
 from router_service.config import PriceConfig, TimeoutsConfig
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
-from router_service.providers import ProviderAdapter
+from router_service.providers import ChatCall, ProviderAdapter
 from router_service.sessions import ThreadProtection
 
 if TYPE_CHECKING:
@@ -54,6 +54,11 @@ class Deployment:
     price: PriceConfig | None = None  # None: its calls have no cost
     realtime: bool = False  # serves Realtime API sessions (`realtime: true`)
     reasoning: bool = True  # takes the reasoning knob (configured, or by its model's name)
+    base_model: str = ""  # what the upstream serves as `upstream_model`; "": that name itself
+
+    def chat_call(self, api_key: str, params: chat_pb2.ChatParams, timeout_s: float) -> ChatCall:
+        """One attempt's input to this deployment's adapter."""
+        return ChatCall(self.upstream_model, api_key, params, timeout_s, self.base_model)
 
     @property
     def timeouts(self) -> TimeoutsConfig:

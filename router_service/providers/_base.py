@@ -28,6 +28,13 @@ class ChatCall:
     params: chat_pb2.ChatParams
     # Seconds this attempt may take in all (the caller's remaining deadline, capped by config).
     timeout_s: float
+    # The model the upstream serves as `upstream_model` (config `base_model`); "": that name.
+    base_model: str = ""
+
+    @property
+    def named_model(self) -> str:
+        """The name what is inferred from a model's name reads (reasoning, efforts, budgets)."""
+        return self.base_model or self.upstream_model
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from router_service.providers._reasoning import (
-    BUDGET_BY_EFFORT,
-    claude_mode,
-    effort_for_budget,
-)
+from router_service.providers._reasoning import BUDGET_BY_EFFORT, effort_for_budget
 from router_service.providers._reasoning_budgets import gemini_fitted
+from router_service.providers._reasoning_claude import claude_mode
 from router_service.providers._reasoning_models import takes_reasoning
 from router_service.providers._reasoning_object import is_google_openai, is_openrouter
 
