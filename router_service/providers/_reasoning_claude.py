@@ -21,7 +21,7 @@ from router_service.providers._reasoning import (
     openrouter_thinking,
 )
 
-__all__ = ["claude_mode", "for_bedrock", "for_claude", "is_bedrock_claude"]
+__all__ = ["claude_mode", "claude_output_limit", "for_bedrock", "for_claude", "is_bedrock_claude"]
 
 # What the answer may take besides thinking when neither the caller nor the config said
 # (Bedrock's Converse has no default of ours; LiteLLM's DEFAULT_MAX_TOKENS).
@@ -131,14 +131,48 @@ def thinking_on(thinking: Any) -> bool:
     return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
-def room_for(thinking: Any, max_tokens: int | None, default_answer: int) -> int | None:
+def room_for(
+    thinking: Any, max_tokens: int | None, default_answer: int, model: str = ""
+) -> int | None:
     """The `max_tokens` Claude needs with `thinking`: above the budget, the answer keeping the
-    caller's `max_tokens` (or `default_answer`) beside it. None: keep what there is."""
+    caller's `max_tokens` (or `default_answer`) beside it, within `model`'s output limit
+    (`claude_output_limit`; a name it does not know: no limit). Past the limit the budget gives
+    way, in `thinking`: the answer keeps its room (but Claude's least budget, 1024), thinking
+    takes the rest. None: keep what there is."""
     budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
     fits = max_tokens is not None and max_tokens > (budget or 0)
     if not thinking_on(thinking) or not isinstance(budget, int) or budget <= 0 or fits:
         return None
-    return budget + (max_tokens or default_answer)
+    answer = max_tokens or default_answer
+    limit = claude_output_limit(model)
+    if limit is None or budget + answer <= limit:
+        return budget + answer
+    thinking["budget_tokens"] = limit - min(answer, limit - CLAUDE_MIN_BUDGET)
+    return limit
+
+
+# Claude's most output tokens (`max_tokens`, thinking included) by model, from Anthropic's
+# models overview (https://docs.claude.com/en/docs/about-claude/models/overview): (version,
+# family or "" for all) → limit. Newer models (4.6 on, whose figures sources disagree on) and
+# names without a version are not listed: their calls are sent as asked.
+_OUTPUT_LIMITS: dict[tuple[tuple[int, int], str], int] = {
+    ((3, 5), ""): 8192,
+    ((3, 7), ""): 64000,
+    ((4, 0), "opus"): 32000,
+    ((4, 0), "sonnet"): 64000,
+    ((4, 1), "opus"): 32000,
+    ((4, 5), ""): 64000,  # Sonnet, Haiku and Opus 4.5
+}
+
+
+def claude_output_limit(model: str) -> int | None:
+    """The most `max_tokens` a Claude model takes, by its name (None: not known)."""
+    found = _CLAUDE_VERSION.search(model)
+    if found is None:
+        return None
+    version = (int(found.group(1)), int(found.group(2) or 0))
+    family = next((f for f in ("opus", "sonnet", "haiku") if f in model), "")
+    return _OUTPUT_LIMITS.get((version, ""), _OUTPUT_LIMITS.get((version, family)))
 
 
 def without_sampling(params: JsonObject, top_p_key: str = "top_p") -> None:
@@ -161,7 +195,7 @@ def for_claude(
     with_effort(out, effort)
     if thinking_on(thinking):
         without_sampling(out)
-        raised = room_for(thinking, out.get("max_tokens"), default_max_tokens)
+        raised = room_for(thinking, out.get("max_tokens"), default_max_tokens, model)
         if raised is not None:
             out["max_tokens"] = raised
 
@@ -195,7 +229,7 @@ def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
         inference = out.setdefault("inferenceConfig", {})
         without_sampling(inference, "topP")
         extra.pop("top_k", None)
-        raised = room_for(thinking, inference.get("maxTokens"), DEFAULT_ANSWER_TOKENS)
+        raised = room_for(thinking, inference.get("maxTokens"), DEFAULT_ANSWER_TOKENS, model)
         if raised is not None:
             inference["maxTokens"] = raised
     with_effort(extra, effort)
