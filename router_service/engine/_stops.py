@@ -4,8 +4,9 @@ An upstream takes so many stop sequences (OpenAI's 4, Gemini's and Cohere's 5: t
 `stop_cap`). A call sends the first that many, in the caller's order; the rest are the
 router's to enforce on the answer: each choice's content is cut before the earliest of them it
 holds (the stop itself left out, as upstreams do), and the choice ends with finish_reason
-`stop`, naming the stop that matched (`matched_stop`). Tool calls, reasoning and logprobs are
-left as the upstream sent them. A non-streamed answer's usage is the upstream's (it generated
+`stop`, naming the stop that matched (`matched_stop`); its `logprobs.content` loses the
+entries past the cut (_stop_logprobs.py). Tool calls and reasoning are left as the upstream
+sent them. A non-streamed answer's usage is the upstream's (it generated
 the text past the cut). A stream holds back the last (longest stop − 1) characters of each
 choice's content, releases the rest as it comes, and on a match ends the choice there (where
 the call would cut the same text: `_pending`); once
@@ -24,6 +25,7 @@ from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
 from router_service.engine._reasoning_hidden import without_chunk_reasoning
+from router_service.engine._stop_logprobs import HeldLogprobs, cut_logprobs
 from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS, json_object
 from router_service.providers._mapping import unsupported
@@ -122,6 +124,8 @@ def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) ->
         if found is None:
             continue
         message.text = message.text[: found[0]]
+        if choice.logprobs_json:
+            choice.logprobs_json = cut_logprobs(choice.logprobs_json, found[0])
         if not message.tool_calls:
             _stopped(choice, found[1])
 
@@ -164,6 +168,7 @@ class StreamStops:
         "_finished",
         "_held",
         "_keep",
+        "_logprobs",
         "_prompt",
         "_seen",
         "_stops",
@@ -175,6 +180,7 @@ class StreamStops:
         self._choices = max(choices, 1)
         self._prompt = prompt_tokens
         self._held: dict[int, str] = {}
+        self._logprobs: HeldLogprobs | None = None  # the entries held with the text, if any
         self._ended: set[int] = set()  # choices a stop ended: what follows of them is dropped
         self._finished: set[int] = set()  # choices ended either way
         self._seen = 0  # characters of content the upstream sent
@@ -209,6 +215,8 @@ class StreamStops:
             return False
         delta = choice.delta
         held = self._held.get(index, "")
+        if choice.logprobs_json:
+            self._hold_logprobs(choice, len(held))
         if delta.WhichOneof("content") == "text":
             self._seen += len(delta.text)
             held += delta.text
@@ -220,6 +228,7 @@ class StreamStops:
         found = _earliest(held, self._stops) if held else None
         if found is not None and (settled or not _pending(held, self._stops, found)):
             delta.text = held[: found[0]]
+            self._release_logprobs(choice, found[0], end=True)
             _stopped(choice, found[1])
             self._ended.add(index)
             self._finished.add(index)
@@ -233,9 +242,25 @@ class StreamStops:
             split = max(len(held) - self._keep, 0)
             released, rest = held[:split], held[split:]
         self._held[index] = rest
+        self._release_logprobs(choice, len(released))
         if released or delta.WhichOneof("content") == "text":
             delta.text = released
         return True
+
+    def _hold_logprobs(self, choice: chat_pb2.ChunkChoice, at: int) -> None:
+        """Hold the delta's logprobs entries with its text (which begins at `at` of what the
+        choice holds)."""
+        if self._logprobs is None:
+            self._logprobs = HeldLogprobs()
+        if self._logprobs.take(choice.index, choice.logprobs_json, at):
+            choice.ClearField("logprobs_json")
+
+    def _release_logprobs(self, choice: chat_pb2.ChunkChoice, upto: int, end: bool = False) -> None:
+        """The held entries of the text released (the first `upto` characters held)."""
+        if self._logprobs is not None:
+            released = self._logprobs.release(choice.index, upto, end=end)
+            if released:
+                choice.logprobs_json = released
 
     def _usage(self, last: Chunk) -> Chunk:
         """The usage chunk of a stream cut here: the router's estimate."""
