@@ -5,15 +5,19 @@ An upstream takes so many stop sequences (OpenAI's 4, Gemini's and Cohere's 5: t
 router's to enforce on the answer: each choice's content is cut before the earliest of them it
 holds (the stop itself left out, as upstreams do), and the choice ends with finish_reason
 `stop`, naming the stop that matched (`matched_stop`); its `logprobs.content` loses the
-entries past the cut (_stop_logprobs.py). Tool calls and reasoning are left as the upstream
-sent them. A non-streamed answer's usage is the upstream's (it generated
-the text past the cut). A stream holds back the last (longest stop − 1) characters of each
-choice's content, releases the rest as it comes, and on a match ends the choice there (where
-the call would cut the same text: `_pending`); once
-every choice ended and a match ended the last, `cut` tells the relay to read the upstream no
-further (its call is closed), after a usage chunk of the router's estimate (the prompt's, and
-the text, reasoning and tool call arguments the upstream sent), the upstream's own never
-having come.
+entries past the cut (_stop_logprobs.py). Reasoning is left as the upstream sent it. Tool calls
+that came with the text the stop is in (one message, one chunk) go with the text past it: the
+order of the two inside one is unknowable, and upstreams generate a turn's text before its tool
+calls (OpenAI's and Anthropic's streams send it first), so an upstream that had honoured the
+stop would not have made them; a call and a stream thus end such a choice alike, its text cut,
+no tool call, finish `stop`. A stream's tool calls sent in a chunk before the stop's came
+before it and stay (they are the caller's already). A non-streamed answer's usage is the
+upstream's (it generated the text past the cut). A stream holds back the last (longest stop
+− 1) characters of each choice's content, releases the rest as it comes, and on a match ends
+the choice there (where the call would cut the same text: `_pending`); once every choice ended
+and a match ended the last, `cut` tells the relay to read the upstream no further (its call is
+closed), after a usage chunk of the router's estimate (the prompt's, and the text, reasoning
+and tool call arguments the upstream sent), the upstream's own never having come.
 """
 
 from __future__ import annotations
@@ -114,6 +118,12 @@ def _stopped(choice: chat_pb2.Choice | chat_pb2.ChunkChoice, stop: str) -> None:
     choice.matched_stop = stop
 
 
+def _without_calls(message: chat_pb2.ChatMessage) -> None:
+    """Drop the tool calls that came with the text a stop cut (generated after it)."""
+    del message.tool_calls[:]
+    message.ClearField("function_call")
+
+
 def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) -> None:
     """Cut each choice's text content before the earliest of `stops` (in place)."""
     for choice in completion.choices:
@@ -126,8 +136,8 @@ def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) ->
         message.text = message.text[: found[0]]
         if choice.logprobs_json:
             choice.logprobs_json = cut_logprobs(choice.logprobs_json, found[0])
-        if not message.tool_calls:
-            _stopped(choice, found[1])
+        _without_calls(message)
+        _stopped(choice, found[1])
 
 
 class ChunkFilter(Protocol):
@@ -228,6 +238,7 @@ class StreamStops:
         found = _earliest(held, self._stops) if held else None
         if found is not None and (settled or not _pending(held, self._stops, found)):
             delta.text = held[: found[0]]
+            _without_calls(delta)
             self._release_logprobs(choice, found[0], end=True)
             _stopped(choice, found[1])
             self._ended.add(index)
