@@ -42,6 +42,7 @@ __all__ = [
     "StreamStops",
     "beyond_cap",
     "cannot_enforce",
+    "choices_of",
     "cut_completion",
     "stops_for",
     "stops_past",
@@ -284,6 +285,11 @@ class StreamStops:
         return Chunk(id=last.id, created=last.created, model=last.model, usage=usage)
 
 
+def choices_of(params: chat_pb2.ChatParams) -> int:
+    """How many choices `params` ask for (`n`)."""
+    return params.n if params.HasField("n") else 1
+
+
 def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
     """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
     return stops_past(params, deployment.adapter.stop_cap)
@@ -324,7 +330,7 @@ def stream_filters(
     stops = stops_for(deployment, params) if params.HasField("stop_list") else ()
     if not stops:
         return screen, hidden
-    choices = params.n if params.HasField("n") else 1
+    choices = choices_of(params)
     chain: list[ChunkFilter] = [StreamStops(stops, choices, estimate_prompt_tokens(params))]
     if hidden:
         chain.append(_HiddenReasoning())
