@@ -127,7 +127,7 @@ async def hidden_opening(
         try:
             done, _ = await asyncio.wait({pending, timer}, timeout=stall_s, return_when=_FIRST)
         except BaseException:  # the caller left: no read left running
-            pending.cancel()
+            await _stop(pending)
             raise
         finally:
             timer.cancel()
@@ -141,11 +141,18 @@ async def hidden_opening(
         elif timer in done:  # thinking for an interval: the stream commits, the read goes on
             return _resumed(pending, chunks)
         else:
-            pending.cancel()
+            await _stop(pending)
             raise UpstreamFailure(Outcome.STALLED, f"no chunk within {stall_s:g}s")
 
 
 _FIRST = asyncio.FIRST_COMPLETED
+
+
+async def _stop(pending: asyncio.Future[Chunk | None]) -> None:
+    """Cancel a read not yet done, and let it end (before the upstream call is closed)."""
+    if not pending.done():
+        pending.cancel()
+        await asyncio.wait({pending})
 
 
 async def _next(chunks: AsyncIterator[Chunk]) -> Chunk | None:
@@ -163,9 +170,7 @@ async def _resumed(
             async for chunk in rest:
                 yield chunk
     finally:
-        if not pending.done():
-            pending.cancel()
-            await asyncio.wait({pending})
+        await _stop(pending)
         aclose = getattr(rest, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -29,12 +29,15 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     out = config(fake)
     out["providers"]["ant"] = {"kind": "anthropic", "base_url": fake.base_url, "keys": ["k"]}
     out["models"]["claude"] = {"deployments": [{"provider": "ant", "model": "claude-x"}]}
-    out["models"]["flash-then-chain"] = {
-        "deployments": [
-            {"provider": "google", "model": "gemini-x"},
-            {"provider": "alpha", "model": "model-a"},
-        ]
-    }
+    # A Gemini provider that calls a second's silence a stall.
+    out["providers"]["quick"] = {**out["providers"]["google"], "timeouts": {"stall_s": 0.5}}
+    for name, provider in (("flash-then-chain", "google"), ("quick-then-chain", "quick")):
+        out["models"][name] = {
+            "deployments": [
+                {"provider": provider, "model": "gemini-x"},
+                {"provider": "alpha", "model": "model-a"},
+            ]
+        }
     return await start_router(out)
 
 
@@ -188,21 +191,26 @@ async def test_gemini_thoughts_are_screened_as_reasoning(
     assert streamed == redacted
 
 
-@pytest.mark.parametrize("fault", ["reset", "error"])
+FAULTS = {
+    "reset": {"reset_after_chunks": 2},
+    "error": {"wrapped_error_at_chunk": 2},
+    "stall": {"stall_after_chunks": 2},
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
 async def test_a_stream_that_sent_only_unasked_thoughts_fails_over(
     gemini: genai.Client, fake: FakeUpstream, fault: str
 ) -> None:
     """A Gemini deployment asked to think (a budget) sends its thoughts, which this caller did
-    not ask to see (no includeThoughts), then fails: nothing reached the caller, so the next
-    deployment answers, as if the first had failed before any chunk."""
-    failing = (
-        Scenario(reasoning=REASONING, content=ANSWER, reset_after_chunks=2)
-        if fault == "reset"
-        else Scenario(reasoning=REASONING, content=ANSWER, wrapped_error_at_chunk=2)
-    )
+    not ask to see (no includeThoughts), then fails (an error, a reset, a stall past its
+    provider's `stall_s`): nothing reached the caller, so the next deployment answers, as if
+    the first had failed before any chunk."""
+    failing = Scenario(reasoning=REASONING, content=ANSWER, **FAULTS[fault])
     fake.state.set_scenario(failing, model="gemini-x")
+    model = "quick-then-chain" if fault == "stall" else "flash-then-chain"
 
-    streamed = await _streamed(gemini, "flash-then-chain", None)
+    streamed = await _streamed(gemini, model, None)
 
     assert streamed and not any(thought for thought, _ in streamed)
     assert "".join(text for _, text in streamed) == ANSWER
