@@ -25,11 +25,15 @@ from router_service.guardrails import Guardrails
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
 from router_service.providers._reasoning_models import takes_reasoning
+from router_service.providers._responses_models import upstream_api
 from router_service.responses import BackgroundRecords, Conversations, StoredResponses
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
 from router_service.state import MemoryStateStore, StateStore, StoreUnavailableError, open_store
 from router_service.telemetry import StateGauges
+
+# The least `max_output_tokens` the Responses API takes (a probe of a Responses deployment).
+_RESPONSES_MIN_OUTPUT = 16
 
 
 class Runtime:
@@ -113,12 +117,21 @@ class Runtime:
                 ),
                 "",
             )
+            api = next(
+                (
+                    d.api
+                    for d in self.planner.deployments.values()
+                    if d.provider == adapter.name and d.upstream_model == model
+                ),
+                upstream_api(adapter.kind, model, None),
+            )
             params = chat_pb2.ChatParams(
                 model=model,
                 messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="ping")],
-                max_tokens=1,
+                # The Responses API refuses a `max_output_tokens` under 16.
+                max_tokens=_RESPONSES_MIN_OUTPUT if api == "responses" else 1,
             )
-            await adapter.chat(ChatCall(model, key.secret, params, timeout))
+            await adapter.chat(ChatCall(model, key.secret, params, timeout, api))
 
         return probe
 
@@ -239,6 +252,9 @@ def _build_groups(
                     realtime=ref.realtime,
                     reasoning=_reasoning(ref, adapters[ref.provider].kind),
                     base_model=ref.base_model or "",
+                    api=upstream_api(
+                        adapters[ref.provider].kind, ref.base_model or ref.model, ref.api
+                    ),
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))

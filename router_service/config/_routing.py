@@ -9,6 +9,11 @@ from pydantic import Field
 from router_service.config._base import Strategy, _Strict
 from router_service.config._prices import PriceConfig
 
+# The provider kinds whose API has OpenAI's Responses API (`POST /responses`): a deployment of
+# another kind cannot be `api: responses`.
+RESPONSES_API_KINDS = frozenset({"openai", "azure"})
+UpstreamApi = Literal["chat", "responses"]
+
 
 class DeploymentRef(_Strict):
     """A deployment: one provider's upstream model."""
@@ -45,6 +50,14 @@ class DeploymentRef(_Strict):
         "Cohere models other than command-a-reasoning* take none); false: a caller's "
         "`reasoning_effort`, `thinking` and `output_config.effort` are not sent to it; true: "
         "they are.",
+    )
+    api: UpstreamApi | None = Field(
+        default=None,
+        description="Which upstream API the deployment is called with: `chat` "
+        "(`/chat/completions`) or `responses` (`/responses`, kinds openai and azure); unset: "
+        "`responses` for the models OpenAI serves only there (gpt-5-pro, o1-pro, o3-pro, "
+        "o3-deep-research, o4-mini-deep-research, the codex models, computer-use-preview) at "
+        "kinds openai and azure, else `chat`.",
     )
 
     @property

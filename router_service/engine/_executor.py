@@ -35,6 +35,7 @@ from router_service.engine._stops import (
     cannot_enforce,
     choices_of,
     cut_completion,
+    has_stops,
     stops_for,
     stream_filters,
 )
@@ -139,7 +140,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
         route = ctx.route(deployment, usage)
-        if params.HasField("stop_list") and (stops := stops_for(deployment, params)):
+        if has_stops(params) and (stops := stops_for(deployment, params)):
             cut_completion(completion, stops)  # the stops past the upstream's cap
         # The caller's `reasoning.exclude`, before anyone sees it (no extras: nothing to read).
         if params.extra_json and hides_reasoning(params):
@@ -269,9 +270,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         """Open the upstream stream and read up to its first meaningful chunk, within the
         deployment's first-chunk timeout (capped by the caller's deadline)."""
         timeouts = deployment.timeouts
-        call = deployment.chat_call(
-            lease.key.secret, _params_for(deployment, params), ctx.attempt_timeout(timeouts.total_s)
-        )
+        sent = _params_for(deployment, params)
+        call = deployment.chat_call(lease.key.secret, sent, ctx.attempt_timeout(timeouts.total_s))
         opening: list[chat_pb2.ChatCompletionChunk] = []
         began = self._clock.monotonic()
         try:
@@ -360,8 +360,8 @@ def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2
     """The chat params as `deployment` gets them: without the reasoning knob when it takes none,
     with no more stop sequences than it takes."""
     sent = params if deployment.reasoning else without_reasoning(params)
-    if sent.HasField("stop_list"):
-        sent = beyond_cap(sent, deployment.adapter.stop_cap)[0]
+    if has_stops(sent):
+        sent = beyond_cap(sent, deployment.stop_cap)[0]
     return sent
 
 
@@ -376,10 +376,10 @@ def _seen(
 
 
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
-    stops = params.HasField("stop_list")  # without any, nothing for the router to enforce
+    stops = has_stops(params)  # without any, nothing for the router to enforce
 
     def cannot(deployment: Deployment) -> UpstreamFailure | None:
-        failure = deployment.adapter.cannot_express(params)
+        failure = deployment.cannot_express(params)
         return failure if failure is not None or not stops else cannot_enforce(deployment, params)
 
     return cannot

@@ -44,6 +44,7 @@ __all__ = [
     "cannot_enforce",
     "choices_of",
     "cut_completion",
+    "has_stops",
     "stops_for",
     "stops_past",
     "stream_filters",
@@ -58,25 +59,42 @@ MAX_ENFORCED_STOPS = 256
 MAX_ENFORCED_STOP_CHARS = 256
 
 
+def stop_values(params: chat_pb2.ChatParams) -> Sequence[str]:
+    """The stop sequences of `params`, a list's or the one string's (none: empty)."""
+    which = params.WhichOneof("stop")
+    if which == "stop_list":
+        return params.stop_list.values
+    return (params.stop_text,) if which == "stop_text" else ()
+
+
+def has_stops(params: chat_pb2.ChatParams) -> bool:
+    return params.WhichOneof("stop") is not None
+
+
 def beyond_cap(
     params: chat_pb2.ChatParams, cap: int | None
 ) -> tuple[chat_pb2.ChatParams, tuple[str, ...]]:
-    """`params` as a call may send them (the first `cap` stops) and the stops left to the
-    router; `params` itself, and none, when its stops fit (or the upstream has no cap)."""
-    if cap is None or not params.HasField("stop_list") or len(params.stop_list.values) <= cap:
+    """`params` as a call may send them (the first `cap` stops; none at all where the API takes
+    none, as the Responses API) and the stops left to the router; `params` itself, and none,
+    when its stops fit (or the upstream has no cap)."""
+    if cap is None or len(stop_values(params)) <= cap:
         return params, ()
     stops = stops_past(params, cap)  # none when those past the cap are empty: cut all the same
     sent = chat_pb2.ChatParams()
     sent.CopyFrom(params)
-    del sent.stop_list.values[cap:]
+    if cap == 0:
+        sent.ClearField("stop")
+    else:
+        del sent.stop_list.values[cap:]
     return sent, stops
 
 
 def stops_past(params: chat_pb2.ChatParams, cap: int | None) -> tuple[str, ...]:
     """The stops of `params` past `cap` (empty ones dropped: they match nothing)."""
-    if cap is None or not params.HasField("stop_list") or len(params.stop_list.values) <= cap:
+    values = stop_values(params)
+    if cap is None or len(values) <= cap:
         return ()
-    return tuple(s for s in params.stop_list.values[cap:] if s)
+    return tuple(s for s in values[cap:] if s)
 
 
 def _earliest(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
@@ -292,19 +310,19 @@ def choices_of(params: chat_pb2.ChatParams) -> int:
 
 def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
     """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
-    return stops_past(params, deployment.adapter.stop_cap)
+    return stops_past(params, deployment.stop_cap)
 
 
 def cannot_enforce(deployment: Deployment, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
     """Why the router will not enforce the stops of `params` past what `deployment` takes
     (too many of them, or one too long), as the failure that passes it over; None: it will."""
-    if not params.HasField("stop_list"):
+    if not has_stops(params):
         return None
     stops = stops_for(deployment, params)
-    cap = deployment.adapter.stop_cap
+    cap = deployment.stop_cap
     if len(stops) > MAX_ENFORCED_STOPS:
         return unsupported(
-            f"'stop': {len(params.stop_list.values)} sequences; this model takes {cap} and the "
+            f"'stop': {len(stop_values(params))} sequences; this model takes {cap} and the "
             f"router enforces at most {MAX_ENFORCED_STOPS} more",
             "stop",
         )
@@ -327,7 +345,7 @@ def stream_filters(
     guardrails (`screen`, which screen the text the caller will see); and whether the reasoning
     is still to be taken out before them (`hidden`: the caller's ask). With stops to enforce,
     it is taken out between: they count the reasoning the upstream generated."""
-    stops = stops_for(deployment, params) if params.HasField("stop_list") else ()
+    stops = stops_for(deployment, params) if has_stops(params) else ()
     if not stops:
         return screen, hidden
     choices = choices_of(params)

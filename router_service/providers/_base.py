@@ -15,6 +15,7 @@ from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
+from router_service.config._routing import UpstreamApi
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 
@@ -28,6 +29,9 @@ class ChatCall:
     params: chat_pb2.ChatParams
     # Seconds this attempt may take in all (the caller's remaining deadline, capped by config).
     timeout_s: float
+    # The upstream API the deployment is called with (`api`): chat completions, or the
+    # Responses API (OpenAI-format kinds that have it: _responses_map.py).
+    api: UpstreamApi = "chat"
     # The model the upstream serves as `upstream_model` (config `base_model`); "": that name.
     base_model: str = ""
 

@@ -44,9 +44,18 @@ from router_service.providers._rerank import (
     rerank_served,
     voyage_rerank,
 )
+from router_service.providers._responses_map import completion_from_response
+from router_service.providers._responses_map import failure_of as response_failure
+from router_service.providers._responses_map import request_body as responses_body
+from router_service.providers._responses_stream import ResponsesStream, failure_of_event
 from router_service.providers._sse import json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
-from router_service.providers._transport import HttpAdapter, JsonObject, malformed
+from router_service.providers._transport import (
+    MAPPING_ERRORS,
+    HttpAdapter,
+    JsonObject,
+    malformed,
+)
 
 
 class OpenAIAdapter(HttpAdapter):
@@ -164,7 +173,45 @@ class OpenAIAdapter(HttpAdapter):
                 body["stream_options"] = {**asked, "include_usage": True}
         return body
 
+    def _responses_url(self, upstream_model: str) -> str:
+        """Where the Responses API lives (`api: responses` deployments)."""
+        return f"{self.api_base}/responses"
+
+    def _responses_body(self, call: ChatCall, *, stream: bool) -> dict[str, Any]:
+        return responses_body(self._chat_body(call), stream=stream)
+
+    async def _respond(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        """One completion on the Responses API."""
+        url = self._responses_url(call.upstream_model)
+        body = self._responses_body(call, stream=False)
+        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        failed = response_failure(data)
+        if failed is not None:  # a 200 that says the response failed: a wrapped error
+            raise self._failure(200, failed, {})
+        try:
+            return chat_completion_from_openai(completion_from_response(data))
+        except MAPPING_ERRORS as exc:
+            raise malformed("response", exc) from exc
+
+    async def _response_chunks(
+        self, response: httpx.Response, model: str
+    ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+        """A Responses API stream as chat chunks; its failure events classified as errors."""
+        events = ResponsesStream(model, int(self.clock.now()))
+        async for _, event in json_events(response):
+            failed = failure_of_event(event)
+            if failed is not None:
+                raise self._failure(200, failed, response.headers)
+            try:
+                chunks = [chunk_from_openai(c) for c in events.feed(event)]
+            except MAPPING_ERRORS as exc:
+                raise malformed("stream event", exc) from exc
+            for chunk in chunks:
+                yield chunk
+
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        if call.api == "responses":
+            return await self._respond(call)
         url = self._endpoint("chat/completions", call.upstream_model)
         data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
         try:
@@ -230,6 +277,14 @@ class OpenAIAdapter(HttpAdapter):
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
         async with AsyncExitStack() as stack:
+            if call.api == "responses":
+                url = self._responses_url(call.upstream_model)
+                body = self._responses_body(call, stream=True)
+                opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+                del body  # encoded: not kept for as long as the stream is open
+                response = await stack.enter_async_context(opened)
+                yield self._response_chunks(response, call.upstream_model)
+                return
             yield self._chunks(await self._chat_response(call, stack))
 
     async def _chat_response(self, call: ChatCall, stack: AsyncExitStack) -> httpx.Response:

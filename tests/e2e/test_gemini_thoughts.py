@@ -191,7 +191,7 @@ async def test_gemini_thoughts_are_screened_as_reasoning(
     assert streamed == redacted
 
 
-FAULTS = {
+FAULTS: dict[str, dict[str, Any]] = {
     "reset": {"reset_after_chunks": 2},
     "error": {"wrapped_error_at_chunk": 2},
     "stall": {"stall_after_chunks": 2},

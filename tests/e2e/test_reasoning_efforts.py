@@ -56,6 +56,8 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
 
 def sent_effort(fake: FakeUpstream, model: str) -> Any:
     [call] = fake.state.calls(model=model)
+    if call.path.endswith("/responses"):  # a Responses-only model (gpt-5-pro): its knob
+        return call.body["reasoning"]["effort"]
     return call.body.get("reasoning_effort")
 
 
