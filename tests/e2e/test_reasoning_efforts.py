@@ -33,6 +33,9 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "az-based-4o": {
             "deployments": [{"provider": "az", "model": "my-4o", "base_model": "gpt-4o"}]
         },
+        "az-based-pro": {
+            "deployments": [{"provider": "az", "model": "prod-pro", "base_model": "o3-pro"}]
+        },
         "o3": one("o3-2025-04-16"),
         "pro": one("gpt-5-pro"),
         "router-o4": one("openai/o4-mini"),
@@ -160,3 +163,14 @@ async def test_an_azure_deployment_is_fitted_by_its_base_model(
     record = fake.state.last()
     assert record is not None and record.path.startswith("/openai/deployments/")
     assert record.body.get("reasoning_effort") == sent
+
+
+async def test_a_deployment_whose_base_model_is_responses_only_is_called_on_the_responses_api(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """`base_model: o3-pro` (served only on the Responses API) tells it as the name would."""
+    answer = await sdk.chat.completions.create(model="az-based-pro", messages=HELLO)
+
+    assert answer.choices[0].message.content == "Echo: hello"
+    record = fake.state.last()
+    assert record is not None and record.path.endswith("/responses")
