@@ -283,7 +283,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         break
                 else:  # nothing came: a broken attempt like a reset, for the next candidate
                     raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
-            if hides_reasoning(params):  # its reasoning alone is nothing to commit to yet
+            if params.extra_json and hides_reasoning(params):  # reasoning alone: no start
                 beat = began + ctx.attempt_timeout(self._streams.heartbeat_s)
                 chunks = await hidden_opening(chunks, opening, self._clock, timeouts.stall_s, beat)
             return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
