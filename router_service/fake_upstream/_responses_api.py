@@ -9,7 +9,8 @@ or a `function_call` item when the scenario asks for a tool call and the request
 reasoning as its summary comes first when the request asked for a summary. `max_output_tokens`
 cuts the answer at that many words (status `incomplete`, reason `max_output_tokens`), and is
 refused under 16. Chat-completions parameters are refused as unknown ("Unknown parameter").
-A wrapped error is a `failed` Response (a stream's `response.failed` event).
+A wrapped error is a `failed` Response (a stream's `response.failed` event, or its `error`
+event: ERROR_EVENT).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from ._faults import Call
 from ._scenario import Scenario
 
 JsonObject = dict[str, Any]
+# Scenario(kind=ERROR_EVENT): a stream's wrapped error is an `error` event, not `response.failed`.
+# Its fields come nested under `error` (`{"type": "error", "error": {"type", "code", "message",
+# "param"}, "sequence_number"}`), as the live API sends it (the API reference shows them flat).
+ERROR_EVENT = "error_event"
 # The least `max_output_tokens` OpenAI takes.
 MIN_OUTPUT_TOKENS = 16
 # Chat completions' own parameters: the Responses API knows none of them.
@@ -48,6 +53,9 @@ class _ResponsesWords(Dialect):
         return {**response_obj(answer, status="failed"), "error": error, "usage": None}
 
     def wrapped_event(self, sc: Scenario) -> bytes:
+        if sc.kind == ERROR_EVENT:  # as the live API sends an `error` event: its fields nested
+            event = {"type": "error", "sequence_number": 0, "error": self.wrapped_inner(sc)}
+            return named_sse("error", event)
         event = {"type": "response.failed", "sequence_number": 0, "response": self.wrapped_body(sc)}
         return named_sse("response.failed", event)
 

@@ -3,7 +3,7 @@ Differences between them are configuration (base URL, headers), not code."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -201,7 +201,8 @@ class OpenAIAdapter(HttpAdapter):
         async for _, event in json_events(response):
             failed = failure_of_event(event)
             if failed is not None:
-                raise self._failure(200, failed, response.headers)
+                carried = failed.pop("headers", None)  # the upstream's own: not the caller's
+                raise self._failure(200, failed, _with_error_headers(response.headers, carried))
             try:
                 chunks = [chunk_from_openai(c) for c in events.feed(event)]
             except MAPPING_ERRORS as exc:
@@ -325,6 +326,15 @@ class OpenAIAdapter(HttpAdapter):
                 yield chunk_from_openai(data)
             except UpstreamFormatError as exc:
                 raise malformed("stream chunk", exc) from exc
+
+
+def _with_error_headers(headers: httpx.Headers, carried: Any) -> Mapping[str, str]:
+    """The stream's headers and those an error event carries (a rate limit's
+    `x-ratelimit-reset-*`, which say how long the key is to rest): the stream's are from
+    before the limit was hit."""
+    if not isinstance(carried, dict):
+        return headers
+    return {**headers, **{str(k): str(v) for k, v in carried.items()}}
 
 
 def model_ids(data: JsonObject) -> list[str]:
