@@ -32,6 +32,9 @@ JsonObject = dict[str, Any]
 # Its fields come nested under `error` (`{"type": "error", "error": {"type", "code", "message",
 # "param"}, "sequence_number"}`), as the live API sends it (the API reference shows them flat).
 ERROR_EVENT = "error_event"
+# Scenario(kind=REFUSAL): the model refuses (structured outputs' refusal), the answer's text a
+# `refusal` part of the message instead of `output_text` (streamed `response.refusal.delta`).
+REFUSAL = "refusal"
 # The least `max_output_tokens` OpenAI takes.
 MIN_OUTPUT_TOKENS = 16
 # Chat completions' own parameters: the Responses API knows none of them.
@@ -84,6 +87,7 @@ class _Answer:
     input_tokens: int = 0
     reasoning_tokens: int = 0
     cached_tokens: int = 0
+    refusal: bool = False  # the text is the model's refusal
 
     @property
     def hex(self) -> str:
@@ -161,6 +165,7 @@ def answer_of(call: Call) -> _Answer:
         input_tokens=words,
         reasoning_tokens=thought,
         cached_tokens=min(sc.cached_tokens or 0, words),
+        refusal=sc.kind == REFUSAL,
     )
 
 
@@ -182,6 +187,8 @@ def _items(answer: _Answer, status: str) -> list[JsonObject]:
         )
         return items
     part = {"type": "output_text", "text": answer.text, "annotations": [], "logprobs": []}
+    if answer.refusal:
+        part = {"type": "refusal", "refusal": answer.text}
     items.append(
         {
             "id": f"msg_{answer.hex}",

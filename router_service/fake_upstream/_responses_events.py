@@ -1,10 +1,10 @@
 """The Responses API's routes (`_responses_api.py` builds the answers) and its event stream, in
 the order OpenAI sends it: response.created, response.in_progress, then per output item
 output_item.added, its parts' events (content_part.added, output_text.delta…,
-output_text.done, content_part.done; a reasoning item's summary parts; a function call's
-arguments), output_item.done; then response.completed (or response.incomplete) with the usage.
-Every event says its `type` twice (the SSE `event:` line and the JSON) and its
-`sequence_number`."""
+output_text.done, content_part.done; a refusal's refusal.delta…, refusal.done; a reasoning
+item's summary parts; a function call's arguments), output_item.done; then response.completed
+(or response.incomplete) with the usage. Every event says its `type` twice (the SSE `event:`
+line and the JSON) and its `sequence_number`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ JsonObject = dict[str, Any]
 
 def _text_events(item: JsonObject, at: JsonObject, pieces: list[str]) -> list[JsonObject]:
     part = item["content"][0]
+    if part["type"] == "refusal":
+        return _refusal_events(part, at, pieces)
     empty = {**part, "text": ""}
     events = [{"type": "response.content_part.added", **at, "content_index": 0, "part": empty}]
     for piece in pieces:
@@ -37,6 +39,18 @@ def _text_events(item: JsonObject, at: JsonObject, pieces: list[str]) -> list[Js
         events.append({"type": "response.output_text.delta", **at, **delta})
     done = {"content_index": 0, "text": part["text"], "logprobs": []}
     events.append({"type": "response.output_text.done", **at, **done})
+    events.append({"type": "response.content_part.done", **at, "content_index": 0, "part": part})
+    return events
+
+
+def _refusal_events(part: JsonObject, at: JsonObject, pieces: list[str]) -> list[JsonObject]:
+    empty = {**part, "refusal": ""}
+    events = [{"type": "response.content_part.added", **at, "content_index": 0, "part": empty}]
+    for piece in pieces:
+        delta = {"content_index": 0, "delta": piece}
+        events.append({"type": "response.refusal.delta", **at, **delta})
+    done = {"content_index": 0, "refusal": part["refusal"]}
+    events.append({"type": "response.refusal.done", **at, **done})
     events.append({"type": "response.content_part.done", **at, "content_index": 0, "part": part})
     return events
 

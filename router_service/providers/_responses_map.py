@@ -235,6 +235,7 @@ def summary_text(item: Mapping[str, Any]) -> str:
 def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
     """The chat completion of a (finished) Response."""
     texts: list[str] = []
+    refusals: list[str] = []  # structured outputs' refusal: the chat message's `refusal`
     reasoning: list[str] = []
     calls: list[JsonObject] = []
     for item in response.get("output") or ():
@@ -243,11 +244,16 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
             for part in item.get("content") or ():
                 if part.get("type") == "output_text":
                     texts.append(str(part.get("text", "")))
+                elif part.get("type") == "refusal":
+                    refusals.append(str(part.get("refusal", "")))
         elif kind == "function_call":
             calls.append(tool_call(item["call_id"], item["name"], item.get("arguments") or ""))
         elif kind == "reasoning" and summary_text(item):
             reasoning.append(summary_text(item))
     message = assistant_message("".join(texts), calls)
+    if refusals:
+        message["refusal"] = "".join(refusals)
+        message["content"] = message["content"] or None  # as chat completions: null, not ""
     if reasoning:
         message["reasoning_content"] = "\n\n".join(reasoning)
     return completion(

@@ -13,6 +13,7 @@ import pytest
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream._responses_api import REFUSAL
 from router_service.fake_upstream._state import CallRecord
 from tests.conftest import RouterHandle, StartRouter, base_config
 
@@ -233,3 +234,23 @@ async def test_an_azure_deployment_is_called_on_its_v1_responses_api(
     assert text == "Echo: hello"
     [call] = fake.state.calls()
     assert (call.path, call.key, call.body["model"]) == ("/openai/v1/responses", "az-key", "o3-pro")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_refusal_is_the_answers_refusal(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # Structured outputs' refusal is a `refusal` part, not `output_text`: the chat answer's
+    # `refusal` (content null), as chat completions gives it, never an empty content.
+    words = "I'm sorry, I can't help with that."
+    fake.state.set_scenario(Scenario(kind=REFUSAL, content=words))
+    if stream:
+        chunks = await sdk.chat.completions.create(model="pro", messages=HELLO, stream=True)
+        deltas = [c.choices[0].delta async for c in chunks if c.choices]
+        refusal: str | None = "".join(d.refusal or "" for d in deltas)
+        content = "".join(d.content or "" for d in deltas) or None
+    else:
+        answer = await sdk.chat.completions.create(model="pro", messages=HELLO)
+        refusal, content = answer.choices[0].message.refusal, answer.choices[0].message.content
+
+    assert (refusal, content) == (words, None)
