@@ -35,6 +35,18 @@ ERROR_EVENT = "error_event"
 # Scenario(kind=REFUSAL): the model refuses (structured outputs' refusal), the answer's text a
 # `refusal` part of the message instead of `output_text` (streamed `response.refusal.delta`).
 REFUSAL = "refusal"
+# Scenario(kind=UNVERIFIED_ORG): the key's organization is not verified, and OpenAI refuses a
+# reasoning summary to it: a 400 naming `reasoning.summary` (the same request without one is
+# answered).
+UNVERIFIED_ORG = "unverified_org"
+UNVERIFIED_ORG_ERROR = {
+    "message": "Your organization must be verified to generate reasoning summaries. Please go "
+    "to: https://platform.openai.com/settings/organization/general and click on Verify "
+    "Organization. If you just verified, it can take up to 15 minutes for access to propagate.",
+    "type": "invalid_request_error",
+    "param": "reasoning.summary",
+    "code": "unsupported_value",
+}
 # The least `max_output_tokens` OpenAI takes.
 MIN_OUTPUT_TOKENS = 16
 # Chat completions' own parameters: the Responses API knows none of them.

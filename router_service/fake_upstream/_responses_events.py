@@ -14,11 +14,13 @@ from aiohttp import web
 
 from . import _responses as R
 from ._dialects import Dialect, named_sse
-from ._faults import Call, run_stream, send_answer, send_error
+from ._faults import Call, run_stream, send_answer, send_error, send_json
 from ._openai import handle
 from ._responses_api import (
     AZURE_RESPONSES,
     RESPONSES,
+    UNVERIFIED_ORG,
+    UNVERIFIED_ORG_ERROR,
     answer_of,
     problem,
     response_obj,
@@ -116,6 +118,10 @@ async def _respond(call: Call) -> web.StreamResponse:
     refused = problem(call.body)
     if refused is not None:
         return await send_error(call, 400, refused, "bad_request")
+    reasoning = call.body.get("reasoning")
+    asks_summary = isinstance(reasoning, dict) and reasoning.get("summary") is not None
+    if call.scenario.kind == UNVERIFIED_ORG and asks_summary:
+        return await send_json(call, 400, {"error": UNVERIFIED_ORG_ERROR}, "bad_request")
     answer = answer_of(call)
     if not call.record.stream:
         return await send_answer(call, response_obj(answer))

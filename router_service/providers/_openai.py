@@ -48,6 +48,7 @@ from router_service.providers._responses_map import completion_from_response
 from router_service.providers._responses_map import failure_of as response_failure
 from router_service.providers._responses_map import request_body as responses_body
 from router_service.providers._responses_stream import ResponsesStream, failure_of_event
+from router_service.providers._responses_summaries import SummaryRefusals
 from router_service.providers._sse import json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
 from router_service.providers._transport import (
@@ -67,6 +68,7 @@ class OpenAIAdapter(HttpAdapter):
     ) -> None:
         super().__init__(name, config, http, clock)
         self.refusals = StreamOptionsRefusals(name)
+        self.summaries = SummaryRefusals(name)  # of the Responses API's reasoning summaries
         # OpenRouter takes its own `reasoning` object: sent on as it is (the native knob wins).
         self.openrouter = is_openrouter(config.base_url)
         # Google's OpenAI-compatible endpoint takes Google's `extra_body` (thinking_config…).
@@ -177,14 +179,18 @@ class OpenAIAdapter(HttpAdapter):
         """Where the Responses API lives (`api: responses` deployments)."""
         return f"{self.api_base}/responses"
 
-    def _responses_body(self, call: ChatCall, *, stream: bool) -> dict[str, Any]:
-        return responses_body(self._chat_body(call), stream=stream)
+    def _responses_body(self, call: ChatCall, *, stream: bool, summary: bool) -> dict[str, Any]:
+        return responses_body(self._chat_body(call), stream=stream, summary=summary)
 
     async def _respond(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         """One completion on the Responses API."""
         url = self._responses_url(call.upstream_model)
-        body = self._responses_body(call, stream=False)
-        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+
+        async def send(summary: bool) -> JsonObject:
+            body = self._responses_body(call, stream=False, summary=summary)
+            return await self._post_json(url, body, call.api_key, call.timeout_s)
+
+        data = await self.summaries.call(send)
         failed = response_failure(data)
         if failed is not None:  # a 200 that says the response failed: a wrapped error
             raise self._failure(200, failed, {})
@@ -280,10 +286,14 @@ class OpenAIAdapter(HttpAdapter):
         async with AsyncExitStack() as stack:
             if call.api == "responses":
                 url = self._responses_url(call.upstream_model)
-                body = self._responses_body(call, stream=True)
-                opened = self._open_stream(url, body, call.api_key, call.timeout_s)
-                del body  # encoded: not kept for as long as the stream is open
-                response = await stack.enter_async_context(opened)
+
+                async def open_stream(summary: bool) -> httpx.Response:
+                    # The body is encoded here: not kept for as long as the stream is open.
+                    body = self._responses_body(call, stream=True, summary=summary)
+                    opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+                    return await stack.enter_async_context(opened)
+
+                response = await self.summaries.call(open_stream)
                 yield self._response_chunks(response, call.upstream_model)
                 return
             yield self._chunks(await self._chat_response(call, stack))

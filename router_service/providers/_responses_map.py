@@ -85,8 +85,9 @@ def _chat_only(name: str) -> UpstreamFailure:
     )
 
 
-def request_body(chat: Mapping[str, Any], *, stream: bool) -> JsonObject:
-    """The Responses body of an OpenAI chat body (`chat`, the reasoning knob fitted)."""
+def request_body(chat: Mapping[str, Any], *, stream: bool, summary: bool = True) -> JsonObject:
+    """The Responses body of an OpenAI chat body (`chat`, the reasoning knob fitted); `summary`:
+    the effort asks for a reasoning summary (not where it is refused: _responses_summaries.py)."""
     body: JsonObject = {
         "model": chat["model"],
         "input": input_items(chat.get("messages") or []),
@@ -100,7 +101,7 @@ def request_body(chat: Mapping[str, Any], *, stream: bool) -> JsonObject:
         body["max_output_tokens"] = limit
     effort = chat.get("reasoning_effort")
     if isinstance(effort, str):
-        body["reasoning"] = {"effort": effort, "summary": "auto"}
+        body["reasoning"] = {"effort": effort, "summary": "auto"} if summary else {"effort": effort}
     text = _text(chat)
     if text:
         body["text"] = text

@@ -13,7 +13,7 @@ import pytest
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
-from router_service.fake_upstream._responses_api import REFUSAL
+from router_service.fake_upstream._responses_api import REFUSAL, UNVERIFIED_ORG
 from router_service.fake_upstream._state import CallRecord
 from tests.conftest import RouterHandle, StartRouter, base_config
 
@@ -254,3 +254,28 @@ async def test_a_refusal_is_the_answers_refusal(
         refusal, content = answer.choices[0].message.refusal, answer.choices[0].message.content
 
     assert (refusal, content) == (words, None)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unverified_organization_is_served_without_a_summary(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # OpenAI refuses reasoning summaries to an organization that is not verified: the caller
+    # never asked for one, so the effort is sent without it, and learned for the provider.
+    fake.state.set_scenario(Scenario(kind=UNVERIFIED_ORG))
+    for _ in range(2):
+        if stream:
+            chunks = await sdk.chat.completions.create(
+                model="pro", messages=HELLO, reasoning_effort="high", stream=True
+            )
+            text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+        else:
+            answer = await sdk.chat.completions.create(
+                model="pro", messages=HELLO, reasoning_effort="high"
+            )
+            text = answer.choices[0].message.content or ""
+        assert text == "Echo: hello"
+
+    asked = [c.body["reasoning"] for c in fake.state.calls(model="gpt-5-pro")]
+    summary = {"effort": "high", "summary": "auto"}
+    assert asked == [summary, {"effort": "high"}, {"effort": "high"}]  # refused once, learned
