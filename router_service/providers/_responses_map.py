@@ -16,9 +16,10 @@ SDK's types (`openai.types.responses`).
   `reasoning: {effort, summary: "auto"}` (the summary is the answer's `reasoning_content`);
   `response_format` / `verbosity` → `text`; function tools flattened; `store: false` always.
 - Chat-only knobs with no Responses counterpart (`n` > 1, `logprobs`, `top_logprobs`,
-  `presence_penalty`, `frequency_penalty`, `logit_bias`, `seed`) are an UNSUPPORTED_INPUT: another
-  deployment of the group may take them. Stop sequences are the router's to enforce (the
-  dialect's stop cap is 0: engine/_stops.py).
+  `presence_penalty`, `frequency_penalty`, `logit_bias`, `seed`), and a token limit under the
+  Responses API's least (16), are an UNSUPPORTED_INPUT: another deployment of the group may
+  take them. Stop sequences are the router's to enforce (the dialect's stop cap is 0:
+  engine/_stops.py).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ _CHAT_ONLY_FIELDS: tuple[
 ]
 _CHAT_ONLY_FIELDS = ("seed", "presence_penalty", "frequency_penalty", "top_logprobs")
 _CHAT_ONLY_EXTRAS = ("logit_bias",)
+# The least `max_output_tokens` the Responses API takes (a 400 under it).
+MIN_OUTPUT_TOKENS = 16
 
 
 def cannot_express(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
@@ -71,12 +74,24 @@ def cannot_express(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
     for name in _CHAT_ONLY_FIELDS:
         if params.HasField(name):
             return _chat_only(name)
+    limit = _output_limit(params)
+    if limit is not None and limit[1] < MIN_OUTPUT_TOKENS:
+        message = f"'{limit[0]}': {limit[1]}; this model (on the Responses API) takes at least "
+        return unsupported(f"{message}{MIN_OUTPUT_TOKENS}", limit[0])
     if params.extra_json and any(key in params.extra_json for key in _CHAT_ONLY_EXTRAS):
         extra = orjson.loads(params.extra_json)
         for key in _CHAT_ONLY_EXTRAS:
             if isinstance(extra, dict) and key in extra:
                 return _chat_only(key)
     return unsupported_in(params, lambda body: request_body(body, stream=False))
+
+
+def _output_limit(params: chat_pb2.ChatParams) -> tuple[str, int] | None:
+    """The output token limit the call sends (`max_output_tokens`), by the name it was asked by:
+    `max_completion_tokens` over `max_tokens`, as `max_tokens` (_mapping.py) reads them."""
+    if params.HasField("max_completion_tokens"):
+        return "max_completion_tokens", params.max_completion_tokens
+    return ("max_tokens", params.max_tokens) if params.HasField("max_tokens") else None
 
 
 def _chat_only(name: str) -> UpstreamFailure:

@@ -36,6 +36,12 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
             "deployments": [{"provider": "alpha", "model": "house-reasoner", "api": "responses"}]
         },
         "azure-pro": {"deployments": [{"provider": "az", "model": "o3-pro"}]},
+        "mixed": {
+            "deployments": [
+                {"provider": "alpha", "model": "gpt-5-pro"},
+                {"provider": "beta", "model": "model-b"},
+            ]
+        },
     }
     out["providers"]["az"] = {"kind": "azure", "base_url": fake.url, "keys": ["az-key"]}
     return out
@@ -279,3 +285,16 @@ async def test_an_unverified_organization_is_served_without_a_summary(
     asked = [c.body["reasoning"] for c in fake.state.calls(model="gpt-5-pro")]
     summary = {"effort": "high", "summary": "auto"}
     assert asked == [summary, {"effort": "high"}, {"effort": "high"}]  # refused once, learned
+
+
+async def test_max_tokens_under_the_responses_minimum_goes_to_a_chat_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The Responses API refuses a `max_output_tokens` under 16: the group's chat deployment
+    # takes the call instead; alone, the caller's 400 names what it sent (`max_tokens`).
+    answer = await sdk.chat.completions.create(model="mixed", messages=HELLO, max_tokens=5)
+    assert answer.model == "model-b" and fake.state.calls(model="gpt-5-pro") == []
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(model="pro", messages=HELLO, max_tokens=5)
+    assert "max_tokens" in str(refused.value) and fake.state.calls(model="gpt-5-pro") == []
