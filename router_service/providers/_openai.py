@@ -44,7 +44,7 @@ from router_service.providers._rerank import (
     rerank_served,
     voyage_rerank,
 )
-from router_service.providers._responses_map import completion_from_response
+from router_service.providers._responses_map import completion_from_response, failure_status
 from router_service.providers._responses_map import failure_of as response_failure
 from router_service.providers._responses_map import request_body as responses_body
 from router_service.providers._responses_stream import ResponsesStream, failure_of_event
@@ -175,6 +175,12 @@ class OpenAIAdapter(HttpAdapter):
                 body["stream_options"] = {**asked, "include_usage": True}
         return body
 
+    def _wrapped_error(self, data: JsonObject) -> tuple[int, JsonObject] | None:
+        failed = response_failure(data) if data.get("object") == "response" else None
+        if failed is not None:  # a failed Response: the caller's request, or the upstream's
+            return failure_status(failed), failed
+        return super()._wrapped_error(data)
+
     def _responses_url(self, upstream_model: str) -> str:
         """Where the Responses API lives (`api: responses` deployments)."""
         return f"{self.api_base}/responses"
@@ -193,7 +199,7 @@ class OpenAIAdapter(HttpAdapter):
         data = await self.summaries.call(send)
         failed = response_failure(data)
         if failed is not None:  # a 200 that says the response failed: a wrapped error
-            raise self._failure(200, failed, {})
+            raise self._failure(failure_status(failed), failed, {})
         try:
             return chat_completion_from_openai(completion_from_response(data))
         except MAPPING_ERRORS as exc:
@@ -208,7 +214,8 @@ class OpenAIAdapter(HttpAdapter):
             failed = failure_of_event(event)
             if failed is not None:
                 carried = failed.pop("headers", None)  # the upstream's own: not the caller's
-                raise self._failure(200, failed, _with_error_headers(response.headers, carried))
+                headers = _with_error_headers(response.headers, carried)
+                raise self._failure(failure_status(failed), failed, headers)
             try:
                 chunks = [chunk_from_openai(c) for c in events.feed(event)]
             except MAPPING_ERRORS as exc:

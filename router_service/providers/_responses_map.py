@@ -282,6 +282,25 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
     )
 
 
+# A failed Response's codes that say the request was at fault (its prompt, an image it gave):
+# the 400 chat completions answers them with. The others (server_error, rate_limit_exceeded,
+# vector_store_timeout…) the classifier reads by their words.
+_CALLERS_CODES = frozenset(
+    {
+        "invalid_prompt", "invalid_image", "invalid_image_format", "invalid_base64_image",
+        "invalid_image_url", "image_too_large", "image_too_small", "image_parse_error",
+        "invalid_image_mode", "image_file_too_large", "unsupported_image_media_type",
+        "empty_image_file", "failed_to_download_image", "image_file_not_found",
+    }
+)  # fmt: skip
+
+
+def failure_status(error: Mapping[str, Any]) -> int:
+    """The HTTP status a failed Response's error stands for (it came in a 200): 400 for the
+    caller's, else 200 (its code and words decide)."""
+    return 400 if error.get("code") in _CALLERS_CODES else 200
+
+
 def failure_of(response: Mapping[str, Any]) -> JsonObject | None:
     """The error object of a failed Response (`status: failed`), else None."""
     if response.get("status") != "failed":

@@ -105,3 +105,23 @@ async def test_a_stream_error_event_is_classified_by_its_nested_error(
     assert raised.value.response.headers.get("retry-after") == "6"  # the event's own reset
     assert "30000" not in raised.value.response.text  # its headers are not the caller's
     assert [c.model for c in fake.state.calls()].count("gpt-5-pro") == 2  # both alpha keys
+
+
+FLAGGED = {
+    "code": "invalid_prompt",
+    "message": "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_response_failed_for_the_callers_prompt_is_its_400(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # `invalid_prompt` (and the image codes) are the caller's request, as the chat API's 400:
+    # said to the caller, not failed over as a server error every deployment is tried with.
+    fake.state.set_scenario(Scenario(wrapped_error=FLAGGED, wrapped_error_at_chunk=1))
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(model="pros", messages=HELLO, stream=stream)
+
+    assert "flagged" in str(refused.value)
+    assert [c.model for c in fake.state.calls()] == ["gpt-5-pro"]
