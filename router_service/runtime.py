@@ -249,7 +249,10 @@ def _build_groups(
                     price=config.price_of(ref),
                     realtime=ref.realtime,
                     reasoning=_reasoning(ref, adapters[ref.provider].kind),
-                    api=upstream_api(adapters[ref.provider].kind, ref.model, ref.api),
+                    base_model=ref.base_model or "",
+                    api=upstream_api(
+                        adapters[ref.provider].kind, ref.base_model or ref.model, ref.api
+                    ),
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))
@@ -271,7 +274,8 @@ def _build_groups(
 def _reasoning(ref: DeploymentRef, kind: str) -> bool:
     """Whether the deployment takes a reasoning knob: as configured, else as its model's name
     tells (decided here, once: its calls pay nothing for it)."""
-    return takes_reasoning(kind, ref.model) if ref.reasoning is None else ref.reasoning
+    named = ref.base_model or ref.model
+    return takes_reasoning(kind, named) if ref.reasoning is None else ref.reasoning
 
 
 def _kept(

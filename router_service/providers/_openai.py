@@ -166,7 +166,7 @@ class OpenAIAdapter(HttpAdapter):
     ) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
-        for_openai(body, openrouter=self.openrouter, google=self.google)
+        for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked
