@@ -25,15 +25,13 @@ from router_service.guardrails import Guardrails
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
 from router_service.providers._reasoning_models import takes_reasoning
+from router_service.providers._responses_map import MIN_OUTPUT_TOKENS
 from router_service.providers._responses_models import upstream_api
 from router_service.responses import BackgroundRecords, Conversations, StoredResponses
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
 from router_service.state import MemoryStateStore, StateStore, StoreUnavailableError, open_store
 from router_service.telemetry import StateGauges
-
-# The least `max_output_tokens` the Responses API takes (a probe of a Responses deployment).
-_RESPONSES_MIN_OUTPUT = 16
 
 
 class Runtime:
@@ -129,7 +127,7 @@ class Runtime:
                 model=model,
                 messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="ping")],
                 # The Responses API refuses a `max_output_tokens` under 16.
-                max_tokens=_RESPONSES_MIN_OUTPUT if api == "responses" else 1,
+                max_tokens=MIN_OUTPUT_TOKENS if api == "responses" else 1,
             )
             await adapter.chat(ChatCall(model, key.secret, params, timeout, api))
 
@@ -251,7 +249,10 @@ def _build_groups(
                     price=config.price_of(ref),
                     realtime=ref.realtime,
                     reasoning=_reasoning(ref, adapters[ref.provider].kind),
-                    api=upstream_api(adapters[ref.provider].kind, ref.model, ref.api),
+                    base_model=ref.base_model or "",
+                    api=upstream_api(
+                        adapters[ref.provider].kind, ref.base_model or ref.model, ref.api
+                    ),
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))
@@ -273,7 +274,8 @@ def _build_groups(
 def _reasoning(ref: DeploymentRef, kind: str) -> bool:
     """Whether the deployment takes a reasoning knob: as configured, else as its model's name
     tells (decided here, once: its calls pay nothing for it)."""
-    return takes_reasoning(kind, ref.model) if ref.reasoning is None else ref.reasoning
+    named = ref.base_model or ref.model
+    return takes_reasoning(kind, named) if ref.reasoning is None else ref.reasoning
 
 
 def _kept(

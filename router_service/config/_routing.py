@@ -20,6 +20,14 @@ class DeploymentRef(_Strict):
 
     provider: str
     model: str = Field(description="The model id the upstream knows.")
+    base_model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The model the upstream serves under this name (an Azure deployment, a "
+        "vLLM served name, an alias), for what Switchboard infers from a name: reasoning "
+        "support, the efforts a model takes, the Responses API alone, Gemini's budgets, "
+        "Claude's thinking and output limit; unset: `model`.",
+    )
     weight: float = Field(default=1.0, gt=0, description="Share under the `weighted` strategy.")
     context_window: int | None = Field(
         default=None,

@@ -21,7 +21,9 @@ from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
 from router_service.engine._realtime_calls import RealtimeCalls
 from router_service.engine._reasoning_hidden import (
+    NO_CONTENT,
     QuietBeats,
+    hidden_opening,
     hides_reasoning,
     without_answer_reasoning,
     without_chunk_reasoning,
@@ -32,6 +34,7 @@ from router_service.engine._stops import (
     ChunkFilter,
     beyond_cap,
     cannot_enforce,
+    choices_of,
     cut_completion,
     has_stops,
     stops_for,
@@ -222,7 +225,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
 
         plan = await self.planner.plan(ctx, server_tools_of(params))
         started = self._clock.monotonic()
-        screen = None if ctx.answers is None else ctx.answers.stream(_choices(params))
+        screen = None if ctx.answers is None else ctx.answers.stream(choices_of(params))
         opened, deployment, stack = await self._run(
             ctx,
             plan,
@@ -271,22 +274,26 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         sent = _params_for(deployment, params)
         call = deployment.chat_call(lease.key.secret, sent, ctx.attempt_timeout(timeouts.total_s))
         opening: list[chat_pb2.ChatCompletionChunk] = []
+        began = self._clock.monotonic()
         try:
             async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)):
                 chunks = await stack.enter_async_context(deployment.adapter.stream_chat(call))
                 async for chunk in chunks:
                     opening.append(chunk)
                     if is_meaningful(chunk) or len(opening) >= _MAX_OPENING_CHUNKS:
-                        return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
+                        break
+                else:  # nothing came: a broken attempt like a reset, for the next candidate
+                    raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
+            if params.extra_json and hides_reasoning(params):  # reasoning alone: no start
+                beat = began + ctx.attempt_timeout(self._streams.heartbeat_s)
+                chunks = await hidden_opening(chunks, opening, self._clock, timeouts.stall_s, beat)
+            return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
         except TimeoutError as exc:
             raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
         except UpstreamFailure as failure:
             if failure.outcome is Outcome.STALLED:
                 failure.outcome = Outcome.FIRST_CHUNK_TIMEOUT
             raise
-        # Nothing reached the caller yet: a broken attempt like a reset, which the next
-        # candidate may make good (TRUNCATED, an error event, is for a stream already relayed).
-        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "upstream stream ended before any content")
 
     async def _relay(
         self,
@@ -367,10 +374,6 @@ def _seen(
     if hidden:
         chunks = without_chunk_reasoning(chunks)
     return chunks if screen is None else screen.chunks(chunks)
-
-
-def _choices(params: chat_pb2.ChatParams) -> int:
-    return params.n if params.HasField("n") else 1
 
 
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:

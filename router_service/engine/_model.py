@@ -57,6 +57,7 @@ class Deployment:
     price: PriceConfig | None = None  # None: its calls have no cost
     realtime: bool = False  # serves Realtime API sessions (`realtime: true`)
     reasoning: bool = True  # takes the reasoning knob (configured, or by its model's name)
+    base_model: str = ""  # what the upstream serves as `upstream_model`; "": that name itself
     api: UpstreamApi = "chat"  # the upstream API it is called with (configured, or by name)
 
     @property
@@ -67,7 +68,7 @@ class Deployment:
 
     def chat_call(self, api_key: str, params: chat_pb2.ChatParams, timeout_s: float) -> ChatCall:
         """One attempt's call of this deployment (its upstream model, on its API)."""
-        return ChatCall(self.upstream_model, api_key, params, timeout_s, self.api)
+        return ChatCall(self.upstream_model, api_key, params, timeout_s, self.api, self.base_model)
 
     @property
     def server_tools(self) -> frozenset[str]:

@@ -4,15 +4,20 @@ An upstream takes so many stop sequences (OpenAI's 4, Gemini's and Cohere's 5: t
 `stop_cap`). A call sends the first that many, in the caller's order; the rest are the
 router's to enforce on the answer: each choice's content is cut before the earliest of them it
 holds (the stop itself left out, as upstreams do), and the choice ends with finish_reason
-`stop`, naming the stop that matched (`matched_stop`). Tool calls, reasoning and logprobs are
-left as the upstream sent them. A non-streamed answer's usage is the upstream's (it generated
-the text past the cut). A stream holds back the last (longest stop − 1) characters of each
-choice's content, releases the rest as it comes, and on a match ends the choice there (where
-the call would cut the same text: `_pending`); once
-every choice ended and a match ended the last, `cut` tells the relay to read the upstream no
-further (its call is closed), after a usage chunk of the router's estimate (the prompt's, and
-the text, reasoning and tool call arguments the upstream sent), the upstream's own never
-having come.
+`stop`, naming the stop that matched (`matched_stop`); its `logprobs.content` loses the
+entries past the cut (_stop_logprobs.py). Reasoning is left as the upstream sent it. Tool calls
+that came with the text the stop is in (one message, one chunk) go with the text past it: the
+order of the two inside one is unknowable, and upstreams generate a turn's text before its tool
+calls (OpenAI's and Anthropic's streams send it first), so an upstream that had honoured the
+stop would not have made them; a call and a stream thus end such a choice alike, its text cut,
+no tool call, finish `stop`. A stream's tool calls sent in a chunk before the stop's came
+before it and stay (they are the caller's already). A non-streamed answer's usage is the
+upstream's (it generated the text past the cut). A stream holds back the last (longest stop
+− 1) characters of each choice's content, releases the rest as it comes, and on a match ends
+the choice there (where the call would cut the same text: `_pending`); once every choice ended
+and a match ended the last, `cut` tells the relay to read the upstream no further (its call is
+closed), after a usage chunk of the router's estimate (the prompt's, and the text, reasoning
+and tool call arguments the upstream sent), the upstream's own never having come.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
 from router_service.engine._reasoning_hidden import without_chunk_reasoning
+from router_service.engine._stop_logprobs import HeldLogprobs, cut_logprobs
 from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS, json_object
 from router_service.providers._mapping import unsupported
@@ -36,6 +42,7 @@ __all__ = [
     "StreamStops",
     "beyond_cap",
     "cannot_enforce",
+    "choices_of",
     "cut_completion",
     "has_stops",
     "stops_for",
@@ -130,6 +137,12 @@ def _stopped(choice: chat_pb2.Choice | chat_pb2.ChunkChoice, stop: str) -> None:
     choice.matched_stop = stop
 
 
+def _without_calls(message: chat_pb2.ChatMessage) -> None:
+    """Drop the tool calls that came with the text a stop cut (generated after it)."""
+    del message.tool_calls[:]
+    message.ClearField("function_call")
+
+
 def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) -> None:
     """Cut each choice's text content before the earliest of `stops` (in place)."""
     for choice in completion.choices:
@@ -140,8 +153,10 @@ def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) ->
         if found is None:
             continue
         message.text = message.text[: found[0]]
-        if not message.tool_calls:
-            _stopped(choice, found[1])
+        if choice.logprobs_json:
+            choice.logprobs_json = cut_logprobs(choice.logprobs_json, found[0])
+        _without_calls(message)
+        _stopped(choice, found[1])
 
 
 class ChunkFilter(Protocol):
@@ -182,6 +197,7 @@ class StreamStops:
         "_finished",
         "_held",
         "_keep",
+        "_logprobs",
         "_prompt",
         "_seen",
         "_stops",
@@ -193,6 +209,7 @@ class StreamStops:
         self._choices = max(choices, 1)
         self._prompt = prompt_tokens
         self._held: dict[int, str] = {}
+        self._logprobs: HeldLogprobs | None = None  # the entries held with the text, if any
         self._ended: set[int] = set()  # choices a stop ended: what follows of them is dropped
         self._finished: set[int] = set()  # choices ended either way
         self._seen = 0  # characters of content the upstream sent
@@ -227,6 +244,8 @@ class StreamStops:
             return False
         delta = choice.delta
         held = self._held.get(index, "")
+        if choice.logprobs_json:
+            self._hold_logprobs(choice, len(held))
         if delta.WhichOneof("content") == "text":
             self._seen += len(delta.text)
             held += delta.text
@@ -238,6 +257,8 @@ class StreamStops:
         found = _earliest(held, self._stops) if held else None
         if found is not None and (settled or not _pending(held, self._stops, found)):
             delta.text = held[: found[0]]
+            _without_calls(delta)
+            self._release_logprobs(choice, found[0], end=True)
             _stopped(choice, found[1])
             self._ended.add(index)
             self._finished.add(index)
@@ -251,9 +272,25 @@ class StreamStops:
             split = max(len(held) - self._keep, 0)
             released, rest = held[:split], held[split:]
         self._held[index] = rest
+        self._release_logprobs(choice, len(released))
         if released or delta.WhichOneof("content") == "text":
             delta.text = released
         return True
+
+    def _hold_logprobs(self, choice: chat_pb2.ChunkChoice, at: int) -> None:
+        """Hold the delta's logprobs entries with its text (which begins at `at` of what the
+        choice holds)."""
+        if self._logprobs is None:
+            self._logprobs = HeldLogprobs()
+        if self._logprobs.take(choice.index, choice.logprobs_json, at):
+            choice.ClearField("logprobs_json")
+
+    def _release_logprobs(self, choice: chat_pb2.ChunkChoice, upto: int, end: bool = False) -> None:
+        """The held entries of the text released (the first `upto` characters held)."""
+        if self._logprobs is not None:
+            released = self._logprobs.release(choice.index, upto, end=end)
+            if released:
+                choice.logprobs_json = released
 
     def _usage(self, last: Chunk) -> Chunk:
         """The usage chunk of a stream cut here: the router's estimate."""
@@ -264,6 +301,11 @@ class StreamStops:
             total_tokens=self._prompt + completion,
         )
         return Chunk(id=last.id, created=last.created, model=last.model, usage=usage)
+
+
+def choices_of(params: chat_pb2.ChatParams) -> int:
+    """How many choices `params` ask for (`n`)."""
+    return params.n if params.HasField("n") else 1
 
 
 def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
@@ -306,7 +348,7 @@ def stream_filters(
     stops = stops_for(deployment, params) if has_stops(params) else ()
     if not stops:
         return screen, hidden
-    choices = params.n if params.HasField("n") else 1
+    choices = choices_of(params)
     chain: list[ChunkFilter] = [StreamStops(stops, choices, estimate_prompt_tokens(params))]
     if hidden:
         chain.append(_HiddenReasoning())

@@ -60,13 +60,47 @@ def _problem(call: Call) -> str | None:
         return "anthropic-version: header is required"
     if not call.record.model:
         return "model: Field required"
-    return body_problem(call.body)
+    return body_problem(call.body, call.record.model)
 
 
-def body_problem(body: dict[str, Any]) -> str | None:
+# The most output tokens a model takes, by a part of its name (the first that is in it); the
+# models overview's figures (https://docs.claude.com/en/docs/about-claude/models/overview).
+_OUTPUT_LIMITS = (
+    ("opus-4-5", 64000),
+    ("opus-4", 32000),
+    ("sonnet-4", 64000),
+    ("haiku-4-5", 64000),
+    ("3-7-sonnet", 64000),
+    ("3-5-", 8192),
+)
+
+
+def thinking_problem(thinking: Any, max_tokens: int, model: str) -> str | None:
+    """What Claude refuses of `max_tokens` and extended thinking's budget beside it: a
+    `max_tokens` past the model's output limit, a budget under 1024 or not below `max_tokens`."""
+    limit = next((most for part, most in _OUTPUT_LIMITS if part in model), None)
+    if limit is not None and max_tokens > limit:
+        return (
+            f"max_tokens: {max_tokens} > {limit}, which is the maximum allowed number of output "
+            f"tokens for {model}"
+        )
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+    if budget >= max_tokens:
+        return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    return None
+
+
+def body_problem(body: dict[str, Any], model: str) -> str | None:
     """What the Messages API refuses in a request body (whoever serves it: Vertex too)."""
     if not isinstance(body.get("max_tokens"), int):
         return "max_tokens: Field required"
+    thinking = thinking_problem(body.get("thinking"), body["max_tokens"], model)
+    if thinking is not None:
+        return thinking
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         return "messages: at least one message is required"
     return anthropic_problem(body)

@@ -9,7 +9,8 @@ or a `function_call` item when the scenario asks for a tool call and the request
 reasoning as its summary comes first when the request asked for a summary. `max_output_tokens`
 cuts the answer at that many words (status `incomplete`, reason `max_output_tokens`), and is
 refused under 16. Chat-completions parameters are refused as unknown ("Unknown parameter").
-A wrapped error is a `failed` Response (a stream's `response.failed` event).
+A wrapped error is a `failed` Response (a stream's `response.failed` event, or its `error`
+event: ERROR_EVENT).
 """
 
 from __future__ import annotations
@@ -27,6 +28,25 @@ from ._faults import Call
 from ._scenario import Scenario
 
 JsonObject = dict[str, Any]
+# Scenario(kind=ERROR_EVENT): a stream's wrapped error is an `error` event, not `response.failed`.
+# Its fields come nested under `error` (`{"type": "error", "error": {"type", "code", "message",
+# "param"}, "sequence_number"}`), as the live API sends it (the API reference shows them flat).
+ERROR_EVENT = "error_event"
+# Scenario(kind=REFUSAL): the model refuses (structured outputs' refusal), the answer's text a
+# `refusal` part of the message instead of `output_text` (streamed `response.refusal.delta`).
+REFUSAL = "refusal"
+# Scenario(kind=UNVERIFIED_ORG): the key's organization is not verified, and OpenAI refuses a
+# reasoning summary to it: a 400 naming `reasoning.summary` (the same request without one is
+# answered).
+UNVERIFIED_ORG = "unverified_org"
+UNVERIFIED_ORG_ERROR = {
+    "message": "Your organization must be verified to generate reasoning summaries. Please go "
+    "to: https://platform.openai.com/settings/organization/general and click on Verify "
+    "Organization. If you just verified, it can take up to 15 minutes for access to propagate.",
+    "type": "invalid_request_error",
+    "param": "reasoning.summary",
+    "code": "unsupported_value",
+}
 # The least `max_output_tokens` OpenAI takes.
 MIN_OUTPUT_TOKENS = 16
 # Chat completions' own parameters: the Responses API knows none of them.
@@ -48,6 +68,9 @@ class _ResponsesWords(Dialect):
         return {**response_obj(answer, status="failed"), "error": error, "usage": None}
 
     def wrapped_event(self, sc: Scenario) -> bytes:
+        if sc.kind == ERROR_EVENT:  # as the live API sends an `error` event: its fields nested
+            event = {"type": "error", "sequence_number": 0, "error": self.wrapped_inner(sc)}
+            return named_sse("error", event)
         event = {"type": "response.failed", "sequence_number": 0, "response": self.wrapped_body(sc)}
         return named_sse("response.failed", event)
 
@@ -76,6 +99,7 @@ class _Answer:
     input_tokens: int = 0
     reasoning_tokens: int = 0
     cached_tokens: int = 0
+    refusal: bool = False  # the text is the model's refusal
 
     @property
     def hex(self) -> str:
@@ -153,6 +177,7 @@ def answer_of(call: Call) -> _Answer:
         input_tokens=words,
         reasoning_tokens=thought,
         cached_tokens=min(sc.cached_tokens or 0, words),
+        refusal=sc.kind == REFUSAL,
     )
 
 
@@ -174,6 +199,8 @@ def _items(answer: _Answer, status: str) -> list[JsonObject]:
         )
         return items
     part = {"type": "output_text", "text": answer.text, "annotations": [], "logprobs": []}
+    if answer.refusal:
+        part = {"type": "refusal", "refusal": answer.text}
     items.append(
         {
             "id": f"msg_{answer.hex}",

@@ -1,10 +1,10 @@
 """The Responses API's routes (`_responses_api.py` builds the answers) and its event stream, in
 the order OpenAI sends it: response.created, response.in_progress, then per output item
 output_item.added, its parts' events (content_part.added, output_text.delta…,
-output_text.done, content_part.done; a reasoning item's summary parts; a function call's
-arguments), output_item.done; then response.completed (or response.incomplete) with the usage.
-Every event says its `type` twice (the SSE `event:` line and the JSON) and its
-`sequence_number`."""
+output_text.done, content_part.done; a refusal's refusal.delta…, refusal.done; a reasoning
+item's summary parts; a function call's arguments), output_item.done; then response.completed
+(or response.incomplete) with the usage. Every event says its `type` twice (the SSE `event:`
+line and the JSON) and its `sequence_number`."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ from aiohttp import web
 
 from . import _responses as R
 from ._dialects import Dialect, named_sse
-from ._faults import Call, run_stream, send_answer, send_error
+from ._faults import Call, run_stream, send_answer, send_error, send_json
 from ._openai import handle
 from ._responses_api import (
     AZURE_RESPONSES,
     RESPONSES,
+    UNVERIFIED_ORG,
+    UNVERIFIED_ORG_ERROR,
     answer_of,
     problem,
     response_obj,
@@ -30,6 +32,8 @@ JsonObject = dict[str, Any]
 
 def _text_events(item: JsonObject, at: JsonObject, pieces: list[str]) -> list[JsonObject]:
     part = item["content"][0]
+    if part["type"] == "refusal":
+        return _refusal_events(part, at, pieces)
     empty = {**part, "text": ""}
     events = [{"type": "response.content_part.added", **at, "content_index": 0, "part": empty}]
     for piece in pieces:
@@ -37,6 +41,18 @@ def _text_events(item: JsonObject, at: JsonObject, pieces: list[str]) -> list[Js
         events.append({"type": "response.output_text.delta", **at, **delta})
     done = {"content_index": 0, "text": part["text"], "logprobs": []}
     events.append({"type": "response.output_text.done", **at, **done})
+    events.append({"type": "response.content_part.done", **at, "content_index": 0, "part": part})
+    return events
+
+
+def _refusal_events(part: JsonObject, at: JsonObject, pieces: list[str]) -> list[JsonObject]:
+    empty = {**part, "refusal": ""}
+    events = [{"type": "response.content_part.added", **at, "content_index": 0, "part": empty}]
+    for piece in pieces:
+        delta = {"content_index": 0, "delta": piece}
+        events.append({"type": "response.refusal.delta", **at, **delta})
+    done = {"content_index": 0, "refusal": part["refusal"]}
+    events.append({"type": "response.refusal.done", **at, **done})
     events.append({"type": "response.content_part.done", **at, "content_index": 0, "part": part})
     return events
 
@@ -102,6 +118,10 @@ async def _respond(call: Call) -> web.StreamResponse:
     refused = problem(call.body)
     if refused is not None:
         return await send_error(call, 400, refused, "bad_request")
+    reasoning = call.body.get("reasoning")
+    asks_summary = isinstance(reasoning, dict) and reasoning.get("summary") is not None
+    if call.scenario.kind == UNVERIFIED_ORG and asks_summary:
+        return await send_json(call, 400, {"error": UNVERIFIED_ORG_ERROR}, "bad_request")
     answer = answer_of(call)
     if not call.record.stream:
         return await send_answer(call, response_obj(answer))

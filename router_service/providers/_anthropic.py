@@ -90,7 +90,11 @@ class AnthropicAdapter(HttpAdapter):
     def _body(self, call: ChatCall, *, stream: bool) -> JsonObject:
         body = chat_params_to_openai(call.params)
         return A.request_body(
-            body, call.upstream_model, self.config.default_max_tokens, stream=stream
+            body,
+            call.upstream_model,
+            self.config.default_max_tokens,
+            stream=stream,
+            named=call.named_model,
         )
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:

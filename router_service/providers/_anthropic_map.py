@@ -38,7 +38,7 @@ from clients.codec.anthropic import (
 )
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
-from router_service.providers._reasoning import for_claude
+from router_service.providers._reasoning_claude import for_claude
 
 JsonObject = dict[str, Any]
 
@@ -60,9 +60,15 @@ __all__ = [
 
 
 def request_body(
-    body: Mapping[str, Any], model: str, default_max_tokens: int, *, stream: bool
+    body: Mapping[str, Any],
+    model: str,
+    default_max_tokens: int,
+    *,
+    stream: bool,
+    named: str | None = None,
 ) -> JsonObject:
-    """The Messages API body for an OpenAI-dialect chat body."""
+    """The Messages API body for an OpenAI-dialect chat body; `named`: the model `model` is
+    (the deployment's base model), for what its name tells (how it thinks)."""
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {
         **M.passthrough(body),
@@ -84,7 +90,7 @@ def request_body(
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
-    for_claude(out, body, model, default_max_tokens)
+    for_claude(out, body, named or model, default_max_tokens)
     if stream:
         out["stream"] = True
     return out

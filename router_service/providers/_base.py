@@ -32,6 +32,13 @@ class ChatCall:
     # The upstream API the deployment is called with (`api`): chat completions, or the
     # Responses API (OpenAI-format kinds that have it: _responses_map.py).
     api: UpstreamApi = "chat"
+    # The model the upstream serves as `upstream_model` (config `base_model`); "": that name.
+    base_model: str = ""
+
+    @property
+    def named_model(self) -> str:
+        """The name what is inferred from a model's name reads (reasoning, efforts, budgets)."""
+        return self.base_model or self.upstream_model
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,10 @@ SDK's types (`openai.types.responses`).
   `reasoning: {effort, summary: "auto"}` (the summary is the answer's `reasoning_content`);
   `response_format` / `verbosity` → `text`; function tools flattened; `store: false` always.
 - Chat-only knobs with no Responses counterpart (`n` > 1, `logprobs`, `top_logprobs`,
-  `presence_penalty`, `frequency_penalty`, `logit_bias`, `seed`) are an UNSUPPORTED_INPUT: another
-  deployment of the group may take them. Stop sequences are the router's to enforce (the
-  dialect's stop cap is 0: engine/_stops.py).
+  `presence_penalty`, `frequency_penalty`, `logit_bias`, `seed`), and a token limit under the
+  Responses API's least (16), are an UNSUPPORTED_INPUT: another deployment of the group may
+  take them. Stop sequences are the router's to enforce (the dialect's stop cap is 0:
+  engine/_stops.py).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ _CHAT_ONLY_FIELDS: tuple[
 ]
 _CHAT_ONLY_FIELDS = ("seed", "presence_penalty", "frequency_penalty", "top_logprobs")
 _CHAT_ONLY_EXTRAS = ("logit_bias",)
+# The least `max_output_tokens` the Responses API takes (a 400 under it).
+MIN_OUTPUT_TOKENS = 16
 
 
 def cannot_express(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
@@ -71,6 +74,10 @@ def cannot_express(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
     for name in _CHAT_ONLY_FIELDS:
         if params.HasField(name):
             return _chat_only(name)
+    limit = _output_limit(params)
+    if limit is not None and limit[1] < MIN_OUTPUT_TOKENS:
+        message = f"'{limit[0]}': {limit[1]}; this model (on the Responses API) takes at least "
+        return unsupported(f"{message}{MIN_OUTPUT_TOKENS}", limit[0])
     if params.extra_json and any(key in params.extra_json for key in _CHAT_ONLY_EXTRAS):
         extra = orjson.loads(params.extra_json)
         for key in _CHAT_ONLY_EXTRAS:
@@ -79,14 +86,23 @@ def cannot_express(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
     return unsupported_in(params, lambda body: request_body(body, stream=False))
 
 
+def _output_limit(params: chat_pb2.ChatParams) -> tuple[str, int] | None:
+    """The output token limit the call sends (`max_output_tokens`), by the name it was asked by:
+    `max_completion_tokens` over `max_tokens`, as `max_tokens` (_mapping.py) reads them."""
+    if params.HasField("max_completion_tokens"):
+        return "max_completion_tokens", params.max_completion_tokens
+    return ("max_tokens", params.max_tokens) if params.HasField("max_tokens") else None
+
+
 def _chat_only(name: str) -> UpstreamFailure:
     return unsupported(
         f"'{name}' is a chat completions option the Responses API (this model's) has not", name
     )
 
 
-def request_body(chat: Mapping[str, Any], *, stream: bool) -> JsonObject:
-    """The Responses body of an OpenAI chat body (`chat`, the reasoning knob fitted)."""
+def request_body(chat: Mapping[str, Any], *, stream: bool, summary: bool = True) -> JsonObject:
+    """The Responses body of an OpenAI chat body (`chat`, the reasoning knob fitted); `summary`:
+    the effort asks for a reasoning summary (not where it is refused: _responses_summaries.py)."""
     body: JsonObject = {
         "model": chat["model"],
         "input": input_items(chat.get("messages") or []),
@@ -100,7 +116,7 @@ def request_body(chat: Mapping[str, Any], *, stream: bool) -> JsonObject:
         body["max_output_tokens"] = limit
     effort = chat.get("reasoning_effort")
     if isinstance(effort, str):
-        body["reasoning"] = {"effort": effort, "summary": "auto"}
+        body["reasoning"] = {"effort": effort, "summary": "auto"} if summary else {"effort": effort}
     text = _text(chat)
     if text:
         body["text"] = text
@@ -235,6 +251,7 @@ def summary_text(item: Mapping[str, Any]) -> str:
 def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
     """The chat completion of a (finished) Response."""
     texts: list[str] = []
+    refusals: list[str] = []  # structured outputs' refusal: the chat message's `refusal`
     reasoning: list[str] = []
     calls: list[JsonObject] = []
     for item in response.get("output") or ():
@@ -243,11 +260,16 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
             for part in item.get("content") or ():
                 if part.get("type") == "output_text":
                     texts.append(str(part.get("text", "")))
+                elif part.get("type") == "refusal":
+                    refusals.append(str(part.get("refusal", "")))
         elif kind == "function_call":
             calls.append(tool_call(item["call_id"], item["name"], item.get("arguments") or ""))
         elif kind == "reasoning" and summary_text(item):
             reasoning.append(summary_text(item))
     message = assistant_message("".join(texts), calls)
+    if refusals:
+        message["refusal"] = "".join(refusals)
+        message["content"] = message["content"] or None  # as chat completions: null, not ""
     if reasoning:
         message["reasoning_content"] = "\n\n".join(reasoning)
     return completion(
@@ -258,6 +280,25 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
         finish_reason(response, bool(calls)),
         chat_usage(response.get("usage")),
     )
+
+
+# A failed Response's codes that say the request was at fault (its prompt, an image it gave):
+# the 400 chat completions answers them with. The others (server_error, rate_limit_exceeded,
+# vector_store_timeout…) the classifier reads by their words.
+_CALLERS_CODES = frozenset(
+    {
+        "invalid_prompt", "invalid_image", "invalid_image_format", "invalid_base64_image",
+        "invalid_image_url", "image_too_large", "image_too_small", "image_parse_error",
+        "invalid_image_mode", "image_file_too_large", "unsupported_image_media_type",
+        "empty_image_file", "failed_to_download_image", "image_file_not_found",
+    }
+)  # fmt: skip
+
+
+def failure_status(error: Mapping[str, Any]) -> int:
+    """The HTTP status a failed Response's error stands for (it came in a 200): 400 for the
+    caller's, else 200 (its code and words decide)."""
+    return 400 if error.get("code") in _CALLERS_CODES else 200
 
 
 def failure_of(response: Mapping[str, Any]) -> JsonObject | None:

@@ -6,9 +6,10 @@ the Responses API unless its `api` says otherwise (_responses_map.py maps the ca
 From OpenAI's model pages (each lists the endpoints a model has): gpt-5-pro and the later pro
 models (gpt-5.2-pro…), o1-pro, o3-pro, the deep-research models (o3-deep-research,
 o4-mini-deep-research), the codex models (gpt-5-codex, gpt-5.1-codex, -mini, -max, and later
-ones; codex-mini-latest) and computer-use-preview. A name is read after a namespace
-(`openai/o3-pro`) and a fine-tune's `ft:` wrapping, dated snapshots included
-(`o3-pro-2025-06-10`).
+ones; codex-mini-latest) and computer-use-preview. A name is read after a fine-tune's `ft:`
+wrapping, dated snapshots included (`o3-pro-2025-06-10`). A namespaced name (`openai/o3-pro`)
+is another gateway's (OpenRouter, Together, a LiteLLM proxy), whose chat endpoint serves the
+model itself: it stays on chat completions unless its `api` says `responses`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def responses_only(model: str) -> bool:
 
 def upstream_api(kind: str, model: str, configured: UpstreamApi | None) -> UpstreamApi:
     """The API a deployment is called with: as configured, else `responses` for a
-    Responses-only model at a kind that has the API, else `chat`."""
+    Responses-only model named as OpenAI names it at a kind that has the API, else `chat`."""
     if configured is not None:
         return configured
-    return "responses" if kind in RESPONSES_API_KINDS and responses_only(model) else "chat"
+    if kind not in RESPONSES_API_KINDS or "/" in model:  # a namespace: another gateway's name
+        return "chat"
+    return "responses" if responses_only(model) else "chat"

@@ -3,13 +3,15 @@
 
 Followed: https://platform.openai.com/docs/api-reference/responses-streaming and the openai SDK's
 event types. `response.created` opens the stream (the role chunk); `response.output_text.delta`
-is content; `response.reasoning_summary_text.delta` reasoning (a new summary part starts a new
-paragraph); a `function_call` item (`response.output_item.added`) opens a tool call, each its
-own index in the order they come, and `response.function_call_arguments.delta` adds to it;
-`response.completed` / `response.incomplete` end it (the finish chunk, then the usage chunk).
-`response.failed` and `error` events are failures: `failure_of_event` gives their error object,
-which the adapter classifies as it does any upstream error. Other events carry nothing a chat
-chunk has (`.done` events repeat what the deltas said).
+is content, `response.refusal.delta` the refusal (structured outputs');
+`response.reasoning_summary_text.delta` reasoning (a new summary part starts a new paragraph); a
+`function_call` item (`response.output_item.added`) opens a tool call, each its own index in the
+order they come, and `response.function_call_arguments.delta` adds to it; `response.completed` /
+`response.incomplete` end it (the finish chunk, then the usage chunk). `response.failed` and
+`error` events are failures: `failure_of_event` gives their error object (an `error` event's
+fields flat, as documented, or nested under `error`, as the live API sends them), which the
+adapter classifies as it does any upstream error. Other events carry nothing a chat chunk has
+(`.done` events repeat what the deltas said).
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ def failure_of_event(event: Mapping[str, Any]) -> JsonObject | None:
     """The error object of an event that fails the stream, else None."""
     kind = event.get("type")
     if kind == "error":
-        error = {k: event.get(k) for k in ("code", "message", "param")}
+        # The API reference shows the fields flat; the live API nests them under `error`
+        # (`{"type": "error", "error": {"type", "code", "message", "param"}}`): both are read.
+        nested = event.get("error")
+        source = nested if isinstance(nested, dict) else event
+        error = {k: source.get(k) for k in ("type", "code", "message", "param", "headers")}
+        if error["type"] == "error":  # the event's own type, not an error's
+            del error["type"]
         return {k: v for k, v in error.items() if v is not None} or {"message": "error event"}
     if kind == "response.failed":
         response = event.get("response")
@@ -59,6 +67,8 @@ class ResponsesStream:
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "response.output_text.delta":
             return [self._chunk({"content": str(event.get("delta", ""))})]
+        if kind == "response.refusal.delta":
+            return [self._chunk({"refusal": str(event.get("delta", ""))})]
         if kind == "response.reasoning_summary_text.delta":
             return [self._chunk({"reasoning_content": str(event.get("delta", ""))})]
         if kind == "response.reasoning_summary_part.added" and event.get("summary_index"):

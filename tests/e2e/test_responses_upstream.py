@@ -13,6 +13,7 @@ import pytest
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream._responses_api import REFUSAL, UNVERIFIED_ORG
 from router_service.fake_upstream._state import CallRecord
 from tests.conftest import RouterHandle, StartRouter, base_config
 
@@ -35,6 +36,12 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
             "deployments": [{"provider": "alpha", "model": "house-reasoner", "api": "responses"}]
         },
         "azure-pro": {"deployments": [{"provider": "az", "model": "o3-pro"}]},
+        "mixed": {
+            "deployments": [
+                {"provider": "alpha", "model": "gpt-5-pro"},
+                {"provider": "beta", "model": "model-b"},
+            ]
+        },
     }
     out["providers"]["az"] = {"kind": "azure", "base_url": fake.url, "keys": ["az-key"]}
     return out
@@ -233,3 +240,61 @@ async def test_an_azure_deployment_is_called_on_its_v1_responses_api(
     assert text == "Echo: hello"
     [call] = fake.state.calls()
     assert (call.path, call.key, call.body["model"]) == ("/openai/v1/responses", "az-key", "o3-pro")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_refusal_is_the_answers_refusal(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # Structured outputs' refusal is a `refusal` part, not `output_text`: the chat answer's
+    # `refusal` (content null), as chat completions gives it, never an empty content.
+    words = "I'm sorry, I can't help with that."
+    fake.state.set_scenario(Scenario(kind=REFUSAL, content=words))
+    if stream:
+        chunks = await sdk.chat.completions.create(model="pro", messages=HELLO, stream=True)
+        deltas = [c.choices[0].delta async for c in chunks if c.choices]
+        refusal: str | None = "".join(d.refusal or "" for d in deltas)
+        content = "".join(d.content or "" for d in deltas) or None
+    else:
+        answer = await sdk.chat.completions.create(model="pro", messages=HELLO)
+        refusal, content = answer.choices[0].message.refusal, answer.choices[0].message.content
+
+    assert (refusal, content) == (words, None)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unverified_organization_is_served_without_a_summary(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # OpenAI refuses reasoning summaries to an organization that is not verified: the caller
+    # never asked for one, so the effort is sent without it, and learned for the provider.
+    fake.state.set_scenario(Scenario(kind=UNVERIFIED_ORG))
+    for _ in range(2):
+        if stream:
+            chunks = await sdk.chat.completions.create(
+                model="pro", messages=HELLO, reasoning_effort="high", stream=True
+            )
+            text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+        else:
+            answer = await sdk.chat.completions.create(
+                model="pro", messages=HELLO, reasoning_effort="high"
+            )
+            text = answer.choices[0].message.content or ""
+        assert text == "Echo: hello"
+
+    asked = [c.body["reasoning"] for c in fake.state.calls(model="gpt-5-pro")]
+    summary = {"effort": "high", "summary": "auto"}
+    assert asked == [summary, {"effort": "high"}, {"effort": "high"}]  # refused once, learned
+
+
+async def test_max_tokens_under_the_responses_minimum_goes_to_a_chat_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The Responses API refuses a `max_output_tokens` under 16: the group's chat deployment
+    # takes the call instead; alone, the caller's 400 names what it sent (`max_tokens`).
+    answer = await sdk.chat.completions.create(model="mixed", messages=HELLO, max_tokens=5)
+    assert answer.model == "model-b" and fake.state.calls(model="gpt-5-pro") == []
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(model="pro", messages=HELLO, max_tokens=5)
+    assert "max_tokens" in str(refused.value) and fake.state.calls(model="gpt-5-pro") == []

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream._responses_api import ERROR_EVENT
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge, error_of, events
 
@@ -79,3 +80,48 @@ async def test_response_failed_in_a_unary_answer_fails_over(
 
     assert answer.choices[0].message.content == "Echo: hello"
     assert [c.model for c in fake.state.calls()] == ["gpt-5-pro", "o3-pro"]
+
+
+RATE_LIMIT = {
+    "type": "tokens",
+    "code": "rate_limit_exceeded",
+    "message": "Rate limit reached for gpt-5-pro on tokens per min (TPM). Try again in 6s.",
+    "param": None,
+    "headers": {"x-ratelimit-limit-tokens": "30000", "x-ratelimit-reset-tokens": "6s"},
+}
+
+
+async def test_a_stream_error_event_is_classified_by_its_nested_error(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The live API's `error` event nests its code and message under `error`: read there, a
+    # rate limit is the keys' 429 (each key of alpha tried, then cooled), not a server error.
+    scenario = Scenario(kind=ERROR_EVENT, wrapped_error=RATE_LIMIT, wrapped_error_at_chunk=1)
+    fake.state.set_scenario(scenario)
+    with pytest.raises(openai.RateLimitError) as raised:
+        await sdk.chat.completions.create(model="pros", messages=HELLO, stream=True)
+
+    assert "Rate limit reached" in str(raised.value)
+    assert raised.value.response.headers.get("retry-after") == "6"  # the event's own reset
+    assert "30000" not in raised.value.response.text  # its headers are not the caller's
+    assert [c.model for c in fake.state.calls()].count("gpt-5-pro") == 2  # both alpha keys
+
+
+FLAGGED = {
+    "code": "invalid_prompt",
+    "message": "Invalid prompt: your prompt was flagged as potentially violating our usage policy.",
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_response_failed_for_the_callers_prompt_is_its_400(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # `invalid_prompt` (and the image codes) are the caller's request, as the chat API's 400:
+    # said to the caller, not failed over as a server error every deployment is tried with.
+    fake.state.set_scenario(Scenario(wrapped_error=FLAGGED, wrapped_error_at_chunk=1))
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(model="pros", messages=HELLO, stream=stream)
+
+    assert "flagged" in str(refused.value)
+    assert [c.model for c in fake.state.calls()] == ["gpt-5-pro"]

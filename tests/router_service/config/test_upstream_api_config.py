@@ -54,7 +54,8 @@ def test_one_deployment_has_one_api_in_every_group() -> None:
         ("openai", "gpt-5-pro", None, "responses"),
         ("openai", "gpt-5-pro-2025-10-06", None, "responses"),
         ("azure", "o3-pro", None, "responses"),
-        ("openai", "openai/o1-pro", None, "responses"),
+        ("openai", "openai/o1-pro", None, "chat"),  # another gateway's name: its chat serves it
+        ("openai", "openai/o1-pro", "responses", "responses"),
         ("openai", "gpt-5.1-codex-max", None, "responses"),
         ("openai", "codex-mini-latest", None, "responses"),
         ("openai", "o4-mini-deep-research", None, "responses"),

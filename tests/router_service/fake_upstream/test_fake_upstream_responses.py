@@ -13,6 +13,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream._responses_api import REFUSAL
 from tests.router_service.fake_upstream.helpers import chat_body
 
 EVENTS: TypeAdapter[ResponseStreamEvent] = TypeAdapter(ResponseStreamEvent)
@@ -131,3 +132,20 @@ async def test_azures_v1_path_takes_its_api_key(fake: FakeUpstream) -> None:
 
 def _body(**extra: Any) -> dict[str, Any]:
     return {"model": "gpt-5-pro", "input": [{"role": "user", "content": "hi"}], **extra}
+
+
+async def test_a_refusal_is_a_refusal_part_and_its_events(
+    fake: FakeUpstream, client: httpx.AsyncClient
+) -> None:
+    fake.state.set_scenario(Scenario(kind=REFUSAL, content="I can't help with that."))
+    answer = (await client.post("/responses", json={"model": "o3-pro", "input": "hi"})).json()
+    item = Response.model_validate(answer).output[0]
+    assert item.type == "message"
+    assert item.content[0].model_dump() == {"type": "refusal", "refusal": "I can't help with that."}
+
+    async with sdk(fake) as sdk_client:
+        stream = await sdk_client.responses.create(model="o3-pro", input="hi", stream=True)
+        events = [event async for event in stream]
+    deltas = [e.delta for e in events if e.type == "response.refusal.delta"]
+    assert "".join(deltas) == "I can't help with that."
+    assert "response.output_text.delta" not in [e.type for e in events]

@@ -283,6 +283,13 @@ def test_the_stream() -> None:
             {"type": "error", "code": "rate_limit_exceeded", "message": "slow", "param": None},
             {"code": "rate_limit_exceeded", "message": "slow"},
         ),
+        (  # as the live API sends it: the fields nested under `error`
+            {"type": "error", "sequence_number": 2,
+             "error": {"type": "tokens", "code": "rate_limit_exceeded", "message": "slow",
+                       "param": None, "headers": {"x-ratelimit-reset-tokens": "6s"}}},
+            {"type": "tokens", "code": "rate_limit_exceeded", "message": "slow",
+             "headers": {"x-ratelimit-reset-tokens": "6s"}},
+        ),
         (
             {"type": "response.failed",
              "response": {"status": "failed", "error": {"code": "server_error", "message": "x"}}},
