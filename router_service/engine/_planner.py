@@ -13,9 +13,16 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
 from router_service.engine._model import Deployment, Plan, RequestContext
-from router_service.engine._server_tools import EXCLUDED, ServerTool, refused, unable
+from router_service.engine._server_tools import (
+    EXCLUDED,
+    ServerTool,
+    refused,
+    server_tools_of,
+    unable,
+)
 from router_service.errors import ModelNotFoundError, NoCapacityError
 from router_service.routing import RoutingStats, order
 from router_service.sessions import SessionState
@@ -61,6 +68,10 @@ class Planner:
         if deployment is not None:
             return Group(model, "ordered", (deployment,))
         raise ModelNotFoundError(model)
+
+    async def plan_chat(self, ctx: RequestContext, params: chat_pb2.ChatParams) -> Plan:
+        """A chat's plan: the deployments that can run the server tools it declares."""
+        return await self.plan(ctx, server_tools_of(params))
 
     async def plan(self, ctx: RequestContext, server_tools: tuple[ServerTool, ...] = ()) -> Plan:
         """`server_tools`: the Anthropic server tools the request declares; the deployments
