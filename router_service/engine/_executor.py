@@ -131,7 +131,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                 await lease.settle_tokens(completion.usage.total_tokens)
             return completion
 
-        plan = await self.planner.plan(ctx)
+        plan = await self.planner.plan_chat(ctx, params)
         completion, deployment, stack = await self._run(
             ctx, plan, attempt, tokens=estimate_chat_tokens(params), params=params
         )
@@ -222,7 +222,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         ) -> _OpenStream:
             return await self._open(ctx, params, deployment, lease, stack)
 
-        plan = await self.planner.plan(ctx)
+        plan = await self.planner.plan_chat(ctx, params)
         started = self._clock.monotonic()
         screen = None if ctx.answers is None else ctx.answers.stream(choices_of(params))
         opened, deployment, stack = await self._run(

@@ -70,6 +70,11 @@ class Deployment:
         """One attempt's call of this deployment (its upstream model, on its API)."""
         return ChatCall(self.upstream_model, api_key, params, timeout_s, self.api, self.base_model)
 
+    @property
+    def server_tools(self) -> frozenset[str]:
+        """The Anthropic server tools its upstream runs (the Responses API: none of them)."""
+        return frozenset() if self.api == "responses" else self.adapter.server_tools
+
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
         """Why this deployment's upstream API cannot carry `params` (the adapter's
         `cannot_express`, or the Responses API's), as the failure its call would raise."""

@@ -120,6 +120,12 @@ class ProviderAdapter(ABC):
     # no documented cap. A provider's `max_stop_sequences` overrides it.
     stop_cap_default: int | None = None
 
+    @property
+    def server_tools(self) -> frozenset[str]:
+        """The Anthropic server tools (`web_search`, `web_fetch`) its upstream runs itself: a
+        request declaring one is routed to such deployments only. Most kinds run none."""
+        return frozenset()
+
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
     ) -> None:

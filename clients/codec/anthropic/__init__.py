@@ -5,11 +5,23 @@ The HTTP edge's `/v1/messages` reads an Anthropic body into the chat request pro
 (:func:`message_to_anthropic`) or its stream events (:class:`MessageEvents`); the router's
 Anthropic provider shares the tables (stop reasons, error types). A package of its own,
 imported by name (``from clients.codec.anthropic import …``): its names are Anthropic's, not
-the OpenAI codec's that ``clients`` re-exports.
+the OpenAI codec's that ``clients`` re-exports. The server tools' words (web search, web
+fetch: the `*_KEY`s where the chat representation carries Claude's own blocks) are shared too.
 """
 
 from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
 from clients.codec.anthropic._response import message_to_anthropic
+from clients.codec.anthropic._server_tools import (
+    BETA_KEY,
+    BLOCK_KEY,
+    CITATION_KEY,
+    CONTENT_KEY,
+    STOP_KEY,
+    TEXT_BLOCK_KEY,
+    has_server_blocks,
+    server_tool_family,
+    wanted_betas,
+)
 from clients.codec.anthropic._stream import PING, MessageEvents
 from clients.codec.anthropic._tables import (
     FINISH_BY_STOP_REASON,
@@ -20,14 +32,23 @@ from clients.codec.anthropic._tables import (
 )
 
 __all__ = [
+    "BETA_KEY",
+    "BLOCK_KEY",
+    "CITATION_KEY",
+    "CONTENT_KEY",
     "FINISH_BY_STOP_REASON",
     "OVERLOADED_STATUS",
     "PING",
     "STATUS_BY_ERROR_TYPE",
+    "STOP_KEY",
+    "TEXT_BLOCK_KEY",
     "MessageEvents",
     "anthropic_error",
     "anthropic_error_type",
+    "has_server_blocks",
     "message_to_anthropic",
     "messages_request_from_anthropic",
     "openai_body",
+    "server_tool_family",
+    "wanted_betas",
 ]
