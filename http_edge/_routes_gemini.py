@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -35,6 +36,7 @@ from clients import (
     http_status_for,
 )
 from clients.codec import gemini  # its names imported as first read (clients/_lazy.py)
+from clients.switchboard.v1.chat_pb2 import ChatParams
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from . import _openapi_gemini as api
@@ -73,12 +75,24 @@ def _calls(request: Request, state: EdgeState) -> ChatCalls:
     return replace(calls, metadata=with_google_key(request, calls.metadata))
 
 
+def _thoughts_hidden(params: ChatParams, body: JsonObject) -> ChatParams:
+    """`params` telling the router the caller sees no reasoning unless it asked for thoughts
+    (`includeThoughts`, Gemini's way): it is taken out router side (OpenRouter's
+    `include_reasoning: false`, the router's one way to hide it), so a stream that sent only
+    thoughts before it failed fails over as one that sent nothing."""
+    if gemini.include_thoughts(body):
+        return params
+    extra = orjson.loads(params.extra_json) if params.extra_json else {}
+    params.extra_json = dumps({**extra, "include_reasoning": False}).decode()
+    return params
+
+
 async def generate_content(request: Request) -> Response:
     state = edge_state(request)
     body, model = await _body(request, state), _model(request)
     params, _ = parse_request(lambda b: gemini.generate_request_from_gemini(model, b, False), body)
     with in_callers_terms(lambda param: gemini.gemini_field(param, body)):
-        response = await _calls(request, state).chat(params)
+        response = await _calls(request, state).chat(_thoughts_hidden(params, body))
     thoughts = gemini.include_thoughts(body)
     answer = gemini.response_to_gemini(chat_completion_to_openai(response.completion), thoughts)
     return JSONBytesResponse(answer, headers=route_headers(response.route))
@@ -88,6 +102,7 @@ async def stream_generate_content(request: Request) -> Response:
     state = edge_state(request)
     body, model = await _body(request, state), _model(request)
     params, _ = parse_request(lambda b: gemini.generate_request_from_gemini(model, b, True), body)
+    params = _thoughts_hidden(params, body)
     calls, thoughts = _calls(request, state), gemini.include_thoughts(body)
     with in_callers_terms(lambda param: gemini.gemini_field(param, body)):
         if request.query_params.get("alt") == "sse":

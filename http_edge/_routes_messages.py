@@ -4,7 +4,9 @@ Translation only, as `/v1/chat/completions` is: the body becomes the same chat r
 (`clients.codec.anthropic`), the router routes it as any chat (any deployment of the model's
 group may answer, whatever its kind), and the answer goes back as Anthropic's message or its
 named SSE events. The caller's key comes in `x-api-key` (Anthropic's SDKs, Claude Code) or in
-`Authorization: Bearer`; `anthropic-version` and `anthropic-beta` are accepted and not read.
+`Authorization: Bearer`; `anthropic-version` is accepted and not read, and of `anthropic-beta`
+only the flags of the server tools passed on (web search, web fetch) go along, with them, to
+the Claude deployment that runs them (`clients.codec.anthropic._server_tools.wanted_betas`).
 
 Errors are Anthropic's (`{"type": "error", "error": {"type", "message"}}`) with the status
 the edge's one taxonomy gives (`_errors`), but an overloaded router (every key busy, or
@@ -18,6 +20,7 @@ stop sequence names it (`stop_sequence`) when the upstream said which or the tex
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -83,7 +86,9 @@ async def _answered(
 async def _messages(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    params, stream = parse_request(anthropic.messages_request_from_anthropic, body)
+    betas = request.headers.getlist("anthropic-beta")
+    parse = functools.partial(anthropic.messages_request_from_anthropic, betas=betas)
+    params, stream = parse_request(parse, body)
     calls = ChatCalls.of(request, state)
     calls = dataclasses.replace(calls, metadata=with_api_key(request, calls.metadata))
     stops = _stop_sequences(params)

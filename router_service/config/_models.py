@@ -19,6 +19,7 @@ from router_service.config._providers import (
     TimeoutsConfig,
 )
 from router_service.config._routing import (
+    RESPONSES_API_KINDS,
     CacheConfig,
     ConversationsConfig,
     DeploymentRef,
@@ -158,6 +159,7 @@ class SwitchboardConfig(_Strict):
         problems: list[tuple[Location, str]] = []
         # One deployment is one object however many groups name it: one price too.
         prices: dict[str, tuple[str, PriceConfig | None]] = {}
+        apis: dict[str, tuple[str, str | None]] = {}  # one API too
         for group_name, group in self.models.items():
             if group_name in self.providers or (
                 "/" in group_name and _is_deployment(self, group_name)
@@ -167,6 +169,17 @@ class SwitchboardConfig(_Strict):
                 if dep.provider not in self.providers:
                     where = ("models", group_name, "deployments", i, "provider")
                     problems.append((where, f"unknown provider {dep.provider!r}"))
+                elif dep.api == "responses" and (
+                    (kind := self.providers[dep.provider].kind) not in RESPONSES_API_KINDS
+                ):
+                    where = ("models", group_name, "deployments", i, "api")
+                    message = f"kind {kind} has no Responses API (only openai and azure have)"
+                    problems.append((where, message))
+                first_api = apis.setdefault(dep.name, (group_name, dep.api))
+                if first_api[1] != dep.api:
+                    where = ("models", group_name, "deployments", i, "api")
+                    message = f"{dep.name} has another api in models.{first_api[0]}: give it one"
+                    problems.append((where, message))
                 first, price = prices.setdefault(dep.name, (group_name, self.price_of(dep)))
                 if price != self.price_of(dep):
                     where = ("models", group_name, "deployments", i, "price")
