@@ -35,15 +35,7 @@ from clients import (
     estimate_prompt_tokens,
     http_status_for,
 )
-from clients.codec.anthropic import (
-    OVERLOADED_STATUS,
-    PING,
-    MessageEvents,
-    anthropic_error,
-    anthropic_error_type,
-    message_to_anthropic,
-    messages_request_from_anthropic,
-)
+from clients.codec import anthropic  # its names imported as first read (clients/_lazy.py)
 from clients.switchboard.v1.chat_pb2 import ChatParams
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
@@ -95,7 +87,7 @@ async def _messages(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
     betas = request.headers.getlist("anthropic-beta")
-    parse = functools.partial(messages_request_from_anthropic, betas=betas)
+    parse = functools.partial(anthropic.messages_request_from_anthropic, betas=betas)
     params, stream = parse_request(parse, body)
     calls = ChatCalls.of(request, state)
     calls = dataclasses.replace(calls, metadata=with_api_key(request, calls.metadata))
@@ -103,7 +95,7 @@ async def _messages(request: Request) -> Response:
     if stream:
         return await calls.stream(params, _relay(params.model, stops))
     response = await calls.chat(params)
-    message = message_to_anthropic(chat_completion_to_openai(response.completion), stops)
+    message = anthropic.message_to_anthropic(chat_completion_to_openai(response.completion), stops)
     return JSONBytesResponse(message, headers=route_headers(response.route))
 
 
@@ -114,7 +106,7 @@ async def _count_tokens(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
     # count_tokens takes no max_tokens; the request it counts would.
-    params, _ = parse_request(messages_request_from_anthropic, {"max_tokens": 1, **body})
+    params, _ = parse_request(anthropic.messages_request_from_anthropic, {"max_tokens": 1, **body})
     await require_model(request, params.model, with_api_key(request, forwarded_metadata(request)))
     return JSONBytesResponse({"input_tokens": estimate_prompt_tokens(params)})
 
@@ -122,8 +114,8 @@ async def _count_tokens(request: Request) -> Response:
 def _error_parts(exc: Exception) -> tuple[int, JsonObject, dict[str, str]]:
     """Status, Anthropic's error body and headers for what the edge's taxonomy says of `exc`."""
     if isinstance(exc, EdgeError):
-        kind = anthropic_error_type(exc.status)
-        return exc.status, anthropic_error(kind, exc.message), dict(exc.headers or {})
+        kind = anthropic.anthropic_error_type(exc.status)
+        return exc.status, anthropic.anthropic_error(kind, exc.message), dict(exc.headers or {})
     if isinstance(exc, RouterError):
         details = exc.details
         status, headers = http_status_for(details), router_error_headers(details)
@@ -131,11 +123,15 @@ def _error_parts(exc: Exception) -> tuple[int, JsonObject, dict[str, str]]:
         if upstream is not None and upstream.get("type") == "error":
             return status, upstream, headers  # an Anthropic upstream's own error
         if details.reason in _OVERLOADED or status == 503:
-            status = OVERLOADED_STATUS
+            status = anthropic.OVERLOADED_STATUS
         message = str(router_error_body(details)["error"].get("message") or details.message)
-        return status, anthropic_error(anthropic_error_type(status), message), headers
+        return (
+            status,
+            anthropic.anthropic_error(anthropic.anthropic_error_type(status), message),
+            headers,
+        )
     logger.error("Exception in the Messages API", exc_info=exc)
-    return 500, anthropic_error("api_error", "The edge failed to handle the request."), {}
+    return 500, anthropic.anthropic_error("api_error", "The edge failed to handle the request."), {}
 
 
 def _events(events: list[JsonObject]) -> bytes:
@@ -155,7 +151,7 @@ def _relay(model: str, stops: list[str]) -> Relay:
     ) -> AsyncIterator[bytes]:
         """Router stream messages as Anthropic's events; a stream the router did not end
         itself (with a summary or an error) ends with an `error` event."""
-        stream = MessageEvents(model, stops)
+        stream = anthropic.MessageEvents(model, stops)
         message: ChatStreamResponse | None = first
         try:
             while message is not None:
@@ -166,11 +162,13 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     if out:
                         yield _events(out)
                 elif kind == "heartbeat":
-                    yield _events([PING])
+                    yield _events([anthropic.PING])
                 elif kind == "error":
                     error = message.error
                     status = error.upstream_status if error.upstream_status >= 400 else 500
-                    yield _events(stream.error(anthropic_error_type(status), error.message))
+                    yield _events(
+                        stream.error(anthropic.anthropic_error_type(status), error.message)
+                    )
                     return
                 elif kind == "summary":
                     yield _events(stream.finish(summary_usage(message.summary.usage)))

@@ -3,7 +3,7 @@ section models live beside this module by theme; this one assembles the whole fi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from router_service.config._auth import AuthConfig, ClientKey, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
@@ -53,7 +53,6 @@ __all__ = [
     "CooldownsConfig",
     "DeploymentRef",
     "EdgeConfig",
-    "EdgeFileConfig",
     "FilesConfig",
     "GuardrailAction",
     "GuardrailConfig",
@@ -244,23 +243,3 @@ class SwitchboardConfig(_Strict):
 def _is_deployment(config: SwitchboardConfig, name: str) -> bool:
     provider, _, _model = name.partition("/")
     return provider in config.providers
-
-
-class EdgeFileConfig(BaseModel):
-    """What the edge reads of the shared file: `edge:` and `telemetry:`. The other sections are
-    the router's (the router and `check-config` validate them): the edge only checks that they
-    are sections it knows, and their `${VAR}`s need not be set in its environment."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    edge: EdgeConfig = Field(default_factory=EdgeConfig)
-    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_sections(cls, data: object) -> object:
-        if isinstance(data, dict):
-            unknown = [name for name in data if name not in SwitchboardConfig.model_fields]
-            if unknown:
-                raise Misplaced([((name,), "not a section of the config") for name in unknown])
-        return data
