@@ -22,8 +22,7 @@ _SHARED = [
     "pydantic.main",
     "clients.switchboard.v1.router_service_pb2_grpc",
     "clients.switchboard.v1.admin_service_pb2_grpc",
-    "opentelemetry.sdk.metrics",
-    "opentelemetry.sdk.trace",
+    "opentelemetry.sdk.metrics",  # not the SDK's tracer: loaded only when tracing is on
     "opentelemetry.exporter.prometheus",
     "prometheus_client",
     "yaml",

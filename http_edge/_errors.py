@@ -38,9 +38,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
-from clients.codec.anthropic import anthropic_error, anthropic_error_type
-from clients.codec.gemini import METHODS, gemini_error, gemini_message
-from clients.codec.ollama import ollama_error
+
+# The other APIs' codecs by package: their names are imported as first read (clients/_lazy.py).
+from clients.codec import anthropic, gemini, ollama
 
 from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
@@ -149,7 +149,7 @@ def in_callers_terms(field_of: Callable[[str | None], str | None]) -> Iterator[N
         field = field_of(details.openai_param)
         if field is None or details.upstream_error is not None:
             raise
-        message = gemini_message(details.message, details.openai_param, field)
+        message = gemini.gemini_message(details.message, details.openai_param, field)
         raise RouterError(
             dataclasses.replace(details, message=message, openai_param=field)
         ) from exc
@@ -165,7 +165,7 @@ def gemini_path(path: str) -> bool:
     `/v1beta/`, and a model's methods under `/v1/`."""
     if path.startswith("/v1beta/"):
         return True
-    return path.startswith("/v1/models/") and path.rpartition(":")[2] in METHODS
+    return path.startswith("/v1/models/") and path.rpartition(":")[2] in gemini.METHODS
 
 
 def ollama_path(path: str) -> bool:
@@ -191,11 +191,11 @@ def _answer(
     """`body` (OpenAI's error JSON) as the caller's API says it."""
     if anthropic_path(request.scope["path"]):
         message = str(body["error"].get("message") or "")
-        body = anthropic_error(anthropic_error_type(status), message)
+        body = anthropic.anthropic_error(anthropic.anthropic_error_type(status), message)
     elif google_caller(request):
-        body = gemini_error(status, str(body["error"].get("message") or ""))
+        body = gemini.gemini_error(status, str(body["error"].get("message") or ""))
     elif ollama_path(request.scope["path"]):
-        body = ollama_error(str(body["error"].get("message") or ""))
+        body = ollama.ollama_error(str(body["error"].get("message") or ""))
     return error_response(status, body, headers)
 
 

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -34,20 +35,8 @@ from clients import (
     estimate_prompt_tokens,
     http_status_for,
 )
-from clients.codec.gemini import (
-    METHODS,
-    ResponseChunks,
-    embeddings_body,
-    embeddings_to_gemini,
-    gemini_error,
-    gemini_field,
-    generate_request_from_gemini,
-    include_thoughts,
-    model_name,
-    model_to_gemini,
-    page_ask,
-    response_to_gemini,
-)
+from clients.codec import gemini  # its names imported as first read (clients/_lazy.py)
+from clients.switchboard.v1.chat_pb2 import ChatParams
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from . import _openapi_gemini as api
@@ -74,7 +63,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def _model(request: Request) -> str:
     params = request.path_params
-    return model_name(str(params["model"] if "model" in params else params["model_id"]))
+    return gemini.model_name(str(params["model"] if "model" in params else params["model_id"]))
 
 
 async def _body(request: Request, state: EdgeState) -> JsonObject:
@@ -86,23 +75,36 @@ def _calls(request: Request, state: EdgeState) -> ChatCalls:
     return replace(calls, metadata=with_google_key(request, calls.metadata))
 
 
+def _thoughts_hidden(params: ChatParams, body: JsonObject) -> ChatParams:
+    """`params` telling the router the caller sees no reasoning unless it asked for thoughts
+    (`includeThoughts`, Gemini's way): it is taken out router side (OpenRouter's
+    `include_reasoning: false`, the router's one way to hide it), so a stream that sent only
+    thoughts before it failed fails over as one that sent nothing."""
+    if gemini.include_thoughts(body):
+        return params
+    extra = orjson.loads(params.extra_json) if params.extra_json else {}
+    params.extra_json = dumps({**extra, "include_reasoning": False}).decode()
+    return params
+
+
 async def generate_content(request: Request) -> Response:
     state = edge_state(request)
     body, model = await _body(request, state), _model(request)
-    params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, False), body)
-    with in_callers_terms(lambda param: gemini_field(param, body)):
-        response = await _calls(request, state).chat(params)
-    thoughts = include_thoughts(body)
-    answer = response_to_gemini(chat_completion_to_openai(response.completion), thoughts)
+    params, _ = parse_request(lambda b: gemini.generate_request_from_gemini(model, b, False), body)
+    with in_callers_terms(lambda param: gemini.gemini_field(param, body)):
+        response = await _calls(request, state).chat(_thoughts_hidden(params, body))
+    thoughts = gemini.include_thoughts(body)
+    answer = gemini.response_to_gemini(chat_completion_to_openai(response.completion), thoughts)
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
 
 async def stream_generate_content(request: Request) -> Response:
     state = edge_state(request)
     body, model = await _body(request, state), _model(request)
-    params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, True), body)
-    calls, thoughts = _calls(request, state), include_thoughts(body)
-    with in_callers_terms(lambda param: gemini_field(param, body)):
+    params, _ = parse_request(lambda b: gemini.generate_request_from_gemini(model, b, True), body)
+    params = _thoughts_hidden(params, body)
+    calls, thoughts = _calls(request, state), gemini.include_thoughts(body)
+    with in_callers_terms(lambda param: gemini.gemini_field(param, body)):
         if request.query_params.get("alt") == "sse":
             return await calls.stream(params, _relay(model, _Events(), thoughts))
         relay = _relay(model, _Array(), thoughts)
@@ -123,7 +125,7 @@ async def count_tokens(request: Request) -> Response:
             message = "generateContentRequest: expected an object"
             raise EdgeError(400, message, code="invalid_argument", param="generateContentRequest")
         body = {k: v for k, v in body.items() if k != "model"}
-    params, _ = parse_request(lambda b: generate_request_from_gemini(model, b, False), body)
+    params, _ = parse_request(lambda b: gemini.generate_request_from_gemini(model, b, False), body)
     metadata = with_google_key(request, forwarded_metadata(request))
     await require_model(request, model, metadata)
     return JSONBytesResponse({"totalTokens": estimate_prompt_tokens(params)})
@@ -133,11 +135,11 @@ async def _embed(request: Request, batch: bool) -> Response:
     state = edge_state(request)
     body, model = await _body(request, state), _model(request)
     params = parse_request(
-        lambda b: embedding_params_from_openai(embeddings_body(model, b, batch)), body
+        lambda b: embedding_params_from_openai(gemini.embeddings_body(model, b, batch)), body
     )
     metadata = with_google_key(request, forwarded_metadata(request))
     response = await embed_call(request, params, metadata)
-    answer = embeddings_to_gemini(embedding_result_to_openai(response.result), batch)
+    answer = gemini.embeddings_to_gemini(embedding_result_to_openai(response.result), batch)
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
 
@@ -152,7 +154,9 @@ async def batch_embed_contents(request: Request) -> Response:
 async def unknown_method(request: Request) -> Response:
     """A method Gemini may have and this gateway does not (404, as Google says of one)."""
     method = str(request.path_params["model_id"]).rpartition(":")[2]
-    message = f"{method!r} is not a method this gateway answers (it answers {', '.join(METHODS)})."
+    message = (
+        f"{method!r} is not a method this gateway answers (it answers {', '.join(gemini.METHODS)})."
+    )
     raise EdgeError(404, message, code="unknown_url")
 
 
@@ -162,7 +166,7 @@ async def list_models(request: Request) -> Response:
     if not google_caller(request):
         return _per_caller(await _routes_misc.list_models(request))
     query = dict(request.query_params)  # read first: a bad one is not counted as a call
-    ask = parse_request(lambda q: page_ask(q.get("pageSize"), q.get("pageToken")), query)
+    ask = parse_request(lambda q: gemini.page_ask(q.get("pageSize"), q.get("pageToken")), query)
     state = edge_state(request)
     metadata = with_google_key(request, forwarded_metadata(request))
     models = await listed_models(request, state, metadata)
@@ -177,7 +181,7 @@ async def get_model(request: Request) -> Response:
     metadata = with_google_key(request, forwarded_metadata(request))
     for listed in (await listed_models(request, state, metadata)).models:
         if listed.id == model:
-            return _per_caller(JSONBytesResponse(model_to_gemini(listed)))
+            return _per_caller(JSONBytesResponse(gemini.model_to_gemini(listed)))
     message = f"models/{model} is not found, or not a model this key may use."
     raise EdgeError(404, message, code="model_not_found", param="model")
 
@@ -235,9 +239,9 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
     ) -> AsyncIterator[bytes]:
         """Router stream messages as GenerateContentResponses; a stream the router did not end
         itself (with a summary or an error) ends with an error."""
-        stream = ResponseChunks(model, thoughts)
+        stream = gemini.ResponseChunks(model, thoughts)
         message: ChatStreamResponse | None = first
-        last = gemini_error(502, "The stream ended before it was complete.")
+        last = gemini.gemini_error(502, "The stream ended before it was complete.")
         try:
             while message is not None:
                 kind = message.WhichOneof("event")
@@ -252,7 +256,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                 elif kind == "error":
                     error = message.error
                     status = error.upstream_status if error.upstream_status >= 400 else 500
-                    last = gemini_error(status, error.message)
+                    last = gemini.gemini_error(status, error.message)
                     break
                 elif kind == "summary":
                     last = stream.finish(summary_usage(message.summary.usage))
@@ -260,11 +264,11 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                 message = await anext(events, None)
         except RouterError as exc:
             message_text = str(router_error_body(exc.details)["error"].get("message") or "")
-            last = gemini_error(http_status_for(exc.details), message_text)
+            last = gemini.gemini_error(http_status_for(exc.details), message_text)
         except Exception:
             # The response is committed: a bug can only be told as the stream's last chunk.
             logger.exception("relaying a Gemini API stream failed")
-            last = gemini_error(500, "The edge failed while relaying the stream.")
+            last = gemini.gemini_error(500, "The edge failed while relaying the stream.")
         # After an error, what was held goes before it (`finish` took it into the last one).
         yield writer.items([*stream.pending(), last]) + writer.end()
 

@@ -4,7 +4,9 @@ Translation only, as `/v1/chat/completions` is: the body becomes the same chat r
 (`clients.codec.anthropic`), the router routes it as any chat (any deployment of the model's
 group may answer, whatever its kind), and the answer goes back as Anthropic's message or its
 named SSE events. The caller's key comes in `x-api-key` (Anthropic's SDKs, Claude Code) or in
-`Authorization: Bearer`; `anthropic-version` and `anthropic-beta` are accepted and not read.
+`Authorization: Bearer`; `anthropic-version` is accepted and not read, and of `anthropic-beta`
+only the flags of the server tools passed on (web search, web fetch) go along, with them, to
+the Claude deployment that runs them (`clients.codec.anthropic._server_tools.wanted_betas`).
 
 Errors are Anthropic's (`{"type": "error", "error": {"type", "message"}}`) with the status
 the edge's one taxonomy gives (`_errors`), but an overloaded router (every key busy, or
@@ -18,6 +20,7 @@ stop sequence names it (`stop_sequence`) when the upstream said which or the tex
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -32,15 +35,7 @@ from clients import (
     estimate_prompt_tokens,
     http_status_for,
 )
-from clients.codec.anthropic import (
-    OVERLOADED_STATUS,
-    PING,
-    MessageEvents,
-    anthropic_error,
-    anthropic_error_type,
-    message_to_anthropic,
-    messages_request_from_anthropic,
-)
+from clients.codec import anthropic  # its names imported as first read (clients/_lazy.py)
 from clients.switchboard.v1.chat_pb2 import ChatParams
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
@@ -91,14 +86,16 @@ async def _answered(
 async def _messages(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    params, stream = parse_request(messages_request_from_anthropic, body)
+    betas = request.headers.getlist("anthropic-beta")
+    parse = functools.partial(anthropic.messages_request_from_anthropic, betas=betas)
+    params, stream = parse_request(parse, body)
     calls = ChatCalls.of(request, state)
     calls = dataclasses.replace(calls, metadata=with_api_key(request, calls.metadata))
     stops = _stop_sequences(params)
     if stream:
         return await calls.stream(params, _relay(params.model, stops))
     response = await calls.chat(params)
-    message = message_to_anthropic(chat_completion_to_openai(response.completion), stops)
+    message = anthropic.message_to_anthropic(chat_completion_to_openai(response.completion), stops)
     return JSONBytesResponse(message, headers=route_headers(response.route))
 
 
@@ -109,7 +106,7 @@ async def _count_tokens(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
     # count_tokens takes no max_tokens; the request it counts would.
-    params, _ = parse_request(messages_request_from_anthropic, {"max_tokens": 1, **body})
+    params, _ = parse_request(anthropic.messages_request_from_anthropic, {"max_tokens": 1, **body})
     await require_model(request, params.model, with_api_key(request, forwarded_metadata(request)))
     return JSONBytesResponse({"input_tokens": estimate_prompt_tokens(params)})
 
@@ -117,8 +114,8 @@ async def _count_tokens(request: Request) -> Response:
 def _error_parts(exc: Exception) -> tuple[int, JsonObject, dict[str, str]]:
     """Status, Anthropic's error body and headers for what the edge's taxonomy says of `exc`."""
     if isinstance(exc, EdgeError):
-        kind = anthropic_error_type(exc.status)
-        return exc.status, anthropic_error(kind, exc.message), dict(exc.headers or {})
+        kind = anthropic.anthropic_error_type(exc.status)
+        return exc.status, anthropic.anthropic_error(kind, exc.message), dict(exc.headers or {})
     if isinstance(exc, RouterError):
         details = exc.details
         status, headers = http_status_for(details), router_error_headers(details)
@@ -126,11 +123,15 @@ def _error_parts(exc: Exception) -> tuple[int, JsonObject, dict[str, str]]:
         if upstream is not None and upstream.get("type") == "error":
             return status, upstream, headers  # an Anthropic upstream's own error
         if details.reason in _OVERLOADED or status == 503:
-            status = OVERLOADED_STATUS
+            status = anthropic.OVERLOADED_STATUS
         message = str(router_error_body(details)["error"].get("message") or details.message)
-        return status, anthropic_error(anthropic_error_type(status), message), headers
+        return (
+            status,
+            anthropic.anthropic_error(anthropic.anthropic_error_type(status), message),
+            headers,
+        )
     logger.error("Exception in the Messages API", exc_info=exc)
-    return 500, anthropic_error("api_error", "The edge failed to handle the request."), {}
+    return 500, anthropic.anthropic_error("api_error", "The edge failed to handle the request."), {}
 
 
 def _events(events: list[JsonObject]) -> bytes:
@@ -150,7 +151,7 @@ def _relay(model: str, stops: list[str]) -> Relay:
     ) -> AsyncIterator[bytes]:
         """Router stream messages as Anthropic's events; a stream the router did not end
         itself (with a summary or an error) ends with an `error` event."""
-        stream = MessageEvents(model, stops)
+        stream = anthropic.MessageEvents(model, stops)
         message: ChatStreamResponse | None = first
         try:
             while message is not None:
@@ -161,11 +162,13 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     if out:
                         yield _events(out)
                 elif kind == "heartbeat":
-                    yield _events([PING])
+                    yield _events([anthropic.PING])
                 elif kind == "error":
                     error = message.error
                     status = error.upstream_status if error.upstream_status >= 400 else 500
-                    yield _events(stream.error(anthropic_error_type(status), error.message))
+                    yield _events(
+                        stream.error(anthropic.anthropic_error_type(status), error.message)
+                    )
                     return
                 elif kind == "summary":
                     yield _events(stream.finish(summary_usage(message.summary.usage)))

@@ -32,23 +32,7 @@ from clients import (
     embedding_result_to_openai,
     http_status_for,
 )
-from clients.codec.ollama import (
-    MANAGEMENT,
-    VERSION,
-    StreamLines,
-    Timing,
-    chat_request_from_ollama,
-    embed_body,
-    embeddings_to_ollama,
-    is_load,
-    load_answer,
-    model_of,
-    model_to_ollama,
-    ollama_field,
-    response_to_ollama,
-    show_model,
-    streams,
-)
+from clients.codec import ollama  # its names imported as first read (clients/_lazy.py)
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, ModelInfo
 
 from . import _openapi_ollama as api
@@ -76,19 +60,19 @@ async def _answer(request: Request, generate: bool) -> Response:
     started = time.monotonic_ns()
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    model = parse_request(model_of, body)
-    stream = parse_request(streams, body)
-    if is_load(body, "prompt" if generate else "messages"):
+    model = parse_request(ollama.model_of, body)
+    stream = parse_request(ollama.streams, body)
+    if ollama.is_load(body, "prompt" if generate else "messages"):
         return await _load(request, body, model, generate)
-    params, _ = parse_request(lambda b: chat_request_from_ollama(b, generate, stream), body)
+    params, _ = parse_request(lambda b: ollama.chat_request_from_ollama(b, generate, stream), body)
     calls = ChatCalls.of(request, state)
-    with in_callers_terms(lambda param: ollama_field(param, generate)):
+    with in_callers_terms(lambda param: ollama.ollama_field(param, generate)):
         if stream:
             return await calls.stream(params, _relay(model, generate, started), NDJSON)
         response = await calls.chat(params)
     completion = chat_completion_to_openai(response.completion)
-    timing = Timing(time.monotonic_ns() - started)
-    answer = response_to_ollama(completion, model, generate, timing, time.time())
+    timing = ollama.Timing(time.monotonic_ns() - started)
+    answer = ollama.response_to_ollama(completion, model, generate, timing, time.time())
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
 
@@ -106,22 +90,24 @@ async def _load(request: Request, body: JsonObject, model: str, generate: bool) 
     """Ollama's "load the model" (nothing to answer): the model must be one the key may use."""
     await _model(request, model)
     unload = body.get("keep_alive") in (0, "0", "0s", "0m")
-    return JSONBytesResponse(load_answer(model, generate, unload, time.time()))
+    return JSONBytesResponse(ollama.load_answer(model, generate, unload, time.time()))
 
 
 async def _embed(request: Request, legacy: bool) -> Response:
     started = time.monotonic_ns()
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    if is_load(body, "prompt" if legacy else "input"):
+    if ollama.is_load(body, "prompt" if legacy else "input"):
         # Nothing to embed: Ollama loads the model and answers no vectors.
-        model = (await _model(request, parse_request(model_of, body))).id
-        return JSONBytesResponse(embeddings_to_ollama({}, model, legacy, Timing(0)))
-    params = parse_request(lambda b: embedding_params_from_openai(embed_body(b, legacy)), body)
+        model = (await _model(request, parse_request(ollama.model_of, body))).id
+        return JSONBytesResponse(ollama.embeddings_to_ollama({}, model, legacy, ollama.Timing(0)))
+    params = parse_request(
+        lambda b: embedding_params_from_openai(ollama.embed_body(b, legacy)), body
+    )
     response = await embed_call(request, params, forwarded_metadata(request))
     result = embedding_result_to_openai(response.result)
-    timing = Timing(time.monotonic_ns() - started)
-    answer = embeddings_to_ollama(result, params.model, legacy, timing)
+    timing = ollama.Timing(time.monotonic_ns() - started)
+    answer = ollama.embeddings_to_ollama(result, params.model, legacy, timing)
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
 
@@ -148,7 +134,7 @@ async def _model(request: Request, name: str) -> ModelInfo:
 async def tags(request: Request) -> Response:
     """The models the caller may use (the router's list, as `/v1/models`'s)."""
     models = await listed_models(request, edge_state(request), forwarded_metadata(request))
-    listed = {"models": [model_to_ollama(model) for model in models.models]}
+    listed = {"models": [ollama.model_to_ollama(model) for model in models.models]}
     headers = {"cache-control": "private", "vary": "authorization"}
     return JSONBytesResponse(listed, headers=headers)
 
@@ -159,8 +145,8 @@ async def show(request: Request) -> Response:
     body = await read_json_object(request, state.settings.max_body_bytes)
     # `name`: what Ollama's older clients send in `model`'s place.
     named = {"model": body.get("model") or body.get("name")}
-    model = await _model(request, parse_request(model_of, named))
-    return JSONBytesResponse(show_model(model), headers={"cache-control": "private"})
+    model = await _model(request, parse_request(ollama.model_of, named))
+    return JSONBytesResponse(ollama.show_model(model), headers={"cache-control": "private"})
 
 
 @router.get("/api/ps", openapi_extra=api.PLAIN)
@@ -171,7 +157,7 @@ async def running() -> Response:
 
 @router.get("/api/version", openapi_extra=api.PLAIN)
 async def version() -> Response:
-    return JSONBytesResponse({"version": VERSION})
+    return JSONBytesResponse({"version": ollama.VERSION})
 
 
 @router.get("/", include_in_schema=False)
@@ -191,7 +177,7 @@ async def management(request: Request) -> Response:
     )
 
 
-for _name in MANAGEMENT:
+for _name in ollama.MANAGEMENT:
     _path = "/api/blobs/{digest}" if _name == "blobs" else f"/api/{_name}"
     _methods = {"delete": ["DELETE"], "blobs": ["POST", "HEAD"]}.get(_name, ["POST"])
     router.add_api_route(_path, management, methods=_methods, include_in_schema=False)
@@ -204,7 +190,7 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
         """Router stream messages as Ollama's NDJSON objects; a stream the router did not end
         itself (with a summary or an error) ends with an error."""
         first_at = time.monotonic_ns()
-        lines = StreamLines(model, generate)
+        lines = ollama.StreamLines(model, generate)
         message: ChatStreamResponse | None = first
         last = lines.error("The stream ended before it was complete.", time.time())
         try:
@@ -221,7 +207,7 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
                     break
                 elif kind == "summary":
                     end = time.monotonic_ns()
-                    timing = Timing(end - started, first_at - started, end - first_at)
+                    timing = ollama.Timing(end - started, first_at - started, end - first_at)
                     usage = summary_usage(message.summary.usage)
                     last = lines.finish(usage, timing, time.time())
                     break

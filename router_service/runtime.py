@@ -25,6 +25,8 @@ from router_service.guardrails import Guardrails
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
 from router_service.providers._reasoning_models import takes_reasoning
+from router_service.providers._responses_map import MIN_OUTPUT_TOKENS
+from router_service.providers._responses_models import upstream_api
 from router_service.responses import BackgroundRecords, Conversations, StoredResponses
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
@@ -113,12 +115,21 @@ class Runtime:
                 ),
                 "",
             )
+            api = next(
+                (
+                    d.api
+                    for d in self.planner.deployments.values()
+                    if d.provider == adapter.name and d.upstream_model == model
+                ),
+                upstream_api(adapter.kind, model, None),
+            )
             params = chat_pb2.ChatParams(
                 model=model,
                 messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="ping")],
-                max_tokens=1,
+                # The Responses API refuses a `max_output_tokens` under 16.
+                max_tokens=MIN_OUTPUT_TOKENS if api == "responses" else 1,
             )
-            await adapter.chat(ChatCall(model, key.secret, params, timeout))
+            await adapter.chat(ChatCall(model, key.secret, params, timeout, api))
 
         return probe
 
@@ -238,6 +249,10 @@ def _build_groups(
                     price=config.price_of(ref),
                     realtime=ref.realtime,
                     reasoning=_reasoning(ref, adapters[ref.provider].kind),
+                    base_model=ref.base_model or "",
+                    api=upstream_api(
+                        adapters[ref.provider].kind, ref.base_model or ref.model, ref.api
+                    ),
                 )
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members))
@@ -259,7 +274,8 @@ def _build_groups(
 def _reasoning(ref: DeploymentRef, kind: str) -> bool:
     """Whether the deployment takes a reasoning knob: as configured, else as its model's name
     tells (decided here, once: its calls pay nothing for it)."""
-    return takes_reasoning(kind, ref.model) if ref.reasoning is None else ref.reasoning
+    named = ref.base_model or ref.model
+    return takes_reasoning(kind, named) if ref.reasoning is None else ref.reasoning
 
 
 def _kept(

@@ -27,7 +27,7 @@ def _is_hex(text: str) -> bool:
 
 
 # Chat finish reasons that leave a Response incomplete, and the reason it then gives.
-_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def envelope(
 
 def finished(response: dict[str, Any], finish_reason: str | None, completed_at: int) -> None:
     """Set ``status`` (and ``incomplete_details``) from the chat finish reason."""
-    reason = _INCOMPLETE.get(finish_reason or "")
+    reason = INCOMPLETE_REASONS.get(finish_reason or "")
     if reason is None:
         response["status"] = "completed"
         response["completed_at"] = completed_at
@@ -98,7 +98,7 @@ def finished(response: dict[str, Any], finish_reason: str | None, completed_at: 
 
 
 def item_status(finish_reason: str | None) -> str:
-    return "incomplete" if finish_reason in _INCOMPLETE else "completed"
+    return "incomplete" if finish_reason in INCOMPLETE_REASONS else "completed"
 
 
 def usage_to_responses(usage: dict[str, Any] | None) -> dict[str, Any] | None:

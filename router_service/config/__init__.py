@@ -1,47 +1,97 @@
 """One YAML configuration file, validated with pydantic (DESIGN.md §7)."""
 
-from router_service.config._loader import (
-    load_config,
-    load_edge_config,
-    parse_config,
-    parse_edge_config,
-)
-from router_service.config._models import (
-    AuthConfig,
-    BatchesConfig,
-    CacheConfig,
-    ClientKey,
-    ClientKeyConfig,
-    ClientScope,
-    ConversationsConfig,
-    CooldownsConfig,
-    DeploymentRef,
-    EdgeConfig,
-    EdgeFileConfig,
-    FilesConfig,
-    GuardrailAction,
-    GuardrailConfig,
-    GuardrailSide,
-    HttpConfig,
-    KeyConfig,
-    KeyHealthConfig,
-    ModelGroupConfig,
-    PoolConfig,
-    PriceConfig,
-    ProviderConfig,
-    ResponsesConfig,
-    RouterTLSConfig,
-    RoutingConfig,
-    ServerConfig,
-    ServerTLSConfig,
-    SessionsConfig,
-    StateConfig,
-    StreamsConfig,
-    SwitchboardConfig,
-    TelemetryConfig,
-    TimeoutsConfig,
-)
-from router_service.config._pem import PemFiles, PemSet, tls_problems
+from typing import TYPE_CHECKING
+
+from clients._lazy import lazy_names
+
+if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from router_service.config._auth import AuthConfig, ClientKey, ClientKeyConfig, ClientScope
+    from router_service.config._batches import BatchesConfig, FilesConfig
+    from router_service.config._edge_file import EdgeFileConfig
+    from router_service.config._guardrails import GuardrailAction, GuardrailConfig, GuardrailSide
+    from router_service.config._loader import (
+        load_config,
+        load_edge_config,
+        parse_config,
+        parse_edge_config,
+    )
+    from router_service.config._models import SwitchboardConfig
+    from router_service.config._pem import PemFiles, PemSet, tls_problems
+    from router_service.config._prices import PriceConfig
+    from router_service.config._providers import (
+        CooldownsConfig,
+        HttpConfig,
+        KeyConfig,
+        KeyHealthConfig,
+        ProviderConfig,
+        TimeoutsConfig,
+    )
+    from router_service.config._routing import (
+        CacheConfig,
+        ConversationsConfig,
+        DeploymentRef,
+        ModelGroupConfig,
+        PoolConfig,
+        ResponsesConfig,
+        RoutingConfig,
+        SessionsConfig,
+        StreamsConfig,
+    )
+    from router_service.config._serving import (
+        EdgeConfig,
+        RouterTLSConfig,
+        ServerConfig,
+        ServerTLSConfig,
+        StateConfig,
+        TelemetryConfig,
+    )
+
+# Each name's module, imported when the name is first read (clients/_lazy.py): the edge,
+# which reads its part of the file only (`_edge_file.py`), never imports the router's
+# section models.
+_WHERE = {
+    "AuthConfig": "_auth",
+    "BatchesConfig": "_batches",
+    "CacheConfig": "_routing",
+    "ClientKey": "_auth",
+    "ClientKeyConfig": "_auth",
+    "ClientScope": "_auth",
+    "ConversationsConfig": "_routing",
+    "CooldownsConfig": "_providers",
+    "DeploymentRef": "_routing",
+    "EdgeConfig": "_serving",
+    "EdgeFileConfig": "_edge_file",
+    "FilesConfig": "_batches",
+    "GuardrailAction": "_guardrails",
+    "GuardrailConfig": "_guardrails",
+    "GuardrailSide": "_guardrails",
+    "HttpConfig": "_providers",
+    "KeyConfig": "_providers",
+    "KeyHealthConfig": "_providers",
+    "ModelGroupConfig": "_routing",
+    "PemFiles": "_pem",
+    "PemSet": "_pem",
+    "PoolConfig": "_routing",
+    "PriceConfig": "_prices",
+    "ProviderConfig": "_providers",
+    "ResponsesConfig": "_routing",
+    "RouterTLSConfig": "_serving",
+    "RoutingConfig": "_routing",
+    "ServerConfig": "_serving",
+    "ServerTLSConfig": "_serving",
+    "SessionsConfig": "_routing",
+    "StateConfig": "_serving",
+    "StreamsConfig": "_routing",
+    "SwitchboardConfig": "_models",
+    "TelemetryConfig": "_serving",
+    "TimeoutsConfig": "_providers",
+    "load_config": "_loader",
+    "load_edge_config": "_loader",
+    "parse_config": "_loader",
+    "parse_edge_config": "_loader",
+    "tls_problems": "_pem",
+}
+__getattr__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
     "AuthConfig",

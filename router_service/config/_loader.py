@@ -6,16 +6,18 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from router_service.config._base import Location, Misplaced, dotted
+from router_service.config._edge_file import EdgeFileConfig
 from router_service.config._interpolate import Unset, interpolate
-from router_service.config._models import EdgeFileConfig, SwitchboardConfig
-from router_service.config._secrets import warn_if_exposed
 from router_service.errors import ConfigError
+
+if TYPE_CHECKING:
+    from router_service.config._models import SwitchboardConfig
 
 __all__ = ["load_config", "load_edge_config", "parse_config", "parse_edge_config"]
 
@@ -25,7 +27,7 @@ M = TypeVar("M", bound=BaseModel)
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> SwitchboardConfig:
     """Load and validate a config file; raise ConfigError listing every problem with its place.
     Relative file paths in it are taken relative to the file's directory."""
-    return _load(SwitchboardConfig, Path(path), env)
+    return _load(_whole_file(), Path(path), env)
 
 
 def load_edge_config(path: str | Path, env: Mapping[str, str] | None = None) -> EdgeFileConfig:
@@ -43,7 +45,7 @@ def parse_config(
 ) -> SwitchboardConfig:
     """The whole file, as the router reads it. `base_dir`: what relative file paths are
     relative to (unset: the working directory)."""
-    return _parse(SwitchboardConfig, text, source, os.environ if env is None else env, base_dir)
+    return _parse(_whole_file(), text, source, os.environ if env is None else env, base_dir)
 
 
 def parse_edge_config(
@@ -57,7 +59,18 @@ def parse_edge_config(
     return _parse(EdgeFileConfig, text, source, os.environ if env is None else env, base_dir)
 
 
+def _whole_file() -> type[SwitchboardConfig]:
+    """The router's model of the file, imported by the first reader of the whole file: the
+    edge reads its part only (`_edge_file.py`)."""
+    from router_service.config._models import SwitchboardConfig
+
+    return SwitchboardConfig
+
+
 def _load(model: type[M], path: Path, env: Mapping[str, str] | None) -> M:
+    # Imported here: it knows the key-file kinds (Entra, Vertex…), none of an idle edge's.
+    from router_service.config._secrets import warn_if_exposed
+
     try:
         text = path.read_text()
     except OSError as exc:

@@ -3,7 +3,7 @@ section models live beside this module by theme; this one assembles the whole fi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from router_service.config._auth import AuthConfig, ClientKey, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
@@ -19,6 +19,7 @@ from router_service.config._providers import (
     TimeoutsConfig,
 )
 from router_service.config._routing import (
+    RESPONSES_API_KINDS,
     CacheConfig,
     ConversationsConfig,
     DeploymentRef,
@@ -52,7 +53,6 @@ __all__ = [
     "CooldownsConfig",
     "DeploymentRef",
     "EdgeConfig",
-    "EdgeFileConfig",
     "FilesConfig",
     "GuardrailAction",
     "GuardrailConfig",
@@ -159,6 +159,7 @@ class SwitchboardConfig(_Strict):
         problems: list[tuple[Location, str]] = []
         # One deployment is one object however many groups name it: one price too.
         prices: dict[str, tuple[str, PriceConfig | None]] = {}
+        apis: dict[str, tuple[str, str | None]] = {}  # one API too
         for group_name, group in self.models.items():
             if group_name in self.providers or (
                 "/" in group_name and _is_deployment(self, group_name)
@@ -168,6 +169,17 @@ class SwitchboardConfig(_Strict):
                 if dep.provider not in self.providers:
                     where = ("models", group_name, "deployments", i, "provider")
                     problems.append((where, f"unknown provider {dep.provider!r}"))
+                elif dep.api == "responses" and (
+                    (kind := self.providers[dep.provider].kind) not in RESPONSES_API_KINDS
+                ):
+                    where = ("models", group_name, "deployments", i, "api")
+                    message = f"kind {kind} has no Responses API (only openai and azure have)"
+                    problems.append((where, message))
+                first_api = apis.setdefault(dep.name, (group_name, dep.api))
+                if first_api[1] != dep.api:
+                    where = ("models", group_name, "deployments", i, "api")
+                    message = f"{dep.name} has another api in models.{first_api[0]}: give it one"
+                    problems.append((where, message))
                 first, price = prices.setdefault(dep.name, (group_name, self.price_of(dep)))
                 if price != self.price_of(dep):
                     where = ("models", group_name, "deployments", i, "price")
@@ -231,23 +243,3 @@ class SwitchboardConfig(_Strict):
 def _is_deployment(config: SwitchboardConfig, name: str) -> bool:
     provider, _, _model = name.partition("/")
     return provider in config.providers
-
-
-class EdgeFileConfig(BaseModel):
-    """What the edge reads of the shared file: `edge:` and `telemetry:`. The other sections are
-    the router's (the router and `check-config` validate them): the edge only checks that they
-    are sections it knows, and their `${VAR}`s need not be set in its environment."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    edge: EdgeConfig = Field(default_factory=EdgeConfig)
-    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_sections(cls, data: object) -> object:
-        if isinstance(data, dict):
-            unknown = [name for name in data if name not in SwitchboardConfig.model_fields]
-            if unknown:
-                raise Misplaced([((name,), "not a section of the config") for name in unknown])
-        return data

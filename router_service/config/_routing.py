@@ -9,12 +9,25 @@ from pydantic import Field
 from router_service.config._base import Strategy, _Strict
 from router_service.config._prices import PriceConfig
 
+# The provider kinds whose API has OpenAI's Responses API (`POST /responses`): a deployment of
+# another kind cannot be `api: responses`.
+RESPONSES_API_KINDS = frozenset({"openai", "azure"})
+UpstreamApi = Literal["chat", "responses"]
+
 
 class DeploymentRef(_Strict):
     """A deployment: one provider's upstream model."""
 
     provider: str
     model: str = Field(description="The model id the upstream knows.")
+    base_model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The model the upstream serves under this name (an Azure deployment, a "
+        "vLLM served name, an alias), for what Switchboard infers from a name: reasoning "
+        "support, the efforts a model takes, the Responses API alone, Gemini's budgets, "
+        "Claude's thinking and output limit; unset: `model`.",
+    )
     weight: float = Field(default=1.0, gt=0, description="Share under the `weighted` strategy.")
     context_window: int | None = Field(
         default=None,
@@ -37,6 +50,14 @@ class DeploymentRef(_Strict):
         "Cohere models other than command-a-reasoning* take none); false: a caller's "
         "`reasoning_effort`, `thinking` and `output_config.effort` are not sent to it; true: "
         "they are.",
+    )
+    api: UpstreamApi | None = Field(
+        default=None,
+        description="Which upstream API the deployment is called with: `chat` "
+        "(`/chat/completions`) or `responses` (`/responses`, kinds openai and azure); unset: "
+        "`responses` for the models OpenAI serves only there (gpt-5-pro, o1-pro, o3-pro, "
+        "o3-deep-research, o4-mini-deep-research, the codex models, computer-use-preview) at "
+        "kinds openai and azure, else `chat`.",
     )
 
     @property

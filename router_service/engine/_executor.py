@@ -21,7 +21,9 @@ from router_service.engine._planner import Planner
 from router_service.engine._realtime import RealtimeSessions
 from router_service.engine._realtime_calls import RealtimeCalls
 from router_service.engine._reasoning_hidden import (
+    NO_CONTENT,
     QuietBeats,
+    hidden_opening,
     hides_reasoning,
     without_answer_reasoning,
     without_chunk_reasoning,
@@ -31,7 +33,9 @@ from router_service.engine._stops import (
     ChunkFilter,
     beyond_cap,
     cannot_enforce,
+    choices_of,
     cut_completion,
+    has_stops,
     stops_for,
     stream_filters,
 )
@@ -42,7 +46,7 @@ from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
-from router_service.providers import ChatCall, EmbedCall, MediaCall
+from router_service.providers import EmbedCall, MediaCall
 
 log = logging.getLogger("switchboard.engine")
 
@@ -117,7 +121,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         ) -> chat_pb2.ChatCompletion:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
             sent = _params_for(deployment, params)
-            call = ChatCall(deployment.upstream_model, lease.key.secret, sent, timeout)
+            call = deployment.chat_call(lease.key.secret, sent, timeout)
             try:
                 async with asyncio.timeout(timeout):
                     completion = await deployment.adapter.chat(call)
@@ -127,7 +131,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                 await lease.settle_tokens(completion.usage.total_tokens)
             return completion
 
-        plan = await self.planner.plan(ctx)
+        plan = await self.planner.plan_chat(ctx, params)
         completion, deployment, stack = await self._run(
             ctx, plan, attempt, tokens=estimate_chat_tokens(params), params=params
         )
@@ -136,7 +140,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
         route = ctx.route(deployment, usage)
-        if params.HasField("stop_list") and (stops := stops_for(deployment, params)):
+        if has_stops(params) and (stops := stops_for(deployment, params)):
             cut_completion(completion, stops)  # the stops past the upstream's cap
         # The caller's `reasoning.exclude`, before anyone sees it (no extras: nothing to read).
         if params.extra_json and hides_reasoning(params):
@@ -218,9 +222,9 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         ) -> _OpenStream:
             return await self._open(ctx, params, deployment, lease, stack)
 
-        plan = await self.planner.plan(ctx)
+        plan = await self.planner.plan_chat(ctx, params)
         started = self._clock.monotonic()
-        screen = None if ctx.answers is None else ctx.answers.stream(_choices(params))
+        screen = None if ctx.answers is None else ctx.answers.stream(choices_of(params))
         opened, deployment, stack = await self._run(
             ctx,
             plan,
@@ -266,29 +270,29 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         """Open the upstream stream and read up to its first meaningful chunk, within the
         deployment's first-chunk timeout (capped by the caller's deadline)."""
         timeouts = deployment.timeouts
-        call = ChatCall(
-            deployment.upstream_model,
-            lease.key.secret,
-            _params_for(deployment, params),
-            ctx.attempt_timeout(timeouts.total_s),
-        )
+        sent = _params_for(deployment, params)
+        call = deployment.chat_call(lease.key.secret, sent, ctx.attempt_timeout(timeouts.total_s))
         opening: list[chat_pb2.ChatCompletionChunk] = []
+        began = self._clock.monotonic()
         try:
             async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)):
                 chunks = await stack.enter_async_context(deployment.adapter.stream_chat(call))
                 async for chunk in chunks:
                     opening.append(chunk)
                     if is_meaningful(chunk) or len(opening) >= _MAX_OPENING_CHUNKS:
-                        return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
+                        break
+                else:  # nothing came: a broken attempt like a reset, for the next candidate
+                    raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
+            if params.extra_json and hides_reasoning(params):  # reasoning alone: no start
+                beat = began + ctx.attempt_timeout(self._streams.heartbeat_s)
+                chunks = await hidden_opening(chunks, opening, self._clock, timeouts.stall_s, beat)
+            return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
         except TimeoutError as exc:
             raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
         except UpstreamFailure as failure:
             if failure.outcome is Outcome.STALLED:
                 failure.outcome = Outcome.FIRST_CHUNK_TIMEOUT
             raise
-        # Nothing reached the caller yet: a broken attempt like a reset, which the next
-        # candidate may make good (TRUNCATED, an error event, is for a stream already relayed).
-        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "upstream stream ended before any content")
 
     async def _relay(
         self,
@@ -356,8 +360,8 @@ def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2
     """The chat params as `deployment` gets them: without the reasoning knob when it takes none,
     with no more stop sequences than it takes."""
     sent = params if deployment.reasoning else without_reasoning(params)
-    if sent.HasField("stop_list"):
-        sent = beyond_cap(sent, deployment.adapter.stop_cap)[0]
+    if has_stops(sent):
+        sent = beyond_cap(sent, deployment.stop_cap)[0]
     return sent
 
 
@@ -371,15 +375,11 @@ def _seen(
     return chunks if screen is None else screen.chunks(chunks)
 
 
-def _choices(params: chat_pb2.ChatParams) -> int:
-    return params.n if params.HasField("n") else 1
-
-
 def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
-    stops = params.HasField("stop_list")  # without any, nothing for the router to enforce
+    stops = has_stops(params)  # without any, nothing for the router to enforce
 
     def cannot(deployment: Deployment) -> UpstreamFailure | None:
-        failure = deployment.adapter.cannot_express(params)
+        failure = deployment.cannot_express(params)
         return failure if failure is not None or not stops else cannot_enforce(deployment, params)
 
     return cannot

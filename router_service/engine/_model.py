@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import PriceConfig, TimeoutsConfig
+from router_service.config._routing import UpstreamApi
+from router_service.errors import UpstreamFailure
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
-from router_service.providers import ProviderAdapter
+from router_service.providers import ChatCall, ProviderAdapter
+from router_service.providers._responses_map import cannot_express as responses_cannot_express
 from router_service.sessions import ThreadProtection
 
 if TYPE_CHECKING:
@@ -54,6 +57,30 @@ class Deployment:
     price: PriceConfig | None = None  # None: its calls have no cost
     realtime: bool = False  # serves Realtime API sessions (`realtime: true`)
     reasoning: bool = True  # takes the reasoning knob (configured, or by its model's name)
+    base_model: str = ""  # what the upstream serves as `upstream_model`; "": that name itself
+    api: UpstreamApi = "chat"  # the upstream API it is called with (configured, or by name)
+
+    @property
+    def stop_cap(self) -> int | None:
+        """The most stop sequences a call may send; the router enforces those past it. The
+        Responses API takes none."""
+        return 0 if self.api == "responses" else self.adapter.stop_cap
+
+    def chat_call(self, api_key: str, params: chat_pb2.ChatParams, timeout_s: float) -> ChatCall:
+        """One attempt's call of this deployment (its upstream model, on its API)."""
+        return ChatCall(self.upstream_model, api_key, params, timeout_s, self.api, self.base_model)
+
+    @property
+    def server_tools(self) -> frozenset[str]:
+        """The Anthropic server tools its upstream runs (the Responses API: none of them)."""
+        return frozenset() if self.api == "responses" else self.adapter.server_tools
+
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        """Why this deployment's upstream API cannot carry `params` (the adapter's
+        `cannot_express`, or the Responses API's), as the failure its call would raise."""
+        if self.api == "responses":
+            return responses_cannot_express(params)
+        return self.adapter.cannot_express(params)
 
     @property
     def timeouts(self) -> TimeoutsConfig:

@@ -13,8 +13,16 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
 from router_service.engine._model import Deployment, Plan, RequestContext
+from router_service.engine._server_tools import (
+    EXCLUDED,
+    ServerTool,
+    refused,
+    server_tools_of,
+    unable,
+)
 from router_service.errors import ModelNotFoundError, NoCapacityError
 from router_service.routing import RoutingStats, order
 from router_service.sessions import SessionState
@@ -61,7 +69,13 @@ class Planner:
             return Group(model, "ordered", (deployment,))
         raise ModelNotFoundError(model)
 
-    async def plan(self, ctx: RequestContext) -> Plan:
+    async def plan_chat(self, ctx: RequestContext, params: chat_pb2.ChatParams) -> Plan:
+        """A chat's plan: the deployments that can run the server tools it declares."""
+        return await self.plan(ctx, server_tools_of(params))
+
+    async def plan(self, ctx: RequestContext, server_tools: tuple[ServerTool, ...] = ()) -> Plan:
+        """`server_tools`: the Anthropic server tools the request declares; the deployments
+        whose upstream does not run them are left out (EXCLUDED), for good."""
         group = self.resolve(ctx.requested_model)
         names = [d.name for d in group.members]
         indices, scores = await order(
@@ -72,6 +86,9 @@ class Planner:
         cooled, banned, skipped, sticky = await self._read(ctx.session_id, ordered, names)
         for deployment in ordered:
             name = deployment.name
+            if server_tools and unable(deployment, server_tools) is not None:
+                plan.excluded[name] = EXCLUDED  # not held back: it never can
+                continue
             ban, skip, cool = banned.get(deployment.provider), skipped.get(name), cooled.get(name)
             if ban is not None:
                 plan.excluded[name] = "session_provider_ban"
@@ -89,6 +106,8 @@ class Planner:
             await self._soonest(ctx, plan, ordered, cooled)
         ctx.plan = plan
         record_plan(plan)
+        if server_tools and not plan.candidates and not plan.held_back:
+            raise refused(ctx.requested_model, _run_by_none(server_tools, group.members))
         return plan
 
     async def _read(
@@ -153,6 +172,12 @@ class Planner:
         plan.candidates.append(chosen)
         plan.forced = True
         del plan.excluded[chosen.name], plan.usable_at[chosen.name]
+
+
+def _run_by_none(tools: tuple[ServerTool, ...], members: Sequence[Deployment]) -> ServerTool:
+    """The first of `tools` no deployment runs (else the first: none runs them all)."""
+    runs = frozenset().union(*(d.server_tools for d in members))
+    return next((tool for tool in tools if tool.family not in runs), tools[0])
 
 
 def nothing_planned(ctx: RequestContext, plan: Plan) -> NoCapacityError:

@@ -10,11 +10,20 @@ reasoning is not sent at all; while only such chunks come (a model thinking for 
 caller gets a heartbeat each heartbeat interval (`QuietBeats`), as for a quiet upstream: the
 stream it sees is quiet though the upstream is not, and a proxy's idle timeout would cut it.
 Whether a request hides it is read once per request, by a substring test of its extras before
-any parse (`hides_reasoning`).
+any parse (`hides_reasoning`). The Gemini API entrance hides it when the caller did not ask for
+thoughts (`includeThoughts`), as Gemini does.
+
+A stream is committed (its route told, failures no longer failed over) by its first chunk the
+caller sees: while only hidden reasoning came, a failure still moves to the next candidate, as
+before any chunk (`hidden_opening`), up to a heartbeat interval from the attempt's start; then
+the stream commits (the chunk then awaited is relayed when it comes), so that the caller is sent its
+route, then heartbeats.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -23,12 +32,24 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.clock import Clock
 from router_service.engine._stream_guard import is_meaningful
+from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS
+from router_service.outcomes import Outcome
 from router_service.providers._reasoning_object import unified
 
-__all__ = ["QuietBeats", "hides_reasoning", "without_answer_reasoning", "without_chunk_reasoning"]
+__all__ = [
+    "NO_CONTENT",
+    "QuietBeats",
+    "hidden_opening",
+    "hides_reasoning",
+    "without_answer_reasoning",
+    "without_chunk_reasoning",
+]
 
 Chunk = chat_pb2.ChatCompletionChunk
+# A stream that ended before the caller was sent anything: a broken attempt like a reset, for
+# the next candidate (TRUNCATED, an error event, is for a stream already relayed).
+NO_CONTENT = "upstream stream ended before any content"
 
 
 def hides_reasoning(params: chat_pb2.ChatParams) -> bool:
@@ -77,6 +98,82 @@ def without_chunk_reasoning(chunks: list[Chunk]) -> list[Chunk]:
         if not changed or kept or any(choice.delta.role for choice in chunk.choices):
             out.append(chunk)
     return out
+
+
+def _shows(chunk: Chunk) -> bool:
+    """Whether `chunk` carries something a caller who hides the reasoning sees."""
+    seen = Chunk()
+    seen.CopyFrom(chunk)  # the chunk itself keeps its reasoning (the stops count it)
+    return any(is_meaningful(c) for c in without_chunk_reasoning([seen]))
+
+
+async def hidden_opening(
+    chunks: AsyncIterator[Chunk],
+    opening: list[Chunk],
+    clock: Clock,
+    stall_s: float,
+    until: float,
+) -> AsyncIterator[Chunk]:
+    """Read on past a stream's `opening` while it shows a caller who hides the reasoning
+    nothing, each chunk within `stall_s`, until a chunk it shows or `clock` reads `until` at
+    most; the chunks to relay after the opening (`chunks`, or a chunk still awaited and then
+    them). A failure meanwhile (the upstream's error, a stall, an end without an answer) is
+    raised, as before the opening: nothing reached the caller, the next candidate may answer."""
+    if any(_shows(chunk) for chunk in opening):
+        return chunks
+    while True:
+        pending = asyncio.ensure_future(_next(chunks))
+        timer = asyncio.ensure_future(clock.wait(until - clock.monotonic()))
+        try:
+            done, _ = await asyncio.wait({pending, timer}, timeout=stall_s, return_when=_FIRST)
+        except BaseException:  # the caller left: no read left running
+            await _stop(pending)
+            raise
+        finally:
+            timer.cancel()
+        if pending in done:
+            chunk = pending.result()
+            if chunk is None:
+                raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
+            opening.append(chunk)
+            if _shows(chunk):
+                return chunks
+        elif timer in done:  # thinking for an interval: the stream commits, the read goes on
+            return _resumed(pending, chunks)
+        else:
+            await _stop(pending)
+            raise UpstreamFailure(Outcome.STALLED, f"no chunk within {stall_s:g}s")
+
+
+_FIRST = asyncio.FIRST_COMPLETED
+
+
+async def _stop(pending: asyncio.Future[Chunk | None]) -> None:
+    """Cancel a read not yet done, and let it end (before the upstream call is closed)."""
+    if not pending.done():
+        pending.cancel()
+        await asyncio.wait({pending})
+
+
+async def _next(chunks: AsyncIterator[Chunk]) -> Chunk | None:
+    return await anext(chunks, None)
+
+
+async def _resumed(
+    pending: asyncio.Future[Chunk | None], rest: AsyncIterator[Chunk]
+) -> AsyncIterator[Chunk]:
+    """The chunk `pending` reads, then the rest of `rest`; closed, it stops the read."""
+    try:
+        chunk = await pending
+        if chunk is not None:
+            yield chunk
+            async for chunk in rest:
+                yield chunk
+    finally:
+        await _stop(pending)
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class QuietBeats:

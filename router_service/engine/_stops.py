@@ -4,15 +4,20 @@ An upstream takes so many stop sequences (OpenAI's 4, Gemini's and Cohere's 5: t
 `stop_cap`). A call sends the first that many, in the caller's order; the rest are the
 router's to enforce on the answer: each choice's content is cut before the earliest of them it
 holds (the stop itself left out, as upstreams do), and the choice ends with finish_reason
-`stop`, naming the stop that matched (`matched_stop`). Tool calls, reasoning and logprobs are
-left as the upstream sent them. A non-streamed answer's usage is the upstream's (it generated
-the text past the cut). A stream holds back the last (longest stop − 1) characters of each
-choice's content, releases the rest as it comes, and on a match ends the choice there (where
-the call would cut the same text: `_pending`); once
-every choice ended and a match ended the last, `cut` tells the relay to read the upstream no
-further (its call is closed), after a usage chunk of the router's estimate (the prompt's, and
-the text, reasoning and tool call arguments the upstream sent), the upstream's own never
-having come.
+`stop`, naming the stop that matched (`matched_stop`); its `logprobs.content` loses the
+entries past the cut (_stop_logprobs.py). Reasoning is left as the upstream sent it. Tool calls
+that came with the text the stop is in (one message, one chunk) go with the text past it: the
+order of the two inside one is unknowable, and upstreams generate a turn's text before its tool
+calls (OpenAI's and Anthropic's streams send it first), so an upstream that had honoured the
+stop would not have made them; a call and a stream thus end such a choice alike, its text cut,
+no tool call, finish `stop`. A stream's tool calls sent in a chunk before the stop's came
+before it and stay (they are the caller's already). A non-streamed answer's usage is the
+upstream's (it generated the text past the cut). A stream holds back the last (longest stop
+− 1) characters of each choice's content, releases the rest as it comes, and on a match ends
+the choice there (where the call would cut the same text: `_pending`); once every choice ended
+and a match ended the last, `cut` tells the relay to read the upstream no further (its call is
+closed), after a usage chunk of the router's estimate (the prompt's, and the text, reasoning
+and tool call arguments the upstream sent), the upstream's own never having come.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
 from router_service.engine._reasoning_hidden import without_chunk_reasoning
+from router_service.engine._stop_logprobs import HeldLogprobs, cut_logprobs
 from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS, json_object
 from router_service.providers._mapping import unsupported
@@ -36,7 +42,9 @@ __all__ = [
     "StreamStops",
     "beyond_cap",
     "cannot_enforce",
+    "choices_of",
     "cut_completion",
+    "has_stops",
     "stops_for",
     "stops_past",
     "stream_filters",
@@ -51,25 +59,42 @@ MAX_ENFORCED_STOPS = 256
 MAX_ENFORCED_STOP_CHARS = 256
 
 
+def stop_values(params: chat_pb2.ChatParams) -> Sequence[str]:
+    """The stop sequences of `params`, a list's or the one string's (none: empty)."""
+    which = params.WhichOneof("stop")
+    if which == "stop_list":
+        return params.stop_list.values
+    return (params.stop_text,) if which == "stop_text" else ()
+
+
+def has_stops(params: chat_pb2.ChatParams) -> bool:
+    return params.WhichOneof("stop") is not None
+
+
 def beyond_cap(
     params: chat_pb2.ChatParams, cap: int | None
 ) -> tuple[chat_pb2.ChatParams, tuple[str, ...]]:
-    """`params` as a call may send them (the first `cap` stops) and the stops left to the
-    router; `params` itself, and none, when its stops fit (or the upstream has no cap)."""
-    if cap is None or not params.HasField("stop_list") or len(params.stop_list.values) <= cap:
+    """`params` as a call may send them (the first `cap` stops; none at all where the API takes
+    none, as the Responses API) and the stops left to the router; `params` itself, and none,
+    when its stops fit (or the upstream has no cap)."""
+    if cap is None or len(stop_values(params)) <= cap:
         return params, ()
     stops = stops_past(params, cap)  # none when those past the cap are empty: cut all the same
     sent = chat_pb2.ChatParams()
     sent.CopyFrom(params)
-    del sent.stop_list.values[cap:]
+    if cap == 0:
+        sent.ClearField("stop")
+    else:
+        del sent.stop_list.values[cap:]
     return sent, stops
 
 
 def stops_past(params: chat_pb2.ChatParams, cap: int | None) -> tuple[str, ...]:
     """The stops of `params` past `cap` (empty ones dropped: they match nothing)."""
-    if cap is None or not params.HasField("stop_list") or len(params.stop_list.values) <= cap:
+    values = stop_values(params)
+    if cap is None or len(values) <= cap:
         return ()
-    return tuple(s for s in params.stop_list.values[cap:] if s)
+    return tuple(s for s in values[cap:] if s)
 
 
 def _earliest(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
@@ -112,6 +137,12 @@ def _stopped(choice: chat_pb2.Choice | chat_pb2.ChunkChoice, stop: str) -> None:
     choice.matched_stop = stop
 
 
+def _without_calls(message: chat_pb2.ChatMessage) -> None:
+    """Drop the tool calls that came with the text a stop cut (generated after it)."""
+    del message.tool_calls[:]
+    message.ClearField("function_call")
+
+
 def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) -> None:
     """Cut each choice's text content before the earliest of `stops` (in place)."""
     for choice in completion.choices:
@@ -122,8 +153,10 @@ def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) ->
         if found is None:
             continue
         message.text = message.text[: found[0]]
-        if not message.tool_calls:
-            _stopped(choice, found[1])
+        if choice.logprobs_json:
+            choice.logprobs_json = cut_logprobs(choice.logprobs_json, found[0])
+        _without_calls(message)
+        _stopped(choice, found[1])
 
 
 class ChunkFilter(Protocol):
@@ -164,6 +197,7 @@ class StreamStops:
         "_finished",
         "_held",
         "_keep",
+        "_logprobs",
         "_prompt",
         "_seen",
         "_stops",
@@ -175,6 +209,7 @@ class StreamStops:
         self._choices = max(choices, 1)
         self._prompt = prompt_tokens
         self._held: dict[int, str] = {}
+        self._logprobs: HeldLogprobs | None = None  # the entries held with the text, if any
         self._ended: set[int] = set()  # choices a stop ended: what follows of them is dropped
         self._finished: set[int] = set()  # choices ended either way
         self._seen = 0  # characters of content the upstream sent
@@ -209,6 +244,8 @@ class StreamStops:
             return False
         delta = choice.delta
         held = self._held.get(index, "")
+        if choice.logprobs_json:
+            self._hold_logprobs(choice, len(held))
         if delta.WhichOneof("content") == "text":
             self._seen += len(delta.text)
             held += delta.text
@@ -220,6 +257,8 @@ class StreamStops:
         found = _earliest(held, self._stops) if held else None
         if found is not None and (settled or not _pending(held, self._stops, found)):
             delta.text = held[: found[0]]
+            _without_calls(delta)
+            self._release_logprobs(choice, found[0], end=True)
             _stopped(choice, found[1])
             self._ended.add(index)
             self._finished.add(index)
@@ -233,9 +272,25 @@ class StreamStops:
             split = max(len(held) - self._keep, 0)
             released, rest = held[:split], held[split:]
         self._held[index] = rest
+        self._release_logprobs(choice, len(released))
         if released or delta.WhichOneof("content") == "text":
             delta.text = released
         return True
+
+    def _hold_logprobs(self, choice: chat_pb2.ChunkChoice, at: int) -> None:
+        """Hold the delta's logprobs entries with its text (which begins at `at` of what the
+        choice holds)."""
+        if self._logprobs is None:
+            self._logprobs = HeldLogprobs()
+        if self._logprobs.take(choice.index, choice.logprobs_json, at):
+            choice.ClearField("logprobs_json")
+
+    def _release_logprobs(self, choice: chat_pb2.ChunkChoice, upto: int, end: bool = False) -> None:
+        """The held entries of the text released (the first `upto` characters held)."""
+        if self._logprobs is not None:
+            released = self._logprobs.release(choice.index, upto, end=end)
+            if released:
+                choice.logprobs_json = released
 
     def _usage(self, last: Chunk) -> Chunk:
         """The usage chunk of a stream cut here: the router's estimate."""
@@ -248,21 +303,26 @@ class StreamStops:
         return Chunk(id=last.id, created=last.created, model=last.model, usage=usage)
 
 
+def choices_of(params: chat_pb2.ChatParams) -> int:
+    """How many choices `params` ask for (`n`)."""
+    return params.n if params.HasField("n") else 1
+
+
 def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
     """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
-    return stops_past(params, deployment.adapter.stop_cap)
+    return stops_past(params, deployment.stop_cap)
 
 
 def cannot_enforce(deployment: Deployment, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
     """Why the router will not enforce the stops of `params` past what `deployment` takes
     (too many of them, or one too long), as the failure that passes it over; None: it will."""
-    if not params.HasField("stop_list"):
+    if not has_stops(params):
         return None
     stops = stops_for(deployment, params)
-    cap = deployment.adapter.stop_cap
+    cap = deployment.stop_cap
     if len(stops) > MAX_ENFORCED_STOPS:
         return unsupported(
-            f"'stop': {len(params.stop_list.values)} sequences; this model takes {cap} and the "
+            f"'stop': {len(stop_values(params))} sequences; this model takes {cap} and the "
             f"router enforces at most {MAX_ENFORCED_STOPS} more",
             "stop",
         )
@@ -285,10 +345,10 @@ def stream_filters(
     guardrails (`screen`, which screen the text the caller will see); and whether the reasoning
     is still to be taken out before them (`hidden`: the caller's ask). With stops to enforce,
     it is taken out between: they count the reasoning the upstream generated."""
-    stops = stops_for(deployment, params) if params.HasField("stop_list") else ()
+    stops = stops_for(deployment, params) if has_stops(params) else ()
     if not stops:
         return screen, hidden
-    choices = params.n if params.HasField("n") else 1
+    choices = choices_of(params)
     chain: list[ChunkFilter] = [StreamStops(stops, choices, estimate_prompt_tokens(params))]
     if hidden:
         chain.append(_HiddenReasoning())

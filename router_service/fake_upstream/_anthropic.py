@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
+from ._anthropic_server import server_answer, server_block_events, server_tool, server_usage
 from ._content import anthropic_problem
 from ._dialects import ANTHROPIC, named_sse
 from ._faults import Call, run_stream, send_answer, send_error
@@ -25,6 +26,9 @@ from ._openai import handle
 
 TOOL_USE_ID = "toolu_fake_1"
 FAKE_SIGNATURE = "sig-fake-thinking"
+
+# A server tool's answer (`_anthropic_server`): its content blocks, stop reason and the tool.
+Served = tuple[list[dict[str, Any]], str, str]
 
 
 def _texts(content: Any) -> list[str]:
@@ -56,13 +60,47 @@ def _problem(call: Call) -> str | None:
         return "anthropic-version: header is required"
     if not call.record.model:
         return "model: Field required"
-    return body_problem(call.body)
+    return body_problem(call.body, call.record.model)
 
 
-def body_problem(body: dict[str, Any]) -> str | None:
+# The most output tokens a model takes, by a part of its name (the first that is in it); the
+# models overview's figures (https://docs.claude.com/en/docs/about-claude/models/overview).
+_OUTPUT_LIMITS = (
+    ("opus-4-5", 64000),
+    ("opus-4", 32000),
+    ("sonnet-4", 64000),
+    ("haiku-4-5", 64000),
+    ("3-7-sonnet", 64000),
+    ("3-5-", 8192),
+)
+
+
+def thinking_problem(thinking: Any, max_tokens: int, model: str) -> str | None:
+    """What Claude refuses of `max_tokens` and extended thinking's budget beside it: a
+    `max_tokens` past the model's output limit, a budget under 1024 or not below `max_tokens`."""
+    limit = next((most for part, most in _OUTPUT_LIMITS if part in model), None)
+    if limit is not None and max_tokens > limit:
+        return (
+            f"max_tokens: {max_tokens} > {limit}, which is the maximum allowed number of output "
+            f"tokens for {model}"
+        )
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or budget < 1024:
+        return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+    if budget >= max_tokens:
+        return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    return None
+
+
+def body_problem(body: dict[str, Any], model: str) -> str | None:
     """What the Messages API refuses in a request body (whoever serves it: Vertex too)."""
     if not isinstance(body.get("max_tokens"), int):
         return "max_tokens: Field required"
+    thinking = thinking_problem(body.get("thinking"), body["max_tokens"], model)
+    if thinking is not None:
+        return thinking
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         return "messages: at least one message is required"
     return anthropic_problem(body)
@@ -75,8 +113,12 @@ def thinking_block(answer: R.ChatAnswer) -> dict[str, Any] | None:
     return {"type": "thinking", "thinking": answer.reasoning, "signature": FAKE_SIGNATURE}
 
 
-def _message(answer: R.ChatAnswer) -> dict[str, Any]:
-    if answer.tool_name is not None:
+def _message(answer: R.ChatAnswer, served: Served | None = None) -> dict[str, Any]:
+    usage = {**_input_usage(answer), "output_tokens": answer.completion_tokens}
+    if served is not None:
+        content, stop, tool = served
+        usage["server_tool_use"] = server_usage(tool)
+    elif answer.tool_name is not None:
         block = {
             "type": "tool_use",
             "id": TOOL_USE_ID,
@@ -96,7 +138,7 @@ def _message(answer: R.ChatAnswer) -> dict[str, Any]:
         "content": content if thinking is None else [thinking, *content],
         "stop_reason": stop,
         "stop_sequence": answer.stop_sequence,
-        "usage": {**_input_usage(answer), "output_tokens": answer.completion_tokens},
+        "usage": usage,
     }
 
 
@@ -126,7 +168,9 @@ def _answer_block(answer: R.ChatAnswer) -> tuple[dict[str, Any], list[dict[str, 
     return start, [{"type": "input_json_delta", "partial_json": part} for part in halves]
 
 
-def _block_events(answer: R.ChatAnswer) -> list[dict[str, Any]]:
+def _block_events(answer: R.ChatAnswer, served: Served | None) -> list[dict[str, Any]]:
+    if served is not None:
+        return server_block_events(served[0])
     blocks = [_answer_block(answer)]
     thinking = thinking_block(answer)
     if thinking is not None:  # streamed as its text, then its signature
@@ -141,26 +185,26 @@ def _block_events(answer: R.ChatAnswer) -> list[dict[str, Any]]:
     return events
 
 
-def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
+def stream_events(answer: R.ChatAnswer, served: Served | None = None) -> tuple[list[bytes], int]:
     """All events of a healthy stream, and how many precede the stop reason (message_delta)."""
-    message = _message(answer)
+    message = _message(answer, served)
     stop = message["stop_reason"]
     start = {**message, "content": [], "stop_reason": None}
     # message_start has the input counts (and the writes by TTL); message_delta has them all
     # again, cumulative (as Anthropic sends them: a mapper that adds them up counts twice).
     start["usage"] = {**_input_usage(answer), "output_tokens": 1}
-    counted = {k: v for k, v in _input_usage(answer).items() if k != "cache_creation"}
+    counted = {k: v for k, v in message["usage"].items() if k != "cache_creation"}
     payloads: list[dict[str, Any]] = [
         {"type": "message_start", "message": start},
         {"type": "ping"},
-        *_block_events(answer),
+        *_block_events(answer, served),
     ]
     content_count = len(payloads)
     payloads += [
         {
             "type": "message_delta",
             "delta": {"stop_reason": stop, "stop_sequence": message["stop_sequence"]},
-            "usage": {**counted, "output_tokens": answer.completion_tokens},
+            "usage": counted,
         },
         {"type": "message_stop"},
     ]
@@ -178,10 +222,23 @@ async def answer_messages(call: Call) -> web.StreamResponse:
     """The answer to a valid Messages request, as JSON or as its event stream."""
     answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
     answer = _stopped(dataclasses.replace(answer, reasoning=call.scenario.reasoning), call.body)
+    served = _served(call, answer)
+    if served is not None:
+        answer = dataclasses.replace(answer, tool_name=None, reasoning=None)
     if not call.record.stream:
-        return await send_answer(call, _message(answer))
-    events, content_count = stream_events(answer)
+        return await send_answer(call, _message(answer, served))
+    events, content_count = stream_events(answer, served)
     return await run_stream(call, events, content_count)
+
+
+def _served(call: Call, answer: R.ChatAnswer) -> Served | None:
+    """A server tool's answer, when the scenario calls a tool and the first is one."""
+    tool = server_tool(call.body) if call.scenario.tool_call else None
+    if tool is None:
+        return None
+    paused = call.scenario.finish_reason == "pause_turn"
+    blocks, stop = server_answer(tool, answer, paused)
+    return blocks, stop, tool
 
 
 def _stopped(answer: R.ChatAnswer, body: dict[str, Any]) -> R.ChatAnswer:

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
+from ._anthropic import thinking_problem
 from ._bedrock_dialect import BEDROCK, auth_problem, stream_event
 from ._faults import Call, run_stream, send_answer, send_error, send_json
 from ._native import RequestView, chat_answer, words
@@ -100,14 +101,21 @@ def _block_problem(block: Any, allowed: frozenset[str], tools: bool) -> str | No
     return None
 
 
-def converse_problem(body: JsonObject) -> str | None:
-    """Why Converse would refuse the body (a ValidationException's message), or None."""
+def converse_problem(body: JsonObject, model: str = "") -> str | None:
+    """Why Converse would refuse the body (a ValidationException's message), or None: Claude's
+    `thinking` (in additionalModelRequestFields) is held to the Messages API's rules."""
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         return f"extraneous key [{unknown[0]}] is not permitted"
-    extra = set(body.get("inferenceConfig") or {}) - _INFERENCE
+    inference = body.get("inferenceConfig") or {}
+    extra = set(inference) - _INFERENCE
     if extra:
         return f"extraneous key [inferenceConfig.{sorted(extra)[0]}] is not permitted"
+    thinking = (body.get("additionalModelRequestFields") or {}).get("thinking")
+    if "claude" in model and isinstance(inference.get("maxTokens"), int):
+        problem = thinking_problem(thinking, inference["maxTokens"], model)
+        if problem is not None:
+            return problem
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "A conversation must start with a user message."
@@ -197,7 +205,7 @@ async def _converse(call: Call) -> web.StreamResponse:
     if refused is not None:
         status, message = refused
         return await send_json(call, status, BEDROCK.error_body(status, message), "auth_refused")
-    problem = converse_problem(call.body)
+    problem = converse_problem(call.body, call.record.model)
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     answer = chat_answer(call, _view(call.body), f"fake-{call.record.seq}")

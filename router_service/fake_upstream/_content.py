@@ -31,6 +31,8 @@ _OPENAI_PARTS = frozenset({"text", "image_url", "input_audio", "file", "refusal"
 _OPENAI_AUDIO = frozenset({"wav", "mp3"})
 _ANTHROPIC_BLOCKS = frozenset(
     {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+    # A server tool's call and results, handed back in an assistant turn.
+    | {"server_tool_use", "web_search_tool_result", "web_fetch_tool_result"}
 )
 _ANTHROPIC_RESULT_BLOCKS = frozenset({"text", "image", "document"})
 _GEMINI_DATA = frozenset({"text", "inlineData", "fileData", "functionCall", "functionResponse"})

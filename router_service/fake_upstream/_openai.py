@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from router_service.providers._responses_models import responses_only
+
 from . import _responses as R
 from ._content import openai_problem
 from ._dialects import OPENAI, Dialect, bearer, model_list_dialect
@@ -25,6 +27,8 @@ from ._faults import (
     send_json,
 )
 from ._runtime import runtime_of
+
+RESPONSES_ONLY = "This model is only supported in v1/responses and not in v1/chat/completions."
 
 Producer = Callable[[Call], Awaitable[web.StreamResponse]]
 api_key = bearer  # OpenAI's key: the bearer token
@@ -127,6 +131,8 @@ async def _chat(call: Call) -> web.StreamResponse:
     if not isinstance(messages, list) or not messages:
         return await send_error(call, 400, "'messages' must be a non-empty array", "bad_request")
     problem = openai_problem(body) or call.dialect.chat_problem(call.request, body)
+    if responses_only(call.record.model):  # as OpenAI refuses them at /chat/completions
+        problem = RESPONSES_ONLY
     if call.scenario.refuses_stream_options and "stream_options" in body:
         problem = "Unrecognized request argument supplied: stream_options"
     if problem is not None:

@@ -23,6 +23,7 @@ from . import (
     _realtime,
     _realtime_calls,
     _rerank,
+    _responses_events,
     _vertex,
 )
 from ._faults import wait_forever
@@ -42,6 +43,7 @@ def create_app(state: FakeUpstreamState | None = None) -> web.Application:
     app = web.Application(client_max_size=_MAX_REQUEST_BYTES)
     app[RUNTIME_KEY] = Runtime(state if state is not None else FakeUpstreamState())
     _openai.add_routes(app)
+    _responses_events.add_routes(app)  # the Responses API (OpenAI's and Azure's v1)
     _media.add_routes(app)  # images, audio, moderations (OpenAI's and Azure's)
     _rerank.add_routes(app)  # rerank (Jina's, vLLM's, Voyage's, Cohere's)
     _realtime.add_routes(app)  # the Realtime API's WebSocket (OpenAI's and Azure's)

@@ -171,7 +171,7 @@ async def _raw_predict(call: Call) -> web.StreamResponse:
     if call.body.get("anthropic_version") != VERTEX_ANTHROPIC_VERSION:
         message = f"anthropic_version: Input should be '{VERTEX_ANTHROPIC_VERSION}'"
         return await send_error(call, 400, message, "bad_request")
-    problem = body_problem(call.body)
+    problem = body_problem(call.body, call.record.model)
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     return await answer_messages(call)

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
 
 from clients import chat_completion_from_openai, chat_params_to_openai
+from clients.codec.anthropic import BETA_KEY
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers import _anthropic_map as A
+from router_service.providers._anthropic_stream import StreamMapper
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._mapping import unsupported
 from router_service.providers._media import unsupported_in
@@ -30,6 +35,32 @@ DEFAULT_API_VERSION = "2023-06-01"
 
 class AnthropicAdapter(HttpAdapter):
     kind = "anthropic"
+    # The server tools' beta flags (`anthropic_beta` in the mapped body): Anthropic's API takes
+    # them in the `anthropic-beta` header, Vertex in the body.
+    betas_in_header = True
+
+    @property
+    def server_tools(self) -> frozenset[str]:
+        return frozenset({"web_search", "web_fetch"})
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        api_key: str,
+        timeout: dict[str, float | None],
+        *,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        betas = None if body is None or not self.betas_in_header else body.get(BETA_KEY)
+        if body is None or not isinstance(betas, list):
+            return super()._request(method, url, api_key, timeout, body=body, params=params)
+        sent = {key: value for key, value in body.items() if key != BETA_KEY}
+        request = super()._request(method, url, api_key, timeout, body=sent, params=params)
+        flags = [request.headers.get("anthropic-beta", ""), *map(str, betas)]
+        request.headers["anthropic-beta"] = ",".join(flag for flag in flags if flag)
+        return request
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return {
@@ -59,7 +90,11 @@ class AnthropicAdapter(HttpAdapter):
     def _body(self, call: ChatCall, *, stream: bool) -> JsonObject:
         body = chat_params_to_openai(call.params)
         return A.request_body(
-            body, call.upstream_model, self.config.default_max_tokens, stream=stream
+            body,
+            call.upstream_model,
+            self.config.default_max_tokens,
+            stream=stream,
+            named=call.named_model,
         )
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
@@ -95,5 +130,5 @@ class AnthropicAdapter(HttpAdapter):
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open
         async with opened as response:
-            mapper = A.StreamMapper(call.upstream_model, int(self.clock.now()))
+            mapper = StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._mapped_chunks(response, mapper.feed)

@@ -16,6 +16,11 @@ Followed:
   the last assistant turn's thinking blocks must come back unchanged when tools are used):
   https://docs.claude.com/en/docs/build-with-claude/extended-thinking. OpenAI has no field for
   them: callers get and give them as the message's `thinking_blocks` (LiteLLM's name for it).
+- Server tools (web search, web fetch: `clients.codec.anthropic._server_tools`): the tools go
+  as declared; an answer holding their blocks (or cited text) keeps Claude's content blocks
+  whole on the message (`CONTENT_KEY`), an assistant turn that holds them goes back as given,
+  and `usage.server_tool_use` and a stop reason no finish reason says (`pause_turn`) go along.
+  Streams: `_anthropic_stream`.
 """
 
 from __future__ import annotations
@@ -23,19 +28,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clients.codec.anthropic import FINISH_BY_STOP_REASON, STATUS_BY_ERROR_TYPE
+from clients.codec.anthropic import (
+    CONTENT_KEY,
+    FINISH_BY_STOP_REASON,
+    STATUS_BY_ERROR_TYPE,
+    STOP_KEY,
+    has_server_blocks,
+    server_tool_family,
+)
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
-from router_service.providers._reasoning import for_claude
+from router_service.providers._reasoning_claude import for_claude
 
 JsonObject = dict[str, Any]
 
+# The stop reasons a finish reason says again at the Messages API entrance (`stop_sequence`
+# with the choice's `stop_reason`); the others go along as they are.
+_SAID_BY_FINISH = frozenset({"end_turn", "stop_sequence", "max_tokens", "tool_use", "refusal"})
+
 __all__ = [
     "STATUS_BY_ERROR_TYPE",
-    "StreamMapper",
     "completion",
     "finish_reason",
     "request_body",
+    "say_stopped",
     "usage",
 ]
 
@@ -44,9 +60,15 @@ __all__ = [
 
 
 def request_body(
-    body: Mapping[str, Any], model: str, default_max_tokens: int, *, stream: bool
+    body: Mapping[str, Any],
+    model: str,
+    default_max_tokens: int,
+    *,
+    stream: bool,
+    named: str | None = None,
 ) -> JsonObject:
-    """The Messages API body for an OpenAI-dialect chat body."""
+    """The Messages API body for an OpenAI-dialect chat body; `named`: the model `model` is
+    (the deployment's base model), for what its name tells (how it thinks)."""
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {
         **M.passthrough(body),
@@ -68,7 +90,7 @@ def request_body(
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
-    for_claude(out, body, model, default_max_tokens)
+    for_claude(out, body, named or model, default_max_tokens)
     if stream:
         out["stream"] = True
     return out
@@ -92,6 +114,8 @@ def _tools(body: Mapping[str, Any]) -> list[JsonObject]:
     for tool in body.get("tools") or ():
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
             tools.append(cached(_tool(tool["function"]), tool))
+        elif isinstance(tool, dict) and server_tool_family(str(tool.get("type"))):
+            tools.append(dict(tool))  # web search, web fetch: Anthropic's own, as given
     return tools
 
 
@@ -141,6 +165,10 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
                 "content": _result_content(content, f"messages[{i}]"),
             }
             M.append_turn(out, "user", "content", [result])
+        elif role == "assistant" and isinstance(message.get(CONTENT_KEY), list):
+            # Claude's own blocks, server tool blocks among them: back as they came.
+            given = [dict(block) for block in message[CONTENT_KEY] if isinstance(block, dict)]
+            M.append_turn(out, "assistant", "content", given)
         elif role == "assistant":
             blocks = _thinking_blocks(message.get("thinking_blocks"))
             blocks += content_blocks(content, f"messages[{i}]")
@@ -220,13 +248,16 @@ def usage(raw: Mapping[str, Any]) -> JsonObject:
     split = int(by_ttl.get("ephemeral_5m_input_tokens") or 0) + hour
     created = max(int(raw.get("cache_creation_input_tokens") or 0), split)
     prompt = int(raw.get("input_tokens") or 0) + cached + created
-    return M.usage(
+    out = M.usage(
         prompt,
         int(raw.get("output_tokens") or 0),
         cached=cached,
         cache_write=created,
         cache_write_1h=hour,
     )
+    if isinstance(raw.get("server_tool_use"), Mapping):  # web searches and fetches, as counted
+        out["server_tool_use"] = dict(raw["server_tool_use"])
+    return out
 
 
 def finish_reason(stop_reason: Any) -> str | None:
@@ -252,6 +283,8 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
                 M.tool_call(str(block.get("id", "")), str(block.get("name", "")), arguments)
             )
     message = M.assistant_message("".join(text), calls)
+    if has_server_blocks(data.get("content") or ()):
+        message[CONTENT_KEY] = list(data["content"])
     if signed:
         message["reasoning_content"] = "".join(thinking)
         message["thinking_blocks"] = signed
@@ -264,103 +297,18 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
         finish_reason(data.get("stop_reason")) or "stop",
         usage(raw_usage) if isinstance(raw_usage, dict) else None,
     )
-    _say_matched_stop(out["choices"][0], data)
+    say_stopped(out["choices"][0], data)
     return out
 
 
-def _say_matched_stop(choice: JsonObject, stopped: Mapping[str, Any]) -> None:
+def say_stopped(choice: JsonObject, stopped: Mapping[str, Any]) -> None:
     """Which of the request's stop sequences ended the answer (Anthropic's `stop_sequence`),
-    in OpenAI-compatible servers' word for it (the choice's `stop_reason`, as vLLM says it)."""
+    in OpenAI-compatible servers' word for it (the choice's `stop_reason`, as vLLM says it);
+    a stop reason no finish reason says (`pause_turn`: a server tool's turn to be continued),
+    as it is, for the Messages API's callers (`STOP_KEY`)."""
     sequence = stopped.get("stop_sequence")
-    if stopped.get("stop_reason") == "stop_sequence" and isinstance(sequence, str):
+    reason = stopped.get("stop_reason")
+    if reason == "stop_sequence" and isinstance(sequence, str):
         choice["stop_reason"] = sequence
-
-
-class StreamMapper:
-    """Stream events → OpenAI chunks. Anthropic numbers content blocks; OpenAI numbers tool
-    calls: `_tools` maps one to the other."""
-
-    def __init__(self, model: str, created: int) -> None:
-        self.id = ""
-        self.model = model
-        self.created = created
-        self._tools: dict[int, int] = {}
-        self._argued: set[int] = set()  # tool blocks that sent some argument text
-        # Thinking blocks being streamed, sent whole (signature included) when they stop.
-        self._thinking: dict[int, JsonObject] = {}
-        self._usage: JsonObject = {}
-
-    def _chunk(self, delta: JsonObject | None, **kwargs: Any) -> JsonObject:
-        return M.chunk(self.id, self.created, self.model, delta, **kwargs)
-
-    def feed(self, event: Mapping[str, Any]) -> list[JsonObject]:
-        kind = event.get("type")
-        if kind == "message_start":
-            message = event.get("message") or {}
-            self.id = str(message.get("id", ""))
-            self.model = str(message.get("model") or self.model)
-            self._usage.update(message.get("usage") or {})
-            return [self._chunk({"role": "assistant", "content": ""})]
-        if kind == "content_block_start":
-            return self._block_start(int(event.get("index", 0)), event.get("content_block") or {})
-        if kind == "content_block_delta":
-            return self._block_delta(int(event.get("index", 0)), event.get("delta") or {})
-        if kind == "content_block_stop":
-            return self._block_stop(int(event.get("index", 0)))
-        if kind == "message_delta":
-            return self._message_delta(event)
-        return []  # ping, message_stop
-
-    def _block_start(self, index: int, block: Mapping[str, Any]) -> list[JsonObject]:
-        if block.get("type") == "tool_use":
-            position = self._tools.setdefault(index, len(self._tools))
-            call = M.tool_call(str(block.get("id", "")), str(block.get("name", "")), "", position)
-            return [self._chunk({"tool_calls": [call]})]
-        if block.get("type") == "text" and block.get("text"):
-            return [self._chunk({"content": block["text"]})]
-        if block.get("type") in ("thinking", "redacted_thinking"):
-            self._thinking[index] = dict(block)
-        return []
-
-    def _block_stop(self, index: int) -> list[JsonObject]:
-        if index in self._thinking:
-            return [self._chunk({"thinking_blocks": [self._thinking.pop(index)]})]
-        if index in self._tools and index not in self._argued:
-            # A call without parameters streams no argument text; OpenAI's arguments are "{}".
-            empty = {"index": self._tools[index], "function": {"arguments": "{}"}}
-            return [self._chunk({"tool_calls": [empty]})]
-        return []
-
-    def _block_delta(self, index: int, delta: Mapping[str, Any]) -> list[JsonObject]:
-        kind = delta.get("type")
-        if kind == "text_delta":
-            return [self._chunk({"content": str(delta.get("text", ""))})]
-        if kind == "input_json_delta" and index in self._tools:
-            if not delta.get("partial_json"):
-                return []
-            self._argued.add(index)
-            partial = {
-                "index": self._tools[index],
-                "function": {"arguments": delta.get("partial_json", "")},
-            }
-            return [self._chunk({"tool_calls": [partial]})]
-        if kind == "thinking_delta":
-            text = str(delta.get("thinking", ""))
-            if index in self._thinking:
-                block = self._thinking[index]
-                block["thinking"] = str(block.get("thinking") or "") + text
-            return [self._chunk({"reasoning_content": text})]
-        if kind == "signature_delta" and index in self._thinking:
-            self._thinking[index]["signature"] = str(delta.get("signature", ""))
-        return []
-
-    def _message_delta(self, event: Mapping[str, Any]) -> list[JsonObject]:
-        # message_delta's usage counts are cumulative; input tokens come with message_start.
-        self._usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-        delta = event.get("delta") or {}
-        reason = finish_reason(delta.get("stop_reason"))
-        chunks = [self._chunk({}, finish_reason=reason)] if reason else []
-        if chunks:
-            _say_matched_stop(chunks[0]["choices"][0], delta)
-        chunks.append(self._chunk(None, usage_obj=usage(self._usage)))
-        return chunks
+    elif isinstance(reason, str) and reason not in _SAID_BY_FINISH:
+        choice[STOP_KEY] = reason

@@ -106,6 +106,11 @@ class AzureOpenAIAdapter(OpenAIAdapter):
         query = f"api-version={self.api_version}"
         return f"{self.api_base}/deployments/{deployment}/{operation}?{query}"
 
+    def _responses_url(self, upstream_model: str) -> str:
+        """Azure's v1 API (`{endpoint}/openai/v1/responses`, the deployment's name as the
+        body's `model`): the classic API's Responses endpoint is a preview."""
+        return f"{self.config.base_url}/openai/v1/responses"
+
     def _headers(self, api_key: str) -> dict[str, str]:
         return {**self.config.headers, "api-key": api_key, "content-type": "application/json"}
 

@@ -15,6 +15,7 @@ from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
+from router_service.config._routing import UpstreamApi
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 
@@ -28,6 +29,16 @@ class ChatCall:
     params: chat_pb2.ChatParams
     # Seconds this attempt may take in all (the caller's remaining deadline, capped by config).
     timeout_s: float
+    # The upstream API the deployment is called with (`api`): chat completions, or the
+    # Responses API (OpenAI-format kinds that have it: _responses_map.py).
+    api: UpstreamApi = "chat"
+    # The model the upstream serves as `upstream_model` (config `base_model`); "": that name.
+    base_model: str = ""
+
+    @property
+    def named_model(self) -> str:
+        """The name what is inferred from a model's name reads (reasoning, efforts, budgets)."""
+        return self.base_model or self.upstream_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,12 @@ class ProviderAdapter(ABC):
     # How many stop sequences the kind's API takes (OpenAI's 4, Gemini's and Cohere's 5); None:
     # no documented cap. A provider's `max_stop_sequences` overrides it.
     stop_cap_default: int | None = None
+
+    @property
+    def server_tools(self) -> frozenset[str]:
+        """The Anthropic server tools (`web_search`, `web_fetch`) its upstream runs itself: a
+        request declaring one is routed to such deployments only. Most kinds run none."""
+        return frozenset()
 
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock

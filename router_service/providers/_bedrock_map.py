@@ -38,7 +38,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _bedrock_blocks as B
 from router_service.providers import _mapping as M
-from router_service.providers._reasoning import for_bedrock
+from router_service.providers._reasoning_claude import for_bedrock
 
 JsonObject = dict[str, Any]
 

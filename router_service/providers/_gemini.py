@@ -51,7 +51,7 @@ class GeminiAdapter(HttpAdapter):
         return unsupported_in(params, G.request_body)
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        body = G.request_body(chat_params_to_openai(call.params), call.upstream_model)
+        body = G.request_body(chat_params_to_openai(call.params), call.named_model)
         url = self._url(call.upstream_model, "generateContent")
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
@@ -100,7 +100,7 @@ class GeminiAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        body = G.request_body(chat_params_to_openai(call.params), call.upstream_model)
+        body = G.request_body(chat_params_to_openai(call.params), call.named_model)
         url = self._url(call.upstream_model, "streamGenerateContent") + "?alt=sse"
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open

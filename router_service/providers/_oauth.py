@@ -294,6 +294,10 @@ class TokenAdapter(ProviderAdapter):
     def stop_cap(self) -> int | None:
         return self.wire.stop_cap
 
+    @property
+    def server_tools(self) -> frozenset[str]:
+        return self.wire.server_tools
+
     def asks_stream_usage_of(self, upstream_model: str) -> bool:
         return self.wire.asks_stream_usage_of(upstream_model)
 

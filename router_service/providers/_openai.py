@@ -3,7 +3,7 @@ Differences between them are configuration (base URL, headers), not code."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import quote
@@ -44,9 +44,19 @@ from router_service.providers._rerank import (
     rerank_served,
     voyage_rerank,
 )
+from router_service.providers._responses_map import completion_from_response, failure_status
+from router_service.providers._responses_map import failure_of as response_failure
+from router_service.providers._responses_map import request_body as responses_body
+from router_service.providers._responses_stream import ResponsesStream, failure_of_event
+from router_service.providers._responses_summaries import SummaryRefusals
 from router_service.providers._sse import json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
-from router_service.providers._transport import HttpAdapter, JsonObject, malformed
+from router_service.providers._transport import (
+    MAPPING_ERRORS,
+    HttpAdapter,
+    JsonObject,
+    malformed,
+)
 
 
 class OpenAIAdapter(HttpAdapter):
@@ -58,6 +68,7 @@ class OpenAIAdapter(HttpAdapter):
     ) -> None:
         super().__init__(name, config, http, clock)
         self.refusals = StreamOptionsRefusals(name)
+        self.summaries = SummaryRefusals(name)  # of the Responses API's reasoning summaries
         # OpenRouter takes its own `reasoning` object: sent on as it is (the native knob wins).
         self.openrouter = is_openrouter(config.base_url)
         # Google's OpenAI-compatible endpoint takes Google's `extra_body` (thinking_config…).
@@ -155,7 +166,7 @@ class OpenAIAdapter(HttpAdapter):
     ) -> dict[str, Any]:
         body = chat_params_to_openai(call.params)
         body["model"] = call.upstream_model
-        for_openai(body, openrouter=self.openrouter, google=self.google)
+        for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked
@@ -164,7 +175,57 @@ class OpenAIAdapter(HttpAdapter):
                 body["stream_options"] = {**asked, "include_usage": True}
         return body
 
+    def _wrapped_error(self, data: JsonObject) -> tuple[int, JsonObject] | None:
+        failed = response_failure(data) if data.get("object") == "response" else None
+        if failed is not None:  # a failed Response: the caller's request, or the upstream's
+            return failure_status(failed), failed
+        return super()._wrapped_error(data)
+
+    def _responses_url(self, upstream_model: str) -> str:
+        """Where the Responses API lives (`api: responses` deployments)."""
+        return f"{self.api_base}/responses"
+
+    def _responses_body(self, call: ChatCall, *, stream: bool, summary: bool) -> dict[str, Any]:
+        return responses_body(self._chat_body(call), stream=stream, summary=summary)
+
+    async def _respond(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        """One completion on the Responses API."""
+        url = self._responses_url(call.upstream_model)
+
+        async def send(summary: bool) -> JsonObject:
+            body = self._responses_body(call, stream=False, summary=summary)
+            return await self._post_json(url, body, call.api_key, call.timeout_s)
+
+        data = await self.summaries.call(send)
+        failed = response_failure(data)
+        if failed is not None:  # a 200 that says the response failed: a wrapped error
+            raise self._failure(failure_status(failed), failed, {})
+        try:
+            return chat_completion_from_openai(completion_from_response(data))
+        except MAPPING_ERRORS as exc:
+            raise malformed("response", exc) from exc
+
+    async def _response_chunks(
+        self, response: httpx.Response, model: str
+    ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+        """A Responses API stream as chat chunks; its failure events classified as errors."""
+        events = ResponsesStream(model, int(self.clock.now()))
+        async for _, event in json_events(response):
+            failed = failure_of_event(event)
+            if failed is not None:
+                carried = failed.pop("headers", None)  # the upstream's own: not the caller's
+                headers = _with_error_headers(response.headers, carried)
+                raise self._failure(failure_status(failed), failed, headers)
+            try:
+                chunks = [chunk_from_openai(c) for c in events.feed(event)]
+            except MAPPING_ERRORS as exc:
+                raise malformed("stream event", exc) from exc
+            for chunk in chunks:
+                yield chunk
+
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
+        if call.api == "responses":
+            return await self._respond(call)
         url = self._endpoint("chat/completions", call.upstream_model)
         data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
         try:
@@ -230,6 +291,18 @@ class OpenAIAdapter(HttpAdapter):
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
         async with AsyncExitStack() as stack:
+            if call.api == "responses":
+                url = self._responses_url(call.upstream_model)
+
+                async def open_stream(summary: bool) -> httpx.Response:
+                    # The body is encoded here: not kept for as long as the stream is open.
+                    body = self._responses_body(call, stream=True, summary=summary)
+                    opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+                    return await stack.enter_async_context(opened)
+
+                response = await self.summaries.call(open_stream)
+                yield self._response_chunks(response, call.upstream_model)
+                return
             yield self._chunks(await self._chat_response(call, stack))
 
     async def _chat_response(self, call: ChatCall, stack: AsyncExitStack) -> httpx.Response:
@@ -270,6 +343,15 @@ class OpenAIAdapter(HttpAdapter):
                 yield chunk_from_openai(data)
             except UpstreamFormatError as exc:
                 raise malformed("stream chunk", exc) from exc
+
+
+def _with_error_headers(headers: httpx.Headers, carried: Any) -> Mapping[str, str]:
+    """The stream's headers and those an error event carries (a rate limit's
+    `x-ratelimit-reset-*`, which say how long the key is to rest): the stream's are from
+    before the limit was hit."""
+    if not isinstance(carried, dict):
+        return headers
+    return {**headers, **{str(k): str(v) for k, v in carried.items()}}
 
 
 def model_ids(data: JsonObject) -> list[str]:

@@ -33,13 +33,13 @@ Rules:
   are; `enabled: true` alone the provider's default (`default` mode: `medium` at OpenAI, as
   OpenRouter, gpt-5.1's default being `none`; the medium budget or adaptive thinking at Claude,
   `includeThoughts` without a budget at Gemini).
+- Claude's knob is _reasoning_claude.py's (the Messages API, Vertex's and Bedrock's).
 - Bedrock: Claude models take Anthropic's `thinking` in `additionalModelRequestFields`; other
   models' reasoning fields differ per model family and are left out.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,11 +80,6 @@ CLAUDE_EFFORT: dict[str, str] = {
     "high": "high",
     "xhigh": "high",
 }
-# What the answer may take besides thinking when neither the caller nor the config said
-# (Bedrock's Converse has no default of ours; LiteLLM's DEFAULT_MAX_TOKENS).
-DEFAULT_ANSWER_TOKENS = 4096
-_FORBIDDEN_WHILE_THINKING = ("temperature", "top_k")
-_MIN_TOP_P_WHILE_THINKING = 0.95
 
 
 @dataclass(frozen=True)
@@ -194,13 +189,16 @@ def effort_for_budget(budget: int) -> str:
     return fitting[-1] if fitting else "low"
 
 
-def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = False) -> None:
+def for_openai(
+    body: JsonObject, model: str, *, openrouter: bool = False, google: bool = False
+) -> None:
     """`thinking` becomes `reasoning_effort` by budget (unless the caller set one: the native
     knob wins); disabled and adaptive send none (the model's default). OpenRouter's object, after
     those two, becomes its effort, or the effort under its `max_tokens` (`enabled`: `medium`);
     an OpenRouter deployment (`openrouter`) takes it as it is, Google's endpoint (`google`)
-    Google's `extra_body` (no effort beside it: Google refuses both). The effort sent is one the
-    body's `model` takes (`fitted_effort`). A plain body has no object nor extra (`extra`)."""
+    Google's `extra_body` (no effort beside it: Google refuses both). The effort sent is one
+    `model` (the deployment's base model) takes (`fitted_effort`). A plain body has no object
+    nor extra (`extra`)."""
     thinking = anthropic_thinking(body.pop("thinking", None), body.get("output_config"))
     without_claude_effort(body)
     extra = asks_by_extra(body)
@@ -222,179 +220,4 @@ def for_openai(body: JsonObject, *, openrouter: bool = False, google: bool = Fal
             body["reasoning_effort"] = "medium"  # own default, `none`, would not reason at all)
     effort = body.get("reasoning_effort")
     if isinstance(effort, str):  # the one the model takes (_reasoning_efforts.py)
-        body["reasoning_effort"] = fitted_effort(effort, str(body.get("model", "")))
-
-
-# --- Claude (anthropic, vertex publisher anthropic, bedrock anthropic.*) ----------------------
-
-
-def _forced_tool(choice: Any) -> bool:
-    """A tool choice that forces a tool: Anthropic's `{"type": "any"|"tool"}`, Converse's
-    `{"any": {}}` / `{"tool": {...}}`."""
-    if not isinstance(choice, dict):
-        return False
-    return choice.get("type") in ("any", "tool") or "any" in choice or "tool" in choice
-
-
-# The first version in a Claude model name, wherever the platform puts it: claude-opus-4-7,
-# claude-sonnet-4-5@20250929 (Vertex), us.anthropic.claude-opus-4-6-v1 (Bedrock),
-# claude-3-7-sonnet-20250219; a date after the version is not a minor version.
-# Claude 2 and Claude Instant write a `v` before it (claude-v2, anthropic.claude-instant-v1).
-_CLAUDE_VERSION = re.compile(r"claude-(?:[a-z]+-)?v?(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
-# The first Claude with extended thinking: 3.7 Sonnet; older ones refuse `thinking` (a 400).
-_FIRST_THINKING_CLAUDE = (3, 7)
-
-
-def claude_mode(model: str) -> str:
-    """How a Claude model takes thinking, by its name: the docs force it
-    (https://docs.claude.com/en/docs/build-with-claude/adaptive-thinking): Opus 4.7, Mythos and
-    later take only `adaptive` (with `output_config.effort`), refusing `enabled` and `disabled`;
-    the 4.6 models take `adaptive` (budgets deprecated); 3.7 up to 4.5 only `enabled` budgets;
-    those before 3.7 (3.5 Sonnet and Haiku, the Claude 3 family, Claude 2) no thinking at all
-    (`none`: an effort is dropped for them, as before there was a reasoning knob). A name without
-    a version (an alias, an application inference profile) gets budgets."""
-    if "mythos" in model:
-        return "adaptive_only"
-    found = _CLAUDE_VERSION.search(model)
-    if found is None:
-        return "budget"
-    version = (int(found.group(1)), int(found.group(2) or 0))
-    if version < _FIRST_THINKING_CLAUDE:
-        return "none"
-    if version >= (4, 7):
-        return "adaptive_only"
-    return "adaptive" if version >= (4, 6) else "budget"
-
-
-def claude_knobs(
-    body: Mapping[str, Any], native: Any, tool_choice: Any, model: str
-) -> tuple[Any, str | None]:
-    """(`thinking`, `output_config.effort`) to send to Claude: the caller's own `thinking` as it
-    was; else one from the effort (none when a tool is forced, or when the tool call the
-    request goes on from came back without its thinking: Claude refuses both with thinking
-    on)."""
-    if native is not None:  # as sent, even malformed: Anthropic's 400 then says what is wrong
-        return (dict(native) if isinstance(native, dict) else native), None
-    if _unsigned_tool_turn(body.get("messages")):
-        return None, None
-    effort = effort_of(body)
-    mode = claude_mode(model)
-    if effort is None and mode != "none" and not _forced_tool(tool_choice):
-        return _claude_openrouter(openrouter_thinking(body), mode)
-    if effort is None or mode == "none":
-        return None, None
-    budget = BUDGET_BY_EFFORT[effort]
-    if budget < CLAUDE_MIN_BUDGET and mode != "adaptive_only":
-        return {"type": "disabled"}, None
-    if _forced_tool(tool_choice):
-        return None, None
-    if mode == "budget":
-        return {"type": "enabled", "budget_tokens": budget}, None
-    return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
-
-
-def _unsigned_tool_turn(messages: Any) -> bool:
-    """Whether the last assistant turn called tools without its signed thinking blocks (a
-    caller that hid the reasoning, `reasoning.exclude`, never had them; others drop them): Claude
-    refuses thinking on then ("a final assistant message must start with a thinking block", a
-    400), so an effort does not turn it on."""
-    for message in reversed(messages if isinstance(messages, list) else []):
-        if isinstance(message, dict) and message.get("role") == "assistant":
-            return bool(message.get("tool_calls")) and not message.get("thinking_blocks")
-    return False
-
-
-def _claude_openrouter(thinking: Thinking | None, mode: str) -> tuple[Any, str | None]:
-    """OpenRouter's `max_tokens` (at least Claude's least; by adaptive thinking, the effort
-    under it) or `enabled: true` alone (the medium budget; adaptive thinking, no effort)."""
-    if thinking is None:
-        return None, None
-    if mode == "budget":
-        budget = thinking.budget if thinking.budget is not None else BUDGET_BY_EFFORT["medium"]
-        return {"type": "enabled", "budget_tokens": max(budget, CLAUDE_MIN_BUDGET)}, None
-    if thinking.budget is None:
-        return {"type": "adaptive"}, None
-    return {"type": "adaptive"}, CLAUDE_EFFORT[effort_for_budget(thinking.budget)]
-
-
-def with_effort(fields: JsonObject, effort: str | None) -> None:
-    """`output_config.effort`, unless the caller's own output_config says one."""
-    own = fields.get("output_config")
-    own = own if isinstance(own, dict) else {}
-    if effort is not None and "effort" not in own:
-        fields["output_config"] = {**own, "effort": effort}
-
-
-def thinking_on(thinking: Any) -> bool:
-    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
-
-
-def room_for(thinking: Any, max_tokens: int | None, default_answer: int) -> int | None:
-    """The `max_tokens` Claude needs with `thinking`: above the budget, the answer keeping the
-    caller's `max_tokens` (or `default_answer`) beside it. None: keep what there is."""
-    budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
-    fits = max_tokens is not None and max_tokens > (budget or 0)
-    if not thinking_on(thinking) or not isinstance(budget, int) or budget <= 0 or fits:
-        return None
-    return budget + (max_tokens or default_answer)
-
-
-def without_sampling(params: JsonObject, top_p_key: str = "top_p") -> None:
-    """Drop the sampling fields Claude refuses while thinking."""
-    for key in _FORBIDDEN_WHILE_THINKING:
-        params.pop(key, None)
-    top_p = params.get(top_p_key)
-    if isinstance(top_p, int | float) and top_p < _MIN_TOP_P_WHILE_THINKING:
-        params.pop(top_p_key)
-
-
-def for_claude(
-    out: JsonObject, body: Mapping[str, Any], model: str, default_max_tokens: int
-) -> None:
-    """Put the reasoning asked for in an Anthropic Messages body (`out`, mapped from `body`)."""
-    thinking, effort = claude_knobs(body, out.pop("thinking", None), out.get("tool_choice"), model)
-    if thinking is None:
-        return
-    out["thinking"] = thinking
-    with_effort(out, effort)
-    if thinking_on(thinking):
-        without_sampling(out)
-        raised = room_for(thinking, out.get("max_tokens"), default_max_tokens)
-        if raised is not None:
-            out["max_tokens"] = raised
-
-
-def is_bedrock_claude(model: str) -> bool:
-    """A Bedrock model id, inference profile or ARN naming an Anthropic model."""
-    return "anthropic." in model or "claude" in model
-
-
-def for_bedrock(out: JsonObject, body: Mapping[str, Any], model: str) -> None:
-    """Claude on Bedrock: Anthropic's `thinking` (and `output_config`) in
-    additionalModelRequestFields, the budget rule on inferenceConfig.maxTokens. Other models:
-    neither knob (each family has its own), but a `thinking` the caller wrote in its own
-    additionalModelRequestFields (Bedrock's field, written on purpose: an application inference
-    profile's ARN names no model, and the Claude behind it takes it)."""
-    extra = out.get("additionalModelRequestFields")
-    extra = extra if isinstance(extra, dict) else {}
-    if not is_bedrock_claude(model):
-        own = body.get("additionalModelRequestFields")
-        if not (isinstance(own, dict) and "thinking" in own):
-            extra.pop("thinking", None)
-        if not extra:
-            out.pop("additionalModelRequestFields", None)
-        return
-    native = extra.pop("thinking", None)
-    choice = (out.get("toolConfig") or {}).get("toolChoice")
-    thinking, effort = claude_knobs(body, native, choice, model)
-    if thinking is None:
-        return
-    if thinking_on(thinking):
-        inference = out.setdefault("inferenceConfig", {})
-        without_sampling(inference, "topP")
-        extra.pop("top_k", None)
-        raised = room_for(thinking, inference.get("maxTokens"), DEFAULT_ANSWER_TOKENS)
-        if raised is not None:
-            inference["maxTokens"] = raised
-    with_effort(extra, effort)
-    out["additionalModelRequestFields"] = {**extra, "thinking": thinking}
+        body["reasoning_effort"] = fitted_effort(effort, model)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["EFFORT_RANKS", "accepted_efforts", "fitted_effort"]
+__all__ = ["EFFORT_RANKS", "accepted_efforts", "base_model_name", "fitted_effort"]
 
 EFFORT_RANKS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _O_SERIES = ("low", "medium", "high")
@@ -52,7 +52,7 @@ _TABLE: tuple[tuple[re.Pattern[str], tuple[str, ...] | None], ...] = tuple(
 )
 
 
-def _base_name(model: str) -> str:
+def base_model_name(model: str) -> str:
     """`model` without a namespace (`openai/`) or a fine-tune's `ft:…:<org>:…` wrapping."""
     name = model.rsplit("/", 1)[-1].lower()
     if name.startswith("ft:"):
@@ -62,7 +62,7 @@ def _base_name(model: str) -> str:
 
 def accepted_efforts(model: str) -> tuple[str, ...] | None:
     """The efforts `model` takes, as far as its name tells (None: it tells nothing)."""
-    name = _base_name(model)
+    name = base_model_name(model)
     for pattern, efforts in _TABLE:
         if pattern.match(name):
             return efforts

@@ -25,11 +25,13 @@ read here as one more way to ask, after OpenRouter's object (which wins beside i
 `thinking_budget` N a budget (0 `none`, -1 the model's own dynamic thinking: `default`),
 `thinking_level` (Gemini 3: minimal, low, medium, high) that effort, `include_thoughts: false`
 `exclude`, `include_thoughts: true` alone `default`. `extra_body` (its `cached_content`, a
-cache only Google's API knows, too) reaches only Google's endpoint (`is_google_openai`).
+cache only Google's API knows, too) reaches only Google's endpoints (`is_google_openai`: the
+Gemini API's and Vertex AI's, which takes the same extra).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +57,10 @@ _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _LEVELS = ("minimal", "low", "medium", "high")
 _HOST = "openrouter.ai"
 _GOOGLE_HOST = "generativelanguage.googleapis.com"
+# Vertex AI's OpenAI-compatible endpoint, global or regional (us-central1-aiplatform…):
+# https://cloud.google.com/vertex-ai/generative-ai/docs/start/openai
+_VERTEX_HOST = "aiplatform.googleapis.com"
+_VERTEX_OPENAPI = re.compile(r"/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/endpoints/openapi/?$")
 _GOOGLE_PATH = "extra_body.google.thinking_config"
 
 
@@ -77,9 +83,14 @@ def is_openrouter(base_url: str) -> bool:
 
 
 def is_google_openai(base_url: str) -> bool:
-    """Whether a deployment's `base_url` is Google's OpenAI-compatible endpoint (…/openai)."""
+    """Whether a deployment's `base_url` is one of Google's OpenAI-compatible endpoints: the
+    Gemini API's (…/openai) or Vertex AI's (…/projects/P/locations/L/endpoints/openapi)."""
     parts = urlsplit(base_url)
-    return (parts.hostname or "").lower() == _GOOGLE_HOST and "/openai" in parts.path
+    host = (parts.hostname or "").lower()
+    if host == _GOOGLE_HOST:
+        return "/openai" in parts.path
+    at_vertex = host == _VERTEX_HOST or host.endswith(f"-{_VERTEX_HOST}")
+    return at_vertex and _VERTEX_OPENAPI.match(parts.path) is not None
 
 
 def asks_by_extra(body: Mapping[str, Any]) -> bool:

@@ -167,9 +167,16 @@ class VertexExpress(GeminiAdapter):
 
 
 class VertexClaude(AnthropicAdapter):
-    """Anthropic's Messages at Vertex's rawPredict URLs, the key being the bearer token."""
+    """Anthropic's Messages at Vertex's rawPredict URLs, the key being the bearer token. Claude
+    on Vertex runs web search (Google's "Claude on Vertex AI" feature list; web fetch is not
+    among them), its beta flags in the body (`anthropic_beta`), as given."""
 
     kind = "vertex"
+    betas_in_header = False
+
+    @property
+    def server_tools(self) -> frozenset[str]:
+        return frozenset({"web_search"})
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return _bearer_headers(self.config, api_key)

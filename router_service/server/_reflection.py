@@ -5,27 +5,35 @@ grpcio-reflection serves only v1alpha. Clients built on the v1 proto (what grpc-
 server) need v1. Both versions have the same messages, field for field, so v1alpha's servicer
 answers v1 calls as they are; v1's descriptor, derived from v1alpha's by renaming its package, is
 added to the default pool so that reflection also describes the v1 service it lists.
+
+Built on the first reflection call, not at start-up: grpcio-reflection and protobuf's
+`descriptor_pb2` (which reflection needs to describe files) are ~0.8 MiB of an idle router's
+resident memory, for a service that tools (grpcurl, Postman) call now and then
+(benchmarks/README.md, 2026-12-05).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool
-from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 __all__ = ["REFLECTION_SERVICES", "enable_reflection"]
 
-_V1ALPHA = reflection_pb2.DESCRIPTOR.package  # "grpc.reflection.v1alpha"
+_V1ALPHA = "grpc.reflection.v1alpha"
 _V1 = "grpc.reflection.v1"
 _V1_FILE = "grpc/reflection/v1/reflection.proto"
 _METHOD = "ServerReflectionInfo"
-REFLECTION_SERVICES = (f"{_V1}.ServerReflection", reflection.SERVICE_NAME)
+REFLECTION_SERVICES = (f"{_V1}.ServerReflection", f"{_V1ALPHA}.ServerReflection")
+_METHODS = frozenset(f"/{service}/{_METHOD}" for service in REFLECTION_SERVICES)
 
 
 def _v1_descriptor() -> None:
     """Add v1's file to the default pool (once per process): v1alpha's, renamed."""
+    from google.protobuf import descriptor_pb2, descriptor_pool
+    from grpc_reflection.v1alpha import reflection_pb2
+
     pool = descriptor_pool.Default()
     try:
         pool.FindFileByName(_V1_FILE)
@@ -47,17 +55,32 @@ def _v1_descriptor() -> None:
     pool.AddSerializedFile(proto.SerializeToString())
 
 
-def enable_reflection(service_names: Iterable[str], server: grpc.aio.Server) -> None:
-    """Serve reflection v1 and v1alpha for `service_names` and themselves."""
-    _v1_descriptor()
-    servicer = reflection.aio.ReflectionServicer((*service_names, *REFLECTION_SERVICES))
-    for package in (_V1, _V1ALPHA):
-        handler = grpc.stream_stream_rpc_method_handler(
+class _LazyReflection(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is untyped
+    """Both reflection services; grpcio-reflection is imported by the first call to either."""
+
+    def __init__(self, service_names: Iterable[str]) -> None:
+        self._names = (*service_names, *REFLECTION_SERVICES)
+        self._handler: grpc.RpcMethodHandler | None = None
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        if handler_call_details.method not in _METHODS:
+            return None
+        if self._handler is None:
+            self._handler = self._built()
+        return self._handler
+
+    def _built(self) -> grpc.RpcMethodHandler:
+        from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+        _v1_descriptor()
+        servicer = reflection.aio.ReflectionServicer(self._names)
+        return grpc.stream_stream_rpc_method_handler(
             servicer.ServerReflectionInfo,
             request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
             response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
         )
-        service = grpc.method_handlers_generic_handler(
-            f"{package}.ServerReflection", {_METHOD: handler}
-        )
-        server.add_generic_rpc_handlers((service,))
+
+
+def enable_reflection(service_names: Iterable[str], server: grpc.aio.Server) -> None:
+    """Serve reflection v1 and v1alpha for `service_names` and themselves."""
+    server.add_generic_rpc_handlers((_LazyReflection(service_names),))

@@ -14,54 +14,90 @@ no-op spans and instruments are no-ops, and servers and clients get no tracing i
   aggregation is pushed to the collector: `_push_reader.py`).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from router_service.telemetry._decisions import (
-    key_wait,
-    record_guardrail_matches,
-    record_plan,
-    record_reaction,
-    record_refusal,
-    record_unsupported,
-)
-from router_service.telemetry._gauges import StateGauges
-from router_service.telemetry._grpc import client_observer, server_interceptors
-from router_service.telemetry._histograms import LocalHistograms
-from router_service.telemetry._instruments import LocalCounter
-from router_service.telemetry._logging import JsonFormatter, Redactor
-from router_service.telemetry._prometheus import (
-    CONTENT_TYPE_LATEST,
-    PrometheusListener,
-    metrics_text,
-)
-from router_service.telemetry._request import (
-    RequestSpan,
-    chat_span,
-    embed_span,
-    media_span,
-    realtime_span,
-)
-from router_service.telemetry._spans import AttemptHandle, AttemptSpan, RequestHandle, attempt_span
-from router_service.telemetry._state import Telemetry, current, install
-from router_service.telemetry.setup import (
-    config_secrets,
-    configure_telemetry,
-    redact_secrets_of,
-    shutdown_telemetry,
-)
+from clients._lazy import lazy_names
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from router_service.telemetry._decisions import (
+        key_wait,
+        record_guardrail_matches,
+        record_plan,
+        record_reaction,
+        record_refusal,
+        record_unsupported,
+    )
+    from router_service.telemetry._gauges import StateGauges
+    from router_service.telemetry._grpc import client_observer, server_interceptors
+    from router_service.telemetry._histograms import LocalHistograms
     from router_service.telemetry._httpx import traced_transport
+    from router_service.telemetry._instruments import LocalCounter
+    from router_service.telemetry._logging import JsonFormatter, Redactor
+    from router_service.telemetry._prometheus import (
+        CONTENT_TYPE_LATEST,
+        PrometheusListener,
+        metrics_text,
+    )
+    from router_service.telemetry._request import (
+        RequestSpan,
+        chat_span,
+        embed_span,
+        media_span,
+        realtime_span,
+    )
+    from router_service.telemetry._spans import (
+        AttemptHandle,
+        AttemptSpan,
+        RequestHandle,
+        attempt_span,
+    )
+    from router_service.telemetry._state import Telemetry, current, install
+    from router_service.telemetry.setup import (
+        config_secrets,
+        configure_telemetry,
+        redact_secrets_of,
+        shutdown_telemetry,
+    )
 
-
-def __getattr__(name: str) -> Any:
-    # Imported on first use: only the router's provider layer needs httpx, and importing it
-    # (with the CLI extras it pulls in) is ~15 MiB of the edge's resident memory for nothing.
-    if name == "traced_transport":
-        from router_service.telemetry._httpx import traced_transport
-
-        return traced_transport
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Each name's module, imported when the name is first read (clients/_lazy.py): the edge
+# needs none of the router's spans, decisions and gauges; only the router's provider layer
+# needs httpx (`traced_transport`), whose import is ~15 MiB of an edge's resident memory.
+_WHERE = {
+    "AttemptHandle": "_spans",
+    "AttemptSpan": "_spans",
+    "CONTENT_TYPE_LATEST": "_prometheus",
+    "JsonFormatter": "_logging",
+    "LocalCounter": "_instruments",
+    "LocalHistograms": "_histograms",
+    "PrometheusListener": "_prometheus",
+    "Redactor": "_logging",
+    "RequestHandle": "_spans",
+    "RequestSpan": "_request",
+    "StateGauges": "_gauges",
+    "Telemetry": "_state",
+    "attempt_span": "_spans",
+    "chat_span": "_request",
+    "client_observer": "_grpc",
+    "config_secrets": "setup",
+    "configure_telemetry": "setup",
+    "current": "_state",
+    "embed_span": "_request",
+    "install": "_state",
+    "key_wait": "_decisions",
+    "media_span": "_request",
+    "metrics_text": "_prometheus",
+    "realtime_span": "_request",
+    "record_guardrail_matches": "_decisions",
+    "record_plan": "_decisions",
+    "record_reaction": "_decisions",
+    "record_refusal": "_decisions",
+    "record_unsupported": "_decisions",
+    "redact_secrets_of": "setup",
+    "server_interceptors": "_grpc",
+    "shutdown_telemetry": "setup",
+    "traced_transport": "_httpx",
+}
+__getattr__ = lazy_names(__name__, _WHERE)
 
 
 __all__ = [

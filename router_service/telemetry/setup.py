@@ -41,13 +41,10 @@ from opentelemetry.sdk.metrics.export import (
     PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from prometheus_client import CollectorRegistry
 
 from router_service.telemetry._histograms import LocalHistograms
-from router_service.telemetry._lean_trace import LeanTracerProvider
 from router_service.telemetry._logging import Redactor, configure_logging
 from router_service.telemetry._push_reader import (
     PrometheusPushReader,
@@ -57,7 +54,10 @@ from router_service.telemetry._push_reader import (
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry, current, install
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
     from router_service.config import EdgeFileConfig, SwitchboardConfig
+    from router_service.telemetry._lean_trace import LeanTracerProvider
 
 __all__ = ["config_secrets", "configure_telemetry", "redact_secrets_of", "shutdown_telemetry"]
 
@@ -187,6 +187,13 @@ def _tracer_provider(resource: Resource) -> LeanTracerProvider | TracerProvider 
     exporters = _exporters("TRACES")
     if not exporters:
         return None
+    # Imported here: with tracing off (the default) neither the SDK's tracer (~0.3 MiB of an
+    # idle process's memory) nor ours is loaded (benchmarks/README.md, 2026-12-05).
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    from router_service.telemetry._lean_trace import LeanTracerProvider
+
     # Our lean spans (`_lean_trace.py`: the SDK's per-span machinery was most of tracing's
     # cost); the SDK's own only for the console exporter, which prints the SDK's span JSON.
     provider: LeanTracerProvider | TracerProvider = (

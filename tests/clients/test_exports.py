@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
+import pytest
+
 import clients
 import clients.codec
 
@@ -116,6 +120,22 @@ def test_codec_exports_are_reexported() -> None:
     assert set(clients.codec.__all__) <= set(clients.__all__)
 
 
+@pytest.mark.parametrize("api", ["anthropic", "gemini", "ollama"])
+def test_the_other_apis_codecs_give_every_name_they_export(api: str) -> None:
+    # Their names are imported as first read (clients/_lazy.py): each one in `__all__`
+    # comes from the module its package says, and nothing else is made up.
+    package = importlib.import_module(f"clients.codec.{api}")
+    for name in package.__all__:
+        value = getattr(package, name)
+        assert (
+            getattr(importlib.import_module(f"{package.__name__}.{package._WHERE[name]}"), name)
+            is value
+        )
+    assert set(package._WHERE) == set(package.__all__)
+    with pytest.raises(AttributeError):
+        _ = package.not_a_name
+
+
 def test_generated_modules_are_importable() -> None:
     from clients.switchboard.v1 import (
         admin_service_pb2,
@@ -133,3 +153,14 @@ def test_generated_modules_are_importable() -> None:
     assert all(module.DESCRIPTOR.package == "switchboard.v1" for module in modules)
     assert callable(router_service_pb2_grpc.RouterServiceStub)
     assert callable(admin_service_pb2_grpc.AdminServiceStub)
+
+
+@pytest.mark.parametrize(
+    "package", ["clients", "router_service.config", "router_service.telemetry"]
+)
+def test_packages_of_lazy_names_say_where_each_of_their_names_lives(package: str) -> None:
+    # Their names are imported as first read (clients/_lazy.py): a name added to `__all__`
+    # without its module in `_WHERE` would be an AttributeError at its first use.
+    module = importlib.import_module(package)
+    assert set(module._WHERE) == set(module.__all__)
+    assert all(getattr(module, name) is not None for name in module.__all__)

@@ -76,9 +76,10 @@ async def test_keys_come_in_x_api_key_or_as_a_bearer_token(open_claude: Open) ->
 
 async def test_a_request_the_api_cannot_say_is_an_invalid_request_error(open_claude: Open) -> None:
     sdk = open_claude(api_key=KEY)
-    search: Any = {"type": "web_search_20250305", "name": "web_search"}  # runs at Anthropic
+    # Runs at Anthropic, and is not passed on (web search and web fetch are).
+    code: Any = {"type": "code_execution_20250825", "name": "code_execution"}
     with pytest.raises(anthropic.BadRequestError) as refused:
-        await sdk.messages.create(model="chain", max_tokens=16, messages=HELLO, tools=[search])
+        await sdk.messages.create(model="chain", max_tokens=16, messages=HELLO, tools=[code])
     error = refused.value.body["error"]  # type: ignore[index]
     assert error["type"] == "invalid_request_error"
     assert "tools[0].type" in error["message"] and "server tools" in error["message"]

@@ -29,6 +29,15 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     out = config(fake)
     out["providers"]["ant"] = {"kind": "anthropic", "base_url": fake.base_url, "keys": ["k"]}
     out["models"]["claude"] = {"deployments": [{"provider": "ant", "model": "claude-x"}]}
+    # A Gemini provider that calls a second's silence a stall.
+    out["providers"]["quick"] = {**out["providers"]["google"], "timeouts": {"stall_s": 0.5}}
+    for name, provider in (("flash-then-chain", "google"), ("quick-then-chain", "quick")):
+        out["models"][name] = {
+            "deployments": [
+                {"provider": provider, "model": "gemini-x"},
+                {"provider": "alpha", "model": "model-a"},
+            ]
+        }
     return await start_router(out)
 
 
@@ -180,3 +189,50 @@ async def test_gemini_thoughts_are_screened_as_reasoning(
     redacted = "Write to [REDACTED:email] now."
     assert (answer.choices[0].message.model_extra or {})["reasoning_content"] == redacted
     assert streamed == redacted
+
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "reset": {"reset_after_chunks": 2},
+    "error": {"wrapped_error_at_chunk": 2},
+    "stall": {"stall_after_chunks": 2},
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_stream_that_sent_only_unasked_thoughts_fails_over(
+    gemini: genai.Client, fake: FakeUpstream, fault: str
+) -> None:
+    """A Gemini deployment asked to think (a budget) sends its thoughts, which this caller did
+    not ask to see (no includeThoughts), then fails (an error, a reset, a stall past its
+    provider's `stall_s`): nothing reached the caller, so the next deployment answers, as if
+    the first had failed before any chunk."""
+    failing = Scenario(reasoning=REASONING, content=ANSWER, **FAULTS[fault])
+    fake.state.set_scenario(failing, model="gemini-x")
+    model = "quick-then-chain" if fault == "stall" else "flash-then-chain"
+
+    streamed = await _streamed(gemini, model, None)
+
+    assert streamed and not any(thought for thought, _ in streamed)
+    assert "".join(text for _, text in streamed) == ANSWER
+    [thought] = fake.state.calls(model="gemini-x")
+    assert thought.body["generationConfig"]["thinkingConfig"]["includeThoughts"] is True
+    assert fake.state.calls(model="model-a")  # the fallback answered
+
+
+async def test_a_stream_that_sent_only_excluded_reasoning_fails_over(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """The same path for OpenRouter's `exclude`: the reasoning the caller hid is no start."""
+    failing = Scenario(reasoning=REASONING, content=ANSWER, reset_after_chunks=2)
+    fake.state.set_scenario(failing, model="gemini-x")
+    stream = await sdk.chat.completions.create(
+        model="flash-then-chain",
+        messages=HELLO,
+        reasoning_effort="low",
+        stream=True,
+        extra_body={"reasoning": {"exclude": True}},
+    )
+    kinds, thought, text = await reasoning_read(stream)
+
+    assert (thought, text) == ("", ANSWER) and "reasoning" not in kinds
+    assert fake.state.calls(model="gemini-x") and fake.state.calls(model="model-a")

@@ -27,6 +27,15 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     out["models"] |= {
         "az-o3-mini": {"deployments": [{"provider": "az", "model": "o3-mini"}]},
         "az-named-otherwise": {"deployments": [{"provider": "az", "model": "reasoner-prod"}]},
+        "az-based": {
+            "deployments": [{"provider": "az", "model": "prod-reasoner", "base_model": "o3-mini"}]
+        },
+        "az-based-4o": {
+            "deployments": [{"provider": "az", "model": "my-4o", "base_model": "gpt-4o"}]
+        },
+        "az-based-pro": {
+            "deployments": [{"provider": "az", "model": "prod-pro", "base_model": "o3-pro"}]
+        },
         "o3": one("o3-2025-04-16"),
         "pro": one("gpt-5-pro"),
         "router-o4": one("openai/o4-mini"),
@@ -50,6 +59,8 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
 
 def sent_effort(fake: FakeUpstream, model: str) -> Any:
     [call] = fake.state.calls(model=model)
+    if call.path.endswith("/responses"):  # a Responses-only model (gpt-5-pro): its knob
+        return call.body["reasoning"]["effort"]
     return call.body.get("reasoning_effort")
 
 
@@ -131,3 +142,35 @@ async def test_an_azure_deployment_is_fitted_by_its_deployment_name(
     record = fake.state.last()
     assert record is not None and record.path.startswith("/openai/deployments/")
     assert record.body["reasoning_effort"] == sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("model", "sent"), [("az-based", "low"), ("az-based-4o", None)])
+async def test_an_azure_deployment_is_fitted_by_its_base_model(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, sent: str | None, stream: bool
+) -> None:
+    """`base_model` says what an Azure deployment named otherwise serves: prod-reasoner (o3-mini)
+    gets an effort o3-mini takes, my-4o (gpt-4o) no `reasoning_effort` at all (gpt-4o refuses
+    it), called or streamed."""
+    if stream:
+        chunks = await sdk.chat.completions.create(
+            model=model, messages=HELLO, reasoning_effort="none", stream=True
+        )
+        assert "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+    else:
+        await sdk.chat.completions.create(model=model, messages=HELLO, reasoning_effort="none")
+
+    record = fake.state.last()
+    assert record is not None and record.path.startswith("/openai/deployments/")
+    assert record.body.get("reasoning_effort") == sent
+
+
+async def test_a_deployment_whose_base_model_is_responses_only_is_called_on_the_responses_api(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """`base_model: o3-pro` (served only on the Responses API) tells it as the name would."""
+    answer = await sdk.chat.completions.create(model="az-based-pro", messages=HELLO)
+
+    assert answer.choices[0].message.content == "Echo: hello"
+    record = fake.state.last()
+    assert record is not None and record.path.endswith("/responses")

@@ -179,9 +179,12 @@ async def test_a_hidden_thinking_stream_still_beats(
     )
     call = router.stub.ChatStream(rs.ChatStreamRequest(params=params))
     events = aiter(call)
-    assert (await anext(events)).WhichOneof("event") == "route"
     await fake.state.wait_for(lambda: fake.state.held == 1)
-    clock.advance(16.0)  # past the heartbeat interval (15 s), all of it spent thinking
+    # Only hidden reasoning so far: the stream is not committed (a failure would fail over)
+    # until a heartbeat interval (15 s) of it; then the caller is sent the route.
+    clock.advance(16.0)
+    assert (await anext(events)).WhichOneof("event") == "route"
+    clock.advance(16.0)  # past another interval, all of it spent thinking
     fake.state.release()
 
     kinds, text = [], ""

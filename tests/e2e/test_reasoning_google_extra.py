@@ -21,6 +21,7 @@ from tests.e2e.test_reasoning_exclude import bodies_at
 
 HELLO: Any = [{"role": "user", "content": "hello"}]
 GOOGLE_URL = "https://generativelanguage.googleapis.com/v1beta/openai"
+VERTEX_URL = "https://aiplatform.googleapis.com/v1/projects/p/locations/global/endpoints/openapi"
 SHOWN = {"includeThoughts": True}
 
 
@@ -172,3 +173,11 @@ def test_a_deployment_without_reasoning_loses_the_thinking_config_beside_another
         params = chat_pb2.ChatParams(extra_json=orjson.dumps(extra).decode())
 
         assert without_reasoning(params).extra_json == ""
+
+
+async def test_vertex_ais_openai_compatible_endpoint_is_googles_too() -> None:
+    """Vertex AI's OpenAI-compatible endpoint takes Google's `extra_body` as the Gemini API's
+    does: it gets the caller's thinking_config as sent, and no effort beside it."""
+    extra = google(thinking_budget=3000, include_thoughts=True)
+    [at_vertex] = await bodies_at((VERTEX_URL,), "google/gemini-2.5-flash", extra)
+    assert at_vertex["extra_body"] == extra["extra_body"] and "reasoning_effort" not in at_vertex

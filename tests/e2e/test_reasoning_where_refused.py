@@ -31,6 +31,8 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         "br-sonnet-3-5": one("br", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
         "vx-sonnet-3-5": one("vx-claude", "claude-3-5-sonnet-v2@20241022"),
         "gemini-lite": one("gem", "gemini-2.5-flash-lite"),
+        "lite-alias": one("gem", "lite-prod", base_model="gemini-2.5-flash-lite"),
+        "haiku-alias": one("claude", "haiku-prod", base_model="claude-3-5-haiku-20241022"),
         "br-profile": one("br", PROFILE),
         "gpt-4o": one("alpha", "gpt-4o", reasoning=False),
         "gpt-4o-mini": one("alpha", "gpt-4o-mini-2024-07-18"),  # told by its name
@@ -56,7 +58,7 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
 
 
 @pytest.mark.parametrize("effort", ["high", "none"])
-@pytest.mark.parametrize("model", ["haiku-3-5", "vx-sonnet-3-5", "br-sonnet-3-5"])
+@pytest.mark.parametrize("model", ["haiku-3-5", "vx-sonnet-3-5", "br-sonnet-3-5", "haiku-alias"])
 async def test_claude_before_3_7_gets_no_thinking_and_keeps_its_sampling(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, effort: Any
 ) -> None:
@@ -102,6 +104,7 @@ async def test_a_callers_own_bedrock_thinking_reaches_an_application_inference_p
         ("vx-gemini", "none", 128),  # 2.5 Pro cannot stop thinking: the least it takes
         ("gemini-lite", "minimal", 512),  # Flash-Lite's least above 0
         ("gemini-lite", "none", 0),  # Flash-Lite stops
+        ("lite-alias", "minimal", 512),  # its `base_model` is Flash-Lite
         ("gemini", "none", 0),
     ],
 )

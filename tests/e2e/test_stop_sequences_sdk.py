@@ -230,3 +230,46 @@ async def test_a_cut_streams_usage_counts_the_reasoning_the_caller_asked_not_to_
     )
     usage = chunks[-1].usage
     assert usage is not None and usage.completion_tokens >= len(reasoning) // 4
+
+
+async def test_a_cut_answer_keeps_the_logprobs_of_the_text_it_shows(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """The fake gives one entry per word: those whose token begins before the cut are kept
+    ("four " too: the cut went through it), those of the text past it are dropped."""
+    fake.state.set_scenario(Scenario(content=TEXT))
+    answer = await sdk.chat.completions.create(
+        model="chain", messages=HELLO, stop=STOPS, logprobs=True, top_logprobs=1
+    )
+
+    [choice] = answer.choices
+    assert choice.message.content == CUT
+    assert choice.logprobs is not None and choice.logprobs.content is not None
+    assert [e.token for e in choice.logprobs.content] == SHOWN_TOKENS
+    assert all(len(e.top_logprobs) == 1 for e in choice.logprobs.content)
+
+
+SHOWN_TOKENS = ["one ", "two ", "three ", "four "]
+
+
+async def test_a_cut_stream_keeps_the_logprobs_of_the_text_it_shows(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """A stream holds each entry back with its text and releases it with it: the entries the
+    caller reads are those of the call, each with the text it came with or before it."""
+    fake.state.set_scenario(Scenario(content=TEXT))
+    stream = await sdk.chat.completions.create(
+        model="chain", messages=HELLO, stop=STOPS, logprobs=True, stream=True
+    )
+    chunks = [c async for c in stream if c.choices]
+
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == CUT
+    tokens, shown = [], ""
+    for chunk in chunks:
+        shown += chunk.choices[0].delta.content or ""
+        entries = chunk.choices[0].logprobs.content if chunk.choices[0].logprobs else None
+        tokens += [e.token for e in entries or []]
+        # No entry ahead of its text, no text out without its entry.
+        assert len("".join(tokens[:-1])) < len(shown) or not tokens
+        assert len("".join(tokens)) >= len(shown)
+    assert tokens == SHOWN_TOKENS

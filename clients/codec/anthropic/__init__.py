@@ -5,29 +5,79 @@ The HTTP edge's `/v1/messages` reads an Anthropic body into the chat request pro
 (:func:`message_to_anthropic`) or its stream events (:class:`MessageEvents`); the router's
 Anthropic provider shares the tables (stop reasons, error types). A package of its own,
 imported by name (``from clients.codec.anthropic import …``): its names are Anthropic's, not
-the OpenAI codec's that ``clients`` re-exports.
+the OpenAI codec's that ``clients`` re-exports. The server tools' words (web search, web
+fetch: the `*_KEY`s where the chat representation carries Claude's own blocks) are shared too.
 """
 
-from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
-from clients.codec.anthropic._response import message_to_anthropic
-from clients.codec.anthropic._stream import PING, MessageEvents
-from clients.codec.anthropic._tables import (
-    FINISH_BY_STOP_REASON,
-    OVERLOADED_STATUS,
-    STATUS_BY_ERROR_TYPE,
-    anthropic_error,
-    anthropic_error_type,
-)
+from typing import TYPE_CHECKING
+
+from clients._lazy import lazy_names
+
+if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
+    from clients.codec.anthropic._response import message_to_anthropic
+    from clients.codec.anthropic._server_tools import (
+        BETA_KEY,
+        BLOCK_KEY,
+        CITATION_KEY,
+        CONTENT_KEY,
+        STOP_KEY,
+        TEXT_BLOCK_KEY,
+        has_server_blocks,
+        server_tool_family,
+        wanted_betas,
+    )
+    from clients.codec.anthropic._stream import PING, MessageEvents
+    from clients.codec.anthropic._tables import (
+        FINISH_BY_STOP_REASON,
+        OVERLOADED_STATUS,
+        STATUS_BY_ERROR_TYPE,
+        anthropic_error,
+        anthropic_error_type,
+    )
+
+# Each name's module: imported when the name is first read (clients/_lazy.py).
+_WHERE = {
+    "BETA_KEY": "_server_tools",
+    "BLOCK_KEY": "_server_tools",
+    "CITATION_KEY": "_server_tools",
+    "CONTENT_KEY": "_server_tools",
+    "FINISH_BY_STOP_REASON": "_tables",
+    "MessageEvents": "_stream",
+    "OVERLOADED_STATUS": "_tables",
+    "PING": "_stream",
+    "STATUS_BY_ERROR_TYPE": "_tables",
+    "STOP_KEY": "_server_tools",
+    "TEXT_BLOCK_KEY": "_server_tools",
+    "anthropic_error": "_tables",
+    "anthropic_error_type": "_tables",
+    "has_server_blocks": "_server_tools",
+    "message_to_anthropic": "_response",
+    "messages_request_from_anthropic": "_request",
+    "openai_body": "_request",
+    "server_tool_family": "_server_tools",
+    "wanted_betas": "_server_tools",
+}
+__getattr__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
+    "BETA_KEY",
+    "BLOCK_KEY",
+    "CITATION_KEY",
+    "CONTENT_KEY",
     "FINISH_BY_STOP_REASON",
     "OVERLOADED_STATUS",
     "PING",
     "STATUS_BY_ERROR_TYPE",
+    "STOP_KEY",
+    "TEXT_BLOCK_KEY",
     "MessageEvents",
     "anthropic_error",
     "anthropic_error_type",
+    "has_server_blocks",
     "message_to_anthropic",
     "messages_request_from_anthropic",
     "openai_body",
+    "server_tool_family",
+    "wanted_betas",
 ]

@@ -17,6 +17,7 @@ Followed:
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
 from clients.codec._json import (
@@ -32,6 +33,13 @@ from clients.codec._json import (
     missing,
 )
 from clients.codec._request import chat_params_from_openai
+from clients.codec.anthropic._server_tools import (
+    BETA_KEY,
+    CONTENT_KEY,
+    has_server_blocks,
+    server_tool_family,
+    wanted_betas,
+)
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
@@ -52,16 +60,22 @@ _KNOWN = frozenset(
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 # What a tool_result with `is_error: true` says first (Anthropic's flag has no OpenAI word).
 _TOOL_ERROR = "Error:"
+# Blocks of an assistant turn that only Claude reads: kept as the turn gave them (`CONTENT_KEY`).
+_SERVER_BLOCKS = ("server_tool_use", "web_search_tool_result", "web_fetch_tool_result")
 
 
-def messages_request_from_anthropic(body: dict[str, Any]) -> tuple[chat_pb2.ChatParams, bool]:
-    """The chat params and the `stream` flag of a Messages API body; raises
-    :class:`InvalidRequestError` naming the path of what is wrong or not expressible."""
-    return chat_params_from_openai(openai_body(body))
+def messages_request_from_anthropic(
+    body: dict[str, Any], betas: Sequence[str] = ()
+) -> tuple[chat_pb2.ChatParams, bool]:
+    """The chat params and the `stream` flag of a Messages API body (`betas`: its
+    `anthropic-beta` headers); raises :class:`InvalidRequestError` naming the path of what is
+    wrong or not expressible."""
+    return chat_params_from_openai(openai_body(body, betas))
 
 
-def openai_body(body: dict[str, Any]) -> JsonObject:
-    """The OpenAI chat body that says what the Messages API `body` says."""
+def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
+    """The OpenAI chat body that says what the Messages API `body` says; with server tools, the
+    beta flags they need (`betas`: the caller's `anthropic-beta` headers) go along."""
     unknown = sorted(set(body) - _KNOWN)
     if unknown:
         raise InvalidRequestError(
@@ -92,6 +106,9 @@ def openai_body(body: dict[str, Any]) -> JsonObject:
     if body.get("tools"):
         tools = expect_list(body["tools"], "tools")
         out["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
+        flags = wanted_betas(betas)
+        if flags and any("function" not in tool for tool in out["tools"]):
+            out[BETA_KEY] = flags
     if body.get("tool_choice") is not None:
         out.update(_tool_choice(body["tool_choice"]))
     if body.get("stream") is not None and expect_bool(body["stream"], "stream"):
@@ -177,13 +194,16 @@ def _user_turn(content: Any, path: str) -> list[JsonObject]:
 
 def _assistant_turn(content: Any, path: str) -> JsonObject:
     """An assistant turn: text, tool calls, and the signed thinking it came with (kept for an
-    Anthropic upstream, which checks the signatures; unsigned thinking is dropped)."""
+    Anthropic upstream, which checks the signatures; unsigned thinking is dropped). A turn with
+    server tool blocks or cited text is also kept whole, as given (`CONTENT_KEY`): what a
+    Claude deployment gets back; another reads its text."""
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
+    blocks = _blocks(content, path)
     texts: list[JsonObject] = []
     calls: list[JsonObject] = []
     thinking: list[JsonObject] = []
-    for i, block in enumerate(_blocks(content, path)):
+    for i, block in enumerate(blocks):
         where = at_index(path, i)
         kind = _kind(block, where)
         if kind == "text":
@@ -192,9 +212,14 @@ def _assistant_turn(content: Any, path: str) -> JsonObject:
             calls.append(_tool_call(block, where))
         elif (kind == "thinking" and block.get("signature")) or kind == "redacted_thinking":
             thinking.append(block)
-        elif kind != "thinking":
-            invalid_value(at(where, "type"), kind, ("text", "tool_use", "thinking"))
+        elif kind != "thinking" and kind not in _SERVER_BLOCKS:
+            invalid_value(
+                at(where, "type"), kind, ("text", "tool_use", "thinking", *_SERVER_BLOCKS)
+            )
     message: JsonObject = {"role": "assistant"}
+    if has_server_blocks(blocks):
+        # Unsigned thinking (another provider's reasoning) is dropped, as above.
+        message[CONTENT_KEY] = [b for b in blocks if b["type"] != "thinking" or b.get("signature")]
     if any("cache_control" in part for part in texts):
         message["content"] = texts
     elif texts or not calls:
@@ -289,13 +314,19 @@ def _tool_call(block: JsonObject, path: str) -> JsonObject:
 
 
 def _tool(value: Any, path: str) -> JsonObject:
-    """A client tool as an OpenAI function; Anthropic's server tools (`web_search_…`, `bash_…`)
-    run on Anthropic's side and have no OpenAI equivalent."""
+    """A client tool as an OpenAI function. Anthropic's web search and web fetch server tools
+    run at Anthropic: they go as given, for a Claude deployment (the router sends the request
+    to one that runs them); other server tools (code execution, `bash_…`, computer use…) are
+    refused."""
     tool = expect_object(value, path)
-    if tool.get("type", "custom") != "custom":
+    kind = tool.get("type", "custom")
+    if isinstance(kind, str) and server_tool_family(kind) is not None:
+        return dict(tool)
+    if kind != "custom":
         raise InvalidRequestError(
-            f"{at(path, 'type')}: server tools ({tool['type']!r}) are not supported by this "
-            "gateway; declare the tool with a name and an input_schema",
+            f"{at(path, 'type')}: server tools ({kind!r}) are not supported by this gateway, "
+            "but for web search (web_search_…) and web fetch (web_fetch_…); declare the tool "
+            "with a name and an input_schema",
             at(path, "type"),
         )
     if "name" not in tool:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec.anthropic._server_tools import CONTENT_KEY, STOP_KEY
 from clients.codec.anthropic._tables import STOP_REASON_BY_FINISH
 
 __all__ = ["message_id", "message_to_anthropic", "stop_reason", "stopped", "usage_to_anthropic"]
@@ -31,11 +32,16 @@ def stop_reason(finish_reason: Any) -> str:
     return STOP_REASON_BY_FINISH.get(str(finish_reason), "end_turn")
 
 
-def stopped(finish_reason: Any, matched: Any, text: str, stops: Sequence[str]) -> JsonObject:
+def stopped(
+    finish_reason: Any, matched: Any, text: str, stops: Sequence[str], claude: Any = None
+) -> JsonObject:
     """`stop_reason` and `stop_sequence`: a "stop" that a stop sequence ended is
     `stop_sequence`, naming it. Which one, the upstream says (`matched`: the choice's
     `stop_reason`, see `chat.proto` `matched_stop`), else it is the one `text` ends with (an
-    upstream that leaves it in); OpenAI's API cuts it out and says none: an `end_turn`."""
+    upstream that leaves it in); OpenAI's API cuts it out and says none: an `end_turn`. `claude`:
+    a Claude deployment's own stop reason that no finish reason says (`pause_turn`)."""
+    if isinstance(claude, str) and claude:
+        return {"stop_reason": claude, "stop_sequence": None}
     if str(finish_reason) == "stop":
         if not isinstance(matched, str):
             matched = next((s for s in stops if s and text.endswith(s)), None)
@@ -66,6 +72,8 @@ def usage_to_anthropic(usage: Mapping[str, Any] | None) -> JsonObject:
         }
     if cached:
         out["cache_read_input_tokens"] = cached
+    if isinstance(usage.get("server_tool_use"), Mapping):  # a Claude deployment's, as it said
+        out["server_tool_use"] = dict(usage["server_tool_use"])
     return out
 
 
@@ -97,6 +105,40 @@ def message_to_anthropic(completion: Mapping[str, Any], stops: Sequence[str] = (
     choices = completion.get("choices") or [{}]
     choice = choices[0]
     message = choice.get("message") or {}
+    text = message.get("content")
+    content = claude_content(message) or _content(message)
+    stop = stopped(
+        choice.get("finish_reason"),
+        choice.get("stop_reason"),
+        text or "",
+        stops,
+        choice.get(STOP_KEY),
+    )
+    return {
+        "id": message_id(str(completion.get("id", ""))),
+        "type": "message",
+        "role": "assistant",
+        "model": str(completion.get("model", "")),
+        "content": content,
+        **stop,
+        "usage": usage_to_anthropic(completion.get("usage")),
+    }
+
+
+def claude_content(message: Mapping[str, Any]) -> list[JsonObject]:
+    """A Claude deployment's content blocks as it gave them (server tool blocks, cited text),
+    when the message carries them and its text is still theirs (a response guardrail that
+    changed the text wins: the answer is then said from the message, without them)."""
+    blocks = message.get(CONTENT_KEY)
+    if not isinstance(blocks, list):
+        return []
+    blocks = [dict(block) for block in blocks if isinstance(block, Mapping)]
+    text = "".join(str(b.get("text", "")) for b in blocks if b.get("type") == "text")
+    return blocks if text == (message.get("content") or "") else []
+
+
+def _content(message: Mapping[str, Any]) -> list[JsonObject]:
+    """An answer's blocks from the chat message: thinking, its text, its tool calls."""
     content = thinking_blocks(message)
     text = message.get("content")
     if isinstance(text, str) and text:
@@ -111,12 +153,4 @@ def message_to_anthropic(completion: Mapping[str, Any], stops: Sequence[str] = (
                 "input": tool_input(str(function.get("arguments") or "")),
             }
         )
-    return {
-        "id": message_id(str(completion.get("id", ""))),
-        "type": "message",
-        "role": "assistant",
-        "model": str(completion.get("model", "")),
-        "content": content,
-        **stopped(choice.get("finish_reason"), choice.get("stop_reason"), text or "", stops),
-        "usage": usage_to_anthropic(completion.get("usage")),
-    }
+    return content

@@ -19,7 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from clients.codec.anthropic._response import message_id, stopped, usage_to_anthropic
+from clients.codec.anthropic._server_tools import (
+    BLOCK_KEY,
+    CITATION_KEY,
+    STOP_KEY,
+    TEXT_BLOCK_KEY,
+)
 from clients.codec.anthropic._tables import anthropic_error
 
 __all__ = ["PING", "MessageEvents"]
@@ -45,6 +53,7 @@ class MessageEvents:
         # Tool calls begun while another one streamed: (their block, their arguments so far).
         self._held: dict[int, tuple[JsonObject, list[str]]] = {}
         self._finish: Any = None
+        self._claude_stop: Any = None  # a Claude deployment's stop reason (`pause_turn`)
         self._usage: Mapping[str, Any] | None = None
 
     def chunk(self, chunk: Mapping[str, Any]) -> list[JsonObject]:
@@ -59,12 +68,14 @@ class MessageEvents:
                 self._finish = choice["finish_reason"]
             if isinstance(choice.get("stop_reason"), str):
                 self._matched = choice["stop_reason"]
+            if isinstance(choice.get(STOP_KEY), str):
+                self._claude_stop = choice[STOP_KEY]
         return events
 
     def finish(self, usage: Mapping[str, Any] | None = None) -> list[JsonObject]:
         """The end of a complete stream; `usage` (OpenAI's) when the stream's chunks had none."""
         events = self._start({}) + self._close() + self._release_held()
-        delta = stopped(self._finish, self._matched, self._tail, self._stops)
+        delta = stopped(self._finish, self._matched, self._tail, self._stops, self._claude_stop)
         counts = usage_to_anthropic(self._usage or usage)
         events.append({"type": "message_delta", "delta": delta, "usage": counts})
         events.append({"type": "message_stop"})
@@ -100,6 +111,7 @@ class MessageEvents:
             events.append(self._block_delta({"type": "thinking_delta", "thinking": reasoning}))
         for signed in delta.get("thinking_blocks") or ():
             events += self._signed(signed)
+        events += self._claude_blocks(delta)
         text = delta.get("content")
         if isinstance(text, str) and text:
             if self._longest:
@@ -108,6 +120,33 @@ class MessageEvents:
             events.append(self._block_delta({"type": "text_delta", "text": text}))
         for call in delta.get("tool_calls") or ():
             events += self._tool_call(call)
+        return events
+
+    def _claude_blocks(self, delta: Mapping[str, Any]) -> list[JsonObject]:
+        """What a Claude deployment streamed that OpenAI's chunks have no word for: a text
+        block's start (its boundary, and `citations` when cited), a citation of the text block
+        streaming, a server tool block whole (its call's input streamed again, as Claude does,
+        as one `input_json_delta`; a result block whole in its start)."""
+        events: list[JsonObject] = []
+        started = delta.get(TEXT_BLOCK_KEY)
+        if isinstance(started, dict):
+            events += self._open_block("text", dict(started), force=True)
+        citation = delta.get(CITATION_KEY)
+        if isinstance(citation, dict):
+            events += self._open_block("text", {"type": "text", "text": "", "citations": []})
+            events.append(self._block_delta({"type": "citations_delta", "citation": citation}))
+        block = delta.get(BLOCK_KEY)
+        if isinstance(block, dict):
+            if block.get("type") != "server_tool_use":
+                return events + self._open_block("server", dict(block), force=True) + self._close()
+            given = block.get("input")
+            events += self._open_block("server", {**block, "input": {}}, force=True)
+            if given:
+                partial = orjson.dumps(given).decode()
+                events.append(
+                    self._block_delta({"type": "input_json_delta", "partial_json": partial})
+                )
+            events += self._close()
         return events
 
     def _signed(self, block: Any) -> list[JsonObject]:

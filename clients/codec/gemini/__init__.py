@@ -10,29 +10,64 @@ Gemini's, not the OpenAI codec's that ``clients`` re-exports. The router's Gemin
 maps the other way (`router_service/providers/_gemini_map.py`).
 """
 
-from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
-from clients.codec.gemini._fields import (
-    gemini_field,
-    gemini_message,
-    generate_request_from_gemini,
-)
-from clients.codec.gemini._models import PageAsk, models_page, page_ask
-from clients.codec.gemini._request import model_name, openai_chat_body
-from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
-from clients.codec.gemini._stream import ResponseChunks
-from clients.codec.gemini._tables import (
-    AUDIO_TYPES,
-    CALLING_MODES,
-    CONFIG_KEYS,
-    FILTERED_FINISH_REASONS,
-    FINISH_BY_FINISH_REASON,
-    METHODS,
-    THINKING_BUDGETS,
-    gemini_error,
-    gemini_status,
-    thought_signature,
-)
-from clients.codec.gemini._thinking import include_thoughts
+from typing import TYPE_CHECKING
+
+from clients._lazy import lazy_names
+
+if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
+    from clients.codec.gemini._fields import (
+        gemini_field,
+        gemini_message,
+        generate_request_from_gemini,
+    )
+    from clients.codec.gemini._models import PageAsk, models_page, page_ask
+    from clients.codec.gemini._request import model_name, openai_chat_body
+    from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
+    from clients.codec.gemini._stream import ResponseChunks
+    from clients.codec.gemini._tables import (
+        AUDIO_TYPES,
+        CALLING_MODES,
+        CONFIG_KEYS,
+        FILTERED_FINISH_REASONS,
+        FINISH_BY_FINISH_REASON,
+        METHODS,
+        THINKING_BUDGETS,
+        gemini_error,
+        gemini_status,
+        thought_signature,
+    )
+    from clients.codec.gemini._thinking import include_thoughts
+
+# Each name's module: imported when the name is first read (clients/_lazy.py).
+_WHERE = {
+    "AUDIO_TYPES": "_tables",
+    "CALLING_MODES": "_tables",
+    "CONFIG_KEYS": "_tables",
+    "FILTERED_FINISH_REASONS": "_tables",
+    "FINISH_BY_FINISH_REASON": "_tables",
+    "METHODS": "_tables",
+    "PageAsk": "_models",
+    "ResponseChunks": "_stream",
+    "THINKING_BUDGETS": "_tables",
+    "embeddings_body": "_embed",
+    "embeddings_to_gemini": "_embed",
+    "gemini_error": "_tables",
+    "gemini_field": "_fields",
+    "gemini_message": "_fields",
+    "gemini_status": "_tables",
+    "generate_request_from_gemini": "_fields",
+    "include_thoughts": "_thinking",
+    "model_name": "_request",
+    "model_to_gemini": "_embed",
+    "models_page": "_models",
+    "openai_chat_body": "_request",
+    "page_ask": "_models",
+    "response_to_gemini": "_response",
+    "thought_signature": "_tables",
+    "usage_to_gemini": "_response",
+}
+__getattr__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
     "AUDIO_TYPES",

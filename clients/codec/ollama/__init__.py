@@ -8,28 +8,58 @@ and the router's models Ollama's (:func:`model_to_ollama`, :func:`show_model`). 
 its own, imported by name (``from clients.codec.ollama import …``), as the Gemini one is.
 """
 
-from clients.codec.ollama._fields import (
-    chat_request_from_ollama,
-    ollama_field,
-    ollama_message,
-)
-from clients.codec.ollama._models import model_to_ollama, show_model
-from clients.codec.ollama._request import embed_body, is_load, model_of, streams
-from clients.codec.ollama._response import (
-    Timing,
-    embeddings_to_ollama,
-    load_answer,
-    response_to_ollama,
-)
-from clients.codec.ollama._stream import StreamLines
-from clients.codec.ollama._tables import (
-    DONE_REASONS,
-    MANAGEMENT,
-    OPTION_KEYS,
-    THINK_EFFORTS,
-    VERSION,
-    ollama_error,
-)
+from typing import TYPE_CHECKING
+
+from clients._lazy import lazy_names
+
+if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from clients.codec.ollama._fields import (
+        chat_request_from_ollama,
+        ollama_field,
+        ollama_message,
+    )
+    from clients.codec.ollama._models import model_to_ollama, show_model
+    from clients.codec.ollama._request import embed_body, is_load, model_of, streams
+    from clients.codec.ollama._response import (
+        Timing,
+        embeddings_to_ollama,
+        load_answer,
+        response_to_ollama,
+    )
+    from clients.codec.ollama._stream import StreamLines
+    from clients.codec.ollama._tables import (
+        DONE_REASONS,
+        MANAGEMENT,
+        OPTION_KEYS,
+        THINK_EFFORTS,
+        VERSION,
+        ollama_error,
+    )
+
+# Each name's module: imported when the name is first read (clients/_lazy.py).
+_WHERE = {
+    "DONE_REASONS": "_tables",
+    "MANAGEMENT": "_tables",
+    "OPTION_KEYS": "_tables",
+    "StreamLines": "_stream",
+    "THINK_EFFORTS": "_tables",
+    "Timing": "_response",
+    "VERSION": "_tables",
+    "chat_request_from_ollama": "_fields",
+    "embed_body": "_request",
+    "embeddings_to_ollama": "_response",
+    "is_load": "_request",
+    "load_answer": "_response",
+    "model_of": "_request",
+    "model_to_ollama": "_models",
+    "ollama_error": "_tables",
+    "ollama_field": "_fields",
+    "ollama_message": "_fields",
+    "response_to_ollama": "_response",
+    "show_model": "_models",
+    "streams": "_request",
+}
+__getattr__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
     "DONE_REASONS",

@@ -3,6 +3,11 @@ environment."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from router_service.config import parse_config, parse_edge_config
@@ -73,3 +78,45 @@ def test_the_edges_log_redactor_knows_its_secrets() -> None:
     from router_service.telemetry import config_secrets
 
     assert config_secrets(parse_edge_config(SHARED, env=EDGE_ENV)) == ["tok"]
+
+
+def test_the_edge_knows_every_section_of_the_routers_file() -> None:
+    # The edge checks section names without the router's models (config/_edge_file.py).
+    from router_service.config import SwitchboardConfig
+    from router_service.config._edge_file import SECTIONS
+
+    assert set(SwitchboardConfig.model_fields) == SECTIONS
+
+
+# The edge's start-up as the CLI's: its part of a file read, telemetry configured, the app
+# built and served by uvicorn's config; argv[1]: the file, argv[2:]: the modules to look for.
+_EDGE_START = """
+import sys
+from router_service.config import load_edge_config
+from router_service.telemetry import configure_telemetry
+import http_edge
+from http_edge._app import uvicorn_config
+
+config = load_edge_config(sys.argv[1])
+configure_telemetry("switchboard-edge", config)
+uvicorn_config(http_edge.create_app(config.edge), config.edge).load()
+print(*[name for name in sys.argv[2:] if name in sys.modules])
+"""
+
+
+def test_the_edge_reads_its_part_without_the_routers_models(tmp_path: Path) -> None:
+    # The router's section models (providers, routing, auth, guardrails…: ~1 MiB) are none of
+    # an idle edge's business, also when it reads the shared file.
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(SHARED)
+    unwanted = ["router_service.config._models", "router_service.config._providers"]
+    unwanted += ["router_service.config._routing", "router_service.config._auth"]
+    done = subprocess.run(
+        [sys.executable, "-c", _EDGE_START, str(path), *unwanted],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **EDGE_ENV},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []

@@ -36,7 +36,7 @@ def test_only_stops_past_the_cap_are_left_to_the_router_and_the_params_keep_thei
     assert beyond_cap(one, 1) == (one, ())
 
 
-def test_a_completion_is_cut_at_the_earliest_stop_and_tool_calls_stay() -> None:
+def test_a_completion_is_cut_at_the_earliest_stop_and_its_tool_calls_go_with_the_rest() -> None:
     said = chat_pb2.ChatMessage(text="abc END def STOP")
     called = chat_pb2.ChatMessage(
         text="x STOP y", tool_calls=[chat_pb2.ToolCall(id="t", type="function")]
@@ -53,8 +53,30 @@ def test_a_completion_is_cut_at_the_earliest_stop_and_tool_calls_stay() -> None:
     first, second = completion.choices
     assert first.message.text == "abc " and first.finish_reason == chat_pb2.FINISH_REASON_STOP
     assert first.matched_stop == "END" and first.finish_reason_raw == "stop"
-    assert second.message.text == "x " and len(second.message.tool_calls) == 1
-    assert second.finish_reason == chat_pb2.FINISH_REASON_TOOL_CALLS
+    assert second.message.text == "x " and not second.message.tool_calls
+    assert second.finish_reason == chat_pb2.FINISH_REASON_STOP and second.matched_stop == "STOP"
+
+
+def test_text_with_a_stop_and_a_tool_call_in_one_chunk_ends_as_the_call_does() -> None:
+    """The text comes before the tool call in one chunk as in one message: the stop ends the
+    choice there, the call dropped (with the rest of its arguments), finish `stop`; a tool call
+    of an earlier chunk came before the stop and stays."""
+    call = chat_pb2.ToolCall(id="t", type="function", index=0)
+    call.function.name = "lookup"
+    completion = chat_pb2.ChatCompletion(
+        choices=[chat_pb2.Choice(message=chat_pb2.ChatMessage(text="x STOP y", tool_calls=[call]))]
+    )
+    cut_completion(completion, ["STOP"])
+    stops = StreamStops(["STOP"], choices=1, prompt_tokens=1)
+    both = delta(0, "x STOP y")
+    both.choices[0].delta.tool_calls.append(call)
+    rest = Chunk(id="c", model="m", choices=[chat_pb2.ChunkChoice(index=0)])
+    rest.choices[0].delta.tool_calls.append(chat_pb2.ToolCall(index=0))
+    [out, _usage] = stops.chunks([both, rest, delta(0, "", finish="tool_calls")])
+    [called] = completion.choices
+    for choice, said in ((called, called.message), (out.choices[0], out.choices[0].delta)):
+        assert said.text == "x " and not said.tool_calls
+        assert choice.finish_reason == chat_pb2.FINISH_REASON_STOP and choice.matched_stop == "STOP"
 
 
 def test_a_stream_holds_back_only_what_could_begin_a_stop_and_cuts_across_deltas() -> None:

@@ -141,11 +141,24 @@ async def test_anthropic_messages(http: httpx.AsyncClient, fake: FakeUpstream) -
     assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
 
 
+THINKING_BODY = {"model": "claude-sonnet-4-5", "max_tokens": 4096, "messages": MESSAGES}
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "message"),
     [
         ({"x-api-key": "ka"}, {"model": "m", "max_tokens": 1, "messages": MESSAGES}, "version"),
         (ANTHROPIC_HEADERS, {"model": "m", "messages": MESSAGES}, "max_tokens"),
+        (  # extended thinking's budget stays under max_tokens
+            ANTHROPIC_HEADERS,
+            {**THINKING_BODY, "thinking": {"type": "enabled", "budget_tokens": 4096}},
+            "must be greater than `thinking.budget_tokens`",
+        ),
+        (  # and max_tokens under the model's output limit (Opus 4.1: 32000)
+            ANTHROPIC_HEADERS,
+            {**THINKING_BODY, "model": "claude-opus-4-1-20250805", "max_tokens": 40000},
+            "40000 > 32000",
+        ),
     ],
 )
 async def test_anthropic_insists_on_its_required_fields(

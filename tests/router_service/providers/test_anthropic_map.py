@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from router_service.providers import _anthropic_map as A
+from router_service.providers._anthropic_stream import StreamMapper
 
 
 def body(*messages: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -153,7 +154,7 @@ def test_stop_reasons(stop: str, finish: str) -> None:
 
 
 def test_stream_numbers_tool_calls_apart_from_content_blocks() -> None:
-    mapper = A.StreamMapper("m", 1)
+    mapper = StreamMapper("m", 1)
     events: list[dict[str, Any]] = [
         {
             "type": "message_start",
@@ -211,7 +212,7 @@ def test_stream_numbers_tool_calls_apart_from_content_blocks() -> None:
 
 def test_stream_always_ends_with_the_usage_anthropic_reported() -> None:
     # Asked for or not: the router's accounting needs it (the engine shows it only when asked).
-    mapper = A.StreamMapper("m", 1)
+    mapper = StreamMapper("m", 1)
     mapper.feed({"type": "message_start", "message": {"id": "m1", "usage": {"input_tokens": 4}}})
     usage = {"output_tokens": 3}
     out = mapper.feed(
@@ -253,7 +254,7 @@ def _tool_stream(*argument_pieces: str) -> list[dict[str, Any]]:
 def test_streamed_tool_arguments_are_json_even_without_parameters(
     pieces: tuple[str, ...], arguments: str
 ) -> None:
-    mapper = A.StreamMapper("m", 1)
+    mapper = StreamMapper("m", 1)
     chunks = [c for e in _tool_stream(*pieces) for c in mapper.feed(e)]
     deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
     calls = [call for delta in deltas for call in delta.get("tool_calls", [])]
@@ -279,7 +280,7 @@ def test_signed_thinking_comes_back_first_in_the_assistant_turn() -> None:
 
 
 def test_streamed_thinking_arrives_whole_with_its_signature_when_its_block_stops() -> None:
-    mapper = A.StreamMapper("m", 1)
+    mapper = StreamMapper("m", 1)
     thinking = {"type": "thinking", "thinking": ""}
     events: list[dict[str, Any]] = [
         {"type": "message_start", "message": {"id": "msg_1", "usage": {}}},

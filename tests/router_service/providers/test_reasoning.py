@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from router_service.providers._reasoning import (
-    BUDGET_BY_EFFORT,
-    claude_mode,
-    effort_for_budget,
-)
+from router_service.providers._reasoning import BUDGET_BY_EFFORT, effort_for_budget
 from router_service.providers._reasoning_budgets import gemini_fitted
+from router_service.providers._reasoning_claude import claude_mode
 from router_service.providers._reasoning_models import takes_reasoning
 from router_service.providers._reasoning_object import is_google_openai, is_openrouter
+
+VERTEX = "aiplatform.googleapis.com"
+P = "/projects/p/locations"
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,14 @@ def test_openrouter_is_told_by_its_host(base_url: str, openrouter: bool) -> None
         ("https://generativelanguage.googleapis.com/v1beta", False),  # the gemini kind's API
         ("https://generativelanguage.googleapis.com.example.com/v1beta/openai", False),
         ("https://api.openai.com/v1", False),
+        # Vertex AI's, global and regional, v1 and v1beta1 (P: …/projects/p/locations)
+        (f"https://{VERTEX}/v1{P}/global/endpoints/openapi", True),
+        (f"https://us-central1-{VERTEX}/v1beta1{P}/us-central1/endpoints/openapi/", True),
+        (f"https://{VERTEX}/v1{P}/us-central1/endpoints/e123", False),  # a deployed model's
+        (f"https://{VERTEX}/v1{P}/l/publishers/google/models/g", False),
+        (f"https://{VERTEX}.example.com/v1{P}/l/endpoints/openapi", False),
+        (f"https://not{VERTEX}/v1{P}/l/endpoints/openapi", False),
     ],
-)
+)  # fmt: skip
 def test_googles_openai_compatible_endpoint_is_told_by_its_url(base_url: str, google: bool) -> None:
     assert is_google_openai(base_url) is google

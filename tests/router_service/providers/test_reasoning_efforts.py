@@ -85,5 +85,5 @@ def test_every_way_to_ask_is_fitted_at_an_openai_deployment(
     asked: dict[str, object], model: str, sent: str
 ) -> None:
     body = {"model": model, **asked}
-    for_openai(body)
+    for_openai(body, model)
     assert body["reasoning_effort"] == sent

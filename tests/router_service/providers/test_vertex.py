@@ -293,3 +293,29 @@ def test_check_config_passes_the_example(
 
 def test_spans_name_the_provider_by_gen_ai_s_value() -> None:
     assert provider_name("vertex") == "gcp.vertex_ai"
+
+
+async def test_claude_on_vertex_runs_web_search_its_beta_flags_in_the_body() -> None:
+    seen: list[httpx.Request] = []
+    config = vertex(project="acme-prod", location="global", publisher="anthropic")
+    vx = adapter(config, CLAUDE_ANSWER, seen)
+    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+    params, _ = chat_params_from_openai(
+        {
+            "model": "x",
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [search],
+            "anthropic_beta": ["web-search-2025-03-05"],
+        }
+    )
+
+    await vx.chat(ChatCall("claude-sonnet-4-5@20250929", "ya29.token", params, 5.0))
+
+    body = orjson.loads(seen[0].content)
+    assert body["tools"] == [search] and body["anthropic_beta"] == ["web-search-2025-03-05"]
+    assert "anthropic-beta" not in seen[0].headers
+    # Web search, not web fetch (Anthropic's API alone runs it); Gemini on Vertex, neither.
+    assert vx.server_tools == frozenset({"web_search"})
+    assert (
+        adapter(vertex(project="acme-prod", location="global"), {}, []).server_tools == frozenset()
+    )

@@ -5,6 +5,9 @@ values, status rules, events, exceptions, one end, current-span handling, flush 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -280,3 +283,20 @@ def test_configured_tracing_uses_lean_spans_unless_the_console_prints_them(
     finally:
         assert provider is not None
         provider.shutdown()
+
+
+def test_with_tracing_off_no_tracer_is_loaded() -> None:
+    # Neither the SDK's tracer nor ours (~0.3 MiB) in a process that traces nothing: the
+    # default. A fresh interpreter, with no OTEL_* variable asking for traces.
+    probe = (
+        "import sys; from router_service.telemetry import configure_telemetry; "
+        "configure_telemetry('switchboard-router'); "
+        "print(*[m for m in ('opentelemetry.sdk.trace', "
+        "'router_service.telemetry._lean_trace') if m in sys.modules])"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []

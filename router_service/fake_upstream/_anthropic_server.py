@@ -1,0 +1,129 @@
+"""Anthropic's server tools in the fake Messages API: a request whose first tool is a web search
+(`web_search_…`) or web fetch (`web_fetch_…`) tool, with `Scenario.tool_call`, is answered as
+Claude runs them: a `server_tool_use` block (the search's query: the last user text; the fetch's
+URL), the tool's result block with a canned result, then text citing it, and
+`usage.server_tool_use` counting the request. With `Scenario.finish_reason="pause_turn"` the
+turn pauses after the result (Claude's long-running turn, continued by sending it back).
+
+Shapes from https://docs.claude.com/en/docs/agents-and-tools/tool-use/web-search-tool and
+.../web-fetch-tool; streamed as https://docs.claude.com/en/docs/build-with-claude/streaming
+says: the call's input as input_json_delta, the result whole in its content_block_start, the
+cited text's citation as a citations_delta before its text_delta.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from . import _responses as R
+
+__all__ = ["SERVER_TOOL_USE_ID", "server_answer", "server_block_events", "server_tool"]
+
+SERVER_TOOL_USE_ID = "srvtoolu_fake_1"
+RESULT_URL = "https://example.com/fake-result"
+_TOOL = re.compile(r"^(web_search|web_fetch)_\d{8}$")
+_PAGE = "Fake page text."
+
+JsonObject = dict[str, Any]
+
+
+def server_tool(body: JsonObject) -> str | None:
+    """`web_search` or `web_fetch` when the request's first tool is that server tool."""
+    tools = body.get("tools")
+    first = tools[0] if isinstance(tools, list) and tools else None
+    matched = _TOOL.match(str(first.get("type"))) if isinstance(first, dict) else None
+    return matched.group(1) if matched else None
+
+
+def _call_and_result(tool: str, query: str) -> list[JsonObject]:
+    if tool == "web_search":
+        result: JsonObject = {
+            "type": "web_search_tool_result",
+            "tool_use_id": SERVER_TOOL_USE_ID,
+            "content": [
+                {
+                    "type": "web_search_result",
+                    "url": RESULT_URL,
+                    "title": "Fake result",
+                    "encrypted_content": "ZmFrZS1yZXN1bHQ=",
+                    "page_age": "April 1, 2025",
+                }
+            ],
+        }
+        arguments: JsonObject = {"query": query}
+    else:
+        document = {
+            "type": "document",
+            "source": {"type": "text", "media_type": "text/plain", "data": _PAGE},
+            "title": "Fake page",
+            "citations": {"enabled": True},
+        }
+        fetched = {"type": "web_fetch_result", "url": RESULT_URL, "content": document}
+        result = {
+            "type": "web_fetch_tool_result",
+            "tool_use_id": SERVER_TOOL_USE_ID,
+            "content": {**fetched, "retrieved_at": "2025-09-10T00:00:00Z"},
+        }
+        arguments = {"url": RESULT_URL}
+    call = {"type": "server_tool_use", "id": SERVER_TOOL_USE_ID, "name": tool, "input": arguments}
+    return [call, result]
+
+
+def _citation(tool: str) -> JsonObject:
+    if tool == "web_search":
+        return {
+            "type": "web_search_result_location",
+            "url": RESULT_URL,
+            "title": "Fake result",
+            "encrypted_index": "ZmFrZS1pbmRleA==",
+            "cited_text": "Fake result text.",
+        }
+    return {
+        "type": "char_location",
+        "cited_text": _PAGE,
+        "document_index": 0,
+        "document_title": "Fake page",
+        "start_char_index": 0,
+        "end_char_index": len(_PAGE),
+    }
+
+
+def server_answer(tool: str, answer: R.ChatAnswer, paused: bool) -> tuple[list[JsonObject], str]:
+    """The answer's content blocks and stop reason."""
+    blocks: list[JsonObject] = [{"type": "text", "text": "Let me look that up."}]
+    blocks += _call_and_result(tool, answer.text.removeprefix("Echo: "))
+    if paused:
+        return blocks, "pause_turn"
+    blocks.append({"type": "text", "text": answer.text, "citations": [_citation(tool)]})
+    return blocks, "end_turn"
+
+
+def server_usage(tool: str) -> JsonObject:
+    searched = int(tool == "web_search")
+    return {"web_search_requests": searched, "web_fetch_requests": 1 - searched}
+
+
+def server_block_events(blocks: list[JsonObject]) -> list[JsonObject]:
+    """The content block events of `blocks`, as Claude streams them."""
+    events: list[JsonObject] = []
+    for index, block in enumerate(blocks):
+        start, deltas = dict(block), []
+        if block["type"] == "server_tool_use":
+            start["input"] = {}
+            given = orjson.dumps(block["input"]).decode()
+            half = len(given) // 2
+            deltas = [
+                {"type": "input_json_delta", "partial_json": p}
+                for p in (given[:half], given[half:])
+            ]
+        elif block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            cited = [{"type": "citations_delta", "citation": c} for c in block.get("citations", ())]
+            deltas = [*cited, {"type": "text_delta", "text": block["text"]}]
+        events.append({"type": "content_block_start", "index": index, "content_block": start})
+        events += [{"type": "content_block_delta", "index": index, "delta": d} for d in deltas]
+        events.append({"type": "content_block_stop", "index": index})
+    return events

@@ -1,0 +1,242 @@
+"""OpenAI's Responses API, `POST /v1/responses` (and Azure's v1 API, `/openai/v1/responses`):
+a Response, or its event stream (`stream: true`), under the same Scenarios as the chat endpoint.
+
+As OpenAI answers (https://platform.openai.com/docs/api-reference/responses, the openai SDK's
+`Response` and stream event types, which tests validate these against): the answer is a
+`message` item of `output_text` (the scenario's content, else "Echo: " + the last user text),
+or a `function_call` item when the scenario asks for a tool call and the request has tools
+(not after a `function_call_output`: the tool answered). A `reasoning` item with the scenario's
+reasoning as its summary comes first when the request asked for a summary. `max_output_tokens`
+cuts the answer at that many words (status `incomplete`, reason `max_output_tokens`), and is
+refused under 16. Chat-completions parameters are refused as unknown ("Unknown parameter").
+A wrapped error is a `failed` Response (a stream's `response.failed` event, or its `error`
+event: ERROR_EVENT).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from . import _responses as R
+from ._azure import AzureDialect
+from ._dialects import Dialect, named_sse
+from ._faults import Call
+from ._scenario import Scenario
+
+JsonObject = dict[str, Any]
+# Scenario(kind=ERROR_EVENT): a stream's wrapped error is an `error` event, not `response.failed`.
+# Its fields come nested under `error` (`{"type": "error", "error": {"type", "code", "message",
+# "param"}, "sequence_number"}`), as the live API sends it (the API reference shows them flat).
+ERROR_EVENT = "error_event"
+# Scenario(kind=REFUSAL): the model refuses (structured outputs' refusal), the answer's text a
+# `refusal` part of the message instead of `output_text` (streamed `response.refusal.delta`).
+REFUSAL = "refusal"
+# Scenario(kind=UNVERIFIED_ORG): the key's organization is not verified, and OpenAI refuses a
+# reasoning summary to it: a 400 naming `reasoning.summary` (the same request without one is
+# answered).
+UNVERIFIED_ORG = "unverified_org"
+UNVERIFIED_ORG_ERROR = {
+    "message": "Your organization must be verified to generate reasoning summaries. Please go "
+    "to: https://platform.openai.com/settings/organization/general and click on Verify "
+    "Organization. If you just verified, it can take up to 15 minutes for access to propagate.",
+    "type": "invalid_request_error",
+    "param": "reasoning.summary",
+    "code": "unsupported_value",
+}
+# The least `max_output_tokens` OpenAI takes.
+MIN_OUTPUT_TOKENS = 16
+# Chat completions' own parameters: the Responses API knows none of them.
+_CHAT_ONLY = (
+    "messages", "max_tokens", "max_completion_tokens", "stop", "n", "logprobs", "seed",
+    "presence_penalty", "frequency_penalty", "logit_bias", "response_format",
+    "reasoning_effort", "stream_options",
+)  # fmt: skip
+
+
+class _ResponsesWords(Dialect):
+    """A wrapped error said as the Responses API says it: a failed Response (a dialect's
+    other words are its own: OpenAI's, Azure's)."""
+
+    def wrapped_body(self, sc: Scenario) -> JsonObject:
+        inner = self.wrapped_inner(sc)
+        error = {"code": inner.get("code") or "server_error", "message": inner.get("message")}
+        answer = _Answer("resp_failed", 0, "", "", None, "{}", None, "completed")
+        return {**response_obj(answer, status="failed"), "error": error, "usage": None}
+
+    def wrapped_event(self, sc: Scenario) -> bytes:
+        if sc.kind == ERROR_EVENT:  # as the live API sends an `error` event: its fields nested
+            event = {"type": "error", "sequence_number": 0, "error": self.wrapped_inner(sc)}
+            return named_sse("error", event)
+        event = {"type": "response.failed", "sequence_number": 0, "response": self.wrapped_body(sc)}
+        return named_sse("response.failed", event)
+
+
+class AzureResponsesDialect(_ResponsesWords, AzureDialect):
+    """Azure's v1 API: no `api-version` (its GA `v1` is the path's)."""
+
+    def refusal(self, request: web.Request) -> tuple[int, JsonObject] | None:
+        return None if self.api_key(request) else self.invalid_key()
+
+
+RESPONSES = _ResponsesWords()
+AZURE_RESPONSES = AzureResponsesDialect()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    response_id: str
+    created: int
+    model: str
+    text: str
+    tool_name: str | None
+    arguments: str
+    reasoning: str | None  # the summary, when asked
+    status: str  # completed | incomplete
+    input_tokens: int = 0
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0
+    refusal: bool = False  # the text is the model's refusal
+
+    @property
+    def hex(self) -> str:
+        return self.response_id.removeprefix("resp_")
+
+    @property
+    def output_tokens(self) -> int:
+        words = 2 if self.tool_name is not None else R.count_words(self.text)
+        return words + self.reasoning_tokens
+
+
+def input_text(value: Any) -> tuple[str, int]:
+    """(the last user text, the words of every text) of `input`."""
+    if isinstance(value, str):
+        return value, R.count_words(value)
+    last, words = "", 0
+    for item in value if isinstance(value, list) else ():
+        if not isinstance(item, dict):
+            continue
+        content = item.get("content", item.get("output", ""))
+        text = R.message_text(content)
+        words += R.count_words(text)
+        if item.get("role") == "user":
+            last = text
+    return last, words
+
+
+def _tool(body: JsonObject, sc: Scenario) -> str | None:
+    tools = body.get("tools")
+    items = body.get("input")
+    if not sc.tool_call or not isinstance(tools, list) or not tools:
+        return None
+    if isinstance(items, list) and items and items[-1].get("type") == "function_call_output":
+        return None  # the tool answered: a real model now replies in text
+    return str(tools[0].get("name") or "tool")
+
+
+def problem(body: JsonObject) -> str | None:
+    """Why OpenAI would refuse the body, or None."""
+    for key in _CHAT_ONLY:
+        if key in body:
+            return f"Unknown parameter: '{key}'."
+    if "input" not in body:
+        return "Missing required parameter: 'input'."
+    limit = body.get("max_output_tokens")
+    if isinstance(limit, int) and limit < MIN_OUTPUT_TOKENS:
+        return (
+            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
+            f"{MIN_OUTPUT_TOKENS}, but got {limit} instead."
+        )
+    return None
+
+
+def answer_of(call: Call) -> _Answer:
+    body, sc = call.body, call.scenario
+    last, words = input_text(body.get("input"))
+    text = sc.content if sc.content is not None else f"Echo: {last}"
+    limit, status = body.get("max_output_tokens"), "completed"
+    if (isinstance(limit, int) and R.count_words(text) > limit) or sc.finish_reason == "length":
+        text = " ".join(text.split()[: limit if isinstance(limit, int) else None])
+        status = "incomplete"
+    asked = body.get("reasoning")
+    reasoning = asked if isinstance(asked, dict) else {}
+    summary = sc.reasoning if reasoning.get("summary") else None
+    thought = R.count_words(sc.reasoning or "") or (8 if reasoning.get("effort") else 0)
+    return _Answer(
+        f"resp_{call.state.next_completion_id().rsplit('-', 1)[-1]}{call.record.seq:04x}",
+        int(time.time()),
+        call.record.model,
+        text,
+        _tool(body, sc),
+        R.tool_arguments(sc),
+        summary,
+        status,
+        input_tokens=words,
+        reasoning_tokens=thought,
+        cached_tokens=min(sc.cached_tokens or 0, words),
+        refusal=sc.kind == REFUSAL,
+    )
+
+
+def _items(answer: _Answer, status: str) -> list[JsonObject]:
+    items: list[JsonObject] = []
+    if answer.reasoning is not None:
+        summary = [{"type": "summary_text", "text": answer.reasoning}]
+        items.append({"id": f"rs_{answer.hex}", "type": "reasoning", "summary": summary})
+    if answer.tool_name is not None:
+        items.append(
+            {
+                "id": f"fc_{answer.hex}",
+                "type": "function_call",
+                "call_id": R.TOOL_CALL_ID,
+                "name": answer.tool_name,
+                "arguments": answer.arguments,
+                "status": status,
+            }
+        )
+        return items
+    part = {"type": "output_text", "text": answer.text, "annotations": [], "logprobs": []}
+    if answer.refusal:
+        part = {"type": "refusal", "refusal": answer.text}
+    items.append(
+        {
+            "id": f"msg_{answer.hex}",
+            "type": "message",
+            "role": "assistant",
+            "status": status,
+            "content": [part],
+        }
+    )
+    return items
+
+
+def response_obj(answer: _Answer, status: str | None = None) -> JsonObject:
+    """The Response: in progress (`status`, no output yet) or finished."""
+    done = status is None
+    status = answer.status if status is None else status
+    usage = {
+        "input_tokens": answer.input_tokens,
+        "input_tokens_details": {"cached_tokens": answer.cached_tokens, "cache_write_tokens": 0},
+        "output_tokens": answer.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": answer.reasoning_tokens},
+        "total_tokens": answer.input_tokens + answer.output_tokens,
+    }
+    incomplete = {"reason": "max_output_tokens"} if done and status == "incomplete" else None
+    return {
+        "id": answer.response_id,
+        "object": "response",
+        "created_at": answer.created,
+        "status": status,
+        "error": None,
+        "incomplete_details": incomplete,
+        "model": answer.model,
+        "output": _items(answer, status) if done else [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "store": False,
+        "usage": usage if done else None,
+    }

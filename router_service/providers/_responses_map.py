@@ -1,0 +1,309 @@
+"""Chat completions ⇄ OpenAI's Responses API (`POST /responses`), for the deployments called on
+it (`api: responses`: the models OpenAI serves only there, _responses_models.py).
+
+The request starts from the OpenAI chat body the codec writes (`chat_params_to_openai`, the
+reasoning knob fitted by `for_openai`) and becomes a Responses body; a Response becomes an OpenAI
+`chat.completion` object, which the codec parses. The edge's Responses entrance maps the other
+way (clients/codec/_responses_*.py); the finish reason ⇄ `incomplete_details.reason` table is
+its. Followed: https://platform.openai.com/docs/api-reference/responses/create and the openai
+SDK's types (`openai.types.responses`).
+
+- messages → `input` items: system and developer messages stay messages of their role; user
+  text, image and file parts → `input_text`, `input_image`, `input_file`; assistant text → an
+  assistant message of `output_text`; its `tool_calls` → `function_call` items (`call_id`);
+  tool messages → `function_call_output`. Audio parts have no Responses form: refused.
+- `max_tokens` / `max_completion_tokens` → `max_output_tokens`; `reasoning_effort` →
+  `reasoning: {effort, summary: "auto"}` (the summary is the answer's `reasoning_content`);
+  `response_format` / `verbosity` → `text`; function tools flattened; `store: false` always.
+- Chat-only knobs with no Responses counterpart (`n` > 1, `logprobs`, `top_logprobs`,
+  `presence_penalty`, `frequency_penalty`, `logit_bias`, `seed`), and a token limit under the
+  Responses API's least (16), are an UNSUPPORTED_INPUT: another deployment of the group may
+  take them. Stop sequences are the router's to enforce (the dialect's stop cap is 0:
+  engine/_stops.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import orjson
+
+from clients.codec._responses_output import INCOMPLETE_REASONS
+from clients.switchboard.v1 import chat_pb2
+from router_service.errors import UpstreamFailure
+from router_service.providers._mapping import (
+    JsonObject,
+    assistant_message,
+    completion,
+    image_url,
+    max_tokens,
+    parts_of,
+    passthrough,
+    text_of,
+    tool_call,
+    unsupported,
+    usage,
+)
+from router_service.providers._media import unsupported_in
+
+# The chat finish reason of a Response left incomplete, by `incomplete_details.reason`.
+FINISH_BY_INCOMPLETE = {reason: finish for finish, reason in INCOMPLETE_REASONS.items()}
+# Chat options the Responses API has under the same name.
+_SAME_NAME = (
+    "temperature", "top_p", "user", "safety_identifier", "metadata", "parallel_tool_calls",
+    "service_tier", "prompt_cache_key", "prompt_cache_retention",
+)  # fmt: skip
+# Chat-only knobs (a typed field of ChatParams, or an extra): no Responses counterpart.
+_CHAT_ONLY_FIELDS: tuple[
+    Literal["seed", "presence_penalty", "frequency_penalty", "top_logprobs"], ...
+]
+_CHAT_ONLY_FIELDS = ("seed", "presence_penalty", "frequency_penalty", "top_logprobs")
+_CHAT_ONLY_EXTRAS = ("logit_bias",)
+# The least `max_output_tokens` the Responses API takes (a 400 under it).
+MIN_OUTPUT_TOKENS = 16
+
+
+def cannot_express(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+    """The UNSUPPORTED_INPUT of a chat request the Responses API cannot carry; None when it can.
+    Pure: asked before a key is leased."""
+    if params.HasField("n") and params.n > 1:
+        return _chat_only("n")
+    if params.HasField("logprobs") and params.logprobs:
+        return _chat_only("logprobs")
+    for name in _CHAT_ONLY_FIELDS:
+        if params.HasField(name):
+            return _chat_only(name)
+    limit = _output_limit(params)
+    if limit is not None and limit[1] < MIN_OUTPUT_TOKENS:
+        message = f"'{limit[0]}': {limit[1]}; this model (on the Responses API) takes at least "
+        return unsupported(f"{message}{MIN_OUTPUT_TOKENS}", limit[0])
+    if params.extra_json and any(key in params.extra_json for key in _CHAT_ONLY_EXTRAS):
+        extra = orjson.loads(params.extra_json)
+        for key in _CHAT_ONLY_EXTRAS:
+            if isinstance(extra, dict) and key in extra:
+                return _chat_only(key)
+    return unsupported_in(params, lambda body: request_body(body, stream=False))
+
+
+def _output_limit(params: chat_pb2.ChatParams) -> tuple[str, int] | None:
+    """The output token limit the call sends (`max_output_tokens`), by the name it was asked by:
+    `max_completion_tokens` over `max_tokens`, as `max_tokens` (_mapping.py) reads them."""
+    if params.HasField("max_completion_tokens"):
+        return "max_completion_tokens", params.max_completion_tokens
+    return ("max_tokens", params.max_tokens) if params.HasField("max_tokens") else None
+
+
+def _chat_only(name: str) -> UpstreamFailure:
+    return unsupported(
+        f"'{name}' is a chat completions option the Responses API (this model's) has not", name
+    )
+
+
+def request_body(chat: Mapping[str, Any], *, stream: bool, summary: bool = True) -> JsonObject:
+    """The Responses body of an OpenAI chat body (`chat`, the reasoning knob fitted); `summary`:
+    the effort asks for a reasoning summary (not where it is refused: _responses_summaries.py)."""
+    body: JsonObject = {
+        "model": chat["model"],
+        "input": input_items(chat.get("messages") or []),
+        "store": False,
+    }
+    for key in _SAME_NAME:
+        if chat.get(key) is not None:
+            body[key] = chat[key]
+    limit = max_tokens(chat)
+    if limit is not None:
+        body["max_output_tokens"] = limit
+    effort = chat.get("reasoning_effort")
+    if isinstance(effort, str):
+        body["reasoning"] = {"effort": effort, "summary": "auto"} if summary else {"effort": effort}
+    text = _text(chat)
+    if text:
+        body["text"] = text
+    tools = [_tool(t) for t in chat.get("tools") or () if isinstance(t, dict)]
+    if tools:
+        body["tools"] = tools
+        if chat.get("tool_choice") is not None:
+            body["tool_choice"] = _tool_choice(chat["tool_choice"])
+    elif "parallel_tool_calls" in body:
+        del body["parallel_tool_calls"]  # as chat completions, not without tools
+    if stream:
+        body["stream"] = True
+    return {**passthrough(chat), **body}
+
+
+def input_items(messages: list[Any]) -> list[JsonObject]:
+    items: list[JsonObject] = []
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role == "tool":
+            output = text_of(message.get("content"))
+            call_id = str(message.get("tool_call_id", ""))
+            items.append({"type": "function_call_output", "call_id": call_id, "output": output})
+        elif role == "assistant":
+            items.extend(_assistant_items(message))
+        else:
+            parts = [_input_part(p) for p in parts_of(message.get("content"))]
+            items.append({"type": "message", "role": str(role), "content": parts})
+    return items
+
+
+def _assistant_items(message: Mapping[str, Any]) -> list[JsonObject]:
+    items: list[JsonObject] = []
+    text = text_of(message.get("content"))
+    if text:
+        content = [{"type": "output_text", "text": text, "annotations": []}]
+        items.append({"type": "message", "role": "assistant", "content": content})
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            continue
+        items.append(
+            {
+                "type": "function_call",
+                "call_id": str(call.get("id", "")),
+                "name": str(function.get("name", "")),
+                "arguments": str(function.get("arguments") or "{}"),
+            }
+        )
+    return items
+
+
+def _input_part(part: Mapping[str, Any]) -> JsonObject:
+    kind = part.get("type")
+    if kind == "text":
+        return {"type": "input_text", "text": str(part.get("text", ""))}
+    if kind == "image_url":
+        image = part.get("image_url")
+        detail = image.get("detail") if isinstance(image, dict) else None
+        return {"type": "input_image", "image_url": image_url(part), "detail": detail or "auto"}
+    if kind == "file":
+        file = part.get("file")
+        fields = file.items() if isinstance(file, dict) else ()
+        return {"type": "input_file", **{k: v for k, v in fields if v is not None}}
+    raise unsupported(f"the Responses API takes no {kind!r} content parts", "messages")
+
+
+def _text(chat: Mapping[str, Any]) -> JsonObject:
+    text: JsonObject = {}
+    if chat.get("verbosity") is not None:
+        text["verbosity"] = chat["verbosity"]
+    fmt = chat.get("response_format")
+    if not isinstance(fmt, dict):
+        return text
+    if fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), dict):
+        text["format"] = {"type": "json_schema", **fmt["json_schema"]}
+    elif fmt.get("type") in ("text", "json_object"):
+        text["format"] = {"type": fmt["type"]}
+    return text
+
+
+def _tool(tool: Mapping[str, Any]) -> JsonObject:
+    function = tool.get("function")
+    if tool.get("type", "function") != "function" or not isinstance(function, dict):
+        raise unsupported("the Responses API dialect maps function tools only", "tools")
+    out: JsonObject = {"type": "function", "name": function.get("name")}
+    for key in ("description", "parameters", "strict"):
+        if function.get(key) is not None:
+            out[key] = function[key]
+    return out
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return {"type": "function", "name": choice["function"].get("name")}
+    return choice
+
+
+# --- the answer ----------------------------------------------------------------------------------
+
+
+def chat_usage(counts: Mapping[str, Any] | None) -> JsonObject | None:
+    """A Response's `usage` in the chat completion's names."""
+    if not isinstance(counts, dict):
+        return None
+    inputs = counts.get("input_tokens_details") or {}
+    outputs = counts.get("output_tokens_details") or {}
+    return usage(
+        int(counts.get("input_tokens") or 0),
+        int(counts.get("output_tokens") or 0),
+        total=counts.get("total_tokens"),
+        cached=inputs.get("cached_tokens"),
+        reasoning=outputs.get("reasoning_tokens"),
+    )
+
+
+def finish_reason(response: Mapping[str, Any], tool_calls: bool) -> str:
+    if response.get("status") == "incomplete":
+        details = response.get("incomplete_details") or {}
+        return FINISH_BY_INCOMPLETE.get(str(details.get("reason")), "length")
+    return "tool_calls" if tool_calls else "stop"
+
+
+def summary_text(item: Mapping[str, Any]) -> str:
+    """A reasoning item's summary, its parts a paragraph each."""
+    parts = item.get("summary") or ()
+    return "\n\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
+
+
+def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
+    """The chat completion of a (finished) Response."""
+    texts: list[str] = []
+    refusals: list[str] = []  # structured outputs' refusal: the chat message's `refusal`
+    reasoning: list[str] = []
+    calls: list[JsonObject] = []
+    for item in response.get("output") or ():
+        kind = item.get("type")
+        if kind == "message":
+            for part in item.get("content") or ():
+                if part.get("type") == "output_text":
+                    texts.append(str(part.get("text", "")))
+                elif part.get("type") == "refusal":
+                    refusals.append(str(part.get("refusal", "")))
+        elif kind == "function_call":
+            calls.append(tool_call(item["call_id"], item["name"], item.get("arguments") or ""))
+        elif kind == "reasoning" and summary_text(item):
+            reasoning.append(summary_text(item))
+    message = assistant_message("".join(texts), calls)
+    if refusals:
+        message["refusal"] = "".join(refusals)
+        message["content"] = message["content"] or None  # as chat completions: null, not ""
+    if reasoning:
+        message["reasoning_content"] = "\n\n".join(reasoning)
+    return completion(
+        str(response["id"]),
+        int(response.get("created_at") or 0),
+        str(response.get("model", "")),
+        message,
+        finish_reason(response, bool(calls)),
+        chat_usage(response.get("usage")),
+    )
+
+
+# A failed Response's codes that say the request was at fault (its prompt, an image it gave):
+# the 400 chat completions answers them with. The others (server_error, rate_limit_exceeded,
+# vector_store_timeout…) the classifier reads by their words.
+_CALLERS_CODES = frozenset(
+    {
+        "invalid_prompt", "invalid_image", "invalid_image_format", "invalid_base64_image",
+        "invalid_image_url", "image_too_large", "image_too_small", "image_parse_error",
+        "invalid_image_mode", "image_file_too_large", "unsupported_image_media_type",
+        "empty_image_file", "failed_to_download_image", "image_file_not_found",
+    }
+)  # fmt: skip
+
+
+def failure_status(error: Mapping[str, Any]) -> int:
+    """The HTTP status a failed Response's error stands for (it came in a 200): 400 for the
+    caller's, else 200 (its code and words decide)."""
+    return 400 if error.get("code") in _CALLERS_CODES else 200
+
+
+def failure_of(response: Mapping[str, Any]) -> JsonObject | None:
+    """The error object of a failed Response (`status: failed`), else None."""
+    if response.get("status") != "failed":
+        return None
+    error = response.get("error")
+    return dict(error) if isinstance(error, dict) else {"message": "response failed"}

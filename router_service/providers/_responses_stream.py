@@ -1,0 +1,101 @@
+"""A Responses API event stream (`POST /responses` with `stream: true`) as OpenAI
+`chat.completion.chunk` objects, for the deployments called on it (_responses_map.py).
+
+Followed: https://platform.openai.com/docs/api-reference/responses-streaming and the openai SDK's
+event types. `response.created` opens the stream (the role chunk); `response.output_text.delta`
+is content, `response.refusal.delta` the refusal (structured outputs');
+`response.reasoning_summary_text.delta` reasoning (a new summary part starts a new paragraph); a
+`function_call` item (`response.output_item.added`) opens a tool call, each its own index in the
+order they come, and `response.function_call_arguments.delta` adds to it; `response.completed` /
+`response.incomplete` end it (the finish chunk, then the usage chunk). `response.failed` and
+`error` events are failures: `failure_of_event` gives their error object (an `error` event's
+fields flat, as documented, or nested under `error`, as the live API sends them), which the
+adapter classifies as it does any upstream error. Other events carry nothing a chat chunk has
+(`.done` events repeat what the deltas said).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from router_service.providers._mapping import JsonObject, chunk, tool_call
+from router_service.providers._responses_map import chat_usage, failure_of, finish_reason
+
+_ENDS = ("response.completed", "response.incomplete")
+
+
+def failure_of_event(event: Mapping[str, Any]) -> JsonObject | None:
+    """The error object of an event that fails the stream, else None."""
+    kind = event.get("type")
+    if kind == "error":
+        # The API reference shows the fields flat; the live API nests them under `error`
+        # (`{"type": "error", "error": {"type", "code", "message", "param"}}`): both are read.
+        nested = event.get("error")
+        source = nested if isinstance(nested, dict) else event
+        error = {k: source.get(k) for k in ("type", "code", "message", "param", "headers")}
+        if error["type"] == "error":  # the event's own type, not an error's
+            del error["type"]
+        return {k: v for k, v in error.items() if v is not None} or {"message": "error event"}
+    if kind == "response.failed":
+        response = event.get("response")
+        return failure_of(response) if isinstance(response, dict) else {"message": "failed"}
+    return None
+
+
+class ResponsesStream:
+    """Maps one stream's events, in order, to chat chunks (`feed`)."""
+
+    __slots__ = ("_created", "_id", "_model", "_tools")
+
+    def __init__(self, model: str, created: int) -> None:
+        self._id = ""
+        self._model = model
+        self._created = created
+        self._tools: dict[str, int] = {}  # a function_call item's id → its tool call index
+
+    def _chunk(self, delta: JsonObject | None, finish: str | None = None) -> JsonObject:
+        return chunk(self._id, self._created, self._model, delta, finish)
+
+    def feed(self, event: Mapping[str, Any]) -> list[JsonObject]:
+        kind = event.get("type")
+        if kind == "response.created":
+            response = event["response"]
+            self._id = str(response.get("id", ""))
+            self._model = str(response.get("model") or self._model)
+            self._created = int(response.get("created_at") or self._created)
+            return [self._chunk({"role": "assistant", "content": ""})]
+        if kind == "response.output_text.delta":
+            return [self._chunk({"content": str(event.get("delta", ""))})]
+        if kind == "response.refusal.delta":
+            return [self._chunk({"refusal": str(event.get("delta", ""))})]
+        if kind == "response.reasoning_summary_text.delta":
+            return [self._chunk({"reasoning_content": str(event.get("delta", ""))})]
+        if kind == "response.reasoning_summary_part.added" and event.get("summary_index"):
+            return [self._chunk({"reasoning_content": "\n\n"})]
+        if kind == "response.output_item.added":
+            return self._item_added(event["item"])
+        if kind == "response.function_call_arguments.delta":
+            index = self._tools.get(str(event.get("item_id")))
+            if index is None:
+                return []
+            arguments = {"function": {"arguments": str(event.get("delta", ""))}}
+            return [self._chunk({"tool_calls": [{"index": index, **arguments}]})]
+        if kind in _ENDS:
+            return self._end(event["response"])
+        return []
+
+    def _item_added(self, item: Mapping[str, Any]) -> list[JsonObject]:
+        if item.get("type") != "function_call":
+            return []
+        index = len(self._tools)
+        self._tools[str(item.get("id"))] = index
+        call = tool_call(str(item["call_id"]), str(item["name"]), "", index)
+        return [self._chunk({"tool_calls": [call]})]
+
+    def _end(self, response: Mapping[str, Any]) -> list[JsonObject]:
+        finish = self._chunk({}, finish_reason(response, bool(self._tools)))
+        counts = chat_usage(response.get("usage"))
+        if counts is None:
+            return [finish]
+        return [finish, chunk(self._id, self._created, self._model, None, usage_obj=counts)]

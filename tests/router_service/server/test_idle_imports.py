@@ -1,0 +1,67 @@
+"""What a started router leaves unloaded until a call needs it, in a fresh interpreter: the
+modules kept out of an idle process's memory must not slip back in through an import at
+start-up (benchmarks/README.md, "Where idle RSS goes")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+# A router on an OpenAI-kind provider, started (telemetry configured, as the CLI does) and
+# stopped, then the modules it loaded; argv[1:]: the modules to look for.
+_STARTED_ROUTER = """
+import asyncio, sys
+from router_service.config import SwitchboardConfig
+from router_service.runtime import Runtime
+from router_service.server import RouterServer
+from router_service.telemetry import configure_telemetry
+
+async def main() -> None:
+    provider = {"kind": "openai", "base_url": "http://127.0.0.1:9", "keys": ["sk-x"]}
+    config = SwitchboardConfig.model_validate({
+        "providers": {"p": provider},
+        "models": {"m": {"deployments": [{"provider": "p", "model": "m"}]}},
+        "auth": {"open": True},
+        "server": {"host": "127.0.0.1", "port": 0},
+    })
+    configure_telemetry("switchboard-router", config)
+    async with RouterServer(await Runtime.create(config)):
+        pass
+    print(*[name for name in sys.argv[1:] if name in sys.modules])
+
+asyncio.run(main())
+"""
+
+
+def loaded_by_a_started_router(*names: str) -> list[str]:
+    # Telemetry as by default: no OTEL_* variable asks for traces or OTLP metrics.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _STARTED_ROUTER, *names],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_reflection_waits_for_its_first_call() -> None:
+    # grpcio-reflection and protobuf's descriptor_pb2: ~0.8 MiB for a tool's occasional call
+    # (test_reflection.py: both versions still answer).
+    unwanted = ("grpc_reflection.v1alpha.reflection", "google.protobuf.descriptor_pb2")
+    assert loaded_by_a_started_router(*unwanted) == []
+
+
+def test_the_router_leaves_the_client_library_unloaded() -> None:
+    # It takes the error contract and the codec from `clients`, never the client itself
+    # (clients/_lazy.py).
+    unwanted = ("clients._client", "clients._sync_client", "clients._stream")
+    assert loaded_by_a_started_router(*unwanted) == []
+
+
+def test_a_router_that_traces_nothing_loads_no_tracer() -> None:
+    unwanted = ("opentelemetry.sdk.trace", "router_service.telemetry._lean_trace")
+    assert loaded_by_a_started_router(*unwanted) == []
