@@ -9,10 +9,12 @@ REV`) when timings are too noisy; the targets stay with `make bench`.
 For each variant (`plain`: no telemetry export; `tracing`: every request sampled, batch export
 to the OTLP sink, as the bench's tracing variant; `sampled-out`: the same with
 `parentbased_traceidratio` at 0, what a request the sampler drops costs; `redis`: shared state
-on the Redis at 127.0.0.1:6379, as the bench's Redis variant, Redis's own work not counted) it
-starts the bench's stack (fast fake upstream, router, edge) with router and edge each under
-`valgrind --tool=callgrind`, warms them up, zeroes the counters (`callgrind_control -z`), sends
-N non-streaming requests one at a time through the edge, dumps the counters (`callgrind_control
+on the Redis at 127.0.0.1:6379, as the bench's Redis variant, Redis's own work not counted;
+`stream`: plain, but each request is the bench's streamed chat request, read to its `[DONE]`:
+the upstream's role chunk, 25 content chunks and finish chunk, i.e. what a stream and its first
+token cost) it starts the bench's stack (fast fake upstream, router, edge) with router and edge
+each under `valgrind --tool=callgrind`, warms them up, zeroes the counters (`callgrind_control
+-z`), sends N requests one at a time through the edge, dumps the counters (`callgrind_control
 -d`) and prints the instructions per request of each process (`--keep DIR` keeps the dumps, for
 `callgrind_annotate`). The batch processor exports full batches of 128 spans (192 requests make
 a whole number of them in both processes), so encoding and export are counted. valgrind is
@@ -39,7 +41,9 @@ from benchmarks._systems import start_switchboard, start_upstream
 from benchmarks._variants import drop_keys, redis_state_yaml, start_sink
 from benchmarks._wrk import find_tool
 
-VARIANTS = ("plain", "tracing", "sampled-out", "redis")
+VARIANTS = ("plain", "tracing", "sampled-out", "redis", "stream")
+# Variants that send the bench's streamed request instead of its plain one.
+STREAMED = frozenset({"stream"})
 _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
@@ -51,12 +55,14 @@ def dumped_instructions(text: str) -> int:
     return max(found)
 
 
-def _send(url: str, headers: dict[str, str], count: int) -> None:
-    body = json.dumps(chat_body("bench", False)).encode()
+def _send(url: str, headers: dict[str, str], count: int, stream: bool) -> None:
+    body = json.dumps(chat_body("bench", stream)).encode()
     for _ in range(count):
         request = urllib.request.Request(url, body, {**headers, "content-type": "application/json"})
         with urllib.request.urlopen(request, timeout=120) as response:
-            response.read()
+            answer = response.read()
+        if stream and not answer.rstrip().endswith(b"data: [DONE]"):
+            raise RuntimeError(f"a stream ended without [DONE]: {answer[-200:]!r}")
 
 
 def _callgrind(*args: str) -> None:
@@ -100,13 +106,14 @@ def measure_variant(
             startup_s=600,
         )
         assert http.chat_url is not None
-        _send(http.chat_url, http.headers, warmup)
+        streamed = variant in STREAMED
+        _send(http.chat_url, http.headers, warmup, streamed)
         pids = {
             name: proc.pids()[0] for name, proc in zip(("router", "edge"), http.procs, strict=True)
         }
         for pid in pids.values():
             _callgrind("-z", str(pid))
-        _send(http.chat_url, http.headers, requests)
+        _send(http.chat_url, http.headers, requests, streamed)
         for pid in pids.values():
             _callgrind("-d", str(pid))
         dumps = {name: Path(f"{out}/{name}.out.1") for name in pids}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from benchmarks.instructions import _keep, dumped_instructions, main
+from benchmarks.instructions import _keep, _send, dumped_instructions, main
 
 DUMP = """# callgrind format
 version: 1
@@ -48,3 +50,39 @@ def test_kept_dumps_are_named_by_variant_and_process(tmp_path: Path) -> None:
     _keep(run, tmp_path / "kept", "tracing")
     assert dumped_instructions((tmp_path / "kept" / "tracing-router.out").read_text()) == 6
     assert dumped_instructions((tmp_path / "kept" / "tracing-edge.out").read_text()) == 4
+
+
+def _serve(answer: bytes) -> tuple[ThreadingHTTPServer, str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
+
+
+def test_a_stream_is_read_to_its_done_line() -> None:
+    server, url = _serve(b'data: {"choices": []}\n\ndata: [DONE]\n\n')
+    try:
+        _send(url, {}, 2, stream=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_stream_cut_before_done_is_an_error() -> None:
+    server, url = _serve(b'data: {"choices": []}\n\n')
+    try:
+        with pytest.raises(RuntimeError, match="without \\[DONE\\]"):
+            _send(url, {}, 1, stream=True)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -53,10 +53,13 @@ _OPTIONAL_STRINGS = ("name", "tool_call_id", "refusal")
 _TOOL_CALL_KEYS = frozenset({"index", "id", "type", "function"})
 
 
-def message_from_openai(value: Any, path: str, *, role_required: bool) -> chat_pb2.ChatMessage:
-    """A request message (``role_required``) or a response message / stream delta."""
+def message_from_openai(
+    value: Any, path: str, *, role_required: bool, into: chat_pb2.ChatMessage | None = None
+) -> chat_pb2.ChatMessage:
+    """A request message (``role_required``) or a response message / stream delta; read
+    ``into`` an empty message in place (an answer's, a chunk's: no copy) when given."""
     typed, extra = split_known(expect_object(value, path), _MESSAGE_KEYS)
-    msg = chat_pb2.ChatMessage()
+    msg = chat_pb2.ChatMessage() if into is None else into
     if "role" in typed:
         msg.role = _role_from_openai(typed["role"], at(path, "role"))
     elif role_required:
@@ -89,7 +92,8 @@ def message_to_openai(
     is over HTTP) or a response message / stream delta."""
     out: dict[str, Any] = {}
     if msg.role:
-        out["role"] = enum_name(_ROLE_NAMES, msg.role, at(path, "role"))
+        role = _ROLE_NAMES.get(msg.role)  # the path is written only for an unknown one
+        out["role"] = enum_name(_ROLE_NAMES, msg.role, at(path, "role")) if role is None else role
     elif role_required:
         missing(at(path, "role"))
     content = msg.WhichOneof("content")
@@ -110,7 +114,8 @@ def message_to_openai(
         ]
     if msg.HasField("function_call"):
         out["function_call"] = function_call_to_openai(msg.function_call)
-    return merge_extra(out, msg.extra_json, path)
+    # A message's extras are mostly none (a chunk's delta): no call then.
+    return merge_extra(out, msg.extra_json, path) if msg.extra_json else out
 
 
 def _role_from_openai(value: Any, path: str) -> chat_pb2.Role.ValueType:

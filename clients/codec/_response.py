@@ -28,11 +28,12 @@ from clients.codec._json import (
     expect_str,
     has,
     load_json,
+    malformed_upstream,
     merge_extra,
     split_known,
-    upstream_format,
 )
 from clients.codec._messages import message_from_openai, message_to_openai
+from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
 _FINISH: dict[str, chat_pb2.FinishReason.ValueType] = {
@@ -74,7 +75,7 @@ _AnyChoice: TypeAlias = chat_pb2.Choice | chat_pb2.ChunkChoice
 
 def chat_completion_from_openai(body: dict[str, Any]) -> chat_pb2.ChatCompletion:
     """Parse an upstream's ``chat.completion``; raises :class:`UpstreamFormatError`."""
-    with upstream_format("chat.completion"):
+    try:
         completion = chat_pb2.ChatCompletion()
         for i, value in enumerate(_read_envelope(completion, body)):
             path = at_index("choices", i)
@@ -83,12 +84,15 @@ def chat_completion_from_openai(body: dict[str, Any]) -> chat_pb2.ChatCompletion
             )
             choice = completion.choices.add()
             if "message" in typed:
-                message = message_from_openai(
-                    typed["message"], at(path, "message"), role_required=False
+                message = choice.message
+                message.SetInParent()  # present even when empty
+                message_from_openai(
+                    typed["message"], at(path, "message"), role_required=False, into=message
                 )
-                assign(choice.message, message)
             _read_choice(choice, typed, extra, path)
         return completion
+    except InvalidRequestError as exc:
+        raise malformed_upstream("chat.completion", exc) from exc
 
 
 def chat_completion_to_openai(completion: chat_pb2.ChatCompletion) -> dict[str, Any]:
@@ -106,7 +110,7 @@ def chat_completion_to_openai(completion: chat_pb2.ChatCompletion) -> dict[str, 
 
 def chunk_from_openai(body: dict[str, Any]) -> chat_pb2.ChatCompletionChunk:
     """Parse an upstream's ``chat.completion.chunk``; raises :class:`UpstreamFormatError`."""
-    with upstream_format("chat.completion.chunk"):
+    try:
         chunk = chat_pb2.ChatCompletionChunk()
         for i, value in enumerate(_read_envelope(chunk, body)):
             path = at_index("choices", i)
@@ -115,10 +119,15 @@ def chunk_from_openai(body: dict[str, Any]) -> chat_pb2.ChatCompletionChunk:
             )
             choice = chunk.choices.add()
             if "delta" in typed:
-                delta = message_from_openai(typed["delta"], at(path, "delta"), role_required=False)
-                assign(choice.delta, delta)
+                delta = choice.delta
+                delta.SetInParent()  # present even when empty
+                message_from_openai(
+                    typed["delta"], at(path, "delta"), role_required=False, into=delta
+                )
             _read_choice(choice, typed, extra, path)
         return chunk
+    except InvalidRequestError as exc:
+        raise malformed_upstream("chat.completion.chunk", exc) from exc
 
 
 def chunk_to_openai(chunk: chat_pb2.ChatCompletionChunk) -> dict[str, Any]:

@@ -59,7 +59,11 @@ def is_meaningful(chunk: Chunk) -> bool:
 
 
 def has_finish(chunk: Chunk) -> bool:
-    return any(c.finish_reason or c.finish_reason_raw for c in chunk.choices)
+    # A loop, not `any(...)` over a generator: asked of every chunk.
+    for choice in chunk.choices:  # noqa: SIM110
+        if choice.finish_reason or choice.finish_reason_raw:
+            return True
+    return False
 
 
 class _End:

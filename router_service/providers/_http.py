@@ -10,7 +10,7 @@ import httpx
 from router_service.config import HttpConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._lean_transport import LeanTransport
+from router_service.providers._lean_transport import LeanTransport, read_whole
 from router_service.telemetry import traced_transport
 
 
@@ -48,7 +48,7 @@ async def send_upstream(
     if not stream:
         response.request = request
         try:
-            await response.aread()
+            await read_whole(response)
         finally:
             await response.aclose()
     return response

@@ -45,7 +45,7 @@ _DRAIN_READS = 16
 _DRAIN_S = 0.5
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init sets each field through object.__setattr__
 class SseEvent:
     event: str  # "" when the upstream named none ("message" in the standard)
     data: bytes  # the event's data lines joined with b"\n" (UTF-8)
@@ -76,39 +76,40 @@ class SseDecoder:
             lines = data.split(b"\n")
         self._pending = lines.pop()  # b"" when the chunk ended with a line end
         events: list[SseEvent] = []
-        for line in lines:
-            self._line(line, events)
+        self._lines(lines, events)
         return events
 
     def close(self) -> list[SseEvent]:
         """The end of the stream: a last line and a last event without their line ends count."""
         events: list[SseEvent] = []
         if self._pending:
-            self._line(self._pending, events)
+            self._lines([self._pending], events)
             self._pending = b""
         if self._data:
             events.append(SseEvent(self._event, b"\n".join(self._data)))
         self._event, self._data = "", []
         return events
 
-    def _line(self, line: bytes, events: list[SseEvent]) -> None:
-        if self._first:
-            self._first = False
-            line = line.removeprefix(_BOM)
-        if not line:
-            if self._data:
-                events.append(SseEvent(self._event, b"\n".join(self._data)))
-            self._event, self._data = "", []
-            return
-        if line[:1] == b":":
-            return  # a comment
-        field, _, value = line.partition(b":")
-        if value[:1] == b" ":
-            value = value[1:]
-        if field == b"data":
-            self._data.append(value)
-        elif field == b"event":
-            self._event = value.decode("utf-8", "replace")
+    def _lines(self, lines: list[bytes], events: list[SseEvent]) -> None:
+        # One call for a chunk's lines, not one a line: an event has two (its data, a blank).
+        for line in lines:
+            if self._first:
+                self._first = False
+                line = line.removeprefix(_BOM)
+            if not line:
+                if self._data:
+                    events.append(SseEvent(self._event, b"\n".join(self._data)))
+                self._event, self._data = "", []
+                continue
+            if line[:1] == b":":
+                continue  # a comment
+            field, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if field == b"data":
+                self._data.append(value)
+            elif field == b"event":
+                self._event = value.decode("utf-8", "replace")
 
 
 async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:

@@ -31,6 +31,12 @@ _BASE_HEADERS = {"accept": "application/json", "user-agent": f"switchboard/{VERS
 # What mapping a malformed upstream body can raise: the codec's own error, and a wrong type or
 # value where a mapping expected another (a list for an object, text for a number).
 MAPPING_ERRORS = (UpstreamFormatError, AttributeError, KeyError, TypeError, ValueError)
+# Methods whose request httpx gives a Content-Length even without a body (first, after Host).
+_SENDS_BODY = frozenset({"POST", "PUT", "PATCH"})
+# Header sets kept per adapter (`_fixed_headers`): more keys and hosts than a provider has.
+_HEADER_SETS = 256
+# Headers httpx sets itself for `content=` unless given: a config that gives one goes that way.
+_HTTPX_SETS = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -72,6 +78,9 @@ def _exact(encoded: bytes) -> bytes:
 class HttpAdapter(ProviderAdapter):
     """A ProviderAdapter over JSON HTTP. Subclasses set `_headers` and may refine the hooks."""
 
+    # (key, host) -> the headers of every request with them but Content-Length (`_request`).
+    _header_cache: dict[tuple[str, bytes], httpx.Headers | None] | None = None
+
     @abstractmethod
     def _headers(self, api_key: str) -> dict[str, str]:
         """Request headers, the key among them in the provider's own auth header."""
@@ -109,15 +118,46 @@ class HttpAdapter(ProviderAdapter):
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> httpx.Request:
-        """One upstream request, complete: it is sent as built (see `send_upstream`)."""
-        return httpx.Request(
-            method,
-            _parsed(url),
-            params=params,
-            content=None if body is None else _exact(orjson.dumps(body)),
-            headers=_BASE_HEADERS | self._headers(api_key),
-            extensions={"timeout": timeout},
+        """One upstream request, complete: it is sent as built (see `send_upstream`).
+
+        Its headers are what httpx writes for `content=` (Host first, Content-Length last), from
+        a copy of those every request with this key to this host has (`_fixed_headers`): httpx
+        normalizes each header of a new `Headers` and then each again for the two it adds, ~30
+        calls a request. Headers of the config's that httpx treats apart (Host, Content-Length,
+        Transfer-Encoding) are left to httpx's own way."""
+        endpoint = _parsed(url) if params is None else httpx.URL(url, params=params)
+        content = None if body is None else _exact(orjson.dumps(body))
+        extensions = {"timeout": timeout}
+        fixed = self._fixed_headers(api_key, endpoint.netloc)
+        if fixed is None or (content is None and method in _SENDS_BODY):  # httpx's own way
+            given = _BASE_HEADERS | self._headers(api_key)
+            return httpx.Request(
+                method, endpoint, content=content, headers=given, extensions=extensions
+            )
+        headers = httpx.Headers(fixed)
+        if content is not None:
+            headers["Content-Length"] = str(len(content))
+        stream = httpx.ByteStream(content or b"")
+        request = httpx.Request(
+            method, endpoint, headers=headers, stream=stream, extensions=extensions
         )
+        request.read()  # `request.content`, as `content=` sets it
+        return request
+
+    def _fixed_headers(self, api_key: str, host: bytes) -> httpx.Headers | None:
+        cache = self._header_cache
+        if cache is None:
+            cache = self._header_cache = {}
+        key = (api_key, host)
+        if key not in cache:
+            if len(cache) >= _HEADER_SETS:  # keys that are rotating tokens: anew, not growing
+                cache.clear()
+            headers = _BASE_HEADERS | self._headers(api_key)
+            own = {name.lower() for name in headers} & _HTTPX_SETS
+            cache[key] = (
+                None if own else httpx.Headers([("Host", host.decode("ascii")), *headers.items()])
+            )
+        return cache[key]
 
     async def _post_json(
         self, url: str, body: Mapping[str, Any], api_key: str, timeout_s: float

@@ -5,8 +5,11 @@ earlier answer, no redirect followed — with the timeouts the adapter set."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-from collections.abc import AsyncIterator
+import gzip
+import sys
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Literal
 
 import httpx
@@ -21,7 +24,7 @@ from router_service.config import HttpConfig, ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import ChatCall, OpenAIAdapter, create_http_client
-from router_service.providers._http import UpstreamClient
+from router_service.providers._http import UpstreamClient, send_upstream
 from router_service.telemetry._state import VERSION
 from tests.helpers import serve_app
 
@@ -152,3 +155,100 @@ async def test_an_open_stream_does_not_hold_its_request_body(
                 assert [c async for c in chunks] == []
         finally:
             state.release.set()  # the server's shutdown waits for its handlers
+
+
+_PAYLOAD = orjson.dumps(COMPLETION)
+_GZIPPED = gzip.compress(_PAYLOAD)
+# Answers by the request's path, byte for byte: what aiohttp's server would not write (a cut).
+_ANSWERS = {
+    "/whole": b"content-length: %d\r\n\r\n%s" % (len(_PAYLOAD), _PAYLOAD),
+    "/chunked": b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n"
+    % (10, _PAYLOAD[:10], len(_PAYLOAD) - 10, _PAYLOAD[10:]),
+    "/gzip": b"content-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(_GZIPPED), _GZIPPED),
+    "/cut": b"content-length: %d\r\n\r\n%s" % (len(_PAYLOAD) + 10, _PAYLOAD),
+}
+
+
+@contextlib.asynccontextmanager
+async def raw_upstream() -> AsyncIterator[tuple[str, list[int]]]:
+    """Yields the base URL and the count of connections it accepted (a list of one)."""
+    accepted = [0]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted[0] += 1
+        try:
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                lines = head.decode().split("\r\n")
+                sized = [line for line in lines if line.lower().startswith("content-length:")]
+                await reader.readexactly(int(sized[0].split(":")[1]) if sized else 0)
+                path = lines[0].split()[1]
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
+                writer.write(_ANSWERS[path])
+                await writer.drain()
+                if path == "/cut":
+                    break
+        except asyncio.IncompleteReadError:
+            pass  # the client closed its connection
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", accepted
+    finally:
+        server.close()
+
+
+def _post(url: str) -> httpx.Request:
+    timeout = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
+    return httpx.Request("POST", url, content=b"{}", extensions={"timeout": timeout})
+
+
+@pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
+@pytest.mark.parametrize("answer", ["whole", "chunked", "gzip"])
+async def test_a_unary_answer_is_read_whole(transport: str, answer: str) -> None:
+    async with raw_upstream() as (base_url, accepted):
+        http = create_http_client(HttpConfig(transport=transport))  # type: ignore[arg-type]
+        async with http:
+            for _ in range(2):  # the second on the connection the first gave back
+                request = _post(f"{base_url}/{answer}")
+                response = await send_upstream(http, request)
+                assert response.json() == COMPLETION
+                assert response.is_stream_consumed and response.is_closed
+                assert response.request is request
+    assert accepted == [1]
+
+
+@pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
+async def test_a_cut_answer_is_a_read_error_of_its_request(transport: str) -> None:
+    async with raw_upstream() as (base_url, _):
+        http = create_http_client(HttpConfig(transport=transport))  # type: ignore[arg-type]
+        async with http:
+            request = _post(f"{base_url}/cut")
+            with pytest.raises(httpx.RemoteProtocolError) as caught:
+                await send_upstream(http, request)
+    assert caught.value.request is request
+
+
+async def test_a_unary_answer_starts_no_async_generator() -> None:
+    """The lean transport hands a unary answer's body over without httpx's async generators
+    (its `aread`: four, with two chunkers, a decoder and three context managers per call)."""
+    started: list[object] = []
+    firstiter, finalizer = sys.get_asyncgen_hooks()
+
+    def seen(generator: AsyncGenerator[object, None]) -> None:
+        started.append(generator)
+        if firstiter is not None:
+            firstiter(generator)
+
+    async with raw_upstream() as (base_url, _):
+        http = create_http_client(HttpConfig(transport="lean"))
+        async with http:
+            await send_upstream(http, _post(f"{base_url}/whole"))  # the connection, opened
+            sys.set_asyncgen_hooks(firstiter=seen, finalizer=finalizer)
+            try:
+                response = await send_upstream(http, _post(f"{base_url}/whole"))
+            finally:
+                sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
+    assert response.json() == COMPLETION
+    assert started == []
