@@ -25,6 +25,7 @@ from pydantic import TypeAdapter
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
 from tests.router_service.telemetry.spans import ended, events
 
 SEARCH: Any = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
@@ -134,6 +135,28 @@ async def test_a_streamed_web_search_is_claudes_event_sequence(
     assert message.stop_reason == "end_turn"
     assert message.usage.server_tool_use is not None
     assert message.usage.server_tool_use.web_search_requests == 1
+
+
+async def test_a_screened_stream_keeps_each_text_in_its_own_block(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A response guardrail holds the text back as it screens it; Claude's blocks do not wait:
+    the text before a server tool's call is released before the call, not in the cited text."""
+    screened = config(fake)
+    screened["guardrails"] = [
+        {"name": "pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]}
+    ]
+    edge = await start_edge(await start_router(screened))
+    fake.state.set_scenario(Scenario(tool_call=True))
+    request: Any = {"model": "mixed", "max_tokens": 256, "messages": [ASK], "tools": [SEARCH]}
+    async with anthropic.AsyncAnthropic(
+        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
+    ) as claude:
+        unary = await claude.messages.create(**request)
+        async with claude.messages.stream(**request) as stream:
+            message = await stream.get_final_message()
+    assert [b.type for b in unary.content] == SEARCHED
+    assert [b.model_dump() for b in message.content] == [b.model_dump() for b in unary.content]
 
 
 async def test_a_group_without_claude_refuses_naming_the_tool(
