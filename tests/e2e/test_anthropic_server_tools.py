@@ -206,6 +206,46 @@ async def test_the_server_blocks_go_back_to_claude_intact_on_the_next_turns(
     assert sent.body["messages"][2]["role"] == "user"
 
 
+async def test_a_turn_of_the_searches_that_filter_with_code_goes_back_to_claude(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream
+) -> None:
+    """web_search_20260209 (and web_fetch_20260209) filter their results with code Claude runs
+    at Anthropic: the turn holds the code execution's call and result, and goes back whole."""
+    fake.state.set_scenario(Scenario(tool_call=True))
+    search: Any = {"type": "web_search_20260209", "name": "web_search"}
+    code = "srvtoolu_code_1"
+    turn: Any = {
+        "role": "assistant",
+        "content": [
+            {
+                "type": "server_tool_use",
+                "id": code,
+                "name": "bash_code_execution",
+                "input": {"command": "python filter.py"},
+            },
+            {
+                "type": "bash_code_execution_tool_result",
+                "tool_use_id": code,
+                "content": {
+                    "type": "bash_code_execution_result",
+                    "stdout": "kept",
+                    "stderr": "",
+                    "return_code": 0,
+                    "content": [],
+                },
+            },
+            {"type": "text", "text": "Filtered."},
+        ],
+    }
+    again: Any = {"role": "user", "content": "and tomorrow?"}
+    message = await claude.messages.create(
+        model="mixed", max_tokens=256, messages=[ASK, turn, again], tools=[search]
+    )
+    assert [b.type for b in message.content] == SEARCHED
+    sent = fake.state.last(model="claude-x")
+    assert sent is not None and sent.body["messages"][1]["content"] == turn["content"]
+
+
 async def test_web_fetch_takes_its_beta_flag_to_claude(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream
 ) -> None:
