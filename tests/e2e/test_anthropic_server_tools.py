@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 from anthropic.types import (
     CitationsWebSearchResultLocation,
@@ -157,6 +158,36 @@ async def test_a_screened_stream_keeps_each_text_in_its_own_block(
             message = await stream.get_final_message()
     assert [b.type for b in unary.content] == SEARCHED
     assert [b.model_dump() for b in message.content] == [b.model_dump() for b in unary.content]
+
+
+async def test_a_redacted_answer_does_not_carry_claudes_blocks_with_the_text_unredacted(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Claude's blocks say the answer's text as Claude wrote it: a redacted answer drops them,
+    for every caller (an OpenAI one sees the chat representation's own keys)."""
+    screened = config(fake)
+    screened["guardrails"] = [
+        {"name": "pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]}
+    ]
+    edge = await start_edge(await start_router(screened))
+    fake.state.set_scenario(Scenario(tool_call=True))
+    ask: Any = [{"role": "user", "content": "mail jane@example.com"}]
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        raw = await sdk.chat.completions.with_raw_response.create(
+            model="mixed", messages=ask, tools=[SEARCH]
+        )
+    assert "[REDACTED:email]" in raw.http_response.text
+    assert "jane@example.com" not in raw.http_response.text
+    async with anthropic.AsyncAnthropic(
+        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
+    ) as claude:
+        message = await claude.messages.create(
+            model="mixed", max_tokens=256, messages=ask, tools=[SEARCH]
+        )
+    assert [b.type for b in message.content] == ["text"]  # the README's known limit
+    assert "jane@example.com" not in message.model_dump_json()
 
 
 async def test_a_group_without_claude_refuses_naming_the_tool(
