@@ -209,16 +209,20 @@ class StreamScreen:
     def _before_boundary(self, chunk: Chunk) -> Chunk | None:
         """The text its choices held, released in a chunk of its own, when `chunk` starts a
         Claude block (a server tool's, a text block): that text is the block's before."""
-        before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)
+        before: Chunk | None = None
         for choice in chunk.choices:
             extra = choice.delta.extra_json
-            if choice.index in self._ended or not any(key in extra for key in _BOUNDARIES):
+            if not extra or choice.index in self._ended:
+                continue  # (most deltas: no unmodelled keys, one check)
+            if not any(key in extra for key in _BOUNDARIES):
                 continue
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
             if delta.ByteSize():
+                if before is None:
+                    before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)
                 before.choices.add(index=choice.index, delta=delta)
-        return before if before.choices else None
+        return before
 
     def _chunk(self, chunk: Chunk) -> bool:
         if not chunk.choices:
