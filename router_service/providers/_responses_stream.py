@@ -12,7 +12,9 @@ order they come, and `response.function_call_arguments.delta` adds to it; `respo
 `error` events are failures: `failure_of_event` gives their error object (an `error` event's
 fields flat, as documented, or nested under `error`, as the live API sends them), which the
 adapter classifies as it does any upstream error. Other events carry nothing a chat chunk has
-(`.done` events repeat what the deltas said).
+(`.done` events repeat what the deltas said): `feed` gives no chunk for them, and the adapter
+yields UPSTREAM_ALIVE instead, the upstream's sign of life (a model reasoning for minutes sends
+only such events: `response.in_progress`, a reasoning item added, `keepalive`).
 """
 
 from __future__ import annotations
