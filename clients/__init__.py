@@ -197,7 +197,7 @@ _WHERE = {
 # Hidden from type checkers: a module `__getattr__` makes every name it lacks `Any` to them,
 # a misspelt import no error; they read the names above instead.
 if not _typing.TYPE_CHECKING:  # by that name: mypy does not see through an alias of it
-    __getattr__ = _lazy_names(__name__, _WHERE)
+    __getattr__, __dir__ = _lazy_names(__name__, _WHERE)
 
 __all__ = [
     "CHARS_PER_TOKEN",
