@@ -37,6 +37,7 @@ from router_service.engine._stream_guard import is_meaningful
 from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS
 from router_service.outcomes import Outcome
+from router_service.providers._base import UPSTREAM_ALIVE
 from router_service.providers._reasoning_object import unified
 
 __all__ = [
@@ -142,6 +143,8 @@ async def hidden_opening(
             chunk = pending.result()
             if chunk is None:
                 raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
+            if chunk is UPSTREAM_ALIVE:  # at work: its stall window starts again
+                continue
             opening.append(chunk)
             if _shows(chunk):
                 return chunks
