@@ -289,7 +289,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                     raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
             if params.extra_json and hides_reasoning(params):  # reasoning alone: no start
                 beat = began + ctx.attempt_timeout(self._streams.heartbeat_s)
-                chunks = await hidden_opening(chunks, opening, self._clock, timeouts.stall_s, beat)
+                chunks = await hidden_opening(chunks, opening, stack, self._clock, timeouts, beat)
             return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
         except TimeoutError as exc:
             raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
