@@ -4,11 +4,11 @@ Everything public is importable from here. The generated messages and stubs live
 ``clients.switchboard.v1`` (``from clients.switchboard.v1 import chat_pb2``).
 """
 
-from typing import TYPE_CHECKING as _TYPE_CHECKING
+import typing as _typing
 
 from clients._lazy import lazy_names as _lazy_names
 
-if _TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
     from clients._base import (
         LARGEST_ANSWER_BYTES,
         MAX_SESSION_ID_BYTES,
@@ -194,7 +194,10 @@ _WHERE = {
     "to_grpc_status": "errors",
     "upload_problem": "codec",
 }
-__getattr__ = _lazy_names(__name__, _WHERE)
+# Hidden from type checkers: a module `__getattr__` makes every name it lacks `Any` to them,
+# a misspelt import no error; they read the names above instead.
+if not _typing.TYPE_CHECKING:  # by that name: mypy does not see through an alias of it
+    __getattr__, __dir__ = _lazy_names(__name__, _WHERE)
 
 __all__ = [
     "CHARS_PER_TOKEN",

@@ -13,21 +13,32 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
 __all__ = ["lazy_names"]
 
 
-def lazy_names(package: str, where: Mapping[str, str]) -> Callable[[str], Any]:
-    """The module `__getattr__` of `package`, whose names live in its modules as `where` says
-    (name -> module, relative to the package)."""
+def lazy_names(
+    package: str, where: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The module `__getattr__` and `__dir__` of `package`, whose names live in its modules as
+    `where` says (name -> module, relative to the package). A name not in `where` that is one
+    of the package's submodules is that submodule, imported (`clients.errors` after `import
+    clients`, as when the package imported its modules eagerly); `dir()` lists every name,
+    read or not (a REPL's completion)."""
 
     def __getattr__(name: str) -> Any:
         module = where.get(name)
         if module is None:
+            if not name.startswith("_") and find_spec(f"{package}.{name}") is not None:
+                return import_module(f"{package}.{name}")  # the import binds it in the package
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(import_module(f"{package}.{module}"), name)
         setattr(sys.modules[package], name, value)  # read once: later reads find it there
         return value
 
-    return __getattr__
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *where})
+
+    return __getattr__, __dir__

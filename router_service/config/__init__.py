@@ -91,7 +91,10 @@ _WHERE = {
     "parse_edge_config": "_loader",
     "tls_problems": "_pem",
 }
-__getattr__ = lazy_names(__name__, _WHERE)
+# Hidden from type checkers: a module `__getattr__` makes every name it lacks `Any` to them,
+# a misspelt import no error; they read the names above instead.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
     "AuthConfig",

@@ -41,12 +41,13 @@ from router_service.engine._stops import (
 )
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
-from router_service.engine._stream_usage import as_asked, asks_usage
+from router_service.engine._stream_usage import asks_usage, chunk_events
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
 from router_service.providers import EmbedCall, MediaCall
+from router_service.providers._base import UPSTREAM_ALIVE
 
 log = logging.getLogger("switchboard.engine")
 
@@ -273,11 +274,14 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         sent = _params_for(deployment, params)
         call = deployment.chat_call(lease.key.secret, sent, ctx.attempt_timeout(timeouts.total_s))
         opening: list[chat_pb2.ChatCompletionChunk] = []
-        began = self._clock.monotonic()
+        began, loop = self._clock.monotonic(), asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)):
+            async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)) as timer:
                 chunks = await stack.enter_async_context(deployment.adapter.stream_chat(call))
                 async for chunk in chunks:
+                    if chunk is UPSTREAM_ALIVE:  # at work (reasoning): the window starts again
+                        timer.reschedule(loop.time() + ctx.attempt_timeout(timeouts.first_chunk_s))
+                        continue
                     opening.append(chunk)
                     if is_meaningful(chunk) or len(opening) >= _MAX_OPENING_CHUNKS:
                         break
@@ -285,7 +289,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                     raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
             if params.extra_json and hides_reasoning(params):  # reasoning alone: no start
                 beat = began + ctx.attempt_timeout(self._streams.heartbeat_s)
-                chunks = await hidden_opening(chunks, opening, self._clock, timeouts.stall_s, beat)
+                chunks = await hidden_opening(chunks, opening, stack, self._clock, timeouts, beat)
             return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
         except TimeoutError as exc:
             raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
@@ -326,7 +330,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         try:
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
-            for event in _chunk_events(_seen(opened.opening, hidden, screen), batch, shown):
+            for event in chunk_events(_seen(opened.opening, hidden, screen), batch, shown):
                 yield event
             if screen is not None and screen.cut:
                 return  # a stop sequence ended it already
@@ -340,7 +344,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                     beat = None if quiet is None else quiet.after(seen)
                     if beat is not None:  # hidden: only reasoning came, for an interval
                         yield StreamEvent(heartbeat=beat)
-                    for event in _chunk_events(seen, batch, shown):
+                    for event in chunk_events(seen, batch, shown):
                         yield event
                     if screen is not None and screen.cut:
                         return  # every choice ended, the last by a block: read no further
@@ -383,18 +387,3 @@ def _cannot_express(params: chat_pb2.ChatParams) -> Inexpressible:
         return failure if failure is not None or not stops else cannot_enforce(deployment, params)
 
     return cannot
-
-
-def _chunk_events(
-    chunks: list[chat_pb2.ChatCompletionChunk], batch: bool, shown: tuple[bool, bool]
-) -> list[StreamEvent | chat_pb2.Usage]:
-    """Chunks ready together as stream events: one `chunks` event when the caller takes batches
-    and there are several, else a `chunk` event each; each usage goes first, for the summary
-    (the caller's chunks hold it only when it asked: `shown`, `as_asked`'s asked and added)."""
-    events: list[StreamEvent | chat_pb2.Usage] = [c.usage for c in chunks if c.HasField("usage")]
-    chunks = as_asked(chunks, *shown)
-    if batch and len(chunks) > 1:
-        events.append(StreamEvent(chunks=router_service_pb2.ChunkBatch(chunks=chunks)))
-    else:
-        events += [StreamEvent(chunk=chunk) for chunk in chunks]
-    return events

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import orjson
@@ -31,10 +32,12 @@ import orjson
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.clock import Clock
+from router_service.config import TimeoutsConfig
 from router_service.engine._stream_guard import is_meaningful
 from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS
 from router_service.outcomes import Outcome
+from router_service.providers._base import UPSTREAM_ALIVE
 from router_service.providers._reasoning_object import unified
 
 __all__ = [
@@ -110,17 +113,22 @@ def _shows(chunk: Chunk) -> bool:
 async def hidden_opening(
     chunks: AsyncIterator[Chunk],
     opening: list[Chunk],
+    stack: AsyncExitStack,
     clock: Clock,
-    stall_s: float,
+    timeouts: TimeoutsConfig,
     until: float,
 ) -> AsyncIterator[Chunk]:
     """Read on past a stream's `opening` while it shows a caller who hides the reasoning
-    nothing, each chunk within `stall_s`, until a chunk it shows or `clock` reads `until` at
-    most; the chunks to relay after the opening (`chunks`, or a chunk still awaited and then
-    them). A failure meanwhile (the upstream's error, a stall, an end without an answer) is
-    raised, as before the opening: nothing reached the caller, the next candidate may answer."""
+    nothing, each chunk within the `stall_s` of `timeouts`, until a chunk it shows or `clock`
+    reads `until` at most; the chunks to relay after the opening (`chunks`, or a chunk still
+    awaited and then them). A failure meanwhile (the upstream's error, a stall, an end without
+    an answer) is raised, as before the opening: nothing reached the caller, the next candidate
+    may answer. A read still awaited at the commit is stopped by `stack` (the attempt's, which
+    closes the upstream call after it), should the relay never come to read it: a caller who
+    left as it was sent the route."""
     if any(_shows(chunk) for chunk in opening):
         return chunks
+    stall_s = timeouts.stall_s
     while True:
         pending = asyncio.ensure_future(_next(chunks))
         timer = asyncio.ensure_future(clock.wait(until - clock.monotonic()))
@@ -135,10 +143,13 @@ async def hidden_opening(
             chunk = pending.result()
             if chunk is None:
                 raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
+            if chunk is UPSTREAM_ALIVE:  # at work: its stall window starts again
+                continue
             opening.append(chunk)
             if _shows(chunk):
                 return chunks
         elif timer in done:  # thinking for an interval: the stream commits, the read goes on
+            stack.push_async_callback(_stop, pending)  # before the call it reads is closed
             return _resumed(pending, chunks)
         else:
             await _stop(pending)
@@ -149,10 +160,13 @@ _FIRST = asyncio.FIRST_COMPLETED
 
 
 async def _stop(pending: asyncio.Future[Chunk | None]) -> None:
-    """Cancel a read not yet done, and let it end (before the upstream call is closed)."""
+    """Cancel a read not yet done, and let it end (before the upstream call is closed); its
+    failure, when no one awaited it, is retrieved (no "exception never retrieved")."""
     if not pending.done():
         pending.cancel()
         await asyncio.wait({pending})
+    if not pending.cancelled():
+        pending.exception()
 
 
 async def _next(chunks: AsyncIterator[Chunk]) -> Chunk | None:

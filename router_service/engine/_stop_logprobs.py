@@ -2,8 +2,11 @@
 (_stops.py): the entries past the cut are dropped, as an upstream that had honoured the stop
 would not have generated their tokens.
 
-Each entry is placed by its `token`: the entries' tokens, in order, spell the choice's text, so
-an entry begins where the tokens before it end. An entry is kept when its token begins before
+Each entry is placed by its token's UTF-8 bytes: the entries' tokens, in order, make the
+choice's text, so an entry begins where the tokens before it end, counted in bytes, as the text
+is where it is cut. Its `bytes` say them (a token of part of a character, an emoji a byte-level
+tokenizer split, is written escaped, `"\\xf0\\x9f"`, by OpenAI and DeepSeek: its `token` is longer
+than what it makes); without them, its `token` encoded. An entry is kept when it begins before
 the cut: every character the caller sees has its entry (the last one kept may be a token the
 cut went through, "fou" of "four"); none is kept for text the caller does not see. The other
 keys of the object (`refusal`) stay as the upstream sent them. A stream holds each choice's
@@ -33,12 +36,15 @@ def _entries(logprobs_json: str) -> tuple[dict[str, Any], list[Entry]] | None:
 
 
 def _length(entry: Entry) -> int:
-    token = entry.get("token")
-    return len(token) if isinstance(token, str) else 0
+    """The UTF-8 bytes of the entry's token."""
+    raw, token = entry.get("bytes"), entry.get("token")
+    if isinstance(raw, list):
+        return len(raw)
+    return len(token.encode()) if isinstance(token, str) else 0
 
 
 def cut_logprobs(logprobs_json: str, at: int) -> str:
-    """`logprobs_json` with only the entries whose token begins before character `at`."""
+    """`logprobs_json` with only the entries whose token begins before byte `at` of the text."""
     found = _entries(logprobs_json)
     if found is None:
         return logprobs_json
@@ -54,7 +60,7 @@ def cut_logprobs(logprobs_json: str, at: int) -> str:
 
 class HeldLogprobs:
     """The entries a stream's choices hold back, each with where its token begins in the text
-    its choice holds (the held text's first character is 0)."""
+    its choice holds (in UTF-8 bytes; the held text's first byte is 0)."""
 
     __slots__ = ("_held", "_shape")
 
@@ -63,7 +69,7 @@ class HeldLogprobs:
         self._shape: dict[int, dict[str, Any]] = {}  # the object's other keys, per choice
 
     def take(self, index: int, logprobs_json: str, at: int) -> bool:
-        """Hold a delta's entries, its text beginning at `at` of what choice `index` holds.
+        """Hold a delta's entries, its text beginning at byte `at` of what choice `index` holds.
         False: the delta's logprobs are not entries to place (left as they are)."""
         found = _entries(logprobs_json)
         if found is None:
@@ -77,7 +83,7 @@ class HeldLogprobs:
         return True
 
     def release(self, index: int, upto: int, *, end: bool = False) -> str:
-        """The `logprobs` JSON of choice `index`'s entries beginning before `upto` (the text
+        """The `logprobs` JSON of choice `index`'s entries beginning before byte `upto` (the text
         released), the rest held on, placed after it; `end`: the choice ends there, the rest
         dropped. "": none were ever held for it."""
         if index not in self._shape:

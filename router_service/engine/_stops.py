@@ -153,8 +153,8 @@ def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) ->
         if found is None:
             continue
         message.text = message.text[: found[0]]
-        if choice.logprobs_json:
-            choice.logprobs_json = cut_logprobs(choice.logprobs_json, found[0])
+        if choice.logprobs_json:  # placed in bytes: a token may be part of a character
+            choice.logprobs_json = cut_logprobs(choice.logprobs_json, len(message.text.encode()))
         _without_calls(message)
         _stopped(choice, found[1])
 
@@ -245,7 +245,7 @@ class StreamStops:
         delta = choice.delta
         held = self._held.get(index, "")
         if choice.logprobs_json:
-            self._hold_logprobs(choice, len(held))
+            self._hold_logprobs(choice, held)
         if delta.WhichOneof("content") == "text":
             self._seen += len(delta.text)
             held += delta.text
@@ -258,7 +258,7 @@ class StreamStops:
         if found is not None and (settled or not _pending(held, self._stops, found)):
             delta.text = held[: found[0]]
             _without_calls(delta)
-            self._release_logprobs(choice, found[0], end=True)
+            self._release_logprobs(choice, delta.text, end=True)
             _stopped(choice, found[1])
             self._ended.add(index)
             self._finished.add(index)
@@ -272,23 +272,23 @@ class StreamStops:
             split = max(len(held) - self._keep, 0)
             released, rest = held[:split], held[split:]
         self._held[index] = rest
-        self._release_logprobs(choice, len(released))
+        self._release_logprobs(choice, released)
         if released or delta.WhichOneof("content") == "text":
             delta.text = released
         return True
 
-    def _hold_logprobs(self, choice: chat_pb2.ChunkChoice, at: int) -> None:
-        """Hold the delta's logprobs entries with its text (which begins at `at` of what the
-        choice holds)."""
+    def _hold_logprobs(self, choice: chat_pb2.ChunkChoice, held: str) -> None:
+        """Hold the delta's logprobs entries with its text (which follows `held`, the text the
+        choice holds; placed in bytes, _stop_logprobs.py)."""
         if self._logprobs is None:
             self._logprobs = HeldLogprobs()
-        if self._logprobs.take(choice.index, choice.logprobs_json, at):
+        if self._logprobs.take(choice.index, choice.logprobs_json, len(held.encode())):
             choice.ClearField("logprobs_json")
 
-    def _release_logprobs(self, choice: chat_pb2.ChunkChoice, upto: int, end: bool = False) -> None:
-        """The held entries of the text released (the first `upto` characters held)."""
+    def _release_logprobs(self, choice: chat_pb2.ChunkChoice, text: str, end: bool = False) -> None:
+        """The held entries of the text released (`text`, the first of what is held)."""
         if self._logprobs is not None:
-            released = self._logprobs.release(choice.index, upto, end=end)
+            released = self._logprobs.release(choice.index, len(text.encode()), end=end)
             if released:
                 choice.logprobs_json = released
 

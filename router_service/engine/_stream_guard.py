@@ -23,6 +23,7 @@ from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._base import UPSTREAM_ALIVE
 
 Chunk = chat_pb2.ChatCompletionChunk
 # What a guarded stream carries: chat chunks, or a media stream's pieces.
@@ -91,9 +92,10 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 class _Reader(Generic[T]):
     """A task reading `chunks` into a buffer of `capacity` items; the reader waits while it is
-    full. An end or a failure is the buffer's last item."""
+    full. An end or a failure is the buffer's last item. The upstream's signs of life
+    (UPSTREAM_ALIVE) are not buffered: they set `alive`, for the guard."""
 
-    __slots__ = ("_buffer", "_capacity", "_giver", "_loop", "_taker", "task")
+    __slots__ = ("_buffer", "_capacity", "_giver", "_loop", "_taker", "alive", "task")
 
     def __init__(self, chunks: AsyncIterator[T], capacity: int) -> None:
         self._loop = asyncio.get_running_loop()
@@ -101,11 +103,17 @@ class _Reader(Generic[T]):
         self._capacity = capacity
         self._taker: asyncio.Future[None] | None = None  # the guard, waiting for an item
         self._giver: asyncio.Future[None] | None = None  # the reader, waiting for room
+        self.alive = False  # a sign of life came since the guard last looked
         self.task = self._loop.create_task(self._read(chunks))
 
     async def _read(self, chunks: AsyncIterator[T]) -> None:
         try:
             async for chunk in chunks:
+                if chunk is UPSTREAM_ALIVE:
+                    self.alive = True
+                    if self._taker is not None:
+                        _wake(self._taker)
+                    continue
                 await self._put(chunk)
         except Exception as exc:  # handed over, raised in the guard's task
             await self._put(_Failed(exc))
@@ -144,8 +152,9 @@ class _Reader(Generic[T]):
         return last
 
     async def wait(self, seconds: float) -> None:
-        """Return when an item is ready or after `seconds`, whichever is first."""
-        if self._buffer:
+        """Return when an item or a sign of life is ready or after `seconds`, whichever is
+        first."""
+        if self._buffer or self.alive:
             return
         waiter = self._taker = self._loop.create_future()
         timer = self._loop.call_later(seconds, _wake, waiter)
@@ -190,11 +199,14 @@ class StreamGuard:
         the stream (a chat chunk's finish reason by default).
 
         Silence is counted only while the guard waits for the upstream: time the caller takes to
-        accept a batch (a slow reader) never counts towards the stall window."""
+        accept a batch (a slow reader) never counts towards the stall window. A sign of life
+        (UPSTREAM_ALIVE: a model reasoning) starts the window again; the caller still hears a
+        heartbeat each interval it was sent nothing."""
         clock = self._clock
         reader: _Reader[T] = _Reader(chunks, self._read_ahead)
         try:
-            last = clock.monotonic()
+            # The upstream's last sign of life, the last batch relayed, the caller's last news.
+            last = sent = told = clock.monotonic()
             while True:
                 item = reader.take()
                 if item is None:
@@ -207,13 +219,18 @@ class StreamGuard:
                     await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
+                        now = clock.monotonic()
+                        if reader.alive:  # woken by a sign of life: nothing to relay
+                            reader.alive, last = False, now
+                            beat = now - told >= self._heartbeat_s
                         if beat:
-                            yield Idle(clock.monotonic() - last)
+                            told = now
+                            yield Idle(now - sent)
                         continue
                 if isinstance(item, list):
                     finished = finished or any(ends(chunk) for chunk in item)
                     yield item
-                    last = clock.monotonic()
+                    last = sent = told = clock.monotonic()
                 elif isinstance(item, _Failed):
                     raise item.error
                 elif finished:

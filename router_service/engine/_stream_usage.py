@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import orjson
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, router_service_pb2
 
-__all__ = ["as_asked", "asks_usage"]
+StreamEvent = router_service_pb2.ChatStreamResponse
+
+__all__ = ["as_asked", "asks_usage", "chunk_events"]
 
 
 def asks_usage(params: chat_pb2.ChatParams) -> bool:
@@ -104,3 +106,18 @@ def _parsed_without_usage(extra_json: str) -> str:
     extra = orjson.loads(extra_json)
     extra.pop("usage", None)
     return orjson.dumps(extra).decode() if extra else ""
+
+
+def chunk_events(
+    chunks: list[chat_pb2.ChatCompletionChunk], batch: bool, shown: tuple[bool, bool]
+) -> list[StreamEvent | chat_pb2.Usage]:
+    """Chunks ready together as stream events: one `chunks` event when the caller takes batches
+    and there are several, else a `chunk` event each; each usage goes first, for the summary
+    (the caller's chunks hold it only when it asked: `shown`, `as_asked`'s asked and added)."""
+    events: list[StreamEvent | chat_pb2.Usage] = [c.usage for c in chunks if c.HasField("usage")]
+    chunks = as_asked(chunks, *shown)
+    if batch and len(chunks) > 1:
+        events.append(StreamEvent(chunks=router_service_pb2.ChunkBatch(chunks=chunks)))
+    else:
+        events += [StreamEvent(chunk=chunk) for chunk in chunks]
+    return events

@@ -169,22 +169,35 @@ def stop_text(text: str, stop: Any) -> str:
     return text[: min(cuts)] if cuts else text
 
 
+def _tokens(piece: str) -> list[bytes]:
+    """A piece's tokens: itself, or, when it holds a 4-byte character (an emoji), two tokens
+    that split that character's bytes, as a byte-level tokenizer does."""
+    raw = piece.encode()
+    wide = next((i for i, c in enumerate(piece) if len(c.encode()) == 4), None)
+    if wide is None:
+        return [raw]
+    mid = len(piece[:wide].encode()) + 2
+    return [raw[:mid], raw[mid:]]
+
+
 def logprobs(answer: ChatAnswer, pieces: list[str]) -> dict[str, Any] | None:
-    """OpenAI's chat `logprobs` of these pieces (one token each), when the request asked."""
+    """OpenAI's chat `logprobs` of these pieces (one token each, two for a piece with an
+    emoji: a token of part of a character is written as its escaped bytes, `\\xf0\\x9f`, as
+    OpenAI's and DeepSeek's are), when the request asked."""
     if answer.top_logprobs is None or answer.tool_name is not None:
         return None
     content = []
-    for i, piece in enumerate(pieces):
-        logprob = -0.25 * (i + 1)
-        top = [(piece, logprob), *((f"alt{k}", logprob - k) for k in range(1, 20))]
+    for i, raw in enumerate(b for piece in pieces for b in _tokens(piece)):
+        logprob, token = -0.25 * (i + 1), raw.decode(errors="backslashreplace")
+        top = [(token, logprob), *((f"alt{k}", logprob - k) for k in range(1, 20))]
         content.append(
             {
-                "token": piece,
+                "token": token,
                 "logprob": logprob,
-                "bytes": list(piece.encode()),
+                "bytes": list(raw),
                 "top_logprobs": [
-                    {"token": t, "logprob": lp, "bytes": list(t.encode())}
-                    for t, lp in top[: answer.top_logprobs]
+                    {"token": t, "logprob": lp, "bytes": list(raw if k == 0 else t.encode())}
+                    for k, (t, lp) in enumerate(top[: answer.top_logprobs])
                 ],
             }
         )

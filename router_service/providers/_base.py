@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -18,6 +18,13 @@ from router_service.config import ProviderConfig
 from router_service.config._routing import UpstreamApi
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+
+# Yielded by a chat stream (this very object, told apart by identity) for an upstream event that
+# has nothing for the caller but shows the upstream at work: a Responses stream's progress while
+# a model reasons for minutes before its first words (`response.in_progress`, a reasoning item
+# added, `keepalive`). The engine counts it as the upstream's sign of life (its first-chunk and
+# stall windows start again) and never relays it, nor counts it as content.
+UPSTREAM_ALIVE: Final = chat_pb2.ChatCompletionChunk()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import (
+    UPSTREAM_ALIVE,
     ChatCall,
     EmbedCall,
     MediaCall,
@@ -220,6 +221,8 @@ class OpenAIAdapter(HttpAdapter):
                 chunks = [chunk_from_openai(c) for c in events.feed(event)]
             except MAPPING_ERRORS as exc:
                 raise malformed("stream event", exc) from exc
+            if not chunks:  # progress (reasoning, a keepalive…): nothing to relay, yet alive
+                yield UPSTREAM_ALIVE
             for chunk in chunks:
                 yield chunk
 

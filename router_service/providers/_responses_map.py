@@ -59,7 +59,10 @@ _CHAT_ONLY_FIELDS: tuple[
     Literal["seed", "presence_penalty", "frequency_penalty", "top_logprobs"], ...
 ]
 _CHAT_ONLY_FIELDS = ("seed", "presence_penalty", "frequency_penalty", "top_logprobs")
-_CHAT_ONLY_EXTRAS = ("logit_bias",)
+# Chat options sent as extras that the Responses API (a chat caller's, here) cannot honour: audio
+# output, predicted outputs, the search models' web search. Dropped, the answer would silently
+# be another than asked; refused, another deployment may honour them.
+_CHAT_ONLY_EXTRAS = ("logit_bias", "audio", "prediction", "web_search_options", "modalities")
 # The least `max_output_tokens` the Responses API takes (a 400 under it).
 MIN_OUTPUT_TOKENS = 16
 
@@ -81,9 +84,15 @@ def cannot_express(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
     if params.extra_json and any(key in params.extra_json for key in _CHAT_ONLY_EXTRAS):
         extra = orjson.loads(params.extra_json)
         for key in _CHAT_ONLY_EXTRAS:
-            if isinstance(extra, dict) and key in extra:
+            if isinstance(extra, dict) and key in extra and not _text_only(key, extra[key]):
                 return _chat_only(key)
     return unsupported_in(params, lambda body: request_body(body, stream=False))
+
+
+def _text_only(key: str, value: Any) -> bool:
+    """Whether an extra asks for nothing the Responses API lacks: `modalities: ["text"]` is
+    what it answers anyway."""
+    return key == "modalities" and isinstance(value, list) and set(value) <= {"text"}
 
 
 def _output_limit(params: chat_pb2.ChatParams) -> tuple[str, int] | None:
@@ -214,7 +223,23 @@ def _tool(tool: Mapping[str, Any]) -> JsonObject:
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         return {"type": "function", "name": choice["function"].get("name")}
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        return _allowed_tools(choice.get("allowed_tools"))
     return choice
+
+
+def _allowed_tools(allowed: Any) -> JsonObject:
+    """Chat's `allowed_tools` choice (`{mode, tools: [{type: function, function: {name}}]}`
+    under `allowed_tools`) as the Responses API's (`mode` and `tools: [{type, name}]` flat)."""
+    if not isinstance(allowed, dict):
+        raise unsupported("'tool_choice.allowed_tools' must be an object", "tool_choice")
+    tools: list[JsonObject] = []
+    for tool in allowed.get("tools") or ():
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or tool.get("type", "function") != "function":
+            raise unsupported("the Responses API dialect maps function tools only", "tool_choice")
+        tools.append({"type": "function", "name": function.get("name")})
+    return {"type": "allowed_tools", "mode": allowed.get("mode"), "tools": tools}
 
 
 # --- the answer ----------------------------------------------------------------------------------

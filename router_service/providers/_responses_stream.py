@@ -4,14 +4,17 @@
 Followed: https://platform.openai.com/docs/api-reference/responses-streaming and the openai SDK's
 event types. `response.created` opens the stream (the role chunk); `response.output_text.delta`
 is content, `response.refusal.delta` the refusal (structured outputs');
-`response.reasoning_summary_text.delta` reasoning (a new summary part starts a new paragraph); a
+`response.reasoning_summary_text.delta` reasoning (a new summary part starts a new paragraph, and
+so does a later reasoning item's first, as the unary answer joins them); a
 `function_call` item (`response.output_item.added`) opens a tool call, each its own index in the
 order they come, and `response.function_call_arguments.delta` adds to it; `response.completed` /
 `response.incomplete` end it (the finish chunk, then the usage chunk). `response.failed` and
 `error` events are failures: `failure_of_event` gives their error object (an `error` event's
 fields flat, as documented, or nested under `error`, as the live API sends them), which the
 adapter classifies as it does any upstream error. Other events carry nothing a chat chunk has
-(`.done` events repeat what the deltas said).
+(`.done` events repeat what the deltas said): `feed` gives no chunk for them, and the adapter
+yields UPSTREAM_ALIVE instead, the upstream's sign of life (a model reasoning for minutes sends
+only such events: `response.in_progress`, a reasoning item added, `keepalive`).
 """
 
 from __future__ import annotations
@@ -46,13 +49,14 @@ def failure_of_event(event: Mapping[str, Any]) -> JsonObject | None:
 class ResponsesStream:
     """Maps one stream's events, in order, to chat chunks (`feed`)."""
 
-    __slots__ = ("_created", "_id", "_model", "_tools")
+    __slots__ = ("_created", "_id", "_model", "_reasoned", "_tools")
 
     def __init__(self, model: str, created: int) -> None:
         self._id = ""
         self._model = model
         self._created = created
         self._tools: dict[str, int] = {}  # a function_call item's id → its tool call index
+        self._reasoned = False  # reasoning text came: a later summary part is a new paragraph
 
     def _chunk(self, delta: JsonObject | None, finish: str | None = None) -> JsonObject:
         return chunk(self._id, self._created, self._model, delta, finish)
@@ -70,8 +74,11 @@ class ResponsesStream:
         if kind == "response.refusal.delta":
             return [self._chunk({"refusal": str(event.get("delta", ""))})]
         if kind == "response.reasoning_summary_text.delta":
+            self._reasoned = True
             return [self._chunk({"reasoning_content": str(event.get("delta", ""))})]
-        if kind == "response.reasoning_summary_part.added" and event.get("summary_index"):
+        if kind == "response.reasoning_summary_part.added" and (
+            self._reasoned or event.get("summary_index")
+        ):  # another part of this item's summary, or the first of a later reasoning item's
             return [self._chunk({"reasoning_content": "\n\n"})]
         if kind == "response.output_item.added":
             return self._item_added(event["item"])

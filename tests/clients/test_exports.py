@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
 
@@ -164,3 +166,27 @@ def test_packages_of_lazy_names_say_where_each_of_their_names_lives(package: str
     module = importlib.import_module(package)
     assert set(module._WHERE) == set(module.__all__)
     assert all(getattr(module, name) is not None for name in module.__all__)
+
+
+@pytest.mark.parametrize(
+    ("package", "submodule", "name"),
+    [
+        ("clients", "errors", "RouterClient"),
+        ("clients", "codec", "chunk_from_openai"),
+        ("router_service.telemetry", "setup", "configure_telemetry"),
+    ],
+)
+def test_a_lazy_package_still_gives_its_submodules_and_lists_its_names(
+    package: str, submodule: str, name: str
+) -> None:
+    # In a fresh interpreter: `import clients; clients.errors` worked while the package
+    # imported its modules eagerly, and dir() (a REPL's completion) lists unread names too.
+    probe = (
+        f"import {package} as p\n"
+        f"assert p.{submodule}.__name__ == '{package}.{submodule}'\n"
+        f"assert '{name}' in dir(p) and '{name}' not in vars(p)\n"
+        "try:\n    p.no_such_name\nexcept AttributeError:\n    pass\n"
+        "else:\n    raise SystemExit('an unknown name was found')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

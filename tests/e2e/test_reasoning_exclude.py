@@ -5,6 +5,8 @@ it is (the native knob wins)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.clock import ManualClock
 from router_service.config import ProviderConfig
+from router_service.engine._model import RequestContext
 from router_service.engine._reasoning_off import without_reasoning
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.providers import ChatCall
@@ -197,6 +200,43 @@ async def test_a_hidden_thinking_stream_still_beats(
     assert text == ANSWER
     assert kinds.count("heartbeat") == 1  # one interval of thinking, one heartbeat
     assert kinds.index("heartbeat") < kinds.index("text")  # sent while it was thinking
+
+
+async def test_a_caller_gone_at_the_route_of_a_thinking_stream_leaves_no_read_behind(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The stream commits after a heartbeat interval of hidden thinking with a read of the
+    upstream still awaited; a caller that leaves as it is sent the route (the servicer's
+    generator closed at its first event) leaves no task reading the closed upstream call, nor
+    its failure unretrieved ("Task exception was never retrieved" in the logs)."""
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: unhandled.append(context))
+    clock = ManualClock()
+    router = await start_router(config(fake), clock=clock)
+    fake.state.set_scenario(Scenario(reasoning=REASONING, content=ANSWER, held_after_chunks=3))
+    params = chat_pb2.ChatParams(
+        model="gpt",
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
+        extra_json=orjson.dumps(EXCLUDED).decode(),
+    )
+    try:
+        stream = router.runtime.executor.chat_stream(params, RequestContext("gpt", clock))
+        route = asyncio.ensure_future(anext(stream))
+        await fake.state.wait_for(lambda: fake.state.held == 1)
+        clock.advance(16.0)  # past the heartbeat interval: the stream commits
+        assert (await route).WhichOneof("event") == "route"
+        await stream.aclose()  # the caller left as it was sent the route
+
+        await fake.state.wait_for(lambda: fake.state.records[-1].client_disconnected)
+        fake.state.release()
+        await fake.state.wait_idle()
+        gc.collect()  # an unretrieved failure is reported when its task is collected
+        await asyncio.sleep(0)
+        assert not [t for t in asyncio.all_tasks() if "hidden" in repr(t.get_coro())]
+        assert not unhandled
+    finally:
+        loop.set_exception_handler(None)
 
 
 def _tool_loop(blocks: list[dict[str, Any]] | None) -> Any:

@@ -298,3 +298,43 @@ async def test_max_tokens_under_the_responses_minimum_goes_to_a_chat_deployment(
     with pytest.raises(openai.BadRequestError) as refused:
         await sdk.chat.completions.create(model="pro", messages=HELLO, max_tokens=5)
     assert "max_tokens" in str(refused.value) and fake.state.calls(model="gpt-5-pro") == []
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}},
+        {"prediction": {"type": "content", "content": "Echo: hello"}},
+        {"web_search_options": {}},
+    ],
+)
+async def test_options_it_cannot_honour_go_to_a_chat_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, extra: dict[str, Any]
+) -> None:
+    # Not dropped silently: the group's chat deployment takes the call; alone, a typed 400.
+    answer = await sdk.chat.completions.create(model="mixed", messages=HELLO, extra_body=extra)
+    assert answer.model == "model-b" and fake.state.calls(model="gpt-5-pro") == []
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(model="pro", messages=HELLO, extra_body=extra)
+    assert "' is a chat completions option" in str(refused.value)
+    assert any(f"'{key}'" in str(refused.value) for key in extra)
+
+
+async def test_allowed_tools_are_the_responses_apis(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    allowed: Any = {
+        "type": "allowed_tools",
+        "allowed_tools": {
+            "mode": "required",
+            "tools": [TOOLS[0] | {"function": {"name": "lookup"}}],
+        },
+    }
+    await sdk.chat.completions.create(model="pro", messages=HELLO, tools=TOOLS, tool_choice=allowed)
+
+    assert sent(fake, "gpt-5-pro").body["tool_choice"] == {
+        "type": "allowed_tools",
+        "mode": "required",
+        "tools": [{"type": "function", "name": "lookup"}],
+    }

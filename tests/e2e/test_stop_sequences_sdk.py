@@ -273,3 +273,32 @@ async def test_a_cut_stream_keeps_the_logprobs_of_the_text_it_shows(
         assert len("".join(tokens[:-1])) < len(shown) or not tokens
         assert len("".join(tokens)) >= len(shown)
     assert tokens == SHOWN_TOKENS
+
+
+EMOJI_TEXT = "one two three \N{SLIGHTLY SMILING FACE} four ### five six seven"
+# The emoji's two tokens are its bytes split, written escaped ("\\xf0\\x9f"): longer than
+# the one character they make, which the cut is counted in.
+EMOJI_TOKENS = ["one ", "two ", "three ", "\\xf0\\x9f", "\\x99\\x82 ", "four "]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_cut_answer_keeps_the_logprobs_of_an_emoji_split_over_tokens(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    """Tokens of part of a character (an emoji a byte-level tokenizer split) are placed by
+    their `bytes`, not by the length of their escaped `token`: every entry of the text shown
+    is kept, the call's and the stream's alike."""
+    fake.state.set_scenario(Scenario(content=EMOJI_TEXT))
+    asked: Any = {"model": "chain", "messages": HELLO, "stop": STOPS, "logprobs": True}
+    if stream:
+        chunks = [c async for c in await sdk.chat.completions.create(**asked, stream=True)]
+        choices = [c.choices[0] for c in chunks if c.choices]
+        text = "".join(c.delta.content or "" for c in choices)
+        entries = [e for c in choices if c.logprobs for e in c.logprobs.content or []]
+    else:
+        [choice] = (await sdk.chat.completions.create(**asked)).choices
+        text = choice.message.content or ""
+        entries = choice.logprobs.content or [] if choice.logprobs else []
+
+    assert text == "one two three \N{SLIGHTLY SMILING FACE} fou"
+    assert [e.token for e in entries] == EMOJI_TOKENS

@@ -58,7 +58,10 @@ _WHERE = {
     "server_tool_family": "_server_tools",
     "wanted_betas": "_server_tools",
 }
-__getattr__ = lazy_names(__name__, _WHERE)
+# Hidden from type checkers: a module `__getattr__` makes every name it lacks `Any` to them,
+# a misspelt import no error; they read the names above instead.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
     "BETA_KEY",

@@ -13,6 +13,7 @@ from router_service.engine import Idle, StreamGuard
 from router_service.engine._stream_guard import is_meaningful
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._base import UPSTREAM_ALIVE
 
 
 def chunk(text: str = "", finish: bool = False) -> chat_pb2.ChatCompletionChunk:
@@ -123,3 +124,32 @@ def test_usage_on_an_opening_chunk_is_not_something_the_caller_sees() -> None:
     opening.choices.add().delta.role = chat_pb2.ROLE_ASSISTANT
     assert not is_meaningful(opening)
     assert is_meaningful(chat_pb2.ChatCompletionChunk(usage=chat_pb2.Usage(prompt_tokens=3)))
+
+
+async def test_signs_of_life_hold_off_the_stall_and_are_not_relayed() -> None:
+    """An upstream at work (a model reasoning: UPSTREAM_ALIVE) is not stalled though nothing
+    comes to relay for longer than the window; the caller hears heartbeats meanwhile."""
+    clock = ManualClock()
+    step = asyncio.Event()
+
+    async def reasoning() -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+        yield chunk("a")
+        for _ in range(4):  # 4 × 4 s of reasoning: past the 10 s window, each within it
+            await step.wait()
+            step.clear()
+            clock.advance(4)
+            yield UPSTREAM_ALIVE
+        await step.wait()
+        yield chunk("b", finish=True)
+
+    guard = StreamGuard(clock, stall_s=10, heartbeat_s=1 / 64)  # heartbeats on a real timer
+    relayed: list[chat_pb2.ChatCompletionChunk] = []
+    beats = 0
+    async for item in guard.follow(reasoning()):
+        if isinstance(item, Idle):
+            beats += 1
+            step.set()  # the upstream's next step: the guard is waiting on it
+        else:
+            relayed += item
+    assert [c.choices[0].delta.text for c in relayed] == ["a", "b"]
+    assert beats >= 5

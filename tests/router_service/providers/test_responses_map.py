@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from clients import chat_params_from_openai
+from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._responses_map import (
     cannot_express,
@@ -62,6 +63,27 @@ def mapped(**chat: Any) -> dict[str, Any]:
                 "tool_choice": {"type": "function", "name": "f"},
             },
         ),
+        (
+            {
+                "tools": [{"type": "function", "function": FN}],
+                "tool_choice": {
+                    "type": "allowed_tools",
+                    "allowed_tools": {
+                        "mode": "required",
+                        "tools": [{"type": "function", "function": {"name": "f"}}],
+                    },
+                },
+            },
+            {
+                "tools": [{"type": "function", **FN}],
+                "tool_choice": {
+                    "type": "allowed_tools",
+                    "mode": "required",
+                    "tools": [{"type": "function", "name": "f"}],
+                },
+            },
+        ),
+        ({"modalities": ["text"]}, {}),  # what it answers anyway
         ({"parallel_tool_calls": True}, {}),  # not without tools
         ({"stop": ["x"], "stream_options": {"include_usage": True}}, {}),  # the router's, none
         ({"truncation": "auto"}, {"truncation": "auto"}),  # a Responses field: passed through
@@ -154,6 +176,11 @@ def test_messages_become_input_items(message: dict[str, Any], items: list[Any]) 
         ({"presence_penalty": 0.5}, "presence_penalty"),
         ({"frequency_penalty": 0.5}, "frequency_penalty"),
         ({"logit_bias": {"1": 2}}, "logit_bias"),
+        ({"modalities": ["text", "audio"], "audio": {"voice": "alloy", "format": "wav"}},
+         "audio"),
+        ({"modalities": ["text", "audio"]}, "modalities"),
+        ({"prediction": {"type": "content", "content": "x"}}, "prediction"),
+        ({"web_search_options": {}}, "web_search_options"),
         ({"messages": [{"role": "user", "content": [_audio := {"type": "input_audio",
           "input_audio": {"data": "AA==", "format": "wav"}}]}]}, "messages"),
     ],
@@ -169,6 +196,19 @@ def test_what_it_cannot_carry_is_unsupported_input(chat: dict[str, Any], param: 
 def test_what_it_carries_is_expressible() -> None:
     body = {"model": "m", "messages": [USER], "n": 1, "logprobs": False, "stop": ["x"]}
     assert cannot_express(chat_params_from_openai(body)[0]) is None
+    body["modalities"] = ["text"]
+    assert cannot_express(chat_params_from_openai(body)[0]) is None
+
+
+def test_allowed_tools_of_other_kinds_are_unsupported() -> None:
+    choice = {"type": "allowed_tools", "allowed_tools": {
+        "mode": "auto", "tools": [{"type": "custom", "custom": {"name": "c"}}]}}  # fmt: skip
+    with pytest.raises(UpstreamFailure) as caught:
+        mapped(tools=[{"type": "function", "function": FN}], tool_choice=choice)
+
+    assert caught.value.outcome is Outcome.UNSUPPORTED_INPUT
+    assert caught.value.upstream_error is not None
+    assert caught.value.upstream_error["param"] == "tool_choice"
 
 
 def response(output: list[Any], **fields: Any) -> dict[str, Any]:
@@ -274,6 +314,28 @@ def test_the_stream() -> None:
     finish, last = chunks[-2:]
     assert finish["choices"][0]["finish_reason"] == "tool_calls"
     assert last["choices"] == [] and last["usage"]["completion_tokens"] == 9
+
+
+def test_several_reasoning_items_are_paragraphs() -> None:
+    """As the unary answer joins their summaries: a blank line between two items' reasoning."""
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {"id": "r", "model": "m", "created_at": 1}},
+        {"type": "response.output_item.added", "item": {"type": "reasoning", "id": "rs_1"}},
+        {"type": "response.reasoning_summary_part.added", "summary_index": 0},
+        {"type": "response.reasoning_summary_text.delta", "delta": "one"},
+        {"type": "response.output_item.added", "item": {"type": "reasoning", "id": "rs_2"}},
+        {"type": "response.reasoning_summary_part.added", "summary_index": 0},
+        {"type": "response.reasoning_summary_text.delta", "delta": "two"},
+    ]
+    stream = ResponsesStream("m", 1)
+    chunks = [chunk for event in events for chunk in stream.feed(event)]
+    reasoning = "".join(c["choices"][0]["delta"].get("reasoning_content", "") for c in chunks)
+
+    assert reasoning == "one\n\ntwo"
+    thought = {"type": "reasoning", "summary": [{"type": "summary_text", "text": "one"}]}
+    second = {"type": "reasoning", "summary": [{"type": "summary_text", "text": "two"}]}
+    answer = completion_from_response(response([thought, second]))
+    assert answer["choices"][0]["message"]["reasoning_content"] == reasoning
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,50 @@
+"""Packages whose names are imported on first use (clients/_lazy.py) still tell a type checker
+exactly which names they have: a misspelt or removed name is mypy's error, as it was when the
+packages imported their names eagerly, not a silent `Any` that fails at its first call."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+LAZY_PACKAGES = (
+    "clients",
+    "clients.codec.anthropic",
+    "clients.codec.gemini",
+    "clients.codec.ollama",
+    "router_service.config",
+    "router_service.telemetry",
+)
+
+
+def test_mypy_refuses_names_the_lazy_packages_do_not_have(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    lines = [f"from {package} import not_a_name_{i}" for i, package in enumerate(LAZY_PACKAGES)]
+    # Attribute reads as well as imports (the edge reads `gemini.METHODS` off the package).
+    lines += ["from clients.codec import gemini", "gemini.not_a_method_table"]
+    # A name each package does have passes: the probe is read against this checkout.
+    lines += ["from clients.codec.gemini import METHODS", "from clients import RouterClient"]
+    probe.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-error-summary",
+            str(probe),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    complaints = [line for line in done.stdout.splitlines() if ": error:" in line]
+    flagged = sorted(int(line.split(":")[1]) for line in complaints)
+    assert flagged == [*range(1, len(LAZY_PACKAGES) + 1), len(LAZY_PACKAGES) + 2], done.stdout
