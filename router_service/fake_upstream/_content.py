@@ -33,6 +33,12 @@ _ANTHROPIC_BLOCKS = frozenset(
     {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
     # A server tool's call and results, handed back in an assistant turn.
     | {"server_tool_use", "web_search_tool_result", "web_fetch_tool_result"}
+    # Those of the code the searches that filter with code ran (web_search_20260209…).
+    | {
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+    }
 )
 _ANTHROPIC_RESULT_BLOCKS = frozenset({"text", "image", "document"})
 _GEMINI_DATA = frozenset({"text", "inlineData", "fileData", "functionCall", "functionResponse"})

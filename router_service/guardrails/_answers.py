@@ -25,13 +25,21 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Literal
 
+import orjson
+
+from clients.codec.anthropic import CONTENT_KEY
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.config import GuardrailAction
 from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._finds import Found, screen_text, withhold
 from router_service.guardrails._rules import Rule
 from router_service.guardrails._stream import StreamScreen
-from router_service.guardrails._texts import TextSlot, message_texts, reasoning_texts
+from router_service.guardrails._texts import (
+    TextSlot,
+    json_object,
+    message_texts,
+    reasoning_texts,
+)
 from router_service.guardrails._transcripts import transcript_texts
 from router_service.telemetry import record_guardrail_matches
 
@@ -88,6 +96,7 @@ class AnswerGuard:
             return
         if any(slot.changed for slot in slots):
             choice.ClearField("logprobs_json")
+            _without_claude_blocks(choice.message)
 
     def transcript(self, result: media_pb2.MediaResult) -> tuple[str, ...]:
         """Screen a transcription's answer in place (`_transcripts`); the rules that acted.
@@ -140,6 +149,15 @@ class AnswerGuard:
             if redacted:
                 self._audit("answer_redacted", "guardrail:" + ",".join(redacted))
         return self._acted
+
+
+def _without_claude_blocks(message: chat_pb2.ChatMessage) -> None:
+    """A redacted message loses the content blocks a Claude deployment gave with it (server
+    tool blocks, cited text: `CONTENT_KEY`), which still say the text as it was: the answer is
+    the message's own, redacted, text (what the Messages API entrance says then too)."""
+    extra = json_object(message.extra_json) if CONTENT_KEY in message.extra_json else None
+    if extra is not None and extra.pop(CONTENT_KEY, None) is not None:
+        message.extra_json = orjson.dumps(extra).decode() if extra else ""
 
 
 def _noted(texts: Iterable[TextSlot], into: list[TextSlot]) -> Iterator[TextSlot]:

@@ -19,6 +19,10 @@ call is closed). Logprobs are dropped from a screened stream: their tokens are t
 The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their own; signed
 thinking blocks: whole) is screened too, and released before the answer that follows it.
 Content parts in a delta (no provider streams them) and other unmodelled keys are not screened.
+A Claude deployment's own block boundaries in a delta (a server tool block, a text block's
+start: `clients.codec.anthropic`'s BLOCK_KEY, TEXT_BLOCK_KEY) pass as they come, so what the
+choice's texts hold is released, screened, in a chunk of its own before them: else the text of
+the block before would reach the caller inside the block after (another text block, cited).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._finds import Found, counted, withhold
@@ -55,6 +60,8 @@ RELEASE_STEP_CHARS = 32
 _CONTEXT_CHARS = 32
 # A find still growing past this many held characters is acted on as it stands.
 MAX_HELD_CHARS = 65_536
+# How a delta's unmodelled keys name a Claude block boundary (see the module's docstring).
+_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"')
 
 Chunk = chat_pb2.ChatCompletionChunk
 # A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index |
@@ -190,7 +197,32 @@ class StreamScreen:
 
     def chunks(self, chunks: Sequence[Chunk]) -> list[Chunk]:
         """The chunks as the caller may see them; a chunk left with nothing to say is dropped."""
-        return [chunk for chunk in chunks if self._chunk(chunk)]
+        out: list[Chunk] = []
+        for chunk in chunks:
+            released = self._before_boundary(chunk)
+            if released is not None:
+                out.append(released)
+            if self._chunk(chunk):
+                out.append(chunk)
+        return out
+
+    def _before_boundary(self, chunk: Chunk) -> Chunk | None:
+        """The text its choices held, released in a chunk of its own, when `chunk` starts a
+        Claude block (a server tool's, a text block): that text is the block's before."""
+        before: Chunk | None = None
+        for choice in chunk.choices:
+            extra = choice.delta.extra_json
+            if not extra or choice.index in self._ended:
+                continue  # (most deltas: no unmodelled keys, one check)
+            if not any(key in extra for key in _BOUNDARIES):
+                continue
+            delta = chat_pb2.ChatMessage()
+            self._flush(choice.index, delta, set())
+            if delta.ByteSize():
+                if before is None:
+                    before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)
+                before.choices.add(index=choice.index, delta=delta)
+        return before
 
     def _chunk(self, chunk: Chunk) -> bool:
         if not chunk.choices:
@@ -309,7 +341,11 @@ class StreamScreen:
             if not rest:
                 continue
             what = key[1]
-            if what == "content":
+            if what in REASONING_KEYS:  # a reasoning text held while a Claude block began
+                extra = json_object(delta.extra_json) or {}
+                extra[str(what)] = str(extra.get(what) or "") + rest
+                delta.extra_json = orjson.dumps(extra).decode()
+            elif what == "content":
                 delta.text = delta.text + rest if delta.WhichOneof("content") == "text" else rest
             elif what == "refusal":
                 _set_refusal(delta, delta.refusal + rest)

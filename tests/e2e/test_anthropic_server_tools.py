@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 from anthropic.types import (
     CitationsWebSearchResultLocation,
@@ -25,6 +26,7 @@ from pydantic import TypeAdapter
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
 from tests.router_service.telemetry.spans import ended, events
 
 SEARCH: Any = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
@@ -136,6 +138,58 @@ async def test_a_streamed_web_search_is_claudes_event_sequence(
     assert message.usage.server_tool_use.web_search_requests == 1
 
 
+async def test_a_screened_stream_keeps_each_text_in_its_own_block(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A response guardrail holds the text back as it screens it; Claude's blocks do not wait:
+    the text before a server tool's call is released before the call, not in the cited text."""
+    screened = config(fake)
+    screened["guardrails"] = [
+        {"name": "pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]}
+    ]
+    edge = await start_edge(await start_router(screened))
+    fake.state.set_scenario(Scenario(tool_call=True))
+    request: Any = {"model": "mixed", "max_tokens": 256, "messages": [ASK], "tools": [SEARCH]}
+    async with anthropic.AsyncAnthropic(
+        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
+    ) as claude:
+        unary = await claude.messages.create(**request)
+        async with claude.messages.stream(**request) as stream:
+            message = await stream.get_final_message()
+    assert [b.type for b in unary.content] == SEARCHED
+    assert [b.model_dump() for b in message.content] == [b.model_dump() for b in unary.content]
+
+
+async def test_a_redacted_answer_does_not_carry_claudes_blocks_with_the_text_unredacted(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Claude's blocks say the answer's text as Claude wrote it: a redacted answer drops them,
+    for every caller (an OpenAI one sees the chat representation's own keys)."""
+    screened = config(fake)
+    screened["guardrails"] = [
+        {"name": "pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]}
+    ]
+    edge = await start_edge(await start_router(screened))
+    fake.state.set_scenario(Scenario(tool_call=True))
+    ask: Any = [{"role": "user", "content": "mail jane@example.com"}]
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        raw = await sdk.chat.completions.with_raw_response.create(
+            model="mixed", messages=ask, tools=[SEARCH]
+        )
+    assert "[REDACTED:email]" in raw.http_response.text
+    assert "jane@example.com" not in raw.http_response.text
+    async with anthropic.AsyncAnthropic(
+        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
+    ) as claude:
+        message = await claude.messages.create(
+            model="mixed", max_tokens=256, messages=ask, tools=[SEARCH]
+        )
+    assert [b.type for b in message.content] == ["text"]  # the README's known limit
+    assert "jane@example.com" not in message.model_dump_json()
+
+
 async def test_a_group_without_claude_refuses_naming_the_tool(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream
 ) -> None:
@@ -181,6 +235,46 @@ async def test_the_server_blocks_go_back_to_claude_intact_on_the_next_turns(
     assert sent is not None
     assert sent.body["messages"][1]["content"] == raw_content(raw) + raw_content(done_raw)
     assert sent.body["messages"][2]["role"] == "user"
+
+
+async def test_a_turn_of_the_searches_that_filter_with_code_goes_back_to_claude(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream
+) -> None:
+    """web_search_20260209 (and web_fetch_20260209) filter their results with code Claude runs
+    at Anthropic: the turn holds the code execution's call and result, and goes back whole."""
+    fake.state.set_scenario(Scenario(tool_call=True))
+    search: Any = {"type": "web_search_20260209", "name": "web_search"}
+    code = "srvtoolu_code_1"
+    turn: Any = {
+        "role": "assistant",
+        "content": [
+            {
+                "type": "server_tool_use",
+                "id": code,
+                "name": "bash_code_execution",
+                "input": {"command": "python filter.py"},
+            },
+            {
+                "type": "bash_code_execution_tool_result",
+                "tool_use_id": code,
+                "content": {
+                    "type": "bash_code_execution_result",
+                    "stdout": "kept",
+                    "stderr": "",
+                    "return_code": 0,
+                    "content": [],
+                },
+            },
+            {"type": "text", "text": "Filtered."},
+        ],
+    }
+    again: Any = {"role": "user", "content": "and tomorrow?"}
+    message = await claude.messages.create(
+        model="mixed", max_tokens=256, messages=[ASK, turn, again], tools=[search]
+    )
+    assert [b.type for b in message.content] == SEARCHED
+    sent = fake.state.last(model="claude-x")
+    assert sent is not None and sent.body["messages"][1]["content"] == turn["content"]
 
 
 async def test_web_fetch_takes_its_beta_flag_to_claude(

@@ -61,7 +61,16 @@ _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 # What a tool_result with `is_error: true` says first (Anthropic's flag has no OpenAI word).
 _TOOL_ERROR = "Error:"
 # Blocks of an assistant turn that only Claude reads: kept as the turn gave them (`CONTENT_KEY`).
-_SERVER_BLOCKS = ("server_tool_use", "web_search_tool_result", "web_fetch_tool_result")
+# The searches and fetches that filter their results with code (web_search_20260209,
+# web_fetch_20260209: "dynamic filtering") answer with that code's calls and results too.
+_SERVER_BLOCKS = (
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
+)
 
 
 def messages_request_from_anthropic(

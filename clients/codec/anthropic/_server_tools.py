@@ -41,8 +41,18 @@ JsonObject = dict[str, Any]
 _PASSED = re.compile(r"^(web_search|web_fetch)_\d{8}$")
 # The beta flags those tools may need (`web-fetch-2025-09-10`): the only ones forwarded.
 _PASSED_BETAS = ("web-search-", "web-fetch-")
-# Content blocks of a server tool's call and of its results (and their error forms).
-_SERVER_BLOCKS = frozenset({"server_tool_use", "web_search_tool_result", "web_fetch_tool_result"})
+# Content blocks of a server tool's call and of its results (and their error forms); the code
+# execution's of the versions that filter results with code (web_search_20260209…).
+_SERVER_BLOCKS = frozenset(
+    {
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+    }
+)
 
 # Where the chat representation carries what OpenAI's chat API cannot say (extra_json keys):
 # an assistant message's content blocks exactly as Claude gave them (an answer's, or a turn

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import orjson
 import pytest
 
 from clients.switchboard.v1 import chat_pb2
@@ -292,3 +293,35 @@ def test_a_hostile_answer_of_near_misses_is_scanned_in_linear_work() -> None:
     out.append(screen.feed(EMAIL, final=True))
     assert "".join(out) == hostile + "[REDACTED:email]"
     assert rule.scanned < 12 * len(hostile)
+
+
+def test_a_claude_block_boundary_releases_the_held_texts_before_it_screened() -> None:
+    """A Claude server tool block (or a text block's start) passes as it comes: the reasoning
+    or the text held before it are released, screened, in a chunk before it; a block rule's
+    find in them withholds the choice before the block goes out."""
+    screen = AnswerGuard((PII, SECRETS)).stream(1)
+    thought, said = f"ask {EMAIL}", f"mail {EMAIL} first"
+    call = {"anthropic_block": {"type": "server_tool_use", "id": "srvtoolu_1", "input": {}}}
+    cited = {"anthropic_text_block": {"type": "text", "text": "", "citations": []}}
+    chunks = [
+        _extra_chunk({"reasoning_content": thought}),
+        _extra_chunk(call),
+        _delta_chunk(0, text=said),
+        _extra_chunk(cited),
+    ]
+    out = [(c.choices[0].delta.text, c.choices[0].delta.extra_json) for c in screen.chunks(chunks)]
+    redacted = "[REDACTED:email]"
+    assert out == [
+        ("", orjson.dumps({"reasoning_content": thought.replace(EMAIL, redacted)}).decode()),
+        ("", chunks[1].choices[0].delta.extra_json),
+        (said.replace(EMAIL, redacted), ""),
+        ("", chunks[3].choices[0].delta.extra_json),
+    ]
+    blocked = AnswerGuard((SECRETS,)).stream(1)
+    [withheld] = blocked.chunks([_delta_chunk(0, text=f"key {AWS_KEY}"), _extra_chunk(call)])
+    assert withheld.choices[0].finish_reason_raw == "content_filter"
+    assert not withheld.choices[0].delta.extra_json  # the block did not go out
+
+
+def _extra_chunk(extra: dict[str, Any]) -> chat_pb2.ChatCompletionChunk:
+    return _delta_chunk(0, extra_json=orjson.dumps(extra).decode())
