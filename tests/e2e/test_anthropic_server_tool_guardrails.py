@@ -106,3 +106,17 @@ async def test_a_redact_rule_matching_inside_a_block_drops_the_blocks(
     assert stop == "end_turn"
     assert "Echo: fake news today" in streamed
     assert pattern not in streamed
+
+
+async def test_a_query_echoing_the_callers_words_is_screened_in_a_stream_too(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The search's query (the fake searches the caller's words) is screened in the streamed
+    `server_tool_use` block as in the text: its find drops that block and every later one."""
+    rule = {"name": "no-news", "patterns": ["fake news"], "action": "redact"}
+    unary, streamed = await _answers(fake, start_router, start_edge, rule, SEARCH)
+    assert [b["type"] for b in unary["content"]] == ["text"]
+    types, stop = _streamed_blocks(streamed)
+    assert types == ["text"] and stop == "end_turn"
+    assert "[REDACTED:pattern]" in streamed
+    assert "fake news" not in streamed and "fake news" not in json.dumps(unary)
