@@ -36,6 +36,7 @@ from clients.codec._request import chat_params_from_openai
 from clients.codec.anthropic._server_tools import (
     BETA_KEY,
     CONTENT_KEY,
+    SERVER_BLOCKS,
     has_server_blocks,
     server_tool_family,
     wanted_betas,
@@ -60,17 +61,6 @@ _KNOWN = frozenset(
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
 # What a tool_result with `is_error: true` says first (Anthropic's flag has no OpenAI word).
 _TOOL_ERROR = "Error:"
-# Blocks of an assistant turn that only Claude reads: kept as the turn gave them (`CONTENT_KEY`).
-# The searches and fetches that filter their results with code (web_search_20260209,
-# web_fetch_20260209: "dynamic filtering") answer with that code's calls and results too.
-_SERVER_BLOCKS = (
-    "server_tool_use",
-    "web_search_tool_result",
-    "web_fetch_tool_result",
-    "code_execution_tool_result",
-    "bash_code_execution_tool_result",
-    "text_editor_code_execution_tool_result",
-)
 
 
 def messages_request_from_anthropic(
@@ -221,10 +211,8 @@ def _assistant_turn(content: Any, path: str) -> JsonObject:
             calls.append(_tool_call(block, where))
         elif (kind == "thinking" and block.get("signature")) or kind == "redacted_thinking":
             thinking.append(block)
-        elif kind != "thinking" and kind not in _SERVER_BLOCKS:
-            invalid_value(
-                at(where, "type"), kind, ("text", "tool_use", "thinking", *_SERVER_BLOCKS)
-            )
+        elif kind != "thinking" and kind not in SERVER_BLOCKS:
+            invalid_value(at(where, "type"), kind, ("text", "tool_use", "thinking", *SERVER_BLOCKS))
     message: JsonObject = {"role": "assistant"}
     if has_server_blocks(blocks):
         # Unsigned thinking (another provider's reasoning) is dropped, as above.

@@ -27,6 +27,7 @@ __all__ = [
     "BLOCK_KEY",
     "CITATION_KEY",
     "CONTENT_KEY",
+    "SERVER_BLOCKS",
     "STOP_KEY",
     "TEXT_BLOCK_KEY",
     "has_server_blocks",
@@ -42,16 +43,16 @@ _PASSED = re.compile(r"^(web_search|web_fetch)_\d{8}$")
 # The beta flags those tools may need (`web-fetch-2025-09-10`): the only ones forwarded.
 _PASSED_BETAS = ("web-search-", "web-fetch-")
 # Content blocks of a server tool's call and of its results (and their error forms); the code
-# execution's of the versions that filter results with code (web_search_20260209…).
-_SERVER_BLOCKS = frozenset(
-    {
-        "server_tool_use",
-        "web_search_tool_result",
-        "web_fetch_tool_result",
-        "code_execution_tool_result",
-        "bash_code_execution_tool_result",
-        "text_editor_code_execution_tool_result",
-    }
+# execution's of the versions that filter results with code (web_search_20260209…). Kept as an
+# assistant turn gave them when it goes back to Claude (`CONTENT_KEY`), in this order when a
+# refusal lists what a turn may hold.
+SERVER_BLOCKS = (
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
 )
 
 # Where the chat representation carries what OpenAI's chat API cannot say (extra_json keys):
@@ -82,7 +83,7 @@ def has_server_blocks(blocks: Iterable[Any]) -> bool:
     for block in blocks:
         if not isinstance(block, Mapping):
             continue
-        if block.get("type") in _SERVER_BLOCKS or block.get("citations"):
+        if block.get("type") in SERVER_BLOCKS or block.get("citations"):
             return True
     return False
 
