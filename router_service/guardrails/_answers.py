@@ -5,9 +5,11 @@ answered and before the answer is cached or returned (the engine's Executor asks
 completions and Responses API calls are chat calls there too): a choice's text content and text
 parts, its refusal, its tool calls' and function call's arguments, and the reasoning its message
 carries (`reasoning_content`… in unmodelled keys; a find in a signed thinking block withholds
-the choice: a rewritten one would fail its signature when handed back). `redact` replaces a find by
-`[REDACTED:<detector>]` as on the request side; `block` withholds the choice (no content,
-refusal, calls, logprobs nor unmodelled keys) and ends it with finish_reason `content_filter`,
+the choice: a rewritten one would fail its signature when handed back), and the readable strings
+of the blocks a Claude deployment gave with it (`_claude_blocks`: a redact rule's find there
+drops them). `redact` replaces a find by `[REDACTED:<detector>]` as on the request side;
+`block` withholds the choice (no content, refusal, calls, logprobs nor unmodelled keys) and
+ends it with finish_reason `content_filter`,
 and the call still succeeds, as Azure OpenAI's output filter does. A choice a rule changed
 loses its logprobs (their tokens are the raw text). A stream is screened as it goes
 (`_stream.py`). A transcription's answer (RouterService.Media) is screened whole
@@ -31,6 +33,7 @@ from clients.codec.anthropic import CONTENT_KEY
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.config import GuardrailAction
 from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._claude_blocks import claude_block_texts
 from router_service.guardrails._finds import Found, screen_text, withhold
 from router_service.guardrails._rules import Rule
 from router_service.guardrails._stream import StreamScreen
@@ -85,7 +88,9 @@ class AnswerGuard:
     def _choice(self, choice: chat_pb2.Choice, field: str) -> None:
         slots: list[TextSlot] = []
         texts = chain(
-            message_texts((choice.message,), field), reasoning_texts(choice.message, field)
+            message_texts((choice.message,), field),
+            reasoning_texts(choice.message, field),
+            claude_block_texts(choice.message, field),
         )
         try:
             # Screened as walked: the reasoning's JSON is written again once its last is done.

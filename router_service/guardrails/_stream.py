@@ -18,7 +18,8 @@ choice ended and a block ended one, `cut` tells the relay to stop reading the up
 call is closed). Logprobs are dropped from a screened stream: their tokens are the raw text.
 The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their own; signed
 thinking blocks: whole) is screened too, and released before the answer that follows it.
-Content parts in a delta (no provider streams them) and other unmodelled keys are not screened.
+So are a Claude deployment's own blocks, each whole on its chunk (`_claude_blocks`). Content
+parts in a delta (no provider streams them) and other unmodelled keys are not screened.
 A Claude deployment's own block boundaries in a delta (a server tool block, a text block's
 start: `clients.codec.anthropic`'s BLOCK_KEY, TEXT_BLOCK_KEY) pass as they come, so what the
 choice's texts hold is released, screened, in a chunk of its own before them: else the text of
@@ -36,6 +37,7 @@ import orjson
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import Found, counted, withhold
 from router_service.guardrails._rules import Rule
 from router_service.guardrails._texts import REASONING_KEYS, json_object, reasoning_slots
@@ -184,7 +186,7 @@ class TextScreen:
 class StreamScreen:
     """One stream's choices, screened chunk by chunk (chunks are changed in place)."""
 
-    __slots__ = ("_choices", "_ended", "_guard", "_texts", "_withheld", "cut")
+    __slots__ = ("_blocks", "_choices", "_ended", "_guard", "_texts", "_withheld", "cut")
 
     def __init__(self, guard: AnswerGuard, choices: int) -> None:
         self._guard = guard
@@ -193,6 +195,7 @@ class StreamScreen:
         self._ended: set[int] = set()  # choices that finished or were withheld
         # Choices a find in reasoning blocks withheld: (rule, detector).
         self._withheld: dict[int, tuple[str, str]] = {}
+        self._blocks = StreamBlocks(guard)
         self.cut = False
 
     def chunks(self, chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -321,6 +324,9 @@ class StreamScreen:
                 self._guard.screen(reasoning_slots(blocks, f"choices[{index}].delta"))
             except GuardrailBlockedError as exc:
                 self._withheld[index] = (exc.guardrail, exc.detector)
+        withheld = self._blocks.screen(index, extra)
+        if withheld is not None:
+            self._withheld.setdefault(index, withheld)
         delta.extra_json = orjson.dumps(extra).decode() if extra else ""
 
     def _feed(self, key: Channel, text: str, final: bool, touched: set[Channel]) -> str:
