@@ -105,8 +105,8 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
     if body.get("tools"):
         tools = expect_list(body["tools"], "tools")
         out["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
-        flags = wanted_betas(betas)
-        if flags and any("function" not in tool for tool in out["tools"]):
+        flags = wanted_betas(betas, (str(tool.get("type", "")) for tool in out["tools"]))
+        if flags:
             out[BETA_KEY] = flags
     if body.get("tool_choice") is not None:
         out.update(_tool_choice(body["tool_choice"]))

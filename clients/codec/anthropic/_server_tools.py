@@ -88,9 +88,13 @@ def has_server_blocks(blocks: Iterable[Any]) -> bool:
     return False
 
 
-def wanted_betas(headers: Iterable[str]) -> list[str]:
+def wanted_betas(headers: Iterable[str], tool_types: Iterable[str]) -> list[str]:
     """The `anthropic-beta` values (comma-separated, in one header or several) that name a
-    server tool passed on. The rest is not forwarded: Claude Code sends flags of its own login
-    and features this translation does not carry, which a deployment's key may be refused."""
+    server tool of the request's (`tool_types`: its tools' types). The rest is not forwarded:
+    Claude Code sends flags of its own login, of features this translation does not carry and of
+    tools the request does not declare, which a deployment (Vertex AI's runs no web fetch) may
+    refuse."""
+    families = (server_tool_family(kind) for kind in tool_types)
+    prefixes = tuple(f"{family.replace('_', '-')}-" for family in families if family is not None)
     values = (value.strip() for header in headers for value in header.split(","))
-    return [value for value in values if value.startswith(_PASSED_BETAS)]
+    return [value for value in values if prefixes and value.startswith(prefixes)]

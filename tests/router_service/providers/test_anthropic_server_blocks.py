@@ -133,13 +133,17 @@ def test_a_turn_with_server_blocks_goes_back_to_claude_as_given() -> None:
     assert out["tools"] == [SEARCH] and out["messages"][1]["content"] == BLOCKS
 
 
-def test_only_the_server_tools_beta_flags_go_along_and_only_with_them() -> None:
+def test_only_the_declared_server_tools_beta_flags_go_along_and_only_with_them() -> None:
     headers = ["oauth-2025-04-20,web-fetch-2025-09-10", "interleaved-thinking-2025-05-14"]
-    assert wanted_betas(headers) == ["web-fetch-2025-09-10"]
+    assert wanted_betas(headers, ["web_fetch_20250910"]) == ["web-fetch-2025-09-10"]
+    assert wanted_betas(headers, ["web_search_20250305", "function"]) == []
     request = {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "?"}]}
-    assert openai_body({**request, "tools": [SEARCH]}, headers)["anthropic_beta"] == [
+    fetch = {"type": "web_fetch_20250910", "name": "web_fetch"}
+    assert openai_body({**request, "tools": [SEARCH, fetch]}, headers)["anthropic_beta"] == [
         "web-fetch-2025-09-10"
     ]
+    # Web search alone: the web-fetch flag stays behind (Vertex AI runs no web fetch).
+    assert "anthropic_beta" not in openai_body({**request, "tools": [SEARCH]}, headers)
     weather = {"name": "weather", "input_schema": {"type": "object"}}
     assert "anthropic_beta" not in openai_body({**request, "tools": [weather]}, headers)
 
