@@ -79,6 +79,10 @@ __all__ = [
 ]
 
 
+# A deployment's own settings: one object however many groups name it, so one value each.
+_ONE_PER_DEPLOYMENT = ("api", "base_model", "reasoning", "realtime", "context_window")
+
+
 class SwitchboardConfig(_Strict):
     """The whole file."""
 
@@ -159,7 +163,8 @@ class SwitchboardConfig(_Strict):
         problems: list[tuple[Location, str]] = []
         # One deployment is one object however many groups name it: one price too.
         prices: dict[str, tuple[str, PriceConfig | None]] = {}
-        apis: dict[str, tuple[str, str | None]] = {}  # one API too
+        # …and one of each setting of its own (what it is, not how a group routes to it).
+        settings: dict[tuple[str, str], tuple[str, object]] = {}
         for group_name, group in self.models.items():
             if group_name in self.providers or (
                 "/" in group_name and _is_deployment(self, group_name)
@@ -175,11 +180,15 @@ class SwitchboardConfig(_Strict):
                     where = ("models", group_name, "deployments", i, "api")
                     message = f"kind {kind} has no Responses API (only openai and azure have)"
                     problems.append((where, message))
-                first_api = apis.setdefault(dep.name, (group_name, dep.api))
-                if first_api[1] != dep.api:
-                    where = ("models", group_name, "deployments", i, "api")
-                    message = f"{dep.name} has another api in models.{first_api[0]}: give it one"
-                    problems.append((where, message))
+                for field in _ONE_PER_DEPLOYMENT:
+                    value = getattr(dep, field)
+                    first_in, first = settings.setdefault((dep.name, field), (group_name, value))
+                    if first != value:
+                        where = ("models", group_name, "deployments", i, field)
+                        message = (
+                            f"{dep.name} has another {field} in models.{first_in}: give it one"
+                        )
+                        problems.append((where, message))
                 first, price = prices.setdefault(dep.name, (group_name, self.price_of(dep)))
                 if price != self.price_of(dep):
                     where = ("models", group_name, "deployments", i, "price")
