@@ -235,7 +235,7 @@ def _build_groups(
     deployments: dict[str, Deployment] = {}
     groups: dict[str, Group] = {}
     for group_name, group in config.models.items():
-        members = []
+        members, weights = [], tuple(ref.weight for ref in group.deployments)
         for ref in group.deployments:
             if ref.name not in deployments:
                 deployments[ref.name] = Deployment(
@@ -255,18 +255,19 @@ def _build_groups(
                     ),
                 )
             members.append(deployments[ref.name])
-        groups[group_name] = Group(group_name, group.strategy, tuple(members))
+        groups[group_name] = Group(group_name, group.strategy, tuple(members), weights=weights)
     for pool_name, pool in config.pools.items():
-        seen: dict[str, Deployment] = {}
-        for member in pool.groups:
-            for deployment in groups[member].members:
-                seen.setdefault(deployment.name, deployment)
+        seen: dict[str, tuple[Deployment, float]] = {}  # each with its first group's weight
+        for member in (groups[name] for name in pool.groups):
+            for deployment, weight in zip(member.members, member.weights, strict=True):
+                seen.setdefault(deployment.name, (deployment, weight))
         groups[pool_name] = Group(
             pool_name,
             pool.strategy,
-            tuple(seen.values()),
+            tuple(deployment for deployment, _ in seen.values()),
             pool=pool_name,
             member_groups=tuple(pool.groups),
+            weights=tuple(weight for _, weight in seen.values()),
         )
     return deployments, groups
 

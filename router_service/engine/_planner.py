@@ -37,6 +37,9 @@ class Group:
     members: tuple[Deployment, ...]
     pool: str | None = None  # set when this "group" is a pool over groups
     member_groups: tuple[str, ...] = ()  # a pool's groups
+    # Each member's share under `weighted`, as this group gives it (a deployment named by two
+    # groups is one object, its weight each group's own); empty: the deployments' own.
+    weights: tuple[float, ...] = ()
 
 
 class Planner:
@@ -79,7 +82,7 @@ class Planner:
         group = self.resolve(ctx.requested_model)
         names = [d.name for d in group.members]
         indices, scores = await order(
-            group.strategy, names, [d.weight for d in group.members], self._stats, self._rng
+            group.strategy, names, _weights(group), self._stats, self._rng
         )
         ordered = [group.members[i] for i in indices]
         plan = Plan([], scores=scores, strategy=group.strategy, pool=group.pool)
@@ -189,3 +192,7 @@ def nothing_planned(ctx: RequestContext, plan: Plan) -> NoCapacityError:
         f"No deployment of `{ctx.requested_model}` may serve this request: {reasons}.",
         retry_after_s=None if usable is None else max(0.0, usable - ctx.clock.now()),
     )
+
+
+def _weights(group: Group) -> Sequence[float]:
+    return group.weights or [d.weight for d in group.members]
