@@ -234,9 +234,11 @@ def _build_groups(
     groups, and pools as groups over their member groups' deployments."""
     deployments: dict[str, Deployment] = {}
     groups: dict[str, Group] = {}
+    own = config.own_settings()
     for group_name, group in config.models.items():
         members, weights = [], tuple(ref.weight for ref in group.deployments)
-        for ref in group.deployments:
+        for named in group.deployments:
+            ref = own[named.name]
             if ref.name not in deployments:
                 deployments[ref.name] = Deployment(
                     ref.name,

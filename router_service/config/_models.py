@@ -152,6 +152,22 @@ class SwitchboardConfig(_Strict):
             raise Misplaced(problems)
         return self
 
+    def own_settings(self) -> dict[str, DeploymentRef]:
+        """Each deployment (by name) with its own settings as whichever group gave them (one
+        value each, checked at load): a group that leaves one unset takes another group's."""
+        merged: dict[str, DeploymentRef] = {}
+        for group in self.models.values():
+            for dep in group.deployments:
+                first = merged.setdefault(dep.name, dep)
+                given = {
+                    field: getattr(dep, field)
+                    for field in _ONE_PER_DEPLOYMENT
+                    if field in dep.model_fields_set and field not in first.model_fields_set
+                }
+                if given:  # model_copy marks them set: a third group's are then compared
+                    merged[dep.name] = first.model_copy(update=given)
+        return merged
+
     def price_of(self, dep: DeploymentRef) -> PriceConfig | None:
         """A deployment's price: its own, else its provider's; None: its calls have no cost."""
         if dep.price is not None:
@@ -181,6 +197,8 @@ class SwitchboardConfig(_Strict):
                     message = f"kind {kind} has no Responses API (only openai and azure have)"
                     problems.append((where, message))
                 for field in _ONE_PER_DEPLOYMENT:
+                    if field not in dep.model_fields_set:
+                        continue  # not given here: the one given elsewhere holds (own_settings)
                     value = getattr(dep, field)
                     first_in, first = settings.setdefault((dep.name, field), (group_name, value))
                     if first != value:

@@ -1,6 +1,7 @@
 """One deployment is one object however many groups name it: its own settings (what it is, not
-how a group routes to it) have one value, and a second group giving another is refused with its
-place, instead of the first group's silently winning."""
+how a group routes to it) have one value. A second group giving another is refused with its
+place, instead of the first group's silently winning; a group that leaves one unset takes the
+value another group gave."""
 
 from __future__ import annotations
 
@@ -27,9 +28,8 @@ auth: {{open: true}}
     ("field", "first", "second"),
     [
         ("base_model", "base_model: o3-mini", "base_model: gpt-4o"),
-        ("base_model", "base_model: o3-mini", "weight: 2"),
         ("reasoning", "reasoning: true", "reasoning: false"),
-        ("realtime", "realtime: true", "weight: 1"),
+        ("realtime", "realtime: false", "realtime: true"),
         ("context_window", "context_window: 128000", "context_window: 200000"),
     ],
 )
@@ -46,3 +46,10 @@ def test_the_same_settings_in_two_groups_and_a_weight_of_each_are_taken() -> Non
     config = parse_config(CONFIG.format(first=f"{same}, weight: 1", second=f"{same}, weight: 3"))
 
     assert [g.deployments[0].base_model for g in config.models.values()] == ["o3-mini"] * 2
+
+
+def test_a_setting_given_by_one_group_holds_for_the_deployment_in_every_group() -> None:
+    config = parse_config(CONFIG.format(first="weight: 1", second="context_window: 128000"))
+
+    own = config.own_settings()["azure/prod-reasoner"]
+    assert own.context_window == 128000 and own.base_model is None
