@@ -3,9 +3,9 @@ Differences between them are configuration (base URL, headers), not code."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -45,6 +45,11 @@ from router_service.providers._rerank import (
     rerank_served,
     voyage_rerank,
 )
+from router_service.providers._responses_custom import (
+    asks_encrypted_params,
+    carries_reasoning,
+    without_rejected_reasoning,
+)
 from router_service.providers._responses_map import completion_from_response, failure_status
 from router_service.providers._responses_map import failure_of as response_failure
 from router_service.providers._responses_map import request_body as responses_body
@@ -58,6 +63,8 @@ from router_service.providers._transport import (
     JsonObject,
     malformed,
 )
+
+T = TypeVar("T")
 
 
 class OpenAIAdapter(HttpAdapter):
@@ -186,18 +193,33 @@ class OpenAIAdapter(HttpAdapter):
         """Where the Responses API lives (`api: responses` deployments)."""
         return f"{self.api_base}/responses"
 
-    def _responses_body(self, call: ChatCall, *, stream: bool, summary: bool) -> dict[str, Any]:
-        return responses_body(self._chat_body(call), stream=stream, summary=summary)
+    def _responses_body(
+        self, call: ChatCall, *, stream: bool, summary: bool, reasoning: bool = True
+    ) -> dict[str, Any]:
+        chat = self._chat_body(call)
+        return responses_body(chat, stream=stream, summary=summary, reasoning=reasoning)
+
+    async def _responses_call(
+        self, call: ChatCall, send: Callable[[bool, bool], Awaitable[T]]
+    ) -> T:
+        """`send(summary, reasoning)`, made again without what the upstream refused: the
+        reasoning summary (learned), carried reasoning items it cannot read."""
+        carried = carries_reasoning(call.params)
+
+        async def with_summary(summary: bool) -> T:
+            return await without_rejected_reasoning(lambda kept: send(summary, kept), carried)
+
+        return await self.summaries.call(with_summary)
 
     async def _respond(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         """One completion on the Responses API."""
         url = self._responses_url(call.upstream_model)
 
-        async def send(summary: bool) -> JsonObject:
-            body = self._responses_body(call, stream=False, summary=summary)
+        async def send(summary: bool, reasoning: bool) -> JsonObject:
+            body = self._responses_body(call, stream=False, summary=summary, reasoning=reasoning)
             return await self._post_json(url, body, call.api_key, call.timeout_s)
 
-        data = await self.summaries.call(send)
+        data = await self._responses_call(call, send)
         failed = response_failure(data)
         if failed is not None:  # a 200 that says the response failed: a wrapped error
             raise self._failure(failure_status(failed), failed, {})
@@ -207,10 +229,10 @@ class OpenAIAdapter(HttpAdapter):
             raise malformed("response", exc) from exc
 
     async def _response_chunks(
-        self, response: httpx.Response, model: str
+        self, response: httpx.Response, model: str, keep_reasoning: bool
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
         """A Responses API stream as chat chunks; its failure events classified as errors."""
-        events = ResponsesStream(model, int(self.clock.now()))
+        events = ResponsesStream(model, int(self.clock.now()), keep_reasoning=keep_reasoning)
         async for _, event in json_events(response):
             failed = failure_of_event(event)
             if failed is not None:
@@ -297,14 +319,17 @@ class OpenAIAdapter(HttpAdapter):
             if call.api == "responses":
                 url = self._responses_url(call.upstream_model)
 
-                async def open_stream(summary: bool) -> httpx.Response:
+                async def open_stream(summary: bool, reasoning: bool) -> httpx.Response:
                     # The body is encoded here: not kept for as long as the stream is open.
-                    body = self._responses_body(call, stream=True, summary=summary)
+                    body = self._responses_body(
+                        call, stream=True, summary=summary, reasoning=reasoning
+                    )
                     opened = self._open_stream(url, body, call.api_key, call.timeout_s)
                     return await stack.enter_async_context(opened)
 
-                response = await self.summaries.call(open_stream)
-                yield self._response_chunks(response, call.upstream_model)
+                response = await self._responses_call(call, open_stream)
+                keep = asks_encrypted_params(call.params)
+                yield self._response_chunks(response, call.upstream_model, keep)
                 return
             yield self._chunks(await self._chat_response(call, stack))
 
