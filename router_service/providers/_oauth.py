@@ -298,6 +298,10 @@ class TokenAdapter(ProviderAdapter):
     def server_tools(self) -> frozenset[str]:
         return self.wire.server_tools
 
+    @property
+    def takes_custom_tools(self) -> bool:
+        return self.wire.takes_custom_tools
+
     def asks_stream_usage_of(self, upstream_model: str) -> bool:
         return self.wire.asks_stream_usage_of(upstream_model)
 

@@ -71,6 +71,10 @@ class OpenAIAdapter(HttpAdapter):
     kind = "openai"
     stop_cap_default = 4
 
+    @property
+    def takes_custom_tools(self) -> bool:
+        return True  # OpenAI's chat completions, Azure's
+
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
     ) -> None:
