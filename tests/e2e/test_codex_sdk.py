@@ -160,3 +160,31 @@ async def test_reasoning_the_upstream_cannot_read_is_left_out_not_fatal(
     refused, taken = fake.state.calls(model="gpt-codex-resp")
     assert [i.get("type") for i in refused.body["input"]].count("reasoning") == 1
     assert "reasoning" not in [i.get("type") for i in taken.body["input"]]
+
+
+async def test_a_chat_caller_s_custom_tool_is_emulated_on_anthropic(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(GROUPS["codex-claude"][1])
+    tool: Any = {"type": "custom", "custom": {"name": "apply_patch", "description": "Edits."}}
+    stream = await sdk.chat.completions.create(
+        model="codex-claude", messages=[{"role": "user", "content": "patch"}], tools=[tool],
+        stream=True,
+    )  # fmt: skip
+    calls = [c async for chunk in stream for c in chunk.choices[0].delta.tool_calls or []]
+
+    assert calls[0].model_extra == {"custom": {"name": "apply_patch", "input": ""}}
+    assert calls[0].type == "custom" and calls[0].function is None
+    assert "".join(c.model_extra["custom"]["input"] for c in calls) == PATCH
+
+
+async def test_a_tool_type_an_upstream_cannot_take_is_refused_by_name(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    tool: Any = {"type": "mystery", "mystery": {"name": "m"}}
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(
+            model="codex-claude", messages=[{"role": "user", "content": "hi"}], tools=[tool]
+        )
+
+    assert "'mystery'" in caught.value.message
