@@ -174,8 +174,9 @@ async def test_a_chat_caller_s_custom_tool_is_emulated_on_anthropic(
     calls = [c async for chunk in stream for c in chunk.choices[0].delta.tool_calls or []]
 
     assert calls[0].model_extra == {"custom": {"name": "apply_patch", "input": ""}}
-    assert calls[0].type == "custom" and calls[0].function is None
-    assert "".join(c.model_extra["custom"]["input"] for c in calls) == PATCH
+    first = calls[0].model_dump(exclude_none=True)
+    assert (first["type"], first["id"], "function" in first) == ("custom", "toolu_fake_1", False)
+    assert "".join((c.model_extra or {})["custom"]["input"] for c in calls) == PATCH
 
 
 async def test_a_tool_type_an_upstream_cannot_take_is_refused_by_name(
