@@ -7,7 +7,10 @@ them: ``response.created``, ``response.in_progress``, then per item ``output_ite
 failure ``error`` then ``response.failed``). Every event carries a ``sequence_number``.
 
 Chat deltas map onto items as they come: reasoning text (``reasoning_content``) is a
-``reasoning`` item, text a ``message`` item, each tool-call index a ``function_call`` item. A
+``reasoning`` item, text a ``message`` item, each tool-call index a ``function_call`` item (a
+``custom_tool_call`` for a custom tool's call). A Responses upstream's reasoning item (its
+``reasoning_items``, when encrypted reasoning was asked for) keeps its id, its text streamed as
+its summary (``response.reasoning_summary_text.delta``), and ends as the upstream gave it. A
 message or reasoning item is closed as soon as another kind of output starts; tool calls stay
 open until the end (a provider may interleave their argument deltas). A refusal (structured
 outputs' `refusal` delta) is a message item whose one part is a ``refusal``, streamed with
@@ -50,7 +53,11 @@ _DELTA_EVENTS = {
     "message": "response.output_text.delta",
     "refusal": "response.refusal.delta",
     "reasoning": "response.reasoning_text.delta",
+    "summary": "response.reasoning_summary_text.delta",
 }
+_PART_TYPES = {"reasoning": "reasoning_text", "summary": "summary_text"}
+# The events that open and close a text item's part: a reasoning summary's are its own.
+_PART_EVENTS = {"summary": "response.reasoning_summary_part"}
 
 # The prefix of each kind of call's delta and done events.
 _CALL_EVENTS = {
@@ -65,7 +72,9 @@ class _Open:
 
     index: int  # its output_index
     item_id: str
-    kind: str  # "message", "refusal", "reasoning", "function_call" or "custom_tool_call"
+    # "message", "refusal", "reasoning", "summary" (an upstream's reasoning item: its summary
+    # streamed), "function_call" or "custom_tool_call"
+    kind: str
     pieces: list[str] = field(default_factory=list)
     logprobs: list[dict[str, Any]] = field(default_factory=list)  # a message's, when asked
     call_id: str = ""
@@ -116,7 +125,8 @@ class ResponseEventStream:
                 events += self._reasoning_item(item)
             reasoning = reasoning_text(delta)
             if reasoning is not None:
-                events += self._text_delta("reasoning", reasoning)
+                summary = self._text is not None and self._text.kind == "summary"
+                events += self._text_delta("summary" if summary else "reasoning", reasoning)
             content = delta.get("content")
             if isinstance(content, str) and content:
                 logprobs = output_logprobs(choice) if self._logprobs else []
@@ -211,7 +221,7 @@ class ResponseEventStream:
 
     def _open_text(self, kind: str, item_id: str = "") -> list[Event]:
         """Open a text item; `item_id`: an upstream's reasoning item's id, kept."""
-        prefix = "rs" if kind == "reasoning" else "msg"
+        prefix = "rs" if kind in ("reasoning", "summary") else "msg"
         item = self._new(kind, prefix)
         item.item_id = item_id or item.item_id
         self._text = item
@@ -222,11 +232,12 @@ class ResponseEventStream:
             part = {"type": "refusal", "refusal": ""}
         else:
             snapshot = reasoning_item(item.item_id, "in_progress", None)
-            part = {"type": "reasoning_text", "text": ""}
+            part = {"type": _PART_TYPES[kind], "text": ""}
         self._output.append(snapshot)
+        opened = f"{_PART_EVENTS.get(kind, 'response.content_part')}.added"
         return [
             self._event("response.output_item.added", output_index=item.index, item=snapshot),
-            self._event("response.content_part.added", **self._where(item), part=part),
+            self._event(opened, **self._where(item), part=part),
         ]
 
     def _reasoning_item(self, item: dict[str, Any]) -> list[Event]:
@@ -236,7 +247,7 @@ class ResponseEventStream:
         events: list[Event] = []
         if self._text is None or self._text.item_id != item_id:
             events += self._close_text()
-            events += self._open_text("reasoning", item_id)
+            events += self._open_text("summary", item_id)
         if "encrypted_content" in item or "summary" in item:
             events += self._close_text(reasoning_output_item(item))
         return events
@@ -258,13 +269,15 @@ class ResponseEventStream:
             done = self._event("response.refusal.done", **where, refusal=text)
             final = message_item(item.item_id, item_status(self._finish), [part])
         else:
-            part = {"type": "reasoning_text", "text": text}
-            done = self._event("response.reasoning_text.done", **where, text=text)
+            part = {"type": _PART_TYPES[item.kind], "text": text}
+            name = _DELTA_EVENTS[item.kind].removesuffix(".delta")
+            done = self._event(f"{name}.done", **where, text=text)
             final = upstream or reasoning_item(item.item_id, "completed", text)
         self._output[item.index] = final
+        closed = f"{_PART_EVENTS.get(item.kind, 'response.content_part')}.done"
         return [
             done,
-            self._event("response.content_part.done", **where, part=part),
+            self._event(closed, **where, part=part),
             self._event("response.output_item.done", output_index=item.index, item=final),
         ]
 
@@ -315,7 +328,8 @@ class ResponseEventStream:
 
     @staticmethod
     def _where(item: _Open) -> dict[str, Any]:
-        return {"item_id": item.item_id, "output_index": item.index, "content_index": 0}
+        index = "summary_index" if item.kind == "summary" else "content_index"
+        return {"item_id": item.item_id, "output_index": item.index, index: 0}
 
     def _snapshot(self, status: str) -> dict[str, Any]:
         response = envelope(self._request, self._ids, self._created_at, self._model, status)

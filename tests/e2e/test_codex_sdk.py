@@ -36,9 +36,11 @@ def last_call(fake: FakeUpstream, group: str) -> CallRecord:
     return fake.state.calls(model=GROUPS[group][0])[-1]
 
 
-async def two_turns(sdk: openai.AsyncOpenAI, fake: FakeUpstream, group: str) -> tuple[Any, Any]:
-    """Turn 1 (patching) and turn 2 (the patch applied): each one's Response; each checked
-    the way Codex reads them."""
+async def two_turns(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, group: str
+) -> tuple[list[Any], Any, Any]:
+    """Turn 1 (patching) and turn 2 (the patch applied): turn 1's events, each one's Response;
+    each checked the way Codex reads them."""
     fake.state.set_scenario(GROUPS[group][1])
     events, first = await streamed(sdk, group, OPENING)
     call = next(item for item in first.output if item.type == "custom_tool_call")
@@ -52,7 +54,7 @@ async def two_turns(sdk: openai.AsyncOpenAI, fake: FakeUpstream, group: str) -> 
     output = {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Success."}
     _, second = await streamed(sdk, group, [*OPENING, *fed_back(first.output), output])
     assert second.output_text == "Added hello.txt."
-    return first, second
+    return events, first, second
 
 
 async def test_codex_on_a_chat_completions_deployment(
@@ -90,10 +92,13 @@ async def test_codex_on_a_chat_completions_deployment(
 async def test_codex_on_a_responses_deployment_keeps_its_reasoning(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
-    first, _ = await two_turns(sdk, fake, "codex-responses")
+    events, first, _ = await two_turns(sdk, fake, "codex-responses")
 
     reasoning = first.output[0]
     assert reasoning.type == "reasoning" and reasoning.id.startswith("rs_")
+    said = [e for e in events if e.type == "response.reasoning_summary_text.delta"]
+    assert "".join(e.delta for e in said) == "Patching."
+    assert {e.item_id for e in said} == {reasoning.id}
     assert reasoning.encrypted_content.startswith(ENCRYPTED_PREFIX)
     assert [part.text for part in reasoning.summary] == ["Patching."]
     body = last_call(fake, "codex-responses").body
