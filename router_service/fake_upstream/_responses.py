@@ -60,8 +60,9 @@ def tool_to_call(body: dict[str, Any], scenario: Scenario) -> str | None:
     if scenario.tool_name is not None:
         return scenario.tool_name
     first: Any = tools[0] if isinstance(tools[0], dict) else {}
-    # Accept the modern {"type": "function", "function": {...}} shape and the bare legacy one.
-    function: Any = first.get("function")
+    # Accept the modern {"type": "function", "function": {...}} shape (a custom tool's, under
+    # "custom") and the bare legacy one.
+    function: Any = first.get("function", first.get("custom"))
     if not isinstance(function, dict):
         function = first
     return str(function.get("name") or "tool")
