@@ -41,7 +41,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-def custom_of(value: Any) -> Mapping[str, Any] | None:
+def _custom_of(value: Any) -> Mapping[str, Any] | None:
     """The `custom` object of a chat tool, tool choice or call of a custom tool, else None."""
     if not isinstance(value, dict) or value.get("type") != "custom":
         return None
@@ -51,7 +51,7 @@ def custom_of(value: Any) -> Mapping[str, Any] | None:
 
 def custom_tool(tool: Mapping[str, Any]) -> JsonObject | None:
     """The Responses form of a chat custom tool; None for another tool."""
-    custom = custom_of(tool)
+    custom = _custom_of(tool)
     if custom is None:
         return None
     out: JsonObject = {"type": "custom", "name": custom.get("name")}
@@ -66,7 +66,7 @@ def custom_tool(tool: Mapping[str, Any]) -> JsonObject | None:
 
 
 def custom_choice(choice: Any) -> JsonObject | None:
-    custom = custom_of(choice)
+    custom = _custom_of(choice)
     return None if custom is None else {"type": "custom", "name": custom.get("name")}
 
 
@@ -74,7 +74,7 @@ def custom_call_items(message: Mapping[str, Any]) -> dict[str, JsonObject]:
     """The `custom_tool_call` item of each custom call of an assistant message, by call id."""
     items: dict[str, JsonObject] = {}
     for call in message.get("tool_calls") or ():
-        custom = custom_of(call)
+        custom = _custom_of(call)
         if custom is not None:
             call_id = str(call.get("id", ""))
             items[call_id] = {
