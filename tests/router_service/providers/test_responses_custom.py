@@ -67,7 +67,7 @@ def test_the_stream_s_custom_call_and_reasoning_items(keep: bool) -> None:
     stream = ResponsesStream("m", 1, keep_reasoning=keep)
     reasoning = {"type": "reasoning", **KEPT}
     call = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "c1", "name": "apply_patch"}
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "response.created", "response": {"id": "resp_1"}},
         {"type": "response.output_item.added", "item": {"type": "reasoning", "id": "rs_1"}},
         {"type": "response.output_item.done", "item": reasoning},
