@@ -67,7 +67,7 @@ class CloudflareAdapter(OpenAIAdapter):
 
     @property
     def takes_custom_tools(self) -> bool:
-        return False  # Workers AI's models take function tools only
+        return bool(self.config.custom_tools)  # Workers AI's models take function tools only
 
     @property
     def account_base(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -73,7 +73,11 @@ class OpenAIAdapter(HttpAdapter):
 
     @property
     def takes_custom_tools(self) -> bool:
-        return True  # OpenAI's chat completions, Azure's
+        """OpenAI's own API takes custom tools; an OpenAI-compatible server, as configured."""
+        configured = self.config.custom_tools
+        if configured is not None:
+            return configured
+        return urlsplit(self.config.base_url).hostname == "api.openai.com"
 
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock

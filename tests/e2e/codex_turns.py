@@ -64,11 +64,14 @@ GROUPS = {
                                                    tool_input=PATCH, reasoning="Patching.")),
     "codex-claude": ("claude-codex", Scenario(tool_call=True, tool_name="apply_patch",
                                               tool_arguments={"input": PATCH})),
+    "codex-compatible": ("compatible-codex", Scenario(tool_call=True, tool_name="apply_patch",
+                                                      tool_arguments={"input": PATCH})),
 }  # fmt: skip
 
 
 def config(fake: FakeUpstream) -> dict[str, Any]:
     out = base_config(fake.base_url)
+    out["providers"]["alpha"]["custom_tools"] = True  # as OpenAI's own API (beta: a compatible one)
     out["providers"]["claude"] = {"kind": "anthropic", "base_url": fake.base_url, "keys": ["ka"]}
     out["models"] |= {
         "codex-chat": {"deployments": [{"provider": "alpha", "model": "gpt-codex-chat"}]},
@@ -76,6 +79,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
             "deployments": [{"provider": "alpha", "model": "gpt-codex-resp", "api": "responses"}]
         },
         "codex-claude": {"deployments": [{"provider": "claude", "model": "claude-codex"}]},
+        "codex-compatible": {"deployments": [{"provider": "beta", "model": "compatible-codex"}]},
     }
     return out
 

@@ -160,7 +160,9 @@ async def test_a_streamed_transcript_is_screened_as_it_goes(
 async def test_a_streamed_custom_tool_call_s_input_is_screened(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
-    fake.state.set_scenario(Scenario(tool_call=True, tool_input=f"{PROSE}mail {EMAIL}. {PROSE}"))
+    # `chain`'s upstreams are OpenAI-compatible servers: the tool is emulated as a function.
+    patch = f"{PROSE}mail {EMAIL}. {PROSE}"
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"input": patch}))
     tool: Any = {"type": "custom", "name": "apply_patch", "description": "Edits files."}
     stream = await sdk.responses.create(model="chain", input="patch", tools=[tool], stream=True)
     events = [event async for event in stream]

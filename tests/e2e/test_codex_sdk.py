@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import orjson
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -194,3 +195,16 @@ async def test_a_tool_type_an_upstream_cannot_take_is_refused_by_name(
         )
 
     assert "'mystery'" in caught.value.message
+
+
+async def test_an_openai_compatible_server_gets_custom_tools_emulated(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    await two_turns(sdk, fake, "codex-compatible")
+
+    body = last_call(fake, "codex-compatible").body
+    assert body["tools"][1]["type"] == "function"
+    assert body["tools"][1]["function"]["parameters"]["required"] == ["input"]
+    call = body["messages"][-2]["tool_calls"][0]
+    assert (call["type"], call["function"]["name"]) == ("function", "apply_patch")
+    assert orjson.loads(call["function"]["arguments"]) == {"input": PATCH}
