@@ -153,12 +153,14 @@ def input_of(arguments: str) -> str:
     return text if isinstance(text, str) else arguments
 
 
-def inexpressible_tool(params: chat_pb2.ChatParams, kind: str) -> UpstreamFailure | None:
-    """The UNSUPPORTED_INPUT of a tool of a type an upstream without custom tools (of `kind`)
-    cannot take: not a function, not a custom tool (emulated), not an Anthropic server tool
-    (routed apart: _server_tools.py). Never dropped silently."""
+def inexpressible_tool(
+    params: chat_pb2.ChatParams, kind: str, types: frozenset[str]
+) -> UpstreamFailure | None:
+    """The UNSUPPORTED_INPUT of a tool of a type an upstream's format (of `kind`, carrying
+    `types`) cannot take: not a custom tool (emulated), not an Anthropic server tool (routed
+    apart: _server_tools.py). Never dropped silently."""
     for index, tool in enumerate(params.tools):
-        if tool.type in ("", "function", "custom") or server_tool_family(tool.type):
+        if tool.type in types or tool.type in ("", "custom") or server_tool_family(tool.type):
             continue
         return unsupported(
             f"tools[{index}]: tools of type {tool.type!r} cannot be sent to a {kind} "

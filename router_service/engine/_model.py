@@ -81,8 +81,9 @@ class Deployment:
         `cannot_express`, or the Responses API's), as the failure its call would raise."""
         if self.api == "responses":
             return responses_cannot_express(params)
-        if params.tools and not self.adapter.takes_custom_tools:
-            failure = inexpressible_tool(params, self.adapter.kind)
+        types = self.adapter.tool_types
+        if params.tools and types is not None:
+            failure = inexpressible_tool(params, self.adapter.kind, types)
             if failure is not None:
                 return failure
         return self.adapter.cannot_express(params)

@@ -3,9 +3,9 @@ Differences between them are configuration (base URL, headers), not code."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -47,8 +47,7 @@ from router_service.providers._rerank import (
 )
 from router_service.providers._responses_custom import (
     asks_encrypted_params,
-    carries_reasoning,
-    without_rejected_reasoning,
+    retried_without_refused,
 )
 from router_service.providers._responses_map import completion_from_response, failure_status
 from router_service.providers._responses_map import failure_of as response_failure
@@ -64,8 +63,6 @@ from router_service.providers._transport import (
     malformed,
 )
 
-T = TypeVar("T")
-
 
 class OpenAIAdapter(HttpAdapter):
     kind = "openai"
@@ -78,6 +75,10 @@ class OpenAIAdapter(HttpAdapter):
         if configured is not None:
             return configured
         return urlsplit(self.config.base_url).hostname == "api.openai.com"
+
+    @property
+    def tool_types(self) -> frozenset[str] | None:
+        return None  # an OpenAI-compatible server's own tools (Groq's browser_search…) pass
 
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
@@ -207,18 +208,6 @@ class OpenAIAdapter(HttpAdapter):
         chat = self._chat_body(call)
         return responses_body(chat, stream=stream, summary=summary, reasoning=reasoning)
 
-    async def _responses_call(
-        self, call: ChatCall, send: Callable[[bool, bool], Awaitable[T]]
-    ) -> T:
-        """`send(summary, reasoning)`, made again without what the upstream refused: the
-        reasoning summary (learned), carried reasoning items it cannot read."""
-        carried = carries_reasoning(call.params)
-
-        async def with_summary(summary: bool) -> T:
-            return await without_rejected_reasoning(lambda kept: send(summary, kept), carried)
-
-        return await self.summaries.call(with_summary)
-
     async def _respond(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         """One completion on the Responses API."""
         url = self._responses_url(call.upstream_model)
@@ -227,7 +216,7 @@ class OpenAIAdapter(HttpAdapter):
             body = self._responses_body(call, stream=False, summary=summary, reasoning=reasoning)
             return await self._post_json(url, body, call.api_key, call.timeout_s)
 
-        data = await self._responses_call(call, send)
+        data = await retried_without_refused(self.summaries, call.params, send)
         failed = response_failure(data)
         if failed is not None:  # a 200 that says the response failed: a wrapped error
             raise self._failure(failure_status(failed), failed, {})
@@ -335,7 +324,7 @@ class OpenAIAdapter(HttpAdapter):
                     opened = self._open_stream(url, body, call.api_key, call.timeout_s)
                     return await stack.enter_async_context(opened)
 
-                response = await self._responses_call(call, open_stream)
+                response = await retried_without_refused(self.summaries, call.params, open_stream)
                 keep = asks_encrypted_params(call.params)
                 yield self._response_chunks(response, call.upstream_model, keep)
                 return

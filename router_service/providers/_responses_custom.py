@@ -24,6 +24,7 @@ from clients.codec._responses_custom import ENCRYPTED, INCLUDE, REASONING_ITEMS
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers._mapping import JsonObject
+from router_service.providers._responses_summaries import SummaryRefusals
 
 __all__ = [
     "asks_encrypted",
@@ -35,6 +36,7 @@ __all__ = [
     "custom_tool",
     "reasoning_inputs",
     "reasoning_kept",
+    "retried_without_refused",
     "without_rejected_reasoning",
 ]
 
@@ -138,6 +140,21 @@ def rejects_reasoning(failure: UpstreamFailure) -> bool:
     if error.get("code") == "invalid_encrypted_content" or "encrypted content" in message:
         return True
     return "rs_" in message and ("not found" in message or "reasoning" in message)
+
+
+async def retried_without_refused(
+    summaries: SummaryRefusals,
+    params: chat_pb2.ChatParams,
+    send: Callable[[bool, bool], Awaitable[T]],
+) -> T:
+    """`send(summary, reasoning)`, made again without what the upstream refused: the reasoning
+    summary (learned: _responses_summaries.py), carried reasoning items it cannot read."""
+    carried = carries_reasoning(params)
+
+    async def with_summary(summary: bool) -> T:
+        return await without_rejected_reasoning(lambda kept: send(summary, kept), carried)
+
+    return await summaries.call(with_summary)
 
 
 async def without_rejected_reasoning(send: Callable[[bool], Awaitable[T]], carried: bool) -> T:
