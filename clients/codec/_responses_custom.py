@@ -40,8 +40,10 @@ __all__ = [
     "custom_tool",
     "drop_bare_reasoning",
     "joins_reasoning",
+    "named",
     "reasoning_items_of",
     "reasoning_output_item",
+    "required_strings",
 ]
 
 REASONING_ITEMS = "reasoning_items"
@@ -51,13 +53,27 @@ _FORMATS = ("text", "grammar")
 _SYNTAXES = ("lark", "regex")
 
 
-def custom_tool(tool: dict[str, Any], path: str) -> dict[str, Any]:
-    """A Responses ``custom`` tool (flat) as its chat-completions form."""
+def named(tool: dict[str, Any], path: str) -> dict[str, Any]:
+    """A tool's ``name`` (required) and ``description``, as a function or custom tool has them."""
     if tool.get("name") is None:
         missing(at(path, "name"))
-    custom: dict[str, Any] = {"name": expect_str(tool["name"], at(path, "name"))}
+    out: dict[str, Any] = {"name": expect_str(tool["name"], at(path, "name"))}
     if tool.get("description") is not None:
-        custom["description"] = expect_str(tool["description"], at(path, "description"))
+        out["description"] = expect_str(tool["description"], at(path, "description"))
+    return out
+
+
+def required_strings(obj: dict[str, Any], path: str, *keys: str) -> list[str]:
+    """The string values of `keys` in an item, each required."""
+    for key in keys:
+        if obj.get(key) is None:
+            missing(at(path, key))
+    return [expect_str(obj[key], at(path, key)) for key in keys]
+
+
+def custom_tool(tool: dict[str, Any], path: str) -> dict[str, Any]:
+    """A Responses ``custom`` tool (flat) as its chat-completions form."""
+    custom = named(tool, path)
     if tool.get("format") is not None:
         custom["format"] = _format(tool["format"], at(path, "format"))
     return {"type": "custom", "custom": custom}
@@ -84,17 +100,8 @@ def custom_choice(obj: dict[str, Any], path: str) -> dict[str, Any]:
 
 def custom_call(obj: dict[str, Any], path: str) -> dict[str, Any]:
     """A ``custom_tool_call`` input item as the chat assistant message's tool call."""
-    for key in ("call_id", "name", "input"):
-        if obj.get(key) is None:
-            missing(at(path, key))
-    return {
-        "id": expect_str(obj["call_id"], at(path, "call_id")),
-        "type": "custom",
-        "custom": {
-            "name": expect_str(obj["name"], at(path, "name")),
-            "input": expect_str(obj["input"], at(path, "input")),
-        },
-    }
+    call_id, name, text = required_strings(obj, path, "call_id", "name", "input")
+    return {"id": call_id, "type": "custom", "custom": {"name": name, "input": text}}
 
 
 def custom_of(call: dict[str, Any]) -> dict[str, Any] | None:

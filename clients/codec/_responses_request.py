@@ -43,6 +43,7 @@ from clients.codec._responses_custom import (
     custom_call,
     drop_bare_reasoning,
     joins_reasoning,
+    required_strings,
 )
 from clients.codec._responses_include import LOGPROBS, include_values
 from clients.codec._responses_items import input_items_of
@@ -348,17 +349,8 @@ def content_part(part: Any, path: str) -> dict[str, Any]:
 
 
 def _function_call(obj: dict[str, Any], path: str) -> dict[str, Any]:
-    for key in ("call_id", "name", "arguments"):
-        if obj.get(key) is None:
-            missing(at(path, key))
-    return {
-        "id": expect_str(obj["call_id"], at(path, "call_id")),
-        "type": "function",
-        "function": {
-            "name": expect_str(obj["name"], at(path, "name")),
-            "arguments": expect_str(obj["arguments"], at(path, "arguments")),
-        },
-    }
+    call_id, name, arguments = required_strings(obj, path, "call_id", "name", "arguments")
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def _append_call(messages: list[dict[str, Any]], call: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from clients.codec._json import (
     invalid_value,
     missing,
 )
-from clients.codec._responses_custom import custom_choice, custom_tool
+from clients.codec._responses_custom import custom_choice, custom_tool, named
 from clients.errors import InvalidRequestError
 
 _TOOL_MODES = ("auto", "none", "required")
@@ -50,11 +50,7 @@ def _tool(value: Any, path: str) -> dict[str, Any]:
             "tools are.",
             param=at(path, "type"),
         )
-    if tool.get("name") is None:
-        missing(at(path, "name"))
-    function: dict[str, Any] = {"name": expect_str(tool["name"], at(path, "name"))}
-    if tool.get("description") is not None:
-        function["description"] = expect_str(tool["description"], at(path, "description"))
+    function = named(tool, path)
     if tool.get("parameters") is not None:
         function["parameters"] = expect_object(tool["parameters"], at(path, "parameters"))
     if tool.get("strict") is not None:
