@@ -27,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ._errors import EdgeError, error_body
 from ._json import dumps
+from ._one_write import HeadHeld
 
 __all__ = ["BODY_COMPLETE", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
 
@@ -44,6 +45,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     header_timeout_s: float = 10.0
     max_connections: int | None = None
     _header_timer: asyncio.TimerHandle | None = None
+    _held: HeadHeld | None = None  # the latest request's transport (`_one_write`)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -55,15 +57,25 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        before = self.cycle
         if self.max_connections is None or len(self.connections) <= self.max_connections:
             super().on_headers_complete()
-            return
-        # uvicorn starts the request's task with `self.app`; this one request gets the refusal.
-        app, self.app = self.app, _over_capacity
-        try:
-            super().on_headers_complete()
-        finally:
-            self.app = app
+        else:
+            # uvicorn starts the request's task with `self.app`; this request gets the refusal.
+            app, self.app = self.app, _over_capacity
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = app
+        cycle = self.cycle
+        if cycle is not before and cycle is not None:  # a request's cycle (not an upgrade)
+            # Its task has not run yet: every write of the response goes through the hold.
+            self._held = cycle.transport = HeadHeld(self.transport)  # type: ignore[assignment]
+
+    def send_400_response(self, msg: str) -> None:
+        if self._held is not None:  # a response's held head leaves before the 400
+            self._held.flush()
+        super().send_400_response(msg)
 
     def on_message_complete(self) -> None:
         # The scope is the running (or about to run) request's: the app sees the flag.
