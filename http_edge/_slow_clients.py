@@ -15,6 +15,8 @@ do this, so it does it:
   `connection: close`, through the app's own error handling, so telemetry counts it.
 - `edge.max_connections` (`EdgeHttpProtocol`): a request on a connection beyond it gets 503
   with OpenAI's error JSON (uvicorn's own `limit_concurrency` answers in plain text).
+
+The same protocol class holds each response's head until its first body bytes (`_one_write`).
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
                 self.app = app
         cycle = self.cycle
         if cycle is not before and cycle is not None:  # a request's cycle (not an upgrade)
-            # Its task has not run yet: every write of the response goes through the hold.
-            self._held = cycle.transport = HeadHeld(self.transport)  # type: ignore[assignment]
+            # Its task has not run yet: the response's head goes through the hold.
+            self._held = HeadHeld(cycle)
 
     def send_400_response(self, msg: str) -> None:
         if self._held is not None:  # a response's held head leaves before the 400
