@@ -47,7 +47,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     header_timeout_s: float = 10.0
     max_connections: int | None = None
     _header_timer: asyncio.TimerHandle | None = None
-    _held: HeadHeld | None = None  # the latest request's transport (`_one_write`)
+    _held: HeadHeld | None = None  # the latest request's head hold (`_one_write`)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
