@@ -40,6 +40,7 @@ from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import Found, counted, withhold
 from router_service.guardrails._rules import Rule
+from router_service.guardrails._texts import ANSWER_REASONING_KEYS as BLOCK_KEYS
 from router_service.guardrails._texts import REASONING_KEYS, json_object, reasoning_slots
 
 if TYPE_CHECKING:
@@ -326,7 +327,7 @@ class StreamScreen:
                     extra[key] = text
                 else:
                     extra.pop(key, None)
-        blocks = {k: v for k, v in extra.items() if k in REASONING_KEYS and not isinstance(v, str)}
+        blocks = {k: v for k, v in extra.items() if k in BLOCK_KEYS and not isinstance(v, str)}
         if blocks:
             try:
                 self._guard.screen(reasoning_slots(blocks, f"choices[{index}].delta"))

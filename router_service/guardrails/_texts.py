@@ -25,10 +25,12 @@ from typing import Any
 import orjson
 
 from clients import compaction_summary, encode_compaction
+from clients.codec._responses_custom import REASONING_ITEMS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 __all__ = [
+    "ANSWER_REASONING_KEYS",
     "REASONING_KEYS",
     "TextSlot",
     "chat_texts",
@@ -52,6 +54,8 @@ _JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"
 # mappings), `reasoning` and `reasoning_details` (OpenRouter), `thinking_blocks` (signed
 # Anthropic blocks, LiteLLM's name).
 REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details", "thinking_blocks")
+# And a Responses upstream's reasoning items (their summary's `text`; never the encrypted content).
+ANSWER_REASONING_KEYS = (*REASONING_KEYS, REASONING_ITEMS)
 # The text keys of a reasoning block (Anthropic's `thinking`, OpenRouter's `text`, `summary`).
 _REASONING_BLOCK_KEYS = frozenset(("thinking", "text", "summary"))
 # The fields of a media call (MediaParams.params_json) whose text reaches the upstream (a
@@ -235,10 +239,10 @@ def reasoning_texts(message: chat_pb2.ChatMessage, field: str) -> Iterator[TextS
 
 def reasoning_slots(extra: dict[str, Any], field: str) -> list[TextSlot]:
     """The reasoning in a message's unmodelled keys `extra`, as providers name it
-    (`REASONING_KEYS`): a string, or the texts of its blocks (`thinking`, `text`, `summary`;
+    (`ANSWER_REASONING_KEYS`): a string, or the texts of its blocks (`thinking`, `text`, `summary`;
     a signed block's not rewritable)."""
     slots: list[TextSlot] = []
-    for key in REASONING_KEYS:
+    for key in ANSWER_REASONING_KEYS:
         value = extra.get(key)
         if isinstance(value, str):
             slots.append(TextSlot(extra, key, (field, key), item=True))

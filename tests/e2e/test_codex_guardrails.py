@@ -12,7 +12,7 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
-from tests.e2e.codex_turns import APPLY_PATCH, config
+from tests.e2e.codex_turns import APPLY_PATCH, OPENING, config, request
 from tests.e2e.stream_harness import StartEdge
 
 EMAIL = "jane@example.com"
@@ -47,3 +47,24 @@ async def test_a_unary_custom_call_s_input_is_screened(
 
     [call] = [item for item in answer.output if item.type == "custom_tool_call"]
     assert call.input == f"+mail {REDACTED}"
+
+
+async def test_the_summary_of_a_responses_deployment_s_reasoning_is_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(reasoning=f"Write to {EMAIL}.", content="Done."))
+    answer = await sdk.responses.create(**request("codex-responses", OPENING, stream=False))
+
+    reasoning = answer.output[0]
+    assert reasoning.type == "reasoning" and reasoning.encrypted_content
+    assert [part.text for part in reasoning.summary] == [f"Write to {REDACTED}."]
+
+
+async def test_the_summary_of_a_streamed_reasoning_item_is_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(reasoning=f"Write to {EMAIL}.", content="Done."))
+    stream = await sdk.responses.create(**request("codex-responses", OPENING))
+    events = [event async for event in stream]
+
+    assert EMAIL not in "".join(event.model_dump_json() for event in events)
