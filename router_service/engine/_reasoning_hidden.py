@@ -85,7 +85,8 @@ def _without(extra_json: str) -> str | None:
         return None
     rest = {k: v for k, v in extra.items() if k not in REASONING_KEYS}
     if REASONING_ITEMS in rest:
-        rest[REASONING_ITEMS] = [{**i, "summary": []} for i in reasoning_items_of(rest)]
+        items = reasoning_items_of(rest)  # an item's opening (its id alone) stays as it is
+        rest[REASONING_ITEMS] = [{**i, "summary": []} if "summary" in i else i for i in items]
     return orjson.dumps(rest).decode() if rest else ""
 
 

@@ -52,3 +52,22 @@ async def test_a_hidden_stream_shows_no_summary_of_the_upstream_s_items(
 
     assert "Hi." in "".join(chunks)
     assert not [chunk for chunk in chunks if "secret" in chunk]
+
+
+async def test_a_hidden_responses_stream_has_each_reasoning_item_once(
+    sdk: openai.AsyncOpenAI,
+) -> None:
+    stream = await sdk.responses.create(
+        model="codex-responses",
+        input="hello",
+        include=["reasoning.encrypted_content"],
+        reasoning={"effort": "low"},
+        stream=True,
+        extra_body={"include_reasoning": False},
+    )
+    events = [event async for event in stream]
+    done = [e.item for e in events if e.type == "response.output_item.done"]
+
+    [reasoning] = [item for item in done if item.type == "reasoning"]
+    assert reasoning.summary == [] and reasoning.encrypted_content
+    assert THOUGHT not in "".join(e.model_dump_json() for e in events)
