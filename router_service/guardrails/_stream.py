@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from clients.codec._responses_custom import REASONING_ITEMS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
@@ -314,6 +315,7 @@ class StreamScreen:
             or delta.refusal
             or delta.tool_calls
             or delta.HasField("function_call")
+            or REASONING_ITEMS in delta.extra_json  # a Responses upstream's item: its own ends
         )
         held = [k for k in self._texts if k[0] == index and k[1] in REASONING_KEYS]
         if extra is None and not (held and (answering or final)):

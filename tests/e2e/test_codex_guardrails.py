@@ -68,3 +68,18 @@ async def test_the_summary_of_a_streamed_reasoning_item_is_screened(
     events = [event async for event in stream]
 
     assert EMAIL not in "".join(event.model_dump_json() for event in events)
+
+
+async def test_a_screened_stream_keeps_one_reasoning_item_with_its_summary(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The screen holds the summary's last characters back: they still go into its item.
+    fake.state.set_scenario(Scenario(reasoning=f"Write to {EMAIL}.", content="Done."))
+    stream = await sdk.responses.create(**request("codex-responses", OPENING))
+    events = [event async for event in stream]
+
+    done = [e.item for e in events if e.type == "response.output_item.done"]
+    assert [item.type for item in done] == ["reasoning", "message"]
+    said = [e for e in events if e.type == "response.reasoning_summary_text.delta"]
+    assert "".join(e.delta for e in said) == f"Write to {REDACTED}."
+    assert {e.item_id for e in said} == {done[0].id}
