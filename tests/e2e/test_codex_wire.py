@@ -27,9 +27,9 @@ def as_codex_sends(item: Any) -> dict[str, Any]:
     return out
 
 
-async def test_codex_s_reasoning_items_without_ids_reach_the_responses_deployment(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream
-) -> None:
+async def codex_turns(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> tuple[Any, Any]:
+    """A patching turn on the Responses deployment, then the next, its items fed back as Codex
+    sends them: the first turn's reasoning item, the second turn's Response."""
     fake.state.set_scenario(GROUPS["codex-responses"][1])
     _, first = await streamed(sdk, "codex-responses", OPENING)
     reasoning, call = first.output
@@ -37,6 +37,13 @@ async def test_codex_s_reasoning_items_without_ids_reach_the_responses_deploymen
     output = {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Success."}
     fed = [as_codex_sends(item) for item in first.output]
     _, second = await streamed(sdk, "codex-responses", [*OPENING, *fed, output])
+    return reasoning, second
+
+
+async def test_codex_s_reasoning_items_without_ids_reach_the_responses_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    reasoning, second = await codex_turns(sdk, fake)
 
     assert second.output_text == "Added hello.txt."
     sent = fake.state.calls(model="gpt-codex-resp")[-1].body["input"]
@@ -58,13 +65,7 @@ async def test_a_request_rule_leaves_encrypted_reasoning_as_it_is(
     async with openai.AsyncOpenAI(
         base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
     ) as sdk:
-        fake.state.set_scenario(GROUPS["codex-responses"][1])
-        _, first = await streamed(sdk, "codex-responses", OPENING)
-        reasoning, call = first.output
-        fake.state.set_scenario(Scenario(content="Added hello.txt."))
-        output = {"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Done."}
-        fed = [as_codex_sends(item) for item in first.output]
-        _, second = await streamed(sdk, "codex-responses", [*OPENING, *fed, output])
+        reasoning, second = await codex_turns(sdk, fake)
 
     assert second.output_text == "Added hello.txt."
     calls = fake.state.calls(model="gpt-codex-resp")
