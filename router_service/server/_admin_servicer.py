@@ -20,7 +20,7 @@ from router_service.server._client_keys import (
 )
 from router_service.server._clients import list_clients
 from router_service.server._errors import answered
-from router_service.server._list_jobs import LongJobs, cancel_client_batch, list_jobs
+from router_service.server._long_jobs import LongJobs
 from router_service.server._server_info import ServingRecord, server_info
 
 log = logging.getLogger("switchboard.router")
@@ -35,11 +35,15 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     async def ListJobs(
         self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListJobsResponse:
+        from router_service.server._list_jobs import list_jobs  # batches' modules: first use
+
         return await answered(context, list_jobs(self.runtime, self._jobs, request.limit))
 
     async def CancelClientBatch(
         self, request: pb.CancelClientBatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelClientBatchResponse:
+        from router_service.server._list_jobs import cancel_client_batch
+
         cancel = cancel_client_batch(self.runtime, self._jobs, request, context.peer())
         return await answered(context, cancel)
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -21,19 +22,21 @@ from router_service.config import ServerConfig, SwitchboardConfig
 from router_service.errors import ListenError, StoreUnavailableError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
-from router_service.server._background import BackgroundJobs
-from router_service.server._batches import BatchJobs
-from router_service.server._call_watch import CallWatches
 from router_service.server._generic import add_generic
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
-from router_service.server._list_jobs import LongJobs
+from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
 from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._tls import CertificateFiles
 from router_service.telemetry import server_interceptors
+
+if TYPE_CHECKING:
+    from router_service.server._background import BackgroundJobs
+    from router_service.server._batches import BatchJobs
+    from router_service.server._call_watch import CallWatches
 
 log = logging.getLogger("switchboard.router")
 
@@ -88,14 +91,13 @@ class RouterServer:
             options=server_options(cfg.max_message_bytes),
         )
         self._health = WatchedHealth()
-        # Background responses: owned by the process, stopped with it (after their grace).
-        self._jobs = BackgroundJobs()
-        self._batch_jobs = BatchJobs()  # batches: the same
-        self._router = RouterServicer(runtime, self._jobs, self._batch_jobs)
+        # Background responses, batches, realtime sessions: owned by the process, stopped with
+        # it (after their grace); each kind built by its first use.
+        self._long_jobs = LongJobs()
+        self._router = RouterServicer(runtime, self._long_jobs)
         # Facts of this process that outlive a reload's runtime (AdminService.GetServerInfo).
         self.record = ServingRecord()
-        long_jobs = LongJobs(self._jobs, self._batch_jobs, self._router.live_sessions)
-        self._admin = AdminServicer(runtime, self.record, long_jobs)
+        self._admin = AdminServicer(runtime, self.record, self._long_jobs)
         # Generic handlers only: a registered method costs every call a share (_generic.py).
         add_generic(
             router_service_pb2_grpc.add_RouterServiceServicer_to_server, self._router, self._server
@@ -125,7 +127,7 @@ class RouterServer:
             await self.runtime.issued_keys.refresh()
         self.runtime.start_background()
         # Batches whose replica stopped: taken over now and every few seconds (shared store).
-        self._batch_jobs.adopting(lambda: self.runtime)
+        self._long_jobs.adopt_batches(lambda: self.runtime)
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         tls = " (TLS)" if self.runtime.config.server.tls else ""
@@ -158,12 +160,12 @@ class RouterServer:
     @property
     def jobs(self) -> BackgroundJobs:
         """The background responses this process runs."""
-        return self._jobs
+        return self._long_jobs.background
 
     @property
     def batch_jobs(self) -> BatchJobs:
         """The batches this process runs."""
-        return self._batch_jobs
+        return self._long_jobs.batches
 
     @property
     def health_watchers(self) -> int:
@@ -173,7 +175,7 @@ class RouterServer:
     @property
     def call_watches(self) -> CallWatches:
         """The sidebands this router keeps on the WebRTC calls it made."""
-        return self._router.call_watches
+        return self._long_jobs.call_watches
 
     @property
     def address(self) -> str:
@@ -220,18 +222,14 @@ class RouterServer:
             try:
                 # Realtime sessions last up to an hour: told now (close 1012), their callers
                 # reconnect to another replica at once rather than being cut after the grace.
-                await asyncio.gather(self._drain(server), self._end_realtime_sessions())
+                await asyncio.gather(self._drain(server), self._long_jobs.end_sessions())
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
                 # Background responses and batches get the same grace as open calls, then are
                 # written failed (their replica stopped; a batch on a shared store is handed
                 # over to another replica instead), while the store is still open.
-                await asyncio.gather(
-                    self._server.stop(grace),
-                    self._jobs.shutdown(grace),
-                    self._batch_jobs.shutdown(grace),
-                )
+                await asyncio.gather(self._server.stop(grace), self._long_jobs.shutdown(grace))
             except asyncio.CancelledError:
                 # Asked again while draining (a second SIGTERM or Ctrl-C): stop waiting.
                 log.warning("router stopping now: open calls cancelled")
@@ -239,8 +237,7 @@ class RouterServer:
                 await self._server.stop(0)
                 raise
         finally:
-            await self._jobs.shutdown(0)
-            await self._batch_jobs.shutdown(0)
+            await self._long_jobs.shutdown(0)
             # Calls the stop cancelled still give their leases back: the store stays open
             # for them (server/_running.py).
             left = await self._auth.calls.settle(_SETTLE_S)
@@ -250,13 +247,6 @@ class RouterServer:
                 )
             await self.runtime.aclose()
         log.info("router stopped")
-
-    async def _end_realtime_sessions(self) -> None:
-        sessions = self._router.live_sessions
-        if len(sessions):
-            log.info("router stopping: ending %d realtime session(s) (1012)", len(sessions))
-        await sessions.restart_all()
-        await self._router.call_watches.stop_all()  # what they counted is settled
 
     async def _drain(self, server: ServerConfig) -> None:
         """Give the callers `server.drain_delay_s` to take this router out of their picks (calls
