@@ -8,7 +8,6 @@ import logging
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
-from clients.switchboard.v1 import admin_service_pb2_grpc as pb_grpc
 from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
@@ -26,7 +25,7 @@ from router_service.server._server_info import ServingRecord, server_info
 log = logging.getLogger("switchboard.router")
 
 
-class AdminServicer(pb_grpc.AdminServiceServicer):
+class AdminServicer:
     def __init__(self, runtime: Runtime, record: ServingRecord, jobs: LongJobs) -> None:
         self.runtime = runtime  # replaced whole by a config reload
         self._record = record

@@ -14,7 +14,6 @@ import grpc
 from clients import embedding_params_to_openai, to_grpc_status
 from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.auth import AuditEvent, audit, current_caller
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
@@ -32,7 +31,7 @@ from router_service.sessions import checked_session_id, session_id_for, session_
 from router_service.telemetry import chat_span, embed_span, media_span
 
 
-class RouterServicer(FeatureMethods, pb_grpc.RouterServiceServicer):
+class RouterServicer(FeatureMethods):
     """Chat, embeddings, media and routes here; the other APIs' methods by their feature
     servicers, built by their first calls (`_features.py`)."""
 

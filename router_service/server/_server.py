@@ -9,20 +9,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 
 from clients import LARGEST_ANSWER_BYTES
-from clients.switchboard.v1 import (
-    admin_service_pb2,
-    admin_service_pb2_grpc,
-    router_service_pb2,
-    router_service_pb2_grpc,
-)
+from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 from router_service.config import ServerConfig, SwitchboardConfig
 from router_service.errors import ListenError, StoreUnavailableError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
-from router_service.server._generic import add_generic
+from router_service.server._generic import add_service
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._long_jobs import LongJobs
@@ -40,10 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("switchboard.router")
 
-_SERVICE_NAMES = (
-    router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name,
-    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
-)
+_ROUTER_SERVICE = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"]
+_ADMIN_SERVICE = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"]
+_HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
+_SERVICE_NAMES = (_ROUTER_SERVICE.full_name, _ADMIN_SERVICE.full_name)
 
 
 # The shortest interval between a client's pings the router is built for; clients ping less often.
@@ -99,13 +94,9 @@ class RouterServer:
         self.record = ServingRecord()
         self._admin = AdminServicer(runtime, self.record, self._long_jobs)
         # Generic handlers only: a registered method costs every call a share (_generic.py).
-        add_generic(
-            router_service_pb2_grpc.add_RouterServiceServicer_to_server, self._router, self._server
-        )
-        add_generic(
-            admin_service_pb2_grpc.add_AdminServiceServicer_to_server, self._admin, self._server
-        )
-        add_generic(health_pb2_grpc.add_HealthServicer_to_server, self._health, self._server)
+        add_service(_ROUTER_SERVICE, self._router, self._server)
+        add_service(_ADMIN_SERVICE, self._admin, self._server)
+        add_service(_HEALTH_SERVICE, self._health, self._server)
         enable_reflection((*_SERVICE_NAMES, health.SERVICE_NAME), self._server)
         self.port = 0
         self._stopped = False
