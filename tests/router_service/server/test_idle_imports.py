@@ -59,7 +59,7 @@ def test_the_router_leaves_the_client_library_unloaded() -> None:
     # It takes the error contract and the codec from `clients`, never the client itself
     # (clients/_lazy.py), nor the generated stubs (its services are built from their
     # descriptors: server/_generic.py).
-    unwanted = ("clients._client", "clients._sync_client", "clients._stream")
+    unwanted: tuple[str, ...] = ("clients._client", "clients._sync_client", "clients._stream")
     unwanted += tuple(f"clients.switchboard.v1.{s}_service_pb2_grpc" for s in ("router", "admin"))
     assert loaded_by_a_started_router(*unwanted) == []
 
