@@ -10,6 +10,7 @@ import gc
 import gzip
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
+from types import FrameType
 from typing import Literal
 
 import httpx
@@ -166,7 +167,20 @@ _ANSWERS = {
     % (10, _PAYLOAD[:10], len(_PAYLOAD) - 10, _PAYLOAD[10:]),
     "/gzip": b"content-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(_GZIPPED), _GZIPPED),
     "/cut": b"content-length: %d\r\n\r\n%s" % (len(_PAYLOAD) + 10, _PAYLOAD),
+    "/headers": b"Content-Encoding: gzip\r\nX-Request-Id: r-1\r\nSet-Cookie: a=1\r\n"
+    b"set-cookie: b=2\r\nX-Note: caf\xe9\r\nContent-Length: %d\r\n\r\n%s"
+    % (len(_GZIPPED), _GZIPPED),
 }
+# What /headers answers, as its pairs (after the status line's content-type).
+_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"Content-Encoding", b"gzip"),
+    (b"X-Request-Id", b"r-1"),
+    (b"Set-Cookie", b"a=1"),
+    (b"set-cookie", b"b=2"),
+    (b"X-Note", b"caf\xe9"),
+    (b"Content-Length", b"%d" % len(_GZIPPED)),
+]
 
 
 @contextlib.asynccontextmanager
@@ -252,3 +266,43 @@ async def test_a_unary_answer_starts_no_async_generator() -> None:
                 sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
     assert response.json() == COMPLETION
     assert started == []
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_response_headers_are_what_httpx_makes_of_them(transport: str) -> None:
+    """Names as written, in order, repeated ones kept, a value's encoding found the same way
+    (latin-1 here), the body decoded by its Content-Encoding, whatever the names' case."""
+    expected = httpx.Headers(_HEADERS)
+    async with raw_upstream() as (base_url, _):
+        http = create_http_client(HttpConfig(transport=transport))  # type: ignore[arg-type]
+        async with http:
+            response = await send_upstream(http, _post(f"{base_url}/headers"))
+    assert response.headers.raw == expected.raw
+    assert response.headers.multi_items() == expected.multi_items()
+    assert response.headers.encoding == expected.encoding == "iso-8859-1"
+    assert response.headers.get_list("SET-COOKIE") == ["a=1", "b=2"]
+    assert response.headers["x-note"] == "caf\xe9"
+    assert response.json() == COMPLETION  # gunzipped
+
+
+async def test_lean_response_headers_are_normalized_by_no_call() -> None:
+    """The lean connection writes httpx's (name, lower-case name, value) triples as the headers
+    arrive: a response's `Headers` normalizes none of them anew (two calls a header)."""
+    normalized: list[str] = []
+
+    def seen(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code.co_name.startswith("_normalize_header"):
+            normalized.append(frame.f_code.co_name)
+
+    async with raw_upstream() as (base_url, _):
+        http = create_http_client(HttpConfig(transport="lean"))
+        async with http:
+            await send_upstream(http, _post(f"{base_url}/headers"))  # the connection, opened
+            request = _post(f"{base_url}/headers")  # httpx's way: its headers normalized
+            sys.setprofile(seen)
+            try:
+                response = await send_upstream(http, request)
+            finally:
+                sys.setprofile(None)
+    assert response.headers.raw == _HEADERS
+    assert normalized == []
