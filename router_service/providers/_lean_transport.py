@@ -319,7 +319,7 @@ def _head(request: httpx.Request) -> bytes:
     """Request line and headers as httpx built them (Host and Content-Length included)."""
     target = request.url.raw_path
     lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in request.headers.raw:
+    for name, _, value in request.headers._list:  # `headers.raw`, without its copy
         lines += (name, b": ", value, b"\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)
