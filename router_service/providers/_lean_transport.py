@@ -30,7 +30,7 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 
@@ -260,10 +260,10 @@ class _ResponseBody(httpx.AsyncByteStream):
                 return
             yield chunk
 
-    @property
-    def encoded(self) -> bool:
-        """Whether the body comes encoded (a Content-Encoding named): httpx decodes it."""
-        return self._conn.encoded
+    def whole(self) -> Callable[[], Awaitable[bytes]] | None:
+        """How to read the body whole straight from the connection (`read_whole`); None when
+        it comes encoded (a Content-Encoding named): httpx decodes it."""
+        return None if self._conn.encoded else self.read_all
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
@@ -290,15 +290,17 @@ async def read_whole(response: httpx.Response) -> None:
     """`response.aread()`. A body of ours that needs no decoding is read straight from the
     connection: httpx's way puts four async generators, two chunkers, a decoder and three
     context managers between them, ~4.5 % of the router's instructions for a unary call
-    (benchmarks/README.md, 2026-12-05). What httpx's `aread` leaves is left the same way: the
-    content (httpx's own attribute: `Response(content=...)` sets it too), the stream consumed,
-    closed, a read error naming its request."""
-    body = response.stream
-    if not isinstance(body, _ResponseBody) or body.encoded:
+    (benchmarks/README.md, 2026-12-05). So is one in an upstream call's span (`whole()` of
+    telemetry's `_EndingStream`: the span ended once it is read). What httpx's `aread` leaves
+    is left the same way: the content (httpx's own attribute: `Response(content=...)` sets it
+    too), the stream consumed, closed, a read error naming its request."""
+    whole = getattr(response.stream, "whole", None)  # ours, or a span's around ours
+    read = None if whole is None else whole()
+    if read is None:
         await response.aread()
         return
     try:
-        content = await body.read_all()
+        content = await read()
     except httpx.RequestError as exc:
         exc.request = response.request
         raise

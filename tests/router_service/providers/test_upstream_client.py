@@ -18,6 +18,10 @@ import orjson
 import pytest
 from aiohttp import web
 from multidict import CIMultiDictProxy
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from clients import chat_params_from_openai
 from router_service.clock import SYSTEM_CLOCK
@@ -26,6 +30,8 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import ChatCall, OpenAIAdapter, create_http_client
 from router_service.providers._http import UpstreamClient, send_upstream
+from router_service.providers._lean_transport import LeanTransport
+from router_service.telemetry._httpx import TracingTransport
 from router_service.telemetry._state import VERSION
 from tests.helpers import serve_app
 
@@ -314,3 +320,58 @@ async def test_lean_response_headers_are_normalized_by_no_call() -> None:
                 sys.setprofile(None)
     assert response.headers.raw == _HEADERS
     assert normalized == []
+
+
+Traced = tuple[UpstreamClient, LeanTransport, InMemorySpanExporter]
+
+
+@contextlib.asynccontextmanager
+async def traced_lean() -> AsyncIterator[
+    tuple[UpstreamClient, LeanTransport, InMemorySpanExporter]
+]:
+    """An upstream client on the lean transport inside upstream-call spans (tracing on)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    lean = LeanTransport(max_connections=2, max_keepalive_connections=2, keepalive_expiry_s=5.0)
+    try:
+        async with UpstreamClient(TracingTransport(lean, provider.get_tracer("t"))) as http:
+            yield http, lean, exporter
+    finally:
+        provider.shutdown()
+
+
+@pytest.mark.parametrize("answer", ["whole", "chunked", "gzip"])
+async def test_a_traced_unary_answer_is_read_whole(answer: str) -> None:
+    """In its span too, a unary answer is read straight from the connection (no async
+    generator; a gzipped one httpx's way); the span ends once it is read, the connection back."""
+    started: list[object] = []
+    firstiter, finalizer = sys.get_asyncgen_hooks()
+    async with raw_upstream() as (base_url, accepted), traced_lean() as (http, lean, spans):
+        await send_upstream(http, _post(f"{base_url}/{answer}"))  # the connection, opened
+        sys.set_asyncgen_hooks(firstiter=started.append, finalizer=finalizer)
+        try:
+            request = _post(f"{base_url}/{answer}")
+            response = await send_upstream(http, request)
+        finally:
+            sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
+        assert response.json() == COMPLETION
+        assert response.is_stream_consumed and response.is_closed and response.request is request
+        assert lean.idle_connections == 1
+        ended = spans.get_finished_spans()
+    assert accepted == [1]
+    assert answer == "gzip" or started == []
+    assert [span.attributes["http.response.status_code"] for span in ended] == [200, 200]  # type: ignore[index]
+
+
+async def test_a_traced_cut_answer_is_a_read_error_its_span_records() -> None:
+    async with raw_upstream() as (base_url, _), traced_lean() as (http, lean, spans):
+        request = _post(f"{base_url}/cut")
+        with pytest.raises(httpx.RemoteProtocolError) as caught:
+            await send_upstream(http, request)
+        assert lean.open_connections == 0  # closed, not given back
+        (span,) = spans.get_finished_spans()
+    assert caught.value.request is request
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "RemoteProtocolError"
+    assert span.status.status_code is StatusCode.ERROR
