@@ -9,6 +9,7 @@ from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import PriceConfig, TimeoutsConfig
 from router_service.config._routing import UpstreamApi
+from router_service.engine._custom_tools import inexpressible_tool
 from router_service.errors import UpstreamFailure
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
@@ -86,7 +87,17 @@ class Deployment:
         `cannot_express`, or the Responses API's), as the failure its call would raise."""
         if self.api == "responses":
             return responses_cannot_express(params)
+        types = self.adapter.tool_types
+        if params.tools and types is not None:
+            failure = inexpressible_tool(params, self.adapter.kind, types)
+            if failure is not None:
+                return failure
         return self.adapter.cannot_express(params)
+
+    @property
+    def takes_custom_tools(self) -> bool:
+        """Whether its upstream API takes custom tools (else the router emulates them)."""
+        return self.api == "responses" or self.adapter.takes_custom_tools
 
     @property
     def timeouts(self) -> TimeoutsConfig:

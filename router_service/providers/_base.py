@@ -137,6 +137,19 @@ class ProviderAdapter(ABC):
     stop_cap_default: int | None = None
 
     @property
+    def takes_custom_tools(self) -> bool:
+        """Whether its chat API takes OpenAI's custom (freeform) tools; the router emulates them
+        as function tools for the kinds that do not (engine/_custom_tools.py): most kinds."""
+        return False
+
+    @property
+    def tool_types(self) -> frozenset[str] | None:
+        """The chat tool types its format carries, besides custom tools (emulated) and
+        Anthropic's server tools (routed apart); a request with another is refused naming it,
+        never sent without it. None: any, passed on as sent (OpenAI's format)."""
+        return frozenset({"function"})
+
+    @property
     def server_tools(self) -> frozenset[str]:
         """The Anthropic server tools (`web_search`, `web_fetch`) its upstream runs itself: a
         request declaring one is routed to such deployments only. Most kinds run none."""
