@@ -83,9 +83,10 @@ class RouterServicer(FeatureMethods):
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
     ) -> pb.ChatResponse:
         try:
-            validate_chat(request.params)
+            written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            ctx.written = (request.params, written)
             screened_by = self._screening(ctx, "Chat", context)
             cache = self.runtime.cache.lookup(
                 "chat", ctx, request.params, _cache_mode(request), screened_by=screened_by
@@ -110,9 +111,10 @@ class RouterServicer(FeatureMethods):
         self, request: pb.ChatStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ChatStreamResponse]:
         try:
-            validate_chat(request.params)
+            written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            ctx.written = (request.params, written)
             screened_by = self._screening(ctx, "ChatStream", context)
             cache = self.runtime.cache.lookup(
                 "stream", ctx, request.params, _cache_mode(request), screened_by=screened_by
