@@ -50,7 +50,8 @@ def next_turn(first: Any) -> list[Any]:
 def claude_turn(fake: FakeUpstream) -> dict[str, Any]:
     """The assistant turn (the tool call) of the last call Claude received, and its body."""
     body = fake.state.calls(model=CLAUDE)[-1].body
-    return body["messages"][-2] | {"thinking": body.get("thinking")}
+    turn: dict[str, Any] = body["messages"][-2]
+    return turn | {"thinking": body.get("thinking")}
 
 
 async def test_streamed_codex_turns_keep_claude_thinking(
