@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,7 +32,10 @@ def post(http: httpx.AsyncClient, path: str, body: bytes, encoding: str) -> Any:
     return http.post(path, content=body, headers=headers)
 
 
-PACKERS = [("gzip", gzip.compress), ("deflate", zlib.compress)]
+PACKERS: list[tuple[str, Callable[[bytes], bytes]]] = [
+    ("gzip", gzip.compress),
+    ("deflate", zlib.compress),
+]
 
 
 @pytest.mark.parametrize(("encoding", "pack"), PACKERS)
