@@ -23,6 +23,7 @@ _EXPOSED_HEADERS = [
     "retry-after-ms",
     "x-request-id",  # the SDKs' `_request_id`, what a user quotes
     "request-id",  # Anthropic's SDKs' (`_request_id`)
+    "openai-processing-ms",
 ]
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
 import pytest
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle
+from tests.e2e.stream_harness import StartEdge
 
 
 async def test_chat(sdk: openai.AsyncOpenAI) -> None:
@@ -110,3 +114,31 @@ async def test_every_answer_has_a_request_id_the_sdk_reads(sdk: openai.AsyncOpen
     with pytest.raises(openai.NotFoundError) as caught:  # errors too
         await sdk.chat.completions.create(model="no-such-model", messages=messages)
     assert caught.value.request_id
+
+
+async def test_every_answer_says_how_long_it_took_as_openai_does(
+    router: RouterHandle, start_edge: StartEdge, fake: FakeUpstream
+) -> None:
+    """`openai-processing-ms`: from the request's arrival to its answer's headers."""
+    clock = ManualClock()
+    edge = await start_edge(router, clock=clock)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+
+        async def took() -> str:
+            messages: list[Any] = [{"role": "user", "content": "hi"}]
+            raw = await client.chat.completions.with_raw_response.create(
+                model="chain", messages=messages
+            )
+            return raw.headers["openai-processing-ms"]
+
+        fake.state.hold()
+        call = asyncio.create_task(took())
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the call upstream")
+        clock.advance(1.25)
+        fake.state.release()
+        answered = await call
+        listed = await client.models.with_raw_response.list()
+    assert answered == "1250"
+    assert listed.headers["openai-processing-ms"] == "0"
