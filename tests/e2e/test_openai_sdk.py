@@ -142,3 +142,21 @@ async def test_every_answer_says_how_long_it_took_as_openai_does(
         listed = await client.models.with_raw_response.list()
     assert answered == "1250"
     assert listed.headers["openai-processing-ms"] == "0"
+
+
+async def test_bounded_fields_sent_as_null_are_unset(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """The SDK sends a `None` argument as JSON null, which OpenAI reads as unset: so does the
+    router, which holds these fields to its ceilings (null exceeds none of them)."""
+    answer = await sdk.chat.completions.create(
+        model="chain",
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=None,
+        max_completion_tokens=None,
+        n=None,
+    )
+    assert answer.choices[0].message.content == "Echo: hi"
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None
+    assert not {"max_tokens", "max_completion_tokens", "n"} & record.body.keys()
