@@ -160,3 +160,14 @@ async def test_bounded_fields_sent_as_null_are_unset(
     record = fake.state.last(path="/chat/completions")
     assert record is not None
     assert not {"max_tokens", "max_completion_tokens", "n"} & record.body.keys()
+
+
+async def test_an_encoding_format_openai_has_not_is_refused(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Every deployment kind gives floats or base64: another format is no silent float list."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.embeddings.create(model="embedder", input="x", encoding_format="hex")  # type: ignore[arg-type]
+    assert caught.value.param == "encoding_format"
+    assert "'float', 'base64'" in caught.value.message
+    assert fake.state.last(path="/embeddings") is None
