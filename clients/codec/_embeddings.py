@@ -44,7 +44,8 @@ def embedding_params_from_openai(body: dict[str, Any]) -> embeddings_pb2.Embeddi
     """Parse a caller's embeddings body; raises :class:`InvalidRequestError`."""
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
-    typed, extra = split_known(body, _PARAM_KEYS)
+    # An option sent as null is unset (a caller's None), as OpenAI reads it.
+    typed, extra = split_known(body, _PARAM_KEYS, nullable=frozenset(_OPTIONAL))
     params = embeddings_pb2.EmbeddingParams()
     for key in ("model", "input"):
         if key not in typed:

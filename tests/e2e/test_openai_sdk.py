@@ -171,3 +171,15 @@ async def test_an_encoding_format_openai_has_not_is_refused(
     assert caught.value.param == "encoding_format"
     assert "'float', 'base64'" in caught.value.message
     assert fake.state.last(path="/embeddings") is None
+
+
+async def test_embedding_options_sent_as_null_are_unset(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    result = await sdk.embeddings.create(
+        model="embedder", input="x", extra_body={"dimensions": None, "user": None}
+    )
+    assert len(result.data[0].embedding) > 0
+    record = fake.state.last(path="/embeddings")
+    assert record is not None
+    assert not {"dimensions", "user"} & record.body.keys()
