@@ -15,6 +15,8 @@ do this, so it does it:
   `connection: close`, through the app's own error handling, so telemetry counts it.
 - `edge.max_connections` (`EdgeHttpProtocol`): a request on a connection beyond it gets 503
   with OpenAI's error JSON (uvicorn's own `limit_concurrency` answers in plain text).
+
+The same protocol class holds each response's head until its first body bytes (`_one_write`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ._errors import EdgeError, error_body
 from ._json import dumps
+from ._one_write import HeadHeld
 
 __all__ = ["BODY_COMPLETE", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
 
@@ -44,6 +47,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     header_timeout_s: float = 10.0
     max_connections: int | None = None
     _header_timer: asyncio.TimerHandle | None = None
+    _held: HeadHeld | None = None  # the latest request's head hold (`_one_write`)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -55,15 +59,25 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        before = self.cycle
         if self.max_connections is None or len(self.connections) <= self.max_connections:
             super().on_headers_complete()
-            return
-        # uvicorn starts the request's task with `self.app`; this one request gets the refusal.
-        app, self.app = self.app, _over_capacity
-        try:
-            super().on_headers_complete()
-        finally:
-            self.app = app
+        else:
+            # uvicorn starts the request's task with `self.app`; this request gets the refusal.
+            app, self.app = self.app, _over_capacity
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = app
+        cycle = self.cycle
+        if cycle is not before and cycle is not None:  # a request's cycle (not an upgrade)
+            # Its task has not run yet: the response's head goes through the hold.
+            self._held = HeadHeld(cycle)
+
+    def send_400_response(self, msg: str) -> None:
+        if self._held is not None:  # a response's held head leaves before the 400
+            self._held.flush()
+        super().send_400_response(msg)
 
     def on_message_complete(self) -> None:
         # The scope is the running (or about to run) request's: the app sees the flag.

@@ -9,7 +9,8 @@ query string, and no header is recorded at all (keys travel in headers).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import httpx
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -34,6 +35,25 @@ class _EndingStream(httpx.AsyncByteStream):
             self._span.set_attribute("error.type", type(exc).__qualname__)
             self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
             raise
+
+    def whole(self) -> Callable[[], Awaitable[bytes]] | None:
+        """How to read the body whole, when the inner stream has a way of its own (the lean
+        transport's: `read_whole`); else None (read through `__aiter__`)."""
+        whole = getattr(self._inner, "whole", None)
+        read = None if whole is None else whole()
+        return None if read is None else partial(self._read_whole, read)
+
+    async def _read_whole(self, read: Callable[[], Awaitable[bytes]]) -> bytes:
+        """`read()`, recorded as `__aiter__` records a failure; the span ends as `aclose` ends
+        it (the inner stream closes itself once read)."""
+        try:
+            return await read()
+        except Exception as exc:
+            self._span.set_attribute("error.type", type(exc).__qualname__)
+            self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            raise
+        finally:
+            self._span.end()
 
     async def aclose(self) -> None:
         try:
