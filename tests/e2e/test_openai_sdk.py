@@ -95,7 +95,9 @@ async def test_an_embedding_batch_larger_than_a_request_may_be(sdk: openai.Async
     """The answer's limit is not the request's: 1,100 × 2,048 values travel as ~18 MB of
     doubles from router to edge, past the 16 MiB every request is held to."""
     texts = [f"chunk {i}" for i in range(1100)]
-    result = await sdk.embeddings.create(
+    # ~40 MB of JSON made, parsed and written by four processes: more than the fixture's 10 s
+    # on a loaded two-core machine, so this one call may take a minute.
+    result = await sdk.with_options(timeout=60).embeddings.create(
         model="embedder", input=texts, dimensions=2048, encoding_format="float"
     )
     assert [len(e.embedding) for e in result.data] == [2048] * 1100
