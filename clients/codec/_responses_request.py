@@ -81,6 +81,15 @@ _TRANSLATED = frozenset(
     | {"max_output_tokens", "metadata", "temperature", "top_p", "parallel_tool_calls", "user"}
 )
 _MESSAGE_ROLES = ("user", "system", "developer", "assistant")
+# Chat's key → the Responses field it was set by, for a refusal of the router's shared chat
+# checks (`responses_field`). `messages[2]` is no input item's index (the instructions and a
+# previous response's turns come first): `input`, whole.
+_CALLERS_FIELDS = {
+    "max_completion_tokens": "max_output_tokens",
+    "messages": "input",
+    "reasoning_effort": "reasoning.effort",
+    "response_format": "text.format",
+}
 
 
 @dataclass(frozen=True)
@@ -177,6 +186,13 @@ def _background(body: dict[str, Any], store: bool) -> bool:
             param="store",
         )
     return True
+
+
+def responses_field(param: str | None) -> str | None:
+    """The Responses field that chat's `param` (in a router's refusal) stands for; None when
+    the caller wrote it so (`temperature`) or it names no field."""
+    key = (param or "").partition("[")[0].partition(".")[0]
+    return _CALLERS_FIELDS.get(key)
 
 
 def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:

@@ -16,6 +16,9 @@ from typing import Any
 
 import grpc
 
+from clients import to_grpc_status
+from router_service.server._errors import error_details
+
 __all__ = ["FeatureMethods"]
 
 
@@ -38,13 +41,14 @@ class _Deferred:
         if not self._streaming:
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                return await method()(request, context)
+                return await (await _served(method, context))(request, context)
 
             return unary
 
         async def streaming(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             # An async generator, as every streaming handler (OpenTelemetry's aio interceptor).
-            async with aclosing(method()(request, context)) as events:
+            served = await _served(method, context)
+            async with aclosing(served(request, context)) as events:
                 async for event in events:
                     yield event
 
@@ -64,6 +68,17 @@ def _method(servicer: Any, key: tuple[str, str], name: str) -> Callable[[], Any]
         return getattr(feature, name)
 
     return method
+
+
+async def _served(method: Callable[[], Any], context: grpc.aio.ServicerContext) -> Any:
+    """`method()`; a feature servicer that cannot be built (its module failing to import) ends
+    the call as any handler's unexpected error does (`error_details`: INTERNAL, logged), not
+    with gRPC's bare UNKNOWN quoting the exception. The next call tries anew."""
+    try:
+        return method()
+    except Exception as exc:
+        await context.abort_with_status(to_grpc_status(error_details(exc)))
+        raise
 
 
 _RESPONSES = ("_responses_servicer", "ResponsesServicer")

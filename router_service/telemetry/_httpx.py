@@ -26,6 +26,7 @@ class _EndingStream(httpx.AsyncByteStream):
     def __init__(self, inner: httpx.AsyncByteStream, span: Span) -> None:
         self._inner = inner
         self._span = span
+        self._ended = False  # the SDK warns of a second end: a failed whole read, then aclose
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -53,13 +54,18 @@ class _EndingStream(httpx.AsyncByteStream):
             self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
             raise
         finally:
-            self._span.end()
+            self._end()
 
     async def aclose(self) -> None:
         try:
             await self._inner.aclose()
         finally:
-            self._span.end()  # idempotent: a second end is ignored
+            self._end()
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._span.end()
 
 
 class TracingTransport(httpx.AsyncBaseTransport):

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import gzip
+import logging
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
 from types import FrameType
@@ -375,3 +376,15 @@ async def test_a_traced_cut_answer_is_a_read_error_its_span_records() -> None:
     assert span.attributes is not None
     assert span.attributes["error.type"] == "RemoteProtocolError"
     assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_traced_cut_answer_ends_its_span_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A failed read of a traced unary answer ends its span once: the response's close that
+    follows does not end it again (the SDK's "Calling end() on an ended span." warning, one
+    per failed upstream read)."""
+    async with raw_upstream() as (base_url, _), traced_lean() as (http, _lean, spans):
+        with caplog.at_level(logging.WARNING), pytest.raises(httpx.RemoteProtocolError):
+            await send_upstream(http, _post(f"{base_url}/cut"))
+        (span,) = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert [r.getMessage() for r in caplog.records if "ended span" in r.getMessage()] == []
