@@ -23,14 +23,19 @@ from clients.codec._responses_thinking import (
 )
 from clients.switchboard.v1 import chat_pb2
 
-__all__ = ["with_carried_thinking"]
+__all__ = ["carries_thinking", "with_carried_thinking"]
+
+
+def carries_thinking(params: chat_pb2.ChatParams) -> bool:
+    """Whether a message of `params` may carry this gateway's encoding of signed thinking."""
+    return any(m.extra_json and THINKING_PREFIX in m.extra_json for m in params.messages)
 
 
 def with_carried_thinking(params: chat_pb2.ChatParams, claude: bool) -> chat_pb2.ChatParams:
     """`params` with the signed thinking their messages carry as those turns'
     `thinking_blocks` (`claude`: the deployment takes them) or without it; `params` itself
     when they carry none."""
-    if not any(m.extra_json and THINKING_PREFIX in m.extra_json for m in params.messages):
+    if not carries_thinking(params):
         return params
     out = chat_pb2.ChatParams()
     out.CopyFrom(params)

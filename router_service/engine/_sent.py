@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clients.switchboard.v1 import chat_pb2
-from router_service.engine._carried_thinking import with_carried_thinking
+from router_service.engine._carried_thinking import carries_thinking, with_carried_thinking
 from router_service.engine._custom_tools import emulated, without_carried_reasoning
 from router_service.engine._model import Deployment
 from router_service.engine._reasoning_off import without_reasoning
@@ -22,8 +22,9 @@ def params_for(
     sent = params if deployment.reasoning else without_reasoning(params)
     if has_stops(sent):
         sent = beyond_cap(sent, deployment.stop_cap)[0]
-    claude = deployment.adapter.takes_thinking_blocks(deployment.upstream_model)
-    sent = with_carried_thinking(sent, claude)
+    if carries_thinking(sent):  # a plain request pays this test alone
+        claude = deployment.adapter.takes_thinking_blocks(deployment.upstream_model)
+        sent = with_carried_thinking(sent, claude)
     if deployment.api != "responses":
         sent = without_carried_reasoning(sent)
     return (sent, frozenset()) if deployment.takes_custom_tools else emulated(sent)
