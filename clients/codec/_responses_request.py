@@ -47,6 +47,7 @@ from clients.codec._responses_custom import (
 )
 from clients.codec._responses_include import LOGPROBS, include_values
 from clients.codec._responses_items import input_items_of
+from clients.codec._responses_thinking import check_thinking
 from clients.codec._responses_tools import text_options, tool_options
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
@@ -80,6 +81,15 @@ _TRANSLATED = frozenset(
     | {"max_output_tokens", "metadata", "temperature", "top_p", "parallel_tool_calls", "user"}
 )
 _MESSAGE_ROLES = ("user", "system", "developer", "assistant")
+# Chat's key → the Responses field it was set by, for a refusal of the router's shared chat
+# checks (`responses_field`). `messages[2]` is no input item's index (the instructions and a
+# previous response's turns come first): `input`, whole.
+_CALLERS_FIELDS = {
+    "max_completion_tokens": "max_output_tokens",
+    "messages": "input",
+    "reasoning_effort": "reasoning.effort",
+    "response_format": "text.format",
+}
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,13 @@ def _background(body: dict[str, Any], store: bool) -> bool:
     return True
 
 
+def responses_field(param: str | None) -> str | None:
+    """The Responses field that chat's `param` (in a router's refusal) stands for; None when
+    the caller wrote it so (`temperature`) or it names no field."""
+    key = (param or "").partition("[")[0].partition(".")[0]
+    return _CALLERS_FIELDS.get(key)
+
+
 def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
     """The scalar and object options, each to its chat-completions place."""
     for key in ("temperature", "top_p"):
@@ -265,6 +282,7 @@ def _add_item(messages: list[dict[str, Any]], obj: dict[str, Any], path: str) ->
     elif kind == "compaction":
         messages.append(compaction_message(obj, path))
     elif kind == "reasoning":
+        check_thinking(obj, path)
         add_reasoning(messages, obj, path)
     else:
         raise InvalidRequestError(

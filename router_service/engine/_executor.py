@@ -123,7 +123,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         ) -> chat_pb2.ChatCompletion:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
             sent, custom = params_for(deployment, params)
-            call = deployment.chat_call(lease.key.secret, sent, timeout)
+            call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
             try:
                 async with asyncio.timeout(timeout):
                     completion = await deployment.adapter.chat(call)
@@ -275,7 +275,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         deployment's first-chunk timeout (capped by the caller's deadline)."""
         timeouts = deployment.timeouts
         sent, custom = params_for(deployment, params)
-        call = deployment.chat_call(lease.key.secret, sent, ctx.attempt_timeout(timeouts.total_s))
+        timeout = ctx.attempt_timeout(timeouts.total_s)
+        call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
         opening: list[chat_pb2.ChatCompletionChunk] = []
         began, loop = self._clock.monotonic(), asyncio.get_running_loop()
         try:

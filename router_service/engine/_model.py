@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.clock import Clock
@@ -67,9 +67,15 @@ class Deployment:
         Responses API takes none."""
         return 0 if self.api == "responses" else self.adapter.stop_cap
 
-    def chat_call(self, api_key: str, params: chat_pb2.ChatParams, timeout_s: float) -> ChatCall:
-        """One attempt's call of this deployment (its upstream model, on its API)."""
-        return ChatCall(self.upstream_model, api_key, params, timeout_s, self.api, self.base_model)
+    def chat_call(
+        self, api_key: str, params: chat_pb2.ChatParams, timeout_s: float, ctx: RequestContext
+    ) -> ChatCall:
+        """One attempt's call of this deployment (its upstream model, on its API), with the body
+        `ctx` holds for these `params` (`RequestContext.take_body`)."""
+        body = ctx.take_body(params)
+        return ChatCall(
+            self.upstream_model, api_key, params, timeout_s, self.api, self.base_model, body
+        )
 
     @property
     def server_tools(self) -> frozenset[str]:
@@ -139,6 +145,16 @@ class RequestContext:
     banned_providers: set[str] = field(default_factory=set)
     # The response-side guardrails that screen this call's answer; None: none apply.
     answers: AnswerGuard | None = None
+    # A chat's params and the OpenAI body the servicer's check wrote of them (`validate_chat`),
+    # until the first attempt takes it.
+    written: tuple[chat_pb2.ChatParams, dict[str, Any]] | None = None
+
+    def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
+        """The body written of `params` (for `ChatCall.prepared`), for the first attempt only
+        (any later one writes its own: a use may change it), and only when that attempt sends
+        these very params (not a deployment's variant of them: `_params_for`)."""
+        written, self.written = self.written, None
+        return [written[1]] if written is not None and written[0] is params else None
 
     def remaining(self) -> float | None:
         if self.deadline is None:

@@ -15,7 +15,6 @@ from clients import (
     MEDIA_PATHS,
     UpstreamFormatError,
     chat_completion_from_openai,
-    chat_params_to_openai,
     chunk_from_openai,
     embedding_params_to_openai,
     embedding_result_from_openai,
@@ -181,7 +180,7 @@ class OpenAIAdapter(HttpAdapter):
     def _chat_body(
         self, call: ChatCall, *, stream: bool = False, ask_usage: bool = False
     ) -> dict[str, Any]:
-        body = chat_params_to_openai(call.params)
+        body = call.openai_body()
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
         if stream:
