@@ -124,12 +124,15 @@ class ResponseEventStream:
         events: list[Event] = []
         for choice in body["choices"][:1]:  # a Response has one output; `n` has no place here
             delta = choice.get("delta") or {}
-            for item in reasoning_items_of(delta):
-                events += self._reasoning_item(item)
+            items = reasoning_items_of(delta)
+            for item in items:  # an upstream's reasoning item opened: its summary goes into it
+                events += [] if _closes(item) else self._reasoning_item(item)
             reasoning = reasoning_text(delta)
             if reasoning is not None:
                 summary = self._text is not None and self._text.kind == "summary"
                 events += self._text_delta("summary" if summary else "reasoning", reasoning)
+            for item in items:  # closed after the summary beside it (what a screen held back)
+                events += self._reasoning_item(item) if _closes(item) else []
             if self._signed:
                 events += self._signed_thinking(signed_blocks(delta))
             content = delta.get("content")
@@ -253,7 +256,7 @@ class ResponseEventStream:
         if self._text is None or self._text.item_id != item_id:
             events += self._close_text()
             events += self._open_text("summary", item_id)
-        if "encrypted_content" in item or "summary" in item:
+        if _closes(item):
             events += self._close_text(reasoning_output_item(item))
         return events
 
@@ -360,3 +363,9 @@ class ResponseEventStream:
         event = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return event
+
+
+def _closes(item: dict[str, Any]) -> bool:
+    """Whether an upstream's reasoning item is its end (the whole item), not its opening (its
+    id alone)."""
+    return "encrypted_content" in item or "summary" in item
