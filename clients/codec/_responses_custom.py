@@ -35,6 +35,7 @@ __all__ = [
     "PRECEDES",
     "REASONING_ITEMS",
     "add_reasoning",
+    "closes_reasoning",
     "custom_call",
     "custom_call_item",
     "custom_choice",
@@ -180,6 +181,12 @@ def reasoning_items_of(message: dict[str, Any]) -> list[dict[str, Any]]:
     """The reasoning items a chat message (or delta) carries."""
     items = message.get(REASONING_ITEMS)
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def closes_reasoning(item: dict[str, Any]) -> bool:
+    """Whether a stream's reasoning item is its end (the whole item), not its opening (its id
+    alone, nothing of it to show yet)."""
+    return "encrypted_content" in item or "summary" in item
 
 
 def reasoning_output_item(item: dict[str, Any], status: str = "completed") -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from clients.codec._response import chunk_to_openai, usage_to_openai
 from clients.codec._responses_custom import (
+    closes_reasoning,
     custom_call_item,
     custom_of,
     reasoning_items_of,
@@ -126,13 +127,13 @@ class ResponseEventStream:
             delta = choice.get("delta") or {}
             items = reasoning_items_of(delta)
             for item in items:  # an upstream's reasoning item opened: its summary goes into it
-                events += [] if _closes(item) else self._reasoning_item(item)
+                events += [] if closes_reasoning(item) else self._reasoning_item(item)
             reasoning = reasoning_text(delta)
             if reasoning is not None:
                 summary = self._text is not None and self._text.kind == "summary"
                 events += self._text_delta("summary" if summary else "reasoning", reasoning)
             for item in items:  # closed after the summary beside it (what a screen held back)
-                events += self._reasoning_item(item) if _closes(item) else []
+                events += self._reasoning_item(item) if closes_reasoning(item) else []
             if self._signed:
                 events += self._signed_thinking(signed_blocks(delta))
             content = delta.get("content")
@@ -261,7 +262,7 @@ class ResponseEventStream:
         if self._text is None or self._text.item_id != item_id:
             events += self._close_text()
             events += self._open_text("summary", item_id)
-        if _closes(item):
+        if closes_reasoning(item):
             events += self._close_text(reasoning_output_item(item))
         return events
 
@@ -369,9 +370,3 @@ class ResponseEventStream:
         event = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return event
-
-
-def _closes(item: dict[str, Any]) -> bool:
-    """Whether an upstream's reasoning item is its end (the whole item), not its opening (its
-    id alone)."""
-    return "encrypted_content" in item or "summary" in item
