@@ -23,6 +23,7 @@ T = TypeVar("T")
 # header (HTTP's `deflate` is zlib's format), whichever the body has.
 _ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 _EITHER_HEADER = 32 + zlib.MAX_WBITS
+_PIECE = 4096  # compressed bytes per step
 
 
 def _too_large(limit: int) -> EdgeError:
@@ -66,16 +67,34 @@ def _decoded(raw: bytes, encoding: str | None, limit: int) -> bytes:
     if name not in _ENCODINGS:
         message = f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or none."
         raise EdgeError(415, message, code="unsupported_content_encoding")
-    inflater = zlib.decompressobj(_EITHER_HEADER)
-    try:
-        body = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise EdgeError(400, f"The {name} body is corrupt: {exc}.", code="invalid_body") from None
-    if len(body) > limit:
-        raise _too_large(limit)
-    if not inflater.eof:
+    return _inflated(memoryview(raw), name, limit)
+
+
+def _inflated(raw: memoryview, name: str, limit: int) -> bytes:
+    """Every gzip member (RFC 1952: one after another) or the zlib stream in `raw`, fed in small
+    pieces: neither the output past `limit` nor each member's leftover input is ever held whole
+    (which a body of many tiny members would copy again for each)."""
+    body = bytearray()
+    inflater, fed, at = zlib.decompressobj(_EITHER_HEADER), False, 0
+    pending: bytes | memoryview = b""  # what `inflater` has yet to read
+    while pending or at < len(raw):
+        if not pending:
+            pending, at = raw[at : at + _PIECE], at + _PIECE
+        fed = True
+        try:
+            body += inflater.decompress(pending, limit + 1 - len(body))
+        except zlib.error as exc:
+            raise EdgeError(
+                400, f"The {name} body is corrupt: {exc}.", code="invalid_body"
+            ) from None
+        if len(body) > limit:
+            raise _too_large(limit)
+        pending = inflater.unconsumed_tail
+        if inflater.eof:  # the next member, if anything follows
+            pending, inflater, fed = inflater.unused_data, zlib.decompressobj(_EITHER_HEADER), False
+    if fed or not raw:
         raise EdgeError(400, f"The {name} body is truncated.", code="invalid_body")
-    return body
+    return bytes(body)
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:

@@ -74,3 +74,20 @@ async def test_an_encoding_not_taken_or_a_broken_body_is_said_so(http: httpx.Asy
     claude = await post(http, "/v1/messages", orjson.dumps(CHAT), "br")
     assert claude.status_code == 415
     assert claude.json()["type"] == "error"
+
+
+async def test_every_member_of_a_gzip_body_is_read(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """A gzip body may be several members one after another (RFC 1952; what a client that
+    compresses as it writes sends): the JSON they hold together, none of it dropped."""
+    text = orjson.dumps(CHAT)
+    members = gzip.compress(text[:20]) + gzip.compress(text[20:])
+    answer = await post(http, "/v1/chat/completions", members, "gzip")
+    assert answer.status_code == 200, answer.text
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None and record.body["messages"] == CHAT["messages"]
+    # What follows the stream and is none is a broken body, not ignored.
+    trailed = await post(http, "/v1/chat/completions", gzip.compress(text) + b"junk", "gzip")
+    assert trailed.status_code == 400
+    assert trailed.json()["error"]["code"] == "invalid_body"
