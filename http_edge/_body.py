@@ -20,7 +20,7 @@ __all__ = ["parse_request", "read_json_object"]
 T = TypeVar("T")
 
 # The Content-Encodings a body may come in: zlib's window bits that read a gzip or a zlib
-# header (HTTP's `deflate` is zlib's format), whichever the body has.
+# header (HTTP's `deflate` is zlib's format), whichever the body has (`_first_window`).
 _ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 _EITHER_HEADER = 32 + zlib.MAX_WBITS
 _PIECE = 4096  # compressed bytes per step
@@ -75,7 +75,7 @@ def _inflated(raw: memoryview, name: str, limit: int) -> bytes:
     pieces: neither the output past `limit` nor each member's leftover input is ever held whole
     (which a body of many tiny members would copy again for each)."""
     body = bytearray()
-    inflater, fed, at = zlib.decompressobj(_EITHER_HEADER), False, 0
+    inflater, fed, at = zlib.decompressobj(_first_window(name, raw)), False, 0
     pending: bytes | memoryview = b""  # what `inflater` has yet to read
     while pending or at < len(raw):
         if not pending:
@@ -95,6 +95,17 @@ def _inflated(raw: memoryview, name: str, limit: int) -> bytes:
     if fed or not raw:
         raise EdgeError(400, f"The {name} body is truncated.", code="invalid_body")
     return bytes(body)
+
+
+def _first_window(name: str, raw: memoryview) -> int:
+    """zlib's window bits for the body's first stream: HTTP's `deflate` is zlib's format, but
+    many clients send the bare deflate stream (.NET's `DeflateStream`, Node's `deflateRaw`),
+    whose first bytes are neither a gzip nor a zlib header (RFC 1950's check)."""
+    head = bytes(raw[:2])
+    if name != "deflate" or len(head) < 2 or head == b"\x1f\x8b":
+        return _EITHER_HEADER
+    zlib_header = head[0] & 0x0F == 8 and int.from_bytes(head) % 31 == 0
+    return _EITHER_HEADER if zlib_header else -zlib.MAX_WBITS
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:

@@ -91,3 +91,22 @@ async def test_every_member_of_a_gzip_body_is_read(
     trailed = await post(http, "/v1/chat/completions", gzip.compress(text) + b"junk", "gzip")
     assert trailed.status_code == 400
     assert trailed.json()["error"]["code"] == "invalid_body"
+
+
+def raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+async def test_a_deflate_body_without_zlibs_header_is_read_too(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """`deflate` as .NET's `DeflateStream` and Node's `deflateRaw` write it: the bare stream
+    (RFC 1951) without zlib's wrapper, which many clients send for HTTP's `deflate`."""
+    answer = await post(http, "/v1/chat/completions", raw_deflate(orjson.dumps(CHAT)), "deflate")
+    assert answer.status_code == 200, answer.text
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None and record.body["messages"] == CHAT["messages"]
+    cut = await post(http, "/v1/chat/completions", raw_deflate(orjson.dumps(CHAT))[:-3], "deflate")
+    assert cut.status_code == 400
+    assert cut.json()["error"]["code"] == "invalid_body"
