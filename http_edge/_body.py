@@ -55,19 +55,22 @@ async def read_body(request: Request, limit: int) -> bytes:
             buffer += part
     except ClientDisconnect:
         raise client_closed() from None
-    return _decoded(bytes(buffer), request.headers.get("content-encoding"), limit)
+    return _decoded(bytes(buffer), request.headers.getlist("content-encoding"), limit)
 
 
-def _decoded(raw: bytes, encoding: str | None, limit: int) -> bytes:
-    """The body as sent before its `encoding`, itself within `limit` (a few bytes of gzip may
-    stand for gigabytes: never inflated past the limit)."""
-    name = (encoding or "identity").strip().lower()
-    if name == "identity":
-        return raw
-    if name not in _ENCODINGS:
-        message = f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or none."
+def _decoded(raw: bytes, encodings: list[str], limit: int) -> bytes:
+    """The body as sent before its `encodings` (the `Content-Encoding` headers: a list, in the
+    order applied, undone last first), itself within `limit` (a few bytes of gzip may stand
+    for gigabytes: never inflated past the limit)."""
+    codings = [coding.strip().lower() for header in encodings for coding in header.split(",")]
+    codings = [coding for coding in codings if coding not in ("", "identity")]
+    unknown = [coding for coding in codings if coding not in _ENCODINGS]
+    if unknown:
+        message = f"Content-Encoding {unknown[0]!r} is not supported: send gzip, deflate or none."
         raise EdgeError(415, message, code="unsupported_content_encoding")
-    return _inflated(memoryview(raw), name, limit)
+    for name in reversed(codings):
+        raw = _inflated(memoryview(raw), name, limit)
+    return raw
 
 
 def _inflated(raw: memoryview, name: str, limit: int) -> bytes:

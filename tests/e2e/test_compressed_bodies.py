@@ -110,3 +110,23 @@ async def test_a_deflate_body_without_zlibs_header_is_read_too(
     cut = await post(http, "/v1/chat/completions", raw_deflate(orjson.dumps(CHAT))[:-3], "deflate")
     assert cut.status_code == 400
     assert cut.json()["error"]["code"] == "invalid_body"
+
+
+async def test_a_list_of_encodings_is_undone_last_first(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """`Content-Encoding` is a list, in the order the codings were applied (RFC 9110 8.4);
+    `identity` in it changes nothing, and case does not matter."""
+    body = orjson.dumps(CHAT)
+    for encoding, packed in [
+        ("gzip, identity", gzip.compress(body)),
+        ("Identity,GZIP", gzip.compress(body)),
+        ("deflate, gzip", gzip.compress(zlib.compress(body))),
+    ]:
+        answer = await post(http, "/v1/chat/completions", packed, encoding)
+        assert answer.status_code == 200, (encoding, answer.text)
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None and record.body["messages"] == CHAT["messages"]
+    mixed = await post(http, "/v1/chat/completions", gzip.compress(body), "gzip, br")
+    assert mixed.status_code == 415
+    assert "br" in mixed.json()["error"]["message"]
