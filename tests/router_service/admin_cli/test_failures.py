@@ -153,3 +153,16 @@ async def test_a_jobs_limit_past_the_calls_int32_is_a_usage_error() -> None:
     argv = ["--router", address, "--key", OPS, "jobs", "--limit", "9" * 12]
     too_many = await run_admin(argv, time.time)  # was a ValueError's traceback
     assert too_many.code == 2 and "--limit" in too_many.err
+
+
+@pytest.mark.parametrize("seconds", ["inf", "1e308", "1e9", "86401"])
+async def test_a_timeout_no_deadline_can_hold_is_a_usage_error(ops: Shell, seconds: str) -> None:
+    # grpc turns a deadline past its clock's range into one already gone: these were "no
+    # answer from the router within infs" from a router that answers at once.
+    refused = await ops("--timeout", seconds, "info")
+    assert refused.code == 2 and "--timeout" in refused.err
+    assert refused.out == ""
+
+
+async def test_a_day_long_timeout_is_waited_for(ops: Shell) -> None:
+    assert (await ops("--timeout", "86400", "info")).code == 0
