@@ -166,3 +166,10 @@ async def test_a_timeout_no_deadline_can_hold_is_a_usage_error(ops: Shell, secon
 
 async def test_a_day_long_timeout_is_waited_for(ops: Shell) -> None:
     assert (await ops("--timeout", "86400", "info")).code == 0
+
+
+async def test_a_port_past_65535_is_a_usage_error_not_another_port(ops: Shell) -> None:
+    # grpc takes a port modulo 65536: this reached the router on its own port, as if typed right.
+    port = int(ops.router.server.address.rpartition(":")[2])
+    wrapped = await run_admin(["--router", f"127.0.0.1:{port + 65536}", "info"], time.time)
+    assert wrapped.code == 2 and f"port {port + 65536} is past 65535" in wrapped.err
