@@ -29,14 +29,12 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router_service.telemetry import LocalCounter, LocalHistograms
+from router_service.telemetry import DURATION_BUCKETS, LocalCounter, LocalHistograms
 
 from ._hot import HOT_PATHS
 
 __all__ = ["HttpServerTelemetry"]
 
-# The semantic conventions' advisory buckets for http.server.request.duration (seconds).
-_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 _KNOWN_METHODS = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY")
 _KNOWN_METHODS_VARIABLE = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"
 _OTHER = "_OTHER"
@@ -70,7 +68,8 @@ class HttpServerTelemetry:
                 "http.server.request.duration",
                 unit="s",
                 description="Duration of HTTP server requests.",
-                explicit_bucket_boundaries_advisory=list(_BUCKETS),
+                # Not HTTP's advisory buckets, which end at 10 s: a completion streams for minutes.
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
             )
             self._active = LocalCounter(
                 meter,

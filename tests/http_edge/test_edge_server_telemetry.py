@@ -194,3 +194,16 @@ async def test_methods_outside_the_known_set_are_other(
         if s.name == "HTTP /v1/chat/completions"
     ]
     assert sorted(sent) == ["PROPFIND", "PURGE"]  # type: ignore[type-var]
+
+
+async def test_request_durations_have_buckets_for_minute_long_streams(
+    captured: TelemetryCapture, stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    """A chat completion streams for seconds to minutes: HTTP's advisory buckets end at 10 s,
+    past which every answer was `+Inf`. The edge's are the GenAI duration buckets, as the
+    router's request duration."""
+    edge = await start_edge()
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        await http.get("/v1/chat/completions")
+    [(_, point)] = captured.points("http.server.request.duration")
+    assert point.explicit_bounds[0] == 0.01 and point.explicit_bounds[-1] == 81.92
