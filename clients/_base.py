@@ -118,7 +118,10 @@ def channel_target(target: str | Sequence[str]) -> str:
 
 def checked_target(target: str) -> str:
     """`target`, unless one of its addresses ends in a port past 65535: grpc takes it modulo
-    65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there."""
+    65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there;
+    or when it is empty."""
+    if not target:
+        raise ValueError("a router target is required (host:port)")
     if target.startswith(("unix:", "unix-abstract:", "vsock:")):
         return target
     for address in target.split(","):

@@ -65,7 +65,7 @@ def connection(args: argparse.Namespace) -> Connection:
     """The connection `args` ask for; `UsageError` when a file or an option does not do."""
     edge = _edge_section(args.config)
     target = args.router or edge.router_target
-    if args.router:
+    if args.router is not None:  # given, if empty (`--router "$UNSET"`): not the default's
         try:
             checked_target(args.router)
         except ValueError as exc:

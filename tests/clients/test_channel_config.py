@@ -47,6 +47,11 @@ def test_a_port_past_65535_is_refused_not_wrapped(target: str | list[str]) -> No
         RouterClient(target)
 
 
+def test_an_empty_target_is_refused() -> None:
+    with pytest.raises(ValueError, match="target is required"):
+        RouterClient("")
+
+
 @pytest.mark.parametrize("target", ["[::1]:65535", "unix:/run/router:70000", "dns:///router"])
 def test_targets_without_a_port_past_65535_stand(target: str) -> None:
     assert channel_target(target) == target

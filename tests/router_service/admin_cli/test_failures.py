@@ -173,3 +173,9 @@ async def test_a_port_past_65535_is_a_usage_error_not_another_port(ops: Shell) -
     port = int(ops.router.server.address.rpartition(":")[2])
     wrapped = await run_admin(["--router", f"127.0.0.1:{port + 65536}", "info"], time.time)
     assert wrapped.code == 2 and f"port {port + 65536} is past 65535" in wrapped.err
+
+
+async def test_an_empty_router_address_is_a_usage_error_not_the_default() -> None:
+    # `--router "$ROUTER"` with the variable unset went to 127.0.0.1:50051, whatever runs there.
+    empty = await run_admin(["--router", "", "--key", OPS, "info"], time.time)
+    assert empty.code == 2 and "--router" in empty.err
