@@ -26,7 +26,7 @@ import uvloop
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
-from router_service.server._generic import add_generic
+from router_service.server._generic import add_service
 
 REPO = Path(__file__).resolve().parent.parent
 STREAMS = 2000
@@ -54,11 +54,8 @@ async def serve() -> None:
     server = grpc.aio.server()
     # The RPCs it does not measure stay unimplemented (abstract in the stubs' types). Added as
     # the router adds its services: by the generic handler only (router_service/server/_generic.py).
-    add_generic(
-        pb_grpc.add_RouterServiceServicer_to_server,
-        EmptyRouter(),  # type: ignore[abstract]
-        server,
-    )
+    service = pb.DESCRIPTOR.services_by_name["RouterService"]
+    add_service(service, EmptyRouter(), server)  # type: ignore[abstract]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     print(port, flush=True)

@@ -15,7 +15,6 @@ from typing import Any
 import grpc
 
 from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
-from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # RoutingOptions.session_id's limit (routing.proto): ids name conversations, they do not carry
@@ -276,6 +275,10 @@ class BaseClient(ABC):
     def _open(self) -> None:
         if self._state is not State.UNOPENED:
             raise RuntimeError("Cannot open a client instance more than once.")
+        # The stubs' modules with the first client: a process that takes only this module's
+        # constants (the router) never loads them (benchmarks/README.md, "Where idle RSS goes").
+        from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
+
         self._channel = self._make_channel()
         self._router = router_service_pb2_grpc.RouterServiceStub(self._channel)
         self._admin = admin_service_pb2_grpc.AdminServiceStub(self._channel)

@@ -171,7 +171,8 @@ def create_app(
     # Inside telemetry and CORS, which see its 408 as any other answer.
     app.outer_middleware.append(Middleware(BodyDeadline, timeout_s=settings.body_timeout_s))
     app.outer_middleware.append(Middleware(HeadAsGet))
-    app.outer_middleware.append(Middleware(RequestId))  # inside telemetry: its span's trace id
+    # Inside telemetry: its span's trace id.
+    app.outer_middleware.append(Middleware(RequestId, clock=clock))
     return app
 
 

@@ -1,7 +1,9 @@
-"""Reading a JSON request body within the size limit."""
+"""Reading a JSON request body within the size limit, decompressed when it says it is
+(`Content-Encoding: gzip` or `deflate`: clients compress long conversations)."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,6 +18,11 @@ from ._errors import EdgeError, client_closed
 __all__ = ["parse_request", "read_json_object"]
 
 T = TypeVar("T")
+
+# The Content-Encodings a body may come in: zlib's window bits that read a gzip or a zlib
+# header (HTTP's `deflate` is zlib's format), whichever the body has.
+_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+_EITHER_HEADER = 32 + zlib.MAX_WBITS
 
 
 def _too_large(limit: int) -> EdgeError:
@@ -47,7 +54,28 @@ async def read_body(request: Request, limit: int) -> bytes:
             buffer += part
     except ClientDisconnect:
         raise client_closed() from None
-    return bytes(buffer)
+    return _decoded(bytes(buffer), request.headers.get("content-encoding"), limit)
+
+
+def _decoded(raw: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body as sent before its `encoding`, itself within `limit` (a few bytes of gzip may
+    stand for gigabytes: never inflated past the limit)."""
+    name = (encoding or "identity").strip().lower()
+    if name == "identity":
+        return raw
+    if name not in _ENCODINGS:
+        message = f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or none."
+        raise EdgeError(415, message, code="unsupported_content_encoding")
+    inflater = zlib.decompressobj(_EITHER_HEADER)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise EdgeError(400, f"The {name} body is corrupt: {exc}.", code="invalid_body") from None
+    if len(body) > limit:
+        raise _too_large(limit)
+    if not inflater.eof:
+        raise EdgeError(400, f"The {name} body is truncated.", code="invalid_body")
+    return body
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:

@@ -21,6 +21,9 @@ _EXPOSED_HEADERS = [
     "location",  # a WebRTC call's (`POST /v1/realtime/calls`): the page's id for its hangup
     "retry-after",
     "retry-after-ms",
+    "x-request-id",  # the SDKs' `_request_id`, what a user quotes
+    "request-id",  # Anthropic's SDKs' (`_request_id`)
+    "openai-processing-ms",
 ]
 
 
@@ -49,7 +52,7 @@ def cors_middleware(settings: EdgeSettings) -> Middleware | None:
         _EdgeCORS,
         allow_origins=settings.cors_origins,
         allow_credentials="*" not in settings.cors_origins,
-        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+        allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],  # DELETE: the SDKs' deletes
         allow_headers=["*"],
         expose_headers=_EXPOSED_HEADERS,
     )

@@ -47,6 +47,7 @@ from ._json import JSONBytesResponse
 
 __all__ = [
     "EdgeError",
+    "anthropic_caller",
     "anthropic_path",
     "client_closed",
     "error_body",
@@ -160,6 +161,18 @@ def anthropic_path(path: str) -> bool:
     return path == "/v1/messages" or path.startswith("/v1/messages/")
 
 
+def anthropic_caller(request: HTTPConnection) -> bool:
+    """Whether the caller speaks Anthropic's API: on one of its paths, or on `/v1/models…`
+    (OpenAI's and Anthropic's both) with `anthropic-version`, which every Anthropic SDK sends
+    and no OpenAI client does (Google's key first: Gemini's v1 is there too)."""
+    path = request.scope["path"]
+    if anthropic_path(path):
+        return True
+    if path != "/v1/models" and not path.startswith("/v1/models/"):
+        return False
+    return "anthropic-version" in request.headers and not google_caller(request)
+
+
 def gemini_path(path: str) -> bool:
     """Whether `path` is only the Gemini API's (whose callers read its error shape): all of
     `/v1beta/`, and a model's methods under `/v1/`."""
@@ -189,7 +202,7 @@ def _answer(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
     """`body` (OpenAI's error JSON) as the caller's API says it."""
-    if anthropic_path(request.scope["path"]):
+    if anthropic_caller(request):
         message = str(body["error"].get("message") or "")
         body = anthropic.anthropic_error(anthropic.anthropic_error_type(status), message)
     elif google_caller(request):

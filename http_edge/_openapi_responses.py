@@ -15,7 +15,7 @@ _INPUT_ITEM = {
         "type": {
             "enum": [
                 *("message", "function_call", "function_call_output", "reasoning"),
-                *("item_reference", "compaction"),
+                *("custom_tool_call", "custom_tool_call_output", "item_reference", "compaction"),
             ]
         },
         "id": {"type": "string"},
@@ -39,8 +39,10 @@ _INPUT_ITEM = {
         "call_id": {"type": "string"},
         "name": {"type": "string"},
         "arguments": {"type": "string"},
+        "input": {"type": "string"},  # a custom tool call's
         "output": {"type": "string"},
-        "encrypted_content": {"type": "string"},  # a compaction's (`/v1/responses/compact`)
+        # a compaction's (`/v1/responses/compact`), a reasoning item's
+        "encrypted_content": {"type": "string"},
     },
 }
 _FUNCTION_TOOL = {
@@ -54,20 +56,41 @@ _FUNCTION_TOOL = {
         "strict": {"type": "boolean"},
     },
 }
+_CUSTOM_TOOL = {
+    "type": "object",
+    "required": ["type", "name"],
+    "properties": {
+        "type": {"const": "custom"},
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "format": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {"enum": ["text", "grammar"]},
+                "syntax": {"enum": ["lark", "regex"]},
+                "definition": {"type": "string"},
+            },
+        },
+    },
+}
 # The subset the edge translates (see `_routes_responses`).
 _RESPONSE_FIELDS: dict[str, Any] = {
     "model": {"type": "string", "minLength": 1},
     "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": _INPUT_ITEM}]},
     "instructions": {"type": "string"},
     "stream": {"type": "boolean"},
-    "tools": {"type": "array", "items": _FUNCTION_TOOL},
+    "tools": {"type": "array", "items": {"anyOf": [_FUNCTION_TOOL, _CUSTOM_TOOL]}},
     "tool_choice": {
         "anyOf": [
             {"enum": ["auto", "none", "required"]},
             {
                 "type": "object",
                 "required": ["type", "name"],
-                "properties": {"type": {"const": "function"}, "name": {"type": "string"}},
+                "properties": {
+                    "type": {"enum": ["function", "custom"]},
+                    "name": {"type": "string"},
+                },
             },
         ]
     },

@@ -6,6 +6,9 @@ The caller's own `x-request-id` comes back when it sent one (the edge also forwa
 router); else the id is the request's trace id, so the id a user quotes finds its trace, or a
 random one when nothing traces. Anthropic's paths (`/v1/messages…`) answer it in Anthropic's
 `request-id` too, which its SDKs read (`message._request_id`, an error's `request_id`).
+
+Beside it, OpenAI's `openai-processing-ms`: the milliseconds from the request's arrival to its
+answer's headers (a stream's first event), on the edge's clock.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import os
 from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from router_service.clock import SYSTEM_CLOCK, Clock
+
 from ._errors import anthropic_path
 from ._metadata import forwardable
 
@@ -22,22 +27,27 @@ __all__ = ["RequestId"]
 
 _HEADER = b"x-request-id"
 _ANTHROPIC_HEADER = b"request-id"
+_PROCESSING_HEADER = b"openai-processing-ms"
 
 
 class RequestId:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, clock: Clock = SYSTEM_CLOCK) -> None:
         self.app = app
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        arrived = self.clock.monotonic()
 
         async def identified(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 request_id = _request_id(scope)
                 headers.append((_HEADER, request_id))
+                took = round((self.clock.monotonic() - arrived) * 1000)
+                headers.append((_PROCESSING_HEADER, str(took).encode()))
                 if anthropic_path(scope["path"]):
                     headers.append((_ANTHROPIC_HEADER, request_id))
                 message["headers"] = headers

@@ -187,11 +187,12 @@ async def get_model(request: Request) -> Response:
 
 
 def _per_caller(response: Response) -> Response:
-    """A model list is the key's own, and its shape follows `x-goog-api-key`: a shared HTTP
-    cache must neither keep it (a Google key is no `Authorization`, which caches already pass
-    over) nor serve one shape for the other."""
+    """A model list is the key's own, and its shape follows `x-goog-api-key` (and
+    `anthropic-version`: `_routes_misc`): a shared HTTP cache must neither keep it (a Google
+    key is no `Authorization`, which caches already pass over) nor serve one shape for
+    another."""
     response.headers["cache-control"] = "private"
-    response.headers["vary"] = "authorization, x-goog-api-key"
+    response.headers["vary"] = "authorization, x-goog-api-key, anthropic-version"
     return response
 
 

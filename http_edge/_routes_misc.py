@@ -10,6 +10,7 @@ from clients import (
     embedding_result_to_openai,
     model_list_to_openai,
 )
+from clients.codec import anthropic
 from clients.switchboard.v1.embeddings_pb2 import EmbeddingParams
 from clients.switchboard.v1.router_service_pb2 import (
     EmbedRequest,
@@ -20,10 +21,10 @@ from clients.switchboard.v1.router_service_pb2 import (
 
 from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
-from ._errors import EdgeError, error_body
+from ._errors import EdgeError, anthropic_caller, error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import Metadata, forwarded_metadata, routing_options
+from ._metadata import Metadata, forwarded_metadata, routing_options, with_api_key
 from ._openapi import EMBEDDINGS, ERRORS, MODEL_ID_PARAM
 from ._state import EdgeState, edge_state
 
@@ -59,7 +60,10 @@ async def embed_call(
 
 
 async def _models(request: Request, state: EdgeState) -> ListModelsResponse:
-    return await listed_models(request, state, forwarded_metadata(request))
+    metadata = forwarded_metadata(request)
+    if anthropic_caller(request):  # its SDKs and Claude Code send their key in `x-api-key`
+        metadata = with_api_key(request, metadata)
+    return await listed_models(request, state, metadata)
 
 
 async def listed_models(
@@ -84,8 +88,13 @@ async def require_model(request: Request, model: str, metadata: Metadata) -> Non
 
 @router.get("/v1/models", responses=ERRORS)
 async def list_models(request: Request) -> Response:
+    """OpenAI's list; Anthropic's page of it to a caller sending `anthropic-version`."""
     state = edge_state(request)
-    return JSONBytesResponse(model_list_to_openai(await _models(request, state)))
+    if not anthropic_caller(request):
+        return JSONBytesResponse(model_list_to_openai(await _models(request, state)))
+    ask = parse_request(anthropic.models_ask, dict(request.query_params))  # before the call
+    models = await _models(request, state)
+    return JSONBytesResponse(parse_request(lambda _: ask.page(models.models), {}))
 
 
 @router.get("/v1/models/{model_id:path}", responses=ERRORS, openapi_extra=MODEL_ID_PARAM)
@@ -94,6 +103,8 @@ async def retrieve_model(request: Request) -> Response:
     state = edge_state(request)
     models = await _models(request, state)
     for model in models.models:
+        if model.id == model_id and anthropic_caller(request):
+            return JSONBytesResponse(anthropic.model_to_anthropic(model))
         if model.id == model_id:
             listed = model_list_to_openai(ListModelsResponse(models=[model]))
             return JSONBytesResponse(listed["data"][0])

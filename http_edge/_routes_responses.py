@@ -39,6 +39,7 @@ from clients import (
     conversation_inputs,
     input_items_json,
     response_to_openai,
+    responses_field,
     responses_request_from_openai,
 )
 from clients.switchboard.v1.router_service_pb2 import (
@@ -53,7 +54,7 @@ from router_service.clock import Clock
 from ._body import parse_request
 from ._conversation import ConversationKeeper, read_responses_input
 from ._disconnect import unless_disconnected
-from ._errors import router_error_body
+from ._errors import in_callers_terms, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import routing_options
@@ -73,6 +74,12 @@ router = APIRouter()
 
 @router.post("/v1/responses", openapi_extra=RESPONSES)
 async def responses(request: Request) -> Response:
+    """A refusal of the router's chat checks names the Responses field the caller set."""
+    with in_callers_terms(responses_field):
+        return await _respond(request)
+
+
+async def _respond(request: Request) -> Response:
     state = edge_state(request)
     timeout = state.settings.request_timeout_s
     client = state.router()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import httpx
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.auth import IssuedKeys
-from router_service.batches import BatchRecords, StoredFiles
 from router_service.cache import ResponseCache
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import DeploymentRef, SwitchboardConfig
@@ -27,11 +28,14 @@ from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create
 from router_service.providers._reasoning_models import takes_reasoning
 from router_service.providers._responses_map import MIN_OUTPUT_TOKENS
 from router_service.providers._responses_models import upstream_api
-from router_service.responses import BackgroundRecords, Conversations, StoredResponses
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState
 from router_service.state import MemoryStateStore, StateStore, StoreUnavailableError, open_store
 from router_service.telemetry import StateGauges
+
+if TYPE_CHECKING:
+    from router_service.batches import BatchRecords, StoredFiles
+    from router_service.responses import BackgroundRecords, Conversations, StoredResponses
 
 
 class Runtime:
@@ -82,11 +86,6 @@ class Runtime:
         self.route_leases = RouteLeases(
             self.planner, self.runner, clock, config.server.route_lease_ttl_s
         )
-        self.responses, self.background, self.conversations = _kept(store, clock, config)
-        self.files = StoredFiles(store, clock, config.files)
-        # A batch's end marks are kept as a background response's, apart.
-        marks = BackgroundRecords(store, clock, config.responses, self.responses, kind="batch")
-        self.batches = BatchRecords(store, clock, config.files, config.batches, marks)
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
@@ -98,6 +97,49 @@ class Runtime:
             config=config.key_health,
         )
         self.gauges = StateGauges(self, config.telemetry.state_interval_s)
+
+    # What the Responses, Conversations, Files and Batch APIs keep in the state store: built,
+    # their modules imported, by the first call that reads them (an idle router or a plain
+    # call never does: benchmarks/README.md, "Where idle RSS goes").
+
+    @cached_property
+    def responses(self) -> StoredResponses:
+        from router_service.responses import StoredResponses
+
+        bound = self.config.server.max_message_bytes  # what one load may read
+        return StoredResponses(self.store, self.clock, self.config.responses, max_load_bytes=bound)
+
+    @cached_property
+    def background(self) -> BackgroundRecords:
+        from router_service.responses import BackgroundRecords
+
+        return BackgroundRecords(self.store, self.clock, self.config.responses, self.responses)
+
+    @cached_property
+    def conversations(self) -> Conversations:
+        from router_service.responses import Conversations
+
+        bound = self.config.server.max_message_bytes
+        config = self.config.conversations
+        return Conversations(self.store, self.clock, config, max_load_bytes=bound)
+
+    @cached_property
+    def files(self) -> StoredFiles:
+        from router_service.batches import StoredFiles
+
+        return StoredFiles(self.store, self.clock, self.config.files)
+
+    @cached_property
+    def batches(self) -> BatchRecords:
+        from router_service.batches import BatchRecords
+        from router_service.responses import BackgroundRecords
+
+        # A batch's end marks are kept as a background response's, apart.
+        config = self.config
+        marks = BackgroundRecords(
+            self.store, self.clock, config.responses, self.responses, kind="batch"
+        )
+        return BatchRecords(self.store, self.clock, config.files, config.batches, marks)
 
     def _probe_fn(self, adapter: ProviderAdapter) -> ProbeFn:
         health = self.config.key_health
@@ -279,14 +321,3 @@ def _reasoning(ref: DeploymentRef, kind: str) -> bool:
     tells (decided here, once: its calls pay nothing for it)."""
     named = ref.base_model or ref.model
     return takes_reasoning(kind, named) if ref.reasoning is None else ref.reasoning
-
-
-def _kept(
-    store: StateStore, clock: Clock, config: SwitchboardConfig
-) -> tuple[StoredResponses, BackgroundRecords, Conversations]:
-    """What the Responses and Conversations APIs keep in the state store."""
-    bound = config.server.max_message_bytes  # what one load may read
-    responses = StoredResponses(store, clock, config.responses, max_load_bytes=bound)
-    background = BackgroundRecords(store, clock, config.responses, responses)
-    conversations = Conversations(store, clock, config.conversations, max_load_bytes=bound)
-    return responses, background, conversations

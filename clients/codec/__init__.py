@@ -77,6 +77,7 @@ from clients.codec._responses_output import ResponseIds, response_to_openai
 from clients.codec._responses_request import (
     History,
     ResponsesRequest,
+    responses_field,
     responses_request_from_openai,
 )
 from clients.codec._responses_stored import (
@@ -153,6 +154,7 @@ __all__ = [
     "rerank_documents",
     "rerank_fields",
     "response_to_openai",
+    "responses_field",
     "responses_request_from_openai",
     "stored_document",
     "stored_response",

@@ -22,6 +22,7 @@ from clients.codec._json import (
     expect_str,
     fail_type,
     has,
+    invalid_value,
     merge_extra,
     missing,
     split_known,
@@ -31,6 +32,8 @@ from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import embeddings_pb2
 
 _OPTIONAL = {"encoding_format": expect_str, "dimensions": expect_int, "user": expect_str}
+# What every deployment kind can answer (the others' floats packed for `base64`).
+_ENCODINGS = ("float", "base64")
 _PARAM_KEYS = frozenset({"model", "input", *_OPTIONAL})
 _RESULT_KEYS = frozenset({"object", "data", "model", "usage"})
 _ITEM_KEYS = frozenset({"object", "index", "embedding"})
@@ -41,7 +44,8 @@ def embedding_params_from_openai(body: dict[str, Any]) -> embeddings_pb2.Embeddi
     """Parse a caller's embeddings body; raises :class:`InvalidRequestError`."""
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
-    typed, extra = split_known(body, _PARAM_KEYS)
+    # An option sent as null is unset (a caller's None), as OpenAI reads it.
+    typed, extra = split_known(body, _PARAM_KEYS, nullable=frozenset(_OPTIONAL))
     params = embeddings_pb2.EmbeddingParams()
     for key in ("model", "input"):
         if key not in typed:
@@ -53,6 +57,8 @@ def embedding_params_from_openai(body: dict[str, Any]) -> embeddings_pb2.Embeddi
     for key, read in _OPTIONAL.items():
         if key in typed:
             setattr(params, key, read(typed[key], key))
+    if has(params, "encoding_format") and params.encoding_format not in _ENCODINGS:
+        invalid_value("encoding_format", params.encoding_format, _ENCODINGS)
     params.extra_json = dump_extra(extra, "")
     return params
 

@@ -63,9 +63,9 @@ ROUTER_KEYS = frozenset({"stream"})
 # What `extra_json` may not carry (key -> why): the router's own keys, and the fields whose
 # typed value the router bounds (`server.max_tokens_ceiling`, `server.max_n`), which an extra
 # would bypass.
+_BOUNDED = frozenset({"max_tokens", "max_completion_tokens", "n"})
 _NOT_EXTRA = {key: "the router sets it" for key in ROUTER_KEYS} | {
-    key: f"set the `{key}` field, which the router holds to its ceiling"
-    for key in ("max_tokens", "max_completion_tokens", "n")
+    key: f"set the `{key}` field, which the router holds to its ceiling" for key in _BOUNDED
 }
 _TOOL_KEYS = frozenset({"type", "function"})
 _MODES: dict[str, chat_pb2.ToolChoiceMode.ValueType] = {
@@ -89,7 +89,9 @@ def chat_params_from_openai(body: dict[str, Any]) -> tuple[chat_pb2.ChatParams, 
     """
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
-    typed, extra = split_known(body, _PARAM_KEYS)
+    # A bounded field sent as null is unset, as OpenAI reads it (the SDK sends `None` so): an
+    # extra may not carry it.
+    typed, extra = split_known(body, _PARAM_KEYS, nullable=_BOUNDED)
     for key in ROUTER_KEYS:  # `"stream": null` means not streaming; it is never forwarded.
         extra.pop(key, None)
     stream = expect_bool(typed["stream"], "stream") if "stream" in typed else False

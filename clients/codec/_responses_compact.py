@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from clients.codec._json import load_json
 from clients.codec._request import chat_params_to_openai
 from clients.codec._response import chat_completion_to_openai
 from clients.codec._responses_compaction import encode_compaction
@@ -114,13 +115,22 @@ def _tool_history_as_text(params: chat_pb2.ChatParams) -> None:
             message.role = chat_pb2.ROLE_USER
             message.text = f"[The result of tool call {call}]\n{said}"
         elif message.tool_calls or message.HasField("function_call"):
-            calls = [(c.id, c.function) for c in message.tool_calls]
+            calls = [(c.id, c.function) for c in message.tool_calls if c.type != "custom"]
             if message.HasField("function_call"):
                 calls.append(("", message.function_call))
             lines = [f"[Tool call {_label(i)}{f.name}({f.arguments})]" for i, f in calls]
+            lines += [_custom_line(c) for c in message.tool_calls if c.type == "custom"]
             message.text = "\n".join(filter(None, [_text_of(message), *lines]))
             del message.tool_calls[:]
             message.ClearField("function_call")
+
+
+def _custom_line(call: chat_pb2.ToolCall) -> str:
+    """A custom tool's call (its input free text, not JSON arguments) as text."""
+    extra = load_json(call.extra_json, "tool_calls") if call.extra_json else {}
+    custom = extra.get("custom") if isinstance(extra, dict) else None
+    custom = custom if isinstance(custom, dict) else {}
+    return f"[Tool call {_label(call.id)}{custom.get('name', '')}]\n{custom.get('input', '')}"
 
 
 def _label(call_id: str) -> str:

@@ -8,8 +8,9 @@ OpenAI's own. What each gives here: ``message.output_text.logprobs`` asks the up
 built-in tools (``file_search_call.results``, ``web_search_call.*``,
 ``code_interpreter_call.outputs``, ``computer_call_output.output.image_url``) have nothing to
 add, those tools being refused; ``message.input_image.image_url`` is what every listing gives
-anyway (input images are kept with their URL); ``reasoning.encrypted_content`` has nothing to
-add either: no upstream behind a chat completion sends encrypted reasoning. Reading back answers
+anyway (input images are kept with their URL); ``reasoning.encrypted_content`` asks a Responses
+API deployment for its reasoning items' encrypted content (``_responses_custom``: no other kind
+of upstream has any). Reading back answers
 what was stored: ``include`` there is checked, and cannot add what the response was not made
 with.
 """

@@ -17,7 +17,10 @@ if TYPE_CHECKING:  # _responses_output imports the request module, which imports
 
 __all__ = ["input_items_of", "input_items_page", "item_id_prefix", "with_input_ids"]
 
-_ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+_ID_PREFIXES = {
+    **{"message": "msg", "function_call": "fc", "function_call_output": "fco"},
+    **{"custom_tool_call": "ctc", "custom_tool_call_output": "ctco"},
+}
 
 
 def input_items_of(

@@ -15,11 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients.codec._response import chat_completion_to_openai
+from clients.codec._responses_custom import (
+    custom_call_item,
+    custom_of,
+    reasoning_items_of,
+    reasoning_output_item,
+)
 from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_request import ResponsesRequest
+from clients.codec._responses_thinking import asks_encrypted, carrying, signed_blocks
 from clients.switchboard.v1 import chat_pb2
 
-_ITEM_PREFIXES = ("msg", "fc", "rs")
+_ITEM_PREFIXES = ("msg", "fc", "ctc", "rs")
 
 
 def _is_hex(text: str) -> bool:
@@ -193,10 +200,12 @@ def response_to_openai(
     finish = choice.get("finish_reason")
     message = choice.get("message") or {}
     status = item_status(finish)
-    output: list[dict[str, Any]] = []
+    output: list[dict[str, Any]] = [reasoning_output_item(i) for i in reasoning_items_of(message)]
     reasoning = reasoning_text(message)
-    if reasoning is not None:
-        output.append(reasoning_item(ids.item("rs", 1), "completed", reasoning))
+    signed = signed_blocks(message) if asks_encrypted(request.params) else []
+    if (reasoning is not None or signed) and not output:  # a Responses upstream's hold theirs
+        item = reasoning_item(ids.item("rs", 1), "completed", reasoning)
+        output.append(carrying(item, signed))  # Claude's signed thinking, for the next turn
     content: list[dict[str, Any]] = []
     text = message_text(message.get("content"))
     calls = message.get("tool_calls") or []
@@ -206,12 +215,24 @@ def response_to_openai(
         content.append({"type": "refusal", "refusal": message["refusal"]})
     if content:
         output.append(message_item(ids.item("msg", 1), status, content))
-    for n, call in enumerate(calls, start=1):
-        function = call.get("function") or {}
-        call_id = call.get("id") or ids.item("call", n)
-        name, arguments = function.get("name", ""), function.get("arguments", "")
-        output.append(call_item(ids.item("fc", n), call_id, name, arguments, status))
+    output += _call_items(calls, ids, status)
     response["output"] = output
     response["usage"] = usage_to_responses(body.get("usage"))
     finished(response, finish, completed_at)
     return response
+
+
+def _call_items(calls: list[dict[str, Any]], ids: ResponseIds, status: str) -> list[dict[str, Any]]:
+    """A message's tool calls as ``function_call`` (``custom_tool_call``) items."""
+    items = []
+    for n, call in enumerate(calls, start=1):
+        call_id = call.get("id") or ids.item("call", n)
+        custom = custom_of(call)
+        if custom is not None:
+            name, text = str(custom.get("name", "")), str(custom.get("input", ""))
+            items.append(custom_call_item(ids.item("ctc", n), call_id, name, text, status))
+            continue
+        function = call.get("function") or {}
+        name, arguments = function.get("name", ""), function.get("arguments", "")
+        items.append(call_item(ids.item("fc", n), call_id, name, arguments, status))
+    return items

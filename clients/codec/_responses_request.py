@@ -36,8 +36,18 @@ from clients.codec._json import (
 )
 from clients.codec._request import chat_params_from_openai
 from clients.codec._responses_compaction import compaction_message
+from clients.codec._responses_custom import (
+    ENCRYPTED,
+    INCLUDE,
+    add_reasoning,
+    custom_call,
+    drop_bare_reasoning,
+    joins_reasoning,
+    required_strings,
+)
 from clients.codec._responses_include import LOGPROBS, include_values
 from clients.codec._responses_items import input_items_of
+from clients.codec._responses_thinking import check_thinking
 from clients.codec._responses_tools import text_options, tool_options
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
@@ -71,6 +81,15 @@ _TRANSLATED = frozenset(
     | {"max_output_tokens", "metadata", "temperature", "top_p", "parallel_tool_calls", "user"}
 )
 _MESSAGE_ROLES = ("user", "system", "developer", "assistant")
+# Chat's key → the Responses field it was set by, for a refusal of the router's shared chat
+# checks (`responses_field`). `messages[2]` is no input item's index (the instructions and a
+# previous response's turns come first): `input`, whole.
+_CALLERS_FIELDS = {
+    "max_completion_tokens": "max_output_tokens",
+    "messages": "input",
+    "reasoning_effort": "reasoning.effort",
+    "response_format": "text.format",
+}
 
 
 @dataclass(frozen=True)
@@ -169,6 +188,13 @@ def _background(body: dict[str, Any], store: bool) -> bool:
     return True
 
 
+def responses_field(param: str | None) -> str | None:
+    """The Responses field that chat's `param` (in a router's refusal) stands for; None when
+    the caller wrote it so (`temperature`) or it names no field."""
+    key = (param or "").partition("[")[0].partition(".")[0]
+    return _CALLERS_FIELDS.get(key)
+
+
 def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
     """The scalar and object options, each to its chat-completions place."""
     for key in ("temperature", "top_p"):
@@ -178,7 +204,10 @@ def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
         chat["max_completion_tokens"] = expect_int(body["max_output_tokens"], "max_output_tokens")
     if body.get("user") is not None:
         chat["user"] = expect_str(body["user"], "user")
-    asked = LOGPROBS in include_values(body.get("include"))
+    included = include_values(body.get("include"))
+    if ENCRYPTED in included:  # a Responses upstream's reasoning items, kept in the answer
+        chat[INCLUDE] = [ENCRYPTED]
+    asked = LOGPROBS in included
     if asked or body.get("top_logprobs") is not None:
         # Chat completions take `top_logprobs` only beside `logprobs: true` (OpenAI's 400).
         chat["logprobs"] = True
@@ -220,8 +249,9 @@ def messages_from_input(
     ``item_reference`` stands for the item of that id in `items` (stored output items).
 
     A ``function_call`` item joins the assistant message just before it (one assistant turn
-    carries all its tool calls, as chat completions want); a ``function_call_output`` is a tool
-    message; ``reasoning`` items (a previous output fed back) have no chat form and are left out;
+    carries all its tool calls, as chat completions want), as does a ``custom_tool_call``; a
+    ``function_call_output`` (``custom_tool_call_output``) is a tool message; ``reasoning``
+    items (a previous output fed back) ride on the assistant turn after them (_responses_custom);
     a ``compaction`` item is the summary it holds, as a system message in its place.
     """
     if isinstance(value, str):
@@ -235,24 +265,30 @@ def messages_from_input(
         if obj.get("type") == "item_reference":
             obj = _referenced(obj, item_path, items)
         _add_item(messages, obj, item_path)
-    return messages
+    return drop_bare_reasoning(messages)
 
 
 def _add_item(messages: list[dict[str, Any]], obj: dict[str, Any], path: str) -> None:
     kind = obj.get("type", "message")
     if kind == "message":
-        messages.append(_message(obj, path))
-    elif kind == "function_call":
-        _append_call(messages, _function_call(obj, path))
-    elif kind == "function_call_output":
+        message = _message(obj, path)
+        if not joins_reasoning(messages, message):
+            messages.append(message)
+    elif kind in ("function_call", "custom_tool_call"):
+        read = _function_call if kind == "function_call" else custom_call
+        _append_call(messages, read(obj, path))
+    elif kind in ("function_call_output", "custom_tool_call_output"):
         messages.append(_call_output(obj, path))
     elif kind == "compaction":
         messages.append(compaction_message(obj, path))
-    elif kind != "reasoning":
+    elif kind == "reasoning":
+        check_thinking(obj, path)
+        add_reasoning(messages, obj, path)
+    else:
         raise InvalidRequestError(
             f"Input items of type {kind!r} are not supported here: only 'message', "
-            "'function_call', 'function_call_output', 'item_reference', 'compaction' (and "
-            "'reasoning', which is ignored).",
+            "'function_call', 'function_call_output', 'custom_tool_call', "
+            "'custom_tool_call_output', 'reasoning', 'item_reference' and 'compaction'.",
             param=at(path, "type"),
         )
 
@@ -331,17 +367,8 @@ def content_part(part: Any, path: str) -> dict[str, Any]:
 
 
 def _function_call(obj: dict[str, Any], path: str) -> dict[str, Any]:
-    for key in ("call_id", "name", "arguments"):
-        if obj.get(key) is None:
-            missing(at(path, key))
-    return {
-        "id": expect_str(obj["call_id"], at(path, "call_id")),
-        "type": "function",
-        "function": {
-            "name": expect_str(obj["name"], at(path, "name")),
-            "arguments": expect_str(obj["arguments"], at(path, "arguments")),
-        },
-    }
+    call_id, name, arguments = required_strings(obj, path, "call_id", "name", "arguments")
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 def _append_call(messages: list[dict[str, Any]], call: dict[str, Any]) -> None:

@@ -7,7 +7,10 @@ them: ``response.created``, ``response.in_progress``, then per item ``output_ite
 failure ``error`` then ``response.failed``). Every event carries a ``sequence_number``.
 
 Chat deltas map onto items as they come: reasoning text (``reasoning_content``) is a
-``reasoning`` item, text a ``message`` item, each tool-call index a ``function_call`` item. A
+``reasoning`` item, text a ``message`` item, each tool-call index a ``function_call`` item (a
+``custom_tool_call`` for a custom tool's call). A Responses upstream's reasoning item (its
+``reasoning_items``, when encrypted reasoning was asked for) keeps its id, its text streamed as
+its summary (``response.reasoning_summary_text.delta``), and ends as the upstream gave it. A
 message or reasoning item is closed as soon as another kind of output starts; tool calls stay
 open until the end (a provider may interleave their argument deltas). A refusal (structured
 outputs' `refusal` delta) is a message item whose one part is a ``refusal``, streamed with
@@ -20,6 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clients.codec._response import chunk_to_openai, usage_to_openai
+from clients.codec._responses_custom import (
+    custom_call_item,
+    custom_of,
+    reasoning_items_of,
+    reasoning_output_item,
+)
 from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_output import (
     ResponseIds,
@@ -35,6 +44,7 @@ from clients.codec._responses_output import (
     usage_to_responses,
 )
 from clients.codec._responses_request import ResponsesRequest
+from clients.codec._responses_thinking import asks_encrypted, carrying, signed_blocks
 from clients.switchboard.v1 import chat_pb2
 
 Event = dict[str, Any]
@@ -44,6 +54,16 @@ _DELTA_EVENTS = {
     "message": "response.output_text.delta",
     "refusal": "response.refusal.delta",
     "reasoning": "response.reasoning_text.delta",
+    "summary": "response.reasoning_summary_text.delta",
+}
+_PART_TYPES = {"reasoning": "reasoning_text", "summary": "summary_text"}
+# The events that open and close a text item's part: a reasoning summary's are its own.
+_PART_EVENTS = {"summary": "response.reasoning_summary_part"}
+
+# The prefix of each kind of call's delta and done events.
+_CALL_EVENTS = {
+    "function_call": "response.function_call_arguments",
+    "custom_tool_call": "response.custom_tool_call_input",
 }
 
 
@@ -53,11 +73,14 @@ class _Open:
 
     index: int  # its output_index
     item_id: str
-    kind: str  # "message", "refusal", "reasoning" or "function_call"
+    # "message", "refusal", "reasoning", "summary" (an upstream's reasoning item: its summary
+    # streamed), "function_call" or "custom_tool_call"
+    kind: str
     pieces: list[str] = field(default_factory=list)
     logprobs: list[dict[str, Any]] = field(default_factory=list)  # a message's, when asked
     call_id: str = ""
     name: str = ""
+    signed: list[dict[str, Any]] = field(default_factory=list)  # Claude's, of a reasoning item
 
     @property
     def text(self) -> str:
@@ -78,10 +101,11 @@ class ResponseEventStream:
         self._output: list[dict[str, Any]] = []  # every item so far, in output order
         self._text: _Open | None = None  # the open message or reasoning item
         self._calls: dict[int, _Open] = {}  # open function calls by chat tool-call index
-        self._counts = {"msg": 0, "rs": 0, "fc": 0}
+        self._counts = {"msg": 0, "rs": 0, "fc": 0, "ctc": 0}
         self._usage: dict[str, Any] | None = None
         self._finish: str | None = None
         self._logprobs = asked_logprobs(request)
+        self._signed = asks_encrypted(request.params)  # Claude's signed thinking carried
 
     def start(self) -> list[Event]:
         """``response.created`` and ``response.in_progress``."""
@@ -100,9 +124,17 @@ class ResponseEventStream:
         events: list[Event] = []
         for choice in body["choices"][:1]:  # a Response has one output; `n` has no place here
             delta = choice.get("delta") or {}
+            items = reasoning_items_of(delta)
+            for item in items:  # an upstream's reasoning item opened: its summary goes into it
+                events += [] if _closes(item) else self._reasoning_item(item)
             reasoning = reasoning_text(delta)
             if reasoning is not None:
-                events += self._text_delta("reasoning", reasoning)
+                summary = self._text is not None and self._text.kind == "summary"
+                events += self._text_delta("summary" if summary else "reasoning", reasoning)
+            for item in items:  # closed after the summary beside it (what a screen held back)
+                events += self._reasoning_item(item) if _closes(item) else []
+            if self._signed:
+                events += self._signed_thinking(signed_blocks(delta))
             content = delta.get("content")
             if isinstance(content, str) and content:
                 logprobs = output_logprobs(choice) if self._logprobs else []
@@ -195,9 +227,11 @@ class ResponseEventStream:
         events.append(self._event(name, **self._where(self._text), delta=delta, **extra))
         return events
 
-    def _open_text(self, kind: str) -> list[Event]:
-        prefix = "rs" if kind == "reasoning" else "msg"
+    def _open_text(self, kind: str, item_id: str = "") -> list[Event]:
+        """Open a text item; `item_id`: an upstream's reasoning item's id, kept."""
+        prefix = "rs" if kind in ("reasoning", "summary") else "msg"
         item = self._new(kind, prefix)
+        item.item_id = item_id or item.item_id
         self._text = item
         if kind == "message":
             snapshot, part = message_item(item.item_id, "in_progress", []), text_part("")
@@ -206,14 +240,41 @@ class ResponseEventStream:
             part = {"type": "refusal", "refusal": ""}
         else:
             snapshot = reasoning_item(item.item_id, "in_progress", None)
-            part = {"type": "reasoning_text", "text": ""}
+            part = {"type": _PART_TYPES[kind], "text": ""}
         self._output.append(snapshot)
+        opened = f"{_PART_EVENTS.get(kind, 'response.content_part')}.added"
         return [
             self._event("response.output_item.added", output_index=item.index, item=snapshot),
-            self._event("response.content_part.added", **self._where(item), part=part),
+            self._event(opened, **self._where(item), part=part),
         ]
 
-    def _close_text(self) -> list[Event]:
+    def _reasoning_item(self, item: dict[str, Any]) -> list[Event]:
+        """An upstream's reasoning item: its id opens it (its summary then streams into it),
+        the whole item (encrypted content, summary) closes it as it is."""
+        item_id = str(item.get("id", ""))
+        events: list[Event] = []
+        if self._text is None or self._text.item_id != item_id:
+            events += self._close_text()
+            events += self._open_text("summary", item_id)
+        if _closes(item):
+            events += self._close_text(reasoning_output_item(item))
+        return events
+
+    def _signed_thinking(self, blocks: list[dict[str, Any]]) -> list[Event]:
+        """Claude's signed thinking blocks (after their text): kept on the reasoning item, its
+        ``encrypted_content`` when it closes (one opened for blocks without text: redacted)."""
+        if not blocks:
+            return []
+        events: list[Event] = []
+        if self._text is None or self._text.kind != "reasoning":
+            events += self._close_text()
+            events += self._open_text("reasoning")
+        assert self._text is not None
+        self._text.signed += blocks
+        return events
+
+    def _close_text(self, upstream: dict[str, Any] | None = None) -> list[Event]:
+        """`upstream`: a reasoning item's final form, as its upstream gave it."""
         item, self._text = self._text, None
         if item is None:
             return []
@@ -229,52 +290,60 @@ class ResponseEventStream:
             done = self._event("response.refusal.done", **where, refusal=text)
             final = message_item(item.item_id, item_status(self._finish), [part])
         else:
-            part = {"type": "reasoning_text", "text": text}
-            done = self._event("response.reasoning_text.done", **where, text=text)
-            final = reasoning_item(item.item_id, "completed", text)
+            part = {"type": _PART_TYPES[item.kind], "text": text}
+            name = _DELTA_EVENTS[item.kind].removesuffix(".delta")
+            done = self._event(f"{name}.done", **where, text=text)
+            final = upstream or carrying(
+                reasoning_item(item.item_id, "completed", text), item.signed
+            )
         self._output[item.index] = final
+        closed = f"{_PART_EVENTS.get(item.kind, 'response.content_part')}.done"
         return [
             done,
-            self._event("response.content_part.done", **where, part=part),
+            self._event(closed, **where, part=part),
             self._event("response.output_item.done", output_index=item.index, item=final),
         ]
 
     def _call_delta(self, call: dict[str, Any]) -> list[Event]:
         events: list[Event] = []
-        function = call.get("function") or {}
+        custom = custom_of(call)
+        named = custom if custom is not None else call.get("function") or {}
         open_call = self._calls.get(call.get("index", 0))
         if open_call is None:
             events += self._close_text()
-            open_call = self._new("function_call", "fc")
+            kind = "function_call" if custom is None else "custom_tool_call"
+            open_call = self._new(kind, "fc" if custom is None else "ctc")
             # The call id must not change once announced: a later id delta is not taken.
             open_call.call_id = call.get("id") or self._ids.item("call", len(self._calls) + 1)
-            open_call.name = function.get("name", "")
+            open_call.name = named.get("name", "")
             self._calls[call.get("index", 0)] = open_call
-            item = call_item(
-                open_call.item_id, open_call.call_id, open_call.name, "", "in_progress"
-            )
+            item = self._call_item(open_call, "", "in_progress")
             self._output.append(item)
             events.append(
                 self._event("response.output_item.added", output_index=open_call.index, item=item)
             )
-        arguments = function.get("arguments")
-        if arguments:
-            open_call.pieces.append(arguments)
+        piece = named.get("arguments" if custom is None else "input")
+        if piece:
+            open_call.pieces.append(piece)
             where = {"item_id": open_call.item_id, "output_index": open_call.index}
-            events.append(
-                self._event("response.function_call_arguments.delta", **where, delta=arguments)
-            )
+            name = _CALL_EVENTS[open_call.kind]
+            events.append(self._event(f"{name}.delta", **where, delta=piece))
         return events
 
     def _close_call(self, call: _Open) -> list[Event]:
         where = {"item_id": call.item_id, "output_index": call.index}
-        status = item_status(self._finish)
-        final = call_item(call.item_id, call.call_id, call.name, call.text, status)
+        final = self._call_item(call, call.text, item_status(self._finish))
         self._output[call.index] = final
+        field = "arguments" if call.kind == "function_call" else "input"
         return [
-            self._event("response.function_call_arguments.done", **where, arguments=call.text),
+            self._event(f"{_CALL_EVENTS[call.kind]}.done", **where, **{field: call.text}),
             self._event("response.output_item.done", output_index=call.index, item=final),
         ]
+
+    @staticmethod
+    def _call_item(call: _Open, text: str, status: str) -> dict[str, Any]:
+        make = call_item if call.kind == "function_call" else custom_call_item
+        return make(call.item_id, call.call_id, call.name, text, status)
 
     def _new(self, kind: str, prefix: str) -> _Open:
         self._counts[prefix] += 1
@@ -282,7 +351,8 @@ class ResponseEventStream:
 
     @staticmethod
     def _where(item: _Open) -> dict[str, Any]:
-        return {"item_id": item.item_id, "output_index": item.index, "content_index": 0}
+        index = "summary_index" if item.kind == "summary" else "content_index"
+        return {"item_id": item.item_id, "output_index": item.index, index: 0}
 
     def _snapshot(self, status: str) -> dict[str, Any]:
         response = envelope(self._request, self._ids, self._created_at, self._model, status)
@@ -293,3 +363,9 @@ class ResponseEventStream:
         event = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return event
+
+
+def _closes(item: dict[str, Any]) -> bool:
+    """Whether an upstream's reasoning item is its end (the whole item), not its opening (its
+    id alone)."""
+    return "encrypted_content" in item or "summary" in item

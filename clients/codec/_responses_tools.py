@@ -14,6 +14,7 @@ from clients.codec._json import (
     invalid_value,
     missing,
 )
+from clients.codec._responses_custom import custom_choice, custom_tool, named
 from clients.errors import InvalidRequestError
 
 _TOOL_MODES = ("auto", "none", "required")
@@ -40,17 +41,16 @@ def tool_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
 def _tool(value: Any, path: str) -> dict[str, Any]:
     tool = expect_object(value, path)
     kind = expect_str(tool.get("type"), at(path, "type"))
+    if kind == "custom":
+        return custom_tool(tool, path)
     if kind != "function":
         raise InvalidRequestError(
             f"Tools of type {kind!r} are not supported: this gateway runs no built-in tools "
-            "(web search, file search, code interpreter, MCP…); only 'function' tools are.",
+            "(web search, file search, code interpreter, MCP…); only 'function' and 'custom' "
+            "tools are.",
             param=at(path, "type"),
         )
-    if tool.get("name") is None:
-        missing(at(path, "name"))
-    function: dict[str, Any] = {"name": expect_str(tool["name"], at(path, "name"))}
-    if tool.get("description") is not None:
-        function["description"] = expect_str(tool["description"], at(path, "description"))
+    function = named(tool, path)
     if tool.get("parameters") is not None:
         function["parameters"] = expect_object(tool["parameters"], at(path, "parameters"))
     if tool.get("strict") is not None:
@@ -66,9 +66,11 @@ def _tool_choice(value: Any, path: str) -> Any:
     obj = expect_object(value, path)
     if obj.get("type") == "function" and obj.get("name") is not None:
         return {"type": "function", "function": {"name": expect_str(obj["name"], at(path, "name"))}}
+    if obj.get("type") == "custom" and obj.get("name") is not None:
+        return custom_choice(obj, path)
     raise InvalidRequestError(
-        "Only 'auto', 'none', 'required' or {'type': 'function', 'name': …} are supported as "
-        "'tool_choice' here.",
+        "Only 'auto', 'none', 'required', {'type': 'function', 'name': …} or {'type': "
+        "'custom', 'name': …} are supported as 'tool_choice' here.",
         param=path,
     )
 

@@ -92,6 +92,11 @@ class ProviderConfig(_Strict):
         "false for a server that rejects `stream_options` (the caller's own are passed on). "
         "azure: only with an api_version that takes them (2024-08-01-preview or later).",
     )
+    custom_tools: bool | None = Field(
+        default=None,
+        description="openai, azure: the upstream takes OpenAI's custom tools (false: emulated "
+        "as functions). Unset: api.openai.com and azure do; other servers get them emulated.",
+    )
     max_stop_sequences: int | None = Field(
         default=None,
         ge=1,

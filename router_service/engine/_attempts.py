@@ -143,10 +143,14 @@ class AttemptRunner:
         started = self._clock.monotonic()
         while True:
             wait = 0.0 if tried else wait_s
-            with key_wait(deployment, wait):
-                lease = await deployment.pool.lease_or_wait(
-                    deployment.upstream_model, tried, tokens=tokens, wait_s=wait
-                )
+            leasing = deployment.pool.lease_or_wait(
+                deployment.upstream_model, tried, tokens=tokens, wait_s=wait
+            )
+            if wait <= 0:  # the common case: no queue, so no time in it to measure
+                lease = await leasing
+            else:
+                with key_wait(deployment, wait):
+                    lease = await leasing
             if isinstance(lease, Unavailable):
                 if failure is None:
                     return lease

@@ -14,6 +14,8 @@ from router_service.clock import Clock
 from router_service.config import StreamsConfig
 from router_service.engine._afterwork import Afterwork
 from router_service.engine._attempts import Attempt, AttemptRunner, Walked
+from router_service.engine._custom_stream import RestoredChunks
+from router_service.engine._custom_tools import restore_completion
 from router_service.engine._media_streams import MediaStreams
 from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
@@ -28,10 +30,9 @@ from router_service.engine._reasoning_hidden import (
     without_answer_reasoning,
     without_chunk_reasoning,
 )
-from router_service.engine._reasoning_off import without_reasoning
+from router_service.engine._sent import params_for
 from router_service.engine._stops import (
     ChunkFilter,
-    beyond_cap,
     cannot_enforce,
     choices_of,
     cut_completion,
@@ -121,13 +122,15 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             deployment: Deployment, lease: KeyLease, _: AsyncExitStack
         ) -> chat_pb2.ChatCompletion:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
-            sent = _params_for(deployment, params)
-            call = deployment.chat_call(lease.key.secret, sent, timeout)
+            sent, custom = params_for(deployment, params)
+            call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
             try:
                 async with asyncio.timeout(timeout):
                     completion = await deployment.adapter.chat(call)
             except TimeoutError as exc:
                 raise timed_out(ctx, "upstream timed out") from exc
+            if custom:
+                restore_completion(completion, custom)
             if completion.HasField("usage"):
                 await lease.settle_tokens(completion.usage.total_tokens)
             return completion
@@ -271,13 +274,16 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         """Open the upstream stream and read up to its first meaningful chunk, within the
         deployment's first-chunk timeout (capped by the caller's deadline)."""
         timeouts = deployment.timeouts
-        sent = _params_for(deployment, params)
-        call = deployment.chat_call(lease.key.secret, sent, ctx.attempt_timeout(timeouts.total_s))
+        sent, custom = params_for(deployment, params)
+        timeout = ctx.attempt_timeout(timeouts.total_s)
+        call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
         opening: list[chat_pb2.ChatCompletionChunk] = []
         began, loop = self._clock.monotonic(), asyncio.get_running_loop()
         try:
             async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)) as timer:
                 chunks = await stack.enter_async_context(deployment.adapter.stream_chat(call))
+                if custom:
+                    chunks = RestoredChunks(chunks, custom)
                 async for chunk in chunks:
                     if chunk is UPSTREAM_ALIVE:  # at work (reasoning): the window starts again
                         timer.reschedule(loop.time() + ctx.attempt_timeout(timeouts.first_chunk_s))
@@ -358,15 +364,6 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         finally:
             if ctx.answers is not None:  # however it ended: the finds counted and audited
                 ctx.answers.report()
-
-
-def _params_for(deployment: Deployment, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
-    """The chat params as `deployment` gets them: without the reasoning knob when it takes none,
-    with no more stop sequences than it takes."""
-    sent = params if deployment.reasoning else without_reasoning(params)
-    if has_stops(sent):
-        sent = beyond_cap(sent, deployment.stop_cap)[0]
-    return sent
 
 
 def _seen(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import PriceConfig, TimeoutsConfig
 from router_service.config._routing import UpstreamApi
+from router_service.engine._custom_tools import inexpressible_tool
 from router_service.errors import UpstreamFailure
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
@@ -66,9 +67,15 @@ class Deployment:
         Responses API takes none."""
         return 0 if self.api == "responses" else self.adapter.stop_cap
 
-    def chat_call(self, api_key: str, params: chat_pb2.ChatParams, timeout_s: float) -> ChatCall:
-        """One attempt's call of this deployment (its upstream model, on its API)."""
-        return ChatCall(self.upstream_model, api_key, params, timeout_s, self.api, self.base_model)
+    def chat_call(
+        self, api_key: str, params: chat_pb2.ChatParams, timeout_s: float, ctx: RequestContext
+    ) -> ChatCall:
+        """One attempt's call of this deployment (its upstream model, on its API), with the body
+        `ctx` holds for these `params` (`RequestContext.take_body`)."""
+        body = ctx.take_body(params)
+        return ChatCall(
+            self.upstream_model, api_key, params, timeout_s, self.api, self.base_model, body
+        )
 
     @property
     def server_tools(self) -> frozenset[str]:
@@ -80,7 +87,17 @@ class Deployment:
         `cannot_express`, or the Responses API's), as the failure its call would raise."""
         if self.api == "responses":
             return responses_cannot_express(params)
+        types = self.adapter.tool_types
+        if params.tools and types is not None:
+            failure = inexpressible_tool(params, self.adapter.kind, types)
+            if failure is not None:
+                return failure
         return self.adapter.cannot_express(params)
+
+    @property
+    def takes_custom_tools(self) -> bool:
+        """Whether its upstream API takes custom tools (else the router emulates them)."""
+        return self.api == "responses" or self.adapter.takes_custom_tools
 
     @property
     def timeouts(self) -> TimeoutsConfig:
@@ -128,6 +145,16 @@ class RequestContext:
     banned_providers: set[str] = field(default_factory=set)
     # The response-side guardrails that screen this call's answer; None: none apply.
     answers: AnswerGuard | None = None
+    # A chat's params and the OpenAI body the servicer's check wrote of them (`validate_chat`),
+    # until the first attempt takes it.
+    written: tuple[chat_pb2.ChatParams, dict[str, Any]] | None = None
+
+    def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
+        """The body written of `params` (for `ChatCall.prepared`), for the first attempt only
+        (any later one writes its own: a use may change it), and only when that attempt sends
+        these very params (not a deployment's variant of them: `_params_for`)."""
+        written, self.written = self.written, None
+        return [written[1]] if written is not None and written[0] is params else None
 
     def remaining(self) -> float | None:
         if self.deadline is None:

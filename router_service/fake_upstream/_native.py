@@ -33,7 +33,7 @@ def chat_answer(call: Call, view: RequestView, completion_id: str) -> R.ChatAnsw
         model=call.record.model,
         text=text,
         pieces=pieces,
-        tool_name=view.first_tool if calls_tool else None,
+        tool_name=(sc.tool_name or view.first_tool) if calls_tool else None,
         prompt_tokens=view.prompt_words,
         tool_arguments=R.tool_arguments(sc),
         cached_tokens=sc.cached_tokens or 0,

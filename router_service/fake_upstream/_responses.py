@@ -57,9 +57,12 @@ def tool_to_call(body: dict[str, Any], scenario: Scenario) -> str | None:
     messages = body.get("messages") or []
     if messages and isinstance(messages[-1], dict) and messages[-1].get("role") == "tool":
         return None  # the tool already answered: a real model now replies in text
+    if scenario.tool_name is not None:
+        return scenario.tool_name
     first: Any = tools[0] if isinstance(tools[0], dict) else {}
-    # Accept the modern {"type": "function", "function": {...}} shape and the bare legacy one.
-    function: Any = first.get("function")
+    # Accept the modern {"type": "function", "function": {...}} shape (a custom tool's, under
+    # "custom") and the bare legacy one.
+    function: Any = first.get("function", first.get("custom"))
     if not isinstance(function, dict):
         function = first
     return str(function.get("name") or "tool")
@@ -120,7 +123,19 @@ def tool_arguments(scenario: Scenario) -> str:
     return orjson.dumps(scenario.tool_arguments or {}).decode()
 
 
-def tool_call_obj(name: str, arguments: str = "{}") -> dict[str, Any]:
+def is_custom(body: dict[str, Any], name: str | None) -> bool:
+    """Whether the request declares the tool `name` a custom one (chat completions' form)."""
+    for tool in body.get("tools") or ():
+        custom = tool.get("custom") if isinstance(tool, dict) else None
+        if tool.get("type") == "custom" and isinstance(custom, dict) and custom.get("name") == name:
+            return True
+    return False
+
+
+def tool_call_obj(name: str, arguments: str = "{}", custom: bool = False) -> dict[str, Any]:
+    """A call of `name` with `arguments`; a custom tool's (`custom`): with that input."""
+    if custom:
+        return {"id": TOOL_CALL_ID, "type": "custom", "custom": {"name": name, "input": arguments}}
     return {
         "id": TOOL_CALL_ID,
         "type": "function",
@@ -139,7 +154,8 @@ class ChatAnswer:
     pieces: list[str]
     tool_name: str | None
     prompt_tokens: int
-    tool_arguments: str = "{}"
+    tool_arguments: str = "{}"  # a custom tool's call: its input
+    custom: bool = False  # the tool called is a custom one
     finish: str | None = None  # the scenario's finish reason for a text answer
     n: int = 1  # OpenAI's `n`: that many choices, all the same answer
     # OpenAI's `top_logprobs` when the request asked for `logprobs: true`, else None.
@@ -210,7 +226,8 @@ def chat_completion(answer: ChatAnswer) -> dict[str, Any]:
         message["reasoning_content"] = answer.reasoning
     if answer.tool_name is not None:
         message["content"] = None
-        message["tool_calls"] = [tool_call_obj(answer.tool_name, answer.tool_arguments)]
+        call = tool_call_obj(answer.tool_name, answer.tool_arguments, answer.custom)
+        message["tool_calls"] = [call]
     return {
         "id": answer.completion_id,
         "object": "chat.completion",
@@ -265,11 +282,11 @@ def _choices(
 def content_deltas(answer: ChatAnswer) -> list[dict[str, Any]]:
     if answer.tool_name is None:
         return [{"content": piece} for piece in answer.pieces]
-    call = tool_call_obj(answer.tool_name)
-    call["function"]["arguments"] = ""
+    call = tool_call_obj(answer.tool_name, "", answer.custom)
+    key, field = ("custom", "input") if answer.custom else ("function", "arguments")
     return [
         {"tool_calls": [{"index": 0, **call}]},
-        {"tool_calls": [{"index": 0, "function": {"arguments": answer.tool_arguments}}]},
+        {"tool_calls": [{"index": 0, key: {field: answer.tool_arguments}}]},
     ]
 
 

@@ -5,8 +5,12 @@ As OpenAI answers (https://platform.openai.com/docs/api-reference/responses, the
 `Response` and stream event types, which tests validate these against): the answer is a
 `message` item of `output_text` (the scenario's content, else "Echo: " + the last user text),
 or a `function_call` item when the scenario asks for a tool call and the request has tools
-(not after a `function_call_output`: the tool answered). A `reasoning` item with the scenario's
-reasoning as its summary comes first when the request asked for a summary. `max_output_tokens`
+(not after a `function_call_output`: the tool answered) — a `custom_tool_call` of
+`Scenario.tool_input` when the tool is a custom one. A `reasoning` item with the scenario's
+reasoning as its summary comes first when the request asked for a summary, with its
+`encrypted_content` (ENCRYPTED_PREFIX…) when `include` asked for it; an input reasoning item
+whose encrypted content is not such is refused as OpenAI refuses another's
+(`invalid_encrypted_content`). `max_output_tokens`
 cuts the answer at that many words (status `incomplete`, reason `max_output_tokens`), and is
 refused under 16. Chat-completions parameters are refused as unknown ("Unknown parameter").
 A wrapped error is a `failed` Response (a stream's `response.failed` event, or its `error`
@@ -47,6 +51,8 @@ UNVERIFIED_ORG_ERROR = {
     "param": "reasoning.summary",
     "code": "unsupported_value",
 }
+# What the fake's encrypted reasoning starts with (the rest: the response's id).
+ENCRYPTED_PREFIX = "gAAAAfake-"
 # The least `max_output_tokens` OpenAI takes.
 MIN_OUTPUT_TOKENS = 16
 # Chat completions' own parameters: the Responses API knows none of them.
@@ -100,6 +106,8 @@ class _Answer:
     reasoning_tokens: int = 0
     cached_tokens: int = 0
     refusal: bool = False  # the text is the model's refusal
+    custom: bool = False  # the tool called is a custom one (`arguments`: its input)
+    encrypted: bool = False  # the reasoning item carries its encrypted content
 
     @property
     def hex(self) -> str:
@@ -132,9 +140,30 @@ def _tool(body: JsonObject, sc: Scenario) -> str | None:
     items = body.get("input")
     if not sc.tool_call or not isinstance(tools, list) or not tools:
         return None
-    if isinstance(items, list) and items and items[-1].get("type") == "function_call_output":
+    answered = ("function_call_output", "custom_tool_call_output")
+    if isinstance(items, list) and items and items[-1].get("type") in answered:
         return None  # the tool answered: a real model now replies in text
-    return str(tools[0].get("name") or "tool")
+    return sc.tool_name or str(tools[0].get("name") or "tool")
+
+
+def _is_custom(body: JsonObject, name: str | None) -> bool:
+    tools = body.get("tools") or ()
+    return any(t.get("type") == "custom" and t.get("name") == name for t in tools)
+
+
+def unreadable(body: JsonObject) -> JsonObject | None:
+    """OpenAI's error for an input reasoning item whose encrypted content is not the fake's."""
+    items = body.get("input")
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and item.get("type") == "reasoning":
+            content = str(item.get("encrypted_content"))
+            if not content.startswith(ENCRYPTED_PREFIX):
+                message = (
+                    f"The encrypted content {content[:4]}...{content[-4:]} could not be verified."
+                )
+                return {"message": message, "type": "invalid_request_error", "param": None,
+                        "code": "invalid_encrypted_content"}  # fmt: skip
+    return None
 
 
 def problem(body: JsonObject) -> str | None:
@@ -165,19 +194,24 @@ def answer_of(call: Call) -> _Answer:
     reasoning = asked if isinstance(asked, dict) else {}
     summary = sc.reasoning if reasoning.get("summary") else None
     thought = R.count_words(sc.reasoning or "") or (8 if reasoning.get("effort") else 0)
+    tool = _tool(body, sc)
+    custom = _is_custom(body, tool)
+    include = body.get("include")
     return _Answer(
         f"resp_{call.state.next_completion_id().rsplit('-', 1)[-1]}{call.record.seq:04x}",
         int(time.time()),
         call.record.model,
         text,
-        _tool(body, sc),
-        R.tool_arguments(sc),
+        tool,
+        (sc.tool_input or "") if custom else R.tool_arguments(sc),
         summary,
         status,
         input_tokens=words,
         reasoning_tokens=thought,
         cached_tokens=min(sc.cached_tokens or 0, words),
         refusal=sc.kind == REFUSAL,
+        custom=custom,
+        encrypted=isinstance(include, list) and "reasoning.encrypted_content" in include,
     )
 
 
@@ -185,7 +219,14 @@ def _items(answer: _Answer, status: str) -> list[JsonObject]:
     items: list[JsonObject] = []
     if answer.reasoning is not None:
         summary = [{"type": "summary_text", "text": answer.reasoning}]
-        items.append({"id": f"rs_{answer.hex}", "type": "reasoning", "summary": summary})
+        item = {"id": f"rs_{answer.hex}", "type": "reasoning", "summary": summary}
+        if answer.encrypted:
+            item["encrypted_content"] = f"{ENCRYPTED_PREFIX}{answer.hex}"
+        items.append(item)
+    if answer.tool_name is not None and answer.custom:
+        call = {"id": f"ctc_{answer.hex}", "type": "custom_tool_call", "call_id": R.TOOL_CALL_ID}
+        items.append({**call, "name": answer.tool_name, "input": answer.arguments})
+        return items
     if answer.tool_name is not None:
         items.append(
             {

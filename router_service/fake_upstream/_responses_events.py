@@ -2,9 +2,9 @@
 the order OpenAI sends it: response.created, response.in_progress, then per output item
 output_item.added, its parts' events (content_part.added, output_text.delta…,
 output_text.done, content_part.done; a refusal's refusal.delta…, refusal.done; a reasoning
-item's summary parts; a function call's arguments), output_item.done; then response.completed
-(or response.incomplete) with the usage. Every event says its `type` twice (the SSE `event:`
-line and the JSON) and its `sequence_number`."""
+item's summary parts; a function call's arguments, a custom call's input), output_item.done;
+then response.completed (or response.incomplete) with the usage. Every event says its `type`
+twice (the SSE `event:` line and the JSON) and its `sequence_number`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from ._responses_api import (
     answer_of,
     problem,
     response_obj,
+    unreadable,
 )
 from ._responses_api import _Answer as Answer
 
@@ -82,6 +83,13 @@ def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObjec
     if item["type"] == "message":
         opened = {**item, "status": "in_progress", "content": []}
         inner = _text_events(item, at, R.split_pieces(answer.text, None)[1])
+    elif item["type"] == "custom_tool_call":
+        opened = {**item, "status": "in_progress", "input": ""}
+        delta = {"type": "response.custom_tool_call_input.delta", **at, "delta": item["input"]}
+        inner = [
+            delta,
+            {"type": "response.custom_tool_call_input.done", **at, "input": item["input"]},
+        ]
     elif item["type"] == "function_call":
         opened = {**item, "status": "in_progress", "arguments": ""}
         delta = {"type": "response.function_call_arguments.delta", **at, "delta": item["arguments"]}
@@ -118,6 +126,9 @@ async def _respond(call: Call) -> web.StreamResponse:
     refused = problem(call.body)
     if refused is not None:
         return await send_error(call, 400, refused, "bad_request")
+    foreign = unreadable(call.body)
+    if foreign is not None:
+        return await send_json(call, 400, {"error": foreign}, "bad_request")
     reasoning = call.body.get("reasoning")
     asks_summary = isinstance(reasoning, dict) and reasoning.get("summary") is not None
     if call.scenario.kind == UNVERIFIED_ORG and asks_summary:

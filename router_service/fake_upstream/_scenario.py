@@ -111,6 +111,11 @@ class Scenario:
     tool_call: bool = False
     # Arguments of that tool call (default `{}`).
     tool_arguments: dict[str, Any] | None = None
+    # The tool that call is of, by name (default: the request's first). When the request
+    # declares it a custom tool (OpenAI's chat completions, the Responses API), the call is a
+    # custom call whose input is `tool_input`.
+    tool_name: str | None = None
+    tool_input: str | None = None
     content: str | None = None
     # The finish reason of an OpenAI-dialect answer instead of "stop" (e.g. "length": the answer
     # was cut at max_tokens); a tool call still finishes with "tool_calls".

@@ -1,8 +1,8 @@
 """Screening a streamed answer as it goes: a find may span any number of deltas.
 
-Each text of each choice (its content, its refusal, each tool call's arguments, a function
-call's arguments) is a TextScreen. It holds back the last HOLD_BACK_CHARS characters it was
-sent (a find ending there could still grow, or begin) and, each time RELEASE_STEP_CHARS more
+Each text of each choice (its content, its refusal, each tool call's arguments or custom input,
+a function call's arguments) is a TextScreen. It holds back the last HOLD_BACK_CHARS characters
+it was sent (a find ending there could still grow, or begin) and, each time RELEASE_STEP_CHARS more
 arrived, releases everything before them, finds replaced. A find that began before that point
 and still reaches into it holds the text back from its own start until it ends (a PEM block, a
 long pattern match), up to MAX_HELD_CHARS. When its choice finishes, a text is flushed whole.
@@ -34,12 +34,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from clients.codec._responses_custom import REASONING_ITEMS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import Found, counted, withhold
 from router_service.guardrails._rules import Rule
+from router_service.guardrails._texts import ANSWER_REASONING_KEYS as BLOCK_KEYS
 from router_service.guardrails._texts import REASONING_KEYS, json_object, reasoning_slots
 
 if TYPE_CHECKING:
@@ -280,6 +282,14 @@ class StreamScreen:
         for k in reversed(range(len(delta.tool_calls))):
             tool = delta.tool_calls[k]
             at = tool.index if tool.HasField("index") else k
+            extra = json_object(tool.extra_json) if tool.extra_json else None
+            custom = extra.get("custom") if extra is not None else None
+            if isinstance(custom, dict) and isinstance(custom.get("input"), str):
+                custom["input"] = self._feed(
+                    (index, f"custom{at}"), custom["input"], final, touched
+                )
+                tool.extra_json = orjson.dumps(extra).decode()
+                continue  # a custom tool's call: its input is its text
             arguments = self._feed((index, at), tool.function.arguments, final, touched)
             tool.function.arguments = arguments
             if not (arguments or tool.id or tool.type or tool.function.name or tool.extra_json):
@@ -305,6 +315,7 @@ class StreamScreen:
             or delta.refusal
             or delta.tool_calls
             or delta.HasField("function_call")
+            or REASONING_ITEMS in delta.extra_json  # a Responses upstream's item: its own ends
         )
         held = [k for k in self._texts if k[0] == index and k[1] in REASONING_KEYS]
         if extra is None and not (held and (answering or final)):
@@ -318,7 +329,7 @@ class StreamScreen:
                     extra[key] = text
                 else:
                     extra.pop(key, None)
-        blocks = {k: v for k, v in extra.items() if k in REASONING_KEYS and not isinstance(v, str)}
+        blocks = {k: v for k, v in extra.items() if k in BLOCK_KEYS and not isinstance(v, str)}
         if blocks:
             try:
                 self._guard.screen(reasoning_slots(blocks, f"choices[{index}].delta"))
@@ -357,6 +368,9 @@ class StreamScreen:
                 _set_refusal(delta, delta.refusal + rest)
             elif what == "function":
                 delta.function_call.arguments += rest
+            elif isinstance(what, str):  # a custom call's input
+                custom = orjson.dumps({"custom": {"input": rest}}).decode()
+                delta.tool_calls.add(index=int(what.removeprefix("custom")), extra_json=custom)
             else:
                 delta.tool_calls.add(
                     index=int(what), function=chat_pb2.FunctionCall(arguments=rest)

@@ -13,6 +13,7 @@ import logging
 import math
 import random
 from collections.abc import Collection, Sequence
+from functools import partial
 
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
@@ -67,6 +68,8 @@ class KeyPool:
         self._queue = ArrivalQueue()
         self._use_seq = itertools.count(1)
         self._models_seen: dict[str, None] = {}
+        # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
+        self._lone_names: dict[tuple[str, str], list[str]] = {}
 
     # -- names in the state store ------------------------------------------------------------
     def slot_name(self, key: UpstreamKey) -> str:
@@ -141,7 +144,9 @@ class KeyPool:
         self, key: UpstreamKey, model: str, tokens: int
     ) -> KeyLease | Unavailable:
         """The lone candidate, leased unless its health rules it out, in one store call."""
-        names = self._health_names(model, [key])
+        names = self._lone_names.get((model, key.fingerprint))
+        if names is None:  # kept: a pool's keys and models are the config's, few and fixed
+            names = self._lone_names[model, key.fingerprint] = self._health_names(model, [key])
         grant = await self.store.acquire(self._slot_request(key, tokens, unless=names))
         if grant.lease_id is not None:
             return self._granted(key, model, grant.lease_id, grant, tokens)
@@ -214,9 +219,7 @@ class KeyPool:
         """Like `lease`, but when every usable key is at its limit, wait in arrival order for up
         to `wait_s` seconds for a slot to free."""
 
-        async def attempt() -> KeyLease | Unavailable:
-            return await self.lease(model, exclude, tokens=tokens)
-
+        attempt = partial(self.lease, model, exclude, tokens=tokens)  # no frame of its own
         return await self._queue.wait_for(attempt, wait_s)
 
     async def _release(self, key: UpstreamKey, lease_id: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from clients import chat_completion_from_openai, chat_params_to_openai
+from clients import chat_completion_from_openai
 from clients.codec.anthropic import BETA_KEY
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.errors import UpstreamFailure
@@ -42,6 +42,9 @@ class AnthropicAdapter(HttpAdapter):
     @property
     def server_tools(self) -> frozenset[str]:
         return frozenset({"web_search", "web_fetch"})
+
+    def takes_thinking_blocks(self, upstream_model: str) -> bool:
+        return True
 
     def _request(
         self,
@@ -88,7 +91,7 @@ class AnthropicAdapter(HttpAdapter):
         return f"{self.config.base_url}/messages"
 
     def _body(self, call: ChatCall, *, stream: bool) -> JsonObject:
-        body = chat_params_to_openai(call.params)
+        body = call.openai_body()
         return A.request_body(
             body,
             call.upstream_model,

@@ -104,7 +104,7 @@ def _sampling(body: Mapping[str, Any]) -> JsonObject:
     temperature = body.get("temperature")
     if isinstance(temperature, int | float):
         out["temperature"] = min(max(float(temperature), 0.0), 1.0)
-    elif "top_p" in body:
+    elif isinstance(body.get("top_p"), int | float):  # null (the SDK's None) is unset
         out["top_p"] = body["top_p"]
     return out
 

@@ -80,6 +80,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
 
     kind = "azure"
 
+    @property
+    def takes_custom_tools(self) -> bool:
+        return self.config.custom_tools is not False
+
     @classmethod
     def for_provider(
         cls, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import httpx
 
-from clients import MEDIA_PATHS
+from clients import MEDIA_PATHS, chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
@@ -41,11 +41,20 @@ class ChatCall:
     api: UpstreamApi = "chat"
     # The model the upstream serves as `upstream_model` (config `base_model`); "": that name.
     base_model: str = ""
+    # The OpenAI body of `params` the servicer's check already wrote (`validate_chat`), for
+    # the first `openai_body()` only: each use may change the body it gets.
+    prepared: list[dict[str, Any]] | None = None
 
     @property
     def named_model(self) -> str:
         """The name what is inferred from a model's name reads (reasoning, efforts, budgets)."""
         return self.base_model or self.upstream_model
+
+    def openai_body(self) -> dict[str, Any]:
+        """`params` as an OpenAI chat body (the codec's `chat_params_to_openai`), the body every
+        kind's request starts from: the one already written, once, else a new one."""
+        prepared = self.prepared
+        return prepared.pop() if prepared else chat_params_to_openai(self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +135,25 @@ class ProviderAdapter(ABC):
     # How many stop sequences the kind's API takes (OpenAI's 4, Gemini's and Cohere's 5); None:
     # no documented cap. A provider's `max_stop_sequences` overrides it.
     stop_cap_default: int | None = None
+
+    @property
+    def takes_custom_tools(self) -> bool:
+        """Whether its chat API takes OpenAI's custom (freeform) tools; the router emulates them
+        as function tools for the kinds that do not (engine/_custom_tools.py): most kinds."""
+        return False
+
+    def takes_thinking_blocks(self, upstream_model: str) -> bool:
+        """Whether `upstream_model` here takes Claude's signed thinking back (an assistant
+        turn's `thinking_blocks`): Claude's kinds. The signed thinking a Responses caller
+        carries (clients/codec/_responses_thinking.py) goes to those alone."""
+        return False
+
+    @property
+    def tool_types(self) -> frozenset[str] | None:
+        """The chat tool types its format carries, besides custom tools (emulated) and
+        Anthropic's server tools (routed apart); a request with another is refused naming it,
+        never sent without it. None: any, passed on as sent (OpenAI's format)."""
+        return frozenset({"function"})
 
     @property
     def server_tools(self) -> frozenset[str]:

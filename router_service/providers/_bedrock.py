@@ -30,7 +30,6 @@ import httpx
 
 from clients import (
     chat_completion_from_openai,
-    chat_params_to_openai,
     chunk_from_openai,
     embedding_result_from_openai,
 )
@@ -47,6 +46,7 @@ from router_service.providers._eventstream import EventStreamDecoder, EventStrea
 from router_service.providers._http import map_transport_errors
 from router_service.providers._mapping import embedding_list, unsupported
 from router_service.providers._media import unsupported_in
+from router_service.providers._reasoning_claude import is_bedrock_claude
 from router_service.providers._transport import (
     MAPPING_ERRORS,
     HttpAdapter,
@@ -66,6 +66,9 @@ _SIGNED = ("content-type",)
 
 class BedrockAdapter(HttpAdapter):
     kind = "bedrock"
+
+    def takes_thinking_blocks(self, upstream_model: str) -> bool:
+        return is_bedrock_claude(upstream_model)
 
     @property
     def region(self) -> str:
@@ -132,7 +135,7 @@ class BedrockAdapter(HttpAdapter):
         return linked if linked is not None else unsupported_in(params, BM.request_body)
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        body = BM.request_body(chat_params_to_openai(call.params), call.named_model)
+        body = BM.request_body(call.openai_body(), call.named_model)
         url = self._url(call.upstream_model, "converse")
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
@@ -169,7 +172,7 @@ class BedrockAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        body = BM.request_body(chat_params_to_openai(call.params), call.named_model)
+        body = BM.request_body(call.openai_body(), call.named_model)
         url = self._url(call.upstream_model, "converse-stream")
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open

@@ -66,6 +66,10 @@ class CloudflareAdapter(OpenAIAdapter):
     kind = "cloudflare"
 
     @property
+    def takes_custom_tools(self) -> bool:
+        return bool(self.config.custom_tools)  # Workers AI's models take function tools only
+
+    @property
     def account_base(self) -> str:
         return f"{self.config.base_url}/accounts/{self.config.account_id}/ai"
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from clients import (
     chat_completion_from_openai,
-    chat_params_to_openai,
     embedding_result_from_openai,
 )
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
@@ -49,7 +48,7 @@ class CohereAdapter(HttpAdapter):
         return unsupported_in(params, lambda body: C.request_body(body, "", stream=False))
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        body = C.request_body(chat_params_to_openai(call.params), call.upstream_model, stream=False)
+        body = C.request_body(call.openai_body(), call.upstream_model, stream=False)
         url = f"{self.config.base_url}/v2/chat"
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
@@ -109,7 +108,7 @@ class CohereAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        body = C.request_body(chat_params_to_openai(call.params), call.upstream_model, stream=True)
+        body = C.request_body(call.openai_body(), call.upstream_model, stream=True)
         url = f"{self.config.base_url}/v2/chat"
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open

@@ -57,7 +57,8 @@ def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonOb
             _message(m, f"messages[{i}]") for i, m in enumerate(body.get("messages") or [])
         ],
     }
-    out.update({native: body[key] for key, native in _PARAMS.items() if key in body})
+    # A null (the SDK's None) is unset, as OpenAI reads it.
+    out.update({native: body[key] for key, native in _PARAMS.items() if body.get(key) is not None})
     if "top_k" in out:  # the common extension to OpenAI's sampling; Cohere calls it k
         out["k"] = out.pop("top_k")
     for native, (low, high) in _RANGES.items():

@@ -16,7 +16,6 @@ from typing import Any
 
 from clients import (
     chat_completion_from_openai,
-    chat_params_to_openai,
     embedding_result_from_openai,
 )
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
@@ -51,7 +50,7 @@ class GeminiAdapter(HttpAdapter):
         return unsupported_in(params, G.request_body)
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        body = G.request_body(chat_params_to_openai(call.params), call.named_model)
+        body = G.request_body(call.openai_body(), call.named_model)
         url = self._url(call.upstream_model, "generateContent")
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
@@ -100,7 +99,7 @@ class GeminiAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        body = G.request_body(chat_params_to_openai(call.params), call.named_model)
+        body = G.request_body(call.openai_body(), call.named_model)
         url = self._url(call.upstream_model, "streamGenerateContent") + "?alt=sse"
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open

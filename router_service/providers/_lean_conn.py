@@ -45,7 +45,9 @@ class Http1Connection(asyncio.Protocol):
     def _reset_exchange(self) -> None:
         self.status = 0
         self.reason = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        # (name, its lower case, value): httpx's own triples (`_lean_transport._response_headers`).
+        self.headers: list[tuple[bytes, bytes, bytes]] = []
+        self.encoded = False  # the response names a Content-Encoding
         self.complete = False  # the whole response arrived
         self._informational = False  # parsing a 1xx response
         self._reusable = False  # and the server keeps the connection open after it
@@ -106,7 +108,10 @@ class Http1Connection(asyncio.Protocol):
         self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        lower = name.lower()
+        self.headers.append((name, lower, value))
+        if lower == b"content-encoding":
+            self.encoded = True
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -114,7 +119,7 @@ class Http1Connection(asyncio.Protocol):
             # Informational (103 Early Hints, an unasked 100 Continue): the final response
             # follows on the same connection; what this one said is not its head.
             self._informational = True
-            self.reason, self.headers = b"", []
+            self.reason, self.headers, self.encoded = b"", [], False
             return
         self.status = status
         if not self._head.done():
@@ -216,7 +221,7 @@ class Http1Connection(asyncio.Protocol):
         self._closed = True
 
     def _reads_until_close(self) -> bool:
-        names = {name.lower() for name, _ in self.headers}
+        names = {lower for _, lower, _ in self.headers}
         return b"content-length" not in names and b"transfer-encoding" not in names
 
     def _fail(self, error: httpx.TransportError) -> None:

@@ -30,7 +30,7 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 
@@ -106,7 +106,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 raise
             return httpx.Response(
                 status_code=conn.status,
-                headers=conn.headers,
+                headers=_response_headers(conn.headers),
                 stream=_ResponseBody(self, conn, timeout.get("read")),
                 extensions={"http_version": b"HTTP/1.1", "reason_phrase": conn.reason},
             )
@@ -260,6 +260,11 @@ class _ResponseBody(httpx.AsyncByteStream):
                 return
             yield chunk
 
+    def whole(self) -> Callable[[], Awaitable[bytes]] | None:
+        """How to read the body whole straight from the connection (`read_whole`); None when
+        it comes encoded (a Content-Encoding named): httpx decodes it."""
+        return None if self._conn.encoded else self.read_all
+
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -285,15 +290,17 @@ async def read_whole(response: httpx.Response) -> None:
     """`response.aread()`. A body of ours that needs no decoding is read straight from the
     connection: httpx's way puts four async generators, two chunkers, a decoder and three
     context managers between them, ~4.5 % of the router's instructions for a unary call
-    (benchmarks/README.md, 2026-12-05). What httpx's `aread` leaves is left the same way: the
-    content (httpx's own attribute: `Response(content=...)` sets it too), the stream consumed,
-    closed, a read error naming its request."""
-    body = response.stream
-    if not isinstance(body, _ResponseBody) or "content-encoding" in response.headers:
+    (benchmarks/README.md, 2026-12-05). So is one in an upstream call's span (`whole()` of
+    telemetry's `_EndingStream`: the span ended once it is read). What httpx's `aread` leaves
+    is left the same way: the content (httpx's own attribute: `Response(content=...)` sets it
+    too), the stream consumed, closed, a read error naming its request."""
+    whole = getattr(response.stream, "whole", None)  # ours, or a span's around ours
+    read = None if whole is None else whole()
+    if read is None:
         await response.aread()
         return
     try:
-        content = await body.read_all()
+        content = await read()
     except httpx.RequestError as exc:
         exc.request = response.request
         raise
@@ -301,11 +308,24 @@ async def read_whole(response: httpx.Response) -> None:
     response._content = content
 
 
+_NO_HEADERS = httpx.Headers()
+
+
+def _response_headers(triples: list[tuple[bytes, bytes, bytes]]) -> httpx.Headers:
+    """A response's headers as `httpx.Headers(pairs)` holds them (its private list of (name,
+    lower-case name, value)), from the triples the connection wrote as they arrived: httpx
+    normalizes each name and value of a new `Headers` in two calls, ~40 for an upstream's 20.
+    Made as a copy of an empty one: `Headers()` tests its None against two ABCs first."""
+    headers = httpx.Headers(_NO_HEADERS)
+    headers._list = triples
+    return headers
+
+
 def _head(request: httpx.Request) -> bytes:
     """Request line and headers as httpx built them (Host and Content-Length included)."""
     target = request.url.raw_path
     lines = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in request.headers.raw:
+    for name, _, value in request.headers._list:  # `headers.raw`, without its copy
         lines += (name, b": ", value, b"\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -15,7 +15,6 @@ from clients import (
     MEDIA_PATHS,
     UpstreamFormatError,
     chat_completion_from_openai,
-    chat_params_to_openai,
     chunk_from_openai,
     embedding_params_to_openai,
     embedding_result_from_openai,
@@ -45,6 +44,10 @@ from router_service.providers._rerank import (
     rerank_served,
     voyage_rerank,
 )
+from router_service.providers._responses_custom import (
+    asks_encrypted_params,
+    retried_without_refused,
+)
 from router_service.providers._responses_map import completion_from_response, failure_status
 from router_service.providers._responses_map import failure_of as response_failure
 from router_service.providers._responses_map import request_body as responses_body
@@ -63,6 +66,18 @@ from router_service.providers._transport import (
 class OpenAIAdapter(HttpAdapter):
     kind = "openai"
     stop_cap_default = 4
+
+    @property
+    def takes_custom_tools(self) -> bool:
+        """OpenAI's own API takes custom tools; an OpenAI-compatible server, as configured."""
+        configured = self.config.custom_tools
+        if configured is not None:
+            return configured
+        return urlsplit(self.config.base_url).hostname == "api.openai.com"
+
+    @property
+    def tool_types(self) -> frozenset[str] | None:
+        return None  # an OpenAI-compatible server's own tools (Groq's browser_search…) pass
 
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
@@ -165,7 +180,7 @@ class OpenAIAdapter(HttpAdapter):
     def _chat_body(
         self, call: ChatCall, *, stream: bool = False, ask_usage: bool = False
     ) -> dict[str, Any]:
-        body = chat_params_to_openai(call.params)
+        body = call.openai_body()
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
         if stream:
@@ -186,18 +201,21 @@ class OpenAIAdapter(HttpAdapter):
         """Where the Responses API lives (`api: responses` deployments)."""
         return f"{self.api_base}/responses"
 
-    def _responses_body(self, call: ChatCall, *, stream: bool, summary: bool) -> dict[str, Any]:
-        return responses_body(self._chat_body(call), stream=stream, summary=summary)
+    def _responses_body(
+        self, call: ChatCall, *, stream: bool, summary: bool, reasoning: bool = True
+    ) -> dict[str, Any]:
+        chat = self._chat_body(call)
+        return responses_body(chat, stream=stream, summary=summary, reasoning=reasoning)
 
     async def _respond(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         """One completion on the Responses API."""
         url = self._responses_url(call.upstream_model)
 
-        async def send(summary: bool) -> JsonObject:
-            body = self._responses_body(call, stream=False, summary=summary)
+        async def send(summary: bool, reasoning: bool) -> JsonObject:
+            body = self._responses_body(call, stream=False, summary=summary, reasoning=reasoning)
             return await self._post_json(url, body, call.api_key, call.timeout_s)
 
-        data = await self.summaries.call(send)
+        data = await retried_without_refused(self.summaries, call.params, send)
         failed = response_failure(data)
         if failed is not None:  # a 200 that says the response failed: a wrapped error
             raise self._failure(failure_status(failed), failed, {})
@@ -207,10 +225,10 @@ class OpenAIAdapter(HttpAdapter):
             raise malformed("response", exc) from exc
 
     async def _response_chunks(
-        self, response: httpx.Response, model: str
+        self, response: httpx.Response, model: str, keep_reasoning: bool
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
         """A Responses API stream as chat chunks; its failure events classified as errors."""
-        events = ResponsesStream(model, int(self.clock.now()))
+        events = ResponsesStream(model, int(self.clock.now()), keep_reasoning=keep_reasoning)
         async for _, event in json_events(response):
             failed = failure_of_event(event)
             if failed is not None:
@@ -297,14 +315,17 @@ class OpenAIAdapter(HttpAdapter):
             if call.api == "responses":
                 url = self._responses_url(call.upstream_model)
 
-                async def open_stream(summary: bool) -> httpx.Response:
+                async def open_stream(summary: bool, reasoning: bool) -> httpx.Response:
                     # The body is encoded here: not kept for as long as the stream is open.
-                    body = self._responses_body(call, stream=True, summary=summary)
+                    body = self._responses_body(
+                        call, stream=True, summary=summary, reasoning=reasoning
+                    )
                     opened = self._open_stream(url, body, call.api_key, call.timeout_s)
                     return await stack.enter_async_context(opened)
 
-                response = await self.summaries.call(open_stream)
-                yield self._response_chunks(response, call.upstream_model)
+                response = await retried_without_refused(self.summaries, call.params, open_stream)
+                keep = asks_encrypted_params(call.params)
+                yield self._response_chunks(response, call.upstream_model, keep)
                 return
             yield self._chunks(await self._chat_response(call, stack))
 

@@ -11,7 +11,8 @@ SDK's types (`openai.types.responses`).
 - messages → `input` items: system and developer messages stay messages of their role; user
   text, image and file parts → `input_text`, `input_image`, `input_file`; assistant text → an
   assistant message of `output_text`; its `tool_calls` → `function_call` items (`call_id`);
-  tool messages → `function_call_output`. Audio parts have no Responses form: refused.
+  tool messages → `function_call_output`. Audio parts have no Responses form: refused. Custom
+  tools, their calls and the reasoning items an assistant message carries: _responses_custom.py.
 - `max_tokens` / `max_completion_tokens` → `max_output_tokens`; `reasoning_effort` →
   `reasoning: {effort, summary: "auto"}` (the summary is the answer's `reasoning_content`);
   `response_format` / `verbosity` → `text`; function tools flattened; `store: false` always.
@@ -29,6 +30,7 @@ from typing import Any, Literal
 
 import orjson
 
+from clients.codec._responses_custom import REASONING_ITEMS
 from clients.codec._responses_output import INCOMPLETE_REASONS
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
@@ -46,6 +48,14 @@ from router_service.providers._mapping import (
     usage,
 )
 from router_service.providers._media import unsupported_in
+from router_service.providers._responses_custom import (
+    custom_answer_call,
+    custom_call_items,
+    custom_choice,
+    custom_tool,
+    reasoning_inputs,
+    reasoning_kept,
+)
 
 # The chat finish reason of a Response left incomplete, by `incomplete_details.reason`.
 FINISH_BY_INCOMPLETE = {reason: finish for finish, reason in INCOMPLETE_REASONS.items()}
@@ -109,12 +119,15 @@ def _chat_only(name: str) -> UpstreamFailure:
     )
 
 
-def request_body(chat: Mapping[str, Any], *, stream: bool, summary: bool = True) -> JsonObject:
+def request_body(
+    chat: Mapping[str, Any], *, stream: bool, summary: bool = True, reasoning: bool = True
+) -> JsonObject:
     """The Responses body of an OpenAI chat body (`chat`, the reasoning knob fitted); `summary`:
-    the effort asks for a reasoning summary (not where it is refused: _responses_summaries.py)."""
+    the effort asks for a reasoning summary (not where it is refused: _responses_summaries.py);
+    `reasoning`: the reasoning items the messages carry go back (not where they were refused)."""
     body: JsonObject = {
         "model": chat["model"],
-        "input": input_items(chat.get("messages") or []),
+        "input": input_items(chat.get("messages") or [], reasoning=reasoning),
         "store": False,
     }
     for key in _SAME_NAME:
@@ -141,8 +154,9 @@ def request_body(chat: Mapping[str, Any], *, stream: bool, summary: bool = True)
     return {**passthrough(chat), **body}
 
 
-def input_items(messages: list[Any]) -> list[JsonObject]:
+def input_items(messages: list[Any], *, reasoning: bool = True) -> list[JsonObject]:
     items: list[JsonObject] = []
+    custom: set[str] = set()  # the ids of custom tool calls: their outputs are custom too
     for message in messages:
         if not isinstance(message, dict):
             continue
@@ -150,22 +164,33 @@ def input_items(messages: list[Any]) -> list[JsonObject]:
         if role == "tool":
             output = text_of(message.get("content"))
             call_id = str(message.get("tool_call_id", ""))
-            items.append({"type": "function_call_output", "call_id": call_id, "output": output})
+            kind = "custom_tool_call_output" if call_id in custom else "function_call_output"
+            items.append({"type": kind, "call_id": call_id, "output": output})
         elif role == "assistant":
-            items.extend(_assistant_items(message))
+            if reasoning:
+                items.extend(reasoning_inputs(message))
+            calls = custom_call_items(message)
+            custom.update(calls)
+            items.extend(_assistant_items(message, calls))
         else:
             parts = [_input_part(p) for p in parts_of(message.get("content"))]
             items.append({"type": "message", "role": str(role), "content": parts})
     return items
 
 
-def _assistant_items(message: Mapping[str, Any]) -> list[JsonObject]:
+def _assistant_items(
+    message: Mapping[str, Any], custom: Mapping[str, JsonObject]
+) -> list[JsonObject]:
+    """`custom`: the message's custom calls as items, by call id."""
     items: list[JsonObject] = []
     text = text_of(message.get("content"))
     if text:
         content = [{"type": "output_text", "text": text, "annotations": []}]
         items.append({"type": "message", "role": "assistant", "content": content})
     for call in message.get("tool_calls") or ():
+        if isinstance(call, dict) and str(call.get("id", "")) in custom:
+            items.append(custom[str(call.get("id", ""))])
+            continue
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict):
             continue
@@ -210,9 +235,13 @@ def _text(chat: Mapping[str, Any]) -> JsonObject:
 
 
 def _tool(tool: Mapping[str, Any]) -> JsonObject:
+    custom = custom_tool(tool)
+    if custom is not None:
+        return custom
     function = tool.get("function")
     if tool.get("type", "function") != "function" or not isinstance(function, dict):
-        raise unsupported("the Responses API dialect maps function tools only", "tools")
+        kind = tool.get("type")
+        raise unsupported(f"the Responses API dialect maps no {kind!r} tools", "tools")
     out: JsonObject = {"type": "function", "name": function.get("name")}
     for key in ("description", "parameters", "strict"):
         if function.get(key) is not None:
@@ -221,6 +250,9 @@ def _tool(tool: Mapping[str, Any]) -> JsonObject:
 
 
 def _tool_choice(choice: Any) -> Any:
+    custom = custom_choice(choice)
+    if custom is not None:
+        return custom
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         return {"type": "function", "name": choice["function"].get("name")}
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
@@ -235,6 +267,10 @@ def _allowed_tools(allowed: Any) -> JsonObject:
         raise unsupported("'tool_choice.allowed_tools' must be an object", "tool_choice")
     tools: list[JsonObject] = []
     for tool in allowed.get("tools") or ():
+        custom = custom_choice(tool)
+        if custom is not None:
+            tools.append(custom)
+            continue
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict) or tool.get("type", "function") != "function":
             raise unsupported("the Responses API dialect maps function tools only", "tool_choice")
@@ -278,6 +314,7 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
     texts: list[str] = []
     refusals: list[str] = []  # structured outputs' refusal: the chat message's `refusal`
     reasoning: list[str] = []
+    kept: list[JsonObject] = []  # reasoning items with their encrypted content (when asked)
     calls: list[JsonObject] = []
     for item in response.get("output") or ():
         kind = item.get("type")
@@ -289,14 +326,21 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
                     refusals.append(str(part.get("refusal", "")))
         elif kind == "function_call":
             calls.append(tool_call(item["call_id"], item["name"], item.get("arguments") or ""))
-        elif kind == "reasoning" and summary_text(item):
-            reasoning.append(summary_text(item))
+        elif kind == "custom_tool_call":
+            calls.append(custom_answer_call(item))
+        elif kind == "reasoning":
+            if summary_text(item):
+                reasoning.append(summary_text(item))
+            if item.get("encrypted_content") is not None:
+                kept.append(reasoning_kept(item))
     message = assistant_message("".join(texts), calls)
     if refusals:
         message["refusal"] = "".join(refusals)
         message["content"] = message["content"] or None  # as chat completions: null, not ""
     if reasoning:
         message["reasoning_content"] = "\n\n".join(reasoning)
+    if kept:
+        message[REASONING_ITEMS] = kept
     return completion(
         str(response["id"]),
         int(response.get("created_at") or 0),

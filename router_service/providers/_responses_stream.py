@@ -7,7 +7,10 @@ is content, `response.refusal.delta` the refusal (structured outputs');
 `response.reasoning_summary_text.delta` reasoning (a new summary part starts a new paragraph, and
 so does a later reasoning item's first, as the unary answer joins them); a
 `function_call` item (`response.output_item.added`) opens a tool call, each its own index in the
-order they come, and `response.function_call_arguments.delta` adds to it; `response.completed` /
+order they come, and `response.function_call_arguments.delta` adds to it (a `custom_tool_call`
+item likewise, with `response.custom_tool_call_input.delta`); asked for their encrypted content,
+a reasoning item's id when it is added and the whole item when done are `reasoning_items` deltas
+(the edge keeps them in its own items); `response.completed` /
 `response.incomplete` end it (the finish chunk, then the usage chunk). `response.failed` and
 `error` events are failures: `failure_of_event` gives their error object (an `error` event's
 fields flat, as documented, or nested under `error`, as the live API sends them), which the
@@ -22,10 +25,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clients.codec._responses_custom import REASONING_ITEMS
 from router_service.providers._mapping import JsonObject, chunk, tool_call
+from router_service.providers._responses_custom import custom_answer_call, reasoning_kept
 from router_service.providers._responses_map import chat_usage, failure_of, finish_reason
 
 _ENDS = ("response.completed", "response.incomplete")
+# The delta events of a call's input: the chat delta's key and field each adds to.
+_CALL_DELTAS = {
+    "response.function_call_arguments.delta": ("function", "arguments"),
+    "response.custom_tool_call_input.delta": ("custom", "input"),
+}
 
 
 def failure_of_event(event: Mapping[str, Any]) -> JsonObject | None:
@@ -49,9 +59,11 @@ def failure_of_event(event: Mapping[str, Any]) -> JsonObject | None:
 class ResponsesStream:
     """Maps one stream's events, in order, to chat chunks (`feed`)."""
 
-    __slots__ = ("_created", "_id", "_model", "_reasoned", "_tools")
+    __slots__ = ("_created", "_id", "_keep", "_model", "_reasoned", "_tools")
 
-    def __init__(self, model: str, created: int) -> None:
+    def __init__(self, model: str, created: int, *, keep_reasoning: bool = False) -> None:
+        """`keep_reasoning`: the call asked for reasoning items' encrypted content."""
+        self._keep = keep_reasoning
         self._id = ""
         self._model = model
         self._created = created
@@ -82,23 +94,37 @@ class ResponsesStream:
             return [self._chunk({"reasoning_content": "\n\n"})]
         if kind == "response.output_item.added":
             return self._item_added(event["item"])
-        if kind == "response.function_call_arguments.delta":
+        if kind == "response.output_item.done":
+            return self._item_done(event["item"])
+        if kind in _CALL_DELTAS:
             index = self._tools.get(str(event.get("item_id")))
             if index is None:
                 return []
-            arguments = {"function": {"arguments": str(event.get("delta", ""))}}
-            return [self._chunk({"tool_calls": [{"index": index, **arguments}]})]
+            key, field = _CALL_DELTAS[kind]
+            piece = {key: {field: str(event.get("delta", ""))}}
+            return [self._chunk({"tool_calls": [{"index": index, **piece}]})]
         if kind in _ENDS:
             return self._end(event["response"])
         return []
 
     def _item_added(self, item: Mapping[str, Any]) -> list[JsonObject]:
-        if item.get("type") != "function_call":
+        kind = item.get("type")
+        if kind == "reasoning" and self._keep:
+            return [self._chunk({REASONING_ITEMS: [{"id": item.get("id")}]})]
+        if kind not in ("function_call", "custom_tool_call"):
             return []
         index = len(self._tools)
         self._tools[str(item.get("id"))] = index
-        call = tool_call(str(item["call_id"]), str(item["name"]), "", index)
+        if kind == "custom_tool_call":
+            call = custom_answer_call({**item, "input": ""}, index)
+        else:
+            call = tool_call(str(item["call_id"]), str(item["name"]), "", index)
         return [self._chunk({"tool_calls": [call]})]
+
+    def _item_done(self, item: Mapping[str, Any]) -> list[JsonObject]:
+        if item.get("type") != "reasoning" or not self._keep:
+            return []
+        return [self._chunk({REASONING_ITEMS: [reasoning_kept(item)]})]
 
     def _end(self, response: Mapping[str, Any]) -> list[JsonObject]:
         finish = self._chunk({}, finish_reason(response, bool(self._tools)))

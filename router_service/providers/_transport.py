@@ -123,8 +123,10 @@ class HttpAdapter(ProviderAdapter):
         Its headers are what httpx writes for `content=` (Host first, Content-Length last), from
         a copy of those every request with this key to this host has (`_fixed_headers`): httpx
         normalizes each header of a new `Headers` and then each again for the two it adds, ~30
-        calls a request. Headers of the config's that httpx treats apart (Host, Content-Length,
-        Transfer-Encoding) are left to httpx's own way."""
+        calls a request; Content-Length is added to its list as `headers[...] = ` adds it,
+        without working out the headers' encoding and searching them first, and the content set
+        as `read()` sets it. Headers of the config's that httpx treats apart (Host,
+        Content-Length, Transfer-Encoding) are left to httpx's own way."""
         endpoint = _parsed(url) if params is None else httpx.URL(url, params=params)
         content = None if body is None else _exact(orjson.dumps(body))
         extensions = {"timeout": timeout}
@@ -135,13 +137,13 @@ class HttpAdapter(ProviderAdapter):
                 method, endpoint, content=content, headers=given, extensions=extensions
             )
         headers = httpx.Headers(fixed)
-        if content is not None:
-            headers["Content-Length"] = str(len(content))
-        stream = httpx.ByteStream(content or b"")
+        if content is not None:  # as `headers["Content-Length"] = …` adds it (`fixed` has none)
+            headers._list.append((b"Content-Length", b"content-length", b"%d" % len(content)))
+        sent = content or b""
         request = httpx.Request(
-            method, endpoint, headers=headers, stream=stream, extensions=extensions
+            method, endpoint, headers=headers, stream=httpx.ByteStream(sent), extensions=extensions
         )
-        request.read()  # `request.content`, as `content=` sets it
+        request._content = sent  # as `request.read()` sets it (`content=` reads it so)
         return request
 
     def _fixed_headers(self, api_key: str, host: bytes) -> httpx.Headers | None:

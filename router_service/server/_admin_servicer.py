@@ -8,7 +8,6 @@ import logging
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
-from clients.switchboard.v1 import admin_service_pb2_grpc as pb_grpc
 from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
@@ -20,13 +19,13 @@ from router_service.server._client_keys import (
 )
 from router_service.server._clients import list_clients
 from router_service.server._errors import answered
-from router_service.server._list_jobs import LongJobs, cancel_client_batch, list_jobs
+from router_service.server._long_jobs import LongJobs
 from router_service.server._server_info import ServingRecord, server_info
 
 log = logging.getLogger("switchboard.router")
 
 
-class AdminServicer(pb_grpc.AdminServiceServicer):
+class AdminServicer:
     def __init__(self, runtime: Runtime, record: ServingRecord, jobs: LongJobs) -> None:
         self.runtime = runtime  # replaced whole by a config reload
         self._record = record
@@ -35,11 +34,15 @@ class AdminServicer(pb_grpc.AdminServiceServicer):
     async def ListJobs(
         self, request: pb.ListJobsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListJobsResponse:
+        from router_service.server._list_jobs import list_jobs  # batches' modules: first use
+
         return await answered(context, list_jobs(self.runtime, self._jobs, request.limit))
 
     async def CancelClientBatch(
         self, request: pb.CancelClientBatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelClientBatchResponse:
+        from router_service.server._list_jobs import cancel_client_batch
+
         cancel = cancel_client_batch(self.runtime, self._jobs, request, context.peer())
         return await answered(context, cancel)
 

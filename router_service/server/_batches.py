@@ -153,9 +153,9 @@ class BatchJobs(OwnedJobs[BatchJob]):
         return batch
 
     def adopting(self, runtime_of: Callable[[], Runtime]) -> None:
-        """Take over orphaned batches now and every third of `batches.heartbeat_s` (on a shared
-        store only: the memory store's are this process's), until `shutdown`."""
-        if runtime_of().config.state.backend != "memory" and self._adopter is None:
+        """Take over orphaned batches now and every third of `batches.heartbeat_s`, until
+        `shutdown` (on a shared store: `LongJobs.adopt_batches`)."""
+        if self._adopter is None:
             self._adopter = asyncio.create_task(self._adopt_often(runtime_of))
 
     async def adopt(self, runtime: Runtime) -> int:
@@ -186,7 +186,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
     async def shutdown(self, grace_s: float) -> None:
         """Take over nothing more, then stop the batches as `OwnedJobs.shutdown` does (on a
         shared store each is handed over, not failed: `_end`)."""
-        self._closed = True
+        self.close()
         if self._adopter is not None:
             self._adopter.cancel()
             await asyncio.gather(self._adopter, return_exceptions=True)

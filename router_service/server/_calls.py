@@ -4,6 +4,8 @@ operator's view of clients (`_clients`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from clients import chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2
 from router_service.auth import Caller, current_caller
@@ -24,14 +26,16 @@ def owner_name(caller: Caller | None) -> str:
     return "" if caller is None or caller.anonymous else caller.name
 
 
-def validate_chat(params: chat_pb2.ChatParams) -> None:
+def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
     """Refuse what no upstream body can be written from before any routing work (a plan, a
     lease): the codec that writes every attempt's body is run once here, so it is one rule;
     OpenRouter's `reasoning` object and Google's `extra_body`, which the router reads, are
-    checked with it."""
+    checked with it. Returns the body written (`RequestContext.written`: the first attempt's,
+    when it sends these params)."""
     if not params.messages:
         raise InvalidRequestError("`messages` must contain at least one message.", param="messages")
     body = chat_params_to_openai(params)
     extra = params.extra_json
     if "reasoning" in extra or "extra_body" in extra:  # the common case: these tests alone
-        validated(body)
+        validated(body)  # reads it only
+    return body

@@ -1,25 +1,21 @@
 """RouterService's handlers of files and batches (OpenAI's Files and Batch APIs): kept by
-`StoredFiles` and `BatchRecords`, run by `BatchJobs`. A mixin of `RouterServicer`, kept apart so
-that each module stays one screenful; like every handler they translate the wire, the decisions
-are the runtime's."""
+`StoredFiles` and `BatchRecords`, run by `BatchJobs`. Served for `RouterServicer` from the first
+call on (`_features.py`); like every handler they translate the wire, the decisions are the
+runtime's."""
 
 from __future__ import annotations
 
 import grpc
 
 from clients.switchboard.v1 import batches_pb2 as bpb
-from router_service.runtime import Runtime
-from router_service.server._batches import BatchJobs
 from router_service.server._calls import client_name
 from router_service.server._errors import answered
+from router_service.server._hooks import ServicerHooks
 
 __all__ = ["FilesServicer"]
 
 
-class FilesServicer:
-    runtime: Runtime
-    batch_jobs: BatchJobs
-
+class FilesServicer(ServicerHooks):
     async def UploadFile(
         self, request: bpb.UploadFileRequest, context: grpc.aio.ServicerContext
     ) -> bpb.UploadFileResponse:

@@ -57,10 +57,14 @@ class OwnedJobs(Generic[_J]):
         """The jobs this replica runs now (AdminService.ListJobs)."""
         return list(self._jobs.values())
 
+    def close(self) -> None:
+        """Start no more jobs (a stop began)."""
+        self._closed = True
+
     async def shutdown(self, grace_s: float) -> None:
         """Let the jobs run up to `grace_s`, then stop the rest (each writes itself `failed`:
         its replica stopped). Idempotent."""
-        self._closed = True
+        self.close()
         tasks = [job.task for job in self._jobs.values() if job.task is not None]
         if grace_s > 0:
             await self.settle(grace_s)

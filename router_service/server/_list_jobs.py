@@ -6,33 +6,20 @@ client's batch, audited."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service.auth import AuditEvent, audit, current_caller
 from router_service.batches import BatchNotFoundError
 from router_service.errors import InvalidRequestError
 from router_service.responses import checked_id
 from router_service.runtime import Runtime
-from router_service.server._background import BackgroundJobs
 from router_service.server._batch_job import claim_replica
-from router_service.server._batches import BatchJobs
-from router_service.server._realtime import LiveSessions
+from router_service.server._long_jobs import LongJobs
 from router_service.server._server_info import replica_name
 
-__all__ = ["LongJobs", "cancel_client_batch", "list_jobs"]
+__all__ = ["cancel_client_batch", "list_jobs"]
 
 _DEFAULT_LIMIT = 50
 _MAX_LIMIT = 500
-
-
-@dataclass(frozen=True)
-class LongJobs:
-    """What this process runs beyond a call (they outlive reloads)."""
-
-    background: BackgroundJobs
-    batches: BatchJobs
-    realtime: LiveSessions
 
 
 async def list_jobs(runtime: Runtime, jobs: LongJobs, limit: int) -> pb.ListJobsResponse:

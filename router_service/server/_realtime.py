@@ -104,9 +104,7 @@ class LiveSessions:
 
 
 class RealtimeServicer(ServicerHooks):
-    """`RouterServicer.Realtime`, a mixin (as ResponsesServicer)."""
-
-    live_sessions: LiveSessions
+    """`RouterServicer.Realtime` (`_features.py`)."""
 
     async def Realtime(
         self, request_iterator: AsyncIterator[pb.RealtimeRequest], context: grpc.aio.ServicerContext

@@ -38,7 +38,6 @@ from router_service.errors import (
 from router_service.server._call_watch import (
     HUNG_UP,
     CallWatch,
-    CallWatches,
     call_name,
     call_record,
 )
@@ -53,9 +52,7 @@ _HANGUP_TIMEOUT_S = 30.0  # a deadline-less hangup's
 
 
 class RealtimeCallsServicer(ServicerHooks):
-    """`RouterServicer.CreateRealtimeCall` and `HangupRealtimeCall`, a mixin."""
-
-    call_watches: CallWatches
+    """`RouterServicer.CreateRealtimeCall` and `HangupRealtimeCall` (`_features.py`)."""
 
     async def CreateRealtimeCall(
         self, request: pb.CreateRealtimeCallRequest, context: grpc.aio.ServicerContext

@@ -22,6 +22,7 @@ from router_service.errors import AuthenticationError, PermissionDeniedError
 from router_service.runtime import Runtime
 from router_service.server._client_keys import audited_key_change
 from router_service.server._errors import answered
+from router_service.server._hooks import ServicerHooks
 
 __all__ = ["EPHEMERAL_LABEL", "OPENING_EVENT_ID", "RealtimeSecretsServicer", "opening_update"]
 
@@ -32,10 +33,8 @@ _METHOD = "/switchboard.v1.RouterService/CreateRealtimeClientSecret"
 OPENING_EVENT_ID = "event_switchboard_client_secret_session"
 
 
-class RealtimeSecretsServicer:
-    """`RouterServicer.CreateRealtimeClientSecret`, a mixin (as FilesServicer)."""
-
-    runtime: Runtime
+class RealtimeSecretsServicer(ServicerHooks):
+    """`RouterServicer.CreateRealtimeClientSecret` (`_features.py`)."""
 
     async def CreateRealtimeClientSecret(
         self, request: pb.CreateRealtimeClientSecretRequest, context: grpc.aio.ServicerContext

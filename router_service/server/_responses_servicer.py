@@ -1,6 +1,6 @@
 """RouterService's handlers of what the Responses and Conversations APIs keep: stored
-responses, background responses (run by `BackgroundJobs`) and conversations. A mixin of
-`RouterServicer`, kept apart so that each module stays one screenful; like every handler they
+responses, background responses (run by `BackgroundJobs`) and conversations. Served for
+`RouterServicer` from the first call on (`_features.py`); like every handler they
 translate the wire, the decisions are the runtime's."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import grpc
 from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.errors import InvalidRequestError
-from router_service.server._background import BackgroundJobs
 from router_service.server._background_stream import resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
@@ -23,8 +22,6 @@ __all__ = ["ResponsesServicer"]
 
 
 class ResponsesServicer(ServicerHooks):
-    jobs: BackgroundJobs
-
     async def StoreResponse(
         self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.StoreResponseResponse:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
-from typing import Literal
+from typing import Any, Literal
 
 import grpc
 
 from clients import embedding_params_to_openai, to_grpc_status
 from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.auth import AuditEvent, audit, current_caller
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
@@ -23,43 +22,26 @@ from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.guardrails import SCREENED_MEDIA, AnswerAudit, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
-from router_service.server._background import BackgroundJobs
-from router_service.server._batches import BatchJobs
-from router_service.server._call_watch import CallWatches
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import error_details
-from router_service.server._files_servicer import FilesServicer
+from router_service.server._features import FeatureMethods
+from router_service.server._long_jobs import LongJobs
 from router_service.server._media import check_media
-from router_service.server._realtime import LiveSessions, RealtimeServicer
-from router_service.server._realtime_calls import RealtimeCallsServicer
-from router_service.server._realtime_secrets import RealtimeSecretsServicer
-from router_service.server._responses_servicer import ResponsesServicer
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
 
 
-class RouterServicer(
-    ResponsesServicer,
-    FilesServicer,
-    RealtimeServicer,
-    RealtimeSecretsServicer,
-    RealtimeCallsServicer,
-    pb_grpc.RouterServiceServicer,
-):
-    def __init__(
-        self,
-        runtime: Runtime,
-        jobs: BackgroundJobs | None = None,
-        batch_jobs: BatchJobs | None = None,
-    ) -> None:
+class RouterServicer(FeatureMethods):
+    """Chat, embeddings, media and routes here; the other APIs' methods by their feature
+    servicers, built by their first calls (`_features.py`)."""
+
+    def __init__(self, runtime: Runtime, long_jobs: LongJobs | None = None) -> None:
         # Replaced whole by a config reload; a call reads it once, so it runs on one runtime.
         self.runtime = runtime
-        # The background responses and batches this process runs: they outlive reloads (and
-        # their calls).
-        self.jobs = jobs if jobs is not None else BackgroundJobs()
-        self.batch_jobs = batch_jobs if batch_jobs is not None else BatchJobs()
-        self.live_sessions = LiveSessions()  # realtime sessions: a stop ends them first
-        self.call_watches = CallWatches()  # the WebRTC calls' sidebands: a stop ends them too
+        # The background responses, batches and realtime sessions this process runs: they
+        # outlive reloads (and their calls); a stop ends them.
+        self.long_jobs = long_jobs if long_jobs is not None else LongJobs()
+        self.features: dict[tuple[str, str], Any] = {}
 
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
@@ -101,9 +83,10 @@ class RouterServicer(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
     ) -> pb.ChatResponse:
         try:
-            validate_chat(request.params)
+            written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            ctx.written = (request.params, written)
             screened_by = self._screening(ctx, "Chat", context)
             cache = self.runtime.cache.lookup(
                 "chat", ctx, request.params, _cache_mode(request), screened_by=screened_by
@@ -128,9 +111,10 @@ class RouterServicer(
         self, request: pb.ChatStreamRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ChatStreamResponse]:
         try:
-            validate_chat(request.params)
+            written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            ctx.written = (request.params, written)
             screened_by = self._screening(ctx, "ChatStream", context)
             cache = self.runtime.cache.lookup(
                 "stream", ctx, request.params, _cache_mode(request), screened_by=screened_by

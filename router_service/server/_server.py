@@ -6,28 +6,21 @@ import asyncio
 import contextlib
 import logging
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 
 from clients import LARGEST_ANSWER_BYTES
-from clients.switchboard.v1 import (
-    admin_service_pb2,
-    admin_service_pb2_grpc,
-    router_service_pb2,
-    router_service_pb2_grpc,
-)
+from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 from router_service.config import ServerConfig, SwitchboardConfig
 from router_service.errors import ListenError, StoreUnavailableError
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
-from router_service.server._background import BackgroundJobs
-from router_service.server._batches import BatchJobs
-from router_service.server._call_watch import CallWatches
-from router_service.server._generic import add_generic
+from router_service.server._generic import add_service
 from router_service.server._health import WatchedHealth
 from router_service.server._interceptors import auth_interceptor, gate_for
-from router_service.server._list_jobs import LongJobs
+from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
 from router_service.server._reload import restart_only
 from router_service.server._router_servicer import RouterServicer
@@ -35,12 +28,17 @@ from router_service.server._server_info import ServingRecord
 from router_service.server._tls import CertificateFiles
 from router_service.telemetry import server_interceptors
 
+if TYPE_CHECKING:
+    from router_service.server._background import BackgroundJobs
+    from router_service.server._batches import BatchJobs
+    from router_service.server._call_watch import CallWatches
+
 log = logging.getLogger("switchboard.router")
 
-_SERVICE_NAMES = (
-    router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name,
-    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
-)
+_ROUTER_SERVICE = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"]
+_ADMIN_SERVICE = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"]
+_HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"]
+_SERVICE_NAMES = (_ROUTER_SERVICE.full_name, _ADMIN_SERVICE.full_name)
 
 
 # The shortest interval between a client's pings the router is built for; clients ping less often.
@@ -88,22 +86,17 @@ class RouterServer:
             options=server_options(cfg.max_message_bytes),
         )
         self._health = WatchedHealth()
-        # Background responses: owned by the process, stopped with it (after their grace).
-        self._jobs = BackgroundJobs()
-        self._batch_jobs = BatchJobs()  # batches: the same
-        self._router = RouterServicer(runtime, self._jobs, self._batch_jobs)
+        # Background responses, batches, realtime sessions: owned by the process, stopped with
+        # it (after their grace); each kind built by its first use.
+        self._long_jobs = LongJobs()
+        self._router = RouterServicer(runtime, self._long_jobs)
         # Facts of this process that outlive a reload's runtime (AdminService.GetServerInfo).
         self.record = ServingRecord()
-        long_jobs = LongJobs(self._jobs, self._batch_jobs, self._router.live_sessions)
-        self._admin = AdminServicer(runtime, self.record, long_jobs)
+        self._admin = AdminServicer(runtime, self.record, self._long_jobs)
         # Generic handlers only: a registered method costs every call a share (_generic.py).
-        add_generic(
-            router_service_pb2_grpc.add_RouterServiceServicer_to_server, self._router, self._server
-        )
-        add_generic(
-            admin_service_pb2_grpc.add_AdminServiceServicer_to_server, self._admin, self._server
-        )
-        add_generic(health_pb2_grpc.add_HealthServicer_to_server, self._health, self._server)
+        add_service(_ROUTER_SERVICE, self._router, self._server)
+        add_service(_ADMIN_SERVICE, self._admin, self._server)
+        add_service(_HEALTH_SERVICE, self._health, self._server)
         enable_reflection((*_SERVICE_NAMES, health.SERVICE_NAME), self._server)
         self.port = 0
         self._stopped = False
@@ -129,7 +122,7 @@ class RouterServer:
             await self.runtime.issued_keys.refresh()
         self.runtime.start_background()
         # Batches whose replica stopped: taken over now and every few seconds (shared store).
-        self._batch_jobs.adopting(lambda: self.runtime)
+        self._long_jobs.adopt_batches(lambda: self.runtime)
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         tls = " (TLS)" if self.runtime.config.server.tls else ""
@@ -162,12 +155,12 @@ class RouterServer:
     @property
     def jobs(self) -> BackgroundJobs:
         """The background responses this process runs."""
-        return self._jobs
+        return self._long_jobs.background
 
     @property
     def batch_jobs(self) -> BatchJobs:
         """The batches this process runs."""
-        return self._batch_jobs
+        return self._long_jobs.batches
 
     @property
     def health_watchers(self) -> int:
@@ -177,7 +170,7 @@ class RouterServer:
     @property
     def call_watches(self) -> CallWatches:
         """The sidebands this router keeps on the WebRTC calls it made."""
-        return self._router.call_watches
+        return self._long_jobs.call_watches
 
     @property
     def address(self) -> str:
@@ -224,18 +217,14 @@ class RouterServer:
             try:
                 # Realtime sessions last up to an hour: told now (close 1012), their callers
                 # reconnect to another replica at once rather than being cut after the grace.
-                await asyncio.gather(self._drain(server), self._end_realtime_sessions())
+                await asyncio.gather(self._drain(server), self._long_jobs.end_sessions())
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
                 # Background responses and batches get the same grace as open calls, then are
                 # written failed (their replica stopped; a batch on a shared store is handed
                 # over to another replica instead), while the store is still open.
-                await asyncio.gather(
-                    self._server.stop(grace),
-                    self._jobs.shutdown(grace),
-                    self._batch_jobs.shutdown(grace),
-                )
+                await asyncio.gather(self._server.stop(grace), self._long_jobs.shutdown(grace))
             except asyncio.CancelledError:
                 # Asked again while draining (a second SIGTERM or Ctrl-C): stop waiting.
                 log.warning("router stopping now: open calls cancelled")
@@ -243,8 +232,7 @@ class RouterServer:
                 await self._server.stop(0)
                 raise
         finally:
-            await self._jobs.shutdown(0)
-            await self._batch_jobs.shutdown(0)
+            await self._long_jobs.shutdown(0)
             # Calls the stop cancelled still give their leases back: the store stays open
             # for them (server/_running.py).
             left = await self._auth.calls.settle(_SETTLE_S)
@@ -254,13 +242,6 @@ class RouterServer:
                 )
             await self.runtime.aclose()
         log.info("router stopped")
-
-    async def _end_realtime_sessions(self) -> None:
-        sessions = self._router.live_sessions
-        if len(sessions):
-            log.info("router stopping: ending %d realtime session(s) (1012)", len(sessions))
-        await sessions.restart_all()
-        await self._router.call_watches.stop_all()  # what they counted is settled
 
     async def _drain(self, server: ServerConfig) -> None:
         """Give the callers `server.drain_delay_s` to take this router out of their picks (calls

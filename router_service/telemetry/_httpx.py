@@ -9,7 +9,8 @@ query string, and no header is recorded at all (keys travel in headers).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 import httpx
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
@@ -25,6 +26,7 @@ class _EndingStream(httpx.AsyncByteStream):
     def __init__(self, inner: httpx.AsyncByteStream, span: Span) -> None:
         self._inner = inner
         self._span = span
+        self._ended = False  # the SDK warns of a second end: a failed whole read, then aclose
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
@@ -35,11 +37,35 @@ class _EndingStream(httpx.AsyncByteStream):
             self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
             raise
 
+    def whole(self) -> Callable[[], Awaitable[bytes]] | None:
+        """How to read the body whole, when the inner stream has a way of its own (the lean
+        transport's: `read_whole`); else None (read through `__aiter__`)."""
+        whole = getattr(self._inner, "whole", None)
+        read = None if whole is None else whole()
+        return None if read is None else partial(self._read_whole, read)
+
+    async def _read_whole(self, read: Callable[[], Awaitable[bytes]]) -> bytes:
+        """`read()`, recorded as `__aiter__` records a failure; the span ends as `aclose` ends
+        it (the inner stream closes itself once read)."""
+        try:
+            return await read()
+        except Exception as exc:
+            self._span.set_attribute("error.type", type(exc).__qualname__)
+            self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+            raise
+        finally:
+            self._end()
+
     async def aclose(self) -> None:
         try:
             await self._inner.aclose()
         finally:
-            self._span.end()  # idempotent: a second end is ignored
+            self._end()
+
+    def _end(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._span.end()
 
 
 class TracingTransport(httpx.AsyncBaseTransport):

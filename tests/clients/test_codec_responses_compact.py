@@ -112,6 +112,8 @@ def test_tool_calls_and_results_are_summarised_as_text() -> None:
             {"role": "user", "content": "Weather in Oslo?"},
             {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": '{"at":1}'},
             {"type": "function_call_output", "call_id": "c1", "output": "Rain, 4 C"},
+            {"type": "custom_tool_call", "call_id": "c2", "name": "note", "input": "rain\n"},
+            {"type": "custom_tool_call_output", "call_id": "c2", "output": "noted"},
             {"role": "assistant", "content": "It rains."},
         ],
     }
@@ -120,6 +122,8 @@ def test_tool_calls_and_results_are_summarised_as_text() -> None:
         {"role": "user", "content": "Weather in Oslo?"},
         {"role": "assistant", "content": '[Tool call c1: weather({"at":1})]'},
         {"role": "user", "content": "[The result of tool call c1]\nRain, 4 C"},
+        {"role": "assistant", "content": "[Tool call c2: note]\nrain\n"},
+        {"role": "user", "content": "[The result of tool call c2]\nnoted"},
         {"role": "assistant", "content": "It rains."},
         {"role": "user", "content": SUMMARY_INSTRUCTION},
     ]

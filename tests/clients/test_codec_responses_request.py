@@ -54,10 +54,12 @@ def test_a_string_input_with_instructions_and_options() -> None:
         "top_p": 0.9,
         "max_completion_tokens": 50,
         "user": "u-1",
-        # Passed on as the chat route passes keys it does not model; `store`, `include` and
-        # `metadata` (repeated in the Response only) are not.
+        # Passed on as the chat route passes keys it does not model; `store` and `metadata`
+        # (repeated in the Response only) are not. Encrypted reasoning is asked of a Responses
+        # upstream (the router takes `include` out of any other's call).
         "safety_identifier": "s-1",
         "prompt_cache_key": "k-1",
+        "include": ["reasoning.encrypted_content"],
     }
     parsed = responses_request_from_openai(body)
     assert parsed.stream is False

@@ -98,6 +98,7 @@ EXPECTED = [
     "rerank_documents",
     "rerank_fields",
     "response_to_openai",
+    "responses_field",
     "responses_request_from_openai",
     "stored_document",
     "stored_response",

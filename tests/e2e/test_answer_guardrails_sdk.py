@@ -155,3 +155,19 @@ async def test_a_streamed_transcript_is_screened_as_it_goes(
     error = orjson.loads(body.strip().split("\n\n")[-1].removeprefix("data: "))["error"]
     assert error["code"] == "content_policy_violation"
     assert "withheld by the guardrail 'answer-keys'" in error["message"]
+
+
+async def test_a_streamed_custom_tool_call_s_input_is_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # `chain`'s upstreams are OpenAI-compatible servers: the tool is emulated as a function.
+    patch = f"{PROSE}mail {EMAIL}. {PROSE}"
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"input": patch}))
+    tool: Any = {"type": "custom", "name": "apply_patch", "description": "Edits files."}
+    stream = await sdk.responses.create(model="chain", input="patch", tools=[tool], stream=True)
+    events = [event async for event in stream]
+
+    deltas = [e.delta for e in events if e.type == "response.custom_tool_call_input.delta"]
+    [call] = [e.item for e in events if e.type == "response.output_item.done"]
+    assert call.type == "custom_tool_call"
+    assert "".join(deltas) == call.input == f"{PROSE}mail [REDACTED:email]. {PROSE}"

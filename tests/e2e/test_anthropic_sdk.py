@@ -195,3 +195,20 @@ async def test_a_stop_sequence_stop_names_its_sequence_when_the_upstream_does(
         assert (message.stop_reason, message.stop_sequence) == said
         _, whole = await streamed(claude, "text_delta", **request)
         assert (whole.stop_reason, whole.stop_sequence) == said
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_options_sent_as_null_are_unset(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, model: str
+) -> None:
+    """A caller's `None` goes as JSON null (`extra_body` here): not used, even for an option
+    this gateway does not take; nothing of it reaches the upstream."""
+    nulls: dict[str, Any] = dict.fromkeys(
+        ("stop_sequences", "temperature", "top_p", "top_k", "thinking", "service_tier")
+    )
+    message = await claude.messages.create(
+        model=model, max_tokens=64, messages=[{"role": "user", "content": "hi"}], extra_body=nulls
+    )
+    assert message.content[0].type == "text"
+    sent = fake.state.calls()[-1].body
+    assert not [key for key, value in sent.items() if value is None], sent

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
 import pytest
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle
+from tests.e2e.stream_harness import StartEdge
 
 
 async def test_chat(sdk: openai.AsyncOpenAI) -> None:
@@ -91,7 +95,9 @@ async def test_an_embedding_batch_larger_than_a_request_may_be(sdk: openai.Async
     """The answer's limit is not the request's: 1,100 × 2,048 values travel as ~18 MB of
     doubles from router to edge, past the 16 MiB every request is held to."""
     texts = [f"chunk {i}" for i in range(1100)]
-    result = await sdk.embeddings.create(
+    # ~40 MB of JSON made, parsed and written by four processes: more than the fixture's 10 s
+    # on a loaded two-core machine, so this one call may take a minute.
+    result = await sdk.with_options(timeout=60).embeddings.create(
         model="embedder", input=texts, dimensions=2048, encoding_format="float"
     )
     assert [len(e.embedding) for e in result.data] == [2048] * 1100
@@ -110,3 +116,72 @@ async def test_every_answer_has_a_request_id_the_sdk_reads(sdk: openai.AsyncOpen
     with pytest.raises(openai.NotFoundError) as caught:  # errors too
         await sdk.chat.completions.create(model="no-such-model", messages=messages)
     assert caught.value.request_id
+
+
+async def test_every_answer_says_how_long_it_took_as_openai_does(
+    router: RouterHandle, start_edge: StartEdge, fake: FakeUpstream
+) -> None:
+    """`openai-processing-ms`: from the request's arrival to its answer's headers."""
+    clock = ManualClock()
+    edge = await start_edge(router, clock=clock)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+
+        async def took() -> str:
+            messages: list[Any] = [{"role": "user", "content": "hi"}]
+            raw = await client.chat.completions.with_raw_response.create(
+                model="chain", messages=messages
+            )
+            return raw.headers["openai-processing-ms"]
+
+        fake.state.hold()
+        call = asyncio.create_task(took())
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the call upstream")
+        clock.advance(1.25)
+        fake.state.release()
+        answered = await call
+        listed = await client.models.with_raw_response.list()
+    assert answered == "1250"
+    assert listed.headers["openai-processing-ms"] == "0"
+
+
+async def test_bounded_fields_sent_as_null_are_unset(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """The SDK sends a `None` argument as JSON null, which OpenAI reads as unset: so does the
+    router, which holds these fields to its ceilings (null exceeds none of them)."""
+    answer = await sdk.chat.completions.create(
+        model="chain",
+        messages=[{"role": "user", "content": "hi"}],
+        max_tokens=None,
+        max_completion_tokens=None,
+        n=None,
+    )
+    assert answer.choices[0].message.content == "Echo: hi"
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None
+    assert not {"max_tokens", "max_completion_tokens", "n"} & record.body.keys()
+
+
+async def test_an_encoding_format_openai_has_not_is_refused(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Every deployment kind gives floats or base64: another format is no silent float list."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.embeddings.create(model="embedder", input="x", encoding_format="hex")  # type: ignore[arg-type]
+    assert caught.value.param == "encoding_format"
+    assert "'float', 'base64'" in caught.value.message
+    assert fake.state.last(path="/embeddings") is None
+
+
+async def test_embedding_options_sent_as_null_are_unset(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    result = await sdk.embeddings.create(
+        model="embedder", input="x", extra_body={"dimensions": None, "user": None}
+    )
+    assert len(result.data[0].embedding) > 0
+    record = fake.state.last(path="/embeddings")
+    assert record is not None
+    assert not {"dimensions", "user"} & record.body.keys()

@@ -122,3 +122,23 @@ async def test_an_upstream_failure_is_the_sdks_typed_error(
     assert caught.value.response.headers["retry-after"] == "9"
     with pytest.raises(openai.NotFoundError):
         await sdk.responses.create(model="no-such-model", input="hi")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("fields", "param", "words"),
+    [
+        ({"max_output_tokens": 0}, "max_output_tokens", "'max_output_tokens': 0"),
+        ({"input": []}, "input", "`input`"),
+    ],
+)
+async def test_a_refusal_names_the_responses_field(
+    sdk: openai.AsyncOpenAI, fields: dict[str, Any], param: str, words: str, stream: bool
+) -> None:
+    """The router's checks are chat's (`max_completion_tokens`, `messages`): a Responses
+    caller reads the field it sent, in `param` and in the message."""
+    body: dict[str, Any] = {"model": "chain", "input": "hi", "stream": stream, **fields}
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(**body)
+    assert caught.value.param == param
+    assert words in caught.value.message

@@ -178,6 +178,21 @@ async def test_cors_preflight_when_configured(start_edge: EdgeFactory) -> None:
     assert "x-ratelimit-reset-tokens" in exposed
 
 
+async def test_a_browser_page_may_delete_and_read_the_request_id(start_edge: EdgeFactory) -> None:
+    """The SDKs' deletes (`responses.delete`, `conversations.delete`, `files.delete`) preflight
+    DELETE; their `_request_id` (and Anthropic's) is read from a header the page must be let see."""
+    origin = "https://app.example"
+    edge = await start_edge(cors_origins=[origin])
+    preflight = {"origin": origin, "access-control-request-method": "DELETE"}
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        allowed = await client.options("/v1/responses/resp_1", headers=preflight)
+        simple = await client.get("/healthz", headers={"origin": origin})
+    assert allowed.status_code == 200
+    assert "DELETE" in allowed.headers["access-control-allow-methods"]
+    exposed = simple.headers["access-control-expose-headers"].lower().split(", ")
+    assert {"x-request-id", "request-id"} <= set(exposed)
+
+
 async def test_cors_wildcard_never_allows_credentials(start_edge: EdgeFactory) -> None:
     edge = await start_edge(cors_origins=["*"])
     async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:

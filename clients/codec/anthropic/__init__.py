@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from clients.codec.anthropic._models import ModelsAsk, model_to_anthropic, models_ask
     from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
     from clients.codec.anthropic._response import message_to_anthropic
     from clients.codec.anthropic._server_tools import (
@@ -44,6 +45,7 @@ _WHERE = {
     "CONTENT_KEY": "_server_tools",
     "FINISH_BY_STOP_REASON": "_tables",
     "MessageEvents": "_stream",
+    "ModelsAsk": "_models",
     "OVERLOADED_STATUS": "_tables",
     "PING": "_stream",
     "STATUS_BY_ERROR_TYPE": "_tables",
@@ -53,6 +55,8 @@ _WHERE = {
     "anthropic_error_type": "_tables",
     "has_server_blocks": "_server_tools",
     "message_to_anthropic": "_response",
+    "model_to_anthropic": "_models",
+    "models_ask": "_models",
     "messages_request_from_anthropic": "_request",
     "openai_body": "_request",
     "server_tool_family": "_server_tools",
@@ -75,11 +79,14 @@ __all__ = [
     "STOP_KEY",
     "TEXT_BLOCK_KEY",
     "MessageEvents",
+    "ModelsAsk",
     "anthropic_error",
     "anthropic_error_type",
     "has_server_blocks",
     "message_to_anthropic",
     "messages_request_from_anthropic",
+    "model_to_anthropic",
+    "models_ask",
     "openai_body",
     "server_tool_family",
     "wanted_betas",

@@ -75,6 +75,8 @@ def messages_request_from_anthropic(
 def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
     """The OpenAI chat body that says what the Messages API `body` says; with server tools, the
     beta flags they need (`betas`: the caller's `anthropic-beta` headers) go along."""
+    # A null is an option not used (a caller's None), even one this gateway does not take.
+    body = {key: value for key, value in body.items() if value is not None}
     unknown = sorted(set(body) - _KNOWN)
     if unknown:
         raise InvalidRequestError(

@@ -228,6 +228,7 @@ def test_stream_always_ends_with_the_usage_anthropic_reported() -> None:
         ({"temperature": 1.5}, {"temperature": 1.0}),  # OpenAI's range runs to 2
         ({"temperature": 0.2, "top_p": 0.9}, {"temperature": 0.2}),  # Claude 4.5 takes one
         ({"top_p": 0.9}, {"top_p": 0.9}),
+        ({"temperature": None, "top_p": None}, {}),  # the SDK's None: unset, as OpenAI reads it
         ({}, {}),
     ],
 )

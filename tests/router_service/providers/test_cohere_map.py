@@ -83,6 +83,13 @@ def test_openai_ranges_are_brought_into_cohere_ranges(
         assert out[native] == value
 
 
+def test_sampling_sent_as_null_is_left_out() -> None:
+    """The SDK's None is JSON null, which OpenAI reads as unset: so does this mapping."""
+    nulls = dict.fromkeys(("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty"))
+    out = C.request_body({"messages": [USER], **nulls}, "command-x", stream=False)
+    assert not {"temperature", "p", "seed", "presence_penalty", "frequency_penalty"} & out.keys()
+
+
 @pytest.mark.parametrize(
     ("raw", "finish"),
     [

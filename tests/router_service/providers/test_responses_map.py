@@ -202,7 +202,7 @@ def test_what_it_carries_is_expressible() -> None:
 
 def test_allowed_tools_of_other_kinds_are_unsupported() -> None:
     choice = {"type": "allowed_tools", "allowed_tools": {
-        "mode": "auto", "tools": [{"type": "custom", "custom": {"name": "c"}}]}}  # fmt: skip
+        "mode": "auto", "tools": [{"type": "mcp", "server_label": "c"}]}}  # fmt: skip
     with pytest.raises(UpstreamFailure) as caught:
         mapped(tools=[{"type": "function", "function": FN}], tool_choice=choice)
 

@@ -8,8 +8,10 @@ import asyncio
 import contextlib
 import gc
 import gzip
+import logging
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
+from types import FrameType
 from typing import Literal
 
 import httpx
@@ -17,6 +19,10 @@ import orjson
 import pytest
 from aiohttp import web
 from multidict import CIMultiDictProxy
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
 from clients import chat_params_from_openai
 from router_service.clock import SYSTEM_CLOCK
@@ -25,6 +31,8 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import ChatCall, OpenAIAdapter, create_http_client
 from router_service.providers._http import UpstreamClient, send_upstream
+from router_service.providers._lean_transport import LeanTransport
+from router_service.telemetry._httpx import TracingTransport
 from router_service.telemetry._state import VERSION
 from tests.helpers import serve_app
 
@@ -166,7 +174,20 @@ _ANSWERS = {
     % (10, _PAYLOAD[:10], len(_PAYLOAD) - 10, _PAYLOAD[10:]),
     "/gzip": b"content-encoding: gzip\r\ncontent-length: %d\r\n\r\n%s" % (len(_GZIPPED), _GZIPPED),
     "/cut": b"content-length: %d\r\n\r\n%s" % (len(_PAYLOAD) + 10, _PAYLOAD),
+    "/headers": b"Content-Encoding: gzip\r\nX-Request-Id: r-1\r\nSet-Cookie: a=1\r\n"
+    b"set-cookie: b=2\r\nX-Note: caf\xe9\r\nContent-Length: %d\r\n\r\n%s"
+    % (len(_GZIPPED), _GZIPPED),
 }
+# What /headers answers, as its pairs (after the status line's content-type).
+_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"Content-Encoding", b"gzip"),
+    (b"X-Request-Id", b"r-1"),
+    (b"Set-Cookie", b"a=1"),
+    (b"set-cookie", b"b=2"),
+    (b"X-Note", b"caf\xe9"),
+    (b"Content-Length", b"%d" % len(_GZIPPED)),
+]
 
 
 @contextlib.asynccontextmanager
@@ -252,3 +273,118 @@ async def test_a_unary_answer_starts_no_async_generator() -> None:
                 sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
     assert response.json() == COMPLETION
     assert started == []
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_response_headers_are_what_httpx_makes_of_them(transport: str) -> None:
+    """Names as written, in order, repeated ones kept, a value's encoding found the same way
+    (latin-1 here), the body decoded by its Content-Encoding, whatever the names' case."""
+    expected = httpx.Headers(_HEADERS)
+    async with raw_upstream() as (base_url, _):
+        http = create_http_client(HttpConfig(transport=transport))  # type: ignore[arg-type]
+        async with http:
+            response = await send_upstream(http, _post(f"{base_url}/headers"))
+    assert response.headers.raw == expected.raw
+    assert response.headers.multi_items() == expected.multi_items()
+    assert response.headers.encoding == expected.encoding == "iso-8859-1"
+    assert response.headers.get_list("SET-COOKIE") == ["a=1", "b=2"]
+    assert response.headers["x-note"] == "caf\xe9"
+    assert response.json() == COMPLETION  # gunzipped
+
+
+async def test_lean_response_headers_are_normalized_by_no_call() -> None:
+    """The lean connection writes httpx's (name, lower-case name, value) triples as the headers
+    arrive: a response's `Headers` normalizes none of them anew (two calls a header), nor tests
+    what it is made from against ABCs (`Headers()`: two `ABCMeta.__instancecheck__`)."""
+    normalized: list[str] = []
+
+    def seen(frame: FrameType, event: str, arg: object) -> None:
+        if event != "call":
+            return
+        name, caller = frame.f_code.co_name, frame.f_back
+        if name.startswith("_normalize_header") or (
+            name == "__instancecheck__"
+            and caller is not None
+            and caller.f_code.co_filename.endswith("httpx/_models.py")
+        ):
+            normalized.append(name)
+
+    async with raw_upstream() as (base_url, _):
+        http = create_http_client(HttpConfig(transport="lean"))
+        async with http:
+            await send_upstream(http, _post(f"{base_url}/headers"))  # the connection, opened
+            request = _post(f"{base_url}/headers")  # httpx's way: its headers normalized
+            sys.setprofile(seen)
+            try:
+                response = await send_upstream(http, request)
+            finally:
+                sys.setprofile(None)
+    assert response.headers.raw == _HEADERS
+    assert normalized == []
+
+
+Traced = tuple[UpstreamClient, LeanTransport, InMemorySpanExporter]
+
+
+@contextlib.asynccontextmanager
+async def traced_lean() -> AsyncIterator[
+    tuple[UpstreamClient, LeanTransport, InMemorySpanExporter]
+]:
+    """An upstream client on the lean transport inside upstream-call spans (tracing on)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    lean = LeanTransport(max_connections=2, max_keepalive_connections=2, keepalive_expiry_s=5.0)
+    try:
+        async with UpstreamClient(TracingTransport(lean, provider.get_tracer("t"))) as http:
+            yield http, lean, exporter
+    finally:
+        provider.shutdown()
+
+
+@pytest.mark.parametrize("answer", ["whole", "chunked", "gzip"])
+async def test_a_traced_unary_answer_is_read_whole(answer: str) -> None:
+    """In its span too, a unary answer is read straight from the connection (no async
+    generator; a gzipped one httpx's way); the span ends once it is read, the connection back."""
+    started: list[object] = []
+    firstiter, finalizer = sys.get_asyncgen_hooks()
+    async with raw_upstream() as (base_url, accepted), traced_lean() as (http, lean, spans):
+        await send_upstream(http, _post(f"{base_url}/{answer}"))  # the connection, opened
+        sys.set_asyncgen_hooks(firstiter=started.append, finalizer=finalizer)
+        try:
+            request = _post(f"{base_url}/{answer}")
+            response = await send_upstream(http, request)
+        finally:
+            sys.set_asyncgen_hooks(firstiter=firstiter, finalizer=finalizer)
+        assert response.json() == COMPLETION
+        assert response.is_stream_consumed and response.is_closed and response.request is request
+        assert lean.idle_connections == 1
+        ended = spans.get_finished_spans()
+    assert accepted == [1]
+    assert answer == "gzip" or started == []
+    assert [span.attributes["http.response.status_code"] for span in ended] == [200, 200]  # type: ignore[index]
+
+
+async def test_a_traced_cut_answer_is_a_read_error_its_span_records() -> None:
+    async with raw_upstream() as (base_url, _), traced_lean() as (http, lean, spans):
+        request = _post(f"{base_url}/cut")
+        with pytest.raises(httpx.RemoteProtocolError) as caught:
+            await send_upstream(http, request)
+        assert lean.open_connections == 0  # closed, not given back
+        (span,) = spans.get_finished_spans()
+    assert caught.value.request is request
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "RemoteProtocolError"
+    assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_traced_cut_answer_ends_its_span_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A failed read of a traced unary answer ends its span once: the response's close that
+    follows does not end it again (the SDK's "Calling end() on an ended span." warning, one
+    per failed upstream read)."""
+    async with raw_upstream() as (base_url, _), traced_lean() as (http, _lean, spans):
+        with caplog.at_level(logging.WARNING), pytest.raises(httpx.RemoteProtocolError):
+            await send_upstream(http, _post(f"{base_url}/cut"))
+        (span,) = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert [r.getMessage() for r in caplog.records if "ended span" in r.getMessage()] == []

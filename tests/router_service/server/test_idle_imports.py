@@ -57,11 +57,75 @@ def test_reflection_waits_for_its_first_call() -> None:
 
 def test_the_router_leaves_the_client_library_unloaded() -> None:
     # It takes the error contract and the codec from `clients`, never the client itself
-    # (clients/_lazy.py).
-    unwanted = ("clients._client", "clients._sync_client", "clients._stream")
+    # (clients/_lazy.py), nor the generated stubs (its services are built from their
+    # descriptors: server/_generic.py).
+    unwanted: tuple[str, ...] = ("clients._client", "clients._sync_client", "clients._stream")
+    unwanted += tuple(f"clients.switchboard.v1.{s}_service_pb2_grpc" for s in ("router", "admin"))
     assert loaded_by_a_started_router(*unwanted) == []
 
 
 def test_a_router_that_traces_nothing_loads_no_tracer() -> None:
     unwanted = ("opentelemetry.sdk.trace", "router_service.telemetry._lean_trace")
     assert loaded_by_a_started_router(*unwanted) == []
+
+
+# A router on the fake upstream that answered a chat call and a stream through a real channel,
+# then the modules it loaded (before its stop); argv[1:]: the modules to look for.
+_CHATTED_ROUTER = """
+import asyncio, sys
+import grpc
+from clients.switchboard.v1 import chat_pb2, router_service_pb2 as pb, router_service_pb2_grpc
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream
+from router_service.runtime import Runtime
+from router_service.server import RouterServer
+
+async def main() -> None:
+    async with FakeUpstream() as fake:
+        provider = {"kind": "openai", "base_url": fake.base_url, "keys": ["sk-x"]}
+        config = SwitchboardConfig.model_validate({
+            "providers": {"p": provider},
+            "models": {"m": {"deployments": [{"provider": "p", "model": "m"}]}},
+            "auth": {"open": True},
+            "server": {"host": "127.0.0.1", "port": 0},
+        })
+        async with RouterServer(await Runtime.create(config)) as router:
+            async with grpc.aio.insecure_channel(router.address) as channel:
+                stub = router_service_pb2_grpc.RouterServiceStub(channel)
+                hello = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+                params = chat_pb2.ChatParams(model="m", messages=[hello])
+                answer = await stub.Chat(pb.ChatRequest(params=params))
+                assert answer.completion.choices, answer
+                events = [e async for e in stub.ChatStream(pb.ChatStreamRequest(params=params))]
+                assert any(e.HasField("summary") for e in events), events
+            print(*[name for name in sys.argv[1:] if name in sys.modules])
+
+asyncio.run(main())
+"""
+
+
+def test_a_router_answering_chat_calls_leaves_the_other_apis_unloaded() -> None:
+    # Responses, conversations, files and batches, Realtime: their servicers, long jobs and
+    # records are built by their first call (server/_features.py, server/_long_jobs.py;
+    # their own tests show each still answers).
+    unwanted = (
+        "router_service.responses",
+        "router_service.batches",
+        "router_service.server._responses_servicer",
+        "router_service.server._background",
+        "router_service.server._files_servicer",
+        "router_service.server._batches",
+        "router_service.server._realtime",
+        "router_service.server._realtime_calls",
+        "router_service.server._realtime_secrets",
+        "router_service.server._call_watch",
+        "router_service.server._list_jobs",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _CHATTED_ROUTER, *unwanted],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []

@@ -1,0 +1,127 @@
+"""A stream's calls of emulated custom tools (_custom_tools.py) as custom calls, as they come.
+
+An emulated call's argument deltas are pieces of `{"input": "…"}`: each is decoded as far as
+it goes (an escape cut in two waits for its end) and sent on as that call's piece of `input`, so
+a caller sees the patch being written as it would from an upstream with custom tools. When the
+choice finishes, what the decoding could not follow (a model that wrote other JSON than asked)
+is sent then: the caller's call holds the whole input either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import orjson
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.engine._custom_tools import input_of, restore_call
+from router_service.providers._base import UPSTREAM_ALIVE
+
+__all__ = ["RestoredChunks", "decode_input"]
+
+_START = re.compile(r'\s*\{\s*"input"\s*:\s*"')
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def decode_input(text: str, pos: int) -> tuple[str, int]:
+    """The `input` string's characters decoded from `text` (a JSON object so far) at `pos` (0:
+    before the string), and where to go on from; `pos` -1: the string has ended."""
+    if pos == 0:
+        start = _START.match(text)
+        if start is None:
+            return "", 0
+        pos = start.end()
+    out: list[str] = []
+    while pos < len(text):
+        char = text[pos]
+        if char == '"':
+            return "".join(out), -1
+        if char != "\\":
+            out.append(char)
+            pos += 1
+            continue
+        escaped = _escape(text, pos)
+        if escaped is None:  # cut in two (or not JSON): the next delta tells
+            break
+        out.append(escaped[0])
+        pos = escaped[1]
+    return "".join(out), pos
+
+
+def _escape(text: str, pos: int) -> tuple[str, int] | None:
+    """The character an escape at `pos` stands for and the position after it; None: unfinished
+    or malformed."""
+    kind = text[pos + 1 : pos + 2]
+    if kind in _ESCAPES:
+        return _ESCAPES[kind], pos + 2
+    if kind != "u" or pos + 6 > len(text):
+        return None
+    try:
+        code = int(text[pos + 2 : pos + 6], 16)
+        if not 0xD800 <= code < 0xDC00:
+            return chr(code), pos + 6
+        if pos + 12 > len(text) or text[pos + 6 : pos + 8] != "\\u":
+            return None
+        low = int(text[pos + 8 : pos + 12], 16)
+    except ValueError:
+        return None
+    return chr(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)), pos + 12
+
+
+@dataclass(slots=True)
+class _Call:
+    arguments: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)  # the input sent on so far
+    pos: int = 0  # where decoding goes on in the arguments (-1: the string ended)
+
+
+class RestoredChunks:
+    """`chunks` with the calls of the emulated tools (`names`) as custom calls."""
+
+    def __init__(
+        self, chunks: AsyncIterator[chat_pb2.ChatCompletionChunk], names: frozenset[str]
+    ) -> None:
+        self._chunks = chunks
+        self._names = names
+        self._calls: dict[tuple[int, int], _Call] = {}  # (choice, call index) → its state
+
+    def __aiter__(self) -> RestoredChunks:
+        return self
+
+    async def __anext__(self) -> chat_pb2.ChatCompletionChunk:
+        chunk = await self._chunks.__anext__()
+        if chunk is UPSTREAM_ALIVE:
+            return chunk
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls:
+                self._restore(choice.index, call)
+            if choice.finish_reason or choice.finish_reason_raw:
+                self._finish(choice)
+        return chunk
+
+    def _restore(self, choice: int, call: chat_pb2.ToolCall) -> None:
+        key = (choice, call.index)
+        state = self._calls.get(key)
+        if state is None:
+            if call.function.name not in self._names:
+                return
+            state = self._calls[key] = _Call()
+        state.arguments.append(call.function.arguments)
+        piece = ""
+        if state.pos >= 0:
+            piece, state.pos = decode_input("".join(state.arguments), state.pos)
+        state.sent.append(piece)
+        restore_call(call, piece)
+
+    def _finish(self, choice: chat_pb2.ChunkChoice) -> None:
+        for (index, call_index), state in list(self._calls.items()):
+            if index != choice.index:
+                continue
+            del self._calls[(index, call_index)]
+            whole, sent = input_of("".join(state.arguments)), "".join(state.sent)
+            if whole == sent or not whole.startswith(sent):
+                continue
+            rest = {"custom": {"input": whole[len(sent) :]}}
+            choice.delta.tool_calls.add(index=call_index, extra_json=orjson.dumps(rest).decode())

@@ -1,0 +1,102 @@
+"""Custom tools and carried reasoning items on the Responses API dialect (_responses_custom.py):
+the request, the answer, the stream, and which refusals drop the reasoning for a retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
+from router_service.providers._responses_custom import rejects_reasoning
+from router_service.providers._responses_map import completion_from_response, request_body
+from router_service.providers._responses_stream import ResponsesStream
+
+GRAMMAR: Any = {"type": "grammar", "grammar": {"syntax": "lark", "definition": "start: X"}}
+TOOL: Any = {"type": "custom", "custom": {"name": "apply_patch", "format": GRAMMAR}}
+KEPT: Any = {"id": "rs_1", "summary": [], "encrypted_content": "gAAA1"}
+MESSAGES: Any = [
+    {"role": "user", "content": "patch"},
+    {"role": "assistant", "content": None, "reasoning_items": [KEPT], "tool_calls": [
+        {"id": "c1", "type": "custom", "custom": {"name": "apply_patch", "input": "P"}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "done"},
+]  # fmt: skip
+
+
+def test_custom_tools_calls_and_reasoning_go_as_the_responses_api_s_own() -> None:
+    chat = {"model": "m", "messages": MESSAGES, "tools": [TOOL], "include": ["x"],
+            "tool_choice": {"type": "custom", "custom": {"name": "apply_patch"}}}  # fmt: skip
+    body = request_body(chat, stream=False)
+
+    assert body["tools"] == [
+        {"type": "custom", "name": "apply_patch",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: X"}}
+    ]  # fmt: skip
+    assert body["tool_choice"] == {"type": "custom", "name": "apply_patch"}
+    assert body["include"] == ["x"]
+    assert body["input"][1:] == [
+        {"type": "reasoning", **KEPT},
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply_patch", "input": "P"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "done"},
+    ]
+    without = request_body(chat, stream=False, reasoning=False)["input"]
+    assert [item.get("type") for item in without] == [
+        *("message", "custom_tool_call", "custom_tool_call_output")
+    ]
+
+
+def test_the_answer_s_custom_call_and_encrypted_reasoning() -> None:
+    reasoning = {"type": "reasoning", **KEPT, "summary": [{"type": "summary_text", "text": "S"}]}
+    call = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "c1", "name": "apply_patch",
+            "input": "P", "status": "completed"}  # fmt: skip
+    answer = completion_from_response(
+        {"id": "resp_1", "status": "completed", "output": [reasoning, call]}
+    )
+
+    message = answer["choices"][0]["message"]
+    assert message["tool_calls"] == [
+        {"id": "c1", "type": "custom", "custom": {"name": "apply_patch", "input": "P"}}
+    ]
+    assert message["reasoning_items"] == [{**KEPT, "summary": reasoning["summary"]}]
+    assert answer["choices"][0]["finish_reason"] == "tool_calls"
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_stream_s_custom_call_and_reasoning_items(keep: bool) -> None:
+    stream = ResponsesStream("m", 1, keep_reasoning=keep)
+    reasoning = {"type": "reasoning", **KEPT}
+    call = {"type": "custom_tool_call", "id": "ctc_1", "call_id": "c1", "name": "apply_patch"}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {"id": "resp_1"}},
+        {"type": "response.output_item.added", "item": {"type": "reasoning", "id": "rs_1"}},
+        {"type": "response.output_item.done", "item": reasoning},
+        {"type": "response.output_item.added", "item": call},
+        {"type": "response.custom_tool_call_input.delta", "item_id": "ctc_1", "delta": "P"},
+    ]
+    deltas = [c["choices"][0]["delta"] for e in events for c in stream.feed(e)][1:]
+
+    items = [{"reasoning_items": [{"id": "rs_1"}]}, {"reasoning_items": [KEPT]}] if keep else []
+    assert deltas == [
+        *items,
+        {"tool_calls": [{"index": 0, "id": "c1", "type": "custom",
+                         "custom": {"name": "apply_patch", "input": ""}}]},
+        {"tool_calls": [{"index": 0, "custom": {"input": "P"}}]},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "rejects"),
+    [
+        (400, {"code": "invalid_encrypted_content", "message": "could not be verified."}, True),
+        (400, {"message": "The encrypted content gAAA...== could not be verified."}, True),
+        (400, {"message": "Item with id 'rs_123' not found. Items are not persisted…"}, True),
+        (400, {"message": "Invalid 'input[2].summary': expected an array."}, False),
+        (500, {"code": "invalid_encrypted_content", "message": "?"}, False),
+    ],
+)
+def test_which_refusals_are_of_the_reasoning(status: int, error: Any, rejects: bool) -> None:
+    failure = UpstreamFailure(
+        Outcome.BAD_REQUEST, "x", upstream_status=status, upstream_error=error
+    )
+    assert rejects_reasoning(failure) is rejects
