@@ -24,7 +24,9 @@ __all__ = [
     "SUMMARY_HEADING",
     "compaction_message",
     "compaction_summary",
+    "decode_ours",
     "encode_compaction",
+    "encode_ours",
 ]
 
 # The version is in the prefix: a later encoding gets "sbc2.", and this one stays readable.
@@ -33,10 +35,28 @@ COMPACTION_PREFIX = "sbc1."
 SUMMARY_HEADING = "Summary of the earlier conversation:"
 
 
+def encode_ours(prefix: str, payload: dict[str, Any]) -> str:
+    """An ``encrypted_content`` of this gateway's: `prefix`, then the base64url (unpadded) of
+    `payload` as JSON (compaction items here; Claude's signed thinking, _responses_thinking)."""
+    return prefix + base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+
+
+def decode_ours(prefix: str, content: str) -> dict[str, Any] | None:
+    """The payload of an ``encrypted_content`` :func:`encode_ours` made with `prefix`, version
+    1 (``"v": 1``); None for any other (another prefix, garbled, another version)."""
+    if not content.startswith(prefix):
+        return None
+    encoded = content[len(prefix) :]
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    return decoded if isinstance(decoded, dict) and decoded.get("v") == 1 else None
+
+
 def encode_compaction(summary: str) -> str:
     """A compaction item's ``encrypted_content`` holding `summary`."""
-    data = orjson.dumps({"v": 1, "summary": summary})
-    return COMPACTION_PREFIX + base64.urlsafe_b64encode(data).decode().rstrip("=")
+    return encode_ours(COMPACTION_PREFIX, {"v": 1, "summary": summary})
 
 
 def compaction_message(item: dict[str, Any], path: str) -> dict[str, Any]:
@@ -59,14 +79,6 @@ def compaction_message(item: dict[str, Any], path: str) -> dict[str, Any]:
 
 def compaction_summary(content: str) -> str | None:
     """The summary an ``encrypted_content`` this gateway made holds; None for any other."""
-    if not content.startswith(COMPACTION_PREFIX):
-        return None
-    encoded = content[len(COMPACTION_PREFIX) :]
-    try:
-        decoded = orjson.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    if not isinstance(decoded, dict) or decoded.get("v") != 1:
-        return None
-    summary = decoded.get("summary")
+    decoded = decode_ours(COMPACTION_PREFIX, content)
+    summary = decoded.get("summary") if decoded is not None else None
     return summary if isinstance(summary, str) else None

@@ -133,10 +133,11 @@ def add_reasoning(messages: list[dict[str, Any]], obj: dict[str, Any], path: str
     if obj.get("encrypted_content") is None:
         return
     item = {
-        "id": expect_str(obj.get("id"), at(path, "id")),
         "summary": expect_list(obj.get("summary") or [], at(path, "summary")),
         "encrypted_content": expect_str(obj["encrypted_content"], at(path, "encrypted_content")),
     }
+    if obj.get("id") is not None:  # Codex sends none (`store: false`): the upstream needs none
+        item = {"id": expect_str(obj["id"], at(path, "id")), **item}
     last = messages[-1] if messages else None
     if last is not None and _bare(last):
         last[REASONING_ITEMS].append(item)

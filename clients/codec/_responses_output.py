@@ -23,6 +23,7 @@ from clients.codec._responses_custom import (
 )
 from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_request import ResponsesRequest
+from clients.codec._responses_thinking import asks_encrypted, carrying, signed_blocks
 from clients.switchboard.v1 import chat_pb2
 
 _ITEM_PREFIXES = ("msg", "fc", "ctc", "rs")
@@ -201,8 +202,10 @@ def response_to_openai(
     status = item_status(finish)
     output: list[dict[str, Any]] = [reasoning_output_item(i) for i in reasoning_items_of(message)]
     reasoning = reasoning_text(message)
-    if reasoning is not None and not output:  # an upstream's reasoning items hold their summary
-        output.append(reasoning_item(ids.item("rs", 1), "completed", reasoning))
+    signed = signed_blocks(message) if asks_encrypted(request.params) else []
+    if (reasoning is not None or signed) and not output:  # a Responses upstream's hold theirs
+        item = reasoning_item(ids.item("rs", 1), "completed", reasoning)
+        output.append(carrying(item, signed))  # Claude's signed thinking, for the next turn
     content: list[dict[str, Any]] = []
     text = message_text(message.get("content"))
     calls = message.get("tool_calls") or []

@@ -47,6 +47,7 @@ from clients.codec._responses_custom import (
 )
 from clients.codec._responses_include import LOGPROBS, include_values
 from clients.codec._responses_items import input_items_of
+from clients.codec._responses_thinking import check_thinking
 from clients.codec._responses_tools import text_options, tool_options
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
@@ -281,6 +282,7 @@ def _add_item(messages: list[dict[str, Any]], obj: dict[str, Any], path: str) ->
     elif kind == "compaction":
         messages.append(compaction_message(obj, path))
     elif kind == "reasoning":
+        check_thinking(obj, path)
         add_reasoning(messages, obj, path)
     else:
         raise InvalidRequestError(

@@ -44,6 +44,7 @@ from clients.codec._responses_output import (
     usage_to_responses,
 )
 from clients.codec._responses_request import ResponsesRequest
+from clients.codec._responses_thinking import asks_encrypted, carrying, signed_blocks
 from clients.switchboard.v1 import chat_pb2
 
 Event = dict[str, Any]
@@ -79,6 +80,7 @@ class _Open:
     logprobs: list[dict[str, Any]] = field(default_factory=list)  # a message's, when asked
     call_id: str = ""
     name: str = ""
+    signed: list[dict[str, Any]] = field(default_factory=list)  # Claude's, of a reasoning item
 
     @property
     def text(self) -> str:
@@ -103,6 +105,7 @@ class ResponseEventStream:
         self._usage: dict[str, Any] | None = None
         self._finish: str | None = None
         self._logprobs = asked_logprobs(request)
+        self._signed = asks_encrypted(request.params)  # Claude's signed thinking carried
 
     def start(self) -> list[Event]:
         """``response.created`` and ``response.in_progress``."""
@@ -121,12 +124,17 @@ class ResponseEventStream:
         events: list[Event] = []
         for choice in body["choices"][:1]:  # a Response has one output; `n` has no place here
             delta = choice.get("delta") or {}
-            for item in reasoning_items_of(delta):
-                events += self._reasoning_item(item)
+            items = reasoning_items_of(delta)
+            for item in items:  # an upstream's reasoning item opened: its summary goes into it
+                events += [] if _closes(item) else self._reasoning_item(item)
             reasoning = reasoning_text(delta)
             if reasoning is not None:
                 summary = self._text is not None and self._text.kind == "summary"
                 events += self._text_delta("summary" if summary else "reasoning", reasoning)
+            for item in items:  # closed after the summary beside it (what a screen held back)
+                events += self._reasoning_item(item) if _closes(item) else []
+            if self._signed:
+                events += self._signed_thinking(signed_blocks(delta))
             content = delta.get("content")
             if isinstance(content, str) and content:
                 logprobs = output_logprobs(choice) if self._logprobs else []
@@ -248,8 +256,21 @@ class ResponseEventStream:
         if self._text is None or self._text.item_id != item_id:
             events += self._close_text()
             events += self._open_text("summary", item_id)
-        if "encrypted_content" in item or "summary" in item:
+        if _closes(item):
             events += self._close_text(reasoning_output_item(item))
+        return events
+
+    def _signed_thinking(self, blocks: list[dict[str, Any]]) -> list[Event]:
+        """Claude's signed thinking blocks (after their text): kept on the reasoning item, its
+        ``encrypted_content`` when it closes (one opened for blocks without text: redacted)."""
+        if not blocks:
+            return []
+        events: list[Event] = []
+        if self._text is None or self._text.kind != "reasoning":
+            events += self._close_text()
+            events += self._open_text("reasoning")
+        assert self._text is not None
+        self._text.signed += blocks
         return events
 
     def _close_text(self, upstream: dict[str, Any] | None = None) -> list[Event]:
@@ -272,7 +293,9 @@ class ResponseEventStream:
             part = {"type": _PART_TYPES[item.kind], "text": text}
             name = _DELTA_EVENTS[item.kind].removesuffix(".delta")
             done = self._event(f"{name}.done", **where, text=text)
-            final = upstream or reasoning_item(item.item_id, "completed", text)
+            final = upstream or carrying(
+                reasoning_item(item.item_id, "completed", text), item.signed
+            )
         self._output[item.index] = final
         closed = f"{_PART_EVENTS.get(item.kind, 'response.content_part')}.done"
         return [
@@ -340,3 +363,9 @@ class ResponseEventStream:
         event = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return event
+
+
+def _closes(item: dict[str, Any]) -> bool:
+    """Whether an upstream's reasoning item is its end (the whole item), not its opening (its
+    id alone)."""
+    return "encrypted_content" in item or "summary" in item

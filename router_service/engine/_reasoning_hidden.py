@@ -2,7 +2,8 @@
 does not see it.
 
 The answer's reasoning (its message's, its stream deltas' `reasoning_content`, `reasoning`,
-`reasoning_details`, `thinking_blocks`: `REASONING_KEYS`) is taken out here, in the router, so
+`reasoning_details`, `thinking_blocks`: `REASONING_KEYS`; the summary of a Responses
+upstream's reasoning items) is taken out here, in the router, so
 every entrance and gRPC caller gets the answer without it, before the answer's guardrails see it
 (nothing of it reaches the caller, so there is nothing of it to screen). The usage keeps its
 `reasoning_tokens`: the reasoning was done and billed. A stream chunk that carried only
@@ -29,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._responses_custom import REASONING_ITEMS, reasoning_items_of
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.clock import Clock
@@ -69,14 +71,22 @@ def hides_reasoning(params: chat_pb2.ChatParams) -> bool:
     return asked is not None and asked.exclude
 
 
+_HIDDEN_KEYS = (*REASONING_KEYS, REASONING_ITEMS)
+
+
 def _without(extra_json: str) -> str | None:
-    """`extra_json` without the reasoning keys; None when it has none."""
-    if not extra_json or not any(key in extra_json for key in REASONING_KEYS):
+    """`extra_json` without the reasoning keys, a Responses upstream's reasoning items without
+    their summary (their encrypted content, which no caller can read, kept for the next turn);
+    None when it has neither."""
+    if not extra_json or not any(key in extra_json for key in _HIDDEN_KEYS):
         return None
     extra: Any = orjson.loads(extra_json)
-    if not isinstance(extra, dict) or not any(key in extra for key in REASONING_KEYS):
+    if not isinstance(extra, dict) or not any(key in extra for key in _HIDDEN_KEYS):
         return None
     rest = {k: v for k, v in extra.items() if k not in REASONING_KEYS}
+    if REASONING_ITEMS in rest:
+        items = reasoning_items_of(rest)  # an item's opening (its id alone) stays as it is
+        rest[REASONING_ITEMS] = [{**i, "summary": []} if "summary" in i else i for i in items]
     return orjson.dumps(rest).decode() if rest else ""
 
 

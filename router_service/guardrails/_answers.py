@@ -1,20 +1,19 @@
 """Guardrails on the answer side: what a model's answer must not carry back to its caller.
 
-Rules with `apply_to: [response]` screen every choice of a chat answer after the upstream
-answered and before the answer is cached or returned (the engine's Executor asks them; legacy
-completions and Responses API calls are chat calls there too): a choice's text content and text
-parts, its refusal, its tool calls' and function call's arguments, and the reasoning its message
-carries (`reasoning_content`… in unmodelled keys; a find in a signed thinking block withholds
-the choice: a rewritten one would fail its signature when handed back), and the readable strings
-of the blocks a Claude deployment gave with it (`_claude_blocks`: a redact rule's find there
-drops them). `redact` replaces a find by `[REDACTED:<detector>]` as on the request side;
-`block` withholds the choice (no content, refusal, calls, logprobs nor unmodelled keys) and
-ends it with finish_reason `content_filter`,
-and the call still succeeds, as Azure OpenAI's output filter does. A choice a rule changed
-loses its logprobs (their tokens are the raw text). A stream is screened as it goes
-(`_stream.py`). A transcription's answer (RouterService.Media) is screened whole
-(`_transcripts.py`); having no finish_reason, a block refuses the call (GuardrailBlockedError);
-a streamed one as it goes (`_transcript_stream.py`), a block ending its stream.
+Rules with `apply_to: [response]` screen every choice of a chat answer after the upstream answered
+and before the answer is cached or returned (the engine's Executor asks them; legacy completions and
+Responses API calls are chat calls there too): a choice's text content and text parts, its refusal,
+its tool calls' and function call's arguments (a custom tool call's input), and the reasoning its
+message carries (`reasoning_content`… in unmodelled keys; a find in a signed thinking block
+withholds the choice: a rewritten one would fail its signature when handed back), and the readable
+strings of the blocks a Claude deployment gave with it (`_claude_blocks`: a redact rule's find there
+drops them). `redact` replaces a find by `[REDACTED:<detector>]` as on the request side; `block`
+withholds the choice (no content, refusal, calls, logprobs nor unmodelled keys) and ends it with
+finish_reason `content_filter`, and the call still succeeds, as Azure OpenAI's output filter does. A
+choice a rule changed loses its logprobs (their tokens are the raw text). A stream is screened as it
+goes (`_stream.py`). A transcription's answer (RouterService.Media) is screened whole
+(`_transcripts.py`); having no finish_reason, a block refuses the call (GuardrailBlockedError); a
+streamed one as it goes (`_transcript_stream.py`), a block ending its stream.
 
 One AnswerGuard serves one call: it gathers the finds, and `report` counts them (metric
 `switchboard.guardrail.matches`, side `response`), names the rules on the span and audits
@@ -89,6 +88,7 @@ class AnswerGuard:
         slots: list[TextSlot] = []
         texts = chain(
             message_texts((choice.message,), field),
+            _custom_inputs(choice.message, field),
             reasoning_texts(choice.message, field),
             claude_block_texts(choice.message, field),
         )
@@ -170,3 +170,17 @@ def _noted(texts: Iterable[TextSlot], into: list[TextSlot]) -> Iterator[TextSlot
     for slot in texts:
         into.append(slot)
         yield slot
+
+
+def _custom_inputs(message: chat_pb2.ChatMessage, field: str) -> Iterator[TextSlot]:
+    """The input of each custom tool call of `message` (its `{"custom": {"input"}}` extra):
+    its text, as a function call's arguments are; the call's JSON written again when changed."""
+    for k, call in enumerate(message.tool_calls):
+        extra = json_object(call.extra_json) if "custom" in call.extra_json else None
+        custom = extra.get("custom") if extra is not None else None
+        if not isinstance(custom, dict) or not isinstance(custom.get("input"), str):
+            continue
+        slot = TextSlot(custom, "input", (field, "tool_calls", k, "custom", "input"), item=True)
+        yield slot
+        if slot.changed:
+            call.extra_json = orjson.dumps(extra).decode()

@@ -34,12 +34,14 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from clients.codec._responses_custom import REASONING_ITEMS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
 from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import Found, counted, withhold
 from router_service.guardrails._rules import Rule
+from router_service.guardrails._texts import ANSWER_REASONING_KEYS as BLOCK_KEYS
 from router_service.guardrails._texts import REASONING_KEYS, json_object, reasoning_slots
 
 if TYPE_CHECKING:
@@ -313,6 +315,7 @@ class StreamScreen:
             or delta.refusal
             or delta.tool_calls
             or delta.HasField("function_call")
+            or REASONING_ITEMS in delta.extra_json  # a Responses upstream's item: its own ends
         )
         held = [k for k in self._texts if k[0] == index and k[1] in REASONING_KEYS]
         if extra is None and not (held and (answering or final)):
@@ -326,7 +329,7 @@ class StreamScreen:
                     extra[key] = text
                 else:
                     extra.pop(key, None)
-        blocks = {k: v for k, v in extra.items() if k in REASONING_KEYS and not isinstance(v, str)}
+        blocks = {k: v for k, v in extra.items() if k in BLOCK_KEYS and not isinstance(v, str)}
         if blocks:
             try:
                 self._guard.screen(reasoning_slots(blocks, f"choices[{index}].delta"))

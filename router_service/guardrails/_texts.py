@@ -9,11 +9,12 @@ also its tool definitions (a function's `name` and `description`, every string v
 `parameters` schema, a tool's unmodelled keys), its `response_format` JSON schema, its `stop`
 strings, `user` and `metadata` values, the names it gives (a message's `name`, its tool calls' and
 function call's, `tool_choice`'s), and every string value of the fields passed through verbatim
-(`extra_json` of the request, of its messages: reasoning handed back, of their tool calls and
-content parts; an embedding request's too), each JSON written again only when a rule changed one of
-its strings. Names and signed blocks are not rewritable (TextSlot): a redact rule's find there
-blocks. JSON keys are paths, not texts: never scanned. Not scanned: images, audio and files (no
-text), token-id inputs, raw JSON parts of kinds the contract does not model.
+(`extra_json` of the request, of its messages: reasoning handed back, but not a Responses upstream's
+encrypted reasoning, of their tool calls and content parts; an embedding request's too), each JSON
+written again only when a rule changed one of its strings. Names and signed blocks are not
+rewritable (TextSlot): a redact rule's find there blocks. JSON keys are paths, not texts: never
+scanned. Not scanned: images, audio and files (no text), token-id inputs, raw JSON parts of kinds
+the contract does not model.
 An answer's reasoning (`reasoning_texts`) is the answer side's (`_answers`, `_stream`).
 """
 
@@ -25,10 +26,12 @@ from typing import Any
 import orjson
 
 from clients import compaction_summary, encode_compaction
+from clients.codec._responses_custom import REASONING_ITEMS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 __all__ = [
+    "ANSWER_REASONING_KEYS",
     "REASONING_KEYS",
     "TextSlot",
     "chat_texts",
@@ -52,6 +55,8 @@ _JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"
 # mappings), `reasoning` and `reasoning_details` (OpenRouter), `thinking_blocks` (signed
 # Anthropic blocks, LiteLLM's name).
 REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details", "thinking_blocks")
+# And a Responses upstream's reasoning items (their summary's `text`; never the encrypted content).
+ANSWER_REASONING_KEYS = (*REASONING_KEYS, REASONING_ITEMS)
 # The text keys of a reasoning block (Anthropic's `thinking`, OpenRouter's `text`, `summary`).
 _REASONING_BLOCK_KEYS = frozenset(("thinking", "text", "summary"))
 # The fields of a media call (MediaParams.params_json) whose text reaches the upstream (a
@@ -235,10 +240,10 @@ def reasoning_texts(message: chat_pb2.ChatMessage, field: str) -> Iterator[TextS
 
 def reasoning_slots(extra: dict[str, Any], field: str) -> list[TextSlot]:
     """The reasoning in a message's unmodelled keys `extra`, as providers name it
-    (`REASONING_KEYS`): a string, or the texts of its blocks (`thinking`, `text`, `summary`;
+    (`ANSWER_REASONING_KEYS`): a string, or the texts of its blocks (`thinking`, `text`, `summary`;
     a signed block's not rewritable)."""
     slots: list[TextSlot] = []
-    for key in REASONING_KEYS:
+    for key in ANSWER_REASONING_KEYS:
         value = extra.get(key)
         if isinstance(value, str):
             slots.append(TextSlot(extra, key, (field, key), item=True))
@@ -322,7 +327,7 @@ def _json_texts(
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return
-    slots = list(json_strings(value, where, keys))
+    slots = [slot for slot in json_strings(value, where, keys) if not _ciphertext(slot.where)]
     summary = _compaction_summary_slot(value, where)
     if summary is not None:
         slots.append(summary)
@@ -331,6 +336,13 @@ def _json_texts(
         value["encrypted_content"] = encode_compaction(summary.text)
     if any(slot.changed for slot in slots):
         write(orjson.dumps(value).decode())
+
+
+def _ciphertext(where: Where) -> bool:
+    """Whether a JSON string is a Responses upstream's encrypted reasoning handed back (a
+    message's `reasoning_items[i].encrypted_content`): opaque bytes only that upstream reads,
+    never screened (a find there is chance; rewritten, it would no longer decrypt)."""
+    return len(where) > 2 and where[-1] == "encrypted_content" and where[-3] == REASONING_ITEMS
 
 
 def _compaction_summary_slot(value: Any, where: Where) -> TextSlot | None:

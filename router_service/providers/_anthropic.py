@@ -43,6 +43,9 @@ class AnthropicAdapter(HttpAdapter):
     def server_tools(self) -> frozenset[str]:
         return frozenset({"web_search", "web_fetch"})
 
+    def takes_thinking_blocks(self, upstream_model: str) -> bool:
+        return True
+
     def _request(
         self,
         method: str,

@@ -142,6 +142,12 @@ class ProviderAdapter(ABC):
         as function tools for the kinds that do not (engine/_custom_tools.py): most kinds."""
         return False
 
+    def takes_thinking_blocks(self, upstream_model: str) -> bool:
+        """Whether `upstream_model` here takes Claude's signed thinking back (an assistant
+        turn's `thinking_blocks`): Claude's kinds. The signed thinking a Responses caller
+        carries (clients/codec/_responses_thinking.py) goes to those alone."""
+        return False
+
     @property
     def tool_types(self) -> frozenset[str] | None:
         """The chat tool types its format carries, besides custom tools (emulated) and

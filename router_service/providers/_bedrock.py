@@ -46,6 +46,7 @@ from router_service.providers._eventstream import EventStreamDecoder, EventStrea
 from router_service.providers._http import map_transport_errors
 from router_service.providers._mapping import embedding_list, unsupported
 from router_service.providers._media import unsupported_in
+from router_service.providers._reasoning_claude import is_bedrock_claude
 from router_service.providers._transport import (
     MAPPING_ERRORS,
     HttpAdapter,
@@ -65,6 +66,9 @@ _SIGNED = ("content-type",)
 
 class BedrockAdapter(HttpAdapter):
     kind = "bedrock"
+
+    def takes_thinking_blocks(self, upstream_model: str) -> bool:
+        return is_bedrock_claude(upstream_model)
 
     @property
     def region(self) -> str:

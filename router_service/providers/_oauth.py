@@ -306,6 +306,9 @@ class TokenAdapter(ProviderAdapter):
     def tool_types(self) -> frozenset[str] | None:
         return self.wire.tool_types
 
+    def takes_thinking_blocks(self, upstream_model: str) -> bool:
+        return self.wire.takes_thinking_blocks(upstream_model)
+
     def asks_stream_usage_of(self, upstream_model: str) -> bool:
         return self.wire.asks_stream_usage_of(upstream_model)
 

@@ -1,0 +1,76 @@
+"""Answer guardrails over what Codex-style turns add: a custom tool call's input and the summary
+of a Responses API deployment's reasoning items are texts of the answer, screened unary as
+streamed (a redact rule's find replaced)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import pytest
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter
+from tests.e2e.codex_turns import APPLY_PATCH, OPENING, config, request
+from tests.e2e.stream_harness import StartEdge
+
+EMAIL = "jane@example.com"
+REDACTED = "[REDACTED:email]"
+RULES = [{"name": "pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]}]
+
+
+@pytest.fixture
+async def sdk(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> AsyncIterator[openai.AsyncOpenAI]:
+    router = await start_router(config(fake) | {"guardrails": RULES})
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        yield client
+
+
+@pytest.mark.parametrize("group", ["codex-responses", "codex-compatible"])
+async def test_a_unary_custom_call_s_input_is_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, group: str
+) -> None:
+    patch = f"+mail {EMAIL}"
+    said: dict[str, Any] = {"tool_input": patch}
+    if group == "codex-compatible":  # emulated as a function of one `input`
+        said = {"tool_arguments": {"input": patch}}
+    fake.state.set_scenario(Scenario(tool_call=True, tool_name="apply_patch", **said))
+    answer = await sdk.responses.create(
+        model=group, input="patch", tools=[APPLY_PATCH], stream=False
+    )
+
+    [call] = [item for item in answer.output if item.type == "custom_tool_call"]
+    assert call.input == f"+mail {REDACTED}"
+
+
+async def test_the_summary_of_a_responses_deployment_s_reasoning_is_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(reasoning=f"Write to {EMAIL}.", content="Done."))
+    answer = await sdk.responses.create(**request("codex-responses", OPENING, stream=False))
+
+    reasoning = answer.output[0]
+    assert reasoning.type == "reasoning" and reasoning.encrypted_content
+    assert [part.text for part in reasoning.summary] == [f"Write to {REDACTED}."]
+
+
+async def test_a_screened_stream_keeps_one_reasoning_item_with_its_summary(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The screen holds the summary's last characters back: they still go into its item.
+    fake.state.set_scenario(Scenario(reasoning=f"Write to {EMAIL}.", content="Done."))
+    stream = await sdk.responses.create(**request("codex-responses", OPENING))
+    events = [event async for event in stream]
+
+    done = [e.item for e in events if e.type == "response.output_item.done"]
+    assert [item.type for item in done] == ["reasoning", "message"]
+    said = [e for e in events if e.type == "response.reasoning_summary_text.delta"]
+    assert "".join(e.delta for e in said) == f"Write to {REDACTED}."
+    assert {e.item_id for e in said} == {done[0].id}
+    assert EMAIL not in "".join(event.model_dump_json() for event in events)
