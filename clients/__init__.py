@@ -15,6 +15,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
         RETRY_POLICY,
         USE_CLIENT_DEFAULT,
         UseClientDefault,
+        checked_target,
     )
     from clients._client import RouterClient
     from clients._observer import CallObserver, ObservedCall
@@ -152,6 +153,7 @@ _WHERE = {
     "chat_completion_to_openai": "codec",
     "chat_params_from_openai": "codec",
     "chat_params_to_openai": "codec",
+    "checked_target": "_base",
     "chunk_from_openai": "codec",
     "chunk_to_openai": "codec",
     "compact_request_from_openai": "codec",
@@ -250,6 +252,7 @@ __all__ = [
     "chat_completion_to_openai",
     "chat_params_from_openai",
     "chat_params_to_openai",
+    "checked_target",
     "chunk_from_openai",
     "chunk_to_openai",
     "compact_request_from_openai",

@@ -87,6 +87,9 @@ USE_CLIENT_DEFAULT = UseClientDefault()
 Timeout = float | None | UseClientDefault
 
 
+_LAST_PORT = 65_535
+
+
 def channel_target(target: str | Sequence[str]) -> str:
     """One gRPC target for one or several router addresses.
 
@@ -95,11 +98,13 @@ def channel_target(target: str | Sequence[str]) -> str:
     are resolved once, here (blocking), because a static list cannot be re-resolved later.
     """
     if isinstance(target, str):
-        return target
+        return checked_target(target)
     if not target:
         raise ValueError("at least one router target is required")
     if len(target) == 1:
-        return target[0]
+        return checked_target(target[0])
+    for address in target:
+        checked_target(address)
     resolved = [_resolve(address) for address in target]
     for family, scheme in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
         if all(any(fam == family for fam, _ in addrs) for addrs in resolved):
@@ -108,6 +113,21 @@ def channel_target(target: str | Sequence[str]) -> str:
                 picked.extend(a for fam, a in addrs if fam == family and a not in picked)
             return f"{scheme}:{','.join(picked)}"
     raise ValueError(f"router targets {list(target)!r} share no address family")
+
+
+def checked_target(target: str) -> str:
+    """`target`, unless one of its addresses ends in a port past 65535: grpc takes it modulo
+    65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there;
+    or when it is empty."""
+    if not target:
+        raise ValueError("a router target is required (host:port)")
+    if target.startswith(("unix:", "unix-abstract:", "vsock:")):
+        return target
+    for address in target.split(","):
+        port = address.rpartition(":")[2]
+        if port.isdigit() and int(port) > _LAST_PORT:
+            raise ValueError(f"router target {target!r}: port {port} is past {_LAST_PORT}")
+    return target
 
 
 def _resolve(address: str) -> list[tuple[socket.AddressFamily, str]]:

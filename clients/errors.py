@@ -55,8 +55,9 @@ __all__ = [
 ERROR_DOMAIN = "switchboard"
 _DETAILS_KEY = "grpc-status-details-bin"
 # Status details ride in the trailers, and gRPC refuses metadata beyond a few KiB (8 KiB soft
-# limit by default). Both the message and the passed-through upstream error are bounded so that
-# an upstream's chatty error page cannot turn into an unreadable RESOURCE_EXHAUSTED.
+# limit by default). The message, the BadRequest violations (which quote what was sent) and the
+# passed-through upstream error are bounded so that an upstream's chatty error page, or a
+# caller's long value quoted back, cannot turn into an unreadable RESOURCE_EXHAUSTED.
 _MAX_MESSAGE_BYTES = 1024
 _MAX_UPSTREAM_ERROR_BYTES = 2048
 _OPENAI_ERROR_KEYS = ("message", "type", "param", "code")
@@ -186,7 +187,11 @@ def to_grpc_status(details: ErrorDetails) -> grpc.Status:
     if details.field_violations:
         bad = error_details_pb2.BadRequest()
         for field, description in details.field_violations:
-            bad.field_violations.add(field=field, description=description)
+            # A description quotes what was sent, as the message does, and is bounded alike.
+            bad.field_violations.add(
+                field=_truncate_utf8(field, _MAX_MESSAGE_BYTES),
+                description=_truncate_utf8(description, _MAX_MESSAGE_BYTES),
+            )
         status.details.append(_packed(bad))
     rich = rpc_status.to_status(status)
     if details.code is grpc.StatusCode.UNAVAILABLE:

@@ -20,9 +20,10 @@ __all__ = ["parse_request", "read_json_object"]
 T = TypeVar("T")
 
 # The Content-Encodings a body may come in: zlib's window bits that read a gzip or a zlib
-# header (HTTP's `deflate` is zlib's format), whichever the body has.
+# header (HTTP's `deflate` is zlib's format), whichever the body has (`_first_window`).
 _ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 _EITHER_HEADER = 32 + zlib.MAX_WBITS
+_PIECE = 4096  # compressed bytes per step
 
 
 def _too_large(limit: int) -> EdgeError:
@@ -54,28 +55,60 @@ async def read_body(request: Request, limit: int) -> bytes:
             buffer += part
     except ClientDisconnect:
         raise client_closed() from None
-    return _decoded(bytes(buffer), request.headers.get("content-encoding"), limit)
+    return _decoded(bytes(buffer), request.headers.getlist("content-encoding"), limit)
 
 
-def _decoded(raw: bytes, encoding: str | None, limit: int) -> bytes:
-    """The body as sent before its `encoding`, itself within `limit` (a few bytes of gzip may
-    stand for gigabytes: never inflated past the limit)."""
-    name = (encoding or "identity").strip().lower()
-    if name == "identity":
-        return raw
-    if name not in _ENCODINGS:
-        message = f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or none."
+def _decoded(raw: bytes, encodings: list[str], limit: int) -> bytes:
+    """The body as sent before its `encodings` (the `Content-Encoding` headers: a list, in the
+    order applied, undone last first), itself within `limit` (a few bytes of gzip may stand
+    for gigabytes: never inflated past the limit)."""
+    codings = [coding.strip().lower() for header in encodings for coding in header.split(",")]
+    codings = [coding for coding in codings if coding not in ("", "identity")]
+    unknown = [coding for coding in codings if coding not in _ENCODINGS]
+    if unknown:
+        message = f"Content-Encoding {unknown[0]!r} is not supported: send gzip, deflate or none."
         raise EdgeError(415, message, code="unsupported_content_encoding")
-    inflater = zlib.decompressobj(_EITHER_HEADER)
-    try:
-        body = inflater.decompress(raw, limit + 1)
-    except zlib.error as exc:
-        raise EdgeError(400, f"The {name} body is corrupt: {exc}.", code="invalid_body") from None
-    if len(body) > limit:
-        raise _too_large(limit)
-    if not inflater.eof:
+    for name in reversed(codings):
+        raw = _inflated(memoryview(raw), name, limit)
+    return raw
+
+
+def _inflated(raw: memoryview, name: str, limit: int) -> bytes:
+    """Every gzip member (RFC 1952: one after another) or the zlib stream in `raw`, fed in small
+    pieces: neither the output past `limit` nor each member's leftover input is ever held whole
+    (which a body of many tiny members would copy again for each)."""
+    body = bytearray()
+    inflater, fed, at = zlib.decompressobj(_first_window(name, raw)), False, 0
+    pending: bytes | memoryview = b""  # what `inflater` has yet to read
+    while pending or at < len(raw):
+        if not pending:
+            pending, at = raw[at : at + _PIECE], at + _PIECE
+        fed = True
+        try:
+            body += inflater.decompress(pending, limit + 1 - len(body))
+        except zlib.error as exc:
+            raise EdgeError(
+                400, f"The {name} body is corrupt: {exc}.", code="invalid_body"
+            ) from None
+        if len(body) > limit:
+            raise _too_large(limit)
+        pending = inflater.unconsumed_tail
+        if inflater.eof:  # the next member, if anything follows
+            pending, inflater, fed = inflater.unused_data, zlib.decompressobj(_EITHER_HEADER), False
+    if fed or not raw:
         raise EdgeError(400, f"The {name} body is truncated.", code="invalid_body")
-    return body
+    return bytes(body)
+
+
+def _first_window(name: str, raw: memoryview) -> int:
+    """zlib's window bits for the body's first stream: HTTP's `deflate` is zlib's format, but
+    many clients send the bare deflate stream (.NET's `DeflateStream`, Node's `deflateRaw`),
+    whose first bytes are neither a gzip nor a zlib header (RFC 1950's check)."""
+    head = bytes(raw[:2])
+    if name != "deflate" or len(head) < 2 or head == b"\x1f\x8b":
+        return _EITHER_HEADER
+    zlib_header = head[0] & 0x0F == 8 and int.from_bytes(head) % 31 == 0
+    return _EITHER_HEADER if zlib_header else -zlib.MAX_WBITS
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:

@@ -4,8 +4,9 @@ wrong, and what an operator looks up.
 
 The caller's own `x-request-id` comes back when it sent one (the edge also forwards it to the
 router); else the id is the request's trace id, so the id a user quotes finds its trace, or a
-random one when nothing traces. Anthropic's paths (`/v1/messages…`) answer it in Anthropic's
-`request-id` too, which its SDKs read (`message._request_id`, an error's `request_id`).
+random one when nothing traces. Anthropic's callers (`/v1/messages…`, and `/v1/models…` with
+`anthropic-version`) get it in Anthropic's `request-id` too, which its SDKs read
+(`message._request_id`, an error's `request_id`).
 
 Beside it, OpenAI's `openai-processing-ms`: the milliseconds from the request's arrival to its
 answer's headers (a stream's first event), on the edge's clock.
@@ -16,11 +17,12 @@ from __future__ import annotations
 import os
 
 from opentelemetry import trace
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 
-from ._errors import anthropic_path
+from ._errors import anthropic_caller
 from ._metadata import forwardable
 
 __all__ = ["RequestId"]
@@ -40,6 +42,7 @@ class RequestId:
             await self.app(scope, receive, send)
             return
         arrived = self.clock.monotonic()
+        anthropics = anthropic_caller(HTTPConnection(scope))
 
         async def identified(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -48,7 +51,7 @@ class RequestId:
                 headers.append((_HEADER, request_id))
                 took = round((self.clock.monotonic() - arrived) * 1000)
                 headers.append((_PROCESSING_HEADER, str(took).encode()))
-                if anthropic_path(scope["path"]):
+                if anthropics:
                     headers.append((_ANTHROPIC_HEADER, request_id))
                 message["headers"] = headers
             await send(message)

@@ -12,11 +12,15 @@ Ours rather than OpenTelemetry's ASGI/FastAPI instrumentation: that middleware c
 attributes from the scope and headers and records five instruments on every request, sampled or
 not, which cost the edge about a sixth of its throughput in `benchmarks/`. Here attributes are
 built only for spans that record, and the route template comes from the routing that already
-happened (never the raw path: unmatched URLs must not grow label sets or span names).
+happened (never the raw path: unmatched URLs must not grow label sets or span names), and a
+method outside the known ones is `_OTHER` (the one sent: `http.request.method_original`, on the
+span), as the conventions want: known are RFC 9110's, PATCH and QUERY, or the list in
+`OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` (comma-separated, replacing them).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -25,14 +29,22 @@ from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router_service.telemetry import LocalCounter, LocalHistograms
+from router_service.telemetry import DURATION_BUCKETS, LocalCounter, LocalHistograms
 
 from ._hot import HOT_PATHS
 
 __all__ = ["HttpServerTelemetry"]
 
-# The semantic conventions' advisory buckets for http.server.request.duration (seconds).
-_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+_KNOWN_METHODS = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY")
+_KNOWN_METHODS_VARIABLE = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"
+_OTHER = "_OTHER"
+
+
+def _known_methods() -> frozenset[str]:
+    listed = os.environ.get(_KNOWN_METHODS_VARIABLE)
+    if listed is None:
+        return frozenset((*_KNOWN_METHODS, "TRACE"))
+    return frozenset(method.strip() for method in listed.split(",") if method.strip())
 
 
 class HttpServerTelemetry:
@@ -48,6 +60,7 @@ class HttpServerTelemetry:
         self.app = app
         self._tracer = tracer
         self._excluded = excluded  # path prefixes neither traced nor measured (probes, scrapes)
+        self._known = _known_methods()
         self._duration = self._active = None
         if meter is not None:
             # Ours when the readers merge them (`LocalHistograms`): a record costs under 1 µs.
@@ -55,7 +68,8 @@ class HttpServerTelemetry:
                 "http.server.request.duration",
                 unit="s",
                 description="Duration of HTTP server requests.",
-                explicit_bucket_boundaries_advisory=list(_BUCKETS),
+                # Not HTTP's advisory buckets, which end at 10 s: a completion streams for minutes.
+                explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
             )
             self._active = LocalCounter(
                 meter,
@@ -70,7 +84,8 @@ class HttpServerTelemetry:
             await self.app(scope, receive, send)
             return
         status = 0
-        active = {"http.request.method": scope["method"], "url.scheme": scope.get("scheme", "http")}
+        method = scope["method"] if scope["method"] in self._known else _OTHER
+        active = {"http.request.method": method, "url.scheme": scope.get("scheme", "http")}
 
         async def observed(message: Message) -> None:
             nonlocal status
@@ -78,7 +93,7 @@ class HttpServerTelemetry:
                 status = message["status"]
             await send(message)
 
-        span, token = self._start(scope)
+        span, token = self._start(scope, method)
         error: str | None = None
         started = time.perf_counter()
         if self._active is not None:
@@ -89,16 +104,16 @@ class HttpServerTelemetry:
             error = type(exc).__qualname__
             raise
         finally:
-            attributes = _attributes(scope, status, error)
+            attributes = _attributes(scope, method, status, error)
             if self._active is not None and self._duration is not None:
                 self._active.add(-1, active)
                 self._duration.record(time.perf_counter() - started, attributes)
             if span is not None:
-                _end(span, scope, attributes)
+                _end(span, attributes)
             if token is not None:
                 context.detach(token)
 
-    def _start(self, scope: Scope) -> tuple[Span | None, Any]:
+    def _start(self, scope: Scope, method: str) -> tuple[Span | None, Any]:
         if self._tracer is None:
             return None, None
         carrier = {
@@ -107,9 +122,9 @@ class HttpServerTelemetry:
             if name in (b"traceparent", b"tracestate")
         }
         parent = propagate.extract(carrier)
-        method = scope["method"]
         path = scope["path"]
-        name = f"{method} {path}" if path in HOT_PATHS else method  # the route is set at the end
+        shown = _span_method(method)
+        name = f"{shown} {path}" if path in HOT_PATHS else shown  # the route is set at the end
         span = self._tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
         if span.is_recording():
             client = scope.get("client")
@@ -120,6 +135,11 @@ class HttpServerTelemetry:
                     "url.scheme": scope.get("scheme", "http"),
                     "network.protocol.version": scope.get("http_version", "1.1"),
                     **({"client.address": client[0]} if client else {}),
+                    **(
+                        {"http.request.method_original": scope["method"]}
+                        if method == _OTHER
+                        else {}
+                    ),
                 }
             )
         return span, context.attach(trace.set_span_in_context(span, parent))
@@ -133,9 +153,14 @@ def _route(scope: Scope) -> str | None:
     return route
 
 
-def _attributes(scope: Scope, status: int, error: str | None) -> dict[str, str | int]:
+def _span_method(method: str) -> str:
+    """A span name's method: `HTTP` for one outside the known set."""
+    return "HTTP" if method == _OTHER else method
+
+
+def _attributes(scope: Scope, method: str, status: int, error: str | None) -> dict[str, str | int]:
     attributes: dict[str, str | int] = {
-        "http.request.method": scope["method"],
+        "http.request.method": method,
         "url.scheme": scope.get("scheme", "http"),
         "network.protocol.version": scope.get("http_version", "1.1"),
     }
@@ -151,11 +176,11 @@ def _attributes(scope: Scope, status: int, error: str | None) -> dict[str, str |
     return attributes
 
 
-def _end(span: Span, scope: Scope, attributes: dict[str, str | int]) -> None:
+def _end(span: Span, attributes: dict[str, str | int]) -> None:
     if span.is_recording():
         route = attributes.get("http.route")
         if route is not None:
-            span.update_name(f"{scope['method']} {route}")
+            span.update_name(f"{_span_method(str(attributes['http.request.method']))} {route}")
         span.set_attributes(attributes)
         if "error.type" in attributes:
             span.set_status(Status(StatusCode.ERROR, str(attributes["error.type"])))

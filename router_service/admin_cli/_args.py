@@ -16,6 +16,7 @@ unreachable or another failure, 2 usage, 3 key refused (unauthenticated, or with
 scope), 4 not found."""
 
 _INT32_MAX = 2**31 - 1
+_LONGEST_S = 86_400.0  # --timeout's bound
 
 # The options every subcommand also takes after its name (`switchboard admin keys --json`), so
 # they are defined once, with SUPPRESS: absent unless given, these defaults filled in after.
@@ -35,12 +36,15 @@ COMMON_DEFAULTS: dict[str, Any] = {
 
 
 def _positive(text: str) -> float:
+    """Seconds a call may take: more than 0, at most a day. grpc turns a deadline past its
+    clock's range (from ~1e8 s, `inf`) into one already gone, which read as a router that did
+    not answer."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    if not 0 < value <= _LONGEST_S:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, at most {_LONGEST_S:.0f}")
     return value
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from clients import SyncRouterClient
+from clients import SyncRouterClient, checked_target
 from router_service.config import EdgeConfig, PemFiles, RouterTLSConfig, load_edge_config
 from router_service.errors import ConfigError
 
@@ -65,6 +65,11 @@ def connection(args: argparse.Namespace) -> Connection:
     """The connection `args` ask for; `UsageError` when a file or an option does not do."""
     edge = _edge_section(args.config)
     target = args.router or edge.router_target
+    if args.router is not None:  # given, if empty (`--router "$UNSET"`): not the default's
+        try:
+            checked_target(args.router)
+        except ValueError as exc:
+            raise UsageError(f"--router: {exc}") from None
     tls, section = _tls(args, edge)
     credentials = None
     if tls is not None:

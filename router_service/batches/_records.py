@@ -23,7 +23,7 @@ from router_service.batches._runs import BatchRuns
 from router_service.clock import Clock
 from router_service.config import BatchesConfig, FilesConfig
 from router_service.errors import InvalidRequestError
-from router_service.responses import CANCELLED, MAX_ID_BYTES, BackgroundRecords
+from router_service.responses import CANCELLED, BackgroundRecords, checked_id
 from router_service.sessions import client_document, client_scoped
 from router_service.state import StateStore, kept_message
 
@@ -80,10 +80,7 @@ class BatchRecords:
 
     async def get(self, client: str, batch_id: str) -> bpb.Batch:
         """`client`'s batch, as a reader must see it (`resolve`)."""
-        if not batch_id or len(batch_id.encode()) > MAX_ID_BYTES:
-            raise InvalidRequestError(
-                f"`id` must be a batch id of 1 to {MAX_ID_BYTES} bytes.", param="id"
-            )
+        checked_id(batch_id, "id", "batch")
         (found,) = await self._read(client, [batch_id])
         if found is None:
             raise BatchNotFoundError(batch_id)

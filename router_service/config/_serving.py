@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from clients import checked_target
 from router_service.config._base import FilePath, Misplaced, Secret, _Strict
 
 
@@ -243,6 +244,13 @@ class EdgeConfig(_Strict):
     router_tls: RouterTLSConfig | None = Field(
         default=None, description="Reach the router over TLS (set when `server.tls` is)."
     )
+
+    @field_validator("router_target")
+    @classmethod
+    def _targets(cls, value: str | list[str]) -> str | list[str]:
+        for target in [value] if isinstance(value, str) else value:
+            checked_target(target)
+        return value
 
     @field_validator("cors_origins")
     @classmethod

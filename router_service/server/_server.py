@@ -111,6 +111,10 @@ class RouterServer:
             self._stopped = True
             await self.runtime.aclose()
             raise
+        # grpc's health servicer says SERVING overall from its start: a probe (Kubernetes',
+        # client-side health checking) would send calls before the router can take them.
+        for name in ("", *_SERVICE_NAMES):
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
         self.record.started(self.address, self.runtime.clock.now())
         # The issued client keys, before it reports SERVING (its follower reads on from here).

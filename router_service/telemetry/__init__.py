@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     from router_service.telemetry._grpc import client_observer, server_interceptors
     from router_service.telemetry._histograms import LocalHistograms
     from router_service.telemetry._httpx import traced_transport
-    from router_service.telemetry._instruments import LocalCounter
+    from router_service.telemetry._instruments import DURATION_BUCKETS, LocalCounter
     from router_service.telemetry._logging import JsonFormatter, Redactor
     from router_service.telemetry._prometheus import (
         CONTENT_TYPE_LATEST,
@@ -66,6 +66,7 @@ _WHERE = {
     "AttemptHandle": "_spans",
     "AttemptSpan": "_spans",
     "CONTENT_TYPE_LATEST": "_prometheus",
+    "DURATION_BUCKETS": "_instruments",
     "JsonFormatter": "_logging",
     "LocalCounter": "_instruments",
     "LocalHistograms": "_histograms",
@@ -105,6 +106,7 @@ if not TYPE_CHECKING:
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
+    "DURATION_BUCKETS",
     "AttemptHandle",
     "AttemptSpan",
     "JsonFormatter",

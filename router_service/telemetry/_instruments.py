@@ -16,11 +16,12 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from router_service.telemetry._attributes import TLS_ROLE
 from router_service.telemetry._histograms import LocalHistograms
 
-__all__ = ["Instruments", "LocalCounter", "StateView"]
+__all__ = ["DURATION_BUCKETS", "Instruments", "LocalCounter", "StateView"]
 
-# Bucket boundaries recommended by the GenAI semantic conventions.
-_DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24]
-_DURATION_BUCKETS += [20.48, 40.96, 81.92]
+# Bucket boundaries recommended by the GenAI semantic conventions (durations also the edge's
+# HTTP requests': a completion streams for minutes).
+DURATION_BUCKETS: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
+DURATION_BUCKETS += (5.12, 10.24, 20.48, 40.96, 81.92)
 _TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304]
 _TTFC_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0]
 _TTFC_BUCKETS += [7.5, 10.0]
@@ -100,7 +101,7 @@ class Instruments:
             "gen_ai.client.operation.duration",
             unit="s",
             description="Duration of one upstream GenAI call (an attempt; a stream until it ends).",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
         self.token_usage = hist(
             "gen_ai.client.token.usage",
@@ -124,7 +125,7 @@ class Instruments:
             "switchboard.request.duration",
             unit="s",
             description="Duration of one router request, every attempt included.",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
         self.key_queue_wait = hist(
             "switchboard.key.queue.duration",

@@ -38,6 +38,25 @@ def test_bad_target_lists(target: list[str]) -> None:
         channel_target(target)
 
 
+@pytest.mark.parametrize(
+    "target",
+    ["10.0.0.1:70000", "dns:///router:65536", "ipv4:10.0.0.1:1,10.0.0.2:99999", ["a:1", "b:70000"]],
+)
+def test_a_port_past_65535_is_refused_not_wrapped(target: str | list[str]) -> None:
+    with pytest.raises(ValueError, match="is past 65535"):
+        RouterClient(target)
+
+
+def test_an_empty_target_is_refused() -> None:
+    with pytest.raises(ValueError, match="target is required"):
+        RouterClient("")
+
+
+@pytest.mark.parametrize("target", ["[::1]:65535", "unix:/run/router:70000", "dns:///router"])
+def test_targets_without_a_port_past_65535_stand(target: str) -> None:
+    assert channel_target(target) == target
+
+
 def test_channel_options_defaults_and_overrides() -> None:
     options = dict(channel_options(1024, [("grpc.keepalive_time_ms", 60_000), ("grpc.x", "y")]))
     service_config = json.loads(options.pop("grpc.service_config"))

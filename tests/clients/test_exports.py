@@ -60,6 +60,7 @@ EXPECTED = [
     "chat_completion_to_openai",
     "chat_params_from_openai",
     "chat_params_to_openai",
+    "checked_target",
     "chunk_from_openai",
     "chunk_to_openai",
     "compact_request_from_openai",

@@ -31,6 +31,7 @@ async def test_the_sdk_lists_and_pages_the_models(claude: anthropic.AsyncAnthrop
     assert before.has_more is False
     model = await claude.models.retrieve("beta/model-b")
     assert (model.id, model.type, model.display_name) == ("beta/model-b", "model", "beta/model-b")
+    assert model._request_id  # Anthropic's `request-id`, as on `/v1/messages`
 
 
 async def test_refusals_are_anthropics(claude: anthropic.AsyncAnthropic) -> None:
@@ -40,6 +41,7 @@ async def test_refusals_are_anthropics(claude: anthropic.AsyncAnthropic) -> None
     assert isinstance(body, dict) and body["type"] == "error"
     assert body["error"]["type"] == "not_found_error"
     assert "no-such-model" in body["error"]["message"]
+    assert unknown.value.request_id  # what a user quotes
     with pytest.raises(anthropic.BadRequestError) as refused:
         await claude.models.list(limit=1001)
     assert "limit" in refused.value.message

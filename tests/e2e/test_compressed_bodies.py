@@ -74,3 +74,59 @@ async def test_an_encoding_not_taken_or_a_broken_body_is_said_so(http: httpx.Asy
     claude = await post(http, "/v1/messages", orjson.dumps(CHAT), "br")
     assert claude.status_code == 415
     assert claude.json()["type"] == "error"
+
+
+async def test_every_member_of_a_gzip_body_is_read(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """A gzip body may be several members one after another (RFC 1952; what a client that
+    compresses as it writes sends): the JSON they hold together, none of it dropped."""
+    text = orjson.dumps(CHAT)
+    members = gzip.compress(text[:20]) + gzip.compress(text[20:])
+    answer = await post(http, "/v1/chat/completions", members, "gzip")
+    assert answer.status_code == 200, answer.text
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None and record.body["messages"] == CHAT["messages"]
+    # What follows the stream and is none is a broken body, not ignored.
+    trailed = await post(http, "/v1/chat/completions", gzip.compress(text) + b"junk", "gzip")
+    assert trailed.status_code == 400
+    assert trailed.json()["error"]["code"] == "invalid_body"
+
+
+def raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+async def test_a_deflate_body_without_zlibs_header_is_read_too(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """`deflate` as .NET's `DeflateStream` and Node's `deflateRaw` write it: the bare stream
+    (RFC 1951) without zlib's wrapper, which many clients send for HTTP's `deflate`."""
+    answer = await post(http, "/v1/chat/completions", raw_deflate(orjson.dumps(CHAT)), "deflate")
+    assert answer.status_code == 200, answer.text
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None and record.body["messages"] == CHAT["messages"]
+    cut = await post(http, "/v1/chat/completions", raw_deflate(orjson.dumps(CHAT))[:-3], "deflate")
+    assert cut.status_code == 400
+    assert cut.json()["error"]["code"] == "invalid_body"
+
+
+async def test_a_list_of_encodings_is_undone_last_first(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """`Content-Encoding` is a list, in the order the codings were applied (RFC 9110 8.4);
+    `identity` in it changes nothing, and case does not matter."""
+    body = orjson.dumps(CHAT)
+    for encoding, packed in [
+        ("gzip, identity", gzip.compress(body)),
+        ("Identity,GZIP", gzip.compress(body)),
+        ("deflate, gzip", gzip.compress(zlib.compress(body))),
+    ]:
+        answer = await post(http, "/v1/chat/completions", packed, encoding)
+        assert answer.status_code == 200, (encoding, answer.text)
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None and record.body["messages"] == CHAT["messages"]
+    mixed = await post(http, "/v1/chat/completions", gzip.compress(body), "gzip, br")
+    assert mixed.status_code == 415
+    assert "br" in mixed.json()["error"]["message"]

@@ -170,3 +170,40 @@ async def test_the_edge_telemetry_is_ours_alone_also_with_global_providers_set(
         "switchboard"
     }
     assert durations(traced) == {("/v1/chat/completions", 200, None): 1}
+
+
+async def test_methods_outside_the_known_set_are_other(
+    traced: TelemetryCapture, stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    """The HTTP parser takes some forty methods (PURGE, PROPFIND, MKCOL…): as labels they are
+    `_OTHER` (semantic conventions), the sent one on the span only, so a scanner trying them
+    all adds one series, not forty."""
+    edge = await start_edge()
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        for method in ("PURGE", "PROPFIND", "GET"):
+            assert (await http.request(method, "/v1/chat/completions")).status_code == 405
+    methods = {a["http.request.method"] for a, _ in traced.points("http.server.request.duration")}
+    assert methods == {"_OTHER", "GET"}
+    active = {a["http.request.method"] for a, _ in traced.points("http.server.active_requests")}
+    assert active == {"_OTHER", "GET"}
+    servers = {s.name: s for s in traced.spans() if s.kind is SpanKind.SERVER}
+    assert set(servers) == {"HTTP /v1/chat/completions", "GET /v1/chat/completions"}
+    sent = [
+        (s.attributes or {}).get("http.request.method_original")
+        for s in traced.spans()
+        if s.name == "HTTP /v1/chat/completions"
+    ]
+    assert sorted(sent) == ["PROPFIND", "PURGE"]  # type: ignore[type-var]
+
+
+async def test_request_durations_have_buckets_for_minute_long_streams(
+    captured: TelemetryCapture, stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    """A chat completion streams for seconds to minutes: HTTP's advisory buckets end at 10 s,
+    past which every answer was `+Inf`. The edge's are the GenAI duration buckets, as the
+    router's request duration."""
+    edge = await start_edge()
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        await http.get("/v1/chat/completions")
+    [(_, point)] = captured.points("http.server.request.duration")
+    assert point.explicit_bounds[0] == 0.01 and point.explicit_bounds[-1] == 81.92

@@ -153,3 +153,29 @@ async def test_a_jobs_limit_past_the_calls_int32_is_a_usage_error() -> None:
     argv = ["--router", address, "--key", OPS, "jobs", "--limit", "9" * 12]
     too_many = await run_admin(argv, time.time)  # was a ValueError's traceback
     assert too_many.code == 2 and "--limit" in too_many.err
+
+
+@pytest.mark.parametrize("seconds", ["inf", "1e308", "1e9", "86401"])
+async def test_a_timeout_no_deadline_can_hold_is_a_usage_error(ops: Shell, seconds: str) -> None:
+    # grpc turns a deadline past its clock's range into one already gone: these were "no
+    # answer from the router within infs" from a router that answers at once.
+    refused = await ops("--timeout", seconds, "info")
+    assert refused.code == 2 and "--timeout" in refused.err
+    assert refused.out == ""
+
+
+async def test_a_day_long_timeout_is_waited_for(ops: Shell) -> None:
+    assert (await ops("--timeout", "86400", "info")).code == 0
+
+
+async def test_a_port_past_65535_is_a_usage_error_not_another_port(ops: Shell) -> None:
+    # grpc takes a port modulo 65536: this reached the router on its own port, as if typed right.
+    port = int(ops.router.server.address.rpartition(":")[2])
+    wrapped = await run_admin(["--router", f"127.0.0.1:{port + 65536}", "info"], time.time)
+    assert wrapped.code == 2 and f"port {port + 65536} is past 65535" in wrapped.err
+
+
+async def test_an_empty_router_address_is_a_usage_error_not_the_default() -> None:
+    # `--router "$ROUTER"` with the variable unset went to 127.0.0.1:50051, whatever runs there.
+    empty = await run_admin(["--router", "", "--key", OPS, "info"], time.time)
+    assert empty.code == 2 and "--router" in empty.err

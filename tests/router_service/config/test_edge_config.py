@@ -120,3 +120,9 @@ def test_the_edge_reads_its_part_without_the_routers_models(tmp_path: Path) -> N
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == []
+
+
+@pytest.mark.parametrize("target", ['"10.0.0.1:70000"', '["10.0.0.1:1", "10.0.0.2:99999"]'])
+def test_a_router_target_port_past_65535_is_refused(target: str) -> None:
+    with pytest.raises(ConfigError, match=r"port .* is past 65535"):
+        parse_edge_config(f"edge: {{router_target: {target}}}\n", source="c.yaml", env={})

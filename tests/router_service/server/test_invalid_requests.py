@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import batches_pb2, chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle
@@ -147,3 +147,16 @@ async def test_untranslatable_embed_fields_are_the_callers_error(
     assert_invalid_argument(error, "extra_json")
     assert fake.state.count() == 0
     no_errors_logged(caplog)
+
+
+async def test_a_refusal_that_quotes_a_long_value_still_fits_the_trailers(
+    router: RouterHandle,
+) -> None:
+    """The refusal names what was sent (`Invalid purpose '…'`); its BadRequest violation said it
+    whole, and past gRPC's 16 KiB a caller got METADATA_TOO_LARGE instead of its error."""
+    purpose = "p" * 20_000
+    error = await refused(router.stub.UploadFile(batches_pb2.UploadFileRequest(purpose=purpose)))
+
+    assert_invalid_argument(error, "purpose")
+    [(_, description)] = details_from_rpc_error(error).field_violations
+    assert description.startswith("Invalid purpose 'ppp") and len(description.encode()) <= 1024

@@ -10,6 +10,7 @@ import logging
 import grpc
 import pytest
 
+from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import batches_pb2
 from router_service.fake_upstream import FakeUpstream
@@ -79,3 +80,17 @@ async def test_an_admin_cancels_any_clients_batch_audited(
     (line,) = [fields for fields in audited if fields.get("event") == "admin"]
     assert line["client"] == "ops" and line["outcome"] == "success"
     assert line["reason"] == f"cancelled batch {running.batch_id} of client 'app': 'runaway'"
+
+
+@pytest.mark.parametrize("batch_id", ["", "b" * 129])
+async def test_a_batch_id_no_batch_can_have_is_invalid_as_for_its_client(
+    fake: FakeUpstream, start_router: StartRouter, batch_id: str
+) -> None:
+    """As GetBatch and CancelBatch answer the batch's own client (a NOT_FOUND said "No batch
+    found with id ''" and quoted back whatever was sent)."""
+    router = await start_router(jobs_config(fake))
+    cancel = admin_pb.CancelClientBatchRequest(id=batch_id)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.admin.CancelClientBatch(cancel, metadata=bearer(OPS))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(refused.value).openai_param == "id"

@@ -1,0 +1,61 @@
+"""A starting router says SERVING only once it can serve as configured: until then the overall
+health (what a Kubernetes gRPC probe and client-side health checking ask) and each service's are
+NOT_SERVING, not grpc's default SERVING."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream
+from router_service.runtime import Runtime
+from router_service.server import RouterServer
+from router_service.state import DocumentPart, MemoryStateStore
+from tests.conftest import base_config
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class HeldReads(MemoryStateStore):
+    """A store whose document reads (the issued client keys' log, read as the router starts)
+    wait until released once armed: a Redis slow to answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.reached = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        if self.armed:
+            self.reached.set()
+            await self.released.wait()
+        return await super().read_document(name, start, max_bytes)
+
+
+async def test_a_router_still_starting_is_not_serving(fake: FakeUpstream) -> None:
+    store = HeldReads()
+    config = SwitchboardConfig.model_validate(base_config(fake.base_url))
+    server = RouterServer(await Runtime.create(config, store=store), port=0)
+    store.armed = True
+    starting = asyncio.create_task(server.start())
+    try:
+        await asyncio.wait_for(store.reached.wait(), 10)  # listening, the client keys unread
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for service in ("", "switchboard.v1.RouterService", "switchboard.v1.AdminService"):
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+                assert reply.status == NOT_SERVING, service or "overall"
+            store.released.set()
+            await asyncio.wait_for(starting, 10)
+            for service in ("", "switchboard.v1.RouterService", "switchboard.v1.AdminService"):
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+                assert reply.status == SERVING, service or "overall"
+    finally:
+        store.released.set()
+        await starting
+        await server.shutdown(grace=0)
