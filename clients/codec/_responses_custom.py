@@ -17,6 +17,7 @@ Responses upstream carries its reasoning items there too, when the caller asked 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from clients.codec._json import (
@@ -31,8 +32,10 @@ from clients.codec._json import (
 __all__ = [
     "ENCRYPTED",
     "INCLUDE",
+    "PRECEDES",
     "REASONING_ITEMS",
     "add_reasoning",
+    "closes_reasoning",
     "custom_call",
     "custom_call_item",
     "custom_choice",
@@ -41,12 +44,16 @@ __all__ = [
     "drop_bare_reasoning",
     "joins_reasoning",
     "named",
+    "placed_reasoning",
     "reasoning_items_of",
     "reasoning_output_item",
     "required_strings",
 ]
 
 REASONING_ITEMS = "reasoning_items"
+# A reasoning item of an answer: the index, among the answer's other output items (its message,
+# then each call), of the one it came before (a Response's output keeps that order).
+PRECEDES = "precedes"
 ENCRYPTED = "reasoning.encrypted_content"
 INCLUDE = "include"
 _FORMATS = ("text", "grammar")
@@ -176,6 +183,12 @@ def reasoning_items_of(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
 
 
+def closes_reasoning(item: dict[str, Any]) -> bool:
+    """Whether a stream's reasoning item is its end (the whole item), not its opening (its id
+    alone, nothing of it to show yet)."""
+    return "encrypted_content" in item or "summary" in item
+
+
 def reasoning_output_item(item: dict[str, Any], status: str = "completed") -> dict[str, Any]:
     """An upstream's reasoning item as a Response's output item (its id, summary and
     encrypted content kept)."""
@@ -188,3 +201,24 @@ def reasoning_output_item(item: dict[str, Any], status: str = "completed") -> di
     if item.get("encrypted_content") is not None:
         out["encrypted_content"] = item["encrypted_content"]
     return out
+
+
+def placed_reasoning(
+    kept: list[dict[str, Any]],
+    items: list[dict[str, Any]],
+    as_item: Callable[[dict[str, Any]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """An answer's output `items` (its message, then each call) with its reasoning items
+    (`kept`, each `as_item`) each before the item it came before (:data:`PRECEDES`; without
+    one: first), as its upstream gave them."""
+    placed: list[dict[str, Any]] = []
+    for n in range(len(items) + 1):
+        placed += [as_item(i) for i in kept if _precedes(i, len(items)) == n]
+        placed += items[n : n + 1]
+    return placed
+
+
+def _precedes(item: dict[str, Any], last: int) -> int:
+    """The index of the output item reasoning `item` came before (`last`: after them all)."""
+    at = item.get(PRECEDES)
+    return min(at, last) if isinstance(at, int) and at >= 0 else 0

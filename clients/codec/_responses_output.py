@@ -18,6 +18,7 @@ from clients.codec._response import chat_completion_to_openai
 from clients.codec._responses_custom import (
     custom_call_item,
     custom_of,
+    placed_reasoning,
     reasoning_items_of,
     reasoning_output_item,
 )
@@ -200,10 +201,11 @@ def response_to_openai(
     finish = choice.get("finish_reason")
     message = choice.get("message") or {}
     status = item_status(finish)
-    output: list[dict[str, Any]] = [reasoning_output_item(i) for i in reasoning_items_of(message)]
+    kept = reasoning_items_of(message)  # a Responses upstream's, placed as it gave them
+    output: list[dict[str, Any]] = []
     reasoning = reasoning_text(message)
     signed = signed_blocks(message) if asks_encrypted(request.params) else []
-    if (reasoning is not None or signed) and not output:  # a Responses upstream's hold theirs
+    if (reasoning is not None or signed) and not kept:  # a Responses upstream's hold theirs
         item = reasoning_item(ids.item("rs", 1), "completed", reasoning)
         output.append(carrying(item, signed))  # Claude's signed thinking, for the next turn
     content: list[dict[str, Any]] = []
@@ -216,7 +218,7 @@ def response_to_openai(
     if content:
         output.append(message_item(ids.item("msg", 1), status, content))
     output += _call_items(calls, ids, status)
-    response["output"] = output
+    response["output"] = placed_reasoning(kept, output, reasoning_output_item)
     response["usage"] = usage_to_responses(body.get("usage"))
     finished(response, finish, completed_at)
     return response

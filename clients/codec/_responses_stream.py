@@ -24,6 +24,7 @@ from typing import Any
 
 from clients.codec._response import chunk_to_openai, usage_to_openai
 from clients.codec._responses_custom import (
+    closes_reasoning,
     custom_call_item,
     custom_of,
     reasoning_items_of,
@@ -126,13 +127,13 @@ class ResponseEventStream:
             delta = choice.get("delta") or {}
             items = reasoning_items_of(delta)
             for item in items:  # an upstream's reasoning item opened: its summary goes into it
-                events += [] if _closes(item) else self._reasoning_item(item)
+                events += [] if closes_reasoning(item) else self._reasoning_item(item)
             reasoning = reasoning_text(delta)
             if reasoning is not None:
                 summary = self._text is not None and self._text.kind == "summary"
                 events += self._text_delta("summary" if summary else "reasoning", reasoning)
             for item in items:  # closed after the summary beside it (what a screen held back)
-                events += self._reasoning_item(item) if _closes(item) else []
+                events += self._reasoning_item(item) if closes_reasoning(item) else []
             if self._signed:
                 events += self._signed_thinking(signed_blocks(delta))
             content = delta.get("content")
@@ -220,6 +221,11 @@ class ResponseEventStream:
             events += self._close_text()
             events += self._open_text(kind)
         assert self._text is not None
+        if kind == "summary" and not self._text.pieces:  # its summary's first words: its part
+            part = {"type": "summary_text", "text": ""}
+            events.append(
+                self._event(f"{_PART_EVENTS[kind]}.added", **self._where(self._text), part=part)
+            )
         self._text.pieces.append(delta)
         self._text.logprobs += logprobs or []
         name = _DELTA_EVENTS[kind]
@@ -242,11 +248,11 @@ class ResponseEventStream:
             snapshot = reasoning_item(item.item_id, "in_progress", None)
             part = {"type": _PART_TYPES[kind], "text": ""}
         self._output.append(snapshot)
+        events = [self._event("response.output_item.added", output_index=item.index, item=snapshot)]
+        if kind == "summary":  # its part opens with its first words: none for no summary
+            return events
         opened = f"{_PART_EVENTS.get(kind, 'response.content_part')}.added"
-        return [
-            self._event("response.output_item.added", output_index=item.index, item=snapshot),
-            self._event(opened, **self._where(item), part=part),
-        ]
+        return [*events, self._event(opened, **self._where(item), part=part)]
 
     def _reasoning_item(self, item: dict[str, Any]) -> list[Event]:
         """An upstream's reasoning item: its id opens it (its summary then streams into it),
@@ -256,7 +262,7 @@ class ResponseEventStream:
         if self._text is None or self._text.item_id != item_id:
             events += self._close_text()
             events += self._open_text("summary", item_id)
-        if _closes(item):
+        if closes_reasoning(item):
             events += self._close_text(reasoning_output_item(item))
         return events
 
@@ -279,6 +285,7 @@ class ResponseEventStream:
         if item is None:
             return []
         text, where = item.text, self._where(item)
+        done: Event | None
         if item.kind == "message":
             part = text_part(text, item.logprobs)
             done = self._event(
@@ -292,17 +299,17 @@ class ResponseEventStream:
         else:
             part = {"type": _PART_TYPES[item.kind], "text": text}
             name = _DELTA_EVENTS[item.kind].removesuffix(".delta")
-            done = self._event(f"{name}.done", **where, text=text)
+            # no summary: no part either (as at OpenAI)
+            silent = item.kind == "summary" and not item.pieces
+            done = None if silent else self._event(f"{name}.done", **where, text=text)
             final = upstream or carrying(
                 reasoning_item(item.item_id, "completed", text), item.signed
             )
         self._output[item.index] = final
         closed = f"{_PART_EVENTS.get(item.kind, 'response.content_part')}.done"
-        return [
-            done,
-            self._event(closed, **where, part=part),
-            self._event("response.output_item.done", output_index=item.index, item=final),
-        ]
+        events = [] if done is None else [done, self._event(closed, **where, part=part)]
+        last = self._event("response.output_item.done", output_index=item.index, item=final)
+        return [*events, last]
 
     def _call_delta(self, call: dict[str, Any]) -> list[Event]:
         events: list[Event] = []
@@ -363,9 +370,3 @@ class ResponseEventStream:
         event = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return event
-
-
-def _closes(item: dict[str, Any]) -> bool:
-    """Whether an upstream's reasoning item is its end (the whole item), not its opening (its
-    id alone)."""
-    return "encrypted_content" in item or "summary" in item

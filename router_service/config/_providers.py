@@ -94,8 +94,8 @@ class ProviderConfig(_Strict):
     )
     custom_tools: bool | None = Field(
         default=None,
-        description="openai, azure: the upstream takes OpenAI's custom tools (false: emulated "
-        "as functions). Unset: api.openai.com and azure do; other servers get them emulated.",
+        description="openai, azure, cloudflare (only): the upstream takes OpenAI's custom tools "
+        "(false: emulated as functions). Unset: api.openai.com and azure do; others emulate.",
     )
     max_stop_sequences: int | None = Field(
         default=None,
@@ -264,6 +264,9 @@ class ProviderConfig(_Strict):
     def _kind_fields(self) -> ProviderConfig:
         if self.kind == "cloudflare" and not self.account_id:
             raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])
+        if self.custom_tools is not None and self.kind not in _CUSTOM_TOOLS_KINDS:
+            message = f"only kinds openai, azure and cloudflare read it, not {self.kind}"
+            raise Misplaced([(("custom_tools",), message + " (custom tools are emulated)")])
         if self.kind == "azure":
             self._azure_fields()
         if self.kind == "vertex":
@@ -283,16 +286,9 @@ class ProviderConfig(_Strict):
             raise Misplaced(problems)
         if re.search(r"/openai(?:/|$)", self.base_url):
             # The adapter adds `/openai/deployments/…`; the v1 API is another kind's.
-            raise Misplaced(
-                [
-                    (
-                        ("base_url",),
-                        "an azure provider's base_url is the resource's endpoint "
-                        "(https://RESOURCE.openai.azure.com), without /openai/…; for Azure's "
-                        "/openai/v1 API use kind openai",
-                    )
-                ]
-            )
+            message = "an azure provider's base_url is the resource's endpoint (https://"
+            message += "RESOURCE.openai.azure.com), without /openai/…; for Azure's /openai/v1 API"
+            raise Misplaced([(("base_url",), message + " use kind openai")])
 
     def _bedrock_fields(self) -> None:
         problems: list[tuple[Location, str]] = []
@@ -309,6 +305,7 @@ class ProviderConfig(_Strict):
             raise Misplaced(problems)
 
 
+_CUSTOM_TOOLS_KINDS = ("openai", "azure", "cloudflare")  # the rest always emulate them
 # Azure OpenAI's dated API versions: `2024-10-21` (GA) or `2025-04-01-preview`.
 _AZURE_API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?")
 

@@ -30,7 +30,11 @@ from typing import Any
 
 import orjson
 
-from clients.codec._responses_custom import REASONING_ITEMS, reasoning_items_of
+from clients.codec._responses_custom import (
+    REASONING_ITEMS,
+    closes_reasoning,
+    reasoning_items_of,
+)
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.clock import Clock
@@ -114,10 +118,29 @@ def without_chunk_reasoning(chunks: list[Chunk]) -> list[Chunk]:
 
 
 def _shows(chunk: Chunk) -> bool:
-    """Whether `chunk` carries something a caller who hides the reasoning sees."""
+    """Whether `chunk` carries something a caller who hides the reasoning sees (a reasoning
+    item's opening, its id alone, is not yet that: its end may show its encrypted content)."""
     seen = Chunk()
     seen.CopyFrom(chunk)  # the chunk itself keeps its reasoning (the stops count it)
-    return any(is_meaningful(c) for c in without_chunk_reasoning([seen]))
+    for shown in without_chunk_reasoning([seen]):
+        for choice in shown.choices:
+            choice.delta.extra_json = _without_openings(choice.delta.extra_json)
+        if is_meaningful(shown):
+            return True
+    return False
+
+
+def _without_openings(extra_json: str) -> str:
+    """`extra_json` without the openings of a Responses upstream's reasoning items."""
+    if REASONING_ITEMS not in extra_json:
+        return extra_json
+    extra: Any = orjson.loads(extra_json)
+    if not isinstance(extra, dict):
+        return extra_json
+    ends = [item for item in reasoning_items_of(extra) if closes_reasoning(item)]
+    rest = {k: v for k, v in extra.items() if k != REASONING_ITEMS}
+    rest |= {REASONING_ITEMS: ends} if ends else {}
+    return orjson.dumps(rest).decode() if rest else ""
 
 
 async def hidden_opening(

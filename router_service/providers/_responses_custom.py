@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 
 import orjson
 
-from clients.codec._responses_custom import ENCRYPTED, INCLUDE, REASONING_ITEMS
+from clients.codec._responses_custom import (
+    ENCRYPTED,
+    INCLUDE,
+    PRECEDES,
+    REASONING_ITEMS,
+    placed_reasoning,
+)
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers._mapping import JsonObject
@@ -88,12 +94,17 @@ def custom_call_items(message: Mapping[str, Any]) -> dict[str, JsonObject]:
     return items
 
 
-def reasoning_inputs(message: Mapping[str, Any]) -> list[JsonObject]:
-    """The reasoning items an assistant message carries, as input items."""
+def reasoning_inputs(message: Mapping[str, Any], said: list[JsonObject]) -> list[JsonObject]:
+    """An assistant message's input items (`said`: its message and calls) with the reasoning
+    items it carries, each where its answer had it."""
     items = message.get(REASONING_ITEMS)
-    if not isinstance(items, list):
-        return []
-    return [{"type": "reasoning", **item} for item in items if isinstance(item, dict)]
+    kept = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    return placed_reasoning(kept, said, _reasoning_input)
+
+
+def _reasoning_input(item: JsonObject) -> JsonObject:
+    """A reasoning item as an input item (where it stood is no field of the upstream's)."""
+    return {"type": "reasoning", **{k: v for k, v in item.items() if k != PRECEDES}}
 
 
 def custom_answer_call(item: Mapping[str, Any], index: int | None = None) -> JsonObject:

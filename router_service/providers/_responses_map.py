@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import orjson
 
-from clients.codec._responses_custom import REASONING_ITEMS
+from clients.codec._responses_custom import PRECEDES, REASONING_ITEMS
 from clients.codec._responses_output import INCOMPLETE_REASONS
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
@@ -167,11 +167,10 @@ def input_items(messages: list[Any], *, reasoning: bool = True) -> list[JsonObje
             kind = "custom_tool_call_output" if call_id in custom else "function_call_output"
             items.append({"type": kind, "call_id": call_id, "output": output})
         elif role == "assistant":
-            if reasoning:
-                items.extend(reasoning_inputs(message))
             calls = custom_call_items(message)
             custom.update(calls)
-            items.extend(_assistant_items(message, calls))
+            said = _assistant_items(message, calls)
+            items += reasoning_inputs(message, said) if reasoning else said
         else:
             parts = [_input_part(p) for p in parts_of(message.get("content"))]
             items.append({"type": "message", "role": str(role), "content": parts})
@@ -332,7 +331,8 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
             if summary_text(item):
                 reasoning.append(summary_text(item))
             if item.get("encrypted_content") is not None:
-                kept.append(reasoning_kept(item))
+                before = len(calls) + bool(any(texts) or refusals)  # output items before it
+                kept.append({**reasoning_kept(item), PRECEDES: before})
     message = assistant_message("".join(texts), calls)
     if refusals:
         message["refusal"] = "".join(refusals)

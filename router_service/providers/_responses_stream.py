@@ -5,7 +5,7 @@ Followed: https://platform.openai.com/docs/api-reference/responses-streaming and
 event types. `response.created` opens the stream (the role chunk); `response.output_text.delta`
 is content, `response.refusal.delta` the refusal (structured outputs');
 `response.reasoning_summary_text.delta` reasoning (a new summary part starts a new paragraph, and
-so does a later reasoning item's first, as the unary answer joins them); a
+so does a later reasoning item's first, as the unary answer joins them, unless items are kept); a
 `function_call` item (`response.output_item.added`) opens a tool call, each its own index in the
 order they come, and `response.function_call_arguments.delta` adds to it (a `custom_tool_call`
 item likewise, with `response.custom_tool_call_input.delta`); asked for their encrypted content,
@@ -89,8 +89,9 @@ class ResponsesStream:
             self._reasoned = True
             return [self._chunk({"reasoning_content": str(event.get("delta", ""))})]
         if kind == "response.reasoning_summary_part.added" and (
-            self._reasoned or event.get("summary_index")
+            event.get("summary_index") or (self._reasoned and not self._keep)
         ):  # another part of this item's summary, or the first of a later reasoning item's
+            # (items kept are the edge's own items: no paragraph between them)
             return [self._chunk({"reasoning_content": "\n\n"})]
         if kind == "response.output_item.added":
             return self._item_added(event["item"])

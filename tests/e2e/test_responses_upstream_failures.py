@@ -125,3 +125,24 @@ async def test_a_response_failed_for_the_callers_prompt_is_its_400(
 
     assert "flagged" in str(refused.value)
     assert [c.model for c in fake.state.calls()] == ["gpt-5-pro"]
+
+
+async def test_a_hidden_reasoning_item_s_opening_does_not_commit_the_stream(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Hidden reasoning (`reasoning.exclude`) with its items kept: a reasoning item's opening
+    (its id) shows the caller nothing yet, so a failure after it still fails over."""
+    # Three events (created, in_progress, the reasoning item added), then failed.
+    failing = Scenario(reasoning="Thinking hard.", wrapped_error_at_chunk=4)
+    fake.state.set_scenario(failing, model="gpt-5-pro")
+    hidden = {"include": ["reasoning.encrypted_content"], "reasoning": {"exclude": True}}
+    chunks = await sdk.chat.completions.create(
+        model="pros", messages=HELLO, stream=True, reasoning_effort="low", extra_body=hidden
+    )
+    text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+
+    assert text == "Echo: hello"
+    assert [(c.model, c.status) for c in fake.state.calls()] == [
+        ("gpt-5-pro", 200),
+        ("o3-pro", 200),
+    ]

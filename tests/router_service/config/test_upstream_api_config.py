@@ -1,5 +1,6 @@
 """A deployment's `api` (chat or responses): refused where the kind has no Responses API, with
-its place in the file; unset, Responses-only models at kinds openai and azure get `responses`."""
+its place in the file; unset, Responses-only models at kinds openai and azure get `responses`.
+`custom_tools` is refused at the kinds that never read it."""
 
 from __future__ import annotations
 
@@ -30,6 +31,25 @@ def test_api_responses_is_refused_on_a_kind_without_it() -> None:
         "c.yaml:9: models.thinker.deployments[1].api: Value error, kind anthropic has no "
         "Responses API (only openai and azure have)"
     )
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_custom_tools_is_refused_at_a_kind_that_never_reads_it(value: str) -> None:
+    text = CONFIG.replace("API", "chat").replace(
+        "keys: [k]}", f"keys: [k], custom_tools: {value}}}", 1
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml")
+
+    assert str(caught.value) == (
+        "c.yaml:3: providers.claude.custom_tools: Value error, only kinds openai, azure and "
+        "cloudflare read it, not anthropic (custom tools are emulated)"
+    )
+    at_openai = CONFIG.replace("API", "chat").replace(
+        "openai.com/v1, keys: [k]", f"openai.com/v1, keys: [k], custom_tools: {value}"
+    )
+    assert parse_config(at_openai).providers["openai"].custom_tools is (value == "true")
 
 
 def test_api_chat_is_taken_at_any_kind() -> None:

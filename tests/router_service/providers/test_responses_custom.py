@@ -58,7 +58,8 @@ def test_the_answer_s_custom_call_and_encrypted_reasoning() -> None:
     assert message["tool_calls"] == [
         {"id": "c1", "type": "custom", "custom": {"name": "apply_patch", "input": "P"}}
     ]
-    assert message["reasoning_items"] == [{**KEPT, "summary": reasoning["summary"]}]
+    # where it stood: before the first output item (the call)
+    assert message["reasoning_items"] == [{**KEPT, "summary": reasoning["summary"], "precedes": 0}]
     assert answer["choices"][0]["finish_reason"] == "tool_calls"
 
 
