@@ -87,9 +87,11 @@ class Deployment:
         `cannot_express`, or the Responses API's), as the failure its call would raise."""
         if self.api == "responses":
             return responses_cannot_express(params)
-        types = self.adapter.tool_types
-        if params.tools and types is not None:
-            failure = inexpressible_tool(params, self.adapter.kind, types)
+        if params.tools:  # a request without tools asks nothing of the adapter's types
+            types = self.adapter.tool_types
+            failure = (
+                None if types is None else inexpressible_tool(params, self.adapter.kind, types)
+            )
             if failure is not None:
                 return failure
         return self.adapter.cannot_express(params)

@@ -70,10 +70,7 @@ class OpenAIAdapter(HttpAdapter):
     @property
     def takes_custom_tools(self) -> bool:
         """OpenAI's own API takes custom tools; an OpenAI-compatible server, as configured."""
-        configured = self.config.custom_tools
-        if configured is not None:
-            return configured
-        return urlsplit(self.config.base_url).hostname == "api.openai.com"
+        return self._custom_tools
 
     @property
     def tool_types(self) -> frozenset[str] | None:
@@ -89,6 +86,13 @@ class OpenAIAdapter(HttpAdapter):
         self.openrouter = is_openrouter(config.base_url)
         # Google's OpenAI-compatible endpoint takes Google's `extra_body` (thinking_config…).
         self.google = is_google_openai(config.base_url)
+        # Asked for every attempt (engine/_sent.py): worked out once, not a URL parse a request.
+        configured = config.custom_tools
+        self._custom_tools = (
+            configured
+            if configured is not None
+            else urlsplit(config.base_url).hostname == "api.openai.com"
+        )
 
     @property
     def api_base(self) -> str:

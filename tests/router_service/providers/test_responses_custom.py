@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
+from router_service.clock import SYSTEM_CLOCK
+from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._openai import OpenAIAdapter
 from router_service.providers._responses_custom import rejects_reasoning
 from router_service.providers._responses_map import completion_from_response, request_body
 from router_service.providers._responses_stream import ResponsesStream
@@ -101,3 +105,29 @@ def test_which_refusals_are_of_the_reasoning(status: int, error: Any, rejects: b
         Outcome.BAD_REQUEST, "x", upstream_status=status, upstream_error=error
     )
     assert rejects_reasoning(failure) is rejects
+
+
+@pytest.mark.parametrize(
+    ("base_url", "configured", "takes"),
+    [
+        ("https://api.openai.com/v1", None, True),
+        ("https://API.OpenAI.com:443/v1", None, True),
+        ("http://vllm.internal:8000/v1", None, False),
+        ("https://api.openai.com.evil.test/v1", None, False),
+        ("http://vllm.internal:8000/v1", True, True),
+        ("https://api.openai.com/v1", False, False),
+    ],
+)
+def test_who_takes_custom_tools_natively(
+    base_url: str, configured: bool | None, takes: bool
+) -> None:
+    """OpenAI's own host takes them; any other OpenAI-compatible server gets them emulated
+    unless its provider says otherwise (`custom_tools`)."""
+    config = ProviderConfig(
+        kind="openai",
+        base_url=base_url,
+        keys=["sk-one"],  # type: ignore[list-item]
+        custom_tools=configured,
+    )
+    adapter = OpenAIAdapter("p", config, httpx.AsyncClient(), SYSTEM_CLOCK)
+    assert adapter.takes_custom_tools is takes
