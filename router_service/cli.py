@@ -267,8 +267,7 @@ async def _run_edge(args: argparse.Namespace) -> None:
     from router_service.config import load_edge_config
     from router_service.errors import ConfigError
 
-    # The edge's part only: the router's sections and their secrets are not its business.
-    config = load_edge_config(args.config) if args.config else None
+    config = load_edge_config(args.config) if args.config else None  # its sections, no secrets
     _telemetry("switchboard-edge", config)
     settings: EdgeSettings = config.edge if config is not None else EdgeSettings()
     if args.router:  # checked here: model_copy runs no validator
