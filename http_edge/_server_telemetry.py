@@ -41,8 +41,8 @@ _OTHER = "_OTHER"
 
 
 def _known_methods() -> frozenset[str]:
-    listed = os.environ.get(_KNOWN_METHODS_VARIABLE)
-    if listed is None:
+    listed = os.environ.get(_KNOWN_METHODS_VARIABLE, "")
+    if not listed.strip():  # empty is unset, as OpenTelemetry reads every variable
         return frozenset((*_KNOWN_METHODS, "TRACE"))
     return frozenset(method.strip() for method in listed.split(",") if method.strip())
 

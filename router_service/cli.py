@@ -262,15 +262,20 @@ async def _run_router(args: argparse.Namespace) -> None:
 
 
 async def _run_edge(args: argparse.Namespace) -> None:
+    from clients import checked_target
     from http_edge import EdgeSettings, serve
     from router_service.config import load_edge_config
+    from router_service.errors import ConfigError
 
-    # The edge's part only: the router's sections and their secrets are not its business.
-    config = load_edge_config(args.config) if args.config else None
+    config = load_edge_config(args.config) if args.config else None  # its sections, no secrets
     _telemetry("switchboard-edge", config)
     settings: EdgeSettings = config.edge if config is not None else EdgeSettings()
-    if args.router:
-        settings = settings.model_copy(update={"router_target": args.router})
+    if args.router:  # checked here: model_copy runs no validator
+        try:
+            routers = [checked_target(target) for target in args.router]
+        except ValueError as exc:
+            raise ConfigError(f"--router: {exc}") from None
+        settings = settings.model_copy(update={"router_target": routers})
     _edge_sighup(_EARLY_SIGHUP)
     await serve(settings, host=args.host or settings.host, port=args.port or settings.port)
 

@@ -248,6 +248,8 @@ class EdgeConfig(_Strict):
     @field_validator("router_target")
     @classmethod
     def _targets(cls, value: str | list[str]) -> str | list[str]:
+        if not value:
+            raise ValueError("a router target is required (host:port)")
         for target in [value] if isinstance(value, str) else value:
             checked_target(target)
         return value

@@ -116,13 +116,20 @@ class RouterServer:
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
-        self.record.started(self.address, self.runtime.clock.now())
-        # The issued client keys, before it reports SERVING (its follower reads on from here).
-        with contextlib.suppress(StoreUnavailableError):
-            await self.runtime.issued_keys.refresh()
-        self.runtime.start_background()
-        # Batches whose replica stopped: taken over now and every few seconds (shared store).
-        self._long_jobs.adopt_batches(lambda: self.runtime)
+        try:
+            self.record.started(self.address, self.runtime.clock.now())
+            # The issued client keys, before it reports SERVING (its follower reads on from here).
+            with contextlib.suppress(StoreUnavailableError):
+                await self.runtime.issued_keys.refresh()
+            self.runtime.start_background()
+            # Batches whose replica stopped: taken over now and every few seconds (shared store).
+            self._long_jobs.adopt_batches(lambda: self.runtime)
+        except BaseException:  # failed or cancelled (SIGTERM) listening: not left NOT_SERVING
+            self._stopped = True
+            await self._server.stop(0)
+            await self._long_jobs.shutdown(0)
+            await self.runtime.aclose()
+            raise
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         tls = " (TLS)" if self.runtime.config.server.tls else ""

@@ -207,3 +207,26 @@ async def test_request_durations_have_buckets_for_minute_long_streams(
         await http.get("/v1/chat/completions")
     [(_, point)] = captured.points("http.server.request.duration")
     assert point.explicit_bounds[0] == 0.01 and point.explicit_bounds[-1] == 81.92
+
+
+@pytest.mark.parametrize(
+    ("known", "expected"),
+    [("", {"GET", "_OTHER"}), (" ", {"GET", "_OTHER"}), ("PURGE, GET", {"GET", "PURGE"})],
+)
+async def test_the_known_methods_variable_replaces_the_list_and_empty_is_unset(
+    known: str,
+    expected: set[str],
+    traced: TelemetryCapture,
+    stub: StubRouter,
+    start_edge: EdgeFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS=` (an unset `${VAR}` in a manifest) is unset, as
+    OpenTelemetry reads every empty variable: the default list, not every method `_OTHER`."""
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS", known)
+    edge = await start_edge()
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        for method in ("PURGE", "GET"):
+            assert (await http.request(method, "/v1/chat/completions")).status_code == 405
+    methods = {a["http.request.method"] for a, _ in traced.points("http.server.request.duration")}
+    assert methods == expected

@@ -195,3 +195,17 @@ async def test_with_the_sdk_disabled_the_router_serves_without_a_metrics_port(
         assert await router.exit_code() == 0
     said = f"metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on {metrics}"
     assert said in router.log.read_text()
+
+
+@pytest.mark.parametrize("router", ["127.0.0.1:70000", ""])
+def test_an_edge_given_a_router_it_cannot_call_says_so_in_one_line(router: str) -> None:
+    argv = ["edge", "--router", router, "--port", str(free_port())]
+    done = subprocess.run(
+        [sys.executable, "-m", "router_service.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--router" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -126,3 +126,10 @@ def test_the_edge_reads_its_part_without_the_routers_models(tmp_path: Path) -> N
 def test_a_router_target_port_past_65535_is_refused(target: str) -> None:
     with pytest.raises(ConfigError, match=r"port .* is past 65535"):
         parse_edge_config(f"edge: {{router_target: {target}}}\n", source="c.yaml", env={})
+
+
+@pytest.mark.parametrize("target", ['""', "[]", '["10.0.0.1:1", ""]'])
+def test_no_router_target_is_refused_by_the_config_check(target: str) -> None:
+    """Not left to the edge's start, which failed with a traceback (an empty list)."""
+    with pytest.raises(ConfigError, match="router target"):
+        parse_edge_config(f"edge: {{router_target: {target}}}\n", source="c.yaml", env={})

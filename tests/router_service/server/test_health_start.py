@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from router_service.config import SwitchboardConfig
@@ -59,3 +60,40 @@ async def test_a_router_still_starting_is_not_serving(fake: FakeUpstream) -> Non
         store.released.set()
         await starting
         await server.shutdown(grace=0)
+
+
+class FailingReads(MemoryStateStore):
+    """A store whose document reads fail with an error of its own (not `StoreUnavailableError`,
+    which a start rides out): the start fails after the server began to listen."""
+
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        raise RuntimeError("the issued keys' log does not read")
+
+
+async def _refused(address: str) -> bool:
+    async with grpc.aio.insecure_channel(address) as channel:
+        try:
+            await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        except grpc.aio.AioRpcError as exc:
+            return exc.code() is grpc.StatusCode.UNAVAILABLE
+    return False
+
+
+async def test_a_start_that_fails_or_is_cancelled_stops_listening(fake: FakeUpstream) -> None:
+    """Not a server left listening NOT_SERVING (its port held) for as long as the process lives
+    (a caller that catches the error, a test; or SIGTERM while it starts)."""
+    config = SwitchboardConfig.model_validate(base_config(fake.base_url))
+    server = RouterServer(await Runtime.create(config, store=FailingReads()), port=0)
+    with pytest.raises(RuntimeError, match="does not read"):
+        await server.start()
+    assert await _refused(server.address)
+    store = HeldReads()
+    held = RouterServer(await Runtime.create(config, store=store), port=0)
+    store.armed = True
+    starting = asyncio.create_task(held.start())
+    await asyncio.wait_for(store.reached.wait(), 10)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    assert await _refused(held.address)
+    await held.shutdown(grace=0)  # nothing left to do: no error
