@@ -87,6 +87,7 @@ class RouterServicer(FeatureMethods):
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
             ctx.written = (request.params, written)
+            del written  # the first attempt's, not this frame's for as long as the call runs
             screened_by = self._screening(ctx, "Chat", context)
             cache = self.runtime.cache.lookup(
                 "chat", ctx, request.params, _cache_mode(request), screened_by=screened_by
@@ -115,6 +116,7 @@ class RouterServicer(FeatureMethods):
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
             ctx.written = (request.params, written)
+            del written  # the first attempt's, not this frame's for as long as the call runs
             screened_by = self._screening(ctx, "ChatStream", context)
             cache = self.runtime.cache.lookup(
                 "stream", ctx, request.params, _cache_mode(request), screened_by=screened_by

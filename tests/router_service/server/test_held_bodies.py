@@ -1,0 +1,43 @@
+"""What an open call keeps of its prompt: the decoded request (a fallback sends it again), not
+the OpenAI body written of it (`validate_chat`'s, handed to the first attempt, which lets go of
+it once sent)."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle
+
+
+def _asks(obj: Any, marker: str) -> bool:
+    """Whether `obj` is an OpenAI chat body whose first message is `marker`."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("messages"), list):
+        return False
+    first = obj["messages"][0] if obj["messages"] else None
+    return isinstance(first, dict) and first.get("content") == marker
+
+
+async def test_an_open_stream_keeps_no_body_written_of_its_prompt(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    marker = "held? " + "x" * 4096  # a prompt no other test sends
+    fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=2))  # open until cut
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=marker)
+    params = chat_pb2.ChatParams(model="chain", messages=[message])
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params))
+    try:
+        async for event in call:
+            if event.HasField("chunk"):
+                break
+        gc.collect()
+        received = [r.body for r in fake.state.records]  # the fake upstream's own parse
+        kept = [
+            o for o in gc.get_objects() if _asks(o, marker) and not any(o is b for b in received)
+        ]
+        assert kept == []
+    finally:
+        call.cancel()
