@@ -37,10 +37,18 @@ def _each_address(target: str) -> list[str]:
 class RouterHealth:
     """Asks the routers whether they serve; channels open on first use, close by `aclose`."""
 
-    def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
-        self._targets = _each_address(target)
+    def __init__(
+        self,
+        target: str,
+        credentials: grpc.ChannelCredentials | None = None,
+        *,
+        channel: Any = None,
+    ) -> None:
+        """`channel`: the one to probe through (an in-process `LocalChannel`), owned and closed
+        by this; else channels to each of `target`'s addresses."""
+        self._targets = [target] if channel is not None else _each_address(target)
         self._credentials = credentials
-        self._channels: dict[str, Any] = {}
+        self._channels: dict[str, Any] = {} if channel is None else {target: channel}
         self._closed = False
         # The router's `switchboard-auth` as of the last check: "open", "keys", or None (unknown).
         self.auth_mode: str | None = None
