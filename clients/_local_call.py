@@ -33,6 +33,10 @@ __all__ = ["LocalCall", "StreamingCall", "UnaryCall"]
 log = logging.getLogger("grpc._cython.cygrpc")
 
 _END = object()  # a stream's (or a request stream's) end
+# How long after its deadline the caller's side gives up on a call: a moment for the handler's
+# own answer at that deadline (the router's, which says what it was waiting for) to arrive
+# first, as it does on the wire, where the server's deadline comes a transit before.
+_DEADLINE_TRANSIT_S = 0.02
 # Answers a stream's handler may write ahead of its reader (what HTTP/2's window is on the wire):
 # a reader that stops reading holds the handler at its next message.
 _AHEAD = 8
@@ -78,7 +82,8 @@ class LocalCall:
             context=contextvars.Context(),
         )
         if self._deadline is not None:
-            self._timer = self._loop.call_at(self._deadline, self._expire)
+            expiry = self._deadline + _DEADLINE_TRANSIT_S
+            self._timer = self._loop.call_at(expiry, self._expire)
 
     async def _serve(self, handlers: LocalHandlers, context: LocalContext) -> None:
         try:
