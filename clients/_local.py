@@ -148,7 +148,7 @@ class _Multicallable:
         timeout: float | None = None,
         metadata: Sequence[tuple[str, Any]] | None = None,
         **_options: Any,
-    ) -> LocalCall:
+    ) -> Any:  # a UnaryCall or a StreamingCall: grpc.aio's call types are not ours to name
         """Start the call: the request is serialized here, as grpc.aio sends it (a handler
         gets its own message, and a request over the router's limit fails as on the wire)."""
         md = tuple(metadata or ())

@@ -53,7 +53,10 @@ async def _both(router: RouterHandle, call: Callable[[Any], Awaitable[Any]]) -> 
 def _unary(method: str, request: Any, **kwargs: Any) -> Callable[[Any], Awaitable[Any]]:
     def call(channel: Any) -> Awaitable[Any]:
         serialize = None if isinstance(request, bytes) else type(request).SerializeToString
-        return channel.unary_unary(method, request_serializer=serialize)(request, **kwargs)
+        started: Awaitable[Any] = channel.unary_unary(method, request_serializer=serialize)(
+            request, **kwargs
+        )
+        return started
 
     return call
 
