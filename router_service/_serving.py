@@ -144,8 +144,10 @@ async def _dev(
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(serve_fake("127.0.0.1", fake_port, scenarios))
         try:
-            edge = config.edge.model_copy(update={"router_target": server.address})
-            tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port))
+            # The edge calls the router in-process, as `serve` (its port serves `admin`).
+            edge = config.edge
+            local = server.in_process
+            tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port, local=local))
             print_banner(edge.host, edge.port, server.address, config)
             # The file's router part reloads; its edge part applies on the next start.
             poll_s = config.server.reload_poll_s
@@ -186,7 +188,8 @@ def print_banner(host: str, port: int, router: str, config: SwitchboardConfig) -
     base = f"{scheme}://{host}:{port}/v1"
     print(
         f"""
-Switchboard dev is up: edge {base}, router {router}, fake upstream behind it.
+Switchboard dev is up: edge {base} calling the router in-process (its port: {router}),
+fake upstream behind it.
 
   curl -s {base}/chat/completions -H 'content-type: application/json' \\
     -H 'authorization: Bearer sk-dev' \\
