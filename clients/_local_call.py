@@ -6,10 +6,12 @@ in their own process: what the router sets (the caller, its standing, a trace sp
 reach the edge's task, nor the edge's request context the router's.
 
 Messages cross serialized, as on the wire. Handing the objects over would save a serialize and
-a parse per message, but the router writes into its answers (`_interceptors._tell_route`), a
-ChatStream request lets go of its prompt once serialized (`_stream.SentOnce`), the size limit
-and the refusal of undecodable requests are defined on bytes: with bytes each side keeps its
-own message, and nothing of either's code has to be audited for sharing."""
+a parse per message (measured: ~4 µs for the bench's chat request and as much for its answer,
+against ~1 ms the hop cost), but the router writes into its answers
+(`_interceptors._tell_route`), a ChatStream request lets go of its prompt once serialized
+(`_stream.SentOnce`), the size limit and the refusal of undecodable requests are defined on
+bytes: with bytes each side keeps its own message, and nothing of either's code has to be
+audited for sharing."""
 
 from __future__ import annotations
 
