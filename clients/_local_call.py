@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from clients._local_context import LocalContext
+from clients._mailbox import Ended, Mailbox
 
 if TYPE_CHECKING:
     from clients._local import LocalHandlers
@@ -63,7 +64,7 @@ class LocalCall:
         self._deserialize = deserialize
         self._deadline = None if timeout is None else self._loop.time() + timeout
         self._status: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
-        self._ended = asyncio.Event()
+        self._ended = Ended()
         self._callbacks: list[Callable[[Any], None]] = []
         self._locally_cancelled = False
         self.ended_by_caller = False  # cancelled or past its deadline (the context's `cancelled`)
@@ -257,9 +258,8 @@ class StreamingCall(LocalCall):
     def __init__(self, *args: Any, payload: Any = None, requests: bool = False) -> None:
         super().__init__(*args)
         self._payload = payload
-        self._answers: asyncio.Queue[Any] = asyncio.Queue()
-        self._room = asyncio.Semaphore(_AHEAD)
-        self._requests: asyncio.Queue[Any] | None = asyncio.Queue() if requests else None
+        self._answers = Mailbox(_AHEAD)
+        self._requests = Mailbox() if requests else None
         self._half_closed = False
 
     def _request_size(self) -> int:
@@ -275,8 +275,7 @@ class StreamingCall(LocalCall):
         serialize = handler.response_serializer
         async with aclosing(answers) as messages:
             async for message in messages:
-                await self._room.acquire()
-                self._answers.put_nowait(message if serialize is None else serialize(message))
+                await self._answers.put(message if serialize is None else serialize(message))
 
     async def _incoming(self, parse: Callable[[bytes], Any] | None) -> AsyncIterator[Any]:
         assert self._requests is not None
@@ -285,8 +284,7 @@ class StreamingCall(LocalCall):
 
     def _ending(self, abrupt: bool) -> None:
         if abrupt:  # the caller left or its deadline passed: what was not read is dropped
-            while not self._answers.empty():
-                self._answers.get_nowait()
+            self._answers.clear()
         self._answers.put_nowait(_END)
 
     async def read(self) -> Any:
@@ -301,7 +299,6 @@ class StreamingCall(LocalCall):
             self._answers.put_nowait(_END)  # every later read sees the end too
             self._raise_for_status()
             return grpc.aio.EOF
-        self._room.release()
         return data if self._deserialize is None else self._deserialize(data)
 
     async def _read_all(self) -> AsyncIterator[Any]:
