@@ -1,7 +1,7 @@
 """The edge calling the router in-process (`switchboard serve`'s assembly: `create_app(local=
 RouterServer.in_process)`), through the official SDK: what an OpenAI caller sees is what it
-sees over two processes; a failover is one trace; a caller that leaves mid-stream leaves
-nothing behind."""
+sees over two processes; a failover is one trace. (A caller that leaves mid-stream leaves
+nothing behind: `test_stream_cleanup.py`, in-process too.)"""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
-from tests.e2e.stream_harness import MESSAGES, OpenStack, sdk_read, stream_call
-from tests.e2e.test_stream_cleanup import back_to, idle_census, not_penalised
+from tests.e2e.stream_harness import MESSAGES, OpenStack
 from tests.e2e.test_tracing import CHAT, HTTP, child
 from tests.router_service.telemetry.spans import attrs, ended
 
@@ -66,31 +65,3 @@ async def test_a_failover_in_one_process_is_one_trace(
     request = child(trace, server, "chat chain", SpanKind.INTERNAL)
     attempts = trace.children(request)
     assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
-
-
-async def test_a_caller_leaving_mid_stream_leaves_nothing_in_one_process(
-    open_stack: OpenStack, fake: FakeUpstream
-) -> None:
-    stack = await open_stack(in_process=True, heartbeat_s=0.05)
-    _, error = await sdk_read(stack)  # warm up: lazily started long-lived tasks now exist
-    assert error is None
-    await stack.settled()
-    baseline = await idle_census(stack.router.server)
-    fake.state.set_scenario(Scenario(chunks=500, held_after_chunks=6))
-
-    stream = await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
-    received = 0
-    async for chunk in stream:
-        received += bool(chunk.choices and chunk.choices[0].delta.content)
-        if received == 3:
-            break
-    record = stream_call(fake)
-    await stream.close()  # the HTTP caller goes away mid-stream
-
-    # Edge → in-process cancel → router → upstream close.
-    await fake.state.wait_for(lambda: record.client_disconnected, what="the upstream closed")
-    assert record.chunks_sent == 6 and not record.completed
-    await stack.settled()
-    await not_penalised(stack, fake)
-    await back_to(baseline)
-    assert not stack.router.server.in_process._running
