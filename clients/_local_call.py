@@ -49,6 +49,8 @@ Status = tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]
 class LocalCall:
     """What the caller holds: status, metadata, done callbacks, deadline, cancel."""
 
+    _READ_TO_END = False  # its status is the caller's once it has read every message
+
     def __init__(
         self,
         method: str,
@@ -63,6 +65,8 @@ class LocalCall:
         self._serialize = serialize
         self._deserialize = deserialize
         self._deadline = None if timeout is None else self._loop.time() + timeout
+        # The status the call ended with, and once its caller has it (`_complete`).
+        self._final: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
         self._status: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
         self._ended = Ended()
         self._callbacks: list[Callable[[Any], None]] = []
@@ -103,7 +107,7 @@ class LocalCall:
             self.finish(grpc.StatusCode.CANCELLED, "Cancelled", abrupt=True)  # a server stop
             raise
         except Exception as exc:
-            if not self.done():
+            if self._final is None:
                 log.exception("Unexpected [%s] raised by servicer method [%s]", exc, self._method)
             self.finish(*context.failed(exc))
         else:
@@ -133,15 +137,25 @@ class LocalCall:
         *,
         abrupt: bool = False,
     ) -> None:
-        """End the call with this status (the first one given wins). `abrupt`: the caller's
-        cancellation or deadline, which drops what it has not read yet."""
-        if self._status is not None:
+        """End the call with this status (the first one given wins, but the caller's own end
+        wins over one it has not read yet). `abrupt`: the caller's cancellation or deadline,
+        which drops what it has not read yet. A stream's status reaches its caller after its
+        last message, as on the wire: it is done once read to its end."""
+        if self._status is not None or (self._final is not None and not abrupt):
             return
-        self._status = (code, details, grpc.aio.Metadata(*trailing))
+        self._final = (code, details, grpc.aio.Metadata(*trailing))
         if self._timer is not None:
             self._timer.cancel()
-        self._ended.set()
         self._ending(abrupt)
+        if abrupt or not self._READ_TO_END:
+            self._complete()
+
+    def _complete(self) -> None:
+        """The status is the caller's: done, its waiters and callbacks told."""
+        if self._status is not None or self._final is None:
+            return
+        self._status = self._final
+        self._ended.set()
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             callback(self)
@@ -182,6 +196,10 @@ class LocalCall:
 
     def done(self) -> bool:
         return self._status is not None
+
+    def handled(self) -> bool:
+        """Whether the handler's side is over (the server context's `done`)."""
+        return self._final is not None
 
     def add_done_callback(self, callback: Callable[[Any], None]) -> None:
         if self._status is not None:
@@ -255,6 +273,8 @@ class StreamingCall(LocalCall):
     """A call the router answers with a stream: ``read()`` / ``async for``; with `requests`, a
     bidirectional one (Realtime) the caller also ``write``s to."""
 
+    _READ_TO_END = True
+
     def __init__(self, *args: Any, payload: Any = None, requests: bool = False) -> None:
         super().__init__(*args)
         self._payload = payload
@@ -297,6 +317,7 @@ class StreamingCall(LocalCall):
             raise
         if data is _END:
             self._answers.put_nowait(_END)  # every later read sees the end too
+            self._complete()
             self._raise_for_status()
             return grpc.aio.EOF
         return data if self._deserialize is None else self._deserialize(data)

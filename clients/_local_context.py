@@ -112,7 +112,7 @@ class LocalContext:
         return self._call.ended_by_caller
 
     def done(self) -> bool:
-        return self._call.done()
+        return self._call.handled()
 
     def add_done_callback(self, callback: Callable[[LocalContext], None]) -> None:
         self._call.add_done_callback(lambda _call: callback(self))

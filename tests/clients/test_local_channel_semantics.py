@@ -160,3 +160,15 @@ async def test_a_handler_sees_its_deadline(channels: tuple[Any, Any]) -> None:
         return "deadline" in CANCELLED
 
     await eventually(seen, what="the handler cancelled at its deadline")
+
+
+async def test_a_stream_is_done_once_read_to_its_end(channels: tuple[Any, Any]) -> None:
+    """Its status comes after its messages: its caller's span ends with the last read."""
+    for channel in channels:
+        call = channel.unary_stream("/t.T/streams")(b"a,b")
+        ended: list[Any] = []
+        call.add_done_callback(ended.append)
+        assert [await call.read(), await call.read()] == [b"a", b"b"]
+        assert not call.done() and not ended
+        assert await call.read() is grpc.aio.EOF
+        assert call.done() and ended == [call]
