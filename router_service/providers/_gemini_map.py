@@ -62,19 +62,21 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     messages = body.get("messages") or []
     system, contents = _contents(messages, M.tool_names_by_id(messages))
     out: JsonObject = {**M.passthrough(body), "contents": contents}
+    own = _unnulled(out.pop("generationConfig", None))
     if system:
         out["systemInstruction"] = {"parts": [{"text": system}]}
     config = _generation_config(body)
-    if "top_k" in out:  # the common extension to OpenAI's sampling (vLLM, Anthropic, LiteLLM)
-        config["topK"] = out.pop("top_k")
-    own = out.get("generationConfig")
+    top_k = out.pop("top_k", None)  # the common extension to OpenAI's sampling (vLLM, LiteLLM…)
+    if top_k is not None:
+        config["topK"] = top_k
     if own is not None and not isinstance(own, dict):
         raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
     thinking = gemini_thinking_config(out, body, model)
     if thinking is not None and "thinkingConfig" not in (own or {}):  # the caller's own wins
         config["thinkingConfig"] = thinking
-    if config:
-        out["generationConfig"] = _refined(config, own or {})
+    refined = _refined(config, own or {})
+    if refined:
+        out["generationConfig"] = refined
     functions = M.function_tools(body)
     if functions:
         out["tools"] = [{"functionDeclarations": [_declaration(f) for f in functions]}]
@@ -85,7 +87,8 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
 
 
 def _generation_config(body: Mapping[str, Any]) -> JsonObject:
-    config = {native: body[key] for key, native in CONFIG_KEYS.items() if key in body}
+    # A null (the SDK's None) is unset, as OpenAI reads it.
+    config = {native: body[key] for key, native in CONFIG_KEYS.items() if body.get(key) is not None}
     limit = M.max_tokens(body)
     if limit is not None:
         config["maxOutputTokens"] = limit
@@ -99,6 +102,19 @@ def _generation_config(body: Mapping[str, Any]) -> JsonObject:
         if schema is not None:
             config["responseJsonSchema"] = schema
     return config
+
+
+def _unnulled(given: Any) -> Any:
+    """The caller's own generationConfig without its nulls (the SDK's None: unset, as OpenAI
+    reads it), through nested objects, an object left empty dropped; a schema is kept whole."""
+    if not isinstance(given, dict):
+        return given
+    out = {}
+    for key, value in given.items():
+        kept = value if key in _SCHEMAS else _unnulled(value)
+        if kept is not None and (kept or not value):  # an object left empty by its nulls: unset
+            out[key] = kept
+    return out or None
 
 
 def _refined(ours: JsonObject, theirs: Mapping[str, Any]) -> JsonObject:
