@@ -35,6 +35,7 @@ from router_service.errors import (
     RealtimeCallNotFoundError,
     UpstreamFailure,
 )
+from router_service.responses import checked_id
 from router_service.server._call_watch import (
     HUNG_UP,
     CallWatch,
@@ -112,9 +113,9 @@ class RealtimeCallsServicer(ServicerHooks):
         self, request: pb.HangupRealtimeCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.HangupRealtimeCallResponse:
         runtime = self.runtime
-        call_id = request.call_id
+        call_id = checked_id(request.call_id, "call_id", "call")
         name = call_name(call_id)
-        kept = (await runtime.store.get_values([name]))[0] if call_id else None
+        kept = (await runtime.store.get_values([name]))[0]
         record = call_record(kept)
         if kept is None or record is None or record.get("client") != client_name():
             raise RealtimeCallNotFoundError()
