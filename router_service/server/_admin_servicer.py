@@ -11,6 +11,7 @@ from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
+from router_service.responses import checked_id
 from router_service.runtime import Runtime
 from router_service.server._client_keys import (
     issue_client_key,
@@ -109,6 +110,7 @@ class AdminServicer:
     def _key_named(self, provider: str, fingerprint: str) -> tuple[KeyPool, UpstreamKey]:
         """The pool and key a SetKeyEnabled names; without a provider, the one pool holding
         that fingerprint. Errors never echo what was asked for (KeyNotFoundError)."""
+        checked_id(fingerprint, "fingerprint", "key fingerprint")
         pools = self.runtime.pools
         if provider:
             pool = pools.get(provider)

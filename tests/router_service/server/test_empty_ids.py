@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from clients.switchboard.v1 import admin_service_pb2 as ap
 from clients.switchboard.v1 import batches_pb2 as bp
 from clients.switchboard.v1 import router_service_pb2 as pb
 from tests.conftest import RouterHandle
@@ -40,6 +41,11 @@ CASES: dict[str, tuple[Callable[[Any], Awaitable[Any]], str]] = {
     "GetBatch": (lambda s: s.GetBatch(bp.GetBatchRequest()), "id"),
     "CancelBatch": (lambda s: s.CancelBatch(bp.CancelBatchRequest()), "id"),
 }
+ADMIN_CASES: dict[str, tuple[Callable[[Any], Awaitable[Any]], str]] = {
+    "RevokeClientKey": (lambda a: a.RevokeClientKey(ap.RevokeClientKeyRequest()), "id"),
+    "CancelClientBatch": (lambda a: a.CancelClientBatch(ap.CancelClientBatchRequest()), "id"),
+    "SetKeyEnabled": (lambda a: a.SetKeyEnabled(ap.SetKeyEnabledRequest()), "fingerprint"),
+}
 
 
 @pytest.mark.parametrize(("call", "param"), CASES.values(), ids=CASES.keys())
@@ -49,3 +55,10 @@ async def test_an_empty_id_is_a_malformed_argument(
     error = await refused(call(router.stub))
     assert isinstance(error, grpc.aio.AioRpcError)
     assert_invalid_argument(error, param)
+
+
+@pytest.mark.parametrize(("call", "param"), ADMIN_CASES.values(), ids=ADMIN_CASES.keys())
+async def test_an_empty_id_is_a_malformed_argument_to_admin_methods_too(
+    router: RouterHandle, call: Callable[[Any], Awaitable[Any]], param: str
+) -> None:
+    assert_invalid_argument(await refused(call(router.admin)), param)
