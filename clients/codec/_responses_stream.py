@@ -82,10 +82,16 @@ class _Open:
     call_id: str = ""
     name: str = ""
     signed: list[dict[str, Any]] = field(default_factory=list)  # Claude's, of a reasoning item
+    part: int = 0  # a summary's: the index of the part its words go to
+    part_start: int = 0  # where that part's pieces start
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    @property
+    def part_text(self) -> str:
+        return "".join(self.pieces[self.part_start :])
 
 
 class ResponseEventStream:
@@ -126,12 +132,18 @@ class ResponseEventStream:
         for choice in body["choices"][:1]:  # a Response has one output; `n` has no place here
             delta = choice.get("delta") or {}
             items = reasoning_items_of(delta)
+            parts = [i for i in items if isinstance(i.get("summary_index"), int)]
             for item in items:  # an upstream's reasoning item opened: its summary goes into it
-                events += [] if closes_reasoning(item) else self._reasoning_item(item)
+                opens = not (closes_reasoning(item) or item in parts)
+                events += self._reasoning_item(item) if opens else []
             reasoning = reasoning_text(delta)
+            if parts and reasoning is not None:  # the paragraph a chat caller sees between parts
+                reasoning = reasoning.removesuffix("\n\n") or None
             if reasoning is not None:
                 summary = self._text is not None and self._text.kind == "summary"
                 events += self._text_delta("summary" if summary else "reasoning", reasoning)
+            for item in parts:  # after the words of the part before it
+                events += self._summary_part(item)
             for item in items:  # closed after the summary beside it (what a screen held back)
                 events += self._reasoning_item(item) if closes_reasoning(item) else []
             if self._signed:
@@ -221,7 +233,7 @@ class ResponseEventStream:
             events += self._close_text()
             events += self._open_text(kind)
         assert self._text is not None
-        if kind == "summary" and not self._text.pieces:  # its summary's first words: its part
+        if kind == "summary" and not self._text.part_text:  # a summary part's first words
             part = {"type": "summary_text", "text": ""}
             events.append(
                 self._event(f"{_PART_EVENTS[kind]}.added", **self._where(self._text), part=part)
@@ -266,6 +278,30 @@ class ResponseEventStream:
             events += self._close_text(reasoning_output_item(item))
         return events
 
+    def _summary_part(self, item: dict[str, Any]) -> list[Event]:
+        """A later part of the open summary (an upstream's: `summary_index`): the part before it
+        is done; the next opens with its first words."""
+        open_ = self._text
+        if open_ is None or open_.kind != "summary" or open_.item_id != str(item.get("id", "")):
+            return []
+        events = self._part_done(open_)
+        open_.part, open_.part_start = int(item["summary_index"]), len(open_.pieces)
+        return events
+
+    def _part_done(self, item: _Open) -> list[Event]:
+        """The done events of a reasoning item's part (none for a summary part without words,
+        as at OpenAI)."""
+        text, where = item.part_text, self._where(item)
+        if item.kind == "summary" and not text:
+            return []
+        part = {"type": _PART_TYPES[item.kind], "text": text}
+        name = _DELTA_EVENTS[item.kind].removesuffix(".delta")
+        closed = f"{_PART_EVENTS.get(item.kind, 'response.content_part')}.done"
+        return [
+            self._event(f"{name}.done", **where, text=text),
+            self._event(closed, **where, part=part),
+        ]
+
     def _signed_thinking(self, blocks: list[dict[str, Any]]) -> list[Event]:
         """Claude's signed thinking blocks (after their text): kept on the reasoning item, its
         ``encrypted_content`` when it closes (one opened for blocks without text: redacted)."""
@@ -285,29 +321,21 @@ class ResponseEventStream:
         if item is None:
             return []
         text, where = item.text, self._where(item)
-        done: Event | None
-        if item.kind == "message":
-            part = text_part(text, item.logprobs)
+        if item.kind in _PART_TYPES:  # its last part's (no summary: no part, as at OpenAI)
+            signed = carrying(reasoning_item(item.item_id, "completed", text), item.signed)
+            final, events = upstream or signed, self._part_done(item)
+        else:  # a message's text or refusal
+            refused = item.kind == "refusal"
+            part = (
+                {"type": "refusal", "refusal": text} if refused else text_part(text, item.logprobs)
+            )
+            said = {"refusal": text} if refused else {"text": text, "logprobs": item.logprobs}
             done = self._event(
-                "response.output_text.done", **where, text=text, logprobs=item.logprobs
+                f"{_DELTA_EVENTS[item.kind].removesuffix('.delta')}.done", **where, **said
             )
             final = message_item(item.item_id, item_status(self._finish), [part])
-        elif item.kind == "refusal":
-            part = {"type": "refusal", "refusal": text}
-            done = self._event("response.refusal.done", **where, refusal=text)
-            final = message_item(item.item_id, item_status(self._finish), [part])
-        else:
-            part = {"type": _PART_TYPES[item.kind], "text": text}
-            name = _DELTA_EVENTS[item.kind].removesuffix(".delta")
-            # no summary: no part either (as at OpenAI)
-            silent = item.kind == "summary" and not item.pieces
-            done = None if silent else self._event(f"{name}.done", **where, text=text)
-            final = upstream or carrying(
-                reasoning_item(item.item_id, "completed", text), item.signed
-            )
+            events = [done, self._event("response.content_part.done", **where, part=part)]
         self._output[item.index] = final
-        closed = f"{_PART_EVENTS.get(item.kind, 'response.content_part')}.done"
-        events = [] if done is None else [done, self._event(closed, **where, part=part)]
         last = self._event("response.output_item.done", output_index=item.index, item=final)
         return [*events, last]
 
@@ -359,7 +387,7 @@ class ResponseEventStream:
     @staticmethod
     def _where(item: _Open) -> dict[str, Any]:
         index = "summary_index" if item.kind == "summary" else "content_index"
-        return {"item_id": item.item_id, "output_index": item.index, index: 0}
+        return {"item_id": item.item_id, "output_index": item.index, index: item.part}
 
     def _snapshot(self, status: str) -> dict[str, Any]:
         response = envelope(self._request, self._ids, self._created_at, self._model, status)
