@@ -8,10 +8,10 @@ import logging
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service._ids import checked_id
 from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
-from router_service.responses import checked_id
 from router_service.runtime import Runtime
 from router_service.server._client_keys import (
     issue_client_key,

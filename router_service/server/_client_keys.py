@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service._ids import checked_id
 from router_service.auth import AuditEvent, IssuedKey, audit, current_caller
 from router_service.config import ClientKeyConfig
 from router_service.errors import ClientKeyNotFoundError, InvalidRequestError
-from router_service.responses import checked_id
 from router_service.runtime import Runtime
 
 __all__ = [

@@ -21,6 +21,7 @@ import grpc
 import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service._ids import checked_id
 from router_service.auth import (
     Admission,
     current_admission,
@@ -35,7 +36,6 @@ from router_service.errors import (
     RealtimeCallNotFoundError,
     UpstreamFailure,
 )
-from router_service.responses import checked_id
 from router_service.server._call_watch import (
     HUNG_UP,
     CallWatch,
