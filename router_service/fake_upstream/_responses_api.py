@@ -143,7 +143,7 @@ def _tool(body: JsonObject, sc: Scenario) -> str | None:
     items = body.get("input")
     if not sc.tool_call or not isinstance(tools, list) or not tools:
         return None
-    answered = ("function_call_output", "custom_tool_call_output")
+    answered = ("function_call_output", "custom_tool_call_output", "local_shell_call_output")
     if isinstance(items, list) and items and items[-1].get("type") in answered:
         return None  # the tool answered: a real model now replies in text
     return sc.tool_name or str(tools[0].get("name") or "tool")
