@@ -17,6 +17,13 @@ from router_service.fake_upstream._state import CallRecord
 from tests.conftest import RouterHandle, StartRouter, base_config
 
 WEB_SEARCH: Any = {"type": "web_search", "search_context_size": "low"}
+CITATION: Any = {
+    "type": "url_citation",
+    "start_index": 0,
+    "end_index": len("Paris is sunny."),
+    "url": CITED_URL,
+    "title": "Fake source",
+}
 MCP: Any = {
     "type": "mcp",
     "server_label": "dice",
@@ -60,13 +67,11 @@ async def test_web_search_unary(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> 
     )
 
     assert sent(fake).body["tools"] == [WEB_SEARCH]
-    call, message = response.output
-    assert call.type == "web_search_call" and call.status == "completed"
-    assert call.action.type == "search" and call.action.query == "weather in Paris"
-    assert message.type == "message" and response.output_text == "Paris is sunny."
-    (annotation,) = message.content[0].annotations
-    assert annotation.type == "url_citation" and annotation.url == CITED_URL
-    assert (annotation.start_index, annotation.end_index) == (0, len("Paris is sunny."))
+    call, message = response.model_dump(exclude_none=True)["output"]
+    assert call["type"] == "web_search_call" and call["status"] == "completed"
+    assert call["action"] == {"type": "search", "query": "weather in Paris"}
+    assert message["type"] == "message" and response.output_text == "Paris is sunny."
+    assert message["content"][0]["annotations"] == [CITATION]
 
 
 async def test_web_search_streamed(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
@@ -84,13 +89,14 @@ async def test_web_search_streamed(sdk: openai.AsyncOpenAI, fake: FakeUpstream) 
         "response.web_search_call.completed",
     ]
     (added,) = [e for e in events if e.type == "response.output_text.annotation.added"]
-    assert getattr(added.annotation, "url", None) == CITED_URL
+    assert added.model_dump(exclude_none=True)["annotation"] == CITATION
     final = events[-1]
     assert final.type == "response.completed"
-    call, message = final.response.output
-    assert call.type == "web_search_call" and call.id.startswith("ws_")
-    assert [e.output_index for e in events if e.type.startswith("response.web_search")] == [0] * 3
-    assert message.content[0].annotations[0].url == CITED_URL  # type: ignore[union-attr]
+    call, message = final.response.model_dump(exclude_none=True)["output"]
+    assert call["type"] == "web_search_call" and call["id"].startswith("ws_")
+    searching = [e.model_dump() for e in events if e.type.startswith("response.web_search")]
+    assert [e["output_index"] for e in searching] == [0] * 3
+    assert message["content"][0]["annotations"] == [CITATION]
     numbers = [event.sequence_number for event in events]
     assert numbers == list(range(len(events)))
 
@@ -98,9 +104,7 @@ async def test_web_search_streamed(sdk: openai.AsyncOpenAI, fake: FakeUpstream) 
 async def test_local_shell_two_turns(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
     fake.state.set_scenario(Scenario(tool_call=True, content="Listed."))
     tools: Any = [{"type": "local_shell"}]
-    first = await sdk.responses.create(
-        model="hosted", input="list files", tools=tools, store=False
-    )
+    first = await sdk.responses.create(model="hosted", input="list files", tools=tools, store=False)
     (call,) = first.output
     assert call.type == "local_shell_call" and call.action.command == SHELL_COMMAND
     assert first.status == "completed"
