@@ -156,3 +156,16 @@ async def test_fallback_skips_what_cannot_carry_them(
     assert response.output[0].type == "web_search_call"
     assert fake.state.calls(model="compatible-first") == []
     assert sent(fake, "gpt-hosted-2").body["tools"] == [WEB_SEARCH]
+
+
+async def test_items_handed_back_are_refused_where_none_carries_them(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    output = {"type": "local_shell_call_output", "id": "call_1", "output": "{}"}
+    handed: Any = [{"role": "user", "content": "list files"}, output]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model="chat-only", input=handed)
+
+    assert "local_shell_call_output" in caught.value.message
+    assert caught.value.param == "input"
+    assert fake.state.calls(model="gpt-chat") == []

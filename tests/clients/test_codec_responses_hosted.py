@@ -1,0 +1,58 @@
+"""OpenAI's hosted tools' items in a Responses stream the edge writes
+(`clients.codec._responses_stream`, `_responses_hosted`): a Responses upstream's events of a
+web search call (the router's `hosted_events` deltas) are said as they came, at the edge's own
+output index and sequence numbers, and a citation of the text (an `annotations` delta) is the
+message's; every event checked against the openai SDK's `ResponseStreamEvent` union."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.clients.test_codec_responses_stream import USAGE, chunk, kinds, run
+
+SEARCH: Any = {
+    "type": "web_search_call",
+    "id": "ws_1",
+    "status": "completed",
+    "action": {"type": "search", "query": "paris"},
+}
+CITE: Any = {"type": "url_citation", "start_index": 0, "end_index": 5, "url": "https://x.y",
+             "title": "X"}  # fmt: skip
+
+
+def hosted(kind: str, **fields: Any) -> Any:
+    """A chunk of one hosted event, as the router's Responses stream writes it."""
+    event = {"type": kind, "output_index": 4, **fields}  # the upstream's index: not the edge's
+    return chunk({"hosted_events": [event]})
+
+
+def test_a_web_search_call_then_cited_text() -> None:
+    cited = {"type": "url_citation", "url_citation": {k: v for k, v in CITE.items() if k != "type"}}
+    events = run(
+        chunk({"role": "assistant", "content": ""}),
+        hosted("response.output_item.added", item={**SEARCH, "status": "in_progress"}),
+        hosted("response.web_search_call.searching", item_id="ws_1"),
+        hosted("response.web_search_call.completed", item_id="ws_1"),
+        hosted("response.output_item.done", item=SEARCH),
+        chunk({"content": "Sunny"}),
+        chunk({"annotations": [cited]}),
+        chunk({}, "stop"),
+        chunk(None, usage=USAGE),
+    )
+
+    searched = [e for e in events if e["type"].startswith("response.web_search_call.")]
+    assert [(e["output_index"], e["item_id"]) for e in searched] == [(0, "ws_1")] * 2
+    (added,) = [e for e in events if e["type"] == "response.output_text.annotation.added"]
+    assert (added["output_index"], added["annotation_index"], added["annotation"]) == (1, 0, CITE)
+    assert kinds(events).index("response.output_item.done") < kinds(events).index(
+        "response.output_text.delta"
+    )
+    search, message = events[-1]["response"]["output"]
+    assert search == SEARCH
+    assert message["content"][0]["annotations"] == [CITE]
+
+
+def test_an_event_of_an_item_never_opened_is_not_said() -> None:
+    events = run(hosted("response.web_search_call.searching", item_id="ws_9"), chunk({}, "stop"))
+
+    assert not [e for e in events if e["type"].startswith("response.web_search_call")]
