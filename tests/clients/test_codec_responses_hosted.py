@@ -2,7 +2,8 @@
 (`clients.codec._responses_stream`, `_responses_hosted`): a Responses upstream's events of a
 web search call (the router's `hosted_events` deltas) are said as they came, at the edge's own
 output index and sequence numbers, and a citation of the text (an `annotations` delta) is the
-message's (an event of an item never opened is not said); every event checked against the openai SDK's `ResponseStreamEvent` union."""
+message's (an event of an item never opened is not said); every event checked against the
+openai SDK's `ResponseStreamEvent` union."""
 
 from __future__ import annotations
 
