@@ -169,3 +169,20 @@ async def test_items_handed_back_are_refused_where_none_carries_them(
     assert "local_shell_call_output" in caught.value.message
     assert caught.value.param == "input"
     assert fake.state.calls(model="gpt-chat") == []
+
+
+async def test_a_chat_caller_gets_the_hosted_items_on_the_message(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="Paris is sunny."))
+    tools: Any = [WEB_SEARCH]
+    messages: Any = [{"role": "user", "content": "weather in Paris"}]
+    completion = await sdk.chat.completions.create(model="hosted", messages=messages, tools=tools)
+
+    message = completion.choices[0].message.model_dump()
+    assert message["content"] == "Paris is sunny."
+    (call,) = message["hosted_items"]
+    assert call["type"] == "web_search_call" and call["precedes"] == 0
+    (annotation,) = message["annotations"]
+    assert annotation["url_citation"]["url"] == CITED_URL
+    assert sent(fake).body["tools"] == [WEB_SEARCH]
