@@ -10,16 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.clients.test_codec_responses_stream import USAGE, chunk, kinds, run
-
-SEARCH: Any = {
-    "type": "web_search_call",
-    "id": "ws_1",
-    "status": "completed",
-    "action": {"type": "search", "query": "paris"},
-}
-CITE: Any = {"type": "url_citation", "start_index": 0, "end_index": 5, "url": "https://x.y",
-             "title": "X"}  # fmt: skip
-
+from tests.router_service.providers.test_responses_hosted_order import CITE, SEARCH
 
 def hosted(kind: str, **fields: Any) -> Any:
     """A chunk of one hosted event, as the router's Responses stream writes it."""

@@ -12,11 +12,8 @@ import pytest
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import StartEdge
+from tests.e2e.test_codex_guardrails import EMAIL, REDACTED, RULES
 from tests.e2e.test_responses_hosted_tools import WEB_SEARCH, config
-
-EMAIL = "jane@example.com"
-REDACTED = "[REDACTED:email]"
-RULES = [{"name": "pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]}]
 
 
 @pytest.fixture
