@@ -12,6 +12,7 @@ from typing import Any
 from tests.clients.test_codec_responses_stream import USAGE, chunk, kinds, run
 from tests.router_service.providers.test_responses_hosted_order import CITE, SEARCH
 
+
 def hosted(kind: str, **fields: Any) -> Any:
     """A chunk of one hosted event, as the router's Responses stream writes it."""
     event = {"type": kind, "output_index": 4, **fields}  # the upstream's index: not the edge's
