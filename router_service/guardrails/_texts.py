@@ -334,7 +334,7 @@ def _json_texts(
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return
-    slots = [slot for slot in json_strings(value, where, keys) if not _ciphertext(slot.where)]
+    slots = [slot for slot in json_strings(value, where, keys) if not _opaque(slot.where)]
     summary = _compaction_summary_slot(value, where)
     if summary is not None:
         slots.append(summary)
@@ -343,6 +343,13 @@ def _json_texts(
         value["encrypted_content"] = encode_compaction(summary.text)
     if any(slot.changed for slot in slots):
         write(orjson.dumps(value).decode())
+
+
+def _opaque(where: Where) -> bool:
+    """Whether a JSON string is no text, but bytes or names only an upstream reads: encrypted
+    reasoning (`_ciphertext`), or what of a hosted tool's item is not its text (ids, a
+    screenshot's image, a status: `_HOSTED_TEXT_KEYS`)."""
+    return _ciphertext(where) or (HOSTED_ITEMS in where and where[-1] not in _HOSTED_TEXT_KEYS)
 
 
 def _ciphertext(where: Where) -> bool:
