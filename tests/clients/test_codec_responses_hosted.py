@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from clients.codec._responses_hosted import is_hosted_event
 from tests.clients.test_codec_responses_stream import USAGE, chunk, kinds, run
 from tests.router_service.providers.test_responses_hosted_order import CITE, SEARCH
 
@@ -44,3 +47,22 @@ def test_a_web_search_call_then_cited_text() -> None:
     search, message = events[-1]["response"]["output"]
     assert search == SEARCH
     assert message["content"][0]["annotations"] == [CITE]
+
+
+@pytest.mark.parametrize(
+    ("event", "hosted"),
+    [
+        ({"type": "response.image_generation_call.partial_image", "partial_image_b64": "x"}, True),
+        ({"type": "response.code_interpreter_call_code.delta", "delta": "print(1)"}, True),
+        ({"type": "response.code_interpreter_call.interpreting"}, True),
+        ({"type": "response.file_search_call.searching"}, True),
+        ({"type": "response.mcp_list_tools.completed"}, True),
+        ({"type": "response.output_item.added", "item": {"type": "computer_call"}}, True),
+        ({"type": "response.output_item.done", "item": {"type": "mcp_approval_request"}}, True),
+        ({"type": "response.output_item.added", "item": {"type": "message"}}, False),
+        ({"type": "response.output_text.delta", "delta": "x"}, False),
+        ({"type": "response.function_call_arguments.delta", "delta": "{"}, False),
+    ],
+)
+def test_which_stream_events_are_a_hosted_item_s(event: dict[str, Any], hosted: bool) -> None:
+    assert is_hosted_event(event) is hosted
