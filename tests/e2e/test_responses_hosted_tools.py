@@ -186,3 +186,21 @@ async def test_a_chat_caller_gets_the_hosted_items_on_the_message(
     (annotation,) = message["annotations"]
     assert annotation["url_citation"]["url"] == CITED_URL
     assert sent(fake).body["tools"] == [WEB_SEARCH]
+
+
+async def test_a_stored_answer_continues_with_its_hosted_items(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="Paris is sunny."))
+    first = await sdk.responses.create(model="hosted", input="weather?", tools=[WEB_SEARCH])
+    fake.state.set_scenario(Scenario(content="You are welcome."))
+    await sdk.responses.create(model="hosted", input="thanks", previous_response_id=first.id)
+
+    items = sent(fake).body["input"]
+    assert [item.get("type") for item in items] == [
+        "message",
+        "web_search_call",
+        "message",
+        "message",
+    ]
+    assert items[1] == first.output[0].model_dump(exclude_none=True)
