@@ -15,6 +15,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._responses_hosted import CITED_URL, MCP_OUTPUT, SHELL_COMMAND
 from router_service.fake_upstream._state import CallRecord
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.background import settled
 
 WEB_SEARCH: Any = {"type": "web_search", "search_context_size": "low"}
 CITATION: Any = {
@@ -204,3 +205,16 @@ async def test_a_stored_answer_continues_with_its_hosted_items(
         "message",
     ]
     assert items[1] == first.output[0].model_dump(exclude_none=True)
+
+
+async def test_a_background_web_search(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="Paris is sunny."))
+    started = await sdk.responses.create(
+        model="hosted", input="weather?", tools=[WEB_SEARCH], background=True
+    )
+
+    final = await settled(sdk, started.id, router.server)
+    assert [item.type for item in final.output] == ["web_search_call", "message"]
+    assert final.output_text == "Paris is sunny."
