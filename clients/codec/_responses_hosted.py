@@ -23,7 +23,7 @@ https://platform.openai.com/docs/api-reference/responses-streaming and the opena
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from clients.codec._json import at, expect_str
@@ -79,7 +79,7 @@ def is_hosted_tool(kind: str) -> bool:
     return kind in _HOSTED_TOOLS or (kind.startswith(_DATED) and kind[-10:-6].isdigit())
 
 
-def is_hosted_event(event: dict[str, Any]) -> bool:
+def is_hosted_event(event: Mapping[str, Any]) -> bool:
     """Whether a Responses stream event is a hosted item's (its opening, its end, its own)."""
     kind = str(event.get("type", ""))
     if kind in ("response.output_item.added", "response.output_item.done"):

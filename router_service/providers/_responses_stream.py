@@ -97,7 +97,7 @@ class ResponsesStream:
         ):  # another part of this item's summary, or the first of a later reasoning item's
             # (items kept are the edge's own items: no paragraph between them)
             return [self._chunk({"reasoning_content": "\n\n"})]
-        if is_hosted_event(dict(event)):  # a hosted tool's item: the edge says it as it came
+        if is_hosted_event(event):  # a hosted tool's item: the edge says it as it came
             said = {k: v for k, v in event.items() if k != "sequence_number"}
             return [self._chunk({HOSTED_EVENTS: [said]})]
         if kind == "response.output_text.annotation.added" and event.get("annotation"):
