@@ -34,6 +34,7 @@ __all__ = [
     "HOSTED_EVENTS",
     "HOSTED_ITEMS",
     "HOSTED_ITEM_TYPES",
+    "HOSTED_TOOLS",
     "HostedPlaces",
     "add_hosted",
     "annotations_of",
@@ -48,7 +49,7 @@ __all__ = [
 
 HOSTED_EVENTS = "hosted_events"
 FOLLOWS = "follows"
-_HOSTED_TOOLS = frozenset(
+HOSTED_TOOLS = frozenset(
     {
         "web_search", "web_search_preview", "file_search", "code_interpreter",
         "image_generation", "mcp", "local_shell", "computer_use_preview",
@@ -76,7 +77,7 @@ _EVENT_PREFIXES = tuple(
 
 def is_hosted_tool(kind: str) -> bool:
     """Whether a tool's type is one of OpenAI's hosted tools, passed to a Responses upstream."""
-    return kind in _HOSTED_TOOLS or (kind.startswith(_DATED) and kind[-10:-6].isdigit())
+    return kind in HOSTED_TOOLS or (kind.startswith(_DATED) and kind[-10:-6].isdigit())
 
 
 def is_hosted_event(event: Mapping[str, Any]) -> bool:
