@@ -14,7 +14,8 @@ its summary (``response.reasoning_summary_text.delta``), and ends as the upstrea
 message or reasoning item is closed as soon as another kind of output starts; tool calls stay
 open until the end (a provider may interleave their argument deltas). A refusal (structured
 outputs' `refusal` delta) is a message item whose one part is a ``refusal``, streamed with
-``response.refusal.delta`` / ``.done`` as OpenAI does.
+``response.refusal.delta`` / ``.done`` as OpenAI does. OpenAI's hosted tools' items and their
+events (``hosted_events``, _responses_hosted.py) are said as they came, in their place.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from clients.codec._responses_custom import (
     reasoning_items_of,
     reasoning_output_item,
 )
+from clients.codec._responses_hosted import HOSTED_EVENTS, HostedPlaces, annotations_of
 from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_output import (
     ResponseIds,
@@ -82,6 +84,7 @@ class _Open:
     call_id: str = ""
     name: str = ""
     signed: list[dict[str, Any]] = field(default_factory=list)  # Claude's, of a reasoning item
+    annotations: list[dict[str, Any]] = field(default_factory=list)  # a message's (url_citation)
 
     @property
     def text(self) -> str:
@@ -107,6 +110,7 @@ class ResponseEventStream:
         self._finish: str | None = None
         self._logprobs = asked_logprobs(request)
         self._signed = asks_encrypted(request.params)  # Claude's signed thinking carried
+        self._hosted = HostedPlaces(self._output)  # OpenAI's hosted tools' items, as they came
 
     def start(self) -> list[Event]:
         """``response.created`` and ``response.in_progress``."""
@@ -145,6 +149,10 @@ class ResponseEventStream:
                 events += self._text_delta("refusal", refusal)
             for call in delta.get("tool_calls") or []:
                 events += self._call_delta(call)
+            for event in delta.get(HOSTED_EVENTS) or []:
+                events += self._hosted_event(event)
+            for annotation in annotations_of(delta):
+                events += self._annotation(annotation)
             if choice.get("finish_reason"):
                 self._finish = choice["finish_reason"]
         return events
@@ -266,6 +274,23 @@ class ResponseEventStream:
             events += self._close_text(reasoning_output_item(item))
         return events
 
+    def _hosted_event(self, event: dict[str, Any]) -> list[Event]:
+        """A hosted tool's item's event, said as it came (an item opening closes the text)."""
+        opening = event.get("type") == "response.output_item.added"
+        events = self._close_text() if opening else []
+        placed = self._hosted.place(event)
+        return events if placed is None else [*events, self._event(placed[0], **placed[1])]
+
+    def _annotation(self, annotation: dict[str, Any]) -> list[Event]:
+        """An annotation of the open message's text (a web search's `url_citation`)."""
+        item = self._text
+        if item is None or item.kind != "message":
+            return []
+        item.annotations.append(annotation)
+        n = len(item.annotations) - 1
+        name = "response.output_text.annotation.added"
+        return [self._event(name, **self._where(item), annotation_index=n, annotation=annotation)]
+
     def _signed_thinking(self, blocks: list[dict[str, Any]]) -> list[Event]:
         """Claude's signed thinking blocks (after their text): kept on the reasoning item, its
         ``encrypted_content`` when it closes (one opened for blocks without text: redacted)."""
@@ -287,7 +312,7 @@ class ResponseEventStream:
         text, where = item.text, self._where(item)
         done: Event | None
         if item.kind == "message":
-            part = text_part(text, item.logprobs)
+            part = {**text_part(text, item.logprobs), "annotations": item.annotations}
             done = self._event(
                 "response.output_text.done", **where, text=text, logprobs=item.logprobs
             )
