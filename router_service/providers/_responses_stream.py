@@ -11,7 +11,10 @@ a kept item's later part is named beside its paragraph: `_summary_part`); a
 order they come, and `response.function_call_arguments.delta` adds to it (a `custom_tool_call`
 item likewise, with `response.custom_tool_call_input.delta`); asked for their encrypted content,
 a reasoning item's id when it is added and the whole item when done are `reasoning_items` deltas
-(the edge keeps them in its own items); `response.completed` /
+(the edge keeps them in its own items); the events of OpenAI's hosted tools' items (a web search
+call added, searching, done…) are `hosted_events` deltas, whole, and a text annotation added
+(`url_citation`) an `annotations` delta (clients/codec/_responses_hosted.py);
+`response.completed` /
 `response.incomplete` end it (the finish chunk, then the usage chunk). `response.failed` and
 `error` events are failures: `failure_of_event` gives their error object (an `error` event's
 fields flat, as documented, or nested under `error`, as the live API sends them), which the
@@ -27,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clients.codec._responses_custom import REASONING_ITEMS
+from clients.codec._responses_hosted import HOSTED_EVENTS, chat_annotation, is_hosted_event
 from router_service.providers._mapping import JsonObject, chunk, tool_call
 from router_service.providers._responses_custom import custom_answer_call, reasoning_kept
 from router_service.providers._responses_map import chat_usage, failure_of, finish_reason
@@ -91,6 +95,11 @@ class ResponsesStream:
             return [self._chunk({"reasoning_content": str(event.get("delta", ""))})]
         if kind == "response.reasoning_summary_part.added":
             return self._summary_part(event)
+        if is_hosted_event(event):  # a hosted tool's item: the edge says it as it came
+            said = {k: v for k, v in event.items() if k != "sequence_number"}
+            return [self._chunk({HOSTED_EVENTS: [said]})]
+        if kind == "response.output_text.annotation.added" and event.get("annotation"):
+            return [self._chunk({"annotations": [chat_annotation(event["annotation"])]})]
         if kind == "response.output_item.added":
             return self._item_added(event["item"])
         if kind == "response.output_item.done":
