@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from clients.codec._responses_hosted import HOSTED_ITEM_TYPES, HOSTED_TOOLS
+
 from ._openapi import json_operation
 
 __all__ = ["RESPONSES", "RESPONSES_COMPACT", "RESPONSES_INPUT_TOKENS"]
@@ -16,6 +18,7 @@ _INPUT_ITEM = {
             "enum": [
                 *("message", "function_call", "function_call_output", "reasoning"),
                 *("custom_tool_call", "custom_tool_call_output", "item_reference", "compaction"),
+                *sorted(HOSTED_ITEM_TYPES),  # for a Responses API deployment
             ]
         },
         "id": {"type": "string"},
@@ -74,13 +77,20 @@ _CUSTOM_TOOL = {
         },
     },
 }
+# OpenAI's hosted tools, passed as they are to a Responses API deployment (their other fields
+# are OpenAI's: clients/codec/_responses_hosted.py).
+_HOSTED_TOOL = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"enum": sorted(HOSTED_TOOLS)}},
+}
 # The subset the edge translates (see `_routes_responses`).
 _RESPONSE_FIELDS: dict[str, Any] = {
     "model": {"type": "string", "minLength": 1},
     "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": _INPUT_ITEM}]},
     "instructions": {"type": "string"},
     "stream": {"type": "boolean"},
-    "tools": {"type": "array", "items": {"anyOf": [_FUNCTION_TOOL, _CUSTOM_TOOL]}},
+    "tools": {"type": "array", "items": {"anyOf": [_FUNCTION_TOOL, _CUSTOM_TOOL, _HOSTED_TOOL]}},
     "tool_choice": {
         "anyOf": [
             {"enum": ["auto", "none", "required"]},
@@ -92,6 +102,7 @@ _RESPONSE_FIELDS: dict[str, Any] = {
                     "name": {"type": "string"},
                 },
             },
+            _HOSTED_TOOL,
         ]
     },
     "parallel_tool_calls": {"type": "boolean"},

@@ -17,7 +17,6 @@ Responses upstream carries its reasoning items there too, when the caller asked 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from clients.codec._json import (
@@ -31,6 +30,7 @@ from clients.codec._json import (
 
 __all__ = [
     "ENCRYPTED",
+    "HOSTED_ITEMS",
     "INCLUDE",
     "PRECEDES",
     "REASONING_ITEMS",
@@ -44,13 +44,14 @@ __all__ = [
     "drop_bare_reasoning",
     "joins_reasoning",
     "named",
-    "placed_reasoning",
     "reasoning_items_of",
     "reasoning_output_item",
     "required_strings",
 ]
 
 REASONING_ITEMS = "reasoning_items"
+# OpenAI's hosted tools' items an assistant turn carries (_responses_hosted.py).
+HOSTED_ITEMS = "hosted_items"
 # A reasoning item of an answer: the index, among the answer's other output items (its message,
 # then each call), of the one it came before (a Response's output keeps that order).
 PRECEDES = "precedes"
@@ -153,10 +154,11 @@ def add_reasoning(messages: list[dict[str, Any]], obj: dict[str, Any], path: str
 
 
 def _bare(message: dict[str, Any]) -> bool:
-    """An assistant message of reasoning items alone (so far)."""
+    """An assistant message of reasoning items alone (so far): no hosted item either."""
     return (
         message["role"] == "assistant"
         and REASONING_ITEMS in message
+        and HOSTED_ITEMS not in message
         and message.get("content") is None
         and not message.get("tool_calls")
         and "refusal" not in message
@@ -201,24 +203,3 @@ def reasoning_output_item(item: dict[str, Any], status: str = "completed") -> di
     if item.get("encrypted_content") is not None:
         out["encrypted_content"] = item["encrypted_content"]
     return out
-
-
-def placed_reasoning(
-    kept: list[dict[str, Any]],
-    items: list[dict[str, Any]],
-    as_item: Callable[[dict[str, Any]], dict[str, Any]],
-) -> list[dict[str, Any]]:
-    """An answer's output `items` (its message, then each call) with its reasoning items
-    (`kept`, each `as_item`) each before the item it came before (:data:`PRECEDES`; without
-    one: first), as its upstream gave them."""
-    placed: list[dict[str, Any]] = []
-    for n in range(len(items) + 1):
-        placed += [as_item(i) for i in kept if _precedes(i, len(items)) == n]
-        placed += items[n : n + 1]
-    return placed
-
-
-def _precedes(item: dict[str, Any], last: int) -> int:
-    """The index of the output item reasoning `item` came before (`last`: after them all)."""
-    at = item.get(PRECEDES)
-    return min(at, last) if isinstance(at, int) and at >= 0 else 0

@@ -18,10 +18,10 @@ from clients.codec._response import chat_completion_to_openai
 from clients.codec._responses_custom import (
     custom_call_item,
     custom_of,
-    placed_reasoning,
     reasoning_items_of,
     reasoning_output_item,
 )
+from clients.codec._responses_hosted import annotations_of, hosted_items_of, placed_items
 from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_request import ResponsesRequest
 from clients.codec._responses_thinking import asks_encrypted, carrying, signed_blocks
@@ -211,14 +211,16 @@ def response_to_openai(
     content: list[dict[str, Any]] = []
     text = message_text(message.get("content"))
     calls = message.get("tool_calls") or []
-    if text or not calls:
-        content.append(text_part(text, output_logprobs(choice) if asked_logprobs(request) else []))
+    if text or not (calls or hosted_items_of(message)):
+        part = text_part(text, output_logprobs(choice) if asked_logprobs(request) else [])
+        content.append({**part, "annotations": annotations_of(message)})
     if isinstance(message.get("refusal"), str):
         content.append({"type": "refusal", "refusal": message["refusal"]})
     if content:
         output.append(message_item(ids.item("msg", 1), status, content))
     output += _call_items(calls, ids, status)
-    response["output"] = placed_reasoning(kept, output, reasoning_output_item)
+    hosted = hosted_items_of(message)  # OpenAI's hosted tools' items, as it gave them
+    response["output"] = placed_items(kept, hosted, output, reasoning_output_item)
     response["usage"] = usage_to_responses(body.get("usage"))
     finished(response, finish, completed_at)
     return response

@@ -45,6 +45,7 @@ from clients.codec._responses_custom import (
     joins_reasoning,
     required_strings,
 )
+from clients.codec._responses_hosted import HOSTED_ITEM_TYPES, add_hosted
 from clients.codec._responses_include import LOGPROBS, include_values
 from clients.codec._responses_items import input_items_of
 from clients.codec._responses_thinking import check_thinking
@@ -284,11 +285,14 @@ def _add_item(messages: list[dict[str, Any]], obj: dict[str, Any], path: str) ->
     elif kind == "reasoning":
         check_thinking(obj, path)
         add_reasoning(messages, obj, path)
+    elif kind in HOSTED_ITEM_TYPES:  # for a Responses API deployment, as they are
+        add_hosted(messages, obj, path)
     else:
         raise InvalidRequestError(
             f"Input items of type {kind!r} are not supported here: only 'message', "
             "'function_call', 'function_call_output', 'custom_tool_call', "
-            "'custom_tool_call_output', 'reasoning', 'item_reference' and 'compaction'.",
+            "'custom_tool_call_output', 'reasoning', 'item_reference', 'compaction' and "
+            "hosted tools' items ('web_search_call', 'local_shell_call_output'…).",
             param=at(path, "type"),
         )
 

@@ -15,6 +15,7 @@ from clients.codec._json import (
     missing,
 )
 from clients.codec._responses_custom import custom_choice, custom_tool, named
+from clients.codec._responses_hosted import is_hosted_tool
 from clients.errors import InvalidRequestError
 
 _TOOL_MODES = ("auto", "none", "required")
@@ -43,11 +44,13 @@ def _tool(value: Any, path: str) -> dict[str, Any]:
     kind = expect_str(tool.get("type"), at(path, "type"))
     if kind == "custom":
         return custom_tool(tool, path)
+    if is_hosted_tool(kind):  # OpenAI runs it: for a Responses API deployment, as it is
+        return dict(tool)
     if kind != "function":
         raise InvalidRequestError(
-            f"Tools of type {kind!r} are not supported: this gateway runs no built-in tools "
-            "(web search, file search, code interpreter, MCP…); only 'function' and 'custom' "
-            "tools are.",
+            f"Tools of type {kind!r} are not supported: only 'function' and 'custom' tools, "
+            "and OpenAI's hosted tools (web search, file search, code interpreter, image "
+            "generation, MCP, local shell, computer use) for a Responses API deployment.",
             param=at(path, "type"),
         )
     function = named(tool, path)
@@ -68,9 +71,12 @@ def _tool_choice(value: Any, path: str) -> Any:
         return {"type": "function", "function": {"name": expect_str(obj["name"], at(path, "name"))}}
     if obj.get("type") == "custom" and obj.get("name") is not None:
         return custom_choice(obj, path)
+    if is_hosted_tool(str(obj.get("type"))):  # {"type": "web_search"}, {"type": "mcp", …}
+        return dict(obj)
     raise InvalidRequestError(
-        "Only 'auto', 'none', 'required', {'type': 'function', 'name': …} or {'type': "
-        "'custom', 'name': …} are supported as 'tool_choice' here.",
+        "Only 'auto', 'none', 'required', {'type': 'function', 'name': …}, {'type': "
+        "'custom', 'name': …} or a hosted tool's {'type': …} are supported as 'tool_choice' "
+        "here.",
         param=path,
     )
 

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from router_service.guardrails import AnswerGuard
 
 _PROTECTION = {level.value: level for level in ThreadProtection}
+# The routing family of OpenAI's hosted tools, which the Responses API carries (_server_tools.py).
+HOSTED = "openai_hosted"
+_HOSTED = frozenset({HOSTED})
 
 
 @dataclass(slots=True)
@@ -79,8 +82,9 @@ class Deployment:
 
     @property
     def server_tools(self) -> frozenset[str]:
-        """The Anthropic server tools its upstream runs (the Responses API: none of them)."""
-        return frozenset() if self.api == "responses" else self.adapter.server_tools
+        """The Anthropic server tools its upstream runs; on the Responses API none of them, but
+        OpenAI's hosted tools (their family: engine/_server_tools.py)."""
+        return _HOSTED if self.api == "responses" else self.adapter.server_tools
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
         """Why this deployment's upstream API cannot carry `params` (the adapter's

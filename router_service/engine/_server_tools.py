@@ -2,18 +2,26 @@
 only be answered by a deployment whose upstream runs it (Claude on Anthropic's API; web search
 on Vertex AI), so the planner leaves the others out of its plan, saying why, and a group with
 none refuses the request (INVALID_ARGUMENT, naming the tool and the group) rather than send it
-where the tool would be dropped or refused."""
+where the tool would be dropped or refused.
+
+OpenAI's hosted tools (web search, MCP, local shell…: clients/codec/_responses_hosted.py) are
+such a need too, of their own family (HOSTED): a chat declaring one, or handing back one's
+items, is answered only by a deployment called on OpenAI's Responses API."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
+from clients.codec._responses_custom import HOSTED_ITEMS
+from clients.codec._responses_hosted import is_hosted_tool
 from clients.codec.anthropic import server_tool_family
 from clients.switchboard.v1 import chat_pb2
-from router_service.engine._model import Deployment
+from router_service.engine._model import HOSTED, Deployment
 from router_service.errors import InvalidRequestError
 
-__all__ = ["EXCLUDED", "ServerTool", "refused", "server_tools_of", "unable"]
+__all__ = ["EXCLUDED", "HOSTED", "ServerTool", "refused", "server_tools_of", "unable"]
 
 # The plan's exclusion reason for a deployment that runs none of them (`Plan.excluded`).
 EXCLUDED = "server_tools"
@@ -23,16 +31,25 @@ EXCLUDED = "server_tools"
 class ServerTool:
     index: int  # its position in the request's tools
     type: str  # as declared: web_search_20250305
-    family: str  # web_search, web_fetch
+    family: str  # web_search, web_fetch; HOSTED
+    item: bool = False  # a hosted item a message hands back (`index`: the message's)
 
 
 def server_tools_of(params: chat_pb2.ChatParams) -> tuple[ServerTool, ...]:
     """The server tools a chat declares (most declare none: one pass over its tools)."""
     found = []
     for index, tool in enumerate(params.tools):
-        family = server_tool_family(tool.type) if tool.type != "function" else None
+        if tool.type == "function":
+            continue
+        family = HOSTED if is_hosted_tool(tool.type) else server_tool_family(tool.type)
         if family is not None:
             found.append(ServerTool(index, tool.type, family))
+    for index, message in enumerate(params.messages):
+        if message.extra_json and HOSTED_ITEMS in message.extra_json:
+            items = orjson.loads(message.extra_json).get(HOSTED_ITEMS)
+            if isinstance(items, list) and items and isinstance(items[0], dict):
+                kind = str(items[0].get("type"))
+                found.append(ServerTool(index, kind, HOSTED, item=True))
     return tuple(found)
 
 
@@ -43,9 +60,29 @@ def unable(deployment: Deployment, tools: tuple[ServerTool, ...]) -> ServerTool 
 
 
 def refused(model: str, tool: ServerTool) -> InvalidRequestError:
+    if tool.family == HOSTED:
+        return _hosted_refused(model, tool)
     return InvalidRequestError(
         f"tools[{tool.index}]: `{tool.type}` is a server tool that runs at Anthropic, and no "
         f"deployment of `{model}` runs it (Claude on Anthropic's API runs web search and web "
         "fetch; Claude on Vertex AI, web search).",
+        param=f"tools[{tool.index}].type",
+    )
+
+
+def _hosted_refused(model: str, tool: ServerTool) -> InvalidRequestError:
+    carried = (
+        "only a deployment called on OpenAI's Responses API carries them (a Responses-only "
+        "model, or `api: responses` at kinds openai and azure)"
+    )
+    if tool.item:
+        return InvalidRequestError(
+            f"messages[{tool.index}]: an item of type `{tool.type}` is one of OpenAI's hosted "
+            f"tools' items: {carried}, and no deployment of `{model}` is one.",
+            param=f"messages[{tool.index}]",
+        )
+    return InvalidRequestError(
+        f"tools[{tool.index}]: `{tool.type}` is one of OpenAI's hosted tools: {carried}, and no "
+        f"deployment of `{model}` is one.",
         param=f"tools[{tool.index}].type",
     )

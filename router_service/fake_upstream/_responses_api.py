@@ -14,7 +14,7 @@ whose encrypted content is not such is refused as OpenAI refuses another's
 cuts the answer at that many words (status `incomplete`, reason `max_output_tokens`), and is
 refused under 16. Chat-completions parameters are refused as unknown ("Unknown parameter").
 A wrapped error is a `failed` Response (a stream's `response.failed` event, or its `error`
-event: ERROR_EVENT).
+event: ERROR_EVENT). OpenAI's hosted tools (web search, local shell, MCP): _responses_hosted.py.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from . import _responses as R
 from ._azure import AzureDialect
 from ._dialects import Dialect, named_sse
 from ._faults import Call
+from ._responses_hosted import citation, hosted_items, hosted_tool
 from ._scenario import Scenario
 
 JsonObject = dict[str, Any]
@@ -108,6 +109,8 @@ class _Answer:
     refusal: bool = False  # the text is the model's refusal
     custom: bool = False  # the tool called is a custom one (`arguments`: its input)
     encrypted: bool = False  # the reasoning item carries its encrypted content
+    hosted: tuple[JsonObject, ...] = ()  # a hosted tool's items, before the answer
+    hosted_tool: str | None = None  # web_search (its text cited), local_shell (no text), mcp
 
     @property
     def hex(self) -> str:
@@ -140,7 +143,7 @@ def _tool(body: JsonObject, sc: Scenario) -> str | None:
     items = body.get("input")
     if not sc.tool_call or not isinstance(tools, list) or not tools:
         return None
-    answered = ("function_call_output", "custom_tool_call_output")
+    answered = ("function_call_output", "custom_tool_call_output", "local_shell_call_output")
     if isinstance(items, list) and items and items[-1].get("type") in answered:
         return None  # the tool answered: a real model now replies in text
     return sc.tool_name or str(tools[0].get("name") or "tool")
@@ -194,11 +197,15 @@ def answer_of(call: Call) -> _Answer:
     reasoning = asked if isinstance(asked, dict) else {}
     summary = sc.reasoning if reasoning.get("summary") else None
     thought = R.count_words(sc.reasoning or "") or (8 if reasoning.get("effort") else 0)
-    tool = _tool(body, sc)
+    hosted = hosted_tool(body) if sc.tool_call else None
+    tool = None if hosted is not None else _tool(body, sc)
     custom = _is_custom(body, tool)
     include = body.get("include")
+    response_id = f"resp_{call.state.next_completion_id().rsplit('-', 1)[-1]}{call.record.seq:04x}"
+    hex_id = response_id.removeprefix("resp_")
+    calls = hosted_items(hosted, body["tools"], hex_id, last) if hosted is not None else []
     return _Answer(
-        f"resp_{call.state.next_completion_id().rsplit('-', 1)[-1]}{call.record.seq:04x}",
+        response_id,
         int(time.time()),
         call.record.model,
         text,
@@ -212,17 +219,24 @@ def answer_of(call: Call) -> _Answer:
         refusal=sc.kind == REFUSAL,
         custom=custom,
         encrypted=isinstance(include, list) and "reasoning.encrypted_content" in include,
+        hosted=tuple(calls),
+        hosted_tool=hosted,
     )
 
 
 def _items(answer: _Answer, status: str) -> list[JsonObject]:
     items: list[JsonObject] = []
     if answer.reasoning is not None:
-        summary = [{"type": "summary_text", "text": answer.reasoning}]
+        # A paragraph a part, as OpenAI's summaries come (a "**title**" and its text each).
+        parts = answer.reasoning.split("\n\n")
+        summary = [{"type": "summary_text", "text": part} for part in parts]
         item = {"id": f"rs_{answer.hex}", "type": "reasoning", "summary": summary}
         if answer.encrypted:
             item["encrypted_content"] = f"{ENCRYPTED_PREFIX}{answer.hex}"
         items.append(item)
+    items += answer.hosted
+    if answer.hosted_tool == "local_shell":  # the call is the answer: the caller runs it
+        return items
     if answer.tool_name is not None and answer.custom:
         call = {"id": f"ctc_{answer.hex}", "type": "custom_tool_call", "call_id": R.TOOL_CALL_ID}
         items.append({**call, "name": answer.tool_name, "input": answer.arguments})
@@ -239,7 +253,8 @@ def _items(answer: _Answer, status: str) -> list[JsonObject]:
             }
         )
         return items
-    part = {"type": "output_text", "text": answer.text, "annotations": [], "logprobs": []}
+    cited = [citation(answer.text)] if answer.hosted_tool == "web_search" else []
+    part = {"type": "output_text", "text": answer.text, "annotations": cited, "logprobs": []}
     if answer.refusal:
         part = {"type": "refusal", "refusal": answer.text}
     items.append(

@@ -2,7 +2,8 @@
 the order OpenAI sends it: response.created, response.in_progress, then per output item
 output_item.added, its parts' events (content_part.added, output_text.delta…,
 output_text.done, content_part.done; a refusal's refusal.delta…, refusal.done; a reasoning
-item's summary parts; a function call's arguments, a custom call's input), output_item.done;
+item's summary parts; a function call's arguments, a custom call's input; a hosted tool's call's
+own events: _responses_hosted.py), output_item.done;
 then response.completed (or response.incomplete) with the usage. Every event says its `type`
 twice (the SSE `event:` line and the JSON) and its `sequence_number`."""
 
@@ -27,6 +28,7 @@ from ._responses_api import (
     unreadable,
 )
 from ._responses_api import _Answer as Answer
+from ._responses_hosted import item_events
 
 JsonObject = dict[str, Any]
 
@@ -40,6 +42,9 @@ def _text_events(item: JsonObject, at: JsonObject, pieces: list[str]) -> list[Js
     for piece in pieces:
         delta = {"content_index": 0, "delta": piece, "logprobs": []}
         events.append({"type": "response.output_text.delta", **at, **delta})
+    for n, annotation in enumerate(part["annotations"]):  # a web search's citation
+        cited = {"content_index": 0, "annotation_index": n, "annotation": annotation}
+        events.append({"type": "response.output_text.annotation.added", **at, **cited})
     done = {"content_index": 0, "text": part["text"], "logprobs": []}
     events.append({"type": "response.output_text.done", **at, **done})
     events.append({"type": "response.content_part.done", **at, "content_index": 0, "part": part})
@@ -59,23 +64,20 @@ def _refusal_events(part: JsonObject, at: JsonObject, pieces: list[str]) -> list
 
 
 def _summary_events(item: JsonObject, at: JsonObject) -> list[JsonObject]:
-    text = item["summary"][0]["text"]
-    summary = {"summary_index": 0}
-    empty = {"type": "summary_text", "text": ""}
-    return [
-        {"type": "response.reasoning_summary_part.added", **at, **summary, "part": empty},
-        *(
-            {"type": "response.reasoning_summary_text.delta", **at, **summary, "delta": piece}
-            for piece in R.split_pieces(text, None)[1]
-        ),
-        {"type": "response.reasoning_summary_text.done", **at, **summary, "text": text},
-        {
-            "type": "response.reasoning_summary_part.done",
-            **at,
-            **summary,
-            "part": {"type": "summary_text", "text": text},
-        },
-    ]
+    events: list[JsonObject] = []
+    for index, part in enumerate(item["summary"]):
+        text, summary = part["text"], {"summary_index": index}
+        empty = {"type": "summary_text", "text": ""}
+        events += [
+            {"type": "response.reasoning_summary_part.added", **at, **summary, "part": empty},
+            *(
+                {"type": "response.reasoning_summary_text.delta", **at, **summary, "delta": piece}
+                for piece in R.split_pieces(text, None)[1]
+            ),
+            {"type": "response.reasoning_summary_text.done", **at, **summary, "text": text},
+            {"type": "response.reasoning_summary_part.done", **at, **summary, "part": part},
+        ]
+    return events
 
 
 def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObject]:
@@ -94,9 +96,11 @@ def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObjec
         opened = {**item, "status": "in_progress", "arguments": ""}
         delta = {"type": "response.function_call_arguments.delta", **at, "delta": item["arguments"]}
         inner = [delta, {"type": "response.function_call_arguments.done", **at, **_args(item)}]
-    else:
+    elif item["type"] == "reasoning":
         opened = {**item, "summary": []}
         inner = _summary_events(item, at)
+    else:  # a hosted tool's call
+        opened, inner = item_events(item, at)
     added = {"type": "response.output_item.added", "output_index": index, "item": opened}
     done = {"type": "response.output_item.done", "output_index": index, "item": item}
     return [added, *inner, done]

@@ -26,7 +26,8 @@ from typing import Any
 import orjson
 
 from clients import compaction_summary, encode_compaction
-from clients.codec._responses_custom import REASONING_ITEMS
+from clients.codec._responses_custom import HOSTED_ITEMS, REASONING_ITEMS
+from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 
@@ -56,7 +57,11 @@ _JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"
 # Anthropic blocks, LiteLLM's name).
 REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details", "thinking_blocks")
 # And a Responses upstream's reasoning items (their summary's `text`; never the encrypted content).
-ANSWER_REASONING_KEYS = (*REASONING_KEYS, REASONING_ITEMS)
+# And OpenAI's hosted tools' items (a stream's events of them): their texts (`_HOSTED_TEXT_KEYS`).
+ANSWER_REASONING_KEYS = (*REASONING_KEYS, REASONING_ITEMS, HOSTED_ITEMS, HOSTED_EVENTS)
+# What of a hosted item the model wrote or its tool answered: a web search's `query`, an MCP
+# call's `arguments` and `output`, the code a code interpreter ran; never ids, URLs, images.
+_HOSTED_TEXT_KEYS = frozenset(("query", "arguments", "output", "code"))
 # The text keys of a reasoning block (Anthropic's `thinking`, OpenRouter's `text`, `summary`).
 _REASONING_BLOCK_KEYS = frozenset(("thinking", "text", "summary"))
 # The fields of a media call (MediaParams.params_json) whose text reaches the upstream (a
@@ -248,7 +253,9 @@ def reasoning_slots(extra: dict[str, Any], field: str) -> list[TextSlot]:
         if isinstance(value, str):
             slots.append(TextSlot(extra, key, (field, key), item=True))
         elif value is not None:
-            slots.extend(json_strings(value, (field, key), _REASONING_BLOCK_KEYS))
+            hosted = key in (HOSTED_ITEMS, HOSTED_EVENTS)
+            keys = _HOSTED_TEXT_KEYS if hosted else _REASONING_BLOCK_KEYS
+            slots.extend(json_strings(value, (field, key), keys))
     return slots
 
 
@@ -327,7 +334,7 @@ def _json_texts(
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         return
-    slots = [slot for slot in json_strings(value, where, keys) if not _ciphertext(slot.where)]
+    slots = [slot for slot in json_strings(value, where, keys) if not _opaque(slot.where)]
     summary = _compaction_summary_slot(value, where)
     if summary is not None:
         slots.append(summary)
@@ -336,6 +343,13 @@ def _json_texts(
         value["encrypted_content"] = encode_compaction(summary.text)
     if any(slot.changed for slot in slots):
         write(orjson.dumps(value).decode())
+
+
+def _opaque(where: Where) -> bool:
+    """Whether a JSON string is no text, but bytes or names only an upstream reads: encrypted
+    reasoning (`_ciphertext`), or what of a hosted tool's item is not its text (ids, a
+    screenshot's image, a status: `_HOSTED_TEXT_KEYS`)."""
+    return _ciphertext(where) or (HOSTED_ITEMS in where and where[-1] not in _HOSTED_TEXT_KEYS)
 
 
 def _ciphertext(where: Where) -> bool:

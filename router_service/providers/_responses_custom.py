@@ -25,8 +25,8 @@ from clients.codec._responses_custom import (
     INCLUDE,
     PRECEDES,
     REASONING_ITEMS,
-    placed_reasoning,
 )
+from clients.codec._responses_hosted import hosted_items_of, placed_items
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers._mapping import JsonObject
@@ -94,12 +94,15 @@ def custom_call_items(message: Mapping[str, Any]) -> dict[str, JsonObject]:
     return items
 
 
-def reasoning_inputs(message: Mapping[str, Any], said: list[JsonObject]) -> list[JsonObject]:
+def reasoning_inputs(
+    message: dict[str, Any], said: list[JsonObject], *, reasoning: bool = True
+) -> list[JsonObject]:
     """An assistant message's input items (`said`: its message and calls) with the reasoning
-    items it carries, each where its answer had it."""
-    items = message.get(REASONING_ITEMS)
+    items (unless `reasoning` is false: refused) and hosted tools' items it carries, each where
+    its answer had it."""
+    items = message.get(REASONING_ITEMS) if reasoning else None
     kept = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
-    return placed_reasoning(kept, said, _reasoning_input)
+    return placed_items(kept, hosted_items_of(message), said, _reasoning_input)
 
 
 def _reasoning_input(item: JsonObject) -> JsonObject:

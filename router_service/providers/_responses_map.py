@@ -30,7 +30,9 @@ from typing import Any, Literal
 
 import orjson
 
-from clients.codec._responses_custom import PRECEDES, REASONING_ITEMS
+from clients.codec._responses_custom import HOSTED_ITEMS, PRECEDES, REASONING_ITEMS
+from clients.codec._responses_hosted import FOLLOWS, chat_annotations, is_hosted_tool
+from clients.codec._responses_hosted import HOSTED_ITEM_TYPES as HOSTED
 from clients.codec._responses_output import INCOMPLETE_REASONS
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
@@ -170,7 +172,7 @@ def input_items(messages: list[Any], *, reasoning: bool = True) -> list[JsonObje
             calls = custom_call_items(message)
             custom.update(calls)
             said = _assistant_items(message, calls)
-            items += reasoning_inputs(message, said) if reasoning else said
+            items += reasoning_inputs(message, said, reasoning=reasoning)
         else:
             parts = [_input_part(p) for p in parts_of(message.get("content"))]
             items.append({"type": "message", "role": str(role), "content": parts})
@@ -237,6 +239,8 @@ def _tool(tool: Mapping[str, Any]) -> JsonObject:
     custom = custom_tool(tool)
     if custom is not None:
         return custom
+    if is_hosted_tool(str(tool.get("type"))):  # OpenAI's hosted tools: as the caller sent them
+        return dict(tool)
     function = tool.get("function")
     if tool.get("type", "function") != "function" or not isinstance(function, dict):
         kind = tool.get("type")
@@ -315,11 +319,17 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
     reasoning: list[str] = []
     kept: list[JsonObject] = []  # reasoning items with their encrypted content (when asked)
     calls: list[JsonObject] = []
+    hosted: list[JsonObject] = []  # hosted tools' items, whole, where they came
+    annotations: list[JsonObject] = []  # of the text, in chat's form
     for item in response.get("output") or ():
         kind = item.get("type")
-        if kind == "message":
+        if kind in HOSTED:
+            before = len(calls) + bool(any(texts) or refusals)
+            hosted.append({**item, PRECEDES: before, FOLLOWS: len(kept)})
+        elif kind == "message":
             for part in item.get("content") or ():
                 if part.get("type") == "output_text":
+                    annotations += chat_annotations(part, sum(map(len, texts)))
                     texts.append(str(part.get("text", "")))
                 elif part.get("type") == "refusal":
                     refusals.append(str(part.get("refusal", "")))
@@ -341,6 +351,8 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
         message["reasoning_content"] = "\n\n".join(reasoning)
     if kept:
         message[REASONING_ITEMS] = kept
+    message.update({HOSTED_ITEMS: hosted} if hosted else {})
+    message.update({"annotations": annotations} if annotations else {})
     return completion(
         str(response["id"]),
         int(response.get("created_at") or 0),

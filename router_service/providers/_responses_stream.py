@@ -5,12 +5,16 @@ Followed: https://platform.openai.com/docs/api-reference/responses-streaming and
 event types. `response.created` opens the stream (the role chunk); `response.output_text.delta`
 is content, `response.refusal.delta` the refusal (structured outputs');
 `response.reasoning_summary_text.delta` reasoning (a new summary part starts a new paragraph, and
-so does a later reasoning item's first, as the unary answer joins them, unless items are kept); a
+so does a later reasoning item's first, as the unary answer joins them, unless items are kept;
+a kept item's later part is named beside its paragraph: `_summary_part`); a
 `function_call` item (`response.output_item.added`) opens a tool call, each its own index in the
 order they come, and `response.function_call_arguments.delta` adds to it (a `custom_tool_call`
 item likewise, with `response.custom_tool_call_input.delta`); asked for their encrypted content,
 a reasoning item's id when it is added and the whole item when done are `reasoning_items` deltas
-(the edge keeps them in its own items); `response.completed` /
+(the edge keeps them in its own items); the events of OpenAI's hosted tools' items (a web search
+call added, searching, done…) are `hosted_events` deltas, whole, and a text annotation added
+(`url_citation`) an `annotations` delta (clients/codec/_responses_hosted.py);
+`response.completed` /
 `response.incomplete` end it (the finish chunk, then the usage chunk). `response.failed` and
 `error` events are failures: `failure_of_event` gives their error object (an `error` event's
 fields flat, as documented, or nested under `error`, as the live API sends them), which the
@@ -26,6 +30,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clients.codec._responses_custom import REASONING_ITEMS
+from clients.codec._responses_hosted import HOSTED_EVENTS, chat_annotation, is_hosted_event
 from router_service.providers._mapping import JsonObject, chunk, tool_call
 from router_service.providers._responses_custom import custom_answer_call, reasoning_kept
 from router_service.providers._responses_map import chat_usage, failure_of, finish_reason
@@ -88,11 +93,13 @@ class ResponsesStream:
         if kind == "response.reasoning_summary_text.delta":
             self._reasoned = True
             return [self._chunk({"reasoning_content": str(event.get("delta", ""))})]
-        if kind == "response.reasoning_summary_part.added" and (
-            event.get("summary_index") or (self._reasoned and not self._keep)
-        ):  # another part of this item's summary, or the first of a later reasoning item's
-            # (items kept are the edge's own items: no paragraph between them)
-            return [self._chunk({"reasoning_content": "\n\n"})]
+        if kind == "response.reasoning_summary_part.added":
+            return self._summary_part(event)
+        if is_hosted_event(event):  # a hosted tool's item: the edge says it as it came
+            said = {k: v for k, v in event.items() if k != "sequence_number"}
+            return [self._chunk({HOSTED_EVENTS: [said]})]
+        if kind == "response.output_text.annotation.added" and event.get("annotation"):
+            return [self._chunk({"annotations": [chat_annotation(event["annotation"])]})]
         if kind == "response.output_item.added":
             return self._item_added(event["item"])
         if kind == "response.output_item.done":
@@ -107,6 +114,19 @@ class ResponsesStream:
         if kind in _ENDS:
             return self._end(event["response"])
         return []
+
+    def _summary_part(self, event: Mapping[str, Any]) -> list[JsonObject]:
+        """Another part of this item's summary, or the first of a later reasoning item's, is a
+        new paragraph (items kept are the edge's own items: no paragraph between them). A kept
+        item's later part says its `summary_index` too, beside its id (a `reasoning_items`
+        entry without its end), so that the edge streams it as a part of its own."""
+        index = event.get("summary_index")
+        if not index and not (self._reasoned and not self._keep):
+            return []
+        delta: JsonObject = {"reasoning_content": "\n\n"}
+        if index and self._keep:
+            delta[REASONING_ITEMS] = [{"id": event.get("item_id"), "summary_index": index}]
+        return [self._chunk(delta)]
 
     def _item_added(self, item: Mapping[str, Any]) -> list[JsonObject]:
         kind = item.get("type")

@@ -64,7 +64,7 @@ def test_items_are_kept_as_openai_lists_them() -> None:
     [
         ([{"role": "user", "content": str(n)} for n in range(21)], "items"),
         ([{"type": "item_reference", "id": "msg_1"}], "items[0].type"),
-        ([{"type": "web_search_call"}], "items[0].type"),
+        ([{"type": "shell_call"}], "items[0].type"),
         ([{"role": "robot", "content": "x"}], "items[0].role"),
         ("hello", "items"),
     ],

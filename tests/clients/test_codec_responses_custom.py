@@ -51,7 +51,7 @@ def test_a_custom_tool_and_its_choice() -> None:
         ({"type": "custom", "name": "t", "format": {"type": "xml"}}, "tools[0].format.type"),
         ({"type": "custom", "name": "t", "format": {**GRAMMAR, "syntax": "ebnf"}},
          "tools[0].format.syntax"),
-        ({"type": "web_search"}, "tools[0].type"),
+        ({"type": "browser_search"}, "tools[0].type"),
     ],
 )  # fmt: skip
 def test_a_tool_that_does_not_translate_is_refused_by_name(tool: Any, param: str) -> None:

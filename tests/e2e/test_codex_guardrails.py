@@ -1,6 +1,7 @@
 """Answer guardrails over what Codex-style turns add: a custom tool call's input and the summary
 of a Responses API deployment's reasoning items are texts of the answer, screened unary as
-streamed (a redact rule's find replaced)."""
+streamed (a redact rule's find replaced); so is a web search call's query (OpenAI's hosted
+tools: the text the model wrote for the tool), in its item and every event that carries it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
 from tests.e2e.codex_turns import APPLY_PATCH, OPENING, config, request
 from tests.e2e.stream_harness import StartEdge
+from tests.e2e.test_responses_hosted_tools import WEB_SEARCH
 
 EMAIL = "jane@example.com"
 REDACTED = "[REDACTED:email]"
@@ -74,3 +76,51 @@ async def test_a_screened_stream_keeps_one_reasoning_item_with_its_summary(
     assert "".join(e.delta for e in said) == f"Write to {REDACTED}."
     assert {e.item_id for e in said} == {done[0].id}
     assert EMAIL not in "".join(event.model_dump_json() for event in events)
+
+
+async def test_a_screened_summary_of_several_parts_streams_them_as_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """What the screen held back of a part (an address at its end) goes into that part, not
+    the next."""
+    reasoning = f"**Plan** for {EMAIL}\n\nWrite to {EMAIL}"
+    fake.state.set_scenario(Scenario(reasoning=reasoning, content="Done."))
+    stream = await sdk.responses.create(**request("codex-responses", OPENING))
+    events = [event async for event in stream]
+
+    done = next(e.item for e in events if e.type == "response.output_item.done")
+    parts = [f"**Plan** for {REDACTED}", f"Write to {REDACTED}"]
+    assert [part.text for part in done.summary] == parts
+    said: dict[int, str] = {}
+    for event in events:
+        if event.type == "response.reasoning_summary_text.delta":
+            said[event.summary_index] = said.get(event.summary_index, "") + event.delta
+    assert said == dict(enumerate(parts))
+
+
+async def test_a_unary_web_search_query_is_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="Found."))
+    answer = await sdk.responses.create(
+        model="codex-responses", input=f"mail {EMAIL}", tools=[WEB_SEARCH]
+    )
+
+    call = answer.output[0].model_dump()
+    assert call["type"] == "web_search_call"
+    assert call["action"]["query"] == f"mail {REDACTED}"
+
+
+async def test_a_streamed_web_search_query_is_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="Found."))
+    stream = await sdk.responses.create(
+        model="codex-responses", input=f"mail {EMAIL}", tools=[WEB_SEARCH], stream=True
+    )
+    events = [event async for event in stream]
+
+    done = [e.model_dump() for e in events if e.type == "response.output_item.done"]
+    assert done[0]["item"]["action"]["query"] == f"mail {REDACTED}"
+    assert EMAIL not in "".join(event.model_dump_json() for event in events)
+    assert events[-1].type == "response.completed"

@@ -206,8 +206,8 @@ async def test_bounds_are_refused_with_openai_errors(open_sdk: Open) -> None:
         await sdk.responses.create(model="chain", input="c", conversation=conversation.id)
     assert full_answer.value.code == "conversation_too_large"
     with pytest.raises(openai.BadRequestError) as odd:
-        # An item no later request could use (a built-in tool's), sent past the SDK's types.
-        await sdk.conversations.create(extra_body={"items": [{"type": "web_search_call"}]})
+        # An item no later request could use (of a tool not passed on), past the SDK's types.
+        await sdk.conversations.create(extra_body={"items": [{"type": "shell_call"}]})
     assert odd.value.param == "items[0].type"
     big: list[EasyInputMessageParam] = [{"role": "user", "content": "x" * 1000}]
     with pytest.raises(openai.RateLimitError) as quota:

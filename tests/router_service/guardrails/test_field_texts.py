@@ -160,6 +160,26 @@ def test_pass_through_fields_are_walked_recursively_keys_left_alone() -> None:
     assert orjson.loads(params.messages[1].extra_json) == {"note": "[REDACTED:email]"}
 
 
+def test_a_hosted_item_handed_back_is_screened_by_its_texts_alone() -> None:
+    search = {"type": "web_search_call", "id": "ws_1", "status": "completed",
+              "action": {"type": "search", "query": f"mail {EMAIL}"}}  # fmt: skip
+    shot = {"type": "computer_screenshot", "image_url": f"data:image/png;base64,{EMAIL}"}
+    ran = {"type": "computer_call_output", "call_id": f"call_{EMAIL}", "output": shot}
+    extra = {"hosted_items": [search, ran]}
+    message = chat_pb2.ChatMessage(
+        role=chat_pb2.ROLE_ASSISTANT, extra_json=orjson.dumps(extra).decode()
+    )
+    params = _params()
+    params.messages.append(message)
+
+    paths = _redacting(chat_texts(params))
+
+    assert paths == ["messages[0].content", "messages[1].hosted_items[0].action.query"]
+    sent = orjson.loads(params.messages[1].extra_json)["hosted_items"]
+    assert sent[0]["action"]["query"] == "mail [REDACTED:email]"
+    assert sent[1] == ran  # its call id and screenshot: an upstream's to read, not texts
+
+
 def test_response_format_schema_and_embedding_extras_are_texts() -> None:
     schema = chat_pb2.JsonSchemaFormat(
         name="answer", description=f"for {EMAIL}", schema_json='{"title": "t"}'

@@ -1,0 +1,83 @@
+"""OpenAI's hosted tools in the fake Responses API: with `Scenario.tool_call`, a request whose
+first tool is `web_search` (`web_search_preview`, dated ones too), `local_shell` or `mcp` is
+answered as OpenAI answers it (the openai SDK's `Response` output item and stream event types):
+
+- web search: a `web_search_call` item (`action: {type: search, query}`: the last user text),
+  then the message, its text cited whole by one `url_citation` (CITED_URL); streamed, the call's
+  `response.web_search_call.in_progress` / `.searching` / `.completed` events, and
+  `response.output_text.annotation.added` after the text's deltas;
+- local shell: a `local_shell_call` item (`action: {type: exec, command: SHELL_COMMAND}`), call
+  id TOOL_CALL_ID, unless the input ends with a `local_shell_call_output` (then text);
+- MCP: an `mcp_call` item (server label as declared, tool MCP_TOOL, arguments `{}`, output
+  MCP_OUTPUT); streamed, `response.mcp_call.in_progress`, `response.mcp_call_arguments.delta` /
+  `.done` and `response.mcp_call.completed`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _responses as R
+
+JsonObject = dict[str, Any]
+
+CITED_URL = "https://example.com/fake-source"
+SHELL_COMMAND = ["ls", "-la"]
+MCP_TOOL = "roll"
+MCP_OUTPUT = "4"
+_ANSWERED = ("local_shell_call_output", "function_call_output", "custom_tool_call_output")
+
+
+def hosted_tool(body: JsonObject) -> str | None:
+    """`web_search`, `local_shell` or `mcp` when the request's first tool is that hosted tool
+    and the last input item is no call's output (then the model answers in text)."""
+    tools, items = body.get("tools"), body.get("input")
+    if not isinstance(tools, list) or not tools or not isinstance(tools[0], dict):
+        return None
+    if isinstance(items, list) and items and items[-1].get("type") in _ANSWERED:
+        return None
+    kind = str(tools[0].get("type"))
+    if kind.startswith("web_search"):
+        return "web_search"
+    return kind if kind in ("local_shell", "mcp") else None
+
+
+def hosted_items(tool: str, tools: list[JsonObject], hex_id: str, query: str) -> list[JsonObject]:
+    """The hosted call item that comes before the answer (and, for a local shell, is it)."""
+    if tool == "web_search":
+        action = {"type": "search", "query": query}
+        return [{"id": f"ws_{hex_id}", "type": "web_search_call", "status": "completed",
+                 "action": action}]  # fmt: skip
+    if tool == "local_shell":
+        run = {"type": "exec", "command": SHELL_COMMAND, "env": {}}
+        call = {"id": f"lsh_{hex_id}", "type": "local_shell_call", "call_id": R.TOOL_CALL_ID}
+        return [{**call, "status": "completed", "action": run}]
+    label = str(tools[0].get("server_label", "server"))
+    call = {"id": f"mcp_{hex_id}", "type": "mcp_call", "server_label": label, "name": MCP_TOOL}
+    return [{**call, "arguments": "{}", "output": MCP_OUTPUT, "status": "completed"}]
+
+
+def citation(text: str) -> JsonObject:
+    """The `url_citation` of a web search's answer: its whole text."""
+    return {"type": "url_citation", "start_index": 0, "end_index": len(text),
+            "url": CITED_URL, "title": "Fake source"}  # fmt: skip
+
+
+def item_events(item: JsonObject, at: JsonObject) -> tuple[JsonObject, list[JsonObject]]:
+    """A hosted item's opening (as `output_item.added` shows it) and its own events."""
+    kind = item["type"]
+    if kind == "web_search_call":
+        steps = ("in_progress", "searching", "completed")
+        events = [{"type": f"response.web_search_call.{step}", **at} for step in steps]
+        return {**item, "status": "in_progress"}, events
+    if kind == "mcp_call":
+        arguments = item["arguments"]
+        events = [
+            {"type": "response.mcp_call.in_progress", **at},
+            {"type": "response.mcp_call_arguments.delta", **at, "delta": arguments},
+            {"type": "response.mcp_call_arguments.done", **at, "arguments": arguments},
+            {"type": "response.mcp_call.completed", **at},
+        ]
+        opened = {**item, "status": "in_progress", "arguments": "", "output": None}
+        return opened, events
+    return {**item, "status": "in_progress"}, []
