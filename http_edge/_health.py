@@ -1,7 +1,8 @@
 """The router's readiness, by the standard gRPC health check (`grpc.health.v1.Health/Check`).
 
 `RouterClient` does not expose its channel nor a health call, so the edge keeps small channels
-to the same target for probes only: one per router address when the target lists several
+to the same target for probes only (with the router in its process, `switchboard serve`, an
+in-process `LocalChannel` of its own): one per router address when the target lists several
 (`ipv4:a:p,b:p`, as `RouterClient` joins `edge.router_target`'s list), since the edge serves
 while any of them does (its calls go to the ones that serve). The router's answer carries its
 authentication mode in the trailing metadata (`switchboard-auth: open | keys`), which `/readyz`
