@@ -108,7 +108,11 @@ class LocalCall:
             raise
         except Exception as exc:
             if self._final is None:
-                log.exception("Unexpected [%s] raised by servicer method [%s]", exc, self._method)
+                log.exception(
+                    "Unexpected [%s] raised by servicer method [%s]",
+                    type(exc).__name__,
+                    self._method,
+                )
             self.finish(*context.failed(exc))
         else:
             self.finish(*context.ended())
