@@ -370,9 +370,12 @@ class OpenAIAdapter(HttpAdapter):
         async for _, data in json_events(response):
             self.raise_if_wrapped(data, response.headers)
             try:
-                yield chunk_from_openai(data)
+                chunk = chunk_from_openai(data)
             except UpstreamFormatError as exc:
                 raise malformed("stream chunk", exc) from exc
+            del data  # neither the event nor its chunk held while the stream waits for the next
+            yield chunk
+            del chunk
 
 
 def _with_error_headers(headers: httpx.Headers, carried: Any) -> Mapping[str, str]:
