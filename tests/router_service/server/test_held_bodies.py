@@ -7,10 +7,13 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from httpx._decoders import ByteChunker
+
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle
+from tests.helpers import eventually
 
 
 def _asks(obj: Any, marker: str) -> bool:
@@ -39,5 +42,35 @@ async def test_an_open_stream_keeps_no_body_written_of_its_prompt(
             o for o in gc.get_objects() if _asks(o, marker) and not any(o is b for b in received)
         ]
         assert kept == []
+    finally:
+        call.cancel()
+
+
+def _upstream_chunk(obj: Any) -> bool:
+    """Whether `obj` is an OpenAI stream chunk as parsed from the upstream's event."""
+    return isinstance(obj, dict) and obj.get("object") == "chat.completion.chunk"
+
+
+async def test_an_open_stream_keeps_neither_httpx_readers_nor_parsed_events(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # The upstream's body is read straight from the connection (`body_parts`), and the parsed
+    # JSON of its last event is not held while the stream waits for the next.
+    fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=2))  # open until cut
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")
+    params = chat_pb2.ChatParams(model="chain", messages=[message])
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params))
+    try:
+        async for event in call:
+            if event.HasField("chunk"):
+                break
+
+        async def nothing_held() -> bool:  # once the router has read what the upstream sent
+            gc.collect()
+            return not any(
+                isinstance(o, ByteChunker) or _upstream_chunk(o) for o in gc.get_objects()
+            )
+
+        await eventually(nothing_held, within=2.0, what="no chunker nor parsed event held")
     finally:
         call.cancel()
