@@ -217,6 +217,7 @@ async def relay_chunks(
     The router call itself is cancelled by `SSEResponse.on_close`, on every path.
     """
     message: ChatStreamResponse | None = first
+    del first  # held as `message`: until the next arrives
     ended = False  # the router ended the stream itself, with a summary or an error
     try:
         while message is not None:
@@ -237,6 +238,8 @@ async def relay_chunks(
                 break
             elif kind == "summary":
                 ended = True
+            # Neither the last message nor its bytes held while the router is quiet.
+            message, data = None, b""
             message = await anext(events, None)
         if not ended:
             yield TRUNCATED_EVENT

@@ -250,6 +250,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         usage = event
                     else:
                         yield event
+                    del event  # not held while the stream waits for its next
             summary = await self._summary(
                 ctx, deployment, opened.lease, usage, started, opened.first_at
             )
@@ -338,6 +339,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             # The opening (role chunk, first content) was read before the commit: ready together.
             for event in chunk_events(_seen(opened.opening, hidden, screen), batch, shown):
                 yield event
+                del event  # neither an event nor its chunks held while the upstream is quiet
+            opened.opening = []
             if screen is not None and screen.cut:
                 return  # a stop sequence ended it already
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
@@ -352,6 +355,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         yield StreamEvent(heartbeat=beat)
                     for event in chunk_events(seen, batch, shown):
                         yield event
+                        del event
+                    del item, seen
                     if screen is not None and screen.cut:
                         return  # every choice ended, the last by a block: read no further
         except (asyncio.CancelledError, GeneratorExit):
