@@ -46,6 +46,14 @@ async def test_an_open_stream_keeps_no_body_written_of_its_prompt(
         call.cancel()
 
 
+def _ours(obj: Any) -> bool:
+    """Whether `obj` is a suspended coroutine or generator of our code (grpc's own, on both
+    sides of the wire here, keep the last message they handled)."""
+    code = getattr(obj, "cr_code", None) or getattr(obj, "ag_code", None)
+    code = code or getattr(obj, "gi_code", None)
+    return code is not None and "/router_service/" in code.co_filename
+
+
 def _upstream_chunk(obj: Any) -> bool:
     """Whether `obj` is an OpenAI stream chunk as parsed from the upstream's event."""
     return isinstance(obj, dict) and obj.get("object") == "chat.completion.chunk"
@@ -72,5 +80,31 @@ async def test_an_open_stream_keeps_neither_httpx_readers_nor_parsed_events(
             )
 
         await eventually(nothing_held, within=2.0, what="no chunker nor parsed event held")
+    finally:
+        call.cancel()
+
+
+async def test_an_open_stream_holds_no_message_while_it_waits(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # Each layer lets go of its last event (and the relay of the opening chunks) once handed on:
+    # a message's protobuf arena is native memory, a KiB or more an idle stream.
+    fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=2))  # open until cut
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")
+    params = chat_pb2.ChatParams(model="chain", messages=[message])
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params))
+    kinds = (pb.ChatStreamResponse, chat_pb2.ChatCompletionChunk)
+    try:
+        async for event in call:
+            if event.HasField("chunk"):
+                break
+        del event  # the test's own
+
+        async def none_held() -> bool:  # once the router has relayed what the upstream sent
+            gc.collect()
+            held = [o for o in gc.get_objects() if isinstance(o, kinds) and o.ByteSize()]
+            return not any(_ours(r) for o in held for r in gc.get_referrers(o))
+
+        await eventually(none_held, within=2.0, what="no stream message held by our frames")
     finally:
         call.cancel()
