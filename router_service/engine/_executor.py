@@ -305,6 +305,10 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                 failure.outcome = Outcome.FIRST_CHUNK_TIMEOUT
             raise
 
+    def _guard(self, deployment: Deployment) -> StreamGuard:
+        stall_s, heartbeat_s = deployment.timeouts.stall_s, self._streams.heartbeat_s
+        return StreamGuard(self._clock, stall_s=stall_s, heartbeat_s=heartbeat_s)
+
     async def _relay(
         self,
         ctx: RequestContext,
@@ -322,18 +326,14 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         `asked`: whether the caller asked for the usage chunk (taken for the summary either way;
         the router asks the upstream itself, unless the opening learned it refuses), and whether
         it asked not to see the reasoning (taken out before the guardrails see a chunk)."""
-        guard = StreamGuard(
-            self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
-        )
+        guard = self._guard(deployment)
         finished = any(has_finish(c) for c in opened.opening)
         started = self._clock.monotonic()
         usage_asked, hidden = asked
         plain = not hidden and screen is None  # the common case: chunks go out as they came
         quiet = QuietBeats(self._clock, self._streams.heartbeat_s) if hidden else None
-        added = not usage_asked and deployment.adapter.asks_stream_usage_of(
-            deployment.upstream_model
-        )
-        shown = (usage_asked, added)
+        adapter, model = deployment.adapter, deployment.upstream_model
+        shown = (usage_asked, not usage_asked and adapter.asks_stream_usage_of(model))
         try:
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
