@@ -5,6 +5,8 @@ it once sent)."""
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from httpx._decoders import ByteChunker
@@ -24,26 +26,34 @@ def _asks(obj: Any, marker: str) -> bool:
     return isinstance(first, dict) and first.get("content") == marker
 
 
-async def test_an_open_stream_keeps_no_body_written_of_its_prompt(
-    router: RouterHandle, fake: FakeUpstream
-) -> None:
-    marker = "held? " + "x" * 4096  # a prompt no other test sends
+@asynccontextmanager
+async def _open_stream(router: RouterHandle, fake: FakeUpstream, text: str) -> AsyncIterator[None]:
+    """A ChatStream open (until the block ends) once its first chunk has arrived."""
     fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=2))  # open until cut
-    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=marker)
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)
     params = chat_pb2.ChatParams(model="chain", messages=[message])
     call = router.stub.ChatStream(pb.ChatStreamRequest(params=params))
     try:
         async for event in call:
             if event.HasField("chunk"):
                 break
+        del event  # the test's own
+        yield
+    finally:
+        call.cancel()
+
+
+async def test_an_open_stream_keeps_no_body_written_of_its_prompt(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    marker = "held? " + "x" * 4096  # a prompt no other test sends
+    async with _open_stream(router, fake, marker):
         gc.collect()
         received = [r.body for r in fake.state.records]  # the fake upstream's own parse
         kept = [
             o for o in gc.get_objects() if _asks(o, marker) and not any(o is b for b in received)
         ]
         assert kept == []
-    finally:
-        call.cancel()
 
 
 def _ours(obj: Any) -> bool:
@@ -64,14 +74,7 @@ async def test_an_open_stream_keeps_neither_httpx_readers_nor_parsed_events(
 ) -> None:
     # The upstream's body is read straight from the connection (`body_parts`), and the parsed
     # JSON of its last event is not held while the stream waits for the next.
-    fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=2))  # open until cut
-    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")
-    params = chat_pb2.ChatParams(model="chain", messages=[message])
-    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params))
-    try:
-        async for event in call:
-            if event.HasField("chunk"):
-                break
+    async with _open_stream(router, fake, "hello"):
 
         async def nothing_held() -> bool:  # once the router has read what the upstream sent
             gc.collect()
@@ -80,8 +83,6 @@ async def test_an_open_stream_keeps_neither_httpx_readers_nor_parsed_events(
             )
 
         await eventually(nothing_held, within=2.0, what="no chunker nor parsed event held")
-    finally:
-        call.cancel()
 
 
 async def test_an_open_stream_holds_no_message_while_it_waits(
@@ -89,16 +90,8 @@ async def test_an_open_stream_holds_no_message_while_it_waits(
 ) -> None:
     # Each layer lets go of its last event (and the relay of the opening chunks) once handed on:
     # a message's protobuf arena is native memory, a KiB or more an idle stream.
-    fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=2))  # open until cut
-    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")
-    params = chat_pb2.ChatParams(model="chain", messages=[message])
-    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params))
     kinds = (pb.ChatStreamResponse, chat_pb2.ChatCompletionChunk)
-    try:
-        async for event in call:
-            if event.HasField("chunk"):
-                break
-        del event  # the test's own
+    async with _open_stream(router, fake, "hello"):
 
         async def none_held() -> bool:  # once the router has relayed what the upstream sent
             gc.collect()
@@ -106,5 +99,3 @@ async def test_an_open_stream_holds_no_message_while_it_waits(
             return not any(_ours(r) for o in held for r in gc.get_referrers(o))
 
         await eventually(none_held, within=2.0, what="no stream message held by our frames")
-    finally:
-        call.cancel()
