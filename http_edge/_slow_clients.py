@@ -47,9 +47,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     header_timeout_s: float = 10.0
     max_connections: int | None = None
-    # Slots: uvicorn's protocol keeps ~35 attributes in its `__dict__`, past what CPython shares
-    # between instances; two more there grew every connection's dict (~1.6 KiB an idle stream
-    # by tracemalloc, benchmarks/README.md, "One process").
+    # Slots: uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython
+    # shares between instances; two more there grew every connection's dict (~1.6 KiB an idle
+    # stream by tracemalloc, benchmarks/README.md, "One process").
     __slots__ = ("_header_timer", "_held")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

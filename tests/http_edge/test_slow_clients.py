@@ -159,8 +159,8 @@ async def test_a_connection_beyond_max_connections_gets_503_json(
 
 
 async def test_a_connection_keeps_its_own_state_out_of_uvicorns_dict() -> None:
-    # uvicorn's protocol keeps ~35 attributes in its `__dict__`, past what CPython shares between
-    # instances: two more of ours there grew every connection's dict (slots instead).
+    # uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython shares
+    # between instances: two more of ours there grew every connection's dict (slots instead).
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("not called")
 
