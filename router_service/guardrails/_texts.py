@@ -60,8 +60,9 @@ REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details", "thinki
 # And OpenAI's hosted tools' items (a stream's events of them): their texts (`_HOSTED_TEXT_KEYS`).
 ANSWER_REASONING_KEYS = (*REASONING_KEYS, REASONING_ITEMS, HOSTED_ITEMS, HOSTED_EVENTS)
 # What of a hosted item the model wrote or its tool answered: a web search's `query`, an MCP
-# call's `arguments` and `output`, the code a code interpreter ran; never ids, URLs, images.
-_HOSTED_TEXT_KEYS = frozenset(("query", "arguments", "output", "code"))
+# call's `arguments` and `output`, the code a code interpreter ran and its `logs`; never ids,
+# URLs, images.
+_HOSTED_TEXT_KEYS = frozenset(("query", "arguments", "output", "code", "logs"))
 # And a stream's events of them: a piece of an MCP call's arguments or of the code (`delta`).
 _HOSTED_EVENT_KEYS = _HOSTED_TEXT_KEYS | {"delta"}
 # The text keys of a reasoning block (Anthropic's `thinking`, OpenRouter's `text`, `summary`).
