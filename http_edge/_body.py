@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -24,6 +25,8 @@ T = TypeVar("T")
 _ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 _EITHER_HEADER = 32 + zlib.MAX_WBITS
 _PIECE = 4096  # compressed bytes per step
+# What a body inflates to on the event loop (well under a millisecond); the rest in a thread.
+_INLINE = 256 * 1024
 
 
 def _too_large(limit: int) -> EdgeError:
@@ -55,13 +58,16 @@ async def read_body(request: Request, limit: int) -> bytes:
             buffer += part
     except ClientDisconnect:
         raise client_closed() from None
-    return _decoded(bytes(buffer), request.headers.getlist("content-encoding"), limit)
+    encodings = request.headers.getlist("content-encoding")
+    return await _decoded(bytes(buffer), encodings, limit) if encodings else bytes(buffer)
 
 
-def _decoded(raw: bytes, encodings: list[str], limit: int) -> bytes:
+async def _decoded(raw: bytes, encodings: list[str], limit: int) -> bytes:
     """The body as sent before its `encodings` (the `Content-Encoding` headers: a list, in the
     order applied, undone last first), itself within `limit` (a few bytes of gzip may stand
-    for gigabytes: never inflated past the limit)."""
+    for gigabytes: never inflated past the limit). The first `_INLINE` bytes of each are
+    inflated on the event loop (most bodies: all of them); the rest in a worker thread, so a
+    body of megabytes holds no other request up (zlib lets go of the GIL while it inflates)."""
     codings = [coding.strip().lower() for header in encodings for coding in header.split(",")]
     codings = [coding for coding in codings if coding not in ("", "identity")]
     unknown = [coding for coding in codings if coding not in _ENCODINGS]
@@ -69,35 +75,52 @@ def _decoded(raw: bytes, encodings: list[str], limit: int) -> bytes:
         message = f"Content-Encoding {unknown[0]!r} is not supported: send gzip, deflate or none."
         raise EdgeError(415, message, code="unsupported_content_encoding")
     for name in reversed(codings):
-        raw = _inflated(memoryview(raw), name, limit)
+        inflation = _Inflation(memoryview(raw), name, limit)
+        if not inflation.run(_INLINE):
+            await asyncio.to_thread(inflation.run, limit + 1)
+        raw = bytes(inflation.body)
     return raw
 
 
-def _inflated(raw: memoryview, name: str, limit: int) -> bytes:
+class _Inflation:
     """Every gzip member (RFC 1952: one after another) or the zlib stream in `raw`, fed in small
-    pieces: neither the output past `limit` nor each member's leftover input is ever held whole
-    (which a body of many tiny members would copy again for each)."""
-    body = bytearray()
-    inflater, fed, at = zlib.decompressobj(_first_window(name, raw)), False, 0
-    pending: bytes | memoryview = b""  # what `inflater` has yet to read
-    while pending or at < len(raw):
-        if not pending:
-            pending, at = raw[at : at + _PIECE], at + _PIECE
-        fed = True
-        try:
-            body += inflater.decompress(pending, limit + 1 - len(body))
-        except zlib.error as exc:
-            raise EdgeError(
-                400, f"The {name} body is corrupt: {exc}.", code="invalid_body"
-            ) from None
-        if len(body) > limit:
-            raise _too_large(limit)
-        pending = inflater.unconsumed_tail
-        if inflater.eof:  # the next member, if anything follows
-            pending, inflater, fed = inflater.unused_data, zlib.decompressobj(_EITHER_HEADER), False
-    if fed or not raw:
-        raise EdgeError(400, f"The {name} body is truncated.", code="invalid_body")
-    return bytes(body)
+    pieces and inflated in steps: neither the output past `limit` nor each member's leftover
+    input is ever held whole (which a body of many tiny members would copy again for each)."""
+
+    def __init__(self, raw: memoryview, name: str, limit: int) -> None:
+        self.raw, self.name, self.limit = raw, name, limit
+        self.body = bytearray()
+        self.inflater = zlib.decompressobj(_first_window(name, raw))
+        self.fed = False  # `inflater` was given input and has not ended
+        self.at = 0  # where the next piece of `raw` starts
+        self.pending: bytes | memoryview = b""  # what `inflater` has yet to read
+        self.full = False  # its last step filled the room it had: it may hold more output
+
+    def run(self, until: int) -> bool:
+        """Inflate on until the body holds `until` bytes (False: more may follow) or the whole
+        of `raw` (True); a 413 past the limit, a 400 for a corrupt or truncated body."""
+        while self.pending or self.at < len(self.raw) or self.full:
+            room = min(until, self.limit + 1) - len(self.body)
+            if room <= 0:
+                return False
+            if not self.pending and not self.full:
+                self.pending, self.at = self.raw[self.at : self.at + _PIECE], self.at + _PIECE
+            self.fed = True
+            try:
+                out = self.inflater.decompress(self.pending, room)
+            except zlib.error as exc:
+                message = f"The {self.name} body is corrupt: {exc}."
+                raise EdgeError(400, message, code="invalid_body") from None
+            self.body += out
+            if len(self.body) > self.limit:
+                raise _too_large(self.limit)
+            self.pending, self.full = self.inflater.unconsumed_tail, len(out) == room
+            if self.inflater.eof:  # the next member, if anything follows
+                self.pending, self.full, self.fed = self.inflater.unused_data, False, False
+                self.inflater = zlib.decompressobj(_EITHER_HEADER)
+        if self.fed or not self.raw:
+            raise EdgeError(400, f"The {self.name} body is truncated.", code="invalid_body")
+        return True
 
 
 def _first_window(name: str, raw: memoryview) -> int:

@@ -44,6 +44,7 @@ from clients.codec import anthropic, gemini, ollama
 
 from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
+from ._should_retry import should_retry
 
 __all__ = [
     "EdgeError",
@@ -126,9 +127,13 @@ def router_error_body(details: ErrorDetails) -> dict[str, Any]:
 
 
 def router_error_headers(details: ErrorDetails) -> dict[str, str]:
-    """A router error's headers: `Retry-After` when the router gave one, and the caller's
-    `x-ratelimit-*` when its own rpm or tpm refused it."""
+    """A router error's headers: `Retry-After` when the router gave one, the caller's
+    `x-ratelimit-*` when its own rpm or tpm refused it, and `x-should-retry` where the edge
+    knows whether an SDK's retry can help (`_should_retry.py`)."""
     headers: dict[str, str] = {}
+    retry = should_retry(details)
+    if retry is not None:
+        headers["x-should-retry"] = retry
     if details.retry_after_s is not None and details.retry_after_s > 0:
         headers["retry-after"] = str(math.ceil(details.retry_after_s))
         headers["retry-after-ms"] = str(math.ceil(details.retry_after_s * 1000))

@@ -20,7 +20,6 @@ events (``hosted_events``, _responses_hosted.py) are said as they came, in their
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from clients.codec._response import chunk_to_openai, usage_to_openai
@@ -33,6 +32,13 @@ from clients.codec._responses_custom import (
 )
 from clients.codec._responses_hosted import HOSTED_EVENTS, HostedPlaces, annotations_of
 from clients.codec._responses_include import output_logprobs
+from clients.codec._responses_open import (
+    CALL_EVENTS,
+    DELTA_EVENTS,
+    PART_EVENTS,
+    PART_TYPES,
+    OpenItem,
+)
 from clients.codec._responses_output import (
     ResponseIds,
     asked_logprobs,
@@ -52,44 +58,6 @@ from clients.switchboard.v1 import chat_pb2
 
 Event = dict[str, Any]
 
-# The delta event of each kind of streamed text.
-_DELTA_EVENTS = {
-    "message": "response.output_text.delta",
-    "refusal": "response.refusal.delta",
-    "reasoning": "response.reasoning_text.delta",
-    "summary": "response.reasoning_summary_text.delta",
-}
-_PART_TYPES = {"reasoning": "reasoning_text", "summary": "summary_text"}
-# The events that open and close a text item's part: a reasoning summary's are its own.
-_PART_EVENTS = {"summary": "response.reasoning_summary_part"}
-
-# The prefix of each kind of call's delta and done events.
-_CALL_EVENTS = {
-    "function_call": "response.function_call_arguments",
-    "custom_tool_call": "response.custom_tool_call_input",
-}
-
-
-@dataclass
-class _Open:
-    """An output item whose deltas are still coming."""
-
-    index: int  # its output_index
-    item_id: str
-    # "message", "refusal", "reasoning", "summary" (an upstream's reasoning item: its summary
-    # streamed), "function_call" or "custom_tool_call"
-    kind: str
-    pieces: list[str] = field(default_factory=list)
-    logprobs: list[dict[str, Any]] = field(default_factory=list)  # a message's, when asked
-    call_id: str = ""
-    name: str = ""
-    signed: list[dict[str, Any]] = field(default_factory=list)  # Claude's, of a reasoning item
-    annotations: list[dict[str, Any]] = field(default_factory=list)  # a message's (url_citation)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.pieces)
-
 
 class ResponseEventStream:
     """Turns one ChatStream's chunks into Responses events (plain dicts, in order)."""
@@ -103,8 +71,8 @@ class ResponseEventStream:
         self._model = request.params.model
         self._sequence = sequence  # the next event's sequence_number
         self._output: list[dict[str, Any]] = []  # every item so far, in output order
-        self._text: _Open | None = None  # the open message or reasoning item
-        self._calls: dict[int, _Open] = {}  # open function calls by chat tool-call index
+        self._text: OpenItem | None = None  # the open message or reasoning item
+        self._calls: dict[int, OpenItem] = {}  # open function calls by chat tool-call index
         self._counts = {"msg": 0, "rs": 0, "fc": 0, "ctc": 0}
         self._usage: dict[str, Any] | None = None
         self._finish: str | None = None
@@ -130,12 +98,18 @@ class ResponseEventStream:
         for choice in body["choices"][:1]:  # a Response has one output; `n` has no place here
             delta = choice.get("delta") or {}
             items = reasoning_items_of(delta)
+            parts = [i for i in items if isinstance(i.get("summary_index"), int)]
             for item in items:  # an upstream's reasoning item opened: its summary goes into it
-                events += [] if closes_reasoning(item) else self._reasoning_item(item)
+                opens = not (closes_reasoning(item) or item in parts)
+                events += self._reasoning_item(item) if opens else []
             reasoning = reasoning_text(delta)
+            if parts and reasoning is not None:  # the paragraph a chat caller sees between parts
+                reasoning = reasoning.removesuffix("\n\n") or None
             if reasoning is not None:
                 summary = self._text is not None and self._text.kind == "summary"
                 events += self._text_delta("summary" if summary else "reasoning", reasoning)
+            for item in parts:  # after the words of the part before it
+                events += self._summary_part(item)
             for item in items:  # closed after the summary beside it (what a screen held back)
                 events += self._reasoning_item(item) if closes_reasoning(item) else []
             if self._signed:
@@ -229,14 +203,14 @@ class ResponseEventStream:
             events += self._close_text()
             events += self._open_text(kind)
         assert self._text is not None
-        if kind == "summary" and not self._text.pieces:  # its summary's first words: its part
+        if kind == "summary" and not self._text.part_text:  # a summary part's first words
             part = {"type": "summary_text", "text": ""}
             events.append(
-                self._event(f"{_PART_EVENTS[kind]}.added", **self._where(self._text), part=part)
+                self._event(f"{PART_EVENTS[kind]}.added", **self._where(self._text), part=part)
             )
         self._text.pieces.append(delta)
         self._text.logprobs += logprobs or []
-        name = _DELTA_EVENTS[kind]
+        name = DELTA_EVENTS[kind]
         extra: dict[str, Any] = {"logprobs": logprobs or []} if kind == "message" else {}
         events.append(self._event(name, **self._where(self._text), delta=delta, **extra))
         return events
@@ -254,12 +228,12 @@ class ResponseEventStream:
             part = {"type": "refusal", "refusal": ""}
         else:
             snapshot = reasoning_item(item.item_id, "in_progress", None)
-            part = {"type": _PART_TYPES[kind], "text": ""}
+            part = {"type": PART_TYPES[kind], "text": ""}
         self._output.append(snapshot)
         events = [self._event("response.output_item.added", output_index=item.index, item=snapshot)]
         if kind == "summary":  # its part opens with its first words: none for no summary
             return events
-        opened = f"{_PART_EVENTS.get(kind, 'response.content_part')}.added"
+        opened = f"{PART_EVENTS.get(kind, 'response.content_part')}.added"
         return [*events, self._event(opened, **self._where(item), part=part)]
 
     def _reasoning_item(self, item: dict[str, Any]) -> list[Event]:
@@ -273,6 +247,30 @@ class ResponseEventStream:
         if closes_reasoning(item):
             events += self._close_text(reasoning_output_item(item))
         return events
+
+    def _summary_part(self, item: dict[str, Any]) -> list[Event]:
+        """A later part of the open summary (an upstream's: `summary_index`): the part before it
+        is done; the next opens with its first words."""
+        open_ = self._text
+        if open_ is None or open_.kind != "summary" or open_.item_id != str(item.get("id", "")):
+            return []
+        events = self._part_done(open_)
+        open_.part, open_.part_start = int(item["summary_index"]), len(open_.pieces)
+        return events
+
+    def _part_done(self, item: OpenItem) -> list[Event]:
+        """The done events of a reasoning item's part (none for a summary part without words,
+        as at OpenAI)."""
+        text, where = item.part_text, self._where(item)
+        if item.kind == "summary" and not text:
+            return []
+        part = {"type": PART_TYPES[item.kind], "text": text}
+        name = DELTA_EVENTS[item.kind].removesuffix(".delta")
+        closed = f"{PART_EVENTS.get(item.kind, 'response.content_part')}.done"
+        return [
+            self._event(f"{name}.done", **where, text=text),
+            self._event(closed, **where, part=part),
+        ]
 
     def _hosted_event(self, event: dict[str, Any]) -> list[Event]:
         """A hosted tool's item's event, said as it came (an item opening closes the text)."""
@@ -310,29 +308,23 @@ class ResponseEventStream:
         if item is None:
             return []
         text, where = item.text, self._where(item)
-        done: Event | None
-        if item.kind == "message":
-            part = {**text_part(text, item.logprobs), "annotations": item.annotations}
+        if item.kind in PART_TYPES:  # its last part's (no summary: no part, as at OpenAI)
+            signed = carrying(reasoning_item(item.item_id, "completed", text), item.signed)
+            final, events = upstream or signed, self._part_done(item)
+        else:  # a message's text or refusal
+            refused = item.kind == "refusal"
+            part = (
+                {"type": "refusal", "refusal": text}
+                if refused
+                else {**text_part(text, item.logprobs), "annotations": item.annotations}
+            )
+            said = {"refusal": text} if refused else {"text": text, "logprobs": item.logprobs}
             done = self._event(
-                "response.output_text.done", **where, text=text, logprobs=item.logprobs
+                f"{DELTA_EVENTS[item.kind].removesuffix('.delta')}.done", **where, **said
             )
             final = message_item(item.item_id, item_status(self._finish), [part])
-        elif item.kind == "refusal":
-            part = {"type": "refusal", "refusal": text}
-            done = self._event("response.refusal.done", **where, refusal=text)
-            final = message_item(item.item_id, item_status(self._finish), [part])
-        else:
-            part = {"type": _PART_TYPES[item.kind], "text": text}
-            name = _DELTA_EVENTS[item.kind].removesuffix(".delta")
-            # no summary: no part either (as at OpenAI)
-            silent = item.kind == "summary" and not item.pieces
-            done = None if silent else self._event(f"{name}.done", **where, text=text)
-            final = upstream or carrying(
-                reasoning_item(item.item_id, "completed", text), item.signed
-            )
+            events = [done, self._event("response.content_part.done", **where, part=part)]
         self._output[item.index] = final
-        closed = f"{_PART_EVENTS.get(item.kind, 'response.content_part')}.done"
-        events = [] if done is None else [done, self._event(closed, **where, part=part)]
         last = self._event("response.output_item.done", output_index=item.index, item=final)
         return [*events, last]
 
@@ -358,33 +350,33 @@ class ResponseEventStream:
         if piece:
             open_call.pieces.append(piece)
             where = {"item_id": open_call.item_id, "output_index": open_call.index}
-            name = _CALL_EVENTS[open_call.kind]
+            name = CALL_EVENTS[open_call.kind]
             events.append(self._event(f"{name}.delta", **where, delta=piece))
         return events
 
-    def _close_call(self, call: _Open) -> list[Event]:
+    def _close_call(self, call: OpenItem) -> list[Event]:
         where = {"item_id": call.item_id, "output_index": call.index}
         final = self._call_item(call, call.text, item_status(self._finish))
         self._output[call.index] = final
         field = "arguments" if call.kind == "function_call" else "input"
         return [
-            self._event(f"{_CALL_EVENTS[call.kind]}.done", **where, **{field: call.text}),
+            self._event(f"{CALL_EVENTS[call.kind]}.done", **where, **{field: call.text}),
             self._event("response.output_item.done", output_index=call.index, item=final),
         ]
 
     @staticmethod
-    def _call_item(call: _Open, text: str, status: str) -> dict[str, Any]:
+    def _call_item(call: OpenItem, text: str, status: str) -> dict[str, Any]:
         make = call_item if call.kind == "function_call" else custom_call_item
         return make(call.item_id, call.call_id, call.name, text, status)
 
-    def _new(self, kind: str, prefix: str) -> _Open:
+    def _new(self, kind: str, prefix: str) -> OpenItem:
         self._counts[prefix] += 1
-        return _Open(len(self._output), self._ids.item(prefix, self._counts[prefix]), kind)
+        return OpenItem(len(self._output), self._ids.item(prefix, self._counts[prefix]), kind)
 
     @staticmethod
-    def _where(item: _Open) -> dict[str, Any]:
+    def _where(item: OpenItem) -> dict[str, Any]:
         index = "summary_index" if item.kind == "summary" else "content_index"
-        return {"item_id": item.item_id, "output_index": item.index, index: 0}
+        return {"item_id": item.item_id, "output_index": item.index, index: item.part}
 
     def _snapshot(self, status: str) -> dict[str, Any]:
         response = envelope(self._request, self._ids, self._created_at, self._model, status)

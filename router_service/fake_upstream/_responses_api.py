@@ -228,7 +228,9 @@ def answer_of(call: Call) -> _Answer:
 def _items(answer: _Answer, status: str) -> list[JsonObject]:
     items: list[JsonObject] = []
     if answer.reasoning is not None:
-        summary = [{"type": "summary_text", "text": answer.reasoning}]
+        # A paragraph a part, as OpenAI's summaries come (a "**title**" and its text each).
+        parts = answer.reasoning.split("\n\n")
+        summary = [{"type": "summary_text", "text": part} for part in parts]
         item = {"id": f"rs_{answer.hex}", "type": "reasoning", "summary": summary}
         if answer.encrypted:
             item["encrypted_content"] = f"{ENCRYPTED_PREFIX}{answer.hex}"

@@ -64,23 +64,20 @@ def _refusal_events(part: JsonObject, at: JsonObject, pieces: list[str]) -> list
 
 
 def _summary_events(item: JsonObject, at: JsonObject) -> list[JsonObject]:
-    text = item["summary"][0]["text"]
-    summary = {"summary_index": 0}
-    empty = {"type": "summary_text", "text": ""}
-    return [
-        {"type": "response.reasoning_summary_part.added", **at, **summary, "part": empty},
-        *(
-            {"type": "response.reasoning_summary_text.delta", **at, **summary, "delta": piece}
-            for piece in R.split_pieces(text, None)[1]
-        ),
-        {"type": "response.reasoning_summary_text.done", **at, **summary, "text": text},
-        {
-            "type": "response.reasoning_summary_part.done",
-            **at,
-            **summary,
-            "part": {"type": "summary_text", "text": text},
-        },
-    ]
+    events: list[JsonObject] = []
+    for index, part in enumerate(item["summary"]):
+        text, summary = part["text"], {"summary_index": index}
+        empty = {"type": "summary_text", "text": ""}
+        events += [
+            {"type": "response.reasoning_summary_part.added", **at, **summary, "part": empty},
+            *(
+                {"type": "response.reasoning_summary_text.delta", **at, **summary, "delta": piece}
+                for piece in R.split_pieces(text, None)[1]
+            ),
+            {"type": "response.reasoning_summary_text.done", **at, **summary, "text": text},
+            {"type": "response.reasoning_summary_part.done", **at, **summary, "part": part},
+        ]
+    return events
 
 
 def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObject]:

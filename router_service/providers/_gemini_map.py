@@ -33,7 +33,6 @@ import orjson
 from clients.codec.gemini import (
     AUDIO_TYPES,
     CALLING_MODES,
-    CONFIG_KEYS,
     FILTERED_FINISH_REASONS,
     FINISH_BY_FINISH_REASON,
     thought_signature,
@@ -41,6 +40,7 @@ from clients.codec.gemini import (
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
+from router_service.providers._gemini_config import callers_config, mapped_config, refined_config
 from router_service.providers._media import audio_input, file_input
 from router_service.providers._reasoning_budgets import gemini_thinking_config
 
@@ -49,8 +49,6 @@ JsonObject = dict[str, Any]
 # What Gemini takes in place of a signature it never gave (a history from another model, or a
 # client that dropped `extra_content`): validation is skipped for that call.
 _NO_SIGNATURE = "skip_thought_signature_validator"
-# generationConfig fields holding a schema: a value of their own, never merged into another.
-_SCHEMAS = frozenset({"responseSchema", "responseJsonSchema"})
 
 
 # --- request ------------------------------------------------------------------------------------
@@ -62,60 +60,25 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     messages = body.get("messages") or []
     system, contents = _contents(messages, M.tool_names_by_id(messages))
     out: JsonObject = {**M.passthrough(body), "contents": contents}
+    own = callers_config(out)
     if system:
         out["systemInstruction"] = {"parts": [{"text": system}]}
-    config = _generation_config(body)
-    if "top_k" in out:  # the common extension to OpenAI's sampling (vLLM, Anthropic, LiteLLM)
-        config["topK"] = out.pop("top_k")
-    own = out.get("generationConfig")
-    if own is not None and not isinstance(own, dict):
-        raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
+    config = mapped_config(body)
+    top_k = out.pop("top_k", None)  # the common extension to OpenAI's sampling (vLLM, LiteLLM…)
+    if top_k is not None:
+        config["topK"] = top_k
     thinking = gemini_thinking_config(out, body, model)
-    if thinking is not None and "thinkingConfig" not in (own or {}):  # the caller's own wins
+    if thinking is not None and "thinkingConfig" not in own:  # the caller's own wins
         config["thinkingConfig"] = thinking
-    if config:
-        out["generationConfig"] = _refined(config, own or {})
+    refined = refined_config(config, own)
+    if refined:
+        out["generationConfig"] = refined
     functions = M.function_tools(body)
     if functions:
         out["tools"] = [{"functionDeclarations": [_declaration(f) for f in functions]}]
         tool_config = _tool_config(body.get("tool_choice"))
         if tool_config is not None:
             out["toolConfig"] = tool_config
-    return out
-
-
-def _generation_config(body: Mapping[str, Any]) -> JsonObject:
-    config = {native: body[key] for key, native in CONFIG_KEYS.items() if key in body}
-    limit = M.max_tokens(body)
-    if limit is not None:
-        config["maxOutputTokens"] = limit
-    stops = M.stop_list(body)
-    if stops:
-        config["stopSequences"] = stops
-    response_format = body.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") != "text":
-        config["responseMimeType"] = "application/json"
-        schema = (response_format.get("json_schema") or {}).get("schema")
-        if schema is not None:
-            config["responseJsonSchema"] = schema
-    return config
-
-
-def _refined(ours: JsonObject, theirs: Mapping[str, Any]) -> JsonObject:
-    """Our generationConfig (mapped from OpenAI's fields) refined by the caller's own (from its
-    extras): merged field by field, through nested objects too (`thinkingConfig`…), the
-    caller's value winning wherever both set one. A schema (`responseSchema`,
-    `responseJsonSchema`) or a list is one value, taken whole; and a caller's `responseSchema`
-    replaces the `responseJsonSchema` of its `response_format` (Gemini takes one of the two)."""
-    out = dict(ours)
-    if "responseSchema" in theirs:
-        out.pop("responseJsonSchema", None)
-    for key, value in theirs.items():
-        mine = out.get(key)
-        if isinstance(mine, dict) and isinstance(value, dict) and key not in _SCHEMAS:
-            out[key] = _refined(mine, value)
-        else:
-            out[key] = value
     return out
 
 

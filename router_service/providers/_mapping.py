@@ -46,8 +46,8 @@ _NOT_PASSED = OPENAI_CHAT_KEYS | frozenset(OPENROUTER_KEYS) | {GOOGLE_EXTRA}
 
 
 def passthrough(body: Mapping[str, Any]) -> JsonObject:
-    """The caller's provider-specific top-level keys."""
-    return {k: v for k, v in body.items() if k not in _NOT_PASSED}
+    """The caller's provider-specific top-level keys; a null one (the SDK's None) is unset."""
+    return {k: v for k, v in body.items() if k not in _NOT_PASSED and v is not None}
 
 
 def caller_error(message: str, param: str | None = None) -> UpstreamFailure:

@@ -34,6 +34,7 @@ from router_service.providers._base import (
     RealtimeCallAnswer,
     websocket_url,
 )
+from router_service.providers._foreign_fields import without_foreign_fields
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._reasoning import for_openai
@@ -187,6 +188,7 @@ class OpenAIAdapter(HttpAdapter):
         body = call.openai_body()
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
+        without_foreign_fields(body, google=self.google)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked

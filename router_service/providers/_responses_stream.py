@@ -5,7 +5,8 @@ Followed: https://platform.openai.com/docs/api-reference/responses-streaming and
 event types. `response.created` opens the stream (the role chunk); `response.output_text.delta`
 is content, `response.refusal.delta` the refusal (structured outputs');
 `response.reasoning_summary_text.delta` reasoning (a new summary part starts a new paragraph, and
-so does a later reasoning item's first, as the unary answer joins them, unless items are kept); a
+so does a later reasoning item's first, as the unary answer joins them, unless items are kept;
+a kept item's later part is named beside its paragraph: `_summary_part`); a
 `function_call` item (`response.output_item.added`) opens a tool call, each its own index in the
 order they come, and `response.function_call_arguments.delta` adds to it (a `custom_tool_call`
 item likewise, with `response.custom_tool_call_input.delta`); asked for their encrypted content,
@@ -92,11 +93,8 @@ class ResponsesStream:
         if kind == "response.reasoning_summary_text.delta":
             self._reasoned = True
             return [self._chunk({"reasoning_content": str(event.get("delta", ""))})]
-        if kind == "response.reasoning_summary_part.added" and (
-            event.get("summary_index") or (self._reasoned and not self._keep)
-        ):  # another part of this item's summary, or the first of a later reasoning item's
-            # (items kept are the edge's own items: no paragraph between them)
-            return [self._chunk({"reasoning_content": "\n\n"})]
+        if kind == "response.reasoning_summary_part.added":
+            return self._summary_part(event)
         if is_hosted_event(event):  # a hosted tool's item: the edge says it as it came
             said = {k: v for k, v in event.items() if k != "sequence_number"}
             return [self._chunk({HOSTED_EVENTS: [said]})]
@@ -116,6 +114,19 @@ class ResponsesStream:
         if kind in _ENDS:
             return self._end(event["response"])
         return []
+
+    def _summary_part(self, event: Mapping[str, Any]) -> list[JsonObject]:
+        """Another part of this item's summary, or the first of a later reasoning item's, is a
+        new paragraph (items kept are the edge's own items: no paragraph between them). A kept
+        item's later part says its `summary_index` too, beside its id (a `reasoning_items`
+        entry without its end), so that the edge streams it as a part of its own."""
+        index = event.get("summary_index")
+        if not index and not (self._reasoned and not self._keep):
+            return []
+        delta: JsonObject = {"reasoning_content": "\n\n"}
+        if index and self._keep:
+            delta[REASONING_ITEMS] = [{"id": event.get("item_id"), "summary_index": index}]
+        return [self._chunk(delta)]
 
     def _item_added(self, item: Mapping[str, Any]) -> list[JsonObject]:
         kind = item.get("type")

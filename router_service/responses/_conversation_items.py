@@ -11,21 +11,13 @@ import orjson
 
 from clients.codec import item_id_prefix
 from clients.switchboard.v1 import conversations_pb2 as cpb
+from router_service._ids import checked_id
 from router_service.errors import InvalidRequestError
 
 __all__ = ["checked_id", "checked_items", "checked_metadata"]
 
-MAX_ID_BYTES = 128  # ids name things, they do not carry data (and errors repeat them)
 # OpenAI's metadata bounds: 16 pairs, keys up to 64 characters, values up to 512.
 _MAX_PAIRS, _MAX_KEY, _MAX_VALUE = 16, 64, 512
-
-
-def checked_id(value: str, param: str, what: str = "conversation") -> str:
-    if not value or len(value.encode()) > MAX_ID_BYTES:
-        raise InvalidRequestError(
-            f"`{param}` must be a {what} id of 1 to {MAX_ID_BYTES} bytes.", param=param
-        )
-    return value
 
 
 def checked_metadata(text: str) -> str:

@@ -8,6 +8,7 @@ import logging
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service._ids import checked_id
 from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
@@ -109,6 +110,7 @@ class AdminServicer:
     def _key_named(self, provider: str, fingerprint: str) -> tuple[KeyPool, UpstreamKey]:
         """The pool and key a SetKeyEnabled names; without a provider, the one pool holding
         that fingerprint. Errors never echo what was asked for (KeyNotFoundError)."""
+        checked_id(fingerprint, "fingerprint", "key fingerprint")
         pools = self.runtime.pools
         if provider:
             pool = pools.get(provider)

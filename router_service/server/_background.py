@@ -57,6 +57,7 @@ from router_service.responses import (
     BackgroundRecords,
     JobId,
     StreamWriter,
+    checked_id,
     settle,
 )
 from router_service.runtime import Runtime
@@ -164,6 +165,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
 
     async def cancel(self, runtime: Runtime, client: str, response_id: str) -> str:
         """Cancel `client`'s background response, wherever it runs: the Response cancelled."""
+        checked_id(response_id, "id", "response")  # not `ids[0]`, which the caller never sent
         (found,) = await runtime.responses.load(client, [response_id])
         await runtime.background.resolve(client, [found])
         status = found.background_status

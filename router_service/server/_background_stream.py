@@ -24,7 +24,7 @@ from router_service.auth import Admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
 from router_service.errors import InvalidRequestError, SwitchboardError
-from router_service.responses import StreamWriter
+from router_service.responses import StreamWriter, checked_id
 from router_service.runtime import Runtime
 
 __all__ = ["conversed", "resume_events", "settle_usage", "streamed_answer"]
@@ -103,6 +103,7 @@ async def resume_events(
     """`client`'s streamed background response's events after `after` (JSON), the live ones
     as they come, until the one that ends it."""
     records = runtime.background
+    checked_id(response_id, "id", "response")  # not `ids[0]`, which the caller never sent
     (found,) = await runtime.responses.load(client, [response_id])
     if not found.background_status:
         raise InvalidRequestError(

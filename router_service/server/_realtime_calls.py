@@ -21,6 +21,7 @@ import grpc
 import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service._ids import checked_id
 from router_service.auth import (
     Admission,
     current_admission,
@@ -112,9 +113,9 @@ class RealtimeCallsServicer(ServicerHooks):
         self, request: pb.HangupRealtimeCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.HangupRealtimeCallResponse:
         runtime = self.runtime
-        call_id = request.call_id
+        call_id = checked_id(request.call_id, "call_id", "call")
         name = call_name(call_id)
-        kept = (await runtime.store.get_values([name]))[0] if call_id else None
+        kept = (await runtime.store.get_values([name]))[0]
         record = call_record(kept)
         if kept is None or record is None or record.get("client") != client_name():
             raise RealtimeCallNotFoundError()

@@ -78,6 +78,26 @@ async def test_a_screened_stream_keeps_one_reasoning_item_with_its_summary(
     assert EMAIL not in "".join(event.model_dump_json() for event in events)
 
 
+async def test_a_screened_summary_of_several_parts_streams_them_as_screened(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """What the screen held back of a part (an address at its end) goes into that part, not
+    the next."""
+    reasoning = f"**Plan** for {EMAIL}\n\nWrite to {EMAIL}"
+    fake.state.set_scenario(Scenario(reasoning=reasoning, content="Done."))
+    stream = await sdk.responses.create(**request("codex-responses", OPENING))
+    events = [event async for event in stream]
+
+    done = next(e.item for e in events if e.type == "response.output_item.done")
+    parts = [f"**Plan** for {REDACTED}", f"Write to {REDACTED}"]
+    assert [part.text for part in done.summary] == parts
+    said: dict[int, str] = {}
+    for event in events:
+        if event.type == "response.reasoning_summary_text.delta":
+            said[event.summary_index] = said.get(event.summary_index, "") + event.delta
+    assert said == dict(enumerate(parts))
+
+
 async def test_a_unary_web_search_query_is_screened(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

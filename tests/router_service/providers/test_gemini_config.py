@@ -15,6 +15,7 @@ from router_service.errors import UpstreamFailure
 from router_service.fake_upstream import FakeUpstream
 from router_service.outcomes import Outcome
 from router_service.providers import _gemini_map as G
+from router_service.providers._gemini_config import refined_config
 from tests.conftest import StartRouter
 
 USER = [{"role": "user", "content": "x"}]
@@ -49,14 +50,14 @@ def test_the_callers_fields_win_and_ours_stay_beside_them() -> None:
 def test_nested_objects_merge_field_by_field_and_schemas_do_not() -> None:
     ours = {"thinkingConfig": {"includeThoughts": True, "thinkingBudget": 128}, "topK": 3}
     theirs = {"thinkingConfig": {"thinkingBudget": 0}, "responseJsonSchema": {"type": "string"}}
-    assert G._refined(ours, theirs) == {
+    assert refined_config(ours, theirs) == {
         "thinkingConfig": {"includeThoughts": True, "thinkingBudget": 0},
         "topK": 3,
         "responseJsonSchema": {"type": "string"},
     }
     # A caller's schema replaces the one of its response_format whole, never merged with it.
     schema = {"type": "object", "properties": {"b": {"type": "integer"}}}
-    replaced = G._refined({"responseJsonSchema": SCHEMA}, {"responseJsonSchema": schema})
+    replaced = refined_config({"responseJsonSchema": SCHEMA}, {"responseJsonSchema": schema})
     assert replaced == {"responseJsonSchema": schema}
 
 

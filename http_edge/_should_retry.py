@@ -1,0 +1,48 @@
+"""`x-should-retry`: whether an SDK's retry of an error answer can help.
+
+The openai and anthropic SDKs retry a 408, 409, 429 or 5xx twice by default, after the wait a
+`Retry-After` names (openai's up to two minutes, anthropic's however long) or their own backoff
+(half a second, doubled each time); `x-should-retry: true` or `false` overrides that rule (their
+`_should_retry`). Where the edge knows better, it says so:
+
+- `false` where a retry cannot help: a 504 (the edge's request timeout spent: the router ran
+  the fallback chain for as long as it was allowed; a retry runs it as long again); a 503 the
+  router answered (it ran every candidate, and its gRPC retry pushback says "do not retry");
+  a 429 whose wait is past a minute (a caller would sit in the SDK for it, or be retried too
+  soon) or that waiting does not cure (a token or conversation budget spent, a client's issued
+  keys at their maximum); a 409 (a stored response id taken, an upstream's conflict the router
+  judged the request's); a 501 (a method this router does not serve).
+- `true` where it helps: a 429 with a wait of a minute or less (the SDK waits exactly that),
+  the router not reachable (gRPC's own UNAVAILABLE: "try again shortly").
+- Nothing otherwise: the SDK's own rule.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from clients import ErrorDetails, http_status_for
+
+__all__ = ["should_retry"]
+
+# The longest `Retry-After` worth waiting for within one SDK call.
+_LONGEST_WAIT_S = 60.0
+# 429s that waiting a minute does not cure.
+_NOT_SOON = frozenset({"QUOTA_EXHAUSTED", "CONVERSATION_QUOTA_EXCEEDED", "CLIENT_KEY_LIMIT"})
+
+
+def should_retry(details: ErrorDetails) -> str | None:
+    """The `x-should-retry` value for a router error's answer; None: the SDK's own rule."""
+    status = http_status_for(details)
+    if status == 504 or status in (409, 501):
+        return "false"
+    if details.code is grpc.StatusCode.UNAVAILABLE:
+        return "true" if details.bare else "false"  # the router's own: pushback -1
+    if status != 429 or details.bare:
+        return None
+    if details.reason in _NOT_SOON:
+        return "false"
+    wait = details.retry_after_s
+    if wait is None:
+        return None
+    return "true" if wait <= _LONGEST_WAIT_S else "false"

@@ -1,0 +1,79 @@
+"""Gemini's `generationConfig`: the one mapped from OpenAI's fields, refined by the caller's own.
+
+A null (the SDK's None) is unset, as OpenAI reads it: never sent, and a null in the caller's own
+leaves the mapped value in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from clients.codec.gemini import CONFIG_KEYS
+from router_service.providers import _mapping as M
+
+__all__ = ["callers_config", "mapped_config", "refined_config"]
+
+JsonObject = dict[str, Any]
+
+# generationConfig fields holding a schema: a value of their own, never merged into another.
+_SCHEMAS = frozenset({"responseSchema", "responseJsonSchema"})
+
+
+def callers_config(out: JsonObject) -> JsonObject:
+    """The caller's own generationConfig, taken out of the Gemini body `out`, without its nulls;
+    empty when none was sent."""
+    own = out.pop("generationConfig", None)
+    if own is not None and not isinstance(own, dict):
+        raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
+    return _unnulled(own) or {}
+
+
+def mapped_config(body: Mapping[str, Any]) -> JsonObject:
+    """The generationConfig mapped from OpenAI's fields."""
+    # A null (the SDK's None) is unset, as OpenAI reads it.
+    config = {native: body[key] for key, native in CONFIG_KEYS.items() if body.get(key) is not None}
+    limit = M.max_tokens(body)
+    if limit is not None:
+        config["maxOutputTokens"] = limit
+    stops = M.stop_list(body)
+    if stops:
+        config["stopSequences"] = stops
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") != "text":
+        config["responseMimeType"] = "application/json"
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if schema is not None:
+            config["responseJsonSchema"] = schema
+    return config
+
+
+def _unnulled(given: Any) -> Any:
+    """The caller's own generationConfig without its nulls (the SDK's None: unset, as OpenAI
+    reads it), through nested objects, an object left empty dropped; a schema is kept whole."""
+    if not isinstance(given, dict):
+        return given
+    out = {}
+    for key, value in given.items():
+        kept = value if key in _SCHEMAS else _unnulled(value)
+        if kept is not None:  # an object left empty by its nulls is one too
+            out[key] = kept
+    return out or None
+
+
+def refined_config(ours: JsonObject, theirs: Mapping[str, Any]) -> JsonObject:
+    """Our generationConfig (mapped from OpenAI's fields) refined by the caller's own (from its
+    extras): merged field by field, through nested objects too (`thinkingConfig`…), the
+    caller's value winning wherever both set one. A schema (`responseSchema`,
+    `responseJsonSchema`) or a list is one value, taken whole; and a caller's `responseSchema`
+    replaces the `responseJsonSchema` of its `response_format` (Gemini takes one of the two)."""
+    out = dict(ours)
+    if "responseSchema" in theirs:
+        out.pop("responseJsonSchema", None)
+    for key, value in theirs.items():
+        mine = out.get(key)
+        if isinstance(mine, dict) and isinstance(value, dict) and key not in _SCHEMAS:
+            out[key] = refined_config(mine, value)
+        else:
+            out[key] = value
+    return out
