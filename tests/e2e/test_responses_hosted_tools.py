@@ -218,3 +218,20 @@ async def test_a_background_web_search(
     final = await settled(sdk, started.id, router.server)
     assert [item.type for item in final.output] == ["web_search_call", "message"]
     assert final.output_text == "Paris is sunny."
+
+
+async def test_the_hosted_tools_include_and_max_tool_calls_reach_the_upstream(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="Paris is sunny."))
+    asked: Any = ["web_search_call.action.sources", "reasoning.encrypted_content"]
+    await sdk.responses.create(
+        model="hosted", input="weather", tools=[WEB_SEARCH], include=asked, max_tool_calls=2
+    )
+    body = sent(fake).body
+    assert sorted(body["include"]) == sorted(asked) and body["max_tool_calls"] == 2
+
+    # Without a hosted tool they stay the edge's, as before (a chat upstream refuses them).
+    await sdk.responses.create(model="chat-only", input="hi", include=asked, max_tool_calls=2)
+    (record,) = fake.state.calls(model="gpt-chat")
+    assert "include" not in record.body and "max_tool_calls" not in record.body
