@@ -266,5 +266,6 @@ async def test_a_compatible_server_runs_the_hosted_tools_its_config_names(
 
     fake.state.set_scenario(Scenario(content="Done."))
     output = {"type": "local_shell_call_output", "id": "call_1", "output": "{}"}
-    await sdk.responses.create(model="groq-like", input=[{"role": "user", "content": "ls"}, output])
+    handed: Any = [{"role": "user", "content": "ls"}, output]
+    await sdk.responses.create(model="groq-like", input=handed)
     assert len(fake.state.calls(model="gpt-oss-runner")) == 1
