@@ -20,11 +20,13 @@ MODES = {
     ("stream", "switchboard"): "HTTP stream",
     ("stream", "litellm"): "HTTP stream",
     ("stream", "switchboard-grpc"): "gRPC stream",
+    ("unary", "switchboard-1p"): "HTTP unary",
+    ("stream", "switchboard-1p"): "HTTP stream",
     ("unary-py", "direct"): "HTTP unary (py)",
     ("unary-py", "switchboard-grpc"): "gRPC unary",
 }
 _ORDER = ["HTTP unary", "HTTP stream", "gRPC unary", "gRPC stream", "HTTP unary (py)"]
-_SYSTEMS = ["switchboard", "switchboard-grpc", "litellm", "direct"]
+_SYSTEMS = ["switchboard", "switchboard-1p", "switchboard-grpc", "litellm", "direct"]
 
 
 def _median(values: Iterable[float | None]) -> float | None:

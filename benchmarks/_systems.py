@@ -3,6 +3,8 @@
 - `direct`: the fast fake upstream itself (the baseline every "added" number subtracts).
 - `switchboard`: router + edge (`switchboard router`, `switchboard edge`), one process each.
 - `switchboard-grpc`: the same router called directly over gRPC (no edge).
+- `switchboard-1p`: router + edge in one process (`switchboard serve`), the edge calling the
+  router in-process (`start_switchboard(one_process=True)`).
 - `litellm`: LiteLLM proxy (the peer) with `--num_workers` set explicitly.
 """
 
@@ -125,6 +127,7 @@ def start_switchboard(
     startup_s: float = _STARTUP_S,
     config_text: Callable[[int], str] | None = None,
     router_args: Sequence[str] = (),
+    one_process: bool = False,
 ) -> tuple[System, System]:
     """Router + edge; returns the HTTP system (edge) and the gRPC system (router alone).
 
@@ -133,10 +136,13 @@ def start_switchboard(
     (top-level YAML) is appended to the router's config. `launcher(name)` is put before each
     process's command line (e.g. valgrind, for `instructions.py`). `config_text(router_port)`
     gives the router's whole config instead of the bench's (`benchmarks.soak`), and
-    `router_args` go to its command line (e.g. `--metrics-port`)."""
+    `router_args` go to its command line (e.g. `--metrics-port`). `one_process`: both in one
+    `switchboard serve` process (`switchboard-1p`; its `launcher` name is `serve`)."""
     suffix = f"-{variant}" if variant else ""
     router_port, edge_port, dead_port = free_port(), free_port(), free_port()
     config = tmp / f"switchboard{suffix}.yaml"
+    if one_process:  # the edge's address is the config's in `serve`
+        extra_config += f"edge: {{host: 127.0.0.1, port: {edge_port}}}\n"
     if config_text is None:
         _write_config(config, src, upstream_base, router_port, dead_port, extra_config)
     else:
@@ -148,6 +154,9 @@ def start_switchboard(
     def wrapped(name: str) -> list[str]:
         return [*(launcher(name) if launcher else []), *_python(src)]
 
+    if one_process:
+        argv = [*wrapped("serve"), "serve", "--config", str(config)]
+        return _start_serve(group, argv, proc_env, src, (router_port, edge_port), startup_s)
     argv = [*wrapped("router"), "router", "--config", str(config), *router_args]
     router = group.start(f"router{suffix}", argv, env=proc_env, cwd=src)
     wait_tcp(router_port, router, startup_s)
@@ -163,6 +172,30 @@ def start_switchboard(
         procs=[router, edge],
     )
     grpc = System(f"switchboard-grpc{suffix}", grpc_target=target, headers=auth, procs=[router])
+    return http, grpc
+
+
+def _start_serve(
+    group: ProcessGroup,
+    argv: list[str],
+    env: dict[str, str],
+    src: Path,
+    ports: tuple[int, int],
+    startup_s: float,
+) -> tuple[System, System]:
+    """`switchboard serve` (`argv`) with its router and edge on `ports`: the edge
+    (`switchboard-1p`) and the router's port."""
+    router_port, edge_port = ports
+    proc = group.start("serve", argv, env=env, cwd=src)
+    wait_tcp(router_port, proc, startup_s)
+    edge_url = f"http://127.0.0.1:{edge_port}"
+    wait_http(f"{edge_url}/readyz", proc, startup_s)
+    auth = {"authorization": f"Bearer {CALLER_KEY}"}
+    http = System(
+        "switchboard-1p", chat_url=f"{edge_url}/v1/chat/completions", headers=auth, procs=[proc]
+    )
+    target = f"127.0.0.1:{router_port}"
+    grpc = System("switchboard-1p-grpc", grpc_target=target, headers=auth, procs=[proc])
     return http, grpc
 
 

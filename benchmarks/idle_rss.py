@@ -5,7 +5,9 @@ revision, as `--snapshot` takes it, or `.` for the work tree) a bench stack (`_s
 router + edge in front of the fast fake upstream) is started, warmed with 100 unary and 100
 streamed calls at c=4, left a second, and the VmRSS of both processes read; then stopped. The
 trees take turns, `--rounds` stacks each (default 2), so drift on a shared machine hits all of
-them alike. Prints one line per stack and a summary; no file is written.
+them alike. Prints one line per stack and a summary; no file is written. `--one-process`: each
+stack is `switchboard serve` (router and edge in one process), whose whole RSS is printed as
+the router's.
 
 Bytecode is written (PYTHONDONTWRITEBYTECODE is dropped, and each tree runs one unmeasured stack
 first): a process that compiles its modules from source keeps the compiler's garbage in its
@@ -42,9 +44,12 @@ def warm_spec(system: System, stream: bool) -> dict[str, Any]:
     }
 
 
-def idle_mib(group: ProcessGroup, upstream: str, src: Path, tmp: Path) -> tuple[float, float]:
-    """(router, edge) VmRSS in MiB of a fresh stack from `src` after the warm-up."""
-    http, grpc = start_switchboard(group, upstream, tmp, src)
+def idle_mib(
+    group: ProcessGroup, upstream: str, src: Path, tmp: Path, one_process: bool = False
+) -> tuple[float, float]:
+    """(router, edge) VmRSS in MiB of a fresh stack from `src` after the warm-up (one process:
+    its RSS, 0)."""
+    http, grpc = start_switchboard(group, upstream, tmp, src, one_process=one_process)
     try:
         for stream in (False, True):
             py_load(warm_spec(http, stream), timeout_s=120)
@@ -66,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.idle_rss", description=__doc__)
     parser.add_argument("revs", nargs="+", metavar="REV", help="a git revision, or . (work tree)")
     parser.add_argument("--rounds", type=int, default=2, help="stacks per tree (default 2)")
+    parser.add_argument("--one-process", action="store_true", help="`switchboard serve` stacks")
     args = parser.parse_args(argv)
+    one = args.one_process
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # the stacks inherit the environment
     tmp = Path(tempfile.mkdtemp(prefix="switchboard-idle-rss-"))
     trees = [tree(rev, tmp) for rev in args.revs]
@@ -74,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     with sigterm_as_interrupt(), ProcessGroup(tmp / "logs") as group:
         _, upstream = start_upstream(group)
         for src, _ in trees:
-            idle_mib(group, upstream, src, tmp)  # unmeasured: writes the tree's bytecode
+            idle_mib(group, upstream, src, tmp, one)  # unmeasured: writes the tree's bytecode
         for turn in range(args.rounds):
             for src, label in trees if turn % 2 == 0 else trees[::-1]:
-                router, edge = idle_mib(group, upstream, src, tmp)
+                router, edge = idle_mib(group, upstream, src, tmp, one)
                 figures[label].append((router, edge))
                 together = router + edge
                 print(f"{label}: router {router:.1f}, edge {edge:.1f}, together {together:.1f} MiB")

@@ -12,13 +12,15 @@ to the OTLP sink, as the bench's tracing variant; `sampled-out`: the same with
 on the Redis at 127.0.0.1:6379, as the bench's Redis variant, Redis's own work not counted;
 `stream`: plain, but each request is the bench's streamed chat request, read to its `[DONE]`:
 the upstream's role chunk, 25 content chunks and finish chunk, i.e. what a stream and its first
-token cost) it starts the bench's stack (fast fake upstream, router, edge) with router and edge
-each under `valgrind --tool=callgrind`, warms them up, zeroes the counters (`callgrind_control
--z`), sends N requests one at a time through the edge, dumps the counters (`callgrind_control
--d`) and prints the instructions per request of each process (`--keep DIR` keeps the dumps, for
-`callgrind_annotate`). The batch processor exports full batches of 128 spans (192 requests make
-a whole number of them in both processes), so encoding and export are counted. valgrind is
-installed with apt-get when missing (as root); ~6 minutes per variant.
+token cost; `one-process` and `one-process-stream`: plain and stream with router and edge in one
+`switchboard serve` process, the edge calling the router in-process) it starts the bench's stack
+(fast fake upstream, router, edge) with each process under `valgrind --tool=callgrind`, warms
+them up, zeroes the counters (`callgrind_control -z`), sends N requests one at a time through
+the edge, dumps the counters (`callgrind_control -d`) and prints the instructions per request of
+each process (`--keep DIR` keeps the dumps, for `callgrind_annotate`). The batch processor
+exports full batches of 128 spans (192 requests make a whole number of them in both processes),
+so encoding and export are counted. valgrind is installed with apt-get when missing (as root);
+~6 minutes per variant.
 """
 
 from __future__ import annotations
@@ -41,9 +43,19 @@ from benchmarks._systems import start_switchboard, start_upstream
 from benchmarks._variants import drop_keys, redis_state_yaml, start_sink
 from benchmarks._wrk import find_tool
 
-VARIANTS = ("plain", "tracing", "sampled-out", "redis", "stream")
+VARIANTS = (
+    "plain",
+    "tracing",
+    "sampled-out",
+    "redis",
+    "stream",
+    "one-process",
+    "one-process-stream",
+)
 # Variants that send the bench's streamed request instead of its plain one.
-STREAMED = frozenset({"stream"})
+STREAMED = frozenset({"stream", "one-process-stream"})
+# Variants of router and edge in one `switchboard serve` process (`switchboard-1p`).
+ONE_PROCESS = frozenset({"one-process", "one-process-stream"})
 _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
@@ -104,13 +116,13 @@ def measure_variant(
             extra_config=state,
             launcher=launcher,
             startup_s=600,
+            one_process=variant in ONE_PROCESS,
         )
         assert http.chat_url is not None
         streamed = variant in STREAMED
         _send(http.chat_url, http.headers, warmup, streamed)
-        pids = {
-            name: proc.pids()[0] for name, proc in zip(("router", "edge"), http.procs, strict=True)
-        }
+        names = ("serve",) if variant in ONE_PROCESS else ("router", "edge")
+        pids = {name: proc.pids()[0] for name, proc in zip(names, http.procs, strict=True)}
         for pid in pids.values():
             _callgrind("-z", str(pid))
         _send(http.chat_url, http.headers, requests, streamed)
@@ -127,8 +139,15 @@ def measure_variant(
 
 def _keep(run: Path, keep: Path, variant: str) -> None:
     keep.mkdir(parents=True, exist_ok=True)
-    for process in ("router", "edge"):
+    for process in ("serve",) if variant in ONE_PROCESS else ("router", "edge"):
         shutil.copyfile(run / f"{process}.out.1", keep / f"{variant}-{process}.out")
+
+
+def _row(variant: str, figures: dict[str, float]) -> str:
+    if "serve" in figures:  # one process: no split between router and edge
+        return f"| {variant} | (one process) | | {figures['serve']:.3f} |"
+    total = figures["router"] + figures["edge"]
+    return f"| {variant} | {figures['router']:.3f} | {figures['edge']:.3f} | {total:.3f} |"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = measure_variant(variant, args.requests, args.warmup, src, Path(tmp))
             if args.keep is not None:
                 _keep(Path(tmp) / variant, args.keep, variant)
-            total = figures["router"] + figures["edge"]
-            print(f"| {variant} | {figures['router']:.3f} | {figures['edge']:.3f} | {total:.3f} |")
+            print(_row(variant, figures))
     return 0
 
 

@@ -42,8 +42,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # scenario → the systems it runs, in their first-round order (rotated each round)
 SCENARIOS = {
-    "unary": ("direct", "switchboard", "litellm"),
-    "stream": ("direct", "switchboard", "litellm", "switchboard-grpc"),
+    "unary": ("direct", "switchboard", "litellm", "switchboard-1p"),
+    "stream": ("direct", "switchboard", "litellm", "switchboard-grpc", "switchboard-1p"),
     "unary-py": ("direct", "switchboard-grpc"),  # the gRPC path's baseline: same-language client
 }
 
@@ -65,6 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rounds", type=int, help="rounds of alternation per level (default 3; quick 1)"
     )
     p.add_argument("--no-peer", action="store_true", help="leave LiteLLM out")
+    p.add_argument("--one-process", action="store_true", help="also `switchboard serve`")
     p.add_argument(
         "--peer-workers",
         type=int,
@@ -262,6 +263,10 @@ def start_systems(
     direct, upstream = start_upstream(group)
     sb_http, sb_grpc = start_switchboard(group, upstream, tmp, src)
     systems = {s.name: s for s in (direct, sb_http, sb_grpc)}
+    if args.one_process:
+        systems["switchboard-1p"] = start_switchboard(group, upstream, tmp, src, one_process=True)[
+            0
+        ]
     peer_note: str | None = None
     if args.no_peer:
         peer_note = "LiteLLM left out (--no-peer)"
@@ -286,8 +291,9 @@ def idle_rss_after_warm_up(systems: dict[str, System], plan: LoadPlan) -> dict[s
         "switchboard": memory_kib(systems["switchboard"].pids(), "VmRSS"),
         "switchboard-router": memory_kib(systems["switchboard-grpc"].pids(), "VmRSS"),
     }
-    if "litellm" in systems:
-        idle["litellm"] = memory_kib(systems["litellm"].pids(), "VmRSS")
+    for other in ("litellm", "switchboard-1p"):
+        if other in systems:
+            idle[other] = memory_kib(systems[other].pids(), "VmRSS")
     _say(f"idle RSS (KiB): {idle}")
     return idle
 

@@ -7,7 +7,8 @@ run under tracemalloc (`_memtrace.py`: slower, and RSS is inflated by the tracin
 Python-heap growth per stream is printed too, attributed to the innermost frame of our code on
 each allocation's stack. `--prompt-kib N` gives every stream a prompt of N KiB instead of the
 bench's short one (what a stream keeps of its request shows up then). benchmarks/README.md
-("Where an idle stream's memory goes") has the figures of 2026-12-03.
+("Where an idle stream's memory goes") has the figures of 2026-12-03. `--one-process`: router
+and edge in one `switchboard serve` process.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prompt-kib", type=int, default=0)
     p.add_argument("--trace", action="store_true", help="tracemalloc attribution (slower)")
     p.add_argument("--frames", type=int, default=12, help="traceback depth with --trace")
+    p.add_argument("--one-process", action="store_true", help="`switchboard serve`")
     args = p.parse_args(argv)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     tmp = RESULTS / f"stream-memory-{stamp}"
@@ -50,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         body["messages"] = long_prompt(args.prompt_kib)
     with ProcessGroup(tmp) as group:
         _, upstream = start_upstream(group)
-        edge, _ = start_switchboard(group, upstream, tmp, launcher=launcher, startup_s=120.0)
+        edge, _ = start_switchboard(
+            group, upstream, tmp, launcher=launcher, startup_s=120.0, one_process=args.one_process
+        )
         warm_up(edge, LoadPlan(duration_s=1.0, warmup_s=0.0, wrk=None, tmp=tmp))
         procs = {proc.name: proc for proc in edge.procs}
         if args.trace:

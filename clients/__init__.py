@@ -18,6 +18,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
         checked_target,
     )
     from clients._client import RouterClient
+    from clients._local import LocalChannel, LocalHandlers
     from clients._observer import CallObserver, ObservedCall
     from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
     from clients._sync_client import SyncRouterClient, SyncRouterMediaStream, SyncRouterStream
@@ -109,6 +110,8 @@ _WHERE = {
     "COMPACTION_PREFIX": "codec",
     "CallObserver": "_observer",
     "CallStream": "_stream",
+    "LocalChannel": "_local",
+    "LocalHandlers": "_local",
     "CompactRequest": "codec",
     "CompletionChunks": "codec",
     "CompletionsRequest": "codec",
@@ -223,6 +226,8 @@ __all__ = [
     "ErrorDetails",
     "History",
     "InvalidRequestError",
+    "LocalChannel",
+    "LocalHandlers",
     "MediaUploads",
     "ObservedCall",
     "References",

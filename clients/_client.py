@@ -31,6 +31,7 @@ from clients._cancelling import retire_channel, unary_result
 from clients._client_keys import ClientKeyCalls
 from clients._conversations import ConversationCalls
 from clients._files import FileCalls
+from clients._local import LocalChannel
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._stream import RouterRealtime, RouterStream, SentOnce, serialize_once
@@ -67,9 +68,14 @@ class RouterClient(
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         interceptors: Sequence[Any] = (),
         observer: CallObserver | None = None,
+        channel: LocalChannel | None = None,
     ) -> None:
         """``observer`` sees every call (tracing: ``router_service.telemetry.client_observer``);
-        the other options are :class:`BaseClient`'s."""
+        ``channel``: a :class:`~clients.LocalChannel` to a router in this process, used instead
+        of a channel to ``target`` (``switchboard serve``; ``target`` then only names it); the
+        other options are :class:`BaseClient`'s."""
+        if channel is not None and (credentials is not None or interceptors):
+            raise ValueError("an in-process channel takes no credentials nor interceptors")
         super().__init__(
             target,
             credentials=credentials,
@@ -80,6 +86,7 @@ class RouterClient(
             interceptors=interceptors,
         )
         self._observer = observer
+        self._local = channel
         self._chat_stream: Any = None  # ChatStream through `SentOnce`, made on open
         # The calls on the current channel (`use_credentials` lets them finish on it) and the
         # replaced channels' closing tasks. grpc.aio tracks calls too, but keeps them private.
@@ -98,6 +105,8 @@ class RouterClient(
             )
 
     def _make_channel(self) -> Any:
+        if self._local is not None:
+            return self._local
         # grpc.aio channels bind to the running loop, so they are made on open, not in __init__.
         interceptors = self._interceptors or None
         if self._credentials is None:
@@ -129,6 +138,8 @@ class RouterClient(
         closes once they have ended (those still running after ``drain_s`` seconds, or when
         :meth:`aclose`'s grace is over, are cancelled).
         """
+        if self._local is not None:
+            raise RuntimeError("an in-process client has no credentials to rotate")
         calls = self._calls
         old = self._reopen_with(credentials)
         if old is None:

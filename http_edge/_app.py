@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import grpc
 import uvicorn
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from clients import RouterClient
+from clients import LocalChannel, LocalHandlers, RouterClient
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.telemetry import client_observer
 
@@ -51,6 +52,8 @@ from ._websockets import lazy_websocket_protocol
 
 __all__ = ["EdgeApp", "create_app", "serve", "uvicorn_config"]
 
+# What the edge's router target is called when the router is in its process (`local`).
+IN_PROCESS = "in-process"
 # How long a shutdown waits for open requests (streams included) before cancelling them; the
 # cancellation reaches the router, which aborts the upstream requests.
 SHUTDOWN_GRACE_S = 30
@@ -118,31 +121,33 @@ _ROUTES = (
 
 
 def create_app(
-    settings: EdgeSettings, client: RouterClient | None = None, *, clock: Clock = SYSTEM_CLOCK
+    settings: EdgeSettings,
+    client: RouterClient | None = None,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    local: LocalHandlers | None = None,
 ) -> EdgeApp:
     """The edge as an ASGI app.
 
     The app opens its own `RouterClient` at startup and closes it at shutdown; an injected `client`
     is used as is and left open (its owner closes it). `clock`: what the times the edge writes
-    are read from (a Responses API answer's `created_at`).
+    are read from (a Responses API answer's `created_at`). `local`: the handlers of a router in
+    this process (`RouterServer.in_process`: `switchboard serve`), which the edge's calls and
+    health checks then reach in-process, rather than `settings.router_target`.
     """
     state = EdgeState(settings=settings, client=client, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            tls = settings.router_tls
+            tls = settings.router_tls if local is None else None  # in-process: no TLS
             certificates = RouterCertificates(tls) if tls is not None else None
             credentials = certificates.credentials() if certificates is not None else None
             if client is None:
-                router = RouterClient(
-                    settings.router_target,
-                    credentials=credentials,
-                    max_message_bytes=_message_limit(settings),
-                    observer=client_observer(),
-                )
+                router = _own_client(settings, credentials, local)
                 state.client = await stack.enter_async_context(router)
-            state.probe = RouterHealth(state.router().target, credentials)
+            probe = None if local is None else LocalChannel(local)
+            state.probe = RouterHealth(state.router().target, credentials, channel=probe)
             stack.push_async_callback(state.probe.aclose)
             if certificates is not None and client is None:  # an injected client is its owner's
                 watch = certificates.watch(state.router(), state.probe)
@@ -174,6 +179,21 @@ def create_app(
     # Inside telemetry: its span's trace id.
     app.outer_middleware.append(Middleware(RequestId, clock=clock))
     return app
+
+
+def _own_client(
+    settings: EdgeSettings,
+    credentials: grpc.ChannelCredentials | None,
+    local: LocalHandlers | None,
+) -> RouterClient:
+    """The client the app opens: to `settings.router_target`, or in-process to `local`."""
+    return RouterClient(
+        settings.router_target if local is None else IN_PROCESS,
+        credentials=credentials,
+        max_message_bytes=_message_limit(settings),
+        observer=client_observer(),
+        channel=None if local is None else LocalChannel(local),
+    )
 
 
 async def _stopped(task: asyncio.Task[None]) -> None:
@@ -221,13 +241,21 @@ def uvicorn_config(
     )
 
 
-async def serve(settings: EdgeSettings, host: str = "127.0.0.1", port: int = 8080) -> None:
+async def serve(
+    settings: EdgeSettings,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    local: LocalHandlers | None = None,
+) -> None:
     """Run the edge until cancelled (or until SIGINT/SIGTERM), then shut down gracefully.
 
     On cancellation the server stops accepting, lets open requests finish, runs the lifespan
-    shutdown (closing the router client), and re-raises `CancelledError`.
+    shutdown (closing the router client), and re-raises `CancelledError`. `local`: a router in
+    this process, called in-process (`create_app`).
     """
-    server = uvicorn.Server(uvicorn_config(create_app(settings), settings, host, port))
+    app = create_app(settings, local=local)
+    server = uvicorn.Server(uvicorn_config(app, settings, host, port))
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)

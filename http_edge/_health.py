@@ -1,7 +1,8 @@
 """The router's readiness, by the standard gRPC health check (`grpc.health.v1.Health/Check`).
 
 `RouterClient` does not expose its channel nor a health call, so the edge keeps small channels
-to the same target for probes only: one per router address when the target lists several
+to the same target for probes only (with the router in its process, `switchboard serve`, an
+in-process `LocalChannel` of its own): one per router address when the target lists several
 (`ipv4:a:p,b:p`, as `RouterClient` joins `edge.router_target`'s list), since the edge serves
 while any of them does (its calls go to the ones that serve). The router's answer carries its
 authentication mode in the trailing metadata (`switchboard-auth: open | keys`), which `/readyz`
@@ -37,10 +38,18 @@ def _each_address(target: str) -> list[str]:
 class RouterHealth:
     """Asks the routers whether they serve; channels open on first use, close by `aclose`."""
 
-    def __init__(self, target: str, credentials: grpc.ChannelCredentials | None = None) -> None:
-        self._targets = _each_address(target)
+    def __init__(
+        self,
+        target: str,
+        credentials: grpc.ChannelCredentials | None = None,
+        *,
+        channel: Any = None,
+    ) -> None:
+        """`channel`: the one to probe through (an in-process `LocalChannel`), owned and closed
+        by this; else channels to each of `target`'s addresses."""
+        self._targets = [target] if channel is not None else _each_address(target)
         self._credentials = credentials
-        self._channels: dict[str, Any] = {}
+        self._channels: dict[str, Any] = {} if channel is None else {target: channel}
         self._closed = False
         # The router's `switchboard-auth` as of the last check: "open", "keys", or None (unknown).
         self.auth_mode: str | None = None

@@ -136,10 +136,15 @@ async def start_edge() -> AsyncIterator[Callable[..., Awaitable[Edge]]]:
     """Start the real edge (uvicorn on loopback) in front of a router; stopped at teardown."""
     edges: list[Edge] = []
 
-    async def start(router: RouterHandle, clock: Clock = SYSTEM_CLOCK, **settings: Any) -> Edge:
-        """`settings`: EdgeSettings fields; `clock`: the edge's (`created_at` of its answers)."""
+    async def start(
+        router: RouterHandle, clock: Clock = SYSTEM_CLOCK, in_process: bool = False, **settings: Any
+    ) -> Edge:
+        """`settings`: EdgeSettings fields; `clock`: the edge's (`created_at` of its answers);
+        `in_process`: the edge calls the router in-process (`switchboard serve`)."""
         edge = await start_edge_server(
-            EdgeSettings(router_target=router.server.address, **settings), clock=clock
+            EdgeSettings(router_target=router.server.address, **settings),
+            clock=clock,
+            local=router.server.in_process if in_process else None,
         )
         edges.append(edge)
         return edge

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.instructions import _keep, _send, dumped_instructions, main
+from benchmarks.instructions import _keep, _row, _send, dumped_instructions, main
 
 DUMP = """# callgrind format
 version: 1
@@ -50,6 +50,16 @@ def test_kept_dumps_are_named_by_variant_and_process(tmp_path: Path) -> None:
     _keep(run, tmp_path / "kept", "tracing")
     assert dumped_instructions((tmp_path / "kept" / "tracing-router.out").read_text()) == 6
     assert dumped_instructions((tmp_path / "kept" / "tracing-edge.out").read_text()) == 4
+
+
+def test_one_process_is_kept_and_shown_whole(tmp_path: Path) -> None:
+    run = tmp_path / "run" / "one-process"
+    run.mkdir(parents=True)
+    (run / "serve.out.1").write_text(DUMP)
+    _keep(run, tmp_path / "kept", "one-process")
+    assert dumped_instructions((tmp_path / "kept" / "one-process-serve.out").read_text())
+    assert _row("one-process", {"serve": 2.5}) == "| one-process | (one process) | | 2.500 |"
+    assert _row("plain", {"router": 1.5, "edge": 1.0}) == "| plain | 1.500 | 1.000 | 2.500 |"
 
 
 def _serve(answer: bytes) -> tuple[ThreadingHTTPServer, str]:

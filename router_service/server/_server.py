@@ -19,6 +19,7 @@ from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._generic import add_service
 from router_service.server._health import WatchedHealth
+from router_service.server._in_process import InProcessHandlers
 from router_service.server._interceptors import auth_interceptor, gate_for
 from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
@@ -80,11 +81,14 @@ class RouterServer:
         self._address = f"{host or cfg.host}:{cfg.port if port is None else port}"
         # Every RouterService / AdminService call is authenticated and admitted here first.
         self._auth = auth_interceptor(runtime)
+        # Tracing outermost (when on): a refused call is traced too.
+        interceptors = [*server_interceptors(), self._auth]
         self._server = grpc.aio.server(
-            # Tracing outermost (when on): a refused call is traced too.
-            interceptors=[*server_interceptors(), self._auth],
-            options=server_options(cfg.max_message_bytes),
+            interceptors=interceptors, options=server_options(cfg.max_message_bytes)
         )
+        # The same handlers behind the same interceptors, for callers in this process
+        # (`clients.LocalChannel`: `switchboard serve`); each service below is added to both.
+        self.in_process = InProcessHandlers(self._server, interceptors, cfg.max_message_bytes)
         self._health = WatchedHealth()
         # Background responses, batches, realtime sessions: owned by the process, stopped with
         # it (after their grace); each kind built by its first use.
@@ -94,10 +98,10 @@ class RouterServer:
         self.record = ServingRecord()
         self._admin = AdminServicer(runtime, self.record, self._long_jobs)
         # Generic handlers only: a registered method costs every call a share (_generic.py).
-        add_service(_ROUTER_SERVICE, self._router, self._server)
-        add_service(_ADMIN_SERVICE, self._admin, self._server)
-        add_service(_HEALTH_SERVICE, self._health, self._server)
-        enable_reflection((*_SERVICE_NAMES, health.SERVICE_NAME), self._server)
+        add_service(_ROUTER_SERVICE, self._router, self.in_process)
+        add_service(_ADMIN_SERVICE, self._admin, self.in_process)
+        add_service(_HEALTH_SERVICE, self._health, self.in_process)
+        enable_reflection((*_SERVICE_NAMES, health.SERVICE_NAME), self.in_process)
         self.port = 0
         self._stopped = False
         self._reloading = asyncio.Lock()
@@ -116,6 +120,7 @@ class RouterServer:
         for name in ("", *_SERVICE_NAMES):
             await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
+        self.in_process.start()
         try:
             self.record.started(self.address, self.runtime.clock.now())
             # The issued client keys, before it reports SERVING (its follower reads on from here).
@@ -126,7 +131,7 @@ class RouterServer:
             self._long_jobs.adopt_batches(lambda: self.runtime)
         except BaseException:  # failed or cancelled (SIGTERM) listening: not left NOT_SERVING
             self._stopped = True
-            await self._server.stop(0)
+            await asyncio.gather(self._server.stop(0), self.in_process.stop(0))
             await self._long_jobs.shutdown(0)
             await self.runtime.aclose()
             raise
@@ -231,12 +236,16 @@ class RouterServer:
                 # Background responses and batches get the same grace as open calls, then are
                 # written failed (their replica stopped; a batch on a shared store is handed
                 # over to another replica instead), while the store is still open.
-                await asyncio.gather(self._server.stop(grace), self._long_jobs.shutdown(grace))
+                await asyncio.gather(
+                    self._server.stop(grace),
+                    self.in_process.stop(grace),
+                    self._long_jobs.shutdown(grace),
+                )
             except asyncio.CancelledError:
                 # Asked again while draining (a second SIGTERM or Ctrl-C): stop waiting.
                 log.warning("router stopping now: open calls cancelled")
                 self._health.end_watches()
-                await self._server.stop(0)
+                await asyncio.gather(self._server.stop(0), self.in_process.stop(0))
                 raise
         finally:
             await self._long_jobs.shutdown(0)

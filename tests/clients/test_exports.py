@@ -31,6 +31,8 @@ EXPECTED = [
     "ErrorDetails",
     "History",
     "InvalidRequestError",
+    "LocalChannel",
+    "LocalHandlers",
     "MediaUploads",
     "ObservedCall",
     "References",

@@ -68,9 +68,10 @@ async def open_stack(
 ) -> AsyncIterator[OpenStack]:
     clients: list[Any] = []
 
-    async def open_(**windows: float) -> Stack:
+    async def open_(*, in_process: bool = False, **windows: float) -> Stack:
+        """`in_process`: the edge calls the router in-process (`switchboard serve`)."""
         router = await start_router(stream_config(fake.base_url, **windows))
-        edge = await start_edge(router)
+        edge = await start_edge(router, in_process=in_process)
         sdk = openai.AsyncOpenAI(
             base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=20
         )

@@ -56,12 +56,17 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     return sections
 
 
-@pytest.fixture
+@pytest.fixture(params=[False, True], ids=["grpc", "in-process"])
 async def stack(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+    request: pytest.FixtureRequest,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
 ) -> AsyncIterator[tuple[RouterHandle, Edge, openai.AsyncOpenAI]]:
+    """Also with the edge calling the router in-process (`switchboard serve`): the Realtime RPC
+    is the one bidirectional call."""
     router = await start_router(config(fake))
-    edge = await start_edge(router)
+    edge = await start_edge(router, in_process=request.param)
     sdk = openai.AsyncOpenAI(
         base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
     )

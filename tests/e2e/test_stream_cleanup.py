@@ -119,10 +119,12 @@ async def not_penalised(stack: Stack, fake: FakeUpstream) -> None:
         assert not key.disabled_until and not key.cooling
 
 
+@pytest.mark.parametrize("in_process", [False, True], ids=["grpc", "in-process"])
 async def test_client_disconnect_mid_stream_releases_everything(
-    open_stack: OpenStack, fake: FakeUpstream
+    open_stack: OpenStack, fake: FakeUpstream, in_process: bool
 ) -> None:
-    stack = await open_stack(heartbeat_s=0.05)
+    """Also with the edge calling the router in-process (`switchboard serve`)."""
+    stack = await open_stack(heartbeat_s=0.05, in_process=in_process)
     _, error = await sdk_read(stack)  # warm up: lazily started long-lived tasks now exist
     assert error is None
     await stack.settled()

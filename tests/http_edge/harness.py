@@ -20,7 +20,7 @@ import grpc
 import uvicorn
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from clients import ErrorDetails, RouterClient, to_grpc_status
+from clients import ErrorDetails, LocalHandlers, RouterClient, to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as rs
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
 from http_edge import EdgeSettings, create_app
@@ -241,10 +241,15 @@ class _PromptServer(uvicorn.Server):
 
 
 async def start_edge(
-    settings: EdgeSettings, client: RouterClient | None = None, clock: Clock = SYSTEM_CLOCK
+    settings: EdgeSettings,
+    client: RouterClient | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    local: LocalHandlers | None = None,
 ) -> Edge:
-    """The edge on real uvicorn, on a loopback port; stop it with `stop_edge`."""
-    config = uvicorn_config(create_app(settings, client, clock=clock), settings, "127.0.0.1", 0)
+    """The edge on real uvicorn, on a loopback port; stop it with `stop_edge`. `local`: the
+    router's in-process handlers, which the edge then calls in-process (`switchboard serve`)."""
+    app = create_app(settings, client, clock=clock, local=local)
+    config = uvicorn_config(app, settings, "127.0.0.1", 0)
     server = _PromptServer(config)
     task = asyncio.create_task(server.serve())
 

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from clients import CHARS_PER_TOKEN
+from router_service._serving import print_banner as _print_banner
 from router_service.auth import hash_key
-from router_service.cli import _print_banner
 from router_service.clock import ManualClock
 from router_service.config import (
     ClientKeyConfig,

@@ -1,0 +1,163 @@
+"""``LocalChannel``: a channel to a router in the same process (``switchboard serve``).
+
+The edge's calls go to the router's handlers without a socket: no HTTP/2 framing, no grpc
+thread hand-offs on either side, no second interpreter (benchmarks/README.md, "One process").
+It implements the part of ``grpc.aio.Channel`` the generated stubs and ``RouterClient`` use
+(``unary_unary``, ``unary_stream``, ``stream_stream``, ``close``, ``channel_ready``,
+``get_state``), as httpx's ``ASGITransport`` stands in for a socket: what the router decides and
+what its caller sees stay the same.
+
+The server side is the router's (``LocalHandlers``: its handlers behind the same interceptors as
+its port: authentication, limits, stream slots, tracing). Each call runs its handler in a task of
+its own with a context of its own (`_local_call.py`), and ends as grpc.aio ends it: the same
+codes, details and trailing metadata (rich status included), deadlines and cancellation both
+ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import grpc
+
+from clients._local_call import LocalCall, StreamingCall, UnaryCall
+
+__all__ = ["LocalChannel", "LocalHandlers"]
+
+Serializer = Callable[[Any], bytes] | None
+Deserializer = Callable[[bytes], Any] | None
+
+
+class LocalHandlers(Protocol):
+    """What a server gives a `LocalChannel` (the router's: `RouterServer.in_process`)."""
+
+    @property
+    def serving(self) -> bool:
+        """False once the server stops taking calls: a new call is UNAVAILABLE."""
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request message it takes (grpc's max_receive_message_length)."""
+
+    def find(
+        self, method: str, metadata: tuple[tuple[str, Any], ...]
+    ) -> Awaitable[grpc.RpcMethodHandler | None]:
+        """The handler of `method` after the server's interceptors, or None (UNIMPLEMENTED);
+        awaited in the call's own task, where its handler runs next."""
+
+
+class LocalChannel:
+    """A ``grpc.aio.Channel`` stand-in that calls `handlers` in this process; ``close`` cancels
+    the calls still running (after ``grace`` seconds)."""
+
+    def __init__(self, handlers: LocalHandlers) -> None:
+        self._handlers = handlers
+        self._calls: set[LocalCall] = set()
+        self._closed = False
+
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: Serializer = None,
+        response_deserializer: Deserializer = None,
+        **_options: Any,
+    ) -> _Multicallable:
+        return _Multicallable(self, method, request_serializer, response_deserializer, "unary")
+
+    def unary_stream(
+        self,
+        method: str,
+        request_serializer: Serializer = None,
+        response_deserializer: Deserializer = None,
+        **_options: Any,
+    ) -> _Multicallable:
+        return _Multicallable(self, method, request_serializer, response_deserializer, "stream")
+
+    def stream_stream(
+        self,
+        method: str,
+        request_serializer: Serializer = None,
+        response_deserializer: Deserializer = None,
+        **_options: Any,
+    ) -> _Multicallable:
+        return _Multicallable(self, method, request_serializer, response_deserializer, "bidi")
+
+    def stream_unary(self, method: str, *_args: Any, **_options: Any) -> Any:
+        """No RouterService or AdminService method streams requests into one answer."""
+        raise NotImplementedError(f"{method}: client-streaming calls are not served in-process")
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        if self._closed:
+            return grpc.ChannelConnectivity.SHUTDOWN
+        return grpc.ChannelConnectivity.READY
+
+    async def channel_ready(self) -> None:
+        """Ready at once: there is no connection to make."""
+
+    async def close(self, grace: float | None = None) -> None:
+        """Take no more calls; cancel those still running after `grace` seconds; idempotent."""
+        self._closed = True
+        running = [call for call in self._calls if not call.done()]
+        if grace and running:
+            await asyncio.wait(
+                [asyncio.ensure_future(call.ended()) for call in running], timeout=grace
+            )
+        for call in running:
+            call.cancel()
+
+    async def __aenter__(self) -> LocalChannel:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    def _start(self, call: LocalCall) -> LocalCall:
+        if self._closed:
+            raise RuntimeError("Cannot invoke RPC: Channel closed!")  # grpc.aio's UsageError text
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
+        call.start(self._handlers)
+        return call
+
+
+class _Multicallable:
+    """One method of a `LocalChannel` (what `channel.unary_unary(...)` returns)."""
+
+    __slots__ = ("_channel", "_deserialize", "_kind", "_method", "_serialize")
+
+    def __init__(
+        self,
+        channel: LocalChannel,
+        method: str,
+        serialize: Serializer,
+        deserialize: Deserializer,
+        kind: str,
+    ) -> None:
+        self._channel = channel
+        self._method = method
+        self._serialize = serialize
+        self._deserialize = deserialize
+        self._kind = kind
+
+    def __call__(
+        self,
+        request: Any = None,
+        *,
+        timeout: float | None = None,
+        metadata: Sequence[tuple[str, Any]] | None = None,
+        **_options: Any,
+    ) -> Any:  # a UnaryCall or a StreamingCall: grpc.aio's call types are not ours to name
+        """Start the call: the request is serialized here, as grpc.aio sends it (a handler
+        gets its own message, and a request over the router's limit fails as on the wire)."""
+        md = tuple(metadata or ())
+        if self._kind == "bidi":
+            call: LocalCall = StreamingCall(
+                self._method, md, timeout, self._serialize, self._deserialize, requests=True
+            )
+        else:
+            data = request if self._serialize is None else self._serialize(request)
+            cls = UnaryCall if self._kind == "unary" else StreamingCall
+            call = cls(self._method, md, timeout, self._serialize, self._deserialize, payload=data)
+        return self._channel._start(call)

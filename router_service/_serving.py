@@ -1,0 +1,205 @@
+"""What each serving command of `switchboard` runs (router_service/cli.py parses and starts
+them): the router, the edge, both in one process (`serve`), the offline demo (`dev`), the fake
+upstream."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+from typing import TYPE_CHECKING
+
+from router_service.cli import EarlySighup, without_httpx_cli
+
+if TYPE_CHECKING:
+    from router_service.config import EdgeFileConfig, SwitchboardConfig
+
+__all__ = ["print_banner", "run_dev", "run_edge", "run_fake", "run_router", "run_serve"]
+
+log = logging.getLogger("switchboard")
+
+
+async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
+    without_httpx_cli()
+    from router_service.config import load_config
+    from router_service.runtime import Runtime
+    from router_service.server import RouterServer, reloading, serving_file
+
+    config = load_config(args.config)
+    _telemetry("switchboard-router", config)
+    # The digest of the file alone: replicas that share it with other --port / --metrics-port
+    # show as one config version.
+    serving_file(args.config)
+    # Bound before the runtime is built (it connects to Redis): a port taken fails at once.
+    with _metrics_listener(config, args.metrics_port):
+        server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
+        poll_s = config.server.reload_poll_s
+        async with server, reloading(server, args.config, poll_s=poll_s, early=early):
+            await server.wait()
+
+
+async def run_edge(args: argparse.Namespace, early: EarlySighup) -> None:
+    from clients import checked_target
+    from http_edge import EdgeSettings, serve
+    from router_service.config import load_edge_config
+    from router_service.errors import ConfigError
+
+    config = load_edge_config(args.config) if args.config else None  # its sections, no secrets
+    _telemetry("switchboard-edge", config)
+    settings: EdgeSettings = config.edge if config is not None else EdgeSettings()
+    if args.router:  # checked here: model_copy runs no validator
+        try:
+            routers = [checked_target(target) for target in args.router]
+        except ValueError as exc:
+            raise ConfigError(f"--router: {exc}") from None
+        settings = settings.model_copy(update={"router_target": routers})
+    _edge_sighup(early)
+    await serve(settings, host=args.host or settings.host, port=args.port or settings.port)
+
+
+def _edge_sighup(early: EarlySighup) -> None:
+    """SIGHUP asks a router to reload its config (`systemctl reload`, a config-sync sidecar
+    signalling every process); the edge reloads nothing, and the signal's default action would
+    kill it mid-stream. It says so instead and serves on, until its loop ends (after the drain).
+    Not for `dev`, whose router reloads on SIGHUP (`reloading`)."""
+    import asyncio
+
+    def reloads_nothing() -> None:
+        logging.getLogger("switchboard.edge").warning(
+            "SIGHUP: the edge does not reload its settings, restart it to change them (its "
+            "router TLS files are read again every edge.router_tls.reload_poll_s); serving on"
+        )
+
+    # Not on Windows, nor outside the main thread: there, SIGHUP keeps its default action.
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reloads_nothing)
+    if early.asked:  # while the process started
+        reloads_nothing()
+
+
+async def run_fake(args: argparse.Namespace, early: EarlySighup) -> None:
+    from router_service.fake_upstream import serve
+
+    await serve(args.host, args.port, args.scenarios)
+
+
+async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
+    """The router and the edge in one process, the edge calling the router in-process
+    (`clients.LocalChannel`); the router's port still serves its other callers (other edges,
+    `switchboard admin`). SIGHUP reloads the router's part of the file (as `router` and `dev`);
+    a stop drains the edge first (its open requests finish on the router), then the router."""
+    without_httpx_cli()
+    from http_edge import serve as serve_edge
+    from router_service.config import load_config
+    from router_service.runtime import Runtime
+    from router_service.server import RouterServer, reloading, serving_file
+
+    config = load_config(args.config)
+    _telemetry("switchboard", config)
+    serving_file(args.config)
+    with _metrics_listener(config, args.metrics_port):
+        server = RouterServer(await Runtime.create(config))
+        await server.start()  # a port taken fails here, before the edge listens
+        try:
+            edge = config.edge
+            poll_s = config.server.reload_poll_s
+            async with reloading(server, args.config, poll_s=poll_s, early=early):
+                log.info(
+                    "the edge on %s:%d calls the router in-process; the router also listens on %s",
+                    edge.host,
+                    edge.port,
+                    server.address,
+                )
+                await serve_edge(edge, host=edge.host, port=edge.port, local=server.in_process)
+        finally:
+            await server.shutdown()
+
+
+async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
+    from router_service.config import load_config
+
+    without_httpx_cli()
+    config: SwitchboardConfig = load_config(args.config)
+    _telemetry("switchboard", config)
+    scenarios = args.scenarios if os.path.exists(args.scenarios) else None  # noqa: ASYNC240
+    with _metrics_listener(config):
+        await _dev(args.config, config, scenarios, args.fake_port, early)
+
+
+async def _dev(
+    path: str, config: SwitchboardConfig, scenarios: str | None, fake_port: int, early: EarlySighup
+) -> None:
+    import asyncio
+
+    from http_edge import serve as serve_edge
+    from router_service.fake_upstream import serve as serve_fake
+    from router_service.runtime import Runtime
+    from router_service.server import RouterServer, reloading, serving_file
+
+    serving_file(path)
+    server = RouterServer(await Runtime.create(config))
+    await server.start()  # before the tasks: a port taken is one error, not a group of them
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(serve_fake("127.0.0.1", fake_port, scenarios))
+        try:
+            # The edge calls the router in-process, as `serve` (its port serves `admin`).
+            edge = config.edge
+            local = server.in_process
+            tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port, local=local))
+            print_banner(edge.host, edge.port, server.address, config)
+            # The file's router part reloads; its edge part applies on the next start.
+            poll_s = config.server.reload_poll_s
+            async with reloading(server, path, poll_s=poll_s, early=early):
+                await server.wait()
+        finally:
+            await server.shutdown()
+
+
+def _telemetry(service: str, config: SwitchboardConfig | EdgeFileConfig | None) -> None:
+    """Logs, metrics and traces for this process (`telemetry:` and the `OTEL_*` variables)."""
+    from router_service.telemetry import configure_telemetry
+
+    configure_telemetry(service, config)
+
+
+def _metrics_listener(
+    config: SwitchboardConfig, port: int | None = None
+) -> contextlib.AbstractContextManager[object]:
+    """The router's Prometheus scrape listener on `port` (`--metrics-port`), else on
+    `telemetry.prometheus_port` when it is set. With metrics off (`OTEL_SDK_DISABLED=true`)
+    there is nothing to serve: no listener, and one line says so."""
+    from router_service.telemetry import PrometheusListener, current
+
+    section = config.telemetry
+    port = section.prometheus_port if port is None else port
+    if not port:
+        return contextlib.nullcontext()
+    if current().registry is None:
+        log.info("metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on %d", port)
+        return contextlib.nullcontext()
+    return PrometheusListener(section.prometheus_host, port)
+
+
+def print_banner(host: str, port: int, router: str, config: SwitchboardConfig) -> None:
+    model = next(iter(config.models), "MODEL")
+    scheme = "https" if config.edge.tls is not None else "http"
+    base = f"{scheme}://{host}:{port}/v1"
+    print(
+        f"""
+Switchboard dev is up: edge {base} calling the router in-process (its port: {router}),
+fake upstream behind it.
+
+  curl -s {base}/chat/completions -H 'content-type: application/json' \\
+    -H 'authorization: Bearer sk-dev' \\
+    -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "hello"}}]}}'
+
+  python -c "import openai; c = openai.OpenAI(base_url='{base}', api_key='sk-dev'); \\
+print(c.chat.completions.create(model='{model}', \\
+messages=[{{'role': 'user', 'content': 'hello'}}]).choices[0].message.content)"
+
+Ctrl-C stops everything.
+""",
+        flush=True,
+    )

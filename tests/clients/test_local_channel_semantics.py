@@ -1,0 +1,174 @@
+"""`LocalChannel` ends calls as grpc.aio does, whatever the handler does: the same handlers
+served on a real grpc.aio port and in-process (`InProcessHandlers`) give their callers the
+same answers, codes, details and metadata."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from clients import LocalChannel
+from router_service.server._in_process import InProcessHandlers
+from tests.helpers import eventually
+
+
+async def _raises(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    raise ValueError("no luck")
+
+
+async def _sets_code(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    context.set_code(grpc.StatusCode.NOT_FOUND)
+    context.set_details("not here")
+    return b"unsent"
+
+
+async def _sets_code_and_raises(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    context.set_code(grpc.StatusCode.FAILED_PRECONDITION)
+    raise ValueError("and then this")
+
+
+async def _aborts(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    context.set_trailing_metadata((("kept", "no"),))
+    await context.abort(grpc.StatusCode.PERMISSION_DENIED, "no", (("why", "because"),))
+    return b""  # pragma: no cover
+
+
+async def _trails(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    context.set_trailing_metadata((("extra", "yes"), ("x-bin", b"\x00\x01")))
+    return request[::-1]
+
+
+async def _streams_then_raises(
+    request: bytes, context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    yield b"one"
+    yield b"two"
+    raise RuntimeError("mid-stream")
+
+
+async def _streams(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    for piece in request.split(b","):
+        yield piece
+
+
+CANCELLED: list[str] = []  # the handlers that saw their call cancelled
+
+
+async def _waits(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    yield b"first"
+    try:
+        await asyncio.Event().wait()  # until the caller goes
+    except asyncio.CancelledError:
+        CANCELLED.append(request.decode())
+        raise
+
+
+_UNARY: dict[str, Callable[..., Awaitable[bytes]]] = {
+    "raises": _raises,
+    "sets_code": _sets_code,
+    "sets_code_and_raises": _sets_code_and_raises,
+    "aborts": _aborts,
+    "trails": _trails,
+}
+_STREAMS = {"streams_then_raises": _streams_then_raises, "streams": _streams, "waits": _waits}
+
+
+def _generic() -> grpc.GenericRpcHandler:
+    handlers = {name: grpc.unary_unary_rpc_method_handler(f) for name, f in _UNARY.items()}
+    handlers.update({n: grpc.unary_stream_rpc_method_handler(f) for n, f in _STREAMS.items()})
+    return grpc.method_handlers_generic_handler("t.T", handlers)
+
+
+@pytest.fixture
+async def channels() -> AsyncIterator[tuple[Any, Any]]:
+    """(a channel to a grpc.aio port, a LocalChannel) to the same handlers."""
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1024)])
+    handlers = InProcessHandlers(server, [], 1024)
+    handlers.add_generic_rpc_handlers((_generic(),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    handlers.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as wire:
+        local = LocalChannel(handlers)
+        yield wire, local
+        await local.close()
+    await server.stop(0)
+
+
+async def _outcome(call: Any) -> tuple[Any, ...]:
+    try:
+        if hasattr(call, "read"):  # a stream
+            answer: Any = [message async for message in call]
+        else:
+            answer = await call
+    except grpc.aio.AioRpcError as error:
+        return "error", error.code(), error.details(), tuple(error.trailing_metadata() or ())
+    trailing = tuple(await call.trailing_metadata() or ())
+    return "ok", answer, await call.code(), await call.details(), trailing
+
+
+@pytest.mark.parametrize("method", [*_UNARY, "missing"])
+async def test_a_unary_call_ends_as_on_the_wire(channels: tuple[Any, Any], method: str) -> None:
+    ends = [await _outcome(ch.unary_unary(f"/t.T/{method}")(b"abc")) for ch in channels]
+    assert ends[1] == ends[0], method
+
+
+@pytest.mark.parametrize("method", ["streams_then_raises", "streams"])
+async def test_a_stream_ends_as_on_the_wire(channels: tuple[Any, Any], method: str) -> None:
+    ends = [await _outcome(ch.unary_stream(f"/t.T/{method}")(b"a,b,c")) for ch in channels]
+    assert ends[1] == ends[0], method
+
+
+async def test_a_request_over_the_limit_ends_as_on_the_wire(channels: tuple[Any, Any]) -> None:
+    too_large = [await _outcome(ch.unary_unary("/t.T/trails")(b"x" * 2000)) for ch in channels]
+    assert too_large[1] == too_large[0]
+    assert too_large[0][1] is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_cancelling_the_caller_cancels_the_handler(channels: tuple[Any, Any]) -> None:
+    for channel, name in zip(channels, ("wire", "local"), strict=True):
+        call = channel.unary_stream("/t.T/waits")(name.encode())
+        assert await call.read() == b"first"
+        assert call.cancel() and call.cancelled()
+        with pytest.raises(asyncio.CancelledError):
+            await call.read()
+        assert await call.code() is grpc.StatusCode.CANCELLED
+        assert await call.details() == "Locally cancelled by application!"
+
+        async def seen(name: str = name) -> bool:
+            return name in CANCELLED
+
+        await eventually(seen, what=f"the {name} handler cancelled")
+
+
+async def test_a_handler_sees_its_deadline(channels: tuple[Any, Any]) -> None:
+    _, local = channels
+    call = local.unary_stream("/t.T/waits")(b"deadline", timeout=0.2)
+    assert await call.read() == b"first"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call.read()
+    assert (caught.value.code(), caught.value.details()) == (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "Deadline Exceeded",
+    )
+
+    async def seen() -> bool:
+        return "deadline" in CANCELLED
+
+    await eventually(seen, what="the handler cancelled at its deadline")
+
+
+async def test_a_stream_is_done_once_read_to_its_end(channels: tuple[Any, Any]) -> None:
+    """Its status comes after its messages: its caller's span ends with the last read."""
+    for channel in channels:
+        call = channel.unary_stream("/t.T/streams")(b"a,b")
+        ended: list[Any] = []
+        call.add_done_callback(ended.append)
+        assert [await call.read(), await call.read()] == [b"a", b"b"]
+        assert not call.done() and not ended
+        assert await call.read() is grpc.aio.EOF
+        assert call.done() and ended == [call]

@@ -1,0 +1,67 @@
+"""The edge calling the router in-process (`switchboard serve`'s assembly: `create_app(local=
+RouterServer.in_process)`), through the official SDK: what an OpenAI caller sees is what it
+sees over two processes; a failover is one trace. (A caller that leaves mid-stream leaves
+nothing behind: `test_stream_cleanup.py`, in-process too.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+from opentelemetry.trace import SpanKind
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry.testing import TelemetryCapture
+from tests.e2e.stream_harness import MESSAGES, OpenStack
+from tests.e2e.test_tracing import CHAT, HTTP, child
+from tests.router_service.telemetry.spans import attrs, ended
+
+
+@pytest.fixture
+def captured() -> Iterator[TelemetryCapture]:
+    with TelemetryCapture() as capture:
+        yield capture
+
+
+async def test_chat_streams_embeddings_and_errors_answer_in_one_process(
+    open_stack: OpenStack,
+) -> None:
+    stack = await open_stack(in_process=True)
+    sdk = stack.sdk
+    answer = await sdk.chat.completions.create(model="chain", messages=MESSAGES)
+    assert answer.choices[0].message.content == "Echo: tell me a story"
+    stream = await sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+    pieces = [c.choices[0].delta.content async for c in stream if c.choices]
+    assert "".join(p or "" for p in pieces)
+    vectors = await sdk.embeddings.create(model="embedder", input=["a", "b"])
+    assert [len(v.embedding) for v in vectors.data] == [8, 8]
+    with pytest.raises(openai.NotFoundError) as caught:
+        await sdk.chat.completions.create(model="no-such-model", messages=MESSAGES)
+    assert caught.value.code == "model_not_found"
+    ready = await stack.http.get("/readyz")
+    assert ready.status_code == 200
+
+
+async def test_a_failover_in_one_process_is_one_trace(
+    captured: TelemetryCapture, open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    stack = await open_stack(in_process=True)
+    fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+
+    raw = await stack.sdk.chat.completions.with_raw_response.create(
+        model="chain", messages=MESSAGES
+    )
+    assert raw.headers["x-switchboard-attempts"] == "2"
+    assert raw.parse().choices[0].message.content
+
+    trace = await ended(captured, HTTP, CHAT, "chat chain")
+    assert len(trace.trace_ids()) == 1
+    edge = trace.one(HTTP)
+    client = child(trace, edge, CHAT, SpanKind.CLIENT)
+    assert attrs(client)["rpc.grpc.status_code"] == 0
+    server = child(trace, client, CHAT, SpanKind.SERVER)
+    assert attrs(server)["network.peer.address"] == "in-process"
+    request = child(trace, server, "chat chain", SpanKind.INTERNAL)
+    attempts = trace.children(request)
+    assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
