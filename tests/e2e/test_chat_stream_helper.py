@@ -1,8 +1,8 @@
 """The openai SDK's chat stream helper (`client.chat.completions.stream`) adds each delta to its
 snapshot, merging list entries by their `index`: the entries of our delta extensions (a
 Responses upstream's `reasoning_items` of several summary parts, a web search's
-`hosted_events` and `annotations`) each come numbered, so the helper lists them all, and
-`get_final_completion()` carries what the unary answer carries."""
+`hosted_events` and `annotations`, Claude's `thinking_blocks`) each come numbered, so the
+helper lists them all, and `get_final_completion()` carries what the unary answer carries."""
 
 from __future__ import annotations
 
@@ -100,3 +100,18 @@ async def test_web_search_events_and_annotations(
     (annotation,) = unary["annotations"]
     assert annotation["url_citation"]["url"] == CITATION["url"]
     assert alike([events[-1]["item"]]) == alike(unary["hosted_items"])
+
+
+async def test_claude_thinking_blocks(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    """A signed thinking block, then a redacted one: two `thinking_blocks` deltas."""
+    thinks = Scenario(content="Hello.", reasoning="Greeting.", redacted_thinking="opaque")
+    fake.state.set_scenario(thinks)
+    call: Any = {"model": "codex-claude", "messages": HELLO, "reasoning_effort": "low"}
+    message, _ = await streamed(sdk, **call)
+
+    blocks = message["thinking_blocks"]
+    assert [block["index"] for block in blocks] == [0, 1]
+    assert [block["type"] for block in blocks] == ["thinking", "redacted_thinking"]
+    unary = (await sdk.chat.completions.create(**call)).choices[0].message.model_dump()
+    assert alike(blocks) == unary["thinking_blocks"]
+    assert message["content"] == unary["content"] == "Hello."
