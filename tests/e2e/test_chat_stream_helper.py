@@ -20,6 +20,7 @@ from tests.e2e.test_responses_hosted_tools import config as hosted_config
 PARTS = ["**Reading the task**", "The file must say hello.", "**Writing it**\n- one line"]
 HELLO: Any = [{"role": "user", "content": "hi"}]
 KEEPS: Any = {"include": ["reasoning.encrypted_content"], "reasoning_effort": "low"}
+REASONS: Any = {"model": "codex-responses", "messages": HELLO, "extra_body": KEEPS}
 
 
 @pytest.fixture
@@ -50,8 +51,7 @@ async def test_reasoning_items_of_several_parts(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
     fake.state.set_scenario(Scenario(content="Done.", reasoning="\n\n".join(PARTS)))
-    call: Any = {"model": "codex-responses", "messages": HELLO, "extra_body": KEEPS}
-    message, extras = await streamed(sdk, **call)
+    message, extras = await streamed(sdk, **REASONS)
 
     items = message["reasoning_items"]  # the opening, parts 1 and 2, the whole item
     assert [item["index"] for item in items] == [0, 1, 2, 3]
@@ -60,7 +60,7 @@ async def test_reasoning_items_of_several_parts(
     assert [item.get("summary_index") for item in items[1:3]] == [1, 2]
     assert message["content"] == "Done."
     assert message["reasoning_content"] == "\n\n".join(PARTS)
-    unary = (await sdk.chat.completions.create(**call)).choices[0].message.model_dump()
+    unary = (await sdk.chat.completions.create(**REASONS)).choices[0].message.model_dump()
     assert alike(items[-1:]) == alike(unary["reasoning_items"])
     assert [part["text"] for part in items[-1]["summary"]] == PARTS
 
@@ -70,11 +70,10 @@ async def test_the_final_items_go_back_as_the_one_item(
 ) -> None:
     """The snapshot's items (numbered) handed back: the upstream gets the item, no `index`."""
     fake.state.set_scenario(Scenario(content="Done.", reasoning="\n\n".join(PARTS)))
-    call: Any = {"model": "codex-responses", "messages": HELLO, "extra_body": KEEPS}
-    message, _ = await streamed(sdk, **call)
+    message, _ = await streamed(sdk, **REASONS)
     turn = {"role": "assistant", "content": "Done.", "reasoning_items": message["reasoning_items"]}
     again: Any = [*HELLO, turn, {"role": "user", "content": "more"}]
-    await sdk.chat.completions.create(model="codex-responses", messages=again, extra_body=KEEPS)
+    await sdk.chat.completions.create(**{**REASONS, "messages": again})
     sent = fake.state.records[-1].body["input"]
     (reasoning,) = [entry for entry in sent if entry.get("type") == "reasoning"]
     assert "index" not in reasoning
