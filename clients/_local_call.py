@@ -40,8 +40,9 @@ _END = object()  # a stream's (or a request stream's) end
 # own answer at that deadline (the router's, which says what it was waiting for) to arrive
 # first, as it does on the wire, where the server's deadline comes a transit before.
 _DEADLINE_TRANSIT_S = 0.02
-# Answers a stream's handler may write ahead of its reader (what HTTP/2's window is on the wire):
-# a reader that stops reading holds the handler at its next message.
+# Messages either side may write ahead of its reader (what HTTP/2's window is on the wire): a
+# reader that stops reading holds the writer at its next message (a handler's answers, a
+# Realtime caller's events).
 _AHEAD = 8
 Status = tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]
 
@@ -283,7 +284,7 @@ class StreamingCall(LocalCall):
         super().__init__(*args)
         self._payload = payload
         self._answers = Mailbox(_AHEAD)
-        self._requests = Mailbox() if requests else None
+        self._requests = Mailbox(_AHEAD) if requests else None
         self._half_closed = False
 
     def _request_size(self) -> int:
@@ -310,6 +311,8 @@ class StreamingCall(LocalCall):
         if abrupt:  # the caller left or its deadline passed: what was not read is dropped
             self._answers.clear()
         self._answers.put_nowait(_END)
+        if self._requests is not None:
+            self._requests.clear()  # the handler reads no more: a write waiting for it ends
 
     async def read(self) -> Any:
         if self._locally_cancelled:
@@ -336,14 +339,18 @@ class StreamingCall(LocalCall):
     async def write(self, message: Any) -> None:
         if self._requests is None:
             raise grpc.aio.UsageError("a unary-stream call takes no messages after its request")
-        if self.done():
+        if self.handled():  # its handler is over, reading no more (as grpc.aio once done)
             raise asyncio.InvalidStateError("RPC already finished.")
         if self._half_closed:
             raise asyncio.InvalidStateError('RPC is half closed after calling "done_writing".')
         data = message if self._serialize is None else self._serialize(message)
         if self._too_large(len(data)):
             self._raise_for_status()
-        self._requests.put_nowait(data)
+        try:
+            await self._requests.put(data)  # waits while the handler is `_AHEAD` behind
+        except asyncio.CancelledError:
+            self.cancel()  # as grpc.aio: a cancelled write cancels the call
+            raise
 
     async def done_writing(self) -> None:
         if self._requests is not None and not self.done() and not self._half_closed:

@@ -67,6 +67,13 @@ async def _waits(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIter
         raise
 
 
+async def _reads_once(
+    requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    yield await anext(aiter(requests))  # then reads no more: an upstream that does not drain
+    await asyncio.Event().wait()
+
+
 _UNARY: dict[str, Callable[..., Awaitable[bytes]]] = {
     "raises": _raises,
     "sets_code": _sets_code,
@@ -80,6 +87,7 @@ _STREAMS = {"streams_then_raises": _streams_then_raises, "streams": _streams, "w
 def _generic() -> grpc.GenericRpcHandler:
     handlers = {name: grpc.unary_unary_rpc_method_handler(f) for name, f in _UNARY.items()}
     handlers.update({n: grpc.unary_stream_rpc_method_handler(f) for n, f in _STREAMS.items()})
+    handlers["reads_once"] = grpc.stream_stream_rpc_method_handler(_reads_once)
     return grpc.method_handlers_generic_handler("t.T", handlers)
 
 
@@ -172,3 +180,29 @@ async def test_a_stream_is_done_once_read_to_its_end(channels: tuple[Any, Any]) 
         assert not call.done() and not ended
         assert await call.read() is grpc.aio.EOF
         assert call.done() and ended == [call]
+
+
+async def test_a_caller_writes_no_further_ahead_than_its_handler_reads(
+    channels: tuple[Any, Any],
+) -> None:
+    """As a write waits for HTTP/2's window on the wire: a Realtime caller faster than the
+    router reads (its upstream socket full) must not buffer without bound in the process."""
+    _, local = channels
+    call = local.stream_stream("/t.T/reads_once")()
+    await call.write(b"open")
+    assert await call.read() == b"open"
+    written = 0
+
+    async def floods() -> None:
+        nonlocal written
+        for _ in range(1000):
+            await call.write(b"event")
+            written += 1
+
+    flood = asyncio.ensure_future(floods())
+    for _ in range(50):  # turns of the loop, not time: a write that does not wait needs none
+        await asyncio.sleep(0)
+    assert not flood.done() and written < 100
+    call.cancel()  # the waiting write ends with the call
+    with pytest.raises(asyncio.InvalidStateError):
+        await flood
