@@ -105,7 +105,9 @@ class LocalCall:
         except grpc.aio.AbortError:
             pass  # its status is the caller's already
         except asyncio.CancelledError:
-            self.finish(grpc.StatusCode.CANCELLED, "Cancelled", abrupt=True)  # a server stop
+            # A server stop (the caller's own end is set before it cancels): grpc's words for
+            # the calls a stop cuts, which a caller may retry elsewhere.
+            self.finish(grpc.StatusCode.UNAVAILABLE, "Cancelling all calls", abrupt=True)
             raise
         except Exception as exc:
             if self._final is None:

@@ -5,6 +5,7 @@ same answers, codes, details and metadata."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -91,9 +92,9 @@ def _generic() -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler("t.T", handlers)
 
 
-@pytest.fixture
-async def channels() -> AsyncIterator[tuple[Any, Any]]:
-    """(a channel to a grpc.aio port, a LocalChannel) to the same handlers."""
+@contextlib.asynccontextmanager
+async def _served() -> AsyncIterator[tuple[grpc.aio.Server, InProcessHandlers, Any, Any]]:
+    """The handlers on a grpc.aio port and in-process, and a channel to each."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1024)])
     handlers = InProcessHandlers(server, [], 1024)
     handlers.add_generic_rpc_handlers((_generic(),))
@@ -102,9 +103,16 @@ async def channels() -> AsyncIterator[tuple[Any, Any]]:
     handlers.start()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as wire:
         local = LocalChannel(handlers)
-        yield wire, local
+        yield server, handlers, wire, local
         await local.close()
     await server.stop(0)
+
+
+@pytest.fixture
+async def channels() -> AsyncIterator[tuple[Any, Any]]:
+    """(a channel to a grpc.aio port, a LocalChannel) to the same handlers."""
+    async with _served() as (_, _, wire, local):
+        yield wire, local
 
 
 async def _outcome(call: Any) -> tuple[Any, ...]:
@@ -206,3 +214,20 @@ async def test_a_caller_writes_no_further_ahead_than_its_handler_reads(
     call.cancel()  # the waiting write ends with the call
     with pytest.raises(asyncio.InvalidStateError):
         await flood
+
+
+async def test_a_call_a_stop_cuts_ends_as_on_the_wire() -> None:
+    """UNAVAILABLE (the edge's 503, which an SDK retries on another replica), not the CANCELLED
+    of a caller that left (499)."""
+    async with _served() as (server, handlers, wire, local):
+        calls = [channel.unary_stream("/t.T/waits")(b"stopped") for channel in (wire, local)]
+        for call in calls:
+            assert await call.read() == b"first"
+        await asyncio.gather(server.stop(0), handlers.stop(0))
+        ends = []
+        for call in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call.read()
+            ends.append((caught.value.code(), caught.value.details()))
+    assert ends[1] == ends[0]
+    assert ends[0][0] is grpc.StatusCode.UNAVAILABLE
