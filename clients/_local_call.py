@@ -79,8 +79,7 @@ class LocalCall:
         self._limit = 0
 
     def start(self, handlers: LocalHandlers) -> None:
-        if not handlers.serving:
-            self.finish(grpc.StatusCode.UNAVAILABLE, "The router has stopped taking calls.")
+        if self._refused(handlers):
             return
         self._limit = handlers.max_request_bytes
         context = LocalContext(self, self._metadata, self._deadline)
@@ -95,7 +94,8 @@ class LocalCall:
 
     async def _serve(self, handlers: LocalHandlers, context: LocalContext) -> None:
         try:
-            if self._too_large(self._request_size()):
+            # Again: a stop since `start` has not seen this task (`find` makes it seen).
+            if self._refused(handlers) or self._too_large(self._request_size()):
                 return
             handler = await handlers.find(self._method, self._metadata)
             if handler is None:
@@ -122,6 +122,13 @@ class LocalCall:
 
     async def _handle(self, handler: grpc.RpcMethodHandler, context: LocalContext) -> None:
         raise NotImplementedError
+
+    def _refused(self, handlers: LocalHandlers) -> bool:
+        """Whether the server has stopped taking calls; if so the call ends UNAVAILABLE."""
+        if handlers.serving:
+            return False
+        self.finish(grpc.StatusCode.UNAVAILABLE, "The router has stopped taking calls.")
+        return True
 
     def _request_size(self) -> int:
         return 0

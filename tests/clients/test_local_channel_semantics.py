@@ -101,11 +101,13 @@ async def _served() -> AsyncIterator[tuple[grpc.aio.Server, InProcessHandlers, A
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     handlers.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as wire:
-        local = LocalChannel(handlers)
-        yield server, handlers, wire, local
+    local = LocalChannel(handlers)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as wire:
+            yield server, handlers, wire, local
+    finally:
         await local.close()
-    await server.stop(0)
+        await server.stop(0)
 
 
 @pytest.fixture
@@ -231,3 +233,14 @@ async def test_a_call_a_stop_cuts_ends_as_on_the_wire() -> None:
             ends.append((caught.value.code(), caught.value.details()))
     assert ends[1] == ends[0]
     assert ends[0][0] is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_call_started_as_the_server_stops_is_refused() -> None:
+    """Its task first runs after the stop looked for the calls to wait for and cancel: served
+    then, its handler would run unwatched on a stopped server (its store closed under it)."""
+    async with _served() as (_, handlers, _, local):
+        call = local.unary_unary("/t.T/trails")(b"late")
+        await handlers.stop(0)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
