@@ -154,14 +154,14 @@ class LocalCall:
         """End the call with this status (the first one given wins, but the caller's own end
         wins over one it has not read yet). `abrupt`: the caller's cancellation or deadline,
         which drops what it has not read yet. A stream's status reaches its caller after its
-        last message, as on the wire: it is done once read to its end."""
+        last message, as on the wire: it is done once that is read."""
         if self._status is not None or (self._final is not None and not abrupt):
             return
         self._final = (code, details, grpc.aio.Metadata(*trailing))
         if self._timer is not None:
             self._timer.cancel()
         self._ending(abrupt)
-        if abrupt or not self._READ_TO_END:
+        if abrupt or not self._READ_TO_END or self._all_read():
             self._complete()
 
     def _complete(self) -> None:
@@ -176,6 +176,10 @@ class LocalCall:
 
     def _ending(self, abrupt: bool) -> None:
         """A subclass's reader learns of the end."""
+
+    def _all_read(self) -> bool:
+        """Whether a stream's caller has read its every message (only its end is left)."""
+        return False
 
     def _expire(self) -> None:
         self._end_by_caller(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
@@ -336,7 +340,12 @@ class StreamingCall(LocalCall):
             self._complete()
             self._raise_for_status()
             return grpc.aio.EOF
+        if self._final is not None and self._all_read():
+            self._complete()  # its last message: done now, as the wire's trailers come then
         return data if self._deserialize is None else self._deserialize(data)
+
+    def _all_read(self) -> bool:
+        return len(self._answers) == 1  # its end, put after its last message
 
     async def _read_all(self) -> AsyncIterator[Any]:
         while (message := await self.read()) is not grpc.aio.EOF:

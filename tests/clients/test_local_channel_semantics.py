@@ -186,10 +186,27 @@ async def test_a_stream_is_done_once_read_to_its_end(channels: tuple[Any, Any]) 
         call = channel.unary_stream("/t.T/streams")(b"a,b")
         ended: list[Any] = []
         call.add_done_callback(ended.append)
-        assert [await call.read(), await call.read()] == [b"a", b"b"]
-        assert not call.done() and not ended
+        assert await call.read() == b"a"
+        assert not call.done() and not ended  # a message unread: its status waits
+        assert await call.read() == b"b"
         assert await call.read() is grpc.aio.EOF
         assert call.done() and ended == [call]
+
+
+async def test_a_stream_read_to_its_last_message_is_done(channels: tuple[Any, Any]) -> None:
+    """Once its handler has ended and its every message is read, as the wire delivers its
+    trailers then: a caller that stops there (the edge after a stream's error event, a Realtime
+    close) and cancels changes nothing, its span ends OK."""
+    for channel in channels:
+        call = channel.unary_stream("/t.T/streams")(b"a,b")
+        assert [await call.read(), await call.read()] == [b"a", b"b"]
+
+        async def done(call: Any = call) -> bool:
+            return bool(call.done())
+
+        await eventually(done, what="the stream done")
+        assert not call.cancel()
+        assert (await call.code(), call.cancelled()) == (grpc.StatusCode.OK, False)
 
 
 async def test_a_caller_writes_no_further_ahead_than_its_handler_reads(
