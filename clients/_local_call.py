@@ -65,14 +65,16 @@ class LocalCall:
         self._serialize = serialize
         self._deserialize = deserialize
         self._deadline = None if timeout is None else self._loop.time() + timeout
-        # The status the call ended with, and once its caller has it (`_complete`).
-        self._final: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
-        self._status: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
+        # The status the call ended with, and once its caller has it (`_complete`); its trailing
+        # metadata as given, made a `grpc.aio.Metadata` only when asked (most calls never are).
+        self._final: Status | None = None
+        self._status: Status | None = None
+        self._trailing: grpc.aio.Metadata | None = None
         self._ended = Ended()
         self._callbacks: list[Callable[[Any], None]] = []
         self._locally_cancelled = False
         self.ended_by_caller = False  # cancelled or past its deadline (the context's `cancelled`)
-        self.initial = grpc.aio.Metadata()
+        self._initial: grpc.aio.Metadata | None = None  # made when sent or asked for
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._limit = 0
@@ -147,7 +149,7 @@ class LocalCall:
         last message, as on the wire: it is done once read to its end."""
         if self._status is not None or (self._final is not None and not abrupt):
             return
-        self._final = (code, details, grpc.aio.Metadata(*trailing))
+        self._final = (code, details, trailing)
         if self._timer is not None:
             self._timer.cancel()
         self._ending(abrupt)
@@ -183,11 +185,28 @@ class LocalCall:
         assert self._status is not None
         if self._locally_cancelled:
             raise asyncio.CancelledError()
-        code, details, trailing = self._status
+        code, details, _trailing = self._status
         if code is not grpc.StatusCode.OK:
             raise grpc.aio.AioRpcError(
-                code, self.initial, trailing, details, f"{code.name}:{details}"
+                code, self.initial, self._trailing_metadata(), details, f"{code.name}:{details}"
             )
+
+    @property
+    def initial(self) -> grpc.aio.Metadata:
+        """The handler's initial metadata (`LocalContext.send_initial_metadata` sets it)."""
+        if self._initial is None:
+            self._initial = grpc.aio.Metadata()
+        return self._initial
+
+    @initial.setter
+    def initial(self, metadata: grpc.aio.Metadata) -> None:
+        self._initial = metadata
+
+    def _trailing_metadata(self) -> grpc.aio.Metadata:
+        assert self._status is not None
+        if self._trailing is None:
+            self._trailing = grpc.aio.Metadata(*self._status[2])
+        return self._trailing
 
     # -- grpc.aio.Call ---------------------------------------------------------------------
 
@@ -224,8 +243,7 @@ class LocalCall:
 
     async def trailing_metadata(self) -> grpc.aio.Metadata:
         await self._ended.wait()
-        assert self._status is not None
-        return self._status[2]
+        return self._trailing_metadata()
 
     async def code(self) -> grpc.StatusCode:
         await self._ended.wait()
