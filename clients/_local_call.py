@@ -65,6 +65,8 @@ class LocalCall:
         self._serialize = serialize
         self._deserialize = deserialize
         self._deadline = None if timeout is None else self._loop.time() + timeout
+        # When the caller's side gives up (its channel's timer calls `expire`), if ever.
+        self.expiry = None if self._deadline is None else self._deadline + _DEADLINE_TRANSIT_S
         # The status the call ended with, and once its caller has it (`_complete`); its trailing
         # metadata as given, made a `grpc.aio.Metadata` only when asked (most calls never are).
         self._final: Status | None = None
@@ -76,7 +78,6 @@ class LocalCall:
         self.ended_by_caller = False  # cancelled or past its deadline (the context's `cancelled`)
         self._initial: grpc.aio.Metadata | None = None  # made when sent or asked for
         self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._limit = 0
 
     def start(self, handlers: LocalHandlers) -> None:
@@ -90,9 +91,6 @@ class LocalCall:
             name=f"switchboard-local{self._method}",
             context=contextvars.Context(),
         )
-        if self._deadline is not None:
-            expiry = self._deadline + _DEADLINE_TRANSIT_S
-            self._timer = self._loop.call_at(expiry, self._expire)
 
     async def _serve(self, handlers: LocalHandlers, context: LocalContext) -> None:
         try:
@@ -150,8 +148,6 @@ class LocalCall:
         if self._status is not None or (self._final is not None and not abrupt):
             return
         self._final = (code, details, trailing)
-        if self._timer is not None:
-            self._timer.cancel()
         self._ending(abrupt)
         if abrupt or not self._READ_TO_END:
             self._complete()
@@ -169,8 +165,10 @@ class LocalCall:
     def _ending(self, abrupt: bool) -> None:
         """A subclass's reader learns of the end."""
 
-    def _expire(self) -> None:
-        self._end_by_caller(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    def expire(self) -> None:
+        """Its deadline passed (and a transit after it) with its handler still running."""
+        if self._final is None:
+            self._end_by_caller(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
 
     def _end_by_caller(self, code: grpc.StatusCode, details: str) -> bool:
         if self._status is not None:
