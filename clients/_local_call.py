@@ -66,16 +66,19 @@ class LocalCall:
         self._serialize = serialize
         self._deserialize = deserialize
         self._deadline = None if timeout is None else self._loop.time() + timeout
-        # The status the call ended with, and once its caller has it (`_complete`).
-        self._final: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
-        self._status: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
+        # When the caller's side gives up (its channel's timer calls `expire`), if ever.
+        self.expiry = None if self._deadline is None else self._deadline + _DEADLINE_TRANSIT_S
+        # The status the call ended with, and once its caller has it (`_complete`); its trailing
+        # metadata as given, made a `grpc.aio.Metadata` only when asked (most calls never are).
+        self._final: Status | None = None
+        self._status: Status | None = None
+        self._trailing: grpc.aio.Metadata | None = None
         self._ended = Ended()
         self._callbacks: list[Callable[[Any], None]] = []
         self._locally_cancelled = False
         self.ended_by_caller = False  # cancelled or past its deadline (the context's `cancelled`)
-        self.initial = grpc.aio.Metadata()
+        self._initial: grpc.aio.Metadata | None = None  # made when sent or asked for
         self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._limit = 0
 
     def start(self, handlers: LocalHandlers) -> None:
@@ -88,9 +91,6 @@ class LocalCall:
             name=f"switchboard-local{self._method}",
             context=contextvars.Context(),
         )
-        if self._deadline is not None:
-            expiry = self._deadline + _DEADLINE_TRANSIT_S
-            self._timer = self._loop.call_at(expiry, self._expire)
 
     async def _serve(self, handlers: LocalHandlers, context: LocalContext) -> None:
         try:
@@ -157,9 +157,7 @@ class LocalCall:
         last message, as on the wire: it is done once that is read."""
         if self._status is not None or (self._final is not None and not abrupt):
             return
-        self._final = (code, details, grpc.aio.Metadata(*trailing))
-        if self._timer is not None:
-            self._timer.cancel()
+        self._final = (code, details, trailing)
         self._ending(abrupt)
         if abrupt or not self._READ_TO_END or self._all_read():
             self._complete()
@@ -181,8 +179,10 @@ class LocalCall:
         """Whether a stream's caller has read its every message (only its end is left)."""
         return False
 
-    def _expire(self) -> None:
-        self._end_by_caller(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    def expire(self) -> None:
+        """Its deadline passed (and a transit after it) with its handler still running."""
+        if self._final is None:
+            self._end_by_caller(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
 
     def _end_by_caller(self, code: grpc.StatusCode, details: str) -> bool:
         if self._status is not None:
@@ -197,11 +197,28 @@ class LocalCall:
         assert self._status is not None
         if self._locally_cancelled:
             raise asyncio.CancelledError()
-        code, details, trailing = self._status
+        code, details, _trailing = self._status
         if code is not grpc.StatusCode.OK:
             raise grpc.aio.AioRpcError(
-                code, self.initial, trailing, details, f"{code.name}:{details}"
+                code, self.initial, self._trailing_metadata(), details, f"{code.name}:{details}"
             )
+
+    @property
+    def initial(self) -> grpc.aio.Metadata:
+        """The handler's initial metadata (`LocalContext.send_initial_metadata` sets it)."""
+        if self._initial is None:
+            self._initial = grpc.aio.Metadata()
+        return self._initial
+
+    @initial.setter
+    def initial(self, metadata: grpc.aio.Metadata) -> None:
+        self._initial = metadata
+
+    def _trailing_metadata(self) -> grpc.aio.Metadata:
+        assert self._status is not None
+        if self._trailing is None:
+            self._trailing = grpc.aio.Metadata(*self._status[2])
+        return self._trailing
 
     # -- grpc.aio.Call ---------------------------------------------------------------------
 
@@ -238,8 +255,7 @@ class LocalCall:
 
     async def trailing_metadata(self) -> grpc.aio.Metadata:
         await self._ended.wait()
-        assert self._status is not None
-        return self._status[2]
+        return self._trailing_metadata()
 
     async def code(self) -> grpc.StatusCode:
         await self._ended.wait()

@@ -25,6 +25,7 @@ from clients.codec._responses_custom import (
     INCLUDE,
     PRECEDES,
     REASONING_ITEMS,
+    closes_reasoning,
 )
 from clients.codec._responses_hosted import hosted_items_of, placed_items
 from clients.switchboard.v1 import chat_pb2
@@ -99,9 +100,11 @@ def reasoning_inputs(
 ) -> list[JsonObject]:
     """An assistant message's input items (`said`: its message and calls) with the reasoning
     items (unless `reasoning` is false: refused) and hosted tools' items it carries, each where
-    its answer had it."""
+    its answer had it; a stream's marks (an item's opening, its later parts' names), which a
+    caller may hand back with the item, are no items of their own: left out."""
     items = message.get(REASONING_ITEMS) if reasoning else None
-    kept = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    listed = items if isinstance(items, list) else []
+    kept = [i for i in listed if isinstance(i, dict) and closes_reasoning(i)]
     return placed_items(kept, hosted_items_of(message), said, _reasoning_input)
 
 
