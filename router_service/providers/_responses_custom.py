@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_PLACES = (PRECEDES, "index")  # an answer's place of the item, a stream's number of it
 
 
 def _custom_of(value: Any) -> Mapping[str, Any] | None:
@@ -109,8 +110,9 @@ def reasoning_inputs(
 
 
 def _reasoning_input(item: JsonObject) -> JsonObject:
-    """A reasoning item as an input item (where it stood is no field of the upstream's)."""
-    return {"type": "reasoning", **{k: v for k, v in item.items() if k != PRECEDES}}
+    """A reasoning item as an input item (where it stood, and a stream's running `index` of
+    it, are no fields of the upstream's)."""
+    return {"type": "reasoning", **{k: v for k, v in item.items() if k not in _PLACES}}
 
 
 def custom_answer_call(item: Mapping[str, Any], index: int | None = None) -> JsonObject:
