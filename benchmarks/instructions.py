@@ -12,8 +12,9 @@ to the OTLP sink, as the bench's tracing variant; `sampled-out`: the same with
 on the Redis at 127.0.0.1:6379, as the bench's Redis variant, Redis's own work not counted;
 `stream`: plain, but each request is the bench's streamed chat request, read to its `[DONE]`:
 the upstream's role chunk, 25 content chunks and finish chunk, i.e. what a stream and its first
-token cost; `one-process` and `one-process-stream`: plain and stream with router and edge in one
-`switchboard serve` process, the edge calling the router in-process) it starts the bench's stack
+token cost; `one-process`, `one-process-stream` and `one-process-tracing`: plain, stream and
+tracing with router and edge in one `switchboard serve` process, the edge calling the router
+in-process) it starts the bench's stack
 (fast fake upstream, router, edge) with each process under `valgrind --tool=callgrind`, warms
 them up, zeroes the counters (`callgrind_control -z`), sends N requests one at a time through
 the edge, dumps the counters (`callgrind_control -d`) and prints the instructions per request of
@@ -51,11 +52,14 @@ VARIANTS = (
     "stream",
     "one-process",
     "one-process-stream",
+    "one-process-tracing",
 )
 # Variants that send the bench's streamed request instead of its plain one.
 STREAMED = frozenset({"stream", "one-process-stream"})
 # Variants of router and edge in one `switchboard serve` process (`switchboard-1p`).
-ONE_PROCESS = frozenset({"one-process", "one-process-stream"})
+ONE_PROCESS = frozenset({"one-process", "one-process-stream", "one-process-tracing"})
+# Variants that trace every request (or drop every trace at its root: `sampled-out`).
+TRACED = frozenset({"tracing", "sampled-out", "one-process-tracing"})
 _TOTALS = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 
 
@@ -94,14 +98,15 @@ def measure_variant(
     with ProcessGroup(out) as group:
         _, upstream = start_upstream(group)
         env: dict[str, str] = {}
-        if variant in ("tracing", "sampled-out"):
+        if variant in TRACED:
             _, env = start_sink(group)
             if variant == "sampled-out":  # tracing on, and every trace dropped at its root
                 env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
                 env["OTEL_TRACES_SAMPLER_ARG"] = "0"
             # Exports of full batches only, as under load (at one request at a time under
             # valgrind the 5 s timer would send a few spans each); 128 spans, so that both
-            # processes export within the window (the edge makes 2 spans a request, the router 4).
+            # processes export within the window (the edge makes 2 spans a request, the router 4;
+            # one process, 6).
             env["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
             env["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = "128"
         prefix = f"instr-{secrets.token_hex(6)}"  # this run's own keys, dropped at the end

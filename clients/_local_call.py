@@ -40,8 +40,9 @@ _END = object()  # a stream's (or a request stream's) end
 # own answer at that deadline (the router's, which says what it was waiting for) to arrive
 # first, as it does on the wire, where the server's deadline comes a transit before.
 _DEADLINE_TRANSIT_S = 0.02
-# Answers a stream's handler may write ahead of its reader (what HTTP/2's window is on the wire):
-# a reader that stops reading holds the handler at its next message.
+# Messages either side may write ahead of its reader (what HTTP/2's window is on the wire): a
+# reader that stops reading holds the writer at its next message (a handler's answers, a
+# Realtime caller's events).
 _AHEAD = 8
 Status = tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]
 
@@ -65,21 +66,23 @@ class LocalCall:
         self._serialize = serialize
         self._deserialize = deserialize
         self._deadline = None if timeout is None else self._loop.time() + timeout
-        # The status the call ended with, and once its caller has it (`_complete`).
-        self._final: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
-        self._status: tuple[grpc.StatusCode, str, grpc.aio.Metadata] | None = None
+        # When the caller's side gives up (its channel's timer calls `expire`), if ever.
+        self.expiry = None if self._deadline is None else self._deadline + _DEADLINE_TRANSIT_S
+        # The status the call ended with, and once its caller has it (`_complete`); its trailing
+        # metadata as given, made a `grpc.aio.Metadata` only when asked (most calls never are).
+        self._final: Status | None = None
+        self._status: Status | None = None
+        self._trailing: grpc.aio.Metadata | None = None
         self._ended = Ended()
         self._callbacks: list[Callable[[Any], None]] = []
         self._locally_cancelled = False
         self.ended_by_caller = False  # cancelled or past its deadline (the context's `cancelled`)
-        self.initial = grpc.aio.Metadata()
+        self._initial: grpc.aio.Metadata | None = None  # made when sent or asked for
         self._task: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._limit = 0
 
     def start(self, handlers: LocalHandlers) -> None:
-        if not handlers.serving:
-            self.finish(grpc.StatusCode.UNAVAILABLE, "The router has stopped taking calls.")
+        if self._refused(handlers):
             return
         self._limit = handlers.max_request_bytes
         context = LocalContext(self, self._metadata, self._deadline)
@@ -88,13 +91,11 @@ class LocalCall:
             name=f"switchboard-local{self._method}",
             context=contextvars.Context(),
         )
-        if self._deadline is not None:
-            expiry = self._deadline + _DEADLINE_TRANSIT_S
-            self._timer = self._loop.call_at(expiry, self._expire)
 
     async def _serve(self, handlers: LocalHandlers, context: LocalContext) -> None:
         try:
-            if self._too_large(self._request_size()):
+            # Again: a stop since `start` has not seen this task (`find` makes it seen).
+            if self._refused(handlers) or self._too_large(self._request_size()):
                 return
             handler = await handlers.find(self._method, self._metadata)
             if handler is None:
@@ -104,7 +105,9 @@ class LocalCall:
         except grpc.aio.AbortError:
             pass  # its status is the caller's already
         except asyncio.CancelledError:
-            self.finish(grpc.StatusCode.CANCELLED, "Cancelled", abrupt=True)  # a server stop
+            # A server stop (the caller's own end is set before it cancels): grpc's words for
+            # the calls a stop cuts, which a caller may retry elsewhere.
+            self.finish(grpc.StatusCode.UNAVAILABLE, "Cancelling all calls", abrupt=True)
             raise
         except Exception as exc:
             if self._final is None:
@@ -119,6 +122,13 @@ class LocalCall:
 
     async def _handle(self, handler: grpc.RpcMethodHandler, context: LocalContext) -> None:
         raise NotImplementedError
+
+    def _refused(self, handlers: LocalHandlers) -> bool:
+        """Whether the server has stopped taking calls; if so the call ends UNAVAILABLE."""
+        if handlers.serving:
+            return False
+        self.finish(grpc.StatusCode.UNAVAILABLE, "The router has stopped taking calls.")
+        return True
 
     def _request_size(self) -> int:
         return 0
@@ -144,14 +154,12 @@ class LocalCall:
         """End the call with this status (the first one given wins, but the caller's own end
         wins over one it has not read yet). `abrupt`: the caller's cancellation or deadline,
         which drops what it has not read yet. A stream's status reaches its caller after its
-        last message, as on the wire: it is done once read to its end."""
+        last message, as on the wire: it is done once that is read."""
         if self._status is not None or (self._final is not None and not abrupt):
             return
-        self._final = (code, details, grpc.aio.Metadata(*trailing))
-        if self._timer is not None:
-            self._timer.cancel()
+        self._final = (code, details, trailing)
         self._ending(abrupt)
-        if abrupt or not self._READ_TO_END:
+        if abrupt or not self._READ_TO_END or self._all_read():
             self._complete()
 
     def _complete(self) -> None:
@@ -167,8 +175,14 @@ class LocalCall:
     def _ending(self, abrupt: bool) -> None:
         """A subclass's reader learns of the end."""
 
-    def _expire(self) -> None:
-        self._end_by_caller(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+    def _all_read(self) -> bool:
+        """Whether a stream's caller has read its every message (only its end is left)."""
+        return False
+
+    def expire(self) -> None:
+        """Its deadline passed (and a transit after it) with its handler still running."""
+        if self._final is None:
+            self._end_by_caller(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
 
     def _end_by_caller(self, code: grpc.StatusCode, details: str) -> bool:
         if self._status is not None:
@@ -183,11 +197,28 @@ class LocalCall:
         assert self._status is not None
         if self._locally_cancelled:
             raise asyncio.CancelledError()
-        code, details, trailing = self._status
+        code, details, _trailing = self._status
         if code is not grpc.StatusCode.OK:
             raise grpc.aio.AioRpcError(
-                code, self.initial, trailing, details, f"{code.name}:{details}"
+                code, self.initial, self._trailing_metadata(), details, f"{code.name}:{details}"
             )
+
+    @property
+    def initial(self) -> grpc.aio.Metadata:
+        """The handler's initial metadata (`LocalContext.send_initial_metadata` sets it)."""
+        if self._initial is None:
+            self._initial = grpc.aio.Metadata()
+        return self._initial
+
+    @initial.setter
+    def initial(self, metadata: grpc.aio.Metadata) -> None:
+        self._initial = metadata
+
+    def _trailing_metadata(self) -> grpc.aio.Metadata:
+        assert self._status is not None
+        if self._trailing is None:
+            self._trailing = grpc.aio.Metadata(*self._status[2])
+        return self._trailing
 
     # -- grpc.aio.Call ---------------------------------------------------------------------
 
@@ -224,8 +255,7 @@ class LocalCall:
 
     async def trailing_metadata(self) -> grpc.aio.Metadata:
         await self._ended.wait()
-        assert self._status is not None
-        return self._status[2]
+        return self._trailing_metadata()
 
     async def code(self) -> grpc.StatusCode:
         await self._ended.wait()
@@ -283,7 +313,7 @@ class StreamingCall(LocalCall):
         super().__init__(*args)
         self._payload = payload
         self._answers = Mailbox(_AHEAD)
-        self._requests = Mailbox() if requests else None
+        self._requests = Mailbox(_AHEAD) if requests else None
         self._half_closed = False
 
     def _request_size(self) -> int:
@@ -311,6 +341,8 @@ class StreamingCall(LocalCall):
         if abrupt:  # the caller left or its deadline passed: what was not read is dropped
             self._answers.clear()
         self._answers.put_nowait(_END)
+        if self._requests is not None:
+            self._requests.clear()  # the handler reads no more: a write waiting for it ends
 
     async def read(self) -> Any:
         if self._locally_cancelled:
@@ -325,7 +357,12 @@ class StreamingCall(LocalCall):
             self._complete()
             self._raise_for_status()
             return grpc.aio.EOF
+        if self._final is not None and self._all_read():
+            self._complete()  # its last message: done now, as the wire's trailers come then
         return data if self._deserialize is None else self._deserialize(data)
+
+    def _all_read(self) -> bool:
+        return len(self._answers) == 1  # its end, put after its last message
 
     async def _read_all(self) -> AsyncIterator[Any]:
         while (message := await self.read()) is not grpc.aio.EOF:
@@ -337,14 +374,18 @@ class StreamingCall(LocalCall):
     async def write(self, message: Any) -> None:
         if self._requests is None:
             raise grpc.aio.UsageError("a unary-stream call takes no messages after its request")
-        if self.done():
+        if self.handled():  # its handler is over, reading no more (as grpc.aio once done)
             raise asyncio.InvalidStateError("RPC already finished.")
         if self._half_closed:
             raise asyncio.InvalidStateError('RPC is half closed after calling "done_writing".')
         data = message if self._serialize is None else self._serialize(message)
         if self._too_large(len(data)):
             self._raise_for_status()
-        self._requests.put_nowait(data)
+        try:
+            await self._requests.put(data)  # waits while the handler is `_AHEAD` behind
+        except asyncio.CancelledError:
+            self.cancel()  # as grpc.aio: a cancelled write cancels the call
+            raise
 
     async def done_writing(self) -> None:
         if self._requests is not None and not self.done() and not self._half_closed:

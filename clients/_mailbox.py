@@ -57,6 +57,9 @@ class Mailbox:
         self._items.clear()
         _wake(self._writer)
 
+    def __len__(self) -> int:
+        return len(self._items)
+
 
 class Ended:
     """Set once; any number of waiters (a call's `code()`, `trailing_metadata()`, its result)."""

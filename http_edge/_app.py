@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -241,21 +242,33 @@ def uvicorn_config(
     )
 
 
+class _Unsignalled(uvicorn.Server):
+    """A uvicorn server that takes no signal: only a cancellation stops it (`serve`)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(
     settings: EdgeSettings,
     host: str = "127.0.0.1",
     port: int = 8080,
     *,
     local: LocalHandlers | None = None,
+    signals: bool = True,
 ) -> None:
     """Run the edge until cancelled (or until SIGINT/SIGTERM), then shut down gracefully.
 
     On cancellation the server stops accepting, lets open requests finish, runs the lifespan
     shutdown (closing the router client), and re-raises `CancelledError`. `local`: a router in
-    this process, called in-process (`create_app`).
+    this process, called in-process (`create_app`). `signals=False`: SIGINT and SIGTERM are
+    left to the process's own handlers, which cancel this (`switchboard serve`: uvicorn's
+    would raise each again once it has drained, a second stop of the router after it).
     """
     app = create_app(settings, local=local)
-    server = uvicorn.Server(uvicorn_config(app, settings, host, port))
+    config = uvicorn_config(app, settings, host, port)
+    server = uvicorn.Server(config) if signals else _Unsignalled(config)
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)

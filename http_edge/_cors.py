@@ -21,6 +21,7 @@ _EXPOSED_HEADERS = [
     "location",  # a WebRTC call's (`POST /v1/realtime/calls`): the page's id for its hangup
     "retry-after",
     "retry-after-ms",
+    "x-should-retry",  # whether the SDKs retry an error (`_should_retry.py`)
     "x-request-id",  # the SDKs' `_request_id`, what a user quotes
     "request-id",  # Anthropic's SDKs' (`_request_id`)
     "openai-processing-ms",

@@ -35,6 +35,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
 
 from ._body import parse_request, read_json_object
+from ._delta_indexes import DeltaIndexes
 from ._disconnect import unless_disconnected
 from ._errors import EdgeError, router_error_body
 from ._headers import route_headers
@@ -201,21 +202,24 @@ async def read_head(events: AsyncIterator[M]) -> Head[M]:
     )
 
 
-def _chat_chunk_event(chunk: ChatCompletionChunk) -> bytes:
-    return data_event(chunk_to_openai(chunk))
+def chat_chunk_events() -> Callable[[ChatCompletionChunk], bytes]:
+    """One stream's chat chunks as SSE events, their deltas' extension entries numbered."""
+    indexes = DeltaIndexes()
+    return lambda chunk: data_event(indexes.number(chunk_to_openai(chunk)))
 
 
 async def relay_chunks(
     events: AsyncIterator[ChatStreamResponse],
     first: ChatStreamResponse,
-    render: Callable[[ChatCompletionChunk], bytes] = _chat_chunk_event,
+    render: Callable[[ChatCompletionChunk], bytes] | None = None,
 ) -> AsyncIterator[bytes]:
     """Router stream messages as SSE bytes, each chunk as `render` writes it (a chat chunk by
-    default; the legacy completions route writes `text_completion` chunks), always ending with
-    `data: [DONE]`.
+    default: `chat_chunk_events`; the legacy completions route writes `text_completion`
+    chunks), always ending with `data: [DONE]`.
 
     The router call itself is cancelled by `SSEResponse.on_close`, on every path.
     """
+    render = render or chat_chunk_events()
     message: ChatStreamResponse | None = first
     del first  # held as `message`: until the next arrives
     ended = False  # the router ended the stream itself, with a summary or an error

@@ -13,7 +13,8 @@ The openai and anthropic SDKs retry a 408, 409, 429 or 5xx twice by default, aft
   keys at their maximum); a 409 (a stored response id taken, an upstream's conflict the router
   judged the request's); a 501 (a method this router does not serve).
 - `true` where it helps: a 429 with a wait of a minute or less (the SDK waits exactly that),
-  the router not reachable (gRPC's own UNAVAILABLE: "try again shortly").
+  the router not reachable (gRPC's own UNAVAILABLE: "try again shortly"), a replica that
+  began to stop refusing to start a background response or a batch (another one starts it).
 - Nothing otherwise: the SDK's own rule.
 """
 
@@ -29,6 +30,8 @@ __all__ = ["should_retry"]
 _LONGEST_WAIT_S = 60.0
 # 429s that waiting a minute does not cure.
 _NOT_SOON = frozenset({"QUOTA_EXHAUSTED", "CONVERSATION_QUOTA_EXCEEDED", "CLIENT_KEY_LIMIT"})
+# The router's own 503s that another replica answers (ReplicaStoppingError).
+_ELSEWHERE = frozenset({"REPLICA_STOPPING"})
 
 
 def should_retry(details: ErrorDetails) -> str | None:
@@ -37,7 +40,8 @@ def should_retry(details: ErrorDetails) -> str | None:
     if status == 504 or status in (409, 501):
         return "false"
     if details.code is grpc.StatusCode.UNAVAILABLE:
-        return "true" if details.bare else "false"  # the router's own: pushback -1
+        elsewhere = details.bare or details.reason in _ELSEWHERE
+        return "true" if elsewhere else "false"  # the router's own: pushback -1
     if status != 429 or details.bare:
         return None
     if details.reason in _NOT_SOON:

@@ -89,7 +89,10 @@ async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
     """The router and the edge in one process, the edge calling the router in-process
     (`clients.LocalChannel`); the router's port still serves its other callers (other edges,
     `switchboard admin`). SIGHUP reloads the router's part of the file (as `router` and `dev`);
-    a stop drains the edge first (its open requests finish on the router), then the router."""
+    a stop drains the edge first (its open requests finish on the router), then the router; a
+    second stop cuts both drains."""
+    import asyncio
+
     without_httpx_cli()
     from http_edge import serve as serve_edge
     from router_service.config import load_config
@@ -112,9 +115,15 @@ async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
                     edge.port,
                     server.address,
                 )
-                await serve_edge(edge, host=edge.host, port=edge.port, local=server.in_process)
+                local = server.in_process
+                # Stopped by cancellation only (`until_terminated`), once per SIGTERM.
+                await serve_edge(edge, host=edge.host, port=edge.port, local=local, signals=False)
         finally:
-            await server.shutdown()
+            # Stopped again during the edge's drain (a second SIGTERM): that drain is cut, and
+            # so is the router's, as `router`'s second SIGTERM cuts it.
+            task = asyncio.current_task()
+            asked_again = task is not None and task.cancelling() > 1
+            await server.shutdown(0 if asked_again else None)
 
 
 async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:

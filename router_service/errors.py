@@ -27,6 +27,7 @@ domain error to the wire without a second table (google-api-core's habit).
     │   └── NoUsableKeyError      every key disabled (credentials, quota) UNAVAILABLE / 503
     ├── DeadlineExceededError     the caller's deadline passed            DEADLINE_EXCEEDED / 504
     ├── StoreUnavailableError     the shared state store is unreachable   UNAVAILABLE / 503
+    ├── ReplicaStoppingError      this replica stops: no new long jobs    UNAVAILABLE / 503
     ├── UpstreamFailure           one attempt failed; carries its Outcome (status by outcome)
     └── AllCandidatesFailedError  every candidate failed; wraps the last UpstreamFailure
 
@@ -319,6 +320,14 @@ class StoreUnavailableError(SwitchboardError):
     ) -> None:
         super().__init__(message, code=code)
         self.undo = undo
+
+
+class ReplicaStoppingError(SwitchboardError):
+    """This replica began to stop (a rolling deploy): it starts no more background responses
+    or batches. Another replica takes the same request at once: worth a retry, unlike a store
+    that cannot be reached (the edge says `x-should-retry: true`)."""
+
+    grpc_code, http_status, reason = grpc.StatusCode.UNAVAILABLE, 503, "REPLICA_STOPPING"
 
 
 class NoCapacityError(SwitchboardError):

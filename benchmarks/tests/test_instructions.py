@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.instructions import _keep, _row, _send, dumped_instructions, main
+from benchmarks.instructions import (
+    ONE_PROCESS,
+    STREAMED,
+    TRACED,
+    VARIANTS,
+    _keep,
+    _row,
+    _send,
+    dumped_instructions,
+    main,
+)
 
 DUMP = """# callgrind format
 version: 1
@@ -96,3 +106,9 @@ def test_a_stream_cut_before_done_is_an_error() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_one_process_tracing_variant_traces_in_one_process() -> None:
+    assert "one-process-tracing" in VARIANTS
+    assert "one-process-tracing" in ONE_PROCESS & TRACED
+    assert "one-process-tracing" not in STREAMED

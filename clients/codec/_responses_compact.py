@@ -15,10 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+import orjson
+
 from clients.codec._json import load_json
 from clients.codec._request import chat_params_to_openai
 from clients.codec._response import chat_completion_to_openai
 from clients.codec._responses_compaction import encode_compaction
+from clients.codec._responses_custom import HOSTED_ITEMS, PRECEDES
+from clients.codec._responses_hosted import FOLLOWS, hosted_items_of
 from clients.codec._responses_output import ResponseIds, message_text, usage_to_responses
 from clients.codec._responses_request import History, responses_request_from_openai
 from clients.codec._tokens import estimate_prompt_tokens
@@ -106,8 +110,10 @@ def _tool_history_as_text(params: chat_pb2.ChatParams) -> None:
     """Tool calls and their results, rewritten as text. A compaction sends no tool definitions
     (OpenAI's request has none to send), and upstreams refuse tool calls without them
     (Anthropic: "tool_use blocks must define tools"); the summary needs what they said, not
-    their form."""
+    their form. So are OpenAI's hosted tools' items (`_hosted_as_text`)."""
     for message in params.messages:
+        if message.extra_json and HOSTED_ITEMS in message.extra_json:
+            _hosted_as_text(message)
         if message.role in (chat_pb2.ROLE_TOOL, chat_pb2.ROLE_FUNCTION):
             call = message.tool_call_id or message.name
             said = _text_of(message)
@@ -123,6 +129,28 @@ def _tool_history_as_text(params: chat_pb2.ChatParams) -> None:
             message.text = "\n".join(filter(None, [_text_of(message), *lines]))
             del message.tool_calls[:]
             message.ClearField("function_call")
+
+
+# What of a hosted item is its form, not what it said (an image generated: its bytes).
+_HOSTED_FORM = frozenset(("type", "id", "status", "result", PRECEDES, FOLLOWS))
+
+
+def _hosted_as_text(message: chat_pb2.ChatMessage) -> None:
+    """A message's hosted tools' items (a web search call, an MCP call and its output…) as its
+    text, each a line of its type and id then its fields: only a Responses API deployment takes
+    them as items, and a compaction may be any model's."""
+    extra = load_json(message.extra_json, "messages")
+    items = hosted_items_of(extra) if isinstance(extra, dict) else []
+    if not isinstance(extra, dict) or not items:
+        return
+    del extra[HOSTED_ITEMS]
+    message.extra_json = orjson.dumps(extra).decode() if extra else ""
+    lines = []
+    for item in items:
+        said = {k: v for k, v in item.items() if k not in _HOSTED_FORM}
+        name = " ".join(str(item[k]) for k in ("type", "id") if item.get(k))
+        lines.append(f"[{name}]\n{orjson.dumps(said).decode()}")
+    message.text = "\n".join(filter(None, [_text_of(message), *lines]))
 
 
 def _custom_line(call: chat_pb2.ToolCall) -> str:

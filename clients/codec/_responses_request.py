@@ -66,8 +66,8 @@ _STORED = {
 }
 # Responses-only keys with nothing to do on a chat completion; forwarding them would make an
 # OpenAI-compatible upstream refuse the call (`store` would even store it at OpenAI).
-# (A stateful key sent as null means "not used": dropped too.) `max_tool_calls` bounds built-in
-# tools, which are refused; `context_management` compacts a stored context.
+# (A stateful key sent as null means "not used": dropped too.) `max_tool_calls` bounds hosted
+# tools (sent on beside one: _responses_tools.py); `context_management` compacts a stored context.
 _DROPPED = frozenset(
     {"store", "include", "truncation", "stream_options", "background", *_STORED}
     | {"max_tool_calls", "context_management"}

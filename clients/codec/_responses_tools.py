@@ -8,14 +8,16 @@ from clients.codec._json import (
     at,
     at_index,
     expect_bool,
+    expect_int,
     expect_list,
     expect_object,
     expect_str,
     invalid_value,
     missing,
 )
-from clients.codec._responses_custom import custom_choice, custom_tool, named
-from clients.codec._responses_hosted import is_hosted_tool
+from clients.codec._responses_custom import INCLUDE, custom_choice, custom_tool, named
+from clients.codec._responses_hosted import HOSTED_ITEM_TYPES, is_hosted_tool
+from clients.codec._responses_include import include_values
 from clients.errors import InvalidRequestError
 
 _TOOL_MODES = ("auto", "none", "required")
@@ -37,6 +39,21 @@ def tool_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
         chat["tool_choice"] = choice
     if parallel is not None:
         chat["parallel_tool_calls"] = parallel
+    if any(is_hosted_tool(str(tool.get("type"))) for tool in chat["tools"]):
+        _hosted_options(body, chat)
+
+
+def _hosted_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    """Beside a hosted tool (the call then goes to a Responses API deployment alone), what only
+    it reads is sent on: `max_tool_calls` and the `include` values of hosted tools' items (a web
+    search's sources, a code interpreter's outputs…). Without one they are dropped, as ever."""
+    if body.get("max_tool_calls") is not None:
+        chat["max_tool_calls"] = expect_int(body["max_tool_calls"], "max_tool_calls")
+    hosted = {
+        v for v in include_values(body.get("include")) if v.split(".")[0] in HOSTED_ITEM_TYPES
+    }
+    if hosted:
+        chat[INCLUDE] = sorted({*chat.get(INCLUDE, ()), *hosted})
 
 
 def _tool(value: Any, path: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     from router_service.config._batches import BatchesConfig, FilesConfig
     from router_service.config._edge_file import EdgeFileConfig
     from router_service.config._guardrails import GuardrailAction, GuardrailConfig, GuardrailSide
+    from router_service.config._key_health import CooldownsConfig, KeyHealthConfig
     from router_service.config._loader import (
         load_config,
         load_edge_config,
@@ -19,10 +20,8 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     from router_service.config._pem import PemFiles, PemSet, tls_problems
     from router_service.config._prices import PriceConfig
     from router_service.config._providers import (
-        CooldownsConfig,
         HttpConfig,
         KeyConfig,
-        KeyHealthConfig,
         ProviderConfig,
         TimeoutsConfig,
     )
@@ -57,7 +56,7 @@ _WHERE = {
     "ClientKeyConfig": "_auth",
     "ClientScope": "_auth",
     "ConversationsConfig": "_routing",
-    "CooldownsConfig": "_providers",
+    "CooldownsConfig": "_key_health",
     "DeploymentRef": "_routing",
     "EdgeConfig": "_serving",
     "EdgeFileConfig": "_edge_file",
@@ -67,7 +66,7 @@ _WHERE = {
     "GuardrailSide": "_guardrails",
     "HttpConfig": "_providers",
     "KeyConfig": "_providers",
-    "KeyHealthConfig": "_providers",
+    "KeyHealthConfig": "_key_health",
     "ModelGroupConfig": "_routing",
     "PemFiles": "_pem",
     "PemSet": "_pem",

@@ -9,15 +9,9 @@ from router_service.config._auth import AuthConfig, ClientKey, ClientKeyConfig, 
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
 from router_service.config._batches import BatchesConfig, FilesConfig
 from router_service.config._guardrails import GuardrailAction, GuardrailConfig, GuardrailSide
+from router_service.config._key_health import CooldownsConfig, KeyHealthConfig
 from router_service.config._prices import PriceConfig
-from router_service.config._providers import (
-    CooldownsConfig,
-    HttpConfig,
-    KeyConfig,
-    KeyHealthConfig,
-    ProviderConfig,
-    TimeoutsConfig,
-)
+from router_service.config._providers import HttpConfig, KeyConfig, ProviderConfig, TimeoutsConfig
 from router_service.config._routing import (
     RESPONSES_API_KINDS,
     CacheConfig,

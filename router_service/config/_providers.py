@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from clients.codec._responses_hosted import is_hosted_tool
 from router_service.config._aws import bedrock_key_problem, region_of
 from router_service.config._base import Location, Misplaced, Secret, _Strict
 from router_service.config._entra import (
@@ -96,6 +97,14 @@ class ProviderConfig(_Strict):
         default=None,
         description="openai, azure, cloudflare (only): the upstream takes OpenAI's custom tools "
         "(false: emulated as functions). Unset: api.openai.com and azure do; others emulate.",
+    )
+    hosted_tools: list[str] | None = Field(
+        default=None,
+        description="openai (only): OpenAI's hosted tool types (`code_interpreter`, "
+        "`web_search`…) this OpenAI-compatible server runs on its chat completions API, passed "
+        "as sent: a request declaring one may be routed to it. Unset: `code_interpreter` at "
+        "Groq's API (api.groq.com), none elsewhere (such requests go to Responses API "
+        "deployments).",
     )
     max_stop_sequences: int | None = Field(
         default=None,
@@ -267,6 +276,8 @@ class ProviderConfig(_Strict):
         if self.custom_tools is not None and self.kind not in _CUSTOM_TOOLS_KINDS:
             message = f"only kinds openai, azure and cloudflare read it, not {self.kind}"
             raise Misplaced([(("custom_tools",), message + " (custom tools are emulated)")])
+        if self.hosted_tools is not None:
+            self._hosted_tools()
         if self.kind == "azure":
             self._azure_fields()
         if self.kind == "vertex":
@@ -275,6 +286,18 @@ class ProviderConfig(_Strict):
         if self.kind == "bedrock":
             self._bedrock_fields()
         return self
+
+    def _hosted_tools(self) -> None:
+        if self.kind != "openai":
+            message = f"only kind openai reads it, not {self.kind} (hosted tools go to "
+            raise Misplaced([(("hosted_tools",), message + "deployments with api: responses)")])
+        problems: list[tuple[Location, str]] = [
+            (("hosted_tools", i), f"{kind!r} is not one of OpenAI's hosted tools")
+            for i, kind in enumerate(self.hosted_tools or ())
+            if not is_hosted_tool(kind)
+        ]
+        if problems:
+            raise Misplaced(problems)
 
     def _azure_fields(self) -> None:
         if self.api_version is not None:
@@ -323,62 +346,6 @@ def _azure_api_version_problem(version: str) -> str | None:
     return (
         f"{version!r} is not an Azure OpenAI api-version: a date, YYYY-MM-DD (e.g. 2024-10-21), "
         "or YYYY-MM-DD-preview"
-    )
-
-
-class CooldownsConfig(_Strict):
-    transient_s: float = Field(
-        default=15.0,
-        gt=0,
-        description="Global cooldown of a deployment after a 5xx / connect failure.",
-    )
-    rate_limit_backoff_s: float = Field(
-        default=5.0, gt=0, description="Key × model cooldown after a 429 without Retry-After."
-    )
-    quota_disable_s: float = Field(
-        default=3600.0, gt=0, description="How long a key with exhausted quota stays disabled."
-    )
-    auth_disable_s: float = Field(
-        default=86400.0, gt=0, description="How long a key with invalid credentials stays disabled."
-    )
-    retry_after_max_s: float = Field(
-        default=86400.0,
-        gt=0,
-        description="Ceiling of an upstream's wait hint (Retry-After, retry-after-ms, "
-        "x-ratelimit-reset-*, Gemini's retryDelay, ReportOutcome.retry_after_s): a longer one "
-        "cools the key × model for this long, and a caller's retry hint says no more.",
-    )
-
-
-class KeyHealthConfig(_Strict):
-    """How keys fall ill and recover (every provider)."""
-
-    backoff_max_s: float = Field(
-        default=300.0, gt=0, description="Ceiling of a 429 backoff without Retry-After."
-    )
-    provider_throttle_fraction: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="Share of a provider's keys rate-limited within the window that cools the "
-        "whole provider (account- or IP-level throttling). Needs at least two keys.",
-    )
-    provider_throttle_window_s: float = Field(default=10.0, gt=0)
-    probe: Literal["models", "completion"] = Field(
-        default="models",
-        description="How a disabled key is probed: list models, or a 1-token completion.",
-    )
-    probe_model: str | None = Field(
-        default=None, description="Model for `completion` probes (else the key's last model)."
-    )
-    probe_initial_s: float = Field(default=30.0, gt=0, description="First probe after disable.")
-    probe_max_s: float = Field(default=3600.0, gt=0, description="Probe backoff ceiling.")
-    probe_concurrency: int = Field(default=4, ge=1)
-    probe_interval_s: float = Field(default=5.0, gt=0, description="How often the prober looks.")
-    half_open_successes: int = Field(
-        default=3,
-        ge=1,
-        description="Real requests a recovered key serves one at a time before it is trusted.",
     )
 
 

@@ -14,6 +14,7 @@ from router_service.errors import UpstreamFailure
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
 from router_service.providers import ChatCall, ProviderAdapter
+from router_service.providers._base import HOSTED_FAMILY
 from router_service.providers._responses_map import cannot_express as responses_cannot_express
 from router_service.sessions import ThreadProtection
 
@@ -21,9 +22,10 @@ if TYPE_CHECKING:
     from router_service.guardrails import AnswerGuard
 
 _PROTECTION = {level.value: level for level in ThreadProtection}
-# The routing family of OpenAI's hosted tools, which the Responses API carries (_server_tools.py).
-HOSTED = "openai_hosted"
-_HOSTED = frozenset({HOSTED})
+# The routing families of OpenAI's hosted tools and of their items handed back, which the
+# Responses API carries (_server_tools.py); an OpenAI-compatible server may run some of the tools.
+HOSTED, HOSTED_ITEM = HOSTED_FAMILY, "openai_hosted_item"
+_HOSTED = frozenset({HOSTED, HOSTED_ITEM})
 
 
 @dataclass(slots=True)

@@ -5,8 +5,10 @@ none refuses the request (INVALID_ARGUMENT, naming the tool and the group) rathe
 where the tool would be dropped or refused.
 
 OpenAI's hosted tools (web search, MCP, local shell…: clients/codec/_responses_hosted.py) are
-such a need too, of their own family (HOSTED): a chat declaring one, or handing back one's
-items, is answered only by a deployment called on OpenAI's Responses API."""
+such a need too, of their own family (HOSTED): a chat declaring one is answered only by a
+deployment called on OpenAI's Responses API or an OpenAI-compatible server that runs that tool on
+its chat API (`providers.<name>.hosted_tools`: Groq's code_interpreter); one handing back their
+items (HOSTED_ITEM), only by the Responses API."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from clients.codec._responses_custom import HOSTED_ITEMS
 from clients.codec._responses_hosted import is_hosted_tool
 from clients.codec.anthropic import server_tool_family
 from clients.switchboard.v1 import chat_pb2
-from router_service.engine._model import HOSTED, Deployment
+from router_service.engine._model import HOSTED, HOSTED_ITEM, Deployment
 from router_service.errors import InvalidRequestError
 
 __all__ = ["EXCLUDED", "HOSTED", "ServerTool", "refused", "server_tools_of", "unable"]
@@ -31,7 +33,7 @@ EXCLUDED = "server_tools"
 class ServerTool:
     index: int  # its position in the request's tools
     type: str  # as declared: web_search_20250305
-    family: str  # web_search, web_fetch; HOSTED
+    family: str  # web_search, web_fetch; HOSTED, HOSTED_ITEM
     item: bool = False  # a hosted item a message hands back (`index`: the message's)
 
 
@@ -49,18 +51,23 @@ def server_tools_of(params: chat_pb2.ChatParams) -> tuple[ServerTool, ...]:
             items = orjson.loads(message.extra_json).get(HOSTED_ITEMS)
             if isinstance(items, list) and items and isinstance(items[0], dict):
                 kind = str(items[0].get("type"))
-                found.append(ServerTool(index, kind, HOSTED, item=True))
+                found.append(ServerTool(index, kind, HOSTED_ITEM, item=True))
     return tuple(found)
 
 
 def unable(deployment: Deployment, tools: tuple[ServerTool, ...]) -> ServerTool | None:
     """The first of `tools` the deployment's upstream does not run; None when it runs them all."""
     runs = deployment.server_tools
-    return next((tool for tool in tools if tool.family not in runs), None)
+    return next((tool for tool in tools if not _runs(runs, tool)), None)
+
+
+def _runs(runs: frozenset[str], tool: ServerTool) -> bool:
+    # A compatible server's hosted tools are named one by one (`openai_hosted:code_interpreter`).
+    return tool.family in runs or (tool.family == HOSTED and f"{HOSTED}:{tool.type}" in runs)
 
 
 def refused(model: str, tool: ServerTool) -> InvalidRequestError:
-    if tool.family == HOSTED:
+    if tool.family in (HOSTED, HOSTED_ITEM):
         return _hosted_refused(model, tool)
     return InvalidRequestError(
         f"tools[{tool.index}]: `{tool.type}` is a server tool that runs at Anthropic, and no "
@@ -81,6 +88,7 @@ def _hosted_refused(model: str, tool: ServerTool) -> InvalidRequestError:
             f"tools' items: {carried}, and no deployment of `{model}` is one.",
             param=f"messages[{tool.index}]",
         )
+    carried += " or an OpenAI-compatible server whose `hosted_tools` names it"
     return InvalidRequestError(
         f"tools[{tool.index}]: `{tool.type}` is one of OpenAI's hosted tools: {carried}, and no "
         f"deployment of `{model}` is one.",

@@ -106,11 +106,16 @@ def body_problem(body: dict[str, Any], model: str) -> str | None:
     return anthropic_problem(body)
 
 
-def thinking_block(answer: R.ChatAnswer) -> dict[str, Any] | None:
-    """The answer's signed thinking block (Scenario.reasoning), as extended thinking gives it."""
-    if answer.reasoning is None:
-        return None
-    return {"type": "thinking", "thinking": answer.reasoning, "signature": FAKE_SIGNATURE}
+def thinking_blocks(answer: R.ChatAnswer) -> list[dict[str, Any]]:
+    """The answer's signed thinking block (Scenario.reasoning), as extended thinking gives it,
+    and its redacted one (Scenario.redacted_thinking)."""
+    blocks = []
+    if answer.reasoning is not None:
+        signed = {"thinking": answer.reasoning, "signature": FAKE_SIGNATURE}
+        blocks.append({"type": "thinking", **signed})
+    if answer.redacted_thinking is not None:
+        blocks.append({"type": "redacted_thinking", "data": answer.redacted_thinking})
+    return blocks
 
 
 def _message(answer: R.ChatAnswer, served: Served | None = None) -> dict[str, Any]:
@@ -129,13 +134,12 @@ def _message(answer: R.ChatAnswer, served: Served | None = None) -> dict[str, An
     else:
         content = [{"type": "text", "text": answer.text}]
         stop = "end_turn" if answer.stop_sequence is None else "stop_sequence"
-    thinking = thinking_block(answer)
     return {
         "id": answer.completion_id,
         "type": "message",
         "role": "assistant",
         "model": answer.model,
-        "content": content if thinking is None else [thinking, *content],
+        "content": [*thinking_blocks(answer), *content],
         "stop_reason": stop,
         "stop_sequence": answer.stop_sequence,
         "usage": usage,
@@ -171,12 +175,15 @@ def _answer_block(answer: R.ChatAnswer) -> tuple[dict[str, Any], list[dict[str, 
 def _block_events(answer: R.ChatAnswer, served: Served | None) -> list[dict[str, Any]]:
     if served is not None:
         return server_block_events(served[0])
-    blocks = [_answer_block(answer)]
-    thinking = thinking_block(answer)
-    if thinking is not None:  # streamed as its text, then its signature
-        deltas = [{"type": "thinking_delta", "thinking": answer.reasoning}]
+    blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for block in thinking_blocks(answer):
+        if block["type"] == "redacted_thinking":  # whole at its start
+            blocks.append((block, []))
+            continue
+        deltas = [{"type": "thinking_delta", "thinking": answer.reasoning}]  # then its signature
         deltas.append({"type": "signature_delta", "signature": FAKE_SIGNATURE})
-        blocks.insert(0, ({"type": "thinking", "thinking": "", "signature": ""}, deltas))
+        blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, deltas))
+    blocks.append(_answer_block(answer))
     events: list[dict[str, Any]] = []
     for index, (start, deltas) in enumerate(blocks):
         events.append({"type": "content_block_start", "index": index, "content_block": start})
@@ -221,10 +228,14 @@ async def _messages(call: Call) -> web.StreamResponse:
 async def answer_messages(call: Call) -> web.StreamResponse:
     """The answer to a valid Messages request, as JSON or as its event stream."""
     answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
-    answer = _stopped(dataclasses.replace(answer, reasoning=call.scenario.reasoning), call.body)
+    scenario = call.scenario
+    thought = dataclasses.replace(
+        answer, reasoning=scenario.reasoning, redacted_thinking=scenario.redacted_thinking
+    )
+    answer = _stopped(thought, call.body)
     served = _served(call, answer)
     if served is not None:
-        answer = dataclasses.replace(answer, tool_name=None, reasoning=None)
+        answer = dataclasses.replace(answer, tool_name=None, reasoning=None, redacted_thinking=None)
     if not call.record.stream:
         return await send_answer(call, _message(answer, served))
     events, content_count = stream_events(answer, served)

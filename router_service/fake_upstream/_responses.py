@@ -164,6 +164,7 @@ class ChatAnswer:
     cache_write_tokens: int = 0  # written to the prompt cache (Scenario.cache_write_tokens)
     cache_write_1h_tokens: int = 0  # of those, kept an hour (Scenario.cache_write_1h_tokens)
     reasoning: str | None = None  # the model's reasoning (Scenario.reasoning)
+    redacted_thinking: str | None = None  # Claude's redacted block (Scenario.redacted_thinking)
     obfuscation: bool = False  # chunks padded as OpenAI's (Scenario.obfuscation)
     usage_on_finish: bool = False  # the usage on the finish chunk (Scenario.usage_on_finish)
     # The stop sequence that cut the text, for dialects that say which (Anthropic's).

@@ -8,7 +8,8 @@ answered as OpenAI answers it (the openai SDK's `Response` output item and strea
   `response.output_text.annotation.added` after the text's deltas;
 - local shell: a `local_shell_call` item (`action: {type: exec, command: SHELL_COMMAND}`), call
   id TOOL_CALL_ID, unless the input ends with a `local_shell_call_output` (then text);
-- MCP: an `mcp_call` item (server label as declared, tool MCP_TOOL, arguments `{}`, output
+- MCP: an `mcp_call` item (server label as declared, tool MCP_TOOL, arguments `{}` or the
+  scenario's `tool_arguments`, output
   MCP_OUTPUT); streamed, `response.mcp_call.in_progress`, `response.mcp_call_arguments.delta` /
   `.done` and `response.mcp_call.completed`.
 """
@@ -42,7 +43,9 @@ def hosted_tool(body: JsonObject) -> str | None:
     return kind if kind in ("local_shell", "mcp") else None
 
 
-def hosted_items(tool: str, tools: list[JsonObject], hex_id: str, query: str) -> list[JsonObject]:
+def hosted_items(
+    tool: str, tools: list[JsonObject], hex_id: str, query: str, arguments: str = "{}"
+) -> list[JsonObject]:
     """The hosted call item that comes before the answer (and, for a local shell, is it)."""
     if tool == "web_search":
         action = {"type": "search", "query": query}
@@ -54,7 +57,7 @@ def hosted_items(tool: str, tools: list[JsonObject], hex_id: str, query: str) ->
         return [{**call, "status": "completed", "action": run}]
     label = str(tools[0].get("server_label", "server"))
     call = {"id": f"mcp_{hex_id}", "type": "mcp_call", "server_label": label, "name": MCP_TOOL}
-    return [{**call, "arguments": "{}", "output": MCP_OUTPUT, "status": "completed"}]
+    return [{**call, "arguments": arguments, "output": MCP_OUTPUT, "status": "completed"}]
 
 
 def citation(text: str) -> JsonObject:

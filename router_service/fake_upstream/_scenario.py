@@ -143,6 +143,8 @@ class Scenario:
     # signed thinking block, before its content; a Gemini answer's thought parts, before its
     # text, when the request asked for them (thinkingConfig.includeThoughts).
     reasoning: str | None = None
+    # An Anthropic answer's `redacted_thinking` block (its `data`), after its thinking block.
+    redacted_thinking: str | None = None
     # An OpenAI-dialect stream's chunks end with OpenAI's `"obfuscation"` padding (after the
     # `"usage": null` of a stream asked for usage), as OpenAI's own have since 2025.
     obfuscation: bool = False

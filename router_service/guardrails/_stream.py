@@ -20,10 +20,10 @@ The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their 
 thinking blocks: whole) is screened too, and released before the answer that follows it.
 So are a Claude deployment's own blocks, each whole on its chunk (`_claude_blocks`). Content
 parts in a delta (no provider streams them) and other unmodelled keys are not screened.
-A Claude deployment's own block boundaries in a delta (a server tool block, a text block's
-start: `clients.codec.anthropic`'s BLOCK_KEY, TEXT_BLOCK_KEY) pass as they come, so what the
-choice's texts hold is released, screened, in a chunk of its own before them: else the text of
-the block before would reach the caller inside the block after (another text block, cited).
+Claude's own block boundaries in a delta (a server tool block, a text block's start:
+BLOCK_KEY, TEXT_BLOCK_KEY) and a Responses upstream's hosted items' events (HOSTED_EVENTS) pass
+as they come, so what the choice's texts hold is released, screened, in a chunk of its own
+before them: else the text before would reach the caller after (inside a cited text block).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from clients.codec._responses_custom import REASONING_ITEMS
+from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
@@ -64,8 +65,7 @@ RELEASE_STEP_CHARS = 32
 _CONTEXT_CHARS = 32
 # A find still growing past this many held characters is acted on as it stands.
 MAX_HELD_CHARS = 65_536
-# How a delta's unmodelled keys name a Claude block boundary (see the module's docstring).
-_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"')
+_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"', f'"{HOSTED_EVENTS}"')
 
 Chunk = chat_pb2.ChatCompletionChunk
 # A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index |
@@ -213,7 +213,7 @@ class StreamScreen:
 
     def _before_boundary(self, chunk: Chunk) -> Chunk | None:
         """The text its choices held, released in a chunk of its own, when `chunk` starts a
-        Claude block (a server tool's, a text block): that text is the block's before."""
+        Claude block (a server tool's, a text block; a hosted item's event): text before it."""
         before: Chunk | None = None
         for choice in chunk.choices:
             extra = choice.delta.extra_json

@@ -60,8 +60,11 @@ REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details", "thinki
 # And OpenAI's hosted tools' items (a stream's events of them): their texts (`_HOSTED_TEXT_KEYS`).
 ANSWER_REASONING_KEYS = (*REASONING_KEYS, REASONING_ITEMS, HOSTED_ITEMS, HOSTED_EVENTS)
 # What of a hosted item the model wrote or its tool answered: a web search's `query`, an MCP
-# call's `arguments` and `output`, the code a code interpreter ran; never ids, URLs, images.
-_HOSTED_TEXT_KEYS = frozenset(("query", "arguments", "output", "code"))
+# call's `arguments` and `output`, the code a code interpreter ran and its `logs`; never ids,
+# URLs, images.
+_HOSTED_TEXT_KEYS = frozenset(("query", "arguments", "output", "code", "logs"))
+# And a stream's events of them: a piece of an MCP call's arguments or of the code (`delta`).
+_HOSTED_EVENT_KEYS = _HOSTED_TEXT_KEYS | {"delta"}
 # The text keys of a reasoning block (Anthropic's `thinking`, OpenRouter's `text`, `summary`).
 _REASONING_BLOCK_KEYS = frozenset(("thinking", "text", "summary"))
 # The fields of a media call (MediaParams.params_json) whose text reaches the upstream (a
@@ -253,8 +256,8 @@ def reasoning_slots(extra: dict[str, Any], field: str) -> list[TextSlot]:
         if isinstance(value, str):
             slots.append(TextSlot(extra, key, (field, key), item=True))
         elif value is not None:
-            hosted = key in (HOSTED_ITEMS, HOSTED_EVENTS)
-            keys = _HOSTED_TEXT_KEYS if hosted else _REASONING_BLOCK_KEYS
+            keys = _HOSTED_TEXT_KEYS if key == HOSTED_ITEMS else _REASONING_BLOCK_KEYS
+            keys = _HOSTED_EVENT_KEYS if key == HOSTED_EVENTS else keys
             slots.extend(json_strings(value, (field, key), keys))
     return slots
 

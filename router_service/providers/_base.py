@@ -19,6 +19,11 @@ from router_service.config._routing import UpstreamApi
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 
+# The routing family of OpenAI's hosted tools (engine/_server_tools.py): a deployment on the
+# Responses API runs them all; an OpenAI-compatible server, on its chat API, the types its
+# config names, each as `openai_hosted:<type>` in its adapter's `server_tools`.
+HOSTED_FAMILY: Final = "openai_hosted"
+
 # Yielded by a chat stream (this very object, told apart by identity) for an upstream event that
 # has nothing for the caller but shows the upstream at work: a Responses stream's progress while
 # a model reasons for minutes before its first words (`response.in_progress`, a reasoning item

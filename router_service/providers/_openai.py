@@ -25,6 +25,7 @@ from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import (
+    HOSTED_FAMILY,
     UPSTREAM_ALIVE,
     ChatCall,
     EmbedCall,
@@ -63,6 +64,9 @@ from router_service.providers._transport import (
     malformed,
 )
 
+# The hosted tools an OpenAI-compatible API runs on its chat completions (`hosted_tools` unset).
+_HOSTED_BY_HOST = {"api.groq.com": ["code_interpreter"]}
+
 
 class OpenAIAdapter(HttpAdapter):
     kind = "openai"
@@ -77,6 +81,10 @@ class OpenAIAdapter(HttpAdapter):
     def tool_types(self) -> frozenset[str] | None:
         return None  # an OpenAI-compatible server's own tools (Groq's browser_search…) pass
 
+    @property
+    def server_tools(self) -> frozenset[str]:
+        return self._server_tools
+
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
     ) -> None:
@@ -88,12 +96,12 @@ class OpenAIAdapter(HttpAdapter):
         # Google's OpenAI-compatible endpoint takes Google's `extra_body` (thinking_config…).
         self.google = is_google_openai(config.base_url)
         # Asked for every attempt (engine/_sent.py): worked out once, not a URL parse a request.
-        configured = config.custom_tools
-        self._custom_tools = (
-            configured
-            if configured is not None
-            else urlsplit(config.base_url).hostname == "api.openai.com"
-        )
+        host, configured = urlsplit(config.base_url).hostname, config.custom_tools
+        self._custom_tools = configured if configured is not None else host == "api.openai.com"
+        # OpenAI's hosted tools this server runs on its chat API (Groq's code_interpreter).
+        hosted = config.hosted_tools
+        hosted = hosted if hosted is not None else _HOSTED_BY_HOST.get(host or "", [])
+        self._server_tools = frozenset(f"{HOSTED_FAMILY}:{kind}" for kind in hosted)
 
     @property
     def api_base(self) -> str:

@@ -25,6 +25,7 @@ from clients.codec._responses_custom import (
     INCLUDE,
     PRECEDES,
     REASONING_ITEMS,
+    closes_reasoning,
 )
 from clients.codec._responses_hosted import hosted_items_of, placed_items
 from clients.switchboard.v1 import chat_pb2
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_PLACES = (PRECEDES, "index")  # an answer's place of the item, a stream's number of it
 
 
 def _custom_of(value: Any) -> Mapping[str, Any] | None:
@@ -99,15 +101,18 @@ def reasoning_inputs(
 ) -> list[JsonObject]:
     """An assistant message's input items (`said`: its message and calls) with the reasoning
     items (unless `reasoning` is false: refused) and hosted tools' items it carries, each where
-    its answer had it."""
+    its answer had it; a stream's marks (an item's opening, its later parts' names), which a
+    caller may hand back with the item, are no items of their own: left out."""
     items = message.get(REASONING_ITEMS) if reasoning else None
-    kept = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    listed = items if isinstance(items, list) else []
+    kept = [i for i in listed if isinstance(i, dict) and closes_reasoning(i)]
     return placed_items(kept, hosted_items_of(message), said, _reasoning_input)
 
 
 def _reasoning_input(item: JsonObject) -> JsonObject:
-    """A reasoning item as an input item (where it stood is no field of the upstream's)."""
-    return {"type": "reasoning", **{k: v for k, v in item.items() if k != PRECEDES}}
+    """A reasoning item as an input item (where it stood, and a stream's running `index` of
+    it, are no fields of the upstream's)."""
+    return {"type": "reasoning", **{k: v for k, v in item.items() if k not in _PLACES}}
 
 
 def custom_answer_call(item: Mapping[str, Any], index: int | None = None) -> JsonObject:

@@ -44,8 +44,8 @@ from router_service.errors import (
     BackgroundLimitError,
     DeadlineExceededError,
     InvalidRequestError,
+    ReplicaStoppingError,
     ResponseNotCancellableError,
-    StoreUnavailableError,
 )
 from router_service.guardrails import AnswerGuard, Guardrails, stored_response_texts
 from router_service.responses import (
@@ -126,7 +126,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         """Keep the queued Response and start its job (`answers`: what screens its answer);
         the Response as answered."""
         if self._closed:
-            raise StoreUnavailableError("The router is stopping: start the response again.")
+            raise ReplicaStoppingError("The router is stopping: start the response again.")
         queued = _queued(request)
         records, config = runtime.background, runtime.config.responses
         group = "bg-jobs:" + client_scoped(client, "")

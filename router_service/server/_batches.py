@@ -40,7 +40,12 @@ from router_service.batches import (
     parse_lines,
 )
 from router_service.cancellation import uncut
-from router_service.errors import InvalidRequestError, StoreUnavailableError, SwitchboardError
+from router_service.errors import (
+    InvalidRequestError,
+    ReplicaStoppingError,
+    StoreUnavailableError,
+    SwitchboardError,
+)
 from router_service.responses import CANCELLED, checked_metadata
 from router_service.runtime import Runtime
 from router_service.server._batch_job import BatchJob, job_for, load_lines, new_owner, resumed
@@ -71,7 +76,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         """Check the request and its input file, keep the batch and start its job; the batch
         as created (`failed` already when the file has bad lines)."""
         if self._closed:
-            raise StoreUnavailableError("The router is stopping: create the batch again.")
+            raise ReplicaStoppingError("The router is stopping: create the batch again.")
         caller = current_caller()
         assert caller is not None  # every RouterService call is admitted first
         client = owner_name(caller)

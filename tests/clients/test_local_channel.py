@@ -205,7 +205,7 @@ async def test_a_stopping_router_ends_its_in_process_calls(
         await router.server.shutdown(grace=0)
         with pytest.raises(RouterError) as caught:
             [m async for m in stream]
-    assert caught.value.grpc_code is grpc.StatusCode.CANCELLED
+    assert caught.value.grpc_code is grpc.StatusCode.UNAVAILABLE  # as grpc's stop: retryable
     with pytest.raises(RouterError) as refused:
         await local.list_models()
     assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE

@@ -5,6 +5,7 @@ same answers, codes, details and metadata."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -67,6 +68,13 @@ async def _waits(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIter
         raise
 
 
+async def _reads_once(
+    requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    yield await anext(aiter(requests))  # then reads no more: an upstream that does not drain
+    await asyncio.Event().wait()
+
+
 _UNARY: dict[str, Callable[..., Awaitable[bytes]]] = {
     "raises": _raises,
     "sets_code": _sets_code,
@@ -80,23 +88,33 @@ _STREAMS = {"streams_then_raises": _streams_then_raises, "streams": _streams, "w
 def _generic() -> grpc.GenericRpcHandler:
     handlers = {name: grpc.unary_unary_rpc_method_handler(f) for name, f in _UNARY.items()}
     handlers.update({n: grpc.unary_stream_rpc_method_handler(f) for n, f in _STREAMS.items()})
+    handlers["reads_once"] = grpc.stream_stream_rpc_method_handler(_reads_once)
     return grpc.method_handlers_generic_handler("t.T", handlers)
 
 
-@pytest.fixture
-async def channels() -> AsyncIterator[tuple[Any, Any]]:
-    """(a channel to a grpc.aio port, a LocalChannel) to the same handlers."""
+@contextlib.asynccontextmanager
+async def _served() -> AsyncIterator[tuple[grpc.aio.Server, InProcessHandlers, Any, Any]]:
+    """The handlers on a grpc.aio port and in-process, and a channel to each."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1024)])
     handlers = InProcessHandlers(server, [], 1024)
     handlers.add_generic_rpc_handlers((_generic(),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     handlers.start()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as wire:
-        local = LocalChannel(handlers)
-        yield wire, local
+    local = LocalChannel(handlers)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as wire:
+            yield server, handlers, wire, local
+    finally:
         await local.close()
-    await server.stop(0)
+        await server.stop(0)
+
+
+@pytest.fixture
+async def channels() -> AsyncIterator[tuple[Any, Any]]:
+    """(a channel to a grpc.aio port, a LocalChannel) to the same handlers."""
+    async with _served() as (_, _, wire, local):
+        yield wire, local
 
 
 async def _outcome(call: Any) -> tuple[Any, ...]:
@@ -168,7 +186,111 @@ async def test_a_stream_is_done_once_read_to_its_end(channels: tuple[Any, Any]) 
         call = channel.unary_stream("/t.T/streams")(b"a,b")
         ended: list[Any] = []
         call.add_done_callback(ended.append)
-        assert [await call.read(), await call.read()] == [b"a", b"b"]
-        assert not call.done() and not ended
+        assert await call.read() == b"a"
+        assert not call.done() and not ended  # a message unread: its status waits
+        assert await call.read() == b"b"
         assert await call.read() is grpc.aio.EOF
         assert call.done() and ended == [call]
+
+
+async def test_a_stream_read_to_its_last_message_is_done(channels: tuple[Any, Any]) -> None:
+    """Once its handler has ended and its every message is read, as the wire delivers its
+    trailers then: a caller that stops there (the edge after a stream's error event, a Realtime
+    close) and cancels changes nothing, its span ends OK."""
+    for channel in channels:
+        call = channel.unary_stream("/t.T/streams")(b"a,b")
+        assert [await call.read(), await call.read()] == [b"a", b"b"]
+
+        async def done(call: Any = call) -> bool:
+            return bool(call.done())
+
+        await eventually(done, what="the stream done")
+        assert not call.cancel()
+        assert (await call.code(), call.cancelled()) == (grpc.StatusCode.OK, False)
+
+
+async def test_a_caller_writes_no_further_ahead_than_its_handler_reads(
+    channels: tuple[Any, Any],
+) -> None:
+    """As a write waits for HTTP/2's window on the wire: a Realtime caller faster than the
+    router reads (its upstream socket full) must not buffer without bound in the process."""
+    _, local = channels
+    call = local.stream_stream("/t.T/reads_once")()
+    await call.write(b"open")
+    assert await call.read() == b"open"
+    written = 0
+
+    async def floods() -> None:
+        nonlocal written
+        for _ in range(1000):
+            await call.write(b"event")
+            written += 1
+
+    flood = asyncio.ensure_future(floods())
+    for _ in range(50):  # turns of the loop, not time: a write that does not wait needs none
+        await asyncio.sleep(0)
+    assert not flood.done() and written < 100
+    call.cancel()  # the waiting write ends with the call
+    with pytest.raises(asyncio.InvalidStateError):
+        await flood
+
+
+async def test_a_call_a_stop_cuts_ends_as_on_the_wire() -> None:
+    """UNAVAILABLE (the edge's 503, which an SDK retries on another replica), not the CANCELLED
+    of a caller that left (499)."""
+    async with _served() as (server, handlers, wire, local):
+        calls = [channel.unary_stream("/t.T/waits")(b"stopped") for channel in (wire, local)]
+        for call in calls:
+            assert await call.read() == b"first"
+        await asyncio.gather(server.stop(0), handlers.stop(0))
+        ends = []
+        for call in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call.read()
+            ends.append((caught.value.code(), caught.value.details()))
+    assert ends[1] == ends[0]
+    assert ends[0][0] is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_call_started_as_the_server_stops_is_refused() -> None:
+    """Its task first runs after the stop looked for the calls to wait for and cancel: served
+    then, its handler would run unwatched on a stopped server (its store closed under it)."""
+    async with _served() as (_, handlers, _, local):
+        call = local.unary_unary("/t.T/trails")(b"late")
+        await handlers.stop(0)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+    assert caught.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+async def test_calls_share_one_deadline_timer(
+    channels: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that ends before its deadline leaves no timer to cancel: the channel's one timer
+    waits for the earliest deadline still to come (a timer per call cost ~4.5 µs of each)."""
+    _, local = channels
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def counted(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        armed.append(when)
+        return call_at(when, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", counted)
+    for _ in range(20):
+        assert await local.unary_unary("/t.T/trails")(b"abc", timeout=60) == b"cba"
+    assert len(armed) == 1
+
+
+async def test_each_deadline_expires_whatever_came_before(channels: tuple[Any, Any]) -> None:
+    """An earlier deadline takes the timer over; once it passed, the later one is waited for."""
+    _, local = channels
+    later = local.unary_stream("/t.T/waits")(b"later", timeout=0.4)
+    sooner = local.unary_stream("/t.T/waits")(b"sooner", timeout=0.2)
+    for call in (later, sooner):
+        assert await call.read() == b"first"
+    assert await sooner.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert not later.done()
+    assert await later.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert later.time_remaining() == 0.0

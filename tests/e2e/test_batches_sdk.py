@@ -307,3 +307,17 @@ async def test_guardrails_screen_each_line_as_it_runs(
     assert blocked["response"]["body"]["error"]["code"] == "content_policy_violation"
     (record,) = fake.state.calls(path="/chat/completions")
     assert record.body["messages"][0]["content"] == "I am [REDACTED:email]"
+
+
+async def test_a_stopping_replica_refuses_a_batch_as_worth_a_retry(open_batches: Open) -> None:
+    """A replica that began to stop starts no more batches: another one takes the SDK's retry
+    (`x-should-retry: true`), as the refusal itself says ("create the batch again")."""
+    router, sdk, _ = await open_batches()
+    uploaded = await sdk.files.create(file=("in.jsonl", jsonl(chat_line("one"))), purpose="batch")
+    router.server.batch_jobs.close()  # what a stop does first
+    with pytest.raises(openai.APIStatusError) as caught:
+        await sdk.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+    assert caught.value.status_code == 503
+    assert caught.value.response.headers["x-should-retry"] == "true"

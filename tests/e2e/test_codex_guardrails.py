@@ -15,7 +15,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
 from tests.e2e.codex_turns import APPLY_PATCH, OPENING, config, request
 from tests.e2e.stream_harness import StartEdge
-from tests.e2e.test_responses_hosted_tools import WEB_SEARCH
+from tests.e2e.test_responses_hosted_tools import MCP, WEB_SEARCH
 
 EMAIL = "jane@example.com"
 REDACTED = "[REDACTED:email]"
@@ -124,3 +124,42 @@ async def test_a_streamed_web_search_query_is_screened(
     assert done[0]["item"]["action"]["query"] == f"mail {REDACTED}"
     assert EMAIL not in "".join(event.model_dump_json() for event in events)
     assert events[-1].type == "response.completed"
+
+
+async def test_a_screened_stream_keeps_the_reasoning_before_its_web_search(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The screen holds the summary back: a hosted item starting releases it first, in its place.
+    fake.state.set_scenario(Scenario(tool_call=True, reasoning="Searching.", content="Found."))
+    stream = await sdk.responses.create(
+        model="codex-responses",
+        input="weather",
+        tools=[WEB_SEARCH],
+        reasoning={"effort": "low", "summary": "auto"},
+        stream=True,
+    )
+    events = [event async for event in stream]
+
+    done = [e.item for e in events if e.type == "response.output_item.done"]
+    assert [item.type for item in done] == ["reasoning", "web_search_call", "message"]
+    said = [e for e in events if e.type == "response.reasoning_text.delta"]
+    assert "".join(e.delta for e in said) == "Searching."
+    assert {e.output_index for e in said} == {0}
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert [item.type for item in final.response.output] == [i.type for i in done]
+
+
+async def test_a_streamed_mcp_call_s_arguments_are_screened_in_their_deltas(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    said = {"to": EMAIL}
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments=said, content="Sent."))
+    stream = await sdk.responses.create(
+        model="codex-responses", input="mail", tools=[MCP], stream=True
+    )
+    events = [event async for event in stream]
+
+    deltas = [e for e in events if e.type == "response.mcp_call_arguments.delta"]
+    assert "".join(e.delta for e in deltas) == f'{{"to":"{REDACTED}"}}'
+    assert EMAIL not in "".join(event.model_dump_json() for event in events)

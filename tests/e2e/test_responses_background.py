@@ -212,3 +212,14 @@ async def test_a_running_response_deleted_stops_and_stays_deleted(
     assert router.server.jobs.running == 0
     with pytest.raises(openai.NotFoundError):
         await sdk.responses.retrieve(started.id)
+
+
+async def test_a_stopping_replica_refuses_a_start_as_worth_a_retry(open_stack: OpenStack) -> None:
+    """A replica that began to stop starts no more background responses: another one takes
+    the SDK's retry (`x-should-retry: true`), as the refusal itself says ("start it again")."""
+    router, sdk = await open_stack()
+    router.server.jobs.close()  # what a stop does first
+    with pytest.raises(openai.APIStatusError) as caught:
+        await sdk.responses.create(model="chain", input="hello", background=True)
+    assert caught.value.status_code == 503
+    assert caught.value.response.headers["x-should-retry"] == "true"

@@ -179,3 +179,22 @@ async def test_a_compaction_is_made_at_the_edges_clock(
         clock.advance(90)
         answered = await sdk.responses.create(model="chain", input="I am Ann.")
         assert answered.created_at == 1_600_000_090
+
+
+async def test_compact_tells_hosted_tools_items_as_text(open_sdk: Open, fake: FakeUpstream) -> None:
+    # A conversation a Responses deployment's web search answered, compacted by chat models.
+    sdk = await open_sdk()
+    search = {"type": "web_search_call", "id": "ws_1", "status": "completed",
+              "action": {"type": "search", "query": "weather in Paris"}}  # fmt: skip
+    conversation: list[Any] = [
+        {"role": "user", "content": "Weather in Paris?"},
+        search,
+        {"role": "assistant", "content": "Sunny."},
+    ]
+    out = await compacted(sdk, fake, input=conversation)
+
+    assert out.object == "response.compaction"
+    said = upstream_messages(fake)
+    action = '{"action":{"type":"search","query":"weather in Paris"}}'
+    assert said[1] == {"role": "assistant", "content": f"[web_search_call ws_1]\n{action}"}
+    assert "hosted_items" not in str(said)

@@ -35,11 +35,20 @@ MCP: Any = {
 
 def config(fake: FakeUpstream) -> dict[str, Any]:
     out = base_config(fake.base_url)
+    # An OpenAI-compatible server that runs a hosted tool on its chat API (Groq's).
+    runner = {"base_url": fake.base_url, "keys": ["sk-run"], "hosted_tools": ["code_interpreter"]}
+    out["providers"]["runner"] = runner
     out["models"] |= {
         "hosted": {
             "deployments": [{"provider": "alpha", "model": "gpt-hosted", "api": "responses"}]
         },
         "chat-only": {"deployments": [{"provider": "alpha", "model": "gpt-chat"}]},
+        "groq-like": {
+            "deployments": [
+                {"provider": "runner", "model": "gpt-oss-runner"},
+                {"provider": "alpha", "model": "gpt-hosted-3", "api": "responses"},
+            ]
+        },
         "fallback": {
             "deployments": [
                 {"provider": "beta", "model": "compatible-first"},
@@ -218,3 +227,45 @@ async def test_a_background_web_search(
     final = await settled(sdk, started.id, router.server)
     assert [item.type for item in final.output] == ["web_search_call", "message"]
     assert final.output_text == "Paris is sunny."
+
+
+async def test_the_hosted_tools_include_and_max_tool_calls_reach_the_upstream(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="Paris is sunny."))
+    asked: Any = ["web_search_call.action.sources", "reasoning.encrypted_content"]
+    await sdk.responses.create(
+        model="hosted", input="weather", tools=[WEB_SEARCH], include=asked, max_tool_calls=2
+    )
+    body = sent(fake).body
+    assert sorted(body["include"]) == sorted(asked) and body["max_tool_calls"] == 2
+
+    # Without a hosted tool they stay the edge's, as before (a chat upstream refuses them).
+    await sdk.responses.create(model="chat-only", input="hi", include=asked, max_tool_calls=2)
+    (record,) = fake.state.calls(model="gpt-chat")
+    assert "include" not in record.body and "max_tool_calls" not in record.body
+
+
+async def test_a_compatible_server_runs_the_hosted_tools_its_config_names(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Groq runs `code_interpreter` on its chat API: a chat caller's tool goes there as sent
+    (as before hosted tools were routed); a tool it does not name, or an item handed back,
+    goes to the Responses API deployment."""
+    fake.state.set_scenario(Scenario(content="4"))
+    messages: Any = [{"role": "user", "content": "2+2 in python"}]
+    tools: Any = [{"type": "code_interpreter"}]
+    await sdk.chat.completions.create(model="groq-like", messages=messages, tools=tools)
+    (record,) = fake.state.calls(model="gpt-oss-runner")
+    assert record.path.endswith("/chat/completions") and record.body["tools"] == tools
+
+    fake.state.set_scenario(Scenario(tool_call=True, content="Sunny."))
+    await sdk.responses.create(model="groq-like", input="weather", tools=[WEB_SEARCH])
+    assert len(fake.state.calls(model="gpt-oss-runner")) == 1
+    assert sent(fake, "gpt-hosted-3").body["tools"] == [WEB_SEARCH]
+
+    fake.state.set_scenario(Scenario(content="Done."))
+    output = {"type": "local_shell_call_output", "id": "call_1", "output": "{}"}
+    handed: Any = [{"role": "user", "content": "ls"}, output]
+    await sdk.responses.create(model="groq-like", input=handed)
+    assert len(fake.state.calls(model="gpt-oss-runner")) == 1

@@ -65,3 +65,30 @@ async def test_a_chat_caller_reads_the_parts_as_paragraphs(
         for choice in chunk.choices:
             said += getattr(choice.delta, "reasoning_content", None) or ""
     assert said == "\n\n".join(PARTS)
+
+
+async def test_a_chat_caller_hands_the_streamed_items_back_as_they_came(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """The `reasoning_items` of a stream's deltas (the item's opening, each later part's name,
+    the whole item) handed back on the message: the upstream gets the one item, not the
+    stream's marks as items of their own (which it refuses, and the reasoning was dropped)."""
+    fake.state.set_scenario(Scenario(content="Done.", reasoning="\n\n".join(PARTS)))
+    asks: dict[str, Any] = {"include": ["reasoning.encrypted_content"], "reasoning_effort": "low"}
+    hello: Any = [{"role": "user", "content": "hi"}]
+    stream = await sdk.chat.completions.create(
+        model="codex-responses", messages=hello, stream=True, extra_body=asks
+    )
+    items: list[Any] = []
+    async for chunk in stream:
+        for choice in chunk.choices:
+            items += (choice.delta.model_extra or {}).get("reasoning_items") or []
+    assert len(items) == 4  # the opening, parts 1 and 2, the whole item
+    message = {"role": "assistant", "content": "Done.", "reasoning_items": items}
+    calls = len(fake.state.records)
+    again: Any = [*hello, message, {"role": "user", "content": "more"}]
+    await sdk.chat.completions.create(model="codex-responses", messages=again, extra_body=asks)
+    assert len(fake.state.records) == calls + 1  # not made again without the reasoning
+    sent = fake.state.records[-1].body["input"]
+    reasoning = [entry for entry in sent if entry.get("type") == "reasoning"]
+    assert [entry["encrypted_content"] for entry in reasoning] == [items[-1]["encrypted_content"]]

@@ -117,3 +117,19 @@ async def test_the_limit_and_the_errors_hold_past_the_inline_part(
     assert whole.status_code == 200, whole.text
     assert stub.calls[-1].request.params.messages[0].text == TEXT
     assert threads.submitted == 4  # each of them, past its inline part
+
+
+async def test_a_body_of_many_small_members_inflates_off_the_loop(
+    http: httpx.AsyncClient, stub: StubRouter
+) -> None:
+    """Each gzip member costs the loop its own step, whatever little it holds: thousands of
+    them (a few bytes each, well under the inline part once inflated) held it for half a second."""
+    threads = HeldExecutor()
+    threads.gate.set()
+    asyncio.get_running_loop().set_default_executor(threads)
+    body = chat("hi")
+    members = b"".join(gzip.compress(body[i : i + 1]) for i in range(len(body)))
+    answer = await post(http, gzip.compress(b"") * 50_000 + members)
+    assert answer.status_code == 200, answer.text
+    assert stub.calls[-1].request.params.messages[0].text == "hi"
+    assert threads.submitted == 1

@@ -290,3 +290,14 @@ def test_building_the_app_leaves_what_its_calls_need_unloaded() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "", done.stderr
+
+
+async def test_a_browser_page_reads_whether_to_retry(start_edge: EdgeFactory) -> None:
+    """The openai and anthropic SDKs in a page read `x-should-retry` as they do elsewhere: a
+    header the page is not let see is none, and the SDK retries what the edge says not to."""
+    origin = "https://app.example"
+    edge = await start_edge(cors_origins=[origin])
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        simple = await client.get("/healthz", headers={"origin": origin})
+    exposed = simple.headers["access-control-expose-headers"].lower().split(", ")
+    assert "x-should-retry" in exposed

@@ -97,3 +97,24 @@ def test_unset_it_follows_the_models_name(
 def test_the_name_table_reads_no_prefix_as_a_match() -> None:
     assert not responses_only("my-gpt-5-pro-proxy")
     assert not responses_only("o3-professional")
+
+
+def test_hosted_tools_are_read_at_kind_openai_only_and_must_be_hosted_tools() -> None:
+    at_claude = CONFIG.replace("API", "chat").replace(
+        "keys: [k]}", "keys: [k], hosted_tools: [code_interpreter]}", 1
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(at_claude, source="c.yaml")
+    assert "providers.claude.hosted_tools: Value error, only kind openai reads it" in str(
+        caught.value
+    )
+
+    unknown = CONFIG.replace("API", "chat").replace(
+        "openai.com/v1, keys: [k]", "openai.com/v1, keys: [k], hosted_tools: [browser_search]"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(unknown, source="c.yaml")
+    assert "hosted_tools[0]" in str(caught.value) and "'browser_search'" in str(caught.value)
+
+    named = unknown.replace("browser_search", "code_interpreter")
+    assert parse_config(named).providers["openai"].hosted_tools == ["code_interpreter"]

@@ -325,3 +325,15 @@ def test_a_claude_block_boundary_releases_the_held_texts_before_it_screened() ->
 
 def _extra_chunk(extra: dict[str, Any]) -> chat_pb2.ChatCompletionChunk:
     return _delta_chunk(0, extra_json=orjson.dumps(extra).decode())
+
+
+def test_a_code_interpreter_s_logs_in_a_unary_answer_are_redacted() -> None:
+    ran = {"type": "code_interpreter_call", "id": "ci_1", "code": "print(rows[0])",
+           "outputs": [{"type": "logs", "logs": f"name,mail\nJane,{EMAIL}"}]}  # fmt: skip
+    completion = _completion("Done.")
+    completion.choices[0].message.extra_json = orjson.dumps({"hosted_items": [ran]}).decode()
+
+    assert AnswerGuard((PII,), lambda *line: None).completion(completion) == ("pii",)
+    said = orjson.loads(completion.choices[0].message.extra_json)["hosted_items"][0]
+    assert said["outputs"][0]["logs"] == "name,mail\nJane,[REDACTED:email]"
+    assert said["id"] == "ci_1" and said["outputs"][0]["type"] == "logs"

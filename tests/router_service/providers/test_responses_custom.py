@@ -131,3 +131,28 @@ def test_who_takes_custom_tools_natively(
     )
     adapter = OpenAIAdapter("p", config, httpx.AsyncClient(), SYSTEM_CLOCK)
     assert adapter.takes_custom_tools is takes
+
+
+@pytest.mark.parametrize(
+    ("base_url", "configured", "runs"),
+    [
+        ("https://api.groq.com/openai/v1", None, {"openai_hosted:code_interpreter"}),
+        ("https://api.openai.com/v1", None, set()),
+        ("http://vllm.internal:8000/v1", None, set()),
+        ("http://vllm.internal:8000/v1", ["web_search"], {"openai_hosted:web_search"}),
+        ("https://api.groq.com/openai/v1", [], set()),
+    ],
+)
+def test_which_hosted_tools_a_compatible_server_runs(
+    base_url: str, configured: list[str] | None, runs: set[str]
+) -> None:
+    """Groq's API runs `code_interpreter` on its chat completions; any other server, what its
+    provider names (`hosted_tools`); OpenAI's chat API none (its Responses API runs them)."""
+    config = ProviderConfig(
+        kind="openai",
+        base_url=base_url,
+        keys=["sk-one"],  # type: ignore[list-item]
+        hosted_tools=configured,
+    )
+    adapter = OpenAIAdapter("p", config, httpx.AsyncClient(), SYSTEM_CLOCK)
+    assert adapter.server_tools == runs

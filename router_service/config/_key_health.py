@@ -1,0 +1,67 @@
+"""How keys and deployments fall ill and recover: cooldowns and key health (every provider)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from router_service.config._base import _Strict
+
+__all__ = ["CooldownsConfig", "KeyHealthConfig"]
+
+
+class CooldownsConfig(_Strict):
+    transient_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="Global cooldown of a deployment after a 5xx / connect failure.",
+    )
+    rate_limit_backoff_s: float = Field(
+        default=5.0, gt=0, description="Key × model cooldown after a 429 without Retry-After."
+    )
+    quota_disable_s: float = Field(
+        default=3600.0, gt=0, description="How long a key with exhausted quota stays disabled."
+    )
+    auth_disable_s: float = Field(
+        default=86400.0, gt=0, description="How long a key with invalid credentials stays disabled."
+    )
+    retry_after_max_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Ceiling of an upstream's wait hint (Retry-After, retry-after-ms, "
+        "x-ratelimit-reset-*, Gemini's retryDelay, ReportOutcome.retry_after_s): a longer one "
+        "cools the key × model for this long, and a caller's retry hint says no more.",
+    )
+
+
+class KeyHealthConfig(_Strict):
+    """How keys fall ill and recover (every provider)."""
+
+    backoff_max_s: float = Field(
+        default=300.0, gt=0, description="Ceiling of a 429 backoff without Retry-After."
+    )
+    provider_throttle_fraction: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Share of a provider's keys rate-limited within the window that cools the "
+        "whole provider (account- or IP-level throttling). Needs at least two keys.",
+    )
+    provider_throttle_window_s: float = Field(default=10.0, gt=0)
+    probe: Literal["models", "completion"] = Field(
+        default="models",
+        description="How a disabled key is probed: list models, or a 1-token completion.",
+    )
+    probe_model: str | None = Field(
+        default=None, description="Model for `completion` probes (else the key's last model)."
+    )
+    probe_initial_s: float = Field(default=30.0, gt=0, description="First probe after disable.")
+    probe_max_s: float = Field(default=3600.0, gt=0, description="Probe backoff ceiling.")
+    probe_concurrency: int = Field(default=4, ge=1)
+    probe_interval_s: float = Field(default=5.0, gt=0, description="How often the prober looks.")
+    half_open_successes: int = Field(
+        default=3,
+        ge=1,
+        description="Real requests a recovered key serves one at a time before it is trusted.",
+    )
