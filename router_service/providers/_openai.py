@@ -36,6 +36,7 @@ from router_service.providers._base import (
     websocket_url,
 )
 from router_service.providers._foreign_fields import without_foreign_fields
+from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._reasoning import for_openai
@@ -393,11 +394,3 @@ def _with_error_headers(headers: httpx.Headers, carried: Any) -> Mapping[str, st
     if not isinstance(carried, dict):
         return headers
     return {**headers, **{str(k): str(v) for k, v in carried.items()}}
-
-
-def model_ids(data: JsonObject) -> list[str]:
-    """The ids of an OpenAI-shaped model list (`{"data": [{"id": ...}]}`)."""
-    items = data.get("data")
-    if not isinstance(items, list):
-        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed model list")
-    return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]
