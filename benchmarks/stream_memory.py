@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessGroup(tmp) as group:
         _, upstream = start_upstream(group)
         edge, _ = start_switchboard(
-            group, upstream, tmp, launcher=launcher, startup_s=120.0, one_process=args.one_process
+            group, upstream, tmp, launcher=launcher, startup_s=400.0, one_process=args.one_process
         )
         warm_up(edge, LoadPlan(duration_s=1.0, warmup_s=0.0, wrk=None, tmp=tmp))
         procs = {proc.name: proc for proc in edge.procs}

@@ -330,6 +330,7 @@ class StreamingCall(LocalCall):
         async with aclosing(answers) as messages:
             async for message in messages:
                 await self._answers.put(message if serialize is None else serialize(message))
+                del message  # not held while the handler waits for its next
 
     async def _incoming(self, parse: Callable[[bytes], Any] | None) -> AsyncIterator[Any]:
         assert self._requests is not None

@@ -221,6 +221,7 @@ async def relay_chunks(
     """
     render = render or chat_chunk_events()
     message: ChatStreamResponse | None = first
+    del first  # held as `message`: until the next arrives
     ended = False  # the router ended the stream itself, with a summary or an error
     try:
         while message is not None:
@@ -241,6 +242,8 @@ async def relay_chunks(
                 break
             elif kind == "summary":
                 ended = True
+            # Neither the last message nor its bytes held while the router is quiet.
+            message, data = None, b""
             message = await anext(events, None)
         if not ended:
             yield TRUNCATED_EVENT

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -46,8 +47,15 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     header_timeout_s: float = 10.0
     max_connections: int | None = None
-    _header_timer: asyncio.TimerHandle | None = None
-    _held: HeadHeld | None = None  # the latest request's head hold (`_one_write`)
+    # Slots: uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython
+    # shares between instances; two more there grew every connection's dict (~1.6 KiB an idle
+    # stream by tracemalloc, benchmarks/README.md, "One process").
+    __slots__ = ("_header_timer", "_held")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._held: HeadHeld | None = None  # the latest request's head hold (`_one_write`)
+        super().__init__(*args, **kwargs)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)

@@ -250,6 +250,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         usage = event
                     else:
                         yield event
+                    del event  # not held while the stream waits for its next
             summary = await self._summary(
                 ctx, deployment, opened.lease, usage, started, opened.first_at
             )
@@ -304,6 +305,10 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                 failure.outcome = Outcome.FIRST_CHUNK_TIMEOUT
             raise
 
+    def _guard(self, deployment: Deployment) -> StreamGuard:
+        stall_s, heartbeat_s = deployment.timeouts.stall_s, self._streams.heartbeat_s
+        return StreamGuard(self._clock, stall_s=stall_s, heartbeat_s=heartbeat_s)
+
     async def _relay(
         self,
         ctx: RequestContext,
@@ -321,23 +326,21 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         `asked`: whether the caller asked for the usage chunk (taken for the summary either way;
         the router asks the upstream itself, unless the opening learned it refuses), and whether
         it asked not to see the reasoning (taken out before the guardrails see a chunk)."""
-        guard = StreamGuard(
-            self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
-        )
+        guard = self._guard(deployment)
         finished = any(has_finish(c) for c in opened.opening)
         started = self._clock.monotonic()
         usage_asked, hidden = asked
         plain = not hidden and screen is None  # the common case: chunks go out as they came
         quiet = QuietBeats(self._clock, self._streams.heartbeat_s) if hidden else None
-        added = not usage_asked and deployment.adapter.asks_stream_usage_of(
-            deployment.upstream_model
-        )
-        shown = (usage_asked, added)
+        adapter, model = deployment.adapter, deployment.upstream_model
+        shown = (usage_asked, not usage_asked and adapter.asks_stream_usage_of(model))
         try:
             yield StreamEvent(route=ctx.route(deployment))
             # The opening (role chunk, first content) was read before the commit: ready together.
             for event in chunk_events(_seen(opened.opening, hidden, screen), batch, shown):
                 yield event
+                del event  # neither an event nor its chunks held while the upstream is quiet
+            opened.opening = []
             if screen is not None and screen.cut:
                 return  # a stop sequence ended it already
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
@@ -352,6 +355,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         yield StreamEvent(heartbeat=beat)
                     for event in chunk_events(seen, batch, shown):
                         yield event
+                        del event
+                    del item, seen
                     if screen is not None and screen.cut:
                         return  # every choice ended, the last by a block: read no further
         except (asyncio.CancelledError, GeneratorExit):

@@ -115,6 +115,7 @@ class _Reader(Generic[T]):
                         _wake(self._taker)
                     continue
                 await self._put(chunk)
+                del chunk  # not held while the upstream is quiet
         except Exception as exc:  # handed over, raised in the guard's task
             await self._put(_Failed(exc))
         else:

@@ -19,9 +19,8 @@ from router_service.errors import UpstreamFailure
 from router_service.providers import _anthropic_map as A
 from router_service.providers._anthropic_stream import StreamMapper
 from router_service.providers._base import ChatCall, EmbedCall
-from router_service.providers._mapping import unsupported
+from router_service.providers._mapping import model_ids, unsupported
 from router_service.providers._media import unsupported_in
-from router_service.providers._openai import model_ids
 from router_service.providers._transport import (
     MAPPING_ERRORS,
     HttpAdapter,

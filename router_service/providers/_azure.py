@@ -47,8 +47,9 @@ from router_service.providers._base import (
     websocket_url,
 )
 from router_service.providers._entra_auth import entra_tokens
+from router_service.providers._mapping import model_ids
 from router_service.providers._oauth import TokenAdapter
-from router_service.providers._openai import OpenAIAdapter, model_ids
+from router_service.providers._openai import OpenAIAdapter
 from router_service.providers._transport import JsonObject
 
 # The latest GA version of the data-plane inference API (what `api_version` defaults to).

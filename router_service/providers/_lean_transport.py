@@ -36,7 +36,7 @@ import httpx
 
 from router_service.providers._lean_conn import Http1Connection, Origin, bounded
 
-__all__ = ["LeanTransport", "read_whole"]
+__all__ = ["LeanTransport", "body_parts", "read_whole"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -248,7 +248,17 @@ class _ResponseBody(httpx.AsyncByteStream):
         self._conn = conn
         self._read_s = read_s
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._read(release=False)
+
+    def parts(self) -> AsyncIterator[bytes] | None:
+        """The body's parts straight from the connection (`body_parts`); None when it comes
+        encoded (a Content-Encoding named): httpx decodes it."""
+        return None if self._conn.encoded else self._read(release=True)
+
+    async def _read(self, release: bool) -> AsyncIterator[bytes]:
+        """`release`: once read to its end the connection goes back to the pool, as httpx's
+        `aiter_raw` closes the response then."""
         conn = self._conn
         while True:
             try:
@@ -257,8 +267,11 @@ class _ResponseBody(httpx.AsyncByteStream):
                 conn.close()
                 raise
             if chunk is None:
-                return
+                break
             yield chunk
+            del chunk  # not held while the stream waits for the next
+        if release:
+            await self.aclose()
 
     def whole(self) -> Callable[[], Awaitable[bytes]] | None:
         """How to read the body whole straight from the connection (`read_whole`); None when
@@ -306,6 +319,21 @@ async def read_whole(response: httpx.Response) -> None:
         raise
     response.is_stream_consumed = response.is_closed = True
     response._content = content
+
+
+def body_parts(response: httpx.Response) -> AsyncIterator[bytes]:
+    """`response.aiter_bytes()`. A body of ours that needs no decoding is read straight from the
+    connection (so is one in an upstream call's span: `parts()` of telemetry's `_EndingStream`):
+    httpx's way holds two async generators, two chunkers (a `BytesIO` each), a decoder and two
+    context managers for as long as a stream stays open (~2 KiB an idle stream,
+    benchmarks/README.md, "One process"). The response is left as `aiter_bytes` leaves it: its
+    stream consumed, and closed once read to its end."""
+    parts = getattr(response.stream, "parts", None)  # ours, or a span's around ours
+    read: AsyncIterator[bytes] | None = None if parts is None else parts()
+    if read is None:
+        return response.aiter_bytes()
+    response.is_stream_consumed = True
+    return read
 
 
 _NO_HEADERS = httpx.Headers()

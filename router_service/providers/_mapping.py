@@ -304,3 +304,11 @@ def embedding_list(
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def model_ids(data: Mapping[str, Any]) -> list[str]:
+    """The ids of an OpenAI-shaped model list (`{"data": [{"id": ...}]}`)."""
+    items = data.get("data")
+    if not isinstance(items, list):
+        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed model list")
+    return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]

@@ -36,6 +36,7 @@ from router_service.providers._base import (
     websocket_url,
 )
 from router_service.providers._foreign_fields import without_foreign_fields
+from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._reasoning import for_openai
@@ -378,9 +379,12 @@ class OpenAIAdapter(HttpAdapter):
         async for _, data in json_events(response):
             self.raise_if_wrapped(data, response.headers)
             try:
-                yield chunk_from_openai(data)
+                chunk = chunk_from_openai(data)
             except UpstreamFormatError as exc:
                 raise malformed("stream chunk", exc) from exc
+            del data  # neither the event nor its chunk held while the stream waits for the next
+            yield chunk
+            del chunk
 
 
 def _with_error_headers(headers: httpx.Headers, carried: Any) -> Mapping[str, str]:
@@ -390,11 +394,3 @@ def _with_error_headers(headers: httpx.Headers, carried: Any) -> Mapping[str, st
     if not isinstance(carried, dict):
         return headers
     return {**headers, **{str(k): str(v) for k, v in carried.items()}}
-
-
-def model_ids(data: JsonObject) -> list[str]:
-    """The ids of an OpenAI-shaped model list (`{"data": [{"id": ...}]}`)."""
-    items = data.get("data")
-    if not isinstance(items, list):
-        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed model list")
-    return [str(m["id"]) for m in items if isinstance(m, dict) and "id" in m]

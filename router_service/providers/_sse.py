@@ -31,6 +31,7 @@ import orjson
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._http import map_transport_errors
+from router_service.providers._lean_transport import body_parts
 
 __all__ = ["DONE", "SseDecoder", "SseEvent", "json_events"]
 
@@ -119,13 +120,19 @@ async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict
     mid-stream failure); a payload that is not a JSON object is the upstream's fault."""
     decoder = SseDecoder()
     with map_transport_errors(started=True):
-        chunks = response.aiter_bytes()
+        chunks = body_parts(response)
         async for chunk in chunks:
-            for sse in decoder.feed(chunk):
+            events = decoder.feed(chunk)
+            del chunk  # nor its events nor their JSON held while the stream waits for more
+            while events:
+                sse = events.pop(0)
                 if sse.data.strip() == DONE:
                     await _drain(chunks)
                     return
-                yield sse.event, _json_object(sse.data)
+                name, data = sse.event, _json_object(sse.data)
+                del sse
+                yield name, data
+                del data
         for sse in decoder.close():
             if sse.data.strip() == DONE:
                 return

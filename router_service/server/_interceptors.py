@@ -146,6 +146,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                             if untold and _tell_route(rule, message, admission):
                                 untold = False
                             yield message
+                            del message  # not held while the stream waits for its next
                 finally:
                     # Also when the caller left or the call failed, and to its end: a task can
                     # be cancelled again meanwhile (a stop cancels the calls a caller left), and
@@ -183,6 +184,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                             if untold and _tell_route(rule, message, admission):
                                 untold = False
                             yield message
+                            del message
                 finally:
                     await uncut(_end(None, admission))  # see `_stream`
             finally:

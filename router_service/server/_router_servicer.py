@@ -128,6 +128,7 @@ class RouterServicer(FeatureMethods):
                         async for event in events:
                             span.observe(event)
                             yield event
+                            del event  # not held while the stream waits for its next
                 finally:
                     if cache is not None:  # as it ended: a follower that asked itself missed
                         span.cache(cache.result)
@@ -159,6 +160,7 @@ class RouterServicer(FeatureMethods):
                 if recorder is not None:
                     recorder.see(event)
                 yield event
+                del event
         if recorder is not None:
             await recorder.finish()
 

@@ -28,10 +28,21 @@ class _EndingStream(httpx.AsyncByteStream):
         self._span = span
         self._ended = False  # the SDK warns of a second end: a failed whole read, then aclose
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._recorded(aiter(self._inner))
+
+    def parts(self) -> AsyncIterator[bytes] | None:
+        """The body's parts, when the inner stream has a way of its own (the lean transport's:
+        `body_parts`), recorded as `__aiter__` records a failure; else None."""
+        parts = getattr(self._inner, "parts", None)
+        read = None if parts is None else parts()
+        return None if read is None else self._recorded(read)
+
+    async def _recorded(self, parts: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         try:
-            async for part in self._inner:
+            async for part in parts:
                 yield part
+                del part  # not held while the stream waits for the next
         except Exception as exc:
             self._span.set_attribute("error.type", type(exc).__qualname__)
             self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))

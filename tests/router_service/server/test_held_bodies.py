@@ -5,12 +5,17 @@ it once sent)."""
 from __future__ import annotations
 
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+
+from httpx._decoders import ByteChunker
 
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle
+from tests.helpers import eventually
 
 
 def _asks(obj: Any, marker: str) -> bool:
@@ -21,23 +26,80 @@ def _asks(obj: Any, marker: str) -> bool:
     return isinstance(first, dict) and first.get("content") == marker
 
 
-async def test_an_open_stream_keeps_no_body_written_of_its_prompt(
-    router: RouterHandle, fake: FakeUpstream
-) -> None:
-    marker = "held? " + "x" * 4096  # a prompt no other test sends
+@asynccontextmanager
+async def _open_stream(router: RouterHandle, fake: FakeUpstream, text: str) -> AsyncIterator[None]:
+    """A ChatStream open (until the block ends) once its first chunk has arrived."""
     fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=2))  # open until cut
-    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=marker)
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)
     params = chat_pb2.ChatParams(model="chain", messages=[message])
     call = router.stub.ChatStream(pb.ChatStreamRequest(params=params))
     try:
         async for event in call:
             if event.HasField("chunk"):
                 break
+        del event  # the test's own
+        yield
+    finally:
+        call.cancel()
+
+
+async def test_an_open_stream_keeps_no_body_written_of_its_prompt(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    marker = "held? " + "x" * 4096  # a prompt no other test sends
+    async with _open_stream(router, fake, marker):
         gc.collect()
         received = [r.body for r in fake.state.records]  # the fake upstream's own parse
         kept = [
             o for o in gc.get_objects() if _asks(o, marker) and not any(o is b for b in received)
         ]
         assert kept == []
-    finally:
-        call.cancel()
+
+
+def _ours(obj: Any) -> bool:
+    """Whether `obj` is a suspended coroutine or generator of our code (grpc's own, on both
+    sides of the wire here, keep the last message they handled)."""
+    code = getattr(obj, "cr_code", None) or getattr(obj, "ag_code", None)
+    code = code or getattr(obj, "gi_code", None)
+    return code is not None and "/router_service/" in code.co_filename
+
+
+def _upstream_chunk(obj: Any) -> bool:
+    """Whether `obj` is an OpenAI stream chunk as parsed from the upstream's event."""
+    return isinstance(obj, dict) and obj.get("object") == "chat.completion.chunk"
+
+
+async def test_an_open_stream_keeps_neither_httpx_readers_nor_parsed_events(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # The upstream's body is read straight from the connection (`body_parts`), and the parsed
+    # JSON of its last event is not held while the stream waits for the next.
+    def held() -> list[Any]:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, ByteChunker) or _upstream_chunk(o)]
+
+    # What earlier tests of this process left behind is theirs (kept referenced: no id reused).
+    before = held()
+    async with _open_stream(router, fake, "hello"):
+
+        async def nothing_held() -> bool:  # once the router has read what the upstream sent
+            known = {id(o) for o in before}
+            return all(id(o) in known for o in held())
+
+        await eventually(nothing_held, within=2.0, what="no chunker nor parsed event held")
+
+
+async def test_an_open_stream_holds_no_message_while_it_waits(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # Each layer lets go of its last event (and the relay of the opening chunks) once handed on:
+    # a message's protobuf arena is native memory, a KiB or more an idle stream.
+    kinds = (pb.ChatStreamResponse, chat_pb2.ChatCompletionChunk)
+    async with _open_stream(router, fake, "hello"):
+
+        async def none_held() -> bool:  # once the router has relayed what the upstream sent
+            gc.collect()
+            held = [o for o in gc.get_objects() if isinstance(o, kinds) and o.ByteSize()]
+            return not any(_ours(r) for o in held for r in gc.get_referrers(o))
+
+        await eventually(none_held, within=2.0, what="no stream message held by our frames")
