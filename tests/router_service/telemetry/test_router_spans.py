@@ -150,27 +150,6 @@ async def test_a_stream_cancelled_by_its_caller_ends_every_span_cancelled(
     assert http.end_time <= attempt.end_time <= (request.end_time or 0)
 
 
-async def test_a_finished_streams_upstream_call_ends_within_its_attempt(
-    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
-) -> None:
-    # The upstream's body read to its end ends its call's span, as the attempt ends (not with
-    # the call's stack, closed after the stream's summary: a child outliving its parent).
-    router = await start_router(base_config(fake.base_url))
-    fake.state.set_scenario(Scenario(chunks=5))
-
-    kinds = [
-        event.WhichOneof("event")
-        async for event in router.stub.ChatStream(pb.ChatStreamRequest(params=params()))
-    ]
-    assert kinds[-1] == "summary"
-
-    trace = await ended(captured, SERVER_STREAM, "chat model-a", "POST")
-    attempt, http = trace.one("chat model-a"), trace.one("POST")
-    assert http.parent is not None and http.parent.span_id == attempt.context.span_id
-    assert attempt.end_time is not None and http.end_time is not None
-    assert http.end_time <= attempt.end_time
-
-
 async def test_a_stall_mid_stream_is_the_attempts_outcome_with_its_reaction(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
