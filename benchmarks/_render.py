@@ -138,12 +138,12 @@ def _memory_table(data: dict[str, Any]) -> list[str]:
         + "".join(f" peak after c={n} |" for n in levels),
         "|---|--:|--:|" + "--:|" * len(levels),
     ]
-    for name in ("switchboard", "litellm"):
+    for name in ("switchboard", "switchboard-1p", "litellm"):
         if name in idle:
-            peak_mib = (peak.get(name) or 0) / 1024
+            peak_mib = _f(_mib(peak.get(name)), "{:.0f}")
             mine = by_level.get(name) or {}
             after = "".join(f" {_f(_mib(mine.get(str(n))), '{:.0f}')} |" for n in levels)
-            lines.append(f"| {name} | {idle[name] / 1024:.0f} | {peak_mib:.0f} |{after}")
+            lines.append(f"| {name} | {idle[name] / 1024:.0f} | {peak_mib} |{after}")
     return lines
 
 
