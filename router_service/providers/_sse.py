@@ -150,7 +150,9 @@ def _json_object(payload: bytes) -> dict[str, Any]:
 
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
-    with contextlib.suppress(TimeoutError):
+    # The answer is whole at `[DONE]`: a connection cut after it only is not reused (its close
+    # closes it), and fails nothing.
+    with contextlib.suppress(TimeoutError, httpx.TransportError):
         async with asyncio.timeout(_DRAIN_S):
             read = 0
             async for _ in chunks:

@@ -33,12 +33,15 @@ class _EndingStream(httpx.AsyncByteStream):
 
     def parts(self) -> AsyncIterator[bytes] | None:
         """The body's parts, when the inner stream has a way of its own (the lean transport's:
-        `body_parts`), recorded as `__aiter__` records a failure; else None."""
+        `body_parts`), recorded as `__aiter__` records a failure; else None. Read to its end,
+        the span ends, as httpx's close of a response read to its end ends it (`aclose`)."""
         parts = getattr(self._inner, "parts", None)
         read = None if parts is None else parts()
-        return None if read is None else self._recorded(read)
+        return None if read is None else self._recorded(read, end=True)
 
-    async def _recorded(self, parts: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def _recorded(
+        self, parts: AsyncIterator[bytes], end: bool = False
+    ) -> AsyncIterator[bytes]:
         try:
             async for part in parts:
                 yield part
@@ -47,6 +50,8 @@ class _EndingStream(httpx.AsyncByteStream):
             self._span.set_attribute("error.type", type(exc).__qualname__)
             self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
             raise
+        if end:  # the inner stream gave its connection back as it ended (`body_parts`)
+            self._end()
 
     def whole(self) -> Callable[[], Awaitable[bytes]] | None:
         """How to read the body whole, when the inner stream has a way of its own (the lean

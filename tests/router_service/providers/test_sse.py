@@ -113,6 +113,21 @@ async def test_done_is_read_to_the_end_of_the_stream_so_the_connection_can_be_re
     assert source.read_to_the_end
 
 
+class _CutAfter(_Chunks):
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
+
+
+async def test_a_connection_cut_after_done_fails_nothing() -> None:
+    # The answer was whole: an upstream (or a proxy) that closes without the body's last chunk
+    # must not turn it into a mid-stream failure (an error event after every chunk, a cooldown).
+    source = _CutAfter((b'data: {"n": 1}\n\n', b"data: [DONE]\n\n"))
+    events = [e async for e in json_events(httpx.Response(200, stream=source))]
+    assert events == [("", {"n": 1})]
+
+
 @pytest.mark.parametrize(
     "payload", [b"data: not json\n\n", b"data: [1, 2]\n\n", b'data: {"bad": "\xff"}\n\n']
 )
