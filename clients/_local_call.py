@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,7 @@ _AHEAD = 8
 Status = tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]
 
 
-class LocalCall:
+class LocalCall(ABC):
     """What the caller holds: status, metadata, done callbacks, deadline, cancel."""
 
     _READ_TO_END = False  # its status is the caller's once it has read every message
@@ -120,8 +121,9 @@ class LocalCall:
         else:
             self.finish(*context.ended())
 
+    @abstractmethod
     async def _handle(self, handler: grpc.RpcMethodHandler, context: LocalContext) -> None:
-        raise NotImplementedError
+        """Run the handler: a unary one's answer, a stream's messages (the subclasses')."""
 
     def _refused(self, handlers: LocalHandlers) -> bool:
         """Whether the server has stopped taking calls; if so the call ends UNAVAILABLE."""
@@ -172,7 +174,7 @@ class LocalCall:
         for callback in callbacks:
             callback(self)
 
-    def _ending(self, abrupt: bool) -> None:
+    def _ending(self, abrupt: bool) -> None:  # noqa: B027 - a default: unary calls have no reader
         """A subclass's reader learns of the end."""
 
     def _all_read(self) -> bool:
@@ -267,7 +269,7 @@ class LocalCall:
         assert self._status is not None
         return self._status[1]
 
-    async def wait_for_connection(self) -> None:
+    async def wait_for_connection(self) -> None:  # noqa: B027 - grpc.aio's API, nothing to wait for
         """Connected at once: there is no connection."""
 
 
