@@ -65,6 +65,9 @@ class Deployment:
     reasoning: bool = True  # takes the reasoning knob (configured, or by its model's name)
     base_model: str = ""  # what the upstream serves as `upstream_model`; "": that name itself
     api: UpstreamApi = "chat"  # the upstream API it is called with (configured, or by name)
+    # Itself called on the Responses API, for a request with OpenAI's hosted tools or items: a
+    # chat deployment at OpenAI itself whose `api` is unset (_server_tools.fitted); else None.
+    hosted_twin: Deployment | None = None
 
     @property
     def stop_cap(self) -> int | None:

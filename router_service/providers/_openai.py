@@ -86,6 +86,10 @@ class OpenAIAdapter(HttpAdapter):
     def server_tools(self) -> frozenset[str]:
         return self._server_tools
 
+    @property
+    def serves_responses_api(self) -> bool:
+        return urlsplit(self.config.base_url).hostname == "api.openai.com"
+
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
     ) -> None:
