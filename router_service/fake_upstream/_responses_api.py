@@ -204,7 +204,7 @@ def answer_of(call: Call) -> _Answer:
     response_id = f"resp_{call.state.next_completion_id().rsplit('-', 1)[-1]}{call.record.seq:04x}"
     hex_id = response_id.removeprefix("resp_")
     said = R.tool_arguments(sc) if sc.tool_arguments is not None else "{}"  # an MCP call's
-    calls = hosted_items(hosted, body["tools"], hex_id, last, said) if hosted is not None else []
+    calls = hosted_items(hosted, body, hex_id, last, said) if hosted is not None else []
     return _Answer(
         response_id,
         int(time.time()),
