@@ -102,3 +102,27 @@ async def test_a_chat_caller_s_hosted_items_are_screened(
     (call,) = completion.choices[0].message.model_dump()["hosted_items"]
     assert call["revised_prompt"] == REVISED_PREFIX + SCREENED
     assert EMAIL not in completion.model_dump_json()
+
+
+LONG_EMAIL = "jane.doe@example.com"  # longer than its marker: what follows it moves
+CITED = f"Write to {LONG_EMAIL} today."
+CITED_SCREENED = f"Write to {REDACTED} today."
+WEB_SEARCH: Any = {"type": "web_search"}
+
+
+async def test_a_citation_moves_with_the_redacted_text(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content=CITED))
+    answer = await sdk.responses.create(model="codex-responses", input="mail", tools=[WEB_SEARCH])
+
+    assert answer.output_text == CITED_SCREENED
+    (annotation,) = answer.output[-1].model_dump()["content"][0]["annotations"]
+    assert (annotation["start_index"], annotation["end_index"]) == (0, len(CITED_SCREENED))
+
+    messages: Any = [{"role": "user", "content": "mail"}]
+    completion = await sdk.chat.completions.create(
+        model="codex-responses", messages=messages, tools=[WEB_SEARCH]
+    )
+    (cited,) = completion.choices[0].message.model_dump()["annotations"]
+    assert cited["url_citation"]["end_index"] == len(CITED_SCREENED)
