@@ -3,7 +3,8 @@ chat completions' form, under the message's unmodelled `annotations`) point into
 character offsets (`start_index` / `end_index`, a file citation's `index`), which a redaction
 moves. They are moved with the text: an offset after a find by what its marker added or took
 away, one inside a find to the marker's start (a span's start) or end (its end); a span that
-lay wholly inside what was redacted cites nothing any more and is dropped.
+lay wholly inside what was redacted cites nothing any more and is dropped. So does where a
+hosted item came in the text (`text_at`: clients/codec/_responses_hosted.py).
 
 The edits are the redact rules' own (`Rule.replacements`), each rule's on the text the rule
 before it left, as `screen_text` applies them."""
@@ -15,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from clients.codec._responses_custom import HOSTED_ITEMS
+from clients.codec._responses_hosted import TEXT_AT
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import GuardrailAction
 from router_service.guardrails._rules import Rule, with_replaced
@@ -30,7 +33,10 @@ _ANNOTATIONS = "annotations"
 def cited_text(message: chat_pb2.ChatMessage) -> str | None:
     """The text a message's annotations point into (its string content); None when it has
     none (the common case: one substring test)."""
-    if _ANNOTATIONS not in message.extra_json or message.WhichOneof("content") != "text":
+    extra = message.extra_json
+    if _ANNOTATIONS not in extra and TEXT_AT not in extra:
+        return None
+    if message.WhichOneof("content") != "text":
         return None
     return message.text
 
@@ -58,10 +64,19 @@ def with_citations_moved(
     if message.text == before:
         return
     extra = json_object(message.extra_json)
-    found = None if extra is None else extra.get(_ANNOTATIONS)
-    if extra is None or not isinstance(found, list):
+    if extra is None:
         return
-    extra[_ANNOTATIONS] = moved_annotations(found, edits_of(before, rules, actions))
+    edits = edits_of(before, rules, actions)
+    found = extra.get(_ANNOTATIONS)
+    if isinstance(found, list):
+        extra[_ANNOTATIONS] = moved_annotations(found, edits)
+    hosted = extra.get(HOSTED_ITEMS)
+    for item in hosted if isinstance(hosted, list) else ():
+        at = item.get(TEXT_AT) if isinstance(item, dict) else None
+        if isinstance(at, int):
+            for replaced in edits:
+                at = _at(at, replaced, False)
+            item[TEXT_AT] = at
     message.extra_json = orjson.dumps(extra).decode()
 
 

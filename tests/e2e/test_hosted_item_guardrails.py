@@ -126,3 +126,16 @@ async def test_a_citation_moves_with_the_redacted_text(
     )
     (cited,) = completion.choices[0].message.model_dump()["annotations"]
     assert cited["url_citation"]["end_index"] == len(CITED_SCREENED)
+
+
+async def test_a_redaction_before_a_hosted_item_keeps_the_messages_apart(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    preamble = f"Looking up {LONG_EMAIL}. "
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=preamble, content="Sunny."))
+    answer = await sdk.responses.create(model="codex-responses", input="mail", tools=[WEB_SEARCH])
+
+    first, call, second = answer.output
+    assert (first.type, call.type, second.type) == ("message", "web_search_call", "message")
+    texts = [item.model_dump()["content"][0]["text"] for item in (first, second)]
+    assert texts == [f"Looking up {REDACTED}. ", "Sunny."]
