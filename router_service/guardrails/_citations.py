@@ -23,7 +23,14 @@ from router_service.config import GuardrailAction
 from router_service.guardrails._rules import Rule, with_replaced
 from router_service.guardrails._texts import json_object
 
-__all__ = ["Edits", "cited_text", "edits_of", "moved_annotations", "with_citations_moved"]
+__all__ = [
+    "Edits",
+    "cited_text",
+    "edits_of",
+    "moved_annotations",
+    "with_citations_moved",
+    "with_moved_annotations",
+]
 
 # One rule's replacements (start, end, marker) in the text before it, one list per rule.
 Edits = list[list[tuple[int, int, str]]]
@@ -78,6 +85,17 @@ def with_citations_moved(
                 at = _at(at, replaced, False)
             item[TEXT_AT] = at
     message.extra_json = orjson.dumps(extra).decode()
+
+
+def with_moved_annotations(extra_json: str, edits: list[tuple[int, int, str]]) -> str:
+    """A stream delta's unmodelled keys with its annotations moved by a text's `edits` (one
+    pass of finds, in the raw text's offsets: `TextScreen.edits`)."""
+    extra = json_object(extra_json) if edits else None
+    found = None if extra is None else extra.get(_ANNOTATIONS)
+    if extra is None or not isinstance(found, list):
+        return extra_json
+    extra[_ANNOTATIONS] = moved_annotations(found, [edits])
+    return orjson.dumps(extra).decode()
 
 
 def moved_annotations(annotations: list[Any], edits: Edits) -> list[Any]:

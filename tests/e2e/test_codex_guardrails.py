@@ -275,3 +275,22 @@ async def test_a_redaction_before_a_hosted_item_keeps_the_messages_apart(
     assert (first.type, call.type, second.type) == ("message", "web_search_call", "message")
     texts = [item.model_dump()["content"][0]["text"] for item in (first, second)]
     assert texts == [f"Looking up {REDACTED}. ", "Sunny."]
+
+
+async def test_a_streamed_citation_moves_with_the_redacted_text(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content=CITED))
+    stream = await sdk.responses.create(
+        model="codex-responses", input="mail", tools=[WEB_SEARCH], stream=True
+    )
+    events = [event async for event in stream]
+
+    (added,) = [e for e in events if e.type == "response.output_text.annotation.added"]
+    said = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert said == CITED_SCREENED and added.model_dump()["annotation"]["end_index"] == len(said)
+    completed = events[-1]
+    assert completed.type == "response.completed"
+    final = completed.response.output[-1].model_dump()["content"][0]
+    assert final["text"] == CITED_SCREENED
+    assert [a["end_index"] for a in final["annotations"]] == [len(CITED_SCREENED)]
