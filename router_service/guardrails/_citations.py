@@ -25,11 +25,11 @@ from router_service.guardrails._texts import json_object
 
 __all__ = [
     "Edits",
+    "StreamEdits",
     "cited_text",
     "edits_of",
     "moved_annotations",
     "with_citations_moved",
-    "with_moved_annotations",
 ]
 
 # One rule's replacements (start, end, marker) in the text before it, one list per rule.
@@ -87,15 +87,30 @@ def with_citations_moved(
     message.extra_json = orjson.dumps(extra).decode()
 
 
-def with_moved_annotations(extra_json: str, edits: list[tuple[int, int, str]]) -> str:
-    """A stream delta's unmodelled keys with its annotations moved by a text's `edits` (one
-    pass of finds, in the raw text's offsets: `TextScreen.edits`)."""
-    extra = json_object(extra_json) if edits else None
-    found = None if extra is None else extra.get(_ANNOTATIONS)
-    if extra is None or not isinstance(found, list):
-        return extra_json
-    extra[_ANNOTATIONS] = moved_annotations(found, [edits])
-    return orjson.dumps(extra).decode()
+class StreamEdits:
+    """A streamed text's finds replaced (`TextScreen`), in its raw offsets, to move the
+    annotations that follow the text they cite: those of the message whose text began at
+    `part` (a message after a hosted item counts its offsets from its own start)."""
+
+    __slots__ = ("finds", "part")
+
+    def __init__(self) -> None:
+        self.finds: list[tuple[int, int, str]] = []
+        self.part = 0
+
+    def add(self, start: int, end: int, marker: str) -> None:
+        self.finds.append((start, end, marker))
+
+    def moved(self, extra_json: str) -> str:
+        """A delta's unmodelled keys with its annotations moved."""
+        part = self.part
+        edits = [(max(a - part, 0), b - part, m) for a, b, m in self.finds if b > part]
+        extra = json_object(extra_json) if edits else None
+        found = None if extra is None else extra.get(_ANNOTATIONS)
+        if extra is None or not isinstance(found, list):
+            return extra_json
+        extra[_ANNOTATIONS] = moved_annotations(found, [edits])
+        return orjson.dumps(extra).decode()
 
 
 def moved_annotations(annotations: list[Any], edits: Edits) -> list[Any]:

@@ -39,7 +39,7 @@ from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
-from router_service.guardrails._citations import with_moved_annotations
+from router_service.guardrails._citations import StreamEdits
 from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import Found, counted, withhold
 from router_service.guardrails._rules import Rule
@@ -101,7 +101,7 @@ class TextScreen:
         # `_next_scan`): a long find costs linear work, not square.
         self._wait = 0
         self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
-        self.edits: list[tuple[int, int, str]] = []  # each find replaced: (start, end, marker)
+        self.edits = StreamEdits()  # each find replaced, for the annotations that follow
 
     def feed(self, text: str, *, final: bool = False) -> str:
         """Take the next delta; return the text that may be released now, finds replaced
@@ -133,6 +133,10 @@ class TextScreen:
         self._base = keep_from
         return out
 
+    @property
+    def end(self) -> int:
+        return self._base + len(self._raw)
+
     @staticmethod
     def _next_scan(span: _Span, end: int, cut: int) -> int:
         """Where an open find is looked at again: where it is final if it grows no more; when
@@ -155,7 +159,7 @@ class TextScreen:
         for span in spans:
             pieces.append(self._slice(position, span.start))
             pieces.append(marker := f"[REDACTED:{span.finds[0][1]}]")
-            self.edits.append((span.start, span.end, marker))
+            self.edits.add(span.start, span.end, marker)
             position = span.end
             for rule, detector in span.finds:
                 counted(self._found, rule.name, detector)
@@ -227,6 +231,9 @@ class StreamScreen:
                 continue
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
+            text = self._texts.get((choice.index, "content"))
+            if text is not None and f'"{HOSTED_EVENTS}"' in extra:  # the next message's text
+                text.edits.part = text.end
             if delta.ByteSize():
                 if before is None:
                     before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)
@@ -257,7 +264,7 @@ class StreamScreen:
         touched = self._delta(index, choice.delta, final)
         if '"annotations"' in choice.delta.extra_json and (index, "content") in self._texts:
             edits = self._texts[index, "content"].edits  # all the text before was released
-            choice.delta.extra_json = with_moved_annotations(choice.delta.extra_json, edits)
+            choice.delta.extra_json = edits.moved(choice.delta.extra_json)
         if final:
             self._flush(index, choice.delta, touched)
         blocked = [t.blocked for k, t in self._texts.items() if k[0] == index and t.blocked]

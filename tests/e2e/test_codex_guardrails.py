@@ -294,3 +294,21 @@ async def test_a_streamed_citation_moves_with_the_redacted_text(
     final = completed.response.output[-1].model_dump()["content"][0]
     assert final["text"] == CITED_SCREENED
     assert [a["end_index"] for a in final["annotations"]] == [len(CITED_SCREENED)]
+
+
+async def test_a_later_message_s_streamed_citation_counts_from_its_own_start(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    preamble = f"Looking up {LONG_EMAIL}. "
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=preamble, content="Sunny in Paris."))
+    stream = await sdk.responses.create(
+        model="codex-responses", input="mail", tools=[WEB_SEARCH], stream=True
+    )
+    events = [event async for event in stream]
+
+    (added,) = [e for e in events if e.type == "response.output_text.annotation.added"]
+    assert added.model_dump()["annotation"]["end_index"] == len("Sunny in Paris.")
+    completed = events[-1]
+    assert completed.type == "response.completed"
+    texts = [i.model_dump()["content"][0]["text"] for i in completed.response.output[::2]]
+    assert texts == [f"Looking up {REDACTED}. ", "Sunny in Paris."]
