@@ -5,7 +5,6 @@ test_edge_chat.py for the end-to-end cases), a finished call is left alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,10 +14,9 @@ from clients.switchboard.v1 import router_service_pb2 as rs
 from http_edge._disconnect import unless_disconnected
 from http_edge._errors import EdgeError
 from tests.helpers import counted_tasks
-from tests.http_edge.edge_messages import chunk, completion, route
+from tests.http_edge.edge_messages import completion, route
 from tests.http_edge.harness import StubRouter
 
-STREAM = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}], "stream": False}
 
 
@@ -36,28 +34,6 @@ async def test_a_router_call_gets_no_task_of_its_own_nor_a_watcher(
     assert made.count("_disconnected") == 0  # the connection tells of a disconnect
     # The router call ran in the request's task, not in one made for it.
     assert not [name for name in made if name.startswith("RouterClient.")]
-
-
-async def test_a_stream_is_cancelled_by_its_connection_with_no_watcher_task(
-    stub: StubRouter, http: httpx.AsyncClient
-) -> None:
-    async def on_stream(request: Any, context: Any) -> AsyncIterator[rs.ChatStreamResponse]:
-        yield chunk("Hel")
-        await asyncio.Event().wait()  # a stalled upstream: only cancellation ends this
-        yield chunk()  # pragma: no cover
-
-    stub.on_chat_stream = on_stream
-    with counted_tasks() as made:
-        async with http.stream("POST", "/v1/chat/completions", json=STREAM) as response:
-            async for line in response.aiter_lines():
-                assert line.startswith("data: ")
-                break
-        # Leaving the block closed the connection mid-stream: the edge's connection told the
-        # response, which cancelled the router call.
-        async with asyncio.timeout(5):
-            await stub.cancelled.wait()
-    # Neither the head's read nor the events had a task waiting for `http.disconnect`.
-    assert not [name for name in made if "disconnect" in name.lower()], made
 
 
 class _GoneClient:
