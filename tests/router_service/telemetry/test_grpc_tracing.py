@@ -12,13 +12,14 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from clients import ErrorDetails, RouterClient, RouterError, to_grpc_status
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.telemetry import client_observer, server_interceptors
+from router_service.telemetry._grpc import LOCAL_PARENT
 from router_service.telemetry.testing import TelemetryCapture
 from tests.helpers import eventually, serve_grpc
 from tests.router_service.telemetry.spans import Trace, attrs
@@ -168,3 +169,45 @@ def test_a_client_call_that_cannot_start_ends_its_span_failed(
     assert (span.name, span.kind) == (CHAT, SpanKind.CLIENT)
     assert attrs(span)["rpc.grpc.status_code"] == code.value[0]
     assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_parent_handed_over_is_taken_only_from_the_process_not_the_wire(
+    served: tuple[Slow, RouterClient], captured: TelemetryCapture
+) -> None:
+    """`LOCAL_PARENT` off the wire is a string like any other header: the caller's W3C context
+    decides, and the value is ignored."""
+    _, client = served
+    trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    metadata = (
+        (LOCAL_PARENT, f"00-{'1' * 32}-{'2' * 16}-01"),
+        ("traceparent", f"00-{trace_id}-{parent_id}-01"),
+    )
+    async with grpc.aio.insecure_channel(client.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await pb_grpc.RouterServiceStub(channel).ListModels(
+                pb.ListModelsRequest(), metadata=metadata, timeout=5
+            )
+
+    async def recorded() -> bool:
+        return len(captured.spans()) == 1
+
+    await eventually(recorded, what="the server span ended")
+    [server] = captured.spans()
+    assert server.context.trace_id == int(trace_id, 16)
+    assert server.parent is not None and server.parent.span_id == int(parent_id, 16)
+    assert server.parent.is_remote
+
+
+def test_an_in_process_call_hands_its_span_context_over_instead_of_traceparent(
+    captured: TelemetryCapture,
+) -> None:
+    observer = client_observer(in_process=True)
+    assert observer is not None
+    call = observer.start("/" + CHAT, (("authorization", "Bearer sk-x"),))
+    keys = [key for key, _ in call.metadata]
+    assert keys == ["authorization", LOCAL_PARENT]
+    handed = call.metadata[1][1]
+    assert isinstance(handed, SpanContext) and not handed.is_remote
+    call.fail(asyncio.CancelledError())
+    [span] = captured.spans()
+    assert span.context == handed
