@@ -13,8 +13,9 @@ only when someone iterates the response. Here:
   (with tracing on, ~15 % of the edge's CPU per request); the observer adds the context to the
   metadata and ends its span from the call's done callback, so cancellation, `read()` and
   `cancel()` behave as without tracing;
-- in one process (`clients.LocalChannel`: `switchboard serve`) the client span's context is handed
-  to the server span as it is (`LOCAL_PARENT`), not written as `traceparent` and parsed again.
+- in one process (`clients.LocalChannel`: `switchboard serve`) the call has no CLIENT span: the
+  caller's current span (the edge's HTTP SERVER span) is handed to the router's SERVER span as it
+  is (`LOCAL_PARENT`), not written as `traceparent` and parsed again.
 
 Only `switchboard.*` services are traced: health checks and reflection stay out of traces.
 """
@@ -39,6 +40,8 @@ from opentelemetry.trace import (
     Tracer,
 )
 
+from clients import ObservedCall
+from router_service.telemetry._current import current_span
 from router_service.telemetry._state import current
 
 __all__ = [
@@ -246,6 +249,26 @@ class _TracedCall:
         _finish(self.span, code, _sync_result(call.details()))
 
 
+class _HandedCall:
+    """A call in one process: no span of its own. The router's SERVER span is the child of the
+    caller's current span, whose context is handed over as it is (`LOCAL_PARENT`, read by
+    `_parent`), sampled out too: a CLIENT span beside it would say the same of the same hop."""
+
+    __slots__ = ("metadata",)
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        parent = current_span().get_span_context()
+        # A `SpanContext` among the metadata's strings: only a `LocalChannel` carries it.
+        handed: Any = (LOCAL_PARENT, parent)
+        self.metadata = (*metadata, handed) if parent.is_valid else metadata
+
+    def attach(self, call: Any) -> None:
+        """Nothing to end."""
+
+    def fail(self, exc: BaseException) -> None:
+        """Nothing to end."""
+
+
 class ClientTracing:
     """The `CallObserver` of a `RouterClient` (`observer=`): a CLIENT span per call, ended from
     the call's done callback, so cancellation, `read()` and `cancel()` behave as untraced."""
@@ -254,14 +277,12 @@ class ClientTracing:
         self._tracer = tracer
         self._in_process = in_process
 
-    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> _TracedCall:
+    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> ObservedCall:
+        if self._in_process:
+            return _HandedCall(metadata)
         span = self._tracer.start_span(method.lstrip("/"), kind=SpanKind.CLIENT)
         if span.is_recording():  # a sampled-out call builds no attributes
             span.set_attributes(_rpc_attributes(method))
-        if self._in_process:  # the router reads it as it is (`_parent`); sampled out too
-            # A `SpanContext` among the metadata's strings: only a `LocalChannel` carries it.
-            handed: Any = (LOCAL_PARENT, span.get_span_context())
-            return _TracedCall(span, (*metadata, handed))
         carrier: dict[str, str] = {}  # sampled out too: the context travels (sampled=0)
         propagate.inject(carrier, context=trace.set_span_in_context(span))
         return _TracedCall(span, (*metadata, *carrier.items()))

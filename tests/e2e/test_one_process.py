@@ -58,10 +58,10 @@ async def test_a_failover_in_one_process_is_one_trace(
     trace = await ended(captured, HTTP, CHAT, "chat chain")
     assert len(trace.trace_ids()) == 1
     edge = trace.one(HTTP)
-    client = child(trace, edge, CHAT, SpanKind.CLIENT)
-    assert attrs(client)["rpc.grpc.status_code"] == 0
-    server = child(trace, client, CHAT, SpanKind.SERVER)
+    server = child(trace, edge, CHAT, SpanKind.SERVER)  # no CLIENT span for the in-process hop
+    assert attrs(server)["rpc.grpc.status_code"] == 0
     assert attrs(server)["network.peer.address"] == "in-process"
+    assert [s.kind for s in trace.named(CHAT)] == [SpanKind.SERVER]
     request = child(trace, server, "chat chain", SpanKind.INTERNAL)
     attempts = trace.children(request)
     assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
@@ -71,7 +71,8 @@ async def test_the_edge_hands_its_span_to_the_router_in_one_process(
     captured: TelemetryCapture, open_stack: OpenStack
 ) -> None:
     """The caller's `traceparent` is honoured; from the edge on the context is handed over as it
-    is (no `traceparent` written and parsed): the router's span has a parent in its own process."""
+    is (no `traceparent` written and parsed): the router's span is the edge's child, a parent in
+    its own process."""
     stack = await open_stack(in_process=True)
     trace_id, caller_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
     headers = {"traceparent": f"00-{trace_id}-{caller_span}-01"}
@@ -83,8 +84,7 @@ async def test_the_edge_hands_its_span_to_the_router_in_one_process(
     edge = trace.one(HTTP)
     assert edge.parent is not None and edge.parent.span_id == int(caller_span, 16)
     assert edge.parent.is_remote
-    client = child(trace, edge, CHAT, SpanKind.CLIENT)
-    server = child(trace, client, CHAT, SpanKind.SERVER)
+    server = child(trace, edge, CHAT, SpanKind.SERVER)
     assert server.parent is not None and not server.parent.is_remote  # handed, not extracted
     request = child(trace, server, "chat chain", SpanKind.INTERNAL)
     (attempt,) = trace.children(request)

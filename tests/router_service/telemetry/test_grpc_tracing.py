@@ -12,7 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanContext, SpanKind, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
 from clients import ErrorDetails, RouterClient, RouterError, to_grpc_status
 from clients.switchboard.v1 import chat_pb2
@@ -20,6 +20,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.telemetry import client_observer, server_interceptors
 from router_service.telemetry._grpc import LOCAL_PARENT
+from router_service.telemetry._state import current
 from router_service.telemetry.testing import TelemetryCapture
 from tests.helpers import eventually, serve_grpc
 from tests.router_service.telemetry.spans import Trace, attrs
@@ -198,16 +199,16 @@ async def test_a_parent_handed_over_is_taken_only_from_the_process_not_the_wire(
     assert server.parent.is_remote
 
 
-def test_an_in_process_call_hands_its_span_context_over_instead_of_traceparent(
+def test_an_in_process_call_hands_the_current_span_over_and_starts_none(
     captured: TelemetryCapture,
 ) -> None:
     observer = client_observer(in_process=True)
     assert observer is not None
-    call = observer.start("/" + CHAT, (("authorization", "Bearer sk-x"),))
-    keys = [key for key, _ in call.metadata]
-    assert keys == ["authorization", LOCAL_PARENT]
-    handed = call.metadata[1][1]
-    assert isinstance(handed, SpanContext) and not handed.is_remote
+    alone = observer.start("/" + CHAT, (("authorization", "Bearer sk-x"),))
+    assert alone.metadata == (("authorization", "Bearer sk-x"),)  # no span, nothing to hand
+    with current().tracer.start_as_current_span("edge") as edge:
+        call = observer.start("/" + CHAT, (("authorization", "Bearer sk-x"),))
+    assert [key for key, _ in call.metadata] == ["authorization", LOCAL_PARENT]
+    assert call.metadata[1][1] == edge.get_span_context()
     call.fail(asyncio.CancelledError())
-    [span] = captured.spans()
-    assert span.context == handed
+    assert [span.name for span in captured.spans()] == ["edge"]
