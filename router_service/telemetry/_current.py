@@ -26,4 +26,6 @@ def current_span(context: context_api.Context | None = None) -> trace.Span:
     found = (context if context is not None else context_api.get_current()).get(_SPAN_KEY)
     if type(found) in _KNOWN:
         return found  # type: ignore[return-value]  # a Context's values are `object`
-    return trace.get_current_span(context)  # someone else's span, or none
+    if found is None:  # no span (tracing off, or outside one)
+        return trace.INVALID_SPAN
+    return trace.get_current_span(context)  # someone else's span
