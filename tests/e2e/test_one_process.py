@@ -106,3 +106,4 @@ async def test_a_caller_sampled_out_is_sampled_out_in_the_router_in_one_process(
     trace = await ended(captured, HTTP, CHAT, "chat chain", "POST")
     assert len(trace.trace_ids()) == 1 and len(trace.named(HTTP)) == 1
     assert int("0af7651916cd43dd8448eb211c80319c", 16) not in trace.trace_ids()
+    assert trace.one(HTTP).parent is None  # no `traceparent`: the edge's span is the root
