@@ -121,9 +121,7 @@ class HttpServerTelemetry:
             for name, value in scope.get("headers", ())
             if name in (b"traceparent", b"tracestate")
         }
-        # No W3C header (most callers): what extracting from nothing gives, without the
-        # propagators' calls (~10 a request).
-        parent = propagate.extract(carrier) if carrier else context.Context()
+        parent = propagate.extract(carrier)
         path = scope["path"]
         shown = _span_method(method)
         name = f"{shown} {path}" if path in HOT_PATHS else shown  # the route is set at the end
