@@ -18,10 +18,12 @@ their own bodies and read these fields there.
 So an OpenAI-format deployment never gets `thinking_blocks`, nor a call's `extra_content` but at
 Google's endpoint, and gets the rest only where its server takes them (`taken_fields`): a
 provider's `message_fields` when set; else by kind and host: none at Azure, api.openai.com,
-api.groq.com, api.cerebras.ai and Google's endpoint; `reasoning_content` at DeepSeek (whose
-thinking mode 400s a tool-calling turn handed back without it: "The reasoning_content in the
-thinking mode must be passed back to the API", api-docs.deepseek.com/guides/thinking_mode) and
-xAI (its encrypted reasoning, docs.x.ai); all of them elsewhere (OpenRouter takes its
+api.groq.com, api.cerebras.ai and Google's endpoint; `reasoning_content` at DeepSeek, whose
+thinking mode 400s a tool-calling turn handed back without it ("The reasoning_content in the
+thinking mode must be passed back to the API":
+api-docs.deepseek.com/guides/thinking_mode#tool-calls; the first deepseek-reasoner's guide said
+the opposite, a 400 for it in the input, which the thinking mode replaced), and at xAI (its
+encrypted reasoning, docs.x.ai); all of them elsewhere (OpenRouter takes its
 `reasoning_details` back and `cache_control` on parts; vLLM, LiteLLM and local servers take or
 ignore them).
 """
