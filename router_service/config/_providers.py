@@ -115,7 +115,7 @@ class ProviderConfig(_Strict):
         description="openai, azure, cloudflare (only): which fields of other servers' that a "
         "caller's messages carry this server takes (`reasoning_content`, `reasoning`, "
         "`reasoning_details`, `cache_control`); the others are taken out. Unset: by kind and "
-        "base URL host (README, Providers: \"each field goes only where it is taken\").",
+        'base URL host (README, Providers: "each field goes only where it is taken").',
     )
     max_stop_sequences: int | None = Field(
         default=None,
