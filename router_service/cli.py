@@ -194,6 +194,8 @@ async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
         nonlocal terminated
         if not terminated:
             log.info("SIGTERM: shutting down")
+        elif terminated == 1:
+            log.warning("SIGTERM again: stopping now, open calls and requests are cut")
         terminated += 1
         task.cancel()
 
