@@ -120,15 +120,7 @@ async def test_a_second_sigterm_stops_both_now_without_a_traceback(
     says so in one line, without a traceback."""
     fake.state.set_scenario(Scenario(held_after_chunks=2))  # only a release or a stop ends it
     async with serve_process(fake, tmp_path, shutdown_grace_s=60) as served:
-        body = {"model": "chain", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-        async with (
-            httpx.AsyncClient(base_url=served.edge, timeout=EXIT_S * 4) as http,
-            http.stream("POST", "/v1/chat/completions", json=body) as response,
-        ):
-            lines = response.aiter_lines()
-            assert (await anext(lines)).startswith("data: ")  # the stream is under way
-            served.process.send_signal(signal.SIGTERM)
-            await _logged(served, "Shutting down")  # the edge's drain begun
+        async with _draining(served) as (_, lines):
             served.process.send_signal(signal.SIGTERM)  # an operator who will not wait
             rest = [line async for line in lines if line]
             assert await asyncio.wait_for(served.process.wait(), EXIT_S) == 0
@@ -138,6 +130,22 @@ async def test_a_second_sigterm_stops_both_now_without_a_traceback(
     assert "SIGTERM again: stopping now" in text
     assert "Application shutdown complete" in text
     assert "Traceback" not in text, text
+
+
+@contextlib.asynccontextmanager
+async def _draining(served: Served) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncIterator[str]]]:
+    """A stream under way on the edge (its upstream holds it), then SIGTERM: inside, the edge
+    drains; the client the stream is on, and its lines still to read."""
+    body = {"model": "chain", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    async with (
+        httpx.AsyncClient(base_url=served.edge, timeout=EXIT_S * 4) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        lines = response.aiter_lines()
+        assert (await anext(lines)).startswith("data: ")  # the stream is under way
+        served.process.send_signal(signal.SIGTERM)
+        await _logged(served, "Shutting down")  # the edge's drain begun
+        yield http, lines
 
 
 async def _logged(served: Served, text: str) -> None:
@@ -156,18 +164,12 @@ async def test_dev_stops_the_edge_then_the_router_then_the_fake_upstream(
     then the fake upstream; exit status 0."""
     async with serve_process(fake, tmp_path, dev=True) as served:
         rule = {"scenario": {"held_after_chunks": 2}}
-        body = {"model": "chain", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
         async with httpx.AsyncClient(base_url=fake.url) as control:
             assert (await control.put("/_fake/scenarios", json=rule)).status_code == 200
         async with (
             httpx.AsyncClient(base_url=fake.url) as control,
-            httpx.AsyncClient(base_url=served.edge, timeout=EXIT_S * 4) as http,
-            http.stream("POST", "/v1/chat/completions", json=body) as response,
+            _draining(served) as (http, lines),
         ):
-            lines = response.aiter_lines()
-            assert (await anext(lines)).startswith("data: ")  # the stream is under way
-            served.process.send_signal(signal.SIGTERM)
-            await _logged(served, "Shutting down")  # the edge's drain begun
             with pytest.raises(httpx.TransportError):  # it takes no new connection
                 await http.get("/readyz")
             assert "router stopping" not in served.log.read_text()
