@@ -40,7 +40,9 @@ log = logging.getLogger("grpc._cython.cygrpc")
 _END = object()  # a stream's (or a request stream's) end
 # How long after its deadline the caller's side gives up on a call: a moment for the handler's
 # own answer at that deadline (the router's, which says what it was waiting for) to arrive
-# first, as it does on the wire, where the server's deadline comes a transit before.
+# first, as it does on the wire, where the server's deadline comes a transit before. A window,
+# not a rule: the router's answer comes after its own timer (armed later, on its clock) and the
+# clean-up before it answers (its lease given back: Redis), neither of which the caller sees.
 _DEADLINE_TRANSIT_S = 0.02
 # Messages either side may write ahead of its reader (what HTTP/2's window is on the wire): a
 # reader that stops reading holds the writer at its next message (a handler's answers, a
