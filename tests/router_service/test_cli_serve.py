@@ -111,30 +111,33 @@ async def test_serve_answers_on_both_ports_and_stops_on_sigterm(
     assert text.index("Application shutdown complete") < text.index("router stopped")
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_a_second_sigterm_stops_both_now_without_a_traceback(
-    fake: FakeUpstream, tmp_path: Path
+    fake: FakeUpstream, tmp_path: Path, signum: signal.Signals
 ) -> None:
-    """As `router`'s: a second SIGTERM during the edge's drain cuts it, and the router's too
-    (the open stream would otherwise hold the process for the router's whole grace); the
-    stream ends with an error event, the edge's app shuts down as on a first stop, and the log
-    says so in one line, without a traceback."""
+    """As `router`'s: a second SIGTERM (or Ctrl-C) during the edge's drain cuts it, and the
+    router's too (the open stream would otherwise hold the process for the router's whole
+    grace); the stream ends with an error event, the edge's app shuts down as on a first
+    stop, and the log says so in one line, without a traceback."""
     fake.state.set_scenario(Scenario(held_after_chunks=2))  # only a release or a stop ends it
     async with serve_process(fake, tmp_path, shutdown_grace_s=60) as served:
-        async with _draining(served) as (_, lines):
-            served.process.send_signal(signal.SIGTERM)  # an operator who will not wait
+        async with _draining(served, signum) as (_, lines):
+            served.process.send_signal(signum)  # an operator who will not wait
             rest = [line async for line in lines if line]
             assert await asyncio.wait_for(served.process.wait(), EXIT_S) == 0
     assert any('"error"' in line for line in rest), rest
     text = served.log.read_text()
     assert "open calls have up to 0s to finish" in text
-    assert "SIGTERM again: stopping now" in text
+    assert f"{signum.name} again: stopping now" in text
     assert "Application shutdown complete" in text
     assert "Traceback" not in text, text
 
 
 @contextlib.asynccontextmanager
-async def _draining(served: Served) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncIterator[str]]]:
-    """A stream under way on the edge (its upstream holds it), then SIGTERM: inside, the edge
+async def _draining(
+    served: Served, signum: signal.Signals = signal.SIGTERM
+) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncIterator[str]]]:
+    """A stream under way on the edge (its upstream holds it), then `signum`: inside, the edge
     drains; the client the stream is on, and its lines still to read."""
     body = {"model": "chain", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
     async with (
@@ -143,7 +146,7 @@ async def _draining(served: Served) -> AsyncIterator[tuple[httpx.AsyncClient, As
     ):
         lines = response.aiter_lines()
         assert (await anext(lines)).startswith("data: ")  # the stream is under way
-        served.process.send_signal(signal.SIGTERM)
+        served.process.send_signal(signum)
         await _logged(served, "Shutting down")  # the edge's drain begun
         yield http, lines
 
