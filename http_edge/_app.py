@@ -299,19 +299,15 @@ async def _drained(
 ) -> None:
     """Wait for `task` (the server's, draining) to end; each cancellation of this wait cuts
     the drain shorter (`serve`)."""
-    cutting: asyncio.Task[None] | None = None
+    cutting: asyncio.Future[None] | None = None
     while not task.done():
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
             if cut is not None and cutting is None:
-                cutting = asyncio.create_task(_awaited(cut), name="switchboard-edge-cut")
+                cutting = asyncio.ensure_future(cut())  # awaited below, whatever comes
             else:
                 server.force_exit = True
     if cutting is not None:
         await asyncio.wait((cutting,))
         cutting.result()
-
-
-async def _awaited(cut: Callable[[], Awaitable[None]]) -> None:
-    await cut()
