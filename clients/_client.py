@@ -106,6 +106,7 @@ class RouterClient(
 
     def _make_channel(self) -> Any:
         if self._local is not None:
+            self._local.use_options(self._options)  # its answer limit is the wire channel's
             return self._local
         # grpc.aio channels bind to the running loop, so they are made on open, not in __init__.
         interceptors = self._interceptors or None

@@ -32,6 +32,8 @@ Deserializer = Callable[[bytes], Any] | None
 # How early the loop may run a timer (uvloop's are whole milliseconds): a call whose expiry is
 # this close is due. A call's own timer, which this replaces, expired it as early.
 _TIMER_SLACK_S = 0.001
+# grpc's receive limit when a channel's options set none (`grpc.max_receive_message_length`).
+_GRPC_RECEIVE_LIMIT = 4 * 1024 * 1024
 
 
 class LocalHandlers(Protocol):
@@ -65,6 +67,16 @@ class LocalChannel:
         # and most calls end long before their deadline.
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
+        self._receive_limit: float = _GRPC_RECEIVE_LIMIT
+
+    def use_options(self, options: Sequence[tuple[str, Any]]) -> None:
+        """The options a grpc channel to the router would be made with (`RouterClient` gives
+        its own: `clients.channel_options`). Of them, in-process, only
+        `grpc.max_receive_message_length` applies (-1: none), as on the wire: an answer over
+        it ends its call RESOURCE_EXHAUSTED, a unary one's or any message of a stream's (those
+        before it are read). Unset, it is grpc's default, 4 MiB."""
+        limit = dict(options).get("grpc.max_receive_message_length", _GRPC_RECEIVE_LIMIT)
+        self._receive_limit = math.inf if limit < 0 else int(limit)
 
     def unary_unary(
         self,
@@ -130,7 +142,7 @@ class LocalChannel:
             raise RuntimeError("Cannot invoke RPC: Channel closed!")  # grpc.aio's UsageError text
         self._calls.add(call)
         call.add_done_callback(self._calls.discard)
-        call.start(self._handlers)
+        call.start(self._handlers, self._receive_limit)
         if call.expiry is not None and call.expiry < self._timer_at and not call.handled():
             self._arm(call.expiry)
         return call

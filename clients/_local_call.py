@@ -3,7 +3,8 @@ it, ``read``, ``write``, ``cancel``, ``code()``…); the handler runs in a task 
 
 The handler's task starts from an empty ``contextvars.Context``, as the router's handlers run
 in their own process: what the router sets (the caller, its standing, a trace span) does not
-reach the edge's task, nor the edge's request context the router's.
+reach the edge's task, nor the edge's request context the router's (a traced caller's span context
+travels in the call's metadata, as on the wire: `router_service.telemetry._grpc.LOCAL_PARENT`).
 
 Messages cross serialized, as on the wire. Handing the objects over would save a serialize and
 a parse per message (measured: ~4 µs for the bench's chat request and as much for its answer,
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from clients._local_context import LocalContext
+from clients._local_limits import answer_refused, request_refused
 from clients._mailbox import Ended, Mailbox
 
 if TYPE_CHECKING:
@@ -39,7 +41,9 @@ log = logging.getLogger("grpc._cython.cygrpc")
 _END = object()  # a stream's (or a request stream's) end
 # How long after its deadline the caller's side gives up on a call: a moment for the handler's
 # own answer at that deadline (the router's, which says what it was waiting for) to arrive
-# first, as it does on the wire, where the server's deadline comes a transit before.
+# first, as it does on the wire, where the server's deadline comes a transit before. A window,
+# not a rule: the router's answer comes after its own timer (armed later, on its clock) and the
+# clean-up before it answers (its lease given back: Redis), neither of which the caller sees.
 _DEADLINE_TRANSIT_S = 0.02
 # Messages either side may write ahead of its reader (what HTTP/2's window is on the wire): a
 # reader that stops reading holds the writer at its next message (a handler's answers, a
@@ -52,6 +56,7 @@ class LocalCall(ABC):
     """What the caller holds: status, metadata, done callbacks, deadline, cancel."""
 
     _READ_TO_END = False  # its status is the caller's once it has read every message
+    _payload: Any = None  # its request's bytes, until its handler takes them
 
     def __init__(
         self,
@@ -82,7 +87,8 @@ class LocalCall(ABC):
         self._task: asyncio.Task[None] | None = None
         self._limit = 0
 
-    def start(self, handlers: LocalHandlers) -> None:
+    def start(self, handlers: LocalHandlers, receive_limit: float) -> None:
+        self._receive_limit = receive_limit  # the largest answer its caller takes
         if self._refused(handlers):
             return
         self._limit = handlers.max_request_bytes
@@ -112,11 +118,8 @@ class LocalCall(ABC):
             raise
         except Exception as exc:
             if self._final is None:
-                log.exception(
-                    "Unexpected [%s] raised by servicer method [%s]",
-                    type(exc).__name__,
-                    self._method,
-                )
+                name = type(exc).__name__
+                log.exception("Unexpected [%s] raised by servicer method [%s]", name, self._method)
             self.finish(*context.failed(exc))
         else:
             self.finish(*context.ended())
@@ -133,13 +136,13 @@ class LocalCall(ABC):
         return True
 
     def _request_size(self) -> int:
-        return 0
+        return len(self._payload) if isinstance(self._payload, bytes) else 0
 
     def _too_large(self, size: int) -> bool:
         """Whether a request is over the server's limit; if so the call ends as on the wire."""
-        if size <= self._limit:
+        details = request_refused(size, self._limit)
+        if details is None:
             return False
-        details = f"SERVER: Received message larger than max ({size} vs. {self._limit})"
         self.finish(grpc.StatusCode.RESOURCE_EXHAUSTED, details, abrupt=True)
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
@@ -281,9 +284,6 @@ class UnaryCall(LocalCall):
         self._payload = payload
         self._response: Any = None
 
-    def _request_size(self) -> int:
-        return len(self._payload) if isinstance(self._payload, bytes) else 0
-
     async def _handle(self, handler: grpc.RpcMethodHandler, context: LocalContext) -> None:
         payload, self._payload = self._payload, None  # the handler's request is its own
         parse = handler.request_deserializer
@@ -291,6 +291,9 @@ class UnaryCall(LocalCall):
         if context.ended()[0] is grpc.StatusCode.OK:
             serialize = handler.response_serializer
             self._response = response if serialize is None else serialize(response)
+            refused = answer_refused(self._response, self._receive_limit)
+            if refused is not None:  # only its caller fails (the handler is done), as on the wire
+                self.finish(grpc.StatusCode.RESOURCE_EXHAUSTED, refused)
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self._result().__await__()
@@ -317,9 +320,6 @@ class StreamingCall(LocalCall):
         self._answers = Mailbox(_AHEAD)
         self._requests = Mailbox(_AHEAD) if requests else None
         self._half_closed = False
-
-    def _request_size(self) -> int:
-        return len(self._payload) if isinstance(self._payload, bytes) else 0
 
     async def _handle(self, handler: grpc.RpcMethodHandler, context: LocalContext) -> None:
         parse = handler.request_deserializer
@@ -359,6 +359,10 @@ class StreamingCall(LocalCall):
             self._complete()
             self._raise_for_status()
             return grpc.aio.EOF
+        refused = answer_refused(data, self._receive_limit)
+        if refused is not None:  # the caller's side ends the call there, the handler's with it
+            self._end_by_caller(grpc.StatusCode.RESOURCE_EXHAUSTED, refused)
+            self._raise_for_status()
         if self._final is not None and self._all_read():
             self._complete()  # its last message: done now, as the wire's trailers come then
         return data if self._deserialize is None else self._deserialize(data)

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import importlib.util
 import inspect
-from collections.abc import AsyncIterator, Iterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -192,7 +193,7 @@ def _own_client(
         settings.router_target if local is None else IN_PROCESS,
         credentials=credentials,
         max_message_bytes=_message_limit(settings),
-        observer=client_observer(),
+        observer=client_observer(in_process=local is not None),
         channel=None if local is None else LocalChannel(local),
     )
 
@@ -243,11 +244,18 @@ def uvicorn_config(
 
 
 class _Unsignalled(uvicorn.Server):
-    """A uvicorn server that takes no signal: only a cancellation stops it (`serve`)."""
+    """A uvicorn server that takes no signal: only a cancellation stops it (`serve`). Forced
+    out of its drain (`force_exit`), it still shuts its app down (uvicorn skips the lifespan's
+    shutdown then, and the loop's end cancels it instead, logging a traceback)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if self.force_exit and not self.lifespan.shutdown_event.is_set():
+            await self.lifespan.shutdown()
 
 
 async def serve(
@@ -257,6 +265,7 @@ async def serve(
     *,
     local: LocalHandlers | None = None,
     signals: bool = True,
+    cut: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Run the edge until cancelled (or until SIGINT/SIGTERM), then shut down gracefully.
 
@@ -265,6 +274,11 @@ async def serve(
     this process, called in-process (`create_app`). `signals=False`: SIGINT and SIGTERM are
     left to the process's own handlers, which cancel this (`switchboard serve`: uvicorn's
     would raise each again once it has drained, a second stop of the router after it).
+
+    Cancelled again during the drain (a second SIGTERM), it runs `cut` (`serve`: the router's
+    stop without grace, which ends the open requests' calls, so they answer at once) and waits
+    for the drain to end; without `cut`, or a third time, it stops waiting for open requests.
+    Either way the app still shuts down: no cancelled lifespan, no traceback.
     """
     app = create_app(settings, local=local)
     config = uvicorn_config(app, settings, host, port)
@@ -274,5 +288,26 @@ async def serve(
         await asyncio.shield(task)
     except asyncio.CancelledError:
         server.should_exit = True
-        await task
+        await _drained(server, task, cut)
         raise
+
+
+async def _drained(
+    server: uvicorn.Server,
+    task: asyncio.Task[None],
+    cut: Callable[[], Awaitable[None]] | None,
+) -> None:
+    """Wait for `task` (the server's, draining) to end; each cancellation of this wait cuts
+    the drain shorter (`serve`)."""
+    cutting: asyncio.Future[None] | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if cut is not None and cutting is None:
+                cutting = asyncio.ensure_future(cut())  # awaited below, whatever comes
+            else:
+                server.force_exit = True
+    if cutting is not None:
+        await asyncio.wait((cutting,))
+        cutting.result()

@@ -9,12 +9,15 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from router_service._listening import Listening, check_listening
 from router_service.cli import EarlySighup, without_httpx_cli
 
 if TYPE_CHECKING:
     from router_service.config import EdgeFileConfig, SwitchboardConfig
+    from router_service.server import RouterServer
 
 __all__ = ["print_banner", "run_dev", "run_edge", "run_fake", "run_router", "run_serve"]
 
@@ -90,48 +93,42 @@ async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
     (`clients.LocalChannel`); the router's port still serves its other callers (other edges,
     `switchboard admin`). SIGHUP reloads the router's part of the file (as `router` and `dev`);
     a stop drains the edge first (its open requests finish on the router), then the router; a
-    second stop cuts both drains."""
-    import asyncio
-
+    second stop cuts both drains (`_router_and_edge`)."""
     without_httpx_cli()
-    from http_edge import serve as serve_edge
     from router_service.config import load_config
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer, reloading, serving_file
+    from router_service.server import RouterServer, serving_file
 
     config = load_config(args.config)
     _telemetry("switchboard", config)
+    # Every port it listens on, before anything starts: one taken is one line, nothing left.
+    check_listening(_listening(config, args.metrics_port))
     serving_file(args.config)
     with _metrics_listener(config, args.metrics_port):
         server = RouterServer(await Runtime.create(config))
-        await server.start()  # a port taken fails here, before the edge listens
-        try:
-            edge = config.edge
-            poll_s = config.server.reload_poll_s
-            async with reloading(server, args.config, poll_s=poll_s, early=early):
-                log.info(
-                    "the edge on %s:%d calls the router in-process; the router also listens on %s",
-                    edge.host,
-                    edge.port,
-                    server.address,
-                )
-                local = server.in_process
-                # Stopped by cancellation only (`until_terminated`), once per SIGTERM.
-                await serve_edge(edge, host=edge.host, port=edge.port, local=local, signals=False)
-        finally:
-            # Stopped again during the edge's drain (a second SIGTERM): that drain is cut, and
-            # so is the router's, as `router`'s second SIGTERM cuts it.
-            task = asyncio.current_task()
-            asked_again = task is not None and task.cancelling() > 1
-            await server.shutdown(0 if asked_again else None)
+        await server.start()
+
+        def announce() -> None:
+            log.info(
+                "the edge on %s:%d calls the router in-process; the router also listens on %s",
+                config.edge.host,
+                config.edge.port,
+                server.address,
+            )
+
+        await _router_and_edge(server, args.config, early, announce)
 
 
 async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
+    """`serve`'s router and edge (stopped as `serve` stops them), with the fake upstream in
+    front of them: started first, stopped last."""
     from router_service.config import load_config
 
     without_httpx_cli()
     config: SwitchboardConfig = load_config(args.config)
     _telemetry("switchboard", config)
+    fake = ("--fake-port", "127.0.0.1", args.fake_port)
+    check_listening([*_listening(config), fake])
     scenarios = args.scenarios if os.path.exists(args.scenarios) else None  # noqa: ASYNC240
     with _metrics_listener(config):
         await _dev(args.config, config, scenarios, args.fake_port, early)
@@ -140,30 +137,68 @@ async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
 async def _dev(
     path: str, config: SwitchboardConfig, scenarios: str | None, fake_port: int, early: EarlySighup
 ) -> None:
+    from router_service.fake_upstream import serving as fake_upstream
+    from router_service.runtime import Runtime
+    from router_service.server import RouterServer, serving_file
+
+    serving_file(path)
+    async with fake_upstream("127.0.0.1", fake_port, scenarios):
+        server = RouterServer(await Runtime.create(config))
+        await server.start()
+
+        def announce() -> None:
+            print_banner(config.edge.host, config.edge.port, server.address, config)
+
+        await _router_and_edge(server, path, early, announce)
+
+
+async def _router_and_edge(
+    server: RouterServer, path: str, early: EarlySighup, announce: Callable[[], None]
+) -> None:
+    """`serve`'s and `dev`'s one process, its router started: the edge on `edge.host:port`
+    calling `server` in-process, until SIGTERM (`until_terminated`). The stop drains the edge
+    first (its open requests finish on the router), then the router. A second stop during the
+    edge's drain stops the router without grace (`serve_edge`'s `cut`): the open requests'
+    calls end, so they answer at once, and the edge shuts down cleanly; during the router's,
+    it cuts that (`RouterServer.shutdown`)."""
     import asyncio
 
     from http_edge import serve as serve_edge
-    from router_service.fake_upstream import serve as serve_fake
-    from router_service.runtime import Runtime
-    from router_service.server import RouterServer, reloading, serving_file
+    from router_service.server import reloading
 
-    serving_file(path)
-    server = RouterServer(await Runtime.create(config))
-    await server.start()  # before the tasks: a port taken is one error, not a group of them
-    async with asyncio.TaskGroup() as tasks:
-        tasks.create_task(serve_fake("127.0.0.1", fake_port, scenarios))
-        try:
-            # The edge calls the router in-process, as `serve` (its port serves `admin`).
-            edge = config.edge
+    config = server.runtime.config
+    edge = config.edge
+    try:
+        # The file's router part reloads; its edge part applies on the next start.
+        poll_s = config.server.reload_poll_s
+        async with reloading(server, path, poll_s=poll_s, early=early):
+            announce()
             local = server.in_process
-            tasks.create_task(serve_edge(edge, host=edge.host, port=edge.port, local=local))
-            print_banner(edge.host, edge.port, server.address, config)
-            # The file's router part reloads; its edge part applies on the next start.
-            poll_s = config.server.reload_poll_s
-            async with reloading(server, path, poll_s=poll_s, early=early):
-                await server.wait()
-        finally:
-            await server.shutdown()
+            await serve_edge(
+                edge,
+                host=edge.host,
+                port=edge.port,
+                local=local,
+                signals=False,  # stopped by cancellation only, once per SIGTERM
+                cut=lambda: server.shutdown(0),
+            )
+    finally:
+        task = asyncio.current_task()
+        asked_again = task is not None and task.cancelling() > 1
+        await server.shutdown(0 if asked_again else None)
+
+
+def _listening(config: SwitchboardConfig, metrics_port: int | None = None) -> list[Listening]:
+    """Where `serve`'s process listens: the router's port, the edge's, the metrics port."""
+    wanted = [
+        ("server.port", config.server.host, config.server.port),
+        ("edge.port", config.edge.host, config.edge.port),
+    ]
+    port = _metrics_port(config, metrics_port)
+    if port:
+        key = "--metrics-port" if metrics_port is not None else "telemetry.prometheus_port"
+        wanted.append((key, config.telemetry.prometheus_host, port))
+    return wanted
 
 
 def _telemetry(service: str, config: SwitchboardConfig | EdgeFileConfig | None) -> None:
@@ -179,16 +214,25 @@ def _metrics_listener(
     """The router's Prometheus scrape listener on `port` (`--metrics-port`), else on
     `telemetry.prometheus_port` when it is set. With metrics off (`OTEL_SDK_DISABLED=true`)
     there is nothing to serve: no listener, and one line says so."""
-    from router_service.telemetry import PrometheusListener, current
+    from router_service.telemetry import PrometheusListener
 
-    section = config.telemetry
-    port = section.prometheus_port if port is None else port
-    if not port:
+    listening = _metrics_port(config, port)
+    if listening is None:
+        wanted = config.telemetry.prometheus_port if port is None else port
+        if wanted:
+            log.info(
+                "metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on %d", wanted
+            )
         return contextlib.nullcontext()
-    if current().registry is None:
-        log.info("metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on %d", port)
-        return contextlib.nullcontext()
-    return PrometheusListener(section.prometheus_host, port)
+    return PrometheusListener(config.telemetry.prometheus_host, listening)
+
+
+def _metrics_port(config: SwitchboardConfig, port: int | None) -> int | None:
+    """The port `_metrics_listener` listens on, if it does."""
+    from router_service.telemetry import current
+
+    port = config.telemetry.prometheus_port if port is None else port
+    return port if port and current().registry is not None else None
 
 
 def print_banner(host: str, port: int, router: str, config: SwitchboardConfig) -> None:

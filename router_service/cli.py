@@ -175,31 +175,36 @@ def run_server_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
-    """Run `main`; SIGTERM cancels it as Ctrl-C does, and the process then exits 0.
+    """Run `main`; SIGTERM and Ctrl-C (SIGINT) cancel it, and the process then exits 0.
 
     SIGTERM is how Kubernetes, systemd and `docker stop` ask a process to stop. Left to its
     default action it kills the process at once: every open stream cut mid-answer, leases left
     in Redis until their TTL, the last spans never exported. Cancelled instead, the server's
     own shutdown runs (the router's health goes NOT_SERVING, it takes no new calls and gives
-    the open ones `server.shutdown_grace_s`; the edge lets uvicorn drain). A second SIGTERM
-    cancels again, cutting the wait for the open calls short."""
+    the open ones `server.shutdown_grace_s`; the edge lets uvicorn drain). A second signal
+    cancels again, cutting the wait for the open calls short (asyncio's own second Ctrl-C
+    would raise KeyboardInterrupt wherever the loop is, mid-shutdown)."""
     import asyncio
 
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-    terminated = 0  # SIGTERMs received, each a cancellation of `task`
+    terminated = 0  # signals received, each a cancellation of `task`
 
-    def terminate() -> None:
+    def terminate(name: str) -> None:
         nonlocal terminated
         if not terminated:
-            log.info("SIGTERM: shutting down")
+            log.info("%s: shutting down", name)
+        elif terminated == 1:
+            log.warning("%s again: stopping now, open calls and requests are cut", name)
         terminated += 1
         task.cancel()
 
-    # Not on Windows, nor outside the main thread: there, SIGTERM keeps its default action.
+    stopping = (signal.SIGTERM, signal.SIGINT)
+    # Not on Windows, nor outside the main thread: there, they keep their default actions.
     with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGTERM, terminate)
+        for signum in stopping:
+            loop.add_signal_handler(signum, terminate, signal.Signals(signum).name)
     try:
         await main
     except asyncio.CancelledError:
@@ -209,7 +214,8 @@ async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
             task.uncancel()
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.remove_signal_handler(signal.SIGTERM)
+            for signum in stopping:
+                loop.remove_signal_handler(signum)
 
 
 def _check_config(path: str, role: str | None) -> int:

@@ -7,7 +7,7 @@ async with FakeUpstream() as fake:
 """
 
 from ._scenario import Scenario
-from ._server import FakeUpstream, create_app, serve
+from ._server import FakeUpstream, create_app, serve, serving
 from ._state import (
     FAKE_AWS_ACCESS_KEY_ID,
     FAKE_AWS_SECRET_ACCESS_KEY,
@@ -24,4 +24,5 @@ __all__ = [
     "Scenario",
     "create_app",
     "serve",
+    "serving",
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -157,6 +158,22 @@ async def serve(
 ) -> None:
     """Run a fake upstream until cancelled. `scenarios_file` is YAML: a list of
     `{key, model, scenario}` rules. `on_ready` receives the started server (e.g. for its port)."""
+    async with serving(host, port, scenarios_file, state=state) as fake:
+        if on_ready is not None:
+            on_ready(fake)
+        await wait_forever()
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    scenarios_file: str | Path | None = None,
+    *,
+    state: FakeUpstreamState | None = None,
+) -> AsyncIterator[FakeUpstream]:
+    """`serve`'s fake upstream while inside (`switchboard dev`: started before its router,
+    stopped after it)."""
     state = state if state is not None else FakeUpstreamState()
     if scenarios_file is not None:
         state.load_rules(load_rules_file(scenarios_file))
@@ -166,6 +183,4 @@ async def serve(
             fake.base_url,
             len(state.scenarios.rules()),
         )
-        if on_ready is not None:
-            on_ready(fake)
-        await wait_forever()
+        yield fake

@@ -35,7 +35,7 @@ from router_service.providers._base import (
     RealtimeCallAnswer,
     websocket_url,
 )
-from router_service.providers._foreign_fields import without_foreign_fields
+from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
 from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
@@ -100,6 +100,8 @@ class OpenAIAdapter(HttpAdapter):
         self.openrouter = is_openrouter(config.base_url)
         # Google's OpenAI-compatible endpoint takes Google's `extra_body` (thinking_config…).
         self.google = is_google_openai(config.base_url)
+        # Which of other servers' message fields this one takes (the rest are taken out).
+        self.taken = taken_fields(self.kind, config.base_url, config.message_fields)
         # Asked for every attempt (engine/_sent.py): worked out once, not a URL parse a request.
         host, configured = urlsplit(config.base_url).hostname, config.custom_tools
         self._custom_tools = configured if configured is not None else host == "api.openai.com"
@@ -201,7 +203,7 @@ class OpenAIAdapter(HttpAdapter):
         body = call.openai_body()
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
-        without_foreign_fields(body, google=self.google)
+        without_foreign_fields(body, self.taken, google=self.google)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked

@@ -43,6 +43,10 @@ async def _trails(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     return request[::-1]
 
 
+async def _grows(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    return b"x" * int(request)
+
+
 async def _streams_then_raises(
     request: bytes, context: grpc.aio.ServicerContext
 ) -> AsyncIterator[bytes]:
@@ -81,6 +85,7 @@ _UNARY: dict[str, Callable[..., Awaitable[bytes]]] = {
     "sets_code_and_raises": _sets_code_and_raises,
     "aborts": _aborts,
     "trails": _trails,
+    "grows": _grows,
 }
 _STREAMS = {"streams_then_raises": _streams_then_raises, "streams": _streams, "waits": _waits}
 
@@ -93,8 +98,11 @@ def _generic() -> grpc.GenericRpcHandler:
 
 
 @contextlib.asynccontextmanager
-async def _served() -> AsyncIterator[tuple[grpc.aio.Server, InProcessHandlers, Any, Any]]:
-    """The handlers on a grpc.aio port and in-process, and a channel to each."""
+async def _served(
+    wire_options: list[tuple[str, Any]] | None = None,
+) -> AsyncIterator[tuple[grpc.aio.Server, InProcessHandlers, Any, Any]]:
+    """The handlers on a grpc.aio port and in-process, and a channel to each (the port's
+    with `wire_options`)."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 1024)])
     handlers = InProcessHandlers(server, [], 1024)
     handlers.add_generic_rpc_handlers((_generic(),))
@@ -103,7 +111,7 @@ async def _served() -> AsyncIterator[tuple[grpc.aio.Server, InProcessHandlers, A
     handlers.start()
     local = LocalChannel(handlers)
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as wire:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=wire_options) as wire:
             yield server, handlers, wire, local
     finally:
         await local.close()
@@ -145,6 +153,41 @@ async def test_a_request_over_the_limit_ends_as_on_the_wire(channels: tuple[Any,
     too_large = [await _outcome(ch.unary_unary("/t.T/trails")(b"x" * 2000)) for ch in channels]
     assert too_large[1] == too_large[0]
     assert too_large[0][1] is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def _read_until_refused(call: Any) -> tuple[Any, ...]:
+    """The messages read before the call failed, and how it failed."""
+    read: list[Any] = []
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for message in call:
+            read.append(message)
+    return read, caught.value.code(), caught.value.details()
+
+
+async def test_an_answer_over_the_callers_limit_ends_as_on_the_wire() -> None:
+    """The caller's `grpc.max_receive_message_length` (`use_options`: the options its grpc
+    channel would be made with; grpc's 4 MiB when unset, none when -1) holds a unary answer
+    and each message of a stream; those before the large one are read."""
+    options = [("grpc.max_receive_message_length", 16)]
+    async with _served(wire_options=options) as (_, _, wire, local):
+        local.use_options(options)
+        ends = []
+        for channel in (wire, local):
+            unary = await _outcome(channel.unary_unary("/t.T/grows")(b"17"))
+            streamed = channel.unary_stream("/t.T/streams")(b"a," + b"b" * 20 + b",c")
+            within = await _outcome(channel.unary_unary("/t.T/grows")(b"16"))
+            ends.append((unary, await _read_until_refused(streamed), within))
+    assert ends[1] == ends[0]
+    assert ends[0][0][1] is grpc.StatusCode.RESOURCE_EXHAUSTED
+    refused = "Stream removed (CLIENT: Received message larger than max (20 vs. 16))"
+    assert ends[0][1] == ([b"a"], grpc.StatusCode.RESOURCE_EXHAUSTED, refused)
+    assert ends[0][2][:2] == ("ok", b"x" * 16)
+    async with _served() as (_, _, wire, local):
+        over_default = str(4 * 1024 * 1024 + 1).encode()
+        ends = [await _outcome(ch.unary_unary("/t.T/grows")(over_default)) for ch in (wire, local)]
+        assert ends[1] == ends[0] and ends[0][1] is grpc.StatusCode.RESOURCE_EXHAUSTED
+        local.use_options([("grpc.max_receive_message_length", -1)])
+        assert len(await local.unary_unary("/t.T/grows")(over_default)) == 4 * 1024 * 1024 + 1
 
 
 async def test_cancelling_the_caller_cancels_the_handler(channels: tuple[Any, Any]) -> None:

@@ -5,16 +5,24 @@ nothing behind: `test_stream_cleanup.py`, in-process too.)"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import openai
 import pytest
 from opentelemetry.trace import SpanKind
 
+from clients import LocalChannel, RouterClient
+from http_edge import EdgeSettings
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
-from tests.e2e.stream_harness import MESSAGES, OpenStack
+from tests.conftest import RouterHandle
+from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack
 from tests.e2e.test_tracing import CHAT, HTTP, child
+from tests.http_edge.harness import start_edge as start_edge_server
+from tests.http_edge.harness import stop_edge
 from tests.router_service.telemetry.spans import attrs, ended
 
 
@@ -58,10 +66,99 @@ async def test_a_failover_in_one_process_is_one_trace(
     trace = await ended(captured, HTTP, CHAT, "chat chain")
     assert len(trace.trace_ids()) == 1
     edge = trace.one(HTTP)
-    client = child(trace, edge, CHAT, SpanKind.CLIENT)
-    assert attrs(client)["rpc.grpc.status_code"] == 0
-    server = child(trace, client, CHAT, SpanKind.SERVER)
+    server = child(trace, edge, CHAT, SpanKind.SERVER)  # no CLIENT span for the in-process hop
+    assert attrs(server)["rpc.grpc.status_code"] == 0
     assert attrs(server)["network.peer.address"] == "in-process"
+    assert [s.kind for s in trace.named(CHAT)] == [SpanKind.SERVER]
     request = child(trace, server, "chat chain", SpanKind.INTERNAL)
     attempts = trace.children(request)
     assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
+
+
+async def test_the_edge_hands_its_span_to_the_router_in_one_process(
+    captured: TelemetryCapture, open_stack: OpenStack
+) -> None:
+    """The caller's `traceparent` is honoured; from the edge on the context is handed over as it
+    is (no `traceparent` written and parsed): the router's span is the edge's child, a parent in
+    its own process."""
+    stack = await open_stack(in_process=True)
+    trace_id, caller_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    headers = {"traceparent": f"00-{trace_id}-{caller_span}-01"}
+
+    await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, extra_headers=headers)
+
+    trace = await ended(captured, HTTP, CHAT, "chat chain", "POST")
+    assert trace.trace_ids() == {int(trace_id, 16)}
+    edge = trace.one(HTTP)
+    assert edge.parent is not None and edge.parent.span_id == int(caller_span, 16)
+    assert edge.parent.is_remote
+    server = child(trace, edge, CHAT, SpanKind.SERVER)
+    assert server.parent is not None and not server.parent.is_remote  # handed, not extracted
+    request = child(trace, server, "chat chain", SpanKind.INTERNAL)
+    (attempt,) = trace.children(request)
+    upstream = child(trace, attempt, "POST", SpanKind.CLIENT)
+    assert upstream.context.trace_id == int(trace_id, 16)
+
+
+async def test_a_caller_sampled_out_is_sampled_out_in_the_router_in_one_process(
+    captured: TelemetryCapture, open_stack: OpenStack
+) -> None:
+    stack = await open_stack(in_process=True)
+    not_sampled = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}
+
+    await stack.sdk.chat.completions.create(
+        model="chain", messages=MESSAGES, extra_headers=not_sampled
+    )
+    await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES)  # sampled
+
+    trace = await ended(captured, HTTP, CHAT, "chat chain", "POST")
+    assert len(trace.trace_ids()) == 1 and len(trace.named(HTTP)) == 1
+    assert int("0af7651916cd43dd8448eb211c80319c", 16) not in trace.trace_ids()
+    assert trace.one(HTTP).parent is None  # no `traceparent`: the edge's span is the root
+
+
+async def _over_the_limit(router: RouterHandle, in_process: bool) -> list[Any]:
+    """What an OpenAI caller sees of a small answer, then of answers over the edge's receive
+    limit (4 KiB: its router client's `grpc.max_receive_message_length`), unary and streamed,
+    with the edge calling the router over its port or in-process."""
+    options = [("grpc.max_receive_message_length", 4096)]
+    local = router.server.in_process if in_process else None
+    channel = LocalChannel(local) if local is not None else None
+    target = "in-process" if in_process else router.server.address
+    big = [{"role": "user", "content": "a" * 8192}]
+    async with RouterClient(target, channel=channel, options=options) as client:
+        edge = await start_edge_server(EdgeSettings(router_target=target), client, local=local)
+        try:
+            async with httpx.AsyncClient(base_url=edge.base_url, timeout=20) as http:
+                small = await http.post("/v1/chat/completions", json={**BODY, "stream": False})
+                unary = await http.post(
+                    "/v1/chat/completions", json={**BODY, "stream": False, "messages": big}
+                )
+                streamed = await http.post("/v1/chat/completions", json={**BODY, "messages": big})
+        finally:
+            await stop_edge(edge)
+    events = [line[6:] for line in streamed.text.splitlines() if line.startswith("data: ")]
+    # Each event's delta or error (not its id and time, which differ from call to call).
+    said = [e if e == "[DONE]" else _delta_or_error(json.loads(e)) for e in events]
+    return [small.status_code, unary.status_code, unary.json(), streamed.status_code, said]
+
+
+def _delta_or_error(event: dict[str, Any]) -> Any:
+    return event["error"] if "error" in event else event["choices"][0]["delta"]
+
+
+async def test_an_answer_over_the_receive_limit_fails_in_process_as_over_the_wire(
+    router: RouterHandle,
+) -> None:
+    """`LocalChannel` holds answers to its caller's `grpc.max_receive_message_length` as
+    grpc's channel does, unary and each streamed message: the same code and details, which
+    the edge answers with the same OpenAI error (a 413; mid-stream, an error event after the
+    chunks before the large one)."""
+    wire = await _over_the_limit(router, in_process=False)
+    local = await _over_the_limit(router, in_process=True)
+    assert local == wire
+    small, unary, refused, stream, events = local
+    assert (small, unary, stream) == (200, 413, 200)
+    assert refused["error"]["code"] == "message_too_large"
+    assert events[1] == {"content": "Echo: "}  # what came before the large message
+    assert events[-2]["code"] == "message_too_large"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 import grpc
 import httpx
 import openai
+import pytest
 import yaml
 
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -34,24 +36,23 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve_process(fake: FakeUpstream, tmp_path: Path, **server: Any) -> AsyncIterator[Served]:
+async def serve_process(
+    fake: FakeUpstream, tmp_path: Path, *, dev: bool = False, **server: Any
+) -> AsyncIterator[Served]:
     """`switchboard serve` on free loopback ports (`server`: more of that section), ready;
-    killed at the end if it is still running."""
+    killed at the end if it is still running. `dev`: `switchboard dev` instead, its own fake
+    upstream on `fake`'s port (`fake` stopped first: the tests drive it over HTTP)."""
     router_port, edge_port = free_port(), free_port()
     config = base_config(
         fake.base_url,
         server={"host": "127.0.0.1", "port": router_port, **server},
         edge={"host": "127.0.0.1", "port": edge_port},
     )
-    path = tmp_path / "switchboard.yaml"
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "router_service", "serve", "-c", str(path),
-            stdout=out, stderr=out,
-        )  # fmt: skip
+    argv = ["serve"]
+    if dev:
+        await fake.aclose()
+        argv = ["dev", "--fake-port", str(fake.port), "--scenarios", str(tmp_path / "none.yaml")]
+    process, log = await _started(tmp_path, config, *argv)
     base = f"http://127.0.0.1:{edge_port}"
     try:
         async with httpx.AsyncClient(base_url=base) as http:
@@ -69,6 +70,23 @@ async def serve_process(fake: FakeUpstream, tmp_path: Path, **server: Any) -> As
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def _started(
+    tmp_path: Path, config: dict[str, Any], *argv: str
+) -> tuple[asyncio.subprocess.Process, Path]:
+    """`python -m router_service ARGV -c FILE` with `config` in FILE; its log (stdout and
+    stderr) in a file."""
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router_service", *argv, "-c", str(path),
+            stdout=out, stderr=out,
+        )  # fmt: skip
+    return process, log
 
 
 async def test_serve_answers_on_both_ports_and_stops_on_sigterm(
@@ -93,24 +111,117 @@ async def test_serve_answers_on_both_ports_and_stops_on_sigterm(
     assert text.index("Application shutdown complete") < text.index("router stopped")
 
 
-async def test_a_second_sigterm_stops_both_now(fake: FakeUpstream, tmp_path: Path) -> None:
-    """As `router`'s: a second SIGTERM during the edge's drain cuts it, and the router's too
-    (the open stream would otherwise hold the process for the router's whole grace)."""
-    fake.state.set_scenario(Scenario(stall_after_chunks=2))  # only a stop ends this stream
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_second_sigterm_stops_both_now_without_a_traceback(
+    fake: FakeUpstream, tmp_path: Path, signum: signal.Signals
+) -> None:
+    """As `router`'s: a second SIGTERM (or Ctrl-C) during the edge's drain cuts it, and the
+    router's too (the open stream would otherwise hold the process for the router's whole
+    grace); the stream ends with an error event, the edge's app shuts down as on a first
+    stop, and the log says so in one line, without a traceback."""
+    fake.state.set_scenario(Scenario(held_after_chunks=2))  # only a release or a stop ends it
     async with serve_process(fake, tmp_path, shutdown_grace_s=60) as served:
-        body = {"model": "chain", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-        async with (
-            httpx.AsyncClient(base_url=served.edge, timeout=EXIT_S * 4) as http,
-            http.stream("POST", "/v1/chat/completions", json=body) as response,
-        ):
-            lines = response.aiter_lines()
-            assert (await anext(lines)).startswith("data: ")  # the stream is under way
-            served.process.send_signal(signal.SIGTERM)
-
-            async def edge_draining() -> bool:
-                return "Shutting down" in served.log.read_text()
-
-            await eventually(edge_draining, within=10, what="the edge's drain begun")
-            served.process.send_signal(signal.SIGTERM)  # an operator who will not wait
+        async with _draining(served, signum) as (_, lines):
+            served.process.send_signal(signum)  # an operator who will not wait
+            rest = [line async for line in lines if line]
             assert await asyncio.wait_for(served.process.wait(), EXIT_S) == 0
-    assert "open calls have up to 0s to finish" in served.log.read_text()
+    assert any('"error"' in line for line in rest), rest
+    text = served.log.read_text()
+    assert "open calls have up to 0s to finish" in text
+    assert f"{signum.name} again: stopping now" in text
+    assert "Application shutdown complete" in text
+    assert "Traceback" not in text, text
+
+
+@contextlib.asynccontextmanager
+async def _draining(
+    served: Served, signum: signal.Signals = signal.SIGTERM
+) -> AsyncIterator[tuple[httpx.AsyncClient, AsyncIterator[str]]]:
+    """A stream under way on the edge (its upstream holds it), then `signum`: inside, the edge
+    drains; the client the stream is on, and its lines still to read."""
+    body = {"model": "chain", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    async with (
+        httpx.AsyncClient(base_url=served.edge, timeout=EXIT_S * 4) as http,
+        http.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        lines = response.aiter_lines()
+        assert (await anext(lines)).startswith("data: ")  # the stream is under way
+        served.process.send_signal(signum)
+        await _logged(served, "Shutting down")  # the edge's drain begun
+        yield http, lines
+
+
+async def _logged(served: Served, text: str) -> None:
+    async def said() -> bool:
+        assert served.process.returncode is None, served.log.read_text()
+        return text in served.log.read_text()
+
+    await eventually(said, within=10, what=repr(text))
+
+
+async def test_dev_stops_the_edge_then_the_router_then_the_fake_upstream(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """`switchboard dev` (`make run`) stops as `serve` does: the edge takes no new requests and
+    lets its open stream finish (on the router, which still serves it), then the router stops,
+    then the fake upstream; exit status 0."""
+    async with serve_process(fake, tmp_path, dev=True) as served:
+        rule = {"scenario": {"held_after_chunks": 2}}
+        async with httpx.AsyncClient(base_url=fake.url) as control:
+            assert (await control.put("/_fake/scenarios", json=rule)).status_code == 200
+        async with (
+            httpx.AsyncClient(base_url=fake.url) as control,
+            _draining(served) as (http, lines),
+        ):
+            with pytest.raises(httpx.TransportError):  # it takes no new connection
+                await http.get("/readyz")
+            assert "router stopping" not in served.log.read_text()
+            assert (await control.post("/_fake/release")).json() == {"released": 1}
+            rest = [line async for line in lines if line]
+        assert rest[-1] == "data: [DONE]", rest
+        assert not any('"error"' in line for line in rest), rest
+        assert await asyncio.wait_for(served.process.wait(), EXIT_S) == 0
+    text = served.log.read_text()
+    edge_done = text.index("Application shutdown complete")
+    assert edge_done < text.index("router stopping") < text.index("router stopped")
+    assert "Traceback" not in text, text
+
+
+@pytest.mark.parametrize(
+    ("command", "taken"),
+    [
+        ("serve", "edge.port"),
+        ("serve", "server.port"),
+        ("serve", "telemetry.prometheus_port"),
+        ("dev", "edge.port"),
+        ("dev", "--fake-port"),
+    ],
+)
+async def test_a_port_taken_stops_it_before_anything_starts(
+    command: str, taken: str, tmp_path: Path
+) -> None:
+    """Every port `serve` (and `dev`) listens on is checked before any starts: a taken one is
+    one line naming the address and its key, exit status 2, and nothing ever listened."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        keys = ("server.port", "edge.port", "telemetry.prometheus_port", "--fake-port")
+        ports = {key: free_port() for key in keys} | {taken: port}
+        config = base_config(
+            "http://127.0.0.1:9/v1",  # never called: nothing starts
+            server={"host": "127.0.0.1", "port": ports["server.port"]},
+            edge={"host": "127.0.0.1", "port": ports["edge.port"]},
+            telemetry={"prometheus_port": ports["telemetry.prometheus_port"]},
+        )
+        argv = (
+            [command] if command == "serve" else [command, "--fake-port", str(ports["--fake-port"])]
+        )
+        process, log = await _started(tmp_path, config, *argv)
+        assert await asyncio.wait_for(process.wait(), STARTUP_S) == 2
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert text.strip().splitlines()[-1] == (
+        f"switchboard: cannot listen on 127.0.0.1:{port} ({taken}): Address already in use"
+    )
+    assert "listening" not in text, text  # neither the router, nor the fake upstream

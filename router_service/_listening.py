@@ -1,0 +1,44 @@
+"""Whether a process can listen everywhere it must, checked before it starts anything
+(`switchboard serve` and `dev`: a port taken is one line naming it, and nothing left running)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Sequence
+
+from router_service.errors import ListenError
+
+__all__ = ["Listening", "check_listening"]
+
+# Where a process listens: the config key (or flag) that sets it, the host, the port.
+Listening = tuple[str, str, int]
+
+
+def check_listening(wanted: Sequence[Listening]) -> None:
+    """Bind each address of `wanted` and let it go again; a `ListenError` naming the address
+    and its key for the first that cannot be bound, or for a port two keys share. Port 0 (any
+    free port) is not checked. What binds the address later binds it as this check did
+    (`SO_REUSEADDR`, as uvicorn, grpc and the metrics listener do): a port some other process
+    listens on fails here, one whose last connections linger in TIME_WAIT does not."""
+    seen: dict[int, str] = {}
+    for key, host, port in wanted:
+        if not port:
+            continue
+        if port in seen:
+            raise ListenError(f"{key} and {seen[port]} are both {port}: give each its own port")
+        seen[port] = key
+        _bind(key, host, port)
+
+
+def _bind(key: str, host: str, port: int) -> None:
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise ListenError(
+            f"cannot listen on {host}:{port} ({key}): {exc.strerror or exc}"
+        ) from None
