@@ -5,15 +5,19 @@ test_edge_chat.py for the end-to-end cases), a finished call is left alone."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import Request
 
 from clients.switchboard.v1 import router_service_pb2 as rs
 from http_edge._disconnect import unless_disconnected
 from http_edge._errors import EdgeError
-from tests.helpers import counted_tasks
+from http_edge._slow_clients import CONNECTION, edge_protocol
+from tests.helpers import counted_tasks, eventually
 from tests.http_edge.edge_messages import completion, route
 from tests.http_edge.harness import StubRouter
 
@@ -69,3 +73,53 @@ async def test_a_disconnect_cancels_the_call_and_leaves_the_task_uncancelled(
         assert isinstance(caught.value, EdgeError) and caught.value.status == 499
     # The cancellation was the disconnect's, not this task's caller's: nothing is left pending.
     assert task.cancelling() == 0
+
+
+async def test_a_client_gone_before_the_watch_begins_is_noticed_on_the_edges_server() -> None:
+    """The edge's connection tells of a departure by a callback: a client that left before the
+    request started watching (while the edge was busy with it) must still end the call, as the
+    `http.disconnect` a watcher's `receive` gets at once did (not run it to its end unwatched)."""
+    go_on, ended = asyncio.Event(), asyncio.Event()
+    scopes: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # the body
+        scopes.append(scope)
+        await go_on.wait()  # the edge busy with the request while the client leaves
+        try:
+            await unless_disconnected(Request(scope, receive), _disconnected_work(None))
+        except EdgeError:
+            ended.set()
+
+    config = uvicorn.Config(app, port=0, http=edge_protocol(10.0, None), lifespan="off")
+    server = uvicorn.Server(config)
+    served = asyncio.create_task(server.serve())
+    try:
+        await eventually(_started(server), what="uvicorn started")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        await eventually(_truthy(scopes), what="the request under way")
+        writer.close()
+        await writer.wait_closed()
+        connection = scopes[0][CONNECTION]
+        await eventually(_truthy(connection.transport.is_closing), what="the connection lost")
+        go_on.set()
+        await asyncio.wait_for(ended.wait(), 5.0)  # the call ended by the departure
+    finally:
+        server.should_exit = True
+        await served
+
+
+def _started(server: uvicorn.Server) -> Callable[[], Awaitable[bool]]:
+    async def started() -> bool:
+        return server.started
+
+    return started
+
+
+def _truthy(found: Any) -> Callable[[], Awaitable[bool]]:
+    async def holds() -> bool:
+        return bool(found() if callable(found) else found)
+
+    return holds
