@@ -73,6 +73,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return self.loop.call_soon(callback).cancel
         self._departed = callback
+        # Read on, as `receive` does: uvicorn stops reading while over 64 KiB of body wait for
+        # the app, and a connection not read never sees its client's end.
+        self.flow.resume_reading()
         return partial(self.unwatch_departure, callback)
 
     def unwatch_departure(self, callback: Callable[[], None]) -> None:

@@ -5,7 +5,8 @@ test_edge_chat.py for the end-to-end cases), a finished call is left alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -75,51 +76,75 @@ async def test_a_disconnect_cancels_the_call_and_leaves_the_task_uncancelled(
     assert task.cancelling() == 0
 
 
-async def test_a_client_gone_before_the_watch_begins_is_noticed_on_the_edges_server() -> None:
-    """The edge's connection tells of a departure by a callback: a client that left before the
-    request started watching (while the edge was busy with it) must still end the call, as the
-    `http.disconnect` a watcher's `receive` gets at once did (not run it to its end unwatched)."""
-    go_on, ended = asyncio.Event(), asyncio.Event()
-    scopes: list[Any] = []
+class _WatchingApp:
+    """An ASGI app on the edge's own server (`EdgeHttpProtocol`): it reads the request's body,
+    waits for `go_on`, then runs a call that only a departure ends under `unless_disconnected`."""
 
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        await receive()  # the body
-        scopes.append(scope)
-        await go_on.wait()  # the edge busy with the request while the client leaves
+    def __init__(self) -> None:
+        self.go_on, self.ended = asyncio.Event(), asyncio.Event()
+        self.scopes: list[Any] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            self.scopes.append(scope)  # the body under way
+        self.scopes.append(scope)
+        await self.go_on.wait()  # the edge busy with the request while the client leaves
         try:
             await unless_disconnected(Request(scope, receive), _disconnected_work(None))
         except EdgeError:
-            ended.set()
+            self.ended.set()
 
+
+@asynccontextmanager
+async def _served(app: _WatchingApp) -> AsyncIterator[int]:
     config = uvicorn.Config(app, port=0, http=edge_protocol(10.0, None), lifespan="off")
     server = uvicorn.Server(config)
     served = asyncio.create_task(server.serve())
     try:
-        await eventually(_started(server), what="uvicorn started")
-        port = server.servers[0].sockets[0].getsockname()[1]
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
-        await eventually(_truthy(scopes), what="the request under way")
-        writer.close()
-        await writer.wait_closed()
-        connection = scopes[0][CONNECTION]
-        await eventually(_truthy(connection.transport.is_closing), what="the connection lost")
-        go_on.set()
-        await asyncio.wait_for(ended.wait(), 5.0)  # the call ended by the departure
+        await eventually(_truthy(lambda: server.started), what="uvicorn started")
+        yield server.servers[0].sockets[0].getsockname()[1]
     finally:
         server.should_exit = True
         await served
 
 
-def _started(server: uvicorn.Server) -> Callable[[], Awaitable[bool]]:
-    async def started() -> bool:
-        return server.started
+async def test_a_client_gone_before_the_watch_begins_is_noticed_on_the_edges_server() -> None:
+    """The edge's connection tells of a departure by a callback: a client that left before the
+    request started watching (while the edge was busy with it) must still end the call, as the
+    `http.disconnect` a watcher's `receive` gets at once did (not run it to its end unwatched)."""
+    app = _WatchingApp()
+    async with _served(app) as port:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        await eventually(_truthy(lambda: app.scopes), what="the request under way")
+        writer.close()
+        await writer.wait_closed()
+        connection = app.scopes[0][CONNECTION]
+        await eventually(_truthy(connection.transport.is_closing), what="the connection lost")
+        app.go_on.set()
+        await asyncio.wait_for(app.ended.wait(), 5.0)  # the call ended by the departure
 
-    return started
+
+async def test_a_client_gone_after_a_large_body_is_noticed_on_the_edges_server() -> None:
+    """uvicorn stops reading a connection while more than 64 KiB of body wait for the app, and
+    only a `receive` reads it again: with no watcher calling it, a client that sent a large
+    body (a long conversation, an image) and left was never noticed (its EOF never read)."""
+    app = _WatchingApp()
+    app.go_on.set()
+    async with _served(app) as port:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        rest = b"x" * 100_000
+        writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n{" % (1 + len(rest)))
+        await eventually(_truthy(lambda: app.scopes), what="the body under way")
+        writer.write(rest)  # past uvicorn's high-water mark at once: it pauses reading
+        await eventually(_truthy(lambda: len(app.scopes) > 1), what="the body read")
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.wait_for(app.ended.wait(), 5.0)  # the call ended by the departure
 
 
-def _truthy(found: Any) -> Callable[[], Awaitable[bool]]:
+def _truthy(found: Callable[[], object]) -> Callable[[], Awaitable[bool]]:
     async def holds() -> bool:
-        return bool(found() if callable(found) else found)
+        return bool(found())
 
     return holds
