@@ -104,7 +104,7 @@ async def _served(app: _WatchingApp) -> AsyncIterator[int]:
         await eventually(_truthy(lambda: server.started), what="uvicorn started")
         yield server.servers[0].sockets[0].getsockname()[1]
     finally:
-        server.should_exit = True
+        server.should_exit = server.force_exit = True  # a call left running fails fast
         await served
 
 
@@ -130,16 +130,18 @@ async def test_a_client_gone_after_a_large_body_is_noticed_on_the_edges_server()
     only a `receive` reads it again: with no watcher calling it, a client that sent a large
     body (a long conversation, an image) and left was never noticed (its EOF never read)."""
     app = _WatchingApp()
-    app.go_on.set()
     async with _served(app) as port:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
         rest = b"x" * 100_000
-        writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n{" % (1 + len(rest)))
+        head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n{" % (1 + len(rest))
+        writer.write(head)
         await eventually(_truthy(lambda: app.scopes), what="the body under way")
-        writer.write(rest)  # past uvicorn's high-water mark at once: it pauses reading
+        writer.write(rest)  # past uvicorn's high-water mark at once
         await eventually(_truthy(lambda: len(app.scopes) > 1), what="the body read")
+        assert app.scopes[0][CONNECTION].flow.read_paused  # uvicorn stopped reading
         writer.close()
         await writer.wait_closed()
+        app.go_on.set()
         await asyncio.wait_for(app.ended.wait(), 5.0)  # the call ended by the departure
 
 
