@@ -20,15 +20,19 @@ The openai and anthropic SDKs retry a 408, 409, 429 or 5xx twice by default, aft
   upstream's side, such as OpenAI's lock timeouts, for which the openai SDK retries a 409 of
   its own accord, `_base_client.py` "Retry on lock timeouts").
 - Nothing otherwise: the SDK's own rule.
+
+Whatever the error, `false` once the model has answered (`AnsweredError`: the answer could not
+be added to its conversation): a retry runs, and bills, the model again, and in a store outage
+finds the conversation NOT_FOUND (a replica reads its local state then).
 """
 
 from __future__ import annotations
 
 import grpc
 
-from clients import ErrorDetails, http_status_for
+from clients import ErrorDetails, RouterError, http_status_for
 
-__all__ = ["should_retry"]
+__all__ = ["AnsweredError", "should_retry"]
 
 # The longest `Retry-After` worth waiting for within one SDK call.
 _LONGEST_WAIT_S = 60.0
@@ -39,8 +43,14 @@ _NOT_SOON = frozenset({"QUOTA_EXHAUSTED", "CONVERSATION_QUOTA_EXCEEDED", "CLIENT
 _SOON = frozenset({"REPLICA_STOPPING", "STATE_UNAVAILABLE"})
 
 
-def should_retry(details: ErrorDetails) -> str | None:
+class AnsweredError(RouterError):
+    """A router error met after the model answered the request: never worth an SDK's retry."""
+
+
+def should_retry(details: ErrorDetails, *, answered: bool = False) -> str | None:
     """The `x-should-retry` value for a router error's answer; None: the SDK's own rule."""
+    if answered:
+        return "false"
     status = http_status_for(details)
     if details.code is grpc.StatusCode.ABORTED:  # an upstream's 409
         return "true"
