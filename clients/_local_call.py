@@ -3,7 +3,8 @@ it, ``read``, ``write``, ``cancel``, ``code()``…); the handler runs in a task 
 
 The handler's task starts from an empty ``contextvars.Context``, as the router's handlers run
 in their own process: what the router sets (the caller, its standing, a trace span) does not
-reach the edge's task, nor the edge's request context the router's.
+reach the edge's task, nor the edge's request context the router's (a traced caller's span context
+travels in the call's metadata, as on the wire: `router_service.telemetry._grpc.LOCAL_PARENT`).
 
 Messages cross serialized, as on the wire. Handing the objects over would save a serialize and
 a parse per message (measured: ~4 µs for the bench's chat request and as much for its answer,

@@ -193,7 +193,7 @@ def _own_client(
         settings.router_target if local is None else IN_PROCESS,
         credentials=credentials,
         max_message_bytes=_message_limit(settings),
-        observer=client_observer(),
+        observer=client_observer(in_process=local is not None),
         channel=None if local is None else LocalChannel(local),
     )
 

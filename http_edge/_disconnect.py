@@ -6,19 +6,25 @@ upstream request) within milliseconds, instead of when the answer is finally wri
 A unary call is cancelled by cancelling the task awaiting it (the client frees what grpc held,
 clients/_cancelling.py); a stream being read is interrupted instead, since grpc.aio leaks a read
 cancelled in its await.
+
+On the edge's own server the connection tells us when it is lost (`EdgeHttpProtocol`, a
+callback); on another ASGI server a watcher task waits for `http.disconnect` (`watch_departure`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request
+from starlette.types import Receive, Scope
 
 from ._errors import client_closed
+from ._slow_clients import CONNECTION, EdgeHttpProtocol
 
-__all__ = ["unless_disconnected"]
+__all__ = ["unless_disconnected", "watch_departure"]
 
 T = TypeVar("T")
 
@@ -41,18 +47,14 @@ async def unless_disconnected(
     assert task is not None
     state = {"gone": False, "finished": False, "cancelled": False}
 
-    def on_disconnect(watcher: asyncio.Task[None]) -> None:
-        if watcher.cancelled():
-            return
-        watcher.exception()  # retrieved: a failed receive means gone as well
+    def on_disconnect() -> None:
         if not state["finished"]:  # after `work` finished a disconnect changes nothing here
             state["gone"] = True
             if interrupt is None or not interrupt():
                 state["cancelled"] = True
                 task.cancel()
 
-    watcher = asyncio.get_running_loop().create_task(_disconnected(request))
-    watcher.add_done_callback(on_disconnect)
+    unwatch = watch_departure(request.scope, request.receive, on_disconnect)
     try:
         return await work
     except asyncio.CancelledError:
@@ -65,13 +67,34 @@ async def unless_disconnected(
         raise
     finally:
         state["finished"] = True
-        watcher.cancel()
+        unwatch()
         if state["cancelled"]:
             # Our own cancellation is taken back whatever `work` ended with (it may have turned
             # it into an error of its own): later awaits of this request must not inherit it.
             task.uncancel()
 
 
-async def _disconnected(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
+def watch_departure(
+    scope: Scope, receive: Receive, gone: Callable[[], None]
+) -> Callable[[], object]:
+    """Call `gone` once the client goes, from a loop callback; returns what stops the watch. The
+    request's body must have been read. The edge's connection tells us itself; elsewhere one
+    watcher task waits for `http.disconnect` (a failed `receive` means gone as well)."""
+    connection = scope.get(CONNECTION)
+    if isinstance(connection, EdgeHttpProtocol):
+        connection.watch_departure(gone)
+        return partial(connection.unwatch_departure, gone)
+
+    def on_done(watcher: asyncio.Task[None]) -> None:
+        if not watcher.cancelled():
+            watcher.exception()  # retrieved
+            gone()
+
+    watcher = asyncio.get_running_loop().create_task(_disconnected(receive))
+    watcher.add_done_callback(on_done)
+    return watcher.cancel
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
         pass

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router_service.clock import SYSTEM_CLOCK, Clock
+from router_service.telemetry._current import current_span
 
 from ._errors import anthropic_caller
 from ._metadata import forwardable
@@ -66,7 +67,7 @@ def _request_id(scope: Scope) -> bytes:
             if forwardable("x-request-id", value.decode("latin-1")):
                 return bytes(value)
             break
-    context = trace.get_current_span().get_span_context()
+    context = current_span().get_span_context()
     if context.is_valid:
         return trace.format_trace_id(context.trace_id).encode()
     # Unique is all an id must be: 16 random bytes a request (a getrandom call, 0.7 µs; uuid4

@@ -50,7 +50,12 @@ async def retrieve_response(request: Request) -> Response:
         response_id: str = request.path_params["response_id"]
         after = _starting_after(request)
         metadata = forwarded_metadata(request)
-        return await resumed_stream(request, state.router(), response_id, after, metadata)
+        try:
+            return await resumed_stream(request, state.router(), response_id, after, metadata)
+        except RouterError as exc:  # before the first event: not found as a retrieve's
+            if exc.details.reason != "RESPONSE_NOT_FOUND":
+                raise
+            raise _refusal(exc, response_id) from exc
     include_query(request)  # checked; the Response is what it was made with
     stored = await _load(request)
     return Response(stored.response_json.encode(), media_type="application/json")

@@ -7,14 +7,18 @@ The openai and anthropic SDKs retry a 408, 409, 429 or 5xx twice by default, aft
 
 - `false` where a retry cannot help: a 504 (the edge's request timeout spent: the router ran
   the fallback chain for as long as it was allowed; a retry runs it as long again); a 503 the
-  router answered (it ran every candidate, and its gRPC retry pushback says "do not retry");
-  a 429 whose wait is past a minute (a caller would sit in the SDK for it, or be retried too
-  soon) or that waiting does not cure (a token or conversation budget spent, a client's issued
-  keys at their maximum); a 409 (a stored response id taken, an upstream's conflict the router
-  judged the request's); a 501 (a method this router does not serve).
+  router answered after its candidates (it ran every one, and its gRPC retry pushback says "do
+  not retry"); a 429 whose wait is past a minute (a caller would sit in the SDK for it, or be
+  retried too soon) or that waiting does not cure (a token or conversation budget spent, a
+  client's issued keys at their maximum); the router's own 409 (a stored response id taken:
+  ALREADY_EXISTS); a 501 (a method this router does not serve).
 - `true` where it helps: a 429 with a wait of a minute or less (the SDK waits exactly that),
   the router not reachable (gRPC's own UNAVAILABLE: "try again shortly"), a replica that
-  began to stop refusing to start a background response or a batch (another one starts it).
+  began to stop refusing to start a background response or a batch (another one starts it),
+  the shared state store unreachable (a blip or a failover that the SDK's backoff outlasts;
+  the router ran no upstream for it), an upstream's 409 (ABORTED: a conflict on the
+  upstream's side, such as OpenAI's lock timeouts, for which the openai SDK retries a 409 of
+  its own accord, `_base_client.py` "Retry on lock timeouts").
 - Nothing otherwise: the SDK's own rule.
 """
 
@@ -30,18 +34,21 @@ __all__ = ["should_retry"]
 _LONGEST_WAIT_S = 60.0
 # 429s that waiting a minute does not cure.
 _NOT_SOON = frozenset({"QUOTA_EXHAUSTED", "CONVERSATION_QUOTA_EXCEEDED", "CLIENT_KEY_LIMIT"})
-# The router's own 503s that another replica answers (ReplicaStoppingError).
-_ELSEWHERE = frozenset({"REPLICA_STOPPING"})
+# The router's own 503s that a retry soon may cure: another replica answers
+# (ReplicaStoppingError), the shared store is back (StoreUnavailableError).
+_SOON = frozenset({"REPLICA_STOPPING", "STATE_UNAVAILABLE"})
 
 
 def should_retry(details: ErrorDetails) -> str | None:
     """The `x-should-retry` value for a router error's answer; None: the SDK's own rule."""
     status = http_status_for(details)
+    if details.code is grpc.StatusCode.ABORTED:  # an upstream's 409
+        return "true"
     if status == 504 or status in (409, 501):
         return "false"
     if details.code is grpc.StatusCode.UNAVAILABLE:
-        elsewhere = details.bare or details.reason in _ELSEWHERE
-        return "true" if elsewhere else "false"  # the router's own: pushback -1
+        soon = details.bare or details.reason in _SOON
+        return "true" if soon else "false"  # the router's own: pushback -1
     if status != 429 or details.bare:
         return None
     if details.reason in _NOT_SOON:

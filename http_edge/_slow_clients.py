@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,11 +33,14 @@ from ._errors import EdgeError, error_body
 from ._json import dumps
 from ._one_write import HeadHeld
 
-__all__ = ["BODY_COMPLETE", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
+__all__ = ["BODY_COMPLETE", "CONNECTION", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
 
 # Set on a request's scope by `EdgeHttpProtocol` once its body is read whole: an OpenAI call's
 # JSON usually arrives with its head, and then `BodyDeadline` has nothing to time.
 BODY_COMPLETE = "switchboard.body_complete"
+# Set on every request's scope by `EdgeHttpProtocol`: the connection, to be told when the client
+# goes (`EdgeHttpProtocol.watch_departure`; http_edge/_disconnect.py).
+CONNECTION = "switchboard.connection"
 
 log = logging.getLogger("http_edge")
 
@@ -50,12 +54,24 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     # Slots: uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython
     # shares between instances; two more there grew every connection's dict (~1.6 KiB an idle
     # stream by tracemalloc, benchmarks/README.md, "One process").
-    __slots__ = ("_header_timer", "_held")
+    __slots__ = ("_departed", "_header_timer", "_held")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._header_timer: asyncio.TimerHandle | None = None
         self._held: HeadHeld | None = None  # the latest request's head hold (`_one_write`)
+        self._departed: Callable[[], None] | None = None  # told when the connection is lost
         super().__init__(*args, **kwargs)
+
+    def watch_departure(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (once, from the loop's callback, never raising) when the connection
+        is lost, until `unwatch_departure`: a callback instead of a task waiting on the
+        request's `receive` for `http.disconnect` (~1.5 KiB an open stream). One at a time:
+        a request's watches follow each other (its head's read, then its events)."""
+        self._departed = callback
+
+    def unwatch_departure(self, callback: Callable[[], None]) -> None:
+        if self._departed is callback:  # not a later (pipelined) request's
+            self._departed = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -63,7 +79,10 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        departed, self._departed = self._departed, None
         super().connection_lost(exc)
+        if departed is not None:
+            departed()
 
     def on_headers_complete(self) -> None:
         self._disarm()
@@ -81,6 +100,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if cycle is not before and cycle is not None:  # a request's cycle (not an upgrade)
             # Its task has not run yet: the response's head goes through the hold.
             self._held = HeadHeld(cycle)
+            # Its app has not run yet either: it finds the connection to watch for departure.
+            self.scope[CONNECTION] = self  # type: ignore[literal-required]  # a server's own key
 
     def send_400_response(self, msg: str) -> None:
         if self._held is not None:  # a response's held head leaves before the 400

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from ._disconnect import watch_departure
 from ._json import dumps
 
 __all__ = ["DONE", "KEEPALIVE", "SSEResponse", "data_event", "error_event", "named_event"]
@@ -67,22 +68,22 @@ class SSEResponse(StreamingResponse):
         self._interrupt = interrupt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The stream is written in this task; one watcher task waits for the disconnect and
-        # cancels it. Plain asyncio: Starlette's anyio task group and cancel scopes cost ~50 µs
-        # per stream, before the first event could leave.
+        # The stream is written in this task; the connection (or a watcher task, on another
+        # server: `watch_departure`) tells us of the disconnect and we cancel it. Plain asyncio:
+        # Starlette's anyio task group and cancel scopes cost ~50 µs per stream, before the
+        # first event could leave.
         task = asyncio.current_task()
         assert task is not None
         state = {"finished": False, "cancelled": False}
 
-        def on_disconnect(watcher: asyncio.Task[None]) -> None:
-            if state["finished"] or watcher.cancelled() or watcher.exception() is not None:
+        def on_disconnect() -> None:
+            if state["finished"]:
                 return
             if self._interrupt is None or not self._interrupt():
                 state["cancelled"] = True
                 task.cancel()
 
-        watcher = asyncio.get_running_loop().create_task(self.listen_for_disconnect(receive))
-        watcher.add_done_callback(on_disconnect)
+        unwatch = watch_departure(scope, receive, on_disconnect)
         try:
             with contextlib.suppress(OSError):  # the client went away mid-write
                 await self.stream_response(send)
@@ -92,7 +93,7 @@ class SSEResponse(StreamingResponse):
             task.uncancel()  # our own cancellation: the client left, nothing failed
         finally:
             state["finished"] = True  # a disconnect noticed from now on changes nothing
-            watcher.cancel()
+            unwatch()
             # Shielded: a cancellation arriving now must not skip cancelling the router call.
             await asyncio.shield(self._release())
 

@@ -324,8 +324,8 @@ class StoreUnavailableError(SwitchboardError):
 
 class ReplicaStoppingError(SwitchboardError):
     """This replica began to stop (a rolling deploy): it starts no more background responses
-    or batches. Another replica takes the same request at once: worth a retry, unlike a store
-    that cannot be reached (the edge says `x-should-retry: true`)."""
+    or batches. Another replica takes the same request at once: worth a retry (the edge says
+    `x-should-retry: true`)."""
 
     grpc_code, http_status, reason = grpc.StatusCode.UNAVAILABLE, 503, "REPLICA_STOPPING"
 

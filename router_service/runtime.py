@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -282,22 +283,7 @@ def _build_groups(
         for named in group.deployments:
             ref = own[named.name]
             if ref.name not in deployments:
-                deployments[ref.name] = Deployment(
-                    ref.name,
-                    ref.provider,
-                    ref.model,
-                    adapters[ref.provider],
-                    pools[ref.provider],
-                    weight=ref.weight,
-                    context_window=ref.context_window,
-                    price=config.price_of(ref),
-                    realtime=ref.realtime,
-                    reasoning=_reasoning(ref, adapters[ref.provider].kind),
-                    base_model=ref.base_model or "",
-                    api=upstream_api(
-                        adapters[ref.provider].kind, ref.base_model or ref.model, ref.api
-                    ),
-                )
+                deployments[ref.name] = _deployment(config, ref, adapters, pools)
             members.append(deployments[ref.name])
         groups[group_name] = Group(group_name, group.strategy, tuple(members), weights=weights)
     for pool_name, pool in config.pools.items():
@@ -314,6 +300,35 @@ def _build_groups(
             weights=tuple(weight for _, weight in seen.values()),
         )
     return deployments, groups
+
+
+def _deployment(
+    config: SwitchboardConfig,
+    ref: DeploymentRef,
+    adapters: dict[str, ProviderAdapter],
+    pools: dict[str, KeyPool],
+) -> Deployment:
+    """The deployment `ref` names; a chat one at OpenAI itself with its `api` unset has its
+    Responses API twin, called for OpenAI's hosted tools (README, Hosted tools)."""
+    adapter = adapters[ref.provider]
+    deployment = Deployment(
+        ref.name,
+        ref.provider,
+        ref.model,
+        adapter,
+        pools[ref.provider],
+        weight=ref.weight,
+        context_window=ref.context_window,
+        price=config.price_of(ref),
+        realtime=ref.realtime,
+        reasoning=_reasoning(ref, adapter.kind),
+        base_model=ref.base_model or "",
+        api=upstream_api(adapter.kind, ref.base_model or ref.model, ref.api),
+    )
+    if ref.api is None and deployment.api == "chat" and adapter.serves_responses_api:
+        twin = dataclasses.replace(deployment, api="responses")
+        return dataclasses.replace(deployment, hosted_twin=twin)
+    return deployment
 
 
 def _reasoning(ref: DeploymentRef, kind: str) -> bool:

@@ -14,7 +14,10 @@ The chat representation between edge and router carries them as opaque data:
   own events: ``response.web_search_call.searching``…) ride on a chunk's delta under
   :data:`HOSTED_EVENTS`, whole but for their ``sequence_number`` (the edge numbers its own);
 - text annotations (``url_citation``…) are the chat message's (and delta's) ``annotations``, in
-  chat completions' form (``{"type": "url_citation", "url_citation": {…}}``).
+  chat completions' form (``{"type": "url_citation", "url_citation": {…}}``);
+- an answer's messages are one chat message, their texts joined: a hosted item that came after
+  text carries :data:`TEXT_AT` (the characters of that text before it), so the Responses API
+  entrance gives the upstream's messages apart again, in their places (:func:`split_messages`).
 
 Followed: https://platform.openai.com/docs/api-reference/responses/create (tools, output items),
 https://platform.openai.com/docs/api-reference/responses-streaming and the openai SDK's
@@ -24,6 +27,7 @@ https://platform.openai.com/docs/api-reference/responses-streaming and the opena
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from typing import Any
 
 from clients.codec._json import at, expect_str
@@ -35,6 +39,7 @@ __all__ = [
     "HOSTED_ITEMS",
     "HOSTED_ITEM_TYPES",
     "HOSTED_TOOLS",
+    "TEXT_AT",
     "HostedPlaces",
     "add_hosted",
     "annotations_of",
@@ -45,10 +50,12 @@ __all__ = [
     "is_hosted_tool",
     "placed_items",
     "responses_annotation",
+    "split_messages",
 ]
 
 HOSTED_EVENTS = "hosted_events"
 FOLLOWS = "follows"
+TEXT_AT = "text_at"
 HOSTED_TOOLS = frozenset(
     {
         "web_search", "web_search_preview", "file_search", "code_interpreter",
@@ -128,7 +135,7 @@ def placed_items(
         keyed.append(((_index(item, PRECEDES, 0, last), n, 1), as_reasoning(item)))
     for item in hosted:
         follows = _index(item, FOLLOWS, len(reasoning), len(reasoning))
-        out = {k: v for k, v in item.items() if k not in (PRECEDES, FOLLOWS)}
+        out = {k: v for k, v in item.items() if k not in (PRECEDES, FOLLOWS, TEXT_AT)}
         keyed.append(((_index(item, PRECEDES, 0, last), follows, 0), out))
     for n, item in enumerate(items):
         keyed.append(((n, len(reasoning) + 1, 2), item))
@@ -138,6 +145,40 @@ def placed_items(
 def _index(item: dict[str, Any], key: str, default: int, last: int) -> int:
     value = item.get(key)
     return min(value, last) if isinstance(value, int) and value >= 0 else default
+
+
+def split_messages(
+    text: str, annotations: list[dict[str, Any]], hosted: list[dict[str, Any]]
+) -> tuple[list[tuple[str, list[dict[str, Any]]]], list[dict[str, Any]]]:
+    """An answer's `text` cut where hosted items came between its messages (:data:`TEXT_AT`
+    inside it): each message's text with its (Responses form) `annotations`, their offsets its
+    own; and `hosted` with :data:`PRECEDES` counting those messages."""
+    cuts = sorted({at for item in hosted if 0 < (at := _text_at(item)) < len(text)})
+    if not cuts:
+        return [(text, annotations)], hosted
+    bounds = [0, *cuts, len(text)]
+    pieces: list[tuple[str, list[dict[str, Any]]]] = [
+        (text[start:end], []) for start, end in pairwise(bounds)
+    ]
+    for annotation in annotations:
+        first = annotation.get("start_index", annotation.get("index"))
+        n = sum(cut <= first for cut in cuts) if isinstance(first, int) else 0
+        keys = ("start_index", "end_index", "index")
+        moved = {k: v - bounds[n] for k in keys if isinstance(v := annotation.get(k), int)}
+        pieces[n][1].append({**annotation, **moved})
+    placed = []
+    for item in hosted:
+        before = item.get(PRECEDES)
+        if isinstance(before, int) and before > 0 and TEXT_AT in item:
+            ended = sum(end <= _text_at(item) for end in bounds[1:])  # the messages before it
+            item = {**item, PRECEDES: before - 1 + ended}
+        placed.append(item)
+    return pieces, placed
+
+
+def _text_at(item: dict[str, Any]) -> int:
+    at = item.get(TEXT_AT)
+    return at if isinstance(at, int) else 0
 
 
 def chat_annotation(annotation: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,12 @@ from clients.codec._responses_custom import (
     reasoning_items_of,
     reasoning_output_item,
 )
-from clients.codec._responses_hosted import annotations_of, hosted_items_of, placed_items
+from clients.codec._responses_hosted import (
+    annotations_of,
+    hosted_items_of,
+    placed_items,
+    split_messages,
+)
 from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_request import ResponsesRequest
 from clients.codec._responses_thinking import asks_encrypted, carrying, signed_blocks
@@ -208,18 +213,20 @@ def response_to_openai(
     if (reasoning is not None or signed) and not kept:  # a Responses upstream's hold theirs
         item = reasoning_item(ids.item("rs", 1), "completed", reasoning)
         output.append(carrying(item, signed))  # Claude's signed thinking, for the next turn
-    content: list[dict[str, Any]] = []
     text = message_text(message.get("content"))
     calls = message.get("tool_calls") or []
-    if text or not (calls or hosted_items_of(message)):
-        part = text_part(text, output_logprobs(choice) if asked_logprobs(request) else [])
-        content.append({**part, "annotations": annotations_of(message)})
-    if isinstance(message.get("refusal"), str):
-        content.append({"type": "refusal", "refusal": message["refusal"]})
-    if content:
-        output.append(message_item(ids.item("msg", 1), status, content))
-    output += _call_items(calls, ids, status)
     hosted = hosted_items_of(message)  # OpenAI's hosted tools' items, as it gave them
+    pieces, hosted = split_messages(text, annotations_of(message), hosted)
+    logprobs = output_logprobs(choice) if asked_logprobs(request) and len(pieces) == 1 else []
+    for n, (said, cited) in enumerate(pieces, start=1):
+        content: list[dict[str, Any]] = []
+        if said or not (calls or hosted):
+            content.append({**text_part(said, logprobs), "annotations": cited})
+        if n == len(pieces) and isinstance(message.get("refusal"), str):
+            content.append({"type": "refusal", "refusal": message["refusal"]})
+        if content:
+            output.append(message_item(ids.item("msg", n), status, content))
+    output += _call_items(calls, ids, status)
     response["output"] = placed_items(kept, hosted, output, reasoning_output_item)
     response["usage"] = usage_to_responses(body.get("usage"))
     finished(response, finish, completed_at)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
 from pydantic import Field
 
 from router_service.config._base import _Strict
 
-__all__ = ["PriceConfig"]
+__all__ = ["HostedFee", "PriceConfig"]
+
+# OpenAI's hosted tools billed by the call (a code interpreter by its container's session).
+HostedFee = Literal["web_search", "file_search", "code_interpreter", "image_generation"]
+_Usd = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 _PER_MTOK = 1_000_000.0
 
@@ -47,6 +54,17 @@ class PriceConfig(_Strict):
         "(usage.prompt_tokens_details.cache_write_1h_tokens; Anthropic: 2x the input price); "
         "unset: charged at cache_write_per_mtok.",
     )
+    tool_calls_usd: dict[HostedFee, _Usd] = Field(
+        default_factory=dict,
+        description="USD per call of OpenAI's hosted tools an answer made, beside its tokens: "
+        "`web_search` (each web_search_call), `file_search` (each file_search_call), "
+        "`code_interpreter` (each container session: its calls' distinct container_id), "
+        "`image_generation` (each image_generation_call); a tool not named costs nothing.",
+    )
+
+    def tool_fees_usd(self, calls: Mapping[HostedFee, int]) -> float:
+        """What the hosted tool `calls` cost, beside the tokens."""
+        return sum(self.tool_calls_usd.get(name, 0.0) * n for name, n in calls.items())
 
     def cost_usd(
         self,

@@ -31,6 +31,10 @@ from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
 from router_service.config._vertex_check import vertex_endpoint, vertex_problems
 
+# Other servers' fields on a caller's messages that an OpenAI-format server may take or refuse
+# (router_service/providers/_foreign_fields.py).
+ForeignField = Literal["reasoning_content", "reasoning", "reasoning_details", "cache_control"]
+
 # What a KeyConfig field name looks like (a mapping key that does not is a key YAML mis-read).
 _FIELD_NAME = re.compile(r"[a-z_]+")
 
@@ -105,6 +109,13 @@ class ProviderConfig(_Strict):
         "as sent: a request declaring one may be routed to it. Unset: `code_interpreter` at "
         "Groq's API (api.groq.com), none elsewhere (such requests go to Responses API "
         "deployments).",
+    )
+    message_fields: list[ForeignField] | None = Field(
+        default=None,
+        description="openai, azure, cloudflare (only): which fields of other servers' that a "
+        "caller's messages carry this server takes (`reasoning_content`, `reasoning`, "
+        "`reasoning_details`, `cache_control`); the others are taken out. Unset: by kind and "
+        'base URL host (README, Providers: "each field goes only where it is taken").',
     )
     max_stop_sequences: int | None = Field(
         default=None,
@@ -273,11 +284,14 @@ class ProviderConfig(_Strict):
     def _kind_fields(self) -> ProviderConfig:
         if self.kind == "cloudflare" and not self.account_id:
             raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])
-        if self.custom_tools is not None and self.kind not in _CUSTOM_TOOLS_KINDS:
+        if self.custom_tools is not None and self.kind not in _OPENAI_FORMAT_KINDS:
             message = f"only kinds openai, azure and cloudflare read it, not {self.kind}"
             raise Misplaced([(("custom_tools",), message + " (custom tools are emulated)")])
         if self.hosted_tools is not None:
             self._hosted_tools()
+        if self.message_fields is not None and self.kind not in _OPENAI_FORMAT_KINDS:
+            message = f"only kinds openai, azure and cloudflare read it, not {self.kind}"
+            raise Misplaced([(("message_fields",), message)])
         if self.kind == "azure":
             self._azure_fields()
         if self.kind == "vertex":
@@ -328,7 +342,7 @@ class ProviderConfig(_Strict):
             raise Misplaced(problems)
 
 
-_CUSTOM_TOOLS_KINDS = ("openai", "azure", "cloudflare")  # the rest always emulate them
+_OPENAI_FORMAT_KINDS = ("openai", "azure", "cloudflare")  # custom tools: the rest emulate them
 # Azure OpenAI's dated API versions: `2024-10-21` (GA) or `2025-04-01-preview`.
 _AZURE_API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?")
 

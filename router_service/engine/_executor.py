@@ -44,6 +44,7 @@ from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
 from router_service.engine._stream_usage import asks_usage, chunk_events
 from router_service.engine._tokens import estimate_chat_tokens
+from router_service.engine._tool_fees import bill_answer, billed_in
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
@@ -143,6 +144,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         # Unpriced (the common case): the None check alone, no usage looked at.
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
+        if usage is not None and (billed := ctx.bills(deployment)) is not None:
+            bill_answer(billed, completion)
         route = ctx.route(deployment, usage)
         if has_stops(params) and (stops := stops_for(deployment, params)):
             cut_completion(completion, stops)  # the stops past the upstream's cap
@@ -326,21 +329,21 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         `asked`: whether the caller asked for the usage chunk (taken for the summary either way;
         the router asks the upstream itself, unless the opening learned it refuses), and whether
         it asked not to see the reasoning (taken out before the guardrails see a chunk)."""
-        guard = self._guard(deployment)
-        finished = any(has_finish(c) for c in opened.opening)
+        guard, finished = self._guard(deployment), any(has_finish(c) for c in opened.opening)
         started = self._clock.monotonic()
         usage_asked, hidden = asked
-        plain = not hidden and screen is None  # the common case: chunks go out as they came
+        billed = ctx.bills(deployment)  # None: no hosted tool call is charged, none counted
+        plain = not hidden and screen is None and billed is None  # chunks go out as they came
         quiet = QuietBeats(self._clock, self._streams.heartbeat_s) if hidden else None
         adapter, model = deployment.adapter, deployment.upstream_model
         shown = (usage_asked, not usage_asked and adapter.asks_stream_usage_of(model))
+        opening = billed_in(billed, opened.opening)  # read before the commit: ready together
         try:
             yield StreamEvent(route=ctx.route(deployment))
-            # The opening (role chunk, first content) was read before the commit: ready together.
-            for event in chunk_events(_seen(opened.opening, hidden, screen), batch, shown):
+            for event in chunk_events(_seen(opening, hidden, screen), batch, shown):
                 yield event
                 del event  # neither an event nor its chunks held while the upstream is quiet
-            opened.opening = []
+            opened.opening = opening = []
             if screen is not None and screen.cut:
                 return  # a stop sequence ended it already
             async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
@@ -349,7 +352,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         idle_ms = int(item.idle_s * 1000)
                         yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
                         continue
-                    seen = item if plain else _seen(item, hidden, screen)
+                    seen = item if plain else _seen(billed_in(billed, item), hidden, screen)
                     beat = None if quiet is None else quiet.after(seen)
                     if beat is not None:  # hidden: only reasoning came, for an interval
                         yield StreamEvent(heartbeat=beat)

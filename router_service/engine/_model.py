@@ -10,6 +10,7 @@ from router_service.clock import Clock
 from router_service.config import PriceConfig, TimeoutsConfig
 from router_service.config._routing import UpstreamApi
 from router_service.engine._custom_tools import inexpressible_tool
+from router_service.engine._tool_fees import Billed, fees
 from router_service.errors import UpstreamFailure
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
@@ -65,6 +66,9 @@ class Deployment:
     reasoning: bool = True  # takes the reasoning knob (configured, or by its model's name)
     base_model: str = ""  # what the upstream serves as `upstream_model`; "": that name itself
     api: UpstreamApi = "chat"  # the upstream API it is called with (configured, or by name)
+    # Itself called on the Responses API, for a request with OpenAI's hosted tools or items: a
+    # chat deployment at OpenAI itself whose `api` is unset (_server_tools.fitted); else None.
+    hosted_twin: Deployment | None = None
 
     @property
     def stop_cap(self) -> int | None:
@@ -156,6 +160,8 @@ class RequestContext:
     # A chat's params and the OpenAI body the servicer's check wrote of them (`validate_chat`),
     # until the first attempt takes it.
     written: tuple[chat_pb2.ChatParams, dict[str, Any]] | None = None
+    # The hosted tool calls its answer made that its price charges by the call (_tool_fees).
+    billed: Billed = field(default_factory=set)
 
     def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
         """The body written of `params` (for `ChatCall.prepared`), for the first attempt only
@@ -163,6 +169,12 @@ class RequestContext:
         these very params (not a deployment's variant of them: `_params_for`)."""
         written, self.written = self.written, None
         return [written[1]] if written is not None and written[0] is params else None
+
+    def bills(self, deployment: Deployment) -> Billed | None:
+        """Where the hosted tool calls of the answer of `deployment` are counted, when its
+        price charges them (`tool_calls_usd`); None: not counted."""
+        price = deployment.price
+        return self.billed if price is not None and price.tool_calls_usd else None
 
     def remaining(self) -> float | None:
         if self.deadline is None:
@@ -225,4 +237,6 @@ class RequestContext:
                     cache_write_tokens=details.cache_write_tokens,
                     cache_write_1h_tokens=details.cache_write_1h_tokens,
                 )
+                if self.billed:
+                    info.cost_usd += deployment.price.tool_fees_usd(fees(self.billed))
         return info

@@ -19,6 +19,7 @@ from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._server_tools import (
     EXCLUDED,
     ServerTool,
+    fitted,
     refused,
     server_tools_of,
     unable,
@@ -84,7 +85,7 @@ class Planner:
         indices, scores = await order(
             group.strategy, names, _weights(group), self._stats, self._rng
         )
-        ordered = [group.members[i] for i in indices]
+        ordered = [fitted(group.members[i], server_tools) for i in indices]
         plan = Plan([], scores=scores, strategy=group.strategy, pool=group.pool)
         cooled, banned, skipped, sticky = await self._read(ctx.session_id, ordered, names)
         for deployment in ordered:

@@ -8,7 +8,9 @@ OpenAI's hosted tools (web search, MCP, local shell…: clients/codec/_responses
 such a need too, of their own family (HOSTED): a chat declaring one is answered only by a
 deployment called on OpenAI's Responses API or an OpenAI-compatible server that runs that tool on
 its chat API (`providers.<name>.hosted_tools`: Groq's code_interpreter); one handing back their
-items (HOSTED_ITEM), only by the Responses API."""
+items (HOSTED_ITEM), only by the Responses API. A chat deployment at OpenAI itself (api.openai.com,
+Azure), which serves every chat model on the Responses API too, is called there for such a
+request (`fitted`: its `hosted_twin`), not left out."""
 
 from __future__ import annotations
 
@@ -23,7 +25,15 @@ from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import HOSTED, HOSTED_ITEM, Deployment
 from router_service.errors import InvalidRequestError
 
-__all__ = ["EXCLUDED", "HOSTED", "ServerTool", "refused", "server_tools_of", "unable"]
+__all__ = [
+    "EXCLUDED",
+    "HOSTED",
+    "ServerTool",
+    "fitted",
+    "refused",
+    "server_tools_of",
+    "unable",
+]
 
 # The plan's exclusion reason for a deployment that runs none of them (`Plan.excluded`).
 EXCLUDED = "server_tools"
@@ -59,6 +69,15 @@ def unable(deployment: Deployment, tools: tuple[ServerTool, ...]) -> ServerTool 
     """The first of `tools` the deployment's upstream does not run; None when it runs them all."""
     runs = deployment.server_tools
     return next((tool for tool in tools if not _runs(runs, tool)), None)
+
+
+def fitted(deployment: Deployment, tools: tuple[ServerTool, ...]) -> Deployment:
+    """The deployment as it is called for a request declaring `tools`: its Responses API twin
+    when it runs them on its chat API but that twin does."""
+    twin = deployment.hosted_twin
+    if twin is None or not tools or unable(deployment, tools) is None:
+        return deployment
+    return twin if unable(twin, tools) is None else deployment
 
 
 def _runs(runs: frozenset[str], tool: ServerTool) -> bool:

@@ -1,23 +1,24 @@
 """StreamGuard: watches an upstream stream after it started. Heartbeats while idle, a stall window,
 truncation.
 
-One reader task per stream (owned: cancelled and awaited when the stream ends, however it ends)
-pulls the upstream into a small bounded buffer (`read_ahead` chunks); when it is full the reader
-waits, so a slow caller slows the upstream read instead of filling memory. The guard hands over
-everything that is ready at once, as one batch: while the caller's send of one batch is in flight
-the reader parses the next chunks, and a burst costs one message downstream instead of one per
-chunk. The guard's waits run inside the request's own task: a timer callback only wakes it, never
-raises, and nothing outlives the stream. Chunks that are already there are taken without a timer or
-a task.
+The guard reads the upstream in the request's own task (no task of its own: ~1 KiB an open stream
+and a loop turn a chunk less), a step of the read at a time: a read that waits stays suspended on
+what it waits for while the guard's timer may wake it for a heartbeat, so a heartbeat never
+cancels nor loses a read. Everything that is ready at once goes out as one batch (at most
+`read_ahead` chunks), and a burst costs one message downstream instead of one per chunk; nothing
+is read while the caller takes a batch, so a slow caller slows the upstream read instead of
+filling memory. A timer callback only wakes the guard, never raises, and nothing outlives the
+stream. Chunks that are already there are taken without a timer or a task.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar
+from functools import partial
+from typing import Any, Final, Generic, TypeVar
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
@@ -67,6 +68,9 @@ def has_finish(chunk: Chunk) -> bool:
     return False
 
 
+_WAITING: Final = object()  # a read step that is waiting
+
+
 class _End:
     """The upstream iterator is exhausted."""
 
@@ -81,7 +85,7 @@ class _Failed:
 _END: Final = _End()
 # What ends a buffer (a tuple built once: `_End | _Failed` would build a union per chunk).
 _MARKS: Final = (_End, _Failed)
-# Chunks read ahead of the caller at most (the bound on what a slow caller makes us hold).
+# Chunks in one batch at most (the bound on what one message downstream carries).
 READ_AHEAD = 32
 
 
@@ -90,90 +94,162 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+def _woken(waiter: asyncio.Future[None], _: object) -> None:
+    _wake(waiter)  # as a future's done-callback
+
+
 class _Reader(Generic[T]):
-    """A task reading `chunks` into a buffer of `capacity` items; the reader waits while it is
-    full. An end or a failure is the buffer's last item. The upstream's signs of life
-    (UPSTREAM_ALIVE) are not buffered: they set `alive`, for the guard."""
+    """Reads `chunks` in the guard's own task, one step of their `anext` at a time, as a task
+    would run it: a step that waits leaves the read suspended on its future (nothing cancelled,
+    nothing lost), and the guard waits for that future or its timer. Chunks that are ready are
+    taken in one go, up to `capacity` (a batch); nothing is read while the caller handles a
+    batch, so a slow caller slows the upstream read instead of filling memory. A cancellation
+    of the task reaches the pending read, as a task's would (the read's own timeouts cancel it).
+    The upstream's signs of life (UPSTREAM_ALIVE) are not batched: they set `alive`.
 
-    __slots__ = ("_buffer", "_capacity", "_giver", "_loop", "_taker", "alive", "task")
+    Once a chunk that `ends` the stream came, a batch is one chunk, and no read is started
+    before the guard asks again: the read goes on to the upstream's end (the SSE reader's drain
+    after `[DONE]`, under a timeout that cancels the task it runs in), and the task must be
+    waiting in the guard then, not in the caller's send of the batch."""
 
-    def __init__(self, chunks: AsyncIterator[T], capacity: int) -> None:
+    __slots__ = (
+        "_blocked",
+        "_capacity",
+        "_chunks",
+        "_ends",
+        "_held",
+        "_loop",
+        "_read",
+        "alive",
+        "finished",
+    )
+
+    def __init__(
+        self, chunks: AsyncIterator[T], capacity: int, ends: Callable[[T], bool], finished: bool
+    ) -> None:
         self._loop = asyncio.get_running_loop()
-        self._buffer: deque[T | _End | _Failed] = deque()
+        self._chunks = chunks
         self._capacity = capacity
-        self._taker: asyncio.Future[None] | None = None  # the guard, waiting for an item
-        self._giver: asyncio.Future[None] | None = None  # the reader, waiting for room
+        self._ends = ends
+        self.finished = finished  # a chunk that ends the stream came
+        self._read: Generator[Any, None, T] | None = None  # the pending `anext`, suspended
+        self._blocked: asyncio.Future[Any] | None = None  # what it waits for (None: a turn)
+        self._held: object = _WAITING  # what a step outside `take` gave (the end, a chunk)
         self.alive = False  # a sign of life came since the guard last looked
-        self.task = self._loop.create_task(self._read(chunks))
 
-    async def _read(self, chunks: AsyncIterator[T]) -> None:
+    def _step(self, error: BaseException | None = None) -> object:
+        """Run the read (a new one if none is pending) until it waits or ends: a chunk, the
+        end, a failure, or _WAITING. A cancellation it lets through is raised."""
+        read = self._read
+        if read is None:
+            read = self._read = self._chunks.__anext__().__await__()
         try:
-            async for chunk in chunks:
-                if chunk is UPSTREAM_ALIVE:
-                    self.alive = True
-                    if self._taker is not None:
-                        _wake(self._taker)
-                    continue
-                await self._put(chunk)
-                del chunk  # not held while the upstream is quiet
-        except Exception as exc:  # handed over, raised in the guard's task
-            await self._put(_Failed(exc))
-        else:
-            await self._put(_END)
-        finally:
-            # Closed here, in its reader's task, rather than by the garbage collector's.
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
-
-    async def _put(self, item: T | _End | _Failed) -> None:
-        if len(self._buffer) >= self._capacity:
-            self._giver = self._loop.create_future()
-            await self._giver
-        self._buffer.append(item)
-        if self._taker is not None:
-            _wake(self._taker)
+            waits = read.send(None) if error is None else read.throw(error)
+        except StopIteration as done:
+            self._read = None
+            return done.value
+        except StopAsyncIteration:
+            self._read = None
+            return _END
+        except Exception as exc:  # handed over, raised by the guard
+            self._read = None
+            return _Failed(exc)
+        except BaseException:
+            self._read = None
+            raise
+        if waits is not None:  # a future, as a task is given one (None: a bare yield)
+            waits._asyncio_future_blocking = False
+        self._blocked = waits
+        return _WAITING
 
     def take(self) -> list[T] | _End | _Failed | None:
-        """Every chunk ready now, in order (making room for more); else the end or failure that
+        """Every chunk ready now, in order (up to `capacity`); else the end or failure that
         follows them; None when nothing is ready."""
-        buffer = self._buffer
-        if not buffer:
-            return None
         batch: list[T] = []
-        while buffer and not isinstance(buffer[0], _MARKS):
-            batch.append(buffer.popleft())  # type: ignore[arg-type]  # buffer[0] is a T
-        if self._giver is not None:
-            _wake(self._giver)
-            self._giver = None
-        if batch:
-            return batch
-        last = buffer.popleft()
-        assert isinstance(last, _MARKS)
-        return last
+        while len(batch) < self._capacity:
+            item, self._held = self._held, _WAITING
+            if item is _WAITING:
+                blocked = self._blocked
+                if self._read is not None and blocked is not None and not blocked.done():
+                    break
+                item = self._step()
+                if item is _WAITING:
+                    break
+            if item is UPSTREAM_ALIVE:
+                self.alive = True
+            elif isinstance(item, _MARKS):
+                if not batch:
+                    return item
+                self._held = item  # after the chunks before it
+                break
+            else:
+                batch.append(item)  # type: ignore[arg-type]  # a chunk
+                if self.finished or self._ends(item):  # type: ignore[arg-type]
+                    self.finished = True
+                    break
+        return batch or None
 
     async def wait(self, seconds: float) -> None:
         """Return when an item or a sign of life is ready or after `seconds`, whichever is
         first."""
-        if self._buffer or self.alive:
+        blocked = self._blocked
+        if self._held is not _WAITING or self.alive or (blocked is not None and blocked.done()):
             return
-        waiter = self._taker = self._loop.create_future()
+        if blocked is None:  # the read yielded a turn (or is to start): take it
+            await asyncio.sleep(0)
+            return
+        waiter = self._loop.create_future()
+        woken = partial(_woken, waiter)
+        blocked.add_done_callback(woken)
         timer = self._loop.call_later(seconds, _wake, waiter)
         try:
             await waiter
+        except asyncio.CancelledError as cancel:
+            # As in a task: the read is this task's, and a timeout of its own cancels the task.
+            blocked.cancel()
+            self._held = self._step(cancel)  # raises the cancellation if the read lets it out
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # not the read's own: the caller's
         finally:
             timer.cancel()
-            self._taker = None
+            blocked.remove_done_callback(woken)
 
     async def aclose(self) -> None:
-        """Stop reading and wait until the read has unwound (the upstream is then free to close).
-        Never raises the reader's errors: they were handed over already."""
-        task = self.task
-        if not task.done():
-            task.cancel()
-            await asyncio.wait((task,))
-        if not task.cancelled():
-            task.exception()  # retrieved: no "exception never retrieved" warning
+        """Cancel the pending read, let it unwind, then close the upstream. Never raises the
+        upstream's errors: they were handed over already."""
+        read, self._read = self._read, None
+        try:
+            if read is not None:
+                await _unwind(read, self._blocked)
+        finally:
+            self._blocked = None
+            aclose = getattr(self._chunks, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+
+async def _unwind(read: Generator[Any, None, Any], blocked: asyncio.Future[Any] | None) -> None:
+    """A suspended read cancelled as a task's would be, and run until it has ended."""
+    if blocked is not None:
+        blocked.cancel()
+    loop = asyncio.get_running_loop()
+    try:
+        waits = read.throw(asyncio.CancelledError())
+        while True:  # its cleanup may wait
+            if waits is None:
+                await asyncio.sleep(0)
+            elif not waits.done():
+                waits._asyncio_future_blocking = False
+                waiter = loop.create_future()
+                waits.add_done_callback(partial(_woken, waiter))
+                await waiter
+            waits = read.send(None)
+    except (StopIteration, StopAsyncIteration, Exception, asyncio.CancelledError):
+        pass
+    finally:
+        read.close()
 
 
 class StreamGuard:
@@ -204,7 +280,7 @@ class StreamGuard:
         (UPSTREAM_ALIVE: a model reasoning) starts the window again; the caller still hears a
         heartbeat each interval it was sent nothing."""
         clock = self._clock
-        reader: _Reader[T] = _Reader(chunks, self._read_ahead)
+        reader: _Reader[T] = _Reader(chunks, self._read_ahead, ends, finished)
         try:
             # The upstream's last sign of life, the last batch relayed, the caller's last news.
             last = sent = told = clock.monotonic()
@@ -229,12 +305,11 @@ class StreamGuard:
                             yield Idle(now - sent)
                         continue
                 if isinstance(item, list):
-                    finished = finished or any(ends(chunk) for chunk in item)
                     yield item
                     last = sent = told = clock.monotonic()
                 elif isinstance(item, _Failed):
                     raise item.error
-                elif finished:
+                elif reader.finished:
                     return
                 else:
                     raise UpstreamFailure(

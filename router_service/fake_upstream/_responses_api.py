@@ -111,6 +111,7 @@ class _Answer:
     encrypted: bool = False  # the reasoning item carries its encrypted content
     hosted: tuple[JsonObject, ...] = ()  # a hosted tool's items, before the answer
     hosted_tool: str | None = None  # web_search (its text cited), local_shell (no text), mcp
+    preamble: str | None = None  # a message's text before the hosted call (Scenario.preamble)
 
     @property
     def hex(self) -> str:
@@ -204,7 +205,7 @@ def answer_of(call: Call) -> _Answer:
     response_id = f"resp_{call.state.next_completion_id().rsplit('-', 1)[-1]}{call.record.seq:04x}"
     hex_id = response_id.removeprefix("resp_")
     said = R.tool_arguments(sc) if sc.tool_arguments is not None else "{}"  # an MCP call's
-    calls = hosted_items(hosted, body["tools"], hex_id, last, said) if hosted is not None else []
+    calls = hosted_items(hosted, body, hex_id, last, said) if hosted is not None else []
     return _Answer(
         response_id,
         int(time.time()),
@@ -222,6 +223,7 @@ def answer_of(call: Call) -> _Answer:
         encrypted=isinstance(include, list) and "reasoning.encrypted_content" in include,
         hosted=tuple(calls),
         hosted_tool=hosted,
+        preamble=sc.preamble if calls else None,
     )
 
 
@@ -235,6 +237,10 @@ def _items(answer: _Answer, status: str) -> list[JsonObject]:
         if answer.encrypted:
             item["encrypted_content"] = f"{ENCRYPTED_PREFIX}{answer.hex}"
         items.append(item)
+    if answer.preamble is not None:
+        said: JsonObject = {"type": "output_text", "text": answer.preamble, "annotations": []}
+        items.append({"id": f"msg_pre_{answer.hex}", "type": "message", "role": "assistant",
+                      "status": status, "content": [{**said, "logprobs": []}]})  # fmt: skip
     items += answer.hosted
     if answer.hosted_tool == "local_shell":  # the call is the answer: the caller runs it
         return items

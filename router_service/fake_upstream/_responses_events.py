@@ -84,7 +84,8 @@ def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObjec
     at = {"item_id": item["id"], "output_index": index}
     if item["type"] == "message":
         opened = {**item, "status": "in_progress", "content": []}
-        inner = _text_events(item, at, R.split_pieces(answer.text, None)[1])
+        said = answer.preamble if item["id"].startswith("msg_pre_") else answer.text
+        inner = _text_events(item, at, R.split_pieces(str(said), None)[1])
     elif item["type"] == "custom_tool_call":
         opened = {**item, "status": "in_progress", "input": ""}
         delta = {"type": "response.custom_tool_call_input.delta", **at, "delta": item["input"]}

@@ -8,6 +8,12 @@ answered as OpenAI answers it (the openai SDK's `Response` output item and strea
   `response.output_text.annotation.added` after the text's deltas;
 - local shell: a `local_shell_call` item (`action: {type: exec, command: SHELL_COMMAND}`), call
   id TOOL_CALL_ID, unless the input ends with a `local_shell_call_output` (then text);
+- file search: a `file_search_call` item (`queries`: the last user text), its `results` (one,
+  its `text` FOUND_PREFIX and that query) only when `include` asks `file_search_call.results`;
+  streamed, `response.file_search_call.in_progress` / `.searching` / `.completed`;
+- image generation: an `image_generation_call` item (`result` IMAGE_B64, `revised_prompt`
+  REVISED_PREFIX and the last user text); streamed, `.in_progress` / `.generating` /
+  `.completed` of `response.image_generation_call`;
 - MCP: an `mcp_call` item (server label as declared, tool MCP_TOOL, arguments `{}` or the
   scenario's `tool_arguments`, output
   MCP_OUTPUT); streamed, `response.mcp_call.in_progress`, `response.mcp_call_arguments.delta` /
@@ -26,6 +32,14 @@ CITED_URL = "https://example.com/fake-source"
 SHELL_COMMAND = ["ls", "-la"]
 MCP_TOOL = "roll"
 MCP_OUTPUT = "4"
+FOUND_PREFIX = "Found in notes.txt: "
+REVISED_PREFIX = "A picture of "
+IMAGE_B64 = "iVBORw0KGgo="
+_STEPS = {
+    "web_search_call": ("in_progress", "searching", "completed"),
+    "file_search_call": ("in_progress", "searching", "completed"),
+    "image_generation_call": ("in_progress", "generating", "completed"),
+}
 _ANSWERED = ("local_shell_call_output", "function_call_output", "custom_tool_call_output")
 
 
@@ -40,17 +54,27 @@ def hosted_tool(body: JsonObject) -> str | None:
     kind = str(tools[0].get("type"))
     if kind.startswith("web_search"):
         return "web_search"
-    return kind if kind in ("local_shell", "mcp") else None
+    return kind if kind in ("local_shell", "mcp", "file_search", "image_generation") else None
 
 
 def hosted_items(
-    tool: str, tools: list[JsonObject], hex_id: str, query: str, arguments: str = "{}"
+    tool: str, body: JsonObject, hex_id: str, query: str, arguments: str = "{}"
 ) -> list[JsonObject]:
     """The hosted call item that comes before the answer (and, for a local shell, is it)."""
+    tools, done = body["tools"], {"status": "completed"}
     if tool == "web_search":
         action = {"type": "search", "query": query}
-        return [{"id": f"ws_{hex_id}", "type": "web_search_call", "status": "completed",
-                 "action": action}]  # fmt: skip
+        return [{"id": f"ws_{hex_id}", "type": "web_search_call", **done, "action": action}]
+    if tool == "file_search":
+        include = body.get("include")
+        asked = isinstance(include, list) and "file_search_call.results" in include
+        found = {"file_id": "file-fake", "filename": "notes.txt", "score": 0.9,
+                 "text": FOUND_PREFIX + query, "attributes": {}}  # fmt: skip
+        call = {"id": f"fs_{hex_id}", "type": "file_search_call", **done, "queries": [query]}
+        return [{**call, "results": [found] if asked else None}]
+    if tool == "image_generation":
+        image = {"result": IMAGE_B64, "revised_prompt": REVISED_PREFIX + query}
+        return [{"id": f"ig_{hex_id}", "type": "image_generation_call", **done, **image}]
     if tool == "local_shell":
         run = {"type": "exec", "command": SHELL_COMMAND, "env": {}}
         call = {"id": f"lsh_{hex_id}", "type": "local_shell_call", "call_id": R.TOOL_CALL_ID}
@@ -69,10 +93,10 @@ def citation(text: str) -> JsonObject:
 def item_events(item: JsonObject, at: JsonObject) -> tuple[JsonObject, list[JsonObject]]:
     """A hosted item's opening (as `output_item.added` shows it) and its own events."""
     kind = item["type"]
-    if kind == "web_search_call":
-        steps = ("in_progress", "searching", "completed")
-        events = [{"type": f"response.web_search_call.{step}", **at} for step in steps]
-        return {**item, "status": "in_progress"}, events
+    if kind in _STEPS:
+        events = [{"type": f"response.{kind}.{step}", **at} for step in _STEPS[kind]]
+        opened = {**item, "status": "in_progress"}
+        return opened | ({"result": None} if "result" in item else {}), events
     if kind == "mcp_call":
         arguments = item["arguments"]
         events = [

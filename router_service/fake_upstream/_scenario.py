@@ -154,6 +154,9 @@ class Scenario:
     # An OpenAI-dialect stream asked for its usage carries it on its finish chunk, then ends
     # with a chunk of no choices and no usage (as xAI's do).
     usage_on_finish: bool = False
+    # A Responses answer calling a hosted tool (`tool_call`) says this in a message of its own
+    # before the call; its text (`content`) is a second message after it.
+    preamble: str | None = None
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

@@ -32,6 +32,7 @@ from clients.codec.anthropic import CONTENT_KEY
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.config import GuardrailAction
 from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._citations import cited_text, with_citations_moved
 from router_service.guardrails._claude_blocks import claude_block_texts
 from router_service.guardrails._finds import Found, screen_text, withhold
 from router_service.guardrails._rules import Rule
@@ -86,6 +87,7 @@ class AnswerGuard:
 
     def _choice(self, choice: chat_pb2.Choice, field: str) -> None:
         slots: list[TextSlot] = []
+        cited = cited_text(choice.message)
         texts = chain(
             message_texts((choice.message,), field),
             _custom_inputs(choice.message, field),
@@ -102,6 +104,8 @@ class AnswerGuard:
         if any(slot.changed for slot in slots):
             choice.ClearField("logprobs_json")
             _without_claude_blocks(choice.message)
+            if cited is not None:
+                with_citations_moved(choice.message, cited, self.rules, self.actions)
 
     def transcript(self, result: media_pb2.MediaResult) -> tuple[str, ...]:
         """Screen a transcription's answer in place (`_transcripts`); the rules that acted.

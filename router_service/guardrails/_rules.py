@@ -14,7 +14,7 @@ from fnmatch import fnmatchcase
 from router_service.config import GuardrailConfig
 from router_service.guardrails._detectors import DETECTORS
 
-__all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules"]
+__all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules", "with_replaced"]
 
 # The detector name a rule's operator pattern (`patterns:`) reports as.
 PATTERN_DETECTOR = "pattern"
@@ -115,21 +115,39 @@ class Rule:
     def redact(self, text: str, counts: Counter[str]) -> str | None:
         """`text` with what this rule finds replaced by `[REDACTED:<detector>]`, each find
         counted in `counts` by detector; None: nothing found (no copy made)."""
+        replaced = self.replacements(text, counts)
+        return with_replaced(text, replaced) if replaced else None
+
+    def replacements(
+        self, text: str, counts: Counter[str] | None = None
+    ) -> list[tuple[int, int, str]]:
+        """What `redact` replaces in `text`, in order: (start, end, marker), overlapping finds
+        merged into the first one's marker; each find counted in `counts`."""
         found = sorted(self.matches(text), key=lambda m: (m.start, -m.end))
-        if not found:
-            return None
-        pieces: list[str] = []
+        out: list[tuple[int, int, str]] = []
         position = 0
         for match in found:
-            counts[match.detector] += 1
+            if counts is not None:
+                counts[match.detector] += 1
             if match.end <= position:  # inside what an earlier find already replaced
                 continue
-            pieces.append(text[position : max(position, match.start)])
             if match.start >= position:
-                pieces.append(f"[REDACTED:{match.detector}]")
+                out.append((match.start, match.end, f"[REDACTED:{match.detector}]"))
+            else:  # overlaps the last: it grows
+                out[-1] = (out[-1][0], match.end, out[-1][2])
             position = match.end
-        pieces.append(text[position:])
-        return "".join(pieces)
+        return out
+
+
+def with_replaced(text: str, replaced: list[tuple[int, int, str]]) -> str:
+    """`text` with each (start, end, marker) of `replaced` (in order) put in its place."""
+    pieces: list[str] = []
+    position = 0
+    for start, end, marker in replaced:
+        pieces += (text[position:start], marker)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def compile_rules(configs: Sequence[GuardrailConfig]) -> tuple[Rule, ...]:

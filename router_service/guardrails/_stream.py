@@ -39,9 +39,11 @@ from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._citations import StreamEdits
 from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import Found, counted, withhold
 from router_service.guardrails._rules import Rule
+from router_service.guardrails._stream_parts import says_something, set_refusal
 from router_service.guardrails._texts import ANSWER_REASONING_KEYS as BLOCK_KEYS
 from router_service.guardrails._texts import REASONING_KEYS, json_object, reasoning_slots
 
@@ -65,7 +67,7 @@ RELEASE_STEP_CHARS = 32
 _CONTEXT_CHARS = 32
 # A find still growing past this many held characters is acted on as it stands.
 MAX_HELD_CHARS = 65_536
-_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"', f'"{HOSTED_EVENTS}"')
+_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"', f'"{HOSTED_EVENTS}"', '"annotations"')
 
 Chunk = chat_pb2.ChatCompletionChunk
 # A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index |
@@ -85,7 +87,7 @@ class _Span:
 class TextScreen:
     """One streamed text: `feed` it each delta; what comes back may be released."""
 
-    __slots__ = ("_base", "_done", "_found", "_raw", "_rules", "_wait", "blocked")
+    __slots__ = ("_base", "_done", "_found", "_raw", "_rules", "_wait", "blocked", "edits")
 
     def __init__(self, rules: Sequence[Rule], found: Found) -> None:
         self._rules = rules
@@ -99,6 +101,7 @@ class TextScreen:
         # `_next_scan`): a long find costs linear work, not square.
         self._wait = 0
         self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
+        self.edits = StreamEdits()  # each find replaced, for the annotations that follow
 
     def feed(self, text: str, *, final: bool = False) -> str:
         """Take the next delta; return the text that may be released now, finds replaced
@@ -130,6 +133,10 @@ class TextScreen:
         self._base = keep_from
         return out
 
+    @property
+    def end(self) -> int:
+        return self._base + len(self._raw)
+
     @staticmethod
     def _next_scan(span: _Span, end: int, cut: int) -> int:
         """Where an open find is looked at again: where it is final if it grows no more; when
@@ -151,7 +158,8 @@ class TextScreen:
         position = self._done
         for span in spans:
             pieces.append(self._slice(position, span.start))
-            pieces.append(f"[REDACTED:{span.finds[0][1]}]")
+            pieces.append(marker := f"[REDACTED:{span.finds[0][1]}]")
+            self.edits.add(span.start, span.end, marker)
             position = span.end
             for rule, detector in span.finds:
                 counted(self._found, rule.name, detector)
@@ -223,6 +231,9 @@ class StreamScreen:
                 continue
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
+            text = self._texts.get((choice.index, "content"))
+            if text is not None and f'"{HOSTED_EVENTS}"' in extra:  # the next message's text
+                text.edits.part = text.end
             if delta.ByteSize():
                 if before is None:
                     before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)
@@ -239,7 +250,7 @@ class StreamScreen:
                 del chunk.choices[i]  # what an upstream sends for a choice after its end
                 continue
             blocked = self._choice(choice) or blocked
-            if not _says_something(choice):
+            if not says_something(choice):
                 del chunk.choices[i]
         if blocked and all(index in self._ended for index in range(self._choices)):
             self.cut = True
@@ -251,6 +262,9 @@ class StreamScreen:
         final = bool(choice.finish_reason or choice.finish_reason_raw)
         choice.ClearField("logprobs_json")
         touched = self._delta(index, choice.delta, final)
+        if '"annotations"' in choice.delta.extra_json and (index, "content") in self._texts:
+            edits = self._texts[index, "content"].edits  # all the text before was released
+            choice.delta.extra_json = edits.moved(choice.delta.extra_json)
         if final:
             self._flush(index, choice.delta, touched)
         blocked = [t.blocked for k, t in self._texts.items() if k[0] == index and t.blocked]
@@ -273,7 +287,7 @@ class StreamScreen:
         if delta.WhichOneof("content") == "text":
             delta.text = self._feed((index, "content"), delta.text, final, touched)
         if delta.HasField("refusal"):
-            _set_refusal(delta, self._feed((index, "refusal"), delta.refusal, final, touched))
+            set_refusal(delta, self._feed((index, "refusal"), delta.refusal, final, touched))
         if delta.HasField("function_call"):
             call = delta.function_call
             call.arguments = self._feed((index, "function"), call.arguments, final, touched)
@@ -365,7 +379,7 @@ class StreamScreen:
             elif what == "content":
                 delta.text = delta.text + rest if delta.WhichOneof("content") == "text" else rest
             elif what == "refusal":
-                _set_refusal(delta, delta.refusal + rest)
+                set_refusal(delta, delta.refusal + rest)
             elif what == "function":
                 delta.function_call.arguments += rest
             elif isinstance(what, str):  # a custom call's input
@@ -375,26 +389,3 @@ class StreamScreen:
                 delta.tool_calls.add(
                     index=int(what), function=chat_pb2.FunctionCall(arguments=rest)
                 )
-
-
-def _set_refusal(delta: chat_pb2.ChatMessage, text: str) -> None:
-    if text:
-        delta.refusal = text
-    else:
-        delta.ClearField("refusal")
-
-
-def _says_something(choice: chat_pb2.ChunkChoice) -> bool:
-    delta = choice.delta
-    return bool(
-        choice.finish_reason
-        or choice.finish_reason_raw
-        or choice.extra_json
-        or delta.role
-        or delta.text
-        or delta.HasField("parts")
-        or delta.tool_calls
-        or delta.HasField("refusal")
-        or delta.HasField("function_call")
-        or delta.extra_json
-    )

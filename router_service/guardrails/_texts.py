@@ -14,8 +14,7 @@ encrypted reasoning, of their tool calls and content parts; an embedding request
 written again only when a rule changed one of its strings. Names and signed blocks are not
 rewritable (TextSlot): a redact rule's find there blocks. JSON keys are paths, not texts: never
 scanned. Not scanned: images, audio and files (no text), token-id inputs, raw JSON parts of kinds
-the contract does not model.
-An answer's reasoning (`reasoning_texts`) is the answer side's (`_answers`, `_stream`).
+the contract does not model. An answer's reasoning (`reasoning_texts`): `_answers`, `_stream`.
 """
 
 from __future__ import annotations
@@ -56,13 +55,14 @@ _JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"
 # mappings), `reasoning` and `reasoning_details` (OpenRouter), `thinking_blocks` (signed
 # Anthropic blocks, LiteLLM's name).
 REASONING_KEYS = ("reasoning_content", "reasoning", "reasoning_details", "thinking_blocks")
-# And a Responses upstream's reasoning items (their summary's `text`; never the encrypted content).
-# And OpenAI's hosted tools' items (a stream's events of them): their texts (`_HOSTED_TEXT_KEYS`).
+# And a Responses upstream's reasoning items (their summary's `text`; never the encrypted
+# content), OpenAI's hosted tools' items and a stream's events of them (`_HOSTED_TEXT_KEYS`).
 ANSWER_REASONING_KEYS = (*REASONING_KEYS, REASONING_ITEMS, HOSTED_ITEMS, HOSTED_EVENTS)
-# What of a hosted item the model wrote or its tool answered: a web search's `query`, an MCP
-# call's `arguments` and `output`, the code a code interpreter ran and its `logs`; never ids,
-# URLs, images.
-_HOSTED_TEXT_KEYS = frozenset(("query", "arguments", "output", "code", "logs"))
+# What of a hosted item the model wrote or its tool answered: a web search's `query`, a file
+# search's `queries` and its results' `text`, an MCP call's `arguments` and `output`, the code a
+# code interpreter ran and its `logs`, an image's `revised_prompt`; never ids, URLs, images.
+_HOSTED_TEXT_KEYS = frozenset({"query", "queries", "text", "arguments", "output", "code", "logs"})
+_HOSTED_TEXT_KEYS |= {"revised_prompt"}
 # And a stream's events of them: a piece of an MCP call's arguments or of the code (`delta`).
 _HOSTED_EVENT_KEYS = _HOSTED_TEXT_KEYS | {"delta"}
 # The text keys of a reasoning block (Anthropic's `thinking`, OpenRouter's `text`, `summary`).
@@ -352,7 +352,8 @@ def _opaque(where: Where) -> bool:
     """Whether a JSON string is no text, but bytes or names only an upstream reads: encrypted
     reasoning (`_ciphertext`), or what of a hosted tool's item is not its text (ids, a
     screenshot's image, a status: `_HOSTED_TEXT_KEYS`)."""
-    return _ciphertext(where) or (HOSTED_ITEMS in where and where[-1] not in _HOSTED_TEXT_KEYS)
+    key = where[-2] if isinstance(where[-1], int) else where[-1]  # a list's: the list's key
+    return _ciphertext(where) or (HOSTED_ITEMS in where and key not in _HOSTED_TEXT_KEYS)
 
 
 def _ciphertext(where: Where) -> bool:
@@ -376,8 +377,8 @@ def _compaction_summary_slot(value: Any, where: Where) -> TextSlot | None:
 
 
 def json_strings(value: Any, where: Where, keys: frozenset[str] | None) -> Iterator[TextSlot]:
-    """The string values under `keys` of the objects in `value` (None: every string value,
-    in arrays too): an object's or array's own strings, then those nested in it, in order.
+    """The string values under `keys` of the objects in `value`, and in arrays under them
+    (None: every string value): an object's or array's own strings, then those nested in it.
     A signed object's (one with a `signature`, e.g. Anthropic's thinking blocks handed back)
     are not rewritable: the provider refuses the object when its text no longer matches."""
     if not isinstance(value, dict | list):
@@ -392,7 +393,7 @@ def json_strings(value: Any, where: Where, keys: frozenset[str] | None) -> Itera
             if isinstance(inner, dict | list):
                 inner_nodes.append((inner, (*at, key)))
             elif isinstance(inner, str) and (
-                keys is None or (isinstance(node, dict) and key in keys)
+                keys is None or (at[-1] if isinstance(node, list) and at else key) in keys
             ):
                 signed = isinstance(node, dict) and "signature" in node
                 yield TextSlot(node, key, (*at, key), item=True, rewritable=not signed)

@@ -85,6 +85,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
     def takes_custom_tools(self) -> bool:
         return self.config.custom_tools is not False
 
+    @property
+    def serves_responses_api(self) -> bool:
+        return True
+
     @classmethod
     def for_provider(
         cls, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock

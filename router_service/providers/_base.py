@@ -161,6 +161,13 @@ class ProviderAdapter(ABC):
         return frozenset({"function"})
 
     @property
+    def serves_responses_api(self) -> bool:
+        """Whether its upstream is OpenAI's own (api.openai.com, Azure OpenAI), which serves
+        every chat model on the Responses API too: a chat deployment of it is called there for
+        a request with OpenAI's hosted tools (engine/_server_tools.py). Most kinds are not."""
+        return False
+
+    @property
     def server_tools(self) -> frozenset[str]:
         """The Anthropic server tools (`web_search`, `web_fetch`) its upstream runs itself: a
         request declaring one is routed to such deployments only. Most kinds run none."""

@@ -1,42 +1,104 @@
-"""The message fields another kind's reasoning rides in, taken out of an OpenAI-format body.
+"""The fields of other servers' that a caller's messages carry, taken out of an OpenAI-format body
+where the server does not take them.
 
 A caller hands back the reasoning an answer came with where the answering kind takes it: Claude's
 signed thinking as an assistant message's `thinking_blocks` (LiteLLM's field; the Anthropic
 Messages entrance writes it too), Gemini's thought signature as a tool call's
-`extra_content.google.thought_signature` (where Google's OpenAI-compatible endpoint takes it).
+`extra_content.google.thought_signature` (where Google's OpenAI-compatible endpoint takes it),
+an OpenAI-compatible server's own reasoning as `reasoning_content` (DeepSeek, vLLM, xAI),
+`reasoning` or `reasoning_details` (OpenRouter); and LiteLLM's and OpenRouter's callers mark
+Anthropic prompt caching with `cache_control` on content parts (and messages, tools).
 A group may fail over to another kind, and OpenAI-compatible servers with a strict schema refuse
-a message property they do not know (OpenAI's "Additional properties are not allowed
-('thinking_blocks' was unexpected)", Groq's "property … is unsupported", pydantic-based servers'
-"Extra inputs are not permitted"): an OpenAI-format deployment gets neither field, but Google's
-endpoint its own `extra_content`. Claude's kinds (Anthropic, Bedrock, Vertex) and Gemini's build
-their own bodies and read these fields there. Other reasoning fields (`reasoning_content`,
-`reasoning`, `reasoning_details`) are OpenAI-compatible servers' own (DeepSeek, vLLM,
-OpenRouter) and pass.
+a property they do not know with a 400: OpenAI's (and Azure's) "Additional properties are not
+allowed ('thinking_blocks' was unexpected)", Groq's and Cerebras' "property 'reasoning_content'
+is unsupported" (Groq also "property 'reasoning' is unsupported"), pydantic-based servers'
+"Extra inputs are not permitted". Claude's kinds (Anthropic, Bedrock, Vertex) and Gemini's build
+their own bodies and read these fields there.
+
+So an OpenAI-format deployment never gets `thinking_blocks`, nor a call's `extra_content` but at
+Google's endpoint, and gets the rest only where its server takes them (`taken_fields`): a
+provider's `message_fields` when set; else by kind and host: none at Azure, api.openai.com,
+api.groq.com, api.cerebras.ai and Google's endpoint; `reasoning_content` at DeepSeek, whose
+thinking mode 400s a tool-calling turn handed back without it ("The reasoning_content in the
+thinking mode must be passed back to the API":
+api-docs.deepseek.com/guides/thinking_mode#tool-calls; the first deepseek-reasoner's guide said
+the opposite, a 400 for it in the input, which the thinking mode replaced), and at xAI (its
+encrypted reasoning, docs.x.ai); all of them elsewhere (OpenRouter takes its
+`reasoning_details` back and `cache_control` on parts; vLLM, LiteLLM and local servers take or
+ignore them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["without_foreign_fields"]
+from router_service.providers._reasoning_object import is_google_openai
+
+__all__ = ["ALL_FIELDS", "taken_fields", "without_foreign_fields"]
 
 THINKING_BLOCKS = "thinking_blocks"
 EXTRA_CONTENT = "extra_content"
+CACHE_CONTROL = "cache_control"
+REASONING_FIELDS = ("reasoning_content", "reasoning", "reasoning_details")
+ALL_FIELDS = frozenset((*REASONING_FIELDS, CACHE_CONTROL))
+
+_NONE: frozenset[str] = frozenset()
+_BY_HOST = {
+    "api.openai.com": _NONE,
+    "api.groq.com": _NONE,
+    "api.cerebras.ai": _NONE,
+    "api.deepseek.com": frozenset({"reasoning_content"}),
+    "api.x.ai": frozenset({"reasoning_content"}),
+}
 
 
-def without_foreign_fields(body: dict[str, Any], *, google: bool = False) -> None:
-    """`body`'s messages without Claude's `thinking_blocks`, and, unless `google` (Google's
-    endpoint), their tool calls without `extra_content`; in place."""
+def taken_fields(kind: str, base_url: str, configured: Iterable[str] | None) -> frozenset[str]:
+    """Which of `ALL_FIELDS` an OpenAI-format deployment's server takes: `configured` (the
+    provider's `message_fields`) when set, else by kind and base URL host."""
+    if configured is not None:
+        return frozenset(configured)
+    if kind == "azure" or is_google_openai(base_url):
+        return _NONE
+    host = (urlsplit(base_url).hostname or "").lower()
+    return _BY_HOST.get(host, ALL_FIELDS)
+
+
+def without_foreign_fields(
+    body: dict[str, Any], taken: frozenset[str], *, google: bool = False
+) -> None:
+    """`body` without `thinking_blocks`, the fields of `ALL_FIELDS` not `taken`, and, unless
+    `google` (Google's endpoint), its tool calls' `extra_content`; in place."""
+    cached = CACHE_CONTROL in taken
     messages = body.get("messages")
-    if not isinstance(messages, list):
-        return
-    for message in messages:
-        if not isinstance(message, dict) or message.get("role") != "assistant":
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict):
+            continue
+        if not cached:
+            _uncached(message)
+        if message.get("role") != "assistant":
             continue
         message.pop(THINKING_BLOCKS, None)
+        for field in REASONING_FIELDS:
+            if field not in taken:
+                message.pop(field, None)
         calls = message.get("tool_calls")
         if google or not isinstance(calls, list):
             continue
         for call in calls:
             if isinstance(call, dict):
                 call.pop(EXTRA_CONTENT, None)
+    tools = body.get("tools")
+    for tool in tools if isinstance(tools, list) and not cached else ():
+        if isinstance(tool, dict):
+            tool.pop(CACHE_CONTROL, None)
+
+
+def _uncached(message: dict[str, Any]) -> None:
+    """`message` and its content parts without `cache_control`."""
+    message.pop(CACHE_CONTROL, None)
+    content = message.get("content")
+    for part in content if isinstance(content, list) else ():
+        if isinstance(part, dict):
+            part.pop(CACHE_CONTROL, None)

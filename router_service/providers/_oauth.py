@@ -299,6 +299,10 @@ class TokenAdapter(ProviderAdapter):
         return self.wire.server_tools
 
     @property
+    def serves_responses_api(self) -> bool:
+        return self.wire.serves_responses_api
+
+    @property
     def takes_custom_tools(self) -> bool:
         return self.wire.takes_custom_tools
 

@@ -3,7 +3,7 @@ Differences between them are configuration (base URL, headers), not code."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -35,7 +35,7 @@ from router_service.providers._base import (
     RealtimeCallAnswer,
     websocket_url,
 )
-from router_service.providers._foreign_fields import without_foreign_fields
+from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
 from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
@@ -54,7 +54,11 @@ from router_service.providers._responses_custom import (
 from router_service.providers._responses_map import completion_from_response, failure_status
 from router_service.providers._responses_map import failure_of as response_failure
 from router_service.providers._responses_map import request_body as responses_body
-from router_service.providers._responses_stream import ResponsesStream, failure_of_event
+from router_service.providers._responses_stream import (
+    ResponsesStream,
+    failure_of_event,
+    with_error_headers,
+)
 from router_service.providers._responses_summaries import SummaryRefusals
 from router_service.providers._sse import json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
@@ -86,6 +90,10 @@ class OpenAIAdapter(HttpAdapter):
     def server_tools(self) -> frozenset[str]:
         return self._server_tools
 
+    @property
+    def serves_responses_api(self) -> bool:
+        return urlsplit(self.config.base_url).hostname == "api.openai.com"
+
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
     ) -> None:
@@ -96,6 +104,8 @@ class OpenAIAdapter(HttpAdapter):
         self.openrouter = is_openrouter(config.base_url)
         # Google's OpenAI-compatible endpoint takes Google's `extra_body` (thinking_config…).
         self.google = is_google_openai(config.base_url)
+        # Which of other servers' message fields this one takes (the rest are taken out).
+        self.taken = taken_fields(self.kind, config.base_url, config.message_fields)
         # Asked for every attempt (engine/_sent.py): worked out once, not a URL parse a request.
         host, configured = urlsplit(config.base_url).hostname, config.custom_tools
         self._custom_tools = configured if configured is not None else host == "api.openai.com"
@@ -197,7 +207,7 @@ class OpenAIAdapter(HttpAdapter):
         body = call.openai_body()
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
-        without_foreign_fields(body, google=self.google)
+        without_foreign_fields(body, self.taken, google=self.google)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked
@@ -248,7 +258,7 @@ class OpenAIAdapter(HttpAdapter):
             failed = failure_of_event(event)
             if failed is not None:
                 carried = failed.pop("headers", None)  # the upstream's own: not the caller's
-                headers = _with_error_headers(response.headers, carried)
+                headers = with_error_headers(response.headers, carried)
                 raise self._failure(failure_status(failed), failed, headers)
             try:
                 chunks = [chunk_from_openai(c) for c in events.feed(event)]
@@ -385,12 +395,3 @@ class OpenAIAdapter(HttpAdapter):
             del data  # neither the event nor its chunk held while the stream waits for the next
             yield chunk
             del chunk
-
-
-def _with_error_headers(headers: httpx.Headers, carried: Any) -> Mapping[str, str]:
-    """The stream's headers and those an error event carries (a rate limit's
-    `x-ratelimit-reset-*`, which say how long the key is to rest): the stream's are from
-    before the limit was hit."""
-    if not isinstance(carried, dict):
-        return headers
-    return {**headers, **{str(k): str(v) for k, v in carried.items()}}

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import orjson
 
 from clients.codec._responses_custom import HOSTED_ITEMS, PRECEDES, REASONING_ITEMS
-from clients.codec._responses_hosted import FOLLOWS, chat_annotations, is_hosted_tool
+from clients.codec._responses_hosted import FOLLOWS, TEXT_AT, chat_annotations, is_hosted_tool
 from clients.codec._responses_hosted import HOSTED_ITEM_TYPES as HOSTED
 from clients.codec._responses_output import INCOMPLETE_REASONS
 from clients.switchboard.v1 import chat_pb2
@@ -325,7 +325,8 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
         kind = item.get("type")
         if kind in HOSTED:
             before = len(calls) + bool(any(texts) or refusals)
-            hosted.append({**item, PRECEDES: before, FOLLOWS: len(kept)})
+            at = {TEXT_AT: sum(map(len, texts))} if any(texts) else {}
+            hosted.append({**item, PRECEDES: before, FOLLOWS: len(kept), **at})
         elif kind == "message":
             for part in item.get("content") or ():
                 if part.get("type") == "output_text":

@@ -61,6 +61,15 @@ def failure_of_event(event: Mapping[str, Any]) -> JsonObject | None:
     return None
 
 
+def with_error_headers(headers: Mapping[str, str], carried: Any) -> Mapping[str, str]:
+    """The stream's headers and those an error event carries (a rate limit's
+    `x-ratelimit-reset-*`, which say how long the key is to rest): the stream's are from
+    before the limit was hit."""
+    if not isinstance(carried, dict):
+        return headers
+    return {**headers, **{str(k): str(v) for k, v in carried.items()}}
+
+
 class ResponsesStream:
     """Maps one stream's events, in order, to chat chunks (`feed`)."""
 

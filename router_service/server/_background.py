@@ -37,6 +37,7 @@ from clients import (
 )
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service._ids import looked_up_id
 from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
@@ -57,11 +58,15 @@ from router_service.responses import (
     BackgroundRecords,
     JobId,
     StreamWriter,
-    checked_id,
     settle,
 )
 from router_service.runtime import Runtime
-from router_service.server._background_stream import conversed, settle_usage, streamed_answer
+from router_service.server._background_stream import (
+    conversed,
+    no_such_response,
+    settle_usage,
+    streamed_answer,
+)
 from router_service.server._errors import error_details
 from router_service.server._jobs import CHECK_S, OwnedJobs
 from router_service.sessions import client_scoped, session_id_for, session_key
@@ -165,7 +170,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
 
     async def cancel(self, runtime: Runtime, client: str, response_id: str) -> str:
         """Cancel `client`'s background response, wherever it runs: the Response cancelled."""
-        checked_id(response_id, "id", "response")  # not `ids[0]`, which the caller never sent
+        looked_up_id(response_id, "id", "response", no_such_response)  # not `ids[0]`: never sent
         (found,) = await runtime.responses.load(client, [response_id])
         await runtime.background.resolve(client, [found])
         status = found.background_status

@@ -20,14 +20,20 @@ import orjson
 from clients import FINAL_STATUSES, ResponseEventStream, background_events, background_failed
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service._ids import looked_up_id
 from router_service.auth import Admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
-from router_service.errors import InvalidRequestError, SwitchboardError
-from router_service.responses import StreamWriter, checked_id
+from router_service.errors import InvalidRequestError, ResponseNotFoundError, SwitchboardError
+from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
 
-__all__ = ["conversed", "resume_events", "settle_usage", "streamed_answer"]
+__all__ = ["conversed", "no_such_response", "resume_events", "settle_usage", "streamed_answer"]
+
+
+def no_such_response(shown: str) -> SwitchboardError:
+    """The NOT_FOUND of a background response id no response could have (`looked_up_id`)."""
+    return ResponseNotFoundError(shown, param="id")
 
 
 async def streamed_answer(
@@ -103,7 +109,7 @@ async def resume_events(
     """`client`'s streamed background response's events after `after` (JSON), the live ones
     as they come, until the one that ends it."""
     records = runtime.background
-    checked_id(response_id, "id", "response")  # not `ids[0]`, which the caller never sent
+    looked_up_id(response_id, "id", "response", no_such_response)  # not `ids[0]`: never sent
     (found,) = await runtime.responses.load(client, [response_id])
     if not found.background_status:
         raise InvalidRequestError(

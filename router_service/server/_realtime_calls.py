@@ -21,7 +21,7 @@ import grpc
 import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service._ids import checked_id
+from router_service._ids import looked_up_id
 from router_service.auth import (
     Admission,
     current_admission,
@@ -113,7 +113,7 @@ class RealtimeCallsServicer(ServicerHooks):
         self, request: pb.HangupRealtimeCallRequest, context: grpc.aio.ServicerContext
     ) -> pb.HangupRealtimeCallResponse:
         runtime = self.runtime
-        call_id = checked_id(request.call_id, "call_id", "call")
+        call_id = looked_up_id(request.call_id, "call_id", "call", _no_such_call)
         name = call_name(call_id)
         kept = (await runtime.store.get_values([name]))[0]
         record = call_record(kept)
@@ -136,6 +136,11 @@ class RealtimeCallsServicer(ServicerHooks):
         if not found:
             raise RealtimeCallNotFoundError()
         return pb.HangupRealtimeCallResponse()
+
+
+def _no_such_call(shown: str) -> RealtimeCallNotFoundError:
+    """A call id no call could have (`looked_up_id`): as an unknown call's."""
+    return RealtimeCallNotFoundError()
 
 
 def _session_of(request: pb.CreateRealtimeCallRequest) -> dict[str, Any]:

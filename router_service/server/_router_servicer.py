@@ -139,9 +139,12 @@ class RouterServicer(FeatureMethods):
         self, request: pb.ChatStreamRequest, ctx: RequestContext, cache: CacheLookup | None
     ) -> AsyncIterator[pb.ChatStreamResponse]:
         """A kept stream replayed (HIT); else the stream an identical miss under way on this
-        replica gets (HIT), else a fresh one (MISS, BYPASS; none of the cache's when off)."""
+        replica gets (HIT), else a fresh one (MISS, BYPASS; none of the cache's when off: the
+        executor's own, with no layer of ours around it)."""
         if cache is None:
-            return self._fresh_stream(request, ctx, None)
+            return self.runtime.executor.chat_stream(
+                request.params, ctx, batch=request.batch_chunks
+            )
         kept = await cache.find()
         if kept is not None:
             return _aiter(replay(kept, cache, batch=request.batch_chunks))
@@ -150,19 +153,17 @@ class RouterServicer(FeatureMethods):
         )
 
     async def _fresh_stream(
-        self, request: pb.ChatStreamRequest, ctx: RequestContext, cache: CacheLookup | None
+        self, request: pb.ChatStreamRequest, ctx: RequestContext, cache: CacheLookup
     ) -> AsyncGenerator[pb.ChatStreamResponse, None]:
-        """The upstream's stream; recorded (and kept once whole) when the cache applies."""
+        """The upstream's stream, recorded (and kept once whole) for the cache."""
         stream = self.runtime.executor.chat_stream(request.params, ctx, batch=request.batch_chunks)
-        recorder = None if cache is None else StreamRecorder(cache)
+        recorder = StreamRecorder(cache)
         async with aclosing(stream):
             async for event in stream:
-                if recorder is not None:
-                    recorder.see(event)
+                recorder.see(event)
                 yield event
                 del event
-        if recorder is not None:
-            await recorder.finish()
+        await recorder.finish()
 
     async def Embed(
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext

@@ -11,10 +11,9 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from opentelemetry import trace
-
 from router_service.outcomes import KeyAction, reaction_for
 from router_service.telemetry import _attributes as attr
+from router_service.telemetry._current import current_span
 from router_service.telemetry._spans import span_for
 from router_service.telemetry._state import current
 
@@ -43,7 +42,7 @@ def record_guardrail_matches(rule: str, action: str, detector: str, count: int, 
     current().metrics.guardrail_matches.add(
         count, {"rule": rule, "action": action, "detector": detector, "side": side}
     )
-    span = trace.get_current_span()
+    span = current_span()
     if span.is_recording():
         named = getattr(span, "attributes", None) or {}
         rules = list(named.get(GUARDRAILS, ()))
@@ -54,7 +53,7 @@ def record_guardrail_matches(rule: str, action: str, detector: str, count: int, 
 def record_plan(plan: Plan) -> None:
     """The routing decision on the current span: what was considered, excluded (and why), the
     strategy's sampled scores, whether a route was forced, the sticky hit."""
-    span = trace.get_current_span()
+    span = current_span()
     if not span.is_recording():
         return
     decided: attr.Attributes = {attr.STRATEGY: plan.strategy, attr.STICKY_HIT: plan.sticky_hit}
@@ -80,7 +79,7 @@ def record_plan(plan: Plan) -> None:
 
 def record_refusal(deployment: Deployment, refusal: Unavailable) -> None:
     """A candidate passed over because no key of it could be leased (limits, health)."""
-    span = trace.get_current_span()
+    span = current_span()
     if not span.is_recording():
         return
     attributes: attr.Attributes = {
@@ -94,7 +93,7 @@ def record_refusal(deployment: Deployment, refusal: Unavailable) -> None:
 
 def record_unsupported(deployment: Deployment) -> None:
     """A candidate passed over because its provider cannot express the request."""
-    span = trace.get_current_span()
+    span = current_span()
     if span.is_recording():
         attributes: attr.Attributes = {
             attr.DEPLOYMENT: deployment.name,

@@ -24,9 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.context import Context, get_current
-from opentelemetry.sdk.metrics import Exemplar, ExemplarFilter
+from opentelemetry.sdk.metrics import Exemplar, ExemplarFilter, TraceBasedExemplarFilter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Histogram,
@@ -39,6 +38,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from router_service.telemetry._current import current_span
 
 __all__ = ["LocalHistogram", "LocalHistograms", "MergesLocalHistograms"]
 
@@ -129,11 +130,16 @@ class LocalHistogram:
         attributes: Mapping[str, Any] | None,
         context: Context | None,
     ) -> _Exemplar | None:
+        if type(exemplar_filter) is TraceBasedExemplarFilter:  # the default: what it decides
+            span_context = current_span(context).get_span_context()
+            if not span_context.trace_flags.sampled:  # (the invalid span's is not)
+                return None
+            return _Exemplar(amount, self._clock(), span_context.span_id, span_context.trace_id)
         now = self._clock()
         current = context if context is not None else get_current()
         if not exemplar_filter.should_sample(amount, now, attributes, current):
             return None
-        span_context = trace.get_current_span(current).get_span_context()
+        span_context = current_span(current).get_span_context()
         if not span_context.is_valid:
             return _Exemplar(amount, now, None, None)
         return _Exemplar(amount, now, span_context.span_id, span_context.trace_id)

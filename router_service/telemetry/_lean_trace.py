@@ -40,6 +40,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import Attributes, AttributeValue
 
+from router_service.telemetry._current import current_span, known_span_type
+
 __all__ = ["LeanSpan", "LeanTracer", "LeanTracerProvider"]
 
 log = logging.getLogger("switchboard.telemetry")
@@ -225,7 +227,7 @@ class LeanTracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         provider = self._provider
-        found = trace_api.get_current_span(context).get_span_context()
+        found = current_span(context).get_span_context()
         parent = found if found.is_valid else None
         if parent is not None:
             trace_id, random = parent.trace_id, parent.trace_flags.random_trace_id
@@ -340,3 +342,6 @@ class LeanTracerProvider(trace_api.TracerProvider):
     def shutdown(self) -> None:
         for processor in self.processors:
             processor.shutdown()
+
+
+known_span_type(LeanSpan)

@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 from opentelemetry import trace
 
+from router_service.telemetry._current import current_span
+
 __all__ = ["JsonFormatter", "Redactor", "TextFormatter", "configure_logging"]
 
 MASK = "[redacted]"
@@ -78,7 +80,7 @@ def component(logger: str) -> str:
 
 
 def _trace_ids() -> dict[str, str]:
-    span_context = trace.get_current_span().get_span_context()
+    span_context = current_span().get_span_context()
     if not span_context.is_valid:
         return {}
     return {

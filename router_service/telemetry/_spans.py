@@ -24,6 +24,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from clients.switchboard.v1 import router_service_pb2, routing_pb2
 from router_service.telemetry import _attributes as attr
+from router_service.telemetry._current import current_span
 from router_service.telemetry._state import Telemetry, current
 
 if TYPE_CHECKING:
@@ -256,4 +257,4 @@ def span_for(lease: KeyLease) -> Span:
     """The span of the attempt holding `lease` (even after it stopped being current: a stream's
     reactions after the first chunk), else the current span."""
     attempt = open_attempts.get(id(lease))
-    return attempt.span if attempt is not None else trace.get_current_span()
+    return attempt.span if attempt is not None else current_span()

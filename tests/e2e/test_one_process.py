@@ -66,13 +66,55 @@ async def test_a_failover_in_one_process_is_one_trace(
     trace = await ended(captured, HTTP, CHAT, "chat chain")
     assert len(trace.trace_ids()) == 1
     edge = trace.one(HTTP)
-    client = child(trace, edge, CHAT, SpanKind.CLIENT)
-    assert attrs(client)["rpc.grpc.status_code"] == 0
-    server = child(trace, client, CHAT, SpanKind.SERVER)
+    server = child(trace, edge, CHAT, SpanKind.SERVER)  # no CLIENT span for the in-process hop
+    assert attrs(server)["rpc.grpc.status_code"] == 0
     assert attrs(server)["network.peer.address"] == "in-process"
+    assert [s.kind for s in trace.named(CHAT)] == [SpanKind.SERVER]
     request = child(trace, server, "chat chain", SpanKind.INTERNAL)
     attempts = trace.children(request)
     assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
+
+
+async def test_the_edge_hands_its_span_to_the_router_in_one_process(
+    captured: TelemetryCapture, open_stack: OpenStack
+) -> None:
+    """The caller's `traceparent` is honoured; from the edge on the context is handed over as it
+    is (no `traceparent` written and parsed): the router's span is the edge's child, a parent in
+    its own process."""
+    stack = await open_stack(in_process=True)
+    trace_id, caller_span = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    headers = {"traceparent": f"00-{trace_id}-{caller_span}-01"}
+
+    await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, extra_headers=headers)
+
+    trace = await ended(captured, HTTP, CHAT, "chat chain", "POST")
+    assert trace.trace_ids() == {int(trace_id, 16)}
+    edge = trace.one(HTTP)
+    assert edge.parent is not None and edge.parent.span_id == int(caller_span, 16)
+    assert edge.parent.is_remote
+    server = child(trace, edge, CHAT, SpanKind.SERVER)
+    assert server.parent is not None and not server.parent.is_remote  # handed, not extracted
+    request = child(trace, server, "chat chain", SpanKind.INTERNAL)
+    (attempt,) = trace.children(request)
+    upstream = child(trace, attempt, "POST", SpanKind.CLIENT)
+    assert upstream.context.trace_id == int(trace_id, 16)
+
+
+async def test_a_caller_sampled_out_is_sampled_out_in_the_router_in_one_process(
+    captured: TelemetryCapture, open_stack: OpenStack
+) -> None:
+    stack = await open_stack(in_process=True)
+    not_sampled = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}
+
+    await stack.sdk.chat.completions.create(
+        model="chain", messages=MESSAGES, extra_headers=not_sampled
+    )
+    await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES)  # sampled
+
+    trace = await ended(captured, HTTP, CHAT, "chat chain", "POST")
+    assert len(trace.trace_ids()) == 1 and len(trace.named(HTTP)) == 1
+    assert int("0af7651916cd43dd8448eb211c80319c", 16) not in trace.trace_ids()
+    assert trace.one(HTTP).parent is None  # no `traceparent`: the edge's span is the root
 
 
 async def _over_the_limit(router: RouterHandle, in_process: bool) -> list[Any]:

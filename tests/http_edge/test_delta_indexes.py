@@ -38,3 +38,16 @@ def test_what_is_merged_or_numbered_already_is_left_as_it_is() -> None:
         "content": "Hi",
     }
     assert DeltaIndexes().number(chunk(dict(delta)))["choices"][0]["delta"] == delta
+
+
+def test_claudes_single_blocks_become_numbered_lists_under_their_plural_keys() -> None:
+    indexes = DeltaIndexes()
+    call = {"type": "server_tool_use", "id": "srvtoolu_1", "input": {"query": "q"}}
+    result = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []}
+    first = indexes.number(chunk({"anthropic_block": call}))
+    second = indexes.number(chunk({"anthropic_block": result, "anthropic_citation": {"n": 1}}))
+    assert first["choices"][0]["delta"] == {"anthropic_blocks": [{"index": 0, **call}]}
+    assert second["choices"][0]["delta"] == {
+        "anthropic_blocks": [{"index": 1, **result}],
+        "anthropic_citations": [{"index": 0, "n": 1}],
+    }

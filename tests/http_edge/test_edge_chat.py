@@ -14,6 +14,7 @@ import pytest
 
 from clients import ErrorDetails, chunk_to_openai
 from clients.switchboard.v1 import router_service_pb2 as rs
+from tests.helpers import counted_tasks
 from tests.http_edge.edge_messages import (
     DEPLOYMENT,
     chunk,
@@ -307,13 +308,16 @@ async def test_client_disconnect_mid_stream_cancels_the_router_call(
         yield chunk()  # pragma: no cover
 
     stub.on_chat_stream = on_stream
-    async with http.stream("POST", "/v1/chat/completions", json=BODY) as response:
-        async for line in response.aiter_lines():
-            assert line.startswith("data: ")
-            break
-    # Leaving the block closed the connection mid-stream.
-    async with asyncio.timeout(5):
-        await stub.cancelled.wait()
+    with counted_tasks() as made:
+        async with http.stream("POST", "/v1/chat/completions", json=BODY) as response:
+            async for line in response.aiter_lines():
+                assert line.startswith("data: ")
+                break
+        # Leaving the block closed the connection mid-stream: the edge's connection told the
+        # response (no task waits for `http.disconnect`), which cancelled the router call.
+        async with asyncio.timeout(5):
+            await stub.cancelled.wait()
+    assert not [name for name in made if "disconnect" in name.lower()], made
 
 
 async def test_client_disconnect_before_first_chunk_cancels_the_router_call(

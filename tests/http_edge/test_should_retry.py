@@ -35,6 +35,10 @@ pytestmark = pytest.mark.timeout(30)
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 
+# OpenAI's lock timeout: a 409 its SDK retries of its own accord.
+LOCKED = {"message": "Another request holds this resource", "type": "invalid_request_error"}
+
+
 def failed(outcome: Outcome, **fields: Any) -> AllCandidatesFailedError:
     return AllCandidatesFailedError(UpstreamFailure(outcome, "it failed", **fields), "p")
 
@@ -44,7 +48,7 @@ CASES: dict[str, tuple[Exception, str | None, int]] = {
     "router's deadline": (DeadlineExceededError("late"), "false", 1),
     "every candidate failed": (failed(Outcome.UPSTREAM_ERROR, upstream_status=500), "false", 1),
     "every key disabled": (NoUsableKeyError("none usable"), "false", 1),
-    "store unreachable": (StoreUnavailableError("down"), "false", 1),
+    "store unreachable": (StoreUnavailableError("down"), "true", 3),
     "rpm, a short wait": (ClientRateLimitedError("slow", retry_after_s=0.001), "true", 3),
     "rpm, a long wait": (ClientRateLimitedError("slow", retry_after_s=90), "false", 1),
     "keys busy, a short wait": (NoCapacityError("busy", retry_after_s=0.001), "true", 3),
@@ -53,6 +57,11 @@ CASES: dict[str, tuple[Exception, str | None, int]] = {
     "upstream quota": (failed(Outcome.QUOTA_EXHAUSTED, retry_after_s=0.001), "false", 1),
     "issued keys at max": (ClientKeyLimitError("max"), "false", 1),
     "stored id taken": (ResponseExistsError("resp_1", param="response.id"), "false", 1),
+    "upstream 409": (
+        failed(Outcome.BAD_REQUEST, upstream_status=409, upstream_error=LOCKED),
+        "true",
+        3,
+    ),
 }
 
 

@@ -1,10 +1,12 @@
-"""StreamGuard's reader: one task per stream, a bounded read-ahead, the upstream's errors
-raised in the caller's task, a slow caller never mistaken for a stalled upstream, and nothing
-left running however the stream ends."""
+"""StreamGuard's reader: no task of its own (the upstream is read in the caller's task), bounded
+batches and nothing read while the caller takes one, the upstream's errors raised in the
+caller's task, the read's own timeouts kept its own, a slow caller never mistaken for a stalled
+upstream, and nothing left running however the stream ends."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Coroutine, Generator
 from contextlib import aclosing
 from typing import Any, TypeVar
@@ -63,19 +65,44 @@ async def spin(turns: int = 50) -> None:
 
 
 @pytest.mark.parametrize("read_ahead", [1, 8])
-async def test_reads_no_more_than_its_read_ahead_past_the_caller(read_ahead: int) -> None:
+async def test_reads_nothing_past_what_the_caller_took(read_ahead: int) -> None:
     upstream = Upstream(1000)
     guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60, read_ahead=read_ahead)
     taken = 0
     async with aclosing(guard.follow(upstream.chunks())) as items:
         for _ in range(3):
             batch = await anext(items)
-            assert isinstance(batch, list) and 1 <= len(batch) <= read_ahead
+            assert isinstance(batch, list) and len(batch) == read_ahead  # all were ready
             taken += len(batch)
             await spin()
-            # A full buffer, and one chunk in the reader's hands waiting for room.
-            assert upstream.pulled == taken + read_ahead + 1
+            # Nothing is read while the caller holds a batch.
+            assert upstream.pulled == taken
     assert upstream.closed
+
+
+async def test_the_reads_own_timeout_after_the_finish_is_not_the_callers_cancellation() -> None:
+    """The SSE reader drains the connection after `[DONE]` under `asyncio.timeout`, which
+    cancels the task the read runs in: the guard's. The finish chunk goes out alone, with no
+    read pending; the drain's timeout reaches the read, which ends the stream."""
+    drained = asyncio.Event()
+
+    async def chunks() -> AsyncIterator[Chunk]:
+        yield chunk("a", finish=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0):  # expires on the next loop turn
+                await asyncio.Event().wait()  # an upstream that does not close
+        drained.set()
+
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
+    async with aclosing(guard.follow(chunks())) as items:
+        batch = await anext(items)
+        assert isinstance(batch, list) and len(batch) == 1
+        await spin()  # the caller's send of the batch takes turns: nothing is pending meanwhile
+        assert not drained.is_set()
+        assert [item async for item in items] == []  # the drain timed out: the stream ended
+    assert drained.is_set()
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
 
 
 async def test_a_slow_caller_is_not_a_stalled_upstream() -> None:
@@ -162,7 +189,7 @@ async def test_closing_while_the_reader_waits_for_room_leaves_nothing_running() 
     assert other_tasks() == baseline
 
 
-async def test_one_task_per_stream_not_per_chunk() -> None:
+async def test_no_task_per_stream_nor_per_chunk() -> None:
     """The hot path: a chunk that is already there costs no task and no timer."""
     loop = asyncio.get_running_loop()
     assert loop.get_task_factory() is None
@@ -185,4 +212,4 @@ async def test_one_task_per_stream_not_per_chunk() -> None:
     finally:
         loop.set_task_factory(None)
     assert len(items) == 500
-    assert created == 1
+    assert created == 0

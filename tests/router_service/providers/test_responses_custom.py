@@ -12,6 +12,7 @@ from router_service.clock import SYSTEM_CLOCK
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers import ADAPTERS
 from router_service.providers._openai import OpenAIAdapter
 from router_service.providers._responses_custom import rejects_reasoning
 from router_service.providers._responses_map import completion_from_response, request_body
@@ -156,3 +157,22 @@ def test_which_hosted_tools_a_compatible_server_runs(
     )
     adapter = OpenAIAdapter("p", config, httpx.AsyncClient(), SYSTEM_CLOCK)
     assert adapter.server_tools == runs
+
+
+@pytest.mark.parametrize(
+    ("kind", "base_url", "serves"),
+    [
+        ("openai", "https://api.openai.com/v1", True),
+        ("openai", "https://api.openai.com.evil.test/v1", False),
+        ("openai", "http://vllm.internal:8000/v1", False),
+        ("azure", "https://contoso.openai.azure.com", True),
+    ],
+)
+def test_who_serves_every_chat_model_on_the_responses_api(
+    kind: str, base_url: str, serves: bool
+) -> None:
+    """OpenAI itself (its host, or Azure): a chat deployment there takes hosted tools on the
+    Responses API; another OpenAI-compatible server does not."""
+    config = ProviderConfig.model_validate({"kind": kind, "base_url": base_url, "keys": ["k"]})
+    adapter = ADAPTERS[kind].for_provider("p", config, httpx.AsyncClient(), SYSTEM_CLOCK)
+    assert adapter.serves_responses_api is serves

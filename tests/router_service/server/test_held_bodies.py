@@ -5,6 +5,7 @@ it once sent)."""
 from __future__ import annotations
 
 import gc
+import types
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -103,3 +104,21 @@ async def test_an_open_stream_holds_no_message_while_it_waits(
             return not any(_ours(r) for o in held for r in gc.get_referrers(o))
 
         await eventually(none_held, within=2.0, what="no stream message held by our frames")
+
+
+async def test_an_open_stream_has_no_reader_task_nor_pass_through_layer(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # The guard reads the upstream in the call's own task, and without the cache the servicer
+    # relays the executor's stream itself: neither a task nor a generator that only passes on.
+    def ours() -> list[str]:
+        gc.collect()
+        kinds = (types.CoroutineType, types.AsyncGeneratorType, types.GeneratorType)
+        return [o.__qualname__ for o in gc.get_objects() if isinstance(o, kinds) and _ours(o)]
+
+    before = ours()
+    async with _open_stream(router, fake, "hello"):
+        held = ours()
+        assert "Executor.chat_stream" in held, held  # the stream's own frames are counted
+        assert not [n for n in held if n in ("_Reader._read", "RouterServicer._fresh_stream")]
+        assert len(held) > len(before)

@@ -19,6 +19,8 @@ from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.telemetry import client_observer, server_interceptors
+from router_service.telemetry._grpc import LOCAL_PARENT
+from router_service.telemetry._state import current
 from router_service.telemetry.testing import TelemetryCapture
 from tests.helpers import eventually, serve_grpc
 from tests.router_service.telemetry.spans import Trace, attrs
@@ -168,3 +170,46 @@ def test_a_client_call_that_cannot_start_ends_its_span_failed(
     assert (span.name, span.kind) == (CHAT, SpanKind.CLIENT)
     assert attrs(span)["rpc.grpc.status_code"] == code.value[0]
     assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_parent_handed_over_is_taken_only_from_the_process_not_the_wire(
+    served: tuple[Slow, RouterClient], captured: TelemetryCapture
+) -> None:
+    """`LOCAL_PARENT` off the wire is a string like any other header: the caller's W3C context
+    decides, and the value is ignored."""
+    _, client = served
+    trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    metadata = (
+        (LOCAL_PARENT, f"00-{'1' * 32}-{'2' * 16}-01"),
+        ("traceparent", f"00-{trace_id}-{parent_id}-01"),
+    )
+    async with grpc.aio.insecure_channel(client.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await pb_grpc.RouterServiceStub(channel).ListModels(
+                pb.ListModelsRequest(), metadata=metadata, timeout=5
+            )
+
+    async def recorded() -> bool:
+        return len(captured.spans()) == 1
+
+    await eventually(recorded, what="the server span ended")
+    [server] = captured.spans()
+    assert server.context.trace_id == int(trace_id, 16)
+    assert server.parent is not None and server.parent.span_id == int(parent_id, 16)
+    assert server.parent.is_remote
+
+
+def test_an_in_process_call_hands_the_current_span_over_and_starts_none(
+    captured: TelemetryCapture,
+) -> None:
+    observer = client_observer(in_process=True)
+    assert observer is not None
+    alone = observer.start("/" + CHAT, (("authorization", "Bearer sk-x"),))
+    assert alone.metadata == (("authorization", "Bearer sk-x"),)  # no span, nothing to hand
+    with current().tracer.start_as_current_span("edge") as edge:
+        call = observer.start("/" + CHAT, (("authorization", "Bearer sk-x"),))
+    assert [key for key, _ in call.metadata] == ["authorization", LOCAL_PARENT]
+    handed: object = call.metadata[1][1]  # a SpanContext, where gRPC has strings
+    assert handed == edge.get_span_context()
+    call.fail(asyncio.CancelledError())
+    assert [span.name for span in captured.spans()] == ["edge"]

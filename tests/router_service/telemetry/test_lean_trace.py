@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, TraceState
 
 from router_service.telemetry import setup
+from router_service.telemetry._current import current_span
 from router_service.telemetry._lean_trace import LeanSpan, LeanTracerProvider
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -300,3 +301,22 @@ def test_with_tracing_off_no_tracer_is_loaded() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == []
+
+
+def test_the_current_span_is_found_as_the_api_finds_it(
+    made: tuple[LeanTracerProvider, InMemorySpanExporter],
+) -> None:
+    """`current_span` knows our spans by type (no ABC check) and leaves others to the API."""
+    provider, _ = made
+    tracer = provider.get_tracer("probe")
+    assert current_span() is trace.INVALID_SPAN
+    with tracer.start_as_current_span("lean") as lean:
+        assert type(lean) is LeanSpan and current_span() is lean
+        remote = propagate.extract({"traceparent": TRACEPARENT})
+        found = current_span(remote)
+        assert type(found) is NonRecordingSpan and found is trace.get_current_span(remote)
+    sdk = TracerProvider().get_tracer("probe")
+    with sdk.start_as_current_span("sdk") as foreign:
+        assert current_span() is foreign
+    odd = trace.set_span_in_context("not a span")  # type: ignore[arg-type]  # as the API takes it
+    assert current_span(odd) is trace.INVALID_SPAN

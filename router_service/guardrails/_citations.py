@@ -1,0 +1,160 @@
+"""Citations after a redaction: an answer's annotations (`url_citation`, `file_citation`… in
+chat completions' form, under the message's unmodelled `annotations`) point into its text by
+character offsets (`start_index` / `end_index`, a file citation's `index`), which a redaction
+moves. They are moved with the text: an offset after a find by what its marker added or took
+away, one inside a find to the marker's start (a span's start) or end (its end); a span that
+lay wholly inside what was redacted cites nothing any more and is dropped. So does where a
+hosted item came in the text (`text_at`: clients/codec/_responses_hosted.py).
+
+The edits are the redact rules' own (`Rule.replacements`), each rule's on the text the rule
+before it left, as `screen_text` applies them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from clients.codec._responses_custom import HOSTED_ITEMS
+from clients.codec._responses_hosted import TEXT_AT
+from clients.switchboard.v1 import chat_pb2
+from router_service.config import GuardrailAction
+from router_service.guardrails._rules import Rule, with_replaced
+from router_service.guardrails._texts import json_object
+
+__all__ = [
+    "Edits",
+    "StreamEdits",
+    "cited_text",
+    "edits_of",
+    "moved_annotations",
+    "with_citations_moved",
+]
+
+# One rule's replacements (start, end, marker) in the text before it, one list per rule.
+Edits = list[list[tuple[int, int, str]]]
+_ANNOTATIONS = "annotations"
+
+
+def cited_text(message: chat_pb2.ChatMessage) -> str | None:
+    """The text a message's annotations point into (its string content); None when it has
+    none (the common case: one substring test)."""
+    extra = message.extra_json
+    if _ANNOTATIONS not in extra and TEXT_AT not in extra:
+        return None
+    if message.WhichOneof("content") != "text":
+        return None
+    return message.text
+
+
+def edits_of(text: str, rules: Sequence[Rule], actions: dict[str, GuardrailAction]) -> Edits:
+    """What the redact rules of `rules` replace in `text`, one after the other."""
+    edits: Edits = []
+    for rule in rules:
+        if actions[rule.name] != "redact":
+            continue
+        replaced = rule.replacements(text)
+        if replaced:
+            edits.append(replaced)
+            text = with_replaced(text, replaced)
+    return edits
+
+
+def with_citations_moved(
+    message: chat_pb2.ChatMessage,
+    before: str,
+    rules: Sequence[Rule],
+    actions: dict[str, GuardrailAction],
+) -> None:
+    """After its text was screened (from `before`), `message`'s annotations moved with it."""
+    if message.text == before:
+        return
+    extra = json_object(message.extra_json)
+    if extra is None:
+        return
+    edits = edits_of(before, rules, actions)
+    found = extra.get(_ANNOTATIONS)
+    if isinstance(found, list):
+        extra[_ANNOTATIONS] = moved_annotations(found, edits)
+    hosted = extra.get(HOSTED_ITEMS)
+    for item in hosted if isinstance(hosted, list) else ():
+        at = item.get(TEXT_AT) if isinstance(item, dict) else None
+        if isinstance(at, int):
+            for replaced in edits:
+                at = _at(at, replaced, False)
+            item[TEXT_AT] = at
+    message.extra_json = orjson.dumps(extra).decode()
+
+
+class StreamEdits:
+    """A streamed text's finds replaced (`TextScreen`), in its raw offsets, to move the
+    annotations that follow the text they cite: those of the message whose text began at
+    `part` (a message after a hosted item counts its offsets from its own start)."""
+
+    __slots__ = ("finds", "part")
+
+    def __init__(self) -> None:
+        self.finds: list[tuple[int, int, str]] = []
+        self.part = 0
+
+    def add(self, start: int, end: int, marker: str) -> None:
+        self.finds.append((start, end, marker))
+
+    def moved(self, extra_json: str) -> str:
+        """A delta's unmodelled keys with its annotations moved."""
+        part = self.part
+        edits = [(max(a - part, 0), b - part, m) for a, b, m in self.finds if b > part]
+        extra = json_object(extra_json) if edits else None
+        found = None if extra is None else extra.get(_ANNOTATIONS)
+        if extra is None or not isinstance(found, list):
+            return extra_json
+        extra[_ANNOTATIONS] = moved_annotations(found, [edits])
+        return orjson.dumps(extra).decode()
+
+
+def moved_annotations(annotations: list[Any], edits: Edits) -> list[Any]:
+    """Chat-form `annotations` with their offsets moved by `edits`; those cut away dropped."""
+    out = []
+    for annotation in annotations:
+        kind = annotation.get("type") if isinstance(annotation, dict) else None
+        fields = annotation.get(str(kind)) if isinstance(annotation, dict) else None
+        if not isinstance(fields, dict):
+            out.append(annotation)
+            continue
+        fields = _moved(fields, edits)
+        if fields is not None:
+            out.append({**annotation, str(kind): fields})
+    return out
+
+
+def _moved(fields: dict[str, Any], edits: Edits) -> dict[str, Any] | None:
+    start, end, index = (fields.get(k) for k in ("start_index", "end_index", "index"))
+    span = (start, end) if isinstance(start, int) and isinstance(end, int) else None
+    point = index if isinstance(index, int) else None
+    for replaced in edits:
+        if span is not None:
+            if any(a <= span[0] and span[1] <= b for a, b, _ in replaced):
+                return None  # it cited only what was redacted
+            span = (_at(span[0], replaced, False), _at(span[1], replaced, True))
+        if point is not None:
+            point = _at(point, replaced, False)
+    out = dict(fields)
+    if span is not None:
+        out |= {"start_index": span[0], "end_index": span[1]}
+    if point is not None:
+        out["index"] = point
+    return out
+
+
+def _at(offset: int, replaced: list[tuple[int, int, str]], closing: bool) -> int:
+    """`offset` in the text after `replaced`: one inside a find at its marker's start, or
+    its end when `closing` (a span's end)."""
+    shift = 0
+    for start, end, marker in replaced:
+        if offset <= start:
+            break
+        if offset < end:
+            return start + shift + (len(marker) if closing else 0)
+        shift += len(marker) - (end - start)
+    return offset + shift

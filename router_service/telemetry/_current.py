@@ -1,0 +1,31 @@
+"""`current_span`: the current span, as `opentelemetry.trace.get_current_span` finds it, for
+the spans of ours without its check: `isinstance(span, Span)` is an ABC's (a Python-level
+`__instancecheck__`), and a traced request asks for the current span ~20 times (the tracer,
+each histogram's exemplar offer, the routing decision, the log line, the edge's request id)."""
+
+from __future__ import annotations
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+__all__ = ["current_span", "known_span_type"]
+
+# The span types a context holds that are `trace.Span`s by construction: the API's non-recording
+# span, and ours once imported (`_lean_trace.LeanSpan`; not before: the SDK stays unimported
+# while tracing is off).
+_KNOWN: set[type] = {trace.NonRecordingSpan}
+
+
+def known_span_type(cls: type[trace.Span]) -> None:
+    _KNOWN.add(cls)
+
+
+def current_span(context: context_api.Context | None = None) -> trace.Span:
+    """The span in `context` (default: the current one), or the invalid span."""
+    found = (context if context is not None else context_api.get_current()).get(_SPAN_KEY)
+    if type(found) in _KNOWN:
+        return found  # type: ignore[return-value]  # a Context's values are `object`
+    if found is None:  # no span (tracing off, or outside one)
+        return trace.INVALID_SPAN
+    return trace.get_current_span(context)  # someone else's span

@@ -1,0 +1,72 @@
+"""An upstream's answer with text on both sides of a hosted item: the Responses API entrance
+gives its messages apart, in their order around the item, each with its own citations; a chat
+caller gets one `content`, the item saying where it came in it (`text_at`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.test_responses_hosted_tools import CITATION, WEB_SEARCH, config
+
+BEFORE = "Let me look that up. "
+AFTER = "Paris is sunny."
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(config(fake))
+
+
+async def test_the_responses_entrance_keeps_the_messages_apart(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=BEFORE, content=AFTER))
+    response = await sdk.responses.create(model="hosted", input="weather", tools=[WEB_SEARCH])
+
+    first, call, second = response.model_dump(exclude_none=True)["output"]
+    assert (first["type"], call["type"], second["type"]) == (
+        "message",
+        "web_search_call",
+        "message",
+    )
+    assert first["content"][0]["text"] == BEFORE and first["content"][0]["annotations"] == []
+    assert second["content"][0]["text"] == AFTER
+    assert second["content"][0]["annotations"] == [CITATION]
+    assert first["id"] != second["id"] and "text_at" not in call
+    assert response.output_text == BEFORE + AFTER
+
+
+async def test_a_chat_caller_gets_one_content(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=BEFORE, content=AFTER))
+    messages: Any = [{"role": "user", "content": "weather"}]
+    completion = await sdk.chat.completions.create(
+        model="hosted", messages=messages, tools=[WEB_SEARCH]
+    )
+
+    message = completion.choices[0].message.model_dump()
+    assert message["content"] == BEFORE + AFTER
+    (call,) = message["hosted_items"]
+    assert call["text_at"] == len(BEFORE) and call["precedes"] == 1
+    (annotation,) = message["annotations"]
+    cited = annotation["url_citation"]
+    assert (cited["start_index"], cited["end_index"]) == (len(BEFORE), len(BEFORE + AFTER))
+
+
+async def test_a_stream_keeps_them_apart_too(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=BEFORE, content=AFTER))
+    stream = await sdk.responses.create(
+        model="hosted", input="weather", tools=[WEB_SEARCH], stream=True
+    )
+    events = [event async for event in stream]
+
+    final = events[-1]
+    assert final.type == "response.completed"
+    kinds = [item.type for item in final.response.output]
+    assert kinds == ["message", "web_search_call", "message"]
+    done = [e.item.type for e in events if e.type == "response.output_item.done"]
+    assert done == kinds

@@ -1,0 +1,65 @@
+"""Citations after a redaction, through AnswerGuard on a unary answer: offsets after a find
+move by what its marker changed, one inside a find goes to the marker's edge, a span wholly
+redacted is dropped, a file citation's `index` moves, and two rules' edits compose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from clients.switchboard.v1 import chat_pb2
+from router_service.config import GuardrailConfig
+from router_service.guardrails import AnswerGuard, Rule
+
+EMAIL = "jane.doe@example.com"  # 20 characters; its marker, 16
+TEXT = f"See {EMAIL} and notes.txt, codename Falcon."
+
+
+def _rule(name: str, **config: Any) -> Rule:
+    return Rule(GuardrailConfig.model_validate({"name": name, "action": "redact", **config}))
+
+
+def _url(start: int, end: int) -> dict[str, Any]:
+    return {"type": "url_citation", "url_citation": {"url": "u", "start_index": start,
+            "end_index": end}}  # fmt: skip
+
+
+def _screened(annotations: list[dict[str, Any]], *rules: Rule) -> tuple[str, list[Any]]:
+    extra = orjson.dumps({"annotations": annotations}).decode()
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_ASSISTANT, text=TEXT, extra_json=extra)
+    completion = chat_pb2.ChatCompletion(choices=[chat_pb2.Choice(message=message)])
+    AnswerGuard(rules or (_rule("pii", detect=["email"]),)).completion(completion)
+    said = completion.choices[0].message
+    return said.text, orjson.loads(said.extra_json)["annotations"]
+
+
+def test_offsets_after_a_find_move_and_inside_it_go_to_its_marker() -> None:
+    after = TEXT.index("notes")
+    inside = TEXT.index("@")
+    text, annotations = _screened([_url(after, after + 9), _url(0, inside), _url(inside, after)])
+
+    assert text == "See [REDACTED:email] and notes.txt, codename Falcon."
+    moved = [
+        (a["url_citation"]["start_index"], a["url_citation"]["end_index"]) for a in annotations
+    ]
+    marker_start, marker_end = 4, 4 + len("[REDACTED:email]")
+    assert moved == [(after - 4, after + 5), (0, marker_end), (marker_start, after - 4)]
+    assert text[moved[0][0] : moved[0][1]] == "notes.txt"
+
+
+def test_a_citation_of_only_redacted_text_is_dropped() -> None:
+    start = TEXT.index(EMAIL)
+    file_citation = {"type": "file_citation", "file_citation": {"file_id": "f", "index": 45}}
+    _, annotations = _screened([_url(start, start + len(EMAIL)), file_citation])
+
+    assert annotations == [{"type": "file_citation", "file_citation": {"file_id": "f",
+                            "index": 41}}]  # fmt: skip
+
+
+def test_two_rules_edits_compose() -> None:
+    codename = _rule("codename", patterns=[r"Falcon"])
+    text, annotations = _screened([_url(0, len(TEXT))], _rule("pii", detect=["email"]), codename)
+
+    assert text == "See [REDACTED:email] and notes.txt, codename [REDACTED:pattern]."
+    assert annotations[0]["url_citation"]["end_index"] == len(text)
