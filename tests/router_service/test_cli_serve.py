@@ -121,7 +121,7 @@ async def test_a_second_sigterm_stops_both_now_without_a_traceback(
     stop, and the log says so in one line, without a traceback. Nor does the router's drain
     delay hold it (new calls taken only to be cut)."""
     fake.state.set_scenario(Scenario(held_after_chunks=2))  # only a release or a stop ends it
-    stop = {"shutdown_grace_s": 60, "drain_delay_s": 600}
+    stop: dict[str, Any] = {"shutdown_grace_s": 60, "drain_delay_s": 600}
     async with serve_process(fake, tmp_path, **stop) as served:
         async with _draining(served, signum) as (_, lines):
             served.process.send_signal(signum)  # an operator who will not wait
