@@ -31,9 +31,11 @@ def check_listening(wanted: Sequence[Listening]) -> None:
 
 
 def _bind(key: str, host: str, port: int) -> None:
+    # An IPv6 address as gRPC takes it (`server.host: "[::1]"`), as the resolver takes it.
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            bare or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
