@@ -27,3 +27,29 @@ def test_a_bracketed_ipv6_host_is_checked_as_grpc_binds_it() -> None:
         other.bind(("::1", 0))
         free = other.getsockname()[1]
     check_listening([("server.port", "[::1]", port), ("edge.port", "::1", free)])
+
+
+@pytest.mark.parametrize(
+    ("router_host", "edge_host"),
+    [("127.0.0.1", "127.0.0.1"), ("0.0.0.0", "127.0.0.1"), ("127.0.0.1", "::")],
+)
+def test_one_port_on_one_address_for_two_keys_is_refused(router_host: str, edge_host: str) -> None:
+    port = _free_port()
+    with pytest.raises(ListenError) as caught:
+        check_listening([("server.port", router_host, port), ("edge.port", edge_host, port)])
+    assert str(caught.value) == (
+        f"edge.port and server.port are both {edge_host}:{port}: give each its own port"
+    )
+
+
+def test_one_port_on_two_addresses_of_a_multi_homed_host_is_taken() -> None:
+    """Router and edge on one port, each on an address of its own (127.0.0.1 and 127.0.0.2 are
+    both loopback on Linux): nothing collides, so nothing is refused."""
+    port = _free_port()
+    check_listening([("server.port", "127.0.0.1", port), ("edge.port", "127.0.0.2", port)])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
