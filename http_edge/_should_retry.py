@@ -22,9 +22,11 @@ The openai and anthropic SDKs retry a 408, 409, 429 or 5xx twice by default, aft
   its own accord, `_base_client.py` "Retry on lock timeouts").
 - Nothing otherwise: the SDK's own rule.
 
-Whatever the error, `false` once the model has answered (`AnsweredError`: the answer could not
-be added to its conversation): a retry runs, and bills, the model again, and in a store outage
-finds the conversation NOT_FOUND (a replica reads its local state then).
+Whatever the error, `false` where the work may be done already (`MaybeDoneError`): once the model
+has answered (`AnsweredError`: the answer could not be added to its conversation; a retry runs,
+and bills, the model again, and in a store outage finds the conversation NOT_FOUND, a replica
+reading its local state then), and when the store stopped answering while a conversation's
+items were appended (a write that timed out may have landed: a retry would add them twice).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import grpc
 
 from clients import ErrorDetails, RouterError, http_status_for
 
-__all__ = ["AnsweredError", "should_retry"]
+__all__ = ["AnsweredError", "MaybeDoneError", "should_retry"]
 
 # The longest `Retry-After` worth waiting for within one SDK call.
 _LONGEST_WAIT_S = 60.0
@@ -47,13 +49,17 @@ _SOON = frozenset({"REPLICA_STOPPING", "STATE_UNAVAILABLE"})
 _MAYBE_DONE = frozenset({"client_key_unconfirmed"})
 
 
-class AnsweredError(RouterError):
-    """A router error met after the model answered the request: never worth an SDK's retry."""
+class MaybeDoneError(RouterError):
+    """A router error after which the work may be done: never worth an SDK's retry."""
 
 
-def should_retry(details: ErrorDetails, *, answered: bool = False) -> str | None:
+class AnsweredError(MaybeDoneError):
+    """A router error met after the model answered the request."""
+
+
+def should_retry(details: ErrorDetails, *, maybe_done: bool = False) -> str | None:
     """The `x-should-retry` value for a router error's answer; None: the SDK's own rule."""
-    if answered:
+    if maybe_done:
         return "false"
     status = http_status_for(details)
     if details.code is grpc.StatusCode.ABORTED:  # an upstream's 409

@@ -4,6 +4,8 @@
   cannot be added to the conversation (the shared store down): an SDK's retry runs, and bills,
   the model again (and, the store down, finds the conversation NOT_FOUND: a replica reads its
   local state then);
+- items appended to a conversation as the store stopped answering (the write may have landed: a
+  retry would add them twice);
 - a client secret the store failed to confirm (`client_key_unconfirmed`: it may exist): a retry
   issues another one, which the first's, the error says, must be looked for and revoked."""
 
@@ -89,3 +91,15 @@ async def test_a_client_secret_maybe_issued_is_not_issued_again() -> None:
     assert caught.value.status_code == 503
     assert caught.value.response.headers["x-should-retry"] == "false"
     assert [call.method for call in router.calls] == ["CreateRealtimeClientSecret"]
+
+
+async def test_items_maybe_appended_are_not_appended_again() -> None:
+    router = _OutageStub()
+    async with _sdk_at(router) as sdk:
+        with pytest.raises(openai.InternalServerError) as caught:
+            await sdk.conversations.items.create(
+                "conv_1", items=[{"type": "message", "role": "user", "content": "hi"}]
+            )
+    assert caught.value.status_code == 503
+    assert caught.value.response.headers["x-should-retry"] == "false"
+    assert [call.method for call in router.calls] == ["UpdateConversation"]
