@@ -22,6 +22,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
+from router_service.engine._stream_apart import ReadApart
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE
@@ -253,13 +254,23 @@ async def _unwind(read: Generator[Any, None, Any], blocked: asyncio.Future[Any] 
 
 
 class StreamGuard:
+    """`apart`: the upstream's reads time out by cancelling their task (`transport: httpx`):
+    the stream is read in a task of its own (`_stream_apart.py`); otherwise in the caller's."""
+
     def __init__(
-        self, clock: Clock, *, stall_s: float, heartbeat_s: float, read_ahead: int = READ_AHEAD
+        self,
+        clock: Clock,
+        *,
+        stall_s: float,
+        heartbeat_s: float,
+        read_ahead: int = READ_AHEAD,
+        apart: bool = False,
     ) -> None:
         self._clock = clock
         self._stall_s = stall_s
         self._heartbeat_s = heartbeat_s
         self._read_ahead = read_ahead
+        self._apart = apart
 
     async def follow(
         self,
@@ -280,6 +291,8 @@ class StreamGuard:
         (UPSTREAM_ALIVE: a model reasoning) starts the window again; the caller still hears a
         heartbeat each interval it was sent nothing."""
         clock = self._clock
+        if self._apart:
+            chunks = ReadApart(chunks, self._read_ahead)
         reader: _Reader[T] = _Reader(chunks, self._read_ahead, ends, finished)
         try:
             # The upstream's last sign of life, the last batch relayed, the caller's last news.
@@ -292,14 +305,17 @@ class StreamGuard:
                         raise UpstreamFailure(
                             Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
                         )
-                    beat = self._heartbeat_s <= self._stall_s - idle
+                    # After the finish only the stream's tail is left (usage, its end and the
+                    # drain after it, under a timeout that cancels the task the read runs in):
+                    # the task waits here for it, never in the caller's send of a heartbeat.
+                    beat = not reader.finished and self._heartbeat_s <= self._stall_s - idle
                     await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
                         now = clock.monotonic()
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, now
-                            beat = now - told >= self._heartbeat_s
+                            beat = not reader.finished and now - told >= self._heartbeat_s
                         if beat:
                             told = now
                             yield Idle(now - sent)
