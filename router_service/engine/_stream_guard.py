@@ -289,11 +289,11 @@ class StreamGuard:
         Silence is counted only while the guard waits for the upstream: time the caller takes to
         accept a batch (a slow reader) never counts towards the stall window. A sign of life
         (UPSTREAM_ALIVE: a model reasoning) starts the window again; the caller still hears a
-        heartbeat each interval it was sent nothing."""
-        clock = self._clock
-        if self._apart:
-            chunks = ReadApart(chunks, self._read_ahead)
-        reader: _Reader[T] = _Reader(chunks, self._read_ahead, ends, finished)
+        heartbeat each interval it was sent nothing, until the finish: after it only the stream's
+        tail is left (usage, the end), waited for without heartbeats, within the stall window."""
+        clock, size = self._clock, self._read_ahead
+        read = ReadApart(chunks, size) if self._apart else chunks
+        reader: _Reader[T] = _Reader(read, size, ends, finished)
         try:
             # The upstream's last sign of life, the last batch relayed, the caller's last news.
             last = sent = told = clock.monotonic()
@@ -305,9 +305,8 @@ class StreamGuard:
                         raise UpstreamFailure(
                             Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
                         )
-                    # After the finish only the stream's tail is left (usage, its end and the
-                    # drain after it, under a timeout that cancels the task the read runs in):
-                    # the task waits here for it, never in the caller's send of a heartbeat.
+                    # The tail's read (the drain after [DONE]) may time out by cancelling the
+                    # task: the task waits here for it, never in the caller's send of a beat.
                     beat = not reader.finished and self._heartbeat_s <= self._stall_s - idle
                     await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
                     item = reader.take()

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
 from clients import chunk_from_openai
 from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import SYSTEM_CLOCK
 from router_service.config import HttpConfig
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish
@@ -20,6 +22,7 @@ from router_service.errors import UpstreamFailure
 from router_service.fake_upstream import CallRecord, FakeUpstream, Scenario
 from router_service.outcomes import Outcome
 from router_service.providers import _sse, create_http_client, reads_cancel_their_task
+from tests.conftest import StartRouter, base_config
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -41,16 +44,16 @@ async def httpx_own() -> AsyncIterator[httpx.AsyncClient]:
     await client.aclose()
 
 
-async def upstream(
+@asynccontextmanager
+async def opened(
     http: httpx.AsyncClient, fake: FakeUpstream, read_s: float | None = None
-) -> AsyncIterator[Chunk]:
-    """A chat stream as an adapter reads it: its events, parsed, from a streaming response."""
+) -> AsyncIterator[AsyncIterator[Chunk]]:
+    """A chat stream as an adapter gives it to the guard: opened first (its status known), then
+    its events parsed from the body as they are read."""
     timeout = httpx.Timeout(5.0, read=read_s)
-    async with http.stream(
-        "POST", f"{fake.base_url}/chat/completions", json=BODY, timeout=timeout
-    ) as r:
-        async for _, event in _sse.json_events(r):
-            yield chunk_from_openai(event)
+    url = f"{fake.base_url}/chat/completions"
+    async with http.stream("POST", url, json=BODY, timeout=timeout) as response:
+        yield (chunk_from_openai(event) async for _, event in _sse.json_events(response))
 
 
 def guard_of(http: httpx.AsyncClient, *, heartbeat_s: float, stall_s: float = 60) -> StreamGuard:
@@ -74,22 +77,16 @@ def text(chunks: list[Chunk]) -> str:
 async def test_no_heartbeat_while_the_upstream_is_still_talking(
     http: httpx.AsyncClient, fake: FakeUpstream
 ) -> None:
-    """A read that waits (the fake holds the stream after three events, until released) is not
-    silence: with a 60 s heartbeat no Idle comes, however the transport's read yields."""
-    fake.state.set_scenario(Scenario(chunks=6, held_after_chunks=3))
-
-    async def release_once_held() -> None:
-        await fake.state.wait_for(lambda: fake.state.held == 1, what="the stream held")
-        fake.state.release()
-
-    releasing = asyncio.create_task(release_once_held())
-    try:
-        items = [i async for i in guard_of(http, heartbeat_s=60).follow(upstream(http, fake))]
-    finally:
-        releasing.cancel()
+    """Events larger than a read (anyio yields the loop a turn before a read of data that is
+    there already) are neither silence nor the end of a batch: with a 60 s heartbeat no Idle
+    comes, and each event is relayed whole."""
+    fake.state.set_scenario(Scenario(chunks=3, content="x" * 300_000))
+    async with opened(http, fake) as chunks:
+        items = [i async for i in guard_of(http, heartbeat_s=60).follow(chunks)]
     assert [i for i in items if isinstance(i, Idle)] == []
-    chunks = [c for i in items if isinstance(i, list) for c in i]
-    assert has_finish(chunks[-1])
+    relayed = [c for i in items if isinstance(i, list) for c in i]
+    assert text(relayed).startswith("x" * 300_000)
+    assert has_finish(relayed[-1])
     assert (await finished(fake)).completed
 
 
@@ -103,13 +100,13 @@ async def test_the_drain_after_done_never_cancels_the_caller(
     monkeypatch.setattr(_sse, "_DRAIN_S", 0.05)
     fake.state.set_scenario(Scenario(chunks=3, stall_after_chunks=1000))  # no end of body
     chunks: list[Chunk] = []
-    follow = guard_of(http, heartbeat_s=0.01).follow(upstream(http, fake))
-    async for item in follow:
-        if isinstance(item, list):
-            chunks += item
-        elif any(has_finish(c) for c in chunks):
-            # A slow caller of a heartbeat: busy until the drain gave up and the call ended.
-            await finished(fake)
+    async with opened(http, fake) as upstream:
+        async for item in guard_of(http, heartbeat_s=0.01).follow(upstream):
+            if isinstance(item, list):
+                chunks += item
+            elif any(has_finish(c) for c in chunks):
+                # A slow caller of a heartbeat: busy until the drain gave up and the call ended.
+                await finished(fake)
     assert any(has_finish(c) for c in chunks)
     assert text(chunks)
     assert (await finished(fake)).client_disconnected
@@ -122,14 +119,39 @@ async def test_a_read_timeout_ends_the_read_not_the_slow_caller(
     the stream fails as the upstream's stall, after the batch, and the caller was not cancelled."""
     assert reads_cancel_their_task(httpx_own)
     fake.state.set_scenario(Scenario(chunks=6, stall_after_chunks=2))
-    follow = guard_of(httpx_own, heartbeat_s=60).follow(upstream(httpx_own, fake, read_s=0.05))
     seen: list[Chunk] = []
     with pytest.raises(UpstreamFailure) as failure:
-        async for item in follow:
-            assert isinstance(item, list)
-            seen += item
-            if len(seen) >= 2:
-                # A slow caller: busy until the read timed out and the upstream's call ended.
-                await finished(fake)
+        async with opened(httpx_own, fake, read_s=0.05) as upstream:
+            async for item in guard_of(httpx_own, heartbeat_s=60).follow(upstream):
+                assert isinstance(item, list)
+                seen += item
+                if len(seen) >= 2:
+                    # A slow caller: busy until the read timed out and the upstream's call ended.
+                    await finished(fake)
     assert failure.value.outcome is Outcome.STALLED
     assert len(seen) == 2
+
+
+async def test_a_router_on_httpx_streams_without_spurious_heartbeats(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Through the router (gRPC, `http.transport: httpx`): a stream the upstream holds after two
+    events gets no heartbeat before its 5 s interval, and ends whole."""
+    router = await start_router(base_config(fake.base_url, http={"transport": "httpx"}))
+    fake.state.set_scenario(Scenario(chunks=6, held_after_chunks=3))
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+    request = pb.ChatStreamRequest(params=chat_pb2.ChatParams(model="chain", messages=[message]))
+
+    async def release_once_held() -> None:
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the stream held")
+        fake.state.release()
+
+    releasing = asyncio.create_task(release_once_held())
+    try:
+        kinds = [event.WhichOneof("event") async for event in router.stub.ChatStream(request)]
+    finally:
+        releasing.cancel()
+    assert "heartbeat" not in kinds
+    assert "error" not in kinds
+    assert {"chunk", "chunks"} & set(kinds)
+    assert (await finished(fake)).completed
