@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import orjson
 import pytest
 
 from clients import chunk_from_openai
@@ -23,6 +24,7 @@ from router_service.fake_upstream import CallRecord, FakeUpstream, Scenario
 from router_service.outcomes import Outcome
 from router_service.providers import _sse, create_http_client, reads_cancel_their_task
 from tests.conftest import StartRouter, base_config
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -56,7 +58,7 @@ async def opened(
         yield (chunk_from_openai(event) async for _, event in _sse.json_events(response))
 
 
-def guard_of(http: httpx.AsyncClient, *, heartbeat_s: float, stall_s: float = 60) -> StreamGuard:
+def guard_of(http: httpx.AsyncClient, *, heartbeat_s: float, stall_s: float = 120) -> StreamGuard:
     apart = reads_cancel_their_task(http)
     return StreamGuard(SYSTEM_CLOCK, stall_s=stall_s, heartbeat_s=heartbeat_s, apart=apart)
 
@@ -132,26 +134,103 @@ async def test_a_read_timeout_ends_the_read_not_the_slow_caller(
     assert len(seen) == 2
 
 
-async def test_a_router_on_httpx_streams_without_spurious_heartbeats(
+async def test_a_router_on_httpx_reads_its_streams_apart(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    """Through the router (gRPC, `http.transport: httpx`): a stream the upstream holds after two
-    events gets no heartbeat before its 5 s interval, and ends whole."""
+    """Through the router (gRPC, `http.transport: httpx`): the stream is read by a task of its
+    own while the upstream holds it; events larger than a read, and the wait, get no heartbeat
+    before its 5 s interval."""
     router = await start_router(base_config(fake.base_url, http={"transport": "httpx"}))
-    fake.state.set_scenario(Scenario(chunks=6, held_after_chunks=3))
+    assert reads_cancel_their_task(router.runtime.http)
+    fake.state.set_scenario(Scenario(chunks=6, held_after_chunks=3, content="x" * 600_000))
+
+    async def read_apart() -> bool:
+        return any(t.get_name() == "stream-read" for t in asyncio.all_tasks())
+
     message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
     request = pb.ChatStreamRequest(params=chat_pb2.ChatParams(model="chain", messages=[message]))
 
-    async def release_once_held() -> None:
+    async def release_once_held() -> bool:
+        """Whether the stream had its reader task while held."""
         await fake.state.wait_for(lambda: fake.state.held == 1, what="the stream held")
-        fake.state.release()
+        try:
+            await eventually(read_apart, within=2, what="the stream's reader task")
+            return True
+        except AssertionError:
+            return False
+        finally:
+            fake.state.release()
 
     releasing = asyncio.create_task(release_once_held())
     try:
         kinds = [event.WhichOneof("event") async for event in router.stub.ChatStream(request)]
     finally:
         releasing.cancel()
+    assert releasing.result()
     assert "heartbeat" not in kinds
     assert "error" not in kinds
     assert {"chunk", "chunks"} & set(kinds)
     assert (await finished(fake)).completed
+
+
+def sse(text: str, finish: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return b"data: " + orjson.dumps(chunk | {"choices": [choice]}) + b"\n\n"
+
+
+def http_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def turns(n: int) -> None:
+    """`n` turns of the loop (what is written on loopback is read by then)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_an_event_across_reads_is_not_silence(http: httpx.AsyncClient) -> None:
+    """An event that comes in four parts, the second and third there already when the guard reads
+    on (anyio yields the loop a turn before a read of data that is there) and the last later: no
+    heartbeat comes in between."""
+    second, third = asyncio.Event(), asyncio.Event()
+    sent = asyncio.Event()
+    event = sse("across reads")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        writer.write(head + b"transfer-encoding: chunked\r\n\r\n")
+        writer.write(http_chunk(sse("first") + event[:20]))
+        await second.wait()
+        for part in (event[20:40], event[40:60]):  # two reads for the client
+            writer.write(http_chunk(part))
+            await writer.drain()
+            await turns(3)  # the client's socket is read before the next part is sent
+        sent.set()
+        await third.wait()
+        rest = event[60:] + sse("", "stop") + b"data: [DONE]\n\n"
+        writer.write(http_chunk(rest) + b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def later() -> None:
+        await turns(20)  # the guard reads what came meanwhile
+        third.set()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    items: list[list[Chunk] | Idle] = []
+    async with server, http.stream("POST", url, json=BODY) as response:
+        upstream = (chunk_from_openai(e) async for _, e in _sse.json_events(response))
+        async for item in guard_of(http, heartbeat_s=60).follow(upstream):
+            items.append(item)
+            if len(items) == 1:
+                second.set()
+                await sent.wait()
+                laters = asyncio.create_task(later())
+            elif isinstance(item, Idle):
+                third.set()
+        await laters
+    assert [i for i in items if isinstance(i, Idle)] == []
+    assert text([c for i in items if isinstance(i, list) for c in i]) == "firstacross reads"
