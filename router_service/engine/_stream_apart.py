@@ -53,8 +53,7 @@ class ReadApart(Generic[T]):
         # An item that is there is taken without a turn of the loop (`Queue.get` awaits nothing).
         item = await self._queue.get()
         if isinstance(item, _Raised):
-            error, item.error = item.error, None  # type: ignore[assignment]  # not kept by it
-            raise error
+            raise item.error
         if isinstance(item, _Ended):
             raise StopAsyncIteration
         return item

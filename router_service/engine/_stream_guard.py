@@ -9,6 +9,10 @@ cancels nor loses a read. Everything that is ready at once goes out as one batch
 is read while the caller takes a batch, so a slow caller slows the upstream read instead of
 filling memory. A timer callback only wakes the guard, never raises, and nothing outlives the
 stream. Chunks that are already there are taken without a timer or a task.
+
+A transport whose reads time out by cancelling the task they run in (`transport: httpx`) would
+cancel whatever the request's task does then (the caller's send of a batch): its streams are read
+in a task of their own (`_stream_apart.py`).
 """
 
 from __future__ import annotations
