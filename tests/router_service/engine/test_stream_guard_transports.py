@@ -234,3 +234,15 @@ async def test_an_event_across_reads_is_not_silence(http: httpx.AsyncClient) -> 
         await laters
     assert [i for i in items if isinstance(i, Idle)] == []
     assert text([c for i in items if isinstance(i, list) for c in i]) == "firstacross reads"
+
+
+async def test_which_clients_read_their_streams_apart() -> None:
+    """Only httpx's own transport (and any client not the router's own) cancels its task."""
+    for kind, apart in (("lean", False), ("aiohttp", False), ("httpx", True)):
+        client = create_http_client(HttpConfig(transport=kind))
+        try:
+            assert reads_cancel_their_task(client) is apart, kind
+        finally:
+            await client.aclose()
+    async with httpx.AsyncClient() as plain:
+        assert reads_cancel_their_task(plain)
