@@ -239,7 +239,7 @@ async def test_an_event_across_reads_is_not_silence(http: httpx.AsyncClient) -> 
 async def test_which_clients_read_their_streams_apart() -> None:
     """Only httpx's own transport (and any client not the router's own) cancels its task."""
     for kind, apart in (("lean", False), ("aiohttp", False), ("httpx", True)):
-        client = create_http_client(HttpConfig(transport=kind))
+        client = create_http_client(HttpConfig.model_validate({"transport": kind}))
         try:
             assert reads_cancel_their_task(client) is apart, kind
         finally:
