@@ -122,6 +122,12 @@ ADMIN_CASES: dict[str, tuple[Call, str, str, str]] = {
         lambda a: a.CancelClientBatch(ap.CancelClientBatchRequest(id=LONG)),
         *(BATCH[0], "id", BATCH[1]),
     ),
+    "SetKeyEnabled": (  # a fingerprint, never repeated (it may be a key pasted in its place)
+        lambda a: a.SetKeyEnabled(ap.SetKeyEnabledRequest(fingerprint=LONG)),
+        "KEY_NOT_FOUND",
+        "fingerprint",
+        "No key with that fingerprint in any provider.",
+    ),
 }
 
 
