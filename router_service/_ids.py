@@ -40,11 +40,11 @@ def looked_up_id(
     return checked_id(value, param, what)
 
 
-def shown_id(value: str) -> str:
-    """`value` as an error or a log line repeats it: whole up to `MAX_ID_BYTES` bytes, else
-    its first `MAX_ID_BYTES` bytes (whole characters only) and "…" (an attacker-sized id is not
-    echoed whole: errors repeat ids, not kilobytes of one)."""
+def shown_id(value: str, most: int = MAX_ID_BYTES) -> str:
+    """`value` as an error, a log line or a span repeats it: whole up to `most` bytes, else its
+    first `most` bytes (whole characters only) and "…" (an attacker-sized id, or a path holding
+    one, is not echoed whole: errors repeat ids, not kilobytes of one)."""
     data = value.encode()
-    if len(data) <= MAX_ID_BYTES:
+    if len(data) <= most:
         return value
-    return data[:MAX_ID_BYTES].decode(errors="ignore") + "…"
+    return data[:most].decode(errors="ignore") + "…"
