@@ -161,8 +161,12 @@ def split_messages(
         (text[start:end], []) for start, end in pairwise(bounds)
     ]
     for annotation in annotations:
-        first = annotation.get("start_index", annotation.get("index"))
-        n = sum(cut <= first for cut in cuts) if isinstance(first, int) else 0
+        first = annotation.get("start_index")
+        if isinstance(first, int):  # a span: in the message it starts in
+            n = sum(cut <= first for cut in cuts)
+        else:  # a point (a file citation's `index`, after what it cites): where a cut ends one
+            point = annotation.get("index")
+            n = sum(cut < point for cut in cuts) if isinstance(point, int) else 0
         keys = ("start_index", "end_index", "index")
         moved = {k: v - bounds[n] for k in keys if isinstance(v := annotation.get(k), int)}
         pieces[n][1].append({**annotation, **moved})
@@ -189,11 +193,13 @@ def chat_annotation(annotation: dict[str, Any]) -> dict[str, Any]:
 
 def chat_annotations(part: dict[str, Any], offset: int = 0) -> list[dict[str, Any]]:
     """An ``output_text`` part's annotations in chat's form, their text indexes moved by
-    `offset` (where the part starts in the message's text, its parts joined)."""
+    `offset` (where the part starts in the message's text, its parts joined): a span's
+    `start_index` / `end_index`, a file citation's (or file path's) `index`, a position in the
+    text too (openai/openai-python#2512)."""
     out = []
     for annotation in part.get("annotations") or ():
         if isinstance(annotation, dict):
-            keys = ("start_index", "end_index")
+            keys = ("start_index", "end_index", "index")
             moved = {k: v + offset for k in keys if isinstance(v := annotation.get(k), int)}
             out.append(chat_annotation({**annotation, **moved}))
     return out

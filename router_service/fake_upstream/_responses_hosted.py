@@ -10,6 +10,7 @@ answered as OpenAI answers it (the openai SDK's `Response` output item and strea
   id TOOL_CALL_ID, unless the input ends with a `local_shell_call_output` (then text);
 - file search: a `file_search_call` item (`queries`: the last user text), its `results` (one,
   its `text` FOUND_PREFIX and that query) only when `include` asks `file_search_call.results`;
+  the answer's text cites the file (a `file_citation`, `index` its text's end);
   streamed, `response.file_search_call.in_progress` / `.searching` / `.completed`;
 - image generation: an `image_generation_call` item (`result` IMAGE_B64, `revised_prompt`
   REVISED_PREFIX and the last user text); streamed, `.in_progress` / `.generating` /
@@ -40,6 +41,7 @@ _STEPS = {
     "file_search_call": ("in_progress", "searching", "completed"),
     "image_generation_call": ("in_progress", "generating", "completed"),
 }
+CITING = ("web_search", "file_search")  # the hosted tools whose answer cites what they found
 _ANSWERED = ("local_shell_call_output", "function_call_output", "custom_tool_call_output")
 
 
@@ -84,8 +86,12 @@ def hosted_items(
     return [{**call, "arguments": arguments, "output": MCP_OUTPUT, "status": "completed"}]
 
 
-def citation(text: str) -> JsonObject:
-    """The `url_citation` of a web search's answer: its whole text."""
+def citation(text: str, tool: str = "web_search") -> JsonObject:
+    """The `url_citation` of a web search's answer (its whole text); a file search's
+    `file_citation` at its text's end (`index`: a position in the text, as OpenAI's)."""
+    if tool == "file_search":
+        return {"type": "file_citation", "file_id": "file-fake", "filename": "notes.txt",
+                "index": len(text)}  # fmt: skip
     return {"type": "url_citation", "start_index": 0, "end_index": len(text),
             "url": CITED_URL, "title": "Fake source"}  # fmt: skip
 
