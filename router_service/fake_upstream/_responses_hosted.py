@@ -83,7 +83,7 @@ def hosted_items(
         return [{"id": f"ig_{hex_id}", "type": "image_generation_call", **done, **image}]
     if tool == "code_interpreter":  # in the container the tool names, else a new one
         container = tools[0].get("container")
-        ran = {"code": "print(2 + 2)", "outputs": [{"type": "logs", "logs": "4"}]}
+        ran: JsonObject = {"code": "print(2 + 2)", "outputs": [{"type": "logs", "logs": "4"}]}
         call = {"id": f"ci_{hex_id}", "type": "code_interpreter_call", **done, **ran}
         named = container if isinstance(container, str) else f"cntr_{hex_id}"
         return [{**call, "container_id": named}]
