@@ -133,10 +133,6 @@ class TextScreen:
         self._base = keep_from
         return out
 
-    @property
-    def end(self) -> int:
-        return self._base + len(self._raw)
-
     @staticmethod
     def _next_scan(span: _Span, end: int, cut: int) -> int:
         """Where an open find is looked at again: where it is final if it grows no more; when
@@ -231,9 +227,6 @@ class StreamScreen:
                 continue
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
-            text = self._texts.get((choice.index, "content"))
-            if text is not None and f'"{HOSTED_EVENTS}"' in extra:  # the next message's text
-                text.edits.part = text.end
             if delta.ByteSize():
                 if before is None:
                     before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)

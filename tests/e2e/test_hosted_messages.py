@@ -94,3 +94,24 @@ async def test_a_later_message_s_file_citation_stays_in_it(
     )
     (annotation,) = completion.choices[0].message.model_dump()["annotations"]
     assert annotation["file_citation"]["index"] == len(BEFORE + AFTER)
+
+
+async def test_a_chat_stream_s_citations_point_into_its_one_content(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # As the unary answer's: a chat caller's content is the messages' texts joined.
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=BEFORE, content=AFTER))
+    messages: Any = [{"role": "user", "content": "weather"}]
+    stream = await sdk.chat.completions.create(
+        model="hosted", messages=messages, tools=[WEB_SEARCH], stream=True
+    )
+    chunks = [chunk.model_dump() async for chunk in stream]
+
+    said = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    cited = [
+        a for c in chunks if c["choices"] for a in c["choices"][0]["delta"].get("annotations") or []
+    ]
+    assert said == BEFORE + AFTER
+    (annotation,) = cited
+    spans = annotation["url_citation"]
+    assert said[spans["start_index"] : spans["end_index"]] == AFTER
