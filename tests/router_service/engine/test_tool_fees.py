@@ -74,6 +74,22 @@ async def test_a_new_container_is_a_session_one_named_is_paid_already(
     assert named.route.cost_usd == pytest.approx(expected(PRICE, named.completion.usage))
 
 
+async def test_a_stream_in_a_named_container_pays_no_session(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="4"))
+    router = await start_router(config(fake.base_url))
+    tools = [code_interpreter("cntr_mine")]
+    events = [e async for e in router.stub.ChatStream(chat_stream("hosted", "add", tools=tools))]
+
+    summary = next(e.summary for e in events if e.WhichOneof("event") == "summary")
+    assert summary.route.cost_usd == pytest.approx(expected(PRICE, summary.usage))
+    auto = chat_stream("hosted", "add", tools=[code_interpreter()])
+    events = [e async for e in router.stub.ChatStream(auto)]
+    summary = next(e.summary for e in events if e.WhichOneof("event") == "summary")
+    assert summary.route.cost_usd == pytest.approx(expected(PRICE, summary.usage) + 0.03)
+
+
 def test_a_container_handed_back_is_paid_already() -> None:
     item = {"type": "code_interpreter_call", "id": "ci_1", "container_id": "cntr_old"}
     turn = chat_pb2.ChatMessage(
