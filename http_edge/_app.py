@@ -309,5 +309,9 @@ async def _drained(
             else:
                 server.force_exit = True
     if cutting is not None:
-        await asyncio.wait((cutting,))
+        # Seen through whatever comes: left behind, the loop's end would cancel the router's
+        # stop mid-way (its leases not given back, its runtime not closed).
+        while not cutting.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait((cutting,))
         cutting.result()

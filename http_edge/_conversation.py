@@ -21,6 +21,7 @@ from clients import (
     History,
     ResponsesRequest,
     RouterClient,
+    RouterError,
     conversation_additions,
     conversation_history,
     conversation_of,
@@ -32,6 +33,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 
 from ._body import parse_request, read_json_object
 from ._metadata import Metadata, forwarded_metadata
+from ._should_retry import AnsweredError
 from ._state import edge_state
 from ._stored import load_history
 
@@ -66,14 +68,18 @@ class ConversationKeeper:
     timeout_s: float
 
     async def add(self, response: dict[str, Any]) -> None:
-        """Append the items; RouterError when the router refuses (the caller is told)."""
+        """Append the items; AnsweredError when the router refuses (the caller is told, and
+        told not to retry: the model answered already)."""
         change = UpdateConversationRequest(
             id=self.conversation_id,
             add_items_json=conversation_additions(self.request, response, self.held),
         )
-        await self.client.update_conversation(
-            change, timeout=self.timeout_s, metadata=self.metadata
-        )
+        try:
+            await self.client.update_conversation(
+                change, timeout=self.timeout_s, metadata=self.metadata
+            )
+        except RouterError as exc:
+            raise AnsweredError(exc.details) from exc
 
 
 @dataclass(frozen=True)

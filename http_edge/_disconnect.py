@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -82,8 +81,7 @@ def watch_departure(
     watcher task waits for `http.disconnect` (a failed `receive` means gone as well)."""
     connection = scope.get(CONNECTION)
     if isinstance(connection, EdgeHttpProtocol):
-        connection.watch_departure(gone)
-        return partial(connection.unwatch_departure, gone)
+        return connection.watch_departure(gone)
 
     def on_done(watcher: asyncio.Task[None]) -> None:
         if not watcher.cancelled():

@@ -44,7 +44,7 @@ from clients.codec import anthropic, gemini, ollama
 
 from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
-from ._should_retry import should_retry
+from ._should_retry import MaybeDoneError, should_retry
 
 __all__ = [
     "EdgeError",
@@ -126,12 +126,12 @@ def router_error_body(details: ErrorDetails) -> dict[str, Any]:
     return openai_error_body(details)
 
 
-def router_error_headers(details: ErrorDetails) -> dict[str, str]:
+def router_error_headers(details: ErrorDetails, *, maybe_done: bool = False) -> dict[str, str]:
     """A router error's headers: `Retry-After` when the router gave one, the caller's
     `x-ratelimit-*` when its own rpm or tpm refused it, and `x-should-retry` where the edge
     knows whether an SDK's retry can help (`_should_retry.py`)."""
     headers: dict[str, str] = {}
-    retry = should_retry(details)
+    retry = should_retry(details, maybe_done=maybe_done)
     if retry is not None:
         headers["x-should-retry"] = retry
     if details.retry_after_s is not None and details.retry_after_s > 0:
@@ -226,7 +226,7 @@ async def _on_edge_error(request: Request, exc: Exception) -> Response:
 async def _on_router_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RouterError)
     details = exc.details
-    headers = router_error_headers(details)
+    headers = router_error_headers(details, maybe_done=isinstance(exc, MaybeDoneError))
     return _answer(request, http_status_for(details), router_error_body(details), headers)
 
 

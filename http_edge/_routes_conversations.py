@@ -39,11 +39,14 @@ from ._openapi import (
     ERRORS,
 )
 from ._routes_stored import include_query, page_limit, page_order
+from ._should_retry import MaybeDoneError
 from ._state import edge_state
 
 __all__ = ["router"]
 
 router = APIRouter()
+# The router's reason for a state store that did not answer (StoreUnavailableError).
+_STATE_UNAVAILABLE = "STATE_UNAVAILABLE"
 
 
 @router.post("/v1/conversations", openapi_extra=CONVERSATION)
@@ -104,7 +107,12 @@ async def add_items(request: Request) -> Response:
     if body.get("items") is None:
         raise EdgeError(400, "Missing required parameter: 'items'.", code=None, param="items")
     change = pb.UpdateConversationRequest(add_items_json=parse_request(_items, body))
-    changed = await _update(request, change)
+    try:
+        changed = await _update(request, change)
+    except RouterError as exc:
+        if exc.details.reason == _STATE_UNAVAILABLE:  # the append may have landed
+            raise MaybeDoneError(exc.details) from exc
+        raise
     items = [orjson.loads(item.item_json) for item in changed.added_items]
     page = input_items_page(items, limit=max(1, len(items)), order="asc")
     assert page is not None  # no `after`

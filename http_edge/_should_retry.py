@@ -16,19 +16,26 @@ The openai and anthropic SDKs retry a 408, 409, 429 or 5xx twice by default, aft
   the router not reachable (gRPC's own UNAVAILABLE: "try again shortly"), a replica that
   began to stop refusing to start a background response or a batch (another one starts it),
   the shared state store unreachable (a blip or a failover that the SDK's backoff outlasts;
-  the router ran no upstream for it), an upstream's 409 (ABORTED: a conflict on the
-  upstream's side, such as OpenAI's lock timeouts, for which the openai SDK retries a 409 of
+  the router ran no upstream for it; but not a client key the store may have issued,
+  `client_key_unconfirmed`: a retry issues another), an upstream's 409 (ABORTED: a conflict on
+  the upstream's side, such as OpenAI's lock timeouts, for which the openai SDK retries a 409 of
   its own accord, `_base_client.py` "Retry on lock timeouts").
 - Nothing otherwise: the SDK's own rule.
+
+Whatever the error, `false` where the work may be done already (`MaybeDoneError`): once the model
+has answered (`AnsweredError`: the answer could not be added to its conversation; a retry runs,
+and bills, the model again, and in a store outage finds the conversation NOT_FOUND, a replica
+reading its local state then), and when the store stopped answering while a conversation's
+items were appended (a write that timed out may have landed: a retry would add them twice).
 """
 
 from __future__ import annotations
 
 import grpc
 
-from clients import ErrorDetails, http_status_for
+from clients import ErrorDetails, RouterError, http_status_for
 
-__all__ = ["should_retry"]
+__all__ = ["AnsweredError", "MaybeDoneError", "should_retry"]
 
 # The longest `Retry-After` worth waiting for within one SDK call.
 _LONGEST_WAIT_S = 60.0
@@ -37,17 +44,30 @@ _NOT_SOON = frozenset({"QUOTA_EXHAUSTED", "CONVERSATION_QUOTA_EXCEEDED", "CLIENT
 # The router's own 503s that a retry soon may cure: another replica answers
 # (ReplicaStoppingError), the shared store is back (StoreUnavailableError).
 _SOON = frozenset({"REPLICA_STOPPING", "STATE_UNAVAILABLE"})
+# A store failure after which the work may be done (auth/_issued_errors.py: a key issued, its
+# secret lost): a retry does it again.
+_MAYBE_DONE = frozenset({"client_key_unconfirmed"})
 
 
-def should_retry(details: ErrorDetails) -> str | None:
+class MaybeDoneError(RouterError):
+    """A router error after which the work may be done: never worth an SDK's retry."""
+
+
+class AnsweredError(MaybeDoneError):
+    """A router error met after the model answered the request."""
+
+
+def should_retry(details: ErrorDetails, *, maybe_done: bool = False) -> str | None:
     """The `x-should-retry` value for a router error's answer; None: the SDK's own rule."""
+    if maybe_done:
+        return "false"
     status = http_status_for(details)
     if details.code is grpc.StatusCode.ABORTED:  # an upstream's 409
         return "true"
     if status == 504 or status in (409, 501):
         return "false"
     if details.code is grpc.StatusCode.UNAVAILABLE:
-        soon = details.bare or details.reason in _SOON
+        soon = details.bare or (details.reason in _SOON and details.openai_code not in _MAYBE_DONE)
         return "true" if soon else "false"  # the router's own: pushback -1
     if status != 429 or details.bare:
         return None

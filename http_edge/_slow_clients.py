@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,12 +63,20 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._departed: Callable[[], None] | None = None  # told when the connection is lost
         super().__init__(*args, **kwargs)
 
-    def watch_departure(self, callback: Callable[[], None]) -> None:
+    def watch_departure(self, callback: Callable[[], None]) -> Callable[[], object]:
         """Call `callback` (once, from the loop's callback, never raising) when the connection
-        is lost, until `unwatch_departure`: a callback instead of a task waiting on the
+        is lost, until the returned stop is called: a callback instead of a task waiting on the
         request's `receive` for `http.disconnect` (~1.5 KiB an open stream). One at a time:
-        a request's watches follow each other (its head's read, then its events)."""
+        a request's watches follow each other (its head's read, then its events). A client
+        already gone (it left before the watch began) is told of at the loop's next turn, as
+        `receive` would have answered `http.disconnect` at once."""
+        if self.transport.is_closing():
+            return self.loop.call_soon(callback).cancel
         self._departed = callback
+        # Read on, as `receive` does: uvicorn stops reading while over 64 KiB of body wait for
+        # the app, and a connection not read never sees its client's end.
+        self.flow.resume_reading()
+        return partial(self.unwatch_departure, callback)
 
     def unwatch_departure(self, callback: Callable[[], None]) -> None:
         if self._departed is callback:  # not a later (pipelined) request's

@@ -20,20 +20,35 @@ def check_listening(wanted: Sequence[Listening]) -> None:
     free port) is not checked. What binds the address later binds it as this check did
     (`SO_REUSEADDR`, as uvicorn, grpc and the metrics listener do): a port some other process
     listens on fails here, one whose last connections linger in TIME_WAIT does not."""
-    seen: dict[int, str] = {}
+    seen: list[Listening] = []
     for key, host, port in wanted:
         if not port:
             continue
-        if port in seen:
-            raise ListenError(f"{key} and {seen[port]} are both {port}: give each its own port")
-        seen[port] = key
+        for other_key, other_host, other_port in seen:
+            if port == other_port and _overlap(host, other_host):
+                raise ListenError(
+                    f"{key} and {other_key} are both {host}:{port}: give each its own port"
+                )
+        seen.append((key, host, port))
         _bind(key, host, port)
 
 
+# The hosts that listen on every address of their family (and, for IPv6's, usually IPv4's).
+_EVERYWHERE = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def _overlap(host: str, other: str) -> bool:
+    """Whether two listeners on one port would collide: the same host, or either everywhere
+    (a multi-homed host may give router and edge one port on two of its addresses)."""
+    return host == other or host in _EVERYWHERE or other in _EVERYWHERE
+
+
 def _bind(key: str, host: str, port: int) -> None:
+    # An IPv6 address as gRPC takes it (`server.host: "[::1]"`), as the resolver takes it.
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(
-            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            bare or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -59,7 +59,11 @@ async def run_edge(args: argparse.Namespace, early: EarlySighup) -> None:
             raise ConfigError(f"--router: {exc}") from None
         settings = settings.model_copy(update={"router_target": routers})
     _edge_sighup(early)
-    await serve(settings, host=args.host or settings.host, port=args.port or settings.port)
+    # Stopped by cancellation only (`until_terminated`: once per SIGTERM or Ctrl-C, a second
+    # cutting the drain). uvicorn's own handlers would raise each signal again once drained:
+    # a second stop, logged as one that cut open requests, after a stop that cut none.
+    host, port = args.host or settings.host, args.port or settings.port
+    await serve(settings, host=host, port=port, signals=False)
 
 
 def _edge_sighup(early: EarlySighup) -> None:

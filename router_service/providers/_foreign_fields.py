@@ -17,15 +17,15 @@ their own bodies and read these fields there.
 
 So an OpenAI-format deployment never gets `thinking_blocks`, nor a call's `extra_content` but at
 Google's endpoint, and gets the rest only where its server takes them (`taken_fields`): a
-provider's `message_fields` when set; else by kind and host: none at Azure, api.openai.com,
-api.groq.com, api.cerebras.ai and Google's endpoint; `reasoning_content` at DeepSeek, whose
+provider's `message_fields` when set; else by kind and host: none at Azure, api.openai.com (and its
+data residency hosts, eu.api.openai.com…), api.groq.com, api.cerebras.ai, api.mistral.ai (a 422
+"Extra inputs are not permitted") and Google's endpoint; `reasoning_content` at DeepSeek, whose
 thinking mode 400s a tool-calling turn handed back without it ("The reasoning_content in the
 thinking mode must be passed back to the API":
-api-docs.deepseek.com/guides/thinking_mode#tool-calls; the first deepseek-reasoner's guide said
-the opposite, a 400 for it in the input, which the thinking mode replaced), and at xAI (its
-encrypted reasoning, docs.x.ai); all of them elsewhere (OpenRouter takes its
-`reasoning_details` back and `cache_control` on parts; vLLM, LiteLLM and local servers take or
-ignore them).
+api-docs.deepseek.com/guides/thinking_mode#tool-calls; the first deepseek-reasoner's guide said the
+opposite, a 400 for it in the input, which the thinking mode replaced), and at xAI (its encrypted
+reasoning, docs.x.ai); all of them elsewhere (OpenRouter takes its `reasoning_details` back and
+`cache_control` on parts; vLLM, LiteLLM and local servers take or ignore them).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ _BY_HOST = {
     "api.openai.com": _NONE,
     "api.groq.com": _NONE,
     "api.cerebras.ai": _NONE,
+    "api.mistral.ai": _NONE,  # a 422 "Extra inputs are not permitted" (extra_forbidden)
     "api.deepseek.com": frozenset({"reasoning_content"}),
     "api.x.ai": frozenset({"reasoning_content"}),
 }
@@ -62,6 +63,8 @@ def taken_fields(kind: str, base_url: str, configured: Iterable[str] | None) -> 
     if kind == "azure" or is_google_openai(base_url):
         return _NONE
     host = (urlsplit(base_url).hostname or "").lower()
+    if host.endswith(".api.openai.com"):  # OpenAI's data residency hosts: eu.api.openai.com
+        host = "api.openai.com"
     return _BY_HOST.get(host, ALL_FIELDS)
 
 

@@ -229,7 +229,7 @@ class RouterServer:
             try:
                 # Realtime sessions last up to an hour: told now (close 1012), their callers
                 # reconnect to another replica at once rather than being cut after the grace.
-                await asyncio.gather(self._drain(server), self._long_jobs.end_sessions())
+                await asyncio.gather(self._drain(server, grace), self._long_jobs.end_sessions())
                 log.info(
                     "router stopping: no new calls; open calls have up to %gs to finish", grace
                 )
@@ -259,15 +259,17 @@ class RouterServer:
             await self.runtime.aclose()
         log.info("router stopped")
 
-    async def _drain(self, server: ServerConfig) -> None:
+    async def _drain(self, server: ServerConfig, grace: float) -> None:
         """Give the callers `server.drain_delay_s` to take this router out of their picks (calls
         already on their way are still served: a stop would cancel them, unretried); then end
         the health watches, which the graceful stop would wait for. The default delay is for
         clients that watch our health, and waited only while one does (a quick stop otherwise);
         a delay set in the config is waited always: balancers that poll health (Envoy, a
-        Kubernetes readiness probe) watch nothing and need their interval to see NOT_SERVING."""
+        Kubernetes readiness probe) watch nothing and need their interval to see NOT_SERVING.
+        None without grace (`serve`'s second SIGTERM): the calls it took would be cut at once."""
         delay_s, watchers = server.drain_delay_s, self._health.watchers
-        if delay_s > 0 and (watchers or "drain_delay_s" in server.model_fields_set):
+        wanted = watchers or "drain_delay_s" in server.model_fields_set
+        if delay_s > 0 and grace > 0 and wanted:
             log.info(
                 "router stopping: NOT_SERVING (%d watching client(s)); new calls for %gs more",
                 watchers,

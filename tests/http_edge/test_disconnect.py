@@ -5,15 +5,20 @@ test_edge_chat.py for the end-to-end cases), a finished call is left alone."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import Request
 
 from clients.switchboard.v1 import router_service_pb2 as rs
 from http_edge._disconnect import unless_disconnected
 from http_edge._errors import EdgeError
-from tests.helpers import counted_tasks
+from http_edge._slow_clients import CONNECTION, edge_protocol
+from tests.helpers import counted_tasks, eventually
 from tests.http_edge.edge_messages import completion, route
 from tests.http_edge.harness import StubRouter
 
@@ -69,3 +74,79 @@ async def test_a_disconnect_cancels_the_call_and_leaves_the_task_uncancelled(
         assert isinstance(caught.value, EdgeError) and caught.value.status == 499
     # The cancellation was the disconnect's, not this task's caller's: nothing is left pending.
     assert task.cancelling() == 0
+
+
+class _WatchingApp:
+    """An ASGI app on the edge's own server (`EdgeHttpProtocol`): it reads the request's body,
+    waits for `go_on`, then runs a call that only a departure ends under `unless_disconnected`."""
+
+    def __init__(self) -> None:
+        self.go_on, self.ended = asyncio.Event(), asyncio.Event()
+        self.scopes: list[Any] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            self.scopes.append(scope)  # the body under way
+        self.scopes.append(scope)
+        await self.go_on.wait()  # the edge busy with the request while the client leaves
+        try:
+            await unless_disconnected(Request(scope, receive), _disconnected_work(None))
+        except EdgeError:
+            self.ended.set()
+
+
+@asynccontextmanager
+async def _served(app: _WatchingApp) -> AsyncIterator[int]:
+    config = uvicorn.Config(app, port=0, http=edge_protocol(10.0, None), lifespan="off")
+    server = uvicorn.Server(config)
+    served = asyncio.create_task(server.serve())
+    try:
+        await eventually(_truthy(lambda: server.started), what="uvicorn started")
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = server.force_exit = True  # a call left running fails fast
+        await served
+
+
+async def test_a_client_gone_before_the_watch_begins_is_noticed_on_the_edges_server() -> None:
+    """The edge's connection tells of a departure by a callback: a client that left before the
+    request started watching (while the edge was busy with it) must still end the call, as the
+    `http.disconnect` a watcher's `receive` gets at once did (not run it to its end unwatched)."""
+    app = _WatchingApp()
+    async with _served(app) as port:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        await eventually(_truthy(lambda: app.scopes), what="the request under way")
+        writer.close()
+        await writer.wait_closed()
+        connection = app.scopes[0][CONNECTION]
+        await eventually(_truthy(connection.transport.is_closing), what="the connection lost")
+        app.go_on.set()
+        await asyncio.wait_for(app.ended.wait(), 5.0)  # the call ended by the departure
+
+
+async def test_a_client_gone_after_a_large_body_is_noticed_on_the_edges_server() -> None:
+    """uvicorn stops reading a connection while more than 64 KiB of body wait for the app, and
+    only a `receive` reads it again: with no watcher calling it, a client that sent a large
+    body (a long conversation, an image) and left was never noticed (its EOF never read)."""
+    app = _WatchingApp()
+    async with _served(app) as port:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        rest = b"x" * 100_000
+        head = b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n{" % (1 + len(rest))
+        writer.write(head)
+        await eventually(_truthy(lambda: app.scopes), what="the body under way")
+        writer.write(rest)  # past uvicorn's high-water mark at once
+        await eventually(_truthy(lambda: len(app.scopes) > 1), what="the body read")
+        assert app.scopes[0][CONNECTION].flow.read_paused  # uvicorn stopped reading
+        writer.close()
+        await writer.wait_closed()
+        app.go_on.set()
+        await asyncio.wait_for(app.ended.wait(), 5.0)  # the call ended by the departure
+
+
+def _truthy(found: Callable[[], object]) -> Callable[[], Awaitable[bool]]:
+    async def holds() -> bool:
+        return bool(found())
+
+    return holds

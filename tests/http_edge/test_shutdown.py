@@ -5,18 +5,23 @@ which asks a router to reload, is logged and the edge serves on (`_edge_sighup`)
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+import http_edge
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle
 from tests.helpers import eventually, free_port
+from tests.http_edge.edge_messages import chunk
+from tests.http_edge.harness import StubRouter
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -85,7 +90,11 @@ async def test_sigterm_lets_an_open_stream_finish_then_the_edge_exits_zero(
         assert rest[-1] == "data: [DONE]" and len(rest) >= 30  # whole, not cut
         assert not any('"error"' in line for line in rest)
         assert await asyncio.wait_for(process.wait(), EXIT_S) == 0
-    assert "Traceback" not in log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text
+    # One SIGTERM is one stop: nothing was cut (uvicorn, had it taken the signal too, would
+    # raise it again once drained, and the process would say it was asked twice).
+    assert text.count("SIGTERM") == 1 and "again" not in text, text
 
 
 async def test_sighup_is_logged_and_the_edge_serves_on(
@@ -110,3 +119,67 @@ async def test_sighup_is_logged_and_the_edge_serves_on(
         assert (await client.get("/readyz")).status_code == 200
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), EXIT_S) == 0
+
+
+async def test_the_cut_a_second_stop_begins_is_seen_through_by_a_later_one(
+    stub: StubRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`serve`'s second stop begins the router's stop without grace (`cut`); a third and a
+    fourth (an operator holding Ctrl-C) end the edge's wait for open requests, but never that
+    stop: left behind, the loop's end would cancel it mid-way (leases not given back, the
+    runtime not closed)."""
+    held = asyncio.Event()
+
+    async def on_stream(request: Any, context: Any) -> AsyncIterator[Any]:
+        yield chunk("held")
+        await held.wait()  # only a release ends it
+
+    stub.on_chat_stream = on_stream
+    cut_begun, cut_may_end, ends = asyncio.Event(), asyncio.Event(), []
+
+    async def cut() -> None:
+        cut_begun.set()
+        await cut_may_end.wait()
+        ends.append("cut")
+
+    caplog.set_level(logging.INFO, logger="uvicorn.error")
+    port = free_port()
+    settings = http_edge.EdgeSettings(router_target=stub.target)
+    task = asyncio.create_task(http_edge.serve(settings, port=port, signals=False, cut=cut))
+    task.add_done_callback(lambda _: ends.append("serve"))
+
+    def holds(check: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+        async def held_now() -> bool:
+            return check()
+
+        return held_now
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+        await eventually(lambda: _answers(client), within=STARTUP_S, what="the edge answers")
+        async with client.stream("POST", "/v1/chat/completions", json=STREAM) as response:
+            assert (await anext(response.aiter_lines())).startswith("data: {")
+            task.cancel()  # the first stop: the edge drains
+            await eventually(holds(lambda: "Shutting down" in caplog.text), what="a drain")
+            task.cancel()  # the second: the cut begins
+            await eventually(holds(cut_begun.is_set), what="the cut")
+            task.cancel()  # the third: the edge waits no more for its open request
+            down = "Finished server process"
+            await eventually(holds(lambda: down in caplog.text), what="the edge down")
+            for _ in range(3):
+                await asyncio.sleep(0)  # `serve` sees it: only the cut is left to wait for
+            task.cancel()  # the fourth, while the cut is still under way
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert not task.done()  # still waiting for the cut
+            cut_may_end.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            held.set()
+    assert ends == ["cut", "serve"]
+
+
+async def _answers(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/healthz")).status_code == 200
+    except httpx.TransportError:
+        return False

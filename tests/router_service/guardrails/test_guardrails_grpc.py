@@ -6,11 +6,13 @@ cache, metrics, spans and a reload."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 import orjson
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
 
 from clients import compaction_summary, details_from_rpc_error, encode_compaction
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
@@ -19,6 +21,7 @@ from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter
+from tests.helpers import eventually
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
 from tests.router_service.auth.test_auth_grpc import audited
 
@@ -202,14 +205,13 @@ async def test_finds_are_counted_and_named_on_the_span_never_their_text(
             (labels["rule"], labels["action"], labels["detector"]): point.value
             for labels, point in captured.points("switchboard.guardrail.matches")
         }
+
+        async def both_named() -> bool:  # a span ends after its caller has the answer
+            return {("pii",), ("no-credentials",)} <= set(_named(captured.spans()))
+
+        await eventually(both_named, what="both calls' spans ended")
         spans = captured.spans()
     assert points == {("pii", "redact", "email"): 2, ("no-credentials", "block", "api_key"): 1}
-    named = [
-        tuple(str(rule) for rule in value)
-        for s in spans
-        if s.attributes and isinstance(value := s.attributes.get("switchboard.guardrails"), tuple)
-    ]
-    assert ("pii",) in named and ("no-credentials",) in named
     for span in spans:
         assert "a@example.com" not in str(span.attributes) and AWS_KEY not in str(span.attributes)
 
@@ -312,3 +314,12 @@ async def test_a_hostile_mebibyte_prompt_is_screened_and_sent(
     assert list(answer.route.guardrails) == ["pii"]
     sent = _sent_messages(fake)[0]["content"]
     assert sent == hostile + "[REDACTED:email]"
+
+
+def _named(spans: Sequence[ReadableSpan]) -> list[tuple[str, ...]]:
+    """The guardrails each span names (`switchboard.guardrails`)."""
+    return [
+        tuple(str(rule) for rule in value)
+        for s in spans
+        if s.attributes and isinstance(value := s.attributes.get("switchboard.guardrails"), tuple)
+    ]

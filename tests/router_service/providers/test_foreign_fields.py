@@ -17,6 +17,8 @@ DEEPSEEK = frozenset({"reasoning_content"})
     ("kind", "base_url", "taken"),
     [
         ("openai", "https://api.openai.com/v1", frozenset()),
+        ("openai", "https://eu.api.openai.com/v1", frozenset()),  # OpenAI's data residency
+        ("openai", "https://api.mistral.ai/v1", frozenset()),
         ("azure", "https://res.openai.azure.com", frozenset()),
         ("openai", "https://api.groq.com/openai/v1", frozenset()),
         ("openai", "https://api.cerebras.ai/v1", frozenset()),
