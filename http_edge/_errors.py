@@ -41,6 +41,7 @@ from clients import ErrorDetails, RouterError, http_status_for, openai_error_bod
 
 # The other APIs' codecs by package: their names are imported as first read (clients/_lazy.py).
 from clients.codec import anthropic, gemini, ollama
+from router_service._ids import MAX_ID_BYTES, shown_id
 
 from ._headers import rate_limit_headers
 from ._json import JSONBytesResponse
@@ -61,11 +62,20 @@ __all__ = [
     "response_for",
     "router_error_body",
     "router_error_headers",
+    "shown_path",
 ]
 
 log = logging.getLogger("http_edge")
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+# What of a request's path errors, logs and spans repeat: a route's with two ids at their
+# longest fits; an attacker-sized id in one is cut (`shown_id`), never echoed whole.
+_SHOWN_PATH_BYTES = 4 * MAX_ID_BYTES
+
+
+def shown_path(path: str) -> str:
+    return shown_id(path, _SHOWN_PATH_BYTES)
 
 
 class EdgeError(Exception):
@@ -243,7 +253,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    where = f"{request.method} {request.url.path}"
+    where = f"{request.method} {shown_path(request.url.path)}"
     if exc.status_code == 404:
         body = error_body(f"Unknown request URL: {where}", "invalid_request_error", "unknown_url")
     elif exc.status_code == 405:
@@ -279,7 +289,7 @@ async def response_for(request: Request, exc: Exception) -> Response:
     for kind, handler in _ENDPOINT_ERRORS:
         if isinstance(exc, kind):
             return await handler(request, exc)
-    log.error("Exception in %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("Exception in %s %s", request.method, shown_path(request.url.path), exc_info=exc)
     return await _on_unexpected(request, exc)
 
 

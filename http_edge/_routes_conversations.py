@@ -23,6 +23,7 @@ from clients import (
     input_items_page,
 )
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service._ids import shown_id
 
 from ._body import parse_request, read_json_object
 from ._errors import EdgeError
@@ -135,7 +136,7 @@ async def list_items(request: Request) -> Response:
     if page is None:
         raise EdgeError(
             400,
-            f"No item of this conversation has the id '{after}'.",
+            f"No item of this conversation has the id '{shown_id(str(after))}'.",
             code="invalid_value",
             param="after",
         )
@@ -175,7 +176,8 @@ async def delete_item(request: Request) -> Response:
 
 
 def _missing_item(item_id: str) -> EdgeError:
-    return EdgeError(404, f"Item with id '{item_id}' not found.", code="item_not_found")
+    message = f"Item with id '{shown_id(item_id)}' not found."
+    return EdgeError(404, message, code="item_not_found")
 
 
 async def _body(request: Request) -> dict[str, Any]:

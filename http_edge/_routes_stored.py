@@ -26,6 +26,7 @@ from clients.switchboard.v1.router_service_pb2 import (
     LoadResponsesRequest,
     StoredResponse,
 )
+from router_service._ids import shown_id
 
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
@@ -110,7 +111,7 @@ async def list_input_items(request: Request) -> Response:
     if page is None:
         raise EdgeError(
             400,
-            f"No input item of this response has the id '{after}'.",
+            f"No input item of this response has the id '{shown_id(str(after))}'.",
             code="invalid_value",
             param="after",
         )
@@ -141,13 +142,12 @@ async def _load(request: Request) -> StoredResponse:
 
 
 def _refusal(exc: RouterError, response_id: str) -> Exception:
-    """The router's refusal in OpenAI's words: its not found, or an id the router refuses by
-    itself (too long to be one), is OpenAI's 404; storing turned off is the router's 400."""
+    """The router's refusal in OpenAI's words: its not found (an id too long to be one
+    included) is OpenAI's 404, repeating what the router repeats of the id (`shown_id`);
+    storing turned off is the router's 400."""
     details = exc.details
-    if details.reason == "RESPONSE_NOT_FOUND" or (
-        details.reason == "INVALID_ARGUMENT" and details.openai_param in ("id", "ids[0]")
-    ):
-        return EdgeError(404, f"Response with id '{response_id}' not found.", code=None)
+    if details.reason == "RESPONSE_NOT_FOUND":
+        return EdgeError(404, f"Response with id '{shown_id(response_id)}' not found.", code=None)
     if details.reason == "INVALID_ARGUMENT":
         return EdgeError(400, details.message, code=details.openai_code or None)
     return exc

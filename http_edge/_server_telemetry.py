@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router_service.telemetry import DURATION_BUCKETS, LocalCounter, LocalHistograms
 
+from ._errors import shown_path
 from ._hot import HOT_PATHS
 
 __all__ = ["HttpServerTelemetry"]
@@ -131,7 +132,7 @@ class HttpServerTelemetry:
             span.set_attributes(
                 {
                     "http.request.method": method,
-                    "url.path": path,
+                    "url.path": shown_path(path),  # not an attacker-sized id whole
                     "url.scheme": scope.get("scheme", "http"),
                     "network.protocol.version": scope.get("http_version", "1.1"),
                     **({"client.address": client[0]} if client else {}),

@@ -32,6 +32,7 @@ from clients.switchboard.v1.router_service_pb2 import (
     StoredResponse,
     StoreResponseRequest,
 )
+from router_service._ids import shown_id
 
 from ._body import parse_request
 from ._errors import EdgeError
@@ -84,7 +85,8 @@ def _check_finished(responses: Sequence[StoredResponse], references: References)
 
 def _refusal(exc: RouterError, references: References, ids: list[str]) -> Exception:
     """The router's refusal of a load in the request's terms: which field named what. An id it
-    refuses by itself (too long to be one) cannot name a stored response either: not found."""
+    refuses as malformed (an empty one) cannot name a stored response either: not found. Ids
+    are repeated as the router repeats them (`shown_id`: not an attacker-sized one whole)."""
     details = exc.details
     if details.reason not in ("RESPONSE_NOT_FOUND", "INVALID_ARGUMENT"):
         return exc  # not about the ids (the router is down, the key is refused…)
@@ -96,7 +98,7 @@ def _refusal(exc: RouterError, references: References, ids: list[str]) -> Except
     if missing == references.previous:
         return EdgeError(
             404,
-            f"Previous response with id '{missing}' not found.",
+            f"Previous response with id '{shown_id(missing)}' not found.",
             code="previous_response_not_found",
             param="previous_response_id",
         )
@@ -118,7 +120,7 @@ def _owner(item_id: str) -> str | None:
 
 
 def _missing_item(item_id: str) -> EdgeError:
-    message = f"Item with id '{item_id}' not found."
+    message = f"Item with id '{shown_id(item_id)}' not found."
     return EdgeError(404, message, code="item_not_found", param="input")
 
 

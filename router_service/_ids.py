@@ -1,9 +1,13 @@
-"""The ids callers name things by (conversations, responses, batches, calls, keys), checked
-before any lookup: an empty or oversized one is a malformed argument naming its field, never
-a NOT_FOUND. The methods that act on what the router made (cancelling or resuming a background
-response, hanging up a WebRTC call: `looked_up_id`) answer an oversized id as OpenAI answers
-an id it never made, NOT_FOUND (404); an empty one is still malformed. Light on purpose: the
-admin and realtime methods check ids without loading the responses package
+"""The ids callers name things by (conversations, responses, items, files, batches, calls,
+keys), checked before any lookup, by one rule. An id given to make something (StoreResponse's
+`response.id`, a conversation item's `id`: `checked_id`) is a malformed argument naming its
+field when empty or oversized. An id given to find something the router keeps (load, update,
+delete or cancel a stored response, a conversation or its items, a file, a batch, an issued
+client key; resume a background response; hang up a WebRTC call: `looked_up_id`) is answered
+as OpenAI answers an id it does not have, whatever its length: an oversized one is the lookup's
+own NOT_FOUND (404), which repeats its first bytes only (`shown_id`); an empty one is still
+malformed. Light on purpose: the admin and realtime methods, and the HTTP edge (which repeats
+ids in its own 404s), check ids without loading the responses package
 (tests/router_service/server/test_idle_imports.py)."""
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from collections.abc import Callable
 
 from router_service.errors import InvalidRequestError, SwitchboardError
 
-__all__ = ["MAX_ID_BYTES", "checked_id", "looked_up_id"]
+__all__ = ["MAX_ID_BYTES", "checked_id", "looked_up_id", "shown_id"]
 
 MAX_ID_BYTES = 128  # ids name things, they do not carry data (and errors repeat them)
 
@@ -29,9 +33,18 @@ def checked_id(value: str, param: str, what: str = "conversation") -> str:
 def looked_up_id(
     value: str, param: str, what: str, missing: Callable[[str], SwitchboardError]
 ) -> str:
-    """`value`, the id of something the router made: empty, INVALID_ARGUMENT naming `param`;
-    longer than any such id, `missing(shown)` (its NOT_FOUND), `shown` the id's first
-    `MAX_ID_BYTES` bytes and "…" (errors repeat ids, not kilobytes of one)."""
+    """`value`, the id of something the router keeps: empty, INVALID_ARGUMENT naming `param`;
+    longer than any such id, `missing(shown_id(value))` (the lookup's NOT_FOUND)."""
     if len(value.encode()) > MAX_ID_BYTES:
-        raise missing(value.encode()[:MAX_ID_BYTES].decode(errors="ignore") + "…")
+        raise missing(shown_id(value))
     return checked_id(value, param, what)
+
+
+def shown_id(value: str, most: int = MAX_ID_BYTES) -> str:
+    """`value` as an error, a log line or a span repeats it: whole up to `most` bytes, else its
+    first `most` bytes (whole characters only) and "…" (an attacker-sized id, or a path holding
+    one, is not echoed whole: errors repeat ids, not kilobytes of one)."""
+    data = value.encode()
+    if len(data) <= most:
+        return value
+    return data[:most].decode(errors="ignore") + "…"

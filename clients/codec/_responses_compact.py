@@ -22,7 +22,7 @@ from clients.codec._request import chat_params_to_openai
 from clients.codec._response import chat_completion_to_openai
 from clients.codec._responses_compaction import encode_compaction
 from clients.codec._responses_custom import HOSTED_ITEMS, PRECEDES
-from clients.codec._responses_hosted import FOLLOWS, hosted_items_of
+from clients.codec._responses_hosted import FOLLOWS, TEXT_AT, hosted_items_of
 from clients.codec._responses_output import ResponseIds, message_text, usage_to_responses
 from clients.codec._responses_request import History, responses_request_from_openai
 from clients.codec._tokens import estimate_prompt_tokens
@@ -132,7 +132,7 @@ def _tool_history_as_text(params: chat_pb2.ChatParams) -> None:
 
 
 # What of a hosted item is its form, not what it said (an image generated: its bytes).
-_HOSTED_FORM = frozenset(("type", "id", "status", "result", PRECEDES, FOLLOWS))
+_HOSTED_FORM = frozenset(("type", "id", "status", "result", PRECEDES, FOLLOWS, TEXT_AT))
 
 
 def _hosted_as_text(message: chat_pb2.ChatMessage) -> None:

@@ -48,6 +48,7 @@ __all__ = [
     "hosted_items_of",
     "is_hosted_event",
     "is_hosted_tool",
+    "moved_annotation",
     "placed_items",
     "responses_annotation",
     "split_messages",
@@ -161,11 +162,13 @@ def split_messages(
         (text[start:end], []) for start, end in pairwise(bounds)
     ]
     for annotation in annotations:
-        first = annotation.get("start_index", annotation.get("index"))
-        n = sum(cut <= first for cut in cuts) if isinstance(first, int) else 0
-        keys = ("start_index", "end_index", "index")
-        moved = {k: v - bounds[n] for k in keys if isinstance(v := annotation.get(k), int)}
-        pieces[n][1].append({**annotation, **moved})
+        first = annotation.get("start_index")
+        if isinstance(first, int):  # a span: in the message it starts in
+            n = sum(cut <= first for cut in cuts)
+        else:  # a point (a file citation's `index`, after what it cites): where a cut ends one
+            point = annotation.get("index")
+            n = sum(cut < point for cut in cuts) if isinstance(point, int) else 0
+        pieces[n][1].append(moved_annotation(annotation, -bounds[n]))
     placed = []
     for item in hosted:
         before = item.get(PRECEDES)
@@ -189,14 +192,19 @@ def chat_annotation(annotation: dict[str, Any]) -> dict[str, Any]:
 
 def chat_annotations(part: dict[str, Any], offset: int = 0) -> list[dict[str, Any]]:
     """An ``output_text`` part's annotations in chat's form, their text indexes moved by
-    `offset` (where the part starts in the message's text, its parts joined)."""
-    out = []
-    for annotation in part.get("annotations") or ():
-        if isinstance(annotation, dict):
-            keys = ("start_index", "end_index")
-            moved = {k: v + offset for k in keys if isinstance(v := annotation.get(k), int)}
-            out.append(chat_annotation({**annotation, **moved}))
-    return out
+    `offset` (where the part starts in the message's text, its parts joined): a span's
+    `start_index` / `end_index`, a file citation's (or file path's) `index`, a position in the
+    text too (openai/openai-python#2512)."""
+    found = part.get("annotations") or ()
+    return [chat_annotation(moved_annotation(a, offset)) for a in found if isinstance(a, dict)]
+
+
+def moved_annotation(annotation: dict[str, Any], by: int) -> dict[str, Any]:
+    """A Responses annotation with its positions in the text (`start_index`, `end_index`, a
+    file citation's `index`) moved `by` characters."""
+    keys = ("start_index", "end_index", "index")
+    moved = {k: v + by for k in keys if isinstance(v := annotation.get(k), int)}
+    return {**annotation, **moved}
 
 
 def responses_annotation(annotation: dict[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,12 @@ from clients.codec._responses_custom import (
     reasoning_items_of,
     reasoning_output_item,
 )
-from clients.codec._responses_hosted import HOSTED_EVENTS, HostedPlaces, annotations_of
+from clients.codec._responses_hosted import (
+    HOSTED_EVENTS,
+    HostedPlaces,
+    annotations_of,
+    moved_annotation,
+)
 from clients.codec._responses_include import output_logprobs
 from clients.codec._responses_open import (
     CALL_EVENTS,
@@ -79,6 +84,7 @@ class ResponseEventStream:
         self._logprobs = asked_logprobs(request)
         self._signed = asks_encrypted(request.params)  # Claude's signed thinking carried
         self._hosted = HostedPlaces(self._output)  # OpenAI's hosted tools' items, as they came
+        self._said = 0  # the content's characters so far (its messages' texts joined)
 
     def start(self) -> list[Event]:
         """``response.created`` and ``response.in_progress``."""
@@ -116,6 +122,7 @@ class ResponseEventStream:
                 events += self._signed_thinking(signed_blocks(delta))
             content = delta.get("content")
             if isinstance(content, str) and content:
+                self._said += len(content)
                 logprobs = output_logprobs(choice) if self._logprobs else []
                 events += self._text_delta("message", content, logprobs)
             refusal = delta.get("refusal")
@@ -284,6 +291,8 @@ class ResponseEventStream:
         item = self._text
         if item is None or item.kind != "message":
             return []
+        # Its offsets are the content's (the messages joined): the message's own, as OpenAI's.
+        annotation = moved_annotation(annotation, len(item.text) - self._said)
         item.annotations.append(annotation)
         n = len(item.annotations) - 1
         name = "response.output_text.annotation.added"

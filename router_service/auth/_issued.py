@@ -30,7 +30,8 @@ from typing import Any
 
 import orjson
 
-from router_service.auth._issued_errors import at_bound, over_share, unconfirmed
+from router_service._ids import looked_up_id
+from router_service.auth._issued_errors import at_bound, no_such_key, over_share, unconfirmed
 from router_service.auth._issued_log import (
     LOG_NAME,
     IssuedKey,
@@ -43,7 +44,7 @@ from router_service.auth._issued_log import (
 )
 from router_service.clock import Clock
 from router_service.config import AuthConfig
-from router_service.errors import ClientKeyLimitError, ClientKeyNotFoundError, StoreUnavailableError
+from router_service.errors import ClientKeyLimitError, StoreUnavailableError
 from router_service.state import FOREVER, AppendResult, Landing, StateStore
 
 __all__ = [
@@ -215,13 +216,18 @@ class IssuedKeys:
         taken = self._keys.ephemeral_bytes(client, self._clock.now())
         return taken + size > _EPHEMERAL_SHARE_BYTES
 
+    @staticmethod
+    def looked_up(key_id: str) -> str:
+        """`key_id`, checked before a revocation looks it up (`looked_up_id`)."""
+        return looked_up_id(key_id, "id", "client key", no_such_key)
+
     async def revoke(self, key_id: str) -> IssuedKey:
         """Refuse the key `key_id` from now on, on every replica; ClientKeyNotFoundError when
         there is no such live key."""
         await self.refresh()
         key = self._keys.by_id.get(key_id)
         if key is None or not key.live(self._clock.now()):
-            raise ClientKeyNotFoundError("No issued client key with that id.", param="id")
+            raise no_such_key()
         revocation = {"op": "revoke", "id": key_id, "at": self._clock.now()}
         await self._write(orjson.dumps(revocation) + b"\n", _MAX_LOG_BYTES + _REVOKE_ROOM_BYTES)
         if not await self._settled():  # it is in the log: every replica reads it there

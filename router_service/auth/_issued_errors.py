@@ -3,9 +3,15 @@ refused, or when the store could not say whether it was done. Keys by id, never 
 
 from __future__ import annotations
 
-from router_service.errors import ClientKeyLimitError, StoreUnavailableError
+from router_service.errors import ClientKeyLimitError, ClientKeyNotFoundError, StoreUnavailableError
 
-__all__ = ["at_bound", "over_share", "unconfirmed"]
+__all__ = ["at_bound", "no_such_key", "over_share", "unconfirmed"]
+
+
+def no_such_key(_shown: str = "") -> ClientKeyNotFoundError:
+    """An issued key id the router does not have (or no longer live); the id is not repeated
+    (`_shown`: what `looked_up_id` would repeat of it)."""
+    return ClientKeyNotFoundError("No issued client key with that id.", param="id")
 
 
 def unconfirmed(key_id: str, client: str, label: str, ephemeral: bool) -> StoreUnavailableError:

@@ -12,10 +12,12 @@ ByteQuota: it holds at most twice that) and how many files it makes (`files.max_
 
 from __future__ import annotations
 
+import functools
 import secrets
 from typing import NoReturn
 
 from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service._ids import looked_up_id
 from router_service.batches._errors import FileQuotaError, FileTooLargeError
 from router_service.batches._errors import StoredFileNotFoundError as NotFound
 from router_service.batches._index import ClientIndex
@@ -23,7 +25,7 @@ from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import FilesConfig
 from router_service.errors import InvalidRequestError
-from router_service.responses import ENTRY_BYTES, MAX_ID_BYTES
+from router_service.responses import ENTRY_BYTES
 from router_service.sessions import client_scoped
 from router_service.state import ByteQuota, PutResult, StateStore, kept_message
 
@@ -164,11 +166,8 @@ class StoredFiles:
 
 
 def _checked(file_id: str, param: str = "id") -> str:
-    if not file_id or len(file_id.encode()) > MAX_ID_BYTES:
-        raise InvalidRequestError(
-            f"`{param}` must be a file id of 1 to {MAX_ID_BYTES} bytes.", param=param
-        )
-    return file_id
+    """A file id to look up (`looked_up_id`)."""
+    return looked_up_id(file_id, param, "file", functools.partial(NotFound, param=param))
 
 
 def _owner(client: str) -> str:

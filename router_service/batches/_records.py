@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service._ids import looked_up_id
 from router_service.batches._answers import BatchAnswers
 from router_service.batches._errors import BatchNotFoundError, FileQuotaError
 from router_service.batches._index import ClientIndex
@@ -23,7 +24,7 @@ from router_service.batches._runs import BatchRuns
 from router_service.clock import Clock
 from router_service.config import BatchesConfig, FilesConfig
 from router_service.errors import InvalidRequestError
-from router_service.responses import CANCELLED, BackgroundRecords, checked_id
+from router_service.responses import CANCELLED, BackgroundRecords
 from router_service.sessions import client_document, client_scoped
 from router_service.state import StateStore, kept_message
 
@@ -80,7 +81,7 @@ class BatchRecords:
 
     async def get(self, client: str, batch_id: str) -> bpb.Batch:
         """`client`'s batch, as a reader must see it (`resolve`)."""
-        checked_id(batch_id, "id", "batch")
+        looked_up_id(batch_id, "id", "batch", BatchNotFoundError)
         (found,) = await self._read(client, [batch_id])
         if found is None:
             raise BatchNotFoundError(batch_id)

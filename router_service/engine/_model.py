@@ -162,6 +162,8 @@ class RequestContext:
     written: tuple[chat_pb2.ChatParams, dict[str, Any]] | None = None
     # The hosted tool calls its answer made that its price charges by the call (_tool_fees).
     billed: Billed = field(default_factory=set)
+    # The code interpreter containers the request names or hands back (_tool_fees).
+    paid: frozenset[str] = frozenset()
 
     def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
         """The body written of `params` (for `ChatCall.prepared`), for the first attempt only
@@ -238,5 +240,5 @@ class RequestContext:
                     cache_write_1h_tokens=details.cache_write_1h_tokens,
                 )
                 if self.billed:
-                    info.cost_usd += deployment.price.tool_fees_usd(fees(self.billed))
+                    info.cost_usd += deployment.price.tool_fees_usd(fees(self.billed, self.paid))
         return info

@@ -156,6 +156,7 @@ async def _chat(call: Call) -> web.StreamResponse:
         cached_tokens=sc.cached_tokens or 0,
         reasoning=sc.reasoning,
         obfuscation=sc.obfuscation,
+        empty_annotations=sc.empty_annotations,
         usage_on_finish=sc.usage_on_finish,
     )
     if not call.record.stream:

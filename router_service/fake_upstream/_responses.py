@@ -166,6 +166,7 @@ class ChatAnswer:
     reasoning: str | None = None  # the model's reasoning (Scenario.reasoning)
     redacted_thinking: str | None = None  # Claude's redacted block (Scenario.redacted_thinking)
     obfuscation: bool = False  # chunks padded as OpenAI's (Scenario.obfuscation)
+    empty_annotations: bool = False  # Scenario.empty_annotations
     usage_on_finish: bool = False  # the usage on the finish chunk (Scenario.usage_on_finish)
     # The stop sequence that cut the text, for dialects that say which (Anthropic's).
     stop_sequence: str | None = None
@@ -282,7 +283,8 @@ def _choices(
 
 def content_deltas(answer: ChatAnswer) -> list[dict[str, Any]]:
     if answer.tool_name is None:
-        return [{"content": piece} for piece in answer.pieces]
+        cited: dict[str, Any] = {"annotations": []} if answer.empty_annotations else {}
+        return [{"content": piece, **cited} for piece in answer.pieces]
     call = tool_call_obj(answer.tool_name, "", answer.custom)
     key, field = ("custom", "input") if answer.custom else ("function", "arguments")
     return [

@@ -29,7 +29,7 @@ from . import _responses as R
 from ._azure import AzureDialect
 from ._dialects import Dialect, named_sse
 from ._faults import Call
-from ._responses_hosted import citation, hosted_items, hosted_tool
+from ._responses_hosted import CITING, citation, hosted_items, hosted_tool
 from ._scenario import Scenario
 
 JsonObject = dict[str, Any]
@@ -260,7 +260,7 @@ def _items(answer: _Answer, status: str) -> list[JsonObject]:
             }
         )
         return items
-    cited = [citation(answer.text)] if answer.hosted_tool == "web_search" else []
+    cited = [citation(answer.text, answer.hosted_tool)] if answer.hosted_tool in CITING else []
     part = {"type": "output_text", "text": answer.text, "annotations": cited, "logprobs": []}
     if answer.refusal:
         part = {"type": "refusal", "refusal": answer.text}

@@ -10,7 +10,10 @@ answered as OpenAI answers it (the openai SDK's `Response` output item and strea
   id TOOL_CALL_ID, unless the input ends with a `local_shell_call_output` (then text);
 - file search: a `file_search_call` item (`queries`: the last user text), its `results` (one,
   its `text` FOUND_PREFIX and that query) only when `include` asks `file_search_call.results`;
+  the answer's text cites the file (a `file_citation`, `index` its text's end);
   streamed, `response.file_search_call.in_progress` / `.searching` / `.completed`;
+- code interpreter: a `code_interpreter_call` item (`code` and its logs), in the container the
+  tool names (`container: "cntr_…"`), else a new one (`cntr_<response>`);
 - image generation: an `image_generation_call` item (`result` IMAGE_B64, `revised_prompt`
   REVISED_PREFIX and the last user text); streamed, `.in_progress` / `.generating` /
   `.completed` of `response.image_generation_call`;
@@ -39,7 +42,10 @@ _STEPS = {
     "web_search_call": ("in_progress", "searching", "completed"),
     "file_search_call": ("in_progress", "searching", "completed"),
     "image_generation_call": ("in_progress", "generating", "completed"),
+    "code_interpreter_call": ("in_progress", "interpreting", "completed"),
 }
+CITING = ("web_search", "file_search")  # the hosted tools whose answer cites what they found
+_ITEMS = ("local_shell", "mcp", "file_search", "image_generation", "code_interpreter")
 _ANSWERED = ("local_shell_call_output", "function_call_output", "custom_tool_call_output")
 
 
@@ -54,7 +60,7 @@ def hosted_tool(body: JsonObject) -> str | None:
     kind = str(tools[0].get("type"))
     if kind.startswith("web_search"):
         return "web_search"
-    return kind if kind in ("local_shell", "mcp", "file_search", "image_generation") else None
+    return kind if kind in _ITEMS else None
 
 
 def hosted_items(
@@ -75,6 +81,12 @@ def hosted_items(
     if tool == "image_generation":
         image = {"result": IMAGE_B64, "revised_prompt": REVISED_PREFIX + query}
         return [{"id": f"ig_{hex_id}", "type": "image_generation_call", **done, **image}]
+    if tool == "code_interpreter":  # in the container the tool names, else a new one
+        container = tools[0].get("container")
+        ran: JsonObject = {"code": "print(2 + 2)", "outputs": [{"type": "logs", "logs": "4"}]}
+        call = {"id": f"ci_{hex_id}", "type": "code_interpreter_call", **done, **ran}
+        named = container if isinstance(container, str) else f"cntr_{hex_id}"
+        return [{**call, "container_id": named}]
     if tool == "local_shell":
         run = {"type": "exec", "command": SHELL_COMMAND, "env": {}}
         call = {"id": f"lsh_{hex_id}", "type": "local_shell_call", "call_id": R.TOOL_CALL_ID}
@@ -84,8 +96,12 @@ def hosted_items(
     return [{**call, "arguments": arguments, "output": MCP_OUTPUT, "status": "completed"}]
 
 
-def citation(text: str) -> JsonObject:
-    """The `url_citation` of a web search's answer: its whole text."""
+def citation(text: str, tool: str = "web_search") -> JsonObject:
+    """The `url_citation` of a web search's answer (its whole text); a file search's
+    `file_citation` at its text's end (`index`: a position in the text, as OpenAI's)."""
+    if tool == "file_search":
+        return {"type": "file_citation", "file_id": "file-fake", "filename": "notes.txt",
+                "index": len(text)}  # fmt: skip
     return {"type": "url_citation", "start_index": 0, "end_index": len(text),
             "url": CITED_URL, "title": "Fake source"}  # fmt: skip
 

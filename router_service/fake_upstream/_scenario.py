@@ -157,6 +157,8 @@ class Scenario:
     # A Responses answer calling a hosted tool (`tool_call`) says this in a message of its own
     # before the call; its text (`content`) is a second message after it.
     preamble: str | None = None
+    # An OpenAI-dialect stream's content deltas each carry `"annotations": []` (no citation).
+    empty_annotations: bool = False
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

@@ -88,28 +88,25 @@ def with_citations_moved(
 
 
 class StreamEdits:
-    """A streamed text's finds replaced (`TextScreen`), in its raw offsets, to move the
-    annotations that follow the text they cite: those of the message whose text began at
-    `part` (a message after a hosted item counts its offsets from its own start)."""
+    """A streamed text's finds replaced (`TextScreen`), in its raw offsets (the content's, its
+    messages joined, as the annotations' are), to move the annotations that follow the text
+    they cite."""
 
-    __slots__ = ("finds", "part")
+    __slots__ = ("finds",)
 
     def __init__(self) -> None:
         self.finds: list[tuple[int, int, str]] = []
-        self.part = 0
 
     def add(self, start: int, end: int, marker: str) -> None:
         self.finds.append((start, end, marker))
 
     def moved(self, extra_json: str) -> str:
         """A delta's unmodelled keys with its annotations moved."""
-        part = self.part
-        edits = [(max(a - part, 0), b - part, m) for a, b, m in self.finds if b > part]
-        extra = json_object(extra_json) if edits else None
+        extra = json_object(extra_json) if self.finds else None
         found = None if extra is None else extra.get(_ANNOTATIONS)
         if extra is None or not isinstance(found, list):
             return extra_json
-        extra[_ANNOTATIONS] = moved_annotations(found, [edits])
+        extra[_ANNOTATIONS] = moved_annotations(found, [self.finds])
         return orjson.dumps(extra).decode()
 
 

@@ -67,7 +67,7 @@ RELEASE_STEP_CHARS = 32
 _CONTEXT_CHARS = 32
 # A find still growing past this many held characters is acted on as it stands.
 MAX_HELD_CHARS = 65_536
-_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"', f'"{HOSTED_EVENTS}"', '"annotations"')
+_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"', f'"{HOSTED_EVENTS}"')
 
 Chunk = chat_pb2.ChatCompletionChunk
 # A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index |
@@ -132,10 +132,6 @@ class TextScreen:
         self._raw = self._raw[keep_from - self._base :]
         self._base = keep_from
         return out
-
-    @property
-    def end(self) -> int:
-        return self._base + len(self._raw)
 
     @staticmethod
     def _next_scan(span: _Span, end: int, cut: int) -> int:
@@ -221,19 +217,17 @@ class StreamScreen:
 
     def _before_boundary(self, chunk: Chunk) -> Chunk | None:
         """The text its choices held, released in a chunk of its own, when `chunk` starts a
-        Claude block (a server tool's, a text block; a hosted item's event): text before it."""
+        Claude block (a server tool's, a text block; a hosted item's event), or carries
+        annotations (`_cites`): text before it."""
         before: Chunk | None = None
         for choice in chunk.choices:
             extra = choice.delta.extra_json
             if not extra or choice.index in self._ended:
                 continue  # (most deltas: no unmodelled keys, one check)
-            if not any(key in extra for key in _BOUNDARIES):
+            if not (any(key in extra for key in _BOUNDARIES) or _cites(extra)):
                 continue
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
-            text = self._texts.get((choice.index, "content"))
-            if text is not None and f'"{HOSTED_EVENTS}"' in extra:  # the next message's text
-                text.edits.part = text.end
             if delta.ByteSize():
                 if before is None:
                     before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)
@@ -389,3 +383,13 @@ class StreamScreen:
                 delta.tool_calls.add(
                     index=int(what), function=chat_pb2.FunctionCall(arguments=rest)
                 )
+
+
+def _cites(extra: str) -> bool:
+    """Whether a delta's unmodelled keys carry annotations, whose offsets follow the finds of
+    the text before them (released first); an empty list (some servers write one on every
+    delta) moves nothing, and releases nothing."""
+    if '"annotations"' not in extra:
+        return False
+    found = (json_object(extra) or {}).get("annotations")
+    return isinstance(found, list) and bool(found)

@@ -92,7 +92,8 @@ class OpenAIAdapter(HttpAdapter):
 
     @property
     def serves_responses_api(self) -> bool:
-        return urlsplit(self.config.base_url).hostname == "api.openai.com"
+        host = urlsplit(self.config.base_url).hostname or ""  # a data residency region's too
+        return host == "api.openai.com" or host.endswith(".api.openai.com")
 
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock

@@ -13,7 +13,8 @@ item likewise, with `response.custom_tool_call_input.delta`); asked for their en
 a reasoning item's id when it is added and the whole item when done are `reasoning_items` deltas
 (the edge keeps them in its own items); the events of OpenAI's hosted tools' items (a web search
 call added, searching, done…) are `hosted_events` deltas, whole, and a text annotation added
-(`url_citation`) an `annotations` delta (clients/codec/_responses_hosted.py);
+(`url_citation`) an `annotations` delta (clients/codec/_responses_hosted.py), its offsets in the
+content (the texts of all the messages and parts so far joined, as the unary answer's);
 `response.completed` /
 `response.incomplete` end it (the finish chunk, then the usage chunk). `response.failed` and
 `error` events are failures: `failure_of_event` gives their error object (an `error` event's
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clients.codec._responses_custom import REASONING_ITEMS
-from clients.codec._responses_hosted import HOSTED_EVENTS, chat_annotation, is_hosted_event
+from clients.codec._responses_hosted import HOSTED_EVENTS, chat_annotations, is_hosted_event
 from router_service.providers._mapping import JsonObject, chunk, tool_call
 from router_service.providers._responses_custom import custom_answer_call, reasoning_kept
 from router_service.providers._responses_map import chat_usage, failure_of, finish_reason
@@ -73,7 +74,7 @@ def with_error_headers(headers: Mapping[str, str], carried: Any) -> Mapping[str,
 class ResponsesStream:
     """Maps one stream's events, in order, to chat chunks (`feed`)."""
 
-    __slots__ = ("_created", "_id", "_keep", "_model", "_reasoned", "_tools")
+    __slots__ = ("_created", "_id", "_keep", "_model", "_part_at", "_reasoned", "_said", "_tools")
 
     def __init__(self, model: str, created: int, *, keep_reasoning: bool = False) -> None:
         """`keep_reasoning`: the call asked for reasoning items' encrypted content."""
@@ -83,6 +84,9 @@ class ResponsesStream:
         self._created = created
         self._tools: dict[str, int] = {}  # a function_call item's id → its tool call index
         self._reasoned = False  # reasoning text came: a later summary part is a new paragraph
+        # The content said so far, and where the open text part began in it: an annotation's
+        # offsets (its part's own) in the content, its parts and messages joined, as unary.
+        self._said = self._part_at = 0
 
     def _chunk(self, delta: JsonObject | None, finish: str | None = None) -> JsonObject:
         return chunk(self._id, self._created, self._model, delta, finish)
@@ -96,7 +100,12 @@ class ResponsesStream:
             self._created = int(response.get("created_at") or self._created)
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind == "response.output_text.delta":
-            return [self._chunk({"content": str(event.get("delta", ""))})]
+            text = str(event.get("delta", ""))
+            self._said += len(text)
+            return [self._chunk({"content": text})]
+        if kind == "response.content_part.added":
+            self._part_at = self._said
+            return []
         if kind == "response.refusal.delta":
             return [self._chunk({"refusal": str(event.get("delta", ""))})]
         if kind == "response.reasoning_summary_text.delta":
@@ -108,7 +117,8 @@ class ResponsesStream:
             said = {k: v for k, v in event.items() if k != "sequence_number"}
             return [self._chunk({HOSTED_EVENTS: [said]})]
         if kind == "response.output_text.annotation.added" and event.get("annotation"):
-            return [self._chunk({"annotations": [chat_annotation(event["annotation"])]})]
+            cited = chat_annotations({"annotations": [event["annotation"]]}, self._part_at)
+            return [self._chunk({"annotations": cited})] if cited else []
         if kind == "response.output_item.added":
             return self._item_added(event["item"])
         if kind == "response.output_item.done":

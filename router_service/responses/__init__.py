@@ -10,12 +10,11 @@ from router_service.responses._background import (
     JobId,
     settle,
 )
-from router_service.responses._conversation_items import checked_id, checked_metadata
+from router_service.responses._conversation_items import checked_metadata
 from router_service.responses._conversations import Conversations
 from router_service.responses._stored import (
     ENTRY_BYTES,
     LOADS_PER_CLIENT,
-    MAX_ID_BYTES,
     MAX_IDS,
     StoredResponses,
 )
@@ -28,7 +27,6 @@ __all__ = [
     "ENTRY_BYTES",
     "LOADS_PER_CLIENT",
     "MAX_IDS",
-    "MAX_ID_BYTES",
     "RUNNING",
     "STOPPED_MESSAGE",
     "BackgroundRecords",
@@ -37,7 +35,6 @@ __all__ = [
     "StoredResponses",
     "StreamLog",
     "StreamWriter",
-    "checked_id",
     "checked_metadata",
     "settle",
 ]

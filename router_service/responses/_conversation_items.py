@@ -14,7 +14,7 @@ from clients.switchboard.v1 import conversations_pb2 as cpb
 from router_service._ids import checked_id
 from router_service.errors import InvalidRequestError
 
-__all__ = ["checked_id", "checked_items", "checked_metadata"]
+__all__ = ["checked_items", "checked_metadata"]
 
 # OpenAI's metadata bounds: 16 pairs, keys up to 64 characters, values up to 512.
 _MAX_PAIRS, _MAX_KEY, _MAX_VALUE = 16, 64, 512

@@ -21,11 +21,13 @@ client's loads read a few at a time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 from collections.abc import Sequence
 
 from clients.switchboard.v1 import conversations_pb2 as cpb
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service._ids import looked_up_id
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import ConversationsConfig
@@ -35,11 +37,7 @@ from router_service.errors import (
     ConversationQuotaError,
     ConversationTooLargeError,
 )
-from router_service.responses._conversation_items import (
-    checked_id,
-    checked_items,
-    checked_metadata,
-)
+from router_service.responses._conversation_items import checked_items, checked_metadata
 from router_service.responses._stored import ENTRY_BYTES, LOADS_PER_CLIENT
 from router_service.sessions import client_document, client_scoped
 from router_service.state import (
@@ -107,7 +105,7 @@ class Conversations:
 
     async def load(self, client: str, conversation_id: str) -> pb.LoadConversationResponse:
         """`client`'s conversation `conversation_id` and its items, oldest first."""
-        record = await self._record(client, checked_id(conversation_id, "id"))
+        record = await self._record(client, _looked_up(conversation_id))
         return pb.LoadConversationResponse(
             conversation=record.conversation, items=_live_items(record)
         )
@@ -116,7 +114,7 @@ class Conversations:
         self, client: str, request: pb.UpdateConversationRequest
     ) -> pb.UpdateConversationResponse:
         """Apply `request`'s change (metadata, items added, items deleted) in one append."""
-        record = await self._record(client, checked_id(request.id, "id"))
+        record = await self._record(client, _looked_up(request.id))
         change = self._change(record, request)
         data = change.SerializeToString()
         if data:
@@ -128,7 +126,7 @@ class Conversations:
 
     async def delete(self, client: str, conversation_id: str) -> None:
         """Delete `client`'s conversation; ConversationNotFoundError when it has none."""
-        checked_id(conversation_id, "id")
+        _looked_up(conversation_id)
         if not await self._store.delete_document(_name(client, conversation_id)):
             raise ConversationNotFoundError(conversation_id, param="id")
 
@@ -138,8 +136,10 @@ class Conversations:
         """The record of `request`'s change to `record`, checked against it."""
         live = {item.id for item in _live_items(record)}
         for i, item_id in enumerate(request.delete_item_ids):
-            if item_id not in live:
-                raise ConversationItemNotFoundError(item_id, param=f"delete_item_ids[{i}]")
+            param = f"delete_item_ids[{i}]"
+            missing = functools.partial(ConversationItemNotFoundError, param=param)
+            if looked_up_id(item_id, param, "item", missing) not in live:
+                raise ConversationItemNotFoundError(item_id, param=param)
         taken = [item.id for item in record.items]
         items = checked_items(request.add_items_json, taken)
         self._check_count(len(live) - len(set(request.delete_item_ids)), len(items))
@@ -199,6 +199,12 @@ class Conversations:
                 param="items",
                 code="conversation_too_large",
             )
+
+
+def _looked_up(conversation_id: str) -> str:
+    """A conversation id to look up (`looked_up_id`)."""
+    missing = functools.partial(ConversationNotFoundError, param="id")
+    return looked_up_id(conversation_id, "id", "conversation", missing)
 
 
 def _live_items(record: cpb.ConversationRecord) -> list[cpb.ConversationItem]:

@@ -20,11 +20,13 @@ stored this period is read for an operator by `quota_reading` (AdminService.List
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 
 import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service._ids import checked_id, looked_up_id
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import ResponsesConfig
@@ -36,13 +38,11 @@ __all__ = [
     "ENTRY_BYTES",
     "LOADS_PER_CLIENT",
     "MAX_IDS",
-    "MAX_ID_BYTES",
     "StoredResponses",
     "response_name",
 ]
 
 MAX_IDS = 64  # ids per LoadResponses: one request's previous response and item references
-MAX_ID_BYTES = 128  # ids name responses, they do not carry data (and errors repeat them)
 # What a stored response costs its client's quota besides its bytes: its key and entry, so that
 # many tiny documents are not free.
 ENTRY_BYTES = 512
@@ -78,7 +78,7 @@ class StoredResponses:
         """Keep `response` for `client`, unless storing is off, it is too large or its client
         stored its quota this period. Written once: ResponseExistsError when the client has a
         live response of that id (it is left as it was)."""
-        _check_id(response.id, "response.id")
+        checked_id(response.id, "response.id", "response")
         _check_items(response.output_items_json, "output_items_json")
         _check_items(response.input_items_json, "input_items_json")
         if response.response_json:
@@ -137,7 +137,7 @@ class StoredResponses:
         if not 1 <= len(ids) <= MAX_IDS:
             raise InvalidRequestError(f"`ids` must hold 1 to {MAX_IDS} ids.", param="ids")
         for i, response_id in enumerate(ids):
-            _check_id(response_id, f"ids[{i}]")
+            _looked_up(response_id, f"ids[{i}]")
         documents = await self._read(client, ids)
         found = []
         for i, (response_id, data) in enumerate(zip(ids, documents, strict=True)):
@@ -151,7 +151,7 @@ class StoredResponses:
     async def delete(self, client: str, response_id: str) -> None:
         """Delete `client`'s response `response_id`; ResponseNotFoundError when it has none.
         Deleting works with storing turned off too: what was stored before can still go."""
-        _check_id(response_id, "id")
+        _looked_up(response_id, "id")
         if not await self._store.delete_document(response_name(client, response_id)):
             raise ResponseNotFoundError(response_id, param="id")
 
@@ -204,8 +204,6 @@ def _check_object(text: str, param: str) -> None:
         raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
 
 
-def _check_id(response_id: str, param: str) -> None:
-    if not response_id or len(response_id.encode()) > MAX_ID_BYTES:
-        raise InvalidRequestError(
-            f"`{param}` must be a response id of 1 to {MAX_ID_BYTES} bytes.", param=param
-        )
+def _looked_up(response_id: str, param: str) -> None:
+    missing = functools.partial(ResponseNotFoundError, param=param)
+    looked_up_id(response_id, param, "response", missing)

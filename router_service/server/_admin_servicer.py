@@ -8,7 +8,7 @@ import logging
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
-from router_service._ids import checked_id
+from router_service._ids import looked_up_id
 from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
@@ -109,18 +109,21 @@ class AdminServicer:
 
     def _key_named(self, provider: str, fingerprint: str) -> tuple[KeyPool, UpstreamKey]:
         """The pool and key a SetKeyEnabled names; without a provider, the one pool holding
-        that fingerprint. Errors never echo what was asked for (KeyNotFoundError)."""
-        checked_id(fingerprint, "fingerprint", "key fingerprint")
+        that fingerprint. Errors never echo what was asked for (KeyNotFoundError); a
+        fingerprint longer than any (`looked_up_id`) is one no key has."""
         pools = self.runtime.pools
+        # Unknown provider: said so; else no such key in it (or in any, none named).
+        missing = KeyNotFoundError(None if provider and provider not in pools else provider)
+        looked_up_id(fingerprint, "fingerprint", "key fingerprint", lambda _shown: missing)
         if provider:
             pool = pools.get(provider)
             key = pool.find(fingerprint) if pool is not None else None
             if pool is None or key is None:
-                raise KeyNotFoundError(None if pool is None else pool.provider)
+                raise missing
             return pool, key
         found = [(p, k) for p in pools.values() if (k := p.find(fingerprint)) is not None]
         if not found:
-            raise KeyNotFoundError("")
+            raise missing
         if len(found) > 1:  # one secret configured under several providers
             names = ", ".join(f"`{p.provider}`" for p, _ in found)
             raise InvalidRequestError(

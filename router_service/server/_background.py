@@ -37,7 +37,7 @@ from clients import (
 )
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service._ids import looked_up_id
+from router_service._ids import MAX_ID_BYTES, looked_up_id
 from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
@@ -53,7 +53,6 @@ from router_service.responses import (
     CANCELLED,
     DELETED,
     DONE,
-    MAX_ID_BYTES,
     STOPPED_MESSAGE,
     BackgroundRecords,
     JobId,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
-from router_service._ids import checked_id
 from router_service.auth import AuditEvent, IssuedKey, audit, current_caller
 from router_service.config import ClientKeyConfig
 from router_service.errors import ClientKeyNotFoundError, InvalidRequestError
@@ -60,8 +59,8 @@ async def list_client_keys(
 async def revoke_client_key(
     runtime: Runtime, request: pb.RevokeClientKeyRequest, peer: str
 ) -> pb.RevokeClientKeyResponse:
-    checked_id(request.id, "id", "client key")
     keys = runtime.issued_keys
+    keys.looked_up(request.id)
     await keys.refresh()  # the secrets the key asked for, as the store has them: ended with it
     ended = keys.asked_by(request.id)
     revoked = await keys.revoke(request.id)

@@ -7,10 +7,10 @@ client's batch, audited."""
 from __future__ import annotations
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service._ids import looked_up_id
 from router_service.auth import AuditEvent, audit, current_caller
 from router_service.batches import BatchNotFoundError
 from router_service.errors import InvalidRequestError
-from router_service.responses import checked_id
 from router_service.runtime import Runtime
 from router_service.server._batch_job import claim_replica
 from router_service.server._long_jobs import LongJobs
@@ -76,7 +76,7 @@ async def cancel_client_batch(
     runtime: Runtime, jobs: LongJobs, request: pb.CancelClientBatchRequest, peer: str
 ) -> pb.CancelClientBatchResponse:
     """Cancel the batch not ended with `request.id`, whichever client's, as its client would."""
-    checked_id(request.id, "id", "batch")
+    looked_up_id(request.id, "id", "batch", BatchNotFoundError)
     owners = [
         client
         for client, batch_id in await runtime.batches.runs.running()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import orjson
 import pytest
 
 from clients import (
@@ -22,6 +23,8 @@ from clients import (
     input_tokens_of,
     responses_request_from_openai,
 )
+from clients.codec._responses_request import History
+from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1.router_service_pb2 import ChatRequest
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle
@@ -127,3 +130,25 @@ def test_tool_calls_and_results_are_summarised_as_text() -> None:
         {"role": "assistant", "content": "It rains."},
         {"role": "user", "content": SUMMARY_INSTRUCTION},
     ]
+
+
+def test_a_hosted_items_place_in_its_answer_is_not_summarised() -> None:
+    """A stored answer's hosted item keeps where it came in the answer's text (`text_at`):
+    its form, like its id, not something it said."""
+    search = {"type": "web_search_call", "id": "ws_1", "status": "completed", "text_at": 8,
+              "action": {"type": "search", "query": "weather in Paris"}}  # fmt: skip
+    answer = chat_pb2.ChatMessage(
+        role=chat_pb2.ROLE_ASSISTANT,
+        text="Looking.Sunny.",
+        extra_json=orjson.dumps({"hosted_items": [search]}).decode(),
+    )
+    history = History(
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="Paris?"), answer]
+    )
+    body = {"model": "m", "previous_response_id": "resp_1"}
+    messages = chat_params_to_openai(compact_request_from_openai(body, history).params)["messages"]
+    action = '{"action":{"type":"search","query":"weather in Paris"}}'
+    assert messages[1] == {
+        "role": "assistant",
+        "content": f"Looking.Sunny.\n[web_search_call ws_1]\n{action}",
+    }

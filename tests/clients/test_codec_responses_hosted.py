@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from clients.codec._responses_hosted import is_hosted_event
+from clients.codec._responses_hosted import is_hosted_event, split_messages
 from tests.clients.test_codec_responses_stream import USAGE, chunk, kinds, run
 from tests.router_service.providers.test_responses_hosted_order import CITE, SEARCH
 
@@ -66,3 +66,17 @@ def test_a_web_search_call_then_cited_text() -> None:
 )
 def test_which_stream_events_are_a_hosted_item_s(event: dict[str, Any], hosted: bool) -> None:
     assert is_hosted_event(event) is hosted
+
+
+def test_a_file_citation_at_a_message_s_end_stays_with_it() -> None:
+    # `index` is where the citation stands, after the text it cites: at a cut, the end of
+    # the message before it (a url citation's span starting there is the next one's).
+    cited = {"type": "file_citation", "file_id": "file-1", "index": 5}
+    spans = {"type": "url_citation", "start_index": 5, "end_index": 8, "url": "u"}
+    call = {"type": "file_search_call", "id": "fs_1", "precedes": 1, "text_at": 5}
+    pieces, _ = split_messages("Notes.Yes", [cited, spans], [call])
+
+    assert pieces == [
+        ("Notes", [cited]),
+        (".Yes", [{**spans, "start_index": 0, "end_index": 3}]),
+    ]

@@ -70,3 +70,48 @@ async def test_a_stream_keeps_them_apart_too(sdk: openai.AsyncOpenAI, fake: Fake
     assert kinds == ["message", "web_search_call", "message"]
     done = [e.item.type for e in events if e.type == "response.output_item.done"]
     assert done == kinds
+
+
+FILE_SEARCH: Any = {"type": "file_search", "vector_store_ids": ["vs_1"]}
+
+
+async def test_a_later_message_s_file_citation_stays_in_it(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # A file citation's `index` is a position in the text (as a url citation's `start_index`):
+    # joined into one content, it moves with the messages before it, and back when apart.
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=BEFORE, content=AFTER))
+    response = await sdk.responses.create(model="hosted", input="notes", tools=[FILE_SEARCH])
+
+    first, call, second = response.model_dump(exclude_none=True)["output"]
+    assert call["type"] == "file_search_call" and first["content"][0]["annotations"] == []
+    (cited,) = second["content"][0]["annotations"]
+    assert (cited["type"], cited["index"]) == ("file_citation", len(AFTER))
+
+    messages: Any = [{"role": "user", "content": "notes"}]
+    completion = await sdk.chat.completions.create(
+        model="hosted", messages=messages, tools=[FILE_SEARCH]
+    )
+    (annotation,) = completion.choices[0].message.model_dump()["annotations"]
+    assert annotation["file_citation"]["index"] == len(BEFORE + AFTER)
+
+
+async def test_a_chat_stream_s_citations_point_into_its_one_content(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # As the unary answer's: a chat caller's content is the messages' texts joined.
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=BEFORE, content=AFTER))
+    messages: Any = [{"role": "user", "content": "weather"}]
+    stream = await sdk.chat.completions.create(
+        model="hosted", messages=messages, tools=[WEB_SEARCH], stream=True
+    )
+    chunks = [chunk.model_dump() async for chunk in stream]
+
+    said = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    cited = [
+        a for c in chunks if c["choices"] for a in c["choices"][0]["delta"].get("annotations") or []
+    ]
+    assert said == BEFORE + AFTER
+    (annotation,) = cited
+    spans = annotation["url_citation"]
+    assert said[spans["start_index"] : spans["end_index"]] == AFTER

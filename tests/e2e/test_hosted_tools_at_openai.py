@@ -25,6 +25,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     out["providers"] |= {
         "az": {"kind": "azure", "base_url": fake.url, "keys": ["az-key"]},
         "oa": {"base_url": "https://api.openai.com/v1", "keys": ["sk-oa"]},
+        "oa-eu": {"base_url": "https://eu.api.openai.com/v1", "keys": ["sk-oa-eu"]},
     }
     out["models"] |= {
         "mixed": {
@@ -35,6 +36,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
         },
         "pinned": {"deployments": [{"provider": "az", "model": "gpt-4o-pinned", "api": "chat"}]},
         "at-openai": {"deployments": [{"provider": "oa", "model": "gpt-4.1"}]},
+        "at-openai-eu": {"deployments": [{"provider": "oa-eu", "model": "gpt-4.1"}]},
     }
     return out
 
@@ -94,15 +96,14 @@ async def test_an_operators_api_chat_is_kept(sdk: openai.AsyncOpenAI, fake: Fake
     assert fake.state.calls(model="gpt-4o-pinned") == []
 
 
+@pytest.mark.parametrize("group", ["at-openai", "at-openai-eu"])  # EU data residency too
 async def test_a_chat_deployment_at_api_openai_com_is_planned_on_the_responses_api(
-    router: RouterHandle,
+    router: RouterHandle, group: str
 ) -> None:
     planner = router.runtime.planner
     params = chat_pb2.ChatParams(tools=[chat_pb2.Tool(type="web_search")])
-    plan = await planner.plan_chat(RequestContext("at-openai", SYSTEM_CLOCK), params)
-    assert [(d.name, d.api) for d in plan.candidates] == [("oa/gpt-4.1", "responses")]
+    plan = await planner.plan_chat(RequestContext(group, SYSTEM_CLOCK), params)
+    assert [d.api for d in plan.candidates] == ["responses"]
 
-    plain = await planner.plan_chat(
-        RequestContext("at-openai", SYSTEM_CLOCK), chat_pb2.ChatParams()
-    )
-    assert [(d.name, d.api) for d in plain.candidates] == [("oa/gpt-4.1", "chat")]
+    plain = await planner.plan_chat(RequestContext(group, SYSTEM_CLOCK), chat_pb2.ChatParams())
+    assert [d.api for d in plain.candidates] == ["chat"]

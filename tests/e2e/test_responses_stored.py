@@ -157,7 +157,7 @@ async def test_unknown_ids_are_openais_404(open_sdk: Open, fake: FakeUpstream) -
         "param": "previous_response_id",
         "code": "previous_response_not_found",
     }
-    absurd = "resp_" + "x" * 200  # longer than any id: refused by the router, not found here
+    absurd = "resp_" + "x" * 200  # longer than any id: one the router does not have
     with pytest.raises(openai.NotFoundError) as too_long:
         await sdk.responses.create(model="chain", input="x", previous_response_id=absurd)
     assert too_long.value.code == "previous_response_not_found"

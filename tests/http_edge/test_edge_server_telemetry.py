@@ -230,3 +230,21 @@ async def test_the_known_methods_variable_replaces_the_list_and_empty_is_unset(
             assert (await http.request(method, "/v1/chat/completions")).status_code == 405
     methods = {a["http.request.method"] for a, _ in traced.points("http.server.request.duration")}
     assert methods == expected
+
+
+async def test_an_attacker_sized_path_is_cut_in_spans_and_errors(
+    traced: TelemetryCapture, stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    """A path holding an id of kilobytes (a stored response's, or an unknown URL's) is repeated
+    by its first 512 bytes only: in the SERVER span's `url.path` and in the unknown-URL 404."""
+    edge = await start_edge()
+    long = "é" * 2500  # 5,000 bytes
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        unknown = await http.get(f"/no/such/{long}")
+        await http.delete(f"/v1/responses/{long}")
+    assert unknown.status_code == 404
+    shown = "/no/such/" + "é" * 251 + "…"  # 511 bytes: whole characters only
+    assert unknown.json()["error"]["message"] == f"Unknown request URL: GET {shown}"
+    servers = [s for s in traced.spans() if s.kind is SpanKind.SERVER]
+    paths = {str((s.attributes or {})["url.path"]) for s in servers}
+    assert paths == {shown, "/v1/responses/" + "é" * 249 + "…"}

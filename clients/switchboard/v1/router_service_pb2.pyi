@@ -851,7 +851,9 @@ class DeleteResponseRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """The response's id: at most 128 bytes."""
+    """The response's id. None is INVALID_ARGUMENT; one over 128 bytes (longer than any) NOT_FOUND,
+    as any id the router does not have.
+    """
     def __init__(
         self,
         *,
@@ -972,7 +974,9 @@ class CancelResponseRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """The response's id: at most 128 bytes."""
+    """The response's id. None is INVALID_ARGUMENT; one over 128 bytes (longer than any) NOT_FOUND,
+    as any id the router does not have.
+    """
     def __init__(
         self,
         *,
@@ -1013,7 +1017,9 @@ class ResumeResponseRequest(_message.Message):
     ID_FIELD_NUMBER: _builtins.int
     STARTING_AFTER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """The response's id: at most 128 bytes."""
+    """The response's id. None is INVALID_ARGUMENT; one over 128 bytes (longer than any) NOT_FOUND,
+    as any id the router does not have.
+    """
     starting_after: _builtins.int
     """Replay the events after this sequence number; unset: from the first."""
     def __init__(
@@ -1114,7 +1120,9 @@ class LoadConversationRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """The conversation's id: at most 128 bytes."""
+    """The conversation's id. None is INVALID_ARGUMENT; one over 128 bytes (longer than any) NOT_FOUND,
+    as any id the router does not have.
+    """
     def __init__(
         self,
         *,
@@ -1163,7 +1171,9 @@ class UpdateConversationRequest(_message.Message):
     ADD_ITEMS_JSON_FIELD_NUMBER: _builtins.int
     DELETE_ITEM_IDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """The conversation's id: at most 128 bytes."""
+    """The conversation's id. None is INVALID_ARGUMENT; one over 128 bytes (longer than any) NOT_FOUND,
+    as any id the router does not have.
+    """
     metadata_json: _builtins.str
     """Its new metadata (as CreateConversationRequest's), replacing the old; unset: unchanged."""
     @_builtins.property
@@ -1226,7 +1236,9 @@ class DeleteConversationRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """The conversation's id: at most 128 bytes."""
+    """The conversation's id. None is INVALID_ARGUMENT; one over 128 bytes (longer than any) NOT_FOUND,
+    as any id the router does not have.
+    """
     def __init__(
         self,
         *,

@@ -12,14 +12,14 @@ from pydantic import ValidationError
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import PriceConfig
-from router_service.engine._tool_fees import Billed, bill_answer, fees
+from router_service.engine._tool_fees import Billed, bill_answer, fees, paid_containers
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter, base_config
 from tests.router_service.auth.helpers import chat, chat_stream
 from tests.router_service.engine.test_cost import expected
 
 PRICE: dict[str, Any] = {"input_per_mtok": 2.0, "output_per_mtok": 8.0}
-FEES = {"web_search": 0.01, "image_generation": 0.04}
+FEES = {"web_search": 0.01, "image_generation": 0.04, "code_interpreter": 0.03}
 TOOLS = [chat_pb2.Tool(type="web_search")]
 
 
@@ -52,6 +52,54 @@ async def test_a_stream_pays_its_web_search(fake: FakeUpstream, start_router: St
 
     summary = next(e.summary for e in events if e.WhichOneof("event") == "summary")
     assert summary.route.cost_usd == pytest.approx(expected(PRICE, summary.usage) + 0.01)
+
+
+def code_interpreter(container: str | None = None) -> chat_pb2.Tool:
+    named = {"container": container if container is not None else {"type": "auto"}}
+    return chat_pb2.Tool(type="code_interpreter", extra_json=orjson.dumps(named).decode())
+
+
+async def test_a_new_container_is_a_session_one_named_is_paid_already(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A container the request names was made (and paid) by the Containers API; one its items
+    # handed back ran in is a session already counted: neither is a new session.
+    fake.state.set_scenario(Scenario(tool_call=True, content="4"))
+    router = await start_router(config(fake.base_url))
+    auto = await router.stub.Chat(chat("hosted", "add", tools=[code_interpreter()]))
+    named = await router.stub.Chat(chat("hosted", "add", tools=[code_interpreter("cntr_mine")]))
+
+    usage = auto.completion.usage
+    assert auto.route.cost_usd == pytest.approx(expected(PRICE, usage) + 0.03)
+    assert named.route.cost_usd == pytest.approx(expected(PRICE, named.completion.usage))
+
+
+async def test_a_stream_in_a_named_container_pays_no_session(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, content="4"))
+    router = await start_router(config(fake.base_url))
+    tools = [code_interpreter("cntr_mine")]
+    events = [e async for e in router.stub.ChatStream(chat_stream("hosted", "add", tools=tools))]
+
+    summary = next(e.summary for e in events if e.WhichOneof("event") == "summary")
+    assert summary.route.cost_usd == pytest.approx(expected(PRICE, summary.usage))
+    auto = chat_stream("hosted", "add", tools=[code_interpreter()])
+    events = [e async for e in router.stub.ChatStream(auto)]
+    summary = next(e.summary for e in events if e.WhichOneof("event") == "summary")
+    assert summary.route.cost_usd == pytest.approx(expected(PRICE, summary.usage) + 0.03)
+
+
+def test_a_container_handed_back_is_paid_already() -> None:
+    item = {"type": "code_interpreter_call", "id": "ci_1", "container_id": "cntr_old"}
+    turn = chat_pb2.ChatMessage(
+        role=chat_pb2.ROLE_ASSISTANT, extra_json=orjson.dumps({"hosted_items": [item]}).decode()
+    )
+    params = chat_pb2.ChatParams(messages=[turn], tools=[code_interpreter("cntr_new")])
+    billed: Billed = {("code_interpreter", "cntr_old"), ("code_interpreter", "cntr_3")}
+
+    assert paid_containers(params) == {"cntr_old", "cntr_new"}
+    assert fees(billed, paid_containers(params)) == {"code_interpreter": 1}
 
 
 def test_a_code_interpreter_is_billed_by_its_container() -> None:

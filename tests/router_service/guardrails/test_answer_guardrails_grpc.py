@@ -141,6 +141,18 @@ async def test_a_streamed_answer_is_redacted_and_its_summary_names_the_rule(
     assert list(events[-1].summary.route.guardrails) == ["answer-pii"]
 
 
+async def test_deltas_that_cite_nothing_do_not_release_the_held_text(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    # An `annotations` delta releases what is held first (its offsets move with finds), but
+    # an empty list on every delta moves nothing: a card a word a chunk is still found whole.
+    text = f"pay with 4111 1111 1111 1111. {PROSE}"
+    fake.state.set_scenario(Scenario(content=text, empty_annotations=True))
+    events = await _stream(router, OTHER)
+    expected = text.replace("4111 1111 1111 1111", "[REDACTED:credit_card]")
+    assert _streamed(events) == {0: (expected, "stop")}
+
+
 async def test_a_blocked_stream_ends_with_content_filter_and_closes_its_upstream_call(
     fake: FakeUpstream, router: RouterHandle
 ) -> None:

@@ -82,15 +82,20 @@ async def test_an_admin_cancels_any_clients_batch_audited(
     assert line["reason"] == f"cancelled batch {running.batch_id} of client 'app': 'runaway'"
 
 
-@pytest.mark.parametrize("batch_id", ["", "b" * 129])
-async def test_a_batch_id_no_batch_can_have_is_invalid_as_for_its_client(
-    fake: FakeUpstream, start_router: StartRouter, batch_id: str
+@pytest.mark.parametrize(
+    ("batch_id", "code"),
+    [("", grpc.StatusCode.INVALID_ARGUMENT), ("b" * 129, grpc.StatusCode.NOT_FOUND)],
+)
+async def test_a_batch_id_no_batch_can_have_is_answered_as_for_its_client(
+    fake: FakeUpstream, start_router: StartRouter, batch_id: str, code: grpc.StatusCode
 ) -> None:
-    """As GetBatch and CancelBatch answer the batch's own client (a NOT_FOUND said "No batch
-    found with id ''" and quoted back whatever was sent)."""
+    """As GetBatch and CancelBatch answer the batch's own client: none is malformed (a
+    NOT_FOUND said "No batch found with id ''"), an over-long one a batch it does not have
+    (its first bytes repeated only)."""
     router = await start_router(jobs_config(fake))
     cancel = admin_pb.CancelClientBatchRequest(id=batch_id)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await router.admin.CancelClientBatch(cancel, metadata=bearer(OPS))
-    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.code() == code
     assert details_from_rpc_error(refused.value).openai_param == "id"
+    assert "b" * 129 not in (refused.value.details() or "")
