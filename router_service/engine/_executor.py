@@ -48,7 +48,7 @@ from router_service.engine._tool_fees import bill_answer, billed_in, paid_contai
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
-from router_service.providers import EmbedCall, MediaCall
+from router_service.providers import EmbedCall, MediaCall, reads_cancel_their_task
 from router_service.providers._base import UPSTREAM_ALIVE
 
 log = logging.getLogger("switchboard.engine")
@@ -311,7 +311,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
 
     def _guard(self, deployment: Deployment) -> StreamGuard:
         stall_s, heartbeat_s = deployment.timeouts.stall_s, self._streams.heartbeat_s
-        return StreamGuard(self._clock, stall_s=stall_s, heartbeat_s=heartbeat_s)
+        apart = reads_cancel_their_task(deployment.adapter.http)
+        return StreamGuard(self._clock, stall_s=stall_s, heartbeat_s=heartbeat_s, apart=apart)
 
     async def _relay(
         self,

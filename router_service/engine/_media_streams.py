@@ -28,7 +28,7 @@ from router_service.errors import InvalidRequestError, UpstreamFailure
 from router_service.guardrails import TranscriptScreen
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
-from router_service.providers import MediaCall, MediaPiece
+from router_service.providers import MediaCall, MediaPiece, reads_cancel_their_task
 
 __all__ = ["MediaStreams", "asks_events"]
 
@@ -140,7 +140,10 @@ class MediaStreams(StreamEnds):
     ) -> AsyncGenerator[MediaEvent | chat_pb2.Usage, None]:
         """The committed part of a media stream, from the route event on (as `_relay`)."""
         guard = StreamGuard(
-            self._clock, stall_s=deployment.timeouts.stall_s, heartbeat_s=self._streams.heartbeat_s
+            self._clock,
+            stall_s=deployment.timeouts.stall_s,
+            heartbeat_s=self._streams.heartbeat_s,
+            apart=reads_cancel_their_task(deployment.adapter.http),
         )
         first = opened.first
         # Bytes (speech's audio) end with the body; an event stream with its last event.

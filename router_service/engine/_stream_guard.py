@@ -9,6 +9,10 @@ cancels nor loses a read. Everything that is ready at once goes out as one batch
 is read while the caller takes a batch, so a slow caller slows the upstream read instead of
 filling memory. A timer callback only wakes the guard, never raises, and nothing outlives the
 stream. Chunks that are already there are taken without a timer or a task.
+
+A transport whose reads time out by cancelling the task they run in (`transport: httpx`) would
+cancel whatever the request's task does then (the caller's send of a batch): its streams are read
+in a task of their own (`_stream_apart.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
+from router_service.engine._stream_apart import ReadApart
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE
@@ -253,13 +258,23 @@ async def _unwind(read: Generator[Any, None, Any], blocked: asyncio.Future[Any] 
 
 
 class StreamGuard:
+    """`apart`: the upstream's reads time out by cancelling their task (`transport: httpx`):
+    the stream is read in a task of its own (`_stream_apart.py`); otherwise in the caller's."""
+
     def __init__(
-        self, clock: Clock, *, stall_s: float, heartbeat_s: float, read_ahead: int = READ_AHEAD
+        self,
+        clock: Clock,
+        *,
+        stall_s: float,
+        heartbeat_s: float,
+        read_ahead: int = READ_AHEAD,
+        apart: bool = False,
     ) -> None:
         self._clock = clock
         self._stall_s = stall_s
         self._heartbeat_s = heartbeat_s
         self._read_ahead = read_ahead
+        self._apart = apart
 
     async def follow(
         self,
@@ -278,9 +293,11 @@ class StreamGuard:
         Silence is counted only while the guard waits for the upstream: time the caller takes to
         accept a batch (a slow reader) never counts towards the stall window. A sign of life
         (UPSTREAM_ALIVE: a model reasoning) starts the window again; the caller still hears a
-        heartbeat each interval it was sent nothing."""
-        clock = self._clock
-        reader: _Reader[T] = _Reader(chunks, self._read_ahead, ends, finished)
+        heartbeat each interval it was sent nothing, until the finish: after it only the stream's
+        tail is left (usage, the end), waited for without heartbeats, within the stall window."""
+        clock, size = self._clock, self._read_ahead
+        read = ReadApart(chunks, size) if self._apart else chunks
+        reader: _Reader[T] = _Reader(read, size, ends, finished)
         try:
             # The upstream's last sign of life, the last batch relayed, the caller's last news.
             last = sent = told = clock.monotonic()
@@ -292,14 +309,16 @@ class StreamGuard:
                         raise UpstreamFailure(
                             Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
                         )
-                    beat = self._heartbeat_s <= self._stall_s - idle
+                    # The tail's read (the drain after [DONE]) may time out by cancelling the
+                    # task: the task waits here for it, never in the caller's send of a beat.
+                    beat = not reader.finished and self._heartbeat_s <= self._stall_s - idle
                     await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
                         now = clock.monotonic()
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, now
-                            beat = now - told >= self._heartbeat_s
+                            beat = not reader.finished and now - told >= self._heartbeat_s
                         if beat:
                             told = now
                             yield Idle(now - sent)

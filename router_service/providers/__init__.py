@@ -21,7 +21,11 @@ from router_service.providers._base import (
     RealtimeCallAnswer,
 )
 from router_service.providers._classify import classify_http_error, retry_after_seconds
-from router_service.providers._http import create_http_client, map_transport_errors
+from router_service.providers._http import (
+    create_http_client,
+    map_transport_errors,
+    reads_cancel_their_task,
+)
 
 if TYPE_CHECKING:
     from router_service.providers._anthropic import AnthropicAdapter
@@ -99,5 +103,6 @@ __all__ = [
     "classify_http_error",
     "create_http_client",
     "map_transport_errors",
+    "reads_cancel_their_task",
     "retry_after_seconds",
 ]

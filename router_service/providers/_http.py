@@ -26,11 +26,26 @@ class UpstreamClient(httpx.AsyncClient):
     follow, and the key is a header the adapter sets.
     """
 
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport, *, reads_cancel_their_task: bool = True
+    ) -> None:
         # The client's own defaults stay for anyone using it as a plain httpx client; adapters
         # set the timeouts of each request themselves.
         super().__init__(transport=transport, timeout=httpx.Timeout(60.0), trust_env=False)
         self.upstream_transport = transport
+        # Whether a read of this transport times out by cancelling the task it runs in (see
+        # `reads_cancel_their_task`): false only for the transports known to time reads with
+        # callbacks (lean, aiohttp).
+        self.reads_cancel_their_task = reads_cancel_their_task
+
+
+def reads_cancel_their_task(http: httpx.AsyncClient) -> bool:
+    """Whether `http`'s reads time out by cancelling the task they run in, wherever that task
+    is at the time (httpcore on anyio: a cancel scope), rather than by failing the read (the lean
+    and aiohttp transports: a timer's callback). A stream read from such a client is read in a
+    task of its own (StreamGuard): a timeout must end the read, not what the request's task is
+    doing meanwhile. Any client but the router's own is taken to be one."""
+    return not isinstance(http, UpstreamClient) or http.reads_cancel_their_task
 
 
 async def send_upstream(
@@ -79,7 +94,8 @@ def create_http_client(config: HttpConfig) -> httpx.AsyncClient:
         inner = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     # Per-request timeouts are set by each adapter call; these are only the defaults.
     # The client's aclose closes the transport: its idle connections (aiohttp: its session).
-    return UpstreamClient(traced_transport(inner))
+    cancelling = config.transport == "httpx"  # httpcore on anyio: cancel scopes
+    return UpstreamClient(traced_transport(inner), reads_cancel_their_task=cancelling)
 
 
 @contextmanager

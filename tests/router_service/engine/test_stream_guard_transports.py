@@ -1,0 +1,248 @@
+"""The StreamGuard over each upstream transport, against the fake upstream on loopback: reads that
+time out by cancelling their task (httpx's own transport, httpcore on anyio) end the read, never
+the caller's work between two batches, and a read that yields the loop a turn first (anyio does,
+before each read) neither breaks a batch nor passes for silence."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import orjson
+import pytest
+
+from clients import chunk_from_openai
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import SYSTEM_CLOCK
+from router_service.config import HttpConfig
+from router_service.engine._stream_guard import Idle, StreamGuard, has_finish
+from router_service.errors import UpstreamFailure
+from router_service.fake_upstream import CallRecord, FakeUpstream, Scenario
+from router_service.outcomes import Outcome
+from router_service.providers import _sse, create_http_client, reads_cancel_their_task
+from tests.conftest import StartRouter, base_config
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.timeout(20)
+
+Chunk = chat_pb2.ChatCompletionChunk
+BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+@pytest.fixture(params=["lean", "aiohttp", "httpx"])
+async def http(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    client = create_http_client(HttpConfig(transport=request.param))
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def httpx_own() -> AsyncIterator[httpx.AsyncClient]:
+    client = create_http_client(HttpConfig(transport="httpx"))
+    yield client
+    await client.aclose()
+
+
+@asynccontextmanager
+async def opened(
+    http: httpx.AsyncClient, fake: FakeUpstream, read_s: float | None = None
+) -> AsyncIterator[AsyncIterator[Chunk]]:
+    """A chat stream as an adapter gives it to the guard: opened first (its status known), then
+    its events parsed from the body as they are read."""
+    timeout = httpx.Timeout(5.0, read=read_s)
+    url = f"{fake.base_url}/chat/completions"
+    async with http.stream("POST", url, json=BODY, timeout=timeout) as response:
+        yield (chunk_from_openai(event) async for _, event in _sse.json_events(response))
+
+
+def guard_of(http: httpx.AsyncClient, *, heartbeat_s: float, stall_s: float = 120) -> StreamGuard:
+    apart = reads_cancel_their_task(http)
+    return StreamGuard(SYSTEM_CLOCK, stall_s=stall_s, heartbeat_s=heartbeat_s, apart=apart)
+
+
+async def stream_record(fake: FakeUpstream) -> CallRecord:
+    return await fake.state.wait_for(fake.state.last, what="the stream's call")
+
+
+async def finished(fake: FakeUpstream) -> CallRecord:
+    record = await stream_record(fake)
+    return await fake.state.wait_for(lambda: record if record.finished else None)
+
+
+def text(chunks: list[Chunk]) -> str:
+    return "".join(c.choices[0].delta.text for c in chunks if c.choices)
+
+
+async def test_no_heartbeat_while_the_upstream_is_still_talking(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """Events larger than a read (anyio yields the loop a turn before a read of data that is
+    there already) are neither silence nor the end of a batch: with a 60 s heartbeat no Idle
+    comes, and each event is relayed whole."""
+    fake.state.set_scenario(Scenario(chunks=3, content="x" * 300_000))
+    async with opened(http, fake) as chunks:
+        items = [i async for i in guard_of(http, heartbeat_s=60).follow(chunks)]
+    assert [i for i in items if isinstance(i, Idle)] == []
+    relayed = [c for i in items if isinstance(i, list) for c in i]
+    assert text(relayed).startswith("x" * 300_000)
+    assert has_finish(relayed[-1])
+    assert (await finished(fake)).completed
+
+
+async def test_the_drain_after_done_never_cancels_the_caller(
+    http: httpx.AsyncClient, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `[DONE]` the SSE reader drains the body under a timeout that cancels the task it
+    runs in. The upstream sends everything but its body's end: a caller who takes its time over
+    a heartbeat after the answer's finish (here: until the upstream's call is over) is not
+    cancelled by that timeout, whichever the transport, and the stream ends as a success."""
+    monkeypatch.setattr(_sse, "_DRAIN_S", 0.05)
+    fake.state.set_scenario(Scenario(chunks=3, stall_after_chunks=1000))  # no end of body
+    chunks: list[Chunk] = []
+    async with opened(http, fake) as upstream:
+        async for item in guard_of(http, heartbeat_s=0.01).follow(upstream):
+            if isinstance(item, list):
+                chunks += item
+            elif any(has_finish(c) for c in chunks):
+                # A slow caller of a heartbeat: busy until the drain gave up and the call ended.
+                await finished(fake)
+    assert any(has_finish(c) for c in chunks)
+    assert text(chunks)
+    assert (await finished(fake)).client_disconnected
+
+
+async def test_a_read_timeout_ends_the_read_not_the_slow_caller(
+    httpx_own: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """httpx's read timeout (anyio's cancel scope) fires while the caller is busy with a batch:
+    the stream fails as the upstream's stall, after the batch, and the caller was not cancelled."""
+    assert reads_cancel_their_task(httpx_own)
+    fake.state.set_scenario(Scenario(chunks=6, stall_after_chunks=2))
+    seen: list[Chunk] = []
+    with pytest.raises(UpstreamFailure) as failure:
+        async with opened(httpx_own, fake, read_s=0.05) as upstream:
+            async for item in guard_of(httpx_own, heartbeat_s=60).follow(upstream):
+                assert isinstance(item, list)
+                seen += item
+                if len(seen) >= 2:
+                    # A slow caller: busy until the read timed out and the upstream's call ended.
+                    await finished(fake)
+    assert failure.value.outcome is Outcome.STALLED
+    assert len(seen) == 2
+
+
+async def test_a_router_on_httpx_reads_its_streams_apart(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Through the router (gRPC, `http.transport: httpx`): the stream is read by a task of its
+    own while the upstream holds it; events larger than a read, and the wait, get no heartbeat
+    before its 5 s interval."""
+    router = await start_router(base_config(fake.base_url, http={"transport": "httpx"}))
+    assert reads_cancel_their_task(router.runtime.http)
+    fake.state.set_scenario(Scenario(chunks=6, held_after_chunks=3, content="x" * 600_000))
+
+    async def read_apart() -> bool:
+        return any(t.get_name() == "stream-read" for t in asyncio.all_tasks())
+
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+    request = pb.ChatStreamRequest(params=chat_pb2.ChatParams(model="chain", messages=[message]))
+
+    async def release_once_held() -> bool:
+        """Whether the stream had its reader task while held."""
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the stream held")
+        try:
+            await eventually(read_apart, within=2, what="the stream's reader task")
+            return True
+        except AssertionError:
+            return False
+        finally:
+            fake.state.release()
+
+    releasing = asyncio.create_task(release_once_held())
+    try:
+        kinds = [event.WhichOneof("event") async for event in router.stub.ChatStream(request)]
+    finally:
+        releasing.cancel()
+    assert releasing.result()
+    assert "heartbeat" not in kinds
+    assert "error" not in kinds
+    assert {"chunk", "chunks"} & set(kinds)
+    assert (await finished(fake)).completed
+
+
+def sse(text: str, finish: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    return b"data: " + orjson.dumps(chunk | {"choices": [choice]}) + b"\n\n"
+
+
+def http_chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def turns(n: int) -> None:
+    """`n` turns of the loop (what is written on loopback is read by then)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_an_event_across_reads_is_not_silence(http: httpx.AsyncClient) -> None:
+    """An event that comes in four parts, the second and third there already when the guard reads
+    on (anyio yields the loop a turn before a read of data that is there) and the last later: no
+    heartbeat comes in between."""
+    second, third = asyncio.Event(), asyncio.Event()
+    sent = asyncio.Event()
+    event = sse("across reads")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        writer.write(head + b"transfer-encoding: chunked\r\n\r\n")
+        writer.write(http_chunk(sse("first") + event[:20]))
+        await second.wait()
+        for part in (event[20:40], event[40:60]):  # two reads for the client
+            writer.write(http_chunk(part))
+            await writer.drain()
+            await turns(3)  # the client's socket is read before the next part is sent
+        sent.set()
+        await third.wait()
+        rest = event[60:] + sse("", "stop") + b"data: [DONE]\n\n"
+        writer.write(http_chunk(rest) + b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def later() -> None:
+        await turns(20)  # the guard reads what came meanwhile
+        third.set()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    items: list[list[Chunk] | Idle] = []
+    async with server, http.stream("POST", url, json=BODY) as response:
+        upstream = (chunk_from_openai(e) async for _, e in _sse.json_events(response))
+        async for item in guard_of(http, heartbeat_s=60).follow(upstream):
+            items.append(item)
+            if len(items) == 1:
+                second.set()
+                await sent.wait()
+                laters = asyncio.create_task(later())
+            elif isinstance(item, Idle):
+                third.set()
+        await laters
+    assert [i for i in items if isinstance(i, Idle)] == []
+    assert text([c for i in items if isinstance(i, list) for c in i]) == "firstacross reads"
+
+
+async def test_which_clients_read_their_streams_apart() -> None:
+    """Only httpx's own transport (and any client not the router's own) cancels its task."""
+    for kind, apart in (("lean", False), ("aiohttp", False), ("httpx", True)):
+        client = create_http_client(HttpConfig.model_validate({"transport": kind}))
+        try:
+            assert reads_cancel_their_task(client) is apart, kind
+        finally:
+            await client.aclose()
+    async with httpx.AsyncClient() as plain:
+        assert reads_cancel_their_task(plain)
