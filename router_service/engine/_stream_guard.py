@@ -22,7 +22,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
@@ -63,6 +63,15 @@ def is_meaningful(chunk: Chunk) -> bool:
         ):
             return True
     return False
+
+
+class Parts(Protocol):
+    """What of a stream is still being written: a chat stream's choices (`Choices`), a media
+    stream's images. Only its tail (usage, the end) is left once none is."""
+
+    def add(self, item: Any) -> None: ...
+
+    def running(self) -> bool: ...
 
 
 class Choices:
@@ -160,7 +169,7 @@ class _Reader(Generic[T]):
         capacity: int,
         ends: Callable[[T], bool],
         finished: bool,
-        choices: Choices | None = None,
+        choices: Parts | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._chunks = chunks
@@ -169,7 +178,8 @@ class _Reader(Generic[T]):
         if choices is None and ends is has_finish:
             choices = Choices()  # a chat stream's
         self.choices = choices  # None: not a chat stream
-        self.finished = finished or bool(choices and choices.ended)  # an ending chunk came
+        chat = isinstance(choices, Choices) and bool(choices.ended)
+        self.finished = finished or chat  # a chunk that ends the stream came
         self._read: Generator[Any, None, T] | None = None  # the pending `anext`, suspended
         self._blocked: asyncio.Future[Any] | None = None  # what it waits for (None: a turn)
         self._held: object = _WAITING  # what a step outside `take` gave (the end, a chunk)
@@ -223,7 +233,7 @@ class _Reader(Generic[T]):
             else:
                 batch.append(item)  # type: ignore[arg-type]  # a chunk
                 if self.choices is not None:
-                    self.choices.add(item)  # type: ignore[arg-type]  # a chat chunk
+                    self.choices.add(item)
                 if self.finished or self._ends(item):  # type: ignore[arg-type]
                     self.finished = True
                     break
@@ -322,19 +332,19 @@ class StreamGuard:
         *,
         finished: bool = False,
         ends: Callable[[T], bool] = has_finish,  # type: ignore[assignment]  # T is a Chunk
-        choices: Choices | None = None,
+        choices: Parts | None = None,
     ) -> AsyncGenerator[list[T] | Idle, None]:
         """Relay `chunks` in batches (every chunk ready at once, in order, at least one), yielding
         Idle while the upstream is quiet. Raises UpstreamFailure STALLED after the stall window of
         silence and TRUNCATED when the upstream ends without a finish reason; the upstream's own
         failures are raised as they are, after the chunks before them. `finished`: a chunk already
-        relayed ended the stream (`ends`: a chat chunk's finish reason by default); `choices`: a
-        chat stream's relayed chunks' (one finished: `finished` too). Silence is counted only while
-        the guard waits for the upstream: time the caller takes to accept a batch (a slow reader)
-        never counts towards the stall window. A sign of life (UPSTREAM_ALIVE: a model reasoning)
-        starts the window again; the caller still hears a heartbeat each interval it was sent
-        nothing, until every choice finished: only the tail is left then (usage, the end), waited
-        for without heartbeats, within the stall window."""
+        relayed ended the stream (`ends`: a chat chunk's finish reason by default); `choices`: what
+        is still being written (`Parts`; a chat stream's: its choices). Silence is counted only
+        while the guard waits for the upstream: time the caller takes to accept a batch (a slow
+        reader) never counts towards the stall window. A sign of life (UPSTREAM_ALIVE: a model
+        reasoning) starts the window again; the caller still hears a heartbeat each interval it was
+        sent nothing, until every choice finished: only the tail is left then (usage, the end),
+        waited for without heartbeats, within the stall window."""
         read = ReadApart(chunks, self._read_ahead) if self._apart else chunks
         reader: _Reader[T] = _Reader(read, self._read_ahead, ends, finished, choices)
         clock = self._clock

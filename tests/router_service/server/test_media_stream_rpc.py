@@ -14,7 +14,7 @@ from clients import RouterClient, RouterError, SyncRouterClient
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
+from tests.conftest import RouterHandle, StartRouter, base_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -91,3 +91,22 @@ async def test_leaving_the_stream_closes_the_upstream_call(
             assert record is not None and not record.client_disconnected
     await fake.state.wait_for(lambda: record.client_disconnected)
     assert record.chunks_sent == 1
+
+
+async def test_heartbeats_go_on_between_the_images_of_one_stream(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """`n: 2` images: the first image's `completed` event is not the stream's end. While the
+    second is being made (tens of seconds upstream) the caller still hears heartbeats, which
+    the edge writes as keepalives for idle-timing proxies."""
+    router = await start_router(base_config(fake.base_url, streams={"heartbeat_s": 0.02}))
+    fake.state.set_scenario(Scenario(held_after_chunks=1))  # between the two images
+    fields = {"prompt": "a fox", "n": 2, "stream": True}
+    request = streamed(media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS, fields)
+    async with RouterClient(router.server.address) as client:
+        async with client.media_stream(request, timeout=10) as stream:
+            kinds = [(await anext(stream)).WhichOneof("event") for _ in range(3)]
+            fake.state.release()
+            kinds += [message.WhichOneof("event") async for message in stream]
+    assert kinds[:3] == ["route", "chunk", "heartbeat"]
+    assert kinds[-2:] == ["chunk", "summary"]
