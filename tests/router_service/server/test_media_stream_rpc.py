@@ -110,3 +110,20 @@ async def test_heartbeats_go_on_between_the_images_of_one_stream(
             kinds += [message.WhichOneof("event") async for message in stream]
     assert kinds[:3] == ["route", "chunk", "heartbeat"]
     assert kinds[-2:] == ["chunk", "summary"]
+
+
+async def test_speech_audio_hears_heartbeats_while_the_upstream_is_quiet(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Speech's audio bytes have no finish event: a quiet upstream mid-audio is heartbeats to
+    a gRPC caller, not silence until the stall window."""
+    router = await start_router(base_config(fake.base_url, streams={"heartbeat_s": 0.02}))
+    fake.state.set_scenario(Scenario(held_after_chunks=1))
+    request = streamed(SPEECH, {"input": "hi there", "voice": "a"})
+    async with RouterClient(router.server.address) as client:
+        async with client.media_stream(request, timeout=10) as stream:
+            kinds = [(await anext(stream)).WhichOneof("event") for _ in range(3)]
+            fake.state.release()
+            kinds += [message.WhichOneof("event") async for message in stream]
+    assert kinds[:3] == ["route", "chunk", "heartbeat"]
+    assert kinds[-1] == "summary"
