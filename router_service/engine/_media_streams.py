@@ -195,7 +195,9 @@ class _Images:
 
     def __init__(self, params: media_pb2.MediaParams, first: MediaPiece) -> None:
         n = orjson.loads(params.params_json).get("n") if params.params_json else None
-        self.left = (n if isinstance(n, int) and n > 1 else 1) - first.final
+        n = str(n) if isinstance(n, int | str) else ""  # an edit's form sends "2"
+        count = int(n) if n.isascii() and n.isdigit() and len(n) <= 2 else 1  # OpenAI: 1 to 10
+        self.left = max(1, count) - first.final
 
     def add(self, piece: MediaPiece) -> None:
         self.left -= piece.final
