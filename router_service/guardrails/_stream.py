@@ -231,7 +231,8 @@ class StreamScreen:
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
             self._cite(choice.index, delta, False)
-            if delta.ByteSize():
+            held = [t for k, t in self._texts.items() if k[0] == choice.index]
+            if delta.ByteSize() and not any(t.blocked for t in held):  # else withheld next
                 if before is None:
                     before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)
                 before.choices.add(index=choice.index, delta=delta)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import GuardrailConfig
 from router_service.guardrails import AnswerGuard, Rule
@@ -101,3 +102,24 @@ def test_a_streamed_citation_amid_a_find_waits_for_the_text_it_cites() -> None:
     assert url[1]["url_citation"]["start_index"] == after + moved
     assert url[0] < len(said) and url[1]["url_citation"]["end_index"] <= url[0]
     assert file == (len(said), {**cites[2], "file_citation": {"file_id": "f", "index": len(said)}})
+
+
+def test_a_blocked_choices_citations_are_not_released_before_a_hosted_item() -> None:
+    # The e-mail blocks the choice; its citation came amid the text, then a hosted tool's item
+    # began (the held text flushed before it): the citation must not go out ahead of the block.
+    start = TEXT.index(EMAIL)
+    cited = orjson.dumps({"annotations": [_url(start, start + len(EMAIL))]}).decode()
+    item = {"type": "web_search_call", "id": "ws_1"}
+    added = {"type": "response.output_item.added", "output_index": 1, "item": item}
+    hosted = orjson.dumps({HOSTED_EVENTS: [added]}).decode()
+    chunks = [chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        delta=chat_pb2.ChatMessage(text=c))]) for c in TEXT]  # fmt: skip
+    chunks += [chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        delta=chat_pb2.ChatMessage(extra_json=extra))]) for extra in (cited, hosted)]  # fmt: skip
+    block = Rule(GuardrailConfig.model_validate(
+        {"name": "pii", "action": "block", "detect": ["email"]}))  # fmt: skip
+
+    out = AnswerGuard((block,)).stream(1).chunks(chunks)
+
+    assert [annotation for chunk in out for annotation in _cited(chunk)] == []
+    assert [c.finish_reason_raw for chunk in out for c in chunk.choices] == ["content_filter"]
