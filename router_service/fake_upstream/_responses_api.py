@@ -112,6 +112,7 @@ class _Answer:
     hosted: tuple[JsonObject, ...] = ()  # a hosted tool's items, before the answer
     hosted_tool: str | None = None  # web_search (its text cited), local_shell (no text), mcp
     preamble: str | None = None  # a message's text before the hosted call (Scenario.preamble)
+    cite_after: int | None = None  # Scenario.cite_after_deltas
 
     @property
     def hex(self) -> str:
@@ -224,6 +225,7 @@ def answer_of(call: Call) -> _Answer:
         hosted=tuple(calls),
         hosted_tool=hosted,
         preamble=sc.preamble if calls else None,
+        cite_after=sc.cite_after_deltas,
     )
 
 

@@ -33,18 +33,27 @@ from ._responses_hosted import item_events
 JsonObject = dict[str, Any]
 
 
-def _text_events(item: JsonObject, at: JsonObject, pieces: list[str]) -> list[JsonObject]:
+def _text_events(
+    item: JsonObject, at: JsonObject, pieces: list[str], cite_after: int | None = None
+) -> list[JsonObject]:
+    """A message's events; its annotations after its deltas, or after `cite_after` of them (as
+    OpenAI may send them, amid the text)."""
     part = item["content"][0]
     if part["type"] == "refusal":
         return _refusal_events(part, at, pieces)
     empty = {**part, "text": ""}
     events = [{"type": "response.content_part.added", **at, "content_index": 0, "part": empty}]
-    for piece in pieces:
-        delta = {"content_index": 0, "delta": piece, "logprobs": []}
-        events.append({"type": "response.output_text.delta", **at, **delta})
-    for n, annotation in enumerate(part["annotations"]):  # a web search's citation
-        cited = {"content_index": 0, "annotation_index": n, "annotation": annotation}
-        events.append({"type": "response.output_text.annotation.added", **at, **cited})
+    deltas = [
+        {"type": "response.output_text.delta", **at, "content_index": 0, "delta": p, "logprobs": []}
+        for p in pieces
+    ]
+    cites = [
+        {"type": "response.output_text.annotation.added", **at, "content_index": 0}
+        | {"annotation_index": n, "annotation": annotation}
+        for n, annotation in enumerate(part["annotations"])  # a web search's citation
+    ]
+    split = len(deltas) if cite_after is None else cite_after
+    events += [*deltas[:split], *cites, *deltas[split:]]
     done = {"content_index": 0, "text": part["text"], "logprobs": []}
     events.append({"type": "response.output_text.done", **at, **done})
     events.append({"type": "response.content_part.done", **at, "content_index": 0, "part": part})
@@ -85,7 +94,8 @@ def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObjec
     if item["type"] == "message":
         opened = {**item, "status": "in_progress", "content": []}
         said = answer.preamble if item["id"].startswith("msg_pre_") else answer.text
-        inner = _text_events(item, at, R.split_pieces(str(said), None)[1])
+        pieces = R.split_pieces(str(said), None)[1]
+        inner = _text_events(item, at, pieces, answer.cite_after)
     elif item["type"] == "custom_tool_call":
         opened = {**item, "status": "in_progress", "input": ""}
         delta = {"type": "response.custom_tool_call_input.delta", **at, "delta": item["input"]}

@@ -5,7 +5,8 @@ answered as OpenAI answers it (the openai SDK's `Response` output item and strea
 - web search: a `web_search_call` item (`action: {type: search, query}`: the last user text),
   then the message, its text cited whole by one `url_citation` (CITED_URL); streamed, the call's
   `response.web_search_call.in_progress` / `.searching` / `.completed` events, and
-  `response.output_text.annotation.added` after the text's deltas;
+  `response.output_text.annotation.added` after the text's deltas (amid them with
+  `Scenario.cite_after_deltas`);
 - local shell: a `local_shell_call` item (`action: {type: exec, command: SHELL_COMMAND}`), call
   id TOOL_CALL_ID, unless the input ends with a `local_shell_call_output` (then text);
 - file search: a `file_search_call` item (`queries`: the last user text), its `results` (one,

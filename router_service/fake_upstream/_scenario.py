@@ -159,6 +159,8 @@ class Scenario:
     preamble: str | None = None
     # An OpenAI-dialect stream's content deltas each carry `"annotations": []` (no citation).
     empty_annotations: bool = False
+    # A Responses stream's annotation events come after this many text deltas, not all of them.
+    cite_after_deltas: int | None = None
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

@@ -25,6 +25,7 @@ from router_service.guardrails._texts import json_object
 
 __all__ = [
     "Edits",
+    "HeldCitations",
     "StreamEdits",
     "cited_text",
     "edits_of",
@@ -89,25 +90,69 @@ def with_citations_moved(
 
 class StreamEdits:
     """A streamed text's finds replaced (`TextScreen`), in its raw offsets (the content's, its
-    messages joined, as the annotations' are), to move the annotations that follow the text
-    they cite."""
+    messages joined, as the annotations' are), to move the annotations that cite it."""
 
-    __slots__ = ("finds",)
+    __slots__ = ("finds", "released")
 
     def __init__(self) -> None:
         self.finds: list[tuple[int, int, str]] = []
+        self.released = 0  # how much of the raw text was released
 
     def add(self, start: int, end: int, marker: str) -> None:
         self.finds.append((start, end, marker))
 
-    def moved(self, extra_json: str) -> str:
-        """A delta's unmodelled keys with its annotations moved."""
-        extra = json_object(extra_json) if self.finds else None
-        found = None if extra is None else extra.get(_ANNOTATIONS)
-        if extra is None or not isinstance(found, list):
+
+class HeldCitations:
+    """A streamed choice's annotations, each held until the text it cites (up to its
+    `end_index`, a file citation's `index`) was released, then given out moved by that text's
+    redactions (`StreamEdits`); one that cited only redacted text is dropped. Released early,
+    the held text would let a find straddling an annotation out unscreened."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: list[tuple[int, Any]] = []  # (where the text it cites ends, annotation)
+
+    def take(self, extra_json: str) -> str:
+        """A delta's unmodelled keys without its annotations, now held (an empty list, which
+        some servers write on every delta, stays)."""
+        if f'"{_ANNOTATIONS}"' not in extra_json:
             return extra_json
-        extra[_ANNOTATIONS] = moved_annotations(found, [self.finds])
+        extra = json_object(extra_json)
+        found = None if extra is None else extra.get(_ANNOTATIONS)
+        if extra is None or not isinstance(found, list) or not found:
+            return extra_json
+        self._held += [(_cited_end(annotation), annotation) for annotation in found]
+        del extra[_ANNOTATIONS]
+        return orjson.dumps(extra).decode() if extra else ""
+
+    def give(self, extra_json: str, edits: StreamEdits, final: bool) -> str:
+        """`extra_json` with the held annotations whose text was released (`edits.released`;
+        all of them when `final`: the text ended) added, moved by the text's `edits`."""
+        if not self._held:
+            return extra_json
+        ready = [a for end, a in self._held if final or end <= edits.released]
+        self._held = [(end, a) for end, a in self._held if not final and end > edits.released]
+        if edits.finds:
+            ready = moved_annotations(ready, [edits.finds])
+        if not ready:
+            return extra_json
+        extra = (json_object(extra_json) if extra_json else None) or {}
+        before = extra.get(_ANNOTATIONS)
+        extra[_ANNOTATIONS] = (before if isinstance(before, list) else []) + ready
         return orjson.dumps(extra).decode()
+
+
+def _cited_end(annotation: Any) -> int:
+    """Where the text a chat-form annotation cites ends (0: it cites no text)."""
+    kind = annotation.get("type") if isinstance(annotation, dict) else None
+    fields = annotation.get(str(kind)) if isinstance(annotation, dict) else None
+    if not isinstance(fields, dict):
+        return 0
+    for key in ("end_index", "index"):
+        if isinstance(at := fields.get(key), int):
+            return at
+    return 0
 
 
 def moved_annotations(annotations: list[Any], edits: Edits) -> list[Any]:

@@ -24,6 +24,7 @@ Claude's own block boundaries in a delta (a server tool block, a text block's st
 BLOCK_KEY, TEXT_BLOCK_KEY) and a Responses upstream's hosted items' events (HOSTED_EVENTS) pass
 as they come, so what the choice's texts hold is released, screened, in a chunk of its own
 before them: else the text before would reach the caller after (inside a cited text block).
+An annotation waits for the text it cites, then goes out moved by its finds (`HeldCitations`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
-from router_service.guardrails._citations import StreamEdits
+from router_service.guardrails._citations import HeldCitations, StreamEdits
 from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import Found, counted, withhold
 from router_service.guardrails._rules import Rule
@@ -101,7 +102,7 @@ class TextScreen:
         # `_next_scan`): a long find costs linear work, not square.
         self._wait = 0
         self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
-        self.edits = StreamEdits()  # each find replaced, for the annotations that follow
+        self.edits = StreamEdits()  # each find replaced, for the annotations that cite it
 
     def feed(self, text: str, *, final: bool = False) -> str:
         """Take the next delta; return the text that may be released now, finds replaced
@@ -127,7 +128,7 @@ class TextScreen:
                 break
             spans.append(span)
         out = self._released(spans, cut)
-        self._done = cut
+        self._done = self.edits.released = cut
         keep_from = max(self._base, cut - _CONTEXT_CHARS)
         self._raw = self._raw[keep_from - self._base :]
         self._base = keep_from
@@ -192,7 +193,7 @@ class TextScreen:
 class StreamScreen:
     """One stream's choices, screened chunk by chunk (chunks are changed in place)."""
 
-    __slots__ = ("_blocks", "_choices", "_ended", "_guard", "_texts", "_withheld", "cut")
+    __slots__ = ("_blocks", "_choices", "_cites", "_ended", "_guard", "_texts", "_withheld", "cut")
 
     def __init__(self, guard: AnswerGuard, choices: int) -> None:
         self._guard = guard
@@ -202,6 +203,7 @@ class StreamScreen:
         # Choices a find in reasoning blocks withheld: (rule, detector).
         self._withheld: dict[int, tuple[str, str]] = {}
         self._blocks = StreamBlocks(guard)
+        self._cites: dict[int, HeldCitations] = {}  # each choice's, until their text is out
         self.cut = False
 
     def chunks(self, chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -216,19 +218,21 @@ class StreamScreen:
         return out
 
     def _before_boundary(self, chunk: Chunk) -> Chunk | None:
-        """The text its choices held, released in a chunk of its own, when `chunk` starts a
-        Claude block (a server tool's, a text block; a hosted item's event), or carries
-        annotations (`_cites`): text before it."""
+        """The text its choices held, released in a chunk of its own with the annotations
+        that cite it, when `chunk` starts a Claude block (a server tool's, a text block; a
+        hosted item's event): text before it."""
         before: Chunk | None = None
         for choice in chunk.choices:
             extra = choice.delta.extra_json
             if not extra or choice.index in self._ended:
                 continue  # (most deltas: no unmodelled keys, one check)
-            if not (any(key in extra for key in _BOUNDARIES) or _cites(extra)):
+            if not any(key in extra for key in _BOUNDARIES):
                 continue
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
-            if delta.ByteSize():
+            self._cite(choice.index, delta, False)
+            held = [t for k, t in self._texts.items() if k[0] == choice.index]
+            if delta.ByteSize() and not any(t.blocked for t in held):  # else withheld next
                 if before is None:
                     before = Chunk(id=chunk.id, created=chunk.created, model=chunk.model)
                 before.choices.add(index=choice.index, delta=delta)
@@ -256,11 +260,12 @@ class StreamScreen:
         final = bool(choice.finish_reason or choice.finish_reason_raw)
         choice.ClearField("logprobs_json")
         touched = self._delta(index, choice.delta, final)
-        if '"annotations"' in choice.delta.extra_json and (index, "content") in self._texts:
-            edits = self._texts[index, "content"].edits  # all the text before was released
-            choice.delta.extra_json = edits.moved(choice.delta.extra_json)
+        if '"annotations"' in choice.delta.extra_json:  # held until the text they cite is out
+            held = self._cites.setdefault(index, HeldCitations())
+            choice.delta.extra_json = held.take(choice.delta.extra_json)
         if final:
             self._flush(index, choice.delta, touched)
+        self._cite(index, choice.delta, final)
         blocked = [t.blocked for k, t in self._texts.items() if k[0] == index and t.blocked]
         if index in self._withheld:
             blocked.append(self._withheld.pop(index))
@@ -270,6 +275,7 @@ class StreamScreen:
             self._guard.withheld(rule, detector)
         if blocked or final:
             self._ended.add(index)
+            self._cites.pop(index, None)
             for key in [k for k in self._texts if k[0] == index]:
                 del self._texts[key]
         return bool(blocked)
@@ -357,6 +363,15 @@ class StreamScreen:
             screen = self._texts[key] = TextScreen(self._guard.rules, self._guard.found)
         return screen.feed(text, final=final)
 
+    def _cite(self, index: int, delta: chat_pb2.ChatMessage, final: bool) -> None:
+        """The choice's held annotations whose text was released (all once it `final`ly
+        flushed), added to `delta`, moved by the redactions."""
+        held = self._cites.get(index)
+        screen = self._texts.get((index, "content"))
+        if held is not None:
+            edits = StreamEdits() if screen is None else screen.edits
+            delta.extra_json = held.give(delta.extra_json, edits, final)
+
     def _flush(self, index: int, delta: chat_pb2.ChatMessage, touched: set[Channel]) -> None:
         """The choice finished: the held text of its texts this delta did not carry, added."""
         for key, screen in list(self._texts.items()):
@@ -383,13 +398,3 @@ class StreamScreen:
                 delta.tool_calls.add(
                     index=int(what), function=chat_pb2.FunctionCall(arguments=rest)
                 )
-
-
-def _cites(extra: str) -> bool:
-    """Whether a delta's unmodelled keys carry annotations, whose offsets follow the finds of
-    the text before them (released first); an empty list (some servers write one on every
-    delta) moves nothing, and releases nothing."""
-    if '"annotations"' not in extra:
-        return False
-    found = (json_object(extra) or {}).get("annotations")
-    return isinstance(found, list) and bool(found)

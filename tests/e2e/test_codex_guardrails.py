@@ -22,7 +22,14 @@ from tests.e2e.test_responses_hosted_tools import MCP, WEB_SEARCH
 
 EMAIL = "jane@example.com"
 REDACTED = "[REDACTED:email]"
-RULES = [{"name": "pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]}]
+RULES = [
+    {
+        "name": "pii",
+        "detect": ["email", "credit_card"],
+        "action": "redact",
+        "apply_to": ["response"],
+    }
+]
 FILE_SEARCH: Any = {"type": "file_search", "vector_store_ids": ["vs_1"]}
 IMAGE: Any = {"type": "image_generation"}
 RESULTS: Any = ["file_search_call.results"]
@@ -312,3 +319,44 @@ async def test_a_later_message_s_streamed_citation_counts_from_its_own_start(
     assert completed.type == "response.completed"
     texts = [i.model_dump()["content"][0]["text"] for i in completed.response.output[::2]]
     assert texts == [f"Looking up {REDACTED}. ", "Sunny in Paris."]
+
+
+CARD = "4111 1111 1111 1111"
+# A card a word a delta, the citation's event after its first two words (OpenAI may send an
+# annotation amid the text): the text held back for screening is not released early.
+SPLIT = Scenario(tool_call=True, content=f"Pay with {CARD} today.", cite_after_deltas=4)
+SPLIT_SCREENED = "Pay with [REDACTED:credit_card] today."
+
+
+async def test_a_citation_amid_a_split_find_releases_none_of_it(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(SPLIT)
+    stream = await sdk.responses.create(
+        model="codex-responses", input="pay", tools=[WEB_SEARCH], stream=True
+    )
+    events = [event async for event in stream]
+
+    said = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert said == SPLIT_SCREENED
+    (added,) = [e for e in events if e.type == "response.output_text.annotation.added"]
+    cited = added.model_dump()["annotation"]
+    assert (cited["start_index"], cited["end_index"]) == (0, len(SPLIT_SCREENED))
+    final = events[-1].model_dump()["response"]["output"][-1]["content"][0]
+    assert final["text"] == SPLIT_SCREENED
+    assert [a["end_index"] for a in final["annotations"]] == [len(SPLIT_SCREENED)]
+
+
+async def test_a_chat_stream_s_citation_amid_a_split_find_releases_none_of_it(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(SPLIT)
+    messages: Any = [{"role": "user", "content": "pay"}]
+    stream = await sdk.chat.completions.create(
+        model="codex-responses", messages=messages, tools=[WEB_SEARCH], stream=True
+    )
+    deltas = [chunk.choices[0].delta async for chunk in stream if chunk.choices]
+
+    assert "".join(d.content or "" for d in deltas) == SPLIT_SCREENED
+    cited = [a for d in deltas for a in (d.model_extra or {}).get("annotations") or []]
+    assert [a["url_citation"]["end_index"] for a in cited] == [len(SPLIT_SCREENED)]

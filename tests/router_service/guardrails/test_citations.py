@@ -1,6 +1,7 @@
 """Citations after a redaction, through AnswerGuard on a unary answer: offsets after a find
 move by what its marker changed, one inside a find goes to the marker's edge, a span wholly
-redacted is dropped, a file citation's `index` moves, and two rules' edits compose."""
+redacted is dropped, a file citation's `index` moves, and two rules' edits compose. Streamed,
+an annotation waits for the text it cites, and the held text is not released early for it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import GuardrailConfig
 from router_service.guardrails import AnswerGuard, Rule
@@ -63,3 +65,61 @@ def test_two_rules_edits_compose() -> None:
 
     assert text == "See [REDACTED:email] and notes.txt, codename [REDACTED:pattern]."
     assert annotations[0]["url_citation"]["end_index"] == len(text)
+
+
+def _cited(chunk: chat_pb2.ChatCompletionChunk) -> list[Any]:
+    extra = chunk.choices[0].delta.extra_json if chunk.choices else ""
+    return list(orjson.loads(extra).get("annotations", [])) if extra else []
+
+
+def test_a_streamed_citation_amid_a_find_waits_for_the_text_it_cites() -> None:
+    # A character a chunk; the annotations come amid the e-mail (as OpenAI may send them),
+    # the text after it long enough that part of it is released before the stream ends.
+    text = TEXT + " More." * 40
+    start, after = TEXT.index(EMAIL), TEXT.index("notes")
+    cites = [
+        _url(start, start + len(EMAIL)),
+        _url(after, after + 9),
+        {"type": "file_citation", "file_citation": {"file_id": "f", "index": len(text)}},
+    ]
+    chunks = [chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        delta=chat_pb2.ChatMessage(text=c))]) for c in text]  # fmt: skip
+    cited = orjson.dumps({"annotations": cites}).decode()
+    chunks.insert(start + 5, chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        delta=chat_pb2.ChatMessage(extra_json=cited))]))  # fmt: skip
+    chunks.append(chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        finish_reason=chat_pb2.FINISH_REASON_STOP, finish_reason_raw="stop")]))  # fmt: skip
+    screen = AnswerGuard((_rule("pii", detect=["email"]),)).stream(1)
+
+    said, given = "", []
+    for chunk in screen.chunks(chunks):
+        said += "".join(choice.delta.text for choice in chunk.choices)
+        given += [(len(said), annotation) for annotation in _cited(chunk)]
+
+    assert said == text.replace(EMAIL, "[REDACTED:email]")
+    moved = len("[REDACTED:email]") - len(EMAIL)
+    url, file = given
+    assert url[1]["url_citation"]["start_index"] == after + moved
+    assert url[0] < len(said) and url[1]["url_citation"]["end_index"] <= url[0]
+    assert file == (len(said), {**cites[2], "file_citation": {"file_id": "f", "index": len(said)}})
+
+
+def test_a_blocked_choices_citations_are_not_released_before_a_hosted_item() -> None:
+    # The e-mail blocks the choice; its citation came amid the text, then a hosted tool's item
+    # began (the held text flushed before it): the citation must not go out ahead of the block.
+    start = TEXT.index(EMAIL)
+    cited = orjson.dumps({"annotations": [_url(start, start + len(EMAIL))]}).decode()
+    item = {"type": "web_search_call", "id": "ws_1"}
+    added = {"type": "response.output_item.added", "output_index": 1, "item": item}
+    hosted = orjson.dumps({HOSTED_EVENTS: [added]}).decode()
+    chunks = [chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        delta=chat_pb2.ChatMessage(text=c))]) for c in TEXT]  # fmt: skip
+    chunks += [chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        delta=chat_pb2.ChatMessage(extra_json=extra))]) for extra in (cited, hosted)]  # fmt: skip
+    block = Rule(GuardrailConfig.model_validate(
+        {"name": "pii", "action": "block", "detect": ["email"]}))  # fmt: skip
+
+    out = AnswerGuard((block,)).stream(1).chunks(chunks)
+
+    assert [annotation for chunk in out for annotation in _cited(chunk)] == []
+    assert [c.finish_reason_raw for chunk in out for c in chunk.choices] == ["content_filter"]
