@@ -41,7 +41,7 @@ from router_service.engine._stops import (
     stream_filters,
 )
 from router_service.engine._stream_failures import timed_out
-from router_service.engine._stream_guard import Idle, StreamGuard, has_finish, is_meaningful
+from router_service.engine._stream_guard import Choices, Idle, StreamGuard, is_meaningful
 from router_service.engine._stream_usage import asks_usage, chunk_events
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.engine._tool_fees import bill_answer, billed_in, paid_containers
@@ -331,7 +331,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         `asked`: whether the caller asked for the usage chunk (taken for the summary either way;
         the router asks the upstream itself, unless the opening learned it refuses), and whether
         it asked not to see the reasoning (taken out before the guardrails see a chunk)."""
-        guard, finished = self._guard(deployment), any(has_finish(c) for c in opened.opening)
+        guard, choices = self._guard(deployment), Choices(opened.opening)  # begun, finished
         started = self._clock.monotonic()
         usage_asked, hidden = asked
         billed = ctx.bills(deployment)  # None: no hosted tool call is charged, none counted
@@ -348,7 +348,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             opened.opening = opening = []
             if screen is not None and screen.cut:
                 return  # a stop sequence ended it already
-            async with aclosing(guard.follow(opened.chunks, finished=finished)) as items:
+            async with aclosing(guard.follow(opened.chunks, choices=choices)) as items:
                 async for item in items:
                     if isinstance(item, Idle):
                         idle_ms = int(item.idle_s * 1000)

@@ -87,7 +87,8 @@ class MediaStreams(StreamEnds):
         )
         async with stack:
             usage: chat_pb2.Usage | None = None
-            relay = self._relay_media(ctx, deployment, opened, screen)
+            images = _Images(params, opened.first)
+            relay = self._relay_media(ctx, deployment, opened, screen, images)
             async with aclosing(relay):
                 async for event in relay:
                     if isinstance(event, chat_pb2.Usage):
@@ -137,8 +138,10 @@ class MediaStreams(StreamEnds):
         deployment: Deployment,
         opened: _OpenMedia,
         screen: TranscriptScreen | None,
+        images: _Images,
     ) -> AsyncGenerator[MediaEvent | chat_pb2.Usage, None]:
-        """The committed part of a media stream, from the route event on (as `_relay`)."""
+        """The committed part of a media stream, from the route event on (as `_relay`);
+        heartbeats until the last of `images` was made."""
         guard = StreamGuard(
             self._clock,
             stall_s=deployment.timeouts.stall_s,
@@ -153,7 +156,7 @@ class MediaStreams(StreamEnds):
             yield MediaEvent(route=ctx.route(deployment))
             for event in _piece_events([first], screen):
                 yield event
-            follow = guard.follow(opened.pieces, finished=finished, ends=_is_final)
+            follow = guard.follow(opened.pieces, finished=finished, ends=_is_final, choices=images)
             async with aclosing(follow) as items:
                 async for item in items:
                     if isinstance(item, Idle):
@@ -182,6 +185,25 @@ def asks_events(params: media_pb2.MediaParams) -> bool:
     rather than speech's audio bytes."""
     fields = orjson.loads(params.params_json) if params.params_json else {}
     return fields.get("stream") in (True, "true") or fields.get("stream_format") == "sse"
+
+
+class _Images:
+    """How many of a stream's `n` images (one for any other stream) are still to be made: each
+    ends with its `*.completed` event, and only after the last is the stream in its tail."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, params: media_pb2.MediaParams, first: MediaPiece) -> None:
+        n = orjson.loads(params.params_json).get("n") if params.params_json else None
+        n = str(n) if isinstance(n, int | str) else ""  # an edit's form sends "2"
+        count = int(n) if n.isascii() and n.isdigit() and len(n) <= 2 else 1  # OpenAI: 1 to 10
+        self.left = max(1, count) - first.final
+
+    def add(self, piece: MediaPiece) -> None:
+        self.left -= piece.final
+
+    def running(self) -> bool:
+        return self.left > 0
 
 
 def _is_final(piece: MediaPiece) -> bool:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
@@ -63,6 +63,39 @@ def is_meaningful(chunk: Chunk) -> bool:
         ):
             return True
     return False
+
+
+class Parts(Protocol):
+    """What of a stream is still being written: a chat stream's choices (`Choices`), a media
+    stream's images. Only its tail (usage, the end) is left once none is."""
+
+    def add(self, item: Any) -> None: ...
+
+    def running(self) -> bool: ...
+
+
+class Choices:
+    """Which choices of a chat stream began and which finished: an `n: 2` stream's first finish
+    is not its end while the other choice is still being written. A finished choice stays so,
+    whatever chunk of its index follows (a server's trailing one)."""
+
+    __slots__ = ("begun", "ended")
+
+    def __init__(self, chunks: Iterable[Chunk] = ()) -> None:
+        self.begun: set[int] = set()
+        self.ended: set[int] = set()
+        for chunk in chunks:
+            self.add(chunk)
+
+    def add(self, chunk: Chunk) -> None:
+        for choice in chunk.choices:
+            if choice.finish_reason or choice.finish_reason_raw:
+                self.ended.add(choice.index)
+            self.begun.add(choice.index)
+
+    def running(self) -> bool:
+        """Whether a choice began and did not finish."""
+        return not self.begun <= self.ended
 
 
 def has_finish(chunk: Chunk) -> bool:
@@ -126,17 +159,27 @@ class _Reader(Generic[T]):
         "_loop",
         "_read",
         "alive",
+        "choices",
         "finished",
     )
 
     def __init__(
-        self, chunks: AsyncIterator[T], capacity: int, ends: Callable[[T], bool], finished: bool
+        self,
+        chunks: AsyncIterator[T],
+        capacity: int,
+        ends: Callable[[T], bool],
+        finished: bool,
+        choices: Parts | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._chunks = chunks
         self._capacity = capacity
         self._ends = ends
-        self.finished = finished  # a chunk that ends the stream came
+        if choices is None and ends is has_finish:
+            choices = Choices()  # a chat stream's
+        self.choices = choices  # None: not a chat stream
+        chat = isinstance(choices, Choices) and bool(choices.ended)
+        self.finished = finished or chat  # a chunk that ends the stream came
         self._read: Generator[Any, None, T] | None = None  # the pending `anext`, suspended
         self._blocked: asyncio.Future[Any] | None = None  # what it waits for (None: a turn)
         self._held: object = _WAITING  # what a step outside `take` gave (the end, a chunk)
@@ -189,10 +232,17 @@ class _Reader(Generic[T]):
                 break
             else:
                 batch.append(item)  # type: ignore[arg-type]  # a chunk
+                if self.choices is not None:
+                    self.choices.add(item)
                 if self.finished or self._ends(item):  # type: ignore[arg-type]
                     self.finished = True
                     break
         return batch or None
+
+    @property
+    def in_tail(self) -> bool:
+        """Only the stream's tail is left (usage, the end): every choice begun has finished."""
+        return self.finished and (self.choices is None or not self.choices.running())
 
     async def wait(self, seconds: float) -> None:
         """Return when an item or a sign of life is ready or after `seconds`, whichever is
@@ -282,22 +332,22 @@ class StreamGuard:
         *,
         finished: bool = False,
         ends: Callable[[T], bool] = has_finish,  # type: ignore[assignment]  # T is a Chunk
+        choices: Parts | None = None,
     ) -> AsyncGenerator[list[T] | Idle, None]:
         """Relay `chunks` in batches (every chunk ready at once, in order, at least one), yielding
         Idle while the upstream is quiet. Raises UpstreamFailure STALLED after the stall window of
         silence and TRUNCATED when the upstream ends without a finish reason; the upstream's own
-        failures are raised as they are, after the chunks before them. `finished`: a chunk
-        already relayed carried the finish reason; `ends`: whether an item is one that ends
-        the stream (a chat chunk's finish reason by default).
-
-        Silence is counted only while the guard waits for the upstream: time the caller takes to
-        accept a batch (a slow reader) never counts towards the stall window. A sign of life
-        (UPSTREAM_ALIVE: a model reasoning) starts the window again; the caller still hears a
-        heartbeat each interval it was sent nothing, until the finish: after it only the stream's
-        tail is left (usage, the end), waited for without heartbeats, within the stall window."""
-        clock, size = self._clock, self._read_ahead
-        read = ReadApart(chunks, size) if self._apart else chunks
-        reader: _Reader[T] = _Reader(read, size, ends, finished)
+        failures are raised as they are, after the chunks before them. `finished`: a chunk already
+        relayed ended the stream (`ends`: a chat chunk's finish reason by default); `choices`: what
+        is still being written (`Parts`; a chat stream's: its choices). Silence is counted only
+        while the guard waits for the upstream: time the caller takes to accept a batch (a slow
+        reader) never counts towards the stall window. A sign of life (UPSTREAM_ALIVE: a model
+        reasoning) starts the window again; the caller still hears a heartbeat each interval it was
+        sent nothing, until every choice finished: only the tail is left then (usage, the end),
+        waited for without heartbeats, within the stall window."""
+        read = ReadApart(chunks, self._read_ahead) if self._apart else chunks
+        reader: _Reader[T] = _Reader(read, self._read_ahead, ends, finished, choices)
+        clock = self._clock
         try:
             # The upstream's last sign of life, the last batch relayed, the caller's last news.
             last = sent = told = clock.monotonic()
@@ -311,14 +361,14 @@ class StreamGuard:
                         )
                     # The tail's read (the drain after [DONE]) may time out by cancelling the
                     # task: the task waits here for it, never in the caller's send of a beat.
-                    beat = not reader.finished and self._heartbeat_s <= self._stall_s - idle
+                    beat = not reader.in_tail and self._heartbeat_s <= self._stall_s - idle
                     await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
                         now = clock.monotonic()
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, now
-                            beat = not reader.finished and now - told >= self._heartbeat_s
+                            beat = not reader.in_tail and now - told >= self._heartbeat_s
                         if beat:
                             told = now
                             yield Idle(now - sent)

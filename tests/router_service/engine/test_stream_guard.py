@@ -153,3 +153,37 @@ async def test_signs_of_life_hold_off_the_stall_and_are_not_relayed() -> None:
             relayed += item
     assert [c.choices[0].delta.text for c in relayed] == ["a", "b"]
     assert beats >= 5
+
+
+def two_choices(first_finishes: bool) -> chat_pb2.ChatCompletionChunk:
+    """A chunk of an `n: 2` stream: text for both choices, or the first's finish only."""
+    c = chat_pb2.ChatCompletionChunk(id="c2")
+    if first_finishes:
+        c.choices.add(index=0, finish_reason=chat_pb2.FINISH_REASON_STOP, finish_reason_raw="stop")
+        return c
+    for index in (0, 1):
+        c.choices.add(index=index).delta.text = "x"
+    return c
+
+
+class TickingClock(ManualClock):
+    """A clock that moves a 1/64 s tick each time it is read: the guard's every look at it is
+    a heartbeat interval later (binary fractions add exactly)."""
+
+    def monotonic(self) -> float:
+        self.advance(1 / 64)
+        return super().monotonic()
+
+
+async def test_heartbeats_go_on_while_another_choice_is_still_running() -> None:
+    """`n: 2`: the first choice's finish is not the stream's: while the second is still being
+    written (a reasoning model thinking, quiet) the caller still hears heartbeats, as idle-timing
+    proxies need, until the stall window."""
+    guard = StreamGuard(TickingClock(), stall_s=16 / 64, heartbeat_s=1 / 64)
+    source = upstream([two_choices(False), two_choices(True)], then=asyncio.Event())
+    seen: list[object] = []
+    with pytest.raises(UpstreamFailure) as caught:
+        async for item in guard.follow(source):
+            seen.append(item)
+    assert caught.value.outcome is Outcome.STALLED
+    assert len([i for i in seen if isinstance(i, Idle)]) >= 3

@@ -14,7 +14,7 @@ from clients import RouterClient, RouterError, SyncRouterClient
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
+from tests.conftest import RouterHandle, StartRouter, base_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -91,3 +91,29 @@ async def test_leaving_the_stream_closes_the_upstream_call(
             assert record is not None and not record.client_disconnected
     await fake.state.wait_for(lambda: record.client_disconnected)
     assert record.chunks_sent == 1
+
+
+@pytest.mark.parametrize(
+    ("operation", "fields"),
+    [
+        # `n: 2` images: the first image's `completed` event is not the stream's end.
+        (media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS, {"prompt": "a fox", "n": 2, "stream": True}),
+        # Speech's audio bytes have no finish event at all.
+        (SPEECH, {"input": "hi there", "voice": "a"}),
+    ],
+)
+async def test_heartbeats_go_on_until_the_last_part_was_made(
+    fake: FakeUpstream, start_router: StartRouter, operation: int, fields: dict[str, object]
+) -> None:
+    """While the upstream is quiet mid-stream (the second image being made, tens of seconds
+    upstream; audio not yet there) the caller still hears heartbeats, which the edge writes as
+    keepalives for idle-timing proxies, not silence until the stall window."""
+    router = await start_router(base_config(fake.base_url, streams={"heartbeat_s": 0.02}))
+    fake.state.set_scenario(Scenario(held_after_chunks=1))  # between the two images
+    async with RouterClient(router.server.address) as client:
+        async with client.media_stream(streamed(operation, fields), timeout=10) as stream:
+            kinds = [(await anext(stream)).WhichOneof("event") for _ in range(3)]
+            fake.state.release()
+            kinds += [message.WhichOneof("event") async for message in stream]
+    assert kinds[:3] == ["route", "chunk", "heartbeat"]
+    assert kinds[-2:] == ["chunk", "summary"]
