@@ -40,9 +40,15 @@ def translated(undo: Callable[[], Awaitable[object]] | None = None) -> Iterator[
     try:
         yield
     except RedisReplyError as exc:  # Redis answered: the write did not happen
-        raise StoreUnavailableError(f"redis: {exc}") from exc
+        raise StoreUnavailableError(f"redis: {_said(exc)}") from exc
     except OSError as exc:  # ConnectionError, TimeoutError
-        raise StoreUnavailableError(f"redis: {exc}", undo=undo) from exc
+        raise StoreUnavailableError(f"redis: {_said(exc)}", undo=undo) from exc
+
+
+def _said(exc: Exception) -> str:
+    """An error's text, or its kind when it has none (a connect timeout's `TimeoutError()`:
+    an operator read "unreachable (redis: )")."""
+    return str(exc) or type(exc).__name__
 
 
 def opt(value: int | None) -> str:

@@ -40,7 +40,17 @@ def replica_config(fake_url: str, redis_url: str, prefix: str, **sections: Any) 
             },
         },
         "server": {"port": 0},
-        "state": {"backend": "redis", "url": redis_url, "prefix": prefix},
+        # Redis on this machine answers in microseconds, but a test worker beside another may
+        # wait longer than the 0.5 s defaults for a connect or a reply, and a replica that falls
+        # back to local state then fails the test for nothing it tests: tests of timeouts set
+        # their own (`config["state"].update(...)`).
+        "state": {
+            "backend": "redis",
+            "url": redis_url,
+            "prefix": prefix,
+            "socket_timeout_s": 2.0,
+            "connect_timeout_s": 2.0,
+        },
     }
     config.update(sections)
     return config

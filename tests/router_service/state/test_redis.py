@@ -20,6 +20,7 @@ from router_service.state import (
     StoreUnavailableError,
     open_store,
 )
+from router_service.state._redis_entries import translated
 from router_service.state._resp import RespClient
 from tests.helpers import eventually, free_port
 from tests.replicas.redis_fixtures import keys_under
@@ -224,3 +225,14 @@ async def test_a_slot_without_limits_is_refused_while_a_deadline_is_in_force(
 
 async def _pttl(store: RedisStateStore, prefix: str, name: str) -> int:
     return int(await store._client.execute("PTTL", f"{prefix}:{name}"))
+
+
+def test_an_error_without_text_is_named_by_its_kind() -> None:
+    """A connect timeout's `TimeoutError()` says nothing: the store's error (and the operator's
+    "unreachable (…)" log line) names its kind instead of an empty text."""
+    with pytest.raises(StoreUnavailableError) as caught, translated():
+        raise TimeoutError()
+    assert str(caught.value) == "redis: TimeoutError"
+    with pytest.raises(StoreUnavailableError) as refused, translated():
+        raise ConnectionRefusedError(111, "Connection refused")
+    assert str(refused.value) == "redis: [Errno 111] Connection refused"
