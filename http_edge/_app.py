@@ -300,18 +300,20 @@ async def _drained(
     """Wait for `task` (the server's, draining) to end; each cancellation of this wait cuts
     the drain shorter (`serve`)."""
     cutting: asyncio.Future[None] | None = None
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if cut is not None and cutting is None:
-                cutting = asyncio.ensure_future(cut())  # awaited below, whatever comes
-            else:
-                server.force_exit = True
-    if cutting is not None:
-        # Seen through whatever comes: left behind, the loop's end would cancel the router's
-        # stop mid-way (its leases not given back, its runtime not closed).
-        while not cutting.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait((cutting,))
-        cutting.result()
+    try:
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if cut is not None and cutting is None:
+                    cutting = asyncio.ensure_future(cut())  # awaited below, whatever comes
+                else:
+                    server.force_exit = True
+    finally:  # the server's task may also end by raising
+        if cutting is not None:
+            # Seen through whatever comes: left behind, the loop's end would cancel the
+            # router's stop mid-way (its leases not given back, its runtime not closed).
+            while not cutting.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait((cutting,))
+            cutting.result()

@@ -218,17 +218,15 @@ def _metrics_listener(
     """The router's Prometheus scrape listener on `port` (`--metrics-port`), else on
     `telemetry.prometheus_port` when it is set. With metrics off (`OTEL_SDK_DISABLED=true`)
     there is nothing to serve: no listener, and one line says so."""
-    from router_service.telemetry import PrometheusListener
+    from router_service.telemetry import PrometheusListener, current
 
-    listening = _metrics_port(config, port)
-    if listening is None:
-        wanted = config.telemetry.prometheus_port if port is None else port
-        if wanted:
-            log.info(
-                "metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on %d", wanted
-            )
+    port = config.telemetry.prometheus_port if port is None else port
+    if not port:
         return contextlib.nullcontext()
-    return PrometheusListener(config.telemetry.prometheus_host, listening)
+    if current().registry is None:
+        log.info("metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on %d", port)
+        return contextlib.nullcontext()
+    return PrometheusListener(config.telemetry.prometheus_host, port)
 
 
 def _metrics_port(config: SwitchboardConfig, port: int | None) -> int | None:

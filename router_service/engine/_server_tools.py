@@ -73,7 +73,7 @@ def unable(deployment: Deployment, tools: tuple[ServerTool, ...]) -> ServerTool 
 
 def fitted(deployment: Deployment, tools: tuple[ServerTool, ...]) -> Deployment:
     """The deployment as it is called for a request declaring `tools`: its Responses API twin
-    when it runs them on its chat API but that twin does."""
+    when the deployment does not run them on its chat API but that twin does."""
     twin = deployment.hosted_twin
     if twin is None or not tools or unable(deployment, tools) is None:
         return deployment

@@ -31,22 +31,22 @@ reasoning, docs.x.ai); all of them elsewhere (OpenRouter takes its `reasoning_de
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
-from router_service.providers._reasoning_object import is_google_openai
+from router_service.config._providers import ForeignField
+from router_service.providers._reasoning_object import is_google_openai, is_openai_api
 
 __all__ = ["ALL_FIELDS", "taken_fields", "without_foreign_fields"]
 
 THINKING_BLOCKS = "thinking_blocks"
 EXTRA_CONTENT = "extra_content"
 CACHE_CONTROL = "cache_control"
-REASONING_FIELDS = ("reasoning_content", "reasoning", "reasoning_details")
-ALL_FIELDS = frozenset((*REASONING_FIELDS, CACHE_CONTROL))
+ALL_FIELDS = frozenset(get_args(ForeignField))  # the config's `message_fields` values
+REASONING_FIELDS = tuple(field for field in get_args(ForeignField) if field != CACHE_CONTROL)
 
 _NONE: frozenset[str] = frozenset()
 _BY_HOST = {
-    "api.openai.com": _NONE,
     "api.groq.com": _NONE,
     "api.cerebras.ai": _NONE,
     "api.mistral.ai": _NONE,  # a 422 "Extra inputs are not permitted" (extra_forbidden)
@@ -62,10 +62,9 @@ def taken_fields(kind: str, base_url: str, configured: Iterable[str] | None) -> 
         return frozenset(configured)
     if kind == "azure" or is_google_openai(base_url):
         return _NONE
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host.endswith(".api.openai.com"):  # OpenAI's data residency hosts: eu.api.openai.com
-        host = "api.openai.com"
-    return _BY_HOST.get(host, ALL_FIELDS)
+    if is_openai_api(base_url):  # its data residency hosts too: eu.api.openai.com
+        return _NONE
+    return _BY_HOST.get((urlsplit(base_url).hostname or "").lower(), ALL_FIELDS)
 
 
 def without_foreign_fields(

@@ -40,7 +40,11 @@ from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._reasoning import for_openai
-from router_service.providers._reasoning_object import is_google_openai, is_openrouter
+from router_service.providers._reasoning_object import (
+    is_google_openai,
+    is_openai_api,
+    is_openrouter,
+)
 from router_service.providers._rerank import (
     rerank_body,
     rerank_result,
@@ -62,12 +66,7 @@ from router_service.providers._responses_stream import (
 from router_service.providers._responses_summaries import SummaryRefusals
 from router_service.providers._sse import json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
-from router_service.providers._transport import (
-    MAPPING_ERRORS,
-    HttpAdapter,
-    JsonObject,
-    malformed,
-)
+from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
 
 # The hosted tools an OpenAI-compatible API runs on its chat completions (`hosted_tools` unset).
 _HOSTED_BY_HOST = {"api.groq.com": ["code_interpreter"]}
@@ -92,8 +91,7 @@ class OpenAIAdapter(HttpAdapter):
 
     @property
     def serves_responses_api(self) -> bool:
-        host = urlsplit(self.config.base_url).hostname or ""  # a data residency region's too
-        return host == "api.openai.com" or host.endswith(".api.openai.com")
+        return self._openai
 
     def __init__(
         self, name: str, config: ProviderConfig, http: httpx.AsyncClient, clock: Clock
@@ -108,11 +106,12 @@ class OpenAIAdapter(HttpAdapter):
         # Which of other servers' message fields this one takes (the rest are taken out).
         self.taken = taken_fields(self.kind, config.base_url, config.message_fields)
         # Asked for every attempt (engine/_sent.py): worked out once, not a URL parse a request.
-        host, configured = urlsplit(config.base_url).hostname, config.custom_tools
-        self._custom_tools = configured if configured is not None else host == "api.openai.com"
+        self._openai = is_openai_api(config.base_url)  # OpenAI's own, a residency host's too
+        custom = config.custom_tools
+        self._custom_tools = self._openai if custom is None else custom
         # OpenAI's hosted tools this server runs on its chat API (Groq's code_interpreter).
-        hosted = config.hosted_tools
-        hosted = hosted if hosted is not None else _HOSTED_BY_HOST.get(host or "", [])
+        host, hosted = urlsplit(config.base_url).hostname or "", config.hosted_tools
+        hosted = hosted if hosted is not None else _HOSTED_BY_HOST.get(host, [])
         self._server_tools = frozenset(f"{HOSTED_FAMILY}:{kind}" for kind in hosted)
 
     @property

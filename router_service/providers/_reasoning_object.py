@@ -46,6 +46,7 @@ __all__ = [
     "asks_by_extra",
     "google_thinking",
     "is_google_openai",
+    "is_openai_api",
     "is_openrouter",
     "unified",
     "validated",
@@ -56,6 +57,7 @@ GOOGLE_EXTRA = "extra_body"
 _EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 _LEVELS = ("minimal", "low", "medium", "high")
 _HOST = "openrouter.ai"
+_OPENAI_HOST = "api.openai.com"
 _GOOGLE_HOST = "generativelanguage.googleapis.com"
 # Vertex AI's OpenAI-compatible endpoint, global or regional (us-central1-aiplatform…):
 # https://cloud.google.com/vertex-ai/generative-ai/docs/start/openai
@@ -80,6 +82,13 @@ def is_openrouter(base_url: str) -> bool:
     """Whether a deployment's `base_url` is OpenRouter's API (it takes the object itself)."""
     host = (urlsplit(base_url).hostname or "").lower()
     return host == _HOST or host.endswith(f".{_HOST}")
+
+
+def is_openai_api(base_url: str) -> bool:
+    """Whether a deployment's `base_url` is OpenAI's own API: api.openai.com, or one of its data
+    residency hosts (eu.api.openai.com…)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return host == _OPENAI_HOST or host.endswith(f".{_OPENAI_HOST}")
 
 
 def is_google_openai(base_url: str) -> bool:

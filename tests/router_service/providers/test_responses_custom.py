@@ -113,6 +113,7 @@ def test_which_refusals_are_of_the_reasoning(status: int, error: Any, rejects: b
     [
         ("https://api.openai.com/v1", None, True),
         ("https://API.OpenAI.com:443/v1", None, True),
+        ("https://eu.api.openai.com/v1", None, True),  # a data residency host
         ("http://vllm.internal:8000/v1", None, False),
         ("https://api.openai.com.evil.test/v1", None, False),
         ("http://vllm.internal:8000/v1", True, True),
