@@ -41,14 +41,14 @@ from router_service.engine._stops import (
     stream_filters,
 )
 from router_service.engine._stream_failures import timed_out
-from router_service.engine._stream_guard import Choices, Idle, StreamGuard, is_meaningful
+from router_service.engine._stream_guard import Choices, Idle, is_meaningful
 from router_service.engine._stream_usage import asks_usage, chunk_events
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.engine._tool_fees import bill_answer, billed_in, paid_containers
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
-from router_service.providers import EmbedCall, MediaCall, reads_cancel_their_task
+from router_service.providers import EmbedCall, MediaCall
 from router_service.providers._base import UPSTREAM_ALIVE
 
 log = logging.getLogger("switchboard.engine")
@@ -308,11 +308,6 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             if failure.outcome is Outcome.STALLED:
                 failure.outcome = Outcome.FIRST_CHUNK_TIMEOUT
             raise
-
-    def _guard(self, deployment: Deployment) -> StreamGuard:
-        stall_s, heartbeat_s = deployment.timeouts.stall_s, self._streams.heartbeat_s
-        apart = reads_cancel_their_task(deployment.adapter.http)
-        return StreamGuard(self._clock, stall_s=stall_s, heartbeat_s=heartbeat_s, apart=apart)
 
     async def _relay(
         self,

@@ -132,6 +132,12 @@ class MediaStreams(StreamEnds):
             raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
         raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "upstream stream ended before any content")
 
+    def _guard(self, deployment: Deployment) -> StreamGuard:
+        """The guard of a stream from `deployment` (chat's and media's)."""
+        stall_s, heartbeat_s = deployment.timeouts.stall_s, self._streams.heartbeat_s
+        apart = reads_cancel_their_task(deployment.adapter.http)
+        return StreamGuard(self._clock, stall_s=stall_s, heartbeat_s=heartbeat_s, apart=apart)
+
     async def _relay_media(
         self,
         ctx: RequestContext,
@@ -142,12 +148,7 @@ class MediaStreams(StreamEnds):
     ) -> AsyncGenerator[MediaEvent | chat_pb2.Usage, None]:
         """The committed part of a media stream, from the route event on (as `_relay`);
         heartbeats until the last of `images` was made."""
-        guard = StreamGuard(
-            self._clock,
-            stall_s=deployment.timeouts.stall_s,
-            heartbeat_s=self._streams.heartbeat_s,
-            apart=reads_cancel_their_task(deployment.adapter.http),
-        )
+        guard = self._guard(deployment)
         first = opened.first
         # Bytes (speech's audio) end with the body; an event stream with its last event.
         finished = first.event is None or first.final

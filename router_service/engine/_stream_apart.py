@@ -13,9 +13,10 @@ each item whole, from a queue: what is ready at once is still one batch. The tas
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Final, Generic, TypeVar
+
+from router_service.engine._stream_unwind import closed
 
 T = TypeVar("T")
 
@@ -67,18 +68,21 @@ class ReadApart(Generic[T]):
             await self._queue.put(_Raised(exc))
         else:
             await self._queue.put(_ENDED)
+        finally:  # by the task that iterated them (never while it still does)
+            await closed(self._chunks)
 
     async def aclose(self) -> None:
-        """Stop the read (cancelled, as the guard's own read would be) and close `chunks`."""
+        """Stop the read (cancelled, as the guard's own read would be) and close `chunks`. A
+        cancellation of this wait leaves the read to end, and close them, on its own."""
         task, self._task = self._task, None
-        try:
-            if task is not None:
-                task.cancel()
-                await asyncio.wait([task])  # its unwinding (a cancellation of ours still ends it)
-                if not task.cancelled():
-                    task.exception()  # retrieved: what it raised was handed over or is moot
-        finally:
-            aclose = getattr(self._chunks, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
+        if task is None:  # never read
+            await closed(self._chunks)
+            return
+        task.add_done_callback(_retrieved)
+        task.cancel()
+        await asyncio.wait([task])
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # what it raised was handed over, or is moot

@@ -18,7 +18,6 @@ in a task of their own (`_stream_apart.py`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -27,6 +26,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 from clients.switchboard.v1 import chat_pb2
 from router_service.clock import Clock
 from router_service.engine._stream_apart import ReadApart
+from router_service.engine._stream_unwind import Unwinding, wake, woken
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE
@@ -127,15 +127,6 @@ _MARKS: Final = (_End, _Failed)
 READ_AHEAD = 32
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-def _woken(waiter: asyncio.Future[None], _: object) -> None:
-    _wake(waiter)  # as a future's done-callback
-
-
 class _Reader(Generic[T]):
     """Reads `chunks` in the guard's own task, one step of their `anext` at a time, as a task
     would run it: a step that waits leaves the read suspended on its future (nothing cancelled,
@@ -234,8 +225,9 @@ class _Reader(Generic[T]):
                 batch.append(item)  # type: ignore[arg-type]  # a chunk
                 if self.choices is not None:
                     self.choices.add(item)
-                if self.finished or self._ends(item):  # type: ignore[arg-type]
+                if not self.finished and self._ends(item):  # type: ignore[arg-type]
                     self.finished = True
+                if self.in_tail:  # one chunk a batch: the drain after [DONE] may be next
                     break
         return batch or None
 
@@ -254,9 +246,9 @@ class _Reader(Generic[T]):
             await asyncio.sleep(0)
             return
         waiter = self._loop.create_future()
-        woken = partial(_woken, waiter)
-        blocked.add_done_callback(woken)
-        timer = self._loop.call_later(seconds, _wake, waiter)
+        callback = partial(woken, waiter)
+        blocked.add_done_callback(callback)
+        timer = self._loop.call_later(seconds, wake, waiter)
         try:
             await waiter
         except asyncio.CancelledError as cancel:
@@ -268,43 +260,16 @@ class _Reader(Generic[T]):
                 raise  # not the read's own: the caller's
         finally:
             timer.cancel()
-            blocked.remove_done_callback(woken)
+            blocked.remove_done_callback(callback)
 
     async def aclose(self) -> None:
         """Cancel the pending read, let it unwind, then close the upstream. Never raises the
         upstream's errors: they were handed over already."""
         read, self._read = self._read, None
-        try:
-            if read is not None:
-                await _unwind(read, self._blocked)
-        finally:
-            self._blocked = None
-            aclose = getattr(self._chunks, "aclose", None)
-            if aclose is not None:
-                with contextlib.suppress(Exception):
-                    await aclose()
-
-
-async def _unwind(read: Generator[Any, None, Any], blocked: asyncio.Future[Any] | None) -> None:
-    """A suspended read cancelled as a task's would be, and run until it has ended."""
-    if blocked is not None:
-        blocked.cancel()
-    loop = asyncio.get_running_loop()
-    try:
-        waits = read.throw(asyncio.CancelledError())
-        while True:  # its cleanup may wait
-            if waits is None:
-                await asyncio.sleep(0)
-            elif not waits.done():
-                waits._asyncio_future_blocking = False
-                waiter = loop.create_future()
-                waits.add_done_callback(partial(_woken, waiter))
-                await waiter
-            waits = read.send(None)
-    except (StopIteration, StopAsyncIteration, Exception, asyncio.CancelledError):
-        pass
-    finally:
-        read.close()
+        blocked, self._blocked = self._blocked, None
+        if blocked is not None:
+            blocked.cancel()
+        await Unwinding(read, self._chunks).run()
 
 
 class StreamGuard:

@@ -187,3 +187,19 @@ async def test_heartbeats_go_on_while_another_choice_is_still_running() -> None:
             seen.append(item)
     assert caught.value.outcome is Outcome.STALLED
     assert len([i for i in seen if isinstance(i, Idle)]) >= 3
+
+
+def second_choice(text: str) -> chat_pb2.ChatCompletionChunk:
+    c = chat_pb2.ChatCompletionChunk(id="c2")
+    c.choices.add(index=1).delta.text = text
+    return c
+
+
+async def test_the_other_choice_is_still_batched_after_the_first_finished() -> None:
+    """Only the tail after every choice's finish goes one chunk a batch: the second choice's
+    chunks that are ready at once are one batch."""
+    guard = StreamGuard(ManualClock(), stall_s=60, heartbeat_s=15)
+    rest = [second_choice(str(i)) for i in range(6)]
+    source = upstream([two_choices(False), two_choices(True), *rest])
+    batches = [item async for item in guard.follow(source) if isinstance(item, list)]
+    assert [len(batch) for batch in batches] == [8]

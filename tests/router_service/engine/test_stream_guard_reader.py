@@ -18,6 +18,7 @@ from router_service.clock import SYSTEM_CLOCK, ManualClock
 from router_service.engine import Idle, StreamGuard
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from tests.helpers import eventually
 
 Chunk = chat_pb2.ChatCompletionChunk
 T = TypeVar("T")
@@ -213,3 +214,42 @@ async def test_no_task_per_stream_nor_per_chunk() -> None:
         loop.set_task_factory(None)
     assert len(items) == 500
     assert created == 0
+
+
+class SlowToClose:
+    """An upstream whose cleanup waits (a connection given back over the network) until told."""
+
+    def __init__(self) -> None:
+        self.more, self.closing, self.release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self.closed = False
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        try:
+            yield chunk("a")
+            await self.more.wait()  # never set: the guard's read waits here
+        finally:
+            self.closing.set()
+            await self.release.wait()
+            self.closed = True
+
+
+@pytest.mark.parametrize("apart", [False, True], ids=["own task", "apart"])
+async def test_a_close_cancelled_as_it_unwinds_still_closes_the_upstream(apart: bool) -> None:
+    """The caller closes the stream while a read waits, and is cancelled while that read
+    unwinds (its cleanup waiting): the close raises the cancellation, and the read still ends
+    and the upstream closes (not left half-unwound for the garbage collector)."""
+    source = SlowToClose()
+    guard = StreamGuard(ManualClock(), stall_s=60, heartbeat_s=15, apart=apart)
+    follow = guard.follow(source.chunks())
+    assert await anext(follow) == [chunk("a")]
+    closing = asyncio.ensure_future(follow.aclose())
+    await source.closing.wait()  # the read unwinds: its cleanup waits
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    source.release.set()
+
+    async def closed() -> bool:
+        return source.closed
+
+    await eventually(closed, what="the upstream's cleanup ran to its end")
