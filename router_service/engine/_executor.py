@@ -44,7 +44,7 @@ from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Choices, Idle, is_meaningful
 from router_service.engine._stream_usage import asks_usage, chunk_events
 from router_service.engine._tokens import estimate_chat_tokens
-from router_service.engine._tool_fees import bill_answer, billed_in, paid_containers
+from router_service.engine._tool_fees import bill_answer, billed_in
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
@@ -137,7 +137,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             return completion
 
         plan = await self.planner.plan_chat(ctx, params)
-        ctx.paid = paid_containers(params)
+        ctx.chat = params
         completion, deployment, stack = await self._run(
             ctx, plan, attempt, tokens=estimate_chat_tokens(params), params=params
         )
@@ -231,7 +231,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             return await self._open(ctx, params, deployment, lease, stack)
 
         plan = await self.planner.plan_chat(ctx, params)
-        started, ctx.paid = self._clock.monotonic(), paid_containers(params)
+        started, ctx.chat = self._clock.monotonic(), params
         screen = None if ctx.answers is None else ctx.answers.stream(choices_of(params))
         opened, deployment, stack = await self._run(
             ctx,

@@ -10,7 +10,7 @@ from router_service.clock import Clock
 from router_service.config import PriceConfig, TimeoutsConfig
 from router_service.config._routing import UpstreamApi
 from router_service.engine._custom_tools import inexpressible_tool
-from router_service.engine._tool_fees import Billed, fees
+from router_service.engine._tool_fees import Billed, fees, paid_containers
 from router_service.errors import UpstreamFailure
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
@@ -162,8 +162,9 @@ class RequestContext:
     written: tuple[chat_pb2.ChatParams, dict[str, Any]] | None = None
     # The hosted tool calls its answer made that its price charges by the call (_tool_fees).
     billed: Billed = field(default_factory=set)
-    # The code interpreter containers the request names or hands back (_tool_fees).
-    paid: frozenset[str] = frozenset()
+    # The chat whose answer is billed: the code interpreter containers it names or hands back
+    # are paid already (`paid_containers`, looked for only once a call is billed).
+    chat: chat_pb2.ChatParams | None = None
 
     def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
         """The body written of `params` (for `ChatCall.prepared`), for the first attempt only
@@ -240,5 +241,6 @@ class RequestContext:
                     cache_write_1h_tokens=details.cache_write_1h_tokens,
                 )
                 if self.billed:
-                    info.cost_usd += deployment.price.tool_fees_usd(fees(self.billed, self.paid))
+                    paid = frozenset() if self.chat is None else paid_containers(self.chat)
+                    info.cost_usd += deployment.price.tool_fees_usd(fees(self.billed, paid))
         return info
