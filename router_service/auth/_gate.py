@@ -329,11 +329,13 @@ class Gate:
     def _estimate_usd(
         self, caller: Caller, rule: MethodRule, request: Any, model: str, tokens: int
     ) -> float:
-        """A money-budgeted call's estimate; 0 for everyone else (nothing is priced)."""
+        """A money-budgeted call's estimate (its hosted tools' fees included); 0 for everyone
+        else (nothing is priced)."""
         if not caller.spends:
             return 0.0
         prompt = rule.prompt(request) if rule.prompt is not None else None
-        return estimate_usd(self._prices(model), tokens, prompt)
+        fees = rule.fees(request).usd if rule.fees is not None else None
+        return estimate_usd(self._prices(model), tokens, prompt, fees)
 
     def _audit(
         self,

@@ -27,6 +27,7 @@ from router_service.engine._tokens import (
     estimate_chunk_tokens,
     estimate_media_tokens,
 )
+from router_service.engine._tool_fees import FeeBound, fee_bound
 from router_service.guardrails import (
     TextSlot,
     chat_texts,
@@ -60,6 +61,9 @@ class MethodRule:
     usage: Callable[[Any], int] | None = None  # tokens really used, from a response message
     # What the message that reported usage says the call cost (RouteInfo.cost_usd), if priced.
     cost: Callable[[Any], float | None] | None = None
+    # The hosted tool calls a request may make that a price charges by the call (its money
+    # estimate counts their fees).
+    fees: Callable[[Any], FeeBound] | None = None
     # A call that reports no usage: the request's prompt tokens, and those each message relays.
     prompt: Callable[[Any], int] | None = None
     relayed: Callable[[Any], int] | None = None
@@ -199,6 +203,7 @@ _CHAT = MethodRule(
     usage=_chat_usage,
     cost=_chat_cost,
     prompt=lambda request: estimate_prompt_tokens(request.params),
+    fees=lambda request: fee_bound(request.params),
     relayed=_relayed,
     cached=_chat_cached,
     route=_chat_route,
@@ -289,6 +294,7 @@ RULES: dict[str, MethodRule] = {
         tokens=lambda request: estimate_chat_tokens(request.chat.params),
         validate=lambda request, bounds: check_chat(request.chat, bounds),
         prompt=lambda request: estimate_prompt_tokens(request.chat.params),
+        fees=lambda request: fee_bound(request.chat.params),
         texts=lambda request: _background_texts(request),
     ),
     ROUTER_SERVICE + "CancelResponse": MethodRule(scope="chat", counted=False),
