@@ -1,0 +1,56 @@
+"""Embeddings of more texts than one upstream call takes: sent as several calls of at most that
+many (Gemini's batchEmbedContents 100, Vertex's :predict 250 or gemini-embedding-001's one,
+Cohere's /v2/embed 96), answered as one list in the request's order. One call over the limit is
+the upstream's 400 for the whole request, which a caller (OpenAI takes 2,048 inputs a call)
+would get for a valid request. The fake upstream refuses more than each takes, as they do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from clients.switchboard.v1 import embeddings_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream._responses import embedding_vector
+from tests.conftest import RouterHandle, StartRouter
+
+TEXTS = [f"text number {i}" for i in range(230)]
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    providers = {
+        "gem": {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": ["g-key"]},
+    }
+
+    def one(provider: str, model: str) -> dict[str, Any]:
+        return {"deployments": [{"provider": provider, "model": model}]}
+
+    models = {"gemini": one("gem", "gemini-embedding-001")}
+    return await start_router({"providers": providers, "models": models, "server": {"port": 0}})
+
+
+def request(model: str, texts: list[str]) -> pb.EmbedRequest:
+    values = embeddings_pb2.TextList(values=texts)
+    params = embeddings_pb2.EmbeddingParams(model=model, texts=values, dimensions=4)
+    return pb.EmbedRequest(params=params)
+
+
+def vectors(response: pb.EmbedResponse) -> list[list[float]]:
+    return [list(item.values) for item in response.result.data]
+
+
+def expected(texts: list[str]) -> list[Any]:
+    return [pytest.approx(embedding_vector(text, 4), abs=1e-6) for text in texts]
+
+
+async def test_gemini_embeds_in_batches_of_100(router: RouterHandle, fake: FakeUpstream) -> None:
+    response = await router.stub.Embed(request("gemini", TEXTS))
+
+    assert vectors(response) == expected(TEXTS)
+    calls = fake.state.calls(path="/v1beta/models/gemini-embedding-001:batchEmbedContents")
+    sizes = sorted((len(r.body["requests"]) for r in calls), reverse=True)
+    assert sizes == [100, 100, 30]
+    assert all(r.status == 200 for r in calls)
