@@ -21,14 +21,25 @@ TEXTS = [f"text number {i}" for i in range(230)]
 
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    vertex = {
+        "kind": "vertex",
+        "project": "acme-prod",
+        "location": "us-central1",
+        "keys": ["ya29.t"],
+    }
     providers = {
         "gem": {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": ["g-key"]},
+        "vx": {**vertex, "base_url": fake.url},
     }
 
     def one(provider: str, model: str) -> dict[str, Any]:
         return {"deployments": [{"provider": provider, "model": model}]}
 
-    models = {"gemini": one("gem", "gemini-embedding-001")}
+    models = {
+        "gemini": one("gem", "gemini-embedding-001"),
+        "vertex": one("vx", "text-embedding-005"),
+        "vertex-gemini": one("vx", "gemini-embedding-001"),
+    }
     return await start_router({"providers": providers, "models": models, "server": {"port": 0}})
 
 
@@ -54,3 +65,30 @@ async def test_gemini_embeds_in_batches_of_100(router: RouterHandle, fake: FakeU
     sizes = sorted((len(r.body["requests"]) for r in calls), reverse=True)
     assert sizes == [100, 100, 30]
     assert all(r.status == 200 for r in calls)
+
+
+async def test_vertex_predicts_at_most_250_texts_a_call(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    texts = TEXTS + TEXTS[:30]  # 260
+
+    response = await router.stub.Embed(request("vertex", texts))
+
+    assert vectors(response) == expected(texts)
+    assert response.result.usage.prompt_tokens == 3 * 260  # Vertex's token counts, summed
+    calls = fake.state.calls(model="text-embedding-005")
+    assert sorted(len(r.body["instances"]) for r in calls) == [10, 250]
+    assert all(r.status == 200 for r in calls)
+
+
+async def test_vertex_gemini_embedding_predicts_one_text_a_call(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    texts = TEXTS[:3]
+
+    response = await router.stub.Embed(request("vertex-gemini", texts))
+
+    assert vectors(response) == expected(texts)
+    calls = fake.state.calls(model="gemini-embedding-001")
+    assert sorted(r.body["instances"][0]["content"] for r in calls) == sorted(texts)
+    assert all(len(r.body["instances"]) == 1 and r.status == 200 for r in calls)
