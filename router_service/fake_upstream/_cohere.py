@@ -2,11 +2,11 @@
 
 Shapes from https://docs.cohere.com/reference/chat, the stream events of
 https://docs.cohere.com/v2/docs/streaming and https://docs.cohere.com/docs/tool-use-streaming,
-and https://docs.cohere.com/reference/embed. The key is the bearer token. The model list
-(`GET /v1/models?page_size=…`) is served by the shared `/v1/models` route. With `thinking`
-enabled, the answer's reasoning (`Scenario.reasoning`, else `THOUGHTS`) comes first as a
-`thinking` content item, streamed a word a content-delta (`content.thinking`), as Cohere's
-reasoning models answer (https://docs.cohere.com/v2/docs/reasoning).
+and https://docs.cohere.com/reference/embed (at most 96 texts a call). The key is the bearer
+token. The model list (`GET /v1/models?page_size=…`) is served by the shared `/v1/models`
+route. With `thinking` enabled, the answer's reasoning (`Scenario.reasoning`, else `THOUGHTS`)
+comes first as a `thinking` content item, streamed a word a content-delta (`content.thinking`),
+as Cohere's reasoning models answer (https://docs.cohere.com/v2/docs/reasoning).
 """
 
 from __future__ import annotations
@@ -149,10 +149,17 @@ async def _chat(call: Call) -> web.StreamResponse:
     return await run_stream(call, events, content_count)
 
 
+# The most texts one /v2/embed call takes (Cohere's 400 beyond it).
+EMBED_MAX = 96
+
+
 async def _embed(call: Call) -> web.StreamResponse:
     texts = call.body.get("texts")
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or not texts:
         return await send_error(call, 400, "invalid request: texts is required", "bad_request")
+    if len(texts) > EMBED_MAX:
+        message = f"invalid request: texts must contain at most {EMBED_MAX} items"
+        return await send_error(call, 400, message, "bad_request")
     dims = call.body.get("output_dimension", R.DEFAULT_EMBEDDING_DIMS)
     dims = dims if isinstance(dims, int) and not isinstance(dims, bool) and dims > 0 else 8
     return await send_answer(

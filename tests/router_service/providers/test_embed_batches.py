@@ -30,6 +30,7 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     providers = {
         "gem": {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": ["g-key"]},
         "vx": {**vertex, "base_url": fake.url},
+        "co": {"kind": "cohere", "base_url": fake.url, "keys": ["co-key"]},
     }
 
     def one(provider: str, model: str) -> dict[str, Any]:
@@ -39,6 +40,7 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
         "gemini": one("gem", "gemini-embedding-001"),
         "vertex": one("vx", "text-embedding-005"),
         "vertex-gemini": one("vx", "gemini-embedding-001"),
+        "cohere": one("co", "embed-v4.0"),
     }
     return await start_router({"providers": providers, "models": models, "server": {"port": 0}})
 
@@ -92,3 +94,13 @@ async def test_vertex_gemini_embedding_predicts_one_text_a_call(
     calls = fake.state.calls(model="gemini-embedding-001")
     assert sorted(r.body["instances"][0]["content"] for r in calls) == sorted(texts)
     assert all(len(r.body["instances"]) == 1 and r.status == 200 for r in calls)
+
+
+async def test_cohere_embeds_in_batches_of_96(router: RouterHandle, fake: FakeUpstream) -> None:
+    response = await router.stub.Embed(request("cohere", TEXTS))
+
+    assert vectors(response) == expected(TEXTS)
+    assert response.result.usage.prompt_tokens == 3 * 230  # Cohere's billed units, summed
+    calls = fake.state.calls(path="/v2/embed")
+    assert sorted(len(r.body["texts"]) for r in calls) == [38, 96, 96]
+    assert all(r.status == 200 and r.body["output_dimension"] == 4 for r in calls)
