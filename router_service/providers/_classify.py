@@ -36,6 +36,9 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
             r"|invalid authentication|unauthenticated|permission_denied"
             # Cohere: 401 "invalid api token"; Cloudflare: code 10000 "Authentication error".
             r"|invalid api token|authentication error"
+            # Anthropic: a 400 invalid_request_error for every request of a disabled
+            # organization's key.
+            r"|organization has been disabled"
         ),
     ),
     (

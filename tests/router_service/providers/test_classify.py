@@ -45,6 +45,13 @@ CLOCK = ManualClock(start=1_700_000_000.0)
             Outcome.AUTH_INVALID,
         ),
         (400, {"message": "Invalid API Key"}, Outcome.AUTH_INVALID),
+        # Anthropic's answer to every request of a key whose organization was disabled: the
+        # key's, not the request's (a 400 passed to the caller, the key kept in use).
+        (
+            400,
+            {"type": "invalid_request_error", "message": "This organization has been disabled."},
+            Outcome.AUTH_INVALID,
+        ),
         (404, {"message": "API key not found"}, Outcome.AUTH_INVALID),
         (
             429,
