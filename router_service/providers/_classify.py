@@ -73,7 +73,12 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
         re.compile(r"rate_limit|rate limit|too many requests|resource_exhausted"),
     ),
     # Anthropic: overloaded_error (529) and api_error (500), also as stream `error` events.
-    (Outcome.UPSTREAM_ERROR, re.compile(r"overloaded|server_error|internal error|api_error")),
+    # Gemini: a 400 FAILED_PRECONDITION "User location is not supported for the API use." for
+    # every request from where the router runs: the deployment's, not the caller's.
+    (
+        Outcome.UPSTREAM_ERROR,
+        re.compile(r"overloaded|server_error|internal error|api_error|location is not supported"),
+    ),
 )
 
 

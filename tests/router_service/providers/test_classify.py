@@ -115,6 +115,17 @@ CLOCK = ManualClock(start=1_700_000_000.0)
         (500, {"message": "oops"}, Outcome.UPSTREAM_ERROR),
         (503, {"message": "rate limit of the backend pool"}, Outcome.UPSTREAM_ERROR),
         (529, {"type": "overloaded_error", "message": "Overloaded"}, Outcome.UPSTREAM_ERROR),
+        # Gemini refuses every request from where the router runs: no caller's fault, and the
+        # group's next deployment (another provider) may serve it.
+        (
+            400,
+            {
+                "code": 400,
+                "message": "User location is not supported for the API use.",
+                "status": "FAILED_PRECONDITION",
+            },
+            Outcome.UPSTREAM_ERROR,
+        ),
         # Wrapped: HTTP 200 whose body is an error; the inner status decides.
         (200, {"code": 429, "message": "Too many requests"}, Outcome.RATE_LIMITED),
         (200, {"code": 500, "message": "internal"}, Outcome.UPSTREAM_ERROR),
