@@ -88,6 +88,33 @@ CLOCK = ManualClock(start=1_700_000_000.0)
             },
             Outcome.CONTEXT_TOO_LONG,
         ),
+        # A request larger than the key's whole tokens-per-minute budget (OpenAI's 429, Groq's
+        # 413, code rate_limit_exceeded) never fits this key, however long it rests: no key is
+        # cooled for it (one such request would cool every key of the model, one by one),
+        # and a deployment with a larger budget may take it.
+        (
+            429,
+            {
+                "message": "Request too large for gpt-4o in organization org-x on tokens per min "
+                "(TPM): Limit 30000, Requested 36278. The input or output tokens must be reduced "
+                "in order to run successfully.",
+                "type": "tokens",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            },
+            Outcome.CONTEXT_TOO_LONG,
+        ),
+        (
+            413,
+            {
+                "message": "Request too large for model `llama-3.3-70b-versatile` in organization "
+                "`org_x` service tier `on_demand` on tokens per minute (TPM): Limit 12000, "
+                "Requested 21357, please reduce your message size and try again.",
+                "type": "tokens",
+                "code": "rate_limit_exceeded",
+            },
+            Outcome.CONTEXT_TOO_LONG,
+        ),
         (400, {"code": "content_filter", "message": "blocked"}, Outcome.CONTENT_FILTERED),
         # One model the key may not use: that key × model, not the key.
         (
