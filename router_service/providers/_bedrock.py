@@ -40,7 +40,7 @@ from router_service.outcomes import Outcome
 from router_service.providers import _bedrock_embed as BE
 from router_service.providers import _bedrock_map as BM
 from router_service.providers import _sigv4
-from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._base import UPSTREAM_ALIVE, ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, in_order
 from router_service.providers._bedrock_errors import classify
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
@@ -194,6 +194,8 @@ class BedrockAdapter(HttpAdapter):
                 ]
             except MAPPING_ERRORS as exc:
                 raise malformed("stream event", exc) from exc
+            if not chunks:  # the upstream at work (a reasoning block's signature…)
+                yield UPSTREAM_ALIVE
             for chunk in chunks:
                 yield chunk
 
