@@ -296,6 +296,8 @@ class KeyPool:
     async def _disable(
         self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, window_s: float
     ) -> None:
+        if await self._disabled_by_hand(key):
+            return  # the operator's until lifted: no probe, nor a shorter window, takes it over
         now = self.clock.now()
         if health.half_open:
             # It failed again while recovering: twice as long before the next probe.
@@ -318,6 +320,13 @@ class KeyPool:
         health.next_probe_at = now + health.probe_backoff_s
         await self.store.set_value(self.why_name(key), reason.value, window_s)
         await self.store.extend_deadline(self.off_name(key), now + window_s)
+
+    async def _disabled_by_hand(self, key: UpstreamKey) -> bool:
+        """Whether an operator disabled the key, on any replica (a request in flight then may
+        still fail on it). Asked of the store, not of `health`: another replica may have
+        enabled it again since this one heard of its disable."""
+        found = await self.store.read(deadlines=[self.off_name(key)], values=[self.why_name(key)])
+        return bool(found.deadlines[0]) and found.values[0] == DisableReason.MANUAL.value
 
     # -- operating -----------------------------------------------------------------------------
     def find(self, key_fingerprint: str) -> UpstreamKey | None:

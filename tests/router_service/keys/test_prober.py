@@ -9,7 +9,14 @@ from pydantic import SecretStr
 from router_service.clock import ManualClock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.errors import UpstreamFailure
-from router_service.keys import DisableReason, KeyLease, KeyPool, KeyProber, UpstreamKey
+from router_service.keys import (
+    DisableReason,
+    KeyLease,
+    KeyPool,
+    KeyProber,
+    Unavailable,
+    UpstreamKey,
+)
 from router_service.outcomes import Outcome
 from router_service.state import MemoryStateStore
 
@@ -116,3 +123,33 @@ async def test_prober_task_is_owned_and_stops() -> None:
     prober.start()
     await prober.shutdown()
     await prober.shutdown()  # idempotent
+
+
+async def test_a_key_failing_after_an_operators_disable_stays_the_operators() -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    # Another replica sharing the store, with a request of its own on the key.
+    other = KeyPool(
+        "p",
+        [KeyConfig(key=SecretStr("k1"))],
+        store=pool.store,
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        health=HEALTH,
+        lease_ttl_s=60,
+    )
+    others = KeyProber({"p": other}, {"p": probe}, clock=clock, config=HEALTH)
+    mine, theirs = await pool.lease("m"), await other.lease("m")
+    assert isinstance(mine, KeyLease) and isinstance(theirs, KeyLease)
+    await pool.set_enabled(key, False, note="leaked in a log", by="ops")
+    # The requests in flight then fail on the key: out of quota here, refused there.
+    await pool.report(key, "m", Outcome.QUOTA_EXHAUSTED)
+    await other.report(key, "m", Outcome.AUTH_INVALID)
+    await mine.release()
+    await theirs.release()
+    clock.advance(HEALTH.probe_max_s)
+    probe.answers = [True, True]
+    assert await prober.tick() + await others.tick() == 0  # nothing probes it back
+    assert isinstance(await pool.lease("m"), Unavailable)
+    (shown,) = await pool.snapshot()
+    assert (shown.disabled_reason, shown.disabled_note) == ("manual", "leaked in a log")
