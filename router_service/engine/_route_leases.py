@@ -63,15 +63,17 @@ class RouteLeases:
             lease = await deployment.pool.lease(deployment.upstream_model, tokens=tokens)
             if not isinstance(lease, KeyLease):
                 continue
-            stack = AsyncExitStack()
-            stack.push_async_callback(lease.release)
-            mark = await self._runner.sessions.enter(
-                ctx.session_id, deployment.provider, deployment.session_limit
-            )
-            if mark is None:
-                await stack.aclose()
-                continue
-            stack.push_async_callback(self._runner.sessions.leave, mark)
+            # Given back on every way out before the route is outstanding: a refused mark, and
+            # a caller gone during the mark's round trip (the key's slot was held until its TTL).
+            async with AsyncExitStack() as taking:
+                taking.push_async_callback(lease.release)
+                mark = await self._runner.sessions.enter(
+                    ctx.session_id, deployment.provider, deployment.session_limit
+                )
+                if mark is None:
+                    continue
+                taking.push_async_callback(self._runner.sessions.leave, mark)
+                stack = taking.pop_all()
             lease_id = "rl_" + secrets.token_urlsafe(18)
             route = RouteLease(
                 lease_id, deployment, lease, ctx, stack, self._clock.now() + self._ttl_s
