@@ -65,7 +65,10 @@ class KeyPool:
         self.rng = rng if rng is not None else random.Random()
         self._lease_ttl_s = lease_ttl_s
         self.health: dict[str, KeyHealth] = {k.fingerprint: KeyHealth() for k in self.keys}
-        self._queue = ArrivalQueue()
+        # model -> the requests waiting for a slot of a key usable for it. One queue per model:
+        # a key cooling for one model may be free for another, whose requests must not wait
+        # behind the first's. Bounded: a pool's models are the config's.
+        self._queues: dict[str, ArrivalQueue] = {}
         self._use_seq = itertools.count(1)
         self._models_seen: dict[str, None] = {}
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
@@ -220,12 +223,25 @@ class KeyPool:
         to `wait_s` seconds for a slot to free."""
 
         attempt = partial(self.lease, model, exclude, tokens=tokens)  # no frame of its own
-        return await self._queue.wait_for(attempt, wait_s)
+        queue = self._queues.get(model)
+        if queue is None:
+            queue = self._queues[model] = ArrivalQueue()
+        return await queue.wait_for(attempt, wait_s)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot of this pool's keys now, for any model."""
+        return sum(queue.waiting for queue in self._queues.values())
+
+    def _notify(self) -> None:
+        """A slot may have freed, or a key come back: each model's first waiter tries again."""
+        for queue in self._queues.values():
+            queue.notify()
 
     async def _release(self, key: UpstreamKey, lease_id: str) -> None:
         self.health[key.fingerprint].in_flight -= 1
         await self.store.release(self.slot_name(key), lease_id)
-        self._queue.notify()
+        self._notify()
 
     async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
         return await self.store.renew(self.slot_name(key), lease_id, self._lease_ttl_s)
@@ -342,7 +358,7 @@ class KeyPool:
             health.probe_backoff_s = 0.0
             health.reported = False
             await self.store.clear_deadline(self.off_name(key))
-            self._queue.notify()
+            self._notify()
         else:
             health.disabled = DisableReason.MANUAL
             await self.store.set_value(self.why_name(key), DisableReason.MANUAL.value, _FOREVER_S)
@@ -355,7 +371,7 @@ class KeyPool:
         health.disabled = DisableReason.NONE
         health.half_open_left = self.health_config.half_open_successes
         await self.store.clear_deadline(self.off_name(key))
-        self._queue.notify()
+        self._notify()
 
     async def snapshot(self) -> list[KeySnapshot]:
         models = list(self._models_seen)
