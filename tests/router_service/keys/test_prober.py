@@ -56,6 +56,22 @@ def setup() -> tuple[KeyPool, KeyProber, ScriptedProbe, ManualClock]:
     return pool, prober, probe, clock
 
 
+def another_replica(
+    pool: KeyPool, probe: ScriptedProbe, clock: ManualClock
+) -> tuple[KeyPool, KeyProber]:
+    """The same pool and prober on a replica sharing `pool`'s store."""
+    other = KeyPool(
+        "p",
+        [KeyConfig(key=SecretStr("k1"))],
+        store=pool.store,
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        health=HEALTH,
+        lease_ttl_s=60,
+    )
+    return other, KeyProber({"p": other}, {"p": probe}, clock=clock, config=HEALTH)
+
+
 async def test_recovered_key_is_half_open_then_trusted() -> None:
     pool, prober, probe, clock = setup()
     key = pool.keys[0]
@@ -128,17 +144,7 @@ async def test_prober_task_is_owned_and_stops() -> None:
 async def test_a_key_failing_after_an_operators_disable_stays_the_operators() -> None:
     pool, prober, probe, clock = setup()
     key = pool.keys[0]
-    # Another replica sharing the store, with a request of its own on the key.
-    other = KeyPool(
-        "p",
-        [KeyConfig(key=SecretStr("k1"))],
-        store=pool.store,
-        clock=clock,
-        cooldowns=CooldownsConfig(),
-        health=HEALTH,
-        lease_ttl_s=60,
-    )
-    others = KeyProber({"p": other}, {"p": probe}, clock=clock, config=HEALTH)
+    other, others = another_replica(pool, probe, clock)  # with a request of its own on the key
     mine, theirs = await pool.lease("m"), await other.lease("m")
     assert isinstance(mine, KeyLease) and isinstance(theirs, KeyLease)
     await pool.set_enabled(key, False, note="leaked in a log", by="ops")
@@ -153,3 +159,24 @@ async def test_a_key_failing_after_an_operators_disable_stays_the_operators() ->
     assert isinstance(await pool.lease("m"), Unavailable)
     (shown,) = await pool.snapshot()
     assert (shown.disabled_reason, shown.disabled_note) == ("manual", "leaked in a log")
+
+
+async def test_a_replica_probing_a_key_leaves_it_once_an_operator_takes_it_over() -> None:
+    pool, _, probe, clock = setup()
+    key = pool.keys[0]
+    other, others = another_replica(pool, probe, clock)
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    assert await others.tick() == 0  # it probes the key too, in its time
+    assert other.health[key.fingerprint].disabled is DisableReason.AUTH
+    # An operator enables the key on the first replica, then disables it by hand.
+    await pool.set_enabled(key, True)
+    await pool.set_enabled(key, False, note="rotating it", by="ops")
+    clock.advance(HEALTH.probe_max_s)
+    probe.answers = [True]
+    assert await others.tick() == 0  # not probed back into service
+    assert other.health[key.fingerprint].disabled is DisableReason.NONE
+    (shown,) = await other.snapshot()
+    assert (shown.disabled_reason, shown.disabled_note) == ("manual", "rotating it")
+    # Enabled by the operator: nothing left to probe, no half-open on the other replica.
+    await pool.set_enabled(key, True)
+    assert await others.tick() == 0 and not other.health[key.fingerprint].half_open
