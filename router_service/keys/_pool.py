@@ -366,7 +366,10 @@ class KeyPool:
             await self.store.extend_deadline(self.off_name(key), self.clock.now() + _FOREVER_S)
 
     async def recovered(self, key: UpstreamKey) -> None:
-        """A probe passed: the key is half-open, one real request at a time."""
+        """A probe passed: the key is half-open, one real request at a time (unless an operator
+        disabled it meanwhile: theirs until they enable it)."""
+        if await self._disabled_by_hand(key):
+            return  # the prober's next look leaves it (`KeyProber._adopt`)
         health = self.health[key.fingerprint]
         health.disabled = DisableReason.NONE
         health.half_open_left = self.health_config.half_open_successes

@@ -180,3 +180,19 @@ async def test_a_replica_probing_a_key_leaves_it_once_an_operator_takes_it_over(
     # Enabled by the operator: nothing left to probe, no half-open on the other replica.
     await pool.set_enabled(key, True)
     assert await others.tick() == 0 and not other.health[key.fingerprint].half_open
+
+
+async def test_an_operators_disable_during_a_probe_outlasts_the_probe() -> None:
+    pool, _, _, clock = setup()
+    key = pool.keys[0]
+
+    async def probe(probed: UpstreamKey) -> None:  # passes, as the operator steps in
+        await pool.set_enabled(probed, False, note="revoked", by="ops")
+
+    prober = KeyProber({"p": pool}, {"p": probe}, clock=clock, config=HEALTH)
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    clock.advance(HEALTH.probe_initial_s)
+    assert await prober.tick() == 1
+    assert isinstance(await pool.lease("m"), Unavailable)
+    assert not pool.health[key.fingerprint].half_open
+    assert (await pool.snapshot())[0].disabled_reason == "manual"
