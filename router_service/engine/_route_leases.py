@@ -121,15 +121,20 @@ class RouteLeases:
         """Give back every expired lease; they count as an unknown outcome (no statistic)."""
         now = self._clock.now()
         expired = [r for r in self._outstanding.values() if r.expires_at <= now]
+        swept = 0
         for route in expired:
-            del self._outstanding[route.lease_id]
+            # Another sweep (a pick's, the background one) or its report may have taken it
+            # while this one gave back the one before.
+            if self._outstanding.pop(route.lease_id, None) is None:
+                continue
+            swept += 1
             await route.stack.aclose()
             log.warning(
                 "PickRoute lease for %s (key %s) expired unreported",
                 route.deployment.name,
                 route.lease.key.fingerprint,
             )
-        return len(expired)
+        return swept
 
     def start(self) -> None:
         """Sweep expired leases in the background (also done on every pick)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -48,15 +49,11 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_a_pick_cancelled_while_its_session_is_marked_gives_its_key_back(
-    http: httpx.AsyncClient,
-) -> None:
-    clock = ManualClock()
-    store = SlowMarks(clock)
-    keys = [KeyConfig(key=SecretStr("k1"), max_in_flight=1)]
-    config = ProviderConfig(
-        base_url="http://127.0.0.1:9/v1", keys=keys, thread_protection="provider-ban"
-    )
+def route_leases(
+    http: httpx.AsyncClient, store: MemoryStateStore, clock: ManualClock, **provider: Any
+) -> tuple[RouteLeases, KeyPool]:
+    keys = [KeyConfig(key=SecretStr("k1"))]
+    config = ProviderConfig(base_url="http://127.0.0.1:9/v1", keys=keys, **provider)
     cooldowns = CooldownsConfig()
     pool = KeyPool("p", keys, store=store, clock=clock, cooldowns=cooldowns, lease_ttl_s=600)
     deployment = Deployment("p/m", "p", "m", OpenAIAdapter("p", config, http, clock), pool)
@@ -66,7 +63,15 @@ async def test_a_pick_cancelled_while_its_session_is_marked_gives_its_key_back(
         {"p/m": deployment}, {}, store=store, clock=clock, stats=stats, sessions=sessions
     )
     runner = AttemptRunner(store, clock, cooldowns, sessions, stats)
-    leases = RouteLeases(planner, runner, clock, ttl_s=60)
+    return RouteLeases(planner, runner, clock, ttl_s=60), pool
+
+
+async def test_a_pick_cancelled_while_its_session_is_marked_gives_its_key_back(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = ManualClock()
+    store = SlowMarks(clock)
+    leases, pool = route_leases(http, store, clock, thread_protection="provider-ban")
     ctx = RequestContext("p/m", clock, session_id="s")
 
     pick = asyncio.create_task(leases.pick(ctx, tokens=0, exclude=frozenset()))
@@ -77,3 +82,30 @@ async def test_a_pick_cancelled_while_its_session_is_marked_gives_its_key_back(
     assert pool.health[pool.keys[0].fingerprint].in_flight == 0
     assert await store.held([pool.slot_name(pool.keys[0])]) == [0]  # not held for 600 s
     assert len(leases) == 0
+
+
+class SlowReleases(MemoryStateStore):
+    """A release takes a round trip (Redis)."""
+
+    completes_without_waiting = False
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        await asyncio.sleep(0)
+        await super().release(resource, lease_id)
+
+
+async def test_expired_picks_swept_by_two_at_once_are_each_given_back_once(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = ManualClock()
+    store = SlowReleases(clock)
+    leases, pool = route_leases(http, store, clock)
+    for session in ("s1", "s2"):
+        await leases.pick(
+            RequestContext("p/m", clock, session_id=session), tokens=0, exclude=frozenset()
+        )
+    clock.advance(61.0)
+    # The background sweep and a new pick's sweep, at once.
+    assert sorted(await asyncio.gather(leases.sweep(), leases.sweep())) == [1, 1]
+    assert len(leases) == 0
+    assert await store.held([pool.slot_name(pool.keys[0])]) == [0]
