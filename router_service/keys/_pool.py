@@ -20,6 +20,7 @@ from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.keys._fingerprint import fingerprint
 from router_service.keys._health import DisableReason, KeyHealth, rate_limit_backoff
 from router_service.keys._lease import KeyLease, UpstreamKey
+from router_service.keys._names import PoolNames
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._waiters import ArrivalQueue
@@ -32,7 +33,7 @@ log = logging.getLogger("switchboard.keys")
 _FOREVER_S = 10 * 365 * 86400.0
 
 
-class KeyPool:
+class KeyPool(PoolNames):
     def __init__(
         self,
         provider: str,
@@ -73,32 +74,6 @@ class KeyPool:
         self._models_seen: dict[str, None] = {}
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
         self._lone_names: dict[tuple[str, str], list[str]] = {}
-
-    # -- names in the state store ------------------------------------------------------------
-    def slot_name(self, key: UpstreamKey) -> str:
-        return f"lease:{self.provider}:{key.fingerprint}"
-
-    def off_name(self, key: UpstreamKey) -> str:
-        return f"off:{self.provider}:{key.fingerprint}"
-
-    def why_name(self, key: UpstreamKey) -> str:
-        """Why the key is off (a DisableReason value), for replicas that did not disable it."""
-        return f"offwhy:{self.provider}:{key.fingerprint}"
-
-    def note_name(self, key: UpstreamKey) -> str:
-        """Who disabled the key by hand and why (JSON), for every replica's ListKeys."""
-        return f"offnote:{self.provider}:{key.fingerprint}"
-
-    def limited_name(self, key: UpstreamKey) -> str:
-        """Until when the key's last 429 counts towards throttling its provider."""
-        return f"r429:{self.provider}:{key.fingerprint}"
-
-    def cool_name(self, key: UpstreamKey, model: str) -> str:
-        return f"cool:{self.provider}:{key.fingerprint}:{model}"
-
-    @property
-    def throttle_name(self) -> str:
-        return f"pcool:{self.provider}"
 
     # -- leasing -------------------------------------------------------------------------------
     async def lease(
@@ -297,17 +272,24 @@ class KeyPool:
 
     async def _maybe_throttle_provider(self, key: UpstreamKey, now: float, wait_s: float) -> None:
         """Most keys rate-limited at once is the account or the IP being throttled: cool the
-        provider as a whole instead of burning through every key. Each key's last 429 is a
-        deadline in the store, so the 429s every replica met count together."""
+        provider as a whole instead of burning through every key, until the first of those keys
+        may be used again (one key's daily limit is its own: the last 429's wait made the whole
+        provider wait hours). Each key's last 429 and its wait are deadlines in the store, so
+        the 429s every replica met count together."""
         if len(self.keys) < 2:
             return
         window = self.health_config.provider_throttle_window_s
         await self.store.extend_deadline(self.limited_name(key), now + window)
-        recent = await self.store.deadlines([self.limited_name(k) for k in self.keys])
-        limited = sum(1 for until in recent if until)
-        needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * len(self.keys)))
-        if limited >= needed:
-            await self.store.extend_deadline(self.throttle_name, now + wait_s)
+        await self.store.extend_deadline(self.waited_name(key), now + wait_s)
+        n = len(self.keys)
+        found = await self.store.deadlines(
+            [self.limited_name(k) for k in self.keys] + [self.waited_name(k) for k in self.keys]
+        )
+        # A wait already over (or unknown: written by an older replica) ends the throttle now.
+        ends = [found[n + i] or now for i in range(n) if found[i]]
+        needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * n))
+        if len(ends) >= needed and min(ends) > now:
+            await self.store.extend_deadline(self.throttle_name, min(ends))
 
     async def _disable(
         self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, window_s: float
