@@ -1,29 +1,20 @@
-"""RouteLeases (PickRoute): a pick the caller abandons gives back what it had taken."""
+"""RouteLeases (PickRoute): what a pick took is given back once, however it ends."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from router_service.clock import ManualClock
-from router_service.config import (
-    CooldownsConfig,
-    KeyConfig,
-    ProviderConfig,
-    RoutingConfig,
-    SessionsConfig,
-)
-from router_service.engine import AttemptRunner, Deployment, Planner, RequestContext, RouteLeases
+from router_service.engine import Planner, RequestContext, RouteLeases
 from router_service.keys import KeyPool
-from router_service.providers import OpenAIAdapter
-from router_service.routing import RoutingStats
-from router_service.sessions import SessionState
 from router_service.state import MemoryStateStore
+from tests.router_service.engine.test_attempt_end import attempt_runner, http
+
+__all__ = ["http"]  # the fixture, shared
 
 
 class SlowMarks(MemoryStateStore):
@@ -43,27 +34,19 @@ class SlowMarks(MemoryStateStore):
         raise AssertionError("unreachable")
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
 def route_leases(
     http: httpx.AsyncClient, store: MemoryStateStore, clock: ManualClock, **provider: Any
 ) -> tuple[RouteLeases, KeyPool]:
-    keys = [KeyConfig(key=SecretStr("k1"))]
-    config = ProviderConfig(base_url="http://127.0.0.1:9/v1", keys=keys, **provider)
-    cooldowns = CooldownsConfig()
-    pool = KeyPool("p", keys, store=store, clock=clock, cooldowns=cooldowns, lease_ttl_s=600)
-    deployment = Deployment("p/m", "p", "m", OpenAIAdapter("p", config, http, clock), pool)
-    sessions = SessionState(store, clock, SessionsConfig())
-    stats = RoutingStats(store, clock, RoutingConfig())
+    runner, deployment = attempt_runner(http, store, clock, **provider)
     planner = Planner(
-        {"p/m": deployment}, {}, store=store, clock=clock, stats=stats, sessions=sessions
+        {"p/m": deployment},
+        {},
+        store=store,
+        clock=clock,
+        stats=runner.stats,
+        sessions=runner.sessions,
     )
-    runner = AttemptRunner(store, clock, cooldowns, sessions, stats)
-    return RouteLeases(planner, runner, clock, ttl_s=60), pool
+    return RouteLeases(planner, runner, clock, ttl_s=60), deployment.pool
 
 
 async def test_a_pick_cancelled_while_its_session_is_marked_gives_its_key_back(
@@ -80,7 +63,7 @@ async def test_a_pick_cancelled_while_its_session_is_marked_gives_its_key_back(
     with pytest.raises(asyncio.CancelledError):
         await pick
     assert pool.health[pool.keys[0].fingerprint].in_flight == 0
-    assert await store.held([pool.slot_name(pool.keys[0])]) == [0]  # not held for 600 s
+    assert await store.held([pool.slot_name(pool.keys[0])]) == [0]  # not held for its TTL
     assert len(leases) == 0
 
 
