@@ -89,11 +89,12 @@ class KeyProber:
         now = self._clock.now()
         for key, until, why in zip(pool.keys, found.deadlines, found.values, strict=True):
             health = pool.health[key.fingerprint]
-            probed = until and why in _ADOPTED
-            if health.disabled in _PROBED and not probed:
+            # Left when over or an operator's; a why the store lost (a value written in an
+            # outage is not replayed) leaves a key this replica disabled in its hands.
+            if health.disabled in _PROBED and (not until or why == DisableReason.MANUAL.value):
                 health.disabled = DisableReason.NONE
                 health.probe_backoff_s, health.reported = 0.0, False
-            elif health.disabled not in _PROBED and probed:
+            elif health.disabled not in _PROBED and until and why in _ADOPTED:
                 health.disabled = DisableReason(why)
                 health.probe_backoff_s = self._config.probe_initial_s
                 health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)

@@ -196,3 +196,15 @@ async def test_an_operators_disable_during_a_probe_outlasts_the_probe() -> None:
     assert isinstance(await pool.lease("m"), Unavailable)
     assert not pool.health[key.fingerprint].half_open
     assert (await pool.snapshot())[0].disabled_reason == "manual"
+
+
+async def test_a_key_whose_why_the_store_lost_is_still_probed_by_its_disabler() -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    # The why is gone, the disable not (a value written during a Redis outage is not replayed).
+    await pool.store.set_value(pool.why_name(key), "auth", 0.001)
+    clock.advance(HEALTH.probe_initial_s)
+    probe.answers = [True]
+    assert await prober.tick() == 1
+    assert isinstance(await pool.lease("m"), KeyLease)  # back, half-open
