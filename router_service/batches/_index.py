@@ -63,6 +63,11 @@ class ClientIndex:
                 found += reversed(_parsed(data).ids)
         return list(dict.fromkeys(found))
 
+    def period_left_s(self) -> float:
+        """Seconds until this period ends (and a full index takes ids again)."""
+        now = self._clock.now()
+        return (math.floor(now / self._period_s) + 1) * self._period_s - now
+
     def _name(self, owner: str, bucket: int) -> str:
         # The owner's part first: the memory store drops the documents of whoever holds most.
         return f"{self._kind}-index:{owner}:{bucket}"

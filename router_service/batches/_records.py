@@ -65,7 +65,7 @@ class BatchRecords:
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
                 "(files.max_files).",
-                retry_after_s=self._config.ttl_s,
+                retry_after_s=self._index.period_left_s(),
             )
         await self.write(client, batch)
         if batch.status not in ENDED:

@@ -3,8 +3,10 @@ and whether more follow, whatever expired between them."""
 
 from __future__ import annotations
 
+import pytest
+
 from clients.switchboard.v1 import batches_pb2 as bpb
-from router_service.batches import BatchRecords
+from router_service.batches import BatchRecords, FileQuotaError
 from router_service.clock import ManualClock
 from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
 from router_service.responses import BackgroundRecords, StoredResponses
@@ -41,3 +43,14 @@ async def test_a_page_says_more_follow_past_a_batch_that_expired_before_older_on
     rest = await records.listed(CLIENT, bpb.ListBatchesRequest(limit=1, after="batch_newest"))
     assert [b.id for b in rest.batches] == ["batch_older"]
     assert not rest.has_more
+
+
+async def test_a_batch_past_max_files_is_told_to_retry_when_the_period_ends(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock(start=1_000_000.0 - 10)  # 10 s before a 1000-second period ends
+    records = _records(make_store(clock), clock, FilesConfig(ttl_s=1000, max_files=1))
+    await records.begin(CLIENT, bpb.Batch(id="batch_one", status="failed"))
+    with pytest.raises(FileQuotaError) as refused:
+        await records.begin(CLIENT, bpb.Batch(id="batch_two", status="failed"))
+    assert refused.value.retry_after_s == 10  # not the whole period
