@@ -127,8 +127,9 @@ class RouterServer:
             with contextlib.suppress(StoreUnavailableError):
                 await self.runtime.issued_keys.refresh()
             self.runtime.start_background()
-            # Batches whose replica stopped: taken over now and every few seconds (shared store).
-            self._long_jobs.adopt_batches(lambda: self.runtime)
+            # Batches run their lines on the runtime serving (a reload's); those whose replica
+            # stopped are taken over now and every few seconds (shared store).
+            self._long_jobs.serve_batches(lambda: self.runtime)
         except BaseException:  # failed or cancelled (SIGTERM) listening: not left NOT_SERVING
             self._stopped = True
             await asyncio.gather(self._server.stop(0), self.in_process.stop(0))
