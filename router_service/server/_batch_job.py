@@ -25,7 +25,6 @@ from router_service.batches import (
 from router_service.responses import JobId
 from router_service.runtime import Runtime
 from router_service.server._batch_lines import LineCaller
-from router_service.server._interceptors import gate_for
 from router_service.server._server_info import replica_name
 
 __all__ = [
@@ -113,8 +112,7 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
         await records.runs.release(key, claim)
         return None
     caller = _caller(runtime, client)
-    gate = gate_for(runtime)
-    who = LineCaller(runtime, gate, caller or ANONYMOUS, client, batch.endpoint, batch_id)
+    who = LineCaller(runtime, caller or ANONYMOUS, client, batch.endpoint, batch_id)
     answered = await records.answers.answered(client, batch_id)
     job = job_for(batch, who, claim, answered)
     if caller is None:
@@ -135,7 +133,7 @@ def reloaded(job: BatchJob, runtime: Runtime) -> bool:
     if caller is None:
         job.fault = _CLIENT_GONE
         return False
-    job.who = replace(job.who, runtime=runtime, gate=gate_for(runtime), caller=caller)
+    job.who = replace(job.who, runtime=runtime, caller=caller)
     return True
 
 

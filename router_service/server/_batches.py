@@ -59,7 +59,6 @@ from router_service.server._batch_job import (
 from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import finish
 from router_service.server._calls import owner_name
-from router_service.server._interceptors import gate_for
 from router_service.server._jobs import OwnedJobs
 from router_service.telemetry import current
 
@@ -126,7 +125,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         except BaseException:
             await uncut(runtime.batches.runs.release((client, batch.id), claim))
             raise
-        who = LineCaller(runtime, gate_for(runtime), caller, client, request.endpoint, batch.id)
+        who = LineCaller(runtime, caller, client, request.endpoint, batch.id)
         running = bpb.Batch()
         running.CopyFrom(batch)  # the job's own, rewritten as it runs
         self._launch(job_for(running, who, claim, Answered()))
