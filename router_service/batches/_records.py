@@ -100,8 +100,9 @@ class BatchRecords:
         # before older ones (written last) must not hide them, nor end the listing early.
         batches: list[bpb.Batch] = []
         while ids and len(batches) <= limit:
-            wanted, ids = ids[: limit + 1 - len(batches)], ids[limit + 1 - len(batches) :]
-            batches += [b for b in await self._read(client, wanted) if b is not None]
+            wanted = limit + 1 - len(batches)
+            batches += [b for b in await self._read(client, ids[:wanted]) if b is not None]
+            ids = ids[wanted:]
         await self.resolve(client, batches[:limit])
         return bpb.ListBatchesResponse(batches=batches[:limit], has_more=len(batches) > limit)
 

@@ -166,11 +166,12 @@ class BatchJobs(OwnedJobs[BatchJob]):
         batch.cancelling_at = int(runtime.clock.now())
         return batch
 
-    def adopting(self, runtime_of: Callable[[], Runtime]) -> None:
+    def adopting(self) -> None:
         """Take over orphaned batches now and every third of `batches.heartbeat_s`, until
-        `shutdown` (on a shared store: `LongJobs.serve_batches`)."""
+        `shutdown`, on the runtime serving (on a shared store: `LongJobs.serve_batches`)."""
+        assert self.runtime_of is not None
         if self._adopter is None:
-            self._adopter = asyncio.create_task(self._adopt_often(runtime_of))
+            self._adopter = asyncio.create_task(self._adopt_often(self.runtime_of))
 
     async def adopt(self, runtime: Runtime) -> int:
         """Take over the running batches nobody holds (their runner stopped, or crashed and its

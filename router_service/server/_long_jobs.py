@@ -88,7 +88,7 @@ class LongJobs:
         if self._batches is not None:
             self._batches.runtime_of = runtime_of
         if runtime_of().config.state.backend != "memory":
-            self.batches.adopting(runtime_of)
+            self.batches.adopting()
 
     async def end_sessions(self) -> None:
         """End the Realtime sessions (close 1012: their callers reconnect to another replica at
