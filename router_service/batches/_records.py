@@ -65,7 +65,7 @@ class BatchRecords:
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
                 "(files.max_files).",
-                retry_after_s=self._config.ttl_s,
+                retry_after_s=self._index.period_left_s(),
             )
         await self.write(client, batch)
         if batch.status not in ENDED:
@@ -96,7 +96,13 @@ class BatchRecords:
         ids = await self._index.ids(client_scoped(client, ""))
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
-        batches = [b for b in await self._read(client, ids[: limit + 1]) if b is not None]
+        # Read on past the ids whose batch is gone (expired, dropped): one that expired
+        # before older ones (written last) must not hide them, nor end the listing early.
+        batches: list[bpb.Batch] = []
+        while ids and len(batches) <= limit:
+            wanted = limit + 1 - len(batches)
+            batches += [b for b in await self._read(client, ids[:wanted]) if b is not None]
+            ids = ids[wanted:]
         await self.resolve(client, batches[:limit])
         return bpb.ListBatchesResponse(batches=batches[:limit], has_more=len(batches) > limit)
 

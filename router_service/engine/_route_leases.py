@@ -63,15 +63,17 @@ class RouteLeases:
             lease = await deployment.pool.lease(deployment.upstream_model, tokens=tokens)
             if not isinstance(lease, KeyLease):
                 continue
-            stack = AsyncExitStack()
-            stack.push_async_callback(lease.release)
-            mark = await self._runner.sessions.enter(
-                ctx.session_id, deployment.provider, deployment.session_limit
-            )
-            if mark is None:
-                await stack.aclose()
-                continue
-            stack.push_async_callback(self._runner.sessions.leave, mark)
+            # Given back on every way out before the route is outstanding: a refused mark, and
+            # a caller gone during the mark's round trip (the key's slot was held until its TTL).
+            async with AsyncExitStack() as taking:
+                taking.push_async_callback(lease.release)
+                mark = await self._runner.sessions.enter(
+                    ctx.session_id, deployment.provider, deployment.session_limit
+                )
+                if mark is None:
+                    continue
+                taking.push_async_callback(self._runner.sessions.leave, mark)
+                stack = taking.pop_all()
             lease_id = "rl_" + secrets.token_urlsafe(18)
             route = RouteLease(
                 lease_id, deployment, lease, ctx, stack, self._clock.now() + self._ttl_s
@@ -119,15 +121,20 @@ class RouteLeases:
         """Give back every expired lease; they count as an unknown outcome (no statistic)."""
         now = self._clock.now()
         expired = [r for r in self._outstanding.values() if r.expires_at <= now]
+        swept = 0
         for route in expired:
-            del self._outstanding[route.lease_id]
+            # Another sweep (a pick's, the background one) or its report may have taken it
+            # while this one gave back the one before.
+            if self._outstanding.pop(route.lease_id, None) is None:
+                continue
+            swept += 1
             await route.stack.aclose()
             log.warning(
                 "PickRoute lease for %s (key %s) expired unreported",
                 route.deployment.name,
                 route.lease.key.fingerprint,
             )
-        return len(expired)
+        return swept
 
     def start(self) -> None:
         """Sweep expired leases in the background (also done on every pick)."""
