@@ -102,7 +102,7 @@ class RouteLeases:
                     await lease.settle_tokens(total_tokens)
                 await deployment.pool.report(lease.key, lease.model, Outcome.OK)
                 await self._runner.sessions.stick(ctx.session_id, deployment.name)
-                await self._runner.stats.record(deployment.name, True, latency_s)
+                await self._runner.stats.record(deployment.health_name, True, latency_s)
             elif outcome is not Outcome.CANCELLED:
                 failure = UpstreamFailure(
                     outcome,
@@ -112,7 +112,7 @@ class RouteLeases:
                 )
                 await self._runner.react(ctx, deployment, lease, failure, started=False)
                 if reaction_for(outcome).counts_against_deployment:
-                    await self._runner.stats.record(deployment.name, False)
+                    await self._runner.stats.record(deployment.health_name, False)
         finally:
             await route.stack.aclose()
         return True
