@@ -12,17 +12,10 @@ from typing import Any
 import openai
 import pytest
 
-from router_service.fake_upstream import (
-    FAKE_AWS_ACCESS_KEY_ID,
-    FAKE_AWS_SECRET_ACCESS_KEY,
-    FakeUpstream,
-    Scenario,
-)
+from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.test_reasoning_sdk import HELLO, IAM, VERTEX, received
 
-IAM = f"{FAKE_AWS_ACCESS_KEY_ID}:{FAKE_AWS_SECRET_ACCESS_KEY}"
-HELLO: Any = [{"role": "user", "content": "hello"}]
-VERTEX = {"kind": "vertex", "project": "acme-prod", "location": "us-central1", "keys": ["ya29.t"]}
 THOUGHT = "Two and two make four."
 SUMMARIZED = {"type": "adaptive", "display": "summarized"}
 
@@ -46,12 +39,6 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
         "sonnet-4-6": one("claude", "claude-sonnet-4-6"),
     }
     return await start_router(config)
-
-
-def received(fake: FakeUpstream) -> dict[str, Any]:
-    sent = fake.state.last()
-    assert sent is not None
-    return sent.body
 
 
 @pytest.mark.parametrize("model", ["opus-4-7", "vx-opus-4-7"])
