@@ -189,6 +189,19 @@ async def test_heartbeats_go_on_while_another_choice_is_still_running() -> None:
     assert len([i for i in seen if isinstance(i, Idle)]) >= 3
 
 
+async def test_heartbeats_go_on_while_the_tail_after_the_finish_is_awaited() -> None:
+    """Every choice finished and the upstream went quiet before its usage and end: the caller
+    still hears heartbeats until the stall window."""
+    guard = StreamGuard(TickingClock(), stall_s=16 / 64, heartbeat_s=1 / 64)
+    source = upstream([chunk("a"), chunk("b", finish=True)], then=asyncio.Event())
+    seen: list[object] = []
+    with pytest.raises(UpstreamFailure) as caught:
+        async for item in guard.follow(source):
+            seen.append(item)
+    assert caught.value.outcome is Outcome.STALLED
+    assert len([i for i in seen if isinstance(i, Idle)]) >= 3
+
+
 def second_choice(text: str) -> chat_pb2.ChatCompletionChunk:
     c = chat_pb2.ChatCompletionChunk(id="c2")
     c.choices.add(index=1).delta.text = text
