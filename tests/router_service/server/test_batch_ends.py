@@ -4,6 +4,8 @@ once (`files.max_files`, `files.client_bytes`), not a second pair."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from clients.switchboard.v1 import batches_pb2 as bpb
@@ -17,29 +19,34 @@ from tests.conftest import StartRouter, base_config
 from tests.e2e.test_batches_sdk import chat_line, jsonl
 
 
-class LostAtTheEnd(MemoryStateStore):
-    """Memory state that fails the first write of a batch as ended (completed), as Redis lost
-    (or the replica gone) right after the batch's files were kept."""
+class FailsOnce(MemoryStateStore):
+    """Memory state whose first document write that `fails` picks raises the store's error, as
+    Redis lost (or the replica gone) right there."""
 
-    def __init__(self, clock: ManualClock) -> None:
+    def __init__(self, clock: ManualClock, fails: Callable[[str, bytes], bool]) -> None:
         super().__init__(clock)
+        self._fails = fails
         self.failed = False
 
     async def put_document(
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
     ) -> PutResult:
-        ended = name.startswith("batch:") and bpb.Batch.FromString(data).status == "completed"
-        if ended and not self.failed:
+        if not self.failed and self._fails(name, data):
             self.failed = True
             raise StoreUnavailableError("Redis is unavailable.")
         return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+def _batch_ended(name: str, data: bytes) -> bool:
+    """The batch's final write, after its files were kept."""
+    return name.startswith("batch:") and bpb.Batch.FromString(data).status == "completed"
 
 
 async def test_a_batch_ended_again_where_taken_over_keeps_its_output_once(
     fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = ManualClock(1_700_000_000.0)
-    store = LostAtTheEnd(clock)
+    store = FailsOnce(clock, _batch_ended)
     router = await start_router(base_config(fake.base_url), clock=clock, store=store)
     upload = bpb.UploadFileRequest(
         filename="in.jsonl", purpose="batch", content=jsonl(chat_line("one"), chat_line("two"))
@@ -69,26 +76,11 @@ async def test_a_batch_ended_again_where_taken_over_keeps_its_output_once(
     assert fake.state.count(path="/chat/completions") == 2  # no line ran twice
 
 
-class LostAtTheObject(MemoryStateStore):
-    """Memory state whose first write of a file's object fails: its writer stopped after the
-    file took its place in the client's index."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        super().__init__(clock)
-        self.failed = False
-
-    async def put_document(
-        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
-    ) -> PutResult:
-        if not self.failed and name.startswith("file:"):
-            self.failed = True
-            raise StoreUnavailableError("Redis is unavailable.")
-        return await super().put_document(name, data, ttl_s, only_new=only_new)
-
-
 async def test_a_file_kept_again_by_its_id_takes_one_place_in_the_index() -> None:
     clock = ManualClock(1_700_000_000.0)
-    files = StoredFiles(LostAtTheObject(clock), clock, FilesConfig(max_files=2))
+    # The file's object not written: its writer stopped after the file took its index place.
+    store = FailsOnce(clock, lambda name, data: name.startswith("file:"))
+    files = StoredFiles(store, clock, FilesConfig(max_files=2))
     file_id = output_file_id("batch_x", "output")
     with pytest.raises(StoreUnavailableError):
         await files.keep("app", "x_output.jsonl", OUTPUT_PURPOSE, b"{}\n", file_id=file_id)
