@@ -362,7 +362,7 @@ def _deployment(
         api=upstream_api(adapter.kind, ref.base_model or ref.model, ref.api),
     )
     if ref.api is None and deployment.api == "chat" and adapter.serves_responses_api:
-        twin = dataclasses.replace(deployment, api="responses")
+        twin = dataclasses.replace(deployment, api="responses", twin=True)
         return dataclasses.replace(deployment, hosted_twin=twin)
     return deployment
 
