@@ -165,7 +165,7 @@ class AttemptRunner:
             if not isinstance(result, UpstreamFailure):
                 if record_success:
                     elapsed = self._clock.monotonic() - started
-                    await self.stats.record(deployment.name, True, elapsed)
+                    await self.stats.record(deployment.health_name, True, elapsed)
                 return result[0], deployment, result[1]
             failure = result
             step = reaction_for(result.outcome).next_step
@@ -174,7 +174,7 @@ class AttemptRunner:
             if step is not NextStep.OTHER_KEY:
                 break
         if reaction_for(failure.outcome).counts_against_deployment:
-            await self.stats.record(deployment.name, False)
+            await self.stats.record(deployment.health_name, False)
         return failure
 
     async def _one(
@@ -263,16 +263,16 @@ class AttemptRunner:
     def _log_cooldown(
         self, deployment: Deployment, failure: UpstreamFailure, now: float, until: float
     ) -> None:
-        if self._cooled_until.get(deployment.name, 0.0) <= now:
+        if self._cooled_until.get(deployment.health_name, 0.0) <= now:
             status = f", HTTP {failure.upstream_status}" if failure.upstream_status else ""
             log.info(
                 "deployment %s cooled down for %.0fs (%s%s)",
-                deployment.name,
+                deployment.health_name,
                 until - now,
                 failure.outcome.name,
                 status,
             )
-        self._cooled_until[deployment.name] = until
+        self._cooled_until[deployment.health_name] = until
 
 
 class _AttemptEnd:

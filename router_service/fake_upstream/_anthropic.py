@@ -4,8 +4,10 @@ Shapes from https://docs.anthropic.com/en/api/messages and the streaming event f
 https://docs.anthropic.com/en/docs/build-with-claude/streaming: message_start, a ping, one
 content block (text deltas, or a tool_use block with input_json_delta), message_delta with the
 stop reason and usage, message_stop. With `Scenario.reasoning`, a signed thinking block comes
-first (thinking_delta, then signature_delta), as extended thinking answers. The key comes from
-`x-api-key`; like the real API, the fake insists on `anthropic-version` and `max_tokens`.
+first (thinking_delta, then signature_delta), as extended thinking answers; asked for with
+`thinking.display: "omitted"`, its text is left out (`"thinking": ""`, streamed signature-only:
+no thinking_delta), as Claude omits it. The key comes from `x-api-key`; like the real API, the
+fake insists on `anthropic-version` and `max_tokens`.
 """
 
 from __future__ import annotations
@@ -181,6 +183,8 @@ def _block_events(answer: R.ChatAnswer, served: Served | None) -> list[dict[str,
             blocks.append((block, []))
             continue
         deltas = [{"type": "thinking_delta", "thinking": answer.reasoning}]  # then its signature
+        if not answer.reasoning:  # omitted (`thinking.display`): the signature alone
+            deltas = []
         deltas.append({"type": "signature_delta", "signature": FAKE_SIGNATURE})
         blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, deltas))
     blocks.append(_answer_block(answer))
@@ -229,8 +233,16 @@ async def answer_messages(call: Call) -> web.StreamResponse:
     """The answer to a valid Messages request, as JSON or as its event stream."""
     answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
     scenario = call.scenario
+    reasoning = scenario.reasoning
+    thinking = call.body.get("thinking")
+    if (
+        reasoning is not None
+        and isinstance(thinking, dict)
+        and thinking.get("display") == "omitted"
+    ):
+        reasoning = ""  # the block and its signature, without its text
     thought = dataclasses.replace(
-        answer, reasoning=scenario.reasoning, redacted_thinking=scenario.redacted_thinking
+        answer, reasoning=reasoning, redacted_thinking=scenario.redacted_thinking
     )
     answer = _stopped(thought, call.body)
     served = _served(call, answer)

@@ -2,7 +2,8 @@
 
 - `POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:METHOD`,
   METHOD `generateContent`, `streamGenerateContent` (`?alt=sse`) or `predict` (text embeddings:
-  `instances[{content}]` → `predictions[{embeddings: {values, statistics}}]`): Gemini's bodies,
+  `instances[{content}]` → `predictions[{embeddings: {values, statistics}}]`, at most 250
+  instances a call, one for gemini-embedding-*, as Vertex takes them): Gemini's bodies,
   served by the Gemini fake's producers.
 - `POST …/publishers/anthropic/models/{model}:rawPredict` / `:streamRawPredict`: Anthropic's
   Messages without `model` and with `anthropic_version: "vertex-2023-10-16"` in the body.
@@ -150,10 +151,22 @@ VERTEX_CLAUDE = VertexClaudeDialect()
 VERTEX_EXPRESS = VertexExpressDialect()
 
 
+# The most instances a text embeddings :predict call takes (gemini-embedding-*: one).
+PREDICT_MAX = 250
+
+
 async def _predict(call: Call) -> web.StreamResponse:
     instances = call.body.get("instances")
     if not isinstance(instances, list) or not instances:
         return await send_error(call, 400, "instances: must not be empty", "bad_request")
+    most = 1 if call.record.model.startswith("gemini-embedding") else PREDICT_MAX
+    if len(instances) > most:
+        message = (
+            "Unable to submit request because it included too many instances. Reduce the "
+            f"number of instances and try again: batchSize must be at most {most} but the "
+            f"entered value was {len(instances)}."
+        )
+        return await send_error(call, 400, message, "bad_request")
     parameters = call.body.get("parameters") or {}
     dims = _gemini.dimensions(parameters) if isinstance(parameters, dict) else 8
     predictions = []

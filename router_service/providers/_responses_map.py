@@ -16,7 +16,8 @@ SDK's types (`openai.types.responses`).
 - `max_tokens` / `max_completion_tokens` → `max_output_tokens`; `reasoning_effort` →
   `reasoning: {effort, summary: "auto"}` (the summary is the answer's `reasoning_content`);
   `response_format` / `verbosity` → `text`; function tools flattened; `store: false` always.
-- Chat-only knobs with no Responses counterpart (`n` > 1, `logprobs`, `top_logprobs`,
+- `logprobs` / `top_logprobs` → `include: ["message.output_text.logprobs"]` / `top_logprobs`
+  (_responses_logprobs.py). Chat-only knobs with no Responses counterpart (`n` > 1,
   `presence_penalty`, `frequency_penalty`, `logit_bias`, `seed`), and a token limit under the
   Responses API's least (16), are an UNSUPPORTED_INPUT: another deployment of the group may
   take them. Stop sequences are the router's to enforce (the dialect's stop cap is 0:
@@ -58,6 +59,11 @@ from router_service.providers._responses_custom import (
     reasoning_inputs,
     reasoning_kept,
 )
+from router_service.providers._responses_logprobs import (
+    ask_logprobs,
+    chat_logprobs,
+    part_logprobs,
+)
 
 # The chat finish reason of a Response left incomplete, by `incomplete_details.reason`.
 FINISH_BY_INCOMPLETE = {reason: finish for finish, reason in INCOMPLETE_REASONS.items()}
@@ -67,10 +73,8 @@ _SAME_NAME = (
     "service_tier", "prompt_cache_key", "prompt_cache_retention",
 )  # fmt: skip
 # Chat-only knobs (a typed field of ChatParams, or an extra): no Responses counterpart.
-_CHAT_ONLY_FIELDS: tuple[
-    Literal["seed", "presence_penalty", "frequency_penalty", "top_logprobs"], ...
-]
-_CHAT_ONLY_FIELDS = ("seed", "presence_penalty", "frequency_penalty", "top_logprobs")
+_CHAT_ONLY_FIELDS: tuple[Literal["seed", "presence_penalty", "frequency_penalty"], ...]
+_CHAT_ONLY_FIELDS = ("seed", "presence_penalty", "frequency_penalty")
 # Chat options sent as extras that the Responses API (a chat caller's, here) cannot honour: audio
 # output, predicted outputs, the search models' web search. Dropped, the answer would silently
 # be another than asked; refused, another deployment may honour them.
@@ -84,8 +88,6 @@ def cannot_express(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
     Pure: asked before a key is leased."""
     if params.HasField("n") and params.n > 1:
         return _chat_only("n")
-    if params.HasField("logprobs") and params.logprobs:
-        return _chat_only("logprobs")
     for name in _CHAT_ONLY_FIELDS:
         if params.HasField(name):
             return _chat_only(name)
@@ -153,7 +155,9 @@ def request_body(
         del body["parallel_tool_calls"]  # as chat completions, not without tools
     if stream:
         body["stream"] = True
-    return {**passthrough(chat), **body}
+    body = {**passthrough(chat), **body}
+    ask_logprobs(chat, body)
+    return body
 
 
 def input_items(messages: list[Any], *, reasoning: bool = True) -> list[JsonObject]:
@@ -321,6 +325,7 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
     calls: list[JsonObject] = []
     hosted: list[JsonObject] = []  # hosted tools' items, whole, where they came
     annotations: list[JsonObject] = []  # of the text, in chat's form
+    logprobs: list[Any] = []  # of the text, when asked
     for item in response.get("output") or ():
         kind = item.get("type")
         if kind in HOSTED:
@@ -332,6 +337,7 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
                 if part.get("type") == "output_text":
                     annotations += chat_annotations(part, sum(map(len, texts)))
                     texts.append(str(part.get("text", "")))
+                    logprobs += part_logprobs(part)
                 elif part.get("type") == "refusal":
                     refusals.append(str(part.get("refusal", "")))
         elif kind == "function_call":
@@ -354,7 +360,7 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
         message[REASONING_ITEMS] = kept
     message.update({HOSTED_ITEMS: hosted} if hosted else {})
     message.update({"annotations": annotations} if annotations else {})
-    return completion(
+    out = completion(
         str(response["id"]),
         int(response.get("created_at") or 0),
         str(response.get("model", "")),
@@ -362,6 +368,8 @@ def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
         finish_reason(response, bool(calls)),
         chat_usage(response.get("usage")),
     )
+    out["choices"][0].update({"logprobs": chat_logprobs(logprobs)} if logprobs else {})
+    return out
 
 
 # A failed Response's codes that say the request was at fault (its prompt, an image it gave):

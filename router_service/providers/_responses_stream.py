@@ -34,6 +34,7 @@ from clients.codec._responses_custom import REASONING_ITEMS
 from clients.codec._responses_hosted import HOSTED_EVENTS, chat_annotations, is_hosted_event
 from router_service.providers._mapping import JsonObject, chunk, tool_call
 from router_service.providers._responses_custom import custom_answer_call, reasoning_kept
+from router_service.providers._responses_logprobs import chat_logprobs, part_logprobs
 from router_service.providers._responses_map import chat_usage, failure_of, finish_reason
 
 _ENDS = ("response.completed", "response.incomplete")
@@ -102,7 +103,10 @@ class ResponsesStream:
         if kind == "response.output_text.delta":
             text = str(event.get("delta", ""))
             self._said += len(text)
-            return [self._chunk({"content": text})]
+            out = self._chunk({"content": text})
+            logprobs = chat_logprobs(part_logprobs(event))
+            out["choices"][0].update({"logprobs": logprobs} if logprobs else {})
+            return [out]
         if kind == "response.content_part.added":
             self._part_at = self._said
             return []

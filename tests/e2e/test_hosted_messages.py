@@ -115,3 +115,31 @@ async def test_a_chat_stream_s_citations_point_into_its_one_content(
     (annotation,) = cited
     spans = annotation["url_citation"]
     assert said[spans["start_index"] : spans["end_index"]] == AFTER
+
+
+LOGPROBS: Any = ["message.output_text.logprobs"]
+
+
+def tokens(part: Any) -> str:
+    return "".join(entry["token"] for entry in part["logprobs"])
+
+
+async def test_each_message_apart_has_its_own_logprobs(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=BEFORE, content=AFTER))
+    ask: Any = {"model": "hosted", "input": "weather", "tools": [WEB_SEARCH], "include": LOGPROBS}
+    response = await sdk.responses.create(**ask, top_logprobs=2)
+
+    first, _, second = response.model_dump()["output"]
+    assert tokens(first["content"][0]) == BEFORE and tokens(second["content"][0]) == AFTER
+    assert all(len(e["top_logprobs"]) == 2 for e in second["content"][0]["logprobs"])
+    body = fake.state.calls(model="gpt-hosted")[-1].body
+    assert (body["include"], body["top_logprobs"]) == (LOGPROBS, 2)
+
+    stream = await sdk.responses.create(**ask, stream=True)
+    events = [event async for event in stream]
+    done = [e.model_dump() for e in events if e.type == "response.output_text.done"]
+    assert [tokens(d) for d in done] == [BEFORE, AFTER]
+    final = events[-1].model_dump()["response"]["output"]
+    assert [tokens(final[0]["content"][0]), tokens(final[2]["content"][0])] == [BEFORE, AFTER]

@@ -193,7 +193,7 @@ async def test_stop_sequences_are_cut_by_the_router(
     assert all("stop" not in call.body for call in fake.state.calls(model="gpt-5-pro"))
 
 
-@pytest.mark.parametrize("knob", [{"n": 2}, {"logprobs": True}, {"seed": 7}])
+@pytest.mark.parametrize("knob", [{"n": 2}, {"seed": 7}])
 async def test_chat_only_knobs_are_a_typed_400(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, knob: dict[str, Any]
 ) -> None:
@@ -202,6 +202,30 @@ async def test_chat_only_knobs_are_a_typed_400(
 
     assert refused.value.param == next(iter(knob))
     assert fake.state.count() == 0
+
+
+async def test_logprobs_come_from_the_responses_api(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # `include: ["message.output_text.logprobs"]` and `top_logprobs` ask for them there; its
+    # text's logprobs are the chat answer's, unary and each delta's streamed.
+    fake.state.set_scenario(Scenario(content="Hello 😀 there."))
+    ask: Any = {"model": "pro", "messages": HELLO, "logprobs": True, "top_logprobs": 2}
+    answer = await sdk.chat.completions.create(**ask)
+
+    content = answer.choices[0].logprobs.content
+    assert b"".join(bytes(e.bytes or []) for e in content).decode() == "Hello 😀 there."
+    assert all(len(e.top_logprobs) == 2 for e in content)
+    body = sent(fake, "gpt-5-pro").body
+    assert (body["include"], body["top_logprobs"]) == (["message.output_text.logprobs"], 2)
+    assert "logprobs" not in body
+
+    stream = await sdk.chat.completions.create(**ask, stream=True)
+    chunks = [chunk async for chunk in stream]
+    said = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    entries = [e for c in chunks if c.choices and c.choices[0].logprobs for e in
+               c.choices[0].logprobs.content or []]  # fmt: skip
+    assert b"".join(bytes(e.bytes or []) for e in entries).decode() == said == "Hello 😀 there."
 
 
 async def test_the_responses_entrance_reaches_it_too(
