@@ -10,15 +10,17 @@ from typing import Any
 
 import orjson
 
-from router_service.guardrails._texts import TextSlot
+from router_service.guardrails._texts import _JSON_TEXT_KEYS, TextSlot, json_strings
 
 __all__ = ["event_texts", "session_texts"]
 
 
 def event_texts(event: Any) -> list[TextSlot]:
     """The texts of a client event: `session.update`'s `session.instructions`,
-    `response.create`'s `response.instructions`, and the text parts of a
-    `conversation.item.create`'s item (`input_text`, `text`, `output_text`)."""
+    `response.create`'s `response.instructions` and the items of its `response.input` (an
+    out-of-band response's), and a `conversation.item.create`'s item. An item's texts are a
+    Responses API item's (`json_strings` of `_JSON_TEXT_KEYS`): a message's text parts, a
+    function call's `arguments`, a tool's result (`function_call_output`'s `output`)."""
     if not isinstance(event, dict):
         return []
     kind = event.get("type")
@@ -28,13 +30,14 @@ def event_texts(event: Any) -> list[TextSlot]:
         texts = kind in ("session.update", "response.create") and isinstance(body, dict)
         if texts and isinstance(body.get("instructions"), str):  # type: ignore[union-attr]
             slots.append(TextSlot(body, "instructions", (name, "instructions"), item=True))
+    response = event.get("response")
+    if kind == "response.create" and isinstance(response, dict):
+        inputs = response.get("input")
+        if isinstance(inputs, list):
+            slots += json_strings(inputs, ("response", "input"), _JSON_TEXT_KEYS)
     item = event.get("item")
     if kind == "conversation.item.create" and isinstance(item, dict):
-        parts = item.get("content")
-        for index, part in enumerate(parts if isinstance(parts, list) else ()):
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                where = ("item", "content", index, "text")
-                slots.append(TextSlot(part, "text", where, item=True))
+        slots += json_strings(item, ("item",), _JSON_TEXT_KEYS)
     return slots
 
 

@@ -4,8 +4,8 @@ for the session's life); here the upstream socket is opened through the attempt 
 before anything is relayed), then events go both ways until either side closes:
 
 - the caller's events are screened by the request-side guardrails where they carry text
-  (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
-  content): a redaction rewrites the event, a block ends the session with an `error` event and
+  (`session.update`'s and `response.create`'s instructions, the items of
+  `conversation.item.create` and of `response.create`'s `input`: `event_texts`): a redaction rewrites the event, a block ends the session with an `error` event and
   close code 1008;
 - the upstream's events go to the caller as they are; the usage of each `response.done` is
   summed for the client's tpm and budgets, the key's tokens and the span;
