@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 import websockets
+from websockets.asyncio.client import connect
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
@@ -68,4 +70,23 @@ async def test_a_blocked_text_in_an_out_of_band_response_ends_the_session(edge: 
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             await connection.recv()
     assert told.type == "error" and told.error.code == "content_policy_violation"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_an_event_type_written_with_escapes_is_screened_too(edge: Edge) -> None:
+    """`"conversation\\u002eitem.create"` is the same JSON string to the upstream: the cheap
+    test for events that may carry text must not let it pass unread."""
+    raw = (
+        '{"type": "conversation\\u002eitem.create", "item": {"type": "message", "role": "user",'
+        ' "content": [{"type": "input_text", "text": "the TOP-SECRET plan"}]}}'
+    )
+    url = f"ws://127.0.0.1:{edge.port}/v1/realtime?model=voice"
+    headers = {"Authorization": "Bearer sk-caller"}
+    async with connect(url, additional_headers=headers) as socket:
+        assert orjson.loads(await socket.recv())["type"] == "session.created"
+        await socket.send(raw)
+        told = orjson.loads(await socket.recv())
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await socket.recv()
+    assert told["type"] == "error" and told["error"]["code"] == "content_policy_violation"
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
