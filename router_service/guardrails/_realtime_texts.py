@@ -16,11 +16,12 @@ __all__ = ["event_texts", "session_texts"]
 
 
 def event_texts(event: Any) -> list[TextSlot]:
-    """The texts of a client event: `session.update`'s `session.instructions`,
-    `response.create`'s `response.instructions` and the items of its `response.input` (an
-    out-of-band response's), and a `conversation.item.create`'s item. An item's texts are a
-    Responses API item's (`json_strings` of `_JSON_TEXT_KEYS`): a message's text parts, a
-    function call's `arguments`, a tool's result (`function_call_output`'s `output`)."""
+    """The texts of a client event: `session.update`'s `session.instructions` and
+    `session.tools`, `response.create`'s `response.instructions`, `response.tools` and the
+    items of its `response.input` (an out-of-band response's), and a
+    `conversation.item.create`'s item. An item's texts are a Responses API item's
+    (`json_strings` of `_JSON_TEXT_KEYS`): a message's text parts, a function call's
+    `arguments`, a tool's result (`function_call_output`'s `output`)."""
     if not isinstance(event, dict):
         return []
     kind = event.get("type")
@@ -30,6 +31,8 @@ def event_texts(event: Any) -> list[TextSlot]:
         texts = kind in ("session.update", "response.create") and isinstance(body, dict)
         if texts and isinstance(body.get("instructions"), str):  # type: ignore[union-attr]
             slots.append(TextSlot(body, "instructions", (name, "instructions"), item=True))
+        if texts and isinstance(body.get("tools"), list):  # type: ignore[union-attr]
+            slots += _tool_texts(body["tools"], (name, "tools"))  # type: ignore[index]
     response = event.get("response")
     if kind == "response.create" and isinstance(response, dict):
         inputs = response.get("input")
@@ -39,6 +42,20 @@ def event_texts(event: Any) -> list[TextSlot]:
     if kind == "conversation.item.create" and isinstance(item, dict):
         slots += json_strings(item, ("item",), _JSON_TEXT_KEYS)
     return slots
+
+
+def _tool_texts(tools: list[Any], where: tuple[str, ...]) -> Iterator[TextSlot]:
+    """The texts of function tool definitions, as a chat call's are: a function's `name` (not
+    rewritable: the model calls it by that name), its `description`, every string value of its
+    `parameters` JSON schema. Other tools (MCP: a server's URL and headers) are not texts."""
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
+            continue
+        if isinstance(tool.get("name"), str):
+            yield TextSlot(tool, "name", (*where, i, "name"), item=True, rewritable=False)
+        if isinstance(tool.get("description"), str):
+            yield TextSlot(tool, "description", (*where, i, "description"), item=True)
+        yield from json_strings(tool.get("parameters"), (*where, i, "parameters"), None)
 
 
 def session_texts(session_json: str, write: Callable[[str], None]) -> Iterator[TextSlot]:

@@ -90,3 +90,32 @@ async def test_an_event_type_written_with_escapes_is_screened_too(edge: Edge) ->
             await socket.recv()
     assert told["type"] == "error" and told["error"]["code"] == "content_policy_violation"
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+LOOKUP: Any = {
+    "type": "function",
+    "name": "lookup",
+    "description": "Looks up the account; the admin code is hunter2.",
+    "parameters": {"type": "object", "properties": {"code": {"enum": ["hunter2", "other"]}}},
+}
+
+
+async def test_a_function_tool_definition_reaches_the_upstream_redacted(edge: Edge) -> None:
+    async with connected(edge) as connection:
+        await connection.session.update(session={"type": "realtime", "tools": [LOOKUP]})
+        updated = await next_event(connection, "session.updated")
+    assert updated.type == "session.updated", updated
+    (tool,) = updated.session.tools
+    assert "hunter2" not in tool.description and "[REDACTED" in tool.description
+    assert "hunter2" not in str(tool.parameters) and tool.name == "lookup"
+
+
+async def test_a_blocked_text_in_a_response_s_tools_ends_the_session(edge: Edge) -> None:
+    tool = {**LOOKUP, "description": "Reads the TOP-SECRET plans."}
+    async with connected(edge) as connection:
+        await connection.response.create(response={"tools": [tool]})
+        told = await next_event(connection, "response.created")
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await connection.recv()
+    assert told.type == "error" and told.error.code == "content_policy_violation"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
