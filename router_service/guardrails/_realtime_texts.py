@@ -16,8 +16,8 @@ __all__ = ["event_texts", "session_texts"]
 
 
 def event_texts(event: Any) -> list[TextSlot]:
-    """The texts of a client event: `session.update`'s `session.instructions` and
-    `session.tools`, `response.create`'s `response.instructions`, `response.tools` and the
+    """The texts of a client event: `session.update`'s `session.instructions`,
+    `session.tools` and `session.prompt.variables`, `response.create`'s (`response.…`) and the
     items of its `response.input` (an out-of-band response's), and a
     `conversation.item.create`'s item. An item's texts are a Responses API item's
     (`json_strings` of `_JSON_TEXT_KEYS`): a message's text parts, a function call's
@@ -28,11 +28,8 @@ def event_texts(event: Any) -> list[TextSlot]:
     slots: list[TextSlot] = []
     for name in ("session", "response"):
         body = event.get(name)
-        texts = kind in ("session.update", "response.create") and isinstance(body, dict)
-        if texts and isinstance(body.get("instructions"), str):  # type: ignore[union-attr]
-            slots.append(TextSlot(body, "instructions", (name, "instructions"), item=True))
-        if texts and isinstance(body.get("tools"), list):  # type: ignore[union-attr]
-            slots += _tool_texts(body["tools"], (name, "tools"))  # type: ignore[index]
+        if kind in ("session.update", "response.create") and isinstance(body, dict):
+            slots += _config_texts(body, name)
     response = event.get("response")
     if kind == "response.create" and isinstance(response, dict):
         inputs = response.get("input")
@@ -42,6 +39,17 @@ def event_texts(event: Any) -> list[TextSlot]:
     if kind == "conversation.item.create" and isinstance(item, dict):
         slots += json_strings(item, ("item",), _JSON_TEXT_KEYS)
     return slots
+
+
+def _config_texts(body: dict[str, Any], name: str) -> Iterator[TextSlot]:
+    """A session's (or one response's) configured texts: its `instructions`, its function
+    tools, its prompt's variables."""
+    if isinstance(body.get("instructions"), str):
+        yield TextSlot(body, "instructions", (name, "instructions"), item=True)
+    if isinstance(body.get("tools"), list):
+        yield from _tool_texts(body["tools"], (name, "tools"))
+    if isinstance(body.get("prompt"), dict):
+        yield from _variable_texts(body["prompt"], (name, "prompt"))
 
 
 def _tool_texts(tools: list[Any], where: tuple[str, ...]) -> Iterator[TextSlot]:
@@ -56,6 +64,18 @@ def _tool_texts(tools: list[Any], where: tuple[str, ...]) -> Iterator[TextSlot]:
         if isinstance(tool.get("description"), str):
             yield TextSlot(tool, "description", (*where, i, "description"), item=True)
         yield from json_strings(tool.get("parameters"), (*where, i, "parameters"), None)
+
+
+def _variable_texts(prompt: dict[str, Any], where: tuple[str, ...]) -> Iterator[TextSlot]:
+    """The values of a reusable prompt's `variables` that are text (a string, an `input_text`
+    part's `text`): the upstream writes them into the prompt's instructions."""
+    variables = prompt.get("variables")
+    for name, value in variables.items() if isinstance(variables, dict) else ():
+        at = (*where, "variables", name)
+        if isinstance(value, str):
+            yield TextSlot(variables, name, at, item=True)
+        elif isinstance(value, dict) and isinstance(value.get("text"), str):
+            yield TextSlot(value, "text", (*at, "text"), item=True)
 
 
 def session_texts(session_json: str, write: Callable[[str], None]) -> Iterator[TextSlot]:

@@ -119,3 +119,14 @@ async def test_a_blocked_text_in_a_response_s_tools_ends_the_session(edge: Edge)
             await connection.recv()
     assert told.type == "error" and told.error.code == "content_policy_violation"
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_a_prompt_s_variables_reach_the_upstream_redacted(edge: Edge) -> None:
+    variables = {"code": "hunter2", "note": {"type": "input_text", "text": "use hunter2"}}
+    prompt = {"id": "pmpt_1", "variables": variables}
+    async with connected(edge) as connection:
+        await connection.session.update(session={"type": "realtime", "prompt": prompt})
+        updated = await next_event(connection, "session.updated")
+    assert updated.type == "session.updated", updated
+    sent = updated.session.prompt.variables
+    assert sent["code"] == "[REDACTED:pattern]" and "hunter2" not in str(sent["note"])
