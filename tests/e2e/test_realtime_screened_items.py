@@ -61,16 +61,21 @@ async def test_a_tool_item_reaches_the_upstream_redacted(edge: Edge, item: Any) 
     assert "hunter2" not in sent and "[REDACTED" in sent
 
 
-async def test_a_blocked_text_in_an_out_of_band_response_ends_the_session(edge: Edge) -> None:
-    text = {"type": "input_text", "text": "the TOP-SECRET plan"}
-    inline = {"type": "message", "role": "user", "content": [text]}
+async def ends_the_session(edge: Edge, response: Any) -> None:
+    """A `response.create` of `response` ends the session: an `error` event, then 1008."""
     async with connected(edge) as connection:
-        await connection.response.create(response={"conversation": "none", "input": [inline]})
+        await connection.response.create(response=response)
         told = await next_event(connection, "response.created")
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             await connection.recv()
     assert told.type == "error" and told.error.code == "content_policy_violation"
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+async def test_a_blocked_text_in_an_out_of_band_response_ends_the_session(edge: Edge) -> None:
+    text = {"type": "input_text", "text": "the TOP-SECRET plan"}
+    inline = {"type": "message", "role": "user", "content": [text]}
+    await ends_the_session(edge, {"conversation": "none", "input": [inline]})
 
 
 async def test_an_event_type_written_with_escapes_is_screened_too(edge: Edge) -> None:
@@ -112,13 +117,7 @@ async def test_a_function_tool_definition_reaches_the_upstream_redacted(edge: Ed
 
 async def test_a_blocked_text_in_a_response_s_tools_ends_the_session(edge: Edge) -> None:
     tool = {**LOOKUP, "description": "Reads the TOP-SECRET plans."}
-    async with connected(edge) as connection:
-        await connection.response.create(response={"tools": [tool]})
-        told = await next_event(connection, "response.created")
-        with pytest.raises(websockets.ConnectionClosedError) as closed:
-            await connection.recv()
-    assert told.type == "error" and told.error.code == "content_policy_violation"
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    await ends_the_session(edge, {"tools": [tool]})
 
 
 async def test_a_prompt_s_variables_reach_the_upstream_redacted(edge: Edge) -> None:
