@@ -24,12 +24,12 @@ import os
 import time
 from typing import Any
 
-from opentelemetry import context, propagate
+from opentelemetry import context, propagate, trace
 from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from router_service.telemetry import DURATION_BUCKETS, LocalCounter, LocalHistograms, attach_span
+from router_service.telemetry import DURATION_BUCKETS, LocalCounter, LocalHistograms
 
 from ._errors import shown_path
 from ._hot import HOT_PATHS
@@ -143,7 +143,7 @@ class HttpServerTelemetry:
                     ),
                 }
             )
-        return span, attach_span(span, parent)
+        return span, context.attach(trace.set_span_in_context(span, parent))
 
 
 def _route(scope: Scope) -> str | None:

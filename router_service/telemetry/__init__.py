@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
-    from router_service.telemetry._current import attach_span
     from router_service.telemetry._decisions import (
         key_wait,
         record_guardrail_matches,
@@ -80,7 +79,6 @@ _WHERE = {
     "RequestSpan": "_request",
     "StateGauges": "_gauges",
     "Telemetry": "_state",
-    "attach_span": "_current",
     "attempt_span": "_spans",
     "chat_span": "_request",
     "client_observer": "_grpc",
@@ -124,7 +122,6 @@ __all__ = [
     "RequestSpan",
     "StateGauges",
     "Telemetry",
-    "attach_span",
     "attempt_span",
     "chat_span",
     "client_observer",

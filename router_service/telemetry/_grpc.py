@@ -41,7 +41,7 @@ from opentelemetry.trace import (
 )
 
 from clients import ObservedCall
-from router_service.telemetry._current import attach_span, current_span
+from router_service.telemetry._current import current_span
 from router_service.telemetry._state import current
 
 __all__ = [
@@ -133,7 +133,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             attributes: dict[str, Any] = _rpc_attributes(method)
             attributes["network.peer.address"] = ctx.peer()
             span.set_attributes(attributes)
-        return span, attach_span(span, parent)
+        return span, context.attach(trace.set_span_in_context(span, parent))
 
     def _unary(self, method: str, behavior: Unary) -> Unary:
         async def handle(request: Any, ctx: grpc.aio.ServicerContext) -> Any:

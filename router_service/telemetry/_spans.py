@@ -26,12 +26,12 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import context
+from opentelemetry import context, trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from clients.switchboard.v1 import router_service_pb2, routing_pb2
 from router_service.telemetry import _attributes as attr
-from router_service.telemetry._current import attach_span, current_span
+from router_service.telemetry._current import current_span
 from router_service.telemetry._state import Telemetry, current
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ class Activated:
 
     def _activate(self) -> None:
         if self.span.is_recording():
-            self._token = attach_span(self.span)
+            self._token = context.attach(trace.set_span_in_context(self.span))
 
     def _deactivate(self) -> None:
         if self._token is not None:
