@@ -89,8 +89,8 @@ class KeyProber:
         now = self._clock.now()
         for key, until, why in zip(pool.keys, found.deadlines, found.values, strict=True):
             health = pool.health[key.fingerprint]
-            # Left when over or an operator's; a why the store lost (a value written in an
-            # outage is not replayed) leaves a key this replica disabled in its hands.
+            # Left when over or an operator's; a why the store lost (expired before its disable,
+            # dropped from a long outage's bounded journal) leaves a key disabled here in its hands.
             if health.disabled in _PROBED and (not until or why == DisableReason.MANUAL.value):
                 health.disabled = DisableReason.NONE
                 health.probe_backoff_s, health.reported = 0.0, False

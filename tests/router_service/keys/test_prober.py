@@ -202,7 +202,7 @@ async def test_a_key_whose_why_the_store_lost_is_still_probed_by_its_disabler() 
     pool, prober, probe, clock = setup()
     key = pool.keys[0]
     await pool.report(key, "m", Outcome.AUTH_INVALID)
-    # The why is gone, the disable not (a value written during a Redis outage is not replayed).
+    # The why is gone, the disable not (a long Redis outage's bounded journal dropped it).
     await pool.store.set_value(pool.why_name(key), "auth", 0.001)
     clock.advance(HEALTH.probe_initial_s)
     probe.answers = [True]
