@@ -316,8 +316,10 @@ class KeyPool(PoolNames):
             )
         health.disabled = reason
         health.next_probe_at = now + health.probe_backoff_s
-        await self.store.set_value(self.why_name(key), reason.value, window_s)
-        await self.store.extend_deadline(self.off_name(key), now + window_s)
+        until = await self.store.extend_deadline(self.off_name(key), now + window_s)
+        # For as long as the disable in force (a shorter one, quota after credentials, extends
+        # nothing): without it, other replicas neither tell why nor probe the key.
+        await self.store.set_value(self.why_name(key), reason.value, until - now)
 
     async def _disabled_by_hand(self, key: UpstreamKey) -> bool:
         """Whether an operator disabled the key, on any replica (a request in flight then may

@@ -208,3 +208,18 @@ async def test_a_key_whose_why_the_store_lost_is_still_probed_by_its_disabler() 
     probe.answers = [True]
     assert await prober.tick() == 1
     assert isinstance(await pool.lease("m"), KeyLease)  # back, half-open
+
+
+async def test_why_a_key_is_off_lasts_as_long_as_its_disable() -> None:
+    pool, _, probe, clock = setup()
+    key = pool.keys[0]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)  # off for a day
+    await pool.report(key, "m", Outcome.QUOTA_EXHAUSTED)  # a call in flight then: an hour
+    clock.advance(CooldownsConfig().quota_disable_s + 1)
+    # Still off for most of the day; the replica that disabled it is gone (restarted): another
+    # one learns why from the store, and probes it back rather than wait for the day's end.
+    other, others = another_replica(pool, probe, clock)
+    await others.tick()
+    assert other.health[key.fingerprint].disabled in (DisableReason.AUTH, DisableReason.QUOTA)
+    (shown,) = await other.snapshot()
+    assert shown.disabled_reason in ("auth", "quota")
