@@ -9,13 +9,12 @@ import grpc
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.sessions import session_key
 from tests.conftest import StartRouter
-from tests.helpers import eventually
 from tests.replicas.harness import ask, replica_config
 from tests.replicas.test_replicas import active_on
+from tests.router_service.engine.test_stream_holds import RenewerClock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,7 +24,6 @@ async def test_a_long_stream_keeps_its_key_and_session_on_every_replica(
     start_router: StartRouter,
     redis_url: str,
     redis_prefix: str,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = replica_config(fake.base_url, redis_url, redis_prefix)
     config["server"].update(lease_ttl_s=30)
@@ -36,16 +34,8 @@ async def test_a_long_stream_keeps_its_key_and_session_on_every_replica(
         max_sessions=1,
         timeouts={"stall_s": 3600},  # a long, quiet reasoning
     )
-    clock = ManualClock(time.time())
+    clock = RenewerClock(time.time())
     a, b = await start_router(config, clock=clock), await start_router(config, clock=clock)
-    renewals: list[str] = []
-    renew = a.runtime.store.renew
-
-    async def counted(resource: str, lease_id: str, ttl_s: float) -> bool:
-        renewals.append(resource)  # the real renewal follows: counted, not replaced
-        return await renew(resource, lease_id, ttl_s)
-
-    monkeypatch.setattr(a.runtime.store, "renew", counted)
     fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
     call = a.stub.ChatStream(
         pb.ChatStreamRequest(params=ask().params, routing=ask(session="s1").routing)
@@ -53,13 +43,7 @@ async def test_a_long_stream_keeps_its_key_and_session_on_every_replica(
     async for event in call:
         if event.HasField("chunk"):
             break
-    for period in range(1, 10):  # 90 s: three times the TTLs
-        clock.advance(10)
-
-        async def renewed(done: int = period) -> bool:
-            return len(renewals) >= done
-
-        await eventually(renewed, what=f"renewal {period}")
+    await clock.pass_periods(9, 10.0)  # 90 s: three times the TTLs
     assert await b.leases_held() == 1
     assert await active_on(b, "alpha") == {session_key("", "s1"): 1}
     with pytest.raises(grpc.aio.AioRpcError) as refused:  # B's caller finds k1 taken

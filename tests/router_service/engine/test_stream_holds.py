@@ -11,6 +11,7 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.clock import ManualClock
+from router_service.engine._stream_holds import RENEWER
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
@@ -19,19 +20,30 @@ from tests.router_service.server.test_leases import request
 
 pytestmark = pytest.mark.timeout(30)
 
-RENEWER = "switchboard-stream-renew"
 
+class RenewerClock(ManualClock):
+    """A manual clock that tells how often a stream's renewer began to wait on it: once it
+    waits again, its renewal for the time passed is done (and the next one is set)."""
 
-class CountingRenewals(MemoryStateStore):
-    """The memory store, counting the key lease renewals that reached it."""
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        super().__init__(start)
+        self.renewer_waits = 0
 
-    def __init__(self, clock: ManualClock) -> None:
-        super().__init__(clock)
-        self.renewals = 0
+    async def wait(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name() == RENEWER:
+            self.renewer_waits += 1
+        await super().wait(seconds)
 
-    async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
-        self.renewals += 1
-        return await super().renew(resource, lease_id, ttl_s)
+    async def pass_periods(self, periods: int, period_s: float) -> None:
+        """Let `periods` renewal periods pass, each renewal done before the next period."""
+        for done in range(periods + 1):  # 0: the renewer is set, its first wait begun
+            self.advance(period_s if done else 0.0)
+
+            async def renewed(waits: int = done + 1) -> bool:
+                return self.renewer_waits >= waits
+
+            await eventually(renewed, what=f"renewal {done}")
 
 
 def renewers() -> list[asyncio.Task[object]]:
@@ -41,8 +53,8 @@ def renewers() -> list[asyncio.Task[object]]:
 async def test_a_stream_longer_than_its_ttls_keeps_its_key_and_session_mark(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    clock = ManualClock()
-    store = CountingRenewals(clock)
+    clock = RenewerClock()
+    store = MemoryStateStore(clock)
     config = base_config(
         fake.base_url,
         server={"port": 0, "lease_ttl_s": 60},
@@ -62,13 +74,7 @@ async def test_a_stream_longer_than_its_ttls_keeps_its_key_and_session_mark(
     async for event in call:
         if event.HasField("chunk"):
             break
-    for period in range(1, 10):  # 90 s: three times the marks' TTL
-        clock.advance(10)
-
-        async def renewed(done: int = period) -> bool:
-            return store.renewals >= done
-
-        await eventually(renewed, what=f"renewal {period}")
+    await clock.pass_periods(9, 10.0)  # 90 s: three times the marks' TTL
     assert await store.held([slot]) == [1]  # the key's limits still count the stream
     assert list((await sessions.active("alpha")).values()) == [1]  # so does its session limit
     fake.state.release()
