@@ -43,7 +43,9 @@ def keep_holds(
 
     async def stop() -> None:
         task.cancel()
-        await asyncio.wait((task,))  # a renewal under way ends first (`uncut`)
+        # A renewal under way ends first (`_keep`), also when the closing itself is cancelled
+        # (a stop after the caller left): what closes next leaves the mark it made.
+        await uncut(asyncio.wait((task,)))
 
     stack.push_async_callback(stop)
 

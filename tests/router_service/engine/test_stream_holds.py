@@ -5,18 +5,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
+import httpx
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.clock import ManualClock
+from router_service.engine import Plan, RequestContext
 from router_service.engine._stream_holds import RENEWER
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
+from tests.router_service.engine.test_attempt_end import _answer, attempt_runner, http
 from tests.router_service.server.test_leases import request
+
+__all__ = ["http"]  # the fixture, shared
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -87,3 +93,47 @@ async def test_a_stream_longer_than_its_ttls_keeps_its_key_and_session_mark(
         return not renewers() and held == [0] and not await sessions.active("alpha")
 
     await eventually(ended, what="the renewals stopped, the lease and the mark given back")
+
+
+class GatedMarks(MemoryStateStore):
+    """Marks a session in a round trip that, once `gate` is armed, answers when it opens."""
+
+    completes_without_waiting = False
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.gate: asyncio.Event | None = None
+        self.entering = asyncio.Event()
+
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        if self.gate is not None:
+            self.entering.set()
+            await self.gate.wait()
+        return await super().enter(group, member, limit=limit, ttl_s=ttl_s)
+
+
+async def test_a_stream_closed_during_a_renewal_leaves_the_renewed_mark(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = RenewerClock()
+    store = GatedMarks(clock)
+    runner, deployment = attempt_runner(
+        http, store, clock, thread_protection="provider-ban", max_sessions=4
+    )
+    ctx = RequestContext("g", clock, session_id="s")
+    _, _, stack = await runner.run(ctx, Plan([deployment]), _answer, record_success=False)
+    await clock.pass_periods(0, 0.0)  # the renewer waits for its first period
+    store.gate = asyncio.Event()
+    clock.advance(deployment.pool.lease_ttl_s / 3)  # the renewal marks the session afresh...
+    await store.entering.wait()
+    closing = asyncio.create_task(stack.aclose())  # ... as the stream ends
+    await asyncio.sleep(0)
+    closing.cancel()  # and a stop cancels the closing too
+    store.gate.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await closing
+    assert await store.members("active:p") == {}  # neither mark left behind until its TTL
+    assert await store.held([deployment.pool.slot_name(deployment.pool.keys[0])]) == [0]
+    assert not renewers()
