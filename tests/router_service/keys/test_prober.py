@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import random
 
+import pytest
 from pydantic import SecretStr
 
 from router_service.clock import ManualClock
@@ -223,3 +225,17 @@ async def test_why_a_key_is_off_lasts_as_long_as_its_disable() -> None:
     assert other.health[key.fingerprint].disabled in (DisableReason.AUTH, DisableReason.QUOTA)
     (shown,) = await other.snapshot()
     assert shown.disabled_reason in ("auth", "quota")
+
+
+async def test_a_key_enabled_on_another_replica_is_told_disabled_again_here(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    other, _ = another_replica(pool, probe, clock)
+    await pool.set_enabled(key, False, note="rotating", by="ops")
+    await other.set_enabled(key, True)  # the operator, through another replica
+    await prober.tick()  # this replica learns it is enabled
+    with caplog.at_level(logging.WARNING, logger="switchboard.keys"):
+        await pool.report(key, "m", Outcome.AUTH_INVALID)  # then its credentials fail here
+    assert "disabled (auth)" in caplog.text  # an operator hears of it, as of any disable
