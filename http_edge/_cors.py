@@ -59,6 +59,8 @@ def cors_middleware(settings: EdgeSettings) -> Middleware | None:
         expose_headers=_EXPOSED_HEADERS,
         # Chromium's Private Network Access: a page on a public origin (Kobold Lite's hosted
         # one) calling an edge on localhost or the LAN asks in its preflight; Starlette refuses
-        # the whole preflight (400) unless allowed. The origins listed are the operator's yes.
-        allow_private_network=True,
+        # the whole preflight (400) unless allowed. Origins listed by name are the operator's
+        # yes; `*` is not: it would let any public page drive an edge on a laptop or LAN (one
+        # often without client keys, spending the operator's upstream keys).
+        allow_private_network="*" not in settings.cors_origins,
     )
