@@ -98,11 +98,13 @@ class BatchRecords:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
         # Read on past the ids whose batch is gone (expired, dropped): one that expired
         # before older ones (written last) must not hide them, nor end the listing early.
+        # Twice as many ids each round: the oldest period's are mostly gone (up to
+        # `files.max_files`), and one at a time was that many reads for a page's `has_more`.
         batches: list[bpb.Batch] = []
+        chunk = limit + 1
         while ids and len(batches) <= limit:
-            wanted = limit + 1 - len(batches)
-            batches += [b for b in await self._read(client, ids[:wanted]) if b is not None]
-            ids = ids[wanted:]
+            batches += [b for b in await self._read(client, ids[:chunk]) if b is not None]
+            ids, chunk = ids[chunk:], 2 * chunk
         await self.resolve(client, batches[:limit])
         return bpb.ListBatchesResponse(batches=batches[:limit], has_more=len(batches) > limit)
 

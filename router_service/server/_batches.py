@@ -279,14 +279,18 @@ class BatchJobs(OwnedJobs[BatchJob]):
         """End the job as `how` says; the status it ended with ("" when another replica goes
         on with it)."""
         runtime, client = job.who.runtime, job.who.client
-        if how != "lost" and not await _renewed(job):
-            how = "lost"  # it paused past its heartbeat, and another took it meanwhile
-        if how == "lost":
+        try:
+            if how != "lost" and not await _renewed(job):
+                how = "lost"  # it paused past its heartbeat, and another took it meanwhile
+            if how == "lost":
+                return ""
+            if how == "stopped" and runtime.config.state.backend != "memory":
+                await runtime.batches.write(client, job.batch)  # its counts; then handed over
+                return ""
+            return await finish(job.who, job.batch, job.lines, how, job.fault)
+        except StoreUnavailableError as exc:  # another replica ends it (its files kept once)
+            log.warning("batch %s: its end was not written: %s", job.batch.id, exc.message)
             return ""
-        if how == "stopped" and runtime.config.state.backend != "memory":
-            await runtime.batches.write(client, job.batch)  # its counts; then handed over
-            return ""
-        return await finish(job.who, job.batch, job.lines, how, job.fault)
 
     async def _lines(self, job: BatchJob) -> str:
         """Run the job's lines not answered, a few at a time: "done", "expired" when its

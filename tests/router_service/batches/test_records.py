@@ -3,6 +3,8 @@ and whether more follow, whatever expired between them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from clients.switchboard.v1 import batches_pb2 as bpb
@@ -10,7 +12,7 @@ from router_service.batches import BatchRecords, FileQuotaError
 from router_service.clock import ManualClock
 from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
 from router_service.responses import BackgroundRecords, StoredResponses
-from router_service.state import StateStore
+from router_service.state import MemoryStateStore, StateStore
 from tests.router_service.state.stores import MakeStore
 
 CLIENT = "app"
@@ -54,3 +56,32 @@ async def test_a_batch_past_max_files_is_told_to_retry_when_the_period_ends(
     with pytest.raises(FileQuotaError) as refused:
         await records.begin(CLIENT, bpb.Batch(id="batch_two", status="failed"))
     assert refused.value.retry_after_s == 10  # not the whole period
+
+
+class CountingReads(MemoryStateStore):
+    """Memory state counting its reads of documents."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.reads = 0
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        self.reads += 1
+        return await super().get_documents(names)
+
+
+async def test_a_page_reads_past_many_expired_batches_in_a_few_reads() -> None:
+    clock = ManualClock()
+    store = CountingReads(clock)
+    records = _records(store, clock, FilesConfig(ttl_s=100, max_files=1000))
+    for n in range(500):  # failed as made: written once, gone first
+        await records.begin(CLIENT, bpb.Batch(id=f"batch_gone{n:03}", status="failed"))
+    clock.advance(50)
+    for name in ("batch_live1", "batch_live2"):
+        await records.begin(CLIENT, bpb.Batch(id=name, status="failed", created_at=50))
+    clock.advance(60)  # the 500 are gone, the two newest not
+    store.reads = 0
+    page = await records.listed(CLIENT, bpb.ListBatchesRequest(limit=2))
+    assert [b.id for b in page.batches] == ["batch_live2", "batch_live1"]
+    assert not page.has_more
+    assert store.reads <= 10  # not one read a gone id
