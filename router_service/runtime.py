@@ -85,9 +85,7 @@ class Runtime:
         # Shared with successors, like the store it writes to: drained by the last owner.
         self.afterwork = afterwork or Afterwork(store)
         self.executor = Executor(self.planner, self.runner, clock, config.streams, self.afterwork)
-        self.route_leases = RouteLeases(
-            self.planner, self.runner, clock, config.server.route_lease_ttl_s
-        )
+        self.route_leases = RouteLeases(self.planner, self.runner, clock, config.route_lease_ttl_s)
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
