@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import httpx
 
 from clients.switchboard.v1 import chat_pb2
-from router_service.auth import IssuedKeys
+from router_service.auth import Gate, IssuedKeys
 from router_service.cache import ResponseCache
 from router_service.clock import SYSTEM_CLOCK, Clock
-from router_service.config import DeploymentRef, SwitchboardConfig
+from router_service.config import DeploymentRef, PriceConfig, SwitchboardConfig
 from router_service.engine import (
     Afterwork,
     AttemptRunner,
@@ -23,6 +23,7 @@ from router_service.engine import (
     Planner,
     RouteLeases,
 )
+from router_service.errors import ModelNotFoundError
 from router_service.guardrails import Guardrails
 from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
@@ -84,9 +85,7 @@ class Runtime:
         # Shared with successors, like the store it writes to: drained by the last owner.
         self.afterwork = afterwork or Afterwork(store)
         self.executor = Executor(self.planner, self.runner, clock, config.streams, self.afterwork)
-        self.route_leases = RouteLeases(
-            self.planner, self.runner, clock, config.server.route_lease_ttl_s
-        )
+        self.route_leases = RouteLeases(self.planner, self.runner, clock, config.route_lease_ttl_s)
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
@@ -98,6 +97,41 @@ class Runtime:
             config=config.key_health,
         )
         self.gauges = StateGauges(self, config.telemetry.state_interval_s)
+
+    @cached_property
+    def gate(self) -> Gate:
+        """The auth gate of this config, one for all it admits (the calls the interceptor lets
+        in, a batch's lines): its `auth` config, its StateStore (limits shared by every replica
+        on the same store), its planner (an unknown model is a 404, not a 403; the prices a
+        model may be answered at, for money budgets' estimates). One: a gate made warns of the
+        keys about to expire (a gate per batch warned again at each)."""
+        config = self.config
+        return Gate(
+            config.auth,
+            self.store,
+            max_tokens_ceiling=config.server.max_tokens_ceiling,
+            max_n=config.server.max_n,
+            max_rerank_documents=config.server.max_rerank_documents,
+            known_model=self._known_model,
+            prices=self._prices,
+            clock=self.clock,
+            guardrails=self.guardrails,
+            issued=self.issued_keys,
+        )
+
+    def _known_model(self, model: str) -> bool:
+        try:
+            self.planner.resolve(model)
+        except ModelNotFoundError:
+            return False
+        return True
+
+    def _prices(self, model: str) -> list[PriceConfig]:
+        try:
+            members = self.planner.resolve(model).members
+        except ModelNotFoundError:  # PickRoute's model is checked by its handler
+            return []
+        return [d.price for d in members if d.price is not None]
 
     # What the Responses, Conversations, Files and Batch APIs keep in the state store: built,
     # their modules imported, by the first call that reads them (an idle router or a plain
@@ -323,7 +357,7 @@ def _deployment(
         api=upstream_api(adapter.kind, ref.base_model or ref.model, ref.api),
     )
     if ref.api is None and deployment.api == "chat" and adapter.serves_responses_api:
-        twin = dataclasses.replace(deployment, api="responses")
+        twin = dataclasses.replace(deployment, api="responses", twin=True)
         return dataclasses.replace(deployment, hosted_twin=twin)
     return deployment
 

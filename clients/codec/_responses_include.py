@@ -17,11 +17,12 @@ with.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from clients.codec._json import at_index, expect_list, invalid_value
 
-__all__ = ["INCLUDABLE", "LOGPROBS", "include_values", "output_logprobs"]
+__all__ = ["INCLUDABLE", "LOGPROBS", "include_values", "output_logprobs", "split_logprobs"]
 
 INCLUDABLE = (
     "file_search_call.results",
@@ -68,4 +69,19 @@ def _entry(entry: dict[str, Any], *, top: bool) -> dict[str, Any]:
     if top:
         alternatives = entry.get("top_logprobs") or []
         out["top_logprobs"] = [_entry(t, top=False) for t in alternatives if isinstance(t, dict)]
+    return out
+
+
+def split_logprobs(entries: list[dict[str, Any]], texts: list[str]) -> list[list[dict[str, Any]]]:
+    """`entries` (a text's, :func:`output_logprobs`) apart for each of `texts`, the pieces that
+    text was cut in (its messages around a hosted item): an entry goes with the piece its token
+    begins in, by the UTF-8 bytes each token covers (its ``bytes``, else its text's)."""
+    ends = list(itertools.accumulate(len(text.encode()) for text in texts))
+    out: list[list[dict[str, Any]]] = [[] for _ in texts]
+    at, piece = 0, 0
+    for entry in entries:
+        while piece < len(ends) - 1 and at >= ends[piece]:
+            piece += 1
+        out[piece].append(entry)
+        at += len(entry["bytes"]) or len(str(entry.get("token", "")).encode())
     return out

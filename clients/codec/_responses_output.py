@@ -27,7 +27,7 @@ from clients.codec._responses_hosted import (
     placed_items,
     split_messages,
 )
-from clients.codec._responses_include import output_logprobs
+from clients.codec._responses_include import output_logprobs, split_logprobs
 from clients.codec._responses_request import ResponsesRequest
 from clients.codec._responses_thinking import asks_encrypted, carrying, signed_blocks
 from clients.switchboard.v1 import chat_pb2
@@ -217,11 +217,12 @@ def response_to_openai(
     calls = message.get("tool_calls") or []
     hosted = hosted_items_of(message)  # OpenAI's hosted tools' items, as it gave them
     pieces, hosted = split_messages(text, annotations_of(message), hosted)
-    logprobs = output_logprobs(choice) if asked_logprobs(request) and len(pieces) == 1 else []
+    logprobs = output_logprobs(choice) if asked_logprobs(request) else []
+    apart = split_logprobs(logprobs, [said for said, _ in pieces])  # each message its own
     for n, (said, cited) in enumerate(pieces, start=1):
         content: list[dict[str, Any]] = []
         if said or not (calls or hosted):
-            content.append({**text_part(said, logprobs), "annotations": cited})
+            content.append({**text_part(said, apart[n - 1]), "annotations": cited})
         if n == len(pieces) and isinstance(message.get("refusal"), str):
             content.append({"type": "refusal", "refusal": message["refusal"]})
         if content:

@@ -12,6 +12,7 @@ A servicer reads the caller of the RPC it serves with `current_caller()`.
 """
 
 from router_service.auth._audit import AuditEvent, audit
+from router_service.auth._bounds import check_max_tokens
 from router_service.auth._budgets import BudgetReading, Budgets, BudgetStanding
 from router_service.auth._callers import (
     ANONYMOUS,
@@ -51,7 +52,6 @@ from router_service.auth._methods import (
     ROUTER_SERVICE,
     RULES,
     MethodRule,
-    check_max_tokens,
     rule_for,
 )
 

@@ -8,9 +8,10 @@ period, expiring when it ends): `tokens`, and `usd`, the cost of its calls at th
 prices (the counter keeps its name from when it held tokens alone: a new name would start every
 count anew at the upgrade). Replicas on Redis share them, and one write counts both. A call is
 admitted while each of the period's counts is below its budget; its estimate (tokens as tpm's;
-USD: those tokens at the dearest price among the deployments its model may route to,
-`estimate_usd`) is counted at once and replaced by what it reported (usage; RouteInfo.cost_usd),
-so a stream the caller leaves early still counts what it was expected to cost.
+USD: those tokens, and the hosted tool calls it may make, at the dearest price among the
+deployments its model may route to, `estimate_usd`) is counted at once and replaced by what it
+reported (usage; RouteInfo.cost_usd), so a stream the caller leaves early still counts what it
+was expected to cost.
 
 A soft limit: calls admitted together may all pass a nearly spent budget (the overshoot is
 bounded by what is in flight). Refused: `BudgetExhaustedError`, 429 `insufficient_quota`, with
@@ -134,16 +135,26 @@ class BudgetReading:
         return out
 
 
-def estimate_usd(prices: Sequence[PriceConfig], tokens: int, prompt: int | None) -> float:
+def estimate_usd(
+    prices: Sequence[PriceConfig],
+    tokens: int,
+    prompt: int | None,
+    fees: Callable[[PriceConfig], float] | None = None,
+) -> float:
     """What a call of `tokens` (`prompt` of them input; None: not known, each token at the
-    dearer of the two) may cost at the dearest of `prices`: the deployment that will answer is
-    not known at admission (a fallback may reach any), and a soft cap should err on the side of
-    the budget; the call's reported cost replaces it."""
-    if prompt is None:
-        dearer = (max(p.cost_usd(tokens, 0), p.cost_usd(0, tokens)) for p in prices)
-        return max(dearer, default=0.0)
-    output = max(0, tokens - prompt)
-    return max((p.cost_usd(prompt, output) for p in prices), default=0.0)
+    dearer of the two) and the hosted tool calls it may make (`fees` at a price; None: none) may
+    cost at the dearest of `prices`: the deployment that will answer is not known at admission
+    (a fallback may reach any), and a soft cap should err on the side of the budget; the call's
+    reported cost replaces it."""
+
+    def cost(price: PriceConfig) -> float:
+        if prompt is None:
+            spent = max(price.cost_usd(tokens, 0), price.cost_usd(0, tokens))
+        else:
+            spent = price.cost_usd(prompt, max(0, tokens - prompt))
+        return spent + (fees(price) if fees is not None else 0.0)
+
+    return max((cost(price) for price in prices), default=0.0)
 
 
 class Budgets:

@@ -12,11 +12,12 @@ from typing import Any
 
 from clients.switchboard.v1.router_service_pb2 import CreateRealtimeCallRequest, RealtimeRequest
 from router_service.auth._audit import AuditEvent, AuditOutcome, audit
+from router_service.auth._bounds import Bounds
 from router_service.auth._budgets import Budgets, BudgetTicket, estimate_usd
 from router_service.auth._callers import Authenticator, Caller, bearer_token
 from router_service.auth._issued import IssuedKeys, RealtimeGrant
 from router_service.auth._limits import CallerLimits, RateStatus, RateTicket
-from router_service.auth._methods import ROUTER_SERVICE, Bounds, MethodRule
+from router_service.auth._methods import ROUTER_SERVICE, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, PriceConfig
 from router_service.errors import (
@@ -328,11 +329,13 @@ class Gate:
     def _estimate_usd(
         self, caller: Caller, rule: MethodRule, request: Any, model: str, tokens: int
     ) -> float:
-        """A money-budgeted call's estimate; 0 for everyone else (nothing is priced)."""
+        """A money-budgeted call's estimate (its hosted tools' fees included); 0 for everyone
+        else (nothing is priced)."""
         if not caller.spends:
             return 0.0
         prompt = rule.prompt(request) if rule.prompt is not None else None
-        return estimate_usd(self._prices(model), tokens, prompt)
+        fees = rule.fees(request).usd if rule.fees is not None else None
+        return estimate_usd(self._prices(model), tokens, prompt, fees)
 
     def _audit(
         self,

@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-import orjson
-
-from clients.codec import estimate_prompt_tokens, rerank_fields
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, routing_pb2
+from clients.codec import estimate_prompt_tokens
+from clients.switchboard.v1 import media_pb2, routing_pb2
+from router_service.auth._bounds import Bounds, check_chat, check_rerank
 from router_service.auth._client_secrets import client_secret_ask
 from router_service.auth._realtime_calls import (
     check_realtime_call,
@@ -26,10 +25,10 @@ from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
     estimate_chunk_tokens,
+    estimate_embedding_tokens,
     estimate_media_tokens,
-    native_bounds,
 )
-from router_service.errors import InvalidRequestError
+from router_service.engine._tool_fees import FeeBound, fee_bound
 from router_service.guardrails import (
     TextSlot,
     chat_texts,
@@ -44,10 +43,7 @@ __all__ = [
     "ADMIN_SERVICE",
     "ROUTER_SERVICE",
     "RULES",
-    "Bounds",
     "MethodRule",
-    "check_choices",
-    "check_max_tokens",
     "rule_for",
 ]
 
@@ -55,18 +51,6 @@ ROUTER_SERVICE = "/switchboard.v1.RouterService/"
 ADMIN_SERVICE = "/switchboard.v1.AdminService/"
 # Roughly four characters per token, as the chat estimate assumes.
 _CHARS_PER_TOKEN = 4
-# Gemini's own names of `max_tokens` and `n`, as callers set them in extras.
-_MAX_OUTPUT = "generationConfig.maxOutputTokens"
-_CANDIDATES = "generationConfig.candidateCount"
-
-
-@dataclass(frozen=True, slots=True)
-class Bounds:
-    """What the router holds a request's fields to (`server:`)."""
-
-    max_tokens: int  # `max_tokens_ceiling`
-    max_n: int = 8  # `max_n`
-    max_rerank_documents: int = 1000  # `max_rerank_documents`
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +62,9 @@ class MethodRule:
     usage: Callable[[Any], int] | None = None  # tokens really used, from a response message
     # What the message that reported usage says the call cost (RouteInfo.cost_usd), if priced.
     cost: Callable[[Any], float | None] | None = None
+    # The hosted tool calls a request may make that a price charges by the call (its money
+    # estimate counts their fees).
+    fees: Callable[[Any], FeeBound] | None = None
     # A call that reports no usage: the request's prompt tokens, and those each message relays.
     prompt: Callable[[Any], int] | None = None
     relayed: Callable[[Any], int] | None = None
@@ -108,52 +95,8 @@ class MethodRule:
         return self.variant(request) or self
 
 
-def check_max_tokens(params: chat_pb2.ChatParams, ceiling: int) -> None:
-    """`max_tokens` / `max_completion_tokens` between 1 and the router's ceiling, and Gemini's
-    own `generationConfig.maxOutputTokens` in extras too (which the caller's extras set)."""
-    for field in ("max_tokens", "max_completion_tokens"):
-        if params.HasField(field):
-            _check_range(field, getattr(params, field), ceiling)
-    _check_range(_MAX_OUTPUT, native_bounds(params).max_output_tokens, ceiling)
-
-
-def check_choices(params: chat_pb2.ChatParams, max_n: int) -> None:
-    """`n` between 1 and the router's bound: each choice is generated (and paid for) upstream;
-    Gemini's own `generationConfig.candidateCount` in extras too."""
-    if params.HasField("n"):
-        _check_range("n", params.n, max_n)
-    _check_range(_CANDIDATES, native_bounds(params).candidates, max_n)
-
-
-def _check_range(field: str, value: int | None, most: int) -> None:
-    if value is not None and not 1 <= value <= most:
-        raise InvalidRequestError(
-            f"Invalid value for '{field}': {value}. It must be between 1 and {most}.",
-            param=field,
-            code="invalid_value",
-        )
-
-
-def _check_chat(request: Any, bounds: Bounds) -> None:
-    check_max_tokens(request.params, bounds.max_tokens)
-    check_choices(request.params, bounds.max_n)
-
-
 def _check_client_secret(request: Any) -> None:
     client_secret_ask(request)  # raises on a field that is wrong
-
-
-def embed_tokens(params: embeddings_pb2.EmbeddingParams) -> int:
-    which = params.WhichOneof("input")
-    if which == "text":
-        return len(params.text) // _CHARS_PER_TOKEN + 1
-    if which == "texts":
-        return sum(len(t) // _CHARS_PER_TOKEN + 1 for t in params.texts.values)
-    if which == "tokens":
-        return len(params.tokens.values)
-    if which == "token_lists":
-        return sum(len(tokens.values) for tokens in params.token_lists.lists)
-    return 0
 
 
 def _chat_usage(message: Any) -> int:
@@ -225,17 +168,6 @@ def _rerank_variant(request: Any) -> MethodRule | None:
     return _RERANK if request.params.operation == media_pb2.MEDIA_OPERATION_RERANK else None
 
 
-def _check_rerank(request: Any, bounds: Bounds) -> None:
-    """A rerank's query, documents (at most `max_rerank_documents`) and counts; `params_json`
-    that is no JSON object is `check_media`'s to refuse."""
-    try:
-        fields = orjson.loads(request.params.params_json or "{}")
-    except orjson.JSONDecodeError:
-        return
-    if isinstance(fields, dict):
-        rerank_fields(fields, max_documents=bounds.max_rerank_documents)
-
-
 _MEDIA = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
@@ -249,16 +181,17 @@ _MEDIA = MethodRule(
 )
 # A rerank: a retrieval call, as embeddings are, so the `embed` scope; its query and documents
 # are counted (in tpm, as an embedding's inputs are), screened and checked as its request's.
-_RERANK = replace(_MEDIA, scope="embed", validate=_check_rerank, variant=None)
+_RERANK = replace(_MEDIA, scope="embed", validate=check_rerank, variant=None)
 
 _CHAT = MethodRule(
     scope="chat",
     model=lambda request: request.params.model,
     tokens=lambda request: estimate_chat_tokens(request.params),
-    validate=_check_chat,
+    validate=check_chat,
     usage=_chat_usage,
     cost=_chat_cost,
     prompt=lambda request: estimate_prompt_tokens(request.params),
+    fees=lambda request: fee_bound(request.params),
     relayed=_relayed,
     cached=_chat_cached,
     route=_chat_route,
@@ -271,10 +204,11 @@ RULES: dict[str, MethodRule] = {
     ROUTER_SERVICE + "Embed": MethodRule(
         scope="embed",
         model=lambda request: request.params.model,
-        tokens=lambda request: embed_tokens(request.params),
+        tokens=lambda request: estimate_embedding_tokens(request.params),
         usage=lambda response: int(response.result.usage.total_tokens),
         cost=_route_cost,
-        prompt=lambda request: embed_tokens(request.params),  # all input: priced as such
+        # All input: priced as such.
+        prompt=lambda request: estimate_embedding_tokens(request.params),
         cached=lambda response: response.route.cache == routing_pb2.CACHE_STATUS_HIT,
         route=lambda response: response.route,
         texts=lambda request: embedding_texts(request.params),
@@ -347,8 +281,9 @@ RULES: dict[str, MethodRule] = {
         scope="chat",
         model=lambda request: request.chat.params.model,
         tokens=lambda request: estimate_chat_tokens(request.chat.params),
-        validate=lambda request, bounds: _check_chat(request.chat, bounds),
+        validate=lambda request, bounds: check_chat(request.chat, bounds),
         prompt=lambda request: estimate_prompt_tokens(request.chat.params),
+        fees=lambda request: fee_bound(request.chat.params),
         texts=lambda request: _background_texts(request),
     ),
     ROUTER_SERVICE + "CancelResponse": MethodRule(scope="chat", counted=False),

@@ -17,7 +17,12 @@ from router_service.batches._errors import (
     FileTooLargeError,
     StoredFileNotFoundError,
 )
-from router_service.batches._files import OUTPUT_PURPOSE, UPLOAD_PURPOSES, StoredFiles
+from router_service.batches._files import (
+    OUTPUT_PURPOSE,
+    UPLOAD_PURPOSES,
+    StoredFiles,
+    output_file_id,
+)
 from router_service.batches._lines import ENDPOINTS, BatchLine, parse_lines
 from router_service.batches._records import (
     ENDED,
@@ -53,5 +58,6 @@ __all__ = [
     "StoredFileNotFoundError",
     "StoredFiles",
     "failed",
+    "output_file_id",
     "parse_lines",
 ]

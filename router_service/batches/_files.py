@@ -13,6 +13,7 @@ ByteQuota: it holds at most twice that) and how many files it makes (`files.max_
 from __future__ import annotations
 
 import functools
+import hashlib
 import secrets
 from typing import NoReturn
 
@@ -29,7 +30,7 @@ from router_service.responses import ENTRY_BYTES
 from router_service.sessions import client_scoped
 from router_service.state import ByteQuota, PutResult, StateStore, kept_message
 
-__all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles"]
+__all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles", "output_file_id"]
 
 # What a caller may upload; a batch writes its output and error files as OUTPUT_PURPOSE.
 UPLOAD_PURPOSES = ("batch", "user_data")
@@ -70,9 +71,18 @@ class StoredFiles:
         return await self.keep(client, request.filename, request.purpose, request.content)
 
     async def keep(
-        self, client: str, filename: str, purpose: str, content: bytes
+        self,
+        client: str,
+        filename: str,
+        purpose: str,
+        content: bytes,
+        *,
+        file_id: str | None = None,
     ) -> bpb.StoredFile:
-        """Keep a file of `client` (an upload, or a batch's output) within its bounds."""
+        """Keep a file of `client` (an upload, or a batch's output) within its bounds. A given
+        `file_id` (a batch's output: `output_file_id`) is kept once: the file kept by it
+        already is returned as it is, charged nothing again (a batch's end written again
+        where it is taken over, its runner stopped after its files were kept)."""
         if len(content) > self._config.max_file_bytes:
             raise FileTooLargeError(
                 f"The file is larger than {self._config.max_file_bytes} bytes "
@@ -80,10 +90,14 @@ class StoredFiles:
                 param="file",
                 code="file_too_large",
             )
+        if file_id is not None:
+            (kept_before,) = await self._objects(client, [file_id])
+            if kept_before is not None:
+                return kept_before
         now = self._clock.now()
         ttl_s = self._config.ttl_s
         file = bpb.StoredFile(
-            id=f"file-{secrets.token_hex(12)}",
+            id=file_id or f"file-{secrets.token_hex(12)}",
             bytes=len(content),
             created_at=int(now),
             filename=filename,
@@ -97,7 +111,7 @@ class StoredFiles:
             self._over_quota(
                 f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
             )
-        if not await self._index.add(_owner(client), file.id):
+        if not await self._indexed(client, file.id, again=file_id is not None):
             self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
         content_name, object_name = _names(client, file.id)
         kept = await self._store.put_document(content_name, content, ttl_s)
@@ -110,6 +124,14 @@ class StoredFiles:
             )
         await uncut(self._quota.charge(quota_name, bucket, size))
         return file
+
+    async def _indexed(self, client: str, file_id: str, *, again: bool) -> bool:
+        """Add `file_id` to `client`'s index; False when it is full. `again`: it may be there
+        already (a batch's output whose writer stopped before its file was kept), once."""
+        owner = _owner(client)
+        if again and file_id in await self._index.ids(owner):
+            return True
+        return await self._index.add(owner, file_id)
 
     async def get(self, client: str, file_id: str, param: str = "id") -> bpb.StoredFile:
         """`client`'s file `file_id` (`param`: the request's field naming it)."""
@@ -163,6 +185,15 @@ class StoredFiles:
             f"This client {what} this period: no more files can be kept until it ends.",
             retry_after_s=max(0.0, resets - self._clock.now()),
         )
+
+
+def output_file_id(batch_id: str, kind: str) -> str:
+    """The id of `batch_id`'s output (`kind`: "output", "error") file, the same wherever its
+    end is written (`StoredFiles.keep`: kept once), of an upload's form and length (the
+    index's bound is exact for ids of one length). Guessing it reaches nothing: a file's
+    names are its client's (`_names`)."""
+    digest = hashlib.sha256(f"{batch_id}:{kind}".encode()).hexdigest()
+    return f"file-{digest[:24]}"
 
 
 def _checked(file_id: str, param: str = "id") -> str:

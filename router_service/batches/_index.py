@@ -5,7 +5,8 @@ things' lifetime (`period_s`), its ids appended one by one (`StateStore.append_d
 replicas adding at once both keep theirs). A thing made in period `k` lives at most `period_s`,
 so it is gone before the end of period `k + 1`, when its index document expires: a listing
 reads the current period's and the last one's, and drops the ids whose thing is gone (deleted,
-expired). Bounded: at most `max_ids` ids a period.
+expired). Bounded: at most `max_ids` ids a period (exactly: the router makes each kind's ids
+of one length, so `max_ids` entries of this one's size are the bound).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from router_service.state import AppendResult, PutResult, StateStore
 
 __all__ = ["ClientIndex"]
 
-_ID_BYTES = 64  # an id and its framing, at most: what `max_ids` ids take
-
 
 class ClientIndex:
     def __init__(
@@ -31,15 +30,17 @@ class ClientIndex:
         self._clock = clock
         self._kind = kind
         self._period_s = period_s
-        self._max_bytes = max_ids * _ID_BYTES
+        self._max_ids = max_ids
 
     async def add(self, owner: str, thing_id: str) -> bool:
         """Append `thing_id` to `owner`'s index of this period; False when it is full."""
         bucket = math.floor(self._clock.now() / self._period_s)
         name = self._name(owner, bucket)
         data = bpb.ClientIndex(ids=[thing_id]).SerializeToString()
+        # Bounded by bytes (one atomic append): `max_ids` entries the size of this one.
+        max_bytes = self._max_ids * len(data)
         for _ in range(2):  # absent: created, unless another replica created it meanwhile
-            added = await self._store.append_document(name, data, max_bytes=self._max_bytes)
+            added = await self._store.append_document(name, data, max_bytes=max_bytes)
             if added is AppendResult.APPENDED:
                 return True
             if added is AppendResult.TOO_LARGE:
@@ -61,6 +62,11 @@ class ClientIndex:
             if data is not None:
                 found += reversed(_parsed(data).ids)
         return list(dict.fromkeys(found))
+
+    def period_left_s(self) -> float:
+        """Seconds until this period ends (and a full index takes ids again)."""
+        now = self._clock.now()
+        return (math.floor(now / self._period_s) + 1) * self._period_s - now
 
     def _name(self, owner: str, bucket: int) -> str:
         # The owner's part first: the memory store drops the documents of whoever holds most.

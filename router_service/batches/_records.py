@@ -65,7 +65,7 @@ class BatchRecords:
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
                 "(files.max_files).",
-                retry_after_s=self._config.ttl_s,
+                retry_after_s=self._index.period_left_s(),
             )
         await self.write(client, batch)
         if batch.status not in ENDED:
@@ -96,7 +96,15 @@ class BatchRecords:
         ids = await self._index.ids(client_scoped(client, ""))
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
-        batches = [b for b in await self._read(client, ids[: limit + 1]) if b is not None]
+        # Read on past the ids whose batch is gone (expired, dropped): one that expired
+        # before older ones (written last) must not hide them, nor end the listing early.
+        # Twice as many ids each round: the oldest period's are mostly gone (up to
+        # `files.max_files`), and one at a time was that many reads for a page's `has_more`.
+        batches: list[bpb.Batch] = []
+        chunk = limit + 1
+        while ids and len(batches) <= limit:
+            batches += [b for b in await self._read(client, ids[:chunk]) if b is not None]
+            ids, chunk = ids[chunk:], 2 * chunk
         await self.resolve(client, batches[:limit])
         return bpb.ListBatchesResponse(batches=batches[:limit], has_more=len(batches) > limit)
 

@@ -94,7 +94,9 @@ class ServerConfig(_Strict):
     route_lease_ttl_s: float = Field(
         default=300.0,
         gt=0,
-        description="How long a PickRoute lease lives unreported before it counts as unknown.",
+        description="How long a PickRoute lease lives unreported before it counts as unknown; "
+        "at most `lease_ttl_s` and `sessions.active_ttl_s` (left unset: their shorter, if "
+        "below 300).",
     )
     reload_poll_s: float | None = Field(
         default=None,

@@ -21,6 +21,7 @@ from router_service.config import CooldownsConfig
 from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
+from router_service.engine._stream_holds import keep_holds
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -165,7 +166,7 @@ class AttemptRunner:
             if not isinstance(result, UpstreamFailure):
                 if record_success:
                     elapsed = self._clock.monotonic() - started
-                    await self.stats.record(deployment.name, True, elapsed)
+                    await self.stats.record(deployment.health_name, True, elapsed)
                 return result[0], deployment, result[1]
             failure = result
             step = reaction_for(result.outcome).next_step
@@ -174,7 +175,7 @@ class AttemptRunner:
             if step is not NextStep.OTHER_KEY:
                 break
         if reaction_for(failure.outcome).counts_against_deployment:
-            await self.stats.record(deployment.name, False)
+            await self.stats.record(deployment.health_name, False)
         return failure
 
     async def _one(
@@ -200,6 +201,9 @@ class AttemptRunner:
         if end.mark is None:
             await stack.aclose()
             return _BUSY
+        if not stick_at_close:  # a stream: it may outlast the TTLs of its lease and mark
+            ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
+            keep_holds(stack, lease, end, self.sessions, self._clock, ttl_s)
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
@@ -263,16 +267,16 @@ class AttemptRunner:
     def _log_cooldown(
         self, deployment: Deployment, failure: UpstreamFailure, now: float, until: float
     ) -> None:
-        if self._cooled_until.get(deployment.name, 0.0) <= now:
+        if self._cooled_until.get(deployment.health_name, 0.0) <= now:
             status = f", HTTP {failure.upstream_status}" if failure.upstream_status else ""
             log.info(
                 "deployment %s cooled down for %.0fs (%s%s)",
-                deployment.name,
+                deployment.health_name,
                 until - now,
                 failure.outcome.name,
                 status,
             )
-        self._cooled_until[deployment.name] = until
+        self._cooled_until[deployment.health_name] = until
 
 
 class _AttemptEnd:

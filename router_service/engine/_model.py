@@ -69,6 +69,7 @@ class Deployment:
     # Itself called on the Responses API, for a request with OpenAI's hosted tools or items: a
     # chat deployment at OpenAI itself whose `api` is unset (_server_tools.fitted); else None.
     hosted_twin: Deployment | None = None
+    twin: bool = False  # it is such a twin (of the chat deployment of the same name)
 
     @property
     def stop_cap(self) -> int | None:
@@ -135,8 +136,16 @@ class Deployment:
         return self.adapter.config.secrets()
 
     @property
+    def health_name(self) -> str:
+        """What its transient cooldown and routing statistics are kept under: its name; a
+        twin's, its name and API (`openai/gpt-5#responses`), as one API's server errors or
+        outage say nothing of the other's. Rate limits are its key × model's, shared by both
+        (OpenAI's are per model across its APIs)."""
+        return f"{self.name}#{self.api}" if self.twin else self.name
+
+    @property
     def cooldown_name(self) -> str:
-        return f"dcool:{self.name}"
+        return f"dcool:{self.health_name}"
 
 
 @dataclass(slots=True)

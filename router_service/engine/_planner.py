@@ -63,6 +63,13 @@ class Planner:
         self._sessions = sessions
         self._rng = rng if rng is not None else random.Random()
 
+    @property
+    def measured(self) -> list[Deployment]:
+        """Every deployment, each followed by its Responses API twin if it has one: what has a
+        cooldown and routing statistics of its own (`Deployment.health_name`)."""
+        members = self.deployments.values()
+        return [d for each in members for d in (each, each.hosted_twin) if d is not None]
+
     def resolve(self, model: str) -> Group:
         """A group or pool by name, or the one deployment named `provider/model`."""
         group = self.groups.get(model)
@@ -82,10 +89,14 @@ class Planner:
         whose upstream does not run them are left out (EXCLUDED), for good."""
         group = self.resolve(ctx.requested_model)
         names = [d.name for d in group.members]
+        # As called for this request (a chat deployment's Responses API twin for hosted tools),
+        # ordered by the statistics of the API it is called on.
+        members = [fitted(d, server_tools) for d in group.members]
+        health = [d.health_name for d in members]
         indices, scores = await order(
-            group.strategy, names, _weights(group), self._stats, self._rng
+            group.strategy, health, _weights(group), self._stats, self._rng
         )
-        ordered = [fitted(group.members[i], server_tools) for i in indices]
+        ordered = [members[i] for i in indices]
         plan = Plan([], scores=scores, strategy=group.strategy, pool=group.pool)
         cooled, banned, skipped, sticky = await self._read(ctx.session_id, ordered, names)
         for deployment in ordered:

@@ -190,7 +190,7 @@ class RealtimeSessions(StreamEnds):
         if failure is not None:
             return await self._failed_midstream(ctx, deployment, lease, failure, upstream.opened_at)
         await self._runner.stats.record(
-            deployment.name, True, self._clock.monotonic() - upstream.opened_at
+            deployment.health_name, True, self._clock.monotonic() - upstream.opened_at
         )
         if total_tokens:
             await lease.settle_tokens(total_tokens)

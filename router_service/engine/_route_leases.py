@@ -63,15 +63,17 @@ class RouteLeases:
             lease = await deployment.pool.lease(deployment.upstream_model, tokens=tokens)
             if not isinstance(lease, KeyLease):
                 continue
-            stack = AsyncExitStack()
-            stack.push_async_callback(lease.release)
-            mark = await self._runner.sessions.enter(
-                ctx.session_id, deployment.provider, deployment.session_limit
-            )
-            if mark is None:
-                await stack.aclose()
-                continue
-            stack.push_async_callback(self._runner.sessions.leave, mark)
+            # Given back on every way out before the route is outstanding: a refused mark, and
+            # a caller gone during the mark's round trip (the key's slot was held until its TTL).
+            async with AsyncExitStack() as taking:
+                taking.push_async_callback(lease.release)
+                mark = await self._runner.sessions.enter(
+                    ctx.session_id, deployment.provider, deployment.session_limit
+                )
+                if mark is None:
+                    continue
+                taking.push_async_callback(self._runner.sessions.leave, mark)
+                stack = taking.pop_all()
             lease_id = "rl_" + secrets.token_urlsafe(18)
             route = RouteLease(
                 lease_id, deployment, lease, ctx, stack, self._clock.now() + self._ttl_s
@@ -100,7 +102,7 @@ class RouteLeases:
                     await lease.settle_tokens(total_tokens)
                 await deployment.pool.report(lease.key, lease.model, Outcome.OK)
                 await self._runner.sessions.stick(ctx.session_id, deployment.name)
-                await self._runner.stats.record(deployment.name, True, latency_s)
+                await self._runner.stats.record(deployment.health_name, True, latency_s)
             elif outcome is not Outcome.CANCELLED:
                 failure = UpstreamFailure(
                     outcome,
@@ -110,7 +112,7 @@ class RouteLeases:
                 )
                 await self._runner.react(ctx, deployment, lease, failure, started=False)
                 if reaction_for(outcome).counts_against_deployment:
-                    await self._runner.stats.record(deployment.name, False)
+                    await self._runner.stats.record(deployment.health_name, False)
         finally:
             await route.stack.aclose()
         return True
@@ -119,15 +121,20 @@ class RouteLeases:
         """Give back every expired lease; they count as an unknown outcome (no statistic)."""
         now = self._clock.now()
         expired = [r for r in self._outstanding.values() if r.expires_at <= now]
+        swept = 0
         for route in expired:
-            del self._outstanding[route.lease_id]
+            # Another sweep (a pick's, the background one) or its report may have taken it
+            # while this one gave back the one before.
+            if self._outstanding.pop(route.lease_id, None) is None:
+                continue
+            swept += 1
             await route.stack.aclose()
             log.warning(
                 "PickRoute lease for %s (key %s) expired unreported",
                 route.deployment.name,
                 route.lease.key.fingerprint,
             )
-        return len(expired)
+        return swept
 
     def start(self) -> None:
         """Sweep expired leases in the background (also done on every pick)."""

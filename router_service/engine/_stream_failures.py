@@ -34,7 +34,8 @@ class StreamEnds:
         None when the relay ended it with an error event (and recorded the failure)."""
         if ctx.attempts and ctx.attempts[-1].outcome != Outcome.OK.value:
             return None
-        await self._runner.stats.record(deployment.name, True, self._clock.monotonic() - started)
+        elapsed = self._clock.monotonic() - started
+        await self._runner.stats.record(deployment.health_name, True, elapsed)
         summary = router_service_pb2.StreamSummary(
             route=ctx.route(deployment, usage), time_to_first_token_ms=(first_at - started) * 1000.0
         )
@@ -66,7 +67,7 @@ class StreamEnds:
         )
         await self._runner.react(ctx, deployment, lease, failure, started=True)
         if reaction_for(failure.outcome).counts_against_deployment:
-            await self._runner.stats.record(deployment.name, False)
+            await self._runner.stats.record(deployment.health_name, False)
         return stream_error(failure, deployment)
 
 

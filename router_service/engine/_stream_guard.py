@@ -12,7 +12,9 @@ stream. Chunks that are already there are taken without a timer or a task.
 
 A transport whose reads time out by cancelling the task they run in (`transport: httpx`) would
 cancel whatever the request's task does then (the caller's send of a batch): its streams are read
-in a task of their own (`_stream_apart.py`).
+in a task of their own (`_stream_apart.py`). So is every stream's tail, once each choice has
+finished: the SSE reader's drain after `[DONE]` is timed that way on every transport, and the
+caller still hears heartbeats while the tail is awaited (one task a stream, at its end).
 """
 
 from __future__ import annotations
@@ -136,10 +138,11 @@ class _Reader(Generic[T]):
     of the task reaches the pending read, as a task's would (the read's own timeouts cancel it).
     The upstream's signs of life (UPSTREAM_ALIVE) are not batched: they set `alive`.
 
-    Once a chunk that `ends` the stream came, a batch is one chunk, and no read is started
-    before the guard asks again: the read goes on to the upstream's end (the SSE reader's drain
-    after `[DONE]`, under a timeout that cancels the task it runs in), and the task must be
-    waiting in the guard then, not in the caller's send of the batch."""
+    Once only the tail is left (every choice begun has finished), the rest is read by a task of
+    its own (`ReadApart`), started at the guard's next ask: the read goes on to the upstream's
+    end (the SSE reader's drain after `[DONE]`, under a timeout that cancels the task it runs
+    in), and that must never be the request's task, which sends the caller heartbeats meanwhile.
+    The switch is made between two reads (none pending): the finish ends its batch."""
 
     __slots__ = (
         "_blocked",
@@ -175,6 +178,8 @@ class _Reader(Generic[T]):
         self._blocked: asyncio.Future[Any] | None = None  # what it waits for (None: a turn)
         self._held: object = _WAITING  # what a step outside `take` gave (the end, a chunk)
         self.alive = False  # a sign of life came since the guard last looked
+        if self.in_tail:
+            self._read_tail_apart()
 
     def _step(self, error: BaseException | None = None) -> object:
         """Run the read (a new one if none is pending) until it waits or ends: a chunk, the
@@ -227,9 +232,16 @@ class _Reader(Generic[T]):
                     self.choices.add(item)
                 if not self.finished and self._ends(item):  # type: ignore[arg-type]
                     self.finished = True
-                if self.in_tail:  # one chunk a batch: the drain after [DONE] may be next
+                if self.in_tail:  # the tail is read apart from the next ask on
+                    self._read_tail_apart()
                     break
         return batch or None
+
+    def _read_tail_apart(self) -> None:
+        """Read what is left in a task of its own (if it is not already)."""
+        if not isinstance(self._chunks, ReadApart):
+            assert self._read is None  # between two reads: nothing to carry over
+            self._chunks = ReadApart(self._chunks, self._capacity)
 
     @property
     def in_tail(self) -> bool:
@@ -308,8 +320,7 @@ class StreamGuard:
         while the guard waits for the upstream: time the caller takes to accept a batch (a slow
         reader) never counts towards the stall window. A sign of life (UPSTREAM_ALIVE: a model
         reasoning) starts the window again; the caller still hears a heartbeat each interval it was
-        sent nothing, until every choice finished: only the tail is left then (usage, the end),
-        waited for without heartbeats, within the stall window."""
+        sent nothing, the tail after every choice's finish (usage, the end) included."""
         read = ReadApart(chunks, self._read_ahead) if self._apart else chunks
         reader: _Reader[T] = _Reader(read, self._read_ahead, ends, finished, choices)
         clock = self._clock
@@ -324,16 +335,14 @@ class StreamGuard:
                         raise UpstreamFailure(
                             Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
                         )
-                    # The tail's read (the drain after [DONE]) may time out by cancelling the
-                    # task: the task waits here for it, never in the caller's send of a beat.
-                    beat = not reader.in_tail and self._heartbeat_s <= self._stall_s - idle
+                    beat = self._heartbeat_s <= self._stall_s - idle
                     await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
                         now = clock.monotonic()
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, now
-                            beat = not reader.in_tail and now - told >= self._heartbeat_s
+                            beat = now - told >= self._heartbeat_s
                         if beat:
                             told = now
                             yield Idle(now - sent)

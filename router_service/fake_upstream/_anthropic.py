@@ -4,13 +4,18 @@ Shapes from https://docs.anthropic.com/en/api/messages and the streaming event f
 https://docs.anthropic.com/en/docs/build-with-claude/streaming: message_start, a ping, one
 content block (text deltas, or a tool_use block with input_json_delta), message_delta with the
 stop reason and usage, message_stop. With `Scenario.reasoning`, a signed thinking block comes
-first (thinking_delta, then signature_delta), as extended thinking answers. The key comes from
-`x-api-key`; like the real API, the fake insists on `anthropic-version` and `max_tokens`.
+first (thinking_delta, then signature_delta), as extended thinking answers; asked for with
+`thinking.display: "omitted"`, its text is left out (`"thinking": ""`, streamed signature-only:
+no thinking_delta), as Claude omits it; so is it without a `display` by the models whose
+default that is (Opus 4.7 and later, Mythos; `display: "summarized"` brings it back). The key
+comes from `x-api-key`; like the real API, the fake insists on `anthropic-version` and
+`max_tokens`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import orjson
@@ -92,6 +97,21 @@ def thinking_problem(thinking: Any, max_tokens: int, model: str) -> str | None:
     if budget >= max_tokens:
         return "`max_tokens` must be greater than `thinking.budget_tokens`"
     return None
+
+
+# A Claude model's version in its name (claude-opus-4-7, anthropic.claude-sonnet-5-v1:0).
+_VERSION = re.compile(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+
+
+def thinking_omitted(thinking: Any, model: str) -> bool:
+    """Whether Claude leaves the thinking text out: `display: "omitted"`, or no `display` at a
+    model whose default that is (Opus 4.7 and later, Mythos)."""
+    display = thinking.get("display") if isinstance(thinking, dict) else None
+    if display is not None:
+        return bool(display == "omitted")
+    found = _VERSION.search(model)
+    later = found is not None and (int(found[1]), int(found[2] or 0)) >= (4, 7)
+    return "mythos" in model or later
 
 
 def body_problem(body: dict[str, Any], model: str) -> str | None:
@@ -181,6 +201,8 @@ def _block_events(answer: R.ChatAnswer, served: Served | None) -> list[dict[str,
             blocks.append((block, []))
             continue
         deltas = [{"type": "thinking_delta", "thinking": answer.reasoning}]  # then its signature
+        if not answer.reasoning:  # omitted (`thinking.display`): the signature alone
+            deltas = []
         deltas.append({"type": "signature_delta", "signature": FAKE_SIGNATURE})
         blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, deltas))
     blocks.append(_answer_block(answer))
@@ -229,8 +251,11 @@ async def answer_messages(call: Call) -> web.StreamResponse:
     """The answer to a valid Messages request, as JSON or as its event stream."""
     answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
     scenario = call.scenario
+    reasoning = scenario.reasoning
+    if reasoning is not None and thinking_omitted(call.body.get("thinking"), call.record.model):
+        reasoning = ""  # the block and its signature, without its text
     thought = dataclasses.replace(
-        answer, reasoning=scenario.reasoning, redacted_thinking=scenario.redacted_thinking
+        answer, reasoning=reasoning, redacted_thinking=scenario.redacted_thinking
     )
     answer = _stopped(thought, call.body)
     served = _served(call, answer)

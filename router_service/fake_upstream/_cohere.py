@@ -2,12 +2,16 @@
 
 Shapes from https://docs.cohere.com/reference/chat, the stream events of
 https://docs.cohere.com/v2/docs/streaming and https://docs.cohere.com/docs/tool-use-streaming,
-and https://docs.cohere.com/reference/embed. The key is the bearer token. The model list
-(`GET /v1/models?page_size=…`) is served by the shared `/v1/models` route.
+and https://docs.cohere.com/reference/embed (at most 96 texts a call). The key is the bearer
+token. The model list (`GET /v1/models?page_size=…`) is served by the shared `/v1/models`
+route. With `thinking` enabled, the answer's reasoning (`Scenario.reasoning`, else `THOUGHTS`)
+comes first as a `thinking` content item, streamed a word a content-delta (`content.thinking`),
+as Cohere's reasoning models answer (https://docs.cohere.com/v2/docs/reasoning).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +20,7 @@ from . import _responses as R
 from ._content import cohere_problem
 from ._dialects import COHERE, named_sse
 from ._faults import Call, run_stream, send_answer, send_error
+from ._gemini import THOUGHTS
 from ._native import RequestView, chat_answer, words
 from ._openai import handle
 
@@ -49,14 +54,25 @@ def _tool_call(answer: R.ChatAnswer, arguments: str) -> dict[str, Any]:
     return {"id": R.TOOL_CALL_ID, "type": "function", "function": function}
 
 
+def _thinking(body: dict[str, Any], reasoning: str | None) -> str | None:
+    """The reasoning to answer with: thinking enabled by the request."""
+    thinking = body.get("thinking")
+    enabled = isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    return (reasoning or THOUGHTS) if enabled else None
+
+
 def _response(answer: R.ChatAnswer) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant"}
+    thought = (
+        [] if answer.reasoning is None else [{"type": "thinking", "thinking": answer.reasoning}]
+    )
     if answer.tool_name is not None:
         message["tool_plan"] = f"I will call {answer.tool_name}."
         message["tool_calls"] = [_tool_call(answer, answer.tool_arguments)]
+        message.update({"content": thought} if thought else {})
         finish = "TOOL_CALL"
     else:
-        message["content"] = [{"type": "text", "text": answer.text}]
+        message["content"] = [*thought, {"type": "text", "text": answer.text}]
         finish = "COMPLETE"
     return {
         "id": answer.completion_id,
@@ -66,7 +82,28 @@ def _response(answer: R.ChatAnswer) -> dict[str, Any]:
     }
 
 
+def _content_events(index: int, kind: str, pieces: list[str]) -> list[dict[str, Any]]:
+    """A content item's start, its pieces (`text` or `thinking`) and its end."""
+    start = {"message": {"content": {"type": kind, kind: ""}}}
+    deltas = [
+        {"type": "content-delta", "index": index, "delta": {"message": {"content": {kind: p}}}}
+        for p in pieces
+    ]
+    return [
+        {"type": "content-start", "index": index, "delta": start},
+        *deltas,
+        {"type": "content-end", "index": index},
+    ]
+
+
 def _body_events(answer: R.ChatAnswer) -> list[dict[str, Any]]:
+    if answer.reasoning is None:
+        return _answer_events(answer, 0)
+    pieces = R.split_pieces(answer.reasoning, None)[1]
+    return _content_events(0, "thinking", pieces) + _answer_events(answer, 1)
+
+
+def _answer_events(answer: R.ChatAnswer, index: int) -> list[dict[str, Any]]:
     if answer.tool_name is not None:
         plan = {"message": {"tool_plan": f"I will call {answer.tool_name}."}}
         start = {"message": {"tool_calls": _tool_call(answer, "")}}
@@ -77,16 +114,7 @@ def _body_events(answer: R.ChatAnswer) -> list[dict[str, Any]]:
             {"type": "tool-call-delta", "index": 0, "delta": arguments},
             {"type": "tool-call-end", "index": 0},
         ]
-    start = {"message": {"content": {"type": "text", "text": ""}}}
-    deltas = [
-        {"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": p}}}}
-        for p in answer.pieces
-    ]
-    return [
-        {"type": "content-start", "index": 0, "delta": start},
-        *deltas,
-        {"type": "content-end", "index": 0},
-    ]
+    return _content_events(index, "text", answer.pieces)
 
 
 def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
@@ -113,16 +141,25 @@ async def _chat(call: Call) -> web.StreamResponse:
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     answer = chat_answer(call, _view(call.body), f"fake-{call.record.seq}")
+    reasoning = _thinking(call.body, call.scenario.reasoning)
+    answer = dataclasses.replace(answer, reasoning=reasoning)
     if not call.record.stream:
         return await send_answer(call, _response(answer))
     events, content_count = stream_events(answer)
     return await run_stream(call, events, content_count)
 
 
+# The most texts one /v2/embed call takes (Cohere's 400 beyond it).
+EMBED_MAX = 96
+
+
 async def _embed(call: Call) -> web.StreamResponse:
     texts = call.body.get("texts")
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or not texts:
         return await send_error(call, 400, "invalid request: texts is required", "bad_request")
+    if len(texts) > EMBED_MAX:
+        message = f"invalid request: texts must contain at most {EMBED_MAX} items"
+        return await send_error(call, 400, message, "bad_request")
     dims = call.body.get("output_dimension", R.DEFAULT_EMBEDDING_DIMS)
     dims = dims if isinstance(dims, int) and not isinstance(dims, bool) and dims > 0 else 8
     return await send_answer(

@@ -1,7 +1,8 @@
 """Gemini API (v1beta) routes: `POST /v1beta/models/{model}:generateContent`,
 `:streamGenerateContent?alt=sse`, `:embedContent`, `:batchEmbedContents`, `GET /v1beta/models`.
 
-Shapes from https://ai.google.dev/api/generate-content and https://ai.google.dev/api/embeddings.
+Shapes from https://ai.google.dev/api/generate-content and https://ai.google.dev/api/embeddings
+(batchEmbedContents takes at most 100 requests a call, as Gemini's own 400 says beyond that).
 The key comes from `x-goog-api-key` (or `?key=`), the model and the streaming flag from the path.
 With `generationConfig.thinkingConfig.includeThoughts` (and a thinkingBudget other than 0), the
 answer's thought summary (`Scenario.reasoning`, else `THOUGHTS`) comes first as `thought: true`
@@ -28,6 +29,8 @@ from ._openai import handle
 _METHODS = ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents")
 # The thought summary of an answer whose scenario says none.
 THOUGHTS = "Thinking it over."
+# The most requests one batchEmbedContents call takes (Gemini's 400 beyond it).
+BATCH_EMBED_MAX = 100
 
 
 def _texts(content: Any) -> list[str]:
@@ -166,6 +169,10 @@ async def _batch_embed(call: Call) -> web.StreamResponse:
     requests = call.body.get("requests")
     if not isinstance(requests, list) or not requests:
         return await send_error(call, 400, "* requests: must not be empty", "bad_request")
+    if len(requests) > BATCH_EMBED_MAX:
+        most = f"at most {BATCH_EMBED_MAX} requests can be in one batch"
+        message = f"* BatchEmbedContentsRequest.requests: {most}"
+        return await send_error(call, 400, message, "bad_request")
     embeddings = [
         {"values": R.embedding_vector(" ".join(_texts(r.get("content"))), dimensions(r))}
         for r in requests

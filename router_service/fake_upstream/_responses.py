@@ -199,27 +199,38 @@ def _tokens(piece: str) -> list[bytes]:
 
 
 def logprobs(answer: ChatAnswer, pieces: list[str]) -> dict[str, Any] | None:
-    """OpenAI's chat `logprobs` of these pieces (one token each, two for a piece with an
-    emoji: a token of part of a character is written as its escaped bytes, `\\xf0\\x9f`, as
-    OpenAI's and DeepSeek's are), when the request asked."""
+    """OpenAI's chat `logprobs` of these pieces (`piece_logprobs`), when the request asked."""
     if answer.top_logprobs is None or answer.tool_name is not None:
         return None
-    content = []
-    for i, raw in enumerate(b for piece in pieces for b in _tokens(piece)):
-        logprob, token = -0.25 * (i + 1), raw.decode(errors="backslashreplace")
-        top = [(token, logprob), *((f"alt{k}", logprob - k) for k in range(1, 20))]
-        content.append(
-            {
-                "token": token,
-                "logprob": logprob,
-                "bytes": list(raw),
-                "top_logprobs": [
-                    {"token": t, "logprob": lp, "bytes": list(raw if k == 0 else t.encode())}
-                    for k, (t, lp) in enumerate(top[: answer.top_logprobs])
-                ],
-            }
-        )
+    content = [e for entries in piece_logprobs(pieces, answer.top_logprobs) for e in entries]
     return {"content": content, "refusal": None}
+
+
+def piece_logprobs(pieces: list[str], top: int) -> list[list[dict[str, Any]]]:
+    """Each piece's logprob entries, `top` alternatives each (one token a piece, two for a
+    piece with an emoji: a token of part of a character is written as its escaped bytes,
+    `\\xf0\\x9f`, as OpenAI's and DeepSeek's are); made up, in the shape OpenAI gives."""
+    out: list[list[dict[str, Any]]] = []
+    i = 0
+    for piece in pieces:
+        entries = []
+        for raw in _tokens(piece):
+            i += 1
+            logprob, token = -0.25 * i, raw.decode(errors="backslashreplace")
+            alternatives = [(token, logprob), *((f"alt{k}", logprob - k) for k in range(1, 20))]
+            entries.append(
+                {
+                    "token": token,
+                    "logprob": logprob,
+                    "bytes": list(raw),
+                    "top_logprobs": [
+                        {"token": t, "logprob": lp, "bytes": list(raw if k == 0 else t.encode())}
+                        for k, (t, lp) in enumerate(alternatives[:top])
+                    ],
+                }
+            )
+        out.append(entries)
+    return out
 
 
 def chat_completion(answer: ChatAnswer) -> dict[str, Any]:

@@ -10,15 +10,19 @@ or a `function_call` item when the scenario asks for a tool call and the request
 reasoning as its summary comes first when the request asked for a summary, with its
 `encrypted_content` (ENCRYPTED_PREFIX…) when `include` asked for it; an input reasoning item
 whose encrypted content is not such is refused as OpenAI refuses another's
-(`invalid_encrypted_content`). `max_output_tokens`
-cuts the answer at that many words (status `incomplete`, reason `max_output_tokens`), and is
-refused under 16. Chat-completions parameters are refused as unknown ("Unknown parameter").
-A wrapped error is a `failed` Response (a stream's `response.failed` event, or its `error`
-event: ERROR_EVENT). OpenAI's hosted tools (web search, local shell, MCP): _responses_hosted.py.
+(`invalid_encrypted_content`). `include: ["message.output_text.logprobs"]` gives the text's
+parts (and each streamed delta) made-up `logprobs`, `top_logprobs` alternatives each; a
+reasoning model (o-series, gpt-5 by name) refuses it as OpenAI's do (`logprobs_refused`).
+`max_output_tokens` cuts the answer at that many words (status `incomplete`, reason
+`max_output_tokens`), and is refused under 16. Chat-completions parameters are refused as
+unknown ("Unknown parameter"). A wrapped error is a `failed` Response (a stream's
+`response.failed` event, or its `error` event: ERROR_EVENT). OpenAI's hosted tools (web search,
+local shell, MCP): _responses_hosted.py.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +56,8 @@ UNVERIFIED_ORG_ERROR = {
     "param": "reasoning.summary",
     "code": "unsupported_value",
 }
+# The `include` value that asks for the output text's logprobs.
+LOGPROBS = "message.output_text.logprobs"
 # What the fake's encrypted reasoning starts with (the rest: the response's id).
 ENCRYPTED_PREFIX = "gAAAAfake-"
 # The least `max_output_tokens` OpenAI takes.
@@ -113,6 +119,8 @@ class _Answer:
     hosted_tool: str | None = None  # web_search (its text cited), local_shell (no text), mcp
     preamble: str | None = None  # a message's text before the hosted call (Scenario.preamble)
     cite_after: int | None = None  # Scenario.cite_after_deltas
+    # `top_logprobs` when `include` asked for the text's logprobs, else None.
+    top_logprobs: int | None = None
 
     @property
     def hex(self) -> str:
@@ -171,6 +179,20 @@ def unreadable(body: JsonObject) -> JsonObject | None:
     return None
 
 
+# OpenAI's reasoning models by name (o-series, gpt-5 but its chat model), which refuse logprobs.
+_REASONING = re.compile(r"^(?:o\d|gpt-5(?!-chat))")
+
+
+def logprobs_refused(body: JsonObject, model: str) -> JsonObject | None:
+    """OpenAI's error for logprobs asked of a reasoning model (as its Responses API answers)."""
+    include = body.get("include")
+    if not (isinstance(include, list) and LOGPROBS in include and _REASONING.match(model)):
+        return None
+    return {"message": "logprobs are not supported with reasoning models.",
+            "type": "invalid_request_error", "param": "include",
+            "code": "unsupported_parameter"}  # fmt: skip
+
+
 def problem(body: JsonObject) -> str | None:
     """Why OpenAI would refuse the body, or None."""
     for key in _CHAT_ONLY:
@@ -226,7 +248,26 @@ def answer_of(call: Call) -> _Answer:
         hosted_tool=hosted,
         preamble=sc.preamble if calls else None,
         cite_after=sc.cite_after_deltas,
+        top_logprobs=_top_logprobs(body),
     )
+
+
+def _top_logprobs(body: JsonObject) -> int | None:
+    include, top = body.get("include"), body.get("top_logprobs")
+    if not isinstance(include, list) or LOGPROBS not in include:
+        return None
+    return top if isinstance(top, int) else 0
+
+
+def text_logprobs(answer: _Answer, text: str) -> list[list[JsonObject]]:
+    """Each streamed piece's logprob entries of a message's `text`, when they were asked."""
+    pieces = R.split_pieces(text, None)[1]
+    top = answer.top_logprobs
+    return [[] for _ in pieces] if top is None else R.piece_logprobs(pieces, top)
+
+
+def _logprobs(answer: _Answer, text: str) -> list[JsonObject]:
+    return [entry for entries in text_logprobs(answer, text) for entry in entries]
 
 
 def _items(answer: _Answer, status: str) -> list[JsonObject]:
@@ -242,7 +283,8 @@ def _items(answer: _Answer, status: str) -> list[JsonObject]:
     if answer.preamble is not None:
         said: JsonObject = {"type": "output_text", "text": answer.preamble, "annotations": []}
         items.append({"id": f"msg_pre_{answer.hex}", "type": "message", "role": "assistant",
-                      "status": status, "content": [{**said, "logprobs": []}]})  # fmt: skip
+                      "status": status, "content": [{**said, "logprobs":
+                      _logprobs(answer, answer.preamble)}]})  # fmt: skip
     items += answer.hosted
     if answer.hosted_tool == "local_shell":  # the call is the answer: the caller runs it
         return items
@@ -263,7 +305,8 @@ def _items(answer: _Answer, status: str) -> list[JsonObject]:
         )
         return items
     cited = [citation(answer.text, answer.hosted_tool)] if answer.hosted_tool in CITING else []
-    part = {"type": "output_text", "text": answer.text, "annotations": cited, "logprobs": []}
+    part = {"type": "output_text", "text": answer.text, "annotations": cited}
+    part["logprobs"] = _logprobs(answer, answer.text)
     if answer.refusal:
         part = {"type": "refusal", "refusal": answer.text}
     items.append(

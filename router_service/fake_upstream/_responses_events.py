@@ -23,8 +23,10 @@ from ._responses_api import (
     UNVERIFIED_ORG,
     UNVERIFIED_ORG_ERROR,
     answer_of,
+    logprobs_refused,
     problem,
     response_obj,
+    text_logprobs,
     unreadable,
 )
 from ._responses_api import _Answer as Answer
@@ -34,18 +36,24 @@ JsonObject = dict[str, Any]
 
 
 def _text_events(
-    item: JsonObject, at: JsonObject, pieces: list[str], cite_after: int | None = None
+    item: JsonObject,
+    at: JsonObject,
+    pieces: list[str],
+    cite_after: int | None = None,
+    logprobs: list[list[JsonObject]] | None = None,
 ) -> list[JsonObject]:
     """A message's events; its annotations after its deltas, or after `cite_after` of them (as
-    OpenAI may send them, amid the text)."""
+    OpenAI may send them, amid the text); each delta with its piece's `logprobs`."""
     part = item["content"][0]
     if part["type"] == "refusal":
         return _refusal_events(part, at, pieces)
-    empty = {**part, "text": ""}
+    empty = {**part, "text": "", "logprobs": []}
     events = [{"type": "response.content_part.added", **at, "content_index": 0, "part": empty}]
+    each = logprobs or [[] for _ in pieces]
     deltas = [
-        {"type": "response.output_text.delta", **at, "content_index": 0, "delta": p, "logprobs": []}
-        for p in pieces
+        {"type": "response.output_text.delta", **at, "content_index": 0, "delta": p}
+        | {"logprobs": entries}
+        for p, entries in zip(pieces, each, strict=True)
     ]
     cites = [
         {"type": "response.output_text.annotation.added", **at, "content_index": 0}
@@ -54,7 +62,7 @@ def _text_events(
     ]
     split = len(deltas) if cite_after is None else cite_after
     events += [*deltas[:split], *cites, *deltas[split:]]
-    done = {"content_index": 0, "text": part["text"], "logprobs": []}
+    done = {"content_index": 0, "text": part["text"], "logprobs": part["logprobs"]}
     events.append({"type": "response.output_text.done", **at, **done})
     events.append({"type": "response.content_part.done", **at, "content_index": 0, "part": part})
     return events
@@ -95,7 +103,8 @@ def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObjec
         opened = {**item, "status": "in_progress", "content": []}
         said = answer.preamble if item["id"].startswith("msg_pre_") else answer.text
         pieces = R.split_pieces(str(said), None)[1]
-        inner = _text_events(item, at, pieces, answer.cite_after)
+        logprobs = text_logprobs(answer, str(said))
+        inner = _text_events(item, at, pieces, answer.cite_after, logprobs)
     elif item["type"] == "custom_tool_call":
         opened = {**item, "status": "in_progress", "input": ""}
         delta = {"type": "response.custom_tool_call_input.delta", **at, "delta": item["input"]}
@@ -141,7 +150,7 @@ async def _respond(call: Call) -> web.StreamResponse:
     refused = problem(call.body)
     if refused is not None:
         return await send_error(call, 400, refused, "bad_request")
-    foreign = unreadable(call.body)
+    foreign = unreadable(call.body) or logprobs_refused(call.body, call.record.model)
     if foreign is not None:
         return await send_json(call, 400, {"error": foreign}, "bad_request")
     reasoning = call.body.get("reasoning")

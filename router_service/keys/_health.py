@@ -12,6 +12,10 @@ from router_service.outcomes import Outcome
 
 # Base of the exponential backoff after a 429 that gave no hint.
 _BACKOFF_BASE_S = 1.0
+# Doublings past this count no more (2**63 seconds is past any ceiling): a key × model keeps
+# its strikes until a success, each 429 of its requests in flight one more, and a float made
+# of 2**1024 raised OverflowError in every later report.
+_MAX_DOUBLINGS = 63
 
 
 class DisableReason(enum.Enum):
@@ -47,5 +51,5 @@ def jittered(seconds: float, rng: random.Random) -> float:
 
 def rate_limit_backoff(strikes: int, base_s: float, ceiling_s: float, rng: random.Random) -> float:
     """Exponential backoff with jitter for the n-th consecutive hint-less 429."""
-    raw = max(base_s, _BACKOFF_BASE_S) * (2 ** max(0, strikes - 1))
+    raw = max(base_s, _BACKOFF_BASE_S) * (2 ** min(max(0, strikes - 1), _MAX_DOUBLINGS))
     return min(ceiling_s, jittered(raw, rng))

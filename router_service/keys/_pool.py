@@ -20,6 +20,7 @@ from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.keys._fingerprint import fingerprint
 from router_service.keys._health import DisableReason, KeyHealth, rate_limit_backoff
 from router_service.keys._lease import KeyLease, UpstreamKey
+from router_service.keys._names import PoolNames
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._waiters import ArrivalQueue
@@ -32,7 +33,7 @@ log = logging.getLogger("switchboard.keys")
 _FOREVER_S = 10 * 365 * 86400.0
 
 
-class KeyPool:
+class KeyPool(PoolNames):
     def __init__(
         self,
         provider: str,
@@ -63,39 +64,16 @@ class KeyPool:
         self.cooldowns = cooldowns
         self.health_config = health if health is not None else KeyHealthConfig()
         self.rng = rng if rng is not None else random.Random()
-        self._lease_ttl_s = lease_ttl_s
+        self.lease_ttl_s = lease_ttl_s  # a lease's backstop expiry; a long stream renews it
         self.health: dict[str, KeyHealth] = {k.fingerprint: KeyHealth() for k in self.keys}
-        self._queue = ArrivalQueue()
+        # model -> the requests waiting for a slot of a key usable for it. One queue per model:
+        # a key cooling for one model may be free for another, whose requests must not wait
+        # behind the first's. Bounded: a pool's models are the config's.
+        self._queues: dict[str, ArrivalQueue] = {}
         self._use_seq = itertools.count(1)
         self._models_seen: dict[str, None] = {}
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
         self._lone_names: dict[tuple[str, str], list[str]] = {}
-
-    # -- names in the state store ------------------------------------------------------------
-    def slot_name(self, key: UpstreamKey) -> str:
-        return f"lease:{self.provider}:{key.fingerprint}"
-
-    def off_name(self, key: UpstreamKey) -> str:
-        return f"off:{self.provider}:{key.fingerprint}"
-
-    def why_name(self, key: UpstreamKey) -> str:
-        """Why the key is off (a DisableReason value), for replicas that did not disable it."""
-        return f"offwhy:{self.provider}:{key.fingerprint}"
-
-    def note_name(self, key: UpstreamKey) -> str:
-        """Who disabled the key by hand and why (JSON), for every replica's ListKeys."""
-        return f"offnote:{self.provider}:{key.fingerprint}"
-
-    def limited_name(self, key: UpstreamKey) -> str:
-        """Until when the key's last 429 counts towards throttling its provider."""
-        return f"r429:{self.provider}:{key.fingerprint}"
-
-    def cool_name(self, key: UpstreamKey, model: str) -> str:
-        return f"cool:{self.provider}:{key.fingerprint}:{model}"
-
-    @property
-    def throttle_name(self) -> str:
-        return f"pcool:{self.provider}"
 
     # -- leasing -------------------------------------------------------------------------------
     async def lease(
@@ -168,7 +146,7 @@ class KeyPool:
         if self.health[key.fingerprint].half_open:
             limit = 1  # a recovering key serves one real request at a time
         return SlotRequest(
-            self.slot_name(key), self._lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
+            self.slot_name(key), self.lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
         )
 
     def _granted(
@@ -220,15 +198,28 @@ class KeyPool:
         to `wait_s` seconds for a slot to free."""
 
         attempt = partial(self.lease, model, exclude, tokens=tokens)  # no frame of its own
-        return await self._queue.wait_for(attempt, wait_s)
+        queue = self._queues.get(model)
+        if queue is None:
+            queue = self._queues[model] = ArrivalQueue()
+        return await queue.wait_for(attempt, wait_s)
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot of this pool's keys now, for any model."""
+        return sum(queue.waiting for queue in self._queues.values())
+
+    def _notify(self) -> None:
+        """A slot may have freed, or a key come back: each model's first waiter tries again."""
+        for queue in self._queues.values():
+            queue.notify()
 
     async def _release(self, key: UpstreamKey, lease_id: str) -> None:
         self.health[key.fingerprint].in_flight -= 1
         await self.store.release(self.slot_name(key), lease_id)
-        self._queue.notify()
+        self._notify()
 
     async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
-        return await self.store.renew(self.slot_name(key), lease_id, self._lease_ttl_s)
+        return await self.store.renew(self.slot_name(key), lease_id, self.lease_ttl_s)
 
     async def _add_tokens(self, lease: KeyLease, delta: int) -> None:
         if delta:
@@ -281,21 +272,30 @@ class KeyPool:
 
     async def _maybe_throttle_provider(self, key: UpstreamKey, now: float, wait_s: float) -> None:
         """Most keys rate-limited at once is the account or the IP being throttled: cool the
-        provider as a whole instead of burning through every key. Each key's last 429 is a
-        deadline in the store, so the 429s every replica met count together."""
+        provider as a whole instead of burning through every key, until the first of those keys
+        may be used again (one key's daily limit is its own: the last 429's wait made the whole
+        provider wait hours). Each key's last 429 and its wait are deadlines in the store, so
+        the 429s every replica met count together."""
         if len(self.keys) < 2:
             return
         window = self.health_config.provider_throttle_window_s
         await self.store.extend_deadline(self.limited_name(key), now + window)
-        recent = await self.store.deadlines([self.limited_name(k) for k in self.keys])
-        limited = sum(1 for until in recent if until)
-        needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * len(self.keys)))
-        if limited >= needed:
-            await self.store.extend_deadline(self.throttle_name, now + wait_s)
+        await self.store.extend_deadline(self.waited_name(key), now + wait_s)
+        n = len(self.keys)
+        found = await self.store.deadlines(
+            [self.limited_name(k) for k in self.keys] + [self.waited_name(k) for k in self.keys]
+        )
+        # A wait already over (or unknown: written by an older replica) ends the throttle now.
+        ends = [found[n + i] or now for i in range(n) if found[i]]
+        needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * n))
+        if len(ends) >= needed and min(ends) > now:
+            await self.store.extend_deadline(self.throttle_name, min(ends))
 
     async def _disable(
         self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, window_s: float
     ) -> None:
+        if await self._disabled_by_hand(key):
+            return  # the operator's until lifted: no probe, nor a shorter window, takes it over
         now = self.clock.now()
         if health.half_open:
             # It failed again while recovering: twice as long before the next probe.
@@ -316,8 +316,17 @@ class KeyPool:
             )
         health.disabled = reason
         health.next_probe_at = now + health.probe_backoff_s
-        await self.store.set_value(self.why_name(key), reason.value, window_s)
-        await self.store.extend_deadline(self.off_name(key), now + window_s)
+        until = await self.store.extend_deadline(self.off_name(key), now + window_s)
+        # For as long as the disable in force (a shorter one, quota after credentials, extends
+        # nothing): without it, other replicas neither tell why nor probe the key.
+        await self.store.set_value(self.why_name(key), reason.value, until - now)
+
+    async def _disabled_by_hand(self, key: UpstreamKey) -> bool:
+        """Whether an operator disabled the key, on any replica (a request in flight then may
+        still fail on it). Asked of the store, not of `health`: another replica may have
+        enabled it again since this one heard of its disable."""
+        found = await self.store.read(deadlines=[self.off_name(key)], values=[self.why_name(key)])
+        return bool(found.deadlines[0]) and found.values[0] == DisableReason.MANUAL.value
 
     # -- operating -----------------------------------------------------------------------------
     def find(self, key_fingerprint: str) -> UpstreamKey | None:
@@ -333,7 +342,7 @@ class KeyPool:
             health.probe_backoff_s = 0.0
             health.reported = False
             await self.store.clear_deadline(self.off_name(key))
-            self._queue.notify()
+            self._notify()
         else:
             health.disabled = DisableReason.MANUAL
             await self.store.set_value(self.why_name(key), DisableReason.MANUAL.value, _FOREVER_S)
@@ -341,12 +350,15 @@ class KeyPool:
             await self.store.extend_deadline(self.off_name(key), self.clock.now() + _FOREVER_S)
 
     async def recovered(self, key: UpstreamKey) -> None:
-        """A probe passed: the key is half-open, one real request at a time."""
+        """A probe passed: the key is half-open, one real request at a time (unless an operator
+        disabled it meanwhile: theirs until they enable it)."""
+        if await self._disabled_by_hand(key):
+            return  # the prober's next look leaves it (`KeyProber._adopt`)
         health = self.health[key.fingerprint]
         health.disabled = DisableReason.NONE
         health.half_open_left = self.health_config.half_open_successes
         await self.store.clear_deadline(self.off_name(key))
-        self._queue.notify()
+        self._notify()
 
     async def snapshot(self) -> list[KeySnapshot]:
         models = list(self._models_seen)

@@ -76,24 +76,31 @@ class KeyProber:
         return len(due)
 
     async def _adopt(self, pool: KeyPool) -> None:
-        """Keys another replica disabled for their credentials or quota are probed here too:
-        that replica may be gone (restarted, scaled down), and nothing else would bring them
-        back before their window ends. A key an operator disabled is left to the operator."""
-        quiet = [k for k in pool.keys if pool.health[k.fingerprint].disabled is DisableReason.NONE]
-        if not quiet:
-            return
+        """This replica's view of each key's disable, brought in line with the store's. Keys
+        another replica disabled for their credentials or quota are probed here too: that
+        replica may be gone (restarted, scaled down), and nothing else would bring them back
+        before their window ends. A key this replica was probing is left once its disable is
+        over (an operator enabled it, its window ended) or an operator's own: a probe passing
+        here would lift an operator's disable, or make an enabled key half-open."""
         found = await pool.store.read(
-            deadlines=[pool.off_name(k) for k in quiet], values=[pool.why_name(k) for k in quiet]
+            deadlines=[pool.off_name(k) for k in pool.keys],
+            values=[pool.why_name(k) for k in pool.keys],
         )
         now = self._clock.now()
-        for key, until, why in zip(quiet, found.deadlines, found.values, strict=True):
-            if not until or why not in _ADOPTED:
-                continue
+        for key, until, why in zip(pool.keys, found.deadlines, found.values, strict=True):
             health = pool.health[key.fingerprint]
-            health.disabled = DisableReason(why)
-            health.probe_backoff_s = self._config.probe_initial_s
-            health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
-            log.info("key %s was disabled (%s) by another replica; probed here too", key, why)
+            # Left when over (an operator's disable too: enabled through another replica, its
+            # next failure here is told as a new disable) or an operator's now; a why the store
+            # lost (dropped from a long outage's bounded journal) leaves it in this one's hands.
+            over = health.disabled is not DisableReason.NONE and not until
+            if over or (health.disabled in _PROBED and why == DisableReason.MANUAL.value):
+                health.disabled = DisableReason.NONE
+                health.probe_backoff_s, health.reported = 0.0, False
+            elif health.disabled not in _PROBED and until and why in _ADOPTED:
+                health.disabled = DisableReason(why)
+                health.probe_backoff_s = self._config.probe_initial_s
+                health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
+                log.info("key %s was disabled (%s) by another replica; probed here too", key, why)
 
     async def _probe(self, pool: KeyPool, key: UpstreamKey) -> None:
         health = pool.health[key.fingerprint]

@@ -27,8 +27,10 @@ HOSTED_FAMILY: Final = "openai_hosted"
 # Yielded by a chat stream (this very object, told apart by identity) for an upstream event that
 # has nothing for the caller but shows the upstream at work: a Responses stream's progress while
 # a model reasons for minutes before its first words (`response.in_progress`, a reasoning item
-# added, `keepalive`). The engine counts it as the upstream's sign of life (its first-chunk and
-# stall windows start again) and never relays it, nor counts it as content.
+# added, `keepalive`); a native stream's event that maps to no chunk (Anthropic's `ping`, a
+# thinking block streamed signature-only: `thinking.display: "omitted"`). The engine counts it
+# as the upstream's sign of life (its first-chunk and stall windows start again) and never
+# relays it, nor counts it as content.
 UPSTREAM_ALIVE: Final = chat_pb2.ChatCompletionChunk()
 
 

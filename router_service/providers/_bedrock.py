@@ -14,16 +14,16 @@ A key is a Bedrock API key, sent as `Authorization: Bearer`, or IAM credentials
 SigV4 (`_sigv4.py`) for the provider's `region`. Embeddings are InvokeModel
 (`POST /model/{modelId}/invoke`) with the model family's own body (`_bedrock_embed.py`): Titan
 embeds one text per call, so a request's texts are sent as concurrent calls (at most
-`EMBED_CONCURRENCY` at once), Cohere up to 96 per call; the answers are put back in order.
+`EMBED_CONCURRENCY` at once, `_batched`), Cohere up to 96 per call; the answers are put back in
+order.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -40,7 +40,8 @@ from router_service.outcomes import Outcome
 from router_service.providers import _bedrock_embed as BE
 from router_service.providers import _bedrock_map as BM
 from router_service.providers import _sigv4
-from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._base import UPSTREAM_ALIVE, ChatCall, EmbedCall
+from router_service.providers._batched import EMBED_CONCURRENCY, in_order
 from router_service.providers._bedrock_errors import classify
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
 from router_service.providers._http import map_transport_errors
@@ -57,9 +58,6 @@ from router_service.providers._transport import (
 )
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
-# InvokeModel calls one embeddings request makes at once (Titan: one per text).
-EMBED_CONCURRENCY = 8
-T = TypeVar("T")
 # Request headers a signature covers besides host and any x-amz-* (a config's own too).
 _SIGNED = ("content-type",)
 
@@ -196,6 +194,8 @@ class BedrockAdapter(HttpAdapter):
                 ]
             except MAPPING_ERRORS as exc:
                 raise malformed("stream event", exc) from exc
+            if not chunks:  # the upstream at work (a reasoning block's signature…)
+                yield UPSTREAM_ALIVE
             for chunk in chunks:
                 yield chunk
 
@@ -214,26 +214,6 @@ class BedrockAdapter(HttpAdapter):
                 "__type": message.header(":error-code"),
             }
         return self._failure(0, error, headers)
-
-
-async def in_order(calls: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
-    """The results of `calls`, run at most `limit` at once, in the order given. The first
-    failure cancels the calls still running and is raised as it is (not as a group)."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(call: Callable[[], Awaitable[T]]) -> T:
-        async with gate:
-            return await call()
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(call)) for call in calls]
-    except BaseExceptionGroup as failed:
-        first = failed.exceptions[0]
-        while isinstance(first, BaseExceptionGroup):
-            first = first.exceptions[0]
-        raise first from first.__cause__  # its own cause (a transport error) kept
-    return [task.result() for task in tasks]
 
 
 async def _messages(response: httpx.Response) -> AsyncIterator[Message]:

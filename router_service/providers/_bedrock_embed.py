@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients.switchboard.v1 import embeddings_pb2
+from router_service.providers._batched import batches
 from router_service.providers._mapping import embedding_passthrough, embedding_texts, unsupported
 
 JsonObject = dict[str, Any]
@@ -81,8 +82,7 @@ def plan(model: str, params: embeddings_pb2.EmbeddingParams) -> EmbedPlan:
         base = _titan_fields(family, dimensions)
         return EmbedPlan(family, [{"inputText": text, **base, **own} for text in texts])
     base = _cohere_fields(family, dimensions)
-    batches = [texts[i : i + COHERE_BATCH] for i in range(0, len(texts), COHERE_BATCH)]
-    return EmbedPlan(family, [{"texts": batch, **base, **own} for batch in batches])
+    return EmbedPlan(family, [{"texts": b, **base, **own} for b in batches(texts, COHERE_BATCH)])
 
 
 def _titan_fields(family: Family, dimensions: int | None) -> JsonObject:

@@ -36,6 +36,9 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
             r"|invalid authentication|unauthenticated|permission_denied"
             # Cohere: 401 "invalid api token"; Cloudflare: code 10000 "Authentication error".
             r"|invalid api token|authentication error"
+            # Anthropic: a 400 invalid_request_error for every request of a disabled
+            # organization's key.
+            r"|organization has been disabled"
         ),
     ),
     (
@@ -54,6 +57,11 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
             # Gemini: "The input token count (132478) exceeds the maximum number of tokens
             # allowed (131072)"; Anthropic: "input length and `max_tokens` exceed context limit".
             r"|exceeds the maximum number of tokens|exceed context limit"
+            # OpenAI's 429 and Groq's 413 (code rate_limit_exceeded) for a request larger than
+            # the key's whole tokens-per-minute budget: "Request too large for gpt-4o in
+            # organization … on tokens per min (TPM): Limit 30000, Requested 36278". Resting
+            # does not make it fit: not the key's RATE_LIMITED.
+            r"|request too large for"
         ),
     ),
     (
@@ -70,7 +78,12 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
         re.compile(r"rate_limit|rate limit|too many requests|resource_exhausted"),
     ),
     # Anthropic: overloaded_error (529) and api_error (500), also as stream `error` events.
-    (Outcome.UPSTREAM_ERROR, re.compile(r"overloaded|server_error|internal error|api_error")),
+    # Gemini: a 400 FAILED_PRECONDITION "User location is not supported for the API use." for
+    # every request from where the router runs: the deployment's, not the caller's.
+    (
+        Outcome.UPSTREAM_ERROR,
+        re.compile(r"overloaded|server_error|internal error|api_error|location is not supported"),
+    ),
 )
 
 

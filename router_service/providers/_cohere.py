@@ -2,7 +2,8 @@
 (https://docs.cohere.com/reference/chat).
 
 `base_url` is the unversioned root (https://api.cohere.com): chat is `/v2/chat`, embeddings
-`/v2/embed` (https://docs.cohere.com/reference/embed), rerank `/v2/rerank`
+`/v2/embed` (https://docs.cohere.com/reference/embed: at most 96 texts a call, more go as several
+calls, `_batched`), rerank `/v2/rerank`
 (https://docs.cohere.com/reference/rerank, `_rerank`) and the model list `/v1/models`
 (https://docs.cohere.com/reference/list-models). The key is a bearer token. Errors are the HTTP
 status with `{"message": ...}` (an invalid key: 401 "invalid api token").
@@ -10,8 +11,9 @@ status with `{"message": ...}` (an invalid key: 401 "invalid api token").
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from clients import (
@@ -23,6 +25,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _cohere_map as C
 from router_service.providers._base import ChatCall, EmbedCall, MediaCall, media_unsupported
+from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
 from router_service.providers._mapping import (
     embedding_list,
     embedding_passthrough,
@@ -31,6 +34,9 @@ from router_service.providers._mapping import (
 from router_service.providers._media import unsupported_in
 from router_service.providers._rerank import rerank_body, rerank_result
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
+
+# The most texts one /v2/embed call takes (a 400 for the whole call beyond it).
+EMBED_MAX = 96
 
 
 class CohereAdapter(HttpAdapter):
@@ -60,22 +66,22 @@ class CohereAdapter(HttpAdapter):
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         texts = embedding_texts(call.params)
         own = embedding_passthrough(call.params)  # input_type, truncate…
-        body: dict[str, Any] = {
-            "model": call.upstream_model,
-            "texts": texts,
-            "input_type": "search_document",
-            "embedding_types": ["float"],
-            **own,
-        }
+        fields: dict[str, Any] = {"input_type": "search_document", "embedding_types": ["float"]}
+        fields |= own
         if call.params.HasField("dimensions"):
-            body["output_dimension"] = call.params.dimensions
-        data = await self._post_json(
-            f"{self.config.base_url}/v2/embed", body, call.api_key, call.timeout_s
-        )
+            fields["output_dimension"] = call.params.dimensions
+        bodies = [
+            {"model": call.upstream_model, **fields, "texts": batch}
+            for batch in batches(texts, EMBED_MAX)
+        ]
+        url = f"{self.config.base_url}/v2/embed"
+        post = partial(self._post_json, url, api_key=call.api_key, timeout_s=call.timeout_s)
+        answers = await in_order([partial(post, body) for body in bodies], EMBED_CONCURRENCY)
         try:
-            vectors = data["embeddings"]["float"]
-            billed = (data.get("meta") or {}).get("billed_units") or {}
-            tokens = int(billed.get("input_tokens") or 0)
+            vectors = [v for data in answers for v in data["embeddings"]["float"]]
+            if len(vectors) != len(texts):
+                raise ValueError(f"{len(vectors)} embeddings for {len(texts)} inputs")
+            tokens = sum(_billed_input(data) for data in answers)
             encoding = call.params.encoding_format or None
             listed = embedding_list(call.upstream_model, vectors, encoding, tokens)
             return embedding_result_from_openai(listed)
@@ -115,3 +121,8 @@ class CohereAdapter(HttpAdapter):
         async with opened as response:
             mapper = C.StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._mapped_chunks(response, mapper.feed)
+
+
+def _billed_input(data: Mapping[str, Any]) -> int:
+    billed = (data.get("meta") or {}).get("billed_units") or {}
+    return int(billed.get("input_tokens") or 0)

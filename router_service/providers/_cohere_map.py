@@ -9,6 +9,10 @@ Followed:
   delta/end, citation-start/end, message-end with finish_reason and usage):
   https://docs.cohere.com/v2/docs/streaming and https://docs.cohere.com/docs/tool-use-streaming
 - Images as `image_url` content parts: https://docs.cohere.com/docs/image-inputs
+- Reasoning (`thinking`): a reasoning model's thoughts come as `{"type": "thinking",
+  "thinking"}` content items, streamed as content-delta events whose content holds `thinking`
+  instead of `text` (https://docs.cohere.com/v2/docs/reasoning): the answer's
+  `reasoning_content`, as Claude's thinking and Gemini's thoughts are.
 - Content parts are text and images only: Cohere takes no audio, and documents only as text, in
   the request's own `documents` field (https://docs.cohere.com/docs/retrieval-augmented-generation-rag;
   passed through when a caller sends it). An OpenAI `file` or `input_audio` part is
@@ -159,9 +163,9 @@ def finish_reason(raw: Any, error: Any = None) -> str | None:
 
 def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
     message = data.get("message") or {}
-    text = "".join(
-        str(c.get("text", "")) for c in message.get("content") or [] if c.get("type") == "text"
-    )
+    content = [c for c in message.get("content") or [] if isinstance(c, dict)]
+    text = "".join(str(c.get("text", "")) for c in content if c.get("type") == "text")
+    thinking = "".join(str(c.get("thinking", "")) for c in content if c.get("type") == "thinking")
     calls = [
         M.tool_call(
             str(c.get("id", "")),
@@ -170,12 +174,15 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
         )
         for c in message.get("tool_calls") or []
     ]
+    answer = M.assistant_message(text, calls)
+    if thinking:
+        answer["reasoning_content"] = thinking
     raw_usage = data.get("usage")
     return M.completion(
         str(data.get("id", "")),
         created,
         model,
-        M.assistant_message(text, calls),
+        answer,
         finish_reason(data.get("finish_reason")) or "stop",
         usage(raw_usage) if isinstance(raw_usage, dict) else None,
     )
@@ -201,13 +208,20 @@ class StreamMapper:
             self.id = str(event.get("id") or self.id)
             return [self._chunk({"role": "assistant", "content": ""})]
         if kind in ("content-start", "content-delta"):
-            text = str((message.get("content") or {}).get("text") or "")
-            return [self._chunk({"content": text})] if text else []
+            return self._content(message.get("content") or {})
         if kind in ("tool-call-start", "tool-call-delta"):
             return self._tool_call(int(event.get("index", 0)), message.get("tool_calls") or {})
         if kind == "message-end":
             return self._end(delta)
         return []  # content-end, tool-plan-delta, tool-call-end, citation-*
+
+    def _content(self, content: Mapping[str, Any]) -> list[JsonObject]:
+        """A text delta, or a reasoning model's thinking (its `reasoning_content`)."""
+        text = str(content.get("text") or "")
+        if text:
+            return [self._chunk({"content": text})]
+        thinking = str(content.get("thinking") or "")
+        return [self._chunk({"reasoning_content": thinking})] if thinking else []
 
     def _tool_call(self, index: int, call: Mapping[str, Any]) -> list[JsonObject]:
         function = call.get("function") or {}

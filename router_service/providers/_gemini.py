@@ -3,15 +3,17 @@
 `base_url` is the versioned root (https://generativelanguage.googleapis.com/v1beta); the key
 travels in `x-goog-api-key`. Chat is `models/{model}:generateContent`, streams are
 `:streamGenerateContent?alt=sse` (one GenerateContentResponse per SSE event, no sentinel), and
-embeddings are `:embedContent` (one text) or `:batchEmbedContents` (several,
-https://ai.google.dev/api/embeddings). Errors are google.rpc statuses
-(`{"error": {"code", "message", "status", "details"}}`), classified as they are.
+embeddings are `:embedContent` (one text) or `:batchEmbedContents` (several, at most 100 a
+call: more go as several calls, `_batched`; https://ai.google.dev/api/embeddings). Errors are
+google.rpc statuses (`{"error": {"code", "message", "status", "details"}}`), classified as they
+are.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from clients import (
@@ -23,9 +25,13 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _gemini_map as G
 from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
 from router_service.providers._mapping import embedding_list, embedding_texts
 from router_service.providers._media import unsupported_in
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
+
+# The most requests one batchEmbedContents call takes (a 400 for the whole call beyond it).
+BATCH_EMBED_MAX = 100
 
 
 def _model_path(model: str) -> str:
@@ -68,15 +74,23 @@ class GeminiAdapter(HttpAdapter):
         if len(texts) == 1:
             body: dict[str, Any] = {"content": {"parts": [{"text": texts[0]}]}, **extra}
             url = self._url(call.upstream_model, "embedContent")
+            bodies = [body]
         else:
             requests = [
                 {"model": model, "content": {"parts": [{"text": t}]}, **extra} for t in texts
             ]
-            body = {"requests": requests}
+            bodies = [{"requests": batch} for batch in batches(requests, BATCH_EMBED_MAX)]
             url = self._url(call.upstream_model, "batchEmbedContents")
-        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        post = partial(self._post_json, url, api_key=call.api_key, timeout_s=call.timeout_s)
+        answers = await in_order([partial(post, body) for body in bodies], EMBED_CONCURRENCY)
         try:
-            items = data["embeddings"] if "embeddings" in data else [data["embedding"]]
+            items = [
+                item
+                for data in answers
+                for item in (data["embeddings"] if "embeddings" in data else [data["embedding"]])
+            ]
+            if len(items) != len(texts):
+                raise ValueError(f"{len(items)} embeddings for {len(texts)} inputs")
             vectors = [item["values"] for item in items]
             encoding = call.params.encoding_format or None
             return embedding_result_from_openai(

@@ -16,7 +16,7 @@ from clients import UpstreamFormatError, chunk_from_openai
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._base import ProviderAdapter
+from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
 from router_service.providers._classify import classify_http_error
 from router_service.providers._http import map_transport_errors, send_upstream
 from router_service.providers._openai_media import is_json
@@ -291,13 +291,17 @@ class HttpAdapter(ProviderAdapter):
         self, response: httpx.Response, feed: Callable[[JsonObject], list[JsonObject]]
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
         """A native stream as protobuf chunks: each event is checked for a wrapped error, then
-        mapped by `feed` into OpenAI chunk objects, which the codec parses."""
+        mapped by `feed` into OpenAI chunk objects, which the codec parses. An event that maps
+        to none (Anthropic's `ping` while Claude thinks with its thinking omitted, or runs a
+        server tool) is the upstream's sign of life: UPSTREAM_ALIVE."""
         async for _, event in json_events(response):
             self.raise_if_wrapped(event, response.headers)
             try:
                 chunks = [chunk_from_openai(c) for c in feed(event)]
             except MAPPING_ERRORS as exc:
                 raise malformed("stream event", exc) from exc
+            if not chunks:
+                yield UPSTREAM_ALIVE
             for chunk in chunks:
                 yield chunk
 

@@ -7,7 +7,9 @@ Followed (Vertex AI REST reference; Anthropic's "Claude on Vertex AI"):
 - `…/publishers/google/models/{model}:predict` for text embeddings: `{"instances": [{"content"}],
   "parameters": {"outputDimensionality"}}` → `{"predictions": [{"embeddings": {"values",
   "statistics": {"token_count"}}}]}`
-  (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api).
+  (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api):
+  at most 250 texts and 20,000 tokens a call, one text for gemini-embedding-001; more go as
+  several calls (`_batched`).
 - `…/publishers/anthropic/models/{model}:rawPredict` and `:streamRawPredict`: Anthropic's
   Messages bodies without `model` (it is in the URL) and with `anthropic_version:
   "vertex-2023-10-16"` in the body instead of a header
@@ -36,6 +38,7 @@ a 401 drops the key's cached token, so that the probe of the disabled key exchan
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -49,6 +52,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
 from router_service.providers._anthropic import AnthropicAdapter
 from router_service.providers._base import ChatCall, EmbedCall
+from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
 from router_service.providers._gemini import GeminiAdapter
 from router_service.providers._google_auth import google_tokens
 from router_service.providers._mapping import embedding_list, embedding_texts, unsupported
@@ -58,6 +62,11 @@ from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, Jso
 # Claude on Vertex takes Anthropic's version in the body, and only this one.
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 _NOT_FOUND = "NOT_FOUND"
+# The most input texts one text embeddings `:predict` call takes, and the most input tokens
+# (API limits of https://cloud.google.com/vertex-ai/generative-ai/docs/embeddings/get-text-embeddings:
+# a 400 for the whole call beyond either).
+PREDICT_MAX = 250
+PREDICT_TOKENS = 20_000
 
 
 def _bearer_headers(config: ProviderConfig, token: str) -> dict[str, str]:
@@ -75,6 +84,21 @@ def _model_root(config: ProviderConfig, publisher: str, model: str) -> str:
         f"{config.base_url}/v1/projects/{project}/locations/{location}"
         f"/publishers/{publisher}/models/{_model_id(model)}"
     )
+
+
+def predict_batch(model: str) -> int:
+    """The most texts one `:predict` call of `model` takes: 250, and one for Gemini's own
+    embedding models (gemini-embedding-001: "supports one instance per request"); more are a
+    400 for the whole call."""
+    name = model.rsplit("/", 1)[-1]
+    return 1 if name.startswith("gemini-embedding") else PREDICT_MAX
+
+
+def most_tokens(text: str) -> int:
+    """A text's tokens, counted high (two UTF-8 bytes a token: English words run four or more,
+    a CJK character three): a call's texts are kept under PREDICT_TOKENS by it, and too low a
+    count is the whole call's 400, too high one call more."""
+    return len(text.encode()) // 2 + 1
 
 
 def _model_id(model: str) -> str:
@@ -125,13 +149,21 @@ class VertexGemini(GeminiAdapter):
 
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         texts = embedding_texts(call.params)
-        body: dict[str, Any] = {"instances": [{"content": text} for text in texts]}
+        extra: dict[str, Any] = {}
         if call.params.HasField("dimensions"):
-            body["parameters"] = {"outputDimensionality": call.params.dimensions}
+            extra["parameters"] = {"outputDimensionality": call.params.dimensions}
+        per_call = predict_batch(call.upstream_model)
+        bodies = [
+            {"instances": [{"content": text} for text in batch], **extra}
+            for batch in batches(texts, per_call, weigh=most_tokens, most=PREDICT_TOKENS)
+        ]
         url = self._url(call.upstream_model, "predict")
-        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        post = partial(self._post_json, url, api_key=call.api_key, timeout_s=call.timeout_s)
+        answers = await in_order([partial(post, body) for body in bodies], EMBED_CONCURRENCY)
         try:
-            embeddings = [p["embeddings"] for p in data["predictions"]]
+            embeddings = [p["embeddings"] for data in answers for p in data["predictions"]]
+            if len(embeddings) != len(texts):
+                raise ValueError(f"{len(embeddings)} embeddings for {len(texts)} inputs")
             vectors = [e["values"] for e in embeddings]
             tokens = sum(int(e.get("statistics", {}).get("token_count", 0)) for e in embeddings)
             encoding = call.params.encoding_format or None

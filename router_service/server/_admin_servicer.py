@@ -143,14 +143,11 @@ class AdminServicer:
     ) -> pb.GetRoutingStatsResponse:
         runtime = self.runtime
         planner = runtime.planner
-        names = list(planner.deployments)
-        stats = await runtime.stats.read(names)
-        cooldowns = await runtime.store.deadlines(
-            [planner.deployments[n].cooldown_name for n in names]
-        )
+        shown = planner.measured
+        stats = await runtime.stats.read([d.health_name for d in shown])
+        cooldowns = await runtime.store.deadlines([d.cooldown_name for d in shown])
         response = pb.GetRoutingStatsResponse()
-        for st, until in zip(stats, cooldowns, strict=True):
-            deployment = planner.deployments[st.deployment]
+        for deployment, st, until in zip(shown, stats, cooldowns, strict=True):
             response.deployments.add(
                 deployment=st.deployment,
                 provider=deployment.provider,

@@ -1,13 +1,14 @@
 """A batch as its runner holds it (`BatchJob`): the lines left to run, where their answers go,
 its claim; made for a new batch (`_batches.py`) or for one taken over from a replica that
-stopped (`resumed`: the lines its pages do not answer, as its client's calls now)."""
+stopped (`resumed`: the lines its pages do not answer, as its client's calls now), and moved
+onto a reloaded config between lines (`reloaded`)."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.auth import ANONYMOUS, Caller
@@ -24,10 +25,19 @@ from router_service.batches import (
 from router_service.responses import JobId
 from router_service.runtime import Runtime
 from router_service.server._batch_lines import LineCaller
-from router_service.server._interceptors import gate_for
 from router_service.server._server_info import replica_name
 
-__all__ = ["BatchJob", "claim_replica", "job_for", "load_lines", "new_owner", "resumed"]
+__all__ = [
+    "BatchJob",
+    "claim_replica",
+    "job_for",
+    "load_lines",
+    "new_owner",
+    "reloaded",
+    "resumed",
+]
+
+_CLIENT_GONE = ("client_not_found", "The client that created this batch is not configured.")
 
 
 @dataclass(eq=False)
@@ -102,18 +112,29 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
         await records.runs.release(key, claim)
         return None
     caller = _caller(runtime, client)
-    gate = gate_for(runtime)
-    who = LineCaller(runtime, gate, caller or ANONYMOUS, client, batch.endpoint, batch_id)
+    who = LineCaller(runtime, caller or ANONYMOUS, client, batch.endpoint, batch_id)
     answered = await records.answers.answered(client, batch_id)
     job = job_for(batch, who, claim, answered)
     if caller is None:
-        job.fault = ("client_not_found", "The client that created this batch is not configured.")
+        job.fault = _CLIENT_GONE
     if batch.status == "cancelling":  # nothing more runs: it ends cancelled
         job.loaded = True
     counts = batch.request_counts  # its runner may have stopped before it wrote them
     counts.completed = sum(1 for result in answered.results if result.ok)
     counts.failed = len(answered.results) - counts.completed
     return job
+
+
+def reloaded(job: BatchJob, runtime: Runtime) -> bool:
+    """Run the job's next lines on `runtime` (a reloaded config's: its providers' keys, its
+    gate, its client's entry as configured now), as calls starting now run; False, the job at
+    fault, when its client is no longer configured."""
+    caller = _caller(runtime, job.who.client)
+    if caller is None:
+        job.fault = _CLIENT_GONE
+        return False
+    job.who = replace(job.who, runtime=runtime, caller=caller)
+    return True
 
 
 def _caller(runtime: Runtime, client: str) -> Caller | None:

@@ -41,7 +41,7 @@ from clients import (
     stored_response,
 )
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller, Gate
+from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller
 from router_service.batches import BatchLine, LineResult
 from router_service.engine import RequestContext
 from router_service.errors import (
@@ -69,8 +69,7 @@ _MAX_WAIT_S = 60.0  # a line refused by its client's rpm waits at most this befo
 class LineCaller:
     """Who runs a batch's lines, and where."""
 
-    runtime: Runtime
-    gate: Gate
+    runtime: Runtime  # its gate admits each line
     caller: Caller
     client: str
     endpoint: str
@@ -217,8 +216,9 @@ async def _as_call(
     method = ROUTER_SERVICE + rpc
     rule = RULES[method]
     attempt = _attempt(who, method)
-    who.gate.check_scope(attempt, who.caller, rule)  # made with `chat`: an Embed needs `embed`
-    admission = await who.gate.admit(attempt, who.caller, rule, request)
+    gate = who.runtime.gate
+    gate.check_scope(attempt, who.caller, rule)  # made with `chat`: an Embed needs `embed`
+    admission = await gate.admit(attempt, who.caller, rule, request)
     try:
         answered = await answer()
         used = Used(rule, request)

@@ -18,6 +18,7 @@ from router_service.batches import (
     BatchLine,
     LineResult,
     failed,
+    output_file_id,
 )
 from router_service.errors import SwitchboardError
 from router_service.responses import CANCELLED, DONE
@@ -79,9 +80,9 @@ async def _write_files(
     try:
         outputs = [r.output for r in ordered if r.ok]
         if outputs:
-            batch.output_file_id = await _keep(who, f"{batch.id}_output.jsonl", outputs)
+            batch.output_file_id = await _keep(who, batch.id, "output", outputs)
         if errors:
-            batch.error_file_id = await _keep(who, f"{batch.id}_error.jsonl", errors)
+            batch.error_file_id = await _keep(who, batch.id, "error", errors)
     except SwitchboardError as exc:  # over the client's file quota, or the store's room
         return f"The batch's output could not be kept: {exc.message}"
     return None
@@ -98,9 +99,13 @@ def _count(batch: bpb.Batch, results: Sequence[LineResult]) -> None:
     usage.total_tokens = usage.input_tokens + usage.output_tokens
 
 
-async def _keep(who: LineCaller, filename: str, lines: list[dict[str, Any]]) -> str:
+async def _keep(who: LineCaller, batch_id: str, kind: str, lines: list[dict[str, Any]]) -> str:
+    """Keep the batch's `kind` file, once: where its end is written again (taken over, its
+    runner stopped after its files were kept) the file kept is its, charged once."""
     content = b"".join(orjson.dumps(line) + b"\n" for line in lines)
-    kept = await who.runtime.files.keep(who.client, filename, OUTPUT_PURPOSE, content)
+    filename, file_id = f"{batch_id}_{kind}.jsonl", output_file_id(batch_id, kind)
+    files = who.runtime.files
+    kept = await files.keep(who.client, filename, OUTPUT_PURPOSE, content, file_id=file_id)
     return kept.id
 
 

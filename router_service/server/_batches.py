@@ -48,11 +48,17 @@ from router_service.errors import (
 )
 from router_service.responses import CANCELLED, checked_metadata
 from router_service.runtime import Runtime
-from router_service.server._batch_job import BatchJob, job_for, load_lines, new_owner, resumed
+from router_service.server._batch_job import (
+    BatchJob,
+    job_for,
+    load_lines,
+    new_owner,
+    reloaded,
+    resumed,
+)
 from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import finish
 from router_service.server._calls import owner_name
-from router_service.server._interceptors import gate_for
 from router_service.server._jobs import OwnedJobs
 from router_service.telemetry import current
 
@@ -64,8 +70,11 @@ _RETRY_AFTER_S = 5.0  # a batch refused as over `batches.max_waiting_per_client`
 
 
 class BatchJobs(OwnedJobs[BatchJob]):
-    def __init__(self) -> None:
+    def __init__(self, runtime_of: Callable[[], Runtime] | None = None) -> None:
+        """`runtime_of`: the runtime serving now (a config reload replaces it), which each line
+        runs on; None: the one each batch began on."""
         super().__init__()
+        self.runtime_of = runtime_of
         self._slots: asyncio.Semaphore | None = None  # batches.max_running (as at the first)
         self._adopter: asyncio.Task[None] | None = None
         # One round of `adopt` at a time: a round asked for while another runs finds what that
@@ -116,7 +125,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         except BaseException:
             await uncut(runtime.batches.runs.release((client, batch.id), claim))
             raise
-        who = LineCaller(runtime, gate_for(runtime), caller, client, request.endpoint, batch.id)
+        who = LineCaller(runtime, caller, client, request.endpoint, batch.id)
         running = bpb.Batch()
         running.CopyFrom(batch)  # the job's own, rewritten as it runs
         self._launch(job_for(running, who, claim, Answered()))
@@ -157,11 +166,12 @@ class BatchJobs(OwnedJobs[BatchJob]):
         batch.cancelling_at = int(runtime.clock.now())
         return batch
 
-    def adopting(self, runtime_of: Callable[[], Runtime]) -> None:
+    def adopting(self) -> None:
         """Take over orphaned batches now and every third of `batches.heartbeat_s`, until
-        `shutdown` (on a shared store: `LongJobs.adopt_batches`)."""
+        `shutdown`, on the runtime serving (on a shared store: `LongJobs.serve_batches`)."""
+        assert self.runtime_of is not None
         if self._adopter is None:
-            self._adopter = asyncio.create_task(self._adopt_often(runtime_of))
+            self._adopter = asyncio.create_task(self._adopt_often(self.runtime_of))
 
     async def adopt(self, runtime: Runtime) -> int:
         """Take over the running batches nobody holds (their runner stopped, or crashed and its
@@ -269,14 +279,18 @@ class BatchJobs(OwnedJobs[BatchJob]):
         """End the job as `how` says; the status it ended with ("" when another replica goes
         on with it)."""
         runtime, client = job.who.runtime, job.who.client
-        if how != "lost" and not await _renewed(job):
-            how = "lost"  # it paused past its heartbeat, and another took it meanwhile
-        if how == "lost":
+        try:
+            if how != "lost" and not await _renewed(job):
+                how = "lost"  # it paused past its heartbeat, and another took it meanwhile
+            if how == "lost":
+                return ""
+            if how == "stopped" and runtime.config.state.backend != "memory":
+                await runtime.batches.write(client, job.batch)  # its counts; then handed over
+                return ""
+            return await finish(job.who, job.batch, job.lines, how, job.fault)
+        except StoreUnavailableError as exc:  # another replica ends it (its files kept once)
+            log.warning("batch %s: its end was not written: %s", job.batch.id, exc.message)
             return ""
-        if how == "stopped" and runtime.config.state.backend != "memory":
-            await runtime.batches.write(client, job.batch)  # its counts; then handed over
-            return ""
-        return await finish(job.who, job.batch, job.lines, how, job.fault)
 
     async def _lines(self, job: BatchJob) -> str:
         """Run the job's lines not answered, a few at a time: "done", "expired" when its
@@ -289,6 +303,9 @@ class BatchJobs(OwnedJobs[BatchJob]):
         async def worker() -> None:
             nonlocal halted
             while pending and not halted:
+                if not self._on_serving_runtime(job):  # its client is gone
+                    halted = "fault"
+                    return
                 result = await run_line(job.who, pending.popleft())
                 try:
                     await job.writer.add(result)
@@ -314,6 +331,13 @@ class BatchJobs(OwnedJobs[BatchJob]):
         except TimeoutError:
             return "expired"
         return halted or "done"
+
+    def _on_serving_runtime(self, job: BatchJob) -> bool:
+        """Move the job onto the runtime serving now, if a reload replaced its own: a line
+        that starts after a reload runs on its config, as any call would (a key rotated out is
+        not used for the rest of a 24-hour batch); False when its client is gone."""
+        runtime = job.who.runtime if self.runtime_of is None else self.runtime_of()
+        return runtime is job.who.runtime or reloaded(job, runtime)
 
     async def _progress(self, job: BatchJob, result: LineResult) -> None:
         """Count `result` and write the batch's counts, unless a write is under way (the next

@@ -34,14 +34,13 @@ from router_service.auth import (
     set_current_standing,
 )
 from router_service.cancellation import uncut
-from router_service.config import PriceConfig
-from router_service.errors import InvalidRequestError, ModelNotFoundError
+from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
 from router_service.server._undecodable import decoded, refuse_undecodable, tolerant
 
-__all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor", "gate_for"]
+__all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor"]
 
 log = logging.getLogger("switchboard.router")
 
@@ -338,38 +337,4 @@ def _bidi_handler(handler: Any, behavior: Bidi) -> Any:
 
 def auth_interceptor(runtime: Runtime) -> AuthInterceptor:
     """The interceptor for a runtime (`use` moves it to a reloaded one's gate)."""
-    return AuthInterceptor(gate_for(runtime), stream_ttl_s=runtime.config.server.lease_ttl_s)
-
-
-def gate_for(runtime: Runtime) -> Gate:
-    """The gate of a runtime: its `auth` config, its StateStore (limits shared by every replica
-    on the same store), its planner (an unknown model is a 404, not a 403; the prices a model
-    may be answered at, for money budgets' estimates)."""
-    config = runtime.config
-
-    def known_model(model: str) -> bool:
-        try:
-            runtime.planner.resolve(model)
-        except ModelNotFoundError:
-            return False
-        return True
-
-    def prices(model: str) -> list[PriceConfig]:
-        try:
-            members = runtime.planner.resolve(model).members
-        except ModelNotFoundError:  # PickRoute's model is checked by its handler
-            return []
-        return [d.price for d in members if d.price is not None]
-
-    return Gate(
-        config.auth,
-        runtime.store,
-        max_tokens_ceiling=config.server.max_tokens_ceiling,
-        max_n=config.server.max_n,
-        max_rerank_documents=config.server.max_rerank_documents,
-        known_model=known_model,
-        prices=prices,
-        clock=runtime.clock,
-        guardrails=runtime.guardrails,
-        issued=runtime.issued_keys,
-    )
+    return AuthInterceptor(runtime.gate, stream_ttl_s=runtime.config.server.lease_ttl_s)

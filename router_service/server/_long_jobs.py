@@ -34,6 +34,8 @@ class LongJobs:
         self._realtime: LiveSessions | None = None
         self._call_watches: CallWatches | None = None
         self._sessions_ended = False  # `end_sessions` ran
+        # The runtime serving now (`serve_batches`): batches run their lines on it.
+        self._runtime_of: Callable[[], Runtime] | None = None
         self._jobs_closed = False  # `shutdown` ran
 
     @property
@@ -53,7 +55,7 @@ class LongJobs:
         if self._batches is None:
             from router_service.server._batches import BatchJobs
 
-            self._batches = BatchJobs()
+            self._batches = BatchJobs(self._runtime_of)
             if self._jobs_closed:
                 self._batches.close()
         return self._batches
@@ -78,11 +80,15 @@ class LongJobs:
             self._call_watches.stopping = self._sessions_ended
         return self._call_watches
 
-    def adopt_batches(self, runtime_of: Callable[[], Runtime]) -> None:
-        """Take over orphaned batches from now on, on a shared store only (the memory store's
-        are this process's): `BatchJobs.adopting`."""
+    def serve_batches(self, runtime_of: Callable[[], Runtime]) -> None:
+        """Run batches' lines on `runtime_of()`, the runtime serving now (a reload's too), and
+        take over orphaned batches from now on, on a shared store only (the memory store's are
+        this process's): `BatchJobs.adopting`."""
+        self._runtime_of = runtime_of
+        if self._batches is not None:
+            self._batches.runtime_of = runtime_of
         if runtime_of().config.state.backend != "memory":
-            self.batches.adopting(runtime_of)
+            self.batches.adopting()
 
     async def end_sessions(self) -> None:
         """End the Realtime sessions (close 1012: their callers reconnect to another replica at

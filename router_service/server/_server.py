@@ -20,7 +20,7 @@ from router_service.server._admin_servicer import AdminServicer
 from router_service.server._generic import add_service
 from router_service.server._health import WatchedHealth
 from router_service.server._in_process import InProcessHandlers
-from router_service.server._interceptors import auth_interceptor, gate_for
+from router_service.server._interceptors import auth_interceptor
 from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
 from router_service.server._reload import restart_only
@@ -127,8 +127,9 @@ class RouterServer:
             with contextlib.suppress(StoreUnavailableError):
                 await self.runtime.issued_keys.refresh()
             self.runtime.start_background()
-            # Batches whose replica stopped: taken over now and every few seconds (shared store).
-            self._long_jobs.adopt_batches(lambda: self.runtime)
+            # Batches run their lines on the runtime serving (a reload's); those whose replica
+            # stopped are taken over now and every few seconds (shared store).
+            self._long_jobs.serve_batches(lambda: self.runtime)
         except BaseException:  # failed or cancelled (SIGTERM) listening: not left NOT_SERVING
             self._stopped = True
             await asyncio.gather(self._server.stop(0), self.in_process.stop(0))
@@ -200,7 +201,7 @@ class RouterServer:
             pending = restart_only(old.config, config)
             new = old.successor(config)
             self._router.runtime = self._admin.runtime = self.runtime = new
-            self._auth.use(gate_for(new), stream_ttl_s=config.server.lease_ttl_s)
+            self._auth.use(new.gate, stream_ttl_s=config.server.lease_ttl_s)
             self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
             new.start_background()
             # Its background work only (the store and client are new's now); shielded, so a

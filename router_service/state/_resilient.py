@@ -8,8 +8,8 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
 - Unreachable (a `StoreUnavailableError`): the call is answered by the local store, with one
   warning per outage. Leases and marks taken locally carry a `~` tag, so they are given back
   where they were taken. Writes the shared store must not miss (releases, leaves, deadline
-  changes) are queued, bounded, and replayed in order when it is back; a lease the shared store
-  never hears released still frees itself by its TTL.
+  changes, values: a key's disable and why) are queued, bounded, and replayed in order when it
+  is back; a lease the shared store never hears released still frees itself by its TTL.
 - Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
 
@@ -24,16 +24,14 @@ aside where the other replicas would never see it).
 Limits meant per key hold per replica during an outage, not across them (each replica counts
 only its own leases); that is the price of requests flowing on.
 
-Telemetry hooks: `degraded`, `fallback_count` (calls answered locally), `outages`,
-`journal_dropped`, `last_error`, and `detail()` (one line for a readiness probe);
-`outage_counts()`: the metrics `switchboard.state.degraded`, `.outages` and `.fallbacks`.
+Telemetry: `degraded`, `fallback_count` (calls answered locally), `outages`, `journal_dropped`,
+`last_error`, `detail()` (for a readiness probe), `outage_counts()` (the metrics).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Final, TypeVar
@@ -54,6 +52,7 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
+from router_service.state._journal import Journal, expiring
 from router_service.state._memory import MemoryStateStore
 
 log = logging.getLogger("switchboard.state")
@@ -61,7 +60,6 @@ log = logging.getLogger("switchboard.state")
 T = TypeVar("T")
 
 _LOCAL = "~"  # tags a lease id or mark token issued by the local store
-_JOURNAL_MAX = 10_000
 # A refused document change, said without the store's address: the caller reads it.
 _UNCHANGEABLE = (
     "The shared state store is unreachable: this document cannot be changed now; try again shortly."
@@ -94,12 +92,11 @@ class ResilientStateStore(StateStore):
         self.degraded = False
         self.fallback_count = 0
         self.outages = 0
-        self.journal_dropped = 0
         self.last_error = ""
         self._down_since = 0.0
         self._retry_at = 0.0
         self._probing = False
-        self._journal: deque[Callable[[], Awaitable[object]]] = deque()
+        self._journal = Journal()
 
     def detail(self) -> str:
         """One line for a readiness probe or an admin page."""
@@ -136,29 +133,32 @@ class ResilientStateStore(StateStore):
                 return _DOWN
             probe = self._probing = True
         try:
-            replayed = await self._replay() if probe else 0
+            replayed = await self._journal.replay() if probe else 0
             result = await op()
             if probe:
-                self._back(replayed)
+                await self._rejoin(replayed)
         except StoreUnavailableError as exc:
             self.mark_down(exc)
             self.fallback_count += 1
             if exc.undo is not None:  # it may have happened there: taken back when it answers
-                self._enqueue(exc.undo)
+                self._journal.add(exc.undo)
             return _DOWN
         finally:
             if probe:
                 self._probing = False
         return result
 
-    async def _replay(self) -> int:
-        """Replay the queued writes, oldest first, before anything reads the shared store."""
-        replayed = 0
-        while self._journal:
-            await self._journal[0]()
-            self._journal.popleft()
-            replayed += 1
-        return replayed
+    async def _rejoin(self, replayed: int) -> None:
+        """Back on shared state once what other calls queued while the probe was out is replayed
+        too (left, nothing replays it before the next outage: a lost release holds its key
+        until the lease's TTL); no suspension between the queue found empty and `_back`."""
+        try:
+            replayed += await self._journal.replay()
+        except StoreUnavailableError as exc:
+            # Lost again: the probe's own result stands; the next probe replays the rest.
+            self.mark_down(exc)
+            return
+        self._back(replayed)
 
     def _back(self, replayed: int) -> None:
         self.degraded = False
@@ -168,20 +168,19 @@ class ResilientStateStore(StateStore):
             self.name,
             self._clock.monotonic() - self._down_since,
             replayed,
-            self.journal_dropped,
+            self._journal.dropped,
         )
-        self.journal_dropped = 0
+        self._journal.dropped = 0
 
     async def _write(self, op: Callable[[], Awaitable[object]]) -> None:
         """A write the shared store must see eventually: now, or replayed when it is back."""
         if isinstance(await self._try_shared(op), _Down):
-            self._enqueue(op)
+            self._journal.add(op)
 
-    def _enqueue(self, op: Callable[[], Awaitable[object]]) -> None:
-        if len(self._journal) >= _JOURNAL_MAX:
-            self._journal.popleft()
-            self.journal_dropped += 1
-        self._journal.append(op)
+    @property
+    def journal_dropped(self) -> int:
+        """Queued writes dropped (the journal is bounded) in the current outage."""
+        return self._journal.dropped
 
     # -- slots ---------------------------------------------------------------------------------
     async def acquire(self, request: SlotRequest) -> SlotGrant:
@@ -227,7 +226,7 @@ class ResilientStateStore(StateStore):
         local = await self.local.extend_deadline(name, until)
         shared = await self._try_shared(lambda: self.shared.extend_deadline(name, until))
         if isinstance(shared, _Down):
-            self._enqueue(lambda: self.shared.extend_deadline(name, until))
+            self._journal.add(lambda: self.shared.extend_deadline(name, until))
             return local
         return shared
 
@@ -260,7 +259,8 @@ class ResilientStateStore(StateStore):
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
         await self.local.set_value(name, value, ttl_s)
-        await self._try_shared(lambda: self.shared.set_value(name, value, ttl_s))
+        write = expiring(self._clock, ttl_s, lambda left: self.shared.set_value(name, value, left))
+        await self._write(write)
 
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         values = await self._try_shared(lambda: self.shared.get_values(names))

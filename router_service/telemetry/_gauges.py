@@ -79,7 +79,7 @@ class StateGauges:
                 )
                 if state == "disabled":
                     _bump(view.cooldowns, _labels(provider, (attr.SCOPE, "key")))
-        deployments = list(runtime.planner.deployments.values())
+        deployments = runtime.planner.measured
         until = await runtime.store.deadlines([d.cooldown_name for d in deployments])
         for deployment, end in zip(deployments, until, strict=True):
             scope = _labels(deployment.provider, (attr.SCOPE, "deployment"))

@@ -9,6 +9,7 @@ from openai.types.responses import Response
 
 from clients import ResponseIds, response_to_openai, responses_request_from_openai
 from clients.codec import chat_completion_from_openai
+from clients.codec._responses_include import split_logprobs
 
 IDS = ResponseIds("resp_abc")
 
@@ -156,3 +157,17 @@ def test_settings_are_repeated() -> None:
     assert body["reasoning"] == {"effort": "low"} and body["tool_choice"] == "none"
     assert body["parallel_tool_calls"] is False and body["user"] == "u"
     assert body["previous_response_id"] is None and body["background"] is False
+
+
+def test_logprobs_go_with_the_message_their_token_begins_in() -> None:
+    # Counted in UTF-8 bytes ("😀" is 4, here two tokens of two bytes); a token that runs past
+    # a cut ("c d") goes with the message it begins in; one without bytes counts by its text.
+    def entry(token: str, raw: bytes | None) -> dict[str, Any]:
+        return {"token": token, "logprob": -0.5, "bytes": list(raw) if raw else []}
+
+    emoji = [entry("\\xf0\\x9f", b"\xf0\x9f"), entry("\\x98\\x80", b"\x98\x80")]
+    entries = [entry("ab", b"ab"), *emoji, entry("c d", None), entry("e", b"e")]
+    first, second = split_logprobs(entries, ["ab😀c", " de"])
+
+    assert first == entries[:4] and second == entries[4:]
+    assert split_logprobs(entries, ["ab😀c de"]) == [entries]

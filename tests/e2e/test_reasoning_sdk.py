@@ -113,6 +113,28 @@ async def test_reasoning_effort_becomes_gemini_thinking_budget(
     assert (answer.choices[0].message.model_extra or {})["reasoning_content"] == THOUGHTS
 
 
+async def test_a_cohere_reasoning_models_thinking_is_the_reasoning(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(reasoning="Two and two make four."))
+    answer = await sdk.chat.completions.create(
+        model="command", messages=HELLO, reasoning_effort="high", max_tokens=100
+    )
+    extra = answer.choices[0].message.model_extra or {}
+    assert (answer.choices[0].message.content, extra.get("reasoning_content")) == (
+        "Echo: hello",
+        "Two and two make four.",
+    )
+
+    stream = await sdk.chat.completions.create(
+        model="command", messages=HELLO, reasoning_effort="high", max_tokens=100, stream=True
+    )
+    deltas = [c.choices[0].delta async for c in stream if c.choices]
+    reasoning = "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas)
+    assert reasoning == "Two and two make four."
+    assert "".join(d.content or "" for d in deltas) == "Echo: hello"
+
+
 async def test_bedrock_models_other_than_claude_get_no_reasoning_field(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
@@ -177,7 +199,7 @@ async def test_a_callers_own_thinking_config_wins_at_gemini(
 @pytest.mark.parametrize(
     ("model", "effort", "thinking", "output_config"),
     [
-        ("opus-4-7", "high", {"type": "adaptive"}, {"effort": "high"}),
+        ("opus-4-7", "high", {"type": "adaptive", "display": "summarized"}, {"effort": "high"}),
         ("opus-4-7", "none", {"type": "adaptive"}, {"effort": "low"}),  # it refuses disabled
         ("sonnet-4-6", "medium", {"type": "adaptive"}, {"effort": "medium"}),
         ("sonnet-4-6", "minimal", {"type": "disabled"}, None),

@@ -76,6 +76,26 @@ async def test_heartbeats_on_an_idle_upstream_and_the_sdk_reads_past_them(
     await stack.settled()
 
 
+async def test_heartbeats_go_on_after_the_finish_until_the_streams_end(
+    open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """The upstream sends its finish and goes quiet before `[DONE]`: the caller still hears
+    `: keepalive` (a proxy's idle timeout would cut it otherwise) until the end comes."""
+    stack = await open_stack(heartbeat_s=0.05, stall_s=5)
+    fake.state.set_scenario(Scenario(chunks=3, held_after_chunks=5))  # role, 3 texts, finish
+    received = b""
+    async with stack.http.stream("POST", "/v1/chat/completions", json=BODY) as response:
+        async for part in response.aiter_bytes():
+            received += part
+            if b'"finish_reason":"stop"' in received and received.endswith(b": keepalive\n\n"):
+                fake.state.release()  # heard after the finish: the end may come now
+    parts = events(received)
+    finish = next(i for i, e in enumerate(parts) if b'"finish_reason":"stop"' in e)
+    assert b": keepalive" in parts[finish + 1 : -1]
+    assert parts[-1] == b"data: [DONE]"
+    await stack.settled()
+
+
 async def test_heartbeat_cadence_is_bounded_by_the_windows(
     open_stack: OpenStack, fake: FakeUpstream
 ) -> None:

@@ -89,7 +89,7 @@ async def test_a_caller_queued_on_one_replica_gets_the_key_another_gives_back(
     queued = asyncio.ensure_future(b.stub.Chat(ask()))
 
     async def b_waits() -> bool:  # polled: joining the queue is no event one can wait on
-        return b.runtime.pools["alpha"]._queue.waiting == 1
+        return b.runtime.pools["alpha"].waiting == 1
 
     await eventually(b_waits, what="B's caller in B's queue")
     held.cancel()  # A gives k1 back: B hears nothing of it, its waiter tries again by itself

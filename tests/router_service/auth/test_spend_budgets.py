@@ -15,10 +15,14 @@ import pytest
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth._budgets import estimate_usd
+from router_service.config import PriceConfig
+from router_service.engine._tokens import estimate_chat_tokens
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client
 from tests.router_service.auth.test_budgets import ALICE, BOB, NoonForever, at
+from tests.router_service.engine import test_tool_fees as tool_fees
 from tests.router_service.engine.test_cost import priced_config
 
 # A thousandth of a dollar a token (in or out) on alpha/model-a, the chain's first deployment.
@@ -180,3 +184,37 @@ async def test_calls_answered_without_a_price_or_from_the_cache_spend_nothing(
     listed = await router.admin.ListClients(admin_pb.ListClientsRequest(), metadata=bearer(ALICE))
     [alice] = [c for c in listed.clients if c.name == "alice"]
     assert alice.spend_budgets[0].used_usd == pytest.approx(0.0, abs=1e-9)
+
+
+async def test_the_estimate_counts_the_hosted_tool_fees_a_call_may_pay(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Up to 3 web searches at 0.01 USD: admitted, the call counts 0.03 USD beside its tokens
+    # (a few thousandths), so a budget of 0.03 is spent while it is upstream; once it answered,
+    # what it cost (one search) replaces the estimate.
+    config = tool_fees.config(fake.base_url)
+    alice = client("alice", ALICE, usd_per_day=0.03)
+    config["auth"] = {"clients": [alice, client("bob", BOB, scopes=["admin"])]}
+    router = await start_router(config, clock=at(2026, 12, 4, 12))
+    fake.state.set_scenario(Scenario(tool_call=True, content="Paris is sunny."))
+    ask = chat("hosted", "weather", tools=tool_fees.TOOLS, extra_json='{"max_tool_calls": 3}')
+    fake.state.hold()
+    first = router.stub.Chat(ask, metadata=bearer(ALICE))  # under way until released
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    tokens = estimate_usd([PriceConfig(**tool_fees.PRICE)], estimate_chat_tokens(ask.params), None)
+    assert await spent_today(router) == pytest.approx(tokens + 0.03, rel=0.2)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(ask, metadata=bearer(ALICE))
+    assert details_from_rpc_error(caught.value).reason == "QUOTA_EXHAUSTED"
+    fake.state.release()
+    answer = await first
+    assert await router.server._auth.calls.settle(5.0) == 0
+    assert await spent_today(router) == pytest.approx(answer.route.cost_usd)
+    assert answer.route.cost_usd > 0.01  # its one search
+
+
+async def spent_today(router: RouterHandle) -> float:
+    """Alice's spend today, as Bob (an admin without a budget) reads it."""
+    listed = await router.admin.ListClients(admin_pb.ListClientsRequest(), metadata=bearer(BOB))
+    [alice] = [c for c in listed.clients if c.name == "alice"]
+    return float(alice.spend_budgets[0].used_usd)

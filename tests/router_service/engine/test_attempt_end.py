@@ -52,7 +52,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _runner(
+def attempt_runner(
     http: httpx.AsyncClient, store: MemoryStateStore, clock: ManualClock, **provider: Any
 ) -> tuple[AttemptRunner, Deployment]:
     keys = [KeyConfig(key=SecretStr("k1"))]
@@ -84,7 +84,9 @@ async def test_only_the_lease_to_give_back_costs_no_task_of_its_own(
 ) -> None:
     clock = ManualClock()
     store = SharedLikeStore(clock)
-    runner, deployment = _runner(http, store, clock)  # no session limit: the mark stays local
+    runner, deployment = attempt_runner(
+        http, store, clock
+    )  # no session limit: the mark stays local
     slot = deployment.pool.slot_name(deployment.pool.keys[0])
 
     # The first answer of a session: the lease and the new sticky choice go together.
@@ -108,7 +110,7 @@ async def test_only_the_lease_to_give_back_costs_no_task_of_its_own(
 async def test_a_shared_mark_is_left_together_with_the_lease(http: httpx.AsyncClient) -> None:
     clock = ManualClock()
     store = SharedLikeStore(clock)
-    runner, deployment = _runner(
+    runner, deployment = attempt_runner(
         http, store, clock, thread_protection="provider-ban", max_sessions=4
     )
     stack = await _served(runner, deployment, Plan([deployment]))
@@ -130,7 +132,7 @@ async def test_a_cancellation_while_the_writes_start_does_not_lose_them(
     # still reach the store, or the lease holds the key on every replica until its TTL.
     clock = ManualClock()
     store = SharedLikeStore(clock)
-    runner, deployment = _runner(
+    runner, deployment = attempt_runner(
         http, store, clock, thread_protection="provider-ban", max_sessions=4
     )
     slot = deployment.pool.slot_name(deployment.pool.keys[0])

@@ -175,12 +175,21 @@ class TickingClock(ManualClock):
         return super().monotonic()
 
 
-async def test_heartbeats_go_on_while_another_choice_is_still_running() -> None:
-    """`n: 2`: the first choice's finish is not the stream's: while the second is still being
-    written (a reasoning model thinking, quiet) the caller still hears heartbeats, as idle-timing
-    proxies need, until the stall window."""
+# What came before the upstream went quiet: the first choice of an `n: 2` stream finished, the
+# other still being written (a reasoning model thinking); or every choice finished, the usage and
+# the end still to come.
+QUIET_AFTER = {
+    "another choice running": [two_choices(False), two_choices(True)],
+    "the tail after the finish": [chunk("a"), chunk("b", finish=True)],
+}
+
+
+@pytest.mark.parametrize("before", list(QUIET_AFTER))
+async def test_heartbeats_go_on_until_the_stall_window(before: str) -> None:
+    """Whatever is left of the stream, a quiet upstream gets the caller heartbeats, as
+    idle-timing proxies need, until the stall window."""
     guard = StreamGuard(TickingClock(), stall_s=16 / 64, heartbeat_s=1 / 64)
-    source = upstream([two_choices(False), two_choices(True)], then=asyncio.Event())
+    source = upstream(QUIET_AFTER[before], then=asyncio.Event())
     seen: list[object] = []
     with pytest.raises(UpstreamFailure) as caught:
         async for item in guard.follow(source):

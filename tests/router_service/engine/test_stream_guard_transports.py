@@ -97,21 +97,52 @@ async def test_the_drain_after_done_never_cancels_the_caller(
 ) -> None:
     """After `[DONE]` the SSE reader drains the body under a timeout that cancels the task it
     runs in. The upstream sends everything but its body's end: a caller who takes its time over
-    a heartbeat after the answer's finish (here: until the upstream's call is over) is not
-    cancelled by that timeout, whichever the transport, and the stream ends as a success."""
+    a heartbeat after the answer's finish (here: until the drain gave up) is not cancelled by
+    that timeout, whichever the transport, and the stream ends as a success."""
     monkeypatch.setattr(_sse, "_DRAIN_S", 0.05)
+    drained = asyncio.Event()
+    drain = _sse._drain
+
+    async def watched(chunks: AsyncIterator[bytes]) -> None:
+        await drain(chunks)
+        drained.set()
+
+    monkeypatch.setattr(_sse, "_drain", watched)
     fake.state.set_scenario(Scenario(chunks=3, stall_after_chunks=1000))  # no end of body
     chunks: list[Chunk] = []
+    beats_after_finish = 0
     async with opened(http, fake) as upstream:
         async for item in guard_of(http, heartbeat_s=0.01).follow(upstream):
             if isinstance(item, list):
                 chunks += item
             elif any(has_finish(c) for c in chunks):
-                # A slow caller of a heartbeat: busy until the drain gave up and the call ended.
-                await finished(fake)
+                beats_after_finish += 1
+                await drained.wait()  # a slow caller of a heartbeat: busy past the drain
+    assert beats_after_finish >= 1
     assert any(has_finish(c) for c in chunks)
     assert text(chunks)
     assert (await finished(fake)).client_disconnected
+
+
+async def test_heartbeats_go_on_while_the_tail_after_the_finish_is_awaited(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """The upstream sends its finish and then goes quiet (held before `[DONE]`): the caller still
+    hears a heartbeat each interval (a proxy's idle timeout would cut it otherwise), whichever the
+    transport, and the stream ends as a success once the rest comes."""
+    fake.state.set_scenario(Scenario(chunks=3, held_after_chunks=5))  # role, 3 texts, finish
+    relayed: list[Chunk] = []
+    beats_after_finish = 0
+    async with opened(http, fake) as upstream:
+        async for item in guard_of(http, heartbeat_s=0.01, stall_s=5).follow(upstream):
+            if isinstance(item, list):
+                relayed += item
+            elif relayed and has_finish(relayed[-1]):
+                beats_after_finish += 1
+                fake.state.release()  # the rest may come now
+    assert beats_after_finish >= 1
+    assert has_finish(relayed[-1])
+    assert (await finished(fake)).completed
 
 
 async def test_a_read_timeout_ends_the_read_not_the_slow_caller(

@@ -12,7 +12,14 @@ from pydantic import ValidationError
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import PriceConfig
-from router_service.engine._tool_fees import Billed, bill_answer, fees, paid_containers
+from router_service.engine._tool_fees import (
+    Billed,
+    FeeBound,
+    bill_answer,
+    fee_bound,
+    fees,
+    paid_containers,
+)
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter, base_config
 from tests.router_service.auth.helpers import chat, chat_stream
@@ -115,6 +122,43 @@ def test_a_code_interpreter_is_billed_by_its_container() -> None:
     bill_answer(billed, chat_pb2.ChatCompletion(choices=[chat_pb2.Choice(message=message)]))
 
     assert fees(billed) == {"code_interpreter": 2, "web_search": 1}
+
+
+def asking(*tools: chat_pb2.Tool, **params: Any) -> chat_pb2.ChatParams:
+    return chat_pb2.ChatParams(model="hosted", tools=tools, **params)
+
+
+SEARCH_DATED = chat_pb2.Tool(type="web_search_preview_2025_03_11")
+IMAGES = chat_pb2.Tool(type="image_generation")
+MCP = chat_pb2.Tool(type="mcp", extra_json='{"server_label": "x"}')
+NO_TOOLS = chat_pb2.ToolChoice(mode=chat_pb2.TOOL_CHOICE_MODE_NONE)
+
+
+@pytest.mark.parametrize(
+    ("params", "usd"),
+    [
+        # Without max_tool_calls: one call of each fee-charged tool (an MCP call has no fee).
+        (asking(SEARCH_DATED, IMAGES, MCP), 0.05),
+        # With it: that many calls of the dearest tool, whatever their mix.
+        (asking(SEARCH_DATED, IMAGES, extra_json='{"max_tool_calls": 3}'), 0.12),
+        (asking(SEARCH_DATED, extra_json='{"max_tool_calls": 0}'), 0.0),
+        (asking(IMAGES, extra_json='{"max_tool_calls": "3"}'), 0.04),  # not a number: no bound
+        (asking(code_interpreter()), 0.03),  # a new container: one session
+        (asking(code_interpreter("cntr_mine")), 0.0),  # paid already
+        (asking(IMAGES, tool_choice=NO_TOOLS), 0.0),
+        (asking(chat_pb2.Tool(type="file_search")), 0.0),  # a tool the price does not name
+    ],
+)
+def test_the_fees_a_request_may_pay(params: chat_pb2.ChatParams, usd: float) -> None:
+    price = PriceConfig.model_validate({**PRICE, "tool_calls_usd": FEES})
+    assert fee_bound(params).usd(price) == pytest.approx(usd)
+
+
+def test_the_tools_that_may_be_charged() -> None:
+    assert fee_bound(asking(SEARCH_DATED, IMAGES, MCP)) == FeeBound(
+        frozenset({"web_search", "image_generation"})
+    )
+    assert fee_bound(asking(MCP, code_interpreter("cntr_mine"))) == FeeBound()
 
 
 @pytest.mark.parametrize("fees_given", [{"web_serch": 0.01}, {"web_search": -1}])

@@ -8,8 +8,10 @@ upstream call; metrics, audit lines and spans name rules, never text."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
+import orjson
 import pytest
 
 from clients.switchboard.v1 import chat_pb2, routing_pb2
@@ -290,3 +292,35 @@ async def test_a_rule_on_both_sides_screens_the_request_and_the_answer(
     assert _sent(fake) == "mail [REDACTED:email]"
     assert answer.completion.choices[0].message.text == "I told [REDACTED:email]"
     assert list(answer.route.guardrails) == ["pii"]  # named once
+
+
+async def test_a_cut_stream_sends_neither_its_held_text_nor_its_citation(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A Responses upstream cites its whole answer amid the text, then the stream ends without
+    # its finish: the error event ends it, the held tail (a find may begin there) and the
+    # citation of it never go out.
+    config = _config(fake.base_url)
+    hosted = {"provider": "alpha", "model": "gpt-hosted", "api": "responses"}
+    config["models"]["hosted"] = {"deployments": [hosted]}
+    router = await start_router(config)
+    text = PROSE * 5 + f"Write to {EMAIL}."
+    answer = Scenario(tool_call=True, content=text, cite_after_deltas=2)
+    ask = chat_stream("hosted", tools=[chat_pb2.Tool(type="web_search")])
+    fake.state.set_scenario(answer)
+    whole = [e async for e in router.stub.ChatStream(ask, metadata=bearer(OTHER))]
+    assert _cited(whole)  # uncut, its citation goes out with its text
+    fake.state.set_scenario(replace(answer, truncate_after_chunks=999))  # all but the finish
+    events = [e async for e in router.stub.ChatStream(ask, metadata=bearer(OTHER))]
+
+    said, finish = _streamed(events)[0]
+    assert finish == "" and said and text.startswith(said) and EMAIL not in said
+    assert _cited(events) == []
+    assert events[-1].error.code == "truncated"
+
+
+def _cited(events: list[pb.ChatStreamResponse]) -> list[Any]:
+    """The annotations a stream's chunks carried."""
+    chunks = [e.chunk for e in events if e.WhichOneof("event") == "chunk"]
+    extras = [c.delta.extra_json for chunk in chunks for c in chunk.choices]
+    return [a for extra in extras if extra for a in orjson.loads(extra).get("annotations", [])]

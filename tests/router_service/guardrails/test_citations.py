@@ -123,3 +123,22 @@ def test_a_blocked_choices_citations_are_not_released_before_a_hosted_item() -> 
 
     assert [annotation for chunk in out for annotation in _cited(chunk)] == []
     assert [c.finish_reason_raw for chunk in out for c in chunk.choices] == ["content_filter"]
+
+
+def test_a_cut_streams_held_citations_go_as_its_held_text_does() -> None:
+    # The stream is cut (no finish: an error event ends it): its held text never goes out (a
+    # find may begin in it), so neither does a citation of that text; one of the text released
+    # before the cut went out with it.
+    text = TEXT + " More." * 40  # long enough that its start is released before the cut
+    cites = [_url(0, 3), _url(len(text) - 5, len(text))]
+    chunks = [chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        delta=chat_pb2.ChatMessage(text=c))]) for c in text]  # fmt: skip
+    cited = orjson.dumps({"annotations": cites}).decode()
+    chunks.insert(10, chat_pb2.ChatCompletionChunk(choices=[chat_pb2.ChunkChoice(
+        delta=chat_pb2.ChatMessage(extra_json=cited))]))  # fmt: skip
+
+    out = AnswerGuard((_rule("pii", detect=["email"]),)).stream(1).chunks(chunks)
+
+    said = "".join(choice.delta.text for chunk in out for choice in chunk.choices)
+    assert 0 < len(said) < len(text) - 128  # the last 128 characters or more held at the cut
+    assert [annotation for chunk in out for annotation in _cited(chunk)] == [cites[0]]

@@ -277,8 +277,8 @@ async def test_a_lone_candidate_is_checked_and_leased_in_one_store_call() -> Non
     await (await take(pool)).release()
     assert store.calls == ["acquire"]
 
-    store.calls.clear()
     await pool.report(pool.keys[0], "m", Outcome.AUTH_INVALID)  # disabled for every model
+    store.calls.clear()
     refused = await pool.lease("m")
     assert refused == Unavailable(Refusal.DISABLED, CooldownsConfig().auth_disable_s)
     assert store.calls == ["acquire"]

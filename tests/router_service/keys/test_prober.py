@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import random
 
+import pytest
 from pydantic import SecretStr
 
 from router_service.clock import ManualClock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.errors import UpstreamFailure
-from router_service.keys import DisableReason, KeyLease, KeyPool, KeyProber, UpstreamKey
+from router_service.keys import (
+    DisableReason,
+    KeyLease,
+    KeyPool,
+    KeyProber,
+    Unavailable,
+    UpstreamKey,
+)
 from router_service.outcomes import Outcome
 from router_service.state import MemoryStateStore
 
@@ -47,6 +56,22 @@ def setup() -> tuple[KeyPool, KeyProber, ScriptedProbe, ManualClock]:
     probe = ScriptedProbe()
     prober = KeyProber({"p": pool}, {"p": probe}, clock=clock, config=HEALTH, rng=random.Random(1))
     return pool, prober, probe, clock
+
+
+def another_replica(
+    pool: KeyPool, probe: ScriptedProbe, clock: ManualClock
+) -> tuple[KeyPool, KeyProber]:
+    """The same pool and prober on a replica sharing `pool`'s store."""
+    other = KeyPool(
+        "p",
+        [KeyConfig(key=SecretStr("k1"))],
+        store=pool.store,
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        health=HEALTH,
+        lease_ttl_s=60,
+    )
+    return other, KeyProber({"p": other}, {"p": probe}, clock=clock, config=HEALTH)
 
 
 async def test_recovered_key_is_half_open_then_trusted() -> None:
@@ -116,3 +141,101 @@ async def test_prober_task_is_owned_and_stops() -> None:
     prober.start()
     await prober.shutdown()
     await prober.shutdown()  # idempotent
+
+
+async def test_a_key_failing_after_an_operators_disable_stays_the_operators() -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    other, others = another_replica(pool, probe, clock)  # with a request of its own on the key
+    mine, theirs = await pool.lease("m"), await other.lease("m")
+    assert isinstance(mine, KeyLease) and isinstance(theirs, KeyLease)
+    await pool.set_enabled(key, False, note="leaked in a log", by="ops")
+    # The requests in flight then fail on the key: out of quota here, refused there.
+    await pool.report(key, "m", Outcome.QUOTA_EXHAUSTED)
+    await other.report(key, "m", Outcome.AUTH_INVALID)
+    await mine.release()
+    await theirs.release()
+    clock.advance(HEALTH.probe_max_s)
+    probe.answers = [True, True]
+    assert await prober.tick() + await others.tick() == 0  # nothing probes it back
+    assert isinstance(await pool.lease("m"), Unavailable)
+    (shown,) = await pool.snapshot()
+    assert (shown.disabled_reason, shown.disabled_note) == ("manual", "leaked in a log")
+
+
+async def test_a_replica_probing_a_key_leaves_it_once_an_operator_takes_it_over() -> None:
+    pool, _, probe, clock = setup()
+    key = pool.keys[0]
+    other, others = another_replica(pool, probe, clock)
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    assert await others.tick() == 0  # it probes the key too, in its time
+    assert other.health[key.fingerprint].disabled is DisableReason.AUTH
+    # An operator enables the key on the first replica, then disables it by hand.
+    await pool.set_enabled(key, True)
+    await pool.set_enabled(key, False, note="rotating it", by="ops")
+    clock.advance(HEALTH.probe_max_s)
+    probe.answers = [True]
+    assert await others.tick() == 0  # not probed back into service
+    assert other.health[key.fingerprint].disabled is DisableReason.NONE
+    (shown,) = await other.snapshot()
+    assert (shown.disabled_reason, shown.disabled_note) == ("manual", "rotating it")
+    # Enabled by the operator: nothing left to probe, no half-open on the other replica.
+    await pool.set_enabled(key, True)
+    assert await others.tick() == 0 and not other.health[key.fingerprint].half_open
+
+
+async def test_an_operators_disable_during_a_probe_outlasts_the_probe() -> None:
+    pool, _, _, clock = setup()
+    key = pool.keys[0]
+
+    async def probe(probed: UpstreamKey) -> None:  # passes, as the operator steps in
+        await pool.set_enabled(probed, False, note="revoked", by="ops")
+
+    prober = KeyProber({"p": pool}, {"p": probe}, clock=clock, config=HEALTH)
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    clock.advance(HEALTH.probe_initial_s)
+    assert await prober.tick() == 1
+    assert isinstance(await pool.lease("m"), Unavailable)
+    assert not pool.health[key.fingerprint].half_open
+    assert (await pool.snapshot())[0].disabled_reason == "manual"
+
+
+async def test_a_key_whose_why_the_store_lost_is_still_probed_by_its_disabler() -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    # The why is gone, the disable not (a long Redis outage's bounded journal dropped it).
+    await pool.store.set_value(pool.why_name(key), "auth", 0.001)
+    clock.advance(HEALTH.probe_initial_s)
+    probe.answers = [True]
+    assert await prober.tick() == 1
+    assert isinstance(await pool.lease("m"), KeyLease)  # back, half-open
+
+
+async def test_why_a_key_is_off_lasts_as_long_as_its_disable() -> None:
+    pool, _, probe, clock = setup()
+    key = pool.keys[0]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)  # off for a day
+    await pool.report(key, "m", Outcome.QUOTA_EXHAUSTED)  # a call in flight then: an hour
+    clock.advance(CooldownsConfig().quota_disable_s + 1)
+    # Still off for most of the day; the replica that disabled it is gone (restarted): another
+    # one learns why from the store, and probes it back rather than wait for the day's end.
+    other, others = another_replica(pool, probe, clock)
+    await others.tick()
+    assert other.health[key.fingerprint].disabled in (DisableReason.AUTH, DisableReason.QUOTA)
+    (shown,) = await other.snapshot()
+    assert shown.disabled_reason in ("auth", "quota")
+
+
+async def test_a_key_enabled_on_another_replica_is_told_disabled_again_here(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    other, _ = another_replica(pool, probe, clock)
+    await pool.set_enabled(key, False, note="rotating", by="ops")
+    await other.set_enabled(key, True)  # the operator, through another replica
+    await prober.tick()  # this replica learns it is enabled
+    with caplog.at_level(logging.WARNING, logger="switchboard.keys"):
+        await pool.report(key, "m", Outcome.AUTH_INVALID)  # then its credentials fail here
+    assert "disabled (auth)" in caplog.text  # an operator hears of it, as of any disable

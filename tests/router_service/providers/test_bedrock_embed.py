@@ -26,7 +26,7 @@ from router_service.fake_upstream import (
 )
 from router_service.fake_upstream._responses import count_words, embedding_vector
 from router_service.outcomes import Outcome
-from router_service.providers._bedrock import in_order
+from router_service.providers._batched import in_order
 from tests.conftest import RouterHandle, StartRouter
 
 TITAN = "amazon.titan-embed-text-v2:0"

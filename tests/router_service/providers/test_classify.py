@@ -45,6 +45,13 @@ CLOCK = ManualClock(start=1_700_000_000.0)
             Outcome.AUTH_INVALID,
         ),
         (400, {"message": "Invalid API Key"}, Outcome.AUTH_INVALID),
+        # Anthropic's answer to every request of a key whose organization was disabled: the
+        # key's, not the request's (a 400 passed to the caller, the key kept in use).
+        (
+            400,
+            {"type": "invalid_request_error", "message": "This organization has been disabled."},
+            Outcome.AUTH_INVALID,
+        ),
         (404, {"message": "API key not found"}, Outcome.AUTH_INVALID),
         (
             429,
@@ -81,6 +88,33 @@ CLOCK = ManualClock(start=1_700_000_000.0)
             },
             Outcome.CONTEXT_TOO_LONG,
         ),
+        # A request larger than the key's whole tokens-per-minute budget (OpenAI's 429, Groq's
+        # 413, code rate_limit_exceeded) never fits this key, however long it rests: no key is
+        # cooled for it (one such request would cool every key of the model, one by one),
+        # and a deployment with a larger budget may take it.
+        (
+            429,
+            {
+                "message": "Request too large for gpt-4o in organization org-x on tokens per min "
+                "(TPM): Limit 30000, Requested 36278. The input or output tokens must be reduced "
+                "in order to run successfully.",
+                "type": "tokens",
+                "param": None,
+                "code": "rate_limit_exceeded",
+            },
+            Outcome.CONTEXT_TOO_LONG,
+        ),
+        (
+            413,
+            {
+                "message": "Request too large for model `llama-3.3-70b-versatile` in organization "
+                "`org_x` service tier `on_demand` on tokens per minute (TPM): Limit 12000, "
+                "Requested 21357, please reduce your message size and try again.",
+                "type": "tokens",
+                "code": "rate_limit_exceeded",
+            },
+            Outcome.CONTEXT_TOO_LONG,
+        ),
         (400, {"code": "content_filter", "message": "blocked"}, Outcome.CONTENT_FILTERED),
         # One model the key may not use: that key × model, not the key.
         (
@@ -108,6 +142,17 @@ CLOCK = ManualClock(start=1_700_000_000.0)
         (500, {"message": "oops"}, Outcome.UPSTREAM_ERROR),
         (503, {"message": "rate limit of the backend pool"}, Outcome.UPSTREAM_ERROR),
         (529, {"type": "overloaded_error", "message": "Overloaded"}, Outcome.UPSTREAM_ERROR),
+        # Gemini refuses every request from where the router runs: no caller's fault, and the
+        # group's next deployment (another provider) may serve it.
+        (
+            400,
+            {
+                "code": 400,
+                "message": "User location is not supported for the API use.",
+                "status": "FAILED_PRECONDITION",
+            },
+            Outcome.UPSTREAM_ERROR,
+        ),
         # Wrapped: HTTP 200 whose body is an error; the inner status decides.
         (200, {"code": 429, "message": "Too many requests"}, Outcome.RATE_LIMITED),
         (200, {"code": 500, "message": "internal"}, Outcome.UPSTREAM_ERROR),

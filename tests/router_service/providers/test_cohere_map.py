@@ -170,3 +170,43 @@ def test_stream_events() -> None:
     assert deltas[2]["tool_calls"][0] == {"index": 0, "function": {"arguments": "{}"}}
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
     assert chunks[-1]["usage"]["total_tokens"] == 5
+
+
+def test_a_reasoning_models_thinking_is_the_reasoning_content() -> None:
+    content = [
+        {"type": "thinking", "thinking": "Two and two. "},
+        {"type": "thinking", "thinking": "Four."},
+        {"type": "text", "text": "4"},
+    ]
+    data = {"id": "x", "finish_reason": "COMPLETE", "message": {"content": content}}
+    message = C.completion(data, "m", 1)["choices"][0]["message"]
+    assert (message["content"], message["reasoning_content"]) == ("4", "Two and two. Four.")
+    # Without thinking there is no reasoning_content.
+    plain = {"id": "x", "finish_reason": "COMPLETE", "message": {"content": content[2:]}}
+    assert "reasoning_content" not in C.completion(plain, "m", 1)["choices"][0]["message"]
+
+
+def test_streamed_thinking_is_reasoning_deltas_before_the_text() -> None:
+    mapper = C.StreamMapper("m", 1)
+
+    def content(index: int, kind: str, **fields: str) -> dict[str, Any]:
+        return {"type": kind, "index": index, "delta": {"message": {"content": fields}}}
+
+    events: list[dict[str, Any]] = [
+        {"type": "message-start", "id": "abc", "delta": {"message": {"role": "assistant"}}},
+        content(0, "content-start", type="thinking", thinking=""),
+        content(0, "content-delta", thinking="Let me "),
+        content(0, "content-delta", thinking="see."),
+        {"type": "content-end", "index": 0},
+        content(1, "content-start", type="text", text=""),
+        content(1, "content-delta", text="4"),
+        {"type": "content-end", "index": 1},
+        {"type": "message-end", "delta": {"finish_reason": "COMPLETE"}},
+    ]
+    deltas = [c["choices"][0]["delta"] for e in events for c in mapper.feed(e) if c["choices"]]
+    assert deltas[1:] == [
+        {"reasoning_content": "Let me "},
+        {"reasoning_content": "see."},
+        {"content": "4"},
+        {},
+    ]

@@ -1,5 +1,6 @@
-"""Chat completions ⇄ the Responses API (_responses_map.py, _responses_stream.py), table-driven:
-the request, the answer and the stream events, and what the Responses API cannot carry."""
+"""Chat completions ⇄ the Responses API (_responses_map.py, _responses_answer.py,
+_responses_stream.py), table-driven: the request, the answer and the stream events, and what
+the Responses API cannot carry."""
 
 from __future__ import annotations
 
@@ -10,11 +11,8 @@ import pytest
 from clients import chat_params_from_openai
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._responses_map import (
-    cannot_express,
-    completion_from_response,
-    request_body,
-)
+from router_service.providers._responses_answer import completion_from_response
+from router_service.providers._responses_map import cannot_express, request_body
 from router_service.providers._responses_stream import ResponsesStream, failure_of_event
 
 USER = {"role": "user", "content": "hi"}
@@ -87,6 +85,15 @@ def mapped(**chat: Any) -> dict[str, Any]:
         ({"parallel_tool_calls": True}, {}),  # not without tools
         ({"stop": ["x"], "stream_options": {"include_usage": True}}, {}),  # the router's, none
         ({"truncation": "auto"}, {"truncation": "auto"}),  # a Responses field: passed through
+        ({"logprobs": True}, {"include": ["message.output_text.logprobs"]}),
+        (
+            {"logprobs": True, "top_logprobs": 2, "include": ["file_search_call.results"]},
+            {
+                "include": ["file_search_call.results", "message.output_text.logprobs"],
+                "top_logprobs": 2,
+            },
+        ),
+        ({"logprobs": False}, {}),
     ],
 )
 def test_request_options(chat: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -170,8 +177,6 @@ def test_messages_become_input_items(message: dict[str, Any], items: list[Any]) 
     ("chat", "param"),
     [
         ({"n": 2}, "n"),
-        ({"logprobs": True}, "logprobs"),
-        ({"logprobs": True, "top_logprobs": 2}, "logprobs"),
         ({"seed": 1}, "seed"),
         ({"presence_penalty": 0.5}, "presence_penalty"),
         ({"frequency_penalty": 0.5}, "frequency_penalty"),
@@ -194,7 +199,10 @@ def test_what_it_cannot_carry_is_unsupported_input(chat: dict[str, Any], param: 
 
 
 def test_what_it_carries_is_expressible() -> None:
-    body = {"model": "m", "messages": [USER], "n": 1, "logprobs": False, "stop": ["x"]}
+    body = {"model": "m", "messages": [USER], "n": 1, "logprobs": True, "top_logprobs": 2}
+    assert cannot_express(chat_params_from_openai(body)[0]) is None
+    body |= {"logprobs": False, "stop": ["x"]}
+    del body["top_logprobs"]
     assert cannot_express(chat_params_from_openai(body)[0]) is None
     body["modalities"] = ["text"]
     assert cannot_express(chat_params_from_openai(body)[0]) is None

@@ -5,6 +5,8 @@ clock moves as they wait) rather than fail."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
 
 import orjson
 import pytest
@@ -82,16 +84,17 @@ async def test_lines_over_the_clients_rpm_wait_their_turn(
     assert fake.state.count(path="/chat/completions") == 2
 
 
-async def ended(router: RouterHandle, content: bytes) -> bpb.Batch:
+async def ended(router: RouterHandle, content: bytes, metadata: Any = ()) -> bpb.Batch:
     """The batch of `content` (chat lines) once its replica has ended it."""
     upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
-    kept = await router.stub.UploadFile(upload)
+    kept = await router.stub.UploadFile(upload, metadata=metadata)
     create = bpb.CreateBatchRequest(
         input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    batch = await router.stub.CreateBatch(create)
+    batch = await router.stub.CreateBatch(create, metadata=metadata)
     assert await router.server.batch_jobs.settle(10) == 0
-    found: bpb.GetBatchResponse = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))
+    asked = bpb.GetBatchRequest(id=batch.batch.id)
+    found: bpb.GetBatchResponse = await router.stub.GetBatch(asked, metadata=metadata)
     return found.batch
 
 
@@ -201,3 +204,18 @@ async def test_a_line_needs_its_calls_scope(fake: FakeUpstream, start_router: St
     response = orjson.loads(refused)["response"]
     assert (response["status_code"], response["body"]["error"]["code"]) == (403, "missing_scope")
     assert fake.state.count(path="/embeddings") == 0
+
+
+async def test_a_batch_is_let_in_by_its_routers_gate_not_a_new_one(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A key expiring within a week is warned about as the config loads: once, not again at
+    # each batch (each batch made a gate of its own, and logged every such key once more).
+    soon = {"key": KEY, "expires": "2023-11-16T00:00:00Z"}  # two days after the clock's now
+    config = guarded_config(fake.base_url, {"name": "c", "key": [soon]})
+    with caplog.at_level(logging.WARNING, logger="switchboard.auth"):
+        router = await start_router(config, clock=ManualClock())
+        for _ in range(2):
+            await ended(router, jsonl(chat_line("one")), bearer(KEY))
+    warnings = [r for r in caplog.records if "expires in" in r.getMessage()]
+    assert len(warnings) == 1

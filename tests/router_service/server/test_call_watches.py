@@ -15,7 +15,6 @@ from router_service.engine import RequestContext
 from router_service.errors import ClientRateLimitedError
 from router_service.fake_upstream import FakeUpstream
 from router_service.server._call_watch import CallWatch, CallWatches
-from router_service.server._interceptors import gate_for
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
@@ -40,7 +39,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
 
 async def admitted(router: RouterHandle) -> Admission:
     """An offer's admission, as the interceptor takes it: the client's one stream slot."""
-    gate = gate_for(router.runtime)
+    gate = router.runtime.gate
     attempt = Attempt(METHOD, f"Bearer {KEY}", "ipv4:127.0.0.1:1")
     rule = rule_for(METHOD)
     assert rule is not None

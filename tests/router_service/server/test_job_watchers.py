@@ -55,7 +55,10 @@ async def test_the_jobs_watcher_logs_a_fault_and_goes_on(
 async def test_the_take_over_loop_logs_a_fault_and_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    jobs = BatchJobs()
+    config = SimpleNamespace(state=SimpleNamespace(backend="redis"), batches=SimpleNamespace())
+    config.batches.heartbeat_s = 0.0
+    runtime: Any = SimpleNamespace(config=config)
+    jobs = BatchJobs(lambda: runtime)
     rounds: list[int] = []
 
     async def adopt(runtime: Any) -> int:
@@ -66,11 +69,8 @@ async def test_the_take_over_loop_logs_a_fault_and_goes_on(
         return 0
 
     monkeypatch.setattr(jobs, "adopt", adopt)
-    config = SimpleNamespace(state=SimpleNamespace(backend="redis"), batches=SimpleNamespace())
-    config.batches.heartbeat_s = 0.0
-    runtime: Any = SimpleNamespace(config=config)
     with caplog.at_level(logging.ERROR, logger="switchboard.router"):
-        jobs.adopting(lambda: runtime)
+        jobs.adopting()
         assert jobs._adopter is not None
         await asyncio.wait_for(jobs._adopter, 10)
     assert len(rounds) == 2 and "taking over orphans failed" in caplog.text

@@ -4,6 +4,7 @@ replica goes back to shared state once it answers."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -298,3 +299,38 @@ async def test_only_new_documents_are_refused_by_whichever_store_holds_them() ->
     assert await store.put_document("during", b"again", 60, only_new=True) is PutResult.EXISTS
     assert await store.get_documents(["during"]) == [b"first"]
     assert await shared.get_documents(["during"]) == [None]
+
+
+class Gated(Flaky):
+    """A shared store whose `deadlines` answers only once `gate` opens (a slow round trip)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.gate = asyncio.Event()
+        self.reached = asyncio.Event()
+
+    async def deadlines(self, names: Sequence[str]) -> list[float]:
+        self._check()
+        self.reached.set()
+        await self.gate.wait()
+        return await super().deadlines(names)
+
+
+async def test_writes_queued_while_the_store_is_probed_are_replayed_too() -> None:
+    clock = ManualClock()
+    shared = Gated(clock)
+    store = ResilientStateStore(shared, MemoryStateStore(clock), clock=clock, retry_interval_s=1.0)
+    lease = (await store.acquire(SlotRequest("k", 900, 1))).lease_id
+    assert lease is not None
+    shared.up = False
+    await store.held(["k"])  # the outage begins
+    shared.up = True
+    clock.advance(1.0)
+    probe = asyncio.create_task(store.deadlines(["d"]))  # the call that finds it back
+    await shared.reached.wait()
+    # Meanwhile another request gives its lease back: queued, since the probe has not answered.
+    await store.release("k", lease)
+    shared.gate.set()
+    await probe
+    assert not store.degraded
+    assert await shared.held(["k"]) == [0]  # not held there until the lease's TTL

@@ -110,7 +110,7 @@ async def queued_behind_the_first(
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the first call upstream")
 
     async def others_queued() -> bool:  # polled: joining the queue is no event to wait on
-        return router.runtime.pools["gamma"]._queue.waiting == len(requests) - 1
+        return router.runtime.pools["gamma"].waiting == len(requests) - 1
 
     await eventually(others_queued, what="the other calls queued for gamma's one key")
     fake.state.release()

@@ -1,0 +1,43 @@
+"""The names a key pool keeps its shared facts under in the state store."""
+
+from __future__ import annotations
+
+from router_service.keys._lease import UpstreamKey
+
+__all__ = ["PoolNames"]
+
+
+class PoolNames:
+    """Names of one provider's keys' facts: slots, disables, cooldowns, throttling."""
+
+    provider: str
+
+    def slot_name(self, key: UpstreamKey) -> str:
+        return f"lease:{self.provider}:{key.fingerprint}"
+
+    def off_name(self, key: UpstreamKey) -> str:
+        return f"off:{self.provider}:{key.fingerprint}"
+
+    def why_name(self, key: UpstreamKey) -> str:
+        """Why the key is off (a DisableReason value), for replicas that did not disable it."""
+        return f"offwhy:{self.provider}:{key.fingerprint}"
+
+    def note_name(self, key: UpstreamKey) -> str:
+        """Who disabled the key by hand and why (JSON), for every replica's ListKeys."""
+        return f"offnote:{self.provider}:{key.fingerprint}"
+
+    def limited_name(self, key: UpstreamKey) -> str:
+        """Until when the key's last 429 counts towards throttling its provider."""
+        return f"r429:{self.provider}:{key.fingerprint}"
+
+    def waited_name(self, key: UpstreamKey) -> str:
+        """Until when its 429s told the key to wait: its provider's throttle ends no later
+        than the first of its throttled keys' waits."""
+        return f"r429end:{self.provider}:{key.fingerprint}"
+
+    def cool_name(self, key: UpstreamKey, model: str) -> str:
+        return f"cool:{self.provider}:{key.fingerprint}:{model}"
+
+    @property
+    def throttle_name(self) -> str:
+        return f"pcool:{self.provider}"

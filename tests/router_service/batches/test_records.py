@@ -1,0 +1,87 @@
+"""A client's batches listed (memory and Redis side by side): newest first, a page of `limit`
+and whether more follow, whatever expired between them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches import BatchRecords, FileQuotaError
+from router_service.clock import ManualClock
+from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
+from router_service.responses import BackgroundRecords, StoredResponses
+from router_service.state import MemoryStateStore, StateStore
+from tests.router_service.state.stores import MakeStore
+
+CLIENT = "app"
+
+
+def _records(store: StateStore, clock: ManualClock, files: FilesConfig) -> BatchRecords:
+    responses = ResponsesConfig()
+    stored = StoredResponses(store, clock, responses, max_load_bytes=1 << 20)
+    marks = BackgroundRecords(store, clock, responses, stored, kind="batch")
+    return BatchRecords(store, clock, files, BatchesConfig(), marks)
+
+
+async def test_a_page_says_more_follow_past_a_batch_that_expired_before_older_ones(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock()
+    records = _records(make_store(clock), clock, FilesConfig(ttl_s=100))
+    older = bpb.Batch(id="batch_older", status="in_progress", created_at=0)
+    await records.begin(CLIENT, older)
+    # Failed as it was made: written once, so it expires first.
+    await records.begin(CLIENT, bpb.Batch(id="batch_failed", status="failed", created_at=0))
+    clock.advance(50)
+    await records.write(CLIENT, older)  # still running: kept 100 s from now
+    clock.advance(10)
+    await records.begin(CLIENT, bpb.Batch(id="batch_newest", status="failed", created_at=60))
+    clock.advance(60)  # the failed one is gone; the older and the newest are not
+    first = await records.listed(CLIENT, bpb.ListBatchesRequest(limit=1))
+    assert [b.id for b in first.batches] == ["batch_newest"]
+    assert first.has_more  # the older one follows
+    rest = await records.listed(CLIENT, bpb.ListBatchesRequest(limit=1, after="batch_newest"))
+    assert [b.id for b in rest.batches] == ["batch_older"]
+    assert not rest.has_more
+
+
+async def test_a_batch_past_max_files_is_told_to_retry_when_the_period_ends(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock(start=1_000_000.0 - 10)  # 10 s before a 1000-second period ends
+    records = _records(make_store(clock), clock, FilesConfig(ttl_s=1000, max_files=1))
+    await records.begin(CLIENT, bpb.Batch(id="batch_one", status="failed"))
+    with pytest.raises(FileQuotaError) as refused:
+        await records.begin(CLIENT, bpb.Batch(id="batch_two", status="failed"))
+    assert refused.value.retry_after_s == 10  # not the whole period
+
+
+class CountingReads(MemoryStateStore):
+    """Memory state counting its reads of documents."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.reads = 0
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        self.reads += 1
+        return await super().get_documents(names)
+
+
+async def test_a_page_reads_past_many_expired_batches_in_a_few_reads() -> None:
+    clock = ManualClock()
+    store = CountingReads(clock)
+    records = _records(store, clock, FilesConfig(ttl_s=100, max_files=1000))
+    for n in range(500):  # failed as made: written once, gone first
+        await records.begin(CLIENT, bpb.Batch(id=f"batch_gone{n:03}", status="failed"))
+    clock.advance(50)
+    for name in ("batch_live1", "batch_live2"):
+        await records.begin(CLIENT, bpb.Batch(id=name, status="failed", created_at=50))
+    clock.advance(60)  # the 500 are gone, the two newest not
+    store.reads = 0
+    page = await records.listed(CLIENT, bpb.ListBatchesRequest(limit=2))
+    assert [b.id for b in page.batches] == ["batch_live2", "batch_live1"]
+    assert not page.has_more
+    assert store.reads <= 10  # not one read a gone id

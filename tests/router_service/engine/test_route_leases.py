@@ -1,0 +1,94 @@
+"""RouteLeases (PickRoute): what a pick took is given back once, however it ends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.engine import Planner, RequestContext, RouteLeases
+from router_service.keys import KeyPool
+from router_service.state import MemoryStateStore
+from tests.router_service.engine.test_attempt_end import attempt_runner, http
+
+__all__ = ["http"]  # the fixture, shared
+
+
+class SlowMarks(MemoryStateStore):
+    """A session's active mark takes a round trip (Redis, under provider-ban)."""
+
+    completes_without_waiting = False
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.entering = asyncio.Event()
+
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        self.entering.set()
+        await asyncio.Event().wait()  # the answer never comes before the caller leaves
+        raise AssertionError("unreachable")
+
+
+def route_leases(
+    http: httpx.AsyncClient, store: MemoryStateStore, clock: ManualClock, **provider: Any
+) -> tuple[RouteLeases, KeyPool]:
+    runner, deployment = attempt_runner(http, store, clock, **provider)
+    planner = Planner(
+        {"p/m": deployment},
+        {},
+        store=store,
+        clock=clock,
+        stats=runner.stats,
+        sessions=runner.sessions,
+    )
+    return RouteLeases(planner, runner, clock, ttl_s=60), deployment.pool
+
+
+async def test_a_pick_cancelled_while_its_session_is_marked_gives_its_key_back(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = ManualClock()
+    store = SlowMarks(clock)
+    leases, pool = route_leases(http, store, clock, thread_protection="provider-ban")
+    ctx = RequestContext("p/m", clock, session_id="s")
+
+    pick = asyncio.create_task(leases.pick(ctx, tokens=0, exclude=frozenset()))
+    await store.entering.wait()
+    pick.cancel()  # the PickRoute caller went away (its deadline, a disconnect)
+    with pytest.raises(asyncio.CancelledError):
+        await pick
+    assert pool.health[pool.keys[0].fingerprint].in_flight == 0
+    assert await store.held([pool.slot_name(pool.keys[0])]) == [0]  # not held for its TTL
+    assert len(leases) == 0
+
+
+class SlowReleases(MemoryStateStore):
+    """A release takes a round trip (Redis)."""
+
+    completes_without_waiting = False
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        await asyncio.sleep(0)
+        await super().release(resource, lease_id)
+
+
+async def test_expired_picks_swept_by_two_at_once_are_each_given_back_once(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = ManualClock()
+    store = SlowReleases(clock)
+    leases, pool = route_leases(http, store, clock)
+    for session in ("s1", "s2"):
+        await leases.pick(
+            RequestContext("p/m", clock, session_id=session), tokens=0, exclude=frozenset()
+        )
+    clock.advance(61.0)
+    # The background sweep and a new pick's sweep, at once.
+    assert sorted(await asyncio.gather(leases.sweep(), leases.sweep())) == [1, 1]
+    assert len(leases) == 0
+    assert await store.held([pool.slot_name(pool.keys[0])]) == [0]
