@@ -229,13 +229,10 @@ class Runtime:
         """Build from `config`; the store is the one `config.state` names unless given."""
         if store is None:
             store = await open_store(config.state, clock)
-        return cls(
-            config,
-            clock=clock,
-            store=store,
-            http=http if http is not None else create_http_client(config.http),
-            owns_http=http is None,
-        )
+        owns_http = http is None
+        if http is None:
+            http = create_http_client(config.http, own_spans=config.telemetry.upstream_http_spans)
+        return cls(config, clock=clock, store=store, http=http, owns_http=owns_http)
 
     def successor(self, config: SwitchboardConfig) -> Runtime:
         """A runtime for a reloaded `config`, on this one's clock, state store, HTTP client and
