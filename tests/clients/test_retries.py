@@ -56,7 +56,7 @@ class Flaky(FakeRouter):
 
 
 @asynccontextmanager
-async def serving(servicer: Flaky) -> AsyncIterator[str]:
+async def serving(servicer: FakeRouter) -> AsyncIterator[str]:
     async with serve_grpc(
         (router_service_pb2_grpc.add_RouterServiceServicer_to_server, servicer),
         options=SERVER_OPTIONS,
