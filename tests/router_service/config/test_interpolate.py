@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from router_service.config import parse_config, parse_edge_config
@@ -107,3 +109,17 @@ def test_a_form_it_does_not_read_in_a_section_it_ignores_is_left_alone() -> None
     text = CONFIG.replace('"${ALPHA_KEY}"', "'${ALPHA_KEY:?x}'")
     edge = parse_edge_config(text, source="c.yaml", env={"ADMIN_TOKEN": "d", "ADMIN_KEY": "e"})
     assert edge.edge.admin_token is not None
+
+
+def test_secrets_lose_the_line_break_a_secret_file_ends_with() -> None:
+    """A Kubernetes secret made from a file (`--from-file`) ends with the file's newline: sent
+    as it was, every call failed (a header value with a line break), a client key's hash and the
+    admin token never matched what a caller can send (HTTP trims header values)."""
+    ended = {name: f" {value}\n" for name, value in SET.items()}
+    config = parse_config(CONFIG, env=ended)
+    keys = [key.key.get_secret_value() for key in config.providers["alpha"].keys]
+    assert keys == ["a", "b"]
+    assert config.auth.clients[0].key_sha256 == hashlib.sha256(b"c").hexdigest()
+    edge = config.edge
+    assert edge.admin_token is not None and edge.admin_token.get_secret_value() == "d"
+    assert edge.admin_router_key is not None and edge.admin_router_key.get_secret_value() == "e"
