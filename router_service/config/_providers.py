@@ -273,6 +273,13 @@ class ProviderConfig(_Strict):
         # `${IDENTITY_HEADER:-}` off App Service: no header, the endpoint is IMDS's.
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("headers")
+    @classmethod
+    def _trimmed_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        # As every secret is (`_base._trimmed`): a token's file's last newline would break the
+        # request's header block, every call's.
+        return {name: text.strip() for name, text in value.items()}
+
     @field_validator("base_url", "authority_host", "identity_endpoint")
     @classmethod
     def _base_url(cls, value: str, info: ValidationInfo) -> str:

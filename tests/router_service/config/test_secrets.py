@@ -101,3 +101,16 @@ async def test_a_key_that_ends_with_a_line_break_reaches_the_upstream_without_it
     answer = await router.stub.Chat(pb.ChatRequest(params=params("chain")))
     assert answer.route.provider == "alpha"
     assert [call.key for call in fake.state.calls()] == ["sk-alpha-1"]
+
+
+async def test_a_header_value_that_ends_with_a_line_break_is_sent_without_it(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """`headers: {cf-aig-authorization: "Bearer ${CF_AIG_TOKEN}"}`, the variable from a file."""
+    config = base_config(fake.base_url)
+    config["providers"]["alpha"]["headers"] = {"x-gateway-token": "Bearer gw-token-1\n"}
+    router = await start_router(config)
+    await router.stub.Chat(pb.ChatRequest(params=params("chain")))
+    assert [call.headers.get("x-gateway-token") for call in fake.state.calls()] == [
+        "Bearer gw-token-1"
+    ]
