@@ -273,6 +273,12 @@ class ProviderConfig(_Strict):
         # `${IDENTITY_HEADER:-}` off App Service: no header, the endpoint is IMDS's.
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("thread_protection", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `off` (`no`, `false`) as false: what its list of values says.
+        return "off" if value is False else value
+
     @field_validator("headers")
     @classmethod
     def _trimmed_headers(cls, value: dict[str, str]) -> dict[str, str]:

@@ -101,3 +101,15 @@ def test_shipped_examples_are_valid() -> None:
     root = Path(__file__).resolve().parents[3]
     config = load_config(root / "examples" / "dev.yaml", env={})
     assert "demo-chat" in config.models
+
+
+def test_thread_protection_off_unquoted_is_off() -> None:
+    """YAML 1.1 reads a bare `off` as false: written as README's list of values says, it was
+    refused with "Input should be 'provider-ban', 'model-skip' or 'off'"."""
+    text = (
+        "providers:\n  p: {base_url: 'http://h/v1', keys: [k1], thread_protection: off}\n"
+        "auth: {open: true}\n"
+    )
+    assert parse_config(text, env={}).providers["p"].thread_protection == "off"
+    with pytest.raises(ConfigError, match="thread_protection"):
+        parse_config(text.replace(": off", ": on"), env={})  # true is no value of it
