@@ -279,6 +279,12 @@ class ProviderConfig(_Strict):
         # YAML 1.1 reads a bare `off` (`no`, `false`) as false: what its list of values says.
         return "off" if value is False else value
 
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _dated(cls, value: object) -> object:
+        # YAML reads a bare 2024-10-21 as a date: the version written.
+        return value.isoformat() if isinstance(value, datetime.date) else value
+
     @field_validator("headers")
     @classmethod
     def _trimmed_headers(cls, value: dict[str, str]) -> dict[str, str]:

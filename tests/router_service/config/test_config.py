@@ -113,3 +113,16 @@ def test_thread_protection_off_unquoted_is_off() -> None:
     assert parse_config(text, env={}).providers["p"].thread_protection == "off"
     with pytest.raises(ConfigError, match="thread_protection"):
         parse_config(text.replace(": off", ": on"), env={})  # true is no value of it
+
+
+@pytest.mark.parametrize(
+    ("kind", "version"), [("azure", "2024-10-21"), ("anthropic", "2023-06-01")]
+)
+def test_an_unquoted_api_version_is_the_date_written(kind: str, version: str) -> None:
+    """YAML reads a bare 2024-10-21 as a date: it was refused as "Input should be a valid
+    string" (README's table gives the default unquoted)."""
+    text = (
+        f"providers:\n  p: {{kind: {kind}, base_url: 'https://h.example', keys: [k1], "
+        f"api_version: {version}}}\nauth: {{open: true}}\n"
+    )
+    assert parse_config(text, env={}).providers["p"].api_version == version
