@@ -94,7 +94,9 @@ class ServerConfig(_Strict):
     route_lease_ttl_s: float = Field(
         default=300.0,
         gt=0,
-        description="How long a PickRoute lease lives unreported before it counts as unknown.",
+        description="How long a PickRoute lease lives unreported before it counts as unknown; "
+        "at most `lease_ttl_s` and `sessions.active_ttl_s` (left unset: their shorter, if "
+        "below 300).",
     )
     reload_poll_s: float | None = Field(
         default=None,
@@ -294,4 +296,11 @@ class TelemetryConfig(_Strict):
     )
     state_interval_s: float = Field(
         default=10.0, gt=0, description="How often key, cooldown and ban gauges are refreshed."
+    )
+    upstream_http_spans: bool = Field(
+        default=False,
+        description="The router: each upstream HTTP request a CLIENT span of its own, under its "
+        "attempt's span. Off: the attempt's span is the span of the HTTP call it makes and "
+        "carries its attributes (one span fewer a request); only other requests (token "
+        "exchanges, a retry within an attempt) have spans of their own.",
     )
