@@ -8,31 +8,36 @@ import contextlib
 from router_service.server._slots import Slots
 
 
-async def _holders(slots: Slots, n: int) -> tuple[list[asyncio.Task[None]], asyncio.Event]:
-    """`n` tasks that take a slot each (in this order) and keep it until the event is set."""
+async def _holders(
+    slots: Slots, n: int, entered: list[int] | None = None
+) -> tuple[list[asyncio.Task[None]], asyncio.Event]:
+    """`n` tasks that take a slot each (in this order, each noting its index in `entered` when
+    it has one) and keep it until the event is set."""
     done = asyncio.Event()
 
-    async def hold() -> None:
+    async def hold(index: int) -> None:
         async with slots.slot():
+            if entered is not None:
+                entered.append(index)
             await done.wait()
 
-    tasks = [asyncio.create_task(hold()) for _ in range(n)]
+    tasks = [asyncio.create_task(hold(i)) for i in range(n)]
     for _ in range(3):
         await asyncio.sleep(0)  # each runs up to its slot, or to its place in the queue
     return tasks, done
 
 
 async def test_a_raised_limit_lets_the_waiters_in_first_come_first() -> None:
-    limit = 1
+    limit, entered = 1, list[int]()
     slots = Slots(lambda: limit)
-    tasks, done = await _holders(slots, 3)
-    assert slots.held == 1
+    tasks, done = await _holders(slots, 3, entered)
     limit = 2
     slots.resized()
-    assert slots.held == 2
+    await asyncio.sleep(0)
+    assert entered == [0, 1] and slots.held == 2  # the second in line, not the third
     done.set()
     await asyncio.gather(*tasks)
-    assert slots.held == 0
+    assert entered == [0, 1, 2] and slots.held == 0
 
 
 async def test_a_lowered_limit_keeps_holders_and_lets_in_none_until_under_it() -> None:
