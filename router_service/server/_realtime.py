@@ -4,9 +4,9 @@ for the session's life); here the upstream socket is opened through the attempt 
 before anything is relayed), then events go both ways until either side closes:
 
 - the caller's events are screened by the request-side guardrails where they carry text
-  (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
-  content): a redaction rewrites the event, a block ends the session with an `error` event and
-  close code 1008;
+  (`session.update`'s and `response.create`'s instructions, the items of
+  `conversation.item.create` and of `response.create`'s `input`: `event_texts`): a redaction
+  rewrites the event, a block ends the session with an `error` event and close code 1008;
 - the upstream's events go to the caller as they are; the usage of each `response.done` is
   summed for the client's tpm and budgets, the key's tokens and the span;
 - an upstream that drops the session (no close handshake, or an error close code, or no answer
@@ -319,7 +319,9 @@ def screened(runtime: Runtime, model: str, event_json: str) -> str:
 
 
 def _may_carry_text(event_json: str) -> bool:
-    return any(kind in event_json for kind in _TEXT_EVENTS)
+    # An escape (`"conversation\\u002eitem.create"`) is the same type to the upstream's parser:
+    # an event with one is read whole.
+    return "\\u" in event_json or any(kind in event_json for kind in _TEXT_EVENTS)
 
 
 def error_event(kind: str, code: str | None, message: str) -> str:
