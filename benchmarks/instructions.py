@@ -19,7 +19,7 @@ in-process) it starts the bench's stack
 them up, zeroes the counters (`callgrind_control -z`), sends N requests one at a time through
 the edge, dumps the counters (`callgrind_control -d`) and prints the instructions per request of
 each process (`--keep DIR` keeps the dumps, for `callgrind_annotate`). The batch processor
-exports full batches of 128 spans (192 requests make a whole number of them in both processes),
+exports full batches of 128 spans (256 requests make a whole number of them in both processes),
 so encoding and export are counted. valgrind is installed with apt-get when missing (as root);
 ~6 minutes per variant.
 """
@@ -105,8 +105,8 @@ def measure_variant(
                 env["OTEL_TRACES_SAMPLER_ARG"] = "0"
             # Exports of full batches only, as under load (at one request at a time under
             # valgrind the 5 s timer would send a few spans each); 128 spans, so that both
-            # processes export within the window (the edge makes 2 spans a request, the router 4;
-            # one process, 6).
+            # processes export within the window (the edge makes 2 spans a request, the router 3;
+            # one process, 4; with `telemetry.upstream_http_spans` the router 4, one process 5).
             env["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
             env["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = "128"
         prefix = f"instr-{secrets.token_hex(6)}"  # this run's own keys, dropped at the end
@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--requests",
         type=int,
-        default=192,
-        help="measured requests per variant (a multiple of 64: whole export batches)",
+        default=256,
+        help="measured requests per variant (a multiple of 128: whole export batches)",
     )
     p.add_argument("--warmup", type=int, default=30, help="unmeasured requests first")
     p.add_argument(

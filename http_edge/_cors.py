@@ -1,4 +1,5 @@
-"""CORS for browser clients (`edge.cors_origins`), with refusals in OpenAI's error JSON."""
+"""CORS for browser clients (`edge.cors_origins`), with refusals in OpenAI's error JSON; a
+page on a public origin may call an edge on a private network (Private Network Access)."""
 
 from __future__ import annotations
 
@@ -56,4 +57,10 @@ def cors_middleware(settings: EdgeSettings) -> Middleware | None:
         allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],  # DELETE: the SDKs' deletes
         allow_headers=["*"],
         expose_headers=_EXPOSED_HEADERS,
+        # Chromium's Private Network Access: a page on a public origin (Kobold Lite's hosted
+        # one) calling an edge on localhost or the LAN asks in its preflight; Starlette refuses
+        # the whole preflight (400) unless allowed. Origins listed by name are the operator's
+        # yes; `*` is not: it would let any public page drive an edge on a laptop or LAN (one
+        # often without client keys, spending the operator's upstream keys).
+        allow_private_network="*" not in settings.cors_origins,
     )

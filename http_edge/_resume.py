@@ -4,7 +4,9 @@ Responses stream ends with its last event). Used by `POST /v1/responses` with `b
 `stream` (from the first event) and by `GET /v1/responses/{id}?stream=true&starting_after=N`.
 
 As the chat route's streams, HTTP 200 is committed only once the first event arrived: a
-refusal (an unknown response, one not streamed) is a real HTTP error. The caller leaving ends
+refusal (an unknown response, one not streamed) is a real HTTP error. A resume past the
+stream's end (`starting_after` its last event: the caller lost its connection as that came) is
+an empty stream, as the router's. The caller leaving ends
 the router call (its watch of the events with it), never the response, which runs on.
 """
 
@@ -25,7 +27,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 from ._disconnect import unless_disconnected
 from ._errors import EdgeError, router_error_body
 from ._metadata import Metadata
-from ._sse import SSEResponse, named_event
+from ._sse import SSE_HEADERS, SSEResponse, named_event
 
 __all__ = ["resumed_stream"]
 
@@ -51,6 +53,8 @@ async def resumed_stream(
         raise
     if first is None:
         await stream.aclose()
+        if starting_after is not None:  # its end was at or before it: nothing more to send
+            return Response(b"", media_type="text/event-stream", headers=SSE_HEADERS)
         raise EdgeError(
             502,
             "The router ended the stream before sending anything.",

@@ -18,7 +18,15 @@ from starlette.types import Receive, Scope, Send
 from ._disconnect import watch_departure
 from ._json import dumps
 
-__all__ = ["DONE", "KEEPALIVE", "SSEResponse", "data_event", "error_event", "named_event"]
+__all__ = [
+    "DONE",
+    "KEEPALIVE",
+    "SSE_HEADERS",
+    "SSEResponse",
+    "data_event",
+    "error_event",
+    "named_event",
+]
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keepalive\n\n"

@@ -85,9 +85,7 @@ class Runtime:
         # Shared with successors, like the store it writes to: drained by the last owner.
         self.afterwork = afterwork or Afterwork(store)
         self.executor = Executor(self.planner, self.runner, clock, config.streams, self.afterwork)
-        self.route_leases = RouteLeases(
-            self.planner, self.runner, clock, config.server.route_lease_ttl_s
-        )
+        self.route_leases = RouteLeases(self.planner, self.runner, clock, config.route_lease_ttl_s)
         names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
         self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
@@ -231,13 +229,10 @@ class Runtime:
         """Build from `config`; the store is the one `config.state` names unless given."""
         if store is None:
             store = await open_store(config.state, clock)
-        return cls(
-            config,
-            clock=clock,
-            store=store,
-            http=http if http is not None else create_http_client(config.http),
-            owns_http=http is None,
-        )
+        owns_http = http is None
+        if http is None:
+            http = create_http_client(config.http, own_spans=config.telemetry.upstream_http_spans)
+        return cls(config, clock=clock, store=store, http=http, owns_http=owns_http)
 
     def successor(self, config: SwitchboardConfig) -> Runtime:
         """A runtime for a reloaded `config`, on this one's clock, state store, HTTP client and

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from clients.codec import estimate_prompt_tokens
-from clients.switchboard.v1 import embeddings_pb2, media_pb2, routing_pb2
+from clients.switchboard.v1 import media_pb2, routing_pb2
 from router_service.auth._bounds import Bounds, check_chat, check_rerank
 from router_service.auth._client_secrets import client_secret_ask
 from router_service.auth._realtime_calls import (
@@ -25,6 +25,7 @@ from router_service.config import ClientScope
 from router_service.engine._tokens import (
     estimate_chat_tokens,
     estimate_chunk_tokens,
+    estimate_embedding_tokens,
     estimate_media_tokens,
 )
 from router_service.engine._tool_fees import FeeBound, fee_bound
@@ -96,19 +97,6 @@ class MethodRule:
 
 def _check_client_secret(request: Any) -> None:
     client_secret_ask(request)  # raises on a field that is wrong
-
-
-def embed_tokens(params: embeddings_pb2.EmbeddingParams) -> int:
-    which = params.WhichOneof("input")
-    if which == "text":
-        return len(params.text) // _CHARS_PER_TOKEN + 1
-    if which == "texts":
-        return sum(len(t) // _CHARS_PER_TOKEN + 1 for t in params.texts.values)
-    if which == "tokens":
-        return len(params.tokens.values)
-    if which == "token_lists":
-        return sum(len(tokens.values) for tokens in params.token_lists.lists)
-    return 0
 
 
 def _chat_usage(message: Any) -> int:
@@ -216,10 +204,11 @@ RULES: dict[str, MethodRule] = {
     ROUTER_SERVICE + "Embed": MethodRule(
         scope="embed",
         model=lambda request: request.params.model,
-        tokens=lambda request: embed_tokens(request.params),
+        tokens=lambda request: estimate_embedding_tokens(request.params),
         usage=lambda response: int(response.result.usage.total_tokens),
         cost=_route_cost,
-        prompt=lambda request: embed_tokens(request.params),  # all input: priced as such
+        # All input: priced as such.
+        prompt=lambda request: estimate_embedding_tokens(request.params),
         cached=lambda response: response.route.cache == routing_pb2.CACHE_STATUS_HIT,
         route=lambda response: response.route,
         texts=lambda request: embedding_texts(request.params),

@@ -122,6 +122,7 @@ class SwitchboardConfig(_Strict):
             *self._cache_problems(),
             *self._budget_problems(),
             *self._guardrail_problems(),
+            *self._route_lease_problems(),
         ]
         if self.server.max_message_bytes < self.edge.max_body_bytes:
             problems.append(
@@ -161,6 +162,35 @@ class SwitchboardConfig(_Strict):
                 if given:  # model_copy marks them set: a third group's are then compared
                     merged[dep.name] = first.model_copy(update=given)
         return merged
+
+    @property
+    def route_lease_ttl_s(self) -> float:
+        """How long a PickRoute lease lives unreported: `server.route_lease_ttl_s`, never longer
+        than the key lease and the session mark it holds (left at its default, as short as
+        they are; set longer, refused)."""
+        server = self.server
+        return min(server.route_lease_ttl_s, server.lease_ttl_s, self.sessions.active_ttl_s)
+
+    def _route_lease_problems(self) -> list[tuple[Location, str]]:
+        """A pick keeps its key's lease and its session's mark until it is reported, and nothing
+        renews them: outliving them, it would count for nobody (the key's limits and the
+        provider's session limit) while its caller still uses the key."""
+        route = self.server.route_lease_ttl_s
+        if "route_lease_ttl_s" not in self.server.model_fields_set:
+            return []
+        holds = {
+            "server.lease_ttl_s": self.server.lease_ttl_s,
+            "sessions.active_ttl_s": self.sessions.active_ttl_s,
+        }
+        return [
+            (
+                ("server", "route_lease_ttl_s"),
+                f"{route:g} is longer than {name} ({ttl:g}): an unreported pick would outlive "
+                "the key lease and session mark it holds",
+            )
+            for name, ttl in holds.items()
+            if route > ttl
+        ]
 
     def price_of(self, dep: DeploymentRef) -> PriceConfig | None:
         """A deployment's price: its own, else its provider's; None: its calls have no cost."""

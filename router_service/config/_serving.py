@@ -94,7 +94,9 @@ class ServerConfig(_Strict):
     route_lease_ttl_s: float = Field(
         default=300.0,
         gt=0,
-        description="How long a PickRoute lease lives unreported before it counts as unknown.",
+        description="How long a PickRoute lease lives unreported before it counts as unknown; "
+        "at most `lease_ttl_s` and `sessions.active_ttl_s` (left unset: their shorter, if "
+        "below 300).",
     )
     reload_poll_s: float | None = Field(
         default=None,
@@ -169,6 +171,13 @@ class StateConfig(_Strict):
             if not self.url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
                 message = "state.url must start with redis://, rediss:// or unix://"
                 raise Misplaced([(("url",), message)])
+            # Imported here: the URLs are the Redis client's to read, and only a router on
+            # Redis validates one (checked now, not by a traceback at the router's start).
+            from router_service.state._resp_wire import url_problem
+
+            problem = url_problem(self.url.get_secret_value())
+            if problem is not None:
+                raise Misplaced([(("url",), problem)])
         return self
 
 
@@ -287,4 +296,11 @@ class TelemetryConfig(_Strict):
     )
     state_interval_s: float = Field(
         default=10.0, gt=0, description="How often key, cooldown and ban gauges are refreshed."
+    )
+    upstream_http_spans: bool = Field(
+        default=False,
+        description="The router: each upstream HTTP request a CLIENT span of its own, under its "
+        "attempt's span. Off: the attempt's span is the span of the HTTP call it makes and "
+        "carries its attributes (one span fewer a request); only other requests (token "
+        "exchanges, a retry within an attempt) have spans of their own.",
     )

@@ -21,6 +21,7 @@ from router_service.config import CooldownsConfig
 from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
+from router_service.engine._stream_holds import keep_holds
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -200,6 +201,9 @@ class AttemptRunner:
         if end.mark is None:
             await stack.aclose()
             return _BUSY
+        if not stick_at_close:  # a stream: it may outlast the TTLs of its lease and mark
+            ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
+            keep_holds(stack, lease, end, self.sessions, self._clock, ttl_s)
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:

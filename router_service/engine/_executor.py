@@ -43,7 +43,7 @@ from router_service.engine._stops import (
 from router_service.engine._stream_failures import timed_out
 from router_service.engine._stream_guard import Choices, Idle, is_meaningful
 from router_service.engine._stream_usage import asks_usage, chunk_events
-from router_service.engine._tokens import estimate_chat_tokens
+from router_service.engine._tokens import estimate_chat_tokens, estimate_embedding_tokens
 from router_service.engine._tool_fees import bill_answer, billed_in
 from router_service.errors import NoCapacityError, UpstreamFailure
 from router_service.keys import KeyLease
@@ -167,12 +167,16 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             call = EmbedCall(deployment.upstream_model, lease.key.secret, params, timeout)
             try:
                 async with asyncio.timeout(timeout):
-                    return await deployment.adapter.embed(call)
+                    result = await deployment.adapter.embed(call)
             except TimeoutError as exc:
                 raise timed_out(ctx, "upstream timed out") from exc
+            if result.usage.prompt_tokens:  # the Gemini API reports none: the estimate stays
+                await lease.settle_tokens(result.usage.prompt_tokens)
+            return result
 
         plan = await self.planner.plan(ctx)
-        result, deployment, stack = await self._run(ctx, plan, attempt)
+        tokens = estimate_embedding_tokens(params)
+        result, deployment, stack = await self._run(ctx, plan, attempt, tokens=tokens)
         await self._afterwork.close(stack)
         # An embedding's tokens are all input: its usage as a chat's without completion tokens.
         usage = (

@@ -29,6 +29,7 @@ from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._model import Deployment
 from router_service.engine._reasoning_hidden import without_chunk_reasoning
+from router_service.engine._stop_citations import StopCitations, cut_message_citations
 from router_service.engine._stop_logprobs import HeldLogprobs, cut_logprobs
 from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS, json_object
@@ -153,6 +154,7 @@ def cut_completion(completion: chat_pb2.ChatCompletion, stops: Sequence[str]) ->
         if found is None:
             continue
         message.text = message.text[: found[0]]
+        cut_message_citations(message, found[0])
         if choice.logprobs_json:  # placed in bytes: a token may be part of a character
             choice.logprobs_json = cut_logprobs(choice.logprobs_json, len(message.text.encode()))
         _without_calls(message)
@@ -192,6 +194,7 @@ class StreamStops:
 
     __slots__ = (
         "_choices",
+        "_cites",
         "_cut",
         "_ended",
         "_finished",
@@ -210,6 +213,7 @@ class StreamStops:
         self._prompt = prompt_tokens
         self._held: dict[int, str] = {}
         self._logprobs: HeldLogprobs | None = None  # the entries held with the text, if any
+        self._cites = StopCitations()  # the annotations, held until the text they cite is out
         self._ended: set[int] = set()  # choices a stop ended: what follows of them is dropped
         self._finished: set[int] = set()  # choices ended either way
         self._seen = 0  # characters of content the upstream sent
@@ -244,6 +248,7 @@ class StreamStops:
             return False
         delta = choice.delta
         held = self._held.get(index, "")
+        self._cites.take(choice)
         if choice.logprobs_json:
             self._hold_logprobs(choice, held)
         if delta.WhichOneof("content") == "text":
@@ -259,6 +264,7 @@ class StreamStops:
             delta.text = held[: found[0]]
             _without_calls(delta)
             self._release_logprobs(choice, delta.text, end=True)
+            self._cites.release(choice, delta.text, cut=True)
             _stopped(choice, found[1])
             self._ended.add(index)
             self._finished.add(index)
@@ -273,6 +279,7 @@ class StreamStops:
             released, rest = held[:split], held[split:]
         self._held[index] = rest
         self._release_logprobs(choice, released)
+        self._cites.release(choice, released, final=final)
         if released or delta.WhichOneof("content") == "text":
             delta.text = released
         return True

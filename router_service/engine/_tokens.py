@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from clients.codec import CHARS_PER_TOKEN, estimate_prompt_tokens
-from clients.switchboard.v1 import chat_pb2, media_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.guardrails._texts import media_texts
 
 # When the caller sets no output bound, assume this many output tokens.
@@ -79,3 +79,17 @@ def estimate_media_tokens(params: media_pb2.MediaParams) -> int:
     """A media call's texts (a moderation's input, an image prompt, the text to speak), four
     characters a token; an audio upload is not estimated (its usage, when reported, settles)."""
     return sum(len(slot.text) // CHARS_PER_TOKEN + 1 for slot in media_texts(params))
+
+
+def estimate_embedding_tokens(params: embeddings_pb2.EmbeddingParams) -> int:
+    """An embeddings request's texts, four characters a token (token inputs: their count)."""
+    which = params.WhichOneof("input")
+    if which == "text":
+        return len(params.text) // CHARS_PER_TOKEN + 1
+    if which == "texts":
+        return sum(len(text) // CHARS_PER_TOKEN + 1 for text in params.texts.values)
+    if which == "tokens":
+        return len(params.tokens.values)
+    if which == "token_lists":
+        return sum(len(tokens.values) for tokens in params.token_lists.lists)
+    return 0

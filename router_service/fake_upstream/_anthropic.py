@@ -6,13 +6,16 @@ content block (text deltas, or a tool_use block with input_json_delta), message_
 stop reason and usage, message_stop. With `Scenario.reasoning`, a signed thinking block comes
 first (thinking_delta, then signature_delta), as extended thinking answers; asked for with
 `thinking.display: "omitted"`, its text is left out (`"thinking": ""`, streamed signature-only:
-no thinking_delta), as Claude omits it. The key comes from `x-api-key`; like the real API, the
-fake insists on `anthropic-version` and `max_tokens`.
+no thinking_delta), as Claude omits it; so is it without a `display` by the models whose
+default that is (Opus 4.7 and later, Mythos; `display: "summarized"` brings it back). The key
+comes from `x-api-key`; like the real API, the fake insists on `anthropic-version` and
+`max_tokens`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import orjson
@@ -94,6 +97,21 @@ def thinking_problem(thinking: Any, max_tokens: int, model: str) -> str | None:
     if budget >= max_tokens:
         return "`max_tokens` must be greater than `thinking.budget_tokens`"
     return None
+
+
+# A Claude model's version in its name (claude-opus-4-7, anthropic.claude-sonnet-5-v1:0).
+_VERSION = re.compile(r"claude-[a-z]+-(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+
+
+def thinking_omitted(thinking: Any, model: str) -> bool:
+    """Whether Claude leaves the thinking text out: `display: "omitted"`, or no `display` at a
+    model whose default that is (Opus 4.7 and later, Mythos)."""
+    display = thinking.get("display") if isinstance(thinking, dict) else None
+    if display is not None:
+        return bool(display == "omitted")
+    found = _VERSION.search(model)
+    later = found is not None and (int(found[1]), int(found[2] or 0)) >= (4, 7)
+    return "mythos" in model or later
 
 
 def body_problem(body: dict[str, Any], model: str) -> str | None:
@@ -234,12 +252,7 @@ async def answer_messages(call: Call) -> web.StreamResponse:
     answer = chat_answer(call, _view(call.body), f"msg_fake_{call.record.seq}")
     scenario = call.scenario
     reasoning = scenario.reasoning
-    thinking = call.body.get("thinking")
-    if (
-        reasoning is not None
-        and isinstance(thinking, dict)
-        and thinking.get("display") == "omitted"
-    ):
+    if reasoning is not None and thinking_omitted(call.body.get("thinking"), call.record.model):
         reasoning = ""  # the block and its signature, without its text
     thought = dataclasses.replace(
         answer, reasoning=reasoning, redacted_thinking=scenario.redacted_thinking

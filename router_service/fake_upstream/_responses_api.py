@@ -11,7 +11,8 @@ reasoning as its summary comes first when the request asked for a summary, with 
 `encrypted_content` (ENCRYPTED_PREFIX…) when `include` asked for it; an input reasoning item
 whose encrypted content is not such is refused as OpenAI refuses another's
 (`invalid_encrypted_content`). `include: ["message.output_text.logprobs"]` gives the text's
-parts (and each streamed delta) made-up `logprobs`, `top_logprobs` alternatives each.
+parts (and each streamed delta) made-up `logprobs`, `top_logprobs` alternatives each; a
+reasoning model (o-series, gpt-5 by name) refuses it as OpenAI's do (`logprobs_refused`).
 `max_output_tokens` cuts the answer at that many words (status `incomplete`, reason
 `max_output_tokens`), and is refused under 16. Chat-completions parameters are refused as
 unknown ("Unknown parameter"). A wrapped error is a `failed` Response (a stream's
@@ -21,6 +22,7 @@ local shell, MCP): _responses_hosted.py.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -175,6 +177,20 @@ def unreadable(body: JsonObject) -> JsonObject | None:
                 return {"message": message, "type": "invalid_request_error", "param": None,
                         "code": "invalid_encrypted_content"}  # fmt: skip
     return None
+
+
+# OpenAI's reasoning models by name (o-series, gpt-5 but its chat model), which refuse logprobs.
+_REASONING = re.compile(r"^(?:o\d|gpt-5(?!-chat))")
+
+
+def logprobs_refused(body: JsonObject, model: str) -> JsonObject | None:
+    """OpenAI's error for logprobs asked of a reasoning model (as its Responses API answers)."""
+    include = body.get("include")
+    if not (isinstance(include, list) and LOGPROBS in include and _REASONING.match(model)):
+        return None
+    return {"message": "logprobs are not supported with reasoning models.",
+            "type": "invalid_request_error", "param": "include",
+            "code": "unsupported_parameter"}  # fmt: skip
 
 
 def problem(body: JsonObject) -> str | None:

@@ -23,6 +23,7 @@ from ._responses_api import (
     UNVERIFIED_ORG,
     UNVERIFIED_ORG_ERROR,
     answer_of,
+    logprobs_refused,
     problem,
     response_obj,
     text_logprobs,
@@ -149,7 +150,7 @@ async def _respond(call: Call) -> web.StreamResponse:
     refused = problem(call.body)
     if refused is not None:
         return await send_error(call, 400, refused, "bad_request")
-    foreign = unreadable(call.body)
+    foreign = unreadable(call.body) or logprobs_refused(call.body, call.record.model)
     if foreign is not None:
         return await send_json(call, 400, {"error": foreign}, "bad_request")
     reasoning = call.body.get("reasoning")

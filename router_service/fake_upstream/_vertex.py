@@ -3,8 +3,8 @@
 - `POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:METHOD`,
   METHOD `generateContent`, `streamGenerateContent` (`?alt=sse`) or `predict` (text embeddings:
   `instances[{content}]` → `predictions[{embeddings: {values, statistics}}]`, at most 250
-  instances a call, one for gemini-embedding-*, as Vertex takes them): Gemini's bodies,
-  served by the Gemini fake's producers.
+  instances and 20,000 tokens a call, one instance for gemini-embedding-*, as Vertex takes
+  them): Gemini's bodies, served by the Gemini fake's producers.
 - `POST …/publishers/anthropic/models/{model}:rawPredict` / `:streamRawPredict`: Anthropic's
   Messages without `model` and with `anthropic_version: "vertex-2023-10-16"` in the body.
 - `GET /v1beta1/publishers/{publisher}/models`: the publisher's models.
@@ -151,8 +151,10 @@ VERTEX_CLAUDE = VertexClaudeDialect()
 VERTEX_EXPRESS = VertexExpressDialect()
 
 
-# The most instances a text embeddings :predict call takes (gemini-embedding-*: one).
+# The most instances a text embeddings :predict call takes (gemini-embedding-*: one), and the
+# most tokens (here: words) of them all.
 PREDICT_MAX = 250
+PREDICT_TOKENS = 20_000
 
 
 async def _predict(call: Call) -> web.StreamResponse:
@@ -167,12 +169,19 @@ async def _predict(call: Call) -> web.StreamResponse:
             f"entered value was {len(instances)}."
         )
         return await send_error(call, 400, message, "bad_request")
+    texts = [str(i.get("content", "")) if isinstance(i, dict) else "" for i in instances]
+    tokens = sum(R.count_words(text) for text in texts)
+    if len(texts) > 1 and tokens > PREDICT_TOKENS:
+        message = (
+            f"Unable to submit request because the input token count is {tokens} but the model "
+            f"supports up to {PREDICT_TOKENS}. Reduce the input token count and try again."
+        )
+        return await send_error(call, 400, message, "bad_request")
     parameters = call.body.get("parameters") or {}
     dims = _gemini.dimensions(parameters) if isinstance(parameters, dict) else 8
     predictions = []
-    for instance in instances:
-        text = str(instance.get("content", "")) if isinstance(instance, dict) else ""
-        statistics = {"token_count": len(text.split()), "truncated": False}
+    for text in texts:
+        statistics = {"token_count": R.count_words(text), "truncated": False}
         values = R.embedding_vector(text, dims)
         predictions.append({"embeddings": {"values": values, "statistics": statistics}})
     return await send_answer(call, {"predictions": predictions})

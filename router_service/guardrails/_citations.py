@@ -28,6 +28,7 @@ __all__ = [
     "HeldCitations",
     "StreamEdits",
     "cited_text",
+    "cut_annotations",
     "edits_of",
     "moved_annotations",
     "with_citations_moved",
@@ -142,6 +143,12 @@ class HeldCitations:
         extra[_ANNOTATIONS] = (before if isinstance(before, list) else []) + ready
         return orjson.dumps(extra).decode()
 
+    def cut(self, at: int) -> None:
+        """The text ends at `at` (a stop sequence cut it there): hold on only to what cites
+        text before it, ended there (`cut_annotations`)."""
+        kept = cut_annotations([annotation for _, annotation in self._held], at)
+        self._held = [(_cited_end(annotation), annotation) for annotation in kept]
+
 
 def _cited_end(annotation: Any) -> int:
     """Where the text a chat-form annotation cites ends (0: it cites no text)."""
@@ -167,6 +174,26 @@ def moved_annotations(annotations: list[Any], edits: Edits) -> list[Any]:
         fields = _moved(fields, edits)
         if fields is not None:
             out.append({**annotation, str(kind): fields})
+    return out
+
+
+def cut_annotations(annotations: list[Any], at: int) -> list[Any]:
+    """Chat-form `annotations` of a text cut at `at` (the router's stop sequences): a span
+    that begins before the cut kept, ended there at the latest; a point (a file citation's
+    `index`) kept up to the cut; what cites only text past it dropped, as that text is."""
+    out = []
+    for annotation in annotations:
+        kind = annotation.get("type") if isinstance(annotation, dict) else None
+        fields = annotation.get(str(kind)) if isinstance(annotation, dict) else None
+        if not isinstance(fields, dict):
+            out.append(annotation)
+            continue
+        start, end, index = (fields.get(k) for k in ("start_index", "end_index", "index"))
+        if isinstance(start, int) and isinstance(end, int):
+            if start < at:
+                out.append({**annotation, str(kind): {**fields, "end_index": min(end, at)}})
+        elif not isinstance(index, int) or index <= at:
+            out.append(annotation)
     return out
 
 

@@ -64,7 +64,7 @@ class KeyPool(PoolNames):
         self.cooldowns = cooldowns
         self.health_config = health if health is not None else KeyHealthConfig()
         self.rng = rng if rng is not None else random.Random()
-        self._lease_ttl_s = lease_ttl_s
+        self.lease_ttl_s = lease_ttl_s  # a lease's backstop expiry; a long stream renews it
         self.health: dict[str, KeyHealth] = {k.fingerprint: KeyHealth() for k in self.keys}
         # model -> the requests waiting for a slot of a key usable for it. One queue per model:
         # a key cooling for one model may be free for another, whose requests must not wait
@@ -146,7 +146,7 @@ class KeyPool(PoolNames):
         if self.health[key.fingerprint].half_open:
             limit = 1  # a recovering key serves one real request at a time
         return SlotRequest(
-            self.slot_name(key), self._lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
+            self.slot_name(key), self.lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
         )
 
     def _granted(
@@ -219,7 +219,7 @@ class KeyPool(PoolNames):
         self._notify()
 
     async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
-        return await self.store.renew(self.slot_name(key), lease_id, self._lease_ttl_s)
+        return await self.store.renew(self.slot_name(key), lease_id, self.lease_ttl_s)
 
     async def _add_tokens(self, lease: KeyLease, delta: int) -> None:
         if delta:
@@ -316,8 +316,10 @@ class KeyPool(PoolNames):
             )
         health.disabled = reason
         health.next_probe_at = now + health.probe_backoff_s
-        await self.store.set_value(self.why_name(key), reason.value, window_s)
-        await self.store.extend_deadline(self.off_name(key), now + window_s)
+        until = await self.store.extend_deadline(self.off_name(key), now + window_s)
+        # For as long as the disable in force (a shorter one, quota after credentials, extends
+        # nothing): without it, other replicas neither tell why nor probe the key.
+        await self.store.set_value(self.why_name(key), reason.value, until - now)
 
     async def _disabled_by_hand(self, key: UpstreamKey) -> bool:
         """Whether an operator disabled the key, on any replica (a request in flight then may

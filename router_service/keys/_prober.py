@@ -89,9 +89,11 @@ class KeyProber:
         now = self._clock.now()
         for key, until, why in zip(pool.keys, found.deadlines, found.values, strict=True):
             health = pool.health[key.fingerprint]
-            # Left when over or an operator's; a why the store lost (a value written in an
-            # outage is not replayed) leaves a key this replica disabled in its hands.
-            if health.disabled in _PROBED and (not until or why == DisableReason.MANUAL.value):
+            # Left when over (an operator's disable too: enabled through another replica, its
+            # next failure here is told as a new disable) or an operator's now; a why the store
+            # lost (dropped from a long outage's bounded journal) leaves it in this one's hands.
+            over = health.disabled is not DisableReason.NONE and not until
+            if over or (health.disabled in _PROBED and why == DisableReason.MANUAL.value):
                 health.disabled = DisableReason.NONE
                 health.probe_backoff_s, health.reported = 0.0, False
             elif health.disabled not in _PROBED and until and why in _ADOPTED:

@@ -20,9 +20,24 @@ EMBED_CONCURRENCY = 8
 T = TypeVar("T")
 
 
-def batches(items: Sequence[T], size: int) -> list[list[T]]:
-    """`items` in order, cut into lists of at most `size`."""
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+def batches(
+    items: Sequence[T], size: int, *, weigh: Callable[[T], int] | None = None, most: int = 0
+) -> list[list[T]]:
+    """`items` in order, cut into lists of at most `size`; with `weigh`, also of at most `most`
+    weight in all (Vertex's 20,000 tokens a call), an item heavier than that a list alone."""
+    if weigh is None:
+        return [list(items[i : i + size]) for i in range(0, len(items), size)]
+    cut: list[list[T]] = []
+    held: list[T] = []
+    weight = 0
+    for item in items:
+        own = weigh(item)
+        if held and (len(held) == size or weight + own > most):
+            cut.append(held)
+            held, weight = [], 0
+        held.append(item)
+        weight += own
+    return [*cut, held] if held else cut
 
 
 async def in_order(calls: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:

@@ -69,8 +69,10 @@ async def send_upstream(
     return response
 
 
-def create_http_client(config: HttpConfig) -> httpx.AsyncClient:
-    """One client per process: connection reuse across every provider and request."""
+def create_http_client(config: HttpConfig, *, own_spans: bool = False) -> httpx.AsyncClient:
+    """One client per process: connection reuse across every provider and request.
+    `own_spans`: with tracing on, each request a span of its own (the config's
+    `telemetry.upstream_http_spans`)."""
     limits = httpx.Limits(
         max_connections=config.max_connections,
         max_keepalive_connections=config.max_keepalive_connections,
@@ -95,7 +97,8 @@ def create_http_client(config: HttpConfig) -> httpx.AsyncClient:
     # Per-request timeouts are set by each adapter call; these are only the defaults.
     # The client's aclose closes the transport: its idle connections (aiohttp: its session).
     cancelling = config.transport == "httpx"  # httpcore on anyio: cancel scopes
-    return UpstreamClient(traced_transport(inner), reads_cancel_their_task=cancelling)
+    traced = traced_transport(inner, own_spans=own_spans)
+    return UpstreamClient(traced, reads_cancel_their_task=cancelling)
 
 
 @contextmanager

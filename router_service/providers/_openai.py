@@ -51,12 +51,12 @@ from router_service.providers._rerank import (
     rerank_served,
     voyage_rerank,
 )
+from router_service.providers._responses_answer import completion_from_response, failure_status
+from router_service.providers._responses_answer import failure_of as response_failure
 from router_service.providers._responses_custom import (
     asks_encrypted_params,
     retried_without_refused,
 )
-from router_service.providers._responses_map import completion_from_response, failure_status
-from router_service.providers._responses_map import failure_of as response_failure
 from router_service.providers._responses_map import request_body as responses_body
 from router_service.providers._responses_stream import (
     ResponsesStream,

@@ -20,6 +20,7 @@ from router_service.providers._reasoning import (
     effort_of,
     openrouter_thinking,
 )
+from router_service.providers._reasoning_object import unified
 
 __all__ = ["claude_mode", "claude_output_limit", "for_bedrock", "for_claude", "is_bedrock_claude"]
 
@@ -82,7 +83,7 @@ def claude_knobs(
     effort = effort_of(body)
     mode = claude_mode(model)
     if effort is None and mode != "none" and not _forced_tool(tool_choice):
-        return _claude_openrouter(openrouter_thinking(body), mode)
+        return _claude_openrouter(body, openrouter_thinking(body), mode)
     if effort is None or mode == "none":
         return None, None
     budget = BUDGET_BY_EFFORT[effort]
@@ -92,7 +93,26 @@ def claude_knobs(
         return None, None
     if mode == "budget":
         return {"type": "enabled", "budget_tokens": budget}, None
-    return {"type": "adaptive"}, CLAUDE_EFFORT[effort]
+    return _adaptive(mode, effort != "none" and not _hidden(body)), CLAUDE_EFFORT[effort]
+
+
+def _adaptive(mode: str, shown: bool) -> JsonObject:
+    """Adaptive thinking; its text asked for (`display: "summarized"`) where the caller is to
+    see it (`shown`) and the model leaves it out unless asked: Opus 4.7 and later, Mythos
+    (`adaptive_only`) default to `"omitted"`, the thinking block signature-only
+    (https://platform.claude.com/docs/en/about-claude/models/whats-new-claude-4-7), on
+    Anthropic's API, Vertex and Bedrock alike. The 4.6 models summarize by default: nothing
+    is added for them."""
+    if shown and mode == "adaptive_only":
+        return {"type": "adaptive", "display": "summarized"}
+    return {"type": "adaptive"}
+
+
+def _hidden(body: Mapping[str, Any]) -> bool:
+    """Whether the caller asked not to see the reasoning (`reasoning.exclude`,
+    `include_reasoning: false`): the engine takes it out, so it is not asked for."""
+    asked = unified(body)
+    return asked is not None and asked.exclude
 
 
 def _unsigned_tool_turn(messages: Any) -> bool:
@@ -106,7 +126,9 @@ def _unsigned_tool_turn(messages: Any) -> bool:
     return False
 
 
-def _claude_openrouter(thinking: Thinking | None, mode: str) -> tuple[Any, str | None]:
+def _claude_openrouter(
+    body: Mapping[str, Any], thinking: Thinking | None, mode: str
+) -> tuple[Any, str | None]:
     """OpenRouter's `max_tokens` (at least Claude's least; by adaptive thinking, the effort
     under it) or `enabled: true` alone (the medium budget; adaptive thinking, no effort)."""
     if thinking is None:
@@ -114,9 +136,10 @@ def _claude_openrouter(thinking: Thinking | None, mode: str) -> tuple[Any, str |
     if mode == "budget":
         budget = thinking.budget if thinking.budget is not None else BUDGET_BY_EFFORT["medium"]
         return {"type": "enabled", "budget_tokens": max(budget, CLAUDE_MIN_BUDGET)}, None
+    adaptive = _adaptive(mode, not _hidden(body))
     if thinking.budget is None:
-        return {"type": "adaptive"}, None
-    return {"type": "adaptive"}, CLAUDE_EFFORT[effort_for_budget(thinking.budget)]
+        return adaptive, None
+    return adaptive, CLAUDE_EFFORT[effort_for_budget(thinking.budget)]
 
 
 def with_effort(fields: JsonObject, effort: str | None) -> None:

@@ -31,6 +31,7 @@ from clients.codec._responses_hosted import hosted_items_of, placed_items
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers._mapping import JsonObject
+from router_service.providers._responses_logprobs import refused_logprobs
 from router_service.providers._responses_summaries import SummaryRefusals
 
 __all__ = [
@@ -167,13 +168,20 @@ async def retried_without_refused(
     send: Callable[[bool, bool], Awaitable[T]],
 ) -> T:
     """`send(summary, reasoning)`, made again without what the upstream refused: the reasoning
-    summary (learned: _responses_summaries.py), carried reasoning items it cannot read."""
+    summary (learned: _responses_summaries.py), carried reasoning items it cannot read; its
+    refusal of logprobs is the UNSUPPORTED_INPUT it stands for (_responses_logprobs.py)."""
     carried = carries_reasoning(params)
 
     async def with_summary(summary: bool) -> T:
         return await without_rejected_reasoning(lambda kept: send(summary, kept), carried)
 
-    return await summaries.call(with_summary)
+    try:
+        return await summaries.call(with_summary)
+    except UpstreamFailure as failure:
+        refused = refused_logprobs(failure, params)
+        if refused is failure:
+            raise
+        raise refused from failure
 
 
 async def without_rejected_reasoning(send: Callable[[bool], Awaitable[T]], carried: bool) -> T:

@@ -2,7 +2,13 @@
 `include: ["message.output_text.logprobs"]`, its `top_logprobs` as they are (0 to 20 there as
 in chat); the `logprobs` of the answer's `output_text` parts (unary: each part's, the parts and
 messages joined in order; streamed: each `response.output_text.delta`'s) are chat's
-`logprobs.content` entries, in the same shape (`token`, `logprob`, `bytes`, `top_logprobs`)."""
+`logprobs.content` entries, in the same shape (`token`, `logprob`, `bytes`, `top_logprobs`).
+
+OpenAI's reasoning models (every Responses-only one but computer-use) refuse them: a 400
+naming `include` ("logprobs are not supported with reasoning models."), a parameter no chat
+caller sent. That refusal is an UNSUPPORTED_INPUT naming `logprobs` (`refused_logprobs`), as
+before it was asked: the group's next deployment may give them, and with none left the
+caller's 400 names its own parameter."""
 
 from __future__ import annotations
 
@@ -11,8 +17,11 @@ from typing import Any
 
 from clients.codec._responses_custom import INCLUDE
 from clients.codec._responses_include import LOGPROBS
+from clients.switchboard.v1 import chat_pb2
+from router_service.errors import UpstreamFailure
+from router_service.providers._mapping import unsupported
 
-__all__ = ["ask_logprobs", "chat_logprobs", "part_logprobs"]
+__all__ = ["ask_logprobs", "chat_logprobs", "part_logprobs", "refused_logprobs"]
 
 JsonObject = dict[str, Any]
 
@@ -35,3 +44,18 @@ def part_logprobs(part: Mapping[str, Any]) -> list[Any]:
 def chat_logprobs(entries: list[Any]) -> JsonObject | None:
     """A chat choice's `logprobs` of these entries; None when there are none (not asked)."""
     return {"content": entries, "refusal": None} if entries else None
+
+
+def refused_logprobs(failure: UpstreamFailure, params: chat_pb2.ChatParams) -> UpstreamFailure:
+    """`failure`, or the UNSUPPORTED_INPUT it stands for when it is the upstream's refusal of
+    the logprobs `params` ask for (a 400 that names them)."""
+    asked = (params.HasField("logprobs") and params.logprobs) or params.HasField("top_logprobs")
+    if not asked or failure.upstream_status != 400:
+        return failure
+    error = failure.upstream_error or {}
+    said = str(error.get("message", ""))
+    if "logprob" not in said.lower() and error.get("param") != "top_logprobs":
+        return failure
+    return unsupported(
+        f"'logprobs': this model (on the Responses API) gives none: {said}", "logprobs"
+    )

@@ -2,11 +2,12 @@
 it (`api: responses`: the models OpenAI serves only there, _responses_models.py).
 
 The request starts from the OpenAI chat body the codec writes (`chat_params_to_openai`, the
-reasoning knob fitted by `for_openai`) and becomes a Responses body; a Response becomes an OpenAI
-`chat.completion` object, which the codec parses. The edge's Responses entrance maps the other
-way (clients/codec/_responses_*.py); the finish reason ⇄ `incomplete_details.reason` table is
-its. Followed: https://platform.openai.com/docs/api-reference/responses/create and the openai
-SDK's types (`openai.types.responses`).
+reasoning knob fitted by `for_openai`) and becomes a Responses body, here; a Response becomes an
+OpenAI `chat.completion` object, which the codec parses (_responses_answer.py). The edge's
+Responses entrance maps the other way (clients/codec/_responses_*.py); the finish reason ⇄
+`incomplete_details.reason` table is its. Followed:
+https://platform.openai.com/docs/api-reference/responses/create and the openai SDK's types
+(`openai.types.responses`).
 
 - messages → `input` items: system and developer messages stay messages of their role; user
   text, image and file parts → `input_text`, `input_image`, `input_file`; assistant text → an
@@ -31,42 +32,27 @@ from typing import Any, Literal
 
 import orjson
 
-from clients.codec._responses_custom import HOSTED_ITEMS, PRECEDES, REASONING_ITEMS
-from clients.codec._responses_hosted import FOLLOWS, TEXT_AT, chat_annotations, is_hosted_tool
-from clients.codec._responses_hosted import HOSTED_ITEM_TYPES as HOSTED
-from clients.codec._responses_output import INCOMPLETE_REASONS
+from clients.codec._responses_hosted import is_hosted_tool
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers._mapping import (
     JsonObject,
-    assistant_message,
-    completion,
     image_url,
     max_tokens,
     parts_of,
     passthrough,
     text_of,
-    tool_call,
     unsupported,
-    usage,
 )
 from router_service.providers._media import unsupported_in
 from router_service.providers._responses_custom import (
-    custom_answer_call,
     custom_call_items,
     custom_choice,
     custom_tool,
     reasoning_inputs,
-    reasoning_kept,
 )
-from router_service.providers._responses_logprobs import (
-    ask_logprobs,
-    chat_logprobs,
-    part_logprobs,
-)
+from router_service.providers._responses_logprobs import ask_logprobs
 
-# The chat finish reason of a Response left incomplete, by `incomplete_details.reason`.
-FINISH_BY_INCOMPLETE = {reason: finish for finish, reason in INCOMPLETE_REASONS.items()}
 # Chat options the Responses API has under the same name.
 _SAME_NAME = (
     "temperature", "top_p", "user", "safety_identifier", "metadata", "parallel_tool_calls",
@@ -283,117 +269,3 @@ def _allowed_tools(allowed: Any) -> JsonObject:
             raise unsupported("the Responses API dialect maps function tools only", "tool_choice")
         tools.append({"type": "function", "name": function.get("name")})
     return {"type": "allowed_tools", "mode": allowed.get("mode"), "tools": tools}
-
-
-# --- the answer ----------------------------------------------------------------------------------
-
-
-def chat_usage(counts: Mapping[str, Any] | None) -> JsonObject | None:
-    """A Response's `usage` in the chat completion's names."""
-    if not isinstance(counts, dict):
-        return None
-    inputs = counts.get("input_tokens_details") or {}
-    outputs = counts.get("output_tokens_details") or {}
-    return usage(
-        int(counts.get("input_tokens") or 0),
-        int(counts.get("output_tokens") or 0),
-        total=counts.get("total_tokens"),
-        cached=inputs.get("cached_tokens"),
-        reasoning=outputs.get("reasoning_tokens"),
-    )
-
-
-def finish_reason(response: Mapping[str, Any], tool_calls: bool) -> str:
-    if response.get("status") == "incomplete":
-        details = response.get("incomplete_details") or {}
-        return FINISH_BY_INCOMPLETE.get(str(details.get("reason")), "length")
-    return "tool_calls" if tool_calls else "stop"
-
-
-def summary_text(item: Mapping[str, Any]) -> str:
-    """A reasoning item's summary, its parts a paragraph each."""
-    parts = item.get("summary") or ()
-    return "\n\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
-
-
-def completion_from_response(response: Mapping[str, Any]) -> JsonObject:
-    """The chat completion of a (finished) Response."""
-    texts: list[str] = []
-    refusals: list[str] = []  # structured outputs' refusal: the chat message's `refusal`
-    reasoning: list[str] = []
-    kept: list[JsonObject] = []  # reasoning items with their encrypted content (when asked)
-    calls: list[JsonObject] = []
-    hosted: list[JsonObject] = []  # hosted tools' items, whole, where they came
-    annotations: list[JsonObject] = []  # of the text, in chat's form
-    logprobs: list[Any] = []  # of the text, when asked
-    for item in response.get("output") or ():
-        kind = item.get("type")
-        if kind in HOSTED:
-            before = len(calls) + bool(any(texts) or refusals)
-            at = {TEXT_AT: sum(map(len, texts))} if any(texts) else {}
-            hosted.append({**item, PRECEDES: before, FOLLOWS: len(kept), **at})
-        elif kind == "message":
-            for part in item.get("content") or ():
-                if part.get("type") == "output_text":
-                    annotations += chat_annotations(part, sum(map(len, texts)))
-                    texts.append(str(part.get("text", "")))
-                    logprobs += part_logprobs(part)
-                elif part.get("type") == "refusal":
-                    refusals.append(str(part.get("refusal", "")))
-        elif kind == "function_call":
-            calls.append(tool_call(item["call_id"], item["name"], item.get("arguments") or ""))
-        elif kind == "custom_tool_call":
-            calls.append(custom_answer_call(item))
-        elif kind == "reasoning":
-            if summary_text(item):
-                reasoning.append(summary_text(item))
-            if item.get("encrypted_content") is not None:
-                before = len(calls) + bool(any(texts) or refusals)  # output items before it
-                kept.append({**reasoning_kept(item), PRECEDES: before})
-    message = assistant_message("".join(texts), calls)
-    if refusals:
-        message["refusal"] = "".join(refusals)
-        message["content"] = message["content"] or None  # as chat completions: null, not ""
-    if reasoning:
-        message["reasoning_content"] = "\n\n".join(reasoning)
-    if kept:
-        message[REASONING_ITEMS] = kept
-    message.update({HOSTED_ITEMS: hosted} if hosted else {})
-    message.update({"annotations": annotations} if annotations else {})
-    out = completion(
-        str(response["id"]),
-        int(response.get("created_at") or 0),
-        str(response.get("model", "")),
-        message,
-        finish_reason(response, bool(calls)),
-        chat_usage(response.get("usage")),
-    )
-    out["choices"][0].update({"logprobs": chat_logprobs(logprobs)} if logprobs else {})
-    return out
-
-
-# A failed Response's codes that say the request was at fault (its prompt, an image it gave):
-# the 400 chat completions answers them with. The others (server_error, rate_limit_exceeded,
-# vector_store_timeout…) the classifier reads by their words.
-_CALLERS_CODES = frozenset(
-    {
-        "invalid_prompt", "invalid_image", "invalid_image_format", "invalid_base64_image",
-        "invalid_image_url", "image_too_large", "image_too_small", "image_parse_error",
-        "invalid_image_mode", "image_file_too_large", "unsupported_image_media_type",
-        "empty_image_file", "failed_to_download_image", "image_file_not_found",
-    }
-)  # fmt: skip
-
-
-def failure_status(error: Mapping[str, Any]) -> int:
-    """The HTTP status a failed Response's error stands for (it came in a 200): 400 for the
-    caller's, else 200 (its code and words decide)."""
-    return 400 if error.get("code") in _CALLERS_CODES else 200
-
-
-def failure_of(response: Mapping[str, Any]) -> JsonObject | None:
-    """The error object of a failed Response (`status: failed`), else None."""
-    if response.get("status") != "failed":
-        return None
-    error = response.get("error")
-    return dict(error) if isinstance(error, dict) else {"message": "response failed"}

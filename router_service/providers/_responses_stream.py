@@ -1,5 +1,6 @@
 """A Responses API event stream (`POST /responses` with `stream: true`) as OpenAI
-`chat.completion.chunk` objects, for the deployments called on it (_responses_map.py).
+`chat.completion.chunk` objects, for the deployments called on it (_responses_map.py maps the
+request, _responses_answer.py a whole Response).
 
 Followed: https://platform.openai.com/docs/api-reference/responses-streaming and the openai SDK's
 event types. `response.created` opens the stream (the role chunk); `response.output_text.delta`
@@ -33,9 +34,9 @@ from typing import Any
 from clients.codec._responses_custom import REASONING_ITEMS
 from clients.codec._responses_hosted import HOSTED_EVENTS, chat_annotations, is_hosted_event
 from router_service.providers._mapping import JsonObject, chunk, tool_call
+from router_service.providers._responses_answer import chat_usage, failure_of, finish_reason
 from router_service.providers._responses_custom import custom_answer_call, reasoning_kept
 from router_service.providers._responses_logprobs import chat_logprobs, part_logprobs
-from router_service.providers._responses_map import chat_usage, failure_of, finish_reason
 
 _ENDS = ("response.completed", "response.incomplete")
 # The delta events of a call's input: the chat delta's key and field each adds to.

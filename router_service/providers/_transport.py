@@ -21,6 +21,7 @@ from router_service.providers._classify import classify_http_error
 from router_service.providers._http import map_transport_errors, send_upstream
 from router_service.providers._openai_media import is_json
 from router_service.providers._sse import json_events
+from router_service.telemetry import ATTEMPT_CALL
 from router_service.telemetry._state import VERSION
 
 JsonObject = dict[str, Any]
@@ -66,6 +67,12 @@ def root_error(data: Mapping[str, Any] | None, content: bytes = b"") -> JsonObje
         if "message" in data:
             return dict(data)
     return {"message": content[:500].decode("utf-8", "replace")}
+
+
+def _extensions(timeout: dict[str, float | None]) -> dict[str, Any]:
+    """A request's httpx extensions: the `timeout` given, and the mark of the call an attempt
+    makes (its span is the attempt's, `telemetry/_spans.py`; a token exchange is not one)."""
+    return {"timeout": timeout, ATTEMPT_CALL: True}
 
 
 def _exact(encoded: bytes) -> bytes:
@@ -129,7 +136,7 @@ class HttpAdapter(ProviderAdapter):
         Content-Length, Transfer-Encoding) are left to httpx's own way."""
         endpoint = _parsed(url) if params is None else httpx.URL(url, params=params)
         content = None if body is None else _exact(orjson.dumps(body))
-        extensions = {"timeout": timeout}
+        extensions = _extensions(timeout)
         fixed = self._fixed_headers(api_key, endpoint.netloc)
         if fixed is None or (content is None and method in _SENDS_BODY):  # httpx's own way
             given = _BASE_HEADERS | self._headers(api_key)
@@ -188,7 +195,7 @@ class HttpAdapter(ProviderAdapter):
         headers |= {"accept": "*/*", "content-type": content_type}
         timeout = self._timeout(timeout_s)
         request = httpx.Request(
-            "POST", _parsed(url), content=content, headers=headers, extensions={"timeout": timeout}
+            "POST", _parsed(url), content=content, headers=headers, extensions=_extensions(timeout)
         )
         with map_transport_errors():
             response = await send_upstream(self.http, request)
@@ -214,7 +221,7 @@ class HttpAdapter(ProviderAdapter):
             _parsed(url),
             content=content,
             headers=headers,
-            extensions={"timeout": self._timeout(timeout_s)},
+            extensions=_extensions(self._timeout(timeout_s)),
         )
         with map_transport_errors():
             response = await send_upstream(self.http, request)
@@ -276,7 +283,7 @@ class HttpAdapter(ProviderAdapter):
         timeout = {"connect": self.config.timeouts.connect_s, "read": None}
         timeout |= {"write": timeout_s, "pool": timeout_s}
         request = httpx.Request(
-            "POST", _parsed(url), content=content, headers=headers, extensions={"timeout": timeout}
+            "POST", _parsed(url), content=content, headers=headers, extensions=_extensions(timeout)
         )
         return UpstreamStream(self, request)
 

@@ -8,7 +8,8 @@ Followed (Vertex AI REST reference; Anthropic's "Claude on Vertex AI"):
   "parameters": {"outputDimensionality"}}` → `{"predictions": [{"embeddings": {"values",
   "statistics": {"token_count"}}}]}`
   (https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/text-embeddings-api):
-  at most 250 texts a call, one for gemini-embedding-001; more go as several calls (`_batched`).
+  at most 250 texts and 20,000 tokens a call, one text for gemini-embedding-001; more go as
+  several calls (`_batched`).
 - `…/publishers/anthropic/models/{model}:rawPredict` and `:streamRawPredict`: Anthropic's
   Messages bodies without `model` (it is in the URL) and with `anthropic_version:
   "vertex-2023-10-16"` in the body instead of a header
@@ -61,9 +62,11 @@ from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, Jso
 # Claude on Vertex takes Anthropic's version in the body, and only this one.
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 _NOT_FOUND = "NOT_FOUND"
-# The most input texts one text embeddings `:predict` call takes (API limits of
-# https://cloud.google.com/vertex-ai/generative-ai/docs/embeddings/get-text-embeddings).
+# The most input texts one text embeddings `:predict` call takes, and the most input tokens
+# (API limits of https://cloud.google.com/vertex-ai/generative-ai/docs/embeddings/get-text-embeddings:
+# a 400 for the whole call beyond either).
 PREDICT_MAX = 250
+PREDICT_TOKENS = 20_000
 
 
 def _bearer_headers(config: ProviderConfig, token: str) -> dict[str, str]:
@@ -89,6 +92,13 @@ def predict_batch(model: str) -> int:
     400 for the whole call."""
     name = model.rsplit("/", 1)[-1]
     return 1 if name.startswith("gemini-embedding") else PREDICT_MAX
+
+
+def most_tokens(text: str) -> int:
+    """A text's tokens, counted high (two UTF-8 bytes a token: English words run four or more,
+    a CJK character three): a call's texts are kept under PREDICT_TOKENS by it, and too low a
+    count is the whole call's 400, too high one call more."""
+    return len(text.encode()) // 2 + 1
 
 
 def _model_id(model: str) -> str:
@@ -145,7 +155,7 @@ class VertexGemini(GeminiAdapter):
         per_call = predict_batch(call.upstream_model)
         bodies = [
             {"instances": [{"content": text} for text in batch], **extra}
-            for batch in batches(texts, per_call)
+            for batch in batches(texts, per_call, weigh=most_tokens, most=PREDICT_TOKENS)
         ]
         url = self._url(call.upstream_model, "predict")
         post = partial(self._post_json, url, api_key=call.api_key, timeout_s=call.timeout_s)

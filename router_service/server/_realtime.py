@@ -4,9 +4,9 @@ for the session's life); here the upstream socket is opened through the attempt 
 before anything is relayed), then events go both ways until either side closes:
 
 - the caller's events are screened by the request-side guardrails where they carry text
-  (`session.update`'s and `response.create`'s instructions, `conversation.item.create`'s text
-  content): a redaction rewrites the event, a block ends the session with an `error` event and
-  close code 1008;
+  (`session.update`'s and `response.create`'s instructions, the items of
+  `conversation.item.create` and of `response.create`'s `input`: `event_texts`): a redaction
+  rewrites the event, a block ends the session with an `error` event and close code 1008;
 - the upstream's events go to the caller as they are; the usage of each `response.done` is
   summed for the client's tpm and budgets, the key's tokens and the span;
 - an upstream that drops the session (no close handshake, or an error close code, or no answer
@@ -16,8 +16,9 @@ before anything is relayed), then events go both ways until either side closes:
   event saying the server restarts, then close code 1012, so callers reconnect elsewhere at
   once instead of after the grace period.
 
-A session outlives the TTL of its key lease and of its caller's stream slot (`server.lease_ttl_s`,
-a backstop for a crashed router): the relay renews both every third of it while it lives.
+A session outlives the TTL of its caller's stream slot (`server.lease_ttl_s`, a backstop for a
+crashed router): the relay renews it every third of it while it lives (its key lease and session
+mark are renewed as every stream's are).
 
 A client whose guardrails screen answers is refused: realtime deltas are not screened, and
 letting them through would leak what its rules withhold elsewhere."""
@@ -168,7 +169,7 @@ class _Relay:
         # Set by the caller's side when it ends the session: (error event or None, code, reason).
         self._ending: tuple[str | None, int, str] | None = None
         self._settled = False
-        self._admission = current_stream_admission()  # its stream slot, renewed with the key's
+        self._admission = current_stream_admission()  # its stream slot, renewed here
         # As an operator sees it (AdminService.ListJobs): the upstream key by its fingerprint.
         fingerprint = upstream.lease.key.fingerprint
         opened = runtime.clock.now()
@@ -231,17 +232,17 @@ class _Relay:
         await self._upstream.socket.close(code=_GOING_AWAY)  # ends `run`'s loop
 
     async def _keep_slots(self) -> None:
-        """Renew the key lease and the caller's stream slot every third of their TTL while the
-        session lives: it outlives the TTL (OpenAI's sessions last up to 60 minutes), and a slot
-        expired under an open session lets the limits undercount."""
+        """Renew the caller's stream slot every third of its TTL while the session lives: it
+        outlives the TTL (OpenAI's sessions last up to 60 minutes), and a slot expired under an
+        open session lets the limits undercount. (The key lease and the session's mark are the
+        attempt's, renewed as every stream's: engine/_stream_holds.py.)"""
         ttl_s = self._runtime.config.server.lease_ttl_s
+        if self._admission is None:
+            return
         while True:
             await self._runtime.clock.wait(ttl_s / 3)
             try:
-                held = await self._upstream.lease.renew()
-                if self._admission is not None:
-                    held = await self._admission.renew_stream_slot(ttl_s) and held
-                if not held:
+                if not await self._admission.renew_stream_slot(ttl_s):
                     log.warning("realtime: a session's slot expired before it was renewed")
             except StoreUnavailableError as exc:  # the next period tries again
                 log.warning("realtime: renewing a session's slots failed: %s", exc.message)
@@ -318,7 +319,9 @@ def screened(runtime: Runtime, model: str, event_json: str) -> str:
 
 
 def _may_carry_text(event_json: str) -> bool:
-    return any(kind in event_json for kind in _TEXT_EVENTS)
+    # An escape (`"conversation\\u002eitem.create"`) is the same type to the upstream's parser:
+    # an event with one is read whole.
+    return "\\u" in event_json or any(kind in event_json for kind in _TEXT_EVENTS)
 
 
 def error_event(kind: str, code: str | None, message: str) -> str:

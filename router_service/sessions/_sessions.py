@@ -7,6 +7,7 @@ name or a caller's raw id."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from router_service.clock import Clock
 from router_service.config import SessionsConfig
 from router_service.sessions._protection import ThreadActions
-from router_service.state import StateStore
+from router_service.state import StateStore, StoreUnavailableError
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,26 @@ class SessionState:
             return
         store = self._store if mark.shared else self._marks
         await store.leave(mark.group, mark.session, mark.token)
+
+    @property
+    def mark_ttl_s(self) -> float:
+        """A mark's backstop expiry (`active_ttl_s`): a request that outlasts it renews it."""
+        return self._config.active_ttl_s
+
+    async def renew(self, mark: ActiveMark) -> ActiveMark:
+        """Keep `mark` past its TTL (a long stream): a fresh mark first, then the old one left,
+        so the session never counts out meanwhile. No limit is asked: the request is on the
+        provider, whatever others started since (its mark may have expired already)."""
+        if mark is _ANONYMOUS:
+            return mark
+        store = self._store if mark.shared else self._marks
+        ttl_s = self._config.active_ttl_s
+        token = await store.enter(mark.group, mark.session, limit=None, ttl_s=ttl_s)
+        if token is None:  # nothing refuses a mark without a limit; kept if something did
+            return mark
+        with contextlib.suppress(StoreUnavailableError):  # the old one then ends by its TTL
+            await store.leave(mark.group, mark.session, mark.token)
+        return ActiveMark(mark.group, mark.session, token, mark.shared)
 
     async def active(self, provider: str) -> dict[str, int]:
         found = await self._store.members(f"active:{provider}")

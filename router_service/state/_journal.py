@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from router_service.clock import Clock
+
 Write = Callable[[], Awaitable[object]]
 
 # Queued writes kept at most: the oldest is dropped first (a lease the shared store never hears
@@ -37,3 +39,15 @@ class Journal:
             self._writes.popleft()
             replayed += 1
         return replayed
+
+
+def expiring(clock: Clock, ttl_s: float, write: Callable[[float], Awaitable[object]]) -> Write:
+    """`write` of something that lives `ttl_s` from now (a value), given what is left of it when
+    it runs: replayed late, it still ends when it would have, and is not written once over."""
+    until = clock.now() + ttl_s
+
+    async def run() -> None:
+        if (left := until - clock.now()) > 0:
+            await write(left)
+
+    return run

@@ -8,8 +8,8 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
 - Unreachable (a `StoreUnavailableError`): the call is answered by the local store, with one
   warning per outage. Leases and marks taken locally carry a `~` tag, so they are given back
   where they were taken. Writes the shared store must not miss (releases, leaves, deadline
-  changes) are queued, bounded, and replayed in order when it is back; a lease the shared store
-  never hears released still frees itself by its TTL.
+  changes, values: a key's disable and why) are queued, bounded, and replayed in order when it
+  is back; a lease the shared store never hears released still frees itself by its TTL.
 - Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
 
@@ -24,9 +24,8 @@ aside where the other replicas would never see it).
 Limits meant per key hold per replica during an outage, not across them (each replica counts
 only its own leases); that is the price of requests flowing on.
 
-Telemetry hooks: `degraded`, `fallback_count` (calls answered locally), `outages`,
-`journal_dropped`, `last_error`, and `detail()` (one line for a readiness probe);
-`outage_counts()`: the metrics `switchboard.state.degraded`, `.outages` and `.fallbacks`.
+Telemetry: `degraded`, `fallback_count` (calls answered locally), `outages`, `journal_dropped`,
+`last_error`, `detail()` (for a readiness probe), `outage_counts()` (the metrics).
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
-from router_service.state._journal import Journal
+from router_service.state._journal import Journal, expiring
 from router_service.state._memory import MemoryStateStore
 
 log = logging.getLogger("switchboard.state")
@@ -260,7 +259,8 @@ class ResilientStateStore(StateStore):
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
         await self.local.set_value(name, value, ttl_s)
-        await self._try_shared(lambda: self.shared.set_value(name, value, ttl_s))
+        write = expiring(self._clock, ttl_s, lambda left: self.shared.set_value(name, value, left))
+        await self._write(write)
 
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         values = await self._try_shared(lambda: self.shared.get_values(names))

@@ -9,7 +9,8 @@ no-op spans and instruments are no-ops, and servers and clients get no tracing i
   as span events;
 - `key_wait`: time to lease a key; `StateGauges`: keys, cooldowns and bans as gauges;
 - `server_interceptors` / `client_observer`: gRPC tracing with context over metadata;
-- `traced_transport`: the upstream HTTP call as a span;
+- `traced_transport`: upstream HTTP requests traced (`ATTEMPT_CALL` marks the one an attempt
+  makes: recorded on the attempt's span);
 - `metrics_text`, `PrometheusListener`: Prometheus exposition (with OTLP metrics on, the same
   aggregation is pushed to the collector: `_push_reader.py`).
 """
@@ -46,6 +47,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         realtime_span,
     )
     from router_service.telemetry._spans import (
+        ATTEMPT_CALL,
         AttemptHandle,
         AttemptSpan,
         RequestHandle,
@@ -63,6 +65,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
 # needs none of the router's spans, decisions and gauges; only the router's provider layer
 # needs httpx (`traced_transport`), whose import is ~15 MiB of an edge's resident memory.
 _WHERE = {
+    "ATTEMPT_CALL": "_spans",
     "AttemptHandle": "_spans",
     "AttemptSpan": "_spans",
     "CONTENT_TYPE_LATEST": "_prometheus",
@@ -105,6 +108,7 @@ if not TYPE_CHECKING:
 
 
 __all__ = [
+    "ATTEMPT_CALL",
     "CONTENT_TYPE_LATEST",
     "DURATION_BUCKETS",
     "AttemptHandle",

@@ -1,4 +1,10 @@
-"""The upstream HTTP call as a CLIENT span: an httpx transport wrapper.
+"""The upstream HTTP call traced: an httpx transport wrapper.
+
+The call an attempt makes (marked `ATTEMPT_CALL` by the adapters) is recorded on the attempt's
+span, which is that call's CLIENT span (`_spans.py`): its method, URL, server and status code;
+its failure is the attempt's outcome, which the attempt's span records as it ends (`error.type`
+the outcome's name, an error status). Every other request, and every one with
+`telemetry.upstream_http_spans` (the trace's shape before), is a CLIENT span of its own.
 
 Ours rather than opentelemetry-instrumentation-httpx, whose span ends when the response headers
 arrive: for a streamed completion that is the first byte, not the call. Here the span ends when
@@ -15,6 +21,7 @@ from functools import partial
 import httpx
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
+from router_service.telemetry._spans import ATTEMPT_CALL, claim_call
 from router_service.telemetry._state import current
 
 __all__ = ["TracingTransport", "traced_transport"]
@@ -84,25 +91,36 @@ class _EndingStream(httpx.AsyncByteStream):
             self._span.end()
 
 
+def _request_attributes(request: httpx.Request) -> dict[str, str | int]:
+    url = request.url
+    return {
+        "http.request.method": request.method,
+        # From the parsed parts: `copy_with` would parse the URL again (~30 µs).
+        "url.full": f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}",
+        "server.address": url.host,
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+    }
+
+
 class TracingTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, tracer: Tracer) -> None:
+    """`own_spans`: every request a span of its own, the attempt's call too."""
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, tracer: Tracer, *, own_spans: bool = False
+    ) -> None:
         self._inner = inner
         self._tracer = tracer
+        self._own_spans = own_spans
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
+        if not self._own_spans and ATTEMPT_CALL in request.extensions:
+            attempt = claim_call()
+            if attempt is not None:
+                return await self._on_attempt(request, attempt)
         span = self._tracer.start_span(request.method, kind=SpanKind.CLIENT)
         if not span.is_recording():  # sampled out: nothing to record, nothing to end
             return await self._inner.handle_async_request(request)
-        span.set_attributes(
-            {
-                "http.request.method": request.method,
-                # From the parsed parts: `copy_with` would parse the URL again (~30 µs).
-                "url.full": f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}",
-                "server.address": url.host,
-                "server.port": url.port or (443 if url.scheme == "https" else 80),
-            }
-        )
+        span.set_attributes(_request_attributes(request))
         try:
             response = await self._inner.handle_async_request(request)
         except BaseException as exc:
@@ -119,13 +137,26 @@ class TracingTransport(httpx.AsyncBaseTransport):
         response.stream = _EndingStream(response.stream, span)
         return response
 
+    async def _on_attempt(self, request: httpx.Request, attempt: Span) -> httpx.Response:
+        """The attempt's call, on the attempt's span. Its failure is not marked here: it fails
+        the attempt, whose span says so with the outcome; and an attempt that goes on to a
+        second call (a retry without what the upstream refused) may yet succeed. The body is
+        left as it is: the attempt's span ends with the attempt, after the response's close."""
+        attempt.set_attributes(_request_attributes(request))
+        response = await self._inner.handle_async_request(request)
+        attempt.set_attribute("http.response.status_code", response.status_code)
+        return response
+
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-def traced_transport(transport: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
-    """`transport`, wrapped in upstream-call spans when tracing is on; as it is otherwise."""
+def traced_transport(
+    transport: httpx.AsyncBaseTransport, *, own_spans: bool = False
+) -> httpx.AsyncBaseTransport:
+    """`transport`, traced when tracing is on (`own_spans`: each request a span of its own, the
+    attempt's call too: `telemetry.upstream_http_spans`); as it is otherwise."""
     telemetry = current()
     if not telemetry.tracing:
         return transport
-    return TracingTransport(transport, telemetry.tracer)
+    return TracingTransport(transport, telemetry.tracer, own_spans=own_spans)

@@ -2,9 +2,16 @@
 metrics they close with.
 
     chat chain                  INTERNAL  the request: planning, every attempt, the whole stream
-    ├── chat model-a            CLIENT    attempt 1 (deployment, key fingerprint, outcome)
-    │   └── POST                CLIENT    the upstream HTTP call
+    ├── chat model-a            CLIENT    attempt 1 (deployment, key fingerprint, outcome) and
+    │                                     its upstream HTTP call (method, URL, status code)
     └── chat model-b            CLIENT    attempt 2 …
+
+The attempt's span is the CLIENT span of the HTTP call it makes (GenAI's inference span is the
+call's span): the adapters mark that request (`ATTEMPT_CALL`), and the tracing transport records
+it on the attempt's span it claims (`claim_call`), once an attempt. Any other request in it (a
+token exchange, a second call: a retry without parameters the upstream refused, another piece of
+a split embeddings request) has a CLIENT span of its own under the attempt, as every upstream
+request has with `telemetry.upstream_http_spans` (`_httpx.py`).
 
 A stream's attempt span is handed to the AsyncExitStack that holds the stream (`end_with`), so it
 ends when the stream ends — normally, by stall, by error or by cancellation. Attribute building
@@ -34,13 +41,25 @@ if TYPE_CHECKING:
     from router_service.keys import KeyLease
     from router_service.telemetry._request import RequestSpan
 
-__all__ = ["AttemptHandle", "AttemptSpan", "RequestHandle", "attempt_span", "span_for"]
+__all__ = [
+    "ATTEMPT_CALL",
+    "AttemptHandle",
+    "AttemptSpan",
+    "RequestHandle",
+    "attempt_span",
+    "claim_call",
+    "span_for",
+]
 
 CANCELLED = (asyncio.CancelledError, GeneratorExit)
 OK = routing_pb2.OUTCOME_OK
 # Open requests and attempts, so an attempt knows its request and a reaction its attempt.
 open_requests: dict[int, RequestSpan] = {}
 open_attempts: dict[int, AttemptSpan] = {}
+# The `httpx.Request.extensions` key that marks a request as the call an attempt makes.
+ATTEMPT_CALL = "switchboard.attempt_call"
+# The recording spans of attempts under way whose call is not claimed yet, by the span's id.
+_unclaimed: dict[int, Span] = {}
 
 
 def outcome_name(value: routing_pb2.Outcome.ValueType) -> str:
@@ -177,6 +196,8 @@ class AttemptSpan(AttemptHandle, Activated):
     def __enter__(self) -> AttemptSpan:
         open_attempts[self._lease_id] = self
         self._activate()
+        if self._token is not None:  # recording, and current: its call can claim it
+            _unclaimed[id(self.span)] = self.span
         return self
 
     def __exit__(
@@ -185,6 +206,7 @@ class AttemptSpan(AttemptHandle, Activated):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        _unclaimed.pop(id(self.span), None)
         self._deactivate()
         if not self._held:
             self._end(exc)
@@ -251,6 +273,12 @@ def attempt_span(ctx: RequestContext, deployment: Deployment, lease: KeyLease) -
     if not (telemetry.tracing or telemetry.metering):
         return _OFF_ATTEMPT
     return AttemptSpan(telemetry, ctx, deployment, lease)
+
+
+def claim_call() -> Span | None:
+    """The current span when it is an attempt's whose call has not claimed it yet, claimed now
+    (the caller records the call on it); None otherwise (no attempt, or a second call)."""
+    return _unclaimed.pop(id(current_span()), None)
 
 
 def span_for(lease: KeyLease) -> Span:

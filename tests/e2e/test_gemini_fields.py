@@ -96,3 +96,25 @@ async def test_a_wrong_type_names_the_gemini_field(
         sent = body if method != "countTokens" else {"generateContentRequest": body}
         message = refused_message(await http.post(path, json=sent, headers=HEADERS))
         assert field in message, message
+
+
+async def test_every_streamed_chunk_carries_its_tokens_logprobs(gemini: genai.Client) -> None:
+    """The last text of a stream too: it leaves with the finishReason and the usage."""
+    settings = types.GenerateContentConfig(response_logprobs=True, logprobs=1)
+    stream = await gemini.aio.models.generate_content_stream(
+        model="chain", contents="one two", config=settings
+    )
+    chunks = [chunk async for chunk in stream]
+    texts, tokens = [], []
+    for chunk in chunks:
+        if not chunk.text:
+            continue
+        (candidate,) = chunk.candidates or []
+        assert candidate.logprobs_result is not None, chunk
+        chosen = [c.token or "" for c in candidate.logprobs_result.chosen_candidates or ()]
+        assert "".join(chosen) == chunk.text
+        texts.append(chunk.text)
+        tokens += chosen
+    assert "".join(texts) == "Echo: one two" == "".join(tokens)
+    (last,) = chunks[-1].candidates or []
+    assert chunks[-1].text and last.finish_reason == types.FinishReason.STOP

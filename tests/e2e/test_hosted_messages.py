@@ -143,3 +143,29 @@ async def test_each_message_apart_has_its_own_logprobs(
     assert [tokens(d) for d in done] == [BEFORE, AFTER]
     final = events[-1].model_dump()["response"]["output"]
     assert [tokens(final[0]["content"][0]), tokens(final[2]["content"][0])] == [BEFORE, AFTER]
+
+
+async def test_a_stop_sequence_cuts_the_citations_with_the_text(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The Responses API takes no stops: the router cuts "Paris is sunny. END…" itself. The
+    # citation of the whole text, sent amid it when streamed, ends at the cut; one of text
+    # past the cut (the message after a hosted item) is dropped.
+    text = AFTER + " END Rome is rainy."
+    fake.state.set_scenario(Scenario(tool_call=True, content=text, cite_after_deltas=1))
+    ask: Any = {"model": "hosted", "messages": [{"role": "user", "content": "weather"}]}
+    ask |= {"tools": [WEB_SEARCH], "stop": [" END"]}
+    answer = (await sdk.chat.completions.create(**ask)).choices[0].message.model_dump()
+    stream = await sdk.chat.completions.create(**ask, stream=True)
+    chunks = [chunk.model_dump() async for chunk in stream]
+
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    streamed = [a for delta in deltas for a in delta.get("annotations") or []]
+    assert "".join(delta.get("content") or "" for delta in deltas) == AFTER
+    for cited, said in ((answer["annotations"], answer["content"]), (streamed, AFTER)):
+        (annotation,) = cited
+        assert annotation["url_citation"]["end_index"] == len(said) == len(AFTER)
+    fake.state.set_scenario(Scenario(tool_call=True, preamble=BEFORE, content=AFTER))
+    cut = await sdk.chat.completions.create(**ask | {"stop": ["look"]})
+    assert cut.choices[0].message.content == "Let me "
+    assert cut.choices[0].message.model_dump().get("annotations") == []

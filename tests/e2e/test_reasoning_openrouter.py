@@ -42,6 +42,8 @@ def _knob(body: dict[str, Any]) -> Any:
 
 
 HIGH_BUDGET = {"type": "enabled", "budget_tokens": 4096}
+# Opus 4.7 and later leave their thinking text out unless asked for its summary.
+SUMMARIZED = {"type": "adaptive", "display": "summarized"}
 
 
 @pytest.mark.parametrize(
@@ -51,7 +53,7 @@ HIGH_BUDGET = {"type": "enabled", "budget_tokens": 4096}
         ("sonnet", (HIGH_BUDGET, None)),
         ("br-claude", (HIGH_BUDGET, None)),
         ("vx-sonnet", (HIGH_BUDGET, None)),
-        ("opus-4-7", ({"type": "adaptive"}, {"effort": "high"})),
+        ("opus-4-7", (SUMMARIZED, {"effort": "high"})),
         ("gemini", {"thinkingBudget": 24576, "includeThoughts": True}),
         ("command", ({"type": "enabled", "token_budget": 4096}, None)),
     ],
@@ -105,7 +107,7 @@ async def test_a_small_max_tokens_is_brought_to_each_kinds_least(
     [
         ("gpt", "medium"),  # OpenRouter's default effort (gpt-5.1's own default is `none`)
         ("sonnet", ({"type": "enabled", "budget_tokens": 2048}, None)),
-        ("opus-4-7", ({"type": "adaptive"}, None)),
+        ("opus-4-7", (SUMMARIZED, None)),
         ("gemini", {"includeThoughts": True}),  # no budget: dynamic
         ("command", ({"type": "enabled"}, None)),
     ],

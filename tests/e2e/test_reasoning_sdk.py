@@ -199,7 +199,7 @@ async def test_a_callers_own_thinking_config_wins_at_gemini(
 @pytest.mark.parametrize(
     ("model", "effort", "thinking", "output_config"),
     [
-        ("opus-4-7", "high", {"type": "adaptive"}, {"effort": "high"}),
+        ("opus-4-7", "high", {"type": "adaptive", "display": "summarized"}, {"effort": "high"}),
         ("opus-4-7", "none", {"type": "adaptive"}, {"effort": "low"}),  # it refuses disabled
         ("sonnet-4-6", "medium", {"type": "adaptive"}, {"effort": "medium"}),
         ("sonnet-4-6", "minimal", {"type": "disabled"}, None),

@@ -107,6 +107,9 @@ async def test_a_broken_off_stream_is_resumed_live_then_replayed_once_finished(
     assert final.output_text == "Echo: resume me"
     again = await _events(await sdk.responses.retrieve(response_id, stream=True, starting_after=4))
     assert [e.sequence_number for e in again] == numbers[3:]  # finished: replayed, then ended
+    # A caller that lost its connection as the last event arrived: nothing more, not a 502.
+    seen = await sdk.responses.retrieve(response_id, stream=True, starting_after=numbers[-1])
+    assert await _events(seen) == []
 
 
 async def test_a_cancel_ends_a_follower_with_the_cancelled_response(

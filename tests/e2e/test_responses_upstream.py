@@ -209,14 +209,15 @@ async def test_logprobs_come_from_the_responses_api(
 ) -> None:
     # `include: ["message.output_text.logprobs"]` and `top_logprobs` ask for them there; its
     # text's logprobs are the chat answer's, unary and each delta's streamed.
+    # (A server of its own: OpenAI's reasoning models give none, below.)
     fake.state.set_scenario(Scenario(content="Hello 😀 there."))
-    ask: Any = {"model": "pro", "messages": HELLO, "logprobs": True, "top_logprobs": 2}
+    ask: Any = {"model": "house", "messages": HELLO, "logprobs": True, "top_logprobs": 2}
     answer = await sdk.chat.completions.create(**ask)
 
     content = answer.choices[0].logprobs.content
     assert b"".join(bytes(e.bytes or []) for e in content).decode() == "Hello 😀 there."
     assert all(len(e.top_logprobs) == 2 for e in content)
-    body = sent(fake, "gpt-5-pro").body
+    body = sent(fake, "house-reasoner").body
     assert (body["include"], body["top_logprobs"]) == (["message.output_text.logprobs"], 2)
     assert "logprobs" not in body
 
@@ -226,6 +227,29 @@ async def test_logprobs_come_from_the_responses_api(
     entries = [e for c in chunks if c.choices and c.choices[0].logprobs for e in
                c.choices[0].logprobs.content or []]  # fmt: skip
     assert b"".join(bytes(e.bytes or []) for e in entries).decode() == said == "Hello 😀 there."
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_reasoning_model_s_refusal_of_logprobs_passes_it_over(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # OpenAI's reasoning models (all but one of the Responses-only ones) refuse logprobs (a 400
+    # naming `include`, which a chat caller never sent): the group's next deployment gives
+    # them; with none left, the caller's 400 names its own `logprobs`.
+    ask: Any = {"messages": HELLO, "logprobs": True, "stream": stream}
+    answer = await sdk.chat.completions.create(model="mixed", **ask)
+    if stream:
+        chunks = [chunk async for chunk in answer]
+        assert {chunk.model for chunk in chunks} == {"model-b"}
+        assert any(c.choices and c.choices[0].logprobs for c in chunks)
+    else:
+        assert answer.model == "model-b" and answer.choices[0].logprobs.content
+    assert "message.output_text.logprobs" in sent(fake, "gpt-5-pro").body["include"]
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(model="pro", **ask)
+    assert refused.value.param == "logprobs"
+    assert "reasoning models" in refused.value.message
 
 
 async def test_the_responses_entrance_reaches_it_too(

@@ -1,6 +1,6 @@
 """One trace end to end: the edge's HTTP span → the gRPC client span → the router's server span
-(context over gRPC metadata) → the request span → one span per upstream attempt → the upstream
-HTTP call. For a fallback, and for a stream its caller walks away from."""
+(context over gRPC metadata) → the request span → one span per upstream attempt, which is its
+upstream HTTP call's. For a fallback, and for a stream its caller walks away from."""
 
 from __future__ import annotations
 
@@ -71,8 +71,9 @@ async def test_a_fallback_is_one_trace_from_the_edge_to_the_upstream(
     attempts = trace.children(request)
     assert [a.name for a in attempts] == ["chat model-a", "chat model-b"]
     assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
-    for attempt in attempts:
-        assert [s.name for s in trace.children(attempt)] == ["POST"]
+    for attempt, status in zip(attempts, (502, 200), strict=True):
+        assert trace.children(attempt) == []
+        assert attrs(attempt)["http.response.status_code"] == status
 
 
 async def test_a_stream_the_caller_leaves_ends_its_spans_cancelled(
@@ -110,5 +111,4 @@ async def test_a_stream_the_caller_leaves_ends_its_spans_cancelled(
     attempt = child(trace, request, "chat model-a", SpanKind.CLIENT)
     assert attrs(attempt)["switchboard.attempt.outcome"] == "CANCELLED"
     # Every span of the stream ended once the stream did, not at its first chunk.
-    upstream = trace.children(attempt)[0]
-    assert (upstream.end_time or 0) - (upstream.start_time or 0) > 50_000_000  # > 5 chunks
+    assert (attempt.end_time or 0) - (attempt.start_time or 0) > 50_000_000  # > 5 chunks

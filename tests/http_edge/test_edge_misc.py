@@ -159,9 +159,15 @@ async def test_cors_preflight_when_configured(start_edge: EdgeFactory) -> None:
             "/v1/chat/completions", headers={**preflight, "origin": "https://evil.example"}
         )
         simple = await client.get("/healthz", headers={"origin": origin})
+        # Chromium's Private Network Access: a page on a public origin (hosted Kobold Lite)
+        # calling an edge on localhost or the LAN asks for it in the preflight.
+        private = {**preflight, "access-control-request-private-network": "true"}
+        from_public = await client.options("/v1/chat/completions", headers=private)
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == origin
     assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert from_public.status_code == 200
+    assert from_public.headers["access-control-allow-private-network"] == "true"
     assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
     assert refused.status_code == 400
     assert refused.headers["content-type"] == "application/json"
@@ -195,10 +201,19 @@ async def test_a_browser_page_may_delete_and_read_the_request_id(start_edge: Edg
 
 async def test_cors_wildcard_never_allows_credentials(start_edge: EdgeFactory) -> None:
     edge = await start_edge(cors_origins=["*"])
+    preflight = {
+        "origin": "https://any.example",
+        "access-control-request-method": "POST",
+        "access-control-request-private-network": "true",
+    }
     async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
         response = await client.get("/healthz", headers={"origin": "https://any.example"})
+        from_public = await client.options("/v1/chat/completions", headers=preflight)
     assert response.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in response.headers
+    # `*` is no yes to Private Network Access: any public page could drive a laptop's edge.
+    assert from_public.status_code == 400
+    assert "access-control-allow-private-network" not in from_public.headers
 
 
 async def test_no_cors_unless_configured(http: httpx.AsyncClient) -> None:

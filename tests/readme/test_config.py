@@ -60,6 +60,8 @@ _VAR = re.compile(r"\$\{([A-Za-z_]\w*)")
 # Dotted names in code spans that start like a config section but are something else.
 NOT_SETTINGS = {
     "http.server.request.duration": "the edge's OpenTelemetry HTTP server metric",
+    "http.request.method": "an OpenTelemetry span attribute (HTTP semantic conventions)",
+    "http.response.status_code": "an OpenTelemetry span attribute (HTTP semantic conventions)",
     "routing.session_id": "the gRPC request's RoutingOptions field, not the routing: section",
     "server.address": "an OpenTelemetry span attribute (GenAI semantic conventions)",
 }

@@ -296,7 +296,19 @@ def _tool_result(block: JsonObject, path: str) -> JsonObject:
             content = f"{_TOOL_ERROR} {content}" if content else _TOOL_ERROR
         else:
             content = [{"type": "text", "text": _TOOL_ERROR}, *content]
-    return {"role": "tool", "tool_call_id": call_id, "content": content}
+    return {"role": "tool", "tool_call_id": call_id, "content": _result_cached(content, block)}
+
+
+def _result_cached(content: str | list[JsonObject], block: JsonObject) -> Any:
+    """A tool_result's cache breakpoint (where Claude Code puts its last one in a tool loop)
+    on its last part: OpenAI's tool message has no place for one of its own, and the Anthropic
+    provider gives a result whose part carries one its blocks. An empty result has no part
+    to carry it (nor may an empty text block carry one, at Anthropic)."""
+    if not isinstance(block.get("cache_control"), dict) or not content:
+        return content
+    parts = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    parts[-1] = _cached(dict(parts[-1]), block)
+    return parts
 
 
 def _tool_call(block: JsonObject, path: str) -> JsonObject:

@@ -80,17 +80,21 @@ class ResponseChunks:
         return [held] if held is not None else []
 
     def finish(self, usage: Mapping[str, Any] | None = None) -> JsonObject:
-        """The last chunk: the parts held, the complete function calls, each candidate's
-        finishReason, and the usage (OpenAI's; `usage` when the stream's chunks had none)."""
-        held = {c["index"]: c["content"]["parts"] for r in self.pending() for c in r["candidates"]}
+        """The last chunk: the parts held (with their tokens' logprobs), the complete function
+        calls, each candidate's finishReason, and the usage (OpenAI's; `usage` when the stream's
+        chunks had none)."""
+        held = {c["index"]: c for r in self.pending() for c in r["candidates"]}
         candidates = []
         for index, candidate in sorted((self._candidates or {0: _Candidate()}).items()):
             calls = [candidate.calls[i] for i in sorted(candidate.calls)]
-            parts = held.get(index, [])
+            last = held.get(index, {})
+            parts = list(last.get("content", {}).get("parts", ()))
             parts += [call_part(c.id, c.name, "".join(c.arguments), c.signature) for c in calls]
+            logprobs = {k: v for k, v in last.items() if k not in ("content", "index")}
             candidates.append(
                 {
                     "content": {"role": "model", "parts": parts},
+                    **logprobs,
                     "finishReason": finish_reason(candidate.finish),
                     "index": index,
                 }

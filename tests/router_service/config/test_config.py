@@ -101,3 +101,47 @@ def test_shipped_examples_are_valid() -> None:
     root = Path(__file__).resolve().parents[3]
     config = load_config(root / "examples" / "dev.yaml", env={})
     assert "demo-chat" in config.models
+
+
+def test_a_pickroute_lease_cannot_outlive_the_holds_it_keeps() -> None:
+    env = {"OPENAI_KEY": "k"}
+    # Unreported for longer than its key lease or its session mark live, a pick's key and
+    # session would count for nobody while its caller still uses them.
+    for holds, name in (
+        ("server: {route_lease_ttl_s: 1000}", r"server\.lease_ttl_s"),
+        (
+            "sessions: {active_ttl_s: 60}\nserver: {route_lease_ttl_s: 120}",
+            r"sessions\.active_ttl_s",
+        ),
+    ):
+        with pytest.raises(ConfigError, match=rf"server\.route_lease_ttl_s: .*{name}"):
+            parse_config(GOOD + holds + "\n", env=env)
+    # Left at its default, it is as short as they are: a short lease_ttl_s stays usable.
+    config = parse_config(GOOD + "server: {lease_ttl_s: 60}\n", env=env)
+    assert config.route_lease_ttl_s == 60
+    assert parse_config(GOOD, env=env).route_lease_ttl_s == 300
+
+
+def test_thread_protection_off_unquoted_is_off() -> None:
+    """YAML 1.1 reads a bare `off` as false: written as README's list of values says, it was
+    refused with "Input should be 'provider-ban', 'model-skip' or 'off'"."""
+    text = (
+        "providers:\n  p: {base_url: 'http://h/v1', keys: [k1], thread_protection: off}\n"
+        "auth: {open: true}\n"
+    )
+    assert parse_config(text, env={}).providers["p"].thread_protection == "off"
+    with pytest.raises(ConfigError, match="thread_protection"):
+        parse_config(text.replace(": off", ": on"), env={})  # true is no value of it
+
+
+@pytest.mark.parametrize(
+    ("kind", "version"), [("azure", "2024-10-21"), ("anthropic", "2023-06-01")]
+)
+def test_an_unquoted_api_version_is_the_date_written(kind: str, version: str) -> None:
+    """YAML reads a bare 2024-10-21 as a date: it was refused as "Input should be a valid
+    string" (README's table gives the default unquoted)."""
+    text = (
+        f"providers:\n  p: {{kind: {kind}, base_url: 'https://h.example', keys: [k1], "
+        f"api_version: {version}}}\nauth: {{open: true}}\n"
+    )
+    assert parse_config(text, env={}).providers["p"].api_version == version

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import random
 
+import pytest
 from pydantic import SecretStr
 
 from router_service.clock import ManualClock
@@ -202,9 +204,38 @@ async def test_a_key_whose_why_the_store_lost_is_still_probed_by_its_disabler() 
     pool, prober, probe, clock = setup()
     key = pool.keys[0]
     await pool.report(key, "m", Outcome.AUTH_INVALID)
-    # The why is gone, the disable not (a value written during a Redis outage is not replayed).
+    # The why is gone, the disable not (a long Redis outage's bounded journal dropped it).
     await pool.store.set_value(pool.why_name(key), "auth", 0.001)
     clock.advance(HEALTH.probe_initial_s)
     probe.answers = [True]
     assert await prober.tick() == 1
     assert isinstance(await pool.lease("m"), KeyLease)  # back, half-open
+
+
+async def test_why_a_key_is_off_lasts_as_long_as_its_disable() -> None:
+    pool, _, probe, clock = setup()
+    key = pool.keys[0]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)  # off for a day
+    await pool.report(key, "m", Outcome.QUOTA_EXHAUSTED)  # a call in flight then: an hour
+    clock.advance(CooldownsConfig().quota_disable_s + 1)
+    # Still off for most of the day; the replica that disabled it is gone (restarted): another
+    # one learns why from the store, and probes it back rather than wait for the day's end.
+    other, others = another_replica(pool, probe, clock)
+    await others.tick()
+    assert other.health[key.fingerprint].disabled in (DisableReason.AUTH, DisableReason.QUOTA)
+    (shown,) = await other.snapshot()
+    assert shown.disabled_reason in ("auth", "quota")
+
+
+async def test_a_key_enabled_on_another_replica_is_told_disabled_again_here(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    other, _ = another_replica(pool, probe, clock)
+    await pool.set_enabled(key, False, note="rotating", by="ops")
+    await other.set_enabled(key, True)  # the operator, through another replica
+    await prober.tick()  # this replica learns it is enabled
+    with caplog.at_level(logging.WARNING, logger="switchboard.keys"):
+        await pool.report(key, "m", Outcome.AUTH_INVALID)  # then its credentials fail here
+    assert "disabled (auth)" in caplog.text  # an operator hears of it, as of any disable

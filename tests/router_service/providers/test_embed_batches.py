@@ -104,3 +104,17 @@ async def test_cohere_embeds_in_batches_of_96(router: RouterHandle, fake: FakeUp
     calls = fake.state.calls(path="/v2/embed")
     assert sorted(len(r.body["texts"]) for r in calls) == [38, 96, 96]
     assert all(r.status == 200 and r.body["output_dimension"] == 4 for r in calls)
+
+
+async def test_vertex_keeps_a_call_under_20000_tokens(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # 250 texts of 100 words: 25,000 tokens, over the most one :predict call takes.
+    texts = [f"{i} " + "word " * 99 for i in range(250)]
+
+    response = await router.stub.Embed(request("vertex", texts))
+
+    assert vectors(response) == expected(texts)
+    calls = fake.state.calls(model="text-embedding-005")
+    assert len(calls) > 1 and all(r.status == 200 for r in calls)
+    assert sum(len(r.body["instances"]) for r in calls) == 250

@@ -14,8 +14,9 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import ADAPTERS
 from router_service.providers._openai import OpenAIAdapter
+from router_service.providers._responses_answer import completion_from_response
 from router_service.providers._responses_custom import rejects_reasoning
-from router_service.providers._responses_map import completion_from_response, request_body
+from router_service.providers._responses_map import request_body
 from router_service.providers._responses_stream import ResponsesStream
 
 GRAMMAR: Any = {"type": "grammar", "grammar": {"syntax": "lark", "definition": "start: X"}}

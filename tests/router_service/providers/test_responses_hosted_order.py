@@ -13,7 +13,8 @@ from openai.types.responses import Response
 from clients import ResponseIds, chat_params_to_openai, responses_request_from_openai
 from clients.codec import chat_completion_from_openai
 from clients.codec._responses_output import response_to_openai
-from router_service.providers._responses_map import completion_from_response, input_items
+from router_service.providers._responses_answer import completion_from_response
+from router_service.providers._responses_map import input_items
 from router_service.providers._responses_stream import ResponsesStream
 
 

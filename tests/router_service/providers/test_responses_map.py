@@ -1,5 +1,6 @@
-"""Chat completions ⇄ the Responses API (_responses_map.py, _responses_stream.py), table-driven:
-the request, the answer and the stream events, and what the Responses API cannot carry."""
+"""Chat completions ⇄ the Responses API (_responses_map.py, _responses_answer.py,
+_responses_stream.py), table-driven: the request, the answer and the stream events, and what
+the Responses API cannot carry."""
 
 from __future__ import annotations
 
@@ -10,11 +11,8 @@ import pytest
 from clients import chat_params_from_openai
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._responses_map import (
-    cannot_express,
-    completion_from_response,
-    request_body,
-)
+from router_service.providers._responses_answer import completion_from_response
+from router_service.providers._responses_map import cannot_express, request_body
 from router_service.providers._responses_stream import ResponsesStream, failure_of_event
 
 USER = {"role": "user", "content": "hi"}

@@ -11,7 +11,8 @@ from typing import Any
 from clients import ResponseIds, responses_request_from_openai
 from clients.codec import chat_completion_from_openai
 from clients.codec._responses_output import response_to_openai
-from router_service.providers._responses_map import completion_from_response, input_items
+from router_service.providers._responses_answer import completion_from_response
+from router_service.providers._responses_map import input_items
 
 
 def reasoning(item_id: str, text: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from router_service.clock import SYSTEM_CLOCK
 from router_service.config import ProviderConfig
 from router_service.providers import OpenAIAdapter
 from router_service.providers._transport import _BASE_HEADERS
+from router_service.telemetry import ATTEMPT_CALL
 
 TIMEOUT: dict[str, float | None] = {"connect": 1.0, "read": 2.0, "write": 2.0, "pool": 2.0}
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -50,7 +51,7 @@ def same(ours: httpx.Request, theirs: httpx.Request) -> None:
     assert ours.headers.raw == theirs.headers.raw  # names as written, in order
     assert ours.content == theirs.content
     assert isinstance(ours.stream, httpx.ByteStream)
-    assert ours.extensions == {"timeout": TIMEOUT}
+    assert ours.extensions == {"timeout": TIMEOUT, ATTEMPT_CALL: True}  # an attempt's call
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from router_service.clock import ManualClock
 from router_service.state import StoreUnavailableError
-from router_service.state._journal import Journal
+from router_service.state._journal import Journal, expiring
 
 
 async def test_writes_are_replayed_in_order_and_the_oldest_dropped_past_the_bound() -> None:
@@ -46,3 +47,18 @@ async def test_a_write_that_fails_stays_first_for_the_next_replay() -> None:
     up = True
     assert await journal.replay() == 2
     assert done == ["first", "second"]
+
+
+async def test_a_value_replayed_late_ends_when_it_would_have() -> None:
+    clock = ManualClock()
+    written: list[float] = []
+
+    async def set_value(ttl_s: float) -> None:
+        written.append(ttl_s)
+
+    journal = Journal()
+    journal.add(expiring(clock, 60.0, set_value))  # written during an outage, for a minute
+    journal.add(expiring(clock, 10.0, set_value))  # for ten seconds
+    clock.advance(15.0)  # the store answers again
+    assert await journal.replay() == 2
+    assert written == [45.0]  # what is left of the first; the second is over, not written

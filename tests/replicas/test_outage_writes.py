@@ -1,0 +1,41 @@
+"""What a replica writes while Redis is unreachable reaches the other replicas once it answers
+again: the writes are queued, then replayed in order (ResilientStateStore's journal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from router_service.keys import fingerprint
+from tests.replicas.harness import ask
+from tests.replicas.redis_fixtures import RedisProxy
+from tests.replicas.test_lost_replies import RETRY_S, StartPair, start_pair
+
+__all__ = ["start_pair"]  # the fixture, shared
+
+
+def as_is(config: dict[str, Any]) -> dict[str, Any]:
+    return config
+
+
+async def test_an_operators_disable_during_an_outage_is_told_to_every_replica(
+    start_pair: StartPair, redis_proxy: RedisProxy
+) -> None:
+    a, b, clock = await start_pair(as_is)
+    await redis_proxy.cut()
+    k1 = fingerprint("k1")
+    disable = admin_pb.SetKeyEnabledRequest(
+        provider="alpha", fingerprint=k1, enabled=False, reason="leaked in a log"
+    )
+    await a.admin.SetKeyEnabled(disable)  # on A's local state, queued for Redis
+    assert a.runtime.store.outage_counts()["degraded"]
+    await redis_proxy.restore()
+    clock.advance(RETRY_S)
+    await a.stub.Chat(ask())  # A finds Redis back and replays what it queued
+    assert not a.runtime.store.outage_counts()["degraded"]
+
+    listed = await b.admin.ListKeys(admin_pb.ListKeysRequest())
+    (shown,) = [k for k in listed.keys if k.fingerprint == k1]
+    assert shown.state == admin_pb.KEY_STATE_DISABLED
+    # Why and the operator's words too, not the disable alone: B's prober leaves it to them.
+    assert (shown.disabled_reason, shown.disabled_note) == ("manual", "leaked in a log")

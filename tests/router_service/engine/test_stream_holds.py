@@ -1,0 +1,139 @@
+"""What an open stream holds outlives the TTLs those holds carry (`server.lease_ttl_s`,
+`sessions.active_ttl_s`): its key lease and its session's active mark are renewed while it runs
+(a long reasoning answer), and given back when it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import httpx
+import pytest
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
+from router_service.clock import ManualClock
+from router_service.engine import Plan, RequestContext
+from router_service.engine._stream_holds import RENEWER
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.state import MemoryStateStore
+from tests.conftest import StartRouter, base_config
+from tests.helpers import eventually
+from tests.router_service.engine.test_attempt_end import _answer, attempt_runner, http
+from tests.router_service.server.test_leases import request
+
+__all__ = ["http"]  # the fixture, shared
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class RenewerClock(ManualClock):
+    """A manual clock that tells how often a stream's renewer began to wait on it: once it
+    waits again, its renewal for the time passed is done (and the next one is set)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        super().__init__(start)
+        self.renewer_waits = 0
+
+    async def wait(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name() == RENEWER:
+            self.renewer_waits += 1
+        await super().wait(seconds)
+
+    async def pass_periods(self, periods: int, period_s: float) -> None:
+        """Let `periods` renewal periods pass, each renewal done before the next period."""
+        for done in range(periods + 1):  # 0: the renewer is set, its first wait begun
+            self.advance(period_s if done else 0.0)
+
+            async def renewed(waits: int = done + 1) -> bool:
+                return self.renewer_waits >= waits
+
+            await eventually(renewed, what=f"renewal {done}")
+
+
+def renewers() -> list[asyncio.Task[object]]:
+    return [task for task in asyncio.all_tasks() if task.get_name() == RENEWER]
+
+
+async def test_a_stream_longer_than_its_ttls_keeps_its_key_and_session_mark(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = RenewerClock()
+    store = MemoryStateStore(clock)
+    config = base_config(
+        fake.base_url,
+        server={"port": 0, "lease_ttl_s": 60},
+        sessions={"active_ttl_s": 30},  # the shorter TTL sets the pace: a renewal every 10 s
+    )
+    config["providers"]["alpha"].update(
+        keys=["sk-alpha-1"], max_sessions=1, thread_protection="provider-ban"
+    )
+    config["providers"]["alpha"]["timeouts"] = {"stall_s": 3600}  # a long, quiet reasoning
+    router = await start_router(config, clock=clock, store=store)
+    pool = router.runtime.pools["alpha"]
+    sessions = router.runtime.sessions
+    slot = pool.slot_name(pool.keys[0])
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    routing = routing_pb2.RoutingOptions(session_id="long")
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=request(), routing=routing))
+    async for event in call:
+        if event.HasField("chunk"):
+            break
+    await clock.pass_periods(9, 10.0)  # 90 s: three times the marks' TTL
+    assert await store.held([slot]) == [1]  # the key's limits still count the stream
+    assert list((await sessions.active("alpha")).values()) == [1]  # so does its session limit
+    fake.state.release()
+    events = [event async for event in call]
+    assert events[-1].HasField("summary")
+
+    async def ended() -> bool:
+        await router.runtime.afterwork.drain()
+        held = await store.held([slot])
+        return not renewers() and held == [0] and not await sessions.active("alpha")
+
+    await eventually(ended, what="the renewals stopped, the lease and the mark given back")
+
+
+class GatedMarks(MemoryStateStore):
+    """Marks a session in a round trip that, once `gate` is armed, answers when it opens."""
+
+    completes_without_waiting = False
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.gate: asyncio.Event | None = None
+        self.entering = asyncio.Event()
+
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        if self.gate is not None:
+            self.entering.set()
+            await self.gate.wait()
+        return await super().enter(group, member, limit=limit, ttl_s=ttl_s)
+
+
+async def test_a_stream_closed_during_a_renewal_leaves_the_renewed_mark(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = RenewerClock()
+    store = GatedMarks(clock)
+    runner, deployment = attempt_runner(
+        http, store, clock, thread_protection="provider-ban", max_sessions=4
+    )
+    ctx = RequestContext("g", clock, session_id="s")
+    _, _, stack = await runner.run(ctx, Plan([deployment]), _answer, record_success=False)
+    await clock.pass_periods(0, 0.0)  # the renewer waits for its first period
+    store.gate = asyncio.Event()
+    clock.advance(deployment.pool.lease_ttl_s / 3)  # the renewal marks the session afresh...
+    await store.entering.wait()
+    closing = asyncio.create_task(stack.aclose())  # ... as the stream ends
+    await asyncio.sleep(0)
+    closing.cancel()  # and a stop cancels the closing too
+    store.gate.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await closing
+    assert await store.members("active:p") == {}  # neither mark left behind until its TTL
+    assert await store.held([deployment.pool.slot_name(deployment.pool.keys[0])]) == [0]
+    assert not renewers()
