@@ -11,7 +11,8 @@ before anything is relayed), then events go both ways until either side closes:
   summed for the client's tpm and budgets, the key's tokens and the span;
 - an upstream that drops the session (no close handshake, or an error close code, or no answer
   to the pings of `streams.realtime_ping_s`: a half-open connection) is a failure after the
-  commit: recorded and reacted to, told as an `error` event, then close code 1011;
+  commit: recorded and reacted to, told as an `error` event, then close code 1011; but a
+  pong unread because the caller read nothing (`_check_stall`) is the caller's: close 1008;
 - a graceful stop ends every session at its start (`LiveSessions.restart_all`): an `error`
   event saying the server restarts, then close code 1012, so callers reconnect elsewhere at
   once instead of after the grace period.
@@ -67,6 +68,7 @@ __all__ = ["LiveSessions", "RealtimeServicer", "error_event"]
 log = logging.getLogger("switchboard.router")
 
 _NORMAL, _GOING_AWAY, _POLICY, _SERVER_ERROR, _RESTART = 1000, 1001, 1008, 1011, 1012
+_ABNORMAL = 1006  # aiohttp's close code for a socket whose ping went unanswered
 _RESTARTING = "The server is restarting: reconnect to continue on another server."
 _event_ids = itertools.count(1)
 
@@ -169,6 +171,10 @@ class _Relay:
         # Set by the caller's side when it ends the session: (error event or None, code, reason).
         self._ending: tuple[str | None, int, str] | None = None
         self._settled = False
+        # The session's ping period, as its socket's heartbeat got it (a reload changes neither);
+        # set how long the caller had not read when the unread pong ended the session.
+        self._ping_s = runtime.config.streams.realtime_ping_s
+        self._caller_stalled_s: float | None = None
         self._admission = current_stream_admission()  # its stream slot, renewed here
         # As an operator sees it (AdminService.ListJobs): the upstream key by its fingerprint.
         fingerprint = upstream.lease.key.fingerprint
@@ -185,14 +191,19 @@ class _Relay:
         caller = asyncio.create_task(self._from_caller(requests), name="switchboard-realtime-in")
         keeper = asyncio.create_task(self._keep_slots(), name="switchboard-realtime-renew")
         try:
+            loop = asyncio.get_running_loop()  # aiohttp's heartbeat timers' clock
             for event in self._upstream.opening:
                 self._tokens.count(event)
+                taken = loop.time()
                 yield pb.RealtimeResponse(event_json=event)
+                self._check_stall(loop.time() - taken)
             async for message in socket:
                 if message.type.name != "TEXT":  # realtime events are text; pings are aiohttp's
                     continue
                 self._tokens.count(message.data)
+                taken = loop.time()
                 yield pb.RealtimeResponse(event_json=message.data)
+                self._check_stall(loop.time() - taken)
         finally:
             caller.cancel()
             keeper.cancel()
@@ -202,6 +213,16 @@ class _Relay:
                 log.info("realtime: relaying the caller's events failed: %r", caller.exception())
         for ended in await self._ended(socket.close_code):
             yield ended
+
+    def _check_stall(self, waited_s: float) -> None:
+        """Note a caller that did not take an event for so long that the upstream socket's
+        heartbeat failed meanwhile: backpressure stopped the router reading the socket, so the
+        upstream's pong went unread (aiohttp closed it: 1006). A healthy upstream, not cooled
+        for it. (A ping needs `ping_s` without a byte read, its pong `ping_s / 2` more.)"""
+        socket = self._upstream.socket
+        unread = socket.closed and socket.close_code == _ABNORMAL
+        if unread and waited_s >= 1.5 * self._ping_s and self._caller_stalled_s is None:
+            self._caller_stalled_s = waited_s
 
     async def _from_caller(self, requests: AsyncIterator[pb.RealtimeRequest]) -> None:
         """Relay the caller's events until it closes (or a guardrail blocks one), then close the
@@ -253,7 +274,9 @@ class _Relay:
         """Record how the session ended; the messages that tell the caller."""
         ending = self._ending
         failure = None
-        if ending is None and close_code not in (_NORMAL, 1001):
+        if ending is None and self._caller_stalled_s is not None:
+            ending = (_not_read(self._caller_stalled_s), _POLICY, "events not read")
+        elif ending is None and close_code not in (_NORMAL, 1001):
             detail = f"the upstream dropped the realtime session (close code {close_code})"
             failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
         executor = self._runtime.executor
@@ -322,6 +345,14 @@ def _may_carry_text(event_json: str) -> bool:
     # An escape (`"conversation\\u002eitem.create"`) is the same type to the upstream's parser:
     # an event with one is read whole.
     return "\\u" in event_json or any(kind in event_json for kind in _TEXT_EVENTS)
+
+
+def _not_read(waited_s: float) -> str:
+    message = (
+        f"The session ended: its events were not read for {waited_s:.1f}s, so the connection "
+        "to the upstream timed out. Read the events as they come."
+    )
+    return error_event("invalid_request_error", "events_not_read", message)
 
 
 def error_event(kind: str, code: str | None, message: str) -> str:
