@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -329,16 +330,23 @@ def screened(runtime: Runtime, model: str, event_json: str) -> str:
     if not guardrails or not _may_carry_text(event_json):
         return event_json
     try:
-        event = orjson.loads(event_json)
+        event, lenient = orjson.loads(event_json), False
     except orjson.JSONDecodeError:
-        return event_json  # the upstream answers it with its own error event
+        # orjson refuses what other parsers (the upstream's) may read: NaN, 1e999, a lone
+        # surrogate's escape. Read as Python's json reads them, never passed on unscreened.
+        try:
+            event, lenient = json.loads(event_json), True
+        except ValueError:
+            return event_json  # the upstream answers it with its own error event
     slots = list(event_texts(event))
     if not slots:
         return event_json
     caller = current_caller()
     client = "" if caller is None or caller.anonymous else caller.name
     guardrails.screen(slots, client, model)
-    return orjson.dumps(event).decode() if any(s.changed for s in slots) else event_json
+    if not any(s.changed for s in slots):
+        return event_json
+    return json.dumps(event) if lenient else orjson.dumps(event).decode()
 
 
 def _may_carry_text(event_json: str) -> bool:
