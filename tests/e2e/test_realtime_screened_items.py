@@ -133,6 +133,15 @@ async def test_a_function_tool_definition_reaches_the_upstream_redacted(edge: Ed
     assert "hunter2" not in str(tool.parameters) and tool.name == "lookup"
 
 
+async def test_a_redacted_find_in_a_function_s_name_ends_the_session(edge: Edge) -> None:
+    """A function's name is not rewritten (the model calls it by it): a redact rule's find
+    there ends the session as a block does."""
+    tool = {**LOOKUP, "name": "hunter2", "description": "Looks up the account."}
+    await raw_event_ends_the_session(
+        edge, orjson.dumps({"type": "session.update", "session": {"tools": [tool]}}).decode()
+    )
+
+
 async def test_a_blocked_text_in_a_response_s_tools_ends_the_session(edge: Edge) -> None:
     tool = {**LOOKUP, "description": "Reads the TOP-SECRET plans."}
     await ends_the_session(edge, {"tools": [tool]})
