@@ -67,11 +67,11 @@ class Bounded(Generic[T]):
         about it (its cleanup, which may wait too) is its own."""
         self._expired = True
         waits = self._waits
-        # A future cancelled wakes its task with the cancellation, as by a timeout. One that is
-        # done already (it ended in this turn of the loop, the task has not taken it yet) is
-        # cut at the next step instead, as a task's cancellation would be: else the awaitable
-        # could go on to wait again, with no deadline left.
-        if waits is None or not waits.cancel():
+        # A future cancelled (here, or by the task's own cancellation already) wakes its task
+        # with the cancellation, as by a timeout. One that ended otherwise in this turn of the
+        # loop, not yet taken, is cut at the next step instead, as a task's cancellation would
+        # be: else the awaitable could go on to wait again, with no deadline left.
+        if waits is None or not (waits.cancel() or waits.cancelled()):
             self._due = True
 
 
