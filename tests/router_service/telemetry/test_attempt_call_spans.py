@@ -103,12 +103,12 @@ async def test_a_token_exchange_in_an_attempt_has_its_own_span(
     assert attrs(exchange)["http.response.status_code"] == 200
 
 
-async def test_a_second_call_in_an_attempt_has_its_own_span(
+async def test_a_call_refused_within_an_attempt_is_a_failed_span_of_its_own(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
-    """An upstream that refuses `stream_options` is asked again in the same attempt: the first
-    call is the attempt's (its 400 recorded, no error: the attempt succeeded), the second a
-    span of its own."""
+    """An upstream that refuses `stream_options` is asked again in the same attempt: the refused
+    call (its 400) is a span of its own marked failed, and the attempt's span records the call
+    that served it (the attempt succeeded: no error)."""
     router = await start_router(base_config(fake.base_url))
     fake.state.set_scenario(Scenario(refuses_stream_options=True))
 
@@ -116,8 +116,13 @@ async def test_a_second_call_in_an_attempt_has_its_own_span(
 
     trace: Trace = await ended(captured, SERVER_STREAM)
     attempt = trace.one("chat model-a")
-    assert attrs(attempt)["http.response.status_code"] == 400
+    assert attrs(attempt)["http.response.status_code"] == 200
     assert attrs(attempt)["switchboard.attempt.outcome"] == "OK"
     assert attempt.status.status_code is StatusCode.UNSET
-    [again] = trace.children(attempt)
-    assert again.name == "POST" and attrs(again)["http.response.status_code"] == 200
+    [refused] = trace.children(attempt)
+    assert refused.name == "POST" and refused.kind is SpanKind.CLIENT
+    got = attrs(refused)
+    assert [got[name] for name in HTTP] == ["POST", f"{fake.base_url}/chat/completions", 400]
+    assert got["error.type"] == "400" and refused.status.status_code is StatusCode.ERROR
+    assert (attempt.start_time or 0) <= (refused.start_time or 0) <= (refused.end_time or 0)
+    assert (refused.end_time or 0) <= (attempt.end_time or 0)
