@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
@@ -126,3 +126,27 @@ async def test_a_call_refused_within_an_attempt_is_a_failed_span_of_its_own(
     assert got["error.type"] == "400" and refused.status.status_code is StatusCode.ERROR
     assert (attempt.start_time or 0) <= (refused.start_time or 0) <= (refused.end_time or 0)
     assert (refused.end_time or 0) <= (attempt.end_time or 0)
+
+
+async def test_an_embeddings_request_split_in_calls_has_a_span_for_each(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """Gemini takes 100 texts a call: 230 go as three calls at once, one of them the attempt's
+    and the others spans of their own under it, each ended."""
+    gemini = {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": ["g-key"]}
+    deployments = [{"provider": "gem", "model": "gemini-embedding-001"}]
+    config = {"providers": {"gem": gemini}, "models": {"e": {"deployments": deployments}}}
+    router = await start_router({**config, "server": {"port": 0}})
+    texts = embeddings_pb2.TextList(values=[f"text {i}" for i in range(230)])
+    params = embeddings_pb2.EmbeddingParams(model="e", texts=texts)
+
+    await router.stub.Embed(pb.EmbedRequest(params=params))
+
+    trace = await ended(captured, "switchboard.v1.RouterService/Embed")
+    [attempt] = trace.named("embeddings gemini-embedding-001")
+    pieces = trace.children(attempt)
+    url = f"{fake.url}/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    assert [s.name for s in pieces] == ["POST", "POST"]
+    for call in (attempt, *pieces):
+        assert attrs(call)["url.full"] == url and attrs(call)["http.response.status_code"] == 200
+        assert call.end_time is not None and call.status.status_code is StatusCode.UNSET
