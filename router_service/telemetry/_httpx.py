@@ -29,7 +29,6 @@ from router_service.telemetry._spans import (
     RefusedCall,
     claim_call,
     refuse_call,
-    refused_call,
 )
 from router_service.telemetry._state import current
 
@@ -123,13 +122,12 @@ class TracingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not self._own_spans and ATTEMPT_CALL in request.extensions:
-            attempt = claim_call()
-            if attempt is not None:
+            claimed = claim_call()
+            if claimed is not None:
+                attempt, refused = claimed
+                if refused is not None:  # the attempt asks again: the refused call's own span
+                    self._record_refused(refused)
                 return await self._on_attempt(request, attempt)
-            again = refused_call()
-            if again is not None:
-                self._record_refused(again[1])
-                return await self._on_attempt(request, again[0])
         span = self._tracer.start_span(request.method, kind=SpanKind.CLIENT)
         if not span.is_recording():  # sampled out: nothing to record, nothing to end
             return await self._inner.handle_async_request(request)
