@@ -171,6 +171,13 @@ class StateConfig(_Strict):
             if not self.url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
                 message = "state.url must start with redis://, rediss:// or unix://"
                 raise Misplaced([(("url",), message)])
+            # Imported here: the URLs are the Redis client's to read, and only a router on
+            # Redis validates one (checked now, not by a traceback at the router's start).
+            from router_service.state._resp_wire import url_problem
+
+            problem = url_problem(self.url.get_secret_value())
+            if problem is not None:
+                raise Misplaced([(("url",), problem)])
         return self
 
 
