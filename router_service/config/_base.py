@@ -36,11 +36,14 @@ def dotted(loc: Location) -> str:
     return out or "<root>"
 
 
-def _not_blank(value: SecretStr) -> SecretStr:
+def _trimmed(value: SecretStr) -> SecretStr:
     # An empty `${VAR}` would otherwise run with an empty key (or admit an empty admin token).
-    if not value.get_secret_value().strip():
+    # Whitespace around a secret is never part of it: a secret file's last newline (a Kubernetes
+    # secret `--from-file`) would break the header it goes in, or never match a caller's.
+    secret = value.get_secret_value()
+    if not secret.strip():
         raise ValueError("must not be empty or blank (is its environment variable empty?)")
-    return value
+    return value if secret == secret.strip() else SecretStr(secret.strip())
 
 
 def _beside_config(value: str, info: ValidationInfo) -> str:
@@ -51,8 +54,8 @@ def _beside_config(value: str, info: ValidationInfo) -> str:
     return str(Path(base) / value)
 
 
-Secret = Annotated[SecretStr, AfterValidator(_not_blank)]
-"""A secret setting: never shown, never empty."""
+Secret = Annotated[SecretStr, AfterValidator(_trimmed)]
+"""A secret setting: never shown, never empty, without whitespace around it."""
 
 FilePath = Annotated[str, AfterValidator(_beside_config)]
 """A file named in the config: a relative path is relative to the config file's directory."""
