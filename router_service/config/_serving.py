@@ -302,5 +302,5 @@ class TelemetryConfig(_Strict):
         description="The router: each upstream HTTP request a CLIENT span of its own, under its "
         "attempt's span. Off: the attempt's span is the span of the HTTP call it makes and "
         "carries its attributes (one span fewer a request); only other requests (token "
-        "exchanges, a retry within an attempt) have spans of their own.",
+        "exchanges, a call refused before the attempt asked again) have spans of their own.",
     )

@@ -28,7 +28,7 @@ class Bounded(Generic[T]):
         self._awaitable = awaitable
         self._deadline = deadline
         self._expired = False
-        self._due = False  # expired while it yielded a turn, not a future: cut at its next step
+        self._due = False  # expired while nothing was left to cancel: cut at its next step
         self._waits: asyncio.Future[Any] | None = None  # what the awaitable waits for now
 
     def __await__(self) -> Generator[Any, None, T]:
@@ -66,9 +66,12 @@ class Bounded(Generic[T]):
         """Cut the wait, once (as a timeout cancels its task once): what the awaitable does
         about it (its cleanup, which may wait too) is its own."""
         self._expired = True
-        if self._waits is not None:
-            self._waits.cancel()  # its task is woken with the cancellation, as by a timeout
-        else:
+        waits = self._waits
+        # A future cancelled (here, or by the task's own cancellation already) wakes its task
+        # with the cancellation, as by a timeout. One that ended otherwise in this turn of the
+        # loop, not yet taken, is cut at the next step instead, as a task's cancellation would
+        # be: else the awaitable could go on to wait again, with no deadline left.
+        if waits is None or not (waits.cancel() or waits.cancelled()):
             self._due = True
 
 

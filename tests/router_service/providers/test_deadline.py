@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -69,3 +70,52 @@ async def test_the_tasks_own_cancellation_is_raised_as_it_is() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_deadline_that_passes_as_the_wait_ends_cuts_the_next_step() -> None:
+    """The timer may run after the awaited future is done but before the task took it (both in
+    one turn of the loop): the awaitable is still cut, at its next step, as a timeout's
+    cancellation of a task in that state is; never left waiting again without a deadline."""
+    loop = asyncio.get_running_loop()
+    first: asyncio.Future[None] = loop.create_future()
+    waited_again = False
+
+    async def upstream() -> None:
+        nonlocal waited_again
+        await first  # a chunk of the body's end
+        waited_again = True
+        await asyncio.Event().wait()  # then silence, the connection open
+
+    deadline = now() + 0.02
+    loop.call_at(deadline - 0.01, time.sleep, 0.02)  # the loop held past the deadline: then
+    loop.call_at(deadline - 0.001, first.set_result, None)  # one turn ends the wait and times it
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(1):  # the test's own bound, had the cut been lost
+            await Bounded(upstream(), deadline)
+    assert not waited_again
+
+
+async def test_a_deadline_that_passes_as_the_task_is_cancelled_cuts_the_wait_once() -> None:
+    """The task's cancellation and the deadline in one turn: the wait is cut once (by the
+    task's cancellation, raised as it is), and the cleanup that waits in turn runs to its end."""
+    loop = asyncio.get_running_loop()
+    cleaned = False
+
+    async def upstream() -> None:
+        nonlocal cleaned
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0.001)
+            cleaned = True
+
+    async def read(deadline: float) -> None:
+        await Bounded(upstream(), deadline)
+
+    deadline = now() + 0.02
+    task = asyncio.create_task(read(deadline))
+    loop.call_at(deadline - 0.01, time.sleep, 0.02)  # the loop held past the deadline: then
+    loop.call_at(deadline - 0.001, task.cancel)  # one turn cancels the task and times the wait
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned
