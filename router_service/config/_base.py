@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -59,3 +60,13 @@ Secret = Annotated[SecretStr, AfterValidator(_trimmed)]
 
 FilePath = Annotated[str, AfterValidator(_beside_config)]
 """A file named in the config: a relative path is relative to the config file's directory."""
+
+
+def as_written(value: object) -> object:
+    """A bare YAML date (2024-10-21), or a mapping's, as the text written; a date with a time
+    stays a datetime (its text would not be the one written: refused as no string)."""
+    if isinstance(value, dict):
+        return {name: as_written(item) for name, item in value.items()}
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return value

@@ -5,9 +5,9 @@
 - `${VAR-default}`: the default only when VAR is unset.
 - `$${...}`: a literal `${...}`.
 
-The shell's other forms (`${VAR:?message}`, `${VAR:+alt}`, a nested default, one never closed)
-are errors: left as written they would be the value, a key sent upstream as
-`${OPENAI_KEY:?required}`.
+The shell's other forms (`${VAR:?message}`, `${VAR:+alt}`, a nested default, one never closed,
+`${VAR:0:8}`, `${VAR#prefix}`, `${#VAR}`…) are errors: left as written they would be the value,
+a key sent upstream as `${OPENAI_KEY:?required}`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ __all__ = ["Malformed", "Unset", "interpolate"]
 
 # One `${…}` this reads (a default holds no `${`: nesting is not read), or an escaped `$${`, or
 # (group `other`) the shell's other forms: `${VAR` then `?`, `+`, `=` (with or without `:`), a
-# default that nests or is never closed, or the end. Any other `${` is text (`${jndi:` in a
-# guardrail's pattern).
+# default that nests or is never closed, the end, a substring's `:` and digit or space, a trim's
+# `#` `%`, a replace's `/`, a case's `^` `,`, a transform's `@`; `${#VAR}` and `${!VAR}`. Any
+# other `${` is text: log4j's `${jndi:`, `${env:X}`, Spring's `${a.b}` in a guardrail's pattern.
 _ENV_PATTERN = re.compile(
     r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<operator>:?-)(?P<default>(?:(?!\$\{)[^}])*))?\}"
-    r"|(?P<escaped>\$\$\{)|(?P<other>\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?+=]|$))"
+    r"|(?P<escaped>\$\$\{)"
+    r"|(?P<other>\$\{(?:[#!][A-Za-z_]|[A-Za-z_][A-Za-z0-9_]*(?::?[-?+=]|:[0-9 ]|[#%/^,@]|$)))"
 )
 
 

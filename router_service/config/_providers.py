@@ -17,7 +17,7 @@ from pydantic import (
 
 from clients.codec._responses_hosted import is_hosted_tool
 from router_service.config._aws import bedrock_key_problem, region_of
-from router_service.config._base import Location, Misplaced, Secret, _Strict
+from router_service.config._base import Location, Misplaced, Secret, _Strict, as_written
 from router_service.config._entra import (
     COGNITIVE_SERVICES_SCOPE,
     DEFAULT_AUTHORITY_HOST,
@@ -279,11 +279,11 @@ class ProviderConfig(_Strict):
         # YAML 1.1 reads a bare `off` (`no`, `false`) as false: what its list of values says.
         return "off" if value is False else value
 
-    @field_validator("api_version", mode="before")
+    @field_validator("api_version", "headers", mode="before")
     @classmethod
     def _dated(cls, value: object) -> object:
-        # YAML reads a bare 2024-10-21 as a date: the version written.
-        return value.isoformat() if isinstance(value, datetime.date) else value
+        # YAML reads a bare 2024-10-21 as a date: the version (`anthropic-version:`) written.
+        return as_written(value)
 
     @field_validator("headers")
     @classmethod

@@ -97,6 +97,14 @@ def url_problem(url: str) -> str | None:
             "state.url is not a Redis URL the router reads: its only query parameter is db; "
             "a password goes before the host (redis://:password@host), percent-encoded"
         )
+    if parts.username and parts.password is None:
+        # No AUTH would be sent: a password written where the user goes, or an ACL user's
+        # password forgotten, read as the default user (NOAUTH at the first command).
+        return (
+            "state.url is not a Redis URL the router reads: a user goes with its password "
+            "(redis://user:password@host; `user:@` for one with none; a password alone: "
+            "redis://:password@host)"
+        )
     return None
 
 

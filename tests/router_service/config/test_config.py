@@ -145,3 +145,17 @@ def test_an_unquoted_api_version_is_the_date_written(kind: str, version: str) ->
         f"api_version: {version}}}\nauth: {{open: true}}\n"
     )
     assert parse_config(text, env={}).providers["p"].api_version == version
+
+
+def test_an_unquoted_date_in_a_header_is_the_date_written() -> None:
+    """`anthropic-version: 2023-06-01` under `headers:` was refused as "Input should be a valid
+    string" (YAML reads it as a date), as `api_version:` was; a date with a time is not what
+    was written once rewritten (`T`): still refused."""
+    text = (
+        "providers:\n  p: {kind: anthropic, base_url: 'https://h.example', keys: [k1], "
+        "headers: {HEADERS}}\nauth: {open: true}\n"
+    )
+    config = parse_config(text.replace("HEADERS", "anthropic-version: 2023-06-01"), env={})
+    assert config.providers["p"].headers == {"anthropic-version": "2023-06-01"}
+    with pytest.raises(ConfigError, match=r"headers\.x-at: Input should be a valid string"):
+        parse_config(text.replace("HEADERS", "x-at: 2023-06-01 10:00:00"), env={})

@@ -82,6 +82,16 @@ def test_empty_secrets_are_refused_by_path(variable: str, line: int, path: str, 
         "${ALPHA_KEY:+x}",
         "${ALPHA_KEY:-${BETA_KEY}}",  # a nested default
         "sk-${ALPHA_KEY",
+        # The shell's substring, trim, replace, case and length forms: each the key as written.
+        "${ALPHA_KEY:0:8}",
+        "${ALPHA_KEY: -4}",
+        "${ALPHA_KEY#Bearer }",
+        "${ALPHA_KEY%%.*}",
+        "${ALPHA_KEY/a/b}",
+        "${ALPHA_KEY^^}",
+        "${ALPHA_KEY,,}",
+        "${#ALPHA_KEY}",
+        "${!ALPHA_KEY}",
     ],
 )
 def test_a_form_it_does_not_read_is_refused_not_sent_as_the_key(written: str) -> None:
@@ -101,7 +111,10 @@ def test_an_escaped_form_is_a_literal_whatever_follows() -> None:
 
 
 def test_a_dollar_brace_that_is_no_variable_is_text() -> None:
-    assert interpolate(r"\${jndi:ldap ${A B} ${1}", {}) == r"\${jndi:ldap ${A B} ${1}"
+    """A guardrail's pattern: log4j's lookups (`${jndi:…}`, `${env:X}`, `${::-j}`) and Spring's
+    placeholders stay as written."""
+    text = r"\${jndi:ldap ${A B} ${1} ${env:USER} ${::-j} ${spring.datasource.password}"
+    assert interpolate(text, {}) == text
 
 
 def test_a_form_it_does_not_read_in_a_section_it_ignores_is_left_alone() -> None:
