@@ -1,0 +1,76 @@
+"""A call that may not be sent twice, made while no connection is up (a lone router restarting),
+waits for one, bounded (clients/_ready.py), then is sent once: against real grpc.aio servers on
+loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from clients import RouterClient, RouterError
+from clients._ready import READY_WAIT_S
+from clients.switchboard.v1 import router_service_pb2_grpc
+from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
+from tests.helpers import eventually, free_port
+
+pytestmark = pytest.mark.timeout(60)
+
+# The channel tries a refused address again after 0.1 s rather than ~1 s: a router back is met
+# well within the wait's bound, however busy the machine.
+_FAST_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+]
+
+
+async def _refused(client: RouterClient) -> None:
+    channel: grpc.aio.Channel = client._channel  # the client's own, to see it fail first
+
+    async def refused() -> bool:
+        state = channel.get_state(try_to_connect=False)
+        return bool(state is grpc.ChannelConnectivity.TRANSIENT_FAILURE)
+
+    await eventually(refused, what="the first connection refused")
+
+
+async def test_a_chat_made_while_the_router_restarts_is_sent_once_it_is_back() -> None:
+    port = free_port()
+    async with RouterClient(f"127.0.0.1:{port}", options=_FAST_RECONNECT) as client:
+        call = asyncio.ensure_future(client.chat(chat_request("m"), timeout=30))
+        await _refused(client)
+        assert not call.done()  # waiting, not failed: no router can have seen it
+        back = FakeRouter("back")
+        server = grpc.aio.server(options=SERVER_OPTIONS)
+        router_service_pb2_grpc.add_RouterServiceServicer_to_server(back, server)
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        try:
+            answer = await call
+        finally:
+            await server.stop(None)
+    assert answer.completion.id == "back" and back.calls == 1
+
+
+async def test_a_chat_to_a_router_that_never_comes_back_is_unavailable_after_the_bound() -> None:
+    loop = asyncio.get_running_loop()
+    async with RouterClient(f"127.0.0.1:{free_port()}") as client:
+        started = loop.time()
+        with pytest.raises(RouterError) as refused:
+            await client.chat(chat_request("m"), timeout=None)  # no deadline: still bounded
+        waited = loop.time() - started
+    assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert READY_WAIT_S <= waited < READY_WAIT_S + 2
+
+
+async def test_the_wait_ends_at_the_calls_own_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    async with RouterClient(f"127.0.0.1:{free_port()}") as client:
+        started = loop.time()
+        with pytest.raises(RouterError) as late:
+            await client.chat(chat_request("m"), timeout=0.5)
+        waited = loop.time() - started
+    # Sent once its deadline is all but spent: grpc fails it as the channel is (its cause said).
+    assert late.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert 0.5 <= waited < READY_WAIT_S
