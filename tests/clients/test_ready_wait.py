@@ -13,7 +13,7 @@ from clients import RouterClient, RouterError
 from clients._ready import READY_WAIT_S
 from clients.switchboard.v1 import router_service_pb2_grpc
 from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
-from tests.helpers import eventually, free_port
+from tests.helpers import eventually, free_port, serve_grpc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -42,14 +42,9 @@ async def test_a_chat_made_while_the_router_restarts_is_sent_once_it_is_back() -
         await _refused(client)
         assert not call.done()  # waiting, not failed: no router can have seen it
         back = FakeRouter("back")
-        server = grpc.aio.server(options=SERVER_OPTIONS)
-        router_service_pb2_grpc.add_RouterServiceServicer_to_server(back, server)
-        server.add_insecure_port(f"127.0.0.1:{port}")
-        await server.start()
-        try:
+        servicer = (router_service_pb2_grpc.add_RouterServiceServicer_to_server, back)
+        async with serve_grpc(servicer, options=SERVER_OPTIONS, port=port):
             answer = await call
-        finally:
-            await server.stop(None)
     assert answer.completion.id == "back" and back.calls == 1
 
 
