@@ -34,7 +34,7 @@ from clients._files import FileCalls
 from clients._local import LocalChannel
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
-from clients._ready import ReadyGate
+from clients._ready import LateStart, ReadyGate
 from clients._stream import RouterRealtime, RouterStream, SentOnce, serialize_once
 from clients.switchboard.v1 import router_service_pb2
 
@@ -218,10 +218,17 @@ class RouterClient(
         if self._chat_stream is None:
             return RouterStream(self._server_stream("ChatStream", req, timeout, metadata))
         kwargs = self._kwargs(timeout, metadata)
+        assert self._gate is not None  # made with the channel `_stub` opened
+        request = SentOnce(req)
+
+        def started(left: float | None) -> Any:
+            kwargs["timeout"] = left
+            return self._started(self._chat_stream, _CHAT_STREAM, request, kwargs)
+
+        if not self._gate.sends_at_once("router", "ChatStream"):
+            return RouterStream(None, LateStart(self._gate, kwargs["timeout"], started))
         with map_rpc_errors():
-            return RouterStream(
-                self._started(self._chat_stream, _CHAT_STREAM, SentOnce(req), kwargs)
-            )
+            return RouterStream(started(kwargs["timeout"]))
 
     def _server_stream(
         self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
