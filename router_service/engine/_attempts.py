@@ -21,7 +21,7 @@ from router_service.config import CooldownsConfig
 from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
-from router_service.engine._stream_holds import keep_holds
+from router_service.engine._stream_holds import HoldRenewer
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -55,12 +55,16 @@ class AttemptRunner:
         cooldowns: CooldownsConfig,
         sessions: SessionState,
         stats: RoutingStats,
+        renewer: HoldRenewer | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._cooldowns = cooldowns
         self.sessions = sessions
         self.stats = stats
+        # A runtime's is its lineage's (`Runtime.renewer`): streams of a replaced config too.
+        together = store.batches_concurrent_calls
+        self.renewer = renewer or HoldRenewer(clock, together=together)
         # Until when this process last saw each deployment cooled: its cooldown is logged once
         # when it begins, not at every failure that extends it (bounded by the deployments).
         self._cooled_until: dict[str, float] = {}
@@ -203,7 +207,7 @@ class AttemptRunner:
             return _BUSY
         if not stick_at_close:  # a stream: it may outlast the TTLs of its lease and mark
             ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
-            keep_holds(stack, lease, end, self.sessions, self._clock, ttl_s)
+            self.renewer.keep(stack, lease, end, self.sessions, ttl_s)
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
