@@ -45,8 +45,10 @@ class RenewerClock(ManualClock):
         """Let `periods` renewal periods pass, each renewal done before the next period."""
         for done in range(periods + 1):  # 0: the renewer is set, its first wait begun
             self.advance(period_s if done else 0.0)
+            # The process's renewer may have waited before (earlier streams, a restart).
+            waits = self.renewer_waits + 1 if done else 1
 
-            async def renewed(waits: int = done + 1) -> bool:
+            async def renewed(waits: int = waits) -> bool:
                 return self.renewer_waits >= waits
 
             await eventually(renewed, what=f"renewal {done}")
