@@ -72,11 +72,6 @@ class HoldRenewer:
         self._round: asyncio.Future[None] | None = None
         self._closed = False
 
-    @property
-    def holding(self) -> int:
-        """Open streams whose holds are renewed."""
-        return len(self._holds)
-
     def keep(
         self,
         stack: AsyncExitStack,
