@@ -47,10 +47,10 @@ class Pipelined(MemoryStateStore):
 
 
 async def open_stream(
-    runner: AttemptRunner, deployment: Deployment, session: str
+    runner: AttemptRunner, deployment: Deployment, clock: RenewerClock, session: str
 ) -> AsyncExitStack:
     """What a stream's attempt leaves open: its lease and session mark, renewed."""
-    ctx = RequestContext("g", runner.sessions._clock, session_id=session)
+    ctx = RequestContext("g", clock, session_id=session)
     _, _, stack = await runner.run(ctx, Plan([deployment]), _answer, record_success=False)
     return stack
 
@@ -64,7 +64,7 @@ async def test_open_streams_share_one_renewer_and_are_renewed_together(
         http, store, clock, thread_protection="provider-ban", max_sessions=4
     )
     slot = deployment.pool.slot_name(deployment.pool.keys[0])
-    stacks = [await open_stream(runner, deployment, session) for session in "abc"]
+    stacks = [await open_stream(runner, deployment, clock, session) for session in "abc"]
     assert len(renewers()) == 1  # not one a stream
     period_s = deployment.pool.lease_ttl_s / 3
     await clock.pass_periods(6, period_s)  # twice the lease's TTL
@@ -90,7 +90,7 @@ async def test_a_reload_hands_the_renewer_over_and_the_last_close_stops_it() -> 
     old = await Runtime.create(_config(30), clock=clock, store=store)
     try:
         deployment = old.planner.deployments["alpha/model-a"]
-        before = await open_stream(old.runner, deployment, "before")
+        before = await open_stream(old.runner, deployment, clock, "before")
         await clock.pass_periods(0, 0.0)  # its renewer waits 10 s
         # A reload shortens the lease's TTL to 9 s: the renewer, waiting 10, must wake sooner.
         new = old.successor(_config(9))
@@ -99,7 +99,8 @@ async def test_a_reload_hands_the_renewer_over_and_the_last_close_stops_it() -> 
         raise
     try:
         await old.aclose()  # the streams it began run on
-        after = await open_stream(new.runner, new.planner.deployments["alpha/model-a"], "after")
+        renamed = new.planner.deployments["alpha/model-a"]
+        after = await open_stream(new.runner, renamed, clock, "after")
         await clock.pass_periods(12, 3.0)  # 36 s: four times the shorter TTL
         assert len(renewers()) == 1  # the one woken sooner took the waiting one's place
         slots = [deployment.pool.slot_name(key) for key in deployment.pool.keys]
