@@ -3,12 +3,12 @@
 state as a backstop for a router that died holding them; a stream may outlast both (a long
 reasoning answer, a realtime session of an hour), and a hold expired under a running stream lets
 the key's limits and the provider's session limit undercount. So while the stream runs, both are
-renewed about every third of the shorter TTL; its stack stops that before it gives them back.
+renewed about every third of the shorter TTL; its end stops that before it gives them back.
 
 One renewer per runtime lineage (handed to a reloaded runtime's successor with the store, as
 the Afterwork is), not a task per stream: an idle stream's memory and a stream's instructions
 are counted (benchmarks/README.md, "An idle stream"), and a task, its timer and its
-cancellation per stream cost both. A stream registers a small slotted `_Hold`; the single task
+cancellation per stream cost both. A stream registers a small slotted `Hold`; the single task
 wakes every third of the shortest TTL held and renews the holds due, together on a store that
 sends concurrent calls in one round trip (Redis). It starts with the first hold and ends at a
 wake that finds none (so streams one after another do not each start one), or at `aclose`."""
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from contextlib import AsyncExitStack
 from typing import Protocol
 
 from router_service.cancellation import uncut
@@ -38,25 +37,35 @@ class MarkHolder(Protocol):
     mark: ActiveMark | None
 
 
-class _Hold:
+class Hold:
     """One open stream's lease and mark, and when they are next due (monotonic seconds)."""
 
-    __slots__ = ("due", "every_s", "holder", "lease", "renewing", "sessions")
+    __slots__ = ("due", "every_s", "holder", "lease", "renewer", "renewing", "sessions")
 
     def __init__(
         self,
+        renewer: HoldRenewer,
         lease: KeyLease,
         holder: MarkHolder,
         sessions: SessionState,
         every_s: float,
         due: float,
     ) -> None:
+        self.renewer = renewer
         self.lease = lease
         self.holder = holder
         self.sessions = sessions
         self.every_s = every_s
         self.due = due
         self.renewing = False  # in the round under way: its stream's close waits for that
+
+    async def stop(self) -> None:
+        """No more renewals; one under way ends first, also when the caller is cancelled
+        meanwhile (a stop after the caller left): what is left next is the mark it made."""
+        renewer = self.renewer
+        renewer._holds.discard(self)
+        if self.renewing and renewer._round is not None:
+            await uncut(renewer._round)
 
 
 class HoldRenewer:
@@ -65,7 +74,7 @@ class HoldRenewer:
     def __init__(self, clock: Clock, *, together: bool) -> None:
         self._clock = clock
         self._together = together  # `StateStore.batches_concurrent_calls`
-        self._holds: set[_Hold] = set()
+        self._holds: set[Hold] = set()
         self._task: asyncio.Task[None] | None = None
         self._period = math.inf  # the running task's wait
         self._waiting = False  # the task waits (rather than renews)
@@ -73,21 +82,17 @@ class HoldRenewer:
         self._closed = False
 
     def keep(
-        self,
-        stack: AsyncExitStack,
-        lease: KeyLease,
-        holder: MarkHolder,
-        sessions: SessionState,
-        ttl_s: float,
-    ) -> None:
-        """Renew `lease` and `holder.mark` (`ttl_s`: the shorter of their TTLs) until `stack`
-        closes; stopped by `stack` before what it gives back after this call."""
+        self, lease: KeyLease, holder: MarkHolder, sessions: SessionState, ttl_s: float
+    ) -> Hold:
+        """Renew `lease` and `holder.mark` (`ttl_s`: the shorter of their TTLs) until the
+        hold's `stop`, which the holder awaits before it gives them back. (Not an exit-stack
+        callback of its own: its closure and wrapper were ~0.75 KiB a stream.)"""
         every_s = ttl_s / 3
-        hold = _Hold(lease, holder, sessions, every_s, self._clock.monotonic() + every_s)
+        hold = Hold(self, lease, holder, sessions, every_s, self._clock.monotonic() + every_s)
         self._holds.add(hold)
-        stack.push_async_callback(self._drop, hold)
         if every_s < self._period and not self._closed:
             self._start(every_s)
+        return hold
 
     def _start(self, every_s: float) -> None:
         """A task that wakes every `every_s`: none ran, or the one running waits longer than
@@ -99,13 +104,6 @@ class HoldRenewer:
             self._task.cancel()  # in its wait: nothing is cut halfway
         self._period = every_s
         self._task = asyncio.get_running_loop().create_task(self._run(), name=RENEWER)
-
-    async def _drop(self, hold: _Hold) -> None:
-        self._holds.discard(hold)
-        if hold.renewing and self._round is not None:
-            # Its renewal under way ends first, also when the closing itself is cancelled (a
-            # stop after the caller left): what closes next leaves the mark it made.
-            await uncut(self._round)
 
     async def _run(self) -> None:
         while True:
@@ -131,7 +129,7 @@ class HoldRenewer:
             if self._holds:
                 self._period = min(hold.every_s for hold in self._holds)
 
-    async def _renew(self, due: list[_Hold], now: float) -> None:
+    async def _renew(self, due: list[Hold], now: float) -> None:
         try:
             if self._together and len(due) > 1:
                 await asyncio.gather(*(_renew_one(hold) for hold in due))
@@ -155,7 +153,7 @@ class HoldRenewer:
             await asyncio.wait((task,))
 
 
-async def _renew_one(hold: _Hold) -> None:
+async def _renew_one(hold: Hold) -> None:
     """Renew one stream's lease and mark; a failure is logged (the next period tries again)."""
     lease, holder = hold.lease, hold.holder
     try:
