@@ -10,6 +10,7 @@ from clients._lazy import lazy_names as _lazy_names
 
 if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
     from clients._base import (
+        IDEMPOTENT_METHODS,
         LARGEST_ANSWER_BYTES,
         MAX_SESSION_ID_BYTES,
         RETRY_POLICY,
@@ -118,6 +119,7 @@ _WHERE = {
     "ErrorDetails": "errors",
     "FINAL_STATUSES": "codec",
     "History": "codec",
+    "IDEMPOTENT_METHODS": "_base",
     "INCLUDABLE": "codec",
     "InvalidRequestError": "errors",
     "LARGEST_ANSWER_BYTES": "_base",
@@ -210,6 +212,7 @@ __all__ = [
     "CHARS_PER_TOKEN",
     "COMPACTION_PREFIX",
     "FINAL_STATUSES",
+    "IDEMPOTENT_METHODS",
     "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
     "MAX_SESSION_ID_BYTES",

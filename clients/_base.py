@@ -36,12 +36,40 @@ _KEEPALIVE_OPTIONS: tuple[tuple[str, Any], ...] = (
     ("grpc.http2.max_pings_without_data", 0),
 )
 
-# A call no router took (the router restarting, a replica gone before it answered: UNAVAILABLE
+# Reads a second run cannot change: only they are retried by the service config below.
+# Everything else (Chat, ChatStream, Embed, creates, uploads, deletes, cancels, PickRoute's
+# lease) may have reached the router when its connection dropped (UNAVAILABLE "Socket closed"
+# after the router took the call, before it answered): a retry would run, and bill, it twice.
+# Those keep only grpc's transparent retries, which resend a call that surely never reached the
+# router's handler (never written on the wire, or refused by the router's transport: a GOAWAY's
+# or REFUSED_STREAM's stream), so a router that stops gracefully loses none of them.
+IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
+    "switchboard.v1.RouterService": (
+        "ListModels",
+        "LoadResponses",
+        "LoadConversation",
+        "ListFiles",
+        "GetFile",
+        "GetFileContent",
+        "GetBatch",
+        "ListBatches",
+        "ResumeResponse",
+    ),
+    "switchboard.v1.AdminService": (
+        "ListKeys",
+        "GetRoutingStats",
+        "GetServerInfo",
+        "ListClients",
+        "ListJobs",
+        "ListClientKeys",
+    ),
+}
+# A read no router took (the router restarting, a replica gone before it answered: UNAVAILABLE
 # from the transport) is tried again for a few seconds, so a restart is a pause rather than an
 # error. An UNAVAILABLE the router answers itself (no upstream could serve) says not to
-# (`grpc-retry-pushback-ms: -1`, errors.to_grpc_status): routing is never run twice. Health and
-# reflection are left out (a health check must see a router down as down). Backoff is random up to
-# 0.5 s, 1 s, 2 s, 2 s between the five attempts: a router back within ~3 s is met on average.
+# (`grpc-retry-pushback-ms: -1`, errors.to_grpc_status). Health and reflection are left out (a
+# health check must see a router down as down). Backoff is random up to 0.5 s, 1 s, 2 s, 2 s
+# between the five attempts: a router back within ~3 s is met on average.
 RETRY_POLICY = {
     "maxAttempts": 5,
     "initialBackoff": "0.5s",
@@ -60,8 +88,9 @@ _SERVICE_CONFIG = json.dumps(
         "methodConfig": [
             {
                 "name": [
-                    {"service": "switchboard.v1.RouterService"},
-                    {"service": "switchboard.v1.AdminService"},
+                    {"service": service, "method": method}
+                    for service, methods in IDEMPOTENT_METHODS.items()
+                    for method in methods
                 ],
                 "retryPolicy": RETRY_POLICY,
             }
@@ -156,7 +185,7 @@ def _formatted(
 def channel_options(
     max_message_bytes: int, options: Sequence[tuple[str, Any]]
 ) -> list[tuple[str, Any]]:
-    """Our defaults (round robin, retries of calls no router took, keepalive, message limits),
+    """Our defaults (round robin, retries of reads no router took, keepalive, message limits),
     overridden by the caller's."""
     merged: dict[str, Any] = {
         "grpc.lb_policy_name": "round_robin",

@@ -6,7 +6,8 @@ Responses stream ends with its last event). Used by `POST /v1/responses` with `b
 As the chat route's streams, HTTP 200 is committed only once the first event arrived: a
 refusal (an unknown response, one not streamed) is a real HTTP error. A resume past the
 stream's end (`starting_after` its last event: the caller lost its connection as that came) is
-an empty stream, as the router's. The caller leaving ends
+an empty stream, as the router's. The router's heartbeats (`streams.heartbeat_s` without an
+event) are SSE comments (`: keepalive`), as a live stream's. The caller leaving ends
 the router call (its watch of the events with it), never the response, which runs on.
 """
 
@@ -27,7 +28,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 from ._disconnect import unless_disconnected
 from ._errors import EdgeError, router_error_body
 from ._metadata import Metadata
-from ._sse import SSE_HEADERS, SSEResponse, named_event
+from ._sse import KEEPALIVE, SSE_HEADERS, SSEResponse, named_event
 
 __all__ = ["resumed_stream"]
 
@@ -71,6 +72,10 @@ async def _relay(
     sequence = -1
     try:
         while message is not None:
+            if message.HasField("heartbeat"):  # a long silent run: no reader's timeout ends it
+                yield KEEPALIVE
+                message = await anext(events, None)
+                continue
             event = orjson.loads(message.event_json)
             sequence = int(event["sequence_number"])
             yield named_event(event)

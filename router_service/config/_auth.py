@@ -40,7 +40,8 @@ class ClientKey(_Strict):
             if not isinstance(key, str) or not key.strip():
                 message = "must be a non-empty string (is its environment variable empty?)"
                 raise Misplaced([(("key",), message)])
-            data["key_sha256"] = hashlib.sha256(key.encode()).hexdigest()
+            # Trimmed as every secret is (`_base._trimmed`): a caller's header value is.
+            data["key_sha256"] = hashlib.sha256(key.strip().encode()).hexdigest()
         return data
 
     @field_validator("key_sha256")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -36,11 +37,14 @@ def dotted(loc: Location) -> str:
     return out or "<root>"
 
 
-def _not_blank(value: SecretStr) -> SecretStr:
+def _trimmed(value: SecretStr) -> SecretStr:
     # An empty `${VAR}` would otherwise run with an empty key (or admit an empty admin token).
-    if not value.get_secret_value().strip():
+    # Whitespace around a secret is never part of it: a secret file's last newline (a Kubernetes
+    # secret `--from-file`) would break the header it goes in, or never match a caller's.
+    secret = value.get_secret_value()
+    if not secret.strip():
         raise ValueError("must not be empty or blank (is its environment variable empty?)")
-    return value
+    return value if secret == secret.strip() else SecretStr(secret.strip())
 
 
 def _beside_config(value: str, info: ValidationInfo) -> str:
@@ -51,8 +55,18 @@ def _beside_config(value: str, info: ValidationInfo) -> str:
     return str(Path(base) / value)
 
 
-Secret = Annotated[SecretStr, AfterValidator(_not_blank)]
-"""A secret setting: never shown, never empty."""
+Secret = Annotated[SecretStr, AfterValidator(_trimmed)]
+"""A secret setting: never shown, never empty, without whitespace around it."""
 
 FilePath = Annotated[str, AfterValidator(_beside_config)]
 """A file named in the config: a relative path is relative to the config file's directory."""
+
+
+def as_written(value: object) -> object:
+    """A bare YAML date (2024-10-21), or a mapping's, as the text written; a date with a time
+    stays a datetime (its text would not be the one written: refused as no string)."""
+    if isinstance(value, dict):
+        return {name: as_written(item) for name, item in value.items()}
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return value

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from router_service.config._base import Location, Misplaced, dotted
 from router_service.config._edge_file import EdgeFileConfig
-from router_service.config._interpolate import Unset, interpolate
+from router_service.config._interpolate import Malformed, Unset, interpolate
 from router_service.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -157,14 +157,18 @@ class _Builder:
     def _interpolate(self, value: str, loc: Location) -> str:
         try:
             return interpolate(value, self.env)
-        except Unset as unset:
+        except (Unset, Malformed) as problem:
             if loc and loc[0] not in self.sections:
                 return value  # a section this reader ignores: its variables are not its business
-            for name in unset.names:
+            where = f"{self.source}:{self.lines[loc]}: {dotted(loc)}"
+            if isinstance(problem, Malformed):
                 self.problems.append(
-                    f"{self.source}:{self.lines[loc]}: {dotted(loc)}: "
-                    f"environment variable {name} is not set"
+                    f"{where}: a ${{…}} it does not read: ${{VAR}}, ${{VAR:-default}}, "
+                    "${VAR-default}, or $${…} for a literal ${…}"
                 )
+                return value
+            for name in problem.names:
+                self.problems.append(f"{where}: environment variable {name} is not set")
             return value
 
 

@@ -17,7 +17,7 @@ from pydantic import (
 
 from clients.codec._responses_hosted import is_hosted_tool
 from router_service.config._aws import bedrock_key_problem, region_of
-from router_service.config._base import Location, Misplaced, Secret, _Strict
+from router_service.config._base import Location, Misplaced, Secret, _Strict, as_written
 from router_service.config._entra import (
     COGNITIVE_SERVICES_SCOPE,
     DEFAULT_AUTHORITY_HOST,
@@ -272,6 +272,25 @@ class ProviderConfig(_Strict):
     def _no_identity_header(cls, value: object) -> object:
         # `${IDENTITY_HEADER:-}` off App Service: no header, the endpoint is IMDS's.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("thread_protection", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `off` (`no`, `false`) as false: what its list of values says.
+        return "off" if value is False else value
+
+    @field_validator("api_version", "headers", mode="before")
+    @classmethod
+    def _dated(cls, value: object) -> object:
+        # YAML reads a bare 2024-10-21 as a date: the version (`anthropic-version:`) written.
+        return as_written(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _trimmed_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        # As every secret is (`_base._trimmed`): a token's file's last newline would break the
+        # request's header block, every call's.
+        return {name: text.strip() for name, text in value.items()}
 
     @field_validator("base_url", "authority_host", "identity_endpoint")
     @classmethod

@@ -131,7 +131,9 @@ class StreamsConfig(_Strict):
         gt=0,
         description="The router pings a realtime session's upstream WebSocket after this long "
         "without a message from it; no answer within half of it (a dead or half-open "
-        "connection) ends the session as an upstream error (close code 1011).",
+        "connection) ends the session as an upstream error (close code 1011); a caller that "
+        "read nothing meanwhile (the router stopped reading the upstream for it) ends it as "
+        "its own (code events_not_read, close code 1008).",
     )
     realtime_call_ttl_s: float = Field(
         default=3600.0,

@@ -171,6 +171,13 @@ class StateConfig(_Strict):
             if not self.url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
                 message = "state.url must start with redis://, rediss:// or unix://"
                 raise Misplaced([(("url",), message)])
+            # Imported here: the URLs are the Redis client's to read, and only a router on
+            # Redis validates one (checked now, not by a traceback at the router's start).
+            from router_service.state._resp_wire import url_problem
+
+            problem = url_problem(self.url.get_secret_value())
+            if problem is not None:
+                raise Misplaced([(("url",), problem)])
         return self
 
 
@@ -295,5 +302,5 @@ class TelemetryConfig(_Strict):
         description="The router: each upstream HTTP request a CLIENT span of its own, under its "
         "attempt's span. Off: the attempt's span is the span of the HTTP call it makes and "
         "carries its attributes (one span fewer a request); only other requests (token "
-        "exchanges, a retry within an attempt) have spans of their own.",
+        "exchanges, a call refused before the attempt asked again) have spans of their own.",
     )

@@ -189,8 +189,9 @@ def asks_events(params: media_pb2.MediaParams) -> bool:
 
 
 class _Images:
-    """How many of a stream's `n` images (one for any other stream) are still to be made: each
-    ends with its `*.completed` event, and only after the last is the stream in its tail."""
+    """How many of a stream's `n` images (one for any other event stream, none for bytes: they
+    end with the body) are still to be made: each ends with its `*.completed` event, and an
+    upstream that ends before the last cut the stream."""
 
     __slots__ = ("left",)
 
@@ -198,7 +199,7 @@ class _Images:
         n = orjson.loads(params.params_json).get("n") if params.params_json else None
         n = str(n) if isinstance(n, int | str) else ""  # an edit's form sends "2"
         count = int(n) if n.isascii() and n.isdigit() and len(n) <= 2 else 1  # OpenAI: 1 to 10
-        self.left = max(1, count) - first.final
+        self.left = 0 if first.event is None else max(1, count) - first.final
 
     def add(self, piece: MediaPiece) -> None:
         self.left -= piece.final

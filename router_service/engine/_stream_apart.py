@@ -2,9 +2,10 @@
 cancelling the task they run in (httpx's own, httpcore on anyio).
 
 The guard reads a stream in the request's own task, a step of its read at a time. A read timed by
-a cancel scope (anyio's `fail_after`, `asyncio.timeout`: the SSE reader's drain after `[DONE]`)
-cancels its task when the time is up, wherever the task is then: while the caller sends a batch
-it is the send that is cancelled, and the stream ends CANCELLED instead of timing out. anyio also
+a cancel scope (anyio's `fail_after`: httpcore's on each read) cancels its task when the time is
+up, wherever the task is then: while the caller sends a batch it is the send that is cancelled,
+and the stream ends CANCELLED instead of timing out. (Our own reads' deadlines end the read, not
+the task: the lean transport's timers, `providers/_deadline.py` for the SSE drain.) anyio also
 yields a turn to the loop before each read, even of data that is there already, which stopped the
 guard's batch there. Read in a task of its own, a timeout ends the read only, and the guard gets
 each item whole, from a queue: what is ready at once is still one batch. The task reads at most

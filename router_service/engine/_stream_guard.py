@@ -12,9 +12,9 @@ stream. Chunks that are already there are taken without a timer or a task.
 
 A transport whose reads time out by cancelling the task they run in (`transport: httpx`) would
 cancel whatever the request's task does then (the caller's send of a batch): its streams are read
-in a task of their own (`_stream_apart.py`). So is every stream's tail, once each choice has
-finished: the SSE reader's drain after `[DONE]` is timed that way on every transport, and the
-caller still hears heartbeats while the tail is awaited (one task a stream, at its end).
+in a task of their own (`_stream_apart.py`). Every other read times out without cancelling its
+task (the SSE reader's drain after `[DONE]` too: `providers/_deadline.py`), so a stream's tail
+after every choice's finish is read like the rest, heartbeats and all, without a task.
 """
 
 from __future__ import annotations
@@ -136,13 +136,7 @@ class _Reader(Generic[T]):
     taken in one go, up to `capacity` (a batch); nothing is read while the caller handles a
     batch, so a slow caller slows the upstream read instead of filling memory. A cancellation
     of the task reaches the pending read, as a task's would (the read's own timeouts cancel it).
-    The upstream's signs of life (UPSTREAM_ALIVE) are not batched: they set `alive`.
-
-    Once only the tail is left (every choice begun has finished), the rest is read by a task of
-    its own (`ReadApart`), started at the guard's next ask: the read goes on to the upstream's
-    end (the SSE reader's drain after `[DONE]`, under a timeout that cancels the task it runs
-    in), and that must never be the request's task, which sends the caller heartbeats meanwhile.
-    The switch is made between two reads (none pending): the finish ends its batch."""
+    The upstream's signs of life (UPSTREAM_ALIVE) are not batched: they set `alive`."""
 
     __slots__ = (
         "_blocked",
@@ -178,8 +172,6 @@ class _Reader(Generic[T]):
         self._blocked: asyncio.Future[Any] | None = None  # what it waits for (None: a turn)
         self._held: object = _WAITING  # what a step outside `take` gave (the end, a chunk)
         self.alive = False  # a sign of life came since the guard last looked
-        if self.in_tail:
-            self._read_tail_apart()
 
     def _step(self, error: BaseException | None = None) -> object:
         """Run the read (a new one if none is pending) until it waits or ends: a chunk, the
@@ -232,20 +224,12 @@ class _Reader(Generic[T]):
                     self.choices.add(item)
                 if not self.finished and self._ends(item):  # type: ignore[arg-type]
                     self.finished = True
-                if self.in_tail:  # the tail is read apart from the next ask on
-                    self._read_tail_apart()
-                    break
         return batch or None
-
-    def _read_tail_apart(self) -> None:
-        """Read what is left in a task of its own (if it is not already)."""
-        if not isinstance(self._chunks, ReadApart):
-            assert self._read is None  # between two reads: nothing to carry over
-            self._chunks = ReadApart(self._chunks, self._capacity)
 
     @property
     def in_tail(self) -> bool:
-        """Only the stream's tail is left (usage, the end): every choice begun has finished."""
+        """Only the stream's tail is left (usage, the end): every choice begun has finished. An
+        upstream that ends before then cut the stream, whichever choice it cut."""
         return self.finished and (self.choices is None or not self.choices.running())
 
     async def wait(self, seconds: float) -> None:
@@ -313,7 +297,9 @@ class StreamGuard:
     ) -> AsyncGenerator[list[T] | Idle, None]:
         """Relay `chunks` in batches (every chunk ready at once, in order, at least one), yielding
         Idle while the upstream is quiet. Raises UpstreamFailure STALLED after the stall window of
-        silence and TRUNCATED when the upstream ends without a finish reason; the upstream's own
+        silence and TRUNCATED when the upstream ends without a finish reason (of every choice
+        begun: an `n: 2` stream's other choice cut is its held text and citations lost, never a
+        whole answer; of every part of `choices`); the upstream's own
         failures are raised as they are, after the chunks before them. `finished`: a chunk already
         relayed ended the stream (`ends`: a chat chunk's finish reason by default); `choices`: what
         is still being written (`Parts`; a chat stream's: its choices). Silence is counted only
@@ -352,7 +338,7 @@ class StreamGuard:
                     last = sent = told = clock.monotonic()
                 elif isinstance(item, _Failed):
                     raise item.error
-                elif reader.finished:
+                elif reader.in_tail:
                     return
                 else:
                     raise UpstreamFailure(

@@ -30,6 +30,7 @@ import orjson
 
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._deadline import Bounded
 from router_service.providers._http import map_transport_errors
 from router_service.providers._lean_transport import body_parts
 
@@ -151,11 +152,10 @@ def _json_object(payload: bytes) -> dict[str, Any]:
 
 async def _drain(chunks: AsyncIterator[bytes]) -> None:
     # The answer is whole at `[DONE]`: a connection cut after it only is not reused (its close
-    # closes it), and fails nothing.
-    with contextlib.suppress(TimeoutError, httpx.TransportError):
-        async with asyncio.timeout(_DRAIN_S):
-            read = 0
-            async for _ in chunks:
-                read += 1
-                if read >= _DRAIN_READS:
-                    return
+    # closes it), and fails nothing. Its deadline ends the read, never the task it runs in (the
+    # request's, which may be sending the caller a heartbeat then), and costs nothing while the
+    # end is there already (the usual case: it came with `[DONE]`).
+    deadline = asyncio.get_running_loop().time() + _DRAIN_S
+    with contextlib.suppress(StopAsyncIteration, TimeoutError, httpx.TransportError):
+        for _ in range(_DRAIN_READS):
+            await Bounded(anext(chunks), deadline)

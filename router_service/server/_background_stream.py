@@ -11,9 +11,10 @@ stopped, or the end is being appended) ends the stream with the stored Response'
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -23,12 +24,22 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service._ids import looked_up_id
 from router_service.auth import Admission
 from router_service.cancellation import uncut
+from router_service.clock import Clock
 from router_service.engine import RequestContext
 from router_service.errors import InvalidRequestError, ResponseNotFoundError, SwitchboardError
 from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
 
-__all__ = ["conversed", "no_such_response", "resume_events", "settle_usage", "streamed_answer"]
+T = TypeVar("T")
+
+__all__ = [
+    "beating",
+    "conversed",
+    "no_such_response",
+    "resume_events",
+    "settle_usage",
+    "streamed_answer",
+]
 
 
 def no_such_response(shown: str) -> SwitchboardError:
@@ -145,3 +156,39 @@ async def resume_events(
         response = orjson.loads(ended[0].response_json)
         for event in background_events(response, last + 1).end(response):
             yield orjson.dumps(event).decode()
+
+
+async def beating(
+    events: AsyncGenerator[T, None], clock: Clock, every_s: float
+) -> AsyncGenerator[T | pb.Heartbeat, None]:
+    """`events`, with a heartbeat after each `every_s` (on `clock`) that brought none: a
+    background response may run long in silence, and a reader's idle timeout (the openai SDK's
+    600 s) must not end its stream meanwhile. Closing this closes `events`."""
+    told = clock.monotonic()
+    following: asyncio.Future[T] | None = None
+    beat: asyncio.Future[None] | None = None
+    try:
+        while True:
+            following = following or asyncio.ensure_future(anext(events))
+            beat = beat or asyncio.ensure_future(clock.wait(every_s - (clock.monotonic() - told)))
+            await asyncio.wait((following, beat), return_when=asyncio.FIRST_COMPLETED)
+            if following.done():
+                done, following = following, None
+                try:
+                    event = done.result()
+                except StopAsyncIteration:
+                    return
+                told = clock.monotonic()
+                yield event
+            else:
+                beat = None
+                if (idle := clock.monotonic() - told) >= every_s:
+                    told = clock.monotonic()
+                    yield pb.Heartbeat(idle_ms=int(idle * 1000))
+    finally:
+        # The pending read first: a generator cannot be closed while a read runs in it.
+        pending = [task for task in (following, beat) if task is not None]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await events.aclose()

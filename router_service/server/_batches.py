@@ -60,6 +60,7 @@ from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import finish
 from router_service.server._calls import owner_name
 from router_service.server._jobs import OwnedJobs
+from router_service.server._slots import Slots
 from router_service.telemetry import current
 
 __all__ = ["BatchJobs"]
@@ -75,11 +76,20 @@ class BatchJobs(OwnedJobs[BatchJob]):
         runs on; None: the one each batch began on."""
         super().__init__()
         self.runtime_of = runtime_of
-        self._slots: asyncio.Semaphore | None = None  # batches.max_running (as at the first)
+        self._slots: Slots | None = None  # batches.max_running, as the runtime serving says
         self._adopter: asyncio.Task[None] | None = None
         # One round of `adopt` at a time: a round asked for while another runs finds what that
         # one took among its jobs.
         self._adopting = asyncio.Lock()
+
+    def _serving(self, began_on: Runtime) -> Runtime:
+        """The runtime serving now (a reload's); with no `runtime_of`, the one a batch began on."""
+        return began_on if self.runtime_of is None else self.runtime_of()
+
+    def reconfigured(self) -> None:
+        """A reload came into force: its `batches.max_running` lets waiting batches start."""
+        if self._slots is not None:
+            self._slots.resized()
 
     async def start(self, runtime: Runtime, request: bpb.CreateBatchRequest) -> bpb.Batch:
         """Check the request and its input file, keep the batch and start its job; the batch
@@ -236,7 +246,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
     async def _run(self, job: BatchJob) -> None:
         runtime = job.who.runtime
         if self._slots is None:
-            self._slots = asyncio.Semaphore(runtime.config.batches.max_running)
+            self._slots = Slots(lambda: self._serving(runtime).config.batches.max_running)
         metrics = current().metrics
         status = ""  # how it ended here ("": handed over, or taken by another replica)
         try:
@@ -244,7 +254,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 job.started = True
                 if job.stop:  # stopped before its task ran
                     raise asyncio.CancelledError
-                async with self._slots:
+                async with self._slots.slot():
                     job.holds_slot = True  # counted running from now (not while it waits)
                     metrics.batches_running.add(1, {})
                     how = await self._started(job)
@@ -336,7 +346,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         """Move the job onto the runtime serving now, if a reload replaced its own: a line
         that starts after a reload runs on its config, as any call would (a key rotated out is
         not used for the rest of a 24-hour batch); False when its client is gone."""
-        runtime = job.who.runtime if self.runtime_of is None else self.runtime_of()
+        runtime = self._serving(job.who.runtime)
         return runtime is job.who.runtime or reloaded(job, runtime)
 
     async def _progress(self, job: BatchJob, result: LineResult) -> None:

@@ -90,6 +90,11 @@ class LongJobs:
         if runtime_of().config.state.backend != "memory":
             self.batches.adopting()
 
+    def reconfigured(self) -> None:
+        """A config reload came into force (the settings read as jobs start)."""
+        if self._batches is not None:
+            self._batches.reconfigured()
+
     async def end_sessions(self) -> None:
         """End the Realtime sessions (close 1012: their callers reconnect to another replica at
         once) and the WebRTC calls' sidebands, and those that open from now on."""

@@ -11,7 +11,8 @@ before anything is relayed), then events go both ways until either side closes:
   summed for the client's tpm and budgets, the key's tokens and the span;
 - an upstream that drops the session (no close handshake, or an error close code, or no answer
   to the pings of `streams.realtime_ping_s`: a half-open connection) is a failure after the
-  commit: recorded and reacted to, told as an `error` event, then close code 1011;
+  commit: recorded and reacted to, told as an `error` event, then close code 1011; but a
+  pong unread because the caller read nothing (`_check_stall`) is the caller's: close 1008;
 - a graceful stop ends every session at its start (`LiveSessions.restart_all`): an `error`
   event saying the server restarts, then close code 1012, so callers reconnect elsewhere at
   once instead of after the grace period.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -67,6 +69,7 @@ __all__ = ["LiveSessions", "RealtimeServicer", "error_event"]
 log = logging.getLogger("switchboard.router")
 
 _NORMAL, _GOING_AWAY, _POLICY, _SERVER_ERROR, _RESTART = 1000, 1001, 1008, 1011, 1012
+_ABNORMAL = 1006  # aiohttp's close code for a socket whose ping went unanswered
 _RESTARTING = "The server is restarting: reconnect to continue on another server."
 _event_ids = itertools.count(1)
 
@@ -169,6 +172,10 @@ class _Relay:
         # Set by the caller's side when it ends the session: (error event or None, code, reason).
         self._ending: tuple[str | None, int, str] | None = None
         self._settled = False
+        # The session's ping period, as its socket's heartbeat got it (a reload changes neither);
+        # set how long the caller had not read when the unread pong ended the session.
+        self._ping_s = runtime.config.streams.realtime_ping_s
+        self._caller_stalled_s: float | None = None
         self._admission = current_stream_admission()  # its stream slot, renewed here
         # As an operator sees it (AdminService.ListJobs): the upstream key by its fingerprint.
         fingerprint = upstream.lease.key.fingerprint
@@ -185,14 +192,19 @@ class _Relay:
         caller = asyncio.create_task(self._from_caller(requests), name="switchboard-realtime-in")
         keeper = asyncio.create_task(self._keep_slots(), name="switchboard-realtime-renew")
         try:
+            loop = asyncio.get_running_loop()  # aiohttp's heartbeat timers' clock
             for event in self._upstream.opening:
                 self._tokens.count(event)
+                taken = loop.time()
                 yield pb.RealtimeResponse(event_json=event)
+                self._check_stall(loop.time() - taken)
             async for message in socket:
                 if message.type.name != "TEXT":  # realtime events are text; pings are aiohttp's
                     continue
                 self._tokens.count(message.data)
+                taken = loop.time()
                 yield pb.RealtimeResponse(event_json=message.data)
+                self._check_stall(loop.time() - taken)
         finally:
             caller.cancel()
             keeper.cancel()
@@ -202,6 +214,16 @@ class _Relay:
                 log.info("realtime: relaying the caller's events failed: %r", caller.exception())
         for ended in await self._ended(socket.close_code):
             yield ended
+
+    def _check_stall(self, waited_s: float) -> None:
+        """Note a caller that did not take an event for so long that the upstream socket's
+        heartbeat failed meanwhile: backpressure stopped the router reading the socket, so the
+        upstream's pong went unread (aiohttp closed it: 1006). A healthy upstream, not cooled
+        for it. (A ping needs `ping_s` without a byte read, its pong `ping_s / 2` more.)"""
+        socket = self._upstream.socket
+        unread = socket.closed and socket.close_code == _ABNORMAL
+        if unread and waited_s >= 1.5 * self._ping_s and self._caller_stalled_s is None:
+            self._caller_stalled_s = waited_s
 
     async def _from_caller(self, requests: AsyncIterator[pb.RealtimeRequest]) -> None:
         """Relay the caller's events until it closes (or a guardrail blocks one), then close the
@@ -253,7 +275,9 @@ class _Relay:
         """Record how the session ended; the messages that tell the caller."""
         ending = self._ending
         failure = None
-        if ending is None and close_code not in (_NORMAL, 1001):
+        if ending is None and self._caller_stalled_s is not None:
+            ending = (_not_read(self._caller_stalled_s), _POLICY, "events not read")
+        elif ending is None and close_code not in (_NORMAL, 1001):
             detail = f"the upstream dropped the realtime session (close code {close_code})"
             failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
         executor = self._runtime.executor
@@ -297,7 +321,8 @@ class _Relay:
 
 
 # The client events that may carry text a guardrail reads (a cheap test before parsing).
-_TEXT_EVENTS = ('"session.update"', '"conversation.item.create"', '"response.create"')
+_TEXT_EVENTS = frozenset(("session.update", "conversation.item.create", "response.create"))
+_TEXT_EVENT_SIZES = frozenset(len(kind) for kind in _TEXT_EVENTS)
 
 
 def screened(runtime: Runtime, model: str, event_json: str) -> str:
@@ -306,22 +331,49 @@ def screened(runtime: Runtime, model: str, event_json: str) -> str:
     if not guardrails or not _may_carry_text(event_json):
         return event_json
     try:
-        event = orjson.loads(event_json)
+        event, lenient = orjson.loads(event_json), False
     except orjson.JSONDecodeError:
-        return event_json  # the upstream answers it with its own error event
+        # orjson refuses what other parsers (the upstream's) may read: NaN, 1e999, a lone
+        # surrogate's escape. Read as Python's json reads them, never passed on unscreened.
+        try:
+            event, lenient = json.loads(event_json), True
+        except ValueError:
+            return event_json  # the upstream answers it with its own error event
     slots = list(event_texts(event))
     if not slots:
         return event_json
     caller = current_caller()
     client = "" if caller is None or caller.anonymous else caller.name
     guardrails.screen(slots, client, model)
-    return orjson.dumps(event).decode() if any(s.changed for s in slots) else event_json
+    if not any(s.changed for s in slots):
+        return event_json
+    return json.dumps(event) if lenient else orjson.dumps(event).decode()
 
 
 def _may_carry_text(event_json: str) -> bool:
-    # An escape (`"conversation\\u002eitem.create"`) is the same type to the upstream's parser:
-    # an event with one is read whole.
-    return "\\u" in event_json or any(kind in event_json for kind in _TEXT_EVENTS)
+    """Whether `event_json` has a string that is a text event's type: the test before parsing
+    each event (an audio append's megabyte of base64 too, many a second), so by `find` (memchr)
+    alone, never a substring search over the whole event."""
+    # An escape (`"conversation\\u002eitem.create"`, `\\"`) is read whole; without one, every
+    # `"` opens or closes a string: base64 is skipped in one jump.
+    if "\\" in event_json:
+        return True
+    end = -1
+    while (start := event_json.find('"', end + 1)) >= 0:
+        end = event_json.find('"', start + 1)
+        if end < 0:  # no JSON: the parser says so
+            return True
+        if end - start - 1 in _TEXT_EVENT_SIZES and event_json[start + 1 : end] in _TEXT_EVENTS:
+            return True
+    return False
+
+
+def _not_read(waited_s: float) -> str:
+    message = (
+        f"The session ended: its events were not read for {waited_s:.1f}s, so the connection "
+        "to the upstream timed out. Read the events as they come."
+    )
+    return error_event("invalid_request_error", "events_not_read", message)
 
 
 def error_event(kind: str, code: str | None, message: str) -> str:

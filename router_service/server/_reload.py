@@ -33,9 +33,10 @@ __all__ = ["changes", "reload_from", "reloading", "restart_only", "serving_file"
 log = logging.getLogger("switchboard.router")
 
 # Settings of the process rather than of routing: the listening socket and its TLS and message
-# limits, the state store, the upstream HTTP client, telemetry and logging.
+# limits, the state store, the upstream HTTP client, telemetry and logging; and the edge's, read
+# at its start only (an edge process's, `switchboard serve`'s in-process one: its admin token…).
 _SERVER_SOCKET = ("host", "port", "tls", "max_message_bytes", "reload_poll_s")
-_PROCESS_SECTIONS = ("state", "http", "telemetry")
+_PROCESS_SECTIONS = ("state", "http", "telemetry", "edge")
 
 
 def restart_only(old: SwitchboardConfig, new: SwitchboardConfig) -> list[str]:

@@ -13,7 +13,7 @@ import grpc
 from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.errors import InvalidRequestError
-from router_service.server._background_stream import resume_events
+from router_service.server._background_stream import beating, resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
 from router_service.server._hooks import ServicerHooks
@@ -73,10 +73,15 @@ class ResponsesServicer(ServicerHooks):
     ) -> AsyncIterator[pb.ResumeResponseResponse]:
         after = request.starting_after if request.HasField("starting_after") else -1
         events = resume_events(self.runtime, client_name(), request.id, after)
+        every_s = self.runtime.config.streams.heartbeat_s
+        beats = beating(events, self.runtime.clock, every_s)
         try:
-            async with aclosing(events):  # a caller gone: its watch of the events goes too
-                async for event in events:
-                    yield pb.ResumeResponseResponse(event_json=event)
+            async with aclosing(beats):  # a caller gone: its watch of the events goes too
+                async for event in beats:
+                    if isinstance(event, pb.Heartbeat):
+                        yield pb.ResumeResponseResponse(heartbeat=event)
+                    else:
+                        yield pb.ResumeResponseResponse(event_json=event)
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
 

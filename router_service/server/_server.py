@@ -204,6 +204,7 @@ class RouterServer:
             self._auth.use(new.gate, stream_ttl_s=config.server.lease_ttl_s)
             self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
             new.start_background()
+            self._long_jobs.reconfigured()
             # Its background work only (the store and client are new's now); shielded, so a
             # reload cancelled here (the router stopping) still stops the old prober and gauges.
             await asyncio.shield(old.aclose())

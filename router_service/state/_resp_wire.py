@@ -26,6 +26,7 @@ __all__ = [
     "parse_url",
     "raw",
     "redacted",
+    "url_problem",
 ]
 
 Arg = str | int | bytes
@@ -69,6 +70,42 @@ def parse_url(url: str) -> RedisAddress:
         password=password,
         db=db,
     )
+
+
+# The one query parameter `parse_url` reads.
+_QUERY = frozenset({"db"})
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is no Redis URL `parse_url` reads, quoting nothing of it (a password misread
+    as the path, the port or the query would be shown otherwise); None when it reads."""
+    try:
+        parse_url(url)
+        parts = urlsplit(url)
+        if parts.fragment:  # a `#` in a password: the host and the rest would be cut off
+            raise ValueError
+        query = parse_qs(parts.query, keep_blank_values=True)
+    except ValueError:
+        return (
+            "state.url is not a Redis URL the router reads: redis://[user:password@]host[:port]"
+            "[/db], rediss://… or unix://[[user]:password@]/path[?db=N], with a port and db that "
+            "are numbers and a password's `/`, `?`, `#` and `@` percent-encoded"
+        )
+    if set(query) - _QUERY:
+        # Unread, the setting would be silently dropped (`?password=`: no AUTH sent).
+        return (
+            "state.url is not a Redis URL the router reads: its only query parameter is db; "
+            "a password goes before the host (redis://:password@host), percent-encoded"
+        )
+    if parts.username and parts.password is None:
+        # No AUTH would be sent: a password written where the user goes, or an ACL user's
+        # password forgotten, read as the default user (NOAUTH at the first command).
+        return (
+            "state.url is not a Redis URL the router reads: a user goes with its password "
+            "(redis://user:password@host; `user:@` for one with none; a password alone: "
+            "redis://:password@host)"
+        )
+    return None
 
 
 def encode(command: Command) -> bytes:

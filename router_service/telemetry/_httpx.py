@@ -3,8 +3,10 @@
 The call an attempt makes (marked `ATTEMPT_CALL` by the adapters) is recorded on the attempt's
 span, which is that call's CLIENT span (`_spans.py`): its method, URL, server and status code;
 its failure is the attempt's outcome, which the attempt's span records as it ends (`error.type`
-the outcome's name, an error status). Every other request, and every one with
-`telemetry.upstream_http_spans` (the trace's shape before), is a CLIENT span of its own.
+the outcome's name, an error status). A refused call the attempt makes again (without what the
+upstream refused) becomes a failed CLIENT span of its own, the attempt's span recording the call
+made again. Every other request, and every one with `telemetry.upstream_http_spans` (the
+trace's shape before), is a CLIENT span of its own.
 
 Ours rather than opentelemetry-instrumentation-httpx, whose span ends when the response headers
 arrive: for a streamed completion that is the first byte, not the call. Here the span ends when
@@ -15,13 +17,19 @@ query string, and no header is recorded at all (keys travel in headers).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 
 import httpx
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
-from router_service.telemetry._spans import ATTEMPT_CALL, claim_call
+from router_service.telemetry._spans import (
+    ATTEMPT_CALL,
+    RefusedCall,
+    claim_call,
+    refuse_call,
+)
 from router_service.telemetry._state import current
 
 __all__ = ["TracingTransport", "traced_transport"]
@@ -114,8 +122,11 @@ class TracingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not self._own_spans and ATTEMPT_CALL in request.extensions:
-            attempt = claim_call()
-            if attempt is not None:
+            claimed = claim_call()
+            if claimed is not None:
+                attempt, refused = claimed
+                if refused is not None:  # the attempt asks again: the refused call's own span
+                    self._record_refused(refused)
                 return await self._on_attempt(request, attempt)
         span = self._tracer.start_span(request.method, kind=SpanKind.CLIENT)
         if not span.is_recording():  # sampled out: nothing to record, nothing to end
@@ -139,13 +150,30 @@ class TracingTransport(httpx.AsyncBaseTransport):
 
     async def _on_attempt(self, request: httpx.Request, attempt: Span) -> httpx.Response:
         """The attempt's call, on the attempt's span. Its failure is not marked here: it fails
-        the attempt, whose span says so with the outcome; and an attempt that goes on to a
-        second call (a retry without what the upstream refused) may yet succeed. The body is
-        left as it is: the attempt's span ends with the attempt, after the response's close."""
-        attempt.set_attributes(_request_attributes(request))
+        the attempt, whose span says so with the outcome; unless the attempt asks again (a
+        retry without what the upstream refused), which makes the refusal kept here a failed
+        span of its own (`_record_refused`). The body is left as it is: the attempt's span ends
+        with the attempt, after the response's close."""
+        started_ns = time.time_ns()
+        attributes = _request_attributes(request)
+        attempt.set_attributes(attributes)
         response = await self._inner.handle_async_request(request)
-        attempt.set_attribute("http.response.status_code", response.status_code)
+        status = response.status_code
+        attempt.set_attribute("http.response.status_code", status)
+        if status >= 400:
+            refuse_call(attempt, RefusedCall(attributes, status, started_ns))
         return response
+
+    def _record_refused(self, refused: RefusedCall) -> None:
+        """The refused call of the attempt (current) now asking again: a CLIENT span under it,
+        from the call's start to now (its error body was read and classified since)."""
+        method = str(refused.attributes["http.request.method"])
+        span = self._tracer.start_span(method, kind=SpanKind.CLIENT, start_time=refused.started_ns)
+        span.set_attributes(refused.attributes)
+        span.set_attribute("http.response.status_code", refused.status)
+        span.set_attribute("error.type", str(refused.status))
+        span.set_status(Status(StatusCode.ERROR))
+        span.end()
 
     async def aclose(self) -> None:
         await self._inner.aclose()

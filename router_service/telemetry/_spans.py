@@ -8,10 +8,13 @@ metrics they close with.
 
 The attempt's span is the CLIENT span of the HTTP call it makes (GenAI's inference span is the
 call's span): the adapters mark that request (`ATTEMPT_CALL`), and the tracing transport records
-it on the attempt's span it claims (`claim_call`), once an attempt. Any other request in it (a
-token exchange, a second call: a retry without parameters the upstream refused, another piece of
-a split embeddings request) has a CLIENT span of its own under the attempt, as every upstream
-request has with `telemetry.upstream_http_spans` (`_httpx.py`).
+it on the attempt's span it claims (`claim_call`), once an attempt. When that call is refused
+(an error status) and the attempt asks again (a retry without parameters the upstream refused),
+the refused call becomes a failed CLIENT span of its own and the attempt's span records the new
+call: a failed call is always marked failed somewhere, and the attempt's status code is that of
+its last call. Any other request in it (a token exchange, another piece of a split embeddings
+request) has a CLIENT span of its own under the attempt, as every upstream request has with
+`telemetry.upstream_http_spans` (`_httpx.py`).
 
 A stream's attempt span is handed to the AsyncExitStack that holds the stream (`end_with`), so it
 ends when the stream ends — normally, by stall, by error or by cancellation. Attribute building
@@ -24,7 +27,7 @@ import asyncio
 import time
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry import context, trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
@@ -48,6 +51,7 @@ __all__ = [
     "RequestHandle",
     "attempt_span",
     "claim_call",
+    "refuse_call",
     "span_for",
 ]
 
@@ -60,6 +64,19 @@ open_attempts: dict[int, AttemptSpan] = {}
 ATTEMPT_CALL = "switchboard.attempt_call"
 # The recording spans of attempts under way whose call is not claimed yet, by the span's id.
 _unclaimed: dict[int, Span] = {}
+
+
+class RefusedCall(NamedTuple):
+    """An attempt's call the upstream answered with an error status: what its own span needs,
+    should the attempt ask again."""
+
+    attributes: dict[str, str | int]
+    status: int
+    started_ns: int
+
+
+# Attempts under way whose last call was refused, by the span's id (`refused_call`).
+_refused: dict[int, RefusedCall] = {}
 
 
 def outcome_name(value: routing_pb2.Outcome.ValueType) -> str:
@@ -207,6 +224,7 @@ class AttemptSpan(AttemptHandle, Activated):
         tb: TracebackType | None,
     ) -> None:
         _unclaimed.pop(id(self.span), None)
+        _refused.pop(id(self.span), None)
         self._deactivate()
         if not self._held:
             self._end(exc)
@@ -275,10 +293,23 @@ def attempt_span(ctx: RequestContext, deployment: Deployment, lease: KeyLease) -
     return AttemptSpan(telemetry, ctx, deployment, lease)
 
 
-def claim_call() -> Span | None:
-    """The current span when it is an attempt's whose call has not claimed it yet, claimed now
-    (the caller records the call on it); None otherwise (no attempt, or a second call)."""
-    return _unclaimed.pop(id(current_span()), None)
+def claim_call() -> tuple[Span, RefusedCall | None] | None:
+    """The current span when it is an attempt's whose call is to be recorded on it: claimed
+    now, with its refused call when it is asking again (that call then gets a span of its
+    own); None otherwise (no attempt, a sampled-out one, another piece of a split call)."""
+    if not (_unclaimed or _refused):  # no recording attempt under way: nothing to look up
+        return None
+    span = current_span()
+    key = id(span)
+    if _unclaimed.pop(key, None) is not None:
+        return span, None
+    refused = _refused.pop(key, None)
+    return None if refused is None else (span, refused)
+
+
+def refuse_call(attempt: Span, call: RefusedCall) -> None:
+    """`attempt`'s call was refused: if the attempt asks again, it gets a span of its own."""
+    _refused[id(attempt)] = call
 
 
 def span_for(lease: KeyLease) -> Span:

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from clients import USE_CLIENT_DEFAULT, RouterClient, SyncRouterClient
+from clients import IDEMPOTENT_METHODS, USE_CLIENT_DEFAULT, RouterClient, SyncRouterClient
 from clients._base import call_metadata, channel_options, channel_target, resolve_timeout
+from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
 
 @pytest.mark.parametrize(
@@ -62,6 +63,7 @@ def test_channel_options_defaults_and_overrides() -> None:
     service_config = json.loads(options.pop("grpc.service_config"))
     (method,) = service_config["methodConfig"]
     assert method["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
+    assert all("method" in name for name in method["name"])  # no whole service is retried
     assert {"service": "grpc.health.v1.Health"} not in method["name"]
     assert options == {
         "grpc.lb_policy_name": "round_robin",
@@ -74,6 +76,18 @@ def test_channel_options_defaults_and_overrides() -> None:
         "grpc.max_receive_message_length": 128 * 1024 * 1024,
         "grpc.x": "y",
     }
+
+
+def test_the_methods_retried_are_reads_the_services_have() -> None:
+    """A misspelt name would silently not be retried; a write would be run twice."""
+    services = {
+        service.full_name: service
+        for module in (admin_service_pb2, router_service_pb2)
+        for service in module.DESCRIPTOR.services_by_name.values()
+    }
+    for service, methods in IDEMPOTENT_METHODS.items():
+        assert set(methods) <= set(services[service].methods_by_name), service
+        assert all(m.startswith(("List", "Get", "Load", "Resume")) for m in methods), service
 
 
 def test_default_message_limit_is_16_mib() -> None:

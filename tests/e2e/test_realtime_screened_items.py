@@ -85,6 +85,24 @@ async def test_an_event_type_written_with_escapes_is_screened_too(edge: Edge) ->
         '{"type": "conversation\\u002eitem.create", "item": {"type": "message", "role": "user",'
         ' "content": [{"type": "input_text", "text": "the TOP-SECRET plan"}]}}'
     )
+    await raw_event_ends_the_session(edge, raw)
+
+
+@pytest.mark.parametrize(
+    "extra", ['"note": NaN', '"note": 1e999', '"note": "\\ud800"'], ids=["nan", "inf", "surrogate"]
+)
+async def test_an_event_stricter_json_refuses_is_screened_too(edge: Edge, extra: str) -> None:
+    """JSON that orjson refuses but other parsers read (NaN, an overflowing number, a lone
+    surrogate's escape: Python's, Go's) is no way around the screen."""
+    raw = (
+        '{"type": "conversation.item.create", "item": {"type": "message", "role": "user",'
+        f' {extra}, "content": [{{"type": "input_text", "text": "the TOP-SECRET plan"}}]}}}}'
+    )
+    await raw_event_ends_the_session(edge, raw)
+
+
+async def raw_event_ends_the_session(edge: Edge, raw: str) -> None:
+    """`raw` sent as it is (no SDK) ends the session: an `error` event, then 1008."""
     url = f"ws://127.0.0.1:{edge.port}/v1/realtime?model=voice"
     headers = {"Authorization": "Bearer sk-caller"}
     async with connect(url, additional_headers=headers) as socket:
@@ -113,6 +131,15 @@ async def test_a_function_tool_definition_reaches_the_upstream_redacted(edge: Ed
     (tool,) = updated.session.tools
     assert "hunter2" not in tool.description and "[REDACTED" in tool.description
     assert "hunter2" not in str(tool.parameters) and tool.name == "lookup"
+
+
+async def test_a_redacted_find_in_a_function_s_name_ends_the_session(edge: Edge) -> None:
+    """A function's name is not rewritten (the model calls it by it): a redact rule's find
+    there ends the session as a block does."""
+    tool = {**LOOKUP, "name": "hunter2", "description": "Looks up the account."}
+    await raw_event_ends_the_session(
+        edge, orjson.dumps({"type": "session.update", "session": {"tools": [tool]}}).decode()
+    )
 
 
 async def test_a_blocked_text_in_a_response_s_tools_ends_the_session(edge: Edge) -> None:

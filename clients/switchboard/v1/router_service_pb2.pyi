@@ -1043,16 +1043,28 @@ class ResumeResponseResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_JSON_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_FIELD_NUMBER: _builtins.int
     event_json: _builtins.str
-    """One Responses stream event, OpenAI's JSON object (its `type` and `sequence_number`)."""
+    """One Responses stream event, OpenAI's JSON object (its `type` and `sequence_number`); empty
+    in a heartbeat.
+    """
+    @_builtins.property
+    def heartbeat(self) -> Global___Heartbeat:
+        """Set, instead of an event, after `streams.heartbeat_s` with no event (a background response
+        that runs long in silence): the edge writes an SSE comment (`: keepalive`) so that no
+        reader's idle timeout ends the stream. Not a field of a oneof with `event_json`: that one
+        was there first (moving it into a oneof breaks the wire contract's file check).
+        """
+
     def __init__(
         self,
         *,
         event_json: _builtins.str = ...,
+        heartbeat: Global___Heartbeat | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_json", b"event_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_json", b"event_json", "heartbeat", b"heartbeat"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -120,3 +120,42 @@ def test_a_pickroute_lease_cannot_outlive_the_holds_it_keeps() -> None:
     config = parse_config(GOOD + "server: {lease_ttl_s: 60}\n", env=env)
     assert config.route_lease_ttl_s == 60
     assert parse_config(GOOD, env=env).route_lease_ttl_s == 300
+
+
+def test_thread_protection_off_unquoted_is_off() -> None:
+    """YAML 1.1 reads a bare `off` as false: written as README's list of values says, it was
+    refused with "Input should be 'provider-ban', 'model-skip' or 'off'"."""
+    text = (
+        "providers:\n  p: {base_url: 'http://h/v1', keys: [k1], thread_protection: off}\n"
+        "auth: {open: true}\n"
+    )
+    assert parse_config(text, env={}).providers["p"].thread_protection == "off"
+    with pytest.raises(ConfigError, match="thread_protection"):
+        parse_config(text.replace(": off", ": on"), env={})  # true is no value of it
+
+
+@pytest.mark.parametrize(
+    ("kind", "version"), [("azure", "2024-10-21"), ("anthropic", "2023-06-01")]
+)
+def test_an_unquoted_api_version_is_the_date_written(kind: str, version: str) -> None:
+    """YAML reads a bare 2024-10-21 as a date: it was refused as "Input should be a valid
+    string" (README's table gives the default unquoted)."""
+    text = (
+        f"providers:\n  p: {{kind: {kind}, base_url: 'https://h.example', keys: [k1], "
+        f"api_version: {version}}}\nauth: {{open: true}}\n"
+    )
+    assert parse_config(text, env={}).providers["p"].api_version == version
+
+
+def test_an_unquoted_date_in_a_header_is_the_date_written() -> None:
+    """`anthropic-version: 2023-06-01` under `headers:` was refused as "Input should be a valid
+    string" (YAML reads it as a date), as `api_version:` was; a date with a time is not what
+    was written once rewritten (`T`): still refused."""
+    text = (
+        "providers:\n  p: {kind: anthropic, base_url: 'https://h.example', keys: [k1], "
+        "headers: {HEADERS}}\nauth: {open: true}\n"
+    )
+    config = parse_config(text.replace("HEADERS", "anthropic-version: 2023-06-01"), env={})
+    assert config.providers["p"].headers == {"anthropic-version": "2023-06-01"}
+    with pytest.raises(ConfigError, match=r"headers\.x-at: Input should be a valid string"):
+        parse_config(text.replace("HEADERS", "x-at: 2023-06-01 10:00:00"), env={})

@@ -125,3 +125,33 @@ def test_an_infinite_ttl_is_an_error() -> None:
     assert _error(text).startswith("c.yaml:10: cache.ttl_s: Input should be a finite number")
     text = BASE + "responses: {store_ttl_s: .nan}\n"
     assert _error(text).startswith("c.yaml:10: responses.store_ttl_s: Input should be a finite")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2-pw@h:99999/0",  # a port past 65535
+        "redis://:hunter2-pw@h:6379/zero",  # a database that is no number
+        "redis://:hunter2/pw@h:6379/0",  # a `/` in the password, not percent-encoded
+        "redis://:hunter2#pw@h:6379/0",  # a `#`: read as 127.0.0.1 with the password cut
+        "unix://:hunter2-pw@/run/redis.sock?db=one",
+        "redis://h:6379/0?password=hunter2-pw",  # a query the router would not read
+        # A user with no password (or a password written where the user goes): no AUTH sent.
+        "redis://hunter2-pw@h:6379/0",
+        "unix://hunter2-pw@/run/redis.sock",
+    ],
+)
+def test_a_redis_url_the_router_cannot_use_is_refused_at_load(url: str) -> None:
+    """Loaded as it was, the router would crash at its start with a traceback (or, for a query
+    or a user without a password, connect without the password it names) after `check-config`
+    said OK."""
+    message = _error(BASE + f"state:\n  backend: redis\n  url: {url!r}\n")
+    assert message.startswith("c.yaml:12: state.url: Value error, state.url is not a Redis URL")
+    assert "hunter2" not in message
+
+
+def test_a_redis_url_with_its_password_percent_encoded_loads() -> None:
+    text = BASE + "state:\n  backend: redis\n  url: 'redis://u:a%2Fb%40c@h:6380/2?db=2'\n"
+    parse_config(text, source="c.yaml", env={})
+    # An ACL user with `nopass`: its empty password is written (`AUTH user ""` is sent).
+    parse_config(text.replace("u:a%2Fb%40c@", "u:@"), source="c.yaml", env={})

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
-from router_service.config import parse_config
+from router_service.config import parse_config, parse_edge_config
 from router_service.config._interpolate import Unset, interpolate
 from router_service.errors import ConfigError
 
@@ -71,3 +73,66 @@ def test_empty_secrets_are_refused_by_path(variable: str, line: int, path: str, 
     assert message.startswith(f"c.yaml:{line}: {path}: Value error, must")
     assert "empty" in message
     assert message.count("\n") == 0
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "${ALPHA_KEY:?set ALPHA_KEY}",  # the shell's "required", Compose's too
+        "${ALPHA_KEY:+x}",
+        "${ALPHA_KEY:-${BETA_KEY}}",  # a nested default
+        "sk-${ALPHA_KEY",
+        # The shell's substring, trim, replace, case and length forms: each the key as written.
+        "${ALPHA_KEY:0:8}",
+        "${ALPHA_KEY: -4}",
+        "${ALPHA_KEY#Bearer }",
+        "${ALPHA_KEY%%.*}",
+        "${ALPHA_KEY/a/b}",
+        "${ALPHA_KEY^^}",
+        "${ALPHA_KEY,,}",
+        "${#ALPHA_KEY}",
+        "${!ALPHA_KEY}",
+    ],
+)
+def test_a_form_it_does_not_read_is_refused_not_sent_as_the_key(written: str) -> None:
+    """Left as it was written, `${ALPHA_KEY:?…}` would be the key sent upstream (and a nested
+    default the variable's value with a `}` after it)."""
+    text = CONFIG.replace('"${ALPHA_KEY}"', f"'{written}'")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env=SET)
+    assert str(caught.value) == (
+        "c.yaml:5: providers.alpha.keys[0]: a ${…} it does not read: ${VAR}, ${VAR:-default}, "
+        "${VAR-default}, or $${…} for a literal ${…}"
+    )
+
+
+def test_an_escaped_form_is_a_literal_whatever_follows() -> None:
+    assert interpolate("$${A:?x} $${B", {}) == "${A:?x} ${B"
+
+
+def test_a_dollar_brace_that_is_no_variable_is_text() -> None:
+    """A guardrail's pattern: log4j's lookups (`${jndi:…}`, `${env:X}`, `${::-j}`) and Spring's
+    placeholders stay as written."""
+    text = r"\${jndi:ldap ${A B} ${1} ${env:USER} ${::-j} ${spring.datasource.password}"
+    assert interpolate(text, {}) == text
+
+
+def test_a_form_it_does_not_read_in_a_section_it_ignores_is_left_alone() -> None:
+    """The edge reads `edge:` and `telemetry:` only: the router's sections are not its to check."""
+    text = CONFIG.replace('"${ALPHA_KEY}"', "'${ALPHA_KEY:?x}'")
+    edge = parse_edge_config(text, source="c.yaml", env={"ADMIN_TOKEN": "d", "ADMIN_KEY": "e"})
+    assert edge.edge.admin_token is not None
+
+
+def test_secrets_lose_the_line_break_a_secret_file_ends_with() -> None:
+    """A Kubernetes secret made from a file (`--from-file`) ends with the file's newline: sent
+    as it was, every call failed (a header value with a line break), a client key's hash and the
+    admin token never matched what a caller can send (HTTP trims header values)."""
+    ended = {name: f" {value}\n" for name, value in SET.items()}
+    config = parse_config(CONFIG, env=ended)
+    keys = [key.key.get_secret_value() for key in config.providers["alpha"].keys]
+    assert keys == ["a", "b"]
+    assert config.auth.clients[0].key_sha256 == hashlib.sha256(b"c").hexdigest()
+    edge = config.edge
+    assert edge.admin_token is not None and edge.admin_token.get_secret_value() == "d"
+    assert edge.admin_router_key is not None and edge.admin_router_key.get_secret_value() == "e"

@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.config import load_config
 from router_service.config._secrets import literal_secrets
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter, base_config
+from tests.router_service.server.processes import params
 
 PROVIDERS = "providers:\n  p: {base_url: 'http://x/v1', keys: ['${K:-d}']}\nauth: {open: true}\n"
 
@@ -84,3 +88,29 @@ def test_the_log_masks_a_redis_password_not_the_address(url: str, masked: list[s
 
     config = parse_config(PROVIDERS + f"state: {{backend: redis, url: '{url}'}}\n")
     assert config_secrets(config) == ["d", *masked]  # the provider's key, then the state's
+
+
+async def test_a_key_that_ends_with_a_line_break_reaches_the_upstream_without_it(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Sent with it, the header broke the request: every call failed, as the caller's own 400,
+    with the upstream's complaint quoting the header, key and all."""
+    config = base_config(fake.base_url)
+    config["providers"]["alpha"]["keys"] = ["sk-alpha-1\n"]
+    router = await start_router(config)
+    answer = await router.stub.Chat(pb.ChatRequest(params=params("chain")))
+    assert answer.route.provider == "alpha"
+    assert [call.key for call in fake.state.calls()] == ["sk-alpha-1"]
+
+
+async def test_a_header_value_that_ends_with_a_line_break_is_sent_without_it(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """`headers: {cf-aig-authorization: "Bearer ${CF_AIG_TOKEN}"}`, the variable from a file."""
+    config = base_config(fake.base_url)
+    config["providers"]["alpha"]["headers"] = {"x-gateway-token": "Bearer gw-token-1\n"}
+    router = await start_router(config)
+    await router.stub.Chat(pb.ChatRequest(params=params("chain")))
+    assert [call.headers.get("x-gateway-token") for call in fake.state.calls()] == [
+        "Bearer gw-token-1"
+    ]

@@ -198,17 +198,30 @@ async def test_heartbeats_go_on_until_the_stall_window(before: str) -> None:
     assert len([i for i in seen if isinstance(i, Idle)]) >= 3
 
 
+async def test_an_end_before_every_choice_finished_is_truncated() -> None:
+    """An `n: 2` stream whose upstream ends after the first choice's finish but not the
+    second's is cut as a single choice's stream ending without one is: the second's held text
+    and citations must not pass for a whole answer."""
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=5)
+    with pytest.raises(UpstreamFailure) as caught:
+        await collect(guard, upstream([two_choices(False), two_choices(True), second_choice("y")]))
+    assert caught.value.outcome is Outcome.TRUNCATED
+
+
 def second_choice(text: str) -> chat_pb2.ChatCompletionChunk:
     c = chat_pb2.ChatCompletionChunk(id="c2")
     c.choices.add(index=1).delta.text = text
     return c
 
 
-async def test_the_other_choice_is_still_batched_after_the_first_finished() -> None:
-    """Only the tail after every choice's finish goes one chunk a batch: the second choice's
-    chunks that are ready at once are one batch."""
+async def test_chunks_after_a_finish_are_still_batched() -> None:
+    """What is ready at once after a choice's finish is one batch: an `n: 2` stream's other
+    choice, and the tail after every finish (its usage): no task reads the tail apart."""
     guard = StreamGuard(ManualClock(), stall_s=60, heartbeat_s=15)
     rest = [second_choice(str(i)) for i in range(6)]
-    source = upstream([two_choices(False), two_choices(True), *rest])
+    last = second_choice("")
+    last.choices[0].finish_reason_raw = "stop"
+    usage = chat_pb2.ChatCompletionChunk(id="c2", usage=chat_pb2.Usage(total_tokens=3))
+    source = upstream([two_choices(False), two_choices(True), *rest, last, usage])
     batches = [item async for item in guard.follow(source) if isinstance(item, list)]
-    assert [len(batch) for batch in batches] == [8]
+    assert [len(batch) for batch in batches] == [10]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine, Generator
+from collections.abc import AsyncIterator
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -18,10 +18,10 @@ from router_service.clock import SYSTEM_CLOCK, ManualClock
 from router_service.engine import Idle, StreamGuard
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from tests.helpers import eventually
+from router_service.providers._deadline import Bounded
+from tests.helpers import counted_tasks, eventually
 
 Chunk = chat_pb2.ChatCompletionChunk
-T = TypeVar("T")
 
 
 def chunk(text: str = "x", finish: bool = False) -> Chunk:
@@ -81,25 +81,25 @@ async def test_reads_nothing_past_what_the_caller_took(read_ahead: int) -> None:
     assert upstream.closed
 
 
-async def test_the_reads_own_timeout_after_the_finish_is_not_the_callers_cancellation() -> None:
-    """The SSE reader drains the connection after `[DONE]` under `asyncio.timeout`, which
-    cancels the task the read runs in: the guard's. The finish chunk goes out alone, with no
-    read pending; the drain's timeout reaches the read, which ends the stream."""
+async def test_the_reads_own_deadline_after_the_finish_is_not_the_callers_cancellation() -> None:
+    """The SSE reader drains the connection after `[DONE]` under a deadline (`Bounded`), read in
+    the caller's task like the rest: it expires while the caller is busy with the finish's batch
+    (the read pending), and ends the read, which ends the stream; the caller is not cancelled."""
     drained = asyncio.Event()
 
     async def chunks() -> AsyncIterator[Chunk]:
         yield chunk("a", finish=True)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(0):  # expires on the next loop turn
-                await asyncio.Event().wait()  # an upstream that does not close
+        now = asyncio.get_running_loop().time()
+        with contextlib.suppress(TimeoutError):  # expires on the next loop turn
+            await Bounded(asyncio.Event().wait(), now)  # an upstream that does not close
         drained.set()
 
     guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
     async with aclosing(guard.follow(chunks())) as items:
         batch = await anext(items)
         assert isinstance(batch, list) and len(batch) == 1
-        await spin()  # the caller's send of the batch takes turns: nothing is pending meanwhile
-        assert not drained.is_set()
+        await spin()  # the caller's send of the batch takes turns: the drain expires meanwhile
+        assert not drained.is_set()  # the read is the guard's to step
         assert [item async for item in items] == []  # the drain timed out: the stream ended
     assert drained.is_set()
     task = asyncio.current_task()
@@ -190,31 +190,27 @@ async def test_closing_while_the_reader_waits_for_room_leaves_nothing_running() 
     assert other_tasks() == baseline
 
 
-async def test_no_task_per_chunk_and_one_for_the_tail() -> None:
-    """The hot path: a chunk that is already there costs no task and no timer; the stream's
-    tail after its finish is read by one task (heartbeats go on while it is awaited)."""
-    loop = asyncio.get_running_loop()
-    assert loop.get_task_factory() is None
-    created = 0
+class QuietTail(Upstream):
+    """The whole answer at once, then a wait before its end (the upstream's usage still to come),
+    for as long as the caller takes a heartbeat."""
 
-    def counting(
-        loop: asyncio.AbstractEventLoop,
-        coro: Generator[Any, None, T] | Coroutine[Any, Any, T],  # what a task factory is given
-        **kwargs: Any,
-    ) -> asyncio.Task[T]:
-        nonlocal created
-        created += 1
-        return asyncio.Task(coro, loop=loop, **kwargs)
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        async for item in super().chunks():
+            yield item
+        await asyncio.sleep(0.01)
 
-    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=60)
-    loop.set_task_factory(counting)
-    try:
-        # Batches only (no Idle): nothing waits near the 60 s heartbeat.
-        items = [c async for i in guard.follow(Upstream(500).chunks()) for c in i]  # type: ignore[union-attr]
-    finally:
-        loop.set_task_factory(None)
-    assert len(items) == 500
-    assert created == 1
+
+@pytest.mark.parametrize("upstream", [Upstream(500), QuietTail(500)], ids=["at once", "waits"])
+async def test_no_task_per_chunk_nor_for_the_tail(upstream: Upstream) -> None:
+    """The hot path: a chunk that is already there costs no task and no timer; nor does the
+    stream's tail after its finish, whether it is there already or waited for (heartbeats go on
+    meanwhile, in the caller's task)."""
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=0.001)
+    with counted_tasks() as made:
+        items = [i async for i in guard.follow(upstream.chunks())]
+    assert len([c for i in items if isinstance(i, list) for c in i]) == 500
+    assert made == []
+    assert any(isinstance(i, Idle) for i in items) is isinstance(upstream, QuietTail)
 
 
 class SlowToClose:

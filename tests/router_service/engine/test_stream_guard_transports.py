@@ -23,6 +23,7 @@ from router_service.errors import UpstreamFailure
 from router_service.fake_upstream import CallRecord, FakeUpstream, Scenario
 from router_service.outcomes import Outcome
 from router_service.providers import _sse, create_http_client, reads_cancel_their_task
+from router_service.providers._deadline import Bounded
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
 
@@ -95,19 +96,21 @@ async def test_no_heartbeat_while_the_upstream_is_still_talking(
 async def test_the_drain_after_done_never_cancels_the_caller(
     http: httpx.AsyncClient, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After `[DONE]` the SSE reader drains the body under a timeout that cancels the task it
-    runs in. The upstream sends everything but its body's end: a caller who takes its time over
-    a heartbeat after the answer's finish (here: until the drain gave up) is not cancelled by
-    that timeout, whichever the transport, and the stream ends as a success."""
+    """After `[DONE]` the SSE reader drains the body within a deadline, read in the caller's task
+    (a task of its own on httpx). The upstream sends everything but its body's end: a caller who
+    takes its time over a heartbeat after the answer's finish (here: until the drain's deadline
+    passed) is not cancelled by it, whichever the transport, and the stream ends as a success."""
     monkeypatch.setattr(_sse, "_DRAIN_S", 0.05)
-    drained = asyncio.Event()
-    drain = _sse._drain
+    expired = asyncio.Event()
 
-    async def watched(chunks: AsyncIterator[bytes]) -> None:
-        await drain(chunks)
-        drained.set()
+    class Watched(Bounded[object]):
+        __slots__ = ()
 
-    monkeypatch.setattr(_sse, "_drain", watched)
+        def _expire(self) -> None:
+            super()._expire()
+            expired.set()
+
+    monkeypatch.setattr(_sse, "Bounded", Watched)
     fake.state.set_scenario(Scenario(chunks=3, stall_after_chunks=1000))  # no end of body
     chunks: list[Chunk] = []
     beats_after_finish = 0
@@ -117,7 +120,7 @@ async def test_the_drain_after_done_never_cancels_the_caller(
                 chunks += item
             elif any(has_finish(c) for c in chunks):
                 beats_after_finish += 1
-                await drained.wait()  # a slow caller of a heartbeat: busy past the drain
+                await expired.wait()  # a slow caller of a heartbeat: busy past the deadline
     assert beats_after_finish >= 1
     assert any(has_finish(c) for c in chunks)
     assert text(chunks)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -21,6 +22,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter
+from tests.helpers import serve_app
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
 from tests.router_service.auth.test_auth_grpc import audited
 
@@ -316,6 +318,51 @@ async def test_a_cut_stream_sends_neither_its_held_text_nor_its_citation(
     said, finish = _streamed(events)[0]
     assert finish == "" and said and text.startswith(said) and EMAIL not in said
     assert _cited(events) == []
+    assert events[-1].error.code == "truncated"
+
+
+def _two_choices_one_cut(text: str) -> bytes:
+    """An `n: 2` stream whose first choice finishes and whose second is cut mid-text, though
+    its usage and `[DONE]` still come (an upstream that lost the choice)."""
+
+    def event(index: int, delta: dict[str, str], finish: str | None = None) -> bytes:
+        choice = {"index": index, "delta": delta, "finish_reason": finish}
+        chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        return b"data: " + orjson.dumps(chunk | {"choices": [choice]}) + b"\n\n"
+
+    usage = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+             "choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2,
+                                      "total_tokens": 3}}  # fmt: skip
+    body = [event(0, {"content": "Short."}), event(0, {}, "stop")]
+    body += [event(1, {"content": text[i : i + 8]}) for i in range(0, len(text), 8)]
+    return b"".join([*body, b"data: " + orjson.dumps(usage) + b"\n\ndata: [DONE]\n\n"])
+
+
+async def test_a_stream_ending_before_every_choice_finished_is_cut(
+    start_router: StartRouter,
+) -> None:
+    # `n: 2`: the first choice finished, the second did not when the upstream ended. As a
+    # single choice's stream ending without its finish: the error event ends it, and the second
+    # choice's held tail (a find may begin there) never goes out as if it were whole.
+    text = PROSE * 5 + f"Write to {EMAIL}."
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(_two_choices_one_cut(text))
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    async with serve_app(app) as base_url:
+        router = await start_router(_config(f"{base_url}/v1"))
+        events = await _stream(router, OTHER, n=2)
+
+    streamed = _streamed(events)
+    assert streamed[0] == ("Short.", "stop")
+    said, finish = streamed[1]
+    assert finish == "" and text.startswith(said) and EMAIL not in said
     assert events[-1].error.code == "truncated"
 
 

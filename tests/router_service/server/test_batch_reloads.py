@@ -18,8 +18,11 @@ KEY = "sk-batch-client"
 ONE_AT_A_TIME = {"concurrency": 1}
 
 
-async def _held_batch(fake: FakeUpstream, router: RouterHandle, metadata: Any = ()) -> bpb.Batch:
-    """A batch of two lines, its first held upstream."""
+async def _held_batch(
+    fake: FakeUpstream, router: RouterHandle, metadata: Any = (), *, waits: bool = False
+) -> bpb.Batch:
+    """A batch of two lines, its first held upstream (`waits`: the batch waits for a slot, its
+    lines not sent)."""
     fake.state.hold()
     content = jsonl(chat_line("first"), chat_line("second"))
     upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
@@ -28,7 +31,8 @@ async def _held_batch(fake: FakeUpstream, router: RouterHandle, metadata: Any = 
         input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     made: bpb.CreateBatchResponse = await router.stub.CreateBatch(create, metadata=metadata)
-    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first line upstream")
+    if not waits:
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the first line upstream")
     return made.batch
 
 
@@ -65,3 +69,17 @@ async def test_a_client_removed_by_a_reload_fails_its_batch(
     found = await router.server.runtime.batches.get("c", batch.id)
     assert found.status == "failed" and [e.code for e in found.errors] == ["client_not_found"]
     assert found.request_counts.completed == 1 and found.output_file_id  # what it answered
+
+
+async def test_a_reload_that_raises_max_running_starts_a_waiting_batch(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    one = {"concurrency": 1, "max_running": 1}
+    router = await start_router(base_config(fake.base_url, batches=one))
+    await _held_batch(fake, router)
+    await _held_batch(fake, router, waits=True)  # no slot for it: validating
+    two = base_config(fake.base_url, batches={**one, "max_running": 2})
+    await router.server.reload(SwitchboardConfig.model_validate(two))
+    await fake.state.wait_for(lambda: fake.state.held == 2, what="the second batch's first line")
+    fake.state.release()
+    assert await router.server.batch_jobs.settle(10) == 0

@@ -117,3 +117,20 @@ async def test_heartbeats_go_on_until_the_last_part_was_made(
             kinds += [message.WhichOneof("event") async for message in stream]
     assert kinds[:3] == ["route", "chunk", "heartbeat"]
     assert kinds[-2:] == ["chunk", "summary"]
+
+
+async def test_an_image_stream_cut_before_its_last_image_is_truncated(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """`n: 2` images and the upstream ends after the first's `completed` event: the caller is
+    told the stream was cut (an error event), not handed one image as the whole answer."""
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario(truncate_after_chunks=1))
+    fields = {"prompt": "a fox", "n": 2, "stream": True}
+    request = streamed(media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS, fields)
+    async with RouterClient(router.server.address) as client:
+        async with client.media_stream(request, timeout=10) as stream:
+            messages = [message async for message in stream]
+    kinds = [message.WhichOneof("event") for message in messages]
+    assert kinds == ["route", "chunk", "error"]
+    assert messages[-1].error.code == "truncated"

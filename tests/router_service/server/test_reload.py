@@ -170,6 +170,15 @@ def test_settings_of_the_process_wait_for_a_restart_and_changes_name_keys_by_fin
     assert "sk-alpha" not in summary
 
 
+def test_a_changed_edge_section_is_said_to_wait_for_a_restart() -> None:
+    """The edge reads `edge:` at its start only (`switchboard serve`'s in-process edge too): a
+    reload that rotates `edge.admin_token` must not read as if the old token no longer worked."""
+    old = _validated({**base_config("http://127.0.0.1:1/v1"), "edge": {"admin_token": "t-old"}})
+    rotated = {**base_config("http://127.0.0.1:1/v1"), "edge": {"admin_token": "t-new"}}
+    assert restart_only(old, _validated(rotated)) == ["edge"]
+    assert restart_only(old, old) == []
+
+
 async def test_sighup_reloads_the_file_and_a_broken_file_changes_nothing(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
@@ -103,12 +103,12 @@ async def test_a_token_exchange_in_an_attempt_has_its_own_span(
     assert attrs(exchange)["http.response.status_code"] == 200
 
 
-async def test_a_second_call_in_an_attempt_has_its_own_span(
+async def test_a_call_refused_within_an_attempt_is_a_failed_span_of_its_own(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
-    """An upstream that refuses `stream_options` is asked again in the same attempt: the first
-    call is the attempt's (its 400 recorded, no error: the attempt succeeded), the second a
-    span of its own."""
+    """An upstream that refuses `stream_options` is asked again in the same attempt: the refused
+    call (its 400) is a span of its own marked failed, and the attempt's span records the call
+    that served it (the attempt succeeded: no error)."""
     router = await start_router(base_config(fake.base_url))
     fake.state.set_scenario(Scenario(refuses_stream_options=True))
 
@@ -116,8 +116,37 @@ async def test_a_second_call_in_an_attempt_has_its_own_span(
 
     trace: Trace = await ended(captured, SERVER_STREAM)
     attempt = trace.one("chat model-a")
-    assert attrs(attempt)["http.response.status_code"] == 400
+    assert attrs(attempt)["http.response.status_code"] == 200
     assert attrs(attempt)["switchboard.attempt.outcome"] == "OK"
     assert attempt.status.status_code is StatusCode.UNSET
-    [again] = trace.children(attempt)
-    assert again.name == "POST" and attrs(again)["http.response.status_code"] == 200
+    [refused] = trace.children(attempt)
+    assert refused.name == "POST" and refused.kind is SpanKind.CLIENT
+    got = attrs(refused)
+    assert [got[name] for name in HTTP] == ["POST", f"{fake.base_url}/chat/completions", 400]
+    assert got["error.type"] == "400" and refused.status.status_code is StatusCode.ERROR
+    assert (attempt.start_time or 0) <= (refused.start_time or 0) <= (refused.end_time or 0)
+    assert (refused.end_time or 0) <= (attempt.end_time or 0)
+
+
+async def test_an_embeddings_request_split_in_calls_has_a_span_for_each(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """Gemini takes 100 texts a call: 230 go as three calls at once, one of them the attempt's
+    and the others spans of their own under it, each ended."""
+    gemini = {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": ["g-key"]}
+    deployments = [{"provider": "gem", "model": "gemini-embedding-001"}]
+    config = {"providers": {"gem": gemini}, "models": {"e": {"deployments": deployments}}}
+    router = await start_router({**config, "server": {"port": 0}})
+    texts = embeddings_pb2.TextList(values=[f"text {i}" for i in range(230)])
+    params = embeddings_pb2.EmbeddingParams(model="e", texts=texts)
+
+    await router.stub.Embed(pb.EmbedRequest(params=params))
+
+    trace = await ended(captured, "switchboard.v1.RouterService/Embed")
+    [attempt] = trace.named("embeddings gemini-embedding-001")
+    pieces = trace.children(attempt)
+    url = f"{fake.url}/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    assert [s.name for s in pieces] == ["POST", "POST"]
+    for call in (attempt, *pieces):
+        assert attrs(call)["url.full"] == url and attrs(call)["http.response.status_code"] == 200
+        assert call.end_time is not None and call.status.status_code is StatusCode.UNSET
