@@ -20,6 +20,7 @@ from router_service.engine import (
     Deployment,
     Executor,
     Group,
+    HoldRenewer,
     Planner,
     RouteLeases,
 )
@@ -55,6 +56,7 @@ class Runtime:
         session_marks: MemoryStateStore | None = None,
         stats: RoutingStats | None = None,
         afterwork: Afterwork | None = None,
+        renewer: HoldRenewer | None = None,
         issued_keys: IssuedKeys | None = None,  # a mirror shared with successors, as the store
     ) -> None:
         self.config = config
@@ -81,7 +83,12 @@ class Runtime:
             stats=self.stats,
             sessions=self.sessions,
         )
-        self.runner = AttemptRunner(store, clock, config.cooldowns, self.sessions, self.stats)
+        # One renewer of open streams' holds per lineage, like the afterwork: a reload's
+        # successor renews the streams still open on this config, and its owner stops it.
+        renewer = renewer or HoldRenewer(clock, together=store.batches_concurrent_calls)
+        self.runner = AttemptRunner(
+            store, clock, config.cooldowns, self.sessions, self.stats, renewer
+        )
         # Shared with successors, like the store it writes to: drained by the last owner.
         self.afterwork = afterwork or Afterwork(store)
         self.executor = Executor(self.planner, self.runner, clock, config.streams, self.afterwork)
@@ -253,6 +260,7 @@ class Runtime:
             session_marks=self._session_marks,
             stats=self.stats if same_routing else None,
             afterwork=self.afterwork,
+            renewer=self.runner.renewer,
             issued_keys=self.issued_keys,
         )
         new.route_leases.adopt(self.route_leases)
@@ -268,6 +276,7 @@ class Runtime:
         await self.route_leases.aclose()
         await self.gauges.aclose()
         if self._owns_store:  # the afterwork goes with the store: the last releases reach it
+            await self.runner.renewer.aclose()
             await self.issued_keys.aclose()
             await self.afterwork.drain()
         with contextlib.suppress(StoreUnavailableError):  # statistics are worth a try, no more

@@ -7,6 +7,7 @@ from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Group, Planner
 from router_service.engine._route_leases import RouteLease, RouteLeases
 from router_service.engine._stream_guard import Idle, StreamGuard
+from router_service.engine._stream_holds import HoldRenewer
 
 __all__ = [
     "Afterwork",
@@ -14,6 +15,7 @@ __all__ = [
     "Deployment",
     "Executor",
     "Group",
+    "HoldRenewer",
     "Idle",
     "Plan",
     "Planner",

@@ -21,7 +21,7 @@ from router_service.config import CooldownsConfig
 from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
-from router_service.engine._stream_holds import keep_holds
+from router_service.engine._stream_holds import Hold, HoldRenewer
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -55,12 +55,16 @@ class AttemptRunner:
         cooldowns: CooldownsConfig,
         sessions: SessionState,
         stats: RoutingStats,
+        renewer: HoldRenewer | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._cooldowns = cooldowns
         self.sessions = sessions
         self.stats = stats
+        # A runtime's is its lineage's (`Runtime.renewer`): streams of a replaced config too.
+        together = store.batches_concurrent_calls
+        self.renewer = renewer or HoldRenewer(clock, together=together)
         # Until when this process last saw each deployment cooled: its cooldown is logged once
         # when it begins, not at every failure that extends it (bounded by the deployments).
         self._cooled_until: dict[str, float] = {}
@@ -203,7 +207,7 @@ class AttemptRunner:
             return _BUSY
         if not stick_at_close:  # a stream: it may outlast the TTLs of its lease and mark
             ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
-            keep_holds(stack, lease, end, self.sessions, self._clock, ttl_s)
+            end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s)
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
@@ -280,23 +284,27 @@ class AttemptRunner:
 
 
 class _AttemptEnd:
-    """What an attempt's stack does when it closes: release the key lease, leave the session's
-    active mark and, after a success, stick the session to the deployment. Independent writes,
+    """What an attempt's stack does when it closes: stop a stream's renewals (`hold`), release
+    the key lease, leave the session's active mark and, after a success, stick the session to
+    the deployment. Independent writes,
     each run whatever happened to the others (a cancellation included), as the callbacks of an
     exit stack would. Those that reach the shared store are started together when the store
     sends them in one round trip (Redis) and there is more than one (a task each); the rest
     (a mark kept in this process, a stick with nothing to write) cost no task."""
 
-    __slots__ = ("_lease", "_sessions", "_together", "mark", "stick")
+    __slots__ = ("_lease", "_sessions", "_together", "hold", "mark", "stick")
 
     def __init__(self, lease: KeyLease, sessions: SessionState, *, together: bool) -> None:
         self._lease = lease
         self._sessions = sessions
         self._together = together
         self.mark: ActiveMark | None = None
+        self.hold: Hold | None = None  # a stream's renewals, stopped first
         self.stick: tuple[str, str, str | None] | None = None  # session, deployment, current
 
     async def __call__(self) -> None:
+        # First: a renewal under way leaves a fresh mark, the one to leave (read below).
+        errors = await _each([self.hold.stop()]) if self.hold is not None else []
         sessions, mark = self._sessions, self.mark
         local = mark if mark is not None and sessions.leaves_locally(mark) else None
         shared: list[Awaitable[None]] = [self._lease.release()]
@@ -307,7 +315,8 @@ class _AttemptEnd:
             shared.append(sessions.stick(session, deployment, current=current))
         # First the mark kept in this process: it never waits, so nothing cuts it, and a
         # cancellation told after the shared writes (below) must not skip it.
-        errors = await _each([sessions.leave(local)]) if local is not None else []
+        if local is not None:
+            errors += await _each([sessions.leave(local)])
         if self._together and len(shared) > 1:
             # Finished whatever cancels the caller meanwhile (gather alone would cancel writes
             # that had not run yet: a release never sent holds the key until the lease's TTL).

@@ -3,13 +3,21 @@
 state as a backstop for a router that died holding them; a stream may outlast both (a long
 reasoning answer, a realtime session of an hour), and a hold expired under a running stream lets
 the key's limits and the provider's session limit undercount. So while the stream runs, both are
-renewed every third of the shorter TTL; its stack stops that before it gives them back."""
+renewed about every third of the shorter TTL; its end stops that before it gives them back.
+
+One renewer per runtime lineage (handed to a reloaded runtime's successor with the store, as
+the Afterwork is), not a task per stream: an idle stream's memory and a stream's instructions
+are counted (benchmarks/README.md, "An idle stream"), and a task, its timer and its
+cancellation per stream cost both. A stream registers a small slotted `Hold`; the single task
+wakes every third of the shortest TTL held and renews the holds due, together on a store that
+sends concurrent calls in one round trip (Redis). It starts with the first hold and ends at a
+wake that finds none (so streams one after another do not each start one), or at `aclose`."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
+import math
 from typing import Protocol
 
 from router_service.cancellation import uncut
@@ -29,49 +37,134 @@ class MarkHolder(Protocol):
     mark: ActiveMark | None
 
 
-def keep_holds(
-    stack: AsyncExitStack,
-    lease: KeyLease,
-    holder: MarkHolder,
-    sessions: SessionState,
-    clock: Clock,
-    ttl_s: float,
-) -> None:
-    """Renew `lease` and `holder.mark` every third of `ttl_s` (the shorter of their TTLs) until
-    `stack` closes; stopped by `stack` before what it gives back after this call."""
-    task = asyncio.create_task(_keep(lease, holder, sessions, clock, ttl_s / 3), name=RENEWER)
+class Hold:
+    """One open stream's lease and mark, and when they are next due (monotonic seconds)."""
 
-    async def stop() -> None:
-        task.cancel()
-        # A renewal under way ends first (`_keep`), also when the closing itself is cancelled
-        # (a stop after the caller left): what closes next leaves the mark it made.
-        await uncut(asyncio.wait((task,)))
+    __slots__ = ("due", "every_s", "holder", "lease", "renewer", "renewing", "sessions")
 
-    stack.push_async_callback(stop)
+    def __init__(
+        self,
+        renewer: HoldRenewer,
+        lease: KeyLease,
+        holder: MarkHolder,
+        sessions: SessionState,
+        every_s: float,
+        due: float,
+    ) -> None:
+        self.renewer = renewer
+        self.lease = lease
+        self.holder = holder
+        self.sessions = sessions
+        self.every_s = every_s
+        self.due = due
+        self.renewing = False  # in the round under way: its stream's close waits for that
+
+    async def stop(self) -> None:
+        """No more renewals; one under way ends first, also when the caller is cancelled
+        meanwhile (a stop after the caller left): what is left next is the mark it made."""
+        renewer = self.renewer
+        renewer._holds.discard(self)
+        if self.renewing and renewer._round is not None:
+            await uncut(renewer._round)
 
 
-async def _keep(
-    lease: KeyLease, holder: MarkHolder, sessions: SessionState, clock: Clock, every_s: float
-) -> None:
-    while True:
-        await clock.wait(every_s)
+class HoldRenewer:
+    """Renews the holds of every open stream of a runtime lineage (see the module's doc)."""
+
+    def __init__(self, clock: Clock, *, together: bool) -> None:
+        self._clock = clock
+        self._together = together  # `StateStore.batches_concurrent_calls`
+        self._holds: set[Hold] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._period = math.inf  # the running task's wait
+        self._waiting = False  # the task waits (rather than renews)
+        self._round: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def keep(
+        self, lease: KeyLease, holder: MarkHolder, sessions: SessionState, ttl_s: float
+    ) -> Hold:
+        """Renew `lease` and `holder.mark` (`ttl_s`: the shorter of their TTLs) until the
+        hold's `stop`, which the holder awaits before it gives them back. (Not an exit-stack
+        callback of its own: its closure and wrapper were ~0.75 KiB a stream.)"""
+        every_s = ttl_s / 3
+        hold = Hold(self, lease, holder, sessions, every_s, self._clock.monotonic() + every_s)
+        self._holds.add(hold)
+        if every_s < self._period and not self._closed:
+            self._start(every_s)
+        return hold
+
+    def _start(self, every_s: float) -> None:
+        """A task that wakes every `every_s`: none ran, or the one running waits longer than
+        a new hold may (a reloaded config shortened a TTL); one renewing sets its next wait
+        from the holds it finds after the round."""
+        if self._task is not None:
+            if not self._waiting:
+                return
+            self._task.cancel()  # in its wait: nothing is cut halfway
+        self._period = every_s
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=RENEWER)
+
+    async def _run(self) -> None:
+        while True:
+            self._waiting = True
+            await self._clock.wait(self._period)
+            self._waiting = False
+            holds = self._holds
+            if not holds:  # a period without a stream: the next one starts a task again
+                self._task, self._period = None, math.inf
+                return
+            # Due within half a period: every hold is renewed at least every 1.5 periods of
+            # its own (half its TTL), whatever its phase against this task's wakes.
+            now = self._clock.monotonic()
+            late = now + self._period / 2
+            due = [hold for hold in holds if hold.due <= late]
+            if due:
+                for hold in due:
+                    hold.renewing = True
+                self._round = asyncio.ensure_future(self._renew(due, now))
+                # Not cut halfway (a stop): a fresh mark whose holder never heard of it would
+                # count the session until its TTL, after the stream's end left the old one.
+                await uncut(self._round)
+            if self._holds:
+                self._period = min(hold.every_s for hold in self._holds)
+
+    async def _renew(self, due: list[Hold], now: float) -> None:
         try:
-            # Not cut halfway: a fresh mark whose holder never heard of it would count the
-            # session until its TTL, after the stream's end left the old one.
-            held = await uncut(_renew(lease, holder, sessions))
-        except StoreUnavailableError as exc:  # the next period tries again
-            log.warning("renewing a stream's key lease and mark failed: %s", exc.message)
-            continue
-        except Exception:  # a bug: the loop dying would let the holds expire
-            log.exception("renewing a stream's key lease and mark failed")
-            continue
-        if not held:
-            log.warning("a stream's key lease (key %s) expired before it was renewed", lease.key)
+            if self._together and len(due) > 1:
+                await asyncio.gather(*(_renew_one(hold) for hold in due))
+            else:
+                for hold in due:
+                    if hold in self._holds:  # else its stream ended meanwhile
+                        await _renew_one(hold)
+        finally:
+            for hold in due:
+                hold.renewing = False
+                hold.due = now + hold.every_s
+            self._round = None
+
+    async def aclose(self) -> None:
+        """Stop renewing (the runtime lineage's last close): holds still registered end by
+        their TTL, as after a crash."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait((task,))
 
 
-async def _renew(lease: KeyLease, holder: MarkHolder, sessions: SessionState) -> bool:
-    """Renew both; whether the lease was still held."""
-    held = await lease.renew()
-    if holder.mark is not None:
-        holder.mark = await sessions.renew(holder.mark)
-    return held
+async def _renew_one(hold: Hold) -> None:
+    """Renew one stream's lease and mark; a failure is logged (the next period tries again)."""
+    lease, holder = hold.lease, hold.holder
+    try:
+        held = await lease.renew()
+        if holder.mark is not None:
+            holder.mark = await hold.sessions.renew(holder.mark)
+    except StoreUnavailableError as exc:
+        log.warning("renewing a stream's key lease and mark failed: %s", exc.message)
+        return
+    except Exception:  # a bug: the others, and the next period, go on
+        log.exception("renewing a stream's key lease and mark failed")
+        return
+    if not held:
+        log.warning("a stream's key lease (key %s) expired before it was renewed", lease.key)

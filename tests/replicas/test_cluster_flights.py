@@ -77,8 +77,10 @@ async def test_a_burst_over_two_replicas_makes_one_upstream_call(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
     a, b = await two_replicas(start_router, cluster_config(fake, redis_url, redis_prefix))
-    await a.stub.Chat(ask(text="warm up"))  # each replica's connections and subscriber are up
-    await b.stub.Chat(ask(text="warm up"))
+    # Each replica's connections and subscriber are up. Not one question: B's would find A's
+    # answer not yet written (A writes it after its caller has it) and wait for A's flight.
+    await a.stub.Chat(ask(text="warm up A"))
+    await b.stub.Chat(ask(text="warm up B"))
     await settled(redis_url, redis_prefix, a, b)
     tasks_before = ours(asyncio.all_tasks())
     fake.state.reset()
