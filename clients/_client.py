@@ -34,6 +34,7 @@ from clients._files import FileCalls
 from clients._local import LocalChannel
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
+from clients._ready import LateStart, ReadyGate
 from clients._stream import RouterRealtime, RouterStream, SentOnce, serialize_once
 from clients.switchboard.v1 import router_service_pb2
 
@@ -92,9 +93,13 @@ class RouterClient(
         # replaced channels' closing tasks. grpc.aio tracks calls too, but keeps them private.
         self._calls: weakref.WeakSet[Any] = weakref.WeakSet()
         self._retired: set[asyncio.Task[None]] = set()
+        self._gate: ReadyGate | None = None  # the current channel's, made on open
 
     def _open(self) -> None:
         super()._open()
+        if self._gate is not None:
+            self._gate.close()  # its channel was replaced (`use_credentials`)
+        self._gate = ReadyGate(self._channel)
         # Interceptors see the request object: with any, ChatStream keeps the stub's own.
         if not self._interceptors:
             self._chat_stream = self._channel.unary_stream(
@@ -157,6 +162,8 @@ class RouterClient(
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
+        if self._gate is not None:
+            self._gate.close()
         current = () if self._channel is None else (self._channel.close(grace),)
         await asyncio.gather(self._end_retired(grace), *current)  # one grace for all channels
 
@@ -175,6 +182,8 @@ class RouterClient(
         """One unary call on the router (``stub="router"``) or admin service."""
         method = getattr(self._stub(stub), rpc)
         kwargs = self._kwargs(deadline, metadata)
+        assert self._gate is not None  # made with the channel `_stub` opened
+        kwargs["timeout"] = await self._gate.timeout_left(stub, rpc, kwargs["timeout"])
         with map_rpc_errors():
             # Not `await call`: a caller cancelled in that await would leak the call's native
             # operations (clients/_cancelling.py).
@@ -209,10 +218,17 @@ class RouterClient(
         if self._chat_stream is None:
             return RouterStream(self._server_stream("ChatStream", req, timeout, metadata))
         kwargs = self._kwargs(timeout, metadata)
+        assert self._gate is not None  # made with the channel `_stub` opened
+        request = SentOnce(req)
+
+        def started(left: float | None) -> Any:
+            kwargs["timeout"] = left
+            return self._started(self._chat_stream, _CHAT_STREAM, request, kwargs)
+
+        if not self._gate.sends_at_once("router", "ChatStream"):
+            return RouterStream(None, LateStart(self._gate, kwargs["timeout"], started))
         with map_rpc_errors():
-            return RouterStream(
-                self._started(self._chat_stream, _CHAT_STREAM, SentOnce(req), kwargs)
-            )
+            return RouterStream(started(kwargs["timeout"]))
 
     def _server_stream(
         self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None

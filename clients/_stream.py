@@ -11,6 +11,7 @@ import grpc
 
 from clients._base import map_rpc_errors
 from clients._cancelling import interrupt_stream
+from clients._ready import LateStart
 from clients.errors import ErrorDetails, RouterError
 from clients.switchboard.v1 import router_service_pb2
 
@@ -69,8 +70,10 @@ class CallStream(Generic[M]):
     cancel the task: grpc.aio leaks a read cancelled in its await (clients/_cancelling.py).
     """
 
-    def __init__(self, call: Any) -> None:
+    def __init__(self, call: Any, late: LateStart | None = None) -> None:
+        """``call``: grpc's, started; or None and ``late``, which starts it at the first read."""
         self._call = call
+        self._late = late
         self._closed = False
         self._reading = False  # a task awaits a message: `interrupt` will end that wait
 
@@ -83,6 +86,8 @@ class CallStream(Generic[M]):
         self._reading = True
         try:
             with map_rpc_errors():
+                if self._call is None and await self._started() is None:
+                    raise StopAsyncIteration  # closed while it waited for a connection
                 message = await self._call.read()
         except RouterError as exc:
             # Our own aclose() or interrupt() from another task cancelled the call under a pending
@@ -98,19 +103,32 @@ class CallStream(Generic[M]):
         response: M = message
         return response
 
+    async def _started(self) -> Any:
+        assert self._late is not None  # no call yet: it starts late
+        self._call = await self._late.call()
+        if self._call is None:
+            self._closed = True
+        return self._call
+
     def interrupt(self) -> bool:
         """End the stream from outside the task reading it, without cancelling that task: the call
         is cancelled in gRPC Core, a pending read then ends as the stream's end
         (``StopAsyncIteration``) and frees what it held. True if a read was pending (it wakes by
         itself); False if none was, so a task to stop is elsewhere and may be cancelled."""
         self._closed = True
-        interrupt_stream(self._call)
+        if self._call is None and self._late is not None:
+            self._late.stop()
+        else:
+            interrupt_stream(self._call)
         return self._reading
 
     async def aclose(self) -> None:
         """Cancel the call if it is still running; idempotent."""
         self._closed = True
-        self._call.cancel()
+        if self._call is None and self._late is not None:
+            self._late.stop()
+        else:
+            self._call.cancel()
 
     async def __aenter__(self) -> Self:
         return self

@@ -74,19 +74,20 @@ async def serve_grpc(
     options: Sequence[tuple[str, Any]] = (),
     handlers: Sequence[grpc.GenericRpcHandler] = (),
     credentials: grpc.ServerCredentials | None = None,
+    port: int = 0,
 ) -> AsyncIterator[str]:
     """Serve servicers (`(add_XServicer_to_server, servicer)` pairs) and generic handlers on a
-    grpc.aio server on a free loopback port (TLS with `credentials`); yields its target
-    ("127.0.0.1:N"). Stops the server without grace on exit: what the test opened on it
+    grpc.aio server on a loopback port (`port`, or a free one; TLS with `credentials`); yields
+    its target ("127.0.0.1:N"). Stops the server without grace on exit: what the test opened on it
     (channels, clients) it closes first, inside. For the tests that need a real server on the
     wire rather than a servicer called directly."""
     server = grpc.aio.server(handlers=handlers, interceptors=interceptors, options=options)
     for add_to_server, servicer in servicers:
         add_to_server(servicer, server)
     if credentials is None:
-        port = server.add_insecure_port("127.0.0.1:0")
+        port = server.add_insecure_port(f"127.0.0.1:{port}")
     else:
-        port = server.add_secure_port("127.0.0.1:0", credentials)
+        port = server.add_secure_port(f"127.0.0.1:{port}", credentials)
     await server.start()
     try:
         yield f"127.0.0.1:{port}"

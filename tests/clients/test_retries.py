@@ -56,10 +56,11 @@ class Flaky(FakeRouter):
 
 
 @asynccontextmanager
-async def serving(servicer: FakeRouter) -> AsyncIterator[str]:
+async def serving(servicer: FakeRouter, port: int = 0) -> AsyncIterator[str]:
     async with serve_grpc(
         (router_service_pb2_grpc.add_RouterServiceServicer_to_server, servicer),
         options=SERVER_OPTIONS,
+        port=port,
     ) as target:
         yield target
 
@@ -104,14 +105,8 @@ async def test_a_read_made_while_the_router_restarts_is_answered_once_it_is_back
 
         await eventually(refused, what="the first attempt refused")
         back = Flaky(0, as_router=False)
-        server = grpc.aio.server(options=SERVER_OPTIONS)
-        router_service_pb2_grpc.add_RouterServiceServicer_to_server(back, server)
-        server.add_insecure_port(f"127.0.0.1:{port}")
-        await server.start()
-        try:
+        async with serving(back, port):
             answer = await call
-        finally:
-            await server.stop(None)
     assert [model.id for model in answer.models] == ["m"] and back.calls == 1
 
 

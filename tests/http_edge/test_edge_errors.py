@@ -142,7 +142,8 @@ async def test_router_down_is_503(
 ) -> None:
     edge = await start_edge(router_target=dead_target)
     async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
-        # At once: a read spends the client's retries of reads no router took (~5 s).
+        # At once: a read spends the client's retries of reads no router took (~5 s), a chat
+        # its wait for a connection (~3 s).
         chat, stream, ready, alive = await asyncio.gather(
             client.post(CHAT, json=BODY),
             client.post(CHAT, json={**BODY, "stream": True}),

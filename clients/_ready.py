@@ -1,0 +1,117 @@
+"""A call that may not be sent twice waits, bounded, for a connection before it is sent.
+
+Such calls keep only grpc's transparent retries (clients/_base.py, `IDEMPOTENT_METHODS`): made
+while no connection is up (a lone router restarting: refused, the channel in TRANSIENT_FAILURE)
+one would fail at once. No router can have seen a call made before the channel is READY, so
+waiting for it is safe; the call is then sent once, as before.
+
+Not grpc's own ``wait_for_ready``: without a deadline it waits forever, and the bound cannot be
+shorter than the call's deadline (a stream's runs as long as the model writes). Not a watch per
+call either: a cancelled watch stays in grpc Core until the channel's state changes, so one task
+per channel watches, and callers wait on it with their own bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from clients._base import IDEMPOTENT_METHODS
+
+__all__ = ["READY_WAIT_S", "LateStart", "ReadyGate"]
+
+# About what the retries of reads wait for a router back (`RETRY_POLICY`: ~3 s on average).
+READY_WAIT_S = 3.0
+_SENT_AT_ONCE = (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.SHUTDOWN)
+_READS = {
+    service.rpartition(".")[2].removesuffix("Service").lower(): frozenset(methods)
+    for service, methods in IDEMPOTENT_METHODS.items()
+}  # {"router": {...}, "admin": {...}}: the clients' names for the two stubs
+
+
+class ReadyGate:
+    """One channel's wait for READY, shared by the calls made while it is not."""
+
+    def __init__(self, channel: Any, bound_s: float = READY_WAIT_S) -> None:
+        self._channel = channel
+        self._bound_s = bound_s
+        self._watch: asyncio.Task[None] | None = None
+
+    def sends_at_once(self, stub: str, rpc: str) -> bool:
+        """True (one state read) when the channel is READY, or `rpc` a read (its retries wait)."""
+        # try_to_connect: an IDLE channel (never used, or idle too long) starts connecting now.
+        return self._channel.get_state(True) in _SENT_AT_ONCE or rpc in _READS[stub]
+
+    async def timeout_left(
+        self,
+        stub: str,
+        rpc: str,
+        timeout: float | None,  # noqa: ASYNC109 - the gRPC deadline
+    ) -> float | None:
+        """`timeout` less the time waited for the channel (nothing when `sends_at_once`)."""
+        if self.sends_at_once(stub, rpc):
+            return timeout
+        return await self.wait(timeout, asyncio.get_running_loop().time())
+
+    async def wait(
+        self,
+        timeout: float | None,  # noqa: ASYNC109 - the gRPC deadline
+        since: float,
+        stop: asyncio.Future[None] | None = None,
+    ) -> float | None:
+        """Wait for READY, up to the bound and never past `timeout` counted from `since` (loop
+        time), or until `stop` is set; the timeout left. A channel still not READY then is the
+        call's to fail (UNAVAILABLE, as without the wait)."""
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.get_running_loop().create_task(
+                self._channel.channel_ready(), name="switchboard-channel-ready"
+            )
+            self._watch.add_done_callback(_retrieved)
+        loop = asyncio.get_running_loop()
+        limit = self._bound_s if timeout is None else min(self._bound_s, timeout)
+        limit -= loop.time() - since
+        ends = (self._watch,) if stop is None else (self._watch, stop)
+        if limit > 0:  # our bound ends our wait, not the watch
+            await asyncio.wait(ends, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        return None if timeout is None else max(0.0, timeout - (loop.time() - since))
+
+    def close(self) -> None:
+        """Stop watching (the channel is closing)."""
+        if self._watch is not None:
+            self._watch.cancel()
+
+
+class LateStart:
+    """A stream's call made while no connection is up: started at the stream's first read, once
+    the channel is READY (bounded as any call's wait), unless the stream was closed before."""
+
+    def __init__(
+        self, gate: ReadyGate, timeout: float | None, start: Callable[[float | None], Any]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        self._gate = gate
+        self._timeout = timeout
+        self._start = start  # takes the timeout left
+        self._since = loop.time()  # the deadline counts from the stream's making, as a call's
+        self._stop: asyncio.Future[None] = loop.create_future()
+
+    async def call(self) -> Any | None:
+        """The call, started; None when the stream was closed first (nothing was sent)."""
+        left = await self._gate.wait(self._timeout, self._since, self._stop)
+        return None if self._stop.done() else self._start(left)
+
+    def stop(self) -> None:
+        """Never start (the stream is closed); a first read waiting ends at once."""
+        if not self._stop.done():
+            self._stop.set_result(None)
+
+
+def _retrieved(watch: asyncio.Task[None]) -> None:
+    # A channel closed under the watch ends it with grpc's UsageError: nothing waits for that.
+    if not watch.cancelled():
+        with contextlib.suppress(Exception):
+            watch.result()

@@ -1,0 +1,102 @@
+"""A call that may not be sent twice, made while no connection is up (a lone router restarting),
+waits for one, bounded (clients/_ready.py), then is sent once: against real grpc.aio servers on
+loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from clients import RouterClient, RouterError
+from clients._ready import READY_WAIT_S
+from clients.switchboard.v1 import router_service_pb2, router_service_pb2_grpc
+from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
+from tests.helpers import eventually, free_port, serve_grpc
+
+pytestmark = pytest.mark.timeout(60)
+
+# The channel tries a refused address again after 0.1 s rather than ~1 s: a router back is met
+# well within the wait's bound, however busy the machine.
+_FAST_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+]
+
+
+async def _refused(client: RouterClient) -> None:
+    channel: grpc.aio.Channel = client._channel  # the client's own, to see it fail first
+
+    async def refused() -> bool:
+        state = channel.get_state(try_to_connect=True)  # connecting, if nothing did yet
+        return bool(state is grpc.ChannelConnectivity.TRANSIENT_FAILURE)
+
+    await eventually(refused, what="the first connection refused")
+
+
+async def test_a_chat_made_while_the_router_restarts_is_sent_once_it_is_back() -> None:
+    port = free_port()
+    async with RouterClient(f"127.0.0.1:{port}", options=_FAST_RECONNECT) as client:
+        call = asyncio.ensure_future(client.chat(chat_request("m"), timeout=30))
+        await _refused(client)
+        assert not call.done()  # waiting, not failed: no router can have seen it
+        back = FakeRouter("back")
+        servicer = (router_service_pb2_grpc.add_RouterServiceServicer_to_server, back)
+        async with serve_grpc(servicer, options=SERVER_OPTIONS, port=port):
+            answer = await call
+    assert answer.completion.id == "back" and back.calls == 1
+
+
+async def test_a_chat_to_a_router_that_never_comes_back_is_unavailable_after_the_bound() -> None:
+    loop = asyncio.get_running_loop()
+    async with RouterClient(f"127.0.0.1:{free_port()}") as client:
+        started = loop.time()
+        with pytest.raises(RouterError) as refused:
+            await client.chat(chat_request("m"), timeout=None)  # no deadline: still bounded
+        waited = loop.time() - started
+    assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert READY_WAIT_S <= waited < READY_WAIT_S + 2
+
+
+async def test_the_wait_ends_at_the_calls_own_deadline() -> None:
+    loop = asyncio.get_running_loop()
+    async with RouterClient(f"127.0.0.1:{free_port()}") as client:
+        started = loop.time()
+        with pytest.raises(RouterError) as late:
+            await client.chat(chat_request("m"), timeout=0.5)
+        waited = loop.time() - started
+    # Sent once its deadline is all but spent: grpc fails it as the channel is (its cause said).
+    assert late.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert 0.5 <= waited < READY_WAIT_S
+
+
+async def test_a_stream_made_while_the_router_restarts_starts_once_it_is_back() -> None:
+    port = free_port()
+    request = router_service_pb2.ChatStreamRequest(params=chat_request("m").params)
+    async with RouterClient(f"127.0.0.1:{port}", options=_FAST_RECONNECT) as client:
+        await _refused(client)
+        stream = client.chat_stream(request, timeout=30)
+        first = asyncio.ensure_future(anext(stream))
+        back = FakeRouter("back")
+        servicer = (router_service_pb2_grpc.add_RouterServiceServicer_to_server, back)
+        async with serve_grpc(servicer, options=SERVER_OPTIONS, port=port), stream:
+            chunks = [await first, *[chunk async for chunk in stream]]
+    assert chunks and back.calls == 1
+
+
+async def test_a_stream_closed_while_it_waits_sends_nothing() -> None:
+    request = router_service_pb2.ChatStreamRequest(params=chat_request("m").params)
+    async with RouterClient(f"127.0.0.1:{free_port()}") as client:
+        await _refused(client)
+        stream = client.chat_stream(request, timeout=None)
+        first = asyncio.ensure_future(anext(stream))
+        await eventually(lambda: _true(stream._reading), what="the first read waiting")
+        assert stream.interrupt()  # a read was waiting: it ends by itself, at once
+        with pytest.raises(StopAsyncIteration):
+            await first
+    assert stream._call is None  # never started: no router saw it
+
+
+async def _true(value: bool) -> bool:
+    return value
