@@ -184,7 +184,7 @@ class RouterClient(
         kwargs = self._kwargs(deadline, metadata)
         assert self._gate is not None  # made with the channel `_stub` opened
         kwargs["timeout"] = await self._gate.timeout_left(stub, rpc, kwargs["timeout"])
-        with map_rpc_errors():
+        with map_rpc_errors(self._gate.sent_once(stub, rpc)):
             # Not `await call`: a caller cancelled in that await would leak the call's native
             # operations (clients/_cancelling.py).
             return await unary_result(self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs))

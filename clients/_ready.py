@@ -46,6 +46,13 @@ class ReadyGate:
         # try_to_connect: an IDLE channel (never used, or idle too long) starts connecting now.
         return self._channel.get_state(True) in _SENT_AT_ONCE or rpc in _READS[stub]
 
+    def sent_once(self, stub: str, rpc: str) -> bool:
+        """True when a call of `rpc` started now may reach a router and is not sent again: not a
+        read, on a READY channel. On one not READY (after the wait) the call fails before any
+        router can see it, unless a connection comes up in that instant."""
+        ready = self._channel.get_state(False) is grpc.ChannelConnectivity.READY
+        return ready and rpc not in _READS[stub]
+
     async def timeout_left(
         self,
         stub: str,
