@@ -227,8 +227,9 @@ class RouterClient(
 
         if not self._gate.sends_at_once("router", "ChatStream"):
             return RouterStream(None, LateStart(self._gate, kwargs["timeout"], started))
-        with map_rpc_errors():
-            return RouterStream(started(kwargs["timeout"]))
+        sent_once = self._gate.sent_once("router", "ChatStream")  # READY: it starts at once
+        with map_rpc_errors(sent_once):
+            return RouterStream(started(kwargs["timeout"]), sent_once=sent_once)
 
     def _server_stream(
         self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None

@@ -50,8 +50,11 @@ class ReadyGate:
         """True when a call of `rpc` started now may reach a router and is not sent again: not a
         read, on a READY channel. On one not READY (after the wait) the call fails before any
         router can see it, unless a connection comes up in that instant."""
-        ready = self._channel.get_state(False) is grpc.ChannelConnectivity.READY
-        return ready and rpc not in _READS[stub]
+        return self.ready() and rpc not in _READS[stub]
+
+    def ready(self) -> bool:
+        """The channel is READY now (one state read)."""
+        return self._channel.get_state(False) is grpc.ChannelConnectivity.READY
 
     async def timeout_left(
         self,
@@ -105,11 +108,15 @@ class LateStart:
         self._start = start  # takes the timeout left
         self._since = loop.time()  # the deadline counts from the stream's making, as a call's
         self._stop: asyncio.Future[None] = loop.create_future()
+        self.sent_once = False  # `ReadyGate.sent_once`, known once it starts
 
     async def call(self) -> Any | None:
         """The call, started; None when the stream was closed first (nothing was sent)."""
         left = await self._gate.wait(self._timeout, self._since, self._stop)
-        return None if self._stop.done() else self._start(left)
+        if self._stop.done():
+            return None
+        self.sent_once = self._gate.ready()  # a late call is no read (reads start at once)
+        return self._start(left)
 
     def stop(self) -> None:
         """Never start (the stream is closed); a first read waiting ends at once."""
