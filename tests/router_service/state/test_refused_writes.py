@@ -16,7 +16,10 @@ from router_service.state import (
     RedisStateStore,
     ResilientStateStore,
     SlotRequest,
+    StoreUnavailableError,
 )
+from router_service.state._redis_entries import translated
+from router_service.state._resp_wire import RedisReplyError
 from tests.replicas.redis_fixtures import PrivateRedis, RedisProxy
 
 
@@ -38,7 +41,8 @@ async def test_a_write_redis_refuses_is_dropped_and_the_replica_rejoins(
     assert lease is not None
     await redis_proxy.cut()
     await store.release("k", lease)  # queued: its ZREM will meet a string
-    await store.extend_deadline("d", 500.0)  # queued after it
+    until = clock.now() + 500.0
+    await store.extend_deadline("d", until)  # queued after it
     assert store.degraded
     direct = redis.Redis.from_url(redis_url)
     direct.set(f"{redis_prefix}:slot:k", "not a zset")  # WRONGTYPE for the release
@@ -47,9 +51,9 @@ async def test_a_write_redis_refuses_is_dropped_and_the_replica_rejoins(
     await redis_proxy.restore()
     clock.advance(1.0)
     with caplog.at_level(logging.WARNING, logger="switchboard.state"):
-        assert await store.deadlines(["d"]) == [500.0]
+        assert await store.deadlines(["d"]) == [until]
     assert not store.degraded
-    assert await store.shared.deadlines(["d"]) == [500.0]  # the write behind it was replayed
+    assert await store.shared.deadlines(["d"]) == [until]  # the write behind it was replayed
     assert refusals(caplog) == [
         "shared state refused a queued release (WRONGTYPE): dropped, not tried again"
     ]
@@ -82,7 +86,27 @@ async def test_writes_an_out_of_memory_redis_refuses_do_not_spin(
         clock.advance(1.0)
         assert await store.get_values(["s"]) == [None]  # the probe: reads still answered
     assert not store.degraded
-    assert refusals(caplog) == [
-        "shared state refused a queued set_value (OOM): dropped, not tried again"
-    ] * 6
+    assert (
+        refusals(caplog)
+        == ["shared state refused a queued set_value (OOM): dropped, not tried again"] * 6
+    )
     await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("said", "refused"),
+    [
+        ("LOADING Redis is loading the dataset in memory", None),
+        ("READONLY You can't write against a read only replica.", None),
+        ("BUSY Redis is busy running a script.", None),
+        ("WRONGTYPE Operation against a key holding the wrong kind of value", "WRONGTYPE"),
+        ("ERR Error running script (call to f_0): @user_script:1: oops", "ERR"),
+    ],
+)
+def test_a_redis_that_answers_otherwise_by_itself_is_an_outage(
+    said: str, refused: str | None
+) -> None:
+    # Loading, running a script, failing over: the write is tried again, not dropped.
+    with pytest.raises(StoreUnavailableError) as caught, translated():
+        raise RedisReplyError(said)
+    assert caught.value.refused == refused
