@@ -307,7 +307,9 @@ class StoreUnavailableError(SwitchboardError):
 
     `undo`: set when the store cannot tell whether the write took effect (the connection was
     lost before its reply): what takes it back, for when the store answers again (a lease that
-    Redis granted but the replica never heard of would otherwise hold its key until its TTL)."""
+    Redis granted but the replica never heard of would otherwise hold its key until its TTL).
+    `refused`: set when the store answered with an error (a wrong type, out of memory, a script
+    error): the call's answer, not an outage; its kind ("WRONGTYPE"), never the store's words."""
 
     grpc_code, http_status, reason = grpc.StatusCode.UNAVAILABLE, 503, "STATE_UNAVAILABLE"
 
@@ -316,10 +318,12 @@ class StoreUnavailableError(SwitchboardError):
         message: str,
         *,
         undo: Callable[[], Awaitable[object]] | None = None,
+        refused: str | None = None,
         code: str | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.undo = undo
+        self.refused = refused
 
 
 class ReplicaStoppingError(SwitchboardError):

@@ -32,6 +32,10 @@ __all__ = [
 # How long a key outlives the last instant it can matter (clock skew between replicas).
 SLACK_MS = 1000
 
+# Error replies of a Redis that answers otherwise by itself once it is done loading, running a
+# script or failing over: an outage (tried again), not the call's answer.
+_PASSING = frozenset({"LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"})
+
 
 @contextlib.contextmanager
 def translated(undo: Callable[[], Awaitable[object]] | None = None) -> Iterator[None]:
@@ -40,7 +44,9 @@ def translated(undo: Callable[[], Awaitable[object]] | None = None) -> Iterator[
     try:
         yield
     except RedisReplyError as exc:  # Redis answered: the write did not happen
-        raise StoreUnavailableError(f"redis: {_said(exc)}") from exc
+        kind = str(exc).split(" ", 1)[0] or "ERR"
+        refused = None if kind in _PASSING else kind
+        raise StoreUnavailableError(f"redis: {_said(exc)}", refused=refused) from exc
     except OSError as exc:  # ConnectionError, TimeoutError
         raise StoreUnavailableError(f"redis: {_said(exc)}", undo=undo) from exc
 

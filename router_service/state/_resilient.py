@@ -96,7 +96,7 @@ class ResilientStateStore(StateStore):
         self._down_since = 0.0
         self._retry_at = 0.0
         self._probing = False
-        self._journal = Journal()
+        self._journal = Journal(name=name)
 
     def detail(self) -> str:
         """One line for a readiness probe or an admin page."""
@@ -141,7 +141,7 @@ class ResilientStateStore(StateStore):
             self.mark_down(exc)
             self.fallback_count += 1
             if exc.undo is not None:  # it may have happened there: taken back when it answers
-                self._journal.add(exc.undo)
+                self._journal.add("undo", exc.undo)
             return _DOWN
         finally:
             if probe:
@@ -172,10 +172,10 @@ class ResilientStateStore(StateStore):
         )
         self._journal.dropped = 0
 
-    async def _write(self, op: Callable[[], Awaitable[object]]) -> None:
+    async def _write(self, kind: str, op: Callable[[], Awaitable[object]]) -> None:
         """A write the shared store must see eventually: now, or replayed when it is back."""
         if isinstance(await self._try_shared(op), _Down):
-            self._journal.add(op)
+            self._journal.add(kind, op)
 
     @property
     def journal_dropped(self) -> int:
@@ -203,7 +203,7 @@ class ResilientStateStore(StateStore):
         if lease_id.startswith(_LOCAL):
             await self.local.release(resource, lease_id.removeprefix(_LOCAL))
         else:
-            await self._write(lambda: self.shared.release(resource, lease_id))
+            await self._write("release", lambda: self.shared.release(resource, lease_id))
 
     async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
         if lease_id.startswith(_LOCAL):
@@ -226,7 +226,7 @@ class ResilientStateStore(StateStore):
         local = await self.local.extend_deadline(name, until)
         shared = await self._try_shared(lambda: self.shared.extend_deadline(name, until))
         if isinstance(shared, _Down):
-            self._journal.add(lambda: self.shared.extend_deadline(name, until))
+            self._journal.add("extend_deadline", lambda: self.shared.extend_deadline(name, until))
             return local
         return shared
 
@@ -254,13 +254,13 @@ class ResilientStateStore(StateStore):
 
     async def clear_deadline(self, name: str) -> None:
         await self.local.clear_deadline(name)
-        await self._write(lambda: self.shared.clear_deadline(name))
+        await self._write("clear_deadline", lambda: self.shared.clear_deadline(name))
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
         await self.local.set_value(name, value, ttl_s)
         write = expiring(self._clock, ttl_s, lambda left: self.shared.set_value(name, value, left))
-        await self._write(write)
+        await self._write("set_value", write)
 
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         values = await self._try_shared(lambda: self.shared.get_values(names))
@@ -282,7 +282,7 @@ class ResilientStateStore(StateStore):
         if token.startswith(_LOCAL):
             await self.local.leave(group, member, token.removeprefix(_LOCAL))
         else:
-            await self._write(lambda: self.shared.leave(group, member, token))
+            await self._write("leave", lambda: self.shared.leave(group, member, token))
 
     async def members(self, group: str) -> dict[str, int]:
         found = await self._try_shared(lambda: self.shared.members(group))

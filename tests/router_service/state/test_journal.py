@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from router_service.clock import ManualClock
@@ -17,7 +19,7 @@ async def test_writes_are_replayed_in_order_and_the_oldest_dropped_past_the_boun
         async def run() -> None:
             done.append(n)
 
-        journal.add(run)
+        journal.add("write", run)
 
     for n in range(5):
         write(n)
@@ -39,14 +41,36 @@ async def test_a_write_that_fails_stays_first_for_the_next_replay() -> None:
     async def second() -> None:
         done.append("second")
 
-    journal.add(first)
-    journal.add(second)
+    journal.add("first", first)
+    journal.add("second", second)
     with pytest.raises(StoreUnavailableError):
         await journal.replay()
     assert len(journal) == 2 and done == []
     up = True
     assert await journal.replay() == 2
     assert done == ["first", "second"]
+
+
+async def test_a_write_the_store_refuses_is_dropped_and_the_others_replayed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    done: list[str] = []
+    journal = Journal(name="shared state")
+
+    async def refused() -> None:
+        raise StoreUnavailableError("redis: WRONGTYPE Operation against a key", refused="WRONGTYPE")
+
+    async def second() -> None:
+        done.append("second")
+
+    journal.add("release", refused)
+    journal.add("leave", second)
+    with caplog.at_level(logging.WARNING, logger="switchboard.state"):
+        assert await journal.replay() == 1
+    assert done == ["second"] and len(journal) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "shared state refused a queued release (WRONGTYPE): dropped, not tried again"
+    ]
 
 
 async def test_a_value_replayed_late_ends_when_it_would_have() -> None:
@@ -57,8 +81,10 @@ async def test_a_value_replayed_late_ends_when_it_would_have() -> None:
         written.append(ttl_s)
 
     journal = Journal()
-    journal.add(expiring(clock, 60.0, set_value))  # written during an outage, for a minute
-    journal.add(expiring(clock, 10.0, set_value))  # for ten seconds
+    journal.add(
+        "set_value", expiring(clock, 60.0, set_value)
+    )  # written during an outage, for a minute
+    journal.add("set_value", expiring(clock, 10.0, set_value))  # for ten seconds
     clock.advance(15.0)  # the store answers again
     assert await journal.replay() == 2
     assert written == [45.0]  # what is left of the first; the second is over, not written
