@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import ipaddress
 import json
@@ -230,6 +231,10 @@ class map_rpc_errors:
     ``StopIteration`` passes through with no generator in between.
     """
 
+    def __init__(self, sent_once: bool = False) -> None:
+        # The call may reach a router and is not sent again (`ReadyGate.sent_once`).
+        self._sent_once = sent_once
+
     def __enter__(self) -> None:
         return None
 
@@ -240,7 +245,10 @@ class map_rpc_errors:
         tb: TracebackType | None,
     ) -> None:
         if isinstance(exc, grpc.RpcError):
-            raise RouterError(details_from_rpc_error(exc)) from exc
+            details = details_from_rpc_error(exc)
+            if self._sent_once and details.bare and details.code is grpc.StatusCode.UNAVAILABLE:
+                details = dataclasses.replace(details, maybe_run=True)
+            raise RouterError(details) from exc
         if isinstance(exc, asyncio.CancelledError) and not _task_cancelling():
             raise RouterError(_LOCALLY_CANCELLED) from exc
 

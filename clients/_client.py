@@ -184,7 +184,7 @@ class RouterClient(
         kwargs = self._kwargs(deadline, metadata)
         assert self._gate is not None  # made with the channel `_stub` opened
         kwargs["timeout"] = await self._gate.timeout_left(stub, rpc, kwargs["timeout"])
-        with map_rpc_errors():
+        with map_rpc_errors(self._gate.sent_once(stub, rpc)):
             # Not `await call`: a caller cancelled in that await would leak the call's native
             # operations (clients/_cancelling.py).
             return await unary_result(self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs))
@@ -227,8 +227,9 @@ class RouterClient(
 
         if not self._gate.sends_at_once("router", "ChatStream"):
             return RouterStream(None, LateStart(self._gate, kwargs["timeout"], started))
-        with map_rpc_errors():
-            return RouterStream(started(kwargs["timeout"]))
+        sent_once = self._gate.sent_once("router", "ChatStream")  # READY: it starts at once
+        with map_rpc_errors(sent_once):
+            return RouterStream(started(kwargs["timeout"]), sent_once=sent_once)
 
     def _server_stream(
         self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None

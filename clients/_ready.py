@@ -46,6 +46,16 @@ class ReadyGate:
         # try_to_connect: an IDLE channel (never used, or idle too long) starts connecting now.
         return self._channel.get_state(True) in _SENT_AT_ONCE or rpc in _READS[stub]
 
+    def sent_once(self, stub: str, rpc: str) -> bool:
+        """True when a call of `rpc` started now may reach a router and is not sent again: not a
+        read, on a READY channel. On one not READY (after the wait) the call fails before any
+        router can see it, unless a connection comes up in that instant."""
+        return self.ready() and rpc not in _READS[stub]
+
+    def ready(self) -> bool:
+        """The channel is READY now (one state read)."""
+        return self._channel.get_state(False) is grpc.ChannelConnectivity.READY
+
     async def timeout_left(
         self,
         stub: str,
@@ -98,11 +108,15 @@ class LateStart:
         self._start = start  # takes the timeout left
         self._since = loop.time()  # the deadline counts from the stream's making, as a call's
         self._stop: asyncio.Future[None] = loop.create_future()
+        self.sent_once = False  # `ReadyGate.sent_once`, known once it starts
 
     async def call(self) -> Any | None:
         """The call, started; None when the stream was closed first (nothing was sent)."""
         left = await self._gate.wait(self._timeout, self._since, self._stop)
-        return None if self._stop.done() else self._start(left)
+        if self._stop.done():
+            return None
+        self.sent_once = self._gate.ready()  # a late call is no read (reads start at once)
+        return self._start(left)
 
     def stop(self) -> None:
         """Never start (the stream is closed); a first read waiting ends at once."""

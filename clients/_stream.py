@@ -70,10 +70,12 @@ class CallStream(Generic[M]):
     cancel the task: grpc.aio leaks a read cancelled in its await (clients/_cancelling.py).
     """
 
-    def __init__(self, call: Any, late: LateStart | None = None) -> None:
-        """``call``: grpc's, started; or None and ``late``, which starts it at the first read."""
+    def __init__(self, call: Any, late: LateStart | None = None, sent_once: bool = False) -> None:
+        """``call``: grpc's, started; or None and ``late``, which starts it at the first read.
+        ``sent_once``: the call may reach a router and is not sent again (`ReadyGate.sent_once`)."""
         self._call = call
         self._late = late
+        self._sent_once = sent_once
         self._closed = False
         self._reading = False  # a task awaits a message: `interrupt` will end that wait
 
@@ -88,6 +90,7 @@ class CallStream(Generic[M]):
             with map_rpc_errors():
                 if self._call is None and await self._started() is None:
                     raise StopAsyncIteration  # closed while it waited for a connection
+            with map_rpc_errors(self._sent_once):  # known once the call started
                 message = await self._call.read()
         except RouterError as exc:
             # Our own aclose() or interrupt() from another task cancelled the call under a pending
@@ -106,6 +109,7 @@ class CallStream(Generic[M]):
     async def _started(self) -> Any:
         assert self._late is not None  # no call yet: it starts late
         self._call = await self._late.call()
+        self._sent_once = self._late.sent_once
         if self._call is None:
             self._closed = True
         return self._call

@@ -105,6 +105,9 @@ class ErrorDetails:
     # a size limit) or a foreign server's. The message is gRPC's text, which names internal
     # addresses and metadata.
     bare: bool = False
+    # A bare UNAVAILABLE for a call gRPC does not send again (not a read) that went out on an open
+    # connection: the router may have taken, run and billed it before the connection dropped.
+    maybe_run: bool = False
 
 
 class SwitchboardClientError(Exception):

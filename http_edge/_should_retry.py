@@ -13,7 +13,9 @@ The openai and anthropic SDKs retry a 408, 409, 429 or 5xx twice by default, aft
   client's issued keys at their maximum); the router's own 409 (a stored response id taken:
   ALREADY_EXISTS); a 501 (a method this router does not serve).
 - `true` where it helps: a 429 with a wait of a minute or less (the SDK waits exactly that),
-  the router not reachable (gRPC's own UNAVAILABLE: "try again shortly"), a replica that
+  the router not reachable (gRPC's own UNAVAILABLE: "try again shortly"; but not for a call
+  sent on an open connection that then dropped, `ErrorDetails.maybe_run`: the router may have
+  run it, and only reads are safe to run twice), a replica that
   began to stop refusing to start a background response or a batch (another one starts it),
   the shared state store unreachable (a blip or a failover that the SDK's backoff outlasts;
   the router ran no upstream for it; but not a client key the store may have issued,
@@ -59,7 +61,7 @@ class AnsweredError(MaybeDoneError):
 
 def should_retry(details: ErrorDetails, *, maybe_done: bool = False) -> str | None:
     """The `x-should-retry` value for a router error's answer; None: the SDK's own rule."""
-    if maybe_done:
+    if maybe_done or details.maybe_run:
         return "false"
     status = http_status_for(details)
     if details.code is grpc.StatusCode.ABORTED:  # an upstream's 409

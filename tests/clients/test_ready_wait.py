@@ -56,6 +56,7 @@ async def test_a_chat_to_a_router_that_never_comes_back_is_unavailable_after_the
             await client.chat(chat_request("m"), timeout=None)  # no deadline: still bounded
         waited = loop.time() - started
     assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert not refused.value.details.maybe_run  # never sent: safe to send again
     assert READY_WAIT_S <= waited < READY_WAIT_S + 2
 
 

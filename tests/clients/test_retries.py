@@ -210,6 +210,7 @@ async def test_a_call_the_router_took_is_not_sent_again_when_its_connection_drop
             with pytest.raises(RouterError) as dropped:
                 await pending
     assert dropped.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert dropped.value.details.maybe_run  # the edge tells an SDK not to retry it
     assert router.calls == 1  # run (and billed) once: the caller decides whether to ask again
 
 
