@@ -11,7 +11,7 @@ before it left, as `screen_text` applies them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -164,23 +164,21 @@ def _cited_end(annotation: Any) -> int:
 
 def moved_annotations(annotations: list[Any], edits: Edits) -> list[Any]:
     """Chat-form `annotations` with their offsets moved by `edits`; those cut away dropped."""
-    out = []
-    for annotation in annotations:
-        kind = annotation.get("type") if isinstance(annotation, dict) else None
-        fields = annotation.get(str(kind)) if isinstance(annotation, dict) else None
-        if not isinstance(fields, dict):
-            out.append(annotation)
-            continue
-        fields = _moved(fields, edits)
-        if fields is not None:
-            out.append({**annotation, str(kind): fields})
-    return out
+    return _each_fields(annotations, lambda fields: _moved(fields, edits))
 
 
 def cut_annotations(annotations: list[Any], at: int) -> list[Any]:
     """Chat-form `annotations` of a text cut at `at` (the router's stop sequences): a span
     that begins before the cut kept, ended there at the latest; a point (a file citation's
     `index`) kept up to the cut; what cites only text past it dropped, as that text is."""
+    return _each_fields(annotations, lambda fields: _cut(fields, at))
+
+
+def _each_fields(
+    annotations: list[Any], change: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> list[Any]:
+    """`annotations` with each one's fields (under its `type`) changed, or the annotation
+    dropped where `change` gives None; one without such fields kept as it is."""
     out = []
     for annotation in annotations:
         kind = annotation.get("type") if isinstance(annotation, dict) else None
@@ -188,13 +186,17 @@ def cut_annotations(annotations: list[Any], at: int) -> list[Any]:
         if not isinstance(fields, dict):
             out.append(annotation)
             continue
-        start, end, index = (fields.get(k) for k in ("start_index", "end_index", "index"))
-        if isinstance(start, int) and isinstance(end, int):
-            if start < at:
-                out.append({**annotation, str(kind): {**fields, "end_index": min(end, at)}})
-        elif not isinstance(index, int) or index <= at:
-            out.append(annotation)
+        changed = change(fields)
+        if changed is not None:
+            out.append(annotation if changed is fields else {**annotation, str(kind): changed})
     return out
+
+
+def _cut(fields: dict[str, Any], at: int) -> dict[str, Any] | None:
+    start, end, index = (fields.get(k) for k in ("start_index", "end_index", "index"))
+    if isinstance(start, int) and isinstance(end, int):
+        return {**fields, "end_index": min(end, at)} if start < at else None
+    return fields if not isinstance(index, int) or index <= at else None
 
 
 def _moved(fields: dict[str, Any], edits: Edits) -> dict[str, Any] | None:
