@@ -28,7 +28,8 @@ from tests.native_memory import malloc_in_use
 
 pytestmark = pytest.mark.timeout(60)
 
-CALLS = 1_000
+CALLS = 1_200
+ROUNDS = 3
 WARM_UP = 200
 # Measured, native bytes per cut call with the fix / without it: ~5 / ~110 for a stream cut after
 # its first chunk, ~5 / ~240 for one cut before (the router had sent its route), ~5 / ~1,080 for
@@ -126,8 +127,14 @@ async def test_a_caller_leaving_mid_call_costs_no_native_memory(
     _stalling(stub, entered)
     for _ in range(WARM_UP):
         await _cut(edge, stub, entered, kind)
-    before = malloc_in_use()
-    for _ in range(CALLS):
-        await _cut(edge, stub, entered, kind)
-    per_call = (malloc_in_use() - before) / CALLS
-    assert per_call < BOUND[kind], f"{per_call:.0f} native bytes kept per {kind} cut"
+    # The least of a few rounds: a leak shows in every round, while a one-off allocation of
+    # something else in this process (an xdist worker's earlier tests' leftovers ending, a
+    # malloc arena grown) lands in one (CI saw 57-60 bytes a cut where alone it is 2-18).
+    rounds = []
+    for _ in range(ROUNDS):
+        before = malloc_in_use()
+        for _ in range(CALLS // ROUNDS):
+            await _cut(edge, stub, entered, kind)
+        rounds.append((malloc_in_use() - before) / (CALLS // ROUNDS))
+    per_call = min(rounds)
+    assert per_call < BOUND[kind], f"{rounds} native bytes kept per {kind} cut, by round"
