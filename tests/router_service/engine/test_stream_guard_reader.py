@@ -192,12 +192,16 @@ async def test_closing_while_the_reader_waits_for_room_leaves_nothing_running() 
 
 class QuietTail(Upstream):
     """The whole answer at once, then a wait before its end (the upstream's usage still to come),
-    for as long as the caller takes a heartbeat."""
+    until the caller has had a heartbeat."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.heard = asyncio.Event()
 
     async def chunks(self) -> AsyncIterator[Chunk]:
         async for item in super().chunks():
             yield item
-        await asyncio.sleep(0.01)
+        await self.heard.wait()
 
 
 @pytest.mark.parametrize("upstream", [Upstream(500), QuietTail(500)], ids=["at once", "waits"])
@@ -206,8 +210,12 @@ async def test_no_task_per_chunk_nor_for_the_tail(upstream: Upstream) -> None:
     stream's tail after its finish, whether it is there already or waited for (heartbeats go on
     meanwhile, in the caller's task)."""
     guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=0.001)
+    items = []
     with counted_tasks() as made:
-        items = [i async for i in guard.follow(upstream.chunks())]
+        async for item in guard.follow(upstream.chunks()):
+            items.append(item)
+            if isinstance(item, Idle) and isinstance(upstream, QuietTail):
+                upstream.heard.set()  # the tail comes once the caller had its heartbeat
     assert len([c for i in items if isinstance(i, list) for c in i]) == 500
     assert made == []
     assert any(isinstance(i, Idle) for i in items) is isinstance(upstream, QuietTail)
