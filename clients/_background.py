@@ -39,7 +39,7 @@ class BackgroundCalls:
         """A streamed background response's events after ``req.starting_after``, then the live
         ones until it ends: ``async with client.resume_response(req) as events:``. Leaving the
         block ends the call, not the response."""
-        return CallStream(self._server_stream("ResumeResponse", req, timeout, metadata))
+        return CallStream(*self._server_stream("ResumeResponse", req, timeout, metadata))
 
     async def start_background_response(
         self,

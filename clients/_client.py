@@ -35,7 +35,13 @@ from clients._local import LocalChannel
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
-from clients._stream import RouterRealtime, RouterStream, SentOnce, serialize_once
+from clients._stream import (
+    RouterRealtime,
+    RouterStream,
+    SentOnce,
+    StreamStart,
+    serialize_once,
+)
 from clients.switchboard.v1 import router_service_pb2
 
 _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
@@ -214,31 +220,42 @@ class RouterClient(
         metadata: Metadata | None = None,
     ) -> RouterStream:
         """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
-        self._stub("router")  # opens the client on first use (making `_chat_stream`), or refuses
-        if self._chat_stream is None:
-            return RouterStream(self._server_stream("ChatStream", req, timeout, metadata))
-        kwargs = self._kwargs(timeout, metadata)
-        assert self._gate is not None  # made with the channel `_stub` opened
+        router = self._stub("router")  # opens the client on first use (making `_chat_stream`)
+        if self._chat_stream is None:  # interceptors see the request object: the stub's own
+            return RouterStream(
+                *self._streaming("ChatStream", router.ChatStream, req, timeout, metadata)
+            )
         request = SentOnce(req)
-
-        def started(left: float | None) -> Any:
-            kwargs["timeout"] = left
-            return self._started(self._chat_stream, _CHAT_STREAM, request, kwargs)
-
-        if not self._gate.sends_at_once("router", "ChatStream"):
-            return RouterStream(None, LateStart(self._gate, kwargs["timeout"], started))
-        sent_once = self._gate.sent_once("router", "ChatStream")  # READY: it starts at once
-        with map_rpc_errors(sent_once):
-            return RouterStream(started(kwargs["timeout"]), sent_once=sent_once)
+        return RouterStream(
+            *self._streaming("ChatStream", self._chat_stream, request, timeout, metadata)
+        )
 
     def _server_stream(
         self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> Any:
-        """One server-streaming call on the router, started (the caller's stream reads it)."""
+    ) -> StreamStart:
+        """One server-streaming call on the router, for the caller's stream to read."""
         method = getattr(self._stub("router"), rpc)
+        return self._streaming(rpc, method, req, deadline, metadata)
+
+    def _streaming(
+        self, rpc: str, method: Any, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> StreamStart:
+        """A streaming call of the router's `rpc`, as a stream takes it (`CallStream`): started
+        now when `ReadyGate.sends_at_once`, else at the stream's first read or write, once the
+        channel is READY (a call that may not be sent twice, made while no connection is up)."""
         kwargs = self._kwargs(deadline, metadata)
-        with map_rpc_errors():
-            return self._started(method, f"{_SERVICES['router']}{rpc}", req, kwargs)
+        assert self._gate is not None  # made with the channel `_stub` opened
+        name = _SERVICES["router"] + rpc
+
+        def started(left: float | None) -> Any:
+            kwargs["timeout"] = left
+            return self._started(method, name, req, kwargs)
+
+        if not self._gate.sends_at_once("router", rpc):
+            return None, LateStart(self._gate, kwargs["timeout"], started), False
+        sent_once = self._gate.sent_once("router", rpc)  # READY, or a read: it starts at once
+        with map_rpc_errors(sent_once):
+            return started(kwargs["timeout"]), None, sent_once
 
     def realtime(
         self, *, timeout: Timeout = USE_CLIENT_DEFAULT, metadata: Metadata | None = None
@@ -246,11 +263,7 @@ class RouterClient(
         """Start a Realtime session (its first message: ``RealtimeRequest(open=...)``); use it
         as ``async with client.realtime() as session:``."""
         method = self._stub("router").Realtime
-        kwargs = self._kwargs(timeout, metadata)
-        with map_rpc_errors():
-            return RouterRealtime(
-                self._started(method, _SERVICES["router"] + "Realtime", None, kwargs)
-            )
+        return RouterRealtime(*self._streaming("Realtime", method, None, timeout, metadata))
 
     async def chat(
         self,

@@ -48,7 +48,7 @@ class MediaCalls:
         """Speech, a transcription or an image answered as the upstream streams it; use it as
         ``async with client.media_stream(req) as stream:``. Leaving the block cancels the call
         (and the upstream request)."""
-        return RouterMediaStream(self._server_stream("MediaStream", req, timeout, metadata))
+        return RouterMediaStream(*self._server_stream("MediaStream", req, timeout, metadata))
 
 
 class SyncMediaCalls:

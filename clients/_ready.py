@@ -109,14 +109,20 @@ class LateStart:
         self._since = loop.time()  # the deadline counts from the stream's making, as a call's
         self._stop: asyncio.Future[None] = loop.create_future()
         self.sent_once = False  # `ReadyGate.sent_once`, known once it starts
+        # A Realtime session's reader and writer may both wait: the call starts once.
+        self._starting = asyncio.Lock()
+        self._call: Any = None
 
     async def call(self) -> Any | None:
         """The call, started; None when the stream was closed first (nothing was sent)."""
-        left = await self._gate.wait(self._timeout, self._since, self._stop)
-        if self._stop.done():
-            return None
-        self.sent_once = self._gate.ready()  # a late call is no read (reads start at once)
-        return self._start(left)
+        async with self._starting:
+            if self._call is None and not self._stop.done():
+                left = await self._gate.wait(self._timeout, self._since, self._stop)
+                if self._stop.done():
+                    return None
+                self.sent_once = self._gate.ready()  # a late call is no read (reads start at once)
+                self._call = self._start(left)
+        return self._call  # None: never started (closed first)
 
     def stop(self) -> None:
         """Never start (the stream is closed); a first read waiting ends at once."""
