@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ import grpc
 
 from clients._base import IDEMPOTENT_METHODS
 
-__all__ = ["READY_WAIT_S", "LateStart", "ReadyGate"]
+__all__ = ["READY_WAIT_S", "LateStart", "ReadyGate", "SyncReadyGate"]
 
 # About what the retries of reads wait for a router back (`RETRY_POLICY`: ~3 s on average).
 READY_WAIT_S = 3.0
@@ -128,6 +129,44 @@ class LateStart:
         """Never start (the stream is closed); a first read waiting ends at once."""
         if not self._stop.done():
             self._stop.set_result(None)
+
+
+class SyncReadyGate:
+    """:class:`ReadyGate` for a blocking channel (``SyncRouterClient``): one subscription keeps
+    the channel's state (grpc's one polling thread per channel delivers it); a call made while it
+    is not READY blocks its own thread, bounded as the async one's wait, on a ready future, which
+    also asks an IDLE channel to connect."""
+
+    def __init__(self, channel: Any, bound_s: float = READY_WAIT_S) -> None:
+        self._channel = channel
+        self._bound_s = bound_s
+        self._state: grpc.ChannelConnectivity | None = None  # None: not delivered yet
+        channel.subscribe(self._seen, try_to_connect=True)
+
+    def _seen(self, state: grpc.ChannelConnectivity) -> None:
+        self._state = state  # grpc's delivery thread; one attribute written, read by callers
+
+    def before_call(self, stub: str, rpc: str, timeout: float | None) -> tuple[float | None, bool]:
+        """The timeout left for a call of `rpc` after the wait (none when the channel is READY or
+        `rpc` a read), and whether the call is `ReadyGate.sent_once`."""
+        read = rpc in _READS[stub]
+        if read or self._state in _SENT_AT_ONCE:
+            return timeout, not read and self._state is grpc.ChannelConnectivity.READY
+        started = time.monotonic()
+        limit = self._bound_s if timeout is None else min(self._bound_s, timeout)
+        ready = grpc.channel_ready_future(self._channel)
+        try:
+            ready.result(timeout=max(0.0, limit))
+        except grpc.FutureTimeoutError:
+            pass  # still not READY: the call's to fail (UNAVAILABLE, as without the wait)
+        finally:
+            ready.cancel()  # unsubscribes it
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        return left, ready.done() and not ready.cancelled()
+
+    def close(self) -> None:
+        """Stop watching (the channel is closing, or replaced)."""
+        self._channel.unsubscribe(self._seen)
 
 
 def _retrieved(watch: asyncio.Task[None]) -> None:
