@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from clients._base import IDEMPOTENT_METHODS
+from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED
+from clients.errors import RouterError
 
 __all__ = ["READY_WAIT_S", "LateStart", "ReadyGate", "SyncReadyGate"]
 
@@ -41,6 +43,7 @@ class ReadyGate:
         self._channel = channel
         self._bound_s = bound_s
         self._watch: asyncio.Task[None] | None = None
+        self._closed = False
 
     def sends_at_once(self, stub: str, rpc: str) -> bool:
         """True (one state read) when the channel is READY, or `rpc` a read (its retries wait)."""
@@ -88,10 +91,14 @@ class ReadyGate:
         ends = (self._watch,) if stop is None else (self._watch, stop)
         if limit > 0:  # our bound ends our wait, not the watch
             await asyncio.wait(ends, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        if self._closed:  # the client closed meanwhile: as a call it cancels (not grpc's misuse)
+            raise RouterError(LOCALLY_CANCELLED)
         return None if timeout is None else max(0.0, timeout - (loop.time() - since))
 
     def close(self) -> None:
-        """Stop watching (the channel is closing)."""
+        """Stop watching (the channel is closing, or replaced); a call waiting ends at once,
+        CANCELLED."""
+        self._closed = True
         if self._watch is not None:
             self._watch.cancel()
 
@@ -141,6 +148,10 @@ class SyncReadyGate:
         self._channel = channel
         self._bound_s = bound_s
         self._state: grpc.ChannelConnectivity | None = None  # None: not delivered yet
+        self._waits: set[grpc.Future] = set()  # the calls' waits (rare): `close` ends them
+        # grpc's ready future fails a second cancel (TypeError): one cancel each, under this.
+        self._cancelling = threading.Lock()
+        self._closed = False
         channel.subscribe(self._seen, try_to_connect=True)
 
     def _seen(self, state: grpc.ChannelConnectivity) -> None:
@@ -155,18 +166,33 @@ class SyncReadyGate:
         started = time.monotonic()
         limit = self._bound_s if timeout is None else min(self._bound_s, timeout)
         ready = grpc.channel_ready_future(self._channel)
+        self._waits.add(ready)
         try:
-            ready.result(timeout=max(0.0, limit))
-        except grpc.FutureTimeoutError:
+            if not self._closed:
+                ready.result(timeout=max(0.0, limit))
+        except (grpc.FutureTimeoutError, grpc.FutureCancelledError):
             pass  # still not READY: the call's to fail (UNAVAILABLE, as without the wait)
         finally:
-            ready.cancel()  # unsubscribes it
+            self._ended(ready)
+        if self._closed:  # the client closed meanwhile: as a call it cancels
+            raise RouterError(LOCALLY_CANCELLED)
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
         return left, ready.done() and not ready.cancelled()
 
     def close(self) -> None:
-        """Stop watching (the channel is closing, or replaced)."""
+        """Stop watching (the channel is closing, or replaced); a call waiting ends at once,
+        CANCELLED."""
+        self._closed = True
         self._channel.unsubscribe(self._seen)
+        for ready in list(self._waits):
+            self._ended(ready)
+
+    def _ended(self, ready: grpc.Future) -> None:
+        """Cancel a wait once (which unsubscribes it), unless it is over."""
+        with self._cancelling:
+            if not ready.done():
+                ready.cancel()
+            self._waits.discard(ready)
 
 
 def _retrieved(watch: asyncio.Task[None]) -> None:

@@ -101,3 +101,18 @@ async def test_a_stream_closed_while_it_waits_sends_nothing() -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_closing_the_client_under_calls_waiting_for_a_connection_cancels_them() -> None:
+    request = router_service_pb2.ChatStreamRequest(params=chat_request("m").params)
+    client = RouterClient(f"127.0.0.1:{free_port()}")
+    unary = asyncio.ensure_future(client.chat(chat_request("m"), timeout=None))
+    stream = client.chat_stream(request, timeout=None)
+    first = asyncio.ensure_future(anext(stream))
+    await _refused(client)
+    await eventually(lambda: _true(stream._reading), what="the first read waiting")
+    await client.aclose()
+    for waiting in (unary, first):
+        with pytest.raises(RouterError) as ended:  # not grpc's "Channel is closed" misuse
+            await waiting
+        assert ended.value.grpc_code is grpc.StatusCode.CANCELLED

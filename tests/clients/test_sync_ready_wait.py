@@ -112,3 +112,22 @@ async def test_a_call_the_router_took_says_it_may_have_run_when_its_connection_d
     assert dropped.value.grpc_code is grpc.StatusCode.UNAVAILABLE
     assert dropped.value.details.maybe_run  # the edge tells an SDK not to retry it
     assert router.calls == 1
+
+
+async def test_closing_the_client_under_a_call_waiting_for_a_connection_cancels_it() -> None:
+    client = SyncRouterClient(f"127.0.0.1:{free_port()}")
+    client._stub("router")  # open
+    await _refused(client)
+    loop = asyncio.get_running_loop()
+    waiting = asyncio.ensure_future(asyncio.to_thread(client.chat, chat_request("m"), timeout=None))
+
+    async def blocked() -> bool:
+        return bool(client._gate and client._gate._waits)
+
+    await eventually(blocked, what="the call waiting for a connection")
+    await asyncio.to_thread(client.close)
+    closed = loop.time()
+    with pytest.raises(RouterError) as ended:
+        await waiting
+    assert ended.value.grpc_code is grpc.StatusCode.CANCELLED
+    assert loop.time() - closed < READY_WAIT_S  # it ends with the client, not at the bound
