@@ -24,9 +24,7 @@ class BackgroundCalls:
     ) -> Any:
         raise NotImplementedError
 
-    def _server_stream(
-        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> Any:
+    def _streaming(self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None) -> Any:
         raise NotImplementedError
 
     def resume_response(
@@ -39,7 +37,7 @@ class BackgroundCalls:
         """A streamed background response's events after ``req.starting_after``, then the live
         ones until it ends: ``async with client.resume_response(req) as events:``. Leaving the
         block ends the call, not the response."""
-        return CallStream(*self._server_stream("ResumeResponse", req, timeout, metadata))
+        return CallStream(*self._streaming("ResumeResponse", req, timeout, metadata))
 
     async def start_background_response(
         self,

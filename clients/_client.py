@@ -104,7 +104,7 @@ class RouterClient(
     def _open(self) -> None:
         super()._open()
         if self._gate is not None:
-            self._gate.close()  # its channel was replaced (`use_credentials`)
+            self._gate.close(replaced=True)  # `use_credentials`
         self._gate = ReadyGate(self._channel)
         # Interceptors see the request object: with any, ChatStream keeps the stub's own.
         if not self._interceptors:
@@ -188,9 +188,14 @@ class RouterClient(
         """One unary call on the router (``stub="router"``) or admin service."""
         method = getattr(self._stub(stub), rpc)
         kwargs = self._kwargs(deadline, metadata)
-        assert self._gate is not None  # made with the channel `_stub` opened
-        kwargs["timeout"] = await self._gate.timeout_left(stub, rpc, kwargs["timeout"])
-        with map_rpc_errors(self._gate.sent_once(stub, rpc)):
+        gate = self._gate
+        assert gate is not None  # made with the channel `_stub` opened
+        kwargs["timeout"] = await gate.timeout_left(stub, rpc, kwargs["timeout"])
+        if gate is not self._gate:  # its channel was replaced while it waited: the new one's
+            method = getattr(self._stub(stub), rpc)
+            assert self._gate is not None
+            gate = self._gate
+        with map_rpc_errors(gate.sent_once(stub, rpc)):
             # Not `await call`: a caller cancelled in that await would leak the call's native
             # operations (clients/_cancelling.py).
             return await unary_result(self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs))
@@ -220,36 +225,28 @@ class RouterClient(
         metadata: Metadata | None = None,
     ) -> RouterStream:
         """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
-        router = self._stub("router")  # opens the client on first use (making `_chat_stream`)
-        if self._chat_stream is None:  # interceptors see the request object: the stub's own
-            return RouterStream(
-                *self._streaming("ChatStream", router.ChatStream, req, timeout, metadata)
-            )
-        request = SentOnce(req)
-        return RouterStream(
-            *self._streaming("ChatStream", self._chat_stream, request, timeout, metadata)
-        )
-
-    def _server_stream(
-        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> StreamStart:
-        """One server-streaming call on the router, for the caller's stream to read."""
-        method = getattr(self._stub("router"), rpc)
-        return self._streaming(rpc, method, req, deadline, metadata)
+        return RouterStream(*self._streaming("ChatStream", req, timeout, metadata))
 
     def _streaming(
-        self, rpc: str, method: Any, req: Any, deadline: Timeout, metadata: Metadata | None
+        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> StreamStart:
         """A streaming call of the router's `rpc`, as a stream takes it (`CallStream`): started
         now when `ReadyGate.sends_at_once`, else at the stream's first read or write, once the
         channel is READY (a call that may not be sent twice, made while no connection is up)."""
+        self._stub("router")  # opens the client on first use (making `_chat_stream`), or refuses
         kwargs = self._kwargs(deadline, metadata)
         assert self._gate is not None  # made with the channel `_stub` opened
         name = _SERVICES["router"] + rpc
 
+        # With interceptors, ChatStream is the stub's own: they see the request object.
+        once = rpc == "ChatStream" and self._chat_stream is not None
+        request = SentOnce(req) if once else req  # what a late start holds: not the prompt
+
         def started(left: float | None) -> Any:
             kwargs["timeout"] = left
-            return self._started(method, name, req, kwargs)
+            # The current channel's (a late start's may have been replaced while it waited).
+            method = self._chat_stream if once else getattr(self._stub("router"), rpc)
+            return self._started(method, name, request, kwargs)
 
         if not self._gate.sends_at_once("router", rpc):
             return None, LateStart(self._gate, kwargs["timeout"], started), False
@@ -262,8 +259,7 @@ class RouterClient(
     ) -> RouterRealtime:
         """Start a Realtime session (its first message: ``RealtimeRequest(open=...)``); use it
         as ``async with client.realtime() as session:``."""
-        method = self._stub("router").Realtime
-        return RouterRealtime(*self._streaming("Realtime", method, None, timeout, metadata))
+        return RouterRealtime(*self._streaming("Realtime", None, timeout, metadata))
 
     async def chat(
         self,

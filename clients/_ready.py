@@ -95,10 +95,11 @@ class ReadyGate:
             raise RouterError(LOCALLY_CANCELLED)
         return None if timeout is None else max(0.0, timeout - (loop.time() - since))
 
-    def close(self) -> None:
-        """Stop watching (the channel is closing, or replaced); a call waiting ends at once,
-        CANCELLED."""
-        self._closed = True
+    def close(self, *, replaced: bool = False) -> None:
+        """Stop watching: the channel is closing (a call waiting ends at once, CANCELLED), or
+        `replaced` (`use_credentials`: it stays open for its calls, and one waiting is sent on it
+        now, as when its wait ends)."""
+        self._closed = not replaced
         if self._watch is not None:
             self._watch.cancel()
 
@@ -141,21 +142,27 @@ class LateStart:
 class SyncReadyGate:
     """:class:`ReadyGate` for a blocking channel (``SyncRouterClient``): one subscription keeps
     the channel's state (grpc's one polling thread per channel delivers it); a call made while it
-    is not READY blocks its own thread, bounded as the async one's wait, on a ready future, which
-    also asks an IDLE channel to connect."""
+    is not READY blocks its own thread on it, bounded as the async one's wait.
+
+    Not grpc's ``channel_ready_future`` per wait: subscribing with ``try_to_connect`` while the
+    channel is polled sets a flag its polling thread reads on its next turn (every 0.2 s), and a
+    channel closed before then fails that thread ("Channel closed!" in ``_poll_connectivity``).
+    Only an IDLE channel is asked to connect that way (it went idle: not about to close)."""
 
     def __init__(self, channel: Any, bound_s: float = READY_WAIT_S) -> None:
         self._channel = channel
         self._bound_s = bound_s
         self._state: grpc.ChannelConnectivity | None = None  # None: not delivered yet
-        self._waits: set[grpc.Future] = set()  # the calls' waits (rare): `close` ends them
-        # grpc's ready future fails a second cancel (TypeError): one cancel each, under this.
-        self._cancelling = threading.Lock()
-        self._closed = False
+        self._changed = threading.Condition()
+        self._over = False  # closed or replaced: the waits end
+        self._closed = False  # closed: they end CANCELLED
+        self.waiting = 0  # calls waiting now
         channel.subscribe(self._seen, try_to_connect=True)
 
     def _seen(self, state: grpc.ChannelConnectivity) -> None:
-        self._state = state  # grpc's delivery thread; one attribute written, read by callers
+        with self._changed:  # grpc's delivery thread
+            self._state = state
+            self._changed.notify_all()
 
     def before_call(self, stub: str, rpc: str, timeout: float | None) -> tuple[float | None, bool]:
         """The timeout left for a call of `rpc` after the wait (none when the channel is READY or
@@ -163,36 +170,34 @@ class SyncReadyGate:
         read = rpc in _READS[stub]
         if read or self._state in _SENT_AT_ONCE:
             return timeout, not read and self._state is grpc.ChannelConnectivity.READY
+        if self._state is grpc.ChannelConnectivity.IDLE:
+            self._channel.subscribe(_nothing, try_to_connect=True)  # connect now
+            self._channel.unsubscribe(_nothing)
         started = time.monotonic()
         limit = self._bound_s if timeout is None else min(self._bound_s, timeout)
-        ready = grpc.channel_ready_future(self._channel)
-        self._waits.add(ready)
-        try:
-            if not self._closed:
-                ready.result(timeout=max(0.0, limit))
-        except (grpc.FutureTimeoutError, grpc.FutureCancelledError):
-            pass  # still not READY: the call's to fail (UNAVAILABLE, as without the wait)
-        finally:
-            self._ended(ready)
+        with self._changed:
+            self.waiting += 1
+            self._changed.wait_for(self._waited, timeout=max(0.0, limit))
+            self.waiting -= 1
+            ready = self._state is grpc.ChannelConnectivity.READY
         if self._closed:  # the client closed meanwhile: as a call it cancels
             raise RouterError(LOCALLY_CANCELLED)
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        return left, ready.done() and not ready.cancelled()
+        return left, ready  # not READY: the call's to fail (UNAVAILABLE, as without the wait)
 
-    def close(self) -> None:
-        """Stop watching (the channel is closing, or replaced); a call waiting ends at once,
-        CANCELLED."""
-        self._closed = True
+    def _waited(self) -> bool:
+        return self._over or self._state in _SENT_AT_ONCE
+
+    def close(self, *, replaced: bool = False) -> None:
+        """As `ReadyGate.close`."""
         self._channel.unsubscribe(self._seen)
-        for ready in list(self._waits):
-            self._ended(ready)
+        with self._changed:
+            self._over, self._closed = True, not replaced
+            self._changed.notify_all()
 
-    def _ended(self, ready: grpc.Future) -> None:
-        """Cancel a wait once (which unsubscribes it), unless it is over."""
-        with self._cancelling:
-            if not ready.done():
-                ready.cancel()
-            self._waits.discard(ready)
+
+def _nothing(_state: grpc.ChannelConnectivity) -> None:
+    """A subscription's callback that only asks the channel to connect."""
 
 
 def _retrieved(watch: asyncio.Task[None]) -> None:

@@ -45,7 +45,7 @@ class SyncRouterClient(
     def _open(self) -> None:
         super()._open()
         if self._gate is not None:
-            self._gate.close()  # its channel was replaced (`use_credentials`)
+            self._gate.close(replaced=True)  # `use_credentials`
         self._gate = SyncReadyGate(self._channel)
 
     def _make_channel(self) -> Any:
@@ -95,17 +95,17 @@ class SyncRouterClient(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
-        method = getattr(self._stub(stub), rpc)
         kwargs, sent_once = self._ready(stub, rpc, deadline, metadata)
         with map_rpc_errors(sent_once):
-            return method(req, **kwargs)
+            return getattr(self._stub(stub), rpc)(req, **kwargs)
 
     def _ready(
         self, stub: str, rpc: str, deadline: Timeout, metadata: Metadata | None
     ) -> tuple[dict[str, Any], bool]:
         """A call's arguments once it may be sent (`SyncReadyGate.before_call`: a call that may
         not be sent twice, made while no connection is up, waits for one), and whether it is
-        sent once. The client is open (`_stub`)."""
+        sent once. The call's stub is taken after: its channel may be replaced meanwhile."""
+        self._stub(stub)  # opens the client on first use, or refuses
         kwargs = self._kwargs(deadline, metadata)
         assert self._gate is not None  # made with the channel `_stub` opened
         kwargs["timeout"], sent_once = self._gate.before_call(stub, rpc, kwargs["timeout"])
@@ -116,10 +116,9 @@ class SyncRouterClient(
     ) -> tuple[Any, bool]:
         """A streaming call of the router's `rpc`, started (as the streams take it: the call,
         and whether it is sent once)."""
-        method = getattr(self._stub("router"), rpc)
         kwargs, sent_once = self._ready("router", rpc, deadline, metadata)
         with map_rpc_errors(sent_once):
-            return method(request, **kwargs), sent_once
+            return getattr(self._stub("router"), rpc)(request, **kwargs), sent_once
 
     def chat_stream(
         self,

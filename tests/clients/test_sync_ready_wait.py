@@ -122,7 +122,7 @@ async def test_closing_the_client_under_a_call_waiting_for_a_connection_cancels_
     waiting = asyncio.ensure_future(asyncio.to_thread(client.chat, chat_request("m"), timeout=None))
 
     async def blocked() -> bool:
-        return bool(client._gate and client._gate._waits)
+        return bool(client._gate and client._gate.waiting)
 
     await eventually(blocked, what="the call waiting for a connection")
     await asyncio.to_thread(client.close)
