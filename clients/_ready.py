@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,8 @@ __all__ = ["READY_WAIT_S", "LateStart", "ReadyGate", "SyncReadyGate"]
 # About what the retries of reads wait for a router back (`RETRY_POLICY`: ~3 s on average).
 READY_WAIT_S = 3.0
 _SENT_AT_ONCE = (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.SHUTDOWN)
+# gRPC Core's numbers for them (`grpc._common.CYGRPC_CONNECTIVITY_STATE_TO_CHANNEL_CONNECTIVITY`).
+_CORE_READY, _CORE_SHUTDOWN = 2, 4
 _READS = {
     service.rpartition(".")[2].removesuffix("Service").lower(): frozenset(methods)
     for service, methods in IDEMPOTENT_METHODS.items()
@@ -140,64 +141,60 @@ class LateStart:
 
 
 class SyncReadyGate:
-    """:class:`ReadyGate` for a blocking channel (``SyncRouterClient``): one subscription keeps
-    the channel's state (grpc's one polling thread per channel delivers it); a call made while it
-    is not READY blocks its own thread on it, bounded as the async one's wait.
+    """:class:`ReadyGate` for a blocking channel (``SyncRouterClient``): the state is read from
+    gRPC Core in the calling thread, and a call made while it is not READY blocks that thread on
+    Core's state watch, bounded as the async one's wait.
 
-    Not grpc's ``channel_ready_future`` per wait: subscribing with ``try_to_connect`` while the
-    channel is polled sets a flag its polling thread reads on its next turn (every 0.2 s), and a
-    channel closed before then fails that thread ("Channel closed!" in ``_poll_connectivity``).
-    Only an IDLE channel is asked to connect that way (it went idle: not about to close)."""
+    Not grpc's ``subscribe`` nor ``channel_ready_future``: they run a polling thread per channel
+    that holds it until unsubscribed, and that fails ("Channel closed!") when the channel closes
+    while it polls, as ``with SyncRouterClient(...)`` closing at once would. Core's own calls
+    (what that thread makes) are private to ``grpc._channel``: a channel without them (another
+    grpc) is sent to at once, as before the wait."""
 
     def __init__(self, channel: Any, bound_s: float = READY_WAIT_S) -> None:
-        self._channel = channel
+        self._core: Any = getattr(channel, "_channel", None)  # grpc._channel.Channel's Core one
         self._bound_s = bound_s
-        self._state: grpc.ChannelConnectivity | None = None  # None: not delivered yet
-        self._changed = threading.Condition()
-        self._over = False  # closed or replaced: the waits end
-        self._closed = False  # closed: they end CANCELLED
-        self.waiting = 0  # calls waiting now
-        channel.subscribe(self._seen, try_to_connect=True)
+        self._closed = False
+        self.waiting = 0  # calls waiting now (a count: one attribute, no lock)
 
-    def _seen(self, state: grpc.ChannelConnectivity) -> None:
-        with self._changed:  # grpc's delivery thread
-            self._state = state
-            self._changed.notify_all()
+    def _state(self, try_to_connect: bool) -> int:
+        """Core's state (`_CORE_STATES`); SHUTDOWN once closed, READY when it cannot be read."""
+        try:
+            state: int = self._core.check_connectivity_state(try_to_connect)
+        except ValueError:  # closed
+            return _CORE_SHUTDOWN
+        except AttributeError:  # not grpc's Core channel
+            return _CORE_READY
+        return state
 
     def before_call(self, stub: str, rpc: str, timeout: float | None) -> tuple[float | None, bool]:
         """The timeout left for a call of `rpc` after the wait (none when the channel is READY or
         `rpc` a read), and whether the call is `ReadyGate.sent_once`."""
-        read = rpc in _READS[stub]
-        if read or self._state in _SENT_AT_ONCE:
-            return timeout, not read and self._state is grpc.ChannelConnectivity.READY
-        if self._state is grpc.ChannelConnectivity.IDLE:
-            self._channel.subscribe(_nothing, try_to_connect=True)  # connect now
-            self._channel.unsubscribe(_nothing)
-        started = time.monotonic()
+        if rpc in _READS[stub]:
+            return timeout, False
+        # try_to_connect: an IDLE channel (never used, or idle too long) starts connecting now.
+        state = self._state(True)
+        if state in (_CORE_READY, _CORE_SHUTDOWN):
+            return timeout, state == _CORE_READY
+        started = time.time()  # Core's watch takes wall-clock deadlines
         limit = self._bound_s if timeout is None else min(self._bound_s, timeout)
-        with self._changed:
-            self.waiting += 1
-            self._changed.wait_for(self._waited, timeout=max(0.0, limit))
+        self.waiting += 1
+        try:
+            while state not in (_CORE_READY, _CORE_SHUTDOWN) and time.time() < started + limit:
+                with contextlib.suppress(ValueError):  # closed meanwhile: read as SHUTDOWN
+                    self._core.watch_connectivity_state(state, started + limit)
+                state = self._state(False)
+        finally:
             self.waiting -= 1
-            ready = self._state is grpc.ChannelConnectivity.READY
         if self._closed:  # the client closed meanwhile: as a call it cancels
             raise RouterError(LOCALLY_CANCELLED)
-        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        return left, ready  # not READY: the call's to fail (UNAVAILABLE, as without the wait)
-
-    def _waited(self) -> bool:
-        return self._over or self._state in _SENT_AT_ONCE
+        left = None if timeout is None else max(0.0, timeout - (time.time() - started))
+        return left, state == _CORE_READY  # not READY: the call's to fail (UNAVAILABLE)
 
     def close(self, *, replaced: bool = False) -> None:
-        """As `ReadyGate.close`."""
-        self._channel.unsubscribe(self._seen)
-        with self._changed:
-            self._over, self._closed = True, not replaced
-            self._changed.notify_all()
-
-
-def _nothing(_state: grpc.ChannelConnectivity) -> None:
-    """A subscription's callback that only asks the channel to connect."""
+        """Before its channel closes (which ends a wait): the calls waiting end CANCELLED; none
+        when `replaced` (`use_credentials`: the channel stays open)."""
+        self._closed = not replaced
 
 
 def _retrieved(watch: asyncio.Task[None]) -> None:

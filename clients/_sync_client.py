@@ -41,18 +41,20 @@ class SyncRouterClient(
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
     _gate: SyncReadyGate | None = None  # the current channel's, made on open
+    _raw_channel: Any = None  # that channel without its interceptors
 
     def _open(self) -> None:
         super()._open()
         if self._gate is not None:
             self._gate.close(replaced=True)  # `use_credentials`
-        self._gate = SyncReadyGate(self._channel)
+        self._gate = SyncReadyGate(self._raw_channel)
 
     def _make_channel(self) -> Any:
         if self._credentials is None:
             channel = grpc.insecure_channel(self._target, options=self._options)
         else:
             channel = grpc.secure_channel(self._target, self._credentials, options=self._options)
+        self._raw_channel = channel  # the gate reads its state (interceptors cannot)
         if self._interceptors:
             return grpc.intercept_channel(channel, *self._interceptors)
         return channel
