@@ -30,7 +30,6 @@ from router_service.server._media import check_media
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
 
-
 # The longest latency a ReportOutcome may report: a day, in milliseconds.
 _LONGEST_LATENCY_MS = 86_400_000.0
 
