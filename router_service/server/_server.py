@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2
 
 from clients import LARGEST_ANSWER_BYTES
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
+from router_service._listening import grpc_host
 from router_service.config import ServerConfig, SwitchboardConfig
 from router_service.errors import ListenError, StoreUnavailableError
 from router_service.runtime import Runtime
@@ -70,15 +71,6 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
     ]
 
 
-def _grpc_host(host: str) -> str:
-    """`host` as grpc's address takes it: a bare IPv6 address (`::`, `::1`, as uvicorn and
-    `check_listening` take it) bracketed, or its `:` would be read as the port's; none (`""`,
-    everywhere to `check_listening`) is every address, grpc's `[::]` (IPv4's too)."""
-    if not host:
-        return "[::]"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
 class RouterServer:
     """Owns a grpc.aio server around one Runtime. `start()`, then `wait()` or `shutdown()`;
     `async with` does both. Shutdown is idempotent: health goes NOT_SERVING first, so balancers
@@ -87,7 +79,7 @@ class RouterServer:
     def __init__(self, runtime: Runtime, *, host: str | None = None, port: int | None = None):
         self.runtime = runtime
         cfg = runtime.config.server
-        self._address = f"{_grpc_host(host or cfg.host)}:{cfg.port if port is None else port}"
+        self._address = f"{grpc_host(host or cfg.host)}:{cfg.port if port is None else port}"
         # Every RouterService / AdminService call is authenticated and admitted here first.
         self._auth = auth_interceptor(runtime)
         # Tracing outermost (when on): a refused call is traced too.

@@ -1,17 +1,21 @@
-"""`server.host` as uvicorn and `check_listening` take it: a bare IPv6 address (`::`, `::1`)
-or none listens there, not a `ListenError` blaming a taken port (grpc read `:::50051`'s first
-`:` as the port's)."""
+"""A listening host as `check_listening` takes it (a bare IPv6 address, `::`, `::1`; one in
+brackets, `[::1]`; none) is listened on by the router and its metrics listener, not refused
+with an error blaming a taken port (grpc read `:::50051`'s first `:` as the port's) or a
+name (the resolver does not take `[::1]`)."""
 
 from __future__ import annotations
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import CollectorRegistry
 
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.runtime import Runtime
 from router_service.server import RouterServer
+from router_service.telemetry import PrometheusListener
 from tests.conftest import base_config
 
 
@@ -20,7 +24,7 @@ from tests.conftest import base_config
     [
         ("::", "[::]", "[::1]"),
         ("::1", "[::1]", "[::1]"),
-        ("", "[::]", "127.0.0.1"),
+        ("", "0.0.0.0", "127.0.0.1"),
         ("[::1]", "[::1]", "[::1]"),
     ],
 )
@@ -40,3 +44,17 @@ async def test_a_bare_ipv6_or_empty_host_is_listened_on(
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await server.shutdown(grace=0)
+
+
+@pytest.mark.parametrize(
+    ("host", "target"), [("[::1]", "[::1]"), ("::1", "[::1]"), ("[::]", "[::1]"), ("", "127.0.0.1")]
+)
+async def test_the_metrics_listener_takes_the_hosts_the_router_takes(
+    host: str, target: str
+) -> None:
+    """`telemetry.prometheus_host` as `server.host`: `check_listening` passed a bracketed or
+    empty host, which the listener then could not resolve ("Name or service not known")."""
+    with PrometheusListener(host, 0, CollectorRegistry()) as listener:
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"http://{target}:{listener.port}/metrics")
+    assert response.status_code == 200
