@@ -68,9 +68,8 @@ _Stream = TypeVar("_Stream")
 class _Token:
     value: str
     expires_at: float  # on the adapter's wall clock
-    # When it is exchanged again: REFRESH_MARGIN_S before it expires, or half way through its
-    # life when it was issued for less than twice the margin (an identity endpoint that hands
-    # out its own cached token near its end; a short-lived token policy).
+    # When it is exchanged again: REFRESH_MARGIN_S before it expires, or half way through a
+    # life shorter than twice that (an identity endpoint's own cached token near its end).
     refresh_at: float
 
     def __repr__(self) -> str:
