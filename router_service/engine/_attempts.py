@@ -210,7 +210,7 @@ class AttemptRunner:
             return _BUSY
         if not stick_at_close:  # a stream: it may outlast the TTLs of its lease and mark
             ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
-            end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s)
+            end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s, ctx.stream_slot)
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
