@@ -14,7 +14,7 @@ import grpc
 from clients import embedding_params_to_openai, to_grpc_status
 from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import AuditEvent, audit, current_caller
+from router_service.auth import AuditEvent, audit, current_caller, current_stream_admission
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
@@ -118,6 +118,7 @@ class RouterServicer(FeatureMethods):
             written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
             ctx.written = (request.params, written)
             del written  # the first attempt's, not this frame's for as long as the call runs
             screened_by = self._screening(ctx, "ChatStream", context)
@@ -224,6 +225,7 @@ class RouterServicer(FeatureMethods):
             ctx = self._context(
                 params.model, checked_session_id(request.routing.session_id), context
             )
+            ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
             if params.operation in SCREENED_MEDIA:  # a transcript: screened as it streams
                 self._screening(ctx, "MediaStream", context)
             tokens = estimate_media_tokens(params)
