@@ -16,7 +16,8 @@ answer, when it is shorter).
 `content_filter`, and whatever the upstream sends for it afterwards is dropped; once every
 choice ended and a block ended one, `cut` tells the relay to stop reading the upstream (its
 call is closed). Logprobs are dropped from a screened stream: their tokens are the raw text.
-The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their own; signed
+The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their own; an entry
+OpenRouter gives as pieces, `reasoning_details`: a text of its own too, `_stream_pieces`; signed
 thinking blocks: whole) is screened too, and released before the answer that follows it.
 So are a Claude deployment's own blocks, each whole on its chunk (`_claude_blocks`). Content
 parts in a delta (no provider streams them) and other unmodelled keys are not screened.
@@ -30,7 +31,7 @@ An annotation waits for the text it cites, then goes out moved by its finds (`He
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -43,6 +44,13 @@ from router_service.guardrails._citations import HeldCitations, StreamEdits
 from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import withhold
 from router_service.guardrails._stream_parts import says_something, set_refusal
+from router_service.guardrails._stream_pieces import (
+    channels_of,
+    is_piece_channel,
+    screen_pieces,
+    whole_blocks,
+    with_piece,
+)
 from router_service.guardrails._text_screen import (
     HOLD_BACK_CHARS,
     MAX_HELD_CHARS,
@@ -74,7 +82,17 @@ Channel = tuple[int, str | int]
 class StreamScreen:
     """One stream's choices, screened chunk by chunk (chunks are changed in place)."""
 
-    __slots__ = ("_blocks", "_choices", "_cites", "_ended", "_guard", "_texts", "_withheld", "cut")
+    __slots__ = (
+        "_blocks",
+        "_choices",
+        "_cites",
+        "_ended",
+        "_guard",
+        "_piece_types",
+        "_texts",
+        "_withheld",
+        "cut",
+    )
 
     def __init__(self, guard: AnswerGuard, choices: int) -> None:
         self._guard = guard
@@ -85,6 +103,7 @@ class StreamScreen:
         self._withheld: dict[int, tuple[str, str]] = {}
         self._blocks = StreamBlocks(guard)
         self._cites: dict[int, HeldCitations] = {}  # each choice's, until their text is out
+        self._piece_types: dict[Channel, Any] = {}  # a reasoning entry's type, by its channel
         self.cut = False
 
     def chunks(self, chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -159,6 +178,7 @@ class StreamScreen:
             self._cites.pop(index, None)
             for key in [k for k in self._texts if k[0] == index]:
                 del self._texts[key]
+                self._piece_types.pop(key, None)
         return bool(blocked)
 
     def _delta(self, index: int, delta: chat_pb2.ChatMessage, final: bool) -> set[Channel]:
@@ -212,7 +232,7 @@ class StreamScreen:
             or delta.HasField("function_call")
             or REASONING_ITEMS in delta.extra_json  # a Responses upstream's item: its own ends
         )
-        held = [k for k in self._texts if k[0] == index and k[1] in REASONING_KEYS]
+        held = [k for k in self._texts if k[0] == index and _reasoning_channel(k[1])]
         if extra is None and not (held and (answering or final)):
             return
         extra = {} if extra is None else extra
@@ -224,7 +244,18 @@ class StreamScreen:
                     extra[key] = text
                 else:
                     extra.pop(key, None)
-        blocks = {k: v for k, v in extra.items() if k in BLOCK_KEYS and not isinstance(v, str)}
+        flushing = final or answering
+        signed = screen_pieces(
+            index,
+            extra,
+            lambda channel, text: self._feed(channel, text, flushing, touched),
+            self._piece_types,
+            held,
+        )
+        for prefix in signed:
+            for channel in channels_of(prefix, iter(self._texts), index):
+                self._texts[channel].sign()
+        blocks = whole_blocks(extra, BLOCK_KEYS)
         if blocks:
             try:
                 self._guard.screen(reasoning_slots(blocks, f"choices[{index}].delta"))
@@ -262,7 +293,10 @@ class StreamScreen:
             if not rest:
                 continue
             what = key[1]
-            if what in REASONING_KEYS:  # a reasoning text held while a Claude block began
+            if is_piece_channel(what):  # a reasoning entry's pieces: one more of them
+                kind = self._piece_types.get(key)
+                delta.extra_json = with_piece(delta.extra_json, str(what), rest, kind)
+            elif what in REASONING_KEYS:  # a reasoning text held while a Claude block began
                 extra = json_object(delta.extra_json) or {}
                 extra[str(what)] = str(extra.get(what) or "") + rest
                 delta.extra_json = orjson.dumps(extra).decode()
@@ -279,3 +313,8 @@ class StreamScreen:
                 delta.tool_calls.add(
                     index=int(what), function=chat_pb2.FunctionCall(arguments=rest)
                 )
+
+
+def _reasoning_channel(what: str | int) -> bool:
+    """Whether a channel is a text of the reasoning: a key's string, or an entry's pieces."""
+    return what in REASONING_KEYS or is_piece_channel(what)

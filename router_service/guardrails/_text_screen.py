@@ -36,7 +36,18 @@ class _Span:
 class TextScreen:
     """One streamed text: `feed` it each delta; what comes back may be released."""
 
-    __slots__ = ("_base", "_done", "_found", "_raw", "_rules", "_wait", "blocked", "edits")
+    __slots__ = (
+        "_base",
+        "_done",
+        "_found",
+        "_raw",
+        "_redacted",
+        "_rules",
+        "_signed",
+        "_wait",
+        "blocked",
+        "edits",
+    )
 
     def __init__(self, rules: Sequence[Rule], found: Found) -> None:
         self._rules = rules
@@ -51,6 +62,16 @@ class TextScreen:
         self._wait = 0
         self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
         self.edits = StreamEdits()  # each find replaced, for the annotations that cite it
+        self._redacted: tuple[str, str] | None = None  # (rule, detector) of the first find
+        self._signed = False
+
+    def sign(self) -> None:
+        """The text is signed (a piece of its reasoning entry carries a signature): a find in it
+        blocks, whatever its rule's action (a rewritten text would fail its signature), one
+        replaced already too (as a unary answer's signed block is withheld whole)."""
+        self._signed = True
+        if self.blocked is None:
+            self.blocked = self._redacted
 
     def feed(self, text: str, *, final: bool = False) -> str:
         """Take the next delta; return the text that may be released now, finds replaced
@@ -95,7 +116,7 @@ class TextScreen:
         """The held text up to `cut`, each span replaced; a block rule's find blocks instead."""
         for span in spans:
             for rule, detector in span.finds:
-                if rule.action == "block":
+                if rule.action == "block" or self._signed:
                     counted(self._found, rule.name, detector)
                     self.blocked = (rule.name, detector)
                     return ""
@@ -105,6 +126,8 @@ class TextScreen:
             pieces.append(self._slice(position, span.start))
             pieces.append(marker := f"[REDACTED:{span.finds[0][1]}]")
             self.edits.add(span.start, span.end, marker)
+            if self._redacted is None:
+                self._redacted = (span.finds[0][0].name, span.finds[0][1])
             position = span.end
             for rule, detector in span.finds:
                 counted(self._found, rule.name, detector)
