@@ -7,7 +7,8 @@ its tool calls' and function call's arguments (a custom tool call's input), and 
 message carries (`reasoning_content`… in unmodelled keys; a find in a signed thinking block
 withholds the choice: a rewritten one would fail its signature when handed back), and the readable
 strings of the blocks a Claude deployment gave with it (`_claude_blocks`: a redact rule's find there
-drops them). `redact` replaces a find by `[REDACTED:<detector>]` as on the request side; `block`
+drops them), and the transcript of its spoken output (`_audio`: a find withholds the choice).
+`redact` replaces a find by `[REDACTED:<detector>]` as on the request side; `block`
 withholds the choice (no content, refusal, calls, logprobs nor unmodelled keys) and ends it with
 finish_reason `content_filter`, and the call still succeeds, as Azure OpenAI's output filter does. A
 choice a rule changed loses its logprobs (their tokens are the raw text). A stream is screened as it
@@ -32,6 +33,7 @@ from clients.codec.anthropic import CONTENT_KEY
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.config import GuardrailAction
 from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._audio import audio_transcript
 from router_service.guardrails._citations import cited_text, with_citations_moved
 from router_service.guardrails._claude_blocks import claude_block_texts
 from router_service.guardrails._finds import Found, screen_text, withhold
@@ -93,6 +95,7 @@ class AnswerGuard:
             _custom_inputs(choice.message, field),
             reasoning_texts(choice.message, field),
             claude_block_texts(choice.message, field),
+            audio_transcript(choice.message, field),
         )
         try:
             # Screened as walked: the reasoning's JSON is written again once its last is done.

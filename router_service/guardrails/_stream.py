@@ -19,8 +19,9 @@ call is closed). Logprobs are dropped from a screened stream: their tokens are t
 The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their own; an entry
 OpenRouter gives as pieces, `reasoning_details`: a text of its own too, `_stream_pieces`; signed
 thinking blocks: whole) is screened too, and released before the answer that follows it.
-So are a Claude deployment's own blocks, each whole on its chunk (`_claude_blocks`). Content
-parts in a delta (no provider streams them) and other unmodelled keys are not screened.
+So is an answer's spoken output (`_audio`: held whole until its choice finishes). So are a
+Claude deployment's own blocks, each whole on its chunk (`_claude_blocks`). Content parts in a
+delta (no provider streams them) and other unmodelled keys are not screened.
 Claude's own block boundaries in a delta (a server tool block, a text block's start:
 BLOCK_KEY, TEXT_BLOCK_KEY) and a Responses upstream's hosted items' events (HOSTED_EVENTS) pass
 as they come, so what the choice's texts hold is released, screened, in a chunk of its own
@@ -40,6 +41,7 @@ from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._audio import HeldAudio
 from router_service.guardrails._citations import HeldCitations, StreamEdits
 from router_service.guardrails._claude_blocks import StreamBlocks
 from router_service.guardrails._finds import withhold
@@ -83,6 +85,7 @@ class StreamScreen:
     """One stream's choices, screened chunk by chunk (chunks are changed in place)."""
 
     __slots__ = (
+        "_audio",
         "_blocks",
         "_choices",
         "_cites",
@@ -103,6 +106,7 @@ class StreamScreen:
         self._withheld: dict[int, tuple[str, str]] = {}
         self._blocks = StreamBlocks(guard)
         self._cites: dict[int, HeldCitations] = {}  # each choice's, until their text is out
+        self._audio = HeldAudio()
         self._piece_types: dict[Channel, Any] = {}  # a reasoning entry's type, by its channel
         self.cut = False
 
@@ -159,12 +163,14 @@ class StreamScreen:
         index = choice.index
         final = bool(choice.finish_reason or choice.finish_reason_raw)
         choice.ClearField("logprobs_json")
+        self._audio.take(index, choice.delta)  # held whole until the choice finishes
         touched = self._delta(index, choice.delta, final)
         if '"annotations"' in choice.delta.extra_json:  # held until the text they cite is out
             held = self._cites.setdefault(index, HeldCitations())
             choice.delta.extra_json = held.take(choice.delta.extra_json)
         if final:
             self._flush(index, choice.delta, touched)
+            self._release_audio(index, choice.delta)
         self._cite(index, choice.delta, final)
         blocked = [t.blocked for k, t in self._texts.items() if k[0] == index and t.blocked]
         if index in self._withheld:
@@ -176,10 +182,22 @@ class StreamScreen:
         if blocked or final:
             self._ended.add(index)
             self._cites.pop(index, None)
+            self._audio.drop(index)
             for key in [k for k in self._texts if k[0] == index]:
                 del self._texts[key]
                 self._piece_types.pop(key, None)
         return bool(blocked)
+
+    def _release_audio(self, index: int, delta: chat_pb2.ChatMessage) -> None:
+        """The choice's held audio on its last delta, its transcript screened: a find withholds
+        the choice (`_audio`)."""
+        slot = self._audio.release(index, delta, f"choices[{index}].delta")
+        if slot is None:
+            return
+        try:
+            self._guard.screen((slot,))
+        except GuardrailBlockedError as exc:
+            self._withheld.setdefault(index, (exc.guardrail, exc.detector))
 
     def _delta(self, index: int, delta: chat_pb2.ChatMessage, final: bool) -> set[Channel]:
         """Screen the texts a delta carries; the channels it touched."""
