@@ -48,7 +48,13 @@ from router_service.guardrails._texts import (
 from router_service.guardrails._transcripts import transcript_texts
 from router_service.telemetry import record_guardrail_matches
 
-__all__ = ["AnswerAudit", "AnswerGuard"]
+__all__ = ["SCREENING", "AnswerAudit", "AnswerGuard"]
+
+# What the screen covers, named in the response cache's key (`AnswerGuard.signature`): bumped
+# when it comes to screen more of an answer, so that an answer kept (on a shared Redis, for up to
+# `cache.ttl_s`) by a release whose screen let that part through unscreened is never served.
+# 2: a spoken answer's transcript (`_audio`), a stream's reasoning pieces (`_stream_pieces`).
+SCREENING = "screen-2"
 
 # Audits what the rules did to one answer: (outcome, reason), e.g. ("answer_withheld",
 # "guardrail:no-credentials:api_key") or ("answer_redacted", "guardrail:pii").
@@ -74,7 +80,7 @@ class AnswerGuard:
         self.actions: dict[str, GuardrailAction] = {r.name: r.action for r in self.rules}
         # What the response cache keys this call's answer by: answers screened by other rules
         # (before a reload, on another replica) are never served to it.
-        self.signature = ",".join(r.signature for r in self.rules)
+        self.signature = f"{SCREENING}:" + ",".join(r.signature for r in self.rules)
         self.found: Found = {}
         self._withheld: list[str] = []  # "<rule>:<detector>" of each choice withheld
         self._blocked = ("", "")  # (rule, detector) of the last one

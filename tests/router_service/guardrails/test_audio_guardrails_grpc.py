@@ -11,7 +11,9 @@ from typing import Any
 import orjson
 import pytest
 
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.cache import cache_key
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
@@ -73,3 +75,27 @@ async def test_a_clean_streamed_audio_comes_whole_with_its_finish(router: Router
     assert finish == "stop" and len(audios) == 1
     assert audios[0]["transcript"] == "Echo: what are your hours today?"
     assert audios[0]["id"].startswith("audio_") and audios[0]["expires_at"]
+
+
+async def test_a_spoken_answer_kept_by_a_release_that_did_not_screen_it_is_not_served(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """What a release before this screen kept (its key named the same rules, its transcript
+    raw) is never served: the key names what the screen covers too (`SCREENING`)."""
+    config = guarded_config(fake.base_url, client("support-bot", BOT), guardrails=RULES)
+    router = await start_router({**config, "cache": {"enabled": True, "ttl_s": 600}})
+    request = chat(text=f"mail {EMAIL}", extra_json=SPOKEN)
+    cache, rules = router.runtime.cache, router.runtime.guardrails.answers("support-bot", "chain")
+    assert rules is not None
+    before = "|answers:" + ",".join(rule.signature for rule in rules.rules)  # its key's words
+    key = cache_key("chat", "support-bot", request.params, await cache.generation("chain") + before)
+    said = orjson.dumps({"audio": {"id": "audio_1", "transcript": f"Echo: mail {EMAIL}"}})
+    raw = chat_pb2.ChatMessage(role=chat_pb2.ROLE_ASSISTANT, extra_json=said.decode())
+    kept = pb.ChatResponse(
+        completion=chat_pb2.ChatCompletion(choices=[chat_pb2.Choice(message=raw)])
+    )
+    await cache.keep("support-bot", pb.CachedAnswer(key=key, chat=kept))
+    await router.runtime.afterwork.drain()
+    answer = await router.stub.Chat(request, metadata=bearer(BOT))
+    assert answer.route.cache == routing_pb2.CACHE_STATUS_MISS
+    assert answer.completion.choices[0].finish_reason_raw == "content_filter"
