@@ -53,7 +53,8 @@ __all__ = ["SCREENING", "AnswerAudit", "AnswerGuard"]
 # What the screen covers, named in the response cache's key (`AnswerGuard.signature`): bumped
 # when it comes to screen more of an answer, so that an answer kept (on a shared Redis, for up to
 # `cache.ttl_s`) by a release whose screen let that part through unscreened is never served.
-# 2: a spoken answer's transcript (`_audio`), a stream's reasoning pieces (`_stream_pieces`).
+# 2: a spoken answer's transcript (`_audio`), a stream's reasoning pieces and hosted calls'
+# argument pieces (`_stream_pieces`).
 SCREENING = "screen-2"
 
 # Audits what the rules did to one answer: (outcome, reason), e.g. ("answer_withheld",

@@ -26,6 +26,8 @@ Claude's own block boundaries in a delta (a server tool block, a text block's st
 BLOCK_KEY, TEXT_BLOCK_KEY) and a Responses upstream's hosted items' events (HOSTED_EVENTS) pass
 as they come, so what the choice's texts hold is released, screened, in a chunk of its own
 before them: else the text before would reach the caller after (inside a cited text block).
+But the hosted events that stream a call's arguments or code in pieces (`.delta`): a text of
+their own, held back as the content is (`_stream_pieces`).
 An annotation waits for the text it cites, then goes out moved by its finds (`HeldCitations`).
 """
 
@@ -48,6 +50,7 @@ from router_service.guardrails._finds import withhold
 from router_service.guardrails._stream_parts import says_something, set_refusal
 from router_service.guardrails._stream_pieces import (
     channels_of,
+    hosted_pieces_only,
     is_piece_channel,
     screen_pieces,
     whole_blocks,
@@ -91,7 +94,7 @@ class StreamScreen:
         "_cites",
         "_ended",
         "_guard",
-        "_piece_types",
+        "_templates",
         "_texts",
         "_withheld",
         "cut",
@@ -107,7 +110,7 @@ class StreamScreen:
         self._blocks = StreamBlocks(guard)
         self._cites: dict[int, HeldCitations] = {}  # each choice's, until their text is out
         self._audio = HeldAudio()
-        self._piece_types: dict[Channel, Any] = {}  # a reasoning entry's type, by its channel
+        self._templates: dict[Channel, dict[str, Any]] = {}  # a piece's, by its channel
         self.cut = False
 
     def chunks(self, chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -130,7 +133,7 @@ class StreamScreen:
             extra = choice.delta.extra_json
             if not extra or choice.index in self._ended:
                 continue  # (most deltas: no unmodelled keys, one check)
-            if not any(key in extra for key in _BOUNDARIES):
+            if not any(key in extra for key in _BOUNDARIES) or _pieces_only(extra):
                 continue
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
@@ -185,7 +188,7 @@ class StreamScreen:
             self._audio.drop(index)
             for key in [k for k in self._texts if k[0] == index]:
                 del self._texts[key]
-                self._piece_types.pop(key, None)
+                self._templates.pop(key, None)
         return bool(blocked)
 
     def _release_audio(self, index: int, delta: chat_pb2.ChatMessage) -> None:
@@ -267,7 +270,7 @@ class StreamScreen:
             index,
             extra,
             lambda channel, text: self._feed(channel, text, flushing, touched),
-            self._piece_types,
+            self._templates,
             held,
         )
         for prefix in signed:
@@ -312,8 +315,8 @@ class StreamScreen:
                 continue
             what = key[1]
             if is_piece_channel(what):  # a reasoning entry's pieces: one more of them
-                kind = self._piece_types.get(key)
-                delta.extra_json = with_piece(delta.extra_json, str(what), rest, kind)
+                template = self._templates.get(key, {})
+                delta.extra_json = with_piece(delta.extra_json, str(what), rest, template)
             elif what in REASONING_KEYS:  # a reasoning text held while a Claude block began
                 extra = json_object(delta.extra_json) or {}
                 extra[str(what)] = str(extra.get(what) or "") + rest
@@ -336,3 +339,11 @@ class StreamScreen:
 def _reasoning_channel(what: str | int) -> bool:
     """Whether a channel is a text of the reasoning: a key's string, or an entry's pieces."""
     return what in REASONING_KEYS or is_piece_channel(what)
+
+
+def _pieces_only(extra_json: str) -> bool:
+    """Whether a delta's only boundary is hosted events that are pieces of a call's text (held
+    as the answer's texts are: no boundary)."""
+    if f'"{BLOCK_KEY}"' in extra_json or f'"{TEXT_BLOCK_KEY}"' in extra_json:
+        return False
+    return hosted_pieces_only(json_object(extra_json))

@@ -110,3 +110,40 @@ def test_reasoning_pieces_without_finds_pass_whole_and_in_order() -> None:
     out = guard.stream(1).chunks(_pieces(reasoning, "Done."))
     assert _merged(out) == (reasoning, "Done.", "stop")
     assert guard.report() == ()
+
+
+def _hosted(*events: dict[str, Any]) -> chat_pb2.ChatCompletionChunk:
+    return _chunk(extra={"hosted_events": list(events)})
+
+
+def test_a_find_split_across_a_hosted_call_s_argument_deltas_is_redacted() -> None:
+    """A Responses upstream's MCP call streams its arguments a few characters an event."""
+    guard = AnswerGuard((PII,))
+    arguments = f'{{"to": "{EMAIL}", "body": "{PROSE}"}}'
+    at = {"item_id": "mcp_1", "output_index": 0}
+    item = {"type": "mcp_call", "id": "mcp_1", "name": "send", "arguments": arguments}
+    chunks = [_chunk(role=chat_pb2.ROLE_ASSISTANT, text="")]
+    chunks.append(
+        _hosted({"type": "response.output_item.added", "item": {**item, "arguments": ""}})
+    )
+    for start in range(0, len(arguments), 3):
+        piece = arguments[start : start + 3]
+        chunks.append(_hosted({"type": "response.mcp_call_arguments.delta", **at, "delta": piece}))
+    chunks.append(
+        _hosted({"type": "response.mcp_call_arguments.done", **at, "arguments": arguments})
+    )
+    chunks += [_hosted({"type": "response.output_item.done", "item": item}), _chunk(text="Sent.")]
+    out = guard.stream(1).chunks([*chunks, _chunk(finish="stop")])
+    events = [
+        event
+        for chunk in out
+        for choice in chunk.choices
+        if choice.delta.extra_json
+        for event in orjson.loads(choice.delta.extra_json).get("hosted_events", [])
+    ]
+    kinds = [event["type"].rpartition(".")[2] for event in events]
+    said = "".join(event["delta"] for event in events if event["type"].endswith(".delta"))
+    assert said == arguments.replace(EMAIL, "[REDACTED:email]")
+    assert kinds[0] == "added" and kinds[-2:] == ["done", "done"] and "delta" in kinds
+    assert EMAIL not in "".join(chunk.SerializeToString().decode(errors="replace") for chunk in out)
+    assert {e["item_id"] for e in events if "item_id" in e} == {"mcp_1"}
