@@ -21,11 +21,12 @@ __all__ = ["AUDIO_KEY", "HeldAudio", "audio_transcript"]
 
 AUDIO_KEY = "audio"
 _JOINED = ("transcript", "data")  # the strings a stream gives in pieces
+_MARK = f'"{AUDIO_KEY}"'  # a cheap test before parsing a message's unmodelled keys
 
 
 def audio_transcript(message: chat_pb2.ChatMessage, field: str) -> Iterator[TextSlot]:
     """The transcript of `message`'s audio: not rewritable (a find withholds the choice)."""
-    if f'"{AUDIO_KEY}"' not in message.extra_json:
+    if _MARK not in message.extra_json:
         return
     audio = (json_object(message.extra_json) or {}).get(AUDIO_KEY)
     if isinstance(audio, dict) and isinstance(audio.get("transcript"), str):
@@ -43,7 +44,7 @@ class HeldAudio:
 
     def take(self, index: int, delta: chat_pb2.ChatMessage) -> None:
         """Take the `audio` of choice `index`'s delta out of it, merged into what is held."""
-        if f'"{AUDIO_KEY}"' not in delta.extra_json:
+        if _MARK not in delta.extra_json:
             return
         extra = json_object(delta.extra_json)
         audio = None if extra is None else extra.pop(AUDIO_KEY, None)
