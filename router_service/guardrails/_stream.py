@@ -76,7 +76,8 @@ __all__ = [
     "TextScreen",
 ]
 
-_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"', f'"{HOSTED_EVENTS}"')
+_CLAUDE_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"')
+_BOUNDARIES = (*_CLAUDE_BOUNDARIES, f'"{HOSTED_EVENTS}"')
 
 Chunk = chat_pb2.ChatCompletionChunk
 # A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index |
@@ -344,6 +345,6 @@ def _reasoning_channel(what: str | int) -> bool:
 def _pieces_only(extra_json: str) -> bool:
     """Whether a delta's only boundary is hosted events that are pieces of a call's text (held
     as the answer's texts are: no boundary)."""
-    if f'"{BLOCK_KEY}"' in extra_json or f'"{TEXT_BLOCK_KEY}"' in extra_json:
+    if any(mark in extra_json for mark in _CLAUDE_BOUNDARIES):
         return False
     return hosted_pieces_only(json_object(extra_json))
