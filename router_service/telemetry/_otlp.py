@@ -30,6 +30,8 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, TraceState
 
+from router_service.telemetry._lean_trace import UNSET, LeanSpan
+
 __all__ = ["BytesOTLPSpanExporter", "encode_spans"]
 
 log = logging.getLogger("switchboard.telemetry")
@@ -194,6 +196,9 @@ def _status(status: Status) -> bytes:
     return field
 
 
+_UNSET_STATUS = _status(UNSET)  # a lean span's status until one is set (most spans)
+
+
 def _name(name: str) -> bytes:
     """The span's name field; names repeat (a route, a method, an operation and model), so their
     encodings are cached."""
@@ -206,34 +211,45 @@ def _name(name: str) -> bytes:
     return field
 
 
-def _span(span: ReadableSpan) -> bytes:
+def _span(span: ReadableSpan | LeanSpan) -> bytes:
     """One `Span`, as a ScopeSpans.spans field; the fields in field-number order."""
-    ctx = span.get_span_context()
+    ctx: SpanContext | None
+    attributes: Mapping[str, Any] | None
+    events: Sequence[Event]
+    links: Sequence[Link]
+    if type(span) is LeanSpan:  # ours: its fields as they are, not copies made by properties
+        ctx, attributes, events, links = span._context, span._attributes, span._events, span._links
+    else:
+        ctx = span.get_span_context()
+        attributes, events, links = span.attributes, span.events, span.links
     assert ctx is not None  # an SDK span always has one
+    # Contexts are tuples: unpacked and indexed rather than read by their properties (a
+    # Python call each, ~14 a span).
+    trace_id, span_id, _, _, state, _ = ctx
     parent = span.parent
     start, end = span.start_time, span.end_time
-    events, links = span.events, span.links
+    status = span.status
     dropped = span.dropped_attributes, span.dropped_events, span.dropped_links
     body = b"".join(
         (
             b"\x0a\x10",
-            ctx.trace_id.to_bytes(16, "big"),
+            trace_id.to_bytes(16, "big"),
             b"\x12\x08",
-            ctx.span_id.to_bytes(8, "big"),
-            _trace_state(ctx.trace_state) if ctx.trace_state else b"",
-            b"\x22\x08" + parent.span_id.to_bytes(8, "big") if parent is not None else b"",
+            span_id.to_bytes(8, "big"),
+            _trace_state(state) if state else b"",
+            b"\x22\x08" + parent[1].to_bytes(8, "big") if parent is not None else b"",
             _name(span.name),
             _KIND[span.kind],
             b"\x39" + _FIXED64(start) if start else b"",
             b"\x41" + _FIXED64(end) if end else b"",
-            _attributes(b"\x4a", span.attributes),
+            _attributes(b"\x4a", attributes),
             _uint_field(b"\x50", dropped[0]) if dropped[0] else b"",
             _events(events) if events else b"",
             _uint_field(b"\x60", dropped[1]) if dropped[1] else b"",
             _links(links) if links else b"",
             _uint_field(b"\x70", dropped[2]) if dropped[2] else b"",
-            _status(span.status),
-            _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT,
+            _UNSET_STATUS if status is UNSET else _status(status),
+            _REMOTE_PARENT if parent is not None and parent[2] else _LOCAL_PARENT,
         )
     )
     return b"\x12" + _varint(len(body)) + body
