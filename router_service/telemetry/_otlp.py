@@ -29,6 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from router_service.telemetry._lean_trace import UNSET, LeanSpan
 
@@ -51,7 +52,8 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags masks
 _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _KV_CACHE_MAX = 4096  # encoded key/value pairs kept (they repeat across spans)
 _CACHED_TYPES = (str, bool, int, float)
-_kv_cache: dict[tuple[bytes, str, type, Any] | None, bytes] = {}
+_kv_cache: dict[tuple[Any, ...], bytes] = {}
+_SCALAR_TYPES = frozenset(_CACHED_TYPES)
 _status_cache: dict[tuple[int, str | None], bytes] = {}
 _name_cache: dict[str, bytes] = {}
 _block_cache: dict[int, tuple[object, bytes]] = {}  # id(resource | scope) -> (it, its bytes)
@@ -98,8 +100,10 @@ def _value(value: Any) -> bytes:
         return b"\x21" + _DOUBLE(value)
     if isinstance(value, bytes):
         return _len_field(b"\x3a", value)
-    if isinstance(value, Sequence):  # the SDK keeps homogeneous sequences of the above
-        return _len_field(b"\x2a", b"".join(_len_field(b"\x0a", _value(v)) for v in value))
+    # The SDK keeps homogeneous sequences of the above (a tuple, as ours keep them: no ABC
+    # check, a Python-level `isinstance`, for those).
+    if type(value) is tuple or isinstance(value, Sequence):
+        return _len_field(b"\x2a", b"".join([_len_field(b"\x0a", _value(v)) for v in value]))
     raise ValueError(f"invalid type {type(value)} of value {value}")
 
 
@@ -119,17 +123,20 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     cache = _kv_cache
     get = cache.get
     for key, value in items.items():
-        # Scalars only: their type goes into the key (True == 1 == 1.0), which a sequence's
-        # elements would not ((True,) == (1,)); sequences are rare and encoded every time.
+        # Their type goes into the key (True == 1 == 1.0), and for a tuple its elements' types
+        # ((True,) == (1,)): a traced request has two (its candidates, its finish reasons),
+        # which cost ~15x a scalar to encode.
         kind = type(value)
+        cache_key: tuple[Any, ...] | None = None
         if kind in _CACHED_TYPES:
-            cache_key: tuple[bytes, str, type, Any] | None = (tag, key, kind, value)
+            cache_key = (tag, key, kind, value)
+        elif kind is tuple and _SCALAR_TYPES.issuperset(elements := tuple(map(type, value))):
+            cache_key = (tag, key, kind, value, elements)
+        if cache_key is not None:
             field = get(cache_key)
             if field is not None:
                 out.append(field)
                 continue
-        else:
-            cache_key = None
         try:
             field = _len_field(tag, _key_value(key, value))
         except ValueError as exc:  # the SDK's encoder logs and drops such an attribute too
@@ -236,7 +243,8 @@ def _span(span: ReadableSpan | LeanSpan) -> bytes:
             trace_id.to_bytes(16, "big"),
             b"\x12\x08",
             span_id.to_bytes(8, "big"),
-            _trace_state(state) if state else b"",
+            # (A trace state's truth is its Python `__len__`; most spans have the default.)
+            _trace_state(state) if state is not DEFAULT_TRACE_STATE and state else b"",
             b"\x22\x08" + parent[1].to_bytes(8, "big") if parent is not None else b"",
             _name(span.name),
             _KIND[span.kind],
