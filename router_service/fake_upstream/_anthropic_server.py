@@ -11,9 +11,10 @@ says: the call's input as input_json_delta, the result whole in its content_bloc
 cited text's citation as a citations_delta before its text_delta.
 
 A request whose `document` block asks for citations (`"citations": {"enabled": true}`) is
-answered with its text citing that document, the location by its source, as
-https://docs.claude.com/en/docs/build-with-claude/citations gives them: a `char_location` in a
-plain text document, a `page_location` in a PDF, a `content_block_location` in custom content.
+answered with an uncited text block (`CITING`), then its text citing that document, the
+location by its source, as https://docs.claude.com/en/docs/build-with-claude/citations gives:
+a `char_location` in a plain text document, a `page_location` in a PDF, a
+`content_block_location` in custom content.
 """
 
 from __future__ import annotations
@@ -121,9 +122,14 @@ _LOCATION = {
 }
 
 
+# The uncited text before a document's cited answer (Claude's answers alternate the two).
+CITING = "From the document: "
+
+
 def cited_answer(body: JsonObject, answer: R.ChatAnswer) -> list[JsonObject] | None:
     """The answer's text citing the first document of the request that asks for citations
-    (`document_index`: its place among the request's documents); None without one."""
+    (`document_index`: its place among the request's documents), after a text block citing
+    nothing (`CITING`); None without one."""
     documents = [
         block
         for message in body.get("messages") or ()
@@ -146,7 +152,10 @@ def cited_answer(body: JsonObject, answer: R.ChatAnswer) -> list[JsonObject] | N
             start: span[0],
             end: span[1],
         }
-        return [{"type": "text", "text": answer.text, "citations": [citation]}]
+        return [
+            {"type": "text", "text": CITING},
+            {"type": "text", "text": answer.text, "citations": [citation]},
+        ]
     return None
 
 

@@ -15,6 +15,7 @@ import anthropic
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream._anthropic_server import CITING
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.test_anthropic_sdk import config
 
@@ -77,7 +78,9 @@ async def test_claude_gets_the_document_as_written_and_its_answer_cites_it(
     sent = fake.state.last()
     assert sent is not None
     assert sent.body["messages"][0]["content"][:2] == [LINKED_DOC, TEXT_DOC]
-    [block] = message.content
+    # Claude's blocks as it gave them: the uncited text apart from the cited one, streamed too.
+    [before, block] = message.content
+    assert before.type == "text" and before.text == CITING and not before.citations
     assert block.type == "text" and block.text == "Echo: what colour?"
     [citation] = block.citations or []
     assert citation.model_dump(exclude_none=True) == {
@@ -99,7 +102,7 @@ async def test_a_pdfs_citations_are_page_locations(
     message, _ = await answered(claude, stream, "sonnet", ask(PDF_DOC))
     sent = fake.state.last()
     assert sent is not None and sent.body["messages"][0]["content"][0] == PDF_DOC
-    [citation] = getattr(message.content[0], "citations", None) or []
+    [citation] = getattr(message.content[-1], "citations", None) or []
     assert citation.type == "page_location" and citation.document_title == "Report"
     assert (citation.start_page_number, citation.end_page_number) == (1, 2)
 
