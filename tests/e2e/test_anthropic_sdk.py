@@ -218,9 +218,9 @@ async def test_options_sent_as_null_are_unset(
 async def test_tool_calls_a_server_finishes_with_stop_are_a_tool_use_stop(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream, stream: bool
 ) -> None:
-    """Google's OpenAI-compatible endpoint (and Ollama, some vLLM tool parsers) finish an
-    answer that calls tools with "stop": it was an `end_turn`, and a caller's tool loop, which
-    runs the tools on a `tool_use` stop, ended there."""
+    """Some OpenAI-compatible servers finish an answer that calls tools with "stop": it was an
+    `end_turn`, and a caller's tool loop, which runs the tools on a `tool_use` stop, ended
+    there."""
     fake.state.set_scenario(Scenario(tool_call=True, finish_reason="stop"))
     request: Any = {
         "model": "chain",

@@ -46,9 +46,9 @@ def stopped(
     `stop_reason`, see `chat.proto` `matched_stop`), else it is the one `text` ends with (an
     upstream that leaves it in); OpenAI's API cuts it out and says none: an `end_turn`. `claude`:
     a Claude deployment's own stop reason that no finish reason says (`pause_turn`). `called`:
-    the answer calls tools, a `tool_use` stop though the upstream said "stop" (Google's
-    OpenAI-compatible endpoint, Ollama, some vLLM tool parsers do): a caller's tool loop runs
-    the tools on a `tool_use` stop only."""
+    the answer calls tools, a `tool_use` stop though the upstream said "stop" (as some
+    OpenAI-compatible servers do): a caller's tool loop runs the tools on a `tool_use` stop
+    only."""
     if isinstance(claude, str) and claude:
         return {"stop_reason": claude, "stop_sequence": None}
     if called and str(finish_reason) == "stop":
