@@ -37,10 +37,19 @@ class MarkHolder(Protocol):
     mark: ActiveMark | None
 
 
-class Hold:
-    """One open stream's lease and mark, and when they are next due (monotonic seconds)."""
+class StreamSlot(Protocol):
+    """The calling client's stream slot (`max_concurrent_streams`, the auth gate's Admission):
+    taken for `server.lease_ttl_s` when the call has no deadline, so a longer stream lost it
+    mid-stream and its client could open one more."""
 
-    __slots__ = ("due", "every_s", "holder", "lease", "renewer", "renewing", "sessions")
+    async def renew_stream_slot(self, ttl_s: float) -> bool: ...
+
+
+class Hold:
+    """One open stream's lease and mark (and its client's stream slot, if it holds one), and
+    when they are next due (monotonic seconds)."""
+
+    __slots__ = ("due", "every_s", "holder", "lease", "renewer", "renewing", "sessions", "slot")
 
     def __init__(
         self,
@@ -50,6 +59,7 @@ class Hold:
         sessions: SessionState,
         every_s: float,
         due: float,
+        slot: StreamSlot | None = None,
     ) -> None:
         self.renewer = renewer
         self.lease = lease
@@ -57,6 +67,7 @@ class Hold:
         self.sessions = sessions
         self.every_s = every_s
         self.due = due
+        self.slot = slot
         self.renewing = False  # in the round under way: its stream's close waits for that
 
     async def stop(self) -> None:
@@ -82,13 +93,20 @@ class HoldRenewer:
         self._closed = False
 
     def keep(
-        self, lease: KeyLease, holder: MarkHolder, sessions: SessionState, ttl_s: float
+        self,
+        lease: KeyLease,
+        holder: MarkHolder,
+        sessions: SessionState,
+        ttl_s: float,
+        slot: StreamSlot | None = None,
     ) -> Hold:
-        """Renew `lease` and `holder.mark` (`ttl_s`: the shorter of their TTLs) until the
-        hold's `stop`, which the holder awaits before it gives them back. (Not an exit-stack
-        callback of its own: its closure and wrapper were ~0.75 KiB a stream.)"""
+        """Renew `lease`, `holder.mark` (`ttl_s`: the shorter of their TTLs) and the client's
+        stream `slot` (for `ttl_s` too) until the hold's `stop`, which the holder awaits before
+        it gives them back. (Not an exit-stack callback of its own: its closure and wrapper
+        were ~0.75 KiB a stream.)"""
         every_s = ttl_s / 3
-        hold = Hold(self, lease, holder, sessions, every_s, self._clock.monotonic() + every_s)
+        due = self._clock.monotonic() + every_s
+        hold = Hold(self, lease, holder, sessions, every_s, due, slot)
         self._holds.add(hold)
         if every_s < self._period and not self._closed:
             self._start(every_s)
@@ -160,6 +178,8 @@ async def _renew_one(hold: Hold) -> None:
         held = await lease.renew()
         if holder.mark is not None:
             holder.mark = await hold.sessions.renew(holder.mark)
+        if hold.slot is not None and not await hold.slot.renew_stream_slot(3 * hold.every_s):
+            log.warning("a stream's client stream slot expired before it was renewed")
     except StoreUnavailableError as exc:
         log.warning("renewing a stream's key lease and mark failed: %s", exc.message)
         return
