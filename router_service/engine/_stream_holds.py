@@ -39,7 +39,9 @@ class MarkHolder(Protocol):
 
 
 class SlotOwner(Protocol):
-    """Whoever holds a caller's stream slot (`auth.Admission`)."""
+    """Whoever holds a caller's stream slot (`max_concurrent_streams`, the auth gate's
+    Admission): taken for `server.lease_ttl_s` when the call has no deadline, so a longer
+    stream (or Realtime session) lost it midway and its client could open one more."""
 
     async def renew_stream_slot(self, ttl_s: float) -> bool: ...
 
@@ -69,9 +71,10 @@ class Held:
 
 
 class Hold(Held):
-    """One open stream's key lease and session mark."""
+    """One open stream's key lease and session mark (and its client's stream slot, if it
+    holds one)."""
 
-    __slots__ = ("holder", "lease", "sessions")
+    __slots__ = ("holder", "lease", "sessions", "slot")
 
     def __init__(
         self,
@@ -81,11 +84,13 @@ class Hold(Held):
         sessions: SessionState,
         every_s: float,
         due: float,
+        slot: SlotOwner | None = None,
     ) -> None:
         super().__init__(renewer, every_s, due)
         self.lease = lease
         self.holder = holder
         self.sessions = sessions
+        self.slot = slot
 
     async def renew(self) -> None:
         lease, holder = self.lease, self.holder
@@ -93,6 +98,9 @@ class Hold(Held):
             held = await lease.renew()
             if holder.mark is not None:
                 holder.mark = await self.sessions.renew(holder.mark)
+            slot = self.slot
+            if slot is not None and not await slot.renew_stream_slot(3 * self.every_s):
+                log.warning("a stream's client stream slot expired before it was renewed")
         except StoreUnavailableError as exc:
             log.warning("renewing a stream's key lease and mark failed: %s", exc.message)
             return
@@ -141,13 +149,20 @@ class HoldRenewer:
         self._closed = False
 
     def keep(
-        self, lease: KeyLease, holder: MarkHolder, sessions: SessionState, ttl_s: float
+        self,
+        lease: KeyLease,
+        holder: MarkHolder,
+        sessions: SessionState,
+        ttl_s: float,
+        slot: SlotOwner | None = None,
     ) -> Hold:
-        """Renew `lease` and `holder.mark` (`ttl_s`: the shorter of their TTLs) until the
-        hold's `stop`, which the holder awaits before it gives them back. (Not an exit-stack
-        callback of its own: its closure and wrapper were ~0.75 KiB a stream.)"""
+        """Renew `lease`, `holder.mark` (`ttl_s`: the shorter of their TTLs) and the client's
+        stream `slot` (for `ttl_s` too) until the hold's `stop`, which the holder awaits before
+        it gives them back. (Not an exit-stack callback of its own: its closure and wrapper
+        were ~0.75 KiB a stream.)"""
         every_s = ttl_s / 3
-        hold = Hold(self, lease, holder, sessions, every_s, self._clock.monotonic() + every_s)
+        due = self._clock.monotonic() + every_s
+        hold = Hold(self, lease, holder, sessions, every_s, due, slot)
         self._add(hold)
         return hold
 
