@@ -179,7 +179,9 @@ class ChatAnswer:
 
     @property
     def finish_reason(self) -> str:
-        return "tool_calls" if self.tool_name is not None else self.finish or "stop"
+        if self.tool_name is not None and self.finish != "stop":
+            return "tool_calls"  # unless "stop": a server that says that of calls too
+        return self.finish or "stop"
 
 
 def stop_text(text: str, stop: Any) -> str:

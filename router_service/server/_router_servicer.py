@@ -14,7 +14,7 @@ import grpc
 from clients import embedding_params_to_openai, to_grpc_status
 from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import AuditEvent, audit, current_caller
+from router_service.auth import AuditEvent, audit, current_caller, current_stream_admission
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
@@ -29,6 +29,9 @@ from router_service.server._long_jobs import LongJobs
 from router_service.server._media import check_media
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
+
+# The longest latency a ReportOutcome may report: a day, in milliseconds.
+_LONGEST_LATENCY_MS = 86_400_000.0
 
 
 class RouterServicer(FeatureMethods):
@@ -115,6 +118,7 @@ class RouterServicer(FeatureMethods):
             written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
             ctx.written = (request.params, written)
             del written  # the first attempt's, not this frame's for as long as the call runs
             screened_by = self._screening(ctx, "ChatStream", context)
@@ -221,6 +225,7 @@ class RouterServicer(FeatureMethods):
             ctx = self._context(
                 params.model, checked_session_id(request.routing.session_id), context
             )
+            ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
             if params.operation in SCREENED_MEDIA:  # a transcript: screened as it streams
                 self._screening(ctx, "MediaStream", context)
             tokens = estimate_media_tokens(params)
@@ -379,5 +384,11 @@ def _validate_report(request: pb.ReportOutcomeRequest) -> None:
             raise InvalidRequestError(
                 f"`{name}` must be a finite number, not negative (got {value!r}).", param=name
             )
+    # A latency no call had (seconds sent as nanoseconds) would rank its deployment last on
+    # the latency strategy for thousands of calls: the average forgets it a fraction at a time.
+    if request.latency_ms > _LONGEST_LATENCY_MS:
+        raise InvalidRequestError(
+            f"`latency_ms` must be at most {_LONGEST_LATENCY_MS:.0f} (a day).", param="latency_ms"
+        )
     if request.HasField("total_tokens") and request.total_tokens < 0:
         raise InvalidRequestError("`total_tokens` must not be negative.", param="total_tokens")
