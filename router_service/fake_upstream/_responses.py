@@ -159,8 +159,7 @@ class ChatAnswer:
     custom: bool = False  # the tool called is a custom one
     finish: str | None = None  # the scenario's finish reason for a text answer
     n: int = 1  # OpenAI's `n`: that many choices, all the same answer
-    # OpenAI's `top_logprobs` when the request asked for `logprobs: true`, else None.
-    top_logprobs: int | None = None
+    top_logprobs: int | None = None  # OpenAI's, when the request asked for `logprobs: true`
     cached_tokens: int = 0  # of the prompt's, reported in usage (Scenario.cached_tokens)
     cache_write_tokens: int = 0  # written to the prompt cache (Scenario.cache_write_tokens)
     cache_write_1h_tokens: int = 0  # of those, kept an hour (Scenario.cache_write_1h_tokens)
@@ -169,8 +168,7 @@ class ChatAnswer:
     obfuscation: bool = False  # chunks padded as OpenAI's (Scenario.obfuscation)
     empty_annotations: bool = False  # Scenario.empty_annotations
     usage_on_finish: bool = False  # the usage on the finish chunk (Scenario.usage_on_finish)
-    # The stop sequence that cut the text, for dialects that say which (Anthropic's).
-    stop_sequence: str | None = None
+    stop_sequence: str | None = None  # that cut the text, for dialects that say (Anthropic's)
     audio: bool = False  # a spoken answer (`modalities: ["audio"]`: _audio_answers)
 
     @property
