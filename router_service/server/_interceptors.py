@@ -8,9 +8,9 @@ against the caller's tpm window; a streaming handler also holds a stream slot fo
 given back on every path (end, error, cancellation).
 
 A request whose bytes are no valid message (invalid UTF-8 in a string, a corrupt or cut wire
-format) is refused by the wrapper as INVALID_ARGUMENT, before authentication: its deserializer
-hands over an `Undecodable` instead of raising, which grpc would log as a traceback and answer
-UNKNOWN without details.
+format) is refused by the wrapper as INVALID_ARGUMENT, before authentication, on the open methods
+too (health, reflection): its deserializer hands over an `Undecodable` instead of raising, which
+grpc would log as a traceback and answer UNKNOWN without details.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
-from router_service.server._undecodable import decoded, refuse_undecodable, tolerant
+from router_service.server._undecodable import decoded, refuse_undecodable, refusing, tolerant
 
 __all__ = [
     "AUTH_MODE_METADATA",
@@ -107,8 +107,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         if method == HEALTH_CHECK and handler.unary_unary is not None:
             return _unary_handler(handler, self._with_auth_mode(handler.unary_unary))
         rule = rule_for(method)
-        if rule is None:
-            return handler
+        if rule is None:  # open to all; its undecodable requests refused all the same
+            return refusing(handler)
         if handler.unary_unary is not None:
             return _unary_handler(handler, self._unary(method, rule, handler.unary_unary))
         if handler.unary_stream is not None:

@@ -30,6 +30,9 @@ from router_service.server._media import check_media
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
 
+# The longest latency a ReportOutcome may report: a day, in milliseconds.
+_LONGEST_LATENCY_MS = 86_400_000.0
+
 
 class RouterServicer(FeatureMethods):
     """Chat, embeddings, media and routes here; the other APIs' methods by their feature
@@ -381,5 +384,11 @@ def _validate_report(request: pb.ReportOutcomeRequest) -> None:
             raise InvalidRequestError(
                 f"`{name}` must be a finite number, not negative (got {value!r}).", param=name
             )
+    # A latency no call had (seconds sent as nanoseconds) would rank its deployment last on
+    # the latency strategy for thousands of calls: the average forgets it a fraction at a time.
+    if request.latency_ms > _LONGEST_LATENCY_MS:
+        raise InvalidRequestError(
+            f"`latency_ms` must be at most {_LONGEST_LATENCY_MS:.0f} (a day).", param="latency_ms"
+        )
     if request.HasField("total_tokens") and request.total_tokens < 0:
         raise InvalidRequestError("`total_tokens` must not be negative.", param="total_tokens")

@@ -112,6 +112,7 @@ async def pick(router: RouterHandle) -> str:
         ({"latency_ms": math.nan}, "latency_ms"),
         ({"latency_ms": -1e9}, "latency_ms"),
         ({"latency_ms": math.inf}, "latency_ms"),
+        ({"latency_ms": 1e300}, "latency_ms"),  # finite, and no call's
         ({"total_tokens": -(10**15)}, "total_tokens"),
     ],
 )
