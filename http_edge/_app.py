@@ -18,6 +18,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
 from clients import LocalChannel, LocalHandlers, RouterClient
+from router_service._listening import socket_host
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.telemetry import client_observer
 
@@ -228,7 +229,8 @@ def uvicorn_config(
     served = ServedCertificates(tls) if tls is not None else None
     return uvicorn.Config(
         app,
-        host=host,
+        # `[::1]` as `::1` (the resolver takes no brackets), as `check_listening` took it.
+        host=socket_host(host),
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
         http=edge_protocol(settings.header_timeout_s, settings.max_connections),

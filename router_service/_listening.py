@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from router_service.errors import ListenError
 
-__all__ = ["Listening", "check_listening"]
+__all__ = ["Listening", "check_listening", "grpc_host", "socket_host"]
 
 # Where a process listens: the config key (or flag) that sets it, the host, the port.
 Listening = tuple[str, str, int]
@@ -33,22 +33,37 @@ def check_listening(wanted: Sequence[Listening]) -> None:
         _bind(key, host, port)
 
 
-# The hosts that listen on every address of their family (and, for IPv6's, usually IPv4's).
-_EVERYWHERE = frozenset({"", "0.0.0.0", "::", "[::]"})
+# The hosts (as `socket_host` writes them) that listen on every address of their family (and,
+# for IPv6's, usually IPv4's).
+_EVERYWHERE = frozenset({"0.0.0.0", "::"})
 
 
 def _overlap(host: str, other: str) -> bool:
-    """Whether two listeners on one port would collide: the same host, or either everywhere
-    (a multi-homed host may give router and edge one port on two of its addresses)."""
+    """Whether two listeners on one port would collide: the same host (`[::1]` and `::1` are
+    one), or either everywhere (a multi-homed host may give router and edge one port on two of
+    its addresses)."""
+    host, other = socket_host(host), socket_host(other)
     return host == other or host in _EVERYWHERE or other in _EVERYWHERE
 
 
-def _bind(key: str, host: str, port: int) -> None:
-    # An IPv6 address as gRPC takes it (`server.host: "[::1]"`), as the resolver takes it.
+def socket_host(host: str) -> str:
+    """A listening host as a socket (the resolver) takes it: an IPv6 address bare, without the
+    brackets gRPC's addresses need (`server.host: "[::1]"`); none (`""`) is every IPv4 address."""
     bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return bare or "0.0.0.0"
+
+
+def grpc_host(host: str) -> str:
+    """A listening host as gRPC's address takes it: an IPv6 address bracketed (`::`, `::1` as a
+    socket takes them), or its `:` would be read as the port's."""
+    bare = socket_host(host)
+    return f"[{bare}]" if ":" in bare else bare
+
+
+def _bind(key: str, host: str, port: int) -> None:
     try:
         family, kind, proto, _name, address = socket.getaddrinfo(
-            bare or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            socket_host(host), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

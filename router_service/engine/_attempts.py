@@ -170,7 +170,11 @@ class AttemptRunner:
             if not isinstance(result, UpstreamFailure):
                 if record_success:
                     elapsed = self._clock.monotonic() - started
-                    await self.stats.record(deployment.health_name, True, elapsed)
+                    try:
+                        await self.stats.record(deployment.health_name, True, elapsed)
+                    except BaseException:  # the caller left during its write (or it failed):
+                        await result[1].aclose()  # nobody else would (the lease held to its TTL)
+                        raise
                 return result[0], deployment, result[1]
             failure = result
             step = reaction_for(result.outcome).next_step
@@ -190,8 +194,7 @@ class AttemptRunner:
         attempt: Attempt[T],
         stick_at_close: bool,
     ) -> tuple[T, AsyncExitStack] | UpstreamFailure | Unavailable:
-        started = self._clock.monotonic()
-        fp = lease.key.fingerprint
+        started, fp = self._clock.monotonic(), lease.key.fingerprint
         stack = AsyncExitStack()
         end = _AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
         stack.push_async_callback(end)
@@ -207,7 +210,7 @@ class AttemptRunner:
             return _BUSY
         if not stick_at_close:  # a stream: it may outlast the TTLs of its lease and mark
             ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
-            end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s)
+            end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s, ctx.stream_slot)
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
@@ -232,12 +235,16 @@ class AttemptRunner:
             await stack.aclose()
             raise
         ctx.record(deployment, fp, Outcome.OK, started, upstream_status=200)
-        await deployment.pool.report(lease.key, lease.model, Outcome.OK)
-        current = ctx.plan.sticky if ctx.plan is not None else None
-        if stick_at_close:
-            end.stick = (ctx.session_id, deployment.name, current)
-        else:
-            await self.sessions.stick(ctx.session_id, deployment.name, current=current)
+        try:
+            await deployment.pool.report(lease.key, lease.model, Outcome.OK)
+            current = ctx.plan.sticky if ctx.plan is not None else None
+            if stick_at_close:
+                end.stick = (ctx.session_id, deployment.name, current)
+            else:
+                await self.sessions.stick(ctx.session_id, deployment.name, current=current)
+        except BaseException:  # the caller left during the stick's round trip, or it failed
+            await stack.aclose()  # nobody else would: the lease held, a stream's renewed
+            raise
         return value, stack
 
     async def react(

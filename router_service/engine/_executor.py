@@ -65,6 +65,7 @@ class _OpenStream:
     opening: list[chat_pb2.ChatCompletionChunk]
     first_at: float
     lease: KeyLease
+    began: float  # when its attempt began: what the deployment's latency is measured from
 
 
 class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
@@ -260,7 +261,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                         yield event
                     del event  # not held while the stream waits for its next
             summary = await self._summary(
-                ctx, deployment, opened.lease, usage, started, opened.first_at
+                ctx, deployment, opened.lease, usage, started, opened.first_at, opened.began
             )
             if summary is None:
                 return  # the relay ended with an error event (and recorded the failure)
@@ -305,7 +306,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             if params.extra_json and hides_reasoning(params):  # reasoning alone: no start
                 beat = began + ctx.attempt_timeout(self._streams.heartbeat_s)
                 chunks = await hidden_opening(chunks, opening, stack, self._clock, timeouts, beat)
-            return _OpenStream(chunks, opening, self._clock.monotonic(), lease)
+            return _OpenStream(chunks, opening, self._clock.monotonic(), lease, began)
         except TimeoutError as exc:
             raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
         except UpstreamFailure as failure:

@@ -41,6 +41,7 @@ class _OpenMedia:
     first: MediaPiece
     first_at: float
     lease: KeyLease
+    began: float  # when its attempt began: what the deployment's latency is measured from
 
 
 class MediaStreams(StreamEnds):
@@ -96,7 +97,7 @@ class MediaStreams(StreamEnds):
                     else:
                         yield event
             summary = await self._summary(
-                ctx, deployment, opened.lease, usage, started, opened.first_at
+                ctx, deployment, opened.lease, usage, started, opened.first_at, opened.began
             )
             if summary is None:
                 return  # the relay ended with an error event (and recorded the failure)
@@ -116,7 +117,7 @@ class MediaStreams(StreamEnds):
     ) -> _OpenMedia:
         """Open the upstream stream and read its first piece, within the deployment's
         first-chunk timeout (capped by the caller's deadline)."""
-        timeouts = deployment.timeouts
+        timeouts, began = deployment.timeouts, self._clock.monotonic()
         call = MediaCall(
             deployment.upstream_model,
             lease.key.secret,
@@ -127,7 +128,7 @@ class MediaStreams(StreamEnds):
             async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)):
                 pieces = await stack.enter_async_context(deployment.adapter.stream_media(call))
                 async for piece in pieces:
-                    return _OpenMedia(pieces, piece, self._clock.monotonic(), lease)
+                    return _OpenMedia(pieces, piece, self._clock.monotonic(), lease, began)
         except TimeoutError as exc:
             raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
         raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "upstream stream ended before any content")

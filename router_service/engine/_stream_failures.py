@@ -29,12 +29,16 @@ class StreamEnds:
         usage: chat_pb2.Usage | None,
         started: float,
         first_at: float,
+        began: float,
     ) -> router_service_pb2.StreamSummary | None:
         """The summary of a stream whose relay ended (the success recorded, its tokens settled);
-        None when the relay ended it with an error event (and recorded the failure)."""
+        None when the relay ended it with an error event (and recorded the failure). `started`:
+        when the request's attempts began (its time to first token counts from there: the caller
+        waited); `began`: when the attempt that answered did (the deployment's latency counts
+        from there: the candidates that failed before it are not its own)."""
         if ctx.attempts and ctx.attempts[-1].outcome != Outcome.OK.value:
             return None
-        elapsed = self._clock.monotonic() - started
+        elapsed = self._clock.monotonic() - began
         await self._runner.stats.record(deployment.health_name, True, elapsed)
         summary = router_service_pb2.StreamSummary(
             route=ctx.route(deployment, usage), time_to_first_token_ms=(first_at - started) * 1000.0

@@ -7,7 +7,8 @@ Microsoft Entra ID service principals, workload and managed identities) gives a
 `TokenSource` does the rest, once for every kind:
 
 - tokens are cached per key (the configured secret) and exchanged again `REFRESH_MARGIN_S`
-  before they expire, on the adapter's clock;
+  before they expire, on the adapter's clock (a token issued for less than twice that, half
+  way through its life: otherwise every call would exchange it again);
 - one exchange per key at a time, however many calls need it (the others wait for its token);
 - a token endpoint's refusal (OAuth2's `{"error", "error_description"}`, RFC 6749 §5.2) is the
   key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR;
@@ -67,9 +68,17 @@ _Stream = TypeVar("_Stream")
 class _Token:
     value: str
     expires_at: float  # on the adapter's wall clock
+    # When it is exchanged again: REFRESH_MARGIN_S before it expires, or half way through a
+    # life shorter than twice that (an identity endpoint's own cached token near its end).
+    refresh_at: float
 
     def __repr__(self) -> str:
         return f"_Token(expires_at={self.expires_at})"
+
+    @classmethod
+    def issued(cls, value: str, expires_at: float, now: float) -> _Token:
+        margin = min(REFRESH_MARGIN_S, max(expires_at - now, 0.0) / 2)
+        return cls(value, expires_at, expires_at - margin)
 
 
 class TokenExchange(ABC, Generic[Credential]):
@@ -160,7 +169,7 @@ class TokenSource(Generic[Credential]):
 
     async def bearer(self, secret: str, timeout_s: float) -> str:
         """The token to send for `secret`, exchanging (once, whoever asks) when it has none
-        that is good for more than REFRESH_MARGIN_S."""
+        that is good for more than REFRESH_MARGIN_S (half its life, for a short-lived one)."""
         credential = self.credential(secret)
         given = self._exchange.given_token(credential)
         if given is not None:
@@ -183,7 +192,7 @@ class TokenSource(Generic[Credential]):
 
     def _fresh(self, secret: str) -> str | None:
         token = self._tokens.get(secret)
-        if token is not None and token.expires_at - REFRESH_MARGIN_S > self._clock.now():
+        if token is not None and token.refresh_at > self._clock.now():
             return token.value
         return None
 
@@ -227,7 +236,7 @@ def _issued(name: str, status: int, content: bytes, now: float) -> _Token:
     data = data if isinstance(data, dict) else {}
     token, expires_at = data.get("access_token"), _expires_at(data, now)
     if status == 200 and isinstance(token, str) and token and expires_at is not None:
-        return _Token(token, expires_at)
+        return _Token.issued(token, expires_at, now)
     error = str(data.get("error", "")) or f"HTTP {status}"
     # The first line: Entra's descriptions go on with trace and correlation ids and a timestamp.
     # (App Service's identity endpoint says `{"statusCode", "message"}`.)

@@ -75,13 +75,17 @@ class AdminServicer:
     async def ListKeys(
         self, request: pb.ListKeysRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListKeysResponse:
-        pools = [
-            pool
-            for name, pool in self.runtime.pools.items()
-            if not request.provider or name == request.provider
-        ]
+        return await answered(context, self._list_keys(request.provider))
+
+    async def _list_keys(self, provider: str) -> pb.ListKeysResponse:
+        """Every pool's keys, or the named provider's; one it does not have is NOT_FOUND, as
+        SetKeyEnabled's (an empty list read as a provider whose keys all went away)."""
+        pools = self.runtime.pools
+        if provider and provider not in pools:
+            raise KeyNotFoundError(None)  # never echoed: a key may have been pasted there
+        shown = [pools[provider]] if provider else list(pools.values())
         now = self.runtime.clock.now()
-        keys = [_status(snap, now) for pool in pools for snap in await pool.snapshot()]
+        keys = [_status(snap, now) for pool in shown for snap in await pool.snapshot()]
         return pb.ListKeysResponse(keys=keys)
 
     async def SetKeyEnabled(

@@ -100,6 +100,9 @@ class _Job:
     # The conversation it continues, and the input items it adds to it once answered.
     conversation_id: str = ""
     conversation_items: list[str] = field(default_factory=list)
+    # The status it ended with, once written (metrics); "failed" unless it is written otherwise
+    # (a store that failed the write).
+    ended: str = "failed"
     key: JobId = field(init=False)
 
     def __post_init__(self) -> None:
@@ -215,7 +218,6 @@ class BackgroundJobs(OwnedJobs[_Job]):
     ) -> None:
         metrics = current().metrics
         metrics.background_running.add(1, {})
-        status = "failed"  # unless it is written otherwise (a store that failed the write)
         try:
             try:
                 job.started = True
@@ -224,15 +226,15 @@ class BackgroundJobs(OwnedJobs[_Job]):
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
                 if job.stop == "deleted":
-                    status = "deleted"
+                    job.ended = "deleted"
                     await uncut(job.records.forget(*job.key))
                 else:
-                    status = await uncut(self._finish(job, self._interrupted(job)))
+                    await uncut(self._finish(job, self._interrupted(job)))
                 raise
-            status = await uncut(self._finish(job, final))
+            await uncut(self._finish(job, final))
         finally:
             metrics.background_running.add(-1, {})
-            metrics.background_ended.add(1, {"status": status})
+            metrics.background_ended.add(1, {"status": job.ended})
             self._jobs.pop(job.key, None)
             group = "bg-jobs:" + client_scoped(job.client, "")
             await uncut(runtime.store.leave(group, job.key[1], job.slot))
@@ -289,14 +291,17 @@ class BackgroundJobs(OwnedJobs[_Job]):
             return background_cancelled(job.queued)
         return background_failed(job.queued, "server_error", STOPPED_MESSAGE)
 
-    async def _finish(self, job: _Job, final: dict[str, Any]) -> str:
-        """Write the job's end: its own, unless a cancel came first (then cancelled). Returns
-        the status it ended with ("deleted": deleted meanwhile, nothing written)."""
+    async def _finish(self, job: _Job, final: dict[str, Any]) -> None:
+        """Write the job's end: its own, unless a cancel came first (then cancelled). Sets the
+        status it ended with (`job.ended`; "deleted": deleted meanwhile, nothing written) on the
+        job, not as a result: the cancel that came first cancels the job's task too, and `uncut`
+        then raises that cancellation instead of returning."""
         client, response_id = job.key
         mark = CANCELLED if final["status"] == "cancelled" else DONE
         mark = await job.records.end(client, response_id, mark)
         if mark == DELETED:
-            return "deleted"
+            job.ended = "deleted"
+            return
         if mark == CANCELLED:
             final = background_cancelled(job.queued)
         if not await job.records.write(client, job.document(final)):
@@ -308,8 +313,9 @@ class BackgroundJobs(OwnedJobs[_Job]):
             await job.records.kept_events(client, job.writer)
         if (await job.records.marks([job.key]))[0] == DELETED:  # deleted while written
             await job.records.forget(client, response_id)
-            return "deleted"
-        return str(final["status"])
+            job.ended = "deleted"
+            return
+        job.ended = str(final["status"])
 
 
 def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:

@@ -53,7 +53,7 @@ from router_service.errors import (
 from router_service.runtime import Runtime
 from router_service.server._calls import validate_chat
 from router_service.server._errors import error_details
-from router_service.server._interceptors import Used
+from router_service.server._interceptors import Used, refused_as_invalid
 from router_service.sessions import session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
@@ -219,9 +219,15 @@ async def _as_call(
     gate = who.runtime.gate
     gate.check_scope(attempt, who.caller, rule)  # made with `chat`: an Embed needs `embed`
     admission = await gate.admit(attempt, who.caller, rule, request)
+    used = Used(rule, request)
     try:
-        answered = await answer()
-        used = Used(rule, request)
+        try:
+            answered = await answer()
+        except BaseException as error:
+            if refused_as_invalid(error):  # as the interceptor: it used nothing
+                used.refuse()
+                await used.settle(admission)
+            raise
         used.see(answered)
         await used.settle(admission)
         return answered

@@ -8,9 +8,9 @@ against the caller's tpm window; a streaming handler also holds a stream slot fo
 given back on every path (end, error, cancellation).
 
 A request whose bytes are no valid message (invalid UTF-8 in a string, a corrupt or cut wire
-format) is refused by the wrapper as INVALID_ARGUMENT, before authentication: its deserializer
-hands over an `Undecodable` instead of raising, which grpc would log as a traceback and answer
-UNKNOWN without details.
+format) is refused by the wrapper as INVALID_ARGUMENT, before authentication, on the open methods
+too (health, reflection): its deserializer hands over an `Undecodable` instead of raising, which
+grpc would log as a traceback and answer UNKNOWN without details.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import grpc
 
+from clients import InvalidRequestError as CodecInvalidRequestError
 from clients import to_grpc_status
 from router_service.auth import (
     Admission,
@@ -34,13 +35,24 @@ from router_service.auth import (
     set_current_standing,
 )
 from router_service.cancellation import uncut
-from router_service.errors import InvalidRequestError
+from router_service.errors import (
+    AllCandidatesFailedError,
+    GuardrailBlockedError,
+    InvalidRequestError,
+)
+from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
-from router_service.server._undecodable import decoded, refuse_undecodable, tolerant
+from router_service.server._undecodable import decoded, refuse_undecodable, refusing, tolerant
 
-__all__ = ["AUTH_MODE_METADATA", "HEALTH_CHECK", "AuthInterceptor", "auth_interceptor"]
+__all__ = [
+    "AUTH_MODE_METADATA",
+    "HEALTH_CHECK",
+    "AuthInterceptor",
+    "auth_interceptor",
+    "refused_as_invalid",
+]
 
 log = logging.getLogger("switchboard.router")
 
@@ -95,8 +107,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         if method == HEALTH_CHECK and handler.unary_unary is not None:
             return _unary_handler(handler, self._with_auth_mode(handler.unary_unary))
         rule = rule_for(method)
-        if rule is None:
-            return handler
+        if rule is None:  # open to all; its undecodable requests refused all the same
+            return refusing(handler)
         if handler.unary_unary is not None:
             return _unary_handler(handler, self._unary(method, rule, handler.unary_unary))
         if handler.unary_stream is not None:
@@ -113,7 +125,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 rule = method_rule.of(request)  # a Media call's rerank has a rule of its own
                 stream = rule.holds_stream  # its handler owns the slot from here
                 admission = await self._admit(method, rule, request, context, stream=stream)
-                response = await behavior(request, context)
+                try:
+                    response = await behavior(request, context)
+                except BaseException as error:
+                    if admission.counts_tokens and refused_as_invalid(error):
+                        await uncut(admission.settle(0))  # see `_stream`
+                    raise
                 if admission.rate_status is not None or admission.guardrails:
                     _tell_route(rule, response, admission)
                 if admission.counts_tokens:
@@ -146,6 +163,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                                 untold = False
                             yield message
                             del message  # not held while the stream waits for its next
+                except BaseException as error:
+                    if used is not None and refused_as_invalid(error):
+                        used.refuse()
+                    raise
                 finally:
                     # Also when the caller left or the call failed, and to its end: a task can
                     # be cancelled again meanwhile (a stop cancels the calls a caller left), and
@@ -240,9 +261,10 @@ class Used:
     reports no usage (a server that sends none, a stream of a provider with `stream_usage:
     false` whose caller did not ask) cannot take more than its estimate (256 output tokens
     when no `max_tokens`) unseen. An answer from the response cache used none: its estimate is
-    given back whole."""
+    given back whole, as is that of a call refused as invalid before it sent anything
+    (`refuse`)."""
 
-    __slots__ = ("_cached", "_cost", "_relayed", "_reported", "_request", "_rule")
+    __slots__ = ("_cached", "_cost", "_refused", "_relayed", "_reported", "_request", "_rule")
 
     def __init__(self, rule: MethodRule, request: Any) -> None:
         self._rule = rule
@@ -251,6 +273,7 @@ class Used:
         self._cost: float | None = None  # what the reporting message says it cost, if priced
         self._relayed = 0
         self._cached = False
+        self._refused = False
 
     def see(self, message: Any) -> None:
         if self._rule.cached is not None and self._rule.cached(message):
@@ -262,8 +285,13 @@ class Used:
         if self._rule.relayed is not None:
             self._relayed += self._rule.relayed(message)
 
+    def refuse(self) -> None:
+        """The handler refused the call as invalid (`refused_as_invalid`): it used nothing,
+        unless it had relayed or reported something first."""
+        self._refused = True
+
     async def settle(self, admission: Admission) -> None:
-        if self._cached:
+        if self._cached or (self._refused and not self._reported and not self._relayed):
             await admission.settle(0)
         elif self._reported:
             await admission.settle(self._reported, self._cost)
@@ -290,6 +318,23 @@ def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
         # The request's first, then those that acted on the answer (set by the engine).
         route.guardrails[:] = list(dict.fromkeys((*admission.guardrails, *route.guardrails)))
     return True
+
+
+def refused_as_invalid(error: BaseException) -> bool:
+    """Whether a handler refused its call for the request itself (InvalidRequestError, the
+    router's or the codec's: raised, or the abort a servicer answers it with from its `except`,
+    whose context it is). Such a call reached no upstream, so it is not counted in the caller's
+    tpm or budgets, as the gate counts no invalid request. Not a guardrail's block of an answer
+    (GuardrailBlockedError; a request's is the gate's, before counting): that upstream answered.
+    The 400 of a request no deployment can express is one too (AllCandidatesFailedError whose
+    last failure is UNSUPPORTED_INPUT, only ever so when nothing else was met, `Met.error`: each
+    was passed over before a key was leased, or refused it with a 400 that generated nothing)."""
+    for raised in (error, error.__context__):
+        if isinstance(raised, InvalidRequestError | CodecInvalidRequestError):
+            return not isinstance(raised, GuardrailBlockedError)
+        if isinstance(raised, AllCandidatesFailedError):
+            return raised.last.outcome is Outcome.UNSUPPORTED_INPUT
+    return False
 
 
 async def _end(used: Used | None, admission: Admission) -> None:

@@ -4,7 +4,6 @@ interceptor needs that)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import Any, Literal
@@ -14,7 +13,7 @@ import grpc
 from clients import embedding_params_to_openai, to_grpc_status
 from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import AuditEvent, audit, current_caller
+from router_service.auth import AuditEvent, audit, current_caller, current_stream_admission
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
@@ -22,7 +21,7 @@ from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.guardrails import SCREENED_MEDIA, AnswerAudit, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
-from router_service.server._calls import client_name, validate_chat
+from router_service.server._calls import client_name, validate_chat, validate_report
 from router_service.server._errors import error_details
 from router_service.server._features import FeatureMethods
 from router_service.server._long_jobs import LongJobs
@@ -115,6 +114,7 @@ class RouterServicer(FeatureMethods):
             written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
+            ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
             ctx.written = (request.params, written)
             del written  # the first attempt's, not this frame's for as long as the call runs
             screened_by = self._screening(ctx, "ChatStream", context)
@@ -221,6 +221,7 @@ class RouterServicer(FeatureMethods):
             ctx = self._context(
                 params.model, checked_session_id(request.routing.session_id), context
             )
+            ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
             if params.operation in SCREENED_MEDIA:  # a transcript: screened as it streams
                 self._screening(ctx, "MediaStream", context)
             tokens = estimate_media_tokens(params)
@@ -280,7 +281,7 @@ class RouterServicer(FeatureMethods):
                 raise InvalidRequestError(
                     "`outcome` must be a known Outcome.", param="outcome"
                 ) from None
-            _validate_report(request)
+            validate_report(request)
             accepted = await self.runtime.route_leases.report(
                 request.lease_id,
                 outcome,
@@ -365,19 +366,3 @@ def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: b
         audit(event)
 
     return line
-
-
-def _validate_report(request: pb.ReportOutcomeRequest) -> None:
-    """A report feeds shared state (latency averages, token windows, cooldowns that only extend):
-    a NaN or a negative number there would stay for everyone, so it is refused. A finite wait
-    above cooldowns.retry_after_max_s is capped by the engine like an upstream's."""
-    numbers = {"latency_ms": request.latency_ms}
-    if request.HasField("retry_after_s"):
-        numbers["retry_after_s"] = request.retry_after_s
-    for name, value in numbers.items():
-        if not math.isfinite(value) or value < 0:
-            raise InvalidRequestError(
-                f"`{name}` must be a finite number, not negative (got {value!r}).", param=name
-            )
-    if request.HasField("total_tokens") and request.total_tokens < 0:
-        raise InvalidRequestError("`total_tokens` must not be negative.", param="total_tokens")

@@ -13,8 +13,14 @@ from grpc_health.v1 import health, health_pb2
 
 from clients import LARGEST_ANSWER_BYTES
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
+from router_service._listening import grpc_host
 from router_service.config import ServerConfig, SwitchboardConfig
-from router_service.errors import ListenError, StoreUnavailableError
+from router_service.errors import (
+    ConfigError,
+    ListenError,
+    ReplicaStoppingError,
+    StoreUnavailableError,
+)
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._generic import add_service
@@ -78,7 +84,7 @@ class RouterServer:
     def __init__(self, runtime: Runtime, *, host: str | None = None, port: int | None = None):
         self.runtime = runtime
         cfg = runtime.config.server
-        self._address = f"{host or cfg.host}:{cfg.port if port is None else port}"
+        self._address = f"{grpc_host(host or cfg.host)}:{cfg.port if port is None else port}"
         # Every RouterService / AdminService call is authenticated and admitted here first.
         self._auth = auth_interceptor(runtime)
         # Tracing outermost (when on): a refused call is traced too.
@@ -107,11 +113,11 @@ class RouterServer:
         self._reloading = asyncio.Lock()
 
     async def start(self) -> int:
-        """Listen and serve. An address it cannot bind is a `ListenError`, and the runtime is
-        closed: there is nothing to stop."""
+        """Listen and serve. An address it cannot bind is a `ListenError`, TLS files that do
+        not load a `ConfigError`; either way the runtime is closed: there is nothing to stop."""
         try:
             self.port = self._bind()
-        except ListenError:
+        except (ListenError, ConfigError):
             self._stopped = True
             await self.runtime.aclose()
             raise
@@ -193,10 +199,10 @@ class RouterServer:
         """Serve `config` from now on, without a restart: new calls see its providers, keys,
         models, callers and limits; calls under way end on the runtime they began on. Returns
         the changed settings only a restart applies (`_reload.restart_only`): they keep their
-        old values until then."""
+        old values until then. A router stopping is a `ReplicaStoppingError`."""
         async with self._reloading:
             if self._stopped:
-                raise RuntimeError("the router is stopping: nothing to reload")
+                raise ReplicaStoppingError("the router is stopping: nothing to reload")
             old = self.runtime
             pending = restart_only(old.config, config)
             new = old.successor(config)

@@ -8,6 +8,7 @@ name or a caller's raw id."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ _RENEW_AFTER = 0.1
 # Sessions whose last sticky write this replica remembers at most (the oldest is forgotten
 # first); writes older than the renewal age are forgotten anyway: they spare no write.
 _REMEMBERED = 10_000
+# A session key's length in bytes (`session_key`: 32 hex digits).
+_KEY_HEX_BYTES = 16
 
 
 class SessionState:
@@ -70,7 +73,8 @@ class SessionState:
     def _skip(session: str, deployment: str) -> str:
         return f"sskip:{session}:{deployment}"
 
-    # A request without a session (embeddings without a `user`) skips all of this.
+    # A request without a session (embeddings without a `user`) skips all of this (but for
+    # a session limit's count: `enter`).
 
     async def sticky(self, session: str) -> str | None:
         names = self.sticky_names(session)
@@ -179,9 +183,13 @@ class SessionState:
 
     async def enter(self, session: str, provider: str, limit: int | None) -> ActiveMark | None:
         """Mark this request active on `provider`; None when the provider already serves
-        `limit` other sessions."""
+        `limit` other sessions. A request without a session (a PickRoute, an embedding without
+        a `user`) is a conversation of its own where a limit counts them: else it took the
+        provider's place uncounted, whatever its `max_sessions`."""
         if not session:
-            return _ANONYMOUS
+            if limit is None:
+                return _ANONYMOUS
+            session = secrets.token_hex(_KEY_HEX_BYTES)  # fixed-length hex, as a session key
         group = f"active:{provider}"
         shared = limit is not None
         store = self._store if shared else self._marks

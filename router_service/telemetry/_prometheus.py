@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.exposition import start_http_server
 
+from router_service._listening import grpc_host, socket_host
 from router_service.errors import ListenError
 from router_service.telemetry._state import current
 
@@ -53,7 +54,9 @@ class PrometheusListener:
         if registry is None:
             raise RuntimeError("metrics are not configured: call configure_telemetry first")
         try:
-            server, thread = start_http_server(self._port, self._host, registry=registry)
+            # `::` and `[::1]` alike, as `check_listening` took them.
+            host = socket_host(self._host)
+            server, thread = start_http_server(self._port, host, registry=registry)
         except OSError as exc:
             raise ListenError(
                 f"cannot serve metrics on {self._host}:{self._port} (telemetry.prometheus_port, "
@@ -61,7 +64,7 @@ class PrometheusListener:
             ) from exc
         self._server, self._thread = server, thread
         self.port = server.server_port
-        log.info("Prometheus metrics on http://%s:%d/metrics", self._host, self.port)
+        log.info("Prometheus metrics on http://%s:%d/metrics", grpc_host(self._host), self.port)
         return self.port
 
     def close(self) -> None:

@@ -245,11 +245,13 @@ async def start_edge(
     client: RouterClient | None = None,
     clock: Clock = SYSTEM_CLOCK,
     local: LocalHandlers | None = None,
+    host: str = "127.0.0.1",
 ) -> Edge:
-    """The edge on real uvicorn, on a loopback port; stop it with `stop_edge`. `local`: the
-    router's in-process handlers, which the edge then calls in-process (`switchboard serve`)."""
+    """The edge on real uvicorn, on a loopback port (of `host`); stop it with `stop_edge`.
+    `local`: the router's in-process handlers, which the edge then calls in-process
+    (`switchboard serve`)."""
     app = create_app(settings, client, clock=clock, local=local)
-    config = uvicorn_config(app, settings, "127.0.0.1", 0)
+    config = uvicorn_config(app, settings, host, 0)
     server = _PromptServer(config)
     task = asyncio.create_task(server.serve())
 

@@ -12,6 +12,7 @@ import openai
 import pytest
 
 from clients import details_from_rpc_error
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock, SystemClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
@@ -189,3 +190,51 @@ async def test_the_sdk_sees_openais_insufficient_quota(
     assert caught.value.code == "insufficient_quota"
     assert caught.value.type == "insufficient_quota"
     assert caught.value.response.headers["retry-after"] == str(12 * 3600)
+
+
+async def test_a_call_the_router_refuses_as_invalid_spends_nothing(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A chat no upstream body can be written from is refused by its handler, after the gate
+    # counted its estimate: that estimate (max_tokens 500) stayed counted, so two such 400s
+    # spent a budget of 600 and the caller's next, valid, call got 429 insufficient_quota.
+    router = await start_router(budgeted(fake, tokens_per_day=600), clock=NoonForever())
+    invalid = chat(max_tokens=500)
+    del invalid.params.messages[:]
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await router.stub.Chat(invalid, metadata=bearer(ALICE))
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        streamed = router.stub.ChatStream(
+            pb.ChatStreamRequest(params=invalid.params), metadata=bearer(ALICE)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await anext(aiter(streamed))
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert not fake.state.calls()  # none reached an upstream: none spent anything
+    await router.stub.Chat(chat(max_tokens=500), metadata=bearer(ALICE))
+
+
+async def test_a_call_no_deployment_can_express_spends_nothing(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A chat whose stops past the upstream's cap the router will not enforce (one too long) is
+    # passed over by every deployment before a key is leased: INVALID_ARGUMENT, no upstream
+    # reached, as a chat no body can be written from. Its estimate (max_tokens 500) stayed
+    # counted: two such 400s spent a budget of 600 and the next valid call got 429.
+    router = await start_router(budgeted(fake, tokens_per_day=600), clock=NoonForever())
+    inexpressible = chat(max_tokens=500)
+    stops = ["a", "b", "c", "d", "e" * 300]  # an OpenAI deployment sends 4; the 5th: too long
+    inexpressible.params.stop_list.values.extend(stops)
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await router.stub.Chat(inexpressible, metadata=bearer(ALICE))
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        streamed = router.stub.ChatStream(
+            pb.ChatStreamRequest(params=inexpressible.params), metadata=bearer(ALICE)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await anext(aiter(streamed))
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert not fake.state.calls()  # none reached an upstream: none spent anything
+    await router.stub.Chat(chat(max_tokens=500), metadata=bearer(ALICE))

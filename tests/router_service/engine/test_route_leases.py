@@ -10,7 +10,9 @@ import pytest
 
 from router_service.clock import ManualClock
 from router_service.engine import Planner, RequestContext, RouteLeases
+from router_service.errors import NoCapacityError
 from router_service.keys import KeyPool
+from router_service.outcomes import Outcome
 from router_service.state import MemoryStateStore
 from tests.router_service.engine.test_attempt_end import attempt_runner, http
 
@@ -92,3 +94,24 @@ async def test_expired_picks_swept_by_two_at_once_are_each_given_back_once(
     assert sorted(await asyncio.gather(leases.sweep(), leases.sweep())) == [1, 1]
     assert len(leases) == 0
     assert await store.held([pool.slot_name(pool.keys[0])]) == [0]
+
+
+async def test_a_pick_without_a_session_takes_a_place_of_max_sessions(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = ManualClock()
+    store = MemoryStateStore(clock)
+    leases, _ = route_leases(http, store, clock, thread_protection="provider-ban", max_sessions=1)
+
+    def ctx(session: str) -> RequestContext:
+        return RequestContext("p/m", clock, session_id=session)
+
+    held = await leases.pick(ctx(""), tokens=0, exclude=frozenset())
+    # The provider serves one conversation at once: the sessionless pick is that one.
+    for session in ("s", ""):
+        with pytest.raises(NoCapacityError):
+            await leases.pick(ctx(session), tokens=0, exclude=frozenset())
+    assert len(await store.members("active:p")) == 1
+    assert await leases.report(held.lease_id, Outcome.OK)
+    assert await store.members("active:p") == {}  # its place given back with the lease
+    await leases.pick(ctx(""), tokens=0, exclude=frozenset())

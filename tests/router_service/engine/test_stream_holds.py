@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import grpc
 import httpx
 import pytest
 
@@ -19,6 +20,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
+from tests.router_service.auth.helpers import bearer, client
 from tests.router_service.engine.test_attempt_end import _answer, attempt_runner, http
 from tests.router_service.server.test_leases import request
 
@@ -151,3 +153,73 @@ async def test_a_stream_closed_during_a_renewal_leaves_the_renewed_mark(
     assert await store.members("active:p") == {}  # neither mark left behind until its TTL
     assert await store.held([deployment.pool.slot_name(deployment.pool.keys[0])]) == [0]
     await gone_after_a_period(clock, deployment.pool.lease_ttl_s / 3)
+
+
+async def test_a_stream_longer_than_its_ttls_keeps_its_clients_stream_slot(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A stream without a deadline took its client's slot for `lease_ttl_s`: a longer one lost
+    # it mid-stream, and the client opened more than its `max_concurrent_streams`.
+    clock = RenewerClock()
+    store = MemoryStateStore(clock)
+    key = "sk-streaming-client-1"
+    config = base_config(
+        fake.base_url,
+        server={"port": 0, "lease_ttl_s": 30},  # a renewal every 10 s
+        auth={"clients": [client("app", key, max_concurrent_streams=1)]},
+    )
+    config["providers"]["alpha"]["timeouts"] = {"stall_s": 3600}  # a long, quiet reasoning
+    router = await start_router(config, clock=clock, store=store)
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=request()), metadata=bearer(key))
+    async for event in call:
+        if event.HasField("chunk"):
+            break
+    await clock.pass_periods(9, 10.0)  # 90 s: three times the slot's TTL
+    second = router.stub.ChatStream(pb.ChatStreamRequest(params=request()), metadata=bearer(key))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await anext(aiter(second))
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    fake.state.release()
+    assert [event async for event in call][-1].HasField("summary")
+
+    async def given_back() -> bool:
+        return await store.held(["client:app:streams"]) == [0]
+
+    await eventually(given_back, what="the stream slot given back")
+    await gone_after_a_period(clock, 10.0)
+
+
+async def test_a_long_stream_its_client_leaves_gives_its_renewed_stream_slot_back(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Renewed past its TTL, the slot is the stream's until it ends: a caller that leaves gives
+    # it back at once (the renewals stopped with the stream), not at the renewed TTL.
+    clock = RenewerClock()
+    store = MemoryStateStore(clock)
+    key = "sk-streaming-client-2"
+    config = base_config(
+        fake.base_url,
+        server={"port": 0, "lease_ttl_s": 30},  # a renewal every 10 s
+        auth={"clients": [client("app", key, max_concurrent_streams=1)]},
+    )
+    config["providers"]["alpha"]["timeouts"] = {"stall_s": 3600}
+    router = await start_router(config, clock=clock, store=store)
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=request()), metadata=bearer(key))
+    async for event in call:
+        if event.HasField("chunk"):
+            break
+    await clock.pass_periods(6, 10.0)  # 60 s: renewed past twice its TTL
+    call.cancel()
+
+    async def given_back() -> bool:
+        return await store.held(["client:app:streams"]) == [0]
+
+    await eventually(given_back, what="the stream slot given back")
+    await gone_after_a_period(clock, 10.0)  # nothing renews it again
+    assert await store.held(["client:app:streams"]) == [0]
+    fake.state.release()
+    fake.state.clear_scenarios()
+    again = router.stub.ChatStream(pb.ChatStreamRequest(params=request()), metadata=bearer(key))
+    assert [event async for event in again][-1].HasField("summary")

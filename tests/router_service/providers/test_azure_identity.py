@@ -82,6 +82,29 @@ async def test_a_user_assigned_identity_is_asked_for_by_client_id_and_refreshed(
     assert response.route.attempts[0].key_fingerprint == fingerprint(key)
 
 
+async def test_a_token_issued_for_less_than_twice_the_margin_is_kept_half_its_life(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    # An identity endpoint may hand out its own cached token with minutes left: exchanging it
+    # again at every call (it is never "good for more than the margin") would double each call.
+    fake.state.entra.token_lifetime_s = 240
+    fake.state.managed_identities.assign(None, "mi-system")
+    router = await start_router(azure_config(fake, ["managed-identity"]), clock=clock)
+
+    await chat(router, params("gpt"))
+    clock.advance(119)  # within the first half of its life
+    await chat(router, params("gpt"))
+    exchanged_once = list(fake.state.entra.exchanges)
+    clock.advance(2)  # past it: exchanged again, before it expires
+    response = await chat(router, params("gpt"))
+
+    assert exchanged_once == ["system-assigned"]
+    assert fake.state.entra.exchanges == ["system-assigned"] * 2
+    assert [a.outcome for a in response.route.attempts] == [OK]
+    first, second, third = authorizations(fake)
+    assert first == second != third
+
+
 async def test_two_identities_in_one_pool_have_their_own_tokens_and_fingerprints(
     fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
 ) -> None:

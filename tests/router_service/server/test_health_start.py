@@ -5,12 +5,14 @@ NOT_SERVING, not grpc's default SERVING."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from router_service.config import SwitchboardConfig
+from router_service.errors import ConfigError
 from router_service.fake_upstream import FakeUpstream
 from router_service.runtime import Runtime
 from router_service.server import RouterServer
@@ -97,3 +99,24 @@ async def test_a_start_that_fails_or_is_cancelled_stops_listening(fake: FakeUpst
         await starting
     assert await _refused(held.address)
     await held.shutdown(grace=0)  # nothing left to do: no error
+
+
+async def test_certificate_files_that_do_not_load_close_the_runtime(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """As a port it cannot bind: the runtime built for it (its HTTP client, its store) closed,
+    nothing left to stop; the error names the files."""
+    for name in ("cert.pem", "key.pem"):
+        (tmp_path / name).write_text("not PEM\n")
+    tls = {"cert_file": str(tmp_path / "cert.pem"), "key_file": str(tmp_path / "key.pem")}
+    config = SwitchboardConfig.model_validate(
+        base_config(fake.base_url, server={"port": 0, "tls": tls})
+    )
+    runtime = await Runtime.create(config)
+    server = RouterServer(runtime)
+
+    with pytest.raises(ConfigError, match=r"server\.tls"):
+        await server.start()
+
+    assert runtime.http.is_closed
+    await server.shutdown(grace=0)  # nothing left to do: no error

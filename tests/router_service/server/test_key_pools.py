@@ -226,6 +226,25 @@ async def test_set_key_enabled_on_an_unknown_key_never_echoes_it(
     assert "sk-secret" not in str(caught.value)
 
 
+async def test_list_keys_of_an_unknown_provider_is_not_found_not_an_empty_list(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A typo (`--provider alpah`) answered with no keys read as a provider whose keys all went
+    away; SetKeyEnabled already said NOT_FOUND. Never echoed: a key may be pasted there."""
+    router = await start_router(one_provider(fake.base_url, ["sk-secret-1"]))
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="sk-secret-pasted"))
+
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert (details.reason, details.openai_param) == ("KEY_NOT_FOUND", "provider")
+    assert details.message == "No provider of that name."
+    assert "sk-secret" not in str(caught.value)
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="alpha"))
+    assert [key.provider for key in listed.keys] == ["alpha"]
+
+
 async def test_set_key_enabled_without_a_provider_finds_the_one_with_that_fingerprint(
     fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -10,13 +10,14 @@ import grpc
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
-from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import hash_key
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.sessions import session_key
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.helpers import eventually
 
 
 def two_providers(fake_url: str, **overrides: Any) -> dict[str, Any]:
@@ -127,8 +128,6 @@ async def test_provider_ban_moves_a_conversation_and_serves_one_session_at_a_tim
     async def released() -> bool:
         active = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
         return all(not s.active for s in active.sessions)
-
-    from tests.helpers import eventually
 
     await eventually(released, what="the stream's active mark removed")
     assert (await router.stub.Chat(ask(model="alpha-only", session="s4"))).route.provider == "alpha"
@@ -319,3 +318,36 @@ async def test_list_models_shows_only_what_the_caller_may_use(
         pb.ListModelsRequest(), metadata=(("authorization", "Bearer sk-narrow"),)
     )
     assert [m.id for m in listed.models] == ["chain"]
+
+
+async def test_a_call_without_a_session_takes_a_place_of_max_sessions(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = two_providers(fake.base_url)
+    config["providers"]["alpha"]["thread_protection"] = "provider-ban"  # max_sessions: 1
+    config["models"]["alpha-only"] = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
+    config["models"]["embedder"] = {"deployments": [{"provider": "alpha", "model": "embed-a"}]}
+    router = await start_router(config)
+    embed = pb.EmbedRequest(params=embeddings_pb2.EmbeddingParams(model="embedder", text="hi"))
+
+    # s1 streams from alpha (held mid-stream): alpha's one place is taken.
+    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
+    stream = router.stub.ChatStream(
+        pb.ChatStreamRequest(params=ask(session="s1").params, routing=ask(session="s1").routing)
+    )
+    async for event in stream:
+        if event.HasField("chunk"):
+            break
+    # An embedding without a `user` has no session: it is a conversation of its own all the same.
+    with pytest.raises(grpc.aio.AioRpcError) as busy:
+        await router.stub.Embed(embed)
+    assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    stream.cancel()
+
+    async def released() -> bool:
+        active = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+        return all(not s.active for s in active.sessions)
+
+    await eventually(released, what="the stream's active mark removed")
+    assert (await router.stub.Embed(embed)).route.provider == "alpha"
+    assert await released()  # the embedding's place given back when it answered

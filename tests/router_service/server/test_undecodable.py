@@ -1,6 +1,7 @@
 """Bytes that are no valid request message (invalid UTF-8 in a string field, a corrupt or cut wire
-format) get INVALID_ARGUMENT with google.rpc details on every method, unary and server-streaming,
-authorized or not, and leave no traceback in the log (grpc's own answer is UNKNOWN and an ERROR)."""
+format) get INVALID_ARGUMENT with google.rpc details on every method, unary, server-streaming and
+bidirectional, authorized or not, the open ones too (health, reflection), and leave no traceback
+in the log (grpc's own answer is UNKNOWN and an ERROR)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,12 @@ UNARY = [
     *(ADMIN + m for m in ("ListKeys", "SetKeyEnabled", "GetRoutingStats")),
     "/grpc.health.v1.Health/Check",
 ]
-STREAMING = [ROUTER + "ChatStream"]
+STREAMING = [ROUTER + "ChatStream", "/grpc.health.v1.Health/Watch"]
+BIDI = [
+    ROUTER + "Realtime",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+]
 
 
 def field(number: int, payload: bytes) -> bytes:
@@ -47,7 +53,13 @@ def identity(data: bytes) -> bytes:
 
 
 async def call_raw(channel: grpc.aio.Channel, method: str, data: bytes, metadata: Any) -> None:
-    if method in STREAMING:
+    if method in BIDI:
+        bidi = channel.stream_stream(
+            method, request_serializer=identity, response_deserializer=identity
+        )
+        async for _ in bidi(iter([data]), metadata=metadata, timeout=10):
+            pass
+    elif method in STREAMING:
         stream = channel.unary_stream(
             method, request_serializer=identity, response_deserializer=identity
         )
@@ -73,7 +85,7 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("authorized", [True, False], ids=["authorized", "anonymous"])
-@pytest.mark.parametrize("method", UNARY + STREAMING)
+@pytest.mark.parametrize("method", UNARY + STREAMING + BIDI)
 async def test_undecodable_requests_are_invalid_arguments(
     start_router: StartRouter,
     config: dict[str, Any],

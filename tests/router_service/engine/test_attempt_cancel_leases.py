@@ -1,0 +1,113 @@
+"""A caller that leaves in the last writes of an attempt that succeeded (the stream's sticky
+session, the deployment's statistics): everything the attempt holds is given back — its key
+lease, its session mark, a stream's renewals and its upstream call — not held until a TTL (a
+stream's renewed for good)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.state import MemoryStateStore
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.timeout(20)
+
+
+class CutWrites(MemoryStateStore):
+    """A store whose armed write waits until its caller is cancelled: a Redis round trip the
+    caller leaves during."""
+
+    def __init__(self, clock: ManualClock, write: str) -> None:
+        super().__init__(clock)
+        self.write = write  # "sticky" (a session's sticky deployment) or "stats"
+        self.armed = False
+        self.reached = asyncio.Event()
+        self.cut = asyncio.Event()
+
+    async def _held(self) -> None:
+        if not self.armed:
+            return
+        self.reached.set()
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            self.cut.set()
+            raise
+
+    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
+        if self.write == "sticky" and name.startswith("sticky:"):
+            await self._held()
+        await super().set_value(name, value, ttl_s)
+
+    async def add_to_bucket(
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
+    ) -> None:
+        if self.write == "stats":
+            await self._held()
+        await super().add_to_bucket(name, bucket, counts, ttl_s)
+
+
+def _request() -> chat_pb2.ChatParams:
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+    return chat_pb2.ChatParams(model="chain", messages=[message])
+
+
+async def _left_during(store: CutWrites, call: Any) -> None:
+    """Cancel `call` once the router is in the armed write, and wait until the write is cut."""
+    await asyncio.wait_for(store.reached.wait(), 10)
+    call.cancel()
+    await asyncio.wait_for(store.cut.wait(), 10)
+
+
+async def _all_given_back(router: RouterHandle) -> None:
+    async def zero() -> bool:
+        return await router.leases_held() == 0
+
+    await eventually(zero, what="the key lease given back")
+    renewer = router.runtime.runner.renewer
+    assert not renewer._holds, "a stream's lease and mark still renewed"
+
+
+async def test_a_stream_left_as_its_session_sticks(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    store = CutWrites(clock, "sticky")
+    router = await start_router(base_config(fake.base_url), clock=clock, store=store)
+    fake.state.set_scenario(Scenario(held_after_chunks=2))  # its answer begun, then held
+    store.armed = True
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=_request()))
+    reading = asyncio.ensure_future(call.read())
+    await _left_during(store, call)
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    await _all_given_back(router)
+    [upstream] = fake.state.calls()
+
+    async def closed() -> bool:
+        return upstream.client_disconnected
+
+    await eventually(closed, what="the upstream call closed")
+
+
+async def test_a_call_left_as_its_success_is_counted(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    store = CutWrites(clock, "stats")
+    config = base_config(fake.base_url, routing={"stats_flush_s": 0})  # each result written
+    router = await start_router(config, clock=clock, store=store)
+    store.armed = True
+    call = router.stub.Chat(pb.ChatRequest(params=_request()))
+    await _left_during(store, call)
+    with pytest.raises(asyncio.CancelledError):  # the caller's own cancel
+        await call
+    await _all_given_back(router)
