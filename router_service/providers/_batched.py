@@ -89,10 +89,19 @@ async def in_order(
     if answered is not None and answered.slots is not None and len(todo) > 1:
         limit = 1 + await answered.slots.more_calls(len(todo) - 1, min(limit, len(todo)) - 1)
     gate = asyncio.Semaphore(limit)
+    failed: list[BaseException] = []
 
     async def one(i: int) -> None:
         async with gate:
-            kept[i] = await calls[i]()
+            # A call waiting for the gate a failed one gives back is not made: it runs before
+            # the group cancels it, and its answer (sent, billed) would be thrown away.
+            if failed:
+                return
+            try:
+                kept[i] = await calls[i]()
+            except BaseException as exc:
+                failed.append(exc)
+                raise
 
     try:
         async with asyncio.TaskGroup() as group:
