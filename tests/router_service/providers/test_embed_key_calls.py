@@ -25,12 +25,16 @@ TEXTS = [f"text number {i}" for i in range(230)]  # three calls: 100, 100 and 30
 BATCHES = "/v1beta/models/gemini-embedding-001:batchEmbedContents"
 
 
-def config(fake: FakeUpstream, keys: list[dict[str, Any]]) -> dict[str, Any]:
+def config(
+    fake: FakeUpstream,
+    keys: list[dict[str, Any]],
+    models: tuple[str, ...] = ("gemini-embedding-001",),
+) -> dict[str, Any]:
     gemini = {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": keys}
-    deployment = {"provider": "gem", "model": "gemini-embedding-001"}
+    deployments = [{"provider": "gem", "model": model} for model in models]
     return {
         "providers": {"gem": {**gemini, "queue_timeout_s": 0}},
-        "models": {"emb": {"deployments": [deployment]}},
+        "models": {"emb": {"strategy": "ordered", "deployments": deployments}},
         "server": {"port": 0},
     }
 
@@ -103,3 +107,24 @@ async def test_failover_sends_only_the_batches_not_answered(
         for key in ("g-a", "g-b")
     }
     assert by_key == {"g-a": [(100, 200), (100, 429)], "g-b": [(100, 200), (30, 200)]}
+
+
+async def test_failover_to_another_model_sends_every_batch(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Its vectors are another model's: none of the first one's answers is mixed in.
+    models = ("gemini-embedding-001", "text-embedding-004")
+    router = await start_router(config(fake, [{"key": "g-key", "max_in_flight": 1}], models))
+    fake.state.hold()
+    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.set_scenario(Scenario.server_error(times=1), model="gemini-embedding-001")
+    fake.state.release()
+
+    response = await embedding
+    assert response.route.deployment.endswith("text-embedding-004")
+    assert vectors(response) == expected(TEXTS)
+    first = [(len(r.body["requests"]), r.status) for r in fake.state.calls(path=BATCHES)]
+    assert first == [(100, 200), (100, 500)]
+    other = fake.state.calls(path=BATCHES.replace("gemini-embedding-001", "text-embedding-004"))
+    assert sorted(len(r.body["requests"]) for r in other) == [30, 100, 100]
