@@ -89,18 +89,18 @@ async def in_order(
     if answered is not None and answered.slots is not None and len(todo) > 1:
         limit = 1 + await answered.slots.more_calls(len(todo) - 1, min(limit, len(todo)) - 1)
     gate = asyncio.Semaphore(limit)
-    failed: list[BaseException] = []
+    stopped: list[BaseException] = []  # the failure that ends the calls, once there is one
 
     async def one(i: int) -> None:
         async with gate:
             # A call waiting for the gate a failed one gives back is not made: it runs before
             # the group cancels it, and its answer (sent, billed) would be thrown away.
-            if failed:
+            if stopped:
                 return
             try:
                 kept[i] = await calls[i]()
             except BaseException as exc:
-                failed.append(exc)
+                stopped.append(exc)
                 raise
 
     try:
