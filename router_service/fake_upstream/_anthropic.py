@@ -22,7 +22,13 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
-from ._anthropic_server import server_answer, server_block_events, server_tool, server_usage
+from ._anthropic_server import (
+    cited_answer,
+    server_answer,
+    server_block_events,
+    server_tool,
+    server_usage,
+)
 from ._content import anthropic_problem
 from ._dialects import ANTHROPIC, named_sse
 from ._faults import Call, run_stream, send_answer, send_error
@@ -32,8 +38,9 @@ from ._openai import handle
 TOOL_USE_ID = "toolu_fake_1"
 FAKE_SIGNATURE = "sig-fake-thinking"
 
-# A server tool's answer (`_anthropic_server`): its content blocks, stop reason and the tool.
-Served = tuple[list[dict[str, Any]], str, str]
+# A server tool's answer (`_anthropic_server`): its content blocks, stop reason and the tool;
+# or a document's cited answer (no tool).
+Served = tuple[list[dict[str, Any]], str, str | None]
 
 
 def _texts(content: Any) -> list[str]:
@@ -142,7 +149,8 @@ def _message(answer: R.ChatAnswer, served: Served | None = None) -> dict[str, An
     usage = {**_input_usage(answer), "output_tokens": answer.completion_tokens}
     if served is not None:
         content, stop, tool = served
-        usage["server_tool_use"] = server_usage(tool)
+        if tool is not None:
+            usage["server_tool_use"] = server_usage(tool)
     elif answer.tool_name is not None:
         block = {
             "type": "tool_use",
@@ -268,10 +276,12 @@ async def answer_messages(call: Call) -> web.StreamResponse:
 
 
 def _served(call: Call, answer: R.ChatAnswer) -> Served | None:
-    """A server tool's answer, when the scenario calls a tool and the first is one."""
+    """A server tool's answer, when the scenario calls a tool and the first is one; else a
+    cited answer, when a document asks for citations."""
     tool = server_tool(call.body) if call.scenario.tool_call else None
     if tool is None:
-        return None
+        cited = cited_answer(call.body, answer) if answer.tool_name is None else None
+        return None if cited is None else (cited, "end_turn", None)
     paused = call.scenario.finish_reason == "pause_turn"
     blocks, stop = server_answer(tool, answer, paused)
     return blocks, stop, tool

@@ -9,6 +9,12 @@ Shapes from https://docs.claude.com/en/docs/agents-and-tools/tool-use/web-search
 .../web-fetch-tool; streamed as https://docs.claude.com/en/docs/build-with-claude/streaming
 says: the call's input as input_json_delta, the result whole in its content_block_start, the
 cited text's citation as a citations_delta before its text_delta.
+
+A request whose `document` block asks for citations (`"citations": {"enabled": true}`) is
+answered with an uncited text block (`CITING`), then its text citing that document, the
+location by its source, as https://docs.claude.com/en/docs/build-with-claude/citations gives:
+a `char_location` in a plain text document, a `page_location` in a PDF, a
+`content_block_location` in custom content.
 """
 
 from __future__ import annotations
@@ -20,7 +26,13 @@ import orjson
 
 from . import _responses as R
 
-__all__ = ["SERVER_TOOL_USE_ID", "server_answer", "server_block_events", "server_tool"]
+__all__ = [
+    "SERVER_TOOL_USE_ID",
+    "cited_answer",
+    "server_answer",
+    "server_block_events",
+    "server_tool",
+]
 
 SERVER_TOOL_USE_ID = "srvtoolu_fake_1"
 RESULT_URL = "https://example.com/fake-result"
@@ -99,6 +111,52 @@ def server_answer(tool: str, answer: R.ChatAnswer, paused: bool) -> tuple[list[J
         return blocks, "pause_turn"
     blocks.append({"type": "text", "text": answer.text, "citations": [_citation(tool)]})
     return blocks, "end_turn"
+
+
+# A cited document's citation, by its source's type: its type and where its span starts and ends.
+_LOCATION = {
+    "text": ("char_location", "start_char_index", "end_char_index"),
+    "base64": ("page_location", "start_page_number", "end_page_number"),
+    "url": ("page_location", "start_page_number", "end_page_number"),
+    "content": ("content_block_location", "start_block_index", "end_block_index"),
+}
+
+
+# The uncited text before a document's cited answer (Claude's answers alternate the two).
+CITING = "From the document: "
+
+
+def cited_answer(body: JsonObject, answer: R.ChatAnswer) -> list[JsonObject] | None:
+    """The answer's text citing the first document of the request that asks for citations
+    (`document_index`: its place among the request's documents), after a text block citing
+    nothing (`CITING`); None without one."""
+    documents = [
+        block
+        for message in body.get("messages") or ()
+        if isinstance(message, dict) and isinstance(message.get("content"), list)
+        for block in message["content"]
+        if isinstance(block, dict) and block.get("type") == "document"
+    ]
+    for index, document in enumerate(documents):
+        if not (document.get("citations") or {}).get("enabled"):
+            continue
+        source = str((document.get("source") or {}).get("type"))
+        kind, start, end = _LOCATION.get(source, _LOCATION["text"])
+        # Characters count from 0, end exclusive; pages from 1, blocks from 0, ends exclusive.
+        span = {"char_location": (0, len(answer.text)), "page_location": (1, 2)}.get(kind, (0, 1))
+        citation = {
+            "type": kind,
+            "cited_text": answer.text,
+            "document_index": index,
+            "document_title": document.get("title"),
+            start: span[0],
+            end: span[1],
+        }
+        return [
+            {"type": "text", "text": CITING},
+            {"type": "text", "text": answer.text, "citations": [citation]},
+        ]
+    return None
 
 
 def server_usage(tool: str) -> JsonObject:

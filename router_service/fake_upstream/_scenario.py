@@ -118,7 +118,8 @@ class Scenario:
     tool_input: str | None = None
     content: str | None = None
     # The finish reason of an OpenAI-dialect answer instead of "stop" (e.g. "length": the answer
-    # was cut at max_tokens); a tool call still finishes with "tool_calls".
+    # was cut at max_tokens); a tool call still finishes with "tool_calls", but for "stop" (as
+    # some OpenAI-compatible servers finish a call).
     finish_reason: str | None = None
     # The provider's content filter withholds the answer, for this reason (e.g. "SAFETY"), in
     # the provider's own way (Gemini: a 200 with promptFeedback.blockReason; others a 400).

@@ -3,7 +3,7 @@
 Followed:
 - Images (base64 and url sources): https://docs.anthropic.com/en/docs/build-with-claude/vision
 - Documents (`document` blocks: a PDF as a base64 or url source, plain text as a text source;
-  `title`, `cache_control`): https://platform.claude.com/docs/en/build-with-claude/pdf-support
+  `title`, `cache_control`, `citations`, `context`): https://platform.claude.com/docs/en/build-with-claude/pdf-support
   and DocumentBlockParam in https://docs.claude.com/en/api/messages. OpenAI `file` parts become
   them. Claude takes no audio: an `input_audio` part is UNSUPPORTED_INPUT (the group's next
   deployment may take it), as is an OpenAI Files API id.
@@ -21,6 +21,10 @@ from router_service.providers import _mapping as M
 from router_service.providers._media import FileInput, decoded_text, file_input
 
 JsonObject = dict[str, Any]
+
+# A document block's own fields that a file part carries as they are (its `title` is the
+# file's name): the citations it asks for, and the context given with it.
+DOCUMENT_FIELDS = ("citations", "context")
 
 
 def cached(block: JsonObject, given: Mapping[str, Any]) -> JsonObject:
@@ -41,7 +45,10 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
         elif kind == "image_url":
             blocks.append(cached(_image(M.image_url(part)), part))
         elif kind == "file":
-            blocks.append(cached(_document(file_input(part, "anthropic", at), at), part))
+            document = _document(file_input(part, "anthropic", at), at)
+            # A Messages API caller's citations config and context, where its entrance put them.
+            document.update({key: part[key] for key in DOCUMENT_FIELDS if key in part})
+            blocks.append(cached(document, part))
         elif kind == "input_audio":
             raise M.unsupported("anthropic takes no audio: Claude has no audio input", at)
         else:

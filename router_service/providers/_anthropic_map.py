@@ -164,6 +164,7 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
                 "tool_use_id": str(message.get("tool_call_id", "")),
                 "content": _result_content(content, f"messages[{i}]"),
             }
+            cached(result, message)  # the breakpoint a Messages API caller put on the result
             M.append_turn(out, "user", "content", [result])
         elif role == "assistant" and isinstance(message.get(CONTENT_KEY), list):
             # Claude's own blocks, server tool blocks among them: back as they came.
@@ -223,14 +224,13 @@ def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
     for i, call in enumerate(calls):
         function = call.get("function") or {}
         arguments = str(function.get("arguments") or "")
-        blocks.append(
-            {
-                "type": "tool_use",
-                "id": str(call.get("id", "")),
-                "name": str(function.get("name", "")),
-                "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
-            }
-        )
+        block = {
+            "type": "tool_use",
+            "id": str(call.get("id", "")),
+            "name": str(function.get("name", "")),
+            "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
+        }
+        blocks.append(cached(block, call))
     return blocks
 
 

@@ -45,6 +45,9 @@ class StreamMapper:
         # whole when they stop; once there was one (or cited text), text blocks say their start.
         self._claude: dict[int, tuple[JsonObject, list[str]]] = {}
         self._blocked = False
+        # The text block started last when its start was not said and it has no text yet: a
+        # citation of its own says its start then (else its text joined the one before).
+        self._fresh: tuple[int, JsonObject] | None = None
 
     def _chunk(self, delta: JsonObject | None, **kwargs: Any) -> JsonObject:
         return M.chunk(self.id, self.created, self.model, delta, **kwargs)
@@ -73,7 +76,7 @@ class StreamMapper:
             call = M.tool_call(str(block.get("id", "")), str(block.get("name", "")), "", position)
             return [self._chunk({"tool_calls": [call]})]
         if block.get("type") == "text":
-            return self._text_start(block)
+            return self._text_start(index, block)
         if block.get("type") in ("thinking", "redacted_thinking"):
             self._thinking[index] = dict(block)
         elif block.get("type") not in _SAID:
@@ -81,11 +84,13 @@ class StreamMapper:
             self._blocked = True
         return []
 
-    def _text_start(self, block: Mapping[str, Any]) -> list[JsonObject]:
+    def _text_start(self, index: int, block: Mapping[str, Any]) -> list[JsonObject]:
         delta: JsonObject = {}
         if self._blocked or "citations" in block:
             self._blocked = True
             delta[TEXT_BLOCK_KEY] = dict(block)
+        elif not block.get("text"):
+            self._fresh = (index, dict(block))
         if block.get("text"):
             delta["content"] = block["text"]
         return [self._chunk(delta)] if delta else []
@@ -107,13 +112,19 @@ class StreamMapper:
     def _block_delta(self, index: int, delta: Mapping[str, Any]) -> list[JsonObject]:
         kind = delta.get("type")
         if kind == "text_delta":
+            if self._fresh is not None:
+                self._fresh = None
             return [self._chunk({"content": str(delta.get("text", ""))})]
         if kind == "input_json_delta" and index in self._claude:
             self._claude[index][1].append(str(delta.get("partial_json") or ""))
             return []
         if kind == "citations_delta" and isinstance(delta.get("citation"), dict):
             self._blocked = True  # the next text block is one of its own: say where it starts
-            return [self._chunk({CITATION_KEY: dict(delta["citation"])})]
+            cited: JsonObject = {CITATION_KEY: dict(delta["citation"])}
+            if self._fresh is not None and self._fresh[0] == index:
+                cited[TEXT_BLOCK_KEY] = {**self._fresh[1], "citations": []}
+            self._fresh = None
+            return [self._chunk(cited)]
         if kind == "input_json_delta" and index in self._tools:
             if not delta.get("partial_json"):
                 return []

@@ -7,7 +7,9 @@ Messages entrance writes it too), Gemini's thought signature as a tool call's
 `extra_content.google.thought_signature` (where Google's OpenAI-compatible endpoint takes it),
 an OpenAI-compatible server's own reasoning as `reasoning_content` (DeepSeek, vLLM, xAI),
 `reasoning` or `reasoning_details` (OpenRouter); and LiteLLM's and OpenRouter's callers mark
-Anthropic prompt caching with `cache_control` on content parts (and messages, tools).
+Anthropic prompt caching with `cache_control` on content parts (and messages, tools, tool calls);
+the Messages API entrance puts a document's `citations` and `context` on its file part, which go
+where `cache_control` goes (Anthropic's block fields: taken by the servers that take it).
 A group may fail over to another kind, and OpenAI-compatible servers with a strict schema refuse
 a property they do not know with a 400: OpenAI's (and Azure's) "Additional properties are not
 allowed ('thinking_blocks' was unexpected)", Groq's and Cerebras' "property 'reasoning_content'
@@ -35,6 +37,7 @@ from typing import Any, get_args
 from urllib.parse import urlsplit
 
 from router_service.config._providers import ForeignField
+from router_service.providers._anthropic_blocks import DOCUMENT_FIELDS
 from router_service.providers._reasoning_object import is_google_openai, is_openai_api
 
 __all__ = ["ALL_FIELDS", "taken_fields", "without_foreign_fields"]
@@ -98,9 +101,17 @@ def without_foreign_fields(
 
 
 def _uncached(message: dict[str, Any]) -> None:
-    """`message` and its content parts without `cache_control`."""
+    """`message`, its content parts and its tool calls without `cache_control`, and its file
+    parts without the document fields that go with it (Anthropic's words, from the Messages
+    API entrance: a document's `citations` config and `context`)."""
     message.pop(CACHE_CONTROL, None)
     content = message.get("content")
     for part in content if isinstance(content, list) else ():
         if isinstance(part, dict):
             part.pop(CACHE_CONTROL, None)
+            for field in DOCUMENT_FIELDS:
+                part.pop(field, None)
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        if isinstance(call, dict):
+            call.pop(CACHE_CONTROL, None)

@@ -212,3 +212,24 @@ async def test_options_sent_as_null_are_unset(
     assert message.content[0].type == "text"
     sent = fake.state.calls()[-1].body
     assert not [key for key, value in sent.items() if value is None], sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_tool_calls_a_server_finishes_with_stop_are_a_tool_use_stop(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, stream: bool
+) -> None:
+    """Some OpenAI-compatible servers finish an answer that calls tools with "stop": it was an
+    `end_turn`, and a caller's tool loop, which runs the tools on a `tool_use` stop, ended
+    there."""
+    fake.state.set_scenario(Scenario(tool_call=True, finish_reason="stop"))
+    request: Any = {
+        "model": "chain",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "?"}],
+    }
+    if stream:
+        _, message = await streamed(claude, "input_json_delta", **request, tools=[WEATHER])
+    else:
+        message = await claude.messages.create(**request, tools=[WEATHER])
+    assert [block.type for block in message.content] == ["tool_use"]
+    assert (message.stop_reason, message.stop_sequence) == ("tool_use", None)

@@ -2,8 +2,8 @@
 Anthropic's SDK on `/v1/messages` gets `cache_creation_input_tokens` (and `cache_creation` by
 TTL) and `input_tokens` without the cache's parts, unary and streamed; OpenAI's SDK gets
 `usage.prompt_tokens_details.cache_write_tokens` (only when some were written) on chat
-completions and `input_tokens_details.cache_write_tokens` on a response. A `tool_result`'s
-breakpoint reaches Claude."""
+completions and `input_tokens_details.cache_write_tokens` on a response. A `tool_use`'s and a
+`tool_result`'s breakpoints reach Claude."""
 
 from __future__ import annotations
 
@@ -96,25 +96,27 @@ async def test_a_streamed_chat_and_a_response_carry_them_too(
     assert (written["cached_tokens"], written["cache_write_tokens"]) == (2, 8)
 
 
-@pytest.mark.parametrize("content", ["sunny", [{"type": "text", "text": "sunny"}]])
-async def test_a_tool_results_cache_breakpoint_reaches_claude(
+@pytest.mark.parametrize("content", ["sunny", [{"type": "text", "text": "sunny"}], ""])
+async def test_tool_use_and_tool_result_cache_breakpoints_reach_claude(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream, content: Any
 ) -> None:
     """Claude Code marks the last block of its last turn, in a tool loop a `tool_result`: the
-    conversation so far is cached there, not sent at full price again on the next turn."""
+    conversation so far is cached there, not sent at full price again on the next turn. The
+    breakpoint stays on the block it was put on (an empty result's too: it has no part to put
+    it on), a `tool_use`'s as well."""
+    mark = {"cache_control": {"type": "ephemeral", "ttl": "1h"}}
     call = {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}
     result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": content}
     messages: Any = [
         {"role": "user", "content": "weather?"},
-        {"role": "assistant", "content": [call]},
-        {"role": "user", "content": [{**result, "cache_control": {"type": "ephemeral"}}]},
+        {"role": "assistant", "content": [call | mark]},
+        {"role": "user", "content": [result | mark]},
     ]
     tools: Any = [{"name": "weather", "input_schema": {"type": "object"}}]
     await claude.messages.create(model="sonnet", max_tokens=64, messages=messages, tools=tools)
     sent = fake.state.last()
     assert sent is not None
+    assert sent.body["messages"][1]["content"] == [call | mark]
     (block,) = sent.body["messages"][-1]["content"]
-    assert block["type"] == "tool_result" and block["tool_use_id"] == "toolu_1"
-    assert block["content"] == [
-        {"type": "text", "text": "sunny", "cache_control": {"type": "ephemeral"}}
-    ]
+    text = "sunny" if content else ""
+    assert block == {"type": "tool_result", "tool_use_id": "toolu_1", "content": text} | mark

@@ -255,11 +255,26 @@ def _part(block: JsonObject, path: str) -> JsonObject:
         url = _source_url(block, path, "image/")
         return _cached({"type": "image_url", "image_url": {"url": url}}, block)
     if kind == "document":
-        file: JsonObject = {"file_data": _source_url(block, path, "")}
-        if isinstance(block.get("title"), str):
-            file["filename"] = block["title"]
-        return _cached({"type": "file", "file": file}, block)
+        return _cached(_document(block, path), block)
     invalid_value(at(path, "type"), kind, ("text", "image", "document", "tool_result"))
+
+
+def _document(block: JsonObject, path: str) -> JsonObject:
+    """A document block as an OpenAI file part: its source as `file_data` (a data URL) or, by
+    URL, as `file_id` (LiteLLM's way to link one, which the providers read as a link); its
+    `title` as the file's name, and its `citations` and `context` (Anthropic's words only) as
+    the part's own keys, where the Anthropic provider takes them back."""
+    url = _source_url(block, path, "")
+    by_url = url.startswith(("https://", "http://"))
+    file: JsonObject = {"file_id": url} if by_url else {"file_data": url}
+    if block.get("title") is not None:
+        file["filename"] = expect_str(block["title"], at(path, "title"))
+    part: JsonObject = {"type": "file", "file": file}
+    if block.get("citations") is not None:
+        part["citations"] = expect_object(block["citations"], at(path, "citations"))
+    if block.get("context") is not None:
+        part["context"] = expect_str(block["context"], at(path, "context"))
+    return part
 
 
 def _source_url(block: JsonObject, path: str, media_prefix: str) -> str:
@@ -296,19 +311,10 @@ def _tool_result(block: JsonObject, path: str) -> JsonObject:
             content = f"{_TOOL_ERROR} {content}" if content else _TOOL_ERROR
         else:
             content = [{"type": "text", "text": _TOOL_ERROR}, *content]
-    return {"role": "tool", "tool_call_id": call_id, "content": _result_cached(content, block)}
-
-
-def _result_cached(content: str | list[JsonObject], block: JsonObject) -> Any:
-    """A tool_result's cache breakpoint (where Claude Code puts its last one in a tool loop)
-    on its last part: OpenAI's tool message has no place for one of its own, and the Anthropic
-    provider gives a result whose part carries one its blocks. An empty result has no part
-    to carry it (nor may an empty text block carry one, at Anthropic)."""
-    if not isinstance(block.get("cache_control"), dict) or not content:
-        return content
-    parts = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
-    parts[-1] = _cached(dict(parts[-1]), block)
-    return parts
+    # Its cache breakpoint (where Claude Code puts its last one in a tool loop) on the tool
+    # message, which the Anthropic provider gives the tool_result block: an empty result has no
+    # part that could carry it.
+    return _cached({"role": "tool", "tool_call_id": call_id, "content": content}, block)
 
 
 def _tool_call(block: JsonObject, path: str) -> JsonObject:
@@ -317,11 +323,12 @@ def _tool_call(block: JsonObject, path: str) -> JsonObject:
             missing(at(path, key))
     where = at(path, "input")
     arguments = dump_json(expect_object(block.get("input", {}), where), where)
-    return {
+    call = {
         "id": expect_str(block["id"], at(path, "id")),
         "type": "function",
         "function": {"name": expect_str(block["name"], at(path, "name")), "arguments": arguments},
     }
+    return _cached(call, block)  # a breakpoint on the call: the Anthropic provider's to take
 
 
 def _tool(value: Any, path: str) -> JsonObject:

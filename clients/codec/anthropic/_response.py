@@ -33,15 +33,26 @@ def stop_reason(finish_reason: Any) -> str:
 
 
 def stopped(
-    finish_reason: Any, matched: Any, text: str, stops: Sequence[str], claude: Any = None
+    finish_reason: Any,
+    matched: Any,
+    text: str,
+    stops: Sequence[str],
+    claude: Any = None,
+    *,
+    called: bool = False,
 ) -> JsonObject:
     """`stop_reason` and `stop_sequence`: a "stop" that a stop sequence ended is
     `stop_sequence`, naming it. Which one, the upstream says (`matched`: the choice's
     `stop_reason`, see `chat.proto` `matched_stop`), else it is the one `text` ends with (an
     upstream that leaves it in); OpenAI's API cuts it out and says none: an `end_turn`. `claude`:
-    a Claude deployment's own stop reason that no finish reason says (`pause_turn`)."""
+    a Claude deployment's own stop reason that no finish reason says (`pause_turn`). `called`:
+    the answer calls tools, a `tool_use` stop though the upstream said "stop" (as some
+    OpenAI-compatible servers do): a caller's tool loop runs the tools on a `tool_use` stop
+    only."""
     if isinstance(claude, str) and claude:
         return {"stop_reason": claude, "stop_sequence": None}
+    if called and str(finish_reason) == "stop":
+        return {"stop_reason": "tool_use", "stop_sequence": None}
     if str(finish_reason) == "stop":
         if not isinstance(matched, str):
             matched = next((s for s in stops if s and text.endswith(s)), None)
@@ -113,6 +124,7 @@ def message_to_anthropic(completion: Mapping[str, Any], stops: Sequence[str] = (
         text or "",
         stops,
         choice.get(STOP_KEY),
+        called=bool(message.get("tool_calls")),
     )
     return {
         "id": message_id(str(completion.get("id", ""))),

@@ -75,7 +75,10 @@ class MessageEvents:
     def finish(self, usage: Mapping[str, Any] | None = None) -> list[JsonObject]:
         """The end of a complete stream; `usage` (OpenAI's) when the stream's chunks had none."""
         events = self._start({}) + self._close() + self._release_held()
-        delta = stopped(self._finish, self._matched, self._tail, self._stops, self._claude_stop)
+        called = bool(self._tools)  # a call is held only while another one streams
+        delta = stopped(
+            self._finish, self._matched, self._tail, self._stops, self._claude_stop, called=called
+        )
         counts = usage_to_anthropic(self._usage or usage)
         events.append({"type": "message_delta", "delta": delta, "usage": counts})
         events.append({"type": "message_stop"})

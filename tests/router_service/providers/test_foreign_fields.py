@@ -4,11 +4,18 @@ base URL host unless the provider's `message_fields` says."""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 
 from router_service.config import parse_config
 from router_service.errors import ConfigError
-from router_service.providers._foreign_fields import ALL_FIELDS, taken_fields
+from router_service.providers._foreign_fields import (
+    ALL_FIELDS,
+    taken_fields,
+    without_foreign_fields,
+)
 
 DEEPSEEK = frozenset({"reasoning_content"})
 
@@ -56,3 +63,27 @@ def test_message_fields_are_read_at_openai_format_kinds_only_and_named() -> None
         parse_config(config.replace("KIND", "cohere").replace("FIELDS", fields), source="c.yaml")
     with pytest.raises(ConfigError, match="message_fields"):
         parse_config(config.replace("KIND", "openai").replace("FIELDS", "[thinking_blocks]"))
+
+
+def test_a_server_that_takes_no_cache_control_gets_no_anthropic_block_fields() -> None:
+    """The Messages API entrance puts a `tool_use`'s breakpoint on its call and a document's
+    `citations` and `context` on its file part: they go where `cache_control` goes."""
+    mark = {"type": "ephemeral"}
+    file = {"file_data": "data:text/plain;base64,c2t5", "filename": "Sky"}
+    document = {"type": "file", "file": file, "citations": {"enabled": True}, "context": "c"}
+    call = {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages: list[Any] = [
+        {"role": "user", "content": [document | {"cache_control": mark}]},
+        {"role": "assistant", "content": None, "tool_calls": [call | {"cache_control": mark}]},
+        {"role": "tool", "tool_call_id": "t1", "content": "", "cache_control": mark},
+    ]
+    kept: dict[str, Any] = {"messages": copy.deepcopy(messages)}
+    without_foreign_fields(kept, ALL_FIELDS)
+    assert kept["messages"] == messages
+    stripped: dict[str, Any] = {"messages": messages}
+    without_foreign_fields(stripped, frozenset())
+    assert stripped["messages"] == [
+        {"role": "user", "content": [{"type": "file", "file": file}]},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "t1", "content": ""},
+    ]
