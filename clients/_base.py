@@ -245,7 +245,8 @@ def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
     return default if isinstance(timeout, UseClientDefault) else timeout
 
 
-_LOCALLY_CANCELLED = ErrorDetails(
+# Also a call that was still waiting for a connection when its client closed (clients/_ready.py).
+LOCALLY_CANCELLED = ErrorDetails(
     code=grpc.StatusCode.CANCELLED,
     message="The call was cancelled on this side: the client or the stream was closed.",
     reason="CANCELLED",
@@ -281,7 +282,7 @@ class map_rpc_errors:
                 details = dataclasses.replace(details, maybe_run=True)
             raise RouterError(details) from exc
         if isinstance(exc, asyncio.CancelledError) and not _task_cancelling():
-            raise RouterError(_LOCALLY_CANCELLED) from exc
+            raise RouterError(LOCALLY_CANCELLED) from exc
 
 
 def _task_cancelling() -> bool:
