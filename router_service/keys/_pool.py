@@ -376,6 +376,11 @@ class KeyPool(PoolNames):
         await self.store.clear_deadline(self.off_name(key))
         self._notify()
 
+    def serves(self, model: str) -> None:
+        """A deployment leases this pool's keys for `model`: `snapshot` reads their cooldowns for
+        it, whichever replica set them (not only those this one met)."""
+        self._models_seen[model] = None
+
     async def snapshot(self) -> list[KeySnapshot]:
         models = list(self._models_seen)
         held = await self.store.held([self.slot_name(k) for k in self.keys])
