@@ -115,6 +115,14 @@ def test_a_bare_purge_is_a_usage_error_that_reaches_no_router() -> None:
     assert "one of the arguments MODEL --all is required" in done.stderr
 
 
+def test_an_empty_model_to_purge_is_a_usage_error_not_every_models_answers() -> None:
+    """`purge-cache "$MODEL"` with the variable unset: an empty model is the call's "all"."""
+    address = f"127.0.0.1:{free_port()}"  # had it been tried, this would be exit status 1
+    done = _switchboard("admin", "--router", address, "purge-cache", "")
+    assert done.returncode == 2
+    assert "a model name (--all for every model's answers)" in done.stderr
+
+
 def test_a_server_start_never_loads_the_admin_command() -> None:
     probe = (
         "import sys; from router_service.cli import main; code = main(['router', '--config', "
