@@ -11,7 +11,13 @@ let timer = null;
 function takeTokenFromFragment() {
   const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
   if (match) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    let token = match[1];
+    try {
+      token = decodeURIComponent(token);
+    } catch {
+      // A lone "%" (a token pasted as is): taken as typed, not a dead page.
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
     history.replaceState(null, "", location.pathname + location.search);
   }
 }
@@ -34,6 +40,14 @@ function seconds(value) {
   // Whole seconds down, as the minutes: 3599.6 s is "59 m 59 s", never "59 m 60 s".
   if (value >= 60) return `${Math.floor(value / 60)} m ${Math.floor(value % 60)} s`;
   return `${value.toFixed(1)} s`;
+}
+
+// A deadline a year or more away is a key disabled by hand (keys/_pool.py: ten years out):
+// it lasts until someone enables it, as `switchboard admin keys` says, not "3650.0 d".
+const OPEN_ENDED_S = 365 * 86400;
+
+function ends(value) {
+  return value !== null && value >= OPEN_ENDED_S ? "until enabled" : seconds(value);
 }
 
 function fill(tableId, rows, render, emptyText) {
@@ -221,7 +235,7 @@ function render(data) {
   renderServer(data.server);
   renderCards(data);
   fill("cooldowns", data.cooldowns, (c) => el("tr", { class: c.scope === "key" ? "disabled" : "cooling" }, [
-    td(c.scope), el("td", {}, [el("code", { text: c.name })]), td(c.provider), td(seconds(c.left_s), "num"),
+    td(c.scope), el("td", {}, [el("code", { text: c.name })]), td(c.provider), td(ends(c.left_s), "num"),
   ]), "No cooldowns: every deployment and key is in rotation.");
   fill("deployments", data.deployments, (d) => el("tr", { class: d.cooldown_left_s !== null ? "cooling" : "" }, [
     el("td", {}, [el("code", { text: d.deployment }), ...(d.stream_options_refused
@@ -251,7 +265,7 @@ function render(data) {
   fill("keys", data.keys, (k) => el("tr", { class: k.state === "active" ? "" : k.state }, [
     td(k.provider), el("td", {}, [el("code", { text: k.fingerprint })]), badge(k.state, k.state),
     td(k.max_in_flight ? `${k.in_flight} / ${k.max_in_flight}` : String(k.in_flight), "num"),
-    td(k.last_outcome || "—"), td(k.left_s === null ? "—" : seconds(k.left_s)), td(whyDisabled(k)),
+    td(k.last_outcome || "—"), td(k.left_s === null ? "—" : ends(k.left_s)), td(whyDisabled(k)),
     td(Object.entries(k.cooling_models).map(([m, left]) => `${m} (${seconds(left)})`).join(", ") || "—"),
   ]), "No keys.");
 }

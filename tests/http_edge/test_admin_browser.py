@@ -21,9 +21,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from http_edge import EdgeSettings
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_on
@@ -31,6 +33,7 @@ from tests.http_edge.harness import start_edge as start_edge_on
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "browser-admin-token"
 APP_KEY = "sk-browser-batch-job"
+NOTE = '<img src=x onerror="document.title=1">rotating'
 
 
 def chromium() -> str:
@@ -46,7 +49,9 @@ def chromium() -> str:
 
 
 @pytest.fixture
-async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[Edge]:
+async def stack(
+    fake: FakeUpstream, start_router: StartRouter
+) -> AsyncIterator[tuple[RouterHandle, Edge]]:
     config = base_config(fake.base_url)
     config["providers"]["gamma"] = {"base_url": fake.base_url, "keys": ["sk-gamma-1", "sk-gamma-2"]}
     config["models"]["backup"] = {"deployments": [{"provider": "gamma", "model": "model-c"}]}
@@ -65,9 +70,22 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
         EdgeSettings(router_target=router.server.address, admin_token=SecretStr(TOKEN))
     )
     try:
-        yield started
+        yield router, started
     finally:
         await stop_edge(started)
+
+
+@pytest.fixture
+def edge(stack: tuple[RouterHandle, Edge]) -> Edge:
+    return stack[1]
+
+
+async def disable_by_hand(router: RouterHandle, key: str) -> None:
+    """An operator takes `key` (gamma's) out of rotation, with a note that is markup."""
+    request = admin_pb.SetKeyEnabledRequest(
+        provider="gamma", fingerprint=fingerprint(key), enabled=False, reason=NOTE
+    )
+    await router.admin.SetKeyEnabled(request)
 
 
 async def incident(edge: Edge, fake: FakeUpstream) -> None:
@@ -109,10 +127,12 @@ async def run(*argv: str) -> bytes:
 
 @pytest.mark.timeout(120)
 async def test_the_status_page_renders_the_routers_state(
-    edge: Edge, fake: FakeUpstream, tmp_path: Path
+    stack: tuple[RouterHandle, Edge], fake: FakeUpstream, tmp_path: Path
 ) -> None:
     browser = chromium()
+    router, edge = stack
     await incident(edge, fake)
+    await disable_by_hand(router, "sk-gamma-2")
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "admin-status.png"
     screenshot.unlink(missing_ok=True)
@@ -152,13 +172,18 @@ async def test_the_status_page_renders_the_routers_state(
     assert "Cached answers" in dom and "<td>off</td>" in dom  # the cache is off
     # The Jobs table: an open-mode caller's batch, its line held upstream.
     assert batch_id in dom and "0 / 1 (0 failed)" in dom and "(open mode)" in dom
+    # The key disabled by hand: until enabled (not "3650.0 d"), its note as text, not markup.
+    assert "until enabled" in dom and "3650" not in dom
+    assert "manual: &lt;img src=x" in dom and "<img" not in dom
     assert APP_KEY not in dom
     assert TOKEN not in dom  # the token left the URL and was never rendered
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000
 
 
-async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path) -> None:
+# "50%off": a lone "%" that does not decode, which once stopped the page's script dead.
+@pytest.mark.parametrize("given", ["wrong", "50%off"])
+async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path, given: str) -> None:
     browser = chromium()
     dom = (
         await run(
@@ -170,7 +195,7 @@ async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path) 
             f"--user-data-dir={tmp_path / 'profile'}",
             "--virtual-time-budget=3000",
             "--dump-dom",
-            f"{edge.base_url}/admin#token=wrong",
+            f"{edge.base_url}/admin#token={given}",
         )
     ).decode()
     assert 'id="login"' in dom and 'id="login" hidden' not in dom
