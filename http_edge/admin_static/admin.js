@@ -262,6 +262,14 @@ function render(data) {
   fill("jobs", data.jobs ? jobRows(data.jobs) : [], (row) => row, data.jobs
     ? "No batches, background responses or realtime sessions running."
     : "This router does not list its jobs (an older version).");
+  if (data.jobs && data.jobs.truncated) { // the newest of each only: say so, and where the rest are
+    const columns = document.querySelectorAll("#jobs thead th").length;
+    document.querySelector("#jobs tbody").append(el("tr", {}, [el("td", {
+      class: "empty", colspan: columns,
+      text: "More left out (the newest 50 of each shown): /admin/api/jobs?limit=N or "
+        + "`switchboard admin jobs --limit N` lists up to 500.",
+    })]));
+  }
   fill("keys", data.keys, (k) => el("tr", { class: k.state === "active" ? "" : k.state }, [
     td(k.provider), el("td", {}, [el("code", { text: k.fingerprint })]), badge(k.state, k.state),
     td(k.max_in_flight ? `${k.in_flight} / ${k.max_in_flight}` : String(k.in_flight), "num"),

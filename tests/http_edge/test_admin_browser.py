@@ -62,6 +62,7 @@ async def stack(
     budgets = {"tokens_per_day": 500_000, "usd_per_day": 25}
     config["providers"]["alpha"]["price"] = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
     config["auth"] = {"open": True, "clients": [app | budgets]}
+    config["batches"] = {"max_waiting_per_client": 64}  # more than the page's 50 jobs
     # The router's time stands still half way through the current minute: the clients table's
     # sliding minute (a share of the last minute) reads 1 request, not 0.98 past a boundary.
     clock = ManualClock(math.floor(time.time() / 60) * 60 + 30)
@@ -101,8 +102,9 @@ async def incident(edge: Edge, fake: FakeUpstream) -> None:
         assert (await http.post("/v1/chat/completions", json=body, headers=app)).is_success
 
 
-async def held_batch(edge: Edge, fake: FakeUpstream) -> str:
-    """A batch of one line (an open-mode caller's) whose line the upstream holds: its id."""
+async def held_batch(edge: Edge, fake: FakeUpstream, count: int = 1) -> str:
+    """`count` batches of one line (an open-mode caller's), the first one's line held by the
+    upstream: the last one's id."""
     fake.state.hold()
     body = {"model": "chain", "messages": [{"role": "user", "content": "later"}]}
     line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": body}
@@ -111,8 +113,9 @@ async def held_batch(edge: Edge, fake: FakeUpstream) -> str:
         made = await http.post("/v1/files", files=upload, data={"purpose": "batch"})
         create = {"input_file_id": made.json()["id"], "endpoint": "/v1/chat/completions"}
         create["completion_window"] = "24h"
-        batch = (await http.post("/v1/batches", json=create)).json()
-    await fake.state.wait_for(lambda: fake.state.held == 1, what="the batch's line upstream")
+        for _ in range(count):
+            batch = (await http.post("/v1/batches", json=create)).json()
+    await fake.state.wait_for(lambda: fake.state.held >= 1, what="a batch's line upstream")
     return str(batch["id"])
 
 
@@ -201,3 +204,27 @@ async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path, 
     assert 'id="login"' in dom and 'id="login" hidden' not in dom
     assert "not accepted" in dom
     assert "alpha/model-a" not in dom
+
+
+async def test_jobs_left_out_are_said_to_be(edge: Edge, fake: FakeUpstream, tmp_path: Path) -> None:
+    """51 batches: the page shows the newest 50 (ListJobs' default) and says more exist."""
+    browser = chromium()
+    await held_batch(edge, fake, count=51)
+    try:
+        dom = (
+            await run(
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=3000",
+                "--dump-dom",
+                f"{edge.base_url}/admin#token={TOKEN}",
+            )
+        ).decode()
+    finally:
+        fake.state.release()
+    assert dom.count("<td>batch</td>") == 50
+    assert "More left out (the newest 50 of each shown)" in dom
