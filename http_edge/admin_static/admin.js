@@ -314,13 +314,18 @@ async function refresh() {
       return showLogin("That token was not accepted.");
     }
     const data = await response.json();
-    if (!response.ok) throw new Error(data.error ? data.error.message : response.statusText);
-    document.getElementById("login").hidden = true;
-    document.getElementById("status").hidden = false;
-    render(data);
-    setLive(true, `live · updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`);
+    if (!response.ok) {
+      // The edge says what failed (the router down, or refusing edge.admin_router_key): its
+      // words, not a guess that the router is unreachable.
+      setLive(false, data.error ? data.error.message : `${response.status} ${response.statusText}`);
+    } else {
+      document.getElementById("login").hidden = true;
+      document.getElementById("status").hidden = false;
+      render(data);
+      setLive(true, `live · updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`);
+    }
   } catch (error) {
-    setLive(false, `router unreachable: ${error.message}`);
+    setLive(false, `no answer from the edge: ${error.message}`);
   }
   timer = setTimeout(refresh, REFRESH_MS);
 }

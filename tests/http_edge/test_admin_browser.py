@@ -228,3 +228,38 @@ async def test_jobs_left_out_are_said_to_be(edge: Edge, fake: FakeUpstream, tmp_
         fake.state.release()
     assert dom.count("<td>batch</td>") == 50
     assert "More left out (the newest 50 of each shown)" in dom
+
+
+async def test_a_router_refusing_the_edges_router_key_keeps_the_operator_signed_in(
+    fake: FakeUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    """The admin token was right: the page keeps it and says what is wrong (the edge's setting),
+    not "That token was not accepted", nor that the router is unreachable."""
+    browser = chromium()
+    ops = {"name": "ops", "key": "sk-browser-ops-0123", "scopes": ["admin"]}
+    router = await start_router(base_config(fake.base_url, auth={"clients": [ops]}))
+    settings = EdgeSettings(
+        router_target=router.server.address,
+        admin_token=SecretStr(TOKEN),
+        admin_router_key=SecretStr("sk-browser-revoked-0123"),
+    )
+    edge = await start_edge_on(settings)
+    try:
+        dom = (
+            await run(
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=3000",
+                "--dump-dom",
+                f"{edge.base_url}/admin#token={TOKEN}",
+            )
+        ).decode()
+    finally:
+        await stop_edge(edge)
+    assert "not accepted" not in dom and "router unreachable" not in dom
+    assert "The router refused edge.admin_router_key" in dom
+    assert "sk-browser-revoked-0123" not in dom
