@@ -91,6 +91,12 @@ class KeyLease:
             return at_once  # nothing limits the key's in-flight calls
         return len(extra) - held
 
+    async def calls_not_made(self, calls: int) -> None:
+        """`calls` of those `more_calls` counted were never made (the request failed or was
+        left first): taken out of the key's rpm window again."""
+        if self.key.rpm is not None and calls:
+            await self._pool._add_tokens(self, 0, requests=-calls)
+
     async def renew(self) -> bool:
         """Keep the slot past its TTL (a realtime session, which outlives it); False when it is
         no longer held (released, or expired before this renewal)."""
