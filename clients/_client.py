@@ -227,6 +227,10 @@ class RouterClient(
         """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
         return RouterStream(*self._streaming("ChatStream", req, timeout, metadata))
 
+    def _current_gate(self) -> ReadyGate:
+        assert self._gate is not None  # made with the channel, on open
+        return self._gate
+
     def _streaming(
         self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> StreamStart:
@@ -249,7 +253,7 @@ class RouterClient(
             return self._started(method, name, request, kwargs)
 
         if not self._gate.sends_at_once("router", rpc):
-            return None, LateStart(self._gate, kwargs["timeout"], started), False
+            return None, LateStart(self._current_gate, kwargs["timeout"], started), False
         sent_once = self._gate.sent_once("router", rpc)  # READY, or a read: it starts at once
         with map_rpc_errors(sent_once):
             return started(kwargs["timeout"]), None, sent_once

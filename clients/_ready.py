@@ -110,9 +110,14 @@ class LateStart:
     the channel is READY (bounded as any call's wait), unless the stream was closed before."""
 
     def __init__(
-        self, gate: ReadyGate, timeout: float | None, start: Callable[[float | None], Any]
+        self,
+        gate: Callable[[], ReadyGate],
+        timeout: float | None,
+        start: Callable[[float | None], Any],
     ) -> None:
         loop = asyncio.get_running_loop()
+        # The client's current channel's, read when it waits and when it starts: the channel
+        # it is sent on (`use_credentials` may replace the one it was made on).
         self._gate = gate
         self._timeout = timeout
         self._start = start  # takes the timeout left
@@ -127,10 +132,12 @@ class LateStart:
         """The call, started; None when the stream was closed first (nothing was sent)."""
         async with self._starting:
             if self._call is None and not self._stop.done():
-                left = await self._gate.wait(self._timeout, self._since, self._stop)
+                left = await self._gate().wait(self._timeout, self._since, self._stop)
                 if self._stop.done():
                     return None
-                self.sent_once = self._gate.ready()  # a late call is no read (reads start at once)
+                # A late call is no read (reads start at once); rotated meanwhile, the new
+                # channel's state, not the old one's: a call it cannot send never reached one.
+                self.sent_once = self._gate().ready()
                 self._call = self._start(left)
         return self._call  # None: never started (closed first)
 
