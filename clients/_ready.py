@@ -198,6 +198,13 @@ class SyncReadyGate:
         left = None if timeout is None else max(0.0, timeout - (time.time() - started))
         return left, state == _CORE_READY  # not READY: the call's to fail (UNAVAILABLE)
 
+    def sent_once(self, stub: str, rpc: str) -> bool:
+        """`ReadyGate.sent_once` (a call started now, no wait: one that waited on a channel
+        replaced meanwhile); CANCELLED once closed."""
+        if self._closed:
+            raise RouterError(LOCALLY_CANCELLED)
+        return rpc not in _READS[stub] and self._state(False) == _CORE_READY
+
     def close(self, *, replaced: bool = False) -> None:
         """Before its channel closes (which ends a wait): the calls waiting end CANCELLED; none
         when `replaced` (`use_credentials`: the channel stays open)."""
