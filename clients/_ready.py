@@ -98,8 +98,8 @@ class ReadyGate:
 
     def close(self, *, replaced: bool = False) -> None:
         """Stop watching: the channel is closing (a call waiting ends at once, CANCELLED), or
-        `replaced` (`use_credentials`: it stays open for its calls, and one waiting is sent on it
-        now, as when its wait ends)."""
+        `replaced` (`use_credentials`: it stays open for its calls, and one waiting is sent now,
+        as when its wait ends, on the new channel, whose state says whether it is sent once)."""
         self._closed = not replaced
         if self._watch is not None:
             self._watch.cancel()
