@@ -192,9 +192,9 @@ class RouterClient(
         assert gate is not None  # made with the channel `_stub` opened
         kwargs["timeout"] = await gate.timeout_left(stub, rpc, kwargs["timeout"])
         if gate is not self._gate:  # its channel was replaced while it waited: the new one's
+            gate = self._current_gate()
+            gate.check_open()  # and the client closed since
             method = getattr(self._stub(stub), rpc)
-            assert self._gate is not None
-            gate = self._gate
         with map_rpc_errors(gate.sent_once(stub, rpc)):
             # Not `await call`: a caller cancelled in that await would leak the call's native
             # operations (clients/_cancelling.py).

@@ -92,9 +92,14 @@ class ReadyGate:
         ends = (self._watch,) if stop is None else (self._watch, stop)
         if limit > 0:  # our bound ends our wait, not the watch
             await asyncio.wait(ends, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-        if self._closed:  # the client closed meanwhile: as a call it cancels (not grpc's misuse)
-            raise RouterError(LOCALLY_CANCELLED)
+        self.check_open()
         return None if timeout is None else max(0.0, timeout - (loop.time() - since))
+
+    def check_open(self) -> None:
+        """CANCELLED once closed: a call that waited, its client closed meanwhile (not grpc's
+        closed-channel misuse, nor the client's refusal of a new call)."""
+        if self._closed:
+            raise RouterError(LOCALLY_CANCELLED)
 
     def close(self, *, replaced: bool = False) -> None:
         """Stop watching: the channel is closing (a call waiting ends at once, CANCELLED), or
@@ -137,7 +142,9 @@ class LateStart:
                     return None
                 # A late call is no read (reads start at once); rotated meanwhile, the new
                 # channel's state, not the old one's: a call it cannot send never reached one.
-                self.sent_once = self._gate().ready()
+                gate = self._gate()
+                gate.check_open()  # rotated, then the client closed: the new one is
+                self.sent_once = gate.ready()
                 self._call = self._start(left)
         return self._call  # None: never started (closed first)
 
