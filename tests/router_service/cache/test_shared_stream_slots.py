@@ -28,7 +28,7 @@ PERIOD_S = 10.0  # a third of the slots' TTL
 
 async def sharing(
     fake: FakeUpstream, start_router: StartRouter
-) -> tuple[RouterHandle, MemoryStateStore, RenewerClock, list[grpc.aio.UnaryStreamCall]]:  # type: ignore[type-arg]
+) -> tuple[RouterHandle, MemoryStateStore, RenewerClock, list[grpc.aio.UnaryStreamCall]]:
     """A router with the cache on, and two identical streams of one client (two slots) reading
     one held upstream stream: the first leads it, the second follows."""
     clock = RenewerClock()
