@@ -64,10 +64,10 @@ class ResponseCache:
         them, or to all when that is empty (never to an unknown name, which is refused).
         `slots`: what renews the stream slots of the callers reading a shared stream."""
         self._store = store
-        self.slots = slots
         self._clock = clock
         self.config = config
         self._afterwork = afterwork
+        self.slots = slots
         self._models = frozenset(config.models) or models
         self._known = models
         self.flights = Flights()
