@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clients.codec.anthropic import BLOCK_KEY
 from router_service.providers import _mapping as M
 from router_service.providers._media import FileInput, decoded_text, file_input
 
@@ -39,7 +40,11 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
     blocks: list[JsonObject] = []
     for j, part in enumerate(M.parts_of(content)):
         kind, at = part.get("type"), f"{path}.content[{j}]"
-        if kind == "text":
+        if isinstance(part.get(BLOCK_KEY), dict):
+            # A block only Claude reads (a custom content document, a search result), which the
+            # Messages API entrance carries whole on the text part other deployments read.
+            blocks.append(dict(part[BLOCK_KEY]))
+        elif kind == "text":
             if part.get("text"):
                 blocks.append(cached({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":
