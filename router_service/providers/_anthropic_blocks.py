@@ -7,6 +7,8 @@ Followed:
   and DocumentBlockParam in https://docs.claude.com/en/api/messages. OpenAI `file` parts become
   them. Claude takes no audio: an `input_audio` part is UNSUPPORTED_INPUT (the group's next
   deployment may take it), as is an OpenAI Files API id.
+- A block only Claude reads (a custom content document, a `search_result`), whole on the text
+  part the Messages API entrance gives for it (`BLOCK_KEY`): sent as it is, instead of the text.
 - Prompt caching (`cache_control` on a content block; OpenAI has no such field, callers put it
   where LiteLLM and OpenRouter take it: on a content part or a tool):
   https://docs.claude.com/en/docs/build-with-claude/prompt-caching
